@@ -1,0 +1,206 @@
+// The abstract syntax tree of a policy, with source spans.
+//
+// parse::Parse() builds it from source; check::Check() annotates it in place
+// (types, name resolution, folded constants) and the compiler reads those
+// annotations. Nodes own their children; a Policy owns everything, including
+// the SourceFile its spans point into and the Arena of literal values.
+//
+// Thread safety: not thread-safe while being checked; read-only afterwards.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/core/source.h"
+#include "engine/core/types.h"
+#include "engine/core/value.h"
+
+namespace tollgate::ast {
+
+enum class ExprKind : uint8_t {
+  kLiteral,     // `value`
+  kName,        // `name`: a const, data document, quantifier variable or path root
+  kMember,      // kids[0] . name
+  kIndex,       // kids[0] [ kids[1] ]
+  kUnary,       // op kids[0]
+  kBinary,      // kids[0] op kids[1]
+  kCall,        // name(kids...) -- `name` is the dotted callee, e.g. "dlp.injection_score"
+  kList,        // [kids...]
+  kSet,         // {kids...}
+  kMap,         // {keys[i]: kids[i]}
+  kQuantifier,  // any|all name in kids[0] : kids[1]
+};
+
+enum class Op : uint8_t {
+  kNone,
+  // unary
+  kNot, kNeg,
+  // binary
+  kAnd, kOr,
+  kEq, kNe, kLt, kLe, kGt, kGe,
+  kIn, kNotIn, kHas, kMatches, kContains,
+  kAdd, kSub, kMul, kDiv, kMod,
+};
+const char* OpText(Op op);  // "and", "==", "not in", ...
+
+// What a name or member chain resolved to (set by the checker).
+enum class RefKind : uint8_t {
+  kUnresolved,
+  kConst,      // index = const declaration index
+  kData,       // index = data declaration index
+  kLocal,      // index = quantifier variable slot (0-based, innermost last)
+  kField,      // index = schema field id; the whole member chain is one field
+  kDetector,   // index = stdlib detector id (e.g. dlp.credit_card)
+  kNamespace,  // an intermediate prefix such as `request` or `dlp` (never evaluated)
+};
+
+enum class Scope : uint8_t { kRequest, kCandidate };
+
+struct Expr {
+  ExprKind kind = ExprKind::kLiteral;
+  Span span;
+  Op op = Op::kNone;
+  std::string name;             // kName / kMember / kCall / kQuantifier variable
+  bool quant_all = false;       // kQuantifier: true for `all`
+  Value value;                  // kLiteral (storage in Policy::arena)
+  std::vector<std::string> keys;  // kMap keys, parallel to kids
+  std::vector<std::unique_ptr<Expr>> kids;
+
+  // --- checker annotations ---
+  Type type;                    // `any` until checked
+  RefKind ref = RefKind::kUnresolved;
+  int32_t index = -1;           // meaning depends on `ref`; builtin id for kCall
+  Scope scope = Scope::kRequest;  // kCandidate if any candidate field is read
+  std::optional<Value> folded;  // set when the checker folded a constant
+};
+using ExprPtr = std::unique_ptr<Expr>;
+
+enum class Mode : uint8_t { kEnforce, kShadow, kAdvisory };
+enum class OnError : uint8_t { kDeny, kSkip };
+const char* ModeName(Mode m);
+
+enum class EffectKind : uint8_t { kDeny, kRequire, kRedact, kRoute, kTag, kWarn };
+enum class RouteHintKind : uint8_t { kSort, kMaxPrice, kOrder };
+
+struct RouteHint {
+  RouteHintKind kind = RouteHintKind::kSort;
+  Span span;
+  std::string word;  // kSort: price|latency|throughput; kMaxPrice: ""|prompt|completion|request
+  ExprPtr expr;      // kMaxPrice: money; kOrder: list<string>
+};
+
+struct Effect {
+  EffectKind kind = EffectKind::kDeny;
+  Span span;
+  int status = 403;          // kDeny (explicit or default)
+  std::string text;          // kDeny reason, kRedact replacement, kWarn message
+  std::string tag_key;       // kTag
+  ExprPtr expr;              // kRequire predicate, kRedact pattern, kTag value
+  std::vector<RouteHint> hints;  // kRoute
+};
+
+struct Rule {
+  std::string name;
+  Span span;       // the whole rule
+  Span name_span;
+  Mode mode = Mode::kEnforce;
+  OnError on_error = OnError::kDeny;
+  ExprPtr when;    // may be null (always applies)
+  std::vector<Effect> effects;
+};
+
+struct ConstDecl {
+  std::string name;
+  Span span;
+  std::optional<Type> declared;  // optional annotation
+  Span type_span;
+  ExprPtr expr;
+};
+
+struct DataDecl {
+  std::string name;
+  Span span;
+  std::string file;   // as written, relative to the policy file's directory
+  Type shape;
+  Span type_span;
+  // Filled by the checker: the document parsed and checked against `shape`,
+  // stored in Policy::arena, and its canonical JSON (for the version id).
+  Value value;
+  std::string canonical_json;
+};
+
+enum class Window : uint8_t { kMinute, kHour, kDay, kWeek, kMonth, kCustom };
+
+struct BudgetDecl {
+  std::string name;
+  Span span;
+  ExprPtr key;
+  Window window = Window::kDay;
+  int64_t window_ms = 0;   // kCustom
+  ExprPtr limit;           // money
+};
+
+struct LimitDecl {
+  std::string name;
+  Span span;
+  ExprPtr key;
+  Window window = Window::kMinute;
+  int64_t window_ms = 0;
+  ExprPtr max;             // int
+  std::string unit;        // "requests" | "tokens"
+  Span unit_span;
+};
+
+struct Binding {
+  std::vector<std::string> path;  // e.g. {"request", "model"}
+  Span span;
+  ExprPtr value;
+};
+
+enum class ExpectKind : uint8_t {
+  kAllow, kDeny, kFired, kNotFired, kRejectedBy, kAccepted, kRedacts, kTag, kRoute, kWarns,
+};
+
+struct Expect {
+  ExpectKind kind = ExpectKind::kAllow;
+  Span span;
+  int status = 0;                  // kDeny: 0 = any status
+  std::vector<std::string> names;  // rule names (kFired...), redaction replacement (kRedacts), tag key
+  std::vector<Span> name_spans;
+  ExprPtr value;                   // kTag value
+  std::optional<RouteHint> hint;   // kRoute
+};
+
+struct TestDecl {
+  std::string name;
+  Span span;
+  std::vector<Binding> given;
+  bool has_candidate = false;
+  std::vector<Binding> candidate;
+  std::vector<Expect> expects;
+};
+
+struct Policy {
+  std::unique_ptr<SourceFile> file;
+  std::unique_ptr<Arena> arena = std::make_unique<Arena>();
+  std::string name;
+  Span name_span;
+  std::vector<ConstDecl> consts;
+  std::vector<DataDecl> data;
+  std::vector<Rule> rules;
+  std::vector<BudgetDecl> budgets;
+  std::vector<LimitDecl> limits;
+  std::vector<TestDecl> tests;
+};
+
+// Structural equality ignoring spans and checker annotations. Used by the
+// formatter property test (formatting never changes the AST).
+bool SameTree(const Policy& a, const Policy& b);
+// S-expression dump, for golden tests and debugging.
+std::string Dump(const Policy& p);
+std::string Dump(const Expr& e);
+
+}  // namespace tollgate::ast

@@ -1,0 +1,34 @@
+// Every explicit limit of tollgate in one place. Defaults are in the comments
+// and in the initialisers; `tollgate --help` and docs/language.md list them.
+//
+// Exceeding a parse/compile limit is a diagnostic (tg_limit_exceeded);
+// exceeding an evaluation limit is a decision error with its own code
+// (eval_budget_exceeded) handled by the rule's failure mode; exceeding a
+// decoding limit is an input error (input_too_large, input_too_deep).
+#pragma once
+
+#include <cstdint>
+
+namespace tollgate {
+
+struct Limits {
+  // --- policy source ---
+  uint32_t max_source_bytes = 4u << 20;       // 4 MiB per policy file
+  uint32_t max_nesting_depth = 64;            // expression / type nesting
+  uint32_t max_syntax_errors = 50;            // parser stops reporting after this many
+  uint32_t max_data_document_bytes = 16u << 20;  // 16 MiB per `data` JSON file
+  uint32_t max_regex_program_size = 4096;     // RE2 program size per pattern
+  uint32_t max_rules = 100000;
+
+  // --- evaluation ---
+  uint64_t instruction_budget = 1000000;      // VM instructions per evaluation
+  uint32_t max_stack = 256;                   // VM operand stack slots
+
+  // --- decision input ---
+  uint32_t max_input_bytes = 4u << 20;        // 4 MiB per decision input
+  uint32_t max_input_depth = 32;              // JSON nesting depth
+  uint32_t max_messages = 4096;               // entries of request.messages
+  uint32_t max_list_elements = 4096;          // entries of any other list
+};
+
+}  // namespace tollgate

@@ -1,0 +1,78 @@
+// Source text, spans and diagnostics: the data every stage uses to talk about
+// a policy author's mistakes.
+//
+// A policy author's mistake is never an exception or a status: it is a
+// Diagnostic in a list, with a stable code, a span and a help line. Stages
+// append to a Diagnostics list and keep going, so one run reports every error
+// of a file. Render() prints them the way `tollgate check` does:
+//
+//   policies/eu.tg:12:8: error[tg_unknown_field]: unknown field `request.modle`
+//      12 |   when request.modle == "gpt-4o"
+//         |        ^^^^^^^^^^^^^
+//      = help: did you mean `request.model`?
+//
+// Thread safety: plain values; no shared state.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tollgate {
+
+// One loaded source file. Shared (read-only) by every span that points into it.
+struct SourceFile {
+  std::string path;
+  std::string text;
+};
+
+// A half-open byte range [begin, end) of a file, plus the 1-based line and
+// column of `begin` (columns count bytes).
+struct Span {
+  const SourceFile* file = nullptr;
+  uint32_t begin = 0;
+  uint32_t end = 0;
+  uint32_t line = 0;
+  uint32_t col = 0;
+};
+
+enum class Severity : uint8_t { kError, kWarning, kNote };
+
+struct Diagnostic {
+  Severity severity = Severity::kError;
+  std::string code;     // stable, e.g. "tg_parse_error", "tg_type_error"
+  Span span;
+  std::string message;  // lowercase, one line, no final period; input in backticks
+  std::string help;     // may be empty
+};
+
+class Diagnostics {
+ public:
+  void Error(std::string code, Span span, std::string message, std::string help = {});
+  void Warning(std::string code, Span span, std::string message, std::string help = {});
+  void Add(Diagnostic d) { items_.push_back(std::move(d)); }
+
+  bool HasErrors() const;
+  size_t size() const { return items_.size(); }
+  bool empty() const { return items_.empty(); }
+  const std::vector<Diagnostic>& items() const { return items_; }
+
+  // Sorts by file, then position (stable for equal positions).
+  void Sort();
+  // Renders every diagnostic as shown at the top of this header.
+  std::string Render() const;
+
+ private:
+  std::vector<Diagnostic> items_;
+};
+
+// Renders one diagnostic (with caret line when the span has a file).
+std::string RenderDiagnostic(const Diagnostic& d);
+
+// "did you mean" helper: the candidate closest to `name` by edit distance,
+// or empty when none is close enough to be a plausible typo.
+std::string ClosestMatch(std::string_view name, const std::vector<std::string>& candidates);
+
+}  // namespace tollgate

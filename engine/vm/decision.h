@@ -1,0 +1,116 @@
+// What one evaluation decided.
+//
+// A Decision is plain data. Names point into the compiled Program (which
+// outlives every Decision made from it), so filling one allocates nothing
+// once its vectors have grown: gateways keep one Decision per worker and
+// Clear() it between requests.
+//
+// Combining: any enforced deny wins (the first one, in rule order, gives
+// status and reason). Shadow rules are evaluated and listed in `shadow`,
+// never enforced; advisory rules are listed in `advisory` and produce a
+// warning. A rule whose evaluation fails at run time (a missing optional
+// field, the instruction budget) is recorded in `errors`; with `on_error deny`
+// (the default) an enforced rule's error denies with code `rule_error`.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/core/value.h"
+
+namespace tollgate::vm {
+
+enum class Outcome : uint8_t { kAllow, kDeny };
+
+// Stable decision codes.
+inline constexpr std::string_view kCodeOk = "ok";
+inline constexpr std::string_view kCodePolicyDenied = "policy_denied";
+inline constexpr std::string_view kCodeRuleError = "rule_error";
+inline constexpr std::string_view kCodeNoEndpoint = "route_no_eligible_endpoint";
+// Stable runtime error codes (RuleError::code).
+inline constexpr std::string_view kErrMissingField = "eval_missing_field";
+inline constexpr std::string_view kErrBudget = "eval_budget_exceeded";
+inline constexpr std::string_view kErrArithmetic = "eval_arithmetic_error";  // overflow, div by zero
+inline constexpr std::string_view kErrMissingKey = "eval_missing_key";
+inline constexpr std::string_view kErrBuiltin = "eval_builtin_error";
+inline constexpr std::string_view kErrStack = "eval_stack_overflow";
+
+struct RuleError {
+  uint32_t rule = 0;
+  std::string_view code;
+  std::string message;  // lowercase, one line
+};
+
+struct Redaction {
+  uint32_t rule = 0;
+  uint32_t effect = 0;              // index into the rule's redact effects
+  std::string_view pattern;         // detector name ("dlp.credit_card") or the regex
+  std::string_view replacement;
+};
+
+enum class SortBy : uint8_t { kNone, kPrice, kLatency, kThroughput };
+const char* SortName(SortBy s);
+
+// Route hints merged over every fired enforced rule: the strictest wins
+// (lowest max price; the first rule's sort and order, in rule order).
+struct RouteHints {
+  SortBy sort = SortBy::kNone;
+  int64_t max_request_cost = -1;   // money micros per request estimate; -1 = none
+  int64_t max_prompt = -1;         // money micros per million prompt tokens
+  int64_t max_completion = -1;     // money micros per million completion tokens
+  int64_t max_request = -1;        // money micros per-request price
+  std::vector<std::string_view> order;  // provider slugs
+  std::vector<uint32_t> rules;     // rules that contributed
+};
+
+struct Tag {
+  uint32_t rule = 0;
+  std::string_view key;
+  Value value;                     // lives in Decision::arena or the program
+};
+
+struct Warning {
+  uint32_t rule = 0;
+  std::string_view message;
+};
+
+// One require predicate the router must apply to every candidate.
+struct RequireRef {
+  uint32_t rule = 0;
+  uint32_t require = 0;            // Program require index (entry point)
+};
+
+struct TraceEntry {
+  uint32_t rule = 0;
+  bool fired = false;
+  bool error = false;
+  std::vector<std::pair<std::string_view, std::string>> values;  // field path -> JSON value read
+};
+
+struct Decision {
+  Outcome outcome = Outcome::kAllow;
+  int status = 200;
+  std::string_view code = kCodeOk;
+  std::string reason;
+  uint32_t deny_rule = UINT32_MAX;  // rule that gave status/reason
+
+  std::vector<uint32_t> fired;      // enforced rules whose `when` held
+  std::vector<uint32_t> shadow;     // shadow rules whose `when` held
+  std::vector<uint32_t> advisory;   // advisory rules whose `when` held
+  std::vector<RequireRef> requires; // from fired enforced rules
+  std::vector<RequireRef> shadow_requires;  // from fired shadow rules (report only)
+  std::vector<Redaction> redactions;
+  RouteHints route;
+  std::vector<Tag> tags;
+  std::vector<Warning> warnings;
+  std::vector<RuleError> errors;
+  std::vector<TraceEntry> trace;    // only with EvalOptions::trace
+  uint64_t instructions = 0;        // executed, for the audit record
+  Arena arena;                      // values computed during evaluation (tags)
+
+  void Clear();
+};
+
+}  // namespace tollgate::vm

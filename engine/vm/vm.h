@@ -1,0 +1,66 @@
+// Stage 4: evaluate a Program against a decision input.
+//
+// Evaluating a request:
+//
+//   vm::Decision d;                       // reuse one per worker thread
+//   vm::Evaluate(program, request, {}, &d);
+//   if (d.outcome == vm::Outcome::kDeny) return Reply(d.status, d.reason);
+//
+// Each `require` of a fired enforced rule is then checked per candidate
+// endpoint by the router:
+//
+//   for (const vm::RequireRef& r : d.requires)
+//     if (!vm::EvalRequire(program, r.require, request, candidate, {}).pass) ...
+//
+// Errors: a rule whose evaluation fails (missing optional field, arithmetic
+// overflow, instruction budget exhausted) never aborts the evaluation; it is
+// recorded in Decision::errors and handled by the rule's `on_error` mode. A
+// require predicate that fails at run time rejects the candidate (fail
+// closed) and reports the error.
+//
+// Cost: one pass over the rules selected by the rule index plus the rules
+// without an index key; each `matches` scan group runs at most once.
+// Evaluation allocates nothing once the Decision's vectors have grown
+// (scratch lives on the stack and in thread-local storage).
+//
+// Thread safety: a Program is immutable; any number of threads may evaluate
+// it at once with no locking. A Decision or Record must not be shared
+// between threads while being written.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "engine/core/limits.h"
+#include "engine/vm/decision.h"
+#include "engine/vm/program.h"
+#include "engine/vm/record.h"
+
+namespace tollgate::vm {
+
+struct EvalOptions {
+  bool trace = false;                       // fill Decision::trace
+  uint64_t instruction_budget = Limits{}.instruction_budget;
+};
+
+// Evaluates every rule of `program` against `request`. Clears *out first.
+void Evaluate(const Program& program, const Record& request, const EvalOptions& options,
+              Decision* out);
+
+struct RequireResult {
+  bool pass = false;
+  bool error = false;               // pass == false because evaluation failed
+  std::string_view code;            // error code when error
+  std::string message;
+};
+
+// Runs require predicate `require` with `candidate`'s fields bound.
+RequireResult EvalRequire(const Program& program, uint32_t require, const Record& request,
+                          const Record& candidate, const EvalOptions& options);
+
+// Human-readable bytecode listing (`tollgate disasm`): constants, scan
+// groups, rule index, then each rule's entry points with source lines.
+std::string Disassemble(const Program& program);
+
+}  // namespace tollgate::vm

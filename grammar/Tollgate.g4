@@ -1,0 +1,118 @@
+// The tollgate policy language.
+//
+// One combined grammar. Code is generated at build time by Debian's `antlr4`
+// tool into namespace tollgate::internal::antlr and included by exactly one
+// translation unit (engine/parse/parse.cc), which turns the parse tree into
+// the AST of engine/ast/ast.h. Comments go to a hidden channel so that
+// `tollgate fmt` can keep them. The language is newline-insensitive: every
+// clause starts with a keyword.
+grammar Tollgate;
+
+policy      : header decl* EOF ;
+header      : 'policy' STRING ;
+
+decl        : constDecl | dataDecl | ruleDecl | budgetDecl | limitDecl | testDecl ;
+
+constDecl   : 'const' IDENT (':' typeExpr)? '=' expr ;
+dataDecl    : 'data' IDENT 'from' STRING ':' typeExpr ;
+
+typeExpr    : IDENT                                       # namedType
+            | IDENT '<' typeExpr (',' typeExpr)? '>' # genericType
+            | '{' (fieldType (',' fieldType)* ','?)? '}'  # recordType
+            ;
+fieldType   : name opt='?'? ':' typeExpr ;
+
+ruleDecl    : 'rule' IDENT ruleOption* '{' whenClause? effect+ '}' ;
+ruleOption  : 'mode' m=('enforce' | 'shadow' | 'advisory')     # modeOption
+            | 'on_error' act=('deny' | 'skip')                 # onErrorOption
+            ;
+whenClause  : 'when' expr ;
+
+effect      : 'deny' INT? STRING                    # denyEffect
+            | 'require' expr                        # requireEffect
+            | 'redact' expr 'as' STRING             # redactEffect
+            | 'route' routeHint (',' routeHint)*    # routeEffect
+            | 'tag' IDENT '=' expr                  # tagEffect
+            | 'warn' STRING                         # warnEffect
+            ;
+routeHint   : 'sort' IDENT                          # sortHint
+            | 'max_price' IDENT? expr               # maxPriceHint
+            | 'order' expr                          # orderHint
+            ;
+
+budgetDecl  : 'budget' IDENT '{' 'key' expr 'per' window 'limit' expr '}' ;
+limitDecl   : 'limit' IDENT '{' 'key' expr 'per' window 'max' expr unit=IDENT '}' ;
+window      : IDENT | DURATION ;
+
+testDecl    : 'test' STRING '{' givenClause candidateClause? expectClause+ '}' ;
+givenClause : 'given' '{' (binding (',' binding)* ','?)? '}' ;
+candidateClause : 'candidate' '{' (binding (',' binding)* ','?)? '}' ;
+binding     : path ':' expr ;
+path        : name ('.' name)* ;
+expectClause
+            : 'expect' 'allow'                                  # expectAllow
+            | 'expect' 'deny' INT?                              # expectDeny
+            | 'expect' 'fired' IDENT (',' IDENT)*               # expectFired
+            | 'expect' 'not_fired' IDENT (',' IDENT)*           # expectNotFired
+            | 'expect' 'rejected_by' IDENT (',' IDENT)*         # expectRejectedBy
+            | 'expect' 'accepted'                               # expectAccepted
+            | 'expect' 'redacts' STRING                         # expectRedacts
+            | 'expect' 'tag' IDENT '=' expr                     # expectTag
+            | 'expect' 'route' routeHint                        # expectRoute
+            | 'expect' 'warns'                                  # expectWarns
+            ;
+
+// Expressions, loosest binding first. Quantifier bodies extend as far right
+// as possible, like a lambda: wrap them in parentheses inside larger terms.
+expr        : quant=('any' | 'all') IDENT 'in' orExpr ':' expr   # quantExpr
+            | orExpr                                             # plainExpr
+            ;
+orExpr      : andExpr ('or' andExpr)* ;
+andExpr     : notExpr ('and' notExpr)* ;
+notExpr     : 'not' notExpr | cmpExpr ;
+cmpExpr     : addExpr (cmpOp addExpr)? ;
+cmpOp       : '==' | '!=' | '<' | '<=' | '>' | '>=' | 'in' | 'not' 'in'
+            | 'matches' | 'contains' | 'has' ;
+addExpr     : mulExpr (op+=('+' | '-') mulExpr)* ;
+mulExpr     : unaryExpr (op+=('*' | '/' | '%') unaryExpr)* ;
+unaryExpr   : '-' unaryExpr | postfixExpr ;
+postfixExpr : primary postfix* ;
+postfix     : '.' name                        # memberPostfix
+            | '[' expr ']'                    # indexPostfix
+            | '(' (expr (',' expr)*)? ')'     # callPostfix
+            ;
+primary     : literal                                         # literalPrimary
+            | IDENT                                           # namePrimary
+            | '(' expr ')'                                    # parenPrimary
+            | '[' (expr (',' expr)* ','?)? ']'                # listPrimary
+            | '{' (expr (',' expr)* ','?)? '}'                # setPrimary
+            | '{' mapEntry (',' mapEntry)* ','? '}'           # mapPrimary
+            ;
+mapEntry    : (STRING | name) ':' expr ;
+literal     : 'true' | 'false' | 'null'
+            | INT | DECIMAL | money | DURATION | STRING ;
+money       : (INT | DECIMAL) 'usd' ;
+
+// Any word, keywords included, where only a name can stand (after '.', as a
+// record field or map key): keywords stay usable as field names.
+name        : IDENT | 'accepted' | 'advisory' | 'all' | 'allow' | 'and' | 'any' | 'as'
+            | 'budget' | 'candidate' | 'const' | 'contains' | 'data' | 'deny'
+            | 'enforce' | 'expect' | 'false' | 'fired' | 'from' | 'given'
+            | 'has' | 'in' | 'key' | 'limit' | 'matches' | 'max' | 'max_price'
+            | 'mode' | 'not' | 'not_fired' | 'null' | 'on_error' | 'or'
+            | 'order' | 'per' | 'policy' | 'redact' | 'redacts' | 'rejected_by'
+            | 'require' | 'route' | 'rule' | 'shadow' | 'skip' | 'sort' | 'tag'
+            | 'test' | 'true' | 'usd' | 'warn' | 'warns' | 'when' ;
+
+INT         : [0-9]+ ;
+DECIMAL     : [0-9]+ '.' [0-9]+ ;
+DURATION    : [0-9]+ ('ms' | 's' | 'm' | 'h' | 'd' | 'w') ;
+STRING      : '"' ( '\\' ["\\/nrt] | '\\u' HEX HEX HEX HEX | ~["\\\r\n] )* '"' ;
+IDENT       : [a-zA-Z_] [a-zA-Z0-9_]* ;
+fragment HEX : [0-9a-fA-F] ;
+
+LINE_COMMENT : ('#' | '//') ~[\r\n]* -> channel(HIDDEN) ;
+BLOCK_COMMENT: '/*' .*? '*/' -> channel(HIDDEN) ;
+WS           : [ \t\r\n]+ -> skip ;
+// Anything else is one bad character; the parser reports it with its position.
+ERROR_CHAR   : . ;

@@ -1,0 +1,79 @@
+// Built-in functions and content detectors, declared as data.
+//
+// Each builtin has exactly one declaration -- name, typed parameters, result
+// type, description, cost class -- with its implementation registered beside
+// it in builtins.cc. The checker resolves calls against these declarations,
+// the VM calls `fn` by index, and docs/language.md lists them.
+//
+// Detectors (dlp.credit_card, ...) are named patterns with an optional
+// validator (Luhn, IBAN mod-97); `x matches dlp.credit_card` is true when some
+// match of the regex also passes the validator. RE2 syntax is the reference
+// semantics of every pattern.
+//
+// Thread safety: the tables are immutable; builtins are pure functions of
+// their arguments (plus a scratch arena for results).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/core/types.h"
+#include "engine/core/value.h"
+
+namespace tollgate::stdlib {
+
+enum class Cost : uint8_t {
+  kConstant,  // O(1)
+  kLinear,    // O(size of the arguments)
+  kScan,      // regex scan over the argument text
+};
+const char* CostName(Cost c);
+
+// Result of a builtin call. On failure return false and set *error to a
+// lowercase one-line message; the VM records it as a rule runtime error.
+using BuiltinFn = bool (*)(const Value* args, size_t argc, Arena& scratch, Value* out,
+                           std::string* error);
+
+struct BuiltinDecl {
+  std::string_view name;           // "lower", "dlp.injection_score"
+  std::vector<Type> params;        // Type() (any) accepts every type
+  Type result;
+  std::string_view description;
+  Cost cost;
+  BuiltinFn fn;
+};
+
+// All declarations; overloads share a name and appear consecutively.
+const std::vector<BuiltinDecl>& Builtins();
+// Ids of every overload with this name (empty when unknown).
+std::vector<int> FindBuiltin(std::string_view name);
+
+// A validator returns true when the matched text really is an instance.
+using Validator = bool (*)(std::string_view match);
+
+struct DetectorDecl {
+  std::string_view name;         // "dlp.credit_card"
+  std::string_view regex;        // RE2 syntax
+  Validator validate;            // may be null
+  std::string_view description;
+};
+
+const std::vector<DetectorDecl>& Detectors();
+int FindDetector(std::string_view name);  // -1 when unknown
+std::vector<std::string> DetectorNames();
+
+// Validators, exposed for tests.
+bool LuhnValid(std::string_view digits_and_separators);
+bool IbanValid(std::string_view iban);
+
+// Heuristic prompt-injection score in [0, 1] (micros, 0..1'000'000): weighted
+// RE2::Set over instruction-override, role-manipulation, prompt-extraction,
+// jailbreak and control-token phrases, after collapsing letter spacing.
+int64_t InjectionScoreMicros(std::string_view text);
+
+// A rough token estimate (about 4 bytes per token, at least 1 for non-empty).
+int64_t EstimateTokens(std::string_view text);
+
+}  // namespace tollgate::stdlib

@@ -1,0 +1,73 @@
+// The schema of the decision input: every field a policy may read, its type,
+// its scope and whether it must be present.
+//
+// The standard schema ships as data in stdlib/schema.json (embedded at build
+// time); a deployment extends it with its own JSON file of the same shape:
+//
+//   {"fields": [{"path": "principal.department", "type": "string",
+//                "scope": "request", "required": false,
+//                "description": "the caller's cost centre"}]}
+//
+// Request-scoped fields describe the request (principal.*, request.*,
+// context.*); candidate-scoped fields describe one candidate endpoint
+// (provider.*, endpoint.*) and may only be read by `require`.
+// Each field has a slot: its index among the fields of its scope. Compiled
+// programs address fields by slot, never by name.
+//
+// Thread safety: immutable after construction/extension; share freely.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/ast/ast.h"
+#include "engine/core/types.h"
+
+namespace tollgate::stdlib {
+
+struct FieldDef {
+  std::string path;         // "request.model"
+  Type type;
+  ast::Scope scope = ast::Scope::kRequest;
+  bool required = false;    // decoding fails when absent
+  bool derived = false;     // computed by the decoder (e.g. request.content)
+  std::string description;
+  int slot = -1;            // index within its scope
+};
+
+class Schema {
+ public:
+  // The standard schema (stdlib/schema.json). Never fails: the build embeds
+  // a file that the tests check.
+  static const Schema& Standard();
+
+  // Parses a schema document (format above). Returns false with *error set
+  // on malformed input, a bad type, a duplicate path, or a path that is a
+  // prefix of another field.
+  bool AddFromJson(std::string_view json, std::string* error);
+  bool Add(FieldDef field, std::string* error);
+
+  // Field id by exact path, or -1.
+  int Find(std::string_view path) const;
+  // True when `prefix` is a proper dotted prefix of some field path
+  // ("request" or "request.provider").
+  bool IsPrefix(std::string_view prefix) const;
+
+  const FieldDef& field(int id) const { return fields_[id]; }
+  const std::vector<FieldDef>& fields() const { return fields_; }
+  int slot_count(ast::Scope s) const { return s == ast::Scope::kRequest ? n_request_ : n_candidate_; }
+  // Field id of the slot in a scope.
+  int FieldOfSlot(ast::Scope s, int slot) const;
+  std::vector<std::string> Paths() const;
+
+ private:
+  std::vector<FieldDef> fields_;
+  std::unordered_map<std::string, int> by_path_;
+  std::unordered_map<std::string, int> prefixes_;
+  std::vector<int> request_slots_, candidate_slots_;
+  int n_request_ = 0, n_candidate_ = 0;
+};
+
+}  // namespace tollgate::stdlib
