@@ -1,0 +1,54 @@
+// tollgate: the command-line entry point. See docs/cli.md.
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+
+#include "runtime/cli/commands.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*run)(int, char**);
+  const char* summary;
+};
+
+constexpr Command kCommands[] = {
+    {"check", tollgate::cli::RunCheck, "check policy files and print diagnostics"},
+    {"eval", tollgate::cli::RunEval, "evaluate decision inputs against a policy"},
+    {"route", tollgate::cli::RunRoute, "evaluate and pick endpoints from a model catalog"},
+    {"test", tollgate::cli::RunTest, "run the test blocks of policy files"},
+    {"fmt", tollgate::cli::RunFmt, "format policy files canonically"},
+    {"disasm", tollgate::cli::RunDisasm, "print the compiled bytecode of a policy"},
+};
+
+void PrintUsage(FILE* out) {
+  std::fprintf(out,
+               "usage: tollgate <command> [options]\n\n"
+               "tollgate compiles policy files and applies them to AI model requests.\n\n"
+               "commands:\n");
+  for (const Command& c : kCommands) std::fprintf(out, "  %-8s %s\n", c.name, c.summary);
+  std::fprintf(out,
+               "\nrun `tollgate <command> --help` for a command's options.\n"
+               "exit codes: 0 ok, 1 policy errors or failed tests, 2 usage error, 3 I/O error\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    PrintUsage(stderr);
+    return tollgate::cli::kExitUsage;
+  }
+  std::string_view cmd = argv[1];
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    PrintUsage(stdout);
+    return tollgate::cli::kExitOk;
+  }
+  for (const Command& c : kCommands) {
+    if (cmd == c.name) return c.run(argc - 2, argv + 2);
+  }
+  std::fprintf(stderr, "error: unknown command `%s`\n", argv[1]);
+  PrintUsage(stderr);
+  return tollgate::cli::kExitUsage;
+}
