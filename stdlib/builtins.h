@@ -43,6 +43,11 @@ struct BuiltinDecl {
   std::string_view description;
   Cost cost;
   BuiltinFn fn;
+  // When false (the default) the VM raises eval_missing_field before the call
+  // if any argument is null; `exists` sets it to inspect null itself.
+  bool accepts_null = false;
+  // Pure functions over constant arguments are folded by the checker.
+  bool pure = true;
 };
 
 // All declarations; overloads share a name and appear consecutively.
