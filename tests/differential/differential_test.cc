@@ -1,0 +1,173 @@
+// Differential test: the VM and the reference interpreter (reference.h) must
+// produce the same decision for random well-typed policies and random decision
+// inputs, and for every example policy in policies/ on its example requests.
+//
+// Default: >= 100,000 evaluations (each also checks every require predicate on
+// two random candidates). Long mode: TOLLGATE_DIFF_ITERATIONS=N evaluations;
+// TOLLGATE_DIFF_SEED=S changes the first seed. A mismatch prints the seed, the
+// policy source, the input and both decisions.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine/engine.h"
+#include "engine/vm/vm.h"
+#include "runtime/input.h"
+#include "tests/differential/generate.h"
+#include "tests/differential/reference.h"
+
+namespace tollgate {
+namespace {
+
+constexpr int kInputsPerPolicy = 20;
+constexpr int kMaxReports = 5;
+
+uint64_t EnvOr(const char* name, uint64_t def) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::strtoull(v, nullptr, 10) : def;
+}
+
+struct Stats {
+  uint64_t evaluations = 0, require_checks = 0, mismatches = 0, rejected = 0, bad_inputs = 0;
+  uint64_t denies = 0, errors = 0, fired = 0;
+  int reported = 0;
+};
+
+std::string ReadFile(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Compares one request (and its require verdicts on `candidates`); reports
+// the first kMaxReports mismatches in full.
+void CompareOne(const std::string& label, const Policy& policy, const std::string& source,
+                const std::string& json, const vm::Record& rec,
+                const std::vector<const vm::Record*>& candidates, Stats* st) {
+  vm::Decision vd, rd;
+  vm::Evaluate(policy.program(), rec, {}, &vd);
+  ref::Evaluate(policy.ast(), policy.schema(), rec, &rd);
+  ++st->evaluations;
+  st->denies += rd.outcome == vm::Outcome::kDeny;
+  st->errors += !rd.errors.empty();
+  st->fired += rd.fired.size();
+  std::string diff = ref::Diff(rd, vd, policy.ast());
+  uint32_t n = ref::RequireCount(policy.ast());
+  for (uint32_t k = 0; k < n; ++k) {
+    for (size_t c = 0; c < candidates.size(); ++c) {
+      ++st->require_checks;
+      vm::RequireResult v = vm::EvalRequire(policy.program(), k, rec, *candidates[c], {});
+      ref::RequireResult r = ref::EvalRequire(policy.ast(), policy.schema(), k, rec, *candidates[c]);
+      if (v.pass != r.pass || v.error != r.error || (r.error && v.code != r.code)) {
+        diff += "require " + std::to_string(k) + " candidate " + std::to_string(c) +
+                ": ref pass=" + std::to_string(r.pass) + " error=" + r.code + " (" + r.message +
+                ")  vm pass=" + std::to_string(v.pass) + " error=" + std::string(v.code) + " (" +
+                v.message + ")\n";
+      }
+    }
+  }
+  if (diff.empty()) return;
+  ++st->mismatches;
+  if (st->reported++ >= kMaxReports) return;
+  ADD_FAILURE() << "MISMATCH " << label << "\n--- policy ---\n" << source << "--- input ---\n"
+                << json << "\n--- differences ---\n" << diff << "--- reference ---\n"
+                << ref::Render(rd, policy.ast()) << "--- vm ---\n" << ref::Render(vd, policy.ast());
+}
+
+TEST(Differential, RandomPoliciesAgree) {
+  const uint64_t total = EnvOr("TOLLGATE_DIFF_ITERATIONS", 100000);
+  const uint64_t first_seed = EnvOr("TOLLGATE_DIFF_SEED", 1);
+  const stdlib::Schema& schema = stdlib::Schema::Standard();
+  Stats st;
+  std::vector<std::string> rejections, decode_failures;
+  for (uint64_t seed = first_seed; st.evaluations < total; ++seed) {
+    gen::Rng rng(seed);
+    std::string src = gen::RandomPolicy(rng);
+    Compiled c = CompileSource("gen.tg", src, {});
+    if (!c.policy) {
+      ++st.rejected;
+      if (rejections.size() < 3)
+        rejections.push_back("seed " + std::to_string(seed) + ":\n" + src + c.diagnostics.Render());
+      // Keep the evaluation count moving even if everything is rejected.
+      st.evaluations += kInputsPerPolicy / 4;
+      continue;
+    }
+    vm::Record cand[2];
+    gen::RandomCandidate(rng, schema, &cand[0]);
+    gen::RandomCandidate(rng, schema, &cand[1]);
+    std::vector<const vm::Record*> cands = {&cand[0], &cand[1]};
+    for (int i = 0; i < kInputsPerPolicy; ++i) {
+      std::string json = gen::RandomInput(rng);
+      vm::Record rec;
+      runtime::InputError err;
+      if (!runtime::DecodeInput(json, schema, {}, &rec, &err)) {
+        ++st.bad_inputs;
+        if (decode_failures.size() < 3) decode_failures.push_back(json + "\n  " + err.code + ": " + err.message);
+        continue;
+      }
+      CompareOne("seed " + std::to_string(seed) + " input " + std::to_string(i), *c.policy, src,
+                 json, rec, cands, &st);
+    }
+  }
+  std::printf("differential: %llu evaluations, %llu require checks, %llu mismatches, "
+              "%llu policies rejected, %llu inputs rejected; %llu denies, %llu with errors, "
+              "%llu rules fired\n",
+              (unsigned long long)st.evaluations, (unsigned long long)st.require_checks,
+              (unsigned long long)st.mismatches, (unsigned long long)st.rejected,
+              (unsigned long long)st.bad_inputs, (unsigned long long)st.denies,
+              (unsigned long long)st.errors, (unsigned long long)st.fired);
+  for (const std::string& r : rejections) ADD_FAILURE() << "generated policy rejected, " << r;
+  for (const std::string& r : decode_failures) ADD_FAILURE() << "generated input rejected: " << r;
+  EXPECT_EQ(st.mismatches, 0u);
+  EXPECT_GT(st.denies, 0u);
+  EXPECT_GT(st.errors, 0u);
+}
+
+// Every example policy on every example request (policies/requests/*.json).
+TEST(Differential, ExamplePoliciesAgree) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory("policies")) GTEST_SKIP() << "run from the repository root";
+  std::vector<fs::path> policies, requests;
+  for (const auto& e : fs::directory_iterator("policies"))
+    if (e.path().extension() == ".tg") policies.push_back(e.path());
+  if (fs::is_directory("policies/requests"))
+    for (const auto& e : fs::directory_iterator("policies/requests"))
+      if (e.path().extension() == ".json") requests.push_back(e.path());
+  std::sort(policies.begin(), policies.end());
+  std::sort(requests.begin(), requests.end());
+  if (policies.empty() || requests.empty()) GTEST_SKIP() << "no example policies/requests yet";
+  const stdlib::Schema& schema = stdlib::Schema::Standard();
+  gen::Rng rng(7);
+  std::vector<std::unique_ptr<vm::Record>> cand_store;
+  std::vector<const vm::Record*> cands;
+  for (int i = 0; i < 8; ++i) {
+    cand_store.push_back(std::make_unique<vm::Record>());
+    gen::RandomCandidate(rng, schema, cand_store.back().get());
+    cands.push_back(cand_store.back().get());
+  }
+  Stats st;
+  for (const fs::path& p : policies) {
+    Compiled c = CompileFile(p.string(), {});
+    ASSERT_TRUE(c.policy) << p << "\n" << c.diagnostics.Render();
+    for (const fs::path& r : requests) {
+      std::string json = ReadFile(r);
+      vm::Record rec;
+      runtime::InputError err;
+      if (!runtime::DecodeInput(json, schema, {}, &rec, &err)) continue;  // malformed examples
+      CompareOne(p.string() + " on " + r.string(), *c.policy, ReadFile(p), json, rec, cands, &st);
+    }
+  }
+  std::printf("examples: %llu evaluations, %llu require checks, %llu mismatches\n",
+              (unsigned long long)st.evaluations, (unsigned long long)st.require_checks,
+              (unsigned long long)st.mismatches);
+  EXPECT_GT(st.evaluations, 0u);
+  EXPECT_EQ(st.mismatches, 0u);
+}
+
+}  // namespace
+}  // namespace tollgate
