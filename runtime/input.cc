@@ -1,0 +1,752 @@
+// DecodeInput: schema-driven decoding of the decision input (see input.h).
+//
+// The JSON is copied into Record::buffer and parsed in place with rapidjson
+// (UTF-8 validated, numbers kept as their exact text). A per-schema plan --
+// a tree of object nodes whose leaves are the request-scoped fields -- is
+// built once per thread and reused; the walk over the DOM then fills slots
+// with Values whose strings point into the buffer.
+#include "runtime/input.h"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/reader.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <charconv>
+#include <cstring>
+#include <memory>
+
+#include "engine/core/money.h"
+#include "stdlib/builtins.h"
+
+namespace tollgate::runtime {
+namespace {
+
+namespace rj = rapidjson;
+using Pool = rj::MemoryPoolAllocator<rj::CrtAllocator>;
+using Doc = rj::GenericDocument<rj::UTF8<>, Pool, Pool>;
+using JVal = rj::GenericValue<rj::UTF8<>, Pool>;
+
+// How a leaf is read beyond its schema type.
+enum class Special : uint8_t {
+  kNone,
+  kMessages,  // request.messages: content parts, null assistant content
+  kTools,     // request.tools: OpenAI tool objects -> names
+  kSort,      // request.provider.sort: "price" or {"by": "price"}
+  kP50,       // preferred_max_latency / _min_throughput: n or {"p50": n}
+  kIgnore,    // tolerated but not in the schema (provider.max_price.image)
+};
+
+struct Node {
+  std::string name;
+  std::string path;  // dotted schema path
+  bool is_object = false;
+  bool strict = true;  // unknown members are errors
+  bool is_body = false;  // the top-level request body (collects parameters)
+  int slot = -1;
+  Type type;
+  Special special = Special::kNone;
+  std::vector<Node> kids;
+  // alias member name -> index into kids (max_completion_tokens)
+  std::vector<std::pair<std::string, int>> aliases;
+};
+
+struct Plan {
+  Node root;
+  int n_slots = 0;
+  struct Req { int slot; std::string path; };
+  std::vector<Req> required;
+  std::vector<std::pair<int, Kind>> empties;  // slots defaulting to empty set/list
+  int content_slot = -1, tokens_slot = -1, params_slot = -1, messages_slot = -1;
+  // Snapshot used to validate a cached plan for non-standard schemas.
+  std::vector<std::tuple<std::string, Kind, int, bool>> snapshot;
+};
+
+const SetObject kEmptySet{};
+const ListObject kEmptyList{};
+
+Value EmptyOf(Kind k) {
+  Value v;
+  v.kind = k;
+  if (k == Kind::kSet) v.set = &kEmptySet;
+  else v.list = &kEmptyList;
+  return v;
+}
+
+Node* FindOrAddObject(Node* parent, std::string_view name) {
+  for (Node& k : parent->kids)
+    if (k.name == name) return &k;
+  Node n;
+  n.name = std::string(name);
+  n.path = parent->path.empty() ? n.name : parent->path + "." + n.name;
+  n.is_object = true;
+  n.strict = n.path != "request";
+  n.is_body = n.path == "request";
+  parent->kids.push_back(std::move(n));
+  return &parent->kids.back();
+}
+
+void AddLeaf(Node* root, const std::string& path, int slot, const Type& type, Special special) {
+  Node* at = root;
+  size_t start = 0;
+  for (;;) {
+    size_t dot = path.find('.', start);
+    if (dot == std::string::npos) break;
+    at = FindOrAddObject(at, std::string_view(path).substr(start, dot - start));
+    start = dot + 1;
+  }
+  Node leaf;
+  leaf.name = path.substr(start);
+  leaf.path = path;
+  leaf.slot = slot;
+  leaf.type = type;
+  leaf.special = special;
+  at->kids.push_back(std::move(leaf));
+}
+
+Special SpecialFor(const std::string& path, const Type& t) {
+  if (path == "request.messages" && t.is(Kind::kList) && t.elem().is(Kind::kRecord))
+    return Special::kMessages;
+  if (path == "request.tools" && (t.is(Kind::kSet) || t.is(Kind::kList))) return Special::kTools;
+  if (path == "request.provider.sort" && t.is(Kind::kString)) return Special::kSort;
+  if ((path == "request.provider.preferred_max_latency" ||
+       path == "request.provider.preferred_min_throughput") &&
+      (t.is(Kind::kDecimal) || t.is(Kind::kInt)))
+    return Special::kP50;
+  return Special::kNone;
+}
+
+std::unique_ptr<Plan> BuildPlan(const stdlib::Schema& schema) {
+  auto plan = std::make_unique<Plan>();
+  plan->n_slots = schema.slot_count(ast::Scope::kRequest);
+  for (const stdlib::FieldDef& f : schema.fields()) {
+    plan->snapshot.emplace_back(f.path, f.type.kind(), f.slot, f.required);
+    if (f.scope != ast::Scope::kRequest) continue;
+    if (f.derived) {
+      if (f.path == "request.content" && f.type.is(Kind::kString)) plan->content_slot = f.slot;
+      if (f.path == "request.input_tokens" && f.type.is(Kind::kInt)) plan->tokens_slot = f.slot;
+      if (f.path == "request.parameters" && f.type.is(Kind::kSet)) plan->params_slot = f.slot;
+      continue;
+    }
+    Special sp = SpecialFor(f.path, f.type);
+    if (sp == Special::kMessages) plan->messages_slot = f.slot;
+    AddLeaf(&plan->root, f.path, f.slot, f.type, sp);
+    if (f.required) plan->required.push_back({f.slot, f.path});
+    if (f.type.is(Kind::kSet) || f.type.is(Kind::kList))
+      plan->empties.emplace_back(f.slot, f.type.kind());
+  }
+  // Tolerated members that the schema does not model.
+  if (schema.IsPrefix("request.provider.max_price") &&
+      schema.Find("request.provider.max_price.image") < 0)
+    AddLeaf(&plan->root, "request.provider.max_price.image", -1, Type(), Special::kIgnore);
+  // max_completion_tokens is OpenAI's newer name for max_tokens.
+  int mt = schema.Find("request.max_tokens");
+  if (mt >= 0 && schema.Find("request.max_completion_tokens") < 0) {
+    for (Node& k : plan->root.kids) {
+      if (k.name != "request") continue;
+      for (size_t i = 0; i < k.kids.size(); ++i)
+        if (k.kids[i].name == "max_tokens") k.aliases.emplace_back("max_completion_tokens", i);
+    }
+  }
+  return plan;
+}
+
+bool SnapshotMatches(const Plan& p, const stdlib::Schema& s) {
+  const auto& f = s.fields();
+  if (f.size() != p.snapshot.size()) return false;
+  for (size_t i = 0; i < f.size(); ++i) {
+    const auto& [path, kind, slot, req] = p.snapshot[i];
+    if (f[i].slot != slot || f[i].type.kind() != kind || f[i].required != req || f[i].path != path)
+      return false;
+  }
+  return true;
+}
+
+// Per-thread scratch: the parse pools, the cached plans and string scratch.
+struct Scratch {
+  static constexpr size_t kPoolBytes = 64 * 1024;
+  std::unique_ptr<char[]> pool_buf{new char[kPoolBytes]};
+  std::unique_ptr<char[]> stack_buf{new char[16 * 1024]};
+  Pool pool{pool_buf.get(), kPoolBytes};
+  Pool stack{stack_buf.get(), 16 * 1024};
+  std::string join;
+  std::vector<Value> items;
+  struct Cached { const stdlib::Schema* schema; std::unique_ptr<Plan> plan; };
+  std::vector<Cached> plans;  // most recent last; at most 4
+
+  const Plan& PlanFor(const stdlib::Schema& s) {
+    bool standard = &s == &stdlib::Schema::Standard();
+    for (Cached& c : plans)
+      if (c.schema == &s && (standard || SnapshotMatches(*c.plan, s))) return *c.plan;
+    for (size_t i = 0; i < plans.size(); ++i)
+      if (plans[i].schema == &s) { plans.erase(plans.begin() + i); break; }
+    if (plans.size() >= 4) plans.erase(plans.begin());
+    plans.push_back({&s, BuildPlan(s)});
+    return *plans.back().plan;
+  }
+};
+
+Scratch& GetScratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+// Forwards SAX events to the Document, refusing to nest deeper than `max`.
+// INVARIANT: the recursive reader never goes more than max+1 levels deep
+// because StartObject/StartArray refuse before it recurses.
+struct DepthGuard {
+  Doc* doc;
+  uint32_t max;
+  uint32_t depth = 0;
+  bool too_deep = false;
+  bool Null() { return doc->Null(); }
+  bool Bool(bool b) { return doc->Bool(b); }
+  bool Int(int i) { return doc->Int(i); }
+  bool Uint(unsigned i) { return doc->Uint(i); }
+  bool Int64(int64_t i) { return doc->Int64(i); }
+  bool Uint64(uint64_t i) { return doc->Uint64(i); }
+  bool Double(double d) { return doc->Double(d); }
+  bool RawNumber(const char* s, rj::SizeType n, bool copy) { return doc->RawNumber(s, n, copy); }
+  bool String(const char* s, rj::SizeType n, bool copy) { return doc->String(s, n, copy); }
+  bool Key(const char* s, rj::SizeType n, bool copy) { return doc->Key(s, n, copy); }
+  bool StartObject() { return Enter() && doc->StartObject(); }
+  bool EndObject(rj::SizeType n) { --depth; return doc->EndObject(n); }
+  bool StartArray() { return Enter() && doc->StartArray(); }
+  bool EndArray(rj::SizeType n) { --depth; return doc->EndArray(n); }
+  bool Enter() {
+    if (++depth > max) { too_deep = true; return false; }
+    return true;
+  }
+};
+
+// A JSON path for error messages, built only when an error is reported.
+struct Path {
+  const Path* parent = nullptr;
+  std::string_view name;  // member name, or empty for an index
+  int64_t index = -1;
+  std::string Render() const {
+    std::string out = parent ? parent->Render() : std::string();
+    if (index >= 0) out += "[" + std::to_string(index) + "]";
+    else { if (!out.empty()) out += "."; out += name; }
+    return out;
+  }
+};
+
+const char* JsonTypeName(const JVal& v) {
+  switch (v.GetType()) {
+    case rj::kNullType: return "null";
+    case rj::kFalseType: case rj::kTrueType: return "a boolean";
+    case rj::kObjectType: return "an object";
+    case rj::kArrayType: return "an array";
+    case rj::kStringType: return "a string";
+    case rj::kNumberType: return "a number";
+  }
+  return "a value";
+}
+
+std::string_view Sv(const JVal& v) { return {v.GetString(), v.GetStringLength()}; }
+
+// Exact decimal text ("-1.25e3") -> micros, rounded half-even at 6 digits.
+// Returns false on overflow.
+bool NumberToMicros(std::string_view t, int64_t* out) {
+  bool neg = !t.empty() && t[0] == '-';
+  size_t i = neg ? 1 : 0;
+  char digits[40];
+  int nd = 0, frac = 0;
+  bool sticky = false, seen_dot = false;
+  int dropped_int = 0;  // integer digits beyond our 38-digit window
+  for (; i < t.size() && t[i] != 'e' && t[i] != 'E'; ++i) {
+    char c = t[i];
+    if (c == '.') { seen_dot = true; continue; }
+    if (nd == 0 && c == '0') { if (seen_dot) ++frac; continue; }
+    if (nd < 38) { digits[nd++] = c; if (seen_dot) ++frac; }
+    else if (seen_dot) sticky |= c != '0';
+    else ++dropped_int;
+  }
+  int64_t exp = 0;
+  if (i < t.size()) {
+    std::string_view e = t.substr(i + 1);
+    if (!e.empty() && e[0] == '+') e.remove_prefix(1);
+    auto r = std::from_chars(e.data(), e.data() + e.size(), exp);
+    if (r.ec != std::errc()) exp = e.starts_with('-') ? -100000 : 100000;
+  }
+  if (nd == 0) { *out = 0; return true; }
+  int64_t shift = exp - frac + dropped_int + 6;  // micros = D * 10^shift
+  __int128 v = 0;
+  if (shift >= 0) {
+    if (nd + shift > 19) return false;
+    for (int k = 0; k < nd; ++k) v = v * 10 + (digits[k] - '0');
+    for (int64_t k = 0; k < shift; ++k) v *= 10;
+  } else {
+    int64_t keep = nd + shift;
+    if (keep > 19) return false;
+    if (keep < 0) { *out = 0; return true; }
+    for (int k = 0; k < keep; ++k) v = v * 10 + (digits[k] - '0');
+    if (keep < nd) {
+      int first = digits[keep] - '0';
+      bool rest = sticky;
+      for (int k = static_cast<int>(keep) + 1; k < nd; ++k) rest |= digits[k] != '0';
+      if (first > 5 || (first == 5 && (rest || (v & 1)))) ++v;
+    } else if (sticky) {
+      // all kept; dropped digits were below the 38-digit window: nothing to round
+    }
+  }
+  if (v > INT64_MAX) return false;
+  *out = neg ? -static_cast<int64_t>(v) : static_cast<int64_t>(v);
+  return true;
+}
+
+class Decoder {
+ public:
+  Decoder(const Plan& plan, const Limits& limits, vm::Record* rec, InputError* err,
+          Scratch& scratch)
+      : plan_(plan), limits_(limits), rec_(rec), err_(err), s_(scratch) {}
+
+  bool Run(const JVal& root) {
+    if (!root.IsObject()) return Fail("input_wrong_type", "the decision input must be a JSON object, got " + std::string(JsonTypeName(root)), "");
+    if (!Object(root, plan_.root, nullptr)) return false;
+    for (const Plan::Req& r : plan_.required)
+      if (rec_->slots[r.slot].is_null())
+        return Fail("input_missing_field", "missing required field `" + r.path + "`", r.path);
+    for (const auto& [slot, kind] : plan_.empties)
+      if (rec_->slots[slot].is_null()) rec_->slots[slot] = EmptyOf(kind);
+    Derive();
+    return true;
+  }
+
+ private:
+  bool Fail(const char* code, std::string message, std::string path) {
+    err_->code = code;
+    err_->message = std::move(message);
+    err_->path = std::move(path);
+    return false;
+  }
+  bool WrongType(const Path& p, const char* want, const JVal& got) {
+    std::string path = p.Render();
+    return Fail("input_wrong_type",
+                "`" + path + "` must be " + want + ", got " + TypeName(got), path);
+  }
+
+  const Node* FindKid(const Node& n, std::string_view name, bool* alias) const {
+    for (const Node& k : n.kids)
+      if (k.name.size() == name.size() && std::memcmp(k.name.data(), name.data(), name.size()) == 0)
+        return &k;
+    for (const auto& [a, idx] : n.aliases)
+      if (a == name) { *alias = true; return &n.kids[idx]; }
+    return nullptr;
+  }
+
+  bool Object(const JVal& obj, const Node& node, const Path* parent) {
+    for (auto m = obj.MemberBegin(); m != obj.MemberEnd(); ++m) {
+      std::string_view name = Sv(m->name);
+      Path p{parent, name};
+      bool alias = false;
+      const Node* kid = FindKid(node, name, &alias);
+      if (node.is_body && !m->value.IsNull() && !IsReservedBodyMember(name))
+        params_.push_back(Value::StringRef(name));
+      if (!kid) {
+        if (node.strict) {
+          std::string path = p.Render();
+          return Fail("input_unknown_field", "unknown field `" + path + "`", path);
+        }
+        continue;
+      }
+      if (m->value.IsNull() || kid->special == Special::kIgnore) continue;
+      if (kid->is_object) {
+        if (!m->value.IsObject()) return WrongType(p, "an object", m->value);
+        if (!Object(m->value, *kid, &p)) return false;
+        continue;
+      }
+      if (alias && !rec_->slots[kid->slot].is_null()) continue;  // the real name wins
+      Value v;
+      if (!Leaf(m->value, *kid, p, &v)) return false;
+      rec_->slots[kid->slot] = v;
+    }
+    return true;
+  }
+
+  static bool IsReservedBodyMember(std::string_view n) {
+    return n == "model" || n == "models" || n == "messages" || n == "provider" || n == "stream" ||
+           n == "user";
+  }
+
+  bool Leaf(const JVal& v, const Node& node, const Path& p, Value* out) {
+    switch (node.special) {
+      case Special::kMessages: return Messages(v, node, p, out);
+      case Special::kTools: return Tools(v, node, p, out);
+      case Special::kSort:
+        if (v.IsObject()) {
+          for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
+            std::string_view n = Sv(m->name);
+            Path q{&p, n};
+            if (n == "by") {
+              if (m->value.IsNull()) continue;
+              if (!IsStr(m->value)) return WrongType(q, "a string", m->value);
+              *out = Value::StringRef(Sv(m->value));
+            } else if (n != "partition") {
+              std::string path = q.Render();
+              return Fail("input_unknown_field", "unknown field `" + path + "`", path);
+            }
+          }
+          return true;
+        }
+        break;
+      case Special::kP50:
+        if (v.IsObject()) {
+          auto m = v.FindMember("p50");
+          if (m == v.MemberEnd() || m->value.IsNull()) return true;
+          Path q{&p, "p50"};
+          return Typed(m->value, node.type, q, out);
+        }
+        break;
+      default: break;
+    }
+    return Typed(v, node.type, p, out);
+  }
+
+  bool CheckCount(const JVal& arr, const Path& p, uint32_t max) {
+    if (arr.Size() <= max) return true;
+    std::string path = p.Render();
+    return Fail("input_too_many_elements",
+                "`" + path + "` has " + std::to_string(arr.Size()) + " elements, more than the limit of " +
+                    std::to_string(max),
+                path);
+  }
+
+  // Decodes `v` as a value of type `t`; JSON null must be handled by the caller.
+  bool Typed(const JVal& v, const Type& t, const Path& p, Value* out) {
+    switch (t.kind()) {
+      case Kind::kString:
+        if (!IsStr(v)) return WrongType(p, "a string", v);
+        *out = Value::StringRef(Sv(v));
+        return true;
+      case Kind::kBool:
+        if (!v.IsBool()) return WrongType(p, "a boolean", v);
+        *out = Value::Bool(v.GetBool());
+        return true;
+      case Kind::kInt:
+      case Kind::kDuration: {
+        if (!IsNumberText(v)) return WrongType(p, t.is(Kind::kInt) ? "an integer" : "an integer (milliseconds)", v);
+        int64_t x;
+        if (!ParseIntegral(Sv(v), &x)) return WrongType(p, "an integer in range", v);
+        *out = Value::Scalar(t.kind(), x);
+        return true;
+      }
+      case Kind::kDecimal:
+      case Kind::kMoney: {
+        int64_t micros;
+        if (IsNumberText(v)) {
+          if (!NumberToMicros(Sv(v), &micros)) return WrongType(p, "a number in range", v);
+        } else if (IsStr(v)) {
+          auto m = ParseMicros(Sv(v));
+          if (!m) return WrongType(p, "a decimal number (at most 6 fractional digits)", v);
+          micros = *m;
+        } else {
+          return WrongType(p, "a number", v);
+        }
+        *out = Value::Scalar(t.kind(), micros);
+        return true;
+      }
+      case Kind::kTime: {
+        int64_t ms;
+        if (!IsStr(v) || !ParseRfc3339(Sv(v), &ms)) return WrongType(p, "an RFC 3339 time string", v);
+        *out = Value::Time(ms);
+        return true;
+      }
+      case Kind::kSet:
+      case Kind::kList: {
+        if (!v.IsArray()) return WrongType(p, "an array", v);
+        if (!CheckCount(v, p, limits_.max_list_elements)) return false;
+        if (v.Empty()) { *out = EmptyOf(t.kind()); return true; }
+        std::vector<Value> items;
+        items.reserve(v.Size());
+        for (rj::SizeType i = 0; i < v.Size(); ++i) {
+          Path q{&p, {}, static_cast<int64_t>(i)};
+          if (v[i].IsNull()) return WrongType(q, "a value", v[i]);
+          Value x;
+          if (!Typed(v[i], t.elem(), q, &x)) return false;
+          items.push_back(x);
+        }
+        *out = t.is(Kind::kSet) ? rec_->arena.MakeSet(std::move(items))
+                                : rec_->arena.MakeList(std::move(items));
+        return true;
+      }
+      case Kind::kMap: {
+        if (!v.IsObject()) return WrongType(p, "an object", v);
+        if (v.MemberCount() > limits_.max_list_elements) return CheckCount(v, p, limits_.max_list_elements);
+        std::vector<std::pair<std::string_view, Value>> entries;
+        for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
+          Path q{&p, Sv(m->name)};
+          if (m->value.IsNull()) continue;
+          Value x;
+          if (!Typed(m->value, t.elem(), q, &x)) return false;
+          entries.emplace_back(Sv(m->name), x);
+        }
+        *out = rec_->arena.MakeMap(std::move(entries));
+        return true;
+      }
+      case Kind::kRecord: return Record(v, t, p, false, out);
+      default:
+        return WrongType(p, "a supported value", v);
+    }
+  }
+
+  // INVARIANT: numbers are parsed as their raw text (kParseNumbersAsStringsFlag)
+  // in place, so the DOM holds them as strings. A real string's text starts
+  // right after its opening quote, which in-situ parsing never overwrites; a
+  // number's text never follows a quote. That tells the two apart.
+  bool IsStr(const JVal& v) const { return v.IsString() && !IsNumberText(v); }
+  const char* TypeName(const JVal& v) const { return IsNumberText(v) ? "a number" : JsonTypeName(v); }
+  bool IsNumberText(const JVal& v) const {
+    return v.GetType() == rj::kStringType && v.GetString() > buf_begin_ && v.GetString()[-1] != '"';
+  }
+
+ private:
+  static bool ParseIntegral(std::string_view t, int64_t* out) {
+    auto r = std::from_chars(t.data(), t.data() + t.size(), *out);
+    if (r.ec == std::errc() && r.ptr == t.data() + t.size()) return true;
+    if (r.ec == std::errc::result_out_of_range) return false;
+    int64_t micros;
+    if (!NumberToMicros(t, &micros) || micros % kMicros != 0) return false;
+    *out = micros / kMicros;
+    return true;
+  }
+
+  bool Record(const JVal& v, const Type& t, const Path& p, bool message, Value* out) {
+    if (!v.IsObject()) return WrongType(p, "an object", v);
+    const auto& fields = t.fields();
+    std::vector<Value> vals(fields.size());
+    int content = message ? t.FieldIndex("content") : -1;
+    int role = message ? t.FieldIndex("role") : -1;
+    for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
+      std::string_view name = Sv(m->name);
+      int idx = t.FieldIndex(name);
+      if (idx < 0 || m->value.IsNull()) continue;  // tool_calls, tool_call_id, ...
+      Path q{&p, name};
+      if (idx == content && m->value.IsArray()) {
+        if (!ContentParts(m->value, q, &vals[idx])) return false;
+        continue;
+      }
+      if (!Typed(m->value, fields[idx].type, q, &vals[idx])) return false;
+    }
+    if (content >= 0 && vals[content].is_null() && role >= 0 && vals[role].kind == Kind::kString &&
+        vals[role].sv() == "assistant")
+      vals[content] = Value::StringRef(std::string_view("", 0));
+    for (size_t i = 0; i < fields.size(); ++i) {
+      if (!fields[i].optional && vals[i].is_null()) {
+        Path q{&p, fields[i].name};
+        std::string path = q.Render();
+        return Fail("input_missing_field", "missing required field `" + path + "`", path);
+      }
+    }
+    *out = rec_->arena.MakeRecord(std::move(vals));
+    return true;
+  }
+
+  bool ContentParts(const JVal& arr, const Path& p, Value* out) {
+    if (!CheckCount(arr, p, limits_.max_list_elements)) return false;
+    std::string& j = s_.join;
+    j.clear();
+    bool first = true;
+    const JVal* only = nullptr;
+    int texts = 0;
+    for (rj::SizeType i = 0; i < arr.Size(); ++i) {
+      Path q{&p, {}, static_cast<int64_t>(i)};
+      const JVal& part = arr[i];
+      if (IsStr(part)) {  // tolerated shorthand
+        if (!first) j += '\n';
+        j.append(part.GetString(), part.GetStringLength());
+        first = false; only = &part; ++texts;
+        continue;
+      }
+      if (!part.IsObject()) return WrongType(q, "a content part object", part);
+      auto type = part.FindMember("type");
+      if (type == part.MemberEnd() || !IsStr(type->value)) {
+        Path r{&q, "type"};
+        if (type == part.MemberEnd())
+          return Fail("input_missing_field", "missing required field `" + r.Render() + "`", r.Render());
+        return WrongType(r, "a string", type->value);
+      }
+      if (Sv(type->value) != "text") continue;  // image_url, input_audio, file
+      auto text = part.FindMember("text");
+      Path r{&q, "text"};
+      if (text == part.MemberEnd())
+        return Fail("input_missing_field", "missing required field `" + r.Render() + "`", r.Render());
+      if (!IsStr(text->value)) return WrongType(r, "a string", text->value);
+      if (!first) j += '\n';
+      j.append(text->value.GetString(), text->value.GetStringLength());
+      first = false; only = &text->value; ++texts;
+    }
+    if (texts == 1) *out = Value::StringRef(Sv(*only));
+    else *out = rec_->arena.String(j);
+    return true;
+  }
+
+  bool Messages(const JVal& v, const Node& node, const Path& p, Value* out) {
+    if (!v.IsArray()) return WrongType(p, "an array", v);
+    if (!CheckCount(v, p, limits_.max_messages)) return false;
+    if (v.Empty()) { *out = EmptyOf(Kind::kList); return true; }
+    std::vector<Value> items(v.Size());
+    for (rj::SizeType i = 0; i < v.Size(); ++i) {
+      Path q{&p, {}, static_cast<int64_t>(i)};
+      if (!Record(v[i], node.type.elem(), q, true, &items[i])) return false;
+    }
+    *out = rec_->arena.MakeList(std::move(items));
+    return true;
+  }
+
+  bool Tools(const JVal& v, const Node& node, const Path& p, Value* out) {
+    if (!v.IsArray()) return WrongType(p, "an array", v);
+    if (!CheckCount(v, p, limits_.max_list_elements)) return false;
+    std::vector<Value> items;
+    items.reserve(v.Size());
+    for (rj::SizeType i = 0; i < v.Size(); ++i) {
+      Path q{&p, {}, static_cast<int64_t>(i)};
+      const JVal& t = v[i];
+      if (IsStr(t)) { items.push_back(Value::StringRef(Sv(t))); continue; }
+      if (!t.IsObject()) return WrongType(q, "a tool object", t);
+      auto fn = t.FindMember("function");
+      if (fn != t.MemberEnd() && fn->value.IsObject()) {
+        auto name = fn->value.FindMember("name");
+        Path r{&q, "function"};
+        Path s{&r, "name"};
+        if (name == fn->value.MemberEnd())
+          return Fail("input_missing_field", "missing required field `" + s.Render() + "`", s.Render());
+        if (!IsStr(name->value)) return WrongType(s, "a string", name->value);
+        items.push_back(Value::StringRef(Sv(name->value)));
+        continue;
+      }
+      auto type = t.FindMember("type");
+      if (type != t.MemberEnd() && IsStr(type->value))
+        items.push_back(Value::StringRef(Sv(type->value)));
+    }
+    if (items.empty()) { *out = EmptyOf(node.type.kind()); return true; }
+    *out = node.type.is(Kind::kSet) ? rec_->arena.MakeSet(std::move(items))
+                                    : rec_->arena.MakeList(std::move(items));
+    return true;
+  }
+
+  void Derive() {
+    const Value* msgs = plan_.messages_slot >= 0 ? &rec_->slots[plan_.messages_slot] : nullptr;
+    Value content = Value::StringRef(std::string_view("", 0));
+    if (msgs && msgs->kind == Kind::kList && !msgs->list->items.empty()) {
+      const auto& items = msgs->list->items;
+      int ci = content_index_;
+      if (items.size() == 1 && ci >= 0) {
+        content = items[0].rec->fields[ci];
+      } else if (ci >= 0) {
+        std::string& j = s_.join;
+        j.clear();
+        for (size_t i = 0; i < items.size(); ++i) {
+          if (i) j += '\n';
+          const Value& c = items[i].rec->fields[ci];
+          if (c.kind == Kind::kString) j.append(c.str, c.size);
+        }
+        content = rec_->arena.String(j);
+      }
+    }
+    if (plan_.content_slot >= 0) rec_->slots[plan_.content_slot] = content;
+    if (plan_.tokens_slot >= 0)
+      rec_->slots[plan_.tokens_slot] = Value::Int(stdlib::EstimateTokens(content.sv()));
+    if (plan_.params_slot >= 0) {
+      rec_->slots[plan_.params_slot] =
+          params_.empty() ? EmptyOf(Kind::kSet) : rec_->arena.MakeSet(std::move(params_));
+    }
+  }
+
+ public:
+  int content_index_ = -1;
+  const char* buf_begin_ = nullptr;
+
+ private:
+  const Plan& plan_;
+  const Limits& limits_;
+  vm::Record* rec_;
+  InputError* err_;
+  Scratch& s_;
+  std::vector<Value> params_;
+};
+
+}  // namespace
+
+bool DecodeInput(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
+                 vm::Record* out, InputError* err) {
+  out->Clear();
+  if (json.size() > limits.max_input_bytes) {
+    err->code = "input_too_large";
+    err->message = "decision input is " + std::to_string(json.size()) +
+                   " bytes, more than the limit of " + std::to_string(limits.max_input_bytes);
+    err->path.clear();
+    return false;
+  }
+  Scratch& s = GetScratch();
+  const Plan& plan = s.PlanFor(schema);
+  out->slots.assign(plan.n_slots, Value::Null());
+  out->buffer.assign(json.data(), json.size());
+
+  s.pool.Clear();
+  s.stack.Clear();
+  Doc doc(&s.pool, 1024, &s.stack);
+  DepthGuard guard{&doc, limits.max_input_depth};
+  rj::InsituStringStream is(out->buffer.data());
+  rj::ParseResult result;
+  size_t end = 0;
+  auto gen = [&](Doc& d) {
+    rj::GenericReader<rj::UTF8<>, rj::UTF8<>, Pool> reader(&s.stack);
+    constexpr unsigned kFlags =
+        rj::kParseInsituFlag | rj::kParseValidateEncodingFlag | rj::kParseNumbersAsStringsFlag;
+    result = reader.Parse<kFlags>(is, guard);
+    end = is.Tell();
+    return !result.IsError();
+  };
+  doc.Populate(gen);
+  err->path.clear();
+  if (guard.too_deep) {
+    err->code = "input_too_deep";
+    err->message = "decision input nests deeper than the limit of " +
+                   std::to_string(limits.max_input_depth) + " levels";
+    return false;
+  }
+  if (result.IsError() || end != json.size()) {
+    size_t off = result.IsError() ? result.Offset() : end;
+    if (result.Code() == rj::kParseErrorStringInvalidEncoding) {
+      err->code = "input_invalid_utf8";
+      err->message = "invalid UTF-8 in a string at byte " + std::to_string(off);
+    } else {
+      err->code = "input_malformed_json";
+      std::string what = result.IsError() ? rj::GetParseError_En(result.Code())
+                                          : "unexpected NUL byte";
+      for (char& c : what) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      while (!what.empty() && what.back() == '.') what.pop_back();
+      err->message = "malformed JSON at byte " + std::to_string(off) + ": " + what;
+    }
+    return false;
+  }
+  Decoder dec(plan, limits, out, err, s);
+  dec.buf_begin_ = out->buffer.data();
+  if (plan.messages_slot >= 0) {
+    int id = schema.FieldOfSlot(ast::Scope::kRequest, plan.messages_slot);
+    dec.content_index_ = schema.field(id).type.elem().FieldIndex("content");
+  }
+  return dec.Run(doc);
+}
+
+std::string InputErrorJson(const InputError& e) {
+  rj::StringBuffer sb;
+  rj::Writer<rj::StringBuffer> w(sb);
+  w.StartObject();
+  w.Key("error");
+  w.StartObject();
+  w.Key("code");
+  w.String(e.code.c_str(), static_cast<rj::SizeType>(e.code.size()));
+  w.Key("message");
+  w.String(e.message.c_str(), static_cast<rj::SizeType>(e.message.size()));
+  w.Key("path");
+  w.String(e.path.c_str(), static_cast<rj::SizeType>(e.path.size()));
+  w.EndObject();
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+}  // namespace tollgate::runtime
