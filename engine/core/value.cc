@@ -1,0 +1,521 @@
+// Runtime values: arena construction, ordering, hashing and rendering.
+#include "engine/core/value.h"
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+
+#include "engine/core/money.h"
+
+namespace tollgate {
+
+size_t SvHash::operator()(std::string_view s) const noexcept {
+  return std::hash<std::string_view>()(s);
+}
+
+// ---------------------------------------------------------------- Arena
+
+Value Arena::String(std::string_view s) {
+  // INVARIANT: deque::emplace_back never moves existing elements, so the
+  // bytes of earlier strings (including small-string buffers) stay put.
+  strings_.emplace_back(s);
+  return Value::StringRef(strings_.back());
+}
+
+Value Arena::MakeSet(std::vector<Value> items) {
+  std::sort(items.begin(), items.end(),
+            [](const Value& a, const Value& b) { return Compare(a, b) < 0; });
+  items.erase(std::unique(items.begin(), items.end(),
+                          [](const Value& a, const Value& b) { return Compare(a, b) == 0; }),
+              items.end());
+  SetObject& s = sets_.emplace_back();
+  s.elem = items.empty() ? Kind::kString : items.front().kind;
+  s.items = std::move(items);
+  if (s.elem == Kind::kString) {
+    s.strings.reserve(s.items.size());
+    for (const Value& v : s.items) s.strings.insert(v.sv());
+  }
+  Value v;
+  v.kind = Kind::kSet;
+  v.size = static_cast<uint32_t>(s.items.size());
+  v.set = &s;
+  return v;
+}
+
+Value Arena::MakeList(std::vector<Value> items) {
+  ListObject& l = lists_.emplace_back();
+  l.items = std::move(items);
+  Value v;
+  v.kind = Kind::kList;
+  v.size = static_cast<uint32_t>(l.items.size());
+  v.list = &l;
+  return v;
+}
+
+Value Arena::MakeMap(std::vector<std::pair<std::string_view, Value>> entries) {
+  MapObject& m = maps_.emplace_back();
+  m.entries.reserve(entries.size());
+  for (auto& [key, value] : entries) {
+    auto it = m.entries.find(key);
+    if (it != m.entries.end()) {
+      it->second = value;  // later duplicates replace earlier ones
+      continue;
+    }
+    // Keys are copied so the map never points at the caller's storage.
+    std::string_view owned = String(key).sv();
+    m.entries.emplace(owned, value);
+    m.keys.push_back(owned);
+  }
+  std::sort(m.keys.begin(), m.keys.end());
+  Value v;
+  v.kind = Kind::kMap;
+  v.size = static_cast<uint32_t>(m.keys.size());
+  v.map = &m;
+  return v;
+}
+
+Value Arena::MakeRecord(std::vector<Value> fields) {
+  RecordObject& r = records_.emplace_back();
+  r.fields = std::move(fields);
+  Value v;
+  v.kind = Kind::kRecord;
+  v.size = static_cast<uint32_t>(r.fields.size());
+  v.rec = &r;
+  return v;
+}
+
+Value Arena::Clone(const Value& v) {
+  switch (v.kind) {
+    case Kind::kString:
+      return String(v.sv());
+    case Kind::kSet: {
+      std::vector<Value> items;
+      items.reserve(v.set->items.size());
+      for (const Value& e : v.set->items) items.push_back(Clone(e));
+      return MakeSet(std::move(items));
+    }
+    case Kind::kList: {
+      std::vector<Value> items;
+      items.reserve(v.list->items.size());
+      for (const Value& e : v.list->items) items.push_back(Clone(e));
+      return MakeList(std::move(items));
+    }
+    case Kind::kMap: {
+      std::vector<std::pair<std::string_view, Value>> entries;
+      entries.reserve(v.map->keys.size());
+      for (std::string_view k : v.map->keys) entries.emplace_back(k, Clone(v.map->entries.at(k)));
+      return MakeMap(std::move(entries));
+    }
+    case Kind::kRecord: {
+      std::vector<Value> fields;
+      fields.reserve(v.rec->fields.size());
+      for (const Value& e : v.rec->fields) fields.push_back(Clone(e));
+      return MakeRecord(std::move(fields));
+    }
+    default:
+      return v;
+  }
+}
+
+void Arena::Reset() {
+  strings_.clear();
+  sets_.clear();
+  lists_.clear();
+  maps_.clear();
+  records_.clear();
+}
+
+// ------------------------------------------------------ equality and order
+
+namespace {
+
+bool IsNumber(Kind k) { return k == Kind::kInt || k == Kind::kDecimal; }
+
+__int128 Micros128(const Value& v) {
+  return v.kind == Kind::kInt ? static_cast<__int128>(v.i) * kMicros
+                              : static_cast<__int128>(v.i);
+}
+
+template <typename T>
+int Cmp3(const T& a, const T& b) {
+  return a < b ? -1 : (b < a ? 1 : 0);
+}
+
+int CompareSeq(const std::vector<Value>& a, const std::vector<Value>& b) {
+  size_t n = std::min(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) {
+    int c = Compare(a[i], b[i]);
+    if (c != 0) return c;
+  }
+  return Cmp3(a.size(), b.size());
+}
+
+}  // namespace
+
+bool Equal(const Value& a, const Value& b) {
+  if (IsNumber(a.kind) && IsNumber(b.kind)) return Micros128(a) == Micros128(b);
+  if (a.kind != b.kind) return false;
+  switch (a.kind) {
+    case Kind::kNull: return true;
+    case Kind::kBool: return a.b == b.b;
+    case Kind::kString: return a.sv() == b.sv();
+    case Kind::kSet:
+    case Kind::kList:
+    case Kind::kMap:
+    case Kind::kRecord:
+      return Compare(a, b) == 0;
+    default:
+      return a.i == b.i;
+  }
+}
+
+int Compare(const Value& a, const Value& b) {
+  if (IsNumber(a.kind) && IsNumber(b.kind)) return Cmp3(Micros128(a), Micros128(b));
+  if (a.kind != b.kind) return Cmp3(static_cast<int>(a.kind), static_cast<int>(b.kind));
+  switch (a.kind) {
+    case Kind::kNull: return 0;
+    case Kind::kBool: return Cmp3(a.b, b.b);
+    case Kind::kString: {
+      int c = a.sv().compare(b.sv());
+      return c < 0 ? -1 : (c > 0 ? 1 : 0);
+    }
+    case Kind::kSet: return CompareSeq(a.set->items, b.set->items);
+    case Kind::kList: return CompareSeq(a.list->items, b.list->items);
+    case Kind::kRecord: return CompareSeq(a.rec->fields, b.rec->fields);
+    case Kind::kMap: {
+      const auto& ka = a.map->keys;
+      const auto& kb = b.map->keys;
+      size_t n = std::min(ka.size(), kb.size());
+      for (size_t i = 0; i < n; ++i) {
+        int c = ka[i].compare(kb[i]);
+        if (c != 0) return c < 0 ? -1 : 1;
+        c = Compare(a.map->entries.at(ka[i]), b.map->entries.at(kb[i]));
+        if (c != 0) return c;
+      }
+      return Cmp3(ka.size(), kb.size());
+    }
+    default:
+      return Cmp3(a.i, b.i);
+  }
+}
+
+namespace {
+size_t Mix(size_t h, size_t v) { return h ^ (v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2)); }
+}  // namespace
+
+size_t Hash(const Value& v) {
+  switch (v.kind) {
+    case Kind::kNull: return 0x6e756c6cULL;
+    case Kind::kBool: return v.b ? 0x74727565ULL : 0x66616c73ULL;
+    case Kind::kInt:
+    case Kind::kDecimal: {
+      // INVARIANT: Equal(Int(2), Decimal(2000000)) so both hash the micro value.
+      __int128 m = Micros128(v);
+      uint64_t lo = static_cast<uint64_t>(m);
+      uint64_t hi = static_cast<uint64_t>(m >> 64);
+      return Mix(Mix(0x6e756dULL, std::hash<uint64_t>()(lo)), std::hash<uint64_t>()(hi));
+    }
+    case Kind::kString: return Mix(static_cast<size_t>(Kind::kString), SvHash()(v.sv()));
+    case Kind::kSet:
+    case Kind::kList:
+    case Kind::kRecord: {
+      const std::vector<Value>& items = v.kind == Kind::kSet    ? v.set->items
+                                        : v.kind == Kind::kList ? v.list->items
+                                                                : v.rec->fields;
+      size_t h = static_cast<size_t>(v.kind);
+      for (const Value& e : items) h = Mix(h, Hash(e));
+      return h;
+    }
+    case Kind::kMap: {
+      size_t h = static_cast<size_t>(Kind::kMap);
+      for (std::string_view k : v.map->keys) {
+        h = Mix(h, SvHash()(k));
+        h = Mix(h, Hash(v.map->entries.at(k)));
+      }
+      return h;
+    }
+    default:
+      return Mix(static_cast<size_t>(v.kind), std::hash<int64_t>()(v.i));
+  }
+}
+
+bool SetContains(const Value& set, const Value& elem) {
+  if (set.kind != Kind::kSet) return false;
+  const SetObject& s = *set.set;
+  if (s.elem == Kind::kString && elem.kind == Kind::kString && !s.items.empty()) {
+    return s.strings.count(elem.sv()) != 0;
+  }
+  auto it = std::lower_bound(s.items.begin(), s.items.end(), elem,
+                             [](const Value& a, const Value& b) { return Compare(a, b) < 0; });
+  return it != s.items.end() && Compare(*it, elem) == 0;
+}
+
+const Value* MapFind(const Value& map, std::string_view key) {
+  if (map.kind != Kind::kMap) return nullptr;
+  auto it = map.map->entries.find(key);
+  return it == map.map->entries.end() ? nullptr : &it->second;
+}
+
+// ------------------------------------------------------------ rendering
+
+namespace {
+
+void AppendJsonString(std::string* out, std::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': *out += "\\\""; break;
+      case '\\': *out += "\\\\"; break;
+      case '\b': *out += "\\b"; break;
+      case '\f': *out += "\\f"; break;
+      case '\n': *out += "\\n"; break;
+      case '\r': *out += "\\r"; break;
+      case '\t': *out += "\\t"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          *out += "\\u00";
+          out->push_back(kHex[c >> 4]);
+          out->push_back(kHex[c & 0xf]);
+        } else {
+          out->push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+void AppendJson(std::string* out, const Value& v);
+
+void AppendJsonSeq(std::string* out, const std::vector<Value>& items) {
+  out->push_back('[');
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out->push_back(',');
+    AppendJson(out, items[i]);
+  }
+  out->push_back(']');
+}
+
+void AppendJson(std::string* out, const Value& v) {
+  switch (v.kind) {
+    case Kind::kNull: *out += "null"; break;
+    case Kind::kBool: *out += v.b ? "true" : "false"; break;
+    case Kind::kInt: *out += std::to_string(v.i); break;
+    case Kind::kDecimal:
+    case Kind::kMoney: AppendJsonString(out, FormatMicros(v.i)); break;
+    case Kind::kDuration: AppendJsonString(out, std::to_string(v.i) + "ms"); break;
+    case Kind::kTime: AppendJsonString(out, FormatRfc3339(v.i)); break;
+    case Kind::kString: AppendJsonString(out, v.sv()); break;
+    case Kind::kSet: AppendJsonSeq(out, v.set->items); break;
+    case Kind::kList: AppendJsonSeq(out, v.list->items); break;
+    // A record value does not know its field names; it renders as the array
+    // of its fields in type order (absent optional fields as null).
+    case Kind::kRecord: AppendJsonSeq(out, v.rec->fields); break;
+    case Kind::kMap: {
+      out->push_back('{');
+      bool first = true;
+      for (std::string_view k : v.map->keys) {
+        if (!first) out->push_back(',');
+        first = false;
+        AppendJsonString(out, k);
+        out->push_back(':');
+        AppendJson(out, v.map->entries.at(k));
+      }
+      out->push_back('}');
+      break;
+    }
+    default: *out += "null"; break;
+  }
+}
+
+std::string DisplayDuration(int64_t ms) {
+  if (ms == 0) return "0ms";
+  static const std::pair<int64_t, const char*> kUnits[] = {
+      {7LL * 86400000, "w"}, {86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}};
+  for (const auto& [unit, suffix] : kUnits) {
+    if (ms % unit == 0) return std::to_string(ms / unit) + suffix;
+  }
+  return std::to_string(ms) + "ms";
+}
+
+void AppendDisplay(std::string* out, const Value& v) {
+  switch (v.kind) {
+    case Kind::kString: AppendJsonString(out, v.sv()); break;
+    case Kind::kMoney: *out += FormatMicros(v.i, 2) + " usd"; break;
+    case Kind::kDecimal: *out += FormatMicros(v.i); break;
+    case Kind::kDuration: *out += DisplayDuration(v.i); break;
+    case Kind::kTime: *out += FormatRfc3339(v.i); break;
+    case Kind::kSet:
+    case Kind::kList:
+    case Kind::kRecord: {
+      const std::vector<Value>& items = v.kind == Kind::kSet    ? v.set->items
+                                        : v.kind == Kind::kList ? v.list->items
+                                                                : v.rec->fields;
+      *out += v.kind == Kind::kList ? "[" : "{";
+      for (size_t i = 0; i < items.size(); ++i) {
+        if (i) *out += ", ";
+        AppendDisplay(out, items[i]);
+      }
+      *out += v.kind == Kind::kList ? "]" : "}";
+      break;
+    }
+    case Kind::kMap: {
+      *out += "{";
+      bool first = true;
+      for (std::string_view k : v.map->keys) {
+        if (!first) *out += ", ";
+        first = false;
+        AppendJsonString(out, k);
+        *out += ": ";
+        AppendDisplay(out, v.map->entries.at(k));
+      }
+      *out += "}";
+      break;
+    }
+    default: AppendJson(out, v); break;
+  }
+}
+
+}  // namespace
+
+std::string ToJson(const Value& v) {
+  std::string out;
+  AppendJson(&out, v);
+  return out;
+}
+
+std::string ToDisplay(const Value& v) {
+  std::string out;
+  AppendDisplay(&out, v);
+  return out;
+}
+
+// ------------------------------------------------------------- RFC 3339
+
+namespace {
+
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+void CivilFromDays(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const unsigned doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  *d = doy - (153 * mp + 2) / 5 + 1;
+  *m = mp < 10 ? mp + 3 : mp - 9;
+  *y = static_cast<int64_t>(yoe) + era * 400 + (*m <= 2);
+}
+
+bool IsLeap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+unsigned DaysInMonth(int64_t y, unsigned m) {
+  static const unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return m == 2 && IsLeap(y) ? 29 : kDays[m - 1];
+}
+
+// Reads exactly `n` digits at *pos.
+bool Digits(std::string_view t, size_t* pos, int n, int* out) {
+  if (*pos + n > t.size()) return false;
+  int v = 0;
+  for (int i = 0; i < n; ++i) {
+    char c = t[*pos + i];
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  *pos += n;
+  *out = v;
+  return true;
+}
+
+bool Lit(std::string_view t, size_t* pos, char c) {
+  if (*pos < t.size() && t[*pos] == c) {
+    ++*pos;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool ParseRfc3339(std::string_view t, int64_t* unix_ms) {
+  size_t p = 0;
+  int year, month, day, hour, minute, second;
+  if (!Digits(t, &p, 4, &year) || !Lit(t, &p, '-') || !Digits(t, &p, 2, &month) ||
+      !Lit(t, &p, '-') || !Digits(t, &p, 2, &day)) {
+    return false;
+  }
+  if (p >= t.size() || (t[p] != 'T' && t[p] != 't' && t[p] != ' ')) return false;
+  ++p;
+  if (!Digits(t, &p, 2, &hour) || !Lit(t, &p, ':') || !Digits(t, &p, 2, &minute) ||
+      !Lit(t, &p, ':') || !Digits(t, &p, 2, &second)) {
+    return false;
+  }
+  int64_t ms = 0;
+  if (Lit(t, &p, '.')) {
+    int ndigits = 0;
+    while (p < t.size() && t[p] >= '0' && t[p] <= '9') {
+      // Digits beyond milliseconds are truncated.
+      if (ndigits < 3) ms = ms * 10 + (t[p] - '0');
+      ++ndigits;
+      ++p;
+    }
+    if (ndigits == 0) return false;
+    for (int k = ndigits; k < 3; ++k) ms *= 10;
+  }
+  int offset_min = 0;
+  if (p < t.size() && (t[p] == 'Z' || t[p] == 'z')) {
+    ++p;
+  } else if (p < t.size() && (t[p] == '+' || t[p] == '-')) {
+    int sign = t[p] == '-' ? -1 : 1;
+    ++p;
+    int oh, om;
+    if (!Digits(t, &p, 2, &oh) || !Lit(t, &p, ':') || !Digits(t, &p, 2, &om)) return false;
+    if (oh > 23 || om > 59) return false;
+    offset_min = sign * (oh * 60 + om);
+  } else {
+    return false;  // the offset is mandatory
+  }
+  if (p != t.size()) return false;
+  if (month < 1 || month > 12 || day < 1 ||
+      static_cast<unsigned>(day) > DaysInMonth(year, month) || hour > 23 || minute > 59 ||
+      second > 59) {
+    return false;
+  }
+  int64_t days = DaysFromCivil(year, month, day);
+  int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_min * 60LL;
+  *unix_ms = secs * 1000 + ms;
+  return true;
+}
+
+std::string FormatRfc3339(int64_t unix_ms) {
+  int64_t days = unix_ms >= 0 ? unix_ms / 86400000 : -((-(unix_ms + 1)) / 86400000) - 1;
+  int64_t rem = unix_ms - days * 86400000;  // 0 <= rem < 86400000
+  int64_t y;
+  unsigned m, d;
+  CivilFromDays(days, &y, &m, &d);
+  int hh = static_cast<int>(rem / 3600000);
+  int mm = static_cast<int>(rem / 60000 % 60);
+  int ss = static_cast<int>(rem / 1000 % 60);
+  int ms = static_cast<int>(rem % 1000);
+  char buf[64];
+  if (ms != 0) {
+    snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<long long>(y),
+             m, d, hh, mm, ss, ms);
+  } else {
+    snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02dZ", static_cast<long long>(y), m,
+             d, hh, mm, ss);
+  }
+  return buf;
+}
+
+}  // namespace tollgate
