@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "engine/core/types.h"
@@ -35,6 +36,10 @@ const char* CostName(Cost c);
 // lowercase one-line message; the VM records it as a rule runtime error.
 using BuiltinFn = bool (*)(const Value* args, size_t argc, Arena& scratch, Value* out,
                            std::string* error);
+
+// Largest string a builtin may produce (e.g. `replace`); beyond it the call
+// fails with "replace result is too large".
+inline constexpr size_t kMaxBuiltinStringBytes = 16u << 20;  // 16 MiB
 
 struct BuiltinDecl {
   std::string_view name;           // "lower", "dlp.injection_score"
@@ -69,16 +74,36 @@ const std::vector<DetectorDecl>& Detectors();
 int FindDetector(std::string_view name);  // -1 when unknown
 std::vector<std::string> DetectorNames();
 
-// Validators, exposed for tests.
+// True when some match of detector `id` in `text` passes its validator (the
+// semantics of `text matches dlp.x`). Uses a regex compiled once per process;
+// cost: one RE2 scan, plus one more per rejected candidate. Thread-safe.
+bool DetectorMatches(int id, std::string_view text);
+// Every validated, non-overlapping match of detector `id`, left to right, as
+// [begin, end) byte offsets into `text`. A candidate that fails validation
+// is skipped and the search resumes one byte after its start.
+std::vector<std::pair<size_t, size_t>> FindDetectorMatches(int id, std::string_view text);
+
+// Validators, exposed for tests. LuhnValid: digits with optional spaces and
+// dashes, at least two digits, Luhn checksum correct. IbanValid: a known
+// country code with its IBAN length, spaces allowed, mod-97 remainder 1.
 bool LuhnValid(std::string_view digits_and_separators);
 bool IbanValid(std::string_view iban);
 
 // Heuristic prompt-injection score in [0, 1] (micros, 0..1'000'000): weighted
 // RE2::Set over instruction-override, role-manipulation, prompt-extraction,
 // jailbreak and control-token phrases, after collapsing letter spacing.
+// Groups (from the nine: instruction_override, dev_mode, system_override,
+// prompt_extraction, role_manipulation, dan, safety_bypass, tag_spoofing,
+// control_tokens) are each counted once; score = min(1e6, sum of weights).
+// Long base64/hex runs are decoded and checked too. Deterministic; thread-safe
+// (the RE2::Set is built once per process). Cost: two RE2::Set scans.
 int64_t InjectionScoreMicros(std::string_view text);
+// Names of the groups that matched, in the order above (for explanations).
+std::vector<std::string_view> InjectionGroups(std::string_view text);
+std::vector<std::string> InjectionGroupNames();
 
-// A rough token estimate (about 4 bytes per token, at least 1 for non-empty).
+// A rough token estimate: (bytes + 3) / 4, so 0 for empty text and at least
+// 1 otherwise.
 int64_t EstimateTokens(std::string_view text);
 
 }  // namespace tollgate::stdlib

@@ -1,0 +1,420 @@
+// The builtin function table: one declaration per overload, its
+// implementation registered beside it. See builtins.h for the contract.
+#include "stdlib/builtins.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "engine/core/money.h"
+
+namespace tollgate::stdlib {
+
+namespace {
+
+using Args = const Value*;
+
+// ---------------------------------------------------------------- helpers
+
+bool Fail(std::string* error, std::string message) {
+  *error = std::move(message);
+  return false;
+}
+
+// The decimal micros of an int or decimal argument, checked.
+bool Micros(const Value& v, int64_t* out, std::string* error) {
+  if (v.kind != Kind::kInt) {
+    *out = v.i;
+    return true;
+  }
+  auto m = MulChecked(v.i, kMicros);
+  if (!m) return Fail(error, "decimal overflow");
+  *out = *m;
+  return true;
+}
+
+const std::vector<Value>& SetItems(const Value& v) {
+  static const std::vector<Value> kEmpty;
+  return v.set ? v.set->items : kEmpty;
+}
+
+// (n / d) rounded half to even; d > 0.
+__int128 DivHalfEven(__int128 n, __int128 d) {
+  __int128 q = n / d, r = n % d;
+  if (r < 0) {  // make r non-negative (floor division)
+    r += d;
+    q -= 1;
+  }
+  __int128 twice = 2 * r;
+  if (twice > d || (twice == d && (q % 2 != 0))) q += 1;
+  return q;
+}
+
+// Civil date of a Unix day number (Howard Hinnant's algorithm).
+void CivilFromDays(int64_t z, int64_t* y, int* m, int* d) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  *d = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
+  *m = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
+  *y = yoe + era * 400 + (*m <= 2 ? 1 : 0);
+}
+
+constexpr int64_t kMsPerDay = 86400000;
+int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+int64_t DayOf(const Value& t) { return FloorDiv(t.i, kMsPerDay); }
+int64_t MsOfDay(const Value& t) { return t.i - DayOf(t) * kMsPerDay; }
+
+char AsciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char AsciiUpper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
+bool AsciiSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+// ---------------------------------------------------------------- strings
+
+bool FnLower(Args a, size_t, Arena& scratch, Value* out, std::string*) {
+  std::string s(a[0].sv());
+  for (char& c : s) c = AsciiLower(c);
+  *out = scratch.String(s);
+  return true;
+}
+
+bool FnUpper(Args a, size_t, Arena& scratch, Value* out, std::string*) {
+  std::string s(a[0].sv());
+  for (char& c : s) c = AsciiUpper(c);
+  *out = scratch.String(s);
+  return true;
+}
+
+bool FnTrim(Args a, size_t, Arena&, Value* out, std::string*) {
+  std::string_view s = a[0].sv();
+  while (!s.empty() && AsciiSpace(s.front())) s.remove_prefix(1);
+  while (!s.empty() && AsciiSpace(s.back())) s.remove_suffix(1);
+  *out = Value::StringRef(s);  // a substring of the argument: no copy needed
+  return true;
+}
+
+bool FnLengthString(Args a, size_t, Arena&, Value* out, std::string*) {
+  int64_t n = 0;
+  for (char c : a[0].sv()) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  *out = Value::Int(n);
+  return true;
+}
+
+bool FnLengthList(Args a, size_t, Arena&, Value* out, std::string*) {
+  *out = Value::Int(a[0].list ? static_cast<int64_t>(a[0].list->items.size()) : 0);
+  return true;
+}
+
+bool FnLengthSet(Args a, size_t, Arena&, Value* out, std::string*) {
+  *out = Value::Int(static_cast<int64_t>(SetItems(a[0]).size()));
+  return true;
+}
+
+bool FnLengthMap(Args a, size_t, Arena&, Value* out, std::string*) {
+  *out = Value::Int(a[0].map ? static_cast<int64_t>(a[0].map->keys.size()) : 0);
+  return true;
+}
+
+bool FnStartsWith(Args a, size_t, Arena&, Value* out, std::string*) {
+  *out = Value::Bool(a[0].sv().starts_with(a[1].sv()));
+  return true;
+}
+
+bool FnEndsWith(Args a, size_t, Arena&, Value* out, std::string*) {
+  *out = Value::Bool(a[0].sv().ends_with(a[1].sv()));
+  return true;
+}
+
+bool FnContains(Args a, size_t, Arena&, Value* out, std::string*) {
+  *out = Value::Bool(a[0].sv().find(a[1].sv()) != std::string_view::npos);
+  return true;
+}
+
+bool FnReplace(Args a, size_t, Arena& scratch, Value* out, std::string* error) {
+  std::string_view s = a[0].sv(), from = a[1].sv(), to = a[2].sv();
+  if (from.empty()) return Fail(error, "replace needs a non-empty search string");
+  std::string r;
+  size_t pos = 0;
+  for (size_t hit; (hit = s.find(from, pos)) != std::string_view::npos; pos = hit + from.size()) {
+    r.append(s.substr(pos, hit - pos)).append(to);
+    if (r.size() > kMaxBuiltinStringBytes) return Fail(error, "replace result is too large");
+  }
+  r.append(s.substr(pos));
+  if (r.size() > kMaxBuiltinStringBytes) return Fail(error, "replace result is too large");
+  *out = scratch.String(r);
+  return true;
+}
+
+bool FnTokens(Args a, size_t, Arena&, Value* out, std::string*) {
+  *out = Value::Int(EstimateTokens(a[0].sv()));
+  return true;
+}
+
+bool FnExists(Args a, size_t, Arena&, Value* out, std::string*) {
+  *out = Value::Bool(!a[0].is_null());
+  return true;
+}
+
+// ---------------------------------------------------------------- sets
+
+// Merges two sorted, duplicate-free item lists. keep_a: items only in a;
+// keep_both: items in both; keep_b: items only in b.
+std::vector<Value> Merge(const Value& x, const Value& y, bool keep_a, bool keep_both, bool keep_b) {
+  const auto& a = SetItems(x);
+  const auto& b = SetItems(y);
+  std::vector<Value> r;
+  size_t i = 0, j = 0;
+  while (i < a.size() || j < b.size()) {
+    int c = i == a.size() ? 1 : j == b.size() ? -1 : Compare(a[i], b[j]);
+    if (c < 0) {
+      if (keep_a) r.push_back(a[i]);
+      ++i;
+    } else if (c > 0) {
+      if (keep_b) r.push_back(b[j]);
+      ++j;
+    } else {
+      if (keep_both) r.push_back(a[i]);
+      ++i;
+      ++j;
+    }
+  }
+  return r;
+}
+
+// Element strings keep pointing into the arguments' arenas, which outlive
+// the evaluation's scratch arena.
+bool FnUnion(Args a, size_t, Arena& scratch, Value* out, std::string*) {
+  *out = scratch.MakeSet(Merge(a[0], a[1], true, true, true));
+  return true;
+}
+
+bool FnIntersection(Args a, size_t, Arena& scratch, Value* out, std::string*) {
+  *out = scratch.MakeSet(Merge(a[0], a[1], false, true, false));
+  return true;
+}
+
+bool FnDifference(Args a, size_t, Arena& scratch, Value* out, std::string*) {
+  *out = scratch.MakeSet(Merge(a[0], a[1], true, false, false));
+  return true;
+}
+
+bool FnIsSubset(Args a, size_t, Arena&, Value* out, std::string*) {
+  *out = Value::Bool(Merge(a[0], a[1], true, false, false).empty());
+  return true;
+}
+
+// ---------------------------------------------------------------- numbers
+
+template <bool kMin>
+bool FnMinMaxInt(Args a, size_t, Arena&, Value* out, std::string*) {
+  *out = Value::Int(kMin ? std::min(a[0].i, a[1].i) : std::max(a[0].i, a[1].i));
+  return true;
+}
+
+template <bool kMin>
+bool FnMinMaxDecimal(Args a, size_t, Arena&, Value* out, std::string* error) {
+  int64_t x, y;
+  if (!Micros(a[0], &x, error) || !Micros(a[1], &y, error)) return false;
+  *out = Value::Decimal(kMin ? std::min(x, y) : std::max(x, y));
+  return true;
+}
+
+template <bool kMin>
+bool FnMinMaxMoney(Args a, size_t, Arena&, Value* out, std::string*) {
+  *out = Value::Money(kMin ? std::min(a[0].i, a[1].i) : std::max(a[0].i, a[1].i));
+  return true;
+}
+
+bool FnAbs(Args a, size_t, Arena&, Value* out, std::string* error) {
+  const Value& v = a[0];
+  if (v.i == std::numeric_limits<int64_t>::min()) return Fail(error, "abs overflow");
+  *out = Value::Scalar(v.kind, v.i < 0 ? -v.i : v.i);
+  return true;
+}
+
+bool FnMoney(Args a, size_t, Arena&, Value* out, std::string* error) {
+  int64_t m;
+  if (!Micros(a[0], &m, error)) return false;
+  *out = Value::Money(m);
+  return true;
+}
+
+bool FnDecimal(Args a, size_t, Arena&, Value* out, std::string*) {
+  *out = Value::Decimal(a[0].i);
+  return true;
+}
+
+bool FnCost(Args a, size_t, Arena&, Value* out, std::string* error) {
+  if (a[0].i < 0) return Fail(error, "cost needs a non-negative token count");
+  __int128 micros = DivHalfEven(static_cast<__int128>(a[0].i) * a[1].i, 1000000);
+  if (micros > std::numeric_limits<int64_t>::max() || micros < std::numeric_limits<int64_t>::min()) {
+    return Fail(error, "money overflow");
+  }
+  *out = Value::Money(static_cast<int64_t>(micros));
+  return true;
+}
+
+// ---------------------------------------------------------------- time (UTC)
+
+bool FnHour(Args a, size_t, Arena&, Value* out, std::string*) {
+  *out = Value::Int(MsOfDay(a[0]) / 3600000);
+  return true;
+}
+
+bool FnMinute(Args a, size_t, Arena&, Value* out, std::string*) {
+  *out = Value::Int(MsOfDay(a[0]) / 60000 % 60);
+  return true;
+}
+
+bool FnWeekday(Args a, size_t, Arena&, Value* out, std::string*) {
+  // 1970-01-01 was a Thursday (ISO 4).
+  int64_t d = ((DayOf(a[0]) % 7) + 7) % 7;
+  *out = Value::Int((d + 3) % 7 + 1);
+  return true;
+}
+
+bool FnDayOfMonth(Args a, size_t, Arena&, Value* out, std::string*) {
+  int64_t y;
+  int m, d;
+  CivilFromDays(DayOf(a[0]), &y, &m, &d);
+  *out = Value::Int(d);
+  return true;
+}
+
+bool FnMonth(Args a, size_t, Arena&, Value* out, std::string*) {
+  int64_t y;
+  int m, d;
+  CivilFromDays(DayOf(a[0]), &y, &m, &d);
+  *out = Value::Int(m);
+  return true;
+}
+
+bool FnYear(Args a, size_t, Arena&, Value* out, std::string*) {
+  int64_t y;
+  int m, d;
+  CivilFromDays(DayOf(a[0]), &y, &m, &d);
+  *out = Value::Int(y);
+  return true;
+}
+
+bool FnDate(Args a, size_t, Arena& scratch, Value* out, std::string* error) {
+  int64_t y;
+  int m, d;
+  CivilFromDays(DayOf(a[0]), &y, &m, &d);
+  if (y < 0 || y > 9999) return Fail(error, "date out of range");
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", static_cast<int>(y), m, d);
+  *out = scratch.String(buf);
+  return true;
+}
+
+// ---------------------------------------------------------------- content
+
+bool FnInjectionScore(Args a, size_t, Arena&, Value* out, std::string*) {
+  *out = Value::Decimal(InjectionScoreMicros(a[0].sv()));
+  return true;
+}
+
+// ---------------------------------------------------------------- the table
+
+std::vector<BuiltinDecl> MakeTable() {
+  const Type kS(Kind::kString), kI(Kind::kInt), kD(Kind::kDecimal), kM(Kind::kMoney),
+      kB(Kind::kBool), kT(Kind::kTime), kAnyT;
+  const Type kSetS = Type::Set(kS), kSetI = Type::Set(kI);
+  const Cost C = Cost::kConstant, L = Cost::kLinear, X = Cost::kScan;
+  std::vector<BuiltinDecl> t = {
+      // strings
+      {"lower", {kS}, kS, "ascii letters to lower case; other bytes unchanged", L, FnLower},
+      {"upper", {kS}, kS, "ascii letters to upper case; other bytes unchanged", L, FnUpper},
+      {"trim", {kS}, kS, "removes leading and trailing ascii whitespace", L, FnTrim},
+      {"length", {kS}, kI, "number of unicode code points of a string", L, FnLengthString},
+      {"length", {Type::List(kAnyT)}, kI, "number of elements of a list", C, FnLengthList},
+      {"length", {kSetS}, kI, "number of elements of a set", C, FnLengthSet},
+      {"length", {kSetI}, kI, "number of elements of a set", C, FnLengthSet},
+      {"length", {Type::Map(kAnyT)}, kI, "number of keys of a map", C, FnLengthMap},
+      {"starts_with", {kS, kS}, kB, "true when the string starts with the prefix", L, FnStartsWith},
+      {"ends_with", {kS, kS}, kB, "true when the string ends with the suffix", L, FnEndsWith},
+      {"contains", {kS, kS}, kB, "true when the second string occurs in the first", L, FnContains},
+      {"replace", {kS, kS, kS}, kS,
+       "replaces every occurrence of the second string (non-empty) by the third", L, FnReplace},
+      {"tokens", {kS}, kI, "token estimate of a string: (bytes + 3) / 4", C, FnTokens},
+      {"exists", {kAnyT}, kB, "true when the value is present (not null)", C, FnExists,
+       /*accepts_null=*/true},
+      // sets
+      {"union", {kSetS, kSetS}, kSetS, "elements in either set", L, FnUnion},
+      {"union", {kSetI, kSetI}, kSetI, "elements in either set", L, FnUnion},
+      {"intersection", {kSetS, kSetS}, kSetS, "elements in both sets", L, FnIntersection},
+      {"intersection", {kSetI, kSetI}, kSetI, "elements in both sets", L, FnIntersection},
+      {"difference", {kSetS, kSetS}, kSetS, "elements of the first set not in the second", L,
+       FnDifference},
+      {"difference", {kSetI, kSetI}, kSetI, "elements of the first set not in the second", L,
+       FnDifference},
+      {"is_subset", {kSetS, kSetS}, kB, "true when every element of the first is in the second",
+       L, FnIsSubset},
+      {"is_subset", {kSetI, kSetI}, kB, "true when every element of the first is in the second",
+       L, FnIsSubset},
+      // numbers and money
+      {"min", {kI, kI}, kI, "the smaller of two numbers", C, FnMinMaxInt<true>},
+      {"min", {kD, kD}, kD, "the smaller of two numbers", C, FnMinMaxDecimal<true>},
+      {"min", {kM, kM}, kM, "the smaller of two amounts", C, FnMinMaxMoney<true>},
+      {"max", {kI, kI}, kI, "the larger of two numbers", C, FnMinMaxInt<false>},
+      {"max", {kD, kD}, kD, "the larger of two numbers", C, FnMinMaxDecimal<false>},
+      {"max", {kM, kM}, kM, "the larger of two amounts", C, FnMinMaxMoney<false>},
+      {"abs", {kI}, kI, "absolute value", C, FnAbs},
+      {"abs", {kD}, kD, "absolute value", C, FnAbs},
+      {"abs", {kM}, kM, "absolute value", C, FnAbs},
+      {"money", {kD}, kM, "a number as usd", C, FnMoney},
+      {"decimal", {kM}, kD, "an amount of usd as a plain number", C, FnDecimal},
+      {"cost", {kI, kM}, kM,
+       "tokens x price per million tokens, exact, rounded half to even to the micro-usd", C,
+       FnCost},
+      // time (UTC)
+      {"hour", {kT}, kI, "hour of the day, 0..23 (utc)", C, FnHour},
+      {"minute", {kT}, kI, "minute of the hour, 0..59 (utc)", C, FnMinute},
+      {"weekday", {kT}, kI, "iso day of the week, 1 = monday .. 7 = sunday (utc)", C, FnWeekday},
+      {"day_of_month", {kT}, kI, "day of the month, 1..31 (utc)", C, FnDayOfMonth},
+      {"month", {kT}, kI, "month of the year, 1..12 (utc)", C, FnMonth},
+      {"year", {kT}, kI, "calendar year (utc)", C, FnYear},
+      {"date", {kT}, kS, "calendar date as \"yyyy-mm-dd\" (utc)", C, FnDate},
+      // content
+      {"dlp.injection_score", {kS}, kD,
+       "heuristic prompt-injection score from 0 to 1 (weighted phrase groups)", X,
+       FnInjectionScore},
+  };
+  // INVARIANT: overloads of one name are consecutive (FindBuiltin relies on it
+  // only for readability of ids; the checker tries them in table order).
+  return t;
+}
+
+}  // namespace
+
+const char* CostName(Cost c) {
+  switch (c) {
+    case Cost::kConstant: return "constant";
+    case Cost::kLinear: return "linear";
+    case Cost::kScan: return "scan";
+  }
+  return "unknown";
+}
+
+const std::vector<BuiltinDecl>& Builtins() {
+  static const std::vector<BuiltinDecl> table = MakeTable();
+  return table;
+}
+
+std::vector<int> FindBuiltin(std::string_view name) {
+  std::vector<int> ids;
+  const auto& t = Builtins();
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (t[i].name == name) ids.push_back(static_cast<int>(i));
+  }
+  return ids;
+}
+
+int64_t EstimateTokens(std::string_view text) {
+  return text.empty() ? 0 : static_cast<int64_t>((text.size() + 3) / 4);
+}
+
+}  // namespace tollgate::stdlib

@@ -1,0 +1,249 @@
+// Content detectors: named RE2 patterns with optional validators.
+//
+// Each regex finds candidates; the validator (when present) decides whether a
+// candidate really is an instance (Luhn for cards, mod-97 for IBANs, the SSA
+// rules for SSNs, digit counts for phone numbers, randomness for API keys).
+#include <re2/re2.h>
+
+#include <memory>
+
+#include "stdlib/builtins.h"
+
+namespace tollgate::stdlib {
+
+namespace {
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+// ---------------------------------------------------------------- validators
+
+bool CardValid(std::string_view m) {
+  int digits = 0;
+  bool all_same = true;
+  char first = 0;
+  for (char c : m) {
+    if (!IsDigit(c)) continue;
+    if (digits++ == 0) first = c;
+    all_same = all_same && c == first;
+  }
+  return digits >= 13 && digits <= 19 && !all_same && LuhnValid(m);
+}
+
+bool SsnValid(std::string_view m) {
+  std::string d;
+  for (char c : m) {
+    if (IsDigit(c)) d += c;
+  }
+  if (d.size() != 9) return false;
+  std::string_view area(d.data(), 3), group(d.data() + 3, 2), serial(d.data() + 5, 4);
+  if (area == "000" || area == "666" || area[0] == '9') return false;
+  if (group == "00" || serial == "0000") return false;
+  // Numbers published in advertising and widely misused as examples.
+  if (d == "078051120" || d == "219099999") return false;
+  return true;
+}
+
+bool PhoneValid(std::string_view m) {
+  int digits = 0;
+  for (char c : m) digits += IsDigit(c);
+  bool international = !m.empty() && m[0] == '+';
+  return digits >= (international ? 8 : 9) && digits <= 15;
+}
+
+// Real keys are random: the part after the fixed prefix has letters and digits.
+bool ApiKeyValid(std::string_view m) {
+  if (m.starts_with("-----BEGIN")) return true;
+  size_t start = 0;
+  for (std::string_view prefix : {"github_pat_", "sk-proj-", "sk-ant-", "sk_live_", "rk_live_",
+                                  "sk-", "AKIA", "ASIA", "AIza"}) {
+    if (m.starts_with(prefix)) {
+      start = prefix.size();
+      break;
+    }
+  }
+  if (start == 0) {
+    size_t sep = m.find_first_of("_-");  // ghp_..., xoxb-...
+    start = sep == std::string_view::npos ? 0 : sep + 1;
+  }
+  bool digit = false, alpha = false;
+  for (char c : m.substr(start)) {
+    digit = digit || IsDigit(c);
+    alpha = alpha || IsAlpha(c);
+  }
+  return digit && alpha;
+}
+
+// IBAN length by country (SWIFT IBAN registry).
+struct IbanCountry {
+  char code[3];
+  int length;
+};
+constexpr IbanCountry kIbanCountries[] = {
+    {"AD", 24}, {"AE", 23}, {"AL", 28}, {"AT", 20}, {"AZ", 28}, {"BA", 20}, {"BE", 16},
+    {"BG", 22}, {"BH", 22}, {"BR", 29}, {"BY", 28}, {"CH", 21}, {"CR", 22}, {"CY", 28},
+    {"CZ", 24}, {"DE", 22}, {"DK", 18}, {"DO", 28}, {"EE", 20}, {"EG", 29}, {"ES", 24},
+    {"FI", 18}, {"FO", 18}, {"FR", 27}, {"GB", 22}, {"GE", 22}, {"GI", 23}, {"GL", 18},
+    {"GR", 27}, {"GT", 28}, {"HR", 21}, {"HU", 28}, {"IE", 22}, {"IL", 23}, {"IQ", 23},
+    {"IS", 26}, {"IT", 27}, {"JO", 30}, {"KW", 30}, {"KZ", 20}, {"LB", 28}, {"LC", 32},
+    {"LI", 21}, {"LT", 20}, {"LU", 20}, {"LV", 21}, {"MC", 27}, {"MD", 24}, {"ME", 22},
+    {"MK", 19}, {"MR", 27}, {"MT", 31}, {"MU", 30}, {"NL", 18}, {"NO", 15}, {"PK", 24},
+    {"PL", 28}, {"PS", 29}, {"PT", 25}, {"QA", 29}, {"RO", 24}, {"RS", 22}, {"SA", 24},
+    {"SC", 31}, {"SE", 24}, {"SI", 19}, {"SK", 24}, {"SM", 27}, {"TL", 23}, {"TN", 24},
+    {"TR", 26}, {"UA", 29}, {"VA", 22}, {"VG", 24}, {"XK", 20},
+};
+
+int IbanLength(std::string_view country) {
+  for (const auto& c : kIbanCountries) {
+    if (country == c.code) return c.length;
+  }
+  return -1;
+}
+
+// ---------------------------------------------------------------- the table
+
+std::vector<DetectorDecl> MakeDetectors() {
+  return {
+      {"dlp.credit_card", R"(\b(?:\d[ -]?){12,18}\d\b)", CardValid,
+       "payment card numbers: 13-19 digits, optionally grouped by spaces or dashes, Luhn-valid"},
+      {"dlp.email",
+       R"(\b[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}\b)",
+       nullptr, "e-mail addresses"},
+      {"dlp.phone",
+       // E.164 / international with separators, US national "(415) 555-2671" or
+       // "415-555-2671", European national "030 1234567" / "06 12 34 56 78".
+       R"(\+[1-9]\d{0,2}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}\b|(?:\([2-9]\d{2}\) ?|\b[2-9]\d{2}[ .-])\d{3}[ .-]\d{4}\b|\b0\d{1,4}(?:[ /.-]\d{2,8}){1,4}\b)",
+       PhoneValid,
+       "phone numbers: international (+country code), US and European national formats with "
+       "separators; 8-15 digits"},
+      {"dlp.us_ssn", R"(\b\d{3}[- ]\d{2}[- ]\d{4}\b)", SsnValid,
+       "US social security numbers AAA-GG-SSSS (no 000/666/9xx area, 00 group or 0000 serial)"},
+      {"dlp.iban", R"(\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b)", IbanValid,
+       "international bank account numbers, spaces allowed, mod-97 checked"},
+      {"dlp.ipv4",
+       R"(\b(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\b)",
+       nullptr, "IPv4 addresses (dotted quad, octets 0-255)"},
+      {"dlp.api_key",
+       R"(\bsk-(?:proj-|svcacct-|admin-|ant-(?:api|admin)\d{2}-)?[A-Za-z0-9_-]{20,})"
+       R"(|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b)"
+       R"(|\bgh[pousr]_[A-Za-z0-9]{36,}\b|\bgithub_pat_[A-Za-z0-9_]{22,})"
+       R"(|\bxox[abprs]-[A-Za-z0-9-]{10,})"
+       R"(|\bAIza[0-9A-Za-z_-]{35})"
+       R"(|\b(?:sk|rk)_live_[0-9A-Za-z]{16,})"
+       R"(|-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----)",
+       ApiKeyValid,
+       "API keys and secrets: OpenAI, Anthropic, AWS, GitHub, Slack, Google, Stripe, PEM "
+       "private keys"},
+  };
+}
+
+const std::vector<std::unique_ptr<RE2>>& CompiledDetectors() {
+  static const auto* compiled = [] {
+    auto* v = new std::vector<std::unique_ptr<RE2>>();
+    RE2::Options opt;
+    opt.set_log_errors(false);
+    for (const auto& d : Detectors()) {
+      v->push_back(std::make_unique<RE2>(re2::StringPiece(d.regex.data(), d.regex.size()), opt));
+    }
+    return v;
+  }();
+  return *compiled;
+}
+
+}  // namespace
+
+bool LuhnValid(std::string_view s) {
+  int sum = 0, n = 0;
+  for (size_t i = s.size(); i-- > 0;) {
+    char c = s[i];
+    if (c == ' ' || c == '-') continue;
+    if (!IsDigit(c)) return false;
+    int d = c - '0';
+    if (n++ % 2 == 1) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+  }
+  return n >= 2 && sum % 10 == 0;
+}
+
+bool IbanValid(std::string_view iban) {
+  std::string s;
+  for (char c : iban) {
+    if (c == ' ') continue;
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    if (!IsDigit(c) && !(c >= 'A' && c <= 'Z')) return false;
+    s += c;
+  }
+  if (s.size() < 5 || !IsAlpha(s[0]) || !IsAlpha(s[1]) || !IsDigit(s[2]) || !IsDigit(s[3])) {
+    return false;
+  }
+  if (IbanLength(std::string_view(s).substr(0, 2)) != static_cast<int>(s.size())) return false;
+  // Move the first four characters to the end, letters -> 10..35, mod 97.
+  std::string r = s.substr(4) + s.substr(0, 4);
+  int mod = 0;
+  for (char c : r) {
+    int v = IsDigit(c) ? c - '0' : c - 'A' + 10;
+    mod = (v >= 10 ? mod * 100 : mod * 10) + v;
+    mod %= 97;
+  }
+  return mod == 1;
+}
+
+const std::vector<DetectorDecl>& Detectors() {
+  static const std::vector<DetectorDecl> table = MakeDetectors();
+  return table;
+}
+
+int FindDetector(std::string_view name) {
+  const auto& t = Detectors();
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (t[i].name == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+std::vector<std::string> DetectorNames() {
+  std::vector<std::string> names;
+  for (const auto& d : Detectors()) names.emplace_back(d.name);
+  return names;
+}
+
+std::vector<std::pair<size_t, size_t>> FindDetectorMatches(int id, std::string_view text) {
+  std::vector<std::pair<size_t, size_t>> out;
+  const RE2& re = *CompiledDetectors()[id];
+  Validator validate = Detectors()[id].validate;
+  re2::StringPiece input(text.data(), text.size());
+  size_t pos = 0;
+  re2::StringPiece m;
+  while (pos <= text.size() && re.Match(input, pos, text.size(), RE2::UNANCHORED, &m, 1)) {
+    size_t begin = static_cast<size_t>(m.data() - text.data());
+    size_t end = begin + m.size();
+    if (validate == nullptr || validate(std::string_view(m.data(), m.size()))) {
+      out.emplace_back(begin, end);
+      pos = end > begin ? end : end + 1;
+    } else {
+      pos = begin + 1;
+    }
+  }
+  return out;
+}
+
+bool DetectorMatches(int id, std::string_view text) {
+  const RE2& re = *CompiledDetectors()[id];
+  Validator validate = Detectors()[id].validate;
+  if (validate == nullptr) {
+    return RE2::PartialMatch(re2::StringPiece(text.data(), text.size()), re);
+  }
+  re2::StringPiece input(text.data(), text.size());
+  re2::StringPiece m;
+  size_t pos = 0;
+  while (pos <= text.size() && re.Match(input, pos, text.size(), RE2::UNANCHORED, &m, 1)) {
+    if (validate(std::string_view(m.data(), m.size()))) return true;
+    pos = static_cast<size_t>(m.data() - text.data()) + 1;
+  }
+  return false;
+}
+
+}  // namespace tollgate::stdlib

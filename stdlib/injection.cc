@@ -1,0 +1,324 @@
+// Prompt-injection heuristics: a weighted RE2::Set over nine phrase groups.
+//
+// The text is normalised first (letter spacing "i g n o r e" collapsed,
+// scrambled-letter variants of eight target words restored), then matched
+// case-insensitively. Long base64 and hex runs are decoded and the decoded
+// text is matched as well. The score is the sum of the weights of the
+// distinct groups that matched, capped at 1.0 — integer micros, so the same
+// text always gets the same score.
+#include <re2/re2.h>
+#include <re2/set.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "stdlib/builtins.h"
+
+namespace tollgate::stdlib {
+
+namespace {
+
+struct Group {
+  std::string_view name;
+  int64_t weight;  // micros
+  std::vector<std::string_view> patterns;
+};
+
+// A literal space in a phrase stands for "any run of non-word characters,
+// possibly empty", so "ignore previous" also matches "ignore... previous" and
+// the collapsed "ignoreprevious".
+constexpr std::string_view kNouns =
+    "(?:instructions?|prompts?|rules|directions|directives|guidelines|guardrails|programming|"
+    "constraints|commands)";
+
+const std::vector<Group>& Groups() {
+  static const std::vector<Group> groups = {
+      {"instruction_override", 800000,
+       {R"(\bignore (?:all |any |every )?(?:of )?(?:the |your |my |these |those )?(?:previous|prior|above|earlier|preceding|former|original|initial|system|all) NOUNS)",
+        R"(\b(?:disregard|forget|skip|abandon|discard) (?:all |any |every )?(?:of )?(?:the |your |my )?(?:previous|prior|above|earlier|preceding|original|initial|system)? ?NOUNS)",
+        R"(\bforget (?:everything|all|what) (?:you (?:were|have been) told|above|before|previously))",
+        R"(\bdo not (?:follow|obey) (?:your|the|any) (?:previous |prior |original |system )?NOUNS)",
+        R"(\b(?:override|overwrite) (?:your|the|all|any) (?:previous |prior |original )?NOUNS)"}},
+      {"dev_mode", 500000,
+       {R"(\b(?:enable|activate|enter|switch to|switch into|turn on|unlock) (?:the )?(?:developer|dev|admin|administrator|god|debug|maintenance|sudo|root) mode)",
+        R"(\b(?:developer|admin|god|debug|sudo) mode (?:is )?(?:now )?(?:enabled|activated|on|unlocked))",
+        R"(\byou are (?:now )?in (?:developer|dev|admin|god|debug|sudo) mode)"}},
+      {"system_override", 600000,
+       {R"(\bsystem override\b)",
+        R"(\bnew system (?:prompt|instructions?|message|rules)\b)",
+        R"(\boverride (?:the )?system (?:prompt|instructions?|settings|message)\b)",
+        R"(\b(?:message|instruction|notice|directive|update) from (?:the |your )?(?:system|developers?|administrator|admin|creators?|openai|anthropic)\b)"}},
+      {"prompt_extraction", 500000,
+       {R"(\b(?:reveal|show|print|repeat|output|display|leak|dump|tell me|give me|share|expose|write out|spell out) (?:me )?(?:all )?(?:of )?(?:your|the) (?:(?:full|complete|entire|exact|original|initial|hidden|secret|internal) )*(?:system|initial|original|hidden|secret|internal|developer) (?:prompt|instructions?|message|rules|configuration))",
+        R"(\bwhat (?:is|are|was|were) (?:your|the) (?:system|initial|original|hidden|secret) (?:prompt|instructions?))",
+        R"(\brepeat (?:everything|all|the (?:text|words|content)) (?:above|before|prior))",
+        R"(\bwhat were you told (?:before|at the (?:start|beginning)))"}},
+      {"role_manipulation", 300000,
+       {R"(\byou are now (?:a|an|my|the|called|named|no longer)\b)",
+        R"(\byou are no longer (?:an? )?(?:ai|assistant|bound|restricted|chatgpt|claude|limited)\b)",
+        R"(\b(?:pretend|imagine) (?:that )?(?:you are|you're|to be) (?:an? )?(?:unrestricted|unfiltered|uncensored|evil|malicious|jailbroken|rogue)\b)",
+        R"(\bact as (?:an? )?(?:unrestricted|unfiltered|uncensored|evil|jailbroken|rogue)\b)",
+        R"(\bfrom now on (?:you|your) (?:are|will be|must act|new role|name is)\b)"}},
+      {"dan", 800000,
+       {R"(\bdo anything now\b)",
+        R"(\b(?:dan|stan|dude) (?:mode|prompt|jailbreak)\b)",
+        R"(\bjailbr(?:oken|eak mode|eak prompt)\b)",
+        R"(\b(?:dan|stan)\b[^.\n]{0,40}\bstands for\b)"}},
+      {"safety_bypass", 600000,
+       {R"(\b(?:bypass|disable|ignore|turn off|remove|circumvent|evade|deactivate|get around) (?:(?:all|any|your|the|its) )*(?:safety|content|ethical|ethics|moral|openai|anthropic) (?:filters?|guidelines|restrictions|guardrails|protocols|policies|policy|measures|constraints|rules|settings|checks)\b)",
+        R"(\bwithout (?:any )?(?:restrictions|limitations|filters|censorship|ethical guidelines|ethical constraints)\b)",
+        R"(\b(?:unfiltered|uncensored|unrestricted|unaligned) (?:mode|ai|assistant|model|response|output|version)\b)",
+        R"(\bno (?:ethical|moral|safety) (?:guidelines|constraints|restrictions|limits)\b)",
+        R"(\bfreed? from (?:all |any |your )?(?:restrictions|guidelines|rules|constraints|limitations)\b)"}},
+      {"tag_spoofing", 500000,
+       {R"(</?(?:system|sys|instructions?)>)",
+        R"(\[/?(?:inst|sys|system)\])",
+        R"(<</?sys>>)",
+        R"((?m:^)[#*>\t\x20]*(?:system|assistant|developer)[\t\x20]*:)",
+        R"((?m:^)#{2,}[\t\x20]*(?:system|instruction|response)\b)"}},
+      {"control_tokens", 900000,
+       {R"(<\|im_(?:start|end|sep)\|>)",
+        R"(<\|(?:begin_of_text|end_of_text|start_header_id|end_header_id|eot_id|eom_id|python_tag|endoftext|fim_prefix|fim_middle|fim_suffix)\|>)",
+        R"(<｜[^｜>\n]{1,40}｜>)",
+        R"(<\|(?:begin|end)[_▁]of[_▁]sentence\|>)"}},
+  };
+  return groups;
+}
+
+// Expands a phrase: NOUNS -> kNouns, ' ' -> "\W*".
+std::string Expand(std::string_view phrase) {
+  std::string out;
+  for (size_t i = 0; i < phrase.size(); ++i) {
+    if (phrase.substr(i, 5) == "NOUNS") {
+      out += kNouns;
+      i += 4;
+    } else if (phrase[i] == ' ') {
+      out += "\\W*";
+    } else {
+      out += phrase[i];
+    }
+  }
+  return out;
+}
+
+struct Matcher {
+  std::unique_ptr<RE2::Set> set;
+  std::vector<int> group_of;  // pattern index -> group index
+};
+
+const Matcher& GetMatcher() {
+  static const Matcher* matcher = [] {
+    RE2::Options opt;
+    opt.set_case_sensitive(false);
+    opt.set_log_errors(false);
+    auto* m = new Matcher{std::make_unique<RE2::Set>(opt, RE2::UNANCHORED), {}};
+    const auto& groups = Groups();
+    for (size_t g = 0; g < groups.size(); ++g) {
+      for (std::string_view p : groups[g].patterns) {
+        std::string error;
+        if (m->set->Add(Expand(p), &error) < 0) {
+          // A defect in the table above; tests/stdlib compiles every pattern.
+          std::fprintf(stderr, "tollgate: bad injection pattern %s: %s\n", Expand(p).c_str(),
+                       error.c_str());
+          std::abort();
+        }
+        m->group_of.push_back(static_cast<int>(g));
+      }
+    }
+    if (!m->set->Compile()) std::abort();
+    return m;
+  }();
+  return *matcher;
+}
+
+bool IsAlnum(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+bool IsLetter(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+bool IsSpacer(char c) { return c == ' ' || c == '.' || c == '-' || c == '_' || c == '*'; }
+
+// "i g n o r e  a l l" -> "ignore  all": runs of at least three single
+// characters, each separated by one spacer, are joined.
+std::string CollapseSpacing(std::string_view t) {
+  std::string out;
+  out.reserve(t.size());
+  const size_t n = t.size();
+  auto single = [&](size_t i) {
+    return IsAlnum(t[i]) && (i == 0 || !IsAlnum(t[i - 1])) && (i + 1 == n || !IsAlnum(t[i + 1]));
+  };
+  size_t i = 0;
+  while (i < n) {
+    if (single(i)) {
+      size_t j = i;
+      std::string letters(1, t[i]);
+      while (j + 2 < n && IsSpacer(t[j + 1]) && single(j + 2)) {
+        letters += t[j + 2];
+        j += 2;
+      }
+      if (letters.size() >= 3) {
+        out += letters;
+        i = j + 1;
+        continue;
+      }
+    }
+    out += t[i++];
+  }
+  return out;
+}
+
+// Scrambled-letter variants ("ignroe", "instrcutions") of the target words:
+// same length, first and last letter, and the same middle letters.
+std::string RestoreScrambled(std::string text) {
+  static constexpr std::string_view kTargets[] = {"ignore",   "previous", "instructions",
+                                                  "bypass",   "override", "reveal",
+                                                  "system",   "prompt"};
+  size_t i = 0;
+  while (i < text.size()) {
+    if (!IsLetter(text[i])) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < text.size() && IsLetter(text[j])) ++j;
+    size_t len = j - i;
+    if (len >= 4) {
+      std::string word = text.substr(i, len);
+      for (char& c : word) c = Lower(c);
+      for (std::string_view target : kTargets) {
+        if (target.size() != len || word == target || word.front() != target.front() ||
+            word.back() != target.back()) {
+          continue;
+        }
+        std::string a = word.substr(1, len - 2), b(target.substr(1, len - 2));
+        std::sort(a.begin(), a.end());
+        std::sort(b.begin(), b.end());
+        if (a == b) {
+          text.replace(i, len, target);
+          break;
+        }
+      }
+    }
+    i = j;
+  }
+  return text;
+}
+
+int B64Value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+' || c == '-') return 62;
+  if (c == '/' || c == '_') return 63;
+  return -1;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  c = Lower(c);
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+// Mostly printable text (decoded payloads that are binary are ignored).
+bool Printable(std::string_view s) {
+  if (s.size() < 8) return false;
+  size_t ok = 0;
+  for (unsigned char c : s) ok += (c >= 0x20 && c < 0x7f) || c == '\n' || c == '\t' || c >= 0x80;
+  return ok * 10 >= s.size() * 9;
+}
+
+constexpr size_t kMinBase64Run = 20;
+constexpr size_t kMinHexRun = 24;
+
+// Decodes every long base64 or hex run of `text`; returns the printable
+// results joined by newlines.
+std::string DecodeRuns(std::string_view text) {
+  std::string decoded;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (B64Value(text[i]) < 0) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < text.size() && B64Value(text[j]) >= 0) ++j;
+    std::string_view run = text.substr(i, j - i);
+    i = j;
+    while (i < text.size() && text[i] == '=') ++i;
+    if (run.size() >= kMinHexRun && run.size() % 2 == 0 &&
+        std::all_of(run.begin(), run.end(), [](char c) { return HexValue(c) >= 0; })) {
+      std::string out;
+      for (size_t k = 0; k + 1 < run.size(); k += 2) {
+        out += static_cast<char>(HexValue(run[k]) * 16 + HexValue(run[k + 1]));
+      }
+      if (Printable(out)) decoded.append(out).push_back('\n');
+      continue;
+    }
+    if (run.size() < kMinBase64Run) continue;
+    std::string out;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (char c : run) {
+      acc = (acc << 6) | static_cast<uint32_t>(B64Value(c));
+      bits += 6;
+      if (bits >= 8) {
+        bits -= 8;
+        out += static_cast<char>((acc >> bits) & 0xFF);
+      }
+    }
+    if (Printable(out)) decoded.append(out).push_back('\n');
+  }
+  return decoded;
+}
+
+std::string Normalize(std::string_view text) { return RestoreScrambled(CollapseSpacing(text)); }
+
+// Bit g set when group g matched the text or its decoded runs.
+uint32_t MatchedGroups(std::string_view text) {
+  const Matcher& m = GetMatcher();
+  uint32_t mask = 0;
+  std::vector<int> hits;
+  auto scan = [&](const std::string& s) {
+    hits.clear();
+    if (m.set->Match(re2::StringPiece(s.data(), s.size()), &hits)) {
+      for (int h : hits) mask |= 1u << m.group_of[h];
+    }
+  };
+  scan(Normalize(text));
+  std::string decoded = DecodeRuns(text);
+  if (!decoded.empty()) scan(Normalize(decoded));
+  return mask;
+}
+
+}  // namespace
+
+int64_t InjectionScoreMicros(std::string_view text) {
+  uint32_t mask = MatchedGroups(text);
+  int64_t score = 0;
+  const auto& groups = Groups();
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (mask & (1u << g)) score += groups[g].weight;
+  }
+  return std::min<int64_t>(score, 1000000);
+}
+
+std::vector<std::string_view> InjectionGroups(std::string_view text) {
+  uint32_t mask = MatchedGroups(text);
+  std::vector<std::string_view> names;
+  const auto& groups = Groups();
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (mask & (1u << g)) names.push_back(groups[g].name);
+  }
+  return names;
+}
+
+std::vector<std::string> InjectionGroupNames() {
+  std::vector<std::string> names;
+  for (const auto& g : Groups()) names.emplace_back(g.name);
+  return names;
+}
+
+}  // namespace tollgate::stdlib

@@ -1,0 +1,62 @@
+// Redaction: replace every match of an ordered list of patterns.
+//
+// A Redactor is built once (per compiled program, say) from rules of the form
+// {pattern, replacement}. `pattern` is a detector name ("dlp.credit_card") or,
+// when no detector has that name, an RE2 regular expression. Detector matches
+// count only when they pass the detector's validator (a Luhn-invalid card
+// number is left alone).
+//
+//   std::string error;
+//   auto r = Redactor::Build({{"dlp.email", "[EMAIL]"}, {"secret-\\d+", "[X]"}}, &error);
+//   int n = 0;
+//   std::string clean = r->Apply("mail bob@example.com secret-42", &n);
+//   // clean == "mail [EMAIL] [X]", n == 2
+//
+// Semantics (deterministic): every rule is matched against the original text,
+// never against another rule's replacement. Matches that overlap
+// are merged into one span, replaced by the replacement of the earliest rule
+// (in list order) among them; each merged span counts once in *replaced.
+//
+// Failure: Build returns null and sets *error (lowercase, one line) when a
+// regex does not compile under RE2 or a replacement is too long.
+// Cost: Apply is one RE2 scan per rule plus O(matches log matches).
+// Thread safety: immutable after Build; Apply is const and may run on many
+// threads at once.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace re2 {
+class RE2;
+}
+
+namespace tollgate::stdlib {
+
+struct RedactRule {
+  std::string pattern;      // detector name or RE2 regex
+  std::string replacement;  // literal text, no group references
+};
+
+class Redactor {
+ public:
+  static std::unique_ptr<Redactor> Build(const std::vector<RedactRule>& rules, std::string* error);
+  ~Redactor();
+
+  // `text` with every match replaced; *replaced (may be null) = spans replaced.
+  std::string Apply(std::string_view text, int* replaced) const;
+  size_t size() const { return rules_.size(); }
+
+ private:
+  struct Compiled {
+    int detector = -1;                  // detector id, or -1 for a regex
+    std::unique_ptr<re2::RE2> regex;    // set when detector == -1
+    std::string replacement;
+  };
+  Redactor() = default;
+  std::vector<Compiled> rules_;
+};
+
+}  // namespace tollgate::stdlib

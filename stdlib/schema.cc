@@ -1,0 +1,213 @@
+// The decision-input schema: loading (rapidjson), validation, slots.
+#include "stdlib/schema.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+
+namespace tollgate::stdlib {
+
+extern const char kStandardSchemaJson[];
+
+namespace {
+
+bool IsIdentStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
+bool IsIdentChar(char c) { return IsIdentStart(c) || (c >= '0' && c <= '9'); }
+
+// "a.b.c": dotted identifiers, at least two segments.
+bool ValidPath(std::string_view path) {
+  int segments = 0;
+  size_t i = 0;
+  while (i <= path.size()) {
+    if (i == path.size() || !IsIdentStart(path[i])) return false;
+    ++i;
+    while (i < path.size() && IsIdentChar(path[i])) ++i;
+    ++segments;
+    if (i == path.size()) break;
+    if (path[i] != '.') return false;
+    ++i;
+  }
+  return segments >= 2;
+}
+
+std::string Quote(std::string_view s) { return "`" + std::string(s) + "`"; }
+
+}  // namespace
+
+const Schema& Schema::Standard() {
+  static const Schema* standard = [] {
+    auto* s = new Schema();
+    std::string error;
+    if (!s->AddFromJson(kStandardSchemaJson, &error)) {
+      // The build embeds stdlib/schema.json and tests/stdlib checks it, so
+      // this is a build defect, not a user error.
+      std::fprintf(stderr, "tollgate: the embedded standard schema is invalid: %s\n",
+                   error.c_str());
+      std::abort();
+    }
+    return s;
+  }();
+  return *standard;
+}
+
+bool Schema::AddFromJson(std::string_view json, std::string* error) {
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  if (doc.HasParseError()) {
+    *error = "invalid schema json at offset " + std::to_string(doc.GetErrorOffset()) + ": " +
+             rapidjson::GetParseError_En(doc.GetParseError());
+    // GetParseError_En ends with a period; keep messages period-free.
+    if (!error->empty() && error->back() == '.') error->pop_back();
+    for (char& c : *error) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    return false;
+  }
+  if (!doc.IsObject()) {
+    *error = "a schema document must be a json object with a `fields` array";
+    return false;
+  }
+  for (auto m = doc.MemberBegin(); m != doc.MemberEnd(); ++m) {
+    std::string_view key(m->name.GetString(), m->name.GetStringLength());
+    if (key != "fields" && key != "description") {
+      *error = "unknown schema member " + Quote(key);
+      return false;
+    }
+  }
+  auto fields = doc.FindMember("fields");
+  if (fields == doc.MemberEnd() || !fields->value.IsArray()) {
+    *error = "a schema document must be a json object with a `fields` array";
+    return false;
+  }
+
+  // Add into a copy so that a failing document leaves this schema unchanged.
+  Schema next = *this;
+  int index = 0;
+  for (const auto& f : fields->value.GetArray()) {
+    std::string where = "field " + std::to_string(index++);
+    if (!f.IsObject()) {
+      *error = where + ": expected a json object";
+      return false;
+    }
+    FieldDef def;
+    bool has_path = false, has_type = false, has_scope = false;
+    for (auto m = f.MemberBegin(); m != f.MemberEnd(); ++m) {
+      std::string_view key(m->name.GetString(), m->name.GetStringLength());
+      const auto& v = m->value;
+      if (key == "path" || key == "type" || key == "scope" || key == "description") {
+        if (!v.IsString()) {
+          *error = where + ": " + Quote(key) + " must be a string";
+          return false;
+        }
+        std::string_view s(v.GetString(), v.GetStringLength());
+        if (key == "path") {
+          def.path = std::string(s);
+          has_path = true;
+          where = "field " + Quote(s);
+        } else if (key == "type") {
+          std::string type_error;
+          if (!ParseTypeString(s, &def.type, &type_error)) {
+            *error = where + ": bad type " + Quote(s) + ": " + type_error;
+            return false;
+          }
+          has_type = true;
+        } else if (key == "scope") {
+          if (s == "request") {
+            def.scope = ast::Scope::kRequest;
+          } else if (s == "candidate") {
+            def.scope = ast::Scope::kCandidate;
+          } else {
+            *error = where + ": scope must be `request` or `candidate`, not " + Quote(s);
+            return false;
+          }
+          has_scope = true;
+        } else {
+          def.description = std::string(s);
+        }
+      } else if (key == "required" || key == "derived") {
+        if (!v.IsBool()) {
+          *error = where + ": " + Quote(key) + " must be true or false";
+          return false;
+        }
+        (key == "required" ? def.required : def.derived) = v.GetBool();
+      } else {
+        *error = where + ": unknown member " + Quote(key);
+        return false;
+      }
+    }
+    if (!has_path || !has_type || !has_scope) {
+      *error = where + ": missing " + (!has_path ? "`path`" : !has_type ? "`type`" : "`scope`");
+      return false;
+    }
+    if (!next.Add(std::move(def), error)) return false;
+  }
+  *this = std::move(next);
+  return true;
+}
+
+bool Schema::Add(FieldDef field, std::string* error) {
+  const std::string& path = field.path;
+  if (!ValidPath(path)) {
+    *error = "bad field path " + Quote(path) +
+             ": expected dotted identifiers with at least two segments";
+    return false;
+  }
+  if (field.type.is(Kind::kAny) || field.type.is(Kind::kPattern) || field.type.is(Kind::kNull)) {
+    *error = "field " + Quote(path) + " has a type that input cannot carry";
+    return false;
+  }
+  if (by_path_.count(path)) {
+    *error = "duplicate field " + Quote(path);
+    return false;
+  }
+  if (prefixes_.count(path)) {
+    *error = "field " + Quote(path) + " is a prefix of another field";
+    return false;
+  }
+  for (size_t dot = path.find('.'); dot != std::string::npos; dot = path.find('.', dot + 1)) {
+    std::string prefix = path.substr(0, dot);
+    if (by_path_.count(prefix)) {
+      *error = "field " + Quote(prefix) + " is a prefix of field " + Quote(path);
+      return false;
+    }
+  }
+  // INVARIANT: prefixes_ counts, for every proper dotted prefix, the fields below it.
+  for (size_t dot = path.find('.'); dot != std::string::npos; dot = path.find('.', dot + 1)) {
+    ++prefixes_[path.substr(0, dot)];
+  }
+  int id = static_cast<int>(fields_.size());
+  if (field.scope == ast::Scope::kRequest) {
+    field.slot = n_request_++;
+    request_slots_.push_back(id);
+  } else {
+    field.slot = n_candidate_++;
+    candidate_slots_.push_back(id);
+  }
+  by_path_.emplace(path, id);
+  fields_.push_back(std::move(field));
+  return true;
+}
+
+int Schema::Find(std::string_view path) const {
+  auto it = by_path_.find(std::string(path));
+  return it == by_path_.end() ? -1 : it->second;
+}
+
+bool Schema::IsPrefix(std::string_view prefix) const {
+  return prefixes_.count(std::string(prefix)) > 0;
+}
+
+int Schema::FieldOfSlot(ast::Scope s, int slot) const {
+  const auto& slots = s == ast::Scope::kRequest ? request_slots_ : candidate_slots_;
+  if (slot < 0 || slot >= static_cast<int>(slots.size())) return -1;
+  return slots[slot];
+}
+
+std::vector<std::string> Schema::Paths() const {
+  std::vector<std::string> out;
+  out.reserve(fields_.size());
+  for (const auto& f : fields_) out.push_back(f.path);
+  return out;
+}
+
+}  // namespace tollgate::stdlib
