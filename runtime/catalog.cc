@@ -1,0 +1,459 @@
+// Catalog loading and validation. See catalog.h.
+#include "runtime/catalog.h"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+
+#include <algorithm>
+#include <fstream>
+#include <initializer_list>
+#include <sstream>
+
+#include "engine/core/money.h"
+
+namespace tollgate::runtime {
+
+namespace {
+
+namespace rj = rapidjson;
+
+// ISO 3166-1 alpha-2, officially assigned codes, sorted.
+constexpr std::string_view kCountries =
+    "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ "
+    "BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM "
+    "DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS "
+    "GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN "
+    "KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ "
+    "MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM "
+    "PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV "
+    "SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI "
+    "VN VU WF WS YE YT ZA ZM ZW";
+
+constexpr std::string_view kQuantizations[] = {"int4", "int8",  "fp4",   "fp6",   "fp8",  "fp16",
+                                               "bf16", "fp32",  "mxfp4", "nvfp4", "mxfp8",
+                                               "unknown"};
+
+// Upper bounds that keep every product in int64 and catch unit mistakes.
+constexpr int64_t kMaxPriceMicros = 100000LL * kMicros;  // 100,000 usd
+constexpr int64_t kMaxTokens = 100000000;                // 100 M tokens
+constexpr size_t kMaxEndpoints = 100000;
+
+struct Ctx {
+  size_t index = 0;
+  std::string id;
+  CatalogError* error;
+
+  bool Fail(std::string_view field, const std::string& what) {
+    std::string where = "endpoint " + std::to_string(index);
+    if (!id.empty()) where += " (`" + id + "`)";
+    error->code = "catalog_invalid";
+    error->message = where + ": field `" + std::string(field) + "` " + what;
+    return false;
+  }
+};
+
+bool CheckKeys(Ctx* c, std::string_view prefix, const rj::Value& obj,
+               std::initializer_list<std::string_view> allowed) {
+  for (auto m = obj.MemberBegin(); m != obj.MemberEnd(); ++m) {
+    std::string_view k(m->name.GetString(), m->name.GetStringLength());
+    if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
+      std::string path = prefix.empty() ? std::string(k) : std::string(prefix) + "." + std::string(k);
+      return c->Fail(path, "is not a known catalog field");
+    }
+  }
+  return true;
+}
+
+const rj::Value* Member(const rj::Value& obj, const char* name) {
+  auto it = obj.FindMember(name);
+  return it == obj.MemberEnd() ? nullptr : &it->value;
+}
+
+bool GetString(Ctx* c, const rj::Value& obj, const char* name, std::string_view path, bool required,
+               std::string* out) {
+  const rj::Value* v = Member(obj, name);
+  if (!v) return required ? c->Fail(path, "is missing") : true;
+  if (!v->IsString()) return c->Fail(path, "must be a string");
+  out->assign(v->GetString(), v->GetStringLength());
+  if (required && out->empty()) return c->Fail(path, "must not be empty");
+  return true;
+}
+
+bool GetBool(Ctx* c, const rj::Value& obj, const char* name, std::string_view path, bool required,
+             bool* out) {
+  const rj::Value* v = Member(obj, name);
+  if (!v) return required ? c->Fail(path, "is missing") : true;
+  if (!v->IsBool()) return c->Fail(path, "must be true or false");
+  *out = v->GetBool();
+  return true;
+}
+
+// Numbers are parsed as strings (kParseNumbersAsStringsFlag), so a number and
+// a decimal string are read the same exact way.
+bool GetDecimal(Ctx* c, const rj::Value& obj, const char* name, std::string_view path,
+                bool required, int64_t lo, int64_t hi, int64_t* out) {
+  const rj::Value* v = Member(obj, name);
+  if (!v) return required ? c->Fail(path, "is missing") : true;
+  if (!v->IsString()) return c->Fail(path, "must be a number or a decimal string");
+  std::string_view text(v->GetString(), v->GetStringLength());
+  std::optional<int64_t> m = ParseMicros(text);
+  if (!m) {
+    return c->Fail(path, "must be an exact decimal with at most 6 fractional digits, got `" +
+                             std::string(text) + "`");
+  }
+  if (*m < 0) return c->Fail(path, "must not be negative, got `" + std::string(text) + "`");
+  if (*m < lo || *m > hi) {
+    return c->Fail(path, "is out of range (" + FormatMicros(lo) + " to " + FormatMicros(hi) +
+                             "), got `" + std::string(text) + "`");
+  }
+  *out = *m;
+  return true;
+}
+
+bool GetInt(Ctx* c, const rj::Value& obj, const char* name, std::string_view path, bool required,
+            int64_t lo, int64_t hi, int64_t* out) {
+  const rj::Value* v = Member(obj, name);
+  if (!v) return required ? c->Fail(path, "is missing") : true;
+  std::string_view text = v->IsString() ? std::string_view(v->GetString(), v->GetStringLength())
+                                        : std::string_view();
+  int64_t n = 0;
+  bool ok = v->IsString() && !text.empty() && text.size() <= 18;
+  for (char ch : text) {
+    if (ch < '0' || ch > '9') ok = false;
+    else n = n * 10 + (ch - '0');
+  }
+  if (!ok) {
+    if (!text.empty() && text[0] == '-') return c->Fail(path, "must not be negative");
+    return c->Fail(path, "must be a non-negative integer");
+  }
+  if (n < lo || n > hi) {
+    return c->Fail(path, "is out of range (" + std::to_string(lo) + " to " + std::to_string(hi) +
+                             "), got " + std::to_string(n));
+  }
+  *out = n;
+  return true;
+}
+
+bool ParseUpstream(Ctx* c, const rj::Value& v, Upstream* up) {
+  if (!v.IsObject()) return c->Fail("upstream", "must be an object");
+  if (!CheckKeys(c, "upstream", v, {"base_url", "auth"})) return false;
+  if (!GetString(c, v, "base_url", "upstream.base_url", true, &up->base_url)) return false;
+  if (up->base_url.rfind("https://", 0) != 0 && up->base_url.rfind("http://", 0) != 0) {
+    return c->Fail("upstream.base_url", "must start with `https://` or `http://`, got `" +
+                                            up->base_url + "`");
+  }
+  const rj::Value* auth = Member(v, "auth");
+  if (!auth) return c->Fail("upstream.auth", "is missing");
+  if (!auth->IsObject()) return c->Fail("upstream.auth", "must be an object");
+  if (!CheckKeys(c, "upstream.auth", *auth, {"type", "env", "header"})) return false;
+  std::string type;
+  if (!GetString(c, *auth, "type", "upstream.auth.type", true, &type)) return false;
+  if (!GetString(c, *auth, "env", "upstream.auth.env", false, &up->env)) return false;
+  if (!GetString(c, *auth, "header", "upstream.auth.header", false, &up->header)) return false;
+  if (type == "none") {
+    up->auth = AuthType::kNone;
+    if (!up->env.empty()) return c->Fail("upstream.auth.env", "must be absent with type `none`");
+  } else if (type == "bearer" || type == "header") {
+    up->auth = type == "bearer" ? AuthType::kBearer : AuthType::kHeader;
+    if (up->env.empty()) {
+      return c->Fail("upstream.auth.env",
+                     "is missing (the name of the environment variable holding the key)");
+    }
+    for (char ch : up->env) {
+      if (!((ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_')) {
+        return c->Fail("upstream.auth.env", "must be an environment variable name like "
+                                            "`OPENAI_API_KEY`, got `" + up->env + "`");
+      }
+    }
+    if (up->auth == AuthType::kHeader && up->header.empty()) {
+      return c->Fail("upstream.auth.header", "is missing (required with type `header`)");
+    }
+  } else {
+    return c->Fail("upstream.auth.type", "must be `bearer`, `header` or `none`, got `" + type + "`");
+  }
+  return true;
+}
+
+bool ParseEndpoint(Ctx* c, const rj::Value& v, Endpoint* e) {
+  if (!v.IsObject()) return c->Fail("(endpoint)", "must be an object");
+  // Read the id first so that every later message can name it.
+  if (!GetString(c, v, "id", "id", true, &e->id)) return false;
+  c->id = e->id;
+  if (!CheckKeys(c, "", v,
+                 {"id", "model", "provider", "upstream", "pricing", "context_length",
+                  "max_output_tokens", "jurisdiction", "region", "zdr", "trains_on_data",
+                  "data_collection", "retention_days", "quantization", "supported_parameters",
+                  "observed", "tier", "byok"})) {
+    return false;
+  }
+  if (!GetString(c, v, "model", "model", true, &e->model)) return false;
+  if (!GetString(c, v, "provider", "provider", true, &e->provider)) return false;
+  for (char ch : e->provider) {
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '/' ||
+          ch == '.' || ch == '_')) {
+      return c->Fail("provider", "must be a lower-case slug like `google-vertex/europe`, got `" +
+                                     e->provider + "`");
+    }
+  }
+  const rj::Value* up = Member(v, "upstream");
+  if (!up) return c->Fail("upstream", "is missing");
+  if (!ParseUpstream(c, *up, &e->upstream)) return false;
+
+  const rj::Value* pr = Member(v, "pricing");
+  if (!pr) return c->Fail("pricing", "is missing");
+  if (!pr->IsObject()) return c->Fail("pricing", "must be an object");
+  if (!CheckKeys(c, "pricing", *pr, {"input_per_mtok", "output_per_mtok", "per_request"})) return false;
+  if (!GetDecimal(c, *pr, "input_per_mtok", "pricing.input_per_mtok", true, 0, kMaxPriceMicros,
+                  &e->price_input) ||
+      !GetDecimal(c, *pr, "output_per_mtok", "pricing.output_per_mtok", true, 0, kMaxPriceMicros,
+                  &e->price_output) ||
+      !GetDecimal(c, *pr, "per_request", "pricing.per_request", false, 0, kMaxPriceMicros,
+                  &e->price_request)) {
+    return false;
+  }
+  if (!GetInt(c, v, "context_length", "context_length", true, 1, kMaxTokens, &e->context_length) ||
+      !GetInt(c, v, "max_output_tokens", "max_output_tokens", true, 1, kMaxTokens,
+              &e->max_output_tokens)) {
+    return false;
+  }
+  if (e->max_output_tokens > e->context_length) {
+    return c->Fail("max_output_tokens", "must not exceed `context_length` (" +
+                                            std::to_string(e->context_length) + ")");
+  }
+  if (!GetString(c, v, "jurisdiction", "jurisdiction", true, &e->jurisdiction)) return false;
+  if (!IsCountryCode(e->jurisdiction)) {
+    return c->Fail("jurisdiction", "must be an ISO 3166-1 alpha-2 country code such as `DE`, got `" +
+                                       e->jurisdiction + "`");
+  }
+  if (!GetString(c, v, "region", "region", true, &e->region)) return false;
+  if (!GetBool(c, v, "zdr", "zdr", true, &e->zdr) ||
+      !GetBool(c, v, "trains_on_data", "trains_on_data", true, &e->trains_on_data)) {
+    return false;
+  }
+  std::string dc;
+  if (!GetString(c, v, "data_collection", "data_collection", true, &dc)) return false;
+  if (dc != "allow" && dc != "deny") {
+    return c->Fail("data_collection", "must be `allow` or `deny`, got `" + dc + "`");
+  }
+  e->data_collection = dc == "allow";
+  if (!GetInt(c, v, "retention_days", "retention_days", true, 0, 36500, &e->retention_days)) {
+    return false;
+  }
+  // INVARIANT: zdr implies no retention, no training and data_collection deny;
+  // training implies data_collection allow. The router's data filters rely on it.
+  if (e->zdr && e->retention_days > 0) {
+    return c->Fail("retention_days", "must be 0 when `zdr` is true");
+  }
+  if (e->zdr && e->trains_on_data) return c->Fail("trains_on_data", "must be false when `zdr` is true");
+  if (e->zdr && e->data_collection) return c->Fail("data_collection", "must be `deny` when `zdr` is true");
+  if (e->trains_on_data && !e->data_collection) {
+    return c->Fail("data_collection", "must be `allow` when `trains_on_data` is true");
+  }
+  if (!GetString(c, v, "quantization", "quantization", false, &e->quantization)) return false;
+  if (!IsKnownQuantization(e->quantization)) {
+    return c->Fail("quantization", "must be one of int4, int8, fp4, fp6, fp8, fp16, bf16, fp32, "
+                                   "mxfp4, nvfp4, mxfp8, unknown; got `" + e->quantization + "`");
+  }
+  if (const rj::Value* sp = Member(v, "supported_parameters")) {
+    if (!sp->IsArray()) return c->Fail("supported_parameters", "must be a list of strings");
+    for (const rj::Value& p : sp->GetArray()) {
+      if (!p.IsString() || p.GetStringLength() == 0) {
+        return c->Fail("supported_parameters", "must be a list of non-empty strings");
+      }
+      e->supported_parameters.emplace_back(p.GetString(), p.GetStringLength());
+    }
+    std::sort(e->supported_parameters.begin(), e->supported_parameters.end());
+    e->supported_parameters.erase(
+        std::unique(e->supported_parameters.begin(), e->supported_parameters.end()),
+        e->supported_parameters.end());
+  }
+  const rj::Value* ob = Member(v, "observed");
+  if (!ob) return c->Fail("observed", "is missing");
+  if (!ob->IsObject()) return c->Fail("observed", "must be an object");
+  if (!CheckKeys(c, "observed", *ob, {"latency_p50", "throughput", "uptime"})) return false;
+  if (!GetDecimal(c, *ob, "latency_p50", "observed.latency_p50", true, 0, 3600 * kMicros,
+                  &e->latency_p50) ||
+      !GetDecimal(c, *ob, "throughput", "observed.throughput", true, 0, 1000000 * kMicros,
+                  &e->throughput) ||
+      !GetDecimal(c, *ob, "uptime", "observed.uptime", true, 0, kMicros, &e->uptime)) {
+    return false;
+  }
+  std::string tier = "standard";
+  if (!GetString(c, v, "tier", "tier", false, &tier)) return false;
+  if (tier == "standard") e->tier = Tier::kStandard;
+  else if (tier == "priority") e->tier = Tier::kPriority;
+  else if (tier == "flex") e->tier = Tier::kFlex;
+  else return c->Fail("tier", "must be `standard`, `priority` or `flex`, got `" + tier + "`");
+  if (!GetBool(c, v, "byok", "byok", false, &e->byok)) return false;
+  return true;
+}
+
+}  // namespace
+
+const char* TierName(Tier t) {
+  switch (t) {
+    case Tier::kStandard: return "standard";
+    case Tier::kPriority: return "priority";
+    case Tier::kFlex: return "flex";
+  }
+  return "standard";
+}
+
+bool Endpoint::SupportsParameter(std::string_view p) const {
+  return std::binary_search(supported_parameters.begin(), supported_parameters.end(), p,
+                            [](std::string_view a, std::string_view b) { return a < b; });
+}
+
+bool IsKnownQuantization(std::string_view q) {
+  for (std::string_view k : kQuantizations) {
+    if (k == q) return true;
+  }
+  return false;
+}
+
+bool IsCountryCode(std::string_view cc) {
+  if (cc.size() != 2 || cc[0] < 'A' || cc[0] > 'Z' || cc[1] < 'A' || cc[1] > 'Z') return false;
+  for (size_t i = 0; i + 1 < kCountries.size(); i += 3) {
+    if (kCountries[i] == cc[0] && kCountries[i + 1] == cc[1]) return true;
+  }
+  return false;
+}
+
+bool Catalog::Load(std::string_view json, const stdlib::Schema& schema, Catalog* out,
+                   CatalogError* error) {
+  out->endpoints_.clear();
+  out->records_.clear();
+  out->by_model_.clear();
+  out->by_id_.clear();
+  out->schema_ = nullptr;
+  out->cost_slot_ = -1;
+
+  rj::Document doc;
+  doc.Parse<rj::kParseNumbersAsStringsFlag | rj::kParseValidateEncodingFlag |
+            rj::kParseIterativeFlag>(json.data(), json.size());
+  if (doc.HasParseError()) {
+    error->code = "catalog_invalid";
+    error->message = std::string("malformed JSON at byte ") + std::to_string(doc.GetErrorOffset()) +
+                     ": " + rj::GetParseError_En(doc.GetParseError());
+    return false;
+  }
+  Ctx top{0, "", error};
+  auto fail_top = [&](const std::string& msg) {
+    error->code = "catalog_invalid";
+    error->message = msg;
+    return false;
+  };
+  if (!doc.IsObject()) return fail_top("the catalog must be a JSON object with an `endpoints` list");
+  for (auto m = doc.MemberBegin(); m != doc.MemberEnd(); ++m) {
+    std::string_view k(m->name.GetString(), m->name.GetStringLength());
+    if (k != "endpoints" && k != "description" && k != "version") {
+      return fail_top("unknown top-level catalog field `" + std::string(k) + "`");
+    }
+  }
+  const rj::Value* eps = Member(doc, "endpoints");
+  if (!eps || !eps->IsArray()) return fail_top("the catalog needs an `endpoints` list");
+  if (eps->Size() > kMaxEndpoints) {
+    return fail_top("the catalog has " + std::to_string(eps->Size()) + " endpoints, more than " +
+                    std::to_string(kMaxEndpoints));
+  }
+  std::vector<Endpoint> parsed(eps->Size());
+  for (rj::SizeType i = 0; i < eps->Size(); ++i) {
+    Ctx c{i, "", error};
+    if (!ParseEndpoint(&c, (*eps)[i], &parsed[i])) return false;
+  }
+  (void)top;
+  out->endpoints_ = std::move(parsed);
+  for (uint32_t i = 0; i < out->endpoints_.size(); ++i) {
+    const Endpoint& e = out->endpoints_[i];
+    auto [it, inserted] = out->by_id_.emplace(e.id, i);
+    if (!inserted) {
+      Ctx c{i, e.id, error};
+      c.Fail("id", "duplicates the id of endpoint " + std::to_string(it->second));
+      out->endpoints_.clear();
+      out->by_id_.clear();
+      return false;
+    }
+    out->by_model_[e.model].push_back(i);
+  }
+  return out->Build(schema, error);
+}
+
+bool Catalog::LoadFile(const std::string& path, const stdlib::Schema& schema, Catalog* out,
+                       CatalogError* error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error->code = "catalog_io_error";
+    error->message = "cannot read catalog `" + path + "`";
+    return false;
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (!Load(ss.str(), schema, out, error)) {
+    if (error->code != "catalog_io_error") error->message = path + ": " + error->message;
+    return false;
+  }
+  return true;
+}
+
+// Fills one candidate record per endpoint, slot by schema path.
+bool Catalog::Build(const stdlib::Schema& schema, CatalogError* error) {
+  schema_ = &schema;
+  const int n = schema.slot_count(ast::Scope::kCandidate);
+  records_ = std::vector<vm::Record>(endpoints_.size());
+  int cost_field = schema.Find("endpoint.estimated_cost");
+  cost_slot_ = cost_field >= 0 && schema.field(cost_field).scope == ast::Scope::kCandidate
+                   ? schema.field(cost_field).slot
+                   : -1;
+  for (size_t i = 0; i < endpoints_.size(); ++i) {
+    const Endpoint& e = endpoints_[i];
+    vm::Record& r = records_[i];
+    r.slots.assign(n, Value::Null());
+    for (int s = 0; s < n; ++s) {
+      int fid = schema.FieldOfSlot(ast::Scope::kCandidate, s);
+      if (fid < 0) continue;
+      std::string_view p = schema.field(fid).path;
+      Value v;
+      if (p == "provider.name") v = Value::StringRef(e.provider);
+      else if (p == "provider.jurisdiction") v = Value::StringRef(e.jurisdiction);
+      else if (p == "provider.region") v = Value::StringRef(e.region);
+      else if (p == "provider.zdr") v = Value::Bool(e.zdr);
+      else if (p == "provider.trains_on_data") v = Value::Bool(e.trains_on_data);
+      else if (p == "provider.data_collection") v = r.arena.String(e.data_collection ? "allow" : "deny");
+      else if (p == "provider.retention_days") v = Value::Int(e.retention_days);
+      else if (p == "endpoint.id") v = Value::StringRef(e.id);
+      else if (p == "endpoint.model") v = Value::StringRef(e.model);
+      else if (p == "endpoint.quantization") v = Value::StringRef(e.quantization);
+      else if (p == "endpoint.price_input") v = Value::Money(e.price_input);
+      else if (p == "endpoint.price_output") v = Value::Money(e.price_output);
+      else if (p == "endpoint.price_request") v = Value::Money(e.price_request);
+      else if (p == "endpoint.context_length") v = Value::Int(e.context_length);
+      else if (p == "endpoint.max_output_tokens") v = Value::Int(e.max_output_tokens);
+      else if (p == "endpoint.latency_p50") v = Value::Decimal(e.latency_p50);
+      else if (p == "endpoint.throughput") v = Value::Decimal(e.throughput);
+      else if (p == "endpoint.uptime") v = Value::Decimal(e.uptime);
+      else if (p == "endpoint.parameters") {
+        std::vector<Value> items;
+        items.reserve(e.supported_parameters.size());
+        for (const std::string& sp : e.supported_parameters) items.push_back(r.arena.String(sp));
+        v = r.arena.MakeSet(std::move(items));
+      }
+      // endpoint.estimated_cost and deployment-specific fields stay null.
+      r.slots[s] = v;
+    }
+  }
+  (void)error;
+  return true;
+}
+
+const std::vector<uint32_t>& Catalog::ForModel(std::string_view model) const {
+  static const std::vector<uint32_t> kEmpty;
+  auto it = by_model_.find(model);
+  return it == by_model_.end() ? kEmpty : it->second;
+}
+
+int Catalog::Find(std::string_view id) const {
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? -1 : static_cast<int>(it->second);
+}
+
+}  // namespace tollgate::runtime

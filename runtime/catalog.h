@@ -1,0 +1,141 @@
+// The model catalog: every endpoint the router may send a request to.
+//
+// ## Format (docs/routing.md has the full reference)
+//
+//   {"endpoints": [{
+//      "id": "openai/gpt-4o@azure-se", "model": "openai/gpt-4o", "provider": "azure/sweden",
+//      "upstream": {"base_url": "https://...", "auth": {"type": "header", "env": "AZURE_KEY",
+//                                                    "header": "api-key"}},
+//      "pricing": {"input_per_mtok": "2.50", "output_per_mtok": "10", "per_request": "0"},
+//      "context_length": 128000, "max_output_tokens": 16384,
+//      "jurisdiction": "SE", "region": "swedencentral",
+//      "zdr": true, "trains_on_data": false, "data_collection": "deny", "retention_days": 0,
+//      "quantization": "unknown", "supported_parameters": ["tools", "response_format"],
+//      "observed": {"latency_p50": 0.42, "throughput": 85.5, "uptime": 0.999},
+//      "tier": "standard", "byok": false}]}
+//
+// Prices are USD (per million tokens, per request) as exact decimals; JSON
+// numbers are read from their text, never through a double.
+//
+// ## Loading
+//
+//   runtime::Catalog cat;
+//   runtime::CatalogError err;
+//   if (!runtime::Catalog::Load(json, policy->schema(), &cat, &err)) Fail(err.message);
+//
+// Loading validates everything and fails on the first problem with a message
+// naming the endpoint (index and id) and field: unknown or missing fields,
+// wrong types, duplicate ids, negative prices, a country that is not an
+// ISO 3166-1 alpha-2 code, an unknown quantization, inconsistent data facts
+// (zdr with retention days or training), uptime outside 0..1.
+//
+// For every endpoint the catalog builds a candidate vm::Record with one slot
+// per candidate-scoped field of the schema (provider.*, endpoint.*); fields
+// the catalog does not know are null. `endpoint.estimated_cost` is null here:
+// the router fills it per request.
+//
+// Cost: loading is linear in the file size. Lookups by model are a hash probe.
+// Thread safety: immutable after Load; share freely between threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/core/money.h"
+#include "engine/core/value.h"
+#include "engine/vm/record.h"
+#include "stdlib/schema.h"
+
+namespace tollgate::runtime {
+
+enum class AuthType : uint8_t { kNone, kBearer, kHeader };
+enum class Tier : uint8_t { kStandard, kPriority, kFlex };
+const char* TierName(Tier t);
+
+struct Upstream {
+  std::string base_url;
+  AuthType auth = AuthType::kNone;
+  std::string env;     // environment variable holding the key (never the key)
+  std::string header;  // kHeader: header name, e.g. "x-api-key"
+};
+
+struct Endpoint {
+  std::string id, model, provider;
+  Upstream upstream;
+  int64_t price_input = 0;     // money micros per million input tokens
+  int64_t price_output = 0;    // money micros per million output tokens
+  int64_t price_request = 0;   // money micros per request
+  int64_t context_length = 0;  // tokens
+  int64_t max_output_tokens = 0;
+  std::string jurisdiction;    // ISO 3166-1 alpha-2, upper case
+  std::string region;
+  bool zdr = false;
+  bool trains_on_data = false;
+  bool data_collection = true; // true = "allow": the provider stores or trains on data
+  int64_t retention_days = 0;
+  std::string quantization = "unknown";
+  std::vector<std::string> supported_parameters;  // sorted, unique
+  int64_t latency_p50 = 0;     // decimal micros, seconds
+  int64_t throughput = 0;      // decimal micros, tokens per second
+  int64_t uptime = kMicros;    // decimal micros, 0..1
+  Tier tier = Tier::kStandard;
+  bool byok = false;
+
+  bool SupportsParameter(std::string_view p) const;
+};
+
+struct CatalogError {
+  std::string code = "catalog_invalid";  // catalog_invalid | catalog_io_error
+  std::string message;                   // lowercase, one line
+};
+
+// Known quantization names (OpenRouter's list plus the probe-observed ones).
+bool IsKnownQuantization(std::string_view q);
+// ISO 3166-1 alpha-2 (upper case, officially assigned codes).
+bool IsCountryCode(std::string_view cc);
+
+class Catalog {
+ public:
+  Catalog() = default;
+  Catalog(const Catalog&) = delete;
+  Catalog& operator=(const Catalog&) = delete;
+
+  // Parses and validates `json`; builds candidate records for `schema`
+  // (which must outlive the catalog). On failure returns false, sets *error
+  // and leaves *out empty.
+  static bool Load(std::string_view json, const stdlib::Schema& schema, Catalog* out,
+                   CatalogError* error);
+  // Reads the file then Load(); I/O failures have code catalog_io_error.
+  static bool LoadFile(const std::string& path, const stdlib::Schema& schema, Catalog* out,
+                       CatalogError* error);
+
+  size_t size() const { return endpoints_.size(); }
+  const Endpoint& endpoint(size_t i) const { return endpoints_[i]; }
+  const std::vector<Endpoint>& endpoints() const { return endpoints_; }
+  // The candidate record of endpoint i (estimated_cost slot is null).
+  const vm::Record& candidate(size_t i) const { return records_[i]; }
+  const stdlib::Schema* schema() const { return schema_; }
+  // Candidate slot of endpoint.estimated_cost, or -1 when the schema lacks it.
+  int estimated_cost_slot() const { return cost_slot_; }
+
+  // Endpoint indices serving `model`, in catalog order; empty when none.
+  const std::vector<uint32_t>& ForModel(std::string_view model) const;
+  // Index of the endpoint with this id, or -1.
+  int Find(std::string_view id) const;
+
+ private:
+  bool Build(const stdlib::Schema& schema, CatalogError* error);
+
+  std::vector<Endpoint> endpoints_;
+  std::vector<vm::Record> records_;
+  std::unordered_map<std::string_view, std::vector<uint32_t>, SvHash> by_model_;
+  std::unordered_map<std::string_view, uint32_t, SvHash> by_id_;
+  const stdlib::Schema* schema_ = nullptr;
+  int cost_slot_ = -1;
+};
+
+}  // namespace tollgate::runtime
