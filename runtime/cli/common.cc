@@ -1,0 +1,198 @@
+// Shared CLI plumbing (see common.h).
+#include "runtime/cli/common.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+#include <system_error>
+
+#include "runtime/cli/commands.h"
+
+namespace tollgate::cli {
+
+Args& Args::Flag(std::string name) {
+  specs_.push_back({std::move(name), false, {}});
+  return *this;
+}
+
+Args& Args::Value(std::string name, std::string metavar) {
+  specs_.push_back({std::move(name), true, {}});
+  return *this;
+}
+
+Args::Spec* Args::Find(std::string_view name) {
+  for (Spec& s : specs_)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+const Args::Spec* Args::Find(std::string_view name) const {
+  for (const Spec& s : specs_)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+int Args::Parse(int argc, char** argv, const char* usage) {
+  bool only_positional = false;
+  for (int i = 0; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (only_positional || a == "-" || !a.starts_with("-")) {
+      positional_.emplace_back(a);
+      continue;
+    }
+    if (a == "--") { only_positional = true; continue; }
+    if (a == "--help" || a == "-h") {
+      std::fputs(usage, stdout);
+      return kExitOk;
+    }
+    std::string_view name = a, inline_value;
+    bool has_inline = false;
+    if (size_t eq = a.find('='); eq != std::string_view::npos) {
+      name = a.substr(0, eq);
+      inline_value = a.substr(eq + 1);
+      has_inline = true;
+    }
+    Spec* s = Find(name);
+    if (!s) return UsageError("unknown flag `" + std::string(name) + "`", usage);
+    s->seen = true;
+    if (!s->takes_value) {
+      if (has_inline) return UsageError("`" + s->name + "` takes no value", usage);
+      continue;
+    }
+    if (has_inline) {
+      s->value = std::string(inline_value);
+    } else {
+      if (i + 1 >= argc) return UsageError("`" + s->name + "` needs a value", usage);
+      s->value = argv[++i];
+    }
+  }
+  return -1;
+}
+
+bool Args::Has(std::string_view name) const {
+  const Spec* s = Find(name);
+  return s && s->seen;
+}
+
+const std::string& Args::Get(std::string_view name) const {
+  static const std::string kEmpty;
+  const Spec* s = Find(name);
+  return s ? s->value : kEmpty;
+}
+
+int UsageError(const std::string& message, const char* usage) {
+  std::fprintf(stderr, "error: %s\n\n%s", message.c_str(), usage);
+  return kExitUsage;
+}
+
+bool ReadFile(const std::string& path, std::string* out, std::string* error) {
+  if (path == "-") {
+    out->assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    if (std::cin.bad()) {
+      *error = "cannot read standard input";
+      return false;
+    }
+    return true;
+  }
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    *error = "cannot read `" + path + "`: it is a directory";
+    return false;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *error = "cannot read `" + path + "`: " + std::strerror(errno);
+    return false;
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  *out = std::move(ss).str();
+  return true;
+}
+
+bool WriteFile(const std::string& path, std::string_view text, std::string* error) {
+  std::string tmp = path + ".tmp-fmt";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) {
+      *error = "cannot write `" + path + "`: " + std::strerror(errno);
+      return false;
+    }
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    if (!out) {
+      *error = "cannot write `" + path + "`: " + std::strerror(errno);
+      return false;
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    *error = "cannot write `" + path + "`: " + ec.message();
+    return false;
+  }
+  return true;
+}
+
+int LoadSchema(const std::string& schema_path, Loaded* out) {
+  out->schema = &stdlib::Schema::Standard();
+  if (schema_path.empty()) return kExitOk;
+  std::string text, error;
+  if (!ReadFile(schema_path, &text, &error)) {
+    std::fprintf(stderr, "error: %s\n", error.c_str());
+    return kExitIo;
+  }
+  out->extended = std::make_unique<stdlib::Schema>(stdlib::Schema::Standard());
+  if (!out->extended->AddFromJson(text, &error)) {
+    std::fprintf(stderr, "error: invalid schema `%s`: %s\n", schema_path.c_str(), error.c_str());
+    return kExitFailed;
+  }
+  out->schema = out->extended.get();
+  return kExitOk;
+}
+
+int LoadPolicy(const std::string& path, const std::string& schema_path, Loaded* out) {
+  if (int rc = LoadSchema(schema_path, out); rc != kExitOk) return rc;
+  CompileOptions opts;
+  opts.schema = out->schema;
+  Compiled c = CompileFile(path, opts);
+  if (!c.diagnostics.empty()) std::fputs(c.diagnostics.Render().c_str(), stderr);
+  if (!c.policy) {
+    for (const Diagnostic& d : c.diagnostics.items())
+      if (d.code == "tg_io_error") return kExitIo;
+    return kExitFailed;
+  }
+  out->policy = std::move(c.policy);
+  return kExitOk;
+}
+
+bool CollectPolicyFiles(const std::vector<std::string>& paths, std::vector<std::string>* files) {
+  namespace fs = std::filesystem;
+  bool ok = true;
+  for (const std::string& p : paths) {
+    std::error_code ec;
+    if (fs::is_directory(p, ec)) {
+      std::vector<std::string> found;
+      for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::end(it);
+           it.increment(ec)) {
+        if (it->is_regular_file(ec) && it->path().extension() == ".tg")
+          found.push_back(it->path().string());
+      }
+      std::sort(found.begin(), found.end());
+      files->insert(files->end(), found.begin(), found.end());
+    } else if (fs::exists(p, ec)) {
+      files->push_back(p);
+    } else {
+      std::fprintf(stderr, "error: cannot read `%s`: No such file or directory\n", p.c_str());
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+}  // namespace tollgate::cli

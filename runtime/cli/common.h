@@ -1,0 +1,78 @@
+// Shared plumbing of the `tollgate` commands: flag parsing, file reading,
+// schema and policy loading with diagnostics to stderr. Exit codes are those
+// of commands.h.
+//
+//   cli::Args args;
+//   args.Flag("--explain").Value("--policy", "FILE").Value("--schema", "FILE");
+//   if (int rc = args.Parse(argc, argv, kUsage); rc >= 0) return rc;  // --help, usage error
+//   cli::Loaded l;
+//   if (int rc = cli::LoadPolicy(args.Get("--policy"), args.Get("--schema"), &l); rc) return rc;
+//
+// Thread safety: single-threaded CLI helpers.
+#pragma once
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/engine.h"
+#include "stdlib/schema.h"
+
+namespace tollgate::cli {
+
+// A tiny declarative flag parser: `--name` switches and `--name VALUE`
+// options (also `--name=VALUE`); everything else is positional. `-` alone is
+// positional (stdin).
+class Args {
+ public:
+  Args& Flag(std::string name);
+  Args& Value(std::string name, std::string metavar);
+
+  // Returns -1 when parsing succeeded; otherwise the exit code to return:
+  // kExitOk after printing `usage` to stdout for --help/-h, kExitUsage after
+  // printing an error and `usage` to stderr.
+  int Parse(int argc, char** argv, const char* usage);
+
+  bool Has(std::string_view name) const;                 // switch given / option given
+  const std::string& Get(std::string_view name) const;   // option value ("" when absent)
+  const std::vector<std::string>& positional() const { return positional_; }
+
+ private:
+  struct Spec { std::string name; bool takes_value; std::string value; bool seen = false; };
+  Spec* Find(std::string_view name);
+  const Spec* Find(std::string_view name) const;
+  std::vector<Spec> specs_;
+  std::vector<std::string> positional_;
+};
+
+// Prints "error: <message>" and `usage` to stderr; returns kExitUsage.
+int UsageError(const std::string& message, const char* usage);
+
+// Reads a whole file ("-" = stdin). On failure sets *error ("cannot read
+// `x`: No such file or directory") and returns false.
+bool ReadFile(const std::string& path, std::string* out, std::string* error);
+// Writes a whole file (atomically via rename). False with *error on failure.
+bool WriteFile(const std::string& path, std::string_view text, std::string* error);
+
+// A compiled policy plus the schema it was checked against (kept alive).
+struct Loaded {
+  std::unique_ptr<stdlib::Schema> extended;  // set when --schema was given
+  const stdlib::Schema* schema = nullptr;    // extended or the standard schema
+  std::shared_ptr<const Policy> policy;
+};
+
+// Loads the standard schema extended by `schema_path` (when not empty).
+// Errors go to stderr; returns 0, kExitIo or kExitFailed (bad schema file).
+int LoadSchema(const std::string& schema_path, Loaded* out);
+
+// LoadSchema + CompileFile. Every diagnostic goes to stderr (warnings too).
+// Returns 0, kExitIo (the file cannot be read) or kExitFailed (errors).
+int LoadPolicy(const std::string& path, const std::string& schema_path, Loaded* out);
+
+// Expands files and directories (recursively, *.tg only, sorted) into files.
+// A path that does not exist is reported on stderr and makes it return false.
+bool CollectPolicyFiles(const std::vector<std::string>& paths, std::vector<std::string>* files);
+
+}  // namespace tollgate::cli

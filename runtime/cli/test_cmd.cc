@@ -1,0 +1,72 @@
+// `tollgate test FILE|DIR...`: run the test blocks of policy files.
+#include <cstdio>
+#include <string>
+
+#include "runtime/cli/commands.h"
+#include "runtime/cli/common.h"
+#include "runtime/test_runner.h"
+
+namespace tollgate::cli {
+namespace {
+
+constexpr const char* kTestUsage =
+    "usage: tollgate test [--schema FILE] [--quiet] FILE|DIR...\n\n"
+    "compiles each policy file (directories: every *.tg below them) and runs its\n"
+    "`test` blocks. prints PASS or FAIL per test (with the reason of each failed\n"
+    "expectation), the rules that no test made fire, and a summary.\n\n"
+    "options:\n"
+    "  --schema FILE  extend the standard decision-input schema with FILE\n"
+    "  --quiet        print only failures and the summary\n\n"
+    "exit codes: 0 all tests passed, 1 a test failed or a file has errors,\n"
+    "2 usage error, 3 I/O error\n";
+
+}  // namespace
+
+int RunTest(int argc, char** argv) {
+  Args args;
+  args.Value("--schema", "FILE").Flag("--quiet");
+  if (int rc = args.Parse(argc, argv, kTestUsage); rc >= 0) return rc;
+  if (args.positional().empty()) return UsageError("no policy files given", kTestUsage);
+  std::vector<std::string> files;
+  bool io_error = !CollectPolicyFiles(args.positional(), &files);
+  bool quiet = args.Has("--quiet");
+  int passed = 0, failed = 0, broken = 0, no_tests = 0;
+  for (const std::string& f : files) {
+    Loaded l;
+    int rc = LoadPolicy(f, args.Get("--schema"), &l);
+    if (rc != kExitOk) {
+      std::printf("%s\n  ERROR  the policy does not compile (diagnostics above)\n", f.c_str());
+      if (rc == kExitIo) io_error = true;
+      else ++broken;
+      continue;
+    }
+    runtime::TestReport report = runtime::RunTests(*l.policy, Limits{});
+    passed += report.passed;
+    failed += report.failed;
+    if (report.tests.empty()) ++no_tests;
+    if (quiet && report.failed == 0) continue;
+    std::printf("%s\n", f.c_str());
+    for (const runtime::TestResult& t : report.tests) {
+      if (t.pass) {
+        if (!quiet) std::printf("  PASS  %s\n", t.name.c_str());
+        continue;
+      }
+      std::printf("  FAIL  %s (line %u)\n", t.name.c_str(), t.line);
+      for (const std::string& why : t.failures) std::printf("        %s\n", why.c_str());
+    }
+    if (report.tests.empty()) std::printf("  no tests\n");
+    if (!report.unexercised.empty() && !quiet) {
+      std::string names;
+      for (const std::string& n : report.unexercised) names += (names.empty() ? "" : ", ") + n;
+      std::printf("  not exercised: %s\n", names.c_str());
+    }
+  }
+  std::printf("\n%d passed, %d failed", passed, failed);
+  if (broken) std::printf(", %d file%s with errors", broken, broken == 1 ? "" : "s");
+  if (no_tests) std::printf(", %d file%s without tests", no_tests, no_tests == 1 ? "" : "s");
+  std::printf("\n");
+  if (failed || broken) return kExitFailed;
+  return io_error ? kExitIo : kExitOk;
+}
+
+}  // namespace tollgate::cli

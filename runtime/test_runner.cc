@@ -1,0 +1,442 @@
+// Test blocks: build the input, evaluate, check expectations (see test_runner.h).
+#include "runtime/test_runner.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "engine/core/money.h"
+#include "engine/vm/vm.h"
+#include "runtime/input.h"
+
+namespace tollgate::runtime {
+namespace {
+
+namespace rj = rapidjson;
+using W = rj::Writer<rj::StringBuffer>;
+
+std::string Join(const std::vector<std::string>& parts, const char* sep = ".") {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i) out += sep;
+    out += parts[i];
+  }
+  return out;
+}
+
+// Writes `v` as decision-input JSON, using `t` for record field names.
+void WriteValue(W* w, const Value& v, const Type& t) {
+  switch (v.kind) {
+    case Kind::kNull: w->Null(); return;
+    case Kind::kBool: w->Bool(v.b); return;
+    case Kind::kInt:
+    case Kind::kDuration: w->Int64(v.i); return;
+    case Kind::kDecimal:
+    case Kind::kMoney: {
+      std::string s = FormatMicros(v.i);
+      w->String(s.c_str(), static_cast<rj::SizeType>(s.size()));
+      return;
+    }
+    case Kind::kString: w->String(v.str, v.size); return;
+    case Kind::kTime: {
+      std::string s = FormatRfc3339(v.i);
+      w->String(s.c_str(), static_cast<rj::SizeType>(s.size()));
+      return;
+    }
+    case Kind::kSet:
+      w->StartArray();
+      for (const Value& x : v.set->items) WriteValue(w, x, t.elem());
+      w->EndArray();
+      return;
+    case Kind::kList:
+      w->StartArray();
+      for (const Value& x : v.list->items) WriteValue(w, x, t.elem());
+      w->EndArray();
+      return;
+    case Kind::kMap:
+      w->StartObject();
+      for (std::string_view k : v.map->keys) {
+        w->Key(k.data(), static_cast<rj::SizeType>(k.size()));
+        const Value* x = MapFind(v, k);
+        WriteValue(w, x ? *x : Value(), t.elem());
+      }
+      w->EndObject();
+      return;
+    case Kind::kRecord: {
+      w->StartObject();
+      const auto& fields = t.fields();
+      for (size_t i = 0; i < v.rec->fields.size(); ++i) {
+        if (v.rec->fields[i].is_null()) continue;
+        std::string name = i < fields.size() ? fields[i].name : "field" + std::to_string(i);
+        w->Key(name.c_str(), static_cast<rj::SizeType>(name.size()));
+        WriteValue(w, v.rec->fields[i], i < fields.size() ? fields[i].type : Type());
+      }
+      w->EndObject();
+      return;
+    }
+    default: w->Null(); return;
+  }
+}
+
+// A JSON object tree built from dotted paths.
+struct JNode {
+  std::string key;
+  std::string raw;  // leaf JSON (empty for inner nodes)
+  std::vector<JNode> kids;
+  JNode* Child(const std::string& k) {
+    for (JNode& c : kids)
+      if (c.key == k) return &c;
+    kids.push_back({k, {}, {}});
+    return &kids.back();
+  }
+  void Set(const std::vector<std::string>& path, std::string json) {
+    JNode* at = this;
+    for (const std::string& p : path) at = at->Child(p);
+    at->raw = std::move(json);
+    at->kids.clear();
+  }
+  bool Has(const std::vector<std::string>& path) const {
+    const JNode* at = this;
+    for (const std::string& p : path) {
+      const JNode* next = nullptr;
+      for (const JNode& c : at->kids)
+        if (c.key == p) next = &c;
+      if (!next) return false;
+      at = next;
+    }
+    return true;
+  }
+  void Write(W* w) const {
+    if (!raw.empty()) {
+      w->RawValue(raw.data(), raw.size(), rj::kObjectType);
+      return;
+    }
+    w->StartObject();
+    for (const JNode& c : kids) {
+      w->Key(c.key.c_str(), static_cast<rj::SizeType>(c.key.size()));
+      c.Write(w);
+    }
+    w->EndObject();
+  }
+};
+
+std::vector<std::string> Split(const std::string& path) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    size_t dot = path.find('.', start);
+    out.push_back(path.substr(start, dot == std::string::npos ? dot : dot - start));
+    if (dot == std::string::npos) return out;
+    start = dot + 1;
+  }
+}
+
+std::string DefaultJson(const stdlib::FieldDef& f) {
+  if (f.path == "principal.workspace") return "\"test\"";
+  if (f.path == "request.model") return "\"test-model\"";
+  switch (f.type.kind()) {
+    case Kind::kString: return "\"\"";
+    case Kind::kInt: case Kind::kDuration: case Kind::kDecimal: case Kind::kMoney: return "0";
+    case Kind::kBool: return "false";
+    case Kind::kTime: return "\"1970-01-01T00:00:00Z\"";
+    case Kind::kSet: case Kind::kList: return "[]";
+    case Kind::kMap: return "{}";
+    default: return "null";
+  }
+}
+
+// Converts a folded constant to the kind of the field it is bound to.
+Value Coerce(const Value& v, const Type& t) {
+  if (v.kind == Kind::kInt && (t.is(Kind::kDecimal) || t.is(Kind::kMoney)))
+    return Value::Scalar(t.kind(), v.i * kMicros);
+  if (v.kind == Kind::kDecimal && t.is(Kind::kMoney)) return Value::Money(v.i);
+  return v;
+}
+
+int FindCandidateField(const stdlib::Schema& s, const std::vector<std::string>& path) {
+  std::string joined = Join(path);
+  auto cand = [&](const std::string& p) {
+    int id = s.Find(p);
+    return id >= 0 && s.field(id).scope == ast::Scope::kCandidate ? id : -1;
+  };
+  if (int id = cand(joined); id >= 0) return id;
+  if (joined == "provider") return cand("provider.name");
+  if (joined == "endpoint") return cand("endpoint.id");
+  if (int id = cand("provider." + joined); id >= 0) return id;
+  return cand("endpoint." + joined);
+}
+
+struct Runner {
+  const Policy& policy;
+  const vm::Program& prog;
+  const stdlib::Schema& schema;
+  const Limits& limits;
+  std::vector<bool> exercised;
+
+  std::string RuleDesc(uint32_t id) const {
+    return id < prog.rules().size() ? "`" + prog.rules()[id].name + "`" : "?";
+  }
+
+  std::string Outcome(const vm::Decision& d) const {
+    if (d.outcome == vm::Outcome::kAllow) return "allow";
+    std::string s = "deny " + std::to_string(d.status) + " (" + std::string(d.code);
+    if (d.deny_rule != UINT32_MAX) s += " by rule " + RuleDesc(d.deny_rule);
+    if (!d.reason.empty()) s += ": \"" + d.reason + "\"";
+    s += ")";
+    if (!d.errors.empty()) s += "; first error: " + d.errors[0].message;
+    return s;
+  }
+
+  static bool In(const std::vector<uint32_t>& v, int id) {
+    return id >= 0 && std::find(v.begin(), v.end(), static_cast<uint32_t>(id)) != v.end();
+  }
+  bool Fired(const vm::Decision& d, int id) const {
+    return In(d.fired, id) || In(d.shadow, id) || In(d.advisory, id);
+  }
+
+  void Run(const ast::TestDecl& t, TestResult* r) {
+    r->name = t.name;
+    r->line = t.span.line;
+    std::string json, error;
+    if (!BuildTestInput(t, schema, &json, &error)) {
+      r->failures.push_back(error);
+      return;
+    }
+    vm::Record req;
+    InputError ierr;
+    if (!DecodeInput(json, schema, limits, &req, &ierr)) {
+      r->failures.push_back("the given request is not a valid decision input: " + ierr.message);
+      return;
+    }
+    // Derived fields given directly override what the decoder computed.
+    for (const ast::Binding& b : t.given) {
+      int id = schema.Find(Join(b.path));
+      if (id < 0 || !schema.field(id).derived || !b.value || !b.value->folded) continue;
+      req.slots[schema.field(id).slot] = Coerce(*b.value->folded, schema.field(id).type);
+    }
+    vm::Record cand;
+    cand.slots.assign(schema.slot_count(ast::Scope::kCandidate), Value::Null());
+    for (const ast::Binding& b : t.candidate) {
+      int id = FindCandidateField(schema, b.path);
+      if (id < 0) {
+        r->failures.push_back("candidate field `" + Join(b.path) + "` is not in the schema");
+        return;
+      }
+      if (!b.value || !b.value->folded) {
+        r->failures.push_back("candidate value of `" + Join(b.path) + "` is not a constant");
+        return;
+      }
+      cand.slots[schema.field(id).slot] = Coerce(*b.value->folded, schema.field(id).type);
+    }
+    vm::Decision d;
+    vm::EvalOptions opts;
+    opts.instruction_budget = limits.instruction_budget;
+    vm::Evaluate(prog, req, opts, &d);
+    for (uint32_t id : d.fired) exercised[id] = true;
+    for (uint32_t id : d.shadow) exercised[id] = true;
+    for (uint32_t id : d.advisory) exercised[id] = true;
+    for (const ast::Expect& e : t.expects) Check(t, e, d, req, cand, r);
+  }
+
+  void Fail(TestResult* r, const ast::Expect& e, std::string msg) {
+    r->failures.push_back("line " + std::to_string(e.span.line) + ": " + msg);
+  }
+
+  void Check(const ast::TestDecl& t, const ast::Expect& e, const vm::Decision& d,
+             const vm::Record& req, const vm::Record& cand, TestResult* r) {
+    switch (e.kind) {
+      case ast::ExpectKind::kAllow:
+        if (d.outcome != vm::Outcome::kAllow) Fail(r, e, "expected allow, got " + Outcome(d));
+        return;
+      case ast::ExpectKind::kDeny:
+        if (d.outcome != vm::Outcome::kDeny || (e.status != 0 && d.status != e.status))
+          Fail(r, e,
+               "expected deny" + (e.status ? " " + std::to_string(e.status) : std::string()) +
+                   ", got " + Outcome(d));
+        return;
+      case ast::ExpectKind::kFired:
+      case ast::ExpectKind::kNotFired: {
+        bool want = e.kind == ast::ExpectKind::kFired;
+        for (const std::string& n : e.names) {
+          int id = prog.FindRule(n);
+          if (id < 0) { Fail(r, e, "no rule named `" + n + "`"); continue; }
+          if (Fired(d, id) != want)
+            Fail(r, e, "expected rule `" + n + (want ? "` to fire, it did not" : "` not to fire, it fired"));
+        }
+        return;
+      }
+      case ast::ExpectKind::kRejectedBy: {
+        if (!t.has_candidate) { Fail(r, e, "`expect rejected_by` needs a `candidate` block"); return; }
+        for (const std::string& n : e.names) {
+          int id = prog.FindRule(n);
+          if (id < 0) { Fail(r, e, "no rule named `" + n + "`"); continue; }
+          bool placed = false, rejected = false;
+          std::string errors;
+          auto scan = [&](const std::vector<vm::RequireRef>& refs) {
+            for (const vm::RequireRef& q : refs) {
+              if (q.rule != static_cast<uint32_t>(id)) continue;
+              placed = true;
+              vm::RequireResult res = vm::EvalRequire(prog, q.require, req, cand, {});
+              if (!res.pass) rejected = true;
+            }
+          };
+          scan(d.requires);
+          scan(d.shadow_requires);
+          if (!placed)
+            Fail(r, e, "expected rule `" + n + "` to reject the candidate, but it did not fire (no requirement placed)");
+          else if (!rejected)
+            Fail(r, e, "expected rule `" + n + "` to reject the candidate, but the candidate satisfies it");
+        }
+        return;
+      }
+      case ast::ExpectKind::kAccepted: {
+        if (!t.has_candidate) { Fail(r, e, "`expect accepted` needs a `candidate` block"); return; }
+        for (const vm::RequireRef& q : d.requires) {
+          vm::RequireResult res = vm::EvalRequire(prog, q.require, req, cand, {});
+          if (!res.pass) {
+            std::string text = q.require < prog.requires().size() ? prog.requires()[q.require].text : "?";
+            Fail(r, e, "expected the candidate to be accepted, rule " + RuleDesc(q.rule) +
+                           " rejects it (require " + text + ")" +
+                           (res.error ? ": " + res.message : std::string()));
+          }
+        }
+        return;
+      }
+      case ast::ExpectKind::kRedacts: {
+        std::string want = e.names.empty() ? std::string() : e.names[0];
+        for (const vm::Redaction& x : d.redactions)
+          if (x.replacement == want) return;
+        std::string got;
+        for (const vm::Redaction& x : d.redactions)
+          got += (got.empty() ? "" : ", ") + std::string("\"") + std::string(x.replacement) + "\"";
+        Fail(r, e, "expected a redaction as \"" + want + "\", got " + (got.empty() ? "none" : got));
+        return;
+      }
+      case ast::ExpectKind::kTag: {
+        std::string key = e.names.empty() ? std::string() : e.names[0];
+        if (!e.value || !e.value->folded) { Fail(r, e, "tag value is not a constant"); return; }
+        for (const vm::Tag& tg : d.tags) {
+          if (tg.key != key) continue;
+          if (Equal(tg.value, *e.value->folded) || ToJson(tg.value) == ToJson(*e.value->folded)) return;
+          Fail(r, e, "expected tag `" + key + "` = " + ToDisplay(*e.value->folded) + ", got " +
+                         ToDisplay(tg.value));
+          return;
+        }
+        Fail(r, e, "expected tag `" + key + "`, no rule set it");
+        return;
+      }
+      case ast::ExpectKind::kRoute: CheckRoute(e, d, r); return;
+      case ast::ExpectKind::kWarns:
+        if (d.warnings.empty()) Fail(r, e, "expected a warning, got none");
+        return;
+    }
+  }
+
+  void CheckRoute(const ast::Expect& e, const vm::Decision& d, TestResult* r) {
+    if (!e.hint) { Fail(r, e, "route expectation without a hint"); return; }
+    const ast::RouteHint& h = *e.hint;
+    switch (h.kind) {
+      case ast::RouteHintKind::kSort: {
+        std::string got = d.route.sort == vm::SortBy::kNone ? "none" : vm::SortName(d.route.sort);
+        if (got != h.word) Fail(r, e, "expected route sort " + h.word + ", got " + got);
+        return;
+      }
+      case ast::RouteHintKind::kMaxPrice: {
+        if (!h.expr || !h.expr->folded) { Fail(r, e, "max_price is not a constant"); return; }
+        int64_t want = AsMicros(*h.expr->folded);
+        int64_t got = h.word == "prompt" ? d.route.max_prompt
+                    : h.word == "completion" ? d.route.max_completion
+                    : h.word == "request" ? d.route.max_request
+                    : d.route.max_request_cost;
+        if (got != want)
+          Fail(r, e, "expected route max_price" + (h.word.empty() ? "" : " " + h.word) + " " +
+                         FormatMicros(want, 2) + " usd, got " +
+                         (got < 0 ? std::string("none") : FormatMicros(got, 2) + " usd"));
+        return;
+      }
+      case ast::RouteHintKind::kOrder: {
+        if (!h.expr || !h.expr->folded || h.expr->folded->kind != Kind::kList) {
+          Fail(r, e, "route order is not a constant list");
+          return;
+        }
+        std::vector<std::string_view> want;
+        for (const Value& v : h.expr->folded->list->items) want.push_back(v.sv());
+        if (want != d.route.order) {
+          std::string got;
+          for (std::string_view s : d.route.order) got += (got.empty() ? "" : ", ") + std::string(s);
+          Fail(r, e, "expected route order " + ToDisplay(*h.expr->folded) + ", got [" + got + "]");
+        }
+        return;
+      }
+    }
+  }
+};
+
+}  // namespace
+
+bool BuildTestInput(const ast::TestDecl& test, const stdlib::Schema& schema, std::string* json,
+                    std::string* error) {
+  JNode root;
+  bool has_messages = false;
+  const Value* content = nullptr;
+  for (const ast::Binding& b : test.given) {
+    std::string path = Join(b.path);
+    if (!b.value || !b.value->folded) {
+      *error = "given value of `" + path + "` is not a constant";
+      return false;
+    }
+    int id = schema.Find(path);
+    if (id >= 0 && schema.field(id).derived) {
+      if (path == "request.content") content = &*b.value->folded;
+      continue;  // applied after decoding
+    }
+    if (path == "request.messages") has_messages = true;
+    rj::StringBuffer sb;
+    W w(sb);
+    WriteValue(&w, *b.value->folded, id >= 0 ? schema.field(id).type : b.value->type);
+    root.Set(b.path, std::string(sb.GetString(), sb.GetSize()));
+  }
+  if (content && !has_messages && content->kind == Kind::kString) {
+    rj::StringBuffer sb;
+    W w(sb);
+    w.StartArray();
+    w.StartObject();
+    w.Key("role");
+    w.String("user");
+    w.Key("content");
+    w.String(content->str, content->size);
+    w.EndObject();
+    w.EndArray();
+    root.Set({"request", "messages"}, std::string(sb.GetString(), sb.GetSize()));
+  }
+  for (const stdlib::FieldDef& f : schema.fields()) {
+    if (!f.required || f.derived || f.scope != ast::Scope::kRequest) continue;
+    std::vector<std::string> path = Split(f.path);
+    if (!root.Has(path)) root.Set(path, DefaultJson(f));
+  }
+  rj::StringBuffer sb;
+  W w(sb);
+  root.Write(&w);
+  json->assign(sb.GetString(), sb.GetSize());
+  return true;
+}
+
+TestReport RunTests(const Policy& policy, const Limits& limits) {
+  Runner runner{policy, policy.program(), policy.schema(), limits, {}};
+  runner.exercised.assign(policy.program().rules().size(), false);
+  TestReport report;
+  for (const ast::TestDecl& t : policy.ast().tests) {
+    TestResult r;
+    runner.Run(t, &r);
+    r.pass = r.failures.empty();
+    (r.pass ? report.passed : report.failed)++;
+    report.tests.push_back(std::move(r));
+  }
+  for (size_t i = 0; i < runner.exercised.size(); ++i)
+    if (!runner.exercised[i]) report.unexercised.push_back(policy.program().rules()[i].name);
+  return report;
+}
+
+}  // namespace tollgate::runtime

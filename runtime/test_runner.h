@@ -1,0 +1,72 @@
+// Running a policy's `test` blocks (`tollgate test`).
+//
+//   test "confidential prompts never reach providers that train" {
+//     given { context.data_class: "confidential", request.model: "gpt-4o" }
+//     candidate { provider.name: "freetier", provider.trains_on_data: true }
+//     expect rejected_by confidential_needs_zdr
+//   }
+//
+// ## The given request
+// Each `given` binding is a schema path and a constant (folded by the
+// checker). The bindings become a decision-input JSON document (dotted path
+// -> nested members) which is decoded exactly like a real request, so tests
+// exercise the decoder too. Required fields left out get neutral defaults:
+// principal.workspace = "test", request.model = "test-model",
+// request.messages = [] (other required fields of an extended schema: "",
+// 0, false, [] or the Unix epoch). Derived fields may be given directly:
+// `request.content: "..."` becomes one user message when no messages are
+// given, and its value (like request.input_tokens or request.parameters)
+// overrides the derived slot after decoding.
+//
+// ## The candidate
+// `candidate` bindings fill a candidate-scope record (unspecified fields are
+// null). Paths are schema paths (`provider.zdr`); a bare `provider` or
+// `endpoint` means provider.name / endpoint.id, and a bare field name is
+// looked up under provider. then endpoint.
+//
+// ## Expectations
+//   allow | deny [status] | fired a, b (enforced, shadow or advisory) |
+//   not_fired a, b | rejected_by r (some require of r -- enforced or shadow --
+//   fails for the candidate) | accepted (every enforced require passes) |
+//   redacts "replacement" | tag k = v | route sort|max_price|order ... | warns
+//
+// ## Results
+// Per test: pass/fail and one readable message per failed expectation.
+// Coverage: the rules that fired (in any mode) in no test of the file.
+//
+// Thread safety: reentrant; the Policy is only read.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/core/limits.h"
+#include "engine/engine.h"
+
+namespace tollgate::runtime {
+
+struct TestResult {
+  std::string name;
+  uint32_t line = 0;
+  bool pass = false;
+  std::vector<std::string> failures;  // one per failed expectation (or setup error)
+};
+
+struct TestReport {
+  std::vector<TestResult> tests;
+  std::vector<std::string> unexercised;  // rule names, in rule order
+  int passed = 0;
+  int failed = 0;
+};
+
+// Runs every test block of `policy` (which must be a compiled policy: tests
+// read the checker's folded values).
+TestReport RunTests(const Policy& policy, const Limits& limits);
+
+// Builds the decision-input JSON of one test's `given` bindings (defaults
+// included). Returns false with *error set when a binding is not constant.
+bool BuildTestInput(const ast::TestDecl& test, const stdlib::Schema& schema, std::string* json,
+                    std::string* error);
+
+}  // namespace tollgate::runtime
