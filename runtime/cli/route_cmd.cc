@@ -2,83 +2,123 @@
 // endpoints from a model catalog (runtime/router.h). See docs/routing.md.
 //
 //   tollgate route --policy FILE --catalog FILE [--accounts FILE]
-//                  [--request FILE|-] [--explain]
+//                  [--request FILE|-] [--schema FILE] [--explain]
 //
 // Prints the decision JSON plus "endpoints": [{id, provider, model,
-// estimated_cost}] and, with --explain, "eliminated": [...].
-// Exit codes: 0 decision made (allow or deny), 1 policy/catalog errors,
-// 2 usage, 3 I/O.
+// estimated_cost}] and, with --explain, "eliminated": [...] (and the trace).
+// Exit codes: 0 decision made (allow or deny), 1 policy, catalog, accounts or
+// input errors, 2 usage, 3 I/O.
 #include <cstdio>
 #include <string>
-#include <string_view>
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "engine/vm/vm.h"
+#include "runtime/accounts.h"
+#include "runtime/catalog.h"
 #include "runtime/cli/commands.h"
+#include "runtime/cli/common.h"
+#include "runtime/decision_json.h"
+#include "runtime/input.h"
+#include "runtime/router.h"
 
 namespace tollgate::cli {
 namespace {
 
 constexpr const char* kRouteUsage =
     "usage: tollgate route --policy FILE --catalog FILE [--accounts FILE]\n"
-    "                      [--request FILE|-] [--explain]\n\n"
+    "                      [--request FILE|-] [--schema FILE] [--explain]\n\n"
     "evaluates the decision input (default: stdin) against the policy, then orders the\n"
     "catalog's endpoints that satisfy every `require` and the request's provider\n"
-    "preferences. prints the decision as JSON with \"endpoints\" (and \"eliminated\"\n"
-    "with --explain).\n\n"
-    "exit codes: 0 decision made (allow or deny), 1 policy or catalog errors,\n"
-    "2 usage error, 3 I/O error\n";
-
-struct RouteFlags {
-  std::string policy, catalog, accounts, request = "-";
-  bool explain = false;
-};
-
-// Returns -1 to continue, else the exit code.
-int ParseFlags(int argc, char** argv, RouteFlags* f) {
-  for (int i = 0; i < argc; ++i) {
-    std::string_view a = argv[i];
-    auto value = [&](std::string* out) {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "error: `%s` needs a value\n%s", argv[i], kRouteUsage);
-        return false;
-      }
-      *out = argv[++i];
-      return true;
-    };
-    if (a == "--help" || a == "-h") {
-      std::fputs(kRouteUsage, stdout);
-      return kExitOk;
-    } else if (a == "--explain") {
-      f->explain = true;
-    } else if (a == "--policy") {
-      if (!value(&f->policy)) return kExitUsage;
-    } else if (a == "--catalog") {
-      if (!value(&f->catalog)) return kExitUsage;
-    } else if (a == "--accounts") {
-      if (!value(&f->accounts)) return kExitUsage;
-    } else if (a == "--request") {
-      if (!value(&f->request)) return kExitUsage;
-    } else {
-      std::fprintf(stderr, "error: unknown flag `%s`\n%s", argv[i], kRouteUsage);
-      return kExitUsage;
-    }
-  }
-  if (f->policy.empty() || f->catalog.empty()) {
-    std::fprintf(stderr, "error: `--policy` and `--catalog` are required\n%s", kRouteUsage);
-    return kExitUsage;
-  }
-  return -1;
-}
+    "preferences (tightened by the workspace's account defaults). prints the decision\n"
+    "as JSON with \"endpoints\"; --explain adds \"eliminated\" (why each endpoint was\n"
+    "dropped) and the rule trace. see docs/routing.md.\n\n"
+    "exit codes: 0 decision made (allow or deny), 1 policy, catalog, accounts or input\n"
+    "errors, 2 usage error, 3 I/O error\n";
 
 }  // namespace
 
 int RunRoute(int argc, char** argv) {
-  RouteFlags flags;
-  int rc = ParseFlags(argc, argv, &flags);
-  if (rc >= 0) return rc;
-  // The pipeline (compile, decode, evaluate, route) is wired in as the
-  // engine stages land; until then the command reports that it cannot run.
-  std::fprintf(stderr, "error: routing is not built into this binary yet\n");
-  return kExitFailed;
+  Args args;
+  args.Flag("--explain")
+      .Value("--policy", "FILE")
+      .Value("--catalog", "FILE")
+      .Value("--accounts", "FILE")
+      .Value("--request", "FILE")
+      .Value("--schema", "FILE");
+  if (int rc = args.Parse(argc, argv, kRouteUsage); rc >= 0) return rc;
+  if (!args.positional().empty()) {
+    return UsageError("unexpected argument `" + args.positional()[0] + "`", kRouteUsage);
+  }
+  if (args.Get("--policy").empty() || args.Get("--catalog").empty()) {
+    return UsageError("`--policy` and `--catalog` are required", kRouteUsage);
+  }
+  const bool explain = args.Has("--explain");
+
+  Loaded l;
+  if (int rc = LoadPolicy(args.Get("--policy"), args.Get("--schema"), &l); rc) return rc;
+
+  runtime::Catalog catalog;
+  runtime::CatalogError cerr;
+  if (!runtime::Catalog::LoadFile(args.Get("--catalog"), *l.schema, &catalog, &cerr)) {
+    std::fprintf(stderr, "error[%s]: %s\n", cerr.code.c_str(), cerr.message.c_str());
+    return cerr.code == "catalog_io_error" ? kExitIo : kExitFailed;
+  }
+  runtime::Accounts accounts;
+  const bool has_accounts = !args.Get("--accounts").empty();
+  if (has_accounts) {
+    runtime::AccountsError aerr;
+    if (!runtime::Accounts::LoadFile(args.Get("--accounts"), &accounts, &aerr)) {
+      std::fprintf(stderr, "error[%s]: %s\n", aerr.code.c_str(), aerr.message.c_str());
+      return aerr.code == "accounts_io_error" ? kExitIo : kExitFailed;
+    }
+  }
+
+  std::string input, io_error;
+  std::string request_path = args.Get("--request").empty() ? "-" : args.Get("--request");
+  if (!ReadFile(request_path, &input, &io_error)) {
+    std::fprintf(stderr, "error: %s\n", io_error.c_str());
+    return kExitIo;
+  }
+  vm::Record request;
+  runtime::InputError ierr;
+  if (!runtime::DecodeInput(input, *l.schema, Limits{}, &request, &ierr)) {
+    std::printf("%s\n", runtime::InputErrorJson(ierr).c_str());
+    return kExitFailed;
+  }
+
+  vm::EvalOptions eopts;
+  eopts.trace = explain;
+  vm::Decision decision;
+  vm::Evaluate(l.policy->program(), request, eopts, &decision);
+
+  std::string rerr;
+  auto router = runtime::Router::Create(*l.policy, catalog, has_accounts ? &accounts : nullptr,
+                                        {}, &rerr);
+  if (!router) {
+    std::fprintf(stderr, "error: %s\n", rerr.c_str());
+    return kExitFailed;
+  }
+  runtime::RouteResult result;
+  router->Route(decision, request, &result);
+  runtime::ApplyRoute(result, &decision);
+
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.StartObject();
+  runtime::WriteDecisionMembers(&w, decision, l.policy->program(), explain);
+  std::string endpoints = runtime::EndpointsJson(catalog, result);
+  w.Key("endpoints");
+  w.RawValue(endpoints.data(), endpoints.size(), rapidjson::kArrayType);
+  if (explain) {
+    std::string eliminated = runtime::EliminatedJson(catalog, l.policy->program(), result);
+    w.Key("eliminated");
+    w.RawValue(eliminated.data(), eliminated.size(), rapidjson::kArrayType);
+  }
+  w.EndObject();
+  std::printf("%s\n", sb.GetString());
+  return kExitOk;
 }
 
 }  // namespace tollgate::cli

@@ -1,0 +1,593 @@
+// Endpoint selection. See router.h and docs/routing.md.
+#include "runtime/router.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "engine/core/money.h"
+
+namespace tollgate::runtime {
+
+namespace {
+
+constexpr int64_t kHealthyUptime = 950000;   // 0.95 in decimal micros
+constexpr uint64_t kNoOrderRank = 0xFFFFF;    // 20 bits
+
+// Request fields the router reads, by schema path.
+enum ReqField : int {
+  kModel, kModels, kMaxTokens, kInputTokens, kParameters, kWorkspace,
+  kOrder, kOnly, kIgnore, kAllowFallbacks, kRequireParameters, kDataCollection, kZdr,
+  kQuantizations, kSort, kMaxPrompt, kMaxCompletion, kMaxRequest, kPrefLatency,
+  kPrefThroughput, kReqFieldCount,
+};
+constexpr const char* kReqPaths[kReqFieldCount] = {
+    "request.model", "request.models", "request.max_tokens", "request.input_tokens",
+    "request.parameters", "principal.workspace", "request.provider.order",
+    "request.provider.only", "request.provider.ignore", "request.provider.allow_fallbacks",
+    "request.provider.require_parameters", "request.provider.data_collection",
+    "request.provider.zdr", "request.provider.quantizations", "request.provider.sort",
+    "request.provider.max_price.prompt", "request.provider.max_price.completion",
+    "request.provider.max_price.request", "request.provider.preferred_max_latency",
+    "request.provider.preferred_min_throughput",
+};
+
+// Items of a set or list value; empty for null or anything else.
+const std::vector<Value>& Items(const Value& v) {
+  static const std::vector<Value> kNone;
+  if (v.kind == Kind::kSet && v.set) return v.set->items;
+  if (v.kind == Kind::kList && v.list) return v.list->items;
+  return kNone;
+}
+
+// `pattern` names provider `e`: equal, or a base slug of a standard-tier
+// variant ("google-vertex" matches "google-vertex/europe"). With
+// `any_tier`, the base slug also covers priority/flex endpoints (ignore).
+bool SlugMatches(std::string_view pattern, const Endpoint& e, bool any_tier) {
+  std::string_view p = e.provider;
+  if (p == pattern) return true;
+  if (!any_tier && e.tier != Tier::kStandard) return false;
+  return p.size() > pattern.size() && p.compare(0, pattern.size(), pattern) == 0 &&
+         p[pattern.size()] == '/';
+}
+
+template <typename List>
+bool AnyMatches(const List& patterns, const Endpoint& e, bool any_tier) {
+  for (const auto& x : patterns) {
+    std::string_view s;
+    if constexpr (std::is_same_v<std::decay_t<decltype(x)>, Value>) s = x.sv();
+    else s = x;
+    if (SlugMatches(s, e, any_tier)) return true;
+  }
+  return false;
+}
+
+uint64_t OrderRank(const std::vector<std::string_view>& order, const Endpoint& e) {
+  for (size_t i = 0; i < order.size() && i < kNoOrderRank; ++i) {
+    if (SlugMatches(order[i], e, false)) return i;
+  }
+  return kNoOrderRank;
+}
+
+// Exact estimate in money micros; saturates instead of overflowing.
+int64_t EstimateCost(int64_t input_tokens, int64_t output_tokens, const Endpoint& e) {
+  __int128 n = static_cast<__int128>(input_tokens) * e.price_input +
+               static_cast<__int128>(output_tokens) * e.price_output;
+  __int128 q = n / kMicros, r = n % kMicros;
+  if (r * 2 > kMicros || (r * 2 == kMicros && (q & 1))) ++q;  // half to even (n >= 0)
+  q += e.price_request;
+  return q > INT64_MAX ? INT64_MAX : static_cast<int64_t>(q);
+}
+
+std::string Money(int64_t micros) { return FormatMicros(micros) + " usd"; }
+
+}  // namespace
+
+const char* ElimCodeName(ElimCode c) {
+  switch (c) {
+    case ElimCode::kPolicyRequire: return "policy_require";
+    case ElimCode::kPrefOnly: return "pref_only";
+    case ElimCode::kPrefIgnore: return "pref_ignore";
+    case ElimCode::kPrefAllowFallbacks: return "pref_allow_fallbacks";
+    case ElimCode::kTierNotSelected: return "tier_not_selected";
+    case ElimCode::kPrefRequireParameters: return "pref_require_parameters";
+    case ElimCode::kPrefDataCollection: return "pref_data_collection";
+    case ElimCode::kPrefZdr: return "pref_zdr";
+    case ElimCode::kPrefQuantization: return "pref_quantization";
+    case ElimCode::kPrefMaxPrice: return "pref_max_price";
+    case ElimCode::kRouteMaxPrice: return "route_max_price";
+    case ElimCode::kMaxTokensExceeded: return "max_tokens_exceeded";
+    case ElimCode::kContextTooSmall: return "context_too_small";
+  }
+  return "unknown";
+}
+
+void RouteResult::Clear() {
+  outcome = Outcome::kRouted;
+  status = 200;
+  code = kCodeRouted;
+  reason.clear();
+  endpoints.clear();
+  eliminated.clear();
+  models.clear();
+  scratch.clear();
+}
+
+struct Router::Impl {
+  const Accounts* accounts = nullptr;
+  RouteOptions options;
+  int slot[kReqFieldCount];
+  int cost_slot = -1;
+  vm::Record empty_request;  // every request slot null
+  // Per Program require: precomputed when it reads no request field and not
+  // the estimated cost. INVARIANT: pass[r] has one bit per catalog endpoint.
+  std::vector<bool> is_static;
+  std::vector<std::vector<uint64_t>> pass;
+  std::vector<std::unordered_map<uint32_t, std::string>> errors;  // endpoint -> error text
+  size_t cached = 0;
+};
+
+Router::Router(const Policy& policy, const Catalog& catalog, const Accounts* accounts,
+               RouteOptions o)
+    : program_(policy.program()), catalog_(catalog), impl_(std::make_unique<Impl>()) {
+  impl_->accounts = accounts;
+  impl_->options = o;
+}
+
+Router::~Router() = default;
+
+size_t Router::cached_require_count() const { return impl_->cached; }
+
+std::unique_ptr<Router> Router::Create(const Policy& policy, const Catalog& catalog,
+                                       const Accounts* accounts, RouteOptions options,
+                                       std::string* error) {
+  const stdlib::Schema& schema = policy.schema();
+  if (catalog.schema() != &schema) {
+    *error = "the catalog was loaded for a different schema than the policy's";
+    return nullptr;
+  }
+  std::unique_ptr<Router> r(new Router(policy, catalog, accounts, options));
+  Impl& im = *r->impl_;
+  for (int f = 0; f < kReqFieldCount; ++f) {
+    int id = schema.Find(kReqPaths[f]);
+    im.slot[f] = id >= 0 && schema.field(id).scope == ast::Scope::kRequest ? schema.field(id).slot : -1;
+  }
+  im.cost_slot = catalog.estimated_cost_slot();
+  im.empty_request.slots.assign(schema.slot_count(ast::Scope::kRequest), Value::Null());
+  const auto& reqs = r->program_.require_infos();
+  im.is_static.assign(reqs.size(), false);
+  im.pass.resize(reqs.size());
+  im.errors.resize(reqs.size());
+  if (!options.use_require_cache) return r;
+  for (uint32_t q = 0; q < reqs.size(); ++q) {
+    const vm::RequireInfo& info = reqs[q];
+    bool reads_cost = std::find(info.candidate_slots.begin(), info.candidate_slots.end(),
+                                im.cost_slot) != info.candidate_slots.end();
+    if (!info.request_slots.empty() || reads_cost) continue;
+    im.is_static[q] = true;
+    ++im.cached;
+    std::vector<uint64_t>& bits = im.pass[q];
+    bits.assign((catalog.size() + 63) / 64, 0);
+    for (uint32_t e = 0; e < catalog.size(); ++e) {
+      vm::RequireResult res =
+          vm::EvalRequire(r->program_, q, im.empty_request, catalog.candidate(e), options.eval);
+      if (res.pass) bits[e / 64] |= uint64_t{1} << (e % 64);
+      else if (res.error) im.errors[q][e] = std::string(res.code) + ": " + res.message;
+    }
+  }
+  return r;
+}
+
+namespace {
+
+// The request's preferences after validation and merging.
+struct Prefs {
+  std::string_view models[64];
+  int n_models = 0;
+  bool nitro = false, floor = false;
+  int64_t input_tokens = 0;
+  int64_t max_tokens = -1;
+  const Value* parameters = nullptr;
+  const Value* only = nullptr;
+  const Value* ignore = nullptr;
+  const Value* quantizations = nullptr;
+  std::vector<std::string_view> order;     // effective order (policy's, else request's)
+  std::vector<std::string_view> fb_order;  // allow_fallbacks=false keeps these
+  bool no_fallbacks = false;
+  bool require_parameters = false;
+  bool deny_dc_request = false;
+  bool zdr_request = false;
+  int64_t max_prompt = -1, max_completion = -1, max_request = -1;  // request's
+  vm::SortBy sort = vm::SortBy::kNone;
+  int64_t pref_latency = -1, pref_throughput = -1;
+  const AccountPrefs* account = nullptr;
+};
+
+}  // namespace
+
+void Router::Route(const vm::Decision& d, const vm::Record& request, RouteResult* out) const {
+  out->Clear();
+  const Impl& im = *impl_;
+  if (d.outcome == vm::Outcome::kDeny) {
+    out->outcome = RouteResult::Outcome::kNotRouted;
+    out->status = d.status;
+    out->code = kCodeNotRouted;
+    out->reason = "the decision denies the request; nothing was routed";
+    return;
+  }
+  auto get = [&](int f) -> const Value& {
+    static const Value kNull;
+    int s = im.slot[f];
+    return s >= 0 && s < static_cast<int>(request.slots.size()) ? request.slots[s] : kNull;
+  };
+  auto invalid = [&](std::string msg) {
+    out->outcome = RouteResult::Outcome::kInvalidPreference;
+    out->status = 400;
+    out->code = kCodeInvalidPreference;
+    out->reason = std::move(msg);
+  };
+
+  // --- 1. read and validate the request's preferences ---
+  Prefs p;
+  auto add_model = [&](std::string_view m) {
+    if (m.size() > 6 && m.substr(m.size() - 6) == ":nitro") { p.nitro = true; m.remove_suffix(6); }
+    else if (m.size() > 6 && m.substr(m.size() - 6) == ":floor") { p.floor = true; m.remove_suffix(6); }
+    for (int i = 0; i < p.n_models; ++i) if (p.models[i] == m) return;
+    if (p.n_models < 64) p.models[p.n_models++] = m;
+  };
+  if (get(kModel).kind == Kind::kString) add_model(get(kModel).sv());
+  for (const Value& m : Items(get(kModels))) if (m.kind == Kind::kString) add_model(m.sv());
+  const Value& it = get(kInputTokens);
+  if (it.kind == Kind::kInt) p.input_tokens = std::max<int64_t>(0, it.i);
+  const Value& mt = get(kMaxTokens);
+  if (mt.kind == Kind::kInt) {
+    if (mt.i < 0) return invalid("`max_tokens` must not be negative");
+    p.max_tokens = mt.i;
+  }
+  p.parameters = &get(kParameters);
+  p.only = &get(kOnly);
+  p.ignore = &get(kIgnore);
+  p.quantizations = &get(kQuantizations);
+  for (const Value& q : Items(*p.quantizations)) {
+    if (!IsKnownQuantization(q.sv())) {
+      return invalid("unknown quantization `" + std::string(q.sv()) +
+                     "` in `provider.quantizations` (int4, int8, fp4, fp6, fp8, fp16, bf16, "
+                     "fp32, mxfp4, nvfp4, mxfp8, unknown)");
+    }
+  }
+  const Value& dc = get(kDataCollection);
+  if (dc.kind == Kind::kString) {
+    if (dc.sv() != "allow" && dc.sv() != "deny") {
+      return invalid("`provider.data_collection` must be `allow` or `deny`, got `" +
+                     std::string(dc.sv()) + "`");
+    }
+    p.deny_dc_request = dc.sv() == "deny";
+  }
+  const Value& srt = get(kSort);
+  if (srt.kind == Kind::kString && !ParseSortWord(srt.sv(), &p.sort)) {
+    return invalid("`provider.sort` must be `price`, `latency` or `throughput`, got `" +
+                   std::string(srt.sv()) + "`");
+  }
+  if (p.sort == vm::SortBy::kNone) p.sort = p.nitro ? vm::SortBy::kThroughput
+                                          : p.floor ? vm::SortBy::kPrice : vm::SortBy::kNone;
+  p.zdr_request = get(kZdr).kind == Kind::kBool && get(kZdr).b;
+  p.require_parameters = get(kRequireParameters).kind == Kind::kBool && get(kRequireParameters).b;
+  p.no_fallbacks = get(kAllowFallbacks).kind == Kind::kBool && !get(kAllowFallbacks).b;
+  struct { int f; int64_t* dst; const char* name; } prices[] = {
+      {kMaxPrompt, &p.max_prompt, "prompt"}, {kMaxCompletion, &p.max_completion, "completion"},
+      {kMaxRequest, &p.max_request, "request"}, {kPrefLatency, &p.pref_latency, nullptr},
+      {kPrefThroughput, &p.pref_throughput, nullptr}};
+  for (auto& pr : prices) {
+    const Value& v = get(pr.f);
+    if (v.kind != Kind::kMoney && v.kind != Kind::kDecimal && v.kind != Kind::kInt) continue;
+    int64_t m = AsMicros(v);
+    if (m < 0) {
+      return invalid(pr.name ? "`provider.max_price." + std::string(pr.name) + "` must not be negative"
+                             : std::string("preferred latency and throughput must not be negative"));
+    }
+    *pr.dst = m;
+  }
+  for (const Value& o : Items(get(kOrder))) p.fb_order.push_back(o.sv());
+  p.order = d.route.order.empty() ? p.fb_order : d.route.order;
+  if (p.fb_order.empty()) p.fb_order = d.route.order;
+
+  // --- 2. merge account defaults and policy hints (the stricter wins) ---
+  static const AccountPrefs kNoAccount;
+  p.account = &kNoAccount;
+  if (im.accounts) {
+    const Value& ws = get(kWorkspace);
+    p.account = &im.accounts->For(ws.kind == Kind::kString ? ws.sv() : std::string_view());
+  }
+  const AccountPrefs& acct = *p.account;
+  if (acct.sort != vm::SortBy::kNone) p.sort = acct.sort;
+  if (d.route.sort != vm::SortBy::kNone) p.sort = d.route.sort;
+  for (int i = 0; i < p.n_models; ++i) out->models.push_back(p.models[i]);
+
+  // --- 3. candidates and filters ---
+  const bool cached = im.options.use_require_cache;
+  const auto& rinfo = program_.require_infos();
+  const auto& rules = program_.rules();
+  const uint32_t policy_rule = d.route.rules.empty() ? UINT32_MAX : d.route.rules.front();
+  bool policy_eliminated = false;
+  size_t n_candidates = 0;
+  for (int mi = 0; mi < p.n_models; ++mi) {
+    for (uint32_t e : catalog_.ForModel(p.models[mi])) {
+      ++n_candidates;
+      const Endpoint& ep = catalog_.endpoint(e);
+      const int64_t out_tokens = p.max_tokens >= 0 ? p.max_tokens : ep.max_output_tokens;
+      const int64_t cost = EstimateCost(p.input_tokens, out_tokens, ep);
+      Elimination el;
+      el.endpoint = e;
+      auto drop = [&](ElimCode c, std::string_view source, std::string_view field, std::string detail) {
+        el.code = c;
+        el.source = source;
+        el.field = field;
+        el.detail = std::move(detail);
+        out->eliminated.push_back(std::move(el));
+      };
+      // Policy requires, in decision order; the first failing one is named.
+      bool candidate_ready = false;
+      bool failed = false;
+      for (const vm::RequireRef& ref : d.require_refs) {
+        bool pass;
+        std::string err;
+        if (cached && im.is_static[ref.require]) {
+          pass = (im.pass[ref.require][e / 64] >> (e % 64)) & 1;
+          if (!pass) {
+            auto f = im.errors[ref.require].find(e);
+            if (f != im.errors[ref.require].end()) err = f->second;
+          }
+        } else {
+          if (!candidate_ready) {
+            out->candidate.slots = catalog_.candidate(e).slots;
+            if (im.cost_slot >= 0) out->candidate.slots[im.cost_slot] = Value::Money(cost);
+            candidate_ready = true;
+          }
+          vm::RequireResult r =
+              vm::EvalRequire(program_, ref.require, request, out->candidate, im.options.eval);
+          pass = r.pass;
+          if (!pass && r.error) err = std::string(r.code) + ": " + r.message;
+        }
+        if (!pass) {
+          el.rule = ref.rule;
+          el.require = ref.require;
+          std::string_view rule_name = ref.rule < rules.size() ? std::string_view(rules[ref.rule].name) : "";
+          std::string detail = ref.require < rinfo.size() ? rinfo[ref.require].text : std::string();
+          if (!err.empty()) detail += " (error, fails closed: " + err + ")";
+          drop(ElimCode::kPolicyRequire, "policy", rule_name, std::move(detail));
+          policy_eliminated = true;
+          failed = true;
+          break;
+        }
+      }
+      if (failed) continue;
+      // Preferences: request first, then account, then policy route hints.
+      if (!Items(*p.only).empty() && !AnyMatches(Items(*p.only), ep, false)) {
+        drop(ElimCode::kPrefOnly, "request", "provider.only", "provider `" + ep.provider + "` is not listed");
+        continue;
+      }
+      bool acct_only_fail = false;
+      for (const auto& list : acct.only) if (!AnyMatches(list, ep, false)) acct_only_fail = true;
+      if (acct_only_fail) {
+        drop(ElimCode::kPrefOnly, "account", "provider.only", "provider `" + ep.provider + "` is not in the account allowlist");
+        continue;
+      }
+      if (AnyMatches(Items(*p.ignore), ep, true)) {
+        drop(ElimCode::kPrefIgnore, "request", "provider.ignore", "provider `" + ep.provider + "` is ignored");
+        continue;
+      }
+      if (AnyMatches(acct.ignore, ep, true)) {
+        drop(ElimCode::kPrefIgnore, "account", "provider.ignore", "provider `" + ep.provider + "` is ignored by the account");
+        continue;
+      }
+      if (p.no_fallbacks && !p.fb_order.empty() && OrderRank(p.fb_order, ep) == kNoOrderRank) {
+        drop(ElimCode::kPrefAllowFallbacks, "request", "provider.allow_fallbacks",
+             "provider `" + ep.provider + "` is not in `order` and fallbacks are off");
+        continue;
+      }
+      if (ep.tier != Tier::kStandard) {
+        bool chosen = (ep.tier == Tier::kPriority && p.nitro) || (ep.tier == Tier::kFlex && p.floor);
+        for (const Value& o : Items(*p.only)) chosen = chosen || o.sv() == ep.provider;
+        for (std::string_view o : p.order) chosen = chosen || o == ep.provider;
+        if (!chosen) {
+          drop(ElimCode::kTierNotSelected, "request", "model",
+               std::string(TierName(ep.tier)) + " tier needs `:" + (ep.tier == Tier::kPriority ? "nitro" : "floor") +
+                   "` or the exact provider slug in `only`/`order`");
+          continue;
+        }
+      }
+      if (p.require_parameters) {
+        std::string_view missing;
+        for (const Value& prm : Items(*p.parameters)) {
+          if (!ep.SupportsParameter(prm.sv())) { missing = prm.sv(); break; }
+        }
+        if (!missing.empty()) {
+          drop(ElimCode::kPrefRequireParameters, "request", "provider.require_parameters",
+               "does not support `" + std::string(missing) + "`");
+          continue;
+        }
+      }
+      if ((p.deny_dc_request || acct.deny_data_collection) && (ep.data_collection || ep.trains_on_data)) {
+        drop(ElimCode::kPrefDataCollection, p.deny_dc_request ? "request" : "account", "provider.data_collection",
+             ep.trains_on_data ? "provider trains on data" : "provider stores data (data_collection allow)");
+        continue;
+      }
+      if ((p.zdr_request || acct.zdr) && !ep.zdr) {
+        drop(ElimCode::kPrefZdr, p.zdr_request ? "request" : "account", "provider.zdr",
+             "endpoint is not zero data retention");
+        continue;
+      }
+      if (!Items(*p.quantizations).empty()) {
+        bool ok = false;
+        for (const Value& q : Items(*p.quantizations)) ok = ok || q.sv() == ep.quantization;
+        if (!ok) {
+          drop(ElimCode::kPrefQuantization, "request", "provider.quantizations",
+               "quantization `" + ep.quantization + "` is not allowed");
+          continue;
+        }
+      }
+      bool qfail = false;
+      for (const auto& list : acct.quantizations) {
+        if (std::find(list.begin(), list.end(), ep.quantization) == list.end()) qfail = true;
+      }
+      if (qfail) {
+        drop(ElimCode::kPrefQuantization, "account", "provider.quantizations",
+             "quantization `" + ep.quantization + "` is not allowed by the account");
+        continue;
+      }
+      // Max prices: request, account (pref_max_price), policy (route_max_price).
+      struct Cap { int64_t limit; int64_t value; ElimCode code; std::string_view source, field; };
+      const Cap caps[] = {
+          {p.max_prompt, ep.price_input, ElimCode::kPrefMaxPrice, "request", "provider.max_price.prompt"},
+          {p.max_completion, ep.price_output, ElimCode::kPrefMaxPrice, "request", "provider.max_price.completion"},
+          {p.max_request, ep.price_request, ElimCode::kPrefMaxPrice, "request", "provider.max_price.request"},
+          {acct.max_prompt, ep.price_input, ElimCode::kPrefMaxPrice, "account", "provider.max_price.prompt"},
+          {acct.max_completion, ep.price_output, ElimCode::kPrefMaxPrice, "account", "provider.max_price.completion"},
+          {acct.max_request, ep.price_request, ElimCode::kPrefMaxPrice, "account", "provider.max_price.request"},
+          {d.route.max_prompt, ep.price_input, ElimCode::kRouteMaxPrice, "policy", "route.max_price.prompt"},
+          {d.route.max_completion, ep.price_output, ElimCode::kRouteMaxPrice, "policy", "route.max_price.completion"},
+          {d.route.max_request, ep.price_request, ElimCode::kRouteMaxPrice, "policy", "route.max_price.request"},
+          {d.route.max_request_cost, cost, ElimCode::kRouteMaxPrice, "policy", "route.max_price"},
+      };
+      const Cap* hit = nullptr;
+      for (const Cap& c : caps) {
+        if (c.limit >= 0 && c.value > c.limit) { hit = &c; break; }
+      }
+      if (hit) {
+        if (hit->code == ElimCode::kRouteMaxPrice) el.rule = policy_rule;
+        drop(hit->code, hit->source, hit->field, Money(hit->value) + " exceeds the maximum " + Money(hit->limit));
+        continue;
+      }
+      if (p.max_tokens > ep.max_output_tokens) {
+        drop(ElimCode::kMaxTokensExceeded, "request", "max_tokens",
+             "max_tokens " + std::to_string(p.max_tokens) + " exceeds the endpoint's " +
+                 std::to_string(ep.max_output_tokens));
+        continue;
+      }
+      const int64_t needed = p.input_tokens + std::max<int64_t>(p.max_tokens, 0);
+      if (needed > ep.context_length) {
+        drop(ElimCode::kContextTooSmall, "request", "input_tokens",
+             std::to_string(needed) + " tokens exceed the context length " + std::to_string(ep.context_length));
+        continue;
+      }
+      // --- 4. survivor: its ordering key ---
+      RouteResult::Entry en{e, cost, {0, 0, 0}};
+      const bool violator = (p.pref_latency >= 0 && ep.latency_p50 > p.pref_latency) ||
+                            (p.pref_throughput >= 0 && ep.throughput < p.pref_throughput);
+      const bool unhealthy = p.sort == vm::SortBy::kNone && ep.uptime < kHealthyUptime;
+      en.key[0] = (static_cast<uint64_t>(mi) << 40) | (uint64_t{ep.byok ? 0u : 1u} << 39) |
+                  (OrderRank(p.order, ep) << 16) | (uint64_t{violator} << 8) | uint64_t{unhealthy};
+      switch (p.sort) {
+        case vm::SortBy::kLatency: en.key[1] = static_cast<uint64_t>(ep.latency_p50); break;
+        case vm::SortBy::kThroughput: en.key[1] = UINT64_MAX - static_cast<uint64_t>(ep.throughput); break;
+        default: en.key[1] = static_cast<uint64_t>(cost); break;
+      }
+      out->scratch.push_back(en);
+    }
+  }
+  std::sort(out->scratch.begin(), out->scratch.end(),
+            [&](const RouteResult::Entry& a, const RouteResult::Entry& b) {
+              if (a.key[0] != b.key[0]) return a.key[0] < b.key[0];
+              if (a.key[1] != b.key[1]) return a.key[1] < b.key[1];
+              return catalog_.endpoint(a.endpoint).id < catalog_.endpoint(b.endpoint).id;
+            });
+  for (const RouteResult::Entry& en : out->scratch) out->endpoints.push_back({en.endpoint, en.cost});
+  if (!out->endpoints.empty()) return;
+
+  // --- 5. nothing left: explain ---
+  out->outcome = RouteResult::Outcome::kNoEndpoint;
+  out->code = vm::kCodeNoEndpoint;
+  out->status = policy_eliminated ? 403 : 404;
+  std::string models;
+  for (int i = 0; i < p.n_models; ++i) models += (i ? ", `" : "`") + std::string(p.models[i]) + "`";
+  if (n_candidates == 0) {
+    out->reason = "no endpoint in the catalog serves " + (models.empty() ? std::string("the requested model") : models);
+    return;
+  }
+  // Group by (code, source, field) in first-occurrence order.
+  struct Group { ElimCode code; std::string_view source, field; size_t n; };
+  std::vector<Group> groups;
+  for (const Elimination& el : out->eliminated) {
+    auto g = std::find_if(groups.begin(), groups.end(), [&](const Group& x) {
+      return x.code == el.code && x.source == el.source && x.field == el.field;
+    });
+    if (g == groups.end()) groups.push_back({el.code, el.source, el.field, 1});
+    else ++g->n;
+  }
+  out->reason = "no eligible endpoint for " + models + ": " + std::to_string(n_candidates) +
+                " candidate" + (n_candidates == 1 ? "" : "s") + " eliminated (";
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const Group& g = groups[i];
+    if (i) out->reason += "; ";
+    out->reason += std::to_string(g.n) + " by ";
+    if (g.code == ElimCode::kPolicyRequire) out->reason += "rule `" + std::string(g.field) + "`";
+    else out->reason += std::string(g.source) + " `" + std::string(g.field) + "` (" + ElimCodeName(g.code) + ")";
+  }
+  out->reason += ")";
+}
+
+void ApplyRoute(const RouteResult& result, vm::Decision* d) {
+  if (result.outcome != RouteResult::Outcome::kNoEndpoint &&
+      result.outcome != RouteResult::Outcome::kInvalidPreference) {
+    return;
+  }
+  d->outcome = vm::Outcome::kDeny;
+  d->status = result.status;
+  d->code = result.code;
+  d->reason = result.reason;
+  d->deny_rule = UINT32_MAX;
+}
+
+std::string EndpointsJson(const Catalog& catalog, const RouteResult& result) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.StartArray();
+  for (const RoutedEndpoint& r : result.endpoints) {
+    const Endpoint& e = catalog.endpoint(r.endpoint);
+    w.StartObject();
+    w.Key("id"); w.String(e.id.data(), e.id.size());
+    w.Key("provider"); w.String(e.provider.data(), e.provider.size());
+    w.Key("model"); w.String(e.model.data(), e.model.size());
+    std::string c = FormatMicros(r.estimated_cost);
+    w.Key("estimated_cost"); w.String(c.data(), c.size());
+    w.EndObject();
+  }
+  w.EndArray();
+  return sb.GetString();
+}
+
+std::string EliminatedJson(const Catalog& catalog, const vm::Program& program,
+                           const RouteResult& result) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.StartArray();
+  for (const Elimination& el : result.eliminated) {
+    const Endpoint& e = catalog.endpoint(el.endpoint);
+    w.StartObject();
+    w.Key("id"); w.String(e.id.data(), e.id.size());
+    w.Key("provider"); w.String(e.provider.data(), e.provider.size());
+    w.Key("model"); w.String(e.model.data(), e.model.size());
+    w.Key("code"); w.String(ElimCodeName(el.code));
+    w.Key("source"); w.String(el.source.data(), el.source.size());
+    if (el.code == ElimCode::kPolicyRequire || el.code == ElimCode::kRouteMaxPrice) {
+      w.Key("rule");
+      if (el.rule < program.rules().size()) {
+        const std::string& n = program.rules()[el.rule].name;
+        w.String(n.data(), n.size());
+      } else {
+        w.Null();
+      }
+    }
+    if (el.code != ElimCode::kPolicyRequire) {
+      w.Key("field"); w.String(el.field.data(), el.field.size());
+    }
+    w.Key("detail"); w.String(el.detail.data(), el.detail.size());
+    w.EndObject();
+  }
+  w.EndArray();
+  return sb.GetString();
+}
+
+}  // namespace tollgate::runtime
