@@ -99,7 +99,7 @@ struct Decision {
   std::vector<uint32_t> fired;      // enforced rules whose `when` held
   std::vector<uint32_t> shadow;     // shadow rules whose `when` held
   std::vector<uint32_t> advisory;   // advisory rules whose `when` held
-  std::vector<RequireRef> requires; // from fired enforced rules
+  std::vector<RequireRef> require_refs;  // from fired enforced rules (`requires` is a C++20 keyword)
   std::vector<RequireRef> shadow_requires;  // from fired shadow rules (report only)
   std::vector<Redaction> redactions;
   RouteHints route;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/ast/ast.h"
@@ -47,6 +48,61 @@ struct LimitInfo {
   std::string unit;            // "requests" | "tokens"
 };
 
-class Program;  // defined by the compile/VM stage below this line
+// One `redact` effect, with what runtime needs to build a stdlib Redactor.
+struct RedactInfo {
+  uint32_t rule = 0;
+  uint32_t effect = 0;         // index among the rule's redact effects
+  int detector = -1;           // stdlib detector id, or -1 for a plain regex
+  std::string display;         // "dlp.credit_card" or the regex as written
+  std::string regex;           // RE2 pattern (the detector's regex for detectors)
+  std::string replacement;
+};
+
+// Which key expression EvalKey evaluates.
+enum class KeyKind : uint8_t { kBudget, kLimit };
+
+namespace internal {
+struct Code;  // engine/vm/internal/code.h: bytecode, pools, scan groups, index
+}
+
+// The compiled policy. Built by compile::Compile (the only producer); read by
+// vm::Evaluate, vm::EvalRequire, vm::EvalKey and vm::Disassemble.
+//
+// Thread safety: immutable after construction; share it between any number
+// of threads. Cost: accessors are O(1) except FindRule (O(rules)).
+class Program {
+ public:
+  explicit Program(std::unique_ptr<internal::Code> code);
+  ~Program();
+  Program(const Program&) = delete;
+  Program& operator=(const Program&) = delete;
+
+  const std::string& name() const;
+  // "sha256:" + hex SHA-256 over kBytecodeFormatVersion, ast::Dump(policy) and
+  // every data document's name and canonical JSON.
+  const std::string& version_id() const;
+
+  const std::vector<RuleInfo>& rules() const;
+  // Every require predicate (entry point), numbered over all rules in source
+  // order. (Not `requires()`: that is a C++20 keyword.)
+  const std::vector<RequireInfo>& require_infos() const;
+  const std::vector<BudgetInfo>& budgets() const;
+  const std::vector<LimitInfo>& limits() const;
+  const std::vector<RedactInfo>& redactions() const;  // every redact effect, in rule order
+  // Rule id by name, or -1.
+  int FindRule(std::string_view name) const;
+  // Ids of a rule's require predicates (Program require indices), in order.
+  const std::vector<uint32_t>& RuleRequires(uint32_t rule) const;
+  // Indices into redactions() of a rule's redact effects.
+  const std::vector<uint32_t>& RuleRedactions(uint32_t rule) const;
+  // Total instructions and constants, for `tollgate disasm` summaries.
+  size_t instruction_count() const;
+
+  // For the compile and VM stages only.
+  const internal::Code& code() const { return *code_; }
+
+ private:
+  std::unique_ptr<internal::Code> code_;
+};
 
 }  // namespace tollgate::vm

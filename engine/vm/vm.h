@@ -9,7 +9,7 @@
 // Each `require` of a fired enforced rule is then checked per candidate
 // endpoint by the router:
 //
-//   for (const vm::RequireRef& r : d.requires)
+//   for (const vm::RequireRef& r : d.require_refs)
 //     if (!vm::EvalRequire(program, r.require, request, candidate, {}).pass) ...
 //
 // Errors: a rule whose evaluation fails (missing optional field, arithmetic
@@ -58,6 +58,14 @@ struct RequireResult {
 // Runs require predicate `require` with `candidate`'s fields bound.
 RequireResult EvalRequire(const Program& program, uint32_t require, const Record& request,
                           const Record& candidate, const EvalOptions& options);
+
+// Evaluates the key expression of budget (KeyKind::kBudget) or limit
+// (KeyKind::kLimit) number `index` against `request` and renders it to *out
+// (strings as their bytes, other values as canonical JSON). Returns false
+// and fills *err (rule = UINT32_MAX) when evaluation fails, e.g. a null key
+// field (eval_missing_field). Cost: the key's instructions; no locks.
+bool EvalKey(const Program& program, KeyKind kind, uint32_t index, const Record& request,
+             std::string* out, RuleError* err);
 
 // Human-readable bytecode listing (`tollgate disasm`): constants, scan
 // groups, rule index, then each rule's entry points with source lines.

@@ -1,0 +1,472 @@
+// Expression emission: checked AST expressions -> stack bytecode.
+#include <re2/re2.h>
+
+#include <cstring>
+
+#include "engine/compile/emitter.h"
+#include "stdlib/builtins.h"
+
+namespace tollgate::compile::internal {
+
+namespace {
+
+// Saturating arithmetic for static cost bounds.
+uint64_t SatAdd(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+uint64_t SatMul(uint64_t a, uint64_t b) {
+  if (a == 0 || b == 0) return 0;
+  return a > UINT64_MAX / b ? UINT64_MAX : a * b;
+}
+
+// Bool-typed operands that may evaluate to null (and so need CHKB after the
+// right side of `and`/`or`): everything except operators, which always
+// yield a bool or raise an error.
+bool MayBeNull(const ast::Expr& e) {
+  if (e.folded) return e.folded->is_null();
+  switch (e.kind) {
+    case ast::ExprKind::kBinary:
+    case ast::ExprKind::kUnary:
+    case ast::ExprKind::kQuantifier:
+      return false;
+    case ast::ExprKind::kLiteral:
+      return e.value.is_null();
+    default:
+      return true;
+  }
+}
+
+}  // namespace
+
+void Emitter::Fail(const Span& span, const std::string& message) {
+  if (!failed_) diags_->Error("tg_internal_error", span, message, "this is a bug in tollgate; please report it");
+  failed_ = true;
+}
+
+void Emitter::Emit(Op op, uint32_t a, uint32_t b, uint32_t line) {
+  if (b > vm::internal::kMaxB) {
+    failed_ = true;
+    diags_->Error("tg_limit_exceeded", Span{}, "operand too large for the bytecode format");
+    b = 0;
+  }
+  code_->code.push_back(vm::internal::Instr::Make(op, a, b));
+  code_->lines.push_back(line);
+}
+
+std::string Emitter::SourceText(const Span& s) const {
+  if (s.file == nullptr || s.end > s.file->text.size() || s.begin > s.end) return {};
+  return s.file->text.substr(s.begin, s.end - s.begin);
+}
+
+uint32_t Emitter::Constant(const Value& v) {
+  std::string key;
+  bool scalar = true;
+  switch (v.kind) {
+    case Kind::kNull: break;
+    case Kind::kBool: key = v.b ? "1" : "0"; break;
+    case Kind::kString: key.assign(v.str, v.size); break;
+    case Kind::kSet: case Kind::kList: case Kind::kMap: case Kind::kRecord:
+    case Kind::kPattern: case Kind::kAny:
+      scalar = false;
+      break;
+    default: key = std::to_string(v.i); break;
+  }
+  if (scalar) {
+    auto [it, inserted] = scalar_consts_.emplace(std::make_pair(static_cast<int>(v.kind), key), 0);
+    if (!inserted) return it->second;
+    it->second = static_cast<uint32_t>(code_->constants.size());
+  }
+  code_->constants.push_back(code_->arena.Clone(v));
+  return static_cast<uint32_t>(code_->constants.size() - 1);
+}
+
+uint32_t Emitter::Name(std::string_view text) {
+  auto it = names_.find(text);
+  if (it != names_.end()) return it->second;
+  uint32_t id = static_cast<uint32_t>(code_->names.size());
+  code_->names.emplace_back(text);
+  names_.emplace(std::string(text), id);
+  return id;
+}
+
+uint64_t Emitter::Folded(const Value& v, uint32_t line) {
+  if (v.kind == Kind::kNull) Emit(Op::kLOADNIL, 0, 0, line);
+  else if (v.kind == Kind::kBool) Emit(v.b ? Op::kLOADTRUE : Op::kLOADFALSE, 0, 0, line);
+  else Emit(Op::kLOADK, Constant(v), 0, line);
+  return 1;
+}
+
+bool Emitter::IsRequestStringField(const ast::Expr& e) const {
+  if (e.kind != ast::ExprKind::kMember || e.ref != ast::RefKind::kField) return false;
+  if (e.index < 0 || e.index >= static_cast<int>(schema_.fields().size())) return false;
+  const stdlib::FieldDef& f = schema_.field(e.index);
+  return f.scope == ast::Scope::kRequest && f.type.is(Kind::kString);
+}
+
+bool Emitter::PatternOf(const ast::Expr& e, int* detector, std::string* text) {
+  if (e.ref == ast::RefKind::kDetector && e.index >= 0 &&
+      e.index < static_cast<int>(stdlib::Detectors().size())) {
+    *detector = e.index;
+    *text = std::string(stdlib::Detectors()[e.index].name);
+    return true;
+  }
+  if (e.folded && e.folded->kind == Kind::kString) {
+    *detector = -1;
+    *text = std::string(e.folded->sv());
+    return true;
+  }
+  if (e.kind == ast::ExprKind::kLiteral && e.value.kind == Kind::kString) {
+    *detector = -1;
+    *text = std::string(e.value.sv());
+    return true;
+  }
+  return false;
+}
+
+uint32_t Emitter::ScanPattern(uint32_t slot, int kind, int detector, const std::string& text) {
+  auto g = group_of_slot_.find(slot);
+  uint32_t group;
+  if (g == group_of_slot_.end()) {
+    group = static_cast<uint32_t>(code_->groups.size());
+    code_->groups.emplace_back();
+    code_->groups.back().slot = slot;
+    code_->groups.back().path = code_->request_paths[slot];
+    group_of_slot_.emplace(slot, group);
+  } else {
+    group = g->second;
+  }
+  auto key = std::make_tuple(group, kind * 1000000 + detector, text);
+  auto it = scan_patterns_.find(key);
+  if (it != scan_patterns_.end()) return it->second;
+  auto& pats = code_->groups[group].patterns;
+  vm::internal::ScanPattern p;
+  p.kind = static_cast<vm::internal::ScanPattern::Kind>(kind);
+  p.detector = detector;
+  p.text = text;
+  pats.push_back(std::move(p));
+  uint32_t id = static_cast<uint32_t>(pats.size() - 1);
+  scan_patterns_.emplace(key, id);
+  return id;
+}
+
+uint32_t Emitter::MatchPattern(int detector, const std::string& text) {
+  auto key = std::make_pair(detector, text);
+  auto it = match_patterns_.find(key);
+  if (it != match_patterns_.end()) return it->second;
+  vm::internal::Pattern p;
+  p.detector = detector;
+  p.display = text;
+  p.text = detector >= 0 ? std::string(stdlib::Detectors()[detector].regex) : text;
+  code_->patterns.push_back(std::move(p));
+  uint32_t id = static_cast<uint32_t>(code_->patterns.size() - 1);
+  match_patterns_.emplace(key, id);
+  return id;
+}
+
+uint64_t Emitter::Field(const ast::Expr& e) {
+  if (e.index < 0 || e.index >= static_cast<int>(schema_.fields().size())) {
+    Fail(e.span, "unresolved field `" + SourceText(e.span) + "`");
+    return 0;
+  }
+  const stdlib::FieldDef& f = schema_.field(e.index);
+  if (f.scope == ast::Scope::kRequest) {
+    Emit(Op::kLOADREQ, static_cast<uint32_t>(f.slot), 0, e.span.line);
+    request_read.insert(f.slot);
+  } else {
+    Emit(Op::kLOADCAND, static_cast<uint32_t>(f.slot), 0, e.span.line);
+    candidate_read.insert(f.slot);
+  }
+  return 1;
+}
+
+uint64_t Emitter::Matches(const ast::Expr& e, bool literal) {
+  const ast::Expr& lhs = *e.kids[0];
+  const ast::Expr& rhs = *e.kids[1];
+  int detector = -1;
+  std::string text;
+  uint32_t line = e.span.line;
+  if (literal) {
+    if (!(rhs.folded && rhs.folded->kind == Kind::kString) || !IsRequestStringField(lhs)) {
+      uint64_t c = Expr(lhs) + Expr(rhs);
+      Emit(Op::kCONTAINS, 0, 0, line);
+      return c + 1;
+    }
+    text = std::string(rhs.folded->sv());
+  } else if (!PatternOf(rhs, &detector, &text)) {
+    Fail(rhs.span, "right side of `matches` is not a constant pattern");
+    return 0;
+  }
+  if (IsRequestStringField(lhs)) {
+    uint32_t slot = static_cast<uint32_t>(schema_.field(lhs.index).slot);
+    request_read.insert(static_cast<int>(slot));
+    int kind = literal ? vm::internal::ScanPattern::kLiteral
+                       : detector >= 0 ? vm::internal::ScanPattern::kDetector
+                                       : vm::internal::ScanPattern::kRegex;
+    uint32_t pat = ScanPattern(slot, kind, detector, text);
+    Emit(Op::kSCAN, group_of_slot_[slot], pat, line);
+    return 1;
+  }
+  uint64_t c = Expr(lhs);
+  Emit(Op::kMATCH, MatchPattern(detector, text), 0, line);
+  return c + 1;
+}
+
+uint64_t Emitter::Binary(const ast::Expr& e) {
+  const ast::Expr& a = *e.kids[0];
+  const ast::Expr& b = *e.kids[1];
+  uint32_t line = e.span.line;
+  switch (e.op) {
+    case ast::Op::kAnd:
+    case ast::Op::kOr: {
+      uint64_t c = Expr(a);
+      uint32_t jump = pc();
+      Emit(e.op == ast::Op::kAnd ? Op::kJFK : Op::kJTK, 0, 0, line);
+      c += 1 + Expr(b);
+      if (MayBeNull(b)) {
+        Emit(Op::kCHKB, 0, 0, line);
+        ++c;
+      }
+      Patch(jump, pc());
+      return c;
+    }
+    case ast::Op::kEq:
+    case ast::Op::kNe: {
+      Op k = e.op == ast::Op::kEq ? Op::kEQK : Op::kNEK;
+      if (b.folded && b.folded->kind != Kind::kBool) {
+        uint64_t c = Expr(a);
+        Emit(k, Constant(*b.folded), 0, line);
+        return c + 1;
+      }
+      if (a.folded && a.folded->kind != Kind::kBool) {
+        uint64_t c = Expr(b);
+        Emit(k, Constant(*a.folded), 0, line);
+        return c + 1;
+      }
+      uint64_t c = Expr(a) + Expr(b);
+      Emit(e.op == ast::Op::kEq ? Op::kEQ : Op::kNE, 0, 0, line);
+      return c + 1;
+    }
+    case ast::Op::kIn:
+    case ast::Op::kNotIn: {
+      uint64_t c = Expr(a);
+      if (b.folded) {
+        Emit(Op::kINK, Constant(*b.folded), 0, line);
+      } else {
+        c += Expr(b);
+        Emit(Op::kIN, 0, 0, line);
+      }
+      ++c;
+      if (e.op == ast::Op::kNotIn) {
+        Emit(Op::kNOT, 0, 0, line);
+        ++c;
+      }
+      return c;
+    }
+    case ast::Op::kMatches: return Matches(e, false);
+    case ast::Op::kContains: return Matches(e, true);
+    default: break;
+  }
+  Op op;
+  switch (e.op) {
+    case ast::Op::kHas: op = Op::kHAS; break;
+    case ast::Op::kLt: op = Op::kLT; break;
+    case ast::Op::kLe: op = Op::kLE; break;
+    case ast::Op::kGt: op = Op::kGT; break;
+    case ast::Op::kGe: op = Op::kGE; break;
+    case ast::Op::kAdd: op = Op::kADD; break;
+    case ast::Op::kSub: op = Op::kSUB; break;
+    case ast::Op::kMul: op = Op::kMUL; break;
+    case ast::Op::kDiv: op = Op::kDIV; break;
+    case ast::Op::kMod: op = Op::kMOD; break;
+    default:
+      Fail(e.span, std::string("unexpected binary operator `") + ast::OpText(e.op) + "`");
+      return 0;
+  }
+  uint64_t c = Expr(a) + Expr(b);
+  Emit(op, 0, 0, line);
+  return c + 1;
+}
+
+uint64_t Emitter::Quantifier(const ast::Expr& e) {
+  uint32_t line = e.span.line;
+  if (e.index < 0) {
+    Fail(e.span, "quantifier variable without a slot");
+    return 0;
+  }
+  uint32_t slot = static_cast<uint32_t>(e.index);
+  code_->max_locals = std::max(code_->max_locals, slot + 1);
+  const ast::Expr& list = *e.kids[0];
+  uint64_t bound = limits_.max_list_elements;
+  if (list.ref == ast::RefKind::kField && list.index >= 0 &&
+      schema_.field(list.index).path == "request.messages") {
+    bound = limits_.max_messages;
+  }
+  uint64_t c = Expr(list);
+  Emit(Op::kITER, 0, 0, line);
+  uint32_t loop = pc();
+  Emit(Op::kNEXT, 0, slot, line);
+  uint64_t body = Expr(*e.kids[1]);
+  Emit(e.quant_all ? Op::kQALL : Op::kQANY, loop, 0, line);
+  uint32_t jend = pc();
+  Emit(Op::kJMP, 0, 0, line);
+  Patch(loop, pc());
+  Emit(e.quant_all ? Op::kLOADTRUE : Op::kLOADFALSE, 0, 0, line);
+  Patch(jend, pc());
+  // ITER + per element (NEXT + body + QANY) + final NEXT + exit path.
+  return SatAdd(c, SatAdd(SatMul(bound, SatAdd(body, 2)), 4));
+}
+
+uint64_t Emitter::Expr(const ast::Expr& e) {
+  if (++depth_ > limits_.max_nesting_depth * 4 + 64) {
+    --depth_;
+    Fail(e.span, "expression nested too deeply");
+    return 0;
+  }
+  struct Guard { uint32_t& d; ~Guard() { --d; } } guard{depth_};
+  uint32_t line = e.span.line;
+  if (e.folded && e.type.kind() != Kind::kPattern) return Folded(*e.folded, line);
+  switch (e.kind) {
+    case ast::ExprKind::kLiteral:
+      return Folded(e.value, line);
+    case ast::ExprKind::kName:
+      switch (e.ref) {
+        case ast::RefKind::kLocal:
+          Emit(Op::kLOADLOC, static_cast<uint32_t>(e.index), 0, line);
+          code_->max_locals = std::max(code_->max_locals, static_cast<uint32_t>(e.index) + 1);
+          return 1;
+        case ast::RefKind::kConst:
+          if (e.index >= 0 && e.index < static_cast<int>(policy_.consts.size()) &&
+              policy_.consts[e.index].expr && policy_.consts[e.index].expr->folded) {
+            return Folded(*policy_.consts[e.index].expr->folded, line);
+          }
+          Fail(e.span, "constant `" + e.name + "` was not folded");
+          return 0;
+        case ast::RefKind::kData: {
+          if (e.index < 0 || e.index >= static_cast<int>(policy_.data.size())) break;
+          auto it = data_consts_.find(e.index);
+          uint32_t k;
+          if (it == data_consts_.end()) {
+            k = static_cast<uint32_t>(code_->constants.size());
+            code_->constants.push_back(code_->arena.Clone(policy_.data[e.index].value));
+            data_consts_.emplace(e.index, k);
+          } else {
+            k = it->second;
+          }
+          Emit(Op::kLOADK, k, 0, line);
+          return 1;
+        }
+        case ast::RefKind::kField:
+          return Field(e);
+        default:
+          break;
+      }
+      Fail(e.span, "unresolved name `" + e.name + "`");
+      return 0;
+    case ast::ExprKind::kMember: {
+      if (e.ref == ast::RefKind::kField) return Field(e);
+      if (e.ref == ast::RefKind::kDetector || e.ref == ast::RefKind::kNamespace) {
+        Fail(e.span, "`" + SourceText(e.span) + "` is not a value");
+        return 0;
+      }
+      uint64_t c = Expr(*e.kids[0]);
+      uint32_t what = Name(SourceText(e.span));
+      if (e.index >= 0) {
+        Emit(Op::kMEMBER, static_cast<uint32_t>(e.index), what, line);
+      } else {
+        Emit(Op::kKEY, Constant(code_->arena.String(e.name)), what, line);
+      }
+      return c + 1;
+    }
+    case ast::ExprKind::kIndex: {
+      uint64_t c = Expr(*e.kids[0]) + Expr(*e.kids[1]);
+      Emit(Op::kINDEX, 0, Name(SourceText(e.span)), line);
+      return c + 1;
+    }
+    case ast::ExprKind::kUnary: {
+      uint64_t c = Expr(*e.kids[0]);
+      Emit(e.op == ast::Op::kNot ? Op::kNOT : Op::kNEG, 0, 0, line);
+      return c + 1;
+    }
+    case ast::ExprKind::kBinary:
+      return Binary(e);
+    case ast::ExprKind::kCall: {
+      if (e.index < 0 || e.index >= static_cast<int>(stdlib::Builtins().size())) {
+        Fail(e.span, "unresolved function `" + e.name + "`");
+        return 0;
+      }
+      uint64_t c = 0;
+      for (const auto& k : e.kids) c += Expr(*k);
+      Emit(Op::kCALL, static_cast<uint32_t>(e.index), static_cast<uint32_t>(e.kids.size()), line);
+      // Scan-class builtins are linear in the text; count them as one step.
+      return c + 1;
+    }
+    case ast::ExprKind::kList:
+    case ast::ExprKind::kSet:
+    case ast::ExprKind::kMap: {
+      uint64_t c = 0;
+      for (const auto& k : e.kids) c += Expr(*k);
+      uint32_t n = static_cast<uint32_t>(e.kids.size());
+      if (e.kind == ast::ExprKind::kList) {
+        Emit(Op::kMKLIST, 0, n, line);
+      } else if (e.kind == ast::ExprKind::kSet) {
+        Emit(Op::kMKSET, 0, n, line);
+      } else {
+        std::vector<Value> keys;
+        for (const std::string& k : e.keys) keys.push_back(code_->arena.String(k));
+        code_->constants.push_back(code_->arena.MakeList(std::move(keys)));
+        Emit(Op::kMKMAP, static_cast<uint32_t>(code_->constants.size() - 1), n, line);
+      }
+      return c + 1;
+    }
+    case ast::ExprKind::kQuantifier:
+      return Quantifier(e);
+  }
+  Fail(e.span, "unexpected expression");
+  return 0;
+}
+
+bool Emitter::Finish() {
+  std::string err;
+  for (vm::internal::Pattern& p : code_->patterns) {
+    p.re = vm::CompilePattern(p.text, &err);
+    if (!p.re) {
+      diags_->Error("tg_invalid_regex", Span{}, "invalid pattern `" + p.display + "`: " + err);
+      return false;
+    }
+  }
+  uint32_t base = 0;
+  for (vm::internal::ScanGroup& g : code_->groups) {
+    g.base = base;
+    base += static_cast<uint32_t>(g.patterns.size());
+    std::vector<std::string> regexes;
+    for (vm::internal::ScanPattern& p : g.patterns) {
+      switch (p.kind) {
+        case vm::internal::ScanPattern::kLiteral:
+          regexes.push_back(RE2::QuoteMeta(p.text));
+          break;
+        case vm::internal::ScanPattern::kRegex:
+          regexes.push_back(p.text);
+          break;
+        case vm::internal::ScanPattern::kDetector: {
+          const stdlib::DetectorDecl& d = stdlib::Detectors()[p.detector];
+          regexes.emplace_back(d.regex);
+          if (d.validate != nullptr) {
+            p.confirm = vm::CompilePattern(d.regex, &err);
+            if (!p.confirm) {
+              diags_->Error("tg_internal_error", Span{}, "detector `" + p.text + "`: " + err);
+              return false;
+            }
+          }
+          break;
+        }
+      }
+    }
+    g.scanner = vm::Scanner::Build(regexes, &err);
+    if (!g.scanner) {
+      diags_->Error("tg_limit_exceeded", Span{}, "scan of `" + g.path + "`: " + err);
+      return false;
+    }
+  }
+  code_->scan_bits = base;
+  return true;
+}
+
+}  // namespace tollgate::compile::internal

@@ -1,0 +1,555 @@
+// The bytecode interpreter: a computed-goto dispatch loop over opcodes.def.
+//
+// Semantics follow docs/architecture.md "Runtime semantics" (the reference
+// interpreter in tests/differential is the executable statement of them):
+// exact arithmetic in 128-bit integers, range-checked; null only compares.
+#include <re2/re2.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "engine/core/money.h"
+#include "engine/vm/interp.h"
+#include "engine/vm/scan.h"
+#include "stdlib/builtins.h"
+
+namespace tollgate::vm::internal {
+
+namespace {
+
+using i128 = __int128;
+
+bool IsNum(const Value& v) { return v.kind == Kind::kInt || v.kind == Kind::kDecimal; }
+i128 Micros(const Value& v) { return v.kind == Kind::kInt ? i128(v.i) * kMicros : i128(v.i); }
+
+i128 DivHalfEven(i128 n, i128 d) {
+  i128 q = n / d, r = n % d;
+  if (r == 0) return q;
+  i128 ar = r < 0 ? -r : r, ad = d < 0 ? -d : d;
+  i128 sign = ((n < 0) != (d < 0)) ? -1 : 1;
+  if (2 * ar > ad || (2 * ar == ad && (q % 2 != 0))) q += sign;
+  return q;
+}
+
+bool Eq(const Value& a, const Value& b) {
+  if (a.kind == Kind::kString && b.kind == Kind::kString) {
+    return a.size == b.size && std::memcmp(a.str, b.str, a.size) == 0;
+  }
+  if (a.is_null() || b.is_null()) return a.is_null() && b.is_null();
+  if (IsNum(a) && IsNum(b)) return Micros(a) == Micros(b);
+  if (a.kind != b.kind) return false;
+  switch (a.kind) {
+    case Kind::kBool: return a.b == b.b;
+    case Kind::kMoney: case Kind::kDuration: case Kind::kTime: return a.i == b.i;
+    default: return Equal(a, b);
+  }
+}
+
+int Cmp(const Value& a, const Value& b) {
+  if (IsNum(a) && IsNum(b)) {
+    i128 x = Micros(a), y = Micros(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  if (a.kind == Kind::kString && b.kind == Kind::kString) {
+    int c = a.sv().compare(b.sv());
+    return c < 0 ? -1 : c > 0 ? 1 : 0;
+  }
+  if (a.kind == Kind::kBool) return static_cast<int>(a.b) - static_cast<int>(b.b);
+  return a.i < b.i ? -1 : a.i > b.i ? 1 : 0;
+}
+
+// x in c.
+bool Member(const Value& c, const Value& x) {
+  if (c.kind == Kind::kSet) {
+    if (x.kind == Kind::kString && c.set->elem == Kind::kString &&
+        c.set->strings.size() == c.set->items.size()) {
+      return c.set->strings.count(x.sv()) != 0;
+    }
+    for (const Value& e : c.set->items) if (Eq(e, x)) return true;
+    return false;
+  }
+  if (c.kind == Kind::kList) {
+    for (const Value& e : c.list->items) if (Eq(e, x)) return true;
+    return false;
+  }
+  if (c.kind == Kind::kMap && x.kind == Kind::kString) return MapFind(c, x.sv()) != nullptr;
+  return false;
+}
+
+enum class AStatus { kOk, kOverflow, kZero, kType };
+
+AStatus Fit(Kind k, i128 x, Value* out) {
+  if (x > INT64_MAX || x < INT64_MIN) return AStatus::kOverflow;
+  *out = Value::Scalar(k, static_cast<int64_t>(x));
+  return AStatus::kOk;
+}
+
+AStatus Arith(Op op, const Value& a, const Value& b, Arena* arena, Value* out) {
+  Kind ka = a.kind, kb = b.kind;
+  if (op == Op::kMOD) {
+    if (ka != Kind::kInt || kb != Kind::kInt) return AStatus::kType;
+    if (b.i == 0) return AStatus::kZero;
+    return Fit(Kind::kInt, i128(a.i) % i128(b.i), out);
+  }
+  if (IsNum(a) && IsNum(b)) {
+    bool ints = ka == Kind::kInt && kb == Kind::kInt;
+    switch (op) {
+      case Op::kADD: return ints ? Fit(Kind::kInt, i128(a.i) + b.i, out) : Fit(Kind::kDecimal, Micros(a) + Micros(b), out);
+      case Op::kSUB: return ints ? Fit(Kind::kInt, i128(a.i) - b.i, out) : Fit(Kind::kDecimal, Micros(a) - Micros(b), out);
+      case Op::kMUL:
+        if (ints) return Fit(Kind::kInt, i128(a.i) * b.i, out);
+        if (ka == Kind::kInt || kb == Kind::kInt) return Fit(Kind::kDecimal, i128(a.i) * b.i, out);
+        return Fit(Kind::kDecimal, DivHalfEven(i128(a.i) * b.i, kMicros), out);
+      case Op::kDIV:
+        if (Micros(b) == 0) return AStatus::kZero;
+        return Fit(Kind::kDecimal, DivHalfEven(Micros(a) * kMicros, Micros(b)), out);
+      default: return AStatus::kType;
+    }
+  }
+  if (ka == Kind::kMoney && kb == Kind::kMoney) {
+    if (op == Op::kADD) return Fit(Kind::kMoney, i128(a.i) + b.i, out);
+    if (op == Op::kSUB) return Fit(Kind::kMoney, i128(a.i) - b.i, out);
+    if (op == Op::kDIV) {
+      if (b.i == 0) return AStatus::kZero;
+      return Fit(Kind::kDecimal, DivHalfEven(i128(a.i) * kMicros, b.i), out);
+    }
+    return AStatus::kType;
+  }
+  if (ka == Kind::kMoney && IsNum(b)) {
+    if (op == Op::kMUL) {
+      return Fit(Kind::kMoney, kb == Kind::kInt ? i128(a.i) * b.i : DivHalfEven(i128(a.i) * b.i, kMicros), out);
+    }
+    if (op == Op::kDIV) {
+      if (b.i == 0) return AStatus::kZero;
+      return Fit(Kind::kMoney, DivHalfEven(i128(a.i) * kMicros, Micros(b)), out);
+    }
+    return AStatus::kType;
+  }
+  if (IsNum(a) && kb == Kind::kMoney && op == Op::kMUL) {
+    return Fit(Kind::kMoney, ka == Kind::kInt ? i128(a.i) * b.i : DivHalfEven(i128(a.i) * b.i, kMicros), out);
+  }
+  if (ka == Kind::kTime && kb == Kind::kTime && op == Op::kSUB) return Fit(Kind::kDuration, i128(a.i) - b.i, out);
+  if (ka == Kind::kTime && kb == Kind::kDuration && (op == Op::kADD || op == Op::kSUB)) {
+    return Fit(Kind::kTime, op == Op::kADD ? i128(a.i) + b.i : i128(a.i) - b.i, out);
+  }
+  if (ka == Kind::kDuration && kb == Kind::kTime && op == Op::kADD) return Fit(Kind::kTime, i128(a.i) + b.i, out);
+  if (ka == Kind::kDuration && kb == Kind::kDuration && (op == Op::kADD || op == Op::kSUB)) {
+    return Fit(Kind::kDuration, op == Op::kADD ? i128(a.i) + b.i : i128(a.i) - b.i, out);
+  }
+  if (ka == Kind::kString && kb == Kind::kString && op == Op::kADD) {
+    std::string s;
+    s.reserve(a.size + b.size);
+    s.append(a.sv()).append(b.sv());
+    *out = arena->String(s);
+    return AStatus::kOk;
+  }
+  return AStatus::kType;
+}
+
+[[gnu::cold]] bool Missing(Frame* f) {
+  f->err_code = kErrMissingField;
+  f->err_msg = f->null_what.empty() ? std::string("missing value")
+                                    : "missing field `" + std::string(f->null_what) + "`";
+  return false;
+}
+
+[[gnu::cold]] bool Fail(Frame* f, std::string_view code, std::string msg) {
+  f->err_code = code;
+  f->err_msg = std::move(msg);
+  return false;
+}
+
+[[gnu::cold]] bool ArithFail(Frame* f, AStatus st) {
+  switch (st) {
+    case AStatus::kOverflow: return Fail(f, kErrArithmetic, "arithmetic overflow");
+    case AStatus::kZero: return Fail(f, kErrArithmetic, "division by zero");
+    default: return Fail(f, kErrBuiltin, "unsupported operand types");
+  }
+}
+
+void RecordRead(Frame* f, std::string_view path, const Value& v) {
+  for (const auto& [p, _] : f->trace->values) {
+    if (p == path) return;
+  }
+  f->trace->values.emplace_back(path, ToJson(v));
+}
+
+// Result of SCAN: runs the group's scanner at most once per evaluation.
+bool ScanBit(Frame* f, uint32_t group, uint32_t pat, bool* out) {
+  const Code& c = *f->code;
+  const ScanGroup& g = c.groups[group];
+  Value v = g.slot < f->nreq ? f->req[g.slot] : Value();
+  if (f->trace) RecordRead(f, g.path, v);
+  if (v.kind != Kind::kString) {
+    f->null_what = g.path;
+    return Missing(f);
+  }
+  Scratch& s = *f->s;
+  if (s.group_epoch[group] != s.epoch) {
+    if (!g.scanner->Scan(v.sv(), &s.ids)) {
+      return Fail(f, kErrBuiltin, "pattern scan of `" + g.path + "` ran out of memory");
+    }
+    std::memset(s.bits.data() + g.base, 0, g.patterns.size());
+    for (int id : s.ids) s.bits[g.base + id] = g.patterns[id].confirm ? 2 : 1;
+    s.group_epoch[group] = s.epoch;
+  }
+  uint8_t& bit = s.bits[g.base + pat];
+  if (bit == 2) {
+    const ScanPattern& p = g.patterns[pat];
+    bit = MatchValidated(*p.confirm, stdlib::Detectors()[p.detector].validate, v.sv()) ? 1 : 0;
+  }
+  *out = bit == 1;
+  return true;
+}
+
+}  // namespace
+
+Scratch& ThreadScratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+void BeginEvaluation(const Code& c, Scratch* s) {
+  ++s->epoch;
+  if (s->group_epoch.size() < c.groups.size()) s->group_epoch.resize(c.groups.size(), 0);
+  if (s->bits.size() < c.scan_bits) s->bits.resize(c.scan_bits);
+  if (s->stack.size() < c.max_depth + 1) s->stack.resize(c.max_depth + 1);
+  if (s->locals.size() < c.max_locals) s->locals.resize(c.max_locals);
+}
+
+bool Run(Frame* f, uint32_t start, Value* result) {
+  const Code& c = *f->code;
+  const Instr* code = c.code.data();
+  const Value* K = c.constants.data();
+  Value* const base = f->s->stack.data();
+  Value* sp = base;  // INVARIANT: sp - base <= Code::max_depth (proved by Verify)
+  Value* L = f->s->locals.data();
+  const auto* builtins = static_cast<const stdlib::BuiltinDecl*>(c.builtins);
+  uint64_t budget = f->budget;
+  uint32_t pc = start;
+  Instr in;
+
+  static const void* const kLabels[] = {
+#define X(name, fmt, ctrl, pop, push, jdelta, doc) &&L_##name,
+#include "engine/vm/opcodes.def"
+#undef X
+  };
+
+#define T (sp[-1])
+#define S (sp[-2])
+#define FAIL(expr)        \
+  do {                    \
+    f->budget = budget;   \
+    return (expr);        \
+  } while (0)
+#ifdef TOLLGATE_DEBUG
+#define DEBUG_TRACE() \
+  std::fprintf(stderr, "vm %-40s depth=%ld\n", FormatInstr(c, pc).c_str(), static_cast<long>(sp - base))
+#else
+#define DEBUG_TRACE() ((void)0)
+#endif
+#define DISPATCH()                                   \
+  do {                                               \
+    if (budget == 0) goto out_of_budget;             \
+    --budget;                                        \
+    DEBUG_TRACE();                                   \
+    in = code[pc++];                                 \
+    goto* kLabels[in.opb & 0xffu];                   \
+  } while (0)
+#define NEED(v) \
+  if ((v).is_null()) FAIL(Missing(f))
+
+  DISPATCH();
+
+L_NOP:
+  DISPATCH();
+L_LOADK:
+  *sp++ = K[in.a];
+  DISPATCH();
+L_LOADNIL:
+  *sp++ = Value();
+  DISPATCH();
+L_LOADTRUE:
+  *sp++ = Value::Bool(true);
+  DISPATCH();
+L_LOADFALSE:
+  *sp++ = Value::Bool(false);
+  DISPATCH();
+L_LOADREQ: {
+  Value v = in.a < f->nreq ? f->req[in.a] : Value();
+  if (v.is_null()) f->null_what = c.request_paths[in.a];
+  if (f->trace) RecordRead(f, c.request_paths[in.a], v);
+  *sp++ = v;
+  DISPATCH();
+}
+L_LOADCAND: {
+  Value v = in.a < f->ncand ? f->cand[in.a] : Value();
+  if (v.is_null()) f->null_what = c.candidate_paths[in.a];
+  if (f->trace) RecordRead(f, c.candidate_paths[in.a], v);
+  *sp++ = v;
+  DISPATCH();
+}
+L_LOADLOC:
+  *sp++ = L[in.a];
+  DISPATCH();
+L_POP:
+  --sp;
+  DISPATCH();
+L_CHKB:
+  NEED(T);
+  DISPATCH();
+L_EQ:
+  S = Value::Bool(Eq(S, T));
+  --sp;
+  DISPATCH();
+L_NE:
+  S = Value::Bool(!Eq(S, T));
+  --sp;
+  DISPATCH();
+L_EQK:
+  T = Value::Bool(Eq(T, K[in.a]));
+  DISPATCH();
+L_NEK:
+  T = Value::Bool(!Eq(T, K[in.a]));
+  DISPATCH();
+#define COMPARE(name, rel)                   \
+  L_##name:                                  \
+  NEED(S);                                   \
+  NEED(T);                                   \
+  S = Value::Bool(Cmp(S, T) rel 0);          \
+  --sp;                                      \
+  DISPATCH();
+  COMPARE(LT, <)
+  COMPARE(LE, <=)
+  COMPARE(GT, >)
+  COMPARE(GE, >=)
+#undef COMPARE
+L_IN:
+  NEED(S);
+  NEED(T);
+  S = Value::Bool(Member(T, S));
+  --sp;
+  DISPATCH();
+L_INK:
+  NEED(T);
+  T = Value::Bool(Member(K[in.a], T));
+  DISPATCH();
+L_HAS:
+  NEED(S);
+  NEED(T);
+  S = Value::Bool(Member(S, T));
+  --sp;
+  DISPATCH();
+L_CONTAINS:
+  NEED(S);
+  NEED(T);
+  if (S.kind == Kind::kString && T.kind == Kind::kString) {
+    S = Value::Bool(S.sv().find(T.sv()) != std::string_view::npos);
+  } else {
+    S = Value::Bool(Member(S, T));
+  }
+  --sp;
+  DISPATCH();
+L_MATCH: {
+  NEED(T);
+  const Pattern& p = c.patterns[in.a];
+  stdlib::Validator v = p.detector >= 0 ? stdlib::Detectors()[p.detector].validate : nullptr;
+  T = Value::Bool(MatchValidated(*p.re, v, T.sv()));
+  DISPATCH();
+}
+L_SCAN: {
+  bool hit = false;
+  if (!ScanBit(f, in.a, in.b(), &hit)) FAIL(false);
+  *sp++ = Value::Bool(hit);
+  DISPATCH();
+}
+L_NOT:
+  NEED(T);
+  T = Value::Bool(!T.b);
+  DISPATCH();
+L_NEG: {
+  NEED(T);
+  Value r;
+  AStatus st = Fit(T.kind, -i128(T.i), &r);
+  if (st != AStatus::kOk) FAIL(ArithFail(f, st));
+  T = r;
+  DISPATCH();
+}
+#define ARITH(name)                                                 \
+  L_##name: {                                                       \
+    NEED(S);                                                        \
+    NEED(T);                                                        \
+    if (S.kind == Kind::kInt && T.kind == Kind::kInt && Op::k##name == Op::kADD) { \
+      int64_t r;                                                    \
+      if (!__builtin_add_overflow(S.i, T.i, &r)) {                  \
+        S.i = r;                                                    \
+        --sp;                                                       \
+        DISPATCH();                                                 \
+      }                                                             \
+    }                                                               \
+    Value r;                                                        \
+    AStatus st = Arith(Op::k##name, S, T, f->arena, &r);            \
+    if (st != AStatus::kOk) FAIL(ArithFail(f, st));                 \
+    S = r;                                                          \
+    --sp;                                                           \
+    DISPATCH();                                                     \
+  }
+  ARITH(ADD)
+  ARITH(SUB)
+  ARITH(MUL)
+  ARITH(DIV)
+  ARITH(MOD)
+#undef ARITH
+L_CALL: {
+  const stdlib::BuiltinDecl& d = builtins[in.a];
+  uint32_t argc = in.b();
+  Value* args = sp - argc;
+  if (!d.accepts_null) {
+    for (uint32_t i = 0; i < argc; ++i) NEED(args[i]);
+  }
+  Value r;
+  std::string err;
+  if (!d.fn(args, argc, *f->arena, &r, &err)) {
+    FAIL(Fail(f, kErrBuiltin, "`" + std::string(d.name) + "`: " + err));
+  }
+  sp = args;
+  *sp++ = r;
+  DISPATCH();
+}
+L_MEMBER: {
+  NEED(T);
+  if (T.kind != Kind::kRecord || in.a >= T.rec->fields.size()) {
+    FAIL(Fail(f, kErrMissingKey, "missing field `" + c.names[in.b()] + "`"));
+  }
+  T = T.rec->fields[in.a];
+  if (T.is_null()) f->null_what = c.names[in.b()];
+  DISPATCH();
+}
+L_KEY: {
+  NEED(T);
+  const Value* v = T.kind == Kind::kMap ? MapFind(T, K[in.a].sv()) : nullptr;
+  if (v == nullptr) {
+    FAIL(Fail(f, kErrMissingKey, "missing key `" + std::string(K[in.a].sv()) + "`"));
+  }
+  T = *v;
+  if (T.is_null()) f->null_what = c.names[in.b()];
+  DISPATCH();
+}
+L_INDEX: {
+  NEED(S);
+  NEED(T);
+  if (S.kind == Kind::kMap && T.kind == Kind::kString) {
+    const Value* v = MapFind(S, T.sv());
+    if (v == nullptr) FAIL(Fail(f, kErrMissingKey, "missing key `" + std::string(T.sv()) + "`"));
+    S = *v;
+  } else if (S.kind == Kind::kList && T.kind == Kind::kInt) {
+    if (T.i < 0 || static_cast<uint64_t>(T.i) >= S.list->items.size()) {
+      FAIL(Fail(f, kErrMissingKey, "index " + std::to_string(T.i) + " out of range"));
+    }
+    S = S.list->items[T.i];
+  } else {
+    FAIL(Fail(f, kErrBuiltin, "cannot index this value"));
+  }
+  --sp;
+  if (T.is_null()) f->null_what = c.names[in.b()];
+  DISPATCH();
+}
+L_MKLIST:
+L_MKSET: {
+  uint32_t n = in.b();
+  Value* items = sp - n;
+  bool set = in.op() == Op::kMKSET;
+  if (set) {
+    for (uint32_t i = 0; i < n; ++i) NEED(items[i]);
+  }
+  std::vector<Value> v(items, sp);
+  Value r = set ? f->arena->MakeSet(std::move(v)) : f->arena->MakeList(std::move(v));
+  sp = items;
+  *sp++ = r;
+  DISPATCH();
+}
+L_MKMAP: {
+  uint32_t n = in.b();
+  Value* items = sp - n;
+  const std::vector<Value>& keys = K[in.a].list->items;
+  std::vector<std::pair<std::string_view, Value>> entries;
+  entries.reserve(n);
+  for (uint32_t i = 0; i < n; ++i) entries.emplace_back(keys[i].sv(), items[i]);
+  Value r = f->arena->MakeMap(std::move(entries));
+  sp = items;
+  *sp++ = r;
+  DISPATCH();
+}
+L_JMP:
+  pc = in.a;
+  DISPATCH();
+L_JFK:
+  NEED(T);
+  if (!T.b) {
+    pc = in.a;
+  } else {
+    --sp;
+  }
+  DISPATCH();
+L_JTK:
+  NEED(T);
+  if (T.b) {
+    pc = in.a;
+  } else {
+    --sp;
+  }
+  DISPATCH();
+L_ITER:
+  NEED(T);
+  if (T.kind != Kind::kList && T.kind != Kind::kSet) FAIL(Fail(f, kErrBuiltin, "not a list"));
+  *sp++ = Value::Int(0);
+  DISPATCH();
+L_NEXT: {
+  const std::vector<Value>& items = S.kind == Kind::kList ? S.list->items : S.set->items;
+  if (static_cast<uint64_t>(T.i) < items.size()) {
+    L[in.b()] = items[T.i];
+    ++T.i;
+  } else {
+    sp -= 2;
+    pc = in.a;
+  }
+  DISPATCH();
+}
+L_QANY:
+  NEED(T);
+  if (!T.b) {
+    --sp;
+    pc = in.a;
+  } else {
+    sp -= 3;
+    *sp++ = Value::Bool(true);
+  }
+  DISPATCH();
+L_QALL:
+  NEED(T);
+  if (T.b) {
+    --sp;
+    pc = in.a;
+  } else {
+    sp -= 3;
+    *sp++ = Value::Bool(false);
+  }
+  DISPATCH();
+L_RET:
+  *result = T;
+  f->budget = budget;
+  return true;
+
+out_of_budget:
+  f->budget = 0;
+  return Fail(f, kErrBudget, "instruction budget exhausted");
+
+#undef T
+#undef S
+#undef FAIL
+#undef DISPATCH
+#undef NEED
+#undef DEBUG_TRACE
+}
+
+}  // namespace tollgate::vm::internal

@@ -1,0 +1,52 @@
+// Internal to engine/vm: the interpreter loop shared by vm.cc (Evaluate,
+// EvalRequire, EvalKey). Not part of the public API.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/vm/decision.h"
+#include "engine/vm/internal/code.h"
+
+namespace tollgate::vm::internal {
+
+// Per-thread scratch, grown on demand and reused across evaluations, so
+// that evaluating allocates nothing once it has grown.
+struct Scratch {
+  uint64_t epoch = 0;                 // bumped per evaluation
+  std::vector<uint64_t> group_epoch;  // scan group g is valid when == epoch
+  std::vector<uint8_t> bits;          // per scan pattern: 0 no, 1 yes, 2 yes-unvalidated
+  std::vector<int> ids;
+  std::vector<Value> stack;
+  std::vector<Value> locals;
+  std::vector<uint32_t> order;        // rules selected by the index, merged
+  Arena arena;                        // builtin results outside Evaluate
+};
+Scratch& ThreadScratch();
+// Prepares `s` for one evaluation of `c` (bumps the epoch, grows buffers).
+void BeginEvaluation(const Code& c, Scratch* s);
+
+// One activation of the interpreter.
+struct Frame {
+  const Code* code = nullptr;
+  const Value* req = nullptr;
+  uint32_t nreq = 0;
+  const Value* cand = nullptr;
+  uint32_t ncand = 0;
+  Scratch* s = nullptr;
+  Arena* arena = nullptr;            // results of builtins and container literals
+  uint64_t budget = 0;               // instructions left
+  TraceEntry* trace = nullptr;       // non-null: record the fields read
+  std::string_view null_what;        // what produced the last null (for messages)
+  // Set when Run returns false:
+  std::string_view err_code;
+  std::string err_msg;
+};
+
+// Runs the entry point at `pc` to its RET; *out = the returned value.
+// Returns false with f->err_code/err_msg set on a runtime error.
+bool Run(Frame* f, uint32_t pc, Value* out);
+
+}  // namespace tollgate::vm::internal

@@ -1,0 +1,293 @@
+// vm::Evaluate, EvalRequire, EvalKey: rule selection (the rule index), the
+// combining rules of docs/architecture.md, and Decision bookkeeping. The
+// instruction loop itself is in interp.cc.
+#include "engine/vm/vm.h"
+
+#include <algorithm>
+
+#include "engine/vm/interp.h"
+
+namespace tollgate::vm {
+
+using internal::Code;
+using internal::Frame;
+using internal::kNoEntry;
+using internal::RuleCode;
+using internal::Scratch;
+
+const char* SortName(SortBy s) {
+  switch (s) {
+    case SortBy::kNone: return "none";
+    case SortBy::kPrice: return "price";
+    case SortBy::kLatency: return "latency";
+    case SortBy::kThroughput: return "throughput";
+  }
+  return "none";
+}
+
+void Decision::Clear() {
+  outcome = Outcome::kAllow;
+  status = 200;
+  code = kCodeOk;
+  reason.clear();
+  deny_rule = UINT32_MAX;
+  fired.clear();
+  shadow.clear();
+  advisory.clear();
+  require_refs.clear();
+  shadow_requires.clear();
+  redactions.clear();
+  route.sort = SortBy::kNone;
+  route.max_request_cost = route.max_prompt = route.max_completion = route.max_request = -1;
+  route.order.clear();
+  route.rules.clear();
+  tags.clear();
+  warnings.clear();
+  errors.clear();
+  trace.clear();
+  instructions = 0;
+  arena.Reset();
+}
+
+namespace {
+
+void InitFrame(const Code& c, const Record& request, const Record* candidate, Scratch* s,
+               Arena* arena, uint64_t budget, Frame* f) {
+  f->code = &c;
+  f->req = request.slots.data();
+  f->nreq = static_cast<uint32_t>(request.slots.size());
+  if (candidate != nullptr) {
+    f->cand = candidate->slots.data();
+    f->ncand = static_cast<uint32_t>(candidate->slots.size());
+  }
+  f->s = s;
+  f->arena = arena;
+  f->budget = budget;
+}
+
+void Deny(Decision* out, uint32_t rule, int status, std::string_view code, std::string_view reason) {
+  if (out->outcome == Outcome::kDeny) return;
+  out->outcome = Outcome::kDeny;
+  out->status = status;
+  out->code = code;
+  out->reason.assign(reason);
+  out->deny_rule = rule;
+}
+
+void RuleFailed(const Code& c, uint32_t r, Frame* f, Decision* out) {
+  out->errors.push_back(RuleError{r, f->err_code, f->err_msg});
+  if (f->trace) f->trace->error = true;
+  const RuleInfo& info = c.rules[r];
+  if (info.mode == ast::Mode::kEnforce && info.on_error == ast::OnError::kDeny) {
+    Deny(out, r, 403, kCodeRuleError, f->err_msg);
+  }
+}
+
+void MergeRoute(const RuleCode& rc, uint32_t r, RouteHints* route) {
+  if (route->sort == SortBy::kNone) route->sort = rc.sort;
+  auto lower = [](int64_t* slot, int64_t v) {
+    if (v >= 0 && (*slot < 0 || v < *slot)) *slot = v;
+  };
+  lower(&route->max_request_cost, rc.max_request_cost);
+  lower(&route->max_prompt, rc.max_prompt);
+  lower(&route->max_completion, rc.max_completion);
+  lower(&route->max_request, rc.max_request);
+  if (route->order.empty()) {
+    for (const std::string& o : rc.order) route->order.emplace_back(o);
+  }
+  route->rules.push_back(r);
+}
+
+// Evaluates rule r and applies its effects to *out.
+void EvalRule(const Code& c, uint32_t r, Frame* f, Decision* out) {
+  const RuleCode& rc = c.rule_code[r];
+  const RuleInfo& info = c.rules[r];
+  if (f->trace != nullptr) {
+    out->trace.emplace_back();
+    f->trace = &out->trace.back();
+    f->trace->rule = r;
+  }
+  f->null_what = {};
+  if (rc.when != kNoEntry) {
+    Value v;
+    if (!internal::Run(f, rc.when, &v)) return RuleFailed(c, r, f, out);
+    if (v.kind != Kind::kBool) {
+      f->err_code = kErrMissingField;
+      f->err_msg = f->null_what.empty() ? "missing value" : "missing field `" + std::string(f->null_what) + "`";
+      return RuleFailed(c, r, f, out);
+    }
+    if (!v.b) return;
+  }
+  // Tag values first: an error there is a rule error and no effect applies.
+  size_t first_tag = out->tags.size();
+  for (const internal::TagCode& t : rc.tags) {
+    Value v;
+    if (t.konst >= 0) {
+      v = c.constants[t.konst];
+    } else {
+      if (!internal::Run(f, t.pc, &v)) {
+        out->tags.resize(first_tag);
+        return RuleFailed(c, r, f, out);
+      }
+      v = out->arena.Clone(v);
+    }
+    out->tags.push_back(Tag{r, t.key, v});
+  }
+  if (f->trace) f->trace->fired = true;
+  if (info.mode == ast::Mode::kShadow) {
+    out->tags.resize(first_tag);
+    out->shadow.push_back(r);
+    for (uint32_t rq : rc.require_ids) out->shadow_requires.push_back(RequireRef{r, rq});
+    return;
+  }
+  if (info.mode == ast::Mode::kAdvisory) {
+    out->tags.resize(first_tag);
+    out->advisory.push_back(r);
+    out->warnings.push_back(Warning{r, rc.advisory_warning});
+    return;
+  }
+  out->fired.push_back(r);
+  if (rc.has_deny) Deny(out, r, rc.status, kCodePolicyDenied, rc.reason);
+  for (uint32_t rq : rc.require_ids) out->require_refs.push_back(RequireRef{r, rq});
+  for (uint32_t i : rc.redacts) {
+    const RedactInfo& ri = c.redactions[i];
+    out->redactions.push_back(Redaction{r, ri.effect, ri.display, ri.replacement});
+  }
+  if (rc.has_route) MergeRoute(rc, r, &out->route);
+  for (const std::string& w : rc.warnings) out->warnings.push_back(Warning{r, w});
+}
+
+// Rule ids to evaluate, in rule order: the unindexed rules merged with the
+// rules indexed under the request's value of each index field.
+const std::vector<uint32_t>* SelectRules(const Code& c, const Record& request, Scratch* s) {
+  const std::vector<uint32_t>* lists[16];
+  size_t n = 0;
+  std::vector<uint32_t>& order = s->order;
+  order.clear();
+  if (!c.unindexed.empty()) lists[n++] = &c.unindexed;
+  bool overflow = false;
+  for (const internal::IndexField& f : c.index) {
+    Value v = f.slot < request.slots.size() ? request.slots[f.slot] : Value();
+    const std::vector<uint32_t>* hit = nullptr;
+    if (v.kind == Kind::kString) {
+      auto it = f.by_value.find(v.sv());
+      if (it != f.by_value.end()) hit = &it->second;
+    } else if (!f.on_null.empty()) {
+      hit = &f.on_null;
+    }
+    if (hit == nullptr) continue;
+    if (n == 16) {
+      overflow = true;
+      order.insert(order.end(), hit->begin(), hit->end());
+    } else {
+      lists[n++] = hit;
+    }
+  }
+  if (n == 1 && !overflow) return lists[0];
+  // k-way merge of sorted, disjoint lists (k is small: one per index field).
+  size_t pos[16] = {};
+  for (;;) {
+    size_t best = n;
+    uint32_t best_id = UINT32_MAX;
+    for (size_t i = 0; i < n; ++i) {
+      if (pos[i] < lists[i]->size() && (*lists[i])[pos[i]] < best_id) {
+        best = i;
+        best_id = (*lists[i])[pos[i]];
+      }
+    }
+    if (best == n) break;
+    order.push_back(best_id);
+    ++pos[best];
+  }
+  if (overflow) std::sort(order.begin(), order.end());
+  return &order;
+}
+
+}  // namespace
+
+void Evaluate(const Program& program, const Record& request, const EvalOptions& options,
+              Decision* out) {
+  out->Clear();
+  const Code& c = program.code();
+  Scratch* s = &internal::ThreadScratch();
+  internal::BeginEvaluation(c, s);
+  Frame f;
+  InitFrame(c, request, nullptr, s, &out->arena, options.instruction_budget, &f);
+  TraceEntry dummy;
+  if (options.trace) {
+    out->trace.reserve(c.rules.size());
+    f.trace = &dummy;
+    for (uint32_t r = 0; r < c.rules.size(); ++r) EvalRule(c, r, &f, out);
+  } else {
+    for (uint32_t r : *SelectRules(c, request, s)) EvalRule(c, r, &f, out);
+  }
+  out->instructions = options.instruction_budget - f.budget;
+}
+
+RequireResult EvalRequire(const Program& program, uint32_t require, const Record& request,
+                          const Record& candidate, const EvalOptions& options) {
+  RequireResult res;
+  const Code& c = program.code();
+  if (require >= c.require_pc.size()) {
+    res.error = true;
+    res.code = kErrBuiltin;
+    res.message = "no require predicate #" + std::to_string(require);
+    return res;
+  }
+  Scratch* s = &internal::ThreadScratch();
+  internal::BeginEvaluation(c, s);
+  s->arena.Reset();
+  Frame f;
+  InitFrame(c, request, &candidate, s, &s->arena, options.instruction_budget, &f);
+  Value v;
+  if (!internal::Run(&f, c.require_pc[require], &v)) {
+    res.error = true;
+    res.code = f.err_code;
+    res.message = std::move(f.err_msg);
+    return res;
+  }
+  if (v.kind != Kind::kBool) {
+    res.error = true;
+    res.code = kErrMissingField;
+    res.message = f.null_what.empty() ? "missing value" : "missing field `" + std::string(f.null_what) + "`";
+    return res;
+  }
+  res.pass = v.b;
+  return res;
+}
+
+bool EvalKey(const Program& program, KeyKind kind, uint32_t index, const Record& request,
+             std::string* out, RuleError* err) {
+  const Code& c = program.code();
+  const std::vector<uint32_t>& pcs = kind == KeyKind::kBudget ? c.budget_pc : c.limit_pc;
+  err->rule = UINT32_MAX;
+  if (index >= pcs.size() || pcs[index] == kNoEntry) {
+    err->code = kErrBuiltin;
+    err->message = "no such key expression";
+    return false;
+  }
+  Scratch* s = &internal::ThreadScratch();
+  internal::BeginEvaluation(c, s);
+  s->arena.Reset();
+  Frame f;
+  InitFrame(c, request, nullptr, s, &s->arena, Limits{}.instruction_budget, &f);
+  Value v;
+  if (!internal::Run(&f, pcs[index], &v)) {
+    err->code = f.err_code;
+    err->message = std::move(f.err_msg);
+    return false;
+  }
+  if (v.is_null()) {
+    err->code = kErrMissingField;
+    err->message = f.null_what.empty() ? "missing value" : "missing field `" + std::string(f.null_what) + "`";
+    return false;
+  }
+  if (v.kind == Kind::kString) {
+    out->assign(v.sv());
+  } else {
+    *out = ToJson(v);
+  }
+  return true;
+}
+
+}  // namespace tollgate::vm
