@@ -1,0 +1,177 @@
+#include <gtest/gtest.h>
+#include <re2/re2.h>
+#include <re2/set.h>
+
+#include "stdlib/builtins.h"
+
+namespace tollgate::stdlib {
+namespace {
+
+int Id(std::string_view name) {
+  int id = FindDetector(name);
+  EXPECT_GE(id, 0) << name;
+  return id;
+}
+
+// The validated matches of a detector in `text`, as strings.
+std::vector<std::string> Found(std::string_view detector, std::string_view text) {
+  std::vector<std::string> out;
+  for (auto [b, e] : FindDetectorMatches(Id(detector), text)) {
+    out.emplace_back(text.substr(b, e - b));
+  }
+  EXPECT_EQ(DetectorMatches(Id(detector), text), !out.empty()) << detector << ": " << text;
+  return out;
+}
+
+using Strings = std::vector<std::string>;
+
+TEST(DetectorsTest, TableCompilesUnderRe2) {
+  const auto& t = Detectors();
+  ASSERT_EQ(t.size(), 7u);
+  RE2::Set set(RE2::Options(), RE2::UNANCHORED);
+  for (const auto& d : t) {
+    EXPECT_TRUE(d.name.starts_with("dlp.")) << d.name;
+    EXPECT_FALSE(d.description.empty());
+    RE2 re(re2::StringPiece(d.regex.data(), d.regex.size()));
+    EXPECT_TRUE(re.ok()) << d.name << ": " << re.error();
+    std::string error;
+    EXPECT_GE(set.Add(re2::StringPiece(d.regex.data(), d.regex.size()), &error), 0) << error;
+  }
+  EXPECT_TRUE(set.Compile());  // the VM fuses detectors into one set
+  EXPECT_EQ(FindDetector("dlp.nope"), -1);
+  auto names = DetectorNames();
+  EXPECT_EQ(names.front(), "dlp.credit_card");
+  EXPECT_EQ(names.size(), t.size());
+}
+
+TEST(DetectorsTest, Luhn) {
+  EXPECT_TRUE(LuhnValid("4111111111111111"));
+  EXPECT_TRUE(LuhnValid("4111 1111 1111 1111"));
+  EXPECT_TRUE(LuhnValid("4111-1111-1111-1111"));
+  EXPECT_TRUE(LuhnValid("79927398713"));
+  EXPECT_FALSE(LuhnValid("4111111111111112"));
+  EXPECT_FALSE(LuhnValid("79927398710"));
+  EXPECT_FALSE(LuhnValid("4111x111111111111"));
+  EXPECT_FALSE(LuhnValid(""));
+  EXPECT_FALSE(LuhnValid("0"));
+}
+
+TEST(DetectorsTest, CreditCard) {
+  EXPECT_EQ(Found("dlp.credit_card", "card 4111 1111 1111 1111 exp 12/29"),
+            Strings{"4111 1111 1111 1111"});
+  EXPECT_EQ(Found("dlp.credit_card", "5555-5555-5555-4444"), Strings{"5555-5555-5555-4444"});
+  EXPECT_EQ(Found("dlp.credit_card", "amex 378282246310005."), Strings{"378282246310005"});
+  EXPECT_EQ(Found("dlp.credit_card", "6011111111111117 and 4012888888881881"),
+            (Strings{"6011111111111117", "4012888888881881"}));
+  // A valid card after a longer invalid digit run is still found.
+  EXPECT_EQ(Found("dlp.credit_card", "ref 1234 4111 1111 1111 1111"),
+            Strings{"4111 1111 1111 1111"});
+  // Luhn failures, wrong lengths, non-card digit strings.
+  EXPECT_TRUE(Found("dlp.credit_card", "4111 1111 1111 1112").empty());
+  EXPECT_TRUE(Found("dlp.credit_card", "order 123456789012").empty());  // 12 digits
+  EXPECT_TRUE(Found("dlp.credit_card", "00000000000000000").empty());  // Luhn-valid zeros
+  EXPECT_TRUE(Found("dlp.credit_card", "call 2024-11-25 at 10").empty());
+  EXPECT_TRUE(Found("dlp.credit_card", "x4111111111111111").empty());  // inside a word
+}
+
+TEST(DetectorsTest, Email) {
+  EXPECT_EQ(Found("dlp.email", "mail bob@example.com now"), Strings{"bob@example.com"});
+  EXPECT_EQ(Found("dlp.email", "<first.last+tag@sub.example.co.uk>"),
+            Strings{"first.last+tag@sub.example.co.uk"});
+  EXPECT_TRUE(Found("dlp.email", "bob@localhost").empty());
+  EXPECT_TRUE(Found("dlp.email", "@example.com").empty());
+  EXPECT_TRUE(Found("dlp.email", "bob at example dot com").empty());
+  EXPECT_TRUE(Found("dlp.email", "bob@-example.com").empty());
+}
+
+TEST(DetectorsTest, Phone) {
+  for (const char* p : {"+1 415 555 2671", "+14155552671", "+1 (415) 555-2671",
+                        "(415) 555-2671", "415-555-2671", "415.555.2671", "+44 20 7946 0958",
+                        "+49 30 12345678", "030 1234567", "06 12 34 56 78", "020 7946 0958"}) {
+    std::string text = std::string("call ") + p + " today";
+    EXPECT_FALSE(Found("dlp.phone", text).empty()) << p;
+  }
+  EXPECT_EQ(Found("dlp.phone", "tel: +14155552671."), Strings{"+14155552671"});
+  for (const char* n : {"order 12345", "2024-11-25", "version 1.2.3", "port 8080", "555-1234",
+                        "+1 234", "id 4155552671", "01.02.2024", "pi 3.14159", "10.0.0.1",
+                        "+1234567890123456789"}) {
+    EXPECT_TRUE(Found("dlp.phone", n).empty()) << n;
+  }
+}
+
+TEST(DetectorsTest, UsSsn) {
+  EXPECT_EQ(Found("dlp.us_ssn", "ssn 123-45-6789."), Strings{"123-45-6789"});
+  EXPECT_EQ(Found("dlp.us_ssn", "ssn 123 45 6789"), Strings{"123 45 6789"});
+  for (const char* bad : {"000-12-3456", "666-12-3456", "912-34-5678", "123-00-4567",
+                          "123-45-0000", "078-05-1120", "123456789", "1234-56-7890",
+                          "123-45-67890"}) {
+    EXPECT_TRUE(Found("dlp.us_ssn", bad).empty()) << bad;
+  }
+}
+
+TEST(DetectorsTest, Iban) {
+  EXPECT_TRUE(IbanValid("DE89370400440532013000"));
+  EXPECT_TRUE(IbanValid("DE89 3704 0044 0532 0130 00"));
+  EXPECT_TRUE(IbanValid("gb82 west 1234 5698 7654 32"));
+  EXPECT_TRUE(IbanValid("NL91ABNA0417164300"));
+  EXPECT_TRUE(IbanValid("FR1420041010050500013M02606"));
+  EXPECT_TRUE(IbanValid("CH9300762011623852957"));
+  EXPECT_FALSE(IbanValid("DE89370400440532013001"));   // checksum
+  EXPECT_FALSE(IbanValid("DE8937040044053201300"));    // length for DE
+  EXPECT_FALSE(IbanValid("ZZ89370400440532013000"));   // unknown country
+  EXPECT_FALSE(IbanValid("DE89-3704-0044-0532-0130-00"));
+  EXPECT_FALSE(IbanValid(""));
+
+  EXPECT_EQ(Found("dlp.iban", "pay to DE89 3704 0044 0532 0130 00 please"),
+            Strings{"DE89 3704 0044 0532 0130 00"});
+  EXPECT_EQ(Found("dlp.iban", "iban GB82WEST12345698765432."), Strings{"GB82WEST12345698765432"});
+  EXPECT_EQ(Found("dlp.iban", "FR14 2004 1010 0505 0001 3M02 606 OK"),
+            Strings{"FR14 2004 1010 0505 0001 3M02 606"});
+  EXPECT_TRUE(Found("dlp.iban", "DE89 3704 0044 0532 0130 01").empty());
+  EXPECT_TRUE(Found("dlp.iban", "AB12 CDEF GHIJ KLMN").empty());
+}
+
+TEST(DetectorsTest, Ipv4) {
+  EXPECT_EQ(Found("dlp.ipv4", "from 192.168.1.1 and 8.8.8.8"),
+            (Strings{"192.168.1.1", "8.8.8.8"}));
+  EXPECT_EQ(Found("dlp.ipv4", "10.0.0.255"), Strings{"10.0.0.255"});
+  EXPECT_EQ(Found("dlp.ipv4", "255.255.255.255"), Strings{"255.255.255.255"});
+  for (const char* bad : {"256.1.1.1", "1.1.1.256", "1.2.3", "192.168.01.1", "version 1.2.3a"}) {
+    EXPECT_TRUE(Found("dlp.ipv4", bad).empty()) << bad;
+  }
+}
+
+TEST(DetectorsTest, ApiKey) {
+  const std::string openai = "sk-proj-Ab3dE5fG7hI9jK1lM3nO5pQ7rS9tU1vW3xY5zA7";
+  const std::string anthropic = "sk-ant-api03-Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0Fe9Dc8Ba7";
+  const std::string github = "ghp_" + std::string("a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8");
+  for (const std::string& key :
+       {openai, anthropic, std::string("sk-Ab3dE5fG7hI9jK1lM3nO5pQ7rS9tU1vW3xY5zA7bC9dE1fG3"),
+        std::string("AKIAIOSFODNN7EXAMPLE"), std::string("ASIAY34FZKBOKMUTVV7A"), github,
+        std::string("github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz"),
+        std::string("xoxb-1234567890-abcdefghij"),
+        std::string("AIzaSyD-1234567890abcdefghijklmnopqrstu"),
+        std::string("sk_live_4eC39HqLyjWDarjtT1zdp7dc"),
+        std::string("rk_live_4eC39HqLyjWDarjtT1zdp7dc"),
+        std::string("-----BEGIN RSA PRIVATE KEY-----"),
+        std::string("-----BEGIN OPENSSH PRIVATE KEY-----"),
+        std::string("-----BEGIN PRIVATE KEY-----")}) {
+    EXPECT_EQ(Found("dlp.api_key", "key=" + key + "\n"), Strings{key}) << key;
+  }
+  for (const char* bad : {"sk-this-is-not-a-real-key-at-all", "task-1234567890abcdefghijklmnop",
+                          "-----BEGIN PUBLIC KEY-----", "AKIA1234", "ghp_short1",
+                          "sk_test_4eC39HqLyjWDarjtT1zdp7dc"}) {
+    EXPECT_TRUE(Found("dlp.api_key", bad).empty()) << bad;
+  }
+}
+
+TEST(DetectorsTest, ValidatedMatchSemantics) {
+  // `matches` is true when SOME candidate validates, not only the first.
+  EXPECT_TRUE(DetectorMatches(Id("dlp.credit_card"), "4111 1111 1111 1112 or 4111 1111 1111 1111"));
+  EXPECT_FALSE(DetectorMatches(Id("dlp.credit_card"), "4111 1111 1111 1112"));
+  EXPECT_FALSE(DetectorMatches(Id("dlp.email"), ""));
+  EXPECT_TRUE(FindDetectorMatches(Id("dlp.ipv4"), "").empty());
+}
+
+}  // namespace
+}  // namespace tollgate::stdlib
