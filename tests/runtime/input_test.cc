@@ -1,0 +1,337 @@
+// DecodeInput: every error code, every type, aliases, derived fields,
+// extended schemas, hostile input.
+#include "runtime/input.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "stdlib/builtins.h"
+#include "stdlib/schema.h"
+
+namespace tollgate::runtime {
+namespace {
+
+const stdlib::Schema& S() { return stdlib::Schema::Standard(); }
+
+const Value& Slot(const vm::Record& r, std::string_view path, const stdlib::Schema& s = S()) {
+  int id = s.Find(path);
+  EXPECT_GE(id, 0) << path;
+  return r.slots[s.field(id).slot];
+}
+
+std::string Input(const std::string& request_extra, const std::string& principal_extra = "",
+                  const std::string& context = "") {
+  std::string j = R"({"principal": {"workspace": "acme")" + principal_extra +
+                  R"(}, "request": {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}])" +
+                  request_extra + "}";
+  if (!context.empty()) j += R"(, "context": )" + context;
+  return j + "}";
+}
+
+struct Decoded {
+  bool ok;
+  vm::Record rec;
+  InputError err;
+};
+
+void Decode(const std::string& json, Decoded* d, const Limits& limits = {},
+            const stdlib::Schema& s = S()) {
+  d->ok = DecodeInput(json, s, limits, &d->rec, &d->err);
+}
+
+TEST(Input, MinimalRequest) {
+  Decoded d;
+  Decode(Input(""), &d);
+  ASSERT_TRUE(d.ok) << d.err.code << " " << d.err.message;
+  EXPECT_EQ(Slot(d.rec, "principal.workspace").sv(), "acme");
+  EXPECT_EQ(Slot(d.rec, "request.model").sv(), "gpt-4o");
+  const Value& msgs = Slot(d.rec, "request.messages");
+  ASSERT_EQ(msgs.kind, Kind::kList);
+  ASSERT_EQ(msgs.list->items.size(), 1u);
+  EXPECT_EQ(msgs.list->items[0].rec->fields[0].sv(), "user");
+  EXPECT_EQ(msgs.list->items[0].rec->fields[1].sv(), "hi");
+  EXPECT_TRUE(msgs.list->items[0].rec->fields[2].is_null());  // name?
+  // absent optional scalars are null, absent sets/lists empty
+  EXPECT_TRUE(Slot(d.rec, "principal.user").is_null());
+  EXPECT_TRUE(Slot(d.rec, "request.max_tokens").is_null());
+  EXPECT_TRUE(Slot(d.rec, "context.time").is_null());
+  ASSERT_EQ(Slot(d.rec, "principal.groups").kind, Kind::kSet);
+  EXPECT_TRUE(Slot(d.rec, "principal.groups").set->items.empty());
+  ASSERT_EQ(Slot(d.rec, "request.models").kind, Kind::kList);
+  EXPECT_TRUE(Slot(d.rec, "request.models").list->items.empty());
+  ASSERT_EQ(Slot(d.rec, "request.provider.order").kind, Kind::kList);
+  // derived
+  EXPECT_EQ(Slot(d.rec, "request.content").sv(), "hi");
+  EXPECT_EQ(Slot(d.rec, "request.input_tokens").kind, Kind::kInt);
+  EXPECT_EQ(Slot(d.rec, "request.input_tokens").i, stdlib::EstimateTokens("hi"));
+  ASSERT_EQ(Slot(d.rec, "request.parameters").kind, Kind::kSet);
+  EXPECT_TRUE(Slot(d.rec, "request.parameters").set->items.empty());
+}
+
+TEST(Input, EveryType) {
+  Decoded d;
+  Decode(Input(R"(, "max_tokens": 256, "stream": true, "temperature": 0.7,
+                 "models": ["a", "b", "a"],
+                 "tools": [{"type": "function", "function": {"name": "search"}},
+                           {"type": "function", "function": {"name": "calc"}}],
+                 "provider": {"order": ["openai", "azure"], "only": ["openai", "openai"],
+                              "allow_fallbacks": false, "zdr": true, "sort": "price",
+                              "max_price": {"prompt": 1.25, "completion": "10.000001", "request": 0},
+                              "preferred_max_latency": 2.5,
+                              "preferred_min_throughput": {"p50": 100, "p90": 50}})",
+               R"(, "user": "u1", "groups": ["eng", "ml", "eng"], "jurisdiction": "DE")",
+               R"({"time": "2026-01-05T10:00:00Z", "data_class": "internal", "tags": ["batch"]})"),
+         &d);
+  ASSERT_TRUE(d.ok) << d.err.code << " " << d.err.message << " " << d.err.path;
+  EXPECT_EQ(Slot(d.rec, "request.max_tokens").i, 256);
+  EXPECT_EQ(Slot(d.rec, "request.max_tokens").kind, Kind::kInt);
+  EXPECT_TRUE(Slot(d.rec, "request.stream").b);
+  EXPECT_EQ(Slot(d.rec, "request.temperature").kind, Kind::kDecimal);
+  EXPECT_EQ(Slot(d.rec, "request.temperature").i, 700000);
+  EXPECT_EQ(Slot(d.rec, "request.models").list->items.size(), 3u);  // lists keep duplicates
+  const Value& tools = Slot(d.rec, "request.tools");
+  ASSERT_EQ(tools.kind, Kind::kSet);
+  EXPECT_TRUE(SetContains(tools, Value::StringRef("search")));
+  EXPECT_TRUE(SetContains(tools, Value::StringRef("calc")));
+  EXPECT_EQ(Slot(d.rec, "request.provider.order").list->items[1].sv(), "azure");
+  EXPECT_EQ(Slot(d.rec, "request.provider.only").set->items.size(), 1u);  // de-duplicated
+  EXPECT_FALSE(Slot(d.rec, "request.provider.allow_fallbacks").b);
+  EXPECT_EQ(Slot(d.rec, "request.provider.sort").sv(), "price");
+  EXPECT_EQ(Slot(d.rec, "request.provider.max_price.prompt").kind, Kind::kMoney);
+  EXPECT_EQ(Slot(d.rec, "request.provider.max_price.prompt").i, 1250000);
+  EXPECT_EQ(Slot(d.rec, "request.provider.max_price.completion").i, 10000001);
+  EXPECT_EQ(Slot(d.rec, "request.provider.max_price.request").i, 0);
+  EXPECT_EQ(Slot(d.rec, "request.provider.preferred_max_latency").i, 2500000);
+  EXPECT_EQ(Slot(d.rec, "request.provider.preferred_min_throughput").i, 100000000);
+  EXPECT_EQ(Slot(d.rec, "principal.user").sv(), "u1");
+  EXPECT_EQ(Slot(d.rec, "principal.groups").set->items.size(), 2u);
+  EXPECT_EQ(Slot(d.rec, "context.time").kind, Kind::kTime);
+  EXPECT_EQ(Slot(d.rec, "context.time").i, 1767607200000);
+  EXPECT_TRUE(SetContains(Slot(d.rec, "context.tags"), Value::StringRef("batch")));
+  const Value& params = Slot(d.rec, "request.parameters");
+  EXPECT_TRUE(SetContains(params, Value::StringRef("max_tokens")));
+  EXPECT_TRUE(SetContains(params, Value::StringRef("tools")));
+  EXPECT_TRUE(SetContains(params, Value::StringRef("temperature")));
+  EXPECT_FALSE(SetContains(params, Value::StringRef("stream")));
+  EXPECT_FALSE(SetContains(params, Value::StringRef("provider")));
+  EXPECT_FALSE(SetContains(params, Value::StringRef("model")));
+}
+
+TEST(Input, DecimalRounding) {
+  struct Case { const char* json; int64_t micros; };
+  for (const Case& c : {Case{"0.1234565", 123456}, Case{"0.1234575", 123458},
+                        Case{"0.12345651", 123457}, Case{"1e-7", 0}, Case{"6e-7", 1},
+                        Case{"1.5e2", 150000000}, Case{"-0.0000005", 0}, Case{"-0.0000015", -2},
+                        Case{"2", 2000000}, Case{"0.7", 700000}}) {
+    Decoded d;
+    Decode(Input(std::string(R"(, "temperature": )") + c.json), &d);
+    ASSERT_TRUE(d.ok) << c.json << ": " << d.err.message;
+    EXPECT_EQ(Slot(d.rec, "request.temperature").i, c.micros) << c.json;
+  }
+}
+
+TEST(Input, Aliases) {
+  Decoded d;
+  Decode(Input(R"(, "max_completion_tokens": 77)"), &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_EQ(Slot(d.rec, "request.max_tokens").i, 77);
+  EXPECT_TRUE(SetContains(Slot(d.rec, "request.parameters"), Value::StringRef("max_completion_tokens")));
+  Decode(Input(R"(, "max_tokens": 5, "max_completion_tokens": 77)"), &d);
+  ASSERT_TRUE(d.ok);
+  EXPECT_EQ(Slot(d.rec, "request.max_tokens").i, 5);  // the real name wins
+  Decode(Input(R"(, "max_completion_tokens": 77, "max_tokens": 5)"), &d);
+  ASSERT_TRUE(d.ok);
+  EXPECT_EQ(Slot(d.rec, "request.max_tokens").i, 5);
+  Decode(Input(R"(, "provider": {"sort": {"by": "throughput", "partition": "model"}})"), &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_EQ(Slot(d.rec, "request.provider.sort").sv(), "throughput");
+  Decode(Input(R"(, "provider": {"max_price": {"image": 1}, "preferred_max_latency": {"p90": 3}})"), &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_TRUE(Slot(d.rec, "request.provider.preferred_max_latency").is_null());
+}
+
+TEST(Input, MessagesContentPartsAndToolCalls) {
+  Decoded d;
+  Decode(R"({"principal": {"workspace": "w"}, "request": {"model": "m", "messages": [
+      {"role": "system", "content": "be nice"},
+      {"role": "user", "content": [{"type": "text", "text": "look"},
+                                   {"type": "image_url", "image_url": {"url": "x"}},
+                                   {"type": "text", "text": "at this"}], "name": "bob"},
+      {"role": "assistant", "content": null, "tool_calls": [{"id": "1"}]},
+      {"role": "tool", "content": "42", "tool_call_id": "1"}]}})",
+         &d);
+  ASSERT_TRUE(d.ok) << d.err.message << " " << d.err.path;
+  const auto& items = Slot(d.rec, "request.messages").list->items;
+  ASSERT_EQ(items.size(), 4u);
+  EXPECT_EQ(items[1].rec->fields[1].sv(), "look\nat this");
+  EXPECT_EQ(items[1].rec->fields[2].sv(), "bob");
+  EXPECT_EQ(items[2].rec->fields[1].sv(), "");
+  EXPECT_EQ(Slot(d.rec, "request.content").sv(), "be nice\nlook\nat this\n\n42");
+  EXPECT_EQ(Slot(d.rec, "request.input_tokens").i,
+            stdlib::EstimateTokens("be nice\nlook\nat this\n\n42"));
+}
+
+TEST(Input, StringsWithEscapesPointIntoTheRecord) {
+  Decoded d;
+  Decode(Input("", R"(, "user": "a\"b\u00e9\n")"), &d);
+  ASSERT_TRUE(d.ok);
+  const Value& u = Slot(d.rec, "principal.user");
+  EXPECT_EQ(u.sv(), "a\"b\xc3\xa9\n");
+  EXPECT_GE(u.str, d.rec.buffer.data());
+  EXPECT_LT(u.str, d.rec.buffer.data() + d.rec.buffer.size());
+}
+
+struct ErrCase {
+  const char* name;
+  std::string json;
+  const char* code;
+  const char* path;
+};
+
+TEST(Input, ErrorCodes) {
+  std::vector<ErrCase> cases = {
+      {"malformed", R"({"principal": )", "input_malformed_json", ""},
+      {"trailing", Input("") + " x", "input_malformed_json", ""},
+      {"empty", "", "input_malformed_json", ""},
+      {"not an object", "[1, 2]", "input_wrong_type", ""},
+      {"wrong string", Input(R"(, "stream": "yes")"), "input_wrong_type", "request.stream"},
+      {"int not integral", Input(R"(, "max_tokens": 1.5)"), "input_wrong_type", "request.max_tokens"},
+      {"int as string", Input(R"(, "max_tokens": "100")"), "input_wrong_type", "request.max_tokens"},
+      {"int overflow", Input(R"(, "max_tokens": 99999999999999999999)"), "input_wrong_type", "request.max_tokens"},
+      {"number as model", Input("").replace(Input("").find("\"gpt-4o\""), 8, "42"), "input_wrong_type", "request.model"},
+      {"bad decimal string", Input(R"(, "temperature": "0.1234567")"), "input_wrong_type", "request.temperature"},
+      {"bad time", Input("", "", R"({"time": "yesterday"})"), "input_wrong_type", "context.time"},
+      {"set element", Input("", R"(, "groups": ["a", 3])"), "input_wrong_type", "principal.groups[1]"},
+      {"message role", Input(R"(, "messages": [{"role": 1, "content": "x"}])"), "input_wrong_type", "request.messages[0].role"},
+      {"message content part", Input(R"(, "messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}])"), "input_wrong_type", "request.messages[0].content[0].text"},
+      {"user null content", Input(R"(, "messages": [{"role": "user", "content": null}])"), "input_missing_field", "request.messages[0].content"},
+      {"missing role", Input(R"(, "messages": [{"content": "x"}])"), "input_missing_field", "request.messages[0].role"},
+      {"missing workspace", R"({"principal": {}, "request": {"model": "m", "messages": []}})", "input_missing_field", "principal.workspace"},
+      {"missing model", R"({"principal": {"workspace": "w"}, "request": {"messages": []}})", "input_missing_field", "request.model"},
+      {"missing messages", R"({"principal": {"workspace": "w"}, "request": {"model": "m"}})", "input_missing_field", "request.messages"},
+      {"missing request", R"({"principal": {"workspace": "w"}})", "input_missing_field", "request.model"},
+      {"unknown principal", Input("", R"(, "department": "x")"), "input_unknown_field", "principal.department"},
+      {"unknown context", Input("", "", R"({"weather": "rain"})"), "input_unknown_field", "context.weather"},
+      {"unknown provider", Input(R"(, "provider": {"zdr": true, "fastest": true})"), "input_unknown_field", "request.provider.fastest"},
+      {"unknown max_price", Input(R"(, "provider": {"max_price": {"video": 1}})"), "input_unknown_field", "request.provider.max_price.video"},
+      {"unknown top level", Input("").replace(0, 1, R"({"extra": 1, )"), "input_unknown_field", "extra"},
+      {"provider not object", Input(R"(, "provider": [])"), "input_wrong_type", "request.provider"},
+      {"invalid utf8", Input("", "", "{\"data_class\": \"\xff\xfe\"}"), "input_invalid_utf8", ""},
+      {"invalid utf8 key", Input("", "", "{\"\xc3\": 1}"), "input_invalid_utf8", ""},
+  };
+  for (const ErrCase& c : cases) {
+    Decoded d;
+    Decode(c.json, &d);
+    EXPECT_FALSE(d.ok) << c.name;
+    EXPECT_EQ(d.err.code, c.code) << c.name << ": " << d.err.message;
+    EXPECT_EQ(d.err.path, c.path) << c.name << ": " << d.err.message;
+    EXPECT_FALSE(d.err.message.empty());
+  }
+}
+
+TEST(Input, UnknownBodyMembersAreParameters) {
+  Decoded d;
+  Decode(Input(R"(, "response_format": {"type": "json_object"}, "seed": 7, "logprobs": null)"), &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  const Value& params = Slot(d.rec, "request.parameters");
+  EXPECT_TRUE(SetContains(params, Value::StringRef("response_format")));
+  EXPECT_TRUE(SetContains(params, Value::StringRef("seed")));
+  EXPECT_FALSE(SetContains(params, Value::StringRef("logprobs")));  // null = absent
+}
+
+TEST(Input, MalformedCarriesOffset) {
+  Decoded d;
+  Decode(R"({"principal": {"workspace": "w",}})", &d);
+  EXPECT_EQ(d.err.code, "input_malformed_json");
+  EXPECT_NE(d.err.message.find("at byte 32"), std::string::npos) << d.err.message;
+}
+
+TEST(Input, Limits) {
+  Limits small;
+  small.max_input_bytes = 50;
+  Decoded d;
+  Decode(Input(""), &d, small);
+  EXPECT_EQ(d.err.code, "input_too_large");
+
+  Limits lists;
+  lists.max_list_elements = 2;
+  lists.max_messages = 1;
+  Decode(Input("", R"(, "groups": ["a", "b", "c"])"), &d, lists);
+  EXPECT_EQ(d.err.code, "input_too_many_elements");
+  EXPECT_EQ(d.err.path, "principal.groups");
+  Decode(Input(R"(, "messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}])"), &d, lists);
+  EXPECT_EQ(d.err.code, "input_too_many_elements");
+  EXPECT_EQ(d.err.path, "request.messages");
+}
+
+TEST(Input, DeepNestingDoesNotCrash) {
+  for (int depth : {33, 100000}) {
+    std::string j = R"({"principal": {"workspace": "w"}, "request": {"model": "m", "messages": [], "x": )";
+    j.append(depth, '[');
+    j.append(depth, ']');
+    j += "}}";
+    Decoded d;
+    Limits big;
+    big.max_input_bytes = 1 << 24;
+    Decode(j, &d, big);
+    EXPECT_FALSE(d.ok);
+    EXPECT_EQ(d.err.code, "input_too_deep") << depth;
+  }
+  // unterminated deep nesting is also rejected before the parser recurses
+  std::string j(200000, '{');
+  Decoded d;
+  Limits big;
+  big.max_input_bytes = 1 << 24;
+  Decode(j, &d, big);
+  EXPECT_FALSE(d.ok);
+}
+
+TEST(Input, ExtendedSchema) {
+  stdlib::Schema s = S();
+  std::string error;
+  ASSERT_TRUE(s.AddFromJson(R"({"fields": [
+      {"path": "principal.department", "type": "string", "scope": "request", "required": true},
+      {"path": "context.risk", "type": "decimal", "scope": "request"},
+      {"path": "context.labels", "type": "list<string>", "scope": "request"},
+      {"path": "request.metadata.team", "type": "string", "scope": "request"}]})",
+                            &error))
+      << error;
+  Decoded d;
+  Decode(Input(R"(, "metadata": {"team": "ml"})", R"(, "department": "finance")",
+               R"({"risk": "0.25"})"),
+         &d, {}, s);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_EQ(Slot(d.rec, "principal.department", s).sv(), "finance");
+  EXPECT_EQ(Slot(d.rec, "context.risk", s).i, 250000);
+  EXPECT_EQ(Slot(d.rec, "context.labels", s).kind, Kind::kList);
+  EXPECT_EQ(Slot(d.rec, "request.metadata.team", s).sv(), "ml");
+  Decode(Input(""), &d, {}, s);
+  EXPECT_EQ(d.err.code, "input_missing_field");
+  EXPECT_EQ(d.err.path, "principal.department");
+  Decode(Input(R"(, "metadata": {"owner": "x"})", R"(, "department": "f")"), &d, {}, s);
+  EXPECT_EQ(d.err.code, "input_unknown_field");
+  EXPECT_EQ(d.err.path, "request.metadata.owner");
+  // the standard schema still rejects the extension's fields
+  Decode(Input("", R"(, "department": "finance")"), &d);
+  EXPECT_EQ(d.err.code, "input_unknown_field");
+}
+
+TEST(Input, RecordIsReusable) {
+  vm::Record rec;
+  InputError err;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(DecodeInput(Input("", R"(, "user": "u)" + std::to_string(i) + "\""), S(), {}, &rec, &err));
+    EXPECT_EQ(Slot(rec, "principal.user").sv(), "u" + std::to_string(i));
+    EXPECT_FALSE(DecodeInput("{", S(), {}, &rec, &err));
+  }
+}
+
+TEST(Input, ErrorJson) {
+  InputError e{"input_wrong_type", "`x` must be \"a\"", "x"};
+  EXPECT_EQ(InputErrorJson(e),
+            R"({"error":{"code":"input_wrong_type","message":"`x` must be \"a\"","path":"x"}})");
+}
+
+}  // namespace
+}  // namespace tollgate::runtime
