@@ -107,12 +107,19 @@ name        : IDENT | 'accepted' | 'advisory' | 'all' | 'allow' | 'and' | 'any' 
 INT         : [0-9]+ ;
 DECIMAL     : [0-9]+ '.' [0-9]+ ;
 DURATION    : [0-9]+ ('ms' | 's' | 'm' | 'h' | 'd' | 'w') ;
-STRING      : '"' ( '\\' ["\\/nrt] | '\\u' HEX HEX HEX HEX | ~["\\\r\n] )* '"' ;
+// Escapes (\" \\ \/ \n \r \t \uXXXX) are validated when the AST is built, so
+// that a bad escape is reported precisely instead of breaking the token.
+STRING      : '"' ( '\\' ~[\r\n] | ~["\\\r\n] )* '"' ;
+// A string missing its closing quote: reported as "unterminated string".
+// Never longer than a terminated STRING, so the longest match prefers STRING.
+UNTERMINATED_STRING : '"' ( '\\' ~[\r\n] | ~["\\\r\n] )* ;
 IDENT       : [a-zA-Z_] [a-zA-Z0-9_]* ;
-fragment HEX : [0-9a-fA-F] ;
 
 LINE_COMMENT : ('#' | '//') ~[\r\n]* -> channel(HIDDEN) ;
 BLOCK_COMMENT: '/*' .*? '*/' -> channel(HIDDEN) ;
+// A block comment that never ends (shorter than BLOCK_COMMENT when one does).
+UNTERMINATED_COMMENT : '/*' ( ~'*' | '*'+ ~[*/] )* '*'* EOF ;
 WS           : [ \t\r\n]+ -> skip ;
-// Anything else is one bad character; the parser reports it with its position.
+// Anything else is one bad character. parse.cc reports ERROR_CHAR and the
+// UNTERMINATED_* tokens before parsing and hides them from the parser.
 ERROR_CHAR   : . ;

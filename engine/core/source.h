@@ -64,8 +64,13 @@ class Diagnostics {
   // Renders every diagnostic as shown at the top of this header.
   std::string Render() const;
 
+  // Keeps `file` alive as long as this list (and its copies): spans may point
+  // into a file whose owner (say, a policy that failed to parse) is gone.
+  void KeepAlive(std::shared_ptr<const SourceFile> file) { files_.push_back(std::move(file)); }
+
  private:
   std::vector<Diagnostic> items_;
+  std::vector<std::shared_ptr<const SourceFile>> files_;
 };
 
 // Renders one diagnostic (with caret line when the span has a file).

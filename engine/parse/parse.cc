@@ -1,0 +1,545 @@
+// Stage 1: source text -> AST. The one translation unit that includes the
+// ANTLR-generated lexer and parser (grammar/Tollgate.g4).
+//
+// Steps: size and UTF-8 checks -> lex everything -> pre-scan the tokens (bad
+// characters, unterminated strings and comments, nesting depth) -> parse
+// (fast SLL first; full LL with our error strategy when SLL fails) -> build
+// the AST from the parse tree (literal values, types, windows, options).
+// No exception leaves this file; nothing is printed.
+#include "engine/parse/parse.h"
+
+#include <antlr4-runtime.h>
+
+#include <algorithm>
+#include <new>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "TollgateLexer.h"
+#include "TollgateParser.h"
+#include "engine/core/money.h"
+#include "engine/parse/text.h"
+
+namespace tollgate::parse {
+namespace {
+
+namespace gen = tollgate::internal::antlr;
+using gen::TollgateLexer;
+using gen::TollgateParser;
+using internal::Ticked;
+
+// Token types by literal text ("(", "rule", ...), read once from the
+// generated vocabulary so this file never names T__17-style constants.
+class TokenTypes {
+ public:
+  explicit TokenTypes(const antlr4::dfa::Vocabulary& v) {
+    text_.resize(v.getMaxTokenType() + 1);
+    for (size_t i = 1; i <= v.getMaxTokenType(); ++i) {
+      std::string lit = v.getLiteralName(i);
+      if (lit.size() >= 2 && lit.front() == '\'') {
+        text_[i] = lit.substr(1, lit.size() - 2);
+        by_text_[text_[i]] = i;
+      }
+    }
+  }
+  size_t Of(std::string_view lit) const {
+    auto it = by_text_.find(std::string(lit));
+    return it == by_text_.end() ? 0 : it->second;
+  }
+  // Literal text of a keyword or punctuation type; "" for INT, IDENT, ...
+  const std::string& Text(size_t type) const {
+    static const std::string kEmpty;
+    return type < text_.size() ? text_[type] : kEmpty;
+  }
+  bool IsKeyword(size_t type) const {
+    const std::string& t = Text(type);
+    return !t.empty() && t[0] >= 'a' && t[0] <= 'z';
+  }
+
+ private:
+  std::unordered_map<std::string, size_t> by_text_;
+  std::vector<std::string> text_;
+};
+
+const TokenTypes& Types() {
+  static const TokenTypes* types = [] {
+    antlr4::ANTLRInputStream in(std::string{});
+    TollgateLexer lexer(&in);
+    return new TokenTypes(lexer.getVocabulary());
+  }();
+  return *types;
+}
+
+// Where things are: code-point indices (ANTLR) -> bytes -> line/col.
+struct Locator {
+  const SourceFile* file;
+  internal::CodePointMap cps;
+  internal::LineMap lines;
+  explicit Locator(const SourceFile* f) : file(f), cps(f->text), lines(f->text) {}
+
+  Span Bytes(uint32_t begin, uint32_t end) const {
+    Span s;
+    s.file = file;
+    s.begin = begin;
+    s.end = std::max(begin, end);
+    lines.Locate(begin, &s.line, &s.col);
+    return s;
+  }
+  Span Of(const antlr4::Token* t) const {
+    if (t->getType() == antlr4::Token::EOF) {
+      auto n = static_cast<uint32_t>(file->text.size());
+      return Bytes(n, n);
+    }
+    return Bytes(cps.Byte(t->getStartIndex()), cps.Byte(t->getStopIndex() + 1));
+  }
+  Span Of(const antlr4::Token* a, const antlr4::Token* b) const {
+    Span s = Of(a);
+    if (b != nullptr && b->getType() != antlr4::Token::EOF && b->getStopIndex() + 1 > a->getStartIndex()) {
+      s.end = cps.Byte(b->getStopIndex() + 1);
+    }
+    return s;
+  }
+  Span Of(antlr4::ParserRuleContext* c) const { return Of(c->getStart(), c->getStop()); }
+};
+
+// ---------------------------------------------------------------------------
+// Syntax errors
+
+// Readable names for the expected-token part of a message.
+std::string Describe(size_t type) {
+  switch (type) {
+    case antlr4::Token::EOF: return "end of file";
+    case TollgateLexer::INT: case TollgateLexer::DECIMAL: return "a number";
+    case TollgateLexer::DURATION: return "a duration";
+    case TollgateLexer::STRING: return "a string";
+    case TollgateLexer::IDENT: return "a name";
+    default: break;
+  }
+  const std::string& t = Types().Text(type);
+  return t.empty() ? "a token" : "`" + t + "`";
+}
+
+// Collapses well-known groups of expected tokens into words, so a message
+// reads "expected an expression" instead of listing 16 tokens.
+std::string ExpectedText(const antlr4::misc::IntervalSet& set) {
+  const TokenTypes& T = Types();
+  std::vector<size_t> types;
+  for (const auto& iv : set.getIntervals()) {
+    for (ssize_t t = iv.a; t <= iv.b; ++t) {
+      if (t >= 0 || t == -1) types.push_back(t == -1 ? antlr4::Token::EOF : static_cast<size_t>(t));
+    }
+  }
+  std::unordered_set<size_t> have(types.begin(), types.end());
+  std::vector<std::string> words;
+  auto group = [&](std::initializer_list<size_t> must, std::initializer_list<size_t> also,
+                   const char* word) {
+    for (size_t t : must) if (!have.count(t)) return;
+    for (size_t t : must) have.erase(t);
+    for (size_t t : also) have.erase(t);
+    words.push_back(word);
+  };
+  auto k = [&](const char* s) { return T.Of(s); };
+  group({TollgateLexer::IDENT, TollgateLexer::INT, TollgateLexer::STRING, k("("), k("-")},
+        {TollgateLexer::DECIMAL, TollgateLexer::DURATION, k("["), k("{"), k("not"), k("any"),
+         k("all"), k("true"), k("false"), k("null")},
+        "an expression");
+  group({k("and"), k("or"), k("=="), k("+")},
+        {k("!="), k("<"), k("<="), k(">"), k(">="), k("in"), k("not"), k("matches"),
+         k("contains"), k("has"), k("-"), k("*"), k("/"), k("%"), k("."), k("["), k("(")},
+        "an operator");
+  group({k("const"), k("data"), k("rule"), k("budget"), k("limit"), k("test")}, {},
+        "a declaration");
+  group({k("deny"), k("require"), k("redact"), k("route"), k("tag"), k("warn")}, {k("when")},
+        "an effect");
+  group({k("allow"), k("fired"), k("not_fired"), k("rejected_by"), k("accepted")},
+        {k("deny"), k("redacts"), k("tag"), k("route"), k("warns")}, "an expectation");
+  if (have.count(TollgateLexer::IDENT) && have.count(k("accepted")) && have.count(k("usd"))) {
+    for (auto it = have.begin(); it != have.end();) {
+      it = T.IsKeyword(*it) ? have.erase(it) : std::next(it);
+    }
+    have.erase(TollgateLexer::IDENT);
+    words.push_back("a name");
+  }
+  std::vector<size_t> rest(have.begin(), have.end());
+  std::sort(rest.begin(), rest.end());
+  for (size_t t : rest) {
+    std::string d = Describe(t);
+    if (std::find(words.begin(), words.end(), d) == words.end()) words.push_back(d);
+  }
+  if (words.empty()) return "";
+  constexpr size_t kMaxWords = 5;
+  if (words.size() > kMaxWords) {
+    words.resize(kMaxWords);
+    words.push_back("...");
+    std::string s = "expected one of ";
+    for (size_t i = 0; i < words.size(); ++i) s += (i ? ", " : "") + words[i];
+    return s;
+  }
+  std::string s = "expected ";
+  for (size_t i = 0; i < words.size(); ++i) {
+    if (i > 0) s += i + 1 == words.size() ? " or " : ", ";
+    s += words[i];
+  }
+  return s;
+}
+
+struct StopParsing {};  // thrown through ANTLR by the reporter once the cap is hit
+
+// Collects syntax errors as Diagnostics; at most one per offending token.
+class SyntaxReporter {
+ public:
+  SyntaxReporter(const Locator* loc, const Limits& limits, Diagnostics* diags)
+      : loc_(loc), limits_(limits), diags_(diags) {}
+
+  void Report(const antlr4::Token* tok, const std::string& message, std::string help = {}) {
+    Report(tok, tok ? loc_->Of(tok) : loc_->Bytes(0, 0), message, std::move(help));
+  }
+  void Report(const antlr4::Token* tok, Span span, const std::string& message, std::string help) {
+    if (tok != nullptr && tok->getTokenIndex() == last_index_) return;
+    if (count_ >= limits_.max_syntax_errors) {
+      capped_ = true;
+      throw StopParsing{};
+    }
+    ++count_;
+    last_index_ = tok ? tok->getTokenIndex() : last_index_;
+    diags_->Error("tg_parse_error", span, message, std::move(help));
+  }
+  void Unexpected(const antlr4::Token* tok, const antlr4::misc::IntervalSet* expected) {
+    std::string msg = tok->getType() == antlr4::Token::EOF
+                          ? "unexpected end of file"
+                          : "unexpected " + Ticked(tok->getText());
+    if (expected != nullptr) {
+      std::string e = ExpectedText(*expected);
+      if (!e.empty()) msg += ", " + e;
+    }
+    Report(tok, msg);
+  }
+  uint32_t count() const { return count_; }
+  bool capped() const { return capped_; }
+
+ private:
+  const Locator* loc_;
+  const Limits& limits_;
+  Diagnostics* diags_;
+  uint32_t count_ = 0;
+  size_t last_index_ = static_cast<size_t>(-1);
+  bool capped_ = false;
+};
+
+// ANTLR's default recovery, with our messages instead of its console text.
+class ErrorStrategy : public antlr4::DefaultErrorStrategy {
+ public:
+  explicit ErrorStrategy(SyntaxReporter* r) : rep_(r) {}
+
+ protected:
+  void reportNoViableAlternative(antlr4::Parser* p, const antlr4::NoViableAltException& e) override {
+    // The expected set belongs to where the decision started; only quote it
+    // when the parser failed right there.
+    antlr4::misc::IntervalSet expected = e.getExpectedTokens();
+    bool here = e.getStartToken() == e.getOffendingToken();
+    rep_->Unexpected(e.getOffendingToken(), here ? &expected : nullptr);
+  }
+  void reportInputMismatch(antlr4::Parser* p, const antlr4::InputMismatchException& e) override {
+    antlr4::misc::IntervalSet expected = e.getExpectedTokens();
+    rep_->Unexpected(e.getOffendingToken(), &expected);
+  }
+  void reportFailedPredicate(antlr4::Parser* p, const antlr4::FailedPredicateException& e) override {
+    rep_->Unexpected(e.getOffendingToken(), nullptr);
+  }
+  void reportUnwantedToken(antlr4::Parser* p) override {
+    if (inErrorRecoveryMode(p)) return;
+    beginErrorCondition(p);
+    antlr4::misc::IntervalSet expected = getExpectedTokens(p);
+    rep_->Unexpected(p->getCurrentToken(), &expected);
+  }
+  void reportMissingToken(antlr4::Parser* p) override {
+    if (inErrorRecoveryMode(p)) return;
+    beginErrorCondition(p);
+    antlr4::misc::IntervalSet expected = getExpectedTokens(p);
+    rep_->Unexpected(p->getCurrentToken(), &expected);
+  }
+
+ private:
+  SyntaxReporter* rep_;
+};
+
+// Fallback for anything ANTLR reports through listeners instead of the strategy.
+class Listener : public antlr4::BaseErrorListener {
+ public:
+  explicit Listener(SyntaxReporter* r) : rep_(r) {}
+  void syntaxError(antlr4::Recognizer*, antlr4::Token* tok, size_t, size_t, const std::string&,
+                   std::exception_ptr) override {
+    if (tok != nullptr) rep_->Unexpected(tok, nullptr);
+  }
+
+ private:
+  SyntaxReporter* rep_;
+};
+
+// ---------------------------------------------------------------------------
+// Pre-scan: lexical errors and nesting depth, before the recursive parser runs.
+
+bool IsHiddenError(size_t type) {
+  return type == TollgateLexer::ERROR_CHAR || type == TollgateLexer::UNTERMINATED_STRING ||
+         type == TollgateLexer::UNTERMINATED_COMMENT;
+}
+
+// Reports bad characters (runs of them as one error), unterminated strings
+// and comments, and hides those tokens from the parser.
+void ReportLexErrors(const std::vector<antlr4::Token*>& toks, const Locator& loc,
+                     SyntaxReporter* rep) {
+  for (size_t i = 0; i < toks.size(); ++i) {
+    antlr4::Token* t = toks[i];
+    size_t type = t->getType();
+    if (!IsHiddenError(type)) continue;
+    if (auto* w = dynamic_cast<antlr4::WritableToken*>(t)) w->setChannel(antlr4::Token::HIDDEN_CHANNEL);
+    if (type == TollgateLexer::UNTERMINATED_STRING) {
+      rep->Report(t, "unterminated string", "add the closing `\"` on the same line");
+    } else if (type == TollgateLexer::UNTERMINATED_COMMENT) {
+      rep->Report(t, "unterminated comment", "close it with `*/`");
+    } else {
+      size_t j = i;
+      std::string text = t->getText();
+      while (j + 1 < toks.size() && toks[j + 1]->getType() == TollgateLexer::ERROR_CHAR &&
+             toks[j + 1]->getStartIndex() == toks[j]->getStopIndex() + 1) {
+        ++j;
+        if (auto* w = dynamic_cast<antlr4::WritableToken*>(toks[j])) {
+          w->setChannel(antlr4::Token::HIDDEN_CHANNEL);
+        }
+        text += toks[j]->getText();
+      }
+      Span span = loc.Of(t, toks[j]);
+      std::string msg = (j > i ? "unexpected characters " : "unexpected character ") + Ticked(text);
+      rep->Report(t, span, msg, "");
+      i = j;
+    }
+  }
+}
+
+// Returns the first token at which ( [ { nesting, plus open quantifier bodies,
+// plus a run of consecutive unary `not`/`-`, exceeds `max_depth`; null if none.
+// Generic types (`set<list<...>>`) count as well, one level per `name <`.
+const antlr4::Token* FindTooDeep(const std::vector<antlr4::Token*>& toks, uint32_t max_depth) {
+  const TokenTypes& T = Types();
+  const size_t lparen = T.Of("("), lbrack = T.Of("["), lbrace = T.Of("{");
+  const size_t rparen = T.Of(")"), rbrack = T.Of("]"), rbrace = T.Of("}");
+  const size_t kw_not = T.Of("not"), minus = T.Of("-"), dot = T.Of("."), comma = T.Of(",");
+  const size_t kw_any = T.Of("any"), kw_all = T.Of("all"), lt = T.Of("<");
+  // Keywords that may appear inside an expression; any other keyword ends it.
+  std::unordered_set<size_t> in_expr = {kw_any, kw_all, T.Of("in"), kw_not, T.Of("and"),
+                                        T.Of("or"), T.Of("matches"), T.Of("contains"),
+                                        T.Of("has"), T.Of("true"), T.Of("false"),
+                                        T.Of("null"), T.Of("usd")};
+  std::vector<uint32_t> quants = {0};  // open quantifier bodies per bracket level
+  uint64_t brackets = 0, quant_sum = 0, unary_run = 0, generic_run = 0;
+  size_t prev = 0;
+  for (antlr4::Token* t : toks) {
+    if (t->getChannel() != antlr4::Token::DEFAULT_CHANNEL) continue;
+    size_t type = t->getType();
+    bool after_dot = prev == dot;
+    unary_run = (type == kw_not || type == minus) ? unary_run + 1 : 0;
+    if (type == lt && prev == TollgateLexer::IDENT) {
+      ++generic_run;
+    } else if (type != TollgateLexer::IDENT) {
+      generic_run = type == lt ? generic_run : 0;
+    }
+    if (type == lparen || type == lbrack || type == lbrace) {
+      ++brackets;
+      quants.push_back(0);
+    } else if (type == rparen || type == rbrack || type == rbrace) {
+      if (brackets > 0) {
+        --brackets;
+        quant_sum -= quants.back();
+        quants.pop_back();
+      }
+    } else if ((type == kw_any || type == kw_all) && !after_dot) {
+      ++quants.back();
+      ++quant_sum;
+    } else if (type == comma || (T.IsKeyword(type) && !in_expr.count(type) && !after_dot)) {
+      quant_sum -= quants.back();
+      quants.back() = 0;
+    }
+    if (brackets + quant_sum + unary_run + generic_run > max_depth) return t;
+    prev = type;
+  }
+  return nullptr;
+}
+
+// The parse tree -> AST builder (class Builder, BuildPolicy()). A separate
+// file for size only: it is part of this translation unit.
+#include "engine/parse/build_ast.inc"
+
+// ---------------------------------------------------------------------------
+
+bool CheckSource(const SourceFile& file, const Limits& limits, Diagnostics* diags) {
+  if (file.text.size() > limits.max_source_bytes) {
+    Span s{&file, 0, 0, 1, 1};
+    diags->Error("tg_limit_exceeded", s,
+                 "policy file is " + std::to_string(file.text.size()) + " bytes, over the limit of " +
+                     std::to_string(limits.max_source_bytes),
+                 "split the policy into smaller files or raise Limits::max_source_bytes");
+    return false;
+  }
+  size_t bad = internal::FirstInvalidUtf8(file.text);
+  if (bad != std::string::npos) {
+    internal::LineMap lines(file.text);
+    Span s{&file, static_cast<uint32_t>(bad), static_cast<uint32_t>(bad + 1), 0, 0};
+    lines.Locate(s.begin, &s.line, &s.col);
+    diags->Error("tg_parse_error", s, "invalid utf-8 in source", "policy files must be UTF-8 text");
+    return false;
+  }
+  return true;
+}
+
+// Runs lexer + parser; returns the parse tree or null (errors in *diags).
+// `parser` and `stream` own the tree's tokens and must outlive it.
+TollgateParser::PolicyContext* RunParser(TollgateParser* parser, antlr4::CommonTokenStream* stream,
+                                         const Locator& loc, const Limits& limits,
+                                         Diagnostics* diags) {
+  SyntaxReporter rep(&loc, limits, diags);
+  try {
+    stream->fill();
+    std::vector<antlr4::Token*> toks = stream->getTokens();
+    ReportLexErrors(toks, loc, &rep);
+    if (const antlr4::Token* deep = FindTooDeep(toks, limits.max_nesting_depth)) {
+      diags->Error("tg_limit_exceeded", loc.Of(deep),
+                   "expression nests deeper than " + std::to_string(limits.max_nesting_depth) +
+                       " levels",
+                   "move inner parts into `const` declarations");
+      return nullptr;
+    }
+    stream->seek(0);
+    // Stage 1: SLL, bail at the first error (fast path for valid files).
+    parser->removeErrorListeners();
+    parser->setErrorHandler(std::make_shared<antlr4::BailErrorStrategy>());
+    parser->getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(
+        antlr4::atn::PredictionMode::SLL);
+    TollgateParser::PolicyContext* tree = nullptr;
+    try {
+      tree = parser->policy();
+    } catch (const antlr4::ParseCancellationException&) {
+      tree = nullptr;
+    }
+    if (tree == nullptr) {
+      // Stage 2: full LL with recovery, so every error is reported.
+      stream->seek(0);
+      parser->reset();
+      Listener listener(&rep);
+      parser->addErrorListener(&listener);
+      parser->setErrorHandler(std::make_shared<ErrorStrategy>(&rep));
+      parser->getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(
+          antlr4::atn::PredictionMode::LL);
+      try {
+        tree = parser->policy();
+      } catch (const StopParsing&) {
+        tree = nullptr;
+      }
+      parser->removeErrorListeners();
+      if (rep.count() == 0 && !rep.capped()) {
+        // SLL failed but LL found no error: the tree from LL is valid.
+      }
+    }
+    if (rep.capped()) {
+      diags->Add(Diagnostic{Severity::kNote, "tg_parse_error", loc.Bytes(0, 0),
+                            "stopped after " + std::to_string(limits.max_syntax_errors) +
+                                " syntax errors",
+                            ""});
+    }
+    if (rep.count() > 0 || rep.capped()) return nullptr;
+    return tree;
+  } catch (const StopParsing&) {
+    return nullptr;
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<ast::Policy> Parse(std::unique_ptr<SourceFile> file, const Limits& limits,
+                                   Diagnostics* diags) {
+  if (!file) return nullptr;
+  std::unique_ptr<ast::Policy> policy;
+  size_t before = diags->size();
+  bool ok = false;
+  try {
+    policy = std::make_unique<ast::Policy>();
+    policy->file = std::move(file);
+    const SourceFile* f = policy->file.get();
+    if (CheckSource(*f, limits, diags)) {
+      Locator loc(f);
+      antlr4::ANTLRInputStream input(f->text);
+      TollgateLexer lexer(&input);
+      lexer.removeErrorListeners();
+      antlr4::CommonTokenStream stream(&lexer);
+      TollgateParser parser(&stream);
+      parser.removeErrorListeners();
+      TollgateParser::PolicyContext* tree = RunParser(&parser, &stream, loc, limits, diags);
+      ok = tree != nullptr && diags->size() == before &&
+           BuildPolicy(tree, loc, limits, policy.get(), diags);
+    }
+  } catch (const std::bad_alloc&) {
+    diags->Error("tg_limit_exceeded", Span{}, "out of memory while parsing the policy");
+  } catch (const std::exception& e) {
+    diags->Error("tg_internal_error", Span{}, std::string("parser failure: ") + e.what());
+  } catch (...) {
+    diags->Error("tg_internal_error", Span{}, "parser failure");
+  }
+  if (ok) return policy;
+  // The diagnostics point into the file: it lives on with them.
+  std::shared_ptr<const SourceFile> keep(policy ? std::move(policy->file) : std::move(file));
+  if (keep) diags->KeepAlive(std::move(keep));
+  return nullptr;
+}
+
+std::vector<Token> Lex(const SourceFile& file, Diagnostics* diags) {
+  std::vector<Token> out;
+  try {
+    if (!CheckSource(file, Limits{}, diags)) return out;
+    Locator loc(&file);
+    antlr4::ANTLRInputStream input(file.text);
+    TollgateLexer lexer(&input);
+    lexer.removeErrorListeners();
+    const TokenTypes& T = Types();
+    uint32_t prev_end = 0;
+    for (auto t = lexer.nextToken(); t->getType() != antlr4::Token::EOF; t = lexer.nextToken()) {
+      Span s = loc.Of(t.get());
+      Token tok;
+      size_t type = t->getType();
+      switch (type) {
+        case TollgateLexer::IDENT: tok.kind = Token::kWord; break;
+        case TollgateLexer::STRING: tok.kind = Token::kString; break;
+        case TollgateLexer::INT: case TollgateLexer::DECIMAL: case TollgateLexer::DURATION:
+          tok.kind = Token::kNumber; break;
+        case TollgateLexer::LINE_COMMENT: case TollgateLexer::BLOCK_COMMENT:
+          tok.kind = Token::kComment; break;
+        default:
+          if (IsHiddenError(type)) tok.kind = Token::kError;
+          else tok.kind = T.IsKeyword(type) ? Token::kWord : Token::kPunct;
+      }
+      tok.text = file.text.substr(s.begin, s.end - s.begin);
+      tok.line = s.line;
+      tok.col = s.col;
+      int newlines = 0;
+      for (uint32_t i = prev_end; i < s.begin; ++i) {
+        if (file.text[i] == '\n') ++newlines;
+      }
+      tok.newline_before = newlines > 0;
+      tok.blank_line_before = newlines > 1 && !out.empty();
+      if (tok.kind == Token::kError) {
+        diags->Error("tg_parse_error", s,
+                     type == TollgateLexer::UNTERMINATED_STRING    ? "unterminated string"
+                     : type == TollgateLexer::UNTERMINATED_COMMENT ? "unterminated comment"
+                                                                    : "unexpected character " +
+                                                                          Ticked(tok.text));
+      }
+      prev_end = s.end;
+      out.push_back(std::move(tok));
+    }
+  } catch (const std::bad_alloc&) {
+    diags->Error("tg_limit_exceeded", Span{}, "out of memory while reading the policy");
+  } catch (const std::exception& e) {
+    diags->Error("tg_internal_error", Span{}, std::string("lexer failure: ") + e.what());
+  }
+  return out;
+}
+
+}  // namespace tollgate::parse
