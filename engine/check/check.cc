@@ -1,0 +1,191 @@
+// check::Check(): builds the Context and runs the passes in order.
+#include "engine/check/check.h"
+
+#include "engine/check/passes.h"
+
+namespace tollgate::check {
+
+const char* RoleName(Role r) {
+  switch (r) {
+    case Role::kConst: return "const";
+    case Role::kWhen: return "when";
+    case Role::kRequire: return "require";
+    case Role::kRedact: return "redact";
+    case Role::kTag: return "tag";
+    case Role::kMaxPrice: return "max_price";
+    case Role::kOrder: return "order";
+    case Role::kBudgetKey: return "key";
+    case Role::kBudgetLimit: return "limit";
+    case Role::kLimitKey: return "key";
+    case Role::kLimitMax: return "max";
+    case Role::kGiven: return "given";
+    case Role::kCandidate: return "candidate";
+    case Role::kExpectTag: return "expect tag";
+    case Role::kExpectMaxPrice: return "max_price";
+    case Role::kExpectOrder: return "order";
+  }
+  return "?";
+}
+
+static void AddHints(std::vector<Root>* out, std::vector<ast::RouteHint>& hints, bool expect,
+                     int owner) {
+  for (auto& h : hints) {
+    if (!h.expr) continue;
+    if (h.kind == ast::RouteHintKind::kMaxPrice)
+      out->push_back({expect ? Role::kExpectMaxPrice : Role::kMaxPrice, h.expr.get(), owner});
+    else if (h.kind == ast::RouteHintKind::kOrder)
+      out->push_back({expect ? Role::kExpectOrder : Role::kOrder, h.expr.get(), owner});
+  }
+}
+
+std::vector<Root> CollectRoots(ast::Policy& p) {
+  std::vector<Root> out;
+  for (size_t i = 0; i < p.consts.size(); ++i)
+    if (p.consts[i].expr) out.push_back({Role::kConst, p.consts[i].expr.get(), int(i)});
+  for (size_t i = 0; i < p.rules.size(); ++i) {
+    auto& r = p.rules[i];
+    if (r.when) out.push_back({Role::kWhen, r.when.get(), int(i)});
+    for (auto& e : r.effects) {
+      switch (e.kind) {
+        case ast::EffectKind::kRequire:
+          if (e.expr) out.push_back({Role::kRequire, e.expr.get(), int(i)});
+          break;
+        case ast::EffectKind::kRedact:
+          if (e.expr) out.push_back({Role::kRedact, e.expr.get(), int(i)});
+          break;
+        case ast::EffectKind::kTag:
+          if (e.expr) out.push_back({Role::kTag, e.expr.get(), int(i)});
+          break;
+        case ast::EffectKind::kRoute: AddHints(&out, e.hints, false, int(i)); break;
+        default: break;
+      }
+    }
+  }
+  for (size_t i = 0; i < p.budgets.size(); ++i) {
+    if (p.budgets[i].key) out.push_back({Role::kBudgetKey, p.budgets[i].key.get(), int(i)});
+    if (p.budgets[i].limit) out.push_back({Role::kBudgetLimit, p.budgets[i].limit.get(), int(i)});
+  }
+  for (size_t i = 0; i < p.limits.size(); ++i) {
+    if (p.limits[i].key) out.push_back({Role::kLimitKey, p.limits[i].key.get(), int(i)});
+    if (p.limits[i].max) out.push_back({Role::kLimitMax, p.limits[i].max.get(), int(i)});
+  }
+  for (size_t i = 0; i < p.tests.size(); ++i) {
+    auto& t = p.tests[i];
+    for (auto& b : t.given)
+      if (b.value) out.push_back({Role::kGiven, b.value.get(), int(i)});
+    for (auto& b : t.candidate)
+      if (b.value) out.push_back({Role::kCandidate, b.value.get(), int(i)});
+    for (auto& x : t.expects) {
+      if (x.value) out.push_back({Role::kExpectTag, x.value.get(), int(i)});
+      if (x.hint && x.hint->expr) {
+        if (x.hint->kind == ast::RouteHintKind::kMaxPrice)
+          out.push_back({Role::kExpectMaxPrice, x.hint->expr.get(), int(i)});
+        else if (x.hint->kind == ast::RouteHintKind::kOrder)
+          out.push_back({Role::kExpectOrder, x.hint->expr.get(), int(i)});
+      }
+    }
+  }
+  return out;
+}
+
+const std::vector<std::string>& NamespaceRoots() {
+  static const std::vector<std::string> roots = {"principal", "request",  "context",
+                                                 "provider",  "endpoint", "dlp"};
+  return roots;
+}
+
+bool IsNamespaceRoot(std::string_view name) {
+  for (const auto& r : NamespaceRoots())
+    if (r == name) return true;
+  return false;
+}
+
+void Context::Error(std::string_view code, const Span& span, std::string message,
+                    std::string help) {
+  ++errors;
+  diags->Error(std::string(code), span, std::move(message), std::move(help));
+}
+
+void Context::Warning(std::string_view code, const Span& span, std::string message,
+                      std::string help) {
+  diags->Warning(std::string(code), span, std::move(message), std::move(help));
+}
+
+bool Context::DepthExceeded(uint32_t depth, const Span& span, bool* reported) {
+  if (depth <= options.limits.max_nesting_depth) return false;
+  if (reported == nullptr || !*reported) {
+    Error("tg_limit_exceeded", span,
+          "expression nests deeper than " + std::to_string(options.limits.max_nesting_depth) +
+              " levels",
+          "split it into consts or smaller rules");
+    if (reported) *reported = true;
+  }
+  return true;
+}
+
+std::string_view Context::Text(const Span& span) const {
+  if (span.file == nullptr || span.end > span.file->text.size() || span.begin > span.end)
+    return {};
+  return std::string_view(span.file->text).substr(span.begin, span.end - span.begin);
+}
+
+Span SubSpan(const Span& span, size_t offset, size_t len) {
+  Span out = span;
+  if (span.file == nullptr || span.begin + offset + len > span.end) return span;
+  const std::string& text = span.file->text;
+  for (size_t i = span.begin; i < span.begin + offset; ++i) {
+    if (text[i] == '\n') {
+      ++out.line;
+      out.col = 1;
+    } else {
+      ++out.col;
+    }
+  }
+  out.begin = static_cast<uint32_t>(span.begin + offset);
+  out.end = static_cast<uint32_t>(out.begin + len);
+  return out;
+}
+
+std::string ChainText(const ast::Expr& e) {
+  if (e.kind == ast::ExprKind::kName) return e.name;
+  if (e.kind == ast::ExprKind::kMember && !e.kids.empty()) {
+    std::string base = ChainText(*e.kids[0]);
+    if (base.empty()) return "";
+    return base + "." + e.name;
+  }
+  return "";
+}
+
+Context MakeContext(ast::Policy* policy, const CheckOptions& options, Diagnostics* diags) {
+  Context ctx;
+  ctx.policy = policy;
+  ctx.options = options;
+  ctx.schema = options.schema ? options.schema : &stdlib::Schema::Standard();
+  ctx.options.schema = ctx.schema;
+  ctx.diags = diags;
+  ctx.const_used.assign(policy->consts.size(), false);
+  ctx.data_ok.assign(policy->data.size(), false);
+  ctx.const_values.assign(policy->consts.size(), std::nullopt);
+  ctx.const_folding.assign(policy->consts.size(), false);
+  return ctx;
+}
+
+const std::vector<Pass>& Passes() {
+  static const std::vector<Pass> passes = {
+      {"declarations", &Declarations}, {"data", &Data},   {"resolve", &Resolve},
+      {"types", &Types},               {"scopes", &Scopes}, {"regex", &Regex},
+      {"fold", &Fold},                 {"tests", &Tests},
+  };
+  return passes;
+}
+
+bool Check(ast::Policy* policy, const CheckOptions& options, Diagnostics* diags) {
+  if (policy == nullptr || diags == nullptr) return false;
+  Context ctx = MakeContext(policy, options, diags);
+  // Every pass runs even after errors: later passes skip what is `any`, so
+  // one run reports every independent mistake of the file.
+  for (const auto& pass : Passes()) pass.run(ctx);
+  return ctx.errors == 0;
+}
+
+}  // namespace tollgate::check

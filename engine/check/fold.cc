@@ -1,0 +1,427 @@
+// Pass `fold`: constant folding with the runtime semantics of
+// docs/architecture.md (exact micros, checked overflow, round half to even),
+// plus the places that must be constant (tg_not_constant).
+//
+// FoldExpr is also called on demand by earlier passes (a record index key, a
+// `matches` pattern); it is memoised per node so that every node is folded,
+// and every folding error reported, at most once.
+#include <re2/re2.h>
+
+#include "engine/check/passes.h"
+#include "engine/core/money.h"
+#include "stdlib/builtins.h"
+
+namespace tollgate::check {
+
+using ast::Expr;
+using ast::ExprKind;
+using ast::Op;
+using ast::RefKind;
+using FS = Context::FoldState;
+
+namespace {
+
+std::optional<int64_t> Micros(const Value& v) {
+  if (v.kind == Kind::kInt) return MulChecked(v.i, kMicros);
+  return v.i;
+}
+
+bool IsNum(const Value& v) { return v.kind == Kind::kInt || v.kind == Kind::kDecimal; }
+
+// Arithmetic on two non-null constants. Returns false with *err on overflow
+// or division by zero; *out untouched (and true returned with out->kind ==
+// kNull) when the combination is not foldable.
+bool Arith(Op op, const Value& a, const Value& b, Value* out, std::string* err) {
+  std::optional<int64_t> r;
+  Kind k = Kind::kNull;
+  bool zero = false;
+  auto both_int = a.kind == Kind::kInt && b.kind == Kind::kInt;
+  switch (op) {
+    case Op::kAdd:
+    case Op::kSub: {
+      auto f = op == Op::kAdd ? AddChecked : SubChecked;
+      if (both_int) { r = f(a.i, b.i); k = Kind::kInt; }
+      else if (IsNum(a) && IsNum(b)) {
+        auto x = Micros(a), y = Micros(b);
+        if (x && y) r = f(*x, *y);
+        k = Kind::kDecimal;
+      } else if (a.kind == b.kind && (a.kind == Kind::kMoney || a.kind == Kind::kDuration)) {
+        r = f(a.i, b.i); k = a.kind;
+      } else if (a.kind == Kind::kTime && b.kind == Kind::kDuration) {
+        r = f(a.i, b.i); k = Kind::kTime;
+      } else if (op == Op::kSub && a.kind == Kind::kTime && b.kind == Kind::kTime) {
+        r = f(a.i, b.i); k = Kind::kDuration;
+      } else {
+        return true;
+      }
+      break;
+    }
+    case Op::kMul:
+      if (both_int) { r = MulChecked(a.i, b.i); k = Kind::kInt; }
+      else if (IsNum(a) && IsNum(b)) {
+        auto x = Micros(a), y = Micros(b);
+        if (x && y) r = MulMicros(*x, *y);
+        k = Kind::kDecimal;
+      } else if (a.kind == Kind::kMoney && IsNum(b)) {
+        r = b.kind == Kind::kInt ? MulChecked(a.i, b.i) : MulMicros(a.i, b.i); k = Kind::kMoney;
+      } else if (IsNum(a) && b.kind == Kind::kMoney) {
+        r = a.kind == Kind::kInt ? MulChecked(b.i, a.i) : MulMicros(b.i, a.i); k = Kind::kMoney;
+      } else {
+        return true;
+      }
+      break;
+    case Op::kDiv: {
+      if ((IsNum(a) || a.kind == Kind::kMoney) && (IsNum(b) || b.kind == Kind::kMoney)) {
+        auto x = a.kind == Kind::kMoney ? std::optional<int64_t>(a.i) : Micros(a);
+        auto y = b.kind == Kind::kMoney ? std::optional<int64_t>(b.i) : Micros(b);
+        zero = y && *y == 0;
+        if (x && y && !zero) r = DivMicros(*x, *y);
+        k = a.kind == Kind::kMoney && b.kind != Kind::kMoney ? Kind::kMoney : Kind::kDecimal;
+      } else {
+        return true;
+      }
+      break;
+    }
+    case Op::kMod:
+      if (!both_int) return true;
+      zero = b.i == 0;
+      if (!zero) r = (b.i == -1) ? 0 : a.i % b.i;
+      k = Kind::kInt;
+      break;
+    default:
+      return true;
+  }
+  if (!r) {
+    *err = zero ? "division by zero" : "overflow";
+    return false;
+  }
+  *out = Value::Scalar(k, *r);
+  return true;
+}
+
+bool Member(const Value& x, const Value& c) {
+  if (c.kind == Kind::kSet) return SetContains(c, x);
+  if (c.kind == Kind::kList) {
+    for (const auto& v : c.list->items)
+      if (Equal(v, x)) return true;
+    return false;
+  }
+  if (c.kind == Kind::kMap && x.kind == Kind::kString) return MapFind(c, x.sv()) != nullptr;
+  return false;
+}
+
+class Folder {
+ public:
+  explicit Folder(Context& ctx) : ctx_(ctx), arena_(*ctx.policy->arena) {}
+
+  FS Compute(Expr& e, Value* out) {
+    if (e.type.is(Kind::kAny) || e.type.is(Kind::kPattern)) return FS::kNotConstant;
+    switch (e.kind) {
+      case ExprKind::kLiteral:
+        *out = e.value;
+        return FS::kConstant;
+      case ExprKind::kName:
+        if (e.ref == RefKind::kConst) {
+          FS s = FoldConstState(e.index);
+          if (s == FS::kConstant) *out = *ctx_.const_values[e.index];
+          return s == FS::kFailed ? FS::kNotConstant : s;  // reported at the const
+        }
+        if (e.ref == RefKind::kData && e.index >= 0 && ctx_.data_ok[e.index]) {
+          *out = ctx_.policy->data[e.index].value;
+          return FS::kConstant;
+        }
+        return FS::kNotConstant;
+      case ExprKind::kMember:
+        if (e.ref == RefKind::kField || e.ref == RefKind::kDetector || e.ref == RefKind::kNamespace)
+          return FS::kNotConstant;
+        return Lookup(e, out, nullptr);
+      case ExprKind::kIndex:
+        return Lookup(e, out, e.kids[1].get());
+      case ExprKind::kQuantifier: {
+        Value ignored;
+        Kids(e, &ignored);  // fold the list; the body depends on the variable
+        return FS::kNotConstant;
+      }
+      default:
+        break;
+    }
+    std::vector<Value> vals;
+    FS s = Kids(e, nullptr, &vals);
+    if (s != FS::kConstant) return s;
+    switch (e.kind) {
+      case ExprKind::kUnary:
+        if (vals[0].is_null()) return FS::kNotConstant;
+        if (e.op == Op::kNot) {
+          *out = Value::Bool(!vals[0].b);
+          return FS::kConstant;
+        }
+        if (vals[0].i == INT64_MIN) return Fail(e, "overflows");
+        *out = Value::Scalar(vals[0].kind, -vals[0].i);
+        return FS::kConstant;
+      case ExprKind::kBinary:
+        return Binary(e, vals[0], vals[1], out);
+      case ExprKind::kCall:
+        return Call(e, vals, out);
+      case ExprKind::kList:
+      case ExprKind::kSet: {
+        Value v = e.kind == ExprKind::kList ? arena_.MakeList(std::move(vals)) : arena_.MakeSet(std::move(vals));
+        return Coerce(e, v, out);
+      }
+      case ExprKind::kMap: {
+        Value v;
+        if (e.type.is(Kind::kRecord)) {
+          v = arena_.MakeRecord(std::move(vals));  // record fields are in written order
+        } else {
+          std::vector<std::pair<std::string_view, Value>> entries;
+          for (size_t i = 0; i < vals.size(); ++i)
+            entries.emplace_back(arena_.String(e.keys[i]).sv(), vals[i]);
+          v = arena_.MakeMap(std::move(entries));
+        }
+        return Coerce(e, v, out);
+      }
+      default:
+        return FS::kNotConstant;
+    }
+  }
+
+  FS FoldConstState(int i) {
+    if (ctx_.const_values[i]) return FS::kConstant;
+    auto& c = ctx_.policy->consts[i];
+    auto it = ctx_.fold_memo.find(c.expr.get());
+    if (it != ctx_.fold_memo.end() && it->second != FS::kConstant) return it->second;
+    if (ctx_.const_folding[i] || !c.expr) return FS::kNotConstant;
+    ctx_.const_folding[i] = true;
+    auto v = FoldExpr(ctx_, *c.expr);
+    ctx_.const_folding[i] = false;
+    if (!v) return ctx_.fold_memo[c.expr.get()];
+    Value out = *v;
+    if (c.declared && !c.expr->type.is(Kind::kAny)) {
+      std::string err;
+      if (!CoerceValue(ctx_, *c.declared, c.expr->type, *v, &out, &err)) {
+        ctx_.Error("tg_invalid_value", c.expr->span, err);
+        ctx_.fold_memo[c.expr.get()] = FS::kFailed;
+        return FS::kFailed;
+      }
+      c.expr->type = *c.declared;
+      c.expr->folded = out;
+    }
+    ctx_.const_values[i] = out;
+    return FS::kConstant;
+  }
+
+ private:
+  FS Kids(Expr& e, Value*, std::vector<Value>* vals = nullptr) {
+    FS s = FS::kConstant;
+    for (auto& k : e.kids) {
+      auto v = FoldExpr(ctx_, *k);
+      if (!v) {
+        FS ks = ctx_.fold_memo[k.get()];
+        if (ks == FS::kFailed) s = FS::kFailed;
+        else if (s == FS::kConstant) s = FS::kNotConstant;
+        continue;
+      }
+      if (vals) vals->push_back(*v);
+    }
+    return s;
+  }
+
+  FS Lookup(Expr& e, Value* out, Expr* key_expr) {
+    std::vector<Value> vals;
+    FS s = Kids(e, nullptr, &vals);
+    if (s != FS::kConstant) return s;
+    const Value& base = vals[0];
+    if (base.is_null()) return FS::kNotConstant;  // a runtime error, like the VM's
+    if (base.kind == Kind::kRecord) {
+      if (e.index < 0 || size_t(e.index) >= base.rec->fields.size()) return FS::kNotConstant;
+      *out = base.rec->fields[e.index];
+      return FS::kConstant;
+    }
+    if (base.kind == Kind::kMap) {
+      std::string_view key = key_expr ? vals[1].sv() : std::string_view(e.name);
+      const Value* v = MapFind(base, key);
+      if (!v) return Fail(e, "key `" + std::string(key) + "` is not in the map");
+      *out = *v;
+      return FS::kConstant;
+    }
+    if (base.kind == Kind::kList && key_expr) {
+      int64_t i = vals[1].i;
+      if (i < 0 || uint64_t(i) >= base.list->items.size())
+        return Fail(e, "index `" + std::to_string(i) + "` is out of range (the list has " +
+                           std::to_string(base.list->items.size()) + " elements)");
+      *out = base.list->items[i];
+      return FS::kConstant;
+    }
+    return FS::kNotConstant;
+  }
+
+  FS Binary(Expr& e, const Value& a, const Value& b, Value* out) {
+    switch (e.op) {
+      case Op::kEq: *out = Value::Bool(Equal(a, b)); return FS::kConstant;
+      case Op::kNe: *out = Value::Bool(!Equal(a, b)); return FS::kConstant;
+      default: break;
+    }
+    if (a.is_null() || b.is_null()) return FS::kNotConstant;  // eval_missing_field at runtime
+    switch (e.op) {
+      case Op::kAnd: *out = Value::Bool(a.b && b.b); return FS::kConstant;
+      case Op::kOr: *out = Value::Bool(a.b || b.b); return FS::kConstant;
+      case Op::kLt: *out = Value::Bool(Compare(a, b) < 0); return FS::kConstant;
+      case Op::kLe: *out = Value::Bool(Compare(a, b) <= 0); return FS::kConstant;
+      case Op::kGt: *out = Value::Bool(Compare(a, b) > 0); return FS::kConstant;
+      case Op::kGe: *out = Value::Bool(Compare(a, b) >= 0); return FS::kConstant;
+      case Op::kIn: *out = Value::Bool(Member(a, b)); return FS::kConstant;
+      case Op::kNotIn: *out = Value::Bool(!Member(a, b)); return FS::kConstant;
+      case Op::kHas: *out = Value::Bool(Member(b, a)); return FS::kConstant;
+      case Op::kContains:
+        *out = Value::Bool(a.sv().find(b.sv()) != std::string_view::npos);
+        return FS::kConstant;
+      case Op::kMatches: {
+        if (b.kind != Kind::kString) return FS::kNotConstant;
+        RE2::Options opts;
+        opts.set_log_errors(false);
+        RE2 re(std::string(b.sv()), opts);
+        if (!re.ok()) return FS::kNotConstant;  // the regex pass reports it
+        *out = Value::Bool(RE2::PartialMatch(a.sv(), re));
+        return FS::kConstant;
+      }
+      default: {
+        std::string err;
+        Value v;
+        if (!Arith(e.op, a, b, &v, &err)) {
+          if (err == "division by zero") return Fail(e, "divides by zero");
+          return Fail(e, "overflows");
+        }
+        if (v.is_null()) return FS::kNotConstant;
+        *out = v;
+        return FS::kConstant;
+      }
+    }
+  }
+
+  FS Call(Expr& e, const std::vector<Value>& args, Value* out) {
+    if (e.index < 0 || size_t(e.index) >= stdlib::Builtins().size()) return FS::kNotConstant;
+    const auto& d = stdlib::Builtins()[e.index];
+    if (!d.pure || d.fn == nullptr) return FS::kNotConstant;
+    if (!d.accepts_null)
+      for (const auto& a : args)
+        if (a.is_null()) return FS::kNotConstant;
+    std::string err;
+    Value v;
+    if (!d.fn(args.data(), args.size(), arena_, &v, &err))
+      return Fail(e, "fails: " + (err.empty() ? std::string("error") : err), FS::kFailed);
+    *out = v;
+    return FS::kConstant;
+  }
+
+  FS Coerce(Expr& e, const Value& v, Value* out) {
+    std::string err;
+    if (!CoerceValue(ctx_, e.type, e.type, v, out, &err)) return Fail(e, err, FS::kFailed, true);
+    return FS::kConstant;
+  }
+
+  FS Fail(const Expr& e, const std::string& what, FS = FS::kFailed, bool raw = false) {
+    std::string text(ctx_.Text(e.span));
+    ctx_.Error("tg_invalid_value", e.span, raw || text.empty() ? what : "`" + text + "` " + what);
+    return FS::kFailed;
+  }
+
+  Context& ctx_;
+  Arena& arena_;
+};
+
+// The first thing in `e` that keeps it from being constant.
+const Expr* Blocker(const Context& ctx, const Expr& e, int depth = 0) {
+  if (depth > 200) return nullptr;
+  if (e.kind == ExprKind::kQuantifier) return &e;
+  if (e.ref == RefKind::kField || e.ref == RefKind::kLocal) return &e;
+  if (e.kind == ExprKind::kCall && e.index >= 0 && !stdlib::Builtins()[e.index].pure) return &e;
+  for (const auto& k : e.kids)
+    if (auto it = ctx.fold_memo.find(k.get()); it != ctx.fold_memo.end() && it->second != FS::kConstant)
+      return Blocker(ctx, *k, depth + 1);
+  return nullptr;
+}
+
+void RequireConstant(Context& ctx, Expr& e, const std::string& what) {
+  if (e.type.is(Kind::kAny) || FoldExpr(ctx, e) || FoldFailed(ctx, e)) return;
+  const Expr* b = Blocker(ctx, e);
+  std::string help = "use literals, consts and functions of them";
+  if (b && b->ref == RefKind::kField)
+    help = "it reads `" + ctx.schema->field(b->index).path + "`, which is known only per request";
+  else if (b && b->kind == ExprKind::kCall)
+    help = "`" + b->name + "` is evaluated per request";
+  else if (b && b->kind == ExprKind::kQuantifier)
+    help = "a quantifier is evaluated per request";
+  ctx.Error("tg_not_constant", e.span, what + " must be a constant", help);
+}
+
+void WalkAll(Context& ctx, Expr& e, uint32_t depth, bool* reported) {
+  if (ctx.DepthExceeded(depth, e.span, reported)) return;
+  for (auto& k : e.kids) WalkAll(ctx, *k, depth + 1, reported);
+  FoldExpr(ctx, e);
+}
+
+}  // namespace
+
+std::optional<Value> FoldExpr(Context& ctx, Expr& e) {
+  auto it = ctx.fold_memo.find(&e);
+  if (it != ctx.fold_memo.end()) {
+    if (it->second == FS::kConstant) return e.folded;
+    return std::nullopt;
+  }
+  ctx.fold_memo[&e] = FS::kNotConstant;  // INVARIANT: set before recursing (no re-entry)
+  Folder f(ctx);
+  Value v;
+  FS s = f.Compute(e, &v);
+  ctx.fold_memo[&e] = s;
+  if (s != FS::kConstant) return std::nullopt;
+  if (!e.folded) e.folded = v;  // a const root may already hold its coerced value
+  return e.folded;
+}
+
+bool FoldFailed(const Context& ctx, const Expr& e) {
+  auto it = ctx.fold_memo.find(&e);
+  return it != ctx.fold_memo.end() && it->second == FS::kFailed;
+}
+
+bool Fold(Context& ctx) {
+  int before = ctx.errors;
+  ast::Policy& p = *ctx.policy;
+  auto roots = CollectRoots(p);
+  for (const auto& r : roots) {
+    bool reported = false;
+    WalkAll(ctx, *r.expr, 1, &reported);
+  }
+  Folder folder(ctx);
+  for (size_t i = 0; i < p.consts.size(); ++i) {
+    if (!p.consts[i].expr) continue;
+    folder.FoldConstState(int(i));
+    RequireConstant(ctx, *p.consts[i].expr, "const `" + p.consts[i].name + "`");
+  }
+  for (const auto& r : roots) {
+    Expr& e = *r.expr;
+    switch (r.role) {
+      case Role::kMaxPrice: case Role::kExpectMaxPrice: RequireConstant(ctx, e, "`max_price`"); break;
+      case Role::kOrder: case Role::kExpectOrder: RequireConstant(ctx, e, "`order`"); break;
+      case Role::kBudgetLimit: RequireConstant(ctx, e, "a budget limit"); break;
+      case Role::kLimitMax: RequireConstant(ctx, e, "`max`"); break;
+      case Role::kGiven: case Role::kCandidate: RequireConstant(ctx, e, "a test value"); break;
+      case Role::kExpectTag: RequireConstant(ctx, e, "an expected tag value"); break;
+      default: break;
+    }
+    if (!e.folded) continue;
+    const Value& v = *e.folded;
+    if ((r.role == Role::kBudgetLimit || r.role == Role::kMaxPrice || r.role == Role::kExpectMaxPrice) &&
+        v.kind == Kind::kMoney && v.i <= 0 && r.role == Role::kBudgetLimit)
+      ctx.Error("tg_invalid_value", e.span, "a budget limit must be more than zero");
+    if ((r.role == Role::kMaxPrice || r.role == Role::kExpectMaxPrice) && v.kind == Kind::kMoney && v.i < 0)
+      ctx.Error("tg_invalid_value", e.span, "`max_price` must not be negative");
+    if (r.role == Role::kLimitMax && v.kind == Kind::kInt && v.i <= 0)
+      ctx.Error("tg_invalid_value", e.span, "`max` must be at least 1");
+    if (r.role == Role::kWhen && v.kind == Kind::kBool && !v.b)
+      ctx.Warning("tg_unreachable", e.span,
+                  "rule `" + p.rules[r.owner].name + "` can never fire: its `when` is always false",
+                  "remove the rule or fix the condition");
+  }
+  return ctx.errors == before;
+}
+
+}  // namespace tollgate::check

@@ -1,0 +1,166 @@
+// Internal to engine/check: the checker's passes and the state they share.
+//
+// Check() builds one Context and runs Passes() in order. Every pass is a plain
+// function `bool Pass(Context&)`: it reads the AST (and what earlier passes
+// annotated), appends diagnostics, annotates nodes in place and returns true
+// when it reported no error. Each pass can be run alone in a test after the
+// passes it depends on (a pass never needs a later one):
+//
+//   declarations  duplicate names, reserved names, the rule-count limit
+//   data          load `data` JSON documents and check them against their shape
+//   resolve       names, field chains, detectors and builtin callees -> Expr::ref/index
+//   types         a type for every expression (+ overloads, effect/decl rules)
+//   scopes        Expr::scope bottom-up; `when`, tags and keys read request fields only
+//   regex         every constant pattern compiles under RE2
+//   fold          constant folding (Expr::folded) and tg_not_constant checks
+//   tests         test blocks: rule names, binding paths and values, tag keys
+//
+// Error recovery: an expression whose type could not be determined keeps type
+// `any`; every later check treats `any` as "already reported" and stays quiet,
+// so that one mistake yields one diagnostic.
+//
+// Thread safety: a Context is used by one thread.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "engine/ast/ast.h"
+#include "engine/check/check.h"
+#include "engine/core/limits.h"
+#include "engine/core/source.h"
+#include "stdlib/schema.h"
+
+namespace tollgate::check {
+
+// Where a top-level expression stands; decides which rules apply to it.
+enum class Role : uint8_t {
+  kConst,         // const declaration (owner = const index)
+  kWhen,          // rule `when` (owner = rule index)
+  kRequire,       // `require` predicate
+  kRedact,        // `redact` pattern
+  kTag,           // `tag k = v` value
+  kMaxPrice,      // route max_price
+  kOrder,         // route order
+  kBudgetKey,     // budget key (owner = budget index)
+  kBudgetLimit,   // budget limit
+  kLimitKey,      // limit key (owner = limit index)
+  kLimitMax,      // limit max
+  kGiven,         // test `given` binding value (owner = test index)
+  kCandidate,     // test `candidate` binding value
+  kExpectTag,     // `expect tag k = v` value
+  kExpectMaxPrice,
+  kExpectOrder,
+};
+const char* RoleName(Role r);  // "when", "require", ... for messages
+
+struct Root {
+  Role role;
+  ast::Expr* expr;
+  int owner;  // index of the declaration that holds it (see Role)
+};
+
+// Every top-level expression of the policy in a stable order: consts first
+// (declaration order), then rules, budgets, limits and tests. Null
+// expressions (a rule without `when`) are skipped.
+std::vector<Root> CollectRoots(ast::Policy& policy);
+
+// The namespace roots of field and detector chains; consts, data and
+// quantifier variables may not use these names.
+const std::vector<std::string>& NamespaceRoots();
+bool IsNamespaceRoot(std::string_view name);
+
+struct Context {
+  ast::Policy* policy = nullptr;
+  const stdlib::Schema* schema = nullptr;
+  CheckOptions options;
+  Diagnostics* diags = nullptr;
+  int errors = 0;  // error-severity diagnostics reported by this check
+
+  // resolve: whether each const is referenced anywhere.
+  std::vector<bool> const_used;
+  // data: whether each data document loaded and matched its shape.
+  std::vector<bool> data_ok;
+
+  // fold: per-node memo of the on-demand folder (see FoldExpr), so that a
+  // node is evaluated and its errors reported at most once.
+  enum class FoldState : uint8_t { kNotConstant, kConstant, kFailed };
+  std::unordered_map<const ast::Expr*, FoldState> fold_memo;
+  // fold: the folded (and declared-type-coerced) value of each const.
+  std::vector<std::optional<Value>> const_values;
+  std::vector<bool> const_folding;  // cycle guard (never expected: consts are ordered)
+
+  void Error(std::string_view code, const Span& span, std::string message,
+             std::string help = {});
+  void Warning(std::string_view code, const Span& span, std::string message,
+               std::string help = {});
+  // Reports tg_limit_exceeded once per walk when `depth` passes the limit.
+  bool DepthExceeded(uint32_t depth, const Span& span, bool* reported);
+  // Source text of a span ("" when the span has no file).
+  std::string_view Text(const Span& span) const;
+};
+
+Context MakeContext(ast::Policy* policy, const CheckOptions& options, Diagnostics* diags);
+
+// --- the passes, in order ---
+bool Declarations(Context& ctx);
+bool Data(Context& ctx);
+bool Resolve(Context& ctx);
+bool Types(Context& ctx);
+bool Scopes(Context& ctx);
+bool Regex(Context& ctx);
+bool Fold(Context& ctx);
+bool Tests(Context& ctx);
+
+struct Pass {
+  const char* name;  // "declarations", "data", ...
+  bool (*run)(Context&);
+};
+const std::vector<Pass>& Passes();
+
+// --- shared helpers (used across passes) ---
+
+// Folds `e` if it is a constant subexpression (after types). Fills
+// e.folded and returns it; nullopt when not constant or when folding
+// failed (then a tg_invalid_value was reported once). Memoised per node.
+std::optional<Value> FoldExpr(Context& ctx, ast::Expr& e);
+// True when folding `e` (or a part of it) reported an error.
+bool FoldFailed(const Context& ctx, const ast::Expr& e);
+
+// Checks that `e` (already typed) may be used where `expected` is required;
+// a map literal is checked field by field against a record type, lists and
+// sets element by element. Reports tg_type_error / tg_money_mismatch with
+// `what` naming the place ("the value of `request.model`") and returns false.
+// Silent (returns true) when e.type is `any`.
+bool Conform(Context& ctx, const Type& expected, const ast::Expr& e, std::string_view what);
+// Converts a folded value to `expected` (maps -> records, int -> decimal,
+// RFC 3339 string -> time). Returns false with *error on a bad time string.
+// `actual` is the static type of `in` (records are matched by field name).
+bool CoerceValue(Context& ctx, const Type& expected, const Type& actual, const Value& in,
+                 Value* out, std::string* error);
+
+// True when a value of type `actual` may stand where `expected` is required:
+// `any` on either side fits; int fits decimal; containers by element; a
+// record must have every required field and no unknown one.
+bool Fits(const Type& expected, const Type& actual);
+// bool, int, decimal, money, string, duration or time.
+bool IsScalar(const Type& t);
+// A type that values can have (no pattern/any/null; sets of string or int).
+bool ValidDataType(const Type& t, std::string* why);
+
+// "write `0.50 usd` for a money literal" style help for a number used
+// against money; empty when nothing useful can be said.
+std::string MoneyHelp(const Context& ctx, const ast::Expr& number_side);
+
+// The part [offset, offset+len) of `span` (offset relative to span.begin),
+// with its line and column recomputed from the source text.
+Span SubSpan(const Span& span, size_t offset, size_t len);
+
+// Display of a dotted chain for messages: "request.provider.zdr".
+std::string ChainText(const ast::Expr& e);
+
+}  // namespace tollgate::check

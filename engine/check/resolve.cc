@@ -1,0 +1,268 @@
+// Pass `resolve`: what every name, member chain and callee refers to.
+//
+// A chain such as `request.provider.zdr` resolves to one schema field on its
+// outermost member node (inner nodes become kNamespace); `dlp.credit_card` to
+// a detector; a plain name to a quantifier variable (innermost first), a
+// const (declared above, when inside a const), or a data document. Member
+// accesses on values (`m.role`) are left to the types pass.
+#include <algorithm>
+#include <map>
+
+#include "engine/check/passes.h"
+#include "stdlib/builtins.h"
+
+namespace tollgate::check {
+namespace {
+
+using ast::Expr;
+using ast::ExprKind;
+using ast::RefKind;
+
+std::vector<std::string> BuiltinNames() {
+  std::vector<std::string> names;
+  for (const auto& b : stdlib::Builtins()) {
+    std::string n(b.name);
+    if (names.empty() || names.back() != n) names.push_back(n);
+  }
+  return names;
+}
+
+class Resolver {
+ public:
+  explicit Resolver(Context& ctx) : ctx_(ctx) {
+    const auto& p = *ctx.policy;
+    for (size_t i = 0; i < p.consts.size(); ++i) consts_.emplace(p.consts[i].name, int(i));
+    for (size_t i = 0; i < p.data.size(); ++i) data_.emplace(p.data[i].name, int(i));
+    paths_ = ctx.schema->Paths();
+    for (const auto& d : stdlib::DetectorNames()) paths_.push_back(d);
+  }
+
+  void Root(const check::Root& root) {
+    root_ = root;
+    locals_.clear();
+    depth_reported_ = false;
+    Walk(*root.expr, 1, /*is_callee_base=*/false);
+  }
+
+ private:
+  void Walk(Expr& e, uint32_t depth, bool unused) {
+    if (ctx_.DepthExceeded(depth, e.span, &depth_reported_)) return;
+    switch (e.kind) {
+      case ExprKind::kName:
+      case ExprKind::kMember:
+        if (IsPureChain(e)) {
+          ResolveChain(e, depth);
+          return;
+        }
+        break;
+      case ExprKind::kCall:
+        ResolveCall(e);
+        break;
+      case ExprKind::kQuantifier: {
+        if (e.kids.size() != 2) return;
+        Walk(*e.kids[0], depth + 1, false);
+        if (IsNamespaceRoot(e.name)) {
+          ctx_.Error("tg_duplicate_name", e.span,
+                     "quantifier variable `" + e.name + "` uses a reserved name",
+                     "`" + e.name + "` is the root of schema fields; choose another name");
+        } else if (std::find(locals_.begin(), locals_.end(), e.name) != locals_.end()) {
+          ctx_.Error("tg_duplicate_name", e.span,
+                     "quantifier variable `" + e.name + "` is already defined",
+                     "an enclosing quantifier uses `" + e.name + "`; choose another name");
+        }
+        e.index = static_cast<int32_t>(locals_.size());
+        locals_.push_back(e.name);
+        Walk(*e.kids[1], depth + 1, false);
+        locals_.pop_back();
+        return;
+      }
+      case ExprKind::kMap: {
+        std::map<std::string, bool> seen;
+        for (size_t i = 0; i < e.keys.size() && i < e.kids.size(); ++i)
+          if (!seen.emplace(e.keys[i], true).second)
+            ctx_.Error("tg_duplicate_name", e.kids[i]->span,
+                       "key `" + e.keys[i] + "` appears twice in the map",
+                       "remove one of the entries");
+        break;
+      }
+      default:
+        break;
+    }
+    for (auto& k : e.kids) Walk(*k, depth + 1, false);
+  }
+
+  static bool IsPureChain(const Expr& e) {
+    const Expr* x = &e;
+    while (x->kind == ExprKind::kMember && !x->kids.empty()) x = x->kids[0].get();
+    return x->kind == ExprKind::kName;
+  }
+
+  // nodes[0] is the root name, nodes.back() is `e`.
+  void ResolveChain(Expr& e, uint32_t depth) {
+    std::vector<Expr*> nodes;
+    for (Expr* x = &e;; x = x->kids[0].get()) {
+      nodes.push_back(x);
+      if (x->kind == ExprKind::kName) break;
+    }
+    std::reverse(nodes.begin(), nodes.end());
+    if (ctx_.DepthExceeded(depth + uint32_t(nodes.size()), e.span, &depth_reported_)) return;
+    Expr& root = *nodes[0];
+    if (ResolvePlainName(root)) return;  // the rest are value members (types pass)
+    if (!IsNamespaceRoot(root.name)) {
+      ReportUnknownName(root, nodes);
+      return;
+    }
+    std::string path = root.name;
+    root.ref = RefKind::kNamespace;
+    for (size_t i = 1; i < nodes.size(); ++i) {
+      Expr& n = *nodes[i];
+      path += "." + n.name;
+      int field = ctx_.schema->Find(path);
+      if (field >= 0) {
+        n.ref = RefKind::kField;
+        n.index = field;
+        n.scope = ctx_.schema->field(field).scope;
+        n.type = ctx_.schema->field(field).type;
+        return;
+      }
+      int det = stdlib::FindDetector(path);
+      if (det >= 0) {
+        n.ref = RefKind::kDetector;
+        n.index = det;
+        n.type = Type(Kind::kPattern);
+        return;
+      }
+      if (ctx_.schema->IsPrefix(path) || IsDetectorPrefix(path)) {
+        n.ref = RefKind::kNamespace;
+        continue;
+      }
+      std::string help;
+      if (!stdlib::FindBuiltin(path).empty())
+        help = "`" + path + "` is a function: call it as `" + path + "(...)`";
+      else
+        help = DidYouMean(path, paths_);
+      ctx_.Error("tg_unknown_field", n.span, "unknown field `" + path + "`", help);
+      return;
+    }
+    // The chain ended on a prefix: a namespace is not a value.
+    std::string example;
+    for (const auto& p : paths_)
+      if (p.size() > path.size() && p.compare(0, path.size(), path) == 0 && p[path.size()] == '.') {
+        example = p;
+        break;
+      }
+    ctx_.Error("tg_unknown_field", e.span, "`" + path + "` is not a field",
+               example.empty() ? "" : "name a field under it, such as `" + example + "`");
+    e.ref = RefKind::kUnresolved;
+  }
+
+  static bool IsDetectorPrefix(const std::string& path) {
+    for (const auto& d : stdlib::DetectorNames())
+      if (d.size() > path.size() && d.compare(0, path.size(), path) == 0 && d[path.size()] == '.')
+        return true;
+    return false;
+  }
+
+  // Locals, consts and data documents. Returns false when `n` is none of them.
+  bool ResolvePlainName(Expr& n) {
+    for (size_t i = locals_.size(); i-- > 0;) {
+      if (locals_[i] == n.name) {
+        n.ref = RefKind::kLocal;
+        n.index = static_cast<int32_t>(i);
+        return true;
+      }
+    }
+    auto c = consts_.find(n.name);
+    if (c != consts_.end()) {
+      if (root_.role == Role::kConst && c->second >= root_.owner) {
+        ctx_.Error("tg_unknown_name", n.span,
+                   c->second == root_.owner ? "const `" + n.name + "` refers to itself"
+                                            : "const `" + n.name + "` is used before it is declared",
+                   "a const may use only the consts declared above it");
+        n.ref = RefKind::kUnresolved;
+        n.index = -2;  // marks "reported" for the types pass
+        return true;
+      }
+      n.ref = RefKind::kConst;
+      n.index = c->second;
+      ctx_.const_used[c->second] = true;
+      return true;
+    }
+    auto d = data_.find(n.name);
+    if (d != data_.end()) {
+      n.ref = RefKind::kData;
+      n.index = d->second;
+      return true;
+    }
+    return false;
+  }
+
+  void ReportUnknownName(Expr& root, const std::vector<Expr*>& nodes) {
+    std::vector<std::string> names = locals_;
+    for (const auto& [k, i] : consts_)
+      if (root_.role != Role::kConst || i < root_.owner) names.push_back(k);
+    for (const auto& [k, i] : data_) names.push_back(k);
+    for (const auto& r : NamespaceRoots()) names.push_back(r);
+    std::string help = DidYouMean(root.name, names);
+    if (help.empty() && nodes.size() > 1) {
+      // `user.jurisdiction`: look for a field with the same tail.
+      std::string tail;
+      for (size_t i = 1; i < nodes.size(); ++i) tail += "." + nodes[i]->name;
+      std::vector<std::string> same_tail;
+      for (const auto& p : paths_)
+        if (p.size() > tail.size() && p.compare(p.size() - tail.size(), tail.size(), tail) == 0 &&
+            p.find('.') == p.size() - tail.size())
+          same_tail.push_back(p);
+      if (!same_tail.empty()) help = "did you mean `" + same_tail.front() + "`?";
+    }
+    ctx_.Error("tg_unknown_name", root.span, "unknown name `" + root.name + "`", help);
+  }
+
+  void ResolveCall(Expr& e) {
+    if (!stdlib::FindBuiltin(e.name).empty()) return;
+    Span at = e.span;
+    if (ctx_.Text(e.span).substr(0, e.name.size()) == e.name) at = SubSpan(e.span, 0, e.name.size());
+    std::string help;
+    size_t dot = e.name.rfind('.');
+    if (stdlib::FindDetector(e.name) >= 0) {
+      help = "`" + e.name + "` is a detector: write `text matches " + e.name + "`";
+    } else if (dot != std::string::npos && !stdlib::FindBuiltin(e.name.substr(dot + 1)).empty()) {
+      help = "write `" + e.name.substr(dot + 1) + "(" + e.name.substr(0, dot) + ", ...)`";
+    } else {
+      if (builtin_names_.empty()) builtin_names_ = BuiltinNames();
+      help = DidYouMean(e.name, builtin_names_);
+    }
+    ctx_.Error("tg_unknown_function", at, "unknown function `" + e.name + "`", help);
+    e.index = -2;  // reported
+  }
+
+  static std::string DidYouMean(const std::string& name, const std::vector<std::string>& cands) {
+    std::string m = ClosestMatch(name, cands);
+    return m.empty() ? "" : "did you mean `" + m + "`?";
+  }
+
+  Context& ctx_;
+  check::Root root_{Role::kConst, nullptr, 0};
+  std::map<std::string, int> consts_, data_;
+  std::vector<std::string> paths_;
+  std::vector<std::string> builtin_names_;
+  std::vector<std::string> locals_;
+  bool depth_reported_ = false;
+};
+
+}  // namespace
+
+bool Resolve(Context& ctx) {
+  int before = ctx.errors;
+  Resolver r(ctx);
+  for (const auto& root : CollectRoots(*ctx.policy)) r.Root(root);
+  for (size_t i = 0; i < ctx.policy->consts.size(); ++i) {
+    const auto& c = ctx.policy->consts[i];
+    if (!ctx.const_used[i] && !IsNamespaceRoot(c.name))
+      ctx.Warning("tg_unused_const", c.span, "const `" + c.name + "` is never used",
+                  "remove it, or use it in a rule");
+  }
+  return ctx.errors == before;
+}
+
+}  // namespace tollgate::check

@@ -1,0 +1,148 @@
+// Pass `tests`: `test` blocks name real rules, bind real fields of the right
+// scope to constant values of the right type, and expect tags that rules set.
+//
+// After this pass every binding value has `type` = the field's type and
+// `folded` = the value converted to it (map literals become records, ints
+// become decimals, RFC 3339 strings become times), ready for the test runner.
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "engine/check/passes.h"
+
+namespace tollgate::check {
+namespace {
+
+using ast::Expr;
+using ast::ExprKind;
+
+std::string Join(const std::vector<std::string>& path) {
+  std::string out;
+  for (const auto& p : path) out += (out.empty() ? "" : ".") + p;
+  return out;
+}
+
+class TestChecker {
+ public:
+  explicit TestChecker(Context& ctx) : ctx_(ctx) {
+    const auto& p = *ctx.policy;
+    for (size_t i = 0; i < p.rules.size(); ++i) {
+      rule_names_.push_back(p.rules[i].name);
+      rules_.emplace(p.rules[i].name, int(i));
+      for (const auto& e : p.rules[i].effects)
+        if (e.kind == ast::EffectKind::kTag) tags_.insert(e.tag_key);
+    }
+    for (const auto& f : ctx.schema->fields())
+      (f.scope == ast::Scope::kRequest ? request_paths_ : candidate_paths_).push_back(f.path);
+  }
+
+  void Test(ast::TestDecl& t) {
+    std::set<std::string> seen;
+    for (auto& b : t.given) Binding(b, ast::Scope::kRequest, &seen);
+    seen.clear();
+    for (auto& b : t.candidate) Binding(b, ast::Scope::kCandidate, &seen);
+    for (auto& x : t.expects) Expect(x);
+  }
+
+ private:
+  void Binding(ast::Binding& b, ast::Scope scope, std::set<std::string>* seen) {
+    std::string path = Join(b.path);
+    bool request = scope == ast::Scope::kRequest;
+    int id = ctx_.schema->Find(path);
+    if (id < 0) {
+      std::string m = ClosestMatch(path, request ? request_paths_ : candidate_paths_);
+      ctx_.Error("tg_unknown_field", b.span, "unknown field `" + path + "`",
+                 m.empty() ? "" : "did you mean `" + m + "`?");
+      return;
+    }
+    const stdlib::FieldDef& f = ctx_.schema->field(id);
+    if (f.scope != scope) {
+      ctx_.Error("tg_test_error", b.span,
+                 "`" + path + "` is a " + (request ? "candidate" : "request") + " field",
+                 request ? "set candidate fields in the test's `candidate { ... }` block"
+                         : "set request fields in the test's `given { ... }` block");
+      return;
+    }
+    if (!seen->insert(path).second) {
+      ctx_.Error("tg_duplicate_name", b.span, "`" + path + "` is bound twice in this block",
+                 "remove one of the bindings");
+      return;
+    }
+    if (!b.value) return;
+    Expr& v = *b.value;
+    bool is_null = v.kind == ExprKind::kLiteral && v.value.kind == Kind::kNull;
+    if (is_null) {
+      if (f.required)
+        ctx_.Error("tg_test_error", v.span, "`" + path + "` is required and cannot be null",
+                   "give it a value of type `" + f.type.ToString() + "`");
+      return;
+    }
+    if (!Conform(ctx_, f.type, v, "the value of `" + path + "`")) return;
+    if (!v.folded) return;  // not constant: reported by the fold pass
+    std::string err;
+    Value out;
+    if (!CoerceValue(ctx_, f.type, v.type, *v.folded, &out, &err)) {
+      ctx_.Error("tg_invalid_value", v.span, err);
+      return;
+    }
+    v.folded = out;
+    v.type = f.type;
+  }
+
+  void Expect(ast::Expect& x) {
+    switch (x.kind) {
+      case ast::ExpectKind::kFired:
+      case ast::ExpectKind::kNotFired:
+      case ast::ExpectKind::kRejectedBy:
+        for (size_t i = 0; i < x.names.size(); ++i) {
+          const Span& at = i < x.name_spans.size() ? x.name_spans[i] : x.span;
+          auto it = rules_.find(x.names[i]);
+          if (it == rules_.end()) {
+            std::string m = ClosestMatch(x.names[i], rule_names_);
+            ctx_.Error("tg_test_error", at, "unknown rule `" + x.names[i] + "`",
+                       m.empty() ? "" : "did you mean `" + m + "`?");
+            continue;
+          }
+          if (x.kind == ast::ExpectKind::kRejectedBy) {
+            const auto& effects = ctx_.policy->rules[it->second].effects;
+            bool has_require = std::any_of(effects.begin(), effects.end(), [](const ast::Effect& e) {
+              return e.kind == ast::EffectKind::kRequire;
+            });
+            if (!has_require)
+              ctx_.Error("tg_test_error", at,
+                         "rule `" + x.names[i] + "` has no `require`, so it cannot reject a candidate",
+                         "use `expect fired " + x.names[i] + "` for rules that deny or tag");
+          }
+        }
+        return;
+      case ast::ExpectKind::kTag:
+        if (!x.names.empty() && !tags_.count(x.names[0])) {
+          std::vector<std::string> keys(tags_.begin(), tags_.end());
+          std::string m = ClosestMatch(x.names[0], keys);
+          ctx_.Warning("tg_test_error", !x.name_spans.empty() ? x.name_spans[0] : x.span,
+                       "no rule sets tag `" + x.names[0] + "`",
+                       m.empty() ? "this expectation can never hold" : "did you mean `" + m + "`?");
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  Context& ctx_;
+  std::vector<std::string> rule_names_;
+  std::map<std::string, int> rules_;
+  std::set<std::string> tags_;
+  std::vector<std::string> request_paths_, candidate_paths_;
+};
+
+}  // namespace
+
+bool Tests(Context& ctx) {
+  int before = ctx.errors;
+  TestChecker checker(ctx);
+  for (auto& t : ctx.policy->tests) checker.Test(t);
+  return ctx.errors == before;
+}
+
+}  // namespace tollgate::check
