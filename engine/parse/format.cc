@@ -185,7 +185,8 @@ class Formatter {
     }
     allow_blank_ = false;
     force_blank_ = false;
-    bool space = sp == Sp::kSpace || (sp == Sp::kAuto && AutoSpace(t));
+    bool space = sp == Sp::kSpace || (sp == Sp::kAuto && AutoSpace(t)) || space_next_;
+    space_next_ = false;
     w_.Put(t.text, space);
     Remember(t);
     ti_ = i + 1;
@@ -221,8 +222,12 @@ class Formatter {
 
   // ---- structure ----
   void Decl() {
-    Line(0, true, true);
     std::string kw = Peek().text;
+    // A blank line between declarations, except inside a run of one-line
+    // `const`/`data` declarations that the author wrote without one.
+    bool one_line = kw == "const" || kw == "data";
+    Line(0, true, !(one_line && prev_one_line_));
+    prev_one_line_ = one_line;
     if (kw == "const") {
       Take(Sp::kSpace);
       Take(Sp::kSpace);
@@ -292,19 +297,13 @@ class Formatter {
     Take(Sp::kNone);
   }
 
+  // given { path: value, ... }: a collection whose one-line form has spaces
+  // inside the braces.
   void Bindings() {
-    int outer = w_.indent(), inner = outer + kIndent;
-    size_t open = k_;
-    Take(Sp::kSpace);  // {
-    if (match_[open] == k_ && !HasCommentBetween(open, k_)) {
-      Take(Sp::kNone);
-      return;
-    }
-    Elements(inner, [this] {
+    Collection(Sp::kSpace, /*spaced=*/true, [this] {
       Take(Sp::kAuto);  // first name of the path
       Flow([this] { return Is(",") || Is("}"); });
     });
-    Close(inner, outer);
   }
 
   bool HasCommentBetween(size_t ka, size_t kb) const {
@@ -320,12 +319,17 @@ class Formatter {
     return false;
   }
 
-  // One element per line, each followed by a comma.
+  // Elements each followed by a comma, on the lines where the author started
+  // them (the first one always on a new line).
   void Elements(int inner, const std::function<void()>& element) {
     bool first = true;
     int saved = cont_;
     while (!AtEnd() && !Is("}") && !Is("]") && ok_) {
-      Line(inner, !first, false);
+      if (first || Peek().newline_before || HasCommentBetween(k_ - 1, k_)) {
+        Line(inner, !first, false);
+      } else {
+        space_next_ = true;
+      }
       first = false;
       element();
       PutText(",");
@@ -334,15 +338,18 @@ class Formatter {
     cont_ = saved;
   }
 
-  // A list, set, map or record type: one line, or one element per line when
-  // the author wrote it over several lines.
-  void Collection(Sp open_space, const std::function<void()>& element) {
+  // A list, set, map, record type or binding block: one line, or when the
+  // author wrote it over several lines, one line per group of elements with
+  // a trailing comma and the closing bracket on its own line.
+  void Collection(Sp open_space, bool spaced, const std::function<void()>& element) {
     size_t open = k_, close = match_[k_];
+    bool empty = close == open + 1;
     bool multi = close > open && HasNewlineInside(open, close) &&
-                 (close > open + 1 || HasCommentBetween(open, close));
+                 (!empty || HasCommentBetween(open, close));
     if (!multi) {
       int saved = cont_;
       Take(open_space);
+      space_next_ = spaced && !empty;
       while (!AtEnd() && k_ < close && ok_) {
         element();
         if (Is(",")) {
@@ -351,7 +358,7 @@ class Formatter {
         }
       }
       cont_ = saved;
-      Take(Sp::kNone);
+      Take(spaced && !empty ? Sp::kSpace : Sp::kNone);
       return;
     }
     int outer = w_.line_open() && !w_.pending() ? w_.indent() : w_.pending_indent();
@@ -368,9 +375,12 @@ class Formatter {
     int depth = 0;
     while (!AtEnd() && ok_) {
       if (depth == 0 && stop()) return;
+      // The author's line breaks inside an expression are kept.
+      if (Peek().newline_before && !w_.pending()) w_.Break(cont_);
       const std::string& s = Peek().text;
       if (s == "{" || (s == "[" && !prev_operand_)) {
-        Collection(Sp::kAuto, [this] { Flow([this] { return Is(",") || Is("]") || Is("}"); }); });
+        Collection(Sp::kAuto, false,
+                   [this] { Flow([this] { return Is(",") || Is("]") || Is("}"); }); });
         continue;
       }
       if (s == ")" || s == "]" || s == "}") {
@@ -385,7 +395,7 @@ class Formatter {
 
   void Type(Sp sp) {
     if (Is("{")) {
-      Collection(sp, [this] {
+      Collection(sp, false, [this] {
         Take(Sp::kAuto);  // field name
         if (Is("?")) Take(Sp::kNone);
         Take(Sp::kNone);  // :
@@ -413,7 +423,8 @@ class Formatter {
   int cont_ = kIndent;
   bool allow_blank_ = false, force_blank_ = false, ok_ = true;
   std::string prev_text_;
-  bool prev_name_ = false, prev_operand_ = false, unary_ = false;
+  bool prev_name_ = false, prev_operand_ = false, unary_ = false, space_next_ = false;
+  bool prev_one_line_ = false;
 };
 
 std::vector<std::string> Comments(const std::vector<Token>& toks) {
