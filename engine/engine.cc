@@ -58,6 +58,10 @@ Compiled CompileSource(const std::string& path, std::string text, const CompileO
         }
       }
     }
+    // Diagnostics point into the source: keep it alive when the policy is dropped.
+    if (out.policy == nullptr && policy != nullptr && policy->file != nullptr) {
+      out.diagnostics.KeepAlive(std::shared_ptr<const SourceFile>(std::move(policy->file)));
+    }
   } catch (const std::exception& e) {
     out.diagnostics.Error("tg_internal_error", Span{}, std::string("compile failed: ") + e.what());
     out.policy = nullptr;

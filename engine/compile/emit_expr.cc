@@ -64,6 +64,8 @@ uint32_t Emitter::Constant(const Value& v) {
     case Kind::kBool: key = v.b ? "1" : "0"; break;
     case Kind::kString: key.assign(v.str, v.size); break;
     case Kind::kSet: case Kind::kList: case Kind::kMap: case Kind::kRecord:
+      key = ToJson(v);  // containers dedupe by canonical JSON within their kind
+      break;
     case Kind::kPattern: case Kind::kAny:
       scalar = false;
       break;
