@@ -1,0 +1,152 @@
+// Catalog loading: the shipped example, candidate records, and every
+// validation error.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "runtime/catalog.h"
+#include "stdlib/schema.h"
+#include "tests/router/router_env.h"
+
+namespace tollgate::testing {
+namespace {
+
+using runtime::Catalog;
+using runtime::CatalogError;
+
+const stdlib::Schema& Std() { return stdlib::Schema::Standard(); }
+
+std::string LoadError(const std::string& json) {
+  Catalog c;
+  CatalogError e;
+  if (Catalog::Load(json, Std(), &c, &e)) return "";
+  return e.message;
+}
+
+TEST(Catalog, ExampleCatalogLoadsAndIsRich) {
+  Catalog c;
+  CatalogError e;
+  ASSERT_TRUE(Catalog::LoadFile("policies/catalog.json", Std(), &c, &e)) << e.message;
+  EXPECT_GE(c.size(), 30u);
+  std::set<std::string> models, providers, countries;
+  for (const auto& ep : c.endpoints()) {
+    models.insert(ep.model);
+    providers.insert(ep.provider.substr(0, ep.provider.find('/')));
+    countries.insert(ep.jurisdiction);
+  }
+  EXPECT_GE(models.size(), 10u);
+  EXPECT_GE(providers.size(), 8u);
+  for (const char* cc : {"US", "DE", "FR", "IE", "NL", "SE", "GB", "JP"}) {
+    EXPECT_TRUE(countries.count(cc)) << cc;
+  }
+}
+
+TEST(Catalog, ExactPricesAndCandidateRecord) {
+  std::string json = CatalogOf({Ep("a", "m", "prov/eu",
+                                   {{"input", "2.500001"}, {"output", "\"10\""},
+                                    {"per_request", "0.000001"}, {"jurisdiction", "\"DE\""},
+                                    {"zdr", "true"}, {"retention_days", "0"},
+                                    {"data_collection", "\"deny\""}, {"latency", "0.42"}})});
+  Catalog c;
+  CatalogError e;
+  ASSERT_TRUE(Catalog::Load(json, Std(), &c, &e)) << e.message;
+  const auto& ep = c.endpoint(0);
+  EXPECT_EQ(ep.price_input, 2500001);
+  EXPECT_EQ(ep.price_output, 10000000);
+  EXPECT_EQ(ep.price_request, 1);
+  EXPECT_EQ(ep.latency_p50, 420000);
+  const vm::Record& r = c.candidate(0);
+  auto slot = [&](const char* path) { return Std().field(Std().Find(path)).slot; };
+  EXPECT_EQ(r.slots[slot("provider.name")].sv(), "prov/eu");
+  EXPECT_EQ(r.slots[slot("provider.jurisdiction")].sv(), "DE");
+  EXPECT_TRUE(r.slots[slot("provider.zdr")].b);
+  EXPECT_EQ(r.slots[slot("provider.data_collection")].sv(), "deny");
+  EXPECT_EQ(r.slots[slot("endpoint.price_input")].kind, Kind::kMoney);
+  EXPECT_EQ(r.slots[slot("endpoint.price_input")].i, 2500001);
+  EXPECT_TRUE(r.slots[slot("endpoint.estimated_cost")].is_null());
+  EXPECT_EQ(c.estimated_cost_slot(), slot("endpoint.estimated_cost"));
+  const Value& params = r.slots[slot("endpoint.parameters")];
+  ASSERT_EQ(params.kind, Kind::kSet);
+  EXPECT_TRUE(SetContains(params, Value::StringRef("tools")));
+  EXPECT_EQ(c.ForModel("m").size(), 1u);
+  EXPECT_TRUE(c.ForModel("other").empty());
+  EXPECT_EQ(c.Find("a"), 0);
+}
+
+struct BadCase {
+  const char* name;
+  std::map<std::string, std::string> set;
+  const char* expect;  // substring of the message
+};
+
+class CatalogBad : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(CatalogBad, FailsWithNamedField) {
+  const BadCase& b = GetParam();
+  std::string msg = LoadError(CatalogOf({Ep("ok", "m", "p"), Ep("bad", "m", "p", b.set)}));
+  EXPECT_NE(msg.find("endpoint 1 (`bad`)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(b.expect), std::string::npos) << msg;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Validation, CatalogBad,
+    ::testing::Values(
+        BadCase{"negative_price", {{"input", "\"-1\""}}, "`pricing.input_per_mtok` must not be negative"},
+        BadCase{"inexact_price", {{"output", "\"0.0000001\""}}, "`pricing.output_per_mtok` must be an exact decimal"},
+        BadCase{"exponent_price", {{"output", "1e-3"}}, "`pricing.output_per_mtok`"},
+        BadCase{"bad_country", {{"jurisdiction", "\"EU\""}}, "`jurisdiction` must be an ISO 3166-1"},
+        BadCase{"lower_country", {{"jurisdiction", "\"de\""}}, "`jurisdiction`"},
+        BadCase{"unknown_field", {{"colour", "\"red\""}}, "`colour` is not a known catalog field"},
+        BadCase{"unknown_quant", {{"quantization", "\"fp3\""}}, "`quantization` must be one of"},
+        BadCase{"zdr_retains", {{"zdr", "true"}, {"data_collection", "\"deny\""}}, "`retention_days` must be 0"},
+        BadCase{"trains_deny", {{"trains_on_data", "true"}, {"data_collection", "\"deny\""}}, "`data_collection` must be `allow`"},
+        BadCase{"bad_dc", {{"data_collection", "\"maybe\""}}, "`data_collection` must be `allow` or `deny`"},
+        BadCase{"uptime_range", {{"uptime", "1.5"}}, "`observed.uptime` is out of range"},
+        BadCase{"wrong_type", {{"zdr", "\"yes\""}}, "`zdr` must be true or false"},
+        BadCase{"missing", {{"region", "<absent>"}}, "`region` is missing"},
+        BadCase{"ctx_int", {{"context_length", "1.5"}}, "`context_length` must be a non-negative integer"},
+        BadCase{"max_out", {{"max_output_tokens", "200000"}}, "`max_output_tokens` must not exceed"},
+        BadCase{"tier", {{"tier", "\"gold\""}}, "`tier` must be"},
+        BadCase{"auth", {{"upstream", "{\"base_url\": \"https://x\", \"auth\": {\"type\": \"basic\"}}"}}, "`upstream.auth.type`"},
+        BadCase{"auth_env", {{"upstream", "{\"base_url\": \"https://x\", \"auth\": {\"type\": \"bearer\"}}"}}, "`upstream.auth.env` is missing"},
+        BadCase{"header", {{"upstream", "{\"base_url\": \"https://x\", \"auth\": {\"type\": \"header\", \"env\": \"K\"}}"}}, "`upstream.auth.header` is missing"},
+        BadCase{"url", {{"upstream", "{\"base_url\": \"ftp://x\", \"auth\": {\"type\": \"none\"}}"}}, "`upstream.base_url` must start"},
+        BadCase{"params", {{"supported_parameters", "[true]"}}, "`supported_parameters`"},
+        BadCase{"provider_slug", {{"provider", "\"Open AI\""}}, "`provider` must be a lower-case slug"}),
+    [](const ::testing::TestParamInfo<BadCase>& i) { return std::string(i.param.name); });
+
+TEST(Catalog, DuplicateIds) {
+  std::string msg = LoadError(CatalogOf({Ep("a", "m", "p"), Ep("a", "m", "q")}));
+  EXPECT_NE(msg.find("endpoint 1 (`a`): field `id` duplicates the id of endpoint 0"), std::string::npos) << msg;
+}
+
+TEST(Catalog, MalformedDocuments) {
+  EXPECT_NE(LoadError("{").find("malformed JSON"), std::string::npos);
+  EXPECT_NE(LoadError("[]").find("JSON object"), std::string::npos);
+  EXPECT_NE(LoadError("{\"endpoints\": 3}").find("`endpoints` list"), std::string::npos);
+  EXPECT_NE(LoadError("{\"endpoints\": [], \"extra\": 1}").find("`extra`"), std::string::npos);
+  EXPECT_NE(LoadError("{\"endpoints\": [3]}").find("endpoint 0"), std::string::npos);
+  EXPECT_EQ(LoadError("{\"endpoints\": []}"), "");
+}
+
+TEST(Catalog, MissingFileIsIoError) {
+  Catalog c;
+  CatalogError e;
+  EXPECT_FALSE(Catalog::LoadFile("/nonexistent/catalog.json", Std(), &c, &e));
+  EXPECT_EQ(e.code, "catalog_io_error");
+}
+
+TEST(Catalog, CountryAndQuantizationTables) {
+  EXPECT_TRUE(runtime::IsCountryCode("DE"));
+  EXPECT_TRUE(runtime::IsCountryCode("ZW"));
+  EXPECT_TRUE(runtime::IsCountryCode("AD"));
+  EXPECT_FALSE(runtime::IsCountryCode("UK"));
+  EXPECT_FALSE(runtime::IsCountryCode("EU"));
+  EXPECT_FALSE(runtime::IsCountryCode("D"));
+  EXPECT_TRUE(runtime::IsKnownQuantization("fp8"));
+  EXPECT_TRUE(runtime::IsKnownQuantization("unknown"));
+  EXPECT_FALSE(runtime::IsKnownQuantization("fp9"));
+}
+
+}  // namespace
+}  // namespace tollgate::testing

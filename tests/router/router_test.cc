@@ -1,0 +1,341 @@
+// Router: candidates, policy requires, every preference alone and combined,
+// ordering and tie-breaks, explanations, fallback models, status codes.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "engine/core/money.h"
+#include "tests/router/router_env.h"
+
+namespace tollgate::testing {
+namespace {
+
+using Ids = std::vector<std::string>;
+
+// Three endpoints of model m: a cheap US one, a mid DE zdr one, a pricey FR fp8 one.
+std::string Basic() {
+  return CatalogOf({
+      Ep("m@us", "m", "cheapco", {{"input", "\"0.5\""}, {"output", "\"1\""}}),
+      Ep("m@de", "m", "eurocloud/frankfurt",
+         {{"input", "\"1\""}, {"output", "\"2\""}, {"jurisdiction", "\"DE\""}, {"zdr", "true"},
+          {"retention_days", "0"}, {"data_collection", "\"deny\""}}),
+      Ep("m@fr", "m", "frenchai",
+         {{"input", "\"3\""}, {"output", "\"6\""}, {"jurisdiction", "\"FR\""},
+          {"quantization", "\"fp8\""}, {"supported_parameters", "[\"max_tokens\"]"},
+          {"data_collection", "\"deny\""}, {"retention_days", "0"}}),
+  });
+}
+
+class RouterTest : public ::testing::Test {
+ protected:
+  void SetUpEnv(const std::string& policy, const std::string& catalog,
+                const std::string& accounts = "") {
+    ASSERT_TRUE(env.Setup(policy, catalog, accounts)) << env.error;
+  }
+  Ids R(const std::string& input) {
+    Ids cached = env.Route(input, true);
+    EXPECT_TRUE(env.error.empty()) << env.error;
+    return cached;
+  }
+  RouteEnv env;
+};
+
+TEST_F(RouterTest, DefaultOrderIsAscendingEstimatedCost) {
+  SetUpEnv(kNoRules, Basic());
+  EXPECT_EQ(R(Input("m")), (Ids{"m@us", "m@de", "m@fr"}));
+  EXPECT_EQ(env.result.outcome, runtime::RouteResult::Outcome::kRouted);
+  EXPECT_TRUE(env.result.eliminated.empty());
+}
+
+TEST_F(RouterTest, EstimatedCostIsExact) {
+  SetUpEnv(kNoRules, CatalogOf({Ep("e", "m", "p", {{"input", "\"2.5\""}, {"output", "\"10\""},
+                                                   {"per_request", "\"0.001\""}})}));
+  R(Input("m", "", "\"max_tokens\": 1000"));
+  ASSERT_EQ(env.result.endpoints.size(), 1u);
+  int slot = env.policy->schema().field(env.policy->schema().Find("request.input_tokens")).slot;
+  int64_t in = env.request.slots[slot].i;
+  // in x 2.5 usd/Mtok + 1000 x 10 usd/Mtok + 0.001 usd, in micros.
+  EXPECT_EQ(env.result.endpoints[0].estimated_cost, in * 25 / 10 + 10000 + 1000);
+}
+
+TEST_F(RouterTest, MaxTokensAbsentUsesEndpointMaxOutput) {
+  SetUpEnv(kNoRules, CatalogOf({Ep("e", "m", "p", {{"input", "\"0\""}, {"output", "\"1\""},
+                                                   {"max_output_tokens", "2000"}})}));
+  R(Input("m"));
+  ASSERT_EQ(env.result.endpoints.size(), 1u);
+  EXPECT_EQ(env.result.endpoints[0].estimated_cost, 2000);  // 2000 tok x 1 usd/Mtok
+}
+
+TEST_F(RouterTest, TiesBrokenByEndpointId) {
+  SetUpEnv(kNoRules, CatalogOf({Ep("z", "m", "p1"), Ep("b", "m", "p2"), Ep("k", "m", "p3")}));
+  EXPECT_EQ(R(Input("m")), (Ids{"b", "k", "z"}));
+}
+
+TEST_F(RouterTest, FallbackModelsStayPartitionedInOrder) {
+  SetUpEnv(kNoRules, CatalogOf({Ep("a1", "a", "p", {{"input", "\"9\""}}), Ep("b1", "b", "p", {{"input", "\"0\""}}),
+                                Ep("c1", "c", "p"), Ep("a2", "a", "q", {{"input", "\"5\""}})}));
+  EXPECT_EQ(R(Input("a", "", "\"models\": [\"b\", \"a\", \"nosuch\"]")), (Ids{"a2", "a1", "b1"}));
+  ASSERT_EQ(env.result.models.size(), 3u);
+  EXPECT_EQ(env.result.models[1], "b");
+}
+
+TEST_F(RouterTest, UnknownModelIs404) {
+  SetUpEnv(kNoRules, Basic());
+  EXPECT_TRUE(R(Input("nosuch")).empty());
+  EXPECT_EQ(env.result.outcome, runtime::RouteResult::Outcome::kNoEndpoint);
+  EXPECT_EQ(env.result.status, 404);
+  EXPECT_EQ(env.result.code, "route_no_eligible_endpoint");
+  EXPECT_NE(env.result.reason.find("no endpoint in the catalog serves `nosuch`"), std::string::npos);
+}
+
+TEST_F(RouterTest, PolicyRequireEliminatesAndIsNamed) {
+  SetUpEnv("policy \"eu\"\nconst eu = {\"DE\", \"FR\"}\n"
+           "rule eu_only { require provider.jurisdiction in eu }\n",
+           Basic());
+  EXPECT_EQ(R(Input("m")), (Ids{"m@de", "m@fr"}));
+  ASSERT_EQ(env.result.eliminated.size(), 1u);
+  const auto& el = env.result.eliminated[0];
+  EXPECT_EQ(env.catalog.endpoint(el.endpoint).id, "m@us");
+  EXPECT_EQ(el.code, runtime::ElimCode::kPolicyRequire);
+  EXPECT_EQ(el.field, "eu_only");
+  EXPECT_EQ(el.source, "policy");
+  EXPECT_NE(el.detail.find("provider.jurisdiction in eu"), std::string::npos) << el.detail;
+}
+
+TEST_F(RouterTest, NothingLeftByPolicyIs403WithExplanation) {
+  SetUpEnv("policy \"p\"\nrule only_jp { require provider.jurisdiction == \"JP\" }\n", Basic());
+  EXPECT_TRUE(R(Input("m", "{\"zdr\": true}")).empty());
+  EXPECT_EQ(env.result.status, 403);
+  EXPECT_EQ(env.Eliminated(), (Ids{"m@us:policy_require", "m@de:policy_require", "m@fr:policy_require"}));
+  EXPECT_NE(env.result.reason.find("3 by rule `only_jp`"), std::string::npos) << env.result.reason;
+  runtime::ApplyRoute(env.result, &env.decision);
+  EXPECT_EQ(env.decision.outcome, vm::Outcome::kDeny);
+  EXPECT_EQ(env.decision.status, 403);
+  EXPECT_EQ(env.decision.code, vm::kCodeNoEndpoint);
+}
+
+TEST_F(RouterTest, NothingLeftByPreferencesIs404) {
+  SetUpEnv(kNoRules, Basic());
+  EXPECT_TRUE(R(Input("m", "{\"only\": [\"nobody\"]}")).empty());
+  EXPECT_EQ(env.result.status, 404);
+  EXPECT_NE(env.result.reason.find("3 by request `provider.only` (pref_only)"), std::string::npos)
+      << env.result.reason;
+}
+
+TEST_F(RouterTest, EstimatedCostRequire) {
+  // cheapco with 4096 output tokens: 4096 x 1 usd/Mtok = 0.004096 usd; eurocloud 0.008192.
+  SetUpEnv("policy \"c\"\nrule cap { require endpoint.estimated_cost <= 0.005 usd }\n", Basic());
+  EXPECT_EQ(R(Input("m")), (Ids{"m@us"}));
+  EXPECT_EQ(env.CodeOf("m@de"), "policy_require");
+  // A smaller max_tokens makes more endpoints affordable.
+  EXPECT_EQ(R(Input("m", "", "\"max_tokens\": 100")), (Ids{"m@us", "m@de", "m@fr"}));
+}
+
+TEST_F(RouterTest, RequestDependentRequire) {
+  SetUpEnv("policy \"c\"\nrule ctx { require endpoint.context_length >= request.input_tokens * 1000 }\n",
+           CatalogOf({Ep("small", "m", "p", {{"context_length", "5000"}}),
+                      Ep("big", "m", "q", {{"context_length", "10000000"}, {"max_output_tokens", "4096"}})}));
+  Ids ids = R(Input("m", "", "\"max_tokens\": 10"));
+  EXPECT_NE(std::find(ids.begin(), ids.end(), "big"), ids.end());
+}
+
+// --- every preference alone ---
+
+TEST_F(RouterTest, OnlyMatchesBaseSlugVariants) {
+  SetUpEnv(kNoRules, Basic());
+  EXPECT_EQ(R(Input("m", "{\"only\": [\"eurocloud\"]}")), (Ids{"m@de"}));
+  EXPECT_EQ(env.CodeOf("m@us"), "pref_only");
+  EXPECT_EQ(R(Input("m", "{\"only\": [\"eurocloud/frankfurt\", \"frenchai\"]}")), (Ids{"m@de", "m@fr"}));
+  EXPECT_EQ(R(Input("m", "{\"only\": [\"euro\"]}")), Ids{});  // not a slug prefix
+}
+
+TEST_F(RouterTest, Ignore) {
+  SetUpEnv(kNoRules, Basic());
+  EXPECT_EQ(R(Input("m", "{\"ignore\": [\"cheapco\", \"eurocloud\"]}")), (Ids{"m@fr"}));
+  EXPECT_EQ(env.CodeOf("m@us"), "pref_ignore");
+  EXPECT_EQ(env.CodeOf("m@de"), "pref_ignore");
+}
+
+TEST_F(RouterTest, OrderFirstThenCost) {
+  SetUpEnv(kNoRules, Basic());
+  EXPECT_EQ(R(Input("m", "{\"order\": [\"frenchai\", \"eurocloud\"]}")), (Ids{"m@fr", "m@de", "m@us"}));
+}
+
+TEST_F(RouterTest, AllowFallbacksFalseKeepsOnlyOrderProviders) {
+  SetUpEnv(kNoRules, Basic());
+  EXPECT_EQ(R(Input("m", "{\"order\": [\"frenchai\"], \"allow_fallbacks\": false}")), (Ids{"m@fr"}));
+  EXPECT_EQ(env.CodeOf("m@us"), "pref_allow_fallbacks");
+  // Without an order, allow_fallbacks=false filters nothing.
+  EXPECT_EQ(R(Input("m", "{\"allow_fallbacks\": false}")).size(), 3u);
+}
+
+TEST_F(RouterTest, RequireParameters) {
+  SetUpEnv(kNoRules, Basic());
+  std::string tools = "\"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"f\"}}]";
+  EXPECT_EQ(R(Input("m", "{\"require_parameters\": true}", tools)), (Ids{"m@us", "m@de"}));
+  EXPECT_EQ(env.CodeOf("m@fr"), "pref_require_parameters");
+  EXPECT_EQ(R(Input("m", "{\"require_parameters\": false}", tools)).size(), 3u);
+}
+
+TEST_F(RouterTest, DataCollectionDeny) {
+  SetUpEnv(kNoRules, Basic());
+  EXPECT_EQ(R(Input("m", "{\"data_collection\": \"deny\"}")), (Ids{"m@de", "m@fr"}));
+  EXPECT_EQ(env.CodeOf("m@us"), "pref_data_collection");
+  EXPECT_EQ(R(Input("m", "{\"data_collection\": \"allow\"}")).size(), 3u);
+}
+
+TEST_F(RouterTest, Zdr) {
+  SetUpEnv(kNoRules, Basic());
+  EXPECT_EQ(R(Input("m", "{\"zdr\": true}")), (Ids{"m@de"}));
+  EXPECT_EQ(env.CodeOf("m@fr"), "pref_zdr");
+}
+
+TEST_F(RouterTest, Quantizations) {
+  SetUpEnv(kNoRules, Basic());
+  EXPECT_EQ(R(Input("m", "{\"quantizations\": [\"fp8\"]}")), (Ids{"m@fr"}));
+  EXPECT_EQ(env.CodeOf("m@us"), "pref_quantization");
+}
+
+TEST_F(RouterTest, MaxPriceIsAHardFilter) {
+  SetUpEnv(kNoRules, Basic());
+  EXPECT_EQ(R(Input("m", "{\"max_price\": {\"prompt\": 1}}")), (Ids{"m@us", "m@de"}));
+  EXPECT_EQ(env.CodeOf("m@fr"), "pref_max_price");
+  EXPECT_EQ(R(Input("m", "{\"max_price\": {\"completion\": 1.5}}")), (Ids{"m@us"}));
+  EXPECT_EQ(R(Input("m", "{\"max_price\": {\"request\": 0}}")).size(), 3u);
+  const auto& el = env.result.eliminated;
+  EXPECT_TRUE(el.empty());
+}
+
+TEST_F(RouterTest, MaxTokensAndContext) {
+  SetUpEnv(kNoRules, CatalogOf({Ep("short", "m", "p", {{"max_output_tokens", "1000"}}),
+                                Ep("tight", "m", "q", {{"context_length", "4096"}, {"max_output_tokens", "4096"}}),
+                                Ep("roomy", "m", "r")}));
+  EXPECT_EQ(R(Input("m", "", "\"max_tokens\": 4096")), (Ids{"roomy"}));
+  EXPECT_EQ(env.CodeOf("short"), "max_tokens_exceeded");
+  EXPECT_EQ(env.CodeOf("tight"), "context_too_small");
+}
+
+TEST_F(RouterTest, SortWords) {
+  SetUpEnv(kNoRules, CatalogOf({Ep("a", "m", "p1", {{"input", "\"1\""}, {"latency", "3"}, {"throughput", "10"}}),
+                                Ep("b", "m", "p2", {{"input", "\"2\""}, {"latency", "1"}, {"throughput", "30"}}),
+                                Ep("c", "m", "p3", {{"input", "\"3\""}, {"latency", "2"}, {"throughput", "90"}})}));
+  EXPECT_EQ(R(Input("m", "{\"sort\": \"price\"}")), (Ids{"a", "b", "c"}));
+  EXPECT_EQ(R(Input("m", "{\"sort\": \"latency\"}")), (Ids{"b", "c", "a"}));
+  EXPECT_EQ(R(Input("m", "{\"sort\": \"throughput\"}")), (Ids{"c", "b", "a"}));
+  EXPECT_EQ(R(Input("m", "{\"sort\": {\"by\": \"latency\"}}")), (Ids{"b", "c", "a"}));
+}
+
+TEST_F(RouterTest, LowUptimeMovesDownOnlyWithoutSort) {
+  SetUpEnv(kNoRules, CatalogOf({Ep("flaky", "m", "p1", {{"input", "\"0\""}, {"uptime", "0.90"}}),
+                                Ep("solid", "m", "p2", {{"input", "\"5\""}, {"uptime", "0.999"}})}));
+  EXPECT_EQ(R(Input("m")), (Ids{"solid", "flaky"}));
+  EXPECT_EQ(R(Input("m", "{\"sort\": \"price\"}")), (Ids{"flaky", "solid"}));
+}
+
+TEST_F(RouterTest, PreferredLatencyAndThroughputReorderNeverExclude) {
+  SetUpEnv(kNoRules, CatalogOf({Ep("slow", "m", "p1", {{"input", "\"0\""}, {"latency", "5"}, {"throughput", "5"}}),
+                                Ep("fast", "m", "p2", {{"input", "\"9\""}, {"latency", "0.2"}, {"throughput", "200"}})}));
+  EXPECT_EQ(R(Input("m", "{\"preferred_max_latency\": 1}")), (Ids{"fast", "slow"}));
+  EXPECT_EQ(R(Input("m", "{\"preferred_min_throughput\": {\"p50\": 100}}")), (Ids{"fast", "slow"}));
+  EXPECT_TRUE(env.result.eliminated.empty());
+  EXPECT_EQ(R(Input("m", "{\"preferred_max_latency\": 10}")), (Ids{"slow", "fast"}));
+}
+
+TEST_F(RouterTest, ByokFirstWhateverTheOrder) {
+  SetUpEnv(kNoRules, CatalogOf({Ep("shared", "m", "p1", {{"input", "\"0\""}}),
+                                Ep("mine", "m", "p2", {{"input", "\"9\""}, {"byok", "true"}})}));
+  EXPECT_EQ(R(Input("m", "{\"order\": [\"p1\"]}")), (Ids{"mine", "shared"}));
+}
+
+TEST_F(RouterTest, ServiceTiersNeedNitroOrFloor) {
+  SetUpEnv(kNoRules, CatalogOf({Ep("std", "m", "oa", {{"throughput", "50"}}),
+                                Ep("prio", "m", "oa/priority", {{"tier", "\"priority\""}, {"input", "\"5\""}, {"throughput", "150"}}),
+                                Ep("flex", "m", "oa/flex", {{"tier", "\"flex\""}, {"input", "\"0.1\""}, {"throughput", "5"}})}));
+  EXPECT_EQ(R(Input("m")), (Ids{"std"}));
+  EXPECT_EQ(env.CodeOf("prio"), "tier_not_selected");
+  EXPECT_EQ(R(Input("m:nitro")), (Ids{"prio", "std"}));
+  EXPECT_EQ(R(Input("m:floor")), (Ids{"flex", "std"}));
+  // A base slug does not reach tier endpoints; the exact slug does.
+  EXPECT_EQ(R(Input("m", "{\"only\": [\"oa\"]}")), (Ids{"std"}));
+  EXPECT_EQ(R(Input("m", "{\"only\": [\"oa/priority\"]}")), (Ids{"prio"}));
+}
+
+// --- invalid preference values ---
+
+TEST_F(RouterTest, InvalidPreferenceValuesAre400) {
+  SetUpEnv(kNoRules, Basic());
+  for (const char* prefs : {"{\"sort\": \"cheapest\"}", "{\"data_collection\": \"never\"}",
+                            "{\"quantizations\": [\"fp3\"]}", "{\"max_price\": {\"prompt\": -1}}"}) {
+    EXPECT_TRUE(R(Input("m", prefs)).empty()) << prefs;
+    EXPECT_EQ(env.result.outcome, runtime::RouteResult::Outcome::kInvalidPreference) << prefs;
+    EXPECT_EQ(env.result.status, 400);
+    EXPECT_EQ(env.result.code, "route_invalid_preference");
+    EXPECT_FALSE(env.result.reason.empty());
+  }
+  EXPECT_NE(env.result.reason.find("max_price.prompt"), std::string::npos);
+}
+
+// --- combined with policy requires and route hints ---
+
+TEST_F(RouterTest, PolicyRequireBeforePreferencesInExplanation) {
+  SetUpEnv("policy \"p\"\nrule zdr_only { require provider.zdr }\n", Basic());
+  EXPECT_EQ(R(Input("m", "{\"ignore\": [\"eurocloud\"]}")), Ids{});
+  EXPECT_EQ(env.Eliminated(), (Ids{"m@us:policy_require", "m@de:pref_ignore", "m@fr:policy_require"}));
+  EXPECT_EQ(env.result.status, 403);
+}
+
+TEST_F(RouterTest, PolicyAndRequestFiltersBothApply) {
+  SetUpEnv("policy \"p\"\nrule no_train { require not provider.trains_on_data and provider.data_collection == \"deny\" }\n",
+           Basic());
+  EXPECT_EQ(R(Input("m", "{\"quantizations\": [\"unknown\"]}")), (Ids{"m@de"}));
+  EXPECT_EQ(env.Eliminated(), (Ids{"m@us:policy_require", "m@fr:pref_quantization"}));
+}
+
+TEST_F(RouterTest, PolicyRouteMaxPriceIsStricterThanRequest) {
+  SetUpEnv("policy \"p\"\nrule cheap { route max_price prompt 0.75 usd }\n", Basic());
+  EXPECT_EQ(R(Input("m", "{\"max_price\": {\"prompt\": 100}}")), (Ids{"m@us"}));
+  EXPECT_EQ(env.CodeOf("m@de"), "route_max_price");
+  EXPECT_EQ(env.result.eliminated[0].rule, 0u);
+}
+
+TEST_F(RouterTest, PolicyRouteMaxRequestCost) {
+  SetUpEnv("policy \"p\"\nrule cap { route max_price 0.005 usd }\n", Basic());
+  EXPECT_EQ(R(Input("m")), (Ids{"m@us"}));
+  EXPECT_EQ(env.CodeOf("m@fr"), "route_max_price");
+}
+
+TEST_F(RouterTest, PolicySortWinsOverRequestSort) {
+  SetUpEnv("policy \"p\"\nrule fast { route sort latency }\n",
+           CatalogOf({Ep("a", "m", "p1", {{"input", "\"1\""}, {"latency", "3"}}),
+                      Ep("b", "m", "p2", {{"input", "\"2\""}, {"latency", "1"}})}));
+  EXPECT_EQ(R(Input("m", "{\"sort\": \"price\"}")), (Ids{"b", "a"}));
+}
+
+TEST_F(RouterTest, PolicyOrderHint) {
+  SetUpEnv("policy \"p\"\nrule ord { route order [\"frenchai\"] }\n", Basic());
+  EXPECT_EQ(R(Input("m")), (Ids{"m@fr", "m@us", "m@de"}));
+}
+
+TEST_F(RouterTest, DeniedDecisionIsNotRouted) {
+  SetUpEnv("policy \"p\"\nrule no { deny 451 \"nope\" }\n", Basic());
+  EXPECT_TRUE(R(Input("m")).empty());
+  EXPECT_EQ(env.result.outcome, runtime::RouteResult::Outcome::kNotRouted);
+  EXPECT_EQ(env.result.status, 451);
+}
+
+TEST_F(RouterTest, ExplanationJson) {
+  SetUpEnv("policy \"p\"\nrule zdr_only { require provider.zdr }\n", Basic());
+  R(Input("m", "{\"max_price\": {\"prompt\": 0.9}}"));
+  std::string ep = runtime::EndpointsJson(env.catalog, env.result);
+  EXPECT_EQ(ep, "[]");
+  std::string el = runtime::EliminatedJson(env.catalog, env.policy->program(), env.result);
+  EXPECT_NE(el.find("{\"id\":\"m@us\",\"provider\":\"cheapco\",\"model\":\"m\",\"code\":\"policy_require\","
+                    "\"source\":\"policy\",\"rule\":\"zdr_only\",\"detail\":\"provider.zdr\"}"),
+            std::string::npos) << el;
+  EXPECT_NE(el.find("\"code\":\"pref_max_price\",\"source\":\"request\",\"field\":\"provider.max_price.prompt\","
+                    "\"detail\":\"1 usd exceeds the maximum 0.9 usd\""),
+            std::string::npos) << el;
+}
+
+}  // namespace
+}  // namespace tollgate::testing
