@@ -113,13 +113,13 @@ void Context::Warning(std::string_view code, const Span& span, std::string messa
 
 bool Context::DepthExceeded(uint32_t depth, const Span& span, bool* reported) {
   if (depth <= options.limits.max_nesting_depth) return false;
-  if (reported == nullptr || !*reported) {
+  if ((reported == nullptr || !*reported) && depth_reported_at.insert(span.begin).second) {
     Error("tg_limit_exceeded", span,
           "expression nests deeper than " + std::to_string(options.limits.max_nesting_depth) +
               " levels",
           "split it into consts or smaller rules");
-    if (reported) *reported = true;
   }
+  if (reported) *reported = true;
   return true;
 }
 

@@ -89,7 +89,7 @@ bool Conform(Context& ctx, const Type& expected, const Expr& e, std::string_view
   if (e.type.is(Kind::kAny) || expected.is(Kind::kAny)) return true;
   std::string w(what);
   if (e.kind == ExprKind::kMap && expected.is(Kind::kRecord)) {
-    bool ok = true;
+    bool ok = true, unknown_key = false;
     std::vector<bool> seen(expected.fields().size(), false);
     for (size_t i = 0; i < e.kids.size() && i < e.keys.size(); ++i) {
       int fi = expected.FieldIndex(e.keys[i]);
@@ -101,6 +101,7 @@ bool Conform(Context& ctx, const Type& expected, const Expr& e, std::string_view
                   "`" + e.keys[i] + "` is not a field of `" + expected.ToString() + "`",
                   m.empty() ? "" : "did you mean `" + m + "`?");
         ok = false;
+        unknown_key = true;  // a misspelt key: do not also report the field as missing
         continue;
       }
       seen[fi] = true;
@@ -109,7 +110,7 @@ bool Conform(Context& ctx, const Type& expected, const Expr& e, std::string_view
       ok = Conform(ctx, f.type, *e.kids[i], "field `" + f.name + "` of " + w) && ok;
     }
     for (size_t i = 0; i < seen.size(); ++i)
-      if (!seen[i] && !expected.fields()[i].optional) {
+      if (!seen[i] && !expected.fields()[i].optional && !unknown_key) {
         ctx.Error("tg_type_error", e.span, w + " is missing field `" + expected.fields()[i].name + "`",
                   "`" + expected.ToString() + "` requires it");
         ok = false;

@@ -327,7 +327,9 @@ void LoadOne(Context& ctx, size_t index) {
   std::error_code ec;
   uintmax_t size = std::filesystem::file_size(path, ec);
   if (ec) {
-    ctx.Error("tg_data_error", at, "cannot read data file `" + d.file + "`: " + ec.message(),
+    std::string why = ec.message();
+    if (!why.empty()) why[0] = static_cast<char>(tolower(static_cast<unsigned char>(why[0])));
+    ctx.Error("tg_data_error", at, "cannot read data file `" + d.file + "`: " + why,
               "paths are relative to the policy file's directory");
     return;
   }

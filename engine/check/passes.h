@@ -93,6 +93,9 @@ struct Context {
   // fold: the folded (and declared-type-coerced) value of each const.
   std::vector<std::optional<Value>> const_values;
   std::vector<bool> const_folding;  // cycle guard (never expected: consts are ordered)
+  // Where tg_limit_exceeded for nesting was reported (byte offsets), so that
+  // several passes hitting the same deep node report it once.
+  std::unordered_set<uint32_t> depth_reported_at;
 
   void Error(std::string_view code, const Span& span, std::string message,
              std::string help = {});

@@ -31,8 +31,11 @@ class Resolver {
  public:
   explicit Resolver(Context& ctx) : ctx_(ctx) {
     const auto& p = *ctx.policy;
-    for (size_t i = 0; i < p.consts.size(); ++i) consts_.emplace(p.consts[i].name, int(i));
-    for (size_t i = 0; i < p.data.size(); ++i) data_.emplace(p.data[i].name, int(i));
+    // Reserved names were reported by `declarations`; they never shadow roots.
+    for (size_t i = 0; i < p.consts.size(); ++i)
+      if (!IsNamespaceRoot(p.consts[i].name)) consts_.emplace(p.consts[i].name, int(i));
+    for (size_t i = 0; i < p.data.size(); ++i)
+      if (!IsNamespaceRoot(p.data[i].name)) data_.emplace(p.data[i].name, int(i));
     paths_ = ctx.schema->Paths();
     for (const auto& d : stdlib::DetectorNames()) paths_.push_back(d);
   }
@@ -181,6 +184,7 @@ class Resolver {
                    "a const may use only the consts declared above it");
         n.ref = RefKind::kUnresolved;
         n.index = -2;  // marks "reported" for the types pass
+        ctx_.const_used[c->second] = true;  // not also "unused"
         return true;
       }
       n.ref = RefKind::kConst;
@@ -204,6 +208,9 @@ class Resolver {
     for (const auto& [k, i] : data_) names.push_back(k);
     for (const auto& r : NamespaceRoots()) names.push_back(r);
     std::string help = DidYouMean(root.name, names);
+    // The author meant that const: do not also call it unused.
+    if (auto m = consts_.find(ClosestMatch(root.name, names)); m != consts_.end())
+      ctx_.const_used[m->second] = true;
     if (help.empty() && nodes.size() > 1) {
       // `user.jurisdiction`: look for a field with the same tail.
       std::string tail;
@@ -258,7 +265,9 @@ bool Resolve(Context& ctx) {
   for (const auto& root : CollectRoots(*ctx.policy)) r.Root(root);
   for (size_t i = 0; i < ctx.policy->consts.size(); ++i) {
     const auto& c = ctx.policy->consts[i];
-    if (!ctx.const_used[i] && !IsNamespaceRoot(c.name))
+    bool duplicate = false;  // reported by `declarations`
+    for (size_t j = 0; j < i; ++j) duplicate = duplicate || ctx.policy->consts[j].name == c.name;
+    if (!ctx.const_used[i] && !IsNamespaceRoot(c.name) && !duplicate)
       ctx.Warning("tg_unused_const", c.span, "const `" + c.name + "` is never used",
                   "remove it, or use it in a rule");
   }

@@ -326,13 +326,12 @@ class Typer {
       if (IsAny(t)) { unknown = true; continue; }
       if (!t.is(Kind::kString) && !t.is(Kind::kInt)) {
         Bad(*k, "sets hold only strings or ints, found " + T(t), "use a list `[...]` instead");
-        unknown = true;
-        continue;
+        return Type();
       }
       if (IsAny(el)) el = t;
       else if (el != t) {
         Bad(*k, "set elements must share one type: found " + T(t) + " after " + T(el));
-        unknown = true;
+        return Type();
       }
     }
     if (unknown) return Type();

@@ -1,0 +1,84 @@
+// Golden diagnostics: every tests/check/golden/NAME.tg is checked and its
+// rendered diagnostics compared with NAME.expected. Regenerate with
+//   TOLLGATE_UPDATE_GOLDEN=1 build-check/tg_check_test --gtest_filter='Golden.*'
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "engine/check/check.h"
+#include "engine/parse/parse.h"
+
+namespace tollgate::checktest {
+namespace {
+
+namespace fs = std::filesystem;
+const char* kDir = "tests/check/golden";
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::vector<fs::path> Cases() {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(kDir))
+    if (e.path().extension() == ".tg") out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string RenderCase(const fs::path& tg) {
+  Diagnostics diags;
+  std::string name = "golden/" + tg.filename().string();
+  auto policy = parse::Parse(std::make_unique<SourceFile>(SourceFile{name, ReadFile(tg)}), Limits{},
+                             &diags);
+  if (policy) {
+    check::CheckOptions opts;
+    opts.base_dir = "tests/check/data";
+    check::Check(policy.get(), opts, &diags);
+  }
+  diags.Sort();
+  return diags.Render();
+}
+
+TEST(Golden, EveryCaseMatches) {
+  bool update = getenv("TOLLGATE_UPDATE_GOLDEN") != nullptr;
+  auto cases = Cases();
+  ASSERT_FALSE(cases.empty());
+  for (const auto& tg : cases) {
+    fs::path expected = tg;
+    expected.replace_extension(".expected");
+    std::string got = RenderCase(tg);
+    if (update) {
+      std::ofstream(expected, std::ios::binary) << got;
+      continue;
+    }
+    ASSERT_TRUE(fs::exists(expected)) << expected << " is missing; run with TOLLGATE_UPDATE_GOLDEN=1";
+    EXPECT_EQ(got, ReadFile(expected)) << "golden mismatch for " << tg;
+  }
+}
+
+// Every stable code of the checker appears in some golden file.
+TEST(Golden, CoversEveryCode) {
+  std::string all;
+  for (const auto& tg : Cases()) {
+    fs::path expected = tg;
+    expected.replace_extension(".expected");
+    all += ReadFile(expected);
+  }
+  for (const char* code :
+       {"tg_duplicate_name", "tg_unknown_name", "tg_unknown_field", "tg_unknown_function",
+        "tg_type_error", "tg_money_mismatch", "tg_scope_error", "tg_invalid_regex", "tg_data_error",
+        "tg_limit_exceeded", "tg_invalid_value", "tg_test_error", "tg_not_constant",
+        "tg_unused_const", "tg_unreachable"})
+    EXPECT_NE(all.find(std::string("[") + code + "]"), std::string::npos) << code;
+}
+
+}  // namespace
+}  // namespace tollgate::checktest
