@@ -15,7 +15,7 @@ namespace internal {
 namespace {
 
 std::string Short(const Value& v) {
-  std::string s = ToJson(v);
+  std::string s = ToDisplay(v);
   if (s.size() > 60) s = s.substr(0, 57) + "...";
   return s;
 }
