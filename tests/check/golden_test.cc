@@ -82,3 +82,30 @@ TEST(Golden, CoversEveryCode) {
 
 }  // namespace
 }  // namespace tollgate::checktest
+
+namespace tollgate::checktest {
+namespace {
+
+// The shipped example policies check without errors or warnings.
+TEST(Policies, ExamplesCheckClean) {
+  namespace fs = std::filesystem;
+  if (!fs::exists("policies")) GTEST_SKIP() << "no policies/ directory";
+  std::vector<fs::path> files;
+  for (const auto& e : fs::recursive_directory_iterator("policies"))
+    if (e.path().extension() == ".tg") files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) {
+    Diagnostics diags;
+    auto policy = parse::Parse(std::make_unique<SourceFile>(SourceFile{f.string(), ReadFile(f)}),
+                               Limits{}, &diags);
+    ASSERT_NE(policy, nullptr) << diags.Render();
+    check::CheckOptions opts;
+    opts.base_dir = f.parent_path().string();
+    EXPECT_TRUE(check::Check(policy.get(), opts, &diags)) << f;
+    diags.Sort();
+    EXPECT_TRUE(diags.empty()) << diags.Render();
+  }
+}
+
+}  // namespace
+}  // namespace tollgate::checktest
