@@ -167,14 +167,9 @@ std::string ExpectedText(const antlr4::misc::IntervalSet& set) {
     if (std::find(words.begin(), words.end(), d) == words.end()) words.push_back(d);
   }
   if (words.empty()) return "";
+  // A longer list does not help anyone read the error.
   constexpr size_t kMaxWords = 5;
-  if (words.size() > kMaxWords) {
-    words.resize(kMaxWords);
-    words.push_back("...");
-    std::string s = "expected one of ";
-    for (size_t i = 0; i < words.size(); ++i) s += (i ? ", " : "") + words[i];
-    return s;
-  }
+  if (words.size() > kMaxWords) return "";
   std::string s = "expected ";
   for (size_t i = 0; i < words.size(); ++i) {
     if (i > 0) s += i + 1 == words.size() ? " or " : ", ";
@@ -204,7 +199,12 @@ class SyntaxReporter {
     last_index_ = tok ? tok->getTokenIndex() : last_index_;
     diags_->Error("tg_parse_error", span, message, std::move(help));
   }
+  // A token right after a bad character or unterminated string: the parser's
+  // complaint about it would only repeat the lexical error.
+  void Shadow(size_t token_index) { shadowed_.insert(token_index); }
+
   void Unexpected(const antlr4::Token* tok, const antlr4::misc::IntervalSet* expected) {
+    if (shadowed_.count(tok->getTokenIndex())) return;
     std::string msg = tok->getType() == antlr4::Token::EOF
                           ? "unexpected end of file"
                           : "unexpected " + Ticked(tok->getText());
@@ -224,6 +224,7 @@ class SyntaxReporter {
   uint32_t count_ = 0;
   size_t last_index_ = static_cast<size_t>(-1);
   bool capped_ = false;
+  std::unordered_set<size_t> shadowed_;
 };
 
 // ANTLR's default recovery, with our messages instead of its console text.
@@ -292,6 +293,12 @@ void ReportLexErrors(const std::vector<antlr4::Token*>& toks, const Locator& loc
     antlr4::Token* t = toks[i];
     size_t type = t->getType();
     if (!IsHiddenError(type)) continue;
+    for (size_t n = i + 1; n < toks.size(); ++n) {
+      if (toks[n]->getChannel() == antlr4::Token::DEFAULT_CHANNEL && !IsHiddenError(toks[n]->getType())) {
+        rep->Shadow(n);
+        break;
+      }
+    }
     if (auto* w = dynamic_cast<antlr4::WritableToken*>(t)) w->setChannel(antlr4::Token::HIDDEN_CHANNEL);
     if (type == TollgateLexer::UNTERMINATED_STRING) {
       rep->Report(t, "unterminated string", "add the closing `\"` on the same line");
