@@ -25,7 +25,6 @@ class Scoper {
       case Role::kTag: what = "a tag value"; break;
       case Role::kBudgetKey: what = "a budget key"; break;
       case Role::kLimitKey: what = "a limit key"; break;
-      case Role::kRedact: what = "a `redact` pattern"; break;
       default: break;  // require reads anything; constants are checked by fold
     }
     if (what == nullptr) return;

@@ -1,6 +1,7 @@
 // Pass `types`: a type for every expression, overload resolution, and the
 // typing rules of declarations and effects (docs/architecture.md).
 #include <algorithm>
+#include <optional>
 
 #include "engine/check/passes.h"
 #include "stdlib/builtins.h"
@@ -42,7 +43,7 @@ class Typer {
                  "`" + std::string(ctx_.Text(e.span)) + "` is a pattern and can only be used on "
                  "the right of `matches` or in `redact`",
                  "write `text matches " + std::string(ctx_.Text(e.span)) + "`");
-      return Type();
+      return e.type = Type();
     }
     return t;
   }
@@ -268,13 +269,24 @@ class Typer {
     std::vector<int> ids = stdlib::FindBuiltin(e.name);
     if (ids.empty()) return Type();
     const auto& decls = stdlib::Builtins();
+    if (any_unknown) {
+      // An argument is already in error: the result type is known only when
+      // every overload of this arity agrees on it.
+      std::optional<Type> result;
+      for (int id : ids) {
+        if (decls[id].params.size() != args.size()) continue;
+        if (result && *result != decls[id].result) return Type();
+        result = decls[id].result;
+      }
+      return result ? *result : Type();
+    }
     for (int id : ids) {
       const auto& d = decls[id];
       if (d.params.size() != args.size()) continue;
       bool ok = true;
       for (size_t i = 0; i < args.size() && ok; ++i) {
         if (args[i].is(Kind::kPattern)) ok = d.params[i].is(Kind::kPattern);
-        else ok = IsAny(args[i]) || Fits(d.params[i], args[i]);
+        else ok = Fits(d.params[i], args[i]);
       }
       if (!ok) continue;
       e.index = id;

@@ -1,0 +1,202 @@
+// Unit tests per pass: each pass runs alone (after the ones it depends on)
+// and reports only its own kind of mistake.
+#include <gtest/gtest.h>
+
+#include "engine/parse/parse.h"
+#include "tests/check/check_helpers.h"
+
+namespace tollgate::checktest {
+namespace {
+
+using V = std::vector<std::string>;
+
+// One mistake for every pass, in one policy.
+const char* kAllMistakes = R"(policy "p"
+rule dup { deny "a" }
+rule dup { deny "b" }
+rule unknown { when request.modle == "x" deny "x" }
+rule typed { when request.max_tokens == "x" deny "x" }
+rule scoped { when provider.zdr deny "x" }
+rule pattern { when request.content matches "(" deny "x" }
+const c = request.model
+rule uses_c { when c == "x" deny "x" }
+test "t" { given {} expect fired nope }
+)";
+
+TEST(Passes, OrderAndNames) {
+  V names;
+  for (const auto& p : check::Passes()) names.push_back(p.name);
+  EXPECT_EQ(names, (V{"declarations", "data", "resolve", "types", "scopes", "regex", "fold", "tests"}));
+}
+
+TEST(Passes, EachPassReportsItsOwnMistake) {
+  struct Step { const char* pass; V codes; };
+  std::vector<Step> steps = {
+      {"declarations", {"tg_duplicate_name"}},
+      {"data", {"tg_duplicate_name"}},
+      {"resolve", {"tg_duplicate_name", "tg_unknown_field"}},
+      {"types", {"tg_duplicate_name", "tg_unknown_field", "tg_type_error"}},
+      {"scopes", {"tg_duplicate_name", "tg_unknown_field", "tg_type_error", "tg_scope_error"}},
+      {"regex", {"tg_duplicate_name", "tg_unknown_field", "tg_type_error", "tg_scope_error",
+                 "tg_invalid_regex"}},
+      {"fold", {"tg_duplicate_name", "tg_unknown_field", "tg_type_error", "tg_scope_error",
+                "tg_invalid_regex", "tg_not_constant"}},
+      {"tests", {"tg_duplicate_name", "tg_unknown_field", "tg_type_error", "tg_scope_error",
+                 "tg_invalid_regex", "tg_not_constant", "tg_test_error"}},
+  };
+  for (const auto& s : steps) {
+    auto c = CheckUntil(kAllMistakes, s.pass);
+    ASSERT_NE(c.policy, nullptr) << c.Render();
+    EXPECT_EQ(c.ErrorCodes(), s.codes) << "after pass " << s.pass << "\n" << c.Render();
+  }
+  EXPECT_EQ(CheckSource(kAllMistakes).ErrorCodes(), steps.back().codes);
+}
+
+TEST(Passes, WarningsDoNotFailTheCheck) {
+  auto c = CheckSource(R"(policy "p"
+const unused = 1
+rule never { when 1 > 2 deny "x" })");
+  EXPECT_TRUE(c.ok) << c.Render();
+  EXPECT_EQ(c.Codes(), (V{"tg_unused_const", "tg_unreachable"}));
+}
+
+TEST(Passes, DeclarationsAlone) {
+  Diagnostics diags;
+  auto p = parse::Parse(std::make_unique<SourceFile>(SourceFile{"x.tg", R"(policy "p"
+const a = 1
+const a = 2
+data provider from "x.json": bool
+test "t" { given {} expect allow }
+test "t" { given {} expect allow })"}), Limits{}, &diags);
+  ASSERT_NE(p, nullptr) << diags.Render();
+  check::Context ctx = check::MakeContext(p.get(), {}, &diags);
+  EXPECT_FALSE(check::Declarations(ctx));
+  EXPECT_EQ(ctx.errors, 3);
+  for (const auto& d : diags.items()) EXPECT_EQ(d.code, "tg_duplicate_name");
+  EXPECT_NE(diags.items()[0].help.find("line 2"), std::string::npos) << diags.items()[0].help;
+}
+
+TEST(Passes, RuleCountLimit) {
+  check::CheckOptions opts;
+  opts.limits.max_rules = 2;
+  auto c = CheckSource(R"(policy "p"
+rule a { deny "a" } rule b { deny "b" } rule c { deny "c" })", opts);
+  EXPECT_EQ(c.ErrorCodes(), V{"tg_limit_exceeded"});
+}
+
+TEST(Passes, NestingDepthGuardReportsOnce) {
+  std::string expr = "request.max_tokens";
+  for (int i = 0; i < 20; ++i) expr = "(" + expr + " + 1)";
+  Diagnostics diags;
+  auto p = parse::Parse(std::make_unique<SourceFile>(SourceFile{"x.tg",
+      "policy \"p\"\nrule r { when " + expr + " > 3 deny \"x\" }"}), Limits{}, &diags);
+  ASSERT_NE(p, nullptr) << diags.Render();
+  check::CheckOptions opts;
+  opts.limits.max_nesting_depth = 8;
+  EXPECT_FALSE(check::Check(p.get(), opts, &diags));
+  ASSERT_EQ(diags.size(), 1u) << diags.Render();
+  EXPECT_EQ(diags.items()[0].code, "tg_limit_exceeded");
+}
+
+TEST(Passes, RegexProgramSizeLimit) {
+  check::CheckOptions opts;
+  opts.limits.max_regex_program_size = 10;
+  auto c = CheckSource(R"(policy "p"
+rule r { when request.content matches "abcdefghijklmnopqrstuvwxyz" deny "x" })", opts);
+  EXPECT_EQ(c.ErrorCodes(), V{"tg_limit_exceeded"}) << c.Render();
+}
+
+TEST(Passes, DidYouMeanUsesTheRightCandidates) {
+  auto c = CheckSource(R"(policy "p"
+const allowed = {"a"}
+rule r1 { when request.model in allowd deny "x" }
+rule r2 { when request.provider.zdrr deny "x" }
+rule r3 { when uper(request.model) == "X" deny "x" }
+rule r4 { when any m in request.messages: m.contnet == "x" deny "x" }
+rule r5 { require provider.jurisdictoin == "DE" }
+)");
+  ASSERT_EQ(c.diags.size(), 5u) << c.Render();
+  V helps;
+  for (const auto& d : c.diags.items()) helps.push_back(d.help);
+  EXPECT_EQ(helps, (V{"did you mean `allowed`?", "did you mean `request.provider.zdr`?",
+                      "did you mean `upper`?", "did you mean `content`?",
+                      "did you mean `provider.jurisdiction`?"}));
+}
+
+TEST(Passes, OneMistakeOneDiagnostic) {
+  // The unknown name makes everything above it `any`: no cascade of type errors.
+  auto c = CheckSource(R"(policy "p"
+rule r { when (nope + 1) * 2 > request.max_tokens and min(nope2.x.y, 1) > 2 and lower(nope3) + 1 > 0 deny "x" })");
+  // `lower(...)` is a string whatever its argument: `+ 1` is a second mistake.
+  EXPECT_EQ(c.ErrorCodes(), (V{"tg_unknown_name", "tg_unknown_name", "tg_type_error", "tg_unknown_name"}))
+      << c.Render();
+}
+
+TEST(Passes, ConstsSeeOnlyEarlierConsts) {
+  auto c = CheckSource(R"(policy "p"
+const a = b
+const b = 1
+const d = d
+rule r { when a == 1 and d == 1 deny "x" })");
+  EXPECT_EQ(c.ErrorCodes(), (V{"tg_unknown_name", "tg_unknown_name"})) << c.Render();
+  EXPECT_NE(c.diags.items()[1].message.find("refers to itself"), std::string::npos);
+}
+
+TEST(Passes, MoneyRules) {
+  auto ok = CheckSource(R"(policy "p"
+rule r { require endpoint.price_input * 1.5 + 1 usd < 3 usd and endpoint.price_input / endpoint.price_output > 0.5
+  and 2 * endpoint.price_output > 0 usd and decimal(endpoint.price_input) < 3 and money(0.5) < endpoint.price_input })");
+  EXPECT_TRUE(ok.ok) << ok.Render();
+  auto bad = CheckSource(R"(policy "p"
+rule r { require endpoint.price_input < 3 or endpoint.price_input - 0.5 > 0 usd or endpoint.price_input % 2 > 0 usd })");
+  EXPECT_EQ(bad.ErrorCodes(), (V{"tg_money_mismatch", "tg_money_mismatch", "tg_money_mismatch"}))
+      << bad.Render();
+  EXPECT_EQ(bad.diags.items()[0].help, "write `3 usd` for a money literal");
+}
+
+TEST(Passes, PatternsOnlyInMatchesAndRedact) {
+  auto c = CheckSource(R"(policy "p"
+const d = dlp.email
+rule r { when lower(dlp.email) == "x" or request.content contains dlp.phone deny "x" }
+rule ok { when request.content matches dlp.email redact dlp.phone as "[P]" })");
+  EXPECT_EQ(c.ErrorCodes(), (V{"tg_type_error", "tg_type_error", "tg_type_error"})) << c.Render();
+}
+
+TEST(Passes, MapLiteralTypes) {
+  auto c = CheckSource(R"(policy "p"
+const prices = {"gpt-4o": 2.50 usd, "mini": 0.15 usd}
+const mixed = {name: "acme", seats: 3}
+rule r { when prices[request.model] > 1 usd and mixed.name == "acme" and mixed["seats"] > 1 deny "x" })");
+  ASSERT_TRUE(c.ok) << c.Render();
+  EXPECT_EQ(c.policy->consts[0].expr->type, Type::Map(Type(Kind::kMoney)));
+  EXPECT_TRUE(c.policy->consts[1].expr->type.is(Kind::kRecord));
+  auto bad = CheckSource(R"(policy "p"
+const mixed = {name: "acme", seats: 3}
+rule r { when mixed.nme == "acme" deny "x" })");
+  EXPECT_EQ(bad.ErrorCodes(), V{"tg_unknown_field"}) << bad.Render();
+}
+
+TEST(Passes, DeclaredConstTypes) {
+  auto c = CheckSource(R"(policy "p"
+const a: money = 2
+const b: set<string> = {"x", 1}
+const m: map<int> = {"a": 1, "b": 2}
+const r: {name: string, seats?: int} = {name: "x"}
+rule u { when a > 0 usd and "x" in b and m.a == 1 and r.name == "x" deny "x" })");
+  EXPECT_EQ(c.ErrorCodes(), (V{"tg_money_mismatch", "tg_type_error"})) << c.Render();
+}
+
+TEST(Passes, QuantifierVariablesShadowingRoots) {
+  auto c = CheckSource(R"(policy "p"
+rule r { when any request in request.messages: true deny "x" })");
+  EXPECT_EQ(c.ErrorCodes(), V{"tg_duplicate_name"}) << c.Render();
+}
+
+TEST(Passes, NullComparisonsAndExists) {
+  auto c = CheckSource(R"(policy "p"
+rule r { when request.max_tokens == null or not exists(request.temperature) or request.max_tokens != null deny "x" })");
+  EXPECT_TRUE(c.ok) << c.Render();
+}
+
+}  // namespace
+}  // namespace tollgate::checktest
