@@ -1,0 +1,127 @@
+// The `data` pass: JSON documents checked against their declared shape.
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "tests/check/check_helpers.h"
+
+namespace tollgate::checktest {
+namespace {
+
+namespace fs = std::filesystem;
+
+class DataPass : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("tg_check_data_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+            "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Checks `data d from "d.json": SHAPE` (+ a rule using it) against `json`.
+  Checked Load(const std::string& shape, const std::string& json, Limits limits = {}) {
+    std::ofstream(dir_ / "d.json", std::ios::binary) << json;
+    check::CheckOptions opts;
+    opts.base_dir = dir_.string();
+    opts.limits = limits;
+    return CheckSource("policy \"p\"\ndata d from \"d.json\": " + shape +
+                           "\nrule r { when exists(d) deny \"x\" }",
+                       opts);
+  }
+  static std::string Message(const Checked& c) {
+    return c.diags.empty() ? "" : c.diags.items()[0].message;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(DataPass, ExactDecimalsAndMoney) {
+  auto c = Load("{d: decimal, m: money, s: money, i: int}",
+                R"({"d": 0.1, "m": 12345678.123456, "s": "2.50 usd", "i": -9223372036854775808})");
+  ASSERT_TRUE(c.ok) << c.Render();
+  const Value& v = c.policy->data[0].value;
+  EXPECT_EQ(v.rec->fields[0].i, 100000);
+  EXPECT_EQ(v.rec->fields[1].kind, Kind::kMoney);
+  EXPECT_EQ(v.rec->fields[1].i, 12345678123456);
+  EXPECT_EQ(v.rec->fields[2].i, 2500000);
+  EXPECT_EQ(v.rec->fields[3].i, INT64_MIN);
+}
+
+TEST_F(DataPass, TooManyFractionalDigits) {
+  auto c = Load("{d: decimal}", R"({"d": 0.1234567})");
+  EXPECT_EQ(c.ErrorCodes(), std::vector<std::string>{"tg_data_error"});
+  EXPECT_NE(Message(c).find("at `$.d`"), std::string::npos) << Message(c);
+}
+
+TEST_F(DataPass, JsonPathOfNestedMismatch) {
+  auto c = Load("map<{models: list<string>}>", R"({"acme": {"models": ["a", 2]}})");
+  EXPECT_EQ(Message(c), "data `d` in `d.json`: at `$.acme.models[1]`: expected string, found `2`");
+  auto q = Load("map<{models: list<string>}>", R"({"two words": {"models": 3}})");
+  EXPECT_NE(Message(q).find(R"(at `$["two words"].models`)"), std::string::npos) << Message(q);
+}
+
+TEST_F(DataPass, RecordFields) {
+  auto missing = Load("{a: int, b?: int}", R"({"b": 1})");
+  EXPECT_NE(Message(missing).find("missing field `a`"), std::string::npos) << Message(missing);
+  auto unknown = Load("{allowed: int}", R"({"alowed": 1})");
+  EXPECT_NE(Message(unknown).find("unknown field `alowed`"), std::string::npos);
+  EXPECT_EQ(unknown.diags.items()[0].help, "did you mean `allowed`?");
+  auto nulls = Load("{a: int, b?: int}", R"({"a": 1, "b": null})");
+  ASSERT_TRUE(nulls.ok) << nulls.Render();
+  EXPECT_TRUE(nulls.policy->data[0].value.rec->fields[1].is_null());
+  auto bad_null = Load("{a: int}", R"({"a": null})");
+  EXPECT_FALSE(bad_null.ok);
+}
+
+TEST_F(DataPass, DurationsTimesAndSets) {
+  auto c = Load("{w: duration, ms: duration, t: time, s: set<int>}",
+                R"({"w": "2w", "ms": 1500, "t": "2025-01-06T09:00:00Z", "s": [3, 1, 3]})");
+  ASSERT_TRUE(c.ok) << c.Render();
+  const Value& v = c.policy->data[0].value;
+  EXPECT_EQ(v.rec->fields[0].i, 14 * 86400000LL);
+  EXPECT_EQ(v.rec->fields[1].i, 1500);
+  EXPECT_EQ(FormatRfc3339(v.rec->fields[2].i), "2025-01-06T09:00:00Z");
+  EXPECT_EQ(ToJson(v.rec->fields[3]), "[1,3]");
+  auto bad = Load("{t: time}", R"({"t": "tomorrow"})");
+  EXPECT_NE(Message(bad).find("expected an RFC 3339 time"), std::string::npos);
+}
+
+TEST_F(DataPass, CanonicalJsonIsSortedAndCompact) {
+  auto c = Load("map<int>", "{ \"b\" : 1,\n \"a\" : 2 }");
+  ASSERT_TRUE(c.ok) << c.Render();
+  EXPECT_EQ(c.policy->data[0].canonical_json, R"({"a":2,"b":1})");
+}
+
+TEST_F(DataPass, MalformedJson) {
+  EXPECT_NE(Message(Load("map<int>", R"({"a": 1,})")).find("invalid JSON at byte"), std::string::npos);
+  EXPECT_NE(Message(Load("map<int>", R"({"a": 1, "a": 2})")).find("duplicate key `a`"),
+            std::string::npos);
+  EXPECT_NE(Message(Load("map<int>", "")).find("invalid JSON"), std::string::npos);
+  EXPECT_NE(Message(Load("map<string>", std::string("{\"a\": \"\xff\"}"))).find("invalid JSON"),
+            std::string::npos);
+  std::string deep(100000, '[');
+  EXPECT_NE(Message(Load("list<int>", deep)).find("nests deeper"), std::string::npos);
+}
+
+TEST_F(DataPass, SizeLimit) {
+  Limits limits;
+  limits.max_data_document_bytes = 8;
+  auto c = Load("map<int>", R"({"aaaa": 1, "bbbb": 2})", limits);
+  EXPECT_EQ(c.ErrorCodes(), std::vector<std::string>{"tg_limit_exceeded"});
+}
+
+TEST_F(DataPass, MissingFileIsOneError) {
+  check::CheckOptions opts;
+  opts.base_dir = dir_.string();
+  auto c = CheckSource(R"(policy "p"
+data d from "absent.json": {x: bool}
+rule r { when d.x deny "x" })", opts);
+  EXPECT_EQ(c.ErrorCodes(), std::vector<std::string>{"tg_data_error"}) << c.Render();
+  EXPECT_EQ(c.diags.items()[0].span.col, 13u);  // points at the file name
+}
+
+}  // namespace
+}  // namespace tollgate::checktest
