@@ -184,6 +184,19 @@ const std::vector<uint32_t>* SelectRules(const Code& c, const Record& request, S
     }
   }
   if (n == 1 && !overflow) return lists[0];
+  size_t total = order.size();
+  for (size_t i = 0; i < n; ++i) total += lists[i]->size();
+  if (total <= 64) {
+    // Few rules selected: concatenate and insertion-sort (cheaper than a merge).
+    for (size_t i = 0; i < n; ++i) order.insert(order.end(), lists[i]->begin(), lists[i]->end());
+    for (size_t i = 1; i < order.size(); ++i) {
+      uint32_t x = order[i];
+      size_t j = i;
+      for (; j > 0 && order[j - 1] > x; --j) order[j] = order[j - 1];
+      order[j] = x;
+    }
+    return &order;
+  }
   // k-way merge of sorted, disjoint lists (k is small: one per index field).
   size_t pos[16] = {};
   for (;;) {
