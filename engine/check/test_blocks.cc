@@ -49,6 +49,15 @@ class TestChecker {
     std::string path = Join(b.path);
     bool request = scope == ast::Scope::kRequest;
     int id = ctx_.schema->Find(path);
+    if (!request && (id < 0 || ctx_.schema->field(id).scope != scope)) {
+      // Candidate shorthand, as in the design sketch and the test runner:
+      // `provider` = provider.name, `endpoint` = endpoint.id, `zdr` = provider.zdr.
+      int alt = CandidateShorthand(path);
+      if (alt >= 0) {
+        id = alt;
+        path = ctx_.schema->field(id).path;
+      }
+    }
     if (id < 0) {
       std::string m = ClosestMatch(path, request ? request_paths_ : candidate_paths_);
       ctx_.Error("tg_unknown_field", b.span, "unknown field `" + path + "`",
@@ -87,6 +96,17 @@ class TestChecker {
     }
     v.folded = out;
     v.type = f.type;
+  }
+
+  int CandidateShorthand(const std::string& path) const {
+    auto cand = [&](const std::string& p) {
+      int id = ctx_.schema->Find(p);
+      return id >= 0 && ctx_.schema->field(id).scope == ast::Scope::kCandidate ? id : -1;
+    };
+    if (path == "provider") return cand("provider.name");
+    if (path == "endpoint") return cand("endpoint.id");
+    if (int id = cand("provider." + path); id >= 0) return id;
+    return cand("endpoint." + path);
   }
 
   void Expect(ast::Expect& x) {

@@ -229,7 +229,8 @@ test "t" {
     context.time: "2025-01-06T09:00:00Z",
     request.max_tokens: null
   }
-  candidate { endpoint.price_input: 2.50 usd, provider.zdr: true }
+  candidate { endpoint.price_input: 2.50 usd, provider.zdr: true, provider: "acme", trains_on_data: false,
+              quantization: "fp8" }
   expect fired r
 })");
   ASSERT_TRUE(c.ok) << c.Render();
@@ -249,6 +250,12 @@ test "t" {
   EXPECT_EQ(g[3].value->folded->kind, Kind::kTime);
   EXPECT_TRUE(g[4].value->folded->is_null());
   EXPECT_EQ(c.policy->tests[0].candidate[0].value->folded->i, 2500000);
+  // Shorthand candidate paths are checked against the field they stand for.
+  EXPECT_TRUE(c.policy->tests[0].candidate[2].value->type.is(Kind::kString));
+  auto bad = CheckSource(R"(policy "p"
+rule r { require provider.zdr }
+test "t" { given {} candidate { zdr: "yes", provider.zdrr: true } expect accepted })");
+  EXPECT_EQ(bad.ErrorCodes(), (std::vector<std::string>{"tg_type_error", "tg_unknown_field"})) << bad.Render();
 }
 
 TEST(Annotations, DataDocumentsLoadIntoTheArena) {
