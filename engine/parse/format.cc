@@ -45,7 +45,8 @@ std::string CommentText(const Token& t) {
 // Lines under construction, with one pending line break at a time.
 class Writer {
  public:
-  bool line_open() const { return open_; }
+  // True when the current line has text and may take more (no line comment yet).
+  bool line_open() const { return open_ && !sealed_; }
   bool pending() const { return pending_; }
   int pending_indent() const { return p_indent_; }
   int indent() const { return indent_; }
@@ -56,7 +57,7 @@ class Writer {
     p_blank_ = p_blank_ || blank;
   }
   void Put(const std::string& s, bool space) {
-    if (pending_ || !open_) {
+    if (pending_ || !open_ || sealed_) {
       StartLine();
     } else if (space) {
       line_ += ' ';
@@ -65,6 +66,8 @@ class Writer {
   }
   // Appends to the current line even when a break is pending (trailing comments).
   void Append(const std::string& s) { line_ += " " + s; }
+  // Nothing more may follow on this line (it ends in a line comment).
+  void Seal() { sealed_ = true; }
   std::string Finish() {
     if (open_) out_ += std::string(indent_, ' ') + line_ + "\n";
     open_ = false;
@@ -78,13 +81,14 @@ class Writer {
     line_.clear();
     indent_ = p_indent_;
     open_ = true;
+    sealed_ = false;
     pending_ = false;
     p_blank_ = false;
   }
 
   std::string out_, line_;
   int indent_ = 0, p_indent_ = 0;
-  bool open_ = false, pending_ = false, p_blank_ = false;
+  bool open_ = false, pending_ = false, p_blank_ = false, sealed_ = false;
 };
 
 enum class Sp { kAuto, kSpace, kNone };
@@ -155,6 +159,7 @@ class Formatter {
     std::string text = CommentText(c);
     if (w_.line_open() && !c.newline_before) {
       w_.Append(text);
+      if (IsLineComment(c)) w_.Seal();
       bool breaks = IsLineComment(c) || next == nullptr || next->newline_before;
       if (breaks && !w_.pending()) w_.Break(cont_);
       return;
@@ -162,6 +167,7 @@ class Formatter {
     int indent = w_.pending() ? w_.pending_indent() : cont_;
     w_.Break(indent, TakeBlank(c));
     w_.Put(text, false);
+    if (IsLineComment(c)) w_.Seal();
     w_.Break(indent);
   }
 
@@ -250,7 +256,7 @@ class Formatter {
       Type(Sp::kSpace);
     } else if (kw == "rule" || kw == "budget" || kw == "limit" || kw == "test") {
       while (!AtEnd() && !Is("{")) Take(Sp::kSpace);
-      Block(kw);
+      Block(kw, 0);
     } else {
       ok_ = false;  // cannot happen on a file that parsed
     }
@@ -266,8 +272,8 @@ class Formatter {
     return kind == "rule" ? kRule : kind == "budget" ? kBudget : kind == "limit" ? kLimit : kTest;
   }
 
-  void Block(const std::string& kind) {
-    int outer = w_.indent(), inner = outer + kIndent;
+  void Block(const std::string& kind, int outer) {
+    int inner = outer + kIndent;
     Take(Sp::kSpace);  // {
     const auto& clauses = Clauses(kind);
     bool first = true;
@@ -277,7 +283,7 @@ class Formatter {
       std::string kw = Peek().text;
       Take(Sp::kSpace);
       if (kind == "test" && (kw == "given" || kw == "candidate")) {
-        Bindings();
+        Bindings(inner);
         continue;
       }
       Flow([&] { return Is("}") || (clauses.count(Peek().text) > 0 && !AfterDot()); });
@@ -299,8 +305,8 @@ class Formatter {
 
   // given { path: value, ... }: a collection whose one-line form has spaces
   // inside the braces.
-  void Bindings() {
-    Collection(Sp::kSpace, /*spaced=*/true, [this] {
+  void Bindings(int outer) {
+    Collection(Sp::kSpace, /*spaced=*/true, outer, [this] {
       Take(Sp::kAuto);  // first name of the path
       Flow([this] { return Is(",") || Is("}"); });
     });
@@ -324,14 +330,16 @@ class Formatter {
   void Elements(int inner, const std::function<void()>& element) {
     bool first = true;
     int saved = cont_;
+    size_t last = k_;  // last token of the previous element
     while (!AtEnd() && !Is("}") && !Is("]") && ok_) {
-      if (first || Peek().newline_before || HasCommentBetween(k_ - 1, k_)) {
+      if (first || Peek().newline_before || HasCommentBetween(last, k_)) {
         Line(inner, !first, false);
       } else {
         space_next_ = true;
       }
       first = false;
       element();
+      last = k_ - 1;
       PutText(",");
       if (Is(",")) Skip();
     }
@@ -341,7 +349,9 @@ class Formatter {
   // A list, set, map, record type or binding block: one line, or when the
   // author wrote it over several lines, one line per group of elements with
   // a trailing comma and the closing bracket on its own line.
-  void Collection(Sp open_space, bool spaced, const std::function<void()>& element) {
+  // `outer` is the indentation of the closing bracket; -1: that of the line
+  // holding the opening one.
+  void Collection(Sp open_space, bool spaced, int outer, const std::function<void()>& element) {
     size_t open = k_, close = match_[k_];
     bool empty = close == open + 1;
     bool multi = close > open && HasNewlineInside(open, close) &&
@@ -361,7 +371,7 @@ class Formatter {
       Take(spaced && !empty ? Sp::kSpace : Sp::kNone);
       return;
     }
-    int outer = w_.line_open() && !w_.pending() ? w_.indent() : w_.pending_indent();
+    if (outer < 0) outer = w_.line_open() && !w_.pending() ? w_.indent() : w_.pending_indent();
     int saved = cont_;
     Take(open_space);
     Elements(outer + kIndent, element);
@@ -379,7 +389,7 @@ class Formatter {
       if (Peek().newline_before && !w_.pending()) w_.Break(cont_);
       const std::string& s = Peek().text;
       if (s == "{" || (s == "[" && !prev_operand_)) {
-        Collection(Sp::kAuto, false,
+        Collection(Sp::kAuto, false, -1,
                    [this] { Flow([this] { return Is(",") || Is("]") || Is("}"); }); });
         continue;
       }
@@ -395,7 +405,7 @@ class Formatter {
 
   void Type(Sp sp) {
     if (Is("{")) {
-      Collection(sp, false, [this] {
+      Collection(sp, false, -1, [this] {
         Take(Sp::kAuto);  // field name
         if (Is("?")) Take(Sp::kNone);
         Take(Sp::kNone);  // :
