@@ -1,6 +1,8 @@
 // check::Check(): builds the Context and runs the passes in order.
 #include "engine/check/check.h"
 
+#include <algorithm>
+
 #include "engine/check/passes.h"
 
 namespace tollgate::check {
@@ -94,10 +96,8 @@ const std::vector<std::string>& NamespaceRoots() {
   return roots;
 }
 
-bool IsNamespaceRoot(std::string_view name) {
-  for (const auto& r : NamespaceRoots())
-    if (r == name) return true;
-  return false;
+bool Context::IsRoot(std::string_view name) const {
+  return std::binary_search(roots.begin(), roots.end(), name);
 }
 
 void Context::Error(std::string_view code, const Span& span, std::string message,
@@ -163,6 +163,10 @@ Context MakeContext(ast::Policy* policy, const CheckOptions& options, Diagnostic
   ctx.schema = options.schema ? options.schema : &stdlib::Schema::Standard();
   ctx.options.schema = ctx.schema;
   ctx.diags = diags;
+  ctx.roots = NamespaceRoots();
+  for (const auto& f : ctx.schema->fields()) ctx.roots.push_back(f.path.substr(0, f.path.find('.')));
+  std::sort(ctx.roots.begin(), ctx.roots.end());
+  ctx.roots.erase(std::unique(ctx.roots.begin(), ctx.roots.end()), ctx.roots.end());
   ctx.const_used.assign(policy->consts.size(), false);
   ctx.data_ok.assign(policy->data.size(), false);
   ctx.const_values.assign(policy->consts.size(), std::nullopt);

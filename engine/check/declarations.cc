@@ -49,7 +49,7 @@ bool Declarations(Context& ctx) {
   // Consts and data documents share one namespace: both are value names.
   NameSpace values(ctx, "name");
   for (auto& c : p.consts) {
-    if (IsNamespaceRoot(c.name)) {
+    if (ctx.IsRoot(c.name)) {
       ctx.Error("tg_duplicate_name", c.span, "const `" + c.name + "` uses a reserved name",
                 "`" + c.name + "` is the root of schema fields; choose another name");
       continue;
@@ -57,7 +57,7 @@ bool Declarations(Context& ctx) {
     values.Declare(c.name, c.span, "const");
   }
   for (auto& d : p.data) {
-    if (IsNamespaceRoot(d.name)) {
+    if (ctx.IsRoot(d.name)) {
       ctx.Error("tg_duplicate_name", d.span, "data `" + d.name + "` uses a reserved name",
                 "`" + d.name + "` is the root of schema fields; choose another name");
       continue;

@@ -69,10 +69,10 @@ struct Root {
 // expressions (a rule without `when`) are skipped.
 std::vector<Root> CollectRoots(ast::Policy& policy);
 
-// The namespace roots of field and detector chains; consts, data and
-// quantifier variables may not use these names.
+// The standard namespace roots of field and detector chains (principal,
+// request, context, provider, endpoint, dlp). Context::roots adds the first
+// component of every field of an extended schema.
 const std::vector<std::string>& NamespaceRoots();
-bool IsNamespaceRoot(std::string_view name);
 
 struct Context {
   ast::Policy* policy = nullptr;
@@ -80,6 +80,10 @@ struct Context {
   CheckOptions options;
   Diagnostics* diags = nullptr;
   int errors = 0;  // error-severity diagnostics reported by this check
+  // Namespace roots (sorted): consts, data and quantifier variables may not
+  // use these names.
+  std::vector<std::string> roots;
+  bool IsRoot(std::string_view name) const;
 
   // resolve: whether each const is referenced anywhere.
   std::vector<bool> const_used;

@@ -33,9 +33,9 @@ class Resolver {
     const auto& p = *ctx.policy;
     // Reserved names were reported by `declarations`; they never shadow roots.
     for (size_t i = 0; i < p.consts.size(); ++i)
-      if (!IsNamespaceRoot(p.consts[i].name)) consts_.emplace(p.consts[i].name, int(i));
+      if (!ctx.IsRoot(p.consts[i].name)) consts_.emplace(p.consts[i].name, int(i));
     for (size_t i = 0; i < p.data.size(); ++i)
-      if (!IsNamespaceRoot(p.data[i].name)) data_.emplace(p.data[i].name, int(i));
+      if (!ctx.IsRoot(p.data[i].name)) data_.emplace(p.data[i].name, int(i));
     paths_ = ctx.schema->Paths();
     for (const auto& d : stdlib::DetectorNames()) paths_.push_back(d);
   }
@@ -64,7 +64,7 @@ class Resolver {
       case ExprKind::kQuantifier: {
         if (e.kids.size() != 2) return;
         Walk(*e.kids[0], depth + 1, false);
-        if (IsNamespaceRoot(e.name)) {
+        if (ctx_.IsRoot(e.name)) {
           ctx_.Error("tg_duplicate_name", e.span,
                      "quantifier variable `" + e.name + "` uses a reserved name",
                      "`" + e.name + "` is the root of schema fields; choose another name");
@@ -111,7 +111,7 @@ class Resolver {
     if (ctx_.DepthExceeded(depth + uint32_t(nodes.size()), e.span, &depth_reported_)) return;
     Expr& root = *nodes[0];
     if (ResolvePlainName(root)) return;  // the rest are value members (types pass)
-    if (!IsNamespaceRoot(root.name)) {
+    if (!ctx_.IsRoot(root.name)) {
       ReportUnknownName(root, nodes);
       return;
     }
@@ -206,7 +206,7 @@ class Resolver {
     for (const auto& [k, i] : consts_)
       if (root_.role != Role::kConst || i < root_.owner) names.push_back(k);
     for (const auto& [k, i] : data_) names.push_back(k);
-    for (const auto& r : NamespaceRoots()) names.push_back(r);
+    for (const auto& r : ctx_.roots) names.push_back(r);
     std::string help = DidYouMean(root.name, names);
     // The author meant that const: do not also call it unused.
     if (auto m = consts_.find(ClosestMatch(root.name, names)); m != consts_.end())
@@ -267,7 +267,7 @@ bool Resolve(Context& ctx) {
     const auto& c = ctx.policy->consts[i];
     bool duplicate = false;  // reported by `declarations`
     for (size_t j = 0; j < i; ++j) duplicate = duplicate || ctx.policy->consts[j].name == c.name;
-    if (!ctx.const_used[i] && !IsNamespaceRoot(c.name) && !duplicate)
+    if (!ctx.const_used[i] && !ctx.IsRoot(c.name) && !duplicate)
       ctx.Warning("tg_unused_const", c.span, "const `" + c.name + "` is never used",
                   "remove it, or use it in a rule");
   }

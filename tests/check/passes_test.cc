@@ -200,3 +200,27 @@ rule r { when request.max_tokens == null or not exists(request.temperature) or r
 
 }  // namespace
 }  // namespace tollgate::checktest
+
+namespace tollgate::checktest {
+namespace {
+
+TEST(Passes, ExtendedSchemaAddsFieldsAndRoots) {
+  stdlib::Schema schema = stdlib::Schema::Standard();
+  std::string err;
+  ASSERT_TRUE(schema.AddFromJson(R"({"fields": [
+    {"path": "principal.department", "type": "string", "scope": "request"},
+    {"path": "tenant.tier", "type": "string", "scope": "request"}]})", &err)) << err;
+  check::CheckOptions opts;
+  opts.schema = &schema;
+  auto c = CheckSource(R"(policy "p"
+rule r { when principal.department == "legal" and tenant.tier == "gold" deny "x" })", opts);
+  EXPECT_TRUE(c.ok) << c.Render();
+  EXPECT_EQ(When(*c.policy, 0).kids[1]->kids[0]->index, schema.Find("tenant.tier"));
+  auto reserved = CheckSource(R"(policy "p"
+const tenant = 1
+rule r { when tenant.tier == "gold" deny "x" })", opts);
+  EXPECT_EQ(reserved.ErrorCodes(), std::vector<std::string>{"tg_duplicate_name"}) << reserved.Render();
+}
+
+}  // namespace
+}  // namespace tollgate::checktest
