@@ -47,7 +47,7 @@ Fields Collect(const vm::Decision& d, const ast::Policy& p) {
   f.Add("shadow", List(d.shadow, name));
   f.Add("advisory", List(d.advisory, name));
   auto req = [&](const vm::RequireRef& r) { return RuleName(p, r.rule) + "/" + Id(r.require); };
-  f.Add("requires", List(d.requires, req));
+  f.Add("requires", List(d.require_refs, req));
   f.Add("shadow_requires", List(d.shadow_requires, req));
   f.Add("redactions", List(d.redactions, [&](const vm::Redaction& r) {
           return RuleName(p, r.rule) + "/" + Id(r.effect) + " `" + std::string(r.pattern) +

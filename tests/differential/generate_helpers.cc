@@ -87,7 +87,12 @@ class PolicyGen {
   PolicyGen(Rng& rng, const PolicyShape& shape) : r_(rng), shape_(shape) {
     for (const stdlib::BuiltinDecl& d : stdlib::Builtins()) {
       Fn f{std::string(d.name), {}, kBool};
-      bool ok = TypeOf(d.result, &f.result) && !d.params.empty();
+      // `max` and `contains` are keywords: such builtins cannot be called.
+      static const char* const kKeywords[] = {"contains", "max", "has", "in", "matches", "key",
+                                              "limit", "order", "sort", "tag", "data", "test"};
+      bool keyword = false;
+      for (const char* k : kKeywords) keyword = keyword || d.name == k;
+      bool ok = !keyword && TypeOf(d.result, &f.result) && !d.params.empty();
       for (const Type& p : d.params) {
         T t;
         ok = ok && TypeOf(p, &t);
@@ -102,9 +107,9 @@ class PolicyGen {
   std::string Policy() {
     std::string s = "policy \"gen\"\n";
     s += "const names = " + SetLit() + "\n";
-    s += "const limits = {" + MapBody([&] { return IntLit(); }) + "}\n";
-    s += "const prices = {" + MapBody([&] { return MoneyLit(); }) + "}\n";
-    s += "const labels = {" + MapBody([&] { return Quote(r_.Pick(kWords)); }) + "}\n";
+    s += "const limits = {" + MapBody([&] { return IntLit(); }, &limit_keys_) + "}\n";
+    s += "const prices = {" + MapBody([&] { return MoneyLit(); }, &price_keys_) + "}\n";
+    s += "const labels = {" + MapBody([&] { return Quote(r_.Pick(kWords)); }, &label_keys_) + "}\n";
     s += "const big = 9223372036854775807\n";
     s += "const rate = " + DecLit() + "\n";
     s += "const cap = " + MoneyLit() + "\n";
@@ -117,11 +122,27 @@ class PolicyGen {
   struct Fn { std::string name; std::vector<T> params; T result; };
 
   template <typename F>
-  std::string MapBody(F value) {
+  std::string MapBody(F value, std::vector<std::string>* keys) {
     std::string s;
     int n = 1 + static_cast<int>(r_.Below(4));
-    for (int i = 0; i < n; ++i) s += (i ? ", " : "") + Quote(r_.Pick(kWords)) + ": " + value();
+    for (int i = 0; i < n; ++i) {
+      std::string k = r_.Pick(kWords);
+      bool dup = false;
+      for (const std::string& x : *keys) dup = dup || x == k;
+      if (dup) continue;
+      keys->push_back(k);
+      s += (s.empty() ? "" : ", ") + Quote(k) + ": " + value();
+    }
     return s;
+  }
+  // A map key: usually a run-time string (a field or local, possibly absent
+  // from the map), else a key the map has. Constant lookups of missing keys
+  // are compile errors, so never a constant that may miss.
+  std::string Key(const std::vector<std::string>& keys, int d) {
+    if (r_.Chance(25)) return Quote(keys[r_.Below(keys.size())]);
+    if (!str_locals_.empty() && r_.Chance(40)) return str_locals_[r_.Below(str_locals_.size())];
+    if (!msg_locals_.empty() && r_.Chance(40)) return msg_locals_[r_.Below(msg_locals_.size())] + ".content";
+    return Field(kStr);
   }
   std::string SetLit() {
     std::string s = "{";
@@ -203,7 +224,7 @@ class PolicyGen {
         static const char* const ops[] = {" + ", " - ", " * ", " % "};
         switch (r_.Below(7)) {
           case 0: return "(-" + E(kInt, d) + ")";
-          case 1: return "limits[" + E(kStr, d) + "]";
+          case 1: return "limits[" + Key(limit_keys_, d) + "]";
           default: return "(" + E(kInt, d) + r_.Pick(ops) + E(kInt, d) + ")";
         }
       }
@@ -219,10 +240,10 @@ class PolicyGen {
           case 1: return "(" + E(kMoney, d) + " - " + E(kMoney, d) + ")";
           case 2: return "(" + E(kMoney, d) + " * " + E(r_.Chance(50) ? kInt : kDec, d) + ")";
           case 3: return "(" + E(kMoney, d) + " / " + E(r_.Chance(50) ? kInt : kDec, d) + ")";
-          case 4: return "prices[" + E(kStr, d) + "]";
+          case 4: return "prices[" + Key(price_keys_, d) + "]";
           default: return "(" + E(kInt, d) + " * " + E(kMoney, d) + ")";
         }
-      case kStr: return r_.Chance(50) ? "labels[" + E(kStr, d) + "]" : Leaf(kStr);
+      case kStr: return r_.Chance(50) ? "labels[" + Key(label_keys_, d) + "]" : Leaf(kStr);
       case kTime:
         return "(" + E(kTime, d) + (r_.Chance(50) ? " + " : " - ") + E(kDur, d) + ")";
       case kDur:
@@ -312,9 +333,18 @@ class PolicyGen {
             "max_price prompt 2 usd", "max_price completion 0.5 usd",
             "max_price request 0.01 usd", "order [\"openai\", \"anthropic\"]",
             "order [\"acme\"]"};
-        std::string s = "route " + std::string(r_.Pick(hints));
-        if (r_.Chance(40)) s += ", " + std::string(r_.Pick(hints));
-        return s;
+        // One sort and one order per rule at most: which of two wins inside
+        // one rule is not specified by docs/architecture.md.
+        std::string s;
+        for (int k = r_.Chance(40) ? 2 : 1; k > 0; --k) {
+          std::string h = r_.Pick(hints);
+          bool is_sort = h.rfind("sort", 0) == 0, is_order = h.rfind("order", 0) == 0;
+          if ((is_sort && rule_sort_) || (is_order && rule_order_)) continue;
+          rule_sort_ |= is_sort;
+          rule_order_ |= is_order;
+          s += (s.empty() ? "route " : ", ") + h;
+        }
+        return s.empty() ? "route max_price 2 usd" : s;
       }
       case 5: case 6: {
         cand_ = true;
@@ -336,8 +366,19 @@ class PolicyGen {
     else if (r_.Chance(10)) s += " mode enforce";
     if (r_.Chance(35)) s += r_.Chance(60) ? " on_error skip" : " on_error deny";
     s += " {\n";
-    if (!r_.Chance(8)) s += "  when " + BoolE(0) + "\n";
+    if (r_.Chance(25)) {
+      // Index-friendly: a top-level equality / set test on a request field.
+      static const char* const keys[] = {"principal.workspace", "request.model",
+                                         "principal.user", "context.data_class"};
+      std::string key = r_.Pick(keys);
+      std::string test = r_.Chance(70) ? key + " == " + Quote(r_.Pick(kWords))
+                                       : key + " in " + SetLit();
+      s += "  when " + test + (r_.Chance(60) ? " and " + BoolE(1) : std::string()) + "\n";
+    } else if (!r_.Chance(8)) {
+      s += "  when " + BoolE(0) + "\n";
+    }
     int n = 1 + static_cast<int>(r_.Below(3));
+    rule_sort_ = rule_order_ = false;
     for (int k = 0; k < n; ++k) s += "  " + Effect(i) + "\n";
     return s + "}\n";
   }
@@ -349,6 +390,8 @@ class PolicyGen {
   std::vector<std::string> detectors_;
   std::vector<std::string> msg_locals_, str_locals_;
   bool cand_ = false;
+  bool rule_sort_ = false, rule_order_ = false;
+  std::vector<std::string> limit_keys_, price_keys_, label_keys_;
 };
 
 std::string Words(Rng& r, int max) {
@@ -378,9 +421,9 @@ std::string RandomInput(Rng& r) {
   static const char* const times[] = {"2026-01-05T10:00:00Z", "2026-06-30T23:59:59Z",
                                       "1970-01-01T00:00:00Z", "2026-03-01T08:30:00+02:00"};
   std::string p = "\"workspace\": " + Quote(r.Pick(kWords));
-  if (r.Chance(60)) p += ", \"user\": " + Quote(r.Pick(kWords));
+  if (r.Chance(80)) p += ", \"user\": " + Quote(r.Pick(kWords));
   if (r.Chance(30)) p += ", \"key_id\": \"k1\"";
-  if (r.Chance(60)) p += ", \"jurisdiction\": " + Quote(r.Pick(kWords));
+  if (r.Chance(80)) p += ", \"jurisdiction\": " + Quote(r.Pick(kWords));
   if (r.Chance(50)) p += ", \"groups\": " + Words(r, 3);
 
   std::string q = "\"model\": " + Quote(r.Pick(kWords));
@@ -400,9 +443,9 @@ std::string RandomInput(Rng& r) {
     q += "}";
   }
   q += "]";
-  if (r.Chance(50)) q += std::string(r.Chance(80) ? ", \"max_tokens\": " : ", \"max_completion_tokens\": ") + r.Pick(ints);
+  if (r.Chance(75)) q += std::string(r.Chance(80) ? ", \"max_tokens\": " : ", \"max_completion_tokens\": ") + r.Pick(ints);
   if (r.Chance(40)) q += std::string(", \"stream\": ") + (r.Chance(50) ? "true" : "false");
-  if (r.Chance(50)) q += std::string(", \"temperature\": ") + r.Pick(decs);
+  if (r.Chance(70)) q += std::string(", \"temperature\": ") + r.Pick(decs);
   if (r.Chance(30))
     q += ", \"tools\": [{\"type\": \"function\", \"function\": {\"name\": " +
          Quote(r.Pick(kWords)) + "}}]";
@@ -429,9 +472,9 @@ std::string RandomInput(Rng& r) {
   std::string c;
   auto addc = [&](const std::string& kv) { c += (c.empty() ? "" : ", ") + kv; };
   if (r.Chance(80)) addc("\"time\": " + Quote(r.Pick(times)));
-  if (r.Chance(60)) addc("\"data_class\": " + Quote(r.Pick(kWords)));
+  if (r.Chance(80)) addc("\"data_class\": " + Quote(r.Pick(kWords)));
   if (r.Chance(40)) addc("\"tags\": " + Words(r, 3));
-  if (r.Chance(30)) addc("\"environment\": " + Quote(r.Pick(kWords)));
+  if (r.Chance(60)) addc("\"environment\": " + Quote(r.Pick(kWords)));
   return "{\"principal\": {" + p + "}, \"request\": {" + q + "}, \"context\": {" + c + "}}";
 }
 

@@ -344,12 +344,15 @@ class Interp {
   Result Call(const Expr& e) {
     const stdlib::BuiltinDecl& d = stdlib::Builtins()[e.index];
     std::vector<Value> args;
+    // Every argument is evaluated (left to right) before the null check
+    // that precedes the call (stdlib/builtins.h, accepts_null).
     for (const auto& k : e.kids) {
       Result r = Eval(*k);
       if (r.err) return r;
-      if (r.v.is_null() && !d.accepts_null) return Missing(*k);
       args.push_back(r.v);
     }
+    for (size_t i = 0; i < args.size(); ++i)
+      if (args[i].is_null() && !d.accepts_null) return Missing(*e.kids[i]);
     Value out;
     std::string err;
     if (!d.fn(args.data(), args.size(), arena_, &out, &err)) return Fail(vm::kErrBuiltin, err);
@@ -514,7 +517,7 @@ void Evaluate(const ast::Policy& policy, const stdlib::Schema& schema, const vm:
             out->deny_rule = ri;
           }
           break;
-        case ast::EffectKind::kRequire: out->requires.push_back({ri, k++}); break;
+        case ast::EffectKind::kRequire: out->require_refs.push_back({ri, k++}); break;
         case ast::EffectKind::kRedact:
           out->redactions.push_back({ri, redact_no++, PatternName(*fx.expr), fx.text});
           break;

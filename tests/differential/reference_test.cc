@@ -1,0 +1,129 @@
+// The reference interpreter itself, against docs/architecture.md "Runtime
+// semantics": hand-written policies with the decisions the document implies.
+// (The differential test then holds the VM to the same answers.)
+#include <gtest/gtest.h>
+
+#include "engine/engine.h"
+#include "runtime/input.h"
+#include "tests/differential/reference.h"
+
+namespace tollgate {
+namespace {
+
+struct Eval {
+  std::shared_ptr<const Policy> policy;
+  vm::Decision d;
+};
+
+// Compiles `rules` (after a header) and evaluates the reference on `input`
+// ({"principal": ..., "request": ...} with the required fields filled in).
+std::unique_ptr<Eval> RunRef(const std::string& rules, const std::string& request_extra = "",
+                          const std::string& context = "") {
+  auto e = std::make_unique<Eval>();
+  Compiled c = CompileSource("ref.tg", "policy \"ref\"\n" + rules, {});
+  EXPECT_TRUE(c.policy) << c.diagnostics.Render();
+  if (!c.policy) return e;
+  e->policy = c.policy;
+  std::string json = R"({"principal": {"workspace": "w"}, "request": {"model": "m", "messages": [)"
+                     R"({"role": "user", "content": "hello secret42"}])" +
+                     request_extra + "}, \"context\": {" + context + "}}";
+  vm::Record rec;
+  runtime::InputError err;
+  EXPECT_TRUE(runtime::DecodeInput(json, c.policy->schema(), {}, &rec, &err)) << err.message;
+  ref::Evaluate(c.policy->ast(), c.policy->schema(), rec, &e->d);
+  return e;
+}
+
+std::string Errors(const vm::Decision& d) {
+  std::string s;
+  for (const auto& e : d.errors) s += std::to_string(e.rule) + ":" + std::string(e.code) + " ";
+  return s;
+}
+
+TEST(Reference, MissingOptionalFieldDeniesByDefault) {
+  auto e = RunRef("rule a { when request.max_tokens > 5 deny 400 \"big\" }");
+  EXPECT_EQ(e->d.outcome, vm::Outcome::kDeny);
+  EXPECT_EQ(e->d.code, vm::kCodeRuleError);
+  EXPECT_EQ(e->d.status, 403);
+  EXPECT_EQ(Errors(e->d), "0:eval_missing_field ");
+}
+
+TEST(Reference, OnErrorSkipAllowsButRecords) {
+  auto e = RunRef("rule a on_error skip { when request.max_tokens > 5 deny 400 \"big\" }");
+  EXPECT_EQ(e->d.outcome, vm::Outcome::kAllow);
+  EXPECT_EQ(Errors(e->d), "0:eval_missing_field ");
+  EXPECT_TRUE(e->d.fired.empty());
+}
+
+TEST(Reference, NullEqualityIsNoError) {
+  auto e = RunRef("rule a { when request.max_tokens != 5 deny 401 \"x\" }");
+  EXPECT_EQ(e->d.status, 401);
+  EXPECT_TRUE(e->d.errors.empty());
+}
+
+TEST(Reference, DivisionByZeroAndOverflow) {
+  auto e = RunRef("rule a { when request.max_tokens / (request.max_tokens - 7) > 1 deny \"x\" }\n"
+               "rule b { when request.max_tokens * 9223372036854775807 > 1 deny \"y\" }",
+               ", \"max_tokens\": 7");
+  EXPECT_EQ(Errors(e->d), "0:eval_arithmetic_error 1:eval_arithmetic_error ");
+  EXPECT_EQ(e->d.deny_rule, 0u);
+}
+
+TEST(Reference, DecimalRoundsHalfToEven) {
+  // 1/2000000 = 0.0000005 -> 0.000000; 3/2000000 = 0.0000015 -> 0.000002.
+  auto e = RunRef("rule a { when request.max_tokens / 2000000 == 0 deny 401 \"x\" }\n"
+               "rule b { when (request.max_tokens + 2) / 2000000 == 0.000002 warn \"w\" }\n"
+               "rule c { when request.max_tokens / 3 == 0.333333 tag t = request.max_tokens / 3 }",
+               ", \"max_tokens\": 1");
+  EXPECT_EQ(e->d.status, 401) << Errors(e->d);
+  ASSERT_EQ(e->d.warnings.size(), 1u);
+  ASSERT_EQ(e->d.tags.size(), 1u);
+  EXPECT_EQ(ToJson(e->d.tags[0].value), "\"0.333333\"");
+}
+
+TEST(Reference, MoneyArithmetic) {
+  auto e = RunRef("rule a { when request.provider.max_price.request * 3 == 7.50 usd and "
+               "request.provider.max_price.request / 2.50 usd == 1 tag ok = true }",
+               ", \"provider\": {\"max_price\": {\"request\": \"2.50\"}}");
+  EXPECT_EQ(e->d.tags.size(), 1u) << Errors(e->d);
+}
+
+TEST(Reference, QuantifiersOverEmptyLists) {
+  auto e = RunRef("rule a { when any m in request.models: m == \"x\" deny 401 \"any\" }\n"
+               "rule b { when all m in request.models: m == \"x\" warn \"all\" }");
+  EXPECT_EQ(e->d.outcome, vm::Outcome::kAllow);
+  EXPECT_EQ(e->d.warnings.size(), 1u);
+}
+
+TEST(Reference, MissingMapKey) {
+  auto e = RunRef("const caps = {\"gpt\": 5}\nrule a on_error skip { when caps[request.model] > 1 "
+               "deny \"x\" }");
+  EXPECT_EQ(Errors(e->d), "0:eval_missing_key ");
+}
+
+TEST(Reference, FirstEnforcedDenyWinsShadowNeverEnforced) {
+  auto e = RunRef("rule s mode shadow { deny 451 \"shadow\" }\n"
+               "rule v mode advisory { when request.content contains \"secret\" deny 452 \"adv\" }\n"
+               "rule a { when request.content matches \"secret[0-9]+\" deny 460 \"first\" }\n"
+               "rule b { deny 470 \"second\" }");
+  EXPECT_EQ(e->d.status, 460);
+  EXPECT_EQ(e->d.reason, "first");
+  EXPECT_EQ(e->d.fired, (std::vector<uint32_t>{2, 3}));
+  EXPECT_EQ(e->d.shadow, (std::vector<uint32_t>{0}));
+  EXPECT_EQ(e->d.advisory, (std::vector<uint32_t>{1}));
+  EXPECT_EQ(e->d.warnings.size(), 1u);
+}
+
+TEST(Reference, RequiresAndRedactions) {
+  auto e = RunRef("rule a { require provider.zdr redact dlp.email as \"[E]\" require not "
+               "provider.trains_on_data }\nrule b { when false require provider.zdr }\n"
+               "rule c { require endpoint.price_input < 1 usd redact \"secret[0-9]+\" as \"[S]\" }");
+  ASSERT_EQ(e->d.require_refs.size(), 3u);
+  EXPECT_EQ(e->d.require_refs[2].require, 3u);  // rule b's require is number 2
+  ASSERT_EQ(e->d.redactions.size(), 2u);
+  EXPECT_EQ(e->d.redactions[0].pattern, "dlp.email");
+  EXPECT_EQ(e->d.redactions[1].pattern, "secret[0-9]+");
+}
+
+}  // namespace
+}  // namespace tollgate
