@@ -73,6 +73,14 @@ uint64_t OrderRank(const std::vector<std::string_view>& order, const Endpoint& e
 
 // Exact estimate in money micros; saturates instead of overflowing.
 int64_t EstimateCost(int64_t input_tokens, int64_t output_tokens, const Endpoint& e) {
+  int64_t a, b, n64;
+  if (!__builtin_mul_overflow(input_tokens, e.price_input, &a) &&
+      !__builtin_mul_overflow(output_tokens, e.price_output, &b) &&
+      !__builtin_add_overflow(a, b, &n64)) {
+    int64_t q = n64 / kMicros, r = n64 % kMicros;
+    if (r * 2 > kMicros || (r * 2 == kMicros && (q & 1))) ++q;  // half to even (n >= 0)
+    return q + e.price_request;  // both <= ~9.2e12 here: no overflow
+  }
   __int128 n = static_cast<__int128>(input_tokens) * e.price_input +
                static_cast<__int128>(output_tokens) * e.price_output;
   __int128 q = n / kMicros, r = n % kMicros;
@@ -112,7 +120,9 @@ void RouteResult::Clear() {
   endpoints.clear();
   eliminated.clear();
   models.clear();
+  errors.clear();
   scratch.clear();
+  requires_in_order.clear();
 }
 
 struct Router::Impl {
@@ -123,7 +133,7 @@ struct Router::Impl {
   vm::Record empty_request;  // every request slot null
   // Per Program require: precomputed when it reads no request field and not
   // the estimated cost. INVARIANT: pass[r] has one bit per catalog endpoint.
-  std::vector<bool> is_static;
+  std::vector<uint8_t> is_static;  // reads only catalog fields (whether cached or not)
   std::vector<std::vector<uint64_t>> pass;
   std::vector<std::unordered_map<uint32_t, std::string>> errors;  // endpoint -> error text
   size_t cached = 0;
@@ -157,16 +167,18 @@ std::unique_ptr<Router> Router::Create(const Policy& policy, const Catalog& cata
   im.cost_slot = catalog.estimated_cost_slot();
   im.empty_request.slots.assign(schema.slot_count(ast::Scope::kRequest), Value::Null());
   const auto& reqs = r->program_.require_infos();
-  im.is_static.assign(reqs.size(), false);
+  im.is_static.assign(reqs.size(), 0);
   im.pass.resize(reqs.size());
   im.errors.resize(reqs.size());
-  if (!options.use_require_cache) return r;
   for (uint32_t q = 0; q < reqs.size(); ++q) {
     const vm::RequireInfo& info = reqs[q];
     bool reads_cost = std::find(info.candidate_slots.begin(), info.candidate_slots.end(),
                                 im.cost_slot) != info.candidate_slots.end();
-    if (!info.request_slots.empty() || reads_cost) continue;
-    im.is_static[q] = true;
+    im.is_static[q] = info.request_slots.empty() && !reads_cost;
+  }
+  if (!options.use_require_cache) return r;
+  for (uint32_t q = 0; q < reqs.size(); ++q) {
+    if (!im.is_static[q]) continue;
     ++im.cached;
     std::vector<uint64_t>& bits = im.pass[q];
     bits.assign((catalog.size() + 63) / 64, 0);
@@ -311,6 +323,19 @@ void Router::Route(const vm::Decision& d, const vm::Record& request, RouteResult
   const auto& rules = program_.rules();
   const uint32_t policy_rule = d.route.rules.empty() ? UINT32_MAX : d.route.rules.front();
   bool policy_eliminated = false;
+  const std::vector<Value>& only_items = Items(*p.only);
+  const std::vector<Value>& ignore_items = Items(*p.ignore);
+  const std::vector<Value>& quant_items = Items(*p.quantizations);
+  const std::vector<Value>& param_items = Items(*p.parameters);
+  // INVARIANT: every RequireRef names a require of this program.
+  for (const vm::RequireRef& ref : d.require_refs) out->requires_in_order.push_back(ref);
+  if (cached) {  // candidates passing every fired catalog-only require
+    out->static_mask.assign((catalog_.size() + 63) / 64, ~uint64_t{0});
+    for (const vm::RequireRef& ref : d.require_refs) {
+      if (!im.is_static[ref.require]) continue;
+      for (size_t w = 0; w < out->static_mask.size(); ++w) out->static_mask[w] &= im.pass[ref.require][w];
+    }
+  }
   size_t n_candidates = 0;
   for (int mi = 0; mi < p.n_models; ++mi) {
     for (uint32_t e : catalog_.ForModel(p.models[mi])) {
@@ -320,111 +345,113 @@ void Router::Route(const vm::Decision& d, const vm::Record& request, RouteResult
       const int64_t cost = EstimateCost(p.input_tokens, out_tokens, ep);
       Elimination el;
       el.endpoint = e;
-      auto drop = [&](ElimCode c, std::string_view source, std::string_view field, std::string detail) {
+      auto drop = [&](ElimCode c, std::string_view source, std::string_view field,
+                      int64_t value = 0, int64_t limit = 0) {
         el.code = c;
         el.source = source;
         el.field = field;
-        el.detail = std::move(detail);
+        el.value = value;
+        el.limit = limit;
         out->eliminated.push_back(std::move(el));
       };
-      // Policy requires, in decision order; the first failing one is named.
+      // Policy requires: `group` 0 = catalog-only predicates, 1 = the others.
+      // Returns false (and records the elimination) at the first failure.
       bool candidate_ready = false;
-      bool failed = false;
-      for (const vm::RequireRef& ref : d.require_refs) {
-        bool pass;
-        std::string err;
-        if (cached && im.is_static[ref.require]) {
-          pass = (im.pass[ref.require][e / 64] >> (e % 64)) & 1;
-          if (!pass) {
-            auto f = im.errors[ref.require].find(e);
-            if (f != im.errors[ref.require].end()) err = f->second;
+      auto requires_hold = [&](int group) {
+        if (group == 0 && cached && (out->static_mask[e / 64] >> (e % 64)) & 1) return true;
+        for (const vm::RequireRef& ref : out->requires_in_order) {
+          const bool st = im.is_static[ref.require];
+          if (st != (group == 0)) continue;
+          bool pass;
+          std::string err;
+          if (cached && st) {
+            pass = (im.pass[ref.require][e / 64] >> (e % 64)) & 1;
+            if (!pass && !im.errors[ref.require].empty()) {
+              auto f = im.errors[ref.require].find(e);
+              if (f != im.errors[ref.require].end()) err = f->second;
+            }
+          } else {
+            if (!candidate_ready) {
+              out->candidate.slots = catalog_.candidate(e).slots;
+              if (im.cost_slot >= 0) out->candidate.slots[im.cost_slot] = Value::Money(cost);
+              candidate_ready = true;
+            }
+            vm::RequireResult r =
+                vm::EvalRequire(program_, ref.require, request, out->candidate, im.options.eval);
+            pass = r.pass;
+            if (!pass && r.error) err = std::string(r.code) + ": " + r.message;
           }
-        } else {
-          if (!candidate_ready) {
-            out->candidate.slots = catalog_.candidate(e).slots;
-            if (im.cost_slot >= 0) out->candidate.slots[im.cost_slot] = Value::Money(cost);
-            candidate_ready = true;
-          }
-          vm::RequireResult r =
-              vm::EvalRequire(program_, ref.require, request, out->candidate, im.options.eval);
-          pass = r.pass;
-          if (!pass && r.error) err = std::string(r.code) + ": " + r.message;
-        }
-        if (!pass) {
+          if (pass) continue;
           el.rule = ref.rule;
           el.require = ref.require;
-          std::string_view rule_name = ref.rule < rules.size() ? std::string_view(rules[ref.rule].name) : "";
-          std::string detail = ref.require < rinfo.size() ? rinfo[ref.require].text : std::string();
-          if (!err.empty()) detail += " (error, fails closed: " + err + ")";
-          drop(ElimCode::kPolicyRequire, "policy", rule_name, std::move(detail));
+          if (!err.empty()) {
+            el.error = static_cast<int32_t>(out->errors.size());
+            out->errors.push_back(std::move(err));
+          }
+          drop(ElimCode::kPolicyRequire, "policy",
+               ref.rule < rules.size() ? std::string_view(rules[ref.rule].name) : "");
           policy_eliminated = true;
-          failed = true;
-          break;
+          return false;
         }
-      }
-      if (failed) continue;
+        return true;
+      };
+      if (!requires_hold(0)) continue;
       // Preferences: request first, then account, then policy route hints.
-      if (!Items(*p.only).empty() && !AnyMatches(Items(*p.only), ep, false)) {
-        drop(ElimCode::kPrefOnly, "request", "provider.only", "provider `" + ep.provider + "` is not listed");
+      if (!only_items.empty() && !AnyMatches(only_items, ep, false)) {
+        drop(ElimCode::kPrefOnly, "request", "provider.only");
         continue;
       }
       bool acct_only_fail = false;
       for (const auto& list : acct.only) if (!AnyMatches(list, ep, false)) acct_only_fail = true;
       if (acct_only_fail) {
-        drop(ElimCode::kPrefOnly, "account", "provider.only", "provider `" + ep.provider + "` is not in the account allowlist");
+        drop(ElimCode::kPrefOnly, "account", "provider.only");
         continue;
       }
-      if (AnyMatches(Items(*p.ignore), ep, true)) {
-        drop(ElimCode::kPrefIgnore, "request", "provider.ignore", "provider `" + ep.provider + "` is ignored");
+      if (AnyMatches(ignore_items, ep, true)) {
+        drop(ElimCode::kPrefIgnore, "request", "provider.ignore");
         continue;
       }
       if (AnyMatches(acct.ignore, ep, true)) {
-        drop(ElimCode::kPrefIgnore, "account", "provider.ignore", "provider `" + ep.provider + "` is ignored by the account");
+        drop(ElimCode::kPrefIgnore, "account", "provider.ignore");
         continue;
       }
       if (p.no_fallbacks && !p.fb_order.empty() && OrderRank(p.fb_order, ep) == kNoOrderRank) {
-        drop(ElimCode::kPrefAllowFallbacks, "request", "provider.allow_fallbacks",
-             "provider `" + ep.provider + "` is not in `order` and fallbacks are off");
+        drop(ElimCode::kPrefAllowFallbacks, "request", "provider.allow_fallbacks");
         continue;
       }
       if (ep.tier != Tier::kStandard) {
         bool chosen = (ep.tier == Tier::kPriority && p.nitro) || (ep.tier == Tier::kFlex && p.floor);
-        for (const Value& o : Items(*p.only)) chosen = chosen || o.sv() == ep.provider;
+        for (const Value& o : only_items) chosen = chosen || o.sv() == ep.provider;
         for (std::string_view o : p.order) chosen = chosen || o == ep.provider;
         if (!chosen) {
-          drop(ElimCode::kTierNotSelected, "request", "model",
-               std::string(TierName(ep.tier)) + " tier needs `:" + (ep.tier == Tier::kPriority ? "nitro" : "floor") +
-                   "` or the exact provider slug in `only`/`order`");
+          drop(ElimCode::kTierNotSelected, "request", "model");
           continue;
         }
       }
       if (p.require_parameters) {
         std::string_view missing;
-        for (const Value& prm : Items(*p.parameters)) {
+        for (const Value& prm : param_items) {
           if (!ep.SupportsParameter(prm.sv())) { missing = prm.sv(); break; }
         }
         if (!missing.empty()) {
-          drop(ElimCode::kPrefRequireParameters, "request", "provider.require_parameters",
-               "does not support `" + std::string(missing) + "`");
+          el.what = missing;
+          drop(ElimCode::kPrefRequireParameters, "request", "provider.require_parameters");
           continue;
         }
       }
       if ((p.deny_dc_request || acct.deny_data_collection) && (ep.data_collection || ep.trains_on_data)) {
-        drop(ElimCode::kPrefDataCollection, p.deny_dc_request ? "request" : "account", "provider.data_collection",
-             ep.trains_on_data ? "provider trains on data" : "provider stores data (data_collection allow)");
+        drop(ElimCode::kPrefDataCollection, p.deny_dc_request ? "request" : "account", "provider.data_collection");
         continue;
       }
       if ((p.zdr_request || acct.zdr) && !ep.zdr) {
-        drop(ElimCode::kPrefZdr, p.zdr_request ? "request" : "account", "provider.zdr",
-             "endpoint is not zero data retention");
+        drop(ElimCode::kPrefZdr, p.zdr_request ? "request" : "account", "provider.zdr");
         continue;
       }
-      if (!Items(*p.quantizations).empty()) {
+      if (!quant_items.empty()) {
         bool ok = false;
-        for (const Value& q : Items(*p.quantizations)) ok = ok || q.sv() == ep.quantization;
+        for (const Value& q : quant_items) ok = ok || q.sv() == ep.quantization;
         if (!ok) {
-          drop(ElimCode::kPrefQuantization, "request", "provider.quantizations",
-               "quantization `" + ep.quantization + "` is not allowed");
+          drop(ElimCode::kPrefQuantization, "request", "provider.quantizations");
           continue;
         }
       }
@@ -433,8 +460,7 @@ void Router::Route(const vm::Decision& d, const vm::Record& request, RouteResult
         if (std::find(list.begin(), list.end(), ep.quantization) == list.end()) qfail = true;
       }
       if (qfail) {
-        drop(ElimCode::kPrefQuantization, "account", "provider.quantizations",
-             "quantization `" + ep.quantization + "` is not allowed by the account");
+        drop(ElimCode::kPrefQuantization, "account", "provider.quantizations");
         continue;
       }
       // Max prices: request, account (pref_max_price), policy (route_max_price).
@@ -457,21 +483,19 @@ void Router::Route(const vm::Decision& d, const vm::Record& request, RouteResult
       }
       if (hit) {
         if (hit->code == ElimCode::kRouteMaxPrice) el.rule = policy_rule;
-        drop(hit->code, hit->source, hit->field, Money(hit->value) + " exceeds the maximum " + Money(hit->limit));
+        drop(hit->code, hit->source, hit->field, hit->value, hit->limit);
         continue;
       }
       if (p.max_tokens > ep.max_output_tokens) {
-        drop(ElimCode::kMaxTokensExceeded, "request", "max_tokens",
-             "max_tokens " + std::to_string(p.max_tokens) + " exceeds the endpoint's " +
-                 std::to_string(ep.max_output_tokens));
+        drop(ElimCode::kMaxTokensExceeded, "request", "max_tokens", p.max_tokens, ep.max_output_tokens);
         continue;
       }
       const int64_t needed = p.input_tokens + std::max<int64_t>(p.max_tokens, 0);
       if (needed > ep.context_length) {
-        drop(ElimCode::kContextTooSmall, "request", "input_tokens",
-             std::to_string(needed) + " tokens exceed the context length " + std::to_string(ep.context_length));
+        drop(ElimCode::kContextTooSmall, "request", "input_tokens", needed, ep.context_length);
         continue;
       }
+      if (!requires_hold(1)) continue;
       // --- 4. survivor: its ordering key ---
       RouteResult::Entry en{e, cost, {0, 0, 0}};
       const bool violator = (p.pref_latency >= 0 && ep.latency_p50 > p.pref_latency) ||
@@ -526,6 +550,51 @@ void Router::Route(const vm::Decision& d, const vm::Record& request, RouteResult
     else out->reason += std::string(g.source) + " `" + std::string(g.field) + "` (" + ElimCodeName(g.code) + ")";
   }
   out->reason += ")";
+}
+
+std::string EliminationDetail(const Catalog& catalog, const vm::Program& program,
+                              const RouteResult& result, const Elimination& el) {
+  const Endpoint& ep = catalog.endpoint(el.endpoint);
+  const std::string prov = "provider `" + ep.provider + "`";
+  const bool acct = el.source == "account";
+  switch (el.code) {
+    case ElimCode::kPolicyRequire: {
+      const auto& infos = program.require_infos();
+      std::string s = el.require < infos.size() ? infos[el.require].text : std::string();
+      if (el.error >= 0 && static_cast<size_t>(el.error) < result.errors.size()) {
+        s += " (error, fails closed: " + result.errors[el.error] + ")";
+      }
+      return s;
+    }
+    case ElimCode::kPrefOnly:
+      return prov + (acct ? " is not in the account allowlist" : " is not listed");
+    case ElimCode::kPrefIgnore:
+      return prov + (acct ? " is ignored by the account" : " is ignored");
+    case ElimCode::kPrefAllowFallbacks:
+      return prov + " is not in `order` and fallbacks are off";
+    case ElimCode::kTierNotSelected:
+      return std::string(TierName(ep.tier)) + " tier needs `:" +
+             (ep.tier == Tier::kPriority ? "nitro" : "floor") +
+             "` or the exact provider slug in `only` or `order`";
+    case ElimCode::kPrefRequireParameters:
+      return "does not support `" + std::string(el.what) + "`";
+    case ElimCode::kPrefDataCollection:
+      return ep.trains_on_data ? "provider trains on data" : "provider stores data (data_collection allow)";
+    case ElimCode::kPrefZdr:
+      return "endpoint is not zero data retention";
+    case ElimCode::kPrefQuantization:
+      return "quantization `" + ep.quantization + "` is not allowed" + (acct ? " by the account" : "");
+    case ElimCode::kPrefMaxPrice:
+    case ElimCode::kRouteMaxPrice:
+      return Money(el.value) + " exceeds the maximum " + Money(el.limit);
+    case ElimCode::kMaxTokensExceeded:
+      return "max_tokens " + std::to_string(el.value) + " exceeds the endpoint's " +
+             std::to_string(el.limit);
+    case ElimCode::kContextTooSmall:
+      return std::to_string(el.value) + " tokens exceed the context length " +
+             std::to_string(el.limit);
+  }
+  return "";
 }
 
 void ApplyRoute(const RouteResult& result, vm::Decision* d) {
@@ -583,7 +652,8 @@ std::string EliminatedJson(const Catalog& catalog, const vm::Program& program,
     if (el.code != ElimCode::kPolicyRequire) {
       w.Key("field"); w.String(el.field.data(), el.field.size());
     }
-    w.Key("detail"); w.String(el.detail.data(), el.detail.size());
+    std::string detail = EliminationDetail(catalog, program, result, el);
+    w.Key("detail"); w.String(detail.data(), detail.size());
     w.EndObject();
   }
   w.EndArray();

@@ -6,7 +6,11 @@
 //      in that order). A `:nitro` / `:floor` model suffix means sort by
 //      throughput / price and makes priority / flex tier endpoints eligible.
 //   2. policy: drop every candidate for which some `require` of
-//      Decision::requires fails (or errors: fail closed). The candidate's
+//      Decision::require_refs fails (or errors: fail closed). Predicates
+//      that read only catalog fields are checked first; predicates that read
+//      the request or the estimated cost run after the preference filters
+//      (step 3), on the survivors only. The first failure is named. The
+//      candidate's
 //      `endpoint.estimated_cost` = input_tokens x input price / 1e6 +
 //      (max_tokens, else the endpoint's max output) x output price / 1e6 +
 //      per-request price, exact, is filled in before the predicates run.
@@ -96,7 +100,10 @@ struct Elimination {
   uint32_t require = UINT32_MAX;  // policy_require: Program require index
   std::string_view source;        // "policy" | "request" | "account"
   std::string_view field;         // e.g. "provider.zdr"; the rule name for policy_require
-  std::string detail;             // predicate text, limit vs value, or the error
+  int64_t value = 0, limit = 0;   // max prices (money micros), max_tokens, context: value > limit
+  std::string_view what;          // require_parameters: the unsupported parameter (points into the request)
+  int32_t error = -1;             // policy_require that errored: index into RouteResult::errors
+  // Human detail (predicate text, value vs limit, ...): EliminationDetail().
 };
 
 struct RoutedEndpoint {
@@ -113,6 +120,7 @@ struct RouteResult {
   std::vector<RoutedEndpoint> endpoints;  // primary first
   std::vector<Elimination> eliminated;    // catalog-candidate order
   std::vector<std::string_view> models;   // models considered, in order (point into the request)
+  std::vector<std::string> errors;        // require evaluation errors ("code: message")
 
   void Clear();
 
@@ -120,6 +128,8 @@ struct RouteResult {
   vm::Record candidate;
   struct Entry { uint32_t endpoint; int64_t cost; uint64_t key[3]; };
   std::vector<Entry> scratch;
+  std::vector<vm::RequireRef> requires_in_order;
+  std::vector<uint64_t> static_mask;
 };
 
 struct RouteOptions {
@@ -157,6 +167,11 @@ class Router {
 // When the route left nothing (or a preference was invalid), turns the
 // decision into the corresponding deny (code, status, reason). No-op otherwise.
 void ApplyRoute(const RouteResult& result, vm::Decision* decision);
+
+// One line saying why: the predicate text, "2.5 usd exceeds the maximum 1 usd", ...
+// Built on demand so that routing itself formats no strings.
+std::string EliminationDetail(const Catalog& catalog, const vm::Program& program,
+                              const RouteResult& result, const Elimination& e);
 
 // JSON arrays for the CLI and gateway: [{"id","provider","model","estimated_cost"}] and
 // [{"id","provider","model","code","source","field","rule","detail"}].

@@ -39,7 +39,8 @@ std::string Dump(const RouteEnv& env) {
   s += " |";
   for (const auto& e : env.result.eliminated) {
     s += " " + env.catalog.endpoint(e.endpoint).id + ":" + runtime::ElimCodeName(e.code) + ":" +
-         std::string(e.field) + ":" + e.detail;
+         std::string(e.field) + ":" +
+         runtime::EliminationDetail(env.catalog, env.policy->program(), env.result, e);
   }
   return s + " | " + env.result.reason;
 }
@@ -91,8 +92,9 @@ TEST(RequireCache, RequireErrorsFailClosedAndAreExplained) {
   for (bool cached : {true, false}) {
     EXPECT_EQ(env.Route(Input("m"), cached), std::vector<std::string>{"b"});
     ASSERT_EQ(env.result.eliminated.size(), 1u);
-    EXPECT_NE(env.result.eliminated[0].detail.find("fails closed"), std::string::npos)
-        << env.result.eliminated[0].detail;
+    std::string detail = runtime::EliminationDetail(env.catalog, env.policy->program(), env.result,
+                                                    env.result.eliminated[0]);
+    EXPECT_NE(detail.find("fails closed"), std::string::npos) << detail;
   }
 }
 

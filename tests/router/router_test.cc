@@ -99,7 +99,8 @@ TEST_F(RouterTest, PolicyRequireEliminatesAndIsNamed) {
   EXPECT_EQ(el.code, runtime::ElimCode::kPolicyRequire);
   EXPECT_EQ(el.field, "eu_only");
   EXPECT_EQ(el.source, "policy");
-  EXPECT_NE(el.detail.find("provider.jurisdiction in eu"), std::string::npos) << el.detail;
+  std::string detail = runtime::EliminationDetail(env.catalog, env.policy->program(), env.result, el);
+  EXPECT_NE(detail.find("provider.jurisdiction in eu"), std::string::npos) << detail;
 }
 
 TEST_F(RouterTest, NothingLeftByPolicyIs403WithExplanation) {
@@ -174,6 +175,9 @@ TEST_F(RouterTest, RequireParameters) {
   std::string tools = "\"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"f\"}}]";
   EXPECT_EQ(R(Input("m", "{\"require_parameters\": true}", tools)), (Ids{"m@us", "m@de"}));
   EXPECT_EQ(env.CodeOf("m@fr"), "pref_require_parameters");
+  ASSERT_EQ(env.result.eliminated.size(), 1u);
+  EXPECT_EQ(runtime::EliminationDetail(env.catalog, env.policy->program(), env.result, env.result.eliminated[0]),
+            "does not support `tools`");
   EXPECT_EQ(R(Input("m", "{\"require_parameters\": false}", tools)).size(), 3u);
 }
 
