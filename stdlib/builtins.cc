@@ -215,7 +215,7 @@ bool FnMinMaxInt(Args a, size_t, Arena&, Value* out, std::string*) {
 
 template <bool kMin>
 bool FnMinMaxDecimal(Args a, size_t, Arena&, Value* out, std::string* error) {
-  int64_t x, y;
+  int64_t x = 0, y = 0;
   if (!Micros(a[0], &x, error) || !Micros(a[1], &y, error)) return false;
   *out = Value::Decimal(kMin ? std::min(x, y) : std::max(x, y));
   return true;
@@ -235,7 +235,7 @@ bool FnAbs(Args a, size_t, Arena&, Value* out, std::string* error) {
 }
 
 bool FnMoney(Args a, size_t, Arena&, Value* out, std::string* error) {
-  int64_t m;
+  int64_t m = 0;
   if (!Micros(a[0], &m, error)) return false;
   *out = Value::Money(m);
   return true;

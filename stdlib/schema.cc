@@ -32,7 +32,14 @@ bool ValidPath(std::string_view path) {
   return segments >= 2;
 }
 
-std::string Quote(std::string_view s) { return "`" + std::string(s) + "`"; }
+std::string Quote(std::string_view s) {
+  std::string q;  // appended piecewise: GCC 12 -Wrestrict misfires on "`" + string
+  q.reserve(s.size() + 2);
+  q.push_back('`');
+  q.append(s);
+  q.push_back('`');
+  return q;
+}
 
 }  // namespace
 

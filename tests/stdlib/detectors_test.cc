@@ -2,6 +2,7 @@
 #include <re2/re2.h>
 #include <re2/set.h>
 
+#include "engine/core/limits.h"
 #include "stdlib/builtins.h"
 
 namespace tollgate::stdlib {
@@ -34,6 +35,8 @@ TEST(DetectorsTest, TableCompilesUnderRe2) {
     EXPECT_FALSE(d.description.empty());
     RE2 re(re2::StringPiece(d.regex.data(), d.regex.size()));
     EXPECT_TRUE(re.ok()) << d.name << ": " << re.error();
+    // Detectors obey the same program-size limit as policy patterns.
+    EXPECT_LE(re.ProgramSize(), static_cast<int>(Limits().max_regex_program_size)) << d.name;
     std::string error;
     EXPECT_GE(set.Add(re2::StringPiece(d.regex.data(), d.regex.size()), &error), 0) << error;
   }
