@@ -40,7 +40,7 @@ void Requires(W* w, const vm::Program& p, const std::vector<vm::RequireRef>& req
     w->Key("rule");
     Str(w, RuleName(p, r.rule));
     w->Key("predicate");
-    Str(w, r.require < p.requires().size() ? std::string_view(p.requires()[r.require].text)
+    Str(w, r.require < p.require_infos().size() ? std::string_view(p.require_infos()[r.require].text)
                                            : std::string_view("?"));
     w->EndObject();
   }
@@ -71,7 +71,7 @@ void Write(W* w, const vm::Decision& d, const vm::Program& p, bool explain) {
   w->Key("advisory");
   RuleList(w, p, d.advisory);
   w->Key("requires");
-  Requires(w, p, d.requires);
+  Requires(w, p, d.require_refs);
   w->Key("shadow_requires");
   Requires(w, p, d.shadow_requires);
 

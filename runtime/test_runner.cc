@@ -282,7 +282,7 @@ struct Runner {
               if (!res.pass) rejected = true;
             }
           };
-          scan(d.requires);
+          scan(d.require_refs);
           scan(d.shadow_requires);
           if (!placed)
             Fail(r, e, "expected rule `" + n + "` to reject the candidate, but it did not fire (no requirement placed)");
@@ -293,10 +293,10 @@ struct Runner {
       }
       case ast::ExpectKind::kAccepted: {
         if (!t.has_candidate) { Fail(r, e, "`expect accepted` needs a `candidate` block"); return; }
-        for (const vm::RequireRef& q : d.requires) {
+        for (const vm::RequireRef& q : d.require_refs) {
           vm::RequireResult res = vm::EvalRequire(prog, q.require, req, cand, {});
           if (!res.pass) {
-            std::string text = q.require < prog.requires().size() ? prog.requires()[q.require].text : "?";
+            std::string text = q.require < prog.require_infos().size() ? prog.require_infos()[q.require].text : "?";
             Fail(r, e, "expected the candidate to be accepted, rule " + RuleDesc(q.rule) +
                            " rejects it (require " + text + ")" +
                            (res.error ? ": " + res.message : std::string()));
