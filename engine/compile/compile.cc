@@ -216,7 +216,7 @@ void Compiler::Rule(uint32_t id, const ast::Rule& r) {
         rc.has_route = true;
         for (const ast::RouteHint& h : ef.hints) {
           if (h.kind == ast::RouteHintKind::kSort) {
-            rc.sort = SortOf(h.word);
+            if (rc.sort == vm::SortBy::kNone) rc.sort = SortOf(h.word);  // the first sort wins
           } else if (h.kind == ast::RouteHintKind::kMaxPrice) {
             Value v;
             if (!Constant(h.expr.get(), Kind::kMoney, "max_price", h.span, &v)) break;
@@ -226,6 +226,7 @@ void Compiler::Rule(uint32_t id, const ast::Rule& r) {
                                                   : &rc.max_request_cost;
             *slot = *slot < 0 ? v.i : std::min(*slot, v.i);
           } else if (h.expr && h.expr->folded && h.expr->folded->kind == Kind::kList) {
+            if (!rc.order.empty()) continue;  // the first order wins
             for (const Value& x : h.expr->folded->list->items) {
               if (x.kind == Kind::kString) rc.order.emplace_back(x.sv());
             }

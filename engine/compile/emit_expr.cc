@@ -17,7 +17,7 @@ uint64_t SatMul(uint64_t a, uint64_t b) {
   return a > UINT64_MAX / b ? UINT64_MAX : a * b;
 }
 
-// Bool-typed operands that may evaluate to null (and so need CHKB after the
+// Bool-typed operands that may evaluate to null (and so need CHKNULL after the
 // right side of `and`/`or`): everything except operators, which always
 // yield a bool or raise an error.
 bool MayBeNull(const ast::Expr& e) {
@@ -87,6 +87,12 @@ uint32_t Emitter::Name(std::string_view text) {
   code_->names.emplace_back(text);
   names_.emplace(std::string(text), id);
   return id;
+}
+
+uint64_t Emitter::CheckNotNull(const ast::Expr& e) {
+  if (!MayBeNull(e)) return 0;
+  Emit(Op::kCHKNULL, 0, 0, e.span.line);
+  return 1;
 }
 
 uint64_t Emitter::Folded(const Value& v, uint32_t line) {
@@ -222,10 +228,7 @@ uint64_t Emitter::Binary(const ast::Expr& e) {
       uint32_t jump = pc();
       Emit(e.op == ast::Op::kAnd ? Op::kJFK : Op::kJTK, 0, 0, line);
       c += 1 + Expr(b);
-      if (MayBeNull(b)) {
-        Emit(Op::kCHKB, 0, 0, line);
-        ++c;
-      }
+      c += CheckNotNull(b);
       Patch(jump, pc());
       return c;
     }
@@ -378,7 +381,8 @@ uint64_t Emitter::Expr(const ast::Expr& e) {
       return c + 1;
     }
     case ast::ExprKind::kIndex: {
-      uint64_t c = Expr(*e.kids[0]) + Expr(*e.kids[1]);
+      // The container is checked before the key is evaluated (reference order).
+      uint64_t c = Expr(*e.kids[0]) + CheckNotNull(*e.kids[0]) + Expr(*e.kids[1]);
       Emit(Op::kINDEX, 0, Name(SourceText(e.span)), line);
       return c + 1;
     }
@@ -394,8 +398,14 @@ uint64_t Emitter::Expr(const ast::Expr& e) {
         Fail(e.span, "unresolved function `" + e.name + "`");
         return 0;
       }
+      // Each argument is checked for null as soon as it is computed, unless
+      // the builtin inspects null itself.
+      bool check = !stdlib::Builtins()[e.index].accepts_null;
       uint64_t c = 0;
-      for (const auto& k : e.kids) c += Expr(*k);
+      // (CALL itself checks the last one.)
+      for (size_t i = 0; i < e.kids.size(); ++i) {
+        c += Expr(*e.kids[i]) + (check && i + 1 < e.kids.size() ? CheckNotNull(*e.kids[i]) : 0);
+      }
       Emit(Op::kCALL, static_cast<uint32_t>(e.index), static_cast<uint32_t>(e.kids.size()), line);
       // Scan-class builtins are linear in the text; count them as one step.
       return c + 1;
@@ -404,7 +414,7 @@ uint64_t Emitter::Expr(const ast::Expr& e) {
     case ast::ExprKind::kSet:
     case ast::ExprKind::kMap: {
       uint64_t c = 0;
-      for (const auto& k : e.kids) c += Expr(*k);
+      for (const auto& k : e.kids) c += Expr(*k) + (e.kind == ast::ExprKind::kSet ? CheckNotNull(*k) : 0);
       uint32_t n = static_cast<uint32_t>(e.kids.size());
       if (e.kind == ast::ExprKind::kList) {
         Emit(Op::kMKLIST, 0, n, line);

@@ -57,6 +57,8 @@ class Emitter {
   uint64_t Field(const ast::Expr& e);
   uint64_t Matches(const ast::Expr& e, bool literal);
   uint64_t Folded(const Value& v, uint32_t line);
+  // Emits CHKNULL after `e` when its value may be null; returns the cost.
+  uint64_t CheckNotNull(const ast::Expr& e);
   bool IsRequestStringField(const ast::Expr& e) const;
   uint32_t ScanPattern(uint32_t slot, int kind, int detector, const std::string& text);
   uint32_t MatchPattern(int detector, const std::string& text);

@@ -295,7 +295,7 @@ L_LOADLOC:
 L_POP:
   --sp;
   DISPATCH();
-L_CHKB:
+L_CHKNULL:
   NEED(T);
   DISPATCH();
 L_EQ:

@@ -61,7 +61,7 @@ TEST(Opcodes, MissingFieldIsAnError) {
   EXPECT_EQ(ErrorOf("not request.stream", *req), "eval_missing_field");
   EXPECT_EQ(ErrorOf("principal.user in {\"a\"}", *req), "eval_missing_field");
   EXPECT_EQ(ErrorOf("request.stream and true", *req), "eval_missing_field");
-  EXPECT_EQ(ErrorOf("request.model == \"m\" and request.stream", *req), "eval_missing_field");  // CHKB
+  EXPECT_EQ(ErrorOf("request.model == \"m\" and request.stream", *req), "eval_missing_field");  // CHKNULL
   EXPECT_EQ(ErrorOf("request.model == \"x\" and request.stream", *req), "");  // short-circuit
   EXPECT_EQ(ErrorOf("request.stream", *req), "eval_missing_field");
 }
