@@ -46,12 +46,11 @@ std::string OneKilobyteInput() {
   std::string s =
       R"({"principal": {"workspace": "acme-prod", "user": "u-48213", "key_id": "key-7731",
    "jurisdiction": "DE", "groups": ["eng", "ml-platform", "batch"]},
- "request": {"model": "openai/gpt-4o", "models": ["anthropic/claude-3.5", "meta/llama-3-70b"],
+ "request": {"model": "openai/gpt-4o",
    "messages": [)";
   s += Message("system", "You are a helpful assistant for the acme engineering team.") + ", ";
   s += Message("user", "Summarise the attached design document in five bullet points, keeping "
                        "the terminology of the original and naming every open question.") + ", ";
-  s += Message("assistant", "Here is the summary you asked for, in five bullet points.") + ", ";
   s += Message("user", "Now rewrite the third bullet for an executive audience.");
   s += R"(],
    "max_tokens": 1024, "temperature": 0.7, "stream": false,
@@ -60,8 +59,7 @@ std::string OneKilobyteInput() {
                 "data_collection": "deny", "sort": "price",
                 "max_price": {"prompt": 5, "completion": 15}}},
  "context": {"time": "2026-01-05T10:00:00Z", "data_class": "internal",
-             "tags": ["interactive", "team-ml"], "environment": "production",
-             "ip": "10.1.2.3"}})";
+             "tags": ["interactive", "team-ml"], "environment": "production"}})";
   return s;
 }
 
