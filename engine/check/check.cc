@@ -170,6 +170,7 @@ Context MakeContext(ast::Policy* policy, const CheckOptions& options, Diagnostic
   ctx.const_used.assign(policy->consts.size(), false);
   ctx.data_ok.assign(policy->data.size(), false);
   ctx.const_values.assign(policy->consts.size(), std::nullopt);
+  ctx.fold_memo.reserve(policy->rules.size() * 16 + policy->consts.size() * 4);
   ctx.const_folding.assign(policy->consts.size(), false);
   return ctx;
 }
