@@ -55,9 +55,11 @@ const ast::Expr& EffectExpr(const ast::Policy& p, size_t rule, size_t effect) {
 }
 
 const ast::Expr* FindByText(const ast::Expr& root, const std::string& text) {
-  if (root.span.file && root.span.end <= root.span.file->text.size() &&
-      root.span.file->text.compare(root.span.begin, root.span.end - root.span.begin, text) == 0)
-    return &root;
+  // A parenthesised node's span may include its parentheses.
+  if (root.span.file && root.span.end <= root.span.file->text.size()) {
+    std::string_view got(root.span.file->text.data() + root.span.begin, root.span.end - root.span.begin);
+    if (got == text || got == "(" + text + ")") return &root;
+  }
   for (const auto& k : root.kids)
     if (const ast::Expr* f = FindByText(*k, text)) return f;
   return nullptr;

@@ -35,7 +35,8 @@ Checked CheckUntil(const std::string& source, const std::string& last_pass);
 const ast::Expr& When(const ast::Policy& p, size_t rule);
 const ast::Expr& EffectExpr(const ast::Policy& p, size_t rule, size_t effect = 0);
 
-// Pre-order search for the first node whose source text equals `text`.
+// Pre-order search for the first node whose source text equals `text`
+// (or `(text)`).
 const ast::Expr* FindByText(const ast::Expr& root, const std::string& text);
 
 }  // namespace tollgate::checktest
