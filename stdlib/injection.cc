@@ -10,6 +10,7 @@
 #include <re2/set.h>
 
 #include <algorithm>
+#include <iterator>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -112,9 +113,14 @@ std::string Expand(std::string_view phrase) {
   return out;
 }
 
+constexpr int64_t kSetMaxMem = 32 << 20;  // DFA budget of the fused set
+
 struct Matcher {
   std::unique_ptr<RE2::Set> set;
   std::vector<int> group_of;  // pattern index -> group index
+  // The same patterns one by one: used only when the set's DFA runs out of
+  // memory on a pathological text (RE2 then falls back to its NFA).
+  std::vector<std::unique_ptr<RE2>> single;
 };
 
 const Matcher& GetMatcher() {
@@ -122,7 +128,8 @@ const Matcher& GetMatcher() {
     RE2::Options opt;
     opt.set_case_sensitive(false);
     opt.set_log_errors(false);
-    auto* m = new Matcher{std::make_unique<RE2::Set>(opt, RE2::UNANCHORED), {}};
+    opt.set_max_mem(kSetMaxMem);
+    auto* m = new Matcher{std::make_unique<RE2::Set>(opt, RE2::UNANCHORED), {}, {}};
     const auto& groups = Groups();
     for (size_t g = 0; g < groups.size(); ++g) {
       for (std::string_view p : groups[g].patterns) {
@@ -134,6 +141,7 @@ const Matcher& GetMatcher() {
           std::abort();
         }
         m->group_of.push_back(static_cast<int>(g));
+        m->single.push_back(std::make_unique<RE2>(Expand(p), opt));
       }
     }
     if (!m->set->Compile()) std::abort();
@@ -150,69 +158,80 @@ char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' +
 bool IsSpacer(char c) { return c == ' ' || c == '.' || c == '-' || c == '_' || c == '*'; }
 
 // "i g n o r e  a l l" -> "ignore  all": runs of at least three single
-// characters, each separated by one spacer, are joined.
-std::string CollapseSpacing(std::string_view t) {
-  std::string out;
-  out.reserve(t.size());
+// characters, each separated by one spacer, are joined. Returns false (and
+// leaves *out alone) when there is nothing to collapse.
+bool CollapseSpacing(std::string_view t, std::string* out) {
   const size_t n = t.size();
   auto single = [&](size_t i) {
     return IsAlnum(t[i]) && (i == 0 || !IsAlnum(t[i - 1])) && (i + 1 == n || !IsAlnum(t[i + 1]));
   };
-  size_t i = 0;
-  while (i < n) {
-    if (single(i)) {
-      size_t j = i;
-      std::string letters(1, t[i]);
-      while (j + 2 < n && IsSpacer(t[j + 1]) && single(j + 2)) {
-        letters += t[j + 2];
-        j += 2;
-      }
-      if (letters.size() >= 3) {
-        out += letters;
-        i = j + 1;
-        continue;
-      }
+  bool changed = false;
+  size_t copied = 0;  // t[0, copied) is already in *out
+  for (size_t i = 0; i + 2 < n; ++i) {
+    // Cheap filter first: "x<spacer>y" with x a single character.
+    if (!IsSpacer(t[i + 1]) || !IsAlnum(t[i]) || !single(i)) continue;
+    size_t j = i;
+    size_t count = 1;
+    while (j + 2 < n && IsSpacer(t[j + 1]) && single(j + 2)) {
+      j += 2;
+      ++count;
     }
-    out += t[i++];
+    if (count < 3) continue;
+    if (!changed) {
+      out->clear();
+      out->reserve(n);
+      changed = true;
+    }
+    out->append(t.substr(copied, i - copied));
+    for (size_t k = i; k <= j; k += 2) out->push_back(t[k]);
+    copied = j + 1;
+    i = j;
   }
-  return out;
+  if (changed) out->append(t.substr(copied));
+  return changed;
 }
 
 // Scrambled-letter variants ("ignroe", "instrcutions") of the target words:
-// same length, first and last letter, and the same middle letters.
-std::string RestoreScrambled(std::string text) {
+// same length, first and last letter, and the same middle letters. Rewrites
+// *text in place (same length); returns true when something was restored.
+bool RestoreScrambled(std::string* text) {
   static constexpr std::string_view kTargets[] = {"ignore",   "previous", "instructions",
                                                   "bypass",   "override", "reveal",
                                                   "system",   "prompt"};
+  bool changed = false;
+  std::string& t = *text;
   size_t i = 0;
-  while (i < text.size()) {
-    if (!IsLetter(text[i])) {
+  while (i < t.size()) {
+    if (!IsLetter(t[i])) {
       ++i;
       continue;
     }
     size_t j = i;
-    while (j < text.size() && IsLetter(text[j])) ++j;
-    size_t len = j - i;
-    if (len >= 4) {
-      std::string word = text.substr(i, len);
-      for (char& c : word) c = Lower(c);
-      for (std::string_view target : kTargets) {
-        if (target.size() != len || word == target || word.front() != target.front() ||
-            word.back() != target.back()) {
-          continue;
-        }
-        std::string a = word.substr(1, len - 2), b(target.substr(1, len - 2));
-        std::sort(a.begin(), a.end());
-        std::sort(b.begin(), b.end());
-        if (a == b) {
-          text.replace(i, len, target);
-          break;
-        }
+    while (j < t.size() && IsLetter(t[j])) ++j;
+    const size_t len = j - i;
+    for (std::string_view target : kTargets) {
+      if (target.size() != len || Lower(t[i]) != target.front() ||
+          Lower(t[j - 1]) != target.back()) {
+        continue;
+      }
+      // Compare the middle letters as multisets.
+      int counts[26] = {};
+      bool same = true;
+      for (size_t k = 1; k + 1 < len; ++k) {
+        ++counts[Lower(t[i + k]) - 'a'];
+        --counts[target[k] - 'a'];
+        same = same && Lower(t[i + k]) == target[k];
+      }
+      if (same) break;  // the word itself (any case): nothing to restore
+      if (std::all_of(std::begin(counts), std::end(counts), [](int c) { return c == 0; })) {
+        t.replace(i, len, target);
+        changed = true;
+        break;
       }
     }
     i = j;
   }
-  return text;
+  return changed;
 }
 
 int B64Value(char c) {
@@ -283,22 +302,60 @@ std::string DecodeRuns(std::string_view text) {
   return decoded;
 }
 
-std::string Normalize(std::string_view text) { return RestoreScrambled(CollapseSpacing(text)); }
+// The text to match: `text` itself when normalisation changes nothing (the
+// common case, no copy), else the normalised copy in *storage.
+std::string_view Normalize(std::string_view text, std::string* storage) {
+  bool collapsed = CollapseSpacing(text, storage);
+  if (!collapsed) {
+    // Scrambled words are rare: only copy when one is present.
+    std::string probe;
+    bool any = false;
+    for (size_t i = 0; i < text.size() && !any;) {
+      if (!IsLetter(text[i])) {
+        ++i;
+        continue;
+      }
+      size_t j = i;
+      while (j < text.size() && IsLetter(text[j])) ++j;
+      size_t len = j - i;
+      if (len == 6 || len == 8 || len == 12) {
+        probe.assign(text.substr(i, len));
+        any = RestoreScrambled(&probe);
+      }
+      i = j;
+    }
+    if (!any) return text;
+    storage->assign(text);
+  }
+  RestoreScrambled(storage);
+  return *storage;
+}
 
 // Bit g set when group g matched the text or its decoded runs.
 uint32_t MatchedGroups(std::string_view text) {
   const Matcher& m = GetMatcher();
   uint32_t mask = 0;
   std::vector<int> hits;
-  auto scan = [&](const std::string& s) {
+  std::string storage;
+  auto scan = [&](std::string_view s) {
     hits.clear();
-    if (m.set->Match(re2::StringPiece(s.data(), s.size()), &hits)) {
+    re2::StringPiece sp(s.data(), s.size());
+    RE2::Set::ErrorInfo info;
+    if (m.set->Match(sp, &hits, &info)) {
       for (int h : hits) mask |= 1u << m.group_of[h];
+    } else if (info.kind != RE2::Set::kNoError) {
+      // INVARIANT: a DFA failure never reads as "no injection" (fail closed
+      // on the heuristic, not open): match the patterns one by one.
+      for (size_t p = 0; p < m.single.size(); ++p) {
+        if (!(mask & (1u << m.group_of[p])) && RE2::PartialMatch(sp, *m.single[p])) {
+          mask |= 1u << m.group_of[p];
+        }
+      }
     }
   };
-  scan(Normalize(text));
+  scan(Normalize(text, &storage));
   std::string decoded = DecodeRuns(text);
-  if (!decoded.empty()) scan(Normalize(decoded));
+  if (!decoded.empty()) scan(Normalize(decoded, &storage));
   return mask;
 }
 
