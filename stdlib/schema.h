@@ -43,9 +43,13 @@ class Schema {
   // a file that the tests check.
   static const Schema& Standard();
 
-  // Parses a schema document (format above). Returns false with *error set
-  // on malformed input, a bad type, a duplicate path, or a path that is a
-  // prefix of another field.
+  // Parses a schema document (format above). Every field needs `path`,
+  // `type` and `scope`; `required`, `derived` and `description` are optional;
+  // unknown members are rejected. Paths are dotted identifiers with at least
+  // two segments. Returns false with *error set (lowercase, one line) on
+  // malformed input, a bad type or scope, a duplicate path, or a path that is
+  // a prefix of another field (either way round). All or nothing: on failure
+  // the schema is unchanged. New fields take the next slots of their scope.
   bool AddFromJson(std::string_view json, std::string* error);
   bool Add(FieldDef field, std::string* error);
 
@@ -58,8 +62,9 @@ class Schema {
   const FieldDef& field(int id) const { return fields_[id]; }
   const std::vector<FieldDef>& fields() const { return fields_; }
   int slot_count(ast::Scope s) const { return s == ast::Scope::kRequest ? n_request_ : n_candidate_; }
-  // Field id of the slot in a scope.
+  // Field id of the slot in a scope, or -1 when out of range.
   int FieldOfSlot(ast::Scope s, int slot) const;
+  // Every field path, in field-id order (the order of addition).
   std::vector<std::string> Paths() const;
 
  private:
