@@ -1,0 +1,149 @@
+// Decision JSON rendering and the redaction applier, end to end through a
+// compiled policy.
+#include "runtime/decision_json.h"
+
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include <string>
+
+#include "engine/engine.h"
+#include "engine/vm/vm.h"
+#include "runtime/input.h"
+
+namespace tollgate::runtime {
+namespace {
+
+constexpr const char* kPolicy = R"(policy "render"
+rule big { when request.max_tokens > 1000 deny 413 "too many tokens" }
+rule later { when request.max_tokens > 2000 deny 400 "second deny loses" }
+rule eu { when principal.jurisdiction == "DE" require provider.jurisdiction == "DE" }
+rule cards { redact dlp.credit_card as "[CARD]" }
+rule secret { redact "secret-[0-9]+" as "[X]" }
+rule cheap { when "batch" in context.tags route sort price, max_price 1.50 usd }
+rule team { tag team = "ml" }
+rule first_team { tag team = "other" }
+rule amount { tag cost = 2.5 usd }
+rule watch mode shadow { when request.model == "gpt-4o" deny "shadowed" }
+rule note mode advisory { when request.model == "gpt-4o" warn "heads up" }
+rule fragile { when request.temperature > 1 deny "hot" }
+)";
+
+std::shared_ptr<const Policy> Compile() {
+  Compiled c = CompileSource("render.tg", kPolicy, {});
+  EXPECT_TRUE(c.policy) << c.diagnostics.Render();
+  return c.policy;
+}
+
+std::string Eval(const Policy& p, const std::string& input, bool explain, vm::Decision* d) {
+  vm::Record rec;
+  InputError err;
+  EXPECT_TRUE(DecodeInput(input, p.schema(), {}, &rec, &err)) << err.message;
+  vm::EvalOptions o;
+  o.trace = explain;
+  vm::Evaluate(p.program(), rec, o, d);
+  DecisionJsonOptions jo;
+  jo.explain = explain;
+  return DecisionToJson(*d, p.program(), jo);
+}
+
+const char* kInput = R"({"principal": {"workspace": "w", "jurisdiction": "DE"},
+  "request": {"model": "gpt-4o", "max_tokens": 5000,
+              "messages": [{"role": "user", "content": "card 4111 1111 1111 1111 and secret-42"}]},
+  "context": {"tags": ["batch"]}})";
+
+TEST(DecisionJson, RendersEveryMember) {
+  auto p = Compile();
+  ASSERT_TRUE(p);
+  vm::Decision d;
+  std::string json = Eval(*p, kInput, false, &d);
+  rapidjson::Document doc;
+  ASSERT_FALSE(doc.Parse(json.c_str()).HasParseError()) << json;
+  EXPECT_STREQ(doc["outcome"].GetString(), "deny");
+  EXPECT_EQ(doc["status"].GetInt(), 413);
+  EXPECT_STREQ(doc["code"].GetString(), "policy_denied");
+  EXPECT_STREQ(doc["reason"].GetString(), "too many tokens");
+  std::vector<std::string> rules;
+  for (auto& r : doc["rules"].GetArray()) rules.push_back(r.GetString());
+  EXPECT_NE(std::find(rules.begin(), rules.end(), "big"), rules.end());
+  EXPECT_NE(std::find(rules.begin(), rules.end(), "later"), rules.end());
+  ASSERT_EQ(doc["shadow"].Size(), 1u);
+  EXPECT_STREQ(doc["shadow"][0].GetString(), "watch");
+  ASSERT_EQ(doc["advisory"].Size(), 1u);
+  EXPECT_STREQ(doc["advisory"][0].GetString(), "note");
+  ASSERT_EQ(doc["requires"].Size(), 1u);
+  EXPECT_STREQ(doc["requires"][0]["rule"].GetString(), "eu");
+  EXPECT_STREQ(doc["requires"][0]["predicate"].GetString(), "provider.jurisdiction == \"DE\"");
+  ASSERT_EQ(doc["redactions"].Size(), 2u);
+  EXPECT_STREQ(doc["redactions"][0]["pattern"].GetString(), "dlp.credit_card");
+  EXPECT_STREQ(doc["redactions"][0]["replacement"].GetString(), "[CARD]");
+  EXPECT_STREQ(doc["redactions"][1]["rule"].GetString(), "secret");
+  EXPECT_STREQ(doc["route"]["sort"].GetString(), "price");
+  EXPECT_STREQ(doc["route"]["max_price"]["cost"].GetString(), "1.5");
+  EXPECT_TRUE(doc["route"]["order"].IsArray());
+  // tags: sorted keys, the first rule to set a key wins, money as exact string
+  auto tags = doc["tags"].GetObject();
+  auto it = tags.MemberBegin();
+  ASSERT_EQ(tags.MemberCount(), 2u);
+  EXPECT_STREQ(it->name.GetString(), "cost");
+  EXPECT_STREQ((it + 1)->name.GetString(), "team");
+  EXPECT_STREQ(tags["cost"].GetString(), "2.5");
+  EXPECT_STREQ(tags["team"].GetString(), "ml");
+  ASSERT_EQ(doc["warnings"].Size(), 1u);
+  EXPECT_STREQ(doc["warnings"][0]["message"].GetString(), "heads up");
+  EXPECT_STREQ(doc["policy"]["name"].GetString(), "render");
+  EXPECT_EQ(std::string(doc["policy"]["version"].GetString()).rfind("sha256:", 0), 0u);
+  EXPECT_FALSE(doc.HasMember("trace"));
+  // deterministic member order
+  std::vector<std::string> keys;
+  for (auto& m : doc.GetObject()) keys.push_back(m.name.GetString());
+  std::vector<std::string> want = {"outcome", "status", "code", "reason", "rules", "shadow",
+                                   "advisory", "requires", "shadow_requires", "redactions",
+                                   "route", "tags", "warnings", "errors", "policy", "instructions"};
+  EXPECT_EQ(keys, want);
+  // same input, same bytes
+  vm::Decision d2;
+  EXPECT_EQ(Eval(*p, kInput, false, &d2), json);
+}
+
+TEST(DecisionJson, ErrorsAndTrace) {
+  auto p = Compile();
+  ASSERT_TRUE(p);
+  vm::Decision d;
+  // request.temperature absent: `fragile` fails with eval_missing_field, denies (on_error deny)
+  std::string json = Eval(*p, R"({"principal": {"workspace": "w"}, "request": {"model": "m",
+      "messages": [], "max_tokens": 1}})", true, &d);
+  rapidjson::Document doc;
+  ASSERT_FALSE(doc.Parse(json.c_str()).HasParseError()) << json;
+  ASSERT_GE(doc["errors"].Size(), 1u) << json;
+  EXPECT_STREQ(doc["errors"][0]["rule"].GetString(), "fragile");
+  EXPECT_STREQ(doc["errors"][0]["code"].GetString(), "eval_missing_field");
+  EXPECT_STREQ(doc["code"].GetString(), "rule_error");
+  ASSERT_TRUE(doc.HasMember("trace"));
+  EXPECT_GT(doc["trace"].Size(), 0u);
+  EXPECT_TRUE(doc["trace"][0].HasMember("values"));
+}
+
+TEST(DecisionJson, ApplyRedactions) {
+  auto p = Compile();
+  ASSERT_TRUE(p);
+  vm::Decision d;
+  Eval(*p, kInput, false, &d);
+  std::string out, error;
+  ASSERT_TRUE(ApplyRedactions(kInput, d, p->program(), &out, &error)) << error;
+  rapidjson::Document doc;
+  ASSERT_FALSE(doc.Parse(out.c_str()).HasParseError()) << out;
+  EXPECT_STREQ(doc["messages"][0]["content"].GetString(), "card [CARD] and [X]");
+  EXPECT_EQ(doc["max_tokens"].GetInt(), 5000);
+  // content parts; a Luhn-invalid number is left alone
+  std::string parts = R"({"request": {"model": "m", "messages": [{"role": "user", "content": [
+      {"type": "text", "text": "4111 1111 1111 1112 secret-7"}, {"type": "image_url", "image_url": {"url": "u"}}]}]}})";
+  ASSERT_TRUE(ApplyRedactions(parts, d, p->program(), &out, &error)) << error;
+  ASSERT_FALSE(doc.Parse(out.c_str()).HasParseError());
+  EXPECT_STREQ(doc["messages"][0]["content"][0]["text"].GetString(), "4111 1111 1111 1112 [X]");
+  EXPECT_STREQ(doc["messages"][0]["content"][1]["type"].GetString(), "image_url");
+  EXPECT_FALSE(ApplyRedactions("not json", d, p->program(), &out, &error));
+}
+
+}  // namespace
+}  // namespace tollgate::runtime

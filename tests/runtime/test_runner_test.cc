@@ -1,0 +1,151 @@
+// The test-block runner on small policies: passing and failing expectations
+// of every kind, input building, coverage.
+#include "runtime/test_runner.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "engine/engine.h"
+
+namespace tollgate::runtime {
+namespace {
+
+std::shared_ptr<const Policy> Compile(const std::string& src) {
+  Compiled c = CompileSource("t.tg", src, {});
+  EXPECT_TRUE(c.policy) << c.diagnostics.Render();
+  return c.policy;
+}
+
+const TestResult& Find(const TestReport& r, const std::string& name) {
+  for (const TestResult& t : r.tests)
+    if (t.name == name) return t;
+  ADD_FAILURE() << "no test " << name;
+  static TestResult none;
+  return none;
+}
+
+constexpr const char* kRules = R"(policy "runner"
+rule big on_error skip { when request.max_tokens > 100 deny 413 "too big" }
+rule eu { when principal.jurisdiction == "DE" require provider.jurisdiction == "DE" }
+rule zdr mode shadow { when context.data_class == "confidential" require provider.zdr }
+rule cards { when request.content matches dlp.credit_card redact dlp.credit_card as "[CARD]" }
+rule team { when principal.user == "ann" tag team = "ml" }
+rule cheap { when "batch" in context.tags route sort price, max_price 2 usd }
+rule hot on_error skip { when request.temperature > 1.5 warn "hot" }
+rule never { when request.model == "never-used" deny "never" }
+)";
+
+TEST(TestRunner, PassingExpectationsOfEveryKind) {
+  std::string src = std::string(kRules) + R"(
+test "deny" { given { request.max_tokens: 500 } expect deny 413 expect fired big }
+test "allow" { given { request.max_tokens: 5 } expect allow expect not_fired big }
+test "reject" {
+  given { principal.jurisdiction: "DE", context.data_class: "confidential" }
+  candidate { provider.jurisdiction: "US", provider.zdr: false }
+  expect rejected_by eu, zdr
+}
+test "accept" {
+  given { principal.jurisdiction: "DE" }
+  candidate { provider.jurisdiction: "DE" }
+  expect accepted
+}
+test "redact" { given { request.content: "card 4111 1111 1111 1111" } expect redacts "[CARD]" expect fired cards }
+test "tag" { given { principal.user: "ann" } expect tag team = "ml" }
+test "route" {
+  given { context.tags: {"batch"} }
+  expect route sort price
+  expect route max_price 2 usd
+}
+test "warn" { given { request.temperature: 1.9 } expect warns }
+)";
+  auto p = Compile(src);
+  ASSERT_TRUE(p);
+  TestReport r = RunTests(*p, {});
+  for (const TestResult& t : r.tests)
+    EXPECT_TRUE(t.pass) << t.name << ": " << (t.failures.empty() ? "" : t.failures[0]);
+  EXPECT_EQ(r.passed, 8);
+  EXPECT_EQ(r.failed, 0);
+  ASSERT_EQ(r.unexercised.size(), 1u);
+  EXPECT_EQ(r.unexercised[0], "never");
+}
+
+TEST(TestRunner, FailingExpectationsExplainThemselves) {
+  std::string src = std::string(kRules) + R"(
+test "wrong allow" { given { request.max_tokens: 500 } expect allow }
+test "wrong status" { given { request.max_tokens: 500 } expect deny 400 }
+test "wrong deny" { given { request.max_tokens: 5 } expect deny }
+test "not fired" { given { request.max_tokens: 5 } expect fired big }
+test "fired" { given { request.max_tokens: 500 } expect not_fired big }
+test "not rejected" {
+  given { principal.jurisdiction: "DE" }
+  candidate { provider.jurisdiction: "DE" }
+  expect rejected_by eu
+}
+test "no requirement" { given { principal.jurisdiction: "US" } candidate { provider.jurisdiction: "US" } expect rejected_by eu }
+test "not accepted" { given { principal.jurisdiction: "DE" } candidate { provider.jurisdiction: "FR" } expect accepted }
+test "no redaction" { given { request.content: "hello" } expect redacts "[CARD]" }
+test "wrong tag" { given { principal.user: "bob" } expect tag team = "ml" }
+test "wrong route" { given { context.tags: {"batch"} } expect route sort latency }
+test "no warning" { given { request.temperature: 0.5 } expect warns }
+)";
+  auto p = Compile(src);
+  ASSERT_TRUE(p);
+  TestReport r = RunTests(*p, {});
+  EXPECT_EQ(r.passed, 0);
+  EXPECT_EQ(r.failed, 12);
+  auto msg = [&](const char* name) {
+    const TestResult& t = Find(r, name);
+    EXPECT_FALSE(t.pass) << name;
+    return t.failures.empty() ? std::string() : t.failures[0];
+  };
+  EXPECT_NE(msg("wrong allow").find("expected allow, got deny 413"), std::string::npos);
+  EXPECT_NE(msg("wrong allow").find("`big`"), std::string::npos);
+  EXPECT_NE(msg("wrong status").find("expected deny 400, got deny 413"), std::string::npos);
+  EXPECT_NE(msg("wrong deny").find("expected deny, got allow"), std::string::npos);
+  EXPECT_NE(msg("not fired").find("expected rule `big` to fire"), std::string::npos);
+  EXPECT_NE(msg("fired").find("expected rule `big` not to fire"), std::string::npos);
+  EXPECT_NE(msg("not rejected").find("satisfies it"), std::string::npos);
+  EXPECT_NE(msg("no requirement").find("did not fire"), std::string::npos);
+  EXPECT_NE(msg("not accepted").find("rule `eu` rejects it"), std::string::npos);
+  EXPECT_NE(msg("no redaction").find("got none"), std::string::npos);
+  EXPECT_NE(msg("wrong tag").find("no rule set it"), std::string::npos);
+  EXPECT_NE(msg("wrong route").find("expected route sort latency, got price"), std::string::npos);
+  EXPECT_NE(msg("no warning").find("expected a warning"), std::string::npos);
+  // failures carry the expectation's line
+  EXPECT_EQ(msg("wrong allow").rfind("line ", 0), 0u);
+}
+
+TEST(TestRunner, BuildsInputWithDefaults) {
+  auto p = Compile(std::string(kRules) + R"(
+test "x" { given { principal.user: "ann", request.max_tokens: 7, context.tags: {"b", "a"},
+                   request.temperature: 0.5, request.provider.max_price.prompt: 1.25 usd } expect allow }
+)");
+  ASSERT_TRUE(p);
+  std::string json, error;
+  ASSERT_TRUE(BuildTestInput(p->ast().tests[0], p->schema(), &json, &error)) << error;
+  EXPECT_EQ(json,
+            R"({"principal":{"user":"ann","workspace":"test"},"request":{"max_tokens":7,)"
+            R"("temperature":"0.5","provider":{"max_price":{"prompt":"1.25"}},"model":"test-model",)"
+            R"("messages":[]},"context":{"tags":["a","b"]}})");
+}
+
+TEST(TestRunner, MessagesAndDerivedContent) {
+  auto p = Compile(R"(policy "m"
+rule sys { when any m in request.messages: m.role == "system" tag has_system = true }
+rule long { when request.input_tokens > 1000 deny "long" }
+test "messages" {
+  given { request.messages: [{role: "system", content: "be brief"}, {role: "user", content: "hi"}] }
+  expect fired sys
+  expect allow
+}
+test "derived override" { given { request.input_tokens: 5000 } expect deny }
+)");
+  ASSERT_TRUE(p);
+  TestReport r = RunTests(*p, {});
+  for (const TestResult& t : r.tests)
+    EXPECT_TRUE(t.pass) << t.name << ": " << (t.failures.empty() ? "" : t.failures[0]);
+}
+
+}  // namespace
+}  // namespace tollgate::runtime
