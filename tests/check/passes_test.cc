@@ -224,3 +224,35 @@ rule r { when tenant.tier == "gold" deny "x" })", opts);
 
 }  // namespace
 }  // namespace tollgate::checktest
+
+namespace tollgate::checktest {
+namespace {
+
+TEST(Passes, QuantifierVariablesInheritTheScopeOfTheirList) {
+  auto ok = CheckSource(R"(policy "p"
+rule r { require any p in endpoint.parameters: p == "tools" })");
+  ASSERT_TRUE(ok.ok) << ok.Render();
+  const ast::Expr& q = EffectExpr(*ok.policy, 0);
+  EXPECT_EQ(q.scope, ast::Scope::kCandidate);
+  EXPECT_EQ(q.kids[1]->scope, ast::Scope::kCandidate);  // `p == "tools"` reads a candidate value
+  auto bad = CheckSource(R"(policy "p"
+rule r { when any p in endpoint.parameters: p == "tools" deny "x" })");
+  EXPECT_EQ(bad.ErrorCodes(), std::vector<std::string>{"tg_scope_error"}) << bad.Render();
+}
+
+TEST(Passes, IndexingListsOfRecords) {
+  auto c = CheckSource(R"(policy "p"
+rule r { when request.messages[0].role == "system" and request.messages[0]["content"] contains "x" deny "x" })");
+  ASSERT_TRUE(c.ok) << c.Render();
+  const ast::Expr& role = *When(*c.policy, 0).kids[0]->kids[0];
+  EXPECT_EQ(role.kind, ast::ExprKind::kMember);
+  EXPECT_EQ(role.index, 0);
+  EXPECT_EQ(role.kids[0]->kind, ast::ExprKind::kIndex);
+  EXPECT_TRUE(role.kids[0]->type.is(Kind::kRecord));
+  const ast::Expr& content = *When(*c.policy, 0).kids[1]->kids[0];
+  EXPECT_EQ(content.kind, ast::ExprKind::kIndex);
+  EXPECT_EQ(content.index, 1);  // record field by constant key
+}
+
+}  // namespace
+}  // namespace tollgate::checktest
