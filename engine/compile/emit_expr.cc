@@ -61,7 +61,7 @@ uint32_t Emitter::Constant(const Value& v) {
   bool scalar = true;
   switch (v.kind) {
     case Kind::kNull: break;
-    case Kind::kBool: key = v.b ? "1" : "0"; break;
+    case Kind::kBool: key.assign(1, v.b ? '1' : '0'); break;
     case Kind::kString: key.assign(v.str, v.size); break;
     case Kind::kSet: case Kind::kList: case Kind::kMap: case Kind::kRecord:
       key = ToJson(v);  // containers dedupe by canonical JSON within their kind
@@ -368,7 +368,11 @@ uint64_t Emitter::Expr(const ast::Expr& e) {
     case ast::ExprKind::kMember: {
       if (e.ref == ast::RefKind::kField) return Field(e);
       if (e.ref == ast::RefKind::kDetector || e.ref == ast::RefKind::kNamespace) {
-        Fail(e.span, "`" + SourceText(e.span) + "` is not a value");
+        {
+          std::string msg = SourceText(e.span);
+          msg.insert(0, 1, '`');
+          Fail(e.span, msg.append("` is not a value"));
+        }
         return 0;
       }
       uint64_t c = Expr(*e.kids[0]);

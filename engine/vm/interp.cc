@@ -5,6 +5,7 @@
 // exact arithmetic in 128-bit integers, range-checked; null only compares.
 #include <re2/re2.h>
 
+#include <cassert>
 #include <cstdio>
 #include <cstring>
 
@@ -228,6 +229,11 @@ bool Run(Frame* f, uint32_t start, Value* result) {
   uint64_t budget = f->budget;
   uint32_t pc = start;
   Instr in;
+  // Stack overflow guard: Verify proved every entry stays within
+  // Code::max_depth; the scratch stack must hold that much.
+  if (f->s->stack.size() < static_cast<size_t>(c.max_depth) + 1 || f->s->locals.size() < c.max_locals) {
+    return Fail(f, kErrStack, "operand stack overflow");
+  }
 
   static const void* const kLabels[] = {
 #define X(name, fmt, ctrl, pop, push, jdelta, doc) &&L_##name,
@@ -243,8 +249,11 @@ bool Run(Frame* f, uint32_t start, Value* result) {
     return (expr);        \
   } while (0)
 #ifdef TOLLGATE_DEBUG
-#define DEBUG_TRACE() \
-  std::fprintf(stderr, "vm %-40s depth=%ld\n", FormatInstr(c, pc).c_str(), static_cast<long>(sp - base))
+#define DEBUG_TRACE()                                                                      \
+  do {                                                                                     \
+    assert(sp >= base && sp - base <= static_cast<long>(c.max_depth));                     \
+    std::fprintf(stderr, "vm %-60s depth=%ld\n", FormatInstr(c, pc).c_str(), static_cast<long>(sp - base)); \
+  } while (0)
 #else
 #define DEBUG_TRACE() ((void)0)
 #endif
