@@ -78,9 +78,10 @@ std::vector<std::string> DetectorNames();
 // semantics of `text matches dlp.x`). Uses a regex compiled once per process;
 // cost: one RE2 scan, plus one more per rejected candidate. Thread-safe.
 bool DetectorMatches(int id, std::string_view text);
-// Every validated, non-overlapping match of detector `id`, left to right, as
-// [begin, end) byte offsets into `text`. A candidate that fails validation
-// is skipped and the search resumes one byte after its start.
+// Every validated match of detector `id`, as [begin, end) byte offsets into
+// `text`. The walk is RE2's leftmost non-overlapping matches, resuming after
+// each candidate whether or not it validated -- the same walk as the VM's
+// `matches`, so `redact` replaces exactly what `matches` sees.
 std::vector<std::pair<size_t, size_t>> FindDetectorMatches(int id, std::string_view text);
 
 // Validators, exposed for tests. LuhnValid: digits with optional spaces and

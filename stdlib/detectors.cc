@@ -222,10 +222,10 @@ std::vector<std::pair<size_t, size_t>> FindDetectorMatches(int id, std::string_v
     size_t end = begin + m.size();
     if (validate == nullptr || validate(std::string_view(m.data(), m.size()))) {
       out.emplace_back(begin, end);
-      pos = end > begin ? end : end + 1;
-    } else {
-      pos = begin + 1;
     }
+    // INVARIANT: the same walk as vm::MatchValidated and the reference
+    // interpreter: leftmost matches, resuming after each one (validated or not).
+    pos = end > begin ? end : end + 1;
   }
   return out;
 }
@@ -241,7 +241,8 @@ bool DetectorMatches(int id, std::string_view text) {
   size_t pos = 0;
   while (pos <= text.size() && re.Match(input, pos, text.size(), RE2::UNANCHORED, &m, 1)) {
     if (validate(std::string_view(m.data(), m.size()))) return true;
-    pos = static_cast<size_t>(m.data() - text.data()) + 1;
+    size_t end = static_cast<size_t>(m.data() - text.data()) + m.size();
+    pos = m.empty() ? end + 1 : end;
   }
   return false;
 }
