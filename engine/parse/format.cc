@@ -475,6 +475,8 @@ std::optional<std::string> Format(const SourceFile& file, Diagnostics* diags) {
     return out;
   } catch (const std::exception& e) {
     diags->Error("tg_internal_error", Span{}, std::string("formatter failure: ") + e.what());
+  } catch (...) {
+    diags->Error("tg_internal_error", Span{}, "formatter failure");
   }
   return std::nullopt;
 }

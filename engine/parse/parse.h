@@ -11,9 +11,16 @@
 //                              Limits{}, &diags);
 //   if (diags.HasErrors()) { std::cerr << diags.Render(); }
 //
-// Limits: Limits::max_source_bytes (tg_limit_exceeded), max_nesting_depth
-// (checked while building the AST), max_syntax_errors.
-// Thread safety: Parse() is reentrant; no shared state.
+// Limits: Limits::max_source_bytes (tg_limit_exceeded); max_nesting_depth:
+// ( [ { nesting, open quantifiers, runs of unary `not`/`-` and `name<`
+// generics are counted on the tokens before the parser runs, and the AST is
+// capped at 4 x max_nesting_depth levels (long operator chains); both are
+// tg_limit_exceeded. max_syntax_errors caps the report (then a note).
+// Invalid UTF-8 is a tg_parse_error. Literal and option mistakes are
+// tg_invalid_value, tg_unknown_type, tg_type_error, tg_duplicate_name.
+// Cost: linear in the source for valid files (~0.5 s CPU for 10,000 rules).
+// Thread safety: Parse() is reentrant (ANTLR's shared DFA cache is locked
+// inside the runtime).
 #pragma once
 
 #include <memory>
@@ -26,8 +33,9 @@
 
 namespace tollgate::parse {
 
-// Returns the AST, or nullptr when the source has syntax errors (all of them
-// are in *diags). Never throws.
+// Returns the AST, or nullptr when the source has any error (all of them are
+// in *diags; the file then lives on in *diags, see Diagnostics::KeepAlive,
+// so their spans stay valid). Never throws.
 std::unique_ptr<ast::Policy> Parse(std::unique_ptr<SourceFile> file, const Limits& limits,
                                    Diagnostics* diags);
 

@@ -7,6 +7,9 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
+
+#include "engine/ast/ast.h"
 
 #include "engine/parse/format.h"
 #include "engine/parse/parse.h"
@@ -121,6 +124,28 @@ TEST(ParseRobust, RandomBytes) {
     Diagnostics lex;
     (void)Lex(SourceFile{"r.tg", text}, &lex);
   }
+}
+
+TEST(ParseRobust, ConcurrentParsesAgree) {
+  // Parse() is reentrant: ANTLR's shared prediction cache is locked inside
+  // the runtime. Every thread must build the same tree.
+  Diagnostics d0;
+  auto ref = Parse(std::make_unique<SourceFile>(SourceFile{"c.tg", kSeed}), Limits{}, &d0);
+  ASSERT_TRUE(ref) << d0.Render();
+  const std::string want = ast::Dump(*ref);
+  std::vector<int> ok(4, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        Diagnostics d;
+        auto p = Parse(std::make_unique<SourceFile>(SourceFile{"c.tg", kSeed}), Limits{}, &d);
+        if (p && ast::Dump(*p) == want) ++ok[t];
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(ok[t], 25);
 }
 
 }  // namespace
