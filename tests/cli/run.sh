@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# End-to-end tests of the `tollgate` binary: exit codes and output fields of
+# every command against the example policies in policies/.
+#
+#   bash tests/cli/run.sh build/tollgate        (ctest runs it as test `cli`)
+#
+# Runs from the repository root. Needs only bash, grep, sed and wc.
+set -uo pipefail
+
+TG=${1:?usage: run.sh path/to/tollgate}
+TG=$(cd "$(dirname "$TG")" && pwd)/$(basename "$TG")
+cd "$(dirname "$0")/../.." || exit 1
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+
+# run NAME WANT_RC CMD... : runs CMD, stdout -> $TMP/out, stderr -> $TMP/err
+run() {
+  local name=$1 want=$2
+  shift 2
+  "$@" >"$TMP/out" 2>"$TMP/err"
+  local rc=$?
+  if [ "$rc" -eq "$want" ]; then ok; else
+    bad "$name: exit $rc, want $want"
+    sed 's/^/    out: /' "$TMP/out" | head -5 >&2
+    sed 's/^/    err: /' "$TMP/err" | head -5 >&2
+  fi
+}
+# has NAME FILE TEXT : FILE contains the fixed string TEXT
+has() { if grep -qF -- "$3" "$2"; then ok; else bad "$1: \`$3\` not in $2: $(head -c 300 "$2")"; fi; }
+hasnt() { if grep -qF -- "$3" "$2"; then bad "$1: \`$3\` unexpectedly in $2"; else ok; fi; }
+lines() {
+  local n
+  n=$(wc -l <"$2")
+  if [ "$n" -eq "$3" ]; then ok; else bad "$1: $n lines, want $3"; fi
+}
+
+OUT=$TMP/out
+ERR=$TMP/err
+REQ=policies/requests
+POL=policies/example.tg
+
+# --- top level ---
+run "no args" 2 "$TG"
+has "no args usage" "$ERR" "usage: tollgate"
+run "help" 0 "$TG" --help
+has "help lists eval" "$OUT" "eval"
+run "unknown command" 2 "$TG" frobnicate
+has "unknown command message" "$ERR" "unknown command \`frobnicate\`"
+for cmd in check eval test fmt disasm route; do
+  run "$cmd --help" 0 "$TG" "$cmd" --help
+  has "$cmd --help usage" "$OUT" "usage: tollgate $cmd"
+done
+run "unknown flag" 2 "$TG" eval --policy "$POL" --frobnicate
+has "unknown flag message" "$ERR" "unknown flag \`--frobnicate\`"
+
+# --- check ---
+run "check policies" 0 "$TG" check policies
+for f in policies/*.tg; do has "check $f ok" "$OUT" "$f: ok"; done
+cat >"$TMP/broken.tg" <<'EOF'
+policy "broken"
+rule r { when request.modle == "x" deny "no" }
+EOF
+run "check broken" 1 "$TG" check "$TMP/broken.tg"
+has "check broken location" "$ERR" "broken.tg:2:"
+has "check broken code" "$ERR" "error[tg_unknown_field]"
+has "check broken help" "$ERR" "request.model"
+run "check missing file" 3 "$TG" check "$TMP/nope.tg"
+run "check no args" 2 "$TG" check
+
+# --- eval: single ---
+run "eval card" 0 "$TG" eval --policy "$POL" --request "$REQ/card_redaction.json" --compact
+has "eval card outcome" "$OUT" '"outcome":"allow"'
+has "eval card status" "$OUT" '"status":200'
+has "eval card redaction" "$OUT" '"pattern":"dlp.credit_card","replacement":"[CARD]"'
+has "eval card policy" "$OUT" '"policy":{"name":"acme-production","version":"sha256:'
+hasnt "eval card no trace" "$OUT" '"trace"'
+run "eval card redacted" 0 "$TG" eval --policy "$POL" --request "$REQ/card_redaction.json" --apply-redactions --compact
+has "redacted request" "$OUT" '"redacted_request":{'
+has "redacted card" "$OUT" 'Her card was [CARD]'
+hasnt "card number gone" "$OUT" '4111 1111 1111 1111'
+run "eval stdin" 0 "$TG" eval --policy "$POL" --compact <"$REQ/huge_max_tokens.json"
+has "huge deny" "$OUT" '"outcome":"deny","status":400,"code":"policy_denied"'
+has "huge rule" "$OUT" '"huge_max_tokens"'
+run "eval suspended" 0 "$TG" eval --policy "$POL" --request "$REQ/suspended_workspace.json" --compact
+has "suspended 402" "$OUT" '"outcome":"deny","status":402'
+run "eval injection" 0 "$TG" eval --policy "$POL" --request "$REQ/injection.json" --compact
+has "injection shadow" "$OUT" '"shadow":["injection"]'
+has "injection allowed" "$OUT" '"outcome":"allow"'
+run "eval eu" 0 "$TG" eval --policy "$POL" --request "$REQ/eu_confidential.json" --compact
+has "eu requires" "$OUT" '{"rule":"eu_residency","predicate":'
+run "eval explain" 0 "$TG" eval --policy "$POL" --request "$REQ/us_simple.json" --explain
+has "explain trace" "$OUT" '"trace": ['
+has "explain pretty" "$OUT" '  "outcome": "allow",'
+run "eval secret" 0 "$TG" eval --policy "$POL" --request "$REQ/secret_leak.json" --compact
+has "secret 422" "$OUT" '"status":422'
+
+# invalid inputs: JSON error object, exit 1
+echo '{"principal": ' >"$TMP/malformed.json"
+run "eval malformed" 1 "$TG" eval --policy "$POL" --request "$TMP/malformed.json"
+has "malformed code" "$OUT" '{"error":{"code":"input_malformed_json","message":"malformed JSON at byte'
+echo '{"principal": {"workspace": "acme"}, "request": {"model": "m", "messages": [], "max_tokens": "9"}}' >"$TMP/wrong.json"
+run "eval wrong type" 1 "$TG" eval --policy "$POL" --request "$TMP/wrong.json"
+has "wrong type code" "$OUT" '"code":"input_wrong_type"'
+has "wrong type path" "$OUT" '"path":"request.max_tokens"'
+echo '{"principal": {"workspace": "acme", "shoe_size": 9}, "request": {"model": "m", "messages": []}}' >"$TMP/unknown.json"
+run "eval unknown field" 1 "$TG" eval --policy "$POL" --request "$TMP/unknown.json"
+has "unknown field" "$OUT" '"code":"input_unknown_field","message":"unknown field `principal.shoe_size`"'
+echo '{"request": {"model": "m", "messages": []}}' >"$TMP/missing.json"
+run "eval missing field" 1 "$TG" eval --policy "$POL" --request "$TMP/missing.json"
+has "missing field" "$OUT" '"code":"input_missing_field","message":"missing required field `principal.workspace`"'
+printf '{"principal": {"workspace": "\xff"}, "request": {"model": "m", "messages": []}}' >"$TMP/utf8.json"
+run "eval invalid utf8" 1 "$TG" eval --policy "$POL" --request "$TMP/utf8.json"
+has "invalid utf8" "$OUT" '"code":"input_invalid_utf8"'
+{ printf '{"principal": {"workspace": "acme"}, "request": {"model": "m", "messages": [], "x": '
+  printf '[%.0s' $(seq 1 5000); printf ']%.0s' $(seq 1 5000); printf '}}'; } >"$TMP/deep.json"
+run "eval deep" 1 "$TG" eval --policy "$POL" --request "$TMP/deep.json"
+has "too deep" "$OUT" '"code":"input_too_deep"'
+
+run "eval no policy" 2 "$TG" eval --request "$REQ/us_simple.json"
+run "eval both modes" 2 "$TG" eval --policy "$POL" --request a --requests b
+run "eval missing policy" 3 "$TG" eval --policy "$TMP/nope.tg" --request "$REQ/us_simple.json"
+run "eval missing request" 3 "$TG" eval --policy "$POL" --request "$TMP/nope.json"
+run "eval broken policy" 1 "$TG" eval --policy "$TMP/broken.tg" --request "$REQ/us_simple.json"
+has "eval broken diag" "$ERR" "tg_unknown_field"
+
+# --- eval: batch ---
+n_in=$(wc -l <"$REQ/batch.jsonl")
+run "batch" 1 "$TG" eval --policy "$POL" --requests "$REQ/batch.jsonl"
+lines "batch one line per input" "$OUT" "$n_in"
+has "batch line numbers" "$OUT" '{"line":1,"outcome":'
+has "batch error line" "$OUT" '"error":{"code":"input_malformed_json"'
+# a bigger clean stream from stdin, with a bad line in the middle
+for i in $(seq 1 1500); do
+  echo '{"principal": {"workspace": "acme-research", "user": "u'"$i"'"}, "request": {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hello '"$i"'"}], "max_tokens": 100}}'
+done >"$TMP/many.jsonl"
+run "batch stdin clean" 0 "$TG" eval --policy "$POL" --requests - <"$TMP/many.jsonl"
+lines "batch stdin lines" "$OUT" 1500
+has "batch last line" "$OUT" '{"line":1500,"outcome":'
+hasnt "batch clean has no errors" "$OUT" '"error":{'
+{ head -n 700 "$TMP/many.jsonl"; echo 'not json'; tail -n 800 "$TMP/many.jsonl"; } >"$TMP/mixed.jsonl"
+run "batch bad line" 1 "$TG" eval --policy "$POL" --requests "$TMP/mixed.jsonl"
+lines "batch bad line count" "$OUT" 1501
+has "batch bad line numbered" "$OUT" '{"line":701,"error":{"code":"input_malformed_json"'
+has "batch continues" "$OUT" '{"line":1501,"outcome":'
+run "batch missing file" 3 "$TG" eval --policy "$POL" --requests "$TMP/nope.jsonl"
+
+# --- disasm ---
+run "disasm" 0 "$TG" disasm policies/eu_residency.tg
+has "disasm header" "$OUT" 'policy "eu-residency"'
+has "disasm rule" "$OUT" 'eu_residency'
+run "disasm two files" 2 "$TG" disasm policies/eu_residency.tg policies/dlp.tg
+run "disasm broken" 1 "$TG" disasm "$TMP/broken.tg"
+
+# --- fmt ---
+cp policies/eu_residency.tg "$TMP/f.tg"
+run "fmt" 0 "$TG" fmt "$TMP/f.tg"
+cp "$TMP/f.tg" "$TMP/f1.tg"
+run "fmt idempotent" 0 "$TG" fmt "$TMP/f.tg"
+if cmp -s "$TMP/f.tg" "$TMP/f1.tg"; then ok; else bad "fmt is not idempotent"; fi
+run "fmt --check clean" 0 "$TG" fmt --check "$TMP/f.tg"
+sed 's/^  //' "$TMP/f.tg" | sed 's/ == /==/g' >"$TMP/g.tg"
+cp "$TMP/g.tg" "$TMP/g0.tg"
+run "fmt --check dirty" 1 "$TG" fmt --check "$TMP/g.tg" "$TMP/f.tg"
+has "fmt --check lists dirty" "$OUT" "g.tg"
+hasnt "fmt --check skips clean" "$OUT" "f.tg"
+if cmp -s "$TMP/g.tg" "$TMP/g0.tg"; then ok; else bad "fmt --check modified the file"; fi
+run "fmt rewrite" 0 "$TG" fmt "$TMP/g.tg"
+if cmp -s "$TMP/g.tg" "$TMP/f.tg"; then ok; else bad "fmt of the dirty copy differs from the canonical file"; fi
+run "fmt then test" 0 "$TG" test "$TMP/g.tg"
+printf 'policy "x"\nrule {\n' >"$TMP/syntax.tg"
+run "fmt syntax error" 1 "$TG" fmt "$TMP/syntax.tg"
+has "fmt syntax diag" "$ERR" "tg_parse_error"
+
+# --- test ---
+run "test policies" 0 "$TG" test policies
+has "test pass lines" "$OUT" "  PASS  "
+has "test summary" "$OUT" " passed, 0 failed"
+hasnt "test no failures" "$OUT" "  FAIL  "
+cat >"$TMP/failing.tg" <<'EOF'
+policy "failing"
+rule big on_error skip { when request.max_tokens > 100 deny 413 "too big" }
+rule unused { when request.model == "nobody" deny "no" }
+test "big requests are denied" {
+  given { request.max_tokens: 500 }
+  expect deny 413
+}
+test "this expectation is wrong" {
+  given { request.max_tokens: 500 }
+  expect allow
+}
+EOF
+mkdir -p "$TMP/dir/sub"
+cp "$TMP/failing.tg" "$TMP/dir/sub/"
+run "test failing" 1 "$TG" test "$TMP/failing.tg"
+has "test PASS" "$OUT" "  PASS  big requests are denied"
+has "test FAIL" "$OUT" "  FAIL  this expectation is wrong"
+has "test failure reason" "$OUT" "expected allow, got deny 413"
+has "test not exercised" "$OUT" "not exercised: unused"
+has "test summary counts" "$OUT" "1 passed, 1 failed"
+run "test dir recursion" 1 "$TG" test "$TMP/dir"
+has "test dir found file" "$OUT" "sub/failing.tg"
+run "test broken policy" 1 "$TG" test "$TMP/broken.tg"
+has "test broken reported" "$OUT" "ERROR"
+run "test missing" 3 "$TG" test "$TMP/nope.tg"
+
+# --- --schema extends the decision input ---
+cat >"$TMP/schema.json" <<'EOF'
+{"fields": [{"path": "principal.department", "type": "string", "scope": "request",
+             "description": "cost centre"}]}
+EOF
+cat >"$TMP/dept.tg" <<'EOF'
+policy "dept"
+rule finance_only { when principal.department != "finance" deny "finance only" }
+test "finance passes" { given { principal.department: "finance" } expect allow }
+test "others are denied" { given { principal.department: "sales" } expect deny }
+EOF
+run "schema check without" 1 "$TG" check "$TMP/dept.tg"
+run "schema check with" 0 "$TG" check --schema "$TMP/schema.json" "$TMP/dept.tg"
+run "schema test" 0 "$TG" test --schema "$TMP/schema.json" "$TMP/dept.tg"
+echo '{"principal": {"workspace": "w", "department": "sales"}, "request": {"model": "m", "messages": []}}' >"$TMP/dept.json"
+run "schema eval" 0 "$TG" eval --schema "$TMP/schema.json" --policy "$TMP/dept.tg" --request "$TMP/dept.json" --compact
+has "schema eval deny" "$OUT" '"outcome":"deny"'
+has "schema eval rule" "$OUT" '"rules":["finance_only"]'
+echo '{"fields": [{"path": "principal", "type": "nope"}]}' >"$TMP/badschema.json"
+run "bad schema" 1 "$TG" check --schema "$TMP/badschema.json" "$TMP/dept.tg"
+run "missing schema" 3 "$TG" check --schema "$TMP/nope.json" "$TMP/dept.tg"
+
+echo "cli: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
