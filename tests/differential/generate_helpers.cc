@@ -333,18 +333,10 @@ class PolicyGen {
             "max_price prompt 2 usd", "max_price completion 0.5 usd",
             "max_price request 0.01 usd", "order [\"openai\", \"anthropic\"]",
             "order [\"acme\"]"};
-        // One sort and one order per rule at most: which of two wins inside
-        // one rule is not specified by docs/architecture.md.
-        std::string s;
-        for (int k = r_.Chance(40) ? 2 : 1; k > 0; --k) {
-          std::string h = r_.Pick(hints);
-          bool is_sort = h.rfind("sort", 0) == 0, is_order = h.rfind("order", 0) == 0;
-          if ((is_sort && rule_sort_) || (is_order && rule_order_)) continue;
-          rule_sort_ |= is_sort;
-          rule_order_ |= is_order;
-          s += (s.empty() ? "route " : ", ") + h;
-        }
-        return s.empty() ? "route max_price 2 usd" : s;
+        // Several sorts/orders in one rule: the first one wins.
+        std::string s = "route " + std::string(r_.Pick(hints));
+        if (r_.Chance(40)) s += ", " + std::string(r_.Pick(hints));
+        return s;
       }
       case 5: case 6: {
         cand_ = true;
@@ -378,7 +370,6 @@ class PolicyGen {
       s += "  when " + BoolE(0) + "\n";
     }
     int n = 1 + static_cast<int>(r_.Below(3));
-    rule_sort_ = rule_order_ = false;
     for (int k = 0; k < n; ++k) s += "  " + Effect(i) + "\n";
     return s + "}\n";
   }
@@ -390,7 +381,6 @@ class PolicyGen {
   std::vector<std::string> detectors_;
   std::vector<std::string> msg_locals_, str_locals_;
   bool cand_ = false;
-  bool rule_sort_ = false, rule_order_ = false;
   std::vector<std::string> limit_keys_, price_keys_, label_keys_;
 };
 

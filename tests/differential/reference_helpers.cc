@@ -344,15 +344,14 @@ class Interp {
   Result Call(const Expr& e) {
     const stdlib::BuiltinDecl& d = stdlib::Builtins()[e.index];
     std::vector<Value> args;
-    // Every argument is evaluated (left to right) before the null check
-    // that precedes the call (stdlib/builtins.h, accepts_null).
+    // Each argument is null-checked as soon as it is computed, left to right
+    // (stdlib/builtins.h accepts_null; the VM's CHKNULL after each argument).
     for (const auto& k : e.kids) {
       Result r = Eval(*k);
       if (r.err) return r;
+      if (r.v.is_null() && !d.accepts_null) return Missing(*k);
       args.push_back(r.v);
     }
-    for (size_t i = 0; i < args.size(); ++i)
-      if (args[i].is_null() && !d.accepts_null) return Missing(*e.kids[i]);
     Value out;
     std::string err;
     if (!d.fn(args.data(), args.size(), arena_, &out, &err)) return Fail(vm::kErrBuiltin, err);
