@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "engine/ast/ast.h"
 #include "engine/parse/parse.h"
 
 namespace tollgate::parse {
@@ -53,6 +54,34 @@ TEST(ParseGolden, SyntaxErrors) {
     ASSERT_TRUE(fs::exists(expected)) << "missing " << expected << "; run with TOLLGATE_UPDATE_GOLDEN=1";
     EXPECT_EQ(got, ReadAll(expected));
   }
+}
+
+// AST goldens: tests/parse/ast/NAME.tg must parse and ast::Dump to NAME.dump.
+TEST(ParseGolden, AstDumps) {
+  const fs::path dir = "tests/parse/ast";
+  ASSERT_TRUE(fs::is_directory(dir)) << "run from the repository root";
+  const char* env = std::getenv("TOLLGATE_UPDATE_GOLDEN");
+  const bool update = env != nullptr && std::string(env) == "1";
+  int n = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() != ".tg") continue;
+    SCOPED_TRACE(e.path().string());
+    ++n;
+    Diagnostics diags;
+    auto policy = Parse(std::make_unique<SourceFile>(SourceFile{"x.tg", ReadAll(e.path())}),
+                        Limits{}, &diags);
+    ASSERT_TRUE(policy) << diags.Render();
+    std::string got = ast::Dump(*policy) + "\n";
+    fs::path expected = e.path();
+    expected.replace_extension(".dump");
+    if (update) {
+      std::ofstream(expected, std::ios::binary) << got;
+      continue;
+    }
+    ASSERT_TRUE(fs::exists(expected)) << "run with TOLLGATE_UPDATE_GOLDEN=1";
+    EXPECT_EQ(got, ReadAll(expected));
+  }
+  EXPECT_GE(n, 1);
 }
 
 }  // namespace
