@@ -119,6 +119,7 @@ void RouteResult::Clear() {
   reason.clear();
   endpoints.clear();
   eliminated.clear();
+  shadow_eliminated.clear();
   models.clear();
   errors.clear();
   scratch.clear();
@@ -518,6 +519,32 @@ void Router::Route(const vm::Decision& d, const vm::Record& request, RouteResult
               return catalog_.endpoint(a.endpoint).id < catalog_.endpoint(b.endpoint).id;
             });
   for (const RouteResult::Entry& en : out->scratch) out->endpoints.push_back({en.endpoint, en.cost});
+  // Shadow requires are reported, never enforced: which routed endpoints
+  // they would have eliminated (first failing shadow require per endpoint).
+  if (!d.shadow_requires.empty()) {
+    for (const RoutedEndpoint& r : out->endpoints) {
+      out->candidate.slots = catalog_.candidate(r.endpoint).slots;
+      if (im.cost_slot >= 0) out->candidate.slots[im.cost_slot] = Value::Money(r.estimated_cost);
+      for (const vm::RequireRef& ref : d.shadow_requires) {
+        vm::RequireResult res =
+            vm::EvalRequire(program_, ref.require, request, out->candidate, im.options.eval);
+        if (res.pass) continue;
+        Elimination el;
+        el.endpoint = r.endpoint;
+        el.code = ElimCode::kPolicyRequire;
+        el.rule = ref.rule;
+        el.require = ref.require;
+        el.source = "shadow";
+        el.field = ref.rule < rules.size() ? std::string_view(rules[ref.rule].name) : "";
+        if (res.error) {
+          el.error = static_cast<int32_t>(out->errors.size());
+          out->errors.push_back(std::string(res.code) + ": " + res.message);
+        }
+        out->shadow_eliminated.push_back(std::move(el));
+        break;
+      }
+    }
+  }
   if (!out->endpoints.empty()) return;
 
   // --- 5. nothing left: explain ---
@@ -628,11 +655,11 @@ std::string EndpointsJson(const Catalog& catalog, const RouteResult& result) {
 }
 
 std::string EliminatedJson(const Catalog& catalog, const vm::Program& program,
-                           const RouteResult& result) {
+                           const RouteResult& result, bool shadow) {
   rapidjson::StringBuffer sb;
   rapidjson::Writer<rapidjson::StringBuffer> w(sb);
   w.StartArray();
-  for (const Elimination& el : result.eliminated) {
+  for (const Elimination& el : shadow ? result.shadow_eliminated : result.eliminated) {
     const Endpoint& e = catalog.endpoint(el.endpoint);
     w.StartObject();
     w.Key("id"); w.String(e.id.data(), e.id.size());

@@ -119,6 +119,9 @@ struct RouteResult {
   std::string reason;
   std::vector<RoutedEndpoint> endpoints;  // primary first
   std::vector<Elimination> eliminated;    // catalog-candidate order
+  // Routed endpoints a fired *shadow* rule's require would have eliminated
+  // (source "shadow"; reported, never enforced).
+  std::vector<Elimination> shadow_eliminated;
   std::vector<std::string_view> models;   // models considered, in order (point into the request)
   std::vector<std::string> errors;        // require evaluation errors ("code: message")
 
@@ -176,7 +179,8 @@ std::string EliminationDetail(const Catalog& catalog, const vm::Program& program
 // JSON arrays for the CLI and gateway: [{"id","provider","model","estimated_cost"}] and
 // [{"id","provider","model","code","source","field","rule","detail"}].
 std::string EndpointsJson(const Catalog& catalog, const RouteResult& result);
+// `shadow` selects RouteResult::shadow_eliminated instead of `eliminated`.
 std::string EliminatedJson(const Catalog& catalog, const vm::Program& program,
-                           const RouteResult& result);
+                           const RouteResult& result, bool shadow = false);
 
 }  // namespace tollgate::runtime

@@ -5,7 +5,8 @@
 //                  [--request FILE|-] [--schema FILE] [--explain]
 //
 // Prints the decision JSON plus "endpoints": [{id, provider, model,
-// estimated_cost}] and, with --explain, "eliminated": [...] (and the trace).
+// estimated_cost}] and, with --explain, "eliminated": [...] and
+// "shadow_eliminated": [...] (routed endpoints a shadow rule would drop), and the trace.
 // Exit codes: 0 decision made (allow or deny), 1 policy, catalog, accounts or
 // input errors, 2 usage, 3 I/O.
 #include <cstdio>
@@ -115,6 +116,9 @@ int RunRoute(int argc, char** argv) {
     std::string eliminated = runtime::EliminatedJson(catalog, l.policy->program(), result);
     w.Key("eliminated");
     w.RawValue(eliminated.data(), eliminated.size(), rapidjson::kArrayType);
+    std::string shadow = runtime::EliminatedJson(catalog, l.policy->program(), result, true);
+    w.Key("shadow_eliminated");
+    w.RawValue(shadow.data(), shadow.size(), rapidjson::kArrayType);
   }
   w.EndObject();
   std::printf("%s\n", sb.GetString());

@@ -343,3 +343,23 @@ TEST_F(RouterTest, ExplanationJson) {
 
 }  // namespace
 }  // namespace tollgate::testing
+
+namespace tollgate::testing {
+namespace {
+
+TEST(RouterShadow, ShadowRequiresAreReportedNeverEnforced) {
+  RouteEnv env;
+  ASSERT_TRUE(env.Setup("policy \"s\"\nrule try_zdr mode shadow { require provider.zdr }\n", Basic()))
+      << env.error;
+  EXPECT_EQ(env.Route(Input("m")), (std::vector<std::string>{"m@us", "m@de", "m@fr"}));
+  EXPECT_TRUE(env.result.eliminated.empty());
+  ASSERT_EQ(env.result.shadow_eliminated.size(), 2u);
+  EXPECT_EQ(env.catalog.endpoint(env.result.shadow_eliminated[0].endpoint).id, "m@us");
+  EXPECT_EQ(env.result.shadow_eliminated[0].source, "shadow");
+  EXPECT_EQ(env.result.shadow_eliminated[0].field, "try_zdr");
+  std::string json = runtime::EliminatedJson(env.catalog, env.policy->program(), env.result, true);
+  EXPECT_NE(json.find("\"source\":\"shadow\",\"rule\":\"try_zdr\""), std::string::npos) << json;
+}
+
+}  // namespace
+}  // namespace tollgate::testing
