@@ -222,8 +222,9 @@ class PolicyGen {
       case kBool: return BoolE(d);
       case kInt: {
         static const char* const ops[] = {" + ", " - ", " * ", " % "};
-        switch (r_.Below(7)) {
+        switch (r_.Below(8)) {
           case 0: return "(-" + E(kInt, d) + ")";
+          case 7: return r_.Chance(50) ? "length(request.messages)" : "length(limits)";
           case 1: return "limits[" + Key(limit_keys_, d) + "]";
           default: return "(" + E(kInt, d) + r_.Pick(ops) + E(kInt, d) + ")";
         }
@@ -243,7 +244,12 @@ class PolicyGen {
           case 4: return "prices[" + Key(price_keys_, d) + "]";
           default: return "(" + E(kInt, d) + " * " + E(kMoney, d) + ")";
         }
-      case kStr: return r_.Chance(50) ? "labels[" + Key(label_keys_, d) + "]" : Leaf(kStr);
+      case kStr:
+        if (r_.Chance(20))  // list index, possibly out of range
+          return "request.messages[" + (r_.Chance(50) ? std::to_string(r_.Below(3)) : E(kInt, d)) +
+                 "]" + (r_.Chance(70) ? ".content" : ".role");
+        if (r_.Chance(10)) return "request.provider.order[" + std::to_string(r_.Below(2)) + "]";
+        return r_.Chance(50) ? "labels[" + Key(label_keys_, d) + "]" : Leaf(kStr);
       case kTime:
         return "(" + E(kTime, d) + (r_.Chance(50) ? " + " : " - ") + E(kDur, d) + ")";
       case kDur:
@@ -299,7 +305,13 @@ class PolicyGen {
         if (r_.Chance(20)) return "(" + E(kStr, d) + r_.Pick(ops) + "request.provider.order)";
         return "(" + E(kStr, d) + r_.Pick(ops) + E(kSetStr, d) + ")";
       }
-      case 8: return "(" + E(kSetStr, d) + " has " + E(kStr, d) + ")";
+      case 8:
+        switch (r_.Below(4)) {
+          case 0: return "(limits has " + E(kStr, d) + ")";
+          case 1: return "(" + E(kStr, d) + " in [" + Quote(r_.Pick(kWords)) + ", " + Quote(r_.Pick(kWords)) + "])";
+          case 2: return "(" + E(kStr, d) + " not in labels)";
+          default: return "(" + E(kSetStr, d) + " has " + E(kStr, d) + ")";
+        }
       case 9: return "(" + E(kStr, d) + " matches " + Pattern() + ")";
       case 10: return "(request.content matches " + Pattern() + ")";
       case 11: return "(" + E(kStr, d) + " contains " + E(kStr, d) + ")";
