@@ -212,7 +212,7 @@ class SyntaxReporter {
       std::string e = ExpectedText(*expected);
       if (!e.empty()) msg += ", " + e;
     }
-    Report(tok, msg);
+    Report(tok, msg, tok->getText() == "=" ? "use `==` to compare values" : "");
   }
   uint32_t count() const { return count_; }
   bool capped() const { return capped_; }
@@ -285,6 +285,16 @@ bool IsHiddenError(size_t type) {
          type == TollgateLexer::UNTERMINATED_COMMENT;
 }
 
+// Advice for characters that people bring from other languages.
+std::string HelpFor(const std::string& bad) {
+  if (bad == "&&" || bad == "&") return "use `and`";
+  if (bad == "||" || bad == "|") return "use `or`";
+  if (bad == "!") return "use `not`, or `!=` to compare";
+  if (bad == ";") return "clauses need no separator: start each on its own line";
+  if (bad[0] == '\'') return "strings use double quotes: \"...\"";
+  return "";
+}
+
 // Reports bad characters (runs of them as one error), unterminated strings
 // and comments, and hides those tokens from the parser.
 void ReportLexErrors(const std::vector<antlr4::Token*>& toks, const Locator& loc,
@@ -317,7 +327,7 @@ void ReportLexErrors(const std::vector<antlr4::Token*>& toks, const Locator& loc
       }
       Span span = loc.Of(t, toks[j]);
       std::string msg = (j > i ? "unexpected characters " : "unexpected character ") + Ticked(text);
-      rep->Report(t, span, msg, "");
+      rep->Report(t, span, msg, HelpFor(text));
       i = j;
     }
   }
