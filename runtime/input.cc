@@ -512,7 +512,13 @@ class Decoder {
       }
       case Kind::kMap: {
         if (!v.IsObject()) return WrongType(p, "an object", v);
-        if (v.MemberCount() > limits_.max_list_elements) return CheckCount(v, p, limits_.max_list_elements);
+        if (v.MemberCount() > limits_.max_list_elements) {
+          std::string path = p.Render();
+          return Fail("input_too_many_elements",
+                      "`" + path + "` has " + std::to_string(v.MemberCount()) +
+                          " members, more than the limit of " + std::to_string(limits_.max_list_elements),
+                      path);
+        }
         std::vector<std::pair<std::string_view, Value>> entries;
         for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
           Path q{&p, Sv(m->name)};

@@ -23,7 +23,7 @@
 //   input_too_large          more than Limits::max_input_bytes
 //   input_too_deep           nesting deeper than Limits::max_input_depth
 //   input_malformed_json     not JSON (message carries the byte offset)
-//   input_invalid_utf8       a string is not valid UTF-8
+//   input_invalid_utf8       the document is not valid UTF-8 (message has the offset)
 //   input_wrong_type         a field has the wrong JSON type (path names it)
 //   input_missing_field      a required field is absent or null
 //   input_unknown_field      an unknown member of principal, context,

@@ -335,3 +335,43 @@ TEST(Input, ErrorJson) {
 
 }  // namespace
 }  // namespace tollgate::runtime
+
+namespace tollgate::runtime {
+namespace {
+
+TEST(Input, MapsFromExtendedSchema) {
+  stdlib::Schema s = S();
+  std::string error;
+  ASSERT_TRUE(s.AddFromJson(R"({"fields": [
+      {"path": "context.quotas", "type": "map<int>", "scope": "request"}]})", &error)) << error;
+  Decoded d;
+  Decode(Input("", "", R"({"quotas": {"b": 2, "a": 1}})"), &d, {}, s);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  const Value& m = Slot(d.rec, "context.quotas", s);
+  ASSERT_EQ(m.kind, Kind::kMap);
+  ASSERT_NE(MapFind(m, "b"), nullptr);
+  EXPECT_EQ(MapFind(m, "b")->i, 2);
+  Limits small;
+  small.max_list_elements = 1;
+  Decode(Input("", "", R"({"quotas": {"b": 2, "a": 1}})"), &d, small, s);
+  EXPECT_EQ(d.err.code, "input_too_many_elements");
+  EXPECT_EQ(d.err.path, "context.quotas");
+  Decode(Input("", "", R"({"quotas": {"b": "x"}})"), &d, {}, s);
+  EXPECT_EQ(d.err.code, "input_wrong_type");
+  EXPECT_EQ(d.err.path, "context.quotas.b");
+}
+
+TEST(Input, Utf8Validation) {
+  Decoded d;
+  // overlong, surrogate, truncated, above U+10FFFF
+  for (const char* bad : {"\xc0\xaf", "\xed\xa0\x80", "\xe2\x82", "\xf4\x90\x80\x80"}) {
+    Decode(Input("", std::string(R"(, "user": ")") + bad + "\""), &d);
+    EXPECT_EQ(d.err.code, "input_invalid_utf8") << d.err.message;
+  }
+  Decode(Input("", R"(, "user": "日本語 ✓ 😀")"), &d);
+  EXPECT_TRUE(d.ok) << d.err.message;
+  EXPECT_EQ(Slot(d.rec, "principal.user").sv(), "日本語 ✓ 😀");
+}
+
+}  // namespace
+}  // namespace tollgate::runtime
