@@ -138,8 +138,11 @@ bool Conform(Context& ctx, const Type& expected, const Expr& e, std::string_view
               expected.is(Kind::kMoney) ? MoneyHelp(ctx, e) : "use `decimal(x)` for a plain number");
     return false;
   }
+  std::string help;
+  if (expected.is(Kind::kSet) && e.type.is(Kind::kList)) help = "write a set with braces: `{\"a\", \"b\"}`";
+  if (expected.is(Kind::kList) && e.type.is(Kind::kSet)) help = "write a list with brackets: `[\"a\", \"b\"]`";
   ctx.Error("tg_type_error", e.span,
-            w + " must be `" + expected.ToString() + "`, found `" + e.type.ToString() + "`");
+            w + " must be `" + expected.ToString() + "`, found `" + e.type.ToString() + "`", help);
   return false;
 }
 
