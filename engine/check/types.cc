@@ -120,7 +120,10 @@ class Typer {
         return base.elem();
       case Kind::kRecord: {
         auto v = key.is(Kind::kString) ? FoldExpr(ctx_, *e.kids[1]) : std::nullopt;
-        if (!v) return Bad(k, "a record field name must be a constant string");
+        if (!v)
+          return Bad(k, "a record field name must be a constant string",
+                     "a map literal whose values differ in type is a record; give every value "
+                     "the same type to look it up by a computed key");
         int fi = base.FieldIndex(v->sv());
         if (fi < 0) {
           ctx_.Error("tg_unknown_field", k.span, "no field `" + std::string(v->sv()) + "` in " + T(base));
@@ -358,9 +361,13 @@ class Typer {
       unknown = unknown || IsAny(ts.back());
     }
     if (unknown) return Type();
-    bool same = true;
-    for (const auto& t : ts) same = same && t == ts[0];
+    bool same = true, numeric = true;
+    for (const auto& t : ts) {
+      same = same && t == ts[0];
+      numeric = numeric && t.IsNumeric();
+    }
     if (same && !ts.empty()) return Type::Map(ts[0]);
+    if (numeric && !ts.empty()) return Type::Map(Type(Kind::kDecimal));  // ints widen
     std::vector<RecordField> fields;
     for (size_t i = 0; i < ts.size() && i < e.keys.size(); ++i) fields.push_back({e.keys[i], ts[i], false});
     return Type::Record(std::move(fields));

@@ -256,3 +256,24 @@ rule r { when request.messages[0].role == "system" and request.messages[0]["cont
 
 }  // namespace
 }  // namespace tollgate::checktest
+
+namespace tollgate::checktest {
+namespace {
+
+TEST(Passes, NumericMapLiteralsWidenToDecimal) {
+  auto c = CheckSource(R"(policy "p"
+const caps = {"free": 1, "pro": 2.5}
+rule r { when request.temperature > caps[principal.user] deny "x" })");
+  ASSERT_TRUE(c.ok) << c.Render();
+  EXPECT_EQ(c.policy->consts[0].expr->type, Type::Map(Type(Kind::kDecimal)));
+  const Value& v = *c.policy->consts[0].expr->folded;
+  EXPECT_EQ(MapFind(v, "free")->kind, Kind::kDecimal);
+  EXPECT_EQ(MapFind(v, "free")->i, 1000000);
+  auto rec = CheckSource(R"(policy "p"
+const info = {"name": "acme", "seats": 3}
+rule r { when info[principal.user] == 1 deny "x" })");
+  EXPECT_EQ(rec.ErrorCodes(), std::vector<std::string>{"tg_type_error"}) << rec.Render();
+}
+
+}  // namespace
+}  // namespace tollgate::checktest
