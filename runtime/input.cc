@@ -326,8 +326,6 @@ bool NumberToMicros(std::string_view t, int64_t* out) {
       bool rest = sticky;
       for (int k = static_cast<int>(keep) + 1; k < nd; ++k) rest |= digits[k] != '0';
       if (first > 5 || (first == 5 && (rest || (v & 1)))) ++v;
-    } else if (sticky) {
-      // all kept; dropped digits were below the 38-digit window: nothing to round
     }
   }
   if (v > INT64_MAX) return false;
@@ -337,12 +335,17 @@ bool NumberToMicros(std::string_view t, int64_t* out) {
 
 class Decoder {
  public:
+  // `content_index` is the field index of `content` in the message record
+  // type (-1 without messages); `buf_begin` the start of Record::buffer.
   Decoder(const Plan& plan, const Limits& limits, vm::Record* rec, InputError* err,
-          Scratch& scratch)
-      : plan_(plan), limits_(limits), rec_(rec), err_(err), s_(scratch) {}
+          Scratch& scratch, int content_index, const char* buf_begin)
+      : plan_(plan), limits_(limits), rec_(rec), err_(err), s_(scratch),
+        content_index_(content_index), buf_begin_(buf_begin) {}
 
   bool Run(const JVal& root) {
-    if (!root.IsObject()) return Fail("input_wrong_type", "the decision input must be a JSON object, got " + std::string(JsonTypeName(root)), "");
+    if (!root.IsObject())
+      return Fail("input_wrong_type",
+                  "the decision input must be a JSON object, got " + std::string(TypeName(root)), "");
     if (!Object(root, plan_.root, nullptr)) return false;
     for (const Plan::Req& r : plan_.required)
       if (rec_->slots[r.slot].is_null())
@@ -546,7 +549,6 @@ class Decoder {
     return v.GetType() == rj::kStringType && v.GetString() > buf_begin_ && v.GetString()[-1] != '"';
   }
 
- private:
   static bool ParseIntegral(std::string_view t, int64_t* out) {
     auto r = std::from_chars(t.data(), t.data() + t.size(), *out);
     if (r.ec == std::errc() && r.ptr == t.data() + t.size()) return true;
@@ -699,16 +701,13 @@ class Decoder {
     }
   }
 
- public:
-  int content_index_ = -1;
-  const char* buf_begin_ = nullptr;
-
- private:
   const Plan& plan_;
   const Limits& limits_;
   vm::Record* rec_;
   InputError* err_;
   Scratch& s_;
+  const int content_index_;
+  const char* const buf_begin_;
   std::vector<Value> params_;
 };
 
@@ -773,12 +772,12 @@ bool DecodeInput(std::string_view json, const stdlib::Schema& schema, const Limi
     }
     return false;
   }
-  Decoder dec(plan, limits, out, err, s);
-  dec.buf_begin_ = out->buffer.data();
+  int content_index = -1;
   if (plan.messages_slot >= 0) {
     int id = schema.FieldOfSlot(ast::Scope::kRequest, plan.messages_slot);
-    dec.content_index_ = schema.field(id).type.elem().FieldIndex("content");
+    content_index = schema.field(id).type.elem().FieldIndex("content");
   }
+  Decoder dec(plan, limits, out, err, s, content_index, out->buffer.data());
   return dec.Run(doc);
 }
 
