@@ -15,6 +15,10 @@
 //   fold          constant folding (Expr::folded) and tg_not_constant checks
 //   tests         test blocks: rule names, binding paths and values, tag keys
 //
+// Annotations follow docs/architecture.md ("Checker -> compiler"). The inner
+// kNamespace nodes of a field or detector chain are never evaluated and keep
+// type `any`; every other node of a clean policy has a real type.
+//
 // Error recovery: an expression whose type could not be determined keeps type
 // `any`; every later check treats `any` as "already reported" and stays quiet,
 // so that one mistake yields one diagnostic.

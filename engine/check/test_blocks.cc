@@ -30,7 +30,10 @@ class TestChecker {
       rule_names_.push_back(p.rules[i].name);
       rules_.emplace(p.rules[i].name, int(i));
       for (const auto& e : p.rules[i].effects)
-        if (e.kind == ast::EffectKind::kTag) tags_.insert(e.tag_key);
+        if (e.kind == ast::EffectKind::kTag) {
+          tags_.insert(e.tag_key);
+          if (e.expr) tag_types_[e.tag_key].push_back(e.expr->type);
+        }
     }
     for (const auto& f : ctx.schema->fields())
       (f.scope == ast::Scope::kRequest ? request_paths_ : candidate_paths_).push_back(f.path);
@@ -142,6 +145,17 @@ class TestChecker {
           ctx_.Warning("tg_test_error", !x.name_spans.empty() ? x.name_spans[0] : x.span,
                        "no rule sets tag `" + x.names[0] + "`",
                        m.empty() ? "this expectation can never hold" : "did you mean `" + m + "`?");
+        } else if (!x.names.empty() && x.value && !x.value->type.is(Kind::kAny)) {
+          // The expected value must be comparable with what some rule tags.
+          const Type& want = x.value->type;
+          bool fits = false;
+          for (const Type& t : tag_types_[x.names[0]])
+            fits = fits || t.is(Kind::kAny) || Fits(t, want) || Fits(want, t) ||
+                   (t.IsNumeric() && want.IsNumeric());
+          if (!fits)
+            ctx_.Error("tg_test_error", x.value->span,
+                       "tag `" + x.names[0] + "` is set to `" + tag_types_[x.names[0]][0].ToString() +
+                           "`, but the expected value is `" + want.ToString() + "`");
         }
         return;
       default:
@@ -153,6 +167,7 @@ class TestChecker {
   std::vector<std::string> rule_names_;
   std::map<std::string, int> rules_;
   std::set<std::string> tags_;
+  std::map<std::string, std::vector<Type>> tag_types_;
   std::vector<std::string> request_paths_, candidate_paths_;
 };
 
