@@ -397,6 +397,7 @@ L_NEG: {
       }                                                             \
     }                                                               \
     Value r;                                                        \
+    f->arena_used = true;                                           \
     AStatus st = Arith(Op::k##name, S, T, f->arena, &r);            \
     if (st != AStatus::kOk) FAIL(ArithFail(f, st));                 \
     S = r;                                                          \
@@ -418,6 +419,7 @@ L_CALL: {
   }
   Value r;
   std::string err;
+  f->arena_used = true;
   if (!d.fn(args, argc, *f->arena, &r, &err)) {
     FAIL(Fail(f, kErrBuiltin, "`" + std::string(d.name) + "`: " + err));
   }
@@ -472,6 +474,7 @@ L_MKSET: {
     for (uint32_t i = 0; i < n; ++i) NEED(items[i]);
   }
   std::vector<Value> v(items, sp);
+  f->arena_used = true;
   Value r = set ? f->arena->MakeSet(std::move(v)) : f->arena->MakeList(std::move(v));
   sp = items;
   *sp++ = r;
@@ -483,6 +486,7 @@ L_MKMAP: {
   const std::vector<Value>& keys = K[in.a].list->items;
   std::vector<std::pair<std::string_view, Value>> entries;
   entries.reserve(n);
+  f->arena_used = true;
   for (uint32_t i = 0; i < n; ++i) entries.emplace_back(keys[i].sv(), items[i]);
   Value r = f->arena->MakeMap(std::move(entries));
   sp = items;

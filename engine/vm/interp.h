@@ -23,6 +23,7 @@ struct Scratch {
   std::vector<Value> locals;
   std::vector<uint32_t> order;        // rules selected by the index, merged
   Arena arena;                        // builtin results outside Evaluate
+  bool arena_dirty = false;           // `arena` holds something (Reset before reuse)
 };
 Scratch& ThreadScratch();
 // Prepares `s` for one evaluation of `c` (bumps the epoch, grows buffers).
@@ -37,6 +38,7 @@ struct Frame {
   uint32_t ncand = 0;
   Scratch* s = nullptr;
   Arena* arena = nullptr;            // results of builtins and container literals
+  bool arena_used = false;           // set when an instruction allocated in *arena
   uint64_t budget = 0;               // instructions left
   TraceEntry* trace = nullptr;       // non-null: record the fields read
   std::string_view null_what;        // what produced the last null (for messages)

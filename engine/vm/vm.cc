@@ -249,11 +249,16 @@ RequireResult EvalRequire(const Program& program, uint32_t require, const Record
   }
   Scratch* s = &internal::ThreadScratch();
   internal::BeginEvaluation(c, s);
-  s->arena.Reset();
+  if (s->arena_dirty) {
+    s->arena.Reset();
+    s->arena_dirty = false;
+  }
   Frame f;
   InitFrame(c, request, &candidate, s, &s->arena, options.instruction_budget, &f);
   Value v;
-  if (!internal::Run(&f, c.require_pc[require], &v)) {
+  bool ok = internal::Run(&f, c.require_pc[require], &v);
+  s->arena_dirty = f.arena_used;
+  if (!ok) {
     res.error = true;
     res.code = f.err_code;
     res.message = std::move(f.err_msg);
@@ -281,11 +286,16 @@ bool EvalKey(const Program& program, KeyKind kind, uint32_t index, const Record&
   }
   Scratch* s = &internal::ThreadScratch();
   internal::BeginEvaluation(c, s);
-  s->arena.Reset();
+  if (s->arena_dirty) {
+    s->arena.Reset();
+    s->arena_dirty = false;
+  }
   Frame f;
   InitFrame(c, request, nullptr, s, &s->arena, Limits{}.instruction_budget, &f);
   Value v;
-  if (!internal::Run(&f, pcs[index], &v)) {
+  bool ok = internal::Run(&f, pcs[index], &v);
+  s->arena_dirty = f.arena_used;
+  if (!ok) {
     err->code = f.err_code;
     err->message = std::move(f.err_msg);
     return false;
