@@ -40,7 +40,7 @@ std::string RenderCase(const fs::path& tg) {
                              &diags);
   if (policy) {
     check::CheckOptions opts;
-    opts.base_dir = "tests/check/data";
+    opts.base_dir = kDir;  // like the engine: relative to the policy file
     check::Check(policy.get(), opts, &diags);
   }
   diags.Sort();

@@ -64,7 +64,6 @@ TEST(Robust, MutatedPoliciesNeverCrashTheChecker) {
       if (!policy) continue;
       check::CheckOptions opts;
       opts.base_dir = f.parent_path().string();
-      if (f.string().find("golden") != std::string::npos) opts.base_dir = "tests/check/data";
       bool ok = check::Check(policy.get(), opts, &diags);
       ++checked;
       EXPECT_EQ(ok, !diags.HasErrors()) << diags.Render();
