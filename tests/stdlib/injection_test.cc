@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "stdlib/builtins.h"
 
 namespace tollgate::stdlib {
@@ -133,6 +135,37 @@ TEST(InjectionTest, Deterministic) {
   int64_t first = InjectionScoreMicros(text);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(InjectionScoreMicros(text), first);
   EXPECT_EQ(first, 800000);
+}
+
+}  // namespace
+}  // namespace tollgate::stdlib
+
+namespace tollgate::stdlib {
+namespace {
+
+// Arbitrary bytes (invalid UTF-8, NULs, long runs) never crash the
+// heuristics or the detectors; a fixed seed keeps the test deterministic.
+TEST(RobustnessTest, RandomBytes) {
+  std::mt19937 rng(20261125);
+  const std::string alphabet = "aAiI gnore0123456789+/=-_.@ <|>[]\n\t\xc3\xa9\xff";
+  for (int iter = 0; iter < 300; ++iter) {
+    std::string text;
+    size_t len = rng() % 400;
+    for (size_t i = 0; i < len; ++i) {
+      text += (rng() % 4 == 0) ? static_cast<char>(rng() % 256)
+                               : alphabet[rng() % alphabet.size()];
+    }
+    int64_t score = InjectionScoreMicros(text);
+    EXPECT_GE(score, 0);
+    EXPECT_LE(score, 1000000);
+    EXPECT_EQ(score, InjectionScoreMicros(text));
+    for (size_t d = 0; d < Detectors().size(); ++d) {
+      for (auto [b, e] : FindDetectorMatches(static_cast<int>(d), text)) {
+        EXPECT_LT(b, e);
+        EXPECT_LE(e, text.size());
+      }
+    }
+  }
 }
 
 }  // namespace
