@@ -119,7 +119,8 @@ LINE_COMMENT : ('#' | '//') ~[\r\n]* -> channel(HIDDEN) ;
 BLOCK_COMMENT: '/*' .*? '*/' -> channel(HIDDEN) ;
 // A block comment that never ends (shorter than BLOCK_COMMENT when one does).
 UNTERMINATED_COMMENT : '/*' ( ~'*' | '*'+ ~[*/] )* '*'* EOF ;
-WS           : [ \t\r\n]+ -> skip ;
+// A UTF-8 byte order mark (U+FEFF) counts as white space.
+WS           : [ \t\r\n\uFEFF]+ -> skip ;
 // Anything else is one bad character. parse.cc reports ERROR_CHAR and the
 // UNTERMINATED_* tokens before parsing and hides them from the parser.
 ERROR_CHAR   : . ;

@@ -50,7 +50,10 @@ CodePointMap::CodePointMap(std::string_view text) : size_(static_cast<uint32_t>(
                            [](char c) { return static_cast<unsigned char>(c) < 0x80; });
   if (ascii) return;
   bytes_.reserve(text.size() + 1);
-  for (size_t i = 0; i < text.size(); ++i) {
+  // ANTLRInputStream drops a leading UTF-8 byte order mark: its code point 0
+  // is the first character after it.
+  size_t start = text.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0;
+  for (size_t i = start; i < text.size(); ++i) {
     // Every byte that is not a continuation byte starts a code point.
     if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
       bytes_.push_back(static_cast<uint32_t>(i));

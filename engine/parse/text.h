@@ -30,7 +30,8 @@ class LineMap {
 };
 
 // Maps code-point indices (what ANTLR reports) to byte offsets. Identity
-// (and free) when the text is pure ASCII.
+// (and free) when the text is pure ASCII. Like ANTLRInputStream, skips a
+// leading byte order mark.
 class CodePointMap {
  public:
   explicit CodePointMap(std::string_view text);

@@ -144,6 +144,7 @@ TEST(Format, Basics) {
             "policy \"x\"\n\nrule r {\n  when a.b == -1 and f(x, y)[0] > 2\n  deny 403 \"n\"\n}\n");
   EXPECT_EQ(Fmt("policy \"x\" const t: map< {a:int,b ? :set<string>} > = {}"),
             "policy \"x\"\n\nconst t: map<{a: int, b?: set<string>}> = {}\n");
+  EXPECT_EQ(Fmt("\xEF\xBB\xBFpolicy \"x\" # bom\n"), "policy \"x\" # bom\n");
   EXPECT_EQ(Fmt("policy \"x\" budget b { key k per day limit 1 usd }"),
             "policy \"x\"\n\nbudget b {\n  key k\n  per day\n  limit 1 usd\n}\n");
 }

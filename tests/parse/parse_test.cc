@@ -297,6 +297,13 @@ TEST(ParseLimits, InvalidUtf8) {
   EXPECT_FALSE(ParseText("policy \"\xF0\x9F\x98\"").policy);
 }
 
+TEST(ParseLimits, ByteOrderMarkIsWhitespace) {
+  Parsed p = ParseText("\xEF\xBB\xBFpolicy \"t\"\nconst a = 1\n");
+  ASSERT_TRUE(p.policy) << p.diags.Render();
+  EXPECT_EQ(p.policy->consts[0].span.line, 2u);
+  EXPECT_EQ(p.policy->name_span.begin, 10u);  // 3 BOM bytes + `policy `
+}
+
 TEST(ParseLimits, SourceSize) {
   Limits limits;
   limits.max_source_bytes = 64;
