@@ -25,7 +25,9 @@ const Expr& Find(const Expr& root, const std::string& text) {
 
 // Every node except namespace prefixes has a type after a clean check.
 void ExpectTyped(const Expr& e) {
-  if (e.ref != RefKind::kNamespace) EXPECT_FALSE(e.type.is(Kind::kAny)) << ast::Dump(e);
+  if (e.ref != RefKind::kNamespace) {
+    EXPECT_FALSE(e.type.is(Kind::kAny)) << ast::Dump(e);
+  }
   for (const auto& k : e.kids) ExpectTyped(*k);
 }
 

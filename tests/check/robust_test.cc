@@ -69,9 +69,14 @@ TEST(Robust, MutatedPoliciesNeverCrashTheChecker) {
       EXPECT_EQ(ok, !diags.HasErrors()) << diags.Render();
       if (!ok) continue;
       for (const auto& r : policy->rules) {
-        if (r.when) EXPECT_TRUE(AllTyped(*r.when)) << src;
-        for (const auto& e : r.effects)
-          if (e.expr) EXPECT_TRUE(AllTyped(*e.expr)) << src;
+        if (r.when) {
+          EXPECT_TRUE(AllTyped(*r.when)) << src;
+        }
+        for (const auto& e : r.effects) {
+          if (e.expr) {
+            EXPECT_TRUE(AllTyped(*e.expr)) << src;
+          }
+        }
       }
     }
   }
