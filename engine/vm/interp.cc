@@ -10,7 +10,7 @@
 #include <cstring>
 
 #include "engine/core/money.h"
-#include "engine/vm/interp.h"
+#include "engine/vm/internal/interp.h"
 #include "engine/vm/scan.h"
 #include "stdlib/builtins.h"
 

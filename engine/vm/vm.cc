@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "engine/vm/interp.h"
+#include "engine/vm/internal/interp.h"
 
 namespace tollgate::vm {
 
