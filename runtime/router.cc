@@ -124,6 +124,7 @@ void RouteResult::Clear() {
   errors.clear();
   scratch.clear();
   requires_in_order.clear();
+  request_order.clear();
 }
 
 struct Router::Impl {
@@ -206,8 +207,8 @@ struct Prefs {
   const Value* only = nullptr;
   const Value* ignore = nullptr;
   const Value* quantizations = nullptr;
-  std::vector<std::string_view> order;     // effective order (policy's, else request's)
-  std::vector<std::string_view> fb_order;  // allow_fallbacks=false keeps these
+  const std::vector<std::string_view>* order = nullptr;     // effective (policy's, else request's)
+  const std::vector<std::string_view>* fb_order = nullptr;  // allow_fallbacks=false keeps these
   bool no_fallbacks = false;
   bool require_parameters = false;
   bool deny_dc_request = false;
@@ -302,9 +303,9 @@ void Router::Route(const vm::Decision& d, const vm::Record& request, RouteResult
     }
     *pr.dst = m;
   }
-  for (const Value& o : Items(get(kOrder))) p.fb_order.push_back(o.sv());
-  p.order = d.route.order.empty() ? p.fb_order : d.route.order;
-  if (p.fb_order.empty()) p.fb_order = d.route.order;
+  for (const Value& o : Items(get(kOrder))) out->request_order.push_back(o.sv());
+  p.order = d.route.order.empty() ? &out->request_order : &d.route.order;
+  p.fb_order = out->request_order.empty() ? &d.route.order : &out->request_order;
 
   // --- 2. merge account defaults and policy hints (the stricter wins) ---
   static const AccountPrefs kNoAccount;
@@ -416,14 +417,14 @@ void Router::Route(const vm::Decision& d, const vm::Record& request, RouteResult
         drop(ElimCode::kPrefIgnore, "account", "provider.ignore");
         continue;
       }
-      if (p.no_fallbacks && !p.fb_order.empty() && OrderRank(p.fb_order, ep) == kNoOrderRank) {
+      if (p.no_fallbacks && !p.fb_order->empty() && OrderRank(*p.fb_order, ep) == kNoOrderRank) {
         drop(ElimCode::kPrefAllowFallbacks, "request", "provider.allow_fallbacks");
         continue;
       }
       if (ep.tier != Tier::kStandard) {
         bool chosen = (ep.tier == Tier::kPriority && p.nitro) || (ep.tier == Tier::kFlex && p.floor);
         for (const Value& o : only_items) chosen = chosen || o.sv() == ep.provider;
-        for (std::string_view o : p.order) chosen = chosen || o == ep.provider;
+        for (std::string_view o : *p.order) chosen = chosen || o == ep.provider;
         if (!chosen) {
           drop(ElimCode::kTierNotSelected, "request", "model");
           continue;
@@ -503,7 +504,7 @@ void Router::Route(const vm::Decision& d, const vm::Record& request, RouteResult
                             (p.pref_throughput >= 0 && ep.throughput < p.pref_throughput);
       const bool unhealthy = p.sort == vm::SortBy::kNone && ep.uptime < kHealthyUptime;
       en.key[0] = (static_cast<uint64_t>(mi) << 40) | (uint64_t{ep.byok ? 0u : 1u} << 39) |
-                  (OrderRank(p.order, ep) << 16) | (uint64_t{violator} << 8) | uint64_t{unhealthy};
+                  (OrderRank(*p.order, ep) << 16) | (uint64_t{violator} << 8) | uint64_t{unhealthy};
       switch (p.sort) {
         case vm::SortBy::kLatency: en.key[1] = static_cast<uint64_t>(ep.latency_p50); break;
         case vm::SortBy::kThroughput: en.key[1] = UINT64_MAX - static_cast<uint64_t>(ep.throughput); break;

@@ -133,6 +133,7 @@ struct RouteResult {
   std::vector<Entry> scratch;
   std::vector<vm::RequireRef> requires_in_order;
   std::vector<uint64_t> static_mask;
+  std::vector<std::string_view> request_order;
 };
 
 struct RouteOptions {
