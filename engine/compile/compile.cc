@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 
 #include "engine/compile/emitter.h"
@@ -362,7 +363,9 @@ bool Compiler::Run() {
 std::unique_ptr<vm::Program> Compile(const ast::Policy& policy, const stdlib::Schema& schema,
                                      const Limits& limits, Diagnostics* diags) {
   try {
+    static std::atomic<uint64_t> serial{0};
     auto code = std::make_unique<Code>();
+    code->serial = ++serial;
     Compiler c(policy, schema, limits, code.get(), diags);
     if (!c.Run()) return nullptr;
     auto program = std::make_unique<vm::Program>(std::move(code));

@@ -187,11 +187,28 @@ bool ScanBit(Frame* f, uint32_t group, uint32_t pat, bool* out) {
   }
   Scratch& s = *f->s;
   if (s.group_epoch[group] != s.epoch) {
-    if (!g.scanner->Scan(v.sv(), &s.ids)) {
-      return Fail(f, kErrBuiltin, "pattern scan of `" + g.path + "` ran out of memory");
+    bool cached = f->reuse_scans && s.cache_serial == c.serial && group < s.cache_ok.size() &&
+                  s.cache_ok[group] && s.cache_text[group] == v.sv();
+    if (!cached) {
+      if (!g.scanner->Scan(v.sv(), &s.ids)) {
+        return Fail(f, kErrBuiltin, "pattern scan of `" + g.path + "` ran out of memory");
+      }
+      std::memset(s.bits.data() + g.base, 0, g.patterns.size());
+      for (int id : s.ids) s.bits[g.base + id] = g.patterns[id].confirm ? 2 : 1;
+      if (f->reuse_scans) {
+        if (s.cache_serial != c.serial || s.cache_ok.size() < c.groups.size()) {
+          s.cache_serial = c.serial;
+          s.cache_ok.assign(c.groups.size(), 0);
+          s.cache_text.resize(c.groups.size());
+        }
+        s.cache_text[group].assign(v.sv());
+        s.cache_ok[group] = 1;
+      } else if (s.cache_serial == c.serial) {
+        if (group < s.cache_ok.size()) s.cache_ok[group] = 0;  // the bits now describe another text
+      } else {
+        s.cache_serial = 0;  // another program's bits may overlap the cached ones
+      }
     }
-    std::memset(s.bits.data() + g.base, 0, g.patterns.size());
-    for (int id : s.ids) s.bits[g.base + id] = g.patterns[id].confirm ? 2 : 1;
     s.group_epoch[group] = s.epoch;
   }
   uint8_t& bit = s.bits[g.base + pat];

@@ -255,6 +255,9 @@ RequireResult EvalRequire(const Program& program, uint32_t require, const Record
   }
   Frame f;
   InitFrame(c, request, &candidate, s, &s->arena, options.instruction_budget, &f);
+  // One request is checked against many candidates: a scan of a request
+  // field whose text has not changed is reused (compared byte for byte).
+  f.reuse_scans = true;
   Value v;
   bool ok = internal::Run(&f, c.require_pc[require], &v);
   s->arena_dirty = f.arena_used;

@@ -166,3 +166,39 @@ TEST(Allocation, EvaluateAllocatesNothingOnceGrown) {
 
 }  // namespace
 }  // namespace tollgate::vmtest
+
+namespace tollgate::vmtest {
+namespace {
+
+TEST(Requires, ScanReuseAcrossCandidatesStaysExact) {
+  auto p = Compile(
+      "rule r { require not (request.content matches dlp.credit_card) or provider.zdr }\n"
+      "rule s { when request.content contains \"card\" deny \"card\" }\n");
+  auto card = Request().Messages({{"user", "card 4111 1111 1111 1111"}}).Take();
+  auto bad = Request().Messages({{"user", "card 4111 1111 1111 1112"}}).Take();
+  auto clean = Request().Messages({{"user", "nothing"}}).Take();
+  auto nozdr = Candidate().Bool("provider.zdr", false).Take();
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(vm::EvalRequire(p->program(), 0, *card, *nozdr, {}).pass);
+  // An evaluation of another text on the same thread must not leak into the cache.
+  EXPECT_EQ(Eval(*p, *clean)->outcome, vm::Outcome::kAllow);
+  EXPECT_FALSE(vm::EvalRequire(p->program(), 0, *card, *nozdr, {}).pass);
+  EXPECT_TRUE(vm::EvalRequire(p->program(), 0, *bad, *nozdr, {}).pass);
+  EXPECT_TRUE(vm::EvalRequire(p->program(), 0, *clean, *nozdr, {}).pass);
+  EXPECT_FALSE(vm::EvalRequire(p->program(), 0, *card, *nozdr, {}).pass);
+  // The same text in another record hits the cache and gives the same answer.
+  auto card2 = Request().Messages({{"user", "card 4111 1111 1111 1111"}}).Take();
+  EXPECT_FALSE(vm::EvalRequire(p->program(), 0, *card2, *nozdr, {}).pass);
+  // A second program on the same thread has its own groups.
+  auto q = Compile("rule t { require request.content matches \"nothing\" }\n");
+  EXPECT_TRUE(vm::EvalRequire(q->program(), 0, *clean, *nozdr, {}).pass);
+  EXPECT_FALSE(vm::EvalRequire(p->program(), 0, *card, *nozdr, {}).pass);
+  EXPECT_FALSE(vm::EvalRequire(q->program(), 0, *card, *nozdr, {}).pass);
+  // Evaluating a third program (whose scan bits overlap p's) in between.
+  EXPECT_FALSE(vm::EvalRequire(p->program(), 0, *card, *nozdr, {}).pass);
+  auto w = Compile("rule u { when request.content matches \"no.*ing\" deny \"x\" }\n");
+  EXPECT_EQ(Eval(*w, *card)->outcome, vm::Outcome::kAllow);  // writes 0 where p cached a hit
+  EXPECT_FALSE(vm::EvalRequire(p->program(), 0, *card, *nozdr, {}).pass);
+}
+
+}  // namespace
+}  // namespace tollgate::vmtest

@@ -142,6 +142,7 @@ struct IndexField {
 };
 
 struct Code {
+  uint64_t serial = 0;              // unique per compiled program (scan caches key on it)
   std::string name;
   std::string version_id;
   std::vector<Instr> code;

@@ -22,6 +22,12 @@ struct Scratch {
   std::vector<Value> stack;
   std::vector<Value> locals;
   std::vector<uint32_t> order;        // rules selected by the index, merged
+  // Scan results kept across EvalRequire calls (one request, many
+  // candidates): valid for program `cache_serial` while the field text still
+  // equals cache_text[g] byte for byte.
+  uint64_t cache_serial = 0;
+  std::vector<std::string> cache_text;
+  std::vector<uint8_t> cache_ok;
   Arena arena;                        // builtin results outside Evaluate
   bool arena_dirty = false;           // `arena` holds something (Reset before reuse)
 };
@@ -39,6 +45,7 @@ struct Frame {
   Scratch* s = nullptr;
   Arena* arena = nullptr;            // results of builtins and container literals
   bool arena_used = false;           // set when an instruction allocated in *arena
+  bool reuse_scans = false;          // EvalRequire: reuse scans of an unchanged field text
   uint64_t budget = 0;               // instructions left
   TraceEntry* trace = nullptr;       // non-null: record the fields read
   std::string_view null_what;        // what produced the last null (for messages)
