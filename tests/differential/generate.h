@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <string_view>
 
 #include "engine/vm/record.h"
 #include "stdlib/schema.h"
@@ -44,7 +45,8 @@ struct PolicyShape {
 };
 
 std::string RandomPolicy(Rng& rng, const PolicyShape& shape = {});
-std::string RandomInput(Rng& rng);
+// `model` (when not empty) replaces the random request.model.
+std::string RandomInput(Rng& rng, std::string_view model = {});
 // Fills one slot per candidate-scoped field of `schema` (some null).
 void RandomCandidate(Rng& rng, const stdlib::Schema& schema, vm::Record* out);
 

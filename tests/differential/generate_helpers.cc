@@ -413,7 +413,7 @@ std::string Content(Rng& r) {
 
 std::string RandomPolicy(Rng& rng, const PolicyShape& shape) { return PolicyGen(rng, shape).Policy(); }
 
-std::string RandomInput(Rng& r) {
+std::string RandomInput(Rng& r, std::string_view model) {
   static const char* const ints[] = {"0", "1", "256", "4096", "9223372036854775807",
                                      "4611686018427387904", "-5"};
   static const char* const decs[] = {"0.7", "1", "0.000001", "2.5", "-1.25", "1000000.5",
@@ -428,7 +428,7 @@ std::string RandomInput(Rng& r) {
   if (r.Chance(80)) p += ", \"jurisdiction\": " + Quote(r.Pick(kWords));
   if (r.Chance(50)) p += ", \"groups\": " + Words(r, 3);
 
-  std::string q = "\"model\": " + Quote(r.Pick(kWords));
+  std::string q = "\"model\": " + (model.empty() ? Quote(r.Pick(kWords)) : Quote(model));
   if (r.Chance(30)) q += ", \"models\": " + Words(r, 3);
   q += ", \"messages\": [";
   int nm = static_cast<int>(r.Below(4));
