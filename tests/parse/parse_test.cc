@@ -270,6 +270,16 @@ TEST(ParseSpans, ByteOffsetsAndColumns) {
   EXPECT_EQ(e.diags.items()[0].message, "unexpected character `@`");
 }
 
+TEST(ParseSpans, ParenthesesAreInsideTheSpan) {
+  Parsed p = ParseText("policy \"t\"\nconst a = not (b in c)\n");
+  ASSERT_TRUE(p.policy);
+  const ast::Expr& n = *p.policy->consts[0].expr;
+  const std::string& src = p.policy->file->text;
+  EXPECT_EQ(src.substr(n.span.begin, n.span.end - n.span.begin), "not (b in c)");
+  const ast::Expr& in = *n.kids[0];
+  EXPECT_EQ(src.substr(in.span.begin, in.span.end - in.span.begin), "(b in c)");
+}
+
 TEST(ParseSpans, RuleAndEffectSpans) {
   Parsed p = ParseText("policy \"t\"\nrule abc {\n  deny \"x\"\n}\n");
   ASSERT_TRUE(p.policy);
