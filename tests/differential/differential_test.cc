@@ -197,3 +197,73 @@ TEST(Differential, ExamplePoliciesAgree) {
 
 }  // namespace
 }  // namespace tollgate
+
+namespace tollgate {
+namespace {
+
+// Hand-picked corners of the runtime semantics, compared like the random ones.
+TEST(Differential, EdgeCasesAgree) {
+  const char* const rules[] = {
+      "rule a { when request.max_tokens / 4611686018427387904 == 0.5 deny 401 \"half\" }",
+      "rule a { when request.max_tokens * 0.5 > 1 deny 401 \"x\" }",
+      "rule a { when request.max_tokens > 0.5 deny 401 \"x\" }",
+      "rule a { when request.max_tokens + 1 > 0 deny 401 \"x\" }",
+      "rule a { when -request.max_tokens < 0 deny 401 \"x\" }",
+      "rule a { when request.max_tokens % 7 == 1 deny 401 \"x\" }",
+      "rule a { when request.max_tokens % (request.max_tokens - request.max_tokens) == 0 deny \"x\" }",
+      "rule a { when request.provider.max_price.request / 3 == 0.166667 usd deny 401 \"x\" }",
+      "rule a { when request.provider.max_price.request * request.temperature > 0 usd deny \"x\" }",
+      "rule a { when request.provider.max_price.request / request.provider.max_price.prompt > 1 deny \"x\" }",
+      "rule a { when request.temperature / 3 * 3 == request.temperature deny 401 \"x\" }",
+      "rule a { when request.temperature * request.temperature == 0.49 tag t = request.temperature / 7 }",
+      "rule a { when context.time - context.time == 0ms and context.time + 9223372036854775807ms > context.time deny \"x\" }",
+      "rule a { when request.messages[5].content == \"\" deny \"x\" }",
+      "rule a { when request.messages[request.max_tokens].role == \"user\" deny \"x\" }",
+      "rule a { when all m in request.messages: (any n in request.messages: n.name == m.name) deny \"x\" }",
+      "rule a { when any m in request.messages: m.name contains \"b\" deny \"x\" }",
+      "rule a { when request.content matches dlp.credit_card and request.content matches \"4111\" "
+      "redact dlp.credit_card as \"[C]\" redact \"4111\" as \"[D]\" }\n"
+      "rule b { when request.content matches dlp.email or request.content contains \"card\" tag e = 1 }",
+      "rule a { when exists(request.max_tokens) and not exists(request.temperature) deny \"x\" }",
+      "rule a { when request.stream deny \"x\" }\nrule b on_error skip { when not request.stream deny 402 \"y\" }",
+      "rule a mode advisory { when request.stream == null warn \"w\" tag t = 1 }\n"
+      "rule b mode shadow { when true require provider.zdr tag t = request.max_tokens + 1 }",
+  };
+  const char* const inputs[] = {
+      R"("max_tokens": 2305843009213693952, "temperature": 0.7, "provider": {"max_price": {"request": 0.5, "prompt": "0.25"}})",
+      R"("max_tokens": 9223372036854775807, "temperature": "0.000001")",
+      R"("max_tokens": 4611686018427387904, "stream": true)",
+      R"("max_tokens": 1, "temperature": -1.5, "provider": {"max_price": {"request": "9000000000000"}})",
+      R"("max_tokens": 0, "provider": {"max_price": {"request": 1, "prompt": 0}})",
+      "",
+  };
+  const char* const messages[] = {
+      R"([{"role": "user", "content": "card 4111 1111 1111 1111 to bob@example.com", "name": "bob"}, {"role": "assistant", "content": "ok"}])",
+      "[]",
+  };
+  Stats st;
+  const stdlib::Schema& schema = stdlib::Schema::Standard();
+  gen::Rng rng(3);
+  vm::Record cand;
+  gen::RandomCandidate(rng, schema, &cand);
+  for (const char* r : rules) {
+    std::string src = std::string("policy \"edge\"\n") + r + "\n";
+    Compiled c = CompileSource("edge.tg", src, {});
+    ASSERT_TRUE(c.policy) << src << c.diagnostics.Render();
+    for (const char* in : inputs) {
+      for (const char* msgs : messages) {
+        std::string json = std::string(R"({"principal": {"workspace": "w"}, "request": {"model": "m", "messages": )") +
+                           msgs + (*in ? ", " : "") + in +
+                           R"(}, "context": {"time": "2026-01-05T10:00:00Z"}})";
+        vm::Record rec;
+        runtime::InputError err;
+        ASSERT_TRUE(runtime::DecodeInput(json, schema, {}, &rec, &err)) << json << err.message;
+        CompareOne("edge case", *c.policy, src, json, rec, {&cand}, &st);
+      }
+    }
+  }
+  EXPECT_EQ(st.mismatches, 0u);
+}
+
+}  // namespace
+}  // namespace tollgate
