@@ -126,7 +126,7 @@ std::string ExpectedText(const antlr4::misc::IntervalSet& set) {
   std::vector<size_t> types;
   for (const auto& iv : set.getIntervals()) {
     for (ssize_t t = iv.a; t <= iv.b; ++t) {
-      if (t >= 0 || t == -1) types.push_back(t == -1 ? antlr4::Token::EOF : static_cast<size_t>(t));
+      types.push_back(t < 0 ? antlr4::Token::EOF : static_cast<size_t>(t));  // EOF is -1 here
     }
   }
   std::unordered_set<size_t> have(types.begin(), types.end());
@@ -452,21 +452,19 @@ TollgateParser::PolicyContext* RunParser(TollgateParser* parser, antlr4::CommonT
         tree = nullptr;
       }
       parser->removeErrorListeners();
-      if (rep.count() == 0 && !rep.capped()) {
-        // SLL failed but LL found no error: the tree from LL is valid.
-      }
+      // If SLL failed but LL reports nothing, LL's tree is the valid one.
     }
-    if (rep.capped()) {
-      diags->Add(Diagnostic{Severity::kNote, "tg_parse_error", loc.Bytes(0, 0),
-                            "stopped after " + std::to_string(limits.max_syntax_errors) +
-                                " syntax errors",
-                            ""});
-    }
-    if (rep.count() > 0 || rep.capped()) return nullptr;
-    return tree;
+    if (rep.count() == 0) return tree;
   } catch (const StopParsing&) {
-    return nullptr;
+    // The cap was hit (reported below).
   }
+  if (rep.capped()) {
+    diags->Add(Diagnostic{Severity::kNote, "tg_parse_error", loc.Bytes(0, 0),
+                          "stopped after " + std::to_string(limits.max_syntax_errors) +
+                              " syntax errors",
+                          ""});
+  }
+  return nullptr;
 }
 
 }  // namespace

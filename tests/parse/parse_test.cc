@@ -378,6 +378,15 @@ TEST(ParseErrors, CappedAtMaxSyntaxErrors) {
   EXPECT_EQ(p.diags.items().back().message, "stopped after 5 syntax errors");
 }
 
+TEST(ParseErrors, CapAlsoAppliesToLexicalErrors) {
+  Limits limits;
+  limits.max_syntax_errors = 3;
+  Parsed p = ParseText("policy \"t\" const a = 1 @ 2 $ 3 ^ 4 ` 5 ~ 6", limits);
+  ASSERT_FALSE(p.policy);
+  ASSERT_EQ(p.diags.size(), 4u);
+  EXPECT_EQ(p.diags.items()[3].message, "stopped after 3 syntax errors");
+}
+
 TEST(ParseErrors, DiagnosticsOutliveTheFailedParse) {
   Diagnostics diags;
   {
