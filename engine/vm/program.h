@@ -1,8 +1,23 @@
 // The compiled, immutable form of a policy. See opcodes.def for the
-// instruction set.
+// instruction set and `tollgate disasm` (vm::Disassemble) for a listing.
 //
-// OWNER NOTE: the compile/VM stage completes this header. The members listed
-// here are the contract other stages rely on and must keep their meaning.
+// What a Program holds (engine/vm/internal/code.h has the layout):
+//   - one code vector of 8-byte stack-machine instructions, cut into entry
+//     points: each rule's `when`, each `require` (evaluated per candidate),
+//     each `tag` value and each budget/limit key;
+//   - a constant pool (values cloned into the Program's own arena; string
+//     sets keep their hash index) and the frozen data documents;
+//   - scan groups: every constant `matches`/`contains` on one request string
+//     field, compiled into one multi-pattern scanner run at most once per
+//     evaluation;
+//   - the rule index: rules whose `when` starts with `field == "c"` or
+//     `field in {...}` on a request string field, keyed by value;
+//   - static effect data (deny status/reason, redactions, route hints,
+//     warnings) and RuleInfo/RequireInfo/BudgetInfo/LimitInfo below.
+//
+// The RuleInfo..LimitInfo members are the contract other stages rely on and
+// keep their meaning. The bytecode format is versioned by
+// kBytecodeFormatVersion, which is part of the version id.
 #pragma once
 
 #include <cstdint>
