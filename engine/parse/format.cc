@@ -151,11 +151,7 @@ class Formatter {
 
   void Comment(size_t i) {
     const Token& c = t_[i];
-    const Token* next = nullptr;
-    for (size_t j = i + 1; j < t_.size(); ++j) {
-      next = &t_[j];
-      break;
-    }
+    const Token* next = i + 1 < t_.size() ? &t_[i + 1] : nullptr;
     std::string text = CommentText(c);
     if (w_.line_open() && !c.newline_before) {
       w_.Append(text);
