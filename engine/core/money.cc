@@ -79,10 +79,13 @@ std::string FormatMicros(int64_t micros, int min_frac) {
   std::string out = neg ? "-" : "";
   out += std::to_string(whole);
   std::string f = std::to_string(frac);
-  f = std::string(6 - f.size(), '0') + f;
+  f.insert(0, 6 - f.size(), '0');
   size_t keep = 6;
   while (keep > static_cast<size_t>(min_frac) && f[keep - 1] == '0') --keep;
-  if (keep > 0) out += "." + f.substr(0, keep);
+  if (keep > 0) {
+    out += '.';
+    out.append(f, 0, keep);
+  }
   return out;
 }
 

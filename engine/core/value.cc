@@ -449,7 +449,7 @@ bool Lit(std::string_view t, size_t* pos, char c) {
 
 bool ParseRfc3339(std::string_view t, int64_t* unix_ms) {
   size_t p = 0;
-  int year, month, day, hour, minute, second;
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
   if (!Digits(t, &p, 4, &year) || !Lit(t, &p, '-') || !Digits(t, &p, 2, &month) ||
       !Lit(t, &p, '-') || !Digits(t, &p, 2, &day)) {
     return false;

@@ -159,5 +159,42 @@ TEST(Ast, DumpExpressionKinds) {
   EXPECT_EQ(Dump(*call), "(call dlp.injection_score (member (name request) content))");
 }
 
+TEST(Ast, DumpCoversDataBudgetsAndLimits) {
+  auto p = std::make_unique<Policy>();
+  p->name = "q";
+  DataDecl d;
+  d.name = "ws";
+  d.file = "data/ws.json";
+  d.shape = Type::Map(Type::Set(Type(Kind::kString)));
+  p->data.push_back(std::move(d));
+  BudgetDecl b;
+  b.name = "daily";
+  b.key = Member(Name("principal"), "workspace");
+  b.window = Window::kDay;
+  b.limit = Lit(Value::Money(500000000));
+  p->budgets.push_back(std::move(b));
+  LimitDecl l;
+  l.name = "rpm";
+  l.key = Member(Name("principal"), "user");
+  l.window = Window::kCustom;
+  l.window_ms = 600000;
+  l.max = Lit(Value::Int(60));
+  l.unit = "requests";
+  p->limits.push_back(std::move(l));
+  EXPECT_EQ(Dump(*p),
+            "(policy \"q\"\n"
+            "  (data ws \"data/ws.json\" (type map<set<string>>))\n"
+            "  (budget daily (key (member (name principal) workspace)) (per day) "
+            "(limit (lit money 500)))\n"
+            "  (limit rpm (key (member (name principal) user)) (per custom 600000ms) "
+            "(max (lit int 60) requests))\n"
+            ")\n");
+  // The checked document contents are part of the canonical text.
+  std::string before = Dump(*p);
+  p->data[0].canonical_json = R"({"a":["x"]})";
+  EXPECT_NE(Dump(*p).find(R"((json "{\"a\":[\"x\"]}"))"), std::string::npos);
+  EXPECT_NE(Dump(*p), before);
+}
+
 }  // namespace
 }  // namespace tollgate::ast
