@@ -166,5 +166,14 @@ TEST(Opcodes, CallsAndIndex) {
   EXPECT_TRUE(Fires("[request.model, \"x\"][0] == \"GPT-4o\"", *req));  // MKLIST, INDEX
 }
 
+TEST(Opcodes, MapsAndMembers) {
+  auto req = Request().Str("request.model", "gpt").Int("request.max_tokens", 5).Take();
+  const std::string m = "const caps = {\"gpt\": 10, \"other\": 2}\n";
+  EXPECT_TRUE(Fires("caps.gpt == 10", *req, m));                       // folded
+  EXPECT_TRUE(Fires("{\"k\": request.model}[\"k\"] == \"gpt\"", *req));  // MKMAP, INDEX
+  EXPECT_TRUE(Fires("{\"k\": request.max_tokens}.k == 5", *req));      // MKMAP, KEY
+  EXPECT_EQ(ErrorOf("{\"k\": request.max_tokens}.j == 5", *req), "eval_missing_key");  // KEY misses
+}
+
 }  // namespace
 }  // namespace tollgate::vmtest
