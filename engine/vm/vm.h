@@ -20,8 +20,15 @@
 //
 // Cost: one pass over the rules selected by the rule index plus the rules
 // without an index key; each `matches` scan group runs at most once.
-// Evaluation allocates nothing once the Decision's vectors have grown
-// (scratch lives on the stack and in thread-local storage).
+// Evaluation allocates nothing of its own once the Decision's vectors and
+// the thread's scratch have grown (tests/vm/internals_test.cc counts it);
+// the exceptions are cold paths: rule error messages, non-constant tag
+// values (cloned into Decision::arena), container literals and builtins
+// that build strings, and RE2::Set's own per-scan bookkeeping.
+// The instruction budget (EvalOptions::instruction_budget) is shared by the
+// whole evaluation; the rule that runs out fails with eval_budget_exceeded,
+// and so does every later rule. With EvalOptions::trace every rule is
+// evaluated (the index is bypassed) so that the trace is complete.
 //
 // Thread safety: a Program is immutable; any number of threads may evaluate
 // it at once with no locking. A Decision or Record must not be shared
@@ -55,7 +62,10 @@ struct RequireResult {
   std::string message;
 };
 
-// Runs require predicate `require` with `candidate`'s fields bound.
+// Runs require predicate `require` with `candidate`'s fields bound. A scan of
+// a request field inside the predicate is reused across calls on the same
+// thread while the field's text is byte-identical (one request, many
+// candidates). Cost: the predicate's instructions; no locks.
 RequireResult EvalRequire(const Program& program, uint32_t require, const Record& request,
                           const Record& candidate, const EvalOptions& options);
 
