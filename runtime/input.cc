@@ -371,7 +371,8 @@ class Decoder {
 
   const Node* FindKid(const Node& n, std::string_view name, bool* alias) const {
     for (const Node& k : n.kids)
-      if (k.name.size() == name.size() && std::memcmp(k.name.data(), name.data(), name.size()) == 0)
+      if (k.name.size() == name.size() && !name.empty() && k.name[0] == name[0] &&
+          std::memcmp(k.name.data(), name.data(), name.size()) == 0)
         return &k;
     for (const auto& [a, idx] : n.aliases)
       if (a == name) { *alias = true; return &n.kids[idx]; }
