@@ -209,7 +209,6 @@ struct Scratch {
   Pool pool{pool_buf.get(), kPoolBytes};
   Pool stack{stack_buf.get(), 16 * 1024};
   std::string join;
-  std::vector<Value> items;
   struct Cached { const stdlib::Schema* schema; std::unique_ptr<Plan> plan; };
   std::vector<Cached> plans;  // most recent last; at most 4
 
