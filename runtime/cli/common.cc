@@ -184,6 +184,10 @@ bool CollectPolicyFiles(const std::vector<std::string>& paths, std::vector<std::
           found.push_back(it->path().string());
       }
       std::sort(found.begin(), found.end());
+      if (found.empty()) {
+        std::fprintf(stderr, "error: no policy files (*.tg) under `%s`\n", p.c_str());
+        ok = false;
+      }
       files->insert(files->end(), found.begin(), found.end());
     } else if (fs::exists(p, ec)) {
       files->push_back(p);

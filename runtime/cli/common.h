@@ -72,7 +72,8 @@ int LoadSchema(const std::string& schema_path, Loaded* out);
 int LoadPolicy(const std::string& path, const std::string& schema_path, Loaded* out);
 
 // Expands files and directories (recursively, *.tg only, sorted) into files.
-// A path that does not exist is reported on stderr and makes it return false.
+// A path that does not exist, or a directory without *.tg files, is reported
+// on stderr and makes it return false (the commands exit with kExitIo).
 bool CollectPolicyFiles(const std::vector<std::string>& paths, std::vector<std::string>* files);
 
 }  // namespace tollgate::cli

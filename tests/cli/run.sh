@@ -207,6 +207,9 @@ has "test dir found file" "$OUT" "sub/failing.tg"
 run "test broken policy" 1 "$TG" test "$TMP/broken.tg"
 has "test broken reported" "$OUT" "ERROR"
 run "test missing" 3 "$TG" test "$TMP/nope.tg"
+mkdir -p "$TMP/empty"
+run "test empty dir" 3 "$TG" test "$TMP/empty"
+has "test empty dir message" "$ERR" "no policy files (*.tg) under"
 
 # --- --schema extends the decision input ---
 cat >"$TMP/schema.json" <<'EOF'
