@@ -81,8 +81,9 @@ postfix     : '.' name                        # memberPostfix
             | '[' expr ']'                    # indexPostfix
             | '(' (expr (',' expr)*)? ')'     # callPostfix
             ;
+// `max` and `contains` are keywords elsewhere but also builtin functions.
 primary     : literal                                         # literalPrimary
-            | IDENT                                           # namePrimary
+            | id=(IDENT | 'max' | 'contains')                 # namePrimary
             | '(' expr ')'                                    # parenPrimary
             | '[' (expr (',' expr)* ','?)? ']'                # listPrimary
             | '{' (expr (',' expr)* ','?)? '}'                # setPrimary
