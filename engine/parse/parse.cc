@@ -141,7 +141,7 @@ std::string ExpectedText(const antlr4::misc::IntervalSet& set) {
   auto k = [&](const char* s) { return T.Of(s); };
   group({TollgateLexer::IDENT, TollgateLexer::INT, TollgateLexer::STRING, k("("), k("-")},
         {TollgateLexer::DECIMAL, TollgateLexer::DURATION, k("["), k("{"), k("not"), k("any"),
-         k("all"), k("true"), k("false"), k("null")},
+         k("all"), k("true"), k("false"), k("null"), k("max"), k("contains")},
         "an expression");
   group({k("and"), k("or"), k("=="), k("+")},
         {k("!="), k("<"), k("<="), k(">"), k(">="), k("in"), k("not"), k("matches"),
