@@ -59,6 +59,14 @@ void CompareOne(const std::string& label, const Policy& policy, const std::strin
   st->errors += !rd.errors.empty();
   st->fired += rd.fired.size();
   std::string diff = ref::Diff(rd, vd, policy.ast());
+  if (st->evaluations % 7 == 0) {  // tracing must not change the decision
+    vm::EvalOptions traced;
+    traced.trace = true;
+    vm::Decision td;
+    vm::Evaluate(policy.program(), rec, traced, &td);
+    std::string t = ref::Diff(rd, td, policy.ast());
+    if (!t.empty()) diff += "with trace on:\n" + t;
+  }
   uint32_t n = ref::RequireCount(policy.ast());
   for (uint32_t k = 0; k < n; ++k) {
     for (size_t c = 0; c < candidates.size(); ++c) {

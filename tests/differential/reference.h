@@ -16,6 +16,17 @@
 // in source order, then over each rule's effects in order; this is the
 // Program's require index.
 //
+// Where docs/architecture.md leaves a choice open, the reference takes (and
+// the VM agrees on): operands are evaluated left to right and each is
+// null-checked as soon as it is computed (builtin arguments too, unless the
+// builtin accepts null); tag values of a firing rule are computed before its
+// effects apply, and an error there is a rule error (the rule does not fire);
+// shadow and advisory rules apply no effects (shadow lists its requires in
+// shadow_requires, advisory adds one warning); within one rule the first
+// `sort` and the first `order` hint win, max prices take the lowest; a
+// `matches` with a validated detector passes when some leftmost,
+// non-overlapping match of its regex passes the validator.
+//
 // Errors: never fails; runtime errors land in Decision::errors exactly as the
 // VM reports them (first error of a rule, by code). Cost: slow, by design.
 // Thread safety: reentrant (the regex cache is thread-local).
