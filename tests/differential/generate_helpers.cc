@@ -87,9 +87,10 @@ class PolicyGen {
   PolicyGen(Rng& rng, const PolicyShape& shape) : r_(rng), shape_(shape) {
     for (const stdlib::BuiltinDecl& d : stdlib::Builtins()) {
       Fn f{std::string(d.name), {}, kBool};
-      // `max` and `contains` are keywords: such builtins cannot be called.
-      static const char* const kKeywords[] = {"contains", "max", "has", "in", "matches", "key",
-                                              "limit", "order", "sort", "tag", "data", "test"};
+      // Keywords cannot name a call (except `max` and `contains`, which the
+      // grammar accepts as callees).
+      static const char* const kKeywords[] = {"has", "in", "matches", "key", "limit", "order",
+                                              "sort", "tag", "data", "test"};
       bool keyword = false;
       for (const char* k : kKeywords) keyword = keyword || d.name == k;
       bool ok = !keyword && TypeOf(d.result, &f.result) && !d.params.empty();
