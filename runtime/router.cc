@@ -15,6 +15,9 @@ namespace {
 
 constexpr int64_t kHealthyUptime = 950000;   // 0.95 in decimal micros
 constexpr uint64_t kNoOrderRank = 0xFFFFF;    // 20 bits
+// `model` plus `models`: at most this many distinct models are considered
+// (later entries are ignored; OpenRouter itself caps fallbacks far lower).
+constexpr int kMaxModels = 64;
 
 // Request fields the router reads, by schema path.
 enum ReqField : int {
@@ -198,7 +201,7 @@ namespace {
 
 // The request's preferences after validation and merging.
 struct Prefs {
-  std::string_view models[64];
+  std::string_view models[kMaxModels];
   int n_models = 0;
   bool nitro = false, floor = false;
   int64_t input_tokens = 0;
@@ -249,7 +252,7 @@ void Router::Route(const vm::Decision& d, const vm::Record& request, RouteResult
     if (m.size() > 6 && m.substr(m.size() - 6) == ":nitro") { p.nitro = true; m.remove_suffix(6); }
     else if (m.size() > 6 && m.substr(m.size() - 6) == ":floor") { p.floor = true; m.remove_suffix(6); }
     for (int i = 0; i < p.n_models; ++i) if (p.models[i] == m) return;
-    if (p.n_models < 64) p.models[p.n_models++] = m;
+    if (p.n_models < kMaxModels) p.models[p.n_models++] = m;
   };
   if (get(kModel).kind == Kind::kString) add_model(get(kModel).sv());
   for (const Value& m : Items(get(kModels))) if (m.kind == Kind::kString) add_model(m.sv());
