@@ -18,6 +18,7 @@ rule cost_cap { require endpoint.estimated_cost <= 0.05 usd }
 rule ctx { require endpoint.context_length >= request.input_tokens }
 rule health { require endpoint.uptime >= 0.96 }
 rule tools { when request.tools has "search" require endpoint.parameters has "tools" }
+rule quantified { require all m in request.messages: m.role != "tool" or endpoint.parameters has "tools" }
 )";
 
 std::string ReadExample() {
@@ -52,7 +53,8 @@ TEST(RequireCache, SameResultAsUncachedOverTheExampleCatalog) {
   auto router = runtime::Router::Create(*env.policy, env.catalog, nullptr, {}, &err);
   ASSERT_TRUE(router) << err;
   // residency, no_training, banned_providers, health, tools read only candidate fields;
-  // cost_cap (estimated cost) and ctx (request.input_tokens) run per request.
+  // cost_cap (estimated cost), ctx (request.input_tokens) and quantified
+  // (request.messages) run per request.
   EXPECT_EQ(router->cached_require_count(), 5u);
   const char* models[] = {"openai/gpt-4o", "anthropic/claude-3.5-sonnet", "meta-llama/llama-3.1-8b-instruct",
                           "deepseek/deepseek-chat", "qwen/qwen-2.5-72b-instruct", "google/gemini-1.5-pro"};
@@ -79,6 +81,27 @@ TEST(RequireCache, SameResultAsUncachedOverTheExampleCatalog) {
     }
   }
   EXPECT_EQ(compared, 180);
+}
+
+TEST(RequireCache, QuantifiedRequireReadsTheRequest) {
+  RouteEnv env;
+  const char* policy = "policy \"q\"\nrule quantified { require all m in request.messages: "
+                       "m.role != \"tool\" or endpoint.parameters has \"tools\" }\n";
+  ASSERT_TRUE(env.Setup(policy, CatalogOf({Ep("no_tools", "m", "p", {{"supported_parameters", "[]"}}),
+                                            Ep("tools", "m", "q")})))
+      << env.error;
+  std::string tool_msg = "{\"principal\": {\"workspace\": \"w\"}, \"request\": {\"model\": \"m\", "
+                         "\"max_tokens\": 10, \"messages\": [{\"role\": \"user\", \"content\": \"x\"}, "
+                         "{\"role\": \"tool\", \"content\": \"y\"}]}}";
+  std::string err;
+  auto router = runtime::Router::Create(*env.policy, env.catalog, nullptr, {}, &err);
+  ASSERT_TRUE(router) << err;
+  EXPECT_EQ(router->cached_require_count(), 0u);
+  for (bool cached : {true, false}) {
+    EXPECT_EQ(env.Route(Input("m", "", "\"max_tokens\": 10"), cached).size(), 2u)
+        << env.error << ::testing::PrintToString(env.Eliminated()) << env.result.reason;
+    EXPECT_EQ(env.Route(tool_msg, cached), std::vector<std::string>{"tools"}) << env.error;
+  }
 }
 
 TEST(RequireCache, RequireErrorsFailClosedAndAreExplained) {
