@@ -31,7 +31,9 @@ Value Arena::MakeSet(std::vector<Value> items) {
   SetObject& s = sets_.emplace_back();
   s.elem = items.empty() ? Kind::kString : items.front().kind;
   s.items = std::move(items);
-  if (s.elem == Kind::kString) {
+  // Small sets (most request sets: groups, tags) are searched by bisection;
+  // building a hash table for them would cost more than it saves.
+  if (s.elem == Kind::kString && s.items.size() > kSmallSetMax) {
     s.strings.reserve(s.items.size());
     for (const Value& v : s.items) s.strings.insert(v.sv());
   }
@@ -242,7 +244,7 @@ size_t Hash(const Value& v) {
 bool SetContains(const Value& set, const Value& elem) {
   if (set.kind != Kind::kSet) return false;
   const SetObject& s = *set.set;
-  if (s.elem == Kind::kString && elem.kind == Kind::kString && !s.items.empty()) {
+  if (s.elem == Kind::kString && elem.kind == Kind::kString && s.items.size() > kSmallSetMax) {
     return s.strings.count(elem.sv()) != 0;
   }
   auto it = std::lower_bound(s.items.begin(), s.items.end(), elem,

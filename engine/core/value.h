@@ -71,8 +71,12 @@ struct SvHash {
   size_t operator()(std::string_view s) const noexcept;
 };
 
+// Sets of at most this many elements are searched by bisection, not hashing.
+inline constexpr size_t kSmallSetMax = 8;
+
 // INVARIANT: `items` is sorted by Compare() and free of duplicates; a set of
-// strings also has every element in `strings` for O(1) membership.
+// more than kSmallSetMax strings also has every element in `strings` for O(1)
+// membership (smaller sets leave `strings` empty).
 struct SetObject {
   Kind elem = Kind::kString;
   std::vector<Value> items;

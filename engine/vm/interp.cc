@@ -62,10 +62,7 @@ int Cmp(const Value& a, const Value& b) {
 // x in c.
 bool Member(const Value& c, const Value& x) {
   if (c.kind == Kind::kSet) {
-    if (x.kind == Kind::kString && c.set->elem == Kind::kString &&
-        c.set->strings.size() == c.set->items.size()) {
-      return c.set->strings.count(x.sv()) != 0;
-    }
+    if (x.kind == Kind::kString && c.set->elem == Kind::kString) return SetContains(c, x);
     for (const Value& e : c.set->items) if (Eq(e, x)) return true;
     return false;
   }
