@@ -3,9 +3,18 @@
 // Each regex finds candidates; the validator (when present) decides whether a
 // candidate really is an instance (Luhn for cards, mod-97 for IBANs, the SSA
 // rules for SSNs, digit counts for phone numbers, randomness for API keys).
+//
+// Some detectors also "refine" a validated candidate into the exact spans to
+// report: a card-shaped digit run may hold the card in a sub-window of its
+// digit groups ("1234 4111 1111 1111 1111"), an IBAN candidate may have
+// swallowed a trailing short word ("ES91 ... 1332 OK"). A validator is true
+// exactly when its refiner yields at least one span, so `matches` (regex +
+// validator, as the VM runs it) and FindDetectorMatches (what `redact`
+// replaces) always agree on whether there is a match.
 #include <re2/re2.h>
 
 #include <memory>
+#include <utility>
 
 #include "stdlib/builtins.h"
 
@@ -18,7 +27,30 @@ bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); 
 
 // ---------------------------------------------------------------- validators
 
-bool CardValid(std::string_view m) {
+using Spans = std::vector<std::pair<size_t, size_t>>;  // [begin, end) in the match
+
+// One digit group of a candidate: [begin, end) bytes, all digits.
+struct Group {
+  size_t begin, end;
+  size_t digits() const { return end - begin; }
+};
+
+// Digit groups of `m`, split at any non-digit byte.
+std::vector<Group> DigitGroups(std::string_view m) {
+  std::vector<Group> g;
+  for (size_t i = 0; i < m.size();) {
+    if (!IsDigit(m[i])) {
+      ++i;
+      continue;
+    }
+    size_t b = i;
+    while (i < m.size() && IsDigit(m[i])) ++i;
+    g.push_back({b, i});
+  }
+  return g;
+}
+
+bool CardDigitsValid(std::string_view m) {
   int digits = 0;
   bool all_same = true;
   char first = 0;
@@ -29,6 +61,50 @@ bool CardValid(std::string_view m) {
   }
   return digits >= 13 && digits <= 19 && !all_same && LuhnValid(m);
 }
+
+// The cards inside one digit run (groups joined by single spaces or dashes).
+// Walk the groups left to right; at each group start try windows of whole
+// groups with 13-19 digits, longest first, and take the first valid one,
+// resuming after it. Windows are tried when they are "card-grouped" (every
+// group has >= 3 digits, as in 4-4-4-4, 4-6-5, 4-4-4-4-3) or when they are
+// the one candidate the plain regex walk would have produced (the longest
+// window at a resume point) -- so "1 2 3 ... 20" keeps at most the old number
+// of Luhn chances instead of one per group.
+Spans CardSpans(std::string_view m) {
+  Spans out;
+  std::vector<Group> g = DigitGroups(m);
+  size_t resume = 0;  // where the plain regex walk would start its next candidate
+  for (size_t i = 0; i < g.size();) {
+    // Longest window g[i..jmax] with <= 19 digits.
+    size_t jmax = i, digits = g[i].digits();
+    while (jmax + 1 < g.size() && digits + g[jmax + 1].digits() <= 19) {
+      digits += g[++jmax].digits();
+    }
+    const size_t longest = digits;
+    bool found = false;
+    for (size_t j = jmax + 1; j-- > i;) {
+      if (digits < 13) break;
+      bool grouped = true;
+      for (size_t k = i; k <= j; ++k) grouped = grouped && g[k].digits() >= 3;
+      if ((grouped || (i == resume && j == jmax)) &&
+          CardDigitsValid(m.substr(g[i].begin, g[j].end - g[i].begin))) {
+        out.emplace_back(g[i].begin, g[j].end);
+        i = resume = j + 1;
+        found = true;
+        break;
+      }
+      digits -= g[j].digits();
+    }
+    if (found) continue;
+    // The regex walk: a >= 13-digit candidate here is skipped as a whole;
+    // otherwise there is no match here and it moves on to the next group.
+    if (i == resume) resume = longest >= 13 ? jmax + 1 : i + 1;
+    ++i;
+  }
+  return out;
+}
+
+bool CardValid(std::string_view m) { return !CardSpans(m).empty(); }
 
 bool SsnValid(std::string_view m) {
   std::string d;
@@ -44,11 +120,62 @@ bool SsnValid(std::string_view m) {
   return true;
 }
 
+// True when groups a, b, c read as day/month (either order) and a 19xx/20xx year.
+bool DateShaped(std::string_view m, const std::vector<Group>& g) {
+  if (g.size() < 3 || g[0].digits() > 2 || g[1].digits() > 2 || g[2].digits() != 4) return false;
+  auto num = [&](const Group& x) {
+    int v = 0;
+    for (size_t i = x.begin; i < x.end; ++i) v = v * 10 + (m[i] - '0');
+    return v;
+  };
+  int a = num(g[0]), b = num(g[1]), y = num(g[2]);
+  bool dm = a >= 1 && a <= 31 && b >= 1 && b <= 12;
+  bool md = a >= 1 && a <= 12 && b >= 1 && b <= 31;
+  return (dm || md) && y >= 1900 && y <= 2099;
+}
+
 bool PhoneValid(std::string_view m) {
   int digits = 0;
   for (char c : m) digits += IsDigit(c);
   bool international = !m.empty() && m[0] == '+';
-  return digits >= (international ? 8 : 9) && digits <= 15;
+  if (digits < (international ? 8 : 9) || digits > 15) return false;
+  if (international) return true;
+  // National formats are loose; reject the shapes of other numbers.
+  std::vector<Group> g = DigitGroups(m);
+  // AAA-GG-SSSS is a social security number, not a phone number.
+  if (g.size() == 3 && g[0].digits() == 3 && g[1].digits() == 2 && g[2].digits() == 4) {
+    return false;
+  }
+  // "05.11.2026 08..." is a date (and time), not a phone number.
+  if (DateShaped(m, g)) return false;
+  // Three leading 4-digit groups are a card or IBAN digit run
+  // ("5500 0000 0000 0004", "DE89 3704 0044 0532 0130 00"), unlike
+  // "0049 30 1234 5678" or "0800 123 4567".
+  if (g.size() >= 3 && g[0].digits() == 4 && g[1].digits() == 4 && g[2].digits() == 4) {
+    return false;
+  }
+  // A dotted quad of <= 3-digit groups is a zero-padded IPv4 address.
+  if (g.size() == 4 && m.find_first_of(" /-") == std::string_view::npos) {
+    bool quad = true;
+    for (const Group& x : g) quad = quad && x.digits() <= 3;
+    if (quad) return false;
+  }
+  return true;
+}
+
+// The regex matches a whole run of dot-joined numbers; only a run of exactly
+// four octets (0-255, no leading zero) is an address, so "1.2.3.4.5" and
+// "1.2.3.4.5.6" are not addresses at all (rather than "[IP].5").
+bool Ipv4Valid(std::string_view m) {
+  std::vector<Group> g = DigitGroups(m);
+  if (g.size() != 4) return false;
+  for (const Group& x : g) {
+    if (x.digits() > 3 || (x.digits() > 1 && m[x.begin] == '0')) return false;
+    int v = 0;
+    for (size_t i = x.begin; i < x.end; ++i) v = v * 10 + (m[i] - '0');
+    if (v > 255) return false;
+  }
+  return true;
 }
 
 // Real keys are random: the part after the fixed prefix has letters and digits.
@@ -100,11 +227,46 @@ int IbanLength(std::string_view country) {
   return -1;
 }
 
+// The IBAN inside a candidate: the whole candidate, or -- when the regex also
+// took a following short word or number ("ES91 2100 0418 4502 0005 1332 OK")
+// -- the prefix with the country's length that ends right before a space.
+Spans IbanSpans(std::string_view m) {
+  if (IbanValid(m)) return {{0, m.size()}};
+  if (m.size() < 2) return {};
+  int want = IbanLength(m.substr(0, 2));
+  if (want < 0) return {};
+  int chars = 0;
+  for (size_t i = 0; i < m.size(); ++i) {
+    if (m[i] == ' ') continue;
+    if (++chars == want) {
+      if (i + 1 < m.size() && m[i + 1] == ' ' && IbanValid(m.substr(0, i + 1))) {
+        return {{0, i + 1}};
+      }
+      break;
+    }
+  }
+  return {};
+}
+
+bool IbanCandidateValid(std::string_view m) { return !IbanSpans(m).empty(); }
+
+// The spans a validated candidate of a detector stands for (see the top of
+// this file). INVARIANT: for a validator v and its refiner r, v(m) is true
+// exactly when r(m) is non-empty; detectors without a refiner report the
+// whole candidate.
+using Refiner = Spans (*)(std::string_view match);
+Refiner RefinerFor(Validator v) {
+  if (v == CardValid) return CardSpans;
+  if (v == IbanCandidateValid) return IbanSpans;
+  return nullptr;
+}
+
 // ---------------------------------------------------------------- the table
 
 std::vector<DetectorDecl> MakeDetectors() {
   return {
-      {"dlp.credit_card", R"(\b(?:\d[ -]?){12,18}\d\b)", CardValid,
+      // The regex takes the whole digit run; CardSpans finds the cards in it.
+      {"dlp.credit_card", R"(\b(?:\d[ -]?){12,}\d\b)", CardValid,
        "payment card numbers: 13-19 digits, optionally grouped by spaces or dashes, Luhn-valid"},
       {"dlp.email",
        R"(\b[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}\b)",
@@ -115,14 +277,15 @@ std::vector<DetectorDecl> MakeDetectors() {
        R"(\+[1-9]\d{0,2}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}\b|(?:\([2-9]\d{2}\) ?|\b[2-9]\d{2}[ .-])\d{3}[ .-]\d{4}\b|\b0\d{1,4}(?:[ /.-]\d{2,8}){1,4}\b)",
        PhoneValid,
        "phone numbers: international (+country code), US and European national formats with "
-       "separators; 8-15 digits"},
+       "separators; 8-15 digits; not SSN-, date-, card/IBAN-group- or dotted-quad-shaped"},
       {"dlp.us_ssn", R"(\b\d{3}[- ]\d{2}[- ]\d{4}\b)", SsnValid,
        "US social security numbers AAA-GG-SSSS (no 000/666/9xx area, 00 group or 0000 serial)"},
-      {"dlp.iban", R"(\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b)", IbanValid,
+      {"dlp.iban", R"(\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b)",
+       IbanCandidateValid,
        "international bank account numbers, spaces allowed, mod-97 checked"},
-      {"dlp.ipv4",
-       R"(\b(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\b)",
-       nullptr, "IPv4 addresses (dotted quad, octets 0-255)"},
+      // The whole dotted-number run, so that Ipv4Valid sees its neighbours.
+      {"dlp.ipv4", R"(\b\d+(?:\.\d+){3,}\b)", Ipv4Valid,
+       "IPv4 addresses (dotted quad, octets 0-255, not part of a longer dotted number)"},
       {"dlp.api_key",
        R"(\bsk-(?:proj-|svcacct-|admin-|ant-(?:api|admin)\d{2}-)?[A-Za-z0-9_-]{20,})"
        R"(|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b)"
@@ -220,7 +383,10 @@ std::vector<std::pair<size_t, size_t>> FindDetectorMatches(int id, std::string_v
   while (pos <= text.size() && re.Match(input, pos, text.size(), RE2::UNANCHORED, &m, 1)) {
     size_t begin = static_cast<size_t>(m.data() - text.data());
     size_t end = begin + m.size();
-    if (validate == nullptr || validate(std::string_view(m.data(), m.size()))) {
+    std::string_view cand(m.data(), m.size());
+    if (Refiner refine = RefinerFor(validate)) {
+      for (auto [b, e] : refine(cand)) out.emplace_back(begin + b, begin + e);
+    } else if (validate == nullptr || validate(cand)) {
       out.emplace_back(begin, end);
     }
     // INVARIANT: the same walk as vm::MatchValidated and the reference

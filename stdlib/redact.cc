@@ -1,4 +1,5 @@
-// Redactor: ordered pattern replacement over the original text.
+// Redactor: pattern replacement over the original text; overlaps go to the
+// longest match (see redact.h).
 #include "stdlib/redact.h"
 
 #include <re2/re2.h>
@@ -71,14 +72,20 @@ std::string Redactor::Apply(std::string_view text, int* replaced) const {
   size_t pos = 0;
   int count = 0;
   for (size_t i = 0; i < spans.size();) {
-    // Merge every span overlapping the current one.
-    size_t begin = spans[i].begin, end = spans[i].end, rule = spans[i].rule;
+    // Merge every span overlapping the current one; the winner is the longest
+    // match, then the earliest start, then the earliest rule (see redact.h).
+    // INVARIANT: spans are sorted by (begin, rule), so a later span never beats
+    // an equally long earlier one on start or rule order.
+    size_t begin = spans[i].begin, end = spans[i].end;
+    size_t win = i;
     size_t j = i + 1;
     for (; j < spans.size() && spans[j].begin < end; ++j) {
       end = std::max(end, spans[j].end);
-      rule = std::min(rule, spans[j].rule);
+      const Span& s = spans[j];
+      const Span& w = spans[win];
+      if (s.end - s.begin > w.end - w.begin) win = j;
     }
-    out.append(text.substr(pos, begin - pos)).append(rules_[rule].replacement);
+    out.append(text.substr(pos, begin - pos)).append(rules_[spans[win].rule].replacement);
     pos = end;
     ++count;
     i = j;

@@ -13,9 +13,15 @@
 //   // clean == "mail [EMAIL] [X]", n == 2
 //
 // Semantics (deterministic): every rule is matched against the original text,
-// never against another rule's replacement. Matches that overlap
-// are merged into one span, replaced by the replacement of the earliest rule
-// (in list order) among them; each merged span counts once in *replaced.
+// never against another rule's replacement. Matches that overlap (share at
+// least one byte) are merged into one span -- the union, so no part of any
+// match survives -- and that span gets the replacement of ONE of them, chosen
+// by, in order: the longest match, then the earliest start, then the earliest
+// rule in list order. So a valid IBAN whose digit run also looks like a phone
+// number becomes "[IBAN]", whatever the rule order. Overlap is transitive: a
+// chain of overlapping matches is one span. Each merged span counts once in
+// *replaced. Matches that only touch (one ends where the next begins) are not
+// merged.
 //
 // Failure: Build returns null and sets *error (lowercase, one line) when a
 // regex does not compile under RE2 or a replacement is too long.

@@ -66,11 +66,18 @@ TEST(DetectorsTest, CreditCard) {
   EXPECT_EQ(Found("dlp.credit_card", "amex 378282246310005."), Strings{"378282246310005"});
   EXPECT_EQ(Found("dlp.credit_card", "6011111111111117 and 4012888888881881"),
             (Strings{"6011111111111117", "4012888888881881"}));
-  // Candidates are RE2's leftmost non-overlapping matches: a valid card glued
-  // to a preceding digit group is part of one longer, invalid candidate.
-  EXPECT_TRUE(Found("dlp.credit_card", "ref 1234 4111 1111 1111 1111").empty());
+  // A valid card glued to a preceding digit group is found inside the run.
+  EXPECT_EQ(Found("dlp.credit_card", "ref 1234 4111 1111 1111 1111"),
+            Strings{"4111 1111 1111 1111"});
+  EXPECT_EQ(Found("dlp.credit_card", "ref 1234-4111111111111111"), Strings{"4111111111111111"});
   EXPECT_EQ(Found("dlp.credit_card", "ref 1234, 4111 1111 1111 1111"),
             Strings{"4111 1111 1111 1111"});
+  // ... and so is a trailing group, and two cards in one run.
+  EXPECT_EQ(Found("dlp.credit_card", "4111 1111 1111 1111 1234 end"),
+            Strings{"4111 1111 1111 1111"});
+  EXPECT_EQ(Found("dlp.credit_card", "4111 1111 1111 1111 5555 5555 5555 4444"),
+            (Strings{"4111 1111 1111 1111", "5555 5555 5555 4444"}));
+  EXPECT_EQ(Found("dlp.credit_card", "amex 3782 822463 10005 x"), Strings{"3782 822463 10005"});
   // Luhn failures, wrong lengths, non-card digit strings.
   EXPECT_TRUE(Found("dlp.credit_card", "4111 1111 1111 1112").empty());
   EXPECT_TRUE(Found("dlp.credit_card", "order 123456789012").empty());  // 12 digits
@@ -97,11 +104,33 @@ TEST(DetectorsTest, Phone) {
     EXPECT_FALSE(Found("dlp.phone", text).empty()) << p;
   }
   EXPECT_EQ(Found("dlp.phone", "tel: +14155552671."), Strings{"+14155552671"});
+  EXPECT_EQ(Found("dlp.phone", "ring 0800 123 4567"), Strings{"0800 123 4567"});
+  EXPECT_EQ(Found("dlp.phone", "ruf 0049 30 1234 5678 an"), Strings{"0049 30 1234 5678"});
   for (const char* n : {"order 12345", "2024-11-25", "version 1.2.3", "port 8080", "555-1234",
                         "+1 234", "id 4155552671", "01.02.2024", "pi 3.14159", "10.0.0.1",
                         "+1234567890123456789"}) {
     EXPECT_TRUE(Found("dlp.phone", n).empty()) << n;
   }
+}
+
+TEST(DetectorsTest, PhoneRejectsOtherNumberShapes) {
+  for (const char* n : {
+           // AAA-GG-SSSS is an SSN shape, whatever its validity as an SSN.
+           "ssn 078-05-1120", "ssn 000-12-3456", "ssn 012 34 5678",
+           // Dates and timestamps.
+           "on 2026-11-25", "at 2026-11-25T08:30:00Z", "at 2026-11-25 08:30:00 +0100",
+           "am 05.11.2026 08:30", "on 05/11/2026 0830", "on 01-12-1999 10",
+           // Version numbers.
+           "v0.12.345", "10.0.19045.1234", "release 2024.01.15.1234",
+           // Card and IBAN digit runs.
+           "card 5500 0000 0000 0004", "iban DE89 3704 0044 0532 0130 00",
+           "iban ES91 2100 0418 4502 0005 1332",
+           // Zero-padded dotted quad.
+           "host 010.001.002.003"}) {
+    EXPECT_TRUE(Found("dlp.phone", n).empty()) << n;
+  }
+  // International numbers are not second-guessed.
+  EXPECT_EQ(Found("dlp.phone", "+1 078-05-1120"), Strings{"+1 078-05-1120"});
 }
 
 TEST(DetectorsTest, UsSsn) {
@@ -134,6 +163,16 @@ TEST(DetectorsTest, Iban) {
             Strings{"FR14 2004 1010 0505 0001 3M02 606"});
   EXPECT_TRUE(Found("dlp.iban", "DE89 3704 0044 0532 0130 01").empty());
   EXPECT_TRUE(Found("dlp.iban", "AB12 CDEF GHIJ KLMN").empty());
+  // IBANs whose length after the country prefix is a multiple of 4 are
+  // followed by something the regex takes as one more group; the IBAN with
+  // the country's length is still found, without the following word.
+  EXPECT_EQ(Found("dlp.iban", "ES91 2100 0418 4502 0005 1332 ABCD"),
+            Strings{"ES91 2100 0418 4502 0005 1332"});
+  EXPECT_EQ(Found("dlp.iban", "to BE68 5390 0754 7034 OK"), Strings{"BE68 5390 0754 7034"});
+  EXPECT_EQ(Found("dlp.iban", "BE68 5390 0754 7034 ABCD EF"), Strings{"BE68 5390 0754 7034"});
+  // Glued without a space it is one longer token, not an IBAN.
+  EXPECT_TRUE(Found("dlp.iban", "BE68539007547034ABCD").empty());
+  EXPECT_TRUE(Found("dlp.iban", "BE68 5390 0754 7035 ABCD").empty());  // checksum
 }
 
 TEST(DetectorsTest, Ipv4) {
@@ -141,9 +180,15 @@ TEST(DetectorsTest, Ipv4) {
             (Strings{"192.168.1.1", "8.8.8.8"}));
   EXPECT_EQ(Found("dlp.ipv4", "10.0.0.255"), Strings{"10.0.0.255"});
   EXPECT_EQ(Found("dlp.ipv4", "255.255.255.255"), Strings{"255.255.255.255"});
-  for (const char* bad : {"256.1.1.1", "1.1.1.256", "1.2.3", "192.168.01.1", "version 1.2.3a"}) {
+  for (const char* bad : {"256.1.1.1", "1.1.1.256", "1.2.3", "192.168.01.1", "version 1.2.3a",
+                          "1.2.3.4.5", "0.1.2.3.4", "oid 1.3.6.1.4.1.311", "a1.2.3.4",
+                          "1.2.3.4a", "1.2.3.4567"}) {
     EXPECT_TRUE(Found("dlp.ipv4", bad).empty()) << bad;
   }
+  // A trailing sentence dot or other punctuation is not part of a longer run.
+  EXPECT_EQ(Found("dlp.ipv4", "host 10.1.2.3. next 4.4.4.4:80, 1.2.3.4.5 and 0.0.0.0"),
+            (Strings{"10.1.2.3", "4.4.4.4", "0.0.0.0"}));
+  EXPECT_EQ(Found("dlp.ipv4", "version 1.2.3.4-beta"), Strings{"1.2.3.4"});
 }
 
 TEST(DetectorsTest, ApiKey) {
@@ -176,6 +221,42 @@ TEST(DetectorsTest, ValidatedMatchSemantics) {
   EXPECT_FALSE(DetectorMatches(Id("dlp.credit_card"), "4111 1111 1111 1112"));
   EXPECT_FALSE(DetectorMatches(Id("dlp.email"), ""));
   EXPECT_TRUE(FindDetectorMatches(Id("dlp.ipv4"), "").empty());
+}
+
+// The VM decides `matches dlp.x` with the detector's regex and validator only
+// (a fused RE2::Set, then a leftmost non-overlapping confirm walk). Replay that
+// walk here and check it agrees with DetectorMatches / FindDetectorMatches on
+// texts around every fix, so `redact` never replaces what `matches` denies.
+TEST(DetectorsTest, RegexPlusValidatorWalkAgreesWithFindDetectorMatches) {
+  const char* texts[] = {
+      "ref 1234 4111 1111 1111 1111", "4111 1111 1111 1111 5555 5555 5555 4444",
+      "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20", "ES91 2100 0418 4502 0005 1332 ABCD",
+      "DE89 3704 0044 0532 0130 00", "1.2.3.4.5 and 8.8.8.8", "078-05-1120 or 415-555-2671",
+      "05.11.2026 08:30", "5500 0000 0000 0004", "x", ""};
+  for (size_t id = 0; id < Detectors().size(); ++id) {
+    const DetectorDecl& d = Detectors()[id];
+    RE2 re(re2::StringPiece(d.regex.data(), d.regex.size()));
+    RE2::Set set(RE2::Options(), RE2::UNANCHORED);
+    ASSERT_GE(set.Add(re2::StringPiece(d.regex.data(), d.regex.size()), nullptr), 0);
+    ASSERT_TRUE(set.Compile());
+    for (const char* t : texts) {
+      std::string_view text(t);
+      bool walk = false;
+      re2::StringPiece in(text.data(), text.size()), m;
+      size_t pos = 0;
+      while (!walk && pos <= text.size() && re.Match(in, pos, text.size(), RE2::UNANCHORED, &m, 1)) {
+        walk = d.validate == nullptr || d.validate(std::string_view(m.data(), m.size()));
+        size_t end = static_cast<size_t>(m.data() - text.data()) + m.size();
+        pos = m.empty() ? end + 1 : end;
+      }
+      std::vector<int> hits;
+      bool prefilter = set.Match(in, &hits);
+      EXPECT_TRUE(prefilter || !walk) << d.name << ": " << t;
+      EXPECT_EQ(DetectorMatches(static_cast<int>(id), text), walk) << d.name << ": " << t;
+      EXPECT_EQ(!FindDetectorMatches(static_cast<int>(id), text).empty(), walk)
+          << d.name << ": " << t;
+    }
+  }
 }
 
 }  // namespace

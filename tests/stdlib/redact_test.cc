@@ -35,15 +35,68 @@ TEST(RedactTest, OnlyValidatedDetectorMatches) {
   EXPECT_EQ(n, 1);
 }
 
-TEST(RedactTest, OverlapsMergeAndEarliestRuleWins) {
-  // Both rules match "bob@example.com"; the card rule is first in order.
-  auto r = MustBuild({{"example", "[A]"}, {"dlp.email", "[EMAIL]"}});
+TEST(RedactTest, OverlapsMergeAndLongestMatchWins) {
+  // Both rules match inside "bob@example.com"; the e-mail match is longer, so
+  // it decides the replacement whatever the rule order.
+  for (bool email_first : {false, true}) {
+    auto r = email_first ? MustBuild({{"dlp.email", "[EMAIL]"}, {"example", "[A]"}})
+                         : MustBuild({{"example", "[A]"}, {"dlp.email", "[EMAIL]"}});
+    int n = 0;
+    EXPECT_EQ(r->Apply("to bob@example.com!", &n), "to [EMAIL]!");
+    EXPECT_EQ(n, 1);
+    EXPECT_EQ(r->Apply("to bob@example.com and example", &n), "to [EMAIL] and [A]");
+    EXPECT_EQ(n, 2);
+  }
+}
+
+TEST(RedactTest, OverlapTiesGoToEarliestStartThenRuleOrder) {
+  // Equal lengths, different starts: "abc" starts first.
+  auto r = MustBuild({{"bcd", "[2]"}, {"abc", "[1]"}});
   int n = 0;
-  EXPECT_EQ(r->Apply("to bob@example.com!", &n), "to [A]!");
+  EXPECT_EQ(r->Apply("xabcdx", &n), "x[1]x");  // the union "abcd" is replaced
   EXPECT_EQ(n, 1);
-  auto r2 = MustBuild({{"dlp.email", "[EMAIL]"}, {"example", "[A]"}});
-  EXPECT_EQ(r2->Apply("to bob@example.com and example", &n), "to [EMAIL] and [A]");
+  // Same span: rule order decides.
+  auto same = MustBuild({{"b+", "[B]"}, {"[a-c]+", "[C]"}});
+  EXPECT_EQ(same->Apply("x bbb x", nullptr), "x [B] x");
+  auto same2 = MustBuild({{"[a-c]+", "[C]"}, {"b+", "[B]"}});
+  EXPECT_EQ(same2->Apply("x bbb x", nullptr), "x [C] x");
+  // A chain of overlaps is one span; the longest link decides.
+  auto chain = MustBuild({{"ab", "[AB]"}, {"bcdef", "[BCDEF]"}, {"fg", "[FG]"}});
+  EXPECT_EQ(chain->Apply("-abcdefg-", &n), "-[BCDEF]-");
+  EXPECT_EQ(n, 1);
+  // Touching matches are separate spans.
+  auto touch = MustBuild({{"ab", "[AB]"}, {"cd", "[CD]"}});
+  EXPECT_EQ(touch->Apply("abcd", &n), "[AB][CD]");
   EXPECT_EQ(n, 2);
+}
+
+TEST(RedactTest, IbanBeatsPhoneWhateverTheOrder) {
+  // "0044 0532 0130 00" inside the IBAN is phone-shaped; the IBAN is longer.
+  const std::string text = "pay DE89 3704 0044 0532 0130 00 now";
+  for (bool phone_first : {true, false}) {
+    auto r = phone_first ? MustBuild({{"dlp.phone", "[PHONE]"}, {"dlp.iban", "[IBAN]"}})
+                         : MustBuild({{"dlp.iban", "[IBAN]"}, {"dlp.phone", "[PHONE]"}});
+    int n = 0;
+    EXPECT_EQ(r->Apply(text, &n), "pay [IBAN] now");
+    EXPECT_EQ(n, 1);
+  }
+  // Card, SSN and phone rules together: each number gets its own label.
+  auto all = MustBuild({{"dlp.phone", "[PHONE]"},
+                        {"dlp.us_ssn", "[SSN]"},
+                        {"dlp.credit_card", "[CARD]"},
+                        {"dlp.iban", "[IBAN]"},
+                        {"dlp.ipv4", "[IP]"}});
+  EXPECT_EQ(all->Apply("ssn 123-45-6789, card 5500 0000 0000 0004, call 415-555-2671, "
+                       "ES91 2100 0418 4502 0005 1332 ABCD, ip 1.2.3.4.5 / 8.8.8.8",
+                       nullptr),
+            "ssn [SSN], card [CARD], call [PHONE], [IBAN] ABCD, ip 1.2.3.4.5 / [IP]");
+  // SSN-shaped text is never a phone number.
+  EXPECT_EQ(all->Apply("078-05-1120 and 000-12-3456", nullptr), "078-05-1120 and 000-12-3456");
+}
+
+TEST(RedactTest, CardInsideLongerDigitRun) {
+  auto r = MustBuild({{"dlp.credit_card", "[CARD]"}});
+  EXPECT_EQ(r->Apply("ref 1234 4111 1111 1111 1111 ok", nullptr), "ref 1234 [CARD] ok");
 }
 
 TEST(RedactTest, ReplacementsAreNotRescanned) {
