@@ -81,7 +81,10 @@ bool DetectorMatches(int id, std::string_view text);
 // Every validated match of detector `id`, as [begin, end) byte offsets into
 // `text`. The walk is RE2's leftmost non-overlapping matches, resuming after
 // each candidate whether or not it validated -- the same walk as the VM's
-// `matches`, so `redact` replaces exactly what `matches` sees.
+// `matches`. A validated candidate may be trimmed to the part that really is
+// an instance (a card number after an extra digit group, an IBAN followed by
+// a word), so the spans lie inside the candidates `matches` sees; the result
+// is non-empty exactly when `matches` is true.
 std::vector<std::pair<size_t, size_t>> FindDetectorMatches(int id, std::string_view text);
 
 // Validators, exposed for tests. LuhnValid: digits with optional spaces and
