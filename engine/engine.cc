@@ -45,7 +45,10 @@ Compiled CompileSource(const std::string& path, std::string text, const CompileO
     const stdlib::Schema& schema = options.schema ? *options.schema : stdlib::Schema::Standard();
     auto file = std::make_unique<SourceFile>(SourceFile{path, std::move(text)});
     std::unique_ptr<ast::Policy> policy = parse::Parse(std::move(file), options.limits, &out.diagnostics);
-    if (policy != nullptr && !out.diagnostics.HasErrors()) {
+    // A non-null AST may still carry value errors (parse.h): the checker runs
+    // anyway so that one run reports every error of the file, and nothing
+    // with an error is compiled.
+    if (policy != nullptr) {
       check::CheckOptions co;
       co.schema = &schema;
       co.base_dir = DirOf(path);

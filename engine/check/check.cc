@@ -100,14 +100,45 @@ bool Context::IsRoot(std::string_view name) const {
   return std::binary_search(roots.begin(), roots.end(), name);
 }
 
+namespace {
+
+// Every diagnostic carries a help line. Passes give specific advice; this is
+// the last resort for a call site that gave none (one line per code).
+// (fold.cc reports several without one; its messages are matched here.)
+std::string DefaultHelp(std::string_view code, std::string_view message) {
+  auto has = [&](std::string_view s) { return message.find(s) != std::string_view::npos; };
+  if (has(" overflows")) return "the result leaves the 64-bit range; use smaller constants";
+  if (has("divides by zero")) return "make the divisor a non-zero constant";
+  if (has("is not in the map")) return "use one of the map's keys, or test `key in m` first";
+  if (has("is out of range (the list")) return "list positions run from 0 to the length minus 1";
+  if (has("budget limit must be more than zero"))
+    return "give the budget a positive amount, such as `100 usd`";
+  if (has("must be at least 1")) return "a limit allows at least 1 request or token per window";
+  if (has("is not an RFC 3339 time"))
+    return "write a time such as \"2025-01-06T09:00:00Z\" (`Z` or an offset such as `+02:00`)";
+  if (has("` fails: ")) return "change the arguments so that the call succeeds; it runs when the policy loads";
+  if (code == "tg_invalid_value")
+    return "this value is computed when the policy loads: change the constants so that it is valid";
+  if (code == "tg_not_constant")
+    return "use only literals, consts and data here; request fields are known only per request";
+  if (code == "tg_type_error") return "see the types of the operands in the message";
+  if (code == "tg_limit_exceeded") return "simplify the policy or raise the limit in Limits";
+  if (code == "tg_unknown_field") return "the fields of the decision input are listed in docs/decision-input.md";
+  return "see the diagnostic codes in docs/language.md";
+}
+
+}  // namespace
+
 void Context::Error(std::string_view code, const Span& span, std::string message,
                     std::string help) {
   ++errors;
+  if (help.empty()) help = DefaultHelp(code, message);
   diags->Error(std::string(code), span, std::move(message), std::move(help));
 }
 
 void Context::Warning(std::string_view code, const Span& span, std::string message,
                       std::string help) {
+  if (help.empty()) help = DefaultHelp(code, message);
   diags->Warning(std::string(code), span, std::move(message), std::move(help));
 }
 

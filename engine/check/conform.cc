@@ -81,6 +81,46 @@ std::string MoneyHelp(const Context& ctx, const Expr& number) {
   return "multiply by `1 usd` to turn a number into money, or use `decimal(x)` for the reverse";
 }
 
+std::string ConvertHelp(const Type& want, const Type& have) {
+  const std::string w = "`" + want.ToString() + "`";
+  switch (want.kind()) {
+    case Kind::kBool:
+      return "write a condition, such as a comparison (`x == y`, `x > 0`), `x in s` or "
+             "`length(x) > 0`";
+    case Kind::kString:
+      if (have.IsNumeric() || have.is(Kind::kBool))
+        return "values do not convert to strings: write a string literal in double quotes";
+      return "use a string field or a string literal in double quotes";
+    case Kind::kInt:
+      if (have.is(Kind::kDecimal)) return "write a whole number without a decimal point, such as `3`";
+      if (have.is(Kind::kString)) return "strings do not convert to numbers: write the number unquoted";
+      return "use an int value, such as `3` or `length(x)`";
+    case Kind::kDecimal:
+      if (have.is(Kind::kString)) return "strings do not convert to numbers: write the number unquoted";
+      return "use a number such as `0.5`; `decimal(m)` turns money into a plain number";
+    case Kind::kMoney: return "write an amount such as `2.50 usd`, or multiply a number by `1 usd`";
+    case Kind::kDuration: return "write a duration such as `30s`, `5m`, `12h` or `7d`";
+    case Kind::kTime: return "use `context.time` or an RFC 3339 string such as \"2025-01-06T09:00:00Z\"";
+    case Kind::kSet:
+      return "write a set with braces, such as `{\"a\", \"b\"}`, whose elements are " +
+             (want.elem().is(Kind::kAny) ? std::string("all of one type") : "`" + want.elem().ToString() + "`");
+    case Kind::kList:
+      return "write a list with brackets, such as `[\"a\", \"b\"]`, whose elements are " +
+             (want.elem().is(Kind::kAny) ? std::string("all of one type") : "`" + want.elem().ToString() + "`");
+    case Kind::kMap:
+    case Kind::kRecord:
+      return "write a map literal, such as `{key: value}`, shaped as " + w;
+    default:
+      return "give a value of type " + w;
+  }
+}
+
+static std::string JoinNames(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "`" : ", `") + n + "`";
+  return out.empty() ? "none" : out;
+}
+
 static bool IsNullLiteral(const Expr& e) {
   return e.kind == ExprKind::kLiteral && e.value.kind == Kind::kNull;
 }
@@ -99,7 +139,7 @@ bool Conform(Context& ctx, const Type& expected, const Expr& e, std::string_view
         std::string m = ClosestMatch(e.keys[i], names);
         ctx.Error("tg_type_error", e.kids[i]->span,
                   "`" + e.keys[i] + "` is not a field of `" + expected.ToString() + "`",
-                  m.empty() ? "" : "did you mean `" + m + "`?");
+                  m.empty() ? "remove it; the fields are " + JoinNames(names) : "did you mean `" + m + "`?");
         ok = false;
         unknown_key = true;  // a misspelt key: do not also report the field as missing
         continue;
@@ -138,7 +178,7 @@ bool Conform(Context& ctx, const Type& expected, const Expr& e, std::string_view
               expected.is(Kind::kMoney) ? MoneyHelp(ctx, e) : "use `decimal(x)` for a plain number");
     return false;
   }
-  std::string help;
+  std::string help = ConvertHelp(expected, e.type);
   if (expected.is(Kind::kSet) && e.type.is(Kind::kList)) help = "write a set with braces: `{\"a\", \"b\"}`";
   if (expected.is(Kind::kList) && e.type.is(Kind::kSet)) help = "write a list with brackets: `[\"a\", \"b\"]`";
   ctx.Error("tg_type_error", e.span,

@@ -296,6 +296,9 @@ class Converter {
     return JName(n);
   }
   bool Fail(const std::string& path, const std::string& msg, std::string help = {}) {
+    if (help.empty())
+      help = "change the value at `" + path + "` in `" + decl_.file + "`, or the shape declared for `" +
+             decl_.name + "`, so that they agree";
     ctx_.Error("tg_data_error", at_,
                "data `" + decl_.name + "` in `" + decl_.file + "`: at `" + path + "`: " + msg,
                std::move(help));
@@ -307,6 +310,18 @@ class Converter {
   Span at_;
 };
 
+bool ContainsAny(const Type& t) {
+  switch (t.kind()) {
+    case Kind::kAny: return true;
+    case Kind::kSet: case Kind::kList: case Kind::kMap: return ContainsAny(t.elem());
+    case Kind::kRecord:
+      for (const auto& f : t.fields())
+        if (ContainsAny(f.type)) return true;
+      return false;
+    default: return false;
+  }
+}
+
 void LoadOne(Context& ctx, size_t index) {
   ast::DataDecl& d = ctx.policy->data[index];
   // Point at the file name string when we can find it in the declaration.
@@ -315,10 +330,15 @@ void LoadOne(Context& ctx, size_t index) {
   size_t pos = text.find("\"" + d.file + "\"");
   if (pos != std::string_view::npos) at = SubSpan(d.span, pos, d.file.size() + 2);
 
+  // A shape with an unknown type name: the parser reported it (and left
+  // `any` as a placeholder); the document cannot be checked against it.
+  if (ContainsAny(d.shape)) return;
   std::string why;
   if (!ValidDataType(d.shape, &why)) {
     ctx.Error("tg_data_error", d.type_span.file ? d.type_span : d.span,
-              "invalid shape for data `" + d.name + "`: " + why);
+              "invalid shape for data `" + d.name + "`: " + why,
+              "a data shape is built from bool, int, decimal, money, string, duration, time, "
+              "set<string>, set<int>, list<T>, map<T> and records {name: T}");
     return;
   }
   std::filesystem::path path(d.file);
@@ -345,12 +365,14 @@ void LoadOne(Context& ctx, size_t index) {
   std::ostringstream buf;
   buf << in.rdbuf();
   if (!in.good() && !in.eof()) {
-    ctx.Error("tg_data_error", at, "cannot read data file `" + d.file + "`");
+    ctx.Error("tg_data_error", at, "cannot read data file `" + d.file + "`",
+              "check that the file is readable; paths are relative to the policy file's directory");
     return;
   }
   std::string json = buf.str();
   if (json.find('\0') != std::string::npos) {
-    ctx.Error("tg_data_error", at, "data file `" + d.file + "` contains a NUL byte");
+    ctx.Error("tg_data_error", at, "data file `" + d.file + "` contains a NUL byte",
+              "a data file is UTF-8 JSON text: remove the NUL byte or write it as \\u0000 in a string");
     return;
   }
 
@@ -362,18 +384,22 @@ void LoadOne(Context& ctx, size_t index) {
                               rapidjson::kParseValidateEncodingFlag;
   rapidjson::ParseResult ok = reader.Parse<kFlags>(ss, b);
   if (!ok) {
-    std::string msg;
-    if (b.too_deep)
+    std::string msg, help;
+    if (b.too_deep) {
       msg = "nests deeper than " + std::to_string(ctx.options.limits.max_nesting_depth) + " levels";
-    else if (!b.dup_key.empty())
+      help = "flatten the document, or raise Limits::max_nesting_depth";
+    } else if (!b.dup_key.empty()) {
       msg = "duplicate key `" + b.dup_key + "`";
-    else {
+      help = "keep one entry for `" + b.dup_key + "` in that object";
+    } else {
+      help = "fix the JSON syntax near byte " + std::to_string(ok.Offset()) +
+             " (a JSON validator such as `jq . " + d.file + "` shows the spot)";
       std::string what = rapidjson::GetParseError_En(ok.Code());
       if (!what.empty() && what.back() == '.') what.pop_back();
       if (!what.empty()) what[0] = static_cast<char>(tolower(static_cast<unsigned char>(what[0])));
       msg = "invalid JSON at byte " + std::to_string(ok.Offset()) + ": " + what;
     }
-    ctx.Error("tg_data_error", at, "data file `" + d.file + "`: " + msg);
+    ctx.Error("tg_data_error", at, "data file `" + d.file + "`: " + msg, help);
     return;
   }
   Converter conv(ctx, d, at);

@@ -166,6 +166,9 @@ bool ValidDataType(const Type& t, std::string* why);
 // "write `0.50 usd` for a money literal" style help for a number used
 // against money; empty when nothing useful can be said.
 std::string MoneyHelp(const Context& ctx, const ast::Expr& number_side);
+// Help line for "must be `want`, found `have`": how to write or convert the
+// value (the language has few conversions; says so when there is none).
+std::string ConvertHelp(const Type& want, const Type& have);
 
 // The part [offset, offset+len) of `span` (offset relative to span.begin),
 // with its line and column recomputed from the source text.

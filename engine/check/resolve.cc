@@ -155,7 +155,8 @@ class Resolver {
         break;
       }
     ctx_.Error("tg_unknown_field", e.span, "`" + path + "` is not a field",
-               example.empty() ? "" : "name a field under it, such as `" + example + "`");
+               example.empty() ? "name a field under `" + path + "`"
+                               : "name a field under it, such as `" + example + "`");
     e.ref = RefKind::kUnresolved;
   }
 
@@ -222,6 +223,12 @@ class Resolver {
           same_tail.push_back(p);
       if (!same_tail.empty()) help = "did you mean `" + same_tail.front() + "`?";
     }
+    if (help.empty()) {
+      std::string roots;
+      for (const auto& r : ctx_.roots) roots += (roots.empty() ? "`" : "`, `") + r;
+      help = "a name is a const or data declared in this policy, a quantifier variable, or a "
+             "schema root (" + roots + "`); strings need double quotes";
+    }
     ctx_.Error("tg_unknown_name", root.span, "unknown name `" + root.name + "`", help);
   }
 
@@ -238,6 +245,11 @@ class Resolver {
     } else {
       if (builtin_names_.empty()) builtin_names_ = BuiltinNames();
       help = DidYouMean(e.name, builtin_names_);
+      if (help.empty()) {
+        help = "policies cannot define functions; the built-ins are";
+        for (size_t i = 0; i < builtin_names_.size(); ++i)
+          help += (i ? ", `" : " `") + builtin_names_[i] + "`";
+      }
     }
     ctx_.Error("tg_unknown_function", at, "unknown function `" + e.name + "`", help);
     e.index = -2;  // reported

@@ -64,7 +64,11 @@ class TestChecker {
     if (id < 0) {
       std::string m = ClosestMatch(path, request ? request_paths_ : candidate_paths_);
       ctx_.Error("tg_unknown_field", b.span, "unknown field `" + path + "`",
-                 m.empty() ? "" : "did you mean `" + m + "`?");
+                 m.empty() ? std::string(request ? "bind request fields such as `request.model` or "
+                                                   "`principal.workspace`"
+                                                 : "bind candidate fields such as `provider.name` or "
+                                                   "`endpoint.id`")
+                           : "did you mean `" + m + "`?");
       return;
     }
     const stdlib::FieldDef& f = ctx_.schema->field(id);
@@ -94,7 +98,9 @@ class TestChecker {
     std::string err;
     Value out;
     if (!CoerceValue(ctx_, f.type, v.type, *v.folded, &out, &err)) {
-      ctx_.Error("tg_invalid_value", v.span, err);
+      ctx_.Error("tg_invalid_value", v.span, err,
+                 "give `" + path + "` a value of type `" + f.type.ToString() + "`" +
+                     (f.type.is(Kind::kTime) ? ", such as \"2025-01-06T09:00:00Z\"" : ""));
       return;
     }
     v.folded = out;
@@ -123,7 +129,7 @@ class TestChecker {
           if (it == rules_.end()) {
             std::string m = ClosestMatch(x.names[i], rule_names_);
             ctx_.Error("tg_test_error", at, "unknown rule `" + x.names[i] + "`",
-                       m.empty() ? "" : "did you mean `" + m + "`?");
+                       m.empty() ? "name a rule declared in this policy" : "did you mean `" + m + "`?");
             continue;
           }
           if (x.kind == ast::ExpectKind::kRejectedBy) {
@@ -155,7 +161,8 @@ class TestChecker {
           if (!fits)
             ctx_.Error("tg_test_error", x.value->span,
                        "tag `" + x.names[0] + "` is set to `" + tag_types_[x.names[0]][0].ToString() +
-                           "`, but the expected value is `" + want.ToString() + "`");
+                           "`, but the expected value is `" + want.ToString() + "`",
+                       "expect a `" + tag_types_[x.names[0]][0].ToString() + "` value, as the rule tags it");
         }
         return;
       default:

@@ -17,6 +17,12 @@ using ast::RefKind;
 bool IsAny(const Type& t) { return t.is(Kind::kAny); }
 std::string T(const Type& t) { return "`" + t.ToString() + "`"; }
 
+std::string FieldList(const Type& record) {
+  std::string out;
+  for (const auto& f : record.fields()) out += (out.empty() ? "`" : ", `") + f.name + "`";
+  return out.empty() ? "it has no fields" : "its fields are " + out;
+}
+
 class Typer {
  public:
   explicit Typer(Context& ctx) : ctx_(ctx) {
@@ -92,7 +98,7 @@ class Typer {
         for (const auto& f : base.fields()) names.push_back(f.name);
         std::string m = ClosestMatch(e.name, names);
         ctx_.Error("tg_unknown_field", e.span, "no field `" + e.name + "` in " + T(base),
-                   m.empty() ? "" : "did you mean `" + m + "`?");
+                   m.empty() ? FieldList(base) : "did you mean `" + m + "`?");
         return Type();
       }
       e.index = fi;
@@ -102,7 +108,8 @@ class Typer {
       e.index = -1;
       return base.elem();
     }
-    ctx_.Error("tg_type_error", e.span, "cannot read field `" + e.name + "` of a value of type " + T(base));
+    ctx_.Error("tg_type_error", e.span, "cannot read field `" + e.name + "` of a value of type " + T(base),
+               "only records and maps have fields; check the name before `." + e.name + "`");
     return Type();
   }
 
@@ -113,10 +120,12 @@ class Typer {
     const Expr& k = *e.kids[1];
     switch (base.kind()) {
       case Kind::kMap:
-        if (!key.is(Kind::kString)) return Bad(k, "a map key must be `string`, found " + T(key));
+        if (!key.is(Kind::kString)) return Bad(k, "a map key must be `string`, found " + T(key),
+                                               "map keys are strings: write the key in quotes, such as `m[\"key\"]`");
         return base.elem();
       case Kind::kList:
-        if (!key.is(Kind::kInt)) return Bad(k, "a list index must be `int`, found " + T(key));
+        if (!key.is(Kind::kInt)) return Bad(k, "a list index must be `int`, found " + T(key),
+                                            "index a list by position from 0, such as `l[0]`");
         return base.elem();
       case Kind::kRecord: {
         auto v = key.is(Kind::kString) ? FoldExpr(ctx_, *e.kids[1]) : std::nullopt;
@@ -126,7 +135,8 @@ class Typer {
                      "the same type to look it up by a computed key");
         int fi = base.FieldIndex(v->sv());
         if (fi < 0) {
-          ctx_.Error("tg_unknown_field", k.span, "no field `" + std::string(v->sv()) + "` in " + T(base));
+          ctx_.Error("tg_unknown_field", k.span, "no field `" + std::string(v->sv()) + "` in " + T(base),
+                     FieldList(base));
           return Type();
         }
         e.index = fi;
@@ -134,7 +144,8 @@ class Typer {
       }
       default:
         return Bad(e, "cannot index a value of type " + T(base),
-                   base.is(Kind::kString) ? "strings cannot be indexed" : "");
+                   base.is(Kind::kString) ? "strings cannot be indexed; use `starts_with`, `contains` or `length`"
+                                          : "only lists (by int), maps (by string) and records (by field name) can be indexed");
     }
   }
 
@@ -142,11 +153,13 @@ class Typer {
     Type a = Visit(*e.kids[0], depth + 1, false);
     if (IsAny(a)) return Type();
     if (e.op == Op::kNot) {
-      if (!a.is(Kind::kBool)) return Bad(*e.kids[0], "`not` needs a bool, found " + T(a));
+      if (!a.is(Kind::kBool)) return Bad(*e.kids[0], "`not` needs a bool, found " + T(a),
+                                       ConvertHelp(Type(Kind::kBool), a));
       return a;
     }
     if (a.IsNumeric() || a.is(Kind::kMoney) || a.is(Kind::kDuration)) return a;
-    return Bad(*e.kids[0], "cannot negate a value of type " + T(a));
+    return Bad(*e.kids[0], "cannot negate a value of type " + T(a),
+               "only numbers, money and durations can be negated");
   }
 
   Type BinaryType(Expr& e, uint32_t depth) {
@@ -160,38 +173,47 @@ class Typer {
     switch (e.op) {
       case Op::kAnd:
       case Op::kOr:
-        if (!a.is(Kind::kBool)) return Bad(l, op + " needs bool operands, found " + T(a));
-        if (!b.is(Kind::kBool)) return Bad(r, op + " needs bool operands, found " + T(b));
+        if (!a.is(Kind::kBool)) return Bad(l, op + " needs bool operands, found " + T(a), ConvertHelp(Type(Kind::kBool), a));
+        if (!b.is(Kind::kBool)) return Bad(r, op + " needs bool operands, found " + T(b), ConvertHelp(Type(Kind::kBool), b));
         return Type(Kind::kBool);
       case Op::kEq:
       case Op::kNe:
         if (a.is(Kind::kNull) || b.is(Kind::kNull)) return Type(Kind::kBool);
         if (MoneyMix(a, b)) return MoneyMismatch(e, l, r, a, "cannot compare money with a plain number");
         if ((a.IsNumeric() && b.IsNumeric()) || Fits(a, b) || Fits(b, a)) return Type(Kind::kBool);
-        return Bad(e, "cannot compare " + T(a) + " with " + T(b));
+        return Bad(e, "cannot compare " + T(a) + " with " + T(b),
+                   "`==` and `!=` compare values of one type; " + ConvertHelp(a, b));
       case Op::kLt: case Op::kLe: case Op::kGt: case Op::kGe:
         if (MoneyMix(a, b)) return MoneyMismatch(e, l, r, a, "cannot compare money with a plain number");
         if ((a.IsNumeric() && b.IsNumeric()) ||
             (a.kind() == b.kind() && (a.is(Kind::kMoney) || a.is(Kind::kString) ||
                                       a.is(Kind::kDuration) || a.is(Kind::kTime))))
           return Type(Kind::kBool);
-        return Bad(e, op + " cannot order " + T(a) + " and " + T(b));
+        return Bad(e, op + " cannot order " + T(a) + " and " + T(b),
+                   op + " orders two numbers, two money amounts, two strings, two durations or two times");
       case Op::kIn:
       case Op::kNotIn:
         return Membership(e, l, a, r, b, op);
       case Op::kHas:
         return Membership(e, r, b, l, a, op);
       case Op::kMatches:
-        if (!a.is(Kind::kString)) return Bad(l, "the left side of `matches` must be `string`, found " + T(a));
+        if (!a.is(Kind::kString))
+          return Bad(l, "the left side of `matches` must be `string`, found " + T(a),
+                     "match a string, such as `request.messages[0].content matches detect.email`");
         if (!b.is(Kind::kString) && !b.is(Kind::kPattern))
-          return Bad(r, "the right side of `matches` must be a detector or a constant string, found " + T(b));
+          return Bad(r, "the right side of `matches` must be a detector or a constant string, found " + T(b),
+                     "use a detector such as `detect.email` or an RE2 pattern in double quotes");
         return Type(Kind::kBool);
       case Op::kContains:
         if (a.IsContainer())
           return Bad(l, "`contains` tests substrings; the left side is " + T(a),
                      "use `x in c` or `c has x` for membership");
-        if (!a.is(Kind::kString)) return Bad(l, "the left side of `contains` must be `string`, found " + T(a));
-        if (!b.is(Kind::kString)) return Bad(r, "the right side of `contains` must be `string`, found " + T(b));
+        if (!a.is(Kind::kString))
+          return Bad(l, "the left side of `contains` must be `string`, found " + T(a),
+                     "`contains` tests substrings: `text contains \"word\"`");
+        if (!b.is(Kind::kString))
+          return Bad(r, "the right side of `contains` must be `string`, found " + T(b),
+                     "`contains` tests substrings: `text contains \"word\"`");
         return Type(Kind::kBool);
       default:
         return Arithmetic(e, l, a, r, b, op);
@@ -201,17 +223,20 @@ class Typer {
   Type Membership(Expr& e, const Expr& x, const Type& xt, const Expr& c, const Type& ct,
                   const std::string& op) {
     if (ct.is(Kind::kMap)) {
-      if (!xt.is(Kind::kString)) return Bad(x, "map keys are strings; " + op + " got " + T(xt));
+      if (!xt.is(Kind::kString))
+        return Bad(x, "map keys are strings; " + op + " got " + T(xt), "look for a string key, such as `\"key\" in m`");
       return Type(Kind::kBool);
     }
     if (!ct.is(Kind::kSet) && !ct.is(Kind::kList))
       return Bad(c, op + " needs a set, list or map, found " + T(ct),
-                 ct.is(Kind::kString) ? "use `contains` to test for a substring" : "");
+                 ct.is(Kind::kString) ? "use `contains` to test for a substring"
+                                      : "write a set `{...}`, a list `[...]` or a map on that side");
     const Type& el = ct.elem();
     if (IsAny(el) || Fits(el, xt) || (ct.is(Kind::kList) && el.IsNumeric() && xt.IsNumeric()))
       return Type(Kind::kBool);
     if (MoneyMix(el, xt)) return MoneyMismatch(e, x, x, el, "cannot look for a plain number among money");
-    return Bad(x, "cannot look for " + T(xt) + " in " + T(ct));
+    return Bad(x, "cannot look for " + T(xt) + " in " + T(ct),
+               "the elements of " + T(ct) + " are " + T(el) + "; " + ConvertHelp(el, xt));
   }
 
   Type Arithmetic(Expr& e, const Expr& l, const Type& a, const Expr& r, const Type& b,
@@ -240,14 +265,27 @@ class Typer {
         break;
       case Op::kMod:
         if (ka == Kind::kInt && kb == Kind::kInt) return a;
-        if (num(ka) && num(kb)) return Bad(e, "`%` needs int operands, found " + T(a) + " and " + T(b));
+        if (num(ka) && num(kb))
+          return Bad(e, "`%` needs int operands, found " + T(a) + " and " + T(b),
+                     "`%` is the remainder of whole numbers: write both sides without a decimal point");
         break;
       default:
         break;
     }
     if (MoneyMix(a, b))
       return MoneyMismatch(e, l, r, a, op + " cannot mix money with a plain number");
-    return Bad(e, op + " cannot combine " + T(a) + " and " + T(b));
+    std::string help;
+    switch (e.op) {
+      case Op::kAdd: case Op::kSub:
+        help = op + " works on two numbers, two money amounts, two durations, a time and a duration"
+               + std::string(e.op == Op::kSub ? ", or two times" : "") +
+               "; strings cannot be concatenated";
+        break;
+      case Op::kMul: help = "`*` multiplies numbers, or money by a number"; break;
+      case Op::kDiv: help = "`/` divides numbers, money by a number, or money by money"; break;
+      default: help = op + " works on ints only"; break;
+    }
+    return Bad(e, op + " cannot combine " + T(a) + " and " + T(b), help);
   }
 
   static bool MoneyMix(const Type& a, const Type& b) {
@@ -299,7 +337,8 @@ class Typer {
     for (size_t i = 0; i < args.size(); ++i)
       if (args[i].is(Kind::kPattern))
         return Bad(*e.kids[i], "`" + std::string(ctx_.Text(e.kids[i]->span)) +
-                                   "` is a pattern and can only be used on the right of `matches` or in `redact`");
+                                   "` is a pattern and can only be used on the right of `matches` or in `redact`",
+                   "write `text matches " + std::string(ctx_.Text(e.kids[i]->span)) + "` instead of passing it");
     if (any_unknown) return Type();
     std::string got;
     for (const auto& a : args) got += (got.empty() ? "" : ", ") + a.ToString();
@@ -326,7 +365,8 @@ class Typer {
       if (el.IsNumeric() && t.IsNumeric()) { el = Type(Kind::kDecimal); continue; }
       if (Fits(el, t)) continue;
       if (Fits(t, el)) { el = t; continue; }
-      Bad(*k, "list elements must share one type: found " + T(t) + " after " + T(el));
+      Bad(*k, "list elements must share one type: found " + T(t) + " after " + T(el),
+          "make every element " + T(el) + ", or split the list");
       unknown = true;
     }
     if (unknown) return Type();
@@ -345,7 +385,8 @@ class Typer {
       }
       if (IsAny(el)) el = t;
       else if (el != t) {
-        Bad(*k, "set elements must share one type: found " + T(t) + " after " + T(el));
+        Bad(*k, "set elements must share one type: found " + T(t) + " after " + T(el),
+            "a set holds only strings or only ints: make every element " + T(el));
         return Type();
       }
     }
@@ -379,13 +420,15 @@ class Typer {
     if (l.is(Kind::kList) || l.is(Kind::kSet)) el = l.elem();
     else if (!IsAny(l))
       Bad(*e.kids[0], std::string("`") + (e.quant_all ? "all" : "any") +
-                          "` ranges over a list or set, found " + T(l));
+                          "` ranges over a list or set, found " + T(l),
+          "quantify over a list or set, such as `any m in request.messages: m.role == \"system\"`");
     if (locals_.size() <= size_t(std::max(e.index, 0))) locals_.resize(std::max(e.index, 0) + 1);
     locals_[std::max(e.index, 0)] = el;
     Type body = Visit(*e.kids[1], depth + 1, false);
     locals_.resize(std::max(e.index, 0));
     if (!IsAny(body) && !body.is(Kind::kBool))
-      return Bad(*e.kids[1], "the body of a quantifier must be a bool, found " + T(body));
+      return Bad(*e.kids[1], "the body of a quantifier must be a bool, found " + T(body),
+                 "after `:` write a condition on the variable, such as `m.role == \"system\"`");
     return Type(Kind::kBool);
   }
 
@@ -403,7 +446,9 @@ class Typer {
         if (c.declared) {
           std::string why;
           if (!ValidDataType(*c.declared, &why)) {
-            ctx_.Error("tg_type_error", c.type_span.file ? c.type_span : c.span, why);
+            ctx_.Error("tg_type_error", c.type_span.file ? c.type_span : c.span, why,
+                       "a const type is built from bool, int, decimal, money, string, duration, time, "
+                       "set<string>, set<int>, list<T>, map<T> and records {name: T}");
             const_types_[root.owner] = Type();
             return;
           }
@@ -418,15 +463,18 @@ class Typer {
       case Role::kWhen:
       case Role::kRequire:
         if (!IsAny(t) && !t.is(Kind::kBool))
-          Bad(e, std::string("`") + RoleName(root.role) + "` needs a bool condition, found " + T(t));
+          Bad(e, std::string("`") + RoleName(root.role) + "` needs a bool condition, found " + T(t),
+              ConvertHelp(Type(Kind::kBool), t));
         return;
       case Role::kRedact:
         if (!IsAny(t) && !t.is(Kind::kPattern) && !t.is(Kind::kString))
-          Bad(e, "`redact` needs a detector or a constant string pattern, found " + T(t));
+          Bad(e, "`redact` needs a detector or a constant string pattern, found " + T(t),
+              "write `redact detect.email as \"[email]\"` or `redact \"sk-[a-z0-9]+\" as \"[key]\"`");
         return;
       case Role::kTag:
         if (!IsAny(t) && !IsScalar(t))
-          Bad(e, "a tag value must be a bool, number, money, string, duration or time, found " + T(t));
+          Bad(e, "a tag value must be a bool, number, money, string, duration or time, found " + T(t),
+              "tag one value: pick an element (`x[0]`) or a summary such as `length(x)`");
         return;
       case Role::kMaxPrice:
       case Role::kExpectMaxPrice:
@@ -436,7 +484,8 @@ class Typer {
       case Role::kOrder:
       case Role::kExpectOrder:
         if (!IsAny(t) && !(t.is(Kind::kList) && (IsAny(t.elem()) || t.elem().is(Kind::kString))))
-          Bad(e, "`order` needs a list of provider names (`list<string>`), found " + T(t));
+          Bad(e, "`order` needs a list of provider names (`list<string>`), found " + T(t),
+              "write `order [\"openai\", \"anthropic\"]`");
         return;
       case Role::kBudgetKey:
       case Role::kLimitKey:
@@ -456,7 +505,7 @@ class Typer {
       ctx_.Error("tg_money_mismatch", e.span, what + " must be money, found " + T(t), MoneyHelp(ctx_, e));
       return;
     }
-    Bad(e, what + " must be " + T(want) + ", found " + T(t));
+    Bad(e, what + " must be " + T(want) + ", found " + T(t), ConvertHelp(want, t));
   }
 
   Context& ctx_;
@@ -489,7 +538,7 @@ void CheckStatus(Context& ctx, int status, const Span& span, bool zero_ok) {
   if (zero_ok && status == 0) return;
   if (status < 400 || status > 599)
     ctx.Error("tg_invalid_value", span, "status `" + std::to_string(status) + "` is not an error status",
-              "a deny status is from 400 to 599");
+              "a deny status is an HTTP error status from 400 to 599, such as 403 or 429");
 }
 
 void CheckWindow(Context& ctx, ast::Window w, int64_t ms, const Span& span) {

@@ -64,6 +64,53 @@ void LineBounds(const std::string& text, size_t offset, size_t* begin, size_t* e
 
 }  // namespace
 
+namespace {
+
+// One display cell of an echoed source line: a code point (or one escaped
+// byte) with its byte range in the line and the text printed for it.
+struct Cell {
+  size_t begin = 0, end = 0;
+  std::string text;
+  size_t width = 1;
+};
+
+// Length of the valid UTF-8 sequence at s[i], or 0 when invalid.
+size_t Utf8Len(const std::string& s, size_t i) {
+  auto c = static_cast<unsigned char>(s[i]);
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k)
+    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
+  if (n == 2 && c < 0xC2) return 0;  // overlong
+  return n;
+}
+
+// Splits a line into cells; invalid UTF-8 and control bytes (but tabs) are
+// shown as \xNN so a terminal never receives them raw.
+std::vector<Cell> Cells(const std::string& line) {
+  std::vector<Cell> out;
+  static const char* kHex = "0123456789abcdef";
+  for (size_t i = 0; i < line.size();) {
+    auto c = static_cast<unsigned char>(line[i]);
+    size_t n = Utf8Len(line, i);
+    Cell cell;
+    cell.begin = i;
+    if (n == 0 || (n == 1 && c != '\t' && (c < 0x20 || c == 0x7f))) {
+      cell.end = i + 1;
+      cell.text = std::string("\\x") + kHex[c >> 4] + kHex[c & 0xF];
+      cell.width = 4;
+    } else {
+      cell.end = i + n;
+      cell.text = line.substr(i, n);
+    }
+    out.push_back(std::move(cell));
+    i = cell.end;
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string RenderDiagnostic(const Diagnostic& d) {
   std::string out;
   const Span& s = d.span;
@@ -80,22 +127,49 @@ std::string RenderDiagnostic(const Diagnostic& d) {
     LineBounds(text, s.begin, &lb, &le);
     std::string line_text = text.substr(lb, le - lb);
     if (!line_text.empty() && line_text.back() == '\r') line_text.pop_back();
+    std::vector<Cell> cells = Cells(line_text);
+    // The caret covers the cells from the one holding `begin` to the one
+    // holding `end - 1`, clipped to this line (a multi-line span gets `...`).
+    size_t col0 = s.begin >= lb ? s.begin - lb : 0;
+    size_t span_end = std::max<size_t>(s.end, s.begin) - lb;
+    bool multi_line = span_end > line_text.size() && s.end > le;
+    size_t first = cells.size(), last = cells.size();
+    for (size_t i = 0; i < cells.size(); ++i) {
+      if (first == cells.size() && cells[i].end > col0) first = i;
+      if (cells[i].begin < span_end) last = i;
+    }
+    if (first == cells.size()) last = first;               // at the end of the line
+    else if (last == cells.size() || last < first) last = first;
+    // A window of at most kWindow columns that holds the caret's start.
+    constexpr size_t kWindow = 120, kBefore = 40;
+    size_t win_b = 0, win_e = cells.size();
+    size_t total = 0;
+    for (const Cell& c : cells) total += c.width;
+    if (total > kWindow) {
+      size_t before = 0;
+      win_b = first;
+      while (win_b > 0 && before + cells[win_b - 1].width <= kBefore) before += cells[--win_b].width;
+      size_t used = 0;
+      win_e = win_b;
+      while (win_e < cells.size() && used + cells[win_e].width <= kWindow) used += cells[win_e++].width;
+    }
+    std::string shown = win_b > 0 ? "..." : "";
+    std::string lead = win_b > 0 ? "   " : "";
+    size_t carets = 0;
+    for (size_t i = win_b; i < win_e; ++i) {
+      shown += cells[i].text;
+      if (i < first) {
+        lead += cells[i].text == "\t" ? std::string("\t") : std::string(cells[i].width, ' ');
+      } else if (i <= last) {
+        carets += cells[i].width;
+      }
+    }
+    if (win_e < cells.size()) shown += "...";
+    if (carets == 0) carets = 1;
     std::string num = std::to_string(s.line);
     gutter_pad = std::string(num.size() + 4, ' ');
-    out += "   " + num + " | " + line_text + "\n";
-    // Caret line: tabs are kept so the carets line up under tabbed source.
-    size_t col0 = s.begin >= lb ? s.begin - lb : 0;
-    col0 = std::min(col0, line_text.size());
-    std::string lead;
-    for (size_t i = 0; i < col0; ++i) lead += line_text[i] == '\t' ? '\t' : ' ';
-    size_t span_end = std::max<size_t>(s.end, s.begin);
-    size_t width = span_end > s.begin ? span_end - s.begin : 1;
-    // Clip to the end of the line (at least one caret).
-    if (col0 + width > line_text.size()) {
-      width = line_text.size() > col0 ? line_text.size() - col0 : 1;
-    }
-    if (width == 0) width = 1;
-    out += gutter_pad + "| " + lead + std::string(width, '^') + "\n";
+    out += "   " + num + " | " + shown + "\n";
+    out += gutter_pad + "| " + lead + std::string(carets, '^') + (multi_line ? " ..." : "") + "\n";
   }
   if (!d.help.empty()) {
     out += gutter_pad + "= help: " + d.help + "\n";
@@ -105,18 +179,21 @@ std::string RenderDiagnostic(const Diagnostic& d) {
 
 namespace {
 
-size_t Levenshtein(std::string_view a, std::string_view b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+// Optimal-string-alignment distance: insertions, deletions, substitutions
+// and transpositions of adjacent characters each cost one edit.
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
   for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
     for (size_t j = 1; j <= b.size(); ++j) {
-      size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+      size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
     }
-    std::swap(prev, cur);
   }
-  return prev[b.size()];
+  return d[a.size()][b.size()];
 }
 
 bool EqualFold(std::string_view a, std::string_view b) {
@@ -147,11 +224,31 @@ std::string ClosestMatch(std::string_view name, const std::vector<std::string>& 
     // Cheap reject: the length difference is a lower bound on the distance.
     size_t diff = c.size() > name.size() ? c.size() - name.size() : name.size() - c.size();
     if (diff > max_dist) continue;
-    size_t d = Levenshtein(name, c);
+    size_t d = EditDistance(name, c);
     if (d < best_dist) {
       best_dist = d;
       best = &c;
     }
+  }
+  // A one-edit typo is the best guess; otherwise, for a dotted name, a
+  // candidate with the same last segment (`request.user` -> `principal.user`)
+  // beats a distant spelling match (`request.model`).
+  if (best != nullptr && best_dist <= 1) return *best;
+  size_t dot = name.rfind('.');
+  if (dot != std::string_view::npos && dot + 1 < name.size()) {
+    std::string_view tail = name.substr(dot);
+    const std::string* same_tail = nullptr;
+    size_t same_dist = 0;
+    for (const std::string& c : sorted) {
+      if (c == name || c.size() <= tail.size()) continue;
+      if (std::string_view(c).substr(c.size() - tail.size()) != tail) continue;
+      size_t d = EditDistance(name, c);
+      if (same_tail == nullptr || d < same_dist) {
+        same_dist = d;
+        same_tail = &c;
+      }
+    }
+    if (same_tail != nullptr) return *same_tail;
   }
   return best ? *best : std::string();
 }

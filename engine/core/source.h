@@ -73,11 +73,20 @@ class Diagnostics {
   std::vector<std::shared_ptr<const SourceFile>> files_;
 };
 
-// Renders one diagnostic (with caret line when the span has a file).
+// Renders one diagnostic (with caret line when the span has a file). The
+// echoed line is cut to a window of at most 120 columns around the caret
+// (`...` marks the cut), invalid UTF-8 and control bytes are shown as `\xNN`
+// with the carets kept aligned, and a span that runs past its first line is
+// underlined to the end of that line followed by ` ...`.
 std::string RenderDiagnostic(const Diagnostic& d);
 
-// "did you mean" helper: the candidate closest to `name` by edit distance,
-// or empty when none is close enough to be a plausible typo.
+// "did you mean" helper: the candidate closest to `name` by optimal string
+// alignment distance (insert, delete, substitute, swap two adjacent letters:
+// one edit each; at most max(1, |name|/3) edits; a case-only difference wins).
+// Unless that match is one edit away, a dotted `name` prefers the closest
+// candidate with the same last segment (`request.user` -> `principal.user`).
+// Empty when none is plausible.
+// Cost: O(candidates * |name|^2).
 std::string ClosestMatch(std::string_view name, const std::vector<std::string>& candidates);
 
 }  // namespace tollgate

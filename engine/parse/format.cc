@@ -205,7 +205,10 @@ class Formatter {
   void Remember(const Token& t) {
     bool after_dot = prev_text_ == ".";
     unary_ = t.text == "-" && !prev_operand_;
-    prev_name_ = t.kind == Token::kWord && (!IsKeyword(t.text) || after_dot);
+    // `max` and `contains` are keywords and built-in functions: in prefix
+    // position (not after an operand) they are a call's name, `max(a, b)`.
+    bool call_keyword = (t.text == "max" || t.text == "contains") && !prev_operand_;
+    prev_name_ = t.kind == Token::kWord && (!IsKeyword(t.text) || after_dot || call_keyword);
     prev_operand_ = prev_name_ || t.kind == Token::kString || t.kind == Token::kNumber ||
                     t.text == "true" || t.text == "false" || t.text == "null" ||
                     t.text == "usd" || t.text == ")" || t.text == "]" || t.text == "}";
@@ -445,8 +448,16 @@ std::vector<std::string> Comments(const std::vector<Token>& toks) {
 
 std::optional<std::string> Format(const SourceFile& file, Diagnostics* diags) {
   try {
+    const size_t first = diags->size();
     auto before = Parse(std::make_unique<SourceFile>(file), Limits{}, diags);
-    if (before == nullptr) return std::nullopt;
+    bool had_errors = false;
+    for (size_t i = first; i < diags->size(); ++i)
+      had_errors = had_errors || diags->items()[i].severity == Severity::kError;
+    // A file with any parse-stage error (value errors included) is left alone.
+    if (before == nullptr || had_errors) {
+      if (before != nullptr) diags->KeepAlive(std::shared_ptr<const SourceFile>(std::move(before->file)));
+      return std::nullopt;
+    }
     Diagnostics lex_diags;
     std::vector<Token> toks = Lex(file, &lex_diags);
     std::vector<std::string> comments = Comments(toks);
@@ -470,9 +481,11 @@ std::optional<std::string> Format(const SourceFile& file, Diagnostics* diags) {
     }
     return out;
   } catch (const std::exception& e) {
-    diags->Error("tg_internal_error", Span{}, std::string("formatter failure: ") + e.what());
+    diags->Error("tg_internal_error", Span{}, std::string("formatter failure: ") + e.what(),
+                 "please report this file; it was left unchanged");
   } catch (...) {
-    diags->Error("tg_internal_error", Span{}, "formatter failure");
+    diags->Error("tg_internal_error", Span{}, "formatter failure",
+                 "please report this file; it was left unchanged");
   }
   return std::nullopt;
 }

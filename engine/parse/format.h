@@ -17,8 +17,8 @@
 
 namespace tollgate::parse {
 
-// Returns the formatted text, or nullopt when the file does not parse (the
-// syntax errors are in *diags; nothing is reformatted then).
+// Returns the formatted text, or nullopt when parsing reports any error,
+// value errors included (they are in *diags; nothing is reformatted then).
 std::optional<std::string> Format(const SourceFile& file, Diagnostics* diags);
 
 }  // namespace tollgate::parse

@@ -178,6 +178,42 @@ std::string ExpectedText(const antlr4::misc::IntervalSet& set) {
   return s;
 }
 
+// The help line of a syntax error: what may appear at this point.
+std::string SyntaxHelp(const antlr4::Token* tok, const std::string& expected) {
+  const std::string text = tok->getType() == antlr4::Token::EOF ? "" : tok->getText();
+  if (text == "=") return "use `==` to compare values";
+  const bool keyword = !text.empty() && Types().IsKeyword(tok->getType());
+  auto has = [&](const char* w) { return expected.find(w) != std::string::npos; };
+  if (tok->getType() == antlr4::Token::EOF) {
+    if (has("`policy`")) return "a policy file starts with a header such as `policy \"acme\"`";
+    return "the file ends in the middle of a declaration: finish it and close every `{`, `(` and `[`";
+  }
+  if (has("an expression")) {
+    std::string h = "an expression is a literal (`\"text\"`, `42`, `2.50 usd`, `30d`, `true`), a field "
+                    "such as `request.model`, a call such as `lower(x)`, or `(...)`";
+    if (keyword) h = Ticked(text) + " is a keyword and cannot start an expression; " + h;
+    return h;
+  }
+  if (expected == "expected a string") return "write it in double quotes, such as \"" + text + "\"";
+  if (expected == "expected a name") {
+    return keyword ? Ticked(text) + " is a keyword; choose another name"
+                   : "a name is letters, digits and `_`, starting with a letter";
+  }
+  if (has("an effect"))
+    return "a rule holds `when` and effects: `deny`, `require`, `redact`, `route`, `tag` or `warn`";
+  if (has("a declaration"))
+    return "after the header come `const`, `data`, `rule`, `budget`, `limit` and `test` declarations";
+  if (has("an expectation"))
+    return "a test expects `allow`, `deny`, `fired`, `not_fired`, `rejected_by`, `accepted`, "
+           "`redacts`, `tag`, `route` or `warns`";
+  if (expected == "expected `:`")
+    return "write `:` before " + Ticked(text) + ": a quantifier reads `any x in list: condition`, "
+           "a map entry `key: value`";
+  if (!expected.empty()) return "write " + expected.substr(9) + " here, before " + Ticked(text);
+  if (text == ",") return "remove the extra `,`: elements are separated by one comma";
+  return "remove " + Ticked(text) + " or check the syntax around it (see docs/language.md)";
+}
+
 struct StopParsing {};  // thrown through ANTLR by the reporter once the cap is hit
 
 // Collects syntax errors as Diagnostics; at most one per offending token.
@@ -208,11 +244,9 @@ class SyntaxReporter {
     std::string msg = tok->getType() == antlr4::Token::EOF
                           ? "unexpected end of file"
                           : "unexpected " + Ticked(tok->getText());
-    if (expected != nullptr) {
-      std::string e = ExpectedText(*expected);
-      if (!e.empty()) msg += ", " + e;
-    }
-    Report(tok, msg, tok->getText() == "=" ? "use `==` to compare values" : "");
+    std::string e = expected != nullptr ? ExpectedText(*expected) : "";
+    if (!e.empty()) msg += ", " + e;
+    Report(tok, msg, SyntaxHelp(tok, e));
   }
   uint32_t count() const { return count_; }
   bool capped() const { return capped_; }
@@ -292,16 +326,34 @@ std::string HelpFor(const std::string& bad) {
   if (bad == "!") return "use `not`, or `!=` to compare";
   if (bad == ";") return "clauses need no separator: start each on its own line";
   if (bad[0] == '\'') return "strings use double quotes: \"...\"";
-  return "";
+  return "remove it: outside strings and comments a policy uses letters, digits, `_` and the "
+         "operators of the language";
+}
+
+// A bad escape in a string literal: a value error (tg_invalid_value), found
+// here on the tokens so that it is reported even when the file also has
+// syntax errors, and not counted as one (the AST is still built, with the
+// string's value cut at the bad escape).
+void CheckEscapes(antlr4::Token* t, const Locator& loc, Diagnostics* diags) {
+  std::string text = t->getText(), out, why;
+  size_t b = 0, e = 0;
+  if (internal::Unescape(text, &out, &b, &e, &why)) return;
+  Span s = loc.Of(t);
+  // The token's bytes equal `text` (UTF-8 in, UTF-8 out), so offsets add.
+  diags->Error("tg_invalid_value",
+               loc.Bytes(s.begin + static_cast<uint32_t>(b), s.begin + static_cast<uint32_t>(e)),
+               why + " " + Ticked(text.substr(b, e - b)),
+               "valid escapes are \\\" \\\\ \\/ \\n \\r \\t and \\uXXXX; write `\\\\` for a backslash");
 }
 
 // Reports bad characters (runs of them as one error), unterminated strings
-// and comments, and hides those tokens from the parser.
+// and comments, and bad escapes; hides the error tokens from the parser.
 void ReportLexErrors(const std::vector<antlr4::Token*>& toks, const Locator& loc,
-                     SyntaxReporter* rep) {
+                     SyntaxReporter* rep, Diagnostics* diags) {
   for (size_t i = 0; i < toks.size(); ++i) {
     antlr4::Token* t = toks[i];
     size_t type = t->getType();
+    if (type == TollgateLexer::STRING) CheckEscapes(t, loc, diags);
     if (!IsHiddenError(type)) continue;
     for (size_t n = i + 1; n < toks.size(); ++n) {
       if (toks[n]->getChannel() == antlr4::Token::DEFAULT_CHANNEL && !IsHiddenError(toks[n]->getType())) {
@@ -417,7 +469,7 @@ TollgateParser::PolicyContext* RunParser(TollgateParser* parser, antlr4::CommonT
   try {
     stream->fill();
     std::vector<antlr4::Token*> toks = stream->getTokens();
-    ReportLexErrors(toks, loc, &rep);
+    ReportLexErrors(toks, loc, &rep, diags);
     if (const antlr4::Token* deep = FindTooDeep(toks, limits.max_nesting_depth)) {
       diags->Error("tg_limit_exceeded", loc.Of(deep),
                    "expression nests deeper than " + std::to_string(limits.max_nesting_depth) +
@@ -462,7 +514,7 @@ TollgateParser::PolicyContext* RunParser(TollgateParser* parser, antlr4::CommonT
     diags->Add(Diagnostic{Severity::kNote, "tg_parse_error", loc.Bytes(0, 0),
                           "stopped after " + std::to_string(limits.max_syntax_errors) +
                               " syntax errors",
-                          ""});
+                          "fix these first; later errors are often caused by earlier ones"});
   }
   return nullptr;
 }
@@ -473,7 +525,6 @@ std::unique_ptr<ast::Policy> Parse(std::unique_ptr<SourceFile> file, const Limit
                                    Diagnostics* diags) {
   if (!file) return nullptr;
   std::unique_ptr<ast::Policy> policy;
-  size_t before = diags->size();
   bool ok = false;
   try {
     policy = std::make_unique<ast::Policy>();
@@ -488,15 +539,19 @@ std::unique_ptr<ast::Policy> Parse(std::unique_ptr<SourceFile> file, const Limit
       TollgateParser parser(&stream);
       parser.removeErrorListeners();
       TollgateParser::PolicyContext* tree = RunParser(&parser, &stream, loc, limits, diags);
-      ok = tree != nullptr && diags->size() == before &&
-           BuildPolicy(tree, loc, limits, policy.get(), diags);
+      // Value errors (tg_invalid_value, ...) leave a placeholder in the AST
+      // and do not stop here; only syntax errors and limits do.
+      ok = tree != nullptr && BuildPolicy(tree, loc, limits, policy.get(), diags);
     }
   } catch (const std::bad_alloc&) {
-    diags->Error("tg_limit_exceeded", Span{}, "out of memory while parsing the policy");
+    diags->Error("tg_limit_exceeded", Span{}, "out of memory while parsing the policy",
+                 "split the policy into smaller files");
   } catch (const std::exception& e) {
-    diags->Error("tg_internal_error", Span{}, std::string("parser failure: ") + e.what());
+    diags->Error("tg_internal_error", Span{}, std::string("parser failure: ") + e.what(),
+                 "this is a bug in tollgate; please report it with the policy file");
   } catch (...) {
-    diags->Error("tg_internal_error", Span{}, "parser failure");
+    diags->Error("tg_internal_error", Span{}, "parser failure",
+                 "this is a bug in tollgate; please report it with the policy file");
   }
   if (ok) return policy;
   // The diagnostics point into the file: it lives on with them.
@@ -544,15 +599,20 @@ std::vector<Token> Lex(const SourceFile& file, Diagnostics* diags) {
                      type == TollgateLexer::UNTERMINATED_STRING    ? "unterminated string"
                      : type == TollgateLexer::UNTERMINATED_COMMENT ? "unterminated comment"
                                                                     : "unexpected character " +
-                                                                          Ticked(tok.text));
+                                                                          Ticked(tok.text),
+                     type == TollgateLexer::UNTERMINATED_STRING    ? "add the closing `\"` on the same line"
+                     : type == TollgateLexer::UNTERMINATED_COMMENT ? "close it with `*/`"
+                                                                    : HelpFor(tok.text));
       }
       prev_end = s.end;
       out.push_back(std::move(tok));
     }
   } catch (const std::bad_alloc&) {
-    diags->Error("tg_limit_exceeded", Span{}, "out of memory while reading the policy");
+    diags->Error("tg_limit_exceeded", Span{}, "out of memory while reading the policy",
+                 "split the policy into smaller files");
   } catch (const std::exception& e) {
-    diags->Error("tg_internal_error", Span{}, std::string("lexer failure: ") + e.what());
+    diags->Error("tg_internal_error", Span{}, std::string("lexer failure: ") + e.what(),
+                 "this is a bug in tollgate; please report it with the policy file");
   }
   return out;
 }

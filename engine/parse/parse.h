@@ -17,7 +17,8 @@
 // capped at 4 x max_nesting_depth levels (long operator chains); both are
 // tg_limit_exceeded. max_syntax_errors caps the report (then a note).
 // Invalid UTF-8 is a tg_parse_error. Literal and option mistakes are
-// tg_invalid_value, tg_unknown_type, tg_type_error, tg_duplicate_name.
+// tg_invalid_value, tg_unknown_type, tg_type_error, tg_duplicate_name (they
+// do not stop the parse; see Parse()).
 // Cost: linear in the source for valid files (~0.5 s CPU for 10,000 rules).
 // Thread safety: Parse() is reentrant (ANTLR's shared DFA cache is locked
 // inside the runtime).
@@ -33,9 +34,15 @@
 
 namespace tollgate::parse {
 
-// Returns the AST, or nullptr when the source has any error (all of them are
-// in *diags; the file then lives on in *diags, see Diagnostics::KeepAlive,
-// so their spans stay valid). Never throws.
+// Returns the AST whenever the source is syntactically well-formed, even when
+// it reported value errors (tg_invalid_value: bad escape, out-of-range
+// number or status, unknown window word; tg_unknown_type; tg_duplicate_name):
+// the offending node then holds a safe placeholder so that the checker can
+// run and report the file's other errors. Callers must not compile an AST
+// when diags->HasErrors(). Returns nullptr on syntax or lexical errors
+// (tg_parse_error) and exceeded limits (tg_limit_exceeded); the file then
+// lives on in *diags (Diagnostics::KeepAlive) so their spans stay valid.
+// Never throws.
 std::unique_ptr<ast::Policy> Parse(std::unique_ptr<SourceFile> file, const Limits& limits,
                                    Diagnostics* diags);
 

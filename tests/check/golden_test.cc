@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -78,6 +79,33 @@ TEST(Golden, CoversEveryCode) {
         "tg_limit_exceeded", "tg_invalid_value", "tg_test_error", "tg_not_constant",
         "tg_unused_const", "tg_unreachable"})
     EXPECT_NE(all.find(std::string("[") + code + "]"), std::string::npos) << code;
+}
+
+// Every diagnostic (errors, warnings and notes) in every golden file of the
+// repository (tests/**/*.expected) carries a `= help:` line.
+TEST(Golden, EveryDiagnosticHasHelp) {
+  std::regex header(R"(^\S.*(error|warning|note)\[tg_\w+\]: .*$)");
+  size_t diagnostics = 0;
+  for (const auto& e : fs::recursive_directory_iterator("tests")) {
+    if (e.path().extension() != ".expected") continue;
+    std::istringstream in(ReadFile(e.path()));
+    std::string line, open;  // `open`: a header still waiting for its help line
+    auto close = [&] {
+      EXPECT_TRUE(open.empty()) << e.path().string() << ": no help line for\n  " << open;
+      open.clear();
+    };
+    while (std::getline(in, line)) {
+      if (std::regex_match(line, header)) {
+        close();
+        open = line;
+        ++diagnostics;
+      } else if (line.find("= help: ") != std::string::npos && line.size() > line.find("= help: ") + 8) {
+        open.clear();
+      }
+    }
+    close();
+  }
+  EXPECT_GT(diagnostics, 100u);
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 namespace tollgate {
 namespace {
 
@@ -41,7 +43,7 @@ TEST(RenderDiagnostic, EmptySpanGetsOneCaretAndLongSpanIsClipped) {
   EXPECT_EQ(RenderDiagnostic(empty), "a.tg:1:2: error[tg_parse_error]: m\n   1 | abc\n     |  ^\n");
   // Span runs across the newline into the next line: carets stop at the end of line 1.
   Diagnostic multi{Severity::kError, "tg_parse_error", Span{&f, 1, 6, 1, 2}, "m", ""};
-  EXPECT_EQ(RenderDiagnostic(multi), "a.tg:1:2: error[tg_parse_error]: m\n   1 | abc\n     |  ^^\n");
+  EXPECT_EQ(RenderDiagnostic(multi), "a.tg:1:2: error[tg_parse_error]: m\n   1 | abc\n     |  ^^ ...\n");
   // A span at end of file still renders one caret.
   Diagnostic eof{Severity::kError, "tg_parse_error", Span{&f, 8, 8, 3, 1}, "m", ""};
   EXPECT_EQ(RenderDiagnostic(eof), "a.tg:3:1: error[tg_parse_error]: m\n   3 | \n     | ^\n");
@@ -94,6 +96,66 @@ TEST(ClosestMatch, CaseInsensitiveMatchWins) {
             "provider_name_long");
   EXPECT_EQ(ClosestMatch("EU", {"eu", "us"}), "eu");
   EXPECT_EQ(ClosestMatch("x", {}), "");
+}
+
+TEST(ClosestMatch, TranspositionIsOneEdit) {
+  EXPECT_EQ(ClosestMatch("cots", {"cost", "costs"}), "cost");
+  EXPECT_EQ(ClosestMatch("dya", {"minute", "hour", "day", "week", "month"}), "day");
+  EXPECT_EQ(ClosestMatch("ab", {"ba"}), "ba");
+}
+
+TEST(ClosestMatch, SameLastSegmentForDottedNames) {
+  std::vector<std::string> c = {"principal.user", "request.model", "request.messages"};
+  EXPECT_EQ(ClosestMatch("request.user", c), "principal.user");
+  EXPECT_EQ(ClosestMatch("request.modle", c), "request.model");  // a one-edit typo still wins
+  EXPECT_EQ(ClosestMatch("request.nothing", c), "");
+}
+
+// A line of `n` letters `x` with `mark` at byte `at`.
+std::string LongLine(size_t n, size_t at, const std::string& mark) {
+  std::string s(n, 'x');
+  s.replace(at, mark.size(), mark);
+  return s;
+}
+
+TEST(RenderDiagnostic, LongLinesShowAWindowAroundTheCaret) {
+  SourceFile f{"a.tg", LongLine(100000, 50000, "HERE") + "\n"};
+  Diagnostic d{Severity::kError, "tg_type_error", Span{&f, 50000, 50004, 1, 50001}, "m", "h"};
+  std::string out = RenderDiagnostic(d);
+  EXPECT_LT(out.size(), 400u) << out;
+  std::istringstream in(out);
+  std::string head, code, caret;
+  std::getline(in, head);
+  std::getline(in, code);
+  std::getline(in, caret);
+  const std::string gutter = "   1 | ";
+  ASSERT_EQ(code.substr(0, gutter.size()), gutter);
+  std::string shown = code.substr(gutter.size());
+  EXPECT_EQ(shown.substr(0, 3), "...");
+  EXPECT_EQ(shown.substr(shown.size() - 3), "...");
+  EXPECT_LE(shown.size(), 120u + 6);
+  // The carets sit exactly under `HERE`.
+  size_t at = code.find("HERE");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_EQ(caret.find('^'), at) << code << "\n" << caret;
+  EXPECT_EQ(caret.substr(at), "^^^^");
+  // Near the start of a long line: no leading `...`.
+  Diagnostic start{Severity::kError, "e", Span{&f, 2, 3, 1, 3}, "m", "h"};
+  std::string s2 = RenderDiagnostic(start);
+  EXPECT_NE(s2.find("   1 | xx"), std::string::npos);
+  EXPECT_NE(s2.find("     |   ^\n"), std::string::npos);
+}
+
+TEST(RenderDiagnostic, EscapesInvalidBytesAndKeepsCaretsAligned) {
+  // An invalid byte, a control byte and a two-byte letter before the span.
+  SourceFile f{"a.tg", std::string("a\xff\x01\xc3\xa9 bad\n")};
+  Diagnostic d{Severity::kError, "e", Span{&f, 6, 9, 1, 7}, "m", "h"};
+  std::string out = RenderDiagnostic(d);
+  EXPECT_NE(out.find("   1 | a\\xff\\x01\xc3\xa9 bad\n"), std::string::npos) << out;
+  //                        a + \xff + \x01 + é + space = 1 + 4 + 4 + 1 + 1 columns
+  EXPECT_NE(out.find("     | " + std::string(11, ' ') + "^^^\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find('\x01'), std::string::npos);
+  EXPECT_EQ(out.find('\xff'), std::string::npos);
 }
 
 }  // namespace
