@@ -235,6 +235,8 @@ void RedactString(const stdlib::Redactor& r, rj::Value* v, rj::Document::Allocat
 
 bool ApplyRedactions(std::string_view input_json, const vm::Decision& d,
                      const vm::Program& program, std::string* out, std::string* error) {
+  if (input_json.size() >= 3 && input_json.substr(0, 3) == "\xEF\xBB\xBF")
+    input_json.remove_prefix(3);  // UTF-8 byte order mark, as DecodeInput
   rj::Document doc;
   doc.Parse<rj::kParseFullPrecisionFlag | rj::kParseValidateEncodingFlag>(input_json.data(),
                                                                           input_json.size());
@@ -261,6 +263,19 @@ bool ApplyRedactions(std::string_view input_json, const vm::Decision& d,
   if (redactor && msgs != body->MemberEnd() && msgs->value.IsArray()) {
     for (rj::Value& m : msgs->value.GetArray()) {
       if (!m.IsObject()) continue;
+      // Tool-call arguments are part of the message's scanned text (see
+      // docs/decision-input.md), so they are redacted in place too.
+      auto calls = m.FindMember("tool_calls");
+      if (calls != m.MemberEnd() && calls->value.IsArray()) {
+        for (rj::Value& call : calls->value.GetArray()) {
+          if (!call.IsObject()) continue;
+          auto fn = call.FindMember("function");
+          if (fn == call.MemberEnd() || !fn->value.IsObject()) continue;
+          auto args = fn->value.FindMember("arguments");
+          if (args != fn->value.MemberEnd() && args->value.IsString())
+            RedactString(*redactor, &args->value, doc.GetAllocator());
+        }
+      }
       auto content = m.FindMember("content");
       if (content == m.MemberEnd()) continue;
       if (content->value.IsString()) {

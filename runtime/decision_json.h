@@ -20,7 +20,11 @@
 // ## Redactions
 // ApplyRedactions rewrites the text content of every message of a request
 // body (the `request` object of a decision input, or the whole input) with
-// the decision's redactions, in decision order, using stdlib's Redactor.
+// the decision's redactions, in decision order, using stdlib's Redactor,
+// and the `function.arguments` string of every `tool_calls` entry (redacted
+// as text: a replacement inside a JSON-encoded argument string keeps it valid
+// JSON only when the match was inside a JSON string). A leading UTF-8 byte
+// order mark is skipped.
 //
 // Thread safety: pure functions; the Program is only read.
 #pragma once

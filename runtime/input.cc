@@ -17,6 +17,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <memory>
@@ -38,7 +39,7 @@ enum class Special : uint8_t {
   kMessages,  // request.messages: content parts, null assistant content
   kTools,     // request.tools: OpenAI tool objects -> names
   kSort,      // request.provider.sort: "price" or {"by": "price"}
-  kP50,       // preferred_max_latency / _min_throughput: n or {"p50": n}
+  kPercentile,  // preferred_max_latency / _min_throughput: n or {"p50": n, "p90": m, ...}
   kIgnore,    // tolerated but not in the schema (provider.max_price.image)
 };
 
@@ -51,6 +52,7 @@ struct Node {
   int slot = -1;
   Type type;
   Special special = Special::kNone;
+  bool non_negative = false;  // request.max_tokens: a negative value is input_invalid_value
   std::vector<Node> kids;
   // alias member name -> index into kids (max_completion_tokens)
   std::vector<std::pair<std::string, int>> aliases;
@@ -140,6 +142,7 @@ void AddLeaf(Node* root, const std::string& path, int slot, const Type& type, Sp
   leaf.slot = slot;
   leaf.type = type;
   leaf.special = special;
+  leaf.non_negative = path == "request.max_tokens";
   at->kids.push_back(std::move(leaf));
 }
 
@@ -151,7 +154,7 @@ Special SpecialFor(const std::string& path, const Type& t) {
   if ((path == "request.provider.preferred_max_latency" ||
        path == "request.provider.preferred_min_throughput") &&
       (t.is(Kind::kDecimal) || t.is(Kind::kInt)))
-    return Special::kP50;
+    return Special::kPercentile;
   return Special::kNone;
 }
 
@@ -209,6 +212,7 @@ struct Scratch {
   Pool pool{pool_buf.get(), kPoolBytes};
   Pool stack{stack_buf.get(), 16 * 1024};
   std::string join;
+  std::vector<std::string_view> names;  // duplicate-key check of large objects
   struct Cached { const stdlib::Schema* schema; std::unique_ptr<Plan> plan; };
   std::vector<Cached> plans;  // most recent last; at most 4
 
@@ -332,6 +336,70 @@ bool NumberToMicros(std::string_view t, int64_t* out) {
   return true;
 }
 
+enum class IntText { kOk, kFraction, kRange };
+
+// Exact decimal text ("12", "1.0", "2e3", "1.5") -> int64. kFraction when the
+// value is not integral, kRange when it does not fit in int64.
+IntText IntegralFromText(std::string_view t, int64_t* out) {
+  auto r = std::from_chars(t.data(), t.data() + t.size(), *out);
+  if (r.ec == std::errc() && r.ptr == t.data() + t.size()) return IntText::kOk;
+  bool neg = !t.empty() && t[0] == '-';
+  size_t i = neg ? 1 : 0;
+  std::string digits;  // significant digits
+  int64_t frac = 0;
+  bool seen_dot = false;
+  for (; i < t.size() && t[i] != 'e' && t[i] != 'E'; ++i) {
+    char c = t[i];
+    if (c == '.') { seen_dot = true; continue; }
+    if (digits.empty() && c == '0') { if (seen_dot) ++frac; continue; }
+    if (digits.size() < 400) { digits += c; if (seen_dot) ++frac; }
+    else if (!seen_dot) return IntText::kRange;
+    else if (c != '0') return IntText::kFraction;
+  }
+  int64_t exp = 0;
+  if (i < t.size()) {
+    std::string_view e = t.substr(i + 1);
+    if (!e.empty() && e[0] == '+') e.remove_prefix(1);
+    auto er = std::from_chars(e.data(), e.data() + e.size(), exp);
+    if (er.ec != std::errc()) exp = e.starts_with('-') ? -100000 : 100000;
+  }
+  while (!digits.empty() && digits.back() == '0') { digits.pop_back(); --frac; }  // 1.50 -> 15, frac 0
+  if (digits.empty()) { *out = 0; return IntText::kOk; }
+  int64_t scale = exp - frac;  // value = digits * 10^scale
+  if (scale < 0) return IntText::kFraction;  // trailing zeros stripped: a real fraction
+  if (static_cast<int64_t>(digits.size()) + scale > 19) return IntText::kRange;
+  __int128 v = 0;
+  for (char c : digits) v = v * 10 + (c - '0');
+  for (int64_t k = 0; k < scale; ++k) v *= 10;
+  if (neg) v = -v;
+  if (v > INT64_MAX || v < INT64_MIN) return IntText::kRange;
+  *out = static_cast<int64_t>(v);
+  return IntText::kOk;
+}
+
+// What a value of type `t` looks like, for "must be ..." messages.
+const char* Want(const Type& t) {
+  switch (t.kind()) {
+    case Kind::kString: return "a string";
+    case Kind::kBool: return "a boolean";
+    case Kind::kInt: return "an integer";
+    case Kind::kDuration: return "an integer (milliseconds)";
+    case Kind::kDecimal: case Kind::kMoney: return "a number";
+    case Kind::kTime: return "an RFC 3339 time string";
+    case Kind::kSet: case Kind::kList: return "an array";
+    case Kind::kMap: case Kind::kRecord: return "an object";
+    default: return "a value";
+  }
+}
+
+// Body members that are transport or routing options, not model parameters:
+// they never go into request.parameters (require_parameters ignores them).
+constexpr std::string_view kNotParameters[] = {
+    "debug", "messages", "metadata", "model", "models", "plugins", "preset", "provider",
+    "route", "service_tier", "session_id", "store", "stream", "stream_options", "transforms",
+    "usage", "user",
+};
+
 class Decoder {
  public:
   // `content_index` is the field index of `content` in the message record
@@ -364,8 +432,50 @@ class Decoder {
   }
   bool WrongType(const Path& p, const char* want, const JVal& got) {
     std::string path = p.Render();
-    return Fail("input_wrong_type",
-                "`" + path + "` must be " + want + ", got " + TypeName(got), path);
+    return Fail("input_wrong_type", "`" + path + "` must be " + want + ", got " + Got(got), path);
+  }
+  // The offending value for a message: a number's text, true/false/null, or
+  // the JSON type of strings, objects and arrays.
+  std::string Got(const JVal& v) const {
+    if (IsNumberText(v)) return std::string(Clip(Sv(v), 40));
+    if (v.IsNull()) return "null";
+    if (v.IsBool()) return v.GetBool() ? "true" : "false";
+    return JsonTypeName(v);
+  }
+  // At most `n` bytes of `s`, cut at a UTF-8 character boundary.
+  static std::string_view Clip(std::string_view s, size_t n) {
+    if (s.size() <= n) return s;
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+    return s.substr(0, n);
+  }
+  static std::string Quoted(std::string_view s) {
+    std::string_view c = Clip(s, 64);
+    return "`" + std::string(c) + (c.size() < s.size() ? "...`" : "`");
+  }
+  bool Duplicate(std::string_view name, const Path* parent) {
+    Path q{parent, name};
+    std::string path = q.Render();
+    std::string where = parent ? "`" + parent->Render() + "`" : std::string("the decision input");
+    return Fail("input_duplicate_key", "duplicate key `" + std::string(name) + "` in " + where, path);
+  }
+  // Fails with input_duplicate_key when `obj` has a member name twice.
+  // INVARIANT: called on every object the decoder reads, before its members.
+  bool NoDuplicates(const JVal& obj, const Path* parent) {
+    const rj::SizeType n = obj.MemberCount();
+    if (n < 2) return true;
+    auto b = obj.MemberBegin();
+    if (n <= 16) {
+      for (rj::SizeType i = 1; i < n; ++i)
+        for (rj::SizeType j = 0; j < i; ++j)
+          if (Sv((b + i)->name) == Sv((b + j)->name)) return Duplicate(Sv((b + i)->name), parent);
+      return true;
+    }
+    std::vector<std::string_view>& names = s_.names;
+    names.clear();
+    for (auto m = b; m != obj.MemberEnd(); ++m) names.push_back(Sv(m->name));
+    std::sort(names.begin(), names.end());
+    auto d = std::adjacent_find(names.begin(), names.end());
+    return d == names.end() || Duplicate(*d, parent);
   }
 
   const Node* FindKid(const Node& n, std::string_view name, bool* alias) const {
@@ -379,13 +489,18 @@ class Decoder {
   }
 
   bool Object(const JVal& obj, const Node& node, const Path* parent) {
+    if (!NoDuplicates(obj, parent)) return false;
     for (auto m = obj.MemberBegin(); m != obj.MemberEnd(); ++m) {
       std::string_view name = Sv(m->name);
       Path p{parent, name};
       bool alias = false;
       const Node* kid = FindKid(node, name, &alias);
-      if (node.is_body && !m->value.IsNull() && !IsReservedBodyMember(name))
-        params_.push_back(Value::StringRef(name));
+      if (node.is_body && !m->value.IsNull() && !IsReservedBodyMember(name)) {
+        // max_completion_tokens is the same parameter as max_tokens.
+        params_.push_back(Value::StringRef(name == "max_completion_tokens"
+                                               ? std::string_view("max_tokens")
+                                               : name));
+      }
       if (!kid) {
         if (node.strict) {
           std::string path = p.Render();
@@ -402,14 +517,20 @@ class Decoder {
       if (alias && !rec_->slots[kid->slot].is_null()) continue;  // the real name wins
       Value v;
       if (!Leaf(m->value, *kid, p, &v)) return false;
+      if (kid->non_negative && v.kind == Kind::kInt && v.i < 0) {
+        std::string path = p.Render();
+        return Fail("input_invalid_value",
+                    "`" + path + "` must not be negative, got " + std::to_string(v.i), path);
+      }
       rec_->slots[kid->slot] = v;
     }
     return true;
   }
 
   static bool IsReservedBodyMember(std::string_view n) {
-    return n == "model" || n == "models" || n == "messages" || n == "provider" || n == "stream" ||
-           n == "user";
+    for (std::string_view x : kNotParameters)
+      if (x == n) return true;
+    return false;
   }
 
   bool Leaf(const JVal& v, const Node& node, const Path& p, Value* out) {
@@ -418,6 +539,7 @@ class Decoder {
       case Special::kTools: return Tools(v, node, p, out);
       case Special::kSort:
         if (v.IsObject()) {
+          if (!NoDuplicates(v, &p)) return false;
           for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
             std::string_view n = Sv(m->name);
             Path q{&p, n};
@@ -425,7 +547,22 @@ class Decoder {
               if (m->value.IsNull()) continue;
               if (!IsStr(m->value)) return WrongType(q, "a string", m->value);
               *out = Value::StringRef(Sv(m->value));
-            } else if (n != "partition") {
+            } else if (n == "partition") {
+              // Only the default partition is implemented: the router sorts
+              // within each model, in `model`, `models` order.
+              if (m->value.IsNull()) continue;
+              if (!IsStr(m->value)) return WrongType(q, "a string", m->value);
+              std::string_view w = Sv(m->value);
+              if (w == "model") continue;
+              std::string path = q.Render();
+              if (w == "none")
+                return Fail("input_invalid_value",
+                            "`" + path + "` `none` is not supported: endpoints are sorted within "
+                            "each model, in `models` order (partition `model`)",
+                            path);
+              return Fail("input_invalid_value",
+                          "`" + path + "` must be `model`, got " + Quoted(w), path);
+            } else {
               std::string path = q.Render();
               return Fail("input_unknown_field", "unknown field `" + path + "`", path);
             }
@@ -433,12 +570,28 @@ class Decoder {
           return true;
         }
         break;
-      case Special::kP50:
+      case Special::kPercentile:
         if (v.IsObject()) {
-          auto m = v.FindMember("p50");
-          if (m == v.MemberEnd() || m->value.IsNull()) return true;
-          Path q{&p, "p50"};
-          return Typed(m->value, node.type, q, out);
+          // The catalog only has p50 figures: every given percentile is a
+          // threshold against p50 and the strictest one is kept (the lowest
+          // latency, the highest throughput).
+          if (!NoDuplicates(v, &p)) return false;
+          const bool latency = node.path.ends_with("latency");
+          for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
+            std::string_view n = Sv(m->name);
+            Path q{&p, n};
+            if (n != "p50" && n != "p75" && n != "p90" && n != "p99") {
+              std::string path = q.Render();
+              return Fail("input_unknown_field",
+                          "unknown field `" + path + "` (percentiles are p50, p75, p90 and p99)",
+                          path);
+            }
+            if (m->value.IsNull()) continue;
+            Value x;
+            if (!Typed(m->value, node.type, q, &x)) return false;
+            if (out->is_null() || (latency ? x.i < out->i : x.i > out->i)) *out = x;
+          }
+          return true;
         }
         break;
       default: break;
@@ -468,9 +621,18 @@ class Decoder {
         return true;
       case Kind::kInt:
       case Kind::kDuration: {
-        if (!IsNumberText(v)) return WrongType(p, t.is(Kind::kInt) ? "an integer" : "an integer (milliseconds)", v);
+        if (!IsNumberText(v)) return WrongType(p, Want(t), v);
         int64_t x;
-        if (!ParseIntegral(Sv(v), &x)) return WrongType(p, "an integer in range", v);
+        switch (IntegralFromText(Sv(v), &x)) {
+          case IntText::kOk: break;
+          case IntText::kFraction: return WrongType(p, Want(t), v);
+          case IntText::kRange:
+            return WrongType(p, t.is(Kind::kInt)
+                                    ? "an integer between -9223372036854775808 and 9223372036854775807"
+                                    : "an integer (milliseconds) between -9223372036854775808 and "
+                                      "9223372036854775807",
+                             v);
+        }
         *out = Value::Scalar(t.kind(), x);
         return true;
       }
@@ -478,10 +640,17 @@ class Decoder {
       case Kind::kMoney: {
         int64_t micros;
         if (IsNumberText(v)) {
-          if (!NumberToMicros(Sv(v), &micros)) return WrongType(p, "a number in range", v);
+          if (!NumberToMicros(Sv(v), &micros))
+            return WrongType(p, "a number between -9223372036854.775808 and 9223372036854.775807", v);
         } else if (IsStr(v)) {
           auto m = ParseMicros(Sv(v));
-          if (!m) return WrongType(p, "a decimal number (at most 6 fractional digits)", v);
+          if (!m) {
+            std::string path = p.Render();
+            return Fail("input_wrong_type",
+                        "`" + path + "` must be a decimal number (at most 6 fractional digits), got " +
+                            Quoted(Sv(v)),
+                        path);
+          }
           micros = *m;
         } else {
           return WrongType(p, "a number", v);
@@ -491,7 +660,13 @@ class Decoder {
       }
       case Kind::kTime: {
         int64_t ms;
-        if (!IsStr(v) || !ParseRfc3339(Sv(v), &ms)) return WrongType(p, "an RFC 3339 time string", v);
+        if (!IsStr(v) || !ParseRfc3339(Sv(v), &ms)) {
+          std::string path = p.Render();
+          return Fail("input_wrong_type",
+                      "`" + path + "` must be an RFC 3339 time such as `2026-11-25T10:00:00Z`, got " +
+                          (IsStr(v) ? Quoted(Sv(v)) : Got(v)),
+                      path);
+        }
         *out = Value::Time(ms);
         return true;
       }
@@ -504,7 +679,7 @@ class Decoder {
         items.reserve(v.Size());
         for (rj::SizeType i = 0; i < v.Size(); ++i) {
           Path q{&p, {}, static_cast<int64_t>(i)};
-          if (v[i].IsNull()) return WrongType(q, "a value", v[i]);
+          if (v[i].IsNull()) return WrongType(q, Want(t.elem()), v[i]);
           Value x;
           if (!Typed(v[i], t.elem(), q, &x)) return false;
           items.push_back(x);
@@ -515,6 +690,7 @@ class Decoder {
       }
       case Kind::kMap: {
         if (!v.IsObject()) return WrongType(p, "an object", v);
+        if (!NoDuplicates(v, &p)) return false;
         if (v.MemberCount() > limits_.max_list_elements) {
           std::string path = p.Render();
           return Fail("input_too_many_elements",
@@ -549,26 +725,19 @@ class Decoder {
     return v.GetType() == rj::kStringType && v.GetString() > buf_begin_ && v.GetString()[-1] != '"';
   }
 
-  static bool ParseIntegral(std::string_view t, int64_t* out) {
-    auto r = std::from_chars(t.data(), t.data() + t.size(), *out);
-    if (r.ec == std::errc() && r.ptr == t.data() + t.size()) return true;
-    if (r.ec == std::errc::result_out_of_range) return false;
-    int64_t micros;
-    if (!NumberToMicros(t, &micros) || micros % kMicros != 0) return false;
-    *out = micros / kMicros;
-    return true;
-  }
-
   bool Record(const JVal& v, const Type& t, const Path& p, bool message, Value* out) {
     if (!v.IsObject()) return WrongType(p, "an object", v);
+    if (!NoDuplicates(v, &p)) return false;
     const auto& fields = t.fields();
     std::vector<Value> vals(fields.size());
     int content = message ? t.FieldIndex("content") : -1;
     int role = message ? t.FieldIndex("role") : -1;
+    const JVal* tool_calls = nullptr;
     for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
       std::string_view name = Sv(m->name);
       int idx = t.FieldIndex(name);
-      if (idx < 0 || m->value.IsNull()) continue;  // tool_calls, tool_call_id, ...
+      if (idx < 0 && message && name == "tool_calls" && !m->value.IsNull()) tool_calls = &m->value;
+      if (idx < 0 || m->value.IsNull()) continue;  // tool_call_id, ...
       Path q{&p, name};
       if (idx == content && m->value.IsArray()) {
         if (!ContentParts(m->value, q, &vals[idx])) return false;
@@ -579,6 +748,7 @@ class Decoder {
     if (content >= 0 && vals[content].is_null() && role >= 0 && vals[role].kind == Kind::kString &&
         vals[role].sv() == "assistant")
       vals[content] = Value::StringRef(std::string_view("", 0));
+    if (tool_calls && content >= 0 && !ToolCallText(*tool_calls, p, &vals[content])) return false;
     for (size_t i = 0; i < fields.size(); ++i) {
       if (!fields[i].optional && vals[i].is_null()) {
         Path q{&p, fields[i].name};
@@ -587,6 +757,39 @@ class Decoder {
       }
     }
     *out = rec_->arena.MakeRecord(std::move(vals));
+    return true;
+  }
+
+  // Appends the `function.arguments` of each tool call to the message's text
+  // (joined with "\n"), so DLP rules and request.content see them.
+  bool ToolCallText(const JVal& calls, const Path& msg, Value* text) {
+    Path p{&msg, "tool_calls"};
+    if (!calls.IsArray()) return WrongType(p, "an array", calls);
+    if (!CheckCount(calls, p, limits_.max_list_elements)) return false;
+    std::string& j = s_.join;
+    j.clear();
+    if (text->kind == Kind::kString) j.append(text->str, text->size);
+    bool any = false;
+    for (rj::SizeType i = 0; i < calls.Size(); ++i) {
+      Path q{&p, {}, static_cast<int64_t>(i)};
+      const JVal& call = calls[i];
+      if (!call.IsObject()) return WrongType(q, "a tool call object", call);
+      if (!NoDuplicates(call, &q)) return false;
+      auto fn = call.FindMember("function");
+      if (fn == call.MemberEnd() || fn->value.IsNull()) continue;
+      Path r{&q, "function"};
+      if (!fn->value.IsObject()) return WrongType(r, "an object", fn->value);
+      if (!NoDuplicates(fn->value, &r)) return false;
+      auto args = fn->value.FindMember("arguments");
+      if (args == fn->value.MemberEnd() || args->value.IsNull()) continue;
+      Path a{&r, "arguments"};
+      if (!IsStr(args->value)) return WrongType(a, "a string", args->value);
+      if (args->value.GetStringLength() == 0) continue;
+      if (!j.empty()) j += '\n';
+      j.append(args->value.GetString(), args->value.GetStringLength());
+      any = true;
+    }
+    if (any) *text = rec_->arena.String(j);
     return true;
   }
 
@@ -607,6 +810,7 @@ class Decoder {
         continue;
       }
       if (!part.IsObject()) return WrongType(q, "a content part object", part);
+      if (!NoDuplicates(part, &q)) return false;
       auto type = part.FindMember("type");
       if (type == part.MemberEnd() || !IsStr(type->value)) {
         Path r{&q, "type"};
@@ -652,6 +856,7 @@ class Decoder {
       const JVal& t = v[i];
       if (IsStr(t)) { items.push_back(Value::StringRef(Sv(t))); continue; }
       if (!t.IsObject()) return WrongType(q, "a tool object", t);
+      if (!NoDuplicates(t, &q)) return false;
       auto fn = t.FindMember("function");
       if (fn != t.MemberEnd() && fn->value.IsObject()) {
         auto name = fn->value.FindMember("name");
@@ -716,6 +921,8 @@ class Decoder {
 bool DecodeInput(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
                  vm::Record* out, InputError* err) {
   out->Clear();
+  // A UTF-8 byte order mark (Windows editors write one) is not part of JSON.
+  if (json.size() >= 3 && json.substr(0, 3) == "\xEF\xBB\xBF") json.remove_prefix(3);
   if (json.size() > limits.max_input_bytes) {
     err->code = "input_too_large";
     err->message = "decision input is " + std::to_string(json.size()) +

@@ -31,6 +31,10 @@
 //                            except the top-level request body, which accepts
 //                            every other OpenAI parameter)
 //   input_too_many_elements  a list longer than max_messages/max_list_elements
+//   input_duplicate_key      an object read by the decoder names a member twice
+//   input_invalid_value      a value of the right type outside its allowed set
+//                            (negative max_tokens, sort.partition other than
+//                            `model`)
 //
 // Mapping: strings; int = an integral JSON number; decimal/money = a JSON
 // number (rounded half-even to 6 fractional digits) or a decimal string
@@ -43,11 +47,16 @@
 // content (tool calls), read as "". Aliases: max_completion_tokens ->
 // request.max_tokens; provider.sort may be "price" or {"by": "price", ...};
 // provider.preferred_max_latency / preferred_min_throughput may be a number
-// or {"p50": n, ...}; request.tools is the set of function tool names.
-// Derived: request.content (message contents joined with "\n"),
+// or {"p50"|"p75"|"p90"|"p99": n, ...} (the strictest value is kept: the
+// catalog has p50 figures only); request.tools is the set of function tool
+// names. A message's text includes its tool_calls[].function.arguments
+// (joined with "\n"). A leading UTF-8 byte order mark is skipped.
+// Derived: request.content (message texts joined with "\n"),
 // request.input_tokens (stdlib::EstimateTokens of it) and request.parameters
-// (names of the non-null top-level body members, minus model, models,
-// messages, provider, stream and user).
+// (names of the non-null top-level body members, max_completion_tokens
+// counted as max_tokens, minus the transport members: debug, messages,
+// metadata, model, models, plugins, preset, provider, route, service_tier,
+// session_id, store, stream, stream_options, transforms, usage, user).
 //
 // ## Cost and memory
 // The JSON is copied once into Record::buffer and parsed in place; string

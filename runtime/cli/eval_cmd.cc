@@ -7,8 +7,17 @@
 // input prints {"error": {"code", "message", "path"}} and exits 1. Batch mode
 // streams one compact line per input line: the decision with a leading
 // "line" member, or {"line": N, "error": {...}}; a bad line never stops the
-// run. One Record and one Decision are reused for every line.
+// run, blank lines are skipped (line numbers still count them), a line
+// longer than Limits::max_input_bytes is discarded while reading (never
+// buffered whole) and answered with input_too_large, and the output is
+// flushed whenever the input has no more buffered data. One Record and one
+// Decision are reused for every line.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -33,10 +42,12 @@ constexpr const char* kEvalUsage =
     "  --schema FILE       extend the standard decision-input schema with FILE\n"
     "  --request FILE|-    one decision input (default: standard input)\n"
     "  --requests FILE|-   JSON lines, one decision input per line; prints one\n"
-    "                      compact decision (or error) line per input line\n"
+    "                      compact decision (or error) line per input line;\n"
+    "                      blank lines are skipped\n"
     "  --explain           add a trace of every rule and the values it read\n"
     "  --apply-redactions  add \"redacted_request\": the request body with the\n"
     "                      decision's redactions applied to message contents\n"
+    "                      and tool-call arguments\n"
     "  --compact           print the single decision on one line\n\n"
     "exit codes: 0 decision made (allow or deny), 1 policy errors or an invalid\n"
     "input (batch: some line was invalid), 2 usage error, 3 I/O error\n";
@@ -88,38 +99,109 @@ int EvalOne(const Args& args, const Loaded& l) {
   return kExitOk;
 }
 
+// Reads JSON lines from a file descriptor in 64 KiB chunks. A line longer
+// than `max` bytes is never buffered whole: its bytes are counted and
+// discarded up to the newline. `on_empty` runs whenever the buffered input
+// is used up, before the next read() (so the caller can flush its output and
+// an interactive client gets each answer as soon as its line is in).
+class LineReader {
+ public:
+  LineReader(int fd, size_t max) : fd_(fd), max_(max) {}
+
+  // Next line without its "\n" (and "\r"). Returns false at end of input or
+  // on a read error (error() tells which). *overlong is set, with *bytes the
+  // line's full length, when the line exceeded `max` (its text is then empty).
+  template <typename OnEmpty>
+  bool Next(std::string* line, bool* overlong, uint64_t* bytes, OnEmpty on_empty) {
+    line->clear();
+    *overlong = false;
+    *bytes = 0;
+    bool any = false;
+    for (;;) {
+      if (pos_ == end_) {
+        if (eof_) break;
+        on_empty();
+        ssize_t n;
+        do n = ::read(fd_, buf_, sizeof buf_); while (n < 0 && errno == EINTR);
+        if (n < 0) { error_ = true; eof_ = true; break; }
+        if (n == 0) { eof_ = true; break; }
+        pos_ = 0;
+        end_ = static_cast<size_t>(n);
+      }
+      any = true;
+      const char* start = buf_ + pos_;
+      const void* nl = std::memchr(start, '\n', end_ - pos_);
+      size_t take = nl ? static_cast<size_t>(static_cast<const char*>(nl) - start) : end_ - pos_;
+      *bytes += take;
+      // INVARIANT: `line` never holds more than max_ + 1 bytes (one for a "\r").
+      if (!*overlong && line->size() + take > max_ + 1) { *overlong = true; line->clear(); }
+      if (!*overlong) line->append(start, take);
+      pos_ += take;
+      if (nl) { ++pos_; break; }
+    }
+    if (!any) return false;
+    if (!line->empty() && line->back() == '\r') line->pop_back();
+    return true;
+  }
+  bool error() const { return error_; }
+
+ private:
+  int fd_;
+  size_t max_;
+  char buf_[1 << 16];
+  size_t pos_ = 0, end_ = 0;
+  bool eof_ = false, error_ = false;
+};
+
+bool IsBlank(std::string_view s) {
+  for (char c : s)
+    if (c != ' ' && c != '\t' && c != '\r' && c != '\n') return false;
+  return true;
+}
+
 int EvalBatch(const Args& args, const Loaded& l) {
   const std::string& path = args.Get("--requests");
-  FILE* in = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
-  if (!in) {
+  int fd = path == "-" ? 0 : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
     std::fprintf(stderr, "error: cannot read `%s`\n", path.c_str());
     return kExitIo;
   }
-  static char inbuf[1 << 16];
-  std::setvbuf(in, inbuf, _IOFBF, sizeof inbuf);
+  const Limits limits{};
+  auto reader = std::make_unique<LineReader>(fd, limits.max_input_bytes);
   vm::Record rec;
   vm::Decision d;
   vm::EvalOptions opts;
   opts.trace = args.Has("--explain");
   runtime::InputError ierr;
   rapidjson::StringBuffer sb;
-  std::string out;
+  std::string out, text;
   out.reserve(1 << 17);
-  char* line = nullptr;
-  size_t cap = 0;
-  ssize_t n;
-  uint64_t lineno = 0;
-  bool any_bad = false;
-  while ((n = getline(&line, &cap, in)) >= 0) {
+  uint64_t lineno = 0, bytes = 0;
+  bool any_bad = false, overlong = false;
+  auto flush = [&] {
+    if (out.empty()) return;
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);
+    out.clear();
+  };
+  while (reader->Next(&text, &overlong, &bytes, flush)) {
     ++lineno;
-    std::string_view text(line, static_cast<size_t>(n));
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+    if (!overlong && IsBlank(text)) continue;  // blank lines are skipped, not errors
     sb.Clear();
     Writer w(sb);
     w.StartObject();
     w.Key("line");
     w.Uint64(lineno);
-    if (runtime::DecodeInput(text, *l.schema, Limits{}, &rec, &ierr)) {
+    bool ok = false;
+    if (overlong) {
+      ierr.code = "input_too_large";
+      ierr.message = "decision input is " + std::to_string(bytes) +
+                     " bytes, more than the limit of " + std::to_string(limits.max_input_bytes);
+      ierr.path.clear();
+    } else {
+      ok = runtime::DecodeInput(text, *l.schema, limits, &rec, &ierr);
+    }
+    if (ok) {
       vm::Evaluate(l.policy->program(), rec, opts, &d);
       runtime::WriteDecisionMembers(&w, d, l.policy->program(), opts.trace);
     } else {
@@ -137,15 +219,11 @@ int EvalBatch(const Args& args, const Loaded& l) {
     w.EndObject();
     out.append(sb.GetString(), sb.GetSize());
     out += '\n';
-    if (out.size() >= (1 << 16)) {
-      std::fwrite(out.data(), 1, out.size(), stdout);
-      out.clear();
-    }
+    if (out.size() >= (1 << 16)) flush();
   }
-  std::free(line);
-  bool read_error = std::ferror(in);
-  if (in != stdin) std::fclose(in);
-  std::fwrite(out.data(), 1, out.size(), stdout);
+  bool read_error = reader->error();
+  if (fd != 0) ::close(fd);
+  flush();
   std::fflush(stdout);
   if (read_error) {
     std::fprintf(stderr, "error: reading `%s` failed after line %llu\n", path.c_str(),

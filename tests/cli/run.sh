@@ -148,6 +148,27 @@ lines "batch bad line count" "$OUT" 1501
 has "batch bad line numbered" "$OUT" '{"line":701,"error":{"code":"input_malformed_json"'
 has "batch continues" "$OUT" '{"line":1501,"outcome":'
 run "batch missing file" 3 "$TG" eval --policy "$POL" --requests "$TMP/nope.jsonl"
+# blank lines are skipped (not errors; line numbers still count them); a BOM is stripped
+{ head -n 2 "$TMP/many.jsonl"; echo; printf '   \t\n'; printf '\357\273\277'; head -n 1 "$TMP/many.jsonl"; } >"$TMP/blank.jsonl"
+run "batch blank lines" 0 "$TG" eval --policy "$POL" --requests "$TMP/blank.jsonl"
+lines "batch blank lines skipped" "$OUT" 3
+has "batch blank numbering" "$OUT" '{"line":5,"outcome":'
+hasnt "batch blank no error" "$OUT" '"error":{'
+# a line above max_input_bytes (4 MiB) is discarded while reading: input_too_large, run goes on
+{ printf '{"x": "'; head -c 5000000 /dev/zero | tr '\0' 'a'; printf '"}\n'; head -n 1 "$TMP/many.jsonl"; } >"$TMP/long.jsonl"
+run "batch overlong line" 1 "$TG" eval --policy "$POL" --requests "$TMP/long.jsonl"
+lines "batch overlong lines" "$OUT" 2
+has "batch overlong error" "$OUT" '{"line":1,"error":{"code":"input_too_large","message":"decision input is 5000009 bytes, more than the limit of 4194304"'
+has "batch overlong continues" "$OUT" '{"line":2,"outcome":'
+# interactive: one line in, its answer out while the input is still open
+coproc TGB { "$TG" eval --policy "$POL" --requests - 2>/dev/null; }
+head -n 1 "$TMP/many.jsonl" >&"${TGB[1]}"
+answer=""
+IFS= read -r -t 20 answer <&"${TGB[0]}" || true
+case "$answer" in '{"line":1,"outcome":'*) ok ;; *) bad "batch interactive: no answer before EOF (got \`$answer\`)" ;; esac
+tgb_in=${TGB[1]}
+exec {tgb_in}>&-
+wait "$TGB_PID" 2>/dev/null
 
 # --- disasm ---
 run "disasm" 0 "$TG" disasm policies/eu_residency.tg
@@ -232,6 +253,88 @@ has "schema eval rule" "$OUT" '"rules":["finance_only"]'
 echo '{"fields": [{"path": "principal", "type": "nope"}]}' >"$TMP/badschema.json"
 run "bad schema" 1 "$TG" check --schema "$TMP/badschema.json" "$TMP/dept.tg"
 run "missing schema" 3 "$TG" check --schema "$TMP/nope.json" "$TMP/dept.tg"
+
+# --- route ---
+CAT=policies/catalog.json
+RP=policies/eu_residency.tg
+# allowed: a German user, EU endpoints in order (cost, then id), with estimated costs.
+# An ordinary SDK body (max_completion_tokens, stream_options, user) keeps require_parameters usable.
+cat >"$TMP/route_ok.json" <<'EOF'
+{"principal": {"workspace": "acme-research", "jurisdiction": "DE"},
+ "request": {"model": "anthropic/claude-3.5-sonnet", "messages": [{"role": "user", "content": "hello"}],
+   "max_completion_tokens": 100, "stream": true, "stream_options": {"include_usage": true}, "user": "u1",
+   "temperature": 0.2, "provider": {"require_parameters": true, "sort": "price"}}}
+EOF
+run "route allow" 0 "$TG" route --policy "$RP" --catalog "$CAT" --request "$TMP/route_ok.json"
+has "route allow outcome" "$OUT" '"outcome":"allow","status":200'
+has "route allow endpoints ordered" "$OUT" '"endpoints":[{"id":"anthropic/claude-3.5-sonnet@bedrock-frankfurt","provider":"amazon-bedrock/eu-central-1","model":"anthropic/claude-3.5-sonnet","estimated_cost":"0.001506"},{"id":"anthropic/claude-3.5-sonnet@vertex-europe",'
+hasnt "route allow no explain" "$OUT" '"eliminated"'
+run "route allow explain" 0 "$TG" route --policy "$RP" --catalog "$CAT" --request "$TMP/route_ok.json" --explain
+has "route explain eliminated" "$OUT" '{"id":"anthropic/claude-3.5-sonnet@anthropic","provider":"anthropic","model":"anthropic/claude-3.5-sonnet","code":"policy_require","source":"policy","rule":"eu_residency","detail":"provider.jurisdiction in eu"}'
+# require_parameters with typical OpenAI SDK parameters keeps the OpenAI endpoints
+cat >"$TMP/route_sdk.json" <<'EOF'
+{"principal": {"workspace": "acme-research"},
+ "request": {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}],
+   "max_completion_tokens": 50, "stream": true, "stream_options": {"include_usage": true}, "n": 1,
+   "logprobs": true, "frequency_penalty": 0.1, "parallel_tool_calls": false, "metadata": {"a": "b"},
+   "provider": {"require_parameters": true}}}
+EOF
+run "route sdk params" 0 "$TG" route --policy "$RP" --catalog "$CAT" --request "$TMP/route_sdk.json"
+has "route sdk params openai" "$OUT" '"id":"openai/gpt-4o@openai"'
+hasnt "route sdk params not eliminated" "$OUT" 'route_no_eligible_endpoint'
+# nothing left: 403 route_no_eligible_endpoint, every candidate explained
+cat >"$TMP/route_none.json" <<'EOF'
+{"principal": {"workspace": "acme-research", "jurisdiction": "DE"},
+ "request": {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}],
+   "provider": {"only": ["openai"]}}}
+EOF
+run "route none" 0 "$TG" route --policy "$RP" --catalog "$CAT" --request "$TMP/route_none.json" --explain
+has "route none deny" "$OUT" '"outcome":"deny","status":403,"code":"route_no_eligible_endpoint"'
+has "route none endpoints empty" "$OUT" '"endpoints":[]'
+has "route none policy elimination" "$OUT" '{"id":"openai/gpt-4o@openai","provider":"openai","model":"openai/gpt-4o","code":"policy_require","source":"policy","rule":"eu_residency"'
+has "route none pref elimination" "$OUT" '{"id":"openai/gpt-4o@azure-sweden","provider":"azure/sweden","model":"openai/gpt-4o","code":"pref_only","source":"request","field":"provider.only","detail":"provider `azure/sweden` is not listed"}'
+has "route none reason" "$OUT" 'no eligible endpoint for `openai/gpt-4o`: 5 candidates eliminated'
+# --accounts tightens: acme-eu's allowlist drops the first-party endpoint
+cat >"$TMP/route_acct.json" <<'EOF'
+{"principal": {"workspace": "acme-eu"},
+ "request": {"model": "anthropic/claude-3.5-sonnet", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}}
+EOF
+run "route no accounts" 0 "$TG" route --policy "$RP" --catalog "$CAT" --request "$TMP/route_acct.json"
+has "route no accounts first-party" "$OUT" '"id":"anthropic/claude-3.5-sonnet@anthropic"'
+run "route accounts" 0 "$TG" route --policy "$RP" --catalog "$CAT" --accounts policies/accounts.json --request "$TMP/route_acct.json" --explain
+has "route accounts eliminated" "$OUT" '{"id":"anthropic/claude-3.5-sonnet@anthropic","provider":"anthropic","model":"anthropic/claude-3.5-sonnet","code":"pref_only","source":"account","field":"provider.only"'
+hasnt "route accounts endpoint dropped" "$OUT" '"endpoints":[{"id":"anthropic/claude-3.5-sonnet@anthropic"'
+has "route accounts kept" "$OUT" '"endpoints":[{"id":"anthropic/claude-3.5-sonnet@'
+# exit codes: 1 invalid input / catalog, 2 usage, 3 I/O
+echo '{"principal": {"workspace": "acme-eu", "workspace": "zzz"}, "request": {"model": "m", "messages": []}}' >"$TMP/dup.json"
+run "route duplicate key" 1 "$TG" route --policy "$RP" --catalog "$CAT" --request "$TMP/dup.json"
+has "route duplicate key code" "$OUT" '{"error":{"code":"input_duplicate_key","message":"duplicate key `workspace` in `principal`","path":"principal.workspace"}}'
+echo '{"principal": {"workspace": "w"}, "request": {"model": "m", "messages": [], "max_tokens": -1}}' >"$TMP/neg.json"
+run "route negative max_tokens" 1 "$TG" route --policy "$RP" --catalog "$CAT" --request "$TMP/neg.json"
+has "route negative max_tokens code" "$OUT" '"code":"input_invalid_value"'
+run "eval negative max_tokens" 1 "$TG" eval --policy "$RP" --request "$TMP/neg.json"
+has "eval negative max_tokens code" "$OUT" '"code":"input_invalid_value"'
+echo '{"endpoints": [{"id": "x"}]}' >"$TMP/badcat.json"
+run "route bad catalog" 1 "$TG" route --policy "$RP" --catalog "$TMP/badcat.json" --request "$TMP/route_ok.json"
+has "route bad catalog code" "$ERR" "catalog_invalid"
+run "route no catalog" 2 "$TG" route --policy "$RP" --request "$TMP/route_ok.json"
+run "route missing catalog" 3 "$TG" route --policy "$RP" --catalog "$TMP/nope.json" --request "$TMP/route_ok.json"
+run "route missing request" 3 "$TG" route --policy "$RP" --catalog "$CAT" --request "$TMP/nope.json"
+run "route stdin" 0 "$TG" route --policy "$RP" --catalog "$CAT" <"$TMP/route_ok.json"
+has "route stdin allow" "$OUT" '"outcome":"allow"'
+
+# --- eval: DLP sees tool-call arguments, --apply-redactions rewrites them ---
+cat >"$TMP/toolcard.json" <<'EOF'
+{"principal": {"workspace": "acme-research"},
+ "request": {"model": "openai/gpt-4o", "messages": [
+   {"role": "user", "content": "pay the invoice"},
+   {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+     "function": {"name": "pay", "arguments": "{\"card\": \"4111 1111 1111 1111\"}"}}]}]}}
+EOF
+run "eval tool call card" 0 "$TG" eval --policy "$POL" --request "$TMP/toolcard.json" --apply-redactions --compact
+has "eval tool call redaction" "$OUT" '"pattern":"dlp.credit_card"'
+has "eval tool call redacted" "$OUT" '"arguments":"{\"card\": \"[CARD]\"}"'
+hasnt "eval tool call no card" "$OUT" '4111 1111 1111 1111'
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -145,5 +145,31 @@ TEST(DecisionJson, ApplyRedactions) {
   EXPECT_FALSE(ApplyRedactions("not json", d, p->program(), &out, &error));
 }
 
+TEST(DecisionJson, ToolCallArgumentsAreRedacted) {
+  // Regression: a card number only in tool_calls[].function.arguments fired
+  // no rule and --apply-redactions left it in place.
+  auto p = Compile();
+  ASSERT_TRUE(p);
+  const std::string input = "\xEF\xBB\xBF" R"({"principal": {"workspace": "w"},
+      "request": {"model": "m", "max_tokens": 5, "temperature": 0.5, "messages": [
+        {"role": "user", "content": "pay"},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+          "function": {"name": "pay", "arguments": "{\"card\": \"4111 1111 1111 1111\", \"ref\": \"secret-9\"}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "ok secret-1"}]}})";
+  vm::Decision d;
+  Eval(*p, input, false, &d);
+  bool card = false;
+  for (const vm::Redaction& r : d.redactions) card |= r.replacement == "[CARD]";
+  EXPECT_TRUE(card) << "the card rule must see tool-call arguments";
+  std::string out, error;
+  ASSERT_TRUE(ApplyRedactions(input, d, p->program(), &out, &error)) << error;
+  rapidjson::Document doc;
+  ASSERT_FALSE(doc.Parse(out.c_str()).HasParseError()) << out;
+  EXPECT_STREQ(doc["messages"][1]["tool_calls"][0]["function"]["arguments"].GetString(),
+               R"({"card": "[CARD]", "ref": "[X]"})");
+  EXPECT_STREQ(doc["messages"][1]["tool_calls"][0]["function"]["name"].GetString(), "pay");
+  EXPECT_STREQ(doc["messages"][2]["content"].GetString(), "ok [X]");
+}
+
 }  // namespace
 }  // namespace tollgate::runtime

@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "stdlib/builtins.h"
 #include "stdlib/schema.h"
@@ -22,8 +24,12 @@ const Value& Slot(const vm::Record& r, std::string_view path, const stdlib::Sche
 
 std::string Input(const std::string& request_extra, const std::string& principal_extra = "",
                   const std::string& context = "") {
+  // A request_extra with its own "messages" replaces the default (duplicate
+  // keys are an error).
+  const bool own = request_extra.find(R"("messages":)") != std::string::npos;
   std::string j = R"({"principal": {"workspace": "acme")" + principal_extra +
-                  R"(}, "request": {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}])" +
+                  R"(}, "request": {"model": "gpt-4o")" +
+                  (own ? std::string() : R"(, "messages": [{"role": "user", "content": "hi"}])") +
                   request_extra + "}";
   if (!context.empty()) j += R"(, "context": )" + context;
   return j + "}";
@@ -136,7 +142,9 @@ TEST(Input, Aliases) {
   Decode(Input(R"(, "max_completion_tokens": 77)"), &d);
   ASSERT_TRUE(d.ok) << d.err.message;
   EXPECT_EQ(Slot(d.rec, "request.max_tokens").i, 77);
-  EXPECT_TRUE(SetContains(Slot(d.rec, "request.parameters"), Value::StringRef("max_completion_tokens")));
+  // max_completion_tokens is the max_tokens parameter for require_parameters
+  EXPECT_TRUE(SetContains(Slot(d.rec, "request.parameters"), Value::StringRef("max_tokens")));
+  EXPECT_FALSE(SetContains(Slot(d.rec, "request.parameters"), Value::StringRef("max_completion_tokens")));
   Decode(Input(R"(, "max_tokens": 5, "max_completion_tokens": 77)"), &d);
   ASSERT_TRUE(d.ok);
   EXPECT_EQ(Slot(d.rec, "request.max_tokens").i, 5);  // the real name wins
@@ -148,7 +156,7 @@ TEST(Input, Aliases) {
   EXPECT_EQ(Slot(d.rec, "request.provider.sort").sv(), "throughput");
   Decode(Input(R"(, "provider": {"max_price": {"image": 1}, "preferred_max_latency": {"p90": 3}})"), &d);
   ASSERT_TRUE(d.ok) << d.err.message;
-  EXPECT_TRUE(Slot(d.rec, "request.provider.preferred_max_latency").is_null());
+  EXPECT_EQ(Slot(d.rec, "request.provider.preferred_max_latency").i, 3000000);
 }
 
 TEST(Input, MessagesContentPartsAndToolCalls) {
@@ -219,6 +227,21 @@ TEST(Input, ErrorCodes) {
       {"provider not object", Input(R"(, "provider": [])"), "input_wrong_type", "request.provider"},
       {"invalid utf8", Input("", "", "{\"data_class\": \"\xff\xfe\"}"), "input_invalid_utf8", ""},
       {"invalid utf8 key", Input("", "", "{\"\xc3\": 1}"), "input_invalid_utf8", ""},
+      {"dup principal key", Input("", R"(, "workspace": "zzz")"), "input_duplicate_key", "principal.workspace"},
+      {"dup top level", Input("", "", R"({"time": "2026-01-01T00:00:00Z"}, "context": {})"), "input_duplicate_key", "context"},
+      {"dup context key", Input("", "", R"({"data_class": "a", "data_class": "b"})"), "input_duplicate_key", "context.data_class"},
+      {"dup body key", Input(R"(, "model": "other")"), "input_duplicate_key", "request.model"},
+      {"dup body parameter", Input(R"(, "seed": 1, "seed": 2)"), "input_duplicate_key", "request.seed"},
+      {"dup provider key", Input(R"(, "provider": {"zdr": true, "zdr": false})"), "input_duplicate_key", "request.provider.zdr"},
+      {"dup message key", Input(R"(, "messages": [{"role": "user", "content": "a", "content": "b"}])"), "input_duplicate_key", "request.messages[0].content"},
+      {"dup tool call key", Input(R"(, "messages": [{"role": "assistant", "tool_calls": [{"function": {"arguments": "a", "arguments": "b"}}]}])"), "input_duplicate_key", "request.messages[0].tool_calls[0].function.arguments"},
+      {"tool call args not string", Input(R"(, "messages": [{"role": "assistant", "tool_calls": [{"function": {"arguments": {}}}]}])"), "input_wrong_type", "request.messages[0].tool_calls[0].function.arguments"},
+      {"unknown percentile", Input(R"(, "provider": {"preferred_max_latency": {"p42": 1}})"), "input_unknown_field", "request.provider.preferred_max_latency.p42"},
+      {"partition none", Input(R"(, "provider": {"sort": {"by": "price", "partition": "none"}})"), "input_invalid_value", "request.provider.sort.partition"},
+      {"partition bad", Input(R"(, "provider": {"sort": {"by": "price", "partition": "x"}})"), "input_invalid_value", "request.provider.sort.partition"},
+      {"negative max_tokens", Input(R"(, "max_tokens": -1)"), "input_invalid_value", "request.max_tokens"},
+      {"negative max_completion_tokens", Input(R"(, "max_completion_tokens": -5)"), "input_invalid_value", "request.max_completion_tokens"},
+      {"null in groups", Input("", R"(, "groups": ["a", null])"), "input_wrong_type", "principal.groups[1]"},
   };
   for (const ErrCase& c : cases) {
     Decoded d;
@@ -390,7 +413,8 @@ namespace {
 TEST(Input, MutatedExamplesNeverCrash) {
   const std::set<std::string> codes = {
       "input_too_large", "input_too_deep", "input_malformed_json", "input_invalid_utf8",
-      "input_wrong_type", "input_missing_field", "input_unknown_field", "input_too_many_elements"};
+      "input_wrong_type", "input_missing_field", "input_unknown_field", "input_too_many_elements",
+      "input_invalid_value", "input_duplicate_key"};
   std::vector<std::string> seeds;
   for (const auto& e : std::filesystem::directory_iterator("policies/requests")) {
     if (e.path().extension() != ".json") continue;
@@ -426,6 +450,116 @@ TEST(Input, MutatedExamplesNeverCrash) {
   }
   EXPECT_GT(ok, 0);
   EXPECT_GT(failed, 0);
+}
+
+
+TEST(Input, ErrorMessagesNameTheValue) {
+  struct M { std::string json, message; };
+  for (const M& m : {
+           M{Input(R"(, "max_tokens": 1.5)"), "`request.max_tokens` must be an integer, got 1.5"},
+           M{Input(R"(, "max_tokens": 99999999999999999999)"),
+             "`request.max_tokens` must be an integer between -9223372036854775808 and "
+             "9223372036854775807, got 99999999999999999999"},
+           M{Input(R"(, "temperature": 1e30)"),
+             "`request.temperature` must be a number between -9223372036854.775808 and "
+             "9223372036854.775807, got 1e30"},
+           M{Input("", R"(, "groups": ["a", null])"), "`principal.groups[1]` must be a string, got null"},
+           M{Input("", "", R"({"time": "yesterday"})"),
+             "`context.time` must be an RFC 3339 time such as `2026-11-25T10:00:00Z`, got `yesterday`"},
+           M{Input("", "", R"({"time": 5})"),
+             "`context.time` must be an RFC 3339 time such as `2026-11-25T10:00:00Z`, got 5"},
+           M{Input(R"(, "max_tokens": -3)"), "`request.max_tokens` must not be negative, got -3"},
+           M{Input("", R"(, "workspace": "zzz")"), "duplicate key `workspace` in `principal`"},
+       }) {
+    Decoded d;
+    Decode(m.json, &d);
+    ASSERT_FALSE(d.ok) << m.json;
+    EXPECT_EQ(d.err.message, m.message);
+  }
+  // exact integers in other notations are accepted
+  for (const char* t : {"1.0", "2e2", "100e-2", "1.50e1"}) {
+    Decoded d;
+    Decode(Input(std::string(R"(, "max_tokens": )") + t), &d);
+    EXPECT_TRUE(d.ok) << t << ": " << d.err.message;
+  }
+}
+
+TEST(Input, DuplicateKeyNeverLastWins) {
+  // Regression: {"workspace": "acme-eu", "workspace": "zzz"} was evaluated as zzz.
+  Decoded d;
+  Decode(R"({"principal": {"workspace": "acme-eu", "workspace": "zzz"},
+             "request": {"model": "m", "messages": []}})", &d);
+  ASSERT_FALSE(d.ok);
+  EXPECT_EQ(d.err.code, "input_duplicate_key");
+  EXPECT_EQ(d.err.path, "principal.workspace");
+  // large objects (sorted check) too
+  std::string many;
+  for (int i = 0; i < 40; ++i) many += ", \"x" + std::to_string(i) + "\": 1";
+  Decode(Input(many + R"(, "x17": 2)"), &d);
+  ASSERT_FALSE(d.ok);
+  EXPECT_EQ(d.err.code, "input_duplicate_key");
+  EXPECT_EQ(d.err.path, "request.x17");
+  Decode(Input(many), &d);
+  EXPECT_TRUE(d.ok) << d.err.message;
+}
+
+TEST(Input, ParametersExcludeTransportMembers) {
+  Decoded d;
+  Decode(Input(R"(, "stream": true, "stream_options": {"include_usage": true}, "user": "u",
+                  "metadata": {"a": "b"}, "store": false, "service_tier": "auto",
+                  "models": ["x"], "plugins": [], "transforms": [], "route": "fallback",
+                  "preset": "p", "usage": {"include": true}, "session_id": "s", "debug": {},
+                  "max_completion_tokens": 10, "n": 1, "logprobs": true,
+                  "frequency_penalty": 0.1, "parallel_tool_calls": true)"), &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  const Value& p = Slot(d.rec, "request.parameters");
+  ASSERT_EQ(p.kind, Kind::kSet);
+  std::vector<std::string> names;
+  for (const Value& v : p.set->items) names.emplace_back(v.sv());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"frequency_penalty", "logprobs", "max_tokens", "n",
+                                             "parallel_tool_calls"}));
+}
+
+TEST(Input, ToolCallArgumentsAreScannedText) {
+  Decoded d;
+  Decode(Input(R"(, "messages": [
+      {"role": "user", "content": "pay it"},
+      {"role": "assistant", "content": null, "tool_calls": [
+        {"id": "c1", "type": "function",
+         "function": {"name": "pay", "arguments": "{\"card\": \"4111 1111 1111 1111\"}"}},
+        {"id": "c2", "type": "function", "function": {"name": "noop", "arguments": ""}}]},
+      {"role": "tool", "tool_call_id": "c1", "content": "paid"}])"), &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  const Value& msgs = Slot(d.rec, "request.messages");
+  ASSERT_EQ(msgs.list->items.size(), 3u);
+  EXPECT_EQ(msgs.list->items[1].rec->fields[1].sv(), R"({"card": "4111 1111 1111 1111"})");
+  EXPECT_EQ(Slot(d.rec, "request.content").sv(),
+            "pay it\n{\"card\": \"4111 1111 1111 1111\"}\npaid");
+  // content and arguments are joined with "\n"
+  Decode(Input(R"(, "messages": [{"role": "assistant", "content": "calling",
+      "tool_calls": [{"function": {"name": "f", "arguments": "{}"}}]}])"), &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_EQ(Slot(d.rec, "request.content").sv(), "calling\n{}");
+}
+
+TEST(Input, PercentilesKeepTheStrictest) {
+  Decoded d;
+  Decode(Input(R"(, "provider": {"preferred_max_latency": {"p50": 2, "p90": 1.5, "p99": 4},
+                                   "preferred_min_throughput": {"p75": 30, "p50": 50}})"), &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_EQ(Slot(d.rec, "request.provider.preferred_max_latency").i, 1500000);
+  EXPECT_EQ(Slot(d.rec, "request.provider.preferred_min_throughput").i, 50000000);
+  Decode(Input(R"(, "provider": {"preferred_max_latency": {"p90": null}})"), &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_TRUE(Slot(d.rec, "request.provider.preferred_max_latency").is_null());
+}
+
+TEST(Input, ByteOrderMarkIsSkipped) {
+  Decoded d;
+  Decode("\xEF\xBB\xBF" + Input(""), &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_EQ(Slot(d.rec, "request.model").sv(), "gpt-4o");
 }
 
 }  // namespace
