@@ -1,5 +1,5 @@
 // Pass `fold`: constant folding with the runtime semantics of
-// docs/architecture.md (exact micros, checked overflow, round half to even),
+// docs/architecture.md, through the VM's own arithmetic (engine/core/arith.h),
 // plus the places that must be constant (tg_not_constant).
 //
 // FoldExpr is also called on demand by earlier passes (a record index key, a
@@ -8,7 +8,7 @@
 #include <re2/re2.h>
 
 #include "engine/check/passes.h"
-#include "engine/core/money.h"
+#include "engine/core/arith.h"
 #include "stdlib/builtins.h"
 
 namespace tollgate::check {
@@ -21,82 +21,16 @@ using FS = Context::FoldState;
 
 namespace {
 
-std::optional<int64_t> Micros(const Value& v) {
-  if (v.kind == Kind::kInt) return MulChecked(v.i, kMicros);
-  return v.i;
-}
-
-bool IsNum(const Value& v) { return v.kind == Kind::kInt || v.kind == Kind::kDecimal; }
-
-// Arithmetic on two non-null constants. Returns false with *err on overflow
-// or division by zero; *out untouched (and true returned with out->kind ==
-// kNull) when the combination is not foldable.
-bool Arith(Op op, const Value& a, const Value& b, Value* out, std::string* err) {
-  std::optional<int64_t> r;
-  Kind k = Kind::kNull;
-  bool zero = false;
-  auto both_int = a.kind == Kind::kInt && b.kind == Kind::kInt;
+// The shared runtime arithmetic operator of an AST operator (false: not arithmetic).
+bool ArithOpOf(Op op, ArithOp* out) {
   switch (op) {
-    case Op::kAdd:
-    case Op::kSub: {
-      auto f = op == Op::kAdd ? AddChecked : SubChecked;
-      if (both_int) { r = f(a.i, b.i); k = Kind::kInt; }
-      else if (IsNum(a) && IsNum(b)) {
-        auto x = Micros(a), y = Micros(b);
-        if (x && y) r = f(*x, *y);
-        k = Kind::kDecimal;
-      } else if (a.kind == b.kind && (a.kind == Kind::kMoney || a.kind == Kind::kDuration)) {
-        r = f(a.i, b.i); k = a.kind;
-      } else if (a.kind == Kind::kTime && b.kind == Kind::kDuration) {
-        r = f(a.i, b.i); k = Kind::kTime;
-      } else if (op == Op::kSub && a.kind == Kind::kTime && b.kind == Kind::kTime) {
-        r = f(a.i, b.i); k = Kind::kDuration;
-      } else {
-        return true;
-      }
-      break;
-    }
-    case Op::kMul:
-      if (both_int) { r = MulChecked(a.i, b.i); k = Kind::kInt; }
-      else if (IsNum(a) && IsNum(b)) {
-        auto x = Micros(a), y = Micros(b);
-        if (x && y) r = MulMicros(*x, *y);
-        k = Kind::kDecimal;
-      } else if (a.kind == Kind::kMoney && IsNum(b)) {
-        r = b.kind == Kind::kInt ? MulChecked(a.i, b.i) : MulMicros(a.i, b.i); k = Kind::kMoney;
-      } else if (IsNum(a) && b.kind == Kind::kMoney) {
-        r = a.kind == Kind::kInt ? MulChecked(b.i, a.i) : MulMicros(b.i, a.i); k = Kind::kMoney;
-      } else {
-        return true;
-      }
-      break;
-    case Op::kDiv: {
-      if ((IsNum(a) || a.kind == Kind::kMoney) && (IsNum(b) || b.kind == Kind::kMoney)) {
-        auto x = a.kind == Kind::kMoney ? std::optional<int64_t>(a.i) : Micros(a);
-        auto y = b.kind == Kind::kMoney ? std::optional<int64_t>(b.i) : Micros(b);
-        zero = y && *y == 0;
-        if (x && y && !zero) r = DivMicros(*x, *y);
-        k = a.kind == Kind::kMoney && b.kind != Kind::kMoney ? Kind::kMoney : Kind::kDecimal;
-      } else {
-        return true;
-      }
-      break;
-    }
-    case Op::kMod:
-      if (!both_int) return true;
-      zero = b.i == 0;
-      if (!zero) r = (b.i == -1) ? 0 : a.i % b.i;
-      k = Kind::kInt;
-      break;
-    default:
-      return true;
+    case Op::kAdd: *out = ArithOp::kAdd; return true;
+    case Op::kSub: *out = ArithOp::kSub; return true;
+    case Op::kMul: *out = ArithOp::kMul; return true;
+    case Op::kDiv: *out = ArithOp::kDiv; return true;
+    case Op::kMod: *out = ArithOp::kMod; return true;
+    default: return false;
   }
-  if (!r) {
-    *err = zero ? "division by zero" : "overflow";
-    return false;
-  }
-  *out = Value::Scalar(k, *r);
-  return true;
 }
 
 bool Member(const Value& x, const Value& c) {
@@ -155,9 +89,11 @@ class Folder {
           *out = Value::Bool(!vals[0].b);
           return FS::kConstant;
         }
-        if (vals[0].i == INT64_MIN) return Fail(e, "overflows");
-        *out = Value::Scalar(vals[0].kind, -vals[0].i);
-        return FS::kConstant;
+        switch (Negate(vals[0], out)) {
+          case ArithStatus::kOk: return FS::kConstant;
+          case ArithStatus::kOverflow: return Fail(e, "overflows");
+          default: return FS::kNotConstant;
+        }
       case ExprKind::kBinary:
         return Binary(e, vals[0], vals[1], out);
       case ExprKind::kCall:
@@ -284,15 +220,17 @@ class Folder {
         return FS::kConstant;
       }
       default: {
-        std::string err;
-        Value v;
-        if (!Arith(e.op, a, b, &v, &err)) {
-          if (err == "division by zero") return Fail(e, "divides by zero");
-          return Fail(e, "overflows");
+        // Exactly the VM's arithmetic (engine/core/arith.h), so a folded
+        // constant never differs from the value computed at run time.
+        ArithOp aop;
+        if (!ArithOpOf(e.op, &aop)) return FS::kNotConstant;
+        switch (Arith(aop, a, b, &arena_, out)) {
+          case ArithStatus::kOk: return FS::kConstant;
+          case ArithStatus::kDivByZero: return Fail(e, "divides by zero");
+          case ArithStatus::kOverflow: return Fail(e, "overflows");
+          case ArithStatus::kType: return FS::kNotConstant;
         }
-        if (v.is_null()) return FS::kNotConstant;
-        *out = v;
-        return FS::kConstant;
+        return FS::kNotConstant;
       }
     }
   }

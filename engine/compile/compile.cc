@@ -143,6 +143,7 @@ class Compiler {
     return en.begin;
   }
   void Rule(uint32_t id, const ast::Rule& r);
+  void WarnCost(const ast::Rule& r, size_t first_entry);
   void BuildIndex();
   bool Constant(const ast::Expr* e, Kind kind, const char* what, const Span& span, Value* out);
 
@@ -257,8 +258,37 @@ void Compiler::Rule(uint32_t id, const ast::Rule& r) {
     cost = cost > UINT64_MAX - code_->entries[i].cost ? UINT64_MAX : cost + code_->entries[i].cost;
   }
   info.cost_bound = cost;
+  WarnCost(r, first_entry);
   code_->rules.push_back(std::move(info));
   code_->rule_code.push_back(std::move(rc));
+}
+
+// tg_cost_bound: a budgeted unit of rule `r` (its evaluation: `when` and
+// tag values; or one `require` check) whose static instruction bound exceeds
+// Limits::instruction_budget may fail with eval_budget_exceeded at run time.
+void Compiler::WarnCost(const ast::Rule& r, size_t first_entry) {
+  auto sat = [](uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; };
+  uint64_t eval = 0, require = 0;
+  for (size_t i = first_entry; i < code_->entries.size(); ++i) {
+    const Entry& en = code_->entries[i];
+    if (en.kind == EntryKind::kRequire) {
+      require = std::max(require, en.cost);
+    } else {
+      eval = sat(eval, en.cost);
+    }
+  }
+  uint64_t budget = limits_.instruction_budget;
+  if (eval <= budget && require <= budget) return;
+  bool is_eval = eval > budget;
+  std::string what = is_eval ? "evaluating rule `" + r.name + "`"
+                             : "a `require` of rule `" + r.name + "`";
+  std::string bound = std::to_string(is_eval ? eval : require);
+  const Span& span = is_eval && r.when ? r.when->span : r.name_span;
+  diags_->Warning("tg_cost_bound", span,
+                  what + " may take up to " + bound + " instructions, more than the instruction budget of " +
+                      std::to_string(budget),
+                  "on large requests it fails with `eval_budget_exceeded` (handled by its `on_error`); "
+                  "avoid nested quantifiers over long lists or raise Limits::instruction_budget");
 }
 
 void Compiler::BuildIndex() {
@@ -306,9 +336,16 @@ bool Compiler::Run() {
   code_->builtins = stdlib::Builtins().data();
   code_->request_paths.resize(schema_.slot_count(ast::Scope::kRequest));
   code_->candidate_paths.resize(schema_.slot_count(ast::Scope::kCandidate));
+  code_->request_types.resize(code_->request_paths.size());
+  code_->candidate_types.resize(code_->candidate_paths.size());
   for (const stdlib::FieldDef& f : schema_.fields()) {
-    auto& paths = f.scope == ast::Scope::kRequest ? code_->request_paths : code_->candidate_paths;
-    if (f.slot >= 0 && f.slot < static_cast<int>(paths.size())) paths[f.slot] = f.path;
+    bool req = f.scope == ast::Scope::kRequest;
+    auto& paths = req ? code_->request_paths : code_->candidate_paths;
+    auto& types = req ? code_->request_types : code_->candidate_types;
+    if (f.slot >= 0 && f.slot < static_cast<int>(paths.size())) {
+      paths[f.slot] = f.path;
+      types[f.slot] = f.type;
+    }
   }
   if (policy_.rules.size() > limits_.max_rules) {
     diags_->Error("tg_limit_exceeded", policy_.name_span,

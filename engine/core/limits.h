@@ -21,7 +21,12 @@ struct Limits {
   uint32_t max_rules = 100000;
 
   // --- evaluation ---
-  uint64_t instruction_budget = 1000000;      // VM instructions per evaluation
+  // VM instructions per rule: each rule's evaluation (when, tags, effects)
+  // and each require/key evaluation gets the whole budget, so one rule's
+  // exhaustion fails only that rule; an evaluation runs at most
+  // (rules evaluated) x instruction_budget instructions. Rules whose static
+  // cost bound exceeds it get the compile warning tg_cost_bound.
+  uint64_t instruction_budget = 1000000;      // VM instructions per rule
   uint32_t max_stack = 256;                   // VM operand stack slots
 
   // --- decision input ---

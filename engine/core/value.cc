@@ -386,6 +386,65 @@ std::string ToJson(const Value& v) {
   return out;
 }
 
+namespace {
+
+void AppendTypedJson(std::string* out, const Value& v, const Type& t) {
+  if (v.kind != t.kind()) return AppendJson(out, v);
+  switch (v.kind) {
+    case Kind::kList:
+    case Kind::kSet: {
+      const std::vector<Value>& items = v.kind == Kind::kList ? v.list->items : v.set->items;
+      out->push_back('[');
+      for (size_t i = 0; i < items.size(); ++i) {
+        if (i) out->push_back(',');
+        AppendTypedJson(out, items[i], t.elem());
+      }
+      out->push_back(']');
+      return;
+    }
+    case Kind::kMap: {
+      out->push_back('{');
+      bool first = true;
+      for (std::string_view k : v.map->keys) {
+        if (!first) out->push_back(',');
+        first = false;
+        AppendJsonString(out, k);
+        out->push_back(':');
+        AppendTypedJson(out, v.map->entries.at(k), t.elem());
+      }
+      out->push_back('}');
+      return;
+    }
+    case Kind::kRecord: {
+      const std::vector<RecordField>& fields = t.fields();
+      if (fields.size() != v.rec->fields.size()) return AppendJson(out, v);
+      out->push_back('{');
+      bool first = true;
+      for (size_t i = 0; i < fields.size(); ++i) {
+        const Value& f = v.rec->fields[i];
+        if (f.is_null() && fields[i].optional) continue;
+        if (!first) out->push_back(',');
+        first = false;
+        AppendJsonString(out, fields[i].name);
+        out->push_back(':');
+        AppendTypedJson(out, f, fields[i].type);
+      }
+      out->push_back('}');
+      return;
+    }
+    default:
+      return AppendJson(out, v);
+  }
+}
+
+}  // namespace
+
+std::string ToJson(const Value& v, const Type& type) {
+  std::string out;
+  AppendTypedJson(&out, v, type);
+  return out;
+}
+
 std::string ToDisplay(const Value& v) {
   std::string out;
   AppendDisplay(&out, v);

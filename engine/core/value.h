@@ -142,6 +142,11 @@ const Value* MapFind(const Value& map, std::string_view key);
 // decimal as JSON strings of exact decimals ("2.5"), durations as "30000ms",
 // times as RFC 3339 UTC strings, sets and map keys in sorted order.
 std::string ToJson(const Value& v);
+// ToJson with the value's static type: records (at any depth) render as
+// objects with their field names in type order ({"role":"user",
+// "content":"hi"}), absent optional fields omitted. A value whose kind does
+// not match `type` (or type `any`) renders as ToJson(v). Used by traces.
+std::string ToJson(const Value& v, const Type& type);
 // Human rendering for messages: strings quoted, money as "2.50 usd".
 std::string ToDisplay(const Value& v);
 

@@ -2,13 +2,15 @@
 //
 // Semantics follow docs/architecture.md "Runtime semantics" (the reference
 // interpreter in tests/differential is the executable statement of them):
-// exact arithmetic in 128-bit integers, range-checked; null only compares.
+// exact arithmetic in 128-bit integers, range-checked (engine/core/arith.h,
+// shared with constant folding); null only compares.
 #include <re2/re2.h>
 
 #include <cassert>
 #include <cstdio>
 #include <cstring>
 
+#include "engine/core/arith.h"
 #include "engine/core/money.h"
 #include "engine/vm/internal/interp.h"
 #include "engine/vm/scan.h"
@@ -22,15 +24,6 @@ using i128 = __int128;
 
 bool IsNum(const Value& v) { return v.kind == Kind::kInt || v.kind == Kind::kDecimal; }
 i128 Micros(const Value& v) { return v.kind == Kind::kInt ? i128(v.i) * kMicros : i128(v.i); }
-
-i128 DivHalfEven(i128 n, i128 d) {
-  i128 q = n / d, r = n % d;
-  if (r == 0) return q;
-  i128 ar = r < 0 ? -r : r, ad = d < 0 ? -d : d;
-  i128 sign = ((n < 0) != (d < 0)) ? -1 : 1;
-  if (2 * ar > ad || (2 * ar == ad && (q % 2 != 0))) q += sign;
-  return q;
-}
 
 bool Eq(const Value& a, const Value& b) {
   if (a.kind == Kind::kString && b.kind == Kind::kString) {
@@ -74,76 +67,6 @@ bool Member(const Value& c, const Value& x) {
   return false;
 }
 
-enum class AStatus { kOk, kOverflow, kZero, kType };
-
-AStatus Fit(Kind k, i128 x, Value* out) {
-  if (x > INT64_MAX || x < INT64_MIN) return AStatus::kOverflow;
-  *out = Value::Scalar(k, static_cast<int64_t>(x));
-  return AStatus::kOk;
-}
-
-AStatus Arith(Op op, const Value& a, const Value& b, Arena* arena, Value* out) {
-  Kind ka = a.kind, kb = b.kind;
-  if (op == Op::kMOD) {
-    if (ka != Kind::kInt || kb != Kind::kInt) return AStatus::kType;
-    if (b.i == 0) return AStatus::kZero;
-    return Fit(Kind::kInt, i128(a.i) % i128(b.i), out);
-  }
-  if (IsNum(a) && IsNum(b)) {
-    bool ints = ka == Kind::kInt && kb == Kind::kInt;
-    switch (op) {
-      case Op::kADD: return ints ? Fit(Kind::kInt, i128(a.i) + b.i, out) : Fit(Kind::kDecimal, Micros(a) + Micros(b), out);
-      case Op::kSUB: return ints ? Fit(Kind::kInt, i128(a.i) - b.i, out) : Fit(Kind::kDecimal, Micros(a) - Micros(b), out);
-      case Op::kMUL:
-        if (ints) return Fit(Kind::kInt, i128(a.i) * b.i, out);
-        if (ka == Kind::kInt || kb == Kind::kInt) return Fit(Kind::kDecimal, i128(a.i) * b.i, out);
-        return Fit(Kind::kDecimal, DivHalfEven(i128(a.i) * b.i, kMicros), out);
-      case Op::kDIV:
-        if (Micros(b) == 0) return AStatus::kZero;
-        return Fit(Kind::kDecimal, DivHalfEven(Micros(a) * kMicros, Micros(b)), out);
-      default: return AStatus::kType;
-    }
-  }
-  if (ka == Kind::kMoney && kb == Kind::kMoney) {
-    if (op == Op::kADD) return Fit(Kind::kMoney, i128(a.i) + b.i, out);
-    if (op == Op::kSUB) return Fit(Kind::kMoney, i128(a.i) - b.i, out);
-    if (op == Op::kDIV) {
-      if (b.i == 0) return AStatus::kZero;
-      return Fit(Kind::kDecimal, DivHalfEven(i128(a.i) * kMicros, b.i), out);
-    }
-    return AStatus::kType;
-  }
-  if (ka == Kind::kMoney && IsNum(b)) {
-    if (op == Op::kMUL) {
-      return Fit(Kind::kMoney, kb == Kind::kInt ? i128(a.i) * b.i : DivHalfEven(i128(a.i) * b.i, kMicros), out);
-    }
-    if (op == Op::kDIV) {
-      if (b.i == 0) return AStatus::kZero;
-      return Fit(Kind::kMoney, DivHalfEven(i128(a.i) * kMicros, Micros(b)), out);
-    }
-    return AStatus::kType;
-  }
-  if (IsNum(a) && kb == Kind::kMoney && op == Op::kMUL) {
-    return Fit(Kind::kMoney, ka == Kind::kInt ? i128(a.i) * b.i : DivHalfEven(i128(a.i) * b.i, kMicros), out);
-  }
-  if (ka == Kind::kTime && kb == Kind::kTime && op == Op::kSUB) return Fit(Kind::kDuration, i128(a.i) - b.i, out);
-  if (ka == Kind::kTime && kb == Kind::kDuration && (op == Op::kADD || op == Op::kSUB)) {
-    return Fit(Kind::kTime, op == Op::kADD ? i128(a.i) + b.i : i128(a.i) - b.i, out);
-  }
-  if (ka == Kind::kDuration && kb == Kind::kTime && op == Op::kADD) return Fit(Kind::kTime, i128(a.i) + b.i, out);
-  if (ka == Kind::kDuration && kb == Kind::kDuration && (op == Op::kADD || op == Op::kSUB)) {
-    return Fit(Kind::kDuration, op == Op::kADD ? i128(a.i) + b.i : i128(a.i) - b.i, out);
-  }
-  if (ka == Kind::kString && kb == Kind::kString && op == Op::kADD) {
-    std::string s;
-    s.reserve(a.size + b.size);
-    s.append(a.sv()).append(b.sv());
-    *out = arena->String(s);
-    return AStatus::kOk;
-  }
-  return AStatus::kType;
-}
-
 [[gnu::cold]] bool Missing(Frame* f) {
   f->err_code = kErrMissingField;
   f->err_msg = f->null_what.empty() ? std::string("missing value")
@@ -157,19 +80,25 @@ AStatus Arith(Op op, const Value& a, const Value& b, Arena* arena, Value* out) {
   return false;
 }
 
-[[gnu::cold]] bool ArithFail(Frame* f, AStatus st) {
+[[gnu::cold]] bool ArithFail(Frame* f, ArithStatus st) {
   switch (st) {
-    case AStatus::kOverflow: return Fail(f, kErrArithmetic, "arithmetic overflow");
-    case AStatus::kZero: return Fail(f, kErrArithmetic, "division by zero");
+    case ArithStatus::kOverflow: return Fail(f, kErrArithmetic, "arithmetic overflow");
+    case ArithStatus::kDivByZero: return Fail(f, kErrArithmetic, "division by zero");
     default: return Fail(f, kErrBuiltin, "unsupported operand types");
   }
 }
 
-void RecordRead(Frame* f, std::string_view path, const Value& v) {
+// Trace: the first read of `path` in this rule, rendered with the field's
+// schema type so that records show their field names.
+void RecordRead(Frame* f, std::string_view path, const Value& v, const Type* type) {
   for (const auto& [p, _] : f->trace->values) {
     if (p == path) return;
   }
-  f->trace->values.emplace_back(path, ToJson(v));
+  f->trace->values.emplace_back(path, type != nullptr ? ToJson(v, *type) : ToJson(v));
+}
+
+const Type* SlotType(const std::vector<Type>& types, uint32_t slot) {
+  return slot < types.size() ? &types[slot] : nullptr;
 }
 
 // Result of SCAN: runs the group's scanner at most once per evaluation.
@@ -177,7 +106,7 @@ bool ScanBit(Frame* f, uint32_t group, uint32_t pat, bool* out) {
   const Code& c = *f->code;
   const ScanGroup& g = c.groups[group];
   Value v = g.slot < f->nreq ? f->req[g.slot] : Value();
-  if (f->trace) RecordRead(f, g.path, v);
+  if (f->trace) RecordRead(f, g.path, v, SlotType(c.request_types, g.slot));
   if (v.kind != Kind::kString) {
     f->null_what = g.path;
     return Missing(f);
@@ -301,14 +230,14 @@ L_LOADFALSE:
 L_LOADREQ: {
   Value v = in.a < f->nreq ? f->req[in.a] : Value();
   if (v.is_null()) f->null_what = c.request_paths[in.a];
-  if (f->trace) RecordRead(f, c.request_paths[in.a], v);
+  if (f->trace) RecordRead(f, c.request_paths[in.a], v, SlotType(c.request_types, in.a));
   *sp++ = v;
   DISPATCH();
 }
 L_LOADCAND: {
   Value v = in.a < f->ncand ? f->cand[in.a] : Value();
   if (v.is_null()) f->null_what = c.candidate_paths[in.a];
-  if (f->trace) RecordRead(f, c.candidate_paths[in.a], v);
+  if (f->trace) RecordRead(f, c.candidate_paths[in.a], v, SlotType(c.candidate_types, in.a));
   *sp++ = v;
   DISPATCH();
 }
@@ -393,12 +322,12 @@ L_NOT:
 L_NEG: {
   NEED(T);
   Value r;
-  AStatus st = Fit(T.kind, -i128(T.i), &r);
-  if (st != AStatus::kOk) FAIL(ArithFail(f, st));
+  ArithStatus st = Negate(T, &r);
+  if (st != ArithStatus::kOk) FAIL(ArithFail(f, st));
   T = r;
   DISPATCH();
 }
-#define ARITH(name)                                                 \
+#define ARITH(name, aop)                                            \
   L_##name: {                                                       \
     NEED(S);                                                        \
     NEED(T);                                                        \
@@ -412,17 +341,17 @@ L_NEG: {
     }                                                               \
     Value r;                                                        \
     f->arena_used = true;                                           \
-    AStatus st = Arith(Op::k##name, S, T, f->arena, &r);            \
-    if (st != AStatus::kOk) FAIL(ArithFail(f, st));                 \
+    ArithStatus st = Arith(ArithOp::aop, S, T, f->arena, &r);       \
+    if (st != ArithStatus::kOk) FAIL(ArithFail(f, st));             \
     S = r;                                                          \
     --sp;                                                           \
     DISPATCH();                                                     \
   }
-  ARITH(ADD)
-  ARITH(SUB)
-  ARITH(MUL)
-  ARITH(DIV)
-  ARITH(MOD)
+  ARITH(ADD, kAdd)
+  ARITH(SUB, kSub)
+  ARITH(MUL, kMul)
+  ARITH(DIV, kDiv)
+  ARITH(MOD, kMod)
 #undef ARITH
 L_CALL: {
   const stdlib::BuiltinDecl& d = builtins[in.a];

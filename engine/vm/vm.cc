@@ -227,14 +227,24 @@ void Evaluate(const Program& program, const Record& request, const EvalOptions& 
   Frame f;
   InitFrame(c, request, nullptr, s, &out->arena, options.instruction_budget, &f);
   TraceEntry dummy;
+  // The budget is per rule: each rule starts with the full
+  // EvalOptions::instruction_budget, so a rule that exhausts it (a shadow
+  // rule, say) fails alone and never changes the outcome of a later rule.
+  // INVARIANT: out->instructions <= rules evaluated x instruction_budget.
+  uint64_t used = 0;
+  auto eval = [&](uint32_t r) {
+    f.budget = options.instruction_budget;
+    EvalRule(c, r, &f, out);
+    used += options.instruction_budget - f.budget;
+  };
   if (options.trace) {
     out->trace.reserve(c.rules.size());
     f.trace = &dummy;
-    for (uint32_t r = 0; r < c.rules.size(); ++r) EvalRule(c, r, &f, out);
+    for (uint32_t r = 0; r < c.rules.size(); ++r) eval(r);
   } else {
-    for (uint32_t r : *SelectRules(c, request, s)) EvalRule(c, r, &f, out);
+    for (uint32_t r : *SelectRules(c, request, s)) eval(r);
   }
-  out->instructions = options.instruction_budget - f.budget;
+  out->instructions = used;
 }
 
 RequireResult EvalRequire(const Program& program, uint32_t require, const Record& request,

@@ -25,9 +25,15 @@
 // the exceptions are cold paths: rule error messages, non-constant tag
 // values (cloned into Decision::arena), container literals and builtins
 // that build strings, and RE2::Set's own per-scan bookkeeping.
-// The instruction budget (EvalOptions::instruction_budget) is shared by the
-// whole evaluation; the rule that runs out fails with eval_budget_exceeded,
-// and so does every later rule. With EvalOptions::trace every rule is
+// The instruction budget (EvalOptions::instruction_budget) is PER RULE: each
+// rule's evaluation (its `when`, tag values and effects) starts with the full
+// budget, and so does each EvalRequire (and EvalKey) call. A rule that runs
+// out fails alone with eval_budget_exceeded (handled by its `on_error`); it
+// never changes the outcome of another rule, so a shadow rule cannot alter
+// what is enforced. The total stays bounded: Evaluate executes at most
+// (rules evaluated) x instruction_budget instructions (Decision::instructions
+// is the sum). The compiler warns (tg_cost_bound) when a rule's static cost
+// bound exceeds the budget. With EvalOptions::trace every rule is
 // evaluated (the index is bypassed) so that the trace is complete.
 //
 // Thread safety: a Program is immutable; any number of threads may evaluate
@@ -48,7 +54,7 @@ namespace tollgate::vm {
 
 struct EvalOptions {
   bool trace = false;                       // fill Decision::trace
-  uint64_t instruction_budget = Limits{}.instruction_budget;
+  uint64_t instruction_budget = Limits{}.instruction_budget;  // per rule / per call
 };
 
 // Evaluates every rule of `program` against `request`. Clears *out first.

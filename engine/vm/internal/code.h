@@ -170,6 +170,10 @@ struct Code {
 
   std::vector<std::string> request_paths;    // by request slot
   std::vector<std::string> candidate_paths;  // by candidate slot
+  // Schema types by slot (same sizes as the paths): traces render record
+  // values with their field names (ToJson(v, type)).
+  std::vector<Type> request_types;
+  std::vector<Type> candidate_types;
   uint32_t max_depth = 0;           // deepest operand stack of any entry
   uint32_t max_locals = 0;
   const void* builtins = nullptr;   // stdlib::Builtins().data()
