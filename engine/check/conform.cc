@@ -98,7 +98,7 @@ std::string ConvertHelp(const Type& want, const Type& have) {
     case Kind::kDecimal:
       if (have.is(Kind::kString)) return "strings do not convert to numbers: write the number unquoted";
       return "use a number such as `0.5`; `decimal(m)` turns money into a plain number";
-    case Kind::kMoney: return "write an amount such as `2.50 usd`, or multiply a number by `1 usd`";
+    case Kind::kMoney: return "write an amount such as `2.50 usd`, or convert a number with `money(x)`";
     case Kind::kDuration: return "write a duration such as `30s`, `5m`, `12h` or `7d`";
     case Kind::kTime: return "use `context.time` or an RFC 3339 string such as \"2025-01-06T09:00:00Z\"";
     case Kind::kSet:

@@ -103,8 +103,8 @@ std::vector<Cell> Cells(const std::string& line) {
       cell.end = i + n;
       cell.text = line.substr(i, n);
     }
-    out.push_back(std::move(cell));
     i = cell.end;
+    out.push_back(std::move(cell));
   }
   return out;
 }
