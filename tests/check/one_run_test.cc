@@ -63,6 +63,18 @@ TEST(OneRun, BadEscapeIsReportedBesideAnUnterminatedComment) {
   EXPECT_NE(out.find("unterminated comment"), std::string::npos) << out;
 }
 
+TEST(OneRun, AnUnknownTypeIsReportedOnce) {
+  Compiled c = CompileSource("t.tg",
+                             "policy \"p\"\ndata d from \"missing.json\": list<strng>\n"
+                             "const a: {x: intt} = {x: 1}\n"
+                             "rule r {\n  when length(d) > 0 and a.x == 1\n  deny \"x\"\n}\n",
+                             CompileOptions{});
+  EXPECT_EQ(c.policy, nullptr);
+  std::multiset<std::string> codes = Codes(c.diagnostics);
+  EXPECT_EQ(codes.size(), 2u) << c.diagnostics.Render();
+  EXPECT_EQ(codes.count("tg_unknown_type"), 2u) << c.diagnostics.Render();
+}
+
 TEST(OneRun, CleanFileStillCompiles) {
   Compiled c = CompileSource("ok.tg", "policy \"p\"\nrule r {\n  when request.model == \"x\"\n  deny 429 \"slow\"\n}\n",
                              CompileOptions{});
