@@ -65,6 +65,7 @@ struct Plan {
   std::vector<Req> required;
   std::vector<std::pair<int, Kind>> empties;  // slots defaulting to empty set/list
   int content_slot = -1, tokens_slot = -1, params_slot = -1, messages_slot = -1;
+  int partition_slot = -1;  // request.provider.sort_partition, from provider.sort.partition
   // Snapshot used to validate a cached plan for non-standard schemas.
   std::vector<std::tuple<std::string, Kind, int, bool>> snapshot;
 };
@@ -168,6 +169,8 @@ std::unique_ptr<Plan> BuildPlan(const stdlib::Schema& schema) {
       if (f.path == "request.content" && f.type.is(Kind::kString)) plan->content_slot = f.slot;
       if (f.path == "request.input_tokens" && f.type.is(Kind::kInt)) plan->tokens_slot = f.slot;
       if (f.path == "request.parameters" && f.type.is(Kind::kSet)) plan->params_slot = f.slot;
+      if (f.path == "request.provider.sort_partition" && f.type.is(Kind::kString))
+        plan->partition_slot = f.slot;
       continue;
     }
     Special sp = SpecialFor(f.path, f.type);
@@ -548,20 +551,17 @@ class Decoder {
               if (!IsStr(m->value)) return WrongType(q, "a string", m->value);
               *out = Value::StringRef(Sv(m->value));
             } else if (n == "partition") {
-              // Only the default partition is implemented: the router sorts
-              // within each model, in `model`, `models` order.
+              // `model` (default): sort within each model, in `models` order;
+              // `none`: one global sort across the fallback models.
               if (m->value.IsNull()) continue;
               if (!IsStr(m->value)) return WrongType(q, "a string", m->value);
               std::string_view w = Sv(m->value);
-              if (w == "model") continue;
-              std::string path = q.Render();
-              if (w == "none")
+              if (w != "model" && w != "none") {
+                std::string path = q.Render();
                 return Fail("input_invalid_value",
-                            "`" + path + "` `none` is not supported: endpoints are sorted within "
-                            "each model, in `models` order (partition `model`)",
-                            path);
-              return Fail("input_invalid_value",
-                          "`" + path + "` must be `model`, got " + Quoted(w), path);
+                            "`" + path + "` must be `model` or `none`, got " + Quoted(w), path);
+              }
+              if (plan_.partition_slot >= 0) rec_->slots[plan_.partition_slot] = Value::StringRef(w);
             } else {
               std::string path = q.Render();
               return Fail("input_unknown_field", "unknown field `" + path + "`", path);

@@ -24,7 +24,7 @@ enum ReqField : int {
   kModel, kModels, kMaxTokens, kInputTokens, kParameters, kWorkspace,
   kOrder, kOnly, kIgnore, kAllowFallbacks, kRequireParameters, kDataCollection, kZdr,
   kQuantizations, kSort, kMaxPrompt, kMaxCompletion, kMaxRequest, kPrefLatency,
-  kPrefThroughput, kReqFieldCount,
+  kPrefThroughput, kSortPartition, kReqFieldCount,
 };
 constexpr const char* kReqPaths[kReqFieldCount] = {
     "request.model", "request.models", "request.max_tokens", "request.input_tokens",
@@ -34,7 +34,7 @@ constexpr const char* kReqPaths[kReqFieldCount] = {
     "request.provider.zdr", "request.provider.quantizations", "request.provider.sort",
     "request.provider.max_price.prompt", "request.provider.max_price.completion",
     "request.provider.max_price.request", "request.provider.preferred_max_latency",
-    "request.provider.preferred_min_throughput",
+    "request.provider.preferred_min_throughput", "request.provider.sort_partition",
 };
 
 // Items of a set or list value; empty for null or anything else.
@@ -218,6 +218,7 @@ struct Prefs {
   bool zdr_request = false;
   int64_t max_prompt = -1, max_completion = -1, max_request = -1;  // request's
   vm::SortBy sort = vm::SortBy::kNone;
+  bool partition_none = false;  // provider.sort.partition "none": one global sort
   int64_t pref_latency = -1, pref_throughput = -1;
   const AccountPrefs* account = nullptr;
 };
@@ -289,6 +290,7 @@ void Router::Route(const vm::Decision& d, const vm::Record& request, RouteResult
   }
   if (p.sort == vm::SortBy::kNone) p.sort = p.nitro ? vm::SortBy::kThroughput
                                           : p.floor ? vm::SortBy::kPrice : vm::SortBy::kNone;
+  p.partition_none = get(kSortPartition).kind == Kind::kString && get(kSortPartition).sv() == "none";
   p.zdr_request = get(kZdr).kind == Kind::kBool && get(kZdr).b;
   p.require_parameters = get(kRequireParameters).kind == Kind::kBool && get(kRequireParameters).b;
   p.no_fallbacks = get(kAllowFallbacks).kind == Kind::kBool && !get(kAllowFallbacks).b;
@@ -506,7 +508,7 @@ void Router::Route(const vm::Decision& d, const vm::Record& request, RouteResult
       const bool violator = (p.pref_latency >= 0 && ep.latency_p50 > p.pref_latency) ||
                             (p.pref_throughput >= 0 && ep.throughput < p.pref_throughput);
       const bool unhealthy = p.sort == vm::SortBy::kNone && ep.uptime < kHealthyUptime;
-      en.key[0] = (static_cast<uint64_t>(mi) << 40) | (uint64_t{ep.byok ? 0u : 1u} << 39) |
+      en.key[0] = (static_cast<uint64_t>(p.partition_none ? 0 : mi) << 40) | (uint64_t{ep.byok ? 0u : 1u} << 39) |
                   (OrderRank(*p.order, ep) << 16) | (uint64_t{violator} << 8) | uint64_t{unhealthy};
       switch (p.sort) {
         case vm::SortBy::kLatency: en.key[1] = static_cast<uint64_t>(ep.latency_p50); break;

@@ -79,6 +79,17 @@ TEST_F(RouterTest, FallbackModelsStayPartitionedInOrder) {
   EXPECT_EQ(env.result.models[1], "b");
 }
 
+TEST_F(RouterTest, PartitionNoneSortsAcrossFallbackModels) {
+  SetUpEnv(kNoRules, CatalogOf({Ep("a1", "a", "p", {{"input", "\"9\""}}), Ep("b1", "b", "p", {{"input", "\"0\""}}),
+                                Ep("a2", "a", "q", {{"input", "\"5\""}})}));
+  // Default partition `model`: a's endpoints first, each model sorted by price.
+  EXPECT_EQ(R(Input("a", R"({"sort": {"by": "price", "partition": "model"}})", "\"models\": [\"b\"]")),
+            (Ids{"a2", "a1", "b1"}));
+  // `none`: one global price sort across both models.
+  EXPECT_EQ(R(Input("a", R"({"sort": {"by": "price", "partition": "none"}})", "\"models\": [\"b\"]")),
+            (Ids{"b1", "a2", "a1"}));
+}
+
 TEST_F(RouterTest, UnknownModelIs404) {
   SetUpEnv(kNoRules, Basic());
   EXPECT_TRUE(R(Input("nosuch")).empty());

@@ -154,6 +154,10 @@ TEST(Input, Aliases) {
   Decode(Input(R"(, "provider": {"sort": {"by": "throughput", "partition": "model"}})"), &d);
   ASSERT_TRUE(d.ok) << d.err.message;
   EXPECT_EQ(Slot(d.rec, "request.provider.sort").sv(), "throughput");
+  EXPECT_EQ(Slot(d.rec, "request.provider.sort_partition").sv(), "model");
+  Decode(Input(R"(, "provider": {"sort": {"by": "price", "partition": "none"}})"), &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_EQ(Slot(d.rec, "request.provider.sort_partition").sv(), "none");
   Decode(Input(R"(, "provider": {"max_price": {"image": 1}, "preferred_max_latency": {"p90": 3}})"), &d);
   ASSERT_TRUE(d.ok) << d.err.message;
   EXPECT_EQ(Slot(d.rec, "request.provider.preferred_max_latency").i, 3000000);
@@ -237,7 +241,6 @@ TEST(Input, ErrorCodes) {
       {"dup tool call key", Input(R"(, "messages": [{"role": "assistant", "tool_calls": [{"function": {"arguments": "a", "arguments": "b"}}]}])"), "input_duplicate_key", "request.messages[0].tool_calls[0].function.arguments"},
       {"tool call args not string", Input(R"(, "messages": [{"role": "assistant", "tool_calls": [{"function": {"arguments": {}}}]}])"), "input_wrong_type", "request.messages[0].tool_calls[0].function.arguments"},
       {"unknown percentile", Input(R"(, "provider": {"preferred_max_latency": {"p42": 1}})"), "input_unknown_field", "request.provider.preferred_max_latency.p42"},
-      {"partition none", Input(R"(, "provider": {"sort": {"by": "price", "partition": "none"}})"), "input_invalid_value", "request.provider.sort.partition"},
       {"partition bad", Input(R"(, "provider": {"sort": {"by": "price", "partition": "x"}})"), "input_invalid_value", "request.provider.sort.partition"},
       {"negative max_tokens", Input(R"(, "max_tokens": -1)"), "input_invalid_value", "request.max_tokens"},
       {"negative max_completion_tokens", Input(R"(, "max_completion_tokens": -5)"), "input_invalid_value", "request.max_completion_tokens"},
