@@ -7,8 +7,12 @@
 // with Values whose strings point into the buffer.
 #include "runtime/input.h"
 
-// SIMD string scanning and whitespace skipping (SSE2 is baseline on x86-64).
-#if defined(__SSE2__) && !defined(RAPIDJSON_SSE2)
+// SIMD string scanning and whitespace skipping: SSE4.2 where the build
+// enables it for this file (CMakeLists.txt, x86-64 only), else SSE2 (baseline
+// on x86-64).
+#if defined(__SSE4_2__) && !defined(RAPIDJSON_SSE42)
+#define RAPIDJSON_SSE42
+#elif defined(__SSE2__) && !defined(RAPIDJSON_SSE2)
 #define RAPIDJSON_SSE2
 #endif
 #include <rapidjson/document.h>
@@ -66,8 +70,6 @@ struct Plan {
   std::vector<std::pair<int, Kind>> empties;  // slots defaulting to empty set/list
   int content_slot = -1, tokens_slot = -1, params_slot = -1, messages_slot = -1;
   int partition_slot = -1;  // request.provider.sort_partition, from provider.sort.partition
-  // Snapshot used to validate a cached plan for non-standard schemas.
-  std::vector<std::tuple<std::string, Kind, int, bool>> snapshot;
 };
 
 // Offset of the first byte that is not well-formed UTF-8 (overlongs,
@@ -163,7 +165,6 @@ std::unique_ptr<Plan> BuildPlan(const stdlib::Schema& schema) {
   auto plan = std::make_unique<Plan>();
   plan->n_slots = schema.slot_count(ast::Scope::kRequest);
   for (const stdlib::FieldDef& f : schema.fields()) {
-    plan->snapshot.emplace_back(f.path, f.type.kind(), f.slot, f.required);
     if (f.scope != ast::Scope::kRequest) continue;
     if (f.derived) {
       if (f.path == "request.content" && f.type.is(Kind::kString)) plan->content_slot = f.slot;
@@ -196,17 +197,6 @@ std::unique_ptr<Plan> BuildPlan(const stdlib::Schema& schema) {
   return plan;
 }
 
-bool SnapshotMatches(const Plan& p, const stdlib::Schema& s) {
-  const auto& f = s.fields();
-  if (f.size() != p.snapshot.size()) return false;
-  for (size_t i = 0; i < f.size(); ++i) {
-    const auto& [path, kind, slot, req] = p.snapshot[i];
-    if (f[i].slot != slot || f[i].type.kind() != kind || f[i].required != req || f[i].path != path)
-      return false;
-  }
-  return true;
-}
-
 // Per-thread scratch: the parse pools, the cached plans and string scratch.
 struct Scratch {
   static constexpr size_t kPoolBytes = 64 * 1024;
@@ -216,17 +206,15 @@ struct Scratch {
   Pool stack{stack_buf.get(), 16 * 1024};
   std::string join;
   std::vector<std::string_view> names;  // duplicate-key check of large objects
-  struct Cached { const stdlib::Schema* schema; std::unique_ptr<Plan> plan; };
+  // Keyed by Schema::id(), which changes whenever a schema's contents do.
+  struct Cached { uint64_t schema_id; std::unique_ptr<Plan> plan; };
   std::vector<Cached> plans;  // most recent last; at most 4
 
   const Plan& PlanFor(const stdlib::Schema& s) {
-    bool standard = &s == &stdlib::Schema::Standard();
     for (Cached& c : plans)
-      if (c.schema == &s && (standard || SnapshotMatches(*c.plan, s))) return *c.plan;
-    for (size_t i = 0; i < plans.size(); ++i)
-      if (plans[i].schema == &s) { plans.erase(plans.begin() + i); break; }
+      if (c.schema_id == s.id()) return *c.plan;
     if (plans.size() >= 4) plans.erase(plans.begin());
-    plans.push_back({&s, BuildPlan(s)});
+    plans.push_back({s.id(), BuildPlan(s)});
     return *plans.back().plan;
   }
 };
@@ -531,9 +519,8 @@ class Decoder {
   }
 
   static bool IsReservedBodyMember(std::string_view n) {
-    for (std::string_view x : kNotParameters)
-      if (x == n) return true;
-    return false;
+    // INVARIANT: kNotParameters is sorted.
+    return std::binary_search(std::begin(kNotParameters), std::end(kNotParameters), n);
   }
 
   bool Leaf(const JVal& v, const Node& node, const Path& p, Value* out) {

@@ -1,6 +1,8 @@
 // The decision-input schema: loading (rapidjson), validation, slots.
 #include "stdlib/schema.h"
 
+#include <atomic>
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -42,6 +44,11 @@ std::string Quote(std::string_view s) {
 }
 
 }  // namespace
+
+uint64_t Schema::NextId() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
 
 const Schema& Schema::Standard() {
   static const Schema* standard = [] {
@@ -192,6 +199,7 @@ bool Schema::Add(FieldDef field, std::string* error) {
   }
   by_path_.emplace(path, id);
   fields_.push_back(std::move(field));
+  id_ = NextId();
   return true;
 }
 

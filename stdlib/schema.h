@@ -17,6 +17,7 @@
 // Thread safety: immutable after construction/extension; share freely.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -67,7 +68,14 @@ class Schema {
   // Every field path, in field-id order (the order of addition).
   std::vector<std::string> Paths() const;
 
+  // Identifies this schema's current contents: unique per process and
+  // changed by every successful Add, so caches keyed on it (the decoder's
+  // per-schema plan) never see a stale schema. Cost: O(1).
+  uint64_t id() const { return id_; }
+
  private:
+  uint64_t id_ = NextId();
+  static uint64_t NextId();
   std::vector<FieldDef> fields_;
   std::unordered_map<std::string, int> by_path_;
   std::unordered_map<std::string, int> prefixes_;
