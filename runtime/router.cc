@@ -326,7 +326,6 @@ void Router::Route(const vm::Decision& d, const vm::Record& request, RouteResult
 
   // --- 3. candidates and filters ---
   const bool cached = im.options.use_require_cache;
-  const auto& rinfo = program_.require_infos();
   const auto& rules = program_.rules();
   const uint32_t policy_rule = d.route.rules.empty() ? UINT32_MAX : d.route.rules.front();
   bool policy_eliminated = false;

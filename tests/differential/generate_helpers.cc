@@ -95,7 +95,7 @@ class PolicyGen {
       for (const char* k : kKeywords) keyword = keyword || d.name == k;
       bool ok = !keyword && TypeOf(d.result, &f.result) && !d.params.empty();
       for (const Type& p : d.params) {
-        T t;
+        T t{};
         ok = ok && TypeOf(p, &t);
         f.params.push_back(t);
       }

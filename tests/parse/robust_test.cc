@@ -98,7 +98,9 @@ TEST(ParseRobust, MutatedPoliciesNeverCrash) {
     for (const Diagnostic& d : diags.items())
       fatal = fatal || d.code == "tg_parse_error" || d.code == "tg_limit_exceeded";
     ASSERT_EQ(policy == nullptr, fatal) << text;
-    if (policy == nullptr) ASSERT_TRUE(diags.HasErrors()) << text;
+    if (policy == nullptr) {
+      ASSERT_TRUE(diags.HasErrors()) << text;
+    }
     for (const Diagnostic& d : diags.items()) {
       ASSERT_FALSE(d.help.empty()) << text << "\n" << d.message;
       ASSERT_LE(d.span.begin, d.span.end) << text;
@@ -126,7 +128,9 @@ TEST(ParseRobust, RandomBytes) {
     for (size_t k = 0; k < n; ++k) text.push_back(static_cast<char>(rng() % 128));
     Diagnostics diags;
     auto policy = Parse(std::make_unique<SourceFile>(SourceFile{"r.tg", text}), Limits{}, &diags);
-    if (policy == nullptr) ASSERT_TRUE(diags.HasErrors());
+    if (policy == nullptr) {
+      ASSERT_TRUE(diags.HasErrors());
+    }
     for (const Diagnostic& d : diags.items()) ASSERT_FALSE(d.help.empty()) << d.message;
     Diagnostics lex;
     (void)Lex(SourceFile{"r.tg", text}, &lex);

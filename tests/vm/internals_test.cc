@@ -16,6 +16,9 @@ namespace {
 std::atomic<long> g_allocations{0};
 }  // namespace
 
+// Counting replacements of the global allocator (malloc/free underneath);
+// GCC 12 cannot see that new and delete are replaced together.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 void* operator new(std::size_t n) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
   if (void* p = std::malloc(n ? n : 1)) return p;
