@@ -57,6 +57,7 @@ struct Node {
   Type type;
   Special special = Special::kNone;
   bool non_negative = false;  // request.max_tokens: a negative value is input_invalid_value
+  bool not_parameter = false;  // a body member that is not a model parameter (kNotParameters)
   std::vector<Node> kids;
   // alias member name -> index into kids (max_completion_tokens)
   std::vector<std::pair<std::string, int>> aliases;
@@ -161,6 +162,14 @@ Special SpecialFor(const std::string& path, const Type& t) {
   return Special::kNone;
 }
 
+// Body members that are transport or routing options, not model parameters:
+// they never go into request.parameters (require_parameters ignores them).
+constexpr std::string_view kNotParameters[] = {
+    "debug", "messages", "metadata", "model", "models", "plugins", "preset", "provider",
+    "route", "service_tier", "session_id", "store", "stream", "stream_options", "transforms",
+    "usage", "user",
+};
+
 std::unique_ptr<Plan> BuildPlan(const stdlib::Schema& schema) {
   auto plan = std::make_unique<Plan>();
   plan->n_slots = schema.slot_count(ast::Scope::kRequest);
@@ -193,6 +202,14 @@ std::unique_ptr<Plan> BuildPlan(const stdlib::Schema& schema) {
       for (size_t i = 0; i < k.kids.size(); ++i)
         if (k.kids[i].name == "max_tokens") k.aliases.emplace_back("max_completion_tokens", i);
     }
+  }
+  // Body members that are not model parameters are marked once here, so
+  // decoding does not search kNotParameters for every known member.
+  for (Node& k : plan->root.kids) {
+    if (!k.is_body) continue;
+    for (Node& m : k.kids)
+      m.not_parameter = std::binary_search(std::begin(kNotParameters), std::end(kNotParameters),
+                                           std::string_view(m.name));
   }
   return plan;
 }
@@ -383,13 +400,6 @@ const char* Want(const Type& t) {
   }
 }
 
-// Body members that are transport or routing options, not model parameters:
-// they never go into request.parameters (require_parameters ignores them).
-constexpr std::string_view kNotParameters[] = {
-    "debug", "messages", "metadata", "model", "models", "plugins", "preset", "provider",
-    "route", "service_tier", "session_id", "store", "stream", "stream_options", "transforms",
-    "usage", "user",
-};
 
 class Decoder {
  public:
@@ -398,7 +408,8 @@ class Decoder {
   Decoder(const Plan& plan, const Limits& limits, vm::Record* rec, InputError* err,
           Scratch& scratch, int content_index, const char* buf_begin)
       : plan_(plan), limits_(limits), rec_(rec), err_(err), s_(scratch),
-        content_index_(content_index), buf_begin_(buf_begin) {}
+        content_index_(content_index), buf_begin_(buf_begin),
+        params_(rec->arena.TakeVector()) {}
 
   bool Run(const JVal& root) {
     if (!root.IsObject())
@@ -457,8 +468,16 @@ class Decoder {
     auto b = obj.MemberBegin();
     if (n <= 16) {
       for (rj::SizeType i = 1; i < n; ++i)
-        for (rj::SizeType j = 0; j < i; ++j)
-          if (Sv((b + i)->name) == Sv((b + j)->name)) return Duplicate(Sv((b + i)->name), parent);
+        for (rj::SizeType j = 0; j < i; ++j) {
+          // Length and first byte first: most pairs differ there, and a
+          // memcmp call costs more than the whole check.
+          const auto& x = (b + i)->name;
+          const auto& y = (b + j)->name;
+          if (x.GetStringLength() != y.GetStringLength() ||
+              (x.GetStringLength() > 0 && x.GetString()[0] != y.GetString()[0]))
+            continue;
+          if (Sv(x) == Sv(y)) return Duplicate(Sv(x), parent);
+        }
       return true;
     }
     std::vector<std::string_view>& names = s_.names;
@@ -486,7 +505,8 @@ class Decoder {
       Path p{parent, name};
       bool alias = false;
       const Node* kid = FindKid(node, name, &alias);
-      if (node.is_body && !m->value.IsNull() && !IsReservedBodyMember(name)) {
+      if (node.is_body && !m->value.IsNull() &&
+          !(kid ? kid->not_parameter : IsReservedBodyMember(name))) {
         // max_completion_tokens is the same parameter as max_tokens.
         params_.push_back(Value::StringRef(name == "max_completion_tokens"
                                                ? std::string_view("max_tokens")
@@ -662,7 +682,7 @@ class Decoder {
         if (!v.IsArray()) return WrongType(p, "an array", v);
         if (!CheckCount(v, p, limits_.max_list_elements)) return false;
         if (v.Empty()) { *out = EmptyOf(t.kind()); return true; }
-        std::vector<Value> items;
+        std::vector<Value> items = rec_->arena.TakeVector();
         items.reserve(v.Size());
         for (rj::SizeType i = 0; i < v.Size(); ++i) {
           Path q{&p, {}, static_cast<int64_t>(i)};
@@ -716,7 +736,8 @@ class Decoder {
     if (!v.IsObject()) return WrongType(p, "an object", v);
     if (!NoDuplicates(v, &p)) return false;
     const auto& fields = t.fields();
-    std::vector<Value> vals(fields.size());
+    std::vector<Value> vals = rec_->arena.TakeVector();
+    vals.resize(fields.size());
     int content = message ? t.FieldIndex("content") : -1;
     int role = message ? t.FieldIndex("role") : -1;
     const JVal* tool_calls = nullptr;
@@ -824,7 +845,8 @@ class Decoder {
     if (!v.IsArray()) return WrongType(p, "an array", v);
     if (!CheckCount(v, p, limits_.max_messages)) return false;
     if (v.Empty()) { *out = EmptyOf(Kind::kList); return true; }
-    std::vector<Value> items(v.Size());
+    std::vector<Value> items = rec_->arena.TakeVector();
+    items.resize(v.Size());
     for (rj::SizeType i = 0; i < v.Size(); ++i) {
       Path q{&p, {}, static_cast<int64_t>(i)};
       if (!Record(v[i], node.type.elem(), q, true, &items[i])) return false;
@@ -836,7 +858,7 @@ class Decoder {
   bool Tools(const JVal& v, const Node& node, const Path& p, Value* out) {
     if (!v.IsArray()) return WrongType(p, "an array", v);
     if (!CheckCount(v, p, limits_.max_list_elements)) return false;
-    std::vector<Value> items;
+    std::vector<Value> items = rec_->arena.TakeVector();
     items.reserve(v.Size());
     for (rj::SizeType i = 0; i < v.Size(); ++i) {
       Path q{&p, {}, static_cast<int64_t>(i)};

@@ -18,7 +18,13 @@ size_t SvHash::operator()(std::string_view s) const noexcept {
 Value Arena::String(std::string_view s) {
   // INVARIANT: deque::emplace_back never moves existing elements, so the
   // bytes of earlier strings (including small-string buffers) stay put.
-  strings_.emplace_back(s);
+  if (!spare_strings_.empty()) {
+    std::string& buf = strings_.emplace_back(std::move(spare_strings_.back()));
+    spare_strings_.pop_back();
+    buf.assign(s.data(), s.size());
+  } else {
+    strings_.emplace_back(s);
+  }
   return Value::StringRef(strings_.back());
 }
 
@@ -91,13 +97,13 @@ Value Arena::Clone(const Value& v) {
     case Kind::kString:
       return String(v.sv());
     case Kind::kSet: {
-      std::vector<Value> items;
+      std::vector<Value> items = TakeVector();
       items.reserve(v.set->items.size());
       for (const Value& e : v.set->items) items.push_back(Clone(e));
       return MakeSet(std::move(items));
     }
     case Kind::kList: {
-      std::vector<Value> items;
+      std::vector<Value> items = TakeVector();
       items.reserve(v.list->items.size());
       for (const Value& e : v.list->items) items.push_back(Clone(e));
       return MakeList(std::move(items));
@@ -109,7 +115,7 @@ Value Arena::Clone(const Value& v) {
       return MakeMap(std::move(entries));
     }
     case Kind::kRecord: {
-      std::vector<Value> fields;
+      std::vector<Value> fields = TakeVector();
       fields.reserve(v.rec->fields.size());
       for (const Value& e : v.rec->fields) fields.push_back(Clone(e));
       return MakeRecord(std::move(fields));
@@ -119,7 +125,31 @@ Value Arena::Clone(const Value& v) {
   }
 }
 
+std::vector<Value> Arena::TakeVector() {
+  if (spare_vectors_.empty()) return {};
+  std::vector<Value> v = std::move(spare_vectors_.back());
+  spare_vectors_.pop_back();
+  v.clear();
+  return v;
+}
+
+void Arena::Spare(std::vector<Value>&& v) {
+  if (v.capacity() == 0 || v.capacity() * sizeof(Value) > kMaxSpareBytes ||
+      spare_vectors_.size() >= kMaxSpare)
+    return;
+  spare_vectors_.push_back(std::move(v));
+}
+
 void Arena::Reset() {
+  for (std::string& str : strings_) {
+    // Only heap buffers are worth keeping (short strings live inline).
+    if (str.capacity() > 15 && str.capacity() <= kMaxSpareBytes &&
+        spare_strings_.size() < kMaxSpare)
+      spare_strings_.push_back(std::move(str));
+  }
+  for (SetObject& o : sets_) Spare(std::move(o.items));
+  for (ListObject& o : lists_) Spare(std::move(o.items));
+  for (RecordObject& o : records_) Spare(std::move(o.fields));
   strings_.clear();
   sets_.clear();
   lists_.clear();

@@ -115,10 +115,23 @@ class Arena {
   Value MakeRecord(std::vector<Value> fields);
   // Deep copy of `v` (from another arena) into this arena.
   Value Clone(const Value& v);
-  // Forgets everything; memory is kept for reuse.
+  // An empty vector, with capacity left over from before the last Reset()
+  // when there is some: build the items of MakeSet/MakeList/MakeRecord in it
+  // so that a reused arena (one per worker) does not allocate.
+  std::vector<Value> TakeVector();
+  // Forgets everything. The buffers of strings and containers are kept (up
+  // to kMaxSpare of each, of at most kMaxSpareBytes each) and handed out
+  // again by String() and TakeVector().
   void Reset();
 
+  static constexpr size_t kMaxSpare = 256;
+  static constexpr size_t kMaxSpareBytes = 64 * 1024;
+
  private:
+  void Spare(std::vector<Value>&& v);
+
+  std::vector<std::vector<Value>> spare_vectors_;
+  std::vector<std::string> spare_strings_;
   std::deque<std::string> strings_;
   std::deque<SetObject> sets_;
   std::deque<ListObject> lists_;
