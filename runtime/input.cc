@@ -469,14 +469,9 @@ class Decoder {
     if (n <= 16) {
       for (rj::SizeType i = 1; i < n; ++i)
         for (rj::SizeType j = 0; j < i; ++j) {
-          // Length and first byte first: most pairs differ there, and a
-          // memcmp call costs more than the whole check.
           const auto& x = (b + i)->name;
           const auto& y = (b + j)->name;
-          if (x.GetStringLength() != y.GetStringLength() ||
-              (x.GetStringLength() > 0 && x.GetString()[0] != y.GetString()[0]))
-            continue;
-          if (Sv(x) == Sv(y)) return Duplicate(Sv(x), parent);
+          if (SameName(Sv(x), Sv(y))) return Duplicate(Sv(x), parent);
         }
       return true;
     }
@@ -490,9 +485,7 @@ class Decoder {
 
   const Node* FindKid(const Node& n, std::string_view name, bool* alias) const {
     for (const Node& k : n.kids)
-      if (k.name.size() == name.size() && !name.empty() && k.name[0] == name[0] &&
-          std::memcmp(k.name.data(), name.data(), name.size()) == 0)
-        return &k;
+      if (SameName(k.name, name)) return &k;
     for (const auto& [a, idx] : n.aliases)
       if (a == name) { *alias = true; return &n.kids[idx]; }
     return nullptr;

@@ -67,7 +67,7 @@ const std::vector<RecordField>& Type::fields() const { return fields_ ? *fields_
 int Type::FieldIndex(std::string_view name) const {
   const auto& fs = fields();
   for (size_t i = 0; i < fs.size(); ++i) {
-    if (fs[i].name == name) return static_cast<int>(i);
+    if (SameName(fs[i].name, name)) return static_cast<int>(i);
   }
   return -1;
 }

@@ -99,3 +99,17 @@ TEST(Types, FieldsAndElems) {
 
 }  // namespace
 }  // namespace tollgate
+
+TEST(SameName, AgreesWithStringEqualityAtEveryLength) {
+  std::string base = "abcdefghijklmnopqrstuvwxyz0123456789";
+  for (size_t n = 0; n <= base.size(); ++n) {
+    std::string a = base.substr(0, n);
+    EXPECT_TRUE(tollgate::SameName(a, std::string(a))) << n;
+    for (size_t i = 0; i < n; ++i) {
+      std::string b = a;
+      b[i] = '_';
+      EXPECT_FALSE(tollgate::SameName(a, b)) << n << " " << i;  // differs at every position
+    }
+    if (n > 0) EXPECT_FALSE(tollgate::SameName(a, a.substr(0, n - 1)));
+  }
+}
