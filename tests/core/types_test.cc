@@ -110,6 +110,8 @@ TEST(SameName, AgreesWithStringEqualityAtEveryLength) {
       b[i] = '_';
       EXPECT_FALSE(tollgate::SameName(a, b)) << n << " " << i;  // differs at every position
     }
-    if (n > 0) EXPECT_FALSE(tollgate::SameName(a, a.substr(0, n - 1)));
+    if (n > 0) {
+      EXPECT_FALSE(tollgate::SameName(a, a.substr(0, n - 1)));
+    }
   }
 }
