@@ -104,19 +104,7 @@ namespace {
 
 // Every diagnostic carries a help line. Passes give specific advice; this is
 // the last resort for a call site that gave none (one line per code).
-// (fold.cc reports several without one; its messages are matched here.)
-std::string DefaultHelp(std::string_view code, std::string_view message) {
-  auto has = [&](std::string_view s) { return message.find(s) != std::string_view::npos; };
-  if (has(" overflows")) return "the result leaves the 64-bit range; use smaller constants";
-  if (has("divides by zero")) return "make the divisor a non-zero constant";
-  if (has("is not in the map")) return "use one of the map's keys, or test `key in m` first";
-  if (has("is out of range (the list")) return "list positions run from 0 to the length minus 1";
-  if (has("budget limit must be more than zero"))
-    return "give the budget a positive amount, such as `100 usd`";
-  if (has("must be at least 1")) return "a limit allows at least 1 request or token per window";
-  if (has("is not an RFC 3339 time"))
-    return "write a time such as \"2025-01-06T09:00:00Z\" (`Z` or an offset such as `+02:00`)";
-  if (has("` fails: ")) return "change the arguments so that the call succeeds; it runs when the policy loads";
+std::string DefaultHelp(std::string_view code) {
   if (code == "tg_invalid_value")
     return "this value is computed when the policy loads: change the constants so that it is valid";
   if (code == "tg_not_constant")
@@ -132,13 +120,13 @@ std::string DefaultHelp(std::string_view code, std::string_view message) {
 void Context::Error(std::string_view code, const Span& span, std::string message,
                     std::string help) {
   ++errors;
-  if (help.empty()) help = DefaultHelp(code, message);
+  if (help.empty()) help = DefaultHelp(code);
   diags->Error(std::string(code), span, std::move(message), std::move(help));
 }
 
 void Context::Warning(std::string_view code, const Span& span, std::string message,
                       std::string help) {
-  if (help.empty()) help = DefaultHelp(code, message);
+  if (help.empty()) help = DefaultHelp(code);
   diags->Warning(std::string(code), span, std::move(message), std::move(help));
 }
 

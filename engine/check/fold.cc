@@ -21,6 +21,15 @@ using FS = Context::FoldState;
 
 namespace {
 
+constexpr const char* kOverflowHelp = "the result leaves the 64-bit range; use smaller constants";
+
+// Help for a constant that does not convert to its declared type.
+std::string ConvertToHelp(const Type& t) {
+  if (t.is(Kind::kTime))
+    return "write a time such as \"2025-01-06T09:00:00Z\" (`Z` or an offset such as `+02:00`)";
+  return "write a value of the declared type `" + t.ToString() + "`";
+}
+
 // The shared runtime arithmetic operator of an AST operator (false: not arithmetic).
 bool ArithOpOf(Op op, ArithOp* out) {
   switch (op) {
@@ -91,7 +100,7 @@ class Folder {
         }
         switch (Negate(vals[0], out)) {
           case ArithStatus::kOk: return FS::kConstant;
-          case ArithStatus::kOverflow: return Fail(e, "overflows");
+          case ArithStatus::kOverflow: return Fail(e, "overflows", kOverflowHelp);
           default: return FS::kNotConstant;
         }
       case ExprKind::kBinary:
@@ -134,7 +143,8 @@ class Folder {
     if (c.declared && !c.expr->type.is(Kind::kAny)) {
       std::string err;
       if (!CoerceValue(ctx_, *c.declared, c.expr->type, *v, &out, &err)) {
-        ctx_.Error("tg_invalid_value", c.expr->span, err);
+        ctx_.Error("tg_invalid_value", c.expr->span, err,
+                   ConvertToHelp(*c.declared));
         ctx_.fold_memo[c.expr.get()] = FS::kFailed;
         return FS::kFailed;
       }
@@ -175,7 +185,8 @@ class Folder {
     if (base.kind == Kind::kMap) {
       std::string_view key = key_expr ? vals[1].sv() : std::string_view(e.name);
       const Value* v = MapFind(base, key);
-      if (!v) return Fail(e, "key `" + std::string(key) + "` is not in the map");
+      if (!v) return Fail(e, "key `" + std::string(key) + "` is not in the map",
+                            "use one of the map's keys, or test `key in m` first");
       *out = *v;
       return FS::kConstant;
     }
@@ -183,7 +194,8 @@ class Folder {
       int64_t i = vals[1].i;
       if (i < 0 || uint64_t(i) >= base.list->items.size())
         return Fail(e, "index `" + std::to_string(i) + "` is out of range (the list has " +
-                           std::to_string(base.list->items.size()) + " elements)");
+                           std::to_string(base.list->items.size()) + " elements)",
+                    "list positions run from 0 to the length minus 1");
       *out = base.list->items[i];
       return FS::kConstant;
     }
@@ -226,8 +238,8 @@ class Folder {
         if (!ArithOpOf(e.op, &aop)) return FS::kNotConstant;
         switch (Arith(aop, a, b, &arena_, out)) {
           case ArithStatus::kOk: return FS::kConstant;
-          case ArithStatus::kDivByZero: return Fail(e, "divides by zero");
-          case ArithStatus::kOverflow: return Fail(e, "overflows");
+          case ArithStatus::kDivByZero: return Fail(e, "divides by zero", "make the divisor a non-zero constant");
+          case ArithStatus::kOverflow: return Fail(e, "overflows", kOverflowHelp);
           case ArithStatus::kType: return FS::kNotConstant;
         }
         return FS::kNotConstant;
@@ -245,20 +257,24 @@ class Folder {
     std::string err;
     Value v;
     if (!d.fn(args.data(), args.size(), arena_, &v, &err))
-      return Fail(e, "fails: " + (err.empty() ? std::string("error") : err), FS::kFailed);
+      return Fail(e, "fails: " + (err.empty() ? std::string("error") : err),
+                  "change the arguments so that the call succeeds; it runs when the policy loads");
     *out = v;
     return FS::kConstant;
   }
 
   FS Coerce(Expr& e, const Value& v, Value* out) {
     std::string err;
-    if (!CoerceValue(ctx_, e.type, e.type, v, out, &err)) return Fail(e, err, FS::kFailed, true);
+    if (!CoerceValue(ctx_, e.type, e.type, v, out, &err))
+      return Fail(e, err, ConvertToHelp(e.type), true);
     return FS::kConstant;
   }
 
-  FS Fail(const Expr& e, const std::string& what, FS = FS::kFailed, bool raw = false) {
+  // Reports a constant that cannot be computed; `help` says how to fix it.
+  FS Fail(const Expr& e, const std::string& what, std::string help, bool raw = false) {
     std::string text(ctx_.Text(e.span));
-    ctx_.Error("tg_invalid_value", e.span, raw || text.empty() ? what : "`" + text + "` " + what);
+    ctx_.Error("tg_invalid_value", e.span, raw || text.empty() ? what : "`" + text + "` " + what,
+               std::move(help));
     return FS::kFailed;
   }
 
@@ -349,11 +365,14 @@ bool Fold(Context& ctx) {
     const Value& v = *e.folded;
     if ((r.role == Role::kBudgetLimit || r.role == Role::kMaxPrice || r.role == Role::kExpectMaxPrice) &&
         v.kind == Kind::kMoney && v.i <= 0 && r.role == Role::kBudgetLimit)
-      ctx.Error("tg_invalid_value", e.span, "a budget limit must be more than zero");
+      ctx.Error("tg_invalid_value", e.span, "a budget limit must be more than zero",
+                "give the budget a positive amount, such as `100 usd`");
     if ((r.role == Role::kMaxPrice || r.role == Role::kExpectMaxPrice) && v.kind == Kind::kMoney && v.i < 0)
-      ctx.Error("tg_invalid_value", e.span, "`max_price` must not be negative");
+      ctx.Error("tg_invalid_value", e.span, "`max_price` must not be negative",
+                "a price cap is zero or more, such as `0.50 usd`");
     if (r.role == Role::kLimitMax && v.kind == Kind::kInt && v.i <= 0)
-      ctx.Error("tg_invalid_value", e.span, "`max` must be at least 1");
+      ctx.Error("tg_invalid_value", e.span, "`max` must be at least 1",
+                "a limit allows at least 1 request or token per window");
     if (r.role == Role::kWhen && v.kind == Kind::kBool && !v.b)
       ctx.Warning("tg_unreachable", e.span,
                   "rule `" + p.rules[r.owner].name + "` can never fire: its `when` is always false",
