@@ -96,6 +96,18 @@ has "eu requires" "$OUT" '{"rule":"eu_residency","predicate":'
 run "eval explain" 0 "$TG" eval --policy "$POL" --request "$REQ/us_simple.json" --explain
 has "explain trace" "$OUT" '"trace": ['
 has "explain pretty" "$OUT" '  "outcome": "allow",'
+# the trace renders records (messages) with their field names
+cat >"$TMP/msgs.tg" <<'TG'
+policy "msgs"
+rule sys {
+  when any m in request.messages: m.role == "system"
+  warn "has a system message"
+}
+TG
+printf '%s' '{"principal":{"workspace":"w"},"request":{"model":"m","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi","name":"bob"}]}}' >"$TMP/msgs.json"
+run "eval trace records" 0 "$TG" eval --policy "$TMP/msgs.tg" --request "$TMP/msgs.json" --explain --compact
+has "trace record fields" "$OUT" '"request.messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi","name":"bob"}]'
+has "trace record warning" "$OUT" '"message":"has a system message"'
 run "eval secret" 0 "$TG" eval --policy "$POL" --request "$REQ/secret_leak.json" --compact
 has "secret 422" "$OUT" '"status":422'
 
