@@ -5,8 +5,10 @@
 #include <rapidjson/error/en.h>
 
 #include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <initializer_list>
+#include <optional>
 #include <sstream>
 
 #include "engine/core/money.h"
@@ -183,8 +185,32 @@ bool ParseEndpoint(Ctx* c, const rj::Value& v, Endpoint* e) {
                  {"id", "model", "provider", "upstream", "pricing", "context_length",
                   "max_output_tokens", "jurisdiction", "region", "zdr", "trains_on_data",
                   "data_collection", "retention_days", "quantization", "supported_parameters",
-                  "observed", "tier", "byok"})) {
+                  "observed", "tier", "byok", "attributes"})) {
     return false;
+  }
+  if (const rj::Value* at = Member(v, "attributes")) {
+    if (!at->IsObject()) return c->Fail("attributes", "must be an object of schema paths");
+    for (auto m = at->MemberBegin(); m != at->MemberEnd(); ++m) {
+      Endpoint::Attribute a;
+      a.path.assign(m->name.GetString(), m->name.GetStringLength());
+      const rj::Value& x = m->value;
+      if (x.IsBool()) {
+        a.is_bool = true;
+        a.text = x.GetBool() ? "true" : "false";
+      } else if (x.IsString()) {
+        a.text.assign(x.GetString(), x.GetStringLength());
+      } else if (x.IsArray()) {
+        a.is_array = true;
+        for (const rj::Value& item : x.GetArray()) {
+          if (!item.IsString())
+            return c->Fail("attributes." + a.path, "must hold only strings");
+          a.items.emplace_back(item.GetString(), item.GetStringLength());
+        }
+      } else {
+        return c->Fail("attributes." + a.path, "must be a string, number, boolean or array of strings");
+      }
+      e->attributes.push_back(std::move(a));
+    }
   }
   if (!GetString(c, v, "model", "model", true, &e->model)) return false;
   if (!GetString(c, v, "provider", "provider", true, &e->provider)) return false;
@@ -395,6 +421,84 @@ bool Catalog::LoadFile(const std::string& path, const stdlib::Schema& schema, Ca
   return true;
 }
 
+namespace {
+
+// The catalog's own fields fill these candidate paths; "attributes" may only
+// set the others (a deployment's schema extension).
+bool IsBuiltinCandidatePath(std::string_view p) {
+  static constexpr std::string_view kBuiltin[] = {
+      "endpoint.context_length", "endpoint.estimated_cost", "endpoint.id",
+      "endpoint.latency_p50", "endpoint.max_output_tokens", "endpoint.model",
+      "endpoint.parameters", "endpoint.price_input", "endpoint.price_output",
+      "endpoint.price_request", "endpoint.quantization", "endpoint.throughput",
+      "endpoint.uptime", "provider.data_collection", "provider.jurisdiction",
+      "provider.name", "provider.region", "provider.retention_days",
+      "provider.trains_on_data", "provider.zdr"};
+  return std::find(std::begin(kBuiltin), std::end(kBuiltin), p) != std::end(kBuiltin);
+}
+
+// Converts one attribute to its schema field's type and stores it in `r`.
+bool SetAttribute(const stdlib::Schema& schema, const Endpoint::Attribute& a, vm::Record* r,
+                  std::string* why) {
+  int fid = schema.Find(a.path);
+  if (fid < 0 || schema.field(fid).scope != ast::Scope::kCandidate) {
+    *why = "is not a candidate field of the schema (extend it with --schema)";
+    return false;
+  }
+  if (IsBuiltinCandidatePath(a.path)) {
+    *why = "is set by the catalog's own fields, not by attributes";
+    return false;
+  }
+  const stdlib::FieldDef& f = schema.field(fid);
+  Value v;
+  switch (f.type.kind()) {
+    case Kind::kString:
+      if (a.is_bool || a.is_array) { *why = "must be a string"; return false; }
+      v = r->arena.String(a.text);
+      break;
+    case Kind::kBool:
+      if (!a.is_bool) { *why = "must be true or false"; return false; }
+      v = Value::Bool(a.text == "true");
+      break;
+    case Kind::kInt: {
+      int64_t x = 0;
+      auto [ptr, ec] = std::from_chars(a.text.data(), a.text.data() + a.text.size(), x);
+      if (a.is_bool || a.is_array || ec != std::errc() || ptr != a.text.data() + a.text.size()) {
+        *why = "must be an integer";
+        return false;
+      }
+      v = Value::Int(x);
+      break;
+    }
+    case Kind::kDecimal:
+    case Kind::kMoney: {
+      auto m = a.is_bool || a.is_array ? std::nullopt : ParseMicros(a.text);
+      if (!m) { *why = "must be a decimal number with at most 6 fractional digits"; return false; }
+      v = Value::Scalar(f.type.kind(), *m);
+      break;
+    }
+    case Kind::kSet:
+    case Kind::kList: {
+      if (!a.is_array || !f.type.elem().is(Kind::kString)) {
+        *why = "must be an array of strings";
+        return false;
+      }
+      std::vector<Value> items;
+      for (const std::string& s : a.items) items.push_back(r->arena.String(s));
+      v = f.type.is(Kind::kSet) ? r->arena.MakeSet(std::move(items))
+                                : r->arena.MakeList(std::move(items));
+      break;
+    }
+    default:
+      *why = "has type `" + f.type.ToString() + "`, which attributes cannot set";
+      return false;
+  }
+  r->slots[f.slot] = v;
+  return true;
+}
+
+}  // namespace
+
 // Fills one candidate record per endpoint, slot by schema path.
 bool Catalog::Build(const stdlib::Schema& schema, CatalogError* error) {
   schema_ = &schema;
@@ -437,11 +541,20 @@ bool Catalog::Build(const stdlib::Schema& schema, CatalogError* error) {
         for (const std::string& sp : e.supported_parameters) items.push_back(r.arena.String(sp));
         v = r.arena.MakeSet(std::move(items));
       }
-      // endpoint.estimated_cost and deployment-specific fields stay null.
+      // endpoint.estimated_cost is filled per request; deployment-specific
+      // fields come from "attributes" below (null when an endpoint has none).
       r.slots[s] = v;
     }
+    for (const Endpoint::Attribute& a : e.attributes) {
+      std::string why;
+      if (!SetAttribute(schema, a, &r, &why)) {
+        error->code = "catalog_invalid";
+        error->message = "endpoint " + std::to_string(i) + " (`" + e.id + "`): `attributes." +
+                         a.path + "` " + why;
+        return false;
+      }
+    }
   }
-  (void)error;
   return true;
 }
 

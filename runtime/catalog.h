@@ -84,6 +84,17 @@ struct Endpoint {
   int64_t uptime = kMicros;    // decimal micros, 0..1
   Tier tier = Tier::kStandard;
   bool byok = false;
+  // Values of deployment-specific candidate fields (an extended schema's
+  // `provider.*` / `endpoint.*` paths), from the endpoint's "attributes"
+  // object: path -> JSON scalar text (bool as "true"/"false") or, for a
+  // set/list of strings, its items. Converted to the field's type on Load.
+  struct Attribute {
+    std::string path;
+    bool is_bool = false, is_array = false;
+    std::string text;
+    std::vector<std::string> items;
+  };
+  std::vector<Attribute> attributes;
 
   bool SupportsParameter(std::string_view p) const;
 };

@@ -150,3 +150,57 @@ TEST(Catalog, CountryAndQuantizationTables) {
 
 }  // namespace
 }  // namespace tollgate::testing
+
+namespace tollgate::testing {
+namespace {
+
+// A deployment extends the candidate scope; catalogs set those fields per
+// endpoint under "attributes", converted to the field's type.
+TEST(Catalog, AttributesFillExtendedCandidateFields) {
+  stdlib::Schema ext = stdlib::Schema::Standard();
+  std::string err;
+  ASSERT_TRUE(ext.AddFromJson(R"({"fields": [
+      {"path": "provider.soc2", "type": "bool", "scope": "candidate"},
+      {"path": "provider.tier_name", "type": "string", "scope": "candidate"},
+      {"path": "endpoint.max_batch", "type": "int", "scope": "candidate"},
+      {"path": "endpoint.carbon_price", "type": "money", "scope": "candidate"},
+      {"path": "provider.certifications", "type": "set<string>", "scope": "candidate"}]})",
+                              &err))
+      << err;
+  std::string json = CatalogOf(
+      {Ep("a", "m", "p", {{"attributes", R"({"provider.soc2": true, "provider.tier_name": "gold",
+                                           "endpoint.max_batch": 64, "endpoint.carbon_price": "0.25",
+                                           "provider.certifications": ["iso27001", "soc2"]})"}}),
+       Ep("b", "m", "q", {})});
+  Catalog c;
+  CatalogError e;
+  ASSERT_TRUE(Catalog::Load(json, ext, &c, &e)) << e.message;
+  auto slot = [&](const char* path) { return ext.field(ext.Find(path)).slot; };
+  const vm::Record& a = c.candidate(0);
+  EXPECT_TRUE(a.slots[slot("provider.soc2")].b);
+  EXPECT_EQ(a.slots[slot("provider.tier_name")].sv(), "gold");
+  EXPECT_EQ(a.slots[slot("endpoint.max_batch")].i, 64);
+  EXPECT_EQ(a.slots[slot("endpoint.carbon_price")].kind, Kind::kMoney);
+  EXPECT_EQ(a.slots[slot("endpoint.carbon_price")].i, 250000);
+  EXPECT_EQ(ToJson(a.slots[slot("provider.certifications")]), R"(["iso27001","soc2"])");
+  EXPECT_TRUE(c.candidate(1).slots[slot("provider.soc2")].is_null());  // not given: null
+
+  struct Bad { const char* attrs; const char* want; };
+  for (const Bad& b : {Bad{R"({"provider.nosuch": 1})", "is not a candidate field"},
+                       Bad{R"({"provider.zdr": true})", "set by the catalog's own fields"},
+                       Bad{R"({"provider.soc2": "yes"})", "must be true or false"},
+                       Bad{R"({"endpoint.max_batch": 1.5})", "must be an integer"},
+                       Bad{R"({"provider.certifications": [true]})", "must hold only strings"},
+                       Bad{R"([1])", "must be an object"}}) {
+    Catalog bad;
+    CatalogError be;
+    EXPECT_FALSE(Catalog::Load(CatalogOf({Ep("x", "m", "p", {{"attributes", b.attrs}})}), ext,
+                               &bad, &be))
+        << b.attrs;
+    EXPECT_NE(be.message.find(b.want), std::string::npos) << be.message;
+    EXPECT_NE(be.message.find("attributes"), std::string::npos) << be.message;
+  }
+}
+
+}  // namespace
+}  // namespace tollgate::testing
