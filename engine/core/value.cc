@@ -15,6 +15,18 @@ size_t SvHash::operator()(std::string_view s) const noexcept {
 
 // ---------------------------------------------------------------- Arena
 
+namespace {
+
+// A container Value of `kind` with `n` elements; the caller sets the pointer.
+Value Container(Kind kind, size_t n) {
+  Value v;
+  v.kind = kind;
+  v.size = static_cast<uint32_t>(n);
+  return v;
+}
+
+}  // namespace
+
 Value Arena::String(std::string_view s) {
   // INVARIANT: deque::emplace_back never moves existing elements, so the
   // bytes of earlier strings (including small-string buffers) stay put.
@@ -43,9 +55,7 @@ Value Arena::MakeSet(std::vector<Value> items) {
     s.strings.reserve(s.items.size());
     for (const Value& v : s.items) s.strings.insert(v.sv());
   }
-  Value v;
-  v.kind = Kind::kSet;
-  v.size = static_cast<uint32_t>(s.items.size());
+  Value v = Container(Kind::kSet, s.items.size());
   v.set = &s;
   return v;
 }
@@ -53,9 +63,7 @@ Value Arena::MakeSet(std::vector<Value> items) {
 Value Arena::MakeList(std::vector<Value> items) {
   ListObject& l = lists_.emplace_back();
   l.items = std::move(items);
-  Value v;
-  v.kind = Kind::kList;
-  v.size = static_cast<uint32_t>(l.items.size());
+  Value v = Container(Kind::kList, l.items.size());
   v.list = &l;
   return v;
 }
@@ -75,9 +83,7 @@ Value Arena::MakeMap(std::vector<std::pair<std::string_view, Value>> entries) {
     m.keys.push_back(owned);
   }
   std::sort(m.keys.begin(), m.keys.end());
-  Value v;
-  v.kind = Kind::kMap;
-  v.size = static_cast<uint32_t>(m.keys.size());
+  Value v = Container(Kind::kMap, m.keys.size());
   v.map = &m;
   return v;
 }
@@ -85,9 +91,7 @@ Value Arena::MakeMap(std::vector<std::pair<std::string_view, Value>> entries) {
 Value Arena::MakeRecord(std::vector<Value> fields) {
   RecordObject& r = records_.emplace_back();
   r.fields = std::move(fields);
-  Value v;
-  v.kind = Kind::kRecord;
-  v.size = static_cast<uint32_t>(r.fields.size());
+  Value v = Container(Kind::kRecord, r.fields.size());
   v.rec = &r;
   return v;
 }
