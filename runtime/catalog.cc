@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "engine/core/money.h"
+#include "runtime/names.h"
 
 namespace tollgate::runtime {
 
@@ -427,12 +428,13 @@ namespace {
 // set the others (a deployment's schema extension).
 bool IsBuiltinCandidatePath(std::string_view p) {
   static constexpr std::string_view kBuiltin[] = {
-      "endpoint.context_length", "endpoint.estimated_cost", "endpoint.id",
+      "endpoint.byok", "endpoint.context_length", "endpoint.estimated_cost", "endpoint.id",
       "endpoint.latency_p50", "endpoint.max_output_tokens", "endpoint.model",
-      "endpoint.parameters", "endpoint.price_input", "endpoint.price_output",
-      "endpoint.price_request", "endpoint.quantization", "endpoint.throughput",
-      "endpoint.uptime", "provider.data_collection", "provider.jurisdiction",
-      "provider.name", "provider.region", "provider.retention_days",
+      "endpoint.model_full", "endpoint.model_variant", "endpoint.parameters",
+      "endpoint.price_input", "endpoint.price_output", "endpoint.price_request",
+      "endpoint.quantization", "endpoint.throughput", "endpoint.tier", "endpoint.uptime",
+      "provider.data_collection", "provider.jurisdiction", "provider.name",
+      "provider.region", "provider.retention_days", "provider.slug",
       "provider.trains_on_data", "provider.zdr"};
   return std::find(std::begin(kBuiltin), std::end(kBuiltin), p) != std::end(kBuiltin);
 }
@@ -517,7 +519,8 @@ bool Catalog::Build(const stdlib::Schema& schema, CatalogError* error) {
       if (fid < 0) continue;
       std::string_view p = schema.field(fid).path;
       Value v;
-      if (p == "provider.name") v = Value::StringRef(e.provider);
+      if (p == "provider.name") v = Value::StringRef(ProviderBase(e.provider));
+      else if (p == "provider.slug") v = Value::StringRef(e.provider);
       else if (p == "provider.jurisdiction") v = Value::StringRef(e.jurisdiction);
       else if (p == "provider.region") v = Value::StringRef(e.region);
       else if (p == "provider.zdr") v = Value::Bool(e.zdr);
@@ -525,7 +528,11 @@ bool Catalog::Build(const stdlib::Schema& schema, CatalogError* error) {
       else if (p == "provider.data_collection") v = r.arena.String(e.data_collection ? "allow" : "deny");
       else if (p == "provider.retention_days") v = Value::Int(e.retention_days);
       else if (p == "endpoint.id") v = Value::StringRef(e.id);
-      else if (p == "endpoint.model") v = Value::StringRef(e.model);
+      else if (p == "endpoint.model") v = Value::StringRef(SplitModel(e.model).id);
+      else if (p == "endpoint.model_full") v = Value::StringRef(e.model);
+      else if (p == "endpoint.model_variant") v = Value::StringRef(SplitModel(e.model).variant);
+      else if (p == "endpoint.tier") v = Value::StringRef(TierName(e.tier));
+      else if (p == "endpoint.byok") v = Value::Bool(e.byok);
       else if (p == "endpoint.quantization") v = Value::StringRef(e.quantization);
       else if (p == "endpoint.price_input") v = Value::Money(e.price_input);
       else if (p == "endpoint.price_output") v = Value::Money(e.price_output);

@@ -30,6 +30,7 @@
 #include <memory>
 
 #include "engine/core/money.h"
+#include "runtime/names.h"
 #include "stdlib/builtins.h"
 
 namespace tollgate::runtime {
@@ -74,6 +75,10 @@ struct Plan {
   std::vector<std::pair<int, Kind>> empties;  // slots defaulting to empty set/list
   int content_slot = -1, tokens_slot = -1, params_slot = -1, messages_slot = -1;
   int partition_slot = -1;  // request.provider.sort_partition, from provider.sort.partition
+  // Model names (runtime/names.h): request.model / request.models are decoded
+  // as sent, then split into canonical ids and the derived *_full / variant fields.
+  int model_slot = -1, models_slot = -1;
+  int model_full_slot = -1, model_variant_slot = -1, models_full_slot = -1, variants_slot = -1;
 };
 
 // Offset of the first byte that is not well-formed UTF-8 (overlongs,
@@ -193,8 +198,18 @@ std::unique_ptr<Plan> BuildPlan(const stdlib::Schema& schema) {
       if (f.path == "request.parameters" && f.type.is(Kind::kSet)) plan->params_slot = f.slot;
       if (f.path == "request.provider.sort_partition" && f.type.is(Kind::kString))
         plan->partition_slot = f.slot;
+      if (f.path == "request.model_full" && f.type.is(Kind::kString)) plan->model_full_slot = f.slot;
+      if (f.path == "request.model_variant" && f.type.is(Kind::kString))
+        plan->model_variant_slot = f.slot;
+      if (f.path == "request.models_full" && f.type.is(Kind::kList) && f.type.elem().is(Kind::kString))
+        plan->models_full_slot = f.slot;
+      if (f.path == "request.variants" && f.type.is(Kind::kSet) && f.type.elem().is(Kind::kString))
+        plan->variants_slot = f.slot;
       continue;
     }
+    if (f.path == "request.model" && f.type.is(Kind::kString)) plan->model_slot = f.slot;
+    if (f.path == "request.models" && f.type.is(Kind::kList) && f.type.elem().is(Kind::kString))
+      plan->models_slot = f.slot;
     Special sp = SpecialFor(f.path, f.type);
     if (sp == Special::kMessages) plan->messages_slot = f.slot;
     AddLeaf(&plan->root, f.path, f.slot, f.type, sp);
@@ -917,6 +932,49 @@ class Decoder {
     if (plan_.params_slot >= 0) {
       rec_->slots[plan_.params_slot] =
           params_.empty() ? EmptyOf(Kind::kSet) : rec_->arena.MakeSet(std::move(params_));
+    }
+    DeriveModelNames();
+  }
+
+  // request.model / request.models become canonical ids (names.h); the slugs
+  // as sent and their variant suffixes go to the derived fields. Strings
+  // still point into the buffer: only a list with some variant is rebuilt.
+  void DeriveModelNames() {
+    std::vector<Value> variants;
+    if (plan_.model_slot >= 0) {
+      Value& m = rec_->slots[plan_.model_slot];
+      if (m.kind == Kind::kString) {
+        if (plan_.model_full_slot >= 0) rec_->slots[plan_.model_full_slot] = m;
+        ModelName n = SplitModel(m.sv());
+        if (plan_.model_variant_slot >= 0)
+          rec_->slots[plan_.model_variant_slot] = Value::StringRef(n.variant);
+        if (!n.variant.empty()) variants.push_back(Value::StringRef(n.variant));
+        m = Value::StringRef(n.id);
+      }
+    }
+    if (plan_.models_slot >= 0) {
+      Value& ms = rec_->slots[plan_.models_slot];
+      if (plan_.models_full_slot >= 0) rec_->slots[plan_.models_full_slot] = ms;
+      if (ms.kind == Kind::kList && ms.list) {
+        bool any = false;
+        for (const Value& x : ms.list->items) any = any || !SplitModel(x.sv()).variant.empty();
+        if (any) {
+          std::vector<Value> ids = rec_->arena.TakeVector();
+          ids.reserve(ms.list->items.size());
+          for (const Value& x : ms.list->items) {
+            ModelName n = SplitModel(x.sv());
+            ids.push_back(Value::StringRef(n.id));
+            if (!n.variant.empty()) variants.push_back(Value::StringRef(n.variant));
+          }
+          ms = rec_->arena.MakeList(std::move(ids));
+        }
+      }
+    } else if (plan_.models_full_slot >= 0) {
+      rec_->slots[plan_.models_full_slot] = EmptyOf(Kind::kList);
+    }
+    if (plan_.variants_slot >= 0) {
+      rec_->slots[plan_.variants_slot] =
+          variants.empty() ? EmptyOf(Kind::kSet) : rec_->arena.MakeSet(std::move(variants));
     }
   }
 

@@ -15,6 +15,9 @@ namespace {
 
 constexpr int64_t kHealthyUptime = 950000;   // 0.95 in decimal micros
 constexpr uint64_t kNoOrderRank = 0xFFFFF;    // 20 bits
+// Ordering key[0], high to low: model partition | lacks requested tools (bit
+// 40) | not BYOK (39) | order rank (16..35) | preference violator (8) | unhealthy (0).
+constexpr int kPartitionShift = 41;
 // `model` plus `models`: at most this many distinct models are considered
 // (later entries are ignored; OpenRouter itself caps fallbacks far lower).
 constexpr int kMaxModels = 64;
@@ -24,7 +27,7 @@ enum ReqField : int {
   kModel, kModels, kMaxTokens, kInputTokens, kParameters, kWorkspace,
   kOrder, kOnly, kIgnore, kAllowFallbacks, kRequireParameters, kDataCollection, kZdr,
   kQuantizations, kSort, kMaxPrompt, kMaxCompletion, kMaxRequest, kPrefLatency,
-  kPrefThroughput, kSortPartition, kReqFieldCount,
+  kPrefThroughput, kSortPartition, kModelFull, kModelsFull, kReqFieldCount,
 };
 constexpr const char* kReqPaths[kReqFieldCount] = {
     "request.model", "request.models", "request.max_tokens", "request.input_tokens",
@@ -35,6 +38,7 @@ constexpr const char* kReqPaths[kReqFieldCount] = {
     "request.provider.max_price.prompt", "request.provider.max_price.completion",
     "request.provider.max_price.request", "request.provider.preferred_max_latency",
     "request.provider.preferred_min_throughput", "request.provider.sort_partition",
+    "request.model_full", "request.models_full",
 };
 
 // Items of a set or list value; empty for null or anything else.
@@ -255,8 +259,12 @@ void Router::Route(const vm::Decision& d, const vm::Record& request, RouteResult
     for (int i = 0; i < p.n_models; ++i) if (p.models[i] == m) return;
     if (p.n_models < kMaxModels) p.models[p.n_models++] = m;
   };
-  if (get(kModel).kind == Kind::kString) add_model(get(kModel).sv());
-  for (const Value& m : Items(get(kModels))) if (m.kind == Kind::kString) add_model(m.sv());
+  // The slugs as sent (variant suffixes included): request.model and
+  // request.models hold canonical ids (names.h) for policies.
+  const Value& model = get(kModelFull).kind == Kind::kString ? get(kModelFull) : get(kModel);
+  if (model.kind == Kind::kString) add_model(model.sv());
+  const Value& fallbacks = !Items(get(kModelsFull)).empty() ? get(kModelsFull) : get(kModels);
+  for (const Value& m : Items(fallbacks)) if (m.kind == Kind::kString) add_model(m.sv());
   const Value& it = get(kInputTokens);
   if (it.kind == Kind::kInt) p.input_tokens = std::max<int64_t>(0, it.i);
   const Value& mt = get(kMaxTokens);
@@ -333,6 +341,10 @@ void Router::Route(const vm::Decision& d, const vm::Record& request, RouteResult
   const std::vector<Value>& ignore_items = Items(*p.ignore);
   const std::vector<Value>& quant_items = Items(*p.quantizations);
   const std::vector<Value>& param_items = Items(*p.parameters);
+  // A request with tools prefers endpoints that support them, even without
+  // require_parameters (those that do not are ordered last, never dropped).
+  bool wants_tools = false;
+  for (const Value& prm : param_items) wants_tools = wants_tools || prm.sv() == "tools";
   // INVARIANT: every RequireRef names a require of this program.
   for (const vm::RequireRef& ref : d.require_refs) out->requires_in_order.push_back(ref);
   if (cached) {  // candidates passing every fired catalog-only require
@@ -395,7 +407,7 @@ void Router::Route(const vm::Decision& d, const vm::Record& request, RouteResult
             out->errors.push_back(std::move(err));
           }
           drop(ElimCode::kPolicyRequire, "policy",
-               ref.rule < rules.size() ? std::string_view(rules[ref.rule].name) : "");
+               ref.rule < rules.size() ? std::string_view(rules[ref.rule].name) : "", cost);
           policy_eliminated = true;
           return false;
         }
@@ -507,7 +519,9 @@ void Router::Route(const vm::Decision& d, const vm::Record& request, RouteResult
       const bool violator = (p.pref_latency >= 0 && ep.latency_p50 > p.pref_latency) ||
                             (p.pref_throughput >= 0 && ep.throughput < p.pref_throughput);
       const bool unhealthy = p.sort == vm::SortBy::kNone && ep.uptime < kHealthyUptime;
-      en.key[0] = (static_cast<uint64_t>(p.partition_none ? 0 : mi) << 40) | (uint64_t{ep.byok ? 0u : 1u} << 39) |
+      const bool lacks_tools = wants_tools && !ep.SupportsParameter("tools");
+      en.key[0] = (static_cast<uint64_t>(p.partition_none ? 0 : mi) << kPartitionShift) |
+                  (uint64_t{lacks_tools} << 40) | (uint64_t{ep.byok ? 0u : 1u} << 39) |
                   (OrderRank(*p.order, ep) << 16) | (uint64_t{violator} << 8) | uint64_t{unhealthy};
       switch (p.sort) {
         case vm::SortBy::kLatency: en.key[1] = static_cast<uint64_t>(ep.latency_p50); break;
@@ -523,7 +537,25 @@ void Router::Route(const vm::Decision& d, const vm::Record& request, RouteResult
               if (a.key[1] != b.key[1]) return a.key[1] < b.key[1];
               return catalog_.endpoint(a.endpoint).id < catalog_.endpoint(b.endpoint).id;
             });
-  for (const RouteResult::Entry& en : out->scratch) out->endpoints.push_back({en.endpoint, en.cost});
+  // allow_fallbacks: false without any `order` means the primary endpoint
+  // only (OpenRouter): the first of each model partition is kept.
+  const bool primary_only = p.no_fallbacks && p.fb_order->empty();
+  uint64_t last_partition = UINT64_MAX;
+  for (const RouteResult::Entry& en : out->scratch) {
+    const uint64_t partition = en.key[0] >> kPartitionShift;
+    if (primary_only && partition == last_partition) {
+      Elimination el;
+      el.endpoint = en.endpoint;
+      el.code = ElimCode::kPrefAllowFallbacks;
+      el.source = "request";
+      el.field = "provider.allow_fallbacks";
+      el.what = "primary";
+      out->eliminated.push_back(std::move(el));
+      continue;
+    }
+    last_partition = partition;
+    out->endpoints.push_back({en.endpoint, en.cost});
+  }
   // Shadow requires are reported, never enforced: which routed endpoints
   // they would have eliminated (first failing shadow require per endpoint).
   if (!d.shadow_requires.empty()) {
@@ -540,6 +572,7 @@ void Router::Route(const vm::Decision& d, const vm::Record& request, RouteResult
         el.rule = ref.rule;
         el.require = ref.require;
         el.source = "shadow";
+        el.value = r.estimated_cost;
         el.field = ref.rule < rules.size() ? std::string_view(rules[ref.rule].name) : "";
         if (res.error) {
           el.error = static_cast<int32_t>(out->errors.size());
@@ -584,6 +617,40 @@ void Router::Route(const vm::Decision& d, const vm::Record& request, RouteResult
   out->reason += ")";
 }
 
+namespace {
+
+// The candidate-field values a require predicate read for this endpoint, as
+// (path, JSON) pairs; the estimated cost is the one the router computed.
+std::vector<std::pair<std::string_view, std::string>> RequireValues(const Catalog& catalog,
+                                                                   const vm::Program& program,
+                                                                   const Elimination& el) {
+  std::vector<std::pair<std::string_view, std::string>> out;
+  const auto& infos = program.require_infos();
+  if (el.code != ElimCode::kPolicyRequire || el.require >= infos.size() || !catalog.schema()) {
+    return out;
+  }
+  const stdlib::Schema& schema = *catalog.schema();
+  const vm::Record& rec = catalog.candidate(el.endpoint);
+  for (int slot : infos[el.require].candidate_slots) {
+    int fid = schema.FieldOfSlot(ast::Scope::kCandidate, slot);
+    if (fid < 0 || slot >= static_cast<int>(rec.slots.size())) continue;
+    const stdlib::FieldDef& f = schema.field(fid);
+    Value v = slot == catalog.estimated_cost_slot() ? Value::Money(el.value) : rec.slots[slot];
+    out.emplace_back(f.path, ToJson(v, f.type));
+  }
+  return out;
+}
+
+// The endpoint field a max-price cap compares with.
+std::string_view CappedField(std::string_view cap) {
+  if (cap == "route.max_price") return "endpoint.estimated_cost";
+  if (cap.size() >= 7 && cap.substr(cap.size() - 7) == ".prompt") return "endpoint.price_input";
+  if (cap.size() >= 11 && cap.substr(cap.size() - 11) == ".completion") return "endpoint.price_output";
+  return "endpoint.price_request";
+}
+
+}  // namespace
+
 std::string EliminationDetail(const Catalog& catalog, const vm::Program& program,
                               const RouteResult& result, const Elimination& el) {
   const Endpoint& ep = catalog.endpoint(el.endpoint);
@@ -593,38 +660,48 @@ std::string EliminationDetail(const Catalog& catalog, const vm::Program& program
     case ElimCode::kPolicyRequire: {
       const auto& infos = program.require_infos();
       std::string s = el.require < infos.size() ? infos[el.require].text : std::string();
+      auto values = RequireValues(catalog, program, el);
+      for (size_t i = 0; i < values.size(); ++i) {
+        s += i == 0 ? " -- " : ", ";
+        s += std::string(values[i].first) + " = " + values[i].second;
+      }
       if (el.error >= 0 && static_cast<size_t>(el.error) < result.errors.size()) {
         s += " (error, fails closed: " + result.errors[el.error] + ")";
       }
       return s;
     }
     case ElimCode::kPrefOnly:
-      return prov + (acct ? " is not in the account allowlist" : " is not listed");
+      return prov + (acct ? " is not in the account allowlist" : " is not in `provider.only`");
     case ElimCode::kPrefIgnore:
-      return prov + (acct ? " is ignored by the account" : " is ignored");
+      return prov + (acct ? " is ignored by the account" : " is in `provider.ignore`");
     case ElimCode::kPrefAllowFallbacks:
+      if (el.what == "primary") {
+        return "not the primary endpoint, and fallbacks are off without an `order`";
+      }
       return prov + " is not in `order` and fallbacks are off";
     case ElimCode::kTierNotSelected:
-      return std::string(TierName(ep.tier)) + " tier needs `:" +
+      return "endpoint.tier = \"" + std::string(TierName(ep.tier)) + "\" needs `:" +
              (ep.tier == Tier::kPriority ? "nitro" : "floor") +
              "` or the exact provider slug in `only` or `order`";
     case ElimCode::kPrefRequireParameters:
-      return "does not support `" + std::string(el.what) + "`";
+      return "does not support `" + std::string(el.what) + "` (not in endpoint.parameters)";
     case ElimCode::kPrefDataCollection:
-      return ep.trains_on_data ? "provider trains on data" : "provider stores data (data_collection allow)";
+      return ep.trains_on_data ? "provider.trains_on_data = true"
+                               : "provider.data_collection = \"allow\"";
     case ElimCode::kPrefZdr:
-      return "endpoint is not zero data retention";
+      return "provider.zdr = false";
     case ElimCode::kPrefQuantization:
-      return "quantization `" + ep.quantization + "` is not allowed" + (acct ? " by the account" : "");
+      return "endpoint.quantization = \"" + ep.quantization + "\" is not allowed" +
+             (acct ? " by the account" : "");
     case ElimCode::kPrefMaxPrice:
     case ElimCode::kRouteMaxPrice:
-      return Money(el.value) + " exceeds the maximum " + Money(el.limit);
+      return std::string(CappedField(el.field)) + " " + Money(el.value) + " > max " + Money(el.limit);
     case ElimCode::kMaxTokensExceeded:
-      return "max_tokens " + std::to_string(el.value) + " exceeds the endpoint's " +
+      return "max_tokens " + std::to_string(el.value) + " > endpoint.max_output_tokens " +
              std::to_string(el.limit);
     case ElimCode::kContextTooSmall:
-      return std::to_string(el.value) + " tokens exceed the context length " +
-             std::to_string(el.limit);
+      return "input_tokens + max_tokens = " + std::to_string(el.value) +
+             " > endpoint.context_length " + std::to_string(el.limit);
   }
   return "";
 }
@@ -686,6 +763,15 @@ std::string EliminatedJson(const Catalog& catalog, const vm::Program& program,
     }
     std::string detail = EliminationDetail(catalog, program, result, el);
     w.Key("detail"); w.String(detail.data(), detail.size());
+    if (el.code == ElimCode::kPolicyRequire) {
+      w.Key("values");
+      w.StartObject();
+      for (const auto& [path, json] : RequireValues(catalog, program, el)) {
+        w.Key(path.data(), static_cast<rapidjson::SizeType>(path.size()));
+        w.RawValue(json.data(), json.size(), rapidjson::kStringType);
+      }
+      w.EndObject();
+    }
     w.EndObject();
   }
   w.EndArray();

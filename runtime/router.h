@@ -1,10 +1,12 @@
 // The router: picks the catalog endpoints a request may go to, in order.
 //
 // ## Pipeline (docs/routing.md is the full reference)
-//   1. candidates: the endpoints serving `request.model`, then each model of
-//      `request.models` (fallback models; results stay partitioned by model
-//      in that order). A `:nitro` / `:floor` model suffix means sort by
-//      throughput / price and makes priority / flex tier endpoints eligible.
+//   1. candidates: the endpoints serving the requested model, then each
+//      fallback model (`request.model_full`, `request.models_full`: the slugs
+//      as sent; results stay partitioned by model in that order). A `:nitro`
+//      / `:floor` model suffix means sort by throughput / price and makes
+//      priority / flex tier endpoints eligible; any other variant suffix
+//      (`:free`, ...) names the catalog's model of that exact slug.
 //   2. policy: drop every candidate for which some `require` of
 //      Decision::require_refs fails (or errors: fail closed). Predicates
 //      that read only catalog fields are checked first; predicates that read
@@ -15,14 +17,18 @@
 //      (max_tokens, else the endpoint's max output) x output price / 1e6 +
 //      per-request price, exact, is filled in before the predicates run.
 //   3. preferences (request `provider.*`, tightened by the account and the
-//      policy's route hints): only, ignore, allow_fallbacks, service tier,
+//      policy's route hints): only, ignore, allow_fallbacks (with an `order`:
+//      order providers only; without: the primary endpoint of each model
+//      only, cut after ordering), service tier,
 //      require_parameters, data_collection, zdr, quantizations, max_price,
 //      route max_price, max_tokens, context length. All are hard filters.
 //   4. order: `order` providers first (in that order), then by sort (price =
 //      estimated cost, latency ascending, throughput descending); without a
 //      sort: estimated cost ascending with endpoints below 0.95 uptime after
 //      the healthy ones. preferred_max_latency / preferred_min_throughput move
-//      violators down, never out. BYOK endpoints come first. Ties: endpoint id.
+//      violators down, never out. BYOK endpoints come first, except that a
+//      request with `tools` puts endpoints not supporting `tools` after all
+//      that do (even without require_parameters). Ties: endpoint id.
 // The policy's sort wins over the account's, which wins over the request's;
 // max prices combine to the lowest.
 //
@@ -100,8 +106,11 @@ struct Elimination {
   uint32_t require = UINT32_MAX;  // policy_require: Program require index
   std::string_view source;        // "policy" | "request" | "account"
   std::string_view field;         // e.g. "provider.zdr"; the rule name for policy_require
-  int64_t value = 0, limit = 0;   // max prices (money micros), max_tokens, context: value > limit
-  std::string_view what;          // require_parameters: the unsupported parameter (points into the request)
+  int64_t value = 0, limit = 0;   // max prices (money micros), max_tokens, context: value > limit;
+                                  // policy_require: the candidate's estimated cost (money micros)
+  std::string_view what;          // require_parameters: the unsupported parameter (points into the
+                                  // request); allow_fallbacks: "primary" when cut as a fallback
+                                  // because no `order` was given
   int32_t error = -1;             // policy_require that errored: index into RouteResult::errors
   // Human detail (predicate text, value vs limit, ...): EliminationDetail().
 };
@@ -172,13 +181,16 @@ class Router {
 // decision into the corresponding deny (code, status, reason). No-op otherwise.
 void ApplyRoute(const RouteResult& result, vm::Decision* decision);
 
-// One line saying why: the predicate text, "2.5 usd exceeds the maximum 1 usd", ...
+// One line saying why, with the values compared: the predicate text and the
+// candidate fields it read (`provider.jurisdiction in eu -- provider.jurisdiction
+// = "US"`), "endpoint.price_input 15 usd > max 2 usd", "provider.zdr = false", ...
 // Built on demand so that routing itself formats no strings.
 std::string EliminationDetail(const Catalog& catalog, const vm::Program& program,
                               const RouteResult& result, const Elimination& e);
 
 // JSON arrays for the CLI and gateway: [{"id","provider","model","estimated_cost"}] and
-// [{"id","provider","model","code","source","field","rule","detail"}].
+// [{"id","provider","model","code","source","field","rule","detail","values"}]
+// ("values": policy_require only, candidate field path -> JSON value read).
 std::string EndpointsJson(const Catalog& catalog, const RouteResult& result);
 // `shadow` selects RouteResult::shadow_eliminated instead of `eliminated`.
 std::string EliminatedJson(const Catalog& catalog, const vm::Program& program,

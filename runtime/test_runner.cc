@@ -10,6 +10,7 @@
 #include "engine/core/money.h"
 #include "engine/vm/vm.h"
 #include "runtime/input.h"
+#include "runtime/names.h"
 
 namespace tollgate::runtime {
 namespace {
@@ -230,6 +231,7 @@ struct Runner {
       }
       cand.slots[schema.field(id).slot] = Coerce(*b.value->folded, schema.field(id).type);
     }
+    CompleteCandidateNames(t, &cand);
     vm::Decision d;
     vm::EvalOptions opts;
     opts.instruction_budget = limits.instruction_budget;
@@ -238,6 +240,45 @@ struct Runner {
     for (uint32_t id : d.shadow) exercised[id] = true;
     for (uint32_t id : d.advisory) exercised[id] = true;
     for (const ast::Expect& e : t.expects) Check(t, e, d, req, cand, r);
+  }
+
+  // A test candidate names its provider and model as the catalog does: a
+  // full slug given as `provider.name` / `endpoint.model` is split like a
+  // catalog entry (names.h), so `provider.name: "azure/sweden"` reads as
+  // provider.name "azure" and provider.slug "azure/sweden". Fields the test
+  // binds itself are kept.
+  void CompleteCandidateNames(const ast::TestDecl& t, vm::Record* cand) const {
+    auto slot = [&](const char* path) {
+      int id = schema.Find(path);
+      return id >= 0 && schema.field(id).scope == ast::Scope::kCandidate ? schema.field(id).slot : -1;
+    };
+    auto bound = [&](int s) {
+      for (const ast::Binding& b : t.candidate) {
+        int id = FindCandidateField(schema, b.path);
+        if (id >= 0 && schema.field(id).slot == s) return true;
+      }
+      return false;
+    };
+    auto str = [&](int s) -> const Value* {
+      return s >= 0 && cand->slots[s].kind == Kind::kString ? &cand->slots[s] : nullptr;
+    };
+    const int name = slot("provider.name"), full_slug = slot("provider.slug");
+    if (const Value* v = str(name); v && bound(name)) {
+      if (full_slug >= 0 && !bound(full_slug)) cand->slots[full_slug] = *v;
+      cand->slots[name] = Value::StringRef(ProviderBase(v->sv()));
+    } else if (const Value* f = str(full_slug); f && name >= 0 && !bound(name)) {
+      cand->slots[name] = Value::StringRef(ProviderBase(f->sv()));
+    }
+    const int model = slot("endpoint.model"), full = slot("endpoint.model_full"),
+              variant = slot("endpoint.model_variant");
+    const Value* given = str(model) && bound(model) ? str(model)
+                         : str(full) && model >= 0 && !bound(model) ? str(full) : nullptr;
+    if (given) {
+      ModelName n = SplitModel(given->sv());
+      if (full >= 0 && !bound(full)) cand->slots[full] = *given;
+      if (variant >= 0 && !bound(variant)) cand->slots[variant] = Value::StringRef(n.variant);
+      if (model >= 0) cand->slots[model] = Value::StringRef(n.id);
+    }
   }
 
   void Fail(TestResult* r, const ast::Expect& e, std::string msg) {

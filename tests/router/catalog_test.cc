@@ -57,7 +57,15 @@ TEST(Catalog, ExactPricesAndCandidateRecord) {
   EXPECT_EQ(ep.latency_p50, 420000);
   const vm::Record& r = c.candidate(0);
   auto slot = [&](const char* path) { return Std().field(Std().Find(path)).slot; };
-  EXPECT_EQ(r.slots[slot("provider.name")].sv(), "prov/eu");
+  EXPECT_EQ(r.slots[slot("provider.name")].sv(), "prov");  // the base slug
+  EXPECT_EQ(r.slots[slot("provider.slug")].sv(), "prov/eu");
+  EXPECT_EQ(r.slots[slot("endpoint.model")].sv(), "m");
+  EXPECT_EQ(r.slots[slot("endpoint.model_full")].sv(), "m");
+  EXPECT_EQ(r.slots[slot("endpoint.model_variant")].kind, Kind::kString);
+  EXPECT_EQ(r.slots[slot("endpoint.model_variant")].sv(), "");
+  EXPECT_EQ(r.slots[slot("endpoint.tier")].sv(), "standard");
+  ASSERT_EQ(r.slots[slot("endpoint.byok")].kind, Kind::kBool);
+  EXPECT_FALSE(r.slots[slot("endpoint.byok")].b);
   EXPECT_EQ(r.slots[slot("provider.jurisdiction")].sv(), "DE");
   EXPECT_TRUE(r.slots[slot("provider.zdr")].b);
   EXPECT_EQ(r.slots[slot("provider.data_collection")].sv(), "deny");
@@ -71,6 +79,38 @@ TEST(Catalog, ExactPricesAndCandidateRecord) {
   EXPECT_EQ(c.ForModel("m").size(), 1u);
   EXPECT_TRUE(c.ForModel("other").empty());
   EXPECT_EQ(c.Find("a"), 0);
+}
+
+// Policies read names as the router means them: the canonical model id
+// without its variant suffix, the base provider slug; the full names and
+// the variant separately. Tier and BYOK come from the catalog.
+TEST(Catalog, CandidateNamesTierAndByok) {
+  std::string json = CatalogOf({Ep("f", "meta/llama:free", "amazon-bedrock/us-east-1",
+                                   {{"tier", "\"flex\""}, {"byok", "true"}}),
+                                Ep("b", "anthropic.claude-v1:0", "google-vertex")});
+  Catalog c;
+  CatalogError e;
+  ASSERT_TRUE(Catalog::Load(json, Std(), &c, &e)) << e.message;
+  auto slot = [&](const char* path) { return Std().field(Std().Find(path)).slot; };
+  const vm::Record& f = c.candidate(0);
+  EXPECT_EQ(f.slots[slot("endpoint.model")].sv(), "meta/llama");
+  EXPECT_EQ(f.slots[slot("endpoint.model_full")].sv(), "meta/llama:free");
+  EXPECT_EQ(f.slots[slot("endpoint.model_variant")].sv(), "free");
+  EXPECT_EQ(f.slots[slot("provider.name")].sv(), "amazon-bedrock");
+  EXPECT_EQ(f.slots[slot("provider.slug")].sv(), "amazon-bedrock/us-east-1");
+  EXPECT_EQ(f.slots[slot("endpoint.tier")].sv(), "flex");
+  EXPECT_TRUE(f.slots[slot("endpoint.byok")].b);
+  // A Bedrock-style version suffix is not a variant.
+  const vm::Record& b = c.candidate(1);
+  EXPECT_EQ(b.slots[slot("endpoint.model")].sv(), "anthropic.claude-v1:0");
+  EXPECT_EQ(b.slots[slot("endpoint.model_variant")].sv(), "");
+  EXPECT_EQ(b.slots[slot("provider.name")].sv(), "google-vertex");
+  EXPECT_EQ(b.slots[slot("provider.slug")].sv(), "google-vertex");
+  // The catalog is still indexed by the slug as written.
+  EXPECT_EQ(c.ForModel("meta/llama:free").size(), 1u);
+  // The new built-in fields cannot be set through attributes.
+  std::string bad = CatalogOf({Ep("x", "m", "p", {{"attributes", "{\"provider.slug\": \"q\"}"}})});
+  EXPECT_NE(LoadError(bad).find("set by the catalog's own fields"), std::string::npos) << LoadError(bad);
 }
 
 struct BadCase {

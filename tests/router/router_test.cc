@@ -151,6 +151,60 @@ TEST_F(RouterTest, RequestDependentRequire) {
   EXPECT_NE(std::find(ids.begin(), ids.end(), "big"), ids.end());
 }
 
+// --- names: model variants and provider regions ---
+
+std::string Named() {
+  return CatalogOf({Ep("g@openai", "openai/gpt-4o", "openai", {{"input", "\"3\""}}),
+                    Ep("g@azure", "openai/gpt-4o", "azure/sweden", {{"input", "\"2\""}}),
+                    Ep("g@bedrock", "openai/gpt-4o", "amazon-bedrock/us-east-1", {{"input", "\"1\""}}),
+                    Ep("g@free", "openai/gpt-4o:free", "freeco", {{"input", "\"0\""}, {"output", "\"0\""}})});
+}
+
+TEST_F(RouterTest, ProviderNameInPolicyIsTheBaseSlug) {
+  // Matches the regional variant exactly as `ignore` does.
+  SetUpEnv("policy \"p\"\nrule no_bedrock { require provider.name not in {\"amazon-bedrock\"} }\n", Named());
+  EXPECT_EQ(R(Input("openai/gpt-4o")), (Ids{"g@azure", "g@openai"}));
+  EXPECT_EQ(env.Eliminated(), (Ids{"g@bedrock:policy_require"}));
+  EXPECT_EQ(R(Input("openai/gpt-4o", "{\"ignore\": [\"amazon-bedrock\"]}")).size(), 2u);
+  // The full slug is provider.slug.
+  SetUpEnv("policy \"p\"\nrule only_sweden { require provider.slug == \"azure/sweden\" }\n", Named());
+  EXPECT_EQ(R(Input("openai/gpt-4o")), (Ids{"g@azure"}));
+}
+
+TEST_F(RouterTest, ModelBanInPolicyCoversVariants) {
+  SetUpEnv("policy \"p\"\nrule ban { require endpoint.model != \"openai/gpt-4o\" }\n", Named());
+  EXPECT_TRUE(R(Input("openai/gpt-4o:free")).empty());
+  EXPECT_EQ(env.Eliminated(), (Ids{"g@free:policy_require"}));
+  EXPECT_EQ(env.result.status, 403);
+  // endpoint.model_variant tells the variants apart.
+  SetUpEnv("policy \"p\"\nrule no_free { require endpoint.model_variant != \"free\" }\n", Named());
+  EXPECT_TRUE(R(Input("openai/gpt-4o:free")).empty());
+  EXPECT_EQ(R(Input("openai/gpt-4o")).size(), 3u);
+}
+
+TEST_F(RouterTest, RequestModelBanCoversVariantsAndRoutingKeepsTheSuffix) {
+  SetUpEnv("policy \"p\"\nrule ban { when request.model == \"openai/gpt-4o\" deny 403 \"banned\" }\n",
+           Named());
+  for (const char* m : {"openai/gpt-4o", "openai/gpt-4o:floor", "openai/gpt-4o:nitro",
+                        "openai/gpt-4o:free", "openai/gpt-4o:online", "openai/gpt-4o:thinking",
+                        "openai/gpt-4o:extended"}) {
+    R(Input(m));
+    EXPECT_EQ(env.decision.outcome, vm::Outcome::kDeny) << m;
+    EXPECT_EQ(env.decision.status, 403) << m;
+  }
+  // Fallback models too: `any m in request.models` sees canonical ids.
+  SetUpEnv("policy \"p\"\nrule ban { when \"openai/gpt-4o\" in request.models deny 403 \"banned\" }\n",
+           Named());
+  R(Input("x/y", "", "\"models\": [\"openai/gpt-4o:nitro\"]"));
+  EXPECT_EQ(env.decision.outcome, vm::Outcome::kDeny);
+  // The router still reads the suffix: :nitro sorts by throughput over the
+  // canonical model's endpoints, :free names the catalog's :free model.
+  SetUpEnv(kNoRules, Named());
+  EXPECT_EQ(R(Input("openai/gpt-4o:nitro")).size(), 3u);
+  EXPECT_EQ(R(Input("openai/gpt-4o:free")), (Ids{"g@free"}));
+  EXPECT_EQ(R(Input("x/y", "", "\"models\": [\"openai/gpt-4o:free\"]")), (Ids{"g@free"}));
+}
+
 // --- every preference alone ---
 
 TEST_F(RouterTest, OnlyMatchesBaseSlugVariants) {
@@ -177,8 +231,46 @@ TEST_F(RouterTest, AllowFallbacksFalseKeepsOnlyOrderProviders) {
   SetUpEnv(kNoRules, Basic());
   EXPECT_EQ(R(Input("m", "{\"order\": [\"frenchai\"], \"allow_fallbacks\": false}")), (Ids{"m@fr"}));
   EXPECT_EQ(env.CodeOf("m@us"), "pref_allow_fallbacks");
-  // Without an order, allow_fallbacks=false filters nothing.
-  EXPECT_EQ(R(Input("m", "{\"allow_fallbacks\": false}")).size(), 3u);
+}
+
+TEST_F(RouterTest, AllowFallbacksFalseWithoutOrderKeepsThePrimaryOnly) {
+  SetUpEnv(kNoRules, Basic());
+  // As OpenRouter: no backup providers, so only the best endpoint is tried.
+  EXPECT_EQ(R(Input("m", "{\"allow_fallbacks\": false}")), (Ids{"m@us"}));
+  EXPECT_EQ(env.Eliminated(), (Ids{"m@de:pref_allow_fallbacks", "m@fr:pref_allow_fallbacks"}));
+  EXPECT_EQ(runtime::EliminationDetail(env.catalog, env.policy->program(), env.result,
+                                       env.result.eliminated[0]),
+            "not the primary endpoint, and fallbacks are off without an `order`");
+  // The primary follows the request's sort.
+  EXPECT_EQ(R(Input("m", "{\"allow_fallbacks\": false, \"sort\": \"throughput\"}")).size(), 1u);
+  EXPECT_EQ(R(Input("m", "{\"allow_fallbacks\": true}")).size(), 3u);
+}
+
+TEST_F(RouterTest, AllowFallbacksFalseKeepsThePrimaryOfEachFallbackModel) {
+  SetUpEnv(kNoRules, CatalogOf({Ep("a1", "a", "p", {{"input", "\"9\""}}), Ep("a2", "a", "q", {{"input", "\"5\""}}),
+                                Ep("b1", "b", "p", {{"input", "\"1\""}}), Ep("b2", "b", "q", {{"input", "\"0\""}})}));
+  EXPECT_EQ(R(Input("a", "{\"allow_fallbacks\": false}", "\"models\": [\"b\"]")), (Ids{"a2", "b2"}));
+  EXPECT_EQ(R(Input("a", R"({"allow_fallbacks": false, "sort": {"by": "price", "partition": "none"}})",
+                    "\"models\": [\"b\"]")),
+            (Ids{"b2"}));
+}
+
+TEST_F(RouterTest, ToolsRequestPrefersEndpointsSupportingTools) {
+  std::string tools = "\"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"f\"}}]";
+  // m@fr does not list `tools`; m@us and m@de do. Cheapest first, except that
+  // m@fr (now cheapest) goes after every endpoint that supports tools.
+  const std::string cheap_fr = CatalogOf({
+      Ep("m@us", "m", "cheapco", {{"input", "\"0.5\""}, {"output", "\"1\""}}),
+      Ep("m@de", "m", "eurocloud/frankfurt", {{"input", "\"1\""}, {"output", "\"2\""}}),
+      Ep("m@fr", "m", "frenchai",
+         {{"input", "\"0\""}, {"output", "\"0\""}, {"supported_parameters", "[\"max_tokens\"]"}}),
+  });
+  SetUpEnv(kNoRules, cheap_fr);
+  EXPECT_EQ(R(Input("m")), (Ids{"m@fr", "m@us", "m@de"}));
+  EXPECT_EQ(R(Input("m", "", tools)), (Ids{"m@us", "m@de", "m@fr"}));
+  EXPECT_TRUE(env.result.eliminated.empty());  // preferred, never dropped
+  // Even above the request's `order`.
+  EXPECT_EQ(R(Input("m", "{\"order\": [\"frenchai\"]}", tools)), (Ids{"m@us", "m@de", "m@fr"}));
 }
 
 TEST_F(RouterTest, RequireParameters) {
@@ -188,7 +280,7 @@ TEST_F(RouterTest, RequireParameters) {
   EXPECT_EQ(env.CodeOf("m@fr"), "pref_require_parameters");
   ASSERT_EQ(env.result.eliminated.size(), 1u);
   EXPECT_EQ(runtime::EliminationDetail(env.catalog, env.policy->program(), env.result, env.result.eliminated[0]),
-            "does not support `tools`");
+            "does not support `tools` (not in endpoint.parameters)");
   EXPECT_EQ(R(Input("m", "{\"require_parameters\": false}", tools)).size(), 3u);
 }
 
@@ -345,11 +437,46 @@ TEST_F(RouterTest, ExplanationJson) {
   EXPECT_EQ(ep, "[]");
   std::string el = runtime::EliminatedJson(env.catalog, env.policy->program(), env.result);
   EXPECT_NE(el.find("{\"id\":\"m@us\",\"provider\":\"cheapco\",\"model\":\"m\",\"code\":\"policy_require\","
-                    "\"source\":\"policy\",\"rule\":\"zdr_only\",\"detail\":\"provider.zdr\"}"),
+                    "\"source\":\"policy\",\"rule\":\"zdr_only\",\"detail\":\"provider.zdr -- provider.zdr = false\","
+                    "\"values\":{\"provider.zdr\":false}}"),
             std::string::npos) << el;
   EXPECT_NE(el.find("\"code\":\"pref_max_price\",\"source\":\"request\",\"field\":\"provider.max_price.prompt\","
-                    "\"detail\":\"1 usd exceeds the maximum 0.9 usd\""),
+                    "\"detail\":\"endpoint.price_input 1 usd > max 0.9 usd\""),
             std::string::npos) << el;
+}
+
+// Every elimination says which values were compared.
+TEST_F(RouterTest, EliminationsShowTheValuesCompared) {
+  SetUpEnv("policy \"p\"\nconst eu = {\"DE\", \"FR\"}\n"
+           "rule eu { require provider.jurisdiction in eu and endpoint.estimated_cost < 1 usd }\n",
+           Basic());
+  R(Input("m", "", "\"max_tokens\": 10"));
+  ASSERT_EQ(env.Eliminated(), (Ids{"m@us:policy_require"}));
+  const auto& el = env.result.eliminated[0];
+  EXPECT_EQ(runtime::EliminationDetail(env.catalog, env.policy->program(), env.result, el),
+            "provider.jurisdiction in eu and endpoint.estimated_cost < 1 usd -- "
+            "provider.jurisdiction = \"US\", endpoint.estimated_cost = \"0.000011\"");
+  auto detail = [&](const std::string& input, const std::string& id) {
+    R(input);
+    for (const auto& e : env.result.eliminated)
+      if (env.catalog.endpoint(e.endpoint).id == id)
+        return runtime::EliminationDetail(env.catalog, env.policy->program(), env.result, e);
+    return std::string("(not eliminated)");
+  };
+  SetUpEnv(kNoRules, Basic());
+  EXPECT_EQ(detail(Input("m", "{\"zdr\": true}"), "m@us"), "provider.zdr = false");
+  EXPECT_EQ(detail(Input("m", "{\"data_collection\": \"deny\"}"), "m@us"),
+            "provider.data_collection = \"allow\"");
+  EXPECT_EQ(detail(Input("m", "{\"quantizations\": [\"bf16\"]}"), "m@fr"),
+            "endpoint.quantization = \"fp8\" is not allowed");
+  EXPECT_EQ(detail(Input("m", "{\"max_price\": {\"completion\": 2}}"), "m@fr"),
+            "endpoint.price_output 6 usd > max 2 usd");
+  EXPECT_EQ(detail(Input("m", "", "\"max_tokens\": 5000"), "m@us"),
+            "max_tokens 5000 > endpoint.max_output_tokens 4096");
+  EXPECT_EQ(detail(Input("m", "{\"only\": [\"frenchai\"]}"), "m@us"),
+            "provider `cheapco` is not in `provider.only`");
+  SetUpEnv("policy \"p\"\nrule cap { route max_price 0.005 usd }\n", Basic());
+  EXPECT_EQ(detail(Input("m"), "m@fr"), "endpoint.estimated_cost 0.024582 usd > max 0.005 usd");
 }
 
 }  // namespace
