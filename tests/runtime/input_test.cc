@@ -567,3 +567,75 @@ TEST(Input, ByteOrderMarkIsSkipped) {
 
 }  // namespace
 }  // namespace tollgate::runtime
+
+namespace tollgate::runtime {
+namespace {
+
+std::vector<std::string> Strings(const Value& v) {
+  std::vector<std::string> out;
+  const auto& items = v.kind == Kind::kSet ? v.set->items : v.list->items;
+  for (const Value& x : items) out.emplace_back(x.sv());
+  return out;
+}
+
+// request.model / request.models hold canonical ids (no variant suffix), so
+// that `request.model in banned` also bans every variant; the slugs as sent
+// and the suffixes are derived fields.
+TEST(Input, ModelVariantsAreSplitOff) {
+  Decoded d;
+  Decode(R"({"principal": {"workspace": "w"}, "request": {"model": "openai/gpt-4o:floor",
+             "models": ["anthropic/claude-3.5-sonnet", "meta/llama:free", "x/y:thinking"],
+             "messages": []}})", &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_EQ(Slot(d.rec, "request.model").sv(), "openai/gpt-4o");
+  EXPECT_EQ(Slot(d.rec, "request.model_full").sv(), "openai/gpt-4o:floor");
+  EXPECT_EQ(Slot(d.rec, "request.model_variant").sv(), "floor");
+  EXPECT_EQ(Strings(Slot(d.rec, "request.models")),
+            (std::vector<std::string>{"anthropic/claude-3.5-sonnet", "meta/llama", "x/y"}));
+  EXPECT_EQ(Strings(Slot(d.rec, "request.models_full")),
+            (std::vector<std::string>{"anthropic/claude-3.5-sonnet", "meta/llama:free", "x/y:thinking"}));
+  std::vector<std::string> variants = Strings(Slot(d.rec, "request.variants"));
+  std::sort(variants.begin(), variants.end());
+  EXPECT_EQ(variants, (std::vector<std::string>{"floor", "free", "thinking"}));
+}
+
+TEST(Input, ModelWithoutVariant) {
+  Decoded d;
+  Decode(Input(""), &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_EQ(Slot(d.rec, "request.model").sv(), "gpt-4o");
+  EXPECT_EQ(Slot(d.rec, "request.model_full").sv(), "gpt-4o");
+  ASSERT_EQ(Slot(d.rec, "request.model_variant").kind, Kind::kString);
+  EXPECT_EQ(Slot(d.rec, "request.model_variant").sv(), "");
+  EXPECT_EQ(Slot(d.rec, "request.models").kind, Kind::kList);
+  EXPECT_TRUE(Strings(Slot(d.rec, "request.models_full")).empty());
+  EXPECT_TRUE(Strings(Slot(d.rec, "request.variants")).empty());
+  // A body member named like a derived field is not read into it.
+  Decode(Input(R"(, "model_full": "evil")"), &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_EQ(Slot(d.rec, "request.model_full").sv(), "gpt-4o");
+}
+
+TEST(Input, WhatCountsAsAVariant) {
+  struct Case { const char* slug; const char* id; const char* variant; };
+  for (const Case& c : {Case{"openai/gpt-4o:nitro", "openai/gpt-4o", "nitro"},
+                        Case{"openai/gpt-4o:extended", "openai/gpt-4o", "extended"},
+                        Case{"openai/gpt-4o:online", "openai/gpt-4o", "online"},
+                        Case{"anthropic.claude-3-sonnet-20240229-v1:0", "anthropic.claude-3-sonnet-20240229-v1:0", ""},
+                        Case{"gpt-4o:", "gpt-4o:", ""},
+                        Case{":free", ":free", ""},
+                        Case{"a:b/c", "a:b/c", ""},
+                        Case{"m:Free", "m:Free", ""},
+                        Case{"m:a:beta", "m:a", "beta"}}) {
+    Decoded d;
+    Decode(std::string(R"({"principal": {"workspace": "w"}, "request": {"model": ")") + c.slug +
+               R"(", "messages": []}})", &d);
+    ASSERT_TRUE(d.ok) << d.err.message;
+    EXPECT_EQ(Slot(d.rec, "request.model").sv(), c.id) << c.slug;
+    EXPECT_EQ(Slot(d.rec, "request.model_variant").sv(), c.variant) << c.slug;
+    EXPECT_EQ(Slot(d.rec, "request.model_full").sv(), c.slug);
+  }
+}
+
+}  // namespace
+}  // namespace tollgate::runtime

@@ -147,5 +147,28 @@ test "derived override" { given { request.input_tokens: 5000 } expect deny }
     EXPECT_TRUE(t.pass) << t.name << ": " << (t.failures.empty() ? "" : t.failures[0]);
 }
 
+// Test candidates and given requests name providers and models the way the
+// catalog and the decoder do: a full slug is split, so a test describes an
+// endpoint exactly as routing would see it.
+TEST(TestRunner, CandidateAndRequestNamesAreSplitLikeTheCatalog) {
+  auto p = Compile(R"(policy "n"
+rule no_bedrock { require provider.name != "amazon-bedrock" }
+rule only_us_east { require provider.slug != "amazon-bedrock/eu-west-1" }
+rule no_gpt4o { require endpoint.model != "openai/gpt-4o" }
+rule ban { when request.model == "openai/gpt-4o" deny 403 "banned" }
+rule free { when request.model_variant == "free" tag free = true }
+test "region" { given { } candidate { provider.name: "amazon-bedrock/us-east-1" } expect rejected_by no_bedrock }
+test "slug" { given { } candidate { provider.slug: "amazon-bedrock/eu-west-1" } expect rejected_by no_bedrock, only_us_east }
+test "variant endpoint" { given { } candidate { endpoint.model: "openai/gpt-4o:free" } expect rejected_by no_gpt4o }
+test "variant request" { given { request.model: "openai/gpt-4o:nitro" } expect deny 403 }
+test "free" { given { request.model: "meta/llama:free" } expect fired free expect allow }
+)");
+  ASSERT_TRUE(p);
+  TestReport r = RunTests(*p, {});
+  ASSERT_EQ(r.tests.size(), 5u);
+  for (const TestResult& t : r.tests)
+    EXPECT_TRUE(t.pass) << t.name << ": " << (t.failures.empty() ? "" : t.failures[0]);
+}
+
 }  // namespace
 }  // namespace tollgate::runtime
