@@ -2,16 +2,20 @@
 // endpoints from a model catalog (runtime/router.h). See docs/routing.md.
 //
 //   tollgate route --policy FILE --catalog FILE [--accounts FILE]
-//                  [--request FILE|-] [--schema FILE] [--explain]
+//                  [--request FILE|-] [--schema FILE] [--explain] [--compact]
 //
-// Prints the decision JSON plus "endpoints": [{id, provider, model,
+// Prints the decision exactly as `tollgate eval` does (same members, same
+// order, indented unless --compact) plus "endpoints": [{id, provider, model,
 // estimated_cost}] and, with --explain, "eliminated": [...] and
-// "shadow_eliminated": [...] (routed endpoints a shadow rule would drop), and the trace.
+// "shadow_eliminated": [...] (routed endpoints a shadow rule would drop); the
+// trace is in the decision members as in eval.
 // Exit codes: 0 decision made (allow or deny), 1 policy, catalog, accounts or
 // input errors, 2 usage, 3 I/O.
 #include <cstdio>
 #include <string>
 
+#include <rapidjson/document.h>
+#include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -29,12 +33,13 @@ namespace {
 
 constexpr const char* kRouteUsage =
     "usage: tollgate route --policy FILE --catalog FILE [--accounts FILE]\n"
-    "                      [--request FILE|-] [--schema FILE] [--explain]\n\n"
+    "                      [--request FILE|-] [--schema FILE] [--explain] [--compact]\n\n"
     "evaluates the decision input (default: stdin) against the policy, then orders the\n"
     "catalog's endpoints that satisfy every `require` and the request's provider\n"
     "preferences (tightened by the workspace's account defaults). prints the decision\n"
-    "as JSON with \"endpoints\"; --explain adds \"eliminated\" (why each endpoint was\n"
-    "dropped) and the rule trace. see docs/routing.md.\n\n"
+    "as JSON, indented, in the shape `tollgate eval` prints, with \"endpoints\" added;\n"
+    "--explain adds \"eliminated\" (why each endpoint was dropped, with the values\n"
+    "compared) and the rule trace; --compact prints one line. see docs/routing.md.\n\n"
     "exit codes: 0 decision made (allow or deny), 1 policy, catalog, accounts or input\n"
     "errors, 2 usage error, 3 I/O error\n";
 
@@ -43,6 +48,7 @@ constexpr const char* kRouteUsage =
 int RunRoute(int argc, char** argv) {
   Args args;
   args.Flag("--explain")
+      .Flag("--compact")
       .Value("--policy", "FILE")
       .Value("--catalog", "FILE")
       .Value("--accounts", "FILE")
@@ -106,22 +112,35 @@ int RunRoute(int argc, char** argv) {
   runtime::ApplyRoute(result, &decision);
 
   rapidjson::StringBuffer sb;
-  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-  w.StartObject();
-  runtime::WriteDecisionMembers(&w, decision, l.policy->program(), explain);
-  std::string endpoints = runtime::EndpointsJson(catalog, result);
-  w.Key("endpoints");
-  w.RawValue(endpoints.data(), endpoints.size(), rapidjson::kArrayType);
-  if (explain) {
-    std::string eliminated = runtime::EliminatedJson(catalog, l.policy->program(), result);
-    w.Key("eliminated");
-    w.RawValue(eliminated.data(), eliminated.size(), rapidjson::kArrayType);
-    std::string shadow = runtime::EliminatedJson(catalog, l.policy->program(), result, true);
-    w.Key("shadow_eliminated");
-    w.RawValue(shadow.data(), shadow.size(), rapidjson::kArrayType);
+  // The router renders its arrays as JSON text; re-emitting them through the
+  // writer indents them like the decision members.
+  auto member = [](auto& w, const char* key, const std::string& json) {
+    rapidjson::Document doc;
+    doc.Parse<rapidjson::kParseNumbersAsStringsFlag>(json.data(), json.size());
+    w.Key(key);
+    doc.Accept(w);
+  };
+  auto emit = [&](auto& w) {
+    w.StartObject();
+    runtime::WriteDecisionMembers(&w, decision, l.policy->program(), explain);
+    member(w, "endpoints", runtime::EndpointsJson(catalog, result));
+    if (explain) {
+      member(w, "eliminated", runtime::EliminatedJson(catalog, l.policy->program(), result));
+      member(w, "shadow_eliminated",
+             runtime::EliminatedJson(catalog, l.policy->program(), result, true));
+    }
+    w.EndObject();
+  };
+  if (args.Has("--compact")) {
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    emit(w);
+  } else {
+    rapidjson::PrettyWriter<rapidjson::StringBuffer> w(sb);
+    w.SetIndent(' ', 2);
+    emit(w);
   }
-  w.EndObject();
-  std::printf("%s\n", sb.GetString());
+  std::fwrite(sb.GetString(), 1, sb.GetSize(), stdout);
+  std::fputc('\n', stdout);
   return kExitOk;
 }
 

@@ -277,12 +277,12 @@ cat >"$TMP/route_ok.json" <<'EOF'
    "max_completion_tokens": 100, "stream": true, "stream_options": {"include_usage": true}, "user": "u1",
    "temperature": 0.2, "provider": {"require_parameters": true, "sort": "price"}}}
 EOF
-run "route allow" 0 "$TG" route --policy "$RP" --catalog "$CAT" --request "$TMP/route_ok.json"
+run "route allow" 0 "$TG" route --compact --policy "$RP" --catalog "$CAT" --request "$TMP/route_ok.json"
 has "route allow outcome" "$OUT" '"outcome":"allow","status":200'
 has "route allow endpoints ordered" "$OUT" '"endpoints":[{"id":"anthropic/claude-3.5-sonnet@bedrock-frankfurt","provider":"amazon-bedrock/eu-central-1","model":"anthropic/claude-3.5-sonnet","estimated_cost":"0.001506"},{"id":"anthropic/claude-3.5-sonnet@vertex-europe",'
 hasnt "route allow no explain" "$OUT" '"eliminated"'
-run "route allow explain" 0 "$TG" route --policy "$RP" --catalog "$CAT" --request "$TMP/route_ok.json" --explain
-has "route explain eliminated" "$OUT" '{"id":"anthropic/claude-3.5-sonnet@anthropic","provider":"anthropic","model":"anthropic/claude-3.5-sonnet","code":"policy_require","source":"policy","rule":"eu_residency","detail":"provider.jurisdiction in eu"}'
+run "route allow explain" 0 "$TG" route --compact --policy "$RP" --catalog "$CAT" --request "$TMP/route_ok.json" --explain
+has "route explain eliminated" "$OUT" '{"id":"anthropic/claude-3.5-sonnet@anthropic","provider":"anthropic","model":"anthropic/claude-3.5-sonnet","code":"policy_require","source":"policy","rule":"eu_residency","detail":"provider.jurisdiction in eu -- provider.jurisdiction = \"US\"","values":{"provider.jurisdiction":"US"}}'
 # require_parameters with typical OpenAI SDK parameters keeps the OpenAI endpoints
 cat >"$TMP/route_sdk.json" <<'EOF'
 {"principal": {"workspace": "acme-research"},
@@ -291,7 +291,7 @@ cat >"$TMP/route_sdk.json" <<'EOF'
    "logprobs": true, "frequency_penalty": 0.1, "parallel_tool_calls": false, "metadata": {"a": "b"},
    "provider": {"require_parameters": true}}}
 EOF
-run "route sdk params" 0 "$TG" route --policy "$RP" --catalog "$CAT" --request "$TMP/route_sdk.json"
+run "route sdk params" 0 "$TG" route --compact --policy "$RP" --catalog "$CAT" --request "$TMP/route_sdk.json"
 has "route sdk params openai" "$OUT" '"id":"openai/gpt-4o@openai"'
 hasnt "route sdk params not eliminated" "$OUT" 'route_no_eligible_endpoint'
 # nothing left: 403 route_no_eligible_endpoint, every candidate explained
@@ -300,39 +300,67 @@ cat >"$TMP/route_none.json" <<'EOF'
  "request": {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}],
    "provider": {"only": ["openai"]}}}
 EOF
-run "route none" 0 "$TG" route --policy "$RP" --catalog "$CAT" --request "$TMP/route_none.json" --explain
+run "route none" 0 "$TG" route --compact --policy "$RP" --catalog "$CAT" --request "$TMP/route_none.json" --explain
 has "route none deny" "$OUT" '"outcome":"deny","status":403,"code":"route_no_eligible_endpoint"'
 has "route none endpoints empty" "$OUT" '"endpoints":[]'
 has "route none policy elimination" "$OUT" '{"id":"openai/gpt-4o@openai","provider":"openai","model":"openai/gpt-4o","code":"policy_require","source":"policy","rule":"eu_residency"'
-has "route none pref elimination" "$OUT" '{"id":"openai/gpt-4o@azure-sweden","provider":"azure/sweden","model":"openai/gpt-4o","code":"pref_only","source":"request","field":"provider.only","detail":"provider `azure/sweden` is not listed"}'
+has "route none pref elimination" "$OUT" '{"id":"openai/gpt-4o@azure-sweden","provider":"azure/sweden","model":"openai/gpt-4o","code":"pref_only","source":"request","field":"provider.only","detail":"provider `azure/sweden` is not in `provider.only`"}'
 has "route none reason" "$OUT" 'no eligible endpoint for `openai/gpt-4o`: 5 candidates eliminated'
+# route prints the decision as eval does (indented by default, same members
+# in the same order), with the endpoints added
+"$TG" eval --policy "$RP" --request "$TMP/route_ok.json" >"$TMP/eval_pretty.out"
+"$TG" route --policy "$RP" --catalog "$CAT" --request "$TMP/route_ok.json" >"$TMP/route_pretty.out"
+if diff <(sed '$d' "$TMP/eval_pretty.out") <(sed -n '1,/^  "instructions"/p' "$TMP/route_pretty.out" | sed '$s/,$//') >/dev/null; then ok; else bad "route pretty: decision members differ from eval's"; fi
+has "route pretty endpoints" "$TMP/route_pretty.out" '  "endpoints": ['
+has "route pretty endpoint id" "$TMP/route_pretty.out" '      "id": "anthropic/claude-3.5-sonnet@bedrock-frankfurt",'
+# names: a policy ban on a model covers its variants, a provider ban its regions
+cat >"$TMP/names.tg" <<'EOF'
+policy "names"
+rule ban_gpt4o { when request.model == "openai/gpt-4o" deny 403 "gpt-4o is banned" }
+rule no_bedrock { require provider.name != "amazon-bedrock" }
+EOF
+for m in "openai/gpt-4o:floor" "openai/gpt-4o:nitro" "openai/gpt-4o:free"; do
+  printf '{"principal": {"workspace": "w"}, "request": {"model": "%s", "messages": []}}' "$m" >"$TMP/variant.json"
+  run "variant ban $m" 0 "$TG" eval --compact --policy "$TMP/names.tg" --request "$TMP/variant.json"
+  has "variant ban $m denied" "$OUT" '"outcome":"deny","status":403'
+done
+printf '{"principal": {"workspace": "w"}, "request": {"model": "anthropic/claude-3.5-sonnet", "messages": []}}' >"$TMP/bedrock.json"
+run "region ban" 0 "$TG" route --compact --explain --policy "$TMP/names.tg" --catalog "$CAT" --request "$TMP/bedrock.json"
+has "region ban eliminated" "$OUT" '"provider":"amazon-bedrock/eu-central-1","model":"anthropic/claude-3.5-sonnet","code":"policy_require","source":"policy","rule":"no_bedrock","detail":"provider.name != \"amazon-bedrock\" -- provider.name = \"amazon-bedrock\""'
+hasnt "region ban routed" "$OUT" '"endpoints":[{"id":"anthropic/claude-3.5-sonnet@bedrock'
+# allow_fallbacks false without order: the primary endpoint only
+printf '{"principal": {"workspace": "w"}, "request": {"model": "anthropic/claude-3.5-sonnet", "messages": [], "provider": {"allow_fallbacks": false}}}' >"$TMP/nofb.json"
+run "no fallbacks" 0 "$TG" route --compact --explain --policy "$TMP/names.tg" --catalog "$CAT" --request "$TMP/nofb.json"
+has "no fallbacks one endpoint" "$OUT" '"endpoints":[{"id":"anthropic/claude-3.5-sonnet@'
+hasnt "no fallbacks only one" "$OUT" '"estimated_cost":"0.000015"},{"id"'
+has "no fallbacks others cut" "$OUT" '"code":"pref_allow_fallbacks","source":"request","field":"provider.allow_fallbacks","detail":"not the primary endpoint, and fallbacks are off without an `order`"'
 # --accounts tightens: acme-eu's allowlist drops the first-party endpoint
 cat >"$TMP/route_acct.json" <<'EOF'
 {"principal": {"workspace": "acme-eu"},
  "request": {"model": "anthropic/claude-3.5-sonnet", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}}
 EOF
-run "route no accounts" 0 "$TG" route --policy "$RP" --catalog "$CAT" --request "$TMP/route_acct.json"
+run "route no accounts" 0 "$TG" route --compact --policy "$RP" --catalog "$CAT" --request "$TMP/route_acct.json"
 has "route no accounts first-party" "$OUT" '"id":"anthropic/claude-3.5-sonnet@anthropic"'
-run "route accounts" 0 "$TG" route --policy "$RP" --catalog "$CAT" --accounts policies/accounts.json --request "$TMP/route_acct.json" --explain
+run "route accounts" 0 "$TG" route --compact --policy "$RP" --catalog "$CAT" --accounts policies/accounts.json --request "$TMP/route_acct.json" --explain
 has "route accounts eliminated" "$OUT" '{"id":"anthropic/claude-3.5-sonnet@anthropic","provider":"anthropic","model":"anthropic/claude-3.5-sonnet","code":"pref_only","source":"account","field":"provider.only"'
 hasnt "route accounts endpoint dropped" "$OUT" '"endpoints":[{"id":"anthropic/claude-3.5-sonnet@anthropic"'
 has "route accounts kept" "$OUT" '"endpoints":[{"id":"anthropic/claude-3.5-sonnet@'
 # exit codes: 1 invalid input / catalog, 2 usage, 3 I/O
 echo '{"principal": {"workspace": "acme-eu", "workspace": "zzz"}, "request": {"model": "m", "messages": []}}' >"$TMP/dup.json"
-run "route duplicate key" 1 "$TG" route --policy "$RP" --catalog "$CAT" --request "$TMP/dup.json"
+run "route duplicate key" 1 "$TG" route --compact --policy "$RP" --catalog "$CAT" --request "$TMP/dup.json"
 has "route duplicate key code" "$OUT" '{"error":{"code":"input_duplicate_key","message":"duplicate key `workspace` in `principal`","path":"principal.workspace"}}'
 echo '{"principal": {"workspace": "w"}, "request": {"model": "m", "messages": [], "max_tokens": -1}}' >"$TMP/neg.json"
-run "route negative max_tokens" 1 "$TG" route --policy "$RP" --catalog "$CAT" --request "$TMP/neg.json"
+run "route negative max_tokens" 1 "$TG" route --compact --policy "$RP" --catalog "$CAT" --request "$TMP/neg.json"
 has "route negative max_tokens code" "$OUT" '"code":"input_invalid_value"'
 run "eval negative max_tokens" 1 "$TG" eval --policy "$RP" --request "$TMP/neg.json"
 has "eval negative max_tokens code" "$OUT" '"code":"input_invalid_value"'
 echo '{"endpoints": [{"id": "x"}]}' >"$TMP/badcat.json"
-run "route bad catalog" 1 "$TG" route --policy "$RP" --catalog "$TMP/badcat.json" --request "$TMP/route_ok.json"
+run "route bad catalog" 1 "$TG" route --compact --policy "$RP" --catalog "$TMP/badcat.json" --request "$TMP/route_ok.json"
 has "route bad catalog code" "$ERR" "catalog_invalid"
-run "route no catalog" 2 "$TG" route --policy "$RP" --request "$TMP/route_ok.json"
-run "route missing catalog" 3 "$TG" route --policy "$RP" --catalog "$TMP/nope.json" --request "$TMP/route_ok.json"
-run "route missing request" 3 "$TG" route --policy "$RP" --catalog "$CAT" --request "$TMP/nope.json"
-run "route stdin" 0 "$TG" route --policy "$RP" --catalog "$CAT" <"$TMP/route_ok.json"
+run "route no catalog" 2 "$TG" route --compact --policy "$RP" --request "$TMP/route_ok.json"
+run "route missing catalog" 3 "$TG" route --compact --policy "$RP" --catalog "$TMP/nope.json" --request "$TMP/route_ok.json"
+run "route missing request" 3 "$TG" route --compact --policy "$RP" --catalog "$CAT" --request "$TMP/nope.json"
+run "route stdin" 0 "$TG" route --compact --policy "$RP" --catalog "$CAT" <"$TMP/route_ok.json"
 has "route stdin allow" "$OUT" '"outcome":"allow"'
 
 # --- eval: DLP sees tool-call arguments, --apply-redactions rewrites them ---
