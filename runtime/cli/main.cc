@@ -3,7 +3,12 @@
 #include <cstring>
 #include <string_view>
 
+#include "engine/vm/program.h"
 #include "runtime/cli/commands.h"
+
+#ifndef TOLLGATE_VERSION
+#define TOLLGATE_VERSION "unknown"
+#endif
 
 namespace {
 
@@ -29,7 +34,8 @@ void PrintUsage(FILE* out) {
                "commands:\n");
   for (const Command& c : kCommands) std::fprintf(out, "  %-8s %s\n", c.name, c.summary);
   std::fprintf(out,
-               "\nrun `tollgate <command> --help` for a command's options.\n"
+               "\nrun `tollgate <command> --help` for a command's options, `tollgate --version`\n"
+               "for the version.\n"
                "exit codes: 0 ok, 1 policy errors or failed tests, 2 usage error, 3 I/O error\n");
 }
 
@@ -43,6 +49,12 @@ int main(int argc, char** argv) {
   std::string_view cmd = argv[1];
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     PrintUsage(stdout);
+    return tollgate::cli::kExitOk;
+  }
+  if (cmd == "--version") {
+    // The bytecode format is part of every policy version id (program.h).
+    std::printf("tollgate %s (bytecode format %u)\n", TOLLGATE_VERSION,
+                static_cast<unsigned>(tollgate::vm::kBytecodeFormatVersion));
     return tollgate::cli::kExitOk;
   }
   for (const Command& c : kCommands) {

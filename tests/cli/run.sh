@@ -49,6 +49,9 @@ run "no args" 2 "$TG"
 has "no args usage" "$ERR" "usage: tollgate"
 run "help" 0 "$TG" --help
 has "help lists eval" "$OUT" "eval"
+run "version" 0 "$TG" --version
+has "version text" "$OUT" "tollgate 0."
+has "version bytecode" "$OUT" "(bytecode format "
 run "unknown command" 2 "$TG" frobnicate
 has "unknown command message" "$ERR" "unknown command \`frobnicate\`"
 for cmd in check eval test fmt disasm route; do
