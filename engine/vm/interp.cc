@@ -13,6 +13,7 @@
 #include "engine/core/arith.h"
 #include "engine/core/money.h"
 #include "engine/vm/internal/interp.h"
+#include "engine/vm/internal/trace.h"
 #include "engine/vm/scan.h"
 #include "stdlib/builtins.h"
 
@@ -89,12 +90,10 @@ bool Member(const Value& c, const Value& x) {
 }
 
 // Trace: the first read of `path` in this rule, rendered with the field's
-// schema type so that records show their field names.
+// schema type so that records show their field names; raw content is
+// summarised, never copied (internal/trace.h).
 void RecordRead(Frame* f, std::string_view path, const Value& v, const Type* type) {
-  for (const auto& [p, _] : f->trace->values) {
-    if (p == path) return;
-  }
-  f->trace->values.emplace_back(path, type != nullptr ? ToJson(v, *type) : ToJson(v));
+  TraceRead(f, path, v, type);
 }
 
 const Type* SlotType(const std::vector<Type>& types, uint32_t slot) {
@@ -143,6 +142,7 @@ bool ScanBit(Frame* f, uint32_t group, uint32_t pat, bool* out) {
     bit = MatchValidated(*p.confirm, stdlib::Detectors()[p.detector].validate, v.sv()) ? 1 : 0;
   }
   *out = bit == 1;
+  if (f->trace && *out) TraceMatch(f, group, pat, v.sv());
   return true;
 }
 

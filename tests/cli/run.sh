@@ -109,8 +109,15 @@ rule sys {
 TG
 printf '%s' '{"principal":{"workspace":"w"},"request":{"model":"m","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi","name":"bob"}]}}' >"$TMP/msgs.json"
 run "eval trace records" 0 "$TG" eval --policy "$TMP/msgs.tg" --request "$TMP/msgs.json" --explain --compact
-has "trace record fields" "$OUT" '"request.messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi","name":"bob"}]'
+has "trace record fields" "$OUT" '"request.messages":[{"role":"system","content":{"length":8}},{"role":"user","content":{"length":2},"name":"bob"}]'
+hasnt "trace record no content" "$OUT" 'be brief'
 has "trace record warning" "$OUT" '"message":"has a system message"'
+# --explain never copies raw content: the detector, the span and a masked excerpt
+printf '%s' '{"principal":{"workspace":"w"},"request":{"model":"m","messages":[{"role":"user","content":"card 4111 1111 1111 1111 ok"}]}}' >"$TMP/card.json"
+run "explain masks content" 0 "$TG" eval --policy policies/dlp.tg --request "$TMP/card.json" --explain --compact
+has "explain masked match" "$OUT" '"request.content":{"length":27,"matches":[{"detector":"dlp.credit_card","span":[5,24],"excerpt":"41***************11"}]}'
+hasnt "explain no raw card" "$OUT" '4111 1111'
+hasnt "explain no raw text" "$OUT" 'card 4111'
 run "eval secret" 0 "$TG" eval --policy "$POL" --request "$REQ/secret_leak.json" --compact
 has "secret 422" "$OUT" '"status":422'
 

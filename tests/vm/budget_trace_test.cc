@@ -1,7 +1,9 @@
 // The per-rule instruction budget (vm.h, limits.h), the tg_cost_bound
-// compile warning, and typed trace values (records with field names).
+// compile warning, and typed trace values (records with field names, raw
+// content summarised with masked matches).
 #include <gtest/gtest.h>
 
+#include "engine/vm/internal/trace.h"
 #include "tests/vm/vm_helpers.h"
 
 namespace tollgate::vmtest {
@@ -122,9 +124,47 @@ TEST(Trace, RecordsRenderWithFieldNames) {
   ASSERT_EQ(d->trace.size(), 1u);
   ASSERT_EQ(d->trace[0].values.size(), 1u);
   EXPECT_EQ(d->trace[0].values[0].first, "request.messages");
-  // The optional `name` is absent, so it is omitted.
+  // The optional `name` is absent, so it is omitted; texts are never copied.
   EXPECT_EQ(d->trace[0].values[0].second,
-            "[{\"role\":\"system\",\"content\":\"be nice\"},{\"role\":\"user\",\"content\":\"hi \\\"there\\\"\"}]");
+            "[{\"role\":\"system\",\"content\":{\"length\":7}},{\"role\":\"user\",\"content\":{\"length\":10}}]");
+}
+
+// --explain shows what matched where, never the raw content: the detector
+// or pattern, the byte span and a masked excerpt.
+TEST(Trace, ContentIsSummarisedWithMaskedMatches) {
+  auto p = Compile(
+      "rule cards { when request.content matches dlp.credit_card deny \"card\" }\n"
+      "rule word { when request.content contains \"secret\" or request.content matches \"[0-9]{3}-x\" "
+      "deny \"w\" }\n"
+      "rule ws { when principal.workspace == \"w\" tag ws = true }\n");
+  auto req = Request().Str("principal.workspace", "w")
+                 .Messages({{"user", "my secret card 4111 1111 1111 1111, 123-x"}}).Take();
+  auto d = Eval(*p, *req, /*trace=*/true);
+  ASSERT_EQ(d->trace.size(), 3u);
+  std::string all;
+  for (const auto& t : d->trace)
+    for (const auto& [path, json] : t.values) all += std::string(path) + "=" + json + "\n";
+  EXPECT_EQ(all.find("4111"), std::string::npos) << all;
+  EXPECT_EQ(all.find("my secret"), std::string::npos) << all;
+  ASSERT_EQ(d->trace[0].values.size(), 1u);
+  EXPECT_EQ(d->trace[0].values[0].second,
+            "{\"length\":41,\"matches\":[{\"detector\":\"dlp.credit_card\",\"span\":[15,34],"
+            "\"excerpt\":\"41***************11\"}]}");
+  ASSERT_EQ(d->trace[1].values.size(), 1u);
+  EXPECT_EQ(d->trace[1].values[0].second,
+            "{\"length\":41,\"matches\":[{\"pattern\":\"secret\",\"span\":[3,9],\"excerpt\":\"******\"}]}")
+      << "`or` stops at the first match";
+  // Ordinary fields are still shown as they are.
+  ASSERT_EQ(d->trace[2].values.size(), 1u);
+  EXPECT_EQ(d->trace[2].values[0].second, "\"w\"");
+}
+
+TEST(Trace, MaskExcerpt) {
+  EXPECT_EQ(vm::internal::MaskExcerpt("4111111111111111"), "41************11");
+  EXPECT_EQ(vm::internal::MaskExcerpt("abc"), "***");
+  EXPECT_EQ(vm::internal::MaskExcerpt("abcdefgh"), "ab****gh");
+  EXPECT_EQ(vm::internal::MaskExcerpt("äöüßäöüß"), "äö****üß");  // characters, not bytes
+  EXPECT_EQ(vm::internal::MaskExcerpt(std::string(100, 'x')), "xx****************xx");
 }
 
 }  // namespace
