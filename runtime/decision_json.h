@@ -12,7 +12,7 @@
 //    "policy": {"name": "acme", "version": "sha256:..."}, "instructions": 42}
 //
 // With `explain`, "trace": [{"rule", "fired", "error", "values": {path: value}}]
-// follows. Keys always appear in this order; tag keys are sorted (the first
+// follows; raw content is summarised there, never copied (engine/vm/internal/trace.h). Keys always appear in this order; tag keys are sorted (the first
 // rule to set a key wins). Money renders as exact decimal strings.
 // route.max_price holds only the limits some rule set: "cost" (the request's
 // estimated cost), "prompt" / "completion" (per million tokens), "request".

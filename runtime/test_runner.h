@@ -22,7 +22,11 @@
 // `candidate` bindings fill a candidate-scope record (unspecified fields are
 // null). Paths are schema paths (`provider.zdr`); a bare `provider` or
 // `endpoint` means provider.name / endpoint.id, and a bare field name is
-// looked up under provider. then endpoint.
+// looked up under provider. then endpoint. Names are completed as the
+// catalog does (names.h): a full slug bound to provider.name sets
+// provider.name to its base and provider.slug to the slug; endpoint.model
+// is split into endpoint.model / model_full / model_variant. Fields the test
+// binds itself are kept.
 //
 // ## Expectations
 //   allow | deny [status] | fired a, b (enforced, shadow or advisory) |
