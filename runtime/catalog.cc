@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "engine/core/money.h"
-#include "runtime/names.h"
+#include "stdlib/names.h"
 
 namespace tollgate::runtime {
 
@@ -519,7 +519,7 @@ bool Catalog::Build(const stdlib::Schema& schema, CatalogError* error) {
       if (fid < 0) continue;
       std::string_view p = schema.field(fid).path;
       Value v;
-      if (p == "provider.name") v = Value::StringRef(ProviderBase(e.provider));
+      if (p == "provider.name") v = Value::StringRef(stdlib::ProviderBase(e.provider));
       else if (p == "provider.slug") v = Value::StringRef(e.provider);
       else if (p == "provider.jurisdiction") v = Value::StringRef(e.jurisdiction);
       else if (p == "provider.region") v = Value::StringRef(e.region);
@@ -528,9 +528,9 @@ bool Catalog::Build(const stdlib::Schema& schema, CatalogError* error) {
       else if (p == "provider.data_collection") v = r.arena.String(e.data_collection ? "allow" : "deny");
       else if (p == "provider.retention_days") v = Value::Int(e.retention_days);
       else if (p == "endpoint.id") v = Value::StringRef(e.id);
-      else if (p == "endpoint.model") v = Value::StringRef(SplitModel(e.model).id);
+      else if (p == "endpoint.model") v = Value::StringRef(stdlib::SplitModel(e.model).id);
       else if (p == "endpoint.model_full") v = Value::StringRef(e.model);
-      else if (p == "endpoint.model_variant") v = Value::StringRef(SplitModel(e.model).variant);
+      else if (p == "endpoint.model_variant") v = Value::StringRef(stdlib::SplitModel(e.model).variant);
       else if (p == "endpoint.tier") v = Value::StringRef(TierName(e.tier));
       else if (p == "endpoint.byok") v = Value::Bool(e.byok);
       else if (p == "endpoint.quantization") v = Value::StringRef(e.quantization);

@@ -30,8 +30,8 @@
 #include <memory>
 
 #include "engine/core/money.h"
-#include "runtime/names.h"
 #include "stdlib/builtins.h"
+#include "stdlib/names.h"
 
 namespace tollgate::runtime {
 namespace {
@@ -75,7 +75,7 @@ struct Plan {
   std::vector<std::pair<int, Kind>> empties;  // slots defaulting to empty set/list
   int content_slot = -1, tokens_slot = -1, params_slot = -1, messages_slot = -1;
   int partition_slot = -1;  // request.provider.sort_partition, from provider.sort.partition
-  // Model names (runtime/names.h): request.model / request.models are decoded
+  // Model names (stdlib/names.h): request.model / request.models are decoded
   // as sent, then split into canonical ids and the derived *_full / variant fields.
   int model_slot = -1, models_slot = -1;
   int model_full_slot = -1, model_variant_slot = -1, models_full_slot = -1, variants_slot = -1;
@@ -945,7 +945,7 @@ class Decoder {
       Value& m = rec_->slots[plan_.model_slot];
       if (m.kind == Kind::kString) {
         if (plan_.model_full_slot >= 0) rec_->slots[plan_.model_full_slot] = m;
-        ModelName n = SplitModel(m.sv());
+        stdlib::ModelName n = stdlib::SplitModel(m.sv());
         if (plan_.model_variant_slot >= 0)
           rec_->slots[plan_.model_variant_slot] = Value::StringRef(n.variant);
         if (!n.variant.empty()) variants.push_back(Value::StringRef(n.variant));
@@ -957,12 +957,12 @@ class Decoder {
       if (plan_.models_full_slot >= 0) rec_->slots[plan_.models_full_slot] = ms;
       if (ms.kind == Kind::kList && ms.list) {
         bool any = false;
-        for (const Value& x : ms.list->items) any = any || !SplitModel(x.sv()).variant.empty();
+        for (const Value& x : ms.list->items) any = any || !stdlib::SplitModel(x.sv()).variant.empty();
         if (any) {
           std::vector<Value> ids = rec_->arena.TakeVector();
           ids.reserve(ms.list->items.size());
           for (const Value& x : ms.list->items) {
-            ModelName n = SplitModel(x.sv());
+            stdlib::ModelName n = stdlib::SplitModel(x.sv());
             ids.push_back(Value::StringRef(n.id));
             if (!n.variant.empty()) variants.push_back(Value::StringRef(n.variant));
           }

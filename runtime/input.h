@@ -51,7 +51,7 @@
 // catalog has p50 figures only); request.tools is the set of function tool
 // names. A message's text includes its tool_calls[].function.arguments
 // (joined with "\n"). A leading UTF-8 byte order mark is skipped.
-// Model names (runtime/names.h): request.model and request.models hold the
+// Model names (stdlib/names.h): request.model and request.models hold the
 // ids without their variant suffixes (`openai/gpt-4o` for
 // `openai/gpt-4o:nitro`); derived request.model_full / request.models_full
 // keep the slugs as sent, request.model_variant the suffix ("" when none) and

@@ -10,7 +10,7 @@
 #include "engine/core/money.h"
 #include "engine/vm/vm.h"
 #include "runtime/input.h"
-#include "runtime/names.h"
+#include "stdlib/names.h"
 
 namespace tollgate::runtime {
 namespace {
@@ -265,16 +265,16 @@ struct Runner {
     const int name = slot("provider.name"), full_slug = slot("provider.slug");
     if (const Value* v = str(name); v && bound(name)) {
       if (full_slug >= 0 && !bound(full_slug)) cand->slots[full_slug] = *v;
-      cand->slots[name] = Value::StringRef(ProviderBase(v->sv()));
+      cand->slots[name] = Value::StringRef(stdlib::ProviderBase(v->sv()));
     } else if (const Value* f = str(full_slug); f && name >= 0 && !bound(name)) {
-      cand->slots[name] = Value::StringRef(ProviderBase(f->sv()));
+      cand->slots[name] = Value::StringRef(stdlib::ProviderBase(f->sv()));
     }
     const int model = slot("endpoint.model"), full = slot("endpoint.model_full"),
               variant = slot("endpoint.model_variant");
     const Value* given = str(model) && bound(model) ? str(model)
                          : str(full) && model >= 0 && !bound(model) ? str(full) : nullptr;
     if (given) {
-      ModelName n = SplitModel(given->sv());
+      stdlib::ModelName n = stdlib::SplitModel(given->sv());
       if (full >= 0 && !bound(full)) cand->slots[full] = *given;
       if (variant >= 0 && !bound(variant)) cand->slots[variant] = Value::StringRef(n.variant);
       if (model >= 0) cand->slots[model] = Value::StringRef(n.id);

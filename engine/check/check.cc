@@ -198,7 +198,7 @@ const std::vector<Pass>& Passes() {
   static const std::vector<Pass> passes = {
       {"declarations", &Declarations}, {"data", &Data},   {"resolve", &Resolve},
       {"types", &Types},               {"scopes", &Scopes}, {"regex", &Regex},
-      {"fold", &Fold},                 {"tests", &Tests},
+      {"fold", &Fold},                 {"names", &Names},   {"tests", &Tests},
   };
   return passes;
 }

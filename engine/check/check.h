@@ -34,7 +34,9 @@ struct CheckOptions {
 // tg_type_error, tg_money_mismatch, tg_scope_error, tg_invalid_regex,
 // tg_data_error, tg_limit_exceeded, tg_invalid_value, tg_test_error,
 // tg_not_constant; warnings (never fail the check): tg_unused_const,
-// tg_unreachable, and tg_test_error for an expected tag no rule sets.
+// tg_unreachable, tg_name_never_matches (a model id or base provider slug
+// compared with a variant or regional name) and tg_test_error for an
+// expected tag no rule sets.
 bool Check(ast::Policy* policy, const CheckOptions& options, Diagnostics* diags);
 
 }  // namespace tollgate::check

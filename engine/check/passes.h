@@ -13,6 +13,8 @@
 //   scopes        Expr::scope bottom-up; `when`, tags and keys read request fields only
 //   regex         every constant pattern compiles under RE2
 //   fold          constant folding (Expr::folded) and tg_not_constant checks
+//   names         warns when a name field (provider.name, request.model, ...)
+//                 is compared with a constant it never holds (stdlib/names.h)
 //   tests         test blocks: rule names, binding paths and values, tag keys
 //
 // Annotations follow docs/architecture.md ("Checker -> compiler"). The inner
@@ -125,6 +127,7 @@ bool Types(Context& ctx);
 bool Scopes(Context& ctx);
 bool Regex(Context& ctx);
 bool Fold(Context& ctx);
+bool Names(Context& ctx);
 bool Tests(Context& ctx);
 
 struct Pass {

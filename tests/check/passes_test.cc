@@ -26,7 +26,35 @@ test "t" { given {} expect fired nope }
 TEST(Passes, OrderAndNames) {
   V names;
   for (const auto& p : check::Passes()) names.push_back(p.name);
-  EXPECT_EQ(names, (V{"declarations", "data", "resolve", "types", "scopes", "regex", "fold", "tests"}));
+  EXPECT_EQ(names, (V{"declarations", "data", "resolve", "types", "scopes", "regex", "fold", "names", "tests"}));
+}
+
+// Policies see canonical model ids and base provider slugs, so a constant
+// with a variant suffix or a region never matches: a warning says which
+// field holds the full name.
+TEST(Passes, NamesWarnsWhenAComparisonNeverMatches) {
+  auto c = CheckSource(R"(policy "p"
+const banned = {"openai/gpt-4o:free", "x/y"}
+rule a { when request.model in banned deny "a" }
+rule b { require provider.name != "azure/sweden" }
+rule c { when "m:nitro" in request.models deny "c" }
+rule d { require endpoint.model == "q/r:extended" }
+rule ok1 { require provider.name in {"azure", "amazon-bedrock"} }
+rule ok2 { when request.model == "openai/gpt-4o" or request.model_full == "a/b:free" deny "ok" }
+rule ok3 { require endpoint.model != "anthropic.claude-v1:0" and provider.slug == "azure/sweden" }
+)");
+  EXPECT_TRUE(c.ok) << c.Render();
+  EXPECT_EQ(c.Codes(), (V{"tg_name_never_matches", "tg_name_never_matches", "tg_name_never_matches",
+                          "tg_name_never_matches"}))
+      << c.Render();
+  std::string r = c.Render();
+  EXPECT_NE(r.find("`provider.name` is a base provider slug and never equals `azure/sweden`"),
+            std::string::npos) << r;
+  EXPECT_NE(r.find("help: compare `provider.slug` for the full slug, or write `azure`"),
+            std::string::npos) << r;
+  EXPECT_NE(r.find("help: write `openai/gpt-4o` to cover every variant, or compare "
+                   "`request.model_full` for this variant only"),
+            std::string::npos) << r;
 }
 
 TEST(Passes, EachPassReportsItsOwnMistake) {

@@ -31,7 +31,7 @@
 
 #include <string_view>
 
-namespace tollgate::runtime {
+namespace tollgate::stdlib {
 
 struct ModelName {
   std::string_view id;       // canonical: without the variant suffix
@@ -44,4 +44,4 @@ ModelName SplitModel(std::string_view slug);
 // The base slug of a provider slug: "amazon-bedrock/us-east-1" -> "amazon-bedrock".
 std::string_view ProviderBase(std::string_view slug);
 
-}  // namespace tollgate::runtime
+}  // namespace tollgate::stdlib

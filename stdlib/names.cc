@@ -1,7 +1,7 @@
 // Model and provider names (see names.h).
-#include "runtime/names.h"
+#include "stdlib/names.h"
 
-namespace tollgate::runtime {
+namespace tollgate::stdlib {
 
 // INVARIANT: `variant` always points into `slug` (empty: at its end), never
 // null, so callers may store it as a string Value.
@@ -24,4 +24,4 @@ std::string_view ProviderBase(std::string_view slug) {
   return slash == std::string_view::npos ? slug : slug.substr(0, slash);
 }
 
-}  // namespace tollgate::runtime
+}  // namespace tollgate::stdlib
