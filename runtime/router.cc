@@ -619,11 +619,25 @@ void Router::Route(const vm::Decision& d, const vm::Record& request, RouteResult
 
 namespace {
 
-// The candidate-field values a require predicate read for this endpoint, as
-// (path, JSON) pairs; the estimated cost is the one the router computed.
+// A request value for an explanation: message text is never copied (its
+// length stands in), other values as JSON.
+std::string RequestValueJson(const stdlib::FieldDef& f, const Value& v) {
+  if (f.path == "request.messages" && v.kind == Kind::kList && v.list) {
+    return "{\"messages\":" + std::to_string(v.list->items.size()) + "}";
+  }
+  if (v.kind == Kind::kString && (f.path == "request.content" || v.size > 64)) {
+    return "{\"length\":" + std::to_string(v.size) + "}";
+  }
+  return ToJson(v, f.type);
+}
+
+// The values a require predicate read for this endpoint, as (path, JSON)
+// pairs: its candidate fields (the estimated cost is the one the router
+// computed), then, with `request`, its request fields.
 std::vector<std::pair<std::string_view, std::string>> RequireValues(const Catalog& catalog,
                                                                    const vm::Program& program,
-                                                                   const Elimination& el) {
+                                                                   const Elimination& el,
+                                                                   const vm::Record* request) {
   std::vector<std::pair<std::string_view, std::string>> out;
   const auto& infos = program.require_infos();
   if (el.code != ElimCode::kPolicyRequire || el.require >= infos.size() || !catalog.schema()) {
@@ -637,6 +651,13 @@ std::vector<std::pair<std::string_view, std::string>> RequireValues(const Catalo
     const stdlib::FieldDef& f = schema.field(fid);
     Value v = slot == catalog.estimated_cost_slot() ? Value::Money(el.value) : rec.slots[slot];
     out.emplace_back(f.path, ToJson(v, f.type));
+  }
+  if (!request) return out;
+  for (int slot : infos[el.require].request_slots) {
+    int fid = schema.FieldOfSlot(ast::Scope::kRequest, slot);
+    if (fid < 0 || slot >= static_cast<int>(request->slots.size())) continue;
+    const stdlib::FieldDef& f = schema.field(fid);
+    out.emplace_back(f.path, RequestValueJson(f, request->slots[slot]));
   }
   return out;
 }
@@ -652,7 +673,8 @@ std::string_view CappedField(std::string_view cap) {
 }  // namespace
 
 std::string EliminationDetail(const Catalog& catalog, const vm::Program& program,
-                              const RouteResult& result, const Elimination& el) {
+                              const RouteResult& result, const Elimination& el,
+                              const vm::Record* request) {
   const Endpoint& ep = catalog.endpoint(el.endpoint);
   const std::string prov = "provider `" + ep.provider + "`";
   const bool acct = el.source == "account";
@@ -660,7 +682,7 @@ std::string EliminationDetail(const Catalog& catalog, const vm::Program& program
     case ElimCode::kPolicyRequire: {
       const auto& infos = program.require_infos();
       std::string s = el.require < infos.size() ? infos[el.require].text : std::string();
-      auto values = RequireValues(catalog, program, el);
+      auto values = RequireValues(catalog, program, el, request);
       for (size_t i = 0; i < values.size(); ++i) {
         s += i == 0 ? " -- " : ", ";
         s += std::string(values[i].first) + " = " + values[i].second;
@@ -737,7 +759,7 @@ std::string EndpointsJson(const Catalog& catalog, const RouteResult& result) {
 }
 
 std::string EliminatedJson(const Catalog& catalog, const vm::Program& program,
-                           const RouteResult& result, bool shadow) {
+                           const RouteResult& result, bool shadow, const vm::Record* request) {
   rapidjson::StringBuffer sb;
   rapidjson::Writer<rapidjson::StringBuffer> w(sb);
   w.StartArray();
@@ -761,12 +783,12 @@ std::string EliminatedJson(const Catalog& catalog, const vm::Program& program,
     if (el.code != ElimCode::kPolicyRequire) {
       w.Key("field"); w.String(el.field.data(), el.field.size());
     }
-    std::string detail = EliminationDetail(catalog, program, result, el);
+    std::string detail = EliminationDetail(catalog, program, result, el, request);
     w.Key("detail"); w.String(detail.data(), detail.size());
     if (el.code == ElimCode::kPolicyRequire) {
       w.Key("values");
       w.StartObject();
-      for (const auto& [path, json] : RequireValues(catalog, program, el)) {
+      for (const auto& [path, json] : RequireValues(catalog, program, el, request)) {
         w.Key(path.data(), static_cast<rapidjson::SizeType>(path.size()));
         w.RawValue(json.data(), json.size(), rapidjson::kStringType);
       }

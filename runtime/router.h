@@ -183,10 +183,13 @@ void ApplyRoute(const RouteResult& result, vm::Decision* decision);
 
 // One line saying why, with the values compared: the predicate text and the
 // candidate fields it read (`provider.jurisdiction in eu -- provider.jurisdiction
-// = "US"`), "endpoint.price_input 15 usd > max 2 usd", "provider.zdr = false", ...
-// Built on demand so that routing itself formats no strings.
+// = "US"`) plus, given the routed `request`, the request fields it read
+// (message text as its length only), "endpoint.price_input 15 usd > max 2 usd",
+// "provider.zdr = false", ... Built on demand so that routing itself formats
+// no strings.
 std::string EliminationDetail(const Catalog& catalog, const vm::Program& program,
-                              const RouteResult& result, const Elimination& e);
+                              const RouteResult& result, const Elimination& e,
+                              const vm::Record* request = nullptr);
 
 // JSON arrays for the CLI and gateway: [{"id","provider","model","estimated_cost"}] and
 // [{"id","provider","model","code","source","field","rule","detail","values"}]
@@ -194,6 +197,7 @@ std::string EliminationDetail(const Catalog& catalog, const vm::Program& program
 std::string EndpointsJson(const Catalog& catalog, const RouteResult& result);
 // `shadow` selects RouteResult::shadow_eliminated instead of `eliminated`.
 std::string EliminatedJson(const Catalog& catalog, const vm::Program& program,
-                           const RouteResult& result, bool shadow = false);
+                           const RouteResult& result, bool shadow = false,
+                           const vm::Record* request = nullptr);
 
 }  // namespace tollgate::runtime

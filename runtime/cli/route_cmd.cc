@@ -125,9 +125,10 @@ int RunRoute(int argc, char** argv) {
     runtime::WriteDecisionMembers(&w, decision, l.policy->program(), explain);
     member(w, "endpoints", runtime::EndpointsJson(catalog, result));
     if (explain) {
-      member(w, "eliminated", runtime::EliminatedJson(catalog, l.policy->program(), result));
+      member(w, "eliminated",
+             runtime::EliminatedJson(catalog, l.policy->program(), result, false, &request));
       member(w, "shadow_eliminated",
-             runtime::EliminatedJson(catalog, l.policy->program(), result, true));
+             runtime::EliminatedJson(catalog, l.policy->program(), result, true, &request));
     }
     w.EndObject();
   };
