@@ -32,7 +32,10 @@
 // For every endpoint the catalog builds a candidate vm::Record with one slot
 // per candidate-scoped field of the schema (provider.*, endpoint.*); fields
 // the catalog does not know are null. `endpoint.estimated_cost` is null here:
-// the router fills it per request.
+// the router fills it per request. Names follow stdlib/names.h:
+// provider.name is the base slug (provider.slug the full one), endpoint.model
+// the model id without its variant suffix (endpoint.model_full /
+// endpoint.model_variant the rest); endpoint.tier and endpoint.byok are set too.
 //
 // Cost: loading is linear in the file size. Lookups by model are a hash probe.
 // Thread safety: immutable after Load; share freely between threads.
