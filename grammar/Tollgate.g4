@@ -8,6 +8,21 @@
 // clause starts with a keyword.
 grammar Tollgate;
 
+@parser::members {
+  // `max_price WORD EXPR`: the next IDENT is the price kind when it is one of
+  // the kind words, or when a number follows it (`max_price promt 1 usd`, so
+  // that the checker can suggest the right word). Otherwise it starts the
+  // amount: `max_price ceilings["standard"]`, `max_price cap`.
+  bool PriceWordAhead() {
+    antlr4::Token* t = _input->LT(1);
+    if (t->getType() != IDENT) return false;
+    const std::string w = t->getText();
+    if (w == "prompt" || w == "completion" || w == "request") return true;
+    size_t next = _input->LA(2);
+    return next == INT || next == DECIMAL;
+  }
+}
+
 policy      : header decl* EOF ;
 header      : 'policy' STRING ;
 
@@ -36,12 +51,16 @@ effect      : 'deny' INT? STRING                    # denyEffect
             | 'warn' STRING                         # warnEffect
             ;
 routeHint   : 'sort' IDENT                          # sortHint
-            | 'max_price' IDENT? expr               # maxPriceHint
+            | 'max_price' ({PriceWordAhead()}? IDENT)? expr  # maxPriceHint
             | 'order' expr                          # orderHint
             ;
 
-budgetDecl  : 'budget' IDENT '{' 'key' expr 'per' window 'limit' expr '}' ;
-limitDecl   : 'limit' IDENT '{' 'key' expr 'per' window 'max' expr unit=IDENT '}' ;
+budgetDecl  : 'budget' IDENT '{' 'key' keyExpr 'per' window 'limit' expr '}' ;
+limitDecl   : 'limit' IDENT '{' 'key' keyExpr 'per' window 'max' expr unit=IDENT '}' ;
+// A composite key is a tuple of strings: `key (principal.user, request.model)`.
+keyExpr     : '(' expr (',' expr)+ ')'             # tupleKey
+            | expr                                 # singleKey
+            ;
 window      : IDENT | DURATION ;
 
 testDecl    : 'test' STRING '{' givenClause candidateClause? expectClause+ '}' ;
@@ -72,7 +91,7 @@ andExpr     : notExpr ('and' notExpr)* ;
 notExpr     : 'not' notExpr | cmpExpr ;
 cmpExpr     : addExpr (cmpOp addExpr)? ;
 cmpOp       : '==' | '!=' | '<' | '<=' | '>' | '>=' | 'in' | 'not' 'in'
-            | 'matches' | 'contains' | 'has' ;
+            | 'matches' | 'contains' | 'has' | 'starts_with' | 'ends_with' ;
 addExpr     : mulExpr (op+=('+' | '-') mulExpr)* ;
 mulExpr     : unaryExpr (op+=('*' | '/' | '%') unaryExpr)* ;
 unaryExpr   : '-' unaryExpr | postfixExpr ;
@@ -81,9 +100,10 @@ postfix     : '.' name                        # memberPostfix
             | '[' expr ']'                    # indexPostfix
             | '(' (expr (',' expr)*)? ')'     # callPostfix
             ;
-// `max` and `contains` are keywords elsewhere but also builtin functions.
+// `max`, `contains`, `starts_with` and `ends_with` are keywords elsewhere but
+// also builtin functions.
 primary     : literal                                         # literalPrimary
-            | id=(IDENT | 'max' | 'contains')                 # namePrimary
+            | id=(IDENT | 'max' | 'contains' | 'starts_with' | 'ends_with')  # namePrimary
             | '(' expr ')'                                    # parenPrimary
             | '[' (expr (',' expr)* ','?)? ']'                # listPrimary
             | '{' (expr (',' expr)* ','?)? '}'                # setPrimary
@@ -103,7 +123,8 @@ name        : IDENT | 'accepted' | 'advisory' | 'all' | 'allow' | 'and' | 'any' 
             | 'mode' | 'not' | 'not_fired' | 'null' | 'on_error' | 'or'
             | 'order' | 'per' | 'policy' | 'redact' | 'redacts' | 'rejected_by'
             | 'require' | 'route' | 'rule' | 'shadow' | 'skip' | 'sort' | 'tag'
-            | 'test' | 'true' | 'usd' | 'warn' | 'warns' | 'when' ;
+            | 'test' | 'true' | 'usd' | 'warn' | 'warns' | 'when'
+            | 'starts_with' | 'ends_with' ;
 
 INT         : [0-9]+ ;
 DECIMAL     : [0-9]+ '.' [0-9]+ ;

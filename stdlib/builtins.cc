@@ -2,8 +2,14 @@
 // implementation registered beside it. See builtins.h for the contract.
 #include "stdlib/builtins.h"
 
+#include <cctz/civil_time.h>
+#include <cctz/time_zone.h>
+
 #include <algorithm>
+#include <chrono>
 #include <limits>
+#include <string>
+#include <unordered_map>
 
 #include "engine/core/money.h"
 
@@ -154,6 +160,55 @@ bool FnTokens(Args a, size_t, Arena&, Value* out, std::string*) {
 
 bool FnExists(Args a, size_t, Arena&, Value* out, std::string*) {
   *out = Value::Bool(!a[0].is_null());
+  return true;
+}
+
+bool FnString(Args a, size_t, Arena& scratch, Value* out, std::string* error) {
+  if (a[0].kind == Kind::kString) {
+    *out = a[0];
+    return true;
+  }
+  std::string r = RenderValue(a[0]);
+  if (r.size() > kMaxBuiltinStringBytes) return Fail(error, "string result is too large");
+  *out = scratch.String(r);
+  return true;
+}
+
+bool FnSplit(Args a, size_t, Arena& scratch, Value* out, std::string* error) {
+  std::string_view s = a[0].sv(), sep = a[1].sv();
+  if (sep.empty()) return Fail(error, "split needs a non-empty separator");
+  std::vector<Value> parts;  // substrings of the argument: no copy needed
+  size_t pos = 0;
+  for (size_t hit; (hit = s.find(sep, pos)) != std::string_view::npos; pos = hit + sep.size()) {
+    parts.push_back(Value::StringRef(s.substr(pos, hit - pos)));
+  }
+  parts.push_back(Value::StringRef(s.substr(pos)));
+  *out = scratch.MakeList(std::move(parts));
+  return true;
+}
+
+bool FnJoin(Args a, size_t, Arena& scratch, Value* out, std::string* error) {
+  const std::vector<Value>* items = nullptr;
+  static const std::vector<Value> kEmpty;
+  if (a[0].kind == Kind::kSet) items = &SetItems(a[0]);
+  else items = a[0].list ? &a[0].list->items : &kEmpty;
+  std::string_view sep = a[1].sv();
+  std::string r;
+  for (size_t i = 0; i < items->size(); ++i) {
+    if (i) r.append(sep);
+    r.append((*items)[i].sv());
+    if (r.size() > kMaxBuiltinStringBytes) return Fail(error, "join result is too large");
+  }
+  *out = scratch.String(r);
+  return true;
+}
+
+bool FnTime(Args a, size_t, Arena&, Value* out, std::string* error) {
+  int64_t ms = 0;
+  if (!ParseRfc3339(a[0].sv(), &ms))
+    return Fail(error, "`" + std::string(a[0].sv().substr(0, 64)) +
+                           "` is not an RFC 3339 time such as \"2026-01-05T09:00:00Z\"");
+  *out = Value::Time(ms);
   return true;
 }
 
@@ -310,6 +365,71 @@ bool FnDate(Args a, size_t, Arena& scratch, Value* out, std::string* error) {
   return true;
 }
 
+// ---------------------------------------------------------------- time (zones)
+
+// The civil time of t in the time zone named by tz (the system database,
+// through cctz). Fails for an unknown zone.
+bool Civil(const Value& t, const Value& tz, cctz::civil_second* cs, std::string* error);
+
+bool CheckZoneArg(size_t arg, const Value& v, std::string* error) {
+  if (arg != 1 || v.kind != Kind::kString || KnownTimeZone(v.sv())) return true;
+  *error = "unknown time zone `" + std::string(v.sv().substr(0, 64)) + "`";
+  return false;
+}
+
+bool FnHourTz(Args a, size_t, Arena&, Value* out, std::string* error) {
+  cctz::civil_second cs;
+  if (!Civil(a[0], a[1], &cs, error)) return false;
+  *out = Value::Int(cs.hour());
+  return true;
+}
+
+bool FnMinuteTz(Args a, size_t, Arena&, Value* out, std::string* error) {
+  cctz::civil_second cs;
+  if (!Civil(a[0], a[1], &cs, error)) return false;
+  *out = Value::Int(cs.minute());
+  return true;
+}
+
+bool FnWeekdayTz(Args a, size_t, Arena&, Value* out, std::string* error) {
+  cctz::civil_second cs;
+  if (!Civil(a[0], a[1], &cs, error)) return false;
+  // cctz::weekday runs monday (0) .. sunday (6).
+  *out = Value::Int(static_cast<int>(cctz::get_weekday(cctz::civil_day(cs))) + 1);
+  return true;
+}
+
+bool FnDayOfMonthTz(Args a, size_t, Arena&, Value* out, std::string* error) {
+  cctz::civil_second cs;
+  if (!Civil(a[0], a[1], &cs, error)) return false;
+  *out = Value::Int(cs.day());
+  return true;
+}
+
+bool FnMonthTz(Args a, size_t, Arena&, Value* out, std::string* error) {
+  cctz::civil_second cs;
+  if (!Civil(a[0], a[1], &cs, error)) return false;
+  *out = Value::Int(cs.month());
+  return true;
+}
+
+bool FnYearTz(Args a, size_t, Arena&, Value* out, std::string* error) {
+  cctz::civil_second cs;
+  if (!Civil(a[0], a[1], &cs, error)) return false;
+  *out = Value::Int(cs.year());
+  return true;
+}
+
+bool FnDateTz(Args a, size_t, Arena& scratch, Value* out, std::string* error) {
+  cctz::civil_second cs;
+  if (!Civil(a[0], a[1], &cs, error)) return false;
+  if (cs.year() < 0 || cs.year() > 9999) return Fail(error, "date out of range");
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", static_cast<int>(cs.year()), cs.month(), cs.day());
+  *out = scratch.String(buf);
+  return true;
+}
+
 // ---------------------------------------------------------------- content
 
 bool FnInjectionScore(Args a, size_t, Arena&, Value* out, std::string*) {
@@ -340,6 +460,14 @@ std::vector<BuiltinDecl> MakeTable() {
       {"replace", {kS, kS, kS}, kS,
        "replaces every occurrence of the second string (non-empty) by the third", L, FnReplace},
       {"tokens", {kS}, kI, "token estimate of a string: (bytes + 3) / 4", C, FnTokens},
+      {"string", {kAnyT}, kS,
+       "the canonical text of a value: strings as themselves, money as `2.50 usd`, times in "
+       "RFC 3339", L, FnString},
+      {"split", {kS, kS}, Type::List(kS),
+       "the parts of the first string between occurrences of the second (non-empty)", L, FnSplit},
+      {"join", {Type::List(kS), kS}, kS, "the elements with the separator between them", L, FnJoin},
+      {"join", {kSetS, kS}, kS, "the elements, in sorted order, with the separator between them",
+       L, FnJoin},
       {"exists", {kAnyT}, kB, "true when the value is present (not null)", C, FnExists,
        /*accepts_null=*/true},
       // sets
@@ -378,6 +506,26 @@ std::vector<BuiltinDecl> MakeTable() {
       {"month", {kT}, kI, "month of the year, 1..12 (utc)", C, FnMonth},
       {"year", {kT}, kI, "calendar year (utc)", C, FnYear},
       {"date", {kT}, kS, "calendar date as \"yyyy-mm-dd\" (utc)", C, FnDate},
+      {"day", {kT}, kI, "day of the month, 1..31 (utc); same as day_of_month", C, FnDayOfMonth},
+      {"time", {kS}, kT, "the instant an RFC 3339 string names, such as \"2026-01-05T09:00:00Z\"",
+       C, FnTime},
+      // time in a named zone of the system time-zone database (cctz)
+      {"hour", {kT, kS}, kI, "hour of the day in the time zone, 0..23", C, FnHourTz, false, true,
+       CheckZoneArg},
+      {"minute", {kT, kS}, kI, "minute of the hour in the time zone, 0..59", C, FnMinuteTz, false,
+       true, CheckZoneArg},
+      {"weekday", {kT, kS}, kI, "iso day of the week in the time zone, 1 = monday .. 7 = sunday",
+       C, FnWeekdayTz, false, true, CheckZoneArg},
+      {"day_of_month", {kT, kS}, kI, "day of the month in the time zone, 1..31", C,
+       FnDayOfMonthTz, false, true, CheckZoneArg},
+      {"day", {kT, kS}, kI, "day of the month in the time zone, 1..31", C, FnDayOfMonthTz, false,
+       true, CheckZoneArg},
+      {"month", {kT, kS}, kI, "month of the year in the time zone, 1..12", C, FnMonthTz, false,
+       true, CheckZoneArg},
+      {"year", {kT, kS}, kI, "calendar year in the time zone", C, FnYearTz, false, true,
+       CheckZoneArg},
+      {"date", {kT, kS}, kS, "calendar date in the time zone as \"yyyy-mm-dd\"", C, FnDateTz,
+       false, true, CheckZoneArg},
       // content
       {"dlp.injection_score", {kS}, kD,
        "heuristic prompt-injection score from 0 to 1 (weighted phrase groups)", X,
@@ -412,6 +560,65 @@ std::vector<int> FindBuiltin(std::string_view name) {
   }
   return ids;
 }
+
+std::string RenderValue(const Value& v) {
+  if (v.kind == Kind::kString) return std::string(v.sv());
+  return ToDisplay(v);
+}
+
+namespace {
+
+// A zone name cctz may load and that means the same on every machine:
+// IANA-style names only ("localtime" would read the TZ variable).
+bool PlausibleZoneName(std::string_view name) {
+  if (name.empty() || name.size() > 64 || name == "localtime" || name.front() == '/') return false;
+  if (name.find("..") != std::string_view::npos) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '/' || c == '_' || c == '-' || c == '+';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Zones by name, loaded once per thread (cctz keeps its own process-wide
+// cache behind a mutex; this avoids the lock on every call).
+const cctz::time_zone* FindZone(std::string_view name) {
+  struct Entry {
+    bool ok;
+    cctz::time_zone tz;
+  };
+  thread_local std::unordered_map<std::string, Entry> cache;
+  auto it = cache.find(std::string(name));
+  if (it == cache.end()) {
+    if (cache.size() >= 256) cache.clear();  // bounded: names come from policies and inputs
+    Entry e{false, cctz::utc_time_zone()};
+    e.ok = PlausibleZoneName(name) && cctz::load_time_zone(std::string(name), &e.tz);
+    it = cache.emplace(std::string(name), e).first;
+  }
+  return it->second.ok ? &it->second.tz : nullptr;
+}
+
+}  // namespace
+
+bool KnownTimeZone(std::string_view name) { return FindZone(name) != nullptr; }
+
+namespace {
+
+bool Civil(const Value& t, const Value& tz, cctz::civil_second* cs, std::string* error) {
+  const cctz::time_zone* zone = FindZone(tz.sv());
+  if (zone == nullptr) {
+    *error = "unknown time zone `" + std::string(tz.sv().substr(0, 64)) + "`";
+    return false;
+  }
+  using Seconds = std::chrono::time_point<std::chrono::system_clock, std::chrono::seconds>;
+  // Floor to the second (times before 1970 are negative).
+  int64_t secs = t.i / 1000 - ((t.i % 1000 != 0) && (t.i < 0));
+  *cs = cctz::convert(Seconds(std::chrono::seconds(secs)), *zone);
+  return true;
+}
+
+}  // namespace
 
 int64_t EstimateTokens(std::string_view text) {
   return text.empty() ? 0 : static_cast<int64_t>((text.size() + 3) / 4);

@@ -53,6 +53,10 @@ struct BuiltinDecl {
   bool accepts_null = false;
   // Pure functions over constant arguments are folded by the checker.
   bool pure = true;
+  // Validates argument `arg` when the checker knows its value (a constant),
+  // so that e.g. an unknown time-zone name is a check-time error; null when
+  // every value is acceptable. Returns false with *error set.
+  bool (*check_arg)(size_t arg, const Value& v, std::string* error) = nullptr;
 };
 
 // All declarations; overloads share a name and appear consecutively.
@@ -105,6 +109,17 @@ int64_t InjectionScoreMicros(std::string_view text);
 // Names of the groups that matched, in the order above (for explanations).
 std::vector<std::string_view> InjectionGroups(std::string_view text);
 std::vector<std::string> InjectionGroupNames();
+
+// The canonical text of a value, as string(x) and message holes render it:
+// a string as itself; bool, int and decimal as written in a policy (`0.8`);
+// money as `2.50 usd`; a duration in its largest exact unit (`90s`, `2h`);
+// a time as RFC 3339 UTC; lists `[..]`, sets `{..}` (sorted), maps
+// `{"k": v}` and records `{v, ..}` with strings inside them quoted.
+std::string RenderValue(const Value& v);
+
+// True when `name` is a time zone of the system database (IANA names such
+// as "Europe/Berlin", or "UTC"). Thread-safe; cached per thread.
+bool KnownTimeZone(std::string_view name);
 
 // A rough token estimate: (bytes + 3) / 4, so 0 for empty text and at least
 // 1 otherwise.

@@ -292,7 +292,13 @@ void DumpEffect(std::string* out, const Effect& f) {
   *out += "    (";
   *out += EffectName(f.kind);
   switch (f.kind) {
-    case EffectKind::kDeny: Put(out, " ", std::to_string(f.status), " ", Quote(f.text)); break;
+    case EffectKind::kDeny:
+      Put(out, " ", std::to_string(f.status), " ", Quote(f.text));
+      if (f.expr) {  // a message with `{...}` holes: the expression that renders it
+        *out += ' ';
+        DumpExpr(out, f.expr.get());
+      }
+      break;
     case EffectKind::kRequire: *out += ' '; DumpExpr(out, f.expr.get()); break;
     case EffectKind::kRedact:
       *out += ' ';
@@ -309,7 +315,13 @@ void DumpEffect(std::string* out, const Effect& f) {
       Put(out, " ", f.tag_key, " ");
       DumpExpr(out, f.expr.get());
       break;
-    case EffectKind::kWarn: Put(out, " ", Quote(f.text)); break;
+    case EffectKind::kWarn:
+      Put(out, " ", Quote(f.text));
+      if (f.expr) {
+        *out += ' ';
+        DumpExpr(out, f.expr.get());
+      }
+      break;
   }
   *out += ")\n";
 }

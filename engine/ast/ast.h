@@ -96,9 +96,13 @@ struct Effect {
   EffectKind kind = EffectKind::kDeny;
   Span span;
   int status = 403;          // kDeny (explicit or default)
-  std::string text;          // kDeny reason, kRedact replacement, kWarn message
+  // kDeny reason, kRedact replacement, kWarn message. A deny or warn message
+  // with `{expr}` holes keeps its template here and `expr` renders it.
+  std::string text;
   std::string tag_key;       // kTag
-  ExprPtr expr;              // kRequire predicate, kRedact pattern, kTag value
+  // kRequire predicate, kRedact pattern, kTag value; for kDeny/kWarn the
+  // string expression of a message with holes (null when it has none).
+  ExprPtr expr;
   std::vector<RouteHint> hints;  // kRoute
 };
 
@@ -134,6 +138,8 @@ struct DataDecl {
 
 enum class Window : uint8_t { kMinute, kHour, kDay, kWeek, kMonth, kCustom };
 
+// A budget or limit key is a string expression, or a composite key written
+// `(a, b, ...)`, held as a kList of string expressions.
 struct BudgetDecl {
   std::string name;
   Span span;

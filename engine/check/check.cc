@@ -14,6 +14,7 @@ const char* RoleName(Role r) {
     case Role::kRequire: return "require";
     case Role::kRedact: return "redact";
     case Role::kTag: return "tag";
+    case Role::kMessage: return "message";
     case Role::kMaxPrice: return "max_price";
     case Role::kOrder: return "order";
     case Role::kBudgetKey: return "key";
@@ -58,6 +59,10 @@ std::vector<Root> CollectRoots(ast::Policy& p) {
         case ast::EffectKind::kTag:
           if (e.expr) out.push_back({Role::kTag, e.expr.get(), int(i)});
           break;
+        case ast::EffectKind::kDeny:
+        case ast::EffectKind::kWarn:
+          if (e.expr) out.push_back({Role::kMessage, e.expr.get(), int(i)});
+          break;
         case ast::EffectKind::kRoute: AddHints(&out, e.hints, false, int(i)); break;
         default: break;
       }
@@ -87,6 +92,24 @@ std::vector<Root> CollectRoots(ast::Policy& p) {
       }
     }
   }
+  return out;
+}
+
+static void CollectWitnesses(const ast::Expr* e,
+                             std::vector<std::pair<std::string, const ast::Expr*>>* out) {
+  if (e == nullptr) return;
+  if (e->kind == ast::ExprKind::kBinary && e->op == ast::Op::kAnd && e->kids.size() == 2) {
+    CollectWitnesses(e->kids[0].get(), out);
+    CollectWitnesses(e->kids[1].get(), out);
+  } else if (e->kind == ast::ExprKind::kQuantifier && !e->quant_all && e->kids.size() == 2) {
+    out->emplace_back(e->name, e);
+    CollectWitnesses(e->kids[1].get(), out);
+  }
+}
+
+std::vector<std::pair<std::string, const ast::Expr*>> Witnesses(const ast::Expr* when) {
+  std::vector<std::pair<std::string, const ast::Expr*>> out;
+  CollectWitnesses(when, &out);
   return out;
 }
 

@@ -88,8 +88,8 @@ std::string ConvertHelp(const Type& want, const Type& have) {
       return "write a condition, such as a comparison (`x == y`, `x > 0`), `x in s` or "
              "`length(x) > 0`";
     case Kind::kString:
-      if (have.IsNumeric() || have.is(Kind::kBool))
-        return "values do not convert to strings: write a string literal in double quotes";
+      if (IsScalar(have) || have.is(Kind::kList) || have.is(Kind::kSet))
+        return "convert it with `string(x)`, or write a string literal in double quotes";
       return "use a string field or a string literal in double quotes";
     case Kind::kInt:
       if (have.is(Kind::kDecimal)) return "write a whole number without a decimal point, such as `3`";

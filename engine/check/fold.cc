@@ -310,6 +310,20 @@ void RequireConstant(Context& ctx, Expr& e, const std::string& what) {
 void WalkAll(Context& ctx, Expr& e, uint32_t depth, bool* reported) {
   if (ctx.DepthExceeded(depth, e.span, reported)) return;
   for (auto& k : e.kids) WalkAll(ctx, *k, depth + 1, reported);
+  // Arguments a builtin validates when they are known (a time-zone name):
+  // a bad constant is a check-time error, not a runtime one.
+  if (e.kind == ExprKind::kCall && e.index >= 0 && size_t(e.index) < stdlib::Builtins().size()) {
+    const auto& d = stdlib::Builtins()[e.index];
+    for (size_t i = 0; d.check_arg != nullptr && i < e.kids.size(); ++i) {
+      std::string err;
+      if (e.kids[i]->folded && !d.check_arg(i, *e.kids[i]->folded, &err)) {
+        ctx.Error("tg_invalid_value", e.kids[i]->span, err,
+                  "time zones are IANA names of the system database, such as \"Europe/Berlin\", "
+                  "\"America/New_York\" or \"UTC\"");
+        ctx.fold_memo[&e] = FS::kFailed;  // the call is not folded (and not reported) again
+      }
+    }
+  }
   FoldExpr(ctx, e);
 }
 

@@ -50,6 +50,7 @@ enum class Role : uint8_t {
   kRequire,       // `require` predicate
   kRedact,        // `redact` pattern
   kTag,           // `tag k = v` value
+  kMessage,       // the rendering of a `deny`/`warn` message with `{...}` holes
   kMaxPrice,      // route max_price
   kOrder,         // route order
   kBudgetKey,     // budget key (owner = budget index)
@@ -74,6 +75,14 @@ struct Root {
 // (declaration order), then rules, budgets, limits and tests. Null
 // expressions (a rule without `when`) are skipped.
 std::vector<Root> CollectRoots(ast::Policy& policy);
+
+// The witnesses a rule's `when` binds: the variables of the `any`
+// quantifiers that must hold for `when` to hold (conjuncts through `and`,
+// and the conjuncts of such a quantifier's body). After `when` is true each
+// names the first element, in iteration order, for which its body holds;
+// the rule's messages and tag values may read them. Pairs of (variable
+// name, quantifier node), outermost first.
+std::vector<std::pair<std::string, const ast::Expr*>> Witnesses(const ast::Expr* when);
 
 // The standard namespace roots of field and detector chains (principal,
 // request, context, provider, endpoint, dlp). Context::roots adds the first

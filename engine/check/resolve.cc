@@ -43,8 +43,23 @@ class Resolver {
   void Root(const check::Root& root) {
     root_ = root;
     locals_.clear();
+    slots_.clear();
+    next_slot_ = 0;
     depth_reported_ = false;
+    // Messages and tag values see the witnesses of their rule's `when`
+    // (resolved earlier: `when` comes first in CollectRoots). Their own
+    // quantifiers take slots after every slot of `when`.
+    if (root.role == Role::kMessage || root.role == Role::kTag) {
+      const ast::Rule& rule = ctx_.policy->rules[root.owner];
+      for (const auto& [name, q] : Witnesses(rule.when.get())) {
+        if (q->index < 0) continue;
+        locals_.push_back(name);
+        slots_.push_back(q->index);
+      }
+      next_slot_ = when_slots_.count(root.owner) ? when_slots_[root.owner] : 0;
+    }
     Walk(*root.expr, 1, /*is_callee_base=*/false);
+    if (root.role == Role::kWhen) when_slots_[root.owner] = next_slot_;
   }
 
  private:
@@ -73,10 +88,15 @@ class Resolver {
                      "quantifier variable `" + e.name + "` is already defined",
                      "an enclosing quantifier uses `" + e.name + "`; choose another name");
         }
-        e.index = static_cast<int32_t>(locals_.size());
+        // INVARIANT: every quantifier of a root has its own slot, numbered in
+        // pre-order, so a nested quantifier's slot is above its ancestors'
+        // and a witness's slot keeps its value after `when` returns.
+        e.index = next_slot_++;
         locals_.push_back(e.name);
+        slots_.push_back(e.index);
         Walk(*e.kids[1], depth + 1, false);
         locals_.pop_back();
+        slots_.pop_back();
         return;
       }
       case ExprKind::kMap: {
@@ -160,6 +180,14 @@ class Resolver {
     e.ref = RefKind::kUnresolved;
   }
 
+  static bool QuantifiesIn(const Expr* e, const std::string& name) {
+    if (e == nullptr) return false;
+    if (e->kind == ExprKind::kQuantifier && e->name == name) return true;
+    for (const auto& k : e->kids)
+      if (QuantifiesIn(k.get(), name)) return true;
+    return false;
+  }
+
   static bool IsDetectorPrefix(const std::string& path) {
     for (const auto& d : stdlib::DetectorNames())
       if (d.size() > path.size() && d.compare(0, path.size(), path) == 0 && d[path.size()] == '.')
@@ -172,7 +200,7 @@ class Resolver {
     for (size_t i = locals_.size(); i-- > 0;) {
       if (locals_[i] == n.name) {
         n.ref = RefKind::kLocal;
-        n.index = static_cast<int32_t>(i);
+        n.index = slots_[i];
         return true;
       }
     }
@@ -223,6 +251,11 @@ class Resolver {
           same_tail.push_back(p);
       if (!same_tail.empty()) help = "did you mean `" + same_tail.front() + "`?";
     }
+    if (help.empty() && (root_.role == Role::kMessage || root_.role == Role::kTag) &&
+        nodes.size() == 1 && QuantifiesIn(ctx_.policy->rules[root_.owner].when.get(), root.name)) {
+      help = "`" + root.name + "` need not have a value when the rule fires: a message or tag "
+             "can name the variable of an `any` quantifier joined by `and` at the top of `when`";
+    }
     if (help.empty()) {
       std::string roots;
       for (const auto& r : ctx_.roots) roots += (roots.empty() ? "`" : "`, `") + r;
@@ -265,7 +298,10 @@ class Resolver {
   std::map<std::string, int> consts_, data_;
   std::vector<std::string> paths_;
   std::vector<std::string> builtin_names_;
-  std::vector<std::string> locals_;
+  std::vector<std::string> locals_;  // names in scope, innermost last
+  std::vector<int32_t> slots_;       // their slots
+  int32_t next_slot_ = 0;
+  std::map<int, int32_t> when_slots_;  // rule -> slots used by its `when`
   bool depth_reported_ = false;
 };
 

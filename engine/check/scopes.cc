@@ -23,6 +23,7 @@ class Scoper {
     switch (root.role) {
       case Role::kWhen: what = "`when`"; break;
       case Role::kTag: what = "a tag value"; break;
+      case Role::kMessage: what = "a message"; break;
       case Role::kBudgetKey: what = "a budget key"; break;
       case Role::kLimitKey: what = "a limit key"; break;
       default: break;  // require reads anything; constants are checked by fold

@@ -33,6 +33,15 @@ class Typer {
     root_ = root;
     locals_.clear();
     depth_reported_ = false;
+    if (root.role == Role::kMessage || root.role == Role::kTag) {
+      // The witnesses of the rule's `when` (typed before: `when` comes first).
+      for (const auto& [name, q] : Witnesses(ctx_.policy->rules[root.owner].when.get())) {
+        if (q->index < 0) continue;
+        const Type& l = q->kids[0]->type;
+        if (locals_.size() <= size_t(q->index)) locals_.resize(q->index + 1);
+        locals_[q->index] = l.is(Kind::kList) || l.is(Kind::kSet) ? l.elem() : Type();
+      }
+    }
     bool pattern_ok = root.role == Role::kRedact;
     Type t = Visit(*root.expr, 1, pattern_ok);
     CheckRoot(root, t);
@@ -248,6 +257,7 @@ class Typer {
       case Op::kAdd:
       case Op::kSub:
         if (num(ka) && num(kb)) return numres();
+        if (e.op == Op::kAdd && ka == Kind::kString && kb == Kind::kString) return a;
         if (ka == Kind::kMoney && kb == Kind::kMoney) return a;
         if (ka == Kind::kDuration && kb == Kind::kDuration) return a;
         if (ka == Kind::kTime && kb == Kind::kDuration) return a;
@@ -278,8 +288,10 @@ class Typer {
     switch (e.op) {
       case Op::kAdd: case Op::kSub:
         help = op + " works on two numbers, two money amounts, two durations, a time and a duration"
-               + std::string(e.op == Op::kSub ? ", or two times" : "") +
-               "; strings cannot be concatenated";
+               + std::string(e.op == Op::kSub ? ", or two times" : ", or two strings") +
+               (e.op == Op::kAdd && (ka == Kind::kString || kb == Kind::kString)
+                    ? "; convert the other side with `string(x)`"
+                    : "");
         break;
       case Op::kMul: help = "`*` multiplies numbers, or money by a number"; break;
       case Op::kDiv: help = "`/` divides numbers, money by a number, or money by money"; break;
@@ -487,8 +499,16 @@ class Typer {
           Bad(e, "`order` needs a list of provider names (`list<string>`), found " + T(t),
               "write `order [\"openai\", \"anthropic\"]`");
         return;
+      case Role::kMessage:
+        Want(e, t, Type(Kind::kString), "a message");
+        return;
       case Role::kBudgetKey:
       case Role::kLimitKey:
+        // A composite key `(a, b)` is a list of strings.
+        if (e.kind == ExprKind::kList && t.is(Kind::kList)) {
+          for (const auto& k : e.kids) Want(*k, k->type, Type(Kind::kString), "each part of a key");
+          return;
+        }
         Want(e, t, Type(Kind::kString), "a key");
         return;
       case Role::kLimitMax:

@@ -143,6 +143,21 @@ class Compiler {
     return en.begin;
   }
   void Rule(uint32_t id, const ast::Rule& r);
+  // A deny/warn message: its text when it has no holes (or they fold), else
+  // the pc of the kMessage entry that renders it.
+  uint32_t Message(uint32_t rule, const ast::Effect& ef, std::string* text) {
+    if (!ef.expr) {
+      *text = ef.text;
+      return vm::internal::kNoEntry;
+    }
+    if (ef.expr->folded && ef.expr->folded->kind == Kind::kString) {
+      *text = std::string(ef.expr->folded->sv());
+      return vm::internal::kNoEntry;
+    }
+    *text = ef.text;  // the template, for listings
+    return EmitEntry(EntryKind::kMessage, rule, message_n_++, *ef.expr);
+  }
+  uint32_t message_n_ = 0;
   void WarnCost(const ast::Rule& r, size_t first_entry);
   void BuildIndex();
   bool Constant(const ast::Expr* e, Kind kind, const char* what, const Span& span, Value* out);
@@ -182,7 +197,7 @@ void Compiler::Rule(uint32_t id, const ast::Rule& r) {
         if (!rc.has_deny) {
           rc.has_deny = true;
           rc.status = ef.status;
-          rc.reason = ef.text;
+          rc.reason_pc = Message(id, ef, &rc.reason);
         }
         break;
       case ast::EffectKind::kRequire: {
@@ -246,10 +261,14 @@ void Compiler::Rule(uint32_t id, const ast::Rule& r) {
         break;
       }
       case ast::EffectKind::kWarn:
-        rc.warnings.push_back(ef.text);
+        rc.warnings.emplace_back();
+        rc.warning_pc.push_back(Message(id, ef, &rc.warnings.back()));
         break;
     }
   }
+  rc.rendered = rc.reason_pc != vm::internal::kNoEntry ||
+                std::any_of(rc.warning_pc.begin(), rc.warning_pc.end(),
+                            [](uint32_t pc) { return pc != vm::internal::kNoEntry; });
   rc.advisory_warning = !rc.warnings.empty() ? rc.warnings.front()
                         : rc.has_deny         ? rc.reason
                                               : "advisory rule `" + r.name + "` fired";

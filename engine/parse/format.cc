@@ -29,7 +29,7 @@ bool IsKeyword(const std::string& s) {
       "in", "key", "limit", "matches", "max", "max_price", "mode", "not", "not_fired", "null",
       "on_error", "or", "order", "per", "policy", "redact", "redacts", "rejected_by", "require",
       "route", "rule", "shadow", "skip", "sort", "tag", "test", "true", "usd", "warn", "warns",
-      "when"};
+      "when", "starts_with", "ends_with"};
   return kWords.count(s) > 0;
 }
 
@@ -207,7 +207,9 @@ class Formatter {
     unary_ = t.text == "-" && !prev_operand_;
     // `max` and `contains` are keywords and built-in functions: in prefix
     // position (not after an operand) they are a call's name, `max(a, b)`.
-    bool call_keyword = (t.text == "max" || t.text == "contains") && !prev_operand_;
+    bool call_keyword = (t.text == "max" || t.text == "contains" || t.text == "starts_with" ||
+                         t.text == "ends_with") &&
+                        !prev_operand_;
     prev_name_ = t.kind == Token::kWord && (!IsKeyword(t.text) || after_dot || call_keyword);
     prev_operand_ = prev_name_ || t.kind == Token::kString || t.kind == Token::kNumber ||
                     t.text == "true" || t.text == "false" || t.text == "null" ||

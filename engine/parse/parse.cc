@@ -71,31 +71,41 @@ const TokenTypes& Types() {
 }
 
 // Where things are: code-point indices (ANTLR) -> bytes -> line/col.
+// A Locator for a part of the file (a `{...}` hole of a message string, parsed
+// on its own) maps the part's code points and adds the part's byte offset.
 struct Locator {
   const SourceFile* file;
   internal::CodePointMap cps;
-  internal::LineMap lines;
-  explicit Locator(const SourceFile* f) : file(f), cps(f->text), lines(f->text) {}
+  internal::LineMap own_lines;
+  const internal::LineMap* lines;
+  uint32_t base = 0;  // byte offset of the parsed text within the file
+  explicit Locator(const SourceFile* f)
+      : file(f), cps(f->text), own_lines(f->text), lines(&own_lines) {}
+  Locator(const Locator& whole, std::string_view part, uint32_t part_begin)
+      : file(whole.file), cps(part), own_lines(std::string_view()), lines(whole.lines),
+        base(part_begin) {}
+  Locator(const Locator&) = delete;
+  Locator& operator=(const Locator&) = delete;
 
   Span Bytes(uint32_t begin, uint32_t end) const {
     Span s;
     s.file = file;
     s.begin = begin;
     s.end = std::max(begin, end);
-    lines.Locate(begin, &s.line, &s.col);
+    lines->Locate(begin, &s.line, &s.col);
     return s;
   }
   Span Of(const antlr4::Token* t) const {
     if (t->getType() == antlr4::Token::EOF) {
-      auto n = static_cast<uint32_t>(file->text.size());
+      auto n = static_cast<uint32_t>(base == 0 ? file->text.size() : base + cps.Byte(t->getStartIndex()));
       return Bytes(n, n);
     }
-    return Bytes(cps.Byte(t->getStartIndex()), cps.Byte(t->getStopIndex() + 1));
+    return Bytes(base + cps.Byte(t->getStartIndex()), base + cps.Byte(t->getStopIndex() + 1));
   }
   Span Of(const antlr4::Token* a, const antlr4::Token* b) const {
     Span s = Of(a);
     if (b != nullptr && b->getType() != antlr4::Token::EOF && b->getStopIndex() + 1 > a->getStartIndex()) {
-      s.end = cps.Byte(b->getStopIndex() + 1);
+      s.end = base + cps.Byte(b->getStopIndex() + 1);
     }
     return s;
   }
@@ -141,11 +151,13 @@ std::string ExpectedText(const antlr4::misc::IntervalSet& set) {
   auto k = [&](const char* s) { return T.Of(s); };
   group({TollgateLexer::IDENT, TollgateLexer::INT, TollgateLexer::STRING, k("("), k("-")},
         {TollgateLexer::DECIMAL, TollgateLexer::DURATION, k("["), k("{"), k("not"), k("any"),
-         k("all"), k("true"), k("false"), k("null"), k("max"), k("contains")},
+         k("all"), k("true"), k("false"), k("null"), k("max"), k("contains"), k("starts_with"),
+         k("ends_with")},
         "an expression");
   group({k("and"), k("or"), k("=="), k("+")},
         {k("!="), k("<"), k("<="), k(">"), k(">="), k("in"), k("not"), k("matches"),
-         k("contains"), k("has"), k("-"), k("*"), k("/"), k("%"), k("."), k("["), k("(")},
+         k("contains"), k("has"), k("starts_with"), k("ends_with"), k("-"), k("*"), k("/"), k("%"),
+         k("."), k("["), k("(")},
         "an operator");
   group({k("const"), k("data"), k("rule"), k("budget"), k("limit"), k("test")}, {},
         "a declaration");
@@ -397,6 +409,7 @@ const antlr4::Token* FindTooDeep(const std::vector<antlr4::Token*>& toks, uint32
   // Keywords that may appear inside an expression; any other keyword ends it.
   std::unordered_set<size_t> in_expr = {kw_any, kw_all, T.Of("in"), kw_not, T.Of("and"),
                                         T.Of("or"), T.Of("matches"), T.Of("contains"),
+                                        T.Of("starts_with"), T.Of("ends_with"),
                                         T.Of("has"), T.Of("true"), T.Of("false"),
                                         T.Of("null"), T.Of("usd")};
   std::vector<uint32_t> quants = {0};  // open quantifier bodies per bracket level

@@ -27,6 +27,7 @@ const char* EntryName(EntryKind k) {
     case EntryKind::kTag: return "tag";
     case EntryKind::kBudgetKey: return "budget key";
     case EntryKind::kLimitKey: return "limit key";
+    case EntryKind::kMessage: return "message";
   }
   return "?";
 }
@@ -167,7 +168,7 @@ std::string Disassemble(const Program& program) {
     if (rc.when == kNoEntry) line("  when: always");
     for (; ei < c.entries.size() && c.entries[ei].owner == r &&
            (c.entries[ei].kind == EntryKind::kWhen || c.entries[ei].kind == EntryKind::kRequire ||
-            c.entries[ei].kind == EntryKind::kTag);
+            c.entries[ei].kind == EntryKind::kTag || c.entries[ei].kind == EntryKind::kMessage);
          ++ei) {
       dump_entry(c.entries[ei]);
     }

@@ -4,6 +4,7 @@
 #include "engine/vm/vm.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "engine/vm/internal/interp.h"
 
@@ -133,6 +134,31 @@ void EvalRule(const Code& c, uint32_t r, Frame* f, Decision* out) {
     }
     out->tags.push_back(Tag{r, t.key, v});
   }
+  // Messages with `{...}` holes next (the first deny's reason, then each
+  // warning): an error there is a rule error, like one in a tag value. The
+  // texts live in Decision::arena. (Cold path: rules without holes skip it.)
+  std::string_view reason = rc.reason;
+  std::string_view advisory = rc.advisory_warning;
+  std::vector<std::string_view> warnings;
+  if (rc.rendered) {
+    auto render = [&](uint32_t pc, std::string_view* text) {
+      if (pc == kNoEntry) return true;
+      Value v;
+      if (!internal::Run(f, pc, &v)) return false;
+      *text = out->arena.Clone(v).sv();
+      return true;
+    };
+    bool ok = !rc.has_deny || render(rc.reason_pc, &reason);
+    for (size_t i = 0; ok && i < rc.warnings.size(); ++i) {
+      warnings.push_back(rc.warnings[i]);
+      ok = render(rc.warning_pc[i], &warnings.back());
+    }
+    if (!ok) {
+      out->tags.resize(first_tag);
+      return RuleFailed(c, r, f, out);
+    }
+    advisory = !warnings.empty() ? warnings.front() : rc.has_deny ? reason : advisory;
+  }
   if (f->trace) f->trace->fired = true;
   if (info.mode == ast::Mode::kShadow) {
     out->tags.resize(first_tag);
@@ -143,18 +169,22 @@ void EvalRule(const Code& c, uint32_t r, Frame* f, Decision* out) {
   if (info.mode == ast::Mode::kAdvisory) {
     out->tags.resize(first_tag);
     out->advisory.push_back(r);
-    out->warnings.push_back(Warning{r, rc.advisory_warning});
+    out->warnings.push_back(Warning{r, advisory});
     return;
   }
   out->fired.push_back(r);
-  if (rc.has_deny) Deny(out, r, rc.status, kCodePolicyDenied, rc.reason);
+  if (rc.has_deny) Deny(out, r, rc.status, kCodePolicyDenied, reason);
   for (uint32_t rq : rc.require_ids) out->require_refs.push_back(RequireRef{r, rq});
   for (uint32_t i : rc.redacts) {
     const RedactInfo& ri = c.redactions[i];
     out->redactions.push_back(Redaction{r, ri.effect, ri.display, ri.replacement});
   }
   if (rc.has_route) MergeRoute(rc, r, &out->route);
-  for (const std::string& w : rc.warnings) out->warnings.push_back(Warning{r, w});
+  if (rc.rendered) {
+    for (std::string_view w : warnings) out->warnings.push_back(Warning{r, w});
+  } else {
+    for (const std::string& w : rc.warnings) out->warnings.push_back(Warning{r, w});
+  }
 }
 
 // Rule ids to evaluate, in rule order: the unindexed rules merged with the

@@ -101,7 +101,8 @@ struct ScanGroup {
   std::unique_ptr<Scanner> scanner;
 };
 
-enum class EntryKind : uint8_t { kWhen, kRequire, kTag, kBudgetKey, kLimitKey };
+// kMessage: a deny or warn message with `{...}` holes, rendered when the rule fires.
+enum class EntryKind : uint8_t { kWhen, kRequire, kTag, kBudgetKey, kLimitKey, kMessage };
 struct Entry {
   EntryKind kind = EntryKind::kWhen;
   uint32_t owner = 0;           // rule / budget / limit id
@@ -122,6 +123,7 @@ struct RuleCode {
   bool has_deny = false;
   int status = 403;
   std::string reason;
+  uint32_t reason_pc = kNoEntry;    // a reason with holes: its kMessage entry
   std::vector<uint32_t> require_ids;  // Program require ids
   std::vector<uint32_t> redacts;    // indices into Code::redactions
   bool has_route = false;
@@ -130,7 +132,11 @@ struct RuleCode {
   std::vector<std::string> order;
   std::vector<TagCode> tags;
   std::vector<std::string> warnings;
-  std::string advisory_warning;     // the warning an advisory rule adds when it fires
+  std::vector<uint32_t> warning_pc;  // parallel to warnings: kMessage entry or kNoEntry
+  // The warning an advisory rule adds when it fires (its first warning, else
+  // its deny reason, else a fixed text); rendered when that message has holes.
+  std::string advisory_warning;
+  bool rendered = false;            // some message has holes (reason_pc / warning_pc)
 };
 
 // Rules indexed by the value of one request string field.
