@@ -45,6 +45,7 @@ class Resolver {
     locals_.clear();
     slots_.clear();
     next_slot_ = 0;
+    witnesses_ = 0;
     depth_reported_ = false;
     // Messages and tag values see the witnesses of their rule's `when`
     // (resolved earlier: `when` comes first in CollectRoots). Their own
@@ -56,6 +57,7 @@ class Resolver {
         locals_.push_back(name);
         slots_.push_back(q->index);
       }
+      witnesses_ = locals_.size();
       next_slot_ = when_slots_.count(root.owner) ? when_slots_[root.owner] : 0;
     }
     Walk(*root.expr, 1, /*is_callee_base=*/false);
@@ -83,7 +85,8 @@ class Resolver {
           ctx_.Error("tg_duplicate_name", e.span,
                      "quantifier variable `" + e.name + "` uses a reserved name",
                      "`" + e.name + "` is the root of schema fields; choose another name");
-        } else if (std::find(locals_.begin(), locals_.end(), e.name) != locals_.end()) {
+        } else if (std::find(locals_.begin() + witnesses_, locals_.end(), e.name) != locals_.end()) {
+          // (A quantifier in a message or tag may reuse a witness's name: it hides it.)
           ctx_.Error("tg_duplicate_name", e.span,
                      "quantifier variable `" + e.name + "` is already defined",
                      "an enclosing quantifier uses `" + e.name + "`; choose another name");
@@ -301,6 +304,7 @@ class Resolver {
   std::vector<std::string> locals_;  // names in scope, innermost last
   std::vector<int32_t> slots_;       // their slots
   int32_t next_slot_ = 0;
+  size_t witnesses_ = 0;             // locals_[0, witnesses_) are witnesses of `when`
   std::map<int, int32_t> when_slots_;  // rule -> slots used by its `when`
   bool depth_reported_ = false;
 };

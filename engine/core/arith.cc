@@ -87,6 +87,7 @@ ArithStatus Arith(ArithOp op, const Value& a, const Value& b, Arena* arena, Valu
   if (ka == Kind::kDuration && kb == Kind::kTime && op == ArithOp::kAdd) return sum(Kind::kTime);
   if (ka == Kind::kDuration && kb == Kind::kDuration && add_sub) return sum(Kind::kDuration);
   if (ka == Kind::kString && kb == Kind::kString && op == ArithOp::kAdd && arena != nullptr) {
+    if (size_t(a.size) + b.size > kMaxConcatBytes) return ArithStatus::kOverflow;
     std::string s;
     s.reserve(a.size + b.size);
     s.append(a.sv()).append(b.sv());

@@ -22,11 +22,16 @@
 // Thread safety: reentrant; *arena must not be shared while being written.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "engine/core/value.h"
 
 namespace tollgate {
+
+// Longest string `+` may build (16 MiB, as stdlib's kMaxBuiltinStringBytes);
+// beyond it the result is kOverflow.
+inline constexpr size_t kMaxConcatBytes = 16u << 20;
 
 enum class ArithOp : uint8_t { kAdd, kSub, kMul, kDiv, kMod };
 enum class ArithStatus : uint8_t { kOk, kOverflow, kDivByZero, kType };

@@ -267,7 +267,7 @@ class Interp {
       case Op::kHas: return Ok(Value::Bool(Member(a.v, b.v)));
       case Op::kContains:
         return Ok(Value::Bool(a.v.sv().find(b.v.sv()) != std::string_view::npos));
-      default: return Arith(e.op, a.v, b.v);
+      default: return Arith(e.op, a.v, b.v, arena_);
     }
   }
 
@@ -287,7 +287,7 @@ class Interp {
   }
 
   // Exact arithmetic per docs/architecture.md; range-checked at the end.
-  static Result Arith(Op op, const Value& a, const Value& b) {
+  static Result Arith(Op op, const Value& a, const Value& b, Arena& arena) {
     Kind ka = a.kind, kb = b.kind;
     auto zero = [] { return Fail(vm::kErrArithmetic, "division by zero"); };
     if (op == Op::kMod) {
@@ -338,6 +338,12 @@ class Interp {
       return Fit(Kind::kTime, i128(a.i) + b.i);
     if (ka == Kind::kDuration && kb == Kind::kDuration)
       return Fit(Kind::kDuration, op == Op::kAdd ? i128(a.i) + b.i : i128(a.i) - b.i);
+    if (ka == Kind::kString && kb == Kind::kString && op == Op::kAdd) {
+      std::string joined = std::string(a.sv()) + std::string(b.sv());
+      if (joined.size() > stdlib::kMaxBuiltinStringBytes)
+        return Fail(vm::kErrArithmetic, "string too long");
+      return Ok(arena.String(joined));
+    }
     return Fail(vm::kErrBuiltin, "reference: unsupported operands");
   }
 
@@ -477,6 +483,28 @@ void Evaluate(const ast::Policy& policy, const stdlib::Schema& schema, const vm:
         tag_values.push_back(out->arena.Clone(t.v));
       }
     }
+    // Then the messages with `{...}` holes: the first deny's reason, then
+    // every warning, in effect order. A `{t}` names the witness of `when`'s
+    // `any t`: the interpreter's local t still holds the element for which
+    // the body held (the loop stopped there).
+    std::optional<std::string> reason;
+    std::vector<std::string> warnings;
+    bool first_deny = true;
+    if (fired && !err) {
+      for (const ast::Effect& fx : rule.effects) {
+        bool deny = fx.kind == ast::EffectKind::kDeny;
+        if (!(deny && first_deny) && fx.kind != ast::EffectKind::kWarn) continue;
+        first_deny = first_deny && !deny;
+        std::string text = fx.text;
+        if (fx.expr) {
+          Result m = in.Eval(*fx.expr);
+          if (m.err) { err = m.err; break; }
+          text = std::string(m.v.sv());
+        }
+        if (deny) reason = text;
+        else warnings.push_back(text);
+      }
+    }
     if (err) {
       RecordError(ri, *err, out);
       if (rule.mode == ast::Mode::kEnforce && rule.on_error == ast::OnError::kDeny &&
@@ -504,7 +532,7 @@ void Evaluate(const ast::Policy& policy, const stdlib::Schema& schema, const vm:
       continue;
     }
     out->fired.push_back(ri);
-    uint32_t k = first_require, redact_no = 0, tag_no = 0;
+    uint32_t k = first_require, redact_no = 0, tag_no = 0, warn_no = 0;
     for (const ast::Effect& fx : rule.effects) {
       switch (fx.kind) {
         case ast::EffectKind::kDeny:
@@ -512,7 +540,7 @@ void Evaluate(const ast::Policy& policy, const stdlib::Schema& schema, const vm:
             out->outcome = vm::Outcome::kDeny;
             out->status = fx.status;
             out->code = vm::kCodePolicyDenied;
-            out->reason = fx.text;
+            out->reason = reason ? *reason : fx.text;
             out->deny_rule = ri;
           }
           break;
@@ -522,7 +550,9 @@ void Evaluate(const ast::Policy& policy, const stdlib::Schema& schema, const vm:
           break;
         case ast::EffectKind::kRoute: MergeRoute(ri, fx, &out->route); break;
         case ast::EffectKind::kTag: out->tags.push_back({ri, fx.tag_key, tag_values[tag_no++]}); break;
-        case ast::EffectKind::kWarn: out->warnings.push_back({ri, fx.text}); break;
+        case ast::EffectKind::kWarn:
+          out->warnings.push_back({ri, out->arena.String(warnings[warn_no++]).sv()});
+          break;
       }
     }
   }
