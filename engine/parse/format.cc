@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <functional>
 #include <unordered_set>
+#include <vector>
 
 #include "engine/ast/ast.h"
 #include "engine/core/limits.h"
@@ -382,13 +383,21 @@ class Formatter {
 
   // An expression (or the rest of a clause): tokens with canonical spacing
   // until `stop()` holds outside any bracket.
+  // Lines continued inside `(...)` / `[...]` are indented by nesting depth
+  // (as `opa fmt` does): one level deeper than the line that opened the
+  // innermost bracket, and a line starting with the closing bracket at the
+  // opening line's indentation.
   void Flow(const std::function<bool()>& stop) {
     int depth = 0;
+    std::vector<int> opened_at;  // per open bracket: indentation of its line
     while (!AtEnd() && ok_) {
       if (depth == 0 && stop()) return;
-      // The author's line breaks inside an expression are kept.
-      if (Peek().newline_before && !w_.pending()) w_.Break(cont_);
       const std::string& s = Peek().text;
+      // The author's line breaks inside an expression are kept.
+      if (Peek().newline_before && !w_.pending()) {
+        bool closing = (s == ")" || s == "]") && !opened_at.empty();
+        w_.Break(opened_at.empty() ? cont_ : closing ? opened_at.back() : opened_at.back() + kIndent);
+      }
       if (s == "{" || (s == "[" && !prev_operand_)) {
         Collection(Sp::kAuto, false, -1,
                    [this] { Flow([this] { return Is(",") || Is("]") || Is("}"); }); });
@@ -397,8 +406,10 @@ class Formatter {
       if (s == ")" || s == "]" || s == "}") {
         if (depth == 0) return;  // a bracket that is not ours
         --depth;
+        if (!opened_at.empty()) opened_at.pop_back();
       } else if (s == "(" || s == "[") {
         ++depth;
+        opened_at.push_back(w_.line_open() && !w_.pending() ? w_.indent() : w_.pending_indent());
       }
       Take(Sp::kAuto);
     }
