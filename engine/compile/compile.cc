@@ -288,9 +288,11 @@ void Compiler::Rule(uint32_t id, const ast::Rule& r) {
 void Compiler::WarnCost(const ast::Rule& r, size_t first_entry) {
   auto sat = [](uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; };
   uint64_t eval = 0, require = 0;
+  size_t worst_require = first_entry;
   for (size_t i = first_entry; i < code_->entries.size(); ++i) {
     const Entry& en = code_->entries[i];
     if (en.kind == EntryKind::kRequire) {
+      if (en.cost > require) worst_require = i;
       require = std::max(require, en.cost);
     } else {
       eval = sat(eval, en.cost);
@@ -303,11 +305,31 @@ void Compiler::WarnCost(const ast::Rule& r, size_t first_entry) {
                              : "a `require` of rule `" + r.name + "`";
   std::string bound = std::to_string(is_eval ? eval : require);
   const Span& span = is_eval && r.when ? r.when->span : r.name_span;
+  // The loop that costs the most in that unit (the outermost one on a tie):
+  // what the author can change.
+  const internal::Emitter::QuantCost* worst = nullptr;
+  for (const auto& q : em_.quants) {
+    bool in_unit = is_eval ? q.entry >= first_entry && code_->entries[q.entry].kind != EntryKind::kRequire
+                           : q.entry == worst_require;
+    if (in_unit && (worst == nullptr || q.total > worst->total)) worst = &q;
+  }
+  std::string help;
+  if (worst != nullptr) {
+    const ast::Expr& q = *worst->expr;
+    std::string head = std::string(q.quant_all ? "all " : "any ") + q.name + " in " +
+                       em_.SourceText(q.kids[0]->span);
+    help = "`" + head + "` (line " + std::to_string(q.span.line) + ") may run its body " +
+           std::to_string(worst->bound) + " times (" + worst->bound_why + "), each up to " +
+           std::to_string(worst->body) + " instructions: iterate over a shorter const or data "
+           "list (bounded by its size), move an inner quantifier into its own rule, or raise "
+           "Limits::instruction_budget";
+  } else {
+    help = "split the rule's work into several rules, or raise Limits::instruction_budget";
+  }
   diags_->Warning("tg_cost_bound", span,
                   what + " may take up to " + bound + " instructions, more than the instruction budget of " +
-                      std::to_string(budget),
-                  "on large requests it fails with `eval_budget_exceeded` (handled by its `on_error`); "
-                  "avoid nested quantifiers over long lists or raise Limits::instruction_budget");
+                      std::to_string(budget) + "; on large requests it fails with `eval_budget_exceeded`",
+                  help);
 }
 
 void Compiler::BuildIndex() {

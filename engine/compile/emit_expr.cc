@@ -300,9 +300,14 @@ uint64_t Emitter::Quantifier(const ast::Expr& e) {
   code_->max_locals = std::max(code_->max_locals, slot + 1);
   const ast::Expr& list = *e.kids[0];
   uint64_t bound = limits_.max_list_elements;
-  if (list.ref == ast::RefKind::kField && list.index >= 0 &&
-      schema_.field(list.index).path == "request.messages") {
+  std::string why = "Limits::max_list_elements, the longest list a request may hold";
+  if (std::optional<uint64_t> n = StaticLength(list)) {
+    bound = *n;
+    why = "the most elements that list has in the policy's constants and data";
+  } else if (list.ref == ast::RefKind::kField && list.index >= 0 &&
+             schema_.field(list.index).path == "request.messages") {
     bound = limits_.max_messages;
+    why = "Limits::max_messages, the most messages a request may hold";
   }
   uint64_t c = Expr(list);
   Emit(Op::kITER, 0, 0, line);
@@ -316,7 +321,62 @@ uint64_t Emitter::Quantifier(const ast::Expr& e) {
   Emit(e.quant_all ? Op::kLOADTRUE : Op::kLOADFALSE, 0, 0, line);
   Patch(jend, pc());
   // ITER + per element (NEXT + body + QANY) + final NEXT + exit path.
-  return SatAdd(c, SatAdd(SatMul(bound, SatAdd(body, 2)), 4));
+  uint64_t total = SatAdd(c, SatAdd(SatMul(bound, SatAdd(body, 2)), 4));
+  quants.push_back(QuantCost{code_->entries.size(), &e, bound, why, SatAdd(body, 2), total});
+  return total;
+}
+
+bool Emitter::PossibleValues(const ast::Expr& e, std::vector<Value>* out) const {
+  constexpr size_t kMaxValues = 1u << 16;  // beyond this, give up (no static bound)
+  if (e.folded) {
+    out->push_back(*e.folded);
+    return true;
+  }
+  if (e.kind == ast::ExprKind::kName) {
+    if (e.ref == ast::RefKind::kData && e.index >= 0 && e.index < static_cast<int>(policy_.data.size())) {
+      out->push_back(policy_.data[e.index].value);
+      return true;
+    }
+    return false;
+  }
+  if ((e.kind != ast::ExprKind::kMember && e.kind != ast::ExprKind::kIndex) || e.ref != ast::RefKind::kUnresolved)
+    return false;
+  std::vector<Value> bases;
+  if (!PossibleValues(*e.kids[0], &bases)) return false;
+  const ast::Expr* key = e.kind == ast::ExprKind::kIndex ? e.kids[1].get() : nullptr;
+  for (const Value& b : bases) {
+    if (b.kind == Kind::kRecord && e.kind == ast::ExprKind::kMember) {
+      if (e.index < 0 || static_cast<size_t>(e.index) >= b.rec->fields.size()) return false;
+      out->push_back(b.rec->fields[e.index]);
+    } else if (b.kind == Kind::kMap) {
+      std::optional<std::string_view> k;
+      if (e.kind == ast::ExprKind::kMember) k = e.name;
+      else if (key->folded && key->folded->kind == Kind::kString) k = key->folded->sv();
+      if (k) {
+        if (const Value* v = MapFind(b, *k)) out->push_back(*v);
+      } else {
+        for (const auto& [name, v] : b.map->entries) out->push_back(v);
+      }
+    } else if (b.kind == Kind::kList && key != nullptr) {
+      out->insert(out->end(), b.list->items.begin(), b.list->items.end());
+    } else if (!b.is_null()) {
+      return false;
+    }
+    if (out->size() > kMaxValues) return false;
+  }
+  return true;
+}
+
+std::optional<uint64_t> Emitter::StaticLength(const ast::Expr& list) const {
+  std::vector<Value> values;
+  if (!PossibleValues(list, &values)) return std::nullopt;
+  uint64_t most = 0;
+  for (const Value& v : values) {
+    if (v.kind == Kind::kList) most = std::max<uint64_t>(most, v.list ? v.list->items.size() : 0);
+    else if (v.kind == Kind::kSet) most = std::max<uint64_t>(most, v.set ? v.set->items.size() : 0);
+    else if (!v.is_null()) return std::nullopt;
+  }
+  return most;
 }
 
 uint64_t Emitter::Expr(const ast::Expr& e) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <tuple>
@@ -44,6 +45,18 @@ class Emitter {
   // Slots read by the entry being emitted (for RequireInfo).
   std::set<int> request_read, candidate_read;
 
+  // Every quantifier emitted, for the tg_cost_bound help: which loop made a
+  // rule expensive and what bounds it.
+  struct QuantCost {
+    size_t entry = 0;         // index of the entry being emitted (Code::entries.size())
+    const ast::Expr* expr = nullptr;
+    uint64_t bound = 0;       // elements it may visit
+    std::string bound_why;    // "its 5 elements", "Limits::max_messages"
+    uint64_t body = 0;        // static cost of one iteration
+    uint64_t total = 0;       // static cost of the whole loop
+  };
+  std::vector<QuantCost> quants;
+
   // Internal error (a tree the checker should not have passed).
   void Fail(const Span& span, const std::string& message);
   bool failed() const { return failed_; }
@@ -54,6 +67,11 @@ class Emitter {
  private:
   uint64_t Binary(const ast::Expr& e);
   uint64_t Quantifier(const ast::Expr& e);
+  // The largest number of elements `list` can have when it is constant or
+  // read out of a const or data document (with any key or index); nullopt
+  // when it depends on the request.
+  std::optional<uint64_t> StaticLength(const ast::Expr& list) const;
+  bool PossibleValues(const ast::Expr& e, std::vector<Value>* out) const;
   uint64_t Field(const ast::Expr& e);
   uint64_t Matches(const ast::Expr& e, bool literal);
   uint64_t Folded(const Value& v, uint32_t line);
