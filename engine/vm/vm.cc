@@ -343,7 +343,12 @@ bool EvalKey(const Program& program, KeyKind kind, uint32_t index, const Record&
     err->message = std::move(f.err_msg);
     return false;
   }
-  if (v.is_null()) {
+  // A composite key `(a, b)` is a list: every part must be present.
+  bool null_part = false;
+  if (v.kind == Kind::kList && v.list != nullptr) {
+    for (const Value& part : v.list->items) null_part = null_part || part.is_null();
+  }
+  if (v.is_null() || null_part) {
     err->code = kErrMissingField;
     err->message = f.null_what.empty() ? "missing value" : "missing field `" + std::string(f.null_what) + "`";
     return false;
