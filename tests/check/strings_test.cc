@@ -1,0 +1,100 @@
+// Checker: `{expr}` messages (names, witnesses, scopes, types), string `+`,
+// composite keys and constant time-zone names.
+#include <gtest/gtest.h>
+
+#include "tests/check/check_helpers.h"
+
+namespace tollgate::checktest {
+namespace {
+
+std::string Only(const Checked& c) {
+  EXPECT_EQ(c.diags.items().size(), 1u) << c.Render();
+  return c.diags.items().empty() ? "" : c.diags.items()[0].code;
+}
+
+TEST(Messages, HolesAreCheckedLikeExpressions) {
+  Checked c = CheckSource("policy \"t\"\nrule r { deny \"model {request.modle}\" }\n");
+  EXPECT_EQ(Only(c), "tg_unknown_field");
+  EXPECT_EQ(c.diags.items()[0].span.line, 2u);
+  EXPECT_EQ(c.diags.items()[0].span.col, 23u);  // at `request.modle`, inside the string
+  Checked n = CheckSource("policy \"t\"\nrule r { warn \"{nope}\" }\n");
+  EXPECT_EQ(Only(n), "tg_unknown_name");
+}
+
+TEST(Messages, OnlyWitnessesOfWhenAreInScope) {
+  Checked ok = CheckSource(
+      "policy \"t\"\n"
+      "rule r {\n"
+      "  when request.model != \"x\" and (any t in request.tools: (any m in request.models: m == t))\n"
+      "  deny \"tool {t} and model {m}\"\n"
+      "  tag tool = t\n"
+      "}\n");
+  EXPECT_TRUE(ok.ok) << ok.Render();
+  // `all` and `or` do not name one element when the rule fires.
+  Checked all = CheckSource(
+      "policy \"t\"\nrule r { when all t in request.tools: t != \"x\" deny \"tool {t}\" }\n");
+  EXPECT_EQ(Only(all), "tg_unknown_name");
+  EXPECT_NE(all.diags.items()[0].help.find("`any` quantifier joined by `and`"), std::string::npos)
+      << all.Render();
+  Checked either = CheckSource(
+      "policy \"t\"\n"
+      "rule r { when (any t in request.tools: t == \"x\") or request.stream deny \"tool {t}\" }\n");
+  EXPECT_EQ(Only(either), "tg_unknown_name");
+  // Witnesses are not visible to `require` (evaluated per candidate).
+  Checked req = CheckSource(
+      "policy \"t\"\n"
+      "rule r { when any t in request.tools: t == \"x\" require provider.name == t }\n");
+  EXPECT_EQ(Only(req), "tg_unknown_name");
+}
+
+TEST(Messages, AQuantifierInATagMayReuseAWitnessName) {
+  Checked c = CheckSource(
+      "policy \"t\"\n"
+      "rule r { when any t in request.tools: t == \"x\" tag all_short = all t in request.tools: t != \"\" }\n");
+  EXPECT_TRUE(c.ok) << c.Render();
+}
+
+TEST(Messages, CandidateFieldsAreOutOfScope) {
+  Checked c = CheckSource("policy \"t\"\nrule r { deny \"{provider.name}\" }\n");
+  EXPECT_EQ(Only(c), "tg_scope_error");
+}
+
+TEST(Strings, PlusJoinsStringsOnly) {
+  EXPECT_TRUE(CheckSource("policy \"t\"\nrule r { tag k = principal.user + \"/\" + request.model }\n").ok);
+  Checked c = CheckSource("policy \"t\"\nrule r { tag k = principal.user + 1 }\n");
+  EXPECT_EQ(Only(c), "tg_type_error");
+  EXPECT_NE(c.diags.items()[0].help.find("`string(x)`"), std::string::npos) << c.Render();
+  EXPECT_TRUE(CheckSource("policy \"t\"\nrule r { tag k = principal.user + string(request.max_tokens) }\n").ok);
+}
+
+TEST(Keys, CompositeKeysHoldStrings) {
+  EXPECT_TRUE(CheckSource(
+      "policy \"t\"\nbudget b { key (principal.user, request.model) per day limit 5 usd }\n").ok);
+  Checked c = CheckSource(
+      "policy \"t\"\nlimit l { key (principal.user, principal.groups) per minute max 5 requests }\n");
+  EXPECT_FALSE(c.ok);
+  EXPECT_EQ(c.ErrorCodes(), std::vector<std::string>{"tg_type_error"}) << c.Render();
+  // Keys are request-scoped, part by part.
+  Checked s = CheckSource(
+      "policy \"t\"\nlimit l { key (principal.user, provider.name) per minute max 5 requests }\n");
+  EXPECT_EQ(s.ErrorCodes(), std::vector<std::string>{"tg_scope_error"}) << s.Render();
+}
+
+TEST(TimeZones, AConstantZoneMustExist) {
+  Checked c = CheckSource(
+      "policy \"t\"\nconst tz = \"Europe/Berln\"\n"
+      "rule r { when weekday(context.time, tz) == 1 deny \"x\" }\n");
+  EXPECT_EQ(Only(c), "tg_invalid_value");
+  EXPECT_NE(c.diags.items()[0].message.find("unknown time zone `Europe/Berln`"), std::string::npos);
+  EXPECT_TRUE(CheckSource("policy \"t\"\nrule r { when hour(context.time, \"America/New_York\") < 9 "
+                          "deny \"x\" }\n").ok);
+  // Not constant: checked when it runs (eval_builtin_error).
+  EXPECT_TRUE(CheckSource("policy \"t\"\nrule r { when hour(context.time, principal.user) < 9 "
+                          "deny \"x\" }\n").ok);
+  // A time literal that is not RFC 3339 is a check-time error.
+  Checked t = CheckSource("policy \"t\"\nrule r { when context.time > time(\"2026-13-01\") deny \"x\" }\n");
+  EXPECT_EQ(Only(t), "tg_invalid_value");
+}
+
+}  // namespace
+}  // namespace tollgate::checktest
