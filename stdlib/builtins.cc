@@ -207,7 +207,7 @@ bool FnTime(Args a, size_t, Arena&, Value* out, std::string* error) {
   int64_t ms = 0;
   if (!ParseRfc3339(a[0].sv(), &ms))
     return Fail(error, "`" + std::string(a[0].sv().substr(0, 64)) +
-                           "` is not an RFC 3339 time such as \"2026-01-05T09:00:00Z\"");
+                           "` is not an rfc 3339 time");
   *out = Value::Time(ms);
   return true;
 }

@@ -286,5 +286,86 @@ TEST_F(BuiltinsTest, InjectionScoreBuiltin) {
   EXPECT_EQ(Call("dlp.injection_score", {kS}, {S("what is 2+2?")}).value.i, 0);
 }
 
+TEST_F(BuiltinsTest, StringRendersValuesCanonically) {
+  const Type any;
+  EXPECT_EQ(Str("string", {any}, {S("raw \"text\"")}), "raw \"text\"");
+  EXPECT_EQ(Str("string", {any}, {Value::Int(-42)}), "-42");
+  EXPECT_EQ(Str("string", {any}, {Value::Decimal(800000)}), "0.8");
+  EXPECT_EQ(Str("string", {any}, {Value::Money(2500000)}), "2.50 usd");
+  EXPECT_EQ(Str("string", {any}, {Value::Money(125)}), "0.000125 usd");
+  EXPECT_EQ(Str("string", {any}, {Value::Bool(true)}), "true");
+  EXPECT_EQ(Str("string", {any}, {Value::Duration(90000)}), "90s");
+  EXPECT_EQ(Str("string", {any}, {Time("2026-11-28T10:00:00Z")}), "2026-11-28T10:00:00Z");
+  EXPECT_EQ(Str("string", {any}, {Set({"b", "a"})}), "{\"a\", \"b\"}");
+  EXPECT_EQ(RenderValue(arena_.MakeList({S("x"), Value::Int(1)})), "[\"x\", 1]");
+}
+
+TEST_F(BuiltinsTest, SplitAndJoin) {
+  Result r = Call("split", {kS, kS}, {S("a/b//c"), S("/")});
+  ASSERT_TRUE(r.ok);
+  std::vector<std::string> parts;
+  for (const Value& v : r.value.list->items) parts.emplace_back(v.sv());
+  EXPECT_EQ(parts, (std::vector<std::string>{"a", "b", "", "c"}));
+  Result one = Call("split", {kS, kS}, {S(""), S(",")});
+  ASSERT_TRUE(one.ok);
+  EXPECT_EQ(one.value.list->items.size(), 1u);
+  Result bad = Call("split", {kS, kS}, {S("abc"), S("")});
+  EXPECT_FALSE(bad.ok);
+  EXPECT_EQ(bad.error, "split needs a non-empty separator");
+  EXPECT_EQ(Str("join", {Type::List(kS), kS}, {r.value, S("+")}), "a+b++c");
+  EXPECT_EQ(Str("join", {Type::Set(kS), kS}, {Set({"z", "a"}), S(", ")}), "a, z");
+  EXPECT_EQ(Str("join", {Type::List(kS), kS}, {arena_.MakeList({}), S(",")}), "");
+}
+
+TEST_F(BuiltinsTest, TimeParsesRfc3339) {
+  Result r = Call("time", {kS}, {S("2026-01-05T09:00:00+01:00")});
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.value.i, Time("2026-01-05T08:00:00Z").i);
+  Result bad = Call("time", {kS}, {S("yesterday")});
+  EXPECT_FALSE(bad.ok);
+  EXPECT_EQ(bad.error, "`yesterday` is not an rfc 3339 time");
+}
+
+TEST_F(BuiltinsTest, CivilTimeInAZone) {
+  // 2026-03-29 01:30 UTC: Berlin has just switched to summer time (03:30 CEST).
+  Value t = Time("2026-03-29T01:30:00Z");
+  EXPECT_EQ(Int("hour", {kT}, {t}), 1);
+  EXPECT_EQ(Int("hour", {kT, kS}, {t, S("Europe/Berlin")}), 3);
+  EXPECT_EQ(Int("minute", {kT, kS}, {t, S("Asia/Kolkata")}), 0);  // +05:30 -> 07:00
+  EXPECT_EQ(Int("hour", {kT, kS}, {t, S("Asia/Kolkata")}), 7);
+  // Sunday in Berlin, still Saturday in New York (21:30 EDT on the 28th).
+  EXPECT_EQ(Int("weekday", {kT, kS}, {t, S("Europe/Berlin")}), 7);
+  EXPECT_EQ(Int("weekday", {kT, kS}, {t, S("America/New_York")}), 6);
+  EXPECT_EQ(Int("day_of_month", {kT, kS}, {t, S("America/New_York")}), 28);
+  EXPECT_EQ(Int("day", {kT, kS}, {t, S("America/New_York")}), 28);
+  EXPECT_EQ(Int("day", {kT}, {t}), 29);
+  Value ny = Time("2027-01-01T03:00:00Z");
+  EXPECT_EQ(Int("year", {kT, kS}, {ny, S("America/New_York")}), 2026);
+  EXPECT_EQ(Int("month", {kT, kS}, {ny, S("America/New_York")}), 12);
+  EXPECT_EQ(Str("date", {kT, kS}, {ny, S("America/New_York")}), "2026-12-31");
+  EXPECT_EQ(Str("date", {kT, kS}, {ny, S("UTC")}), "2027-01-01");
+  // Before 1970, seconds floor towards the past.
+  EXPECT_EQ(Int("minute", {kT, kS}, {Value::Time(-1), S("UTC")}), 59);
+}
+
+TEST_F(BuiltinsTest, UnknownZonesFail) {
+  Result r = Call("hour", {kT, kS}, {Time("2026-01-01T00:00:00Z"), S("mars/olympus")});
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.error, "unknown time zone `mars/olympus`");
+  EXPECT_TRUE(KnownTimeZone("Europe/Berlin"));
+  EXPECT_TRUE(KnownTimeZone("UTC"));
+  EXPECT_FALSE(KnownTimeZone("localtime"));  // would depend on the machine
+  EXPECT_FALSE(KnownTimeZone("../../etc/passwd"));
+  EXPECT_FALSE(KnownTimeZone(""));
+  // The checker validates constant zone names through check_arg.
+  int id = Overload("weekday", {kT, kS});
+  ASSERT_GE(id, 0);
+  ASSERT_NE(Builtins()[id].check_arg, nullptr);
+  std::string err;
+  EXPECT_FALSE(Builtins()[id].check_arg(1, S("Europe/Berln"), &err));
+  EXPECT_EQ(err, "unknown time zone `Europe/Berln`");
+  EXPECT_TRUE(Builtins()[id].check_arg(1, S("Europe/Berlin"), &err));
+}
+
 }  // namespace
 }  // namespace tollgate::stdlib
