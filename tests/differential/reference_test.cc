@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/engine.h"
+#include "engine/vm/vm.h"
 #include "runtime/input.h"
 #include "tests/differential/reference.h"
 
@@ -123,6 +124,41 @@ TEST(Reference, RequiresAndRedactions) {
   ASSERT_EQ(e->d.redactions.size(), 2u);
   EXPECT_EQ(e->d.redactions[0].pattern, "dlp.email");
   EXPECT_EQ(e->d.redactions[1].pattern, "secret[0-9]+");
+}
+
+// Strings, `{expr}` messages with `any` witnesses, time zones: the
+// reference renders what the VM renders.
+TEST(Reference, StringsAndMessagesAgreeWithTheVm) {
+  const char* const kPolicies[] = {
+      "rule a { when any m in request.messages: m.content contains \"secret\"\n"
+      "  deny 403 \"{m.role} said {m.content} ({length(m.content)} chars) {{ok}}\" }",
+      "rule a { when any m in request.messages: (m.role == \"user\" and (any t in split(m.content, \" \"): t starts_with \"sec\"))\n"
+      "  warn \"word {t} from {m.role}\" tag w = \"{t}/{principal.workspace}\" }",
+      "rule a on_error skip { deny \"tokens {request.max_tokens}\" }\n"
+      "const tz = \"Asia/Tokyo\"\n"
+      "rule b { warn \"{principal.workspace + request.model} at {hour(context.time, tz)}h\" }",
+      "const ny = \"America/New_York\"\n"
+      "rule a mode advisory { deny \"model {request.model} day {date(context.time, ny)}\" }",
+      "rule a mode shadow { deny \"{request.input_tokens / 0}\" }\nrule b { tag j = join(split(request.model, \"\"), \",\") }",
+  };
+  for (const char* rules : kPolicies) {
+    Compiled c = CompileSource("ref.tg", std::string("policy \"ref\"\n") + rules, {});
+    ASSERT_TRUE(c.policy) << rules << "\n" << c.diagnostics.Render();
+    std::string json = R"({"principal": {"workspace": "w"}, "request": {"model": "m", "messages": [)"
+                       R"({"role": "system", "content": "be nice"}, {"role": "user", "content": "hello secret42 x"}]},)"
+                       R"( "context": {"time": "2026-03-29T01:30:00Z"}})";
+    vm::Record rec;
+    runtime::InputError err;
+    ASSERT_TRUE(runtime::DecodeInput(json, c.policy->schema(), {}, &rec, &err)) << err.message;
+    vm::Decision ref_d, vm_d;
+    ref::Evaluate(c.policy->ast(), c.policy->schema(), rec, &ref_d);
+    vm::Evaluate(c.policy->program(), rec, {}, &vm_d);
+    EXPECT_EQ(ref::Diff(ref_d, vm_d, c.policy->ast()), "") << rules;
+  }
+  // The first policy, exactly.
+  auto e = RunRef("rule a { when any m in request.messages: m.content contains \"secret\"\n"
+                  "  deny 403 \"{m.role} said {m.content}\" }");
+  EXPECT_EQ(e->d.reason, "user said hello secret42");
 }
 
 }  // namespace
