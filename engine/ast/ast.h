@@ -51,7 +51,7 @@ enum class RefKind : uint8_t {
   kUnresolved,
   kConst,      // index = const declaration index
   kData,       // index = data declaration index
-  kLocal,      // index = quantifier variable slot (0-based, innermost last)
+  kLocal,      // index = quantifier variable slot (one per quantifier of a root, pre-order)
   kField,      // index = schema field id; the whole member chain is one field
   kDetector,   // index = stdlib detector id (e.g. dlp.credit_card)
   kNamespace,  // an intermediate prefix such as `request` or `dlp` (never evaluated)
