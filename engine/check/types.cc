@@ -153,7 +153,8 @@ class Typer {
       }
       default:
         return Bad(e, "cannot index a value of type " + T(base),
-                   base.is(Kind::kString) ? "strings cannot be indexed; use `starts_with`, `contains` or `length`"
+                   base.is(Kind::kString) ? "strings cannot be indexed: test them with `starts_with`, `ends_with` or `contains` "
+                                            "(`s starts_with \"x\"`), or take parts with `split(s, \"/\")[0]`"
                                           : "only lists (by int), maps (by string) and records (by field name) can be indexed");
     }
   }

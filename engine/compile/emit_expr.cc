@@ -304,6 +304,10 @@ uint64_t Emitter::Quantifier(const ast::Expr& e) {
   if (std::optional<uint64_t> n = StaticLength(list)) {
     bound = *n;
     why = "the most elements that list has in the policy's constants and data";
+  } else if (list.kind == ast::ExprKind::kCall && list.name == "split") {
+    // Parts are at least the separator apart: at most one more than bytes.
+    bound = static_cast<uint64_t>(limits_.max_input_bytes) + 1;
+    why = "a split of request text may have Limits::max_input_bytes + 1 parts";
   } else if (list.ref == ast::RefKind::kField && list.index >= 0 &&
              schema_.field(list.index).path == "request.messages") {
     bound = limits_.max_messages;

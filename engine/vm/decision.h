@@ -73,7 +73,7 @@ struct Tag {
 
 struct Warning {
   uint32_t rule = 0;
-  std::string_view message;
+  std::string_view message;        // in the program, or Decision::arena when rendered
 };
 
 // One require predicate the router must apply to every candidate.

@@ -23,8 +23,9 @@
 // Evaluation allocates nothing of its own once the Decision's vectors and
 // the thread's scratch have grown (tests/vm/internals_test.cc counts it);
 // the exceptions are cold paths: rule error messages, non-constant tag
-// values (cloned into Decision::arena), container literals and builtins
-// that build strings, and RE2::Set's own per-scan bookkeeping.
+// values (cloned into Decision::arena), messages with `{...}` holes
+// (rendered into Decision::arena when their rule fires), container literals
+// and builtins that build strings, and RE2::Set's own per-scan bookkeeping.
 // The instruction budget (EvalOptions::instruction_budget) is PER RULE: each
 // rule's evaluation (its `when`, tag values and effects) starts with the full
 // budget, and so does each EvalRequire (and EvalKey) call. A rule that runs

@@ -163,5 +163,33 @@ TEST(CostBound, QuantifiersOverConstantDataCostTheirSize) {
   EXPECT_LT(bound, 100u * 5 * 20);
 }
 
+TEST(CostBound, TheHelpNamesTheLoopAndItsBound) {
+  Compiled c = CompileSource(
+      "t.tg",
+      "policy \"t\"\n"
+      "rule big { when any m in request.messages: (any n in request.messages: m.content == n.content) "
+      "deny \"x\" }\n",
+      CompileOptions{});
+  ASSERT_TRUE(c.policy) << c.diagnostics.Render();
+  const Diagnostic* w = nullptr;
+  for (const Diagnostic& d : c.diagnostics.items())
+    if (d.code == "tg_cost_bound") w = &d;
+  ASSERT_NE(w, nullptr) << c.diagnostics.Render();
+  EXPECT_NE(w->help.find("`any m in request.messages` (line 2) may run its body 4096 times"),
+            std::string::npos)
+      << w->help;
+  EXPECT_NE(w->help.find("Limits::max_messages"), std::string::npos) << w->help;
+  EXPECT_NE(w->help.find("const or data list"), std::string::npos) << w->help;
+  // Over a five-element const list the same nesting stays under the budget.
+  Compiled small = CompileSource(
+      "t.tg",
+      "policy \"t\"\nconst five = [\"a\", \"b\", \"c\", \"d\", \"e\"]\n"
+      "rule ok { when any m in request.messages: (any t in five: (any u in five: m.content == t + u)) "
+      "deny \"x\" }\n",
+      CompileOptions{});
+  ASSERT_TRUE(small.policy) << small.diagnostics.Render();
+  for (const Diagnostic& d : small.diagnostics.items()) EXPECT_NE(d.code, "tg_cost_bound") << d.message;
+}
+
 }  // namespace
 }  // namespace tollgate::vmtest
