@@ -114,6 +114,7 @@ TEST(ParseMessages, TagStringLiteralIsATemplate) {
 
 TEST(ParseMessages, MalformedHolesAreReported) {
   for (const char* bad : {"deny \"a {b\"", "deny \"a } b\"", "warn \"{}\"", "warn \"{1 +}\"",
+                          "warn \"{request.model # x}\"", "warn \"{1 2}\"",
                           "deny \"x {lower(\\\"A\\\")}\""}) {
     Parsed p = ParseText(std::string("rule r { ") + bad + " }\n");
     EXPECT_FALSE(p.policy) << bad;
