@@ -253,6 +253,7 @@ class PolicyGen {
           return "request.messages[" + (r_.Chance(50) ? std::to_string(r_.Below(3)) : E(kInt, d)) +
                  "]" + (r_.Chance(70) ? ".content" : ".role");
         if (r_.Chance(10)) return "request.provider.order[" + std::to_string(r_.Below(2)) + "]";
+        if (r_.Chance(10)) return "(" + E(kStr, d) + " + " + E(kStr, d) + ")";
         return r_.Chance(50) ? "labels[" + Key(label_keys_, d) + "]" : Leaf(kStr);
       case kTime:
         return "(" + E(kTime, d) + (r_.Chance(50) ? " + " : " - ") + E(kDur, d) + ")";
@@ -342,7 +343,10 @@ class PolicyGen {
         static const T ts[] = {kInt, kStr, kBool, kMoney, kDec};
         return "tag t" + std::to_string(r_.Below(3)) + " = " + E(ts[r_.Below(5)], 1);
       }
-      case 3: return "warn \"warning from r" + std::to_string(rule) + "\"";
+      case 3:
+        // A message hole (rendered when the rule fires; an absent field is an error).
+        return "warn \"warning from r" + std::to_string(rule) +
+               (r_.Chance(30) ? " {principal.user} {request.max_tokens}" : "") + "\"";
       case 4: {
         static const char* const hints[] = {
             "sort price", "sort latency", "sort throughput", "max_price 1.50 usd",
