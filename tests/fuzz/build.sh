@@ -10,7 +10,7 @@ set -euo pipefail
 B=${1:?usage: build.sh BUILD_DIR}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 LIBS="$B/libtg_runtime.a $B/libtg_engine.a $B/libtg_parse.a $B/libtg_check.a $B/libtg_vm.a $B/libtg_stdlib.a $B/libtg_core.a"
-SYS="-lantlr4-runtime -lre2 -lspdlog -lfmt -lcrypto -lpthread"
+SYS="-lantlr4-runtime -lre2 -lcctz -lspdlog -lfmt -lcrypto -lpthread"
 FLAGS="-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -I$ROOT"
 DIFF="$ROOT/tests/differential/reference_helpers.cc $ROOT/tests/differential/compare_helpers.cc $ROOT/tests/differential/generate_helpers.cc"
 for t in fuzz_decode_input fuzz_compile fuzz_differential; do
