@@ -42,6 +42,14 @@ class Typer {
         locals_[q->index] = l.is(Kind::kList) || l.is(Kind::kSet) ? l.elem() : Type();
       }
     }
+    if ((root.role == Role::kBudgetKey || root.role == Role::kLimitKey) &&
+        root.expr->kind == ExprKind::kList) {
+      // A composite key `(a, b)`: each part is a string (not "one element type").
+      for (auto& k : root.expr->kids)
+        Want(*k, Visit(*k, 2, false), Type(Kind::kString), "each part of a key");
+      root.expr->type = Type::List(Type(Kind::kString));
+      return;
+    }
     bool pattern_ok = root.role == Role::kRedact;
     Type t = Visit(*root.expr, 1, pattern_ok);
     CheckRoot(root, t);
@@ -505,12 +513,7 @@ class Typer {
         return;
       case Role::kBudgetKey:
       case Role::kLimitKey:
-        // A composite key `(a, b)` is a list of strings.
-        if (e.kind == ExprKind::kList && t.is(Kind::kList)) {
-          for (const auto& k : e.kids) Want(*k, k->type, Type(Kind::kString), "each part of a key");
-          return;
-        }
-        Want(e, t, Type(Kind::kString), "a key");
+        Want(e, t, Type(Kind::kString), "a key");  // (composite keys: see Root)
         return;
       case Role::kLimitMax:
         Want(e, t, Type(Kind::kInt), "`max`");

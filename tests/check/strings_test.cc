@@ -74,6 +74,13 @@ TEST(Keys, CompositeKeysHoldStrings) {
       "policy \"t\"\nlimit l { key (principal.user, principal.groups) per minute max 5 requests }\n");
   EXPECT_FALSE(c.ok);
   EXPECT_EQ(c.ErrorCodes(), std::vector<std::string>{"tg_type_error"}) << c.Render();
+  EXPECT_NE(c.diags.items()[0].message.find("each part of a key must be `string`"), std::string::npos)
+      << c.Render();
+  Checked n = CheckSource(
+      "policy \"t\"\nlimit l { key (principal.user, request.max_tokens) per minute max 5 requests }\n");
+  EXPECT_NE(n.Render().find("each part of a key must be `string`, found `int`"), std::string::npos)
+      << n.Render();
+  EXPECT_NE(n.Render().find("`string(x)`"), std::string::npos) << n.Render();
   // Keys are request-scoped, part by part.
   Checked s = CheckSource(
       "policy \"t\"\nlimit l { key (principal.user, provider.name) per minute max 5 requests }\n");
