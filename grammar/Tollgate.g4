@@ -24,7 +24,11 @@ grammar Tollgate;
 }
 
 policy      : header decl* EOF ;
-header      : 'policy' STRING ;
+header      : 'policy' STRING retainClause? ;
+// `retain content full|hash|none` (docs/audit.md): only `retain` is a
+// keyword, so that `content` and `hash` stay plain names; the two words are
+// checked in build_ast.inc.
+retainClause: 'retain' IDENT IDENT ;
 
 decl        : constDecl | dataDecl | ruleDecl | budgetDecl | limitDecl | testDecl ;
 
@@ -122,7 +126,7 @@ name        : IDENT | 'accepted' | 'advisory' | 'all' | 'allow' | 'and' | 'any' 
             | 'has' | 'in' | 'key' | 'limit' | 'matches' | 'max' | 'max_price'
             | 'mode' | 'not' | 'not_fired' | 'null' | 'on_error' | 'or'
             | 'order' | 'per' | 'policy' | 'redact' | 'redacts' | 'rejected_by'
-            | 'require' | 'route' | 'rule' | 'shadow' | 'skip' | 'sort' | 'tag'
+            | 'require' | 'retain' | 'route' | 'rule' | 'shadow' | 'skip' | 'sort' | 'tag'
             | 'test' | 'true' | 'usd' | 'warn' | 'warns' | 'when'
             | 'starts_with' | 'ends_with' ;
 

@@ -366,8 +366,17 @@ void DumpExpect(std::string* out, const Expect& x) {
 
 }  // namespace
 
+const char* RetentionName(Retention r) {
+  switch (r) {
+    case Retention::kFull: return "full";
+    case Retention::kHash: return "hash";
+    case Retention::kNone: return "none";
+  }
+  return "full";
+}
+
 bool SameTree(const Policy& a, const Policy& b) {
-  if (a.name != b.name) return false;
+  if (a.name != b.name || a.retain != b.retain) return false;
   if (!SameList(a.consts, b.consts, [](const ConstDecl& x, const ConstDecl& y) {
         return x.name == y.name && x.declared == y.declared && SameExpr(x.expr.get(), y.expr.get());
       })) {
@@ -404,6 +413,9 @@ std::string Dump(const Expr& e) {
 std::string Dump(const Policy& p) {
   std::string out;
   Put(&out, "(policy ", Quote(p.name), "\n");
+  // Only a non-default retention is dumped, so that the version ids of
+  // policies without the clause stay what they were.
+  if (p.retain != Retention::kFull) Put(&out, "  (retain content ", RetentionName(p.retain), ")\n");
   for (const ConstDecl& c : p.consts) {
     Put(&out, "  (const ", c.name);
     if (c.declared) Put(&out, " (type ", c.declared->ToString(), ")");

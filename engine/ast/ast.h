@@ -189,11 +189,18 @@ struct TestDecl {
   std::vector<Expect> expects;
 };
 
+// What an audit record keeps of a request's message text (docs/audit.md):
+// the text itself, a keyed hash plus detector results, or nothing.
+enum class Retention : uint8_t { kFull, kHash, kNone };
+const char* RetentionName(Retention r);  // "full" | "hash" | "none"
+
 struct Policy {
   std::unique_ptr<SourceFile> file;
   std::unique_ptr<Arena> arena = std::make_unique<Arena>();
   std::string name;
   Span name_span;
+  Retention retain = Retention::kFull;  // header `retain content ...`
+  Span retain_span;
   std::vector<ConstDecl> consts;
   std::vector<DataDecl> data;
   std::vector<Rule> rules;

@@ -29,8 +29,8 @@ bool IsKeyword(const std::string& s) {
       "contains", "data", "deny", "enforce", "expect", "false", "fired", "from", "given", "has",
       "in", "key", "limit", "matches", "max", "max_price", "mode", "not", "not_fired", "null",
       "on_error", "or", "order", "per", "policy", "redact", "redacts", "rejected_by", "require",
-      "route", "rule", "shadow", "skip", "sort", "tag", "test", "true", "usd", "warn", "warns",
-      "when", "starts_with", "ends_with"};
+      "retain", "route", "rule", "shadow", "skip", "sort", "tag", "test", "true", "usd", "warn",
+      "warns", "when", "starts_with", "ends_with"};
   return kWords.count(s) > 0;
 }
 
@@ -118,6 +118,11 @@ class Formatter {
     Line(0, true, false);
     Take(Sp::kSpace);  // policy
     Take(Sp::kSpace);  // name
+    if (Is("retain")) {  // retain content full|hash|none, on the header line
+      Take(Sp::kSpace);
+      Take(Sp::kSpace);
+      Take(Sp::kSpace);
+    }
     while (k_ < sig_.size() && ok_) Decl();
     Line(0, true, true);
     FlushComments(t_.size());

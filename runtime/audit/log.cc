@@ -1,0 +1,399 @@
+#include "runtime/audit/log.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "runtime/audit/internal/content.h"
+#include "runtime/audit/internal/util.h"
+#include "runtime/audit/reader.h"
+#include "runtime/audit/store.h"
+#include "runtime/decision_json.h"
+
+namespace tollgate::audit {
+namespace rj = rapidjson;
+using internal::FormatMillis;
+using internal::NowMillis;
+
+namespace {
+
+struct Pending {
+  Entry entry;
+  std::string id;
+  int64_t ms = 0;
+  uint64_t seq = 0;
+};
+
+void AppendQuoted(std::string* out, std::string_view s) {
+  rj::StringBuffer sb;
+  rj::Writer<rj::StringBuffer> w(sb);
+  w.String(s.data(), static_cast<rj::SizeType>(s.size()));
+  out->append(sb.GetString(), sb.GetSize());
+}
+
+bool WriteAll(int fd, std::string_view data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+bool LoadOrMakeKey(const std::string& dir, std::string* key, std::string* error) {
+  const std::string path = dir + "/key";
+  if (internal::ReadWholeFile(path, key, error) && key->size() >= 32) return true;
+  unsigned char raw[32];
+  if (getrandom(raw, sizeof raw, 0) != static_cast<ssize_t>(sizeof raw)) {
+    *error = "no randomness for the audit key";
+    return false;
+  }
+  static const char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char c : raw) {
+    hex += kHex[c >> 4];
+    hex += kHex[c & 15];
+  }
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    bool ok = WriteAll(fd, hex + "\n") && ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok) {
+      *error = "cannot write `" + path + "`";
+      return false;
+    }
+    internal::FsyncDir(dir);
+  }
+  // Another process may have created it first: read whatever is there.
+  if (!internal::ReadWholeFile(path, key, error) || key->size() < 32) {
+    *error = "cannot read the audit key `" + path + "`";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string RenderDecision(const vm::Decision& d, const vm::Program& program) {
+  return runtime::DecisionToJson(d, program, {});
+}
+
+struct AuditLog::Impl {
+  AuditLog* owner = nullptr;
+  std::string dir;
+  Options options;
+  std::string hmac_key;
+
+  // --- shared with Append ---
+  std::mutex mu;
+  std::condition_variable work_cv;
+  bool writer_waiting = false;
+  bool stop = false;
+  std::vector<Pending> queue;
+  uint64_t next_seq = 0;
+  internal::IdGenerator ids;
+
+  std::mutex durable_mu;
+  std::condition_variable durable_cv;
+  std::function<void(uint64_t)> callback;  // guarded by durable_mu
+
+  std::mutex subjects_mu;
+  std::map<std::string, std::shared_ptr<const Subject>> subjects;
+
+  // --- writer thread only ---
+  std::thread thread;
+  int fd = -1;
+  uint64_t file_seq = 0;
+  uint64_t file_bytes = 0;
+  uint64_t file_records = 0;
+  int64_t file_opened_ms = 0;
+  std::string last_hash;
+  std::string buf;
+  bool closed = false;
+  int lock_fd = -1;
+
+  ~Impl() {
+    if (lock_fd >= 0) ::close(lock_fd);
+  }
+
+  std::string FilePath(uint64_t seq) const { return LogFilePath(dir, seq); }
+
+  void Fail() {
+    owner->failed_.store(true, std::memory_order_release);
+    std::lock_guard<std::mutex> lock(durable_mu);
+    durable_cv.notify_all();
+  }
+
+  // Finishes `line` (which holds everything before the hash) and appends it to buf.
+  void Seal(std::string* line) {
+    std::string h = internal::Sha256Hex(*line);
+    *line += ",\"hash\":\"";
+    *line += h;
+    *line += "\"}\n";
+    last_hash = std::move(h);
+    buf += *line;
+  }
+
+  bool OpenFile(uint64_t seq, bool recovered) {
+    const std::string path = FilePath(seq);
+    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0) return false;
+    file_seq = seq;
+    file_bytes = 0;
+    file_records = 0;
+    file_opened_ms = NowMillis();
+    std::string line = "{\"kind\":\"file\",\"seq\":" + std::to_string(seq) + ",\"time\":\"" +
+                       FormatMillis(file_opened_ms) + "\",\"prev\":\"" + last_hash +
+                       "\",\"tollgate\":\"" + kTollgateVersion + "\",\"recovered\":" +
+                       (recovered ? "true" : "false");
+    Seal(&line);
+    bool ok = Flush();
+    internal::FsyncDir(dir);
+    return ok;
+  }
+
+  bool Flush() {
+    if (buf.empty()) return true;
+    bool ok = WriteAll(fd, buf) && (!options.sync || ::fdatasync(fd) == 0);
+    file_bytes += buf.size();
+    buf.clear();
+    return ok;
+  }
+
+  bool CloseFile() {
+    if (fd < 0) return true;
+    std::string line = "{\"kind\":\"seal\",\"seq\":" + std::to_string(file_seq) + ",\"time\":\"" +
+                       FormatMillis(NowMillis()) + "\",\"records\":" + std::to_string(file_records) +
+                       ",\"prev\":\"" + last_hash + "\"";
+    Seal(&line);
+    bool ok = Flush();
+    if (::close(fd) != 0) ok = false;
+    fd = -1;
+    return ok;
+  }
+
+  void Compose(Pending& p, std::string* line) {
+    const Entry& e = p.entry;
+    line->clear();
+    *line += "{\"kind\":\"decision\",\"id\":\"";
+    *line += p.id;
+    *line += "\",\"time\":\"";
+    *line += FormatMillis(p.ms);
+    *line += "\",\"prev\":\"";
+    *line += last_hash;
+    *line += "\",";
+    *line += e.subject ? e.subject->header : std::string("\"policy\":null");
+    *line += ",\"clock\":";
+    if (e.clock.empty()) *line += "null";
+    else AppendQuoted(line, e.clock);
+    *line += ",\"counters\":";
+    *line += e.counters.empty() ? std::string_view("null") : std::string_view(e.counters);
+    std::string input, content;
+    internal::PrepareInput(e.input, e.subject ? e.subject->retain : ast::Retention::kFull, hmac_key,
+                           &input, &content);
+    *line += ",\"input\":";
+    *line += input;
+    if (!content.empty()) {
+      *line += ",\"content\":";
+      *line += content;
+    }
+    *line += ",\"decision\":";
+    *line += e.decision.empty() ? std::string_view("null") : std::string_view(e.decision);
+    *line += ",\"endpoints\":";
+    *line += e.endpoints.empty() ? std::string_view("null") : std::string_view(e.endpoints);
+    Seal(line);
+    ++file_records;
+  }
+
+  void Run() {
+    std::vector<Pending> batch;
+    std::string line;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        while (queue.empty() && !stop) {
+          writer_waiting = true;
+          work_cv.wait(lock);
+          writer_waiting = false;
+        }
+        if (queue.empty() && stop) break;
+        batch.swap(queue);
+      }
+      if (owner->failed()) {
+        batch.clear();
+        continue;
+      }
+      bool ok = true;
+      const int64_t now = NowMillis();
+      if (file_bytes >= options.max_file_bytes || now - file_opened_ms >= options.max_file_age_ms) {
+        ok = CloseFile() && OpenFile(file_seq + 1, false);
+      }
+      uint64_t last = 0;
+      for (Pending& p : batch) {
+        Compose(p, &line);
+        last = p.seq;
+      }
+      ok = ok && Flush();
+      batch.clear();
+      if (!ok) {
+        Fail();
+        continue;
+      }
+      std::lock_guard<std::mutex> lock(durable_mu);
+      owner->durable_.store(last, std::memory_order_release);
+      durable_cv.notify_all();
+      if (callback) callback(last);
+    }
+  }
+};
+
+AuditLog::AuditLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) { impl_->owner = this; }
+
+AuditLog::~AuditLog() { Close(); }
+
+const std::string& AuditLog::dir() const { return impl_->dir; }
+
+std::unique_ptr<AuditLog> AuditLog::Open(const std::string& dir, const Options& options,
+                                         std::string* error) {
+  if (!internal::MakeDirs(dir, error)) return nullptr;
+  auto impl = std::make_unique<Impl>();
+  impl->dir = dir;
+  impl->options = options;
+  if (!LoadOrMakeKey(dir, &impl->hmac_key, error)) return nullptr;
+  // One writer per directory: an advisory lock held for the log's lifetime.
+  impl->lock_fd = ::open((dir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+  if (impl->lock_fd < 0 || ::flock(impl->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    *error = "the audit directory `" + dir + "` is in use by another writer";
+    return nullptr;
+  }
+  // Chain to the last complete record of the newest file; always start a new
+  // file (a file without its seal was cut short by a crash: "recovered").
+  std::vector<uint64_t> seqs;
+  if (!ListLogFiles(dir, &seqs, error)) return nullptr;
+  impl->last_hash = std::string(internal::kGenesis);
+  uint64_t next = seqs.empty() ? 1 : seqs.back() + 1;
+  bool recovered = false;
+  for (auto it = seqs.rbegin(); it != seqs.rend(); ++it) {
+    TailInfo tail;
+    if (!ReadTail(impl->FilePath(*it), &tail, error)) return nullptr;
+    if (tail.last_hash.empty()) {
+      // Not one complete record (a crash while creating it): reuse its number.
+      if (*it + 1 == next) next = *it;
+      recovered = true;
+      continue;
+    }
+    impl->last_hash = tail.last_hash;
+    recovered = recovered || !tail.sealed;
+    break;
+  }
+  if (!impl->OpenFile(next, recovered)) {
+    *error = "cannot create `" + impl->FilePath(next) + "`: " + std::strerror(errno);
+    return nullptr;
+  }
+  std::unique_ptr<AuditLog> log(new AuditLog(std::move(impl)));
+  Impl* p = log->impl_.get();
+  p->thread = std::thread([p] { p->Run(); });
+  return log;
+}
+
+std::shared_ptr<const Subject> AuditLog::Register(const Policy& policy,
+                                                  const SubjectSources& sources,
+                                                  std::string* error) {
+  const std::string key = policy.version_id() + "|" + internal::Sha256Hex(sources.schema_json) +
+                          "|" + internal::Sha256Hex(sources.catalog_json) + "|" +
+                          internal::Sha256Hex(sources.accounts_json);
+  std::lock_guard<std::mutex> lock(impl_->subjects_mu);
+  if (auto it = impl_->subjects.find(key); it != impl_->subjects.end()) return it->second;
+  const std::string& dir = impl_->dir;
+  std::string version, schema, catalog, accounts;
+  if (!PutPolicy(dir, policy, policy.schema(), &version, error)) return nullptr;
+  if (!sources.schema_json.empty() &&
+      !PutDocument(dir, "schema", "schema", sources.schema_json, &schema, error))
+    return nullptr;
+  if (!sources.catalog_json.empty() &&
+      !PutDocument(dir, "catalog", "catalog", sources.catalog_json, &catalog, error))
+    return nullptr;
+  if (!sources.accounts_json.empty() &&
+      !PutDocument(dir, "accounts", "accounts", sources.accounts_json, &accounts, error))
+    return nullptr;
+  auto s = std::make_shared<Subject>();
+  s->policy_version = version;
+  s->retain = policy.ast().retain;
+  auto id_or_null = [](const std::string& id) { return id.empty() ? std::string("null") : "\"" + id + "\""; };
+  s->header = "\"policy\":{\"name\":";
+  AppendQuoted(&s->header, policy.name());
+  s->header += ",\"version\":\"" + version + "\",\"schema\":" + id_or_null(schema) +
+               "},\"catalog\":" + id_or_null(catalog) + ",\"accounts\":" + id_or_null(accounts) +
+               ",\"bytecode\":" + std::to_string(vm::kBytecodeFormatVersion) + ",\"tollgate\":\"" +
+               kTollgateVersion + "\",\"retain\":\"" + ast::RetentionName(s->retain) + "\"";
+  impl_->subjects.emplace(key, s);
+  return s;
+}
+
+Ticket AuditLog::Append(Entry&& entry) {
+  Ticket t;
+  if (failed()) return t;
+  const int64_t now = NowMillis();
+  bool wake;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (impl_->stop) return t;
+    Pending& p = impl_->queue.emplace_back();
+    p.entry = std::move(entry);
+    p.seq = t.seq = ++impl_->next_seq;
+    p.id = impl_->ids.Next(now, &p.ms);
+    t.id = p.id;
+    wake = impl_->writer_waiting;
+  }
+  if (wake) impl_->work_cv.notify_one();
+  return t;
+}
+
+bool AuditLog::WaitDurable(uint64_t seq) {
+  if (durable_.load(std::memory_order_acquire) >= seq) return true;
+  std::unique_lock<std::mutex> lock(impl_->durable_mu);
+  impl_->durable_cv.wait(lock, [&] {
+    return durable_.load(std::memory_order_acquire) >= seq || failed();
+  });
+  return durable_.load(std::memory_order_acquire) >= seq;
+}
+
+void AuditLog::SetDurableCallback(std::function<void(uint64_t)> callback) {
+  std::lock_guard<std::mutex> lock(impl_->durable_mu);
+  impl_->callback = std::move(callback);
+}
+
+bool AuditLog::Close() {
+  if (impl_->closed) return !failed();
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->stop = true;
+  }
+  impl_->work_cv.notify_one();
+  if (impl_->thread.joinable()) impl_->thread.join();
+  if (!failed() && !impl_->CloseFile()) failed_.store(true);
+  impl_->closed = true;
+  {
+    std::lock_guard<std::mutex> lock(impl_->durable_mu);
+    impl_->durable_cv.notify_all();
+  }
+  return !failed();
+}
+
+}  // namespace tollgate::audit

@@ -1,0 +1,176 @@
+// The decision log: hash-chained, group-committed JSON-lines records of every
+// decision, one writer per audit directory. docs/audit.md is the auditor's
+// guide; this header is the embedder's.
+//
+// ## Recording decisions
+//
+//   std::string err;
+//   auto log = audit::AuditLog::Open("/var/lib/tollgate/audit", {}, &err);
+//   if (!log) Fail(err);
+//   // once per policy (and catalog) version, at load time: stores the
+//   // versions in the version store and pre-renders the record header
+//   auto subject = log->Register(*policy, {.catalog_json = catalog_text}, &err);
+//   ...
+//   // per request, on the evaluating thread (any number of threads):
+//   audit::Entry e;
+//   e.subject = subject;
+//   e.input = std::move(request_json);          // the decision input as received
+//   e.decision = audit::RenderDecision(decision, policy->program());
+//   audit::Ticket t = log->Append(std::move(e));   // t.id goes in the response
+//   ... send the response except its last byte ...
+//   log->WaitDurable(t.seq);                      // record on disk (fdatasync)
+//   ... send the last byte ...
+//
+// ## What a record holds
+// One line: {"kind":"decision","id","time","prev","policy":{name, version,
+// schema},"catalog","accounts","bytecode","tollgate","retain","clock",
+// "counters","input","content"?,"decision","endpoints","hash"}. "hash" is
+// the SHA-256 of the line's bytes before `,"hash":`, which include "prev",
+// the hash of the record before it. Each file opens with a "file" record
+// whose "prev" is the last hash of the previous file and, when closed in
+// order, ends with a "seal" record. docs/audit.md has every field.
+//
+// ## Retention and credentials
+// The subject's policy declares `retain content full|hash|none`. The
+// writer thread (never the evaluating thread) rewrites the input before it
+// is written: members named like credentials (authorization, api_key, ...)
+// lose their value at any depth; with `full`, any dlp.api_key match in any
+// string is cut out (the record then says so in "content"); with `hash` and
+// `none`, every message text and tool-call argument is replaced by "" and
+// "content" lists their byte lengths (so token estimates replay) plus, for
+// `hash`, a keyed HMAC-SHA-256 (key: DIR/key, made on first open) and the
+// detectors that matched.
+//
+// ## Durability
+// Append only queues. A writer thread takes everything queued, writes it
+// with one write() per file, fdatasync()s, then publishes the highest
+// durable sequence number. WaitDurable(seq) blocks until that covers seq;
+// durable_seq() polls; SetDurableCallback() lets an event-loop gateway be
+// told instead of blocking. A gateway commits the record before the last
+// byte of the response: it holds that byte until WaitDurable returns (or
+// the callback fires). After kill -9 every record whose WaitDurable had
+// returned is on disk; a record cut mid-write is left as an incomplete last
+// line that verification reports and the next Open steps past (a new file
+// whose header chains to the last complete record).
+//
+// ## Rotation
+// A new file (DIR/decisions-NNNNNN.jsonl) starts when the current one passes
+// Options::max_file_bytes or is older than Options::max_file_age_ms, and on
+// every Open. Rotation seals the old file and chains the new one to it.
+//
+// ## Errors
+// Open and Register return null with *error set (I/O, a version the store
+// cannot hold). A write or sync failure after Open is sticky: failed()
+// turns true, WaitDurable returns false, and nothing more is written (a
+// gateway must then stop answering: it can no longer prove its decisions).
+//
+// ## Cost
+// Append on the evaluating thread: one clock read, one id, one mutex push of
+// the moved strings (RenderDecision, if used, is extra: ~0.5 us for a small
+// decision). tests/bench prints the amortized figure. Hashing, retention,
+// writing and syncing run on the writer thread.
+//
+// ## Thread safety
+// AuditLog is thread-safe: Register, Append, WaitDurable and durable_seq may
+// be called from any number of threads. A Subject is immutable and shared.
+// Close (or the destructor) must not race with Append.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "engine/engine.h"
+#include "engine/vm/decision.h"
+
+namespace tollgate::audit {
+
+inline constexpr const char* kTollgateVersion = "0.1.0";
+
+struct Options {
+  uint64_t max_file_bytes = 64ull << 20;  // rotate after 64 MiB
+  int64_t max_file_age_ms = 24ll * 3600 * 1000;  // ... or after a day
+  bool sync = true;                        // fdatasync each batch (tests may turn it off)
+};
+
+// What made a decision, rendered once: policy version (and its schema
+// extension), catalog, accounts. Built by AuditLog::Register.
+struct Subject {
+  std::string header;          // `"policy":{...},"catalog":..,...,"retain":".."`
+  std::string policy_version;  // "sha256:..."
+  ast::Retention retain = ast::Retention::kFull;
+};
+
+// What Register stores besides the policy (empty = none / standard schema).
+struct SubjectSources {
+  std::string schema_json;     // the schema extension (--schema), if any
+  std::string catalog_json;    // the catalog the router used, if any
+  std::string accounts_json;   // the accounts file, if any
+};
+
+// One decision to record. Strings are moved in; nothing is kept by reference.
+struct Entry {
+  std::shared_ptr<const Subject> subject;
+  std::string input;      // the decision input JSON exactly as decoded
+  std::string decision;   // the decision object (RenderDecision); never traced
+  std::string endpoints;  // JSON array of routed endpoints; empty = not routed (null)
+  std::string clock;      // RFC 3339 instant filled into context.time; empty = none
+  // Budget and limit counters as seen by the evaluation (a JSON object);
+  // empty = none. Reserved for the ledger (issue 8): replay will feed them
+  // back as evaluation inputs.
+  std::string counters;
+};
+
+struct Ticket {
+  uint64_t seq = 0;   // 1-based position among this log's appends; 0 = not recorded
+  std::string id;     // the decision id (26 characters, sortable)
+};
+
+// Renders a decision as the record wants it: the decision document of
+// runtime/decision_json.h without trace, one line.
+std::string RenderDecision(const vm::Decision& d, const vm::Program& program);
+
+class AuditLog {
+ public:
+  // Opens (creating) `dir`, starts a new log file chained to the last
+  // complete record of the previous one, starts the writer thread.
+  static std::unique_ptr<AuditLog> Open(const std::string& dir, const Options& options,
+                                        std::string* error);
+  ~AuditLog();  // Close()
+
+  // Stores the policy's sources and data documents, and the given schema,
+  // catalog and accounts, in the version store (checking that the stored
+  // policy recompiles to the same version id), and returns the Subject to
+  // put in entries. Null with *error on failure. Cost: one compile.
+  std::shared_ptr<const Subject> Register(const Policy& policy, const SubjectSources& sources,
+                                          std::string* error);
+
+  // Queues one record; returns its ticket (seq 0 after a failure).
+  Ticket Append(Entry&& entry);
+
+  // Blocks until record `seq` (and all before it) is durable. False when the
+  // log failed. Cost: none when already durable.
+  bool WaitDurable(uint64_t seq);
+  uint64_t durable_seq() const { return durable_.load(std::memory_order_acquire); }
+  // Called on the writer thread after each durable batch with the new
+  // durable_seq(); must be quick and must not call Append.
+  void SetDurableCallback(std::function<void(uint64_t)> callback);
+
+  // Writes everything queued, seals the file, stops the writer. Idempotent.
+  // False when some write failed.
+  bool Close();
+  bool failed() const { return failed_.load(std::memory_order_acquire); }
+  const std::string& dir() const;
+
+  struct Impl;
+
+ private:
+  explicit AuditLog(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+  std::atomic<uint64_t> durable_{0};
+  std::atomic<bool> failed_{false};
+};
+
+}  // namespace tollgate::audit

@@ -1,0 +1,336 @@
+#include "runtime/audit/reader.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <unordered_set>
+
+#include "runtime/audit/internal/util.h"
+
+namespace tollgate::audit {
+namespace rj = rapidjson;
+
+namespace {
+
+constexpr std::string_view kHashKey = ",\"hash\":\"";
+constexpr size_t kSuffix = 9 + 64 + 2;  // ,"hash":" + hex + "}
+
+bool IsHex64(std::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+// The hash a line states, or "" when the line does not end the way records do.
+std::string_view StatedHash(std::string_view line) {
+  if (line.size() < kSuffix + 1 || line.substr(line.size() - 2) != "\"}" ||
+      line.substr(line.size() - kSuffix, kHashKey.size()) != kHashKey)
+    return {};
+  std::string_view hex = line.substr(line.size() - 66, 64);
+  return IsHex64(hex) ? hex : std::string_view{};
+}
+
+bool ParseSeq(const std::string& name, uint64_t* seq) {
+  // decisions-NNNNNN.jsonl
+  constexpr std::string_view kPrefix = "decisions-", kExt = ".jsonl";
+  if (name.size() <= kPrefix.size() + kExt.size() || name.rfind(kPrefix, 0) != 0 ||
+      name.substr(name.size() - kExt.size()) != kExt)
+    return false;
+  std::string digits = name.substr(kPrefix.size(), name.size() - kPrefix.size() - kExt.size());
+  if (digits.empty() || digits.size() > 18) return false;
+  uint64_t v = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  *seq = v;
+  return true;
+}
+
+std::string Str(const rj::Value& doc, const char* key) {
+  if (!doc.IsObject()) return {};
+  auto it = doc.FindMember(key);
+  return it != doc.MemberEnd() && it->value.IsString()
+             ? std::string(it->value.GetString(), it->value.GetStringLength())
+             : std::string();
+}
+
+bool IsDirectory(const std::string& p) {
+  struct stat st{};
+  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// Verifies files in chain order. `expected` is the prev the first must have
+// ("" = take it as given).
+class Verifier {
+ public:
+  explicit Verifier(VerifyReport* r) : r_(r) {}
+
+  void File(const std::string& path, uint64_t seq, bool last, std::string expected,
+            bool next_recovered) {
+    ++r_->files;
+    std::string data, error;
+    if (!internal::ReadWholeFile(path, &data, &error)) {
+      Add(path, 0, "", "audit_missing_file", error, true);
+      expected_ = "";
+      return;
+    }
+    if (!expected.empty() || resync_) expected_ = expected;
+    resync_ = false;
+    size_t pos = 0;
+    uint64_t lineno = 0;
+    bool sealed = false;
+    while (pos < data.size()) {
+      size_t nl = data.find('\n', pos);
+      ++lineno;
+      if (nl == std::string::npos) {  // cut short: a crash or a truncation
+        bool crash = last || next_recovered;
+        Add(path, lineno, "", crash ? "audit_incomplete_tail" : "audit_truncated_record",
+            crash ? "the last record is incomplete (" + std::to_string(data.size() - pos) +
+                        " bytes without a newline): the writer stopped while writing it"
+                  : "the file ends in the middle of a record (" +
+                        std::to_string(data.size() - pos) + " bytes): it was truncated",
+            !crash);
+        break;
+      }
+      std::string_view line(data.data() + pos, nl - pos);
+      pos = nl + 1;
+      Line(path, seq, lineno, line, &sealed);
+    }
+    if (lineno == 0) Add(path, 0, "", "audit_missing_header", "the file is empty", !last);
+    if (!last && !sealed && !next_recovered)
+      Add(path, 0, "", "audit_missing_seal",
+          "the file ends without its seal record but is not the newest: records were cut off the end",
+          true);
+  }
+
+  // The next file's header says whether it recovered from a crash.
+  static bool Recovered(const std::string& path) {
+    std::string data, error;
+    if (!internal::ReadWholeFile(path, &data, &error)) return false;
+    size_t nl = data.find('\n');
+    std::string first = data.substr(0, nl);
+    rj::Document d;
+    d.Parse(first.c_str(), first.size());
+    return !d.HasParseError() && d.IsObject() && d.HasMember("recovered") &&
+           d["recovered"].IsBool() && d["recovered"].GetBool();
+  }
+
+  void Resync() { resync_ = true; }
+
+ private:
+  void Line(const std::string& path, uint64_t seq, uint64_t lineno, std::string_view line,
+            bool* sealed) {
+    std::string copy(line);
+    rj::Document doc;
+    doc.Parse<rj::kParseNumbersAsStringsFlag>(copy.c_str(), copy.size());
+    std::string_view stated = StatedHash(line);
+    if (doc.HasParseError() || !doc.IsObject()) {
+      Add(path, lineno, "", "audit_malformed_line",
+          "the line is not a JSON record (offset " + std::to_string(doc.GetErrorOffset()) + ")", true);
+      expected_ = std::string(stated);  // resynchronise on what it claims, if anything
+      return;
+    }
+    const std::string kind = Str(doc, "kind"), id = Str(doc, "id"), prev = Str(doc, "prev");
+    if (stated.empty()) {
+      Add(path, lineno, id, "audit_hash_mismatch", "the record has no valid \"hash\" member", true);
+      expected_.clear();
+      return;
+    }
+    std::string actual = internal::Sha256Hex(line.substr(0, line.size() - kSuffix));
+    if (actual != stated) {
+      Add(path, lineno, id, "audit_hash_mismatch",
+          "the record's bytes do not match its hash: it was edited", true);
+    } else if (!expected_.empty() && prev != expected_) {
+      Add(path, lineno, id, "audit_chain_break",
+          "\"prev\" is not the hash of the record before it: a record was deleted, inserted, "
+          "duplicated or reordered here",
+          true);
+    }
+    if (*sealed) Add(path, lineno, id, "audit_unexpected_record", "a record follows the file's seal", true);
+    if (lineno == 1) {
+      if (kind != "file")
+        Add(path, lineno, id, "audit_missing_header", "the file does not start with its \"file\" record", true);
+      else if (seq != 0 && Str(doc, "seq") != std::to_string(seq))
+        Add(path, lineno, id, "audit_missing_header", "the file record's seq does not match the file name", true);
+    } else if (kind == "file") {
+      Add(path, lineno, id, "audit_unexpected_record", "a \"file\" record in the middle of a file", true);
+    }
+    if (kind == "seal") *sealed = true;
+    if (kind == "decision") {
+      if (!ids_.insert(id).second)
+        Add(path, lineno, id, "audit_duplicate_id", "decision id `" + id + "` appears twice", true);
+      else if (actual == stated)
+        ++r_->records;
+      r_->last_id = id;
+    }
+    expected_ = std::string(stated);
+  }
+
+  void Add(const std::string& file, uint64_t line, const std::string& id, const char* code,
+           std::string message, bool error) {
+    r_->problems.push_back({file, line, id, code, std::move(message), error});
+  }
+
+  VerifyReport* r_;
+  std::string expected_;
+  bool resync_ = false;
+  std::unordered_set<std::string> ids_;
+};
+
+}  // namespace
+
+std::string LogFilePath(const std::string& dir, uint64_t seq) {
+  char name[40];
+  std::snprintf(name, sizeof name, "decisions-%06llu.jsonl", static_cast<unsigned long long>(seq));
+  return dir + "/" + name;
+}
+
+bool ListLogFiles(const std::string& dir, std::vector<uint64_t>* seqs, std::string* error) {
+  seqs->clear();
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) {
+    *error = "cannot list `" + dir + "`: " + std::strerror(errno);
+    return false;
+  }
+  while (dirent* e = ::readdir(d)) {
+    uint64_t seq;
+    if (ParseSeq(e->d_name, &seq)) seqs->push_back(seq);
+  }
+  ::closedir(d);
+  std::sort(seqs->begin(), seqs->end());
+  return true;
+}
+
+bool ReadTail(const std::string& path, TailInfo* out, std::string* error) {
+  *out = TailInfo{};
+  std::string data;
+  if (!internal::ReadWholeFile(path, &data, error)) return false;
+  size_t end = data.size();
+  // Skip an incomplete last line.
+  if (end > 0 && data[end - 1] != '\n') {
+    size_t nl = data.rfind('\n');
+    end = nl == std::string::npos ? 0 : nl + 1;
+  }
+  // data[0, end) is whole lines, each ending in "\n": walk them backwards.
+  while (end > 0) {
+    size_t prev_nl = end >= 2 ? data.rfind('\n', end - 2) : std::string::npos;
+    size_t start = prev_nl == std::string::npos ? 0 : prev_nl + 1;
+    std::string_view line(data.data() + start, end - 1 - start);
+    std::string_view h = StatedHash(line);
+    if (!h.empty()) {
+      out->last_hash = std::string(h);
+      out->sealed = line.rfind("{\"kind\":\"seal\"", 0) == 0;
+      return true;
+    }
+    end = start;
+  }
+  return true;
+}
+
+size_t VerifyReport::errors() const {
+  return static_cast<size_t>(std::count_if(problems.begin(), problems.end(),
+                                           [](const Problem& p) { return p.error; }));
+}
+
+void Verify(const std::vector<std::string>& paths, VerifyReport* report) {
+  for (const std::string& path : paths) {
+    Verifier v(report);
+    if (!IsDirectory(path)) {
+      uint64_t seq = 0;
+      ParseSeq(internal::BaseName(path), &seq);
+      v.File(path, seq, true, seq == 1 ? std::string(internal::kGenesis) : std::string(), false);
+      continue;
+    }
+    std::vector<uint64_t> seqs;
+    std::string error;
+    if (!ListLogFiles(path, &seqs, &error)) {
+      report->problems.push_back({path, 0, "", "audit_missing_file", error, true});
+      continue;
+    }
+    if (seqs.empty()) {
+      report->problems.push_back({path, 0, "", "audit_no_files", "no decision files in `" + path + "`", true});
+      continue;
+    }
+    if (seqs.front() != 1)
+      report->problems.push_back({LogFilePath(path, 1), 0, "", "audit_missing_file",
+                                  "the chain's first files (up to number " +
+                                      std::to_string(seqs.front() - 1) + ") are missing",
+                                  true});
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      if (i > 0 && seqs[i] != seqs[i - 1] + 1) {
+        report->problems.push_back({LogFilePath(path, seqs[i - 1] + 1), 0, "", "audit_missing_file",
+                                    "file " + std::to_string(seqs[i - 1] + 1) + " of the chain is missing",
+                                    true});
+        v.Resync();
+      }
+      bool last = i + 1 == seqs.size();
+      bool next_recovered = !last && Verifier::Recovered(LogFilePath(path, seqs[i + 1]));
+      std::string expected = i == 0 && seqs[0] == 1 ? std::string(internal::kGenesis) : std::string();
+      v.File(LogFilePath(path, seqs[i]), seqs[i], last, expected, next_recovered);
+    }
+  }
+}
+
+bool RecordReader::Open(const std::string& dir, std::string* error) {
+  dir_ = dir;
+  file_ = 0;
+  loaded_ = false;
+  return ListLogFiles(dir, &seqs_, error);
+}
+
+bool RecordReader::LoadFile() {
+  while (file_ < seqs_.size()) {
+    path_ = LogFilePath(dir_, seqs_[file_]);
+    std::string error;
+    if (internal::ReadWholeFile(path_, &data_, &error)) {
+      pos_ = 0;
+      line_ = 0;
+      loaded_ = true;
+      return true;
+    }
+    problems_.push_back({path_, 0, "", "audit_missing_file", error, false});
+    ++file_;
+  }
+  return false;
+}
+
+bool RecordReader::Next(RecordLine* out) {
+  for (;;) {
+    if (!loaded_ && !LoadFile()) return false;
+    if (pos_ >= data_.size()) {
+      loaded_ = false;
+      ++file_;
+      continue;
+    }
+    size_t nl = data_.find('\n', pos_);
+    ++line_;
+    if (nl == std::string::npos) {
+      problems_.push_back({path_, line_, "", "audit_incomplete_tail",
+                           "an incomplete record (no newline) was skipped", false});
+      pos_ = data_.size();
+      continue;
+    }
+    std::string_view line(data_.data() + pos_, nl - pos_);
+    pos_ = nl + 1;
+    // Only decision records are yielded; headers and seals are skipped cheaply.
+    if (line.rfind("{\"kind\":\"file\"", 0) == 0 || line.rfind("{\"kind\":\"seal\"", 0) == 0) continue;
+    out->file = path_;
+    out->line = line_;
+    out->text.assign(line);
+    out->scratch.assign(line);
+    out->doc.ParseInsitu<rj::kParseNumbersAsStringsFlag>(out->scratch.data());
+    if (out->doc.HasParseError() || !out->doc.IsObject() || Str(out->doc, "kind") != "decision") {
+      problems_.push_back({path_, line_, "", "audit_malformed_line",
+                           "a line that is not a decision record was skipped", false});
+      continue;
+    }
+    return true;
+  }
+}
+
+}  // namespace tollgate::audit

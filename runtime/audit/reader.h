@@ -1,0 +1,108 @@
+// Reading and verifying decision logs (log.h writes them).
+//
+//   audit::VerifyReport r;
+//   audit::Verify({"/var/lib/tollgate/audit"}, &r);
+//   for (const audit::Problem& p : r.problems) Print(p.file, p.line, p.code, p.message);
+//   return r.errors() ? 1 : 0;
+//
+//   audit::RecordReader in;
+//   if (!in.Open(dir, &err)) Fail(err);
+//   audit::RecordLine rec;
+//   while (in.Next(&rec)) Use(rec.doc["id"], rec.doc["decision"]);
+//   for (const audit::Problem& p : in.problems()) Warn(p.message);   // never fatal
+//
+// ## What verification checks
+// Every line parses and ends with `,"hash":"<sha256>"}` over the bytes before
+// it (an edited byte fails here); every record's "prev" is the hash of the
+// line before it, across files (a deleted, duplicated, inserted or
+// reordered record fails here); each file starts with its "file" record
+// whose seq matches its name; files are numbered without gaps (a missing
+// file); a file followed by another ends with its "seal" record (a
+// truncated file) unless the next file says it "recovered" from a crash;
+// decision ids are unique. Problem codes (stable): audit_malformed_line,
+// audit_hash_mismatch, audit_chain_break, audit_missing_header,
+// audit_missing_file, audit_missing_seal, audit_truncated_record,
+// audit_duplicate_id, audit_unexpected_record, audit_no_files.
+// A record cut short at the very end of the newest file (or of a file the
+// next one recovered from) is what a crash leaves: reported as a warning
+// (audit_incomplete_tail), not an error -- every complete record before it
+// still verifies. Truncation of the newest file exactly at a line boundary
+// cannot be told from a log that simply ended there (docs/audit.md).
+//
+// Cost: one SHA-256 and one JSON parse per line. Thread safety: none needed
+// (each reader or report belongs to one thread).
+#pragma once
+
+#include <rapidjson/document.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tollgate::audit {
+
+// DIR/decisions-NNNNNN.jsonl
+std::string LogFilePath(const std::string& dir, uint64_t seq);
+// The sequence numbers of DIR's log files, ascending. False with *error when
+// DIR cannot be listed.
+bool ListLogFiles(const std::string& dir, std::vector<uint64_t>* seqs, std::string* error);
+
+// The end of one log file, for chaining a new writer to it.
+struct TailInfo {
+  std::string last_hash;  // of the last complete line; empty when none
+  bool sealed = false;    // that line is a "seal" record
+};
+bool ReadTail(const std::string& path, TailInfo* out, std::string* error);
+
+struct Problem {
+  std::string file;
+  uint64_t line = 0;      // 1-based; 0 = the file as a whole
+  std::string id;         // the record's id when known
+  std::string code;       // stable, see above
+  std::string message;    // lowercase, one line
+  bool error = true;      // false: a warning (a crash's incomplete tail)
+};
+
+struct VerifyReport {
+  uint64_t files = 0;
+  uint64_t records = 0;   // decision records that verified
+  std::string last_id;    // of the last decision record seen
+  std::vector<Problem> problems;  // in file order; the first error is the first break
+  size_t errors() const;
+};
+
+// Verifies directories (every log file in order, as one chain) and single
+// files (their own chain; the first record's "prev" is taken as given
+// unless the file is number 1). Never stops at the first problem.
+void Verify(const std::vector<std::string>& paths, VerifyReport* report);
+
+// One decision record, parsed (numbers kept as their text).
+struct RecordLine {
+  std::string file;
+  uint64_t line = 0;
+  std::string text;       // the raw line (without "\n")
+  rapidjson::Document doc;  // parsed in place from `scratch`
+  std::string scratch;
+};
+
+// Streams the decision records of a directory in chain order. Lines that do
+// not parse or are cut short become problems() and are skipped.
+class RecordReader {
+ public:
+  bool Open(const std::string& dir, std::string* error);
+  bool Next(RecordLine* out);
+  const std::vector<Problem>& problems() const { return problems_; }
+
+ private:
+  bool LoadFile();
+  std::string dir_;
+  std::vector<uint64_t> seqs_;
+  size_t file_ = 0;
+  std::string path_, data_;
+  size_t pos_ = 0;
+  uint64_t line_ = 0;
+  bool loaded_ = false;
+  std::vector<Problem> problems_;
+};
+
+}  // namespace tollgate::audit

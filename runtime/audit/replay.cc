@@ -1,0 +1,751 @@
+#include "runtime/audit/replay.h"
+
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <memory>
+#include <set>
+#include <unordered_map>
+
+#include "engine/vm/vm.h"
+#include "runtime/accounts.h"
+#include "runtime/audit/internal/content.h"
+#include "runtime/audit/internal/util.h"
+#include "runtime/audit/store.h"
+#include "runtime/catalog.h"
+#include "runtime/decision_json.h"
+#include "runtime/input.h"
+#include "runtime/router.h"
+
+namespace tollgate::audit {
+namespace rj = rapidjson;
+
+namespace {
+
+using Writer = rj::Writer<rj::StringBuffer>;
+
+std::string Str(const rj::Value& v, const char* key) {
+  if (!v.IsObject()) return {};
+  auto it = v.FindMember(key);
+  return it != v.MemberEnd() && it->value.IsString()
+             ? std::string(it->value.GetString(), it->value.GetStringLength())
+             : std::string();
+}
+
+const rj::Value* Member(const rj::Value& v, const char* key) {
+  if (!v.IsObject()) return nullptr;
+  auto it = v.FindMember(key);
+  return it == v.MemberEnd() ? nullptr : &it->value;
+}
+
+void Serialize(const rj::Value& v, std::string* out) {
+  rj::StringBuffer sb;
+  Writer w(sb);
+  v.Accept(w);
+  out->assign(sb.GetString(), sb.GetSize());
+}
+
+// Everything one record's evaluation needs, built once per combination of
+// policy version, schema, catalog and accounts.
+struct Env {
+  std::string error;
+  std::unique_ptr<stdlib::Schema> ext;
+  const stdlib::Schema* schema = &stdlib::Schema::Standard();
+  std::shared_ptr<const Policy> policy;
+  std::unique_ptr<runtime::Catalog> catalog;
+  std::unique_ptr<runtime::Accounts> accounts;
+  std::unique_ptr<runtime::Router> router;
+};
+
+struct Ids {
+  std::string version, schema, catalog, accounts;
+  std::string Key() const { return version + "|" + schema + "|" + catalog + "|" + accounts; }
+};
+
+Ids RecordIds(const rj::Value& rec) {
+  Ids ids;
+  if (const rj::Value* p = Member(rec, "policy")) {
+    ids.version = Str(*p, "version");
+    ids.schema = Str(*p, "schema");
+  }
+  ids.catalog = Str(rec, "catalog");
+  ids.accounts = Str(rec, "accounts");
+  return ids;
+}
+
+bool StoredText(const std::string& dir, const std::string& id, std::string* text, std::string* error) {
+  StoredObject o;
+  if (!LoadObject(dir, id, true, &o, error)) return false;
+  if (o.files.empty()) {
+    *error = "stored object `" + id + "` has no files";
+    return false;
+  }
+  *text = o.files[0].text;
+  return true;
+}
+
+// Builds an Env. `policy_file` / `policy_version` select the policy (the
+// record's version when both are empty).
+void BuildEnv(const std::string& dir, const Ids& ids, const std::string& policy_file,
+              const std::string& policy_version, Env* env) {
+  std::string text;
+  if (!ids.schema.empty()) {
+    if (!StoredText(dir, ids.schema, &text, &env->error)) return;
+    env->ext = std::make_unique<stdlib::Schema>(stdlib::Schema::Standard());
+    if (!env->ext->AddFromJson(text, &env->error)) return;
+    env->schema = env->ext.get();
+  }
+  Compiled c;
+  if (!policy_file.empty()) {
+    CompileOptions opts;
+    opts.schema = env->schema;
+    c = CompileFile(policy_file, opts);
+  } else {
+    c = CompileStored(dir, policy_version.empty() ? ids.version : policy_version, *env->schema);
+  }
+  if (!c.policy) {
+    env->error = "cannot compile " + (policy_file.empty() ? "stored version `" + (policy_version.empty() ? ids.version : policy_version) + "`" : "`" + policy_file + "`") +
+                 ": " + c.diagnostics.Render();
+    while (!env->error.empty() && env->error.back() == '\n') env->error.pop_back();
+    return;
+  }
+  if (policy_file.empty() && policy_version.empty() && c.policy->version_id() != ids.version) {
+    env->error = "stored version `" + ids.version + "` recompiles to `" + c.policy->version_id() +
+                 "` (another bytecode format or tollgate build?)";
+    return;
+  }
+  env->policy = c.policy;
+  if (ids.catalog.empty()) return;
+  if (!StoredText(dir, ids.catalog, &text, &env->error)) return;
+  env->catalog = std::make_unique<runtime::Catalog>();
+  runtime::CatalogError cerr;
+  if (!runtime::Catalog::Load(text, *env->schema, env->catalog.get(), &cerr)) {
+    env->error = "stored catalog `" + ids.catalog + "`: " + cerr.message;
+    return;
+  }
+  if (!ids.accounts.empty()) {
+    if (!StoredText(dir, ids.accounts, &text, &env->error)) return;
+    env->accounts = std::make_unique<runtime::Accounts>();
+    runtime::AccountsError aerr;
+    if (!runtime::Accounts::Load(text, env->accounts.get(), &aerr)) {
+      env->error = "stored accounts `" + ids.accounts + "`: " + aerr.message;
+      return;
+    }
+  }
+  env->router = runtime::Router::Create(*env->policy, *env->catalog, env->accounts.get(), {},
+                                        &env->error);
+}
+
+// The decision input to decode again: the recorded input, with filler text
+// where retention removed it and the recorded clock as context.time.
+struct Rebuilt {
+  std::string json;
+  bool content_missing = false;
+};
+
+void RebuildInput(const rj::Value& rec, Rebuilt* out, rj::Document* scratch) {
+  const rj::Value* input = Member(rec, "input");
+  const rj::Value* content = Member(rec, "content");
+  const rj::Value* clock = Member(rec, "clock");
+  out->content_missing = false;
+  bool has_clock = clock != nullptr && clock->IsString();
+  if (input == nullptr) {
+    out->json = "null";
+    return;
+  }
+  if ((content == nullptr || content->IsNull()) && !has_clock) {
+    Serialize(*input, &out->json);
+    return;
+  }
+  scratch->SetNull();
+  scratch->CopyFrom(*input, scratch->GetAllocator());
+  auto& alloc = scratch->GetAllocator();
+  if (content != nullptr && !content->IsNull())
+    out->content_missing = internal::RestoreContent(scratch, content, alloc);
+  if (has_clock && scratch->IsObject()) {
+    // The evaluating clock: context.time when the input had none.
+    if (!scratch->HasMember("context") || !(*scratch)["context"].IsObject()) {
+      scratch->RemoveMember("context");
+      scratch->AddMember("context", rj::Value(rj::kObjectType), alloc);
+    }
+    rj::Value& ctx = (*scratch)["context"];
+    auto t = ctx.FindMember("time");
+    if (t == ctx.MemberEnd() || t->value.IsNull()) {
+      ctx.RemoveMember("time");
+      ctx.AddMember("time", rj::Value(clock->GetString(), alloc), alloc);
+    }
+  }
+  Serialize(*scratch, &out->json);
+}
+
+// One evaluation of a rebuilt input.
+struct Outcome {
+  bool ok = false;
+  std::string error;        // input no longer decodes
+  std::string decision;     // RenderDecision
+  std::string endpoints;    // "" when not routed
+  std::set<std::string> content_rules;  // rules that read message text (trace runs only)
+};
+
+bool IsContentPath(std::string_view p) {
+  return p.rfind("request.content", 0) == 0 || p.rfind("request.messages", 0) == 0;
+}
+
+struct Evaluator {
+  vm::Record rec;
+  vm::Decision d;
+  runtime::RouteResult route;
+  runtime::InputError ierr;
+
+  void Run(const Env& env, const std::string& json, bool routed, bool find_content, Outcome* out) {
+    out->ok = false;
+    out->content_rules.clear();
+    if (!runtime::DecodeInput(json, *env.schema, Limits{}, &rec, &ierr)) {
+      out->error = ierr.code + ": " + ierr.message;
+      return;
+    }
+    const vm::Program& program = env.policy->program();
+    vm::Evaluate(program, rec, {}, &d);
+    out->endpoints.clear();
+    if (routed && env.router) {
+      env.router->Route(d, rec, &route);
+      runtime::ApplyRoute(route, &d);
+      out->endpoints = runtime::EndpointsJson(*env.catalog, route);
+    }
+    out->decision = runtime::DecisionToJson(d, program, {});
+    if (find_content) {
+      vm::EvalOptions o;
+      o.trace = true;
+      vm::Decision t;
+      vm::Evaluate(program, rec, o, &t);
+      for (const vm::TraceEntry& e : t.trace)
+        for (const auto& [path, _] : e.values)
+          if (IsContentPath(path)) out->content_rules.insert(std::string(runtime::RuleName(program, e.rule)));
+    }
+    out->ok = true;
+  }
+};
+
+// The first place two JSON values differ, as a path.
+bool FirstDifference(const rj::Value& a, const rj::Value& b, std::string* path, std::string* va,
+                     std::string* vb) {
+  auto fail = [&] {
+    Serialize(a, va);
+    Serialize(b, vb);
+    return true;
+  };
+  if (a.GetType() != b.GetType()) return fail();
+  if (a.IsObject()) {
+    auto ia = a.MemberBegin(), ib = b.MemberBegin();
+    for (; ia != a.MemberEnd() && ib != b.MemberEnd(); ++ia, ++ib) {
+      std::string name(ia->name.GetString(), ia->name.GetStringLength());
+      size_t len = path->size();
+      if (name != std::string(ib->name.GetString(), ib->name.GetStringLength())) {
+        *path += "." + name;
+        Serialize(ia->value, va);
+        *vb = "(member `" + std::string(ib->name.GetString()) + "` instead)";
+        return true;
+      }
+      *path += "." + name;
+      if (FirstDifference(ia->value, ib->value, path, va, vb)) return true;
+      path->resize(len);
+    }
+    if (ia != a.MemberEnd() || ib != b.MemberEnd()) {
+      *path += "." + std::string(ia != a.MemberEnd() ? ia->name.GetString() : ib->name.GetString());
+      if (ia != a.MemberEnd()) Serialize(ia->value, va); else va->clear();
+      if (ib != b.MemberEnd()) Serialize(ib->value, vb); else vb->clear();
+      return true;
+    }
+    return false;
+  }
+  if (a.IsArray()) {
+    rj::SizeType n = std::min(a.Size(), b.Size());
+    for (rj::SizeType i = 0; i < n; ++i) {
+      size_t len = path->size();
+      *path += "[" + std::to_string(i) + "]";
+      if (FirstDifference(a[i], b[i], path, va, vb)) return true;
+      path->resize(len);
+    }
+    if (a.Size() != b.Size()) {
+      *path += "[" + std::to_string(n) + "]";
+      if (a.Size() > n) Serialize(a[n], va); else va->clear();
+      if (b.Size() > n) Serialize(b[n], vb); else vb->clear();
+      return true;
+    }
+    return false;
+  }
+  if (a.IsString()) {
+    if (a.GetStringLength() != b.GetStringLength() ||
+        std::memcmp(a.GetString(), b.GetString(), a.GetStringLength()) != 0)
+      return fail();
+    return false;
+  }
+  if (a.IsBool() && a.GetBool() != b.GetBool()) return fail();
+  if (a.IsNumber() && a != b) return fail();
+  return false;
+}
+
+std::vector<std::string> Names(const rj::Value* arr) {
+  std::vector<std::string> out;
+  if (arr == nullptr || !arr->IsArray()) return out;
+  for (const auto& v : arr->GetArray()) {
+    if (v.IsString()) out.emplace_back(v.GetString(), v.GetStringLength());
+    else if (v.IsObject()) {
+      std::string s;
+      Serialize(v, &s);
+      out.push_back(s);
+    }
+  }
+  return out;
+}
+
+std::string JsonOf(const rj::Value* v) {
+  std::string s;
+  if (v) Serialize(*v, &s);
+  return s;
+}
+
+void AddExample(std::vector<std::string>* ex, const std::string& id, size_t max) {
+  if (ex->size() < max) ex->push_back(id);
+}
+
+// Impact of one record: the kinds of change between the recorded decision
+// (and endpoints) and the candidate's.
+void Compare(const rj::Value& rec, const Outcome& now, const ReplayOptions& o, ReplayReport* r) {
+  const std::string id = Str(rec, "id");
+  const rj::Value* old_d = Member(rec, "decision");
+  rj::Document new_d;
+  new_d.Parse<rj::kParseNumbersAsStringsFlag>(now.decision.c_str(), now.decision.size());
+  if (old_d == nullptr || !old_d->IsObject() || new_d.HasParseError()) {
+    ++r->failed;
+    if (r->failures.size() < 10) r->failures.push_back(id + ": the recorded decision is missing");
+    return;
+  }
+  std::vector<std::string> kinds;
+  const std::string oo = Str(*old_d, "outcome"), no = Str(new_d, "outcome");
+  if (oo == "allow" && no == "deny") kinds.push_back("allow_to_deny");
+  else if (oo == "deny" && no == "allow") kinds.push_back("deny_to_allow");
+  else if (JsonOf(Member(*old_d, "status")) != JsonOf(Member(new_d, "status")) ||
+           Str(*old_d, "code") != Str(new_d, "code"))
+    kinds.push_back("status_code");
+  const rj::Value* old_e = Member(rec, "endpoints");
+  std::string old_endpoints = old_e && !old_e->IsNull() ? JsonOf(old_e) : std::string();
+  if (old_endpoints != now.endpoints) {
+    // Compare endpoint ids in order (costs follow the catalog, not the policy).
+    rj::Document ne;
+    ne.Parse<rj::kParseNumbersAsStringsFlag>(now.endpoints.c_str(), now.endpoints.size());
+    std::vector<std::string> a, b;
+    if (old_e && old_e->IsArray())
+      for (const auto& e : old_e->GetArray()) a.push_back(Str(e, "id"));
+    if (!ne.HasParseError() && ne.IsArray())
+      for (const auto& e : ne.GetArray()) b.push_back(Str(e, "id"));
+    if (a != b) kinds.push_back("route");
+  }
+  if (JsonOf(Member(*old_d, "redactions")) != JsonOf(Member(new_d, "redactions")))
+    kinds.push_back("redactions");
+  if (Names(Member(*old_d, "shadow")) != Names(Member(new_d, "shadow")))
+    kinds.push_back("shadow");
+  if (kinds.empty()) {
+    ++r->identical;
+    return;
+  }
+  Impact& im = r->impact;
+  ++im.changed;
+  for (const std::string& k : kinds) {
+    ++im.kinds[k];
+    AddExample(&im.kind_examples[k], id, o.max_examples);
+  }
+  // Rules whose firing differs (enforced, shadow, advisory).
+  std::set<std::string> before, after;
+  for (const char* key : {"rules", "shadow", "advisory"}) {
+    for (auto& n : Names(Member(*old_d, key))) before.insert(n);
+    for (auto& n : Names(Member(new_d, key))) after.insert(n);
+  }
+  std::set<std::string> diff;
+  std::set_symmetric_difference(before.begin(), before.end(), after.begin(), after.end(),
+                                std::inserter(diff, diff.begin()));
+  if (diff.empty()) diff.insert("(same rules fired)");
+  auto add = [&](ImpactGroup& g) {
+    ++g.count;
+    for (const std::string& k : kinds) ++g.kinds[k];
+    AddExample(&g.examples, id, o.max_examples);
+  };
+  for (const std::string& rule : diff) add(im.by_rule[rule]);
+  std::string ws;
+  if (const rj::Value* in = Member(rec, "input"))
+    if (const rj::Value* p = Member(*in, "principal")) ws = Str(*p, "workspace");
+  add(im.by_workspace[ws.empty() ? "(none)" : ws]);
+}
+
+}  // namespace
+
+bool Replay(const ReplayOptions& o, ReplayReport* r, std::string* error) {
+  *r = ReplayReport{};
+  r->impact_mode = !o.candidate_file.empty() || !o.candidate_version.empty();
+  RecordReader reader;
+  if (!reader.Open(o.dir, error)) return false;
+  std::unordered_map<std::string, std::unique_ptr<Env>> envs, candidates;
+  Evaluator ev;
+  RecordLine line;
+  Rebuilt input;
+  rj::Document scratch;
+  Outcome recorded_now, candidate_now;
+  std::string recorded_decision, recorded_endpoints;
+  auto env_for = [&](auto& cache, const Ids& ids, const std::string& file, const std::string& version) -> Env& {
+    std::string key = ids.Key();
+    auto it = cache.find(key);
+    if (it == cache.end()) {
+      auto env = std::make_unique<Env>();
+      BuildEnv(o.dir, ids, file, version, env.get());
+      it = cache.emplace(key, std::move(env)).first;
+    }
+    return *it->second;
+  };
+  while (reader.Next(&line)) {
+    const rj::Value& rec = line.doc;
+    const std::string id = Str(rec, "id");
+    ++r->records;
+    Ids ids = RecordIds(rec);
+    const rj::Value* endpoints = Member(rec, "endpoints");
+    const bool routed = endpoints != nullptr && endpoints->IsArray();
+    auto fail = [&](const std::string& why) {
+      ++r->failed;
+      if (r->failures.size() < 10) r->failures.push_back(id + ": " + why);
+    };
+    Env& env = env_for(envs, ids, "", "");
+    if (!env.error.empty()) {
+      fail(env.error);
+      continue;
+    }
+    if (routed && !env.router) {
+      fail("the record was routed but names no stored catalog");
+      continue;
+    }
+    RebuildInput(rec, &input, &scratch);
+    if (!r->impact_mode) {
+      ev.Run(env, input.json, routed, input.content_missing, &recorded_now);
+      if (!recorded_now.ok) {
+        fail("the recorded input no longer decodes: " + recorded_now.error);
+        continue;
+      }
+      if (input.content_missing && !recorded_now.content_rules.empty()) {
+        ++r->not_replayable;
+        for (const std::string& rule : recorded_now.content_rules) ++r->not_replayable_rules[rule];
+        AddExample(&r->not_replayable_examples, id, o.max_examples);
+        continue;
+      }
+      const rj::Value* d = Member(rec, "decision");
+      if (d) Serialize(*d, &recorded_decision); else recorded_decision.clear();
+      if (routed) Serialize(*endpoints, &recorded_endpoints); else recorded_endpoints.clear();
+      if (recorded_decision == recorded_now.decision && recorded_endpoints == recorded_now.endpoints) {
+        ++r->identical;
+        continue;
+      }
+      ++r->mismatched;
+      if (r->mismatched == 1) {
+        Mismatch& m = r->first_mismatch;
+        m.id = id;
+        rj::Document a, b;
+        std::string ra = "{\"decision\":" + recorded_decision + ",\"endpoints\":" +
+                         (routed ? recorded_endpoints : "null") + "}";
+        std::string rb = "{\"decision\":" + recorded_now.decision + ",\"endpoints\":" +
+                         (routed ? recorded_now.endpoints : "null") + "}";
+        a.Parse<rj::kParseNumbersAsStringsFlag>(ra.c_str(), ra.size());
+        b.Parse<rj::kParseNumbersAsStringsFlag>(rb.c_str(), rb.size());
+        std::string path;
+        if (!a.HasParseError() && !b.HasParseError() &&
+            FirstDifference(a, b, &path, &m.recorded, &m.replayed))
+          m.field = path.empty() ? "(record)" : path.substr(1);
+        else
+          m.field = "(bytes)";
+      }
+      continue;
+    }
+    // Impact mode.
+    Env& cand = env_for(candidates, ids, o.candidate_file, o.candidate_version);
+    if (!cand.error.empty()) {
+      *error = cand.error;
+      return false;
+    }
+    if (r->candidate.empty()) r->candidate = cand.policy->version_id();
+    if (routed && !cand.router) {
+      fail("the record was routed but names no stored catalog");
+      continue;
+    }
+    ev.Run(cand, input.json, routed, input.content_missing, &candidate_now);
+    if (!candidate_now.ok) {
+      fail("the recorded input does not decode for the candidate: " + candidate_now.error);
+      continue;
+    }
+    if (input.content_missing) {
+      ev.Run(env, input.json, routed, true, &recorded_now);
+      std::set<std::string> rules = candidate_now.content_rules;
+      rules.insert(recorded_now.content_rules.begin(), recorded_now.content_rules.end());
+      if (!rules.empty()) {
+        ++r->not_replayable;
+        for (const std::string& rule : rules) ++r->not_replayable_rules[rule];
+        AddExample(&r->not_replayable_examples, id, o.max_examples);
+        continue;
+      }
+    }
+    Compare(rec, candidate_now, o, r);
+  }
+  r->problems = reader.problems();
+  return true;
+}
+
+namespace {
+
+template <typename W>
+void Group(W& w, const std::map<std::string, ImpactGroup>& groups) {
+  w.StartObject();
+  for (const auto& [name, g] : groups) {
+    w.Key(name.c_str(), static_cast<rj::SizeType>(name.size()));
+    w.StartObject();
+    w.Key("count");
+    w.Uint64(g.count);
+    w.Key("kinds");
+    w.StartObject();
+    for (const auto& [k, n] : g.kinds) {
+      w.Key(k.c_str());
+      w.Uint64(n);
+    }
+    w.EndObject();
+    w.Key("examples");
+    w.StartArray();
+    for (const std::string& e : g.examples) w.String(e.c_str());
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndObject();
+}
+
+std::string Joined(const std::vector<std::string>& v) {
+  std::string s;
+  for (const std::string& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+}  // namespace
+
+std::string ReportJson(const ReplayReport& r) {
+  rj::StringBuffer sb;
+  rj::PrettyWriter<rj::StringBuffer> w(sb);
+  w.SetIndent(' ', 2);
+  w.StartObject();
+  w.Key("mode");
+  w.String(r.impact_mode ? "impact" : "determinism");
+  if (r.impact_mode) {
+    w.Key("candidate");
+    w.String(r.candidate.c_str());
+  }
+  w.Key("records"); w.Uint64(r.records);
+  w.Key(r.impact_mode ? "unchanged" : "identical"); w.Uint64(r.identical);
+  if (r.impact_mode) { w.Key("changed"); w.Uint64(r.impact.changed); }
+  else { w.Key("mismatched"); w.Uint64(r.mismatched); }
+  w.Key("not_replayable"); w.Uint64(r.not_replayable);
+  w.Key("failed"); w.Uint64(r.failed);
+  if (!r.impact_mode && r.mismatched) {
+    w.Key("first_mismatch");
+    w.StartObject();
+    w.Key("id"); w.String(r.first_mismatch.id.c_str());
+    w.Key("field"); w.String(r.first_mismatch.field.c_str());
+    w.Key("recorded"); w.String(r.first_mismatch.recorded.c_str());
+    w.Key("replayed"); w.String(r.first_mismatch.replayed.c_str());
+    w.EndObject();
+  }
+  if (r.impact_mode) {
+    w.Key("changes");
+    w.StartObject();
+    for (const auto& [k, n] : r.impact.kinds) {
+      w.Key(k.c_str());
+      w.StartObject();
+      w.Key("count"); w.Uint64(n);
+      w.Key("examples");
+      w.StartArray();
+      for (const std::string& e : r.impact.kind_examples.at(k)) w.String(e.c_str());
+      w.EndArray();
+      w.EndObject();
+    }
+    w.EndObject();
+    w.Key("by_rule");
+    Group(w, r.impact.by_rule);
+    w.Key("by_workspace");
+    Group(w, r.impact.by_workspace);
+  }
+  w.Key("not_replayable_rules");
+  w.StartObject();
+  for (const auto& [rule, n] : r.not_replayable_rules) {
+    w.Key(rule.c_str(), static_cast<rj::SizeType>(rule.size()));
+    w.Uint64(n);
+  }
+  w.EndObject();
+  w.Key("not_replayable_examples");
+  w.StartArray();
+  for (const std::string& e : r.not_replayable_examples) w.String(e.c_str());
+  w.EndArray();
+  w.Key("failures");
+  w.StartArray();
+  for (const std::string& f : r.failures) w.String(f.c_str(), static_cast<rj::SizeType>(f.size()));
+  w.EndArray();
+  w.Key("problems");
+  w.StartArray();
+  for (const Problem& p : r.problems) {
+    w.StartObject();
+    w.Key("file"); w.String(p.file.c_str());
+    w.Key("line"); w.Uint64(p.line);
+    w.Key("code"); w.String(p.code.c_str());
+    w.Key("message"); w.String(p.message.c_str(), static_cast<rj::SizeType>(p.message.size()));
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize()) + "\n";
+}
+
+std::string ReportText(const ReplayReport& r) {
+  std::string s;
+  auto line = [&](const std::string& x) { s += x + "\n"; };
+  for (const Problem& p : r.problems)
+    line("warning[" + p.code + "]: " + p.file + ":" + std::to_string(p.line) + ": " + p.message);
+  if (!r.impact_mode) {
+    line("replayed " + std::to_string(r.records) + " records against their deciding versions: " +
+         std::to_string(r.identical) + " identical, " + std::to_string(r.mismatched) +
+         " different, " + std::to_string(r.not_replayable) + " not replayable, " +
+         std::to_string(r.failed) + " failed");
+    if (r.mismatched) {
+      const Mismatch& m = r.first_mismatch;
+      line("error[audit_replay_mismatch]: decision `" + m.id + "` differs at `" + m.field + "`");
+      line("  recorded: " + (m.recorded.empty() ? std::string("(absent)") : m.recorded));
+      line("  replayed: " + (m.replayed.empty() ? std::string("(absent)") : m.replayed));
+    }
+  } else {
+    line("impact of " + r.candidate + " on " + std::to_string(r.records) + " recorded decisions: " +
+         std::to_string(r.impact.changed) + " change, " + std::to_string(r.identical) +
+         " unchanged, " + std::to_string(r.not_replayable) + " not replayable, " +
+         std::to_string(r.failed) + " failed");
+    for (const auto& [k, n] : r.impact.kinds)
+      line("  " + k + ": " + std::to_string(n) + " (e.g. " + Joined(r.impact.kind_examples.at(k)) + ")");
+    auto groups = [&](const char* title, const std::map<std::string, ImpactGroup>& g) {
+      if (g.empty()) return;
+      line(std::string("by ") + title + ":");
+      for (const auto& [name, grp] : g) {
+        std::string kinds;
+        for (const auto& [k, n] : grp.kinds) kinds += (kinds.empty() ? "" : ", ") + k + " " + std::to_string(n);
+        line("  " + name + ": " + std::to_string(grp.count) + " (" + kinds + "; e.g. " + Joined(grp.examples) + ")");
+      }
+    };
+    groups("rule", r.impact.by_rule);
+    groups("workspace", r.impact.by_workspace);
+  }
+  if (r.not_replayable) {
+    std::string rules;
+    for (const auto& [rule, n] : r.not_replayable_rules) rules += (rules.empty() ? "" : ", ") + rule + " " + std::to_string(n);
+    line("not replayable (message text not retained; read by: " + rules + "), e.g. " +
+         Joined(r.not_replayable_examples));
+  }
+  for (const std::string& f : r.failures) line("error[audit_replay_failed]: " + f);
+  return s;
+}
+
+bool ExplainRecord(const std::string& dir, const std::string& id, std::string* json,
+                   std::string* error) {
+  RecordReader reader;
+  if (!reader.Open(dir, error)) return false;
+  RecordLine line;
+  bool found = false;
+  while (reader.Next(&line)) {
+    if (Str(line.doc, "id") == id) {
+      found = true;
+      break;
+    }
+  }
+  if (!found) {
+    *error = "decision `" + id + "` is not in `" + dir + "`";
+    return false;
+  }
+  const rj::Value& rec = line.doc;
+  Ids ids = RecordIds(rec);
+  Env env;
+  BuildEnv(dir, ids, "", "", &env);
+  if (!env.error.empty()) {
+    *error = env.error;
+    return false;
+  }
+  const rj::Value* endpoints = Member(rec, "endpoints");
+  const bool routed = endpoints != nullptr && endpoints->IsArray();
+  Rebuilt input;
+  rj::Document scratch;
+  RebuildInput(rec, &input, &scratch);
+  vm::Record request;
+  runtime::InputError ierr;
+  if (!runtime::DecodeInput(input.json, *env.schema, Limits{}, &request, &ierr)) {
+    *error = "the recorded input no longer decodes: " + ierr.message;
+    return false;
+  }
+  const vm::Program& program = env.policy->program();
+  // The decision as made (no trace: identical to the record), then the trace.
+  vm::Decision d, traced;
+  vm::Evaluate(program, request, {}, &d);
+  vm::EvalOptions topts;
+  topts.trace = true;
+  vm::Evaluate(program, request, topts, &traced);
+  runtime::RouteResult route;
+  std::string endpoints_now;
+  if (routed && env.router) {
+    env.router->Route(d, request, &route);
+    runtime::ApplyRoute(route, &d);
+    endpoints_now = runtime::EndpointsJson(*env.catalog, route);
+  }
+  std::string plain = runtime::DecisionToJson(d, program, {});
+  std::string recorded, recorded_endpoints;
+  if (const rj::Value* dv = Member(rec, "decision")) Serialize(*dv, &recorded);
+  if (routed) Serialize(*endpoints, &recorded_endpoints);
+  const bool identical = recorded == plain && recorded_endpoints == endpoints_now;
+  // Explained document: the trace of every rule plus, when routed, why each
+  // other endpoint was eliminated.
+  traced.route = d.route;
+  rj::StringBuffer sb;
+  Writer w(sb);
+  w.StartObject();
+  w.Key("record");
+  w.RawValue(line.text.data(), line.text.size(), rj::kObjectType);
+  w.Key("identical");
+  w.Bool(identical);
+  w.Key("content_retained");
+  w.Bool(!input.content_missing);
+  w.Key("recomputed");
+  w.StartObject();
+  runtime::WriteDecisionMembers(&w, d, program, false);
+  w.Key("trace");
+  {
+    std::string t = runtime::DecisionToJson(traced, program, {true, false});
+    rj::Document td;
+    td.Parse(t.c_str(), t.size());
+    if (!td.HasParseError() && td.HasMember("trace")) td["trace"].Accept(w);
+    else w.Null();
+  }
+  if (routed && env.router) {
+    w.Key("endpoints");
+    w.RawValue(endpoints_now.data(), endpoints_now.size(), rj::kArrayType);
+    std::string elim = runtime::EliminatedJson(*env.catalog, program, route);
+    w.Key("eliminated");
+    w.RawValue(elim.data(), elim.size(), rj::kArrayType);
+  }
+  w.EndObject();
+  w.EndObject();
+  // Pretty-print for people.
+  rj::Document out;
+  out.Parse<rj::kParseNumbersAsStringsFlag>(sb.GetString(), sb.GetSize());
+  rj::StringBuffer pb;
+  rj::PrettyWriter<rj::StringBuffer> pw(pb);
+  pw.SetIndent(' ', 2);
+  out.Accept(pw);
+  json->assign(pb.GetString(), pb.GetSize());
+  *json += "\n";
+  return true;
+}
+
+}  // namespace tollgate::audit

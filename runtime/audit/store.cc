@@ -1,0 +1,267 @@
+#include "runtime/audit/store.h"
+
+#include <dirent.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "runtime/audit/internal/util.h"
+
+namespace tollgate::audit {
+namespace rj = rapidjson;
+using internal::DirName;
+
+namespace {
+
+std::string HexOf(const std::string& id) {
+  return id.rfind("sha256:", 0) == 0 ? id.substr(7) : id;
+}
+
+bool ValidHex(const std::string& hex) {
+  if (hex.size() != 64) return false;
+  for (char c : hex)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+std::string ObjectDir(const std::string& dir, const std::string& id) {
+  return dir + "/store/" + HexOf(id);
+}
+
+bool Exists(const std::string& path) {
+  struct stat st{};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+// Normalises a relative path ("./a/../b.json" -> "b.json"); counts the
+// leading ".." that remain in *up. False for absolute paths.
+bool Normalize(const std::string& rel, std::string* out, int* up) {
+  if (rel.empty() || rel[0] == '/') return false;
+  std::vector<std::string> parts;
+  *up = 0;
+  size_t i = 0;
+  while (i <= rel.size()) {
+    size_t j = rel.find('/', i);
+    if (j == std::string::npos) j = rel.size();
+    std::string p = rel.substr(i, j - i);
+    if (p == "..") {
+      if (parts.empty()) ++*up;
+      else parts.pop_back();
+    } else if (!p.empty() && p != ".") {
+      parts.push_back(p);
+    }
+    i = j + 1;
+  }
+  out->clear();
+  for (const std::string& p : parts) *out += (out->empty() ? "" : "/") + p;
+  return !out->empty();
+}
+
+std::string Manifest(const StoredObject& o, const std::vector<std::string>& hashes) {
+  rj::StringBuffer sb;
+  rj::Writer<rj::StringBuffer> w(sb);
+  w.StartObject();
+  w.Key("id"); w.String(o.id.c_str());
+  w.Key("kind"); w.String(o.kind.c_str());
+  w.Key("name"); w.String(o.name.c_str(), static_cast<rj::SizeType>(o.name.size()));
+  w.Key("first_seen"); w.String(o.first_seen.c_str());
+  w.Key("main"); w.String(o.main.c_str(), static_cast<rj::SizeType>(o.main.size()));
+  w.Key("files");
+  w.StartArray();
+  for (size_t i = 0; i < o.files.size(); ++i) {
+    w.StartObject();
+    w.Key("path"); w.String(o.files[i].path.c_str(), static_cast<rj::SizeType>(o.files[i].path.size()));
+    w.Key("role"); w.String(o.files[i].role.c_str());
+    w.Key("sha256"); w.String(hashes[i].c_str());
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize()) + "\n";
+}
+
+// Writes the object into a private temporary directory, then renames it into
+// place: readers never see half an object.
+bool WriteObject(const std::string& dir, StoredObject o, std::string* error) {
+  const std::string final_dir = ObjectDir(dir, o.id);
+  if (Exists(final_dir + "/manifest.json")) return true;
+  if (!internal::MakeDirs(dir + "/store", error)) return false;
+  std::string tmp = dir + "/store/.tmp-" + HexOf(o.id).substr(0, 16) + "-" + std::to_string(getpid());
+  o.first_seen = internal::FormatMillis(internal::NowMillis());
+  std::vector<std::string> hashes;
+  for (const StoredFile& f : o.files) {
+    std::string path = tmp + "/files/" + f.path;
+    if (!internal::MakeDirs(DirName(path), error)) return false;
+    if (!internal::WriteFileDurable(path, f.text, error)) return false;
+    hashes.push_back(internal::Sha256Hex(f.text));
+  }
+  if (!internal::WriteFileDurable(tmp + "/manifest.json", Manifest(o, hashes), error)) return false;
+  if (::rename(tmp.c_str(), final_dir.c_str()) != 0) {
+    if (Exists(final_dir + "/manifest.json")) {  // another writer won the race
+      std::string cmd_error;
+      (void)cmd_error;
+      return true;
+    }
+    *error = "cannot store `" + o.id + "`: " + std::strerror(errno);
+    return false;
+  }
+  internal::FsyncDir(dir + "/store");
+  return true;
+}
+
+}  // namespace
+
+bool PutDocument(const std::string& dir, const std::string& kind, const std::string& name,
+                 const std::string& bytes, std::string* id, std::string* error) {
+  *id = "sha256:" + internal::Sha256Hex(bytes);
+  if (Exists(ObjectDir(dir, *id) + "/manifest.json")) return true;
+  StoredObject o;
+  o.id = *id;
+  o.kind = kind;
+  o.name = name;
+  o.main = kind + ".json";
+  o.files.push_back({o.main, "document", bytes});
+  return WriteObject(dir, std::move(o), error);
+}
+
+bool PutPolicy(const std::string& dir, const Policy& policy, const stdlib::Schema& schema,
+               std::string* id, std::string* error) {
+  *id = policy.version_id();
+  if (Exists(ObjectDir(dir, *id) + "/manifest.json")) return true;
+  const ast::Policy& a = policy.ast();
+  if (a.file == nullptr) {
+    *error = "policy `" + policy.name() + "` has no source text to store";
+    return false;
+  }
+  StoredObject o;
+  o.id = *id;
+  o.kind = "policy";
+  o.name = policy.name();
+  // Data documents may sit above the policy's directory ("../data/x.json"):
+  // nest the policy deep enough that every one lands inside files/.
+  struct Doc { std::string rel; int up; std::string text; };
+  std::vector<Doc> docs;
+  int depth = 0;
+  const std::string base = DirName(a.file->path);
+  for (const ast::DataDecl& d : a.data) {
+    Doc doc;
+    if (!Normalize(d.file, &doc.rel, &doc.up)) {
+      *error = "data document `" + d.file + "` has an absolute path; the version store keeps relative ones only";
+      return false;
+    }
+    if (!internal::ReadWholeFile(base + "/" + d.file, &doc.text, error)) return false;
+    depth = std::max(depth, doc.up);
+    docs.push_back(std::move(doc));
+  }
+  std::string prefix;
+  for (int i = 0; i < depth; ++i) prefix += "_/";
+  o.main = prefix + internal::BaseName(a.file->path);
+  o.files.push_back({o.main, "source", a.file->text});
+  for (Doc& d : docs) {
+    // d.up levels above the policy's directory (prefix has `depth` levels).
+    std::string p = prefix.substr(0, 2 * static_cast<size_t>(depth - d.up)) + d.rel;
+    bool dup = false;
+    for (const StoredFile& f : o.files) dup = dup || f.path == p;
+    if (!dup) o.files.push_back({p, "data", std::move(d.text)});
+  }
+  if (!WriteObject(dir, o, error)) return false;
+  // The guarantee replay relies on: the stored copy compiles to this version.
+  Compiled c = CompileStored(dir, *id, schema);
+  if (!c.policy || c.policy->version_id() != *id) {
+    *error = "the stored copy of `" + policy.name() + "` does not recompile to " + *id +
+             " (did a data document change after the policy was loaded?)";
+    return false;
+  }
+  return true;
+}
+
+bool LoadObject(const std::string& dir, const std::string& id, bool with_text, StoredObject* out,
+                std::string* error) {
+  const std::string hex = HexOf(id);
+  if (!ValidHex(hex)) {
+    *error = "`" + id + "` is not a version id (sha256:<64 hex digits>)";
+    return false;
+  }
+  std::string text;
+  const std::string odir = dir + "/store/" + hex;
+  if (!internal::ReadWholeFile(odir + "/manifest.json", &text, error)) {
+    *error = "version `" + id + "` is not in the store of `" + dir + "`";
+    return false;
+  }
+  rj::Document doc;
+  doc.Parse(text.c_str(), text.size());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    *error = "the manifest of `" + id + "` does not parse";
+    return false;
+  }
+  auto str = [&](const char* k) -> std::string {
+    auto it = doc.FindMember(k);
+    return it != doc.MemberEnd() && it->value.IsString() ? it->value.GetString() : std::string();
+  };
+  *out = StoredObject{};
+  out->id = str("id");
+  out->kind = str("kind");
+  out->name = str("name");
+  out->first_seen = str("first_seen");
+  out->main = str("main");
+  auto files = doc.FindMember("files");
+  if (files != doc.MemberEnd() && files->value.IsArray()) {
+    for (const auto& f : files->value.GetArray()) {
+      if (!f.IsObject() || !f.HasMember("path") || !f["path"].IsString()) continue;
+      StoredFile sf;
+      sf.path = f["path"].GetString();
+      if (f.HasMember("role") && f["role"].IsString()) sf.role = f["role"].GetString();
+      if (with_text && !internal::ReadWholeFile(odir + "/files/" + sf.path, &sf.text, error))
+        return false;
+      out->files.push_back(std::move(sf));
+    }
+  }
+  return true;
+}
+
+bool ListObjects(const std::string& dir, std::vector<StoredObject>* out, std::string* error) {
+  out->clear();
+  DIR* d = ::opendir((dir + "/store").c_str());
+  if (d == nullptr) {
+    if (errno == ENOENT) return true;  // nothing stored yet
+    *error = "cannot list `" + dir + "/store`: " + std::strerror(errno);
+    return false;
+  }
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (!ValidHex(name)) continue;
+    StoredObject o;
+    std::string err;
+    if (LoadObject(dir, "sha256:" + name, false, &o, &err)) out->push_back(std::move(o));
+  }
+  ::closedir(d);
+  std::sort(out->begin(), out->end(), [](const StoredObject& a, const StoredObject& b) {
+    return a.first_seen != b.first_seen ? a.first_seen < b.first_seen : a.id < b.id;
+  });
+  return true;
+}
+
+Compiled CompileStored(const std::string& dir, const std::string& id, const stdlib::Schema& schema) {
+  StoredObject o;
+  std::string error;
+  if (!LoadObject(dir, id, false, &o, &error) || o.kind != "policy") {
+    Compiled c;
+    Diagnostic d;
+    d.code = "tg_io_error";
+    d.message = error.empty() ? "`" + id + "` is not a policy version" : error;
+    d.help = "run `tollgate store list --audit " + dir + "` to see the stored versions";
+    c.diagnostics.Add(std::move(d));
+    return c;
+  }
+  CompileOptions opts;
+  opts.schema = &schema;
+  return CompileFile(ObjectDir(dir, id) + "/files/" + o.main, opts);
+}
+
+}  // namespace tollgate::audit

@@ -1,0 +1,65 @@
+// The version store: every policy version, schema extension, catalog and
+// accounts file a decision log has used, content-addressed, inside the audit
+// directory (DIR/store/<hex>/manifest.json + files/). A record names its
+// versions by id; replay and `audit show` recompile from here, never from
+// the working tree.
+//
+//   audit::StoredObject o;
+//   std::string err;
+//   if (!audit::LoadObject(dir, "sha256:ab12...", &o, &err)) Fail(err);
+//   for (const auto& f : o.files) Print(f.path, f.text);
+//
+// Ids: a policy's is its version id (engine.h: the hash of the canonical
+// source and data documents); any other object's is "sha256:" + the SHA-256
+// of its bytes. Objects are written once (write to a temporary name, fsync,
+// rename) and never changed; "first_seen" is the time of that write.
+//
+// Errors: functions return false with *error set (I/O, an unknown id, a
+// manifest that does not parse). Thread safety: safe to call concurrently
+// (objects are immutable; concurrent puts of one id write identical bytes).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "stdlib/schema.h"
+
+namespace tollgate::audit {
+
+struct StoredFile {
+  std::string path;   // relative to the object's files/ directory
+  std::string role;   // "source" | "data" | "document"
+  std::string text;   // filled by LoadObject with `with_text`
+};
+
+struct StoredObject {
+  std::string id;          // "sha256:..."
+  std::string kind;        // "policy" | "schema" | "catalog" | "accounts"
+  std::string name;        // policy name, or the file name it came from
+  std::string first_seen;  // RFC 3339
+  std::string main;        // the file to compile / load (relative path)
+  std::vector<StoredFile> files;
+};
+
+// Stores `policy` (its source file and every data document, read from the
+// directory the policy was compiled from) unless present, then recompiles
+// the stored copy with `schema` and checks the version id. Cost: one compile
+// the first time, one stat after.
+bool PutPolicy(const std::string& dir, const Policy& policy, const stdlib::Schema& schema,
+               std::string* id, std::string* error);
+// Stores a document (schema extension, catalog, accounts) by content.
+bool PutDocument(const std::string& dir, const std::string& kind, const std::string& name,
+                 const std::string& bytes, std::string* id, std::string* error);
+
+bool LoadObject(const std::string& dir, const std::string& id, bool with_text, StoredObject* out,
+                std::string* error);
+// Every object, oldest first (then by id).
+bool ListObjects(const std::string& dir, std::vector<StoredObject>* out, std::string* error);
+
+// Compiles stored policy `id` against `schema`. The result's diagnostics
+// carry a tg_io_error when the object is missing.
+Compiled CompileStored(const std::string& dir, const std::string& id, const stdlib::Schema& schema);
+
+}  // namespace tollgate::audit
