@@ -143,41 +143,32 @@ void BuildEnv(const std::string& dir, const Ids& ids, const std::string& policy_
 struct Rebuilt {
   std::string json;
   bool content_missing = false;
+  std::string_view decision, endpoints;  // raw recorded values
+  std::vector<internal::MemberSpan> spans;
+  std::vector<uint64_t> lengths;
 };
 
-void RebuildInput(const rj::Value& rec, Rebuilt* out, rj::Document* scratch) {
-  const rj::Value* input = Member(rec, "input");
-  const rj::Value* content = Member(rec, "content");
-  const rj::Value* clock = Member(rec, "clock");
+bool RebuildInput(const RecordLine& line, Rebuilt* out) {
+  const rj::Value& rec = line.doc;
   out->content_missing = false;
-  bool has_clock = clock != nullptr && clock->IsString();
-  if (input == nullptr) {
-    out->json = "null";
-    return;
-  }
-  if ((content == nullptr || content->IsNull()) && !has_clock) {
-    Serialize(*input, &out->json);
-    return;
-  }
-  scratch->SetNull();
-  scratch->CopyFrom(*input, scratch->GetAllocator());
-  auto& alloc = scratch->GetAllocator();
-  if (content != nullptr && !content->IsNull())
-    out->content_missing = internal::RestoreContent(scratch, content, alloc);
-  if (has_clock && scratch->IsObject()) {
-    // The evaluating clock: context.time when the input had none.
-    if (!scratch->HasMember("context") || !(*scratch)["context"].IsObject()) {
-      scratch->RemoveMember("context");
-      scratch->AddMember("context", rj::Value(rj::kObjectType), alloc);
-    }
-    rj::Value& ctx = (*scratch)["context"];
-    auto t = ctx.FindMember("time");
-    if (t == ctx.MemberEnd() || t->value.IsNull()) {
-      ctx.RemoveMember("time");
-      ctx.AddMember("time", rj::Value(clock->GetString(), alloc), alloc);
+  if (!internal::TopLevelSpans(line.text, &out->spans)) return false;
+  out->decision = internal::FindSpan(out->spans, "decision");
+  out->endpoints = internal::FindSpan(out->spans, "endpoints");
+  std::string_view input = internal::FindSpan(out->spans, "input");
+  const rj::Value* content = Member(rec, "content");
+  std::string clock = Str(rec, "clock");
+  const std::vector<uint64_t>* lengths = nullptr;
+  if (content != nullptr && content->IsObject()) {
+    out->content_missing = true;
+    out->lengths.clear();
+    if (const rj::Value* l = Member(*content, "lengths"); l && l->IsArray()) {
+      for (const auto& n : l->GetArray())
+        out->lengths.push_back(n.IsString() ? std::strtoull(n.GetString(), nullptr, 10)
+                                            : n.IsUint64() ? n.GetUint64() : 0);
+      lengths = &out->lengths;
     }
   }
-  Serialize(*scratch, &out->json);
+  return internal::RebuildInput(input, lengths, clock, &out->json);
 }
 
 // One evaluation of a rebuilt input.
@@ -390,9 +381,7 @@ bool Replay(const ReplayOptions& o, ReplayReport* r, std::string* error) {
   Evaluator ev;
   RecordLine line;
   Rebuilt input;
-  rj::Document scratch;
   Outcome recorded_now, candidate_now;
-  std::string recorded_decision, recorded_endpoints;
   auto env_for = [&](auto& cache, const Ids& ids, const std::string& file, const std::string& version) -> Env& {
     std::string key = ids.Key();
     auto it = cache.find(key);
@@ -423,7 +412,10 @@ bool Replay(const ReplayOptions& o, ReplayReport* r, std::string* error) {
       fail("the record was routed but names no stored catalog");
       continue;
     }
-    RebuildInput(rec, &input, &scratch);
+    if (!RebuildInput(line, &input)) {
+      fail("the recorded input does not parse");
+      continue;
+    }
     if (!r->impact_mode) {
       ev.Run(env, input.json, routed, input.content_missing, &recorded_now);
       if (!recorded_now.ok) {
@@ -436,9 +428,8 @@ bool Replay(const ReplayOptions& o, ReplayReport* r, std::string* error) {
         AddExample(&r->not_replayable_examples, id, o.max_examples);
         continue;
       }
-      const rj::Value* d = Member(rec, "decision");
-      if (d) Serialize(*d, &recorded_decision); else recorded_decision.clear();
-      if (routed) Serialize(*endpoints, &recorded_endpoints); else recorded_endpoints.clear();
+      const std::string_view recorded_decision = input.decision;
+      const std::string_view recorded_endpoints = routed ? input.endpoints : std::string_view();
       if (recorded_decision == recorded_now.decision && recorded_endpoints == recorded_now.endpoints) {
         ++r->identical;
         continue;
@@ -448,8 +439,8 @@ bool Replay(const ReplayOptions& o, ReplayReport* r, std::string* error) {
         Mismatch& m = r->first_mismatch;
         m.id = id;
         rj::Document a, b;
-        std::string ra = "{\"decision\":" + recorded_decision + ",\"endpoints\":" +
-                         (routed ? recorded_endpoints : "null") + "}";
+        std::string ra = "{\"decision\":" + std::string(recorded_decision) + ",\"endpoints\":" +
+                         (routed ? std::string(recorded_endpoints) : "null") + "}";
         std::string rb = "{\"decision\":" + recorded_now.decision + ",\"endpoints\":" +
                          (routed ? recorded_now.endpoints : "null") + "}";
         a.Parse<rj::kParseNumbersAsStringsFlag>(ra.c_str(), ra.size());
@@ -677,8 +668,10 @@ bool ExplainRecord(const std::string& dir, const std::string& id, std::string* j
   const rj::Value* endpoints = Member(rec, "endpoints");
   const bool routed = endpoints != nullptr && endpoints->IsArray();
   Rebuilt input;
-  rj::Document scratch;
-  RebuildInput(rec, &input, &scratch);
+  if (!RebuildInput(line, &input)) {
+    *error = "the recorded input does not parse";
+    return false;
+  }
   vm::Record request;
   runtime::InputError ierr;
   if (!runtime::DecodeInput(input.json, *env.schema, Limits{}, &request, &ierr)) {
@@ -700,10 +693,8 @@ bool ExplainRecord(const std::string& dir, const std::string& id, std::string* j
     endpoints_now = runtime::EndpointsJson(*env.catalog, route);
   }
   std::string plain = runtime::DecisionToJson(d, program, {});
-  std::string recorded, recorded_endpoints;
-  if (const rj::Value* dv = Member(rec, "decision")) Serialize(*dv, &recorded);
-  if (routed) Serialize(*endpoints, &recorded_endpoints);
-  const bool identical = recorded == plain && recorded_endpoints == endpoints_now;
+  const bool identical =
+      input.decision == plain && (routed ? input.endpoints : std::string_view()) == endpoints_now;
   // Explained document: the trace of every rule plus, when routed, why each
   // other endpoint was eliminated.
   traced.route = d.route;

@@ -19,5 +19,8 @@ int RunDisasm(int argc, char** argv);  // disasm_cmd.cc
 int RunFmt(int argc, char** argv);     // fmt_cmd.cc
 int RunTest(int argc, char** argv);    // test_cmd.cc
 int RunRoute(int argc, char** argv);   // route_cmd.cc
+int RunReplay(int argc, char** argv);  // audit_cmd.cc
+int RunAudit(int argc, char** argv);   // audit_cmd.cc
+int RunStore(int argc, char** argv);   // audit_cmd.cc
 
 }  // namespace tollgate::cli

@@ -2,6 +2,8 @@
 //
 //   tollgate eval --policy FILE [--request FILE|-] [--explain] [--apply-redactions]
 //   tollgate eval --policy FILE --requests FILE.jsonl|- [--explain]
+//   ... [--audit DIR]: records each decision (runtime/audit/log.h) and adds
+//   its "decision_id"; output is written only after its record is durable.
 //
 // Single mode prints the decision (decision_json.h) indented; an invalid
 // input prints {"error": {"code", "message", "path"}} and exits 1. Batch mode
@@ -23,6 +25,7 @@
 #include <string>
 
 #include "engine/vm/vm.h"
+#include "runtime/cli/audit_hook.h"
 #include "runtime/cli/commands.h"
 #include "runtime/cli/common.h"
 #include "runtime/decision_json.h"
@@ -33,7 +36,8 @@ namespace {
 
 constexpr const char* kEvalUsage =
     "usage: tollgate eval --policy FILE [--request FILE|-] [--explain] [--apply-redactions]\n"
-    "       tollgate eval --policy FILE --requests FILE.jsonl|- [--explain]\n\n"
+    "       tollgate eval --policy FILE --requests FILE.jsonl|- [--explain]\n"
+    "       (either form takes --audit DIR)\n\n"
     "evaluates decision inputs (docs/decision-input.md) against the policy and prints\n"
     "each decision as JSON: outcome, status, code, reason, rules, shadow, advisory,\n"
     "requires, redactions, route, tags, warnings, errors, policy.\n\n"
@@ -48,13 +52,27 @@ constexpr const char* kEvalUsage =
     "  --apply-redactions  add \"redacted_request\": the request body with the\n"
     "                      decision's redactions applied to message contents\n"
     "                      and tool-call arguments\n"
-    "  --compact           print the single decision on one line\n\n"
+    "  --compact           print the single decision on one line\n"
+    "  --audit DIR         record every decision in the audit log DIR (docs/audit.md);\n"
+    "                      each output gets a \"decision_id\" and is printed only once\n"
+    "                      its record is on disk\n\n"
     "exit codes: 0 decision made (allow or deny), 1 policy errors or an invalid\n"
     "input (batch: some line was invalid), 2 usage error, 3 I/O error\n";
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
-int EvalOne(const Args& args, const Loaded& l) {
+// With --explain the trace run bypasses the rule index (different
+// "instructions"): the audit record gets the decision of a plain run, which is
+// what replay reproduces.
+std::string AuditedDecision(const Loaded& l, const vm::Record& rec, const vm::Decision& d,
+                            bool traced) {
+  if (!traced) return audit::RenderDecision(d, l.policy->program());
+  vm::Decision plain;
+  vm::Evaluate(l.policy->program(), rec, {}, &plain);
+  return audit::RenderDecision(plain, l.policy->program());
+}
+
+int EvalOne(const Args& args, const Loaded& l, AuditHook& hook) {
   std::string json, error;
   if (!ReadFile(args.Get("--request").empty() ? "-" : args.Get("--request"), &json, &error)) {
     std::fprintf(stderr, "error: %s\n", error.c_str());
@@ -76,9 +94,18 @@ int EvalOne(const Args& args, const Loaded& l) {
     std::fprintf(stderr, "error: cannot apply redactions: %s\n", error.c_str());
     return kExitFailed;
   }
+  std::string decision_id;
+  if (hook.enabled()) {
+    decision_id = hook.Record(json, AuditedDecision(l, rec, d, opts.trace), {});
+    if (!hook.Commit()) return kExitIo;
+  }
   rapidjson::StringBuffer sb;
   auto emit = [&](auto& w) {
     w.StartObject();
+    if (!decision_id.empty()) {
+      w.Key("decision_id");
+      w.String(decision_id.c_str());
+    }
     runtime::WriteDecisionMembers(&w, d, l.policy->program(), args.Has("--explain"));
     if (args.Has("--apply-redactions")) {
       w.Key("redacted_request");
@@ -159,7 +186,7 @@ bool IsBlank(std::string_view s) {
   return true;
 }
 
-int EvalBatch(const Args& args, const Loaded& l) {
+int EvalBatch(const Args& args, const Loaded& l, AuditHook& hook) {
   const std::string& path = args.Get("--requests");
   int fd = path == "-" ? 0 : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -177,14 +204,20 @@ int EvalBatch(const Args& args, const Loaded& l) {
   std::string out, text;
   out.reserve(1 << 17);
   uint64_t lineno = 0, bytes = 0;
-  bool any_bad = false, overlong = false;
+  bool any_bad = false, overlong = false, audit_failed = false;
   auto flush = [&] {
     if (out.empty()) return;
+    // Answers leave only once their records are on disk (group commit).
+    if (hook.enabled() && !hook.Commit()) {
+      audit_failed = true;
+      out.clear();
+      return;
+    }
     std::fwrite(out.data(), 1, out.size(), stdout);
     std::fflush(stdout);
     out.clear();
   };
-  while (reader->Next(&text, &overlong, &bytes, flush)) {
+  while (!audit_failed && reader->Next(&text, &overlong, &bytes, flush)) {
     ++lineno;
     if (!overlong && IsBlank(text)) continue;  // blank lines are skipped, not errors
     sb.Clear();
@@ -203,6 +236,11 @@ int EvalBatch(const Args& args, const Loaded& l) {
     }
     if (ok) {
       vm::Evaluate(l.policy->program(), rec, opts, &d);
+      if (hook.enabled()) {
+        std::string id = hook.Record(text, AuditedDecision(l, rec, d, opts.trace), {});
+        w.Key("decision_id");
+        w.String(id.c_str());
+      }
       runtime::WriteDecisionMembers(&w, d, l.policy->program(), opts.trace);
     } else {
       any_bad = true;
@@ -225,6 +263,7 @@ int EvalBatch(const Args& args, const Loaded& l) {
   if (fd != 0) ::close(fd);
   flush();
   std::fflush(stdout);
+  if (audit_failed) return kExitIo;
   if (read_error) {
     std::fprintf(stderr, "error: reading `%s` failed after line %llu\n", path.c_str(),
                  static_cast<unsigned long long>(lineno));
@@ -238,7 +277,8 @@ int EvalBatch(const Args& args, const Loaded& l) {
 int RunEval(int argc, char** argv) {
   Args args;
   args.Value("--policy", "FILE").Value("--schema", "FILE").Value("--request", "FILE")
-      .Value("--requests", "FILE").Flag("--explain").Flag("--apply-redactions").Flag("--compact");
+      .Value("--requests", "FILE").Flag("--explain").Flag("--apply-redactions").Flag("--compact")
+      .Value("--audit", "DIR");
   if (int rc = args.Parse(argc, argv, kEvalUsage); rc >= 0) return rc;
   if (!args.positional().empty())
     return UsageError("unexpected argument `" + args.positional()[0] + "`", kEvalUsage);
@@ -249,7 +289,12 @@ int RunEval(int argc, char** argv) {
     return UsageError("`--apply-redactions` works with a single `--request`", kEvalUsage);
   Loaded l;
   if (int rc = LoadPolicy(args.Get("--policy"), args.Get("--schema"), &l); rc != kExitOk) return rc;
-  return args.Has("--requests") ? EvalBatch(args, l) : EvalOne(args, l);
+  AuditHook hook;
+  if (args.Has("--audit")) {
+    if (int rc = hook.Open(args.Get("--audit"), *l.policy, args.Get("--schema"), "", ""); rc)
+      return rc;
+  }
+  return args.Has("--requests") ? EvalBatch(args, l, hook) : EvalOne(args, l, hook);
 }
 
 }  // namespace tollgate::cli

@@ -25,6 +25,9 @@ constexpr Command kCommands[] = {
     {"test", tollgate::cli::RunTest, "run the test blocks of policy files"},
     {"fmt", tollgate::cli::RunFmt, "format policy files canonically"},
     {"disasm", tollgate::cli::RunDisasm, "print the compiled bytecode of a policy"},
+    {"replay", tollgate::cli::RunReplay, "re-evaluate recorded decisions (determinism, impact)"},
+    {"audit", tollgate::cli::RunAudit, "verify, show and export the decision log"},
+    {"store", tollgate::cli::RunStore, "list and show the stored policy versions"},
 };
 
 void PrintUsage(FILE* out) {

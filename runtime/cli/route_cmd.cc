@@ -22,6 +22,7 @@
 #include "engine/vm/vm.h"
 #include "runtime/accounts.h"
 #include "runtime/catalog.h"
+#include "runtime/cli/audit_hook.h"
 #include "runtime/cli/commands.h"
 #include "runtime/cli/common.h"
 #include "runtime/decision_json.h"
@@ -33,13 +34,16 @@ namespace {
 
 constexpr const char* kRouteUsage =
     "usage: tollgate route --policy FILE --catalog FILE [--accounts FILE]\n"
-    "                      [--request FILE|-] [--schema FILE] [--explain] [--compact]\n\n"
+    "                      [--request FILE|-] [--schema FILE] [--explain] [--compact]\n"
+    "                      [--audit DIR]\n\n"
     "evaluates the decision input (default: stdin) against the policy, then orders the\n"
     "catalog's endpoints that satisfy every `require` and the request's provider\n"
     "preferences (tightened by the workspace's account defaults). prints the decision\n"
     "as JSON, indented, in the shape `tollgate eval` prints, with \"endpoints\" added;\n"
     "--explain adds \"eliminated\" (why each endpoint was dropped, with the values\n"
-    "compared) and the rule trace; --compact prints one line. see docs/routing.md.\n\n"
+    "compared) and the rule trace; --compact prints one line. see docs/routing.md.\n"
+    "--audit DIR records the decision and the endpoints chosen in the audit log DIR\n"
+    "(docs/audit.md) and adds \"decision_id\".\n\n"
     "exit codes: 0 decision made (allow or deny), 1 policy, catalog, accounts or input\n"
     "errors, 2 usage error, 3 I/O error\n";
 
@@ -53,7 +57,8 @@ int RunRoute(int argc, char** argv) {
       .Value("--catalog", "FILE")
       .Value("--accounts", "FILE")
       .Value("--request", "FILE")
-      .Value("--schema", "FILE");
+      .Value("--schema", "FILE")
+      .Value("--audit", "DIR");
   if (int rc = args.Parse(argc, argv, kRouteUsage); rc >= 0) return rc;
   if (!args.positional().empty()) {
     return UsageError("unexpected argument `" + args.positional()[0] + "`", kRouteUsage);
@@ -110,6 +115,27 @@ int RunRoute(int argc, char** argv) {
   runtime::RouteResult result;
   router->Route(decision, request, &result);
   runtime::ApplyRoute(result, &decision);
+  std::string endpoints = runtime::EndpointsJson(catalog, result);
+
+  std::string decision_id;
+  if (args.Has("--audit")) {
+    AuditHook hook;
+    if (int rc = hook.Open(args.Get("--audit"), *l.policy, args.Get("--schema"),
+                           args.Get("--catalog"), args.Get("--accounts"));
+        rc)
+      return rc;
+    std::string recorded = audit::RenderDecision(decision, l.policy->program());
+    if (explain) {  // the trace run bypasses the rule index: record a plain run (as replay does)
+      vm::Decision plain;
+      runtime::RouteResult plain_route;
+      vm::Evaluate(l.policy->program(), request, {}, &plain);
+      router->Route(plain, request, &plain_route);
+      runtime::ApplyRoute(plain_route, &plain);
+      recorded = audit::RenderDecision(plain, l.policy->program());
+    }
+    decision_id = hook.Record(input, std::move(recorded), endpoints);
+    if (!hook.Commit()) return kExitIo;
+  }
 
   rapidjson::StringBuffer sb;
   // The router renders its arrays as JSON text; re-emitting them through the
@@ -122,8 +148,12 @@ int RunRoute(int argc, char** argv) {
   };
   auto emit = [&](auto& w) {
     w.StartObject();
+    if (!decision_id.empty()) {
+      w.Key("decision_id");
+      w.String(decision_id.c_str());
+    }
     runtime::WriteDecisionMembers(&w, decision, l.policy->program(), explain);
-    member(w, "endpoints", runtime::EndpointsJson(catalog, result));
+    member(w, "endpoints", endpoints);
     if (explain) {
       member(w, "eliminated",
              runtime::EliminatedJson(catalog, l.policy->program(), result, false, &request));

@@ -1,12 +1,13 @@
 // Retention and credential scrubbing of decision inputs (log.h "Retention
-// and credentials"), and the inverse used by replay. Not API.
-// Thread safety: reentrant.
+// and credentials"), the inverse used by replay, and raw member spans of a
+// record line. All streaming (rapidjson SAX): numbers keep their exact text.
+// Not API. Thread safety: reentrant.
 #pragma once
 
-#include <rapidjson/document.h>
-
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/ast/ast.h"
 
@@ -15,22 +16,31 @@ namespace tollgate::audit::internal {
 // Rewrites the decision input `raw` (valid JSON, as decoded) for a record:
 // one line, credentials removed, message texts kept per `retain`. *input is
 // the JSON to store; *content the "content" member's JSON (empty when the
-// record keeps the text untouched). False when `raw` does not parse (it
-// then is stored as a JSON string and *content says so).
+// record keeps the text untouched). False when `raw` does not parse (it is
+// then stored as a JSON string and *content says so).
 bool PrepareInput(std::string_view raw, ast::Retention retain, std::string_view hmac_key,
                   std::string* input, std::string* content);
 
-// Replay: puts a filler text of the recorded byte length back into every
-// message text and tool-call argument that retention emptied, so that token
-// estimates and costs come out as they did. Returns true when the record's
-// content was not kept as is (retention or scrubbing): rules that read the
-// text are then not replayable.
-bool RestoreContent(rapidjson::Value* input, const rapidjson::Value* content,
-                    rapidjson::Document::AllocatorType& alloc);
+// Replay: rebuilds the input to decode from a recorded one. `lengths` (from
+// the record's "content") puts filler text of each recorded byte length back
+// into every message text and tool-call argument, in document order, so that
+// token estimates and costs come out as they did; `clock` (when not empty)
+// becomes context.time unless the input has one. False when `recorded` does
+// not parse.
+bool RebuildInput(std::string_view recorded, const std::vector<uint64_t>* lengths,
+                  std::string_view clock, std::string* out);
 
 // True when `name` (any case) names a credential: authorization,
 // proxy-authorization, api_key, api-key, apikey, x-api-key, password,
 // secret, client_secret, access_token, refresh_token, cookie, set-cookie.
 bool IsCredentialName(std::string_view name);
+
+// The raw text of each top-level member value of a JSON object line.
+struct MemberSpan {
+  std::string key;
+  std::string_view value;
+};
+bool TopLevelSpans(std::string_view line, std::vector<MemberSpan>* out);
+std::string_view FindSpan(const std::vector<MemberSpan>& spans, std::string_view key);
 
 }  // namespace tollgate::audit::internal

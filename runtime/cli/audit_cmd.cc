@@ -1,0 +1,280 @@
+// The audit commands (docs/audit.md):
+//
+//   tollgate replay --audit DIR [--policy FILE | --version ID] [--json]
+//   tollgate audit verify DIR|FILE...
+//   tollgate audit show ID --audit DIR
+//   tollgate audit export --audit DIR [--since T] [--until T] [--json]
+//   tollgate store list --audit DIR
+//   tollgate store show ID --audit DIR
+//
+// and the `--audit DIR` hook of eval and route (audit_hook.h).
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "runtime/audit/internal/util.h"
+#include "runtime/audit/reader.h"
+#include "runtime/audit/replay.h"
+#include "runtime/audit/store.h"
+#include "runtime/cli/audit_hook.h"
+#include "runtime/cli/commands.h"
+#include "runtime/cli/common.h"
+
+namespace tollgate::cli {
+
+int AuditHook::Open(const std::string& dir, const Policy& policy, const std::string& schema_path,
+                    const std::string& catalog_path, const std::string& accounts_path) {
+  std::string error;
+  audit::SubjectSources src;
+  auto read = [&](const std::string& path, std::string* out) {
+    if (path.empty() || ReadFile(path, out, &error)) return true;
+    std::fprintf(stderr, "error: %s\n", error.c_str());
+    return false;
+  };
+  if (!read(schema_path, &src.schema_json) || !read(catalog_path, &src.catalog_json) ||
+      !read(accounts_path, &src.accounts_json))
+    return kExitIo;
+  log = audit::AuditLog::Open(dir, {}, &error);
+  if (log) subject = log->Register(policy, src, &error);
+  if (!log || !subject) {
+    std::fprintf(stderr, "error[audit_io_error]: %s\n", error.c_str());
+    log.reset();
+    return kExitIo;
+  }
+  return kExitOk;
+}
+
+std::string AuditHook::Record(std::string input, std::string decision, std::string endpoints) {
+  audit::Entry e;
+  e.subject = subject;
+  e.input = std::move(input);
+  e.decision = std::move(decision);
+  e.endpoints = std::move(endpoints);
+  audit::Ticket t = log->Append(std::move(e));
+  if (t.seq) last_seq = t.seq;
+  return t.id;
+}
+
+bool AuditHook::Commit() {
+  if (log->WaitDurable(last_seq) && !log->failed()) return true;
+  std::fprintf(stderr, "error[audit_io_error]: cannot write the audit log in `%s`\n", log->dir().c_str());
+  return false;
+}
+
+namespace {
+
+constexpr const char* kReplayUsage =
+    "usage: tollgate replay --audit DIR [--policy FILE | --version ID] [--json]\n\n"
+    "re-evaluates every decision recorded in DIR. without --policy/--version each record\n"
+    "is replayed against the policy version (schema, catalog, accounts) that made it,\n"
+    "from DIR's version store, and must come out identical byte for byte; a difference\n"
+    "names the record and the first differing field. with --policy FILE or --version ID\n"
+    "prints an impact report: decisions that would change (allow->deny, deny->allow,\n"
+    "status/code, route, redactions, shadow), grouped by rule and by workspace.\n"
+    "records whose message text was not retained are reported as not replayable when a\n"
+    "rule reads the text.\n\n"
+    "exit codes: 0 replayed (determinism: all identical), 1 a difference or a record that\n"
+    "could not be replayed, 2 usage error, 3 I/O error\n";
+
+constexpr const char* kAuditUsage =
+    "usage: tollgate audit verify DIR|FILE...\n"
+    "       tollgate audit show ID --audit DIR\n"
+    "       tollgate audit export --audit DIR [--since T] [--until T] [--json]\n\n"
+    "verify   checks the hash chain of every log file; names the first broken record\n"
+    "         and why (exit 1 on any break)\n"
+    "show     one decision explained: the record, and the decision recomputed from\n"
+    "         the stored version with every rule's trace and eliminated endpoints\n"
+    "export   the records whose time is in [since, until) (RFC 3339 or YYYY-MM-DD):\n"
+    "         one summary line each, or with --json the records as JSON lines\n"
+    "         (verbatim, so the hashes can be checked)\n\n"
+    "exit codes: 0 ok, 1 a broken chain / unknown id, 2 usage error, 3 I/O error\n";
+
+constexpr const char* kStoreUsage =
+    "usage: tollgate store list --audit DIR\n"
+    "       tollgate store show ID --audit DIR\n\n"
+    "the version store of an audit directory: every policy version, schema, catalog\n"
+    "and accounts file its decisions used, by content hash.\n"
+    "list  one line per object: id, kind, name, first-seen time\n"
+    "show  the object's manifest and the text of each of its files\n\n"
+    "exit codes: 0 ok, 1 unknown id, 2 usage error, 3 I/O error\n";
+
+std::string Str(const rapidjson::Value& v, const char* key) {
+  if (!v.IsObject()) return {};
+  auto it = v.FindMember(key);
+  return it != v.MemberEnd() && it->value.IsString()
+             ? std::string(it->value.GetString(), it->value.GetStringLength())
+             : std::string();
+}
+
+int Verify(const std::vector<std::string>& paths) {
+  audit::VerifyReport r;
+  audit::Verify(paths, &r);
+  const audit::Problem* first = nullptr;
+  for (const audit::Problem& p : r.problems) {
+    if (p.error && first == nullptr) first = &p;
+    std::printf("%s[%s]: %s%s%s: %s\n", p.error ? "error" : "warning", p.code.c_str(),
+                p.file.c_str(), p.line ? (":" + std::to_string(p.line)).c_str() : "",
+                p.id.empty() ? "" : (" (" + p.id + ")").c_str(), p.message.c_str());
+  }
+  if (first != nullptr) {
+    std::printf("chain broken: first at %s:%llu%s (%s); %llu records verified in %llu files\n",
+                first->file.c_str(), static_cast<unsigned long long>(first->line),
+                first->id.empty() ? "" : (" record " + first->id).c_str(), first->code.c_str(),
+                static_cast<unsigned long long>(r.records), static_cast<unsigned long long>(r.files));
+    return kExitFailed;
+  }
+  std::printf("ok: %llu records in %llu files verified%s%s\n",
+              static_cast<unsigned long long>(r.records), static_cast<unsigned long long>(r.files),
+              r.last_id.empty() ? "" : "; last ", r.last_id.c_str());
+  return kExitOk;
+}
+
+int Export(const Args& args) {
+  int64_t since = INT64_MIN, until = INT64_MAX;
+  if (args.Has("--since") && !audit::internal::ParseMillis(args.Get("--since"), &since))
+    return UsageError("`--since` must be an RFC 3339 time or a date, got `" + args.Get("--since") + "`", kAuditUsage);
+  if (args.Has("--until") && !audit::internal::ParseMillis(args.Get("--until"), &until))
+    return UsageError("`--until` must be an RFC 3339 time or a date, got `" + args.Get("--until") + "`", kAuditUsage);
+  audit::RecordReader reader;
+  std::string error;
+  if (!reader.Open(args.Get("--audit"), &error)) {
+    std::fprintf(stderr, "error: %s\n", error.c_str());
+    return kExitIo;
+  }
+  audit::RecordLine rec;
+  const bool json = args.Has("--json");
+  while (reader.Next(&rec)) {
+    int64_t t;
+    if (!audit::internal::ParseMillis(Str(rec.doc, "time"), &t) || t < since || t >= until) continue;
+    if (json) {
+      std::fwrite(rec.text.data(), 1, rec.text.size(), stdout);
+      std::fputc('\n', stdout);
+      continue;
+    }
+    const rapidjson::Value& d = rec.doc.HasMember("decision") ? rec.doc["decision"] : rec.doc;
+    std::string ws;
+    if (rec.doc.HasMember("input") && rec.doc["input"].IsObject() && rec.doc["input"].HasMember("principal"))
+      ws = Str(rec.doc["input"]["principal"], "workspace");
+    std::string status = d.IsObject() && d.HasMember("status") && d["status"].IsString() ? d["status"].GetString() : "?";
+    std::printf("%s %s %-5s %s %s policy=%s workspace=%s\n", Str(rec.doc, "time").c_str(),
+                Str(rec.doc, "id").c_str(), Str(d, "outcome").c_str(), status.c_str(),
+                Str(d, "code").c_str(),
+                rec.doc.HasMember("policy") ? Str(rec.doc["policy"], "name").c_str() : "?",
+                ws.empty() ? "-" : ws.c_str());
+  }
+  for (const audit::Problem& p : reader.problems())
+    std::fprintf(stderr, "warning[%s]: %s:%llu: %s\n", p.code.c_str(), p.file.c_str(),
+                 static_cast<unsigned long long>(p.line), p.message.c_str());
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunReplay(int argc, char** argv) {
+  Args args;
+  args.Value("--audit", "DIR").Value("--policy", "FILE").Value("--version", "ID").Flag("--json");
+  if (int rc = args.Parse(argc, argv, kReplayUsage); rc >= 0) return rc;
+  if (!args.positional().empty())
+    return UsageError("unexpected argument `" + args.positional()[0] + "`", kReplayUsage);
+  if (args.Get("--audit").empty()) return UsageError("`--audit DIR` is required", kReplayUsage);
+  if (args.Has("--policy") && args.Has("--version"))
+    return UsageError("give either `--policy` or `--version`, not both", kReplayUsage);
+  audit::ReplayOptions o;
+  o.dir = args.Get("--audit");
+  o.candidate_file = args.Get("--policy");
+  o.candidate_version = args.Get("--version");
+  audit::ReplayReport r;
+  std::string error;
+  if (!audit::Replay(o, &r, &error)) {
+    std::fprintf(stderr, "error: %s\n", error.c_str());
+    return error.rfind("cannot list", 0) == 0 ? kExitIo : kExitFailed;
+  }
+  std::string out = args.Has("--json") ? audit::ReportJson(r) : audit::ReportText(r);
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  if (r.failed) return kExitFailed;
+  return !r.impact_mode && r.mismatched ? kExitFailed : kExitOk;
+}
+
+int RunAudit(int argc, char** argv) {
+  if (argc < 1) return UsageError("give a subcommand: verify, show or export", kAuditUsage);
+  std::string sub = argv[0];
+  if (sub == "--help" || sub == "-h") {
+    std::fputs(kAuditUsage, stdout);
+    return kExitOk;
+  }
+  Args args;
+  args.Value("--audit", "DIR").Value("--since", "T").Value("--until", "T").Flag("--json");
+  if (int rc = args.Parse(argc - 1, argv + 1, kAuditUsage); rc >= 0) return rc;
+  if (sub == "verify") {
+    if (args.positional().empty() && !args.Has("--audit"))
+      return UsageError("give the audit directories or log files to verify", kAuditUsage);
+    std::vector<std::string> paths = args.positional();
+    if (args.Has("--audit")) paths.push_back(args.Get("--audit"));
+    return Verify(paths);
+  }
+  if (sub == "show") {
+    if (args.positional().size() != 1 || args.Get("--audit").empty())
+      return UsageError("usage: tollgate audit show ID --audit DIR", kAuditUsage);
+    std::string json, error;
+    if (!audit::ExplainRecord(args.Get("--audit"), args.positional()[0], &json, &error)) {
+      std::fprintf(stderr, "error: %s\n", error.c_str());
+      return kExitFailed;
+    }
+    std::fwrite(json.data(), 1, json.size(), stdout);
+    return kExitOk;
+  }
+  if (sub == "export") {
+    if (args.Get("--audit").empty()) return UsageError("`--audit DIR` is required", kAuditUsage);
+    return Export(args);
+  }
+  return UsageError("unknown subcommand `" + sub + "`", kAuditUsage);
+}
+
+int RunStore(int argc, char** argv) {
+  if (argc < 1) return UsageError("give a subcommand: list or show", kStoreUsage);
+  std::string sub = argv[0];
+  if (sub == "--help" || sub == "-h") {
+    std::fputs(kStoreUsage, stdout);
+    return kExitOk;
+  }
+  Args args;
+  args.Value("--audit", "DIR");
+  if (int rc = args.Parse(argc - 1, argv + 1, kStoreUsage); rc >= 0) return rc;
+  if (args.Get("--audit").empty()) return UsageError("`--audit DIR` is required", kStoreUsage);
+  const std::string dir = args.Get("--audit");
+  std::string error;
+  if (sub == "list") {
+    std::vector<audit::StoredObject> objs;
+    if (!audit::ListObjects(dir, &objs, &error)) {
+      std::fprintf(stderr, "error: %s\n", error.c_str());
+      return kExitIo;
+    }
+    for (const audit::StoredObject& o : objs)
+      std::printf("%s  %-8s  %-24s  %s\n", o.id.c_str(), o.kind.c_str(), o.name.c_str(),
+                  o.first_seen.c_str());
+    return kExitOk;
+  }
+  if (sub == "show") {
+    if (args.positional().size() != 1) return UsageError("usage: tollgate store show ID --audit DIR", kStoreUsage);
+    audit::StoredObject o;
+    if (!audit::LoadObject(dir, args.positional()[0], true, &o, &error)) {
+      std::fprintf(stderr, "error: %s\n", error.c_str());
+      return kExitFailed;
+    }
+    std::printf("id: %s\nkind: %s\nname: %s\nfirst seen: %s\n", o.id.c_str(), o.kind.c_str(),
+                o.name.c_str(), o.first_seen.c_str());
+    for (const audit::StoredFile& f : o.files) {
+      std::printf("\n== %s (%s)\n", f.path.c_str(), f.role.c_str());
+      std::fwrite(f.text.data(), 1, f.text.size(), stdout);
+      if (!f.text.empty() && f.text.back() != '\n') std::fputc('\n', stdout);
+    }
+    return kExitOk;
+  }
+  return UsageError("unknown subcommand `" + sub + "`", kStoreUsage);
+}
+
+}  // namespace tollgate::cli
