@@ -56,9 +56,18 @@ bool WriteAll(int fd, std::string_view data) {
   return true;
 }
 
+void TrimRight(std::string* s) {
+  while (!s->empty() && (s->back() == '\n' || s->back() == ' ' || s->back() == '\r')) s->pop_back();
+}
+
+// The HMAC key of `retain content hash`: DIR/key, 32 random bytes in hex
+// (the file's text without its trailing newline is the key).
 bool LoadOrMakeKey(const std::string& dir, std::string* key, std::string* error) {
   const std::string path = dir + "/key";
-  if (internal::ReadWholeFile(path, key, error) && key->size() >= 32) return true;
+  if (internal::ReadWholeFile(path, key, error) && key->size() >= 32) {
+    TrimRight(key);
+    return true;
+  }
   unsigned char raw[32];
   if (getrandom(raw, sizeof raw, 0) != static_cast<ssize_t>(sizeof raw)) {
     *error = "no randomness for the audit key";
@@ -85,6 +94,7 @@ bool LoadOrMakeKey(const std::string& dir, std::string* key, std::string* error)
     *error = "cannot read the audit key `" + path + "`";
     return false;
   }
+  TrimRight(key);
   return true;
 }
 
@@ -389,6 +399,10 @@ bool AuditLog::Close() {
   if (impl_->thread.joinable()) impl_->thread.join();
   if (!failed() && !impl_->CloseFile()) failed_.store(true);
   impl_->closed = true;
+  if (impl_->lock_fd >= 0) {  // another writer may open the directory now
+    ::close(impl_->lock_fd);
+    impl_->lock_fd = -1;
+  }
   {
     std::lock_guard<std::mutex> lock(impl_->durable_mu);
     impl_->durable_cv.notify_all();

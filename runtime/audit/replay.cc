@@ -729,7 +729,7 @@ bool ExplainRecord(const std::string& dir, const std::string& id, std::string* j
   w.EndObject();
   // Pretty-print for people.
   rj::Document out;
-  out.Parse<rj::kParseNumbersAsStringsFlag>(sb.GetString(), sb.GetSize());
+  out.Parse<rj::kParseFullPrecisionFlag>(sb.GetString(), sb.GetSize());
   rj::StringBuffer pb;
   rj::PrettyWriter<rj::StringBuffer> pw(pb);
   pw.SetIndent(' ', 2);
