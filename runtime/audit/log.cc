@@ -113,6 +113,8 @@ struct AuditLog::Impl {
   // --- shared with Append ---
   std::mutex mu;
   std::condition_variable work_cv;
+  std::condition_variable space_cv;  // Append waits here while the queue is full
+  size_t blocked = 0;                // appenders waiting for space
   bool writer_waiting = false;
   bool stop = false;
   std::vector<Pending> queue;
@@ -244,6 +246,7 @@ struct AuditLog::Impl {
         }
         if (queue.empty() && stop) break;
         batch.swap(queue);
+        if (blocked) space_cv.notify_all();
       }
       if (owner->failed()) {
         batch.clear();
@@ -362,7 +365,13 @@ Ticket AuditLog::Append(Entry&& entry) {
   const int64_t now = NowMillis();
   bool wake;
   {
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    std::unique_lock<std::mutex> lock(impl_->mu);
+    while (impl_->queue.size() >= impl_->options.max_queue && !impl_->stop && !failed()) {
+      ++impl_->blocked;
+      if (impl_->writer_waiting) impl_->work_cv.notify_one();
+      impl_->space_cv.wait(lock);
+      --impl_->blocked;
+    }
     if (impl_->stop) return t;
     Pending& p = impl_->queue.emplace_back();
     p.entry = std::move(entry);
@@ -394,6 +403,7 @@ bool AuditLog::Close() {
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     impl_->stop = true;
+    impl_->space_cv.notify_all();
   }
   impl_->work_cv.notify_one();
   if (impl_->thread.joinable()) impl_->thread.join();

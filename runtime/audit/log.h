@@ -93,6 +93,10 @@ struct Options {
   uint64_t max_file_bytes = 64ull << 20;  // rotate after 64 MiB
   int64_t max_file_age_ms = 24ll * 3600 * 1000;  // ... or after a day
   bool sync = true;                        // fdatasync each batch (tests may turn it off)
+  // Backpressure: Append blocks while this many records wait for the writer
+  // (a sustained load above the writer's rate is then paced, not buffered
+  // without bound).
+  size_t max_queue = 65536;
 };
 
 // What made a decision, rendered once: policy version (and its schema
@@ -147,7 +151,8 @@ class AuditLog {
   std::shared_ptr<const Subject> Register(const Policy& policy, const SubjectSources& sources,
                                           std::string* error);
 
-  // Queues one record; returns its ticket (seq 0 after a failure).
+  // Queues one record; returns its ticket (seq 0 after a failure). Blocks
+  // only while Options::max_queue records are already waiting.
   Ticket Append(Entry&& entry);
 
   // Blocks until record `seq` (and all before it) is durable. False when the

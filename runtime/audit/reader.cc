@@ -8,6 +8,7 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "runtime/audit/internal/content.h"
 #include "runtime/audit/internal/util.h"
 
 namespace tollgate::audit {
@@ -276,7 +277,14 @@ void Verify(const std::vector<std::string>& paths, VerifyReport* report) {
   }
 }
 
-bool RecordReader::Open(const std::string& dir, std::string* error) {
+std::string_view RecordLine::Raw(std::string_view key) const {
+  for (const RawMember& m : members)
+    if (m.key == key) return m.value;
+  return {};
+}
+
+bool RecordReader::Open(const std::string& dir, std::string* error, bool with_dom) {
+  with_dom_ = with_dom;
   dir_ = dir;
   file_ = 0;
   loaded_ = false;
@@ -322,9 +330,14 @@ bool RecordReader::Next(RecordLine* out) {
     out->file = path_;
     out->line = line_;
     out->text.assign(line);
-    out->scratch.assign(line);
-    out->doc.ParseInsitu<rj::kParseNumbersAsStringsFlag>(out->scratch.data());
-    if (out->doc.HasParseError() || !out->doc.IsObject() || Str(out->doc, "kind") != "decision") {
+    bool ok = internal::TopLevelSpans(out->text, &out->members) &&
+              out->Raw("kind") == "\"decision\"";
+    if (ok && with_dom_) {
+      out->scratch.assign(line);
+      out->doc.ParseInsitu<rj::kParseNumbersAsStringsFlag>(out->scratch.data());
+      ok = !out->doc.HasParseError() && out->doc.IsObject();
+    }
+    if (!ok) {
       problems_.push_back({path_, line_, "", "audit_malformed_line",
                            "a line that is not a decision record was skipped", false});
       continue;

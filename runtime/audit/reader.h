@@ -37,6 +37,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tollgate::audit {
@@ -76,20 +77,31 @@ struct VerifyReport {
 // unless the file is number 1). Never stops at the first problem.
 void Verify(const std::vector<std::string>& paths, VerifyReport* report);
 
-// One decision record, parsed (numbers kept as their text).
+// The raw text of one top-level member's value (points into RecordLine::text).
+struct RawMember {
+  std::string key;
+  std::string_view value;
+};
+
+// One decision record: its raw members and, unless the reader was opened
+// without it, the parsed document (numbers kept as their text).
 struct RecordLine {
   std::string file;
   uint64_t line = 0;
   std::string text;       // the raw line (without "\n")
-  rapidjson::Document doc;  // parsed in place from `scratch`
+  std::vector<RawMember> members;
+  rapidjson::Document doc;  // parsed in place from `scratch` (with_dom only)
   std::string scratch;
+  // A member's raw JSON text ("" when absent).
+  std::string_view Raw(std::string_view key) const;
 };
 
 // Streams the decision records of a directory in chain order. Lines that do
 // not parse or are cut short become problems() and are skipped.
 class RecordReader {
  public:
-  bool Open(const std::string& dir, std::string* error);
+  // `with_dom` = false skips the DOM (replay reads raw members only).
+  bool Open(const std::string& dir, std::string* error, bool with_dom = true);
   bool Next(RecordLine* out);
   const std::vector<Problem>& problems() const { return problems_; }
 
@@ -102,6 +114,7 @@ class RecordReader {
   size_t pos_ = 0;
   uint64_t line_ = 0;
   bool loaded_ = false;
+  bool with_dom_ = true;
   std::vector<Problem> problems_;
 };
 

@@ -59,19 +59,24 @@ struct Env {
   std::unique_ptr<runtime::Router> router;
 };
 
+std::string RawString(std::string_view raw);
+
 struct Ids {
   std::string version, schema, catalog, accounts;
   std::string Key() const { return version + "|" + schema + "|" + catalog + "|" + accounts; }
 };
 
-Ids RecordIds(const rj::Value& rec) {
+Ids RecordIds(const RecordLine& line) {
   Ids ids;
-  if (const rj::Value* p = Member(rec, "policy")) {
-    ids.version = Str(*p, "version");
-    ids.schema = Str(*p, "schema");
+  rj::Document p;
+  std::string copy(line.Raw("policy"));
+  p.Parse(copy.c_str(), copy.size());
+  if (!p.HasParseError()) {
+    ids.version = Str(p, "version");
+    ids.schema = Str(p, "schema");
   }
-  ids.catalog = Str(rec, "catalog");
-  ids.accounts = Str(rec, "accounts");
+  ids.catalog = RawString(line.Raw("catalog"));
+  ids.accounts = RawString(line.Raw("accounts"));
   return ids;
 }
 
@@ -138,33 +143,42 @@ void BuildEnv(const std::string& dir, const Ids& ids, const std::string& policy_
                                         &env->error);
 }
 
+// A raw JSON string member ("\"x\"") as text; "" for anything else.
+std::string RawString(std::string_view raw) {
+  if (raw.size() < 2 || raw.front() != '"') return {};
+  if (raw.find('\\') == std::string_view::npos) return std::string(raw.substr(1, raw.size() - 2));
+  rj::Document d;
+  std::string copy(raw);
+  d.Parse(copy.c_str(), copy.size());
+  return !d.HasParseError() && d.IsString() ? std::string(d.GetString(), d.GetStringLength()) : std::string();
+}
+
 // The decision input to decode again: the recorded input, with filler text
 // where retention removed it and the recorded clock as context.time.
 struct Rebuilt {
   std::string json;
   bool content_missing = false;
   std::string_view decision, endpoints;  // raw recorded values
-  std::vector<internal::MemberSpan> spans;
   std::vector<uint64_t> lengths;
 };
 
 bool RebuildInput(const RecordLine& line, Rebuilt* out) {
-  const rj::Value& rec = line.doc;
   out->content_missing = false;
-  if (!internal::TopLevelSpans(line.text, &out->spans)) return false;
-  out->decision = internal::FindSpan(out->spans, "decision");
-  out->endpoints = internal::FindSpan(out->spans, "endpoints");
-  std::string_view input = internal::FindSpan(out->spans, "input");
-  const rj::Value* content = Member(rec, "content");
-  std::string clock = Str(rec, "clock");
+  out->decision = line.Raw("decision");
+  out->endpoints = line.Raw("endpoints");
+  std::string_view input = line.Raw("input");
+  std::string_view content = line.Raw("content");
+  std::string clock = RawString(line.Raw("clock"));
   const std::vector<uint64_t>* lengths = nullptr;
-  if (content != nullptr && content->IsObject()) {
+  if (!content.empty() && content != "null") {
     out->content_missing = true;
     out->lengths.clear();
-    if (const rj::Value* l = Member(*content, "lengths"); l && l->IsArray()) {
+    rj::Document c;
+    std::string copy(content);
+    c.Parse<rj::kParseNumbersAsStringsFlag>(copy.c_str(), copy.size());
+    if (const rj::Value* l = c.HasParseError() ? nullptr : Member(c, "lengths"); l && l->IsArray()) {
       for (const auto& n : l->GetArray())
-        out->lengths.push_back(n.IsString() ? std::strtoull(n.GetString(), nullptr, 10)
-                                            : n.IsUint64() ? n.GetUint64() : 0);
+        out->lengths.push_back(n.IsString() ? std::strtoull(n.GetString(), nullptr, 10) : 0);
       lengths = &out->lengths;
     }
   }
@@ -304,8 +318,15 @@ void AddExample(std::vector<std::string>* ex, const std::string& id, size_t max)
 
 // Impact of one record: the kinds of change between the recorded decision
 // (and endpoints) and the candidate's.
-void Compare(const rj::Value& rec, const Outcome& now, const ReplayOptions& o, ReplayReport* r) {
-  const std::string id = Str(rec, "id");
+void Compare(const RecordLine& line, const std::string& id, const Outcome& now,
+             const ReplayOptions& o, ReplayReport* r) {
+  rj::Document rec;  // the parts impact needs: decision, endpoints, input
+  {
+    std::string part = "{\"decision\":" + std::string(line.Raw("decision")) + ",\"endpoints\":" +
+                       std::string(line.Raw("endpoints")) + ",\"input\":" + std::string(line.Raw("input")) + "}";
+    rec.Parse<rj::kParseNumbersAsStringsFlag>(part.c_str(), part.size());
+    if (rec.HasParseError()) rec.SetObject();
+  }
   const rj::Value* old_d = Member(rec, "decision");
   rj::Document new_d;
   new_d.Parse<rj::kParseNumbersAsStringsFlag>(now.decision.c_str(), now.decision.size());
@@ -376,34 +397,38 @@ bool Replay(const ReplayOptions& o, ReplayReport* r, std::string* error) {
   *r = ReplayReport{};
   r->impact_mode = !o.candidate_file.empty() || !o.candidate_version.empty();
   RecordReader reader;
-  if (!reader.Open(o.dir, error)) return false;
+  if (!reader.Open(o.dir, error, /*with_dom=*/false)) return false;
+  // Environments by the raw text of the record's policy/catalog/accounts
+  // members (identical bytes for every record of one version).
   std::unordered_map<std::string, std::unique_ptr<Env>> envs, candidates;
   Evaluator ev;
   RecordLine line;
   Rebuilt input;
   Outcome recorded_now, candidate_now;
-  auto env_for = [&](auto& cache, const Ids& ids, const std::string& file, const std::string& version) -> Env& {
-    std::string key = ids.Key();
+  std::string key;
+  auto env_for = [&](auto& cache, const std::string& file, const std::string& version) -> Env& {
     auto it = cache.find(key);
     if (it == cache.end()) {
       auto env = std::make_unique<Env>();
-      BuildEnv(o.dir, ids, file, version, env.get());
+      BuildEnv(o.dir, RecordIds(line), file, version, env.get());
       it = cache.emplace(key, std::move(env)).first;
     }
     return *it->second;
   };
   while (reader.Next(&line)) {
-    const rj::Value& rec = line.doc;
-    const std::string id = Str(rec, "id");
+    const std::string id = RawString(line.Raw("id"));
     ++r->records;
-    Ids ids = RecordIds(rec);
-    const rj::Value* endpoints = Member(rec, "endpoints");
-    const bool routed = endpoints != nullptr && endpoints->IsArray();
+    key.assign(line.Raw("policy"));
+    key += '|';
+    key += line.Raw("catalog");
+    key += '|';
+    key += line.Raw("accounts");
+    const bool routed = !line.Raw("endpoints").empty() && line.Raw("endpoints").front() == '[';
     auto fail = [&](const std::string& why) {
       ++r->failed;
       if (r->failures.size() < 10) r->failures.push_back(id + ": " + why);
     };
-    Env& env = env_for(envs, ids, "", "");
+    Env& env = env_for(envs, "", "");
     if (!env.error.empty()) {
       fail(env.error);
       continue;
@@ -455,7 +480,7 @@ bool Replay(const ReplayOptions& o, ReplayReport* r, std::string* error) {
       continue;
     }
     // Impact mode.
-    Env& cand = env_for(candidates, ids, o.candidate_file, o.candidate_version);
+    Env& cand = env_for(candidates, o.candidate_file, o.candidate_version);
     if (!cand.error.empty()) {
       *error = cand.error;
       return false;
@@ -481,7 +506,7 @@ bool Replay(const ReplayOptions& o, ReplayReport* r, std::string* error) {
         continue;
       }
     }
-    Compare(rec, candidate_now, o, r);
+    Compare(line, id, candidate_now, o, r);
   }
   r->problems = reader.problems();
   return true;
@@ -657,16 +682,14 @@ bool ExplainRecord(const std::string& dir, const std::string& id, std::string* j
     *error = "decision `" + id + "` is not in `" + dir + "`";
     return false;
   }
-  const rj::Value& rec = line.doc;
-  Ids ids = RecordIds(rec);
+  Ids ids = RecordIds(line);
   Env env;
   BuildEnv(dir, ids, "", "", &env);
   if (!env.error.empty()) {
     *error = env.error;
     return false;
   }
-  const rj::Value* endpoints = Member(rec, "endpoints");
-  const bool routed = endpoints != nullptr && endpoints->IsArray();
+  const bool routed = !line.Raw("endpoints").empty() && line.Raw("endpoints").front() == '[';
   Rebuilt input;
   if (!RebuildInput(line, &input)) {
     *error = "the recorded input does not parse";

@@ -282,6 +282,15 @@ void Summary(const Collector& c) {
   double r0 = c.Ns("BM_Route500x10/with_eval:0"), r1 = c.Ns("BM_Route500x10/with_eval:1");
   Line("route 1 request, 500 endpoints, 10 requires", r0 / 1e3, "us", "<= 20", r0 / 1e3 <= 20);
   Line("  the same including policy evaluation", r1 / 1e3, "us", "", true);
+  // Issue 9 (tests/bench/audit_bench.cc).
+  double app = c.Ns("BM_AuditAppend/iterations:200000");
+  Line("audit: record a decision, evaluating thread", app, "ns", "<= 2000", app >= 0 && app <= 2000);
+  double wps = c.Counter("BM_AuditWriteThroughput/iterations:1/real_time:records_per_s");
+  Line("audit: records written per second (1 writer)", wps, "/s", "", true);
+  double rps = c.Counter("BM_AuditReplay/iterations:1:records_per_s");
+  Line("audit: records replayed per second (1 core, CPU)", rps, "/s", ">= 200000", rps >= 200000);
+  double rpw = c.Counter("BM_AuditReplay/iterations:1:records_per_wall_s");
+  Line("  the same by wall clock (shared machine)", rpw, "/s", "", true);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/ast/ast.h"
+#include "runtime/audit/reader.h"
 
 namespace tollgate::audit::internal {
 
@@ -36,11 +37,6 @@ bool RebuildInput(std::string_view recorded, const std::vector<uint64_t>* length
 bool IsCredentialName(std::string_view name);
 
 // The raw text of each top-level member value of a JSON object line.
-struct MemberSpan {
-  std::string key;
-  std::string_view value;
-};
-bool TopLevelSpans(std::string_view line, std::vector<MemberSpan>* out);
-std::string_view FindSpan(const std::vector<MemberSpan>& spans, std::string_view key);
+bool TopLevelSpans(std::string_view line, std::vector<RawMember>* out);
 
 }  // namespace tollgate::audit::internal

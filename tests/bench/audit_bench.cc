@@ -1,0 +1,173 @@
+// The audit figures of issue 9: the cost of recording a decision on the
+// evaluating thread (amortized), records written per second (writer thread,
+// fdatasync per batch), records replayed per second on one core.
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <ctime>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine/engine.h"
+#include "engine/vm/vm.h"
+#include "runtime/audit/log.h"
+#include "runtime/audit/replay.h"
+#include "runtime/input.h"
+
+namespace tollgate::bench {
+namespace {
+namespace fs = std::filesystem;
+
+struct AuditWorld {
+  std::string dir;
+  std::shared_ptr<const Policy> policy;
+  std::string input, decision;
+
+  AuditWorld() {
+    char tmpl[] = "/tmp/tg_audit_bench_XXXXXX";
+    dir = mkdtemp(tmpl);
+    Compiled c = CompileFile("policies/example.tg", {});
+    policy = c.policy;
+    std::ifstream in("policies/requests/us_simple.json");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    input = ss.str();
+    vm::Record rec;
+    runtime::InputError err;
+    if (policy && runtime::DecodeInput(input, policy->schema(), {}, &rec, &err)) {
+      vm::Decision d;
+      vm::Evaluate(policy->program(), rec, {}, &d);
+      decision = audit::RenderDecision(d, policy->program());
+    }
+  }
+  ~AuditWorld() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  std::string Fresh(const std::string& name) const { return dir + "/" + name; }
+};
+
+const AuditWorld& World() {
+  static const AuditWorld* w = new AuditWorld();
+  return *w;
+}
+
+// Append on the calling thread, including the copies of the input and the
+// rendered decision a caller hands over (a gateway can move its own). Every
+// 4096 appends the loop waits (untimed) for the writer, so the queue never
+// blocks: this is the evaluating thread's share, amortized.
+void BM_AuditAppend(benchmark::State& state) {
+  const AuditWorld& w = World();
+  if (!w.policy) {
+    state.SkipWithError("policies/example.tg does not compile");
+    return;
+  }
+  static int run = 0;
+  std::string err;
+  auto log = audit::AuditLog::Open(w.Fresh("append" + std::to_string(run++)), {}, &err);
+  auto subject = log ? log->Register(*w.policy, {}, &err) : nullptr;
+  if (!subject) {
+    state.SkipWithError(err.c_str());
+    return;
+  }
+  uint64_t n = 0, last = 0;
+  for (auto _ : state) {
+    audit::Entry e;
+    e.subject = subject;
+    e.input = w.input;
+    e.decision = w.decision;
+    last = log->Append(std::move(e)).seq;
+    if (++n % 4096 == 0) {
+      state.PauseTiming();
+      log->WaitDurable(last);
+      state.ResumeTiming();
+    }
+  }
+  log->Close();
+}
+BENCHMARK(BM_AuditAppend)->Iterations(200000);
+
+// Wall-clock throughput of one writer: 100,000 records appended as fast as
+// the queue allows, until the last is durable.
+void BM_AuditWriteThroughput(benchmark::State& state) {
+  const AuditWorld& w = World();
+  static int run = 0;
+  for (auto _ : state) {
+    std::string err;
+    auto log = audit::AuditLog::Open(w.Fresh("write" + std::to_string(run++)), {}, &err);
+    auto subject = log ? log->Register(*w.policy, {}, &err) : nullptr;
+    if (!subject) {
+      state.SkipWithError(err.c_str());
+      return;
+    }
+    const int kRecords = 100000;
+    auto t0 = std::chrono::steady_clock::now();
+    uint64_t last = 0;
+    for (int i = 0; i < kRecords; ++i) {
+      audit::Entry e;
+      e.subject = subject;
+      e.input = w.input;
+      e.decision = w.decision;
+      last = log->Append(std::move(e)).seq;
+    }
+    log->WaitDurable(last);
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    log->Close();
+    state.counters["records_per_s"] = kRecords / s;
+  }
+}
+BENCHMARK(BM_AuditWriteThroughput)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Replay of 50,000 records of us_simple.json-like traffic (no heavy
+// content) against their deciding version, one thread.
+void BM_AuditReplay(benchmark::State& state) {
+  const AuditWorld& w = World();
+  const std::string dir = w.Fresh("replay");
+  const int kRecords = 50000;
+  if (!fs::exists(dir)) {
+    std::string err;
+    auto log = audit::AuditLog::Open(dir, {}, &err);
+    auto subject = log ? log->Register(*w.policy, {}, &err) : nullptr;
+    if (!subject) {
+      state.SkipWithError(err.c_str());
+      return;
+    }
+    for (int i = 0; i < kRecords; ++i) {
+      audit::Entry e;
+      e.subject = subject;
+      e.input = w.input;
+      e.decision = w.decision;
+      log->Append(std::move(e));
+    }
+    log->Close();
+  }
+  for (auto _ : state) {
+    audit::ReplayOptions o;
+    o.dir = dir;
+    audit::ReplayReport r;
+    std::string err;
+    // Replay runs on this one thread: its CPU time is the one-core figure
+    // (wall time on a shared machine also counts other processes).
+    auto cpu = [] {
+      timespec ts{};
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+      return ts.tv_sec + ts.tv_nsec / 1e9;
+    };
+    auto t0 = std::chrono::steady_clock::now();
+    double c0 = cpu();
+    if (!audit::Replay(o, &r, &err) || r.identical != static_cast<uint64_t>(kRecords)) {
+      state.SkipWithError(("replay: " + err + " " + std::to_string(r.identical)).c_str());
+      return;
+    }
+    double c = cpu() - c0;
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    state.counters["records_per_s"] = kRecords / c;
+    state.counters["records_per_wall_s"] = kRecords / s;
+  }
+}
+BENCHMARK(BM_AuditReplay)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace tollgate::bench
