@@ -137,6 +137,7 @@ struct AuditLog::Impl {
   int64_t file_opened_ms = 0;
   std::string last_hash;
   std::string buf;
+  bool dirty = false;  // written since the last sync
   bool closed = false;
   int lock_fd = -1;
 
@@ -180,11 +181,20 @@ struct AuditLog::Impl {
     return ok;
   }
 
-  bool Flush() {
+  // Writes buf out (no sync).
+  bool WriteOut() {
     if (buf.empty()) return true;
-    bool ok = WriteAll(fd, buf) && (!options.sync || ::fdatasync(fd) == 0);
+    bool ok = WriteAll(fd, buf);
     file_bytes += buf.size();
     buf.clear();
+    dirty = true;
+    return ok;
+  }
+  // Writes buf out and makes everything written durable.
+  bool Flush() {
+    bool ok = WriteOut();
+    if (dirty && options.sync) ok = ::fdatasync(fd) == 0 && ok;
+    dirty = false;
     return ok;
   }
 
@@ -261,6 +271,8 @@ struct AuditLog::Impl {
       for (Pending& p : batch) {
         Compose(p, &line);
         last = p.seq;
+        // Large batches are written in 1 MiB pieces; one sync per batch.
+        if (buf.size() >= (1u << 20)) ok = WriteOut() && ok;
       }
       ok = ok && Flush();
       batch.clear();

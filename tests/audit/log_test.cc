@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "runtime/audit/internal/content.h"
 #include "runtime/audit/internal/util.h"
 #include "runtime/audit/reader.h"
 #include "runtime/audit/replay.h"
@@ -50,6 +51,23 @@ TEST(AuditIds, SortableUniqueMonotonic) {
   ASSERT_TRUE(internal::ParseMillis("2026-11-30T02:00:00+01:00", &ms));
   EXPECT_EQ(internal::FormatMillis(ms), "2026-11-30T01:00:00.000Z");
   EXPECT_FALSE(internal::ParseMillis("yesterday", &ms));
+}
+
+// Replay compares raw member text: every kind of member value, escapes,
+// white space and the last member come out exactly.
+TEST(AuditSpans, RawTextOfEveryTopLevelMember) {
+  std::vector<RawMember> m;
+  ASSERT_TRUE(internal::TopLevelSpans(
+      R"({"a":1,"input":{"x":[1,2],"s":"a\"b"} ,"d":"s\"q" , "t":true,"f":false,"e":null,)"
+      R"("n":-1.5e3,"arr":[{"k":1}],"z":"last"})",
+      &m));
+  std::vector<std::pair<std::string, std::string>> got;
+  for (const RawMember& r : m) got.emplace_back(r.key, std::string(r.value));
+  EXPECT_EQ(got, (std::vector<std::pair<std::string, std::string>>{
+                     {"a", "1"}, {"input", R"({"x":[1,2],"s":"a\"b"})"}, {"d", R"("s\"q")"},
+                     {"t", "true"}, {"f", "false"}, {"e", "null"}, {"n", "-1.5e3"},
+                     {"arr", R"([{"k":1}])"}, {"z", R"("last")"}}));
+  EXPECT_FALSE(internal::TopLevelSpans(R"({"a":)", &m));
 }
 
 TEST(AuditLog, ManyThreadsEachRecordDurable) {

@@ -295,7 +295,8 @@ bool PrepareInput(std::string_view raw, ast::Retention retain, std::string_view 
   if (retain == ast::Retention::kFull) {
     // One lowercase copy, then a memchr-driven find per stem (~1 us per KB).
     std::string lower(raw);
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char& c : lower)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c | 0x20);
     bool suspicious = false;
     for (std::string_view stem : kCredentialStems)
       if (lower.find(stem) != std::string::npos) { suspicious = true; break; }
@@ -380,80 +381,6 @@ bool RebuildInput(std::string_view recorded, const std::vector<uint64_t>* length
   if (!reader.Parse<rj::kParseNumbersAsStringsFlag>(ss, f)) return false;
   out->assign(sb.GetString(), sb.GetSize());
   return true;
-}
-
-namespace {
-
-// A plain in-memory stream. Unlike rj::StringStream it is not copied into
-// the parser's locals (no copyOptimization), so Tell() is exact inside
-// handler callbacks.
-struct PosStream {
-  typedef char Ch;
-  const char* src;
-  const char* head;
-  Ch Peek() const { return *src; }
-  Ch Take() { return *src++; }
-  size_t Tell() const { return static_cast<size_t>(src - head); }
-  Ch* PutBegin() { return nullptr; }
-  void Put(Ch) {}
-  void Flush() {}
-  size_t PutEnd(Ch*) { return 0; }
-};
-
-// Records the raw extent of each top-level member value.
-struct SpanHandler : rj::BaseReaderHandler<rj::UTF8<>, SpanHandler> {
-  const PosStream* is = nullptr;
-  std::string_view line;
-  std::vector<RawMember>* out = nullptr;
-  int depth = 0;
-  size_t value_start = 0;
-  std::string key;
-
-  size_t Start() const {
-    // The value begins after the key's ':' and white space.
-    size_t p = value_start;
-    while (p < line.size() && (line[p] == ' ' || line[p] == ':' || line[p] == '\t')) ++p;
-    return p;
-  }
-  bool Default() {
-    if (depth == 1) out->push_back({key, line.substr(Start(), is->Tell() - Start())});
-    return true;
-  }
-  bool Key(const char* s, rj::SizeType n, bool) {
-    if (depth == 1) {
-      key.assign(s, n);
-      value_start = is->Tell();
-    }
-    return true;
-  }
-  bool StartObject() { return Open(); }
-  bool StartArray() { return Open(); }
-  bool EndObject(rj::SizeType) { return Close(); }
-  bool EndArray(rj::SizeType) { return Close(); }
-  bool Open() {
-    if (depth == 1) value_start = Start();
-    ++depth;
-    return true;
-  }
-  bool Close() {
-    --depth;
-    if (depth == 1) out->push_back({key, line.substr(value_start, is->Tell() - value_start)});
-    return true;
-  }
-};
-
-}  // namespace
-
-bool TopLevelSpans(std::string_view line, std::vector<RawMember>* out) {
-  out->clear();
-  std::string copy(line);  // the stream needs a terminator
-  PosStream ss{copy.c_str(), copy.c_str()};
-  SpanHandler h;
-  h.is = &ss;
-  h.line = line;
-  h.out = out;
-  rj::Reader reader;
-  return !reader.Parse<rj::kParseNumbersAsStringsFlag>(ss, h).IsError();
 }
 
 }  // namespace tollgate::audit::internal
