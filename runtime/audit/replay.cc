@@ -744,7 +744,7 @@ bool ExplainRecord(const std::string& dir, const std::string& id, std::string* j
   if (routed && env.router) {
     w.Key("endpoints");
     w.RawValue(endpoints_now.data(), endpoints_now.size(), rj::kArrayType);
-    std::string elim = runtime::EliminatedJson(*env.catalog, program, route);
+    std::string elim = runtime::EliminatedJson(*env.catalog, program, route, false, &request);
     w.Key("eliminated");
     w.RawValue(elim.data(), elim.size(), rj::kArrayType);
   }

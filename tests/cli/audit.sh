@@ -44,7 +44,7 @@ run "eval batch --audit" 1 "$TG" eval --policy "$POL" --requests policies/reques
 has "batch decision ids" "$OUT" '"line":1,"decision_id":"'
 for r in us_simple eu_confidential no_eligible_endpoint secret_leak; do
   run "route --audit $r" 0 "$TG" route --policy "$POL" --catalog "$CAT" --accounts "$ACC" \
-    --request "policies/requests/$r.json" --audit "$A"
+    --request "policies/requests/$r.json" --audit "$A" --compact
 done
 has "route decision_id" "$OUT" '"decision_id":"'
 hasnt "no api key on disk" <(cat "$A"/decisions-*.jsonl) 'sk-proj-'
