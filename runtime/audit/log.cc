@@ -100,6 +100,11 @@ bool LoadOrMakeKey(const std::string& dir, std::string* key, std::string* error)
 
 }  // namespace
 
+#ifndef TOLLGATE_VERSION
+#define TOLLGATE_VERSION "unknown"
+#endif
+const char* TollgateVersion() { return TOLLGATE_VERSION; }
+
 std::string RenderDecision(const vm::Decision& d, const vm::Program& program) {
   return runtime::DecisionToJson(d, program, {});
 }
@@ -173,7 +178,7 @@ struct AuditLog::Impl {
     file_opened_ms = NowMillis();
     std::string line = "{\"kind\":\"file\",\"seq\":" + std::to_string(seq) + ",\"time\":\"" +
                        FormatMillis(file_opened_ms) + "\",\"prev\":\"" + last_hash +
-                       "\",\"tollgate\":\"" + kTollgateVersion + "\",\"recovered\":" +
+                       "\",\"tollgate\":\"" + TollgateVersion() + "\",\"recovered\":" +
                        (recovered ? "true" : "false");
     Seal(&line);
     bool ok = Flush();
@@ -366,7 +371,7 @@ std::shared_ptr<const Subject> AuditLog::Register(const Policy& policy,
   s->header += ",\"version\":\"" + version + "\",\"schema\":" + id_or_null(schema) +
                "},\"catalog\":" + id_or_null(catalog) + ",\"accounts\":" + id_or_null(accounts) +
                ",\"bytecode\":" + std::to_string(vm::kBytecodeFormatVersion) + ",\"tollgate\":\"" +
-               kTollgateVersion + "\",\"retain\":\"" + ast::RetentionName(s->retain) + "\"";
+               TollgateVersion() + "\",\"retain\":\"" + ast::RetentionName(s->retain) + "\"";
   impl_->subjects.emplace(key, s);
   return s;
 }

@@ -87,7 +87,8 @@
 
 namespace tollgate::audit {
 
-inline constexpr const char* kTollgateVersion = "0.1.0";
+// The tollgate version written into records (the project version).
+const char* TollgateVersion();
 
 struct Options {
   uint64_t max_file_bytes = 64ull << 20;  // rotate after 64 MiB

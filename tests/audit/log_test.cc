@@ -194,6 +194,36 @@ TEST(AuditStore, DataDocumentsAboveThePolicyDirectory) {
   EXPECT_EQ(c.policy->version_id(), id);
 }
 
+TEST(AuditLog, RotatesByAgeWithoutBreakingTheChain) {
+  TempDir dir;
+  std::string err;
+  Options o;
+  o.max_file_age_ms = 0;  // every batch starts a new file
+  auto log = AuditLog::Open(dir.path, o, &err);
+  ASSERT_TRUE(log) << err;
+  Recorder rec(log.get(), MustCompile("policies/example.tg"), "", "");
+  gen::Rng rng(8);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(log->WaitDurable(rec.Decide(ExampleInput(rng)).seq));
+  ASSERT_TRUE(log->Close());
+  std::vector<uint64_t> seqs;
+  ASSERT_TRUE(ListLogFiles(dir.path, &seqs, &err));
+  EXPECT_GE(seqs.size(), 5u);
+  VerifyReport r;
+  Verify({dir.path}, &r);
+  EXPECT_EQ(r.errors(), 0u);
+  EXPECT_EQ(r.records, 5u);
+  // Every closed file ends with its seal; a reopened log starts a new file.
+  auto again = AuditLog::Open(dir.path, {}, &err);
+  ASSERT_TRUE(again) << err;
+  ASSERT_TRUE(again->Close());
+  std::vector<uint64_t> more;
+  ASSERT_TRUE(ListLogFiles(dir.path, &more, &err));
+  EXPECT_EQ(more.size(), seqs.size() + 1);
+  VerifyReport r2;
+  Verify({dir.path}, &r2);
+  EXPECT_EQ(r2.errors(), 0u);
+}
+
 TEST(AuditLog, SecondWriterIsRefused) {
   TempDir dir;
   std::string err;
