@@ -156,7 +156,8 @@ std::string RawString(std::string_view raw) {
 // The decision input to decode again: the recorded input, with filler text
 // where retention removed it and the recorded clock as context.time.
 struct Rebuilt {
-  std::string json;
+  std::string_view json;  // `recorded` itself, or `rebuilt`
+  std::string rebuilt;
   bool content_missing = false;
   std::string_view decision, endpoints;  // raw recorded values
   std::vector<uint64_t> lengths;
@@ -182,7 +183,13 @@ bool RebuildInput(const RecordLine& line, Rebuilt* out) {
       lengths = &out->lengths;
     }
   }
-  return internal::RebuildInput(input, lengths, clock, &out->json);
+  if (lengths == nullptr && clock.empty()) {  // the common case: decode the recorded bytes
+    out->json = input;
+    return true;
+  }
+  if (!internal::RebuildInput(input, lengths, clock, &out->rebuilt)) return false;
+  out->json = out->rebuilt;
+  return true;
 }
 
 // One evaluation of a rebuilt input.
@@ -203,8 +210,9 @@ struct Evaluator {
   vm::Decision d;
   runtime::RouteResult route;
   runtime::InputError ierr;
+  rj::StringBuffer sb;  // reused: the decision is rendered as RenderDecision does
 
-  void Run(const Env& env, const std::string& json, bool routed, bool find_content, Outcome* out) {
+  void Run(const Env& env, std::string_view json, bool routed, bool find_content, Outcome* out) {
     out->ok = false;
     out->content_rules.clear();
     if (!runtime::DecodeInput(json, *env.schema, Limits{}, &rec, &ierr)) {
@@ -219,7 +227,12 @@ struct Evaluator {
       runtime::ApplyRoute(route, &d);
       out->endpoints = runtime::EndpointsJson(*env.catalog, route);
     }
-    out->decision = runtime::DecisionToJson(d, program, {});
+    sb.Clear();
+    Writer w(sb);
+    w.StartObject();
+    runtime::WriteDecisionMembers(&w, d, program, false);
+    w.EndObject();
+    out->decision.assign(sb.GetString(), sb.GetSize());
     if (find_content) {
       vm::EvalOptions o;
       o.trace = true;
