@@ -184,13 +184,14 @@ has "batch overlong error" "$OUT" '{"line":1,"error":{"code":"input_too_large","
 has "batch overlong continues" "$OUT" '{"line":2,"outcome":'
 # interactive: one line in, its answer out while the input is still open
 coproc TGB { "$TG" eval --policy "$POL" --requests - 2>/dev/null; }
+tgb_pid=$TGB_PID  # bash unsets TGB_PID once the coprocess has been reaped
 head -n 1 "$TMP/many.jsonl" >&"${TGB[1]}"
 answer=""
 IFS= read -r -t 20 answer <&"${TGB[0]}" || true
 case "$answer" in '{"line":1,"outcome":'*) ok ;; *) bad "batch interactive: no answer before EOF (got \`$answer\`)" ;; esac
 tgb_in=${TGB[1]}
 exec {tgb_in}>&-
-wait "$TGB_PID" 2>/dev/null
+wait "$tgb_pid" 2>/dev/null
 
 # --- disasm ---
 run "disasm" 0 "$TG" disasm policies/eu_residency.tg
