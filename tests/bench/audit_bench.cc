@@ -91,6 +91,22 @@ void BM_AuditAppend(benchmark::State& state) {
 }
 BENCHMARK(BM_AuditAppend)->Iterations(200000);
 
+// Rendering the decision for the record (a gateway that answers with the
+// same compact JSON renders it once for both).
+void BM_AuditRenderDecision(benchmark::State& state) {
+  const AuditWorld& w = World();
+  vm::Record rec;
+  runtime::InputError err;
+  if (!w.policy || !runtime::DecodeInput(w.input, w.policy->schema(), {}, &rec, &err)) {
+    state.SkipWithError("input");
+    return;
+  }
+  vm::Decision d;
+  vm::Evaluate(w.policy->program(), rec, {}, &d);
+  for (auto _ : state) benchmark::DoNotOptimize(audit::RenderDecision(d, w.policy->program()));
+}
+BENCHMARK(BM_AuditRenderDecision);
+
 // Wall-clock throughput of one writer: 100,000 records appended as fast as
 // the queue allows, until the last is durable.
 void BM_AuditWriteThroughput(benchmark::State& state) {
