@@ -539,7 +539,9 @@ bool Emitter::Finish() {
         }
       }
     }
-    g.scanner = vm::Scanner::Build(regexes, &err);
+    scan::Options so;
+    so.engine = scan_engine;
+    g.scanner = vm::Scanner::Build(regexes, so, &err);
     if (!g.scanner) {
       diags_->Error("tg_limit_exceeded", Span{}, "scan of `" + g.path + "`: " + err);
       return false;
