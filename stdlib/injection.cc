@@ -1,4 +1,4 @@
-// Prompt-injection heuristics: a weighted RE2::Set over nine phrase groups.
+// Prompt-injection heuristics: weighted phrase patterns in nine groups.
 //
 // The text is normalised first (letter spacing "i g n o r e" collapsed,
 // scrambled-letter variants of eight target words restored), then matched
@@ -6,8 +6,20 @@
 // text is matched as well. The score is the sum of the weights of the
 // distinct groups that matched, capped at 1.0 — integer micros, so the same
 // text always gets the same score.
+//
+// Speed: the phrases run on one scan::Scanner (Hyperscan where the build has
+// it, exactly RE2's decisions), and a second scanner of three byte-exact
+// "trigger" patterns tells in the same kind of single pass whether any
+// preprocessing can change the text: a run of three spaced single
+// characters (collapse), a letter run shaped like a scrambled target word,
+// a base64/hex run long enough to decode. Without a trigger -- nearly all
+// text -- the raw scan is the answer and no preprocessing pass runs; with
+// one, the old passes run as before. MatchedGroupsReference keeps the old
+// path (RE2::Set, every pass) as the differential baseline.
 #include <re2/re2.h>
 #include <re2/set.h>
+
+#include "engine/scan/scanner.h"
 
 #include <algorithm>
 #include <iterator>
@@ -331,8 +343,8 @@ std::string_view Normalize(std::string_view text, std::string* storage) {
   return *storage;
 }
 
-// Bit g set when group g matched the text or its decoded runs.
-uint32_t MatchedGroups(std::string_view text) {
+// The old path: bit g set when group g matched the text or its decoded runs.
+uint32_t MatchedGroupsReference(std::string_view text) {
   const Matcher& m = GetMatcher();
   uint32_t mask = 0;
   std::vector<int> hits;
@@ -359,6 +371,89 @@ uint32_t MatchedGroups(std::string_view text) {
   return mask;
 }
 
+// Byte-exact preprocessing triggers (case-sensitive, ASCII classes):
+//   collapse: CollapseSpacing changes the text exactly when some single
+//     character, spacer, single, spacer, single occurs (a single character is
+//     an alphanumeric one between non-alphanumerics);
+//   scramble: a letter run of a target word's length with its first and last
+//     letter (a superset of what RestoreScrambled rewrites);
+//   decode: a base64-alphabet run of kMinBase64Run characters (DecodeRuns
+//     decodes nothing without one; hex runs are base64 runs too).
+std::vector<std::string> TriggerPatterns() {
+  std::string words;
+  for (std::string_view w : {"ignore", "previous", "instructions", "bypass", "override", "reveal",
+                             "system", "prompt"}) {
+    if (!words.empty()) words += '|';
+    auto both = [](char c) {
+      return std::string("[") + c + static_cast<char>(c - 'a' + 'A') + "]";
+    };
+    words += both(w.front()) + "[A-Za-z]{" + std::to_string(w.size() - 2) + "}" + both(w.back());
+  }
+  return {
+      R"((?:\A|[^0-9A-Za-z])[0-9A-Za-z][ ._*\-][0-9A-Za-z][ ._*\-][0-9A-Za-z](?:[^0-9A-Za-z]|\z))",
+      R"((?:\A|[^A-Za-z])(?:)" + words + R"()(?:[^A-Za-z]|\z))",
+      R"([A-Za-z0-9+/_\-]{)" + std::to_string(kMinBase64Run) + "}",
+  };
+}
+
+struct FastMatcher {
+  std::unique_ptr<scan::Scanner> phrases;   // case-insensitive, ids = pattern index
+  std::unique_ptr<scan::Scanner> triggers;  // case-sensitive, TriggerPatterns()
+};
+
+const FastMatcher& GetFastMatcher() {
+  static const FastMatcher* fast = [] {
+    auto* f = new FastMatcher;
+    std::string error;
+    scan::Options ci;
+    ci.case_insensitive = true;
+    f->phrases = scan::Scanner::Build(InjectionPatterns(), ci, &error);
+    if (f->phrases) f->triggers = scan::Scanner::Build(TriggerPatterns(), {}, &error);
+    if (!f->phrases || !f->triggers) {
+      // A defect in the tables above; tests/stdlib builds both.
+      std::fprintf(stderr, "tollgate: injection scanner: %s\n", error.c_str());
+      std::abort();
+    }
+    return f;
+  }();
+  return *fast;
+}
+
+// Bit g set when group g matched the text or its decoded runs: the same as
+// MatchedGroupsReference (tests/stdlib/injection_test.cc checks it).
+uint32_t MatchedGroups(std::string_view text) {
+  const FastMatcher& f = GetFastMatcher();
+  const Matcher& m = GetMatcher();
+  thread_local std::vector<int> ids, trig;
+  uint32_t mask = 0;
+  std::string storage;
+  auto scan = [&](std::string_view s) {
+    if (!f.phrases->Scan(s, &ids)) return false;
+    for (int id : ids) mask |= 1u << m.group_of[id];
+    return true;
+  };
+  // Texts that are not UTF-8 take the old path: the triggers' classes are
+  // byte-exact only over well-formed UTF-8.
+  if (!scan::ValidUtf8(text) || !f.triggers->Scan(text, &trig)) {
+    return MatchedGroupsReference(text);
+  }
+  bool normalize = false, decode = false;
+  for (int t : trig) {
+    normalize = normalize || t == 0 || t == 1;
+    decode = decode || t == 2;
+  }
+  // INVARIANT: an engine failure never reads as "no injection": the old
+  // path (whose RE2 fallback matches pattern by pattern) answers instead.
+  if (!scan(normalize ? Normalize(text, &storage) : text)) return MatchedGroupsReference(text);
+  if (decode) {
+    std::string decoded = DecodeRuns(text);
+    if (!decoded.empty() && !scan(Normalize(decoded, &storage))) {
+      return MatchedGroupsReference(text);
+    }
+  }
+  return mask;
+}
+
 }  // namespace
 
 int64_t InjectionScoreMicros(std::string_view text) {
@@ -379,6 +474,26 @@ std::vector<std::string_view> InjectionGroups(std::string_view text) {
     if (mask & (1u << g)) names.push_back(groups[g].name);
   }
   return names;
+}
+
+std::vector<std::string> InjectionPatterns() {
+  std::vector<std::string> out;
+  for (const auto& g : Groups()) {
+    for (std::string_view p : g.patterns) out.push_back(Expand(p));
+  }
+  return out;
+}
+
+void PrepareInjectionScore() { GetFastMatcher(); }
+
+int64_t InjectionScoreMicrosReference(std::string_view text) {
+  uint32_t mask = MatchedGroupsReference(text);
+  int64_t score = 0;
+  const auto& groups = Groups();
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (mask & (1u << g)) score += groups[g].weight;
+  }
+  return std::min<int64_t>(score, 1000000);
 }
 
 std::vector<std::string> InjectionGroupNames() {

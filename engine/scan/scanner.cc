@@ -24,6 +24,8 @@ bool HaveHyperscan() {
 #endif
 }
 
+bool ValidUtf8(std::string_view text) { return internal::ValidUtf8(text); }
+
 const char* DefaultEngineName() { return HaveHyperscan() ? "hyperscan" : "re2"; }
 
 #ifdef TOLLGATE_HAVE_HYPERSCAN
@@ -84,17 +86,15 @@ namespace {
 // Compiles the accepted patterns into one database in `mode`. A pattern
 // Hyperscan rejects moves to the fallback (reason in fallback[i]) and the
 // rest is compiled again.
-bool CompileHs(Scanner::Impl* impl, const std::vector<std::string>& hs_text, unsigned mode,
-               hs_database_t** db) {
-  unsigned base_flags = HS_FLAG_UTF8 | HS_FLAG_SINGLEMATCH;
-  if (impl->options.case_insensitive) base_flags |= HS_FLAG_CASELESS;
+bool CompileHs(Scanner::Impl* impl, const std::vector<std::string>& hs_text,
+               const std::vector<unsigned>& hs_flags, unsigned mode, hs_database_t** db) {
   for (;;) {
     std::vector<const char*> exprs;
     std::vector<unsigned> flags, ids;
     for (size_t i = 0; i < hs_text.size(); ++i) {
       if (!impl->fallback[i].empty()) continue;
       exprs.push_back(hs_text[i].c_str());
-      flags.push_back(base_flags);
+      flags.push_back(hs_flags[i]);
       ids.push_back(static_cast<unsigned>(i));
     }
     if (exprs.empty()) return true;
@@ -121,15 +121,17 @@ bool CompileHs(Scanner::Impl* impl, const std::vector<std::string>& hs_text, uns
 void BuildHyperscan(Scanner::Impl* impl) {
   const size_t n = impl->patterns.size();
   std::vector<std::string> hs_text(n);
-  unsigned flags = HS_FLAG_UTF8 | HS_FLAG_SINGLEMATCH;
-  if (impl->options.case_insensitive) flags |= HS_FLAG_CASELESS;
+  std::vector<unsigned> hs_flags(n, 0);
   for (size_t i = 0; i < n; ++i) {
     std::string reason;
+    bool caseless = false;
     if (!internal::TranslateForHyperscan(impl->patterns[i], impl->options.case_insensitive,
-                                         &hs_text[i], &reason)) {
+                                         &hs_text[i], &reason, &caseless)) {
       impl->fallback[i] = reason;
       continue;
     }
+    const unsigned flags = HS_FLAG_UTF8 | HS_FLAG_SINGLEMATCH | (caseless ? HS_FLAG_CASELESS : 0);
+    hs_flags[i] = flags;
     hs_expr_info_t* info = nullptr;
     hs_compile_error_t* err = nullptr;
     if (hs_expression_info(hs_text[i].c_str(), flags, &info, &err) != HS_SUCCESS) {
@@ -141,17 +143,17 @@ void BuildHyperscan(Scanner::Impl* impl) {
     if (info->min_width == 0) impl->fallback[i] = "can match the empty string";
     free(info);
   }
-  CompileHs(impl, hs_text, HS_MODE_BLOCK, &impl->block.db);
+  CompileHs(impl, hs_text, hs_flags, HS_MODE_BLOCK, &impl->block.db);
   if (impl->options.streaming) {
     size_t before = std::count_if(impl->fallback.begin(), impl->fallback.end(),
                                   [](const std::string& f) { return f.empty(); });
-    CompileHs(impl, hs_text, HS_MODE_STREAM, &impl->stream.db);
+    CompileHs(impl, hs_text, hs_flags, HS_MODE_STREAM, &impl->stream.db);
     size_t after = std::count_if(impl->fallback.begin(), impl->fallback.end(),
                                  [](const std::string& f) { return f.empty(); });
     if (after != before) {  // stream mode refused more: both modes run the same patterns
       hs_free_database(impl->block.db);
       impl->block.db = nullptr;
-      CompileHs(impl, hs_text, HS_MODE_BLOCK, &impl->block.db);
+      CompileHs(impl, hs_text, hs_flags, HS_MODE_BLOCK, &impl->block.db);
     }
   }
   impl->use_hs = impl->block.db != nullptr;

@@ -60,6 +60,9 @@ struct Options {
   bool streaming = false;         // also compile the stream-mode database
 };
 
+// True when `text` is well-formed UTF-8 (the texts Hyperscan may see).
+bool ValidUtf8(std::string_view text);
+
 // True when this build links Hyperscan.
 bool HaveHyperscan();
 // "hyperscan" or "re2": what Engine::kDefault means in this build.

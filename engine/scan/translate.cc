@@ -316,12 +316,20 @@ struct Translator {
 }  // namespace
 
 bool TranslateForHyperscan(std::string_view re2_pattern, bool caseless, std::string* out,
-                           std::string* reason) {
+                           std::string* reason, bool* caseless_out) {
   out->clear();
   if (!ValidUtf8(re2_pattern)) {
     *reason = "pattern is not UTF-8";
     return false;
   }
+  // `(?i)` first: RE2 applies it to everything after it, which is the whole
+  // pattern -- the same as compiling it case-insensitively.
+  static constexpr std::string_view kCaseless = "(?i)";
+  if (caseless_out != nullptr && re2_pattern.substr(0, kCaseless.size()) == kCaseless) {
+    re2_pattern.remove_prefix(kCaseless.size());
+    caseless = true;
+  }
+  if (caseless_out != nullptr) *caseless_out = caseless;
   Translator t{re2_pattern, caseless, out, reason};
   return t.Run();
 }

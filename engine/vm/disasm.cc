@@ -128,7 +128,7 @@ std::string Disassemble(const Program& program) {
       const bool hs = sg.scanner && sg.scanner->hyperscan_patterns() > 0;
       line("  G" + std::to_string(g) + "  " + sg.path + " (" + std::to_string(sg.patterns.size()) +
            " patterns, one scan)" + (hs ? " hyperscan " + std::to_string(sg.scanner->hyperscan_patterns()) +
-                                         " of " + std::to_string(sg.patterns.size()) + ", rest re2"
+                                         " of " + std::to_string(sg.patterns.size())
                                    : std::string()));
       static const char* kKinds[] = {"regex", "detector", "literal"};
       for (size_t i = 0; i < sg.patterns.size(); ++i) {

@@ -30,6 +30,7 @@
 #include "runtime/input.h"
 #include "runtime/router.h"
 #include "tests/bench/inputs.h"
+#include "tests/bench/scan_bench.h"
 
 namespace tollgate::bench {
 namespace {
@@ -282,6 +283,8 @@ void Summary(const Collector& c) {
   double r0 = c.Ns("BM_Route500x10/with_eval:0"), r1 = c.Ns("BM_Route500x10/with_eval:1");
   Line("route 1 request, 500 endpoints, 10 requires", r0 / 1e3, "us", "<= 20", r0 / 1e3 <= 20);
   Line("  the same including policy evaluation", r1 / 1e3, "us", "", true);
+  PrintScanFigures([&](const std::string& n) { return c.Ns(n); },
+                   [&](const std::string& n) { return c.Counter(n); });
 }
 
 }  // namespace

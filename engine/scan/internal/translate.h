@@ -21,8 +21,11 @@ namespace tollgate::scan::internal {
 // Everything else that could differ (Unicode classes \p, flag groups, \Q..\E,
 // \C, POSIX classes, case folding of non-ASCII letters, ...) is refused:
 // returns false with *reason set, and the pattern stays on RE2.
+// A leading `(?i)` (the whole pattern case-insensitive, as RE2 reads it) is
+// dropped and *caseless_out set, so the caller compiles the pattern with
+// HS_FLAG_CASELESS; *caseless_out is otherwise `caseless`.
 bool TranslateForHyperscan(std::string_view re2_pattern, bool caseless, std::string* out,
-                           std::string* reason);
+                           std::string* reason, bool* caseless_out = nullptr);
 
 // True when `cp` has no case variant under RE2's (simple) case folding, for
 // the ranges Translate accepts in caseless patterns (punctuation, arrows,
