@@ -210,7 +210,7 @@ std::string Prose(size_t bytes, uint64_t seed) {
       "policy", "rules", "about", "cost", "residency", "and", "retention", "of", "prompt", "data",
       "engineers", "review", "quarterly", "numbers", "with", "finance", "before", "launch",
       "you", "are", "system", "ignore", "please", "write", "code", "for", "me", "in", "2026",
-      "42", "version", "3.1", "the", "is", "that", "this", "we", "our", "it", "will"};
+      "42", "version", "3.10", "the", "is", "that", "this", "we", "our", "it", "will"};
   constexpr size_t kWords = sizeof(words) / sizeof(words[0]);
   std::string s;
   s.reserve(bytes + 16);
