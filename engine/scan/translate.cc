@@ -150,7 +150,9 @@ struct Translator {
       case 'a': *cp = 0x07; return kChar;
       case 'x': return HexEscape(cp) ? kChar : kFail;
       default:
-        if (static_cast<unsigned char>(c) < 0x80 && !IsAlnum(c) && c > 0x20 && c < 0x7F) {
+        // RE2 reads `\` before any ASCII character that is not a letter or
+        // digit as that character (QuoteMeta writes `\ `, `\_`, `\<NUL>`).
+        if (static_cast<unsigned char>(c) < 0x80 && !IsAlnum(c)) {
           *cp = static_cast<unsigned char>(c);
           return kChar;
         }

@@ -79,7 +79,7 @@ std::string RandomRegex(Rng& r, int depth = 0) {
       "\\x41", "\\x{212A}", "\\x{e9}", "\xC3\xA9", "\xE2\x84\xAA", "\xEF\xBD\x9C", "[a-c]",
       "[^a]", "[^\\n.]", "[\\d\\s]", "[k-s]", "[A-Z]", "[^k]", "[\\w-]", "[\xC3\xA0-\xC3\xBF]",
       "[\xEF\xBD\x9C\xE2\x96\x81]", "\\pL", "\\p{Greek}", "\\PN", "[[:alpha:]]", "^", "$",
-      "\\A", "\\z", "(?i:ab)", "(?s:.)", "\\Qa.\\E", "\\C", " ", "\\x00", "a{,2}", "\\{"};
+      "\\A", "\\z", "(?i:ab)", "(?s:.)", "\\Qa.\\E", "\\C", " ", "\\x00", "a{,2}", "\\{", "\\ ", "\\_", "ignore\\ all"};
   std::string out;
   int parts = 1 + static_cast<int>(Pick(r, depth == 0 ? 5 : 3));
   for (int i = 0; i < parts; ++i) {

@@ -57,6 +57,9 @@ TEST(Translate, RewritesTheConstructsThatDiffer) {
   EXPECT_EQ(out, "(?:^|\\n)\\x{23}x(?:\\n|\\z)");
   ASSERT_TRUE(TranslateForHyperscan("a{,3}", false, &out, &why)) << why;
   EXPECT_EQ(out, "a\\x{7b}\\x{2c}3\\x{7d}");  // RE2 reads `{,3}` literally
+  // QuoteMeta output (how `contains` literals reach the scanner) stays literal.
+  ASSERT_TRUE(TranslateForHyperscan(RE2::QuoteMeta(std::string("a b_c\0.", 7)), false, &out, &why)) << why;
+  EXPECT_EQ(out, "a\\x{20}b\\x{5f}c\\x{0}\\x{2e}");
   ASSERT_TRUE(TranslateForHyperscan("(?P<n>x)\\W", true, &out, &why)) << why;
   EXPECT_EQ(out, "(?:x)[^\\w\\x{17f}\\x{212a}]");
 }
@@ -129,6 +132,12 @@ TEST(Scanner, DefaultEngineIsHyperscanWhenBuiltWithIt) {
     EXPECT_EQ(s->hyperscan_patterns(), 0u);
   }
   EXPECT_EQ(Ids(*s, "the secret is 4111111111111111"), (std::vector<int>{0, 1}));
+  // `contains` literals arrive quoted; they run on Hyperscan too.
+  auto lit = Must({RE2::QuoteMeta("internal use only")});
+  if (HaveHyperscan()) {
+    EXPECT_EQ(lit->PatternEngine(0), "hyperscan");
+  }
+  EXPECT_EQ(Ids(*lit, "for internal use only!"), (std::vector<int>{0}));
   Options re2;
   re2.engine = Engine::kRE2;
   auto r = Must({"secret", "\\d{16}"}, re2);
