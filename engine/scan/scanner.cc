@@ -124,13 +124,16 @@ void BuildHyperscan(Scanner::Impl* impl) {
   std::vector<unsigned> hs_flags(n, 0);
   for (size_t i = 0; i < n; ++i) {
     std::string reason;
-    bool caseless = false;
+    bool caseless = false, ascii = false;
     if (!internal::TranslateForHyperscan(impl->patterns[i], impl->options.case_insensitive,
-                                         &hs_text[i], &reason, &caseless)) {
+                                         &hs_text[i], &reason, &caseless, &ascii)) {
       impl->fallback[i] = reason;
       continue;
     }
-    const unsigned flags = HS_FLAG_UTF8 | HS_FLAG_SINGLEMATCH | (caseless ? HS_FLAG_CASELESS : 0);
+    // Texts reach Hyperscan only when they are well-formed UTF-8, where an
+    // ASCII-only pattern means the same byte by byte.
+    const unsigned flags = (ascii ? 0 : HS_FLAG_UTF8) | HS_FLAG_SINGLEMATCH |
+                           (caseless ? HS_FLAG_CASELESS : 0);
     hs_flags[i] = flags;
     hs_expr_info_t* info = nullptr;
     hs_compile_error_t* err = nullptr;

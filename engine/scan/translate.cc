@@ -57,6 +57,10 @@ struct Translator {
   std::string* out;
   std::string* reason;
   size_t i = 0;
+  // True while every atom matches ASCII bytes only (and, case-insensitively,
+  // folds only to ASCII): on well-formed UTF-8 such a pattern means the same
+  // byte by byte, so it can skip Hyperscan's UTF-8 mode (faster).
+  bool ascii = true;
 
   bool Refuse(std::string why) {
     *reason = std::move(why);
@@ -66,6 +70,11 @@ struct Translator {
   // Caseless patterns: a non-ASCII character must have no case variants
   // (RE2 folds Unicode case; refusing keeps us clear of table differences).
   bool CheckCase(uint32_t lo, uint32_t hi) {
+    if (hi >= 0x80) ascii = false;
+    // k/K and s/S fold to U+212A and U+017F: caseless, they are not ASCII-only.
+    for (uint32_t c : {'K', 'S', 'k', 's'}) {
+      if (caseless && lo <= c && c <= hi) ascii = false;
+    }
     if (!caseless || hi < 0x80) return true;
     if (lo < 0x80) return Refuse("case folding of a range reaching beyond ASCII");
     for (uint32_t c = lo; c <= hi; ++c) {
@@ -112,13 +121,16 @@ struct Translator {
     switch (c) {
       case 'd': case 'D':
         *set = std::string("\\") + c;
+        if (c == 'D') ascii = false;
         return kSet;
       // RE2 folds \w under case folding (adding U+017F and U+212A, which
       // fold to s and k) and negates after folding; spell that out.
       case 'w':
+        if (caseless) ascii = false;
         *set = !caseless ? "\\w" : in_class ? "\\w\\x{17f}\\x{212a}" : "[\\w\\x{17f}\\x{212a}]";
         return kSet;
       case 'W':
+        ascii = false;
         if (!caseless) {
           *set = "\\W";
         } else if (in_class) {
@@ -132,6 +144,7 @@ struct Translator {
         *set = in_class ? "\\x{9}\\x{a}\\x{c}\\x{d}\\x{20}" : "[\\x{9}\\x{a}\\x{c}\\x{d}\\x{20}]";
         return kSet;
       case 'S':
+        ascii = false;
         if (in_class) {
           Refuse("\\S inside a class");
           return kFail;
@@ -168,6 +181,7 @@ struct Translator {
     ++i;  // '['
     *out += '[';
     if (i < p.size() && p[i] == '^') {
+      ascii = false;  // a negated class matches non-ASCII characters
       *out += '^';
       ++i;
     }
@@ -304,6 +318,7 @@ struct Translator {
           break;
         }
         case ')': case '|': case '*': case '+': case '?': case '.': case '^':
+          if (c == '.') ascii = false;
           *out += c;
           ++i;
           break;
@@ -321,7 +336,7 @@ struct Translator {
 }  // namespace
 
 bool TranslateForHyperscan(std::string_view re2_pattern, bool caseless, std::string* out,
-                           std::string* reason, bool* caseless_out) {
+                           std::string* reason, bool* caseless_out, bool* ascii_out) {
   out->clear();
   if (!ValidUtf8(re2_pattern)) {
     *reason = "pattern is not UTF-8";
@@ -336,7 +351,9 @@ bool TranslateForHyperscan(std::string_view re2_pattern, bool caseless, std::str
   }
   if (caseless_out != nullptr) *caseless_out = caseless;
   Translator t{re2_pattern, caseless, out, reason};
-  return t.Run();
+  bool ok = t.Run();
+  if (ascii_out != nullptr) *ascii_out = ok && t.ascii;
+  return ok;
 }
 
 bool NoCaseFolding(uint32_t cp) {
@@ -365,6 +382,13 @@ void Utf8Checker::Feed(std::string_view s) {
     if (need_ == 0) {
       // ASCII fast path, 16 bytes at a time with SSE2, then 8.
 #ifdef __SSE2__
+      while (i + 64 <= n) {
+        const auto* q = reinterpret_cast<const __m128i*>(b + i);
+        __m128i v = _mm_or_si128(_mm_or_si128(_mm_loadu_si128(q), _mm_loadu_si128(q + 1)),
+                                 _mm_or_si128(_mm_loadu_si128(q + 2), _mm_loadu_si128(q + 3)));
+        if (_mm_movemask_epi8(v) != 0) break;
+        i += 64;
+      }
       while (i + 16 <= n) {
         __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i));
         if (_mm_movemask_epi8(v) != 0) break;

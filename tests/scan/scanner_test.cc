@@ -64,6 +64,30 @@ TEST(Translate, RewritesTheConstructsThatDiffer) {
   EXPECT_EQ(out, "(?:x)[^\\w\\x{17f}\\x{212a}]");
 }
 
+// Which patterns may run without Hyperscan's UTF-8 mode.
+TEST(Translate, AsciiOnlyPatternsSkipUtf8Mode) {
+  using internal::TranslateForHyperscan;
+  std::string out, why;
+  auto ascii = [&](const char* p, bool caseless) {
+    bool ci = false, a = false;
+    EXPECT_TRUE(TranslateForHyperscan(p, caseless, &out, &why, &ci, &a)) << p << ": " << why;
+    return a;
+  };
+  EXPECT_TRUE(ascii("\\bpass\\d+[a-c]\\s\\w$", false));
+  EXPECT_TRUE(ascii("(?i)confidential", false));   // no k or s to fold beyond ASCII
+  EXPECT_FALSE(ascii("(?i)secret", false));        // s folds to U+017F
+  EXPECT_FALSE(ascii("(?i)[a-z]", false));
+  EXPECT_TRUE(ascii("confidential", true));
+  EXPECT_FALSE(ascii("task", true));
+  EXPECT_FALSE(ascii("\\w", true));  // \w holds k and s
+  EXPECT_FALSE(ascii("a.b", false));
+  EXPECT_FALSE(ascii("[^a]", false));
+  EXPECT_FALSE(ascii("a\\Wb", false));
+  EXPECT_FALSE(ascii("\\D", false));
+  EXPECT_FALSE(ascii("caf\xC3\xA9", false));
+  EXPECT_FALSE(ascii("\\x{e9}", false));
+}
+
 TEST(Translate, RefusesWhatItCannotProveEquivalent) {
   using internal::TranslateForHyperscan;
   std::string out, why;

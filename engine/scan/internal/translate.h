@@ -24,8 +24,13 @@ namespace tollgate::scan::internal {
 // A leading `(?i)` (the whole pattern case-insensitive, as RE2 reads it) is
 // dropped and *caseless_out set, so the caller compiles the pattern with
 // HS_FLAG_CASELESS; *caseless_out is otherwise `caseless`.
+// *ascii_out (optional) is set when every atom of the pattern matches only
+// ASCII bytes and folds only to ASCII (no `.`, negated classes, `\W \D \S`,
+// non-ASCII characters, nor k/s under case folding): on well-formed UTF-8
+// the pattern then means the same without HS_FLAG_UTF8, which is faster.
 bool TranslateForHyperscan(std::string_view re2_pattern, bool caseless, std::string* out,
-                           std::string* reason, bool* caseless_out = nullptr);
+                           std::string* reason, bool* caseless_out = nullptr,
+                           bool* ascii_out = nullptr);
 
 // True when `cp` has no case variant under RE2's (simple) case folding, for
 // the ranges Translate accepts in caseless patterns (punctuation, arrows,
