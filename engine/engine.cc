@@ -55,7 +55,8 @@ Compiled CompileSource(const std::string& path, std::string text, const CompileO
       co.limits = options.limits;
       if (check::Check(policy.get(), co, &out.diagnostics) && !out.diagnostics.HasErrors()) {
         std::unique_ptr<vm::Program> program =
-            compile::Compile(*policy, schema, options.limits, &out.diagnostics);
+            compile::Compile(*policy, schema, options.limits, &out.diagnostics,
+                             options.scan_engine);
         if (program != nullptr && !out.diagnostics.HasErrors()) {
           out.policy = std::make_shared<const Policy>(std::move(policy), std::move(program), &schema);
         }

@@ -54,6 +54,7 @@
 #include "engine/ast/ast.h"
 #include "engine/core/limits.h"
 #include "engine/core/source.h"
+#include "engine/scan/scanner.h"
 #include "engine/vm/program.h"
 #include "stdlib/schema.h"
 
@@ -64,6 +65,10 @@ struct CompileOptions {
   // Schema to check against; null = the standard schema. Must outlive the
   // compiled Policy.
   const stdlib::Schema* schema = nullptr;
+  // Engine of the content scan groups (engine/scan/scanner.h): Hyperscan
+  // with per-pattern RE2 fallback when the build has it. Decisions are the
+  // same with either engine; kRE2 exists for comparisons and benchmarks.
+  scan::Engine scan_engine = scan::Engine::kDefault;
 };
 
 class Policy {

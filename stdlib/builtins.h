@@ -104,11 +104,22 @@ bool IbanValid(std::string_view iban);
 // prompt_extraction, role_manipulation, dan, safety_bypass, tag_spoofing,
 // control_tokens) are each counted once; score = min(1e6, sum of weights).
 // Long base64/hex runs are decoded and checked too. Deterministic; thread-safe
-// (the RE2::Set is built once per process). Cost: two RE2::Set scans.
+// (the scanners are built once per process, see PrepareInjectionScore).
+// Cost: two linear scans of the text (phrases, preprocessing triggers), plus
+// the preprocessing passes and a rescan only when a trigger fires.
 int64_t InjectionScoreMicros(std::string_view text);
 // Names of the groups that matched, in the order above (for explanations).
 std::vector<std::string_view> InjectionGroups(std::string_view text);
 std::vector<std::string> InjectionGroupNames();
+// The injection score's patterns (RE2 syntax, matched case-insensitively),
+// for tests and benchmarks.
+std::vector<std::string> InjectionPatterns();
+// Compiles the injection score's scanners now (policy load) rather than on
+// the first call; about 2 s with Hyperscan, once per process.
+void PrepareInjectionScore();
+// The score by the pre-Hyperscan path (RE2::Set, every preprocessing pass):
+// the differential baseline of tests and benchmarks.
+int64_t InjectionScoreMicrosReference(std::string_view text);
 
 // The canonical text of a value, as string(x) and message holes render it:
 // a string as itself; bool, int and decimal as written in a policy (`0.8`);

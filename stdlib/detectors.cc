@@ -300,17 +300,20 @@ std::vector<DetectorDecl> MakeDetectors() {
   };
 }
 
+// Per thread: an RE2 object guards its DFA cache with a mutex, so threads
+// sharing one would contend on every match. Each thread compiles the
+// detectors once, on its first use (a few milliseconds).
 const std::vector<std::unique_ptr<RE2>>& CompiledDetectors() {
-  static const auto* compiled = [] {
-    auto* v = new std::vector<std::unique_ptr<RE2>>();
+  thread_local const std::vector<std::unique_ptr<RE2>> compiled = [] {
+    std::vector<std::unique_ptr<RE2>> v;
     RE2::Options opt;
     opt.set_log_errors(false);
     for (const auto& d : Detectors()) {
-      v->push_back(std::make_unique<RE2>(re2::StringPiece(d.regex.data(), d.regex.size()), opt));
+      v.push_back(std::make_unique<RE2>(re2::StringPiece(d.regex.data(), d.regex.size()), opt));
     }
     return v;
   }();
-  return *compiled;
+  return compiled;
 }
 
 }  // namespace

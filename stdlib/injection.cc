@@ -1,4 +1,4 @@
-// Prompt-injection heuristics: a weighted RE2::Set over nine phrase groups.
+// Prompt-injection heuristics: weighted phrase patterns in nine groups.
 //
 // The text is normalised first (letter spacing "i g n o r e" collapsed,
 // scrambled-letter variants of eight target words restored), then matched
@@ -6,10 +6,22 @@
 // text is matched as well. The score is the sum of the weights of the
 // distinct groups that matched, capped at 1.0 — integer micros, so the same
 // text always gets the same score.
+//
+// Speed: the phrases run on one scan::Scanner (RE2's DFA with per-thread
+// copies: on prose it beats Hyperscan for these caseless `\W*`-joined
+// phrases), and one linear pass (FindTriggers) tells whether any
+// preprocessing can change the text: a run of three spaced single
+// characters (collapse), a scrambled target word, a base64/hex run long
+// enough to decode. Only the passes whose trigger fired run, so their
+// results are exactly the old passes' results. MatchedGroupsReference keeps
+// the old path (RE2::Set, every pass) as the differential baseline.
 #include <re2/re2.h>
 #include <re2/set.h>
 
+#include "engine/scan/scanner.h"
+
 #include <algorithm>
+#include <cstdint>
 #include <iterator>
 #include <cstdio>
 #include <cstdlib>
@@ -191,13 +203,38 @@ bool CollapseSpacing(std::string_view t, std::string* out) {
   return changed;
 }
 
+// The words RestoreScrambled restores.
+constexpr std::string_view kTargets[] = {"ignore", "previous", "instructions", "bypass",
+                                         "override", "reveal", "system", "prompt"};
+
+// True when RestoreScrambled would rewrite the letter run `w` (the same
+// target walk, without copying).
+bool WouldRestore(std::string_view w) {
+  const size_t len = w.size();
+  for (std::string_view target : kTargets) {
+    if (target.size() != len || Lower(w.front()) != target.front() ||
+        Lower(w.back()) != target.back()) {
+      continue;
+    }
+    int counts[26] = {};
+    bool same = true;
+    for (size_t k = 1; k + 1 < len; ++k) {
+      ++counts[Lower(w[k]) - 'a'];
+      --counts[target[k] - 'a'];
+      same = same && Lower(w[k]) == target[k];
+    }
+    if (same) return false;
+    if (std::all_of(std::begin(counts), std::end(counts), [](int c) { return c == 0; })) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // Scrambled-letter variants ("ignroe", "instrcutions") of the target words:
 // same length, first and last letter, and the same middle letters. Rewrites
 // *text in place (same length); returns true when something was restored.
 bool RestoreScrambled(std::string* text) {
-  static constexpr std::string_view kTargets[] = {"ignore",   "previous", "instructions",
-                                                  "bypass",   "override", "reveal",
-                                                  "system",   "prompt"};
   bool changed = false;
   std::string& t = *text;
   size_t i = 0;
@@ -303,6 +340,36 @@ std::string DecodeRuns(std::string_view text) {
 }
 
 // The text to match: `text` itself when normalisation changes nothing (the
+// common case, no copy), else the normalised copy in *storage. With
+// `may_collapse` / `may_scramble` false the caller knows (from the exact
+// triggers below) that CollapseSpacing / the scrambled-word probe would find
+// nothing, and the pass is skipped.
+std::string_view NormalizeWith(std::string_view text, std::string* storage, bool may_collapse,
+                               bool may_scramble) {
+  bool collapsed = may_collapse && CollapseSpacing(text, storage);
+  if (!collapsed) {
+    if (!may_scramble) return text;
+    // Scrambled words are rare: only copy when one is present.
+    bool any = false;
+    for (size_t i = 0; i < text.size() && !any;) {
+      if (!IsLetter(text[i])) {
+        ++i;
+        continue;
+      }
+      size_t j = i;
+      while (j < text.size() && IsLetter(text[j])) ++j;
+      size_t len = j - i;
+      if (len == 6 || len == 8 || len == 12) any = WouldRestore(text.substr(i, len));
+      i = j;
+    }
+    if (!any) return text;
+    storage->assign(text);
+  }
+  RestoreScrambled(storage);
+  return *storage;
+}
+
+// The reference path's normalisation (unchanged). The text to match: `text` itself when normalisation changes nothing (the
 // common case, no copy), else the normalised copy in *storage.
 std::string_view Normalize(std::string_view text, std::string* storage) {
   bool collapsed = CollapseSpacing(text, storage);
@@ -331,8 +398,8 @@ std::string_view Normalize(std::string_view text, std::string* storage) {
   return *storage;
 }
 
-// Bit g set when group g matched the text or its decoded runs.
-uint32_t MatchedGroups(std::string_view text) {
+// The old path: bit g set when group g matched the text or its decoded runs.
+uint32_t MatchedGroupsReference(std::string_view text) {
   const Matcher& m = GetMatcher();
   uint32_t mask = 0;
   std::vector<int> hits;
@@ -359,6 +426,126 @@ uint32_t MatchedGroups(std::string_view text) {
   return mask;
 }
 
+// What preprocessing may change a text, from one linear pass. Each flag is
+// true whenever the pass it guards would change something (it may also be
+// true when it would not):
+//   collapse: some single character, spacer, single, spacer, single -- the
+//     condition for CollapseSpacing to collapse a run (a single character is
+//     an alphanumeric one between non-alphanumerics);
+//   scramble: a letter run that RestoreScrambled would rewrite (WouldRestore);
+//   decode: a base64-alphabet run of kMinBase64Run characters (DecodeRuns
+//     decodes nothing without one; hex runs are base64 runs too).
+struct Triggers {
+  bool collapse = false, scramble = false, decode = false;
+};
+
+// Character classes of FindTriggers, one table lookup per byte.
+enum : uint8_t { kLetterC = 1, kAlnumC = 2, kB64C = 4, kSpacerC = 8 };
+struct ClassTable {
+  uint8_t c[256] = {};
+  ClassTable() {
+    for (int b = 0; b < 256; ++b) {
+      const char ch = static_cast<char>(b);
+      c[b] = static_cast<uint8_t>((IsLetter(static_cast<unsigned char>(b)) ? kLetterC : 0) |
+                                  (IsAlnum(static_cast<unsigned char>(b)) ? kAlnumC : 0) |
+                                  (B64Value(ch) >= 0 ? kB64C : 0) | (IsSpacer(ch) ? kSpacerC : 0));
+    }
+  }
+};
+
+Triggers FindTriggers(std::string_view t) {
+  static const ClassTable table;
+  Triggers out;
+  const size_t n = t.size();
+  size_t letters = 0, b64 = 0, alnum = 0;  // lengths of the current runs
+  size_t last_single = SIZE_MAX;           // position of the last single character
+  int chain = 0;                           // singles joined by one spacer, ending there
+  for (size_t i = 0; i <= n; ++i) {
+    const uint8_t k = i < n ? table.c[static_cast<unsigned char>(t[i])] : 0;
+    if (k & kLetterC) {
+      ++letters;
+    } else if (letters > 0) {
+      if (!out.scramble && (letters == 6 || letters == 8 || letters == 12)) {
+        out.scramble = WouldRestore(t.substr(i - letters, letters));
+      }
+      letters = 0;
+    }
+    if (k & kB64C) {
+      if (++b64 >= kMinBase64Run) out.decode = true;
+    } else {
+      b64 = 0;
+    }
+    if (k & kAlnumC) {
+      ++alnum;
+      continue;
+    }
+    if (alnum == 1) {  // t[i - 1] is a single character
+      const size_t s = i - 1;
+      chain = last_single != SIZE_MAX && last_single + 2 == s &&
+                      (table.c[static_cast<unsigned char>(t[s - 1])] & kSpacerC)
+                  ? chain + 1
+                  : 1;
+      last_single = s;
+      if (chain >= 3) out.collapse = true;
+    }
+    alnum = 0;
+  }
+  return out;
+}
+
+struct FastMatcher {
+  std::unique_ptr<scan::Scanner> phrases;  // case-insensitive, ids = pattern index
+};
+
+const FastMatcher& GetFastMatcher() {
+  static const FastMatcher* fast = [] {
+    auto* f = new FastMatcher;
+    std::string error;
+    scan::Options ci;
+    ci.case_insensitive = true;
+    // RE2's DFA, per thread: on English prose these `\W*`-joined, caseless
+    // phrases run faster on it than on Hyperscan (about 1.4 against 2.5 ns
+    // per byte here; tests/bench BM_InjectionScore).
+    ci.engine = scan::Engine::kRE2;
+    f->phrases = scan::Scanner::Build(InjectionPatterns(), ci, &error);
+    if (!f->phrases) {
+      // A defect in the table above; tests/stdlib builds it.
+      std::fprintf(stderr, "tollgate: injection scanner: %s\n", error.c_str());
+      std::abort();
+    }
+    return f;
+  }();
+  return *fast;
+}
+
+// Bit g set when group g matched the text or its decoded runs: the same as
+// MatchedGroupsReference (tests/stdlib/injection_test.cc checks it).
+uint32_t MatchedGroups(std::string_view text) {
+  const FastMatcher& f = GetFastMatcher();
+  const Matcher& m = GetMatcher();
+  thread_local std::vector<int> ids;
+  uint32_t mask = 0;
+  std::string storage;
+  auto scan = [&](std::string_view s) {
+    if (!f.phrases->Scan(s, &ids)) return false;
+    for (int id : ids) mask |= 1u << m.group_of[id];
+    return true;
+  };
+  const Triggers trig = FindTriggers(text);
+  // INVARIANT: an engine failure never reads as "no injection": the old
+  // path (whose RE2 fallback matches pattern by pattern) answers instead.
+  if (!scan(NormalizeWith(text, &storage, trig.collapse, trig.scramble))) {
+    return MatchedGroupsReference(text);
+  }
+  if (trig.decode) {
+    std::string decoded = DecodeRuns(text);
+    if (!decoded.empty() && !scan(Normalize(decoded, &storage))) {
+      return MatchedGroupsReference(text);
+    }
+  }
+  return mask;
+}
+
 }  // namespace
 
 int64_t InjectionScoreMicros(std::string_view text) {
@@ -379,6 +566,26 @@ std::vector<std::string_view> InjectionGroups(std::string_view text) {
     if (mask & (1u << g)) names.push_back(groups[g].name);
   }
   return names;
+}
+
+std::vector<std::string> InjectionPatterns() {
+  std::vector<std::string> out;
+  for (const auto& g : Groups()) {
+    for (std::string_view p : g.patterns) out.push_back(Expand(p));
+  }
+  return out;
+}
+
+void PrepareInjectionScore() { GetFastMatcher(); }
+
+int64_t InjectionScoreMicrosReference(std::string_view text) {
+  uint32_t mask = MatchedGroupsReference(text);
+  int64_t score = 0;
+  const auto& groups = Groups();
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (mask & (1u << g)) score += groups[g].weight;
+  }
+  return std::min<int64_t>(score, 1000000);
 }
 
 std::vector<std::string> InjectionGroupNames() {

@@ -125,6 +125,7 @@ class Compiler {
       : policy_(p), schema_(s), limits_(l), code_(c), diags_(d), em_(p, s, l, c, d) {}
 
   bool Run();
+  void set_scan_engine(scan::Engine e) { em_.scan_engine = e; }
 
  private:
   // Emits one entry point computing `e`; returns its start pc.
@@ -439,12 +440,14 @@ bool Compiler::Run() {
 }  // namespace
 
 std::unique_ptr<vm::Program> Compile(const ast::Policy& policy, const stdlib::Schema& schema,
-                                     const Limits& limits, Diagnostics* diags) {
+                                     const Limits& limits, Diagnostics* diags,
+                                     scan::Engine scan_engine) {
   try {
     static std::atomic<uint64_t> serial{0};
     auto code = std::make_unique<Code>();
     code->serial = ++serial;
     Compiler c(policy, schema, limits, code.get(), diags);
+    c.set_scan_engine(scan_engine);
     if (!c.Run()) return nullptr;
     auto program = std::make_unique<vm::Program>(std::move(code));
 #ifdef TOLLGATE_DEBUG

@@ -16,6 +16,7 @@
 #include "engine/ast/ast.h"
 #include "engine/core/limits.h"
 #include "engine/core/source.h"
+#include "engine/scan/scanner.h"
 #include "engine/vm/program.h"
 #include "stdlib/schema.h"
 
@@ -25,6 +26,7 @@ namespace tollgate::compile {
 // when a limit is exceeded (diagnostic tg_limit_exceeded) or on an internal
 // error (tg_internal_error).
 std::unique_ptr<vm::Program> Compile(const ast::Policy& policy, const stdlib::Schema& schema,
-                                     const Limits& limits, Diagnostics* diags);
+                                     const Limits& limits, Diagnostics* diags,
+                                     scan::Engine scan_engine = scan::Engine::kDefault);
 
 }  // namespace tollgate::compile

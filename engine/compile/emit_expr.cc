@@ -475,6 +475,9 @@ uint64_t Emitter::Expr(const ast::Expr& e) {
         c += Expr(*e.kids[i]) + (check && i + 1 < e.kids.size() ? CheckNotNull(*e.kids[i]) : 0);
       }
       Emit(Op::kCALL, static_cast<uint32_t>(e.index), static_cast<uint32_t>(e.kids.size()), line);
+      // Compile the injection score's scanners at policy load, never on the
+      // request path.
+      if (stdlib::Builtins()[e.index].name == "dlp.injection_score") stdlib::PrepareInjectionScore();
       // Scan-class builtins are linear in the text; count them as one step.
       return c + 1;
     }
@@ -539,7 +542,9 @@ bool Emitter::Finish() {
         }
       }
     }
-    g.scanner = vm::Scanner::Build(regexes, &err);
+    scan::Options so;
+    so.engine = scan_engine;
+    g.scanner = vm::Scanner::Build(regexes, so, &err);
     if (!g.scanner) {
       diags_->Error("tg_limit_exceeded", Span{}, "scan of `" + g.path + "`: " + err);
       return false;

@@ -63,6 +63,7 @@ class Emitter {
 
   // Builds the scanners and MATCH patterns once all code is emitted.
   bool Finish();
+  scan::Engine scan_engine = scan::Engine::kDefault;  // of the scan groups' scanners
 
  private:
   uint64_t Binary(const ast::Expr& e);

@@ -123,13 +123,19 @@ std::string Disassemble(const Program& program) {
     line("scan groups:");
     for (size_t g = 0; g < c.groups.size(); ++g) {
       const ScanGroup& sg = c.groups[g];
+      // Which engine runs each pattern, when Hyperscan runs any of them (with
+      // the RE2 engine everything is RE2 and nothing is added).
+      const bool hs = sg.scanner && sg.scanner->hyperscan_patterns() > 0;
       line("  G" + std::to_string(g) + "  " + sg.path + " (" + std::to_string(sg.patterns.size()) +
-           " patterns, one scan)");
+           " patterns, one scan)" + (hs ? " hyperscan " + std::to_string(sg.scanner->hyperscan_patterns()) +
+                                         " of " + std::to_string(sg.patterns.size())
+                                   : std::string()));
       static const char* kKinds[] = {"regex", "detector", "literal"};
       for (size_t i = 0; i < sg.patterns.size(); ++i) {
         const ScanPattern& p = sg.patterns[i];
         line("    " + std::to_string(i) + "  " + kKinds[p.kind] + " " + p.text +
-             (p.confirm ? " (validated)" : ""));
+             (p.confirm ? " (validated)" : "") +
+             (hs ? "  [" + sg.scanner->PatternEngine(i) + "]" : std::string()));
       }
     }
   }

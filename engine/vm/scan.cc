@@ -1,10 +1,9 @@
-// RE2::Set implementation of the Scanner interface (see scan.h).
+// Single-pattern RE2 helpers of the VM (see scan.h).
 #include "engine/vm/scan.h"
 
 #include <re2/re2.h>
-#include <re2/set.h>
 
-#include <algorithm>
+#include <utility>
 
 namespace tollgate::vm {
 
@@ -13,54 +12,57 @@ namespace {
 RE2::Options PatternOptions() {
   RE2::Options o;
   o.set_log_errors(false);
-  // Large alternations of many rules' patterns need a larger DFA budget than
-  // RE2's default; the per-pattern program size is bounded by the checker
-  // (Limits::max_regex_program_size).
   o.set_max_mem(64 << 20);
   return o;
 }
 
-}  // namespace
-
-struct Scanner::Impl {
-  explicit Impl(const RE2::Options& o) : set(o, RE2::UNANCHORED) {}
-  RE2::Set set;
+// Per-thread copies of shared RE2 objects, keyed by address. An address may
+// be reused by a later pattern once a program is freed, so a hit also checks
+// that the pattern and case sensitivity are the same -- then the copy means
+// the same thing whatever object it was made from. Bounded: emptied when it
+// grows past kMax entries.
+struct LocalCopies {
+  static constexpr size_t kMax = 256;
+  struct Entry {
+    const re2::RE2* key;
+    std::unique_ptr<re2::RE2> copy;
+  };
+  std::vector<Entry> entries;
+  size_t last = 0;
 };
+thread_local LocalCopies tls_copies;
 
-Scanner::Scanner(std::unique_ptr<Impl> impl, size_t size) : impl_(std::move(impl)), size_(size) {}
-Scanner::~Scanner() = default;
-
-std::unique_ptr<Scanner> Scanner::Build(const std::vector<std::string>& patterns,
-                                        std::string* error) {
-  if (patterns.empty()) {
-    *error = "empty pattern set";
-    return nullptr;
-  }
-  auto impl = std::make_unique<Impl>(PatternOptions());
-  for (const std::string& p : patterns) {
-    std::string e;
-    if (impl->set.Add(p, &e) < 0) {
-      *error = "invalid pattern `" + p + "`: " + e;
-      return nullptr;
-    }
-  }
-  if (!impl->set.Compile()) {
-    *error = "pattern set too large to compile";
-    return nullptr;
-  }
-  return std::unique_ptr<Scanner>(new Scanner(std::move(impl), patterns.size()));
+bool Same(const re2::RE2& a, const re2::RE2& b) {
+  return a.pattern() == b.pattern() &&
+         a.options().case_sensitive() == b.options().case_sensitive() &&
+         a.options().encoding() == b.options().encoding() &&
+         a.options().longest_match() == b.options().longest_match() &&
+         a.options().posix_syntax() == b.options().posix_syntax() &&
+         a.options().dot_nl() == b.options().dot_nl() &&
+         a.options().never_nl() == b.options().never_nl() &&
+         a.options().literal() == b.options().literal();
 }
 
-bool Scanner::Scan(std::string_view text, std::vector<int>* ids) const {
-  ids->clear();
-  RE2::Set::ErrorInfo info;
-  bool any = impl_->set.Match(re2::StringPiece(text.data(), text.size()), ids, &info);
-  if (!any) {
-    ids->clear();
-    return info.kind == RE2::Set::kNoError || info.kind == RE2::Set::kInconsistent;
+}  // namespace
+
+const re2::RE2& ThreadLocalCopy(const re2::RE2& re) {
+  LocalCopies& t = tls_copies;
+  if (t.last < t.entries.size() && t.entries[t.last].key == &re && Same(*t.entries[t.last].copy, re)) {
+    return *t.entries[t.last].copy;
   }
-  std::sort(ids->begin(), ids->end());
-  return true;
+  for (size_t i = 0; i < t.entries.size(); ++i) {
+    if (t.entries[i].key == &re) {
+      if (!Same(*t.entries[i].copy, re)) {
+        t.entries[i].copy = std::make_unique<re2::RE2>(re.pattern(), re.options());
+      }
+      t.last = i;
+      return *t.entries[i].copy;
+    }
+  }
+  if (t.entries.size() >= LocalCopies::kMax) t.entries.clear();
+  t.entries.push_back({&re, std::make_unique<re2::RE2>(re.pattern(), re.options())});
+  t.last = t.entries.size() - 1;
+  return *t.entries.back().copy;
 }
 
 std::unique_ptr<re2::RE2> CompilePattern(std::string_view pattern, std::string* error) {
@@ -73,7 +75,8 @@ std::unique_ptr<re2::RE2> CompilePattern(std::string_view pattern, std::string* 
   return re;
 }
 
-bool MatchValidated(const re2::RE2& re, stdlib::Validator validator, std::string_view text) {
+bool MatchValidated(const re2::RE2& shared, stdlib::Validator validator, std::string_view text) {
+  const re2::RE2& re = ThreadLocalCopy(shared);
   re2::StringPiece input(text.data(), text.size());
   if (validator == nullptr) return re.Match(input, 0, input.size(), RE2::UNANCHORED, nullptr, 0);
   size_t pos = 0;

@@ -1,19 +1,14 @@
-// The multi-pattern scanner behind fused `matches` / `contains` scan groups.
+// The VM's view of content scanning: the multi-pattern scanner behind fused
+// `matches` / `contains` scan groups (engine/scan/scanner.h: Hyperscan with
+// per-pattern RE2 fallback, or RE2::Set), and the single RE2 patterns of
+// MATCH and of detector confirmation.
 //
-// One small interface -- field bytes in, the ids of the patterns that match
-// somewhere out -- so that a faster engine (Hyperscan, say) can replace the
-// RE2::Set implementation without touching the compiler or the VM. RE2
-// syntax and RE2 partial-match semantics are the reference for every pattern.
+// RE2 syntax and RE2 partial-match semantics are the reference for every
+// pattern; spans and validators always run on RE2.
 //
-//   std::string err;
-//   auto s = vm::Scanner::Build({"secret", "\\d{16}"}, &err);
-//   std::vector<int> ids;
-//   s->Scan(text, &ids);   // e.g. {1}
-//
-// Cost: Build compiles every pattern once (milliseconds); Scan is one linear
-// pass over the text (RE2 DFA), allocating only when `ids` must grow.
-// Thread safety: Build is reentrant; a built Scanner is immutable and Scan
-// may run on any number of threads at once.
+// Thread safety: everything here may run on any number of threads at once
+// and takes no shared lock: MatchValidated matches with a per-thread copy of
+// the RE2 object (RE2 objects guard their DFA cache with a mutex).
 #pragma once
 
 #include <memory>
@@ -23,31 +18,12 @@
 
 #include <re2/re2.h>
 
+#include "engine/scan/scanner.h"
 #include "stdlib/builtins.h"
-
 
 namespace tollgate::vm {
 
-class Scanner {
- public:
-  // Compiles `patterns` (RE2 syntax). Returns nullptr with *error set when a
-  // pattern does not compile or the set is empty.
-  static std::unique_ptr<Scanner> Build(const std::vector<std::string>& patterns,
-                                        std::string* error);
-  ~Scanner();
-
-  // Replaces *ids with the ids (indices into `patterns`) of every pattern
-  // that matches somewhere in `text`, in increasing order. Returns false when
-  // the engine gave up (out of DFA memory); *ids is then empty.
-  bool Scan(std::string_view text, std::vector<int>* ids) const;
-  size_t size() const { return size_; }
-
- private:
-  struct Impl;
-  explicit Scanner(std::unique_ptr<Impl> impl, size_t size);
-  std::unique_ptr<Impl> impl_;
-  size_t size_;
-};
+using Scanner = scan::Scanner;
 
 // RE2 options used for every policy pattern (UTF-8, case sensitive, quiet).
 // Defined in scan.cc so that only one place decides them.
@@ -55,6 +31,12 @@ std::unique_ptr<re2::RE2> CompilePattern(std::string_view pattern, std::string* 
 
 // True when `re` matches somewhere in `text` and, with a non-null
 // `validator`, some (leftmost, non-overlapping) match passes it.
+// Cost: one RE2 scan, plus one more per rejected candidate; the first call
+// per (thread, pattern) copies the RE2 object.
 bool MatchValidated(const re2::RE2& re, stdlib::Validator validator, std::string_view text);
+
+// This thread's copy of `re` (same pattern and options): matching it takes
+// no lock shared with other threads.
+const re2::RE2& ThreadLocalCopy(const re2::RE2& re);
 
 }  // namespace tollgate::vm

@@ -30,6 +30,7 @@
 #include "runtime/input.h"
 #include "runtime/router.h"
 #include "tests/bench/inputs.h"
+#include "tests/bench/scan_bench.h"
 
 namespace tollgate::bench {
 namespace {
@@ -295,6 +296,8 @@ void Summary(const Collector& c) {
   Line("audit: replayed/s, 20 structured rules, 1 KB (1 core, CPU)", rps1, "/s", ">= 200000", rps1 >= 200000);
   double rpw = c.Counter("BM_AuditReplay/0/iterations:1:records_per_wall_s");
   Line("  example.tg by wall clock (shared machine)", rpw, "/s", "", true);
+  PrintScanFigures([&](const std::string& n) { return c.Ns(n); },
+                   [&](const std::string& n) { return c.Counter(n); });
 }
 
 }  // namespace

@@ -193,4 +193,78 @@ rule tools { when request.tools has "search_docs" require endpoint.parameters ha
 
 std::string RouteInput() { return OneKilobyteInput(); }
 
+std::string GovernancePolicy() {
+  std::string s = Structured20Policy();
+  s = s.substr(0, s.find("rule r17"));
+  s += R"(rule c1 { when request.content contains "internal use only" deny 403 "internal document" }
+rule c2 { when request.content contains "do not distribute" deny 403 "restricted document" }
+rule c3 { when request.content matches dlp.credit_card deny 422 "card number in the prompt" }
+rule c4 { when request.content matches dlp.us_ssn deny 422 "ssn in the prompt" }
+)";
+  return s;
+}
+
+std::string Prose(size_t bytes, uint64_t seed) {
+  static const char* const words[] = {
+      "the", "gateway", "routes", "each", "request", "to", "a", "provider", "after", "checking",
+      "policy", "rules", "about", "cost", "residency", "and", "retention", "of", "prompt", "data",
+      "engineers", "review", "quarterly", "numbers", "with", "finance", "before", "launch",
+      "you", "are", "system", "ignore", "please", "write", "code", "for", "me", "in", "2026",
+      "42", "version", "3.10", "the", "is", "that", "this", "we", "our", "it", "will"};
+  constexpr size_t kWords = sizeof(words) / sizeof(words[0]);
+  std::string s;
+  s.reserve(bytes + 16);
+  uint64_t x = seed;
+  while (s.size() < bytes) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    s += words[(x >> 33) % kWords];
+    s += ((x >> 20) % 13 == 0) ? ". " : ((x >> 24) % 29 == 0) ? "\\n" : " ";
+  }
+  s.resize(bytes);
+  while (!s.empty() && s.back() == '\\') s.pop_back();  // never cut a JSON escape
+  return s;
+}
+
+std::string GovernanceInput(int kb) {
+  std::string s = OneKilobyteInput();
+  std::string msg = Message("user", Prose(static_cast<size_t>(kb) * 1024, 7)) + ", ";
+  s.insert(s.find("\"messages\": [") + 13, msg);
+  return s;
+}
+
+std::vector<std::string> GeneratedPatterns(int n) {
+  static const char* const shapes[] = {
+      R"(\bproject-%d-[a-z]{3}\d{2}\b)", R"(secret_%d_[A-Za-z0-9]{8,})", R"((?:alpha|beta|gamma)%d\d+)",
+      R"(\bcase %d:\s*[A-Z]{2}-\d{4})", R"(tok%dx[0-9a-f]{16})", R"((?i)codename %d [a-z]+)",
+      R"(\b%d-(?:red|green|blue)-\w+)", R"(user%d@corp\.example)"};
+  std::vector<std::string> out;
+  char buf[128];
+  for (int i = 0; i < n; ++i) {
+    std::snprintf(buf, sizeof buf, shapes[i % 8], i);
+    out.emplace_back(buf);
+  }
+  return out;
+}
+
+std::string PatternsPolicy(int n) {
+  std::string s = "policy \"patterns\"\n";
+  const std::vector<std::string> p = GeneratedPatterns(n);
+  for (size_t i = 0; i < p.size(); ++i) {
+    s += "rule p" + std::to_string(i) + " { when request.content matches " + SourceString(p[i]) +
+         " deny 403 \"pattern " + std::to_string(i) + "\" }\n";
+  }
+  return s;
+}
+
+std::string ExampleInput(size_t bytes) {
+  return R"({"principal": {"workspace": "acme-eu", "user": "u-1042", "key_id": "key-eu-7",
+   "jurisdiction": "DE", "groups": ["legal"]},
+ "request": {"model": "anthropic/claude-3.5-sonnet",
+   "messages": [{"role": "system", "content": "You are a careful legal assistant."},
+                {"role": "user", "content": ")" + Prose(bytes, 11) + R"("}],
+   "max_tokens": 1024, "temperature": 0.2, "provider": {"data_collection": "deny", "sort": "price"}},
+ "context": {"time": "2026-11-25T10:00:00Z", "data_class": "confidential", "tags": ["contracts"],
+             "environment": "production"}})";
+}
+
 }  // namespace tollgate::bench

@@ -2,6 +2,7 @@
 // All deterministic; see bench.cc for what is measured.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,19 @@ std::string ScanPolicy();
 std::string ScanInput();
 // The same content text as ScanInput() decodes to.
 std::string ScanText();
+
+// Issue 10 (content scanning). A 20-rule governance policy: 16 structured
+// rules of Structured20Policy and 4 content rules (two literals, a card
+// number, an SSN). Its input has a user prompt of `kb` KB of prose (no hit).
+std::string GovernancePolicy();
+std::string GovernanceInput(int kb);
+// Prose of `bytes` bytes (no sensitive content, no injection phrase).
+std::string Prose(size_t bytes, uint64_t seed);
+// `n` distinct content patterns and a policy matching each on request.content.
+std::vector<std::string> GeneratedPatterns(int n);
+std::string PatternsPolicy(int n);
+// A decision input for policies/example.tg whose user prompt is `bytes` of prose.
+std::string ExampleInput(size_t bytes);
 
 // A catalog of `n` endpoints, every one serving "openai/gpt-4o", and a policy
 // with 10 `require` rules; RouteInput() asks for that model.

@@ -29,16 +29,16 @@ std::string Canon(const vm::Decision& d, const Policy& p) {
 
 TEST(Scanner, ReportsMatchingIds) {
   std::string err;
-  auto s = vm::Scanner::Build({"abc", "x+y", "^start", "nomatch"}, &err);
+  auto s = vm::Scanner::Build({"abc", "x+y", "^start", "nomatch"}, {}, &err);
   ASSERT_TRUE(s) << err;
   std::vector<int> ids;
   ASSERT_TRUE(s->Scan("start with abc and xxy", &ids));
   EXPECT_EQ(ids, (std::vector<int>{0, 1, 2}));
   ASSERT_TRUE(s->Scan("", &ids));
   EXPECT_TRUE(ids.empty());
-  EXPECT_FALSE(vm::Scanner::Build({"("}, &err));
+  EXPECT_FALSE(vm::Scanner::Build({"("}, {}, &err));
   EXPECT_FALSE(err.empty());
-  EXPECT_FALSE(vm::Scanner::Build({}, &err));
+  EXPECT_FALSE(vm::Scanner::Build({}, {}, &err));
 }
 
 TEST(FusedScan, AgreesWithSeparateRe2Matches) {

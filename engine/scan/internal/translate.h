@@ -1,0 +1,56 @@
+// Internal to engine/scan: RE2 pattern -> equivalent Hyperscan pattern, and
+// the UTF-8 check that decides which engine may see a text.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace tollgate::scan::internal {
+
+// Rewrites `re2_pattern` (valid RE2 syntax, UTF-8 mode) into a Hyperscan
+// pattern for HS_FLAG_UTF8 (plus HS_FLAG_CASELESS when `caseless`) that
+// matches somewhere in a valid UTF-8 text exactly when the RE2 pattern does.
+// Conservative: only a whitelist of constructs whose meaning is the same in
+// both engines is accepted, and the few that differ are rewritten:
+//   `$` (RE2: end of text only)          -> `\z`
+//   `\s` (RE2: no vertical tab)          -> `[\t\n\f\r ]`
+//   `\v` (PCRE: vertical-space class)    -> `\x{b}`
+//   `(?m:^)` at the start of the pattern -> `(?:^|\n)`   (existence only)
+//   `(?m:$)` at the end of the pattern   -> `(?:\n|\z)`  (existence only)
+// Everything else that could differ (Unicode classes \p, flag groups, \Q..\E,
+// \C, POSIX classes, case folding of non-ASCII letters, ...) is refused:
+// returns false with *reason set, and the pattern stays on RE2.
+// A leading `(?i)` (the whole pattern case-insensitive, as RE2 reads it) is
+// dropped and *caseless_out set, so the caller compiles the pattern with
+// HS_FLAG_CASELESS; *caseless_out is otherwise `caseless`.
+// *ascii_out (optional) is set when every atom of the pattern matches only
+// ASCII bytes and folds only to ASCII (no `.`, negated classes, `\W \D \S`,
+// non-ASCII characters, nor k/s under case folding): on well-formed UTF-8
+// the pattern then means the same without HS_FLAG_UTF8, which is faster.
+bool TranslateForHyperscan(std::string_view re2_pattern, bool caseless, std::string* out,
+                           std::string* reason, bool* caseless_out = nullptr,
+                           bool* ascii_out = nullptr);
+
+// True when `cp` has no case variant under RE2's (simple) case folding, for
+// the ranges Translate accepts in caseless patterns (punctuation, arrows,
+// box drawing, CJK and fullwidth punctuation). Exhaustively tested against RE2.
+bool NoCaseFolding(uint32_t cp);
+
+// True when `text` is well-formed UTF-8 (no overlongs, surrogates or code
+// points above U+10FFFF). ASCII runs are checked 16 bytes at a time.
+bool ValidUtf8(std::string_view text);
+
+// Incremental form of ValidUtf8 for streams: feed chunks, then Done().
+class Utf8Checker {
+ public:
+  void Feed(std::string_view chunk);
+  bool Done() const { return ok_ && need_ == 0; }
+
+ private:
+  bool ok_ = true;
+  int need_ = 0;         // continuation bytes still expected
+  uint8_t lo_ = 0x80, hi_ = 0xBF;  // allowed range of the next continuation byte
+};
+
+}  // namespace tollgate::scan::internal

@@ -1,0 +1,326 @@
+// Scanner (scanner.h): Hyperscan with per-pattern RE2 fallback, or RE2::Set.
+#include "engine/scan/scanner.h"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+#include "engine/scan/internal/re2_set.h"
+#include "engine/scan/internal/translate.h"
+
+#ifdef TOLLGATE_HAVE_HYPERSCAN
+#include <hs/hs.h>
+#endif
+
+namespace tollgate::scan {
+
+using internal::PerThreadSet;
+
+bool HaveHyperscan() {
+#ifdef TOLLGATE_HAVE_HYPERSCAN
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool ValidUtf8(std::string_view text) { return internal::ValidUtf8(text); }
+
+const char* DefaultEngineName() { return HaveHyperscan() ? "hyperscan" : "re2"; }
+
+#ifdef TOLLGATE_HAVE_HYPERSCAN
+namespace {
+
+struct HsDatabase {
+  hs_database_t* db = nullptr;
+  ~HsDatabase() { hs_free_database(db); }
+};
+
+// This thread's Hyperscan scratch, grown for every database it has scanned
+// with (by database serial). Freed when the thread exits.
+struct LocalScratch {
+  static constexpr size_t kMaxSized = 256;
+  hs_scratch_t* scratch = nullptr;
+  std::vector<uint64_t> sized;
+  ~LocalScratch() { hs_free_scratch(scratch); }
+};
+thread_local LocalScratch tls_scratch;
+
+hs_scratch_t* ScratchFor(const hs_database_t* db, uint64_t serial) {
+  LocalScratch& t = tls_scratch;
+  for (uint64_t s : t.sized) {
+    if (s == serial) return t.scratch;
+  }
+  if (hs_alloc_scratch(db, &t.scratch) != HS_SUCCESS) return nullptr;
+  if (t.sized.size() >= LocalScratch::kMaxSized) t.sized.clear();
+  t.sized.push_back(serial);
+  return t.scratch;
+}
+
+int OnMatch(unsigned int id, unsigned long long, unsigned long long, unsigned int, void* ctx) {
+  static_cast<std::vector<int>*>(ctx)->push_back(static_cast<int>(id));
+  return 0;  // HS_FLAG_SINGLEMATCH: each id is reported once
+}
+
+}  // namespace
+#endif
+
+struct Scanner::Impl {
+  Options options;
+  std::vector<std::string> patterns;
+  std::vector<std::string> fallback;  // per pattern: "" = Hyperscan, else why RE2 runs it
+  PerThreadSet all;                   // every pattern: the RE2 engine, non-UTF-8 texts
+  PerThreadSet rest;                  // the patterns Hyperscan does not run
+  bool use_hs = false;
+  size_t hs_count = 0;
+#ifdef TOLLGATE_HAVE_HYPERSCAN
+  uint64_t block_serial = internal::NextSerial();
+  uint64_t stream_serial = internal::NextSerial();
+  HsDatabase block, stream;
+#endif
+};
+
+namespace {
+
+#ifdef TOLLGATE_HAVE_HYPERSCAN
+// Compiles the accepted patterns into one database in `mode`. A pattern
+// Hyperscan rejects moves to the fallback (reason in fallback[i]) and the
+// rest is compiled again.
+bool CompileHs(Scanner::Impl* impl, const std::vector<std::string>& hs_text,
+               const std::vector<unsigned>& hs_flags, unsigned mode, hs_database_t** db) {
+  for (;;) {
+    std::vector<const char*> exprs;
+    std::vector<unsigned> flags, ids;
+    for (size_t i = 0; i < hs_text.size(); ++i) {
+      if (!impl->fallback[i].empty()) continue;
+      exprs.push_back(hs_text[i].c_str());
+      flags.push_back(hs_flags[i]);
+      ids.push_back(static_cast<unsigned>(i));
+    }
+    if (exprs.empty()) return true;
+    hs_compile_error_t* err = nullptr;
+    if (hs_compile_multi(exprs.data(), flags.data(), ids.data(),
+                         static_cast<unsigned>(exprs.size()), mode, nullptr, db,
+                         &err) == HS_SUCCESS) {
+      return true;
+    }
+    std::string msg = err != nullptr && err->message != nullptr ? err->message : "error";
+    int which = err != nullptr ? err->expression : -1;
+    hs_free_compile_error(err);
+    if (which < 0 || which >= static_cast<int>(ids.size())) {
+      // The database as a whole failed (too large, say): everything on RE2.
+      for (size_t i = 0; i < hs_text.size(); ++i) {
+        if (impl->fallback[i].empty()) impl->fallback[i] = "hyperscan database: " + msg;
+      }
+      return true;
+    }
+    impl->fallback[ids[which]] = "hyperscan: " + msg;
+  }
+}
+
+void BuildHyperscan(Scanner::Impl* impl) {
+  const size_t n = impl->patterns.size();
+  std::vector<std::string> hs_text(n);
+  std::vector<unsigned> hs_flags(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    std::string reason;
+    bool caseless = false, ascii = false;
+    if (!internal::TranslateForHyperscan(impl->patterns[i], impl->options.case_insensitive,
+                                         &hs_text[i], &reason, &caseless, &ascii)) {
+      impl->fallback[i] = reason;
+      continue;
+    }
+    // Texts reach Hyperscan only when they are well-formed UTF-8, where an
+    // ASCII-only pattern means the same byte by byte.
+    const unsigned flags = (ascii ? 0 : HS_FLAG_UTF8) | HS_FLAG_SINGLEMATCH |
+                           (caseless ? HS_FLAG_CASELESS : 0);
+    hs_flags[i] = flags;
+    hs_expr_info_t* info = nullptr;
+    hs_compile_error_t* err = nullptr;
+    if (hs_expression_info(hs_text[i].c_str(), flags, &info, &err) != HS_SUCCESS) {
+      impl->fallback[i] = std::string("hyperscan: ") + (err && err->message ? err->message : "error");
+      hs_free_compile_error(err);
+      continue;
+    }
+    // Empty matches: RE2 reports them, Hyperscan's are another semantics.
+    if (info->min_width == 0) impl->fallback[i] = "can match the empty string";
+    free(info);
+  }
+  CompileHs(impl, hs_text, hs_flags, HS_MODE_BLOCK, &impl->block.db);
+  if (impl->options.streaming) {
+    size_t before = std::count_if(impl->fallback.begin(), impl->fallback.end(),
+                                  [](const std::string& f) { return f.empty(); });
+    CompileHs(impl, hs_text, hs_flags, HS_MODE_STREAM, &impl->stream.db);
+    size_t after = std::count_if(impl->fallback.begin(), impl->fallback.end(),
+                                 [](const std::string& f) { return f.empty(); });
+    if (after != before) {  // stream mode refused more: both modes run the same patterns
+      hs_free_database(impl->block.db);
+      impl->block.db = nullptr;
+      CompileHs(impl, hs_text, hs_flags, HS_MODE_BLOCK, &impl->block.db);
+    }
+  }
+  impl->use_hs = impl->block.db != nullptr;
+}
+#endif
+
+}  // namespace
+
+Scanner::Scanner(std::unique_ptr<Impl> impl, size_t size) : impl_(std::move(impl)), size_(size) {}
+Scanner::~Scanner() = default;
+
+std::unique_ptr<Scanner> Scanner::Build(const std::vector<std::string>& patterns,
+                                        const Options& options, std::string* error) {
+  if (patterns.empty()) {
+    *error = "empty pattern set";
+    return nullptr;
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->patterns = patterns;
+  impl->fallback.assign(patterns.size(), "");
+  std::vector<int> ids(patterns.size());
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int>(i);
+  if (!impl->all.Build(patterns, ids, options.case_insensitive, error)) return nullptr;
+  bool want_hs = options.engine != Engine::kRE2;
+#ifdef TOLLGATE_HAVE_HYPERSCAN
+  if (want_hs) BuildHyperscan(impl.get());
+#endif
+  if (!impl->use_hs) {
+    for (std::string& f : impl->fallback) f = want_hs ? "no hyperscan in this build" : "re2 engine";
+  } else {
+    std::vector<std::string> rest;
+    std::vector<int> rest_ids;
+    for (size_t i = 0; i < patterns.size(); ++i) {
+      if (impl->fallback[i].empty()) {
+        ++impl->hs_count;
+      } else {
+        rest.push_back(patterns[i]);
+        rest_ids.push_back(static_cast<int>(i));
+      }
+    }
+    if (!impl->rest.Build(rest, rest_ids, options.case_insensitive, error)) return nullptr;
+  }
+  return std::unique_ptr<Scanner>(new Scanner(std::move(impl), patterns.size()));
+}
+
+bool Scanner::Scan(std::string_view text, std::vector<int>* ids) const {
+  ids->clear();
+  const Impl& m = *impl_;
+  bool ok = true;
+#ifdef TOLLGATE_HAVE_HYPERSCAN
+  if (m.use_hs && text.size() <= std::numeric_limits<unsigned>::max() &&
+      internal::ValidUtf8(text)) {
+    hs_scratch_t* scratch = ScratchFor(m.block.db, m.block_serial);
+    ok = scratch != nullptr &&
+         hs_scan(m.block.db, text.data(), static_cast<unsigned>(text.size()), 0, scratch,
+                 OnMatch, ids) == HS_SUCCESS;
+    ok = ok && m.rest.Match(text, ids);
+    if (!ok) {
+      ids->clear();
+      return false;
+    }
+    std::sort(ids->begin(), ids->end());
+    return true;
+  }
+#endif
+  ok = m.all.Match(text, ids);
+  if (!ok) {
+    ids->clear();
+    return false;
+  }
+  std::sort(ids->begin(), ids->end());
+  return true;
+}
+
+std::string Scanner::PatternEngine(size_t i) const {
+  if (i >= impl_->fallback.size()) return "";
+  return impl_->fallback[i].empty() ? "hyperscan" : "re2 (" + impl_->fallback[i] + ")";
+}
+
+size_t Scanner::hyperscan_patterns() const { return impl_->hs_count; }
+
+// ---------------------------------------------------------------- streams
+
+struct Scanner::Stream::Impl {
+  const Scanner::Impl* scanner = nullptr;
+  std::string buffered;  // the text so far, when some pattern runs on RE2
+  bool need_text = false;
+  internal::Utf8Checker utf8;
+  std::vector<int> found;
+  bool failed = false;
+#ifdef TOLLGATE_HAVE_HYPERSCAN
+  hs_stream_t* hs = nullptr;
+#endif
+};
+
+Scanner::Stream::Stream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Scanner::Stream::~Stream() {
+#ifdef TOLLGATE_HAVE_HYPERSCAN
+  if (impl_->hs != nullptr) hs_close_stream(impl_->hs, nullptr, nullptr, nullptr);
+#endif
+}
+
+std::unique_ptr<Scanner::Stream> Scanner::NewStream() const {
+  if (!impl_->options.streaming) return nullptr;
+  auto s = std::make_unique<Stream::Impl>();
+  s->scanner = impl_.get();
+  s->need_text = true;
+#ifdef TOLLGATE_HAVE_HYPERSCAN
+  if (impl_->use_hs && impl_->stream.db != nullptr) {
+    if (hs_open_stream(impl_->stream.db, 0, &s->hs) != HS_SUCCESS) return nullptr;
+    s->need_text = !impl_->rest.empty();
+  }
+#endif
+  return std::unique_ptr<Stream>(new Stream(std::move(s)));
+}
+
+bool Scanner::Stream::Feed(std::string_view chunk) {
+  Impl& s = *impl_;
+  if (s.failed) return false;
+  s.utf8.Feed(chunk);
+  if (s.need_text) s.buffered.append(chunk);
+#ifdef TOLLGATE_HAVE_HYPERSCAN
+  if (s.hs != nullptr) {
+    hs_scratch_t* scratch = ScratchFor(s.scanner->stream.db, s.scanner->stream_serial);
+    if (scratch == nullptr || chunk.size() > std::numeric_limits<unsigned>::max() ||
+        hs_scan_stream(s.hs, chunk.data(), static_cast<unsigned>(chunk.size()), 0, scratch,
+                       OnMatch, &s.found) != HS_SUCCESS) {
+      s.failed = true;
+    }
+  }
+#endif
+  return !s.failed;
+}
+
+bool Scanner::Stream::Finish(std::vector<int>* ids) {
+  Impl& s = *impl_;
+  ids->clear();
+  bool ok = !s.failed;
+#ifdef TOLLGATE_HAVE_HYPERSCAN
+  if (s.hs != nullptr) {
+    hs_scratch_t* scratch = ScratchFor(s.scanner->stream.db, s.scanner->stream_serial);
+    // Closing reports the matches that need the end of the text (`\z`).
+    ok = ok && scratch != nullptr &&
+         hs_close_stream(s.hs, scratch, OnMatch, &s.found) == HS_SUCCESS;
+    if (scratch == nullptr) hs_close_stream(s.hs, nullptr, nullptr, nullptr);
+    s.hs = nullptr;
+    // A text that is not UTF-8 has no defined Hyperscan result: the stream
+    // fails rather than guess (Scan would have used RE2 on the whole text).
+    ok = ok && s.utf8.Done() && s.scanner->rest.Match(s.buffered, &s.found);
+    if (ok) *ids = std::move(s.found);
+  } else
+#endif
+  {
+    ok = ok && s.scanner->all.Match(s.buffered, ids);
+  }
+  s.failed = true;  // one Finish per stream
+  if (!ok) {
+    ids->clear();
+    return false;
+  }
+  std::sort(ids->begin(), ids->end());
+  return true;
+}
+
+}  // namespace tollgate::scan

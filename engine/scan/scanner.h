@@ -1,0 +1,119 @@
+// The multi-pattern content scanner: field bytes in, the ids of the patterns
+// that match somewhere out. Used by the VM's fused `matches` / `contains`
+// scan groups and by the stdlib's injection score.
+//
+// ## Semantics
+// RE2 syntax and RE2 partial-match semantics (UTF-8, leftmost-first, RE2's
+// ASCII `\b \d \s \w`) are the reference for every pattern, whatever engine
+// runs it. The scanner answers only "does pattern i match somewhere"; spans
+// (redaction, validators) always come from RE2 (vm::MatchValidated,
+// stdlib::FindDetectorMatches).
+//
+// ## Engines
+// With Hyperscan (build option TOLLGATE_HYPERSCAN, on when pkg-config finds
+// libhs) the default engine compiles every pattern it can prove equivalent
+// into one Hyperscan block-mode database (UTF-8 mode, single-match); each
+// other pattern falls back to RE2 -- one residual RE2::Set for the group --
+// and PatternEngine(i) says why. A text that is not valid UTF-8 is scanned by
+// an RE2::Set of all the patterns. Without Hyperscan, or with Engine::kRE2,
+// one RE2::Set runs everything.
+//
+//   std::string err;
+//   auto s = scan::Scanner::Build({"secret", "\\d{16}"}, {}, &err);
+//   std::vector<int> ids;
+//   s->Scan(text, &ids);   // e.g. {1}
+//
+// ## Streaming
+// Built with Options::streaming, a scanner also scans a text fed in chunks
+// (Hyperscan stream mode): NewStream(), Feed() each chunk, Finish() -- the
+// same ids as Scan over the concatenation.
+//
+// ## Cost
+// Build compiles every pattern once (policy load; about 1 ms per 10
+// patterns with Hyperscan). Scan is one linear pass of Hyperscan (plus one
+// RE2 DFA pass when some pattern fell back), allocating only when `ids` must
+// grow or when a thread scans with this scanner for the first time.
+//
+// ## Thread safety
+// Build is reentrant; a built Scanner is immutable and Scan may run on any
+// number of threads at once, taking no shared lock: Hyperscan scratch and
+// the RE2 sets are per thread (each thread's first Scan clones them).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tollgate::scan {
+
+enum class Engine : uint8_t {
+  kDefault,     // Hyperscan when built with it, else RE2
+  kRE2,         // one RE2::Set for everything
+  kHyperscan,   // Hyperscan with per-pattern RE2 fallback (RE2 when not built with it)
+};
+
+struct Options {
+  Engine engine = Engine::kDefault;
+  bool case_insensitive = false;  // every pattern (RE2 case folding rules)
+  bool streaming = false;         // also compile the stream-mode database
+};
+
+// True when `text` is well-formed UTF-8 (the texts Hyperscan may see).
+bool ValidUtf8(std::string_view text);
+
+// True when this build links Hyperscan.
+bool HaveHyperscan();
+// "hyperscan" or "re2": what Engine::kDefault means in this build.
+const char* DefaultEngineName();
+
+class Scanner {
+ public:
+  // Compiles `patterns` (RE2 syntax). Returns nullptr with *error set when a
+  // pattern does not compile under RE2 or the set is empty.
+  static std::unique_ptr<Scanner> Build(const std::vector<std::string>& patterns,
+                                        const Options& options, std::string* error);
+  ~Scanner();
+
+  // Replaces *ids with the ids (indices into `patterns`) of every pattern
+  // that matches somewhere in `text`, in increasing order. Returns false when
+  // an engine gave up (RE2 out of DFA memory, a Hyperscan error); *ids is
+  // then empty.
+  bool Scan(std::string_view text, std::vector<int>* ids) const;
+
+  size_t size() const { return size_; }
+  // Which engine runs pattern i: "hyperscan", or "re2" plus the reason the
+  // pattern fell back ("re2 (unicode class \\pL)").
+  std::string PatternEngine(size_t i) const;
+  // Number of patterns Hyperscan runs.
+  size_t hyperscan_patterns() const;
+
+  // A text fed in chunks (Options::streaming). Not thread-safe itself (one
+  // stream per text), but any number of streams may run at once.
+  class Stream {
+   public:
+    ~Stream();
+    // Scans the next chunk. Returns false when an engine gave up.
+    bool Feed(std::string_view chunk);
+    // Ends the text: *ids as Scan would give for the whole text.
+    bool Finish(std::vector<int>* ids);
+
+   private:
+    friend class Scanner;
+    struct Impl;
+    explicit Stream(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+  };
+  // Null when the scanner was not built with Options::streaming.
+  std::unique_ptr<Stream> NewStream() const;
+
+  struct Impl;
+
+ private:
+  Scanner(std::unique_ptr<Impl> impl, size_t size);
+  std::unique_ptr<Impl> impl_;
+  size_t size_;
+};
+
+}  // namespace tollgate::scan

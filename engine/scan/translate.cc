@@ -1,0 +1,441 @@
+// RE2 -> Hyperscan pattern translation (see internal/translate.h).
+//
+// This is not a regex parser: RE2 has already parsed and accepted the
+// pattern. It is a token whitelist over RE2's syntax that copies the tokens
+// whose meaning Hyperscan shares, rewrites the few that differ, and refuses
+// everything else, so that the refusal (an RE2 fallback) is the default.
+#include "engine/scan/internal/translate.h"
+
+#include <cstring>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+namespace tollgate::scan::internal {
+
+namespace {
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsAlnum(char c) { return IsDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+int HexDigit(char c) {
+  if (IsDigit(c)) return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Decodes the (valid) UTF-8 character at p[*i]; advances *i.
+uint32_t DecodeAt(std::string_view p, size_t* i) {
+  auto b = static_cast<unsigned char>(p[*i]);
+  int n = b < 0x80 ? 0 : b < 0xE0 ? 1 : b < 0xF0 ? 2 : 3;
+  uint32_t cp = n == 0 ? b : n == 1 ? (b & 0x1F) : n == 2 ? (b & 0x0F) : (b & 0x07);
+  ++*i;
+  for (int k = 0; k < n && *i < p.size(); ++k, ++*i) cp = (cp << 6) | (p[*i] & 0x3F);
+  return cp;
+}
+
+std::string Hex(uint32_t cp) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string h;
+  do {
+    h.insert(h.begin(), kDigits[cp & 0xF]);
+    cp >>= 4;
+  } while (cp != 0);
+  return "\\x{" + h + "}";
+}
+
+// One character for a Hyperscan pattern: ASCII letters and digits as
+// themselves, everything else as \x{..} (never ambiguous, NUL-safe).
+std::string Char(uint32_t cp) {
+  if (cp < 0x80 && IsAlnum(static_cast<char>(cp))) return std::string(1, static_cast<char>(cp));
+  return Hex(cp);
+}
+
+struct Translator {
+  std::string_view p;
+  bool caseless;
+  std::string* out;
+  std::string* reason;
+  size_t i = 0;
+  // True while every atom matches ASCII bytes only (and, case-insensitively,
+  // folds only to ASCII): on well-formed UTF-8 such a pattern means the same
+  // byte by byte, so it can skip Hyperscan's UTF-8 mode (faster).
+  bool ascii = true;
+
+  bool Refuse(std::string why) {
+    *reason = std::move(why);
+    return false;
+  }
+
+  // Caseless patterns: a non-ASCII character must have no case variants
+  // (RE2 folds Unicode case; refusing keeps us clear of table differences).
+  bool CheckCase(uint32_t lo, uint32_t hi) {
+    if (hi >= 0x80) ascii = false;
+    // k/K and s/S fold to U+212A and U+017F: caseless, they are not ASCII-only.
+    for (uint32_t c : {'K', 'S', 'k', 's'}) {
+      if (caseless && lo <= c && c <= hi) ascii = false;
+    }
+    if (!caseless || hi < 0x80) return true;
+    if (lo < 0x80) return Refuse("case folding of a range reaching beyond ASCII");
+    for (uint32_t c = lo; c <= hi; ++c) {
+      if (!NoCaseFolding(c)) return Refuse("case folding of non-ASCII " + Hex(c).substr(1));
+    }
+    return true;
+  }
+
+  // \xHH or \x{H...} at p[i] (just after "\x"); *cp = the code point.
+  bool HexEscape(uint32_t* cp) {
+    if (i < p.size() && p[i] == '{') {
+      size_t close = p.find('}', i);
+      if (close == std::string_view::npos || close == i + 1 || close - i > 7) {
+        return Refuse("escape \\x{...}");
+      }
+      uint32_t v = 0;
+      for (size_t k = i + 1; k < close; ++k) {
+        int d = HexDigit(p[k]);
+        if (d < 0) return Refuse("escape \\x{...}");
+        v = v * 16 + static_cast<uint32_t>(d);
+      }
+      i = close + 1;
+      *cp = v;
+    } else {
+      if (i + 1 >= p.size() || HexDigit(p[i]) < 0 || HexDigit(p[i + 1]) < 0) {
+        return Refuse("escape \\x");
+      }
+      *cp = static_cast<uint32_t>(HexDigit(p[i]) * 16 + HexDigit(p[i + 1]));
+      i += 2;
+    }
+    if (*cp > 0x10FFFF || (*cp >= 0xD800 && *cp <= 0xDFFF)) return Refuse("escape \\x{...}");
+    return true;
+  }
+
+  // One escape after '\' (p[i] is the escaped character). Single characters
+  // set *cp and return kChar; classes append their text to *set.
+  enum Atom { kFail, kChar, kSet, kAssert };
+  Atom Escape(bool in_class, uint32_t* cp, std::string* set) {
+    if (i >= p.size()) {
+      Refuse("trailing backslash");
+      return kFail;
+    }
+    char c = p[i++];
+    switch (c) {
+      case 'd': case 'D':
+        *set = std::string("\\") + c;
+        if (c == 'D') ascii = false;
+        return kSet;
+      // RE2 folds \w under case folding (adding U+017F and U+212A, which
+      // fold to s and k) and negates after folding; spell that out.
+      case 'w':
+        if (caseless) ascii = false;
+        *set = !caseless ? "\\w" : in_class ? "\\w\\x{17f}\\x{212a}" : "[\\w\\x{17f}\\x{212a}]";
+        return kSet;
+      case 'W':
+        ascii = false;
+        if (!caseless) {
+          *set = "\\W";
+        } else if (in_class) {
+          Refuse("\\W inside a case-insensitive class");
+          return kFail;
+        } else {
+          *set = "[^\\w\\x{17f}\\x{212a}]";
+        }
+        return kSet;
+      case 's':
+        *set = in_class ? "\\x{9}\\x{a}\\x{c}\\x{d}\\x{20}" : "[\\x{9}\\x{a}\\x{c}\\x{d}\\x{20}]";
+        return kSet;
+      case 'S':
+        ascii = false;
+        if (in_class) {
+          Refuse("\\S inside a class");
+          return kFail;
+        }
+        *set = "[^\\x{9}\\x{a}\\x{c}\\x{d}\\x{20}]";
+        return kSet;
+      case 'b': case 'B': case 'A': case 'z':
+        if (in_class) {
+          Refuse(std::string("\\") + c + " inside a class");
+          return kFail;
+        }
+        *set = std::string("\\") + c;
+        return kAssert;
+      case 't': *cp = '\t'; return kChar;
+      case 'n': *cp = '\n'; return kChar;
+      case 'r': *cp = '\r'; return kChar;
+      case 'f': *cp = '\f'; return kChar;
+      case 'v': *cp = 0x0B; return kChar;
+      case 'a': *cp = 0x07; return kChar;
+      case 'x': return HexEscape(cp) ? kChar : kFail;
+      default:
+        // RE2 reads `\` before any ASCII character that is not a letter or
+        // digit as that character (QuoteMeta writes `\ `, `\_`, `\<NUL>`).
+        if (static_cast<unsigned char>(c) < 0x80 && !IsAlnum(c)) {
+          *cp = static_cast<unsigned char>(c);
+          return kChar;
+        }
+        Refuse(std::string("escape \\") + c);
+        return kFail;
+    }
+  }
+
+  bool Class() {
+    ++i;  // '['
+    *out += '[';
+    if (i < p.size() && p[i] == '^') {
+      ascii = false;  // a negated class matches non-ASCII characters
+      *out += '^';
+      ++i;
+    }
+    if (i < p.size() && p[i] == ']') return Refuse("class starting with ]");
+    bool first = true;
+    while (i < p.size() && p[i] != ']') {
+      uint32_t lo = 0;
+      std::string set;
+      Atom a = ClassAtom(first, &lo, &set);
+      first = false;
+      if (a == kFail) return false;
+      if (a == kSet) {
+        if (i < p.size() && p[i] == '-' && i + 1 < p.size() && p[i + 1] != ']') {
+          return Refuse("class range after a class escape");
+        }
+        *out += set;
+        continue;
+      }
+      uint32_t hi = lo;
+      if (i + 1 < p.size() && p[i] == '-' && p[i + 1] != ']') {
+        ++i;
+        if (ClassAtom(false, &hi, &set) != kChar) return Refuse("class range");
+        if (hi < lo) return Refuse("class range");
+      }
+      if (!CheckCase(lo, hi)) return false;
+      *out += Char(lo);
+      if (hi != lo) *out += "-" + Char(hi);
+    }
+    if (i >= p.size()) return Refuse("unterminated class");
+    ++i;
+    *out += ']';
+    return true;
+  }
+
+  Atom ClassAtom(bool first, uint32_t* cp, std::string* set) {
+    char c = p[i];
+    if (c == '[' && i + 1 < p.size() &&
+        (p[i + 1] == ':' || p[i + 1] == '.' || p[i + 1] == '=')) {
+      Refuse("POSIX class");
+      return kFail;
+    }
+    if (c == '\\') {
+      ++i;
+      Atom a = Escape(true, cp, set);
+      return a == kAssert ? kFail : a;
+    }
+    if (c == '-' && !first && !(i + 1 < p.size() && p[i + 1] == ']')) {
+      Refuse("`-` inside a class");
+      return kFail;
+    }
+    *cp = DecodeAt(p, &i);
+    return kChar;
+  }
+
+  // `{n}`, `{n,}` or `{n,m}` at p[i]; false when the brace is a literal.
+  bool Repeat(std::string* rep) {
+    size_t k = i + 1;
+    size_t d0 = k;
+    while (k < p.size() && IsDigit(p[k])) ++k;
+    if (k == d0) return false;
+    if (k < p.size() && p[k] == ',') {
+      ++k;
+      while (k < p.size() && IsDigit(p[k])) ++k;
+    }
+    if (k >= p.size() || p[k] != '}') return false;
+    *rep = std::string(p.substr(i, k + 1 - i));
+    i = k + 1;
+    return true;
+  }
+
+  bool Run() {
+    static constexpr std::string_view kMultiBegin = "(?m:^)";
+    static constexpr std::string_view kMultiEnd = "(?m:$)";
+    while (i < p.size()) {
+      char c = p[i];
+      if (i == 0 && p.substr(0, kMultiBegin.size()) == kMultiBegin) {
+        *out += "(?:^|\\n)";
+        i += kMultiBegin.size();
+        continue;
+      }
+      if (p.substr(i) == kMultiEnd) {
+        *out += "(?:\\n|\\z)";
+        i += kMultiEnd.size();
+        continue;
+      }
+      switch (c) {
+        case '\\': {
+          ++i;
+          uint32_t cp = 0;
+          std::string set;
+          Atom a = Escape(false, &cp, &set);
+          if (a == kFail) return false;
+          if (a == kChar) {
+            if (!CheckCase(cp, cp)) return false;
+            *out += Char(cp);
+          } else {
+            *out += set;
+          }
+          break;
+        }
+        case '[':
+          if (!Class()) return false;
+          break;
+        case '(':
+          if (i + 1 < p.size() && p[i + 1] == '?') {
+            if (p.substr(i, 3) == "(?:") {
+              *out += "(?:";
+              i += 3;
+            } else if (p.substr(i, 4) == "(?P<") {
+              size_t close = p.find('>', i);
+              if (close == std::string_view::npos) return Refuse("named group");
+              *out += "(?:";
+              i = close + 1;
+            } else {
+              return Refuse("flag group");
+            }
+          } else {
+            *out += '(';
+            ++i;
+          }
+          break;
+        case '$':
+          *out += "\\z";
+          ++i;
+          break;
+        case '{': {
+          std::string rep;
+          if (Repeat(&rep)) {
+            *out += rep;
+          } else {
+            *out += "\\x{7b}";
+            ++i;
+          }
+          break;
+        }
+        case ')': case '|': case '*': case '+': case '?': case '.': case '^':
+          if (c == '.') ascii = false;
+          *out += c;
+          ++i;
+          break;
+        default: {
+          uint32_t cp = DecodeAt(p, &i);
+          if (!CheckCase(cp, cp)) return false;
+          *out += Char(cp);
+        }
+      }
+    }
+    return true;
+  }
+};
+
+}  // namespace
+
+bool TranslateForHyperscan(std::string_view re2_pattern, bool caseless, std::string* out,
+                           std::string* reason, bool* caseless_out, bool* ascii_out) {
+  out->clear();
+  if (!ValidUtf8(re2_pattern)) {
+    *reason = "pattern is not UTF-8";
+    return false;
+  }
+  // `(?i)` first: RE2 applies it to everything after it, which is the whole
+  // pattern -- the same as compiling it case-insensitively.
+  static constexpr std::string_view kCaseless = "(?i)";
+  if (caseless_out != nullptr && re2_pattern.substr(0, kCaseless.size()) == kCaseless) {
+    re2_pattern.remove_prefix(kCaseless.size());
+    caseless = true;
+  }
+  if (caseless_out != nullptr) *caseless_out = caseless;
+  Translator t{re2_pattern, caseless, out, reason};
+  bool ok = t.Run();
+  if (ascii_out != nullptr) *ascii_out = ok && t.ascii;
+  return ok;
+}
+
+bool NoCaseFolding(uint32_t cp) {
+  struct Range {
+    uint32_t lo, hi;
+  };
+  static constexpr Range kRanges[] = {
+      {0x2010, 0x205E},  // general punctuation
+      {0x2190, 0x23FF},  // arrows, mathematical operators, technical
+      {0x2500, 0x25FF},  // box drawing, block elements, geometric shapes
+      {0x3000, 0x303F},  // CJK symbols and punctuation
+      {0xFF01, 0xFF20},  // fullwidth punctuation and digits
+      {0xFF3B, 0xFF40},
+      {0xFF5B, 0xFF65},
+  };
+  for (const Range& r : kRanges) {
+    if (cp >= r.lo && cp <= r.hi) return true;
+  }
+  return false;
+}
+
+void Utf8Checker::Feed(std::string_view s) {
+  const auto* b = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size(), i = 0;
+  while (ok_ && i < n) {
+    if (need_ == 0) {
+      // ASCII fast path, 16 bytes at a time with SSE2, then 8.
+#ifdef __SSE2__
+      while (i + 64 <= n) {
+        const auto* q = reinterpret_cast<const __m128i*>(b + i);
+        __m128i v = _mm_or_si128(_mm_or_si128(_mm_loadu_si128(q), _mm_loadu_si128(q + 1)),
+                                 _mm_or_si128(_mm_loadu_si128(q + 2), _mm_loadu_si128(q + 3)));
+        if (_mm_movemask_epi8(v) != 0) break;
+        i += 64;
+      }
+      while (i + 16 <= n) {
+        __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i));
+        if (_mm_movemask_epi8(v) != 0) break;
+        i += 16;
+      }
+#endif
+      while (i + 8 <= n) {
+        uint64_t w;
+        std::memcpy(&w, b + i, 8);
+        if (w & 0x8080808080808080ull) break;
+        i += 8;
+      }
+      if (i >= n) break;
+      unsigned char c = b[i++];
+      if (c < 0x80) continue;
+      lo_ = 0x80;
+      hi_ = 0xBF;
+      if (c >= 0xC2 && c <= 0xDF) {
+        need_ = 1;
+      } else if (c >= 0xE0 && c <= 0xEF) {
+        need_ = 2;
+        if (c == 0xE0) lo_ = 0xA0;
+        if (c == 0xED) hi_ = 0x9F;
+      } else if (c >= 0xF0 && c <= 0xF4) {
+        need_ = 3;
+        if (c == 0xF0) lo_ = 0x90;
+        if (c == 0xF4) hi_ = 0x8F;
+      } else {
+        ok_ = false;
+      }
+      continue;
+    }
+    unsigned char c = b[i++];
+    if (c < lo_ || c > hi_) {
+      ok_ = false;
+      break;
+    }
+    lo_ = 0x80;
+    hi_ = 0xBF;
+    --need_;
+  }
+}
+
+bool ValidUtf8(std::string_view text) {
+  Utf8Checker c;
+  c.Feed(text);
+  return c.Done();
+}
+
+}  // namespace tollgate::scan::internal

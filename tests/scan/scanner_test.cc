@@ -1,0 +1,294 @@
+// The content scanner (engine/scan): Hyperscan translation, per-pattern RE2
+// fallback, the RE2 differences it must hide, and streaming.
+#include <gtest/gtest.h>
+#include <re2/re2.h>
+
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/scan/internal/translate.h"
+#include "engine/scan/scanner.h"
+#include "stdlib/builtins.h"
+
+namespace tollgate::scan {
+namespace {
+
+std::vector<int> Ids(const Scanner& s, std::string_view text) {
+  std::vector<int> ids;
+  EXPECT_TRUE(s.Scan(text, &ids));
+  return ids;
+}
+
+std::unique_ptr<Scanner> Must(const std::vector<std::string>& pats, Options o = {}) {
+  std::string err;
+  auto s = Scanner::Build(pats, o, &err);
+  EXPECT_TRUE(s) << err;
+  return s;
+}
+
+// Expected ids: RE2 partial matches, one pattern at a time.
+std::vector<int> Reference(const std::vector<std::string>& pats, std::string_view text,
+                           bool caseless = false) {
+  RE2::Options o;
+  o.set_case_sensitive(!caseless);
+  o.set_log_errors(false);
+  std::vector<int> ids;
+  for (size_t i = 0; i < pats.size(); ++i) {
+    RE2 re(pats[i], o);
+    if (RE2::PartialMatch(re2::StringPiece(text.data(), text.size()), re)) {
+      ids.push_back(static_cast<int>(i));
+    }
+  }
+  return ids;
+}
+
+TEST(Translate, RewritesTheConstructsThatDiffer) {
+  using internal::TranslateForHyperscan;
+  std::string out, why;
+  ASSERT_TRUE(TranslateForHyperscan("abc$", false, &out, &why)) << why;
+  EXPECT_EQ(out, "abc\\z");
+  ASSERT_TRUE(TranslateForHyperscan("a\\sb", false, &out, &why)) << why;
+  EXPECT_EQ(out, "a[\\x{9}\\x{a}\\x{c}\\x{d}\\x{20}]b");
+  ASSERT_TRUE(TranslateForHyperscan("a\\vb", false, &out, &why)) << why;
+  EXPECT_EQ(out, "a\\x{b}b");
+  ASSERT_TRUE(TranslateForHyperscan("(?m:^)#x(?m:$)", false, &out, &why)) << why;
+  EXPECT_EQ(out, "(?:^|\\n)\\x{23}x(?:\\n|\\z)");
+  ASSERT_TRUE(TranslateForHyperscan("a{,3}", false, &out, &why)) << why;
+  EXPECT_EQ(out, "a\\x{7b}\\x{2c}3\\x{7d}");  // RE2 reads `{,3}` literally
+  // QuoteMeta output (how `contains` literals reach the scanner) stays literal.
+  ASSERT_TRUE(TranslateForHyperscan(RE2::QuoteMeta(std::string("a b_c\0.", 7)), false, &out, &why)) << why;
+  EXPECT_EQ(out, "a\\x{20}b\\x{5f}c\\x{0}\\x{2e}");
+  ASSERT_TRUE(TranslateForHyperscan("(?P<n>x)\\W", true, &out, &why)) << why;
+  EXPECT_EQ(out, "(?:x)[^\\w\\x{17f}\\x{212a}]");
+}
+
+// Which patterns may run without Hyperscan's UTF-8 mode.
+TEST(Translate, AsciiOnlyPatternsSkipUtf8Mode) {
+  using internal::TranslateForHyperscan;
+  std::string out, why;
+  auto ascii = [&](const char* p, bool caseless) {
+    bool ci = false, a = false;
+    EXPECT_TRUE(TranslateForHyperscan(p, caseless, &out, &why, &ci, &a)) << p << ": " << why;
+    return a;
+  };
+  EXPECT_TRUE(ascii("\\bpass\\d+[a-c]\\s\\w$", false));
+  EXPECT_TRUE(ascii("(?i)confidential", false));   // no k or s to fold beyond ASCII
+  EXPECT_FALSE(ascii("(?i)secret", false));        // s folds to U+017F
+  EXPECT_FALSE(ascii("(?i)[a-z]", false));
+  EXPECT_TRUE(ascii("confidential", true));
+  EXPECT_FALSE(ascii("task", true));
+  EXPECT_FALSE(ascii("\\w", true));  // \w holds k and s
+  EXPECT_FALSE(ascii("a.b", false));
+  EXPECT_FALSE(ascii("[^a]", false));
+  EXPECT_FALSE(ascii("a\\Wb", false));
+  EXPECT_FALSE(ascii("\\D", false));
+  EXPECT_FALSE(ascii("caf\xC3\xA9", false));
+  EXPECT_FALSE(ascii("\\x{e9}", false));
+}
+
+TEST(Translate, RefusesWhatItCannotProveEquivalent) {
+  using internal::TranslateForHyperscan;
+  std::string out, why;
+  for (const char* p : {"\\pL", "\\p{Greek}", "a(?i)bc", "(?i:a)", "a(?s:.)b", "\\Qa.b\\E", "\\C",
+                        "[[:alpha:]]", "(?m:^)a(?m:^)", "a(?m:$)b", "[\\S]", "[a-\\d]"}) {
+    EXPECT_FALSE(TranslateForHyperscan(p, false, &out, &why)) << p << " -> " << out;
+    EXPECT_FALSE(why.empty()) << p;
+  }
+  // Case folding of non-ASCII letters is RE2's business.
+  EXPECT_FALSE(TranslateForHyperscan("caf\xC3\xA9", true, &out, &why));
+  EXPECT_TRUE(TranslateForHyperscan("caf\xC3\xA9", false, &out, &why)) << why;
+  EXPECT_TRUE(TranslateForHyperscan("<\xEF\xBD\x9C", true, &out, &why)) << why;  // fullwidth |
+}
+
+// NoCaseFolding's table against RE2's own case folding, every code point.
+TEST(Translate, NoCaseFoldingTableAgreesWithRe2) {
+  std::string cls = "(?i)[";
+  std::string plain = "[";
+  for (uint32_t lo = 0; lo < 0x110000;) {
+    if (!internal::NoCaseFolding(lo)) { ++lo; continue; }
+    uint32_t hi = lo;
+    while (internal::NoCaseFolding(hi + 1)) ++hi;
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "\\x{%x}-\\x{%x}", lo, hi);
+    cls += buf;
+    plain += buf;
+    lo = hi + 1;
+  }
+  RE2 folded(cls + "]"), exact(plain + "]");
+  ASSERT_TRUE(folded.ok() && exact.ok());
+  std::string u8;
+  for (uint32_t cp = 0; cp < 0x110000; ++cp) {
+    if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+    u8.clear();
+    if (cp < 0x80) u8 += static_cast<char>(cp);
+    else if (cp < 0x800) { u8 += static_cast<char>(0xC0 | (cp >> 6)); u8 += static_cast<char>(0x80 | (cp & 0x3F)); }
+    else if (cp < 0x10000) { u8 += static_cast<char>(0xE0 | (cp >> 12)); u8 += static_cast<char>(0x80 | ((cp >> 6) & 0x3F)); u8 += static_cast<char>(0x80 | (cp & 0x3F)); }
+    else { u8 += static_cast<char>(0xF0 | (cp >> 18)); u8 += static_cast<char>(0x80 | ((cp >> 12) & 0x3F)); u8 += static_cast<char>(0x80 | ((cp >> 6) & 0x3F)); u8 += static_cast<char>(0x80 | (cp & 0x3F)); }
+    ASSERT_EQ(RE2::FullMatch(u8, folded), RE2::FullMatch(u8, exact)) << std::hex << cp;
+  }
+}
+
+TEST(Utf8, ValidatesLikeTheStandard) {
+  using internal::ValidUtf8;
+  EXPECT_TRUE(ValidUtf8(""));
+  EXPECT_TRUE(ValidUtf8("plain ascii text, long enough for the word loop"));
+  EXPECT_TRUE(ValidUtf8("caf\xC3\xA9 \xE2\x84\xAA \xF0\x9F\x98\x80"));
+  EXPECT_FALSE(ValidUtf8("\xC0\xAF"));          // overlong
+  EXPECT_FALSE(ValidUtf8("\xED\xA0\x80"));      // surrogate
+  EXPECT_FALSE(ValidUtf8("\xF4\x90\x80\x80"));  // above U+10FFFF
+  EXPECT_FALSE(ValidUtf8("abc\xC3"));           // truncated
+  EXPECT_FALSE(ValidUtf8("abcdefgh\x80"));
+  internal::Utf8Checker c;
+  c.Feed("caf\xC3");
+  EXPECT_FALSE(c.Done());
+  c.Feed("\xA9");
+  EXPECT_TRUE(c.Done());
+}
+
+TEST(Scanner, DefaultEngineIsHyperscanWhenBuiltWithIt) {
+  auto s = Must({"secret", "\\d{16}"});
+  if (HaveHyperscan()) {
+    EXPECT_EQ(s->hyperscan_patterns(), 2u);
+    EXPECT_EQ(s->PatternEngine(0), "hyperscan");
+  } else {
+    EXPECT_EQ(s->hyperscan_patterns(), 0u);
+  }
+  EXPECT_EQ(Ids(*s, "the secret is 4111111111111111"), (std::vector<int>{0, 1}));
+  // `contains` literals arrive quoted; they run on Hyperscan too.
+  auto lit = Must({RE2::QuoteMeta("internal use only")});
+  if (HaveHyperscan()) {
+    EXPECT_EQ(lit->PatternEngine(0), "hyperscan");
+  }
+  EXPECT_EQ(Ids(*lit, "for internal use only!"), (std::vector<int>{0}));
+  Options re2;
+  re2.engine = Engine::kRE2;
+  auto r = Must({"secret", "\\d{16}"}, re2);
+  EXPECT_EQ(r->hyperscan_patterns(), 0u);
+  EXPECT_EQ(r->PatternEngine(1), "re2 (re2 engine)");
+}
+
+TEST(Scanner, FallsBackPerPatternAndSaysWhy) {
+  if (!HaveHyperscan()) GTEST_SKIP() << "built without Hyperscan";
+  const std::vector<std::string> pats = {"plain", "\\pL\\d", "(?i)MiXed", "x*", "a$", "\\bword\\b"};
+  auto s = Must(pats);
+  EXPECT_EQ(s->PatternEngine(0), "hyperscan");
+  EXPECT_NE(s->PatternEngine(1).find("re2 (escape \\p)"), std::string::npos) << s->PatternEngine(1);
+  EXPECT_EQ(s->PatternEngine(2), "hyperscan");  // a leading (?i): a caseless pattern
+  EXPECT_EQ(s->PatternEngine(3), "re2 (can match the empty string)");
+  EXPECT_EQ(s->PatternEngine(4), "hyperscan");
+  EXPECT_EQ(s->PatternEngine(5), "hyperscan");
+  EXPECT_EQ(s->hyperscan_patterns(), 4u);
+  for (const char* t : {"", "plain", "\xC3\xA9" "7 mixed a", "A word\n", "a\n", "xa",
+                        "words \xE2\x84\xAA" "a"}) {
+    EXPECT_EQ(Ids(*s, t), Reference(pats, t)) << t;
+  }
+}
+
+// Every place where Hyperscan's defaults differ from RE2's.
+TEST(Scanner, HidesTheSemanticDifferences) {
+  struct Case {
+    std::string pattern, text;
+    bool caseless;
+  };
+  const std::vector<Case> cases = {
+      {"abc$", "abc\n", false},              // PCRE `$` also before a final newline
+      {"abc$", "abc", false},
+      {"a\\sb", "a\vb", false},              // PCRE `\s` includes vertical tab
+      {"a\\vb", "a\nb", false},              // PCRE `\v` is a class
+      {"k", "\xE2\x84\xAA", true},           // Kelvin sign folds to k
+      {"\\W", "\xE2\x84\xAA", true},         // ... so it is not \W under folding
+      {"a\\Wb", "a\xC5\xBF" "b", true},      // nor is long s
+      {"a\\Wb", "a\xC3\xA9" "b", true},
+      {"\\w", "\xC5\xBF", true},
+      {"[^k]", "\xE2\x84\xAA", true},
+      {"\\ba", "\xC3\xA9" "a", false},       // \b is ASCII
+      {"a.b", "a\xC3\xA9" "b", false},       // `.` is one character
+      {"a.b", "a\nb", false},
+      {"[^x]", "\n", false},
+      {"(?m:^)#", "a\n#", false},
+      {"(?m:^)#", "a#", false},
+      {"x(?m:$)", "x\ny", false},
+      {"x(?m:$)", "xy", false},
+      {"a{,2}", "a{,2}", false},
+      {std::string("a\0b", 3), std::string("a\0b", 3), false},
+      {"caf\xC3\xA9", "CAF\xC3\x89", true},
+      {"(?i)k\\W", "\xE2\x84\xAA\xC5\xBF", false},  // a leading (?i): RE2's folding
+      {"(?i)k\\W", "K.", false},
+      {"(?i)abc$", "ABC\n", false},
+  };
+  for (const Case& c : cases) {
+    Options o;
+    o.case_insensitive = c.caseless;
+    auto s = Must({c.pattern}, o);
+    EXPECT_EQ(Ids(*s, c.text), Reference({c.pattern}, c.text, c.caseless))
+        << "/" << c.pattern << "/ on `" << c.text << "` " << s->PatternEngine(0);
+  }
+}
+
+TEST(Scanner, TextsThatAreNotUtf8GoToRe2) {
+  const std::vector<std::string> pats = {"a.b", "\\xff", "[^a]"};
+  auto s = Must(pats);
+  for (const std::string t : {"a\xff" "b", "\xff", "a\x80", "aa"}) {
+    EXPECT_EQ(Ids(*s, t), Reference(pats, t)) << t;
+  }
+}
+
+TEST(Scanner, ManyThreadsScanAtOnce) {
+  std::vector<std::string> pats = {"alpha", "\\d{4}-\\d{4}", "\\pL{3}\\d", "x$"};
+  auto s = Must(pats);
+  const std::string texts[2] = {"alpha 1234-5678 x", "beta abc1"};
+  const std::vector<int> want[2] = {Reference(pats, texts[0]), Reference(pats, texts[1])};
+  std::vector<std::thread> threads;
+  std::atomic<int> bad{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<int> ids;
+      for (int i = 0; i < 2000; ++i) {
+        int k = (i + t) % 2;
+        if (!s->Scan(texts[k], &ids) || ids != want[k]) ++bad;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0);
+}
+
+TEST(Stream, ChunkedInputGivesTheBlockResult) {
+  std::vector<std::string> pats;
+  for (const auto& d : stdlib::Detectors()) pats.emplace_back(d.regex);
+  pats.push_back("\\bignore\\W*previous\\b");
+  pats.push_back("end$");
+  pats.push_back("\\pL+\\d");  // an RE2 fallback: the stream keeps the text for it
+  Options o;
+  o.streaming = true;
+  auto s = Must(pats, o);
+  std::mt19937 rng(7);
+  const std::string texts[] = {
+      "card 4111 1111 1111 1111, mail bob@example.com, please ignore... previous notes end",
+      "ssn 123-45-6789 \xE2\x84\xAA caf\xC3\xA9 sk-abcdefghijklmnopqrstuvwxyz0123 the end",
+      "nothing to see here", "", "ab\xC3\xA9" "9"};
+  for (const std::string& text : texts) {
+    std::vector<int> want;
+    ASSERT_TRUE(s->Scan(text, &want));
+    for (int round = 0; round < 50; ++round) {
+      auto st = s->NewStream();
+      ASSERT_TRUE(st);
+      size_t pos = 0;
+      while (pos < text.size()) {
+        size_t n = std::min<size_t>(text.size() - pos, rng() % 7);
+        ASSERT_TRUE(st->Feed(std::string_view(text).substr(pos, n)));
+        pos += n;
+      }
+      std::vector<int> got;
+      ASSERT_TRUE(st->Finish(&got));
+      EXPECT_EQ(got, want) << text << " round " << round;
+    }
+  }
+  Options block;
+  EXPECT_FALSE(Must({"x"}, block)->NewStream());
+}
+
+}  // namespace
+}  // namespace tollgate::scan
