@@ -1,6 +1,7 @@
 // The embedding API (engine.h): parse -> check -> compile.
 #include "engine/engine.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -13,8 +14,9 @@
 namespace tollgate {
 
 Policy::Policy(std::unique_ptr<ast::Policy> ast, std::unique_ptr<vm::Program> program,
-               const stdlib::Schema* schema)
-    : ast_(std::move(ast)), program_(std::move(program)), schema_(schema) {}
+               const stdlib::Schema* schema, std::shared_ptr<const stdlib::Schema> owned)
+    : ast_(std::move(ast)), program_(std::move(program)), schema_(schema),
+      owned_schema_(std::move(owned)) {}
 Policy::~Policy() = default;
 
 const std::string& Policy::name() const { return program_->name(); }
@@ -39,68 +41,196 @@ Diagnostic IoError(const std::string& path, const std::string& message) {
 
 }  // namespace
 
-Compiled CompileSource(const std::string& path, std::string text, const CompileOptions& options) {
+namespace {
+
+template <typename T>
+void MoveAll(std::vector<T>* from, std::vector<T>* to) {
+  for (T& x : *from) to->push_back(std::move(x));
+  from->clear();
+}
+
+// Appends `part`'s declarations to `into` (files in canonical order). The
+// headers must name the same policy.
+void Merge(ast::Policy* into, std::unique_ptr<ast::Policy> part, Diagnostics* diags) {
+  if (part->name != into->name) {
+    diags->ErrorWithNote(
+        "tg_composition_error", part->name_span,
+        "this file is part of policy `" + part->name + "`, the others of `" + into->name + "`",
+        "every file of one policy starts with the same header: `policy \"" + into->name + "\"`",
+        into->name_span, "the first file names the policy `" + into->name + "`");
+  }
+  // `retain content ...` (docs/audit.md): stated once, or the same in every file that states it.
+  if (part->retain_span.file != nullptr) {
+    if (into->retain_span.file == nullptr) {
+      into->retain = part->retain;
+      into->retain_span = part->retain_span;
+    } else if (into->retain != part->retain) {
+      diags->ErrorWithNote("tg_composition_error", part->retain_span,
+                           std::string("this file retains content `") + ast::RetentionName(part->retain) +
+                               "`, another file of the policy `" + ast::RetentionName(into->retain) + "`",
+                           "state `retain content` in one file, or the same in every file",
+                           into->retain_span, "the other `retain content` is here");
+    }
+  }
+  MoveAll(&part->schemas, &into->schemas);
+  MoveAll(&part->consts, &into->consts);
+  MoveAll(&part->lets, &into->lets);
+  MoveAll(&part->data, &into->data);
+  MoveAll(&part->rules, &into->rules);
+  MoveAll(&part->budgets, &into->budgets);
+  MoveAll(&part->limits, &into->limits);
+  MoveAll(&part->fixtures, &into->fixtures);
+  MoveAll(&part->tests, &into->tests);
+  into->more_files.push_back(std::move(part->file));
+  MoveAll(&part->more_files, &into->more_files);
+  into->more_arenas.push_back(std::move(part->arena));
+  MoveAll(&part->more_arenas, &into->more_arenas);
+}
+
+// Applies the `schema "x.json"` headers: the base schema extended by each
+// file (relative to the policy file naming it). Null when there is none;
+// errors go to *diags.
+std::shared_ptr<stdlib::Schema> ExtendSchema(ast::Policy* policy, const stdlib::Schema& base,
+                                             Diagnostics* diags) {
+  if (policy->schemas.empty()) return nullptr;
+  auto schema = std::make_shared<stdlib::Schema>(base);
+  bool ok = true;
+  for (ast::SchemaRef& r : policy->schemas) {
+    std::string path = r.file;
+    if (!path.empty() && path[0] != '/' && r.span.file != nullptr) {
+      std::string dir = DirOf(r.span.file->path);
+      path = dir == "." ? path : dir + "/" + path;
+    }
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    if (in) ss << in.rdbuf();
+    if (!in || in.bad()) {
+      diags->Error("tg_schema_error", r.span,
+                   "cannot read schema extension `" + r.file + "`: " + std::strerror(errno),
+                   "the path is relative to the policy file's directory");
+      ok = false;
+      continue;
+    }
+    r.json = std::move(ss).str();
+    std::string error;
+    if (!schema->MergeFromJson(r.json, &error)) {
+      diags->Error("tg_schema_error", r.span, "invalid schema extension `" + r.file + "`: " + error,
+                   "an extension adds fields to the standard schema; two extensions (or "
+                   "--schema) may repeat a field only with the same definition");
+      ok = false;
+    }
+  }
+  return ok ? schema : nullptr;
+}
+
+}  // namespace
+
+Compiled CompileSources(std::vector<SourceText> sources, const CompileOptions& options) {
   Compiled out;
+  std::unique_ptr<ast::Policy> policy;
   try {
-    const stdlib::Schema& schema = options.schema ? *options.schema : stdlib::Schema::Standard();
-    auto file = std::make_unique<SourceFile>(SourceFile{path, std::move(text)});
-    std::unique_ptr<ast::Policy> policy = parse::Parse(std::move(file), options.limits, &out.diagnostics);
+    std::stable_sort(sources.begin(), sources.end(),
+                     [](const SourceText& a, const SourceText& b) { return a.path < b.path; });
+    sources.erase(std::unique(sources.begin(), sources.end(),
+                              [](const SourceText& a, const SourceText& b) { return a.path == b.path; }),
+                  sources.end());
+    if (sources.empty()) {
+      out.diagnostics.Error("tg_io_error", Span{}, "no policy files", "name at least one `.tg` file");
+      return out;
+    }
+    const stdlib::Schema& base = options.schema ? *options.schema : stdlib::Schema::Standard();
+    bool parsed = true;
+    for (SourceText& src : sources) {
+      auto file = std::make_unique<SourceFile>(SourceFile{src.path, std::move(src.text)});
+      std::unique_ptr<ast::Policy> part = parse::Parse(std::move(file), options.limits, &out.diagnostics);
+      if (part == nullptr) {
+        parsed = false;
+      } else if (policy == nullptr) {
+        policy = std::move(part);
+      } else {
+        Merge(policy.get(), std::move(part), &out.diagnostics);
+      }
+    }
     // A non-null AST may still carry value errors (parse.h): the checker runs
-    // anyway so that one run reports every error of the file, and nothing
+    // anyway so that one run reports every error of the files, and nothing
     // with an error is compiled.
-    if (policy != nullptr) {
+    if (policy != nullptr && parsed) {
+      std::shared_ptr<stdlib::Schema> extended = ExtendSchema(policy.get(), base, &out.diagnostics);
+      const stdlib::Schema& schema = extended ? *extended : base;
       check::CheckOptions co;
       co.schema = &schema;
-      co.base_dir = DirOf(path);
+      co.base_dir = DirOf(sources.front().path);
       co.limits = options.limits;
       if (check::Check(policy.get(), co, &out.diagnostics) && !out.diagnostics.HasErrors()) {
         std::unique_ptr<vm::Program> program =
             compile::Compile(*policy, schema, options.limits, &out.diagnostics,
                              options.scan_engine);
         if (program != nullptr && !out.diagnostics.HasErrors()) {
-          out.policy = std::make_shared<const Policy>(std::move(policy), std::move(program), &schema);
+          out.policy = std::make_shared<const Policy>(std::move(policy), std::move(program), &schema,
+                                                      std::move(extended));
         }
       }
-    }
-    // Diagnostics point into the source: keep it alive when the policy is dropped.
-    if (out.policy == nullptr && policy != nullptr && policy->file != nullptr) {
-      out.diagnostics.KeepAlive(std::shared_ptr<const SourceFile>(std::move(policy->file)));
     }
   } catch (const std::exception& e) {
     out.diagnostics.Error("tg_internal_error", Span{}, std::string("compile failed: ") + e.what());
     out.policy = nullptr;
   }
+  // Diagnostics point into the sources: keep them alive when the policy is dropped.
+  if (out.policy == nullptr && policy != nullptr) {
+    if (policy->file != nullptr)
+      out.diagnostics.KeepAlive(std::shared_ptr<const SourceFile>(std::move(policy->file)));
+    for (auto& f : policy->more_files)
+      if (f != nullptr) out.diagnostics.KeepAlive(std::shared_ptr<const SourceFile>(std::move(f)));
+  }
   out.diagnostics.Sort();
   return out;
 }
 
-Compiled CompileFile(const std::string& path, const CompileOptions& options) {
+Compiled CompileSource(const std::string& path, std::string text, const CompileOptions& options) {
+  std::vector<SourceText> one;
+  one.push_back({path, std::move(text)});
+  return CompileSources(std::move(one), options);
+}
+
+static bool ReadSource(const std::string& path, const CompileOptions& options, std::string* text,
+                Compiled* out) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    Compiled out;
-    out.diagnostics.Add(IoError(path, "cannot open `" + path + "`: " + std::strerror(errno)));
-    return out;
+    out->diagnostics.Add(IoError(path, "cannot open `" + path + "`: " + std::strerror(errno)));
+    return false;
   }
-  std::string text;
   char buf[65536];
   while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-    text.append(buf, static_cast<size_t>(in.gcount()));
-    if (text.size() > options.limits.max_source_bytes) {
-      Compiled out;
+    text->append(buf, static_cast<size_t>(in.gcount()));
+    if (text->size() > options.limits.max_source_bytes) {
       Diagnostic d = IoError(path, "`" + path + "` is larger than the limit of " +
                                        std::to_string(options.limits.max_source_bytes) + " bytes");
       d.code = "tg_limit_exceeded";
       d.help = "split the policy or raise Limits::max_source_bytes";
-      out.diagnostics.Add(std::move(d));
-      return out;
+      out->diagnostics.Add(std::move(d));
+      return false;
     }
   }
   if (in.bad()) {
-    Compiled out;
-    out.diagnostics.Add(IoError(path, "cannot read `" + path + "`"));
-    return out;
+    out->diagnostics.Add(IoError(path, "cannot read `" + path + "`"));
+    return false;
   }
-  return CompileSource(path, std::move(text), options);
+  return true;
+}
+
+Compiled CompileFiles(const std::vector<std::string>& paths, const CompileOptions& options) {
+  Compiled out;
+  std::vector<SourceText> sources;
+  for (const std::string& p : paths) {
+    std::string text;
+    if (ReadSource(p, options, &text, &out)) sources.push_back({p, std::move(text)});
+  }
+  if (out.diagnostics.HasErrors()) return out;
+  return CompileSources(std::move(sources), options);
+}
+
+Compiled CompileFile(const std::string& path, const CompileOptions& options) {
+  return CompileFiles({path}, options);
 }
 
 }  // namespace tollgate

@@ -24,15 +24,20 @@ grammar Tollgate;
 }
 
 policy      : header decl* EOF ;
-header      : 'policy' STRING retainClause? ;
 // `retain content full|hash|none` (docs/audit.md): only `retain` is a
 // keyword, so that `content` and `hash` stay plain names; the two words are
-// checked in build_ast.inc.
+// checked in build_ast.inc. `schema "ext.json"`: a schema extension this
+// policy needs (relative to the file).
+header      : 'policy' STRING retainClause? schemaClause* ;
 retainClause: 'retain' IDENT IDENT ;
+schemaClause: 'schema' STRING ;
 
-decl        : constDecl | dataDecl | ruleDecl | budgetDecl | limitDecl | testDecl ;
+decl        : constDecl | letDecl | dataDecl | ruleDecl | budgetDecl | limitDecl
+            | fixtureDecl | testDecl ;
 
 constDecl   : 'const' IDENT (':' typeExpr)? '=' expr ;
+// A named condition (or any expression) over request fields, used by name.
+letDecl     : 'let' IDENT '=' expr ;
 dataDecl    : 'data' IDENT 'from' STRING ':' typeExpr ;
 
 typeExpr    : IDENT                                       # namedType
@@ -67,8 +72,10 @@ keyExpr     : '(' expr (',' expr)+ ')'             # tupleKey
             ;
 window      : IDENT | DURATION ;
 
+// A named set of `given` bindings that tests (and other fixtures) extend.
+fixtureDecl : 'fixture' IDENT ('from' base=IDENT)? '{' (binding (',' binding)* ','?)? '}' ;
 testDecl    : 'test' STRING '{' givenClause candidateClause? expectClause+ '}' ;
-givenClause : 'given' '{' (binding (',' binding)* ','?)? '}' ;
+givenClause : 'given' IDENT? '{' (binding (',' binding)* ','?)? '}' ;
 candidateClause : 'candidate' '{' (binding (',' binding)* ','?)? '}' ;
 binding     : path ':' expr ;
 path        : name ('.' name)* ;
@@ -83,6 +90,8 @@ expectClause
             | 'expect' 'tag' IDENT '=' expr                     # expectTag
             | 'expect' 'route' routeHint                        # expectRoute
             | 'expect' 'warns'                                  # expectWarns
+            // code "c" | reason ["contains"] "r" | redacted ["contains"] "t" | no_errors
+            | 'expect' word=IDENT sub='contains'? STRING?       # expectWord
             ;
 
 // Expressions, loosest binding first. Quantifier bodies extend as far right
@@ -122,12 +131,12 @@ money       : (INT | DECIMAL) 'usd' ;
 // record field or map key): keywords stay usable as field names.
 name        : IDENT | 'accepted' | 'advisory' | 'all' | 'allow' | 'and' | 'any' | 'as'
             | 'budget' | 'candidate' | 'const' | 'contains' | 'data' | 'deny'
-            | 'enforce' | 'expect' | 'false' | 'fired' | 'from' | 'given'
-            | 'has' | 'in' | 'key' | 'limit' | 'matches' | 'max' | 'max_price'
+            | 'enforce' | 'expect' | 'false' | 'fired' | 'fixture' | 'from' | 'given'
+            | 'has' | 'in' | 'key' | 'let' | 'limit' | 'matches' | 'max' | 'max_price'
             | 'mode' | 'not' | 'not_fired' | 'null' | 'on_error' | 'or'
             | 'order' | 'per' | 'policy' | 'redact' | 'redacts' | 'rejected_by'
-            | 'require' | 'retain' | 'route' | 'rule' | 'shadow' | 'skip' | 'sort' | 'tag'
-            | 'test' | 'true' | 'usd' | 'warn' | 'warns' | 'when'
+            | 'require' | 'retain' | 'route' | 'rule' | 'schema' | 'shadow' | 'skip' | 'sort'
+            | 'tag' | 'test' | 'true' | 'usd' | 'warn' | 'warns' | 'when'
             | 'starts_with' | 'ends_with' ;
 
 INT         : [0-9]+ ;

@@ -187,9 +187,27 @@ constexpr std::string_view kNotParameters[] = {
     "usage", "user",
 };
 
+// The plan of the top-level `candidate` member (candidate-scope fields under
+// "candidate."): its root tolerates the request members, its objects are strict.
+std::unique_ptr<Plan> BuildCandidatePlan(const stdlib::Schema& schema) {
+  auto plan = std::make_unique<Plan>();
+  plan->n_slots = schema.slot_count(ast::Scope::kCandidate);
+  plan->root.strict = false;
+  for (const stdlib::FieldDef& f : schema.fields()) {
+    if (f.scope != ast::Scope::kCandidate || f.derived) continue;
+    AddLeaf(&plan->root, "candidate." + f.path, f.slot, f.type, Special::kNone);
+    if (f.required) plan->required.push_back({f.slot, "candidate." + f.path});
+    if (f.type.is(Kind::kSet) || f.type.is(Kind::kList))
+      plan->empties.emplace_back(f.slot, f.type.kind());
+  }
+  return plan;
+}
+
 std::unique_ptr<Plan> BuildPlan(const stdlib::Schema& schema) {
   auto plan = std::make_unique<Plan>();
   plan->n_slots = schema.slot_count(ast::Scope::kRequest);
+  // The caller's chosen endpoint (DecodeCandidate reads it).
+  AddLeaf(&plan->root, "candidate", -1, Type(), Special::kIgnore);
   for (const stdlib::FieldDef& f : schema.fields()) {
     if (f.scope != ast::Scope::kRequest) continue;
     if (f.derived) {
@@ -251,14 +269,14 @@ struct Scratch {
   std::string join;
   std::vector<std::string_view> names;  // duplicate-key check of large objects
   // Keyed by Schema::id(), which changes whenever a schema's contents do.
-  struct Cached { uint64_t schema_id; std::unique_ptr<Plan> plan; };
+  struct Cached { uint64_t schema_id; bool candidate; std::unique_ptr<Plan> plan; };
   std::vector<Cached> plans;  // most recent last; at most 4
 
-  const Plan& PlanFor(const stdlib::Schema& s) {
+  const Plan& PlanFor(const stdlib::Schema& s, bool candidate = false) {
     for (Cached& c : plans)
-      if (c.schema_id == s.id()) return *c.plan;
+      if (c.schema_id == s.id() && c.candidate == candidate) return *c.plan;
     if (plans.size() >= 4) plans.erase(plans.begin());
-    plans.push_back({s.id(), BuildPlan(s)});
+    plans.push_back({s.id(), candidate, candidate ? BuildCandidatePlan(s) : BuildPlan(s)});
     return *plans.back().plan;
   }
 };
@@ -990,8 +1008,10 @@ class Decoder {
 
 }  // namespace
 
-bool DecodeInput(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
-                 vm::Record* out, InputError* err) {
+namespace {
+
+bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
+            bool candidate, vm::Record* out, bool* present, InputError* err) {
   out->Clear();
   // A UTF-8 byte order mark (Windows editors write one) is not part of JSON.
   if (json.size() >= 3 && json.substr(0, 3) == "\xEF\xBB\xBF") json.remove_prefix(3);
@@ -1009,7 +1029,7 @@ bool DecodeInput(std::string_view json, const stdlib::Schema& schema, const Limi
     return false;
   }
   Scratch& s = GetScratch();
-  const Plan& plan = s.PlanFor(schema);
+  const Plan& plan = s.PlanFor(schema, candidate);
   out->slots.assign(plan.n_slots, Value::Null());
   // INVARIANT: 16 bytes of slack after the text: rapidjson's SIMD scanner
   // reads whole aligned 16-byte blocks.
@@ -1056,8 +1076,24 @@ bool DecodeInput(std::string_view json, const stdlib::Schema& schema, const Limi
     int id = schema.FieldOfSlot(ast::Scope::kRequest, plan.messages_slot);
     content_index = schema.field(id).type.elem().FieldIndex("content");
   }
+  if (present != nullptr) {
+    *present = doc.IsObject() && doc.HasMember("candidate") && !doc["candidate"].IsNull();
+    if (!*present) return true;
+  }
   Decoder dec(plan, limits, out, err, s, content_index, out->buffer.data());
   return dec.Run(doc);
+}
+
+}  // namespace
+
+bool DecodeInput(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
+                 vm::Record* out, InputError* err) {
+  return Decode(json, schema, limits, false, out, nullptr, err);
+}
+
+bool DecodeCandidate(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
+                     vm::Record* out, bool* present, InputError* err) {
+  return Decode(json, schema, limits, true, out, present, err);
 }
 
 std::string InputErrorJson(const InputError& e) {

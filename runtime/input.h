@@ -95,6 +95,15 @@ struct InputError {
 bool DecodeInput(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
                  vm::Record* out, InputError* err);
 
+// The endpoint the caller has already chosen, from the input's top-level
+// `candidate` member (docs/decision-input.md): {"provider": {"name": ...},
+// "endpoint": {"id": ...}} with the candidate-scope fields of the schema.
+// *present = false (and true is returned) when there is no such member.
+// Decoding follows the same rules and error codes as DecodeInput (paths
+// start with `candidate.`). Cost: a second parse of `json`.
+bool DecodeCandidate(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
+                     vm::Record* out, bool* present, InputError* err);
+
 // Renders an InputError as {"error": {"code", "message", "path"}} (one line).
 std::string InputErrorJson(const InputError& err);
 

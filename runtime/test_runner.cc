@@ -11,6 +11,7 @@
 #include "engine/vm/vm.h"
 #include "runtime/input.h"
 #include "stdlib/names.h"
+#include "stdlib/redact.h"
 
 namespace tollgate::runtime {
 namespace {
@@ -169,6 +170,23 @@ int FindCandidateField(const stdlib::Schema& s, const std::vector<std::string>& 
   return cand("endpoint." + joined);
 }
 
+// The bindings a test runs with: the checker's fixture-merged list, or the
+// test's own `given` when the test was not checked.
+std::vector<const ast::Binding*> Given(const ast::TestDecl& t) {
+  if (!t.effective.empty() || t.given.empty()) return t.effective;
+  std::vector<const ast::Binding*> out;
+  for (const ast::Binding& b : t.given) out.push_back(&b);
+  return out;
+}
+
+size_t Count(std::string_view text, std::string_view what) {
+  if (what.empty()) return 0;
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string_view::npos; at = text.find(what, at + what.size()))
+    ++n;
+  return n;
+}
+
 struct Runner {
   const Policy& policy;
   const vm::Program& prog;
@@ -208,14 +226,18 @@ struct Runner {
     vm::Record req;
     InputError ierr;
     if (!DecodeInput(json, schema, limits, &req, &ierr)) {
-      r->failures.push_back("the given request is not a valid decision input: " + ierr.message);
+      std::string help;
+      if (ierr.code == "input_missing_field")
+        help = " (as `eval` rejects such a request; bind `" + ierr.path +
+               "` in the test's `given` or in its fixture)";
+      r->failures.push_back("the given request is not a valid decision input: " + ierr.message + help);
       return;
     }
     // Derived fields given directly override what the decoder computed.
-    for (const ast::Binding& b : t.given) {
-      int id = schema.Find(Join(b.path));
-      if (id < 0 || !schema.field(id).derived || !b.value || !b.value->folded) continue;
-      req.slots[schema.field(id).slot] = Coerce(*b.value->folded, schema.field(id).type);
+    for (const ast::Binding* b : Given(t)) {
+      int id = schema.Find(Join(b->path));
+      if (id < 0 || !schema.field(id).derived || !b->value || !b->value->folded) continue;
+      req.slots[schema.field(id).slot] = Coerce(*b->value->folded, schema.field(id).type);
     }
     vm::Record cand;
     cand.slots.assign(schema.slot_count(ast::Scope::kCandidate), Value::Null());
@@ -292,11 +314,50 @@ struct Runner {
         if (d.outcome != vm::Outcome::kAllow) Fail(r, e, "expected allow, got " + Outcome(d));
         return;
       case ast::ExpectKind::kDeny:
-        if (d.outcome != vm::Outcome::kDeny || (e.status != 0 && d.status != e.status))
+        // A deny caused by a rule's error is not the deny a test expects: it
+        // would pass for the wrong reason. `expect code "rule_error"` tests it.
+        if (d.outcome != vm::Outcome::kDeny || (e.status != 0 && d.status != e.status) ||
+            d.code == vm::kCodeRuleError)
           Fail(r, e,
                "expected deny" + (e.status ? " " + std::to_string(e.status) : std::string()) +
-                   ", got " + Outcome(d));
+                   ", got " + Outcome(d) +
+                   (d.code == vm::kCodeRuleError
+                        ? " -- a deny caused by an error; use `expect code \"rule_error\"` if that is intended"
+                        : ""));
         return;
+      case ast::ExpectKind::kCode:
+        if (!e.names.empty() && d.code != e.names[0])
+          Fail(r, e, "expected code \"" + e.names[0] + "\", got " + Outcome(d));
+        return;
+      case ast::ExpectKind::kReason: {
+        std::string want = e.names.empty() ? std::string() : e.names[0];
+        bool ok = e.contains ? d.reason.find(want) != std::string::npos : d.reason == want;
+        if (!ok)
+          Fail(r, e, std::string("expected the reason ") + (e.contains ? "to contain" : "to be") +
+                         " \"" + want + "\", got " +
+                         (d.reason.empty() ? std::string("no reason") : "\"" + d.reason + "\"") +
+                         " (" + Outcome(d) + ")");
+        return;
+      }
+      case ast::ExpectKind::kNoErrors:
+        if (!d.errors.empty()) {
+          std::string list;
+          for (const vm::RuleError& x : d.errors)
+            list += (list.empty() ? "" : "; ") + std::string("rule ") + RuleDesc(x.rule) + ": " +
+                    std::string(x.code) + " (" + x.message + ")";
+          Fail(r, e, "expected no errors, got " + list);
+        }
+        return;
+      case ast::ExpectKind::kRedacted: {
+        std::string want = e.names.empty() ? std::string() : e.names[0];
+        std::string got, err;
+        if (!Redacted(d, req, &got, nullptr, &err)) { Fail(r, e, err); return; }
+        bool ok = e.contains ? got.find(want) != std::string::npos : got == want;
+        if (!ok)
+          Fail(r, e, std::string("expected the redacted content ") +
+                         (e.contains ? "to contain" : "to be") + " \"" + want + "\", got \"" + got + "\"");
+        return;
+      }
       case ast::ExpectKind::kFired:
       case ast::ExpectKind::kNotFired: {
         bool want = e.kind == ast::ExpectKind::kFired;
@@ -320,13 +381,18 @@ struct Runner {
               if (q.rule != static_cast<uint32_t>(id)) continue;
               placed = true;
               vm::RequireResult res = vm::EvalRequire(prog, q.require, req, cand, {});
-              if (!res.pass) rejected = true;
+              // A predicate that errors rejects the candidate in production
+              // (fail closed) but is not the rejection the test expects.
+              if (res.error) errors += (errors.empty() ? "" : "; ") + res.message;
+              else if (!res.pass) rejected = true;
             }
           };
           scan(d.require_refs);
           scan(d.shadow_requires);
           if (!placed)
             Fail(r, e, "expected rule `" + n + "` to reject the candidate, but it did not fire (no requirement placed)");
+          else if (!rejected && !errors.empty())
+            Fail(r, e, "expected rule `" + n + "` to reject the candidate, but its require failed with an error: " + errors);
           else if (!rejected)
             Fail(r, e, "expected rule `" + n + "` to reject the candidate, but the candidate satisfies it");
         }
@@ -346,9 +412,19 @@ struct Runner {
         return;
       }
       case ast::ExpectKind::kRedacts: {
+        // The redaction must be placed AND replace something in the content.
         std::string want = e.names.empty() ? std::string() : e.names[0];
-        for (const vm::Redaction& x : d.redactions)
-          if (x.replacement == want) return;
+        bool placed = false;
+        for (const vm::Redaction& x : d.redactions) placed = placed || x.replacement == want;
+        if (placed) {
+          std::string text, err;
+          std::string_view before;
+          if (!Redacted(d, req, &text, &before, &err)) { Fail(r, e, err); return; }
+          if (Count(text, want) > Count(before, want)) return;
+          Fail(r, e, "expected a redaction as \"" + want +
+                         "\", rule placed it but nothing in the content matched");
+          return;
+        }
         std::string got;
         for (const vm::Redaction& x : d.redactions)
           got += (got.empty() ? "" : ", ") + std::string("\"") + std::string(x.replacement) + "\"";
@@ -373,6 +449,37 @@ struct Runner {
         if (d.warnings.empty()) Fail(r, e, "expected a warning, got none");
         return;
     }
+  }
+
+  // request.content with the decision's redactions applied (*before: the
+  // content as given). False with *error when a pattern does not compile.
+  bool Redacted(const vm::Decision& d, const vm::Record& req, std::string* out,
+                std::string_view* before, std::string* error) const {
+    int id = schema.Find("request.content");
+    std::string_view content;
+    if (id >= 0 && size_t(schema.field(id).slot) < req.slots.size() &&
+        req.slots[schema.field(id).slot].kind == Kind::kString)
+      content = req.slots[schema.field(id).slot].sv();
+    if (before) *before = content;
+    std::vector<stdlib::RedactRule> rules;
+    for (const vm::Redaction& x : d.redactions) {
+      const auto& ids = prog.RuleRedactions(x.rule);
+      if (x.effect >= ids.size()) continue;
+      const vm::RedactInfo& info = prog.redactions()[ids[x.effect]];
+      rules.push_back({info.detector >= 0 ? info.display : info.regex, info.replacement});
+    }
+    if (rules.empty()) {
+      out->assign(content);
+      return true;
+    }
+    std::string err;
+    auto redactor = stdlib::Redactor::Build(rules, &err);
+    if (!redactor) {
+      *error = "cannot apply the redactions: " + err;
+      return false;
+    }
+    *out = redactor->Apply(content, nullptr);
+    return true;
   }
 
   void CheckRoute(const ast::Expect& e, const vm::Decision& d, TestResult* r) {
@@ -422,7 +529,8 @@ bool BuildTestInput(const ast::TestDecl& test, const stdlib::Schema& schema, std
   JNode root;
   bool has_messages = false;
   const Value* content = nullptr;
-  for (const ast::Binding& b : test.given) {
+  for (const ast::Binding* bp : Given(test)) {
+    const ast::Binding& b = *bp;
     std::string path = Join(b.path);
     if (!b.value || !b.value->folded) {
       *error = "given value of `" + path + "` is not a constant";
@@ -454,6 +562,9 @@ bool BuildTestInput(const ast::TestDecl& test, const stdlib::Schema& schema, std
   }
   for (const stdlib::FieldDef& f : schema.fields()) {
     if (!f.required || f.derived || f.scope != ast::Scope::kRequest) continue;
+    // Required fields of a schema extension get no default: the decoder
+    // reports them missing, as `eval` does (the deployment requires them).
+    if (stdlib::Schema::Standard().Find(f.path) < 0) continue;
     std::vector<std::string> path = Split(f.path);
     if (!root.Has(path)) root.Set(path, DefaultJson(f));
   }

@@ -159,6 +159,33 @@ bool Schema::AddFromJson(std::string_view json, std::string* error) {
   return true;
 }
 
+bool Schema::MergeFromJson(std::string_view json, std::string* error) {
+  Schema ext;
+  if (!ext.AddFromJson(json, error)) return false;
+  Schema merged = *this;
+  for (const FieldDef& f : ext.fields()) {
+    int id = merged.Find(f.path);
+    if (id >= 0) {
+      const FieldDef& have = merged.field(id);
+      if (have.type == f.type && have.scope == f.scope && have.required == f.required &&
+          have.derived == f.derived)
+        continue;
+      std::string what = have.type.ToString() + (have.scope == ast::Scope::kRequest ? " request" : " candidate") +
+                         (have.required ? " required" : "") + " field";
+      std::string now = f.type.ToString() + (f.scope == ast::Scope::kRequest ? " request" : " candidate") +
+                        (f.required ? " required" : "") + " field";
+      *error = "field " + Quote(f.path) + " is already declared as a " + what + ", not a " + now;
+      return false;
+    }
+    FieldDef copy = f;
+    copy.slot = -1;
+    if (!merged.Add(std::move(copy), error)) return false;
+  }
+  *this = std::move(merged);
+  id_ = NextId();
+  return true;
+}
+
 bool Schema::Add(FieldDef field, std::string* error) {
   const std::string& path = field.path;
   if (!ValidPath(path)) {

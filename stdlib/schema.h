@@ -53,6 +53,12 @@ class Schema {
   // the schema is unchanged. New fields take the next slots of their scope.
   bool AddFromJson(std::string_view json, std::string* error);
   bool Add(FieldDef field, std::string* error);
+  // Like AddFromJson, but a field this schema already has with the same
+  // type, scope, `required` and `derived` is accepted and skipped (the same
+  // extension given twice: in a policy's `schema` header and by --schema, or
+  // by two files of one policy). A field declared differently is an error
+  // ("field `x` is already declared as `string`, not `int`").
+  bool MergeFromJson(std::string_view json, std::string* error);
 
   // Field id by exact path, or -1.
   int Find(std::string_view path) const;

@@ -118,6 +118,10 @@ const char* ExpectName(ExpectKind k) {
     case ExpectKind::kTag: return "tag";
     case ExpectKind::kRoute: return "route";
     case ExpectKind::kWarns: return "warns";
+    case ExpectKind::kCode: return "code";
+    case ExpectKind::kReason: return "reason";
+    case ExpectKind::kRedacted: return "redacted";
+    case ExpectKind::kNoErrors: return "no_errors";
   }
   return "?";
 }
@@ -181,7 +185,7 @@ bool SameBindings(const std::vector<Binding>& a, const std::vector<Binding>& b) 
 }
 
 bool SameExpect(const Expect& a, const Expect& b) {
-  if (a.kind != b.kind || a.status != b.status || a.names != b.names ||
+  if (a.kind != b.kind || a.status != b.status || a.names != b.names || a.contains != b.contains ||
       !SameExpr(a.value.get(), b.value.get()) || a.hint.has_value() != b.hint.has_value()) {
     return false;
   }
@@ -189,7 +193,8 @@ bool SameExpect(const Expect& a, const Expect& b) {
 }
 
 bool SameTest(const TestDecl& a, const TestDecl& b) {
-  if (a.name != b.name || a.has_candidate != b.has_candidate || !SameBindings(a.given, b.given) ||
+  if (a.name != b.name || a.fixture != b.fixture || a.has_candidate != b.has_candidate ||
+      !SameBindings(a.given, b.given) ||
       !SameBindings(a.candidate, b.candidate) || a.expects.size() != b.expects.size()) {
     return false;
   }
@@ -347,6 +352,10 @@ void DumpExpect(std::string* out, const Expect& x) {
   switch (x.kind) {
     case ExpectKind::kDeny: Put(out, " ", std::to_string(x.status)); break;
     case ExpectKind::kRedacts:
+    case ExpectKind::kCode:
+    case ExpectKind::kReason:
+    case ExpectKind::kRedacted:
+      if (x.contains) *out += " contains";
       for (const std::string& n : x.names) Put(out, " ", Quote(n));
       break;
     default:
@@ -375,8 +384,33 @@ const char* RetentionName(Retention r) {
   return "full";
 }
 
+ExprPtr Clone(const Expr& e) {
+  auto out = std::make_unique<Expr>();
+  out->kind = e.kind;
+  out->span = e.span;
+  out->op = e.op;
+  out->name = e.name;
+  out->quant_all = e.quant_all;
+  out->value = e.value;
+  out->keys = e.keys;
+  out->kids.reserve(e.kids.size());
+  for (const ExprPtr& k : e.kids) out->kids.push_back(k ? Clone(*k) : nullptr);
+  return out;
+}
+
 bool SameTree(const Policy& a, const Policy& b) {
   if (a.name != b.name || a.retain != b.retain) return false;
+  if (!SameList(a.schemas, b.schemas,
+                [](const SchemaRef& x, const SchemaRef& y) { return x.file == y.file; }))
+    return false;
+  if (!SameList(a.lets, b.lets, [](const LetDecl& x, const LetDecl& y) {
+        return x.name == y.name && SameExpr(x.expr.get(), y.expr.get());
+      }))
+    return false;
+  if (!SameList(a.fixtures, b.fixtures, [](const Fixture& x, const Fixture& y) {
+        return x.name == y.name && x.base == y.base && SameBindings(x.given, y.given);
+      }))
+    return false;
   if (!SameList(a.consts, b.consts, [](const ConstDecl& x, const ConstDecl& y) {
         return x.name == y.name && x.declared == y.declared && SameExpr(x.expr.get(), y.expr.get());
       })) {
@@ -416,6 +450,17 @@ std::string Dump(const Policy& p) {
   // Only a non-default retention is dumped, so that the version ids of
   // policies without the clause stay what they were.
   if (p.retain != Retention::kFull) Put(&out, "  (retain content ", RetentionName(p.retain), ")\n");
+  for (const SchemaRef& r : p.schemas) {
+    Put(&out, "  (schema ", Quote(r.file));
+    // The extension's contents are part of the version, like data documents.
+    if (!r.json.empty()) Put(&out, " (json ", Quote(r.json), ")");
+    out += ")\n";
+  }
+  for (const LetDecl& l : p.lets) {
+    Put(&out, "  (let ", l.name, " ");
+    DumpExpr(&out, l.expr.get());
+    out += ")\n";
+  }
   for (const ConstDecl& c : p.consts) {
     Put(&out, "  (const ", c.name);
     if (c.declared) Put(&out, " (type ", c.declared->ToString(), ")");
@@ -457,8 +502,16 @@ std::string Dump(const Policy& p) {
     DumpExpr(&out, l.max.get());
     Put(&out, " ", l.unit, "))\n");
   }
+  for (const Fixture& f : p.fixtures) {
+    Put(&out, "  (fixture ", f.name);
+    if (!f.base.empty()) Put(&out, " (from ", f.base, ")");
+    out += "\n";
+    DumpBindings(&out, "given", f.given);
+    out += "  )\n";
+  }
   for (const TestDecl& t : p.tests) {
     Put(&out, "  (test ", Quote(t.name), "\n");
+    if (!t.fixture.empty()) Put(&out, "    (fixture ", t.fixture, ")\n");
     DumpBindings(&out, "given", t.given);
     if (t.has_candidate) DumpBindings(&out, "candidate", t.candidate);
     for (const Expect& x : t.expects) DumpExpect(&out, x);

@@ -50,6 +50,8 @@ const char* OpText(Op op);  // "and", "==", "not in", ...
 enum class RefKind : uint8_t {
   kUnresolved,
   kConst,      // index = const declaration index
+  kLet,        // index = let declaration index (only between parse and resolve:
+               // the resolver replaces the name by a copy of the let's expression)
   kData,       // index = data declaration index
   kLocal,      // index = quantifier variable slot (one per quantifier of a root, pre-order)
   kField,      // index = schema field id; the whole member chain is one field
@@ -124,6 +126,15 @@ struct ConstDecl {
   ExprPtr expr;
 };
 
+// `let NAME = expr`: a named expression over request fields (a named
+// condition). The checker substitutes a copy of `expr` wherever NAME is used,
+// so it is compiled inline and costs nothing when unused.
+struct LetDecl {
+  std::string name;
+  Span span;
+  ExprPtr expr;
+};
+
 struct DataDecl {
   std::string name;
   Span span;
@@ -168,22 +179,43 @@ struct Binding {
 
 enum class ExpectKind : uint8_t {
   kAllow, kDeny, kFired, kNotFired, kRejectedBy, kAccepted, kRedacts, kTag, kRoute, kWarns,
+  kCode,       // expect code "policy_denied"
+  kReason,     // expect reason ["contains"] "text"
+  kRedacted,   // expect redacted ["contains"] "text": the content after redaction
+  kNoErrors,   // expect no_errors
 };
 
 struct Expect {
   ExpectKind kind = ExpectKind::kAllow;
   Span span;
   int status = 0;                  // kDeny: 0 = any status
-  std::vector<std::string> names;  // rule names (kFired...), redaction replacement (kRedacts), tag key
+  std::vector<std::string> names;  // rule names (kFired...), redaction replacement (kRedacts),
+                                   // tag key, expected text (kCode, kReason, kRedacted)
+  bool contains = false;           // kReason / kRedacted: substring instead of equality
   std::vector<Span> name_spans;
   ExprPtr value;                   // kTag value
   std::optional<RouteHint> hint;   // kRoute
 };
 
+// `fixture NAME [from BASE] { bindings }`: given bindings shared by tests.
+struct Fixture {
+  std::string name;
+  Span span;
+  Span name_span;
+  std::string base;  // "" = none
+  Span base_span;
+  std::vector<Binding> given;
+};
+
 struct TestDecl {
   std::string name;
   Span span;
+  std::string fixture;  // `given NAME { ... }`; "" = none
+  Span fixture_span;
   std::vector<Binding> given;
+  // Filled by the checker: the bindings the test runs with -- the fixture
+  // chain's bindings (base first) overridden by the test's own, by path.
+  std::vector<const Binding*> effective;
   bool has_candidate = false;
   std::vector<Binding> candidate;
   std::vector<Expect> expects;
@@ -193,21 +225,38 @@ struct TestDecl {
 // the text itself, a keyed hash plus detector results, or nothing.
 enum class Retention : uint8_t { kFull, kHash, kNone };
 const char* RetentionName(Retention r);  // "full" | "hash" | "none"
+// `schema "file.json"` in the header: a schema extension the policy needs.
+struct SchemaRef {
+  std::string file;  // as written, relative to the policy file's directory
+  Span span;
+  std::string json;  // the file's contents, filled when compiling (version id)
+};
 
 struct Policy {
   std::unique_ptr<SourceFile> file;
+  // A policy composed of several files (engine.h CompileSources) owns them
+  // all: `file` is the first, `more_files` the rest.
+  std::vector<std::unique_ptr<SourceFile>> more_files;
   std::unique_ptr<Arena> arena = std::make_unique<Arena>();
+  std::vector<std::unique_ptr<Arena>> more_arenas;  // literals of the other files
   std::string name;
   Span name_span;
   Retention retain = Retention::kFull;  // header `retain content ...`
   Span retain_span;
+  std::vector<SchemaRef> schemas;
   std::vector<ConstDecl> consts;
+  std::vector<LetDecl> lets;
   std::vector<DataDecl> data;
   std::vector<Rule> rules;
   std::vector<BudgetDecl> budgets;
   std::vector<LimitDecl> limits;
+  std::vector<Fixture> fixtures;
   std::vector<TestDecl> tests;
 };
+
+// A deep copy of `e` without checker annotations (spans kept; literal
+// values still point into the original policy's arena).
+ExprPtr Clone(const Expr& e);
 
 // Structural equality ignoring spans and checker annotations. Used by the
 // formatter property test (formatting never changes the AST).

@@ -10,6 +10,7 @@ namespace tollgate::check {
 const char* RoleName(Role r) {
   switch (r) {
     case Role::kConst: return "const";
+    case Role::kLet: return "let";
     case Role::kWhen: return "when";
     case Role::kRequire: return "require";
     case Role::kRedact: return "redact";
@@ -45,6 +46,8 @@ std::vector<Root> CollectRoots(ast::Policy& p) {
   std::vector<Root> out;
   for (size_t i = 0; i < p.consts.size(); ++i)
     if (p.consts[i].expr) out.push_back({Role::kConst, p.consts[i].expr.get(), int(i)});
+  for (size_t i = 0; i < p.lets.size(); ++i)
+    if (p.lets[i].expr) out.push_back({Role::kLet, p.lets[i].expr.get(), int(i)});
   for (size_t i = 0; i < p.rules.size(); ++i) {
     auto& r = p.rules[i];
     if (r.when) out.push_back({Role::kWhen, r.when.get(), int(i)});
@@ -76,6 +79,9 @@ std::vector<Root> CollectRoots(ast::Policy& p) {
     if (p.limits[i].key) out.push_back({Role::kLimitKey, p.limits[i].key.get(), int(i)});
     if (p.limits[i].max) out.push_back({Role::kLimitMax, p.limits[i].max.get(), int(i)});
   }
+  for (auto& f : p.fixtures)
+    for (auto& b : f.given)
+      if (b.value) out.push_back({Role::kGiven, b.value.get(), -1});
   for (size_t i = 0; i < p.tests.size(); ++i) {
     auto& t = p.tests[i];
     for (auto& b : t.given)
@@ -145,6 +151,14 @@ void Context::Error(std::string_view code, const Span& span, std::string message
   ++errors;
   if (help.empty()) help = DefaultHelp(code);
   diags->Error(std::string(code), span, std::move(message), std::move(help));
+}
+
+void Context::ErrorWithNote(std::string_view code, const Span& span, std::string message,
+                            std::string help, const Span& note_span, std::string note) {
+  ++errors;
+  if (help.empty()) help = DefaultHelp(code);
+  diags->ErrorWithNote(std::string(code), span, std::move(message), std::move(help), note_span,
+                       std::move(note));
 }
 
 void Context::Warning(std::string_view code, const Span& span, std::string message,
@@ -219,7 +233,8 @@ Context MakeContext(ast::Policy* policy, const CheckOptions& options, Diagnostic
 
 const std::vector<Pass>& Passes() {
   static const std::vector<Pass> passes = {
-      {"declarations", &Declarations}, {"data", &Data},   {"resolve", &Resolve},
+      {"declarations", &Declarations}, {"lets", &Lets},     {"data", &Data},
+      {"resolve", &Resolve},
       {"types", &Types},               {"scopes", &Scopes}, {"regex", &Regex},
       {"fold", &Fold},                 {"names", &Names},   {"tests", &Tests},
   };

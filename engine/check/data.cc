@@ -342,8 +342,13 @@ void LoadOne(Context& ctx, size_t index) {
     return;
   }
   std::filesystem::path path(d.file);
-  if (path.is_relative() && !ctx.options.base_dir.empty())
-    path = std::filesystem::path(ctx.options.base_dir) / path;
+  // Relative to the file that declares it (a composed policy has several;
+  // base_dir is the first file's directory).
+  std::filesystem::path base = ctx.options.base_dir;
+  if (!ctx.policy->more_files.empty() && d.span.file != nullptr &&
+      d.span.file != ctx.policy->file.get())
+    base = std::filesystem::path(d.span.file->path).parent_path();
+  if (path.is_relative() && !base.empty()) path = base / path;
   std::error_code ec;
   uintmax_t size = std::filesystem::file_size(path, ec);
   if (ec) {

@@ -7,9 +7,13 @@
 namespace tollgate::check {
 namespace {
 
-std::string Where(const Span& s) {
+// " on line 3", or " in `legal.tg` on line 3" when `s` is in another file
+// than `from` (a policy composed of several files).
+std::string Where(const Span& s, const Span& from) {
   if (s.line == 0) return "";
-  return " on line " + std::to_string(s.line);
+  std::string file;
+  if (s.file != nullptr && s.file != from.file) file = " in `" + s.file->path + "`";
+  return file + " on line " + std::to_string(s.line);
 }
 
 // One namespace of declaration names. Reports the second and later
@@ -21,10 +25,12 @@ class NameSpace {
     if (name.empty()) return;
     auto [it, inserted] = first_.emplace(name, std::make_pair(span, kind));
     if (inserted) return;
-    ctx_.Error("tg_duplicate_name", span,
-               std::string(what_) + " `" + name + "` is already declared",
-               std::string("the first ") + it->second.second + " `" + name + "` is declared" +
-                   Where(it->second.first) + "; rename one of them");
+    ctx_.ErrorWithNote("tg_duplicate_name", span,
+                       std::string(what_) + " `" + name + "` is already declared",
+                       std::string("the first ") + it->second.second + " `" + name + "` is declared" +
+                           Where(it->second.first, span) + "; rename one of them",
+                       it->second.first,
+                       std::string("the first ") + it->second.second + " `" + name + "` is here");
   }
 
  private:
@@ -56,6 +62,14 @@ bool Declarations(Context& ctx) {
     }
     values.Declare(c.name, c.span, "const");
   }
+  for (auto& l : p.lets) {
+    if (ctx.IsRoot(l.name)) {
+      ctx.Error("tg_duplicate_name", l.span, "let `" + l.name + "` uses a reserved name",
+                "`" + l.name + "` is the root of schema fields; choose another name");
+      continue;
+    }
+    values.Declare(l.name, l.span, "let");
+  }
   for (auto& d : p.data) {
     if (ctx.IsRoot(d.name)) {
       ctx.Error("tg_duplicate_name", d.span, "data `" + d.name + "` uses a reserved name",
@@ -71,6 +85,8 @@ bool Declarations(Context& ctx) {
   for (auto& b : p.budgets) budgets.Declare(b.name, b.span, "budget");
   NameSpace limits(ctx, "limit");
   for (auto& l : p.limits) limits.Declare(l.name, l.span, "limit");
+  NameSpace fixtures(ctx, "fixture");
+  for (auto& f : p.fixtures) fixtures.Declare(f.name, f.name_span, "fixture");
   NameSpace tests(ctx, "test");
   for (auto& t : p.tests) tests.Declare(t.name, t.span, "test");
 

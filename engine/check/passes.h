@@ -7,6 +7,7 @@
 // passes it depends on (a pass never needs a later one):
 //
 //   declarations  duplicate names, reserved names, the rule-count limit
+//   lets          expand every use of a `let` name into a copy of its expression
 //   data          load `data` JSON documents and check them against their shape
 //   resolve       names, field chains, detectors and builtin callees -> Expr::ref/index
 //   types         a type for every expression (+ overloads, effect/decl rules)
@@ -46,6 +47,7 @@ namespace tollgate::check {
 // Where a top-level expression stands; decides which rules apply to it.
 enum class Role : uint8_t {
   kConst,         // const declaration (owner = const index)
+  kLet,           // let declaration (owner = let index); any type, any scope
   kWhen,          // rule `when` (owner = rule index)
   kRequire,       // `require` predicate
   kRedact,        // `redact` pattern
@@ -72,7 +74,8 @@ struct Root {
 };
 
 // Every top-level expression of the policy in a stable order: consts first
-// (declaration order), then rules, budgets, limits and tests. Null
+// (declaration order), then lets, rules, budgets, limits, fixtures and tests
+// (fixture bindings have role kGiven, owner -1). Null
 // expressions (a rule without `when`) are skipped.
 std::vector<Root> CollectRoots(ast::Policy& policy);
 
@@ -102,6 +105,8 @@ struct Context {
 
   // resolve: whether each const is referenced anywhere.
   std::vector<bool> const_used;
+  // lets: the free names of each let's expression (after expansion).
+  std::vector<std::vector<std::string>> let_free_names;
   // data: whether each data document loaded and matched its shape.
   std::vector<bool> data_ok;
 
@@ -120,6 +125,8 @@ struct Context {
              std::string help = {});
   void Warning(std::string_view code, const Span& span, std::string message,
                std::string help = {});
+  void ErrorWithNote(std::string_view code, const Span& span, std::string message,
+                     std::string help, const Span& note_span, std::string note);
   // Reports tg_limit_exceeded once per walk when `depth` passes the limit.
   bool DepthExceeded(uint32_t depth, const Span& span, bool* reported);
   // Source text of a span ("" when the span has no file).
@@ -130,6 +137,7 @@ Context MakeContext(ast::Policy* policy, const CheckOptions& options, Diagnostic
 
 // --- the passes, in order ---
 bool Declarations(Context& ctx);
+bool Lets(Context& ctx);
 bool Data(Context& ctx);
 bool Resolve(Context& ctx);
 bool Types(Context& ctx);

@@ -36,6 +36,8 @@ class Resolver {
       if (!ctx.IsRoot(p.consts[i].name)) consts_.emplace(p.consts[i].name, int(i));
     for (size_t i = 0; i < p.data.size(); ++i)
       if (!ctx.IsRoot(p.data[i].name)) data_.emplace(p.data[i].name, int(i));
+    for (size_t i = 0; i < p.lets.size(); ++i)
+      if (!ctx.IsRoot(p.lets[i].name)) lets_.emplace(p.lets[i].name, int(i));
     paths_ = ctx.schema->Paths();
     for (const auto& d : stdlib::DetectorNames()) paths_.push_back(d);
   }
@@ -230,6 +232,13 @@ class Resolver {
       n.index = d->second;
       return true;
     }
+    if (lets_.count(n.name)) {
+      // Every valid use was expanded by the `lets` pass; this one was
+      // reported there (used before its declaration, or a hidden name).
+      n.ref = RefKind::kUnresolved;
+      n.index = -2;
+      return true;
+    }
     return false;
   }
 
@@ -238,6 +247,7 @@ class Resolver {
     for (const auto& [k, i] : consts_)
       if (root_.role != Role::kConst || i < root_.owner) names.push_back(k);
     for (const auto& [k, i] : data_) names.push_back(k);
+    for (const auto& [k, i] : lets_) names.push_back(k);
     for (const auto& r : ctx_.roots) names.push_back(r);
     std::string help = DidYouMean(root.name, names);
     // The author meant that const: do not also call it unused.
@@ -262,7 +272,7 @@ class Resolver {
     if (help.empty()) {
       std::string roots;
       for (const auto& r : ctx_.roots) roots += (roots.empty() ? "`" : "`, `") + r;
-      help = "a name is a const or data declared in this policy, a quantifier variable, or a "
+      help = "a name is a const, let or data declared in this policy, a quantifier variable, or a "
              "schema root (" + roots + "`); strings need double quotes";
     }
     ctx_.Error("tg_unknown_name", root.span, "unknown name `" + root.name + "`", help);
@@ -298,7 +308,7 @@ class Resolver {
 
   Context& ctx_;
   check::Root root_{Role::kConst, nullptr, 0};
-  std::map<std::string, int> consts_, data_;
+  std::map<std::string, int> consts_, data_, lets_;
   std::vector<std::string> paths_;
   std::vector<std::string> builtin_names_;
   std::vector<std::string> locals_;  // names in scope, innermost last

@@ -39,15 +39,76 @@ class TestChecker {
       (f.scope == ast::Scope::kRequest ? request_paths_ : candidate_paths_).push_back(f.path);
   }
 
+  void Fixtures() {
+    auto& fx = ctx_.policy->fixtures;
+    for (size_t i = 0; i < fx.size(); ++i) {
+      fixture_names_.push_back(fx[i].name);
+      fixtures_.emplace(fx[i].name, int(i));  // duplicates: reported by `declarations`
+      std::set<std::string> seen;
+      for (auto& b : fx[i].given) Binding(b, ast::Scope::kRequest, &seen);
+    }
+    for (auto& f : fx)
+      if (!f.base.empty()) FindFixture(f.base, f.base_span);
+  }
+
   void Test(ast::TestDecl& t) {
     std::set<std::string> seen;
     for (auto& b : t.given) Binding(b, ast::Scope::kRequest, &seen);
     seen.clear();
+    Effective(t);
     for (auto& b : t.candidate) Binding(b, ast::Scope::kCandidate, &seen);
     for (auto& x : t.expects) Expect(x);
   }
 
  private:
+  int FindFixture(const std::string& name, const Span& at) {
+    auto it = fixtures_.find(name);
+    if (it != fixtures_.end()) return it->second;
+    std::string m = ClosestMatch(name, fixture_names_);
+    ctx_.Error("tg_test_error", at, "unknown fixture `" + name + "`",
+               m.empty() ? "declare it: `fixture " + name + " { principal.workspace: \"acme\" }`"
+                         : "did you mean `" + m + "`?");
+    return -1;
+  }
+
+  // t.effective: the fixture chain's bindings (the base's first), each
+  // overridden by a later binding of the same path, then the test's own.
+  void Effective(ast::TestDecl& t) {
+    t.effective.clear();
+    std::vector<const ast::Fixture*> chain;
+    if (!t.fixture.empty()) {
+      int i = FindFixture(t.fixture, t.fixture_span);
+      std::set<int> visited;
+      while (i >= 0) {
+        if (!visited.insert(i).second) {
+          const ast::Fixture& f = ctx_.policy->fixtures[i];
+          ctx_.Error("tg_test_error", f.base_span.file ? f.base_span : f.span,
+                     "fixture `" + f.name + "` extends itself through `" + f.base + "`",
+                     "a fixture chain must end in a fixture without `from`");
+          chain.clear();
+          break;
+        }
+        const ast::Fixture& f = ctx_.policy->fixtures[i];
+        chain.insert(chain.begin(), &f);
+        i = f.base.empty() ? -1 : fixtures_.count(f.base) ? fixtures_[f.base] : -1;
+      }
+    }
+    std::map<std::string, size_t> at;
+    auto add = [&](const ast::Binding& b) {
+      std::string path = Join(b.path);
+      auto it = at.find(path);
+      if (it != at.end()) {
+        t.effective[it->second] = &b;
+        return;
+      }
+      at.emplace(path, t.effective.size());
+      t.effective.push_back(&b);
+    };
+    for (const ast::Fixture* f : chain)
+      for (const auto& b : f->given) add(b);
+    for (const auto& b : t.given) add(b);
+  }
+
   void Binding(ast::Binding& b, ast::Scope scope, std::set<std::string>* seen) {
     std::string path = Join(b.path);
     bool request = scope == ast::Scope::kRequest;
@@ -171,6 +232,8 @@ class TestChecker {
   }
 
   Context& ctx_;
+  std::map<std::string, int> fixtures_;
+  std::vector<std::string> fixture_names_;
   std::vector<std::string> rule_names_;
   std::map<std::string, int> rules_;
   std::set<std::string> tags_;
@@ -183,7 +246,17 @@ class TestChecker {
 bool Tests(Context& ctx) {
   int before = ctx.errors;
   TestChecker checker(ctx);
+  checker.Fixtures();
   for (auto& t : ctx.policy->tests) checker.Test(t);
+  for (size_t i = 0; i < ctx.policy->fixtures.size(); ++i) {
+    const ast::Fixture& f = ctx.policy->fixtures[i];
+    bool used = false;
+    for (const auto& t : ctx.policy->tests) used = used || t.fixture == f.name;
+    for (const auto& g : ctx.policy->fixtures) used = used || g.base == f.name;
+    if (!used)
+      ctx.Warning("tg_unused_fixture", f.name_span, "fixture `" + f.name + "` is never used",
+                  "extend it in a test: `given " + f.name + " { ... }`");
+  }
   return ctx.errors == before;
 }
 

@@ -17,6 +17,13 @@ void Diagnostics::Warning(std::string code, Span span, std::string message, std:
                               std::move(help)});
 }
 
+void Diagnostics::ErrorWithNote(std::string code, Span span, std::string message,
+                                std::string help, Span note_span, std::string note) {
+  Diagnostic d{Severity::kError, std::move(code), span, std::move(message), std::move(help)};
+  d.notes.push_back(Note{note_span, std::move(note)});
+  items_.push_back(std::move(d));
+}
+
 bool Diagnostics::HasErrors() const {
   return std::any_of(items_.begin(), items_.end(),
                      [](const Diagnostic& d) { return d.severity == Severity::kError; });
@@ -32,6 +39,11 @@ void Diagnostics::Sort() {
     if (a.span.col != b.span.col) return a.span.col < b.span.col;
     return a.span.begin < b.span.begin;
   });
+  auto same = [](const Diagnostic& a, const Diagnostic& b) {
+    return a.severity == b.severity && a.code == b.code && a.span.file == b.span.file &&
+           a.span.begin == b.span.begin && a.span.end == b.span.end && a.message == b.message;
+  };
+  items_.erase(std::unique(items_.begin(), items_.end(), same), items_.end());
 }
 
 std::string Diagnostics::Render() const {
@@ -118,7 +130,8 @@ std::string RenderDiagnostic(const Diagnostic& d) {
     out += s.file->path + ":" + std::to_string(s.line) + ":" + std::to_string(s.col) + ": ";
   }
   out += SeverityWord(d.severity);
-  out += "[" + d.code + "]: " + d.message + "\n";
+  if (!d.code.empty()) out += "[" + d.code + "]";
+  out += ": " + d.message + "\n";
 
   std::string gutter_pad = "   ";
   if (s.file != nullptr && s.line > 0) {
@@ -174,6 +187,7 @@ std::string RenderDiagnostic(const Diagnostic& d) {
   if (!d.help.empty()) {
     out += gutter_pad + "= help: " + d.help + "\n";
   }
+  for (const Note& n : d.notes) out += RenderDiagnostic(Diagnostic{Severity::kNote, "", n.span, n.message, ""});
   return out;
 }
 

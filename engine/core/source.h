@@ -40,12 +40,20 @@ struct Span {
 
 enum class Severity : uint8_t { kError, kWarning, kNote };
 
+// A second location that explains a diagnostic ("the first rule `x` is
+// declared here"), rendered below it with its own source line.
+struct Note {
+  Span span;
+  std::string message;
+};
+
 struct Diagnostic {
   Severity severity = Severity::kError;
   std::string code;     // stable, e.g. "tg_parse_error", "tg_type_error"
   Span span;
   std::string message;  // lowercase, one line, no final period; input in backticks
   std::string help;     // may be empty
+  std::vector<Note> notes = {};  // rendered after the help line
 };
 
 class Diagnostics {
@@ -53,13 +61,18 @@ class Diagnostics {
   void Error(std::string code, Span span, std::string message, std::string help = {});
   void Warning(std::string code, Span span, std::string message, std::string help = {});
   void Add(Diagnostic d) { items_.push_back(std::move(d)); }
+  // An error with a note pointing at a second location.
+  void ErrorWithNote(std::string code, Span span, std::string message, std::string help,
+                     Span note_span, std::string note);
 
   bool HasErrors() const;
   size_t size() const { return items_.size(); }
   bool empty() const { return items_.empty(); }
   const std::vector<Diagnostic>& items() const { return items_; }
 
-  // Sorts by file, then position (stable for equal positions).
+  // Sorts by file, then position (stable for equal positions), and drops
+  // exact repeats (same severity, code, span, message): an expression that
+  // appears in several places, such as a `let` used twice, reports once.
   void Sort();
   // Renders every diagnostic as shown at the top of this header.
   std::string Render() const;

@@ -26,11 +26,11 @@ constexpr int kIndent = 2;
 bool IsKeyword(const std::string& s) {
   static const std::unordered_set<std::string> kWords = {
       "accepted", "advisory", "all", "allow", "and", "any", "as", "budget", "candidate", "const",
-      "contains", "data", "deny", "enforce", "expect", "false", "fired", "from", "given", "has",
-      "in", "key", "limit", "matches", "max", "max_price", "mode", "not", "not_fired", "null",
+      "contains", "data", "deny", "enforce", "expect", "false", "fired", "fixture", "from", "given",
+      "has", "in", "key", "let", "limit", "matches", "max", "max_price", "mode", "not", "not_fired", "null",
       "on_error", "or", "order", "per", "policy", "redact", "redacts", "rejected_by", "require",
-      "retain", "route", "rule", "shadow", "skip", "sort", "tag", "test", "true", "usd", "warn",
-      "warns", "when", "starts_with", "ends_with"};
+      "retain", "route", "rule", "schema", "shadow", "skip", "sort", "tag", "test", "true", "usd",
+      "warn", "warns", "when", "starts_with", "ends_with"};
   return kWords.count(s) > 0;
 }
 
@@ -120,6 +120,11 @@ class Formatter {
     Take(Sp::kSpace);  // name
     if (Is("retain")) {  // retain content full|hash|none, on the header line
       Take(Sp::kSpace);
+      Take(Sp::kSpace);
+      Take(Sp::kSpace);
+    }
+    while (Is("schema") && ok_) {  // schema "ext.json", one per line
+      Line(0, true, false);
       Take(Sp::kSpace);
       Take(Sp::kSpace);
     }
@@ -238,10 +243,10 @@ class Formatter {
     std::string kw = Peek().text;
     // A blank line between declarations, except inside a run of one-line
     // `const`/`data` declarations that the author wrote without one.
-    bool one_line = kw == "const" || kw == "data";
+    bool one_line = kw == "const" || kw == "let" || kw == "data";
     Line(0, true, !(one_line && prev_one_line_));
     prev_one_line_ = one_line;
-    if (kw == "const") {
+    if (kw == "const" || kw == "let") {
       Take(Sp::kSpace);
       Take(Sp::kSpace);
       if (Is(":")) {
@@ -250,8 +255,8 @@ class Formatter {
       }
       Take(Sp::kSpace);  // =
       Flow([this] {
-        static const std::unordered_set<std::string> kDecl = {"const", "data", "rule",
-                                                              "budget", "limit", "test"};
+        static const std::unordered_set<std::string> kDecl = {
+            "const", "let", "data", "rule", "budget", "limit", "fixture", "test"};
         return kDecl.count(Peek().text) > 0 && !AfterDot();
       });
     } else if (kw == "data") {
@@ -261,6 +266,9 @@ class Formatter {
       Take(Sp::kSpace);  // "file"
       Take(Sp::kNone);   // :
       Type(Sp::kSpace);
+    } else if (kw == "fixture") {  // fixture name [from base] { bindings }
+      while (!AtEnd() && !Is("{")) Take(Sp::kSpace);
+      Bindings(0);
     } else if (kw == "rule" || kw == "budget" || kw == "limit" || kw == "test") {
       while (!AtEnd() && !Is("{")) Take(Sp::kSpace);
       Block(kw, 0);
@@ -290,6 +298,7 @@ class Formatter {
       std::string kw = Peek().text;
       Take(Sp::kSpace);
       if (kind == "test" && (kw == "given" || kw == "candidate")) {
+        if (!Is("{")) Take(Sp::kSpace);  // given FIXTURE { ... }
         Bindings(inner);
         continue;
       }

@@ -360,11 +360,32 @@ void CheckEscapes(antlr4::Token* t, const Locator& loc, Diagnostics* diags) {
 
 // Reports bad characters (runs of them as one error), unterminated strings
 // and comments, and bad escapes; hides the error tokens from the parser.
+// `expect WORD`: the expectations spelled as plain words (code, reason,
+// redacted, no_errors) parse as any identifier; another word is a syntax
+// error, reported here so that it counts like one (and with the others).
+void ReportExpectWord(const std::vector<antlr4::Token*>& toks, size_t i, SyntaxReporter* rep) {
+  static const std::vector<std::string> kWords = {"code", "reason", "redacted", "no_errors"};
+  static const std::vector<std::string> kAll = {
+      "allow", "deny", "fired", "not_fired", "rejected_by", "accepted", "redacts", "tag",
+      "route", "warns", "code", "reason", "redacted", "no_errors"};
+  size_t p = i;
+  while (p > 0 && toks[p - 1]->getChannel() != antlr4::Token::DEFAULT_CHANNEL) --p;
+  if (p == 0 || toks[p - 1]->getText() != "expect") return;
+  std::string word = toks[i]->getText();
+  if (std::find(kWords.begin(), kWords.end(), word) != kWords.end()) return;
+  std::string close = ClosestMatch(word, kAll);
+  std::string help = "an expectation is one of";
+  for (size_t k = 0; k < kAll.size(); ++k) help += (k ? ", `" : " `") + kAll[k] + "`";
+  rep->Report(toks[i], "unexpected " + Ticked(word) + ", expected an expectation",
+              close.empty() ? help : "did you mean `" + close + "`?");
+}
+
 void ReportLexErrors(const std::vector<antlr4::Token*>& toks, const Locator& loc,
                      SyntaxReporter* rep, Diagnostics* diags) {
   for (size_t i = 0; i < toks.size(); ++i) {
     antlr4::Token* t = toks[i];
     size_t type = t->getType();
+    if (type == TollgateLexer::IDENT) ReportExpectWord(toks, i, rep);
     if (type == TollgateLexer::STRING) CheckEscapes(t, loc, diags);
     if (!IsHiddenError(type)) continue;
     for (size_t n = i + 1; n < toks.size(); ++n) {

@@ -29,6 +29,8 @@ inline constexpr std::string_view kCodeOk = "ok";
 inline constexpr std::string_view kCodePolicyDenied = "policy_denied";
 inline constexpr std::string_view kCodeRuleError = "rule_error";
 inline constexpr std::string_view kCodeNoEndpoint = "route_no_eligible_endpoint";
+// The endpoint the caller chose (a decision input's `candidate`) fails a require.
+inline constexpr std::string_view kCodeRequireFailed = "require_failed";
 // Stable runtime error codes (RuleError::code).
 inline constexpr std::string_view kErrMissingField = "eval_missing_field";
 inline constexpr std::string_view kErrBudget = "eval_budget_exceeded";

@@ -317,6 +317,24 @@ RequireResult EvalRequire(const Program& program, uint32_t require, const Record
   return res;
 }
 
+bool CheckCandidate(const Program& program, const Record& request, const Record& candidate,
+                    const EvalOptions& options, Decision* out) {
+  for (const RequireRef& q : out->require_refs) {
+    RequireResult res = EvalRequire(program, q.require, request, candidate, options);
+    if (res.pass) continue;
+    if (res.error) {
+      out->errors.push_back(RuleError{q.rule, res.code, res.message});
+      // `on_error skip`: a predicate that errors does not eliminate the candidate.
+      if (program.code().rules[q.rule].on_error == ast::OnError::kSkip) continue;
+    }
+    const std::string& name = program.code().rules[q.rule].name;
+    Deny(out, q.rule, 403, kCodeRequireFailed,
+         "the chosen endpoint does not satisfy rule `" + name + "`");
+    return false;
+  }
+  return true;
+}
+
 bool EvalKey(const Program& program, KeyKind kind, uint32_t index, const Record& request,
              std::string* out, RuleError* err) {
   const Code& c = program.code();

@@ -76,6 +76,18 @@ struct RequireResult {
 RequireResult EvalRequire(const Program& program, uint32_t require, const Record& request,
                           const Record& candidate, const EvalOptions& options);
 
+// For gateways that route themselves and ask "may this request go to X?":
+// evaluates every require of a fired enforced rule (Decision::require_refs,
+// in rule order) against `candidate`. When the decision allows and one
+// fails, the decision becomes a deny 403 with code `require_failed`, the
+// failing rule as deny_rule and the reason "the chosen endpoint does not
+// satisfy rule `r`". A predicate that errors is added to Decision::errors
+// and fails closed (the same deny), unless its rule says `on_error skip`. A decision that already
+// denies is left as it is. Returns true when the candidate is accepted.
+// Cost: one EvalRequire per placed require.
+bool CheckCandidate(const Program& program, const Record& request, const Record& candidate,
+                    const EvalOptions& options, Decision* out);
+
 // Evaluates the key expression of budget (KeyKind::kBudget) or limit
 // (KeyKind::kLimit) number `index` against `request` and renders it to *out
 // (strings as their bytes, other values as canonical JSON). Returns false

@@ -16,12 +16,12 @@
 namespace tollgate::cli {
 
 Args& Args::Flag(std::string name) {
-  specs_.push_back({std::move(name), false, {}});
+  specs_.push_back({std::move(name), false, {}, false, {}});
   return *this;
 }
 
 Args& Args::Value(std::string name, std::string metavar) {
-  specs_.push_back({std::move(name), true, {}});
+  specs_.push_back({std::move(name), true, {}, false, {}});
   return *this;
 }
 
@@ -70,6 +70,7 @@ int Args::Parse(int argc, char** argv, const char* usage) {
       if (i + 1 >= argc) return UsageError("`" + s->name + "` needs a value", usage);
       s->value = argv[++i];
     }
+    s->values.push_back(s->value);
   }
   return -1;
 }
@@ -83,6 +84,12 @@ const std::string& Args::Get(std::string_view name) const {
   static const std::string kEmpty;
   const Spec* s = Find(name);
   return s ? s->value : kEmpty;
+}
+
+const std::vector<std::string>& Args::GetAll(std::string_view name) const {
+  static const std::vector<std::string> kNone;
+  const Spec* s = Find(name);
+  return s ? s->values : kNone;
 }
 
 int UsageError(const std::string& message, const char* usage) {
@@ -157,10 +164,25 @@ int LoadSchema(const std::string& schema_path, Loaded* out) {
 }
 
 int LoadPolicy(const std::string& path, const std::string& schema_path, Loaded* out) {
+  return LoadPolicy(std::vector<std::string>{path}, schema_path, out);
+}
+
+int LoadPolicy(const std::vector<std::string>& paths, const std::string& schema_path, Loaded* out) {
+  std::vector<std::string> files;
+  if (paths.size() == 1) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(paths[0], ec)) {
+      if (!CollectPolicyFiles(paths, &files)) return kExitIo;
+    } else {
+      files = paths;  // a missing file is reported by the compiler (tg_io_error)
+    }
+  } else if (!CollectPolicyFiles(paths, &files)) {
+    return kExitIo;
+  }
   if (int rc = LoadSchema(schema_path, out); rc != kExitOk) return rc;
   CompileOptions opts;
   opts.schema = out->schema;
-  Compiled c = CompileFile(path, opts);
+  Compiled c = CompileFiles(files, opts);
   if (!c.diagnostics.empty()) std::fputs(c.diagnostics.Render().c_str(), stderr);
   if (!c.policy) {
     for (const Diagnostic& d : c.diagnostics.items())
@@ -168,6 +190,7 @@ int LoadPolicy(const std::string& path, const std::string& schema_path, Loaded* 
     return kExitFailed;
   }
   out->policy = std::move(c.policy);
+  out->schema = &out->policy->schema();
   return kExitOk;
 }
 

@@ -36,11 +36,19 @@ class Args {
   int Parse(int argc, char** argv, const char* usage);
 
   bool Has(std::string_view name) const;                 // switch given / option given
-  const std::string& Get(std::string_view name) const;   // option value ("" when absent)
+  const std::string& Get(std::string_view name) const;   // option value (the last; "" when absent)
+  // Every value of an option given several times (`--policy a.tg --policy b.tg`), in order.
+  const std::vector<std::string>& GetAll(std::string_view name) const;
   const std::vector<std::string>& positional() const { return positional_; }
 
  private:
-  struct Spec { std::string name; bool takes_value; std::string value; bool seen = false; };
+  struct Spec {
+    std::string name;
+    bool takes_value;
+    std::string value;
+    bool seen = false;
+    std::vector<std::string> values;
+  };
   Spec* Find(std::string_view name);
   const Spec* Find(std::string_view name) const;
   std::vector<Spec> specs_;
@@ -69,7 +77,13 @@ int LoadSchema(const std::string& schema_path, Loaded* out);
 
 // LoadSchema + CompileFile. Every diagnostic goes to stderr (warnings too).
 // Returns 0, kExitIo (the file cannot be read) or kExitFailed (errors).
+// Afterwards out->schema is the policy's schema (with the extensions its
+// `schema` header names).
 int LoadPolicy(const std::string& path, const std::string& schema_path, Loaded* out);
+// Several files and directories (every *.tg below them) combined into ONE
+// policy (engine.h CompileFiles): what `--policy` given more than once, or
+// naming a directory, means for every command.
+int LoadPolicy(const std::vector<std::string>& paths, const std::string& schema_path, Loaded* out);
 
 // Expands files and directories (recursively, *.tg only, sorted) into files.
 // A path that does not exist, or a directory without *.tg files, is reported

@@ -42,7 +42,9 @@ constexpr const char* kEvalUsage =
     "each decision as JSON: outcome, status, code, reason, rules, shadow, advisory,\n"
     "requires, redactions, route, tags, warnings, errors, policy.\n\n"
     "options:\n"
-    "  --policy FILE       the policy file (required)\n"
+    "  --policy FILE|DIR   the policy (required); given more than once, or a\n"
+    "                      directory (every *.tg below it), the files are\n"
+    "                      combined into one policy with one version id\n"
     "  --schema FILE       extend the standard decision-input schema with FILE\n"
     "  --request FILE|-    one decision input (default: standard input)\n"
     "  --requests FILE|-   JSON lines, one decision input per line; prints one\n"
@@ -61,14 +63,30 @@ constexpr const char* kEvalUsage =
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
+// Decodes and evaluates one decision input; a `candidate` member (the
+// endpoint the caller chose) is then checked against the placed requires
+// (vm::CheckCandidate). False with *ierr on an invalid input. *has_cand
+// tells whether the input had a candidate.
+bool Decide(std::string_view json, const Loaded& l, const Limits& limits, const vm::EvalOptions& opts,
+            vm::Record* rec, vm::Record* cand, bool* has_cand, vm::Decision* d,
+            runtime::InputError* ierr) {
+  if (!runtime::DecodeInput(json, *l.schema, limits, rec, ierr)) return false;
+  *has_cand = false;
+  if (!runtime::DecodeCandidate(json, *l.schema, limits, cand, has_cand, ierr)) return false;
+  vm::Evaluate(l.policy->program(), *rec, opts, d);
+  if (*has_cand) vm::CheckCandidate(l.policy->program(), *rec, *cand, opts, d);
+  return true;
+}
+
 // With --explain the trace run bypasses the rule index (different
 // "instructions"): the audit record gets the decision of a plain run, which is
-// what replay reproduces.
-std::string AuditedDecision(const Loaded& l, const vm::Record& rec, const vm::Decision& d,
-                            bool traced) {
+// what replay reproduces. `cand` (may be null) is the input's candidate.
+std::string AuditedDecision(const Loaded& l, const vm::Record& rec, const vm::Record* cand,
+                            const vm::Decision& d, bool traced) {
   if (!traced) return audit::RenderDecision(d, l.policy->program());
   vm::Decision plain;
   vm::Evaluate(l.policy->program(), rec, {}, &plain);
+  if (cand != nullptr) vm::CheckCandidate(l.policy->program(), rec, *cand, {}, &plain);
   return audit::RenderDecision(plain, l.policy->program());
 }
 
@@ -78,16 +96,16 @@ int EvalOne(const Args& args, const Loaded& l, AuditHook& hook) {
     std::fprintf(stderr, "error: %s\n", error.c_str());
     return kExitIo;
   }
-  vm::Record rec;
+  vm::Record rec, cand;
   runtime::InputError ierr;
-  if (!runtime::DecodeInput(json, *l.schema, Limits{}, &rec, &ierr)) {
-    std::printf("%s\n", runtime::InputErrorJson(ierr).c_str());
-    return kExitFailed;
-  }
   vm::Decision d;
   vm::EvalOptions opts;
   opts.trace = args.Has("--explain");
-  vm::Evaluate(l.policy->program(), rec, opts, &d);
+  bool has_cand = false;
+  if (!Decide(json, l, Limits{}, opts, &rec, &cand, &has_cand, &d, &ierr)) {
+    std::printf("%s\n", runtime::InputErrorJson(ierr).c_str());
+    return kExitFailed;
+  }
   std::string redacted;
   if (args.Has("--apply-redactions") &&
       !runtime::ApplyRedactions(json, d, l.policy->program(), &redacted, &error)) {
@@ -96,7 +114,7 @@ int EvalOne(const Args& args, const Loaded& l, AuditHook& hook) {
   }
   std::string decision_id;
   if (hook.enabled()) {
-    decision_id = hook.Record(json, AuditedDecision(l, rec, d, opts.trace), {});
+    decision_id = hook.Record(json, AuditedDecision(l, rec, has_cand ? &cand : nullptr, d, opts.trace), {});
     if (!hook.Commit()) return kExitIo;
   }
   rapidjson::StringBuffer sb;
@@ -195,7 +213,8 @@ int EvalBatch(const Args& args, const Loaded& l, AuditHook& hook) {
   }
   const Limits limits{};
   auto reader = std::make_unique<LineReader>(fd, limits.max_input_bytes);
-  vm::Record rec;
+  vm::Record rec, cand;
+  bool has_cand = false;
   vm::Decision d;
   vm::EvalOptions opts;
   opts.trace = args.Has("--explain");
@@ -232,12 +251,11 @@ int EvalBatch(const Args& args, const Loaded& l, AuditHook& hook) {
                      " bytes, more than the limit of " + std::to_string(limits.max_input_bytes);
       ierr.path.clear();
     } else {
-      ok = runtime::DecodeInput(text, *l.schema, limits, &rec, &ierr);
+      ok = Decide(text, l, limits, opts, &rec, &cand, &has_cand, &d, &ierr);
     }
     if (ok) {
-      vm::Evaluate(l.policy->program(), rec, opts, &d);
       if (hook.enabled()) {
-        std::string id = hook.Record(text, AuditedDecision(l, rec, d, opts.trace), {});
+        std::string id = hook.Record(text, AuditedDecision(l, rec, has_cand ? &cand : nullptr, d, opts.trace), {});
         w.Key("decision_id");
         w.String(id.c_str());
       }
@@ -288,7 +306,7 @@ int RunEval(int argc, char** argv) {
   if (args.Has("--requests") && args.Has("--apply-redactions"))
     return UsageError("`--apply-redactions` works with a single `--request`", kEvalUsage);
   Loaded l;
-  if (int rc = LoadPolicy(args.Get("--policy"), args.Get("--schema"), &l); rc != kExitOk) return rc;
+  if (int rc = LoadPolicy(args.GetAll("--policy"), args.Get("--schema"), &l); rc != kExitOk) return rc;
   AuditHook hook;
   if (args.Has("--audit")) {
     if (int rc = hook.Open(args.Get("--audit"), *l.policy, args.Get("--schema"), "", ""); rc)

@@ -43,7 +43,8 @@ constexpr const char* kRouteUsage =
     "--explain adds \"eliminated\" (why each endpoint was dropped, with the values\n"
     "compared) and the rule trace; --compact prints one line. see docs/routing.md.\n"
     "--audit DIR records the decision and the endpoints chosen in the audit log DIR\n"
-    "(docs/audit.md) and adds \"decision_id\".\n\n"
+    "(docs/audit.md) and adds \"decision_id\". --policy may be given more than once,\n"
+    "or name a directory: the files are combined into one policy.\n\n"
     "exit codes: 0 decision made (allow or deny), 1 policy, catalog, accounts or input\n"
     "errors, 2 usage error, 3 I/O error\n";
 
@@ -69,7 +70,7 @@ int RunRoute(int argc, char** argv) {
   const bool explain = args.Has("--explain");
 
   Loaded l;
-  if (int rc = LoadPolicy(args.Get("--policy"), args.Get("--schema"), &l); rc) return rc;
+  if (int rc = LoadPolicy(args.GetAll("--policy"), args.Get("--schema"), &l); rc) return rc;
 
   runtime::Catalog catalog;
   runtime::CatalogError cerr;

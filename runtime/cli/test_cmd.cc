@@ -10,12 +10,15 @@ namespace tollgate::cli {
 namespace {
 
 constexpr const char* kTestUsage =
-    "usage: tollgate test [--schema FILE] [--quiet] FILE|DIR...\n\n"
+    "usage: tollgate test [--schema FILE] [--quiet] FILE|DIR...\n"
+    "       tollgate test [--schema FILE] --policy FILE|DIR [--policy ...]\n\n"
     "compiles each policy file (directories: every *.tg below them) and runs its\n"
     "`test` blocks. prints PASS or FAIL per test (with the reason of each failed\n"
     "expectation), the rules that no test made fire, and a summary.\n\n"
     "options:\n"
     "  --schema FILE  extend the standard decision-input schema with FILE\n"
+    "  --policy P     (repeatable) run the tests of the named files and\n"
+    "                 directories compiled as ONE policy\n"
     "  --quiet        print only failures and the summary\n\n"
     "exit codes: 0 all tests passed, 1 a test failed or a file has errors,\n"
     "2 usage error, 3 I/O error\n";
@@ -24,16 +27,22 @@ constexpr const char* kTestUsage =
 
 int RunTest(int argc, char** argv) {
   Args args;
-  args.Value("--schema", "FILE").Flag("--quiet");
+  args.Value("--schema", "FILE").Value("--policy", "FILE").Flag("--quiet");
   if (int rc = args.Parse(argc, argv, kTestUsage); rc >= 0) return rc;
-  if (args.positional().empty()) return UsageError("no policy files given", kTestUsage);
+  if (args.positional().empty() && !args.Has("--policy"))
+    return UsageError("no policy files given", kTestUsage);
   std::vector<std::string> files;
   bool io_error = !CollectPolicyFiles(args.positional(), &files);
+  // --policy (repeatable): the named files and directories are ONE policy.
+  std::string composed;
+  for (const std::string& p : args.GetAll("--policy")) composed += (composed.empty() ? "" : " + ") + p;
+  if (!composed.empty()) files.push_back(composed);
   bool quiet = args.Has("--quiet");
   int passed = 0, failed = 0, broken = 0, no_tests = 0;
   for (const std::string& f : files) {
     Loaded l;
-    int rc = LoadPolicy(f, args.Get("--schema"), &l);
+    int rc = (f == composed ? LoadPolicy(args.GetAll("--policy"), args.Get("--schema"), &l)
+                                : LoadPolicy(f, args.Get("--schema"), &l));
     if (rc != kExitOk) {
       std::printf("%s\n  ERROR  the policy does not compile (diagnostics above)\n", f.c_str());
       if (rc == kExitIo) io_error = true;

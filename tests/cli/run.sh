@@ -197,7 +197,9 @@ wait "$tgb_pid" 2>/dev/null
 run "disasm" 0 "$TG" disasm policies/eu_residency.tg
 has "disasm header" "$OUT" 'policy "eu-residency"'
 has "disasm rule" "$OUT" 'eu_residency'
-run "disasm two files" 2 "$TG" disasm policies/eu_residency.tg policies/dlp.tg
+# Two files are one policy: their headers must name the same policy.
+run "disasm two files" 1 "$TG" disasm policies/eu_residency.tg policies/dlp.tg
+has "disasm two files names" "$ERR" "tg_composition_error"
 run "disasm broken" 1 "$TG" disasm "$TMP/broken.tg"
 
 # --- fmt ---
