@@ -169,6 +169,10 @@ class Resolver {
         help = "`" + path + "` is a function: call it as `" + path + "(...)`";
       else
         help = DidYouMean(path, paths_);
+      if (help.empty())
+        help = "the standard fields are listed in docs/decision-input.md; a deployment adds its "
+               "own with a schema extension: `schema \"fields.json\"` after the `policy` header "
+               "(or --schema)";
       ctx_.Error("tg_unknown_field", n.span, "unknown field `" + path + "`", help);
       return;
     }

@@ -1,0 +1,178 @@
+// Tests that fail when they should (issue 6, item 4): a deny caused by an
+// error, a require that errors and a redaction that replaced nothing never
+// satisfy an expectation; the code, reason, errors and redacted content can
+// be asserted; fixtures share `given` bindings; required fields of a schema
+// extension are not silently defaulted.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "engine/engine.h"
+#include "runtime/test_runner.h"
+
+namespace tollgate::runtime {
+namespace {
+
+std::shared_ptr<const Policy> Compile(const std::string& src, const stdlib::Schema* schema = nullptr) {
+  CompileOptions o;
+  o.schema = schema;
+  Compiled c = CompileSource("t.tg", src, o);
+  EXPECT_TRUE(c.policy) << c.diagnostics.Render();
+  return c.policy;
+}
+
+const TestResult& Find(const TestReport& r, const std::string& name) {
+  for (const TestResult& t : r.tests)
+    if (t.name == name) return t;
+  ADD_FAILURE() << "no test " << name;
+  static TestResult none;
+  return none;
+}
+
+std::string Failures(const TestResult& t) {
+  std::string out;
+  for (const std::string& f : t.failures) out += f + "\n";
+  return out;
+}
+
+// `on_error deny` (the default): a missing max_tokens makes `big` error,
+// which denies 403 with code rule_error.
+constexpr const char* kPolicy = R"(policy "expect"
+rule big { when request.max_tokens > 100 deny 403 "too big" }
+rule ratio { when request.model == "r" require provider.zdr or 1 / request.max_tokens > 1 }
+rule mail { redact dlp.email as "[EMAIL]" }
+)";
+
+TEST(TestExpect, DenyCausedByAnErrorDoesNotSatisfyExpectDeny) {
+  auto p = Compile(std::string(kPolicy) + R"(
+test "error deny" { given { request.model: "m" } expect deny 403 }
+test "real deny" { given { request.max_tokens: 500 } expect deny 403 }
+test "error deny by code" { given { request.model: "m" } expect code "rule_error" }
+)");
+  ASSERT_TRUE(p);
+  TestReport r = RunTests(*p, Limits{});
+  const TestResult& err = Find(r, "error deny");
+  EXPECT_FALSE(err.pass);
+  EXPECT_NE(Failures(err).find("rule_error"), std::string::npos) << Failures(err);
+  EXPECT_NE(Failures(err).find("expect code \"rule_error\""), std::string::npos) << Failures(err);
+  EXPECT_TRUE(Find(r, "real deny").pass) << Failures(Find(r, "real deny"));
+  EXPECT_TRUE(Find(r, "error deny by code").pass) << Failures(Find(r, "error deny by code"));
+}
+
+TEST(TestExpect, RejectedByDoesNotPassWhenThePredicateErrored) {
+  auto p = Compile(std::string(kPolicy) + R"(
+test "errors" {
+  given { request.model: "r", request.max_tokens: 0 }
+  candidate { provider.zdr: false }
+  expect rejected_by ratio
+}
+test "rejects" {
+  given { request.model: "r", request.max_tokens: 5 }
+  candidate { provider.zdr: false }
+  expect rejected_by ratio
+}
+)");
+  ASSERT_TRUE(p);
+  TestReport r = RunTests(*p, Limits{});
+  // 1 / 0 errors: the candidate is rejected in production (fail closed), but
+  // not for the reason the test states.
+  const TestResult& e = Find(r, "errors");
+  EXPECT_FALSE(e.pass);
+  EXPECT_NE(Failures(e).find("failed with an error"), std::string::npos) << Failures(e);
+  // 1 / 5 > 1 is false: a real rejection.
+  EXPECT_TRUE(Find(r, "rejects").pass) << Failures(Find(r, "rejects"));
+}
+
+TEST(TestExpect, RedactsFailsWhenNothingWasReplaced) {
+  auto p = Compile(std::string(kPolicy) + R"(
+test "nothing" { given { request.content: "no address", request.max_tokens: 1 } expect redacts "[EMAIL]" }
+test "something" { given { request.content: "to bob@example.com", request.max_tokens: 1 } expect redacts "[EMAIL]" }
+)");
+  ASSERT_TRUE(p);
+  TestReport r = RunTests(*p, Limits{});
+  const TestResult& n = Find(r, "nothing");
+  EXPECT_FALSE(n.pass);
+  EXPECT_NE(Failures(n).find("nothing in the content matched"), std::string::npos) << Failures(n);
+  EXPECT_TRUE(Find(r, "something").pass) << Failures(Find(r, "something"));
+}
+
+TEST(TestExpect, CodeReasonNoErrorsAndRedactedText) {
+  auto p = Compile(std::string(kPolicy) + R"(
+test "pass" {
+  given { request.max_tokens: 500, request.content: "mail ann@example.org" }
+  expect code "policy_denied"
+  expect reason "too big"
+  expect reason contains "big"
+  expect no_errors
+  expect redacted "mail [EMAIL]"
+  expect redacted contains "[EMAIL]"
+}
+test "fail" {
+  given { request.content: "mail ann@example.org" }
+  expect code "policy_denied"
+  expect reason "too big"
+  expect reason contains "small"
+  expect no_errors
+  expect redacted "mail ann@example.org"
+  expect redacted contains "ann@"
+}
+)");
+  ASSERT_TRUE(p);
+  TestReport r = RunTests(*p, Limits{});
+  EXPECT_TRUE(Find(r, "pass").pass) << Failures(Find(r, "pass"));
+  const TestResult& f = Find(r, "fail");
+  EXPECT_FALSE(f.pass);
+  ASSERT_EQ(f.failures.size(), 6u) << Failures(f);
+  EXPECT_NE(f.failures[0].find("expected code \"policy_denied\""), std::string::npos);
+  EXPECT_NE(f.failures[1].find("expected the reason to be \"too big\""), std::string::npos);
+  EXPECT_NE(f.failures[2].find("to contain \"small\""), std::string::npos);
+  EXPECT_NE(f.failures[3].find("expected no errors, got rule `big`: eval_missing_field"), std::string::npos)
+      << f.failures[3];
+  EXPECT_NE(f.failures[4].find("got \"mail [EMAIL]\""), std::string::npos) << f.failures[4];
+  EXPECT_NE(f.failures[5].find("to contain \"ann@\""), std::string::npos);
+}
+
+TEST(TestExpect, FixturesAreExtendedAndOverridden) {
+  auto p = Compile(R"(policy "fx"
+rule de { when principal.jurisdiction == "DE" and request.max_tokens > 10 deny "de" }
+fixture base { principal.workspace: "acme", request.max_tokens: 50 }
+fixture german from base { principal.jurisdiction: "DE" }
+test "inherits" { given german {} expect deny }
+test "overrides" { given german { request.max_tokens: 5 } expect allow }
+test "base only" { given base {} expect allow }
+)");
+  ASSERT_TRUE(p);
+  TestReport r = RunTests(*p, Limits{});
+  for (const char* n : {"inherits", "overrides", "base only"})
+    EXPECT_TRUE(Find(r, n).pass) << n << ": " << Failures(Find(r, n));
+  std::string json, error;
+  ASSERT_TRUE(BuildTestInput(p->ast().tests[1], p->schema(), &json, &error)) << error;
+  EXPECT_NE(json.find("\"workspace\":\"acme\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"max_tokens\":5"), std::string::npos) << json;
+  EXPECT_EQ(json.find("\"max_tokens\":50"), std::string::npos) << json;
+}
+
+TEST(TestExpect, RequiredExtensionFieldsAreNotDefaulted) {
+  stdlib::Schema schema = stdlib::Schema::Standard();
+  std::string err;
+  ASSERT_TRUE(schema.AddFromJson(R"({"fields": [{"path": "principal.cost_center", "type": "string",
+                                    "scope": "request", "required": true}]})",
+                                 &err))
+      << err;
+  auto p = Compile(R"(policy "ext"
+rule cc { when principal.cost_center == "x" deny "x" }
+test "left out" { given { request.model: "m" } expect allow }
+test "given" { given { principal.cost_center: "y" } expect allow }
+)",
+                   &schema);
+  ASSERT_TRUE(p);
+  TestReport r = RunTests(*p, Limits{});
+  const TestResult& out = Find(r, "left out");
+  EXPECT_FALSE(out.pass);
+  EXPECT_NE(Failures(out).find("missing required field `principal.cost_center`"), std::string::npos)
+      << Failures(out);
+  EXPECT_TRUE(Find(r, "given").pass) << Failures(Find(r, "given"));
+}
+
+}  // namespace
+}  // namespace tollgate::runtime
