@@ -389,5 +389,64 @@ has "eval tool call redaction" "$OUT" '"pattern":"dlp.credit_card"'
 has "eval tool call redacted" "$OUT" '"arguments":"{\"card\": \"[CARD]\"}"'
 hasnt "eval tool call no card" "$OUT" '4111 1111 1111 1111'
 
+# --- composition: --policy more than once, or a directory, is ONE policy ---
+mkdir -p "$TMP/acme/ext"
+cat >"$TMP/acme/ext/fields.json" <<'EOF'
+{"fields": [{"path": "principal.cost_center", "type": "string", "scope": "request", "required": true}]}
+EOF
+cat >"$TMP/acme/legal.tg" <<'EOF'
+policy "acme"
+schema "ext/fields.json"
+let eu_user = principal.jurisdiction in {"DE", "FR"}
+rule eu_only { when eu_user require provider.jurisdiction in {"DE", "FR"} }
+fixture base { principal.cost_center: "cc-1" }
+test "eu users stay in the eu" {
+  given base { principal.jurisdiction: "DE" }
+  candidate { provider.jurisdiction: "US" }
+  expect rejected_by eu_only
+}
+EOF
+cat >"$TMP/acme/finance.tg" <<'EOF'
+policy "acme"
+rule big { when request.max_tokens > 1000 deny 403 "too many tokens" }
+test "big requests are denied" {
+  given base { request.max_tokens: 5000, principal.jurisdiction: "US" }
+  expect deny 403
+  expect code "policy_denied"
+  expect reason contains "tokens"
+  expect no_errors
+}
+EOF
+cat >"$TMP/acme/req.json" <<'EOF'
+{"principal": {"workspace": "w", "cost_center": "cc-1", "jurisdiction": "DE"},
+ "request": {"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]},
+ "candidate": {"provider": {"name": "p", "jurisdiction": "US"}}}
+EOF
+run "compose test dir" 0 "$TG" test --policy "$TMP/acme"
+has "compose test pass" "$OUT" "2 passed, 0 failed"
+run "compose check files" 0 "$TG" check --policy "$TMP/acme/legal.tg" --policy "$TMP/acme/finance.tg"
+run "compose eval dir" 0 "$TG" eval --policy "$TMP/acme" --request "$TMP/acme/req.json" --compact
+has "compose eval candidate deny" "$OUT" '"code":"require_failed"'
+has "compose eval names rule" "$OUT" 'rule `eu_only`'
+VERSION_DIR=$(grep -o '"version":"[^"]*"' "$OUT")
+run "compose eval reversed" 0 "$TG" eval --policy "$TMP/acme/legal.tg" --policy "$TMP/acme/finance.tg" --request "$TMP/acme/req.json" --compact
+has "compose one version id" "$OUT" "$VERSION_DIR"
+run "compose eval one file" 1 "$TG" eval --policy "$TMP/acme/finance.tg" --request "$TMP/acme/req.json"
+has "compose fixture lives in the other file" "$ERR" "unknown fixture \`base\`"
+sed 's/"US"/"FR"/' "$TMP/acme/req.json" >"$TMP/acme/req_fr.json"
+run "compose eval candidate ok" 0 "$TG" eval --policy "$TMP/acme" --request "$TMP/acme/req_fr.json" --compact
+has "compose eval candidate allow" "$OUT" '"outcome":"allow"'
+# The schema extension travels with the policy: its required field is enforced.
+sed 's/"cost_center": "cc-1", //' "$TMP/acme/req.json" >"$TMP/acme/req_nocc.json"
+run "compose eval extension required" 1 "$TG" eval --policy "$TMP/acme" --request "$TMP/acme/req_nocc.json"
+has "compose eval missing cc" "$OUT" "principal.cost_center"
+cp "$TMP/acme/finance.tg" "$TMP/acme/finance_copy.tg"
+run "compose duplicates" 1 "$TG" check --policy "$TMP/acme"
+has "compose duplicate rule" "$ERR" "rule \`big\` is already declared"
+has "compose duplicate note" "$ERR" "note: the first rule \`big\` is here"
+rm "$TMP/acme/finance_copy.tg"
+run "compose disasm" 0 "$TG" disasm --policy "$TMP/acme"
+has "compose disasm both" "$OUT" "eu_only"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
