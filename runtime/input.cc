@@ -194,7 +194,9 @@ std::unique_ptr<Plan> BuildCandidatePlan(const stdlib::Schema& schema) {
   plan->n_slots = schema.slot_count(ast::Scope::kCandidate);
   plan->root.strict = false;
   for (const stdlib::FieldDef& f : schema.fields()) {
-    if (f.scope != ast::Scope::kCandidate || f.derived) continue;
+    // Derived fields (endpoint.estimated_cost) are given by the caller here:
+    // no catalog is at hand to compute them.
+    if (f.scope != ast::Scope::kCandidate) continue;
     AddLeaf(&plan->root, "candidate." + f.path, f.slot, f.type, Special::kNone);
     if (f.required) plan->required.push_back({f.slot, "candidate." + f.path});
     if (f.type.is(Kind::kSet) || f.type.is(Kind::kList))

@@ -10,10 +10,13 @@
 // Each `given` binding is a schema path and a constant (folded by the
 // checker). The bindings become a decision-input JSON document (dotted path
 // -> nested members) which is decoded exactly like a real request, so tests
-// exercise the decoder too. Required fields left out get neutral defaults:
-// principal.workspace = "test", request.model = "test-model",
-// request.messages = [] (other required fields of an extended schema: "",
-// 0, false, [] or the Unix epoch). Derived fields may be given directly:
+// exercise the decoder too. A test's fixture chain (`given NAME { ... }`)
+// contributes its bindings first; the checker merges them into
+// TestDecl::effective. Required fields of the standard schema left out get
+// neutral defaults: principal.workspace = "test", request.model =
+// "test-model", request.messages = []. Required fields of a schema extension
+// get none: the decoder reports them missing and the test fails, as `eval`
+// would reject the request. Derived fields may be given directly:
 // `request.content: "..."` becomes one user message when no messages are
 // given, and its value (like request.input_tokens or request.parameters)
 // overrides the derived slot after decoding.
@@ -29,10 +32,14 @@
 // binds itself are kept.
 //
 // ## Expectations
-//   allow | deny [status] | fired a, b (enforced, shadow or advisory) |
-//   not_fired a, b | rejected_by r (some require of r -- enforced or shadow --
-//   fails for the candidate) | accepted (every enforced require passes) |
-//   redacts "replacement" | tag k = v | route sort|max_price|order ... | warns
+//   allow | deny [status] (not a `rule_error` deny) | code "c" |
+//   reason ["contains"] "r" | no_errors | fired a, b (enforced, shadow or
+//   advisory) | not_fired a, b | rejected_by r (some require of r -- enforced
+//   or shadow -- is false for the candidate; an error does not count) |
+//   accepted (every enforced require passes) | redacts "replacement" (placed
+//   AND replaced something in request.content) | redacted ["contains"] "t"
+//   (request.content after the redactions) | tag k = v |
+//   route sort|max_price|order ... | warns
 //
 // ## Results
 // Per test: pass/fail and one readable message per failed expectation.

@@ -5,7 +5,8 @@
 // compiler can rely on every expression having a type and every name being
 // resolved. A policy with any error-severity diagnostic must not be compiled.
 //
-// Passes (in order): declarations (duplicate names), data (load and shape-check
+// Passes (in order): declarations (duplicate names), lets (expand named
+// expressions at their uses), data (load and shape-check
 // `data` documents), resolve (names, fields, detectors, builtins; did-you-mean),
 // types (types of every expression; money vs number), scopes (`when` reads only
 // request-scoped fields), regex (RE2 compiles every pattern; linear-time only),
@@ -34,9 +35,11 @@ struct CheckOptions {
 // tg_type_error, tg_money_mismatch, tg_scope_error, tg_invalid_regex,
 // tg_data_error, tg_limit_exceeded, tg_invalid_value, tg_test_error,
 // tg_not_constant; warnings (never fail the check): tg_unused_const,
-// tg_unreachable, tg_name_never_matches (a model id or base provider slug
-// compared with a variant or regional name) and tg_test_error for an
-// expected tag no rule sets.
+// tg_unused_let, tg_unused_fixture, tg_unreachable, tg_name_never_matches (a
+// model id or base provider slug compared with a variant or regional name)
+// and tg_test_error for an expected tag no rule sets. (tg_composition_error
+// and tg_schema_error come from the engine, which combines files and schema
+// extensions before.)
 bool Check(ast::Policy* policy, const CheckOptions& options, Diagnostics* diags);
 
 }  // namespace tollgate::check
