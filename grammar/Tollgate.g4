@@ -47,7 +47,9 @@ typeExpr    : IDENT                                       # namedType
 fieldType   : name opt='?'? ':' typeExpr ;
 
 ruleDecl    : 'rule' IDENT ruleOption* '{' whenClause? effect+ '}' ;
-ruleOption  : 'mode' m=('enforce' | 'shadow' | 'advisory')     # modeOption
+// `mode shadow when C`: shadow (or advisory) for requests where C holds,
+// enforced for the others -- one rule, its mode chosen per request.
+ruleOption  : 'mode' m=('enforce' | 'shadow' | 'advisory') ('when' expr)? # modeOption
             | 'on_error' act=('deny' | 'skip')                 # onErrorOption
             ;
 whenClause  : 'when' expr ;

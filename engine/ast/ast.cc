@@ -167,6 +167,7 @@ bool SameEffect(const Effect& a, const Effect& b) {
 
 bool SameRule(const Rule& a, const Rule& b) {
   if (a.name != b.name || a.mode != b.mode || a.on_error != b.on_error ||
+      !SameExpr(a.mode_when.get(), b.mode_when.get()) ||
       !SameExpr(a.when.get(), b.when.get()) || a.effects.size() != b.effects.size()) {
     return false;
   }
@@ -476,8 +477,13 @@ std::string Dump(const Policy& p) {
     out += ")\n";
   }
   for (const Rule& r : p.rules) {
-    Put(&out, "  (rule ", r.name, " (mode ", ModeName(r.mode), ") (on_error ",
-        OnErrorName(r.on_error), ")\n");
+    Put(&out, "  (rule ", r.name, " (mode ", ModeName(r.mode));
+    if (r.mode_when) {
+      out += " (when ";
+      DumpExpr(&out, r.mode_when.get());
+      out += ")";
+    }
+    Put(&out, ") (on_error ", OnErrorName(r.on_error), ")\n");
     out += "    (when ";
     DumpExpr(&out, r.when.get());
     out += ")\n";

@@ -115,6 +115,9 @@ struct Rule {
   Mode mode = Mode::kEnforce;
   OnError on_error = OnError::kDeny;
   ExprPtr when;    // may be null (always applies)
+  // `mode shadow when C` (or advisory): `mode` applies where C holds, and the
+  // rule is enforced elsewhere. Null = `mode` always.
+  ExprPtr mode_when;
   std::vector<Effect> effects;
 };
 

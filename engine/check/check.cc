@@ -12,6 +12,7 @@ const char* RoleName(Role r) {
     case Role::kConst: return "const";
     case Role::kLet: return "let";
     case Role::kWhen: return "when";
+    case Role::kModeWhen: return "mode ... when";
     case Role::kRequire: return "require";
     case Role::kRedact: return "redact";
     case Role::kTag: return "tag";
@@ -51,6 +52,7 @@ std::vector<Root> CollectRoots(ast::Policy& p) {
   for (size_t i = 0; i < p.rules.size(); ++i) {
     auto& r = p.rules[i];
     if (r.when) out.push_back({Role::kWhen, r.when.get(), int(i)});
+    if (r.mode_when) out.push_back({Role::kModeWhen, r.mode_when.get(), int(i)});
     for (auto& e : r.effects) {
       switch (e.kind) {
         case ast::EffectKind::kRequire:

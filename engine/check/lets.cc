@@ -110,6 +110,7 @@ class Expander {
     for (auto& c : p.consts) root(c.expr);
     for (auto& r : p.rules) {
       root(r.when);
+      root(r.mode_when);
       for (auto& f : r.effects) {
         root(f.expr);
         for (auto& h : f.hints) root(h.expr);

@@ -49,6 +49,7 @@ enum class Role : uint8_t {
   kConst,         // const declaration (owner = const index)
   kLet,           // let declaration (owner = let index); any type, any scope
   kWhen,          // rule `when` (owner = rule index)
+  kModeWhen,      // `mode shadow when C` condition (owner = rule index)
   kRequire,       // `require` predicate
   kRedact,        // `redact` pattern
   kTag,           // `tag k = v` value

@@ -22,6 +22,7 @@ class Scoper {
     const char* what = nullptr;
     switch (root.role) {
       case Role::kWhen: what = "`when`"; break;
+      case Role::kModeWhen: what = "`mode ... when`"; break;
       case Role::kTag: what = "a tag value"; break;
       case Role::kMessage: what = "a message"; break;
       case Role::kBudgetKey: what = "a budget key"; break;

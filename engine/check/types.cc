@@ -482,6 +482,7 @@ class Typer {
         return;
       }
       case Role::kWhen:
+      case Role::kModeWhen:
       case Role::kRequire:
         if (!IsAny(t) && !t.is(Kind::kBool))
           Bad(e, std::string("`") + RoleName(root.role) + "` needs a bool condition, found " + T(t),

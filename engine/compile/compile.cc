@@ -191,6 +191,7 @@ void Compiler::Rule(uint32_t id, const ast::Rule& r) {
   vm::internal::RuleCode rc;
   size_t first_entry = code_->entries.size();
   if (r.when) rc.when = EmitEntry(EntryKind::kWhen, id, 0, *r.when);
+  if (r.mode_when) rc.mode_when = EmitEntry(EntryKind::kModeWhen, id, 0, *r.mode_when);
   uint32_t redact_n = 0;
   for (const ast::Effect& ef : r.effects) {
     switch (ef.kind) {

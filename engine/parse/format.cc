@@ -269,7 +269,26 @@ class Formatter {
     } else if (kw == "fixture") {  // fixture name [from base] { bindings }
       while (!AtEnd() && !Is("{")) Take(Sp::kSpace);
       Bindings(0);
-    } else if (kw == "rule" || kw == "budget" || kw == "limit" || kw == "test") {
+    } else if (kw == "rule") {
+      // The body's `{` is the one whose `}` ends the declaration (a set
+      // literal in `mode shadow when x in {...}` is followed by the body).
+      size_t body = k_;
+      for (size_t k = k_; k < sig_.size(); ++k) {
+        if (t_[sig_[k]].text != "{") continue;
+        size_t m = match_[k];
+        if (m <= k || m + 1 >= sig_.size() || IsKeyword(t_[sig_[m + 1]].text)) {
+          body = k;
+          break;
+        }
+        k = m;
+      }
+      while (!AtEnd() && k_ < body && ok_) {
+        bool cond = Is("when");
+        Take(Sp::kSpace);
+        if (cond) Flow([this, body] { return k_ >= body; });
+      }
+      Block(kw, 0);
+    } else if (kw == "budget" || kw == "limit" || kw == "test") {
       while (!AtEnd() && !Is("{")) Take(Sp::kSpace);
       Block(kw, 0);
     } else {

@@ -28,6 +28,7 @@ const char* EntryName(EntryKind k) {
     case EntryKind::kBudgetKey: return "budget key";
     case EntryKind::kLimitKey: return "limit key";
     case EntryKind::kMessage: return "message";
+    case EntryKind::kModeWhen: return "mode when";
   }
   return "?";
 }
@@ -174,7 +175,8 @@ std::string Disassemble(const Program& program) {
     if (rc.when == kNoEntry) line("  when: always");
     for (; ei < c.entries.size() && c.entries[ei].owner == r &&
            (c.entries[ei].kind == EntryKind::kWhen || c.entries[ei].kind == EntryKind::kRequire ||
-            c.entries[ei].kind == EntryKind::kTag || c.entries[ei].kind == EntryKind::kMessage);
+            c.entries[ei].kind == EntryKind::kTag || c.entries[ei].kind == EntryKind::kMessage ||
+            c.entries[ei].kind == EntryKind::kModeWhen);
          ++ei) {
       dump_entry(c.entries[ei]);
     }

@@ -75,11 +75,13 @@ void Deny(Decision* out, uint32_t rule, int status, std::string_view code, std::
   out->deny_rule = rule;
 }
 
-void RuleFailed(const Code& c, uint32_t r, Frame* f, Decision* out) {
+// `mode` is the rule's mode for this request: a rule with `mode shadow when
+// C` counts as enforced until C is known to hold (an error fails closed).
+void RuleFailed(const Code& c, uint32_t r, Frame* f, Decision* out, ast::Mode mode) {
   out->errors.push_back(RuleError{r, f->err_code, f->err_msg});
   if (f->trace) f->trace->error = true;
   const RuleInfo& info = c.rules[r];
-  if (info.mode == ast::Mode::kEnforce && info.on_error == ast::OnError::kDeny) {
+  if (mode == ast::Mode::kEnforce && info.on_error == ast::OnError::kDeny) {
     Deny(out, r, 403, kCodeRuleError, f->err_msg);
   }
 }
@@ -109,15 +111,27 @@ void EvalRule(const Code& c, uint32_t r, Frame* f, Decision* out) {
     f->trace->rule = r;
   }
   f->null_what = {};
-  if (rc.when != kNoEntry) {
+  ast::Mode mode = rc.mode_when != kNoEntry ? ast::Mode::kEnforce : info.mode;
+  auto holds = [&](uint32_t pc, bool* b) {
     Value v;
-    if (!internal::Run(f, rc.when, &v)) return RuleFailed(c, r, f, out);
+    if (!internal::Run(f, pc, &v)) return false;
     if (v.kind != Kind::kBool) {
       f->err_code = kErrMissingField;
       f->err_msg = f->null_what.empty() ? "missing value" : "missing field `" + std::string(f->null_what) + "`";
-      return RuleFailed(c, r, f, out);
+      return false;
     }
-    if (!v.b) return;
+    *b = v.b;
+    return true;
+  };
+  if (rc.when != kNoEntry) {
+    bool b = false;
+    if (!holds(rc.when, &b)) return RuleFailed(c, r, f, out, mode);
+    if (!b) return;
+  }
+  if (rc.mode_when != kNoEntry) {
+    bool b = false;
+    if (!holds(rc.mode_when, &b)) return RuleFailed(c, r, f, out, mode);
+    if (b) mode = info.mode;
   }
   // Tag values first: an error there is a rule error and no effect applies.
   size_t first_tag = out->tags.size();
@@ -128,7 +142,7 @@ void EvalRule(const Code& c, uint32_t r, Frame* f, Decision* out) {
     } else {
       if (!internal::Run(f, t.pc, &v)) {
         out->tags.resize(first_tag);
-        return RuleFailed(c, r, f, out);
+        return RuleFailed(c, r, f, out, mode);
       }
       v = out->arena.Clone(v);
     }
@@ -160,13 +174,13 @@ void EvalRule(const Code& c, uint32_t r, Frame* f, Decision* out) {
     advisory = !warnings.empty() ? warnings.front() : rc.has_deny ? reason : advisory;
   }
   if (f->trace) f->trace->fired = true;
-  if (info.mode == ast::Mode::kShadow) {
+  if (mode == ast::Mode::kShadow) {
     out->tags.resize(first_tag);
     out->shadow.push_back(r);
     for (uint32_t rq : rc.require_ids) out->shadow_requires.push_back(RequireRef{r, rq});
     return;
   }
-  if (info.mode == ast::Mode::kAdvisory) {
+  if (mode == ast::Mode::kAdvisory) {
     out->tags.resize(first_tag);
     out->advisory.push_back(r);
     out->warnings.push_back(Warning{r, advisory});

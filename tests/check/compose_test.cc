@@ -154,6 +154,49 @@ rule r { when eu_provider deny "x" }
   EXPECT_NE(bad.Render().find("tg_scope_error"), std::string::npos) << bad.Render();
 }
 
+TEST(ModeWhen, OneRuleShadowForSomeRequestsEnforcedForTheOthers) {
+  Compiled c = CompileSource("t.tg", R"(policy "m"
+let pilot = principal.workspace in {"ws-1", "ws-2"}
+rule long mode shadow when pilot { when request.max_tokens > 100 deny 413 "too long" }
+)",
+                             {});
+  ASSERT_TRUE(c.policy) << c.diagnostics.Render();
+  const vm::Program& prog = c.policy->program();
+  auto decide = [&](const std::string& ws, const std::string& extra, vm::Decision* d) {
+    vm::Record rec;
+    rec.slots.assign(c.policy->schema().slot_count(ast::Scope::kRequest), Value::Null());
+    auto set = [&](const char* path, Value v) {
+      rec.slots[c.policy->schema().field(c.policy->schema().Find(path)).slot] = v;
+    };
+    set("principal.workspace", Value::StringRef(ws));
+    if (extra != "no tokens") set("request.max_tokens", Value::Int(500));
+    vm::Evaluate(prog, rec, {}, d);
+  };
+  vm::Decision d;
+  decide("ws-9", "", &d);
+  EXPECT_EQ(d.outcome, vm::Outcome::kDeny);
+  EXPECT_EQ(d.status, 413);
+  EXPECT_EQ(d.fired.size(), 1u);
+  decide("ws-1", "", &d);
+  EXPECT_EQ(d.outcome, vm::Outcome::kAllow);
+  EXPECT_EQ(d.shadow.size(), 1u);
+  EXPECT_TRUE(d.fired.empty());
+  // An error before the mode is known fails closed: the rule counts as enforced.
+  decide("ws-1", "no tokens", &d);
+  EXPECT_EQ(d.outcome, vm::Outcome::kDeny);
+  EXPECT_EQ(d.code, vm::kCodeRuleError);
+}
+
+TEST(ModeWhen, CheckedLikeACondition) {
+  Checked c = CheckSource(R"(policy "p"
+rule r mode enforce when true { deny "x" }
+rule s mode shadow when request.model { deny "x" }
+rule t mode shadow when provider.zdr { deny "x" }
+)");
+  EXPECT_EQ(c.ErrorCodes(), (std::vector<std::string>{"tg_invalid_value", "tg_type_error", "tg_scope_error"}))
+      << c.Render();
+}
+
 class SchemaHeader : public ::testing::Test {
  protected:
   void SetUp() override {

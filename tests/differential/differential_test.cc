@@ -236,6 +236,13 @@ TEST(Differential, EdgeCasesAgree) {
       "rule a { when request.stream deny \"x\" }\nrule b on_error skip { when not request.stream deny 402 \"y\" }",
       "rule a mode advisory { when request.stream == null warn \"w\" tag t = 1 }\n"
       "rule b mode shadow { when true require provider.zdr tag t = request.max_tokens + 1 }",
+      // Named conditions (inlined) and a mode chosen per request.
+      "let big = request.max_tokens > 1\nlet hot = request.temperature > 0.5\n"
+      "rule a mode shadow when hot { when big deny 413 \"x\" tag t = 1 }\n"
+      "rule b mode advisory when request.stream on_error skip { when big or hot warn \"w\" }",
+      "rule a mode shadow when request.max_tokens / (request.max_tokens - request.max_tokens) > 0 "
+      "{ when true deny \"x\" }\n"
+      "rule b mode shadow when request.stream { require provider.zdr }",
   };
   const char* const inputs[] = {
       R"("max_tokens": 2305843009213693952, "temperature": 0.7, "provider": {"max_price": {"request": 0.5, "prompt": "0.25"}})",

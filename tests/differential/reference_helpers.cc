@@ -468,9 +468,15 @@ void Evaluate(const ast::Policy& policy, const stdlib::Schema& schema, const vm:
     Interp in(policy, schema, request, nullptr, out->arena);
     std::optional<Error> err;
     bool fired = true;
+    // `mode shadow when C`: enforced until C is known to hold.
+    ast::Mode mode = rule.mode_when ? ast::Mode::kEnforce : rule.mode;
     if (rule.when) {
       Result w = in.Bool(*rule.when);
       if (w.err) err = w.err; else fired = w.v.b;
+    }
+    if (fired && !err && rule.mode_when) {
+      Result m = in.Bool(*rule.mode_when);
+      if (m.err) err = m.err; else if (m.v.b) mode = rule.mode;
     }
     // Tag values are computed only for a firing rule; an error there is a
     // rule error like one in `when`.
@@ -507,7 +513,7 @@ void Evaluate(const ast::Policy& policy, const stdlib::Schema& schema, const vm:
     }
     if (err) {
       RecordError(ri, *err, out);
-      if (rule.mode == ast::Mode::kEnforce && rule.on_error == ast::OnError::kDeny &&
+      if (mode == ast::Mode::kEnforce && rule.on_error == ast::OnError::kDeny &&
           out->outcome == vm::Outcome::kAllow) {
         out->outcome = vm::Outcome::kDeny;
         out->status = 403;
@@ -519,14 +525,14 @@ void Evaluate(const ast::Policy& policy, const stdlib::Schema& schema, const vm:
     }
     if (!fired) continue;
 
-    if (rule.mode == ast::Mode::kShadow) {
+    if (mode == ast::Mode::kShadow) {
       out->shadow.push_back(ri);
       uint32_t k = first_require;
       for (const ast::Effect& fx : rule.effects)
         if (fx.kind == ast::EffectKind::kRequire) out->shadow_requires.push_back({ri, k++});
       continue;
     }
-    if (rule.mode == ast::Mode::kAdvisory) {
+    if (mode == ast::Mode::kAdvisory) {
       out->advisory.push_back(ri);
       out->warnings.push_back({ri, std::string_view()});
       continue;

@@ -102,7 +102,8 @@ struct ScanGroup {
 };
 
 // kMessage: a deny or warn message with `{...}` holes, rendered when the rule fires.
-enum class EntryKind : uint8_t { kWhen, kRequire, kTag, kBudgetKey, kLimitKey, kMessage };
+// kModeWhen: the condition of `mode shadow when C`.
+enum class EntryKind : uint8_t { kWhen, kRequire, kTag, kBudgetKey, kLimitKey, kMessage, kModeWhen };
 struct Entry {
   EntryKind kind = EntryKind::kWhen;
   uint32_t owner = 0;           // rule / budget / limit id
@@ -120,6 +121,9 @@ struct TagCode {
 
 struct RuleCode {
   uint32_t when = kNoEntry;     // entry pc; kNoEntry = always fires
+  // `mode shadow when C`: entry pc of C (RuleInfo::mode where C holds,
+  // enforce elsewhere); kNoEntry = RuleInfo::mode always.
+  uint32_t mode_when = kNoEntry;
   bool has_deny = false;
   int status = 403;
   std::string reason;
