@@ -276,7 +276,9 @@ class Formatter {
       for (size_t k = k_; k < sig_.size(); ++k) {
         if (t_[sig_[k]].text != "{") continue;
         size_t m = match_[k];
-        if (m <= k || m + 1 >= sig_.size() || IsKeyword(t_[sig_[m + 1]].text)) {
+        static const std::unordered_set<std::string> kDecl = {
+            "const", "let", "data", "rule", "budget", "limit", "fixture", "test"};
+        if (m <= k || m + 1 >= sig_.size() || kDecl.count(t_[sig_[m + 1]].text) > 0) {
           body = k;
           break;
         }
