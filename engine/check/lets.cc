@@ -22,6 +22,18 @@ using ast::Expr;
 using ast::ExprKind;
 using ast::ExprPtr;
 
+// Nodes one top-level expression may reach by expanding lets: a chain of
+// lets that each use the previous one twice would otherwise grow
+// exponentially (tg_limit_exceeded instead).
+constexpr size_t kMaxExpandedNodes = 20000;
+
+size_t CountNodes(const Expr& e) {
+  size_t n = 1;
+  for (const ExprPtr& k : e.kids)
+    if (k) n += CountNodes(*k);
+  return n;
+}
+
 // Names an expression reads that no quantifier inside it binds.
 void FreeNames(const Expr& e, std::vector<std::string>* bound, std::vector<std::string>* out) {
   if (e.kind == ExprKind::kName) {
@@ -81,6 +93,17 @@ class Expander {
         return;
       }
       if (!let.expr) return;
+      if (added_ + sizes_[i] > kMaxExpandedNodes) {
+        if (!too_big_reported_)
+          ctx_.Error("tg_limit_exceeded", e->span,
+                     "using let `" + e->name + "` here makes the expression larger than " +
+                         std::to_string(kMaxExpandedNodes) + " nodes",
+                     "lets are copied where they are used; use fewer nested lets");
+        too_big_reported_ = true;
+        e->index = -2;
+        return;
+      }
+      added_ += sizes_[i];
       e = ast::Clone(*let.expr);
       return;
     }
@@ -97,14 +120,20 @@ class Expander {
   void Roots() {
     auto& p = *ctx_.policy;
     size_t all = p.lets.size();
+    sizes_.assign(p.lets.size(), 1);
     for (size_t i = 0; i < p.lets.size(); ++i) {
       locals_.clear();
+      added_ = 0;
+      too_big_reported_ = false;
       Expand(p.lets[i].expr, i, int(i), 1);
+      if (p.lets[i].expr) sizes_[i] = CountNodes(*p.lets[i].expr);
       std::vector<std::string> bound;
       if (p.lets[i].expr) FreeNames(*p.lets[i].expr, &bound, &ctx_.let_free_names[i]);
     }
     auto root = [&](ExprPtr& e) {
       locals_.clear();
+      added_ = 0;
+      too_big_reported_ = false;
       Expand(e, all, -1, 1);
     };
     for (auto& c : p.consts) root(c.expr);
@@ -148,6 +177,9 @@ class Expander {
   std::map<std::string, int> index_;
   std::vector<bool> used_;
   std::vector<std::string> locals_;
+  std::vector<size_t> sizes_;  // nodes of each let's expanded expression
+  size_t added_ = 0;           // nodes copied into the current root
+  bool too_big_reported_ = false;
 };
 
 }  // namespace

@@ -141,6 +141,16 @@ rule r { when any m in request.models: is_m deny "x" }
   EXPECT_NE(d.Render().find("name `x` is already declared"), std::string::npos) << d.Render();
 }
 
+TEST(Lets, ExpansionIsBounded) {
+  std::string src = "policy \"p\"\nlet a0 = request.max_tokens > 1\n";
+  for (int i = 1; i <= 40; ++i)
+    src += "let a" + std::to_string(i) + " = a" + std::to_string(i - 1) + " and a" + std::to_string(i - 1) + "\n";
+  src += "rule r { when a40 deny \"x\" }\n";
+  Checked c = CheckSource(src);
+  EXPECT_FALSE(c.ok);
+  EXPECT_NE(c.Render().find("tg_limit_exceeded"), std::string::npos) << c.Render().substr(0, 2000);
+}
+
 TEST(Lets, ALetReadingACandidateFieldOnlyInRequire) {
   Checked ok = CheckSource(R"(policy "p"
 let eu_provider = provider.jurisdiction in {"DE", "FR"}
@@ -219,6 +229,11 @@ TEST_F(SchemaHeader, TheExtensionTravelsWithThePolicy) {
   ASSERT_TRUE(c.policy) << c.diagnostics.Render();
   EXPECT_GE(c.policy->schema().Find("principal.cost_center"), 0);
   EXPECT_LT(stdlib::Schema::Standard().Find("principal.cost_center"), 0);
+  // The extension's contents are part of the version id.
+  Write("ext/cc.json", R"({"fields": [{"path": "principal.cost_center", "type": "string", "scope": "request", "description": "x"}]})");
+  Compiled again = CompileFile(Path("p.tg"), {});
+  ASSERT_TRUE(again.policy) << again.diagnostics.Render();
+  EXPECT_NE(again.policy->version_id(), c.policy->version_id());
   // Without the header the field is unknown, and the help names extensions.
   Write("q.tg", "policy \"p\"\nrule r { when principal.cost_center == \"x\" deny \"x\" }\n");
   Compiled q = CompileFile(Path("q.tg"), {});
