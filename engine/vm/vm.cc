@@ -169,7 +169,7 @@ void EvalRule(const Code& c, uint32_t r, Frame* f, Decision* out) {
     }
     if (!ok) {
       out->tags.resize(first_tag);
-      return RuleFailed(c, r, f, out);
+      return RuleFailed(c, r, f, out, mode);
     }
     advisory = !warnings.empty() ? warnings.front() : rc.has_deny ? reason : advisory;
   }
