@@ -80,6 +80,16 @@ TEST(Compose, HeadersMustNameTheSamePolicy) {
   EXPECT_EQ(d->notes[0].span.file->path, "a.tg");
 }
 
+TEST(Compose, RetentionIsStatedOnceOrTheSameEverywhere) {
+  Compiled one = Compose({{"a.tg", "policy \"p\" retain content hash\n"}, {"b.tg", "policy \"p\"\n"}});
+  ASSERT_TRUE(one.policy) << one.diagnostics.Render();
+  EXPECT_EQ(one.policy->ast().retain, ast::Retention::kHash);
+  Compiled clash = Compose({{"a.tg", "policy \"p\" retain content hash\n"},
+                            {"b.tg", "policy \"p\" retain content none\n"}});
+  EXPECT_FALSE(clash.policy);
+  EXPECT_NE(FindCode(clash.diagnostics, "tg_composition_error"), nullptr) << clash.diagnostics.Render();
+}
+
 TEST(Compose, ASyntaxErrorInOneFileIsReportedWithTheOthers) {
   Compiled c = Compose({{"a.tg", "policy \"p\"\nrule { }\n"}, {"b.tg", "policy \"p\"\nrule ok { deny \"x\" }\n"}});
   EXPECT_FALSE(c.policy);
