@@ -221,7 +221,8 @@ const std::vector<Pass>& Passes() {
   static const std::vector<Pass> passes = {
       {"declarations", &Declarations}, {"data", &Data},   {"resolve", &Resolve},
       {"types", &Types},               {"scopes", &Scopes}, {"regex", &Regex},
-      {"fold", &Fold},                 {"names", &Names},   {"tests", &Tests},
+      {"fold", &Fold},                 {"optional", &Optional}, {"names", &Names},
+      {"tests", &Tests},
   };
   return passes;
 }
