@@ -235,8 +235,12 @@ class Checker {
     }
   }
 
+  // A budget or limit key has no condition to guard it: only a default helps.
   void CheckKey(const Expr* e) {
-    if (e) Need(*e, Facts(), 1);
+    if (!e || !e->type.is(Kind::kString)) return;  // a wrong type is reported already
+    guardable_ = false;
+    Need(*e, Facts(), 1);
+    guardable_ = true;
   }
 
  private:
@@ -347,39 +351,37 @@ class Checker {
     std::string text(ctx_.Text(e.span));
     const Expr* map = nullptr;
     const Expr* key = nullptr;
-    std::string why = "is optional";
+    std::string why = "it is an optional field";
     if (e.kind == ExprKind::kIndex || e.kind == ExprKind::kMember) {
       const Type& base = e.kids[0]->type;
       if (base.is(Kind::kMap)) {
         map = e.kids[0].get();
         key = e.kind == ExprKind::kIndex ? e.kids[1].get() : nullptr;
-        why = "is a map lookup and the key may be missing";
+        why = "the key may not be in the map";
       } else if (base.is(Kind::kList)) {
-        why = "is a list element and the position may be out of range";
+        why = "the position may be past the end of the list";
       } else if (e.ref != RefKind::kField) {
-        why = "is an optional record field";
-      } else {
-        why = "is an optional field";
+        why = "it is an optional record field";
       }
     } else if (e.kind == ExprKind::kCall || (e.kind == ExprKind::kBinary && e.op == Op::kCoalesce)) {
-      why = "may be absent (its default may be absent)";
+      why = "its default may be absent";
     } else if (IsNullLiteral(e)) {
-      why = "is null";
+      why = "it is null";
     }
     std::string def = DefaultFor(e.type);
-    std::string help = "guard it: `exists(" + text + ") and ...`";
+    if (def.empty()) def = "DEFAULT";
+    std::string help;
     if (map) {
       std::string m(ctx_.Text(map->span));
       std::string k = key ? std::string(ctx_.Text(key->span)) : "\"" + e.name + "\"";
-      help = "guard it: `" + k + " in " + m + " and ...`, or give a default: `get(" + m + ", " + k +
-             ", " + (def.empty() ? "DEFAULT" : def) + ")` or `" + text + " ?? " +
-             (def.empty() ? "DEFAULT" : def) + "`";
+      help = "give a default: `get(" + m + ", " + k + ", " + def + ")` or `" + text + " ?? " + def + "`";
+      if (guardable_) help = "guard it: `" + k + " in " + m + " and ...`, or " + help;
     } else {
-      help += ", or give a default: `" + text + " ?? " + (def.empty() ? "DEFAULT" : def) + "`";
+      help = "give a default: `" + text + " ?? " + def + "`";
+      if (guardable_) help = "guard it: `exists(" + text + ") and ...`, or " + help;
     }
     ctx_.Error("tg_unguarded_optional", e.span,
-               "`" + text + "` " + why + " and may be absent here, where a value is needed",
-               help);
+               "`" + text + "` may be absent here, where a value is needed: " + why, help);
   }
 
   static std::string DefaultFor(const Type& t) {
@@ -398,6 +400,7 @@ class Checker {
 
   Context& ctx_;
   std::set<const Expr*> reported_;
+  bool guardable_ = true;
 };
 
 }  // namespace

@@ -199,9 +199,17 @@ class Typer {
         if (a.is(Kind::kNull)) return b;
         if (b.is(Kind::kNull)) return a;
         if (a.IsNumeric() && b.IsNumeric()) return a == b ? a : Type(Kind::kDecimal);
-        if (Fits(a, b)) return a;
-        if (Fits(b, a)) return b;
+        // Records must match exactly: fields are read by position.
+        if (a.is(Kind::kRecord) || b.is(Kind::kRecord)) {
+          if (a == b) return a;
+        } else {
+          if (Fits(a, b)) return a;
+          if (Fits(b, a)) return b;
+        }
         if (MoneyMix(a, b)) return MoneyMismatch(e, l, r, a, "the default of `??` must be money like the value");
+        if (a.is(Kind::kRecord))
+          return Bad(r, "the default of `??` must have exactly the record type " + T(a) + ", found " + T(b),
+                     "declare the default as a const of that type: `const d: " + a.ToString() + " = {...}`");
         return Bad(r, "the default of `??` must have the value's type " + T(a) + ", found " + T(b),
                    "write a default of type " + T(a) + "; " + ConvertHelp(a, b));
       case Op::kEq:
@@ -393,6 +401,11 @@ class Typer {
     if (IsAny(v)) return d;
     if (d.is(Kind::kNull)) return v;
     if (v.IsNumeric() && d.IsNumeric()) return v == d ? v : Type(Kind::kDecimal);
+    if (v.is(Kind::kRecord)) {  // fields are read by position: the types must match exactly
+      if (v == d) return v;
+      return Bad(*e.kids[2], "the default of `get` must have exactly the record type " + T(v) + ", found " + T(d),
+                 "declare the default as a const of that type: `const d: " + v.ToString() + " = {...}`");
+    }
     if (Fits(v, d)) return v;
     if (MoneyMix(v, d))
       return MoneyMismatch(*e.kids[2], *e.kids[2], *e.kids[2], Type(Kind::kInt),
@@ -501,8 +514,9 @@ class Typer {
             return;
           }
           bool ok = IsAny(t) || Conform(ctx_, *c.declared, e, "const `" + c.name + "`");
+          // The expression keeps its own type until the fold pass has
+          // coerced its value to the declared layout (records by field name).
           const_types_[root.owner] = ok && !IsAny(t) ? *c.declared : Type();
-          if (ok && !IsAny(t)) root.expr->type = *c.declared;
         } else {
           const_types_[root.owner] = t;
         }

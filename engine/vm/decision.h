@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -115,6 +116,10 @@ struct Decision {
   std::vector<RuleError> errors;
   std::vector<TraceEntry> trace;    // only with EvalOptions::trace
   uint64_t instructions = 0;        // executed, for the audit record
+  // The instant the policy saw as `context.time` (Record::time): replaying
+  // the decision passes it back (runtime::DecodeOptions::now_ms).
+  std::optional<int64_t> time;      // unix ms
+  bool time_from_clock = false;     // the input had none; the clock gave it
   Arena arena;                      // values computed during evaluation (tags)
 
   void Clear();

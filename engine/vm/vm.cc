@@ -47,6 +47,8 @@ void Decision::Clear() {
   errors.clear();
   trace.clear();
   instructions = 0;
+  time.reset();
+  time_from_clock = false;
   arena.Reset();
 }
 
@@ -262,6 +264,10 @@ const std::vector<uint32_t>* SelectRules(const Code& c, const Record& request, S
 void Evaluate(const Program& program, const Record& request, const EvalOptions& options,
               Decision* out) {
   out->Clear();
+  if (request.time) {
+    out->time = request.time->unix_ms;
+    out->time_from_clock = request.time->from_clock;
+  }
   const Code& c = program.code();
   Scratch* s = &internal::ThreadScratch();
   internal::BeginEvaluation(c, s);
