@@ -227,7 +227,7 @@ has "test summary" "$OUT" " passed, 0 failed"
 hasnt "test no failures" "$OUT" "  FAIL  "
 cat >"$TMP/failing.tg" <<'EOF'
 policy "failing"
-rule big on_error skip { when request.max_tokens > 100 deny 413 "too big" }
+rule big { when (request.max_tokens ?? 0) > 100 deny 413 "too big" }
 rule unused { when request.model == "nobody" deny "no" }
 test "big requests are denied" {
   given { request.max_tokens: 500 }
@@ -240,6 +240,13 @@ test "this expectation is wrong" {
 EOF
 mkdir -p "$TMP/dir/sub"
 cp "$TMP/failing.tg" "$TMP/dir/sub/"
+cat >"$TMP/unguarded.tg" <<'EOF'
+policy "unguarded"
+rule streaming { when request.stream and request.model == "x" deny "no streaming" }
+EOF
+run "check unguarded optional" 1 "$TG" check "$TMP/unguarded.tg"
+has "check unguarded code" "$ERR" "unguarded.tg:2:23: error[tg_unguarded_optional]"
+has "check unguarded help" "$ERR" 'guard it: `exists(request.stream) and ...`, or give a default: `request.stream ?? false`'
 run "test failing" 1 "$TG" test "$TMP/failing.tg"
 has "test PASS" "$OUT" "  PASS  big requests are denied"
 has "test FAIL" "$OUT" "  FAIL  this expectation is wrong"
