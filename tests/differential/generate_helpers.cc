@@ -695,10 +695,10 @@ void RandomCandidate(Rng& r, const stdlib::Schema& schema, vm::Record* out) {
 std::string StructuredPolicy(int rules) {
   std::string s = "policy \"structured\"\nconst eu = {\"DE\", \"FR\", \"NL\", \"IE\"}\n";
   static const char* const conds[] = {
-      "request.max_tokens > 4000", "principal.jurisdiction in eu",
+      "(request.max_tokens ?? 0) > 4000", "exists(principal.jurisdiction) and principal.jurisdiction in eu",
       "request.model == \"gpt-4o\" and request.stream == true",
       "context.data_class == \"confidential\"", "principal.groups has \"contractors\"",
-      "request.temperature > 1.5", "request.provider.zdr == false",
+      "(request.temperature ?? 0) > 1.5", "request.provider.zdr == false",
       "request.input_tokens > 100000"};
   for (int i = 0; i < rules; ++i) {
     s += "rule s" + std::to_string(i) + " on_error skip {\n  when principal.workspace == \"ws" +
