@@ -12,8 +12,9 @@
 //   for (const vm::RequireRef& r : d.require_refs)
 //     if (!vm::EvalRequire(program, r.require, request, candidate, {}).pass) ...
 //
-// Errors: a rule whose evaluation fails (missing optional field, arithmetic
-// overflow, instruction budget exhausted) never aborts the evaluation; it is
+// Errors: a rule whose evaluation fails (arithmetic overflow, a builtin,
+// instruction budget exhausted; a missing field only defensively: the
+// checker rules it out) never aborts the evaluation; it is
 // recorded in Decision::errors and handled by the rule's `on_error` mode. A
 // require predicate that fails at run time is handled by its rule's
 // `on_error` too: `deny` rejects the candidate (fail closed), `skip` keeps
