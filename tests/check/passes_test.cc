@@ -305,3 +305,53 @@ rule r { when info[principal.user] == 1 deny "x" })");
 
 }  // namespace
 }  // namespace tollgate::checktest
+
+namespace tollgate::checktest {
+namespace {
+
+// Pass `optional` (issue 6 item 1): which reads need a guard, and which
+// guards the flow typing understands. Each snippet is one rule.
+TEST(Passes, OptionalGuardsAndDefaults) {
+  const char* const fine[] = {
+      "when exists(request.stream) and request.stream deny \"x\"",
+      "when request.stream != null and not request.stream deny \"x\"",
+      "when not exists(request.max_tokens) or request.max_tokens > 5 deny \"x\"",
+      "when not (request.max_tokens == null or request.max_tokens < 5) deny \"x\"",
+      "when context.data_class == \"x\" and context.data_class contains \"x\" deny \"x\"",
+      "when request.model in caps and caps[request.model] > 1 deny \"x\"",
+      "when not (request.model in caps) or caps[request.model] > 1 deny \"x\"",
+      "when (request.max_tokens ?? 0) + get(caps, request.model, 0) > 1 deny \"x\"",
+      "when exists(request.max_tokens) require endpoint.max_output_tokens >= request.max_tokens",
+      "when exists(principal.user) tag user = principal.user",
+      "tag user = principal.user",  // a tag value may be absent
+      "when \"a\" in principal.groups or (any t in context.tags: t == \"b\") deny \"x\"",
+      "when any m in request.messages: exists(m.name) and m.name == \"bob\" deny \"x\"",
+      "when exists(request.messages[2]) and request.messages[2].role == \"user\" deny \"x\"",
+      "when request.provider.zdr == true deny \"x\"",
+  };
+  for (const char* r : fine) {
+    auto c = CheckSource(std::string("policy \"p\"\nconst caps = {\"a\": 1}\nrule r { ") + r + " }");
+    EXPECT_TRUE(c.ok) << r << "\n" << c.Render();
+  }
+  const char* const unguarded[] = {
+      "when request.stream deny \"x\"",
+      "when exists(request.stream) or request.stream deny \"x\"",     // the wrong branch
+      "when request.max_tokens == null and request.max_tokens > 5 deny \"x\"",
+      "when caps[request.model] > 1 deny \"x\"",
+      "when request.model in caps or caps[request.model] > 1 deny \"x\"",
+      "when (any m in request.messages: exists(m.name)) and request.messages[0].name == \"x\" deny \"x\"",
+      "when any m in request.messages: m.name contains \"b\" deny \"x\"",
+      "when exists(request.temperature) deny \"x\" tag t = request.max_tokens + 1",
+      "require endpoint.max_output_tokens >= request.max_tokens",
+      "when request.messages[0].role == \"user\" deny \"x\"",
+      "when get(caps, request.model, request.max_tokens) > 1 deny \"x\"",
+      "when lower(principal.user) == \"x\" deny \"x\"",
+  };
+  for (const char* r : unguarded) {
+    auto c = CheckSource(std::string("policy \"p\"\nconst caps = {\"a\": 1}\nrule r { ") + r + " }");
+    EXPECT_EQ(c.ErrorCodes(), V{"tg_unguarded_optional"}) << r << "\n" << c.Render();
+  }
+}
+
+}  // namespace
+}  // namespace tollgate::checktest
