@@ -427,6 +427,9 @@ bool FnDateTz(Args a, size_t, Arena& scratch, Value* out, std::string* error) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", static_cast<int>(cs.year()), cs.month(), cs.day());
   *out = scratch.String(buf);
+  return true;
+}
+
 // ---------------------------------------------------------------- maps
 
 // get(m, k, default): m[k], or the default when the key is absent (or null).
