@@ -28,6 +28,7 @@
 #include <set>
 
 #include "engine/check/passes.h"
+#include "stdlib/builtins.h"
 
 namespace tollgate::check {
 namespace {
@@ -229,7 +230,9 @@ class Checker {
       if (!fx.expr) continue;
       switch (fx.kind) {
         case ast::EffectKind::kRequire: Need(*fx.expr, after_when, 1); break;
-        case ast::EffectKind::kTag: Visit(*fx.expr, after_when, 1); break;  // a null tag is fine
+        case ast::EffectKind::kTag:   // a null tag value is fine; what it computes is checked
+        case ast::EffectKind::kDeny:  // so are message holes (`deny "tool {t}"`)
+        case ast::EffectKind::kWarn: Visit(*fx.expr, after_when, 1); break;
         default: break;  // redact patterns are constant
       }
     }
@@ -237,9 +240,13 @@ class Checker {
 
   // A budget or limit key has no condition to guard it: only a default helps.
   void CheckKey(const Expr* e) {
-    if (!e || !e->type.is(Kind::kString)) return;  // a wrong type is reported already
+    if (!e) return;
     guardable_ = false;
-    Need(*e, Facts(), 1);
+    if (e->kind == ExprKind::kList) {  // a composite key: every part is needed
+      for (const auto& k : e->kids) Need(*k, Facts(), 2);
+    } else if (e->type.is(Kind::kString)) {  // a wrong type is reported already
+      Need(*e, Facts(), 1);
+    }
     guardable_ = true;
   }
 
@@ -274,7 +281,9 @@ class Checker {
       case ExprKind::kBinary:
         return BinaryAbsent(e, facts, depth);
       case ExprKind::kCall: {
-        if (e.name == "exists") {
+        // exists(x), string(x), ...: builtins that take null themselves.
+        if (e.index >= 0 && size_t(e.index) < stdlib::Builtins().size() &&
+            stdlib::Builtins()[e.index].accepts_null) {
           for (const auto& k : e.kids) Visit(*k, facts, depth + 1);
           return false;
         }

@@ -474,20 +474,30 @@ class PolicyGen {
     return r_.Chance(80) ? "(" + k + " in tenants and " + x + ")" : "(not (" + k + " in tenants) or " + x + ")";
   }
 
+  // Holes read present values or defaulted optional ones; some overflow.
+  std::string Holes() {
+    if (!r_.Chance(30)) return {};
+    static const char* const holes[] = {
+        " {principal.workspace} {request.input_tokens}",
+        " {principal.user ?? principal.workspace} {request.max_tokens ?? request.input_tokens}",
+        " {big + request.input_tokens}"};
+    return r_.Pick(holes);
+  }
+
   std::string Effect(int rule) {
     switch (r_.Below(9)) {
       case 0: case 1:
         return r_.Chance(50) ? "deny " + std::to_string(400 + r_.Below(60)) + " \"no r" +
-                                   std::to_string(rule) + "\""
+                                   std::to_string(rule) + Holes() + "\""
                              : "deny \"denied by r" + std::to_string(rule) + "\"";
       case 2: {
         static const T ts[] = {kInt, kStr, kBool, kMoney, kDec};
         return "tag t" + std::to_string(r_.Below(3)) + " = " + E(ts[r_.Below(5)], 1);
       }
       case 3:
-        // A message hole (rendered when the rule fires; an absent field is an error).
-        return "warn \"warning from r" + std::to_string(rule) +
-               (r_.Chance(30) ? " {principal.user} {request.max_tokens}" : "") + "\"";
+        // Message holes, rendered when the rule fires; an error there drops
+        // the message (a deny keeps its template) and is recorded.
+        return "warn \"warning from r" + std::to_string(rule) + Holes() + "\"";
       case 4: {
         static const char* const hints[] = {
             "sort price", "sort latency", "sort throughput", "max_price 1.50 usd",

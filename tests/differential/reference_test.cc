@@ -171,7 +171,7 @@ TEST(Reference, StringsAndMessagesAgreeWithTheVm) {
       "  deny 403 \"{m.role} said {m.content} ({length(m.content)} chars) {{ok}}\" }",
       "rule a { when any m in request.messages: (m.role == \"user\" and (any t in split(m.content, \" \"): t starts_with \"sec\"))\n"
       "  warn \"word {t} from {m.role}\" tag w = \"{t}/{principal.workspace}\" }",
-      "rule a on_error skip { deny \"tokens {request.max_tokens}\" }\n"
+      "rule a on_error skip { deny \"tokens {request.max_tokens ?? request.input_tokens} {1 / (request.input_tokens - request.input_tokens)}\" }\n"
       "const tz = \"Asia/Tokyo\"\n"
       "rule b { warn \"{principal.workspace + request.model} at {hour(context.time, tz)}h\" }",
       "const ny = \"America/New_York\"\n"
