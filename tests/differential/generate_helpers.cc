@@ -478,9 +478,9 @@ class PolicyGen {
   std::string Holes() {
     if (!r_.Chance(30)) return {};
     static const char* const holes[] = {
-        " {principal.workspace} {request.input_tokens}",
-        " {principal.user ?? principal.workspace} {request.max_tokens ?? request.input_tokens}",
-        " {big + request.input_tokens}"};
+        " {principal.workspace} {request.model}",
+        " {principal.user ?? principal.workspace} {request.max_tokens ?? 7}",
+        " {big + (request.max_tokens ?? 1)}"};
     return r_.Pick(holes);
   }
 
