@@ -5,9 +5,14 @@
 //   policy "acme"
 //   const eu = {"DE", "FR", "NL"}
 //   rule eu_residency {
-//     when principal.jurisdiction in eu
+//     when exists(principal.jurisdiction) and principal.jurisdiction in eu
 //     require provider.jurisdiction in eu
 //   }
+//
+// A value that may be absent (an optional field, a map lookup) is read
+// under a guard (`exists(x) and ...`, `k in m and m[k] ...`) or with a
+// default (`x ?? d`, `get(m, k, d)`); the checker refuses anything else
+// (tg_unguarded_optional), so absent fields never fail a rule at run time.
 //
 // docs/language.md is the full reference.
 //
@@ -23,7 +28,8 @@
 //
 //   tollgate::Compiled c = tollgate::CompileFiles({"legal.tg", "finance.tg"}, opts);
 //
-// Compiling parses (ANTLR), checks (types, schema, scopes, regexes) and
+// Compiling parses (ANTLR), checks (types, schema, scopes, regexes, absent
+// values) and
 // compiles to bytecode. It costs milliseconds per thousand rules and is
 // never done on the request path. Author mistakes come back as diagnostics
 // (file:line:col, stable code, help); `policy` is null when any is an error.
@@ -42,7 +48,10 @@
 //
 // ## Errors
 // Compile: diagnostics as data. Evaluate: never fails; runtime errors of a
-// rule are recorded in the decision and handled by the rule's `on_error`.
+// rule (arithmetic, a builtin, the instruction budget) are recorded in the
+// decision and handled by the rule's `on_error`; they never mask a real deny.
+// An absent context.time is the evaluating clock's instant
+// (runtime::DecodeOptions), recorded in Decision::time for replays.
 // No exception crosses this API.
 //
 // ## Limits

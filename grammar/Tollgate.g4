@@ -104,7 +104,10 @@ expr        : quant=('any' | 'all') IDENT 'in' orExpr ':' expr   # quantExpr
 orExpr      : andExpr ('or' andExpr)* ;
 andExpr     : notExpr ('and' notExpr)* ;
 notExpr     : 'not' notExpr | cmpExpr ;
-cmpExpr     : addExpr (cmpOp addExpr)? ;
+cmpExpr     : coalesceExpr (cmpOp coalesceExpr)? ;
+// `x ?? d`: x, or d when x is absent (null). Binds tighter than comparisons,
+// looser than arithmetic: `request.max_tokens ?? 0 > 4096`.
+coalesceExpr: addExpr ('??' addExpr)* ;
 cmpOp       : '==' | '!=' | '<' | '<=' | '>' | '>=' | 'in' | 'not' 'in'
             | 'matches' | 'contains' | 'has' | 'starts_with' | 'ends_with' ;
 addExpr     : mulExpr (op+=('+' | '-') mulExpr)* ;

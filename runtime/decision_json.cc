@@ -161,6 +161,13 @@ void Write(W* w, const vm::Decision& d, const vm::Program& p, bool explain) {
   w->EndObject();
   w->Key("instructions");
   w->Uint64(d.instructions);
+  if (d.time) {
+    // The instant the policy saw as context.time; replays pass it back.
+    w->Key("time");
+    Str(w, FormatRfc3339(*d.time));
+    w->Key("time_source");
+    Str(w, d.time_from_clock ? "clock" : "input");
+  }
 
   if (explain) {
     w->Key("trace");

@@ -8,8 +8,14 @@
 //    "shadow_requires": [], "redactions": [{"rule": "cards", "pattern": "dlp.credit_card",
 //    "replacement": "[CARD]"}], "route": {"sort": "price", "max_price": {"cost": "1"},
 //    "order": []}, "tags": {"team": "ml"}, "warnings": [{"rule": "r", "message": "m"}],
-//    "errors": [{"rule": "r", "code": "eval_missing_field", "message": "..."}],
-//    "policy": {"name": "acme", "version": "sha256:..."}, "instructions": 42}
+//    "errors": [{"rule": "r", "code": "eval_arithmetic_error", "message": "..."}],
+//    "policy": {"name": "acme", "version": "sha256:..."}, "instructions": 42,
+//    "time": "2026-01-05T10:00:00Z", "time_source": "input"}
+//
+// `time` is the instant the policy saw as context.time; `time_source` is
+// "clock" when the input had none and the evaluating clock filled it in (a
+// replay passes it back through runtime::DecodeOptions::now_ms). Both are
+// absent when the record did not come from runtime::DecodeInput.
 //
 // With `explain`, "trace": [{"rule", "fired", "error", "values": {path: value}}]
 // follows; raw content is summarised there, never copied (engine/vm/internal/trace.h). Keys always appear in this order; tag keys are sorted (the first

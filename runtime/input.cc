@@ -26,6 +26,7 @@
 #include <emmintrin.h>
 #endif
 #include <charconv>
+#include <chrono>
 #include <cstring>
 #include <memory>
 
@@ -73,6 +74,7 @@ struct Plan {
   struct Req { int slot; std::string path; };
   std::vector<Req> required;
   std::vector<std::pair<int, Kind>> empties;  // slots defaulting to empty set/list
+  std::vector<int> clock_slots;  // time slots filled from the clock when absent
   int content_slot = -1, tokens_slot = -1, params_slot = -1, messages_slot = -1;
   int partition_slot = -1;  // request.provider.sort_partition, from provider.sort.partition
   // Model names (stdlib/names.h): request.model / request.models are decoded
@@ -198,7 +200,9 @@ std::unique_ptr<Plan> BuildCandidatePlan(const stdlib::Schema& schema) {
     // no catalog is at hand to compute them.
     if (f.scope != ast::Scope::kCandidate) continue;
     AddLeaf(&plan->root, "candidate." + f.path, f.slot, f.type, Special::kNone);
-    if (f.required) plan->required.push_back({f.slot, "candidate." + f.path});
+    // Not even `required` fields are demanded: a gateway that routes itself
+    // may not know every catalog figure. A require that reads a field the
+    // caller left out fails at run time and, by its on_error, fails closed.
     if (f.type.is(Kind::kSet) || f.type.is(Kind::kList))
       plan->empties.emplace_back(f.slot, f.type.kind());
   }
@@ -234,6 +238,7 @@ std::unique_ptr<Plan> BuildPlan(const stdlib::Schema& schema) {
     if (sp == Special::kMessages) plan->messages_slot = f.slot;
     AddLeaf(&plan->root, f.path, f.slot, f.type, sp);
     if (f.required) plan->required.push_back({f.slot, f.path});
+    if (f.clock && f.type.is(Kind::kTime)) plan->clock_slots.push_back(f.slot);
     if (f.type.is(Kind::kSet) || f.type.is(Kind::kList))
       plan->empties.emplace_back(f.slot, f.type.kind());
   }
@@ -798,6 +803,11 @@ class Decoder {
       vals[content] = Value::StringRef(std::string_view("", 0));
     if (tool_calls && content >= 0 && !ToolCallText(*tool_calls, p, &vals[content])) return false;
     for (size_t i = 0; i < fields.size(); ++i) {
+      // An absent optional set or list reads as empty (docs/language.md).
+      if (vals[i].is_null() && (fields[i].type.is(Kind::kSet) || fields[i].type.is(Kind::kList))) {
+        vals[i] = EmptyOf(fields[i].type.kind());
+        continue;
+      }
       if (!fields[i].optional && vals[i].is_null()) {
         Path q{&p, fields[i].name};
         std::string path = q.Render();
@@ -1010,10 +1020,17 @@ class Decoder {
 
 }  // namespace
 
+int64_t SystemClockMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 namespace {
 
 bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
-            bool candidate, vm::Record* out, bool* present, InputError* err) {
+            const DecodeOptions& options, bool candidate, vm::Record* out, bool* present,
+            InputError* err) {
   out->Clear();
   // A UTF-8 byte order mark (Windows editors write one) is not part of JSON.
   if (json.size() >= 3 && json.substr(0, 3) == "\xEF\xBB\xBF") json.remove_prefix(3);
@@ -1083,19 +1100,41 @@ bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& l
     if (!*present) return true;
   }
   Decoder dec(plan, limits, out, err, s, content_index, out->buffer.data());
-  return dec.Run(doc);
+  if (!dec.Run(doc)) return false;
+  // Clock fields (context.time): absent ones take the evaluating instant,
+  // read once; the first one's instant and source are recorded for the
+  // decision (so that a replay can pass the same instant back).
+  bool first = true;
+  for (int slot : plan.clock_slots) {
+    Value& v = out->slots[slot];
+    bool from_clock = v.is_null();
+    if (from_clock) {
+      if (!out->clock_ms) out->clock_ms = options.now_ms ? *options.now_ms : SystemClockMs();
+      v = Value::Time(*out->clock_ms);
+    }
+    if (first) {
+      out->time = vm::Record::TimeStamp{v.i, from_clock};
+      first = false;
+    }
+  }
+  return true;
 }
 
 }  // namespace
 
 bool DecodeInput(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
                  vm::Record* out, InputError* err) {
-  return Decode(json, schema, limits, false, out, nullptr, err);
+  return Decode(json, schema, limits, DecodeOptions{}, false, out, nullptr, err);
+}
+
+bool DecodeInput(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
+                 const DecodeOptions& options, vm::Record* out, InputError* err) {
+  return Decode(json, schema, limits, options, false, out, nullptr, err);
 }
 
 bool DecodeCandidate(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
                      vm::Record* out, bool* present, InputError* err) {
-  return Decode(json, schema, limits, true, out, present, err);
+  return Decode(json, schema, limits, DecodeOptions{}, true, out, present, err);
 }
 
 std::string InputErrorJson(const InputError& e) {

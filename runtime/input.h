@@ -41,7 +41,8 @@
 // (exact, at most 6 fractional digits); bool; time = RFC 3339 string;
 // duration = integer milliseconds; set<T> = array (de-duplicated); list<T> =
 // array; map<T> = object. A JSON null counts as absent. Absent optional
-// scalars are null, absent sets/lists empty. Messages are records
+// scalars are null, absent sets/lists empty (in nested records too); an
+// absent `context.time` is the evaluating clock's instant (DecodeOptions). Messages are records
 // {role, content, name?}: content is a string, or an array of parts whose
 // text parts are joined with "\n"; an assistant message may have null or no
 // content (tool calls), read as "". Aliases: max_completion_tokens ->
@@ -74,6 +75,8 @@
 // thread at a time. The Schema must not change while inputs are decoded.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -89,11 +92,26 @@ struct InputError {
   std::string path;     // JSON path of the offending value ("request.messages[1].role"); may be empty
 };
 
+// The evaluating clock. A clock field of the schema (`context.time`) that the
+// input leaves out is filled with `now_ms` when set (tests, and replays of a
+// recorded decision: pass Decision::time back), else with the system clock,
+// read once per input. The instant used, and whether it came from the clock,
+// is recorded in Record::time and from there in Decision::time.
+struct DecodeOptions {
+  std::optional<int64_t> now_ms;
+};
+
+// The system clock in Unix milliseconds.
+int64_t SystemClockMs();
+
 // Decodes `json` into *out (cleared first; slots sized to the schema's
 // request scope). Returns false with *err filled on any error; *out is then
-// unspecified (but safe to Clear and reuse).
+// unspecified (but safe to Clear and reuse). The first overload reads the
+// system clock for an absent `context.time`.
 bool DecodeInput(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
                  vm::Record* out, InputError* err);
+bool DecodeInput(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
+                 const DecodeOptions& options, vm::Record* out, InputError* err);
 
 // The endpoint the caller has already chosen, from the input's top-level
 // `candidate` member (docs/decision-input.md): {"provider": {"name": ...},

@@ -149,6 +149,22 @@ std::string DefaultJson(const stdlib::FieldDef& f) {
   }
 }
 
+// The value of a required candidate field a test leaves out (like DefaultJson).
+Value NeutralValue(const Type& t, Arena* arena) {
+  switch (t.kind()) {
+    case Kind::kString: return arena->String("");
+    case Kind::kBool: return Value::Bool(false);
+    case Kind::kInt: return Value::Int(0);
+    case Kind::kDecimal: return Value::Decimal(0);
+    case Kind::kMoney: return Value::Money(0);
+    case Kind::kDuration: return Value::Scalar(Kind::kDuration, 0);
+    case Kind::kTime: return Value::Time(0);
+    case Kind::kSet: return arena->MakeSet({});
+    case Kind::kList: return arena->MakeList({});
+    default: return Value::Null();
+  }
+}
+
 // Converts a folded constant to the kind of the field it is bound to.
 Value Coerce(const Value& v, const Type& t) {
   if (v.kind == Kind::kInt && (t.is(Kind::kDecimal) || t.is(Kind::kMoney)))
@@ -225,7 +241,11 @@ struct Runner {
     }
     vm::Record req;
     InputError ierr;
-    if (!DecodeInput(json, schema, limits, &req, &ierr)) {
+    // Tests are reproducible: an absent context.time is kTestClockMs, not
+    // the wall clock.
+    DecodeOptions dopts;
+    dopts.now_ms = kTestClockMs;
+    if (!DecodeInput(json, schema, limits, dopts, &req, &ierr)) {
       std::string help;
       if (ierr.code == "input_missing_field")
         help = " (as `eval` rejects such a request; bind `" + ierr.path +
@@ -254,6 +274,13 @@ struct Runner {
       cand.slots[schema.field(id).slot] = Coerce(*b.value->folded, schema.field(id).type);
     }
     CompleteCandidateNames(t, &cand);
+    // Fields every catalog endpoint has (required, derived, sets) that the
+    // block leaves out get neutral values, like required request fields.
+    for (const stdlib::FieldDef& f : schema.fields()) {
+      if (f.scope != ast::Scope::kCandidate || !f.AlwaysPresent()) continue;
+      Value& v = cand.slots[f.slot];
+      if (v.is_null()) v = NeutralValue(f.type, &cand.arena);
+    }
     vm::Decision d;
     vm::EvalOptions opts;
     opts.instruction_budget = limits.instruction_budget;

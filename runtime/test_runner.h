@@ -19,11 +19,14 @@
 // would reject the request. Derived fields may be given directly:
 // `request.content: "..."` becomes one user message when no messages are
 // given, and its value (like request.input_tokens or request.parameters)
-// overrides the derived slot after decoding.
+// overrides the derived slot after decoding. An absent `context.time` is
+// kTestClockMs (2026-01-01T12:00:00Z, a Thursday), never the wall clock, so
+// tests are reproducible.
 //
 // ## The candidate
-// `candidate` bindings fill a candidate-scope record (unspecified fields are
-// null). Paths are schema paths (`provider.zdr`); a bare `provider` or
+// `candidate` bindings fill a candidate-scope record. Unspecified fields
+// that every catalog endpoint has (required or derived in the schema; sets)
+// get neutral values ("", 0, false, empty); other unspecified fields are null. Paths are schema paths (`provider.zdr`); a bare `provider` or
 // `endpoint` means provider.name / endpoint.id, and a bare field name is
 // looked up under provider. then endpoint. Names are completed as the
 // catalog does (names.h): a full slug bound to provider.name sets
@@ -56,6 +59,9 @@
 #include "engine/engine.h"
 
 namespace tollgate::runtime {
+
+// The instant a test sees as `context.time` when its `given` has none.
+inline constexpr int64_t kTestClockMs = 1767268800000;  // 2026-01-01T12:00:00Z
 
 struct TestResult {
   std::string name;

@@ -430,6 +430,15 @@ bool FnDateTz(Args a, size_t, Arena& scratch, Value* out, std::string* error) {
   return true;
 }
 
+// ---------------------------------------------------------------- maps
+
+// get(m, k, default): m[k], or the default when the key is absent (or null).
+bool FnGet(Args a, size_t, Arena&, Value* out, std::string*) {
+  const Value* v = a[0].kind == Kind::kMap ? MapFind(a[0], a[1].sv()) : nullptr;
+  *out = v != nullptr && !v->is_null() ? *v : a[2];
+  return true;
+}
+
 // ---------------------------------------------------------------- content
 
 bool FnInjectionScore(Args a, size_t, Arena&, Value* out, std::string*) {
@@ -470,6 +479,9 @@ std::vector<BuiltinDecl> MakeTable() {
        L, FnJoin},
       {"exists", {kAnyT}, kB, "true when the value is present (not null)", C, FnExists,
        /*accepts_null=*/true},
+      // maps (the checker types the result as the map's value type)
+      {"get", {Type::Map(kAnyT), kS, kAnyT}, kAnyT,
+       "the map's value under the key, or the default when the key is absent", C, FnGet},
       // sets
       {"union", {kSetS, kSetS}, kSetS, "elements in either set", L, FnUnion},
       {"union", {kSetI, kSetI}, kSetI, "elements in either set", L, FnUnion},

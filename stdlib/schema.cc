@@ -138,12 +138,12 @@ bool Schema::AddFromJson(std::string_view json, std::string* error) {
         } else {
           def.description = std::string(s);
         }
-      } else if (key == "required" || key == "derived") {
+      } else if (key == "required" || key == "derived" || key == "clock") {
         if (!v.IsBool()) {
           *error = where + ": " + Quote(key) + " must be true or false";
           return false;
         }
-        (key == "required" ? def.required : def.derived) = v.GetBool();
+        (key == "required" ? def.required : key == "derived" ? def.derived : def.clock) = v.GetBool();
       } else {
         *error = where + ": unknown member " + Quote(key);
         return false;
@@ -151,6 +151,10 @@ bool Schema::AddFromJson(std::string_view json, std::string* error) {
     }
     if (!has_path || !has_type || !has_scope) {
       *error = where + ": missing " + (!has_path ? "`path`" : !has_type ? "`type`" : "`scope`");
+      return false;
+    }
+    if (def.clock && (!def.type.is(Kind::kTime) || def.scope != ast::Scope::kRequest)) {
+      *error = where + ": only a request-scoped `time` field can be filled from the clock";
       return false;
     }
     if (!next.Add(std::move(def), error)) return false;

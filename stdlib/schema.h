@@ -5,7 +5,7 @@
 // time); a deployment extends it with its own JSON file of the same shape:
 //
 //   {"fields": [{"path": "principal.department", "type": "string",
-//                "scope": "request", "required": false,
+//                "scope": "request", "required": false, "clock": false,
 //                "description": "the caller's cost centre"}]}
 //
 // Request-scoped fields describe the request (principal.*, request.*,
@@ -34,8 +34,16 @@ struct FieldDef {
   ast::Scope scope = ast::Scope::kRequest;
   bool required = false;    // decoding fails when absent
   bool derived = false;     // computed by the decoder (e.g. request.content)
+  bool clock = false;       // a time the decoder fills from its clock when absent (context.time)
   std::string description;
   int slot = -1;            // index within its scope
+
+  // True when a decoded input always has a value here: required, derived or
+  // clock-filled fields, and sets and lists (absent ones read as empty).
+  // Any other field is optional: the checker makes policies guard it.
+  bool AlwaysPresent() const {
+    return required || derived || clock || type.is(Kind::kSet) || type.is(Kind::kList);
+  }
 };
 
 class Schema {

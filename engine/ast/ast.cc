@@ -32,6 +32,7 @@ const char* OpText(Op op) {
     case Op::kMul: return "*";
     case Op::kDiv: return "/";
     case Op::kMod: return "%";
+    case Op::kCoalesce: return "??";
   }
   return "";
 }

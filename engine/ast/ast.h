@@ -43,6 +43,7 @@ enum class Op : uint8_t {
   kEq, kNe, kLt, kLe, kGt, kGe,
   kIn, kNotIn, kHas, kMatches, kContains,
   kAdd, kSub, kMul, kDiv, kMod,
+  kCoalesce,  // a ?? b: a, or b when a is null
 };
 const char* OpText(Op op);  // "and", "==", "not in", ...
 

@@ -238,7 +238,8 @@ const std::vector<Pass>& Passes() {
       {"declarations", &Declarations}, {"lets", &Lets},     {"data", &Data},
       {"resolve", &Resolve},
       {"types", &Types},               {"scopes", &Scopes}, {"regex", &Regex},
-      {"fold", &Fold},                 {"names", &Names},   {"tests", &Tests},
+      {"fold", &Fold},                 {"optional", &Optional}, {"names", &Names},
+      {"tests", &Tests},
   };
   return passes;
 }

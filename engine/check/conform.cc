@@ -253,6 +253,9 @@ bool CoerceValue(Context& ctx, const Type& expected, const Type& actual, const V
         } else {
           return true;
         }
+        // An absent optional set or list reads as empty, as in data documents.
+        if (c.is_null() && f.type.is(Kind::kSet)) c = arena.MakeSet({});
+        if (c.is_null() && f.type.is(Kind::kList)) c = arena.MakeList({});
         fields.push_back(c);
       }
       *out = arena.MakeRecord(std::move(fields));

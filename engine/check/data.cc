@@ -273,6 +273,12 @@ class Converter {
           if (!seen[i] && !fields[i].optional)
             return Fail(path, "missing field `" + fields[i].name + "`",
                         "mark it optional with `" + fields[i].name + "?` if it may be absent");
+        // An absent (or null) optional set or list reads as empty, as in the input.
+        for (size_t i = 0; i < fields.size(); ++i) {
+          if (!vals[i].is_null()) continue;
+          if (fields[i].type.is(Kind::kSet)) vals[i] = arena.MakeSet({});
+          else if (fields[i].type.is(Kind::kList)) vals[i] = arena.MakeList({});
+        }
         *out = arena.MakeRecord(std::move(vals));
         return true;
       }

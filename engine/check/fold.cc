@@ -204,6 +204,7 @@ class Folder {
 
   FS Binary(Expr& e, const Value& a, const Value& b, Value* out) {
     switch (e.op) {
+      case Op::kCoalesce: *out = a.is_null() ? b : a; return FS::kConstant;
       case Op::kEq: *out = Value::Bool(Equal(a, b)); return FS::kConstant;
       case Op::kNe: *out = Value::Bool(!Equal(a, b)); return FS::kConstant;
       default: break;

@@ -14,6 +14,8 @@
 //   scopes        Expr::scope bottom-up; `when`, tags and keys read request fields only
 //   regex         every constant pattern compiles under RE2
 //   fold          constant folding (Expr::folded) and tg_not_constant checks
+//   optional      reads of values that may be absent are guarded or defaulted
+//                 (tg_unguarded_optional; flow typing, see optional.cc)
 //   names         warns when a name field (provider.name, request.model, ...)
 //                 is compared with a constant it never holds (stdlib/names.h)
 //   tests         test blocks: rule names, binding paths and values, tag keys
@@ -145,6 +147,7 @@ bool Types(Context& ctx);
 bool Scopes(Context& ctx);
 bool Regex(Context& ctx);
 bool Fold(Context& ctx);
+bool Optional(Context& ctx);
 bool Names(Context& ctx);
 bool Tests(Context& ctx);
 

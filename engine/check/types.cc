@@ -194,6 +194,24 @@ class Typer {
         if (!a.is(Kind::kBool)) return Bad(l, op + " needs bool operands, found " + T(a), ConvertHelp(Type(Kind::kBool), a));
         if (!b.is(Kind::kBool)) return Bad(r, op + " needs bool operands, found " + T(b), ConvertHelp(Type(Kind::kBool), b));
         return Type(Kind::kBool);
+      case Op::kCoalesce:
+        // The default stands in for the value: one type (ints widen to decimal).
+        if (a.is(Kind::kNull)) return b;
+        if (b.is(Kind::kNull)) return a;
+        if (a.IsNumeric() && b.IsNumeric()) return a == b ? a : Type(Kind::kDecimal);
+        // Records must match exactly: fields are read by position.
+        if (a.is(Kind::kRecord) || b.is(Kind::kRecord)) {
+          if (a == b) return a;
+        } else {
+          if (Fits(a, b)) return a;
+          if (Fits(b, a)) return b;
+        }
+        if (MoneyMix(a, b)) return MoneyMismatch(e, l, r, a, "the default of `??` must be money like the value");
+        if (a.is(Kind::kRecord))
+          return Bad(r, "the default of `??` must have exactly the record type " + T(a) + ", found " + T(b),
+                     "declare the default as a const of that type: `const d: " + a.ToString() + " = {...}`");
+        return Bad(r, "the default of `??` must have the value's type " + T(a) + ", found " + T(b),
+                   "write a default of type " + T(a) + "; " + ConvertHelp(a, b));
       case Op::kEq:
       case Op::kNe:
         if (a.is(Kind::kNull) || b.is(Kind::kNull)) return Type(Kind::kBool);
@@ -352,6 +370,7 @@ class Typer {
       }
       if (!ok) continue;
       e.index = id;
+      if (d.name == "get") return GetType(e, args);
       return d.result;
     }
     // A pattern argument not accepted: say so once.
@@ -373,6 +392,27 @@ class Typer {
     ctx_.Error("tg_type_error", e.span, "no overload of `" + e.name + "` takes (" + got + ")",
                "expected " + sigs);
     return Type();
+  }
+
+  // get(m, k, default): the map's value type; the default must have it too.
+  Type GetType(Expr& e, const std::vector<Type>& args) {
+    const Type& v = args[0].elem();
+    const Type& d = args[2];
+    if (IsAny(v)) return d;
+    if (d.is(Kind::kNull)) return v;
+    if (v.IsNumeric() && d.IsNumeric()) return v == d ? v : Type(Kind::kDecimal);
+    if (v.is(Kind::kRecord)) {  // fields are read by position: the types must match exactly
+      if (v == d) return v;
+      return Bad(*e.kids[2], "the default of `get` must have exactly the record type " + T(v) + ", found " + T(d),
+                 "declare the default as a const of that type: `const d: " + v.ToString() + " = {...}`");
+    }
+    if (Fits(v, d)) return v;
+    if (MoneyMix(v, d))
+      return MoneyMismatch(*e.kids[2], *e.kids[2], *e.kids[2], Type(Kind::kInt),
+                           "the default of `get` must be money like the map's values");
+    return Bad(*e.kids[2], "the default of `get` must have the map's value type " + T(v) +
+                               ", found " + T(d),
+               "write a default of type " + T(v) + "; " + ConvertHelp(v, d));
   }
 
   Type ListType(Expr& e, uint32_t depth) {
@@ -474,8 +514,9 @@ class Typer {
             return;
           }
           bool ok = IsAny(t) || Conform(ctx_, *c.declared, e, "const `" + c.name + "`");
+          // The expression keeps its own type until the fold pass has
+          // coerced its value to the declared layout (records by field name).
           const_types_[root.owner] = ok && !IsAny(t) ? *c.declared : Type();
-          if (ok && !IsAny(t)) root.expr->type = *c.declared;
         } else {
           const_types_[root.owner] = t;
         }

@@ -232,6 +232,15 @@ uint64_t Emitter::Binary(const ast::Expr& e) {
       Patch(jump, pc());
       return c;
     }
+    case ast::Op::kCoalesce: {
+      // a ?? b: keep a unless it is null, else evaluate b.
+      uint64_t c = Expr(a);
+      uint32_t jump = pc();
+      Emit(Op::kJNNK, 0, 0, line);
+      c += 1 + Expr(b);
+      Patch(jump, pc());
+      return c;
+    }
     case ast::Op::kEq:
     case ast::Op::kNe: {
       Op k = e.op == ast::Op::kEq ? Op::kEQK : Op::kNEK;

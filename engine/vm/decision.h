@@ -6,14 +6,19 @@
 // Clear() it between requests.
 //
 // Combining: any enforced deny wins (the first one, in rule order, gives
-// status and reason). Shadow rules are evaluated and listed in `shadow`,
-// never enforced; advisory rules are listed in `advisory` and produce a
-// warning. A rule whose evaluation fails at run time (a missing optional
-// field, the instruction budget) is recorded in `errors`; with `on_error deny`
-// (the default) an enforced rule's error denies with code `rule_error`.
+// status, reason and deny_rule). Shadow rules are evaluated and listed in
+// `shadow`, never enforced; advisory rules are listed in `advisory` and
+// produce a warning. A rule whose evaluation fails at run time (arithmetic,
+// a builtin, the instruction budget) is recorded in `errors`; with
+// `on_error deny` (the default) an enforced rule's error denies with code
+// `rule_error`, reason kRuleErrorReason and deny_rule = the first such rule,
+// but only when no enforced rule denied: an error never masks a real deny,
+// whatever the rule order. An error in a `tag` value drops that tag (and is
+// recorded in `errors`); the rule still fires.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +36,9 @@ inline constexpr std::string_view kCodeRuleError = "rule_error";
 inline constexpr std::string_view kCodeNoEndpoint = "route_no_eligible_endpoint";
 // The endpoint the caller chose (a decision input's `candidate`) fails a require.
 inline constexpr std::string_view kCodeRequireFailed = "require_failed";
+// The public reason of a rule_error deny; the internal message is only in
+// Decision::errors.
+inline constexpr std::string_view kRuleErrorReason = "policy evaluation failed";
 // Stable runtime error codes (RuleError::code).
 inline constexpr std::string_view kErrMissingField = "eval_missing_field";
 inline constexpr std::string_view kErrBudget = "eval_budget_exceeded";
@@ -110,6 +118,10 @@ struct Decision {
   std::vector<RuleError> errors;
   std::vector<TraceEntry> trace;    // only with EvalOptions::trace
   uint64_t instructions = 0;        // executed, for the audit record
+  // The instant the policy saw as `context.time` (Record::time): replaying
+  // the decision passes it back (runtime::DecodeOptions::now_ms).
+  std::optional<int64_t> time;      // unix ms
+  bool time_from_clock = false;     // the input had none; the clock gave it
   Arena arena;                      // values computed during evaluation (tags)
 
   void Clear();

@@ -381,11 +381,10 @@ L_MEMBER: {
 }
 L_KEY: {
   NEED(T);
-  const Value* v = T.kind == Kind::kMap ? MapFind(T, K[in.a].sv()) : nullptr;
-  if (v == nullptr) {
-    FAIL(Fail(f, kErrMissingKey, "missing key `" + std::string(K[in.a].sv()) + "`"));
-  }
-  T = *v;
+  if (T.kind != Kind::kMap) FAIL(Fail(f, kErrMissingKey, "missing key `" + std::string(K[in.a].sv()) + "`"));
+  // An absent key reads as null, like an absent optional field.
+  const Value* v = MapFind(T, K[in.a].sv());
+  T = v != nullptr ? *v : Value();
   if (T.is_null()) f->null_what = c.names[in.b()];
   DISPATCH();
 }
@@ -393,14 +392,12 @@ L_INDEX: {
   NEED(S);
   NEED(T);
   if (S.kind == Kind::kMap && T.kind == Kind::kString) {
+    // An absent key reads as null, like an absent optional field.
     const Value* v = MapFind(S, T.sv());
-    if (v == nullptr) FAIL(Fail(f, kErrMissingKey, "missing key `" + std::string(T.sv()) + "`"));
-    S = *v;
+    S = v != nullptr ? *v : Value();
   } else if (S.kind == Kind::kList && T.kind == Kind::kInt) {
-    if (T.i < 0 || static_cast<uint64_t>(T.i) >= S.list->items.size()) {
-      FAIL(Fail(f, kErrMissingKey, "index " + std::to_string(T.i) + " out of range"));
-    }
-    S = S.list->items[T.i];
+    // So does a position past either end of the list.
+    S = T.i >= 0 && static_cast<uint64_t>(T.i) < S.list->items.size() ? S.list->items[T.i] : Value();
   } else {
     FAIL(Fail(f, kErrBuiltin, "cannot index this value"));
   }
@@ -450,6 +447,13 @@ L_JFK:
 L_JTK:
   NEED(T);
   if (T.b) {
+    pc = in.a;
+  } else {
+    --sp;
+  }
+  DISPATCH();
+L_JNNK:
+  if (!T.is_null()) {
     pc = in.a;
   } else {
     --sp;

@@ -31,7 +31,7 @@
 
 namespace tollgate::vm {
 
-inline constexpr uint32_t kBytecodeFormatVersion = 1;
+inline constexpr uint32_t kBytecodeFormatVersion = 2;
 
 struct RuleInfo {
   std::string name;

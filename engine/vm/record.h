@@ -9,6 +9,8 @@
 // (candidates); read by the VM. Thread safety: read-only once filled.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,10 +23,22 @@ struct Record {
   Arena arena;
   std::string buffer;  // scratch the decoder may parse in place
 
+  // The request's instant (the schema's first clock field, `context.time`)
+  // as the decoder settled it: from the input, or from the evaluating clock
+  // when the input had none. vm::Evaluate copies it into Decision::time.
+  struct TimeStamp {
+    int64_t unix_ms = 0;
+    bool from_clock = false;
+  };
+  std::optional<TimeStamp> time;
+  std::optional<int64_t> clock_ms;  // the clock reading used (at most one per input)
+
   void Clear() {
     slots.clear();
     arena.Reset();
     buffer.clear();
+    time.reset();
+    clock_ms.reset();
   }
 };
 

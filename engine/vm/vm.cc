@@ -47,6 +47,8 @@ void Decision::Clear() {
   errors.clear();
   trace.clear();
   instructions = 0;
+  time.reset();
+  time_from_clock = false;
   arena.Reset();
 }
 
@@ -66,11 +68,24 @@ void InitFrame(const Code& c, const Record& request, const Record* candidate, Sc
   f->budget = budget;
 }
 
-void Deny(Decision* out, uint32_t rule, int status, std::string_view code, std::string_view reason) {
-  if (out->outcome == Outcome::kDeny) return;
+// A rule's own deny: the first in rule order wins, and it always replaces a
+// deny that only came from a rule error (an error never masks a real deny).
+void PolicyDeny(Decision* out, uint32_t rule, int status, std::string_view reason) {
+  if (out->outcome == Outcome::kDeny && out->code == kCodePolicyDenied) return;
   out->outcome = Outcome::kDeny;
   out->status = status;
-  out->code = code;
+  out->code = kCodePolicyDenied;
+  out->reason.assign(reason);
+  out->deny_rule = rule;
+}
+
+// The chosen endpoint (a decision input's `candidate`) fails a require: a real
+// deny, so it replaces a deny that only came from a rule error.
+void RequireDeny(Decision* out, uint32_t rule, std::string_view reason) {
+  if (out->outcome == Outcome::kDeny && out->code != kCodeRuleError) return;
+  out->outcome = Outcome::kDeny;
+  out->status = 403;
+  out->code = kCodeRequireFailed;
   out->reason.assign(reason);
   out->deny_rule = rule;
 }
@@ -81,8 +96,15 @@ void RuleFailed(const Code& c, uint32_t r, Frame* f, Decision* out, ast::Mode mo
   out->errors.push_back(RuleError{r, f->err_code, f->err_msg});
   if (f->trace) f->trace->error = true;
   const RuleInfo& info = c.rules[r];
-  if (mode == ast::Mode::kEnforce && info.on_error == ast::OnError::kDeny) {
-    Deny(out, r, 403, kCodeRuleError, f->err_msg);
+  if (mode == ast::Mode::kEnforce && info.on_error == ast::OnError::kDeny &&
+      out->outcome == Outcome::kAllow) {
+    // Fail closed with a fixed public reason; the internal message stays in
+    // `errors`. A later (or earlier) real deny replaces this one.
+    out->outcome = Outcome::kDeny;
+    out->status = 403;
+    out->code = kCodeRuleError;
+    out->reason.assign(kRuleErrorReason);
+    out->deny_rule = r;
   }
 }
 
@@ -133,7 +155,8 @@ void EvalRule(const Code& c, uint32_t r, Frame* f, Decision* out) {
     if (!holds(rc.mode_when, &b)) return RuleFailed(c, r, f, out, mode);
     if (b) mode = info.mode;
   }
-  // Tag values first: an error there is a rule error and no effect applies.
+  // Tag values: an error there drops that tag only and is reported; the
+  // rule still fires (an effect's error never turns the rule into an error).
   size_t first_tag = out->tags.size();
   for (const internal::TagCode& t : rc.tags) {
     Value v;
@@ -141,35 +164,36 @@ void EvalRule(const Code& c, uint32_t r, Frame* f, Decision* out) {
       v = c.constants[t.konst];
     } else {
       if (!internal::Run(f, t.pc, &v)) {
-        out->tags.resize(first_tag);
-        return RuleFailed(c, r, f, out, mode);
+        out->errors.push_back(RuleError{r, f->err_code, "tag `" + t.key + "` dropped: " + f->err_msg});
+        continue;
       }
       v = out->arena.Clone(v);
     }
     out->tags.push_back(Tag{r, t.key, v});
   }
   // Messages with `{...}` holes next (the first deny's reason, then each
-  // warning): an error there is a rule error, like one in a tag value. The
-  // texts live in Decision::arena. (Cold path: rules without holes skip it.)
+  // warning). An error there drops that message only and is reported, like
+  // one in a tag value: a warning is left out, a deny keeps its template text
+  // as reason (the deny itself is real). The texts live in Decision::arena.
+  // (Cold path: rules without holes skip it.)
   std::string_view reason = rc.reason;
   std::string_view advisory = rc.advisory_warning;
   std::vector<std::string_view> warnings;
   if (rc.rendered) {
-    auto render = [&](uint32_t pc, std::string_view* text) {
+    auto render = [&](uint32_t pc, std::string_view* text, std::string_view what) {
       if (pc == kNoEntry) return true;
       Value v;
-      if (!internal::Run(f, pc, &v)) return false;
+      if (!internal::Run(f, pc, &v)) {
+        out->errors.push_back(RuleError{r, f->err_code, std::string(what) + ": " + f->err_msg});
+        return false;
+      }
       *text = out->arena.Clone(v).sv();
       return true;
     };
-    bool ok = !rc.has_deny || render(rc.reason_pc, &reason);
-    for (size_t i = 0; ok && i < rc.warnings.size(); ++i) {
+    if (rc.has_deny) render(rc.reason_pc, &reason, "deny reason left unrendered");
+    for (size_t i = 0; i < rc.warnings.size(); ++i) {
       warnings.push_back(rc.warnings[i]);
-      ok = render(rc.warning_pc[i], &warnings.back());
-    }
-    if (!ok) {
-      out->tags.resize(first_tag);
-      return RuleFailed(c, r, f, out, mode);
+      if (!render(rc.warning_pc[i], &warnings.back(), "warning dropped")) warnings.pop_back();
     }
     advisory = !warnings.empty() ? warnings.front() : rc.has_deny ? reason : advisory;
   }
@@ -187,7 +211,7 @@ void EvalRule(const Code& c, uint32_t r, Frame* f, Decision* out) {
     return;
   }
   out->fired.push_back(r);
-  if (rc.has_deny) Deny(out, r, rc.status, kCodePolicyDenied, reason);
+  if (rc.has_deny) PolicyDeny(out, r, rc.status, reason);
   for (uint32_t rq : rc.require_ids) out->require_refs.push_back(RequireRef{r, rq});
   for (uint32_t i : rc.redacts) {
     const RedactInfo& ri = c.redactions[i];
@@ -265,6 +289,10 @@ const std::vector<uint32_t>* SelectRules(const Code& c, const Record& request, S
 void Evaluate(const Program& program, const Record& request, const EvalOptions& options,
               Decision* out) {
   out->Clear();
+  if (request.time) {
+    out->time = request.time->unix_ms;
+    out->time_from_clock = request.time->from_clock;
+  }
   const Code& c = program.code();
   Scratch* s = &internal::ThreadScratch();
   internal::BeginEvaluation(c, s);
@@ -315,19 +343,22 @@ RequireResult EvalRequire(const Program& program, uint32_t require, const Record
   Value v;
   bool ok = internal::Run(&f, c.require_pc[require], &v);
   s->arena_dirty = f.arena_used;
+  if (ok && v.kind == Kind::kBool) {
+    res.pass = v.b;
+    return res;
+  }
+  res.error = true;
   if (!ok) {
-    res.error = true;
     res.code = f.err_code;
     res.message = std::move(f.err_msg);
-    return res;
-  }
-  if (v.kind != Kind::kBool) {
-    res.error = true;
+  } else {
     res.code = kErrMissingField;
     res.message = f.null_what.empty() ? "missing value" : "missing field `" + std::string(f.null_what) + "`";
-    return res;
   }
-  res.pass = v.b;
+  // The rule's failure mode decides: `on_error skip` keeps the candidate (the
+  // require is as if not there), `on_error deny` eliminates it.
+  uint32_t rule = require < c.require_infos.size() ? c.require_infos[require].rule : UINT32_MAX;
+  res.pass = rule < c.rules.size() && c.rules[rule].on_error == ast::OnError::kSkip;
   return res;
 }
 
@@ -335,14 +366,12 @@ bool CheckCandidate(const Program& program, const Record& request, const Record&
                     const EvalOptions& options, Decision* out) {
   for (const RequireRef& q : out->require_refs) {
     RequireResult res = EvalRequire(program, q.require, request, candidate, options);
+    // An error is always reported; the rule's on_error already decided `pass`
+    // (`skip` keeps the candidate, `deny` eliminates it).
+    if (res.error) out->errors.push_back(RuleError{q.rule, res.code, res.message});
     if (res.pass) continue;
-    if (res.error) {
-      out->errors.push_back(RuleError{q.rule, res.code, res.message});
-      // `on_error skip`: a predicate that errors does not eliminate the candidate.
-      if (program.code().rules[q.rule].on_error == ast::OnError::kSkip) continue;
-    }
     const std::string& name = program.code().rules[q.rule].name;
-    Deny(out, q.rule, 403, kCodeRequireFailed,
+    RequireDeny(out, q.rule,
          "the chosen endpoint does not satisfy rule `" + name + "`");
     return false;
   }

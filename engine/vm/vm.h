@@ -12,11 +12,13 @@
 //   for (const vm::RequireRef& r : d.require_refs)
 //     if (!vm::EvalRequire(program, r.require, request, candidate, {}).pass) ...
 //
-// Errors: a rule whose evaluation fails (missing optional field, arithmetic
-// overflow, instruction budget exhausted) never aborts the evaluation; it is
+// Errors: a rule whose evaluation fails (arithmetic overflow, a builtin,
+// instruction budget exhausted; a missing field only defensively: the
+// checker rules it out) never aborts the evaluation; it is
 // recorded in Decision::errors and handled by the rule's `on_error` mode. A
-// require predicate that fails at run time rejects the candidate (fail
-// closed) and reports the error.
+// require predicate that fails at run time is handled by its rule's
+// `on_error` too: `deny` rejects the candidate (fail closed), `skip` keeps
+// it; either way the error is reported (RequireResult::error).
 //
 // Cost: one pass over the rules selected by the rule index plus the rules
 // without an index key; each `matches` scan group runs at most once.
@@ -63,8 +65,11 @@ void Evaluate(const Program& program, const Record& request, const EvalOptions& 
               Decision* out);
 
 struct RequireResult {
+  // Whether the candidate is kept by this require. When the predicate fails
+  // at run time (`error`), the rule's `on_error` decides: `skip` keeps the
+  // candidate (pass = true), `deny` (the default) eliminates it.
   bool pass = false;
-  bool error = false;               // pass == false because evaluation failed
+  bool error = false;               // evaluation failed (see `pass`)
   std::string_view code;            // error code when error
   std::string message;
 };

@@ -154,10 +154,13 @@ std::string RawString(std::string_view raw) {
 }
 
 // The decision input to decode again: the recorded input, with filler text
-// where retention removed it and the recorded clock as context.time.
+// where retention removed it; the recorded clock is the decoder's clock
+// (runtime::DecodeOptions::now_ms), so context.time and the decision's
+// `time`/`time_source` come out as recorded.
 struct Rebuilt {
   std::string_view json;  // `recorded` itself, or `rebuilt`
   std::string rebuilt;
+  runtime::DecodeOptions decode;  // now_ms = the recorded clock, if any
   bool content_missing = false;
   std::string_view decision, endpoints;  // raw recorded values
   std::vector<uint64_t> lengths;
@@ -170,6 +173,12 @@ bool RebuildInput(const RecordLine& line, Rebuilt* out) {
   std::string_view input = line.Raw("input");
   std::string_view content = line.Raw("content");
   std::string clock = RawString(line.Raw("clock"));
+  out->decode.now_ms.reset();
+  int64_t clock_ms = 0;
+  if (!clock.empty()) {
+    if (!ParseRfc3339(clock, &clock_ms)) return false;
+    out->decode.now_ms = clock_ms;
+  }
   const std::vector<uint64_t>* lengths = nullptr;
   if (!content.empty() && content != "null") {
     out->content_missing = true;
@@ -183,11 +192,11 @@ bool RebuildInput(const RecordLine& line, Rebuilt* out) {
       lengths = &out->lengths;
     }
   }
-  if (lengths == nullptr && clock.empty()) {  // the common case: decode the recorded bytes
+  if (lengths == nullptr) {  // the common case: decode the recorded bytes
     out->json = input;
     return true;
   }
-  if (!internal::RebuildInput(input, lengths, clock, &out->rebuilt)) return false;
+  if (!internal::RebuildInput(input, lengths, "", &out->rebuilt)) return false;
   out->json = out->rebuilt;
   return true;
 }
@@ -212,10 +221,11 @@ struct Evaluator {
   runtime::InputError ierr;
   rj::StringBuffer sb;  // reused: the decision is rendered as RenderDecision does
 
-  void Run(const Env& env, std::string_view json, bool routed, bool find_content, Outcome* out) {
+  void Run(const Env& env, std::string_view json, const runtime::DecodeOptions& decode, bool routed,
+           bool find_content, Outcome* out) {
     out->ok = false;
     out->content_rules.clear();
-    if (!runtime::DecodeInput(json, *env.schema, Limits{}, &rec, &ierr)) {
+    if (!runtime::DecodeInput(json, *env.schema, Limits{}, decode, &rec, &ierr)) {
       out->error = ierr.code + ": " + ierr.message;
       return;
     }
@@ -455,7 +465,7 @@ bool Replay(const ReplayOptions& o, ReplayReport* r, std::string* error) {
       continue;
     }
     if (!r->impact_mode) {
-      ev.Run(env, input.json, routed, input.content_missing, &recorded_now);
+      ev.Run(env, input.json, input.decode, routed, input.content_missing, &recorded_now);
       if (!recorded_now.ok) {
         fail("the recorded input no longer decodes: " + recorded_now.error);
         continue;
@@ -503,13 +513,13 @@ bool Replay(const ReplayOptions& o, ReplayReport* r, std::string* error) {
       fail("the record was routed but names no stored catalog");
       continue;
     }
-    ev.Run(cand, input.json, routed, input.content_missing, &candidate_now);
+    ev.Run(cand, input.json, input.decode, routed, input.content_missing, &candidate_now);
     if (!candidate_now.ok) {
       fail("the recorded input does not decode for the candidate: " + candidate_now.error);
       continue;
     }
     if (input.content_missing) {
-      ev.Run(env, input.json, routed, true, &recorded_now);
+      ev.Run(env, input.json, input.decode, routed, true, &recorded_now);
       std::set<std::string> rules = candidate_now.content_rules;
       rules.insert(recorded_now.content_rules.begin(), recorded_now.content_rules.end());
       if (!rules.empty()) {
@@ -710,7 +720,7 @@ bool ExplainRecord(const std::string& dir, const std::string& id, std::string* j
   }
   vm::Record request;
   runtime::InputError ierr;
-  if (!runtime::DecodeInput(input.json, *env.schema, Limits{}, &request, &ierr)) {
+  if (!runtime::DecodeInput(input.json, *env.schema, Limits{}, input.decode, &request, &ierr)) {
     *error = "the recorded input no longer decodes: " + ierr.message;
     return false;
   }

@@ -16,6 +16,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "engine/core/value.h"
 #include "runtime/audit/internal/util.h"
 #include "runtime/audit/reader.h"
 #include "runtime/audit/replay.h"
@@ -48,12 +49,18 @@ int AuditHook::Open(const std::string& dir, const Policy& policy, const std::str
   return kExitOk;
 }
 
-std::string AuditHook::Record(std::string input, std::string decision, std::string endpoints) {
+std::string AuditHook::ClockOf(const vm::Decision& d) {
+  return d.time && d.time_from_clock ? FormatRfc3339(*d.time) : std::string();
+}
+
+std::string AuditHook::Record(std::string input, std::string decision, std::string endpoints,
+                              std::string clock) {
   audit::Entry e;
   e.subject = subject;
   e.input = std::move(input);
   e.decision = std::move(decision);
   e.endpoints = std::move(endpoints);
+  e.clock = std::move(clock);
   audit::Ticket t = log->Append(std::move(e));
   if (t.seq) last_seq = t.seq;
   return t.id;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "engine/vm/decision.h"
 #include "runtime/audit/log.h"
 
 namespace tollgate::cli {
@@ -22,7 +23,11 @@ struct AuditHook {
            const std::string& catalog_path, const std::string& accounts_path);
   bool enabled() const { return log != nullptr; }
   // Queues one record; returns its decision id.
-  std::string Record(std::string input, std::string decision, std::string endpoints);
+  // `clock` is the instant the evaluating clock filled into context.time
+  // (Decision::time when time_from_clock; "" when the input had one).
+  std::string Record(std::string input, std::string decision, std::string endpoints,
+                     std::string clock = {});
+  static std::string ClockOf(const vm::Decision& d);
   // Blocks until every record so far is on disk. False (after printing) on failure.
   bool Commit();
 };

@@ -114,7 +114,7 @@ int EvalOne(const Args& args, const Loaded& l, AuditHook& hook) {
   }
   std::string decision_id;
   if (hook.enabled()) {
-    decision_id = hook.Record(json, AuditedDecision(l, rec, has_cand ? &cand : nullptr, d, opts.trace), {});
+    decision_id = hook.Record(json, AuditedDecision(l, rec, has_cand ? &cand : nullptr, d, opts.trace), {}, AuditHook::ClockOf(d));
     if (!hook.Commit()) return kExitIo;
   }
   rapidjson::StringBuffer sb;
@@ -255,7 +255,7 @@ int EvalBatch(const Args& args, const Loaded& l, AuditHook& hook) {
     }
     if (ok) {
       if (hook.enabled()) {
-        std::string id = hook.Record(text, AuditedDecision(l, rec, has_cand ? &cand : nullptr, d, opts.trace), {});
+        std::string id = hook.Record(text, AuditedDecision(l, rec, has_cand ? &cand : nullptr, d, opts.trace), {}, AuditHook::ClockOf(d));
         w.Key("decision_id");
         w.String(id.c_str());
       }

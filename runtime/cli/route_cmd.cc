@@ -134,7 +134,7 @@ int RunRoute(int argc, char** argv) {
       runtime::ApplyRoute(plain_route, &plain);
       recorded = audit::RenderDecision(plain, l.policy->program());
     }
-    decision_id = hook.Record(input, std::move(recorded), endpoints);
+    decision_id = hook.Record(input, std::move(recorded), endpoints, AuditHook::ClockOf(decision));
     if (!hook.Commit()) return kExitIo;
   }
 

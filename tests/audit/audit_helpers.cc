@@ -123,6 +123,8 @@ Ticket Recorder::Decide(const std::string& input, vm::Decision* decision, std::s
   e.subject = subject_;
   e.input = input;
   e.decision = RenderDecision(d, policy_->program());
+  // The instant the decoder's clock filled into context.time, for replay.
+  if (d.time && d.time_from_clock) e.clock = FormatRfc3339(*d.time);
   return log_->Append(std::move(e));
 }
 

@@ -184,7 +184,7 @@ TEST(AuditStore, DataDocumentsAboveThePolicyDirectory) {
   WriteAll(dir.path + "/src/shared.json", "{\"limit\": 5}");
   WriteAll(dir.path + "/src/policies/p.tg",
            "policy \"up\"\ndata shared from \"../shared.json\": {limit: int}\n"
-           "rule r { when request.max_tokens > shared.limit deny \"too many\" }\n");
+           "rule r { when (request.max_tokens ?? 0) > shared.limit deny \"too many\" }\n");
   auto p = MustCompile(dir.path + "/src/policies/p.tg");
   ASSERT_TRUE(p);
   std::string id, err;

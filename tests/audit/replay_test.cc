@@ -236,7 +236,7 @@ TEST(AuditReplay, HashRetentionKeepsNoTextAndNeverGuesses) {
   WriteAll(policy,
            "policy \"retained\" retain content hash\n"
            "rule cards { when request.content matches dlp.credit_card deny 403 \"card\" }\n"
-           "rule big { when request.max_tokens > 1000 deny 400 \"too big\" }\n"
+           "rule big { when (request.max_tokens ?? 0) > 1000 deny 400 \"too big\" }\n"
            "rule costly { when request.input_tokens > 5 tag size = \"large\" }\n");
   auto p = MustCompile(policy);
   ASSERT_TRUE(p);
@@ -277,7 +277,7 @@ TEST(AuditReplay, NoneRetentionReplaysRulesThatDoNotReadText) {
   const std::string policy = dir.path + "/p.tg";
   WriteAll(policy,
            "policy \"quiet\" retain content none\n"
-           "rule big { when request.max_tokens > 1000 deny 400 \"too big\" }\n"
+           "rule big { when (request.max_tokens ?? 0) > 1000 deny 400 \"too big\" }\n"
            "rule costly { when request.input_tokens > 5 tag size = \"large\" }\n");
   auto p = MustCompile(policy);
   ASSERT_TRUE(p);
@@ -312,18 +312,22 @@ TEST(AuditReplay, ReusesTheRecordedClock) {
   ASSERT_TRUE(log) << err;
   auto subject = log->Register(*p, {}, &err);
   ASSERT_TRUE(subject) << err;
-  // The evaluating clock filled context.time (as the gateway does when the
-  // input has none); the record keeps the input as received plus the clock.
+  // The evaluating clock filled context.time (the decoder does when the
+  // input has none); the record keeps the input as received plus the clock,
+  // and the decision says where its time came from.
   const std::string received = R"({"principal":{"workspace":"w"},"request":{"model":"m","messages":[]}})";
   const std::string clock = "2026-07-01T12:00:00Z";
-  const std::string evaluated =
-      R"({"principal":{"workspace":"w"},"request":{"model":"m","messages":[]},"context":{"time":")" + clock + "\"}}";
+  runtime::DecodeOptions at;
+  int64_t clock_ms = 0;
+  ASSERT_TRUE(ParseRfc3339(clock, &clock_ms));
+  at.now_ms = clock_ms;
   vm::Record rec;
   runtime::InputError ierr;
-  ASSERT_TRUE(runtime::DecodeInput(evaluated, p->schema(), {}, &rec, &ierr)) << ierr.message;
+  ASSERT_TRUE(runtime::DecodeInput(received, p->schema(), {}, at, &rec, &ierr)) << ierr.message;
   vm::Decision d;
   vm::Evaluate(p->program(), rec, {}, &d);
   ASSERT_EQ(d.outcome, vm::Outcome::kDeny);
+  ASSERT_TRUE(d.time_from_clock);
   Entry e;
   e.subject = subject;
   e.input = received;

@@ -11,7 +11,7 @@ namespace {
 Compiled Compile(const std::string& text) { return CompileSource("retain.tg", text, {}); }
 
 TEST(AuditRetain, ParsesEachLevel) {
-  const std::string rule = "\nrule r { when request.max_tokens > 1 deny \"no\" }\n";
+  const std::string rule = "\nrule r { when (request.max_tokens ?? 0) > 1 deny \"no\" }\n";
   struct Case { const char* header; ast::Retention want; };
   for (const Case& c : {Case{"policy \"p\"", ast::Retention::kFull},
                         Case{"policy \"p\" retain content full", ast::Retention::kFull},
@@ -24,7 +24,7 @@ TEST(AuditRetain, ParsesEachLevel) {
 }
 
 TEST(AuditRetain, BadClausesAreDiagnosed) {
-  const std::string rule = "\nrule r { when request.max_tokens > 1 deny \"no\" }\n";
+  const std::string rule = "\nrule r { when (request.max_tokens ?? 0) > 1 deny \"no\" }\n";
   Compiled a = Compile("policy \"p\" retain content maybe" + rule);
   EXPECT_FALSE(a.policy);
   EXPECT_NE(a.diagnostics.Render().find("tg_invalid_value"), std::string::npos);
@@ -42,7 +42,7 @@ TEST(AuditRetain, ContentStaysAFieldName) {
 }
 
 TEST(AuditRetain, VersionIdChangesOnlyWhenNotDefault) {
-  const std::string rule = "\nrule r { when request.max_tokens > 1 deny \"no\" }\n";
+  const std::string rule = "\nrule r { when (request.max_tokens ?? 0) > 1 deny \"no\" }\n";
   auto id = [&](const std::string& header) {
     Compiled c = Compile(header + rule);
     return c.policy ? c.policy->version_id() : std::string();
@@ -53,7 +53,7 @@ TEST(AuditRetain, VersionIdChangesOnlyWhenNotDefault) {
 }
 
 TEST(AuditRetain, FormatterKeepsTheClauseOnTheHeaderLine) {
-  SourceFile f{"retain.tg", "policy \"p\"\n   retain   content    hash\nrule r { when request.max_tokens > 1 deny \"no\" }\n"};
+  SourceFile f{"retain.tg", "policy \"p\"\n   retain   content    hash\nrule r { when (request.max_tokens ?? 0) > 1 deny \"no\" }\n"};
   Diagnostics d;
   auto out = parse::Format(f, &d);
   ASSERT_TRUE(out.has_value()) << d.Render();

@@ -14,21 +14,21 @@ const banned_models = {"cheap/model-x", "opaque/model-y"}
 const admins = {"admin", "sre"}
 const model_caps = {"openai/gpt-4o": 16000, "anthropic/claude-3.5": 8000}
 rule r01 { when request.model in banned_models deny 403 "model not allowed" }
-rule r02 on_error skip { when request.max_tokens > 32000 deny 400 "max_tokens too large" }
-rule r03 { when principal.jurisdiction in eu require provider.jurisdiction in eu }
+rule r02 { when (request.max_tokens ?? 0) > 32000 deny 400 "max_tokens too large" }
+rule r03 { when exists(principal.jurisdiction) and principal.jurisdiction in eu require provider.jurisdiction in eu }
 rule r04 { when context.data_class == "confidential" require provider.zdr }
-rule r05 on_error skip { when request.temperature > 1.8 warn "very high temperature" }
+rule r05 { when (request.temperature ?? 0) > 1.8 warn "very high temperature" }
 rule r06 { when principal.groups has "contractors" and context.data_class != "public" deny 403 "contractors: public data only" }
 rule r07 { when request.stream == true and request.input_tokens > 100000 deny 413 "too large to stream" }
 rule r08 { when context.environment == "staging" route sort price, max_price 0.50 usd }
 rule r09 { when principal.groups has "batch" route sort price }
 rule r10 mode shadow { when request.provider.zdr == false and context.data_class == "internal" deny 403 "internal data needs zdr" }
-rule r11 mode advisory { when not (principal.jurisdiction in eu) and context.data_class == "confidential" warn "confidential outside eu" }
-rule r12 on_error skip { when request.max_tokens > model_caps[request.model] deny 400 "over the model cap" }
+rule r11 mode advisory { when not ((principal.jurisdiction ?? "") in eu) and context.data_class == "confidential" warn "confidential outside eu" }
+rule r12 { when request.model in model_caps and (request.max_tokens ?? 0) > model_caps[request.model] deny 400 "over the model cap" }
 rule r13 { when request.tools has "shell" and not (principal.groups has "sre") deny 403 "shell tool needs sre" }
 rule r14 { when principal.workspace == "suspended-ws" deny 402 "workspace suspended" }
 rule r15 { when context.tags has "pii" require not provider.trains_on_data }
-rule r16 on_error skip { when request.provider.max_price.request > 5 usd warn "generous request price" }
+rule r16 { when (request.provider.max_price.request ?? 0 usd) > 5 usd warn "generous request price" }
 rule r17 { when request.model == "openai/gpt-4o" and principal.user == "intern" tag tier = "limited" }
 rule r18 { when length(request.messages) > 50 deny 400 "too many messages" }
 rule r19 { when context.environment == "production" tag env = "prod" }
@@ -178,7 +178,7 @@ std::string RoutePolicy() {
   return R"(policy "route10"
 const eu = {"AT", "BE", "DE", "DK", "ES", "FI", "FR", "IE", "IT", "NL", "PL", "PT", "SE"}
 const blocked = {"p13", "p27"}
-rule residency { when principal.jurisdiction in eu require provider.jurisdiction in eu or provider.jurisdiction == "US" }
+rule residency { when exists(principal.jurisdiction) and principal.jurisdiction in eu require provider.jurisdiction in eu or provider.jurisdiction == "US" }
 rule confidential { when context.data_class == "internal" require provider.zdr or provider.retention_days <= 30 }
 rule no_training { require not provider.trains_on_data }
 rule blocked_providers { require not (provider.name in blocked) }

@@ -98,7 +98,7 @@ const eu = {"DE", "FR"}
 const tiers = {"free": 1, "pro": 2}
 const owner = {name: "acme", seats: 10}
 rule r {
-  when principal.jurisdiction in eu and tiers.pro > 1 and owner.seats > 5
+  when exists(principal.jurisdiction) and principal.jurisdiction in eu and tiers.pro > 1 and owner.seats > 5
     and (any m in request.messages: m.role == "user" and (all g in principal.groups: g != m.content))
   deny "x"
 })");
@@ -146,7 +146,7 @@ rule r {
 TEST(Annotations, TypesOfArithmetic) {
   auto c = CheckSource(R"(policy "p"
 rule r {
-  when request.max_tokens + 0.5 > 1 and request.max_tokens * 2 > 1 and request.max_tokens / 2 > 1
+  when exists(request.max_tokens) and request.max_tokens + 0.5 > 1 and request.max_tokens * 2 > 1 and request.max_tokens / 2 > 1
     and context.time - context.time > 1h and context.time + 1d > context.time
   require endpoint.price_input * 2 < 1 usd and endpoint.price_input / endpoint.price_output < 2
     and endpoint.price_input / 4 < 1 usd
@@ -209,7 +209,7 @@ TEST(Annotations, RouteBudgetAndLimitValuesAreFolded) {
 const cap = 1.00 usd
 rule r { route sort price, max_price request cap * 2, order ["openai", "mistral"] }
 budget b { key principal.workspace per day limit 500.00 usd }
-limit l { key principal.user per minute max 6 * 10 requests })");
+limit l { key principal.user ?? "anonymous" per minute max 6 * 10 requests })");
   ASSERT_TRUE(c.ok) << c.Render();
   const auto& hints = c.policy->rules[0].effects[0].hints;
   EXPECT_EQ(hints[1].expr->folded->kind, Kind::kMoney);

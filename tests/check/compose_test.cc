@@ -26,7 +26,7 @@ const Diagnostic* FindCode(const Diagnostics& d, const std::string& code) {
 TEST(Compose, SeveralFilesAreOneProgramWithOneVersion) {
   std::vector<SourceText> files = {
       {"legal.tg", "policy \"acme\"\nrule eu { when principal.jurisdiction == \"DE\" deny \"eu\" }\n"},
-      {"finance.tg", "policy \"acme\"\nrule big { when request.max_tokens > 10 deny 413 \"big\" }\n"},
+      {"finance.tg", "policy \"acme\"\nrule big { when (request.max_tokens ?? 0) > 10 deny 413 \"big\" }\n"},
   };
   Compiled c = Compose(files);
   ASSERT_TRUE(c.policy) << c.diagnostics.Render();
@@ -50,7 +50,7 @@ TEST(Compose, SeveralFilesAreOneProgramWithOneVersion) {
 
 TEST(Compose, DuplicateNamesAcrossFilesNameBothLocations) {
   Compiled c = Compose({
-      {"a.tg", "policy \"p\"\nconst cap = 5\nrule r { when request.max_tokens > cap deny \"x\" }\n"},
+      {"a.tg", "policy \"p\"\nconst cap = 5\nrule r { when (request.max_tokens ?? 0) > cap deny \"x\" }\n"},
       {"b.tg", "policy \"p\"\nconst cap = 6\nrule r { deny \"y\" }\n"},
   });
   EXPECT_FALSE(c.policy);
@@ -103,7 +103,7 @@ TEST(Lets, ANamedConditionIsWrittenOnceAndInlined) {
   Compiled c = CompileSource("t.tg", R"(policy "lets"
 const pilots = {"ws-1", "ws-2"}
 let pilot = principal.workspace in pilots
-let big = request.max_tokens > 1000
+let big = (request.max_tokens ?? 0) > 1000
 let pilot_big = pilot and big
 rule a { when pilot_big deny "a" }
 rule b { when not pilot and big deny "b" }
@@ -120,7 +120,7 @@ test "other" { given { principal.workspace: "ws-9", request.max_tokens: 5000 } e
 
 TEST(Lets, TypeCheckedUnusedWarnedAndDeclaredBeforeUse) {
   Checked c = CheckSource(R"(policy "lets"
-let unused = request.max_tokens > 3
+let unused = (request.max_tokens ?? 0) > 3
 let later = early
 let early = true
 let wrong = request.model + 1
@@ -152,7 +152,7 @@ rule r { when any m in request.models: is_m deny "x" }
 }
 
 TEST(Lets, ExpansionIsBounded) {
-  std::string src = "policy \"p\"\nlet a0 = request.max_tokens > 1\n";
+  std::string src = "policy \"p\"\nlet a0 = (request.max_tokens ?? 0) > 1\n";
   for (int i = 1; i <= 40; ++i)
     src += "let a" + std::to_string(i) + " = a" + std::to_string(i - 1) + " and a" + std::to_string(i - 1) + "\n";
   src += "rule r { when a40 deny \"x\" }\n";
@@ -177,7 +177,7 @@ rule r { when eu_provider deny "x" }
 TEST(ModeWhen, OneRuleShadowForSomeRequestsEnforcedForTheOthers) {
   Compiled c = CompileSource("t.tg", R"(policy "m"
 let pilot = principal.workspace in {"ws-1", "ws-2"}
-rule long mode shadow when pilot { when request.max_tokens > 100 deny 413 "too long" }
+rule long mode shadow when pilot { when 10000 / (request.max_tokens ?? 0) < 100 deny 413 "too long" }
 )",
                              {});
   ASSERT_TRUE(c.policy) << c.diagnostics.Render();

@@ -26,7 +26,7 @@ test "t" { given {} expect fired nope }
 TEST(Passes, OrderAndNames) {
   V names;
   for (const auto& p : check::Passes()) names.push_back(p.name);
-  EXPECT_EQ(names, (V{"declarations", "lets", "data", "resolve", "types", "scopes", "regex", "fold", "names", "tests"}));
+  EXPECT_EQ(names, (V{"declarations", "lets", "data", "resolve", "types", "scopes", "regex", "fold", "optional", "names", "tests"}));
 }
 
 // Policies see canonical model ids and base provider slugs, so a constant
@@ -194,7 +194,7 @@ TEST(Passes, MapLiteralTypes) {
   auto c = CheckSource(R"(policy "p"
 const prices = {"gpt-4o": 2.50 usd, "mini": 0.15 usd}
 const mixed = {name: "acme", seats: 3}
-rule r { when prices[request.model] > 1 usd and mixed.name == "acme" and mixed["seats"] > 1 deny "x" })");
+rule r { when (prices[request.model] ?? 0 usd) > 1 usd and mixed.name == "acme" and mixed["seats"] > 1 deny "x" })");
   ASSERT_TRUE(c.ok) << c.Render();
   EXPECT_EQ(c.policy->consts[0].expr->type, Type::Map(Type(Kind::kMoney)));
   EXPECT_TRUE(c.policy->consts[1].expr->type.is(Kind::kRecord));
@@ -270,9 +270,9 @@ rule r { when any p in endpoint.parameters: p == "tools" deny "x" })");
 
 TEST(Passes, IndexingListsOfRecords) {
   auto c = CheckSource(R"(policy "p"
-rule r { when request.messages[0].role == "system" and request.messages[0]["content"] contains "x" deny "x" })");
+rule r { when exists(request.messages[0]) and request.messages[0].role == "system" and request.messages[0]["content"] contains "x" deny "x" })");
   ASSERT_TRUE(c.ok) << c.Render();
-  const ast::Expr& role = *When(*c.policy, 0).kids[0]->kids[0];
+  const ast::Expr& role = *When(*c.policy, 0).kids[0]->kids[1]->kids[0];
   EXPECT_EQ(role.kind, ast::ExprKind::kMember);
   EXPECT_EQ(role.index, 0);
   EXPECT_EQ(role.kids[0]->kind, ast::ExprKind::kIndex);
@@ -291,7 +291,7 @@ namespace {
 TEST(Passes, NumericMapLiteralsWidenToDecimal) {
   auto c = CheckSource(R"(policy "p"
 const caps = {"free": 1, "pro": 2.5}
-rule r { when request.temperature > caps[principal.user] deny "x" })");
+rule r { when (request.temperature ?? 0) > get(caps, principal.user ?? "", 0) deny "x" })");
   ASSERT_TRUE(c.ok) << c.Render();
   EXPECT_EQ(c.policy->consts[0].expr->type, Type::Map(Type(Kind::kDecimal)));
   const Value& v = *c.policy->consts[0].expr->folded;
@@ -301,6 +301,56 @@ rule r { when request.temperature > caps[principal.user] deny "x" })");
 const info = {"name": "acme", "seats": 3}
 rule r { when info[principal.user] == 1 deny "x" })");
   EXPECT_EQ(rec.ErrorCodes(), std::vector<std::string>{"tg_type_error"}) << rec.Render();
+}
+
+}  // namespace
+}  // namespace tollgate::checktest
+
+namespace tollgate::checktest {
+namespace {
+
+// Pass `optional` (issue 6 item 1): which reads need a guard, and which
+// guards the flow typing understands. Each snippet is one rule.
+TEST(Passes, OptionalGuardsAndDefaults) {
+  const char* const fine[] = {
+      "when exists(request.stream) and request.stream deny \"x\"",
+      "when request.stream != null and not request.stream deny \"x\"",
+      "when not exists(request.max_tokens) or request.max_tokens > 5 deny \"x\"",
+      "when not (request.max_tokens == null or request.max_tokens < 5) deny \"x\"",
+      "when context.data_class == \"x\" and context.data_class contains \"x\" deny \"x\"",
+      "when request.model in caps and caps[request.model] > 1 deny \"x\"",
+      "when not (request.model in caps) or caps[request.model] > 1 deny \"x\"",
+      "when (request.max_tokens ?? 0) + get(caps, request.model, 0) > 1 deny \"x\"",
+      "when exists(request.max_tokens) require endpoint.max_output_tokens >= request.max_tokens",
+      "when exists(principal.user) tag user = principal.user",
+      "tag user = principal.user",  // a tag value may be absent
+      "when \"a\" in principal.groups or (any t in context.tags: t == \"b\") deny \"x\"",
+      "when any m in request.messages: exists(m.name) and m.name == \"bob\" deny \"x\"",
+      "when exists(request.messages[2]) and request.messages[2].role == \"user\" deny \"x\"",
+      "when request.provider.zdr == true deny \"x\"",
+  };
+  for (const char* r : fine) {
+    auto c = CheckSource(std::string("policy \"p\"\nconst caps = {\"a\": 1}\nrule r { ") + r + " }");
+    EXPECT_TRUE(c.ok) << r << "\n" << c.Render();
+  }
+  const char* const unguarded[] = {
+      "when request.stream deny \"x\"",
+      "when exists(request.stream) or request.stream deny \"x\"",     // the wrong branch
+      "when request.max_tokens == null and request.max_tokens > 5 deny \"x\"",
+      "when caps[request.model] > 1 deny \"x\"",
+      "when request.model in caps or caps[request.model] > 1 deny \"x\"",
+      "when (any m in request.messages: exists(m.name)) and request.messages[0].name == \"x\" deny \"x\"",
+      "when any m in request.messages: m.name contains \"b\" deny \"x\"",
+      "when exists(request.temperature) deny \"x\" tag t = request.max_tokens + 1",
+      "require endpoint.max_output_tokens >= request.max_tokens",
+      "when request.messages[0].role == \"user\" deny \"x\"",
+      "when get(caps, request.model, request.max_tokens) > 1 deny \"x\"",
+      "when lower(principal.user) == \"x\" deny \"x\"",
+  };
+  for (const char* r : unguarded) {
+    auto c = CheckSource(std::string("policy \"p\"\nconst caps = {\"a\": 1}\nrule r { ") + r + " }");
+    EXPECT_EQ(c.ErrorCodes(), V{"tg_unguarded_optional"}) << r << "\n" << c.Render();
+  }
 }
 
 }  // namespace

@@ -38,7 +38,7 @@ TEST(Messages, OnlyWitnessesOfWhenAreInScope) {
       << all.Render();
   Checked either = CheckSource(
       "policy \"t\"\n"
-      "rule r { when (any t in request.tools: t == \"x\") or request.stream deny \"tool {t}\" }\n");
+      "rule r { when (any t in request.tools: t == \"x\") or (request.stream ?? false) deny \"tool {t}\" }\n");
   EXPECT_EQ(Only(either), "tg_unknown_name");
   // Witnesses are not visible to `require` (evaluated per candidate).
   Checked req = CheckSource(
@@ -60,30 +60,30 @@ TEST(Messages, CandidateFieldsAreOutOfScope) {
 }
 
 TEST(Strings, PlusJoinsStringsOnly) {
-  EXPECT_TRUE(CheckSource("policy \"t\"\nrule r { tag k = principal.user + \"/\" + request.model }\n").ok);
+  EXPECT_TRUE(CheckSource("policy \"t\"\nrule r { tag k = (principal.user ?? \"anon\") + \"/\" + request.model }\n").ok);
   Checked c = CheckSource("policy \"t\"\nrule r { tag k = principal.user + 1 }\n");
   EXPECT_EQ(Only(c), "tg_type_error");
   EXPECT_NE(c.diags.items()[0].help.find("`string(x)`"), std::string::npos) << c.Render();
-  EXPECT_TRUE(CheckSource("policy \"t\"\nrule r { tag k = principal.user + string(request.max_tokens) }\n").ok);
+  EXPECT_TRUE(CheckSource("policy \"t\"\nrule r { tag k = (principal.user ?? \"\") + string(request.max_tokens ?? 0) }\n").ok);
 }
 
 TEST(Keys, CompositeKeysHoldStrings) {
   EXPECT_TRUE(CheckSource(
-      "policy \"t\"\nbudget b { key (principal.user, request.model) per day limit 5 usd }\n").ok);
+      "policy \"t\"\nbudget b { key (principal.user ?? \"anonymous\", request.model) per day limit 5 usd }\n").ok);
   Checked c = CheckSource(
-      "policy \"t\"\nlimit l { key (principal.user, principal.groups) per minute max 5 requests }\n");
+      "policy \"t\"\nlimit l { key (principal.workspace, principal.groups) per minute max 5 requests }\n");
   EXPECT_FALSE(c.ok);
   EXPECT_EQ(c.ErrorCodes(), std::vector<std::string>{"tg_type_error"}) << c.Render();
   EXPECT_NE(c.diags.items()[0].message.find("each part of a key must be `string`"), std::string::npos)
       << c.Render();
   Checked n = CheckSource(
-      "policy \"t\"\nlimit l { key (principal.user, request.max_tokens) per minute max 5 requests }\n");
+      "policy \"t\"\nlimit l { key (principal.workspace, request.input_tokens) per minute max 5 requests }\n");
   EXPECT_NE(n.Render().find("each part of a key must be `string`, found `int`"), std::string::npos)
       << n.Render();
   EXPECT_NE(n.Render().find("`string(x)`"), std::string::npos) << n.Render();
   // Keys are request-scoped, part by part.
   Checked s = CheckSource(
-      "policy \"t\"\nlimit l { key (principal.user, provider.name) per minute max 5 requests }\n");
+      "policy \"t\"\nlimit l { key (principal.workspace, provider.name) per minute max 5 requests }\n");
   EXPECT_EQ(s.ErrorCodes(), std::vector<std::string>{"tg_scope_error"}) << s.Render();
 }
 
@@ -96,7 +96,7 @@ TEST(TimeZones, AConstantZoneMustExist) {
   EXPECT_TRUE(CheckSource("policy \"t\"\nrule r { when hour(context.time, \"America/New_York\") < 9 "
                           "deny \"x\" }\n").ok);
   // Not constant: checked when it runs (eval_builtin_error).
-  EXPECT_TRUE(CheckSource("policy \"t\"\nrule r { when hour(context.time, principal.user) < 9 "
+  EXPECT_TRUE(CheckSource("policy \"t\"\nrule r { when hour(context.time, principal.user ?? \"UTC\") < 9 "
                           "deny \"x\" }\n").ok);
   // A time literal that is not RFC 3339 is a check-time error.
   Checked t = CheckSource("policy \"t\"\nrule r { when context.time > time(\"2026-13-01\") deny \"x\" }\n");

@@ -38,9 +38,9 @@ Fields Collect(const vm::Decision& d, const ast::Policy& p) {
   f.Add("outcome", d.outcome == vm::Outcome::kDeny ? "deny" : "allow");
   f.Add("status", std::to_string(d.status));
   f.Add("code", std::string(d.code));
-  // The reason of a rule error is the error message, which the reference
-  // does not try to reproduce word for word.
-  f.Add("reason", d.code == vm::kCodeRuleError ? "<rule error>" : d.reason);
+  // A rule error's reason is the fixed public text (never the message).
+  f.Add("reason", d.reason);
+  f.Add("time", d.time ? std::to_string(*d.time) + (d.time_from_clock ? " clock" : " input") : "-");
   f.Add("deny_rule", d.outcome == vm::Outcome::kDeny ? RuleName(p, d.deny_rule) : "-");
   auto name = [&](uint32_t r) { return RuleName(p, r); };
   f.Add("fired", List(d.fired, name));

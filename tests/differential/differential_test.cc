@@ -14,6 +14,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <unistd.h>
 
 #include "engine/engine.h"
 #include "engine/vm/vm.h"
@@ -27,6 +28,22 @@ namespace {
 constexpr int kInputsPerPolicy = 20;
 constexpr int kMaxReports = 5;
 
+// A directory holding the generator's data document, so that generated
+// policies can declare `data tenants from "tenants.json"`.
+const std::string& GenDir() {
+  static const std::string dir = [] {
+    std::filesystem::path d = std::filesystem::temp_directory_path() /
+                              ("tollgate-diff-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(d);
+    std::ofstream(d / gen::DataFileName()) << gen::DataDocument();
+    return d.string();
+  }();
+  return dir;
+}
+
+// Inputs without context.time get this instant (reproducible runs).
+constexpr int64_t kClockMs = 1767268800000;  // 2026-01-01T12:00:00Z
+
 uint64_t EnvOr(const char* name, uint64_t def) {
   const char* v = std::getenv(name);
   return v && *v ? std::strtoull(v, nullptr, 10) : def;
@@ -34,7 +51,8 @@ uint64_t EnvOr(const char* name, uint64_t def) {
 
 struct Stats {
   uint64_t evaluations = 0, require_checks = 0, mismatches = 0, rejected = 0, bad_inputs = 0;
-  uint64_t denies = 0, errors = 0, fired = 0;
+  uint64_t denies = 0, errors = 0, fired = 0, rule_error_denies = 0, require_errors = 0;
+  uint64_t data_policies = 0, clock_filled = 0;
   int reported = 0;
   std::map<std::string, std::pair<uint64_t, std::string>> kinds;  // differing field -> count, first label
 };
@@ -57,6 +75,8 @@ void CompareOne(const std::string& label, const Policy& policy, const std::strin
   ++st->evaluations;
   st->denies += rd.outcome == vm::Outcome::kDeny;
   st->errors += !rd.errors.empty();
+  st->rule_error_denies += rd.code == vm::kCodeRuleError;
+  st->clock_filled += rd.time_from_clock;
   st->fired += rd.fired.size();
   std::string diff = ref::Diff(rd, vd, policy.ast());
   if (st->evaluations % 7 == 0) {  // tracing must not change the decision
@@ -73,6 +93,7 @@ void CompareOne(const std::string& label, const Policy& policy, const std::strin
       ++st->require_checks;
       vm::RequireResult v = vm::EvalRequire(policy.program(), k, rec, *candidates[c], {});
       ref::RequireResult r = ref::EvalRequire(policy.ast(), policy.schema(), k, rec, *candidates[c]);
+      st->require_errors += r.error;
       if (v.pass != r.pass || v.error != r.error || (r.error && v.code != r.code)) {
         diff += "require " + std::to_string(k) + " candidate " + std::to_string(c) +
                 ": ref pass=" + std::to_string(r.pass) + " error=" + r.code + " (" + r.message +
@@ -108,13 +129,17 @@ TEST(Differential, RandomPoliciesAgree) {
   for (uint64_t seed = first_seed; st.evaluations < total; ++seed) {
     gen::Rng rng(seed);
     ++policies;
-    std::string src = gen::RandomPolicy(rng);
-    Compiled c = CompileSource("gen.tg", src, {});
+    gen::PolicyShape shape;
+    shape.data = true;
+    std::string src = gen::RandomPolicy(rng, shape);
+    Compiled c = CompileSource(GenDir() + "/gen.tg", src, {});
+    st.data_policies += src.find("\ndata tenants") != std::string::npos;
     if (!c.policy) {
       ++st.rejected;
       for (const Diagnostic& d : c.diagnostics.items()) {
         if (d.severity != Severity::kError) continue;
         std::string kind = d.code + ": " + d.message.substr(0, d.message.find('`'));
+        if (std::getenv("TOLLGATE_DIFF_SHOW_REJECTED")) std::printf("%s\n", c.diagnostics.Render().c_str());
         if (reject_kinds[kind]++ == 0 && rejections.size() < 6)
           rejections.push_back("seed " + std::to_string(seed) + ":\n" + src + c.diagnostics.Render());
       }
@@ -130,7 +155,9 @@ TEST(Differential, RandomPoliciesAgree) {
       std::string json = gen::RandomInput(rng);
       vm::Record rec;
       runtime::InputError err;
-      if (!runtime::DecodeInput(json, schema, {}, &rec, &err)) {
+      runtime::DecodeOptions dopts;
+      dopts.now_ms = kClockMs;
+      if (!runtime::DecodeInput(json, schema, {}, dopts, &rec, &err)) {
         ++st.bad_inputs;
         if (decode_failures.size() < 3) decode_failures.push_back(json + "\n  " + err.code + ": " + err.message);
         continue;
@@ -139,13 +166,19 @@ TEST(Differential, RandomPoliciesAgree) {
                  json, rec, cands, &st);
     }
   }
+  const uint64_t compared = st.evaluations - st.rejected * (kInputsPerPolicy / 4);
   std::printf("differential: %llu evaluations, %llu require checks, %llu mismatches, "
-              "%llu policies rejected, %llu inputs rejected; %llu denies, %llu with errors, "
-              "%llu rules fired\n",
+              "%llu policies rejected, %llu inputs rejected; %llu denies (%llu rule_error), "
+              "%llu ended with a runtime error (%.1f%% completed without error), "
+              "%llu require checks errored, %llu rules fired, %llu policies with data, "
+              "%llu inputs with context.time from the clock\n",
               (unsigned long long)st.evaluations, (unsigned long long)st.require_checks,
               (unsigned long long)st.mismatches, (unsigned long long)st.rejected,
               (unsigned long long)st.bad_inputs, (unsigned long long)st.denies,
-              (unsigned long long)st.errors, (unsigned long long)st.fired);
+              (unsigned long long)st.rule_error_denies, (unsigned long long)st.errors,
+              compared ? 100.0 * double(compared - st.errors) / double(compared) : 0.0,
+              (unsigned long long)st.require_errors, (unsigned long long)st.fired,
+              (unsigned long long)st.data_policies, (unsigned long long)st.clock_filled);
   for (const auto& [kind, v] : st.kinds)
     std::printf("  mismatching %-16s %8llu times, first at %s\n", kind.c_str(),
                 (unsigned long long)v.first, v.second.c_str());
@@ -159,7 +192,12 @@ TEST(Differential, RandomPoliciesAgree) {
   for (const std::string& r : decode_failures) ADD_FAILURE() << "generated input rejected: " << r;
   EXPECT_EQ(st.mismatches, 0u);
   EXPECT_GT(st.denies, 0u);
+  // Runtime errors still happen (overflow, division by zero) but most
+  // evaluations complete: absent values are handled by the checker.
   EXPECT_GT(st.errors, 0u);
+  EXPECT_GE((compared - st.errors) * 2, compared) << "fewer than 50% of evaluations completed without error";
+  EXPECT_GT(st.data_policies, 0u);
+  EXPECT_GT(st.clock_filled, 0u);
 }
 
 // Every example policy on every example request (policies/requests/*.json).
@@ -212,37 +250,52 @@ namespace {
 // Hand-picked corners of the runtime semantics, compared like the random ones.
 TEST(Differential, EdgeCasesAgree) {
   const char* const rules[] = {
-      "rule a { when request.max_tokens / 4611686018427387904 == 0.5 deny 401 \"half\" }",
-      "rule a { when request.max_tokens * 0.5 > 1 deny 401 \"x\" }",
-      "rule a { when request.max_tokens > 0.5 deny 401 \"x\" }",
-      "rule a { when request.max_tokens + 1 > 0 deny 401 \"x\" }",
-      "rule a { when -request.max_tokens < 0 deny 401 \"x\" }",
-      "rule a { when request.max_tokens % 7 == 1 deny 401 \"x\" }",
-      "rule a { when request.max_tokens % (request.max_tokens - request.max_tokens) == 0 deny \"x\" }",
-      "rule a { when request.provider.max_price.request / 3 == 0.166667 usd deny 401 \"x\" }",
-      "rule a { when request.provider.max_price.request * request.temperature > 0 usd deny \"x\" }",
-      "rule a { when request.provider.max_price.request / request.provider.max_price.prompt > 1 deny \"x\" }",
-      "rule a { when request.temperature / 3 * 3 == request.temperature deny 401 \"x\" }",
-      "rule a { when request.temperature * request.temperature == 0.49 tag t = request.temperature / 7 }",
+      "rule a { when (request.max_tokens ?? 7) / 4611686018427387904 == 0.5 deny 401 \"half\" }",
+      "rule a { when (request.max_tokens ?? 7) * 0.5 > 1 deny 401 \"x\" }",
+      "rule a { when exists(request.max_tokens) and request.max_tokens > 0.5 deny 401 \"x\" }",
+      "rule a { when request.max_tokens != null and request.max_tokens + 1 > 0 deny 401 \"x\" }",
+      "rule a { when not exists(request.max_tokens) or -request.max_tokens < 0 deny 401 \"x\" }",
+      "rule a { when (request.max_tokens ?? 8) % 7 == 1 deny 401 \"x\" }",
+      "rule a { when exists(request.max_tokens) and request.max_tokens % (request.max_tokens - request.max_tokens) == 0 deny \"x\" }",
+      "rule a { when (request.provider.max_price.request ?? 1 usd) / 3 == 0.166667 usd deny 401 \"x\" }",
+      "rule a { when exists(request.provider.max_price.request) and exists(request.temperature) "
+      "and request.provider.max_price.request * request.temperature > 0 usd deny \"x\" }",
+      "rule a { when exists(request.provider.max_price.request) and exists(request.provider.max_price.prompt) "
+      "and request.provider.max_price.request / request.provider.max_price.prompt > 1 deny \"x\" }",
+      "rule a { when (request.temperature ?? 0.3) / 3 * 3 == (request.temperature ?? 0.3) deny 401 \"x\" }",
+      "rule a { when exists(request.temperature) and request.temperature * request.temperature == 0.49 "
+      "tag t = request.temperature / 7 }",
       "rule a { when context.time - context.time == 0ms and context.time + 9223372036854775807ms > context.time deny \"x\" }",
-      "rule a { when request.messages[5].content == \"\" deny \"x\" }",
-      "rule a { when request.messages[request.max_tokens].role == \"user\" deny \"x\" }",
-      "rule a { when all m in request.messages: (any n in request.messages: n.name == m.name) deny \"x\" }",
-      "rule a { when any m in request.messages: m.name contains \"b\" deny \"x\" }",
+      "rule a { when exists(request.messages[5]) and request.messages[5].content == \"\" deny \"x\" }",
+      "rule a { when exists(request.messages[request.input_tokens]) and request.messages[request.input_tokens].role == \"user\" deny \"x\" }",
+      "rule a { when all m in request.messages: (any n in request.messages: (n.name ?? \"\") == (m.name ?? \"\")) deny \"x\" }",
+      "rule a { when any m in request.messages: exists(m.name) and m.name contains \"b\" deny \"x\" }",
       "rule a { when request.content matches dlp.credit_card and request.content matches \"4111\" "
       "redact dlp.credit_card as \"[C]\" redact \"4111\" as \"[D]\" }\n"
       "rule b { when request.content matches dlp.email or request.content contains \"card\" tag e = 1 }",
       "rule a { when exists(request.max_tokens) and not exists(request.temperature) deny \"x\" }",
-      "rule a { when request.stream deny \"x\" }\nrule b on_error skip { when not request.stream deny 402 \"y\" }",
+      "rule a { when request.stream ?? false deny \"x\" }\nrule b on_error skip { when not (request.stream ?? true) deny 402 \"y\" }",
       "rule a mode advisory { when request.stream == null warn \"w\" tag t = 1 }\n"
-      "rule b mode shadow { when true require provider.zdr tag t = request.max_tokens + 1 }",
+      "rule b mode shadow { when true require provider.zdr tag t = (request.max_tokens ?? 0) + 1 }",
+      // error precedence: a real deny wins over an earlier or later rule error
+      "rule a { when 1 / (request.input_tokens - request.input_tokens) > 0 deny 401 \"err\" }\n"
+      "rule b { when (request.max_tokens ?? 0) > 1 deny 402 \"real\" }",
+      "rule b { when (request.max_tokens ?? 0) > 1 deny 402 \"real\" }\n"
+      "rule a { when 1 / (request.input_tokens - request.input_tokens) > 0 deny 401 \"err\" }",
+      // a tag error drops the tag only
+      "rule a { tag t = 1 / (request.input_tokens - request.input_tokens) tag u = 2 deny 409 \"x\" }",
+      // on_error decides for a require that errors
+      "rule a on_error skip { require 1 / (provider.retention_days - provider.retention_days) > 0 }\n"
+      "rule b { require 1 / (provider.retention_days - provider.retention_days) > 0 }",
+      // map misses read as null: ?? and get
+      "const m = {\"a\": 1, \"b\": 2}\nrule a { when (m[request.model] ?? 0) + get(m, principal.workspace, 5) > 4 deny \"x\" }",
       // Named conditions (inlined) and a mode chosen per request.
-      "let big = request.max_tokens > 1\nlet hot = request.temperature > 0.5\n"
+      "let big = (request.max_tokens ?? 0) > 1\nlet hot = (request.temperature ?? 0.0) > 0.5\n"
       "rule a mode shadow when hot { when big deny 413 \"x\" tag t = 1 }\n"
-      "rule b mode advisory when request.stream on_error skip { when big or hot warn \"w\" }",
-      "rule a mode shadow when request.max_tokens / (request.max_tokens - request.max_tokens) > 0 "
+      "rule b mode advisory when request.stream ?? false on_error skip { when big or hot warn \"w\" }",
+      "rule a mode shadow when 1 / (request.input_tokens - request.input_tokens) > 0 "
       "{ when true deny \"x\" }\n"
-      "rule b mode shadow when request.stream { require provider.zdr }",
+      "rule b mode shadow when request.stream ?? false { require provider.zdr }",
   };
   const char* const inputs[] = {
       R"("max_tokens": 2305843009213693952, "temperature": 0.7, "provider": {"max_price": {"request": 0.5, "prompt": "0.25"}})",
@@ -272,7 +325,9 @@ TEST(Differential, EdgeCasesAgree) {
                            R"(}, "context": {"time": "2026-01-05T10:00:00Z"}})";
         vm::Record rec;
         runtime::InputError err;
-        ASSERT_TRUE(runtime::DecodeInput(json, schema, {}, &rec, &err)) << json << err.message;
+        runtime::DecodeOptions dopts;
+        dopts.now_ms = kClockMs;
+        ASSERT_TRUE(runtime::DecodeInput(json, schema, {}, dopts, &rec, &err)) << json << err.message;
         CompareOne("edge case", *c.policy, src, json, rec, {&cand}, &st);
       }
     }

@@ -8,9 +8,13 @@
 //   vm::Record cand; gen::RandomCandidate(rng, schema, &cand);
 //
 // The generators aim at the corners of the runtime semantics: optional fields
-// that are absent (null), arithmetic that overflows or divides by zero, map
-// lookups with missing keys, strings that hit (and miss) the regexes and
-// detectors the policies use, empty and non-empty message lists.
+// that are absent (read under `exists` guards or with `??` defaults, so that
+// policies check), map lookups with missing keys (defaulted with `??`/get or
+// guarded with `in`), a data document with optional members and sets,
+// optional sets that read as empty, quantifiers, detectors and requires,
+// arithmetic that overflows or divides by zero (the remaining runtime
+// errors), strings that hit (and miss) the regexes and detectors the policies
+// use, empty and non-empty message lists.
 // Same seed, same output (std::mt19937_64 and no unordered iteration).
 // Thread safety: none needed; each caller owns its Rng.
 #pragma once
@@ -42,9 +46,14 @@ struct PolicyShape {
   int min_rules = 1;
   int max_rules = 8;
   int max_depth = 3;   // expression nesting
+  bool data = false;   // may declare the data document (see DataDocument)
 };
 
+// Policies may declare `data tenants from DataFileName()`: compile them with
+// a path in a directory holding that file with DataDocument()'s contents.
 std::string RandomPolicy(Rng& rng, const PolicyShape& shape = {});
+std::string DataFileName();
+std::string DataDocument();
 // `model` (when not empty) replaces the random request.model.
 std::string RandomInput(Rng& rng, std::string_view model = {});
 // Fills one slot per candidate-scoped field of `schema` (some null).

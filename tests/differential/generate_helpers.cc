@@ -9,6 +9,11 @@
 namespace tollgate::gen {
 namespace {
 
+// The data document of generated policies (written by DataDocument()).
+constexpr const char* kDataFile = "tenants.json";
+constexpr const char* kDataShape =
+    "map<{region?: string, limit?: int, tags?: set<string>, models: set<string>, suspended: bool, cap?: money}>";
+
 enum T { kBool, kInt, kDec, kMoney, kStr, kTime, kDur, kSetStr, kNumT };
 
 // Strings that policies test for and inputs contain.
@@ -54,6 +59,13 @@ const FieldRef kFields[] = {
     {"endpoint.estimated_cost", kMoney, true}, {"endpoint.context_length", kInt, true},
     {"endpoint.parameters", kSetStr, true}, {"endpoint.latency_p50", kDec, true},
     {"endpoint.uptime", kDec, true}};
+
+// True when a decoded input (or catalog candidate) always has `path`.
+bool Present(const char* path) {
+  const stdlib::Schema& sc = stdlib::Schema::Standard();
+  int id = sc.Find(path);
+  return id >= 0 && sc.field(id).AlwaysPresent();
+}
 
 std::string Quote(std::string_view s) {
   std::string out = "\"";
@@ -117,6 +129,13 @@ class PolicyGen {
     s += "const big = 9223372036854775807\n";
     s += "const rate = " + DecLit() + "\n";
     s += "const cap = " + MoneyLit() + "\n";
+    if (shape_.data && r_.Chance(40)) {
+      data_ = true;
+      s += "data tenants from \"" + std::string(kDataFile) + "\": " + std::string(kDataShape) + "\n";
+      std::string shape(kDataShape);
+      s += "const default_tenant: " + shape.substr(4, shape.size() - 5) +
+           " = {models: " + SetLit() + ", suspended: " + (r_.Chance(50) ? "true" : "false") + "}\n";
+    }
     int n = shape_.min_rules + static_cast<int>(r_.Below(shape_.max_rules - shape_.min_rules + 1));
     for (int i = 0; i < n; ++i) s += Rule(i);
     return s;
@@ -144,9 +163,29 @@ class PolicyGen {
   // are compile errors, so never a constant that may miss.
   std::string Key(const std::vector<std::string>& keys, int d) {
     if (r_.Chance(25)) return Quote(keys[r_.Below(keys.size())]);
+    return PathKey();
+  }
+  // A string that is always present and is an access path (so that `k in m`
+  // guards `m[k]`): a local, a message's content, or a present field.
+  std::string PathKey() {
     if (!str_locals_.empty() && r_.Chance(40)) return str_locals_[r_.Below(str_locals_.size())];
     if (!msg_locals_.empty() && r_.Chance(40)) return msg_locals_[r_.Below(msg_locals_.size())] + ".content";
-    return Field(kStr);
+    std::string g = GuardedField(kStr);
+    if (!g.empty() && r_.Chance(50)) return g;
+    static const char* const present[] = {"principal.workspace", "request.model", "request.content"};
+    return r_.Pick(present);
+  }
+  // A field of type t guarded by an enclosing `exists`, or "".
+  std::string GuardedField(T t) {
+    std::vector<std::string> ok;
+    for (const auto& [f, ft] : guarded_) if (ft == t) ok.push_back(f);
+    return ok.empty() ? std::string() : ok[r_.Below(ok.size())];
+  }
+  // A map lookup with a default (`??` or get) or, in bool context, a guard.
+  std::string Lookup(const char* map, const std::vector<std::string>& keys, const std::string& def, int d) {
+    std::string k = Key(keys, d);
+    if (r_.Chance(50)) return "get(" + std::string(map) + ", " + k + ", " + def + ")";
+    return "(" + std::string(map) + "[" + k + "] ?? " + def + ")";
   }
   std::string SetLit() {
     std::string s = "{";
@@ -174,12 +213,38 @@ class PolicyGen {
     return v[r_.Below(7)];
   }
 
+  // A read of a field of type t that checks: a present field, a field
+  // guarded by an enclosing `exists`, or an optional one with a `??` default.
   std::string Field(T t) {
     std::vector<const char*> pick;
     for (const FieldRef& f : kFields)
       if (f.type == t && (!f.cand || cand_)) pick.push_back(f.path);
     if (pick.empty()) return {};
-    return pick[r_.Below(pick.size())];
+    const char* f = pick[r_.Below(pick.size())];
+    if (Present(f)) return f;
+    for (const auto& [g, gt] : guarded_) if (g == f) return f;
+    std::string def = DefaultLit(t);
+    if (def.empty()) return {};
+    return "(" + std::string(f) + " ?? " + def + ")";
+  }
+  // An optional field of type t (for `exists` guards), or "".
+  std::string OptionalField(T t) {
+    std::vector<const char*> pick;
+    for (const FieldRef& f : kFields)
+      if (f.type == t && !f.cand && !Present(f.path)) pick.push_back(f.path);
+    return pick.empty() ? std::string() : pick[r_.Below(pick.size())];
+  }
+  std::string DefaultLit(T t) {
+    switch (t) {
+      case kBool: return r_.Chance(50) ? "true" : "false";
+      case kInt: return IntLit();
+      case kDec: return DecLit();
+      case kMoney: return MoneyLit();
+      case kStr: return Quote(r_.Pick(kWords));
+      case kDur: return DurLit();
+      case kTime: return "context.time";
+      default: return {};
+    }
   }
 
   std::string Call(T result, int depth) {
@@ -204,7 +269,13 @@ class PolicyGen {
         if (!str_locals_.empty() && r_.Chance(50)) return str_locals_[r_.Below(str_locals_.size())];
         if (!msg_locals_.empty() && r_.Chance(60)) {
           static const char* const m[] = {".content", ".role", ".name"};
-          return msg_locals_[r_.Below(msg_locals_.size())] + m[r_.Below(3)];
+          std::string x = msg_locals_[r_.Below(msg_locals_.size())] + m[r_.Below(3)];
+          // `name?` is an optional record field: default it (or use a guard).
+          if (x.size() > 5 && x.compare(x.size() - 5, 5, ".name") == 0) {
+            for (const auto& [g, gt] : guarded_) if (g == x) return x;
+            return "(" + x + " ?? " + Quote(r_.Pick(kWords)) + ")";
+          }
+          return x;
         }
         return Quote(r_.Pick(kWords));
       case kTime: return "context.time";
@@ -229,7 +300,10 @@ class PolicyGen {
         switch (r_.Below(8)) {
           case 0: return "(-" + E(kInt, d) + ")";
           case 7: return r_.Chance(50) ? "length(request.messages)" : "length(limits)";
-          case 1: return "limits[" + Key(limit_keys_, d) + "]";
+          case 1:
+            if (data_ && r_.Chance(40))
+              return "(" + TenantLookup() + ".limit ?? " + IntLit() + ")";
+            return Lookup("limits", limit_keys_, IntLit(), d);
           default: return "(" + E(kInt, d) + r_.Pick(ops) + E(kInt, d) + ")";
         }
       }
@@ -245,16 +319,16 @@ class PolicyGen {
           case 1: return "(" + E(kMoney, d) + " - " + E(kMoney, d) + ")";
           case 2: return "(" + E(kMoney, d) + " * " + E(r_.Chance(50) ? kInt : kDec, d) + ")";
           case 3: return "(" + E(kMoney, d) + " / " + E(r_.Chance(50) ? kInt : kDec, d) + ")";
-          case 4: return "prices[" + Key(price_keys_, d) + "]";
+          case 4: return Lookup("prices", price_keys_, MoneyLit(), d);
           default: return "(" + E(kInt, d) + " * " + E(kMoney, d) + ")";
         }
       case kStr:
-        if (r_.Chance(20))  // list index, possibly out of range
-          return "request.messages[" + (r_.Chance(50) ? std::to_string(r_.Below(3)) : E(kInt, d)) +
-                 "]" + (r_.Chance(70) ? ".content" : ".role");
-        if (r_.Chance(10)) return "request.provider.order[" + std::to_string(r_.Below(2)) + "]";
+        if (r_.Chance(10))  // list index, possibly out of range: defaulted
+          return "(request.provider.order[" + (r_.Chance(70) ? std::to_string(r_.Below(2)) : E(kInt, d)) +
+                 "] ?? " + Quote(r_.Pick(kWords)) + ")";
         if (r_.Chance(10)) return "(" + E(kStr, d) + " + " + E(kStr, d) + ")";
-        return r_.Chance(50) ? "labels[" + Key(label_keys_, d) + "]" : Leaf(kStr);
+        if (data_ && r_.Chance(15)) return "(" + TenantLookup() + ".region ?? \"none\")";
+        return r_.Chance(50) ? Lookup("labels", label_keys_, Quote(r_.Pick(kWords)), d) : Leaf(kStr);
       case kTime:
         return "(" + E(kTime, d) + (r_.Chance(50) ? " + " : " - ") + E(kDur, d) + ")";
       case kDur:
@@ -297,7 +371,25 @@ class PolicyGen {
 
   std::string BoolE(int d) {
     if (d >= shape_.max_depth + 2) return Leaf(kBool);
-    switch (r_.Below(16)) {
+    switch (r_.Below(21)) {
+      case 16: case 17: return Guarded(d);
+      case 18: return MessageAt(d);
+      case 19:
+        if (data_) return DataCondition(d);
+        {
+          std::string k = PathKey();
+          return "(" + k + " in limits and limits[" + k + "] > " + IntLit() + ")";
+        }
+      case 20: {
+        // Optional sets read as empty: quantify over them unguarded.
+        static const char* const sets[] = {"principal.groups", "request.tools", "context.tags"};
+        std::string v = "q" + std::to_string(msg_locals_.size() + str_locals_.size());
+        str_locals_.push_back(v);
+        std::string body = BoolE(d + 1);
+        str_locals_.pop_back();
+        return "(" + std::string(r_.Chance(50) ? "any " : "all ") + v + " in " + r_.Pick(sets) +
+               ": (" + body + "))";
+      }
       case 0: return "(" + E(kBool, d) + " and " + E(kBool, d) + ")";
       case 1: return "(" + E(kBool, d) + " or " + E(kBool, d) + ")";
       case 2: return "(not " + E(kBool, d) + ")";
@@ -333,20 +425,79 @@ class PolicyGen {
     }
   }
 
+  // `exists(f) and X` / `f != null and X` / `not exists(f) or X`, with f
+  // readable in X.
+  std::string Guarded(int d) {
+    static const T ts[] = {kInt, kDec, kStr, kMoney, kBool};
+    T t = ts[r_.Below(5)];
+    std::string f = OptionalField(t);
+    if (f.empty()) return Leaf(kBool);
+    guarded_.emplace_back(f, t);
+    std::string x = t == kBool ? (r_.Chance(50) ? f : "(not " + f + ")") : Cmp(t, d);
+    if (r_.Chance(50)) x = "(" + x + (r_.Chance(50) ? " and " : " or ") + BoolE(d + 1) + ")";
+    guarded_.pop_back();
+    switch (r_.Below(3)) {
+      case 0: return "(exists(" + f + ") and " + x + ")";
+      case 1: return "(" + f + " != null and " + x + ")";
+      default: return "(not exists(" + f + ") or " + x + ")";
+    }
+  }
+  // A message by position (which may be past the end): guarded by exists.
+  std::string MessageAt(int d) {
+    std::string m = "request.messages[" + std::string(r_.Chance(80) ? std::to_string(r_.Below(3)) : "request.input_tokens") + "]";
+    msg_locals_.push_back(m);
+    std::string body = BoolE(d + 1);
+    msg_locals_.pop_back();
+    return "(exists(" + m + ") and " + body + ")";
+  }
+  // The data document: a tenant under a path key, guarded by `in`.
+  std::string TenantLookup() { return "get(tenants, " + PathKey() + ", default_tenant)"; }
+  std::string DataCondition(int d) {
+    std::string k = PathKey();
+    std::string t = "tenants[" + k + "]";
+    std::string x;
+    switch (r_.Below(6)) {
+      case 0: x = t + ".suspended"; break;
+      case 1: x = "(" + E(kStr, d) + " in " + t + ".models)"; break;
+      case 2: {  // an optional set reads as empty
+        std::string v = "q" + std::to_string(msg_locals_.size() + str_locals_.size());
+        str_locals_.push_back(v);
+        std::string body = BoolE(d + 1);
+        str_locals_.pop_back();
+        x = "(" + std::string(r_.Chance(50) ? "any " : "all ") + v + " in " + t + ".tags: (" + body + "))";
+        break;
+      }
+      case 3: x = "(exists(" + t + ".region) and " + t + ".region == " + Quote(r_.Pick(kWords)) + ")"; break;
+      case 4: x = "((" + t + ".limit ?? 0) > " + E(kInt, d) + ")"; break;
+      default: x = "((" + t + ".cap ?? 0 usd) < " + E(kMoney, d) + ")"; break;
+    }
+    return r_.Chance(80) ? "(" + k + " in tenants and " + x + ")" : "(not (" + k + " in tenants) or " + x + ")";
+  }
+
+  // Holes read present values or defaulted optional ones; some overflow.
+  std::string Holes() {
+    if (!r_.Chance(30)) return {};
+    static const char* const holes[] = {
+        " {principal.workspace} {request.model}",
+        " {principal.user ?? principal.workspace} {request.max_tokens ?? 7}",
+        " {big + (request.max_tokens ?? 1)}"};
+    return r_.Pick(holes);
+  }
+
   std::string Effect(int rule) {
     switch (r_.Below(9)) {
       case 0: case 1:
         return r_.Chance(50) ? "deny " + std::to_string(400 + r_.Below(60)) + " \"no r" +
-                                   std::to_string(rule) + "\""
+                                   std::to_string(rule) + Holes() + "\""
                              : "deny \"denied by r" + std::to_string(rule) + "\"";
       case 2: {
         static const T ts[] = {kInt, kStr, kBool, kMoney, kDec};
         return "tag t" + std::to_string(r_.Below(3)) + " = " + E(ts[r_.Below(5)], 1);
       }
       case 3:
-        // A message hole (rendered when the rule fires; an absent field is an error).
-        return "warn \"warning from r" + std::to_string(rule) +
-               (r_.Chance(30) ? " {principal.user} {request.max_tokens}" : "") + "\"";
+        // Message holes, rendered when the rule fires; an error there drops
+        // the message (a deny keeps its template) and is recorded.
+        return "warn \"warning from r" + std::to_string(rule) + Holes() + "\"";
       case 4: {
         static const char* const hints[] = {
             "sort price", "sort latency", "sort throughput", "max_price 1.50 usd",
@@ -385,12 +536,27 @@ class PolicyGen {
       std::string key = r_.Pick(keys);
       std::string test = r_.Chance(70) ? key + " == " + Quote(r_.Pick(kWords))
                                        : key + " in " + SetLit();
+      // `in` needs a value: an optional key is guarded first.
+      if (test.find(" in ") != std::string::npos && !Present(key.c_str()))
+        test = "exists(" + key + ") and " + test;
       s += "  when " + test + (r_.Chance(60) ? " and " + BoolE(1) : std::string()) + "\n";
+    } else if (r_.Chance(25)) {
+      // A `when` guard dominates the rule's effects (require, tag) too.
+      static const T ts[] = {kInt, kDec, kStr, kMoney, kBool};
+      T t = ts[r_.Below(5)];
+      std::string f = OptionalField(t);
+      if (!f.empty()) {
+        guarded_.emplace_back(f, t);
+        s += "  when exists(" + f + ") and " + BoolE(1) + "\n";
+      } else {
+        s += "  when " + BoolE(0) + "\n";
+      }
     } else if (!r_.Chance(8)) {
       s += "  when " + BoolE(0) + "\n";
     }
     int n = 1 + static_cast<int>(r_.Below(3));
     for (int k = 0; k < n; ++k) s += "  " + Effect(i) + "\n";
+    guarded_.clear();
     return s + "}\n";
   }
 
@@ -400,7 +566,9 @@ class PolicyGen {
   bool has_exists_ = false;
   std::vector<std::string> detectors_;
   std::vector<std::string> msg_locals_, str_locals_;
+  std::vector<std::pair<std::string, T>> guarded_;  // optional fields under an `exists` guard
   bool cand_ = false;
+  bool data_ = false;
   std::vector<std::string> limit_keys_, price_keys_, label_keys_;
 };
 
@@ -420,6 +588,20 @@ std::string Content(Rng& r) {
 }  // namespace
 
 std::string RandomPolicy(Rng& rng, const PolicyShape& shape) { return PolicyGen(rng, shape).Policy(); }
+
+std::string DataFileName() { return kDataFile; }
+
+std::string DataDocument() {
+  // Tenants keyed by words that inputs use; optional members absent on some
+  // (sets absent read as empty), `null` on others.
+  return R"({
+  "acme": {"region": "DE", "limit": 100, "tags": ["eng", "admin"], "models": ["gpt-4o", "claude-3"], "suspended": false, "cap": "2.50"},
+  "eng": {"models": ["llama-3"], "suspended": true},
+  "gpt-4o": {"region": "US", "limit": 9223372036854775807, "models": [], "suspended": false, "tags": null},
+  "x": {"region": null, "limit": 0, "tags": ["x"], "models": ["x", "gpt-4o"], "suspended": false, "cap": 0},
+  "": {"models": ["", "user"], "suspended": false, "limit": 7}
+})";
+}
 
 std::string RandomInput(Rng& r, std::string_view model) {
   // max_tokens values: the decoder rejects negative ones (input_invalid_value).
@@ -497,8 +679,12 @@ void RandomCandidate(Rng& r, const stdlib::Schema& schema, vm::Record* out) {
   static const int64_t micros[] = {0, 1, 500000, 2500000, 15000000, 9000000000000000000};
   for (int slot = 0; slot < n; ++slot) {
     const stdlib::FieldDef& f = schema.field(schema.FieldOfSlot(ast::Scope::kCandidate, slot));
-    if (r.Chance(15)) continue;  // absent
     Value& v = out->slots[slot];
+    if (f.type.is(Kind::kSet) && !r.Chance(85)) {  // absent sets are empty
+      v = out->arena.MakeSet({});
+      continue;
+    }
+    if (!f.AlwaysPresent() && r.Chance(15)) continue;  // an absent optional field
     switch (f.type.kind()) {
       case Kind::kString: v = out->arena.String(r.Pick(kWords)); break;
       case Kind::kBool: v = Value::Bool(r.Chance(50)); break;
@@ -519,10 +705,10 @@ void RandomCandidate(Rng& r, const stdlib::Schema& schema, vm::Record* out) {
 std::string StructuredPolicy(int rules) {
   std::string s = "policy \"structured\"\nconst eu = {\"DE\", \"FR\", \"NL\", \"IE\"}\n";
   static const char* const conds[] = {
-      "request.max_tokens > 4000", "principal.jurisdiction in eu",
+      "(request.max_tokens ?? 0) > 4000", "exists(principal.jurisdiction) and principal.jurisdiction in eu",
       "request.model == \"gpt-4o\" and request.stream == true",
       "context.data_class == \"confidential\"", "principal.groups has \"contractors\"",
-      "request.temperature > 1.5", "request.provider.zdr == false",
+      "(request.temperature ?? 0) > 1.5", "request.provider.zdr == false",
       "request.input_tokens > 100000"};
   for (int i = 0; i < rules; ++i) {
     s += "rule s" + std::to_string(i) + " on_error skip {\n  when principal.workspace == \"ws" +

@@ -19,8 +19,12 @@
 // Where docs/architecture.md leaves a choice open, the reference takes (and
 // the VM agrees on): operands are evaluated left to right and each is
 // null-checked as soon as it is computed (builtin arguments too, unless the
-// builtin accepts null); tag values of a firing rule are computed before its
-// effects apply, and an error there is a rule error (the rule does not fire);
+// builtin accepts null); an absent map key or a list position outside the
+// list reads as null; `a ?? b` evaluates b only when a is null; tag values of
+// a firing rule (any mode) are computed before its effects apply, and an
+// error there drops that tag only (recorded in errors; the rule fires); a
+// real deny always wins over a rule error's deny (reason "policy evaluation
+// failed"), whatever the rule order;
 // shadow and advisory rules apply no effects (shadow lists its requires in
 // shadow_requires, advisory adds one warning); within one rule the first
 // `sort` and the first `order` hint win, max prices take the lowest; a
@@ -57,7 +61,8 @@ struct RequireResult {
 };
 
 // Evaluates require effect number `require` (numbering above) with
-// `candidate`'s fields bound. An error rejects the candidate (fail closed).
+// `candidate`'s fields bound. An error rejects the candidate under the
+// rule's `on_error deny` and keeps it under `on_error skip`.
 RequireResult EvalRequire(const ast::Policy& policy, const stdlib::Schema& schema,
                           uint32_t require, const vm::Record& request,
                           const vm::Record& candidate);

@@ -204,10 +204,9 @@ class Interp {
         return Fail(vm::kErrMissingKey, "missing field `" + e.name + "`");
       return Ok(base.v.rec->fields[e.index]);
     }
-    if (base.v.kind == Kind::kMap) {
+    if (base.v.kind == Kind::kMap) {  // an absent key reads as null
       const Value* v = MapFind(base.v, e.name);
-      if (!v) return Fail(vm::kErrMissingKey, "missing key `" + e.name + "`");
-      return Ok(*v);
+      return Ok(v ? *v : Value::Null());
     }
     return Fail(vm::kErrBuiltin, "reference: member of a non-record");
   }
@@ -219,14 +218,13 @@ class Interp {
     Result k = Eval(*e.kids[1]);
     if (k.err) return k;
     if (k.v.is_null()) return Missing(*e.kids[1]);
-    if (c.v.kind == Kind::kMap) {
+    if (c.v.kind == Kind::kMap) {  // an absent key reads as null
       const Value* v = MapFind(c.v, k.v.sv());
-      if (!v) return Fail(vm::kErrMissingKey, "missing key `" + std::string(k.v.sv()) + "`");
-      return Ok(*v);
+      return Ok(v ? *v : Value::Null());
     }
-    if (c.v.kind == Kind::kList) {
+    if (c.v.kind == Kind::kList) {  // so does a position outside the list
       if (k.v.i < 0 || static_cast<uint64_t>(k.v.i) >= c.v.list->items.size())
-        return Fail(vm::kErrMissingKey, "index out of range");
+        return Ok(Value::Null());
       return Ok(c.v.list->items[k.v.i]);
     }
     return Fail(vm::kErrBuiltin, "reference: index of a non-container");
@@ -249,6 +247,11 @@ class Interp {
       return Bool(*e.kids[1]);
     }
     if (e.op == Op::kMatches) return Matches(e);
+    if (e.op == Op::kCoalesce) {  // a ?? b: b only when a is null
+      Result a = Eval(*e.kids[0]);
+      if (a.err || !a.v.is_null()) return a;
+      return Eval(*e.kids[1]);
+    }
     Result a = Eval(*e.kids[0]);
     if (a.err) return a;
     Result b = Eval(*e.kids[1]);
@@ -459,6 +462,10 @@ uint32_t RequireCount(const ast::Policy& policy) {
 void Evaluate(const ast::Policy& policy, const stdlib::Schema& schema, const vm::Record& request,
               vm::Decision* out) {
   out->Clear();
+  if (request.time) {  // the instant the decoder settled on (input or clock)
+    out->time = request.time->unix_ms;
+    out->time_from_clock = request.time->from_clock;
+  }
   uint32_t require_index = 0;
   for (uint32_t ri = 0; ri < policy.rules.size(); ++ri) {
     const ast::Rule& rule = policy.rules[ri];
@@ -478,34 +485,47 @@ void Evaluate(const ast::Policy& policy, const stdlib::Schema& schema, const vm:
       Result m = in.Bool(*rule.mode_when);
       if (m.err) err = m.err; else if (m.v.b) mode = rule.mode;
     }
-    // Tag values are computed only for a firing rule; an error there is a
-    // rule error like one in `when`.
-    std::vector<Value> tag_values;
+    // Tag values are computed only for a firing rule (in every mode); an
+    // error there drops that tag, is recorded, and the rule still fires.
+    std::vector<std::optional<Value>> tag_values;
+    std::vector<Error> tag_errors;
     if (fired && !err) {
       for (const ast::Effect& fx : rule.effects) {
         if (fx.kind != ast::EffectKind::kTag) continue;
         Result t = in.Eval(*fx.expr);
-        if (t.err) { err = t.err; break; }
-        tag_values.push_back(out->arena.Clone(t.v));
+        if (t.err) {
+          RecordError(ri, Error{t.err->code, "tag `" + fx.tag_key + "` dropped: " + t.err->message}, out);
+          tag_values.emplace_back();
+        } else {
+          tag_values.push_back(out->arena.Clone(t.v));
+        }
       }
     }
     // Then the messages with `{...}` holes: the first deny's reason, then
     // every warning, in effect order. A `{t}` names the witness of `when`'s
     // `any t`: the interpreter's local t still holds the element for which
-    // the body held (the loop stopped there).
+    // the body held (the loop stopped there). An error drops the message and
+    // is recorded: a warning is left out, a deny keeps its template text.
     std::optional<std::string> reason;
-    std::vector<std::string> warnings;
+    std::vector<std::optional<std::string>> warnings;
     bool first_deny = true;
     if (fired && !err) {
       for (const ast::Effect& fx : rule.effects) {
         bool deny = fx.kind == ast::EffectKind::kDeny;
         if (!(deny && first_deny) && fx.kind != ast::EffectKind::kWarn) continue;
         first_deny = first_deny && !deny;
-        std::string text = fx.text;
+        std::optional<std::string> text = fx.text;
         if (fx.expr) {
           Result m = in.Eval(*fx.expr);
-          if (m.err) { err = m.err; break; }
-          text = std::string(m.v.sv());
+          if (m.err) {
+            RecordError(ri, Error{m.err->code, std::string(deny ? "deny reason left unrendered"
+                                                                : "warning dropped") +
+                                                   ": " + m.err->message},
+                        out);
+            if (!deny) text.reset();
+          } else {
+            text = std::string(m.v.sv());
+          }
         }
         if (deny) reason = text;
         else warnings.push_back(text);
@@ -513,12 +533,13 @@ void Evaluate(const ast::Policy& policy, const stdlib::Schema& schema, const vm:
     }
     if (err) {
       RecordError(ri, *err, out);
+      // Fails closed, but never over a real deny (see the deny effect below).
       if (mode == ast::Mode::kEnforce && rule.on_error == ast::OnError::kDeny &&
           out->outcome == vm::Outcome::kAllow) {
         out->outcome = vm::Outcome::kDeny;
         out->status = 403;
         out->code = vm::kCodeRuleError;
-        out->reason = err->message;
+        out->reason = std::string(vm::kRuleErrorReason);
         out->deny_rule = ri;
       }
       continue;
@@ -542,7 +563,9 @@ void Evaluate(const ast::Policy& policy, const stdlib::Schema& schema, const vm:
     for (const ast::Effect& fx : rule.effects) {
       switch (fx.kind) {
         case ast::EffectKind::kDeny:
-          if (out->outcome == vm::Outcome::kAllow) {
+          // The first real deny wins, and replaces a deny that only came
+          // from a rule error, whatever the order of the rules.
+          if (out->outcome == vm::Outcome::kAllow || out->code == vm::kCodeRuleError) {
             out->outcome = vm::Outcome::kDeny;
             out->status = fx.status;
             out->code = vm::kCodePolicyDenied;
@@ -555,10 +578,16 @@ void Evaluate(const ast::Policy& policy, const stdlib::Schema& schema, const vm:
           out->redactions.push_back({ri, redact_no++, PatternName(*fx.expr), fx.text});
           break;
         case ast::EffectKind::kRoute: MergeRoute(ri, fx, &out->route); break;
-        case ast::EffectKind::kTag: out->tags.push_back({ri, fx.tag_key, tag_values[tag_no++]}); break;
-        case ast::EffectKind::kWarn:
-          out->warnings.push_back({ri, out->arena.String(warnings[warn_no++]).sv()});
+        case ast::EffectKind::kTag: {
+          const std::optional<Value>& v = tag_values[tag_no++];
+          if (v) out->tags.push_back({ri, fx.tag_key, *v});
           break;
+        }
+        case ast::EffectKind::kWarn: {
+          const std::optional<std::string>& w = warnings[warn_no++];
+          if (w) out->warnings.push_back({ri, out->arena.String(*w).sv()});
+          break;
+        }
       }
     }
   }
@@ -577,7 +606,9 @@ RequireResult EvalRequire(const ast::Policy& policy, const stdlib::Schema& schem
       Result r = in.Bool(*fx.expr);
       RequireResult out;
       if (r.err) {
+        // The rule's on_error decides: skip keeps the candidate.
         out.error = true;
+        out.pass = rule.on_error == ast::OnError::kSkip;
         out.code = std::string(r.err->code);
         out.message = r.err->message;
       } else {

@@ -41,18 +41,21 @@ std::string Errors(const vm::Decision& d) {
   return s;
 }
 
-TEST(Reference, MissingOptionalFieldDeniesByDefault) {
-  auto e = RunRef("rule a { when request.max_tokens > 5 deny 400 \"big\" }");
+TEST(Reference, ArithmeticErrorDeniesByDefaultWithAFixedReason) {
+  auto e = RunRef("rule a { when 10 / ((request.max_tokens ?? 0) - 5) > 5 deny 400 \"big\" }",
+                  ", \"max_tokens\": 5");
   EXPECT_EQ(e->d.outcome, vm::Outcome::kDeny);
   EXPECT_EQ(e->d.code, vm::kCodeRuleError);
   EXPECT_EQ(e->d.status, 403);
-  EXPECT_EQ(Errors(e->d), "0:eval_missing_field ");
+  EXPECT_EQ(e->d.reason, "policy evaluation failed");
+  EXPECT_EQ(Errors(e->d), "0:eval_arithmetic_error ");
 }
 
 TEST(Reference, OnErrorSkipAllowsButRecords) {
-  auto e = RunRef("rule a on_error skip { when request.max_tokens > 5 deny 400 \"big\" }");
+  auto e = RunRef("rule a on_error skip { when 10 / ((request.max_tokens ?? 0) - 5) > 5 deny 400 \"big\" }",
+                  ", \"max_tokens\": 5");
   EXPECT_EQ(e->d.outcome, vm::Outcome::kAllow);
-  EXPECT_EQ(Errors(e->d), "0:eval_missing_field ");
+  EXPECT_EQ(Errors(e->d), "0:eval_arithmetic_error ");
   EXPECT_TRUE(e->d.fired.empty());
 }
 
@@ -62,9 +65,42 @@ TEST(Reference, NullEqualityIsNoError) {
   EXPECT_TRUE(e->d.errors.empty());
 }
 
+TEST(Reference, DefaultsAndGuards) {
+  auto absent = RunRef("rule a { when request.stream ?? false deny 401 \"s\" }\n"
+                       "rule b { when exists(request.max_tokens) and request.max_tokens > 5 deny 402 \"m\" }");
+  EXPECT_EQ(absent->d.outcome, vm::Outcome::kAllow);
+  EXPECT_TRUE(absent->d.errors.empty());
+  auto present = RunRef("rule a { when request.stream ?? false deny 401 \"s\" }", ", \"stream\": true");
+  EXPECT_EQ(present->d.status, 401);
+}
+
+TEST(Reference, RealDenyWinsOverRuleErrorInEitherOrder) {
+  for (const char* rules :
+       {"rule e { when 1 / (request.input_tokens - request.input_tokens) > 0 deny 401 \"e\" }\n"
+        "rule d { deny 451 \"real\" }",
+        "rule d { deny 451 \"real\" }\n"
+        "rule e { when 1 / (request.input_tokens - request.input_tokens) > 0 deny 401 \"e\" }"}) {
+    auto e = RunRef(rules);
+    EXPECT_EQ(e->d.status, 451) << rules;
+    EXPECT_EQ(e->d.code, vm::kCodePolicyDenied);
+    EXPECT_EQ(e->d.reason, "real");
+    EXPECT_EQ(e->d.errors.size(), 1u);
+  }
+}
+
+TEST(Reference, TagErrorDropsTheTagOnly) {
+  auto e = RunRef("rule a { tag bad = 1 / (request.input_tokens - request.input_tokens) tag good = 2 "
+                  "deny 409 \"x\" }");
+  EXPECT_EQ(e->d.status, 409);
+  EXPECT_EQ(e->d.code, vm::kCodePolicyDenied);
+  ASSERT_EQ(e->d.tags.size(), 1u);
+  EXPECT_EQ(e->d.tags[0].key, "good");
+  EXPECT_EQ(Errors(e->d), "0:eval_arithmetic_error ");
+}
+
 TEST(Reference, DivisionByZeroAndOverflow) {
-  auto e = RunRef("rule a { when request.max_tokens / (request.max_tokens - 7) > 1 deny \"x\" }\n"
-               "rule b { when request.max_tokens * 9223372036854775807 > 1 deny \"y\" }",
+  auto e = RunRef("rule a { when exists(request.max_tokens) and request.max_tokens / (request.max_tokens - 7) > 1 deny \"x\" }\n"
+               "rule b { when (request.max_tokens ?? 0) * 9223372036854775807 > 1 deny \"y\" }",
                ", \"max_tokens\": 7");
   EXPECT_EQ(Errors(e->d), "0:eval_arithmetic_error 1:eval_arithmetic_error ");
   EXPECT_EQ(e->d.deny_rule, 0u);
@@ -72,9 +108,9 @@ TEST(Reference, DivisionByZeroAndOverflow) {
 
 TEST(Reference, DecimalRoundsHalfToEven) {
   // 1/2000000 = 0.0000005 -> 0.000000; 3/2000000 = 0.0000015 -> 0.000002.
-  auto e = RunRef("rule a { when request.max_tokens / 2000000 == 0 deny 401 \"x\" }\n"
-               "rule b { when (request.max_tokens + 2) / 2000000 == 0.000002 warn \"w\" }\n"
-               "rule c { when request.max_tokens / 3 == 0.333333 tag t = request.max_tokens / 3 }",
+  auto e = RunRef("rule a { when (request.max_tokens ?? 0) / 2000000 == 0 deny 401 \"x\" }\n"
+               "rule b { when ((request.max_tokens ?? 0) + 2) / 2000000 == 0.000002 warn \"w\" }\n"
+               "rule c { when exists(request.max_tokens) and request.max_tokens / 3 == 0.333333 tag t = request.max_tokens / 3 }",
                ", \"max_tokens\": 1");
   EXPECT_EQ(e->d.status, 401) << Errors(e->d);
   ASSERT_EQ(e->d.warnings.size(), 1u);
@@ -83,7 +119,7 @@ TEST(Reference, DecimalRoundsHalfToEven) {
 }
 
 TEST(Reference, MoneyArithmetic) {
-  auto e = RunRef("rule a { when request.provider.max_price.request * 3 == 7.50 usd and "
+  auto e = RunRef("rule a { when exists(request.provider.max_price.request) and request.provider.max_price.request * 3 == 7.50 usd and "
                "request.provider.max_price.request / 2.50 usd == 1 tag ok = true }",
                ", \"provider\": {\"max_price\": {\"request\": \"2.50\"}}");
   EXPECT_EQ(e->d.tags.size(), 1u) << Errors(e->d);
@@ -96,10 +132,11 @@ TEST(Reference, QuantifiersOverEmptyLists) {
   EXPECT_EQ(e->d.warnings.size(), 1u);
 }
 
-TEST(Reference, MissingMapKey) {
-  auto e = RunRef("const caps = {\"gpt\": 5}\nrule a on_error skip { when caps[request.model] > 1 "
-               "deny \"x\" }");
-  EXPECT_EQ(Errors(e->d), "0:eval_missing_key ");
+TEST(Reference, MissingMapKeyReadsAsNull) {
+  auto e = RunRef("const caps = {\"gpt\": 5}\nrule a { when (caps[request.model] ?? 0) < 1 "
+               "and get(caps, request.model, 2) == 2 and not (request.model in caps) deny 401 \"x\" }");
+  EXPECT_EQ(e->d.status, 401) << Errors(e->d);
+  EXPECT_TRUE(e->d.errors.empty());
 }
 
 TEST(Reference, FirstEnforcedDenyWinsShadowNeverEnforced) {
@@ -134,7 +171,7 @@ TEST(Reference, StringsAndMessagesAgreeWithTheVm) {
       "  deny 403 \"{m.role} said {m.content} ({length(m.content)} chars) {{ok}}\" }",
       "rule a { when any m in request.messages: (m.role == \"user\" and (any t in split(m.content, \" \"): t starts_with \"sec\"))\n"
       "  warn \"word {t} from {m.role}\" tag w = \"{t}/{principal.workspace}\" }",
-      "rule a on_error skip { deny \"tokens {request.max_tokens}\" }\n"
+      "rule a on_error skip { deny \"tokens {request.max_tokens ?? request.input_tokens} {1 / (request.input_tokens - request.input_tokens)}\" }\n"
       "const tz = \"Asia/Tokyo\"\n"
       "rule b { warn \"{principal.workspace + request.model} at {hour(context.time, tz)}h\" }",
       "const ny = \"America/New_York\"\n"

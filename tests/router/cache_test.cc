@@ -1,5 +1,6 @@
 // The require cache (request-independent predicates precomputed per policy and
 // catalog) gives exactly the result of evaluating every predicate per request.
+#include <algorithm>
 #include <gtest/gtest.h>
 
 #include "runtime/catalog.h"
@@ -11,7 +12,7 @@ namespace {
 const char* kPolicy = R"(policy "mixed"
 const eu = {"DE", "FR", "IE", "NL", "SE", "FI", "BE"}
 const banned = {"cheapcloud", "deepseek"}
-rule residency { when principal.jurisdiction in eu require provider.jurisdiction in eu or provider.zdr }
+rule residency { when exists(principal.jurisdiction) and principal.jurisdiction in eu require provider.jurisdiction in eu or provider.zdr }
 rule no_training { require not provider.trains_on_data }
 rule banned_providers { require not (provider.name in banned) }
 rule cost_cap { require endpoint.estimated_cost <= 0.05 usd }
@@ -118,6 +119,23 @@ TEST(RequireCache, RequireErrorsFailClosedAndAreExplained) {
     std::string detail = runtime::EliminationDetail(env.catalog, env.policy->program(), env.result,
                                                     env.result.eliminated[0]);
     EXPECT_NE(detail.find("fails closed"), std::string::npos) << detail;
+  }
+}
+
+// `on_error skip` on a rule with `require`: a candidate whose predicate
+// errors is not eliminated by that rule (issue 6 item 2).
+TEST(RequireCache, OnErrorSkipKeepsCandidatesWhosePredicateErrors) {
+  RouteEnv env;
+  ASSERT_TRUE(env.Setup("policy \"e\"\nrule div on_error skip { require 10 / provider.retention_days > 0 }\n",
+                        CatalogOf({Ep("a", "m", "p", {{"zdr", "true"}, {"retention_days", "0"},
+                                                      {"data_collection", "\"deny\""}}),
+                                   Ep("b", "m", "q")})))
+      << env.error;
+  for (bool cached : {true, false}) {
+    std::vector<std::string> routed = env.Route(Input("m"), cached);
+    std::sort(routed.begin(), routed.end());
+    EXPECT_EQ(routed, (std::vector<std::string>{"a", "b"})) << "cached=" << cached;
+    EXPECT_TRUE(env.result.eliminated.empty());
   }
 }
 

@@ -483,14 +483,14 @@ TEST_F(RouterTest, EliminationsShowTheValuesCompared) {
 // the candidate fields, each group in schema slot order); message text only
 // as its length.
 TEST_F(RouterTest, EliminationsShowTheRequestValuesCompared) {
-  SetUpEnv("policy \"p\"\nrule ctx { require endpoint.context_length >= request.max_tokens * 100 "
+  SetUpEnv("policy \"p\"\nrule ctx { require endpoint.context_length >= (request.max_tokens ?? 0) * 100 "
            "and not (request.content contains \"zzz\") }\n",
            Basic());
   R(Input("m", "", "\"max_tokens\": 2000"));
   ASSERT_EQ(env.result.eliminated.size(), 3u);
   const auto& el = env.result.eliminated[0];
   EXPECT_EQ(runtime::EliminationDetail(env.catalog, env.policy->program(), env.result, el, &env.request),
-            "endpoint.context_length >= request.max_tokens * 100 and not (request.content contains "
+            "endpoint.context_length >= (request.max_tokens ?? 0) * 100 and not (request.content contains "
             "\"zzz\") -- endpoint.context_length = 100000, request.content = {\"length\":5}, "
             "request.max_tokens = 2000");
   std::string json = runtime::EliminatedJson(env.catalog, env.policy->program(), env.result, false,

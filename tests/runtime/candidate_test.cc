@@ -14,7 +14,7 @@ namespace {
 
 constexpr const char* kPolicy = R"(policy "cand"
 rule eu { when principal.jurisdiction == "DE" require provider.jurisdiction in {"DE", "FR"} }
-rule ratio on_error skip { require provider.zdr or 1 / request.max_tokens > 0 }
+rule ratio on_error skip { require provider.zdr or 1 / (request.max_tokens ?? 0) > 0 }
 )";
 
 struct Result {

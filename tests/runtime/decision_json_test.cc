@@ -15,8 +15,8 @@ namespace tollgate::runtime {
 namespace {
 
 constexpr const char* kPolicy = R"(policy "render"
-rule big { when request.max_tokens > 1000 deny 413 "too many tokens" }
-rule later { when request.max_tokens > 2000 deny 400 "second deny loses" }
+rule big { when (request.max_tokens ?? 0) > 1000 deny 413 "too many tokens" }
+rule later { when (request.max_tokens ?? 0) > 2000 deny 400 "second deny loses" }
 rule eu { when principal.jurisdiction == "DE" require provider.jurisdiction == "DE" }
 rule cards { redact dlp.credit_card as "[CARD]" }
 rule secret { redact "secret-[0-9]+" as "[X]" }
@@ -26,7 +26,7 @@ rule first_team { tag team = "other" }
 rule amount { tag cost = 2.5 usd }
 rule watch mode shadow { when request.model == "gpt-4o" deny "shadowed" }
 rule note mode advisory { when request.model == "gpt-4o" warn "heads up" }
-rule fragile { when request.temperature > 1 deny "hot" }
+rule fragile { when 1 / ((request.max_tokens ?? 2) - 1) > 1 deny "hot" }
 )";
 
 std::shared_ptr<const Policy> Compile() {
@@ -35,10 +35,15 @@ std::shared_ptr<const Policy> Compile() {
   return c.policy;
 }
 
+// The evaluating clock of these tests (inputs without context.time).
+constexpr int64_t kNow = 1767268800000;  // 2026-01-01T12:00:00Z
+
 std::string Eval(const Policy& p, const std::string& input, bool explain, vm::Decision* d) {
   vm::Record rec;
   InputError err;
-  EXPECT_TRUE(DecodeInput(input, p.schema(), {}, &rec, &err)) << err.message;
+  DecodeOptions opts;
+  opts.now_ms = kNow;
+  EXPECT_TRUE(DecodeInput(input, p.schema(), {}, opts, &rec, &err)) << err.message;
   vm::EvalOptions o;
   o.trace = explain;
   vm::Evaluate(p.program(), rec, o, d);
@@ -99,7 +104,8 @@ TEST(DecisionJson, RendersEveryMember) {
   for (auto& m : doc.GetObject()) keys.push_back(m.name.GetString());
   std::vector<std::string> want = {"outcome", "status", "code", "reason", "rules", "shadow",
                                    "advisory", "requires", "shadow_requires", "redactions",
-                                   "route", "tags", "warnings", "errors", "policy", "instructions"};
+                                   "route", "tags", "warnings", "errors", "policy", "instructions",
+                                   "time", "time_source"};
   EXPECT_EQ(keys, want);
   // same input, same bytes
   vm::Decision d2;
@@ -110,18 +116,43 @@ TEST(DecisionJson, ErrorsAndTrace) {
   auto p = Compile();
   ASSERT_TRUE(p);
   vm::Decision d;
-  // request.temperature absent: `fragile` fails with eval_missing_field, denies (on_error deny)
+  // max_tokens 1: `fragile` divides by zero and denies (on_error deny) with
+  // the fixed public reason; the internal message is only in `errors`.
   std::string json = Eval(*p, R"({"principal": {"workspace": "w"}, "request": {"model": "m",
       "messages": [], "max_tokens": 1}})", true, &d);
   rapidjson::Document doc;
   ASSERT_FALSE(doc.Parse(json.c_str()).HasParseError()) << json;
   ASSERT_GE(doc["errors"].Size(), 1u) << json;
   EXPECT_STREQ(doc["errors"][0]["rule"].GetString(), "fragile");
-  EXPECT_STREQ(doc["errors"][0]["code"].GetString(), "eval_missing_field");
+  EXPECT_STREQ(doc["errors"][0]["code"].GetString(), "eval_arithmetic_error");
+  EXPECT_STREQ(doc["errors"][0]["message"].GetString(), "division by zero");
   EXPECT_STREQ(doc["code"].GetString(), "rule_error");
+  EXPECT_STREQ(doc["reason"].GetString(), "policy evaluation failed");
+  EXPECT_EQ(json.find("division by zero"), json.rfind("division by zero"));  // only in errors
   ASSERT_TRUE(doc.HasMember("trace"));
   EXPECT_GT(doc["trace"].Size(), 0u);
   EXPECT_TRUE(doc["trace"][0].HasMember("values"));
+}
+
+// context.time absent: filled from the evaluating clock and recorded, so a
+// replay can pass the same instant back.
+TEST(DecisionJson, RecordsTheInstantUsed) {
+  auto p = Compile();
+  ASSERT_TRUE(p);
+  vm::Decision d;
+  std::string json = Eval(*p, kInput, false, &d);
+  rapidjson::Document doc;
+  ASSERT_FALSE(doc.Parse(json.c_str()).HasParseError()) << json;
+  EXPECT_STREQ(doc["time"].GetString(), "2026-01-01T12:00:00Z");
+  EXPECT_STREQ(doc["time_source"].GetString(), "clock");
+  ASSERT_TRUE(d.time.has_value());
+  EXPECT_EQ(*d.time, kNow);
+  EXPECT_TRUE(d.time_from_clock);
+  json = Eval(*p, R"({"principal": {"workspace": "w"}, "request": {"model": "m", "messages": []},
+      "context": {"time": "2025-06-30T08:00:00Z"}})", false, &d);
+  ASSERT_FALSE(doc.Parse(json.c_str()).HasParseError()) << json;
+  EXPECT_STREQ(doc["time"].GetString(), "2025-06-30T08:00:00Z");
+  EXPECT_STREQ(doc["time_source"].GetString(), "input");
 }
 
 TEST(DecisionJson, ApplyRedactions) {

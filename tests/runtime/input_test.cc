@@ -61,7 +61,11 @@ TEST(Input, MinimalRequest) {
   // absent optional scalars are null, absent sets/lists empty
   EXPECT_TRUE(Slot(d.rec, "principal.user").is_null());
   EXPECT_TRUE(Slot(d.rec, "request.max_tokens").is_null());
-  EXPECT_TRUE(Slot(d.rec, "context.time").is_null());
+  // context.time absent: the evaluating clock's instant, recorded as such
+  ASSERT_EQ(Slot(d.rec, "context.time").kind, Kind::kTime);
+  ASSERT_TRUE(d.rec.time.has_value());
+  EXPECT_TRUE(d.rec.time->from_clock);
+  EXPECT_EQ(d.rec.time->unix_ms, Slot(d.rec, "context.time").i);
   ASSERT_EQ(Slot(d.rec, "principal.groups").kind, Kind::kSet);
   EXPECT_TRUE(Slot(d.rec, "principal.groups").set->items.empty());
   ASSERT_EQ(Slot(d.rec, "request.models").kind, Kind::kList);
@@ -563,6 +567,39 @@ TEST(Input, ByteOrderMarkIsSkipped) {
   Decode("\xEF\xBB\xBF" + Input(""), &d);
   ASSERT_TRUE(d.ok) << d.err.message;
   EXPECT_EQ(Slot(d.rec, "request.model").sv(), "gpt-4o");
+}
+
+// The clock is injectable: a replay passes the recorded instant back, and it
+// is used only when the input has no context.time.
+TEST(Input, ContextTimeComesFromTheInjectedClockWhenAbsent) {
+  DecodeOptions at;
+  at.now_ms = 1767268800000;  // 2026-01-01T12:00:00Z
+  vm::Record rec;
+  InputError err;
+  ASSERT_TRUE(DecodeInput(Input(""), S(), {}, at, &rec, &err)) << err.message;
+  EXPECT_EQ(Slot(rec, "context.time").i, 1767268800000);
+  ASSERT_TRUE(rec.time.has_value());
+  EXPECT_EQ(rec.time->unix_ms, 1767268800000);
+  EXPECT_TRUE(rec.time->from_clock);
+  ASSERT_TRUE(DecodeInput(Input("", "", R"({"time": "2025-06-30T08:00:00Z"})"), S(), {}, at, &rec, &err))
+      << err.message;
+  EXPECT_EQ(Slot(rec, "context.time").i, 1751270400000);
+  EXPECT_FALSE(rec.time->from_clock);
+}
+
+// Optional sets and lists inside records (an extended schema) read as empty.
+TEST(Input, OptionalSetsInRecordsAreEmpty) {
+  stdlib::Schema s = stdlib::Schema::Standard();
+  std::string error;
+  ASSERT_TRUE(s.AddFromJson(R"({"fields": [{"path": "principal.teams", "type": "list<{name: string, tags?: set<string>}>", "scope": "request"}]})", &error)) << error;
+  Decoded d;
+  Decode(Input("", R"(, "teams": [{"name": "a"}, {"name": "b", "tags": ["x"]}])"), &d, {}, s);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  const Value& teams = Slot(d.rec, "principal.teams", s);
+  ASSERT_EQ(teams.list->items.size(), 2u);
+  ASSERT_EQ(teams.list->items[0].rec->fields[1].kind, Kind::kSet);
+  EXPECT_TRUE(teams.list->items[0].rec->fields[1].set->items.empty());
+  EXPECT_EQ(teams.list->items[1].rec->fields[1].set->items.size(), 1u);
 }
 
 }  // namespace

@@ -26,13 +26,13 @@ const TestResult& Find(const TestReport& r, const std::string& name) {
 }
 
 constexpr const char* kRules = R"(policy "runner"
-rule big on_error skip { when request.max_tokens > 100 deny 413 "too big" }
+rule big { when (request.max_tokens ?? 0) > 100 deny 413 "too big" }
 rule eu { when principal.jurisdiction == "DE" require provider.jurisdiction == "DE" }
 rule zdr mode shadow { when context.data_class == "confidential" require provider.zdr }
 rule cards { when request.content matches dlp.credit_card redact dlp.credit_card as "[CARD]" }
 rule team { when principal.user == "ann" tag team = "ml" }
 rule cheap { when "batch" in context.tags route sort price, max_price 2 usd }
-rule hot on_error skip { when request.temperature > 1.5 warn "hot" }
+rule hot { when exists(request.temperature) and request.temperature > 1.5 warn "hot" }
 rule never { when request.model == "never-used" deny "never" }
 )";
 
@@ -166,6 +166,23 @@ test "free" { given { request.model: "meta/llama:free" } expect fired free expec
   ASSERT_TRUE(p);
   TestReport r = RunTests(*p, {});
   ASSERT_EQ(r.tests.size(), 5u);
+  for (const TestResult& t : r.tests)
+    EXPECT_TRUE(t.pass) << t.name << ": " << (t.failures.empty() ? "" : t.failures[0]);
+}
+
+// A test without context.time sees kTestClockMs (2026-01-01T12:00:00Z), never
+// the wall clock; a candidate's fields that every endpoint has get neutral
+// values, so `require` predicates over them evaluate.
+TEST(TestRunner, FixedClockAndNeutralCandidateFields) {
+  auto p = Compile(R"(policy "c"
+rule noon { when hour(context.time) == 12 and year(context.time) == 2026 tag noon = true }
+rule cheap { require endpoint.price_input <= 1 usd and not provider.trains_on_data }
+test "clock" { given {} expect tag noon = true }
+test "neutral candidate" { given {} candidate { provider.name: "p" } expect accepted }
+)");
+  ASSERT_TRUE(p);
+  TestReport r = RunTests(*p, {});
+  ASSERT_EQ(r.tests.size(), 2u);
   for (const TestResult& t : r.tests)
     EXPECT_TRUE(t.pass) << t.name << ": " << (t.failures.empty() ? "" : t.failures[0]);
 }

@@ -86,7 +86,10 @@ TEST_F(BuiltinsTest, TableIsWellFormed) {
     const BuiltinDecl& d = t[i];
     EXPECT_NE(d.fn, nullptr) << d.name;
     EXPECT_FALSE(d.description.empty()) << d.name;
-    EXPECT_FALSE(d.result.is(Kind::kAny)) << d.name;
+    // `get` is typed by the checker (the map's value type); no other is generic.
+    if (d.name != "get") {
+      EXPECT_FALSE(d.result.is(Kind::kAny)) << d.name;
+    }
     // Overloads are consecutive.
     if (d.name != prev) {
       EXPECT_TRUE(seen_names.insert(d.name).second) << d.name << " overloads are split";

@@ -57,8 +57,9 @@ TEST(Combining, OnErrorDenyAndSkip) {
   EXPECT_EQ(d->outcome, vm::Outcome::kDeny);
   EXPECT_EQ(d->code, vm::kCodeRuleError);
   EXPECT_EQ(d->status, 403);
+  EXPECT_EQ(d->reason, "policy evaluation failed");
   ASSERT_EQ(d->errors.size(), 1u);
-  EXPECT_EQ(d->errors[0].code, vm::kErrMissingField);
+  EXPECT_EQ(d->errors[0].code, vm::kErrMissingField);  // a defensive code (AllPresentSchema)
   EXPECT_TRUE(d->fired.empty());
 
   auto skip = Compile("rule r on_error skip { when request.max_tokens > 5 deny \"big\" }\n");
@@ -81,6 +82,103 @@ TEST(Combining, ErrorDenyInRuleOrder) {
   EXPECT_EQ(d->status, 451);
   EXPECT_EQ(d->code, vm::kCodePolicyDenied);
   EXPECT_EQ(d->errors.size(), 1u);
+}
+
+// Issue 6 item 2: an error never masks a real deny, whatever the rule order
+// (the erroring rule used to win when it came first).
+TEST(Combining, RealDenyWinsOverAnEarlierRuleError) {
+  auto p = CompileChecked(
+      "rule broken { when 1 / (request.input_tokens - request.input_tokens) > 0 deny 401 \"x\" }\n"
+      "rule real { when request.model == \"m\" deny 451 \"real reason\" }\n");
+  auto d = Eval(*p, *Request().Int("request.input_tokens", 3).Take());
+  EXPECT_EQ(d->outcome, vm::Outcome::kDeny);
+  EXPECT_EQ(d->status, 451);
+  EXPECT_EQ(d->code, vm::kCodePolicyDenied);
+  EXPECT_EQ(d->reason, "real reason");
+  EXPECT_EQ(Names(*p, {d->deny_rule}), std::vector<std::string>{"real"});
+  ASSERT_EQ(d->errors.size(), 1u);  // still listed
+  EXPECT_EQ(d->errors[0].code, vm::kErrArithmetic);
+}
+
+TEST(Combining, RuleErrorDenyHasAFixedPublicReason) {
+  auto p = CompileChecked(
+      "rule broken { when 1 / (request.input_tokens - request.input_tokens) > 0 deny 401 \"x\" }\n");
+  auto d = Eval(*p, *Request().Int("request.input_tokens", 3).Take());
+  EXPECT_EQ(d->outcome, vm::Outcome::kDeny);
+  EXPECT_EQ(d->status, 403);
+  EXPECT_EQ(d->code, vm::kCodeRuleError);
+  EXPECT_EQ(d->reason, "policy evaluation failed");  // never the internal message
+  EXPECT_EQ(Names(*p, {d->deny_rule}), std::vector<std::string>{"broken"});
+  ASSERT_EQ(d->errors.size(), 1u);
+  EXPECT_EQ(d->errors[0].message, "division by zero");
+}
+
+TEST(Combining, TagErrorDropsTheTagNotTheRule) {
+  auto p = CompileChecked(
+      "rule r {\n"
+      "  when request.model == \"m\"\n"
+      "  tag ratio = 1 / (request.input_tokens - request.input_tokens)\n"
+      "  tag tier = \"gold\"\n"
+      "  warn \"w\"\n"
+      "}\n");
+  auto d = Eval(*p, *Request().Int("request.input_tokens", 3).Take());
+  EXPECT_EQ(d->outcome, vm::Outcome::kAllow);  // not a rule error
+  EXPECT_EQ(Names(*p, d->fired), std::vector<std::string>{"r"});
+  ASSERT_EQ(d->tags.size(), 1u);
+  EXPECT_EQ(d->tags[0].key, "tier");
+  ASSERT_EQ(d->warnings.size(), 1u);
+  ASSERT_EQ(d->errors.size(), 1u);
+  EXPECT_EQ(d->errors[0].code, vm::kErrArithmetic);
+  EXPECT_EQ(d->errors[0].message, "tag `ratio` dropped: division by zero");
+}
+
+// Item 2: `on_error skip` on a rule with `require` keeps a candidate whose
+// predicate errors; `on_error deny` eliminates it. Both report the error.
+TEST(Combining, RequireErrorFollowsOnError) {
+  auto p = CompileChecked(
+      "rule strict { require 100 / provider.retention_days > 1 }\n"
+      "rule lenient on_error skip { require 100 / provider.retention_days > 1 }\n");
+  auto req = Request().Take();
+  auto zero = Candidate().Int("provider.retention_days", 0).Take();
+  vm::RequireResult strict = vm::EvalRequire(p->program(), 0, *req, *zero, {});
+  EXPECT_TRUE(strict.error);
+  EXPECT_FALSE(strict.pass);
+  EXPECT_EQ(strict.code, vm::kErrArithmetic);
+  vm::RequireResult lenient = vm::EvalRequire(p->program(), 1, *req, *zero, {});
+  EXPECT_TRUE(lenient.error);
+  EXPECT_TRUE(lenient.pass);
+  auto thirty = Candidate().Int("provider.retention_days", 30).Take();
+  EXPECT_TRUE(vm::EvalRequire(p->program(), 1, *req, *thirty, {}).pass);
+  EXPECT_FALSE(vm::EvalRequire(p->program(), 1, *req, *thirty, {}).error);
+}
+
+// Issue 6 item 1: `when request.stream and ...` used to check clean and deny
+// ordinary requests without `stream` at run time (eval_missing_field, 403).
+TEST(Optional, UnguardedReadIsACheckErrorAndDefaultsEvaluate) {
+  std::string e = CheckedErrors("rule r { when request.stream and request.model == \"m\" deny \"s\" }\n");
+  EXPECT_NE(e.find("test.tg:2:15: error[tg_unguarded_optional]"), std::string::npos) << e;
+  EXPECT_NE(e.find("exists(request.stream) and ..."), std::string::npos) << e;
+  EXPECT_NE(e.find("request.stream ?? false"), std::string::npos) << e;
+
+  auto p = CompileChecked("rule r { when (request.stream ?? false) and request.model == \"m\" deny \"s\" }\n");
+  auto d = Eval(*p, *Request().Take());
+  EXPECT_EQ(d->outcome, vm::Outcome::kAllow);
+  EXPECT_TRUE(d->errors.empty());
+  d = Eval(*p, *Request().Bool("request.stream", true).Take());
+  EXPECT_EQ(d->outcome, vm::Outcome::kDeny);
+  EXPECT_EQ(d->code, vm::kCodePolicyDenied);
+
+  auto g = CompileChecked("rule r { when exists(request.stream) and request.stream deny \"s\" }\n");
+  EXPECT_TRUE(Eval(*g, *Request().Take())->errors.empty());
+}
+
+TEST(Optional, OptionalSetsReadAsEmptyWithoutGuards) {
+  auto p = CompileChecked(
+      "rule r { when \"x\" in principal.groups or (any t in request.tools: t == \"x\") "
+      "or (all t in context.tags: t == \"y\") deny \"s\" }\n");
+  auto d = Eval(*p, *Request().Take());
+  EXPECT_TRUE(d->errors.empty());
+  EXPECT_EQ(d->outcome, vm::Outcome::kDeny);  // `all` over an empty set holds
 }
 
 TEST(Combining, EffectsOfFiredRules) {

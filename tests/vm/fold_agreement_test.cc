@@ -50,7 +50,9 @@ std::string AtRunTime(const Operand& a, const char* op, const Operand& b) {
                  .Take();
   auto d = Eval(*p, *req);
   if (!d->errors.empty()) {
-    const std::string& m = d->errors[0].message;
+    std::string m = d->errors[0].message;
+    const std::string dropped = "tag `v` dropped: ";  // a tag's error drops the tag only
+    if (m.rfind(dropped, 0) == 0) m = m.substr(dropped.size());
     if (m == "division by zero") return "zero";
     if (m == "arithmetic overflow") return "overflow";
     return "error: " + m;

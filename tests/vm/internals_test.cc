@@ -110,8 +110,8 @@ TEST(DataDocuments, AreFrozenIntoTheProgram) {
                                         "globex": {"models": [], "suspended": true}})";
   std::ofstream(dir / "p.tg") << "policy \"d\"\n"
                                  "data workspaces from \"ws.json\": map<{models: list<string>, suspended: bool}>\n"
-                                 "rule suspended { when workspaces[principal.workspace].suspended deny 402 \"suspended\" }\n"
-                                 "rule model { when not (request.model in workspaces[principal.workspace].models) deny \"model\" }\n";
+                                 "rule suspended { when principal.workspace in workspaces and workspaces[principal.workspace].suspended deny 402 \"suspended\" }\n"
+                                 "rule model { when principal.workspace in workspaces and not (request.model in workspaces[principal.workspace].models) deny \"model\" }\n";
   Compiled c = CompileFile((dir / "p.tg").string(), {});
   ASSERT_TRUE(c.policy) << c.diagnostics.Render();
   auto acme = Request().Str("principal.workspace", "acme").Str("request.model", "gpt-4o").Take();
@@ -119,9 +119,16 @@ TEST(DataDocuments, AreFrozenIntoTheProgram) {
   auto other = Request().Str("principal.workspace", "initech").Take();
   EXPECT_EQ(Eval(*c.policy, *acme)->outcome, vm::Outcome::kAllow);
   EXPECT_EQ(Eval(*c.policy, *globex)->status, 402);
-  auto d = Eval(*c.policy, *other);
-  ASSERT_FALSE(d->errors.empty());
-  EXPECT_EQ(d->errors[0].code, vm::kErrMissingKey);
+  auto d = Eval(*c.policy, *other);  // an unknown workspace: the guards are false, no error
+  EXPECT_TRUE(d->errors.empty());
+  EXPECT_EQ(d->outcome, vm::Outcome::kAllow);
+  // Without the guard, the checker refuses the lookup (it used to fail at run time).
+  std::ofstream(dir / "q.tg") << "policy \"d\"\n"
+                                 "data workspaces from \"ws.json\": map<{models: list<string>, suspended: bool}>\n"
+                                 "rule suspended { when workspaces[principal.workspace].suspended deny 402 \"suspended\" }\n";
+  Compiled unguarded = CompileFile((dir / "q.tg").string(), {});
+  EXPECT_FALSE(unguarded.policy);
+  EXPECT_NE(unguarded.diagnostics.Render().find("tg_unguarded_optional"), std::string::npos);
   // The data document is part of the version id.
   std::string v1 = c.policy->version_id();
   std::ofstream(dir / "ws.json") << R"({"acme": {"models": [], "suspended": false}})";

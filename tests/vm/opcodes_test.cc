@@ -161,7 +161,14 @@ TEST(Opcodes, CallsAndIndex) {
   EXPECT_TRUE(Fires("length(request.model) == 6", *req));
   const std::string m = "const limits = {\"gpt-4o\": 10, \"other\": 2}\n";
   EXPECT_TRUE(Fires("limits[lower(request.model)] == 10", *req, m));  // INDEX on a map
-  EXPECT_EQ(ErrorOf("limits[request.model] == 10", *req, m), "eval_missing_key");
+  // A missing key reads as null (no error); ?? and get() give defaults.
+  EXPECT_EQ(ErrorOf("limits[request.model] == 10", *req, m), "");
+  EXPECT_TRUE(Fires("limits[request.model] == null", *req, m));
+  EXPECT_TRUE(Fires("(limits[request.model] ?? 3) == 3", *req, m));              // JNNK
+  EXPECT_TRUE(Fires("(limits[lower(request.model)] ?? 3) == 10", *req, m));
+  EXPECT_TRUE(Fires("get(limits, request.model, 4) == 4", *req, m));            // CALL get
+  EXPECT_TRUE(Fires("get(limits, lower(request.model), 4) == 10", *req, m));
+  EXPECT_TRUE(Fires("[1, 2, 3][length(request.model) + 7] == null", *req));       // out of range
   EXPECT_TRUE(Fires("[1, 2, 3][1] == 2", *req));
   EXPECT_TRUE(Fires("[request.model, \"x\"][0] == \"GPT-4o\"", *req));  // MKLIST, INDEX
 }
@@ -172,7 +179,8 @@ TEST(Opcodes, MapsAndMembers) {
   EXPECT_TRUE(Fires("caps.gpt == 10", *req, m));                       // folded
   EXPECT_TRUE(Fires("{\"k\": request.model}[\"k\"] == \"gpt\"", *req));  // MKMAP, INDEX
   EXPECT_TRUE(Fires("{\"k\": request.max_tokens}.k == 5", *req));      // MKMAP, KEY
-  EXPECT_EQ(ErrorOf("{\"k\": request.max_tokens}.j == 5", *req), "eval_missing_key");  // KEY misses
+  EXPECT_EQ(ErrorOf("{\"k\": request.max_tokens}.j == 5", *req), "");  // KEY misses: null
+  EXPECT_TRUE(Fires("({\"k\": request.max_tokens}.j ?? 6) == 6", *req));
 }
 
 }  // namespace

@@ -78,13 +78,27 @@ TEST(Messages, AdvisoryWarningIsRendered) {
   EXPECT_EQ(d->warnings[0].message, "model gpt-3 is old");
 }
 
-TEST(Messages, AnErrorWhileRenderingIsARuleError) {
-  // request.max_tokens is absent: rendering it fails like any other read.
-  auto p = Compile("rule r on_error skip { deny \"too many: {request.max_tokens}\" }\n");
+// Issue 6 item 2: an error inside a message drops that message (a deny keeps
+// its template text), is reported, and never turns the rule into an error.
+TEST(Messages, AnErrorWhileRenderingDropsTheMessageNotTheDecision) {
+  // request.max_tokens is absent (AllPresentSchema lets the read through to
+  // the VM's defensive check): rendering it fails.
+  auto p = Compile(
+      "rule r on_error skip {\n"
+      "  deny 409 \"too many: {request.max_tokens}\"\n"
+      "  warn \"tokens {request.max_tokens}\"\n"
+      "  warn \"model {request.model}\"\n"
+      "}\n");
   auto d = Eval(*p, *Request().Take());
-  EXPECT_EQ(d->outcome, vm::Outcome::kAllow);
-  ASSERT_EQ(d->errors.size(), 1u);
+  EXPECT_EQ(d->outcome, vm::Outcome::kDeny);
+  EXPECT_EQ(d->status, 409);
+  EXPECT_EQ(d->code, vm::kCodePolicyDenied);
+  EXPECT_EQ(d->reason, "too many: {request.max_tokens}");
+  ASSERT_EQ(d->warnings.size(), 1u);
+  EXPECT_EQ(d->warnings[0].message, "model m");
+  ASSERT_EQ(d->errors.size(), 2u);
   EXPECT_EQ(d->errors[0].code, vm::kErrMissingField);
+  EXPECT_EQ(d->errors[1].message.rfind("warning dropped: ", 0), 0u) << d->errors[1].message;
 }
 
 TEST(Messages, ConstantHolesAreFolded) {

@@ -13,9 +13,38 @@ std::string Wrap(const std::string& body) {
 }
 }  // namespace
 
+// The standard schema with every field present (required): the opcode tests
+// read absent fields on purpose to reach the VM's defensive null checks,
+// which the checker keeps checked policies from reaching (tg_unguarded_optional).
+const stdlib::Schema& AllPresentSchema() {
+  static const stdlib::Schema* schema = [] {
+    auto* s = new stdlib::Schema();
+    for (stdlib::FieldDef f : stdlib::Schema::Standard().fields()) {
+      f.required = true;
+      f.slot = -1;
+      std::string err;
+      if (!s->Add(f, &err)) ADD_FAILURE() << err;
+    }
+    return s;
+  }();
+  return *schema;
+}
+
+std::shared_ptr<const Policy> CompileChecked(const std::string& body) {
+  Compiled c = CompileSource("test.tg", Wrap(body), CompileOptions{});
+  EXPECT_TRUE(c.policy != nullptr) << c.diagnostics.Render() << "\n" << body;
+  return c.policy;
+}
+
+std::string CheckedErrors(const std::string& body) {
+  Compiled c = CompileSource("test.tg", Wrap(body), CompileOptions{});
+  return c.policy ? std::string() : c.diagnostics.Render();
+}
+
 std::shared_ptr<const Policy> Compile(const std::string& body, const Limits& limits) {
   CompileOptions o;
   o.limits = limits;
+  o.schema = &AllPresentSchema();
   Compiled c = CompileSource("test.tg", Wrap(body), o);
   EXPECT_TRUE(c.policy != nullptr) << c.diagnostics.Render() << "\n" << body;
   return c.policy;
@@ -24,6 +53,7 @@ std::shared_ptr<const Policy> Compile(const std::string& body, const Limits& lim
 std::string CompileErrors(const std::string& body, const Limits& limits) {
   CompileOptions o;
   o.limits = limits;
+  o.schema = &AllPresentSchema();
   Compiled c = CompileSource("test.tg", Wrap(body), o);
   return c.policy ? std::string() : c.diagnostics.Render();
 }

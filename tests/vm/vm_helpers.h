@@ -10,14 +10,22 @@
 #include "engine/engine.h"
 #include "engine/vm/record.h"
 #include "engine/vm/vm.h"
+#include "stdlib/schema.h"
 
 namespace tollgate::vmtest {
 
 // Compiles `body` (prefixed with `policy "t"` unless it starts with
-// "policy"); fails the current test with the diagnostics on error.
+// "policy"); fails the current test with the diagnostics on error. It checks
+// against AllPresentSchema(): the standard fields (same slots), all marked
+// required, so that opcode tests may read absent fields and reach the VM's
+// defensive null checks (eval_missing_field).
 std::shared_ptr<const Policy> Compile(const std::string& body, const Limits& limits = Limits{});
 // Diagnostics of a failed compile ("" when it compiled).
 std::string CompileErrors(const std::string& body, const Limits& limits = Limits{});
+const stdlib::Schema& AllPresentSchema();
+// The same against the standard schema (optional fields must be guarded).
+std::shared_ptr<const Policy> CompileChecked(const std::string& body);
+std::string CheckedErrors(const std::string& body);
 
 // A record builder. Set() takes a schema path and a value built in the
 // record's arena with the helpers below.

@@ -1,0 +1,426 @@
+// Pass `optional`: absent values are the checker's business (Cedar's
+// validator is the model: an optional attribute is read only under a guard).
+//
+// A value MAY BE ABSENT (null at run time) when it is
+//   - a schema field that is not required, derived, clock-filled, a set or a
+//     list (stdlib::FieldDef::AlwaysPresent),
+//   - an optional record field (`name?: T`, not a set or list),
+//   - a map entry `m[k]` / `m.k` (the key may not be in the map) or a list
+//     element `l[i]` (the position may be out of range),
+//   - `null`, `a ?? b` when `b` may be absent, `get(m, k, d)` when `d` may.
+// Reading such a value where null fails at run time (every operand except
+// those of `==`/`!=`, the left of `??` and the argument of `exists`; `when`
+// and `require` conditions; budget/limit keys; the base of `.`/`[...]`;
+// elements of list/set/map literals) is tg_unguarded_optional, unless a
+// guard DOMINATES the read. Guards (flow typing over the pure expression
+// language, so a fact never goes stale):
+//   exists(x), x != null, x == <constant>     -> x is present
+//   k in m, m has k  (m a map)                -> m[k] is present
+// A fact holds on the right of `and` after a true left side, on the right of
+// `or` after a false left side (`not exists(x) or x > 1`), through `not`,
+// and in every effect of a rule after its `when`. Facts are keyed by the
+// access path's structure (field id, const/data/local slot, member names and
+// constant or path keys), never by source text. Facts inside a quantifier
+// body never leave it. Anything else: the read must be guarded or defaulted.
+//
+// Test blocks and consts are not checked (they are constants).
+#include <algorithm>
+#include <set>
+
+#include "engine/check/passes.h"
+#include "stdlib/builtins.h"
+
+namespace tollgate::check {
+namespace {
+
+using ast::Expr;
+using ast::ExprKind;
+using ast::Op;
+using ast::RefKind;
+
+using Facts = std::set<std::string>;
+
+std::string QuoteKey(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+bool IsNullLiteral(const Expr& e) {
+  if (e.folded) return e.folded->is_null();
+  return e.kind == ExprKind::kLiteral && e.value.kind == Kind::kNull;
+}
+
+class Checker {
+ public:
+  explicit Checker(Context& ctx) : ctx_(ctx) {}
+
+  // The structural key of an access path, or "" when `e` is not one.
+  std::string PathKey(const Expr& e, int depth = 0) const {
+    if (depth > 256) return "";
+    if (e.ref == RefKind::kField) return "f" + std::to_string(e.index);
+    switch (e.kind) {
+      case ExprKind::kName:
+        if (e.ref == RefKind::kConst) return "c" + std::to_string(e.index);
+        if (e.ref == RefKind::kData) return "d" + std::to_string(e.index);
+        if (e.ref == RefKind::kLocal) return "l" + std::to_string(e.index);
+        return "";
+      case ExprKind::kMember: {
+        std::string base = PathKey(*e.kids[0], depth + 1);
+        if (base.empty()) return "";
+        if (e.kids[0]->type.is(Kind::kMap)) return base + "[" + QuoteKey(e.name) + "]";
+        return base + "." + e.name;
+      }
+      case ExprKind::kIndex: {
+        std::string base = PathKey(*e.kids[0], depth + 1);
+        std::string key = KeyPart(*e.kids[1], depth + 1);
+        if (base.empty() || key.empty()) return "";
+        if (e.kids[0]->type.is(Kind::kRecord) && e.kids[1]->folded &&
+            e.kids[1]->folded->kind == Kind::kString)
+          return base + "." + std::string(e.kids[1]->folded->sv());
+        return base + "[" + key + "]";
+      }
+      default:
+        return "";
+    }
+  }
+
+  // A map key or list position inside a path key.
+  std::string KeyPart(const Expr& k, int depth) const {
+    if (k.folded) {
+      if (k.folded->kind == Kind::kString) return QuoteKey(k.folded->sv());
+      if (k.folded->kind == Kind::kInt) return "#" + std::to_string(k.folded->i);
+      return "";
+    }
+    std::string p = PathKey(k, depth);
+    return p.empty() ? "" : "(" + p + ")";
+  }
+
+  // ---- facts a condition establishes ----
+  void TrueFacts(const Expr& e, Facts* out, int depth = 0) const {
+    if (depth > 256 || e.folded) return;
+    if (e.kind == ExprKind::kUnary && e.op == Op::kNot) return FalseFacts(*e.kids[0], out, depth + 1);
+    if (e.kind == ExprKind::kCall && e.name == "exists" && e.kids.size() == 1) {
+      Add(*e.kids[0], out);
+      return;
+    }
+    if (e.kind != ExprKind::kBinary) return;
+    const Expr& a = *e.kids[0];
+    const Expr& b = *e.kids[1];
+    switch (e.op) {
+      case Op::kAnd:
+        TrueFacts(a, out, depth + 1);
+        TrueFacts(b, out, depth + 1);
+        return;
+      case Op::kOr: {
+        Facts x, y;
+        TrueFacts(a, &x, depth + 1);
+        TrueFacts(b, &y, depth + 1);
+        for (const auto& f : x)
+          if (y.count(f)) out->insert(f);
+        return;
+      }
+      case Op::kNe:
+        if (IsNullLiteral(b)) Add(a, out);
+        else if (IsNullLiteral(a)) Add(b, out);
+        return;
+      case Op::kEq:
+        // x == <non-null constant> holds only when x is present.
+        if (b.folded && !b.folded->is_null()) Add(a, out);
+        else if (a.folded && !a.folded->is_null()) Add(b, out);
+        return;
+      case Op::kIn:
+        AddEntry(b, a, out);
+        return;
+      case Op::kHas:
+        AddEntry(a, b, out);
+        return;
+      default:
+        return;
+    }
+  }
+
+  void FalseFacts(const Expr& e, Facts* out, int depth = 0) const {
+    if (depth > 256 || e.folded) return;
+    if (e.kind == ExprKind::kUnary && e.op == Op::kNot) return TrueFacts(*e.kids[0], out, depth + 1);
+    if (e.kind != ExprKind::kBinary) return;
+    const Expr& a = *e.kids[0];
+    const Expr& b = *e.kids[1];
+    switch (e.op) {
+      case Op::kOr:
+        FalseFacts(a, out, depth + 1);
+        FalseFacts(b, out, depth + 1);
+        return;
+      case Op::kAnd: {
+        Facts x, y;
+        FalseFacts(a, &x, depth + 1);
+        FalseFacts(b, &y, depth + 1);
+        for (const auto& f : x)
+          if (y.count(f)) out->insert(f);
+        return;
+      }
+      case Op::kEq:
+        if (IsNullLiteral(b)) Add(a, out);
+        else if (IsNullLiteral(a)) Add(b, out);
+        return;
+      case Op::kNe:
+        if (b.folded && !b.folded->is_null()) Add(a, out);
+        else if (a.folded && !a.folded->is_null()) Add(b, out);
+        return;
+      case Op::kNotIn:
+        AddEntry(b, a, out);
+        return;
+      default:
+        return;
+    }
+  }
+
+  // x is present, and so is every prefix of its path (the guard read them).
+  void Add(const Expr& x, Facts* out, int depth = 0) const {
+    if (depth > 256) return;
+    std::string k = PathKey(x);
+    if (k.empty()) return;
+    out->insert(k);
+    if ((x.kind == ExprKind::kMember && x.ref != RefKind::kField) || x.kind == ExprKind::kIndex)
+      Add(*x.kids[0], out, depth + 1);
+  }
+  // `key in map` makes map[key] present.
+  void AddEntry(const Expr& map, const Expr& key, Facts* out) const {
+    if (!map.type.is(Kind::kMap)) return;
+    std::string m = PathKey(map);
+    std::string k = KeyPart(key, 0);
+    if (m.empty() || k.empty()) return;
+    out->insert(m + "[" + k + "]");
+    Add(map, out);
+    Add(key, out);
+  }
+
+  // ---- the walk ----
+  // Visits `e` under `facts`; returns true when its value may be absent.
+  // Every operand that must be present is checked with Need().
+  bool Visit(const Expr& e, const Facts& facts, uint32_t depth) {
+    if (depth > ctx_.options.limits.max_nesting_depth * 4 + 16) return false;
+    if (e.type.is(Kind::kAny) || e.type.is(Kind::kPattern)) return false;  // reported elsewhere
+    if (e.folded) return e.folded->is_null();
+    // A path known present needs no look inside: its prefixes were read (and
+    // found present) by the guard that established it.
+    if (!facts.empty()) {
+      std::string k = PathKey(e);
+      if (!k.empty() && facts.count(k)) return false;
+    }
+    return MayBeAbsent(e, facts, depth);
+  }
+
+  void Need(const Expr& e, const Facts& facts, uint32_t depth) {
+    if (!Visit(e, facts, depth)) return;
+    Report(e);
+  }
+
+  void CheckRule(const ast::Rule& r) {
+    Facts none;
+    Facts after_when;
+    if (r.when) {
+      Need(*r.when, none, 1);
+      TrueFacts(*r.when, &after_when);
+    }
+    for (const ast::Effect& fx : r.effects) {
+      if (!fx.expr) continue;
+      switch (fx.kind) {
+        case ast::EffectKind::kRequire: Need(*fx.expr, after_when, 1); break;
+        case ast::EffectKind::kTag:   // a null tag value is fine; what it computes is checked
+        case ast::EffectKind::kDeny:  // so are message holes (`deny "tool {t}"`)
+        case ast::EffectKind::kWarn: Visit(*fx.expr, after_when, 1); break;
+        default: break;  // redact patterns are constant
+      }
+    }
+  }
+
+  // A budget or limit key has no condition to guard it: only a default helps.
+  void CheckKey(const Expr* e) {
+    if (!e) return;
+    guardable_ = false;
+    if (e->kind == ExprKind::kList) {  // a composite key: every part is needed
+      for (const auto& k : e->kids) Need(*k, Facts(), 2);
+    } else if (e->type.is(Kind::kString)) {  // a wrong type is reported already
+      Need(*e, Facts(), 1);
+    }
+    guardable_ = true;
+  }
+
+ private:
+  bool MayBeAbsent(const Expr& e, const Facts& facts, uint32_t depth) {
+    switch (e.kind) {
+      case ExprKind::kLiteral:
+        return e.value.kind == Kind::kNull;
+      case ExprKind::kName:
+        return false;  // consts are folded, data documents and locals are present
+      case ExprKind::kMember:
+        if (e.ref == RefKind::kField) return !ctx_.schema->field(e.index).AlwaysPresent();
+        if (e.ref == RefKind::kDetector || e.ref == RefKind::kNamespace) return false;
+        if (e.ref == RefKind::kConst || e.ref == RefKind::kData || e.ref == RefKind::kLocal)
+          return false;
+        Need(*e.kids[0], facts, depth + 1);
+        return FieldAbsent(e.kids[0]->type, e.name, /*is_map_lookup=*/true);
+      case ExprKind::kIndex: {
+        Need(*e.kids[0], facts, depth + 1);
+        Need(*e.kids[1], facts, depth + 1);
+        const Type& base = e.kids[0]->type;
+        if (base.is(Kind::kRecord)) {
+          if (e.kids[1]->folded && e.kids[1]->folded->kind == Kind::kString)
+            return FieldAbsent(base, e.kids[1]->folded->sv(), false);
+          return true;
+        }
+        return true;  // a map key may be missing, a list position out of range
+      }
+      case ExprKind::kUnary:
+        Need(*e.kids[0], facts, depth + 1);
+        return false;
+      case ExprKind::kBinary:
+        return BinaryAbsent(e, facts, depth);
+      case ExprKind::kCall: {
+        // exists(x), string(x), ...: builtins that take null themselves.
+        if (e.index >= 0 && size_t(e.index) < stdlib::Builtins().size() &&
+            stdlib::Builtins()[e.index].accepts_null) {
+          for (const auto& k : e.kids) Visit(*k, facts, depth + 1);
+          return false;
+        }
+        bool last_absent = false;
+        for (size_t i = 0; i < e.kids.size(); ++i) {
+          if (e.name == "get" && i == 2) {
+            last_absent = Visit(*e.kids[i], facts, depth + 1);
+            if (last_absent) Report(*e.kids[i]);  // builtins refuse null arguments
+            continue;
+          }
+          Need(*e.kids[i], facts, depth + 1);
+        }
+        return false;
+      }
+      case ExprKind::kList:
+      case ExprKind::kSet:
+      case ExprKind::kMap:
+        for (const auto& k : e.kids) Need(*k, facts, depth + 1);
+        return false;
+      case ExprKind::kQuantifier: {
+        Need(*e.kids[0], facts, depth + 1);
+        Need(*e.kids[1], facts, depth + 1);
+        return false;
+      }
+    }
+    return false;
+  }
+
+  bool BinaryAbsent(const Expr& e, const Facts& facts, uint32_t depth) {
+    const Expr& a = *e.kids[0];
+    const Expr& b = *e.kids[1];
+    switch (e.op) {
+      case Op::kEq:
+      case Op::kNe:
+        Visit(a, facts, depth + 1);
+        Visit(b, facts, depth + 1);
+        return false;
+      case Op::kCoalesce:
+        Visit(a, facts, depth + 1);
+        return Visit(b, facts, depth + 1);
+      case Op::kAnd:
+      case Op::kOr: {
+        Need(a, facts, depth + 1);
+        Facts more = facts;
+        if (e.op == Op::kAnd) TrueFacts(a, &more);
+        else FalseFacts(a, &more);
+        Need(b, more, depth + 1);
+        return false;
+      }
+      case Op::kMatches:
+        Need(a, facts, depth + 1);
+        if (!b.type.is(Kind::kPattern)) Need(b, facts, depth + 1);
+        return false;
+      default:
+        Need(a, facts, depth + 1);
+        Need(b, facts, depth + 1);
+        return false;
+    }
+  }
+
+  // Whether field `name` of a value of type `t` may be absent.
+  static bool FieldAbsent(const Type& t, std::string_view name, bool is_map_lookup) {
+    if (t.is(Kind::kMap)) return is_map_lookup;
+    if (!t.is(Kind::kRecord)) return false;
+    int fi = t.FieldIndex(name);
+    if (fi < 0) return false;
+    const RecordField& f = t.fields()[fi];
+    return f.optional && !f.type.is(Kind::kSet) && !f.type.is(Kind::kList);
+  }
+
+  // One diagnostic per node.
+  void Report(const Expr& e) {
+    if (!reported_.insert(&e).second) return;
+    std::string text(ctx_.Text(e.span));
+    const Expr* map = nullptr;
+    const Expr* key = nullptr;
+    std::string why = "it is an optional field";
+    if (e.kind == ExprKind::kIndex || e.kind == ExprKind::kMember) {
+      const Type& base = e.kids[0]->type;
+      if (base.is(Kind::kMap)) {
+        map = e.kids[0].get();
+        key = e.kind == ExprKind::kIndex ? e.kids[1].get() : nullptr;
+        why = "the key may not be in the map";
+      } else if (base.is(Kind::kList)) {
+        why = "the position may be past the end of the list";
+      } else if (e.ref != RefKind::kField) {
+        why = "it is an optional record field";
+      }
+    } else if (e.kind == ExprKind::kCall || (e.kind == ExprKind::kBinary && e.op == Op::kCoalesce)) {
+      why = "its default may be absent";
+    } else if (IsNullLiteral(e)) {
+      why = "it is null";
+    }
+    std::string def = DefaultFor(e.type);
+    if (def.empty()) def = "DEFAULT";
+    std::string help;
+    if (map) {
+      std::string m(ctx_.Text(map->span));
+      std::string k = key ? std::string(ctx_.Text(key->span)) : "\"" + e.name + "\"";
+      help = "give a default: `get(" + m + ", " + k + ", " + def + ")` or `" + text + " ?? " + def + "`";
+      if (guardable_) help = "guard it: `" + k + " in " + m + " and ...`, or " + help;
+    } else {
+      help = "give a default: `" + text + " ?? " + def + "`";
+      if (guardable_) help = "guard it: `exists(" + text + ") and ...`, or " + help;
+    }
+    ctx_.Error("tg_unguarded_optional", e.span,
+               "`" + text + "` may be absent here, where a value is needed: " + why, help);
+  }
+
+  static std::string DefaultFor(const Type& t) {
+    switch (t.kind()) {
+      case Kind::kBool: return "false";
+      case Kind::kInt: return "0";
+      case Kind::kDecimal: return "0.0";
+      case Kind::kMoney: return "0 usd";
+      case Kind::kString: return "\"\"";
+      case Kind::kDuration: return "0ms";
+      case Kind::kSet: return "{}";
+      case Kind::kList: return "[]";
+      default: return "";
+    }
+  }
+
+  Context& ctx_;
+  std::set<const Expr*> reported_;
+  bool guardable_ = true;
+};
+
+}  // namespace
+
+bool Optional(Context& ctx) {
+  int before = ctx.errors;
+  Checker c(ctx);
+  for (const ast::Rule& r : ctx.policy->rules) c.CheckRule(r);
+  for (const ast::BudgetDecl& b : ctx.policy->budgets) c.CheckKey(b.key.get());
+  for (const ast::LimitDecl& l : ctx.policy->limits) c.CheckKey(l.key.get());
+  return ctx.errors == before;
+}
+
+}  // namespace tollgate::check
