@@ -25,15 +25,22 @@ local function prune(z, h, len)
   end
 end
 
--- Seconds-in-ms until `need` units have left the window, or -1.
+-- Milliseconds until `need` units have left the window, or -1. Walks the
+-- oldest entries in chunks (usually the first chunk answers).
 local function retry_ms(z, h, len, need)
-  local freed = 0
-  local entries = redis.call('ZRANGE', z, 0, -1, 'WITHSCORES')
-  for j = 1, #entries, 2 do
-    freed = freed + num(redis.call('HGET', h, entries[j]))
-    if freed >= need then return tonumber(entries[j + 1]) + len - now end
+  local freed, from = 0, 0
+  while true do
+    local entries = redis.call('ZRANGE', z, from, from + 63, 'WITHSCORES')
+    if #entries == 0 then return -1 end
+    local ids = {}
+    for j = 1, #entries, 2 do ids[#ids + 1] = entries[j] end
+    local amounts = redis.call('HMGET', h, unpack(ids))
+    for j, a in ipairs(amounts) do
+      freed = freed + num(a)
+      if freed >= need then return tonumber(entries[2 * j]) + len - now end
+    end
+    from = from + 64
   end
-  return -1
 end
 
 -- Closes reservation id: 'settle' (cost, tokens), 'release' or 'expire'.
