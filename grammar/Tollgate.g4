@@ -66,8 +66,10 @@ routeHint   : 'sort' IDENT                          # sortHint
             | 'order' expr                          # orderHint
             ;
 
-budgetDecl  : 'budget' IDENT '{' 'key' keyExpr 'per' window 'limit' expr '}' ;
-limitDecl   : 'limit' IDENT '{' 'key' keyExpr 'per' window 'max' expr unit=IDENT '}' ;
+// A budget or limit applies to the requests its optional `when` holds for;
+// its limit / max may be computed per request (e.g. from a data document).
+budgetDecl  : 'budget' IDENT '{' whenClause? 'key' keyExpr 'per' window 'limit' expr '}' ;
+limitDecl   : 'limit' IDENT '{' whenClause? 'key' keyExpr 'per' window 'max' expr unit=IDENT '}' ;
 // A composite key is a tuple of strings: `key (principal.user, request.model)`.
 keyExpr     : '(' expr (',' expr)+ ')'             # tupleKey
             | expr                                 # singleKey

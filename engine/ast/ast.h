@@ -150,26 +150,28 @@ struct DataDecl {
   std::string canonical_json;
 };
 
-enum class Window : uint8_t { kMinute, kHour, kDay, kWeek, kMonth, kCustom };
+enum class Window : uint8_t { kMinute, kHour, kDay, kWeek, kMonth, kCustom, kLifetime };
 
 // A budget or limit key is a string expression, or a composite key written
 // `(a, b, ...)`, held as a kList of string expressions.
 struct BudgetDecl {
   std::string name;
   Span span;
+  ExprPtr when;            // may be null (applies to every request)
   ExprPtr key;
   Window window = Window::kDay;
   int64_t window_ms = 0;   // kCustom
-  ExprPtr limit;           // money
+  ExprPtr limit;           // money; a constant or computed per request
 };
 
 struct LimitDecl {
   std::string name;
   Span span;
+  ExprPtr when;            // may be null (applies to every request)
   ExprPtr key;
   Window window = Window::kMinute;
   int64_t window_ms = 0;
-  ExprPtr max;             // int
+  ExprPtr max;             // int; a constant or computed per request
   std::string unit;        // "requests" | "tokens"
   Span unit_span;
 };

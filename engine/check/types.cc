@@ -519,6 +519,10 @@ class Typer {
       case Role::kLimitMax:
         Want(e, t, Type(Kind::kInt), "`max`");
         return;
+      case Role::kBudgetWhen:
+      case Role::kLimitWhen:
+        Want(e, t, Type(Kind::kBool), "`when`");
+        return;
       default:
         return;  // test values: checked by the tests pass against their fields
     }

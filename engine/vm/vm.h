@@ -96,6 +96,24 @@ bool CheckCandidate(const Program& program, const Record& request, const Record&
 bool EvalKey(const Program& program, KeyKind kind, uint32_t index, const Record& request,
              std::string* out, RuleError* err);
 
+// A budget's or limit's view of one request: whether its `when` holds, its
+// key and its limit (money micros for budgets, units for limits), computed
+// when the declaration computes it (`limit workspaces[k].daily_usd`).
+struct DeclarationValue {
+  bool applies = false;
+  std::string key;
+  int64_t limit = 0;
+};
+
+// Evaluates budget/limit number `index` for `request`: `when` first (false:
+// applies = false, nothing else computed), then the key and the limit.
+// Returns false with *err (rule = UINT32_MAX) when any of them fails -- the
+// caller fails closed, as for a rule with `on_error deny`. A computed limit
+// below zero is an error (eval_arithmetic_error). Cost: the declaration's
+// instructions; no locks.
+bool EvalDeclaration(const Program& program, KeyKind kind, uint32_t index, const Record& request,
+                     DeclarationValue* out, RuleError* err);
+
 // Human-readable bytecode listing (`tollgate disasm`): constants, scan
 // groups, rule index, then each rule's entry points with source lines.
 std::string Disassemble(const Program& program);

@@ -103,7 +103,9 @@ struct ScanGroup {
 
 // kMessage: a deny or warn message with `{...}` holes, rendered when the rule fires.
 // kModeWhen: the condition of `mode shadow when C`.
-enum class EntryKind : uint8_t { kWhen, kRequire, kTag, kBudgetKey, kLimitKey, kMessage, kModeWhen };
+enum class EntryKind : uint8_t {
+  kWhen, kRequire, kTag, kBudgetKey, kLimitKey, kMessage, kModeWhen, kBudgetWhen, kBudgetLimit, kLimitWhen, kLimitMax,
+};
 struct Entry {
   EntryKind kind = EntryKind::kWhen;
   uint32_t owner = 0;           // rule / budget / limit id
@@ -171,9 +173,13 @@ struct Code {
   std::vector<uint32_t> require_pc;
   std::vector<RedactInfo> redactions;
   std::vector<BudgetInfo> budgets;
-  std::vector<uint32_t> budget_pc;
+  std::vector<uint32_t> budget_pc;        // key entry per budget
+  std::vector<uint32_t> budget_when_pc;   // kNoEntry: applies to every request
+  std::vector<uint32_t> budget_limit_pc;  // kNoEntry: BudgetInfo::limit_micros
   std::vector<LimitInfo> limits;
   std::vector<uint32_t> limit_pc;
+  std::vector<uint32_t> limit_when_pc;
+  std::vector<uint32_t> limit_max_pc;     // kNoEntry: LimitInfo::max
 
   std::vector<IndexField> index;
   std::vector<uint32_t> unindexed;  // sorted rule ids evaluated for every request
