@@ -103,6 +103,16 @@ void RedisServer::Stop() {
 
 RedisServer::~RedisServer() { Stop(); }
 
+void ScriptFlush(int port) {
+  timeval tv{1, 0};
+  redisContext* c = redisConnectWithTimeout("127.0.0.1", port, tv);
+  if (c != nullptr && !c->err) {
+    auto* r = static_cast<redisReply*>(redisCommand(c, "SCRIPT FLUSH"));
+    if (r) freeReplyObject(r);
+  }
+  if (c != nullptr) redisFree(c);
+}
+
 void RedisServer::FlushAll() {
   timeval tv{1, 0};
   redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);

@@ -35,6 +35,8 @@ class RedisServer {
 std::string TempLedgerPath(const std::string& name);
 // A free TCP port on 127.0.0.1 (nothing listens on it afterwards).
 int FreePort();
+// SCRIPT FLUSH on the server at `port`.
+void ScriptFlush(int port);
 
 ledger::ReserveRequest OneBudget(const std::string& name, const std::string& key, ledger::Window w,
                                  int64_t limit, int64_t amount);
