@@ -100,13 +100,18 @@ if op == 'reserve' then
     i = i + 9
   end
   for b, x in ipairs(bs) do
-    local v = redis.call('HMGET', x.k, 'spent', 'reserved')
+    local v = redis.call('HMGET', x.k, 'spent', 'reserved', 'limit')
     local used = num(v[1]) + num(v[2])
+    x.fresh = not v[3]
+    x.same_limit = v[3] and tonumber(v[3]) == x.limit
     if used + x.a > x.limit then return {1, b, I(x.limit - used), 0} end
   end
   for l, x in ipairs(ls) do
     prune(x.z, x.h, x.len)
-    local used = num(redis.call('HGET', x.h, '_sum'))
+    local v = redis.call('HMGET', x.h, '_sum', 'max')
+    local used = num(v[1])
+    x.fresh = not v[2]
+    x.same_max = v[2] and tonumber(v[2]) == x.max
     if used + x.a > x.max then
       local retry = -1
       if x.len > 0 and x.a <= x.max then retry = retry_ms(x.z, x.h, x.len, used + x.a - x.max) end
@@ -117,13 +122,23 @@ if op == 'reserve' then
   local charges = {}
   for _, x in ipairs(bs) do
     redis.call('HINCRBY', x.k, 'reserved', I(x.a))
-    redis.call('HSET', x.k, 'limit', I(x.limit), 'name', x.name, 'key', x.key, 'window', x.win, 'start', x.start)
-    if x.exp > 0 then redis.call('PEXPIREAT', x.k, I(x.exp)) end
+    if x.fresh then
+      redis.call('HSET', x.k, 'limit', I(x.limit), 'name', x.name, 'key', x.key, 'window', x.win, 'start', x.start)
+      if x.exp > 0 then redis.call('PEXPIREAT', x.k, I(x.exp)) end
+    elseif not x.same_limit then
+      redis.call('HSET', x.k, 'limit', I(x.limit))
+    end
     charges[#charges + 1] = {t = 'b', k = x.k, a = I(x.a)}
   end
   for _, x in ipairs(ls) do
-    redis.call('HSET', x.h, id, I(x.a), 'max', I(x.max), 'name', x.name, 'key', x.key, 'window', x.win,
-               'unit', x.unit)
+    if x.fresh then
+      redis.call('HSET', x.h, id, I(x.a), 'max', I(x.max), 'name', x.name, 'key', x.key, 'window', x.win,
+                 'unit', x.unit)
+    elseif x.same_max then
+      redis.call('HSET', x.h, id, I(x.a))
+    else
+      redis.call('HSET', x.h, id, I(x.a), 'max', I(x.max))
+    end
     redis.call('HINCRBY', x.h, '_sum', I(x.a))
     redis.call('HINCRBY', x.h, '_res', I(x.a))
     if x.len > 0 then

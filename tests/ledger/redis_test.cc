@@ -72,8 +72,9 @@ TEST(RedisLedger, ScriptIsReloadedAfterTheServerForgetsIt) {
   ASSERT_TRUE(l) << err;
   ASSERT_TRUE(l->Reserve(OneBudget("b", "k", kDay, 100, 10)).admitted());
   ledgertest::ScriptFlush(server.port());  // the server forgets the script
-  Admission a = l->Reserve(OneBudget("b", "k", kDay, 100, 100));
+  Admission a = l->Reserve(OneBudget("b", "k", kDay, 100, 90));
   EXPECT_TRUE(a.admitted()) << a.message;  // NOSCRIPT -> reload -> one retry
+  EXPECT_EQ(l->Reserve(OneBudget("b", "k", kDay, 100, 1)).code(), "budget_exceeded");
 }
 
 }  // namespace
