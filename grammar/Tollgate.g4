@@ -118,9 +118,10 @@ postfix     : '.' name                        # memberPostfix
             | '(' (expr (',' expr)*)? ')'     # callPostfix
             ;
 // `max`, `contains`, `starts_with` and `ends_with` are keywords elsewhere but
-// also builtin functions.
+// also builtin functions; `budget` and `limit` are the roots of the counters
+// rules read (`budget.ws_daily.remaining`, `limit.user_rpm.used`).
 primary     : literal                                         # literalPrimary
-            | id=(IDENT | 'max' | 'contains' | 'starts_with' | 'ends_with')  # namePrimary
+            | id=(IDENT | 'max' | 'contains' | 'starts_with' | 'ends_with' | 'budget' | 'limit')  # namePrimary
             | '(' expr ')'                                    # parenPrimary
             | '[' (expr (',' expr)* ','?)? ']'                # listPrimary
             | '{' (expr (',' expr)* ','?)? '}'                # setPrimary

@@ -69,6 +69,27 @@ int64_t WorstCaseTokens(const Catalog& catalog, uint32_t endpoint, const vm::Rec
   return in + std::max<int64_t>(0, out);
 }
 
+void FillCounters(const vm::Program& program, const BudgetPlan& plan,
+                  const std::vector<ledger::CounterView>& views, vm::Counters* out) {
+  const size_t nb = program.budgets().size();
+  out->slots.assign(3 * (nb + program.limits().size()), Value());
+  size_t v = 0;
+  for (size_t i = 0; i < plan.budget_ids.size() && v < views.size(); ++i, ++v) {
+    const ledger::CounterView& c = views[v];
+    const int32_t base = ast::CounterSlot(nb, true, plan.budget_ids[i], 0);
+    out->slots[base] = Value::Money(c.spent);
+    out->slots[base + 1] = Value::Money(c.remaining);
+    out->slots[base + 2] = Value::Money(c.limit);
+  }
+  for (size_t i = 0; i < plan.limit_ids.size() && v < views.size(); ++i, ++v) {
+    const ledger::CounterView& c = views[v];
+    const int32_t base = ast::CounterSlot(nb, false, plan.limit_ids[i], 0);
+    out->slots[base] = Value::Int(c.spent + c.reserved);
+    out->slots[base + 1] = Value::Int(c.remaining);
+    out->slots[base + 2] = Value::Int(c.limit);
+  }
+}
+
 void SetWorstCase(int64_t cost_micros, int64_t tokens, BudgetPlan* plan) {
   for (ledger::BudgetCharge& b : plan->reserve.budgets) b.amount_micros = cost_micros;
   for (ledger::LimitCharge& l : plan->reserve.limits) {

@@ -22,6 +22,7 @@
 
 #include "engine/vm/program.h"
 #include "engine/vm/record.h"
+#include "engine/vm/vm.h"
 #include "runtime/catalog.h"
 #include "runtime/ledger/ledger.h"
 
@@ -48,6 +49,14 @@ bool PlanBudgets(const vm::Program& program, const vm::Record& request, BudgetPl
 // Worst-case output tokens: request.max_tokens, else the endpoint's maximum.
 // Worst-case tokens = request.input_tokens + that.
 int64_t WorstCaseTokens(const Catalog& catalog, uint32_t endpoint, const vm::Record& request);
+
+// Fills *out (resized to 3 slots per budget and per limit, ast::CounterSlot)
+// from the ledger's view of the plan's counters (Ledger::Peek(plan.reserve),
+// same order): budgets get spent / remaining / limit (money), limits used
+// (inside the window, open reservations included) / remaining / max. The
+// slots of declarations that do not apply stay null.
+void FillCounters(const vm::Program& program, const BudgetPlan& plan,
+                  const std::vector<ledger::CounterView>& views, vm::Counters* out);
 
 // Sets every budget charge to `cost_micros` (the endpoint's worst-case cost,
 // RoutedEndpoint::estimated_cost), every token limit to `tokens` and every

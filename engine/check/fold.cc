@@ -75,7 +75,8 @@ class Folder {
         }
         return FS::kNotConstant;
       case ExprKind::kMember:
-        if (e.ref == RefKind::kField || e.ref == RefKind::kDetector || e.ref == RefKind::kNamespace)
+        if (e.ref == RefKind::kField || e.ref == RefKind::kDetector || e.ref == RefKind::kNamespace ||
+            e.ref == RefKind::kCounter)
           return FS::kNotConstant;
         return Lookup(e, out, nullptr);
       case ExprKind::kIndex:

@@ -63,6 +63,10 @@ std::string FormatInstr(const Code& c, uint32_t pc) {
       if (in_range(in.a, c.candidate_paths.size())) note = c.candidate_paths[in.a];
       break;
     case OperandFormat::kLOC: ops = std::to_string(in.a); break;
+    case OperandFormat::kCNT:
+      ops = std::to_string(in.a);
+      if (in_range(in.a, c.counter_paths.size())) note = c.counter_paths[in.a];
+      break;
     case OperandFormat::kPAT:
       ops = std::to_string(in.a);
       if (in_range(in.a, c.patterns.size())) note = c.patterns[in.a].display;

@@ -270,6 +270,10 @@ void Evaluate(const Program& program, const Record& request, const EvalOptions& 
   internal::BeginEvaluation(c, s);
   Frame f;
   InitFrame(c, request, nullptr, s, &out->arena, options.instruction_budget, &f);
+  if (options.counters != nullptr) {
+    f.cnt = options.counters->slots.data();
+    f.ncnt = static_cast<uint32_t>(options.counters->slots.size());
+  }
   TraceEntry dummy;
   // The budget is per rule: each rule starts with the full
   // EvalOptions::instruction_budget, so a rule that exhausts it (a shadow
@@ -309,6 +313,10 @@ RequireResult EvalRequire(const Program& program, uint32_t require, const Record
   }
   Frame f;
   InitFrame(c, request, &candidate, s, &s->arena, options.instruction_budget, &f);
+  if (options.counters != nullptr) {
+    f.cnt = options.counters->slots.data();
+    f.ncnt = static_cast<uint32_t>(options.counters->slots.size());
+  }
   // One request is checked against many candidates: a scan of a request
   // field whose text has not changed is reused (compared byte for byte).
   f.reuse_scans = true;

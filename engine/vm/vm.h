@@ -45,6 +45,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/core/limits.h"
 #include "engine/vm/decision.h"
@@ -53,8 +54,20 @@
 
 namespace tollgate::vm {
 
+// The budget and limit counters as seen by this request -- the second input
+// of an evaluation, read by `budget.<name>.spent|remaining|limit` and
+// `limit.<name>.used|remaining|max` (slot layout: ast::CounterSlot; money
+// values for budgets, ints for limits). The gateway reads them from the
+// ledger before evaluating (runtime::FillCounters). A slot left null (no
+// ledger, or the declaration does not apply) makes a rule reading it fail
+// with eval_missing_field, handled by its `on_error`.
+struct Counters {
+  std::vector<Value> slots;
+};
+
 struct EvalOptions {
   bool trace = false;                       // fill Decision::trace
+  const Counters* counters = nullptr;       // null: every counter reads as null
   uint64_t instruction_budget = Limits{}.instruction_budget;  // per rule / per call
 };
 

@@ -116,6 +116,8 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
   vm::Decision d;
   runtime::RouteResult result;
   runtime::BudgetPlan plan;
+  std::vector<ledger::CounterView> views;
+  vm::Counters counters;
   runtime::InputError ierr;
   rapidjson::StringBuffer sb;
   bool any_bad = false;
@@ -145,14 +147,25 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
       std::printf("%s\n", sb.GetString());
       continue;
     }
-    vm::Evaluate(program, rec, {}, &d);
+    // With a ledger: the counters this request would charge, as they stand,
+    // are the second input of the evaluation (rules read budget.x.remaining).
+    bool planned = false;
+    vm::EvalOptions eopts;
+    if (led) {
+      planned = runtime::PlanBudgets(program, rec, &plan);
+      if (planned && led->Peek(plan.reserve, &views).ok) {
+        runtime::FillCounters(program, plan, views, &counters);
+        eopts.counters = &counters;
+      }
+    }
+    vm::Evaluate(program, rec, eopts, &d);
     result.Clear();
     router->Route(d, rec, &result);
     runtime::ApplyRoute(result, &d);
     bool have_admission = false;
     ledger::Admission adm;
     if (led && d.outcome == vm::Outcome::kAllow && !result.endpoints.empty()) {
-      if (!runtime::PlanBudgets(program, rec, &plan)) {
+      if (!planned) {
         d.outcome = vm::Outcome::kDeny;
         d.status = 403;
         d.code = vm::kCodeRuleError;

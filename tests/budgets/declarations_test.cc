@@ -133,3 +133,85 @@ TEST(Declarations, FormatterKeepsWhen) {
 
 }  // namespace
 }  // namespace tollgate
+
+namespace tollgate {
+namespace {
+
+constexpr const char* kDegrade = R"(policy "degrade"
+data workspaces from "data/ws.json": map<{daily_usd: money, rpm: int}>
+budget ws_daily { key principal.workspace per day limit workspaces[principal.workspace].daily_usd }
+limit ws_rpm { key principal.workspace per minute max workspaces[principal.workspace].rpm requests }
+rule degrade_before_deny {
+  when budget.ws_daily.remaining < 2 usd
+  route sort price
+}
+rule busy mode advisory {
+  when limit.ws_rpm.used >= 1 and limit.ws_rpm.remaining <= limit.ws_rpm.max
+  warn "this workspace is near its rate limit"
+}
+rule over_eighty_percent mode advisory {
+  when budget.ws_daily.spent * 5 >= budget.ws_daily.limit * 4
+  warn "80 % of the daily budget is spent"
+}
+)";
+
+TEST(Counters, RulesReadTheCountersAsSeenByThisRequest) {
+  Compiled c = CompileWithData(kDegrade);
+  ASSERT_TRUE(c.policy) << c.diagnostics.Render();
+  const vm::Program& p = c.policy->program();
+  EXPECT_NE(vm::Disassemble(p).find("budget.ws_daily.remaining"), std::string::npos);
+  auto req = Request(
+      R"({"principal": {"workspace": "acme", "user": "u"}, "request": {"model": "m", "messages": [{"role": "user", "content": "hi"}]}})");
+  auto led = ledger::NewMemoryLedger({});
+  runtime::BudgetPlan plan;
+  std::vector<ledger::CounterView> views;
+  vm::Counters counters;
+  vm::Decision d;
+  auto evaluate = [&] {
+    ASSERT_TRUE(runtime::PlanBudgets(p, *req, &plan)) << plan.error_message;
+    ASSERT_TRUE(led->Peek(plan.reserve, &views).ok);
+    runtime::FillCounters(p, plan, views, &counters);
+    vm::EvalOptions o;
+    o.counters = &counters;
+    vm::Evaluate(p, *req, o, &d);
+  };
+  evaluate();  // fresh: 5 usd left, nothing used
+  EXPECT_TRUE(d.errors.empty());
+  EXPECT_EQ(d.route.sort, vm::SortBy::kNone);
+  EXPECT_TRUE(d.warnings.empty());
+
+  runtime::SetWorstCase(3'500'000, 10, &plan);
+  ledger::Admission a = led->Reserve(plan.reserve);
+  ASSERT_TRUE(a.admitted());
+  ASSERT_TRUE(led->Settle(a.reservation, {4'000'000, 10}).ok);
+  evaluate();  // 1 usd left, 80 % spent, one request in the minute
+  EXPECT_TRUE(d.errors.empty());
+  EXPECT_EQ(d.route.sort, vm::SortBy::kPrice);  // degrade before deny
+  ASSERT_EQ(d.warnings.size(), 2u);
+  EXPECT_EQ(d.outcome, vm::Outcome::kAllow);
+
+  // Without counters (no ledger) a rule reading them fails by its on_error.
+  vm::Evaluate(p, *req, {}, &d);
+  ASSERT_FALSE(d.errors.empty());
+  EXPECT_NE(d.errors[0].message.find("budget.ws_daily.remaining"), std::string::npos) << d.errors[0].message;
+}
+
+TEST(Counters, UnknownCountersGetDiagnostics) {
+  auto errors = [](const std::string& rule) {
+    Compiled c = CompileWithData(std::string(kPolicy) + rule);
+    EXPECT_FALSE(c.policy) << rule;
+    return c.diagnostics.Render();
+  };
+  std::string e = errors("rule r { when budget.ws_dialy.remaining < 1 usd warn \"x\" }");
+  EXPECT_NE(e.find("unknown budget `ws_dialy`"), std::string::npos) << e;
+  EXPECT_NE(e.find("ws_daily"), std::string::npos) << e;
+  e = errors("rule r { when budget.ws_daily.left < 1 usd warn \"x\" }");
+  EXPECT_NE(e.find("unknown counter `left` of budget `ws_daily`"), std::string::npos) << e;
+  e = errors("rule r { when limit.ws_rpm < 1 warn \"x\" }");
+  EXPECT_NE(e.find("is not a value"), std::string::npos) << e;
+  e = errors("rule r { when limit.ws_rpm.used < 1 usd warn \"x\" }");
+  EXPECT_NE(e.find("tg_"), std::string::npos) << e;  // int vs money
+}
+
+}  // namespace
+}  // namespace tollgate

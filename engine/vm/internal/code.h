@@ -44,6 +44,7 @@ enum class OperandFormat : uint8_t {
   kMAP,     // A = constant index of the key list, B = operand count
   kJMP,     // A = jump target
   kNEXT,    // A = jump target, B = local slot
+  kCNT,     // A = counter slot (ast::CounterSlot)
 };
 enum class Control : uint8_t { kSEQ, kCOND, kGOTO, kRET };
 
@@ -186,6 +187,7 @@ struct Code {
 
   std::vector<std::string> request_paths;    // by request slot
   std::vector<std::string> candidate_paths;  // by candidate slot
+  std::vector<std::string> counter_paths;    // by counter slot: "budget.ws_daily.spent", ...
   // Schema types by slot (same sizes as the paths): traces render record
   // values with their field names (ToJson(v, type)).
   std::vector<Type> request_types;
