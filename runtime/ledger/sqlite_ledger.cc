@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <atomic>
 #include <cerrno>
 #include <climits>
@@ -245,7 +246,10 @@ struct SqliteLedger::Impl {
     if (have) state.RestoreReservation(cur);
     Stmt m;
     if (m.Prepare(db, "SELECT value FROM ledger_meta WHERE name='next_reservation'") && m.Row()) {
-      state.SetNextId(static_cast<uint64_t>(std::stoull(m.ColText(0))));
+      const std::string v = m.ColText(0);
+      uint64_t next = 0;
+      std::from_chars(v.data(), v.data() + v.size(), next);  // 0 (ignored) when malformed
+      state.SetNextId(next);
     }
     state.FinishRestore();
     return true;

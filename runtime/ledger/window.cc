@@ -1,5 +1,6 @@
 #include "runtime/ledger/window.h"
 
+#include <charconv>
 #include <chrono>
 #include <climits>
 #include <cstdio>
@@ -115,7 +116,8 @@ bool ParseWindowName(const std::string& t, Window* out) {
   size_t i = 0;
   while (i < t.size() && t[i] >= '0' && t[i] <= '9') ++i;
   if (i == 0 || i > 15) return false;
-  const int64_t n = std::stoll(t.substr(0, i));
+  int64_t n = 0;
+  std::from_chars(t.data(), t.data() + i, n);  // at most 15 digits: never overflows
   const std::string unit = t.substr(i);
   int64_t mul = 0;
   if (unit == "ms") mul = 1;
