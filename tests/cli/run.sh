@@ -502,6 +502,32 @@ run "spend no ledger" 2 "$TG" spend
 run "route redis down fails closed" 0 "$TG" route --policy "$TMP/budgets/b.tg" \
   --catalog policies/catalog.json --requests "$TMP/traffic.jsonl" --ledger "redis://127.0.0.1:1/0"
 sed -n 1p "$OUT" >"$TMP/l1"; has "route redis down 503" "$TMP/l1" '"status":503,"code":"budget_store_unavailable"'
+# two `route` processes on one Redis behave as two gateway replicas: together
+# they admit exactly what the budget holds (2 requests of w1's 0.00025 usd)
+if command -v redis-server >/dev/null 2>&1; then
+  rport=$(( (RANDOM % 20000) + 30000 ))
+  redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --logfile /dev/null &
+  rpid=$!
+  for _ in $(seq 1 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$rport") 2>/dev/null; then break; fi
+    sleep 0.05
+  done
+  for i in $(seq 1 40); do traffic_line w1 "user$i" ''; done >"$TMP/replica.jsonl"
+  "$TG" route --policy "$TMP/budgets/b.tg" --catalog policies/catalog.json --requests "$TMP/replica.jsonl" \
+    --ledger "redis://127.0.0.1:$rport/0" >"$TMP/r1" 2>&1 &
+  p1=$!
+  "$TG" route --policy "$TMP/budgets/b.tg" --catalog policies/catalog.json --requests "$TMP/replica.jsonl" \
+    --ledger "redis://127.0.0.1:$rport/0" >"$TMP/r2" 2>&1
+  wait "$p1"
+  admitted=$(cat "$TMP/r1" "$TMP/r2" | grep -c '"admitted":true')
+  if [ "$admitted" -eq 2 ]; then ok; else bad "two replicas on one redis admitted $admitted, want 2"; fi
+  run "spend redis" 0 "$TG" spend --ledger "redis://127.0.0.1:$rport/0" --json
+  has "spend redis spent" "$OUT" '"spent_micros":240'
+  kill "$rpid" 2>/dev/null
+  wait "$rpid" 2>/dev/null
+else
+  echo "cli: redis-server is not installed (run .ci/setup); the two-replica test is skipped" >&2
+fi
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
