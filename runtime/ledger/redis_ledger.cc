@@ -488,6 +488,32 @@ Status RedisLedger::Snapshot(std::vector<CounterView>* out) {
       }
     } while (cursor != "0");
   }
+  // Limit logs are pruned lazily on admission: read the limits again through
+  // the script's `peek`, which drops entries that left their window.
+  std::vector<std::string> args{"peek", std::to_string(now), "0", "0"};
+  std::vector<CounterView*> limits;
+  for (CounterView& v : *out) {
+    if (v.kind != CounterView::Kind::kLimit) continue;
+    Window w;
+    if (!ParseWindowName(v.window, &w)) continue;
+    LimitCharge lc{v.name, v.key, w, v.limit, 0, v.unit};
+    int64_t len = SlidingLength(w);
+    args.push_back(LimitZKey(lc));
+    args.push_back(LimitHKey(lc));
+    args.push_back(std::to_string(len == INT64_MAX ? 0 : len));
+    limits.push_back(&v);
+  }
+  if (!limits.empty()) {
+    args[3] = std::to_string(limits.size());
+    Reply r = impl_->Eval(args);
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 * limits.size()) return unavailable();
+    for (size_t i = 0; i < limits.size(); ++i) {
+      int64_t sum = ReplyInt(r->element[2 * i]);
+      limits[i]->reserved = ReplyInt(r->element[2 * i + 1]);
+      limits[i]->spent = sum - limits[i]->reserved;
+      limits[i]->remaining = std::max<int64_t>(0, limits[i]->limit - sum);
+    }
+  }
   std::sort(out->begin(), out->end(), [](const CounterView& a, const CounterView& b) {
     return std::tie(a.kind, a.name, a.key, a.window, a.window_start_ms) <
            std::tie(b.kind, b.name, b.key, b.window, b.window_start_ms);

@@ -284,6 +284,13 @@ TEST_P(Semantics, SnapshotListsCurrentCounters) {
   EXPECT_EQ(all[1].kind, CounterView::Kind::kLimit);
   EXPECT_EQ(all[1].spent, 1);
   EXPECT_EQ(all[1].remaining, 4);
+  clock_.Advance(60'000);  // the request left the limit's window
+  ASSERT_TRUE(ledger_->Snapshot(&all).ok);
+  for (const CounterView& v : all) {
+    if (v.kind == CounterView::Kind::kLimit) {
+      EXPECT_EQ(v.spent, 0) << GetParam();
+    }
+  }
 }
 
 TEST_P(Semantics, ReopeningRestoresCountersAndOpenReservations) {
