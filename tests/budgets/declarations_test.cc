@@ -215,3 +215,22 @@ TEST(Counters, UnknownCountersGetDiagnostics) {
 
 }  // namespace
 }  // namespace tollgate
+
+namespace tollgate {
+namespace {
+
+TEST(Declarations, WhenCombinesWithACompositeKey) {
+  Compiled c = CompileWithData(R"(policy "p"
+budget user_model { when principal.user != "root" key (principal.user, request.model) per day limit 1 usd }
+)");
+  ASSERT_TRUE(c.policy) << c.diagnostics.Render();
+  auto req = Request(
+      R"({"principal": {"workspace": "acme", "user": "u1"}, "request": {"model": "m", "messages": [{"role": "user", "content": "hi"}]}})");
+  runtime::BudgetPlan plan;
+  ASSERT_TRUE(runtime::PlanBudgets(c.policy->program(), *req, &plan)) << plan.error_message;
+  ASSERT_EQ(plan.reserve.budgets.size(), 1u);
+  EXPECT_EQ(plan.reserve.budgets[0].key, R"(["u1","m"])");
+}
+
+}  // namespace
+}  // namespace tollgate
