@@ -66,8 +66,10 @@ routeHint   : 'sort' IDENT                          # sortHint
             | 'order' expr                          # orderHint
             ;
 
-budgetDecl  : 'budget' IDENT '{' 'key' keyExpr 'per' window 'limit' expr '}' ;
-limitDecl   : 'limit' IDENT '{' 'key' keyExpr 'per' window 'max' expr unit=IDENT '}' ;
+// A budget or limit applies to the requests its optional `when` holds for;
+// its limit / max may be computed per request (e.g. from a data document).
+budgetDecl  : 'budget' IDENT '{' whenClause? 'key' keyExpr 'per' window 'limit' expr '}' ;
+limitDecl   : 'limit' IDENT '{' whenClause? 'key' keyExpr 'per' window 'max' expr unit=IDENT '}' ;
 // A composite key is a tuple of strings: `key (principal.user, request.model)`.
 keyExpr     : '(' expr (',' expr)+ ')'             # tupleKey
             | expr                                 # singleKey
@@ -119,9 +121,10 @@ postfix     : '.' name                        # memberPostfix
             | '(' (expr (',' expr)*)? ')'     # callPostfix
             ;
 // `max`, `contains`, `starts_with` and `ends_with` are keywords elsewhere but
-// also builtin functions.
+// also builtin functions; `budget` and `limit` are the roots of the counters
+// rules read (`budget.ws_daily.remaining`, `limit.user_rpm.used`).
 primary     : literal                                         # literalPrimary
-            | id=(IDENT | 'max' | 'contains' | 'starts_with' | 'ends_with')  # namePrimary
+            | id=(IDENT | 'max' | 'contains' | 'starts_with' | 'ends_with' | 'budget' | 'limit')  # namePrimary
             | '(' expr ')'                                    # parenPrimary
             | '[' (expr (',' expr)* ','?)? ']'                # listPrimary
             | '{' (expr (',' expr)* ','?)? '}'                # setPrimary

@@ -103,6 +103,7 @@ const char* WindowName(Window w) {
     case Window::kWeek: return "week";
     case Window::kMonth: return "month";
     case Window::kCustom: return "custom";
+    case Window::kLifetime: return "lifetime";
   }
   return "?";
 }
@@ -426,13 +427,14 @@ bool SameTree(const Policy& a, const Policy& b) {
   if (!SameList(a.rules, b.rules, SameRule)) return false;
   if (!SameList(a.budgets, b.budgets, [](const BudgetDecl& x, const BudgetDecl& y) {
         return x.name == y.name && x.window == y.window && x.window_ms == y.window_ms &&
-               SameExpr(x.key.get(), y.key.get()) && SameExpr(x.limit.get(), y.limit.get());
+               SameExpr(x.when.get(), y.when.get()) && SameExpr(x.key.get(), y.key.get()) &&
+               SameExpr(x.limit.get(), y.limit.get());
       })) {
     return false;
   }
   if (!SameList(a.limits, b.limits, [](const LimitDecl& x, const LimitDecl& y) {
         return x.name == y.name && x.window == y.window && x.window_ms == y.window_ms &&
-               x.unit == y.unit && SameExpr(x.key.get(), y.key.get()) &&
+               x.unit == y.unit && SameExpr(x.when.get(), y.when.get()) && SameExpr(x.key.get(), y.key.get()) &&
                SameExpr(x.max.get(), y.max.get());
       })) {
     return false;
@@ -492,7 +494,13 @@ std::string Dump(const Policy& p) {
     out += "  )\n";
   }
   for (const BudgetDecl& b : p.budgets) {
-    Put(&out, "  (budget ", b.name, " (key ");
+    Put(&out, "  (budget ", b.name, " ");
+    if (b.when) {
+      out += "(when ";
+      DumpExpr(&out, b.when.get());
+      out += ") ";
+    }
+    out += "(key ";
     DumpExpr(&out, b.key.get());
     Put(&out, ") (per ", std::string(WindowName(b.window)));
     if (b.window == Window::kCustom) Put(&out, " ", std::to_string(b.window_ms), "ms");
@@ -501,7 +509,13 @@ std::string Dump(const Policy& p) {
     out += "))\n";
   }
   for (const LimitDecl& l : p.limits) {
-    Put(&out, "  (limit ", l.name, " (key ");
+    Put(&out, "  (limit ", l.name, " ");
+    if (l.when) {
+      out += "(when ";
+      DumpExpr(&out, l.when.get());
+      out += ") ";
+    }
+    out += "(key ";
     DumpExpr(&out, l.key.get());
     Put(&out, ") (per ", std::string(WindowName(l.window)));
     if (l.window == Window::kCustom) Put(&out, " ", std::to_string(l.window_ms), "ms");

@@ -58,9 +58,18 @@ enum class RefKind : uint8_t {
   kField,      // index = schema field id; the whole member chain is one field
   kDetector,   // index = stdlib detector id (e.g. dlp.credit_card)
   kNamespace,  // an intermediate prefix such as `request` or `dlp` (never evaluated)
+  kCounter,    // `budget.<name>.<field>` / `limit.<name>.<field>`; index = CounterSlot
 };
 
 enum class Scope : uint8_t { kRequest, kCandidate };
+
+// The counters rules read, as seen by this request (a second evaluation
+// input, vm::Counters): three slots per budget (spent, remaining, limit:
+// money) then three per limit (used, remaining, max: int), in declaration
+// order. `field` is 0, 1 or 2 in that order.
+inline int32_t CounterSlot(size_t n_budgets, bool is_budget, size_t index, int field) {
+  return static_cast<int32_t>(3 * (is_budget ? index : n_budgets + index) + static_cast<size_t>(field));
+}
 
 struct Expr {
   ExprKind kind = ExprKind::kLiteral;
@@ -151,26 +160,28 @@ struct DataDecl {
   std::string canonical_json;
 };
 
-enum class Window : uint8_t { kMinute, kHour, kDay, kWeek, kMonth, kCustom };
+enum class Window : uint8_t { kMinute, kHour, kDay, kWeek, kMonth, kCustom, kLifetime };
 
 // A budget or limit key is a string expression, or a composite key written
 // `(a, b, ...)`, held as a kList of string expressions.
 struct BudgetDecl {
   std::string name;
   Span span;
+  ExprPtr when;            // may be null (applies to every request)
   ExprPtr key;
   Window window = Window::kDay;
   int64_t window_ms = 0;   // kCustom
-  ExprPtr limit;           // money
+  ExprPtr limit;           // money; a constant or computed per request
 };
 
 struct LimitDecl {
   std::string name;
   Span span;
+  ExprPtr when;            // may be null (applies to every request)
   ExprPtr key;
   Window window = Window::kMinute;
   int64_t window_ms = 0;
-  ExprPtr max;             // int
+  ExprPtr max;             // int; a constant or computed per request
   std::string unit;        // "requests" | "tokens"
   Span unit_span;
 };

@@ -19,6 +19,8 @@ const char* RoleName(Role r) {
     case Role::kMessage: return "message";
     case Role::kMaxPrice: return "max_price";
     case Role::kOrder: return "order";
+    case Role::kBudgetWhen: return "when";
+    case Role::kLimitWhen: return "when";
     case Role::kBudgetKey: return "key";
     case Role::kBudgetLimit: return "limit";
     case Role::kLimitKey: return "key";
@@ -74,10 +76,12 @@ std::vector<Root> CollectRoots(ast::Policy& p) {
     }
   }
   for (size_t i = 0; i < p.budgets.size(); ++i) {
+    if (p.budgets[i].when) out.push_back({Role::kBudgetWhen, p.budgets[i].when.get(), int(i)});
     if (p.budgets[i].key) out.push_back({Role::kBudgetKey, p.budgets[i].key.get(), int(i)});
     if (p.budgets[i].limit) out.push_back({Role::kBudgetLimit, p.budgets[i].limit.get(), int(i)});
   }
   for (size_t i = 0; i < p.limits.size(); ++i) {
+    if (p.limits[i].when) out.push_back({Role::kLimitWhen, p.limits[i].when.get(), int(i)});
     if (p.limits[i].key) out.push_back({Role::kLimitKey, p.limits[i].key.get(), int(i)});
     if (p.limits[i].max) out.push_back({Role::kLimitMax, p.limits[i].max.get(), int(i)});
   }

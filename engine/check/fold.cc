@@ -75,7 +75,8 @@ class Folder {
         }
         return FS::kNotConstant;
       case ExprKind::kMember:
-        if (e.ref == RefKind::kField || e.ref == RefKind::kDetector || e.ref == RefKind::kNamespace)
+        if (e.ref == RefKind::kField || e.ref == RefKind::kDetector || e.ref == RefKind::kNamespace ||
+            e.ref == RefKind::kCounter)
           return FS::kNotConstant;
         return Lookup(e, out, nullptr);
       case ExprKind::kIndex:
@@ -370,8 +371,6 @@ bool Fold(Context& ctx) {
     switch (r.role) {
       case Role::kMaxPrice: case Role::kExpectMaxPrice: RequireConstant(ctx, e, "`max_price`"); break;
       case Role::kOrder: case Role::kExpectOrder: RequireConstant(ctx, e, "`order`"); break;
-      case Role::kBudgetLimit: RequireConstant(ctx, e, "a budget limit"); break;
-      case Role::kLimitMax: RequireConstant(ctx, e, "`max`"); break;
       case Role::kGiven: case Role::kCandidate: RequireConstant(ctx, e, "a test value"); break;
       case Role::kExpectTag: RequireConstant(ctx, e, "an expected tag value"); break;
       default: break;

@@ -58,8 +58,10 @@ enum class Role : uint8_t {
   kMessage,       // the rendering of a `deny`/`warn` message with `{...}` holes
   kMaxPrice,      // route max_price
   kOrder,         // route order
+  kBudgetWhen,    // budget `when` (owner = budget index)
   kBudgetKey,     // budget key (owner = budget index)
   kBudgetLimit,   // budget limit
+  kLimitWhen,     // limit `when` (owner = limit index)
   kLimitKey,      // limit key (owner = limit index)
   kLimitMax,      // limit max
   kGiven,         // test `given` binding value (owner = test index)

@@ -135,6 +135,7 @@ class Resolver {
     std::reverse(nodes.begin(), nodes.end());
     if (ctx_.DepthExceeded(depth + uint32_t(nodes.size()), e.span, &depth_reported_)) return;
     Expr& root = *nodes[0];
+    if (root.name == "budget" || root.name == "limit") return ResolveCounter(e, nodes);
     if (ResolvePlainName(root)) return;  // the rest are value members (types pass)
     if (!ctx_.IsRoot(root.name)) {
       ReportUnknownName(root, nodes);
@@ -195,6 +196,61 @@ class Resolver {
     for (const auto& k : e->kids)
       if (QuantifiesIn(k.get(), name)) return true;
     return false;
+  }
+
+  // `budget.<name>.spent|remaining|limit`, `limit.<name>.used|remaining|max`.
+  void ResolveCounter(Expr& e, const std::vector<Expr*>& nodes) {
+    const auto& p = *ctx_.policy;
+    const bool is_budget = nodes[0]->name == "budget";
+    for (Expr* n : nodes) n->ref = RefKind::kNamespace;
+    std::vector<std::string> names;
+    if (is_budget) {
+      for (const auto& b : p.budgets) names.push_back(b.name);
+    } else {
+      for (const auto& l : p.limits) names.push_back(l.name);
+    }
+    const std::vector<std::string> fields =
+        is_budget ? std::vector<std::string>{"spent", "remaining", "limit"}
+                  : std::vector<std::string>{"used", "remaining", "max"};
+    const std::string what = is_budget ? "budget" : "limit";
+    const std::string shape = what + ".<name>." + fields[0];
+    if (nodes.size() < 3) {
+      ctx_.Error("tg_unknown_field", e.span, "`" + SourceTextOf(nodes) + "` is not a value",
+                 "read a counter such as `" + shape + "`");
+      e.ref = RefKind::kUnresolved;
+      return;
+    }
+    const Expr& name = *nodes[1];
+    auto it = std::find(names.begin(), names.end(), name.name);
+    if (it == names.end()) {
+      ctx_.Error("tg_unknown_name", name.span, "unknown " + what + " `" + name.name + "`",
+                 names.empty() ? "the policy declares no " + what : DidYouMean(name.name, names));
+      e.ref = RefKind::kUnresolved;
+      return;
+    }
+    Expr& field = *nodes[2];
+    auto f = std::find(fields.begin(), fields.end(), field.name);
+    if (f == fields.end()) {
+      ctx_.Error("tg_unknown_field", field.span, "unknown counter `" + field.name + "` of " + what + " `" + name.name + "`",
+                 "a " + what + " has `" + fields[0] + "`, `" + fields[1] + "` and `" + fields[2] + "`");
+      e.ref = RefKind::kUnresolved;
+      return;
+    }
+    if (nodes.size() > 3) {
+      ctx_.Error("tg_unknown_field", nodes[3]->span, "a counter has no member `" + nodes[3]->name + "`",
+                 "read the counter itself, such as `" + what + "." + name.name + "." + field.name + "`");
+      e.ref = RefKind::kUnresolved;
+      return;
+    }
+    field.ref = RefKind::kCounter;
+    field.index = ast::CounterSlot(p.budgets.size(), is_budget, size_t(it - names.begin()), int(f - fields.begin()));
+    field.type = Type(is_budget ? Kind::kMoney : Kind::kInt);
+  }
+
+  static std::string SourceTextOf(const std::vector<Expr*>& nodes) {
+    std::string s;
+    for (const Expr* n : nodes) s += (s.empty() ? "" : ".") + n->name;
+    return s;
   }
 
   static bool IsDetectorPrefix(const std::string& path) {

@@ -26,6 +26,10 @@ class Scoper {
       case Role::kTag: what = "a tag value"; break;
       case Role::kMessage: what = "a message"; break;
       case Role::kBudgetKey: what = "a budget key"; break;
+      case Role::kBudgetLimit: what = "a budget limit"; break;
+      case Role::kBudgetWhen: what = "a budget's `when`"; break;
+      case Role::kLimitWhen: what = "a limit's `when`"; break;
+      case Role::kLimitMax: what = "a limit's `max`"; break;
       case Role::kLimitKey: what = "a limit key"; break;
       default: break;  // require reads anything; constants are checked by fold
     }

@@ -101,6 +101,8 @@ class Typer {
   Type MemberType(Expr& e, uint32_t depth) {
     if (e.ref == RefKind::kField) return ctx_.schema->field(e.index).type;
     if (e.ref == RefKind::kDetector) return Type(Kind::kPattern);
+    if (e.ref == RefKind::kCounter)
+      return Type(size_t(e.index) < 3 * ctx_.policy->budgets.size() ? Kind::kMoney : Kind::kInt);
     if (e.ref == RefKind::kNamespace) return Type();
     const Expr& k = *e.kids[0];
     if ((k.kind == ExprKind::kName || k.kind == ExprKind::kMember) &&
@@ -559,6 +561,10 @@ class Typer {
         return;
       case Role::kLimitMax:
         Want(e, t, Type(Kind::kInt), "`max`");
+        return;
+      case Role::kBudgetWhen:
+      case Role::kLimitWhen:
+        Want(e, t, Type(Kind::kBool), "`when`");
         return;
       default:
         return;  // test values: checked by the tests pass against their fields

@@ -48,6 +48,7 @@ int64_t WindowMs(ast::Window w, int64_t custom) {
     case ast::Window::kWeek: return 7 * 86'400'000LL;
     case ast::Window::kMonth: return 30 * 86'400'000LL;
     case ast::Window::kCustom: return custom;
+    case ast::Window::kLifetime: return 0;  // never rolls over
   }
   return custom;
 }
@@ -397,22 +398,46 @@ bool Compiler::Run() {
                   "split the policy or raise Limits::max_rules");
     return false;
   }
+  for (const ast::BudgetDecl& b : policy_.budgets)
+    for (const char* f : {"spent", "remaining", "limit"}) code_->counter_paths.push_back("budget." + b.name + "." + f);
+  for (const ast::LimitDecl& l : policy_.limits)
+    for (const char* f : {"used", "remaining", "max"}) code_->counter_paths.push_back("limit." + l.name + "." + f);
   for (uint32_t i = 0; i < policy_.rules.size(); ++i) Rule(i, policy_.rules[i]);
   for (uint32_t i = 0; i < policy_.budgets.size(); ++i) {
     const ast::BudgetDecl& b = policy_.budgets[i];
     vm::BudgetInfo bi{b.name, b.window, WindowMs(b.window, b.window_ms), 0};
+    bi.has_when = b.when != nullptr;
+    uint32_t limit_pc = vm::internal::kNoEntry;
     Value v;
-    if (Constant(b.limit.get(), Kind::kMoney, "budget limit", b.span, &v)) bi.limit_micros = v.i;
+    if (b.limit && b.limit->folded) {
+      if (Constant(b.limit.get(), Kind::kMoney, "budget limit", b.span, &v)) bi.limit_micros = v.i;
+    } else if (b.limit) {
+      bi.limit_computed = true;
+      limit_pc = EmitEntry(EntryKind::kBudgetLimit, i, i, *b.limit);
+    }
     code_->budgets.push_back(std::move(bi));
     code_->budget_pc.push_back(b.key ? EmitEntry(EntryKind::kBudgetKey, i, i, *b.key) : vm::internal::kNoEntry);
+    code_->budget_when_pc.push_back(b.when ? EmitEntry(EntryKind::kBudgetWhen, i, i, *b.when)
+                                           : vm::internal::kNoEntry);
+    code_->budget_limit_pc.push_back(limit_pc);
   }
   for (uint32_t i = 0; i < policy_.limits.size(); ++i) {
     const ast::LimitDecl& l = policy_.limits[i];
     vm::LimitInfo li{l.name, l.window, WindowMs(l.window, l.window_ms), 0, l.unit};
+    li.has_when = l.when != nullptr;
+    uint32_t max_pc = vm::internal::kNoEntry;
     Value v;
-    if (Constant(l.max.get(), Kind::kInt, "limit max", l.span, &v)) li.max = v.i;
+    if (l.max && l.max->folded) {
+      if (Constant(l.max.get(), Kind::kInt, "limit max", l.span, &v)) li.max = v.i;
+    } else if (l.max) {
+      li.max_computed = true;
+      max_pc = EmitEntry(EntryKind::kLimitMax, i, i, *l.max);
+    }
     code_->limits.push_back(std::move(li));
     code_->limit_pc.push_back(l.key ? EmitEntry(EntryKind::kLimitKey, i, i, *l.key) : vm::internal::kNoEntry);
+    code_->limit_when_pc.push_back(l.when ? EmitEntry(EntryKind::kLimitWhen, i, i, *l.when)
+                                          : vm::internal::kNoEntry);
+    code_->limit_max_pc.push_back(max_pc);
   }
   if (em_.failed()) return false;
   BuildIndex();

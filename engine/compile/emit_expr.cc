@@ -440,6 +440,10 @@ uint64_t Emitter::Expr(const ast::Expr& e) {
       return 0;
     case ast::ExprKind::kMember: {
       if (e.ref == ast::RefKind::kField) return Field(e);
+      if (e.ref == ast::RefKind::kCounter && e.index >= 0) {
+        Emit(Op::kLOADCNT, static_cast<uint32_t>(e.index), 0, e.span.line);
+        return 1;
+      }
       if (e.ref == ast::RefKind::kDetector || e.ref == ast::RefKind::kNamespace) {
         {
           std::string msg = SourceText(e.span);

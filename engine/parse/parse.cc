@@ -152,7 +152,7 @@ std::string ExpectedText(const antlr4::misc::IntervalSet& set) {
   group({TollgateLexer::IDENT, TollgateLexer::INT, TollgateLexer::STRING, k("("), k("-")},
         {TollgateLexer::DECIMAL, TollgateLexer::DURATION, k("["), k("{"), k("not"), k("any"),
          k("all"), k("true"), k("false"), k("null"), k("max"), k("contains"), k("starts_with"),
-         k("ends_with")},
+         k("ends_with"), k("budget"), k("limit")},
         "an expression");
   group({k("and"), k("or"), k("=="), k("+")},
         {k("!="), k("<"), k("<="), k(">"), k(">="), k("in"), k("not"), k("matches"),

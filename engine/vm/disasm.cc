@@ -29,6 +29,10 @@ const char* EntryName(EntryKind k) {
     case EntryKind::kLimitKey: return "limit key";
     case EntryKind::kMessage: return "message";
     case EntryKind::kModeWhen: return "mode when";
+    case EntryKind::kBudgetWhen: return "budget when";
+    case EntryKind::kBudgetLimit: return "budget limit";
+    case EntryKind::kLimitWhen: return "limit when";
+    case EntryKind::kLimitMax: return "limit max";
   }
   return "?";
 }
@@ -59,6 +63,10 @@ std::string FormatInstr(const Code& c, uint32_t pc) {
       if (in_range(in.a, c.candidate_paths.size())) note = c.candidate_paths[in.a];
       break;
     case OperandFormat::kLOC: ops = std::to_string(in.a); break;
+    case OperandFormat::kCNT:
+      ops = std::to_string(in.a);
+      if (in_range(in.a, c.counter_paths.size())) note = c.counter_paths[in.a];
+      break;
     case OperandFormat::kPAT:
       ops = std::to_string(in.a);
       if (in_range(in.a, c.patterns.size())) note = c.patterns[in.a].display;
@@ -206,13 +214,16 @@ std::string Disassemble(const Program& program) {
       const BudgetInfo& b = c.budgets[e.owner];
       line("");
       line("budget " + b.name + " (window " + std::to_string(b.window_ms) + " ms, limit " +
-           std::to_string(b.limit_micros) + " micros)");
+           (b.limit_computed ? std::string("computed") : std::to_string(b.limit_micros) + " micros") + ")");
+      dump_entry(e);
+    } else if (e.kind == EntryKind::kBudgetWhen || e.kind == EntryKind::kBudgetLimit ||
+               e.kind == EntryKind::kLimitWhen || e.kind == EntryKind::kLimitMax) {
       dump_entry(e);
     } else if (e.kind == EntryKind::kLimitKey) {
       const LimitInfo& l = c.limits[e.owner];
       line("");
-      line("limit " + l.name + " (window " + std::to_string(l.window_ms) + " ms, max " + std::to_string(l.max) +
-           " " + l.unit + ")");
+      line("limit " + l.name + " (window " + std::to_string(l.window_ms) + " ms, max " +
+           (l.max_computed ? std::string("computed") : std::to_string(l.max)) + " " + l.unit + ")");
       dump_entry(e);
     }
   }

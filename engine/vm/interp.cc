@@ -241,6 +241,13 @@ L_LOADCAND: {
   *sp++ = v;
   DISPATCH();
 }
+L_LOADCNT: {
+  Value v = in.a < f->ncnt ? f->cnt[in.a] : Value();
+  if (v.is_null()) f->null_what = c.counter_paths[in.a];
+  if (f->trace) RecordRead(f, c.counter_paths[in.a], v, nullptr);
+  *sp++ = v;
+  DISPATCH();
+}
 L_LOADLOC:
   *sp++ = L[in.a];
   DISPATCH();

@@ -52,15 +52,19 @@ struct BudgetInfo {
   std::string name;
   ast::Window window;
   int64_t window_ms;           // resolved length (month = 30 days for custom math; calendar for kMonth)
-  int64_t limit_micros;        // money
+  int64_t limit_micros;        // money; 0 when computed per request (limit_computed)
+  bool limit_computed = false; // the limit is an expression over the request (vm::EvalDeclaration)
+  bool has_when = false;       // applies only when its `when` holds
 };
 
 struct LimitInfo {
   std::string name;
   ast::Window window;
   int64_t window_ms;
-  int64_t max;
+  int64_t max;                 // 0 when computed per request (max_computed)
   std::string unit;            // "requests" | "tokens"
+  bool max_computed = false;
+  bool has_when = false;
 };
 
 // One `redact` effect, with what runtime needs to build a stdlib Redactor.

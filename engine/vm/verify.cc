@@ -25,6 +25,7 @@ bool OperandsValid(const Code& c, const Entry& e, uint32_t pc, std::string* erro
       if (e.kind != EntryKind::kRequire) return bad("candidate slot outside a require");
       return in.a < c.candidate_paths.size() || bad("candidate slot");
     case OperandFormat::kLOC: return in.a < c.max_locals || bad("local");
+    case OperandFormat::kCNT: return in.a < c.counter_paths.size() || bad("counter slot");
     case OperandFormat::kPAT: return in.a < c.patterns.size() || bad("pattern");
     case OperandFormat::kSCAN:
       return (in.a < c.groups.size() && in.b() < c.groups[in.a].patterns.size()) || bad("scan pattern");

@@ -298,6 +298,10 @@ void Evaluate(const Program& program, const Record& request, const EvalOptions& 
   internal::BeginEvaluation(c, s);
   Frame f;
   InitFrame(c, request, nullptr, s, &out->arena, options.instruction_budget, &f);
+  if (options.counters != nullptr) {
+    f.cnt = options.counters->slots.data();
+    f.ncnt = static_cast<uint32_t>(options.counters->slots.size());
+  }
   TraceEntry dummy;
   // The budget is per rule: each rule starts with the full
   // EvalOptions::instruction_budget, so a rule that exhausts it (a shadow
@@ -337,6 +341,10 @@ RequireResult EvalRequire(const Program& program, uint32_t require, const Record
   }
   Frame f;
   InitFrame(c, request, &candidate, s, &s->arena, options.instruction_budget, &f);
+  if (options.counters != nullptr) {
+    f.cnt = options.counters->slots.data();
+    f.ncnt = static_cast<uint32_t>(options.counters->slots.size());
+  }
   // One request is checked against many candidates: a scan of a request
   // field whose text has not changed is reused (compared byte for byte).
   f.reuse_scans = true;
@@ -378,6 +386,41 @@ bool CheckCandidate(const Program& program, const Record& request, const Record&
   return true;
 }
 
+namespace {
+
+// Runs entry point `pc` of a budget/limit declaration. *v lives in the
+// thread's scratch arena until the next evaluation on this thread.
+bool RunDeclarationEntry(const Code& c, const Record& request, uint32_t pc, Value* v, RuleError* err) {
+  Scratch* s = &internal::ThreadScratch();
+  internal::BeginEvaluation(c, s);
+  if (s->arena_dirty) {
+    s->arena.Reset();
+    s->arena_dirty = false;
+  }
+  Frame f;
+  InitFrame(c, request, nullptr, s, &s->arena, Limits{}.instruction_budget, &f);
+  bool ok = internal::Run(&f, pc, v);
+  s->arena_dirty = f.arena_used;
+  if (!ok) {
+    err->code = f.err_code;
+    err->message = std::move(f.err_msg);
+    return false;
+  }
+  // A composite key `(a, b)` is a list: every part must be present.
+  bool null_part = false;
+  if (v->kind == Kind::kList && v->list != nullptr) {
+    for (const Value& part : v->list->items) null_part = null_part || part.is_null();
+  }
+  if (v->is_null() || null_part) {
+    err->code = kErrMissingField;
+    err->message = f.null_what.empty() ? "missing value" : "missing field `" + std::string(f.null_what) + "`";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 bool EvalKey(const Program& program, KeyKind kind, uint32_t index, const Record& request,
              std::string* out, RuleError* err) {
   const Code& c = program.code();
@@ -388,37 +431,56 @@ bool EvalKey(const Program& program, KeyKind kind, uint32_t index, const Record&
     err->message = "no such key expression";
     return false;
   }
-  Scratch* s = &internal::ThreadScratch();
-  internal::BeginEvaluation(c, s);
-  if (s->arena_dirty) {
-    s->arena.Reset();
-    s->arena_dirty = false;
-  }
-  Frame f;
-  InitFrame(c, request, nullptr, s, &s->arena, Limits{}.instruction_budget, &f);
   Value v;
-  bool ok = internal::Run(&f, pcs[index], &v);
-  s->arena_dirty = f.arena_used;
-  if (!ok) {
-    err->code = f.err_code;
-    err->message = std::move(f.err_msg);
-    return false;
-  }
-  // A composite key `(a, b)` is a list: every part must be present.
-  bool null_part = false;
-  if (v.kind == Kind::kList && v.list != nullptr) {
-    for (const Value& part : v.list->items) null_part = null_part || part.is_null();
-  }
-  if (v.is_null() || null_part) {
-    err->code = kErrMissingField;
-    err->message = f.null_what.empty() ? "missing value" : "missing field `" + std::string(f.null_what) + "`";
-    return false;
-  }
+  if (!RunDeclarationEntry(c, request, pcs[index], &v, err)) return false;
   if (v.kind == Kind::kString) {
     out->assign(v.sv());
   } else {
     *out = ToJson(v);
   }
+  return true;
+}
+
+bool EvalDeclaration(const Program& program, KeyKind kind, uint32_t index, const Record& request,
+                     DeclarationValue* out, RuleError* err) {
+  const Code& c = program.code();
+  const bool budget = kind == KeyKind::kBudget;
+  const std::vector<uint32_t>& when_pcs = budget ? c.budget_when_pc : c.limit_when_pc;
+  const std::vector<uint32_t>& limit_pcs = budget ? c.budget_limit_pc : c.limit_max_pc;
+  out->applies = false;
+  out->key.clear();
+  out->limit = 0;
+  err->rule = UINT32_MAX;
+  if (index >= when_pcs.size() || index >= limit_pcs.size()) {
+    err->code = kErrBuiltin;
+    err->message = "no such declaration";
+    return false;
+  }
+  Value v;
+  if (when_pcs[index] != kNoEntry) {
+    if (!RunDeclarationEntry(c, request, when_pcs[index], &v, err)) return false;
+    if (v.kind != Kind::kBool) {
+      err->code = kErrMissingField;
+      err->message = "`when` gave no bool";
+      return false;
+    }
+    if (!v.b) return true;
+  }
+  if (!EvalKey(program, kind, index, request, &out->key, err)) return false;
+  if (limit_pcs[index] == kNoEntry) {
+    out->limit = budget ? c.budgets[index].limit_micros : c.limits[index].max;
+  } else {
+    if (!RunDeclarationEntry(c, request, limit_pcs[index], &v, err)) return false;
+    if ((v.kind != Kind::kMoney && v.kind != Kind::kInt) || v.i < 0) {
+      err->code = kErrArithmetic;
+      err->message = std::string(budget ? "budget `" + c.budgets[index].name + "` limit"
+                                        : "limit `" + c.limits[index].name + "` max") +
+                     " is " + ToJson(v) + ", not a number of zero or more";
+      return false;
+    }
+    out->limit = v.i;
+  }
+  out->applies = true;
   return true;
 }
 

@@ -47,6 +47,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/core/limits.h"
 #include "engine/vm/decision.h"
@@ -55,8 +56,20 @@
 
 namespace tollgate::vm {
 
+// The budget and limit counters as seen by this request -- the second input
+// of an evaluation, read by `budget.<name>.spent|remaining|limit` and
+// `limit.<name>.used|remaining|max` (slot layout: ast::CounterSlot; money
+// values for budgets, ints for limits). The gateway reads them from the
+// ledger before evaluating (runtime::FillCounters). A slot left null (no
+// ledger, or the declaration does not apply) makes a rule reading it fail
+// with eval_missing_field, handled by its `on_error`.
+struct Counters {
+  std::vector<Value> slots;
+};
+
 struct EvalOptions {
   bool trace = false;                       // fill Decision::trace
+  const Counters* counters = nullptr;       // null: every counter reads as null
   uint64_t instruction_budget = Limits{}.instruction_budget;  // per rule / per call
 };
 
@@ -100,6 +113,24 @@ bool CheckCandidate(const Program& program, const Record& request, const Record&
 // field (eval_missing_field). Cost: the key's instructions; no locks.
 bool EvalKey(const Program& program, KeyKind kind, uint32_t index, const Record& request,
              std::string* out, RuleError* err);
+
+// A budget's or limit's view of one request: whether its `when` holds, its
+// key and its limit (money micros for budgets, units for limits), computed
+// when the declaration computes it (`limit workspaces[k].daily_usd`).
+struct DeclarationValue {
+  bool applies = false;
+  std::string key;
+  int64_t limit = 0;
+};
+
+// Evaluates budget/limit number `index` for `request`: `when` first (false:
+// applies = false, nothing else computed), then the key and the limit.
+// Returns false with *err (rule = UINT32_MAX) when any of them fails -- the
+// caller fails closed, as for a rule with `on_error deny`. A computed limit
+// below zero is an error (eval_arithmetic_error). Cost: the declaration's
+// instructions; no locks.
+bool EvalDeclaration(const Program& program, KeyKind kind, uint32_t index, const Record& request,
+                     DeclarationValue* out, RuleError* err);
 
 // Human-readable bytecode listing (`tollgate disasm`): constants, scan
 // groups, rule index, then each rule's entry points with source lines.

@@ -22,5 +22,6 @@ int RunRoute(int argc, char** argv);   // route_cmd.cc
 int RunReplay(int argc, char** argv);  // audit_cmd.cc
 int RunAudit(int argc, char** argv);   // audit_cmd.cc
 int RunStore(int argc, char** argv);   // audit_cmd.cc
+int RunSpend(int argc, char** argv);   // spend_cmd.cc
 
 }  // namespace tollgate::cli

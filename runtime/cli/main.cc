@@ -28,6 +28,7 @@ constexpr Command kCommands[] = {
     {"replay", tollgate::cli::RunReplay, "re-evaluate recorded decisions (determinism, impact)"},
     {"audit", tollgate::cli::RunAudit, "verify, show and export the decision log"},
     {"store", tollgate::cli::RunStore, "list and show the stored policy versions"},
+    {"spend", tollgate::cli::RunSpend, "print budget spend and rate-limit use from a ledger"},
 };
 
 void PrintUsage(FILE* out) {

@@ -3,6 +3,7 @@
 //
 //   tollgate route --policy FILE --catalog FILE [--accounts FILE]
 //                  [--request FILE|-] [--schema FILE] [--explain] [--compact]
+//   tollgate route --policy FILE --catalog FILE --requests FILE.jsonl [--ledger URL]
 //
 // Prints the decision exactly as `tollgate eval` does (same members, same
 // order, indented unless --compact) plus "endpoints": [{id, provider, model,
@@ -24,6 +25,7 @@
 #include "runtime/catalog.h"
 #include "runtime/cli/audit_hook.h"
 #include "runtime/cli/commands.h"
+#include "runtime/cli/route_batch.h"
 #include "runtime/cli/common.h"
 #include "runtime/decision_json.h"
 #include "runtime/input.h"
@@ -35,7 +37,9 @@ namespace {
 constexpr const char* kRouteUsage =
     "usage: tollgate route --policy FILE --catalog FILE [--accounts FILE]\n"
     "                      [--request FILE|-] [--schema FILE] [--explain] [--compact]\n"
-    "                      [--audit DIR]\n\n"
+    "                      [--audit DIR]\n"
+    "       tollgate route --policy FILE --catalog FILE --requests FILE.jsonl\n"
+    "                      [--ledger URL] [--accounts FILE] [--schema FILE]\n\n"
     "evaluates the decision input (default: stdin) against the policy, then orders the\n"
     "catalog's endpoints that satisfy every `require` and the request's provider\n"
     "preferences (tightened by the workspace's account defaults). prints the decision\n"
@@ -45,6 +49,12 @@ constexpr const char* kRouteUsage =
     "--audit DIR records the decision and the endpoints chosen in the audit log DIR\n"
     "(docs/audit.md) and adds \"decision_id\". --policy may be given more than once,\n"
     "or name a directory: the files are combined into one policy.\n\n"
+    "with --requests, routes each JSON line in order and prints one compact line per\n"
+    "input line. with --ledger (sqlite:PATH, redis://HOST:PORT/DB or memory:), each\n"
+    "routed request is admitted against the policy's budgets and limits: the primary\n"
+    "endpoint's worst case is reserved (403 budget_exceeded, 429 rate_limited, 503\n"
+    "budget_store_unavailable when it cannot be) and settled at that amount. see\n"
+    "docs/budgets.md.\n\n"
     "exit codes: 0 decision made (allow or deny), 1 policy, catalog, accounts or input\n"
     "errors, 2 usage error, 3 I/O error\n";
 
@@ -59,6 +69,8 @@ int RunRoute(int argc, char** argv) {
       .Value("--accounts", "FILE")
       .Value("--request", "FILE")
       .Value("--schema", "FILE")
+      .Value("--requests", "FILE")
+      .Value("--ledger", "URL")
       .Value("--audit", "DIR");
   if (int rc = args.Parse(argc, argv, kRouteUsage); rc >= 0) return rc;
   if (!args.positional().empty()) {
@@ -68,6 +80,18 @@ int RunRoute(int argc, char** argv) {
     return UsageError("`--policy` and `--catalog` are required", kRouteUsage);
   }
   const bool explain = args.Has("--explain");
+  if (args.Has("--request") && args.Has("--requests")) {
+    return UsageError("give either `--request` or `--requests`, not both", kRouteUsage);
+  }
+  if (args.Has("--ledger") && !args.Has("--requests")) {
+    return UsageError("`--ledger` needs `--requests`", kRouteUsage);
+  }
+  if (args.Has("--requests") && args.Has("--audit")) {
+    return UsageError("`--audit` works with `--request` only", kRouteUsage);
+  }
+  if (args.Has("--requests") && explain) {
+    return UsageError("`--explain` works with `--request` only", kRouteUsage);
+  }
 
   Loaded l;
   if (int rc = LoadPolicy(args.GetAll("--policy"), args.Get("--schema"), &l); rc) return rc;
@@ -86,6 +110,11 @@ int RunRoute(int argc, char** argv) {
       std::fprintf(stderr, "error[%s]: %s\n", aerr.code.c_str(), aerr.message.c_str());
       return aerr.code == "accounts_io_error" ? kExitIo : kExitFailed;
     }
+  }
+
+  if (args.Has("--requests")) {
+    return RouteBatch(args.Get("--requests"), args.Get("--ledger"), l, catalog,
+                      has_accounts ? &accounts : nullptr);
   }
 
   std::string input, io_error;

@@ -33,6 +33,7 @@
 #include "tests/bench/scan_bench.h"
 
 namespace tollgate::bench {
+void StopLedgerBenchServers();  // ledger_bench.cc
 namespace {
 
 const stdlib::Schema& Std() { return stdlib::Schema::Standard(); }
@@ -246,6 +247,7 @@ class Collector : public benchmark::ConsoleReporter {
     return it == counters_.end() ? -1 : it->second;
   }
   const std::map<std::string, double>& all() const { return ns_; }
+  const std::map<std::string, double>& counters() const { return counters_; }
 
  private:
   std::map<std::string, double> ns_, cpu_, counters_;
@@ -298,6 +300,20 @@ void Summary(const Collector& c) {
   Line("  example.tg by wall clock (shared machine)", rpw, "/s", "", true);
   PrintScanFigures([&](const std::string& n) { return c.Ns(n); },
                    [&](const std::string& n) { return c.Counter(n); });
+  // Budget ledger (issue 8): pairs per second, wall clock.
+  for (const auto& [name, v] : c.counters()) {
+    if (name.rfind("BM_Ledger", 0) != 0 || name.find(":pairs_per_s") == std::string::npos) continue;
+    std::string what = "reserve+settle " + name.substr(9, name.rfind(":pairs_per_s") - 9);
+    for (const char* drop : {"/min_time:0.500", "/real_time"}) {
+      size_t at = what.find(drop);
+      if (at != std::string::npos) what.erase(at, std::string(drop).size());
+    }
+    const bool embedded_batched = name.find("SqliteBatched") != std::string::npos;
+    const bool redis = name.find("Redis") != std::string::npos;
+    const char* target = embedded_batched ? ">= 100000" : redis ? ">= 20000" : "";
+    const bool ok = embedded_batched ? v >= 100000 : redis ? v >= 20000 : true;
+    Line(what.c_str(), v, "/s", target, ok);
+  }
 }
 
 }  // namespace
@@ -310,6 +326,7 @@ int main(int argc, char** argv) {
   tollgate::bench::Collector collector;
   benchmark::RunSpecifiedBenchmarks(&collector);
   tollgate::bench::Summary(collector);
+  tollgate::bench::StopLedgerBenchServers();
   benchmark::Shutdown();
   return 0;
 }

@@ -44,6 +44,7 @@ enum class OperandFormat : uint8_t {
   kMAP,     // A = constant index of the key list, B = operand count
   kJMP,     // A = jump target
   kNEXT,    // A = jump target, B = local slot
+  kCNT,     // A = counter slot (ast::CounterSlot)
 };
 enum class Control : uint8_t { kSEQ, kCOND, kGOTO, kRET };
 
@@ -103,7 +104,9 @@ struct ScanGroup {
 
 // kMessage: a deny or warn message with `{...}` holes, rendered when the rule fires.
 // kModeWhen: the condition of `mode shadow when C`.
-enum class EntryKind : uint8_t { kWhen, kRequire, kTag, kBudgetKey, kLimitKey, kMessage, kModeWhen };
+enum class EntryKind : uint8_t {
+  kWhen, kRequire, kTag, kBudgetKey, kLimitKey, kMessage, kModeWhen, kBudgetWhen, kBudgetLimit, kLimitWhen, kLimitMax,
+};
 struct Entry {
   EntryKind kind = EntryKind::kWhen;
   uint32_t owner = 0;           // rule / budget / limit id
@@ -171,15 +174,20 @@ struct Code {
   std::vector<uint32_t> require_pc;
   std::vector<RedactInfo> redactions;
   std::vector<BudgetInfo> budgets;
-  std::vector<uint32_t> budget_pc;
+  std::vector<uint32_t> budget_pc;        // key entry per budget
+  std::vector<uint32_t> budget_when_pc;   // kNoEntry: applies to every request
+  std::vector<uint32_t> budget_limit_pc;  // kNoEntry: BudgetInfo::limit_micros
   std::vector<LimitInfo> limits;
   std::vector<uint32_t> limit_pc;
+  std::vector<uint32_t> limit_when_pc;
+  std::vector<uint32_t> limit_max_pc;     // kNoEntry: LimitInfo::max
 
   std::vector<IndexField> index;
   std::vector<uint32_t> unindexed;  // sorted rule ids evaluated for every request
 
   std::vector<std::string> request_paths;    // by request slot
   std::vector<std::string> candidate_paths;  // by candidate slot
+  std::vector<std::string> counter_paths;    // by counter slot: "budget.ws_daily.spent", ...
   // Schema types by slot (same sizes as the paths): traces render record
   // values with their field names (ToJson(v, type)).
   std::vector<Type> request_types;

@@ -42,6 +42,8 @@ struct Frame {
   uint32_t nreq = 0;
   const Value* cand = nullptr;
   uint32_t ncand = 0;
+  const Value* cnt = nullptr;        // vm::Counters (EvalOptions::counters)
+  uint32_t ncnt = 0;
   Scratch* s = nullptr;
   Arena* arena = nullptr;            // results of builtins and container literals
   bool arena_used = false;           // set when an instruction allocated in *arena

@@ -1,0 +1,100 @@
+#include "runtime/budgets.h"
+
+#include "engine/vm/vm.h"
+#include "stdlib/schema.h"
+
+namespace tollgate::runtime {
+
+void BudgetPlan::Clear() {
+  reserve.budgets.clear();
+  reserve.limits.clear();
+  budget_ids.clear();
+  limit_ids.clear();
+  error_message.clear();
+}
+
+ledger::Window LedgerWindow(ast::Window w, int64_t custom_ms) {
+  using ledger::WindowKind;
+  switch (w) {
+    case ast::Window::kMinute: return {WindowKind::kMinute, 0};
+    case ast::Window::kHour: return {WindowKind::kHour, 0};
+    case ast::Window::kDay: return {WindowKind::kDay, 0};
+    case ast::Window::kWeek: return {WindowKind::kWeek, 0};
+    case ast::Window::kMonth: return {WindowKind::kMonth, 0};
+    case ast::Window::kLifetime: return {WindowKind::kLifetime, 0};
+    case ast::Window::kCustom: return {WindowKind::kDuration, custom_ms};
+  }
+  return {WindowKind::kDay, 0};
+}
+
+bool PlanBudgets(const vm::Program& program, const vm::Record& request, BudgetPlan* out) {
+  out->Clear();
+  vm::DeclarationValue d;
+  vm::RuleError err;
+  for (uint32_t i = 0; i < program.budgets().size(); ++i) {
+    const vm::BudgetInfo& b = program.budgets()[i];
+    if (!vm::EvalDeclaration(program, vm::KeyKind::kBudget, i, request, &d, &err)) {
+      out->error_message = "budget `" + b.name + "`: " + err.message;
+      return false;
+    }
+    if (!d.applies) continue;
+    out->reserve.budgets.push_back({b.name, d.key, LedgerWindow(b.window, b.window_ms), d.limit, 0});
+    out->budget_ids.push_back(i);
+  }
+  for (uint32_t i = 0; i < program.limits().size(); ++i) {
+    const vm::LimitInfo& l = program.limits()[i];
+    if (!vm::EvalDeclaration(program, vm::KeyKind::kLimit, i, request, &d, &err)) {
+      out->error_message = "limit `" + l.name + "`: " + err.message;
+      return false;
+    }
+    if (!d.applies) continue;
+    out->reserve.limits.push_back({l.name, d.key, LedgerWindow(l.window, l.window_ms), d.limit, 1,
+                                   l.unit == "tokens" ? ledger::LimitUnit::kTokens : ledger::LimitUnit::kRequests});
+    out->limit_ids.push_back(i);
+  }
+  return true;
+}
+
+int64_t WorstCaseTokens(const Catalog& catalog, uint32_t endpoint, const vm::Record& request) {
+  static const int in_slot = stdlib::Schema::Standard().field(stdlib::Schema::Standard().Find("request.input_tokens")).slot;
+  static const int max_slot = stdlib::Schema::Standard().field(stdlib::Schema::Standard().Find("request.max_tokens")).slot;
+  auto get = [&](int slot) -> int64_t {
+    if (slot < 0 || slot >= static_cast<int>(request.slots.size())) return -1;
+    const Value& v = request.slots[slot];
+    return v.kind == Kind::kInt ? v.i : -1;
+  };
+  int64_t in = std::max<int64_t>(0, get(in_slot));
+  int64_t out = get(max_slot);
+  if (out < 0 && endpoint < catalog.endpoints().size()) out = catalog.endpoints()[endpoint].max_output_tokens;
+  return in + std::max<int64_t>(0, out);
+}
+
+void FillCounters(const vm::Program& program, const BudgetPlan& plan,
+                  const std::vector<ledger::CounterView>& views, vm::Counters* out) {
+  const size_t nb = program.budgets().size();
+  out->slots.assign(3 * (nb + program.limits().size()), Value());
+  size_t v = 0;
+  for (size_t i = 0; i < plan.budget_ids.size() && v < views.size(); ++i, ++v) {
+    const ledger::CounterView& c = views[v];
+    const int32_t base = ast::CounterSlot(nb, true, plan.budget_ids[i], 0);
+    out->slots[base] = Value::Money(c.spent);
+    out->slots[base + 1] = Value::Money(c.remaining);
+    out->slots[base + 2] = Value::Money(c.limit);
+  }
+  for (size_t i = 0; i < plan.limit_ids.size() && v < views.size(); ++i, ++v) {
+    const ledger::CounterView& c = views[v];
+    const int32_t base = ast::CounterSlot(nb, false, plan.limit_ids[i], 0);
+    out->slots[base] = Value::Int(c.spent + c.reserved);
+    out->slots[base + 1] = Value::Int(c.remaining);
+    out->slots[base + 2] = Value::Int(c.limit);
+  }
+}
+
+void SetWorstCase(int64_t cost_micros, int64_t tokens, BudgetPlan* plan) {
+  for (ledger::BudgetCharge& b : plan->reserve.budgets) b.amount_micros = cost_micros;
+  for (ledger::LimitCharge& l : plan->reserve.limits) {
+    l.amount = l.unit == ledger::LimitUnit::kTokens ? tokens : 1;
+  }
+}
+
+}  // namespace tollgate::runtime

@@ -1,0 +1,66 @@
+// Budgets and rate limits of a policy, applied to one request: from the
+// compiled `budget` / `limit` declarations to the ledger's charges.
+//
+// A gateway runs, per request (docs/budgets.md):
+//
+//   runtime::BudgetPlan plan;
+//   if (!runtime::PlanBudgets(program, request, &plan))           // when, key, limit
+//     return Deny(403, "rule_error", plan.error_message);          // fail closed
+//   ledger.Peek(plan.reserve, &views);                             // counters as seen
+//   runtime::FillCounters(program, plan, views, &counters);        // rules read them
+//   vm::Evaluate(...); router.Route(...);
+//   runtime::SetWorstCase(catalog, endpoint, request, &plan);      // primary endpoint
+//   ledger::Admission a = ledger.Reserve(plan.reserve);            // 403 / 429 / 503
+//   ... upstream ... ledger.Settle(a.reservation, {real_cost, real_tokens});
+//
+// Thread safety: plain functions over caller-owned data.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/vm/program.h"
+#include "engine/vm/record.h"
+#include "engine/vm/vm.h"
+#include "runtime/catalog.h"
+#include "runtime/ledger/ledger.h"
+
+namespace tollgate::runtime {
+
+struct BudgetPlan {
+  ledger::ReserveRequest reserve;       // amounts set by SetWorstCase
+  std::vector<uint32_t> budget_ids;     // declaration index of reserve.budgets[i]
+  std::vector<uint32_t> limit_ids;      // declaration index of reserve.limits[i]
+  std::string error_message;            // PlanBudgets failed: "budget `b`: missing field `x`"
+  void Clear();
+};
+
+// The ledger window of a declaration's window.
+ledger::Window LedgerWindow(ast::Window w, int64_t custom_ms);
+
+// Evaluates every declaration's `when`, key and limit for `request`; the
+// applicable ones go into *out (amounts 0). False when one of them cannot
+// be computed (a missing key field, a key absent from a data document, a
+// negative limit): the request must be denied (403 `rule_error`, fail
+// closed) with out->error_message. Cost: the declarations' instructions.
+bool PlanBudgets(const vm::Program& program, const vm::Record& request, BudgetPlan* out);
+
+// Worst-case output tokens: request.max_tokens, else the endpoint's maximum.
+// Worst-case tokens = request.input_tokens + that.
+int64_t WorstCaseTokens(const Catalog& catalog, uint32_t endpoint, const vm::Record& request);
+
+// Fills *out (resized to 3 slots per budget and per limit, ast::CounterSlot)
+// from the ledger's view of the plan's counters (Ledger::Peek(plan.reserve),
+// same order): budgets get spent / remaining / limit (money), limits used
+// (inside the window, open reservations included) / remaining / max. The
+// slots of declarations that do not apply stay null.
+void FillCounters(const vm::Program& program, const BudgetPlan& plan,
+                  const std::vector<ledger::CounterView>& views, vm::Counters* out);
+
+// Sets every budget charge to `cost_micros` (the endpoint's worst-case cost,
+// RoutedEndpoint::estimated_cost), every token limit to `tokens` and every
+// request limit to 1.
+void SetWorstCase(int64_t cost_micros, int64_t tokens, BudgetPlan* plan);
+
+}  // namespace tollgate::runtime

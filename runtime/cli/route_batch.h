@@ -1,0 +1,19 @@
+// `tollgate route --requests FILE.jsonl [--ledger URL]`: batch routing, with
+// admission against a budget ledger (route_batch.cc).
+#pragma once
+
+#include <string>
+
+#include "runtime/accounts.h"
+#include "runtime/catalog.h"
+#include "runtime/cli/common.h"
+
+namespace tollgate::cli {
+
+// One compact JSON line per input line (blank lines skipped): the decision,
+// "endpoints", and with a ledger "admission". Exit codes as for `eval
+// --requests`: 0, 1 (some line was invalid), 3 (I/O, ledger cannot open).
+int RouteBatch(const std::string& requests_path, const std::string& ledger_url, const Loaded& l,
+               const runtime::Catalog& catalog, const runtime::Accounts* accounts);
+
+}  // namespace tollgate::cli

@@ -1,0 +1,72 @@
+// The Redis ledger (`redis://HOST:PORT/DB`): budgets and rate limits shared
+// by many gateway replicas.
+//
+// Every call is ONE round trip: an EVALSHA of one server-side Lua script
+// (runtime/ledger/redis_script.cc; loaded with SCRIPT LOAD on connect and
+// again after NOSCRIPT), so Reserve checks and charges all of a request's
+// counters atomically -- all or nothing -- whatever the other replicas do.
+// Each call also charges up to 16 expired reservations at their reserved
+// amount (spend is never under-counted when a replica dies).
+//
+// Keys (prefix `tg:`; one logical database; standalone Redis, not Cluster):
+//   tg:b:<budget>:<window>:<start>:<key>  hash: spent, reserved (micros),
+//        limit, and name/key/window/start for `tollgate spend`; expires one
+//        day after its window ends (lifetime: never)
+//   tg:l:<limit>:<window>:<key>  sorted set of reservation ids by time, and
+//   tg:la:<limit>:<window>:<key> hash id -> units plus `_sum`; both expire
+//        one window after the last admission
+//   tg:r:<id>   an open reservation (its charges, JSON); tg:rexp: ids by expiry
+//   tg:seq      the reservation id counter
+//
+// Time: the caller's clock (Options::clock) is sent with each call, so
+// replicas must keep their clocks in sync (NTP); rolling windows use it too.
+//
+// Unreachable server (refused, timeout, error reply): 503
+// budget_store_unavailable by default (fail closed). With
+// Options::fail_open the request is admitted unverified (reservation 0) and
+// Options::on_fail_open is called with a one-line message. The connection is
+// retried on the next call.
+//
+// Thread safety: thread-safe; calls are serialized on one connection (open
+// one RedisLedger per few threads for more throughput).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "runtime/ledger/ledger.h"
+
+namespace tollgate::ledger {
+
+class RedisLedger : public Ledger {
+ public:
+  // Never null for valid arguments: when the server cannot be reached yet,
+  // the ledger is returned and its calls answer per fail_open. Null with
+  // *error only for invalid options.
+  static std::unique_ptr<RedisLedger> Open(const std::string& host, int port, int db, const Options& options,
+                                           std::string* error);
+  ~RedisLedger() override;
+
+  Admission Reserve(const ReserveRequest& r) override;
+  Status Settle(uint64_t reservation, Usage actual) override;
+  Status Release(uint64_t reservation) override;
+  Admission Move(uint64_t reservation, Usage new_worst_case) override;
+  Status Peek(const ReserveRequest& r, std::vector<CounterView>* out) override;
+  Status Snapshot(std::vector<CounterView>* out) override;
+  int ExpireDue() override;
+
+  // Pipelined forms: all commands are sent, then all replies read (one
+  // network round trip for the lot). Same results as calling one by one.
+  std::vector<Admission> ReserveMany(const std::vector<ReserveRequest>& requests);
+  std::vector<Status> SettleMany(const std::vector<std::pair<uint64_t, Usage>>& settlements);
+
+  struct Impl;
+
+ private:
+  explicit RedisLedger(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tollgate::ledger

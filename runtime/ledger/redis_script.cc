@@ -1,0 +1,226 @@
+// The server-side Lua script of the Redis ledger (redis_ledger.h). One script,
+// dispatched on ARGV[1]; ARGV[2] is the caller's time in ms. Amounts are
+// integers passed as strings; the script formats every number it writes with
+// %d so that Redis never sees a float.
+namespace tollgate::ledger::internal {
+
+extern const char kRedisScript[] = R"lua(
+local op = ARGV[1]
+local now = tonumber(ARGV[2])
+local function I(n) return string.format('%d', n) end
+local function num(v) return tonumber(v) or 0 end
+
+-- Drops sliding-log entries that left the window (at <= now - len).
+local function prune(z, h, len)
+  if len <= 0 then return end
+  while true do
+    local old = redis.call('ZRANGEBYSCORE', z, '-inf', I(now - len), 'LIMIT', 0, 500)
+    if #old == 0 then return end
+    local amounts = redis.call('HMGET', h, unpack(old))
+    local s = 0
+    for _, a in ipairs(amounts) do s = s + num(a) end
+    redis.call('HDEL', h, unpack(old))
+    redis.call('HINCRBY', h, '_sum', I(-s))
+    redis.call('ZREM', z, unpack(old))
+  end
+end
+
+-- Milliseconds until `need` units have left the window, or -1. Walks the
+-- oldest entries in chunks (usually the first chunk answers).
+local function retry_ms(z, h, len, need)
+  local freed, from = 0, 0
+  while true do
+    local entries = redis.call('ZRANGE', z, from, from + 63, 'WITHSCORES')
+    if #entries == 0 then return -1 end
+    local ids = {}
+    for j = 1, #entries, 2 do ids[#ids + 1] = entries[j] end
+    local amounts = redis.call('HMGET', h, unpack(ids))
+    for j, a in ipairs(amounts) do
+      freed = freed + num(a)
+      if freed >= need then return tonumber(entries[2 * j]) + len - now end
+    end
+    from = from + 64
+  end
+end
+
+-- Closes reservation id: 'settle' (cost, tokens), 'release' or 'expire'.
+local function close(id, mode, cost, tokens)
+  local raw = redis.call('GET', 'tg:r:' .. id)
+  redis.call('ZREM', 'tg:rexp', id)
+  if not raw then return 0 end
+  local r = cjson.decode(raw)
+  for _, c in ipairs(r.c) do
+    local a = tonumber(c.a)
+    if c.t == 'b' then
+      redis.call('HINCRBY', c.k, 'reserved', I(-a))
+      if mode == 'settle' then redis.call('HINCRBY', c.k, 'spent', I(cost))
+      elseif mode == 'expire' then redis.call('HINCRBY', c.k, 'spent', I(a)) end
+    else
+      local cur = redis.call('HGET', c.k, id)
+      if cur then
+        cur = tonumber(cur)
+        local units = cur
+        if mode == 'release' then units = 0
+        elseif mode == 'settle' and c.u == 'tokens' then units = tokens end
+        redis.call('HINCRBY', c.k, '_res', I(-a))
+        redis.call('HINCRBY', c.k, '_sum', I(units - cur))
+        if c.len == 0 or units == 0 then
+          redis.call('HDEL', c.k, id)
+          if c.len > 0 then redis.call('ZREM', c.z, id) end
+        else
+          redis.call('HSET', c.k, id, I(units))
+        end
+      end
+    end
+  end
+  redis.call('DEL', 'tg:r:' .. id)
+  return 1
+end
+
+local function sweep()
+  local due = redis.call('ZRANGEBYSCORE', 'tg:rexp', '-inf', I(now), 'LIMIT', 0, 16)
+  for _, id in ipairs(due) do close(id, 'expire', 0, 0) end
+  return #due
+end
+
+if op == 'reserve' then
+  sweep()
+  local ttl = tonumber(ARGV[3])
+  local nb, nl = tonumber(ARGV[4]), tonumber(ARGV[5])
+  local i = 6
+  local bs, ls = {}, {}
+  for b = 1, nb do
+    bs[b] = {k = ARGV[i], limit = tonumber(ARGV[i + 1]), a = tonumber(ARGV[i + 2]), exp = tonumber(ARGV[i + 3]),
+             name = ARGV[i + 4], key = ARGV[i + 5], win = ARGV[i + 6], start = ARGV[i + 7]}
+    i = i + 8
+  end
+  for l = 1, nl do
+    ls[l] = {z = ARGV[i], h = ARGV[i + 1], max = tonumber(ARGV[i + 2]), a = tonumber(ARGV[i + 3]),
+             len = tonumber(ARGV[i + 4]), name = ARGV[i + 5], key = ARGV[i + 6], win = ARGV[i + 7], unit = ARGV[i + 8]}
+    i = i + 9
+  end
+  for b, x in ipairs(bs) do
+    local v = redis.call('HMGET', x.k, 'spent', 'reserved', 'limit')
+    local used = num(v[1]) + num(v[2])
+    x.fresh = not v[3]
+    x.same_limit = v[3] and tonumber(v[3]) == x.limit
+    if used + x.a > x.limit then return {1, b, I(x.limit - used), 0} end
+  end
+  for l, x in ipairs(ls) do
+    prune(x.z, x.h, x.len)
+    local v = redis.call('HMGET', x.h, '_sum', 'max')
+    local used = num(v[1])
+    x.fresh = not v[2]
+    x.same_max = v[2] and tonumber(v[2]) == x.max
+    if used + x.a > x.max then
+      local retry = -1
+      if x.len > 0 and x.a <= x.max then retry = retry_ms(x.z, x.h, x.len, used + x.a - x.max) end
+      return {2, l, I(x.max - used), I(retry)}
+    end
+  end
+  local id = redis.call('INCR', 'tg:seq')
+  local charges = {}
+  for _, x in ipairs(bs) do
+    redis.call('HINCRBY', x.k, 'reserved', I(x.a))
+    if x.fresh then
+      redis.call('HSET', x.k, 'limit', I(x.limit), 'name', x.name, 'key', x.key, 'window', x.win, 'start', x.start)
+      if x.exp > 0 then redis.call('PEXPIREAT', x.k, I(x.exp)) end
+    elseif not x.same_limit then
+      redis.call('HSET', x.k, 'limit', I(x.limit))
+    end
+    charges[#charges + 1] = {t = 'b', k = x.k, a = I(x.a)}
+  end
+  for _, x in ipairs(ls) do
+    if x.fresh then
+      redis.call('HSET', x.h, id, I(x.a), 'max', I(x.max), 'name', x.name, 'key', x.key, 'window', x.win,
+                 'unit', x.unit)
+    elseif x.same_max then
+      redis.call('HSET', x.h, id, I(x.a))
+    else
+      redis.call('HSET', x.h, id, I(x.a), 'max', I(x.max))
+    end
+    redis.call('HINCRBY', x.h, '_sum', I(x.a))
+    redis.call('HINCRBY', x.h, '_res', I(x.a))
+    if x.len > 0 then
+      redis.call('ZADD', x.z, I(now), id)
+      redis.call('PEXPIRE', x.z, I(x.len))
+      redis.call('PEXPIRE', x.h, I(x.len))
+    end
+    charges[#charges + 1] = {t = 'l', k = x.h, z = x.z, a = I(x.a), u = x.unit, len = x.len}
+  end
+  redis.call('SET', 'tg:r:' .. id, cjson.encode({c = charges}))
+  redis.call('ZADD', 'tg:rexp', I(now + ttl), id)
+  return {0, id}
+elseif op == 'settle' or op == 'release' then
+  sweep()
+  return close(ARGV[3], op, tonumber(ARGV[4]) or 0, tonumber(ARGV[5]) or 0)
+elseif op == 'expire' then
+  return sweep()
+elseif op == 'move' then
+  sweep()
+  local id = ARGV[3]
+  local cost, tokens = tonumber(ARGV[4]), tonumber(ARGV[5])
+  local raw = redis.call('GET', 'tg:r:' .. id)
+  if not raw then return {3} end
+  local r = cjson.decode(raw)
+  local news, curs = {}, {}
+  for j, c in ipairs(r.c) do
+    local a = tonumber(c.a)
+    if c.t == 'b' then
+      local v = redis.call('HMGET', c.k, 'spent', 'reserved', 'limit', 'name', 'key', 'window', 'start')
+      local used = num(v[1]) + num(v[2]) - a
+      news[j] = cost
+      if used + cost > num(v[3]) then return {1, v[4], v[5], v[6], v[7], v[3], I(num(v[3]) - used), I(cost)} end
+    else
+      prune(c.z, c.k, c.len)
+      local v = redis.call('HMGET', c.k, id, '_sum', 'max', 'name', 'key', 'window')
+      local cur = num(v[1])
+      curs[j] = v[1]
+      local new = a
+      if c.u == 'tokens' then new = tokens end
+      news[j] = new
+      local used = num(v[2]) - cur
+      if used + new > num(v[3]) then
+        local retry = -1
+        if c.len > 0 and new <= num(v[3]) then retry = retry_ms(c.z, c.k, c.len, used + new - num(v[3])) end
+        return {2, v[4], v[5], v[6], '', v[3], I(num(v[3]) - used), I(new), I(retry)}
+      end
+    end
+  end
+  for j, c in ipairs(r.c) do
+    local a = tonumber(c.a)
+    if c.t == 'b' then
+      redis.call('HINCRBY', c.k, 'reserved', I(news[j] - a))
+    else
+      redis.call('HINCRBY', c.k, '_res', I(news[j] - a))
+      if curs[j] then
+        redis.call('HINCRBY', c.k, '_sum', I(news[j] - tonumber(curs[j])))
+        redis.call('HSET', c.k, id, I(news[j]))
+      end
+    end
+    c.a = I(news[j])
+  end
+  redis.call('SET', 'tg:r:' .. id, cjson.encode(r))
+  return {0, id}
+elseif op == 'peek' then
+  sweep()
+  local nb, nl = tonumber(ARGV[3]), tonumber(ARGV[4])
+  local out = {}
+  local i = 5
+  for _ = 1, nb do
+    local v = redis.call('HMGET', ARGV[i], 'spent', 'reserved')
+    out[#out + 1] = I(num(v[1])); out[#out + 1] = I(num(v[2]))
+    i = i + 1
+  end
+  for _ = 1, nl do
+    prune(ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]))
+    local v = redis.call('HMGET', ARGV[i + 1], '_sum', '_res')
+    out[#out + 1] = I(num(v[1])); out[#out + 1] = I(num(v[2]))
+    i = i + 3
+  end
+  return out
+end
+return redis.error_reply('tollgate ledger script: unknown op ' .. tostring(op))
+)lua";
+
+}  // namespace tollgate::ledger::internal

@@ -1,0 +1,91 @@
+// The embedded ledger: counters in memory, persisted to one SQLite file (WAL)
+// with group commit. The default ledger (`sqlite:PATH`).
+//
+// Ownership: one process owns a ledger file. Open takes an exclusive flock on
+// the file and records the owner (pid, host, since) in table ledger_owner; a
+// second process gets null and "ledger `PATH` is owned by pid 4242 on host
+// gw-1 since 2026-11-30T01:00:00.000Z". The lock dies with its process, so a
+// crashed owner never blocks the next one. Readers (ReadSnapshot, `tollgate
+// spend`, finance's SQL) never need the lock.
+//
+// Durability (Options::strict):
+//   batched (default) -- a writer thread commits all changes every
+//     commit_interval_ms (1..10, default 5) in one transaction; Reserve and
+//     Settle return at memory speed. A kill -9 loses at most the changes made
+//     since the last commit: reservations made in that interval (and their
+//     settlements, if settled within it). A reservation that was committed
+//     and whose settlement was lost is restored and, never settled again,
+//     expires and is charged at its worst case: committed spend is never
+//     under-counted. (synchronous=NORMAL: a power failure may also lose the
+//     last commits; the file stays consistent.)
+//   strict -- every call returns only once its change is committed with
+//     synchronous=FULL (fsync); concurrent callers share one commit.
+//
+// Reopening restores every counter of the current windows, every rate-limit
+// entry still inside its window and every open reservation; reservations past
+// their expiry are then charged at their reserved amount.
+//
+// Tables (plain SQL for finance; money in integer micro-units, 1 usd = 1e6;
+// times in ms since the Unix epoch, UTC) -- docs/budgets.md has examples:
+//   budget_counters(budget, key, window, window_start, window_start_ms,
+//                   window_end_ms, limit_micros, spent_micros, reserved_micros,
+//                   updated_ms)             one row per budget, key and window
+//   limit_events(limit_name, key, window, reservation, at_ms, expires_ms,
+//                units, max_units, unit) one row per admitted request inside its window
+//   reservations(id, created_ms, expires_ms)                 open reservations
+//   reservation_charges(reservation, kind, name, key, window, window_start_ms, amount)
+//   ledger_owner(pid, host, since), ledger_meta(name, value)
+//   view spend(budget, key, window, window_start, spent_usd, reserved_usd, limit_usd)
+//
+// Thread safety: thread-safe (ledger.h). Cost: batched Reserve+Settle is two
+// hash lookups per charge under one mutex; the writer's transaction runs
+// outside that mutex.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/ledger/ledger.h"
+
+namespace tollgate::ledger {
+
+class SqliteLedger : public Ledger {
+ public:
+  // Opens or creates the ledger file. Returns null with *error set when the
+  // file cannot be opened, is not a ledger, or another process owns it.
+  // Cost: reads every current row.
+  static std::unique_ptr<SqliteLedger> Open(const std::string& path, const Options& options,
+                                            std::string* error);
+  // Reads the counters of a ledger file without owning it (another process
+  // may be writing). Current windows only, as of `now_ms`. False with *error
+  // when the file cannot be read.
+  static bool ReadSnapshot(const std::string& path, int64_t now_ms, std::vector<CounterView>* out,
+                           std::string* error);
+
+  // Commits what is pending, then releases the file.
+  ~SqliteLedger() override;
+
+  Admission Reserve(const ReserveRequest& r) override;
+  Status Settle(uint64_t reservation, Usage actual) override;
+  Status Release(uint64_t reservation) override;
+  Admission Move(uint64_t reservation, Usage new_worst_case) override;
+  Status Peek(const ReserveRequest& r, std::vector<CounterView>* out) override;
+  Status Snapshot(std::vector<CounterView>* out) override;
+  int ExpireDue() override;
+  Status Flush() override;
+
+  // Every change numbered <= committed_seq() is on disk; each call above
+  // takes the next number, and last_seq() is the latest taken. Tests use
+  // them to check the batched-mode bound.
+  uint64_t committed_seq() const;
+  uint64_t last_seq() const;
+
+  struct Impl;
+
+ private:
+  explicit SqliteLedger(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tollgate::ledger

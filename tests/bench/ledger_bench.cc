@@ -1,0 +1,151 @@
+// Budget ledger figures (issue 8): reserve+settle pairs per second for the
+// embedded SQLite ledger (1 and 2 threads, batched and strict) and for Redis
+// (one call per round trip, and pipelined 64 at a time). The Redis runs
+// start a redis-server on a free loopback port (skipped when not installed).
+// Each request charges one budget and one rate limit.
+#include <arpa/inet.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <benchmark/benchmark.h>
+
+#include <atomic>
+#include <climits>
+#include <filesystem>
+#include <memory>
+
+#include "runtime/ledger/open.h"
+#include "runtime/ledger/redis_ledger.h"
+#include "runtime/ledger/sqlite_ledger.h"
+
+namespace tollgate::bench {
+namespace {
+
+ledger::ReserveRequest Request(int thread) {
+  ledger::ReserveRequest r;
+  r.budgets.push_back({"bench", "ws" + std::to_string(thread), {ledger::WindowKind::kDay}, INT64_MAX / 4, 1000});
+  r.limits.push_back({"bench_rpm", "u" + std::to_string(thread), {ledger::WindowKind::kMinute}, INT64_MAX / 4, 1,
+                      ledger::LimitUnit::kRequests});
+  return r;
+}
+
+std::unique_ptr<ledger::Ledger> g_ledger;
+
+void SqlitePairs(benchmark::State& state, bool strict) {
+  if (state.thread_index() == 0) {
+    std::string path = std::filesystem::temp_directory_path() / ("tg_bench_ledger_" + std::to_string(getpid()));
+    std::filesystem::remove(path);
+    std::filesystem::remove(path + "-wal");
+    std::filesystem::remove(path + "-shm");
+    ledger::Options o;
+    o.strict = strict;
+    std::string err;
+    g_ledger = ledger::SqliteLedger::Open(path, o, &err);
+    if (!g_ledger) state.SkipWithError(err.c_str());
+  }
+  ledger::ReserveRequest r = Request(state.thread_index());
+  for (auto _ : state) {
+    if (!g_ledger) break;
+    ledger::Admission a = g_ledger->Reserve(r);
+    g_ledger->Settle(a.reservation, {900, 0});
+  }
+  state.counters["pairs_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()),
+                                                     benchmark::Counter::kIsRate);
+  if (state.thread_index() == 0 && g_ledger) {
+    g_ledger->Flush();
+  }
+}
+
+void BM_LedgerSqliteBatched(benchmark::State& state) { SqlitePairs(state, false); }
+void BM_LedgerSqliteStrict(benchmark::State& state) { SqlitePairs(state, true); }
+BENCHMARK(BM_LedgerSqliteBatched)->Threads(1)->Threads(2)->UseRealTime()->MinTime(0.5);
+BENCHMARK(BM_LedgerSqliteStrict)->Threads(1)->Threads(2)->UseRealTime()->MinTime(0.5);
+
+// A redis-server child on a free loopback port, for the Redis figures.
+struct RedisChild {
+  pid_t pid = -1;
+  int port = 0;
+  RedisChild() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+    ::close(fd);
+    pid = fork();
+    if (pid == 0) {
+      std::string p = std::to_string(port);
+      execlp("redis-server", "redis-server", "--port", p.c_str(), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--logfile", "/dev/null", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    for (int i = 0; i < 500; ++i) {  // until it answers
+      timeval tv{0, 200000};
+      redisContext* c = redisConnectWithTimeout("127.0.0.1", port, tv);
+      bool ok = c != nullptr && !c->err;
+      if (c) redisFree(c);
+      if (ok) return;
+      int st;
+      if (waitpid(pid, &st, WNOHANG) == pid) break;  // not installed
+      usleep(10000);
+    }
+    Stop();
+  }
+  void Stop() {
+    if (pid > 0) {
+      kill(pid, SIGTERM);
+      int st;
+      waitpid(pid, &st, 0);
+    }
+    pid = -1;
+  }
+  ~RedisChild() { Stop(); }
+};
+
+RedisChild* Redis() {
+  static RedisChild* r = new RedisChild();
+  return r;
+}
+
+void BM_LedgerRedis(benchmark::State& state) {
+  RedisChild* srv = Redis();
+  if (srv->pid <= 0) {
+    state.SkipWithError("redis-server is not installed");
+    return;
+  }
+  std::string err;
+  auto led = ledger::RedisLedger::Open("127.0.0.1", srv->port, 0, {}, &err);
+  const int batch = static_cast<int>(state.range(0));
+  std::vector<ledger::ReserveRequest> reqs(batch, Request(0));
+  std::vector<std::pair<uint64_t, ledger::Usage>> settle(batch);
+  int64_t pairs = 0;
+  for (auto _ : state) {
+    if (batch == 1) {
+      ledger::Admission a = led->Reserve(reqs[0]);
+      led->Settle(a.reservation, {900, 0});
+    } else {
+      std::vector<ledger::Admission> as = led->ReserveMany(reqs);
+      for (int i = 0; i < batch; ++i) settle[i] = {as[i].reservation, {900, 0}};
+      led->SettleMany(settle);
+    }
+    pairs += batch;
+  }
+  state.counters["pairs_per_s"] = benchmark::Counter(static_cast<double>(pairs), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_LedgerRedis)->ArgName("pipeline")->Arg(1)->Arg(64)->UseRealTime()->MinTime(0.5);
+
+}  // namespace
+
+void StopLedgerBenchServers() {
+  Redis()->Stop();
+  g_ledger.reset();
+}
+
+}  // namespace tollgate::bench

@@ -1,0 +1,236 @@
+// Budget and limit declarations: `when`, limits computed from data documents,
+// the `lifetime` window, errors that fail closed, and diagnostics for
+// malformed declarations. Then PlanBudgets -> a ledger.
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "engine/engine.h"
+#include "engine/vm/vm.h"
+#include "runtime/budgets.h"
+#include "runtime/input.h"
+#include "runtime/ledger/open.h"
+
+namespace tollgate {
+namespace {
+
+// Writes the policy and data/ws.json to a temp dir and compiles.
+Compiled CompileWithData(const std::string& src) {
+  static int n = 0;
+  std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) /
+                              ("tg_budgets_" + std::to_string(getpid()) + "_" + std::to_string(n++));
+  std::filesystem::create_directories(dir / "data");
+  std::ofstream(dir / "data" / "ws.json") << R"({"acme": {"daily_usd": "5.00", "rpm": 2}, "neg": {"daily_usd": "-1", "rpm": 1}})";
+  std::ofstream(dir / "p.tg") << src;
+  return CompileFile((dir / "p.tg").string(), {});
+}
+
+constexpr const char* kPolicy = R"(policy "budgets"
+data workspaces from "data/ws.json": map<{daily_usd: money, rpm: int}>
+budget ws_daily { key principal.workspace per day limit workspaces[principal.workspace].daily_usd }
+budget contractors {
+  when principal.groups has "contractors"
+  key principal.user
+  per lifetime
+  limit 20 usd
+}
+limit ws_rpm { key principal.workspace per minute max workspaces[principal.workspace].rpm requests }
+limit user_tokens { when principal.user != "root" key principal.user per 10m max 1000 tokens }
+)";
+
+std::unique_ptr<vm::Record> Request(const std::string& json) {
+  auto r = std::make_unique<vm::Record>();
+  runtime::InputError err;
+  EXPECT_TRUE(runtime::DecodeInput(json, stdlib::Schema::Standard(), Limits{}, r.get(), &err)) << err.message;
+  return r;
+}
+
+TEST(Declarations, WhenKeysAndComputedLimitsBecomeLedgerCharges) {
+  Compiled c = CompileWithData(kPolicy);
+  ASSERT_TRUE(c.policy) << c.diagnostics.Render();
+  const vm::Program& p = c.policy->program();
+  EXPECT_TRUE(p.budgets()[0].limit_computed);
+  EXPECT_FALSE(p.budgets()[1].limit_computed);
+  EXPECT_TRUE(p.budgets()[1].has_when);
+  EXPECT_EQ(p.budgets()[1].window, ast::Window::kLifetime);
+  EXPECT_TRUE(p.limits()[0].max_computed);
+
+  runtime::BudgetPlan plan;
+  auto contractor = Request(
+      R"({"principal": {"workspace": "acme", "user": "u1", "groups": ["contractors"]}, "request": {"model": "m", "messages": [{"role": "user", "content": "hi"}]}})");
+  ASSERT_TRUE(runtime::PlanBudgets(p, *contractor, &plan)) << plan.error_message;
+  ASSERT_EQ(plan.reserve.budgets.size(), 2u);
+  EXPECT_EQ(plan.reserve.budgets[0].budget, "ws_daily");
+  EXPECT_EQ(plan.reserve.budgets[0].key, "acme");
+  EXPECT_EQ(plan.reserve.budgets[0].limit_micros, 5'000'000);  // from the data document
+  EXPECT_EQ(plan.reserve.budgets[1].budget, "contractors");
+  EXPECT_EQ(plan.reserve.budgets[1].window.kind, ledger::WindowKind::kLifetime);
+  ASSERT_EQ(plan.reserve.limits.size(), 2u);
+  EXPECT_EQ(plan.reserve.limits[0].max, 2);
+  EXPECT_EQ(plan.reserve.limits[1].unit, ledger::LimitUnit::kTokens);
+  EXPECT_EQ(plan.reserve.limits[1].window.duration_ms, 600'000);
+
+  auto root = Request(R"({"principal": {"workspace": "acme", "user": "root"}, "request": {"model": "m", "messages": [{"role": "user", "content": "hi"}]}})");
+  ASSERT_TRUE(runtime::PlanBudgets(p, *root, &plan));
+  EXPECT_EQ(plan.reserve.budgets.size(), 1u);  // not a contractor
+  EXPECT_EQ(plan.reserve.limits.size(), 1u);   // user_tokens skips root
+
+  // The plan admits against a ledger: the per-key limit holds.
+  auto led = ledger::NewMemoryLedger({});
+  ASSERT_TRUE(runtime::PlanBudgets(p, *contractor, &plan));
+  runtime::SetWorstCase(3'000'000, 100, &plan);
+  EXPECT_TRUE(led->Reserve(plan.reserve).admitted());
+  ledger::Admission d = led->Reserve(plan.reserve);
+  EXPECT_EQ(d.code(), "budget_exceeded");
+  EXPECT_EQ(d.name, "ws_daily");
+  EXPECT_EQ(d.remaining, 2'000'000);
+}
+
+TEST(Declarations, AKeyOrLimitThatCannotBeComputedFailsClosed) {
+  Compiled c = CompileWithData(kPolicy);
+  ASSERT_TRUE(c.policy) << c.diagnostics.Render();
+  runtime::BudgetPlan plan;
+  auto unknown = Request(R"({"principal": {"workspace": "globex", "user": "u"}, "request": {"model": "m", "messages": [{"role": "user", "content": "hi"}]}})");
+  EXPECT_FALSE(runtime::PlanBudgets(c.policy->program(), *unknown, &plan));
+  EXPECT_NE(plan.error_message.find("budget `ws_daily`: "), std::string::npos) << plan.error_message;
+  auto neg = Request(R"({"principal": {"workspace": "neg", "user": "u"}, "request": {"model": "m", "messages": [{"role": "user", "content": "hi"}]}})");
+  EXPECT_FALSE(runtime::PlanBudgets(c.policy->program(), *neg, &plan));
+  EXPECT_NE(plan.error_message.find("not a number of zero or more"), std::string::npos) << plan.error_message;
+}
+
+std::string Errors(const std::string& decls) {
+  Compiled c = CompileWithData("policy \"p\"\ndata workspaces from \"data/ws.json\": map<{daily_usd: money, rpm: int}>\n" +
+                               decls);
+  EXPECT_FALSE(c.policy) << decls;
+  return c.diagnostics.Render();
+}
+
+TEST(Declarations, MalformedDeclarationsGetDiagnostics) {
+  EXPECT_NE(Errors("budget b { when principal.user key principal.user per day limit 1 usd }").find("tg_type_error"),
+            std::string::npos);
+  EXPECT_NE(Errors("budget b { key principal.user per day limit 5 }").find("money"), std::string::npos);
+  EXPECT_NE(Errors("budget b { key principal.user per fortnight limit 5 usd }").find("window"), std::string::npos);
+  EXPECT_NE(Errors("budget b { key principal.user per day limit 0 usd }").find("more than zero"), std::string::npos);
+  EXPECT_NE(Errors("limit l { key principal.user per minute max 0 requests }").find("at least 1"), std::string::npos);
+  EXPECT_NE(Errors("limit l { when provider.zdr key principal.user per minute max 5 requests }")
+                .find("tg_scope_error"),
+            std::string::npos);
+  EXPECT_NE(Errors("budget b { key principal.user per day limit endpoint.price_input }").find("tg_scope_error"),
+            std::string::npos);
+  EXPECT_NE(Errors("budget b { key principal.user when true per day limit 5 usd }").find("tg_parse_error"),
+            std::string::npos);
+  EXPECT_NE(Errors("limit l { key principal.user per minute max 5 bananas }").find("unknown limit unit"),
+            std::string::npos);
+}
+
+TEST(Declarations, FormatterKeepsWhen) {
+  Compiled c = CompileWithData(kPolicy);
+  ASSERT_TRUE(c.policy) << c.diagnostics.Render();
+  EXPECT_NE(ast::Dump(c.policy->ast()).find("(budget contractors (when"), std::string::npos);
+  EXPECT_NE(vm::Disassemble(c.policy->program()).find("budget when"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tollgate
+
+namespace tollgate {
+namespace {
+
+constexpr const char* kDegrade = R"(policy "degrade"
+data workspaces from "data/ws.json": map<{daily_usd: money, rpm: int}>
+budget ws_daily { key principal.workspace per day limit workspaces[principal.workspace].daily_usd }
+limit ws_rpm { key principal.workspace per minute max workspaces[principal.workspace].rpm requests }
+rule degrade_before_deny {
+  when budget.ws_daily.remaining < 2 usd
+  route sort price
+}
+rule busy mode advisory {
+  when limit.ws_rpm.used >= 1 and limit.ws_rpm.remaining <= limit.ws_rpm.max
+  warn "this workspace is near its rate limit"
+}
+rule over_eighty_percent mode advisory {
+  when budget.ws_daily.spent * 5 >= budget.ws_daily.limit * 4
+  warn "80 % of the daily budget is spent"
+}
+)";
+
+TEST(Counters, RulesReadTheCountersAsSeenByThisRequest) {
+  Compiled c = CompileWithData(kDegrade);
+  ASSERT_TRUE(c.policy) << c.diagnostics.Render();
+  const vm::Program& p = c.policy->program();
+  EXPECT_NE(vm::Disassemble(p).find("budget.ws_daily.remaining"), std::string::npos);
+  auto req = Request(
+      R"({"principal": {"workspace": "acme", "user": "u"}, "request": {"model": "m", "messages": [{"role": "user", "content": "hi"}]}})");
+  auto led = ledger::NewMemoryLedger({});
+  runtime::BudgetPlan plan;
+  std::vector<ledger::CounterView> views;
+  vm::Counters counters;
+  vm::Decision d;
+  auto evaluate = [&] {
+    ASSERT_TRUE(runtime::PlanBudgets(p, *req, &plan)) << plan.error_message;
+    ASSERT_TRUE(led->Peek(plan.reserve, &views).ok);
+    runtime::FillCounters(p, plan, views, &counters);
+    vm::EvalOptions o;
+    o.counters = &counters;
+    vm::Evaluate(p, *req, o, &d);
+  };
+  evaluate();  // fresh: 5 usd left, nothing used
+  EXPECT_TRUE(d.errors.empty());
+  EXPECT_EQ(d.route.sort, vm::SortBy::kNone);
+  EXPECT_TRUE(d.warnings.empty());
+
+  runtime::SetWorstCase(3'500'000, 10, &plan);
+  ledger::Admission a = led->Reserve(plan.reserve);
+  ASSERT_TRUE(a.admitted());
+  ASSERT_TRUE(led->Settle(a.reservation, {4'000'000, 10}).ok);
+  evaluate();  // 1 usd left, 80 % spent, one request in the minute
+  EXPECT_TRUE(d.errors.empty());
+  EXPECT_EQ(d.route.sort, vm::SortBy::kPrice);  // degrade before deny
+  ASSERT_EQ(d.warnings.size(), 2u);
+  EXPECT_EQ(d.outcome, vm::Outcome::kAllow);
+
+  // Without counters (no ledger) a rule reading them fails by its on_error.
+  vm::Evaluate(p, *req, {}, &d);
+  ASSERT_FALSE(d.errors.empty());
+  EXPECT_NE(d.errors[0].message.find("budget.ws_daily.remaining"), std::string::npos) << d.errors[0].message;
+}
+
+TEST(Counters, UnknownCountersGetDiagnostics) {
+  auto errors = [](const std::string& rule) {
+    Compiled c = CompileWithData(std::string(kPolicy) + rule);
+    EXPECT_FALSE(c.policy) << rule;
+    return c.diagnostics.Render();
+  };
+  std::string e = errors("rule r { when budget.ws_dialy.remaining < 1 usd warn \"x\" }");
+  EXPECT_NE(e.find("unknown budget `ws_dialy`"), std::string::npos) << e;
+  EXPECT_NE(e.find("ws_daily"), std::string::npos) << e;
+  e = errors("rule r { when budget.ws_daily.left < 1 usd warn \"x\" }");
+  EXPECT_NE(e.find("unknown counter `left` of budget `ws_daily`"), std::string::npos) << e;
+  e = errors("rule r { when limit.ws_rpm < 1 warn \"x\" }");
+  EXPECT_NE(e.find("is not a value"), std::string::npos) << e;
+  e = errors("rule r { when limit.ws_rpm.used < 1 usd warn \"x\" }");
+  EXPECT_NE(e.find("tg_"), std::string::npos) << e;  // int vs money
+}
+
+}  // namespace
+}  // namespace tollgate
+
+namespace tollgate {
+namespace {
+
+TEST(Declarations, WhenCombinesWithACompositeKey) {
+  Compiled c = CompileWithData(R"(policy "p"
+budget user_model { when principal.user != "root" key (principal.user, request.model) per day limit 1 usd }
+)");
+  ASSERT_TRUE(c.policy) << c.diagnostics.Render();
+  auto req = Request(
+      R"({"principal": {"workspace": "acme", "user": "u1"}, "request": {"model": "m", "messages": [{"role": "user", "content": "hi"}]}})");
+  runtime::BudgetPlan plan;
+  ASSERT_TRUE(runtime::PlanBudgets(c.policy->program(), *req, &plan)) << plan.error_message;
+  ASSERT_EQ(plan.reserve.budgets.size(), 1u);
+  EXPECT_EQ(plan.reserve.budgets[0].key, R"(["u1","m"])");
+}
+
+}  // namespace
+}  // namespace tollgate

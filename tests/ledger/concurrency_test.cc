@@ -1,0 +1,142 @@
+// Exactness under concurrency: 64 threads admitting against one budget and
+// one rate limit never overshoot, and final spend equals the settlements.
+// Memory, SQLite, and Redis with two independent clients (two replicas).
+#include <atomic>
+#include <memory>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "runtime/ledger/open.h"
+#include "runtime/ledger/sqlite_ledger.h"
+#include "tests/ledger/ledger_helpers.h"
+
+namespace tollgate::ledger {
+namespace {
+
+constexpr int kThreads = 64;
+constexpr int kIterations = 100;
+constexpr int64_t kLimit = 40'000;       // micros
+constexpr int64_t kMaxRequests = 1'000;  // per minute
+
+struct Totals {
+  std::atomic<int64_t> admitted_worst{0};
+  std::atomic<int64_t> settled{0};
+  std::atomic<int64_t> admitted{0};
+  std::atomic<int64_t> denied_budget{0};
+  std::atomic<int64_t> denied_limit{0};
+  std::atomic<int64_t> errors{0};
+};
+
+// Each thread: reserve a random worst case on budget "shared"/key and the
+// limit; settle at the worst case (settle_at_worst) or at a random lower
+// amount, releasing every fifth.
+void Hammer(const std::vector<Ledger*>& ledgers, const std::string& key, bool settle_at_worst, Totals* t) {
+  std::vector<std::thread> threads;
+  std::atomic<int> ready{0};
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      Ledger* l = ledgers[i % ledgers.size()];
+      std::mt19937_64 rng(1234 + i);
+      ready.fetch_add(1);
+      while (ready.load() < kThreads) std::this_thread::yield();  // start together
+      for (int n = 0; n < kIterations; ++n) {
+        const int64_t worst = 1 + static_cast<int64_t>(rng() % 100);
+        ReserveRequest r;
+        r.budgets.push_back({"shared", key, Window{WindowKind::kDay}, kLimit, worst});
+        r.limits.push_back({"rpm", key, Window{WindowKind::kMinute}, kMaxRequests, 1, LimitUnit::kRequests});
+        Admission a = l->Reserve(r);
+        if (!a.admitted()) {
+          (a.code() == kCodeBudgetExceeded ? t->denied_budget : a.code() == kCodeRateLimited ? t->denied_limit
+                                                                                            : t->errors)
+              .fetch_add(1);
+          continue;
+        }
+        t->admitted.fetch_add(1);
+        t->admitted_worst.fetch_add(worst);
+        if (!settle_at_worst && n % 5 == 0) {
+          if (!l->Release(a.reservation).ok) t->errors.fetch_add(1);
+          continue;
+        }
+        const int64_t cost = settle_at_worst ? worst : static_cast<int64_t>(rng() % (worst + 1));
+        if (l->Settle(a.reservation, {cost, 0}).ok) t->settled.fetch_add(cost);
+        else t->errors.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+}
+
+int64_t Spent(Ledger* l, const std::string& key) {
+  std::vector<CounterView> v;
+  ReserveRequest r;
+  r.budgets.push_back({"shared", key, Window{WindowKind::kDay}, kLimit, 0});
+  EXPECT_TRUE(l->Peek(r, &v).ok);
+  EXPECT_EQ(v.at(0).reserved, 0);
+  return v.at(0).spent;
+}
+
+void RunExactness(const std::vector<Ledger*>& ledgers) {
+  Totals worst;
+  Hammer(ledgers, "at_worst", true, &worst);
+  EXPECT_EQ(worst.errors.load(), 0);
+  EXPECT_LE(worst.admitted_worst.load(), kLimit);  // zero overshoot
+  EXPECT_LE(worst.admitted.load(), kMaxRequests);
+  EXPECT_GT(worst.denied_budget.load() + worst.denied_limit.load(), 0);
+  EXPECT_GT(worst.admitted_worst.load(), kLimit - 100);  // and it did fill up
+  EXPECT_EQ(Spent(ledgers[0], "at_worst"), worst.admitted_worst.load());
+
+  Totals real;
+  Hammer(ledgers, "real_cost", false, &real);
+  EXPECT_EQ(real.errors.load(), 0);
+  EXPECT_LE(real.settled.load(), kLimit);
+  EXPECT_EQ(Spent(ledgers[0], "real_cost"), real.settled.load());
+  EXPECT_EQ(Spent(ledgers.back(), "real_cost"), real.settled.load());
+}
+
+Options Fixed(ManualClock* clock) {
+  clock->Set(1'800'000'000'000);
+  Options o;
+  o.clock = clock;
+  return o;
+}
+
+TEST(Concurrency, MemoryLedgerNeverOvershoots) {
+  ManualClock clock;
+  auto l = NewMemoryLedger(Fixed(&clock));
+  RunExactness({l.get()});
+}
+
+TEST(Concurrency, SqliteLedgerNeverOvershoots) {
+  ManualClock clock;
+  std::string err;
+  auto l = SqliteLedger::Open(ledgertest::TempLedgerPath("concurrency"), Fixed(&clock), &err);
+  ASSERT_TRUE(l) << err;
+  RunExactness({l.get()});
+}
+
+TEST(Concurrency, StrictSqliteLedgerNeverOvershoots) {
+  ManualClock clock;
+  Options o = Fixed(&clock);
+  o.strict = true;
+  std::string err;
+  auto l = SqliteLedger::Open(ledgertest::TempLedgerPath("concurrency_strict"), o, &err);
+  ASSERT_TRUE(l) << err;
+  RunExactness({l.get()});
+}
+
+TEST(Concurrency, TwoRedisClientsNeverOvershoot) {
+  ledgertest::RedisServer server;
+  if (!server.available()) GTEST_SKIP() << server.why();
+  ManualClock clock;
+  std::string err;
+  auto a = OpenLedger(server.url(), Fixed(&clock), &err);
+  auto b = OpenLedger(server.url(), Fixed(&clock), &err);
+  ASSERT_TRUE(a && b) << err;
+  RunExactness({a.get(), b.get()});
+}
+
+}  // namespace
+}  // namespace tollgate::ledger
