@@ -31,12 +31,12 @@ data workspaces from "data/ws.json": map<{daily_usd: money, rpm: int}>
 budget ws_daily { key principal.workspace per day limit workspaces[principal.workspace].daily_usd }
 budget contractors {
   when principal.groups has "contractors"
-  key principal.user
+  key principal.user ?? "anonymous"
   per lifetime
   limit 20 usd
 }
 limit ws_rpm { key principal.workspace per minute max workspaces[principal.workspace].rpm requests }
-limit user_tokens { when principal.user != "root" key principal.user per 10m max 1000 tokens }
+limit user_tokens { when principal.user != "root" key principal.user ?? "anonymous" per 10m max 1000 tokens }
 )";
 
 std::unique_ptr<vm::Record> Request(const std::string& json) {
@@ -221,7 +221,7 @@ namespace {
 
 TEST(Declarations, WhenCombinesWithACompositeKey) {
   Compiled c = CompileWithData(R"(policy "p"
-budget user_model { when principal.user != "root" key (principal.user, request.model) per day limit 1 usd }
+budget user_model { when principal.user != "root" key (principal.user ?? "anonymous", request.model) per day limit 1 usd }
 )");
   ASSERT_TRUE(c.policy) << c.diagnostics.Render();
   auto req = Request(

@@ -467,8 +467,8 @@ cat >"$TMP/budgets/b.tg" <<'EOF'
 policy "budgets"
 data workspaces from "data/ws.json": map<{daily_usd: money}>
 budget ws_daily { key principal.workspace per day limit workspaces[principal.workspace].daily_usd }
-budget contractors { when principal.groups has "contractors" key principal.user per month limit 0.0001 usd }
-limit user_rpm { key principal.user per minute max 2 requests }
+budget contractors { when principal.groups has "contractors" key principal.user ?? "anonymous" per month limit 0.0001 usd }
+limit user_rpm { key principal.user ?? "anonymous" per minute max 2 requests }
 rule allow_all { require true }
 EOF
 traffic_line() {
