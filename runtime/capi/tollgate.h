@@ -56,7 +56,9 @@
  * A tollgate_policy is immutable: any number of threads may evaluate it at
  * once, without locks. A tollgate_evaluator holds the per-call scratch
  * (decoded input, decision, route) and must be used by one thread at a time;
- * give each thread its own. Free a policy only once no call uses it.
+ * give each thread its own. Compiles may run on any thread while others
+ * evaluate (hot reload: compile, swap your pointer, free the old policy once
+ * the calls in flight on it are done). Free a policy only once no call uses it.
  * NULL handles are rejected with TOLLGATE_ERR_INVALID_ARGUMENT; a handle of
  * the wrong kind or an already freed one is detected on a best-effort basis
  * (a magic number), not guaranteed.

@@ -148,6 +148,46 @@ TEST(CApi, ConcurrentEvaluationMatchesSequential) {
   for (int t = 0; t < 4; ++t) EXPECT_EQ(bad[t], 0) << "thread " << t;
 }
 
+// Hot reload: new versions compile on one thread while others evaluate the
+// live one; each evaluation still matches the sequential result.
+TEST(CApi, CompileWhileEvaluating) {
+  PolicyPtr live;
+  Text msg;
+  ASSERT_EQ(tollgate_compile_file("policies/example.tg", nullptr, &live.p, msg.out()),
+            TOLLGATE_OK);
+  EvaluatorPtr ev;
+  Text want;
+  ASSERT_EQ(tollgate_eval(ev.e, live.p, kInputA, sizeof kInputA - 1, 0, want.out(), nullptr),
+            TOLLGATE_OK);
+  std::vector<int> bad(3, 0);
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] {
+    for (int i = 0; i < 5; ++i) {
+      PolicyPtr next;
+      Text m;
+      tollgate_options opt{};
+      opt.catalog_path = "policies/catalog.json";
+      if (tollgate_compile_file("policies/example.tg", &opt, &next.p, m.out()) != TOLLGATE_OK ||
+          std::string(tollgate_policy_version(next.p)) != tollgate_policy_version(live.p))
+        ++bad[0];
+    }
+  });
+  for (int t = 1; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      EvaluatorPtr mine;
+      for (int i = 0; i < 200; ++i) {
+        Text out;
+        if (tollgate_eval(mine.e, live.p, kInputA, sizeof kInputA - 1, 0, out.out(), nullptr) !=
+                TOLLGATE_OK ||
+            out.str() != want.str())
+          ++bad[t];
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 3; ++t) EXPECT_EQ(bad[t], 0) << "thread " << t;
+}
+
 TEST(Decide, RenderEvalMatchesDecisionToJson) {
   tollgate::CompileOptions o;
   auto c = tollgate::CompileSource("a.tg", kA, o);
