@@ -6,12 +6,14 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <new>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include "engine/engine.h"
 #include "runtime/accounts.h"
@@ -79,6 +81,11 @@ bool ValidEvaluator(const tollgate_evaluator* e) { return e && e->magic == kEval
 // Reads a file of at most `max` bytes. Returns TOLLGATE_OK or an error with
 // *error set.
 tollgate_status ReadFile(const char* path, size_t max, std::string* out, std::string* error) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    *error = std::string("cannot read `") + path + "`: it is a directory";
+    return TOLLGATE_ERR_IO;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     *error = std::string("cannot read `") + path + "`: " + std::strerror(errno);

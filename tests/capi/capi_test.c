@@ -281,6 +281,18 @@ static void test_compile_errors(void) {
   tollgate_free(msg);
 
   memset(&opt, 0, sizeof opt);
+  opt.catalog_path = "policies"; /* a directory */
+  CHECK_STATUS(tollgate_compile_file(kPolicy, &opt, &p, &msg), TOLLGATE_ERR_IO);
+  CHECK(contains(msg, "directory"));
+  tollgate_free(msg);
+
+  memset(&opt, 0, sizeof opt);
+  opt.catalog_path = "policies/no-such-catalog.json";
+  CHECK_STATUS(tollgate_compile_file(kPolicy, &opt, &p, &msg), TOLLGATE_ERR_IO);
+  CHECK(contains(msg, "no-such-catalog.json"));
+  tollgate_free(msg);
+
+  memset(&opt, 0, sizeof opt);
   opt.catalog_json = "{\"endpoints\": [{\"id\": 3}]}";
   CHECK_STATUS(tollgate_compile_file(kPolicy, &opt, &p, &msg), TOLLGATE_ERR_CATALOG);
   CHECK(p == NULL && contains(msg, "catalog"));
