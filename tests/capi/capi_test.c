@@ -420,6 +420,48 @@ static void test_eval_errors(tollgate_policy *p) {
   tollgate_evaluator_free(ev);
 }
 
+/* Every prefix of every example request and pseudo-random bytes: each call
+ * returns TOLLGATE_OK or TOLLGATE_ERR_INPUT with an error document, never
+ * anything else (and never crashes). */
+static void test_hostile_inputs(const tollgate_policy *p) {
+  tollgate_evaluator *ev = tollgate_evaluator_new();
+  unsigned long seed = 12345;
+  char junk[512];
+  int i, k;
+  size_t n;
+  if (!ev) { ++failures; return; }
+  for (i = 0; i < request_count; ++i) {
+    for (n = 0; n < requests[i].len; ++n) {
+      char *out = NULL, *err = NULL;
+      tollgate_status s = (n % 2 ? tollgate_route : tollgate_eval)(ev, p, requests[i].json, n, 0,
+                                                                   &out, &err);
+      if (!(s == TOLLGATE_OK ? out != NULL
+                             : s == TOLLGATE_ERR_INPUT && contains(err, "{\"error\":{\"code\":\"input_"))) {
+        fprintf(stderr, "%s prefix %lu: %s\n", requests[i].path, (unsigned long)n,
+                tollgate_status_name(s));
+        ++failures;
+      }
+      tollgate_free(out);
+      tollgate_free(err);
+    }
+  }
+  for (i = 0; i < 2000; ++i) {
+    char *out = NULL, *err = NULL;
+    tollgate_status s;
+    n = (size_t)(i % (int)sizeof junk);
+    for (k = 0; k < (int)n; ++k) {
+      seed = seed * 6364136223846793005ul + 1442695040888963407ul;
+      junk[k] = (char)(seed >> 33);
+      if (i % 3 == 0) junk[k] = "{}[]\":,0a \\"[(seed >> 40) % 12];
+    }
+    s = tollgate_eval(ev, p, junk, n, 0, &out, &err);
+    if (s != TOLLGATE_ERR_INPUT && s != TOLLGATE_OK) ++failures;
+    tollgate_free(out);
+    tollgate_free(err);
+  }
+  tollgate_evaluator_free(ev);
+}
+
 /* Several threads share one policy, each with its own evaluator. */
 #define THREADS 4
 #define ROUNDS 50
@@ -532,6 +574,7 @@ int main(int argc, char **argv) {
   test_compile_errors();
   test_source_and_schema();
   test_eval_errors(p);
+  test_hostile_inputs(p);
   test_threads(p);
   report_cost(p);
 
