@@ -1,8 +1,8 @@
 /* tollgate.h -- the C API of tollgate, a policy engine for AI model gateways.
  *
  * C99, no dependencies. Link with -ltollgate (libtollgate.so, which exports
- * only the tollgate_* symbols below) or with libtollgate.a plus its C++
- * dependencies. docs/capi.md is the full guide.
+ * only the tollgate_* symbols below; C++ code in this tree may link the
+ * static tg_capi target instead). docs/capi.md is the full guide.
  *
  * ## Compiling a policy
  *
