@@ -28,6 +28,7 @@
 #include "runtime/cli/audit_hook.h"
 #include "runtime/cli/commands.h"
 #include "runtime/cli/common.h"
+#include "runtime/decide.h"
 #include "runtime/decision_json.h"
 #include "runtime/input.h"
 
@@ -117,29 +118,13 @@ int EvalOne(const Args& args, const Loaded& l, AuditHook& hook) {
     decision_id = hook.Record(json, AuditedDecision(l, rec, has_cand ? &cand : nullptr, d, opts.trace), {}, AuditHook::ClockOf(d));
     if (!hook.Commit()) return kExitIo;
   }
-  rapidjson::StringBuffer sb;
-  auto emit = [&](auto& w) {
-    w.StartObject();
-    if (!decision_id.empty()) {
-      w.Key("decision_id");
-      w.String(decision_id.c_str());
-    }
-    runtime::WriteDecisionMembers(&w, d, l.policy->program(), args.Has("--explain"));
-    if (args.Has("--apply-redactions")) {
-      w.Key("redacted_request");
-      w.RawValue(redacted.data(), redacted.size(), rapidjson::kObjectType);
-    }
-    w.EndObject();
-  };
-  if (args.Has("--compact")) {
-    Writer w(sb);
-    emit(w);
-  } else {
-    rapidjson::PrettyWriter<rapidjson::StringBuffer> w(sb);
-    w.SetIndent(' ', 2);
-    emit(w);
-  }
-  std::fwrite(sb.GetString(), 1, sb.GetSize(), stdout);
+  runtime::RenderOptions ro;
+  ro.explain = args.Has("--explain");
+  ro.pretty = !args.Has("--compact");
+  ro.decision_id = decision_id;
+  std::string out = runtime::RenderEval(*l.policy, d, ro,
+                                        args.Has("--apply-redactions") ? &redacted : nullptr);
+  std::fwrite(out.data(), 1, out.size(), stdout);
   std::fputc('\n', stdout);
   return kExitOk;
 }

@@ -15,11 +15,6 @@
 #include <cstdio>
 #include <string>
 
-#include <rapidjson/document.h>
-#include <rapidjson/prettywriter.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
-
 #include "engine/vm/vm.h"
 #include "runtime/accounts.h"
 #include "runtime/catalog.h"
@@ -27,7 +22,7 @@
 #include "runtime/cli/commands.h"
 #include "runtime/cli/route_batch.h"
 #include "runtime/cli/common.h"
-#include "runtime/decision_json.h"
+#include "runtime/decide.h"
 #include "runtime/input.h"
 #include "runtime/router.h"
 
@@ -123,18 +118,6 @@ int RunRoute(int argc, char** argv) {
     std::fprintf(stderr, "error: %s\n", io_error.c_str());
     return kExitIo;
   }
-  vm::Record request;
-  runtime::InputError ierr;
-  if (!runtime::DecodeInput(input, *l.schema, Limits{}, &request, &ierr)) {
-    std::printf("%s\n", runtime::InputErrorJson(ierr).c_str());
-    return kExitFailed;
-  }
-
-  vm::EvalOptions eopts;
-  eopts.trace = explain;
-  vm::Decision decision;
-  vm::Evaluate(l.policy->program(), request, eopts, &decision);
-
   std::string rerr;
   auto router = runtime::Router::Create(*l.policy, catalog, has_accounts ? &accounts : nullptr,
                                         {}, &rerr);
@@ -142,10 +125,12 @@ int RunRoute(int argc, char** argv) {
     std::fprintf(stderr, "error: %s\n", rerr.c_str());
     return kExitFailed;
   }
-  runtime::RouteResult result;
-  router->Route(decision, request, &result);
-  runtime::ApplyRoute(result, &decision);
-  std::string endpoints = runtime::EndpointsJson(catalog, result);
+  runtime::DecideScratch s;
+  runtime::InputError ierr;
+  if (!runtime::Decide(*l.policy, input, Limits{}, explain, router.get(), &s, &ierr)) {
+    std::printf("%s\n", runtime::InputErrorJson(ierr).c_str());
+    return kExitFailed;
+  }
 
   std::string decision_id;
   if (args.Has("--audit")) {
@@ -154,53 +139,26 @@ int RunRoute(int argc, char** argv) {
                            args.Get("--catalog"), args.Get("--accounts"));
         rc)
       return rc;
-    std::string recorded = audit::RenderDecision(decision, l.policy->program());
+    std::string recorded = audit::RenderDecision(s.decision, l.policy->program());
     if (explain) {  // the trace run bypasses the rule index: record a plain run (as replay does)
       vm::Decision plain;
       runtime::RouteResult plain_route;
-      vm::Evaluate(l.policy->program(), request, {}, &plain);
-      router->Route(plain, request, &plain_route);
+      vm::Evaluate(l.policy->program(), s.request, {}, &plain);
+      router->Route(plain, s.request, &plain_route);
       runtime::ApplyRoute(plain_route, &plain);
       recorded = audit::RenderDecision(plain, l.policy->program());
     }
-    decision_id = hook.Record(input, std::move(recorded), endpoints, AuditHook::ClockOf(decision));
+    decision_id = hook.Record(input, std::move(recorded), runtime::EndpointsJson(catalog, s.route),
+                              AuditHook::ClockOf(s.decision));
     if (!hook.Commit()) return kExitIo;
   }
 
-  rapidjson::StringBuffer sb;
-  // The router renders its arrays as JSON text; re-emitting them through the
-  // writer indents them like the decision members.
-  auto member = [](auto& w, const char* key, const std::string& json) {
-    rapidjson::Document doc;
-    doc.Parse<rapidjson::kParseNumbersAsStringsFlag>(json.data(), json.size());
-    w.Key(key);
-    doc.Accept(w);
-  };
-  auto emit = [&](auto& w) {
-    w.StartObject();
-    if (!decision_id.empty()) {
-      w.Key("decision_id");
-      w.String(decision_id.c_str());
-    }
-    runtime::WriteDecisionMembers(&w, decision, l.policy->program(), explain);
-    member(w, "endpoints", endpoints);
-    if (explain) {
-      member(w, "eliminated",
-             runtime::EliminatedJson(catalog, l.policy->program(), result, false, &request));
-      member(w, "shadow_eliminated",
-             runtime::EliminatedJson(catalog, l.policy->program(), result, true, &request));
-    }
-    w.EndObject();
-  };
-  if (args.Has("--compact")) {
-    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-    emit(w);
-  } else {
-    rapidjson::PrettyWriter<rapidjson::StringBuffer> w(sb);
-    w.SetIndent(' ', 2);
-    emit(w);
-  }
-  std::fwrite(sb.GetString(), 1, sb.GetSize(), stdout);
+  runtime::RenderOptions ro;
+  ro.explain = explain;
+  ro.pretty = !args.Has("--compact");
+  ro.decision_id = decision_id;
+  std::string out = runtime::RenderRoute(*l.policy, *router, s, ro);
+  std::fwrite(out.data(), 1, out.size(), stdout);
   std::fputc('\n', stdout);
   return kExitOk;
 }

@@ -1,0 +1,214 @@
+// The C API (runtime/capi/tollgate.h) from C++: edge cases the C program
+// (tests/capi/capi_test.c, ctest capi_c) does not cover, and parity of the
+// shared decide path (runtime/decide.h) with DecisionToJson.
+#include "runtime/capi/tollgate.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/engine.h"
+#include "runtime/decide.h"
+#include "runtime/decision_json.h"
+
+namespace {
+
+struct Text {
+  char* p = nullptr;
+  ~Text() { tollgate_free(p); }
+  char** out() { tollgate_free(p); p = nullptr; return &p; }
+  std::string str() const { return p ? p : ""; }
+};
+
+struct PolicyPtr {
+  tollgate_policy* p = nullptr;
+  ~PolicyPtr() { tollgate_policy_free(p); }
+};
+
+struct EvaluatorPtr {
+  tollgate_evaluator* e = tollgate_evaluator_new();
+  ~EvaluatorPtr() { tollgate_evaluator_free(e); }
+};
+
+constexpr char kA[] = R"(policy "a"
+rule big { when (request.max_tokens ?? 0) > 100 deny 413 "too many tokens" }
+)";
+// Another schema (extended): a Record decoded for it has more slots.
+constexpr char kB[] = R"(policy "b"
+rule lab { when principal.department == "lab" deny 403 "lab is closed" }
+)";
+constexpr char kSchema[] =
+    R"({"fields": [{"path": "principal.department", "type": "string", "scope": "request",
+        "required": false, "description": "cost centre"}]})";
+constexpr char kInput[] =
+    R"({"principal": {"workspace": "w", "department": "lab"},
+        "request": {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 500},
+        "context": {"time": "2026-01-01T12:00:00Z"}})";
+constexpr char kInputA[] =
+    R"({"principal": {"workspace": "w"},
+        "request": {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 500},
+        "context": {"time": "2026-01-01T12:00:00Z"}})";
+
+TEST(CApi, OneEvaluatorServesPoliciesOfDifferentSchemas) {
+  PolicyPtr a, b;
+  Text msg;
+  ASSERT_EQ(tollgate_compile_source("a.tg", kA, sizeof kA - 1, nullptr, &a.p, msg.out()),
+            TOLLGATE_OK) << msg.str();
+  tollgate_options opt{};
+  opt.schema_json = kSchema;
+  ASSERT_EQ(tollgate_compile_source("b.tg", kB, sizeof kB - 1, &opt, &b.p, msg.out()),
+            TOLLGATE_OK) << msg.str();
+  EvaluatorPtr ev;
+  Text out, err;
+  // Policy a's (standard) schema rejects the unknown principal member.
+  ASSERT_EQ(tollgate_eval(ev.e, a.p, kInput, sizeof kInput - 1, 0, out.out(), err.out()),
+            TOLLGATE_ERR_INPUT);
+  EXPECT_NE(err.str().find("input_unknown_field"), std::string::npos) << err.str();
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_EQ(tollgate_eval(ev.e, b.p, kInput, sizeof kInput - 1, 0, out.out(), err.out()),
+              TOLLGATE_OK) << err.str();
+    EXPECT_NE(out.str().find(R"("outcome":"deny","status":403)"), std::string::npos);
+    ASSERT_EQ(tollgate_eval(ev.e, a.p, kInputA, sizeof kInputA - 1, 0, out.out(), err.out()),
+              TOLLGATE_OK) << err.str();
+    EXPECT_NE(out.str().find(R"("outcome":"deny","status":413)"), std::string::npos);
+  }
+  EXPECT_STREQ(tollgate_policy_name(b.p), "b");
+  EXPECT_NE(out.str().find(std::string("\"version\":\"") + tollgate_policy_version(a.p) + "\""),
+            std::string::npos);
+}
+
+TEST(CApi, WarningsComeBackOnSuccess) {
+  // An unused constant is a warning (tg_unused_const), not an error.
+  constexpr char kWarn[] = "policy \"w\"\nconst unused = 3\nrule r { deny \"no\" }\n";
+  PolicyPtr p;
+  Text msg;
+  ASSERT_EQ(tollgate_compile_source("w.tg", kWarn, sizeof kWarn - 1, nullptr, &p.p, msg.out()),
+            TOLLGATE_OK);
+  EXPECT_NE(msg.str().find("w.tg:2:"), std::string::npos) << msg.str();
+  EXPECT_NE(msg.str().find("tg_unused_const"), std::string::npos) << msg.str();
+  EXPECT_EQ(msg.str().find("error["), std::string::npos) << msg.str();
+}
+
+TEST(CApi, OversizedSourceIsRefusedBeforeParsing) {
+  std::string big(static_cast<size_t>(tollgate::Limits{}.max_source_bytes) + 1, ' ');
+  PolicyPtr p;
+  Text msg;
+  EXPECT_EQ(tollgate_compile_source("big.tg", big.data(), big.size(), nullptr, &p.p, msg.out()),
+            TOLLGATE_ERR_TOO_LARGE);
+  EXPECT_EQ(p.p, nullptr);
+  EXPECT_NE(msg.str().find("limit"), std::string::npos);
+}
+
+TEST(CApi, DataDocumentsResolveAgainstTheFileDirectory) {
+  // policies/workspaces.tg reads policies/data/workspaces.json.
+  PolicyPtr p;
+  Text msg;
+  EXPECT_EQ(tollgate_compile_file("policies/workspaces.tg", nullptr, &p.p, msg.out()), TOLLGATE_OK)
+      << msg.str();
+}
+
+TEST(CApi, FailureClearsOutParameters) {
+  tollgate_policy* p = reinterpret_cast<tollgate_policy*>(0x1);
+  Text msg;
+  EXPECT_EQ(tollgate_compile_source("x.tg", "rule {", TOLLGATE_NUL_TERMINATED, nullptr, &p,
+                                    msg.out()),
+            TOLLGATE_ERR_POLICY);
+  EXPECT_EQ(p, nullptr);
+  EXPECT_NE(msg.str().find("x.tg:1:"), std::string::npos) << msg.str();
+}
+
+TEST(CApi, ConcurrentEvaluationMatchesSequential) {
+  PolicyPtr p;
+  Text msg;
+  tollgate_options opt{};
+  opt.catalog_path = "policies/catalog.json";
+  ASSERT_EQ(tollgate_compile_file("policies/example.tg", &opt, &p.p, msg.out()), TOLLGATE_OK)
+      << msg.str();
+  EvaluatorPtr ev;
+  Text want;
+  ASSERT_EQ(tollgate_route(ev.e, p.p, kInputA, sizeof kInputA - 1, TOLLGATE_EXPLAIN, want.out(),
+                           nullptr),
+            TOLLGATE_OK);
+  std::vector<int> bad(4, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      EvaluatorPtr mine;
+      for (int i = 0; i < 100; ++i) {
+        Text out;
+        if (tollgate_route(mine.e, p.p, kInputA, sizeof kInputA - 1, TOLLGATE_EXPLAIN, out.out(),
+                           nullptr) != TOLLGATE_OK ||
+            out.str() != want.str())
+          ++bad[t];
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(bad[t], 0) << "thread " << t;
+}
+
+// Hot reload: new versions compile on one thread while others evaluate the
+// live one; each evaluation still matches the sequential result.
+TEST(CApi, CompileWhileEvaluating) {
+  PolicyPtr live;
+  Text msg;
+  ASSERT_EQ(tollgate_compile_file("policies/example.tg", nullptr, &live.p, msg.out()),
+            TOLLGATE_OK);
+  EvaluatorPtr ev;
+  Text want;
+  ASSERT_EQ(tollgate_eval(ev.e, live.p, kInputA, sizeof kInputA - 1, 0, want.out(), nullptr),
+            TOLLGATE_OK);
+  std::vector<int> bad(3, 0);
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] {
+    for (int i = 0; i < 5; ++i) {
+      PolicyPtr next;
+      Text m;
+      tollgate_options opt{};
+      opt.catalog_path = "policies/catalog.json";
+      if (tollgate_compile_file("policies/example.tg", &opt, &next.p, m.out()) != TOLLGATE_OK ||
+          std::string(tollgate_policy_version(next.p)) != tollgate_policy_version(live.p))
+        ++bad[0];
+    }
+  });
+  for (int t = 1; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      EvaluatorPtr mine;
+      for (int i = 0; i < 200; ++i) {
+        Text out;
+        if (tollgate_eval(mine.e, live.p, kInputA, sizeof kInputA - 1, 0, out.out(), nullptr) !=
+                TOLLGATE_OK ||
+            out.str() != want.str())
+          ++bad[t];
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 3; ++t) EXPECT_EQ(bad[t], 0) << "thread " << t;
+}
+
+TEST(Decide, RenderEvalMatchesDecisionToJson) {
+  tollgate::CompileOptions o;
+  auto c = tollgate::CompileSource("a.tg", kA, o);
+  ASSERT_TRUE(c.policy);
+  tollgate::runtime::DecideScratch s;
+  tollgate::runtime::InputError err;
+  ASSERT_TRUE(tollgate::runtime::Decide(*c.policy, kInputA, {}, true, nullptr, &s, &err));
+  for (bool pretty : {false, true}) {
+    tollgate::runtime::RenderOptions ro;
+    ro.explain = true;
+    ro.pretty = pretty;
+    tollgate::runtime::DecisionJsonOptions dj;
+    dj.explain = true;
+    dj.pretty = pretty;
+    EXPECT_EQ(tollgate::runtime::RenderEval(*c.policy, s.decision, ro, nullptr),
+              tollgate::runtime::DecisionToJson(s.decision, c.policy->program(), dj));
+  }
+  EXPECT_FALSE(tollgate::runtime::Decide(*c.policy, "[", {}, false, nullptr, &s, &err));
+  EXPECT_EQ(err.code, "input_malformed_json");
+}
+
+}  // namespace
