@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <unordered_set>
 
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
@@ -47,6 +48,9 @@ struct Builder : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> {
   uint32_t max_depth = 64;
   bool too_deep = false;
   std::string dup_key;
+  // Keys of each open object (parallel to `stack`; empty for arrays), so
+  // that duplicate detection is linear in the document.
+  std::vector<std::unordered_set<std::string>> open_keys;
 
   JNode* Add(JNode n) {
     if (stack.empty()) {
@@ -55,11 +59,10 @@ struct Builder : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> {
     }
     JNode* parent = stack.back();
     if (parent->t == JNode::kObject) {
-      for (const auto& k : parent->keys)
-        if (k == pending_key) {
-          dup_key = pending_key;
-          return nullptr;
-        }
+      if (!open_keys.back().insert(pending_key).second) {
+        dup_key = pending_key;
+        return nullptr;
+      }
       parent->keys.push_back(pending_key);
     }
     parent->kids.push_back(std::move(n));
@@ -95,6 +98,7 @@ struct Builder : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> {
     JNode* p = Add(std::move(n));
     if (p == nullptr) return false;
     stack.push_back(p);
+    open_keys.emplace_back();
     return true;
   }
   bool StartObject() { return Open(JNode::kObject); }
@@ -104,11 +108,13 @@ struct Builder : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> {
   }
   bool EndObject(rapidjson::SizeType) {
     stack.pop_back();
+    open_keys.pop_back();
     return true;
   }
   bool StartArray() { return Open(JNode::kArray); }
   bool EndArray(rapidjson::SizeType) {
     stack.pop_back();
+    open_keys.pop_back();
     return true;
   }
 };
