@@ -1,6 +1,7 @@
 // Catalog loading and validation. See catalog.h.
 #include "runtime/catalog.h"
 
+
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 
@@ -11,7 +12,10 @@
 #include <optional>
 #include <sstream>
 
+#include "engine/core/json_text.h"
+#include "engine/core/limits.h"
 #include "engine/core/money.h"
+#include "engine/core/read_file.h"
 #include "stdlib/names.h"
 
 namespace tollgate::runtime {
@@ -355,6 +359,11 @@ bool Catalog::Load(std::string_view json, const stdlib::Schema& schema, Catalog*
   out->schema_ = nullptr;
   out->cost_slot_ = -1;
 
+  if (size_t bad = FindLoneSurrogateEscape(json); bad != std::string_view::npos) {
+    error->code = "catalog_invalid";
+    error->message = "lone surrogate escape at byte " + std::to_string(bad);
+    return false;
+  }
   rj::Document doc;
   doc.Parse<rj::kParseNumbersAsStringsFlag | rj::kParseValidateEncodingFlag |
             rj::kParseIterativeFlag>(json.data(), json.size());
@@ -407,15 +416,19 @@ bool Catalog::Load(std::string_view json, const stdlib::Schema& schema, Catalog*
 
 bool Catalog::LoadFile(const std::string& path, const stdlib::Schema& schema, Catalog* out,
                        CatalogError* error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error->code = "catalog_io_error";
-    error->message = "cannot read catalog `" + path + "`";
-    return false;
+  std::string text, why;
+  switch (ReadCapped(path, Limits{}.max_catalog_bytes, &text, &why)) {
+    case ReadStatus::kOk: break;
+    case ReadStatus::kTooLarge:
+      error->code = "catalog_too_large";
+      error->message = why;
+      return false;
+    case ReadStatus::kError:
+      error->code = "catalog_io_error";
+      error->message = why;
+      return false;
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (!Load(ss.str(), schema, out, error)) {
+  if (!Load(text, schema, out, error)) {
     if (error->code != "catalog_io_error") error->message = path + ": " + error->message;
     return false;
   }

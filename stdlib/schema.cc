@@ -9,6 +9,8 @@
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 
+#include "engine/core/json_text.h"
+
 namespace tollgate::stdlib {
 
 extern const char kStandardSchemaJson[];
@@ -67,8 +69,14 @@ const Schema& Schema::Standard() {
 }
 
 bool Schema::AddFromJson(std::string_view json, std::string* error) {
+  if (size_t bad = FindLoneSurrogateEscape(json); bad != std::string_view::npos) {
+    *error = "invalid schema json: lone surrogate escape at byte " + std::to_string(bad);
+    return false;
+  }
   rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
+  // Iterative: a deeply nested document must not recurse on the C++ stack.
+  doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(json.data(),
+                                                                                   json.size());
   if (doc.HasParseError()) {
     *error = "invalid schema json at offset " + std::to_string(doc.GetErrorOffset()) + ": " +
              rapidjson::GetParseError_En(doc.GetParseError());

@@ -15,7 +15,9 @@
 #include <rapidjson/reader.h>
 
 #include "engine/check/passes.h"
+#include "engine/core/json_text.h"
 #include "engine/core/money.h"
+#include "engine/core/read_file.h"
 
 namespace tollgate::check {
 namespace {
@@ -372,21 +374,34 @@ void LoadOne(Context& ctx, size_t index) {
               "raise Limits::max_data_document_bytes or split the document");
     return;
   }
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  if (!in.good() && !in.eof()) {
+  // The size check above gives the friendly message; the read is capped too
+  // (a file may grow, or not be a regular file).
+  std::string json, read_why;
+  ReadStatus rs = ReadCapped(path.string(), ctx.options.limits.max_data_document_bytes, &json, &read_why);
+  if (rs == ReadStatus::kTooLarge) {
+    ctx.Error("tg_limit_exceeded", at,
+              "data file `" + d.file + "` has more than the limit of " +
+                  std::to_string(ctx.options.limits.max_data_document_bytes) + " bytes",
+              "raise Limits::max_data_document_bytes or split the document");
+    return;
+  }
+  if (rs != ReadStatus::kOk) {
     ctx.Error("tg_data_error", at, "cannot read data file `" + d.file + "`",
               "check that the file is readable; paths are relative to the policy file's directory");
     return;
   }
-  std::string json = buf.str();
   if (json.find('\0') != std::string::npos) {
     ctx.Error("tg_data_error", at, "data file `" + d.file + "` contains a NUL byte",
               "a data file is UTF-8 JSON text: remove the NUL byte or write it as \\u0000 in a string");
     return;
   }
 
+  if (size_t bad = FindLoneSurrogateEscape(json); bad != std::string::npos) {
+    ctx.Error("tg_data_error", at,
+              "data file `" + d.file + "` has a lone surrogate escape at byte " + std::to_string(bad),
+              "a `\\uDC00`..`\\uDFFF` escape must follow a `\\uD800`..`\\uDBFF` one");
+    return;
+  }
   Builder b;
   b.max_depth = ctx.options.limits.max_nesting_depth + 1;
   rapidjson::Reader reader;
