@@ -57,7 +57,7 @@ struct AccountPrefs {
 };
 
 struct AccountsError {
-  std::string code = "accounts_invalid";  // accounts_invalid | accounts_io_error
+  std::string code = "accounts_invalid";  // accounts_invalid | accounts_io_error | accounts_too_large
   std::string message;
 };
 

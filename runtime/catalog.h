@@ -103,7 +103,7 @@ struct Endpoint {
 };
 
 struct CatalogError {
-  std::string code = "catalog_invalid";  // catalog_invalid | catalog_io_error
+  std::string code = "catalog_invalid";  // catalog_invalid | catalog_io_error | catalog_too_large
   std::string message;                   // lowercase, one line
 };
 

@@ -28,6 +28,7 @@
 #include <charconv>
 #include <cstring>
 #include <memory>
+#include <new>
 
 #include "engine/core/json_text.h"
 #include "engine/core/money.h"
@@ -1147,14 +1148,31 @@ bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& l
 
 }  // namespace
 
+namespace {
+
+// No exception leaves the decoder: memory running out is an input error.
+bool DecodeGuarded(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
+                   bool candidate, vm::Record* out, bool* present, InputError* err) {
+  try {
+    return Decode(json, schema, limits, candidate, out, present, err);
+  } catch (const std::bad_alloc&) {
+    err->code = "input_too_large";
+    err->message = "out of memory while decoding the decision input";
+    err->path.clear();
+    return false;
+  }
+}
+
+}  // namespace
+
 bool DecodeInput(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
                  vm::Record* out, InputError* err) {
-  return Decode(json, schema, limits, false, out, nullptr, err);
+  return DecodeGuarded(json, schema, limits, false, out, nullptr, err);
 }
 
 bool DecodeCandidate(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
                      vm::Record* out, bool* present, InputError* err) {
-  return Decode(json, schema, limits, true, out, present, err);
+  return DecodeGuarded(json, schema, limits, true, out, present, err);
 }
 
 std::string InputErrorJson(const InputError& e) {
