@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <new>
 #include <sstream>
 
 #include "engine/core/json_text.h"
@@ -140,7 +141,7 @@ void AccountPrefs::Tighten(const AccountPrefs& o) {
   if (o.sort != vm::SortBy::kNone) sort = o.sort;
 }
 
-bool Accounts::Load(std::string_view json, Accounts* out, AccountsError* error) {
+bool Accounts::LoadUnguarded(std::string_view json, Accounts* out, AccountsError* error) {
   out->default_ = AccountPrefs();
   out->workspaces_.clear();
   if (size_t bad = FindLoneSurrogateEscape(json); bad != std::string_view::npos) {
@@ -186,6 +187,18 @@ bool Accounts::Load(std::string_view json, Accounts* out, AccountsError* error) 
     }
   }
   return true;
+}
+
+bool Accounts::Load(std::string_view json, Accounts* out, AccountsError* error) {
+  try {  // no exception leaves the loader: memory running out is a refusal
+    return LoadUnguarded(json, out, error);
+  } catch (const std::bad_alloc&) {
+    out->default_ = AccountPrefs();
+    out->workspaces_.clear();
+    error->code = "accounts_too_large";
+    error->message = "out of memory while loading the accounts";
+    return false;
+  }
 }
 
 bool Accounts::LoadFile(const std::string& path, Accounts* out, AccountsError* error) {

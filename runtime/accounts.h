@@ -75,6 +75,7 @@ class Accounts {
   size_t workspace_count() const { return workspaces_.size(); }
 
  private:
+  static bool LoadUnguarded(std::string_view json, Accounts* out, AccountsError* error);
   AccountPrefs default_;
   std::map<std::string, AccountPrefs, std::less<>> workspaces_;
 };

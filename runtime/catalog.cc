@@ -9,6 +9,7 @@
 #include <charconv>
 #include <fstream>
 #include <initializer_list>
+#include <new>
 #include <optional>
 #include <sstream>
 
@@ -350,7 +351,7 @@ bool IsCountryCode(std::string_view cc) {
   return false;
 }
 
-bool Catalog::Load(std::string_view json, const stdlib::Schema& schema, Catalog* out,
+bool Catalog::LoadUnguarded(std::string_view json, const stdlib::Schema& schema, Catalog* out,
                    CatalogError* error) {
   out->endpoints_.clear();
   out->records_.clear();
@@ -412,6 +413,19 @@ bool Catalog::Load(std::string_view json, const stdlib::Schema& schema, Catalog*
     out->by_model_[e.model].push_back(i);
   }
   return out->Build(schema, error);
+}
+
+bool Catalog::Load(std::string_view json, const stdlib::Schema& schema, Catalog* out,
+                   CatalogError* error) {
+  try {  // no exception leaves the loader: memory running out is a refusal
+    return LoadUnguarded(json, schema, out, error);
+  } catch (const std::bad_alloc&) {
+    out->endpoints_.clear();
+    out->by_id_.clear();
+    error->code = "catalog_too_large";
+    error->message = "out of memory while loading the catalog";
+    return false;
+  }
 }
 
 bool Catalog::LoadFile(const std::string& path, const stdlib::Schema& schema, Catalog* out,

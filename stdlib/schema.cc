@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -68,7 +69,7 @@ const Schema& Schema::Standard() {
   return *standard;
 }
 
-bool Schema::AddFromJson(std::string_view json, std::string* error) {
+bool Schema::AddFromJsonUnguarded(std::string_view json, std::string* error) {
   if (size_t bad = FindLoneSurrogateEscape(json); bad != std::string_view::npos) {
     *error = "invalid schema json: lone surrogate escape at byte " + std::to_string(bad);
     return false;
@@ -165,6 +166,15 @@ bool Schema::AddFromJson(std::string_view json, std::string* error) {
   }
   *this = std::move(next);
   return true;
+}
+
+bool Schema::AddFromJson(std::string_view json, std::string* error) {
+  try {  // no exception leaves the schema: memory running out is a refusal
+    return AddFromJsonUnguarded(json, error);
+  } catch (const std::bad_alloc&) {
+    *error = "out of memory while reading the schema";
+    return false;
+  }
 }
 
 bool Schema::MergeFromJson(std::string_view json, std::string* error) {
