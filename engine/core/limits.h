@@ -13,7 +13,9 @@ namespace tollgate {
 
 struct Limits {
   // --- policy source ---
-  uint32_t max_source_bytes = 4u << 20;       // 4 MiB per policy file
+  // 1 MiB: parsing costs ~250 bytes of memory per source byte (ANTLR), and
+  // any policy within the limits must load in 512 MiB (docs/limits.md).
+  uint32_t max_source_bytes = 1u << 20;       // 1 MiB per policy file
   uint32_t max_nesting_depth = 64;            // expression / type nesting
   uint32_t max_syntax_errors = 50;            // parser stops reporting after this many
   uint32_t max_data_document_bytes = 16u << 20;  // 16 MiB per `data` JSON file
