@@ -9,6 +9,7 @@
 
 #include "engine/check/check.h"
 #include "engine/compile/compile.h"
+#include "engine/core/read_file.h"
 #include "engine/parse/parse.h"
 
 namespace tollgate {
@@ -101,17 +102,14 @@ std::shared_ptr<stdlib::Schema> ExtendSchema(ast::Policy* policy, const stdlib::
       std::string dir = DirOf(r.span.file->path);
       path = dir == "." ? path : dir + "/" + path;
     }
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    if (in) ss << in.rdbuf();
-    if (!in || in.bad()) {
+    std::string why;
+    if (ReadCapped(path, Limits{}.max_schema_bytes, &r.json, &why) != ReadStatus::kOk) {
       diags->Error("tg_schema_error", r.span,
-                   "cannot read schema extension `" + r.file + "`: " + std::strerror(errno),
+                   "cannot read schema extension `" + r.file + "`: " + why,
                    "the path is relative to the policy file's directory");
       ok = false;
       continue;
     }
-    r.json = std::move(ss).str();
     std::string error;
     if (!schema->MergeFromJson(r.json, &error)) {
       diags->Error("tg_schema_error", r.span, "invalid schema extension `" + r.file + "`: " + error,
@@ -171,51 +169,82 @@ Compiled CompileSources(std::vector<SourceText> sources, const CompileOptions& o
         }
       }
     }
-  } catch (const std::exception& e) {
-    out.diagnostics.Error("tg_internal_error", Span{}, std::string("compile failed: ") + e.what());
+  } catch (...) {
+    // No exception leaves the engine (bad_alloc included): it becomes a
+    // diagnostic. `policy` lives outside the try block, so the files the
+    // diagnostics point into are kept alive below.
     out.policy = nullptr;
+    try {
+      throw;
+    } catch (const std::bad_alloc&) {
+      out.diagnostics.Error("tg_limit_exceeded", Span{}, "out of memory while compiling the policy",
+                            "split the policy into smaller files");
+    } catch (const std::exception& e) {
+      out.diagnostics.Error("tg_internal_error", Span{}, std::string("compile failed: ") + e.what(),
+                            "this is a bug in tollgate; please report it with the policy file");
+    } catch (...) {
+      out.diagnostics.Error("tg_internal_error", Span{}, "compile failed",
+                            "this is a bug in tollgate; please report it with the policy file");
+    }
   }
   // Diagnostics point into the sources: keep them alive when the policy is dropped.
-  if (out.policy == nullptr && policy != nullptr) {
-    if (policy->file != nullptr)
-      out.diagnostics.KeepAlive(std::shared_ptr<const SourceFile>(std::move(policy->file)));
-    for (auto& f : policy->more_files)
-      if (f != nullptr) out.diagnostics.KeepAlive(std::shared_ptr<const SourceFile>(std::move(f)));
+  try {
+    if (out.policy == nullptr && policy != nullptr) {
+      if (policy->file != nullptr)
+        out.diagnostics.KeepAlive(std::shared_ptr<const SourceFile>(std::move(policy->file)));
+      for (auto& f : policy->more_files)
+        if (f != nullptr) out.diagnostics.KeepAlive(std::shared_ptr<const SourceFile>(std::move(f)));
+    }
+    out.diagnostics.Sort();
+  } catch (...) {
+    // Out of memory while keeping the sources: the diagnostics may point into
+    // files about to be freed, so they are replaced by one that points nowhere.
+    out.policy = nullptr;
+    out.diagnostics = Diagnostics{};
+    try {
+      out.diagnostics.Error("tg_limit_exceeded", Span{}, "out of memory while compiling the policy",
+                            "split the policy into smaller files");
+    } catch (...) {
+    }
   }
-  out.diagnostics.Sort();
   return out;
 }
 
 Compiled CompileSource(const std::string& path, std::string text, const CompileOptions& options) {
   std::vector<SourceText> one;
-  one.push_back({path, std::move(text)});
+  try {
+    one.push_back({path, std::move(text)});
+  } catch (...) {
+    Compiled out;
+    try {
+      out.diagnostics.Error("tg_limit_exceeded", Span{}, "out of memory while compiling the policy",
+                            "split the policy into smaller files");
+    } catch (...) {
+    }
+    return out;
+  }
   return CompileSources(std::move(one), options);
 }
 
+// Reads one policy file, never more than max_source_bytes (engine/core/read_file.h).
 static bool ReadSource(const std::string& path, const CompileOptions& options, std::string* text,
-                Compiled* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    out->diagnostics.Add(IoError(path, "cannot open `" + path + "`: " + std::strerror(errno)));
-    return false;
-  }
-  char buf[65536];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-    text->append(buf, static_cast<size_t>(in.gcount()));
-    if (text->size() > options.limits.max_source_bytes) {
-      Diagnostic d = IoError(path, "`" + path + "` is larger than the limit of " +
-                                       std::to_string(options.limits.max_source_bytes) + " bytes");
+                       Compiled* out) {
+  std::string why;
+  switch (ReadCapped(path, options.limits.max_source_bytes, text, &why)) {
+    case ReadStatus::kOk:
+      return true;
+    case ReadStatus::kTooLarge: {
+      Diagnostic d = IoError(path, why);
       d.code = "tg_limit_exceeded";
       d.help = "split the policy or raise Limits::max_source_bytes";
       out->diagnostics.Add(std::move(d));
       return false;
     }
+    case ReadStatus::kError:
+      break;
   }
-  if (in.bad()) {
-    out->diagnostics.Add(IoError(path, "cannot read `" + path + "`"));
-    return false;
-  }
-  return true;
+  out->diagnostics.Add(IoError(path, why));
+  return false;
 }
 
 Compiled CompileFiles(const std::vector<std::string>& paths, const CompileOptions& options) {

@@ -1,14 +1,19 @@
 // Account defaults: loading and tightening. See accounts.h.
 #include "runtime/accounts.h"
 
+
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 
 #include <algorithm>
 #include <fstream>
+#include <new>
 #include <sstream>
 
+#include "engine/core/json_text.h"
+#include "engine/core/limits.h"
 #include "engine/core/money.h"
+#include "engine/core/read_file.h"
 #include "runtime/catalog.h"
 
 namespace tollgate::runtime {
@@ -136,9 +141,14 @@ void AccountPrefs::Tighten(const AccountPrefs& o) {
   if (o.sort != vm::SortBy::kNone) sort = o.sort;
 }
 
-bool Accounts::Load(std::string_view json, Accounts* out, AccountsError* error) {
+bool Accounts::LoadUnguarded(std::string_view json, Accounts* out, AccountsError* error) {
   out->default_ = AccountPrefs();
   out->workspaces_.clear();
+  if (size_t bad = FindLoneSurrogateEscape(json); bad != std::string_view::npos) {
+    error->code = "accounts_invalid";
+    error->message = "lone surrogate escape at byte " + std::to_string(bad);
+    return false;
+  }
   rj::Document doc;
   doc.Parse<rj::kParseNumbersAsStringsFlag | rj::kParseValidateEncodingFlag |
             rj::kParseIterativeFlag>(json.data(), json.size());
@@ -179,16 +189,32 @@ bool Accounts::Load(std::string_view json, Accounts* out, AccountsError* error) 
   return true;
 }
 
-bool Accounts::LoadFile(const std::string& path, Accounts* out, AccountsError* error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error->code = "accounts_io_error";
-    error->message = "cannot read accounts file `" + path + "`";
+bool Accounts::Load(std::string_view json, Accounts* out, AccountsError* error) {
+  try {  // no exception leaves the loader: memory running out is a refusal
+    return LoadUnguarded(json, out, error);
+  } catch (const std::bad_alloc&) {
+    out->default_ = AccountPrefs();
+    out->workspaces_.clear();
+    error->code = "accounts_too_large";
+    error->message = "out of memory while loading the accounts";
     return false;
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (!Load(ss.str(), out, error)) {
+}
+
+bool Accounts::LoadFile(const std::string& path, Accounts* out, AccountsError* error) {
+  std::string text, why;
+  switch (ReadCapped(path, Limits{}.max_accounts_bytes, &text, &why)) {
+    case ReadStatus::kOk: break;
+    case ReadStatus::kTooLarge:
+      error->code = "accounts_too_large";
+      error->message = why;
+      return false;
+    case ReadStatus::kError:
+      error->code = "accounts_io_error";
+      error->message = why;
+      return false;
+  }
+  if (!Load(text, out, error)) {
     error->message = path + ": " + error->message;
     return false;
   }

@@ -57,7 +57,7 @@ struct AccountPrefs {
 };
 
 struct AccountsError {
-  std::string code = "accounts_invalid";  // accounts_invalid | accounts_io_error
+  std::string code = "accounts_invalid";  // accounts_invalid | accounts_io_error | accounts_too_large
   std::string message;
 };
 
@@ -75,6 +75,7 @@ class Accounts {
   size_t workspace_count() const { return workspaces_.size(); }
 
  private:
+  static bool LoadUnguarded(std::string_view json, Accounts* out, AccountsError* error);
   AccountPrefs default_;
   std::map<std::string, AccountPrefs, std::less<>> workspaces_;
 };

@@ -1,6 +1,7 @@
 // Catalog loading and validation. See catalog.h.
 #include "runtime/catalog.h"
 
+
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 
@@ -8,10 +9,14 @@
 #include <charconv>
 #include <fstream>
 #include <initializer_list>
+#include <new>
 #include <optional>
 #include <sstream>
 
+#include "engine/core/json_text.h"
+#include "engine/core/limits.h"
 #include "engine/core/money.h"
+#include "engine/core/read_file.h"
 #include "stdlib/names.h"
 
 namespace tollgate::runtime {
@@ -346,7 +351,7 @@ bool IsCountryCode(std::string_view cc) {
   return false;
 }
 
-bool Catalog::Load(std::string_view json, const stdlib::Schema& schema, Catalog* out,
+bool Catalog::LoadUnguarded(std::string_view json, const stdlib::Schema& schema, Catalog* out,
                    CatalogError* error) {
   out->endpoints_.clear();
   out->records_.clear();
@@ -355,6 +360,11 @@ bool Catalog::Load(std::string_view json, const stdlib::Schema& schema, Catalog*
   out->schema_ = nullptr;
   out->cost_slot_ = -1;
 
+  if (size_t bad = FindLoneSurrogateEscape(json); bad != std::string_view::npos) {
+    error->code = "catalog_invalid";
+    error->message = "lone surrogate escape at byte " + std::to_string(bad);
+    return false;
+  }
   rj::Document doc;
   doc.Parse<rj::kParseNumbersAsStringsFlag | rj::kParseValidateEncodingFlag |
             rj::kParseIterativeFlag>(json.data(), json.size());
@@ -405,17 +415,34 @@ bool Catalog::Load(std::string_view json, const stdlib::Schema& schema, Catalog*
   return out->Build(schema, error);
 }
 
-bool Catalog::LoadFile(const std::string& path, const stdlib::Schema& schema, Catalog* out,
-                       CatalogError* error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error->code = "catalog_io_error";
-    error->message = "cannot read catalog `" + path + "`";
+bool Catalog::Load(std::string_view json, const stdlib::Schema& schema, Catalog* out,
+                   CatalogError* error) {
+  try {  // no exception leaves the loader: memory running out is a refusal
+    return LoadUnguarded(json, schema, out, error);
+  } catch (const std::bad_alloc&) {
+    out->endpoints_.clear();
+    out->by_id_.clear();
+    error->code = "catalog_too_large";
+    error->message = "out of memory while loading the catalog";
     return false;
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (!Load(ss.str(), schema, out, error)) {
+}
+
+bool Catalog::LoadFile(const std::string& path, const stdlib::Schema& schema, Catalog* out,
+                       CatalogError* error) {
+  std::string text, why;
+  switch (ReadCapped(path, Limits{}.max_catalog_bytes, &text, &why)) {
+    case ReadStatus::kOk: break;
+    case ReadStatus::kTooLarge:
+      error->code = "catalog_too_large";
+      error->message = why;
+      return false;
+    case ReadStatus::kError:
+      error->code = "catalog_io_error";
+      error->message = why;
+      return false;
+  }
+  if (!Load(text, schema, out, error)) {
     if (error->code != "catalog_io_error") error->message = path + ": " + error->message;
     return false;
   }

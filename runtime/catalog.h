@@ -103,7 +103,7 @@ struct Endpoint {
 };
 
 struct CatalogError {
-  std::string code = "catalog_invalid";  // catalog_invalid | catalog_io_error
+  std::string code = "catalog_invalid";  // catalog_invalid | catalog_io_error | catalog_too_large
   std::string message;                   // lowercase, one line
 };
 
@@ -142,6 +142,8 @@ class Catalog {
   int Find(std::string_view id) const;
 
  private:
+  static bool LoadUnguarded(std::string_view json, const stdlib::Schema& schema, Catalog* out,
+                            CatalogError* error);
   bool Build(const stdlib::Schema& schema, CatalogError* error);
 
   std::vector<Endpoint> endpoints_;

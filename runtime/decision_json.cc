@@ -245,7 +245,7 @@ bool ApplyRedactions(std::string_view input_json, const vm::Decision& d,
   if (input_json.size() >= 3 && input_json.substr(0, 3) == "\xEF\xBB\xBF")
     input_json.remove_prefix(3);  // UTF-8 byte order mark, as DecodeInput
   rj::Document doc;
-  doc.Parse<rj::kParseFullPrecisionFlag | rj::kParseValidateEncodingFlag>(input_json.data(),
+  doc.Parse<rj::kParseIterativeFlag | rj::kParseFullPrecisionFlag | rj::kParseValidateEncodingFlag>(input_json.data(),
                                                                           input_json.size());
   if (doc.HasParseError() || !doc.IsObject()) {
     *error = "the request is not a JSON object";

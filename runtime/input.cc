@@ -29,7 +29,9 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <new>
 
+#include "engine/core/json_text.h"
 #include "engine/core/money.h"
 #include "stdlib/builtins.h"
 #include "stdlib/names.h"
@@ -99,6 +101,7 @@ size_t FindInvalidUtf8(std::string_view s) {
       if (_mm_movemask_epi8(_mm_or_si128(a, b)) != 0) break;
       i += 32;
     }
+    if (i >= n) break;  // the SIMD loop may end exactly at the end: p[n] is not ours
 #endif
     if (i + 8 <= n) {
       uint64_t w;
@@ -320,6 +323,39 @@ struct DepthGuard {
     return true;
   }
 };
+
+// The JSON path of the value starting at byte `offset` of `json`
+// ("request.metadata.x", "request.messages[2]"), from a SAX pass over the
+// text before it. Only for error messages (rare): costs O(offset).
+std::string PathAt(std::string_view json, size_t offset) {
+  struct Tracker : rj::BaseReaderHandler<rj::UTF8<>, Tracker> {
+    struct Level { bool array; int64_t index; std::string key; };
+    std::vector<Level> levels;
+    bool Default() {
+      if (!levels.empty() && levels.back().array) ++levels.back().index;
+      return true;
+    }
+    bool RawNumber(const char*, rj::SizeType, bool) { return Default(); }
+    bool StartObject() { Default(); levels.push_back({false, -1, {}}); return true; }
+    bool Key(const char* s, rj::SizeType n, bool) { levels.back().key.assign(s, n); return true; }
+    bool EndObject(rj::SizeType) { levels.pop_back(); return true; }
+    bool StartArray() { Default(); levels.push_back({true, -1, {}}); return true; }
+    bool EndArray(rj::SizeType) { levels.pop_back(); return true; }
+  } t;
+  std::string prefix(json.substr(0, std::min(offset, json.size())));
+  rj::StringStream ss(prefix.c_str());
+  rj::Reader reader;
+  reader.Parse<rj::kParseIterativeFlag | rj::kParseNumbersAsStringsFlag>(ss, t);
+  std::string out;
+  for (size_t i = 0; i < t.levels.size(); ++i) {
+    const auto& l = t.levels[i];
+    // The value at `offset` is the next element of the innermost array.
+    int64_t index = l.index + (i + 1 == t.levels.size() ? 1 : 0);
+    if (l.array) out += "[" + std::to_string(index) + "]";
+    else out += (out.empty() ? "" : ".") + l.key;
+  }
+  return out;
+}
 
 // A JSON path for error messages, built only when an error is reported.
 struct Path {
@@ -1047,6 +1083,22 @@ bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& l
     err->path.clear();
     return false;
   }
+  // JSON text never holds a raw NUL; the in-situ parser would stop there.
+  if (const void* nul = std::memchr(json.data(), 0, json.size()); nul != nullptr) {
+    err->code = "input_malformed_json";
+    err->message = "malformed JSON at byte " +
+                   std::to_string(static_cast<const char*>(nul) - json.data()) + ": NUL byte";
+    err->path.clear();
+    return false;
+  }
+  // Strict UTF-8 for the decoded strings too: no lone `\uDC00` escape.
+  if (size_t bad = FindLoneSurrogateEscape(json); bad != std::string_view::npos) {
+    err->code = "input_invalid_utf8";
+    err->message = "lone surrogate escape at byte " + std::to_string(bad) +
+                   " (not a unicode character)";
+    err->path.clear();
+    return false;
+  }
   Scratch& s = GetScratch();
   const Plan& plan = s.PlanFor(schema, candidate);
   out->slots.assign(plan.n_slots, Value::Null());
@@ -1076,6 +1128,14 @@ bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& l
     err->code = "input_too_deep";
     err->message = "decision input nests deeper than the limit of " +
                    std::to_string(limits.max_input_depth) + " levels";
+    return false;
+  }
+  if (result.IsError() && result.Code() == rj::kParseErrorNumberTooBig) {
+    // Well-formed JSON that rapidjson cannot hold: say where it is.
+    err->code = "input_invalid_value";
+    err->path = PathAt(json, result.Offset());
+    err->message = "number at byte " + std::to_string(result.Offset()) +
+                   " is out of range (beyond 1.8e308)";
     return false;
   }
   if (result.IsError() || end != json.size()) {
@@ -1122,19 +1182,37 @@ bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& l
 
 }  // namespace
 
+namespace {
+
+// No exception leaves the decoder: memory running out is an input error.
+bool DecodeGuarded(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
+                   const DecodeOptions& options, bool candidate, vm::Record* out, bool* present,
+                   InputError* err) {
+  try {
+    return Decode(json, schema, limits, options, candidate, out, present, err);
+  } catch (const std::bad_alloc&) {
+    err->code = "input_too_large";
+    err->message = "out of memory while decoding the decision input";
+    err->path.clear();
+    return false;
+  }
+}
+
+}  // namespace
+
 bool DecodeInput(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
                  vm::Record* out, InputError* err) {
-  return Decode(json, schema, limits, DecodeOptions{}, false, out, nullptr, err);
+  return DecodeGuarded(json, schema, limits, DecodeOptions{}, false, out, nullptr, err);
 }
 
 bool DecodeInput(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
                  const DecodeOptions& options, vm::Record* out, InputError* err) {
-  return Decode(json, schema, limits, options, false, out, nullptr, err);
+  return DecodeGuarded(json, schema, limits, options, false, out, nullptr, err);
 }
 
 bool DecodeCandidate(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
                      vm::Record* out, bool* present, InputError* err) {
-  return Decode(json, schema, limits, DecodeOptions{}, true, out, present, err);
+  return DecodeGuarded(json, schema, limits, DecodeOptions{}, true, out, present, err);
 }
 
 std::string InputErrorJson(const InputError& e) {

@@ -11,7 +11,7 @@
 namespace tollgate::stdlib {
 
 namespace {
-constexpr size_t kMaxReplacementBytes = 4096;
+constexpr size_t kMaxReplacementBytes = kMaxRedactReplacementBytes;
 }
 
 Redactor::~Redactor() = default;

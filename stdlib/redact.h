@@ -41,6 +41,10 @@ class RE2;
 
 namespace tollgate::stdlib {
 
+// The longest redaction replacement; the checker refuses longer ones
+// (tg_limit_exceeded), Redactor::Build too.
+inline constexpr size_t kMaxRedactReplacementBytes = 4096;
+
 struct RedactRule {
   std::string pattern;      // detector name or RE2 regex
   std::string replacement;  // literal text, no group references

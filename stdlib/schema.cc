@@ -5,9 +5,12 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
+
+#include "engine/core/json_text.h"
 
 namespace tollgate::stdlib {
 
@@ -66,9 +69,15 @@ const Schema& Schema::Standard() {
   return *standard;
 }
 
-bool Schema::AddFromJson(std::string_view json, std::string* error) {
+bool Schema::AddFromJsonUnguarded(std::string_view json, std::string* error) {
+  if (size_t bad = FindLoneSurrogateEscape(json); bad != std::string_view::npos) {
+    *error = "invalid schema json: lone surrogate escape at byte " + std::to_string(bad);
+    return false;
+  }
   rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
+  // Iterative: a deeply nested document must not recurse on the C++ stack.
+  doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(json.data(),
+                                                                                   json.size());
   if (doc.HasParseError()) {
     *error = "invalid schema json at offset " + std::to_string(doc.GetErrorOffset()) + ": " +
              rapidjson::GetParseError_En(doc.GetParseError());
@@ -161,6 +170,15 @@ bool Schema::AddFromJson(std::string_view json, std::string* error) {
   }
   *this = std::move(next);
   return true;
+}
+
+bool Schema::AddFromJson(std::string_view json, std::string* error) {
+  try {  // no exception leaves the schema: memory running out is a refusal
+    return AddFromJsonUnguarded(json, error);
+  } catch (const std::bad_alloc&) {
+    *error = "out of memory while reading the schema";
+    return false;
+  }
 }
 
 bool Schema::MergeFromJson(std::string_view json, std::string* error) {

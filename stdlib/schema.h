@@ -88,6 +88,7 @@ class Schema {
   uint64_t id() const { return id_; }
 
  private:
+  bool AddFromJsonUnguarded(std::string_view json, std::string* error);
   uint64_t id_ = NextId();
   static uint64_t NextId();
   std::vector<FieldDef> fields_;

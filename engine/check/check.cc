@@ -185,6 +185,18 @@ bool Context::DepthExceeded(uint32_t depth, const Span& span, bool* reported) {
   return true;
 }
 
+bool Context::FoldWork(uint64_t units, const Span& span) {
+  if (fold_exhausted) return false;
+  fold_work += units;
+  if (fold_work <= options.limits.max_fold_work) return true;
+  fold_exhausted = true;
+  Error("tg_limit_exceeded", span,
+        "constant folding does more than " + std::to_string(options.limits.max_fold_work) +
+            " steps",
+        "the consts build very large values; build smaller ones");
+  return false;
+}
+
 std::string_view Context::Text(const Span& span) const {
   if (span.file == nullptr || span.end > span.file->text.size() || span.begin > span.end)
     return {};

@@ -191,6 +191,10 @@ bool CoerceValue(Context& ctx, const Type& expected, const Type& actual, const V
   Arena& arena = *ctx.policy->arena;
   *out = in;
   if (in.is_null()) return true;
+  if (!ctx.FoldWork(1, Span{})) {
+    *error = "constant folding ran out of steps";
+    return false;
+  }
   switch (expected.kind()) {
     case Kind::kDecimal:
       if (in.kind == Kind::kInt) {

@@ -9,12 +9,15 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <unordered_set>
 
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
 
 #include "engine/check/passes.h"
+#include "engine/core/json_text.h"
 #include "engine/core/money.h"
+#include "engine/core/read_file.h"
 
 namespace tollgate::check {
 namespace {
@@ -47,6 +50,9 @@ struct Builder : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> {
   uint32_t max_depth = 64;
   bool too_deep = false;
   std::string dup_key;
+  // Keys of each open object (parallel to `stack`; empty for arrays), so
+  // that duplicate detection is linear in the document.
+  std::vector<std::unordered_set<std::string>> open_keys;
 
   JNode* Add(JNode n) {
     if (stack.empty()) {
@@ -55,11 +61,10 @@ struct Builder : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> {
     }
     JNode* parent = stack.back();
     if (parent->t == JNode::kObject) {
-      for (const auto& k : parent->keys)
-        if (k == pending_key) {
-          dup_key = pending_key;
-          return nullptr;
-        }
+      if (!open_keys.back().insert(pending_key).second) {
+        dup_key = pending_key;
+        return nullptr;
+      }
       parent->keys.push_back(pending_key);
     }
     parent->kids.push_back(std::move(n));
@@ -95,6 +100,7 @@ struct Builder : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> {
     JNode* p = Add(std::move(n));
     if (p == nullptr) return false;
     stack.push_back(p);
+    open_keys.emplace_back();
     return true;
   }
   bool StartObject() { return Open(JNode::kObject); }
@@ -104,11 +110,13 @@ struct Builder : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> {
   }
   bool EndObject(rapidjson::SizeType) {
     stack.pop_back();
+    open_keys.pop_back();
     return true;
   }
   bool StartArray() { return Open(JNode::kArray); }
   bool EndArray(rapidjson::SizeType) {
     stack.pop_back();
+    open_keys.pop_back();
     return true;
   }
 };
@@ -372,21 +380,34 @@ void LoadOne(Context& ctx, size_t index) {
               "raise Limits::max_data_document_bytes or split the document");
     return;
   }
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  if (!in.good() && !in.eof()) {
+  // The size check above gives the friendly message; the read is capped too
+  // (a file may grow, or not be a regular file).
+  std::string json, read_why;
+  ReadStatus rs = ReadCapped(path.string(), ctx.options.limits.max_data_document_bytes, &json, &read_why);
+  if (rs == ReadStatus::kTooLarge) {
+    ctx.Error("tg_limit_exceeded", at,
+              "data file `" + d.file + "` has more than the limit of " +
+                  std::to_string(ctx.options.limits.max_data_document_bytes) + " bytes",
+              "raise Limits::max_data_document_bytes or split the document");
+    return;
+  }
+  if (rs != ReadStatus::kOk) {
     ctx.Error("tg_data_error", at, "cannot read data file `" + d.file + "`",
               "check that the file is readable; paths are relative to the policy file's directory");
     return;
   }
-  std::string json = buf.str();
   if (json.find('\0') != std::string::npos) {
     ctx.Error("tg_data_error", at, "data file `" + d.file + "` contains a NUL byte",
               "a data file is UTF-8 JSON text: remove the NUL byte or write it as \\u0000 in a string");
     return;
   }
 
+  if (size_t bad = FindLoneSurrogateEscape(json); bad != std::string::npos) {
+    ctx.Error("tg_data_error", at,
+              "data file `" + d.file + "` has a lone surrogate escape at byte " + std::to_string(bad),
+              "a `\\uDC00`..`\\uDFFF` escape must follow a `\\uD800`..`\\uDBFF` one");
+    return;
+  }
   Builder b;
   b.max_depth = ctx.options.limits.max_nesting_depth + 1;
   rapidjson::Reader reader;

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "engine/check/passes.h"
+#include "stdlib/redact.h"
 
 namespace tollgate::check {
 namespace {
@@ -80,7 +81,19 @@ bool Declarations(Context& ctx) {
   }
 
   NameSpace rules(ctx, "rule");
-  for (auto& r : p.rules) rules.Declare(r.name, r.name_span, "rule");
+  for (auto& r : p.rules) {
+    rules.Declare(r.name, r.name_span, "rule");
+    // Checked here, not first when a decision is redacted: a replacement the
+    // redactor would refuse must not pass `check`.
+    for (const auto& ef : r.effects) {
+      if (ef.kind == ast::EffectKind::kRedact && ef.text.size() > stdlib::kMaxRedactReplacementBytes)
+        ctx.Error("tg_limit_exceeded", ef.span,
+                  "redaction replacement is " + std::to_string(ef.text.size()) +
+                      " bytes, more than the limit of " +
+                      std::to_string(stdlib::kMaxRedactReplacementBytes),
+                  "use a short marker such as \"[redacted]\"");
+    }
+  }
   NameSpace budgets(ctx, "budget");
   for (auto& b : p.budgets) budgets.Declare(b.name, b.span, "budget");
   NameSpace limits(ctx, "limit");

@@ -67,7 +67,7 @@ class Folder {
         if (e.ref == RefKind::kConst) {
           FS s = FoldConstState(e.index);
           if (s == FS::kConstant) *out = *ctx_.const_values[e.index];
-          return s == FS::kFailed ? FS::kNotConstant : s;  // reported at the const
+          return s;  // kFailed: reported at the const; users stay quiet
         }
         if (e.ref == RefKind::kData && e.index >= 0 && ctx_.data_ok[e.index]) {
           *out = ctx_.policy->data[e.index].value;
@@ -144,7 +144,7 @@ class Folder {
     if (c.declared && !c.expr->type.is(Kind::kAny)) {
       std::string err;
       if (!CoerceValue(ctx_, *c.declared, c.expr->type, *v, &out, &err)) {
-        ctx_.Error("tg_invalid_value", c.expr->span, err,
+        if (!ctx_.fold_exhausted) ctx_.Error("tg_invalid_value", c.expr->span, err,
                    ConvertToHelp(*c.declared));
         ctx_.fold_memo[c.expr.get()] = FS::kFailed;
         return FS::kFailed;
@@ -268,7 +268,7 @@ class Folder {
   FS Coerce(Expr& e, const Value& v, Value* out) {
     std::string err;
     if (!CoerceValue(ctx_, e.type, e.type, v, out, &err))
-      return Fail(e, err, ConvertToHelp(e.type), true);
+      return ctx_.fold_exhausted ? FS::kFailed : Fail(e, err, ConvertToHelp(e.type), true);
     return FS::kConstant;
   }
 
@@ -298,6 +298,7 @@ const Expr* Blocker(const Context& ctx, const Expr& e, int depth = 0) {
 
 void RequireConstant(Context& ctx, Expr& e, const std::string& what) {
   if (e.type.is(Kind::kAny) || FoldExpr(ctx, e) || FoldFailed(ctx, e)) return;
+  if (ctx.fold_exhausted) return;
   const Expr* b = Blocker(ctx, e);
   std::string help = "use literals, consts and functions of them";
   if (b && b->ref == RefKind::kField)
@@ -329,6 +330,32 @@ void WalkAll(Context& ctx, Expr& e, uint32_t depth, bool* reported) {
   FoldExpr(ctx, e);
 }
 
+// The expanded size of `v`: 1 per value, plus bytes/16 per string; a part
+// shared several times counts each time. Memoised per container, so the cost
+// is linear in the distinct parts (each visit is a step of folding work).
+uint64_t ValueUnits(Context& ctx, const Value& v, const Span& span) {
+  constexpr uint64_t kHuge = uint64_t(1) << 62;
+  auto add = [](uint64_t a, uint64_t b) { return a > kHuge - b ? kHuge : a + b; };
+  switch (v.kind) {
+    case Kind::kString: return 1 + v.size / 16;
+    case Kind::kSet: case Kind::kList: case Kind::kMap: case Kind::kRecord: break;
+    default: return 1;
+  }
+  const void* key = v.set;  // INVARIANT: the union's pointers share one address
+  if (auto it = ctx.value_units.find(key); it != ctx.value_units.end()) return it->second;
+  uint64_t n = 1;
+  auto each = [&](const Value& x) {
+    if (ctx.FoldWork(1, span)) n = add(n, ValueUnits(ctx, x, span));
+    else n = kHuge;
+  };
+  if (v.kind == Kind::kSet) for (const Value& x : v.set->items) each(x);
+  else if (v.kind == Kind::kList) for (const Value& x : v.list->items) each(x);
+  else if (v.kind == Kind::kRecord) for (const Value& x : v.rec->fields) each(x);
+  else for (const auto& [k, x] : v.map->entries) { n = add(n, 1 + k.size() / 16); each(x); }
+  ctx.value_units.emplace(key, n);
+  return n;
+}
+
 }  // namespace
 
 std::optional<Value> FoldExpr(Context& ctx, Expr& e) {
@@ -337,10 +364,32 @@ std::optional<Value> FoldExpr(Context& ctx, Expr& e) {
     if (it->second == FS::kConstant) return e.folded;
     return std::nullopt;
   }
+  if (!ctx.FoldWork(1, e.span)) {  // spent: the rest is not folded (reported once)
+    ctx.fold_memo[&e] = FS::kFailed;
+    return std::nullopt;
+  }
   ctx.fold_memo[&e] = FS::kNotConstant;  // INVARIANT: set before recursing (no re-entry)
   Folder f(ctx);
   Value v;
   FS s = f.Compute(e, &v);
+  if (s == FS::kConstant && ctx.fold_exhausted) s = FS::kFailed;
+  // A value built here (not a const or data document passed through) is
+  // bounded: a few consts that double a list must not build an exponential one.
+  if (s == FS::kConstant && e.kind != ExprKind::kName && e.kind != ExprKind::kLiteral &&
+      (v.kind == Kind::kString || v.kind == Kind::kSet || v.kind == Kind::kList ||
+       v.kind == Kind::kMap || v.kind == Kind::kRecord)) {
+    uint64_t units = ValueUnits(ctx, v, e.span);
+    if (ctx.fold_exhausted) {
+      s = FS::kFailed;
+    } else if (units > ctx.options.limits.max_folded_value_size) {
+      ctx.Error("tg_limit_exceeded", e.span,
+                "this constant value has size " + (units >= (uint64_t(1) << 62) ? std::string("over 2^62") : std::to_string(units)) +
+                    ", more than the limit of " +
+                    std::to_string(ctx.options.limits.max_folded_value_size),
+                "build smaller values; a part used twice counts twice");
+      s = FS::kFailed;
+    }
+  }
   ctx.fold_memo[&e] = s;
   if (s != FS::kConstant) return std::nullopt;
   if (!e.folded) e.folded = v;  // a const root may already hold its coerced value

@@ -122,6 +122,15 @@ struct Context {
   // fold: the folded (and declared-type-coerced) value of each const.
   std::vector<std::optional<Value>> const_values;
   std::vector<bool> const_folding;  // cycle guard (never expected: consts are ordered)
+  // fold: values visited so far (folding and coercion); past
+  // Limits::max_fold_work folding stops with one tg_limit_exceeded.
+  uint64_t fold_work = 0;
+  bool fold_exhausted = false;
+  // fold: memo of the expanded size of folded containers (see ValueUnits in fold.cc).
+  std::unordered_map<const void*, uint64_t> value_units;
+  // Adds `units` of folding work; false (and reports once at `span`) when
+  // the budget is spent.
+  bool FoldWork(uint64_t units, const Span& span);
   // Where tg_limit_exceeded for nesting was reported (byte offsets), so that
   // several passes hitting the same deep node report it once.
   std::unordered_set<uint32_t> depth_reported_at;

@@ -385,10 +385,10 @@ bool Resolve(Context& ctx) {
   int before = ctx.errors;
   Resolver r(ctx);
   for (const auto& root : CollectRoots(*ctx.policy)) r.Root(root);
+  std::unordered_set<std::string_view> seen;  // linear: a policy may hold many consts
   for (size_t i = 0; i < ctx.policy->consts.size(); ++i) {
     const auto& c = ctx.policy->consts[i];
-    bool duplicate = false;  // reported by `declarations`
-    for (size_t j = 0; j < i; ++j) duplicate = duplicate || ctx.policy->consts[j].name == c.name;
+    bool duplicate = !seen.insert(c.name).second;  // reported by `declarations`
     if (!ctx.const_used[i] && !ctx.IsRoot(c.name) && !duplicate)
       ctx.Warning("tg_unused_const", c.span, "const `" + c.name + "` is never used",
                   "remove it, or use it in a rule");

@@ -60,6 +60,18 @@ class Typer {
   Type Visit(Expr& e, uint32_t depth, bool pattern_ok) {
     if (ctx_.DepthExceeded(depth, e.span, &depth_reported_)) return e.type = Type();
     Type t = Compute(e, depth);
+    // Types nest across consts (`const b = [a]`) beyond any one expression's
+    // depth: bound them too, so that every walk over a type or a value is.
+    if (t.depth() > ctx_.options.limits.max_nesting_depth) {
+      if (!depth_reported_) {
+        ctx_.Error("tg_limit_exceeded", e.span,
+                   "the value's type nests deeper than " +
+                       std::to_string(ctx_.options.limits.max_nesting_depth) + " levels",
+                   "flatten the data: fewer lists, sets, maps and records inside one another");
+      }
+      depth_reported_ = true;
+      return e.type = Type();
+    }
     e.type = t;
     if (t.is(Kind::kPattern) && !pattern_ok) {
       ctx_.Error("tg_type_error", e.span,

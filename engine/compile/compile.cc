@@ -138,7 +138,8 @@ class Compiler {
     en.begin = em_.pc();
     em_.request_read.clear();
     em_.candidate_read.clear();
-    en.cost = em_.Expr(e) + 1;
+    uint64_t c = em_.Expr(e);
+    en.cost = c == UINT64_MAX ? c : c + 1;  // saturating: a bound of "too much" must not wrap to 0
     em_.Emit(Op::kRET, 0, 0, e.span.line);
     en.end = em_.pc();
     code_->entries.push_back(en);

@@ -64,6 +64,7 @@ uint32_t Emitter::Constant(const Value& v) {
     case Kind::kBool: key.assign(1, v.b ? '1' : '0'); break;
     case Kind::kString: key.assign(v.str, v.size); break;
     case Kind::kSet: case Kind::kList: case Kind::kMap: case Kind::kRecord:
+      if (auto it = container_consts_.find(v.set); it != container_consts_.end()) return it->second;
       key = ToJson(v);  // containers dedupe by canonical JSON within their kind
       break;
     case Kind::kPattern: case Kind::kAny:
@@ -75,6 +76,7 @@ uint32_t Emitter::Constant(const Value& v) {
     auto [it, inserted] = scalar_consts_.emplace(std::make_pair(static_cast<int>(v.kind), key), 0);
     if (!inserted) return it->second;
     it->second = static_cast<uint32_t>(code_->constants.size());
+    if (v.kind >= Kind::kSet && v.kind <= Kind::kRecord) container_consts_.emplace(v.set, it->second);
   }
   code_->constants.push_back(code_->arena.Clone(v));
   return static_cast<uint32_t>(code_->constants.size() - 1);
@@ -193,9 +195,10 @@ uint64_t Emitter::Matches(const ast::Expr& e, bool literal) {
   uint32_t line = e.span.line;
   if (literal) {
     if (!(rhs.folded && rhs.folded->kind == Kind::kString) || !IsRequestStringField(lhs)) {
-      uint64_t c = Expr(lhs) + Expr(rhs);
+      uint64_t c = Expr(lhs);  // emission order: left, then right
+      c = SatAdd(c, Expr(rhs));
       Emit(Op::kCONTAINS, 0, 0, line);
-      return c + 1;
+      return SatAdd(c, 1);
     }
     text = std::string(rhs.folded->sv());
   } else if (!PatternOf(rhs, &detector, &text)) {
@@ -214,7 +217,7 @@ uint64_t Emitter::Matches(const ast::Expr& e, bool literal) {
   }
   uint64_t c = Expr(lhs);
   Emit(Op::kMATCH, MatchPattern(detector, text), 0, line);
-  return c + 1;
+  return SatAdd(c, 1);
 }
 
 uint64_t Emitter::Binary(const ast::Expr& e) {
@@ -227,8 +230,9 @@ uint64_t Emitter::Binary(const ast::Expr& e) {
       uint64_t c = Expr(a);
       uint32_t jump = pc();
       Emit(e.op == ast::Op::kAnd ? Op::kJFK : Op::kJTK, 0, 0, line);
-      c += 1 + Expr(b);
-      c += CheckNotNull(b);
+      c = SatAdd(c, 1);
+      c = SatAdd(c, Expr(b));
+      c = SatAdd(c, CheckNotNull(b));
       Patch(jump, pc());
       return c;
     }
@@ -247,16 +251,17 @@ uint64_t Emitter::Binary(const ast::Expr& e) {
       if (b.folded && b.folded->kind != Kind::kBool) {
         uint64_t c = Expr(a);
         Emit(k, Constant(*b.folded), 0, line);
-        return c + 1;
+        return SatAdd(c, 1);
       }
       if (a.folded && a.folded->kind != Kind::kBool) {
         uint64_t c = Expr(b);
         Emit(k, Constant(*a.folded), 0, line);
-        return c + 1;
+        return SatAdd(c, 1);
       }
-      uint64_t c = Expr(a) + Expr(b);
+      uint64_t c = Expr(a);  // emission order: a, then b
+      c = SatAdd(c, Expr(b));
       Emit(e.op == ast::Op::kEq ? Op::kEQ : Op::kNE, 0, 0, line);
-      return c + 1;
+      return SatAdd(c, 1);
     }
     case ast::Op::kIn:
     case ast::Op::kNotIn: {
@@ -264,7 +269,7 @@ uint64_t Emitter::Binary(const ast::Expr& e) {
       if (b.folded) {
         Emit(Op::kINK, Constant(*b.folded), 0, line);
       } else {
-        c += Expr(b);
+        c = SatAdd(c, Expr(b));
         Emit(Op::kIN, 0, 0, line);
       }
       ++c;
@@ -294,9 +299,10 @@ uint64_t Emitter::Binary(const ast::Expr& e) {
       Fail(e.span, std::string("unexpected binary operator `") + ast::OpText(e.op) + "`");
       return 0;
   }
-  uint64_t c = Expr(a) + Expr(b);
+  uint64_t c = Expr(a);  // emission order: a, then b
+  c = SatAdd(c, Expr(b));
   Emit(op, 0, 0, line);
-  return c + 1;
+  return SatAdd(c, 1);
 }
 
 uint64_t Emitter::Quantifier(const ast::Expr& e) {
@@ -459,18 +465,20 @@ uint64_t Emitter::Expr(const ast::Expr& e) {
       } else {
         Emit(Op::kKEY, Constant(code_->arena.String(e.name)), what, line);
       }
-      return c + 1;
+      return SatAdd(c, 1);
     }
     case ast::ExprKind::kIndex: {
       // The container is checked before the key is evaluated (reference order).
-      uint64_t c = Expr(*e.kids[0]) + CheckNotNull(*e.kids[0]) + Expr(*e.kids[1]);
+      uint64_t c = Expr(*e.kids[0]);  // emission order matters
+      c = SatAdd(c, CheckNotNull(*e.kids[0]));
+      c = SatAdd(c, Expr(*e.kids[1]));
       Emit(Op::kINDEX, 0, Name(SourceText(e.span)), line);
-      return c + 1;
+      return SatAdd(c, 1);
     }
     case ast::ExprKind::kUnary: {
       uint64_t c = Expr(*e.kids[0]);
       Emit(e.op == ast::Op::kNot ? Op::kNOT : Op::kNEG, 0, 0, line);
-      return c + 1;
+      return SatAdd(c, 1);
     }
     case ast::ExprKind::kBinary:
       return Binary(e);
@@ -485,20 +493,24 @@ uint64_t Emitter::Expr(const ast::Expr& e) {
       uint64_t c = 0;
       // (CALL itself checks the last one.)
       for (size_t i = 0; i < e.kids.size(); ++i) {
-        c += Expr(*e.kids[i]) + (check && i + 1 < e.kids.size() ? CheckNotNull(*e.kids[i]) : 0);
+        c = SatAdd(c, Expr(*e.kids[i]));
+        if (check && i + 1 < e.kids.size()) c = SatAdd(c, CheckNotNull(*e.kids[i]));
       }
       Emit(Op::kCALL, static_cast<uint32_t>(e.index), static_cast<uint32_t>(e.kids.size()), line);
       // Compile the injection score's scanners at policy load, never on the
       // request path.
       if (stdlib::Builtins()[e.index].name == "dlp.injection_score") stdlib::PrepareInjectionScore();
       // Scan-class builtins are linear in the text; count them as one step.
-      return c + 1;
+      return SatAdd(c, 1);
     }
     case ast::ExprKind::kList:
     case ast::ExprKind::kSet:
     case ast::ExprKind::kMap: {
       uint64_t c = 0;
-      for (const auto& k : e.kids) c += Expr(*k) + (e.kind == ast::ExprKind::kSet ? CheckNotNull(*k) : 0);
+      for (const auto& k : e.kids) {
+        c = SatAdd(c, Expr(*k));
+        if (e.kind == ast::ExprKind::kSet) c = SatAdd(c, CheckNotNull(*k));
+      }
       uint32_t n = static_cast<uint32_t>(e.kids.size());
       if (e.kind == ast::ExprKind::kList) {
         Emit(Op::kMKLIST, 0, n, line);
@@ -510,7 +522,7 @@ uint64_t Emitter::Expr(const ast::Expr& e) {
         code_->constants.push_back(code_->arena.MakeList(std::move(keys)));
         Emit(Op::kMKMAP, static_cast<uint32_t>(code_->constants.size() - 1), n, line);
       }
-      return c + 1;
+      return SatAdd(c, 1);
     }
     case ast::ExprKind::kQuantifier:
       return Quantifier(e);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <unordered_map>
 #include <set>
 #include <string>
 #include <tuple>
@@ -91,6 +92,8 @@ class Emitter {
   uint32_t depth_ = 0;  // recursion guard
 
   std::map<std::pair<int, std::string>, uint32_t> scalar_consts_;  // (kind, bytes) -> index
+  // container object -> index: a const used many times is rendered and cloned once
+  std::unordered_map<const void*, uint32_t> container_consts_;
   std::map<int, uint32_t> data_consts_;
   std::map<std::string, uint32_t, std::less<>> names_;
   std::map<std::pair<int, std::string>, uint32_t> match_patterns_;

@@ -8,25 +8,33 @@
 namespace tollgate {
 
 void Diagnostics::Error(std::string code, Span span, std::string message, std::string help) {
-  items_.push_back(Diagnostic{Severity::kError, std::move(code), span, std::move(message),
-                              std::move(help)});
+  Add(Diagnostic{Severity::kError, std::move(code), span, std::move(message), std::move(help)});
 }
 
 void Diagnostics::Warning(std::string code, Span span, std::string message, std::string help) {
-  items_.push_back(Diagnostic{Severity::kWarning, std::move(code), span, std::move(message),
-                              std::move(help)});
+  Add(Diagnostic{Severity::kWarning, std::move(code), span, std::move(message), std::move(help)});
 }
 
 void Diagnostics::ErrorWithNote(std::string code, Span span, std::string message,
                                 std::string help, Span note_span, std::string note) {
   Diagnostic d{Severity::kError, std::move(code), span, std::move(message), std::move(help)};
   d.notes.push_back(Note{note_span, std::move(note)});
-  items_.push_back(std::move(d));
+  Add(std::move(d));
 }
 
-bool Diagnostics::HasErrors() const {
-  return std::any_of(items_.begin(), items_.end(),
-                     [](const Diagnostic& d) { return d.severity == Severity::kError; });
+void Diagnostics::Add(Diagnostic d) {
+  if (d.severity == Severity::kError) ++errors_;
+  if (items_.size() >= kMaxDiagnostics) {
+    ++dropped_;
+    // An error displaces the last kept warning: the errors are what must be shown.
+    if (d.severity != Severity::kError) return;
+    auto w = std::find_if(items_.rbegin(), items_.rend(),
+                          [](const Diagnostic& x) { return x.severity != Severity::kError; });
+    if (w == items_.rend()) return;
+    *w = std::move(d);
+    return;
+  }
+  items_.push_back(std::move(d));
 }
 
 void Diagnostics::Sort() {
@@ -49,6 +57,10 @@ void Diagnostics::Sort() {
 std::string Diagnostics::Render() const {
   std::string out;
   for (const Diagnostic& d : items_) out += RenderDiagnostic(d);
+  if (dropped_ > 0) {
+    out += "note: " + std::to_string(dropped_) + " more diagnostics not shown (at most " +
+           std::to_string(kMaxDiagnostics) + " per file)\n";
+  }
   return out;
 }
 

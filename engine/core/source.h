@@ -56,16 +56,25 @@ struct Diagnostic {
   std::vector<Note> notes = {};  // rendered after the help line
 };
 
+// At most kMaxDiagnostics are kept (a hostile file can cause one mistake per
+// few bytes); later ones are counted, not stored, and Render() ends with one
+// `note: N more diagnostics not shown` line. HasErrors() counts them all.
 class Diagnostics {
  public:
+  static constexpr size_t kMaxDiagnostics = 100;
+
   void Error(std::string code, Span span, std::string message, std::string help = {});
   void Warning(std::string code, Span span, std::string message, std::string help = {});
-  void Add(Diagnostic d) { items_.push_back(std::move(d)); }
+  void Add(Diagnostic d);
   // An error with a note pointing at a second location.
   void ErrorWithNote(std::string code, Span span, std::string message, std::string help,
                      Span note_span, std::string note);
 
-  bool HasErrors() const;
+  bool HasErrors() const { return errors_ > 0; }
+  // Errors reported so far, those past the cap included.
+  size_t error_count() const { return errors_; }
+  // Diagnostics past the cap (not in items()).
+  size_t dropped() const { return dropped_; }
   size_t size() const { return items_.size(); }
   bool empty() const { return items_.empty(); }
   const std::vector<Diagnostic>& items() const { return items_; }
@@ -83,6 +92,8 @@ class Diagnostics {
 
  private:
   std::vector<Diagnostic> items_;
+  size_t errors_ = 0;
+  size_t dropped_ = 0;
   std::vector<std::shared_ptr<const SourceFile>> files_;
 };
 

@@ -1,7 +1,9 @@
 // Static types: factories, compatibility, printing and parsing.
 #include "engine/core/types.h"
 
+#include <algorithm>
 #include <cctype>
+#include <unordered_set>
 
 namespace tollgate {
 
@@ -38,24 +40,29 @@ const std::vector<RecordField>& NoFields() {
 
 Type Type::Set(Type elem) {
   Type t(Kind::kSet);
+  t.depth_ = elem.depth_ + 1;
   t.elem_ = std::make_shared<const Type>(std::move(elem));
   return t;
 }
 
 Type Type::List(Type elem) {
   Type t(Kind::kList);
+  t.depth_ = elem.depth_ + 1;
   t.elem_ = std::make_shared<const Type>(std::move(elem));
   return t;
 }
 
 Type Type::Map(Type value) {
   Type t(Kind::kMap);
+  t.depth_ = value.depth_ + 1;
   t.elem_ = std::make_shared<const Type>(std::move(value));
   return t;
 }
 
 Type Type::Record(std::vector<RecordField> fields) {
   Type t(Kind::kRecord);
+  for (const RecordField& f : fields) t.depth_ = std::max(t.depth_, f.type.depth_ + 1);
+  if (fields.empty()) t.depth_ = 1;
   t.fields_ = std::make_shared<const std::vector<RecordField>>(std::move(fields));
   return t;
 }
@@ -107,24 +114,45 @@ bool Type::Accepts(const Type& other) const {
 }
 
 std::string Type::ToString() const {
+  std::string s;
+  Render(&s, 0);
+  if (s.size() > kMaxShownChars) {
+    s.resize(kMaxShownChars - 3);
+    s += "...";
+  }
+  return s;
+}
+
+void Type::Render(std::string* out, int depth) const {
+  if (out->size() > kMaxShownChars) return;  // cut by ToString
+  if (depth > kMaxShownDepth && (IsContainer() || kind_ == Kind::kRecord)) {
+    *out += "...";
+    return;
+  }
   switch (kind_) {
-    case Kind::kSet: return "set<" + elem().ToString() + ">";
-    case Kind::kList: return "list<" + elem().ToString() + ">";
-    case Kind::kMap: return "map<" + elem().ToString() + ">";
+    case Kind::kSet: case Kind::kList: case Kind::kMap:
+      *out += KindName(kind_);
+      *out += '<';
+      elem().Render(out, depth + 1);
+      *out += '>';
+      return;
     case Kind::kRecord: {
-      std::string s = "{";
+      *out += '{';
       bool first = true;
       for (const RecordField& f : fields()) {
-        if (!first) s += ", ";
+        if (out->size() > kMaxShownChars) return;
+        if (!first) *out += ", ";
         first = false;
-        s += f.name;
-        if (f.optional) s += "?";
-        s += ": " + f.type.ToString();
+        *out += f.name;
+        if (f.optional) *out += '?';
+        *out += ": ";
+        f.type.Render(out, depth + 1);
       }
-      return s + "}";
+      *out += '}';
+      return;
     }
     default:
-      return KindName(kind_);
+      *out += KindName(kind_);
   }
 }
 
@@ -239,6 +267,7 @@ class TypeParser {
 
   bool ParseRecord(Type* out, int depth) {
     std::vector<RecordField> fields;
+    std::unordered_set<std::string> names;  // linear duplicate detection
     if (Eat('}')) {
       *out = Type::Record(std::move(fields));
       return true;
@@ -247,9 +276,7 @@ class TypeParser {
       RecordField f;
       f.name = Ident();
       if (f.name.empty()) return Fail("expected a field name at offset " + std::to_string(pos_));
-      for (const RecordField& g : fields) {
-        if (g.name == f.name) return Fail("duplicate field `" + f.name + "`");
-      }
+      if (!names.insert(f.name).second) return Fail("duplicate field `" + f.name + "`");
       f.optional = Eat('?');
       if (!Expect(':')) return false;
       if (!ParseType(&f.type, depth + 1)) return false;

@@ -87,12 +87,25 @@ class Type {
   // a record with every required field against a record type).
   bool Accepts(const Type& other) const;
 
-  std::string ToString() const;  // "set<string>", "{name: string, zdr?: bool}"
+  // "set<string>", "{name: string, zdr?: bool}". Shortened for messages:
+  // parts nested deeper than kMaxShownDepth print as `...`, and the text is
+  // cut at kMaxShownChars (ending in `...`). Costs O(shown text), whatever
+  // the type's size.
+  std::string ToString() const;
+  static constexpr int kMaxShownDepth = 12;
+  static constexpr size_t kMaxShownChars = 240;
+  // Container/record nesting: 0 for scalars, 1 for set<int>, 2 for
+  // list<{a: int}>. Kept in the type (O(1)); the checker bounds it by
+  // Limits::max_nesting_depth, so recursion over types and values is bounded.
+  uint32_t depth() const { return depth_; }
   bool operator==(const Type& o) const;
   bool operator!=(const Type& o) const { return !(*this == o); }
 
  private:
+  void Render(std::string* out, int depth) const;
+
   Kind kind_;
+  uint32_t depth_ = 0;
   std::shared_ptr<const Type> elem_;
   std::shared_ptr<const std::vector<RecordField>> fields_;
 };

@@ -496,11 +496,9 @@ std::vector<std::string> Comments(const std::vector<Token>& toks) {
 
 std::optional<std::string> Format(const SourceFile& file, Diagnostics* diags) {
   try {
-    const size_t first = diags->size();
+    const size_t first = diags->error_count();
     auto before = Parse(std::make_unique<SourceFile>(file), Limits{}, diags);
-    bool had_errors = false;
-    for (size_t i = first; i < diags->size(); ++i)
-      had_errors = had_errors || diags->items()[i].severity == Severity::kError;
+    bool had_errors = diags->error_count() > first;
     // A file with any parse-stage error (value errors included) is left alone.
     if (before == nullptr || had_errors) {
       if (before != nullptr) diags->KeepAlive(std::shared_ptr<const SourceFile>(std::move(before->file)));

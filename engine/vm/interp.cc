@@ -146,6 +146,32 @@ bool ScanBit(Frame* f, uint32_t group, uint32_t pat, bool* out) {
   return true;
 }
 
+// Out-of-line bodies of the opcodes that need objects with destructors
+// (strings, vectors). INVARIANT: the dispatch loop in Run holds only trivially
+// destructible locals, so no computed goto enters or leaves the scope of an
+// object with a destructor: ISO C++ forbids such a jump, clang rejects it and
+// GCC accepts it while skipping the destructor.
+bool CallBuiltin(Frame* f, const stdlib::BuiltinDecl& d, Value* args, uint32_t argc, Value* r) {
+  std::string err;
+  f->arena_used = true;
+  if (d.fn(args, argc, *f->arena, r, &err)) return true;
+  return Fail(f, kErrBuiltin, "`" + std::string(d.name) + "`: " + err);
+}
+
+Value MakeSequence(Frame* f, const Value* items, uint32_t n, bool set) {
+  std::vector<Value> v(items, items + n);
+  f->arena_used = true;
+  return set ? f->arena->MakeSet(std::move(v)) : f->arena->MakeList(std::move(v));
+}
+
+Value MakeMapOf(Frame* f, const Value& keys, const Value* items, uint32_t n) {
+  std::vector<std::pair<std::string_view, Value>> entries;
+  entries.reserve(n);
+  f->arena_used = true;
+  for (uint32_t i = 0; i < n; ++i) entries.emplace_back(keys.list->items[i].sv(), items[i]);
+  return f->arena->MakeMap(std::move(entries));
+}
+
 }  // namespace
 
 Scratch& ThreadScratch() {
@@ -368,11 +394,7 @@ L_CALL: {
     for (uint32_t i = 0; i < argc; ++i) NEED(args[i]);
   }
   Value r;
-  std::string err;
-  f->arena_used = true;
-  if (!d.fn(args, argc, *f->arena, &r, &err)) {
-    FAIL(Fail(f, kErrBuiltin, "`" + std::string(d.name) + "`: " + err));
-  }
+  if (!CallBuiltin(f, d, args, argc, &r)) FAIL(false);
   sp = args;
   *sp++ = r;
   DISPATCH();
@@ -420,9 +442,7 @@ L_MKSET: {
   if (set) {
     for (uint32_t i = 0; i < n; ++i) NEED(items[i]);
   }
-  std::vector<Value> v(items, sp);
-  f->arena_used = true;
-  Value r = set ? f->arena->MakeSet(std::move(v)) : f->arena->MakeList(std::move(v));
+  Value r = MakeSequence(f, items, n, set);
   sp = items;
   *sp++ = r;
   DISPATCH();
@@ -430,12 +450,7 @@ L_MKSET: {
 L_MKMAP: {
   uint32_t n = in.b();
   Value* items = sp - n;
-  const std::vector<Value>& keys = K[in.a].list->items;
-  std::vector<std::pair<std::string_view, Value>> entries;
-  entries.reserve(n);
-  f->arena_used = true;
-  for (uint32_t i = 0; i < n; ++i) entries.emplace_back(keys[i].sv(), items[i]);
-  Value r = f->arena->MakeMap(std::move(entries));
+  Value r = MakeMapOf(f, K[in.a], items, n);
   sp = items;
   *sp++ = r;
   DISPATCH();

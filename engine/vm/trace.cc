@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/core/limits.h"
 #include "engine/vm/scan.h"
 #include "stdlib/builtins.h"
 
@@ -118,11 +119,31 @@ void TraceRead(Frame* f, std::string_view path, const Value& v, const Type* type
   for (const auto& [p, _] : f->trace->values) {
     if (p == path) return;
   }
+  static constexpr Limits kLimits{};
+  if (f->trace->values.size() >= kLimits.max_trace_values) return;  // bounded per rule
   if (IsContent(*f->code, path)) {
     f->trace->values.emplace_back(path, Summary(path, v, type));
     return;
   }
-  f->trace->values.emplace_back(path, type != nullptr ? ToJson(v, *type) : ToJson(v));
+  // Other values are bounded too (docs/limits.md): a long string keeps its
+  // start (cut at a UTF-8 boundary) and says how long it was; another value
+  // whose JSON passes 4 x the limit is replaced by a note.
+  const size_t max = kLimits.max_trace_value_bytes;
+  std::string json;
+  if (v.kind == Kind::kString && v.size > max) {
+    size_t cut = max;
+    while (cut > 0 && (static_cast<unsigned char>(v.str[cut]) & 0xC0) == 0x80) --cut;
+    std::string shown(v.str, cut);
+    shown += "... (" + std::to_string(v.size) + " bytes)";
+    json = ToJson(Value::StringRef(shown));
+  } else {
+    json = type != nullptr ? ToJson(v, *type) : ToJson(v);
+    if (json.size() > 4 * max) {
+      json = ToJson(Value::StringRef("(a value of " + std::to_string(json.size()) +
+                                     " bytes of JSON, not shown)"));
+    }
+  }
+  f->trace->values.emplace_back(path, std::move(json));
 }
 
 void TraceMatch(Frame* f, uint32_t group, uint32_t pat, std::string_view text) {

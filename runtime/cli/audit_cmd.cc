@@ -32,7 +32,9 @@ int AuditHook::Open(const std::string& dir, const Policy& policy, const std::str
   std::string error;
   audit::SubjectSources src;
   auto read = [&](const std::string& path, std::string* out) {
-    if (path.empty() || ReadFile(path, out, &error)) return true;
+    // The largest of the schema, catalog and accounts limits (docs/limits.md).
+    if (path.empty() || ReadFile(path, Limits{}.max_catalog_bytes, out, &error) == ReadStatus::kOk)
+      return true;
     std::fprintf(stderr, "error: %s\n", error.c_str());
     return false;
   };

@@ -97,29 +97,14 @@ int UsageError(const std::string& message, const char* usage) {
   return kExitUsage;
 }
 
-bool ReadFile(const std::string& path, std::string* out, std::string* error) {
-  if (path == "-") {
-    out->assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-    if (std::cin.bad()) {
-      *error = "cannot read standard input";
-      return false;
-    }
-    return true;
-  }
+ReadStatus ReadFile(const std::string& path, size_t max_bytes, std::string* out,
+                    std::string* error) {
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
+  if (path != "-" && std::filesystem::is_directory(path, ec)) {
     *error = "cannot read `" + path + "`: it is a directory";
-    return false;
+    return ReadStatus::kError;
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *error = "cannot read `" + path + "`: " + std::strerror(errno);
-    return false;
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  *out = std::move(ss).str();
-  return true;
+  return ReadCapped(path, max_bytes, out, error);
 }
 
 bool WriteFile(const std::string& path, std::string_view text, std::string* error) {
@@ -150,7 +135,7 @@ int LoadSchema(const std::string& schema_path, Loaded* out) {
   out->schema = &stdlib::Schema::Standard();
   if (schema_path.empty()) return kExitOk;
   std::string text, error;
-  if (!ReadFile(schema_path, &text, &error)) {
+  if (ReadFile(schema_path, Limits{}.max_schema_bytes, &text, &error) != ReadStatus::kOk) {
     std::fprintf(stderr, "error: %s\n", error.c_str());
     return kExitIo;
   }

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/core/read_file.h"
 #include "engine/engine.h"
 #include "stdlib/schema.h"
 
@@ -58,9 +59,11 @@ class Args {
 // Prints "error: <message>" and `usage` to stderr; returns kExitUsage.
 int UsageError(const std::string& message, const char* usage);
 
-// Reads a whole file ("-" = stdin). On failure sets *error ("cannot read
-// `x`: No such file or directory") and returns false.
-bool ReadFile(const std::string& path, std::string* out, std::string* error);
+// Reads a whole file ("-" = stdin), never more than `max_bytes` + 64 KiB
+// (engine/core/read_file.h). On failure sets *error ("cannot read `x`: no
+// such file or directory", "`x` is larger than the limit of N bytes").
+ReadStatus ReadFile(const std::string& path, size_t max_bytes, std::string* out,
+                    std::string* error);
 // Writes a whole file (atomically via rename). False with *error on failure.
 bool WriteFile(const std::string& path, std::string_view text, std::string* error);
 

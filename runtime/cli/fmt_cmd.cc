@@ -33,7 +33,7 @@ int RunFmt(int argc, char** argv) {
   for (const std::string& path : files) {
     SourceFile file{path, {}};
     std::string error;
-    if (!ReadFile(path, &file.text, &error)) {
+    if (ReadFile(path, Limits{}.max_source_bytes, &file.text, &error) != ReadStatus::kOk) {
       std::fprintf(stderr, "error: %s\n", error.c_str());
       io_error = true;
       continue;

@@ -89,8 +89,10 @@ void WriteAdmission(Writer* w, const ledger::Admission& a, const runtime::Budget
 
 int RouteBatch(const std::string& path, const std::string& ledger_url, const Loaded& l,
                const runtime::Catalog& catalog, const runtime::Accounts* accounts) {
+  // A traffic file is read whole, capped (docs/limits.md): 1 GiB.
+  constexpr size_t kMaxTrafficFileBytes = size_t{1} << 30;
   std::string input, io_error;
-  if (!ReadFile(path, &input, &io_error)) {
+  if (ReadFile(path, kMaxTrafficFileBytes, &input, &io_error) != ReadStatus::kOk) {
     std::fprintf(stderr, "error: %s\n", io_error.c_str());
     return kExitIo;
   }

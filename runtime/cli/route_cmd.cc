@@ -114,7 +114,16 @@ int RunRoute(int argc, char** argv) {
 
   std::string input, io_error;
   std::string request_path = args.Get("--request").empty() ? "-" : args.Get("--request");
-  if (!ReadFile(request_path, &input, &io_error)) {
+  if (ReadStatus rs = ReadFile(request_path, Limits{}.max_input_bytes + 3, &input, &io_error);
+      rs != ReadStatus::kOk) {
+    if (rs == ReadStatus::kTooLarge) {  // the decoder's own error, without reading it all
+      runtime::InputError big{"input_too_large",
+                              "decision input is more than the limit of " +
+                                  std::to_string(Limits{}.max_input_bytes) + " bytes",
+                              ""};
+      std::printf("%s\n", runtime::InputErrorJson(big).c_str());
+      return kExitFailed;
+    }
     std::fprintf(stderr, "error: %s\n", io_error.c_str());
     return kExitIo;
   }

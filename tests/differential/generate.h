@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -32,14 +33,18 @@ namespace tollgate::gen {
 class Rng {
  public:
   explicit Rng(uint64_t seed) : e_(seed) {}
+  // Draws every choice from `below` (a value in [0, n) for n > 0) instead:
+  // tests/fuzz feeds the fuzzer's bytes through it (FuzzedDataProvider).
+  explicit Rng(std::function<uint64_t(uint64_t n)> below) : below_(std::move(below)) {}
   // Uniform in [0, n).
-  uint64_t Below(uint64_t n) { return n == 0 ? 0 : e_() % n; }
+  uint64_t Below(uint64_t n) { return n == 0 ? 0 : below_ ? below_(n) % n : e_() % n; }
   bool Chance(int percent) { return Below(100) < static_cast<uint64_t>(percent); }
   template <typename T, size_t N>
   const T& Pick(const T (&a)[N]) { return a[Below(N)]; }
 
  private:
   std::mt19937_64 e_;
+  std::function<uint64_t(uint64_t)> below_;
 };
 
 struct PolicyShape {

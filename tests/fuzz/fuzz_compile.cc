@@ -1,6 +1,6 @@
 // libFuzzer target: CompileSource on arbitrary text (parser, checker,
 // compiler must never crash; a policy that compiles must also disassemble).
-// Not built by default; see build.sh.
+// Built by -DTOLLGATE_FUZZ=ON (docs/fuzzing.md).
 #include <cstdint>
 #include <string>
 

@@ -1,6 +1,6 @@
 // libFuzzer target: runtime::DecodeInput on arbitrary bytes, then evaluate
 // the decoded request with the VM and the reference interpreter on a fixed
-// policy and require they agree. Not built by default; see build.sh.
+// policy and require they agree. Built by -DTOLLGATE_FUZZ=ON (docs/fuzzing.md).
 #include <cstdint>
 #include <cstdlib>
 #include <string>

@@ -1,9 +1,13 @@
-// libFuzzer target: the fuzzer's bytes seed the random policy and input
-// generators (tests/differential/generate.h); the VM and the reference
-// interpreter must agree. Not built by default; see build.sh.
+// libFuzzer target: structured differential testing. Every choice of the
+// random policy and input generators (tests/differential/generate.h) is drawn
+// from the fuzzer's bytes through FuzzedDataProvider, so coverage feedback
+// steers the shapes of the policies and requests; the VM and the reference
+// interpreter must agree on each. Built by -DTOLLGATE_FUZZ=ON.
+#include <fuzzer/FuzzedDataProvider.h>
+
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "engine/engine.h"
@@ -14,17 +18,27 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace tollgate;
-  uint64_t seed = 0;
-  std::memcpy(&seed, data, size < 8 ? size : 8);
-  gen::Rng rng(seed);
-  Compiled c = CompileSource("gen.tg", gen::RandomPolicy(rng), {});
+  FuzzedDataProvider fdp(data, size);
+  // Exhausted bytes read as 0: every generator then takes its first choice,
+  // so generation always ends.
+  gen::Rng rng([&fdp](uint64_t n) { return fdp.ConsumeIntegralInRange<uint64_t>(0, n - 1); });
+  std::string src = gen::RandomPolicy(rng);
+  Compiled c = CompileSource("gen.tg", src, {});
   if (!c.policy) return 0;
-  vm::Record rec;
-  runtime::InputError err;
-  if (!runtime::DecodeInput(gen::RandomInput(rng), c.policy->schema(), {}, &rec, &err)) return 0;
-  vm::Decision vd, rd;
-  vm::Evaluate(c.policy->program(), rec, {}, &vd);
-  ref::Evaluate(c.policy->ast(), c.policy->schema(), rec, &rd);
-  if (!ref::Diff(rd, vd, c.policy->ast()).empty()) std::abort();
+  for (int i = 0; i < 4 && fdp.remaining_bytes() > 0; ++i) {
+    std::string json = gen::RandomInput(rng);
+    vm::Record rec;
+    runtime::InputError err;
+    if (!runtime::DecodeInput(json, c.policy->schema(), {}, &rec, &err)) continue;
+    vm::Decision vd, rd;
+    vm::Evaluate(c.policy->program(), rec, {}, &vd);
+    ref::Evaluate(c.policy->ast(), c.policy->schema(), rec, &rd);
+    std::string diff = ref::Diff(rd, vd, c.policy->ast());
+    if (!diff.empty()) {
+      std::fprintf(stderr, "VM and reference disagree: %s\n--- policy:\n%s\n--- input:\n%s\n",
+                   diff.c_str(), src.c_str(), json.c_str());
+      std::abort();
+    }
+  }
   return 0;
 }
