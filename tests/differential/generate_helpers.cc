@@ -136,6 +136,11 @@ class PolicyGen {
       s += "const default_tenant: " + shape.substr(4, shape.size() - 5) +
            " = {models: " + SetLit() + ", suspended: " + (r_.Chance(50) ? "true" : "false") + "}\n";
     }
+    if (r_.Chance(40)) {
+      // A named condition, inlined by the checker where rules use it.
+      let_ = true;
+      s += "let c0 = " + BoolE(1) + "\n";
+    }
     int n = shape_.min_rules + static_cast<int>(r_.Below(shape_.max_rules - shape_.min_rules + 1));
     for (int i = 0; i < n; ++i) s += Rule(i);
     return s;
@@ -525,7 +530,8 @@ class PolicyGen {
 
   std::string Rule(int i) {
     std::string s = "rule r" + std::to_string(i);
-    if (r_.Chance(30)) s += r_.Chance(50) ? " mode shadow" : " mode advisory";
+    if (let_ && r_.Chance(20)) s += r_.Chance(50) ? " mode shadow when c0" : " mode advisory when c0";
+    else if (r_.Chance(30)) s += r_.Chance(50) ? " mode shadow" : " mode advisory";
     else if (r_.Chance(10)) s += " mode enforce";
     if (r_.Chance(35)) s += r_.Chance(60) ? " on_error skip" : " on_error deny";
     s += " {\n";
@@ -552,7 +558,7 @@ class PolicyGen {
         s += "  when " + BoolE(0) + "\n";
       }
     } else if (!r_.Chance(8)) {
-      s += "  when " + BoolE(0) + "\n";
+      s += "  when " + std::string(let_ && r_.Chance(30) ? "c0 and " : "") + BoolE(0) + "\n";
     }
     int n = 1 + static_cast<int>(r_.Below(3));
     for (int k = 0; k < n; ++k) s += "  " + Effect(i) + "\n";
@@ -564,6 +570,7 @@ class PolicyGen {
   PolicyShape shape_;
   std::vector<Fn> fns_;
   bool has_exists_ = false;
+  bool let_ = false;  // the policy declares `let c0`
   std::vector<std::string> detectors_;
   std::vector<std::string> msg_locals_, str_locals_;
   std::vector<std::pair<std::string, T>> guarded_;  // optional fields under an `exists` guard
