@@ -51,6 +51,8 @@ uint64_t EnvOr(const char* name, uint64_t def) {
 
 struct Stats {
   uint64_t evaluations = 0, require_checks = 0, mismatches = 0, rejected = 0, bad_inputs = 0;
+  uint64_t composed = 0;  // policies compiled from two files
+  uint64_t lets = 0;      // policies declaring a let
   uint64_t denies = 0, errors = 0, fired = 0, rule_error_denies = 0, require_errors = 0;
   uint64_t data_policies = 0, clock_filled = 0;
   int reported = 0;
@@ -132,8 +134,21 @@ TEST(Differential, RandomPoliciesAgree) {
     gen::PolicyShape shape;
     shape.data = true;
     std::string src = gen::RandomPolicy(rng, shape);
-    Compiled c = CompileSource(GenDir() + "/gen.tg", src, {});
+    // Every third policy is composed of two files (its last rule in the
+    // second): one program, the same decisions as the reference's merged AST.
+    size_t split = src.rfind("\nrule ");
+    Compiled c;
+    if (seed % 3 == 0 && split != std::string::npos && src.find("\nrule ") < split) {
+      std::vector<SourceText> files;
+      files.push_back({GenDir() + "/gen.tg", src.substr(0, split + 1)});
+      files.push_back({GenDir() + "/gen_more.tg", "policy \"gen\"\n" + src.substr(split + 1)});
+      c = CompileSources(std::move(files), {});
+      ++st.composed;
+    } else {
+      c = CompileSource(GenDir() + "/gen.tg", src, {});
+    }
     st.data_policies += src.find("\ndata tenants") != std::string::npos;
+    st.lets += src.find("\nlet c0 = ") != std::string::npos;
     if (!c.policy) {
       ++st.rejected;
       for (const Diagnostic& d : c.diagnostics.items()) {
@@ -171,14 +186,16 @@ TEST(Differential, RandomPoliciesAgree) {
               "%llu policies rejected, %llu inputs rejected; %llu denies (%llu rule_error), "
               "%llu ended with a runtime error (%.1f%% completed without error), "
               "%llu require checks errored, %llu rules fired, %llu policies with data, "
-              "%llu inputs with context.time from the clock\n",
+              "%llu inputs with context.time from the clock, %llu policies of two files, "
+              "%llu with a let\n",
               (unsigned long long)st.evaluations, (unsigned long long)st.require_checks,
               (unsigned long long)st.mismatches, (unsigned long long)st.rejected,
               (unsigned long long)st.bad_inputs, (unsigned long long)st.denies,
               (unsigned long long)st.rule_error_denies, (unsigned long long)st.errors,
               compared ? 100.0 * double(compared - st.errors) / double(compared) : 0.0,
               (unsigned long long)st.require_errors, (unsigned long long)st.fired,
-              (unsigned long long)st.data_policies, (unsigned long long)st.clock_filled);
+              (unsigned long long)st.data_policies, (unsigned long long)st.clock_filled,
+              (unsigned long long)st.composed, (unsigned long long)st.lets);
   for (const auto& [kind, v] : st.kinds)
     std::printf("  mismatching %-16s %8llu times, first at %s\n", kind.c_str(),
                 (unsigned long long)v.first, v.second.c_str());
@@ -198,6 +215,8 @@ TEST(Differential, RandomPoliciesAgree) {
   EXPECT_GE((compared - st.errors) * 2, compared) << "fewer than 50% of evaluations completed without error";
   EXPECT_GT(st.data_policies, 0u);
   EXPECT_GT(st.clock_filled, 0u);
+  EXPECT_GT(st.composed, 0u);
+  EXPECT_GT(st.lets, 0u);
 }
 
 // Every example policy on every example request (policies/requests/*.json).
