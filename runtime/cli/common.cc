@@ -12,6 +12,7 @@
 #include <system_error>
 
 #include "runtime/cli/commands.h"
+#include "runtime/input.h"
 
 namespace tollgate::cli {
 
@@ -205,6 +206,24 @@ bool CollectPolicyFiles(const std::vector<std::string>& paths, std::vector<std::
     }
   }
   return ok;
+}
+
+int ReadDecisionInput(const Args& args, std::string* out) {
+  std::string error;
+  const std::string path = args.Get("--request").empty() ? "-" : args.Get("--request");
+  // + 3: a byte order mark does not count (DecodeInput skips it).
+  ReadStatus rs = ReadFile(path, Limits{}.max_input_bytes + 3, out, &error);
+  if (rs == ReadStatus::kOk) return 0;
+  if (rs == ReadStatus::kTooLarge) {  // the decoder's own error, without reading it all
+    runtime::InputError big{"input_too_large",
+                            "decision input is more than the limit of " +
+                                std::to_string(Limits{}.max_input_bytes) + " bytes",
+                            ""};
+    std::printf("%s\n", runtime::InputErrorJson(big).c_str());
+    return kExitFailed;
+  }
+  std::fprintf(stderr, "error: %s\n", error.c_str());
+  return kExitIo;
 }
 
 }  // namespace tollgate::cli

@@ -64,6 +64,11 @@ int UsageError(const std::string& message, const char* usage);
 // such file or directory", "`x` is larger than the limit of N bytes").
 ReadStatus ReadFile(const std::string& path, size_t max_bytes, std::string* out,
                     std::string* error);
+// Reads the decision input named by --request (default "-", stdin), capped at
+// Limits::max_input_bytes (+ 3 for a byte order mark). Returns 0; or, when the
+// input is too large, prints the decoder's `input_too_large` error JSON on
+// stdout and returns kExitFailed; or prints the I/O error and returns kExitIo.
+int ReadDecisionInput(const Args& args, std::string* out);
 // Writes a whole file (atomically via rename). False with *error on failure.
 bool WriteFile(const std::string& path, std::string_view text, std::string* error);
 

@@ -93,21 +93,7 @@ std::string AuditedDecision(const Loaded& l, const vm::Record& rec, const vm::Re
 
 int EvalOne(const Args& args, const Loaded& l, AuditHook& hook) {
   std::string json, error;
-  // + 3: a byte order mark does not count (DecodeInput skips it).
-  if (ReadStatus rs = ReadFile(args.Get("--request").empty() ? "-" : args.Get("--request"),
-                               Limits{}.max_input_bytes + 3, &json, &error);
-      rs != ReadStatus::kOk) {
-    if (rs == ReadStatus::kTooLarge) {  // the decoder's own error, without reading it all
-      runtime::InputError big{"input_too_large",
-                              "decision input is more than the limit of " +
-                                  std::to_string(Limits{}.max_input_bytes) + " bytes",
-                              ""};
-      std::printf("%s\n", runtime::InputErrorJson(big).c_str());
-      return kExitFailed;
-    }
-    std::fprintf(stderr, "error: %s\n", error.c_str());
-    return kExitIo;
-  }
+  if (int rc = ReadDecisionInput(args, &json); rc != 0) return rc;
   vm::Record rec, cand;
   runtime::InputError ierr;
   vm::Decision d;

@@ -112,21 +112,8 @@ int RunRoute(int argc, char** argv) {
                       has_accounts ? &accounts : nullptr);
   }
 
-  std::string input, io_error;
-  std::string request_path = args.Get("--request").empty() ? "-" : args.Get("--request");
-  if (ReadStatus rs = ReadFile(request_path, Limits{}.max_input_bytes + 3, &input, &io_error);
-      rs != ReadStatus::kOk) {
-    if (rs == ReadStatus::kTooLarge) {  // the decoder's own error, without reading it all
-      runtime::InputError big{"input_too_large",
-                              "decision input is more than the limit of " +
-                                  std::to_string(Limits{}.max_input_bytes) + " bytes",
-                              ""};
-      std::printf("%s\n", runtime::InputErrorJson(big).c_str());
-      return kExitFailed;
-    }
-    std::fprintf(stderr, "error: %s\n", io_error.c_str());
-    return kExitIo;
-  }
+  std::string input;
+  if (int rc = ReadDecisionInput(args, &input); rc != 0) return rc;
   std::string rerr;
   auto router = runtime::Router::Create(*l.policy, catalog, has_accounts ? &accounts : nullptr,
                                         {}, &rerr);
