@@ -144,8 +144,9 @@ bool GetInt(Ctx* c, const rj::Value& obj, const char* name, std::string_view pat
 
 bool ParseUpstream(Ctx* c, const rj::Value& v, Upstream* up) {
   if (!v.IsObject()) return c->Fail("upstream", "must be an object");
-  if (!CheckKeys(c, "upstream", v, {"base_url", "auth"})) return false;
+  if (!CheckKeys(c, "upstream", v, {"base_url", "auth", "model"})) return false;
   if (!GetString(c, v, "base_url", "upstream.base_url", true, &up->base_url)) return false;
+  if (!GetString(c, v, "model", "upstream.model", false, &up->model)) return false;
   if (up->base_url.rfind("https://", 0) != 0 && up->base_url.rfind("http://", 0) != 0) {
     return c->Fail("upstream.base_url", "must start with `https://` or `http://`, got `" +
                                             up->base_url + "`");
@@ -230,6 +231,10 @@ bool ParseEndpoint(Ctx* c, const rj::Value& v, Endpoint* e) {
   const rj::Value* up = Member(v, "upstream");
   if (!up) return c->Fail("upstream", "is missing");
   if (!ParseUpstream(c, *up, &e->upstream)) return false;
+  if (e->upstream.model.empty()) {
+    size_t slash = e->model.find('/');
+    e->upstream.model = slash == std::string::npos ? e->model : e->model.substr(slash + 1);
+  }
 
   const rj::Value* pr = Member(v, "pricing");
   if (!pr) return c->Fail("pricing", "is missing");

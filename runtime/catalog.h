@@ -64,6 +64,10 @@ struct Upstream {
   AuthType auth = AuthType::kNone;
   std::string env;     // environment variable holding the key (never the key)
   std::string header;  // kHeader: header name, e.g. "x-api-key"
+  // The model name sent upstream ("model" of the forwarded body). Empty in
+  // the file: the endpoint's model id without its vendor prefix
+  // (`openai/gpt-4o` -> `gpt-4o`), filled on Load.
+  std::string model;
 };
 
 struct Endpoint {

@@ -244,6 +244,14 @@ struct AuditLog::Impl {
     *line += e.decision.empty() ? std::string_view("null") : std::string_view(e.decision);
     *line += ",\"endpoints\":";
     *line += e.endpoints.empty() ? std::string_view("null") : std::string_view(e.endpoints);
+    if (!e.gateway.empty()) {
+      *line += ",\"gateway\":";
+      *line += e.gateway;
+    }
+    if (!e.shadow.empty()) {
+      *line += ",\"shadow\":";
+      *line += e.shadow;
+    }
     Seal(line);
     ++file_records;
   }
@@ -393,12 +401,23 @@ Ticket AuditLog::Append(Entry&& entry) {
     Pending& p = impl_->queue.emplace_back();
     p.entry = std::move(entry);
     p.seq = t.seq = ++impl_->next_seq;
-    p.id = impl_->ids.Next(now, &p.ms);
+    if (p.entry.id.empty()) {
+      p.id = impl_->ids.Next(now, &p.ms);
+    } else {  // an id handed out earlier by NewId (a streamed answer's headers carry it)
+      p.id = std::move(p.entry.id);
+      p.ms = internal::IdMillis(p.id);
+    }
     t.id = p.id;
     wake = impl_->writer_waiting;
   }
   if (wake) impl_->work_cv.notify_one();
   return t;
+}
+
+std::string AuditLog::NewId() {
+  int64_t ms;
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->ids.Next(NowMillis(), &ms);
 }
 
 bool AuditLog::WaitDurable(uint64_t seq) {

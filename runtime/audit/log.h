@@ -126,6 +126,16 @@ struct Entry {
   // empty = none. Reserved for the ledger (issue 8): replay will feed them
   // back as evaluation inputs.
   std::string counters;
+  // The HTTP gateway's outcome of the request (a JSON object: endpoint that
+  // answered, attempts, upstream status, usage, settled cost, stream state);
+  // empty = none (CLI decisions). Replay ignores it.
+  std::string gateway;
+  // Whole-policy shadow: the candidate version's decision and how it differs
+  // (a JSON object); empty = no shadow policy loaded. Replay ignores it.
+  std::string shadow;
+  // The decision id, when it had to be known before the record (NewId);
+  // empty = Append makes one.
+  std::string id;
 };
 
 struct Ticket {
@@ -155,6 +165,10 @@ class AuditLog {
   // Queues one record; returns its ticket (seq 0 after a failure). Blocks
   // only while Options::max_queue records are already waiting.
   Ticket Append(Entry&& entry);
+
+  // A decision id for a record appended later (Entry::id): a gateway sends
+  // the id in a streamed answer's headers before the outcome is known.
+  std::string NewId();
 
   // Blocks until record `seq` (and all before it) is durable. False when the
   // log failed. Cost: none when already durable.

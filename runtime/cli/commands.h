@@ -23,5 +23,6 @@ int RunReplay(int argc, char** argv);  // audit_cmd.cc
 int RunAudit(int argc, char** argv);   // audit_cmd.cc
 int RunStore(int argc, char** argv);   // audit_cmd.cc
 int RunSpend(int argc, char** argv);   // spend_cmd.cc
+int RunServe(int argc, char** argv);   // serve_cmd.cc
 
 }  // namespace tollgate::cli

@@ -29,6 +29,7 @@ constexpr Command kCommands[] = {
     {"audit", tollgate::cli::RunAudit, "verify, show and export the decision log"},
     {"store", tollgate::cli::RunStore, "list and show the stored policy versions"},
     {"spend", tollgate::cli::RunSpend, "print budget spend and rate-limit use from a ledger"},
+    {"serve", tollgate::cli::RunServe, "run the OpenAI-compatible HTTP gateway"},
 };
 
 void PrintUsage(FILE* out) {

@@ -1,0 +1,88 @@
+// The gateway's configuration: one JSON file, every member optional.
+//
+// ## Format (docs/gateway.md has the reference)
+//
+//   {"listen": "127.0.0.1:8080", "threads": 0,
+//    "policy": ["policies/example.tg"], "schema": "",
+//    "catalog": "policies/catalog.json", "accounts": "policies/accounts.json",
+//    "keys": "policies/keys.json",
+//    "ledger": "sqlite:tollgate-data/ledger.db", "audit": "tollgate-data/audit",
+//    "admin_token_env": "TOLLGATE_ADMIN_TOKEN",
+//    "limits":   {"max_body_bytes": 4194304, "max_header_bytes": 16384,
+//                 "read_timeout_ms": 15000, "max_connections": 4096},
+//    "upstream": {"connect_timeout_ms": 3000, "first_byte_timeout_ms": 60000,
+//                 "idle_timeout_ms": 60000, "max_idle_per_endpoint": 64,
+//                 "max_response_bytes": 16777216, "max_attempts": 3},
+//    "drain_timeout_ms": 30000, "access_log": true}
+//
+// Relative paths are resolved against the config file's directory. Without a
+// config file (a bare `tollgate serve`) the defaults above apply, the shipped
+// files are looked up in the working directory first and then in the source
+// tree tollgate was built from; the ledger and audit paths stay relative to
+// the working directory. "audit": "" and "ledger": "" turn those parts off.
+//
+// ## Errors
+// LoadConfig returns false with a one-line *error naming the member
+// ("config `gw.json`: `limits.max_body_bytes` must be a positive integer").
+// Unknown members are errors (a typo must not silently keep a default).
+//
+// Thread safety: plain data.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tollgate::gateway {
+
+struct HttpLimits {
+  uint64_t max_body_bytes = 4u << 20;    // request body; larger: 413 request_too_large
+  uint32_t max_header_bytes = 16u << 10; // request line + headers; larger: 431
+  int64_t read_timeout_ms = 15'000;      // headers + body of one request (slow clients)
+  int64_t idle_timeout_ms = 60'000;      // keep-alive connection with no request
+  uint32_t max_connections = 4096;       // above: the connection is closed at once
+};
+
+struct UpstreamOptions {
+  int64_t connect_timeout_ms = 3'000;
+  int64_t first_byte_timeout_ms = 60'000;  // request sent -> response headers
+  int64_t idle_timeout_ms = 60'000;        // between two reads of the body / stream
+  uint32_t max_idle_per_endpoint = 64;     // pooled keep-alive connections per host
+  uint64_t max_response_bytes = 16u << 20; // a non-streamed upstream answer
+  uint32_t max_attempts = 3;               // endpoints tried (primary + fallbacks)
+};
+
+struct Config {
+  std::string listen = "127.0.0.1:8080";
+  std::string host = "127.0.0.1";  // from listen
+  uint16_t port = 8080;            // from listen; 0 = any free port
+  int threads = 0;                 // 0 = one per core
+  std::vector<std::string> policy = {"policies/example.tg"};
+  std::string schema;
+  std::string catalog = "policies/catalog.json";
+  std::string accounts = "policies/accounts.json";
+  std::string keys = "policies/keys.json";
+  std::string ledger = "sqlite:tollgate-data/ledger.db";
+  std::string audit = "tollgate-data/audit";
+  bool audit_sync = true;          // fdatasync each batch before answering
+  std::string admin_token_env = "TOLLGATE_ADMIN_TOKEN";
+  std::string decide_token_env;    // when set: /v1/decide needs this bearer token
+  int64_t drain_timeout_ms = 30'000;
+  bool access_log = true;
+  HttpLimits limits;
+  UpstreamOptions upstream;
+  std::string source;              // the config file ("" = embedded defaults)
+};
+
+// Reads and validates `path`; relative paths in it become relative to its
+// directory. False with *error (one line).
+bool LoadConfig(const std::string& path, Config* out, std::string* error);
+
+// The embedded defaults, with the shipped files found in the working
+// directory or else in the source tree (see above).
+Config DefaultConfig();
+
+// Parses "HOST:PORT" (IPv4, a name, or [IPv6]). False with *error.
+bool ParseListen(const std::string& listen, std::string* host, uint16_t* port, std::string* error);
+
+}  // namespace tollgate::gateway

@@ -1,0 +1,115 @@
+// Prometheus metrics (metrics.h).
+#include "runtime/gateway/metrics.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "engine/core/money.h"
+
+namespace tollgate::gateway {
+
+void Histogram::Observe(int64_t ns) {
+  size_t i = std::lower_bound(kBoundsNs.begin(), kBoundsNs.end(), ns) - kBoundsNs.begin();
+  buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  sum_ns_.fetch_add(ns, std::memory_order_relaxed);
+}
+
+int64_t Histogram::Quantile(double q) const {
+  uint64_t n = count_.load(std::memory_order_relaxed);
+  if (n == 0) return 0;
+  uint64_t want = static_cast<uint64_t>(q * static_cast<double>(n) + 0.5), seen = 0;
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    seen += buckets_[i].load(std::memory_order_relaxed);
+    if (seen >= want) return i < kBoundsNs.size() ? kBoundsNs[i] : kBoundsNs.back();
+  }
+  return kBoundsNs.back();
+}
+
+void Histogram::Render(std::string_view name, std::string_view help, std::string* out) const {
+  char buf[160];
+  std::string n(name);
+  out->append("# HELP " + n + " " + std::string(help) + "\n# TYPE " + n + " histogram\n");
+  uint64_t cum = 0;
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    cum += buckets_[i].load(std::memory_order_relaxed);
+    if (i < kBoundsNs.size()) {
+      std::snprintf(buf, sizeof buf, "%s_bucket{le=\"%g\"} %llu\n", n.c_str(),
+                    static_cast<double>(kBoundsNs[i]) / 1e9, static_cast<unsigned long long>(cum));
+    } else {
+      std::snprintf(buf, sizeof buf, "%s_bucket{le=\"+Inf\"} %llu\n", n.c_str(),
+                    static_cast<unsigned long long>(cum));
+    }
+    out->append(buf);
+  }
+  std::snprintf(buf, sizeof buf, "%s_sum %.9f\n%s_count %llu\n", n.c_str(),
+                static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9, n.c_str(),
+                static_cast<unsigned long long>(count_.load(std::memory_order_relaxed)));
+  out->append(buf);
+}
+
+std::string Label(std::string_view name, std::string_view value) {
+  std::string s(name);
+  s += "=\"";
+  for (char c : value) {
+    if (c == '\\' || c == '"') {
+      s += '\\';
+      s += c;
+    } else if (c == '\n') {
+      s += "\\n";
+    } else {
+      s += c;
+    }
+  }
+  s += '"';
+  return s;
+}
+
+void CounterFamily::Add(const std::string& labels, int64_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  values_[labels] += n;
+}
+
+void CounterFamily::Render(std::string_view name, std::string_view help, std::string* out,
+                           bool money) const {
+  std::string n(name);
+  out->append("# HELP " + n + " " + std::string(help) + "\n# TYPE " + n + " counter\n");
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [labels, v] : values_) {
+    out->append(n);
+    if (!labels.empty()) out->append("{" + labels + "}");
+    out->push_back(' ');
+    out->append(money ? FormatMicros(v) : std::to_string(v));
+    out->push_back('\n');
+  }
+}
+
+std::string Metrics::Render(std::string_view version, std::string_view shadow) const {
+  std::string out;
+  out.reserve(8192);
+  http_requests.Render("tollgate_http_requests_total", "HTTP requests answered, by path and status",
+                       &out);
+  decisions.Render("tollgate_decisions_total", "decisions by outcome, code and deciding rule", &out);
+  upstream_errors.Render("tollgate_upstream_errors_total", "failed upstream attempts by endpoint and kind",
+                         &out);
+  spend_micros.Render("tollgate_spend_usd_total", "settled spend charged to each budget (USD)", &out,
+                      true);
+  shadow_differences.Render("tollgate_shadow_differences_total",
+                            "requests the shadow policy decided differently, by kind and rule", &out);
+  out.append("# HELP tollgate_fallbacks_total attempts moved to the next endpoint\n"
+             "# TYPE tollgate_fallbacks_total counter\ntollgate_fallbacks_total " +
+             std::to_string(fallbacks.load()) + "\n");
+  out.append("# HELP tollgate_connections open client connections\n"
+             "# TYPE tollgate_connections gauge\ntollgate_connections " +
+             std::to_string(connections.load()) + "\n");
+  out.append("# HELP tollgate_policy_info the live and shadow policy versions\n"
+             "# TYPE tollgate_policy_info gauge\ntollgate_policy_info{" + Label("version", version) +
+             "," + Label("shadow", shadow) + "} 1\n");
+  processing.Render("tollgate_processing_seconds",
+                    "tollgate's own processing per request (all but waiting for the upstream)", &out);
+  upstream.Render("tollgate_upstream_seconds", "upstream time per request (sent to complete)", &out);
+  total.Render("tollgate_request_seconds", "total time per request", &out);
+  return out;
+}
+
+}  // namespace tollgate::gateway

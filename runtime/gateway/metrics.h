@@ -1,0 +1,78 @@
+// The gateway's metrics, rendered in the Prometheus text format (GET /metrics).
+//
+//   tollgate_http_requests_total{path,status}       every HTTP request answered
+//   tollgate_decisions_total{outcome,code,rule}      every decision (chat + decide)
+//   tollgate_processing_seconds                      tollgate's own time per request
+//                                                    (everything but waiting for upstream)
+//   tollgate_upstream_seconds                        request sent -> answer complete
+//   tollgate_request_seconds                         total, first byte in -> last byte out
+//   tollgate_upstream_errors_total{endpoint,kind}    connect, timeout, status_429, status_5xx, ...
+//   tollgate_fallbacks_total                         attempts moved to the next endpoint
+//   tollgate_spend_usd_total{budget}                 settled spend charged to each budget
+//   tollgate_shadow_differences_total{kind,rule}     live vs shadow policy (outcome, status,
+//                                                    route, redactions)
+//   tollgate_connections                             open client connections
+//   tollgate_policy_info{version,shadow}             the live (and shadow) version
+//
+// Thread safety: every method may be called from any thread. Cost: a
+// histogram observation is two relaxed atomic adds; a labelled counter takes
+// one short mutex.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+namespace tollgate::gateway {
+
+class Histogram {
+ public:
+  static constexpr std::array<int64_t, 20> kBoundsNs = {
+      5'000,       10'000,      25'000,      50'000,        100'000,       250'000,    500'000,
+      1'000'000,   2'500'000,   5'000'000,   10'000'000,    25'000'000,    50'000'000, 100'000'000,
+      250'000'000, 500'000'000, 1'000'000'000, 2'500'000'000, 10'000'000'000, 60'000'000'000};
+  void Observe(int64_t ns);
+  void Render(std::string_view name, std::string_view help, std::string* out) const;
+  // Approximate quantile (upper bound of the bucket), ns; 0 when empty.
+  int64_t Quantile(double q) const;
+
+ private:
+  std::array<std::atomic<uint64_t>, kBoundsNs.size() + 1> buckets_{};
+  std::atomic<uint64_t> count_{0};
+  std::atomic<int64_t> sum_ns_{0};
+};
+
+// A counter family keyed by its rendered label set (`outcome="deny",code="x"`).
+class CounterFamily {
+ public:
+  void Add(const std::string& labels, int64_t n = 1);
+  void Render(std::string_view name, std::string_view help, std::string* out,
+              bool money = false) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, int64_t> values_;
+};
+
+// `name="value"` with the value escaped for the text format.
+std::string Label(std::string_view name, std::string_view value);
+
+struct Metrics {
+  CounterFamily http_requests;
+  CounterFamily decisions;
+  CounterFamily upstream_errors;
+  CounterFamily spend_micros;  // rendered as USD
+  CounterFamily shadow_differences;
+  std::atomic<uint64_t> fallbacks{0};
+  std::atomic<int64_t> connections{0};
+  Histogram processing, upstream, total;
+
+  // The whole exposition; `version` and `shadow` label tollgate_policy_info.
+  std::string Render(std::string_view version, std::string_view shadow) const;
+};
+
+}  // namespace tollgate::gateway

@@ -1,0 +1,823 @@
+// The HTTP gateway server (server.h): listener, sessions, endpoints.
+#include "runtime/gateway/server.h"
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <spdlog/spdlog.h>
+
+#include <utility>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <thread>
+
+#include "runtime/gateway/upstream.h"
+#include "runtime/router.h"
+#include "stdlib/builtins.h"
+
+namespace tollgate::gateway {
+namespace {
+
+namespace beast = boost::beast;
+using tcp = net::ip::tcp;
+using net::use_awaitable;
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+int64_t MonoNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Holds responses until their audit record is durable. The audit writer's
+// callback wakes the waiting coroutines on their own (single-threaded)
+// io_context, so a wake-up can never race with the wait it ends.
+class DurableWaiter {
+ public:
+  void Attach(audit::AuditLog* log) {
+    log_ = log;
+    if (log_) log_->SetDurableCallback([this](uint64_t seq) { OnDurable(seq); });
+  }
+  net::awaitable<void> Wait(uint64_t seq) {
+    if (!log_ || seq == 0 || log_->durable_seq() >= seq || log_->failed()) co_return;
+    auto ex = co_await net::this_coro::executor;
+    net::steady_timer timer(ex, net::steady_timer::time_point::max());
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (log_->durable_seq() >= seq || log_->failed()) co_return;
+      waiting_.emplace(seq, Waiter{ex, &timer});
+    }
+    boost::system::error_code ec;
+    co_await timer.async_wait(net::redirect_error(use_awaitable, ec));
+  }
+
+ private:
+  struct Waiter {
+    net::any_io_executor ex;
+    net::steady_timer* timer;
+  };
+  void OnDurable(uint64_t seq) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto end = waiting_.upper_bound(seq);
+    for (auto it = waiting_.begin(); it != end; ++it) {
+      net::steady_timer* t = it->second.timer;
+      net::post(it->second.ex, [t] { t->cancel(); });
+    }
+    waiting_.erase(waiting_.begin(), end);
+  }
+  audit::AuditLog* log_ = nullptr;
+  std::mutex mu_;
+  std::multimap<uint64_t, Waiter> waiting_;
+};
+
+struct Worker {
+  net::io_context io{1};
+  std::unique_ptr<UpstreamPool> pool;
+};
+// The worker whose io_context runs on this thread (one per thread).
+thread_local Worker* tl_worker = nullptr;
+
+// Parses "data: {...}" lines of an SSE stream as they pass: the usage chunk
+// and the delivered text (to estimate tokens when the stream is cut).
+struct SseTracker {
+  std::string line;
+  int64_t prompt = -1, completion = -1;
+  std::string text;
+  bool done = false;
+  void Feed(std::string_view piece) {
+    for (char c : piece) {
+      if (c == '\n') {
+        Line();
+        line.clear();
+      } else if (line.size() < (1u << 20)) {
+        line.push_back(c);
+      }
+    }
+  }
+  void Line() {
+    std::string_view l = line;
+    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+    if (l.rfind("data:", 0) != 0) return;
+    l.remove_prefix(5);
+    while (!l.empty() && l.front() == ' ') l.remove_prefix(1);
+    if (l == "[DONE]") {
+      done = true;
+      return;
+    }
+    rapidjson::Document d;
+    d.Parse(l.data(), l.size());
+    if (d.HasParseError() || !d.IsObject()) return;
+    auto u = d.FindMember("usage");
+    if (u != d.MemberEnd() && u->value.IsObject()) {
+      auto p = u->value.FindMember("prompt_tokens");
+      auto q = u->value.FindMember("completion_tokens");
+      if (p != u->value.MemberEnd() && p->value.IsInt64()) prompt = p->value.GetInt64();
+      if (q != u->value.MemberEnd() && q->value.IsInt64()) completion = q->value.GetInt64();
+    }
+    auto ch = d.FindMember("choices");
+    if (ch != d.MemberEnd() && ch->value.IsArray()) {
+      for (const auto& c : ch->value.GetArray()) {
+        if (!c.IsObject()) continue;
+        auto delta = c.FindMember("delta");
+        if (delta == c.MemberEnd() || !delta->value.IsObject()) continue;
+        auto content = delta->value.FindMember("content");
+        if (content != delta->value.MemberEnd() && content->value.IsString() &&
+            text.size() < (16u << 20)) {
+          text.append(content->value.GetString(), content->value.GetStringLength());
+        }
+      }
+    }
+  }
+};
+
+void UsageOf(std::string_view body, Outcome* o) {
+  rapidjson::Document d;
+  d.Parse(body.data(), body.size());
+  if (d.HasParseError() || !d.IsObject()) return;
+  auto u = d.FindMember("usage");
+  if (u == d.MemberEnd() || !u->value.IsObject()) return;
+  auto p = u->value.FindMember("prompt_tokens");
+  auto q = u->value.FindMember("completion_tokens");
+  if (p != u->value.MemberEnd() && p->value.IsInt64()) o->prompt_tokens = p->value.GetInt64();
+  if (q != u->value.MemberEnd() && q->value.IsInt64()) o->completion_tokens = q->value.GetInt64();
+}
+
+std::string Bearer(const Request& req) {
+  auto it = req.find(http::field::authorization);
+  if (it == req.end()) return {};
+  std::string_view v(it->value().data(), it->value().size());
+  if (v.size() > 7 && (v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer ")) {
+    v.remove_prefix(7);
+    while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+    return std::string(v);
+  }
+  return {};
+}
+
+bool QueryFlag(std::string_view target, std::string_view name) {
+  size_t q = target.find('?');
+  if (q == std::string_view::npos) return false;
+  std::string_view qs = target.substr(q + 1);
+  while (!qs.empty()) {
+    size_t amp = qs.find('&');
+    std::string_view kv = qs.substr(0, amp);
+    if (kv == name || kv == std::string(name) + "=1" || kv == std::string(name) + "=true") return true;
+    if (amp == std::string_view::npos) break;
+    qs.remove_prefix(amp + 1);
+  }
+  return false;
+}
+
+}  // namespace
+
+struct Server::Impl {
+  Service& svc;
+  const Config& cfg;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::unique_ptr<net::signal_set> signals;
+  net::thread_pool blocking{2};
+  DurableWaiter waiter;
+  std::atomic<bool> draining{false};
+  std::atomic<int64_t> in_flight{0};
+  std::atomic<size_t> next_worker{0};
+  bool offload_ledger = false;
+  uint16_t port = 0;
+
+  explicit Impl(Service& s) : svc(s), cfg(s.config()) {}
+
+  Worker& worker0() { return *workers[0]; }
+
+  // Runs `f` on the blocking pool; the coroutine resumes on its own thread.
+  template <typename F>
+  net::awaitable<void> OffThread(F f) {
+    co_await net::co_spawn(blocking, [&]() -> net::awaitable<void> {
+      f();
+      co_return;
+    }, use_awaitable);
+  }
+
+  // --- responses ---
+  void Common(Response* res, const Exchange* x) {
+    res->set(http::field::server, "tollgate");
+    if (x && x->live) res->set("x-tollgate-policy-version", x->live->version);
+    if (x && !x->decision_id.empty()) res->set("x-tollgate-decision-id", x->decision_id);
+  }
+  net::awaitable<bool> Send(beast::tcp_stream& stream, Response& res, const Request* req,
+                            const std::string& path) {
+    if (req) res.keep_alive(req->keep_alive() && !draining.load());
+    else res.keep_alive(false);
+    res.prepare_payload();
+    svc.metrics().http_requests.Add(Label("path", path) + "," + Label("status", std::to_string(res.result_int())));
+    boost::system::error_code ec;
+    stream.expires_after(std::chrono::milliseconds(cfg.limits.read_timeout_ms));
+    co_await http::async_write(stream, res, net::redirect_error(use_awaitable, ec));
+    co_return !ec && res.keep_alive();
+  }
+  Response Json(int status, std::string body, unsigned version = 11) {
+    Response res{static_cast<http::status>(status), version};
+    res.set(http::field::content_type, "application/json");
+    res.body() = std::move(body);
+    return res;
+  }
+
+  // --- handlers ---
+  net::awaitable<bool> Handle(beast::tcp_stream& stream, Request& req);
+  net::awaitable<bool> Chat(beast::tcp_stream& stream, Request& req, const std::string& path);
+  net::awaitable<bool> Decide(beast::tcp_stream& stream, Request& req, const std::string& path);
+  net::awaitable<bool> Admin(beast::tcp_stream& stream, Request& req, const std::string& path);
+  net::awaitable<void> Session(tcp::socket socket);
+  net::awaitable<void> Accept();
+  void StartDrain();
+};
+
+net::awaitable<void> Server::Impl::Accept() {
+  for (;;) {
+    Worker& w = *workers[next_worker.fetch_add(1) % workers.size()];
+    boost::system::error_code ec;
+    tcp::socket socket = co_await acceptor->async_accept(w.io, net::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (draining.load() || ec == net::error::operation_aborted) co_return;
+      continue;  // EMFILE and friends: keep serving the connections we have
+    }
+    if (svc.metrics().connections.load() >= static_cast<int64_t>(cfg.limits.max_connections)) {
+      socket.close(ec);  // the connection cap
+      continue;
+    }
+    net::co_spawn(w.io, Session(std::move(socket)), net::detached);
+  }
+}
+
+net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
+  svc.metrics().connections.fetch_add(1);
+  struct Guard {
+    Metrics& m;
+    ~Guard() { m.connections.fetch_sub(1); }
+  } guard{svc.metrics()};
+  boost::system::error_code ec;
+  socket.set_option(tcp::no_delay(true), ec);
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(cfg.limits.max_header_bytes);
+    parser.body_limit(cfg.limits.max_body_bytes);
+    stream.expires_after(std::chrono::milliseconds(cfg.limits.idle_timeout_ms));
+    co_await http::async_read_header(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
+    if (!ec) {
+      stream.expires_after(std::chrono::milliseconds(cfg.limits.read_timeout_ms));
+      co_await http::async_read(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
+    }
+    if (ec) {
+      int status = 0;
+      std::string code, msg;
+      if (ec == http::error::body_limit) {
+        status = 413, code = "request_too_large",
+        msg = "the request body is larger than the limit of " + std::to_string(cfg.limits.max_body_bytes) + " bytes";
+      } else if (ec == http::error::header_limit) {
+        status = 431, code = "headers_too_large",
+        msg = "the request headers are larger than the limit of " + std::to_string(cfg.limits.max_header_bytes) + " bytes";
+      } else if (ec == beast::error::timeout) {
+        if (buffer.size() > 0 || parser.got_some()) {
+          status = 408, code = "request_timeout", msg = "the request was not received in time";
+        }
+      } else if (ec != http::error::end_of_stream && ec != net::error::eof &&
+                 ec != net::error::connection_reset && ec != net::error::operation_aborted) {
+        status = 400, code = "http_malformed", msg = "malformed HTTP request: " + ec.message();
+      }
+      if (status) {
+        Response res = Json(status, OpenAIError(status, code, msg));
+        Common(&res, nullptr);
+        co_await Send(stream, res, nullptr, "(invalid)");
+      }
+      break;
+    }
+    Request req = parser.release();
+    in_flight.fetch_add(1);
+    bool keep = false;
+    try {
+      keep = co_await Handle(stream, req);
+    } catch (const std::exception& e) {
+      svc.log().error("{{\"event\":\"handler_error\",\"message\":\"{}\"}}", e.what());
+      keep = false;
+    }
+    in_flight.fetch_sub(1);
+    if (!keep || draining.load()) break;
+  }
+  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+  stream.close();
+}
+
+net::awaitable<bool> Server::Impl::Handle(beast::tcp_stream& stream, Request& req) {
+  std::string_view target(req.target().data(), req.target().size());
+  std::string path(target.substr(0, target.find('?')));
+  const auto method = req.method();
+  if (path == "/v1/chat/completions" || path == "/chat/completions") {
+    if (method == http::verb::post) co_return co_await Chat(stream, req, path);
+  } else if (path == "/v1/decide") {
+    if (method == http::verb::post) co_return co_await Decide(stream, req, path);
+  } else if (path == "/v1/models" || path == "/models") {
+    if (method == http::verb::get) {
+      auto keys = svc.keys();
+      std::string token = Bearer(req);
+      const Identity* who = token.empty() ? nullptr : keys->Find(token);
+      Response res = !who ? Json(401, OpenAIError(401, token.empty() ? "missing_api_key" : "invalid_api_key",
+                                                   token.empty() ? "an API key is required (Authorization: Bearer KEY)"
+                                                                 : "the API key is not known"))
+                          : Json(200, svc.ModelsJson(*who));
+      Common(&res, nullptr);
+      co_return co_await Send(stream, res, &req, path);
+    }
+  } else if (path == "/healthz") {
+    if (method == http::verb::get) {
+      auto live = svc.live();
+      Response res = Json(draining.load() ? 503 : 200,
+                          std::string("{\"status\":\"") + (draining.load() ? "draining" : "ok") +
+                              "\",\"policy_version\":\"" + live->version + "\"}");
+      Common(&res, nullptr);
+      co_return co_await Send(stream, res, &req, path);
+    }
+  } else if (path == "/metrics") {
+    if (method == http::verb::get) {
+      auto live = svc.live();
+      auto shadow = svc.shadow();
+      Response res{http::status::ok, req.version()};
+      res.set(http::field::content_type, "text/plain; version=0.0.4");
+      res.body() = svc.metrics().Render(live->version, shadow ? shadow->version : "");
+      Common(&res, nullptr);
+      co_return co_await Send(stream, res, &req, path);
+    }
+  } else if (path.rfind("/admin/", 0) == 0) {
+    co_return co_await Admin(stream, req, path);
+  } else {
+    Response res = Json(404, OpenAIError(404, "not_found", "no such endpoint `" + path + "`"));
+    Common(&res, nullptr);
+    co_return co_await Send(stream, res, &req, "(unknown)");
+  }
+  Response res = Json(405, OpenAIError(405, "method_not_allowed",
+                                       std::string(req.method_string()) + " is not allowed on `" + path + "`"));
+  Common(&res, nullptr);
+  co_return co_await Send(stream, res, &req, path);
+}
+
+net::awaitable<bool> Server::Impl::Decide(beast::tcp_stream& stream, Request& req, const std::string& path) {
+  if (!cfg.decide_token_env.empty()) {
+    const char* want = std::getenv(cfg.decide_token_env.c_str());
+    if (!want || !*want || !SecureEquals(Bearer(req), want)) {
+      Response res = Json(401, OpenAIError(401, "invalid_api_key", "/v1/decide needs the decide token"));
+      Common(&res, nullptr);
+      co_return co_await Send(stream, res, &req, path);
+    }
+  }
+  auto x = std::make_unique<Exchange>();
+  x->start_ns = MonoNs();
+  x->path = path;
+  x->live = svc.live();
+  x->shadow = svc.shadow();
+  x->input = std::move(req.body());
+  std::string out;
+  if (offload_ledger) {
+    co_await OffThread([&] { out = svc.DecideOnly(x.get()); });
+  } else {
+    out = svc.DecideOnly(x.get());
+  }
+  svc.metrics().processing.Observe(MonoNs() - x->start_ns);
+  Response res = Json(x->invalid ? 400 : 200, std::move(out), req.version());
+  Common(&res, x.get());
+  co_return co_await Send(stream, res, &req, path);
+}
+
+net::awaitable<bool> Server::Impl::Admin(beast::tcp_stream& stream, Request& req, const std::string& path) {
+  const char* token = cfg.admin_token_env.empty() ? nullptr : std::getenv(cfg.admin_token_env.c_str());
+  Response res;
+  if (!token || !*token) {
+    res = Json(403, OpenAIError(403, "admin_disabled", "the admin API is off: set $" + cfg.admin_token_env));
+  } else if (!SecureEquals(Bearer(req), token)) {
+    res = Json(401, OpenAIError(401, "invalid_admin_token", "the admin token is missing or wrong"));
+  } else {
+    std::string error;
+    bool ok = false;
+    int fail_status = 422;
+    std::string fail_code = "policy_invalid";
+    if (path == "/admin/policy" && req.method() == http::verb::post) {
+      const bool shadow = QueryFlag(req.target(), "shadow");
+      std::vector<SourceText> sources;
+      rapidjson::Document d;
+      std::string_view body = req.body();
+      if (!body.empty() && body.front() == '{' && !d.Parse(body.data(), body.size()).HasParseError() &&
+          d.IsObject() && d.HasMember("files") && d["files"].IsObject()) {
+        for (auto m = d["files"].MemberBegin(); m != d["files"].MemberEnd(); ++m) {
+          if (m->value.IsString()) sources.push_back({m->name.GetString(), m->value.GetString()});
+        }
+      } else {
+        sources.push_back({"admin/policy.tg", std::string(body)});
+      }
+      co_await OffThread([&] { ok = svc.LoadSources(std::move(sources), shadow, &error); });
+      if (ok) {
+        auto set = shadow ? svc.shadow() : svc.live();
+        svc.log().info("{{\"event\":\"policy_loaded\",\"version\":\"{}\",\"shadow\":{}}}", set->version, shadow);
+        res = Json(200, std::string("{\"loaded\":\"") + set->version + "\",\"shadow\":" +
+                            (shadow ? "true" : "false") + "}");
+      }
+    } else if (path == "/admin/policy/promote" && req.method() == http::verb::post) {
+      ok = svc.Promote(&error);
+      fail_status = 409, fail_code = "no_shadow_policy";
+      if (ok) res = Json(200, "{\"promoted\":\"" + svc.live()->version + "\"}");
+    } else if (path == "/admin/policy/shadow" && req.method() == http::verb::delete_) {
+      svc.DropShadow();
+      ok = true;
+      res = Json(200, "{\"shadow\":null}");
+    } else if (path == "/admin/reload" && req.method() == http::verb::post) {
+      co_await OffThread([&] { ok = svc.ReloadFromDisk(&error); });
+      if (ok) res = Json(200, "{\"loaded\":\"" + svc.live()->version + "\"}");
+    } else {
+      ok = false, fail_status = 404, fail_code = "not_found", error = "no such admin endpoint `" + path + "`";
+    }
+    if (!ok) {
+      res = Json(fail_status, OpenAIError(fail_status, fail_code,
+                                          fail_code == "policy_invalid" ? "the policy was refused; the live version is unchanged" : error));
+      if (fail_code == "policy_invalid") {
+        // The diagnostics (file:line:col with carets) as one string member.
+        rapidjson::Document d;
+        d.Parse(res.body().data(), res.body().size());
+        d["error"].AddMember("diagnostics", rapidjson::Value(error.c_str(), d.GetAllocator()), d.GetAllocator());
+        rapidjson::StringBuffer sb;
+        rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+        d.Accept(w);
+        res.body() = sb.GetString();
+      }
+    }
+  }
+  Common(&res, nullptr);
+  co_return co_await Send(stream, res, &req, path);
+}
+
+net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req, const std::string& path) {
+  auto x = std::make_unique<Exchange>();
+  x->start_ns = MonoNs();
+  x->path = path;
+  x->live = svc.live();
+  x->shadow = svc.shadow();
+  x->keys = svc.keys();
+  std::string token = Bearer(req);
+  x->who = token.empty() ? nullptr : x->keys->Find(token);
+  if (!x->who) {
+    Response res = Json(401, OpenAIError(401, token.empty() ? "missing_api_key" : "invalid_api_key",
+                                         token.empty() ? "an API key is required (Authorization: Bearer KEY)"
+                                                       : "the API key is not known"), req.version());
+    Common(&res, x.get());
+    co_return co_await Send(stream, res, &req, path);
+  }
+  x->body = std::move(req.body());
+  BuildInput(*x->who, x->body, &x->input);
+  if (offload_ledger) {
+    co_await OffThread([&] { svc.Decide(x.get()); });
+  } else {
+    svc.Decide(x.get());
+  }
+  const bool explain = req.find("x-tollgate-explain") != req.end();
+  auto explain_header = [&](Response* res) {
+    if (explain && !x->invalid) {
+      res->set("x-tollgate-explain", runtime::EliminatedJson(*x->live->catalog, x->live->policy->program(),
+                                                              x->s.route, false, &x->s.request));
+    }
+  };
+  if (!x->allowed()) {
+    Outcome o;
+    o.http_status = svc.Status(*x);
+    o.error_code = x->invalid ? x->input_error.code : std::string(x->s.decision.code);
+    uint64_t seq = x->invalid ? 0 : svc.Finish(x.get(), o);
+    if (x->invalid) svc.metrics().decisions.Add(Label("outcome", "invalid") + "," + Label("code", x->input_error.code) + "," + Label("rule", ""));
+    svc.metrics().processing.Observe(MonoNs() - x->start_ns);
+    Response res = Json(o.http_status, svc.ErrorJson(*x), req.version());
+    if (!x->invalid && x->admission.verdict == ledger::Verdict::kRateLimited) {
+      res.set(http::field::retry_after, std::to_string(std::max<int64_t>(1, x->admission.retry_after_s)));
+    }
+    Common(&res, x.get());
+    explain_header(&res);
+    co_await waiter.Wait(seq);
+    co_return co_await Send(stream, res, &req, path);
+  }
+
+  // Upstream attempts: primary, then fallbacks, until one answers.
+  UpstreamPool& pool = *tl_worker->pool;
+  Outcome o;
+  o.stream = x->stream;
+  std::string failures = "[";
+  const size_t attempts = std::min<size_t>(x->s.route.endpoints.size(), cfg.upstream.max_attempts);
+  int64_t processing_ns = MonoNs() - x->start_ns;
+  int64_t up_start = 0;
+  std::unique_ptr<UpstreamConn> conn;
+  UpstreamError err;
+  bool budget_refused = false;
+  for (size_t a = 0; a < attempts; ++a) {
+    const int64_t t0 = MonoNs();
+    if (a > 0) {
+      svc.metrics().fallbacks.fetch_add(1);
+      if (!svc.MoveTo(x.get(), a)) {  // the fallback's worst case does not fit the budget
+        budget_refused = true;
+        break;
+      }
+    }
+    const runtime::Endpoint& ep = x->live->catalog->endpoint(x->s.route.endpoints[a].endpoint);
+    const UpstreamTarget& t = x->live->targets[x->s.route.endpoints[a].endpoint];
+    Request up{http::verb::post, t.path_prefix + "/chat/completions", 11};
+    up.set(http::field::host, t.host_header);
+    up.set(http::field::content_type, "application/json");
+    up.set(http::field::user_agent, "tollgate");
+    if (x->stream) up.set(http::field::accept, "text/event-stream");
+    if (!t.auth_header.empty()) up.set(t.auth_header, t.auth_value);
+    std::string why;
+    if (!svc.UpstreamBody(*x, a, &up.body(), &why)) {
+      err = {"request", why};
+      break;
+    }
+    up.keep_alive(true);
+    up.prepare_payload();
+    processing_ns += MonoNs() - t0;
+    up_start = MonoNs();
+    for (int tries = 0; tries < 2; ++tries) {
+      err = {};
+      conn = co_await pool.Acquire(t, &err);
+      if (!conn) break;
+      bool stale = false;
+      err = co_await conn->Send(up, &stale);
+      if (err.ok() || !stale) break;
+      conn.reset();
+    }
+    if (err.ok()) {
+      int st = conn->status();
+      if (st == 429 || st >= 500) {
+        err = {st == 429 ? "status_429" : "status_5xx", "upstream answered " + std::to_string(st)};
+        // Drain a short error body so the connection can be reused.
+        std::string junk;
+        bool done = false;
+        while (!done && junk.size() < 65536) {
+          if (!(co_await conn->Read(&junk, &done)).ok()) break;
+        }
+        pool.Release(std::move(conn));
+        o.upstream_status = st;
+      }
+    }
+    if (err.ok()) {
+      x->attempt = a;
+      break;
+    }
+    conn.reset();
+    svc.metrics().upstream_errors.Add(Label("endpoint", ep.id) + "," + Label("kind", err.kind));
+    if (failures.size() > 1) failures += ",";
+    failures += "{\"endpoint\":\"" + ep.id + "\",\"kind\":\"" + err.kind + "\",\"message\":\"" +
+                err.message + "\"}";
+    x->attempt = a;
+  }
+  failures += "]";
+  if (failures != "[]") o.upstream_errors = failures;
+
+  if (!conn) {  // nothing answered
+    o.started = false;
+    if (budget_refused) {
+      x->s.decision.outcome = vm::Outcome::kDeny;
+      x->s.decision.status = 403;
+      x->s.decision.code = ledger::kCodeBudgetExceeded;
+      x->s.decision.reason = x->admission.message;
+      o.http_status = 403;
+      o.error_code = "budget_exceeded";
+    } else {
+      o.http_status = err.kind == "timeout" ? 504 : 502;
+      o.error_code = "upstream_unavailable";
+    }
+    uint64_t seq = svc.Finish(x.get(), o);
+    svc.metrics().processing.Observe(processing_ns);
+    Response res = budget_refused
+                       ? Json(403, OpenAIError(403, "budget_exceeded", x->admission.message, "", x->decision_id))
+                       : Json(o.http_status, OpenAIError(o.http_status, "upstream_unavailable",
+                                                         "no endpoint answered: " + failures, "", x->decision_id));
+    Common(&res, x.get());
+    explain_header(&res);
+    co_await waiter.Wait(seq);
+    co_return co_await Send(stream, res, &req, path);
+  }
+
+  const int up_status = conn->status();
+  o.upstream_status = up_status;
+  if (!x->stream || up_status != 200) {
+    std::string body;
+    bool done = false;
+    while (!done) {
+      err = co_await conn->Read(&body, &done);
+      if (!err.ok() || body.size() > cfg.upstream.max_response_bytes) break;
+    }
+    const int64_t t1 = MonoNs();
+    o.upstream_ns = t1 - up_start;
+    svc.metrics().upstream.Observe(o.upstream_ns);
+    if (!err.ok() || !done) {
+      conn.reset();
+      o.http_status = 502;
+      o.error_code = err.ok() ? "upstream_too_large" : "upstream_failed";
+      o.started = true;  // the upstream may have done the work: charged at the estimate
+      o.usage_estimated = true;
+      uint64_t seq = svc.Finish(x.get(), o);
+      Response res = Json(502, OpenAIError(502, o.error_code, "the upstream answer was cut or too large", "", x->decision_id));
+      Common(&res, x.get());
+      co_await waiter.Wait(seq);
+      co_return co_await Send(stream, res, &req, path);
+    }
+    std::string content_type = conn->header("content-type");
+    pool.Release(std::move(conn));
+    o.http_status = up_status;
+    o.started = up_status >= 200 && up_status < 300;
+    if (o.started) {
+      UsageOf(body, &o);
+      if (o.prompt_tokens < 0 || o.completion_tokens < 0) o.usage_estimated = true;
+    }
+    uint64_t seq = svc.Finish(x.get(), o);
+    processing_ns += MonoNs() - t1;
+    svc.metrics().processing.Observe(processing_ns);
+    Response res{static_cast<http::status>(up_status), req.version()};
+    res.set(http::field::content_type, content_type.empty() ? "application/json" : content_type);
+    res.body() = std::move(body);
+    Common(&res, x.get());
+    explain_header(&res);
+    co_await waiter.Wait(seq);
+    bool keep = co_await Send(stream, res, &req, path);
+    svc.metrics().total.Observe(MonoNs() - x->start_ns);
+    co_return keep;
+  }
+
+  // Streaming: relay chunk by chunk; the decision id goes out first.
+  svc.NewDecisionId(x.get());
+  http::response<http::empty_body> head{http::status::ok, req.version()};
+  head.set(http::field::server, "tollgate");
+  head.set(http::field::content_type, "text/event-stream");
+  head.set(http::field::cache_control, "no-cache");
+  head.set("x-tollgate-policy-version", x->live->version);
+  head.set("x-tollgate-decision-id", x->decision_id);
+  head.chunked(true);
+  head.keep_alive(req.keep_alive() && !draining.load());
+  http::response_serializer<http::empty_body> sr{head};
+  boost::system::error_code ec;
+  stream.expires_after(std::chrono::milliseconds(cfg.upstream.idle_timeout_ms));
+  co_await http::async_write_header(stream, sr, net::redirect_error(use_awaitable, ec));
+  o.started = true;
+  SseTracker sse;
+  bool done = false, client_gone = !!ec;
+  std::string piece;
+  while (!done && !client_gone) {
+    piece.clear();
+    err = co_await conn->Read(&piece, &done);
+    if (!piece.empty()) {
+      sse.Feed(piece);
+      stream.expires_after(std::chrono::milliseconds(cfg.upstream.idle_timeout_ms));
+      co_await net::async_write(stream, http::make_chunk(net::buffer(piece)), net::redirect_error(use_awaitable, ec));
+      if (ec) client_gone = true;
+    }
+    if (!err.ok()) break;
+  }
+  const int64_t t1 = MonoNs();
+  o.upstream_ns = t1 - up_start;
+  svc.metrics().upstream.Observe(o.upstream_ns);
+  o.stream_complete = done && err.ok() && !client_gone;
+  if (o.stream_complete) {
+    pool.Release(std::move(conn));
+  } else {
+    conn.reset();
+  }
+  o.http_status = 200;
+  o.prompt_tokens = sse.prompt;
+  o.completion_tokens = sse.completion;
+  if (sse.completion < 0) {
+    o.completion_tokens = stdlib::EstimateTokens(sse.text);
+    o.usage_estimated = true;
+  }
+  if (!o.stream_complete) o.error_code = client_gone ? "client_disconnected" : "upstream_stream_cut";
+  uint64_t seq = svc.Finish(x.get(), o);
+  processing_ns += MonoNs() - t1;
+  svc.metrics().processing.Observe(processing_ns);
+  svc.metrics().http_requests.Add(Label("path", path) + "," + Label("status", "200"));
+  if (client_gone) co_return false;
+  if (!o.stream_complete) {
+    std::string ev = "data: " + OpenAIError(502, "upstream_stream_cut", "the upstream stream ended early", "", x->decision_id) + "\n\n";
+    co_await net::async_write(stream, http::make_chunk(net::buffer(ev)), net::redirect_error(use_awaitable, ec));
+  }
+  co_await waiter.Wait(seq);
+  co_await net::async_write(stream, http::make_chunk_last(), net::redirect_error(use_awaitable, ec));
+  svc.metrics().total.Observe(MonoNs() - x->start_ns);
+  co_return !ec && head.keep_alive() && o.stream_complete;
+}
+
+void Server::Impl::StartDrain() {
+  if (draining.exchange(true)) return;
+  svc.log().info("{{\"event\":\"draining\",\"in_flight\":{}}}", in_flight.load());
+  net::post(worker0().io, [this] {
+    boost::system::error_code ec;
+    acceptor->close(ec);
+  });
+  std::thread([this] {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg.drain_timeout_ms);
+    while (in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // drain poll, not a test wait
+    }
+    for (auto& w : workers) w->io.stop();
+  }).detach();
+}
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Server::~Server() = default;
+uint16_t Server::port() const { return impl_->port; }
+void Server::Stop() { impl_->StartDrain(); }
+
+std::unique_ptr<Server> Server::Create(Service* service, std::string* error) {
+  auto impl = std::make_unique<Impl>(*service);
+  const Config& cfg = service->config();
+  int n = cfg.threads > 0 ? cfg.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  for (int i = 0; i < n; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->pool = std::make_unique<UpstreamPool>(w->io, cfg.upstream);
+    impl->workers.push_back(std::move(w));
+  }
+  impl->offload_ledger = cfg.ledger.rfind("redis", 0) == 0;
+  boost::system::error_code ec;
+  auto addr = net::ip::make_address(cfg.host == "localhost" ? "127.0.0.1" : cfg.host, ec);
+  if (ec) {
+    *error = "listen address `" + cfg.host + "` is not an IP address";
+    return nullptr;
+  }
+  tcp::endpoint ep(addr, cfg.port);
+  impl->acceptor = std::make_unique<tcp::acceptor>(impl->worker0().io);
+  impl->acceptor->open(ep.protocol(), ec);
+  if (!ec) impl->acceptor->set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) impl->acceptor->bind(ep, ec);
+  if (!ec) impl->acceptor->listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    *error = "cannot listen on " + cfg.host + ":" + std::to_string(cfg.port) + ": " + ec.message();
+    return nullptr;
+  }
+  impl->port = impl->acceptor->local_endpoint().port();
+  impl->waiter.Attach(service->audit());
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+int Server::Run() {
+  Impl& m = *impl_;
+  m.signals = std::make_unique<net::signal_set>(m.worker0().io, SIGHUP, SIGTERM, SIGINT);
+  std::function<void()> arm = [&] {
+    m.signals->async_wait([&](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        net::post(m.blocking, [&] {
+          std::string error;
+          if (m.svc.ReloadFromDisk(&error)) {
+            m.svc.log().info("{{\"event\":\"policy_reloaded\",\"version\":\"{}\"}}", m.svc.live()->version);
+          } else {
+            m.svc.log().error("{{\"event\":\"policy_reload_refused\",\"error\":{}}}",
+                              OpenAIError(422, "policy_invalid", error));
+          }
+        });
+        arm();
+      } else {
+        m.StartDrain();
+      }
+    });
+  };
+  arm();
+  net::co_spawn(m.worker0().io, m.Accept(), net::detached);
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < m.workers.size(); ++i) {
+    threads.emplace_back([w = m.workers[i].get()] {
+      tl_worker = w;
+      auto guard = net::make_work_guard(w->io);
+      w->io.run();
+    });
+  }
+  {
+    tl_worker = &m.worker0();
+    auto guard = net::make_work_guard(m.worker0().io);
+    m.worker0().io.run();
+  }
+  for (auto& t : threads) t.join();
+  m.blocking.join();
+  bool ok = true;
+  if (m.svc.audit()) ok = m.svc.audit()->Close();
+  if (m.svc.ledger()) m.svc.ledger()->Flush();
+  m.svc.log().info("{{\"event\":\"stopped\"}}");
+  return ok ? 0 : 3;
+}
+
+}  // namespace tollgate::gateway

@@ -1,0 +1,861 @@
+// The gateway's request pipeline (service.h).
+#include "runtime/gateway/service.h"
+
+#include <rapidjson/document.h>
+#include <rapidjson/reader.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+
+#include "engine/core/money.h"
+#include "engine/core/read_file.h"
+#include "engine/vm/vm.h"
+#include "runtime/audit/internal/util.h"
+#include "runtime/decision_json.h"
+#include "runtime/input.h"
+#include "runtime/ledger/open.h"
+
+namespace tollgate::gateway {
+namespace {
+
+namespace fs = std::filesystem;
+namespace rj = rapidjson;
+using JsonWriter = rj::Writer<rj::StringBuffer>;
+
+int64_t MonoNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void Str(JsonWriter* w, const char* key, std::string_view v) {
+  w->Key(key);
+  w->String(v.data(), static_cast<rj::SizeType>(v.size()));
+}
+
+// Every *.tg below the given files and directories, sorted.
+bool ExpandPolicyFiles(const std::vector<std::string>& paths, std::vector<std::string>* files,
+                       std::string* error) {
+  for (const std::string& p : paths) {
+    std::error_code ec;
+    if (fs::is_directory(p, ec)) {
+      std::vector<std::string> found;
+      for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::end(it);
+           it.increment(ec)) {
+        if (it->is_regular_file() && it->path().extension() == ".tg") found.push_back(it->path());
+      }
+      if (found.empty()) {
+        *error = "policy directory `" + p + "` has no *.tg files";
+        return false;
+      }
+      std::sort(found.begin(), found.end());
+      files->insert(files->end(), found.begin(), found.end());
+    } else if (fs::exists(p, ec)) {
+      files->push_back(p);
+    } else {
+      *error = "cannot read policy `" + p + "`: no such file or directory";
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string RenderDiagnostics(const Diagnostics& diags) {
+  std::string out;
+  for (const Diagnostic& d : diags.items()) {
+    out += RenderDiagnostic(d);
+    if (!out.empty() && out.back() != '\n') out += '\n';
+  }
+  return out;
+}
+
+
+// The body for one upstream: top-level members rewritten in one SAX pass
+// (numbers are copied as written, never through a double).
+class BodyRewriter : public rj::BaseReaderHandler<rj::UTF8<>, BodyRewriter> {
+ public:
+  BodyRewriter(JsonWriter* w, std::string_view model, bool stream) : w_(w), model_(model), stream_(stream) {}
+
+  bool Null() { return Value([&] { return w_->Null(); }); }
+  bool Bool(bool b) { return Value([&] { return w_->Bool(b); }); }
+  bool RawNumber(const char* s, rj::SizeType n, bool) { return Value([&] { return w_->RawNumber(s, n); }); }
+  bool String(const char* s, rj::SizeType n, bool) { return Value([&] { return w_->String(s, n); }); }
+  bool StartObject() {
+    ++depth_;
+    if (skip_) return true;
+    return w_->StartObject();
+  }
+  bool Key(const char* s, rj::SizeType n, bool) {
+    if (skip_) return true;
+    if (depth_ == 1) {
+      std::string_view k(s, n);
+      static const std::set<std::string_view> kStrip = {"models", "provider", "route", "transforms",
+                                                        "plugins", "preset", "stream_options"};
+      if (kStrip.count(k) || k == "model") {
+        skip_ = true;
+        skip_depth_ = depth_;
+        if (k == "model") {
+          w_->Key("model");
+          w_->String(model_.data(), static_cast<rj::SizeType>(model_.size()));
+          saw_model_ = true;
+        }
+        return true;
+      }
+    }
+    return w_->Key(s, n);
+  }
+  bool EndObject(rj::SizeType) {
+    --depth_;
+    if (skip_) {
+      if (depth_ == skip_depth_) skip_ = false;
+      return true;
+    }
+    if (depth_ == 0) {
+      if (!saw_model_) {
+        w_->Key("model");
+        w_->String(model_.data(), static_cast<rj::SizeType>(model_.size()));
+      }
+      if (stream_) {
+        w_->Key("stream_options");
+        w_->StartObject();
+        w_->Key("include_usage");
+        w_->Bool(true);
+        w_->EndObject();
+      }
+    }
+    return w_->EndObject();
+  }
+  bool StartArray() {
+    ++depth_;
+    if (skip_) return true;
+    return w_->StartArray();
+  }
+  bool EndArray(rj::SizeType) {
+    --depth_;
+    if (skip_) {
+      if (depth_ == skip_depth_) skip_ = false;
+      return true;
+    }
+    return w_->EndArray();
+  }
+
+ private:
+  template <typename F>
+  bool Value(F f) {
+    if (skip_) {
+      if (depth_ == skip_depth_) skip_ = false;  // a scalar member value
+      return true;
+    }
+    return f();
+  }
+  JsonWriter* w_;
+  std::string_view model_;
+  bool stream_;
+  int depth_ = 0;
+  bool skip_ = false;
+  int skip_depth_ = 0;
+  bool saw_model_ = false;
+};
+
+// request.input_tokens (the decoder's estimate of the prompt), 0 when absent.
+int64_t InputTokens(const vm::Record& request) {
+  static const int slot =
+      stdlib::Schema::Standard().field(stdlib::Schema::Standard().Find("request.input_tokens")).slot;
+  if (slot < 0 || slot >= static_cast<int>(request.slots.size())) return 0;
+  const Value& v = request.slots[slot];
+  return v.kind == Kind::kInt ? v.i : 0;
+}
+
+bool StreamRequested(const vm::Record& request) {
+  static const int slot =
+      stdlib::Schema::Standard().field(stdlib::Schema::Standard().Find("request.stream")).slot;
+  if (slot < 0 || slot >= static_cast<int>(request.slots.size())) return false;
+  const Value& v = request.slots[slot];
+  return v.kind == Kind::kBool && v.b;
+}
+
+const char* ErrorType(int status) {
+  switch (status) {
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 429: return "rate_limit_error";
+    default: return status >= 500 ? "api_error" : "invalid_request_error";
+  }
+}
+
+std::string OutcomeName(const Exchange& x) {
+  if (x.invalid) return "invalid";
+  switch (x.s.decision.outcome) {
+    case vm::Outcome::kAllow: return "allow";
+    case vm::Outcome::kDeny: return "deny";
+    default: return "allow";
+  }
+}
+
+}  // namespace
+
+PolicySet::~PolicySet() = default;
+
+void Exchange::Reset() {
+  live.reset();
+  shadow.reset();
+  keys.reset();
+  who = nullptr;
+  path.clear();
+  body.clear();
+  input.clear();
+  stream = false;
+  start_ns = 0;
+  plan.Clear();
+  admission = {};
+  reserved = false;
+  attempt = 0;
+  shadow_json.clear();
+  decision_id.clear();
+  invalid = false;
+}
+
+void BuildInput(const Identity& who, std::string_view body, std::string* out) {
+  out->clear();
+  out->reserve(body.size() + who.principal_json.size() + 32);
+  out->append("{\"principal\":");
+  out->append(who.principal_json);
+  out->append(",\"request\":");
+  out->append(body);
+  out->append("}");
+}
+
+std::string OpenAIError(int status, std::string_view code, std::string_view message,
+                        std::string_view rule, std::string_view decision_id) {
+  rj::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartObject();
+  w.Key("error");
+  w.StartObject();
+  Str(&w, "message", message);
+  Str(&w, "type", ErrorType(status));
+  Str(&w, "code", code);
+  w.Key("param");
+  w.Null();
+  if (!rule.empty()) Str(&w, "rule", rule);
+  if (!decision_id.empty()) Str(&w, "decision_id", decision_id);
+  w.EndObject();
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+bool ParseTarget(const runtime::Endpoint& e, UpstreamTarget* t, std::string* error) {
+  std::string_view url = e.upstream.base_url;
+  if (url.rfind("https://", 0) == 0) {
+    t->tls = true;
+    url.remove_prefix(8);
+  } else if (url.rfind("http://", 0) == 0) {
+    url.remove_prefix(7);
+  } else {
+    *error = "endpoint `" + e.id + "`: base_url must start with http:// or https://";
+    return false;
+  }
+  size_t slash = url.find('/');
+  std::string_view hostport = url.substr(0, slash);
+  t->path_prefix = slash == std::string_view::npos ? "" : std::string(url.substr(slash));
+  while (!t->path_prefix.empty() && t->path_prefix.back() == '/') t->path_prefix.pop_back();
+  // host, [v6], host:port, [v6]:port
+  size_t colon = hostport.rfind(':');
+  size_t bracket = hostport.find(']');
+  if (colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket)) {
+    t->host = std::string(hostport.substr(0, colon));
+    t->port = std::string(hostport.substr(colon + 1));
+  } else {
+    t->host = std::string(hostport);
+    t->port = t->tls ? "443" : "80";
+  }
+  if (t->host.size() > 2 && t->host.front() == '[') t->host = t->host.substr(1, t->host.size() - 2);
+  if (t->host.empty() || t->port.empty() ||
+      t->port.find_first_not_of("0123456789") != std::string::npos) {
+    *error = "endpoint `" + e.id + "`: base_url `" + e.upstream.base_url + "` has no valid host:port";
+    return false;
+  }
+  t->host_header = std::string(hostport);
+  t->pool_key = (t->tls ? "https://" : "http://") + t->host + ":" + t->port;
+  if (e.upstream.auth != runtime::AuthType::kNone) {
+    const char* key = std::getenv(e.upstream.env.c_str());
+    if (key && *key) {
+      if (e.upstream.auth == runtime::AuthType::kBearer) {
+        t->auth_header = "authorization";
+        t->auth_value = std::string("Bearer ") + key;
+      } else {
+        t->auth_header = e.upstream.header;
+        t->auth_value = key;
+      }
+    }
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// Loading
+
+Service::Service(Config config) : config_(std::move(config)) {}
+
+Service::~Service() {
+  if (audit_) audit_->Close();
+  if (ledger_) ledger_->Flush();
+}
+
+std::unique_ptr<Service> Service::Create(const Config& config, std::string* error) {
+  std::unique_ptr<Service> svc(new Service(config));
+  svc->log_ = spdlog::get("tollgate");
+  if (!svc->log_) {
+    svc->log_ = spdlog::stderr_logger_mt("tollgate");
+    svc->log_->set_pattern("%v");
+  }
+  if (!config.ledger.empty()) {
+    ledger::Options lo;
+    auto* log = svc->log_.get();
+    lo.on_fail_open = [log](const std::string& m) { log->warn("{{\"event\":\"ledger_fail_open\",\"message\":\"{}\"}}", m); };
+    if (config.ledger.rfind("sqlite:", 0) == 0) {
+      std::error_code ec;
+      fs::path parent = fs::path(config.ledger.substr(7)).parent_path();
+      if (!parent.empty()) fs::create_directories(parent, ec);
+    }
+    svc->ledger_ = ledger::OpenLedger(config.ledger, lo, error);
+    if (!svc->ledger_) return nullptr;
+  }
+  if (!config.audit.empty()) {
+    audit::Options ao;
+    ao.sync = config.audit_sync;
+    svc->audit_ = audit::AuditLog::Open(config.audit, ao, error);
+    if (!svc->audit_) return nullptr;
+  }
+  if (!svc->ReloadFromDisk(error)) return nullptr;
+  return svc;
+}
+
+bool Service::Load(std::vector<SourceText>* sources, std::shared_ptr<const PolicySet>* out,
+                   std::string* error) {
+  auto set = std::make_shared<PolicySet>();
+  audit::SubjectSources subj;
+  CompileOptions opts;
+  if (!config_.schema.empty()) {
+    std::string text, why;
+    if (ReadCapped(config_.schema, tollgate::Limits{}.max_schema_bytes, &text, &why) != ReadStatus::kOk) {
+      *error = why;
+      return false;
+    }
+    auto ext = std::make_shared<stdlib::Schema>(stdlib::Schema::Standard());
+    if (!ext->AddFromJson(text, &why)) {
+      *error = "invalid schema `" + config_.schema + "`: " + why;
+      return false;
+    }
+    set->extended = ext;
+    opts.schema = ext.get();
+    subj.schema_json = std::move(text);
+  }
+  Compiled c;
+  if (sources) {
+    c = CompileSources(std::move(*sources), opts);
+  } else {
+    std::vector<std::string> files;
+    if (!ExpandPolicyFiles(config_.policy, &files, error)) return false;
+    c = CompileFiles(files, opts);
+  }
+  if (!c.policy || c.diagnostics.HasErrors()) {
+    *error = RenderDiagnostics(c.diagnostics);
+    if (error->empty()) *error = "the policy did not compile";
+    return false;
+  }
+  set->policy = c.policy;
+  set->version = c.policy->version_id();
+  set->catalog = std::make_unique<runtime::Catalog>();
+  std::string text, why;
+  if (ReadCapped(config_.catalog, tollgate::Limits{}.max_catalog_bytes, &text, &why) != ReadStatus::kOk) {
+    *error = why;
+    return false;
+  }
+  runtime::CatalogError cerr;
+  if (!runtime::Catalog::Load(text, set->policy->schema(), set->catalog.get(), &cerr)) {
+    *error = "catalog `" + config_.catalog + "`: " + cerr.message;
+    return false;
+  }
+  subj.catalog_json = std::move(text);
+  if (!config_.accounts.empty()) {
+    set->accounts = std::make_unique<runtime::Accounts>();
+    text.clear();
+    if (ReadCapped(config_.accounts, tollgate::Limits{}.max_catalog_bytes, &text, &why) != ReadStatus::kOk) {
+      *error = why;
+      return false;
+    }
+    runtime::AccountsError aerr;
+    if (!runtime::Accounts::Load(text, set->accounts.get(), &aerr)) {
+      *error = "accounts `" + config_.accounts + "`: " + aerr.message;
+      return false;
+    }
+    subj.accounts_json = std::move(text);
+  }
+  set->router = runtime::Router::Create(*set->policy, *set->catalog, set->accounts.get(), {}, error);
+  if (!set->router) return false;
+  std::set<std::string> models;
+  for (const runtime::Endpoint& e : set->catalog->endpoints()) {
+    UpstreamTarget t;
+    if (!ParseTarget(e, &t, error)) return false;
+    if (e.upstream.auth != runtime::AuthType::kNone && t.auth_value.empty()) {
+      log_->warn("{{\"event\":\"upstream_key_missing\",\"endpoint\":\"{}\",\"env\":\"{}\"}}", e.id,
+                 e.upstream.env);
+    }
+    set->targets.push_back(std::move(t));
+    models.insert(e.model);
+  }
+  set->models.assign(models.begin(), models.end());
+  if (audit_) {
+    set->subject = audit_->Register(*set->policy, subj, error);
+    if (!set->subject) return false;
+  }
+  *out = std::move(set);
+  return true;
+}
+
+bool Service::ReloadFromDisk(std::string* error) {
+  std::lock_guard<std::mutex> reload(reload_mu_);
+  std::shared_ptr<const KeyStore> keys;
+  if (!config_.keys.empty()) {
+    auto ks = std::make_shared<KeyStore>();
+    if (!KeyStore::LoadFile(config_.keys, ks.get(), error)) return false;
+    keys = std::move(ks);
+  } else {
+    keys = std::make_shared<KeyStore>();
+  }
+  std::shared_ptr<const PolicySet> set;
+  if (!Load(nullptr, &set, error)) return false;
+  std::lock_guard<std::mutex> lock(mu_);
+  live_ = std::move(set);
+  keys_ = std::move(keys);
+  return true;
+}
+
+bool Service::LoadSources(std::vector<SourceText> sources, bool shadow, std::string* error) {
+  std::lock_guard<std::mutex> reload(reload_mu_);
+  std::shared_ptr<const PolicySet> set;
+  if (!Load(&sources, &set, error)) return false;
+  std::lock_guard<std::mutex> lock(mu_);
+  (shadow ? shadow_ : live_) = std::move(set);
+  return true;
+}
+
+bool Service::Promote(std::string* error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!shadow_) {
+    *error = "no shadow policy is loaded";
+    return false;
+  }
+  live_ = std::move(shadow_);
+  shadow_.reset();
+  return true;
+}
+
+void Service::DropShadow() {
+  std::lock_guard<std::mutex> lock(mu_);
+  shadow_.reset();
+}
+
+std::shared_ptr<const PolicySet> Service::live() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return live_;
+}
+std::shared_ptr<const PolicySet> Service::shadow() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return shadow_;
+}
+std::shared_ptr<const KeyStore> Service::keys() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return keys_;
+}
+
+// ---------------------------------------------------------------------------
+// The request path
+
+namespace {
+
+// Evaluates and routes x->input against `set` into *s (counters from the
+// ledger when it has one). Returns false when the input does not decode.
+bool Evaluate(const PolicySet& set, ledger::Ledger* led, const std::string& input,
+              runtime::DecideScratch* s, runtime::BudgetPlan* plan, vm::Counters* counters,
+              std::vector<ledger::CounterView>* views, bool* planned, runtime::InputError* err) {
+  if (!runtime::DecodeInput(input, set.policy->schema(), tollgate::Limits{}, &s->request, err)) return false;
+  const vm::Program& program = set.policy->program();
+  vm::EvalOptions eopts;
+  *planned = false;
+  if (led) {
+    plan->Clear();
+    *planned = runtime::PlanBudgets(program, s->request, plan);
+    if (*planned && !plan->reserve.budgets.empty() + !plan->reserve.limits.empty() &&
+        led->Peek(plan->reserve, views).ok) {
+      runtime::FillCounters(program, *plan, *views, counters);
+      eopts.counters = counters;
+    }
+  }
+  vm::Evaluate(program, s->request, eopts, &s->decision);
+  s->route.Clear();
+  set.router->Route(s->decision, s->request, &s->route);
+  runtime::ApplyRoute(s->route, &s->decision);
+  return true;
+}
+
+void Deny(vm::Decision* d, int status, std::string_view code, std::string reason) {
+  d->outcome = vm::Outcome::kDeny;
+  d->status = status;
+  d->code = code;
+  d->reason = std::move(reason);
+  d->deny_rule = UINT32_MAX;
+}
+
+}  // namespace
+
+void Service::Decide(Exchange* x) {
+  const PolicySet& set = *x->live;
+  bool planned = false;
+  if (!Evaluate(set, ledger_.get(), x->input, &x->s, &x->plan, &x->counters, &x->views, &planned,
+                &x->input_error)) {
+    x->invalid = true;
+    return;
+  }
+  x->stream = StreamRequested(x->s.request);
+  if (x->shadow) CompareShadow(x);
+  vm::Decision& d = x->s.decision;
+  if (d.outcome == vm::Outcome::kDeny || x->s.route.endpoints.empty() || !ledger_) return;
+  if (!planned) {
+    Deny(&d, 403, vm::kCodeRuleError, x->plan.error_message);
+    return;
+  }
+  const runtime::RoutedEndpoint& primary = x->s.route.endpoints[0];
+  runtime::SetWorstCase(primary.estimated_cost,
+                        runtime::WorstCaseTokens(*set.catalog, primary.endpoint, x->s.request),
+                        &x->plan);
+  x->admission = ledger_->Reserve(x->plan.reserve);
+  if (!x->admission.admitted()) {
+    Deny(&d, x->admission.status(), x->admission.code(), x->admission.message);
+    return;
+  }
+  x->reserved = x->admission.reservation != 0;
+}
+
+void Service::CompareShadow(Exchange* x) {
+  const PolicySet& sh = *x->shadow;
+  runtime::DecideScratch s;
+  runtime::BudgetPlan plan;
+  vm::Counters counters;
+  std::vector<ledger::CounterView> views;
+  runtime::InputError err;
+  bool planned = false;
+  rj::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartObject();
+  Str(&w, "version", sh.version);
+  if (!Evaluate(sh, ledger_.get(), x->input, &s, &plan, &counters, &views, &planned, &err)) {
+    Str(&w, "error", err.code);
+    w.EndObject();
+    x->shadow_json.assign(sb.GetString(), sb.GetSize());
+    metrics_.shadow_differences.Add(Label("kind", "input") + "," + Label("rule", ""));
+    return;
+  }
+  const vm::Decision& live = x->s.decision;
+  const vm::Decision& cand = s.decision;
+  std::vector<std::string_view> kinds;
+  if (live.outcome != cand.outcome) kinds.push_back("outcome");
+  if (live.status != cand.status || live.code != cand.code) kinds.push_back("status");
+  auto primary = [](const runtime::RouteResult& r) {
+    return r.endpoints.empty() ? UINT32_MAX : r.endpoints[0].endpoint;
+  };
+  const std::string live_ep = primary(x->s.route) == UINT32_MAX
+                                  ? std::string()
+                                  : x->live->catalog->endpoint(primary(x->s.route)).id;
+  const std::string cand_ep =
+      primary(s.route) == UINT32_MAX ? std::string() : sh.catalog->endpoint(primary(s.route)).id;
+  if (live_ep != cand_ep) kinds.push_back("route");
+  bool red_diff = live.redactions.size() != cand.redactions.size();
+  for (size_t i = 0; !red_diff && i < live.redactions.size(); ++i) {
+    red_diff = live.redactions[i].replacement != cand.redactions[i].replacement;
+  }
+  if (red_diff) kinds.push_back("redactions");
+  const vm::Program& program = sh.policy->program();
+  Str(&w, "outcome", cand.outcome == vm::Outcome::kDeny ? "deny" : "allow");
+  w.Key("status");
+  w.Int(cand.status);
+  Str(&w, "code", cand.code);
+  if (cand.deny_rule != UINT32_MAX) Str(&w, "rule", runtime::RuleName(program, cand.deny_rule));
+  Str(&w, "endpoint", cand_ep);
+  w.Key("redactions");
+  w.Uint(static_cast<unsigned>(cand.redactions.size()));
+  w.Key("differences");
+  w.StartArray();
+  for (std::string_view k : kinds) w.String(k.data(), static_cast<rj::SizeType>(k.size()));
+  w.EndArray();
+  w.EndObject();
+  x->shadow_json.assign(sb.GetString(), sb.GetSize());
+  std::string rule;
+  if (cand.deny_rule != UINT32_MAX) {
+    rule = std::string(runtime::RuleName(program, cand.deny_rule));
+  } else if (live.deny_rule != UINT32_MAX) {
+    rule = std::string(runtime::RuleName(x->live->policy->program(), live.deny_rule));
+  }
+  for (std::string_view k : kinds) {
+    metrics_.shadow_differences.Add(Label("kind", k) + "," + Label("rule", rule));
+  }
+}
+
+std::string Service::DecideOnly(Exchange* x) {
+  const PolicySet& set = *x->live;
+  bool planned = false;
+  if (!Evaluate(set, ledger_.get(), x->input, &x->s, &x->plan, &x->counters, &x->views, &planned,
+                &x->input_error)) {
+    x->invalid = true;
+    return runtime::InputErrorJson(x->input_error);
+  }
+  if (x->shadow) CompareShadow(x);
+  Outcome o;
+  o.http_status = 200;
+  uint64_t seq = Finish(x, o);
+  (void)seq;
+  runtime::RenderOptions ro;
+  ro.decision_id = x->decision_id;
+  return runtime::RenderRoute(*set.policy, *set.router, x->s, ro);
+}
+
+bool Service::UpstreamBody(const Exchange& x, size_t attempt, std::string* out,
+                           std::string* error) {
+  const PolicySet& set = *x.live;
+  const runtime::Endpoint& ep = set.catalog->endpoint(x.s.route.endpoints[attempt].endpoint);
+  std::string redacted;
+  std::string_view body = x.body;
+  if (!x.s.decision.redactions.empty()) {
+    if (!runtime::ApplyRedactions(x.body, x.s.decision, set.policy->program(), &redacted, error)) {
+      return false;
+    }
+    body = redacted;
+  }
+  rj::StringBuffer sb;
+  JsonWriter w(sb);
+  BodyRewriter h(&w, ep.upstream.model, x.stream);
+  rj::Reader reader;
+  rj::MemoryStream ms(body.data(), body.size());
+  if (!reader.Parse<rj::kParseNumbersAsStringsFlag | rj::kParseStopWhenDoneFlag>(ms, h)) {
+    *error = "the request body could not be rewritten";
+    return false;
+  }
+  out->assign(sb.GetString(), sb.GetSize());
+  return true;
+}
+
+bool Service::MoveTo(Exchange* x, size_t attempt) {
+  x->attempt = attempt;
+  if (!x->reserved) return true;
+  const PolicySet& set = *x->live;
+  const runtime::RoutedEndpoint& ep = x->s.route.endpoints[attempt];
+  ledger::Usage worst{ep.estimated_cost,
+                      runtime::WorstCaseTokens(*set.catalog, ep.endpoint, x->s.request)};
+  ledger::Admission a = ledger_->Move(x->admission.reservation, worst);
+  if (!a.admitted()) {
+    x->admission.message = a.message;
+    return false;
+  }
+  return true;
+}
+
+uint64_t Service::Finish(Exchange* x, const Outcome& o) {
+  const PolicySet& set = *x->live;
+  const vm::Program& program = set.policy->program();
+  const vm::Decision& d = x->s.decision;
+  int64_t cost = 0;
+  const bool routed = !x->s.route.endpoints.empty() && x->attempt < x->s.route.endpoints.size();
+  const runtime::Endpoint* ep =
+      routed ? &set.catalog->endpoint(x->s.route.endpoints[x->attempt].endpoint) : nullptr;
+  if (ep && o.started) {
+    // Unknown usage is never charged as less than the request's estimate.
+    const int64_t in = o.prompt_tokens >= 0 ? o.prompt_tokens : InputTokens(x->s.request);
+    const int64_t out = std::max<int64_t>(0, o.completion_tokens);
+    __int128 n = static_cast<__int128>(in) * ep->price_input +
+                 static_cast<__int128>(out) * ep->price_output;
+    __int128 q = (n + kMicros - 1) / kMicros + ep->price_request;  // rounded up
+    cost = q > INT64_MAX ? INT64_MAX : static_cast<int64_t>(q);
+  }
+  if (x->reserved) {
+    if (o.started) {
+      int64_t tokens = std::max<int64_t>(0, o.prompt_tokens) + std::max<int64_t>(0, o.completion_tokens);
+      ledger_->Settle(x->admission.reservation, {cost, tokens});
+      for (const ledger::BudgetCharge& b : x->plan.reserve.budgets) {
+        metrics_.spend_micros.Add(Label("budget", b.budget), cost);
+      }
+    } else {
+      ledger_->Release(x->admission.reservation);
+    }
+    x->reserved = false;
+  }
+  // The gateway part of the record.
+  std::string gw;
+  if (ep || o.http_status) {
+    rj::StringBuffer sb;
+    JsonWriter w(sb);
+    w.StartObject();
+    w.Key("status");
+    w.Int(o.http_status);
+    if (!o.error_code.empty()) Str(&w, "error", o.error_code);
+    if (ep && (o.started || o.upstream_status)) {
+      Str(&w, "endpoint", ep->id);
+      w.Key("upstream_status");
+      w.Int(o.upstream_status);
+      w.Key("attempts");
+      w.Uint(static_cast<unsigned>(x->attempt + 1));
+      if (o.prompt_tokens >= 0) {
+        w.Key("prompt_tokens");
+        w.Int64(o.prompt_tokens);
+      }
+      if (o.completion_tokens >= 0) {
+        w.Key("completion_tokens");
+        w.Int64(o.completion_tokens);
+      }
+      if (o.usage_estimated) {
+        w.Key("usage_estimated");
+        w.Bool(true);
+      }
+      Str(&w, "cost", FormatMicros(cost));
+    }
+    if (o.stream) {
+      w.Key("stream");
+      w.Bool(true);
+      w.Key("stream_complete");
+      w.Bool(o.stream_complete);
+    }
+    if (!o.upstream_errors.empty()) {
+      w.Key("failed_attempts");
+      w.RawValue(o.upstream_errors.data(), o.upstream_errors.size(), rj::kArrayType);
+    }
+    w.EndObject();
+    gw.assign(sb.GetString(), sb.GetSize());
+  }
+  uint64_t seq = 0;
+  if (audit_ && set.subject) {
+    audit::Entry e;
+    e.subject = set.subject;
+    e.input = x->input;
+    e.decision = audit::RenderDecision(d, program);
+    if (x->s.route.outcome != runtime::RouteResult::Outcome::kNotRouted) {
+      e.endpoints = runtime::EndpointsJson(*set.catalog, x->s.route);
+    }
+    if (d.time_from_clock && d.time) e.clock = audit::internal::FormatMillis(*d.time);
+    e.gateway = std::move(gw);
+    e.shadow = x->shadow_json;
+    e.id = x->decision_id;
+    audit::Ticket t = audit_->Append(std::move(e));
+    seq = t.seq;
+    x->decision_id = std::move(t.id);
+  } else if (x->decision_id.empty()) {
+    NewDecisionId(x);
+  }
+  std::string rule = d.deny_rule != UINT32_MAX ? std::string(runtime::RuleName(program, d.deny_rule)) : "";
+  metrics_.decisions.Add(Label("outcome", OutcomeName(*x)) + "," + Label("code", d.code) + "," +
+                         Label("rule", rule));
+  if (config_.access_log) {
+    rj::StringBuffer sb;
+    JsonWriter w(sb);
+    w.StartObject();
+    Str(&w, "event", "request");
+    Str(&w, "decision_id", x->decision_id);
+    Str(&w, "path", x->path);
+    Str(&w, "workspace", x->who ? x->who->workspace : "");
+    Str(&w, "key_id", x->who ? x->who->id : "");
+    Str(&w, "outcome", OutcomeName(*x));
+    Str(&w, "code", d.code);
+    if (!rule.empty()) Str(&w, "rule", rule);
+    w.Key("status");
+    w.Int(o.http_status);
+    Str(&w, "endpoint", ep && o.started ? ep->id : "");
+    Str(&w, "cost", FormatMicros(cost));
+    w.Key("latency_us");
+    w.Int64((MonoNs() - x->start_ns) / 1000);
+    w.EndObject();
+    log_->info(std::string_view(sb.GetString(), sb.GetSize()));
+  }
+  return seq;
+}
+
+void Service::NewDecisionId(Exchange* x) {
+  if (audit_) {
+    x->decision_id = audit_->NewId();
+    return;
+  }
+  static std::mutex id_mu;
+  static audit::internal::IdGenerator ids;
+  std::lock_guard<std::mutex> lock(id_mu);
+  int64_t used;
+  x->decision_id = ids.Next(audit::internal::NowMillis(), &used);
+}
+
+int Service::Status(const Exchange& x) const {
+  return x.invalid ? 400 : x.s.decision.status;
+}
+
+std::string Service::ErrorJson(const Exchange& x) const {
+  if (x.invalid) {
+    std::string msg = x.input_error.message;
+    if (!x.input_error.path.empty()) msg += " (at `" + x.input_error.path + "`)";
+    return OpenAIError(400, x.input_error.code, msg);
+  }
+  const vm::Decision& d = x.s.decision;
+  std::string rule;
+  if (d.deny_rule != UINT32_MAX) rule = std::string(runtime::RuleName(x.live->policy->program(), d.deny_rule));
+  return OpenAIError(d.status, d.code, d.reason, rule, x.decision_id);
+}
+
+std::string Service::ModelsJson(const Identity& who) {
+  auto set = live();
+  rj::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartObject();
+  Str(&w, "object", "list");
+  w.Key("data");
+  w.StartArray();
+  runtime::DecideScratch s;
+  runtime::BudgetPlan plan;
+  vm::Counters counters;
+  std::vector<ledger::CounterView> views;
+  runtime::InputError err;
+  std::string input, body;
+  for (const std::string& m : set->models) {
+    rj::StringBuffer mb;
+    JsonWriter mw(mb);
+    mw.StartObject();
+    Str(&mw, "model", m);
+    mw.Key("messages");
+    mw.StartArray();
+    mw.StartObject();
+    Str(&mw, "role", "user");
+    Str(&mw, "content", "");
+    mw.EndObject();
+    mw.EndArray();
+    mw.EndObject();
+    BuildInput(who, std::string_view(mb.GetString(), mb.GetSize()), &input);
+    bool planned = false;
+    if (!Evaluate(*set, ledger_.get(), input, &s, &plan, &counters, &views, &planned, &err)) continue;
+    if (s.decision.outcome == vm::Outcome::kDeny || s.route.endpoints.empty()) continue;
+    w.StartObject();
+    Str(&w, "id", m);
+    Str(&w, "object", "model");
+    w.Key("created");
+    w.Int(0);
+    size_t slash = m.find('/');
+    Str(&w, "owned_by", slash == std::string::npos ? std::string_view("tollgate") : std::string_view(m).substr(0, slash));
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+}  // namespace tollgate::gateway

@@ -1,0 +1,194 @@
+// The gateway's request pipeline without the network: what every request
+// goes through between the HTTP server (server.h) and the upstream client
+// (upstream.h).
+//
+// ## One chat request
+//
+//   gateway::Exchange x;                      // per request (pooled by the server)
+//   x.live = svc.live(); x.shadow = svc.shadow(); x.keys = svc.keys();
+//   x.who = x.keys->Find(token);              // null: 401
+//   x.body = std::move(http_body);
+//   svc.Decide(&x);                           // decode, budgets, evaluate, route,
+//                                             // shadow, reserve
+//   if (!x.allowed()) reply(x.status(), svc.ErrorJson(x));
+//   for each attempt a: svc.UpstreamBody(&x, a, &body) -> send it;
+//                       on a fallback: svc.MoveTo(&x, a)
+//   uint64_t seq = svc.Finish(&x, outcome);   // settle/release, audit, metrics, log
+//   wait until audit seq is durable, answer.
+//
+// ## Policy versions
+// A PolicySet is one loaded version (policy, catalog, accounts, router, its
+// audit Subject), immutable and shared: a request holds the sets it started
+// with, so a reload never changes a decision in flight. The live and the
+// shadow sets are swapped atomically (Load*, Promote, DropShadow).
+//
+// ## Errors
+// Decide never fails: an invalid input, an auth failure, a deny, a budget
+// refusal are all outcomes with a status and a stable code (docs/gateway.md).
+// Loading returns false with the diagnostics text (file:line:col).
+//
+// ## Thread safety
+// Service is thread-safe. An Exchange is used by one thread at a time.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "runtime/accounts.h"
+#include "runtime/audit/log.h"
+#include "runtime/budgets.h"
+#include "runtime/catalog.h"
+#include "runtime/decide.h"
+#include "runtime/gateway/config.h"
+#include "runtime/gateway/keys.h"
+#include "runtime/gateway/metrics.h"
+#include "runtime/ledger/ledger.h"
+#include "runtime/router.h"
+
+namespace spdlog { class logger; }
+
+namespace tollgate::gateway {
+
+// Where an endpoint's requests go, parsed once per catalog load.
+struct UpstreamTarget {
+  bool tls = false;
+  std::string host, port;   // port as text ("443")
+  std::string path_prefix;  // e.g. "/v1" (no trailing slash)
+  std::string host_header;  // "host[:port]"
+  std::string auth_header;  // header name ("authorization", "api-key", ...), "" = none
+  std::string auth_value;   // "Bearer sk-..." / the key (from the environment; never logged)
+  std::string pool_key;     // "tls://host:port"
+};
+
+struct PolicySet {
+  std::shared_ptr<const Policy> policy;
+  std::shared_ptr<const stdlib::Schema> extended;  // the config's schema extension, if any
+  std::unique_ptr<runtime::Catalog> catalog;
+  std::unique_ptr<runtime::Accounts> accounts;     // null without an accounts file
+  std::unique_ptr<runtime::Router> router;
+  std::vector<UpstreamTarget> targets;             // per catalog endpoint
+  std::vector<std::string> models;                 // distinct catalog models, sorted
+  std::shared_ptr<const audit::Subject> subject;   // null without audit
+  std::string version;                             // "sha256:..."
+  ~PolicySet();
+};
+
+// The outcome of the upstream part, given to Finish.
+struct Outcome {
+  int http_status = 0;           // what the client got
+  std::string error_code;        // the gateway's code when it answered an error itself
+  int64_t prompt_tokens = -1;    // from the upstream's usage; -1 = not reported
+  int64_t completion_tokens = -1;
+  bool usage_estimated = false;  // tokens estimated (no usage chunk, stream cut)
+  bool stream = false;
+  bool stream_complete = true;   // false: the stream died part-way
+  int upstream_status = 0;       // of the attempt that answered
+  int64_t upstream_ns = 0;
+  std::string upstream_errors;   // JSON array of failed attempts (may be empty)
+  bool started = false;          // some response byte reached the client from upstream
+};
+
+struct Exchange {
+  std::shared_ptr<const PolicySet> live, shadow;
+  std::shared_ptr<const KeyStore> keys;
+  const Identity* who = nullptr;
+  std::string path;              // request path, for metrics
+  std::string body;              // the HTTP body as received
+  std::string input;             // the decision input built from it
+  bool stream = false;
+  int64_t start_ns = 0;          // monotonic, request fully read
+
+  runtime::DecideScratch s;
+  runtime::InputError input_error;
+  runtime::BudgetPlan plan;
+  vm::Counters counters;
+  std::vector<ledger::CounterView> views;
+  ledger::Admission admission;
+  bool reserved = false;
+  size_t attempt = 0;            // s.route.endpoints index in use
+  std::string shadow_json;       // the shadow comparison, "" without a shadow policy
+  std::string decision_id;
+  bool invalid = false;          // the input did not decode
+
+  bool allowed() const { return !invalid && s.decision.outcome != vm::Outcome::kDeny; }
+  void Reset();
+};
+
+class Service {
+ public:
+  // Loads keys, policy, catalog, accounts; opens the ledger and the audit
+  // log. Null with *error (diagnostics included) when anything fails.
+  static std::unique_ptr<Service> Create(const Config& config, std::string* error);
+  ~Service();
+
+  const Config& config() const { return config_; }
+  std::shared_ptr<const PolicySet> live() const;
+  std::shared_ptr<const PolicySet> shadow() const;
+  std::shared_ptr<const KeyStore> keys() const;
+  Metrics& metrics() { return metrics_; }
+  audit::AuditLog* audit() { return audit_.get(); }
+  ledger::Ledger* ledger() { return ledger_.get(); }
+  spdlog::logger& log() { return *log_; }
+
+  // Reloads policy files, catalog, accounts and keys from disk (SIGHUP).
+  bool ReloadFromDisk(std::string* error);
+  // Loads policy source files (POST /admin/policy), checked first; with
+  // `shadow` as the shadow version, else as the live one. *error holds the
+  // diagnostics when refused.
+  bool LoadSources(std::vector<SourceText> sources, bool shadow, std::string* error);
+  bool Promote(std::string* error);
+  void DropShadow();
+
+  // The request pipeline (see the overview).
+  void Decide(Exchange* x);
+  // Decision only (POST /v1/decide): x->input is the decision input; no
+  // reservation; renders the route document.
+  std::string DecideOnly(Exchange* x);
+  // The body sent to endpoint x->s.route.endpoints[attempt]: redactions
+  // applied, model set to the endpoint's upstream model, stream usage asked.
+  bool UpstreamBody(const Exchange& x, size_t attempt, std::string* out, std::string* error);
+  // Moves the reservation to attempt's worst case (a fallback). False when
+  // the new amounts do not fit the budgets (x->admission says why).
+  bool MoveTo(Exchange* x, size_t attempt);
+  // Settles (or releases), records, counts, logs. Returns the audit sequence
+  // number to wait for before answering (0 = nothing to wait for).
+  uint64_t Finish(Exchange* x, const Outcome& o);
+  // Gives x its decision id now (a streamed answer sends it before Finish).
+  void NewDecisionId(Exchange* x);
+  // An input or policy refusal rendered in OpenAI's error shape.
+  std::string ErrorJson(const Exchange& x) const;
+  int Status(const Exchange& x) const;
+  // Models this caller may use (GET /v1/models), OpenAI's list shape.
+  std::string ModelsJson(const Identity& who);
+
+ private:
+  explicit Service(Config config);
+  bool Load(std::vector<SourceText>* sources, std::shared_ptr<const PolicySet>* out,
+            std::string* error);
+  void CompareShadow(Exchange* x);
+
+  Config config_;
+  mutable std::mutex mu_;  // guards the three pointers below
+  std::shared_ptr<const PolicySet> live_, shadow_;
+  std::shared_ptr<const KeyStore> keys_;
+  std::mutex reload_mu_;   // one reload at a time
+  std::unique_ptr<ledger::Ledger> ledger_;
+  std::unique_ptr<audit::AuditLog> audit_;
+  std::shared_ptr<spdlog::logger> log_;
+  Metrics metrics_;
+};
+
+// Builds the decision input {"principal": ..., "request": BODY}.
+void BuildInput(const Identity& who, std::string_view body, std::string* out);
+// OpenAI's error document.
+std::string OpenAIError(int status, std::string_view code, std::string_view message,
+                        std::string_view rule = {}, std::string_view decision_id = {});
+// Parses a catalog base_url into a target (auth from the environment).
+bool ParseTarget(const runtime::Endpoint& e, UpstreamTarget* out, std::string* error);
+
+}  // namespace tollgate::gateway

@@ -1,0 +1,98 @@
+// Calling model endpoints: a Beast HTTP/1.1 client with TLS (OpenSSL,
+// certificate and host name verified) and per-endpoint keep-alive pools.
+//
+//   UpstreamPool pool(io, config.upstream);
+//   UpstreamError err;
+//   auto conn = co_await pool.Acquire(target, &err);          // pooled or new
+//   if (!conn) ... err.kind == "connect" / "timeout" / "tls"
+//   err = co_await conn->Send(request);                      // request + response header
+//   int status = conn->status();
+//   std::string piece; bool done = false;
+//   while (!done) co_await conn->Read(&piece, &done, &err);  // body as it arrives
+//   pool.Release(std::move(conn));                            // back to the pool if reusable
+//
+// Timeouts (UpstreamOptions): connect (resolve + TCP + TLS), first byte
+// (request written -> response header read), idle (between two body reads).
+// A pooled connection that the server closed while idle is detected on
+// Send and replaced once by a fresh one (nothing was received yet).
+//
+// Thread safety: the pool is thread-safe; a connection is used by one
+// coroutine at a time. Cost: one pooled connection reuse is a mutex and a
+// vector pop; TLS handshakes only for new connections.
+#pragma once
+
+#include <utility>  // Boost 1.74 awaitable.hpp uses std::exchange without it
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "runtime/gateway/config.h"
+#include "runtime/gateway/service.h"
+
+namespace tollgate::gateway {
+
+namespace net = boost::asio;
+namespace http = boost::beast::http;
+
+struct UpstreamError {
+  std::string kind;     // "" (none), "connect", "tls", "timeout", "closed", "protocol", "too_large"
+  std::string message;  // one line, never a key
+  bool ok() const { return kind.empty(); }
+};
+
+class UpstreamConn;
+
+class UpstreamPool {
+ public:
+  UpstreamPool(net::io_context& io, const UpstreamOptions& options);
+  ~UpstreamPool();
+
+  // A connection to `t`: an idle pooled one, or a new one (resolve, connect,
+  // TLS handshake). Null with *err on failure.
+  net::awaitable<std::unique_ptr<UpstreamConn>> Acquire(const UpstreamTarget& t, UpstreamError* err);
+  // Returns a connection whose last answer was read completely and that may
+  // be kept alive; otherwise closes it.
+  void Release(std::unique_ptr<UpstreamConn> conn);
+  const UpstreamOptions& options() const { return options_; }
+
+ private:
+  net::io_context& io_;
+  UpstreamOptions options_;
+  std::unique_ptr<net::ssl::context> tls_;
+  std::mutex mu_;
+  std::map<std::string, std::vector<std::unique_ptr<UpstreamConn>>> idle_;
+};
+
+class UpstreamConn {
+ public:
+  ~UpstreamConn();
+  // Writes `req` and reads the response header. On a reused connection that
+  // turns out closed, *reconnect is set (the caller acquires a fresh one).
+  net::awaitable<UpstreamError> Send(http::request<http::string_body>& req, bool* stale);
+  int status() const;
+  std::string header(std::string_view name) const;
+  // Appends the next part of the body to *out (as the upstream sends it);
+  // *done once the body is complete.
+  net::awaitable<UpstreamError> Read(std::string* out, bool* done);
+  bool reused() const { return reused_; }
+
+  struct Impl;
+
+ private:
+  friend class UpstreamPool;
+  explicit UpstreamConn(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+  bool reused_ = false;
+  std::string pool_key_;
+};
+
+}  // namespace tollgate::gateway

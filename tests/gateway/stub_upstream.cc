@@ -1,0 +1,157 @@
+// A stub OpenAI-compatible upstream for the gateway's end-to-end tests and
+// benchmark (Boost.Beast, one thread per connection, keep-alive).
+//
+//   tg_stub_upstream [PORT]        prints "PORT\n" once listening (0 = any)
+//
+// The behaviour is chosen by the first path segment, so one stub serves
+// every endpoint of a test catalog (base_url http://127.0.0.1:PORT/MODE/v1):
+//   /ok/v1/chat/completions        200, usage {prompt_tokens: 11, completion_tokens: 7};
+//                                  stream: true -> 3 content chunks, the usage chunk
+//                                  when stream_options.include_usage, then [DONE]
+//   /fail500/..., /fail429/...     500 / 429 with an OpenAI error body
+//   /slowN/...                     waits N ms before answering (timeouts)
+//   /cut/...                       stream: 2 chunks, then the connection is dropped
+//   /bench/...                     200 with a fixed small body (benchmarks)
+//   GET /last/MODE                 the last request body MODE received
+//   GET /count/MODE                how many requests MODE received
+#include <utility>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+namespace {
+
+std::mutex mu;
+std::map<std::string, std::string> last_body;
+std::map<std::string, long> counts;
+
+const char* kCompletion =
+    "{\"id\":\"chatcmpl-stub\",\"object\":\"chat.completion\",\"created\":1764460800,"
+    "\"model\":\"%s\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+    "\"content\":\"Hello from the stub.\"},\"finish_reason\":\"stop\"}],"
+    "\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":7,\"total_tokens\":18}}";
+
+std::string ModelOf(const std::string& body) {
+  size_t p = body.find("\"model\":\"");
+  if (p == std::string::npos) return "stub";
+  p += 9;
+  size_t e = body.find('"', p);
+  return body.substr(p, e - p);
+}
+
+std::string Chunk(const std::string& model, const std::string& delta_json, bool usage = false) {
+  std::string s = "data: {\"id\":\"chatcmpl-stub\",\"object\":\"chat.completion.chunk\",\"created\":1764460800,"
+                  "\"model\":\"" + model + "\",\"choices\":" + delta_json;
+  if (usage) s += ",\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":7,\"total_tokens\":18}";
+  return s + "}\n\n";
+}
+
+void Session(tcp::socket sock) {
+  beast::error_code ec;
+  beast::flat_buffer buf;
+  for (;;) {
+    http::request<http::string_body> req;
+    http::read(sock, buf, req, ec);
+    if (ec) break;
+    std::string target(req.target());
+    std::string mode = target.size() > 1 ? target.substr(1, target.find('/', 1) - 1) : "";
+    http::response<http::string_body> res{http::status::ok, req.version()};
+    res.set(http::field::content_type, "application/json");
+    res.keep_alive(req.keep_alive());
+    if (req.method() == http::verb::get && (mode == "last" || mode == "count")) {
+      std::string which = target.substr(mode.size() + 2);
+      std::lock_guard<std::mutex> lock(mu);
+      res.body() = mode == "last" ? last_body[which] : std::to_string(counts[which]);
+      res.prepare_payload();
+      http::write(sock, res, ec);
+      if (ec) break;
+      continue;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      last_body[mode] = req.body();
+      ++counts[mode];
+    }
+    const std::string model = ModelOf(req.body());
+    const bool stream = req.body().find("\"stream\":true") != std::string::npos;
+    const bool usage = req.body().find("\"include_usage\":true") != std::string::npos;
+    if (mode.rfind("slow", 0) == 0) {
+      // Server-side behaviour under test (a slow provider), not a test wait.
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::atol(mode.c_str() + 4)));
+    }
+    if (mode == "fail500" || mode == "fail429") {
+      res.result(mode == "fail500" ? 500 : 429);
+      res.body() = "{\"error\":{\"message\":\"stub failure\",\"type\":\"server_error\",\"code\":null}}";
+    } else if (stream && (mode == "ok" || mode == "cut" || mode.rfind("slow", 0) == 0)) {
+      http::response<http::empty_body> head{http::status::ok, req.version()};
+      head.set(http::field::content_type, "text/event-stream");
+      head.chunked(true);
+      head.keep_alive(req.keep_alive() && mode != "cut");
+      http::response_serializer<http::empty_body> sr{head};
+      http::write_header(sock, sr, ec);
+      const char* words[] = {"Hello", " from", " the stub."};
+      for (int i = 0; i < 3 && !ec; ++i) {
+        if (mode == "cut" && i == 2) {
+          sock.shutdown(tcp::socket::shutdown_both, ec);
+          sock.close(ec);
+          return;
+        }
+        std::string c = Chunk(model, std::string("[{\"index\":0,\"delta\":{\"content\":\"") + words[i] +
+                                         "\"},\"finish_reason\":null}]");
+        net::write(sock, http::make_chunk(net::buffer(c)), ec);
+      }
+      std::string fin = Chunk(model, "[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]");
+      if (usage) fin += Chunk(model, "[]", true);
+      fin += "data: [DONE]\n\n";
+      net::write(sock, http::make_chunk(net::buffer(fin)), ec);
+      net::write(sock, http::make_chunk_last(), ec);
+      if (ec || !head.keep_alive()) break;
+      continue;
+    } else if (mode == "bench") {
+      res.body() = "{\"id\":\"b\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":{\"role\":"
+                   "\"assistant\",\"content\":\"ok\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":"
+                   "5,\"completion_tokens\":1,\"total_tokens\":6}}";
+    } else {
+      char body[1024];
+      std::snprintf(body, sizeof body, kCompletion, model.c_str());
+      res.body() = body;
+    }
+    res.prepare_payload();
+    http::write(sock, res, ec);
+    if (ec || !res.keep_alive()) break;
+  }
+  sock.shutdown(tcp::socket::shutdown_both, ec);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  net::io_context io;
+  tcp::acceptor acc(io, tcp::endpoint(net::ip::make_address("127.0.0.1"),
+                                      static_cast<unsigned short>(argc > 1 ? std::atoi(argv[1]) : 0)));
+  std::printf("%u\n", acc.local_endpoint().port());
+  std::fflush(stdout);
+  for (;;) {
+    tcp::socket s(io);
+    beast::error_code ec;
+    acc.accept(s, ec);
+    if (ec) continue;
+    s.set_option(tcp::no_delay(true), ec);
+    std::thread(Session, std::move(s)).detach();
+  }
+}
