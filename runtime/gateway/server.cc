@@ -279,8 +279,14 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(cfg.limits.max_header_bytes);
     parser.body_limit(cfg.limits.max_body_bytes);
-    stream.expires_after(std::chrono::milliseconds(cfg.limits.idle_timeout_ms));
-    co_await http::async_read_header(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
+    // A kept-alive connection may wait idle_timeout_ms for its next request;
+    // once its first bytes are in, the whole request must arrive within
+    // read_timeout_ms (slow clients).
+    if (buffer.size() == 0) {
+      stream.expires_after(std::chrono::milliseconds(cfg.limits.idle_timeout_ms));
+      size_t n = co_await stream.async_read_some(buffer.prepare(4096), net::redirect_error(use_awaitable, ec));
+      buffer.commit(n);
+    }
     if (!ec) {
       stream.expires_after(std::chrono::milliseconds(cfg.limits.read_timeout_ms));
       co_await http::async_read(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
@@ -295,9 +301,9 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
         status = 431, code = "headers_too_large",
         msg = "the request headers are larger than the limit of " + std::to_string(cfg.limits.max_header_bytes) + " bytes";
       } else if (ec == beast::error::timeout) {
-        if (buffer.size() > 0 || parser.got_some()) {
-          status = 408, code = "request_timeout", msg = "the request was not received in time";
-        }
+        // A slow or idle client: the stream has closed the socket (no answer
+        // can be sent); counted, and the connection is gone.
+        svc.metrics().http_requests.Add(Label("path", "(timeout)") + "," + Label("status", "408"));
       } else if (ec != http::error::end_of_stream && ec != net::error::eof &&
                  ec != net::error::connection_reset && ec != net::error::operation_aborted) {
         status = 400, code = "http_malformed", msg = "malformed HTTP request: " + ec.message();

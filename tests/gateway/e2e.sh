@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# End-to-end tests of `tollgate serve` with real clients (curl and the
+# official `openai` npm package) against the stub upstream
+# (tests/gateway/stub_upstream.cc), all on 127.0.0.1.
+#
+#   bash tests/gateway/e2e.sh BUILD_DIR
+#
+# Each check prints "ok - ..." or "FAIL - ..."; the exit code is the number
+# of failures (capped at 1). Waiting is by polling a condition with a
+# deadline, never by sleeping a fixed time.
+set -uo pipefail
+BUILD=$(cd "${1:?usage: e2e.sh BUILD_DIR}" && pwd)
+HERE=$(cd "$(dirname "$0")" && pwd)
+TG="$BUILD/tollgate"
+STUB="$BUILD/tg_stub_upstream"
+T=$(mktemp -d)
+FAILS=0
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+ok() { echo "ok - $*"; }
+fail() { echo "FAIL - $*"; FAILS=$((FAILS + 1)); }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what"; fi; }
+# wait_for DESCRIPTION SECONDS COMMAND...: polls COMMAND every 20 ms.
+wait_for() {
+  local what=$1 secs=$2; shift 2
+  local end=$((SECONDS + secs))
+  until "$@"; do
+    if [ $SECONDS -ge $end ]; then fail "timed out waiting for $what"; return 1; fi
+    sleep 0.02
+  done
+}
+
+# --- the stub upstream ---
+"$STUB" 0 > "$T/stub.port" &
+PIDS+=($!)
+wait_for "the stub's port" 10 test -s "$T/stub.port" || exit 1
+SP=$(head -1 "$T/stub.port")
+sed "s/STUB_PORT/$SP/g" "$HERE/catalog.template.json" > "$T/catalog.json"
+
+# --- keys, config ---
+key() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
+cat > "$T/keys.json" <<EOF
+{"keys": [
+  {"id": "k-main", "sha256": "$(key sk-main)", "workspace": "main", "user": "u1", "jurisdiction": "US"},
+  {"id": "k-eu", "sha256": "$(key sk-eu)", "workspace": "main-eu", "user": "u2", "jurisdiction": "DE"},
+  {"id": "k-tiny", "sha256": "$(key sk-tiny)", "workspace": "tiny", "user": "u3"},
+  {"id": "k-limited", "sha256": "$(key sk-limited)", "workspace": "limited", "user": "u4"}
+]}
+EOF
+cp "$HERE/policy.tg" "$T/policy.tg"
+cat > "$T/gw.json" <<EOF
+{"listen": "127.0.0.1:0", "threads": 2, "policy": "policy.tg", "catalog": "catalog.json",
+ "accounts": "", "keys": "keys.json", "ledger": "sqlite:data/ledger.db", "audit": "data/audit",
+ "admin_token_env": "TG_ADMIN",
+ "limits": {"max_body_bytes": 65536, "max_header_bytes": 4096, "read_timeout_ms": 1500},
+ "upstream": {"connect_timeout_ms": 1000, "first_byte_timeout_ms": 1500, "idle_timeout_ms": 3000}}
+EOF
+export TG_ADMIN=admin-secret
+
+start_gateway() {
+  : > "$T/gw.log"
+  (cd "$T" && exec "$TG" serve --config gw.json 2> "$T/gw.log") &
+  GW_PID=$!
+  PIDS+=($GW_PID)
+  wait_for "the gateway to listen" 20 grep -q '"event":"listening"' "$T/gw.log" || { cat "$T/gw.log"; exit 1; }
+  GW=$(grep -o '"address":"[^"]*"' "$T/gw.log" | head -1 | cut -d'"' -f4)
+  URL="http://$GW"
+}
+start_gateway
+ok "gateway listening on $GW (port 0 picked a free port)"
+
+# post KEY BODY [extra curl args] -> prints the status; the body in $T/out
+post() {
+  local k=$1 body=$2; shift 2
+  curl -s -o "$T/out" -D "$T/hdr" -w '%{http_code}' -H "Authorization: Bearer $k" \
+       -H 'Content-Type: application/json' "$@" --data-binary "$body" "$URL/v1/chat/completions"
+}
+body_has() { grep -q -- "$1" "$T/out"; }
+hdr_has() { grep -qi -- "$1" "$T/hdr"; }
+msg() { printf '{"model":"%s","messages":[{"role":"user","content":"%s"}],"max_tokens":20%s}' "$1" "$2" "${3:-}"; }
+
+# --- allowed, non-streaming ---
+st=$(post sk-main "$(msg test/ok hello)")
+check "allowed request answers 200 from the upstream" test "$st" = 200
+check "the answer is the upstream's (usage passed through)" body_has '"completion_tokens":7'
+check "decision id header" hdr_has '^x-tollgate-decision-id: [0-9A-Z]\{26\}'
+check "policy version header" hdr_has '^x-tollgate-policy-version: sha256:'
+curl -s "http://127.0.0.1:$SP/last/ok" > "$T/last"
+check "the upstream got the endpoint's model name, not the routing members" \
+  sh -c "grep -q '\"model\":\"ok\"' '$T/last'"
+
+# --- denials with each status ---
+st=$(post sk-main "$(msg test/ok 'this is forbidden')"); check "policy deny 403" test "$st" = 403
+check "deny in OpenAI's error shape with code and rule" \
+  sh -c "grep -q '\"type\":\"permission_error\"' '$T/out' && grep -q '\"code\":\"policy_denied\"' '$T/out' && grep -q '\"rule\":\"forbidden_words\"' '$T/out'"
+st=$(post sk-main "$(msg test/ok 'pay me now')"); check "policy deny 402" test "$st" = 402
+st=$(post sk-main '{"model": 5}'); check "wrong type -> 400" test "$st" = 400
+check "wrong type names the field" body_has '"code":"input_wrong_type"'
+st=$(post sk-main '{"model": "test/ok", "messages": ['); check "malformed JSON -> 400" test "$st" = 400
+check "malformed JSON code" body_has '"code":"input_malformed_json"'
+st=$(post sk-main "$(msg no/such-model hi)"); check "unknown model -> 4xx" test "${st:0:1}" = 4
+check "unknown model has a stable code" body_has '"code":"route_'
+st=$(post "" "$(msg test/ok hi)"); check "missing key -> 401" test "$st" = 401
+check "missing key code" body_has '"code":"missing_api_key"'
+st=$(post sk-wrong "$(msg test/ok hi)"); check "unknown key -> 401" test "$st" = 401
+check "unknown key code" body_has '"code":"invalid_api_key"'
+big=$(head -c 70000 /dev/zero | tr '\0' a)
+st=$(post sk-main "$(msg test/ok "$big")"); check "oversize body -> 413" test "$st" = 413
+check "oversize code" body_has '"code":"request_too_large"'
+st=$(curl -s -o "$T/out" -w '%{http_code}' -H "X-Big: $(head -c 6000 /dev/zero | tr '\0' b)" "$URL/healthz")
+check "oversize headers -> 431" test "$st" = 431
+st=$(curl -s -o "$T/out" -w '%{http_code}' "$URL/nowhere"); check "unknown path -> 404" test "$st" = 404
+st=$(curl -s -o "$T/out" -w '%{http_code}' "$URL/v1/chat/completions"); check "GET on chat -> 405" test "$st" = 405
+st=$(post sk-limited "$(msg test/ok one)"); st=$(post sk-limited "$(msg test/ok two)")
+st=$(post sk-limited "$(msg test/ok three)"); check "rate limit -> 429" test "$st" = 429
+check "rate limit code and Retry-After" sh -c "grep -q '\"code\":\"rate_limited\"' '$T/out' && grep -qi '^retry-after: [0-9]' '$T/hdr'"
+# A slow client (headers never finished) is cut off at the read timeout and
+# the server stays up.
+exec 3<>"/dev/tcp/${GW%:*}/${GW#*:}"
+printf 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n' >&3
+if timeout 10 cat <&3 > /dev/null; then ok "slow client disconnected at the read timeout"; else fail "slow client kept open"; fi
+exec 3<&-
+st=$(curl -s -o /dev/null -w '%{http_code}' "$URL/healthz"); check "server up after the slow client" test "$st" = 200
+# Garbage on the wire.
+exec 3<>"/dev/tcp/${GW%:*}/${GW#*:}"
+printf 'NOT HTTP AT ALL\r\n\r\n' >&3
+garbage=$(timeout 10 cat <&3)
+exec 3<&-
+check "garbage request -> 400 http_malformed" grep -q "http_malformed" <<< "$garbage"
+
+# --- routing: EU user stays on EU endpoints; explanation on request ---
+st=$(post sk-eu "$(msg test/ok hi)" -H 'X-Tollgate-Explain: 1')
+check "EU user routed and answered" test "$st" = 200
+check "routing explanation names the eliminated endpoint" hdr_has '^x-tollgate-explain: .*test/ok@us'
+
+# --- redactions as seen by the upstream ---
+st=$(post sk-main "$(msg test/ok 'my card is 4111 1111 1111 1111 ok')")
+check "redacted request allowed" test "$st" = 200
+curl -s "http://127.0.0.1:$SP/last/ok" > "$T/last"
+check "the upstream saw [CARD], never the number" sh -c "grep -q '\[CARD\]' '$T/last' && ! grep -q '4111' '$T/last'"
+
+# --- fallbacks ---
+before=$(curl -s "http://127.0.0.1:$SP/count/fail500")
+st=$(post sk-main "$(msg test/fallback500 hi)"); check "500 falls back to the next endpoint" test "$st" = 200
+check "the 500 endpoint was tried first" test "$(curl -s "http://127.0.0.1:$SP/count/fail500")" -gt "$before"
+st=$(post sk-main "$(msg test/fallback429 hi)"); check "429 falls back" test "$st" = 200
+st=$(post sk-main "$(msg test/timeout hi)"); check "first-byte timeout falls back" test "$st" = 200
+st=$(post sk-main "$(msg test/dead hi)"); check "connect error falls back" test "$st" = 200
+st=$(post sk-main "$(msg test/allfail hi)"); check "every endpoint failing -> 502" test "$st" = 502
+check "502 code" body_has '"code":"upstream_unavailable"'
+
+# --- streaming ---
+st=$(post sk-main "$(msg test/ok hi ',"stream":true')" -N)
+check "stream answers 200" test "$st" = 200
+check "stream relays the chunks and [DONE]" sh -c "grep -q 'the stub' '$T/out' && grep -q '\[DONE\]' '$T/out'"
+check "the gateway asked the upstream for the usage chunk" \
+  sh -c "curl -s 'http://127.0.0.1:$SP/last/ok' | grep -q '\"include_usage\":true'"
+okcount=$(curl -s "http://127.0.0.1:$SP/count/ok")
+st=$(post sk-main "$(msg test/cut hi ',"stream":true')" -N)
+check "a stream cut after the first token is not retried elsewhere" \
+  test "$(curl -s "http://127.0.0.1:$SP/count/ok")" = "$okcount"
+check "the client sees the partial stream" body_has 'Hello'
+
+# --- /v1/decide and /v1/models ---
+st=$(curl -s -o "$T/out" -w '%{http_code}' --data-binary \
+  '{"principal":{"workspace":"main","jurisdiction":"DE"},"request":{"model":"test/ok","messages":[{"role":"user","content":"hi"}]}}' \
+  "$URL/v1/decide")
+check "/v1/decide answers the decision" sh -c "test $st = 200 && grep -q '\"outcome\":\"allow\"' '$T/out' && grep -q 'test/ok@de' '$T/out' && ! grep -q 'test/ok@us' '$T/out'"
+st=$(curl -s -o "$T/out" -w '%{http_code}' --data-binary '{"principal":{}}' "$URL/v1/decide")
+check "/v1/decide with an invalid input -> 400" test "$st" = 400
+st=$(curl -s -o "$T/out" -w '%{http_code}' -H 'Authorization: Bearer sk-main' "$URL/v1/models")
+check "/v1/models lists the models in OpenAI's shape" sh -c "test $st = 200 && grep -q '\"object\":\"list\"' '$T/out' && grep -q '\"id\":\"test/ok\"' '$T/out'"
+
+# --- the openai npm client ---
+if [ -d "$HERE/node_modules/openai" ]; then
+  if node "$HERE/openai_client.mjs" "$URL/v1" sk-main > "$T/node.out" 2>&1; then
+    ok "openai npm client: chat, stream, deny as APIError"; cat "$T/node.out"
+  else
+    fail "openai npm client"; cat "$T/node.out"
+  fi
+else
+  fail "the openai npm package is not installed (run .ci/setup)"
+fi
+
+# --- budget exhaustion under concurrent load: no overshoot ---
+seq 1 40 | xargs -P 16 -I{} curl -s -o /dev/null -w '%{http_code}\n' -H 'Authorization: Bearer sk-tiny' \
+  -H 'Content-Type: application/json' --data-binary "$(msg test/ok 'hi')" "$URL/v1/chat/completions" > "$T/tiny"
+n200=$(grep -c '^200$' "$T/tiny"); n403=$(grep -c '^403$' "$T/tiny")
+check "budget: some requests admitted ($n200), the rest refused 403 ($n403)" \
+  sh -c "test $n200 -ge 1 && test $n403 -ge 1 && test $((n200 + n403)) = 40"
+
+# --- metrics ---
+curl -s "$URL/metrics" > "$T/metrics"
+check "metrics: decisions by outcome, code and rule" grep -q 'tollgate_decisions_total{outcome="deny",code="policy_denied",rule="forbidden_words"}' "$T/metrics"
+check "metrics: processing histogram" grep -q '^tollgate_processing_seconds_count [1-9]' "$T/metrics"
+check "metrics: fallbacks counted" grep -q '^tollgate_fallbacks_total [1-9]' "$T/metrics"
+check "metrics: upstream errors by endpoint" grep -q 'tollgate_upstream_errors_total{endpoint="test/fallback500@a",kind="status_5xx"}' "$T/metrics"
+check "metrics: spend by budget" grep -q 'tollgate_spend_usd_total{budget="tiny_daily"}' "$T/metrics"
+
+# --- admin: refused policy, shadow, promote, hot reload under load ---
+st=$(curl -s -o "$T/out" -w '%{http_code}' -H 'Authorization: Bearer admin-secret' --data-binary 'policy "x"
+rule r { when request.nope == 1 deny 403 "x" }' "$URL/admin/policy")
+check "a policy with errors is refused with its diagnostics" sh -c "test $st = 422 && grep -q 'policy_invalid' '$T/out' && grep -q ':2:' '$T/out'"
+st=$(curl -s -o "$T/out" -w '%{http_code}' --data-binary 'x' "$URL/admin/policy")
+check "admin without the token -> 401" test "$st" = 401
+sed 's/the prompt uses a forbidden word/shadow says no/; s/contains "forbidden"/contains "hello"/' "$HERE/policy.tg" > "$T/shadow.tg"
+st=$(curl -s -o "$T/out" -w '%{http_code}' -H 'Authorization: Bearer admin-secret' --data-binary @"$T/shadow.tg" "$URL/admin/policy?shadow=1")
+check "shadow policy loaded" test "$st" = 200
+st=$(post sk-main "$(msg test/ok hello)")
+check "shadow never affects the live answer" test "$st" = 200
+curl -s "$URL/metrics" > "$T/metrics"
+check "shadow differences counted by kind and rule" grep -q 'tollgate_shadow_differences_total{kind="outcome",rule="forbidden_words"}' "$T/metrics"
+st=$(curl -s -o "$T/out" -w '%{http_code}' -X POST -H 'Authorization: Bearer admin-secret' "$URL/admin/policy/promote")
+check "promote the shadow" test "$st" = 200
+st=$(post sk-main "$(msg test/ok hello)")
+check "the promoted version now decides" test "$st" = 403
+# Hot reload under load: reloads while 4 clients send 400 requests; none fails.
+( seq 1 400 | xargs -P 4 -I{} curl -s -o /dev/null -w '%{http_code}\n' -H 'Authorization: Bearer sk-main' \
+    -H 'Content-Type: application/json' --data-binary "$(msg test/ok 'under load')" "$URL/v1/chat/completions" > "$T/load" ) &
+LOAD=$!
+for i in 1 2 3 4 5; do
+  curl -s -o /dev/null -H 'Authorization: Bearer admin-secret' --data-binary @"$HERE/policy.tg" "$URL/admin/policy"
+  kill -HUP "$GW_PID"
+done
+wait $LOAD
+check "hot reload under load: 400 requests, all 200" sh -c "test \$(grep -c '^200$' '$T/load') = 400"
+
+# --- SIGTERM drains: a request in flight finishes, then exit 0 ---
+slowbefore=$(curl -s "http://127.0.0.1:$SP/count/slow400")
+( post sk-main "$(msg test/slow hi)" > "$T/slow.status" ) &
+SLOW=$!
+wait_for "the slow request to reach the upstream" 10 \
+  sh -c "test \$(curl -s http://127.0.0.1:$SP/count/slow400) -gt $slowbefore"
+kill -TERM "$GW_PID"
+wait $SLOW
+check "the request in flight during SIGTERM completed" test "$(cat "$T/slow.status")" = 200
+wait "$GW_PID"; rc=$?
+check "the gateway exited 0 after draining" test "$rc" = 0
+
+# --- the audit log: a verified record for every decision ---
+check "audit log verifies" "$TG" audit verify "$T/data/audit"
+"$TG" audit export --audit "$T/data/audit" --json > "$T/records" 2>/dev/null
+nrec=$(grep -c '"kind":"decision"' "$T/records")
+ndec=$(grep -c '"event":"request"' "$T/gw.log")
+check "one decision record per decided request ($nrec records, $ndec decisions logged)" test "$nrec" = "$ndec"
+check "records carry the gateway outcome" grep -q '"gateway":{"status":200' "$T/records"
+check "shadow comparisons are recorded" grep -q '"shadow":{"version":"sha256:' "$T/records"
+# The ledger: the tiny budget was never overspent.
+"$TG" spend --ledger "sqlite:$T/data/ledger.db" --json > "$T/spend"
+spent=$(tr ',' '\n' < "$T/spend" | grep -A0 -m1 '"spent"' | grep -o '[0-9.]*' | head -1)
+check "budget never overspent (spent $spent of 0.0002 usd)" \
+  sh -c "grep -q 'tiny_daily' '$T/spend' && awk 'BEGIN{exit !($spent <= 0.0002)}'"
+
+echo "$FAILS failure(s)"
+[ "$FAILS" -eq 0 ]
