@@ -1,4 +1,5 @@
 // `tollgate serve`: the HTTP gateway (runtime/gateway/server.h, docs/gateway.md).
+#include <spdlog/async.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -57,7 +58,14 @@ int RunServe(int argc, char** argv) {
   }
   // Broken client connections must not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
-  auto log = spdlog::stderr_logger_mt("tollgate");
+  // JSON lines on stderr, written by spdlog's background thread so that no
+  // I/O thread waits on the terminal or a pipe (a full queue blocks: no
+  // access line is dropped).
+  spdlog::init_thread_pool(16384, 1);
+  auto log = std::make_shared<spdlog::async_logger>(
+      "tollgate", std::make_shared<spdlog::sinks::stderr_sink_mt>(), spdlog::thread_pool(),
+      spdlog::async_overflow_policy::block);
+  spdlog::register_logger(log);
   log->set_pattern("%v");
   log->flush_on(spdlog::level::info);
   auto svc = gateway::Service::Create(config, &error);
@@ -74,7 +82,9 @@ int RunServe(int argc, char** argv) {
   log->info("{{\"event\":\"listening\",\"address\":\"{}:{}\",\"policy_version\":\"{}\",\"config\":\"{}\"}}",
             config.host, server->port(), svc->live()->version,
             config.source.empty() ? "(embedded defaults)" : config.source);
-  return server->Run();
+  int rc = server->Run();
+  spdlog::shutdown();  // writes every queued line
+  return rc;
 }
 
 }  // namespace tollgate::cli

@@ -85,7 +85,10 @@ class BodyRewriter : public rj::BaseReaderHandler<rj::UTF8<>, BodyRewriter> {
 
   bool Null() { return Value([&] { return w_->Null(); }); }
   bool Bool(bool b) { return Value([&] { return w_->Bool(b); }); }
-  bool RawNumber(const char* s, rj::SizeType n, bool) { return Value([&] { return w_->RawNumber(s, n); }); }
+  // Writer::RawNumber of rapidjson 1.1 quotes its text; RawValue does not.
+  bool RawNumber(const char* s, rj::SizeType n, bool) {
+    return Value([&] { return w_->RawValue(s, n, rj::kNumberType); });
+  }
   bool String(const char* s, rj::SizeType n, bool) { return Value([&] { return w_->String(s, n); }); }
   bool StartObject() {
     ++depth_;
@@ -743,7 +746,7 @@ uint64_t Service::Finish(Exchange* x, const Outcome& o) {
   if (audit_ && set.subject) {
     audit::Entry e;
     e.subject = set.subject;
-    e.input = x->input;
+    e.input = std::move(x->input);
     e.decision = audit::RenderDecision(d, program);
     if (x->s.route.outcome != runtime::RouteResult::Outcome::kNotRouted) {
       e.endpoints = runtime::EndpointsJson(*set.catalog, x->s.route);

@@ -1,0 +1,342 @@
+// The gateway's parts without the network: configuration, API keys, the
+// upstream body rewrite, endpoint targets, errors, metrics, and the request
+// pipeline (decide, reserve, settle, record). tests/gateway/e2e.sh drives the
+// whole server with curl and the openai npm client.
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "runtime/gateway/config.h"
+#include "runtime/gateway/keys.h"
+#include "runtime/gateway/metrics.h"
+#include "runtime/gateway/service.h"
+
+namespace tollgate::gateway {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string TempDir() {
+  std::string t = (fs::temp_directory_path() / "tg_gateway_XXXXXX").string();
+  return mkdtemp(t.data());
+}
+
+void Write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+TEST(Config, DefaultsServeTheShippedExample) {
+  Config c = DefaultConfig();
+  EXPECT_EQ(c.host, "127.0.0.1");
+  EXPECT_EQ(c.port, 8080);
+  ASSERT_EQ(c.policy.size(), 1u);
+  EXPECT_TRUE(fs::exists(c.policy[0])) << c.policy[0];
+  EXPECT_TRUE(fs::exists(c.catalog));
+  EXPECT_TRUE(fs::exists(c.keys));
+  EXPECT_EQ(c.ledger, "sqlite:tollgate-data/ledger.db");
+}
+
+TEST(Config, RelativePathsFollowTheConfigFile) {
+  std::string d = TempDir();
+  Write(d + "/gw.json", R"({"listen": "0.0.0.0:0", "policy": ["a.tg", "/abs/b.tg"], "catalog": "c.json",
+                            "ledger": "sqlite:l.db", "audit": "", "limits": {"max_body_bytes": 100}})");
+  Config c;
+  std::string err;
+  ASSERT_TRUE(LoadConfig(d + "/gw.json", &c, &err)) << err;
+  EXPECT_EQ(c.port, 0);
+  EXPECT_EQ(c.policy[0], d + "/a.tg");
+  EXPECT_EQ(c.policy[1], "/abs/b.tg");
+  EXPECT_EQ(c.catalog, d + "/c.json");
+  EXPECT_EQ(c.ledger, "sqlite:" + d + "/l.db");
+  EXPECT_EQ(c.audit, "");
+  EXPECT_EQ(c.limits.max_body_bytes, 100u);
+}
+
+TEST(Config, MistakesAreNamed) {
+  std::string d = TempDir();
+  struct Case { const char* json; const char* want; } cases[] = {
+      {R"({"listn": "x"})", "unknown member `listn`"},
+      {R"({"limits": {"max_body_bytes": -1}})", "`limits.max_body_bytes` must be an integer from 1"},
+      {R"({"listen": "127.0.0.1:99999"})", "invalid port `99999`"},
+      {R"({"listen": "nohost"})", "must be HOST:PORT"},
+      {R"({"policy": []})", "`policy` must be a path or a non-empty array"},
+      {R"({"upstream": {"max_attempts": 0}})", "`upstream.max_attempts` must be an integer from 1 to 16"},
+      {R"([1])", "must be a JSON object"},
+      {R"({"a": )", "invalid JSON at byte"},
+  };
+  for (const Case& c : cases) {
+    Write(d + "/gw.json", c.json);
+    Config cfg;
+    std::string err;
+    EXPECT_FALSE(LoadConfig(d + "/gw.json", &cfg, &err)) << c.json;
+    EXPECT_NE(err.find(c.want), std::string::npos) << c.json << " -> " << err;
+  }
+}
+
+TEST(Keys, OnlyHashesAreStoredAndEveryOtherMemberIsPrincipal) {
+  std::string json = R"({"keys": [{"id": "k1", "sha256": ")" + Sha256Hex("secret-1") +
+                     R"(", "workspace": "acme", "jurisdiction": "DE", "groups": ["a"], "department": "rd"}]})";
+  KeyStore ks;
+  std::string err;
+  ASSERT_TRUE(KeyStore::Load(json, &ks, &err)) << err;
+  EXPECT_EQ(ks.Find("secret-2"), nullptr);
+  const Identity* who = ks.Find("secret-1");
+  ASSERT_NE(who, nullptr);
+  EXPECT_EQ(who->workspace, "acme");
+  EXPECT_EQ(who->principal_json,
+            R"({"key_id":"k1","workspace":"acme","jurisdiction":"DE","groups":["a"],"department":"rd"})");
+  EXPECT_EQ(who->principal_json.find("secret"), std::string::npos);
+}
+
+TEST(Keys, BadEntriesAreRefused) {
+  KeyStore ks;
+  std::string err;
+  EXPECT_FALSE(KeyStore::Load(R"({"keys": [{"id": "k", "sha256": "abc", "workspace": "w"}]})", &ks, &err));
+  EXPECT_NE(err.find("`sha256` must be 64 hex digits"), std::string::npos) << err;
+  std::string h = Sha256Hex("x");
+  EXPECT_FALSE(KeyStore::Load(R"({"keys": [{"id": "k", "sha256": ")" + h + R"("}]})", &ks, &err));
+  EXPECT_NE(err.find("`workspace`"), std::string::npos) << err;
+  EXPECT_FALSE(KeyStore::Load(R"({"keys": [{"id": "a", "sha256": ")" + h + R"(", "workspace": "w"},
+                                           {"id": "b", "sha256": ")" + h + R"(", "workspace": "w"}]})",
+                              &ks, &err));
+  EXPECT_NE(err.find("listed twice"), std::string::npos) << err;
+  EXPECT_TRUE(SecureEquals("abc", "abc"));
+  EXPECT_FALSE(SecureEquals("abc", "abd"));
+}
+
+TEST(Targets, BaseUrlsAndAuthFromTheEnvironment) {
+  runtime::Endpoint e;
+  e.id = "x";
+  e.upstream.base_url = "https://api.example.com/v1/";
+  e.upstream.auth = runtime::AuthType::kBearer;
+  e.upstream.env = "TG_TEST_UPSTREAM_KEY";
+  setenv("TG_TEST_UPSTREAM_KEY", "sk-123", 1);
+  UpstreamTarget t;
+  std::string err;
+  ASSERT_TRUE(ParseTarget(e, &t, &err)) << err;
+  EXPECT_TRUE(t.tls);
+  EXPECT_EQ(t.host, "api.example.com");
+  EXPECT_EQ(t.port, "443");
+  EXPECT_EQ(t.path_prefix, "/v1");
+  EXPECT_EQ(t.auth_header, "authorization");
+  EXPECT_EQ(t.auth_value, "Bearer sk-123");
+  e.upstream.base_url = "http://[::1]:8081";
+  e.upstream.auth = runtime::AuthType::kHeader;
+  e.upstream.header = "api-key";
+  UpstreamTarget t2;
+  ASSERT_TRUE(ParseTarget(e, &t2, &err)) << err;
+  EXPECT_FALSE(t2.tls);
+  EXPECT_EQ(t2.host, "::1");
+  EXPECT_EQ(t2.port, "8081");
+  EXPECT_EQ(t2.path_prefix, "");
+  EXPECT_EQ(t2.auth_header, "api-key");
+  EXPECT_EQ(t2.auth_value, "sk-123");
+  e.upstream.base_url = "http://host:notaport/v1";
+  UpstreamTarget t3;
+  EXPECT_FALSE(ParseTarget(e, &t3, &err));
+}
+
+TEST(Errors, OpenAIShape) {
+  rapidjson::Document d;
+  d.Parse(OpenAIError(429, "rate_limited", "slow \"down\"", "rpm", "01ABC").c_str());
+  ASSERT_TRUE(d.IsObject());
+  const auto& e = d["error"];
+  EXPECT_STREQ(e["type"].GetString(), "rate_limit_error");
+  EXPECT_STREQ(e["code"].GetString(), "rate_limited");
+  EXPECT_STREQ(e["message"].GetString(), "slow \"down\"");
+  EXPECT_STREQ(e["rule"].GetString(), "rpm");
+  EXPECT_STREQ(e["decision_id"].GetString(), "01ABC");
+  EXPECT_TRUE(e["param"].IsNull());
+}
+
+TEST(Metrics, PrometheusText) {
+  Metrics m;
+  m.decisions.Add(Label("outcome", "deny") + "," + Label("code", "x\"y"));
+  m.spend_micros.Add(Label("budget", "b"), 1500000);
+  m.processing.Observe(7'000);
+  m.processing.Observe(7'000);
+  m.processing.Observe(300'000);
+  std::string text = m.Render("sha256:v", "");
+  EXPECT_NE(text.find("tollgate_decisions_total{outcome=\"deny\",code=\"x\\\"y\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("tollgate_spend_usd_total{budget=\"b\"} 1.5\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("tollgate_processing_seconds_bucket{le=\"1e-05\"} 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("tollgate_processing_seconds_count 3\n"), std::string::npos);
+  EXPECT_EQ(m.processing.Quantile(0.5), 10'000);
+  EXPECT_NE(text.find("tollgate_policy_info{version=\"sha256:v\",shadow=\"\"} 1"), std::string::npos);
+}
+
+// The pipeline on a small policy and catalog, with a memory ledger and a
+// real audit log.
+class Pipeline : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = TempDir();
+    Write(dir_ + "/p.tg", R"(policy "t"
+budget ws {
+  key principal.workspace
+  per day
+  limit 0.0001 usd
+}
+rule cards {
+  when request.content matches dlp.credit_card
+  redact dlp.credit_card as "[CARD]"
+}
+rule no {
+  when request.content contains "forbidden"
+  deny 403 "no"
+}
+)");
+    Write(dir_ + "/c.json", R"({"endpoints": [{"id": "m/x@a", "model": "m/x", "provider": "a",
+      "upstream": {"base_url": "http://127.0.0.1:9/v1", "auth": {"type": "none"}, "model": "x-up"},
+      "pricing": {"input_per_mtok": "1", "output_per_mtok": "1", "per_request": "0"},
+      "context_length": 1000, "max_output_tokens": 100, "jurisdiction": "US", "region": "r",
+      "zdr": false, "trains_on_data": false, "data_collection": "deny", "retention_days": 1,
+      "quantization": "unknown", "supported_parameters": [],
+      "observed": {"latency_p50": 0.5, "throughput": 50, "uptime": 0.99}}]})");
+    Write(dir_ + "/k.json", R"({"keys": [{"id": "k", "sha256": ")" + Sha256Hex("sk") +
+                                R"(", "workspace": "w"}]})");
+    cfg_.policy = {dir_ + "/p.tg"};
+    cfg_.catalog = dir_ + "/c.json";
+    cfg_.accounts = "";
+    cfg_.keys = dir_ + "/k.json";
+    cfg_.ledger = "memory:";
+    cfg_.audit = dir_ + "/audit";
+    cfg_.audit_sync = false;
+    cfg_.access_log = false;
+    std::string err;
+    svc_ = Service::Create(cfg_, &err);
+    ASSERT_TRUE(svc_) << err;
+  }
+  std::unique_ptr<Exchange> Start(const std::string& body) {
+    auto x = std::make_unique<Exchange>();
+    x->live = svc_->live();
+    x->keys = svc_->keys();
+    x->who = x->keys->Find("sk");
+    x->body = body;
+    BuildInput(*x->who, x->body, &x->input);
+    return x;
+  }
+  std::string dir_;
+  Config cfg_;
+  std::unique_ptr<Service> svc_;
+};
+
+TEST_F(Pipeline, RedactsRewritesAndStripsRoutingMembers) {
+  auto x = Start(R"({"model": "m/x", "messages": [{"role": "user", "content": "card 4111 1111 1111 1111"}],
+                    "max_tokens": 10, "temperature": 0.70, "seed": 12345678901234567890, "stream": true,
+                    "provider": {"sort": "price"}, "models": ["m/x"], "stream_options": {"include_usage": false}})");
+  svc_->Decide(x.get());
+  ASSERT_TRUE(x->allowed()) << svc_->ErrorJson(*x);
+  EXPECT_TRUE(x->stream);
+  std::string body, err;
+  ASSERT_TRUE(svc_->UpstreamBody(*x, 0, &body, &err)) << err;
+  EXPECT_NE(body.find("[CARD]"), std::string::npos) << body;
+  EXPECT_EQ(body.find("4111"), std::string::npos) << body;
+  EXPECT_NE(body.find(R"("model":"x-up")"), std::string::npos) << body;
+  EXPECT_NE(body.find(R"("temperature":0.7)"), std::string::npos) << body;
+  EXPECT_NE(body.find("12345678901234567890"), std::string::npos) << body;
+  EXPECT_EQ(body.find("provider"), std::string::npos) << body;
+  EXPECT_EQ(body.find(R"("models")"), std::string::npos) << body;
+  EXPECT_NE(body.find(R"("stream_options":{"include_usage":true})"), std::string::npos) << body;
+  svc_->Finish(x.get(), Outcome{});
+  // Without redactions the body's numbers are copied as written.
+  auto y = Start(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.70,
+                    "max_tokens": 1e1})");
+  svc_->Decide(y.get());
+  ASSERT_TRUE(y->allowed()) << svc_->ErrorJson(*y);
+  ASSERT_TRUE(svc_->UpstreamBody(*y, 0, &body, &err)) << err;
+  EXPECT_EQ(body, R"({"model":"x-up","messages":[{"role":"user","content":"hi"}],"temperature":0.70,"max_tokens":1e1})");
+  svc_->Finish(y.get(), Outcome{});
+}
+
+TEST_F(Pipeline, DenyIsRecordedWithItsRule) {
+  auto x = Start(R"({"model": "m/x", "messages": [{"role": "user", "content": "forbidden"}]})");
+  svc_->Decide(x.get());
+  ASSERT_FALSE(x->allowed());
+  EXPECT_EQ(svc_->Status(*x), 403);
+  Outcome o;
+  o.http_status = 403;
+  uint64_t seq = svc_->Finish(x.get(), o);
+  EXPECT_GT(seq, 0u);
+  EXPECT_EQ(x->decision_id.size(), 26u);
+  std::string e = svc_->ErrorJson(*x);
+  EXPECT_NE(e.find(R"("rule":"no")"), std::string::npos) << e;
+  EXPECT_NE(e.find(x->decision_id), std::string::npos) << e;
+}
+
+TEST_F(Pipeline, BudgetIsReservedThenSettledAtTheRealUsage) {
+  // Worst case: input estimate + max_tokens 40 tokens at 1 usd/Mtok each.
+  std::string req = R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 40})";
+  int admitted = 0;
+  for (int i = 0; i < 5; ++i) {
+    auto x = Start(req);
+    svc_->Decide(x.get());
+    if (!x->allowed()) {
+      EXPECT_EQ(svc_->Status(*x), 403);
+      EXPECT_EQ(x->s.decision.code, "budget_exceeded");
+      continue;
+    }
+    ++admitted;
+    EXPECT_TRUE(x->reserved);
+    Outcome o;
+    o.http_status = 200;
+    o.started = true;
+    o.prompt_tokens = 5;
+    o.completion_tokens = 25;  // 30 micros
+    svc_->Finish(x.get(), o);
+  }
+  // 100 micros: 30 settled per request, 41+ reserved each -> two fit, the third
+  // would reach 60 + 41 > 100.
+  EXPECT_EQ(admitted, 2);
+  std::vector<ledger::CounterView> views;
+  ASSERT_TRUE(svc_->ledger()->Snapshot(&views).ok);
+  ASSERT_EQ(views.size(), 1u);
+  EXPECT_EQ(views[0].spent, 60);
+  EXPECT_EQ(views[0].reserved, 0);
+}
+
+TEST_F(Pipeline, FailedUpstreamReleasesTheReservation) {
+  auto x = Start(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 40})");
+  svc_->Decide(x.get());
+  ASSERT_TRUE(x->allowed());
+  Outcome o;
+  o.http_status = 502;
+  o.started = false;
+  svc_->Finish(x.get(), o);
+  std::vector<ledger::CounterView> views;
+  ASSERT_TRUE(svc_->ledger()->Snapshot(&views).ok);
+  ASSERT_EQ(views.size(), 1u);
+  EXPECT_EQ(views[0].spent, 0);
+  EXPECT_EQ(views[0].reserved, 0);
+}
+
+TEST_F(Pipeline, ShadowDifferencesAreCountedNotEnforced) {
+  std::string err;
+  ASSERT_TRUE(svc_->LoadSources({{"s.tg", "policy \"t\"\nrule everything { deny 451 \"shadow\" }\n"}}, true, &err)) << err;
+  auto x = Start(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4})");
+  x->shadow = svc_->shadow();
+  svc_->Decide(x.get());
+  EXPECT_TRUE(x->allowed());
+  EXPECT_NE(x->shadow_json.find(R"("differences":["outcome","status","route"])"), std::string::npos)
+      << x->shadow_json;
+  std::string m = svc_->metrics().Render("", "");
+  EXPECT_NE(m.find(R"(tollgate_shadow_differences_total{kind="outcome",rule="everything"} 1)"), std::string::npos) << m;
+  Outcome o;
+  svc_->Finish(x.get(), o);
+  ASSERT_TRUE(svc_->Promote(&err));
+  EXPECT_EQ(svc_->shadow(), nullptr);
+  EXPECT_FALSE(svc_->Promote(&err));
+}
+
+TEST_F(Pipeline, RefusedPolicyKeepsTheLiveVersion) {
+  std::string before = svc_->live()->version, err;
+  EXPECT_FALSE(svc_->LoadSources({{"bad.tg", "policy \"t\"\nrule r { when request.nope deny 403 \"x\" }\n"}},
+                                 false, &err));
+  EXPECT_NE(err.find("bad.tg:2:"), std::string::npos) << err;
+  EXPECT_EQ(svc_->live()->version, before);
+}
+
+}  // namespace
+}  // namespace tollgate::gateway
