@@ -214,6 +214,17 @@ struct Server::Impl {
     }, use_awaitable);
   }
 
+  // Service::Finish (settle, record), off the I/O thread when the ledger is remote.
+  net::awaitable<uint64_t> Finish(Exchange* x, const Outcome& o) {
+    uint64_t seq = 0;
+    if (offload_ledger && x->reserved) {
+      co_await OffThread([&] { seq = svc.Finish(x, o); });
+    } else {
+      seq = svc.Finish(x, o);
+    }
+    co_return seq;
+  }
+
   // --- responses ---
   void Common(Response* res, const Exchange* x) {
     res->set(http::field::server, "tollgate");
@@ -509,7 +520,7 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
     Outcome o;
     o.http_status = svc.Status(*x);
     o.error_code = x->invalid ? x->input_error.code : std::string(x->s.decision.code);
-    uint64_t seq = x->invalid ? 0 : svc.Finish(x.get(), o);
+    uint64_t seq = x->invalid ? 0 : co_await Finish(x.get(), o);
     if (x->invalid) svc.metrics().decisions.Add(Label("outcome", "invalid") + "," + Label("code", x->input_error.code) + "," + Label("rule", ""));
     svc.metrics().processing.Observe(MonoNs() - x->start_ns);
     Response res = Json(o.http_status, svc.ErrorJson(*x), req.version());
@@ -537,7 +548,13 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
     const int64_t t0 = MonoNs();
     if (a > 0) {
       svc.metrics().fallbacks.fetch_add(1);
-      if (!svc.MoveTo(x.get(), a)) {  // the fallback's worst case does not fit the budget
+      bool moved = true;
+      if (offload_ledger && x->reserved) {
+        co_await OffThread([&] { moved = svc.MoveTo(x.get(), a); });
+      } else {
+        moved = svc.MoveTo(x.get(), a);
+      }
+      if (!moved) {  // the fallback's worst case does not fit the budget
         budget_refused = true;
         break;
       }
@@ -609,7 +626,7 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
       o.http_status = err.kind == "timeout" ? 504 : 502;
       o.error_code = "upstream_unavailable";
     }
-    uint64_t seq = svc.Finish(x.get(), o);
+    uint64_t seq = co_await Finish(x.get(), o);
     svc.metrics().processing.Observe(processing_ns);
     Response res = budget_refused
                        ? Json(403, OpenAIError(403, "budget_exceeded", x->admission.message, "", x->decision_id))
@@ -639,7 +656,7 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
       o.error_code = err.ok() ? "upstream_too_large" : "upstream_failed";
       o.started = true;  // the upstream may have done the work: charged at the estimate
       o.usage_estimated = true;
-      uint64_t seq = svc.Finish(x.get(), o);
+      uint64_t seq = co_await Finish(x.get(), o);
       Response res = Json(502, OpenAIError(502, o.error_code, "the upstream answer was cut or too large", "", x->decision_id));
       Common(&res, x.get());
       co_await waiter.Wait(seq);
@@ -653,7 +670,7 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
       UsageOf(body, &o);
       if (o.prompt_tokens < 0 || o.completion_tokens < 0) o.usage_estimated = true;
     }
-    uint64_t seq = svc.Finish(x.get(), o);
+    uint64_t seq = co_await Finish(x.get(), o);
     processing_ns += MonoNs() - t1;
     svc.metrics().processing.Observe(processing_ns);
     Response res{static_cast<http::status>(up_status), req.version()};
@@ -713,7 +730,7 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
     o.usage_estimated = true;
   }
   if (!o.stream_complete) o.error_code = client_gone ? "client_disconnected" : "upstream_stream_cut";
-  uint64_t seq = svc.Finish(x.get(), o);
+  uint64_t seq = co_await Finish(x.get(), o);
   processing_ns += MonoNs() - t1;
   svc.metrics().processing.Observe(processing_ns);
   svc.metrics().http_requests.Add(Label("path", path) + "," + Label("status", "200"));

@@ -256,5 +256,35 @@ spent=$(tr ',' '\n' < "$T/spend" | grep -A0 -m1 '"spent"' | grep -o '[0-9.]*' | 
 check "budget never overspent (spent $spent of 0.0002 usd)" \
   sh -c "grep -q 'tiny_daily' '$T/spend' && awk 'BEGIN{exit !($spent <= 0.0002)}'"
 
+# --- two replicas sharing budgets through Redis: no overshoot across them ---
+if command -v redis-server >/dev/null 2>&1; then
+  rport=$(( (RANDOM % 20000) + 30000 ))
+  redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --logfile /dev/null &
+  PIDS+=($!)
+  wait_for "redis-server" 10 bash -c "(exec 3<>/dev/tcp/127.0.0.1/$rport) 2>/dev/null"
+  replica() {  # replica N -> starts it, sets R_URL
+    sed "s#sqlite:data/ledger.db#redis://127.0.0.1:$rport/0#; s#\"data/audit\"#\"data/audit-r$1\"#" "$T/gw.json" > "$T/r$1.json"
+    : > "$T/r$1.log"
+    (cd "$T" && exec "$TG" serve --config "r$1.json" 2> "$T/r$1.log") &
+    PIDS+=($!)
+    wait_for "replica $1" 20 grep -q '"event":"listening"' "$T/r$1.log" || cat "$T/r$1.log"
+    R_URL="http://$(grep -o '"address":"[^"]*"' "$T/r$1.log" | head -1 | cut -d'"' -f4)"
+  }
+  replica 1; R1=$R_URL
+  replica 2; R2=$R_URL
+  for i in $(seq 1 40); do if [ $((i % 2)) = 0 ]; then echo "$R1"; else echo "$R2"; fi; done |
+    xargs -P 16 -I{} curl -s -o /dev/null -w '%{http_code}\n' -H 'Authorization: Bearer sk-tiny' \
+      -H 'Content-Type: application/json' --data-binary "$(msg test/ok 'hi')" "{}/v1/chat/completions" > "$T/replicas"
+  r200=$(grep -c '^200$' "$T/replicas"); r403=$(grep -c '^403$' "$T/replicas")
+  # Each admitted request settles 18 micro-usd; 0.0002 usd holds at most 10 of them.
+  check "two replicas on one Redis: $r200 admitted, $r403 refused, never more than the budget holds" \
+    sh -c "test $r200 -ge 1 && test $r200 -le 10 && test $((r200 + r403)) = 40"
+  "$TG" spend --ledger "redis://127.0.0.1:$rport/0" --json > "$T/rspend"
+  rspent=$(tr ',' '\n' < "$T/rspend" | grep -m1 '"spent"' | grep -o '[0-9.]*' | head -1)
+  check "Redis budget never overspent (spent $rspent of 0.0002 usd)" awk "BEGIN{exit !($rspent <= 0.0002 && $rspent > 0)}"
+else
+  fail "redis-server is not installed (run .ci/setup)"
+fi
+
 echo "$FAILS failure(s)"
 [ "$FAILS" -eq 0 ]
