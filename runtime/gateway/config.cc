@@ -181,7 +181,9 @@ bool LoadConfig(const std::string& path, Config* out, std::string* error) {
     UpstreamOptions& u = c.upstream;
     if (!v.IsObject()) return r.Fail("upstream", "must be an object");
     if (!r.Keys(v, "upstream.", {"connect_timeout_ms", "first_byte_timeout_ms", "idle_timeout_ms",
-                                 "max_idle_per_endpoint", "max_response_bytes", "max_attempts"}) ||
+                                 "max_idle_per_endpoint", "max_response_bytes", "max_attempts",
+                                 "ca_file"}) ||
+        !r.Str(v, "ca_file", "upstream.ca_file", &u.ca_file) ||
         !r.Int(v, "connect_timeout_ms", "upstream.connect_timeout_ms", &u.connect_timeout_ms, 1,
                600'000) ||
         !r.Int(v, "first_byte_timeout_ms", "upstream.first_byte_timeout_ms",
@@ -207,6 +209,7 @@ bool LoadConfig(const std::string& path, Config* out, std::string* error) {
   c.accounts = Resolve(base, c.accounts);
   c.keys = Resolve(base, c.keys);
   c.audit = Resolve(base, c.audit);
+  c.upstream.ca_file = Resolve(base, c.upstream.ca_file);
   if (c.ledger.rfind("sqlite:", 0) == 0) c.ledger = "sqlite:" + Resolve(base, c.ledger.substr(7));
   *out = std::move(c);
   return true;

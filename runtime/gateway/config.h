@@ -50,6 +50,7 @@ struct UpstreamOptions {
   uint32_t max_idle_per_endpoint = 64;     // pooled keep-alive connections per host
   uint64_t max_response_bytes = 16u << 20; // a non-streamed upstream answer
   uint32_t max_attempts = 3;               // endpoints tried (primary + fallbacks)
+  std::string ca_file;                     // extra trusted CAs (PEM), besides the system's
 };
 
 struct Config {

@@ -769,6 +769,15 @@ void Server::Stop() { impl_->StartDrain(); }
 std::unique_ptr<Server> Server::Create(Service* service, std::string* error) {
   auto impl = std::make_unique<Impl>(*service);
   const Config& cfg = service->config();
+  if (!cfg.upstream.ca_file.empty()) {
+    net::ssl::context probe(net::ssl::context::tls_client);
+    boost::system::error_code ec;
+    probe.load_verify_file(cfg.upstream.ca_file, ec);
+    if (ec) {
+      *error = "upstream.ca_file `" + cfg.upstream.ca_file + "`: " + ec.message();
+      return nullptr;
+    }
+  }
   int n = cfg.threads > 0 ? cfg.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>();

@@ -57,6 +57,10 @@ UpstreamPool::UpstreamPool(net::io_context& io, const UpstreamOptions& options)
     : io_(io), options_(options) {
   tls_ = std::make_unique<ssl::context>(ssl::context::tls_client);
   tls_->set_default_verify_paths();
+  if (!options.ca_file.empty()) {
+    boost::system::error_code ec;
+    tls_->load_verify_file(options.ca_file, ec);  // checked by Server::Create
+  }
   tls_->set_verify_mode(ssl::verify_peer);
 }
 

@@ -40,7 +40,14 @@ wait_for() {
 PIDS+=($!)
 wait_for "the stub's port" 10 test -s "$T/stub.port" || exit 1
 SP=$(head -1 "$T/stub.port")
-sed "s/STUB_PORT/$SP/g" "$HERE/catalog.template.json" > "$T/catalog.json"
+# A second stub serving HTTPS with a self-signed certificate for `localhost`.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" -days 2 \
+  -subj /CN=localhost -addext "subjectAltName=DNS:localhost" 2>/dev/null
+"$STUB" 0 "$T/cert.pem" "$T/key.pem" > "$T/tls.port" &
+PIDS+=($!)
+wait_for "the TLS stub's port" 10 test -s "$T/tls.port" || exit 1
+TP=$(head -1 "$T/tls.port")
+sed "s/STUB_PORT/$SP/g; s/TLS_PORT/$TP/g" "$HERE/catalog.template.json" > "$T/catalog.json"
 
 # --- keys, config ---
 key() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
@@ -58,7 +65,8 @@ cat > "$T/gw.json" <<EOF
  "accounts": "", "keys": "keys.json", "ledger": "sqlite:data/ledger.db", "audit": "data/audit",
  "admin_token_env": "TG_ADMIN",
  "limits": {"max_body_bytes": 65536, "max_header_bytes": 4096, "read_timeout_ms": 1500},
- "upstream": {"connect_timeout_ms": 1000, "first_byte_timeout_ms": 1500, "idle_timeout_ms": 3000}}
+ "upstream": {"connect_timeout_ms": 1000, "first_byte_timeout_ms": 1500, "idle_timeout_ms": 3000,
+              "ca_file": "cert.pem"}}
 EOF
 export TG_ADMIN=admin-secret
 
@@ -153,6 +161,12 @@ st=$(post sk-main "$(msg test/timeout hi)"); check "first-byte timeout falls bac
 st=$(post sk-main "$(msg test/dead hi)"); check "connect error falls back" test "$st" = 200
 st=$(post sk-main "$(msg test/allfail hi)"); check "every endpoint failing -> 502" test "$st" = 502
 check "502 code" body_has '"code":"upstream_unavailable"'
+
+# --- TLS upstreams: verified certificate and host name ---
+st=$(post sk-main "$(msg test/tls hi)"); check "https upstream with a trusted certificate" test "$st" = 200
+st=$(post sk-main "$(msg test/tlsbad hi)"); check "a certificate for another name is refused (falls back)" test "$st" = 200
+curl -s "$URL/metrics" | grep -q 'tollgate_upstream_errors_total{endpoint="test/tlsbad@a",kind="tls"}'
+check "the refused certificate counted as a tls error" test $? = 0
 
 # --- streaming ---
 st=$(post sk-main "$(msg test/ok hi ',"stream":true')" -N)

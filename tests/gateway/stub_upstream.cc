@@ -1,7 +1,9 @@
 // A stub OpenAI-compatible upstream for the gateway's end-to-end tests and
 // benchmark (Boost.Beast, one thread per connection, keep-alive).
 //
-//   tg_stub_upstream [PORT]        prints "PORT\n" once listening (0 = any)
+//   tg_stub_upstream [PORT [CERT.pem KEY.pem]]
+//                                  prints "PORT\n" once listening (0 = any); with a
+//                                  certificate and key it serves HTTPS
 //
 // The behaviour is chosen by the first path segment, so one stub serves
 // every endpoint of a test catalog (base_url http://127.0.0.1:PORT/MODE/v1):
@@ -17,6 +19,7 @@
 #include <utility>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -61,7 +64,8 @@ std::string Chunk(const std::string& model, const std::string& delta_json, bool 
   return s + "}\n\n";
 }
 
-void Session(tcp::socket sock) {
+template <typename Stream>
+void Serve(Stream& sock) {
   beast::error_code ec;
   beast::flat_buffer buf;
   for (;;) {
@@ -107,8 +111,8 @@ void Session(tcp::socket sock) {
       const char* words[] = {"Hello", " from", " the stub."};
       for (int i = 0; i < 3 && !ec; ++i) {
         if (mode == "cut" && i == 2) {
-          sock.shutdown(tcp::socket::shutdown_both, ec);
-          sock.close(ec);
+          beast::get_lowest_layer(sock).shutdown(tcp::socket::shutdown_both, ec);
+          beast::get_lowest_layer(sock).close(ec);
           return;
         }
         std::string c = Chunk(model, std::string("[{\"index\":0,\"delta\":{\"content\":\"") + words[i] +
@@ -135,13 +139,32 @@ void Session(tcp::socket sock) {
     http::write(sock, res, ec);
     if (ec || !res.keep_alive()) break;
   }
-  sock.shutdown(tcp::socket::shutdown_both, ec);
+  beast::get_lowest_layer(sock).shutdown(tcp::socket::shutdown_both, ec);
+}
+
+net::ssl::context* tls = nullptr;
+
+void Session(tcp::socket sock) {
+  if (!tls) {
+    Serve(sock);
+    return;
+  }
+  net::ssl::stream<tcp::socket> s(std::move(sock), *tls);
+  beast::error_code ec;
+  s.handshake(net::ssl::stream_base::server, ec);
+  if (!ec) Serve(s);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   net::io_context io;
+  net::ssl::context ctx(net::ssl::context::tls_server);
+  if (argc > 3) {
+    ctx.use_certificate_chain_file(argv[2]);
+    ctx.use_private_key_file(argv[3], net::ssl::context::pem);
+    tls = &ctx;
+  }
   tcp::acceptor acc(io, tcp::endpoint(net::ip::make_address("127.0.0.1"),
                                       static_cast<unsigned short>(argc > 1 ? std::atoi(argv[1]) : 0)));
   std::printf("%u\n", acc.local_endpoint().port());
