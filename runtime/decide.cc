@@ -14,10 +14,17 @@ namespace tollgate::runtime {
 bool Decide(const Policy& policy, std::string_view input, const Limits& limits, bool trace,
             const Router* router, DecideScratch* s, InputError* err) {
   if (!DecodeInput(input, policy.schema(), limits, &s->request, err)) return false;
+  s->has_candidate = false;
+  // A candidate needs a second parse; most inputs have none.
+  if (input.find("\"candidate\"") != std::string_view::npos &&
+      !DecodeCandidate(input, policy.schema(), limits, &s->candidate, &s->has_candidate, err)) {
+    return false;
+  }
   vm::EvalOptions opts;
   opts.trace = trace;
   opts.instruction_budget = limits.instruction_budget;
   vm::Evaluate(policy.program(), s->request, opts, &s->decision);
+  if (s->has_candidate) vm::CheckCandidate(policy.program(), s->request, s->candidate, opts, &s->decision);
   if (router) {
     router->Route(s->decision, s->request, &s->route);
     ApplyRoute(s->route, &s->decision);

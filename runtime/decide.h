@@ -36,6 +36,8 @@ namespace tollgate::runtime {
 
 struct DecideScratch {
   vm::Record request;      // the decoded input (points into its own buffer)
+  vm::Record candidate;    // the input's `candidate` (the caller's chosen endpoint)
+  bool has_candidate = false;
   vm::Decision decision;   // the decision (routed when a router was given)
   RouteResult route;       // valid after Decide with a router
 };
@@ -47,9 +49,10 @@ struct RenderOptions {
 };
 
 // Decodes `input` against policy.schema(), evaluates it (with the rule
-// trace when `trace`) and, when `router` is not null, routes it and applies
-// the route to the decision (runtime::ApplyRoute). False with *err on an
-// invalid input.
+// trace when `trace`); an input `candidate` (docs/decision-input.md) is then
+// checked against the requires (a failing one denies: 403 require_failed);
+// when `router` is not null, routes it and applies the route to the
+// decision (runtime::ApplyRoute). False with *err on an invalid input.
 bool Decide(const Policy& policy, std::string_view input, const Limits& limits, bool trace,
             const Router* router, DecideScratch* s, InputError* err);
 

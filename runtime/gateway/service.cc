@@ -488,10 +488,19 @@ namespace {
 
 // Evaluates and routes x->input against `set` into *s (counters from the
 // ledger when it has one). Returns false when the input does not decode.
+// `with_candidate`: a top-level `candidate` (the /v1/decide caller's chosen
+// endpoint) is checked against the requires.
 bool Evaluate(const PolicySet& set, ledger::Ledger* led, const std::string& input,
               runtime::DecideScratch* s, runtime::BudgetPlan* plan, vm::Counters* counters,
-              std::vector<ledger::CounterView>* views, bool* planned, runtime::InputError* err) {
+              std::vector<ledger::CounterView>* views, bool* planned, runtime::InputError* err,
+              bool with_candidate = false) {
   if (!runtime::DecodeInput(input, set.policy->schema(), tollgate::Limits{}, &s->request, err)) return false;
+  s->has_candidate = false;
+  if (with_candidate && input.find("\"candidate\"") != std::string::npos &&
+      !runtime::DecodeCandidate(input, set.policy->schema(), tollgate::Limits{}, &s->candidate,
+                                &s->has_candidate, err)) {
+    return false;
+  }
   const vm::Program& program = set.policy->program();
   vm::EvalOptions eopts;
   *planned = false;
@@ -505,6 +514,7 @@ bool Evaluate(const PolicySet& set, ledger::Ledger* led, const std::string& inpu
     }
   }
   vm::Evaluate(program, s->request, eopts, &s->decision);
+  if (s->has_candidate) vm::CheckCandidate(program, s->request, s->candidate, eopts, &s->decision);
   s->route.Clear();
   set.router->Route(s->decision, s->request, &s->route);
   runtime::ApplyRoute(s->route, &s->decision);
@@ -617,7 +627,7 @@ std::string Service::DecideOnly(Exchange* x) {
   const PolicySet& set = *x->live;
   bool planned = false;
   if (!Evaluate(set, ledger_.get(), x->input, &x->s, &x->plan, &x->counters, &x->views, &planned,
-                &x->input_error)) {
+                &x->input_error, /*with_candidate=*/true)) {
     x->invalid = true;
     return runtime::InputErrorJson(x->input_error);
   }

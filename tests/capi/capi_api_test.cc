@@ -80,6 +80,31 @@ TEST(CApi, OneEvaluatorServesPoliciesOfDifferentSchemas) {
             std::string::npos);
 }
 
+// The input's `candidate` (the caller's chosen endpoint) is checked against
+// the requires, as `tollgate eval` does.
+TEST(CApi, CandidateIsCheckedAgainstTheRequires) {
+  constexpr char kSrc[] = R"(policy "c"
+rule eu { when principal.jurisdiction == "DE" require provider.jurisdiction in {"DE", "FR"} }
+)";
+  PolicyPtr p;
+  Text msg, out, err;
+  ASSERT_EQ(tollgate_compile_source("c.tg", kSrc, sizeof kSrc - 1, nullptr, &p.p, msg.out()), TOLLGATE_OK)
+      << msg.str();
+  EvaluatorPtr ev;
+  const std::string base =
+      R"({"principal": {"workspace": "w", "jurisdiction": "DE"},
+          "request": {"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+          "context": {"time": "2026-01-01T12:00:00Z"})";
+  const std::string us = base + R"(, "candidate": {"provider": {"name": "x", "jurisdiction": "US"}, "endpoint": {"id": "m@x"}}})";
+  const std::string de = base + R"(, "candidate": {"provider": {"name": "y", "jurisdiction": "DE"}, "endpoint": {"id": "m@y"}}})";
+  ASSERT_EQ(tollgate_eval(ev.e, p.p, us.data(), us.size(), 0, out.out(), err.out()), TOLLGATE_OK) << err.str();
+  EXPECT_NE(out.str().find(R"("code":"require_failed")"), std::string::npos) << out.str();
+  ASSERT_EQ(tollgate_eval(ev.e, p.p, de.data(), de.size(), 0, out.out(), err.out()), TOLLGATE_OK) << err.str();
+  EXPECT_NE(out.str().find(R"("outcome":"allow")"), std::string::npos) << out.str();
+  const std::string bad = base + R"(, "candidate": {"provider": 5}})";
+  EXPECT_EQ(tollgate_eval(ev.e, p.p, bad.data(), bad.size(), 0, out.out(), err.out()), TOLLGATE_ERR_INPUT);
+}
+
 TEST(CApi, WarningsComeBackOnSuccess) {
   // An unused constant is a warning (tg_unused_const), not an error.
   constexpr char kWarn[] = "policy \"w\"\nconst unused = 3\nrule r { deny \"no\" }\n";

@@ -186,6 +186,11 @@ st=$(curl -s -o "$T/out" -w '%{http_code}' --data-binary \
   '{"principal":{"workspace":"main","jurisdiction":"DE"},"request":{"model":"test/ok","messages":[{"role":"user","content":"hi"}]}}' \
   "$URL/v1/decide")
 check "/v1/decide answers the decision" sh -c "test $st = 200 && grep -q '\"outcome\":\"allow\"' '$T/out' && grep -q 'test/ok@de' '$T/out' && ! grep -q 'test/ok@us' '$T/out'"
+st=$(curl -s -o "$T/out" -w '%{http_code}' --data-binary \
+  '{"principal":{"workspace":"main","jurisdiction":"DE"},"request":{"model":"test/ok","messages":[{"role":"user","content":"hi"}]},"candidate":{"provider":{"name":"stubus","jurisdiction":"US"},"endpoint":{"id":"test/ok@us"}}}' \
+  "$URL/v1/decide")
+check "/v1/decide checks the caller's candidate endpoint (require_failed)" \
+  sh -c "test $st = 200 && grep -q '\"code\":\"require_failed\"' '$T/out'"
 st=$(curl -s -o "$T/out" -w '%{http_code}' --data-binary '{"principal":{}}' "$URL/v1/decide")
 check "/v1/decide with an invalid input -> 400" test "$st" = 400
 st=$(curl -s -o "$T/out" -w '%{http_code}' -H 'Authorization: Bearer sk-main' "$URL/v1/models")
