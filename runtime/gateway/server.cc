@@ -90,9 +90,34 @@ class DurableWaiter {
 struct Worker {
   net::io_context io{1};
   std::unique_ptr<UpstreamPool> pool;
+  // Exchanges (with their grown decode and decision buffers) reused by this
+  // thread's requests.
+  std::vector<std::unique_ptr<Exchange>> spare;
 };
 // The worker whose io_context runs on this thread (one per thread).
 thread_local Worker* tl_worker = nullptr;
+
+// An Exchange from this thread's spares, returned to them when done (a
+// request's coroutine always resumes on its own thread).
+struct ExchangeLease {
+  std::unique_ptr<Exchange> x;
+  ExchangeLease() {
+    if (tl_worker && !tl_worker->spare.empty()) {
+      x = std::move(tl_worker->spare.back());
+      tl_worker->spare.pop_back();
+    } else {
+      x = std::make_unique<Exchange>();
+    }
+  }
+  ~ExchangeLease() {
+    if (!tl_worker || tl_worker->spare.size() >= 256) return;
+    x->Reset();
+    tl_worker->spare.push_back(std::move(x));
+  }
+  Exchange* get() const { return x.get(); }
+  Exchange* operator->() const { return x.get(); }
+  Exchange& operator*() const { return *x; }
+};
 
 // Parses "data: {...}" lines of an SSE stream as they pass: the usage chunk
 // and the delivered text (to estimate tokens when the stream is cut).
@@ -403,7 +428,7 @@ net::awaitable<bool> Server::Impl::Decide(beast::tcp_stream& stream, Request& re
       co_return co_await Send(stream, res, &req, path);
     }
   }
-  auto x = std::make_unique<Exchange>();
+  ExchangeLease x;
   x->start_ns = MonoNs();
   x->path = path;
   x->live = svc.live();
@@ -487,7 +512,7 @@ net::awaitable<bool> Server::Impl::Admin(beast::tcp_stream& stream, Request& req
 }
 
 net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req, const std::string& path) {
-  auto x = std::make_unique<Exchange>();
+  ExchangeLease x;
   x->start_ns = MonoNs();
   x->path = path;
   x->live = svc.live();
