@@ -325,7 +325,17 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
     }
     if (!ec) {
       stream.expires_after(std::chrono::milliseconds(cfg.limits.read_timeout_ms));
-      co_await http::async_read(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
+      co_await http::async_read_header(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
+    }
+    if (!ec && !parser.is_done()) {
+      // curl and others wait for `100 Continue` before sending a large body.
+      auto expect = parser.get().find(http::field::expect);
+      if (expect != parser.get().end() && beast::iequals(expect->value(), "100-continue")) {
+        static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        co_await net::async_write(stream, net::buffer(kContinue, sizeof kContinue - 1),
+                                  net::redirect_error(use_awaitable, ec));
+      }
+      if (!ec) co_await http::async_read(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
     }
     if (ec) {
       int status = 0;
