@@ -712,7 +712,7 @@ uint64_t Service::Finish(Exchange* x, const Outcome& o) {
   }
   // The gateway part of the record.
   std::string gw;
-  if (ep || o.http_status) {
+  if (audit_ && (ep || o.http_status)) {  // only records carry it
     rj::StringBuffer sb;
     JsonWriter w(sb);
     w.StartObject();
