@@ -23,6 +23,7 @@
 #include <boost/beast/http.hpp>
 
 #include <chrono>
+#include <filesystem>
 #include <cstdlib>
 #include <map>
 #include <thread>
@@ -479,7 +480,11 @@ net::awaitable<bool> Server::Impl::Admin(beast::tcp_stream& stream, Request& req
           if (m->value.IsString()) sources.push_back({m->name.GetString(), m->value.GetString()});
         }
       } else {
-        sources.push_back({"admin/policy.tg", std::string(body)});
+        // One file: named like the configured policy file, so that its
+        // relative `data` and `schema` paths resolve as they do on disk.
+        std::error_code fec;
+        const bool one_file = cfg.policy.size() == 1 && !std::filesystem::is_directory(cfg.policy[0], fec);
+        sources.push_back({one_file ? cfg.policy[0] : std::string("admin/policy.tg"), std::string(body)});
       }
       co_await OffThread([&] { ok = svc.LoadSources(std::move(sources), shadow, &error); });
       if (ok) {
