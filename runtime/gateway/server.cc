@@ -888,7 +888,7 @@ int Server::Run() {
   bool ok = true;
   if (m.svc.audit()) ok = m.svc.audit()->Close();
   if (m.svc.ledger()) m.svc.ledger()->Flush();
-  m.svc.log().info("{{\"event\":\"stopped\"}}");
+  m.svc.log().info(std::string_view("{\"event\":\"stopped\"}"));
   return ok ? 0 : 3;
 }
 
