@@ -262,6 +262,15 @@ check "the request in flight during SIGTERM completed" test "$(cat "$T/slow.stat
 wait "$GW_PID"; rc=$?
 check "the gateway exited 0 after draining" test "$rc" = 0
 
+# --- logs: JSON lines, no prompt text, no key ---
+check "every log line is a JSON object" node -e '
+  const lines = require("fs").readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean);
+  for (const l of lines) { const o = JSON.parse(l); if (typeof o !== "object" || !o.event) process.exit(1); }
+  process.exit(lines.length > 100 ? 0 : 1);' "$T/gw.log"
+grep -e 4111 -e 'is forbidden' -e sk-main -e 'under load' "$T/gw.log" | head -3
+check "no prompt text or key in the logs" sh -c "! grep -q -e '4111' -e 'is forbidden' -e 'sk-main' -e 'under load' '$T/gw.log'"
+check "the drain and stop are logged" sh -c "grep -q '\"event\":\"draining\"' '$T/gw.log' && grep -q '\"event\":\"stopped\"' '$T/gw.log'"
+
 # --- the audit log: a verified record for every decision ---
 check "audit log verifies" "$TG" audit verify "$T/data/audit"
 "$TG" audit export --audit "$T/data/audit" --json > "$T/records" 2>/dev/null
