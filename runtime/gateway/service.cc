@@ -507,7 +507,8 @@ bool Evaluate(const PolicySet& set, ledger::Ledger* led, const std::string& inpu
   if (led) {
     plan->Clear();
     *planned = runtime::PlanBudgets(program, s->request, plan);
-    if (*planned && !plan->reserve.budgets.empty() + !plan->reserve.limits.empty() &&
+    const bool any = !plan->reserve.budgets.empty() || !plan->reserve.limits.empty();
+    if (*planned && any &&
         led->Peek(plan->reserve, views).ok) {
       runtime::FillCounters(program, *plan, *views, counters);
       eopts.counters = counters;
