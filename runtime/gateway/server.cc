@@ -401,9 +401,12 @@ net::awaitable<bool> Server::Impl::Handle(beast::tcp_stream& stream, Request& re
   } else if (path == "/healthz") {
     if (method == http::verb::get) {
       auto live = svc.live();
-      Response res = Json(draining.load() ? 503 : 200,
-                          std::string("{\"status\":\"") + (draining.load() ? "draining" : "ok") +
-                              "\",\"policy_version\":\"" + live->version + "\"}");
+      const char* state = draining.load()                               ? "draining"
+                          : svc.audit() && svc.audit()->failed()        ? "audit_failed"
+                                                                        : "ok";
+      Response res = Json(std::string_view(state) == "ok" ? 200 : 503,
+                          std::string("{\"status\":\"") + state + "\",\"policy_version\":\"" +
+                              live->version + "\"}");
       Common(&res, nullptr);
       co_return co_await Send(stream, res, &req, path);
     }
@@ -539,6 +542,14 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
     Response res = Json(401, OpenAIError(401, token.empty() ? "missing_api_key" : "invalid_api_key",
                                          token.empty() ? "an API key is required (Authorization: Bearer KEY)"
                                                        : "the API key is not known"), req.version());
+    Common(&res, x.get());
+    co_return co_await Send(stream, res, &req, path);
+  }
+  if (svc.audit() && svc.audit()->failed()) {
+    // A decision that cannot be recorded is not made (docs/gateway.md).
+    Response res = Json(503, OpenAIError(503, "audit_unavailable",
+                                         "the decision log cannot be written; requests are refused"),
+                        req.version());
     Common(&res, x.get());
     co_return co_await Send(stream, res, &req, path);
   }
