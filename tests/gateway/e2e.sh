@@ -315,5 +315,19 @@ else
   fail "redis-server is not installed (run .ci/setup)"
 fi
 
+# --- the connection cap: connections above it are closed, the server serves on ---
+sed 's#"max_header_bytes": 4096#"max_header_bytes": 4096, "max_connections": 4#; s#"data/audit"#""#' "$T/gw.json" > "$T/cap.json"
+(cd "$T" && exec "$TG" serve --config cap.json 2> "$T/cap.log") &
+CAP_PID=$!; PIDS+=($CAP_PID)
+wait_for "the capped gateway" 20 grep -q '"event":"listening"' "$T/cap.log"
+CAP=$(grep -o '"address":"[^"]*"' "$T/cap.log" | head -1 | cut -d'"' -f4)
+for i in 1 2 3 4; do eval "exec {fd$i}<>/dev/tcp/${CAP%:*}/${CAP#*:}"; done
+wait_for "the cap to be reached" 10 sh -c "test \"\$(curl -s -o /dev/null -w '%{http_code}' http://$CAP/healthz)\" = 000"
+check "a connection above the cap is closed at once" test "$(curl -s -o /dev/null -w '%{http_code}' "http://$CAP/healthz")" = 000
+for i in 1 2 3 4; do eval "exec {fd$i}>&-"; done
+wait_for "connections to be served again" 10 sh -c "test \"\$(curl -s -o /dev/null -w '%{http_code}' http://$CAP/healthz)\" = 200"
+check "below the cap again, requests are served" test "$(curl -s -o /dev/null -w '%{http_code}' "http://$CAP/healthz")" = 200
+kill -TERM $CAP_PID; wait $CAP_PID
+
 echo "$FAILS failure(s)"
 [ "$FAILS" -eq 0 ]
