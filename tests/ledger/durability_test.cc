@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <climits>
+#include <condition_variable>
+#include <future>
+#include <mutex>
 #include <cstdio>
 #include <fstream>
 #include <random>
@@ -61,6 +64,106 @@ TEST(SqliteLedger, StrictReservationIsOnDiskBeforeReserveReturns) {
   ASSERT_TRUE(a.admitted());
   EXPECT_GE(l->committed_seq(), l->last_seq());
   std::vector<CounterView> v;  // another connection sees it
+  ASSERT_TRUE(SqliteLedger::ReadSnapshot(path, SystemClock::Get().NowMs(), &v, &err)) << err;
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].reserved, 40);
+}
+
+TEST(SqliteLedger, BatchedSettleIsOnDiskBeforeItReturns) {
+  std::string path = ledgertest::TempLedgerPath("settle_durable"), err;
+  Options o;
+  o.commit_interval_ms = 10;
+  auto l = SqliteLedger::Open(path, o, &err);
+  ASSERT_TRUE(l) << err;
+  for (int i = 1; i <= 5; ++i) {
+    Admission a = l->Reserve(OneBudget("b", "k", kDay, 1000, 100));
+    ASSERT_TRUE(a.admitted());
+    ASSERT_TRUE(l->Settle(a.reservation, {7, 0}).ok);
+    std::vector<CounterView> v;  // another connection, at once
+    ASSERT_TRUE(SqliteLedger::ReadSnapshot(path, SystemClock::Get().NowMs(), &v, &err)) << err;
+    ASSERT_EQ(v.size(), 1u);
+    EXPECT_EQ(v[0].spent, 7 * i);
+    EXPECT_EQ(v[0].reserved, 0);
+  }
+}
+
+TEST(SqliteLedger, AsyncCallsCallBackOnceDurableFromTheCommitThread) {
+  std::string path = ledgertest::TempLedgerPath("async"), err;
+  Options o;
+  o.commit_interval_ms = 10;
+  auto l = SqliteLedger::Open(path, o, &err);
+  ASSERT_TRUE(l) << err;
+  struct Seen {
+    std::mutex mu;
+    std::condition_variable cv;
+    int calls = 0, from_commit_thread = 0;
+    bool ok = true;
+  } seen;
+  const auto me = std::this_thread::get_id();
+  constexpr int kCalls = 200;
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < kCalls; ++i) {
+    Admission a = l->Reserve(OneBudget("b", "k", kDay, 1'000'000, 100));
+    ASSERT_TRUE(a.admitted());
+    ids.push_back(a.reservation);
+  }
+  auto check = [&](bool ok) {
+    std::lock_guard<std::mutex> g(seen.mu);
+    seen.ok = seen.ok && ok;
+    if (std::this_thread::get_id() != me) ++seen.from_commit_thread;
+    ++seen.calls;
+    seen.cv.notify_all();
+  };
+  for (int i = 0; i < kCalls; ++i) {
+    if (i % 3 == 0) {
+      l->ReleaseAsync(ids[i], [&](const Status& s) { check(s.ok); });
+    } else if (i % 3 == 1) {
+      l->MoveAsync(ids[i], {50, 0}, [&, id = ids[i]](const Admission& m) { check(m.admitted() && m.reservation == id); });
+    } else {
+      l->SettleAsync(ids[i], {10, 0}, [&](const Status& s) { check(s.ok); });
+    }
+  }
+  {
+    std::unique_lock<std::mutex> g(seen.mu);
+    ASSERT_TRUE(seen.cv.wait_for(g, std::chrono::seconds(10), [&] { return seen.calls == kCalls; }));
+    EXPECT_TRUE(seen.ok);
+    EXPECT_GT(seen.from_commit_thread, 0) << "not yet durable: callbacks come from the commit thread";
+  }
+  // What the callbacks reported is on disk.
+  std::vector<CounterView> v;
+  ASSERT_TRUE(SqliteLedger::ReadSnapshot(path, SystemClock::Get().NowMs(), &v, &err)) << err;
+  ASSERT_EQ(v.size(), 1u);
+  int settles = 0, moves = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    if (i % 3 == 1) ++moves;
+    if (i % 3 == 2) ++settles;
+  }
+  EXPECT_EQ(v[0].spent, 10 * settles);
+  EXPECT_EQ(v[0].reserved, 50 * moves);  // the moved ones, at their new worst case
+  // An immediate error is answered on the calling thread, before returning.
+  bool called = false;
+  l->SettleAsync(ids[2], {1, 0}, [&](const Status& s) {
+    called = true;
+    EXPECT_EQ(s.code, "reservation_unknown");
+    EXPECT_EQ(std::this_thread::get_id(), me);
+  });
+  EXPECT_TRUE(called);
+}
+
+TEST(SqliteLedger, StrictReserveAsyncCallsBackOnceOnDisk) {
+  std::string path = ledgertest::TempLedgerPath("strict_async"), err;
+  Options o;
+  o.strict = true;
+  auto l = SqliteLedger::Open(path, o, &err);
+  ASSERT_TRUE(l) << err;
+  std::promise<std::pair<Admission, uint64_t>> p;
+  SqliteLedger* raw = l.get();
+  l->ReserveAsync(OneBudget("b", "k", kDay, 100, 40),
+                  [&](const Admission& a) { p.set_value({a, raw->committed_seq()}); });
+  auto [a, committed] = p.get_future().get();
+  EXPECT_TRUE(a.admitted());
+  EXPECT_GE(committed, 1u);
+  std::vector<CounterView> v;
   ASSERT_TRUE(SqliteLedger::ReadSnapshot(path, SystemClock::Get().NowMs(), &v, &err)) << err;
   ASSERT_EQ(v.size(), 1u);
   EXPECT_EQ(v[0].reserved, 40);
