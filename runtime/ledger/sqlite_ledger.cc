@@ -115,6 +115,11 @@ const char* UnitName(LimitUnit u) { return u == LimitUnit::kTokens ? "tokens" : 
 
 }  // namespace
 
+// Group commit for async callers: the writer waits up to kGroupLingerUs
+// for kGroupSize of them before committing (blocking callers: at once).
+constexpr size_t kGroupSize = 128;
+constexpr int kGroupLingerUs = 500;
+
 struct SqliteLedger::Impl {
   Options options;
   std::string path;
@@ -327,6 +332,11 @@ struct SqliteLedger::Impl {
         wake.wait_for(l, std::chrono::milliseconds(options.commit_interval_ms),
                       [this] { return stop || waiters > 0 || !pending.empty(); });
       }
+      if (!stop && waiters == 0 && !pending.empty() && pending.size() < kGroupSize) {
+        // Only async callers wait: let a group gather (bounded latency).
+        wake.wait_for(l, std::chrono::microseconds(kGroupLingerUs),
+                      [this] { return stop || waiters > 0 || pending.size() >= kGroupSize; });
+      }
       const bool stopping = stop;
       l.unlock();
       bool have = state.TakeChanges(&b);
@@ -366,7 +376,7 @@ struct SqliteLedger::Impl {
       return;
     }
     pending.push_back(Waiting{seq, std::move(done)});
-    if (pending.size() == 1) wake.notify_one();
+    if (pending.size() == 1 || pending.size() == kGroupSize) wake.notify_one();
   }
 
   // Waits until change `seq` is committed. False when the writer failed.

@@ -308,7 +308,8 @@ void Summary(const Collector& c) {
       size_t at = what.find(drop);
       if (at != std::string::npos) what.erase(at, std::string(drop).size());
     }
-    const bool embedded_batched = name.find("SqliteBatched") != std::string::npos;
+    const bool embedded_batched =
+        name.find("SqliteBatched") != std::string::npos && name.find("Blocking") == std::string::npos;
     const bool redis = name.find("Redis") != std::string::npos;
     const char* target = embedded_batched ? ">= 100000" : redis ? ">= 20000" : "";
     const bool ok = embedded_batched ? v >= 100000 : redis ? v >= 20000 : true;
