@@ -70,13 +70,15 @@
 // reservation_unknown) or on the ledger's commit thread (sqlite: one group
 // commit settles every caller waiting on it). It must be cheap, must not
 // throw and must not call a BLOCKING method of the same ledger (post the
-// work elsewhere). The memory and redis ledgers run `done` on the calling
-// thread (redis: after its round trip, which blocks that thread).
+// work elsewhere; calling another Async method is fine). redis: `done` runs
+// on the ledger's I/O thread, which pipelines everything queued into one
+// round trip. memory: on the calling thread.
 //
 // Thread safety: every Ledger is thread-safe; share one between all
 // request threads. Cost: the embedded ledgers serve Reserve/Settle from
-// memory under one mutex (O(charges x log entries)); Redis: one round trip
-// each.
+// memory under one mutex (O(charges x log entries)); sqlite's Settle also
+// waits for a group commit; Redis: one round trip each, shared by
+// concurrent callers (pipelined).
 #pragma once
 
 #include <cstdint>

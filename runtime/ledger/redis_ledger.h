@@ -56,6 +56,12 @@ class RedisLedger : public Ledger {
   Status Peek(const ReserveRequest& r, std::vector<CounterView>* out) override;
   Status Snapshot(std::vector<CounterView>* out) override;
   int ExpireDue() override;
+  // Non-blocking (ledger.h): queued for the ledger's I/O thread, which sends
+  // everything queued as one pipeline and runs `done` with each reply.
+  void ReserveAsync(const ReserveRequest& r, AdmissionCallback done) override;
+  void SettleAsync(uint64_t reservation, Usage actual, StatusCallback done) override;
+  void ReleaseAsync(uint64_t reservation, StatusCallback done) override;
+  void MoveAsync(uint64_t reservation, Usage new_worst_case, AdmissionCallback done) override;
 
   // Pipelined forms: all commands are sent, then all replies read (one
   // network round trip for the lot). Same results as calling one by one.

@@ -3,6 +3,9 @@
 #include <climits>
 #include <memory>
 
+#include <condition_variable>
+#include <mutex>
+
 #include <gtest/gtest.h>
 
 #include "runtime/ledger/open.h"
@@ -314,6 +317,65 @@ TEST_P(Semantics, ReopeningRestoresCountersAndOpenReservations) {
   EXPECT_EQ(v.reserved, 0);
   Admission next = ledger_->Reserve(OneBudget("b", "k", kDay, 10 * kUsd, 1));
   EXPECT_GT(next.reservation, open.reservation);  // ids are never reused
+}
+
+// The non-blocking forms answer exactly what the blocking ones would, once,
+// and their effects are visible when they do.
+TEST_P(Semantics, AsyncFormsAnswerLikeTheBlockingOnes) {
+  struct Answers {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<Admission> admissions;
+    std::vector<Status> statuses;
+  } got;
+  auto on_admission = [&](const Admission& a) {
+    std::lock_guard<std::mutex> l(got.mu);
+    got.admissions.push_back(a);
+    got.cv.notify_all();
+  };
+  auto on_status = [&](const Status& st) {
+    std::lock_guard<std::mutex> l(got.mu);
+    got.statuses.push_back(st);
+    got.cv.notify_all();
+  };
+  auto wait = [&](size_t admissions, size_t statuses) {
+    std::unique_lock<std::mutex> l(got.mu);
+    return got.cv.wait_for(l, std::chrono::seconds(10), [&] {
+      return got.admissions.size() >= admissions && got.statuses.size() >= statuses;
+    });
+  };
+  const ReserveRequest r = OneBudget("b", "k", kDay, 100, 60);
+  ledger_->ReserveAsync(r, on_admission);
+  ASSERT_TRUE(wait(1, 0));
+  const Admission first = got.admissions[0];
+  ASSERT_TRUE(first.admitted()) << first.message;
+  ledger_->ReserveAsync(r, on_admission);  // 60 + 60 > 100
+  ASSERT_TRUE(wait(2, 0));
+  EXPECT_EQ(got.admissions[1].code(), kCodeBudgetExceeded);
+  EXPECT_EQ(got.admissions[1].remaining, 40);
+  ledger_->MoveAsync(first.reservation, {90, 0}, on_admission);
+  ASSERT_TRUE(wait(3, 0));
+  EXPECT_TRUE(got.admissions[2].admitted()) << got.admissions[2].message;
+  EXPECT_EQ(Peek(r).reserved, 90);
+  ledger_->MoveAsync(first.reservation, {101, 0}, on_admission);
+  ASSERT_TRUE(wait(4, 0));
+  EXPECT_EQ(got.admissions[3].code(), kCodeBudgetExceeded);
+  ledger_->SettleAsync(first.reservation, {33, 0}, on_status);
+  ASSERT_TRUE(wait(4, 1));
+  EXPECT_TRUE(got.statuses[0].ok) << got.statuses[0].message;
+  EXPECT_EQ(Peek(r).spent, 33);
+  EXPECT_EQ(Peek(r).reserved, 0);
+  ledger_->SettleAsync(first.reservation, {33, 0}, on_status);  // twice
+  ASSERT_TRUE(wait(4, 2));
+  EXPECT_EQ(got.statuses[1].code, "reservation_unknown");
+  ledger_->ReserveAsync(r, on_admission);
+  ASSERT_TRUE(wait(5, 2));
+  ASSERT_TRUE(got.admissions[4].admitted());
+  ledger_->ReleaseAsync(got.admissions[4].reservation, on_status);
+  ASSERT_TRUE(wait(5, 3));
+  EXPECT_TRUE(got.statuses[2].ok);
+  EXPECT_EQ(Peek(r).spent, 33);
+  EXPECT_EQ(Peek(r).reserved, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Ledgers, Semantics, ::testing::Values("memory", "sqlite", "sqlite_strict", "redis"),
