@@ -1,8 +1,10 @@
 #include "runtime/ledger/redis_ledger.h"
 
 #include <hiredis/hiredis.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <condition_variable>
 #include <cstring>
@@ -94,7 +96,16 @@ struct RedisLedger::Impl {
     ctx = nullptr;
   }
 
+  // A connection the server has closed (it restarted, or timed us out)
+  // shows as end-of-file before we send anything on it.
+  bool Alive() const {
+    char c;
+    ssize_t n = ::recv(ctx->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR));
+  }
+
   bool Connect() {
+    if (ctx != nullptr && !Alive()) Disconnect();
     if (ctx != nullptr) return true;
     timeval tv{options.redis_timeout_ms / 1000, (options.redis_timeout_ms % 1000) * 1000};
     ctx = redisConnectWithTimeout(host.c_str(), port, tv);
@@ -141,6 +152,12 @@ struct RedisLedger::Impl {
       Reply r(static_cast<redisReply*>(redisCommandArgv(ctx, static_cast<int>(argv.size()), argv.data(), lens.data())));
       if (!r) {
         Broken(nullptr);
+        // The server may have run it (only the reply was lost): retry only
+        // what is safe to run twice. Settle/release/expire find the
+        // reservation closed, move sets the same amounts, peek reads; a
+        // reserve would reserve twice (its outcome stays unknown: 503, and
+        // if it did run, its reservation expires and is charged).
+        if (args.empty() || args[0] == "reserve") return nullptr;
         continue;
       }
       if (r->type == REDIS_REPLY_ERROR) {
