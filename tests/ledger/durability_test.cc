@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <climits>
 #include <condition_variable>
 #include <future>
@@ -367,7 +368,8 @@ void CrashTest(bool strict, int rounds, int min_lines, int max_lines) {
 //
 // A child hammers one finite budget from three threads: two settle with
 // SettleAsync (the line "S <cost>" is written from the callback, i.e. once
-// the ledger says the settlement is durable), one with the blocking Settle.
+// the ledger says the settlement is durable; at most 64 in flight each),
+// one with the blocking Settle.
 // Before each settlement it writes "T <cost>" (tried). Denials write "D".
 // The parent SIGKILLs it at a random line, reopens and checks over all
 // rounds: spent >= every settlement reported durable (none lost), spent <=
@@ -375,7 +377,7 @@ void CrashTest(bool strict, int rounds, int min_lines, int max_lines) {
 // limit (never overspent, including the reservations restored after a
 // crash). The budget runs out part-way through the rounds.
 
-constexpr int64_t kSettleLimit = 6'000'000;
+constexpr int64_t kSettleLimit = 4'000'000;
 
 [[noreturn]] void SettleChild(const std::string& path, int fd) {
   Options o;
@@ -395,7 +397,9 @@ constexpr int64_t kSettleLimit = 6'000'000;
   };
   auto work = [&](int seed, bool async) {
     std::mt19937_64 rng(seed);
+    std::atomic<int> in_flight{0};  // like a gateway: bounded requests in flight
     for (;;) {
+      while (in_flight.load() >= 64) std::this_thread::yield();
       Admission a = l->Reserve(OneBudget("settled", "k", Window{WindowKind::kLifetime}, kSettleLimit, kWorst));
       if (!a.admitted()) {
         say('D', 0);
@@ -405,8 +409,10 @@ constexpr int64_t kSettleLimit = 6'000'000;
       const int64_t cost = 1 + static_cast<int64_t>(rng() % kWorst);
       say('T', cost);
       if (async) {
-        l->SettleAsync(a.reservation, {cost, 0}, [say, cost](const Status& s) {
+        in_flight.fetch_add(1);
+        l->SettleAsync(a.reservation, {cost, 0}, [say, cost, &in_flight](const Status& s) {
           if (s.ok) say('S', cost);
+          in_flight.fetch_sub(1);
         });
       } else if (l->Settle(a.reservation, {cost, 0}).ok) {
         say('S', cost);
