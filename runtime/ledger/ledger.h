@@ -227,7 +227,9 @@ class Ledger {
   // Charges every reservation past its expiry. Also done lazily by Reserve.
   // Returns how many expired.
   virtual int ExpireDue() = 0;
-  // sqlite: commits everything pending and waits for it. Others: no-op.
+  // sqlite: commits everything pending and waits for it; redis: waits until
+  // every Async call made before it has been answered; both also wait for
+  // those calls' callbacks to have run. memory: no-op.
   virtual Status Flush() { return Status::Ok(); }
 
   // The non-blocking forms (see Durability above). The defaults call the

@@ -284,6 +284,8 @@ struct RedisLedger::Impl {
   std::vector<Posted> posted;
   std::thread io;
   bool io_stop = false;
+  bool io_busy = false;               // a batch is being sent or called back
+  std::condition_variable io_idle;    // to Flush
 
   void Post(std::vector<std::string> args, std::function<void(Reply)> done) {
     std::lock_guard<std::mutex> l(post_mu);
@@ -300,6 +302,7 @@ struct RedisLedger::Impl {
       post_cv.wait(l, [this] { return io_stop || !posted.empty(); });
       if (posted.empty()) return;  // stopping, and everything was answered
       batch.swap(posted);
+      io_busy = true;
       l.unlock();
       for (size_t from = 0; from < batch.size(); from += kMaxPipeline) {
         const size_t to = std::min(batch.size(), from + kMaxPipeline);
@@ -314,7 +317,15 @@ struct RedisLedger::Impl {
       }
       batch.clear();
       l.lock();
+      io_busy = false;
+      if (posted.empty()) io_idle.notify_all();
     }
+  }
+
+  // Waits until every posted call has been answered (its callback run).
+  void WaitIoIdle() {
+    std::unique_lock<std::mutex> l(post_mu);
+    io_idle.wait(l, [this] { return posted.empty() && !io_busy; });
   }
 
   void StopIo() {
@@ -742,6 +753,11 @@ Status RedisLedger::Snapshot(std::vector<CounterView>* out) {
     return std::tie(a.kind, a.name, a.key, a.window, a.window_start_ms) <
            std::tie(b.kind, b.name, b.key, b.window, b.window_start_ms);
   });
+  return Status::Ok();
+}
+
+Status RedisLedger::Flush() {
+  impl_->WaitIoIdle();
   return Status::Ok();
 }
 

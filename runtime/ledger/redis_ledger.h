@@ -70,6 +70,8 @@ class RedisLedger : public Ledger {
   Status Peek(const ReserveRequest& r, std::vector<CounterView>* out) override;
   Status Snapshot(std::vector<CounterView>* out) override;
   int ExpireDue() override;
+  // Waits until every Async call made before it has been answered.
+  Status Flush() override;
   // Non-blocking (ledger.h): queued for the ledger's I/O thread, which sends
   // everything queued as one pipeline and runs `done` with each reply.
   void ReserveAsync(const ReserveRequest& r, AdmissionCallback done) override;

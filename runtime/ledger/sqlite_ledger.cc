@@ -147,6 +147,7 @@ struct SqliteLedger::Impl {
     std::function<void(bool durable, const std::string& why)> done;
   };
   std::vector<Waiting> pending;
+  bool calling = false;  // the writer is running callbacks
 
   Impl(const Options& o, std::string p) : options(o), path(std::move(p)), state(o, true) {}
 
@@ -355,10 +356,13 @@ struct SqliteLedger::Impl {
       if (!ready.empty()) {
         const uint64_t done_seq = committed_seq;
         const std::string why = failure;
+        calling = true;
         l.unlock();
         for (Waiting& w : ready) w.done(w.seq <= done_seq, why);
         ready.clear();
         l.lock();
+        calling = false;
+        committed.notify_all();
       }
       if (stopping || failed) return;
     }
@@ -380,12 +384,15 @@ struct SqliteLedger::Impl {
   }
 
   // Waits until change `seq` is committed. False when the writer failed.
-  bool WaitFor(uint64_t seq) {
+  // With `callbacks`, also until the async callbacks of those changes have
+  // run (Flush).
+  bool WaitFor(uint64_t seq, bool callbacks = false) {
     std::unique_lock<std::mutex> l(mu);
-    if (committed_seq >= seq) return true;
+    auto done = [&] { return committed_seq >= seq && (!callbacks || !calling); };
+    if (done()) return true;
     ++waiters;
     wake.notify_one();
-    committed.wait(l, [&] { return committed_seq >= seq || failed; });
+    committed.wait(l, [&] { return done() || failed; });
     --waiters;
     return committed_seq >= seq;
   }
@@ -580,7 +587,7 @@ int SqliteLedger::ExpireDue() {
 }
 
 Status SqliteLedger::Flush() {
-  if (!impl_->WaitFor(impl_->state.last_seq())) {
+  if (!impl_->WaitFor(impl_->state.last_seq(), /*callbacks=*/true)) {
     std::string why;
     impl_->Healthy(&why);
     return Status::Error("ledger_io_error", why);

@@ -1,5 +1,6 @@
 // Ledger semantics, run against every implementation (memory, SQLite batched
 // and strict, Redis) with an injected clock.
+#include <atomic>
 #include <climits>
 #include <memory>
 
@@ -376,6 +377,29 @@ TEST_P(Semantics, AsyncFormsAnswerLikeTheBlockingOnes) {
   EXPECT_TRUE(got.statuses[2].ok);
   EXPECT_EQ(Peek(r).spent, 33);
   EXPECT_EQ(Peek(r).reserved, 0);
+}
+
+// Flush returns only once every async call made before it has answered
+// (its callback has run), whatever thread runs the callbacks.
+TEST_P(Semantics, FlushWaitsForAsyncCallsAndTheirCallbacks) {
+  constexpr int kCalls = 300;
+  std::atomic<int> answered{0};
+  const ReserveRequest r = OneBudget("b", "k", kDay, 1'000'000, 10);
+  for (int i = 0; i < kCalls; ++i) {
+    ledger_->ReserveAsync(r, [&, this](const Admission& a) {
+      EXPECT_TRUE(a.admitted()) << a.message;
+      ledger_->SettleAsync(a.reservation, {3, 0}, [&](const Status& st) {
+        EXPECT_TRUE(st.ok) << st.message;
+        answered.fetch_add(1);
+      });
+    });
+  }
+  // The settlements are queued from the reservations' callbacks, which run
+  // before Flush returns: flush twice to cover the chained calls.
+  ASSERT_TRUE(ledger_->Flush().ok);
+  ASSERT_TRUE(ledger_->Flush().ok);
+  EXPECT_EQ(answered.load(), kCalls);
+  EXPECT_EQ(Peek(r).spent, 3 * kCalls);
 }
 
 INSTANTIATE_TEST_SUITE_P(Ledgers, Semantics, ::testing::Values("memory", "sqlite", "sqlite_strict", "redis"),
