@@ -43,8 +43,9 @@
 //   view spend(budget, key, window, window_start, spent_usd, reserved_usd, limit_usd)
 //
 // Thread safety: thread-safe (ledger.h). Cost: batched Reserve+Settle is two
-// hash lookups per charge under one mutex; the writer's transaction runs
-// outside that mutex.
+// hash lookups per charge under one mutex, plus, for Settle, waiting for the
+// next group commit (SettleAsync: none; its callback comes from the writer);
+// the writer's transaction runs outside that mutex.
 #pragma once
 
 #include <memory>
