@@ -88,6 +88,25 @@ TEST(RedisLedger, ScriptIsReloadedAfterTheServerForgetsIt) {
   EXPECT_EQ(l->Reserve(OneBudget("b", "k", kDay, 100, 1)).code(), "budget_exceeded");
 }
 
+// Key expiry is relative to the server's clock: a caller clock far from it
+// (skew, or a test's fixed clock years in the past) never expires a live
+// budget or limit key at once.
+TEST(RedisLedger, ACallerClockFarInThePastDoesNotExpireLiveKeys) {
+  ledgertest::RedisServer server;
+  if (!server.available()) GTEST_SKIP() << server.why();
+  ManualClock clock(1'590'969'600'000);  // 2020-06-01T00:00:00Z
+  Options o;
+  o.clock = &clock;
+  std::string err;
+  auto l = OpenLedger(server.url(), o, &err);
+  ASSERT_TRUE(l) << err;
+  ASSERT_TRUE(l->Reserve(OneBudget("b", "k", kDay, 100, 60)).admitted());
+  EXPECT_EQ(l->Reserve(OneBudget("b", "k", kDay, 100, 60)).code(), kCodeBudgetExceeded);
+  const ReserveRequest rpm = ledgertest::OneLimit("rpm", "k", Window{WindowKind::kMinute}, 1, 1);
+  ASSERT_TRUE(l->Reserve(rpm).admitted());
+  EXPECT_EQ(l->Reserve(rpm).code(), kCodeRateLimited);
+}
+
 // The server stalls (a busy script holds it for 300 ms) while a Reserve
 // waits for its reply: the client times out (200 ms) and answers 503. The
 // command still runs when the server wakes up; it must run ONCE -- a reserve
