@@ -9,7 +9,9 @@
 
 #include "engine/core/money.h"
 #include "engine/vm/vm.h"
+#include "runtime/budgets.h"
 #include "runtime/input.h"
+#include "runtime/ledger/open.h"
 #include "stdlib/names.h"
 #include "stdlib/redact.h"
 
@@ -195,6 +197,12 @@ std::vector<const ast::Binding*> Given(const ast::TestDecl& t) {
   return out;
 }
 
+// `budget.<name>.spent` / `limit.<name>.used` in a `given`: a ledger
+// counter, not a request field (the checker has validated it).
+bool IsCounterBinding(const ast::Binding& b, const stdlib::Schema& schema) {
+  return b.path.size() == 3 && (b.path[0] == "budget" || b.path[0] == "limit") && schema.Find(Join(b.path)) < 0;
+}
+
 size_t Count(std::string_view text, std::string_view what) {
   if (what.empty()) return 0;
   size_t n = 0;
@@ -284,11 +292,66 @@ struct Runner {
     vm::Decision d;
     vm::EvalOptions opts;
     opts.instruction_budget = limits.instruction_budget;
+    vm::Counters counters;
+    if (!GivenCounters(t, req, &counters, r)) return;
+    if (!counters.slots.empty()) opts.counters = &counters;
     vm::Evaluate(prog, req, opts, &d);
     for (uint32_t id : d.fired) exercised[id] = true;
     for (uint32_t id : d.shadow) exercised[id] = true;
     for (uint32_t id : d.advisory) exercised[id] = true;
     for (const ast::Expect& e : t.expects) Check(t, e, d, req, cand, r);
+  }
+
+  // The counters a test gives (`budget.b.spent: 40 usd`, `limit.l.used: 3`)
+  // are charged to a fresh in-memory ledger, at the request's time, on the
+  // keys and windows the request's budgets and limits compute; the rules
+  // then read every applicable counter as a gateway would (Peek +
+  // FillCounters): spent, remaining and limit follow from the declarations.
+  // A test giving no counter runs without a ledger (rules reading counters
+  // see null, as with `eval`). False (with a failure) when a given counter's
+  // declaration does not apply to the request or cannot be computed.
+  bool GivenCounters(const ast::TestDecl& t, const vm::Record& req, vm::Counters* out, TestResult* r) const {
+    std::vector<const ast::Binding*> given;
+    for (const ast::Binding* b : Given(t))
+      if (IsCounterBinding(*b, schema)) given.push_back(b);
+    if (given.empty()) return true;
+    BudgetPlan plan;
+    if (!PlanBudgets(prog, req, &plan)) {
+      r->failures.push_back("the given counters cannot be applied: " + plan.error_message);
+      return false;
+    }
+    const int time_slot = schema.field(schema.Find("context.time")).slot;
+    const Value& at = req.slots[time_slot];
+    ledger::ManualClock clock(at.kind == Kind::kTime ? at.i : kTestClockMs);
+    ledger::Options o;
+    o.clock = &clock;
+    std::unique_ptr<ledger::Ledger> led = ledger::NewMemoryLedger(o);
+    for (const ast::Binding* b : given) {
+      const std::string path = Join(b->path);
+      const int64_t amount = b->value && b->value->folded ? b->value->folded->i : 0;
+      ledger::ReserveRequest charge;
+      if (b->path[0] == "budget") {
+        for (const ledger::BudgetCharge& c : plan.reserve.budgets)
+          if (c.budget == b->path[1]) charge.budgets.push_back({c.budget, c.key, c.window, INT64_MAX, amount});
+      } else {
+        for (const ledger::LimitCharge& c : plan.reserve.limits)
+          if (c.limit == b->path[1]) charge.limits.push_back({c.limit, c.key, c.window, INT64_MAX, amount, c.unit});
+      }
+      if (charge.budgets.empty() && charge.limits.empty()) {
+        r->failures.push_back("`" + path + "` is given, but " + b->path[0] + " `" + b->path[1] +
+                              "` does not apply to the given request (its `when` is false)");
+        return false;
+      }
+      ledger::Admission a = led->Reserve(charge);
+      if (!a.admitted() || !led->Settle(a.reservation, {amount, amount}).ok) {
+        r->failures.push_back("`" + path + "` cannot be charged: " + a.message);
+        return false;
+      }
+    }
+    std::vector<ledger::CounterView> views;
+    led->Peek(plan.reserve, &views);
+    FillCounters(prog, plan, views, out);
+    return true;
   }
 
   // A test candidate names its provider and model as the catalog does: a
@@ -563,6 +626,7 @@ bool BuildTestInput(const ast::TestDecl& test, const stdlib::Schema& schema, std
       *error = "given value of `" + path + "` is not a constant";
       return false;
     }
+    if (IsCounterBinding(b, schema)) continue;  // a ledger counter (Runner::GivenCounters)
     int id = schema.Find(path);
     if (id >= 0 && schema.field(id).derived) {
       if (path == "request.content") content = &*b.value->folded;

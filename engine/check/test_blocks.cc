@@ -1,5 +1,7 @@
 // Pass `tests`: `test` blocks name real rules, bind real fields of the right
 // scope to constant values of the right type, and expect tags that rules set.
+// A `given` may also set ledger counters: `budget.<name>.spent` (money) and
+// `limit.<name>.used` (int) of declared budgets and limits.
 //
 // After this pass every binding value has `type` = the field's type and
 // `folded` = the value converted to it (map literals become records, ints
@@ -109,9 +111,62 @@ class TestChecker {
     for (const auto& b : t.given) add(b);
   }
 
+  // `budget.<name>.spent: 12 usd` / `limit.<name>.used: 3` in a `given`:
+  // what the ledger already holds when the test's request arrives (the
+  // counters rules read). True when `b` is such a binding (checked here).
+  bool CounterBinding(ast::Binding& b, std::set<std::string>* seen) {
+    if (b.path.size() != 3 || (b.path[0] != "budget" && b.path[0] != "limit")) return false;
+    if (ctx_.schema->Find(Join(b.path)) >= 0) return false;  // a real field of that name wins
+    const bool budget = b.path[0] == "budget";
+    std::vector<std::string> names;
+    if (budget) {
+      for (const auto& d : ctx_.policy->budgets) names.push_back(d.name);
+    } else {
+      for (const auto& d : ctx_.policy->limits) names.push_back(d.name);
+    }
+    const std::string& name = b.path[1];
+    const std::string path = Join(b.path);
+    const char* kind = budget ? "budget" : "limit";
+    const char* field = budget ? "spent" : "used";
+    if (std::find(names.begin(), names.end(), name) == names.end()) {
+      std::string m = ClosestMatch(name, names);
+      ctx_.Error("tg_unknown_field", b.span, std::string("unknown ") + kind + " `" + name + "`",
+                 m.empty() ? std::string("declare it, or give the counter of a declared ") + kind
+                           : "did you mean `" + m + "`?");
+      return true;
+    }
+    if (b.path[2] != field) {
+      ctx_.Error("tg_test_error", b.span, "`" + path + "` cannot be given",
+                 std::string("give what the ledger holds, `") + kind + "." + name + "." + field + "`; " +
+                     (budget ? "remaining and limit" : "remaining and max") + " follow from the declaration");
+      return true;
+    }
+    if (!seen->insert(path).second) {
+      ctx_.Error("tg_duplicate_name", b.span, "`" + path + "` is bound twice in this block",
+                 "remove one of the bindings");
+      return true;
+    }
+    if (!b.value) return true;
+    Expr& v = *b.value;
+    const Type want(budget ? Kind::kMoney : Kind::kInt);
+    if (!Conform(ctx_, want, v, "the value of `" + path + "`")) return true;
+    if (!v.folded) return true;  // not constant: reported by the fold pass
+    std::string err;
+    Value out;
+    if (!CoerceValue(ctx_, want, v.type, *v.folded, &out, &err) || out.i < 0) {
+      ctx_.Error("tg_invalid_value", v.span, err.empty() ? "`" + path + "` cannot be negative" : err,
+                 budget ? "give an amount such as `12.50 usd`" : "give a count such as `3`");
+      return true;
+    }
+    v.folded = out;
+    v.type = want;
+    return true;
+  }
+
   void Binding(ast::Binding& b, ast::Scope scope, std::set<std::string>* seen) {
     std::string path = Join(b.path);
     bool request = scope == ast::Scope::kRequest;
+    if (request && CounterBinding(b, seen)) return;
     int id = ctx_.schema->Find(path);
     if (!request && (id < 0 || ctx_.schema->field(id).scope != scope)) {
       // Candidate shorthand, as in the design sketch and the test runner:

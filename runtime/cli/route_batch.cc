@@ -7,6 +7,8 @@
 #include "runtime/cli/route_batch.h"
 
 #include <cstdio>
+#include <mutex>
+#include <string>
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -96,6 +98,11 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
     std::fprintf(stderr, "error: %s\n", io_error.c_str());
     return kExitIo;
   }
+  struct {  // the first settlement that failed (callbacks may run on the commit thread;
+            // declared before `led`, which is destroyed first)
+    std::mutex mu;
+    std::string message;
+  } settle_error;
   std::unique_ptr<ledger::Ledger> led;
   if (!ledger_url.empty()) {
     std::string err;
@@ -180,8 +187,16 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
         have_admission = true;
         if (adm.admitted()) {
           // No real usage in a traffic file: settle at the reservation.
-          led->Settle(adm.reservation, {primary.estimated_cost,
-                                        runtime::WorstCaseTokens(catalog, primary.endpoint, rec)});
+          // Asynchronously (one commit per request would be slow); the
+          // Flush at the end waits for every settlement to be durable.
+          led->SettleAsync(adm.reservation,
+                           {primary.estimated_cost, runtime::WorstCaseTokens(catalog, primary.endpoint, rec)},
+                           [&settle_error](const ledger::Status& s) {
+                             if (!s.ok) {
+                               std::lock_guard<std::mutex> l(settle_error.mu);
+                               if (settle_error.message.empty()) settle_error.message = s.message;
+                             }
+                           });
         } else {
           d.outcome = vm::Outcome::kDeny;
           d.status = adm.status();
@@ -198,7 +213,16 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
     w.EndObject();
     std::printf("%s\n", sb.GetString());
   }
-  if (led) led->Flush();
+  if (led) {
+    ledger::Status flushed = led->Flush();
+    std::lock_guard<std::mutex> l(settle_error.mu);
+    if (!flushed.ok && settle_error.message.empty()) settle_error.message = flushed.message;
+    if (!settle_error.message.empty()) {
+      std::fflush(stdout);
+      std::fprintf(stderr, "error: %s\n", settle_error.message.c_str());
+      return kExitIo;
+    }
+  }
   std::fflush(stdout);
   return any_bad ? kExitFailed : kExitOk;
 }

@@ -48,10 +48,37 @@
 //   sqlite:PATH        embedded, durable, one owning process (sqlite_ledger.h)
 //   redis://HOST:PORT/DB  shared by many replicas (redis_ledger.h)
 //
+// Durability: when Settle, Release or Move report success, the change is
+// durable: it survives a kill -9 of the process (sqlite: committed to the
+// WAL; strict mode also fsyncs, surviving power loss; redis: applied by the
+// server). Reserve is durable on return only in sqlite strict mode; in the
+// default batched mode a kill -9 may lose the reservations of the last
+// commit interval (never a settlement: a Settle commits everything before
+// it, the reservation included).
+//
+// Not blocking (for I/O threads that must not wait on disk or network):
+// ReserveAsync, SettleAsync, ReleaseAsync and MoveAsync apply the change and
+// call `done` exactly once with the same result the blocking call would
+// return, once that result is durable in the sense above:
+//
+//   ledger->SettleAsync(id, usage, [conn](const ledger::Status& s) {
+//     asio::post(conn->strand(), [conn, s] { conn->Finish(s); });
+//   });
+//
+// `done` runs either on the calling thread before the call returns (the
+// result was already durable, or was an immediate error such as
+// reservation_unknown) or on the ledger's commit thread (sqlite: one group
+// commit settles every caller waiting on it). It must be cheap, must not
+// throw and must not call a BLOCKING method of the same ledger (post the
+// work elsewhere; calling another Async method is fine). redis: `done` runs
+// on the ledger's I/O thread, which pipelines everything queued into one
+// round trip. memory: on the calling thread.
+//
 // Thread safety: every Ledger is thread-safe; share one between all
 // request threads. Cost: the embedded ledgers serve Reserve/Settle from
-// memory under one mutex (O(charges x log entries)); Redis: one round trip
-// each.
+// memory under one mutex (O(charges x log entries)); sqlite's Settle also
+// waits for a group commit; Redis: one round trip each, shared by
+// concurrent callers (pipelined).
 #pragma once
 
 #include <cstdint>
@@ -156,10 +183,12 @@ struct Options {
   int64_t reservation_ttl_ms = 600'000;
   // The clock; null = SystemClock. Must outlive the ledger.
   const Clock* clock = nullptr;
-  // sqlite: durability. Batched (default): a background thread commits every
-  // commit_interval_ms (1..10); a kill -9 loses at most the operations of the
-  // last interval. Strict: Reserve/Settle/Move/Release return only once
-  // their change is committed (group commit: concurrent callers share one).
+  // sqlite: durability. Batched (default): reservations are committed by a
+  // background thread every commit_interval_ms (1..10); a kill -9 loses at
+  // most the reservations of the last interval. Settle/Release/Move return
+  // (or call `done`) only once committed, in both modes: settled spend is
+  // never lost. Strict: Reserve too, and every commit is fsynced. Group
+  // commit: concurrent callers share one transaction.
   bool strict = false;
   int commit_interval_ms = 5;
   // redis: when the server is unreachable, admit (true) instead of 503.
@@ -198,8 +227,23 @@ class Ledger {
   // Charges every reservation past its expiry. Also done lazily by Reserve.
   // Returns how many expired.
   virtual int ExpireDue() = 0;
-  // sqlite: commits everything pending and waits for it. Others: no-op.
+  // sqlite: commits everything pending and waits for it; redis: waits until
+  // every Async call made before it has been answered; both also wait for
+  // those calls' callbacks to have run. memory: no-op.
   virtual Status Flush() { return Status::Ok(); }
+
+  // The non-blocking forms (see Durability above). The defaults call the
+  // blocking form and then `done` on the calling thread.
+  using AdmissionCallback = std::function<void(const Admission&)>;
+  using StatusCallback = std::function<void(const Status&)>;
+  virtual void ReserveAsync(const ReserveRequest& r, AdmissionCallback done) { done(Reserve(r)); }
+  virtual void SettleAsync(uint64_t reservation, Usage actual, StatusCallback done) {
+    done(Settle(reservation, actual));
+  }
+  virtual void ReleaseAsync(uint64_t reservation, StatusCallback done) { done(Release(reservation)); }
+  virtual void MoveAsync(uint64_t reservation, Usage new_worst_case, AdmissionCallback done) {
+    done(Move(reservation, new_worst_case));
+  }
 };
 
 // Formats an Admission's denial message (used by every implementation).

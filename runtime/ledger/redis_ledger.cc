@@ -1,11 +1,16 @@
 #include "runtime/ledger/redis_ledger.h"
 
 #include <hiredis/hiredis.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
+#include <condition_variable>
 #include <cstring>
+#include <functional>
 #include <mutex>
+#include <thread>
 
 namespace tollgate::ledger {
 namespace internal {
@@ -79,7 +84,10 @@ struct RedisLedger::Impl {
   std::string sha;
   std::string last_error;
 
-  ~Impl() { Disconnect(); }
+  ~Impl() {
+    StopIo();  // answers everything posted first
+    Disconnect();
+  }
 
   std::string Where() const { return "redis://" + host + ":" + std::to_string(port) + "/" + std::to_string(db); }
 
@@ -88,7 +96,16 @@ struct RedisLedger::Impl {
     ctx = nullptr;
   }
 
+  // A connection the server has closed (it restarted, or timed us out)
+  // shows as end-of-file before we send anything on it.
+  bool Alive() const {
+    char c;
+    ssize_t n = ::recv(ctx->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR));
+  }
+
   bool Connect() {
+    if (ctx != nullptr && !Alive()) Disconnect();
     if (ctx != nullptr) return true;
     timeval tv{options.redis_timeout_ms / 1000, (options.redis_timeout_ms % 1000) * 1000};
     ctx = redisConnectWithTimeout(host.c_str(), port, tv);
@@ -135,6 +152,12 @@ struct RedisLedger::Impl {
       Reply r(static_cast<redisReply*>(redisCommandArgv(ctx, static_cast<int>(argv.size()), argv.data(), lens.data())));
       if (!r) {
         Broken(nullptr);
+        // The server may have run it (only the reply was lost): retry only
+        // what is safe to run twice. Settle/release/expire find the
+        // reservation closed, move sets the same amounts, peek reads; a
+        // reserve would reserve twice (its outcome stays unknown: 503, and
+        // if it did run, its reservation expires and is charged).
+        if (args.empty() || args[0] == "reserve") return nullptr;
         continue;
       }
       if (r->type == REDIS_REPLY_ERROR) {
@@ -150,33 +173,168 @@ struct RedisLedger::Impl {
     return nullptr;
   }
 
-  // Sends every command, then reads every reply (one round trip).
-  std::vector<Reply> EvalMany(const std::vector<std::vector<std::string>>& all) {
+  // Sends every command, then reads every reply (one round trip); a reply
+  // of NOSCRIPT (the server forgot the script) is retried alone after a
+  // reconnect. Null replies for what failed. Caller holds `mu`.
+  std::vector<Reply> EvalMany(const std::vector<const std::vector<std::string>*>& all) {
     std::vector<Reply> out(all.size());
+    if (all.size() == 1) {
+      out[0] = Eval(*all[0]);
+      return out;
+    }
     if (!Connect()) return out;
-    for (const auto& args : all) {
-      std::vector<const char*> argv{"EVALSHA", sha.c_str(), "0"};
-      std::vector<size_t> lens{7, sha.size(), 1};
-      for (const std::string& a : args) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (const std::vector<std::string>* args : all) {
+      argv.assign({"EVALSHA", sha.c_str(), "0"});
+      lens.assign({7, sha.size(), 1});
+      for (const std::string& a : *args) {
         argv.push_back(a.data());
         lens.push_back(a.size());
       }
       redisAppendCommandArgv(ctx, static_cast<int>(argv.size()), argv.data(), lens.data());
     }
+    std::vector<size_t> retry;
     for (size_t i = 0; i < all.size(); ++i) {
       void* raw = nullptr;
       if (redisGetReply(ctx, &raw) != REDIS_OK || raw == nullptr) {
         Broken(nullptr);
-        break;
+        return out;
       }
       Reply r(static_cast<redisReply*>(raw));
       if (r->type == REDIS_REPLY_ERROR) {
-        last_error = std::string(r->str, r->len);
+        if (std::strncmp(r->str, "NOSCRIPT", 8) == 0) retry.push_back(i);
+        else last_error = std::string(r->str, r->len);
         continue;
       }
       out[i] = std::move(r);
     }
+    if (!retry.empty()) Disconnect();  // reconnecting loads the script again
+    for (size_t i : retry) out[i] = Eval(*all[i]);
     return out;
+  }
+
+  // Combining: concurrent callers queue their command; the caller that
+  // finds nobody sending becomes the sender and sends everything queued as
+  // one pipeline (one round trip), hands each caller its reply, and goes on
+  // while more is queued (after a few rounds it hands the role to the
+  // oldest waiter, so no caller waits long). Throughput grows with callers.
+  struct Call {
+    const std::vector<std::string>* args;
+    Reply reply;
+    bool done = false;
+    bool lead = false;  // the sender handed its role to this caller
+    std::condition_variable cv;
+  };
+  std::mutex queue_mu;
+  std::vector<Call*> queue;
+  bool sending = false;
+  static constexpr int kRoundsBeforeHandOver = 4;
+
+  Reply Submit(const std::vector<std::string>& args) {
+    Call call;
+    call.args = &args;
+    std::unique_lock<std::mutex> q(queue_mu);
+    queue.push_back(&call);
+    if (sending) {
+      call.cv.wait(q, [&] { return call.done || call.lead; });
+      if (call.done) return std::move(call.reply);
+    }
+    sending = true;  // INVARIANT: exactly one sender while sending
+    std::vector<Call*> batch;
+    std::vector<const std::vector<std::string>*> all;
+    for (int round = 0; !queue.empty(); ++round) {
+      if (call.done && round >= kRoundsBeforeHandOver) {
+        queue.front()->lead = true;
+        queue.front()->cv.notify_one();
+        return std::move(call.reply);
+      }
+      batch.swap(queue);
+      queue.clear();
+      q.unlock();
+      all.clear();
+      for (Call* c : batch) all.push_back(c->args);
+      std::vector<Reply> replies;
+      {
+        std::lock_guard<std::mutex> l(mu);
+        replies = EvalMany(all);
+      }
+      q.lock();
+      for (size_t i = 0; i < batch.size(); ++i) {
+        batch[i]->reply = std::move(replies[i]);
+        batch[i]->done = true;
+        if (batch[i] != &call) batch[i]->cv.notify_one();
+      }
+      batch.clear();
+    }
+    sending = false;
+    return std::move(call.reply);
+  }
+
+  // The async calls: a ledger thread (started on first use) sends what is
+  // queued as pipelines of at most kMaxPipeline commands and runs each
+  // callback with its reply. No caller thread blocks.
+  static constexpr size_t kMaxPipeline = 1024;
+  struct Posted {
+    std::vector<std::string> args;
+    std::function<void(Reply)> done;
+  };
+  std::mutex post_mu;
+  std::condition_variable post_cv;
+  std::vector<Posted> posted;
+  std::thread io;
+  bool io_stop = false;
+  bool io_busy = false;               // a batch is being sent or called back
+  std::condition_variable io_idle;    // to Flush
+
+  void Post(std::vector<std::string> args, std::function<void(Reply)> done) {
+    std::lock_guard<std::mutex> l(post_mu);
+    if (!io.joinable()) io = std::thread([this] { IoLoop(); });
+    posted.push_back(Posted{std::move(args), std::move(done)});
+    if (posted.size() == 1) post_cv.notify_one();
+  }
+
+  void IoLoop() {
+    std::vector<Posted> batch;
+    std::vector<const std::vector<std::string>*> all;
+    std::unique_lock<std::mutex> l(post_mu);
+    for (;;) {
+      post_cv.wait(l, [this] { return io_stop || !posted.empty(); });
+      if (posted.empty()) return;  // stopping, and everything was answered
+      batch.swap(posted);
+      io_busy = true;
+      l.unlock();
+      for (size_t from = 0; from < batch.size(); from += kMaxPipeline) {
+        const size_t to = std::min(batch.size(), from + kMaxPipeline);
+        all.clear();
+        for (size_t i = from; i < to; ++i) all.push_back(&batch[i].args);
+        std::vector<Reply> replies;
+        {
+          std::lock_guard<std::mutex> c(mu);
+          replies = EvalMany(all);
+        }
+        for (size_t i = from; i < to; ++i) batch[i].done(std::move(replies[i - from]));
+      }
+      batch.clear();
+      l.lock();
+      io_busy = false;
+      if (posted.empty()) io_idle.notify_all();
+    }
+  }
+
+  // Waits until every posted call has been answered (its callback run).
+  void WaitIoIdle() {
+    std::unique_lock<std::mutex> l(post_mu);
+    io_idle.wait(l, [this] { return posted.empty() && !io_busy; });
+  }
+
+  void StopIo() {
+    {
+      std::lock_guard<std::mutex> l(post_mu);
+      io_stop = true;
+    }
+    post_cv.notify_all();
+    if (io.joinable()) io.join();
   }
 
   Admission Unavailable() {
@@ -255,6 +413,37 @@ struct RedisLedger::Impl {
     return a;
   }
 
+  Admission MoveReply(const redisReply* r, uint64_t id) {
+    Admission a;
+    if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements < 1) return Unavailable();
+    int64_t what = ReplyInt(r->element[0]);
+    if (what == 0) {
+      a.reservation = id;
+      return a;
+    }
+    if (what == 3 || r->elements < 8) {
+      a.verdict = Verdict::kUnavailable;
+      a.message = "reservation " + std::to_string(id) + " is not open (settled, released or expired)";
+      return a;
+    }
+    a.verdict = what == 1 ? Verdict::kBudgetExceeded : Verdict::kRateLimited;
+    a.name = ReplyStr(r->element[1]);
+    a.key = ReplyStr(r->element[2]);
+    a.window = ReplyStr(r->element[3]);
+    Window w;
+    ParseWindowName(a.window, &w);
+    a.window_label = what == 1 ? WindowLabel(w, ReplyInt(r->element[4])) : "sliding";
+    a.limit = ReplyInt(r->element[5]);
+    a.remaining = std::max<int64_t>(0, ReplyInt(r->element[6]));
+    a.requested = ReplyInt(r->element[7]);
+    if (what == 2) {
+      int64_t retry = r->elements > 8 ? ReplyInt(r->element[8]) : -1;
+      a.retry_after_s = std::max<int64_t>(1, retry < 0 ? SlidingLength(w) / 1000 : (retry + 999) / 1000);
+    }
+    DescribeDenial(&a);
+    return a;
+  }
+
   Status CloseReply(const redisReply* r, uint64_t id) {
     if (r == nullptr) {
       return Status::Error(std::string(kCodeStoreUnavailable),
@@ -291,9 +480,9 @@ std::unique_ptr<RedisLedger> RedisLedger::Open(const std::string& host, int port
 Admission RedisLedger::Reserve(const ReserveRequest& r) {
   if (r.budgets.empty() && r.limits.empty()) return Admission{};
   ReserveRequest m = Merge(r);
-  std::lock_guard<std::mutex> l(impl_->mu);
   const int64_t now = impl_->clock->NowMs();
-  Reply reply = impl_->Eval(impl_->ReserveArgs(m, now));
+  Reply reply = impl_->Submit(impl_->ReserveArgs(m, now));
+  std::lock_guard<std::mutex> l(impl_->mu);  // last_error, on_fail_open
   return impl_->ReserveReply(m, reply.get(), now);
 }
 
@@ -306,7 +495,9 @@ std::vector<Admission> RedisLedger::ReserveMany(const std::vector<ReserveRequest
     merged.push_back(Merge(r));
     all.push_back(impl_->ReserveArgs(merged.back(), now));
   }
-  std::vector<Reply> replies = impl_->EvalMany(all);
+  std::vector<const std::vector<std::string>*> ptrs;
+  for (const auto& a : all) ptrs.push_back(&a);
+  std::vector<Reply> replies = impl_->EvalMany(ptrs);
   std::vector<Admission> out;
   for (size_t i = 0; i < requests.size(); ++i) out.push_back(impl_->ReserveReply(merged[i], replies[i].get(), now));
   return out;
@@ -314,10 +505,10 @@ std::vector<Admission> RedisLedger::ReserveMany(const std::vector<ReserveRequest
 
 Status RedisLedger::Settle(uint64_t id, Usage actual) {
   if (id == 0) return Status::Ok();  // nothing was charged (empty or unverified)
+  Reply r = impl_->Submit({"settle", std::to_string(impl_->clock->NowMs()), std::to_string(id),
+                           std::to_string(std::max<int64_t>(0, actual.cost_micros)),
+                           std::to_string(std::max<int64_t>(0, actual.tokens))});
   std::lock_guard<std::mutex> l(impl_->mu);
-  Reply r = impl_->Eval({"settle", std::to_string(impl_->clock->NowMs()), std::to_string(id),
-                         std::to_string(std::max<int64_t>(0, actual.cost_micros)),
-                         std::to_string(std::max<int64_t>(0, actual.tokens))});
   return impl_->CloseReply(r.get(), id);
 }
 
@@ -329,7 +520,9 @@ std::vector<Status> RedisLedger::SettleMany(const std::vector<std::pair<uint64_t
     all.push_back({"settle", now, std::to_string(id), std::to_string(std::max<int64_t>(0, u.cost_micros)),
                    std::to_string(std::max<int64_t>(0, u.tokens))});
   }
-  std::vector<Reply> replies = impl_->EvalMany(all);
+  std::vector<const std::vector<std::string>*> ptrs;
+  for (const auto& a : all) ptrs.push_back(&a);
+  std::vector<Reply> replies = impl_->EvalMany(ptrs);
   std::vector<Status> out;
   for (size_t i = 0; i < settlements.size(); ++i) out.push_back(impl_->CloseReply(replies[i].get(), settlements[i].first));
   return out;
@@ -337,51 +530,92 @@ std::vector<Status> RedisLedger::SettleMany(const std::vector<std::pair<uint64_t
 
 Status RedisLedger::Release(uint64_t id) {
   if (id == 0) return Status::Ok();
+  Reply r = impl_->Submit({"release", std::to_string(impl_->clock->NowMs()), std::to_string(id)});
   std::lock_guard<std::mutex> l(impl_->mu);
-  Reply r = impl_->Eval({"release", std::to_string(impl_->clock->NowMs()), std::to_string(id)});
   return impl_->CloseReply(r.get(), id);
 }
 
+static std::vector<std::string> MoveArgs(int64_t now, uint64_t id, Usage worst) {
+  return {"move", std::to_string(now), std::to_string(id), std::to_string(std::max<int64_t>(0, worst.cost_micros)),
+          std::to_string(std::max<int64_t>(0, worst.tokens))};
+}
+
 Admission RedisLedger::Move(uint64_t id, Usage worst) {
-  Admission a;
+  Reply r = impl_->Submit(MoveArgs(impl_->clock->NowMs(), id, worst));
   std::lock_guard<std::mutex> l(impl_->mu);
+  return impl_->MoveReply(r.get(), id);
+}
+
+void RedisLedger::ReserveAsync(const ReserveRequest& r, AdmissionCallback done) {
+  if (r.budgets.empty() && r.limits.empty()) {
+    done(Admission{});
+    return;
+  }
+  ReserveRequest m = Merge(r);
   const int64_t now = impl_->clock->NowMs();
-  Reply r = impl_->Eval({"move", std::to_string(now), std::to_string(id),
-                         std::to_string(std::max<int64_t>(0, worst.cost_micros)),
-                         std::to_string(std::max<int64_t>(0, worst.tokens))});
-  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1) return impl_->Unavailable();
-  int64_t what = ReplyInt(r->element[0]);
-  if (what == 0) {
-    a.reservation = id;
-    return a;
+  std::vector<std::string> args = impl_->ReserveArgs(m, now);
+  Impl* impl = impl_.get();
+  impl->Post(std::move(args), [impl, m = std::move(m), now, done = std::move(done)](Reply reply) {
+    Admission a;
+    {
+      std::lock_guard<std::mutex> l(impl->mu);
+      a = impl->ReserveReply(m, reply.get(), now);
+    }
+    done(a);
+  });
+}
+
+void RedisLedger::SettleAsync(uint64_t id, Usage actual, StatusCallback done) {
+  if (id == 0) {
+    done(Status::Ok());
+    return;
   }
-  if (what == 3 || r->elements < 8) {
-    a.verdict = Verdict::kUnavailable;
-    a.message = "reservation " + std::to_string(id) + " is not open (settled, released or expired)";
-    return a;
+  Impl* impl = impl_.get();
+  impl->Post({"settle", std::to_string(impl->clock->NowMs()), std::to_string(id),
+              std::to_string(std::max<int64_t>(0, actual.cost_micros)),
+              std::to_string(std::max<int64_t>(0, actual.tokens))},
+             [impl, id, done = std::move(done)](Reply reply) {
+               Status s;
+               {
+                 std::lock_guard<std::mutex> l(impl->mu);
+                 s = impl->CloseReply(reply.get(), id);
+               }
+               done(s);
+             });
+}
+
+void RedisLedger::ReleaseAsync(uint64_t id, StatusCallback done) {
+  if (id == 0) {
+    done(Status::Ok());
+    return;
   }
-  a.verdict = what == 1 ? Verdict::kBudgetExceeded : Verdict::kRateLimited;
-  a.name = ReplyStr(r->element[1]);
-  a.key = ReplyStr(r->element[2]);
-  a.window = ReplyStr(r->element[3]);
-  Window w;
-  ParseWindowName(a.window, &w);
-  a.window_label = what == 1 ? WindowLabel(w, ReplyInt(r->element[4])) : "sliding";
-  a.limit = ReplyInt(r->element[5]);
-  a.remaining = std::max<int64_t>(0, ReplyInt(r->element[6]));
-  a.requested = ReplyInt(r->element[7]);
-  if (what == 2) {
-    int64_t retry = r->elements > 8 ? ReplyInt(r->element[8]) : -1;
-    a.retry_after_s = std::max<int64_t>(1, retry < 0 ? SlidingLength(w) / 1000 : (retry + 999) / 1000);
-  }
-  DescribeDenial(&a);
-  return a;
+  Impl* impl = impl_.get();
+  impl->Post({"release", std::to_string(impl->clock->NowMs()), std::to_string(id)},
+             [impl, id, done = std::move(done)](Reply reply) {
+               Status s;
+               {
+                 std::lock_guard<std::mutex> l(impl->mu);
+                 s = impl->CloseReply(reply.get(), id);
+               }
+               done(s);
+             });
+}
+
+void RedisLedger::MoveAsync(uint64_t id, Usage worst, AdmissionCallback done) {
+  Impl* impl = impl_.get();
+  impl->Post(MoveArgs(impl->clock->NowMs(), id, worst), [impl, id, done = std::move(done)](Reply reply) {
+    Admission a;
+    {
+      std::lock_guard<std::mutex> l(impl->mu);
+      a = impl->MoveReply(reply.get(), id);
+    }
+    done(a);
+  });
 }
 
 Status RedisLedger::Peek(const ReserveRequest& req, std::vector<CounterView>* out) {
   out->clear();
   ReserveRequest m = Merge(req);
-  std::lock_guard<std::mutex> l(impl_->mu);
   const int64_t now = impl_->clock->NowMs();
   std::vector<std::string> args{"peek", std::to_string(now), std::to_string(m.budgets.size()),
                                 std::to_string(m.limits.size())};
@@ -392,7 +626,8 @@ Status RedisLedger::Peek(const ReserveRequest& req, std::vector<CounterView>* ou
     args.push_back(LimitHKey(lc));
     args.push_back(std::to_string(len == INT64_MAX ? 0 : len));
   }
-  Reply r = impl_->Eval(args);
+  Reply r = impl_->Submit(args);
+  std::lock_guard<std::mutex> l(impl_->mu);
   if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 * (m.budgets.size() + m.limits.size())) {
     return Status::Error(std::string(kCodeStoreUnavailable),
                          "budget store " + impl_->Where() + " is unreachable: " + impl_->last_error);
@@ -518,6 +753,11 @@ Status RedisLedger::Snapshot(std::vector<CounterView>* out) {
     return std::tie(a.kind, a.name, a.key, a.window, a.window_start_ms) <
            std::tie(b.kind, b.name, b.key, b.window, b.window_start_ms);
   });
+  return Status::Ok();
+}
+
+Status RedisLedger::Flush() {
+  impl_->WaitIoIdle();
   return Status::Ok();
 }
 

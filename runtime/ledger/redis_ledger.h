@@ -1,20 +1,28 @@
 // The Redis ledger (`redis://HOST:PORT/DB`): budgets and rate limits shared
 // by many gateway replicas.
 //
-// Every call is ONE round trip: an EVALSHA of one server-side Lua script
+// Every call is ONE command: an EVALSHA of one server-side Lua script
 // (runtime/ledger/redis_script.cc; loaded with SCRIPT LOAD on connect and
 // again after NOSCRIPT), so Reserve checks and charges all of a request's
 // counters atomically -- all or nothing -- whatever the other replicas do.
-// Each call also charges up to 16 expired reservations at their reserved
-// amount (spend is never under-counted when a replica dies).
+// Every 8th admission also charges up to 16 expired reservations at their
+// reserved amount (spend is never under-counted when a replica dies).
+//
+// Round trips are shared: concurrent blocking callers are combined -- the
+// first sends everything queued as one pipeline and hands each caller its
+// reply -- and the Async forms are queued for the ledger's I/O thread, which
+// pipelines up to 1,024 commands per round trip and runs the callbacks.
 //
 // Keys (prefix `tg:`; one logical database; standalone Redis, not Cluster):
 //   tg:b:<budget>:<window>:<start>:<key>  hash: spent, reserved (micros),
 //        limit, and name/key/window/start for `tollgate spend`; expires one
 //        day after its window ends (lifetime: never)
 //   tg:l:<limit>:<window>:<key>  sorted set of reservation ids by time, and
-//   tg:la:<limit>:<window>:<key> hash id -> units plus `_sum`; both expire
-//        one window after the last admission
+//   tg:la:<limit>:<window>:<key> hash id -> units plus `_sum` (units in the
+//        window), `_res` (units of open reservations), `_old` (a lower bound
+//        of the oldest entry's time: pruning is skipped while it is inside
+//        the window) and `_exp`; both keys expire one to two times
+//        max(window, reservation ttl) after the last admission
 //   tg:r:<id>   an open reservation (its charges, JSON); tg:rexp: ids by expiry
 //   tg:seq      the reservation id counter
 //
@@ -24,11 +32,17 @@
 // Unreachable server (refused, timeout, error reply): 503
 // budget_store_unavailable by default (fail closed). With
 // Options::fail_open the request is admitted unverified (reservation 0) and
-// Options::on_fail_open is called with a one-line message. The connection is
-// retried on the next call.
+// Options::on_fail_open is called with a one-line message (from the thread
+// that got the reply). The connection is re-established on the next call; a
+// connection the server closed is noticed before anything is sent on it. A
+// command whose reply was lost is retried once only when running it twice is
+// harmless (settle, release, move, peek); a reserve is never sent twice (it
+// would reserve twice): its caller gets 503, and if it did run, its
+// reservation expires and is charged once. A settle retried that way may
+// answer reservation_unknown although it was applied.
 //
-// Thread safety: thread-safe; calls are serialized on one connection (open
-// one RedisLedger per few threads for more throughput).
+// Thread safety: thread-safe; share one RedisLedger between all threads
+// (one connection; concurrent calls are pipelined together).
 #pragma once
 
 #include <memory>
@@ -56,6 +70,14 @@ class RedisLedger : public Ledger {
   Status Peek(const ReserveRequest& r, std::vector<CounterView>* out) override;
   Status Snapshot(std::vector<CounterView>* out) override;
   int ExpireDue() override;
+  // Waits until every Async call made before it has been answered.
+  Status Flush() override;
+  // Non-blocking (ledger.h): queued for the ledger's I/O thread, which sends
+  // everything queued as one pipeline and runs `done` with each reply.
+  void ReserveAsync(const ReserveRequest& r, AdmissionCallback done) override;
+  void SettleAsync(uint64_t reservation, Usage actual, StatusCallback done) override;
+  void ReleaseAsync(uint64_t reservation, StatusCallback done) override;
+  void MoveAsync(uint64_t reservation, Usage new_worst_case, AdmissionCallback done) override;
 
   // Pipelined forms: all commands are sent, then all replies read (one
   // network round trip for the lot). Same results as calling one by one.

@@ -10,19 +10,29 @@ local now = tonumber(ARGV[2])
 local function I(n) return string.format('%d', n) end
 local function num(v) return tonumber(v) or 0 end
 
--- Drops sliding-log entries that left the window (at <= now - len).
-local function prune(z, h, len)
-  if len <= 0 then return end
+-- Drops sliding-log entries that left the window (at <= now - len) when
+-- the hash's `_old` (a lower bound of the oldest entry's time) says some
+-- may have; keeps `_sum` and `_old` up to date. `old` is the `_old` field
+-- as read (or nil). Returns the `_sum` adjustment (<= 0) and whether it
+-- wrote `_old`.
+local function prune(z, h, len, old)
+  if len <= 0 then return 0, false end
+  if old and tonumber(old) > now - len then return 0, false end
+  local s = 0
   while true do
-    local old = redis.call('ZRANGEBYSCORE', z, '-inf', I(now - len), 'LIMIT', 0, 500)
-    if #old == 0 then return end
-    local amounts = redis.call('HMGET', h, unpack(old))
-    local s = 0
+    local gone = redis.call('ZRANGEBYSCORE', z, '-inf', I(now - len), 'LIMIT', 0, 500)
+    if #gone == 0 then break end
+    local amounts = redis.call('HMGET', h, unpack(gone))
     for _, a in ipairs(amounts) do s = s + num(a) end
-    redis.call('HDEL', h, unpack(old))
-    redis.call('HINCRBY', h, '_sum', I(-s))
-    redis.call('ZREM', z, unpack(old))
+    redis.call('HDEL', h, unpack(gone))
+    redis.call('ZREM', z, unpack(gone))
   end
+  local first = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')
+  local new_old = now
+  if #first == 2 then new_old = tonumber(first[2]) end
+  if s ~= 0 then redis.call('HINCRBY', h, '_sum', I(-s)) end
+  redis.call('HSET', h, '_old', I(new_old))
+  return -s, true
 end
 
 -- Milliseconds until `need` units have left the window, or -1. Walks the
@@ -44,10 +54,14 @@ local function retry_ms(z, h, len, need)
 end
 
 -- Closes reservation id: 'settle' (cost, tokens), 'release' or 'expire'.
+-- `_res` counts the units of open reservations (whether or not their entry
+-- is still inside the window); `_sum` the units of entries in the window.
 local function close(id, mode, cost, tokens)
   local raw = redis.call('GET', 'tg:r:' .. id)
-  redis.call('ZREM', 'tg:rexp', id)
-  if not raw then return 0 end
+  if not raw then
+    redis.call('ZREM', 'tg:rexp', id)
+    return 0
+  end
   local r = cjson.decode(raw)
   for _, c in ipairs(r.c) do
     local a = tonumber(c.a)
@@ -55,25 +69,37 @@ local function close(id, mode, cost, tokens)
       redis.call('HINCRBY', c.k, 'reserved', I(-a))
       if mode == 'settle' then redis.call('HINCRBY', c.k, 'spent', I(cost))
       elseif mode == 'expire' then redis.call('HINCRBY', c.k, 'spent', I(a)) end
+    elseif mode ~= 'release' and c.u ~= 'tokens' then
+      -- A request keeps its 1 (or what it reserved): only `_res` changes.
+      if tonumber(redis.call('HINCRBY', c.k, '_res', I(-a))) < 0 and redis.call('HLEN', c.k) == 1 then
+        redis.call('DEL', c.k)  -- the log had expired: do not leave a stray key behind
+      end
+      if c.len == 0 then redis.call('HDEL', c.k, id) end
     else
-      local cur = redis.call('HGET', c.k, id)
-      if cur then
-        cur = tonumber(cur)
+      local v = redis.call('HMGET', c.k, id, '_sum', '_res')
+      local res = num(v[3]) - a
+      if not v[1] and not v[2] and not v[3] then
+        -- the log had expired: nothing to update
+      elseif v[1] then
+        local cur = tonumber(v[1])
         local units = cur
         if mode == 'release' then units = 0
-        elseif mode == 'settle' and c.u == 'tokens' then units = tokens end
-        redis.call('HINCRBY', c.k, '_res', I(-a))
-        redis.call('HINCRBY', c.k, '_sum', I(units - cur))
+        elseif mode == 'settle' then units = tokens end
+        local sum = num(v[2]) + units - cur
         if c.len == 0 or units == 0 then
           redis.call('HDEL', c.k, id)
+          redis.call('HSET', c.k, '_sum', I(sum), '_res', I(res))
           if c.len > 0 then redis.call('ZREM', c.z, id) end
         else
-          redis.call('HSET', c.k, id, I(units))
+          redis.call('HSET', c.k, id, I(units), '_sum', I(sum), '_res', I(res))
         end
+      else
+        redis.call('HSET', c.k, '_res', I(res))
       end
     end
   end
   redis.call('DEL', 'tg:r:' .. id)
+  redis.call('ZREM', 'tg:rexp', id)
   return 1
 end
 
@@ -84,7 +110,6 @@ local function sweep()
 end
 
 if op == 'reserve' then
-  sweep()
   local ttl = tonumber(ARGV[3])
   local nb, nl = tonumber(ARGV[4]), tonumber(ARGV[5])
   local i = 6
@@ -97,6 +122,7 @@ if op == 'reserve' then
   for l = 1, nl do
     ls[l] = {z = ARGV[i], h = ARGV[i + 1], max = tonumber(ARGV[i + 2]), a = tonumber(ARGV[i + 3]),
              len = tonumber(ARGV[i + 4]), name = ARGV[i + 5], key = ARGV[i + 6], win = ARGV[i + 7], unit = ARGV[i + 8]}
+    ls[l].horizon = math.max(ls[l].len, ttl)
     i = i + 9
   end
   for b, x in ipairs(bs) do
@@ -107,11 +133,13 @@ if op == 'reserve' then
     if used + x.a > x.limit then return {1, b, I(x.limit - used), 0} end
   end
   for l, x in ipairs(ls) do
-    prune(x.z, x.h, x.len)
-    local v = redis.call('HMGET', x.h, '_sum', 'max')
-    local used = num(v[1])
+    local v = redis.call('HMGET', x.h, '_sum', 'max', '_res', '_old', '_exp')
+    local adj, wrote_old = prune(x.z, x.h, x.len, v[4])
+    local used = num(v[1]) + adj
+    x.sum, x.res, x.exp = used, num(v[3]), num(v[5])
     x.fresh = not v[2]
     x.same_max = v[2] and tonumber(v[2]) == x.max
+    x.has_old = v[4] or wrote_old
     if used + x.a > x.max then
       local retry = -1
       if x.len > 0 and x.a <= x.max then retry = retry_ms(x.z, x.h, x.len, used + x.a - x.max) end
@@ -119,32 +147,44 @@ if op == 'reserve' then
     end
   end
   local id = redis.call('INCR', 'tg:seq')
+  -- Every 8th admission charges up to 16 expired reservations (expiry moves
+  -- reserved to spent, so it never changes what fits: it can wait).
+  if id % 8 == 0 then sweep() end
   local charges = {}
   for _, x in ipairs(bs) do
     redis.call('HINCRBY', x.k, 'reserved', I(x.a))
     if x.fresh then
       redis.call('HSET', x.k, 'limit', I(x.limit), 'name', x.name, 'key', x.key, 'window', x.win, 'start', x.start)
-      if x.exp > 0 then redis.call('PEXPIREAT', x.k, I(x.exp)) end
+      -- Relative to the server's clock, so that a caller clock off by any
+      -- amount (or a test's fixed clock) never expires a live key.
+      if x.exp > 0 then redis.call('PEXPIRE', x.k, I(math.max(1000, x.exp - now))) end
     elseif not x.same_limit then
       redis.call('HSET', x.k, 'limit', I(x.limit))
     end
     charges[#charges + 1] = {t = 'b', k = x.k, a = I(x.a)}
   end
   for _, x in ipairs(ls) do
+    -- One HSET: the entry, the totals, and what changed of the rest.
+    local f = {id, I(x.a), '_sum', I(x.sum + x.a), '_res', I(x.res + x.a)}
     if x.fresh then
-      redis.call('HSET', x.h, id, I(x.a), 'max', I(x.max), 'name', x.name, 'key', x.key, 'window', x.win,
-                 'unit', x.unit)
-    elseif x.same_max then
-      redis.call('HSET', x.h, id, I(x.a))
-    else
-      redis.call('HSET', x.h, id, I(x.a), 'max', I(x.max))
+      for _, e in ipairs({'name', x.name, 'key', x.key, 'window', x.win, 'unit', x.unit}) do f[#f + 1] = e end
     end
-    redis.call('HINCRBY', x.h, '_sum', I(x.a))
-    redis.call('HINCRBY', x.h, '_res', I(x.a))
+    if not x.same_max then f[#f + 1] = 'max'; f[#f + 1] = I(x.max) end
+    if x.len > 0 then
+      if not x.has_old then f[#f + 1] = '_old'; f[#f + 1] = I(now) end
+      -- Both keys outlive the last admission by at least the window and the
+      -- reservation ttl (its entry and its reservation); set to twice that
+      -- ahead, renewed when less than once is left: one PEXPIRE per key
+      -- now and then, not per admission.
+      if x.exp < now + x.horizon then f[#f + 1] = '_exp'; f[#f + 1] = I(now + 2 * x.horizon) end
+    end
+    redis.call('HSET', x.h, unpack(f))
     if x.len > 0 then
       redis.call('ZADD', x.z, I(now), id)
-      redis.call('PEXPIRE', x.z, I(x.len))
-      redis.call('PEXPIRE', x.h, I(x.len))
+      if x.exp < now + x.horizon then
+        redis.call('PEXPIRE', x.z, I(2 * x.horizon))
+        redis.call('PEXPIRE', x.h, I(2 * x.horizon))
+      end
     end
     charges[#charges + 1] = {t = 'l', k = x.h, z = x.z, a = I(x.a), u = x.unit, len = x.len}
   end
@@ -152,7 +192,6 @@ if op == 'reserve' then
   redis.call('ZADD', 'tg:rexp', I(now + ttl), id)
   return {0, id}
 elseif op == 'settle' or op == 'release' then
-  sweep()
   return close(ARGV[3], op, tonumber(ARGV[4]) or 0, tonumber(ARGV[5]) or 0)
 elseif op == 'expire' then
   return sweep()
@@ -172,14 +211,15 @@ elseif op == 'move' then
       news[j] = cost
       if used + cost > num(v[3]) then return {1, v[4], v[5], v[6], v[7], v[3], I(num(v[3]) - used), I(cost)} end
     else
-      prune(c.z, c.k, c.len)
-      local v = redis.call('HMGET', c.k, id, '_sum', 'max', 'name', 'key', 'window')
+      local v = redis.call('HMGET', c.k, id, '_sum', 'max', 'name', 'key', 'window', '_old')
+      local pruned = prune(c.z, c.k, c.len, v[7])  -- (first value only)
+      if pruned ~= 0 then v[1] = redis.call('HGET', c.k, id) end
       local cur = num(v[1])
       curs[j] = v[1]
       local new = a
       if c.u == 'tokens' then new = tokens end
       news[j] = new
-      local used = num(v[2]) - cur
+      local used = num(v[2]) + pruned - cur
       if used + new > num(v[3]) then
         local retry = -1
         if c.len > 0 and new <= num(v[3]) then retry = retry_ms(c.z, c.k, c.len, used + new - num(v[3])) end
@@ -213,9 +253,10 @@ elseif op == 'peek' then
     i = i + 1
   end
   for _ = 1, nl do
-    prune(ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]))
-    local v = redis.call('HMGET', ARGV[i + 1], '_sum', '_res')
-    out[#out + 1] = I(num(v[1])); out[#out + 1] = I(num(v[2]))
+    local v = redis.call('HMGET', ARGV[i + 1], '_sum', '_res', '_old')
+    local adj = prune(ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), v[3])
+    local sum = num(v[1]) + adj
+    out[#out + 1] = I(sum); out[#out + 1] = I(num(v[2]))
     i = i + 3
   end
   return out

@@ -12,6 +12,7 @@
 #include <climits>
 #include <condition_variable>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -114,6 +115,11 @@ const char* UnitName(LimitUnit u) { return u == LimitUnit::kTokens ? "tokens" : 
 
 }  // namespace
 
+// Group commit for async callers: the writer waits up to kGroupLingerUs
+// for kGroupSize of them before committing (blocking callers: at once).
+constexpr size_t kGroupSize = 128;
+constexpr int kGroupLingerUs = 500;
+
 struct SqliteLedger::Impl {
   Options options;
   std::string path;
@@ -135,6 +141,13 @@ struct SqliteLedger::Impl {
   std::string failure;
   int64_t last_expire_ms = 0;
   bool owner_written = false;
+  // Async callers waiting for change `seq` to be committed.
+  struct Waiting {
+    uint64_t seq;
+    std::function<void(bool durable, const std::string& why)> done;
+  };
+  std::vector<Waiting> pending;
+  bool calling = false;  // the writer is running callbacks
 
   Impl(const Options& o, std::string p) : options(o), path(std::move(p)), state(o, true) {}
 
@@ -308,13 +321,22 @@ struct SqliteLedger::Impl {
     return false;
   }
 
+  // The writer: commits every commit_interval_ms, or at once when someone
+  // waits for a commit (group commit: everyone waiting shares it, and those
+  // arriving during a commit share the next one).
   void Run() {
     Batch b;
+    std::vector<Waiting> ready;
     std::unique_lock<std::mutex> l(mu);
     for (;;) {
-      if (!stop && waiters == 0) {
+      if (!stop && waiters == 0 && pending.empty()) {
         wake.wait_for(l, std::chrono::milliseconds(options.commit_interval_ms),
-                      [this] { return stop || waiters > 0; });
+                      [this] { return stop || waiters > 0 || !pending.empty(); });
+      }
+      if (!stop && waiters == 0 && !pending.empty() && pending.size() < kGroupSize) {
+        // Only async callers wait: let a group gather (bounded latency).
+        wake.wait_for(l, std::chrono::microseconds(kGroupLingerUs),
+                      [this] { return stop || waiters > 0 || pending.size() >= kGroupSize; });
       }
       const bool stopping = stop;
       l.unlock();
@@ -323,17 +345,54 @@ struct SqliteLedger::Impl {
       l.lock();
       if (ok && b.seq > committed_seq) committed_seq = b.seq;
       committed.notify_all();
+      // INVARIANT: a callback runs once, after its change is committed (or
+      // the writer has failed for good).
+      size_t keep = 0;
+      for (Waiting& w : pending) {
+        if (failed || w.seq <= committed_seq) ready.push_back(std::move(w));
+        else pending[keep++] = std::move(w);
+      }
+      pending.resize(keep);
+      if (!ready.empty()) {
+        const uint64_t done_seq = committed_seq;
+        const std::string why = failure;
+        calling = true;
+        l.unlock();
+        for (Waiting& w : ready) w.done(w.seq <= done_seq, why);
+        ready.clear();
+        l.lock();
+        calling = false;
+        committed.notify_all();
+      }
       if (stopping || failed) return;
     }
   }
 
-  // Waits until change `seq` is committed. False when the writer failed.
-  bool WaitFor(uint64_t seq) {
+  // Calls done(durable, why) once change `seq` is committed: at once on this
+  // thread when it already is (or the writer failed), else from the writer.
+  void WhenDurable(uint64_t seq, std::function<void(bool, const std::string&)> done) {
     std::unique_lock<std::mutex> l(mu);
-    if (committed_seq >= seq) return true;
+    if (committed_seq >= seq || failed) {
+      const bool durable = committed_seq >= seq;
+      const std::string why = failure;
+      l.unlock();
+      done(durable, why);
+      return;
+    }
+    pending.push_back(Waiting{seq, std::move(done)});
+    if (pending.size() == 1 || pending.size() == kGroupSize) wake.notify_one();
+  }
+
+  // Waits until change `seq` is committed. False when the writer failed.
+  // With `callbacks`, also until the async callbacks of those changes have
+  // run (Flush).
+  bool WaitFor(uint64_t seq, bool callbacks = false) {
+    std::unique_lock<std::mutex> l(mu);
+    auto done = [&] { return committed_seq >= seq && (!callbacks || !calling); };
+    if (done()) return true;
     ++waiters;
     wake.notify_one();
-    committed.wait(l, [&] { return committed_seq >= seq || failed; });
+    committed.wait(l, [&] { return done() || failed; });
     --waiters;
     return committed_seq >= seq;
   }
@@ -400,6 +459,23 @@ std::unique_ptr<SqliteLedger> SqliteLedger::Open(const std::string& path, const 
 
 SqliteLedger::~SqliteLedger() = default;
 
+namespace {
+
+Status IoError(SqliteLedger::Impl* impl) {
+  std::string why;
+  impl->Healthy(&why);
+  return Status::Error("ledger_io_error", why);
+}
+
+Admission Unavailable(SqliteLedger::Impl* impl) {
+  Admission a;
+  a.verdict = Verdict::kUnavailable;
+  impl->Healthy(&a.message);
+  return a;
+}
+
+}  // namespace
+
 Admission SqliteLedger::Reserve(const ReserveRequest& r) {
   Admission a;
   std::string why;
@@ -410,45 +486,87 @@ Admission SqliteLedger::Reserve(const ReserveRequest& r) {
   }
   uint64_t seq = 0;
   a = impl_->state.Reserve(r, &seq);
-  if (a.admitted() && seq != 0 && impl_->options.strict && !impl_->WaitFor(seq)) {
-    a = Admission{};
-    a.verdict = Verdict::kUnavailable;
-    impl_->Healthy(&a.message);
-  }
+  if (a.admitted() && seq != 0 && impl_->options.strict && !impl_->WaitFor(seq)) return Unavailable(impl_.get());
   return a;
 }
 
 Status SqliteLedger::Settle(uint64_t id, Usage actual) {
   uint64_t seq = 0;
   Status s = impl_->state.Settle(id, actual, &seq);
-  if (s.ok && impl_->options.strict && !impl_->WaitFor(seq)) {
-    std::string why;
-    impl_->Healthy(&why);
-    return Status::Error("ledger_io_error", why);
-  }
+  if (s.ok && seq != 0 && !impl_->WaitFor(seq)) return IoError(impl_.get());
   return s;
 }
 
 Status SqliteLedger::Release(uint64_t id) {
   uint64_t seq = 0;
   Status s = impl_->state.Release(id, &seq);
-  if (s.ok && impl_->options.strict && !impl_->WaitFor(seq)) {
-    std::string why;
-    impl_->Healthy(&why);
-    return Status::Error("ledger_io_error", why);
-  }
+  if (s.ok && seq != 0 && !impl_->WaitFor(seq)) return IoError(impl_.get());
   return s;
 }
 
 Admission SqliteLedger::Move(uint64_t id, Usage worst) {
   uint64_t seq = 0;
   Admission a = impl_->state.Move(id, worst, &seq);
-  if (a.admitted() && impl_->options.strict && !impl_->WaitFor(seq)) {
-    a = Admission{};
-    a.verdict = Verdict::kUnavailable;
-    impl_->Healthy(&a.message);
-  }
+  if (a.admitted() && seq != 0 && !impl_->WaitFor(seq)) return Unavailable(impl_.get());
   return a;
+}
+
+void SqliteLedger::ReserveAsync(const ReserveRequest& r, AdmissionCallback done) {
+  Admission a;
+  std::string why;
+  if (!impl_->Healthy(&why)) {
+    a.verdict = Verdict::kUnavailable;
+    a.message = why;
+    done(a);
+    return;
+  }
+  uint64_t seq = 0;
+  a = impl_->state.Reserve(r, &seq);
+  if (!a.admitted() || seq == 0 || !impl_->options.strict) {
+    done(a);
+    return;
+  }
+  Impl* impl = impl_.get();
+  impl->WhenDurable(seq, [impl, a = std::move(a), done = std::move(done)](bool durable, const std::string&) {
+    done(durable ? a : Unavailable(impl));
+  });
+}
+
+void SqliteLedger::SettleAsync(uint64_t id, Usage actual, StatusCallback done) {
+  uint64_t seq = 0;
+  Status s = impl_->state.Settle(id, actual, &seq);
+  if (!s.ok || seq == 0) {
+    done(s);
+    return;
+  }
+  impl_->WhenDurable(seq, [done = std::move(done)](bool durable, const std::string& why) {
+    done(durable ? Status::Ok() : Status::Error("ledger_io_error", why));
+  });
+}
+
+void SqliteLedger::ReleaseAsync(uint64_t id, StatusCallback done) {
+  uint64_t seq = 0;
+  Status s = impl_->state.Release(id, &seq);
+  if (!s.ok || seq == 0) {
+    done(s);
+    return;
+  }
+  impl_->WhenDurable(seq, [done = std::move(done)](bool durable, const std::string& why) {
+    done(durable ? Status::Ok() : Status::Error("ledger_io_error", why));
+  });
+}
+
+void SqliteLedger::MoveAsync(uint64_t id, Usage worst, AdmissionCallback done) {
+  uint64_t seq = 0;
+  Admission a = impl_->state.Move(id, worst, &seq);
+  if (!a.admitted() || seq == 0) {
+    done(a);
+    return;
+  }
+  Impl* impl = impl_.get();
+  impl->WhenDurable(seq, [impl, a = std::move(a), done = std::move(done)](bool durable, const std::string&) {
+    done(durable ? a : Unavailable(impl));
+  });
 }
 
 Status SqliteLedger::Peek(const ReserveRequest& r, std::vector<CounterView>* out) {
@@ -464,12 +582,12 @@ Status SqliteLedger::Snapshot(std::vector<CounterView>* out) {
 int SqliteLedger::ExpireDue() {
   uint64_t seq = 0;
   int n = impl_->state.ExpireDue(&seq);
-  if (n > 0 && impl_->options.strict) impl_->WaitFor(seq);
+  if (n > 0) impl_->WaitFor(seq);  // expired reservations are charged: spend
   return n;
 }
 
 Status SqliteLedger::Flush() {
-  if (!impl_->WaitFor(impl_->state.last_seq())) {
+  if (!impl_->WaitFor(impl_->state.last_seq(), /*callbacks=*/true)) {
     std::string why;
     impl_->Healthy(&why);
     return Status::Error("ledger_io_error", why);

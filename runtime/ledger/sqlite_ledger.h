@@ -10,16 +10,21 @@
 //
 // Durability (Options::strict):
 //   batched (default) -- a writer thread commits all changes every
-//     commit_interval_ms (1..10, default 5) in one transaction; Reserve and
-//     Settle return at memory speed. A kill -9 loses at most the changes made
-//     since the last commit: reservations made in that interval (and their
-//     settlements, if settled within it). A reservation that was committed
-//     and whose settlement was lost is restored and, never settled again,
-//     expires and is charged at its worst case: committed spend is never
-//     under-counted. (synchronous=NORMAL: a power failure may also lose the
-//     last commits; the file stays consistent.)
-//   strict -- every call returns only once its change is committed with
-//     synchronous=FULL (fsync); concurrent callers share one commit.
+//     commit_interval_ms (1..10, default 5) in one transaction; Reserve
+//     returns at memory speed. Settle, Release and Move (and their Async
+//     forms' callbacks) report success only once their change is committed:
+//     the writer commits at once when anyone waits, and everyone waiting
+//     shares that commit (group commit; callers arriving during a commit
+//     share the next). A kill -9 therefore loses at most the RESERVATIONS
+//     made since the last commit -- never settled spend, and never a
+//     reservation the caller settled, released or moved (a commit carries
+//     every change before it). A committed reservation whose process died
+//     before settling is restored and, never settled, expires and is
+//     charged at its worst case: spend is never under-counted.
+//     (synchronous=NORMAL: commits survive a process crash; a power failure
+//     may lose the last ones; the file stays consistent.)
+//   strict -- Reserve too is committed before it returns, and every commit
+//     is fsynced (synchronous=FULL), surviving power loss.
 //
 // Reopening restores every counter of the current windows, every rate-limit
 // entry still inside its window and every open reservation; reservations past
@@ -38,8 +43,9 @@
 //   view spend(budget, key, window, window_start, spent_usd, reserved_usd, limit_usd)
 //
 // Thread safety: thread-safe (ledger.h). Cost: batched Reserve+Settle is two
-// hash lookups per charge under one mutex; the writer's transaction runs
-// outside that mutex.
+// hash lookups per charge under one mutex, plus, for Settle, waiting for the
+// next group commit (SettleAsync: none; its callback comes from the writer);
+// the writer's transaction runs outside that mutex.
 #pragma once
 
 #include <memory>
@@ -74,6 +80,12 @@ class SqliteLedger : public Ledger {
   Status Snapshot(std::vector<CounterView>* out) override;
   int ExpireDue() override;
   Status Flush() override;
+  // Non-blocking (ledger.h, Durability): `done` runs on the commit thread
+  // once the change is committed, or at once on this thread.
+  void ReserveAsync(const ReserveRequest& r, AdmissionCallback done) override;
+  void SettleAsync(uint64_t reservation, Usage actual, StatusCallback done) override;
+  void ReleaseAsync(uint64_t reservation, StatusCallback done) override;
+  void MoveAsync(uint64_t reservation, Usage new_worst_case, AdmissionCallback done) override;
 
   // Every change numbered <= committed_seq() is on disk; each call above
   // takes the next number, and last_seq() is the latest taken. Tests use

@@ -308,11 +308,18 @@ void Summary(const Collector& c) {
       size_t at = what.find(drop);
       if (at != std::string::npos) what.erase(at, std::string(drop).size());
     }
-    const bool embedded_batched = name.find("SqliteBatched") != std::string::npos;
+    const bool embedded_batched =
+        name.find("SqliteBatched") != std::string::npos && name.find("Blocking") == std::string::npos;
     const bool redis = name.find("Redis") != std::string::npos;
     const char* target = embedded_batched ? ">= 100000" : redis ? ">= 20000" : "";
     const bool ok = embedded_batched ? v >= 100000 : redis ? v >= 20000 : true;
     Line(what.c_str(), v, "/s", target, ok);
+    const std::string server = name.substr(0, name.rfind(":pairs_per_s")) + ":server_cpu_us_per_pair";
+    const double us = c.Counter(server);
+    if (us > 0) {
+      const std::string line = "  redis-server CPU per pair (us; 1e6/that = pairs/s on one idle core)";
+      Line(line.c_str(), us, "us", "", true);
+    }
   }
 }
 

@@ -96,6 +96,88 @@ void RunExactness(const std::vector<Ledger*>& ledgers) {
   EXPECT_EQ(Spent(ledgers.back(), "real_cost"), real.settled.load());
 }
 
+// Fallbacks under concurrency: each thread reserves a worst case, Moves it
+// to another (a fallback endpoint, pricier or cheaper; a token limit too),
+// sometimes twice, then settles at the current worst case or releases. A
+// monitor thread Peeks all the while: spent + reserved never exceeds the
+// limit (each Peek is one atomic read), nor do the tokens. At the end spent
+// equals the settlements exactly and nothing stays reserved: a refused Move
+// left its reservation intact, an accepted one replaced it.
+void RunMoves(const std::vector<Ledger*>& ledgers) {
+  constexpr int64_t kMoveLimit = 30'000;
+  constexpr int64_t kTokenMax = 1'000'000;
+  const std::string key = "moves";
+  auto request = [&](int64_t worst, int64_t tokens) {
+    ReserveRequest r;
+    r.budgets.push_back({"shared", key, Window{WindowKind::kDay}, kMoveLimit, worst});
+    r.limits.push_back({"tpm", key, Window{WindowKind::kMinute}, kTokenMax, tokens, LimitUnit::kTokens});
+    return r;
+  };
+  std::atomic<int64_t> settled{0}, moved{0}, refused{0}, errors{0}, samples{0}, overshoot{0};
+  std::atomic<bool> done{false};
+  std::thread monitor([&] {
+    std::vector<CounterView> v;
+    while (!done.load()) {
+      if (!ledgers[0]->Peek(request(0, 0), &v).ok) {
+        errors.fetch_add(1);
+        continue;
+      }
+      samples.fetch_add(1);
+      if (v[0].spent + v[0].reserved > kMoveLimit || v[1].spent + v[1].reserved > kTokenMax) overshoot.fetch_add(1);
+    }
+  });
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      Ledger* l = ledgers[i % ledgers.size()];
+      std::mt19937_64 rng(777 + i);
+      for (int n = 0; n < kIterations; ++n) {
+        int64_t worst = 1 + static_cast<int64_t>(rng() % 60);
+        int64_t tokens = 1 + static_cast<int64_t>(rng() % 300);
+        Admission a = l->Reserve(request(worst, tokens));
+        if (!a.admitted()) {
+          if (a.code() != kCodeBudgetExceeded && a.code() != kCodeRateLimited) errors.fetch_add(1);
+          continue;
+        }
+        for (int hop = 0, hops = 1 + static_cast<int>(rng() % 2); hop < hops; ++hop) {
+          const int64_t w2 = 1 + static_cast<int64_t>(rng() % 120), t2 = 1 + static_cast<int64_t>(rng() % 600);
+          Admission m = l->Move(a.reservation, {w2, t2});
+          if (m.admitted()) {
+            moved.fetch_add(1);
+            worst = w2;
+            tokens = t2;
+          } else if (m.code() == kCodeBudgetExceeded || m.code() == kCodeRateLimited) {
+            refused.fetch_add(1);
+          } else {
+            errors.fetch_add(1);
+          }
+        }
+        if (n % 7 == 0) {
+          if (!l->Release(a.reservation).ok) errors.fetch_add(1);
+        } else if (l->Settle(a.reservation, {worst, tokens}).ok) {
+          settled.fetch_add(worst);
+        } else {
+          errors.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  done.store(true);
+  monitor.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(overshoot.load(), 0) << "of " << samples.load() << " samples";
+  EXPECT_GT(samples.load(), 0);
+  EXPECT_GT(moved.load(), 0);
+  EXPECT_GT(refused.load(), 0) << "the budget should be tight enough to refuse some moves";
+  EXPECT_LE(settled.load(), kMoveLimit);
+  std::vector<CounterView> v;
+  ASSERT_TRUE(ledgers.back()->Peek(request(0, 0), &v).ok);
+  EXPECT_EQ(v[0].spent, settled.load());
+  EXPECT_EQ(v[0].reserved, 0);
+  EXPECT_EQ(v[1].reserved, 0);
+}
+
 Options Fixed(ManualClock* clock) {
   clock->Set(1'800'000'000'000);
   Options o;
@@ -107,6 +189,20 @@ TEST(Concurrency, MemoryLedgerNeverOvershoots) {
   ManualClock clock;
   auto l = NewMemoryLedger(Fixed(&clock));
   RunExactness({l.get()});
+}
+
+TEST(Concurrency, MemoryLedgerMovesNeverOvershoot) {
+  ManualClock clock;
+  auto l = NewMemoryLedger(Fixed(&clock));
+  RunMoves({l.get()});
+}
+
+TEST(Concurrency, SqliteLedgerMovesNeverOvershoot) {
+  ManualClock clock;
+  std::string err;
+  auto l = SqliteLedger::Open(ledgertest::TempLedgerPath("moves"), Fixed(&clock), &err);
+  ASSERT_TRUE(l) << err;
+  RunMoves({l.get()});
 }
 
 TEST(Concurrency, SqliteLedgerNeverOvershoots) {
@@ -136,6 +232,17 @@ TEST(Concurrency, TwoRedisClientsNeverOvershoot) {
   auto b = OpenLedger(server.url(), Fixed(&clock), &err);
   ASSERT_TRUE(a && b) << err;
   RunExactness({a.get(), b.get()});
+}
+
+TEST(Concurrency, TwoRedisClientsMovesNeverOvershoot) {
+  ledgertest::RedisServer server;
+  if (!server.available()) GTEST_SKIP() << server.why();
+  ManualClock clock;
+  std::string err;
+  auto a = OpenLedger(server.url(), Fixed(&clock), &err);
+  auto b = OpenLedger(server.url(), Fixed(&clock), &err);
+  ASSERT_TRUE(a && b) << err;
+  RunMoves({a.get(), b.get()});
 }
 
 }  // namespace

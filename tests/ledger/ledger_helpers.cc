@@ -67,7 +67,7 @@ int FreePort() {
   return port;
 }
 
-RedisServer::RedisServer() {
+RedisServer::RedisServer(std::string data_dir) : data_dir_(std::move(data_dir)) {
   port_ = FreePort();
   Start();
 }
@@ -81,9 +81,15 @@ void RedisServer::Start() {
   pid_t pid = fork();
   if (pid == 0) {
     std::string port = std::to_string(port_);
-    execl(bin.c_str(), bin.c_str(), "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-          "no", "--daemonize", "no", "--loglevel", "warning", "--logfile", "/dev/null",
-          static_cast<char*>(nullptr));
+    if (!data_dir_.empty()) {
+      execl(bin.c_str(), bin.c_str(), "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "", "--dir",
+            data_dir_.c_str(), "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no", "--loglevel",
+            "warning", "--logfile", "/dev/null", static_cast<char*>(nullptr));
+    } else {
+      execl(bin.c_str(), bin.c_str(), "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+            "no", "--daemonize", "no", "--loglevel", "warning", "--logfile", "/dev/null",
+            static_cast<char*>(nullptr));
+    }
     _exit(127);
   }
   pid_ = pid;
@@ -96,6 +102,14 @@ void RedisServer::Start() {
 void RedisServer::Stop() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGTERM);
+  int st;
+  ::waitpid(pid_, &st, 0);
+  pid_ = -1;
+}
+
+void RedisServer::Kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
   int st;
   ::waitpid(pid_, &st, 0);
   pid_ = -1;

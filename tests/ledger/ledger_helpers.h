@@ -15,13 +15,16 @@ namespace tollgate::ledgertest {
 // binary is not installed.
 class RedisServer {
  public:
-  RedisServer();
+  // `data_dir` non-empty: persistent (append-only file in that directory,
+  // fsynced on every write), so a restart restores what was acknowledged.
+  explicit RedisServer(std::string data_dir = "");
   ~RedisServer();
   bool available() const { return pid_ > 0; }
   const std::string& why() const { return why_; }
   int port() const { return port_; }
   std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
   void Stop();   // SIGTERM and wait
+  void Kill();   // SIGKILL and wait (a crash)
   void Start();  // again on the same port
   void FlushAll();  // empties every database
 
@@ -29,6 +32,7 @@ class RedisServer {
   pid_t pid_ = -1;
   int port_ = 0;
   std::string why_;
+  std::string data_dir_;
 };
 
 // A fresh file path under the test temp dir (nothing created).

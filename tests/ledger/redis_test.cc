@@ -1,5 +1,16 @@
 // The Redis ledger when the server is down or goes away: fail closed (503)
 // by default, fail open only when asked (and reported); it reconnects.
+#include <unistd.h>
+
+#include <atomic>
+#include <climits>
+#include <filesystem>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <hiredis/hiredis.h>
+
 #include <gtest/gtest.h>
 
 #include "runtime/ledger/open.h"
@@ -76,6 +87,156 @@ TEST(RedisLedger, ScriptIsReloadedAfterTheServerForgetsIt) {
   EXPECT_TRUE(a.admitted()) << a.message;  // NOSCRIPT -> reload -> one retry
   EXPECT_EQ(l->Reserve(OneBudget("b", "k", kDay, 100, 1)).code(), "budget_exceeded");
 }
+
+// Key expiry is relative to the server's clock: a caller clock far from it
+// (skew, or a test's fixed clock years in the past) never expires a live
+// budget or limit key at once.
+TEST(RedisLedger, ACallerClockFarInThePastDoesNotExpireLiveKeys) {
+  ledgertest::RedisServer server;
+  if (!server.available()) GTEST_SKIP() << server.why();
+  ManualClock clock(1'590'969'600'000);  // 2020-06-01T00:00:00Z
+  Options o;
+  o.clock = &clock;
+  std::string err;
+  auto l = OpenLedger(server.url(), o, &err);
+  ASSERT_TRUE(l) << err;
+  ASSERT_TRUE(l->Reserve(OneBudget("b", "k", kDay, 100, 60)).admitted());
+  EXPECT_EQ(l->Reserve(OneBudget("b", "k", kDay, 100, 60)).code(), kCodeBudgetExceeded);
+  const ReserveRequest rpm = ledgertest::OneLimit("rpm", "k", Window{WindowKind::kMinute}, 1, 1);
+  ASSERT_TRUE(l->Reserve(rpm).admitted());
+  EXPECT_EQ(l->Reserve(rpm).code(), kCodeRateLimited);
+}
+
+// The server stalls (a busy script holds it for 300 ms) while a Reserve
+// waits for its reply: the client times out (200 ms) and answers 503. The
+// command still runs when the server wakes up; it must run ONCE -- a reserve
+// is not retried on a new connection, since that would reserve twice.
+TEST(RedisLedger, ReserveWhoseReplyTimedOutIsNotSentTwice) {
+  ledgertest::RedisServer server;
+  if (!server.available()) GTEST_SKIP() << server.why();
+  Options o;
+  o.redis_timeout_ms = 200;
+  std::string err;
+  auto l = OpenLedger(server.url(), o, &err);
+  ASSERT_TRUE(l) << err;
+  const ReserveRequest r = OneBudget("b", "k", kDay, 1000, 40);
+  std::vector<CounterView> v;
+  ASSERT_TRUE(l->Peek(r, &v).ok);  // connected, script loaded
+  std::thread stall([port = server.port()] {
+    timeval tv{5, 0};
+    redisContext* c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (c == nullptr || c->err) return;
+    auto* rep = static_cast<redisReply*>(redisCommand(
+        c, "EVAL %s 0",
+        "local t = redis.call('TIME') local s = t[1] * 1000000 + t[2] "
+        "repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] - s > 300000 return 1"));
+    if (rep) freeReplyObject(rep);
+    redisFree(c);
+  });
+  usleep(50'000);  // the stall has begun
+  Admission a = l->Reserve(r);
+  stall.join();
+  EXPECT_EQ(a.code(), kCodeStoreUnavailable) << a.message;
+  usleep(100'000);
+  ASSERT_TRUE(l->Peek(r, &v).ok);
+  EXPECT_EQ(v[0].reserved, 40) << "the reserve ran twice";
+}
+
+// A persistent redis-server is SIGKILLed mid-load and restarted on the same
+// port (it reloads its append-only file). Four threads reserve and settle
+// throughout. While it is down every call answers 503
+// budget_store_unavailable (fail closed) or is admitted unverified (fail
+// open); after the restart calls succeed again; and nothing is charged
+// twice: once every reservation left open has expired, spent is at least
+// every settlement acknowledged and at most that plus the worst case of
+// each call whose outcome was unknown (a 503, or an unverified admission,
+// after the command was sent: it may have run, and then its reservation
+// expires and is charged once).
+void KillAndRestartMidLoad(bool fail_open) {
+  std::string dir = ledgertest::TempLedgerPath(fail_open ? "redis_aof_open" : "redis_aof");
+  std::filesystem::create_directories(dir);
+  ledgertest::RedisServer server(dir);
+  if (!server.available()) GTEST_SKIP() << server.why();
+  ManualClock clock(1'800'000'000'000);
+  Options o;
+  o.clock = &clock;
+  o.fail_open = fail_open;
+  std::atomic<int64_t> reported{0};
+  o.on_fail_open = [&](const std::string&) { reported.fetch_add(1); };
+  std::string err;
+  auto l = OpenLedger(server.url(), o, &err);
+  ASSERT_TRUE(l) << err;
+  constexpr int64_t kWorstCase = 100;
+  const ReserveRequest r = OneBudget("b", "k", Window{WindowKind::kLifetime}, INT64_MAX / 4, kWorstCase);
+  enum Phase { kBefore, kDown, kAfter };
+  std::atomic<int> phase{kBefore};
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> settled{0}, unknown_worst{0}, unavailable_down{0}, unverified_down{0}, admitted_after{0},
+      wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(99 + t);
+      while (!stop.load()) {
+        const int p = phase.load();
+        Admission a = l->Reserve(r);
+        if (!a.admitted()) {
+          if (a.status() != 503 || a.code() != kCodeStoreUnavailable) wrong.fetch_add(1);
+          if (p == kDown) unavailable_down.fetch_add(1);
+          unknown_worst.fetch_add(kWorstCase);  // it may have run before the reply was lost
+          usleep(2000);
+          continue;
+        }
+        if (a.unverified) {
+          if (!fail_open || a.reservation != 0) wrong.fetch_add(1);
+          if (p == kDown) unverified_down.fetch_add(1);
+          unknown_worst.fetch_add(kWorstCase);  // as for a 503: it may have run
+          if (!l->Settle(a.reservation, {50, 0}).ok) wrong.fetch_add(1);  // nothing was charged
+          usleep(2000);
+          continue;
+        }
+        if (p == kAfter && phase.load() == kAfter) admitted_after.fetch_add(1);
+        const int64_t cost = 1 + static_cast<int64_t>(rng() % kWorstCase);
+        Status s = l->Settle(a.reservation, {cost, 0});
+        if (s.ok) settled.fetch_add(cost);
+        else unknown_worst.fetch_add(kWorstCase);  // settled, or left open and charged at expiry
+      }
+    });
+  }
+  usleep(300'000);
+  server.Kill();
+  phase.store(kDown);
+  usleep(300'000);
+  server.Start();
+  ASSERT_TRUE(server.available()) << server.why();
+  phase.store(kAfter);
+  usleep(400'000);
+  stop.store(true);
+  for (auto& th : threads) th.join();
+
+  EXPECT_EQ(wrong.load(), 0);
+  if (fail_open) {
+    EXPECT_GT(unverified_down.load(), 0);
+    EXPECT_EQ(unavailable_down.load(), 0);
+    EXPECT_GE(reported.load(), unverified_down.load());
+  } else {
+    EXPECT_GT(unavailable_down.load(), 0);
+    EXPECT_EQ(unverified_down.load(), 0);
+    EXPECT_EQ(reported.load(), 0);
+  }
+  EXPECT_GT(admitted_after.load(), 0) << "calls did not recover after the restart";
+  clock.Advance(o.reservation_ttl_ms + 1);
+  l->ExpireDue();
+  std::vector<CounterView> v;
+  ASSERT_TRUE(l->Peek(r, &v).ok);
+  EXPECT_EQ(v[0].reserved, 0);
+  EXPECT_GE(v[0].spent, settled.load()) << "an acknowledged settlement was lost";
+  EXPECT_LE(v[0].spent, settled.load() + unknown_worst.load()) << "something was charged twice";
+}
+
+TEST(RedisLedger, KilledAndRestartedMidLoadFailsClosedRecoversAndChargesOnce) { KillAndRestartMidLoad(false); }
+
+TEST(RedisLedger, KilledAndRestartedMidLoadFailsOpenWhenConfigured) { KillAndRestartMidLoad(true); }
 
 }  // namespace
 }  // namespace tollgate::ledger

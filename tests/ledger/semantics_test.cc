@@ -1,7 +1,11 @@
 // Ledger semantics, run against every implementation (memory, SQLite batched
 // and strict, Redis) with an injected clock.
+#include <atomic>
 #include <climits>
 #include <memory>
+
+#include <condition_variable>
+#include <mutex>
 
 #include <gtest/gtest.h>
 
@@ -314,6 +318,88 @@ TEST_P(Semantics, ReopeningRestoresCountersAndOpenReservations) {
   EXPECT_EQ(v.reserved, 0);
   Admission next = ledger_->Reserve(OneBudget("b", "k", kDay, 10 * kUsd, 1));
   EXPECT_GT(next.reservation, open.reservation);  // ids are never reused
+}
+
+// The non-blocking forms answer exactly what the blocking ones would, once,
+// and their effects are visible when they do.
+TEST_P(Semantics, AsyncFormsAnswerLikeTheBlockingOnes) {
+  struct Answers {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<Admission> admissions;
+    std::vector<Status> statuses;
+  } got;
+  auto on_admission = [&](const Admission& a) {
+    std::lock_guard<std::mutex> l(got.mu);
+    got.admissions.push_back(a);
+    got.cv.notify_all();
+  };
+  auto on_status = [&](const Status& st) {
+    std::lock_guard<std::mutex> l(got.mu);
+    got.statuses.push_back(st);
+    got.cv.notify_all();
+  };
+  auto wait = [&](size_t admissions, size_t statuses) {
+    std::unique_lock<std::mutex> l(got.mu);
+    return got.cv.wait_for(l, std::chrono::seconds(10), [&] {
+      return got.admissions.size() >= admissions && got.statuses.size() >= statuses;
+    });
+  };
+  const ReserveRequest r = OneBudget("b", "k", kDay, 100, 60);
+  ledger_->ReserveAsync(r, on_admission);
+  ASSERT_TRUE(wait(1, 0));
+  const Admission first = got.admissions[0];
+  ASSERT_TRUE(first.admitted()) << first.message;
+  ledger_->ReserveAsync(r, on_admission);  // 60 + 60 > 100
+  ASSERT_TRUE(wait(2, 0));
+  EXPECT_EQ(got.admissions[1].code(), kCodeBudgetExceeded);
+  EXPECT_EQ(got.admissions[1].remaining, 40);
+  ledger_->MoveAsync(first.reservation, {90, 0}, on_admission);
+  ASSERT_TRUE(wait(3, 0));
+  EXPECT_TRUE(got.admissions[2].admitted()) << got.admissions[2].message;
+  EXPECT_EQ(Peek(r).reserved, 90);
+  ledger_->MoveAsync(first.reservation, {101, 0}, on_admission);
+  ASSERT_TRUE(wait(4, 0));
+  EXPECT_EQ(got.admissions[3].code(), kCodeBudgetExceeded);
+  ledger_->SettleAsync(first.reservation, {33, 0}, on_status);
+  ASSERT_TRUE(wait(4, 1));
+  EXPECT_TRUE(got.statuses[0].ok) << got.statuses[0].message;
+  EXPECT_EQ(Peek(r).spent, 33);
+  EXPECT_EQ(Peek(r).reserved, 0);
+  ledger_->SettleAsync(first.reservation, {33, 0}, on_status);  // twice
+  ASSERT_TRUE(wait(4, 2));
+  EXPECT_EQ(got.statuses[1].code, "reservation_unknown");
+  ledger_->ReserveAsync(r, on_admission);
+  ASSERT_TRUE(wait(5, 2));
+  ASSERT_TRUE(got.admissions[4].admitted());
+  ledger_->ReleaseAsync(got.admissions[4].reservation, on_status);
+  ASSERT_TRUE(wait(5, 3));
+  EXPECT_TRUE(got.statuses[2].ok);
+  EXPECT_EQ(Peek(r).spent, 33);
+  EXPECT_EQ(Peek(r).reserved, 0);
+}
+
+// Flush returns only once every async call made before it has answered
+// (its callback has run), whatever thread runs the callbacks.
+TEST_P(Semantics, FlushWaitsForAsyncCallsAndTheirCallbacks) {
+  constexpr int kCalls = 300;
+  std::atomic<int> answered{0};
+  const ReserveRequest r = OneBudget("b", "k", kDay, 1'000'000, 10);
+  for (int i = 0; i < kCalls; ++i) {
+    ledger_->ReserveAsync(r, [&, this](const Admission& a) {
+      EXPECT_TRUE(a.admitted()) << a.message;
+      ledger_->SettleAsync(a.reservation, {3, 0}, [&](const Status& st) {
+        EXPECT_TRUE(st.ok) << st.message;
+        answered.fetch_add(1);
+      });
+    });
+  }
+  // The settlements are queued from the reservations' callbacks, which run
+  // before Flush returns: flush twice to cover the chained calls.
+  ASSERT_TRUE(ledger_->Flush().ok);
+  ASSERT_TRUE(ledger_->Flush().ok);
+  EXPECT_EQ(answered.load(), kCalls);
+  EXPECT_EQ(Peek(r).spent, 3 * kCalls);
 }
 
 INSTANTIATE_TEST_SUITE_P(Ledgers, Semantics, ::testing::Values("memory", "sqlite", "sqlite_strict", "redis"),
