@@ -88,6 +88,45 @@ class DurableWaiter {
   std::multimap<uint64_t, Waiter> waiting_;
 };
 
+// A result another thread (a ledger's commit thread) will deliver through a
+// callback: the result is handed back on the waiting coroutine's
+// single-threaded io_context, so the hand-over can never race with the wait.
+//   Pending<Status> p(co_await net::this_coro::executor);
+//   ledger->SettleAsync(id, usage, p.Callback());   // may run at once or later
+//   ... other work ...
+//   Status st = co_await p.Wait();
+template <typename T>
+class Pending {
+ public:
+  explicit Pending(net::any_io_executor ex) : state_(std::make_shared<State>(ex)) {}
+  std::function<void(const T&)> Callback() {
+    return [state = state_](const T& r) {
+      net::post(state->ex, [state, r] {
+        state->result = r;
+        state->done = true;
+        state->timer.cancel();
+      });
+    };
+  }
+  net::awaitable<T> Wait() {
+    while (!state_->done) {
+      boost::system::error_code ec;
+      co_await state_->timer.async_wait(net::redirect_error(use_awaitable, ec));
+    }
+    co_return state_->result;
+  }
+
+ private:
+  struct State {
+    explicit State(net::any_io_executor e) : ex(e), timer(e, net::steady_timer::time_point::max()) {}
+    net::any_io_executor ex;
+    net::steady_timer timer;
+    T result{};
+    bool done = false;
+  };
+  std::shared_ptr<State> state_;
+};
+
 struct Worker {
   net::io_context io{1};
   std::unique_ptr<UpstreamPool> pool;
@@ -240,13 +279,21 @@ struct Server::Impl {
     }, use_awaitable);
   }
 
-  // Service::Finish (settle, record), off the I/O thread when the ledger is remote.
+  // Settles and records at once; returns once the settlement is durable
+  // (awaited without blocking this thread) with the audit sequence number
+  // the answer must wait for.
   net::awaitable<uint64_t> Finish(Exchange* x, const Outcome& o) {
-    uint64_t seq = 0;
-    if (offload_ledger && x->reserved) {
-      co_await OffThread([&] { seq = svc.Finish(x, o); });
-    } else {
-      seq = svc.Finish(x, o);
+    if (!x->reserved) {
+      svc.Charge(x, o, nullptr);
+      co_return svc.Record(x, o);
+    }
+    Pending<ledger::Status> settled(co_await net::this_coro::executor);
+    svc.Charge(x, o, settled.Callback());
+    const uint64_t seq = svc.Record(x, o);
+    ledger::Status st = co_await settled.Wait();
+    if (!st.ok) {
+      svc.log().error("{{\"event\":\"ledger_settle_failed\",\"code\":\"{}\",\"message\":\"{}\"}}",
+                      st.code, st.message);
     }
     co_return seq;
   }
@@ -600,10 +647,10 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
     if (a > 0) {
       svc.metrics().fallbacks.fetch_add(1);
       bool moved = true;
-      if (offload_ledger && x->reserved) {
-        co_await OffThread([&] { moved = svc.MoveTo(x.get(), a); });
-      } else {
-        moved = svc.MoveTo(x.get(), a);
+      if (x->reserved) {
+        Pending<bool> move(co_await net::this_coro::executor);
+        svc.MoveToAsync(x.get(), a, move.Callback());
+        moved = co_await move.Wait();
       }
       if (!moved) {  // the fallback's worst case does not fit the budget
         budget_refused = true;

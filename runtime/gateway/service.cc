@@ -221,6 +221,7 @@ void Exchange::Reset() {
   admission = {};
   reserved = false;
   attempt = 0;
+  cost = 0;
   shadow_json.clear();
   decision_id.clear();
   invalid = false;
@@ -667,6 +668,25 @@ bool Service::UpstreamBody(const Exchange& x, size_t attempt, std::string* out,
   return true;
 }
 
+void Service::MoveToAsync(Exchange* x, size_t attempt, std::function<void(const bool&)> done) {
+  x->attempt = attempt;
+  if (!x->reserved) {
+    done(true);
+    return;
+  }
+  const PolicySet& set = *x->live;
+  const runtime::RoutedEndpoint& ep = x->s.route.endpoints[attempt];
+  ledger::Usage worst{ep.estimated_cost,
+                      runtime::WorstCaseTokens(*set.catalog, ep.endpoint, x->s.request)};
+  // The callback may run on the ledger's thread: only the message is kept.
+  std::string* message = &x->admission.message;
+  ledger_->MoveAsync(x->admission.reservation, worst,
+                     [message, done = std::move(done)](const ledger::Admission& a) {
+                       if (!a.admitted()) *message = a.message;
+                       done(a.admitted());
+                     });
+}
+
 bool Service::MoveTo(Exchange* x, size_t attempt) {
   x->attempt = attempt;
   if (!x->reserved) return true;
@@ -683,10 +703,13 @@ bool Service::MoveTo(Exchange* x, size_t attempt) {
 }
 
 uint64_t Service::Finish(Exchange* x, const Outcome& o) {
+  Charge(x, o, nullptr);
+  return Record(x, o);
+}
+
+void Service::Charge(Exchange* x, const Outcome& o, ledger::Ledger::StatusCallback done) {
   const PolicySet& set = *x->live;
-  const vm::Program& program = set.policy->program();
-  const vm::Decision& d = x->s.decision;
-  int64_t cost = 0;
+  x->cost = 0;
   const bool routed = !x->s.route.endpoints.empty() && x->attempt < x->s.route.endpoints.size();
   const runtime::Endpoint* ep =
       routed ? &set.catalog->endpoint(x->s.route.endpoints[x->attempt].endpoint) : nullptr;
@@ -697,20 +720,40 @@ uint64_t Service::Finish(Exchange* x, const Outcome& o) {
     __int128 n = static_cast<__int128>(in) * ep->price_input +
                  static_cast<__int128>(out) * ep->price_output;
     __int128 q = (n + kMicros - 1) / kMicros + ep->price_request;  // rounded up
-    cost = q > INT64_MAX ? INT64_MAX : static_cast<int64_t>(q);
+    x->cost = q > INT64_MAX ? INT64_MAX : static_cast<int64_t>(q);
   }
-  if (x->reserved) {
-    if (o.started) {
-      int64_t tokens = std::max<int64_t>(0, o.prompt_tokens) + std::max<int64_t>(0, o.completion_tokens);
-      ledger_->Settle(x->admission.reservation, {cost, tokens});
-      for (const ledger::BudgetCharge& b : x->plan.reserve.budgets) {
-        metrics_.spend_micros.Add(Label("budget", b.budget), cost);
-      }
-    } else {
-      ledger_->Release(x->admission.reservation);
+  if (!x->reserved) {
+    if (done) done(ledger::Status::Ok());
+    return;
+  }
+  x->reserved = false;
+  const uint64_t id = x->admission.reservation;
+  if (o.started) {
+    const int64_t tokens =
+        std::max<int64_t>(0, o.prompt_tokens) + std::max<int64_t>(0, o.completion_tokens);
+    for (const ledger::BudgetCharge& b : x->plan.reserve.budgets) {
+      metrics_.spend_micros.Add(Label("budget", b.budget), x->cost);
     }
-    x->reserved = false;
+    if (done) {
+      ledger_->SettleAsync(id, {x->cost, tokens}, std::move(done));
+    } else {
+      ledger_->Settle(id, {x->cost, tokens});
+    }
+  } else if (done) {
+    ledger_->ReleaseAsync(id, std::move(done));
+  } else {
+    ledger_->Release(id);
   }
+}
+
+uint64_t Service::Record(Exchange* x, const Outcome& o) {
+  const PolicySet& set = *x->live;
+  const vm::Program& program = set.policy->program();
+  const vm::Decision& d = x->s.decision;
+  const int64_t cost = x->cost;
+  const bool routed = !x->s.route.endpoints.empty() && x->attempt < x->s.route.endpoints.size();
+  const runtime::Endpoint* ep =
+      routed ? &set.catalog->endpoint(x->s.route.endpoints[x->attempt].endpoint) : nullptr;
   // The gateway part of the record.
   std::string gw;
   if (audit_ && (ep || o.http_status)) {  // only records carry it

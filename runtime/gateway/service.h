@@ -111,6 +111,7 @@ struct Exchange {
   ledger::Admission admission;
   bool reserved = false;
   size_t attempt = 0;            // s.route.endpoints index in use
+  int64_t cost = 0;              // settled cost, money micros (set by Charge)
   std::string shadow_json;       // the shadow comparison, "" without a shadow policy
   std::string decision_id;
   bool invalid = false;          // the input did not decode
@@ -155,9 +156,18 @@ class Service {
   // Moves the reservation to attempt's worst case (a fallback). False when
   // the new amounts do not fit the budgets (x->admission says why).
   bool MoveTo(Exchange* x, size_t attempt);
-  // Settles (or releases), records, counts, logs. Returns the audit sequence
-  // number to wait for before answering (0 = nothing to wait for).
+  // The same, non-blocking: `done(admitted)` once durable (any thread).
+  void MoveToAsync(Exchange* x, size_t attempt, std::function<void(const bool&)> done);
+  // Charge + Record with the blocking ledger calls (tests, benchmarks).
   uint64_t Finish(Exchange* x, const Outcome& o);
+  // Settles the real cost from the outcome's usage (or releases the
+  // reservation when nothing was delivered); `done` (may be empty: blocking)
+  // is called once the change is durable (Ledger::SettleAsync: from the
+  // ledger's commit thread or before returning).
+  void Charge(Exchange* x, const Outcome& o, ledger::Ledger::StatusCallback done);
+  // Appends the decision record, counts, logs. Returns the audit sequence
+  // number to wait for before answering (0 = nothing to wait for).
+  uint64_t Record(Exchange* x, const Outcome& o);
   // Gives x its decision id now (a streamed answer sends it before Finish).
   void NewDecisionId(Exchange* x);
   // An input or policy refusal rendered in OpenAI's error shape.
