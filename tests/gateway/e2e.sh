@@ -267,8 +267,8 @@ check "every log line is a JSON object" node -e '
   const lines = require("fs").readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean);
   for (const l of lines) { const o = JSON.parse(l); if (typeof o !== "object" || !o.event) process.exit(1); }
   process.exit(lines.length > 100 ? 0 : 1);' "$T/gw.log"
-grep -e 4111 -e 'is forbidden' -e sk-main -e 'under load' "$T/gw.log" | head -3
-check "no prompt text or key in the logs" sh -c "! grep -q -e '4111' -e 'is forbidden' -e 'sk-main' -e 'under load' '$T/gw.log'"
+grep -e '4111 1111' -e 'is forbidden' -e sk-main -e 'under load' "$T/gw.log" | head -3
+check "no prompt text or key in the logs" sh -c "! grep -q -e '4111 1111' -e 'is forbidden' -e 'sk-main' -e 'under load' '$T/gw.log'"
 check "the drain and stop are logged" sh -c "grep -q '\"event\":\"draining\"' '$T/gw.log' && grep -q '\"event\":\"stopped\"' '$T/gw.log'"
 
 # --- the audit log: a verified record for every decision ---
@@ -279,6 +279,10 @@ ndec=$(grep -c '"event":"request"' "$T/gw.log")
 check "one decision record per decided request ($nrec records, $ndec decisions logged)" test "$nrec" = "$ndec"
 check "records carry the gateway outcome" grep -q '"gateway":{"status":200' "$T/records"
 check "shadow comparisons are recorded" grep -q '"shadow":{"version":"sha256:' "$T/records"
+check "the cut stream is recorded as such, charged at what was delivered" \
+  sh -c "grep -q '\"stream\":true,\"stream_complete\":false' '$T/records' && grep '\"stream_complete\":false' '$T/records' | grep -q '\"usage_estimated\":true'"
+check "a completed stream is recorded with the usage chunk's tokens" \
+  sh -c "grep '\"stream_complete\":true' '$T/records' | grep -q '\"completion_tokens\":7'"
 # The ledger: the tiny budget was never overspent.
 "$TG" spend --ledger "sqlite:$T/data/ledger.db" --json > "$T/spend"
 spent=$(tr ',' '\n' < "$T/spend" | grep -A0 -m1 '"spent"' | grep -o '[0-9.]*' | head -1)
