@@ -45,13 +45,24 @@
 // Append only queues. A writer thread takes everything queued, writes it
 // with one write() per file, fdatasync()s, then publishes the highest
 // durable sequence number. WaitDurable(seq) blocks until that covers seq;
-// durable_seq() polls; SetDurableCallback() lets an event-loop gateway be
-// told instead of blocking. A gateway commits the record before the last
-// byte of the response: it holds that byte until WaitDurable returns (or
-// the callback fires). After kill -9 every record whose WaitDurable had
+// durable_seq() polls; OnDurable(seq, done) and SetDurableCallback() let an
+// event-loop gateway be told instead of blocking. A gateway commits the
+// record before the last byte of the response: it holds that byte until
+// WaitDurable returns (or its OnDurable handler runs). After kill -9 every
+// record whose WaitDurable had
 // returned is on disk; a record cut mid-write is left as an incomplete last
 // line that verification reports and the next Open steps past (a new file
 // whose header chains to the last complete record).
+//
+// An Asio gateway never blocks an I/O thread on fdatasync:
+//
+//   audit::Ticket t = log->Append(std::move(e));      // queues; no I/O
+//   log->OnDurable(t.seq, [conn](bool ok) {           // writer thread, after the sync
+//     asio::post(conn->strand(), [conn, ok] { ok ? conn->SendLastByte() : conn->Abort(); });
+//   });
+//
+// (Append blocks only under backpressure, Options::max_queue records
+// waiting; size it above the writer's batch at peak load.)
 //
 // ## Rotation
 // A new file (DIR/decisions-NNNNNN.jsonl) starts when the current one passes
@@ -71,8 +82,8 @@
 // writing and syncing run on the writer thread.
 //
 // ## Thread safety
-// AuditLog is thread-safe: Register, Append, WaitDurable and durable_seq may
-// be called from any number of threads. A Subject is immutable and shared.
+// AuditLog is thread-safe: Register, Append, WaitDurable, OnDurable and
+// durable_seq may be called from any number of threads. A Subject is immutable and shared.
 // Close (or the destructor) must not race with Append.
 #pragma once
 
@@ -175,8 +186,21 @@ class AuditLog {
   bool WaitDurable(uint64_t seq);
   uint64_t durable_seq() const { return durable_.load(std::memory_order_acquire); }
   // Called on the writer thread after each durable batch with the new
-  // durable_seq(); must be quick and must not call Append.
+  // durable_seq(); must be quick and must not call Append, WaitDurable or
+  // OnDurable (it runs under the log's durability lock). After a write
+  // failure it is called once more with the unchanged durable_seq() and
+  // failed() true, so that nothing waits for a callback that cannot come.
   void SetDurableCallback(std::function<void(uint64_t)> callback);
+  // Runs done(true) once record `seq` (and every record before it) is
+  // durable: at once, on the calling thread, when it already is; otherwise
+  // on the writer thread right after the fdatasync that made it so (never
+  // under a lock of the log: `done` may call OnDurable or durable_seq, but
+  // must be quick -- post to an event loop -- and must not call Append or
+  // WaitDurable). done(false) when the record cannot become durable: the
+  // log failed (at once, or when it fails), it was closed, or seq is 0 (an
+  // Append refused after a failure). Each `done` runs exactly once.
+  // Thread-safe; cost: one lock and one ordered-map insert when not yet durable.
+  void OnDurable(uint64_t seq, std::function<void(bool ok)> done);
 
   // Writes everything queued, seals the file, stops the writer. Idempotent.
   // False when some write failed.
