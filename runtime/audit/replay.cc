@@ -122,6 +122,8 @@ void BuildEnv(const std::string& dir, const Ids& ids, const std::string& policy_
     return;
   }
   env->policy = c.policy;
+  // The policy's schema: the base one plus its `schema "x.json"` extensions.
+  env->schema = &env->policy->schema();
   if (ids.catalog.empty()) return;
   if (!StoredText(dir, ids.catalog, &text, &env->error)) return;
   env->catalog = std::make_unique<runtime::Catalog>();
