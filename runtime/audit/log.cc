@@ -253,6 +253,10 @@ struct AuditLog::Impl {
     else AppendQuoted(line, e.clock);
     *line += ",\"counters\":";
     *line += e.counters.empty() ? std::string_view("null") : std::string_view(e.counters);
+    if (!e.admission.empty()) {
+      *line += ",\"admission\":";
+      *line += e.admission;
+    }
     std::string input, content;
     internal::PrepareInput(e.input, e.subject ? e.subject->retain : ast::Retention::kFull, hmac_key,
                            &input, &content);

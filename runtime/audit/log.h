@@ -24,7 +24,8 @@
 // ## What a record holds
 // One line: {"kind":"decision","id","time","prev","policy":{name, version,
 // schema},"catalog","accounts","bytecode","tollgate","retain","clock",
-// "counters","input","content"?,"decision","endpoints","hash"}. "hash" is
+// "counters","admission"?,"input","content"?,"decision","endpoints",
+// "gateway"?,"shadow"?,"hash"}. "hash" is
 // the SHA-256 of the line's bytes before `,"hash":`, which include "prev",
 // the hash of the record before it. Each file opens with a "file" record
 // whose "prev" is the last hash of the previous file and, when closed in
@@ -133,9 +134,9 @@ struct Entry {
   std::string decision;   // the decision object (RenderDecision); never traced
   std::string endpoints;  // JSON array of routed endpoints; empty = not routed (null)
   std::string clock;      // RFC 3339 instant filled into context.time; empty = none
-  // Budget and limit counters as seen by the evaluation (a JSON object);
-  // empty = none. Reserved for the ledger (issue 8): replay will feed them
-  // back as evaluation inputs.
+  // Budget and limit counters as seen by the evaluation (a JSON object,
+  // audit::RenderCounters in counters.h); empty = evaluated without them
+  // (null). Replay feeds them back as the evaluation's counters.
   std::string counters;
   // The HTTP gateway's outcome of the request (a JSON object: endpoint that
   // answered, attempts, upstream status, usage, settled cost, stream state);
@@ -147,6 +148,10 @@ struct Entry {
   // The decision id, when it had to be known before the record (NewId);
   // empty = Append makes one.
   std::string id;
+  // The ledger's admission verdict (audit::RenderAdmission); empty = no
+  // reservation was tried (the member is left out). Replay applies a
+  // refused one to the re-evaluated decision.
+  std::string admission;
 };
 
 struct Ticket {

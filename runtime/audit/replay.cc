@@ -11,6 +11,7 @@
 
 #include "engine/vm/vm.h"
 #include "runtime/accounts.h"
+#include "runtime/audit/counters.h"
 #include "runtime/audit/internal/content.h"
 #include "runtime/audit/internal/util.h"
 #include "runtime/audit/store.h"
@@ -165,6 +166,7 @@ struct Rebuilt {
   runtime::DecodeOptions decode;  // now_ms = the recorded clock, if any
   bool content_missing = false;
   std::string_view decision, endpoints;  // raw recorded values
+  std::string_view counters, admission;  // raw recorded ledger inputs ("" = none)
   std::vector<uint64_t> lengths;
 };
 
@@ -172,6 +174,10 @@ bool RebuildInput(const RecordLine& line, Rebuilt* out) {
   out->content_missing = false;
   out->decision = line.Raw("decision");
   out->endpoints = line.Raw("endpoints");
+  out->counters = line.Raw("counters");
+  if (out->counters == "null") out->counters = {};
+  out->admission = line.Raw("admission");
+  if (out->admission == "null") out->admission = {};
   std::string_view input = line.Raw("input");
   std::string_view content = line.Raw("content");
   std::string clock = RawString(line.Raw("clock"));
@@ -219,25 +225,39 @@ bool IsContentPath(std::string_view p) {
 struct Evaluator {
   vm::Record rec;
   vm::Decision d;
+  vm::Counters counters;
+  std::string code_storage;
   runtime::RouteResult route;
   runtime::InputError ierr;
   rj::StringBuffer sb;  // reused: the decision is rendered as RenderDecision does
 
-  void Run(const Env& env, std::string_view json, const runtime::DecodeOptions& decode, bool routed,
-           bool find_content, Outcome* out) {
+  void Run(const Env& env, const Rebuilt& in, bool routed, bool find_content, Outcome* out) {
     out->ok = false;
     out->content_rules.clear();
-    if (!runtime::DecodeInput(json, *env.schema, Limits{}, decode, &rec, &ierr)) {
+    if (!runtime::DecodeInput(in.json, *env.schema, Limits{}, in.decode, &rec, &ierr)) {
       out->error = ierr.code + ": " + ierr.message;
       return;
     }
     const vm::Program& program = env.policy->program();
-    vm::Evaluate(program, rec, {}, &d);
+    // The ledger's counters as the evaluation saw them (counters.h).
+    vm::EvalOptions eo;
+    if (!in.counters.empty()) {
+      if (!ParseCounters(program, in.counters, &counters)) {
+        out->error = "the recorded counters do not parse";
+        return;
+      }
+      eo.counters = &counters;
+    }
+    vm::Evaluate(program, rec, eo, &d);
     out->endpoints.clear();
     if (routed && env.router) {
       env.router->Route(d, rec, &route);
       runtime::ApplyRoute(route, &d);
       out->endpoints = runtime::EndpointsJson(*env.catalog, route);
+    }
+    if (!in.admission.empty() && !ApplyAdmission(program, rec, in.admission, &d, &code_storage)) {
+      out->error = "the recorded admission does not parse";
+      return;
     }
     sb.Clear();
     Writer w(sb);
@@ -246,7 +266,7 @@ struct Evaluator {
     w.EndObject();
     out->decision.assign(sb.GetString(), sb.GetSize());
     if (find_content) {
-      vm::EvalOptions o;
+      vm::EvalOptions o = eo;
       o.trace = true;
       vm::Decision t;
       vm::Evaluate(program, rec, o, &t);
@@ -467,7 +487,7 @@ bool Replay(const ReplayOptions& o, ReplayReport* r, std::string* error) {
       continue;
     }
     if (!r->impact_mode) {
-      ev.Run(env, input.json, input.decode, routed, input.content_missing, &recorded_now);
+      ev.Run(env, input, routed, input.content_missing, &recorded_now);
       if (!recorded_now.ok) {
         fail("the recorded input no longer decodes: " + recorded_now.error);
         continue;
@@ -515,13 +535,13 @@ bool Replay(const ReplayOptions& o, ReplayReport* r, std::string* error) {
       fail("the record was routed but names no stored catalog");
       continue;
     }
-    ev.Run(cand, input.json, input.decode, routed, input.content_missing, &candidate_now);
+    ev.Run(cand, input, routed, input.content_missing, &candidate_now);
     if (!candidate_now.ok) {
       fail("the recorded input does not decode for the candidate: " + candidate_now.error);
       continue;
     }
     if (input.content_missing) {
-      ev.Run(env, input.json, input.decode, routed, true, &recorded_now);
+      ev.Run(env, input, routed, true, &recorded_now);
       std::set<std::string> rules = candidate_now.content_rules;
       rules.insert(recorded_now.content_rules.begin(), recorded_now.content_rules.end());
       if (!rules.empty()) {
@@ -727,10 +747,20 @@ bool ExplainRecord(const std::string& dir, const std::string& id, std::string* j
     return false;
   }
   const vm::Program& program = env.policy->program();
-  // The decision as made (no trace: identical to the record), then the trace.
+  // The decision as made (no trace: identical to the record), then the
+  // trace; both with the recorded ledger counters.
+  vm::Counters counters;
+  vm::EvalOptions eo;
+  if (!input.counters.empty()) {
+    if (!ParseCounters(program, input.counters, &counters)) {
+      *error = "the recorded counters do not parse";
+      return false;
+    }
+    eo.counters = &counters;
+  }
   vm::Decision d, traced;
-  vm::Evaluate(program, request, {}, &d);
-  vm::EvalOptions topts;
+  vm::Evaluate(program, request, eo, &d);
+  vm::EvalOptions topts = eo;
   topts.trace = true;
   vm::Evaluate(program, request, topts, &traced);
   runtime::RouteResult route;
@@ -739,6 +769,11 @@ bool ExplainRecord(const std::string& dir, const std::string& id, std::string* j
     env.router->Route(d, request, &route);
     runtime::ApplyRoute(route, &d);
     endpoints_now = runtime::EndpointsJson(*env.catalog, route);
+  }
+  std::string code_storage;
+  if (!ApplyAdmission(program, request, input.admission, &d, &code_storage)) {
+    *error = "the recorded admission does not parse";
+    return false;
   }
   std::string plain = runtime::DecisionToJson(d, program, {});
   const bool identical =
