@@ -16,6 +16,9 @@
 #define RAPIDJSON_SSE2
 #endif
 #include <rapidjson/reader.h>
+#include <string.h>
+
+#include <algorithm>
 
 #include "runtime/audit/internal/content.h"
 
@@ -84,7 +87,129 @@ struct SpanHandler : rj::BaseReaderHandler<rj::UTF8<>, SpanHandler> {
   bool EndArray(rj::SizeType) { return Shut(); }
 };
 
+// The members before "input": SpanHandler that stops at the key "input".
+struct PrefixHandler : SpanHandler {
+  size_t input_key = std::string_view::npos;  // where `"input"` starts
+  bool Key(const char* s, rj::SizeType n, bool copy) {
+    if (depth == 1 && std::string_view(s, n) == "input") {
+      Close(is->Tell());
+      input_key = is->Tell();
+      return false;  // stop: the rest is found from the end
+    }
+    return SpanHandler::Key(s, n, copy);
+  }
+};
+
+// Checks one value at scratch[begin...] (in place, with rapidjson) and
+// returns where it ends, or npos.
+struct Skip : rj::BaseReaderHandler<rj::UTF8<>, Skip> {};
+size_t ValueEnd(std::string* scratch, size_t begin) {
+  rj::InsituStringStream ss(scratch->data() + begin);
+  Skip h;
+  rj::Reader reader;
+  constexpr unsigned kFlags =
+      rj::kParseInsituFlag | rj::kParseNumbersAsStringsFlag | rj::kParseStopWhenDoneFlag;
+  if (reader.Parse<kFlags>(ss, h).IsError()) return std::string_view::npos;
+  return begin + ss.Tell();
+}
+
+// The last `pat` (which starts with ',') starting at or before `before`:
+// memrchr for the comma, then one compare (string_view::rfind compares at
+// every position).
+size_t LastAt(std::string_view line, std::string_view pat, size_t before) {
+  size_t end = std::min(before + 1, line.size());
+  while (end > 0) {
+    const void* p = ::memrchr(line.data(), ',', end);
+    if (p == nullptr) return std::string_view::npos;
+    const size_t at = static_cast<size_t>(static_cast<const char*>(p) - line.data());
+    if (at + pat.size() <= line.size() && line[at + 2] == pat[2] &&
+        std::memcmp(line.data() + at, pat.data(), pat.size()) == 0)
+      return at;
+    end = at;
+  }
+  return std::string_view::npos;
+}
+
+bool IsHex64(std::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+bool FastSpans(std::string_view line, std::vector<RawMember>* out) {
+  out->clear();
+  thread_local std::string scratch;
+  scratch.assign(line);
+  // 1. The members before "input".
+  rj::InsituStringStream ss(scratch.data());
+  PrefixHandler h;
+  h.is = &ss;
+  h.line = line;
+  h.out = out;
+  rj::Reader reader;
+  constexpr unsigned kFlags = rj::kParseInsituFlag | rj::kParseNumbersAsStringsFlag;
+  rj::ParseResult r = reader.Parse<kFlags>(ss, h);
+  constexpr std::string_view kInputKey = "\"input\":";
+  if (r.Code() != rj::kParseErrorTermination || h.input_key == std::string_view::npos ||
+      line.substr(h.input_key, kInputKey.size()) != kInputKey)
+    return false;
+  const size_t input_begin = h.input_key + kInputKey.size();
+  // 2. The end: ,"hash":"<64 hex>"}
+  constexpr std::string_view kHash = ",\"hash\":\"";
+  if (line.size() < input_begin + kHash.size() + 66) return false;
+  const size_t hash_at = line.size() - 66 - kHash.size();
+  if (line.substr(hash_at, kHash.size()) != kHash || line.substr(line.size() - 2) != "\"}" ||
+      !IsHex64(line.substr(hash_at + kHash.size(), 64)))
+    return false;
+  // 3. ,"decision":<value>,"endpoints":<value> right before it: the last
+  //    `,"endpoints":` (an endpoint has no such key) and the last
+  //    `,"decision":` before it (a decision has no such key; a quote inside a
+  //    string is always escaped, so neither can be string text). The
+  //    endpoints value is checked here; the decision's text is compared
+  //    byte for byte with the replayed one (replay parses it only when they
+  //    differ, and reports a line whose decision does not parse as malformed).
+  constexpr std::string_view kDecision = ",\"decision\":", kEndpoints = ",\"endpoints\":";
+  const size_t ep_at = LastAt(line, kEndpoints, hash_at);
+  if (ep_at == std::string_view::npos || ep_at < input_begin) return false;
+  const size_t ep_begin = ep_at + kEndpoints.size();
+  if (ValueEnd(&scratch, ep_begin) != hash_at) return false;
+  const size_t dec_at = ep_at == 0 ? std::string_view::npos : LastAt(line, kDecision, ep_at - 1);
+  if (dec_at == std::string_view::npos || dec_at < input_begin) return false;
+  const size_t dec_begin = dec_at + kDecision.size();
+  const size_t dec_end = ep_at;
+  if (dec_end <= dec_begin) return false;
+  // 4. ,"content":{...} between the input and the decision: the writer's
+  //    content object ends with its "scrubbed" array (`]}`); when the text
+  //    before the decision ends so, the last `,"content":` key before it is
+  //    the member if its object ends right there (one inside the input ends
+  //    before the input's own closing brace).
+  constexpr std::string_view kContent = ",\"content\":";
+  size_t input_end = dec_at;
+  size_t con_at = std::string_view::npos;
+  if (dec_at >= 2 && line.compare(dec_at - 2, 2, "]}") == 0) {
+    con_at = LastAt(line, kContent, dec_at - 1);
+    if (con_at != std::string_view::npos && con_at > input_begin &&
+        ValueEnd(&scratch, con_at + kContent.size()) == dec_at)
+      input_end = con_at;
+  }
+  if (input_end <= input_begin) return false;
+  out->push_back({"input", line.substr(input_begin, input_end - input_begin)});
+  if (input_end != dec_at) {
+    const size_t b = con_at + kContent.size();
+    out->push_back({"content", line.substr(b, dec_at - b)});
+  }
+  out->push_back({"decision", line.substr(dec_begin, dec_end - dec_begin)});
+  out->push_back({"endpoints", line.substr(ep_begin, hash_at - ep_begin)});
+  out->push_back({"hash", line.substr(hash_at + kHash.size() - 1, 66)});
+  return true;
+}
+
 }  // namespace
+
+bool RecordSpans(std::string_view line, std::vector<RawMember>* out) {
+  return FastSpans(line, out) || TopLevelSpans(line, out);
+}
 
 bool TopLevelSpans(std::string_view line, std::vector<RawMember>* out) {
   out->clear();
