@@ -100,17 +100,18 @@ struct PrefixHandler : SpanHandler {
   }
 };
 
-// Checks one value at scratch[begin...] (in place, with rapidjson) and
-// returns where it ends, or npos.
 struct Skip : rj::BaseReaderHandler<rj::UTF8<>, Skip> {};
-size_t ValueEnd(std::string* scratch, size_t begin) {
-  rj::InsituStringStream ss(scratch->data() + begin);
+
+// Whether line[begin, end) is exactly one JSON value (rapidjson, on a copy).
+bool OneValue(std::string_view line, size_t begin, size_t end) {
+  thread_local std::string copy;
+  copy.assign(line.substr(begin, end - begin));
+  rj::InsituStringStream ss(copy.data());
   Skip h;
   rj::Reader reader;
   constexpr unsigned kFlags =
       rj::kParseInsituFlag | rj::kParseNumbersAsStringsFlag | rj::kParseStopWhenDoneFlag;
-  if (reader.Parse<kFlags>(ss, h).IsError()) return std::string_view::npos;
-  return begin + ss.Tell();
+  return !reader.Parse<kFlags>(ss, h).IsError() && ss.Tell() == end - begin;
 }
 
 // The last `pat` (which starts with ',') starting at or before `before`:
@@ -148,10 +149,16 @@ bool PlainText(std::string_view s) {
 // The members before "input", SAX-parsed from `from` (a line offset whose
 // byte is `{` or the comma before a key) with PrefixHandler. Returns the
 // offset of `"input":`, or npos.
-size_t ParsePrefix(std::string_view line, std::string* scratch, size_t from,
-                   std::vector<RawMember>* out) {
-  (*scratch)[from] = '{';
-  rj::InsituStringStream ss(scratch->data() + from);
+size_t ParsePrefix(std::string_view line, size_t from, std::vector<RawMember>* out) {
+  // A copy to parse in place: up to the first `"input":` (the member is the
+  // first such key at the top level; one inside "counters" ends the copy
+  // early, the parse then fails and the full parse takes over).
+  thread_local std::string scratch;
+  size_t upto = line.find("\"input\":", from);
+  upto = upto == std::string_view::npos ? line.size() : upto + 8;
+  scratch.assign(line.substr(from, upto - from));
+  scratch[0] = '{';
+  rj::InsituStringStream ss(scratch.data());
   PrefixHandler h;
   h.is = &ss;
   h.line = line.substr(from);
@@ -174,7 +181,7 @@ struct HeaderCache {
   std::vector<std::pair<std::string, std::pair<size_t, size_t>>> members;  // offsets in text
 };
 
-size_t Prefix(std::string_view line, std::string* scratch, std::vector<RawMember>* out) {
+size_t Prefix(std::string_view line, std::vector<RawMember>* out) {
   // {"kind":"decision","id":"<26>","time":"<24>","prev":"<64>",
   constexpr std::string_view kHead = "{\"kind\":\"decision\",\"id\":\"", kTime = "\",\"time\":\"",
                              kPrev = "\",\"prev\":\"", kPolicy = "\",\"policy\":";
@@ -197,9 +204,9 @@ size_t Prefix(std::string_view line, std::string* scratch, std::vector<RawMember
     for (const auto& [key, span] : cache.members)
       out->push_back({key, line.substr(hdr_at + span.first, span.second)});
     // From the comma before "clock" on.
-    return ParsePrefix(line, scratch, hdr_at + cache.text.size() - 1, out);
+    return ParsePrefix(line, hdr_at + cache.text.size() - 1, out);
   }
-  const size_t input_at = ParsePrefix(line, scratch, 0, out);
+  const size_t input_at = ParsePrefix(line, 0, out);
   if (input_at == std::string_view::npos || !fixed) return input_at;
   // Remember the subject's members: from "policy" to the comma before "clock".
   constexpr std::string_view kClock = "\"clock\":";
@@ -221,10 +228,8 @@ size_t Prefix(std::string_view line, std::string* scratch, std::vector<RawMember
 
 bool FastSpans(std::string_view line, std::vector<RawMember>* out) {
   out->clear();
-  thread_local std::string scratch;
-  scratch.assign(line);
   // 1. The members before "input".
-  const size_t input_key = Prefix(line, &scratch, out);
+  const size_t input_key = Prefix(line, out);
   constexpr std::string_view kInputKey = "\"input\":";
   if (input_key == std::string_view::npos || line.substr(input_key, kInputKey.size()) != kInputKey)
     return false;
@@ -249,7 +254,7 @@ bool FastSpans(std::string_view line, std::vector<RawMember>* out) {
   const size_t ep_at = LastAt(line, kEndpoints, hash_at);
   if (ep_at == std::string_view::npos || ep_at < input_begin) return false;
   const size_t ep_begin = ep_at + kEndpoints.size();
-  if (ValueEnd(&scratch, ep_begin) != hash_at) return false;
+  if (!OneValue(line, ep_begin, hash_at)) return false;
   const size_t dec_at = ep_at == 0 ? std::string_view::npos : LastAt(line, kDecision, ep_at - 1);
   if (dec_at == std::string_view::npos || dec_at < input_begin) return false;
   const size_t dec_begin = dec_at + kDecision.size();
@@ -266,7 +271,7 @@ bool FastSpans(std::string_view line, std::vector<RawMember>* out) {
   if (dec_at >= 2 && line.compare(dec_at - 2, 2, "]}") == 0) {
     con_at = LastAt(line, kContent, dec_at - 1);
     if (con_at != std::string_view::npos && con_at > input_begin &&
-        ValueEnd(&scratch, con_at + kContent.size()) == dec_at)
+        OneValue(line, con_at + kContent.size(), dec_at))
       input_end = con_at;
   }
   if (input_end <= input_begin) return false;
