@@ -247,6 +247,7 @@ bool ApplyAdmission(const vm::Program& program, const vm::Record& request, std::
       reason == nullptr || !reason->IsString())
     return false;
   d->outcome = vm::Outcome::kDeny;
+  d->deny_rule = UINT32_MAX;  // the ledger's deny, no rule's
   d->status = status->GetInt();
   d->code = KnownCode(std::string_view(code->GetString(), code->GetStringLength()), storage);
   d->reason.assign(reason->GetString(), reason->GetStringLength());
