@@ -46,6 +46,18 @@ TEST(AuditSpans, FastPathAgreesWithTheFullParse) {
                   R"({"outcome":"allow"})", "null"));
   ExpectSame(Line(R"({"content":{"y":1}})", "", R"({"o":1})", "null"));
   ExpectSame(Line(R"({"s":"\",\"decision\":{}"})", R"({"lengths":[]})", "null", "null"));
+  // A gateway's record: "gateway" and "shadow" objects after the endpoints
+  // (a shadow holds a decision, with "shadow", "decision" and "endpoints" keys).
+  auto gw = [](const std::string& base, const std::string& tail) {
+    std::string l = base;
+    l.insert(l.size() - 9 - 64 - 2, tail);
+    return l;
+  };
+  const std::string base = Line(R"({"a":1})", "", R"({"outcome":"allow","shadow":[]})", R"([{"id":"e"}])");
+  ExpectSame(gw(base, R"(,"gateway":{"status":200,"endpoint":"e","failed_attempts":[{"endpoint":"x"}]})"));
+  ExpectSame(gw(base, R"(,"gateway":{"status":200},"shadow":{"version":"v2","decision":{"outcome":"deny","shadow":["r"]},"endpoints":[],"changed":true})"));
+  ExpectSame(gw(base, R"(,"shadow":{"decision":{"shadow":{"shadow":1}}})"));
+  ExpectSame(gw(base, R"(,"gateway":{"status":200},"shadow":{"x":1})"));
   // Not the writer's layout at all.
   ExpectSame(R"({"a":1,"input":{"x":[1,2],"s":"a\"b"} ,"d":"s\"q" , "t":true,"z":"last"})");
   ExpectSame(R"({"kind":"decision","input":{},"decision":{},"endpoints":null,"hash":"short"})");

@@ -250,11 +250,35 @@ bool FastSpans(std::string_view line, std::vector<RawMember>* out) {
   //    endpoints value is checked here; the decision's text is compared
   //    byte for byte with the replayed one (replay parses it only when they
   //    differ, and reports a line whose decision does not parse as malformed).
+  //    A gateway's record has "gateway" and maybe "shadow" objects between
+  //    the endpoints and the hash (the byte before `,"hash"` is then `}`,
+  //    never so after "endpoints"): each is the last such key whose value
+  //    runs exactly to where the next member starts (a few tries: a
+  //    shadow's decision has a "shadow" member of its own).
   constexpr std::string_view kDecision = ",\"decision\":", kEndpoints = ",\"endpoints\":";
-  const size_t ep_at = LastAt(line, kEndpoints, hash_at);
+  size_t tail_at = hash_at;  // where the member after "endpoints" starts
+  std::string_view gateway, shadow;
+  if (line[hash_at - 1] == '}') {
+    auto member_to = [&](std::string_view pat, size_t end, std::string_view* value) {
+      size_t at = end;
+      for (int tries = 0; tries < 4 && at > input_begin; ++tries) {
+        at = LastAt(line, pat, at - 1);
+        if (at == std::string_view::npos || at < input_begin) return end;
+        if (OneValue(line, at + pat.size(), end)) {
+          *value = line.substr(at + pat.size(), end - at - pat.size());
+          return at;
+        }
+      }
+      return end;
+    };
+    tail_at = member_to(",\"shadow\":", tail_at, &shadow);
+    tail_at = member_to(",\"gateway\":", tail_at, &gateway);
+    if (tail_at == hash_at) return false;
+  }
+  const size_t ep_at = LastAt(line, kEndpoints, tail_at);
   if (ep_at == std::string_view::npos || ep_at < input_begin) return false;
   const size_t ep_begin = ep_at + kEndpoints.size();
-  if (!OneValue(line, ep_begin, hash_at)) return false;
+  if (!OneValue(line, ep_begin, tail_at)) return false;
   const size_t dec_at = ep_at == 0 ? std::string_view::npos : LastAt(line, kDecision, ep_at - 1);
   if (dec_at == std::string_view::npos || dec_at < input_begin) return false;
   const size_t dec_begin = dec_at + kDecision.size();
@@ -281,7 +305,9 @@ bool FastSpans(std::string_view line, std::vector<RawMember>* out) {
     out->push_back({"content", line.substr(b, dec_at - b)});
   }
   out->push_back({"decision", line.substr(dec_begin, dec_end - dec_begin)});
-  out->push_back({"endpoints", line.substr(ep_begin, hash_at - ep_begin)});
+  out->push_back({"endpoints", line.substr(ep_begin, tail_at - ep_begin)});
+  if (!gateway.empty()) out->push_back({"gateway", gateway});
+  if (!shadow.empty()) out->push_back({"shadow", shadow});
   out->push_back({"hash", line.substr(hash_at + kHash.size() - 1, 66)});
   return true;
 }
