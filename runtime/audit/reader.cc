@@ -292,8 +292,10 @@ void RecordReader::CloseFile() {
   fd_ = -1;
 }
 
-bool RecordReader::Open(const std::string& dir, std::string* error, bool with_dom) {
+bool RecordReader::Open(const std::string& dir, std::string* error, bool with_dom,
+                        bool fast_members) {
   with_dom_ = with_dom;
+  fast_ = fast_members;
   dir_ = dir;
   file_ = 0;
   loaded_ = false;
@@ -385,7 +387,9 @@ bool RecordReader::Next(RecordLine* out) {
         ok = !out->doc.HasParseError() && out->doc.IsObject();
       }
     } else {
-      ok = internal::RecordSpans(out->text, &out->members) && out->Raw("kind") == "\"decision\"";
+      ok = (fast_ ? internal::RecordSpans(out->text, &out->members)
+                  : internal::TopLevelSpans(out->text, &out->members)) &&
+           out->Raw("kind") == "\"decision\"";
     }
     if (!ok) {
       problems_.push_back({path_, line_, "", "audit_malformed_line",

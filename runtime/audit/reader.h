@@ -108,7 +108,9 @@ class RecordReader {
   // `with_dom` = false skips the DOM (replay reads raw members only; their
   // spans are then found by the fast path of the writer's own layout, each
   // piece checked by rapidjson, the full SAX parse when the line differs).
-  bool Open(const std::string& dir, std::string* error, bool with_dom = true);
+  // `fast_members` = false: the full SAX parse for every line (without DOM).
+  bool Open(const std::string& dir, std::string* error, bool with_dom = true,
+            bool fast_members = true);
   bool Next(RecordLine* out);
   const std::vector<Problem>& problems() const { return problems_; }
 
@@ -126,6 +128,7 @@ class RecordReader {
   uint64_t line_ = 0;
   bool loaded_ = false;
   bool with_dom_ = true;
+  bool fast_ = true;
   std::vector<Problem> problems_;
 };
 

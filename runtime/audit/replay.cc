@@ -442,7 +442,7 @@ bool Replay(const ReplayOptions& o, ReplayReport* r, std::string* error) {
   *r = ReplayReport{};
   r->impact_mode = !o.candidate_file.empty() || !o.candidate_version.empty();
   RecordReader reader;
-  if (!reader.Open(o.dir, error, /*with_dom=*/false)) return false;
+  if (!reader.Open(o.dir, error, /*with_dom=*/false, o.fast_members)) return false;
   // Environments by the raw text of the record's policy/catalog/accounts
   // members (identical bytes for every record of one version).
   std::unordered_map<std::string, std::unique_ptr<Env>> envs, candidates;
@@ -476,7 +476,7 @@ bool Replay(const ReplayOptions& o, ReplayReport* r, std::string* error) {
     // The reader's fast spans (internal::RecordSpans) are confirmed by the
     // full parse before anything but "identical" is reported, and the record
     // is then replayed again; impact mode confirms every record first.
-    bool checked = false;
+    bool checked = !o.fast_members;
     auto confirm = [&]() -> bool {  // false: not a decision record (reported)
       checked = true;
       if (internal::TopLevelSpans(line.text, &line.members) && line.Raw("kind") == "\"decision\"")
