@@ -16,6 +16,9 @@
 //   e.subject = subject;
 //   e.input = std::move(request_json);          // the decision input as received
 //   e.decision = audit::RenderDecision(decision, policy->program());
+//   // with a budget ledger (counters.h): what the evaluation read, what it said
+//   e.counters = audit::RenderCounters(policy->program(), counters, &plan);
+//   e.admission = audit::RenderAdmission(admission);
 //   audit::Ticket t = log->Append(std::move(e));   // t.id goes in the response
 //   ... send the response except its last byte ...
 //   log->WaitDurable(t.seq);                      // record on disk (fdatasync)
