@@ -223,7 +223,7 @@ bool IsContentPath(std::string_view p) {
 }
 
 struct Evaluator {
-  vm::Record rec;
+  vm::Record rec, cand;
   vm::Decision d;
   vm::Counters counters;
   std::string code_storage;
@@ -249,6 +249,16 @@ struct Evaluator {
       eo.counters = &counters;
     }
     vm::Evaluate(program, rec, eo, &d);
+    // `tollgate eval` checks an input's `candidate` (the endpoint the caller
+    // chose) against the placed requires: so does replay.
+    if (!routed && in.json.find("\"candidate\"") != std::string_view::npos) {
+      bool present = false;
+      if (!runtime::DecodeCandidate(in.json, *env.schema, Limits{}, &cand, &present, &ierr)) {
+        out->error = ierr.code + ": " + ierr.message;
+        return;
+      }
+      if (present) vm::CheckCandidate(program, rec, cand, eo, &d);
+    }
     out->endpoints.clear();
     if (routed && env.router) {
       env.router->Route(d, rec, &route);
@@ -846,6 +856,15 @@ bool ExplainRecord(const std::string& dir, const std::string& id, std::string* j
   vm::EvalOptions topts = eo;
   topts.trace = true;
   vm::Evaluate(program, request, topts, &traced);
+  if (!routed && input.json.find("\"candidate\"") != std::string_view::npos) {  // as eval does
+    vm::Record cand;
+    bool present = false;
+    if (!runtime::DecodeCandidate(input.json, *env.schema, Limits{}, &cand, &present, &ierr)) {
+      *error = "the recorded candidate no longer decodes: " + ierr.message;
+      return false;
+    }
+    if (present) vm::CheckCandidate(program, request, cand, eo, &d);
+  }
   runtime::RouteResult route;
   std::string endpoints_now;
   if (routed && env.router) {

@@ -146,6 +146,18 @@ run "route batch show" 0 "$TG" audit show "$REFUSED" --audit "$B"
 has "route batch show identical" "$OUT" '"identical": true'
 has "route batch show budget" "$OUT" '"code": "budget_exceeded"'
 
+# --- eval with a candidate (checked against the placed requires) replays ---
+python3 - "$TMP" <<'PY'
+import json, sys
+r = json.load(open("policies/requests/eu_confidential.json"))
+r["candidate"] = {"provider": {"name": "cheapcloud", "jurisdiction": "US", "zdr": False, "trains_on_data": True}}
+open(sys.argv[1] + "/cand.json", "w").write(json.dumps(r))
+PY
+run "eval candidate --audit" 0 "$TG" eval --policy "$POL" --request "$TMP/cand.json" --audit "$TMP/cand_audit" --compact
+has "eval candidate refused" "$OUT" '"code":"require_failed"'
+run "candidate replay" 0 "$TG" replay --audit "$TMP/cand_audit"
+has "candidate replay identical" "$OUT" "1 identical, 0 different"
+
 # --- a composed policy (--policy twice) with a schema header ---
 mkdir -p "$TMP/comp/legal" "$TMP/comp/finance" "$TMP/comp/ext"
 echo '{"fields": [{"path": "principal.cost_center", "type": "string", "scope": "request"}]}' >"$TMP/comp/ext/cc.json"
