@@ -147,12 +147,8 @@ has "route batch show identical" "$OUT" '"identical": true'
 has "route batch show budget" "$OUT" '"code": "budget_exceeded"'
 
 # --- eval with a candidate (checked against the placed requires) replays ---
-python3 - "$TMP" <<'PY'
-import json, sys
-r = json.load(open("policies/requests/eu_confidential.json"))
-r["candidate"] = {"provider": {"name": "cheapcloud", "jurisdiction": "US", "zdr": False, "trains_on_data": True}}
-open(sys.argv[1] + "/cand.json", "w").write(json.dumps(r))
-PY
+sed '$ s/^}$/, "candidate": {"provider": {"name": "cheapcloud", "jurisdiction": "US", "zdr": false, "trains_on_data": true}}}/' \
+  policies/requests/eu_confidential.json >"$TMP/cand.json"
 run "eval candidate --audit" 0 "$TG" eval --policy "$POL" --request "$TMP/cand.json" --audit "$TMP/cand_audit" --compact
 has "eval candidate refused" "$OUT" '"code":"require_failed"'
 run "candidate replay" 0 "$TG" replay --audit "$TMP/cand_audit"
