@@ -249,9 +249,10 @@ struct Evaluator {
       eo.counters = &counters;
     }
     vm::Evaluate(program, rec, eo, &d);
-    // `tollgate eval` checks an input's `candidate` (the endpoint the caller
-    // chose) against the placed requires: so does replay.
-    if (!routed && in.json.find("\"candidate\"") != std::string_view::npos) {
+    // Every deciding path (eval, route, the C API, /v1/decide; runtime/decide.cc)
+    // checks an input's `candidate` (the endpoint the caller chose) against
+    // the placed requires before routing: so does replay.
+    if (in.json.find("\"candidate\"") != std::string_view::npos) {
       bool present = false;
       if (!runtime::DecodeCandidate(in.json, *env.schema, Limits{}, &cand, &present, &ierr)) {
         out->error = ierr.code + ": " + ierr.message;
@@ -856,7 +857,7 @@ bool ExplainRecord(const std::string& dir, const std::string& id, std::string* j
   vm::EvalOptions topts = eo;
   topts.trace = true;
   vm::Evaluate(program, request, topts, &traced);
-  if (!routed && input.json.find("\"candidate\"") != std::string_view::npos) {  // as eval does
+  if (input.json.find("\"candidate\"") != std::string_view::npos) {  // as runtime::Decide does
     vm::Record cand;
     bool present = false;
     if (!runtime::DecodeCandidate(input.json, *env.schema, Limits{}, &cand, &present, &ierr)) {

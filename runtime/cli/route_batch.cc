@@ -118,7 +118,7 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
     return kExitFailed;
   }
   const vm::Program& program = l.policy->program();
-  vm::Record rec;
+  vm::Record rec, cand;
   vm::Decision d;
   runtime::RouteResult result;
   runtime::BudgetPlan plan;
@@ -179,6 +179,26 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
       }
     }
     vm::Evaluate(program, rec, eopts, &d);
+    // An input's `candidate` is checked against the placed requires, as on
+    // every other deciding path (runtime/decide.cc); a second parse, only
+    // when the line names one.
+    if (text.find("\"candidate\"") != std::string_view::npos) {
+      bool has_cand = false;
+      if (!runtime::DecodeCandidate(text, *l.schema, Limits{}, &cand, &has_cand, &ierr)) {
+        any_bad = true;
+        w.Key("error");
+        w.StartObject();
+        Str(&w, "code", ierr.code);
+        Str(&w, "message", ierr.message);
+        Str(&w, "path", ierr.path);
+        w.EndObject();
+        w.EndObject();
+        out.append(sb.GetString(), sb.GetSize());
+        out += '\n';
+        continue;
+      }
+      if (has_cand) vm::CheckCandidate(program, rec, cand, eopts, &d);
+    }
     result.Clear();
     router->Route(d, rec, &result);
     runtime::ApplyRoute(result, &d);

@@ -12,7 +12,9 @@
 namespace tollgate::cli {
 
 // One compact JSON line per input line (blank lines skipped): the decision,
-// "endpoints", and with a ledger "admission". With an enabled `hook`
+// "endpoints", and with a ledger "admission". A line's `candidate` is
+// checked against the placed requires before routing, as `route --request`
+// and `eval` do. With an enabled `hook`
 // (--audit DIR; may be null) every decided line is recorded -- input,
 // counters as seen, clock, the final decision, the endpoints and the
 // ledger's verdict -- and gets a "decision_id"; answers are written only

@@ -153,6 +153,12 @@ run "eval candidate --audit" 0 "$TG" eval --policy "$POL" --request "$TMP/cand.j
 has "eval candidate refused" "$OUT" '"code":"require_failed"'
 run "candidate replay" 0 "$TG" replay --audit "$TMP/cand_audit"
 has "candidate replay identical" "$OUT" "1 identical, 0 different"
+{ tr -d '\n' <"$TMP/cand.json"; echo; tr -d '\n' <policies/requests/eu_confidential.json; echo; } >"$TMP/cand.jsonl"
+run "route batch candidate --audit" 0 "$TG" route --policy "$POL" --catalog "$CAT" --accounts "$ACC" \
+  --requests "$TMP/cand.jsonl" --audit "$TMP/cand_batch"
+sed -n 1p "$OUT" >"$TMP/c1"; has "route batch candidate refused" "$TMP/c1" '"code":"require_failed"'
+run "route batch candidate replay" 0 "$TG" replay --audit "$TMP/cand_batch"
+has "route batch candidate replay identical" "$OUT" "2 identical, 0 different"
 
 # --- a composed policy (--policy twice) with a schema header ---
 mkdir -p "$TMP/comp/legal" "$TMP/comp/finance" "$TMP/comp/ext"
