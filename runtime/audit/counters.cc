@@ -96,10 +96,10 @@ std::string_view KnownCode(std::string_view code, std::string* storage) {
 
 std::string RenderCounters(const vm::Program& program, const vm::Counters& counters,
                            const runtime::BudgetPlan* plan) {
-  std::string out;
-  out.reserve(160);
   const auto& slots = counters.slots;
   const size_t nb = program.budgets().size(), nl = program.limits().size();
+  std::string out;
+  out.reserve(32 + 112 * (nb + nl));  // one allocation
   out += "{\"budgets\":{";
   bool first = true;
   for (size_t i = 0; i < nb; ++i) {

@@ -12,7 +12,9 @@
 
 #include "engine/engine.h"
 #include "engine/vm/vm.h"
+#include "runtime/audit/counters.h"
 #include "runtime/audit/log.h"
+#include "runtime/budgets.h"
 #include "runtime/audit/replay.h"
 #include "runtime/input.h"
 #include "tests/bench/inputs.h"
@@ -106,6 +108,38 @@ void BM_AuditRenderDecision(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(audit::RenderDecision(d, w.policy->program()));
 }
 BENCHMARK(BM_AuditRenderDecision);
+
+// The ledger's counters for the record (counters.h), per request in a
+// gateway: two budgets and a limit, with their keys.
+void BM_AuditRenderCounters(benchmark::State& state) {
+  Compiled c = CompileSource("counted.tg", R"(policy "counted"
+budget ws_daily { key principal.workspace per day limit 10 usd }
+budget user_monthly { key principal.user ?? "anonymous" per month limit 50 usd }
+limit user_rpm { key principal.user ?? "anonymous" per minute max 60 requests }
+rule degrade on_error skip { when budget.ws_daily.remaining < 2 usd deny 402 "low" }
+)", {});
+  vm::Record rec;
+  runtime::InputError err;
+  runtime::BudgetPlan plan;
+  if (!c.policy ||
+      !runtime::DecodeInput(R"({"principal": {"workspace": "acme", "user": "u-48213"}, "request": {"model": "m", "messages": []}})",
+                            c.policy->schema(), {}, &rec, &err) ||
+      !runtime::PlanBudgets(c.policy->program(), rec, &plan)) {
+    state.SkipWithError("policy or input");
+    return;
+  }
+  std::vector<ledger::CounterView> views(3);
+  for (size_t i = 0; i < views.size(); ++i) {
+    views[i].spent = 1234567 * static_cast<int64_t>(i + 1);
+    views[i].remaining = 7654321;
+    views[i].limit = 10000000;
+  }
+  vm::Counters counters;
+  runtime::FillCounters(c.policy->program(), plan, views, &counters);
+  for (auto _ : state)
+    benchmark::DoNotOptimize(audit::RenderCounters(c.policy->program(), counters, &plan));
+}
+BENCHMARK(BM_AuditRenderCounters);
 
 // Wall-clock throughput of one writer: 100,000 records appended as fast as
 // the queue allows, until the last is durable.

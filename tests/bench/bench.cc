@@ -290,6 +290,8 @@ void Summary(const Collector& c) {
   Line("audit: record a decision, evaluating thread", app, "ns", "<= 2000", app >= 0 && app <= 2000);
   double rend = c.Ns("BM_AuditRenderDecision");
   Line("  + rendering the decision (if not rendered anyway)", rend, "ns", "", true);
+  double rc = c.Ns("BM_AuditRenderCounters");
+  Line("  + the ledger counters (2 budgets, 1 limit)", rc, "ns", "", true);
   double wps = c.Counter("BM_AuditWriteThroughput/iterations:1/real_time:records_per_s");
   Line("audit: records written per second (1 writer)", wps, "/s", "", true);
   double rps = c.Counter("BM_AuditReplay/0/1/iterations:1:records_per_s");
