@@ -213,7 +213,8 @@ bool RebuildInput(const RecordLine& line, Rebuilt* out) {
 struct Outcome {
   bool ok = false;
   std::string error;        // input no longer decodes
-  std::string decision;     // RenderDecision
+  std::string decision;     // RenderDecision (Evaluator::keep_text)
+  std::string_view view;    // the same text, valid until the next Run
   std::string endpoints;    // "" when not routed
   std::set<std::string> content_rules;  // rules that read message text (trace runs only)
 };
@@ -223,6 +224,7 @@ bool IsContentPath(std::string_view p) {
 }
 
 struct Evaluator {
+  bool keep_text = true;  // fill Outcome::decision (else only Outcome::view)
   vm::Record rec, cand;
   vm::Decision d;
   vm::Counters counters;
@@ -275,7 +277,10 @@ struct Evaluator {
     w.StartObject();
     runtime::WriteDecisionMembers(&w, d, program, false);
     w.EndObject();
-    out->decision.assign(sb.GetString(), sb.GetSize());
+    // The text is copied only when it outlives the next Run (impact mode);
+    // a determinism check compares the buffer itself.
+    out->view = std::string_view(sb.GetString(), sb.GetSize());
+    if (keep_text) out->decision.assign(out->view);
     if (find_content) {
       vm::EvalOptions o = eo;
       o.trace = true;
@@ -458,6 +463,7 @@ bool Replay(const ReplayOptions& o, ReplayReport* r, std::string* error) {
   // members (identical bytes for every record of one version).
   std::unordered_map<std::string, std::unique_ptr<Env>> envs, candidates;
   Evaluator ev;
+  ev.keep_text = r->impact_mode;  // determinism checks compare the render buffer
   RecordLine line;
   Rebuilt input;
   Outcome recorded_now, candidate_now;
@@ -575,7 +581,7 @@ bool Replay(const ReplayOptions& o, ReplayReport* r, std::string* error) {
         }
         const std::string_view recorded_decision = input.decision;
         const std::string_view recorded_endpoints = routed ? input.endpoints : std::string_view();
-        if (recorded_decision == recorded_now.decision && recorded_endpoints == recorded_now.endpoints) {
+        if (recorded_decision == recorded_now.view && recorded_endpoints == recorded_now.endpoints) {
           ++r->identical;
           break;
         }
@@ -591,7 +597,7 @@ bool Replay(const ReplayOptions& o, ReplayReport* r, std::string* error) {
         if (r->mismatched == 1) {
           Mismatch& m = r->first_mismatch;
           m.id = id_of();
-          std::string rb = "{\"decision\":" + recorded_now.decision + ",\"endpoints\":" +
+          std::string rb = "{\"decision\":" + std::string(recorded_now.view) + ",\"endpoints\":" +
                            (routed ? recorded_now.endpoints : "null") + "}";
           b.Parse<rj::kParseNumbersAsStringsFlag>(rb.c_str(), rb.size());
           std::string path;
