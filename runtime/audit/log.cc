@@ -129,6 +129,10 @@ struct AuditLog::Impl {
   std::mutex durable_mu;
   std::condition_variable durable_cv;
   std::function<void(uint64_t)> callback;  // guarded by durable_mu
+  // OnDurable handlers by sequence number, guarded by durable_mu; run
+  // outside it. `waiters_closed`: no more can be satisfied (failed or closed).
+  std::multimap<uint64_t, std::function<void(bool)>> waiters;
+  bool waiters_closed = false;
 
   std::mutex subjects_mu;
   std::map<std::string, std::shared_ptr<const Subject>> subjects;
@@ -154,8 +158,26 @@ struct AuditLog::Impl {
 
   void Fail() {
     owner->failed_.store(true, std::memory_order_release);
-    std::lock_guard<std::mutex> lock(durable_mu);
-    durable_cv.notify_all();
+    std::multimap<uint64_t, std::function<void(bool)>> dropped;
+    {
+      std::lock_guard<std::mutex> lock(durable_mu);
+      durable_cv.notify_all();
+      if (callback) callback(owner->durable_.load(std::memory_order_acquire));
+      waiters_closed = true;
+      dropped.swap(waiters);
+    }
+    for (auto& [seq, done] : dropped) done(false);
+  }
+
+  // Every waiter left is told it will not become durable (Close).
+  void DropWaiters() {
+    std::multimap<uint64_t, std::function<void(bool)>> dropped;
+    {
+      std::lock_guard<std::mutex> lock(durable_mu);
+      waiters_closed = true;
+      dropped.swap(waiters);
+    }
+    for (auto& [seq, done] : dropped) done(false);
   }
 
   // Finishes `line` (which holds everything before the hash) and appends it to buf.
@@ -231,6 +253,10 @@ struct AuditLog::Impl {
     else AppendQuoted(line, e.clock);
     *line += ",\"counters\":";
     *line += e.counters.empty() ? std::string_view("null") : std::string_view(e.counters);
+    if (!e.admission.empty()) {
+      *line += ",\"admission\":";
+      *line += e.admission;
+    }
     std::string input, content;
     internal::PrepareInput(e.input, e.subject ? e.subject->retain : ast::Retention::kFull, hmac_key,
                            &input, &content);
@@ -258,6 +284,7 @@ struct AuditLog::Impl {
 
   void Run() {
     std::vector<Pending> batch;
+    std::vector<std::function<void(bool)>> ready;
     std::string line;
     for (;;) {
       {
@@ -293,10 +320,19 @@ struct AuditLog::Impl {
         Fail();
         continue;
       }
-      std::lock_guard<std::mutex> lock(durable_mu);
-      owner->durable_.store(last, std::memory_order_release);
-      durable_cv.notify_all();
-      if (callback) callback(last);
+      {
+        std::lock_guard<std::mutex> lock(durable_mu);
+        owner->durable_.store(last, std::memory_order_release);
+        durable_cv.notify_all();
+        if (callback) callback(last);
+        if (!waiters.empty()) {
+          auto end = waiters.upper_bound(last);
+          for (auto it = waiters.begin(); it != end; ++it) ready.push_back(std::move(it->second));
+          waiters.erase(waiters.begin(), end);
+        }
+      }
+      for (auto& done : ready) done(true);
+      ready.clear();
     }
   }
 };
@@ -429,6 +465,22 @@ bool AuditLog::WaitDurable(uint64_t seq) {
   return durable_.load(std::memory_order_acquire) >= seq;
 }
 
+void AuditLog::OnDurable(uint64_t seq, std::function<void(bool)> done) {
+  bool ok;
+  {
+    std::lock_guard<std::mutex> lock(impl_->durable_mu);
+    if (seq != 0 && durable_.load(std::memory_order_acquire) >= seq) {
+      ok = true;
+    } else if (seq == 0 || impl_->waiters_closed || failed()) {
+      ok = false;
+    } else {
+      impl_->waiters.emplace(seq, std::move(done));
+      return;
+    }
+  }
+  done(ok);
+}
+
 void AuditLog::SetDurableCallback(std::function<void(uint64_t)> callback) {
   std::lock_guard<std::mutex> lock(impl_->durable_mu);
   impl_->callback = std::move(callback);
@@ -445,6 +497,7 @@ bool AuditLog::Close() {
   if (impl_->thread.joinable()) impl_->thread.join();
   if (!failed() && !impl_->CloseFile()) failed_.store(true);
   impl_->closed = true;
+  impl_->DropWaiters();
   if (impl_->lock_fd >= 0) {  // another writer may open the directory now
     ::close(impl_->lock_fd);
     impl_->lock_fd = -1;

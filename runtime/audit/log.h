@@ -16,6 +16,9 @@
 //   e.subject = subject;
 //   e.input = std::move(request_json);          // the decision input as received
 //   e.decision = audit::RenderDecision(decision, policy->program());
+//   // with a budget ledger (counters.h): what the evaluation read, what it said
+//   e.counters = audit::RenderCounters(policy->program(), counters, &plan);
+//   e.admission = audit::RenderAdmission(admission);
 //   audit::Ticket t = log->Append(std::move(e));   // t.id goes in the response
 //   ... send the response except its last byte ...
 //   log->WaitDurable(t.seq);                      // record on disk (fdatasync)
@@ -24,7 +27,8 @@
 // ## What a record holds
 // One line: {"kind":"decision","id","time","prev","policy":{name, version,
 // schema},"catalog","accounts","bytecode","tollgate","retain","clock",
-// "counters","input","content"?,"decision","endpoints","hash"}. "hash" is
+// "counters","admission"?,"input","content"?,"decision","endpoints",
+// "gateway"?,"shadow"?,"hash"}. "hash" is
 // the SHA-256 of the line's bytes before `,"hash":`, which include "prev",
 // the hash of the record before it. Each file opens with a "file" record
 // whose "prev" is the last hash of the previous file and, when closed in
@@ -45,13 +49,24 @@
 // Append only queues. A writer thread takes everything queued, writes it
 // with one write() per file, fdatasync()s, then publishes the highest
 // durable sequence number. WaitDurable(seq) blocks until that covers seq;
-// durable_seq() polls; SetDurableCallback() lets an event-loop gateway be
-// told instead of blocking. A gateway commits the record before the last
-// byte of the response: it holds that byte until WaitDurable returns (or
-// the callback fires). After kill -9 every record whose WaitDurable had
+// durable_seq() polls; OnDurable(seq, done) and SetDurableCallback() let an
+// event-loop gateway be told instead of blocking. A gateway commits the
+// record before the last byte of the response: it holds that byte until
+// WaitDurable returns (or its OnDurable handler runs). After kill -9 every
+// record whose WaitDurable had
 // returned is on disk; a record cut mid-write is left as an incomplete last
 // line that verification reports and the next Open steps past (a new file
 // whose header chains to the last complete record).
+//
+// An Asio gateway never blocks an I/O thread on fdatasync:
+//
+//   audit::Ticket t = log->Append(std::move(e));      // queues; no I/O
+//   log->OnDurable(t.seq, [conn](bool ok) {           // writer thread, after the sync
+//     asio::post(conn->strand(), [conn, ok] { ok ? conn->SendLastByte() : conn->Abort(); });
+//   });
+//
+// (Append blocks only under backpressure, Options::max_queue records
+// waiting; size it above the writer's batch at peak load.)
 //
 // ## Rotation
 // A new file (DIR/decisions-NNNNNN.jsonl) starts when the current one passes
@@ -71,8 +86,8 @@
 // writing and syncing run on the writer thread.
 //
 // ## Thread safety
-// AuditLog is thread-safe: Register, Append, WaitDurable and durable_seq may
-// be called from any number of threads. A Subject is immutable and shared.
+// AuditLog is thread-safe: Register, Append, WaitDurable, OnDurable and
+// durable_seq may be called from any number of threads. A Subject is immutable and shared.
 // Close (or the destructor) must not race with Append.
 #pragma once
 
@@ -122,9 +137,9 @@ struct Entry {
   std::string decision;   // the decision object (RenderDecision); never traced
   std::string endpoints;  // JSON array of routed endpoints; empty = not routed (null)
   std::string clock;      // RFC 3339 instant filled into context.time; empty = none
-  // Budget and limit counters as seen by the evaluation (a JSON object);
-  // empty = none. Reserved for the ledger (issue 8): replay will feed them
-  // back as evaluation inputs.
+  // Budget and limit counters as seen by the evaluation (a JSON object,
+  // audit::RenderCounters in counters.h); empty = evaluated without them
+  // (null). Replay feeds them back as the evaluation's counters.
   std::string counters;
   // The HTTP gateway's outcome of the request (a JSON object: endpoint that
   // answered, attempts, upstream status, usage, settled cost, stream state);
@@ -136,6 +151,10 @@ struct Entry {
   // The decision id, when it had to be known before the record (NewId);
   // empty = Append makes one.
   std::string id;
+  // The ledger's admission verdict (audit::RenderAdmission); empty = no
+  // reservation was tried (the member is left out). Replay applies a
+  // refused one to the re-evaluated decision.
+  std::string admission;
 };
 
 struct Ticket {
@@ -175,8 +194,21 @@ class AuditLog {
   bool WaitDurable(uint64_t seq);
   uint64_t durable_seq() const { return durable_.load(std::memory_order_acquire); }
   // Called on the writer thread after each durable batch with the new
-  // durable_seq(); must be quick and must not call Append.
+  // durable_seq(); must be quick and must not call Append, WaitDurable or
+  // OnDurable (it runs under the log's durability lock). After a write
+  // failure it is called once more with the unchanged durable_seq() and
+  // failed() true, so that nothing waits for a callback that cannot come.
   void SetDurableCallback(std::function<void(uint64_t)> callback);
+  // Runs done(true) once record `seq` (and every record before it) is
+  // durable: at once, on the calling thread, when it already is; otherwise
+  // on the writer thread right after the fdatasync that made it so (never
+  // under a lock of the log: `done` may call OnDurable or durable_seq, but
+  // must be quick -- post to an event loop -- and must not call Append or
+  // WaitDurable). done(false) when the record cannot become durable: the
+  // log failed (at once, or when it fails), it was closed, or seq is 0 (an
+  // Append refused after a failure). Each `done` runs exactly once.
+  // Thread-safe; cost: one lock and one ordered-map insert when not yet durable.
+  void OnDurable(uint64_t seq, std::function<void(bool ok)> done);
 
   // Writes everything queued, seals the file, stops the writer. Idempotent.
   // False when some write failed.

@@ -1,6 +1,8 @@
 #include "runtime/audit/reader.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -278,64 +280,116 @@ void Verify(const std::vector<std::string>& paths, VerifyReport* report) {
 }
 
 std::string_view RecordLine::Raw(std::string_view key) const {
-  for (const RawMember& m : members)
-    if (m.key == key) return m.value;
+  for (const RawMember& m : members)  // size and first byte before the compare (replay's hot path)
+    if (m.key.size() == key.size() && !key.empty() && m.key[0] == key[0] && m.key == key) return m.value;
   return {};
 }
 
-bool RecordReader::Open(const std::string& dir, std::string* error, bool with_dom) {
+RecordReader::~RecordReader() { CloseFile(); }
+
+void RecordReader::CloseFile() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+bool RecordReader::Open(const std::string& dir, std::string* error, bool with_dom,
+                        bool fast_members) {
   with_dom_ = with_dom;
+  fast_ = fast_members;
   dir_ = dir;
   file_ = 0;
   loaded_ = false;
+  CloseFile();
   return ListLogFiles(dir, &seqs_, error);
 }
 
 bool RecordReader::LoadFile() {
+  constexpr size_t kChunk = 1 << 20;
   while (file_ < seqs_.size()) {
     path_ = LogFilePath(dir_, seqs_[file_]);
-    std::string error;
-    if (internal::ReadWholeFile(path_, &data_, &error)) {
-      pos_ = 0;
+    CloseFile();
+    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ >= 0) {
+      if (data_.size() < kChunk) data_.resize(kChunk);
+      pos_ = end_ = 0;
+      eof_ = false;
       line_ = 0;
       loaded_ = true;
       return true;
     }
-    problems_.push_back({path_, 0, "", "audit_missing_file", error, false});
+    problems_.push_back({path_, 0, "", "audit_missing_file",
+                         "cannot read `" + path_ + "`: " + std::strerror(errno), false});
     ++file_;
   }
   return false;
 }
 
+bool RecordReader::Refill() {
+  if (pos_ > 0) {  // keep the unfinished line, at the front
+    std::memmove(data_.data(), data_.data() + pos_, end_ - pos_);
+    end_ -= pos_;
+    pos_ = 0;
+  }
+  if (end_ == data_.size()) data_.resize(data_.size() * 2);  // a line longer than the buffer
+  ssize_t n;
+  do n = ::read(fd_, data_.data() + end_, data_.size() - end_); while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    problems_.push_back({path_, line_, "", "audit_missing_file",
+                         "reading `" + path_ + "` failed: " + std::strerror(errno), false});
+    eof_ = true;
+    return false;
+  }
+  if (n == 0) {
+    eof_ = true;
+    return false;
+  }
+  end_ += static_cast<size_t>(n);
+  return true;
+}
+
 bool RecordReader::Next(RecordLine* out) {
+  size_t scanned = 0;  // bytes of [pos_, end_) known to hold no newline
   for (;;) {
     if (!loaded_ && !LoadFile()) return false;
-    if (pos_ >= data_.size()) {
+    const char* base = data_.data();
+    const void* nl = end_ > pos_ + scanned ? std::memchr(base + pos_ + scanned, '\n', end_ - pos_ - scanned)
+                                           : nullptr;
+    if (nl == nullptr) {
+      scanned = end_ - pos_;
+      if (!eof_ && Refill()) continue;
+      if (pos_ < end_) {
+        ++line_;
+        problems_.push_back({path_, line_, "", "audit_incomplete_tail",
+                             "an incomplete record (no newline) was skipped", false});
+      }
+      CloseFile();
       loaded_ = false;
       ++file_;
+      scanned = 0;
       continue;
     }
-    size_t nl = data_.find('\n', pos_);
+    const size_t at = static_cast<size_t>(static_cast<const char*>(nl) - base);
+    std::string_view line(base + pos_, at - pos_);
+    pos_ = at + 1;
+    scanned = 0;
     ++line_;
-    if (nl == std::string::npos) {
-      problems_.push_back({path_, line_, "", "audit_incomplete_tail",
-                           "an incomplete record (no newline) was skipped", false});
-      pos_ = data_.size();
-      continue;
-    }
-    std::string_view line(data_.data() + pos_, nl - pos_);
-    pos_ = nl + 1;
     // Only decision records are yielded; headers and seals are skipped cheaply.
     if (line.rfind("{\"kind\":\"file\"", 0) == 0 || line.rfind("{\"kind\":\"seal\"", 0) == 0) continue;
     out->file = path_;
     out->line = line_;
     out->text.assign(line);
-    bool ok = internal::TopLevelSpans(out->text, &out->members) &&
-              out->Raw("kind") == "\"decision\"";
-    if (ok && with_dom_) {
-      out->scratch.assign(line);
-      out->doc.ParseInsitu<rj::kParseNumbersAsStringsFlag>(out->scratch.data());
-      ok = !out->doc.HasParseError() && out->doc.IsObject();
+    bool ok;
+    if (with_dom_) {
+      ok = internal::TopLevelSpans(out->text, &out->members) && out->Raw("kind") == "\"decision\"";
+      if (ok) {
+        out->scratch.assign(line);
+        out->doc.ParseInsitu<rj::kParseNumbersAsStringsFlag>(out->scratch.data());
+        ok = !out->doc.HasParseError() && out->doc.IsObject();
+      }
+    } else {
+      ok = (fast_ ? internal::RecordSpans(out->text, &out->members)
+                  : internal::TopLevelSpans(out->text, &out->members)) &&
+           out->Raw("kind") == "\"decision\"";
     }
     if (!ok) {
       problems_.push_back({path_, line_, "", "audit_malformed_line",

@@ -97,24 +97,38 @@ struct RecordLine {
 };
 
 // Streams the decision records of a directory in chain order. Lines that do
-// not parse or are cut short become problems() and are skipped.
+// not parse or are cut short become problems() and are skipped. Files are
+// read in 1 MiB chunks into one reused buffer (never whole).
 class RecordReader {
  public:
-  // `with_dom` = false skips the DOM (replay reads raw members only).
-  bool Open(const std::string& dir, std::string* error, bool with_dom = true);
+  RecordReader() = default;
+  RecordReader(const RecordReader&) = delete;
+  RecordReader& operator=(const RecordReader&) = delete;
+  ~RecordReader();
+  // `with_dom` = false skips the DOM (replay reads raw members only; their
+  // spans are then found by the fast path of the writer's own layout, each
+  // piece checked by rapidjson, the full SAX parse when the line differs).
+  // `fast_members` = false: the full SAX parse for every line (without DOM).
+  bool Open(const std::string& dir, std::string* error, bool with_dom = true,
+            bool fast_members = true);
   bool Next(RecordLine* out);
   const std::vector<Problem>& problems() const { return problems_; }
 
  private:
   bool LoadFile();
+  bool Refill();      // more of the current file behind [pos_, end_)
+  void CloseFile();
   std::string dir_;
   std::vector<uint64_t> seqs_;
   size_t file_ = 0;
   std::string path_, data_;
-  size_t pos_ = 0;
+  size_t pos_ = 0, end_ = 0;
+  int fd_ = -1;
+  bool eof_ = false;
   uint64_t line_ = 0;
   bool loaded_ = false;
   bool with_dom_ = true;
+  bool fast_ = true;
   std::vector<Problem> problems_;
 };
 

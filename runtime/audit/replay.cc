@@ -11,6 +11,7 @@
 
 #include "engine/vm/vm.h"
 #include "runtime/accounts.h"
+#include "runtime/audit/counters.h"
 #include "runtime/audit/internal/content.h"
 #include "runtime/audit/internal/util.h"
 #include "runtime/audit/store.h"
@@ -122,6 +123,8 @@ void BuildEnv(const std::string& dir, const Ids& ids, const std::string& policy_
     return;
   }
   env->policy = c.policy;
+  // The policy's schema: the base one plus its `schema "x.json"` extensions.
+  env->schema = &env->policy->schema();
   if (ids.catalog.empty()) return;
   if (!StoredText(dir, ids.catalog, &text, &env->error)) return;
   env->catalog = std::make_unique<runtime::Catalog>();
@@ -163,6 +166,7 @@ struct Rebuilt {
   runtime::DecodeOptions decode;  // now_ms = the recorded clock, if any
   bool content_missing = false;
   std::string_view decision, endpoints;  // raw recorded values
+  std::string_view counters, admission;  // raw recorded ledger inputs ("" = none)
   std::vector<uint64_t> lengths;
 };
 
@@ -170,6 +174,10 @@ bool RebuildInput(const RecordLine& line, Rebuilt* out) {
   out->content_missing = false;
   out->decision = line.Raw("decision");
   out->endpoints = line.Raw("endpoints");
+  out->counters = line.Raw("counters");
+  if (out->counters == "null") out->counters = {};
+  out->admission = line.Raw("admission");
+  if (out->admission == "null") out->admission = {};
   std::string_view input = line.Raw("input");
   std::string_view content = line.Raw("content");
   std::string clock = RawString(line.Raw("clock"));
@@ -205,7 +213,8 @@ bool RebuildInput(const RecordLine& line, Rebuilt* out) {
 struct Outcome {
   bool ok = false;
   std::string error;        // input no longer decodes
-  std::string decision;     // RenderDecision
+  std::string decision;     // RenderDecision (Evaluator::keep_text)
+  std::string_view view;    // the same text, valid until the next Run
   std::string endpoints;    // "" when not routed
   std::set<std::string> content_rules;  // rules that read message text (trace runs only)
 };
@@ -215,36 +224,65 @@ bool IsContentPath(std::string_view p) {
 }
 
 struct Evaluator {
-  vm::Record rec;
+  bool keep_text = true;  // fill Outcome::decision (else only Outcome::view)
+  vm::Record rec, cand;
   vm::Decision d;
+  vm::Counters counters;
+  std::string code_storage;
   runtime::RouteResult route;
   runtime::InputError ierr;
   rj::StringBuffer sb;  // reused: the decision is rendered as RenderDecision does
 
-  void Run(const Env& env, std::string_view json, const runtime::DecodeOptions& decode, bool routed,
-           bool find_content, Outcome* out) {
+  void Run(const Env& env, const Rebuilt& in, bool routed, bool find_content, Outcome* out) {
     out->ok = false;
     out->content_rules.clear();
-    if (!runtime::DecodeInput(json, *env.schema, Limits{}, decode, &rec, &ierr)) {
+    if (!runtime::DecodeInput(in.json, *env.schema, Limits{}, in.decode, &rec, &ierr)) {
       out->error = ierr.code + ": " + ierr.message;
       return;
     }
     const vm::Program& program = env.policy->program();
-    vm::Evaluate(program, rec, {}, &d);
+    // The ledger's counters as the evaluation saw them (counters.h).
+    vm::EvalOptions eo;
+    if (!in.counters.empty()) {
+      if (!ParseCounters(program, in.counters, &counters)) {
+        out->error = "the recorded counters do not parse";
+        return;
+      }
+      eo.counters = &counters;
+    }
+    vm::Evaluate(program, rec, eo, &d);
+    // Every deciding path (eval, route, the C API, /v1/decide; runtime/decide.cc)
+    // checks an input's `candidate` (the endpoint the caller chose) against
+    // the placed requires before routing: so does replay.
+    if (in.json.find("\"candidate\"") != std::string_view::npos) {
+      bool present = false;
+      if (!runtime::DecodeCandidate(in.json, *env.schema, Limits{}, &cand, &present, &ierr)) {
+        out->error = ierr.code + ": " + ierr.message;
+        return;
+      }
+      if (present) vm::CheckCandidate(program, rec, cand, eo, &d);
+    }
     out->endpoints.clear();
     if (routed && env.router) {
       env.router->Route(d, rec, &route);
       runtime::ApplyRoute(route, &d);
       out->endpoints = runtime::EndpointsJson(*env.catalog, route);
     }
+    if (!in.admission.empty() && !ApplyAdmission(program, rec, in.admission, &d, &code_storage)) {
+      out->error = "the recorded admission does not parse";
+      return;
+    }
     sb.Clear();
     Writer w(sb);
     w.StartObject();
     runtime::WriteDecisionMembers(&w, d, program, false);
     w.EndObject();
-    out->decision.assign(sb.GetString(), sb.GetSize());
+    // The text is copied only when it outlives the next Run (impact mode);
+    // a determinism check compares the buffer itself.
+    out->view = std::string_view(sb.GetString(), sb.GetSize());
+    if (keep_text) out->decision.assign(out->view);
     if (find_content) {
-      vm::EvalOptions o;
+      vm::EvalOptions o = eo;
       o.trace = true;
       vm::Decision t;
       vm::Evaluate(program, rec, o, &t);
@@ -420,15 +458,17 @@ bool Replay(const ReplayOptions& o, ReplayReport* r, std::string* error) {
   *r = ReplayReport{};
   r->impact_mode = !o.candidate_file.empty() || !o.candidate_version.empty();
   RecordReader reader;
-  if (!reader.Open(o.dir, error, /*with_dom=*/false)) return false;
+  if (!reader.Open(o.dir, error, /*with_dom=*/false, o.fast_members)) return false;
   // Environments by the raw text of the record's policy/catalog/accounts
   // members (identical bytes for every record of one version).
   std::unordered_map<std::string, std::unique_ptr<Env>> envs, candidates;
   Evaluator ev;
+  ev.keep_text = r->impact_mode;  // determinism checks compare the render buffer
   RecordLine line;
   Rebuilt input;
   Outcome recorded_now, candidate_now;
   std::string key;
+  std::vector<Problem> bad_lines;  // decisions that do not parse (RecordSpans)
   auto env_for = [&](auto& cache, const std::string& file, const std::string& version) -> Env& {
     auto it = cache.find(key);
     if (it == cache.end()) {
@@ -438,100 +478,182 @@ bool Replay(const ReplayOptions& o, ReplayReport* r, std::string* error) {
     }
     return *it->second;
   };
+  // Consecutive records nearly always share their versions: the last
+  // record's environment is reused while the raw members are the same bytes.
+  std::string last_key;
+  Env* last_env = nullptr;
+  auto same_versions = [&] {
+    std::string_view p = line.Raw("policy"), c = line.Raw("catalog"), a = line.Raw("accounts");
+    return last_env != nullptr && last_key.size() == p.size() + c.size() + a.size() + 2 &&
+           last_key.compare(0, p.size(), p) == 0 && last_key[p.size()] == '|' &&
+           last_key.compare(p.size() + 1, c.size(), c) == 0 && last_key[p.size() + 1 + c.size()] == '|' &&
+           last_key.compare(p.size() + c.size() + 2, a.size(), a) == 0;
+  };
   while (reader.Next(&line)) {
-    const std::string id = RawString(line.Raw("id"));
-    ++r->records;
-    key.assign(line.Raw("policy"));
-    key += '|';
-    key += line.Raw("catalog");
-    key += '|';
-    key += line.Raw("accounts");
-    const bool routed = !line.Raw("endpoints").empty() && line.Raw("endpoints").front() == '[';
-    auto fail = [&](const std::string& why) {
-      ++r->failed;
-      if (r->failures.size() < 10) r->failures.push_back(id + ": " + why);
+    // The reader's fast spans (internal::RecordSpans) are confirmed by the
+    // full parse before anything but "identical" is reported, and the record
+    // is then replayed again; impact mode confirms every record first.
+    bool checked = !o.fast_members;
+    auto confirm = [&]() -> bool {  // false: not a decision record (reported)
+      checked = true;
+      if (internal::TopLevelSpans(line.text, &line.members) && line.Raw("kind") == "\"decision\"")
+        return true;
+      bad_lines.push_back({line.file, line.line, "", "audit_malformed_line",
+                           "a line that is not a decision record was skipped", false});
+      return false;
     };
-    Env& env = env_for(envs, "", "");
-    if (!env.error.empty()) {
-      fail(env.error);
-      continue;
-    }
-    if (routed && !env.router) {
-      fail("the record was routed but names no stored catalog");
-      continue;
-    }
-    if (!RebuildInput(line, &input)) {
-      fail("the recorded input does not parse");
-      continue;
-    }
-    if (!r->impact_mode) {
-      ev.Run(env, input.json, input.decode, routed, input.content_missing, &recorded_now);
-      if (!recorded_now.ok) {
-        fail("the recorded input no longer decodes: " + recorded_now.error);
-        continue;
+    // 0: go on reporting; 1: replay the record again; 2: drop it.
+    auto recheck = [&]() -> int {
+      if (checked) return 0;
+      if (confirm()) return 1;
+      --r->records;
+      return 2;
+    };
+    if (r->impact_mode && !confirm()) continue;
+    ++r->records;
+    for (;;) {
+      const bool same = same_versions();
+      if (!same) {
+        key.assign(line.Raw("policy"));
+        key += '|';
+        key += line.Raw("catalog");
+        key += '|';
+        key += line.Raw("accounts");
       }
-      if (input.content_missing && !recorded_now.content_rules.empty()) {
-        ++r->not_replayable;
-        for (const std::string& rule : recorded_now.content_rules) ++r->not_replayable_rules[rule];
-        AddExample(&r->not_replayable_examples, id, o.max_examples);
-        continue;
+      const bool routed = !line.Raw("endpoints").empty() && line.Raw("endpoints").front() == '[';
+      std::string id_text;  // the decision id, made only when a report needs it
+      auto id_of = [&]() -> const std::string& {
+        if (id_text.empty()) id_text = RawString(line.Raw("id"));
+        return id_text;
+      };
+      auto fail = [&](const std::string& why) {
+        ++r->failed;
+        if (r->failures.size() < 10) r->failures.push_back(id_of() + ": " + why);
+      };
+      if (!same) {
+        last_env = &env_for(envs, "", "");
+        last_key = key;
       }
-      const std::string_view recorded_decision = input.decision;
-      const std::string_view recorded_endpoints = routed ? input.endpoints : std::string_view();
-      if (recorded_decision == recorded_now.decision && recorded_endpoints == recorded_now.endpoints) {
-        ++r->identical;
-        continue;
+      Env& env = *last_env;
+      if (!env.error.empty()) {
+        if (int c = recheck()) {
+          if (c == 1) continue;
+          break;
+        }
+        fail(env.error);
+        break;
       }
-      ++r->mismatched;
-      if (r->mismatched == 1) {
-        Mismatch& m = r->first_mismatch;
-        m.id = id;
+      if (routed && !env.router) {
+        if (int c = recheck()) {
+          if (c == 1) continue;
+          break;
+        }
+        fail("the record was routed but names no stored catalog");
+        break;
+      }
+      if (!RebuildInput(line, &input)) {
+        if (int c = recheck()) {
+          if (c == 1) continue;
+          break;
+        }
+        fail("the recorded input does not parse");
+        break;
+      }
+      if (!r->impact_mode) {
+        ev.Run(env, input, routed, input.content_missing, &recorded_now);
+        if (!recorded_now.ok) {
+          if (int c = recheck()) {
+            if (c == 1) continue;
+            break;
+          }
+          fail("the recorded input no longer decodes: " + recorded_now.error);
+          break;
+        }
+        if (input.content_missing && !recorded_now.content_rules.empty()) {
+          if (int c = recheck()) {
+            if (c == 1) continue;
+            break;
+          }
+          ++r->not_replayable;
+          for (const std::string& rule : recorded_now.content_rules) ++r->not_replayable_rules[rule];
+          AddExample(&r->not_replayable_examples, id_of(), o.max_examples);
+          break;
+        }
+        const std::string_view recorded_decision = input.decision;
+        const std::string_view recorded_endpoints = routed ? input.endpoints : std::string_view();
+        if (recorded_decision == recorded_now.view && recorded_endpoints == recorded_now.endpoints) {
+          ++r->identical;
+          break;
+        }
+        if (int c = recheck()) {
+          if (c == 1) continue;
+          break;
+        }
         rj::Document a, b;
         std::string ra = "{\"decision\":" + std::string(recorded_decision) + ",\"endpoints\":" +
                          (routed ? std::string(recorded_endpoints) : "null") + "}";
-        std::string rb = "{\"decision\":" + recorded_now.decision + ",\"endpoints\":" +
-                         (routed ? recorded_now.endpoints : "null") + "}";
         a.Parse<rj::kParseNumbersAsStringsFlag>(ra.c_str(), ra.size());
-        b.Parse<rj::kParseNumbersAsStringsFlag>(rb.c_str(), rb.size());
-        std::string path;
-        if (!a.HasParseError() && !b.HasParseError() &&
-            FirstDifference(a, b, &path, &m.recorded, &m.replayed))
-          m.field = path.empty() ? "(record)" : path.substr(1);
-        else
-          m.field = "(bytes)";
+        ++r->mismatched;
+        if (r->mismatched == 1) {
+          Mismatch& m = r->first_mismatch;
+          m.id = id_of();
+          std::string rb = "{\"decision\":" + std::string(recorded_now.view) + ",\"endpoints\":" +
+                           (routed ? recorded_now.endpoints : "null") + "}";
+          b.Parse<rj::kParseNumbersAsStringsFlag>(rb.c_str(), rb.size());
+          std::string path;
+          if (!a.HasParseError() && !b.HasParseError() &&
+              FirstDifference(a, b, &path, &m.recorded, &m.replayed))
+            m.field = path.empty() ? "(record)" : path.substr(1);
+          else
+            m.field = "(bytes)";
+        }
+        break;
       }
-      continue;
-    }
-    // Impact mode.
-    Env& cand = env_for(candidates, o.candidate_file, o.candidate_version);
-    if (!cand.error.empty()) {
-      *error = cand.error;
-      return false;
-    }
-    if (r->candidate.empty()) r->candidate = cand.policy->version_id();
-    if (routed && !cand.router) {
-      fail("the record was routed but names no stored catalog");
-      continue;
-    }
-    ev.Run(cand, input.json, input.decode, routed, input.content_missing, &candidate_now);
-    if (!candidate_now.ok) {
-      fail("the recorded input does not decode for the candidate: " + candidate_now.error);
-      continue;
-    }
-    if (input.content_missing) {
-      ev.Run(env, input.json, input.decode, routed, true, &recorded_now);
-      std::set<std::string> rules = candidate_now.content_rules;
-      rules.insert(recorded_now.content_rules.begin(), recorded_now.content_rules.end());
-      if (!rules.empty()) {
-        ++r->not_replayable;
-        for (const std::string& rule : rules) ++r->not_replayable_rules[rule];
-        AddExample(&r->not_replayable_examples, id, o.max_examples);
-        continue;
+      // Impact mode.
+      Env& cand = env_for(candidates, o.candidate_file, o.candidate_version);
+      if (!cand.error.empty()) {
+        *error = cand.error;
+        return false;
       }
+      if (r->candidate.empty()) r->candidate = cand.policy->version_id();
+      if (routed && !cand.router) {
+        if (int c = recheck()) {
+          if (c == 1) continue;
+          break;
+        }
+        fail("the record was routed but names no stored catalog");
+        break;
+      }
+      ev.Run(cand, input, routed, input.content_missing, &candidate_now);
+      if (!candidate_now.ok) {
+        if (int c = recheck()) {
+          if (c == 1) continue;
+          break;
+        }
+        fail("the recorded input does not decode for the candidate: " + candidate_now.error);
+        break;
+      }
+      if (input.content_missing) {
+        ev.Run(env, input, routed, true, &recorded_now);
+        std::set<std::string> rules = candidate_now.content_rules;
+        rules.insert(recorded_now.content_rules.begin(), recorded_now.content_rules.end());
+        if (!rules.empty()) {
+          if (int c = recheck()) {
+            if (c == 1) continue;
+            break;
+          }
+          ++r->not_replayable;
+          for (const std::string& rule : rules) ++r->not_replayable_rules[rule];
+          AddExample(&r->not_replayable_examples, id_of(), o.max_examples);
+          break;
+        }
+      }
+      Compare(line, id_of(), candidate_now, o, r);
+      break;
     }
-    Compare(line, id, candidate_now, o, r);
   }
   r->problems = reader.problems();
+  r->problems.insert(r->problems.end(), bad_lines.begin(), bad_lines.end());
   return true;
 }
 
@@ -725,18 +847,42 @@ bool ExplainRecord(const std::string& dir, const std::string& id, std::string* j
     return false;
   }
   const vm::Program& program = env.policy->program();
-  // The decision as made (no trace: identical to the record), then the trace.
+  // The decision as made (no trace: identical to the record), then the
+  // trace; both with the recorded ledger counters.
+  vm::Counters counters;
+  vm::EvalOptions eo;
+  if (!input.counters.empty()) {
+    if (!ParseCounters(program, input.counters, &counters)) {
+      *error = "the recorded counters do not parse";
+      return false;
+    }
+    eo.counters = &counters;
+  }
   vm::Decision d, traced;
-  vm::Evaluate(program, request, {}, &d);
-  vm::EvalOptions topts;
+  vm::Evaluate(program, request, eo, &d);
+  vm::EvalOptions topts = eo;
   topts.trace = true;
   vm::Evaluate(program, request, topts, &traced);
+  if (input.json.find("\"candidate\"") != std::string_view::npos) {  // as runtime::Decide does
+    vm::Record cand;
+    bool present = false;
+    if (!runtime::DecodeCandidate(input.json, *env.schema, Limits{}, &cand, &present, &ierr)) {
+      *error = "the recorded candidate no longer decodes: " + ierr.message;
+      return false;
+    }
+    if (present) vm::CheckCandidate(program, request, cand, eo, &d);
+  }
   runtime::RouteResult route;
   std::string endpoints_now;
   if (routed && env.router) {
     env.router->Route(d, request, &route);
     runtime::ApplyRoute(route, &d);
     endpoints_now = runtime::EndpointsJson(*env.catalog, route);
+  }
+  std::string code_storage;
+  if (!ApplyAdmission(program, request, input.admission, &d, &code_storage)) {
+    *error = "the recorded admission does not parse";
+    return false;
   }
   std::string plain = runtime::DecisionToJson(d, program, {});
   const bool identical =

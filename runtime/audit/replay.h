@@ -50,6 +50,9 @@ struct ReplayOptions {
   std::string candidate_file;     // --policy FILE
   std::string candidate_version;  // --version ID (from the store)
   size_t max_examples = 5;
+  // false: every record's members by the full SAX parse instead of the fast
+  // path of the writer's layout (the same report; the benchmark's baseline).
+  bool fast_members = true;
 };
 
 struct Mismatch {

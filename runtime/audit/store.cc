@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "runtime/audit/internal/util.h"
 
@@ -130,52 +131,101 @@ bool PutDocument(const std::string& dir, const std::string& kind, const std::str
   return WriteObject(dir, std::move(o), error);
 }
 
+namespace {
+
+// What one source file of a policy needs next to it: its data documents and
+// its `schema "x.json"` extensions, by their path relative to it.
+struct Doc {
+  std::string rel;   // normalised, without leading ".."
+  int up = 0;        // leading ".." levels
+  std::string role;  // "data" | "schema"
+  std::string text;
+};
+
+std::string PartName(size_t i, size_t n) {
+  std::string digits = std::to_string(i), width = std::to_string(n - 1);
+  return "part" + std::string(width.size() - digits.size(), '0') + digits;
+}
+
+}  // namespace
+
 bool PutPolicy(const std::string& dir, const Policy& policy, const stdlib::Schema& schema,
                std::string* id, std::string* error) {
   *id = policy.version_id();
   if (Exists(ObjectDir(dir, *id) + "/manifest.json")) return true;
   const ast::Policy& a = policy.ast();
-  if (a.file == nullptr) {
+  // The files in the compiler's canonical order: `file`, then `more_files`.
+  std::vector<const SourceFile*> sources;
+  if (a.file != nullptr) sources.push_back(a.file.get());
+  for (const auto& f : a.more_files)
+    if (f != nullptr) sources.push_back(f.get());
+  if (sources.empty()) {
     *error = "policy `" + policy.name() + "` has no source text to store";
     return false;
   }
+  auto owner = [&](const SourceFile* f) -> size_t {
+    for (size_t i = 0; i < sources.size(); ++i)
+      if (sources[i] == f) return i;
+    return 0;  // the checker resolves such paths against the first file
+  };
+  std::vector<std::vector<Doc>> docs(sources.size());
+  auto add = [&](size_t i, const std::string& file, const char* role, std::string text) {
+    Doc doc;
+    doc.role = role;
+    doc.text = std::move(text);
+    if (!Normalize(file, &doc.rel, &doc.up)) {
+      *error = std::string(role) + " document `" + file +
+               "` has an absolute path; the version store keeps relative ones only";
+      return false;
+    }
+    docs[i].push_back(std::move(doc));
+    return true;
+  };
+  for (const ast::DataDecl& d : a.data) {
+    const size_t i = owner(d.span.file);
+    std::string text;
+    if (!internal::ReadWholeFile(DirName(sources[i]->path) + "/" + d.file, &text, error)) return false;
+    if (!add(i, d.file, "data", std::move(text))) return false;
+  }
+  // The extensions' text as the compiler read it (SchemaRef::json).
+  for (const ast::SchemaRef& r : a.schemas)
+    if (!add(owner(r.span.file), r.file, "schema", r.json)) return false;
   StoredObject o;
   o.id = *id;
   o.kind = "policy";
   o.name = policy.name();
-  // Data documents may sit above the policy's directory ("../data/x.json"):
-  // nest the policy deep enough that every one lands inside files/.
-  struct Doc { std::string rel; int up; std::string text; };
-  std::vector<Doc> docs;
-  int depth = 0;
-  const std::string base = DirName(a.file->path);
-  for (const ast::DataDecl& d : a.data) {
-    Doc doc;
-    if (!Normalize(d.file, &doc.rel, &doc.up)) {
-      *error = "data document `" + d.file + "` has an absolute path; the version store keeps relative ones only";
-      return false;
+  // One file is stored as it was (files/NAME.tg, its documents beside it).
+  // The files of a composed policy each get a subtree (files/partN/...),
+  // numbered in canonical order so that the stored paths sort the way the
+  // original ones did (the order decides the program and its version id).
+  // Documents above a file's directory ("../data/x.json") nest the file deep
+  // enough (`_/` levels) that every one lands inside its subtree.
+  for (size_t i = 0; i < sources.size(); ++i) {
+    const std::string part = sources.size() == 1 ? "" : PartName(i, sources.size()) + "/";
+    int depth = 0;
+    for (const Doc& d : docs[i]) depth = std::max(depth, d.up);
+    std::string prefix;
+    for (int k = 0; k < depth; ++k) prefix += "_/";
+    std::string path = part + prefix + internal::BaseName(sources[i]->path);
+    if (i == 0) o.main = path;
+    o.files.push_back({path, "source", sources[i]->text});
+    for (Doc& d : docs[i]) {
+      std::string p = part + prefix.substr(0, 2 * static_cast<size_t>(depth - d.up)) + d.rel;
+      bool dup = false;
+      for (const StoredFile& f : o.files) dup = dup || f.path == p;
+      if (!dup) o.files.push_back({p, d.role, std::move(d.text)});
     }
-    if (!internal::ReadWholeFile(base + "/" + d.file, &doc.text, error)) return false;
-    depth = std::max(depth, doc.up);
-    docs.push_back(std::move(doc));
-  }
-  std::string prefix;
-  for (int i = 0; i < depth; ++i) prefix += "_/";
-  o.main = prefix + internal::BaseName(a.file->path);
-  o.files.push_back({o.main, "source", a.file->text});
-  for (Doc& d : docs) {
-    // d.up levels above the policy's directory (prefix has `depth` levels).
-    std::string p = prefix.substr(0, 2 * static_cast<size_t>(depth - d.up)) + d.rel;
-    bool dup = false;
-    for (const StoredFile& f : o.files) dup = dup || f.path == p;
-    if (!dup) o.files.push_back({p, "data", std::move(d.text)});
   }
   if (!WriteObject(dir, o, error)) return false;
   // The guarantee replay relies on: the stored copy compiles to this version.
   Compiled c = CompileStored(dir, *id, schema);
   if (!c.policy || c.policy->version_id() != *id) {
+    std::string why = c.policy ? "it recompiles to " + c.policy->version_id() : c.diagnostics.Render();
+    while (!why.empty() && why.back() == '\n') why.pop_back();
+    std::error_code ec;  // never leave a copy that does not replay
+    std::filesystem::remove_all(ObjectDir(dir, *id), ec);
     *error = "the stored copy of `" + policy.name() + "` does not recompile to " + *id +
-             " (did a data document change after the policy was loaded?)";
+             " (did a data document change after the policy was loaded?): " + why;
     return false;
   }
   return true;
@@ -261,7 +311,12 @@ Compiled CompileStored(const std::string& dir, const std::string& id, const stdl
   }
   CompileOptions opts;
   opts.schema = &schema;
-  return CompileFile(ObjectDir(dir, id) + "/files/" + o.main, opts);
+  // Every source file, in the manifest's (canonical) order.
+  std::vector<std::string> paths;
+  for (const StoredFile& f : o.files)
+    if (f.role == "source") paths.push_back(ObjectDir(dir, id) + "/files/" + f.path);
+  if (paths.empty()) paths.push_back(ObjectDir(dir, id) + "/files/" + o.main);
+  return CompileFiles(paths, opts);
 }
 
 }  // namespace tollgate::audit

@@ -30,7 +30,7 @@ namespace tollgate::audit {
 
 struct StoredFile {
   std::string path;   // relative to the object's files/ directory
-  std::string role;   // "source" | "data" | "document"
+  std::string role;   // "source" | "data" | "schema" | "document"
   std::string text;   // filled by LoadObject with `with_text`
 };
 
@@ -43,10 +43,14 @@ struct StoredObject {
   std::vector<StoredFile> files;
 };
 
-// Stores `policy` (its source file and every data document, read from the
-// directory the policy was compiled from) unless present, then recompiles
-// the stored copy with `schema` and checks the version id. Cost: one compile
-// the first time, one stat after.
+// Stores `policy` unless present: every source file of it (a composed
+// policy's too, role "source", in canonical order), every data document
+// (role "data", read again from beside the file that names it) and every
+// `schema "x.json"` extension of its header (role "schema", the text the
+// compiler read), at their relative places; then recompiles the stored copy
+// with `schema` and checks the version id (on a mismatch the copy is removed
+// again). Data and schema paths must be relative. Cost: one compile the
+// first time, one stat after.
 bool PutPolicy(const std::string& dir, const Policy& policy, const stdlib::Schema& schema,
                std::string* id, std::string* error);
 // Stores a document (schema extension, catalog, accounts) by content.

@@ -56,13 +56,15 @@ std::string AuditHook::ClockOf(const vm::Decision& d) {
 }
 
 std::string AuditHook::Record(std::string input, std::string decision, std::string endpoints,
-                              std::string clock) {
+                              std::string clock, std::string counters, std::string admission) {
   audit::Entry e;
   e.subject = subject;
   e.input = std::move(input);
   e.decision = std::move(decision);
   e.endpoints = std::move(endpoints);
   e.clock = std::move(clock);
+  e.counters = std::move(counters);
+  e.admission = std::move(admission);
   audit::Ticket t = log->Append(std::move(e));
   if (t.seq) last_seq = t.seq;
   return t.id;

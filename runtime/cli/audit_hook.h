@@ -25,8 +25,10 @@ struct AuditHook {
   // Queues one record; returns its decision id.
   // `clock` is the instant the evaluating clock filled into context.time
   // (Decision::time when time_from_clock; "" when the input had one).
+  // `counters` and `admission`: the ledger's part (runtime/audit/counters.h).
   std::string Record(std::string input, std::string decision, std::string endpoints,
-                     std::string clock = {});
+                     std::string clock = {}, std::string counters = {},
+                     std::string admission = {});
   static std::string ClockOf(const vm::Decision& d);
   // Blocks until every record so far is on disk. False (after printing) on failure.
   bool Commit();

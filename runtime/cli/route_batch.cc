@@ -14,6 +14,8 @@
 #include <rapidjson/writer.h>
 
 #include "engine/vm/vm.h"
+#include "runtime/audit/counters.h"
+#include "runtime/audit/log.h"
 #include "runtime/budgets.h"
 #include "runtime/cli/commands.h"
 #include "runtime/decision_json.h"
@@ -90,7 +92,9 @@ void WriteAdmission(Writer* w, const ledger::Admission& a, const runtime::Budget
 }  // namespace
 
 int RouteBatch(const std::string& path, const std::string& ledger_url, const Loaded& l,
-               const runtime::Catalog& catalog, const runtime::Accounts* accounts) {
+               const runtime::Catalog& catalog, const runtime::Accounts* accounts,
+               AuditHook* hook) {
+  const bool audit = hook != nullptr && hook->enabled();
   // A traffic file is read whole, capped (docs/limits.md): 1 GiB.
   constexpr size_t kMaxTrafficFileBytes = size_t{1} << 30;
   std::string input, io_error;
@@ -121,7 +125,7 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
     return kExitFailed;
   }
   const vm::Program& program = l.policy->program();
-  vm::Record rec;
+  vm::Record rec, cand;
   vm::Decision d;
   runtime::RouteResult result;
   runtime::BudgetPlan plan;
@@ -129,10 +133,23 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
   vm::Counters counters;
   runtime::InputError ierr;
   rapidjson::StringBuffer sb;
+  std::string out;  // answers not yet written (with --audit: not yet durable)
+  bool audit_failed = false;
+  auto flush = [&] {
+    if (out.empty()) return;
+    // Answers leave only once their records are on disk (group commit).
+    if (audit && !hook->Commit()) {
+      audit_failed = true;
+      out.clear();
+      return;
+    }
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    out.clear();
+  };
   bool any_bad = false;
   uint64_t lineno = 0;
   size_t pos = 0;
-  while (pos < input.size()) {
+  while (pos < input.size() && !audit_failed) {
     size_t nl = input.find('\n', pos);
     if (nl == std::string::npos) nl = input.size();
     std::string_view text(input.data() + pos, nl - pos);
@@ -153,7 +170,8 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
       Str(&w, "path", ierr.path);
       w.EndObject();
       w.EndObject();
-      std::printf("%s\n", sb.GetString());
+      out.append(sb.GetString(), sb.GetSize());
+      out += '\n';
       continue;
     }
     // With a ledger: the counters this request would charge, as they stand,
@@ -168,23 +186,46 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
       }
     }
     vm::Evaluate(program, rec, eopts, &d);
+    // An input's `candidate` is checked against the placed requires, as on
+    // every other deciding path (runtime/decide.cc); a second parse, only
+    // when the line names one.
+    if (text.find("\"candidate\"") != std::string_view::npos) {
+      bool has_cand = false;
+      if (!runtime::DecodeCandidate(text, *l.schema, Limits{}, &cand, &has_cand, &ierr)) {
+        any_bad = true;
+        w.Key("error");
+        w.StartObject();
+        Str(&w, "code", ierr.code);
+        Str(&w, "message", ierr.message);
+        Str(&w, "path", ierr.path);
+        w.EndObject();
+        w.EndObject();
+        out.append(sb.GetString(), sb.GetSize());
+        out += '\n';
+        continue;
+      }
+      if (has_cand) vm::CheckCandidate(program, rec, cand, eopts, &d);
+    }
     result.Clear();
     router->Route(d, rec, &result);
     runtime::ApplyRoute(result, &d);
     bool have_admission = false;
     ledger::Admission adm;
+    std::string admission_json;  // for the audit record
     if (led && d.outcome == vm::Outcome::kAllow && !result.endpoints.empty()) {
       if (!planned) {
         d.outcome = vm::Outcome::kDeny;
         d.status = 403;
         d.code = vm::kCodeRuleError;
         d.reason = plan.error_message;
+        if (audit) admission_json = audit::RenderPlanFailure(plan.error_message);
       } else {
         const runtime::RoutedEndpoint& primary = result.endpoints[0];
         runtime::SetWorstCase(primary.estimated_cost, runtime::WorstCaseTokens(catalog, primary.endpoint, rec),
                               &plan);
         adm = led->Reserve(plan.reserve);
         have_admission = true;
+        if (audit) admission_json = audit::RenderAdmission(adm);
         if (adm.admitted()) {
           // No real usage in a traffic file: settle at the reservation.
           // Asynchronously (one commit per request would be slow); the
@@ -205,14 +246,27 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
         }
       }
     }
-    runtime::WriteDecisionMembers(&w, d, program, false);
     std::string endpoints = runtime::EndpointsJson(catalog, result);
+    if (audit) {
+      // Everything the decision read: the input, the counters as seen, the
+      // clock, the ledger's verdict (runtime/audit/counters.h).
+      std::string id = hook->Record(
+          std::string(text), audit::RenderDecision(d, program), endpoints, AuditHook::ClockOf(d),
+          eopts.counters ? audit::RenderCounters(program, counters, &plan) : std::string(),
+          std::move(admission_json));
+      w.Key("decision_id");
+      w.String(id.c_str(), static_cast<rapidjson::SizeType>(id.size()));
+    }
+    runtime::WriteDecisionMembers(&w, d, program, false);
     w.Key("endpoints");
     w.RawValue(endpoints.data(), endpoints.size(), rapidjson::kArrayType);
     if (have_admission) WriteAdmission(&w, adm, plan);
     w.EndObject();
-    std::printf("%s\n", sb.GetString());
+    out.append(sb.GetString(), sb.GetSize());
+    out += '\n';
+    if (out.size() >= (1 << 16)) flush();
   }
+  flush();
   if (led) {
     ledger::Status flushed = led->Flush();
     std::lock_guard<std::mutex> l(settle_error.mu);
@@ -224,6 +278,7 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
     }
   }
   std::fflush(stdout);
+  if (audit_failed) return kExitIo;
   return any_bad ? kExitFailed : kExitOk;
 }
 

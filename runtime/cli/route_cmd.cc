@@ -4,6 +4,7 @@
 //   tollgate route --policy FILE --catalog FILE [--accounts FILE]
 //                  [--request FILE|-] [--schema FILE] [--explain] [--compact]
 //   tollgate route --policy FILE --catalog FILE --requests FILE.jsonl [--ledger URL]
+//                  [--audit DIR]
 //
 // Prints the decision exactly as `tollgate eval` does (same members, same
 // order, indented unless --compact) plus "endpoints": [{id, provider, model,
@@ -34,7 +35,7 @@ constexpr const char* kRouteUsage =
     "                      [--request FILE|-] [--schema FILE] [--explain] [--compact]\n"
     "                      [--audit DIR]\n"
     "       tollgate route --policy FILE --catalog FILE --requests FILE.jsonl\n"
-    "                      [--ledger URL] [--accounts FILE] [--schema FILE]\n\n"
+    "                      [--ledger URL] [--accounts FILE] [--schema FILE] [--audit DIR]\n\n"
     "evaluates the decision input (default: stdin) against the policy, then orders the\n"
     "catalog's endpoints that satisfy every `require` and the request's provider\n"
     "preferences (tightened by the workspace's account defaults). prints the decision\n"
@@ -49,7 +50,9 @@ constexpr const char* kRouteUsage =
     "routed request is admitted against the policy's budgets and limits: the primary\n"
     "endpoint's worst case is reserved (403 budget_exceeded, 429 rate_limited, 503\n"
     "budget_store_unavailable when it cannot be) and settled at that amount. see\n"
-    "docs/budgets.md.\n\n"
+    "docs/budgets.md. with --audit, each line's decision is recorded with its endpoints,\n"
+    "the counters it read and the ledger's verdict, and gets a \"decision_id\"; answers\n"
+    "are printed once their records are on disk.\n\n"
     "exit codes: 0 decision made (allow or deny), 1 policy, catalog, accounts or input\n"
     "errors, 2 usage error, 3 I/O error\n";
 
@@ -81,9 +84,6 @@ int RunRoute(int argc, char** argv) {
   if (args.Has("--ledger") && !args.Has("--requests")) {
     return UsageError("`--ledger` needs `--requests`", kRouteUsage);
   }
-  if (args.Has("--requests") && args.Has("--audit")) {
-    return UsageError("`--audit` works with `--request` only", kRouteUsage);
-  }
   if (args.Has("--requests") && explain) {
     return UsageError("`--explain` works with `--request` only", kRouteUsage);
   }
@@ -108,8 +108,15 @@ int RunRoute(int argc, char** argv) {
   }
 
   if (args.Has("--requests")) {
+    AuditHook hook;
+    if (args.Has("--audit")) {
+      if (int rc = hook.Open(args.Get("--audit"), *l.policy, args.Get("--schema"),
+                             args.Get("--catalog"), args.Get("--accounts"));
+          rc)
+        return rc;
+    }
     return RouteBatch(args.Get("--requests"), args.Get("--ledger"), l, catalog,
-                      has_accounts ? &accounts : nullptr);
+                      has_accounts ? &accounts : nullptr, &hook);
   }
 
   std::string input;

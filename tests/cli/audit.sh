@@ -94,5 +94,92 @@ run "store show" 0 "$TG" store show "$V" --audit "$A"
 has "store show source" "$OUT" 'policy "acme-production"'
 has "store show data" "$OUT" "== data/workspaces.json (data)"
 
+# --- route --requests --audit (batch), with a ledger: counters and admissions ---
+B="$TMP/batch_audit"
+mkdir -p "$TMP/budgets/data"
+cat >"$TMP/budgets/data/ws.json" <<'EOF'
+{"w1": {"daily_usd": "0.00025"}, "w3": {"daily_usd": "100"}}
+EOF
+cat >"$TMP/budgets/b.tg" <<'EOF'
+policy "budgets"
+data workspaces from "data/ws.json": map<{daily_usd: money}>
+budget ws_daily { key principal.workspace per day limit workspaces[principal.workspace].daily_usd }
+limit user_rpm { key principal.user ?? "anonymous" per minute max 2 requests }
+rule allow_all { require true }
+rule low_budget on_error skip { when budget.ws_daily.remaining < 0.0002 usd tag low = true }
+rule rpm_seen mode advisory on_error skip { when limit.user_rpm.used >= 1 warn "second request this minute" }
+EOF
+tl() {
+  echo "{\"principal\": {\"workspace\": \"$1\", \"user\": \"$2\"}, \"request\": {\"model\": \"openai/gpt-4o-mini\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"max_tokens\": 200}, \"context\": {\"time\": \"2026-01-05T10:00:00Z\"}}"
+}
+{ tl w1 a; tl w1 a; tl w1 b; tl w2 c; echo 'not json'; tl w3 r; tl w3 r; tl w3 r; } >"$TMP/btraffic.jsonl"
+run "route batch --audit" 1 "$TG" route --policy "$TMP/budgets/b.tg" --catalog "$CAT" \
+  --requests "$TMP/btraffic.jsonl" --ledger "sqlite:$TMP/bledger.db" --audit "$B"
+lines_out=$(wc -l <"$OUT")
+if [ "$lines_out" -eq 8 ]; then ok; else bad "route batch --audit: $lines_out lines, want 8"; fi
+n_ids=$(grep -c '"decision_id":"' "$OUT")
+if [ "$n_ids" -eq 7 ]; then ok; else bad "route batch --audit: $n_ids decision ids, want 7"; fi
+has "route batch audit line order" "$OUT" '{"line":1,"decision_id":"'
+cat "$B"/decisions-*.jsonl >"$TMP/brecords"
+n_rec=$(grep -c '"kind":"decision"' "$TMP/brecords")
+if [ "$n_rec" -eq 7 ]; then ok; else bad "route batch --audit: $n_rec records, want 7"; fi
+has "batch record endpoints" "$TMP/brecords" '"endpoints":[{"id":'
+has "batch record counters" "$TMP/brecords" '"counters":{"budgets":{"ws_daily":{"key":"w1","spent_micros":'
+has "batch record limit counters" "$TMP/brecords" '"limits":{"user_rpm":{"key":"a","used":'
+has "batch record admitted" "$TMP/brecords" '"admission":{"admitted":true'
+has "batch record budget refused" "$TMP/brecords" '"admission":{"admitted":false,"status":403,"code":"budget_exceeded"'
+has "batch record rate limited" "$TMP/brecords" '"code":"rate_limited"'
+has "batch record plan failure" "$TMP/brecords" '"stage":"plan"'
+has "batch record low budget tag" "$TMP/brecords" '"tags":{"low":true}'
+run "route batch verify" 0 "$TG" audit verify "$B"
+run "route batch replay" 0 "$TG" replay --audit "$B"
+has "route batch replay identical" "$OUT" "7 identical, 0 different, 0 not replayable, 0 failed"
+# the counters are an input: replayed without them, some decision differs
+cp -r "$B" "$TMP/nocounters"
+for f in "$TMP"/nocounters/decisions-*.jsonl; do
+  sed -i 's/"counters":{"budgets":{.*}},"limits":{[^}]*}*},"admission"/"counters":null,"admission"/' "$f"
+done
+run "replay without counters differs" 1 "$TG" replay --audit "$TMP/nocounters"
+has "replay without counters names a field" "$OUT" "error[audit_replay_mismatch]"
+REFUSED=$(grep '"code":"budget_exceeded"' "$TMP/brecords" | head -1 | sed 's/^{"kind":"decision","id":"\([0-9A-Z]*\)".*/\1/')
+run "route batch show" 0 "$TG" audit show "$REFUSED" --audit "$B"
+has "route batch show identical" "$OUT" '"identical": true'
+has "route batch show budget" "$OUT" '"code": "budget_exceeded"'
+
+# --- eval with a candidate (checked against the placed requires) replays ---
+sed '$ s/^}$/, "candidate": {"provider": {"name": "cheapcloud", "jurisdiction": "US", "zdr": false, "trains_on_data": true}}}/' \
+  policies/requests/eu_confidential.json >"$TMP/cand.json"
+run "eval candidate --audit" 0 "$TG" eval --policy "$POL" --request "$TMP/cand.json" --audit "$TMP/cand_audit" --compact
+has "eval candidate refused" "$OUT" '"code":"require_failed"'
+run "candidate replay" 0 "$TG" replay --audit "$TMP/cand_audit"
+has "candidate replay identical" "$OUT" "1 identical, 0 different"
+{ tr -d '\n' <"$TMP/cand.json"; echo; tr -d '\n' <policies/requests/eu_confidential.json; echo; } >"$TMP/cand.jsonl"
+run "route batch candidate --audit" 0 "$TG" route --policy "$POL" --catalog "$CAT" --accounts "$ACC" \
+  --requests "$TMP/cand.jsonl" --audit "$TMP/cand_batch"
+sed -n 1p "$OUT" >"$TMP/c1"; has "route batch candidate refused" "$TMP/c1" '"code":"require_failed"'
+run "route batch candidate replay" 0 "$TG" replay --audit "$TMP/cand_batch"
+has "route batch candidate replay identical" "$OUT" "2 identical, 0 different"
+
+# --- a composed policy (--policy twice) with a schema header ---
+mkdir -p "$TMP/comp/legal" "$TMP/comp/finance" "$TMP/comp/ext"
+echo '{"fields": [{"path": "principal.cost_center", "type": "string", "scope": "request"}]}' >"$TMP/comp/ext/cc.json"
+printf 'policy "comp"\nschema "../ext/cc.json"\nrule cc9 { when (principal.cost_center ?? "") == "cc-9" deny 403 "blocked center" }\n' >"$TMP/comp/legal/legal.tg"
+printf 'policy "comp"\nrule big { when (request.max_tokens ?? 0) > 1000 deny 400 "too big" }\n' >"$TMP/comp/finance/finance.tg"
+echo '{"principal": {"workspace": "w", "user": "u", "cost_center": "cc-9"}, "request": {"model": "m", "messages": []}}' >"$TMP/comp/req.json"
+run "composed eval --audit" 0 "$TG" eval --policy "$TMP/comp/legal/legal.tg" --policy "$TMP/comp/finance/finance.tg" \
+  --request "$TMP/comp/req.json" --audit "$TMP/comp_audit" --compact
+has "composed deny" "$OUT" '"rules":["cc9"]'
+CID=$(sed 's/.*"decision_id":"\([0-9A-Z]*\)".*/\1/' "$OUT")
+rm -rf "$TMP/comp/legal" "$TMP/comp/finance" "$TMP/comp/ext"
+run "composed replay" 0 "$TG" replay --audit "$TMP/comp_audit"
+has "composed replay identical" "$OUT" "1 identical, 0 different"
+run "composed show" 0 "$TG" audit show "$CID" --audit "$TMP/comp_audit"
+has "composed show identical" "$OUT" '"identical": true'
+run "composed store list" 0 "$TG" store list --audit "$TMP/comp_audit"
+V=$(grep policy "$OUT" | cut -d' ' -f1)
+run "composed store show" 0 "$TG" store show "$V" --audit "$TMP/comp_audit"
+has "composed store both files" "$OUT" "== part1/_/legal.tg (source)"
+has "composed store schema" "$OUT" "== part1/ext/cc.json (schema)"
+
 echo "cli_audit: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -1,0 +1,86 @@
+// The ledger's part of a decision, for the audit record: the budget and
+// limit counters the evaluation read (Entry::counters) and the admission
+// verdict that may have overridden the policy's answer (Entry::admission).
+// Both are evaluation inputs from outside the policy; replay and `audit
+// show` feed them back so that such decisions replay bit for bit.
+//
+// ## Recording (a gateway, per request)
+//
+//   runtime::FillCounters(program, plan, views, &counters);
+//   opts.counters = &counters;
+//   vm::Evaluate(program, request, opts, &d);
+//   ...
+//   entry.counters = audit::RenderCounters(program, counters, &plan);
+//   ledger::Admission a = ledger.Reserve(plan.reserve);
+//   entry.admission = audit::RenderAdmission(a);   // when a reservation was tried
+//
+// ## The JSON forms (docs/audit.md)
+//
+//   "counters": {"budgets": {"NAME": {"key": "acme", "spent_micros": 1250000,
+//                                     "remaining_micros": 98750000, "limit_micros": 100000000}},
+//                "limits":  {"NAME": {"key": "acme", "used": 17, "remaining": 43, "max": 60}}}
+//
+// one member per declaration whose counters the evaluation saw (those that
+// did not apply, null slots, are left out; "key" only when the plan was
+// given). Money is in integer micros, so nothing is rounded. `"counters":
+// null` means the evaluation ran without counters (no ledger, or the ledger
+// could not be read): every budget.x / limit.x read as null.
+//
+//   "admission": {"admitted": true, "reservation": 42}
+//   "admission": {"admitted": false, "status": 429, "code": "rate_limited",
+//                 "reason": "...", "limit": "rpm", "key": "acme", ...}
+//   "admission": {"admitted": false, "stage": "plan", "status": 403,
+//                 "code": "rule_error", "reason": "..."}
+//
+// absent when no reservation was tried (no ledger, a deny, nothing routed).
+// A refused admission turned the decision into that deny; "stage": "plan"
+// means the budgets could not be planned (runtime::PlanBudgets), which
+// replay recomputes rather than trusts.
+//
+// Cost: RenderCounters writes a few hundred bytes into one allocation
+// (~0.25 us CPU for two budgets and a limit with their keys,
+// BM_AuditRenderCounters); ParseCounters is one small rapidjson parse.
+// Thread safety: pure functions.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "engine/vm/decision.h"
+#include "engine/vm/program.h"
+#include "engine/vm/record.h"
+#include "engine/vm/vm.h"
+
+namespace tollgate::runtime {
+struct BudgetPlan;
+}
+namespace tollgate::ledger {
+struct Admission;
+}
+
+namespace tollgate::audit {
+
+// The counters object above. `plan` (may be null) adds each counter's key.
+std::string RenderCounters(const vm::Program& program, const vm::Counters& counters,
+                           const runtime::BudgetPlan* plan = nullptr);
+
+// Rebuilds vm::Counters from a recorded "counters" object for `program`
+// (matched by declaration name; a declaration the record does not name
+// reads as null). False when `json` is not such an object.
+bool ParseCounters(const vm::Program& program, std::string_view json, vm::Counters* out);
+
+// The admission object above for a reservation the ledger answered.
+std::string RenderAdmission(const ledger::Admission& admission);
+// ... for a request whose budgets could not be planned (fail closed).
+std::string RenderPlanFailure(const std::string& message);
+
+// Replays a recorded "admission" onto a decision evaluated (and routed)
+// again: a refused admission makes it the recorded deny (a "plan" one is
+// recomputed with runtime::PlanBudgets over `request`). `storage` keeps a
+// recorded code that is not one of the ledger's own alive. Does nothing
+// when the decision does not allow (no reservation would have been tried)
+// or `json` is empty or null. False when `json` does not parse.
+bool ApplyAdmission(const vm::Program& program, const vm::Record& request, std::string_view json,
+                    vm::Decision* d, std::string* storage);
+
+}  // namespace tollgate::audit
