@@ -714,10 +714,9 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
   if (!conn) {  // nothing answered
     o.started = false;
     if (budget_refused) {
-      x->s.decision.outcome = vm::Outcome::kDeny;
-      x->s.decision.status = 403;
-      x->s.decision.code = ledger::kCodeBudgetExceeded;
-      x->s.decision.reason = x->admission.message;
+      // The decision stays what the policy and the admission made it (what
+      // replay reproduces); the gateway's refusal is in the record's
+      // `gateway` member.
       o.http_status = 403;
       o.error_code = "budget_exceeded";
     } else {

@@ -17,6 +17,7 @@
 #include "engine/core/money.h"
 #include "engine/core/read_file.h"
 #include "engine/vm/vm.h"
+#include "runtime/audit/counters.h"
 #include "runtime/audit/internal/util.h"
 #include "runtime/decision_json.h"
 #include "runtime/input.h"
@@ -223,6 +224,8 @@ void Exchange::Reset() {
   attempt = 0;
   cost = 0;
   shadow_json.clear();
+  counted = false;
+  admission_json.clear();
   decision_id.clear();
   invalid = false;
 }
@@ -494,7 +497,7 @@ namespace {
 bool Evaluate(const PolicySet& set, ledger::Ledger* led, const std::string& input,
               runtime::DecideScratch* s, runtime::BudgetPlan* plan, vm::Counters* counters,
               std::vector<ledger::CounterView>* views, bool* planned, runtime::InputError* err,
-              bool with_candidate = false) {
+              bool with_candidate = false, bool* counted = nullptr) {
   if (!runtime::DecodeInput(input, set.policy->schema(), tollgate::Limits{}, &s->request, err)) return false;
   s->has_candidate = false;
   if (with_candidate && input.find("\"candidate\"") != std::string::npos &&
@@ -515,6 +518,7 @@ bool Evaluate(const PolicySet& set, ledger::Ledger* led, const std::string& inpu
       eopts.counters = counters;
     }
   }
+  if (counted) *counted = eopts.counters != nullptr;
   vm::Evaluate(program, s->request, eopts, &s->decision);
   if (s->has_candidate) vm::CheckCandidate(program, s->request, s->candidate, eopts, &s->decision);
   s->route.Clear();
@@ -537,7 +541,7 @@ void Service::Decide(Exchange* x) {
   const PolicySet& set = *x->live;
   bool planned = false;
   if (!Evaluate(set, ledger_.get(), x->input, &x->s, &x->plan, &x->counters, &x->views, &planned,
-                &x->input_error)) {
+                &x->input_error, false, &x->counted)) {
     x->invalid = true;
     return;
   }
@@ -547,6 +551,7 @@ void Service::Decide(Exchange* x) {
   if (d.outcome == vm::Outcome::kDeny || x->s.route.endpoints.empty() || !ledger_) return;
   if (!planned) {
     Deny(&d, 403, vm::kCodeRuleError, x->plan.error_message);
+    if (audit_) x->admission_json = audit::RenderPlanFailure(x->plan.error_message);
     return;
   }
   const runtime::RoutedEndpoint& primary = x->s.route.endpoints[0];
@@ -554,6 +559,7 @@ void Service::Decide(Exchange* x) {
                         runtime::WorstCaseTokens(*set.catalog, primary.endpoint, x->s.request),
                         &x->plan);
   x->admission = ledger_->Reserve(x->plan.reserve);
+  if (audit_) x->admission_json = audit::RenderAdmission(x->admission);
   if (!x->admission.admitted()) {
     Deny(&d, x->admission.status(), x->admission.code(), x->admission.message);
     return;
@@ -629,7 +635,7 @@ std::string Service::DecideOnly(Exchange* x) {
   const PolicySet& set = *x->live;
   bool planned = false;
   if (!Evaluate(set, ledger_.get(), x->input, &x->s, &x->plan, &x->counters, &x->views, &planned,
-                &x->input_error, /*with_candidate=*/true)) {
+                &x->input_error, /*with_candidate=*/true, &x->counted)) {
     x->invalid = true;
     return runtime::InputErrorJson(x->input_error);
   }
@@ -806,6 +812,8 @@ uint64_t Service::Record(Exchange* x, const Outcome& o) {
       e.endpoints = runtime::EndpointsJson(*set.catalog, x->s.route);
     }
     if (d.time_from_clock && d.time) e.clock = audit::internal::FormatMillis(*d.time);
+    if (x->counted) e.counters = audit::RenderCounters(program, x->counters, &x->plan);
+    e.admission = std::move(x->admission_json);
     e.gateway = std::move(gw);
     e.shadow = x->shadow_json;
     e.id = x->decision_id;

@@ -113,6 +113,8 @@ struct Exchange {
   size_t attempt = 0;            // s.route.endpoints index in use
   int64_t cost = 0;              // settled cost, money micros (set by Charge)
   std::string shadow_json;       // the shadow comparison, "" without a shadow policy
+  bool counted = false;          // the evaluation read ledger counters
+  std::string admission_json;    // the ledger's verdict for the record, "" = none tried
   std::string decision_id;
   bool invalid = false;          // the input did not decode
 

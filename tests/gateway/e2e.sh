@@ -278,6 +278,10 @@ nrec=$(grep -c '"kind":"decision"' "$T/records")
 ndec=$(grep -c '"event":"request"' "$T/gw.log")
 check "one decision record per decided request ($nrec records, $ndec decisions logged)" test "$nrec" = "$ndec"
 check "records carry the gateway outcome" grep -q '"gateway":{"status":200' "$T/records"
+check "budget counters and admissions are recorded" \
+  sh -c "grep -q '\"counters\":{\"budgets\":{\"tiny_daily\"' '$T/records' && grep -q '\"admission\":{\"admitted\":false' '$T/records'"
+"$TG" replay --audit "$T/data/audit" > "$T/replay" 2>&1; rc=$?
+check "every gateway decision replays bit for bit ($(tail -1 "$T/replay"))" test "$rc" = 0 || head -5 "$T/replay"
 check "shadow comparisons are recorded" grep -q '"shadow":{"version":"sha256:' "$T/records"
 check "the cut stream is recorded as such, charged at what was delivered" \
   sh -c "grep -q '\"stream\":true,\"stream_complete\":false' '$T/records' && grep '\"stream_complete\":false' '$T/records' | grep -q '\"usage_estimated\":true'"
