@@ -30,6 +30,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <optional>
 
 #include "engine/core/json_text.h"
 #include "engine/core/money.h"
@@ -1105,24 +1106,60 @@ bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& l
   // INVARIANT: 16 bytes of slack after the text: rapidjson's SIMD scanner
   // reads whole aligned 16-byte blocks.
   out->buffer.reserve(json.size() + 16);
-  out->buffer.assign(json.data(), json.size());
 
-  s.pool.Clear();
-  s.stack.Clear();
-  Doc doc(&s.pool, 1024, &s.stack);
-  DepthGuard guard{&doc, limits.max_input_depth};
-  rj::InsituStringStream is(out->buffer.data());
+  // Numbers are kept as their text, but rapidjson still refuses one beyond
+  // double range (kParseErrorNumberTooBig) although it is valid JSON. Such a
+  // number is parsed as a placeholder of the same length ("0.000") and its
+  // text put back afterwards: in a member tollgate ignores it is accepted
+  // like any other value; in a member it reads, the decoder sees the real
+  // text and refuses it with the member's path. Each one costs a re-parse,
+  // so at most kMaxHugeNumbers are tolerated.
+  constexpr size_t kMaxHugeNumbers = 16;
+  struct Huge { size_t offset, length; };
+  Huge huge[kMaxHugeNumbers];
+  size_t n_huge = 0;
+  std::optional<Doc> parsed;  // one per attempt: its stack lives in s.stack
+  DepthGuard guard{nullptr, limits.max_input_depth};
   rj::ParseResult result;
   size_t end = 0;
-  auto gen = [&](Doc& d) {
-    rj::GenericReader<rj::UTF8<>, rj::UTF8<>, Pool> reader(&s.stack);
-    constexpr unsigned kFlags =
-        rj::kParseInsituFlag | rj::kParseNumbersAsStringsFlag;  // UTF-8 checked above
-    result = reader.Parse<kFlags>(is, guard);
-    end = is.Tell();
-    return !result.IsError();
-  };
-  doc.Populate(gen);
+  for (;;) {
+    out->buffer.assign(json.data(), json.size());
+    for (size_t i = 0; i < n_huge; ++i) {
+      out->buffer.replace(huge[i].offset, huge[i].length, huge[i].length, '0');
+      out->buffer[huge[i].offset + 1] = '.';
+    }
+    parsed.reset();
+    s.pool.Clear();
+    s.stack.Clear();
+    parsed.emplace(&s.pool, 1024, &s.stack);
+    guard.doc = &*parsed;
+    guard.depth = 0;
+    rj::InsituStringStream is(out->buffer.data());
+    auto gen = [&](Doc& d) {
+      rj::GenericReader<rj::UTF8<>, rj::UTF8<>, Pool> reader(&s.stack);
+      constexpr unsigned kFlags =
+          rj::kParseInsituFlag | rj::kParseNumbersAsStringsFlag;  // UTF-8 checked above
+      result = reader.Parse<kFlags>(is, guard);
+      end = is.Tell();
+      return !result.IsError();
+    };
+    parsed->Populate(gen);
+    if (guard.too_deep || !result.IsError() || result.Code() != rj::kParseErrorNumberTooBig ||
+        n_huge == kMaxHugeNumbers)
+      break;
+    // The number's extent: rapidjson reports where it starts.
+    size_t at = result.Offset(), len = 0;
+    while (at + len < json.size() && std::strchr("0123456789+-.eE", json[at + len]) != nullptr &&
+           json[at + len] != '\0')
+      ++len;
+    if (len < 3) break;  // cannot happen: the shortest such number is 1e309
+    huge[n_huge++] = Huge{at, len};
+  }
+  Doc& doc = *parsed;
+  // In-situ parsing writes nothing over a number's text (rapidjson keeps its
+  // pointer and length), so the original text goes back in place.
+  for (size_t i = 0; i < n_huge; ++i)
+    std::memcpy(out->buffer.data() + huge[i].offset, json.data() + huge[i].offset, huge[i].length);
   err->path.clear();
   if (guard.too_deep) {
     err->code = "input_too_deep";
@@ -1131,11 +1168,12 @@ bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& l
     return false;
   }
   if (result.IsError() && result.Code() == rj::kParseErrorNumberTooBig) {
-    // Well-formed JSON that rapidjson cannot hold: say where it is.
+    // More of them than kMaxHugeNumbers: say where the first one past it is.
     err->code = "input_invalid_value";
     err->path = PathAt(json, result.Offset());
     err->message = "number at byte " + std::to_string(result.Offset()) +
-                   " is out of range (beyond 1.8e308)";
+                   " is out of range (beyond 1.8e308), and the input has more than " +
+                   std::to_string(kMaxHugeNumbers) + " such numbers";
     return false;
   }
   if (result.IsError() || end != json.size()) {
