@@ -1107,14 +1107,11 @@ bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& l
   // reads whole aligned 16-byte blocks.
   out->buffer.reserve(json.size() + 16);
 
-  // Numbers are kept as their text, but rapidjson still refuses one beyond
-  // double range (kParseErrorNumberTooBig) although it is valid JSON. Such a
-  // number is parsed as a placeholder of the same length ("0.000") and its
-  // text put back afterwards: in a member tollgate ignores it is accepted
-  // like any other value; in a member it reads, the decoder sees the real
-  // text and refuses it with the member's path. Each one costs a re-parse,
-  // so at most kMaxHugeNumbers are tolerated.
-  constexpr size_t kMaxHugeNumbers = 16;
+  // Numbers beyond double range (MaskNumberAt, json_text.h): each is parsed
+  // as a same-length placeholder and its text put back afterwards, so in a
+  // member tollgate ignores it is accepted like any other value, and in a
+  // member it reads the decoder sees the real text and refuses it with the
+  // member's path. At most kMaxHugeNumbers (each costs a re-parse).
   struct Huge { size_t offset, length; };
   Huge huge[kMaxHugeNumbers];
   size_t n_huge = 0;
@@ -1124,10 +1121,8 @@ bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& l
   size_t end = 0;
   for (;;) {
     out->buffer.assign(json.data(), json.size());
-    for (size_t i = 0; i < n_huge; ++i) {
-      out->buffer.replace(huge[i].offset, huge[i].length, huge[i].length, '0');
-      out->buffer[huge[i].offset + 1] = '.';
-    }
+    for (size_t i = 0; i < n_huge; ++i)
+      MaskNumberAt(out->buffer.data(), out->buffer.size(), huge[i].offset);
     parsed.reset();
     s.pool.Clear();
     s.stack.Clear();
@@ -1147,13 +1142,11 @@ bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& l
     if (guard.too_deep || !result.IsError() || result.Code() != rj::kParseErrorNumberTooBig ||
         n_huge == kMaxHugeNumbers)
       break;
-    // The number's extent: rapidjson reports where it starts.
-    size_t at = result.Offset(), len = 0;
-    while (at + len < json.size() && std::strchr("0123456789+-.eE", json[at + len]) != nullptr &&
-           json[at + len] != '\0')
-      ++len;
-    if (len < 3) break;  // cannot happen: the shortest such number is 1e309
-    huge[n_huge++] = Huge{at, len};
+    // The failed parse wrote nothing at or after the number (in-situ
+    // decoding only rewrites the strings before it): measure it there.
+    size_t len = MaskNumberAt(out->buffer.data(), out->buffer.size(), result.Offset());
+    if (len == 0) break;  // cannot happen: rapidjson reports the number's first byte
+    huge[n_huge++] = Huge{result.Offset(), len};
   }
   Doc& doc = *parsed;
   // In-situ parsing writes nothing over a number's text (rapidjson keeps its
@@ -1170,7 +1163,9 @@ bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& l
   if (result.IsError() && result.Code() == rj::kParseErrorNumberTooBig) {
     // More of them than kMaxHugeNumbers: say where the first one past it is.
     err->code = "input_invalid_value";
-    err->path = PathAt(json, result.Offset());
+    std::string masked(json);  // PathAt parses the text before it: mask those too
+    for (size_t i = 0; i < n_huge; ++i) MaskNumberAt(masked.data(), masked.size(), huge[i].offset);
+    err->path = PathAt(masked, result.Offset());
     err->message = "number at byte " + std::to_string(result.Offset()) +
                    " is out of range (beyond 1.8e308), and the input has more than " +
                    std::to_string(kMaxHugeNumbers) + " such numbers";

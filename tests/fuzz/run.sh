@@ -6,7 +6,9 @@
 #   bash tests/fuzz/run.sh build-fuzz 15            # CI: a short smoke run
 #   TG_FUZZ_PARALLEL=3 nice -n 19 bash tests/fuzz/run.sh build-fuzz 1800 /tmp/tg-corpus  # a campaign
 #
-# TG_FUZZ_PARALLEL (default 1) targets run at a time; TG_FUZZ_TARGETS
+# TG_FUZZ_PARALLEL (default 1) targets run at a time; TG_FUZZ_TIMEOUT
+# (default 10) seconds of wall-clock time per input count as a hang (give a
+# campaign run under `nice` on a busy machine more); TG_FUZZ_TARGETS
 # ("fuzz_compile fuzz_router") selects targets (default: every fuzz_* of the
 # build). New inputs go to WORK/<target> (a temporary directory by default;
 # the committed corpus is only read), the log to WORK/<target>.log. Any
@@ -19,6 +21,7 @@ SECS=${2:?usage: run.sh BUILD_DIR SECONDS [WORK_DIR]}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=${3:-$(mktemp -d)}
 PARALLEL=${TG_FUZZ_PARALLEL:-1}
+TIMEOUT=${TG_FUZZ_TIMEOUT:-10}
 cd "$ROOT" || exit 1
 case "$B" in /*) ;; *) B="$ROOT/$B" ;; esac
 dict_for() {
@@ -41,15 +44,17 @@ run_one() {  # target -> WORK/target.log, WORK/target.summary; returns libFuzzer
   # redzones roughly double a process's footprint). -timeout: the 2 s per
   # input of docs/limits.md, with room for the sanitizers and a shared machine.
   "$bin" "$WORK/$t" "tests/fuzz/corpus/$t" $(dict_for "$t") -max_total_time="$SECS" \
-      -rss_limit_mb=1024 -malloc_limit_mb=512 -timeout=10 -max_len=65536 \
+      -rss_limit_mb=1024 -malloc_limit_mb=512 -timeout="$TIMEOUT" -max_len=65536 \
       -print_final_stats=1 -artifact_prefix="$WORK/$t/" >"$WORK/$t.log" 2>&1
   local rc=$?
-  local execs cov
+  local execs cov slowest
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$WORK/$t.log" | grep -o '[0-9]*$')
   cov=$(grep -aoE '#[0-9]+[[:space:]]+(INITED|NEW|REDUCE|pulse|DONE).*cov: [0-9]+ ft: [0-9]+' \
           "$WORK/$t.log" | tail -1 | grep -oE 'cov: [0-9]+ ft: [0-9]+')
   {
-    echo "$t: rc=$rc execs=${execs:-?} ${cov:-cov: ? ft: ?} corpus=$(ls "$WORK/$t" | wc -l)"
+    slowest=$(grep -o 'stat::slowest_unit_time_sec: *[0-9]*' "$WORK/$t.log" | grep -o '[0-9]*$')
+    echo "$t: rc=$rc execs=${execs:-?} ${cov:-cov: ? ft: ?} corpus=$(ls "$WORK/$t" | wc -l)" \
+         "slowest_unit_s=${slowest:-?}"
     if [ "$rc" -ne 0 ]; then
       grep -aE 'ERROR|SUMMARY|Test unit written|runtime error|does not|fails|despite' \
           "$WORK/$t.log" | head -20
