@@ -243,7 +243,9 @@ TEST(AllocFailure, EvaluateMakesRunningOutOfMemoryARuleError) {
         EXPECT_EQ(d->reason, vm::kRuleErrorReason);
         return;
       }
-      if (trace) EXPECT_EQ(d->trace.size(), 2u);
+      if (trace) {
+        EXPECT_EQ(d->trace.size(), 2u);
+      }
     });
   }
   EXPECT_GT(failed, 0);
@@ -304,8 +306,11 @@ TEST(AllocFailure, RequiresKeysAndDeclarationsNeverThrow) {
     bool ok = true;
     EXPECT_NO_THROW(ok = vm::EvalKey(policy->program(), vm::KeyKind::kBudget, 0, rec, &*key, &*err));
     g_countdown = -1;
-    if (ok) EXPECT_EQ(*key, "w-key-long-enough-to-allocate");
-    else EXPECT_EQ(err->code, vm::kErrOutOfMemory);
+    if (ok) {
+      EXPECT_EQ(*key, "w-key-long-enough-to-allocate");
+    } else {
+      EXPECT_EQ(err->code, vm::kErrOutOfMemory);
+    }
   });
   AtEveryPoint([&] {
     std::optional<vm::DeclarationValue> v;
@@ -314,8 +319,11 @@ TEST(AllocFailure, RequiresKeysAndDeclarationsNeverThrow) {
     bool ok = true;
     EXPECT_NO_THROW(ok = vm::EvalDeclaration(policy->program(), vm::KeyKind::kBudget, 0, rec, &*v, &*err));
     g_countdown = -1;
-    if (ok) EXPECT_TRUE(v->applies);
-    else EXPECT_EQ(err->code, vm::kErrOutOfMemory);
+    if (ok) {
+      EXPECT_TRUE(v->applies);
+    } else {
+      EXPECT_EQ(err->code, vm::kErrOutOfMemory);
+    }
   });
 }
 
@@ -351,7 +359,9 @@ rule denier {
     std::unique_ptr<runtime::Router> r;
     EXPECT_NO_THROW(r = runtime::Router::Create(*c.policy, catalog, nullptr, {}, &error));
     g_countdown = -1;
-    if (!r) EXPECT_NE(error.find("out of memory"), std::string::npos) << error;
+    if (!r) {
+      EXPECT_NE(error.find("out of memory"), std::string::npos) << error;
+    }
   });
   auto router = runtime::Router::Create(*c.policy, catalog, nullptr, {}, &error);
   ASSERT_NE(router, nullptr) << error;
