@@ -4,9 +4,11 @@
 #include <rapidjson/document.h>
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <vector>
 
+#include "engine/core/json_text.h"
 #include "engine/core/money.h"
 #include "stdlib/redact.h"
 
@@ -232,6 +234,24 @@ std::string DecisionToJson(const vm::Decision& d, const vm::Program& program,
 
 namespace {
 
+// Writes a DOM parsed in place from `text` with kParseNumbersAsStringsFlag:
+// a string value that is a number's text is written as that number. A real
+// string's text starts right after its opening quote (in-situ parsing never
+// overwrites it); a number's never does. Redacted strings live elsewhere.
+class NumberTextWriter : public rj::Writer<rj::StringBuffer> {
+ public:
+  NumberTextWriter(rj::StringBuffer& sb, const std::string& text)
+      : rj::Writer<rj::StringBuffer>(sb), begin_(text.data()), end_(text.data() + text.size()) {}
+  bool String(const char* s, rj::SizeType n, bool copy = false) {
+    if (s > begin_ && s < end_ && s[-1] != '"') return RawValue(s, n, rj::kNumberType);
+    return rj::Writer<rj::StringBuffer>::String(s, n, copy);
+  }
+
+ private:
+  const char* begin_;
+  const char* end_;
+};
+
 void RedactString(const stdlib::Redactor& r, rj::Value* v, rj::Document::AllocatorType& a) {
   int n = 0;
   std::string s = r.Apply(std::string_view(v->GetString(), v->GetStringLength()), &n);
@@ -244,10 +264,29 @@ bool ApplyRedactions(std::string_view input_json, const vm::Decision& d,
                      const vm::Program& program, std::string* out, std::string* error) {
   if (input_json.size() >= 3 && input_json.substr(0, 3) == "\xEF\xBB\xBF")
     input_json.remove_prefix(3);  // UTF-8 byte order mark, as DecodeInput
+  // Parsed in place with numbers kept as their text (NumberText below), so
+  // that every number is written back exactly as it came -- one beyond
+  // double range in a member tollgate ignores included (DecodeInput accepts
+  // those).
+  // Numbers beyond double range are masked while parsing (MaskNumberAt).
+  std::string text;
   rj::Document doc;
-  doc.Parse<rj::kParseIterativeFlag | rj::kParseFullPrecisionFlag | rj::kParseValidateEncodingFlag>(input_json.data(),
-                                                                          input_json.size());
-  if (doc.HasParseError() || !doc.IsObject()) {
+  size_t huge[kMaxHugeNumbers], lengths[kMaxHugeNumbers], n_huge = 0;
+  for (;;) {
+    text.assign(input_json.data(), input_json.size());
+    for (size_t i = 0; i < n_huge; ++i) MaskNumberAt(text.data(), text.size(), huge[i]);
+    doc.ParseInsitu<rj::kParseIterativeFlag | rj::kParseNumbersAsStringsFlag |
+                    rj::kParseValidateEncodingFlag>(text.data());
+    if (doc.GetParseError() != rj::kParseErrorNumberTooBig || n_huge == kMaxHugeNumbers) break;
+    size_t len = MaskNumberAt(text.data(), text.size(), doc.GetErrorOffset());
+    if (len == 0) break;
+    huge[n_huge] = doc.GetErrorOffset();
+    lengths[n_huge++] = len;
+  }
+  for (size_t i = 0; i < n_huge; ++i)
+    std::memcpy(text.data() + huge[i], input_json.data() + huge[i], lengths[i]);
+  if (doc.HasParseError() || !doc.IsObject() ||
+      std::memchr(input_json.data(), 0, input_json.size()) != nullptr) {
     *error = "the request is not a JSON object";
     return false;
   }
@@ -301,7 +340,7 @@ bool ApplyRedactions(std::string_view input_json, const vm::Decision& d,
     }
   }
   rj::StringBuffer sb;
-  rj::Writer<rj::StringBuffer> w(sb);
+  NumberTextWriter w(sb, text);
   body->Accept(w);
   out->assign(sb.GetString(), sb.GetSize());
   return true;

@@ -30,6 +30,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <optional>
 
 #include "engine/core/json_text.h"
 #include "engine/core/money.h"
@@ -1105,24 +1106,53 @@ bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& l
   // INVARIANT: 16 bytes of slack after the text: rapidjson's SIMD scanner
   // reads whole aligned 16-byte blocks.
   out->buffer.reserve(json.size() + 16);
-  out->buffer.assign(json.data(), json.size());
 
-  s.pool.Clear();
-  s.stack.Clear();
-  Doc doc(&s.pool, 1024, &s.stack);
-  DepthGuard guard{&doc, limits.max_input_depth};
-  rj::InsituStringStream is(out->buffer.data());
+  // Numbers beyond double range (MaskNumberAt, json_text.h): each is parsed
+  // as a same-length placeholder and its text put back afterwards, so in a
+  // member tollgate ignores it is accepted like any other value, and in a
+  // member it reads the decoder sees the real text and refuses it with the
+  // member's path. At most kMaxHugeNumbers (each costs a re-parse).
+  struct Huge { size_t offset, length; };
+  Huge huge[kMaxHugeNumbers];
+  size_t n_huge = 0;
+  std::optional<Doc> parsed;  // one per attempt: its stack lives in s.stack
+  DepthGuard guard{nullptr, limits.max_input_depth};
   rj::ParseResult result;
   size_t end = 0;
-  auto gen = [&](Doc& d) {
-    rj::GenericReader<rj::UTF8<>, rj::UTF8<>, Pool> reader(&s.stack);
-    constexpr unsigned kFlags =
-        rj::kParseInsituFlag | rj::kParseNumbersAsStringsFlag;  // UTF-8 checked above
-    result = reader.Parse<kFlags>(is, guard);
-    end = is.Tell();
-    return !result.IsError();
-  };
-  doc.Populate(gen);
+  for (;;) {
+    out->buffer.assign(json.data(), json.size());
+    for (size_t i = 0; i < n_huge; ++i)
+      MaskNumberAt(out->buffer.data(), out->buffer.size(), huge[i].offset);
+    parsed.reset();
+    s.pool.Clear();
+    s.stack.Clear();
+    parsed.emplace(&s.pool, 1024, &s.stack);
+    guard.doc = &*parsed;
+    guard.depth = 0;
+    rj::InsituStringStream is(out->buffer.data());
+    auto gen = [&](Doc& d) {
+      rj::GenericReader<rj::UTF8<>, rj::UTF8<>, Pool> reader(&s.stack);
+      constexpr unsigned kFlags =
+          rj::kParseInsituFlag | rj::kParseNumbersAsStringsFlag;  // UTF-8 checked above
+      result = reader.Parse<kFlags>(is, guard);
+      end = is.Tell();
+      return !result.IsError();
+    };
+    parsed->Populate(gen);
+    if (guard.too_deep || !result.IsError() || result.Code() != rj::kParseErrorNumberTooBig ||
+        n_huge == kMaxHugeNumbers)
+      break;
+    // The failed parse wrote nothing at or after the number (in-situ
+    // decoding only rewrites the strings before it): measure it there.
+    size_t len = MaskNumberAt(out->buffer.data(), out->buffer.size(), result.Offset());
+    if (len == 0) break;  // cannot happen: rapidjson reports the number's first byte
+    huge[n_huge++] = Huge{result.Offset(), len};
+  }
+  Doc& doc = *parsed;
+  // In-situ parsing writes nothing over a number's text (rapidjson keeps its
+  // pointer and length), so the original text goes back in place.
+  for (size_t i = 0; i < n_huge; ++i)
+    std::memcpy(out->buffer.data() + huge[i].offset, json.data() + huge[i].offset, huge[i].length);
   err->path.clear();
   if (guard.too_deep) {
     err->code = "input_too_deep";
@@ -1131,11 +1161,14 @@ bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& l
     return false;
   }
   if (result.IsError() && result.Code() == rj::kParseErrorNumberTooBig) {
-    // Well-formed JSON that rapidjson cannot hold: say where it is.
+    // More of them than kMaxHugeNumbers: say where the first one past it is.
     err->code = "input_invalid_value";
-    err->path = PathAt(json, result.Offset());
+    std::string masked(json);  // PathAt parses the text before it: mask those too
+    for (size_t i = 0; i < n_huge; ++i) MaskNumberAt(masked.data(), masked.size(), huge[i].offset);
+    err->path = PathAt(masked, result.Offset());
     err->message = "number at byte " + std::to_string(result.Offset()) +
-                   " is out of range (beyond 1.8e308)";
+                   " is out of range (beyond 1.8e308), and the input has more than " +
+                   std::to_string(kMaxHugeNumbers) + " such numbers";
     return false;
   }
   if (result.IsError() || end != json.size()) {

@@ -5,6 +5,7 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <new>
 #include <unordered_map>
 
 #include "engine/core/money.h"
@@ -162,6 +163,20 @@ size_t Router::cached_require_count() const { return impl_->cached; }
 std::unique_ptr<Router> Router::Create(const Policy& policy, const Catalog& catalog,
                                        const Accounts* accounts, RouteOptions options,
                                        std::string* error) {
+  try {
+    return CreateOrThrow(policy, catalog, accounts, options, error);
+  } catch (const std::bad_alloc&) {
+    try {
+      *error = "out of memory while preparing the router";
+    } catch (...) {
+    }
+    return nullptr;
+  }
+}
+
+std::unique_ptr<Router> Router::CreateOrThrow(const Policy& policy, const Catalog& catalog,
+                                              const Accounts* accounts, RouteOptions options,
+                                              std::string* error) {
   const stdlib::Schema& schema = policy.schema();
   if (catalog.schema() != &schema) {
     *error = "the catalog was loaded for a different schema than the policy's";
@@ -230,6 +245,22 @@ struct Prefs {
 }  // namespace
 
 void Router::Route(const vm::Decision& d, const vm::Record& request, RouteResult* out) const {
+  try {
+    RouteOrThrow(d, request, out);
+  } catch (const std::bad_alloc&) {
+    // Nothing is routed; the partial result is dropped (clear never allocates).
+    out->Clear();
+    out->outcome = RouteResult::Outcome::kError;
+    out->status = 500;
+    out->code = kCodeRouteError;
+    try {
+      out->reason = "routing ran out of memory";
+    } catch (...) {
+    }
+  }
+}
+
+void Router::RouteOrThrow(const vm::Decision& d, const vm::Record& request, RouteResult* out) const {
   out->Clear();
   const Impl& im = *impl_;
   if (d.outcome == vm::Outcome::kDeny) {
@@ -730,14 +761,19 @@ std::string EliminationDetail(const Catalog& catalog, const vm::Program& program
 
 void ApplyRoute(const RouteResult& result, vm::Decision* d) {
   if (result.outcome != RouteResult::Outcome::kNoEndpoint &&
-      result.outcome != RouteResult::Outcome::kInvalidPreference) {
+      result.outcome != RouteResult::Outcome::kInvalidPreference &&
+      result.outcome != RouteResult::Outcome::kError) {
     return;
   }
   d->outcome = vm::Outcome::kDeny;
   d->status = result.status;
   d->code = result.code;
-  d->reason = result.reason;
   d->deny_rule = UINT32_MAX;
+  try {
+    d->reason = result.reason;
+  } catch (const std::bad_alloc&) {
+    d->reason.clear();
+  }
 }
 
 std::string EndpointsJson(const Catalog& catalog, const RouteResult& result) {

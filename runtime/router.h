@@ -48,6 +48,8 @@
 // rule / preference and detail. An invalid preference value (sort word,
 // data_collection word, unknown quantization): code route_invalid_preference,
 // status 400. A decision that already denies is not routed (kNotRouted).
+// Memory running out while routing (std::bad_alloc) is caught: nothing is
+// routed, code route_error, status 500 (kError); no exception leaves Route.
 //
 // ## Cost
 // Require predicates that read no request field and not the estimated cost
@@ -98,6 +100,7 @@ const char* ElimCodeName(ElimCode c);
 inline constexpr std::string_view kCodeNotRouted = "not_routed";
 inline constexpr std::string_view kCodeRouted = "ok";
 inline constexpr std::string_view kCodeInvalidPreference = "route_invalid_preference";
+inline constexpr std::string_view kCodeRouteError = "route_error";  // out of memory
 
 struct Elimination {
   uint32_t endpoint = 0;
@@ -121,7 +124,7 @@ struct RoutedEndpoint {
 };
 
 struct RouteResult {
-  enum class Outcome : uint8_t { kRouted, kNoEndpoint, kInvalidPreference, kNotRouted };
+  enum class Outcome : uint8_t { kRouted, kNoEndpoint, kInvalidPreference, kNotRouted, kError };
   Outcome outcome = Outcome::kRouted;
   int status = 200;
   std::string_view code = kCodeRouted;
@@ -154,13 +157,14 @@ class Router {
  public:
   // Prepares routing `policy` over `catalog` (built for policy.schema()).
   // `accounts` may be null. Returns null with *error set when the catalog was
-  // built for another schema. Cost: evaluates request-independent requires
-  // once per endpoint.
+  // built for another schema, or when memory runs out (never throws). Cost:
+  // evaluates request-independent requires once per endpoint.
   static std::unique_ptr<Router> Create(const Policy& policy, const Catalog& catalog,
                                         const Accounts* accounts, RouteOptions options,
                                         std::string* error);
   ~Router();
 
+  // Never throws: memory running out gives RouteResult::Outcome::kError.
   void Route(const vm::Decision& decision, const vm::Record& request, RouteResult* out) const;
 
   const Catalog& catalog() const { return catalog_; }
@@ -172,13 +176,19 @@ class Router {
 
  private:
   Router(const Policy& policy, const Catalog& catalog, const Accounts* accounts, RouteOptions o);
+  static std::unique_ptr<Router> CreateOrThrow(const Policy& policy, const Catalog& catalog,
+                                               const Accounts* accounts, RouteOptions options,
+                                               std::string* error);
+  void RouteOrThrow(const vm::Decision& decision, const vm::Record& request, RouteResult* out) const;
   const vm::Program& program_;
   const Catalog& catalog_;
   std::unique_ptr<Impl> impl_;
 };
 
-// When the route left nothing (or a preference was invalid), turns the
-// decision into the corresponding deny (code, status, reason). No-op otherwise.
+// When the route left nothing (or a preference was invalid, or routing ran
+// out of memory), turns the decision into the corresponding deny (code,
+// status, reason). No-op otherwise. Never throws (the reason is left empty
+// if copying it needs memory that is not there).
 void ApplyRoute(const RouteResult& result, vm::Decision* decision);
 
 // One line saying why, with the values compared: the predicate text and the

@@ -49,4 +49,17 @@ size_t FindLoneSurrogateEscape(std::string_view json) {
   return std::string_view::npos;
 }
 
+size_t MaskNumberAt(char* text, size_t size, size_t at) {
+  size_t len = 0;
+  while (at + len < size) {
+    char c = text[at + len];
+    if (!((c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E')) break;
+    ++len;
+  }
+  if (len < 3) return 0;
+  std::memset(text + at, '0', len);
+  text[at + 1] = '.';
+  return len;
+}
+
 }  // namespace tollgate

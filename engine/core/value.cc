@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <new>
 
 #include "engine/core/money.h"
 
@@ -144,16 +145,21 @@ void Arena::Spare(std::vector<Value>&& v) {
   spare_vectors_.push_back(std::move(v));
 }
 
-void Arena::Reset() {
-  for (std::string& str : strings_) {
-    // Only heap buffers are worth keeping (short strings live inline).
-    if (str.capacity() > 15 && str.capacity() <= kMaxSpareBytes &&
-        spare_strings_.size() < kMaxSpare)
-      spare_strings_.push_back(std::move(str));
+void Arena::Reset() noexcept {
+  // Keeping spare buffers is an optimisation: when the spare lists cannot
+  // grow (std::bad_alloc), the rest is simply freed.
+  try {
+    for (std::string& str : strings_) {
+      // Only heap buffers are worth keeping (short strings live inline).
+      if (str.capacity() > 15 && str.capacity() <= kMaxSpareBytes &&
+          spare_strings_.size() < kMaxSpare)
+        spare_strings_.push_back(std::move(str));
+    }
+    for (SetObject& o : sets_) Spare(std::move(o.items));
+    for (ListObject& o : lists_) Spare(std::move(o.items));
+    for (RecordObject& o : records_) Spare(std::move(o.fields));
+  } catch (const std::bad_alloc&) {
   }
-  for (SetObject& o : sets_) Spare(std::move(o.items));
-  for (ListObject& o : lists_) Spare(std::move(o.items));
-  for (RecordObject& o : records_) Spare(std::move(o.fields));
   strings_.clear();
   sets_.clear();
   lists_.clear();

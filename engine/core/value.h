@@ -121,8 +121,8 @@ class Arena {
   std::vector<Value> TakeVector();
   // Forgets everything. The buffers of strings and containers are kept (up
   // to kMaxSpare of each, of at most kMaxSpareBytes each) and handed out
-  // again by String() and TakeVector().
-  void Reset();
+  // again by String() and TakeVector(). Never throws.
+  void Reset() noexcept;
 
   static constexpr size_t kMaxSpare = 256;
   static constexpr size_t kMaxSpareBytes = 64 * 1024;

@@ -46,6 +46,9 @@ inline constexpr std::string_view kErrArithmetic = "eval_arithmetic_error";  // 
 inline constexpr std::string_view kErrMissingKey = "eval_missing_key";
 inline constexpr std::string_view kErrBuiltin = "eval_builtin_error";
 inline constexpr std::string_view kErrStack = "eval_stack_overflow";
+// Memory ran out while the rule ran (std::bad_alloc): handled like any rule
+// error; see vm::Evaluate.
+inline constexpr std::string_view kErrOutOfMemory = "eval_out_of_memory";
 
 struct RuleError {
   uint32_t rule = 0;

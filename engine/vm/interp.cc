@@ -121,11 +121,15 @@ bool ScanBit(Frame* f, uint32_t group, uint32_t pat, bool* out) {
       std::memset(s.bits.data() + g.base, 0, g.patterns.size());
       for (int id : s.ids) s.bits[g.base + id] = g.patterns[id].confirm ? 2 : 1;
       if (f->reuse_scans) {
+        // Ordered so that an allocation failure (std::bad_alloc, caught by
+        // vm::EvalRequire) leaves no entry claiming bits of another text.
         if (s.cache_serial != c.serial || s.cache_ok.size() < c.groups.size()) {
-          s.cache_serial = c.serial;
-          s.cache_ok.assign(c.groups.size(), 0);
+          s.cache_serial = 0;
           s.cache_text.resize(c.groups.size());
+          s.cache_ok.assign(c.groups.size(), 0);
+          s.cache_serial = c.serial;
         }
+        s.cache_ok[group] = 0;
         s.cache_text[group].assign(v.sv());
         s.cache_ok[group] = 1;
       } else if (s.cache_serial == c.serial) {

@@ -4,6 +4,7 @@
 #include "engine/vm/vm.h"
 
 #include <algorithm>
+#include <new>
 #include <vector>
 
 #include "engine/vm/internal/interp.h"
@@ -211,7 +212,6 @@ void EvalRule(const Code& c, uint32_t r, Frame* f, Decision* out) {
     return;
   }
   out->fired.push_back(r);
-  if (rc.has_deny) PolicyDeny(out, r, rc.status, reason);
   for (uint32_t rq : rc.require_ids) out->require_refs.push_back(RequireRef{r, rq});
   for (uint32_t i : rc.redacts) {
     const RedactInfo& ri = c.redactions[i];
@@ -222,6 +222,103 @@ void EvalRule(const Code& c, uint32_t r, Frame* f, Decision* out) {
     for (std::string_view w : warnings) out->warnings.push_back(Warning{r, w});
   } else {
     for (const std::string& w : rc.warnings) out->warnings.push_back(Warning{r, w});
+  }
+  // Last: PolicyDeny's only allocation (the reason) either happens whole or
+  // leaves the reason as it was, so an allocation failure anywhere in this
+  // rule can be undone by OutOfMemory (every effect above is a push_back).
+  if (rc.has_deny) PolicyDeny(out, r, rc.status, reason);
+}
+
+// --- allocation failure (std::bad_alloc) during evaluation ---
+//
+// Evaluate never lets an exception out. A rule during which memory runs out
+// has its partial effects undone (every vector of the Decision shrinks back
+// to its size before the rule, which never allocates) and fails with
+// eval_out_of_memory, handled by its `on_error` like any rule error. If
+// recording that error needs memory that is not there either, or memory runs
+// out outside any rule, the decision fails closed: a deny with code
+// rule_error (FailClosed).
+
+struct Mark {
+  size_t fired, shadow, advisory, require_refs, shadow_requires, redactions, tags, warnings,
+      errors, route_order, route_rules;
+  RouteHints route_scalars;  // sort and max_* (its vectors are left empty)
+  Outcome outcome;
+  int status;
+  std::string_view code;
+  uint32_t deny_rule;
+};
+
+Mark Save(const Decision& d) {
+  Mark m{d.fired.size(), d.shadow.size(), d.advisory.size(), d.require_refs.size(),
+         d.shadow_requires.size(), d.redactions.size(), d.tags.size(), d.warnings.size(),
+         d.errors.size(), d.route.order.size(), d.route.rules.size(), RouteHints{},
+         d.outcome, d.status, d.code, d.deny_rule};
+  m.route_scalars.sort = d.route.sort;
+  m.route_scalars.max_request_cost = d.route.max_request_cost;
+  m.route_scalars.max_prompt = d.route.max_prompt;
+  m.route_scalars.max_completion = d.route.max_completion;
+  m.route_scalars.max_request = d.route.max_request;
+  return m;
+}
+
+// Shrinking a vector never allocates (and never throws).
+void Restore(const Mark& m, Decision* d) {
+  d->fired.resize(m.fired);
+  d->shadow.resize(m.shadow);
+  d->advisory.resize(m.advisory);
+  d->require_refs.resize(m.require_refs);
+  d->shadow_requires.resize(m.shadow_requires);
+  d->redactions.resize(m.redactions);
+  d->tags.resize(m.tags);
+  d->warnings.resize(m.warnings);
+  d->errors.resize(m.errors);
+  d->route.order.resize(m.route_order);
+  d->route.rules.resize(m.route_rules);
+  d->route.sort = m.route_scalars.sort;
+  d->route.max_request_cost = m.route_scalars.max_request_cost;
+  d->route.max_prompt = m.route_scalars.max_prompt;
+  d->route.max_completion = m.route_scalars.max_completion;
+  d->route.max_request = m.route_scalars.max_request;
+  d->outcome = m.outcome;
+  d->status = m.status;
+  d->code = m.code;
+  d->deny_rule = m.deny_rule;
+}
+
+// The last resort: a deny with code rule_error that needs no memory beyond
+// what the Decision already holds (the reason is left empty if even that
+// fails). `rule` may be UINT32_MAX (no rule was running).
+void FailClosed(Decision* out, uint32_t rule) noexcept {
+  out->outcome = Outcome::kDeny;
+  out->status = 403;
+  out->code = kCodeRuleError;
+  out->deny_rule = rule;
+  try {
+    out->reason.assign(kRuleErrorReason);
+  } catch (...) {
+    out->reason.clear();
+  }
+  try {
+    out->errors.push_back(RuleError{rule, kErrOutOfMemory, "out of memory"});
+  } catch (...) {
+  }
+}
+
+// Memory ran out while rule r ran (see above).
+void OutOfMemory(const Code& c, uint32_t r, const Mark& m, Frame* f, Decision* out) noexcept {
+  Restore(m, out);
+  const RuleCode& rc = c.rule_code[r];
+  // As at the start of EvalRule: a rule with `mode ... when C` counts as
+  // enforced (an error fails closed).
+  ast::Mode mode = rc.mode_when != kNoEntry ? ast::Mode::kEnforce : c.rules[r].mode;
+  try {
+    f->err_code = kErrOutOfMemory;
+    f->err_msg = "out of memory";  // fits the short-string buffer
+    RuleFailed(c, r, f, out, mode);
+  } catch (...) {
+    Restore(m, out);
+    FailClosed(out, r);
   }
 }
 
@@ -295,7 +392,6 @@ void Evaluate(const Program& program, const Record& request, const EvalOptions& 
   }
   const Code& c = program.code();
   Scratch* s = &internal::ThreadScratch();
-  internal::BeginEvaluation(c, s);
   Frame f;
   InitFrame(c, request, nullptr, s, &out->arena, options.instruction_budget, &f);
   if (options.counters != nullptr) {
@@ -310,21 +406,44 @@ void Evaluate(const Program& program, const Record& request, const EvalOptions& 
   uint64_t used = 0;
   auto eval = [&](uint32_t r) {
     f.budget = options.instruction_budget;
-    EvalRule(c, r, &f, out);
+    const Mark m = Save(*out);
+    try {
+      EvalRule(c, r, &f, out);
+    } catch (const std::bad_alloc&) {
+      OutOfMemory(c, r, m, &f, out);
+    }
     used += options.instruction_budget - f.budget;
   };
-  if (options.trace) {
-    out->trace.reserve(c.rules.size());
-    f.trace = &dummy;
-    for (uint32_t r = 0; r < c.rules.size(); ++r) eval(r);
-  } else {
-    for (uint32_t r : *SelectRules(c, request, s)) eval(r);
+  try {
+    internal::BeginEvaluation(c, s);
+    if (options.trace) {
+      // INVARIANT: reserved whole, so that EvalRule's emplace_back never
+      // moves the entry f.trace points to.
+      out->trace.reserve(c.rules.size());
+      f.trace = &dummy;
+      for (uint32_t r = 0; r < c.rules.size(); ++r) eval(r);
+    } else {
+      for (uint32_t r : *SelectRules(c, request, s)) eval(r);
+    }
+  } catch (const std::bad_alloc&) {
+    // Outside any rule (the trace, the rule selection): fail closed.
+    FailClosed(out, UINT32_MAX);
   }
   out->instructions = used;
 }
 
-RequireResult EvalRequire(const Program& program, uint32_t require, const Record& request,
-                          const Record& candidate, const EvalOptions& options) {
+namespace {
+
+// The rule's failure mode decides whether a require that errors keeps the
+// candidate: `on_error skip` keeps it (the require is as if not there),
+// `on_error deny` eliminates it.
+bool PassOnError(const Code& c, uint32_t require) {
+  uint32_t rule = require < c.require_infos.size() ? c.require_infos[require].rule : UINT32_MAX;
+  return rule < c.rules.size() && c.rules[rule].on_error == ast::OnError::kSkip;
+}
+
+RequireResult EvalRequireOrThrow(const Program& program, uint32_t require, const Record& request,
+                                 const Record& candidate, const EvalOptions& options) {
   RequireResult res;
   const Code& c = program.code();
   if (require >= c.require_pc.size()) {
@@ -349,6 +468,8 @@ RequireResult EvalRequire(const Program& program, uint32_t require, const Record
   // field whose text has not changed is reused (compared byte for byte).
   f.reuse_scans = true;
   Value v;
+  // Marked dirty first: an allocation failure in Run leaves it so.
+  s->arena_dirty = true;
   bool ok = internal::Run(&f, c.require_pc[require], &v);
   s->arena_dirty = f.arena_used;
   if (ok && v.kind == Kind::kBool) {
@@ -363,15 +484,30 @@ RequireResult EvalRequire(const Program& program, uint32_t require, const Record
     res.code = kErrMissingField;
     res.message = f.null_what.empty() ? "missing value" : "missing field `" + std::string(f.null_what) + "`";
   }
-  // The rule's failure mode decides: `on_error skip` keeps the candidate (the
-  // require is as if not there), `on_error deny` eliminates it.
-  uint32_t rule = require < c.require_infos.size() ? c.require_infos[require].rule : UINT32_MAX;
-  res.pass = rule < c.rules.size() && c.rules[rule].on_error == ast::OnError::kSkip;
+  res.pass = PassOnError(c, require);
   return res;
 }
 
-bool CheckCandidate(const Program& program, const Record& request, const Record& candidate,
-                    const EvalOptions& options, Decision* out) {
+}  // namespace
+
+RequireResult EvalRequire(const Program& program, uint32_t require, const Record& request,
+                          const Record& candidate, const EvalOptions& options) {
+  try {
+    return EvalRequireOrThrow(program, require, request, candidate, options);
+  } catch (const std::bad_alloc&) {
+    RequireResult res;
+    res.error = true;
+    res.code = kErrOutOfMemory;
+    res.message = "out of memory";  // fits the short-string buffer
+    res.pass = PassOnError(program.code(), require);
+    return res;
+  }
+}
+
+namespace {
+
+bool CheckCandidateOrThrow(const Program& program, const Record& request, const Record& candidate,
+                           const EvalOptions& options, Decision* out) {
   for (const RequireRef& q : out->require_refs) {
     RequireResult res = EvalRequire(program, q.require, request, candidate, options);
     // An error is always reported; the rule's on_error already decided `pass`
@@ -385,6 +521,20 @@ bool CheckCandidate(const Program& program, const Record& request, const Record&
   }
   return true;
 }
+
+}  // namespace
+
+bool CheckCandidate(const Program& program, const Record& request, const Record& candidate,
+                    const EvalOptions& options, Decision* out) {
+  try {
+    return CheckCandidateOrThrow(program, request, candidate, options, out);
+  } catch (const std::bad_alloc&) {
+    // Whether the candidate passes is unknown: fail closed.
+    FailClosed(out, UINT32_MAX);
+    return false;
+  }
+}
+
 
 namespace {
 
@@ -419,10 +569,19 @@ bool RunDeclarationEntry(const Code& c, const Record& request, uint32_t pc, Valu
   return true;
 }
 
-}  // namespace
+bool OutOfMemoryError(RuleError* err) noexcept {
+  err->rule = UINT32_MAX;
+  err->code = kErrOutOfMemory;
+  err->message.clear();
+  try {
+    err->message = "out of memory";
+  } catch (...) {
+  }
+  return false;
+}
 
-bool EvalKey(const Program& program, KeyKind kind, uint32_t index, const Record& request,
-             std::string* out, RuleError* err) {
+bool EvalKeyOrThrow(const Program& program, KeyKind kind, uint32_t index, const Record& request,
+                    std::string* out, RuleError* err) {
   const Code& c = program.code();
   const std::vector<uint32_t>& pcs = kind == KeyKind::kBudget ? c.budget_pc : c.limit_pc;
   err->rule = UINT32_MAX;
@@ -441,8 +600,8 @@ bool EvalKey(const Program& program, KeyKind kind, uint32_t index, const Record&
   return true;
 }
 
-bool EvalDeclaration(const Program& program, KeyKind kind, uint32_t index, const Record& request,
-                     DeclarationValue* out, RuleError* err) {
+bool EvalDeclarationOrThrow(const Program& program, KeyKind kind, uint32_t index,
+                            const Record& request, DeclarationValue* out, RuleError* err) {
   const Code& c = program.code();
   const bool budget = kind == KeyKind::kBudget;
   const std::vector<uint32_t>& when_pcs = budget ? c.budget_when_pc : c.limit_when_pc;
@@ -466,7 +625,7 @@ bool EvalDeclaration(const Program& program, KeyKind kind, uint32_t index, const
     }
     if (!v.b) return true;
   }
-  if (!EvalKey(program, kind, index, request, &out->key, err)) return false;
+  if (!EvalKeyOrThrow(program, kind, index, request, &out->key, err)) return false;
   if (limit_pcs[index] == kNoEntry) {
     out->limit = budget ? c.budgets[index].limit_micros : c.limits[index].max;
   } else {
@@ -482,6 +641,27 @@ bool EvalDeclaration(const Program& program, KeyKind kind, uint32_t index, const
   }
   out->applies = true;
   return true;
+}
+
+}  // namespace
+
+bool EvalKey(const Program& program, KeyKind kind, uint32_t index, const Record& request,
+             std::string* out, RuleError* err) {
+  try {
+    return EvalKeyOrThrow(program, kind, index, request, out, err);
+  } catch (const std::bad_alloc&) {
+    return OutOfMemoryError(err);
+  }
+}
+
+bool EvalDeclaration(const Program& program, KeyKind kind, uint32_t index, const Record& request,
+                     DeclarationValue* out, RuleError* err) {
+  try {
+    return EvalDeclarationOrThrow(program, kind, index, request, out, err);
+  } catch (const std::bad_alloc&) {
+    out->applies = false;
+    return OutOfMemoryError(err);
+  }
 }
 
 }  // namespace tollgate::vm

@@ -276,7 +276,13 @@ extern "C" {
 const char* tollgate_version(void) { return TOLLGATE_VERSION; }
 
 const char* tollgate_status_name(tollgate_status status) {
-  switch (status) {
+  // From C any int may arrive here; in C++ reading a value outside the
+  // enumeration's range as the enum is undefined behaviour, so it is read
+  // as the int it is.
+  int code = 0;
+  static_assert(sizeof code == sizeof status);
+  std::memcpy(&code, &status, sizeof code);
+  switch (code) {
     case TOLLGATE_OK: return "TOLLGATE_OK";
     case TOLLGATE_ERR_INVALID_ARGUMENT: return "TOLLGATE_ERR_INVALID_ARGUMENT";
     case TOLLGATE_ERR_POLICY: return "TOLLGATE_ERR_POLICY";

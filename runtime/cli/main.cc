@@ -1,6 +1,7 @@
 // tollgate: the command-line entry point. See docs/cli.md.
 #include <cstdio>
 #include <cstring>
+#include <new>
 #include <string_view>
 
 #include "engine/vm/program.h"
@@ -63,7 +64,16 @@ int main(int argc, char** argv) {
     return tollgate::cli::kExitOk;
   }
   for (const Command& c : kCommands) {
-    if (cmd == c.name) return c.run(argc - 2, argv + 2);
+    if (cmd != c.name) continue;
+    // The library reports running out of memory as data (a rule error, a
+    // route_error, an input or compile error); what is left is the CLI's own
+    // output. It exits like an I/O error, never with an uncaught exception.
+    try {
+      return c.run(argc - 2, argv + 2);
+    } catch (const std::bad_alloc&) {
+      std::fputs("error: out of memory\n", stderr);
+      return tollgate::cli::kExitIo;
+    }
   }
   std::fprintf(stderr, "error: unknown command `%s`\n", argv[1]);
   PrintUsage(stderr);

@@ -40,6 +40,9 @@ std::string Catalog(FuzzedDataProvider& f) {
     bool zdr = f.ConsumeBool();
     bool trains = !zdr && f.ConsumeBool();
     bool collect = trains || (!zdr && f.ConsumeBool());
+    // The catalog refuses max_output_tokens above context_length.
+    int context = f.ConsumeIntegralInRange(1000, 200000);
+    int max_output = f.ConsumeIntegralInRange(100, std::min(8192, context));
     out += std::string(i ? "," : "") + "{\"id\": \"e" + std::to_string(i) + "\", \"model\": \"" +
            kModels[f.ConsumeIntegralInRange(0, 2)] + "\", \"provider\": \"" +
            kProviders[f.ConsumeIntegralInRange(0, 4)] +
@@ -47,8 +50,7 @@ std::string Catalog(FuzzedDataProvider& f) {
            ", \"pricing\": {\"input_per_mtok\": \"" + std::to_string(f.ConsumeIntegralInRange(0, 30)) +
            "\", \"output_per_mtok\": \"" + std::to_string(f.ConsumeIntegralInRange(0, 60)) +
            "\", \"per_request\": \"0\"}, \"context_length\": " +
-           std::to_string(f.ConsumeIntegralInRange(1000, 200000)) + ", \"max_output_tokens\": " +
-           std::to_string(f.ConsumeIntegralInRange(100, 8192)) + ", \"jurisdiction\": \"" +
+           std::to_string(context) + ", \"max_output_tokens\": " + std::to_string(max_output) + ", \"jurisdiction\": \"" +
            (f.ConsumeBool() ? "US" : "DE") + "\", \"region\": \"r\", \"quantization\": \"unknown\", \"zdr\": " + (zdr ? "true" : "false") +
            ", \"trains_on_data\": " + (trains ? "true" : "false") + ", \"data_collection\": \"" +
            (collect ? "allow" : "deny") + "\", \"retention_days\": " + (zdr ? "0" : "30") +

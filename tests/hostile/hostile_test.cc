@@ -80,11 +80,50 @@ TEST(Hostile, NulInputIsMalformedNotEmpty) {
   EXPECT_EQ(e.message.find("empty"), std::string::npos) << e.message;
 }
 
-TEST(Hostile, NumberBeyondDoubleRangeNamesItsPath) {
-  std::string json = R"({"request":{"model":"m","metadata":{"x":[1, 1e400]}}})";
-  runtime::InputError e = Decode(json);
+// Valid JSON numbers beyond double range (rapidjson refuses them even though
+// the decoder keeps numbers as text): accepted where tollgate ignores them
+// (an unknown OpenAI body parameter, nested anywhere); refused with the
+// member's path where it reads them.
+TEST(Hostile, NumberBeyondDoubleRangeInIgnoredMemberIsAccepted) {
+  const std::string head = R"({"principal":{"workspace":"w"},"request":{"model":"m",)";
+  const std::string msgs = R"("messages":[{"role":"user","content":"1e400 stays text"}]})";
+  std::string json = head + R"("top_k": 1e400, "x": [1, -2.5e999, {"y": 1)" +
+                     std::string(400, '0') + R"(}], "z": 0.1e309, )" + msgs + "}";
+  vm::Record rec;
+  runtime::InputError err;
+  ASSERT_TRUE(runtime::DecodeInput(json, stdlib::Schema::Standard(), {}, &rec, &err))
+      << err.code << " " << err.message;
+  // The message text around the ignored numbers is intact.
+  EXPECT_NE(std::string_view(rec.buffer).find("1e400 stays text"), std::string_view::npos);
+  EXPECT_NE(std::string_view(rec.buffer).find("-2.5e999"), std::string_view::npos);
+  // A tiny one was never a problem.
+  EXPECT_EQ(Decode(head + R"("top_k": 1e-400, )" + msgs + "}").code, "ok");
+}
+
+TEST(Hostile, NumberBeyondDoubleRangeInReadMemberNamesItsPath) {
+  const std::string head = R"({"principal":{"workspace":"w"},"request":{"model":"m",)";
+  const std::string msgs = R"("messages":[{"role":"user","content":"hi"}]})";
+  runtime::InputError e = Decode(head + R"("temperature": 1e400, )" + msgs + "}");
+  EXPECT_EQ(e.code, "input_wrong_type");
+  EXPECT_EQ(e.path, "request.temperature");
+  EXPECT_NE(e.message.find("1e400"), std::string::npos) << e.message;
+  e = Decode(head + R"("max_tokens": -1)" + std::string(400, '0') + ", " + msgs + "}");
+  EXPECT_EQ(e.code, "input_wrong_type");
+  EXPECT_EQ(e.path, "request.max_tokens");
+  // A read one after ignored ones still names its own path.
+  e = Decode(head + R"("top_k": 1e400, "max_tokens": 2e400, )" + msgs + "}");
+  EXPECT_EQ(e.path, "request.max_tokens") << e.message;
+}
+
+TEST(Hostile, TooManyNumbersBeyondDoubleRangeAreRefusedWithAPath) {
+  std::string list;
+  for (int i = 0; i < 17; ++i) list += std::string(i ? "," : "") + "1e400";
+  runtime::InputError e = Decode(R"({"request":{"model":"m","x":[)" + list + "]}}");
   EXPECT_EQ(e.code, "input_invalid_value");
-  EXPECT_EQ(e.path, "request.metadata.x[1]");
+  EXPECT_EQ(e.path, "request.x[16]");
+  std::string sixteen = list.substr(0, list.rfind(','));
+  EXPECT_NE(Decode(R"({"request":{"model":"m","x":[)" + sixteen + "]}}").code,
+            "input_invalid_value");
 }
 
 // --- loaders: every read capped, no recursion on nesting ---

@@ -176,6 +176,25 @@ TEST(DecisionJson, ApplyRedactions) {
   EXPECT_FALSE(ApplyRedactions("not json", d, p->program(), &out, &error));
 }
 
+// Numbers are written back as they came, and one beyond double range in a
+// member tollgate ignores (DecodeInput accepts it) does not make the
+// redactor refuse the request.
+TEST(DecisionJson, RedactionKeepsNumberTextAndHugeNumbers) {
+  auto p = Compile();
+  ASSERT_TRUE(p);
+  const std::string input = R"({"principal": {"workspace": "w"}, "request": {"model": "m", "top_k": 1e400, "temperature": 0.70,
+      "logit_bias": {"42": -1e999}, "messages": [{"role": "user", "content": "card 4111 1111 1111 1111"}]}})";
+  vm::Decision d;
+  Eval(*p, input, false, &d);
+  ASSERT_FALSE(d.redactions.empty());
+  std::string out, error;
+  ASSERT_TRUE(ApplyRedactions(input, d, p->program(), &out, &error)) << error;
+  EXPECT_NE(out.find(R"("top_k":1e400)"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("temperature":0.70)"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"({"42":-1e999})"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("content":"card [CARD]")"), std::string::npos) << out;
+}
+
 TEST(DecisionJson, ToolCallArgumentsAreRedacted) {
   // Regression: a card number only in tool_calls[].function.arguments fired
   // no rule and --apply-redactions left it in place.

@@ -321,6 +321,9 @@ bool RecordSpans(std::string_view line, std::vector<RawMember>* out) {
 bool TopLevelSpans(std::string_view line, std::vector<RawMember>* out) {
   out->clear();
   thread_local std::string scratch;
+  // INVARIANT: 16 bytes of slack after the text: rapidjson's SIMD scanner
+  // reads whole 16-byte blocks (as in runtime/input.cc).
+  scratch.reserve(line.size() + 16);
   scratch.assign(line);  // parsed in place; spans point into `line`
   rj::InsituStringStream ss(scratch.data());
   SpanHandler h;
