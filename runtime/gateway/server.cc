@@ -76,7 +76,9 @@ class DurableWaiter {
   };
   void OnDurable(uint64_t seq) {
     std::lock_guard<std::mutex> lock(mu_);
-    auto end = waiting_.upper_bound(seq);
+    // After a write failure the log calls once more: every held answer is
+    // released (Chat refuses new requests with 503 audit_unavailable).
+    auto end = log_->failed() ? waiting_.end() : waiting_.upper_bound(seq);
     for (auto it = waiting_.begin(); it != end; ++it) {
       net::steady_timer* t = it->second.timer;
       net::post(it->second.ex, [t] { t->cancel(); });
