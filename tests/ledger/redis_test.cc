@@ -41,6 +41,26 @@ TEST(RedisLedger, UnreachableServerFailsClosedWith503) {
   EXPECT_FALSE(l->Snapshot(&v).ok);
 }
 
+TEST(RedisLedger, AsyncCallsAnswerUnavailableWhenTheServerIsDown) {
+  std::string err;
+  const int port = ledgertest::FreePort();  // nothing listens there
+  auto l = OpenLedger("redis://127.0.0.1:" + std::to_string(port) + "/0", {}, &err);
+  ASSERT_TRUE(l) << err;
+  Admission a;
+  Status settled, released;
+  Admission moved;
+  l->ReserveAsync(OneBudget("b", "k", kDay, 100, 1), [&](const Admission& x) { a = x; });
+  l->SettleAsync(7, {1, 1}, [&](const Status& x) { settled = x; });
+  l->ReleaseAsync(8, [&](const Status& x) { released = x; });
+  l->MoveAsync(9, {1, 1}, [&](const Admission& x) { moved = x; });
+  ASSERT_TRUE(l->Flush().ok);  // every callback has run
+  EXPECT_EQ(a.status(), 503);
+  EXPECT_EQ(a.code(), kCodeStoreUnavailable);
+  EXPECT_EQ(settled.code, "budget_store_unavailable");
+  EXPECT_EQ(released.code, "budget_store_unavailable");
+  EXPECT_EQ(moved.code(), kCodeStoreUnavailable);
+}
+
 TEST(RedisLedger, FailOpenAdmitsUnverifiedAndReportsIt) {
   std::string err;
   Options o;
