@@ -1,6 +1,8 @@
 #include "runtime/ledger/redis_ledger.h"
 
 #include <hiredis/hiredis.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -368,7 +370,49 @@ struct RedisLedger::Impl {
                             std::string(l.unit == LimitUnit::kTokens ? "tokens" : "requests")})
         a.push_back(std::move(s));
     }
+    a.push_back(RecordJson(m, now));
     return a;
+  }
+
+  // The reservation record the script stores (tg:r:<id>), built here from
+  // the same keys and amounts the script charges.
+  static std::string RecordJson(const ReserveRequest& m, int64_t now) {
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    auto str = [&](const std::string& v) { w.String(v.data(), static_cast<rapidjson::SizeType>(v.size())); };
+    w.StartObject();
+    w.Key("c");
+    w.StartArray();
+    for (const BudgetCharge& b : m.budgets) {
+      w.StartObject();
+      w.Key("t");
+      w.String("b");
+      w.Key("k");
+      str(BudgetKey(b, CalendarWindow(b.window, now).start_ms));
+      w.Key("a");
+      str(std::to_string(b.amount_micros));
+      w.EndObject();
+    }
+    for (const LimitCharge& l : m.limits) {
+      const int64_t len = SlidingLength(l.window);
+      w.StartObject();
+      w.Key("t");
+      w.String("l");
+      w.Key("k");
+      str(LimitHKey(l));
+      w.Key("z");
+      str(LimitZKey(l));
+      w.Key("a");
+      str(std::to_string(l.amount));
+      w.Key("u");
+      w.String(l.unit == LimitUnit::kTokens ? "tokens" : "requests");
+      w.Key("len");
+      w.Int64(len == INT64_MAX ? 0 : len);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    return std::string(sb.GetString(), sb.GetSize());
   }
 
   Admission ReserveReply(const ReserveRequest& m, const redisReply* r, int64_t now) {

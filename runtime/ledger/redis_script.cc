@@ -150,7 +150,6 @@ if op == 'reserve' then
   -- Every 8th admission charges up to 16 expired reservations (expiry moves
   -- reserved to spent, so it never changes what fits: it can wait).
   if id % 8 == 0 then sweep() end
-  local charges = {}
   for _, x in ipairs(bs) do
     redis.call('HINCRBY', x.k, 'reserved', I(x.a))
     if x.fresh then
@@ -161,7 +160,6 @@ if op == 'reserve' then
     elseif not x.same_limit then
       redis.call('HSET', x.k, 'limit', I(x.limit))
     end
-    charges[#charges + 1] = {t = 'b', k = x.k, a = I(x.a)}
   end
   for _, x in ipairs(ls) do
     -- One HSET: the entry, the totals, and what changed of the rest.
@@ -186,9 +184,11 @@ if op == 'reserve' then
         redis.call('PEXPIRE', x.h, I(2 * x.horizon))
       end
     end
-    charges[#charges + 1] = {t = 'l', k = x.h, z = x.z, a = I(x.a), u = x.unit, len = x.len}
   end
-  redis.call('SET', 'tg:r:' .. id, cjson.encode({c = charges}))
+  -- The reservation's charges, as JSON built by the client from the same
+  -- arguments (saves building and encoding it here):
+  -- {"c":[{"t":"b","k":KEY,"a":"AMOUNT"}, {"t":"l","k":HASH,"z":ZSET,"a":"AMOUNT","u":UNIT,"len":MS}]}
+  redis.call('SET', 'tg:r:' .. id, ARGV[i])
   redis.call('ZADD', 'tg:rexp', I(now + ttl), id)
   return {0, id}
 elseif op == 'settle' or op == 'release' then
