@@ -326,6 +326,7 @@ std::unique_ptr<Service> Service::Create(const Config& config, std::string* erro
   }
   if (!config.ledger.empty()) {
     ledger::Options lo;
+    lo.group_linger_us = 0;  // answers wait for their settlement: commit at once
     auto* log = svc->log_.get();
     lo.on_fail_open = [log](const std::string& m) { log->warn("{{\"event\":\"ledger_fail_open\",\"message\":\"{}\"}}", m); };
     if (config.ledger.rfind("sqlite:", 0) == 0) {

@@ -191,6 +191,11 @@ struct Options {
   // commit: concurrent callers share one transaction.
   bool strict = false;
   int commit_interval_ms = 5;
+  // sqlite: how long the writer waits for more async callers (up to 128)
+  // before committing when only async callers wait: throughput for batch
+  // use; a latency-bound gateway sets 0 (callers arriving during a commit
+  // still share the next one).
+  int group_linger_us = 500;
   // redis: when the server is unreachable, admit (true) instead of 503.
   bool fail_open = false;
   // Called (from the calling thread) each time a request is admitted

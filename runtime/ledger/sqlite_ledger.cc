@@ -115,10 +115,10 @@ const char* UnitName(LimitUnit u) { return u == LimitUnit::kTokens ? "tokens" : 
 
 }  // namespace
 
-// Group commit for async callers: the writer waits up to kGroupLingerUs
-// for kGroupSize of them before committing (blocking callers: at once).
+// Group commit for async callers: the writer waits up to
+// Options::group_linger_us for kGroupSize of them before committing
+// (blocking callers: at once).
 constexpr size_t kGroupSize = 128;
-constexpr int kGroupLingerUs = 500;
 
 struct SqliteLedger::Impl {
   Options options;
@@ -333,9 +333,10 @@ struct SqliteLedger::Impl {
         wake.wait_for(l, std::chrono::milliseconds(options.commit_interval_ms),
                       [this] { return stop || waiters > 0 || !pending.empty(); });
       }
-      if (!stop && waiters == 0 && !pending.empty() && pending.size() < kGroupSize) {
+      if (!stop && waiters == 0 && !pending.empty() && pending.size() < kGroupSize &&
+          options.group_linger_us > 0) {
         // Only async callers wait: let a group gather (bounded latency).
-        wake.wait_for(l, std::chrono::microseconds(kGroupLingerUs),
+        wake.wait_for(l, std::chrono::microseconds(options.group_linger_us),
                       [this] { return stop || waiters > 0 || pending.size() >= kGroupSize; });
       }
       const bool stopping = stop;
