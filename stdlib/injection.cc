@@ -9,11 +9,12 @@
 //
 // Speed: the phrases run on one scan::Scanner (RE2's DFA with per-thread
 // copies: on prose it beats Hyperscan for these caseless `\W*`-joined
-// phrases), and one linear pass (FindTriggers) tells whether any
-// preprocessing can change the text: a run of three spaced single
-// characters (collapse), a scrambled target word, a base64/hex run long
-// enough to decode. Only the passes whose trigger fired run, so their
-// results are exactly the old passes' results. MatchedGroupsReference keeps
+// phrases), and one linear pass (internal::FindInjectionTriggers, 64 bytes
+// per step with SSE2 compares) tells whether any preprocessing can change
+// the text: a run of three spaced single characters (collapse), a
+// scrambled target word, a base64/hex run long enough to decode. Only the
+// passes whose trigger fired run, so their results are exactly the old
+// passes' results. MatchedGroupsReference keeps
 // the old path (RE2::Set, every pass) as the differential baseline.
 #include <re2/re2.h>
 #include <re2/set.h>
@@ -21,13 +22,20 @@
 #include "engine/scan/scanner.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <iterator>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
 #include "stdlib/builtins.h"
+#include "stdlib/internal/injection_triggers.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace tollgate::stdlib {
 
@@ -426,20 +434,9 @@ uint32_t MatchedGroupsReference(std::string_view text) {
   return mask;
 }
 
-// What preprocessing may change a text, from one linear pass. Each flag is
-// true whenever the pass it guards would change something (it may also be
-// true when it would not):
-//   collapse: some single character, spacer, single, spacer, single -- the
-//     condition for CollapseSpacing to collapse a run (a single character is
-//     an alphanumeric one between non-alphanumerics);
-//   scramble: a letter run that RestoreScrambled would rewrite (WouldRestore);
-//   decode: a base64-alphabet run of kMinBase64Run characters (DecodeRuns
-//     decodes nothing without one; hex runs are base64 runs too).
-struct Triggers {
-  bool collapse = false, scramble = false, decode = false;
-};
+using internal::InjectionTriggers;
 
-// Character classes of FindTriggers, one table lookup per byte.
+// Character classes of the reference trigger finder, one table lookup per byte.
 enum : uint8_t { kLetterC = 1, kAlnumC = 2, kB64C = 4, kSpacerC = 8 };
 struct ClassTable {
   uint8_t c[256] = {};
@@ -453,9 +450,82 @@ struct ClassTable {
   }
 };
 
-Triggers FindTriggers(std::string_view t) {
+#if defined(__SSE2__)
+// The word-parallel trigger finder. Bit i of a mask word k stands for byte
+// 64 * k + i of the text; bytes past the end have no class (as the
+// reference's end-of-text sentinel).
+struct Masks {
+  uint64_t alnum = 0, letter = 0, b64 = 0, spacer = 0;
+  uint64_t first = 0, last = 0;  // letters that begin / end some target word
+};
+
+// The first and last letters and the lengths of the kTargets words.
+struct TargetShape {
+  std::string firsts, lasts;
+  std::vector<size_t> lengths;
+  TargetShape() {
+    for (std::string_view w : kTargets) {
+      if (firsts.find(w.front()) == std::string::npos) firsts += w.front();
+      if (lasts.find(w.back()) == std::string::npos) lasts += w.back();
+      if (std::find(lengths.begin(), lengths.end(), w.size()) == lengths.end()) {
+        lengths.push_back(w.size());
+      }
+    }
+  }
+};
+
+// The classes of the 64 bytes at p.
+Masks ClassMasks64(const unsigned char* p, const TargetShape& shape) {
+  auto eq = [](__m128i v, char c) { return _mm_cmpeq_epi8(v, _mm_set1_epi8(c)); };
+  // lo <= v <= hi for ASCII bounds; bytes >= 0x80 compare as negative: never.
+  auto in = [](__m128i v, char lo, char hi) {
+    return _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(static_cast<char>(lo - 1))),
+                         _mm_cmplt_epi8(v, _mm_set1_epi8(static_cast<char>(hi + 1))));
+  };
+  Masks m;
+  for (int q = 0; q < 4; ++q) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * q));
+    // v | 0x20 is a lower-case letter exactly when v is a letter.
+    const __m128i lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
+    const __m128i letter = in(lower, 'a', 'z');
+    const __m128i alnum = _mm_or_si128(letter, in(v, '0', '9'));
+    const __m128i dash = eq(v, '-'), under = eq(v, '_');
+    const __m128i b64 = _mm_or_si128(_mm_or_si128(alnum, _mm_or_si128(eq(v, '+'), eq(v, '/'))),
+                                     _mm_or_si128(dash, under));
+    const __m128i spacer = _mm_or_si128(_mm_or_si128(eq(v, ' '), eq(v, '.')),
+                                        _mm_or_si128(_mm_or_si128(dash, under), eq(v, '*')));
+    __m128i first = _mm_setzero_si128(), last = _mm_setzero_si128();
+    for (char c : shape.firsts) first = _mm_or_si128(first, eq(lower, c));
+    for (char c : shape.lasts) last = _mm_or_si128(last, eq(lower, c));
+    auto bits = [q](__m128i x) {
+      return static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(x)) & 0xFFFFu)
+             << (16 * q);
+    };
+    m.alnum |= bits(alnum);
+    m.letter |= bits(letter);
+    m.b64 |= bits(b64);
+    m.spacer |= bits(spacer);
+    m.first |= bits(_mm_and_si128(letter, first));
+    m.last |= bits(_mm_and_si128(letter, last));
+  }
+  return m;
+}
+
+// Bit i: the class of byte i + s (0 <= s < 64) of the two words cur, next.
+inline uint64_t Ahead(uint64_t cur, uint64_t next, size_t s) {
+  return s == 0 ? cur : (cur >> s) | (next << (64 - s));
+}
+// Bit i: the class of byte i - 1.
+inline uint64_t Behind(uint64_t cur, uint64_t prev) { return (cur << 1) | (prev >> 63); }
+#endif
+
+}  // namespace
+
+namespace internal {
+
+InjectionTriggers FindInjectionTriggersReference(std::string_view t) {
   static const ClassTable table;
-  Triggers out;
+  InjectionTriggers out;
   const size_t n = t.size();
   size_t letters = 0, b64 = 0, alnum = 0;  // lengths of the current runs
   size_t last_single = SIZE_MAX;           // position of the last single character
@@ -492,6 +562,64 @@ Triggers FindTriggers(std::string_view t) {
   }
   return out;
 }
+
+InjectionTriggers FindInjectionTriggers(std::string_view t) {
+#if !defined(__SSE2__)
+  return FindInjectionTriggersReference(t);
+#else
+  static const TargetShape shape;
+  static_assert(kMinBase64Run < 64, "the run must fit in two mask words");
+  InjectionTriggers out;
+  const size_t n = t.size();
+  const size_t words = (n + 63) / 64;
+  const auto* data = reinterpret_cast<const unsigned char*>(t.data());
+  auto load = [&](size_t k) -> Masks {
+    if (k >= words) return Masks{};
+    const size_t at = 64 * k;
+    if (at + 64 <= n) return ClassMasks64(data + at, shape);
+    unsigned char tail[64] = {};  // NUL has no class, as the end of the text
+    std::memcpy(tail, data + at, n - at);
+    return ClassMasks64(tail, shape);
+  };
+  Masks prev, cur = load(0), next = load(1);
+  for (size_t k = 0; k < words; ++k) {
+    if (!out.decode) {  // kMinBase64Run base64 bytes from here
+      uint64_t run = cur.b64;
+      for (size_t s = 1; s < kMinBase64Run && run != 0; ++s) run &= Ahead(cur.b64, next.b64, s);
+      out.decode = run != 0;
+    }
+    if (!out.collapse) {  // single, spacer, single, spacer, single
+      const uint64_t a = cur.alnum, an = next.alnum, sp = cur.spacer, sn = next.spacer;
+      const uint64_t hit = a & ~Behind(a, prev.alnum) & Ahead(sp, sn, 1) & Ahead(a, an, 2) &
+                           Ahead(sp, sn, 3) & Ahead(a, an, 4) & ~Ahead(a, an, 5);
+      out.collapse = hit != 0;
+    }
+    if (!out.scramble) {  // letter runs shaped like a target word: WouldRestore decides
+      const uint64_t l = cur.letter, ln = next.letter;
+      const uint64_t starts = l & ~Behind(l, prev.letter) & cur.first;
+      for (size_t len : shape.lengths) {
+        if (starts == 0 || out.scramble) break;
+        uint64_t c = starts & ~Ahead(l, ln, len) & Ahead(cur.last, next.last, len - 1);
+        for (size_t s = 1; s + 1 < len && c != 0; ++s) c &= Ahead(l, ln, s);
+        while (c != 0 && !out.scramble) {
+          const size_t at = 64 * k + static_cast<size_t>(std::countr_zero(c));
+          c &= c - 1;
+          out.scramble = WouldRestore(t.substr(at, len));
+        }
+      }
+    }
+    if (out.collapse && out.scramble && out.decode) break;
+    prev = cur;
+    cur = next;
+    next = load(k + 2);
+  }
+  return out;
+#endif
+}
+
+}  // namespace internal
+
+namespace {
 
 struct FastMatcher {
   std::unique_ptr<scan::Scanner> phrases;  // case-insensitive, ids = pattern index
@@ -531,7 +659,7 @@ uint32_t MatchedGroups(std::string_view text) {
     for (int id : ids) mask |= 1u << m.group_of[id];
     return true;
   };
-  const Triggers trig = FindTriggers(text);
+  const InjectionTriggers trig = internal::FindInjectionTriggers(text);
   // INVARIANT: an engine failure never reads as "no injection": the old
   // path (whose RE2 fallback matches pattern by pattern) answers instead.
   if (!scan(NormalizeWith(text, &storage, trig.collapse, trig.scramble))) {
