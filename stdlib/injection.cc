@@ -456,26 +456,33 @@ struct ClassTable {
 // reference's end-of-text sentinel).
 struct Masks {
   uint64_t alnum = 0, letter = 0, b64 = 0, spacer = 0;
-  uint64_t first = 0, last = 0;  // letters that begin / end some target word
 };
 
-// The first and last letters and the lengths of the kTargets words.
+// The shapes of the kTargets words: bit j of first[c],
+// last[c], of_length[n] when target j begins with letter c, ends with it
+// (either case), has n letters.
 struct TargetShape {
-  std::string firsts, lasts;
-  std::vector<size_t> lengths;
+  uint8_t first[256] = {}, last[256] = {}, of_length[64] = {};
   TargetShape() {
-    for (std::string_view w : kTargets) {
-      if (firsts.find(w.front()) == std::string::npos) firsts += w.front();
-      if (lasts.find(w.back()) == std::string::npos) lasts += w.back();
-      if (std::find(lengths.begin(), lengths.end(), w.size()) == lengths.end()) {
-        lengths.push_back(w.size());
+    static_assert(std::size(kTargets) <= 8, "one bit per target");
+    for (size_t j = 0; j < std::size(kTargets); ++j) {
+      const std::string_view w = kTargets[j];
+      const auto bit = static_cast<uint8_t>(1u << j);
+      for (char c : {w.front(), static_cast<char>(w.front() - 'a' + 'A')}) {
+        first[static_cast<unsigned char>(c)] |= bit;
       }
+      for (char c : {w.back(), static_cast<char>(w.back() - 'a' + 'A')}) {
+        last[static_cast<unsigned char>(c)] |= bit;
+      }
+      of_length[w.size()] |= bit;  // INVARIANT: targets are shorter than 64 letters
+      // INVARIANT: FindInjectionTriggers looks for runs of these lengths.
+      if (w.size() != 6 && w.size() != 8 && w.size() != 12) std::abort();
     }
   }
 };
 
 // The classes of the 64 bytes at p.
-Masks ClassMasks64(const unsigned char* p, const TargetShape& shape) {
+Masks ClassMasks64(const unsigned char* p) {
   auto eq = [](__m128i v, char c) { return _mm_cmpeq_epi8(v, _mm_set1_epi8(c)); };
   // lo <= v <= hi for ASCII bounds; bytes >= 0x80 compare as negative: never.
   auto in = [](__m128i v, char lo, char hi) {
@@ -494,9 +501,6 @@ Masks ClassMasks64(const unsigned char* p, const TargetShape& shape) {
                                      _mm_or_si128(dash, under));
     const __m128i spacer = _mm_or_si128(_mm_or_si128(eq(v, ' '), eq(v, '.')),
                                         _mm_or_si128(_mm_or_si128(dash, under), eq(v, '*')));
-    __m128i first = _mm_setzero_si128(), last = _mm_setzero_si128();
-    for (char c : shape.firsts) first = _mm_or_si128(first, eq(lower, c));
-    for (char c : shape.lasts) last = _mm_or_si128(last, eq(lower, c));
     auto bits = [q](__m128i x) {
       return static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(x)) & 0xFFFFu)
              << (16 * q);
@@ -505,8 +509,6 @@ Masks ClassMasks64(const unsigned char* p, const TargetShape& shape) {
     m.letter |= bits(letter);
     m.b64 |= bits(b64);
     m.spacer |= bits(spacer);
-    m.first |= bits(_mm_and_si128(letter, first));
-    m.last |= bits(_mm_and_si128(letter, last));
   }
   return m;
 }
@@ -515,6 +517,23 @@ Masks ClassMasks64(const unsigned char* p, const TargetShape& shape) {
 inline uint64_t Ahead(uint64_t cur, uint64_t next, size_t s) {
   return s == 0 ? cur : (cur >> s) | (next << (64 - s));
 }
+// True when `word` is `target` (lower case) in any case.
+bool SameLetters(std::string_view word, std::string_view target) {
+  if (word.size() != target.size()) return false;
+  for (size_t i = 0; i < word.size(); ++i) {
+    if (Lower(word[i]) != target[i]) return false;
+  }
+  return true;
+}
+
+// Bit i of the result: a run of exactly L letters starts at byte i.
+template <size_t L>
+uint64_t ExactRuns(uint64_t starts, uint64_t l, uint64_t ln) {
+  uint64_t c = starts & ~Ahead(l, ln, L);
+  for (size_t s = 1; s < L; ++s) c &= Ahead(l, ln, s);  // constant bounds: unrolled
+  return c;
+}
+
 // Bit i: the class of byte i - 1.
 inline uint64_t Behind(uint64_t cur, uint64_t prev) { return (cur << 1) | (prev >> 63); }
 #endif
@@ -576,16 +595,18 @@ InjectionTriggers FindInjectionTriggers(std::string_view t) {
   auto load = [&](size_t k) -> Masks {
     if (k >= words) return Masks{};
     const size_t at = 64 * k;
-    if (at + 64 <= n) return ClassMasks64(data + at, shape);
+    if (at + 64 <= n) return ClassMasks64(data + at);
     unsigned char tail[64] = {};  // NUL has no class, as the end of the text
     std::memcpy(tail, data + at, n - at);
-    return ClassMasks64(tail, shape);
+    return ClassMasks64(tail);
   };
   Masks prev, cur = load(0), next = load(1);
   for (size_t k = 0; k < words; ++k) {
     if (!out.decode) {  // kMinBase64Run base64 bytes from here
-      uint64_t run = cur.b64;
-      for (size_t s = 1; s < kMinBase64Run && run != 0; ++s) run &= Ahead(cur.b64, next.b64, s);
+      const uint64_t x = cur.b64, xn = next.b64;
+      // A few probes first (prose fails them), then every byte of the run.
+      uint64_t run = x & Ahead(x, xn, kMinBase64Run - 1) & Ahead(x, xn, kMinBase64Run / 2);
+      for (size_t s = 1; s + 1 < kMinBase64Run && run != 0; ++s) run &= Ahead(x, xn, s);
       out.decode = run != 0;
     }
     if (!out.collapse) {  // single, spacer, single, spacer, single
@@ -596,15 +617,29 @@ InjectionTriggers FindInjectionTriggers(std::string_view t) {
     }
     if (!out.scramble) {  // letter runs shaped like a target word: WouldRestore decides
       const uint64_t l = cur.letter, ln = next.letter;
-      const uint64_t starts = l & ~Behind(l, prev.letter) & cur.first;
-      for (size_t len : shape.lengths) {
-        if (starts == 0 || out.scramble) break;
-        uint64_t c = starts & ~Ahead(l, ln, len) & Ahead(cur.last, next.last, len - 1);
-        for (size_t s = 1; s + 1 < len && c != 0; ++s) c &= Ahead(l, ln, s);
-        while (c != 0 && !out.scramble) {
+      const uint64_t starts = l & ~Behind(l, prev.letter);
+      // Runs of exactly 6, 8 and 12 letters (the target lengths, checked
+      // in TargetShape), each length a straight line of shifts.
+      const uint64_t runs[3] = {ExactRuns<6>(starts, l, ln), ExactRuns<8>(starts, l, ln),
+                                ExactRuns<12>(starts, l, ln)};
+      for (size_t r = 0; r < 3 && !out.scramble; ++r) {
+        const size_t len = r == 0 ? 6 : r == 1 ? 8 : 12;
+        for (uint64_t c = runs[r]; c != 0 && !out.scramble;) {
           const size_t at = 64 * k + static_cast<size_t>(std::countr_zero(c));
           c &= c - 1;
-          out.scramble = WouldRestore(t.substr(at, len));
+          // Cheap filter: some target of this length, first and last letter.
+          const unsigned char f = static_cast<unsigned char>(t[at]);
+          const unsigned char e = static_cast<unsigned char>(t[at + len - 1]);
+          const unsigned which = shape.first[f] & shape.last[e] & shape.of_length[len];
+          if (which == 0) continue;
+          const std::string_view word = t.substr(at, len);
+          // The one target of this shape (TargetShape checks there is only
+          // one) spelled as is: WouldRestore says no. The common case in
+          // text that names these words.
+          if (std::has_single_bit(which) && SameLetters(word, kTargets[std::countr_zero(which)])) {
+            continue;
+          }
+          out.scramble = WouldRestore(word);
         }
       }
     }
