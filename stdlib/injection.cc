@@ -215,11 +215,12 @@ bool CollapseSpacing(std::string_view t, std::string* out) {
 constexpr std::string_view kTargets[] = {"ignore", "previous", "instructions", "bypass",
                                          "override", "reveal", "system", "prompt"};
 
-// True when RestoreScrambled would rewrite the letter run `w` (the same
-// target walk, without copying).
-bool WouldRestore(std::string_view w) {
+// The index of the target word RestoreScrambled would rewrite the letter
+// run `w` to, or -1 (the same target walk, without copying).
+int RestoreTarget(std::string_view w) {
   const size_t len = w.size();
-  for (std::string_view target : kTargets) {
+  for (size_t t = 0; t < std::size(kTargets); ++t) {
+    const std::string_view target = kTargets[t];
     if (target.size() != len || Lower(w.front()) != target.front() ||
         Lower(w.back()) != target.back()) {
       continue;
@@ -231,13 +232,16 @@ bool WouldRestore(std::string_view w) {
       --counts[target[k] - 'a'];
       same = same && Lower(w[k]) == target[k];
     }
-    if (same) return false;
+    if (same) return -1;
     if (std::all_of(std::begin(counts), std::end(counts), [](int c) { return c == 0; })) {
-      return true;
+      return static_cast<int>(t);
     }
   }
-  return false;
+  return -1;
 }
+
+// True when RestoreScrambled would rewrite the letter run `w`.
+bool WouldRestore(std::string_view w) { return RestoreTarget(w) >= 0; }
 
 // Scrambled-letter variants ("ignroe", "instrcutions") of the target words:
 // same length, first and last letter, and the same middle letters. Rewrites
@@ -347,6 +351,7 @@ std::string DecodeRuns(std::string_view text) {
   return decoded;
 }
 
+#if !defined(__SSE2__)
 // The text to match: `text` itself when normalisation changes nothing (the
 // common case, no copy), else the normalised copy in *storage. With
 // `may_collapse` / `may_scramble` false the caller knows (from the exact
@@ -376,6 +381,7 @@ std::string_view NormalizeWith(std::string_view text, std::string* storage, bool
   RestoreScrambled(storage);
   return *storage;
 }
+#endif
 
 // The reference path's normalisation (unchanged). The text to match: `text` itself when normalisation changes nothing (the
 // common case, no copy), else the normalised copy in *storage.
@@ -538,6 +544,152 @@ uint64_t ExactRuns(uint64_t starts, uint64_t l, uint64_t ln) {
 inline uint64_t Behind(uint64_t cur, uint64_t prev) { return (cur << 1) | (prev >> 63); }
 #endif
 
+#if defined(__SSE2__)
+// Where preprocessing changes a text: every collapse chain start (the
+// positions of hits, increasing) and every scrambled run (position, target),
+// when asked for.
+struct TriggerSites {
+  bool want_collapse = false, want_scramble = false;
+  std::vector<size_t> collapse;
+  std::vector<std::pair<size_t, int>> scramble;
+};
+
+InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites) {
+  static const TargetShape shape;
+  static_assert(kMinBase64Run < 64, "the run must fit in two mask words");
+  InjectionTriggers out;
+  const size_t n = t.size();
+  const size_t words = (n + 63) / 64;
+  const auto* data = reinterpret_cast<const unsigned char*>(t.data());
+  auto load = [&](size_t k) -> Masks {
+    if (k >= words) return Masks{};
+    const size_t at = 64 * k;
+    if (at + 64 <= n) return ClassMasks64(data + at);
+    unsigned char tail[64] = {};  // NUL has no class, as the end of the text
+    std::memcpy(tail, data + at, n - at);
+    return ClassMasks64(tail);
+  };
+  Masks prev, cur = load(0), next = load(1);
+  for (size_t k = 0; k < words; ++k) {
+    if (!out.decode) {  // kMinBase64Run base64 bytes from here
+      const uint64_t x = cur.b64, xn = next.b64;
+      // A few probes first (prose fails them), then every byte of the run.
+      uint64_t run = x & Ahead(x, xn, kMinBase64Run - 1) & Ahead(x, xn, kMinBase64Run / 2);
+      for (size_t s = 1; s + 1 < kMinBase64Run && run != 0; ++s) run &= Ahead(x, xn, s);
+      out.decode = run != 0;
+    }
+    if (!out.collapse || (sites != nullptr && sites->want_collapse)) {
+      // single, spacer, single, spacer, single
+      const uint64_t a = cur.alnum, an = next.alnum, sp = cur.spacer, sn = next.spacer;
+      const uint64_t hit = a & ~Behind(a, prev.alnum) & Ahead(sp, sn, 1) & Ahead(a, an, 2) &
+                           Ahead(sp, sn, 3) & Ahead(a, an, 4) & ~Ahead(a, an, 5);
+      out.collapse = out.collapse || hit != 0;
+      if (sites != nullptr && sites->want_collapse) {
+        for (uint64_t h = hit; h != 0; h &= h - 1) {
+          sites->collapse.push_back(64 * k + static_cast<size_t>(std::countr_zero(h)));
+        }
+      }
+    }
+    const bool all_scrambled = sites != nullptr && sites->want_scramble;
+    if (!out.scramble || all_scrambled) {
+      // Letter runs shaped like a target word: RestoreTarget decides.
+      const uint64_t l = cur.letter, ln = next.letter;
+      const uint64_t starts = l & ~Behind(l, prev.letter);
+      // Runs of exactly 6, 8 and 12 letters (the target lengths, checked
+      // in TargetShape), each length a straight line of shifts.
+      const uint64_t runs[3] = {ExactRuns<6>(starts, l, ln), ExactRuns<8>(starts, l, ln),
+                                ExactRuns<12>(starts, l, ln)};
+      for (size_t r = 0; r < 3 && (!out.scramble || all_scrambled); ++r) {
+        const size_t len = r == 0 ? 6 : r == 1 ? 8 : 12;
+        for (uint64_t c = runs[r]; c != 0 && (!out.scramble || all_scrambled);) {
+          const size_t at = 64 * k + static_cast<size_t>(std::countr_zero(c));
+          c &= c - 1;
+          // Cheap filter: some target of this length, first and last letter.
+          const unsigned char f = static_cast<unsigned char>(t[at]);
+          const unsigned char e = static_cast<unsigned char>(t[at + len - 1]);
+          const unsigned which = shape.first[f] & shape.last[e] & shape.of_length[len];
+          if (which == 0) continue;
+          const std::string_view word = t.substr(at, len);
+          // The one target of this shape spelled as is: RestoreTarget says
+          // no. The common case in text that names these words.
+          if (std::has_single_bit(which) && SameLetters(word, kTargets[std::countr_zero(which)])) {
+            continue;
+          }
+          const int target = RestoreTarget(word);
+          if (target < 0) continue;
+          out.scramble = true;
+          if (all_scrambled) sites->scramble.emplace_back(at, target);
+        }
+      }
+    }
+    if (out.collapse && out.scramble && out.decode && sites == nullptr) break;
+    prev = cur;
+    cur = next;
+    next = load(k + 2);
+  }
+  return out;
+}
+
+
+// CollapseSpacing over the chains starting at `starts` only (the collapse
+// hits, increasing): the same output. A chain the byte walk would collapse
+// starts at a hit, and the walk changes nothing between hits.
+bool CollapseAt(std::string_view t, const std::vector<size_t>& starts, std::string* out) {
+  const size_t n = t.size();
+  auto single = [&](size_t i) {
+    return IsAlnum(t[i]) && (i == 0 || !IsAlnum(t[i - 1])) && (i + 1 == n || !IsAlnum(t[i + 1]));
+  };
+  bool changed = false;
+  size_t copied = 0;  // t[0, copied) is already in *out
+  for (size_t i : starts) {
+    if (i < copied) continue;  // inside a chain already collapsed
+    size_t j = i;
+    size_t count = 1;
+    while (j + 2 < n && IsSpacer(t[j + 1]) && single(j + 2)) {
+      j += 2;
+      ++count;
+    }
+    if (count < 3) continue;  // INVARIANT: never, a hit starts three singles
+    if (!changed) {
+      out->clear();
+      out->reserve(n);
+      changed = true;
+    }
+    out->append(t.substr(copied, i - copied));
+    for (size_t k = i; k <= j; k += 2) out->push_back(t[k]);
+    copied = j + 1;
+  }
+  if (changed) out->append(t.substr(copied));
+  return changed;
+}
+
+// NormalizeWith's text from the trigger sites: the collapse at the chain
+// starts only, then the scrambled runs of the result rewritten in place.
+std::string_view NormalizeAtSites(std::string_view text, std::string* storage,
+                                  const InjectionTriggers& trig) {
+  if (!trig.collapse && !trig.scramble) return text;
+  std::string_view base = text;
+  if (trig.collapse) {
+    TriggerSites chains;
+    chains.want_collapse = true;
+    FindTriggersSse2(text, &chains);
+    if (CollapseAt(text, chains.collapse, storage)) base = *storage;
+  }
+  TriggerSites runs;
+  runs.want_scramble = true;
+  FindTriggersSse2(base, &runs);
+  if (runs.scramble.empty()) return base;
+  if (base.data() == text.data()) {
+    storage->assign(text);
+    base = *storage;
+  }
+  for (auto [at, target] : runs.scramble) {  // same length: base stays valid
+    storage->replace(at, kTargets[target].size(), kTargets[target]);
+  }
+  return *storage;
+}
+#endif
+
 }  // namespace
 
 namespace internal {
@@ -582,73 +734,26 @@ InjectionTriggers FindInjectionTriggersReference(std::string_view t) {
   return out;
 }
 
-InjectionTriggers FindInjectionTriggers(std::string_view t) {
-#if !defined(__SSE2__)
-  return FindInjectionTriggersReference(t);
+std::string InjectionNormalized(std::string_view text) {
+  std::string storage;
+#if defined(__SSE2__)
+  return std::string(NormalizeAtSites(text, &storage, FindInjectionTriggers(text)));
 #else
-  static const TargetShape shape;
-  static_assert(kMinBase64Run < 64, "the run must fit in two mask words");
-  InjectionTriggers out;
-  const size_t n = t.size();
-  const size_t words = (n + 63) / 64;
-  const auto* data = reinterpret_cast<const unsigned char*>(t.data());
-  auto load = [&](size_t k) -> Masks {
-    if (k >= words) return Masks{};
-    const size_t at = 64 * k;
-    if (at + 64 <= n) return ClassMasks64(data + at);
-    unsigned char tail[64] = {};  // NUL has no class, as the end of the text
-    std::memcpy(tail, data + at, n - at);
-    return ClassMasks64(tail);
-  };
-  Masks prev, cur = load(0), next = load(1);
-  for (size_t k = 0; k < words; ++k) {
-    if (!out.decode) {  // kMinBase64Run base64 bytes from here
-      const uint64_t x = cur.b64, xn = next.b64;
-      // A few probes first (prose fails them), then every byte of the run.
-      uint64_t run = x & Ahead(x, xn, kMinBase64Run - 1) & Ahead(x, xn, kMinBase64Run / 2);
-      for (size_t s = 1; s + 1 < kMinBase64Run && run != 0; ++s) run &= Ahead(x, xn, s);
-      out.decode = run != 0;
-    }
-    if (!out.collapse) {  // single, spacer, single, spacer, single
-      const uint64_t a = cur.alnum, an = next.alnum, sp = cur.spacer, sn = next.spacer;
-      const uint64_t hit = a & ~Behind(a, prev.alnum) & Ahead(sp, sn, 1) & Ahead(a, an, 2) &
-                           Ahead(sp, sn, 3) & Ahead(a, an, 4) & ~Ahead(a, an, 5);
-      out.collapse = hit != 0;
-    }
-    if (!out.scramble) {  // letter runs shaped like a target word: WouldRestore decides
-      const uint64_t l = cur.letter, ln = next.letter;
-      const uint64_t starts = l & ~Behind(l, prev.letter);
-      // Runs of exactly 6, 8 and 12 letters (the target lengths, checked
-      // in TargetShape), each length a straight line of shifts.
-      const uint64_t runs[3] = {ExactRuns<6>(starts, l, ln), ExactRuns<8>(starts, l, ln),
-                                ExactRuns<12>(starts, l, ln)};
-      for (size_t r = 0; r < 3 && !out.scramble; ++r) {
-        const size_t len = r == 0 ? 6 : r == 1 ? 8 : 12;
-        for (uint64_t c = runs[r]; c != 0 && !out.scramble;) {
-          const size_t at = 64 * k + static_cast<size_t>(std::countr_zero(c));
-          c &= c - 1;
-          // Cheap filter: some target of this length, first and last letter.
-          const unsigned char f = static_cast<unsigned char>(t[at]);
-          const unsigned char e = static_cast<unsigned char>(t[at + len - 1]);
-          const unsigned which = shape.first[f] & shape.last[e] & shape.of_length[len];
-          if (which == 0) continue;
-          const std::string_view word = t.substr(at, len);
-          // The one target of this shape (TargetShape checks there is only
-          // one) spelled as is: WouldRestore says no. The common case in
-          // text that names these words.
-          if (std::has_single_bit(which) && SameLetters(word, kTargets[std::countr_zero(which)])) {
-            continue;
-          }
-          out.scramble = WouldRestore(word);
-        }
-      }
-    }
-    if (out.collapse && out.scramble && out.decode) break;
-    prev = cur;
-    cur = next;
-    next = load(k + 2);
-  }
-  return out;
+  const InjectionTriggers trig = FindInjectionTriggers(text);
+  return std::string(NormalizeWith(text, &storage, trig.collapse, trig.scramble));
+#endif
+}
+
+std::string InjectionNormalizedReference(std::string_view text) {
+  std::string storage;
+  return std::string(Normalize(text, &storage));
+}
+
+InjectionTriggers FindInjectionTriggers(std::string_view t) {
+#if defined(__SSE2__)
+  return FindTriggersSse2(t, nullptr);
+#else
+  return FindInjectionTriggersReference(t);
 #endif
 }
 
@@ -697,7 +802,12 @@ uint32_t MatchedGroups(std::string_view text) {
   const InjectionTriggers trig = internal::FindInjectionTriggers(text);
   // INVARIANT: an engine failure never reads as "no injection": the old
   // path (whose RE2 fallback matches pattern by pattern) answers instead.
-  if (!scan(NormalizeWith(text, &storage, trig.collapse, trig.scramble))) {
+#if defined(__SSE2__)
+  const std::string_view normalized = NormalizeAtSites(text, &storage, trig);
+#else
+  const std::string_view normalized = NormalizeWith(text, &storage, trig.collapse, trig.scramble);
+#endif
+  if (!scan(normalized)) {
     return MatchedGroupsReference(text);
   }
   if (trig.decode) {

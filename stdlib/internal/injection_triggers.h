@@ -4,6 +4,7 @@
 // differential test (tests/stdlib/injection_test.cc) and the benchmark.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 namespace tollgate::stdlib::internal {
@@ -25,5 +26,12 @@ InjectionTriggers FindInjectionTriggers(std::string_view text);
 // The byte-at-a-time finder it replaced (about 3 ns per byte): the
 // differential test's reference; also what runs without SSE2.
 InjectionTriggers FindInjectionTriggersReference(std::string_view text);
+
+// The text the phrases are matched on (letter spacing collapsed, scrambled
+// target words restored): from the trigger sites only (the collapse chains
+// and scrambled runs the word-parallel finder locates), and by the full
+// passes it replaced (the reference).
+std::string InjectionNormalized(std::string_view text);
+std::string InjectionNormalizedReference(std::string_view text);
 
 }  // namespace tollgate::stdlib::internal

@@ -281,3 +281,35 @@ TEST(InjectionTriggers, WordParallelEqualsReference) {
 
 }  // namespace
 }  // namespace tollgate::stdlib
+
+namespace tollgate::stdlib {
+namespace {
+
+// Normalisation at the trigger sites only against the full passes, on texts
+// where collapse chains and scrambled words are common and overlap.
+TEST(InjectionTriggers, NormalizationAtSitesEqualsReference) {
+  using internal::InjectionNormalized;
+  using internal::InjectionNormalizedReference;
+  std::mt19937_64 rng(11);
+  auto pick = [&](size_t n) { return static_cast<size_t>(rng() % n); };
+  const std::vector<std::string> pieces = {
+      "a", "b", "7", " ", ".", "-", "_", "*", "\n", "\xC3\xA9", "\xFF", "i g n r o e",
+      "s.y.s.e.t.m", "p r o m p t", "ignroe", "IGNORE", "sytsem", "pomrpt", "isntructions",
+      "pervious", "ovreride", "rveeal", "bpyass", "x", "yy", "quick brown", "ig nore",
+      "i g n o r e  a l l", "1-2-3-4", "b.y.p.a.s.s"};
+  size_t changed = 0;
+  const size_t texts = 20000;
+  for (size_t i = 0; i < texts; ++i) {
+    std::string t;
+    const size_t n = pick(30);
+    for (size_t k = 0; k < n; ++k) t += pieces[pick(pieces.size())];
+    const std::string ref = InjectionNormalizedReference(t);
+    changed += ref != t;
+    ASSERT_EQ(InjectionNormalized(t), ref) << "`" << t << "`";
+  }
+  EXPECT_GT(changed, texts / 4);
+  EXPECT_LT(changed, texts - texts / 20);
+}
+
+}  // namespace
+}  // namespace tollgate::stdlib
