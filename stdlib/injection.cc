@@ -612,7 +612,7 @@ InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites) {
           const std::string_view word = t.substr(at, len);
           // The one target of this shape spelled as is: RestoreTarget says
           // no. The common case in text that names these words.
-          if (std::has_single_bit(which) && SameLetters(word, kTargets[std::countr_zero(which)])) {
+          if ((which & (which - 1)) == 0 && SameLetters(word, kTargets[std::countr_zero(which)])) {
             continue;
           }
           const int target = RestoreTarget(word);
@@ -665,16 +665,13 @@ bool CollapseAt(std::string_view t, const std::vector<size_t>& starts, std::stri
 
 // NormalizeWith's text from the trigger sites: the collapse at the chain
 // starts only, then the scrambled runs of the result rewritten in place.
+// `chains`: the collapse sites of `text` (FindTriggersSse2 with
+// want_collapse).
 std::string_view NormalizeAtSites(std::string_view text, std::string* storage,
-                                  const InjectionTriggers& trig) {
+                                  const InjectionTriggers& trig, const std::vector<size_t>& chains) {
   if (!trig.collapse && !trig.scramble) return text;
   std::string_view base = text;
-  if (trig.collapse) {
-    TriggerSites chains;
-    chains.want_collapse = true;
-    FindTriggersSse2(text, &chains);
-    if (CollapseAt(text, chains.collapse, storage)) base = *storage;
-  }
+  if (trig.collapse && CollapseAt(text, chains, storage)) base = *storage;
   TriggerSites runs;
   runs.want_scramble = true;
   FindTriggersSse2(base, &runs);
@@ -737,7 +734,10 @@ InjectionTriggers FindInjectionTriggersReference(std::string_view t) {
 std::string InjectionNormalized(std::string_view text) {
   std::string storage;
 #if defined(__SSE2__)
-  return std::string(NormalizeAtSites(text, &storage, FindInjectionTriggers(text)));
+  TriggerSites sites;
+  sites.want_collapse = true;
+  const InjectionTriggers trig = FindTriggersSse2(text, &sites);
+  return std::string(NormalizeAtSites(text, &storage, trig, sites.collapse));
 #else
   const InjectionTriggers trig = FindInjectionTriggers(text);
   return std::string(NormalizeWith(text, &storage, trig.collapse, trig.scramble));
@@ -799,11 +799,19 @@ uint32_t MatchedGroups(std::string_view text) {
     for (int id : ids) mask |= 1u << m.group_of[id];
     return true;
   };
+#if defined(__SSE2__)
+  // One pass: the triggers, and where the collapse chains start.
+  thread_local TriggerSites sites;
+  sites.want_collapse = true;
+  sites.collapse.clear();
+  const InjectionTriggers trig = FindTriggersSse2(text, &sites);
+#else
   const InjectionTriggers trig = internal::FindInjectionTriggers(text);
+#endif
   // INVARIANT: an engine failure never reads as "no injection": the old
   // path (whose RE2 fallback matches pattern by pattern) answers instead.
 #if defined(__SSE2__)
-  const std::string_view normalized = NormalizeAtSites(text, &storage, trig);
+  const std::string_view normalized = NormalizeAtSites(text, &storage, trig, sites.collapse);
 #else
   const std::string_view normalized = NormalizeWith(text, &storage, trig.collapse, trig.scramble);
 #endif
