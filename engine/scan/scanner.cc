@@ -154,9 +154,11 @@ void BuildHyperscan(Scanner::Impl* impl) {
   impl->confirm.resize(n);
   for (size_t i = 0; i < n; ++i) {
     std::string reason, pre;
-    // A cheaper superset first (RE2 confirms its hits), else the pattern.
-    if (internal::PrefilterForm(impl->patterns[i], &pre) &&
+    bool exact = false;
+    // A cheaper form first (a superset: RE2 confirms its hits), else the pattern.
+    if (internal::PrefilterForm(impl->patterns[i], &pre, &exact) &&
         HsForm(pre, impl->options.case_insensitive, &hs_text[i], &hs_flags[i], &reason)) {
+      if (exact) continue;  // the same meaning: nothing to confirm
       auto set = std::make_unique<PerThreadSet>();
       std::string error;
       if (set->Build({impl->patterns[i]}, {static_cast<int>(i)}, impl->options.case_insensitive,

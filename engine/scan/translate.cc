@@ -356,10 +356,13 @@ bool TranslateForHyperscan(std::string_view re2_pattern, bool caseless, std::str
   return ok;
 }
 
-bool PrefilterForm(std::string_view re2_pattern, std::string* out) {
-  static constexpr std::string_view kLead = "\\b[";
-  if (re2_pattern.substr(0, kLead.size()) != kLead) return false;
-  size_t i = kLead.size();
+bool PrefilterForm(std::string_view re2_pattern, std::string* out, bool* exact) {
+  static constexpr std::string_view kBoundary = "\\b";
+  const bool boundary = re2_pattern.substr(0, kBoundary.size()) == kBoundary;
+  size_t i = boundary ? kBoundary.size() : 0;
+  const size_t open = i;
+  if (i >= re2_pattern.size() || re2_pattern[i] != '[') return false;
+  ++i;
   // A plain class: not negated, no `]` first, no POSIX `[:...:]`, escapes
   // taken as pairs.
   if (i >= re2_pattern.size() || re2_pattern[i] == '^' || re2_pattern[i] == ']') return false;
@@ -373,7 +376,8 @@ bool PrefilterForm(std::string_view re2_pattern, std::string* out) {
                                      re2_pattern[i + 2] == '*' || re2_pattern[i + 2] == '{')) {
     return false;
   }
-  *out = std::string(re2_pattern.substr(2, i - 1)) + std::string(re2_pattern.substr(i + 2));
+  *out = std::string(re2_pattern.substr(open, i + 1 - open)) + std::string(re2_pattern.substr(i + 2));
+  if (exact != nullptr) *exact = !boundary;
   return true;
 }
 

@@ -32,15 +32,16 @@ bool TranslateForHyperscan(std::string_view re2_pattern, bool caseless, std::str
                            std::string* reason, bool* caseless_out = nullptr,
                            bool* ascii_out = nullptr);
 
-// A cheaper superset of `re2_pattern` for Hyperscan to find candidates
-// with, when there is one; RE2 then confirms each candidate pattern on the
-// whole text, so the answer stays exact. One rewrite: a leading
-// `\b[class]+` becomes `[class]` (any match of the original contains a
-// match of the rewrite, ending at the same place) -- Hyperscan runs such a
-// prefix, which prose satisfies almost everywhere, as an automaton over the
-// whole text, but a single class byte before a rare literal (`@` in
-// dlp.email) as a literal search. Returns false when no rewrite applies.
-bool PrefilterForm(std::string_view re2_pattern, std::string* out);
+// A cheaper form of `re2_pattern` for Hyperscan, when there is one. A
+// leading `[class]+` becomes `[class]`: "matches somewhere" is the same, so
+// *exact is set. A leading `\b[class]+` becomes `[class]` too: a superset
+// (any match of the original contains a match of the rewrite, ending at the
+// same place), so *exact is false and RE2 must confirm each pattern
+// Hyperscan reports, on the whole text. Hyperscan runs such a prefix, which
+// prose satisfies almost everywhere, as an automaton over the whole text,
+// but a single class byte before a rare literal (`@` in dlp.email) as a
+// literal search. Returns false when no rewrite applies.
+bool PrefilterForm(std::string_view re2_pattern, std::string* out, bool* exact = nullptr);
 
 // True when `cp` has no case variant under RE2's (simple) case folding, for
 // the ranges Translate accepts in caseless patterns (punctuation, arrows,
