@@ -310,6 +310,34 @@ bool Printable(std::string_view s) {
 constexpr size_t kMinBase64Run = 20;
 constexpr size_t kMinHexRun = 24;
 
+// Appends the decoding of one maximal base64-alphabet run to *decoded (hex
+// when it reads as hex, base64 when long enough; printable results only,
+// each followed by a newline).
+void DecodeRun(std::string_view run, std::string* decoded) {
+  if (run.size() >= kMinHexRun && run.size() % 2 == 0 &&
+      std::all_of(run.begin(), run.end(), [](char c) { return HexValue(c) >= 0; })) {
+    std::string out;
+    for (size_t k = 0; k + 1 < run.size(); k += 2) {
+      out += static_cast<char>(HexValue(run[k]) * 16 + HexValue(run[k + 1]));
+    }
+    if (Printable(out)) decoded->append(out).push_back('\n');
+    return;
+  }
+  if (run.size() < kMinBase64Run) return;
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : run) {
+    acc = (acc << 6) | static_cast<uint32_t>(B64Value(c));
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xFF);
+    }
+  }
+  if (Printable(out)) decoded->append(out).push_back('\n');
+}
+
 // Decodes every long base64 or hex run of `text`; returns the printable
 // results joined by newlines.
 std::string DecodeRuns(std::string_view text) {
@@ -325,28 +353,20 @@ std::string DecodeRuns(std::string_view text) {
     std::string_view run = text.substr(i, j - i);
     i = j;
     while (i < text.size() && text[i] == '=') ++i;
-    if (run.size() >= kMinHexRun && run.size() % 2 == 0 &&
-        std::all_of(run.begin(), run.end(), [](char c) { return HexValue(c) >= 0; })) {
-      std::string out;
-      for (size_t k = 0; k + 1 < run.size(); k += 2) {
-        out += static_cast<char>(HexValue(run[k]) * 16 + HexValue(run[k + 1]));
-      }
-      if (Printable(out)) decoded.append(out).push_back('\n');
-      continue;
-    }
-    if (run.size() < kMinBase64Run) continue;
-    std::string out;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (char c : run) {
-      acc = (acc << 6) | static_cast<uint32_t>(B64Value(c));
-      bits += 6;
-      if (bits >= 8) {
-        bits -= 8;
-        out += static_cast<char>((acc >> bits) & 0xFF);
-      }
-    }
-    if (Printable(out)) decoded.append(out).push_back('\n');
+    DecodeRun(run, &decoded);
+  }
+  return decoded;
+}
+
+// DecodeRuns over the runs starting at `starts` only: the starts of the
+// maximal runs of at least kMinBase64Run bytes (shorter runs decode to
+// nothing), increasing. The same result.
+std::string DecodeRunsAt(std::string_view text, const std::vector<size_t>& starts) {
+  std::string decoded;
+  for (size_t i : starts) {
+    size_t j = i;
+    while (j < text.size() && B64Value(text[j]) >= 0) ++j;
+    DecodeRun(text.substr(i, j - i), &decoded);
   }
   return decoded;
 }
@@ -549,8 +569,9 @@ inline uint64_t Behind(uint64_t cur, uint64_t prev) { return (cur << 1) | (prev 
 // positions of hits, increasing) and every scrambled run (position, target),
 // when asked for.
 struct TriggerSites {
-  bool want_collapse = false, want_scramble = false;
+  bool want_collapse = false, want_scramble = false, want_decode = false;
   std::vector<size_t> collapse;
+  std::vector<size_t> decode;  // starts of maximal runs of >= kMinBase64Run base64 bytes
   std::vector<std::pair<size_t, int>> scramble;
 };
 
@@ -571,12 +592,18 @@ InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites) {
   };
   Masks prev, cur = load(0), next = load(1);
   for (size_t k = 0; k < words; ++k) {
-    if (!out.decode) {  // kMinBase64Run base64 bytes from here
+    const bool all_runs = sites != nullptr && sites->want_decode;
+    if (!out.decode || all_runs) {  // kMinBase64Run base64 bytes from here
       const uint64_t x = cur.b64, xn = next.b64;
       // A few probes first (prose fails them), then every byte of the run.
       uint64_t run = x & Ahead(x, xn, kMinBase64Run - 1) & Ahead(x, xn, kMinBase64Run / 2);
       for (size_t s = 1; s + 1 < kMinBase64Run && run != 0; ++s) run &= Ahead(x, xn, s);
-      out.decode = run != 0;
+      out.decode = out.decode || run != 0;
+      if (all_runs) {
+        for (uint64_t h = run & ~Behind(x, prev.b64); h != 0; h &= h - 1) {
+          sites->decode.push_back(64 * k + static_cast<size_t>(std::countr_zero(h)));
+        }
+      }
     }
     if (!out.collapse || (sites != nullptr && sites->want_collapse)) {
       // single, spacer, single, spacer, single
@@ -744,6 +771,19 @@ std::string InjectionNormalized(std::string_view text) {
 #endif
 }
 
+std::string InjectionDecoded(std::string_view text) {
+#if defined(__SSE2__)
+  TriggerSites sites;
+  sites.want_decode = true;
+  FindTriggersSse2(text, &sites);
+  return DecodeRunsAt(text, sites.decode);
+#else
+  return DecodeRuns(text);
+#endif
+}
+
+std::string InjectionDecodedReference(std::string_view text) { return DecodeRuns(text); }
+
 std::string InjectionNormalizedReference(std::string_view text) {
   std::string storage;
   return std::string(Normalize(text, &storage));
@@ -803,7 +843,9 @@ uint32_t MatchedGroups(std::string_view text) {
   // One pass: the triggers, and where the collapse chains start.
   thread_local TriggerSites sites;
   sites.want_collapse = true;
+  sites.want_decode = true;
   sites.collapse.clear();
+  sites.decode.clear();
   const InjectionTriggers trig = FindTriggersSse2(text, &sites);
 #else
   const InjectionTriggers trig = internal::FindInjectionTriggers(text);
@@ -819,7 +861,11 @@ uint32_t MatchedGroups(std::string_view text) {
     return MatchedGroupsReference(text);
   }
   if (trig.decode) {
+#if defined(__SSE2__)
+    std::string decoded = DecodeRunsAt(text, sites.decode);
+#else
     std::string decoded = DecodeRuns(text);
+#endif
     if (!decoded.empty() && !scan(Normalize(decoded, &storage))) {
       return MatchedGroupsReference(text);
     }

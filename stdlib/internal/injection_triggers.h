@@ -34,4 +34,10 @@ InjectionTriggers FindInjectionTriggersReference(std::string_view text);
 std::string InjectionNormalized(std::string_view text);
 std::string InjectionNormalizedReference(std::string_view text);
 
+// The decoded base64 / hex runs of `text` (printable results joined by
+// newlines): from the long runs the word-parallel finder locates, and by the
+// full byte walk it replaced (the reference).
+std::string InjectionDecoded(std::string_view text);
+std::string InjectionDecodedReference(std::string_view text);
+
 }  // namespace tollgate::stdlib::internal
