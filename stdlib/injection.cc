@@ -9,11 +9,12 @@
 //
 // Speed: the phrases run on one scan::Scanner (RE2's DFA with per-thread
 // copies: on prose it beats Hyperscan for these caseless `\W*`-joined
-// phrases), and one linear pass (FindTriggers) tells whether any
-// preprocessing can change the text: a run of three spaced single
-// characters (collapse), a scrambled target word, a base64/hex run long
-// enough to decode. Only the passes whose trigger fired run, so their
-// results are exactly the old passes' results. MatchedGroupsReference keeps
+// phrases), and one linear pass (internal::FindInjectionTriggers, 64 bytes
+// per step with SSE2 compares) tells whether any preprocessing can change
+// the text: a run of three spaced single characters (collapse), a
+// scrambled target word, a base64/hex run long enough to decode. Only the
+// passes whose trigger fired run, so their results are exactly the old
+// passes' results. MatchedGroupsReference keeps
 // the old path (RE2::Set, every pass) as the differential baseline.
 #include <re2/re2.h>
 #include <re2/set.h>
@@ -21,13 +22,20 @@
 #include "engine/scan/scanner.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <iterator>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
 #include "stdlib/builtins.h"
+#include "stdlib/internal/injection_triggers.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace tollgate::stdlib {
 
@@ -207,11 +215,12 @@ bool CollapseSpacing(std::string_view t, std::string* out) {
 constexpr std::string_view kTargets[] = {"ignore", "previous", "instructions", "bypass",
                                          "override", "reveal", "system", "prompt"};
 
-// True when RestoreScrambled would rewrite the letter run `w` (the same
-// target walk, without copying).
-bool WouldRestore(std::string_view w) {
+// The index of the target word RestoreScrambled would rewrite the letter
+// run `w` to, or -1 (the same target walk, without copying).
+int RestoreTarget(std::string_view w) {
   const size_t len = w.size();
-  for (std::string_view target : kTargets) {
+  for (size_t t = 0; t < std::size(kTargets); ++t) {
+    const std::string_view target = kTargets[t];
     if (target.size() != len || Lower(w.front()) != target.front() ||
         Lower(w.back()) != target.back()) {
       continue;
@@ -223,13 +232,16 @@ bool WouldRestore(std::string_view w) {
       --counts[target[k] - 'a'];
       same = same && Lower(w[k]) == target[k];
     }
-    if (same) return false;
+    if (same) return -1;
     if (std::all_of(std::begin(counts), std::end(counts), [](int c) { return c == 0; })) {
-      return true;
+      return static_cast<int>(t);
     }
   }
-  return false;
+  return -1;
 }
+
+// True when RestoreScrambled would rewrite the letter run `w`.
+bool WouldRestore(std::string_view w) { return RestoreTarget(w) >= 0; }
 
 // Scrambled-letter variants ("ignroe", "instrcutions") of the target words:
 // same length, first and last letter, and the same middle letters. Rewrites
@@ -298,6 +310,34 @@ bool Printable(std::string_view s) {
 constexpr size_t kMinBase64Run = 20;
 constexpr size_t kMinHexRun = 24;
 
+// Appends the decoding of one maximal base64-alphabet run to *decoded (hex
+// when it reads as hex, base64 when long enough; printable results only,
+// each followed by a newline).
+void DecodeRun(std::string_view run, std::string* decoded) {
+  if (run.size() >= kMinHexRun && run.size() % 2 == 0 &&
+      std::all_of(run.begin(), run.end(), [](char c) { return HexValue(c) >= 0; })) {
+    std::string out;
+    for (size_t k = 0; k + 1 < run.size(); k += 2) {
+      out += static_cast<char>(HexValue(run[k]) * 16 + HexValue(run[k + 1]));
+    }
+    if (Printable(out)) decoded->append(out).push_back('\n');
+    return;
+  }
+  if (run.size() < kMinBase64Run) return;
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : run) {
+    acc = (acc << 6) | static_cast<uint32_t>(B64Value(c));
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xFF);
+    }
+  }
+  if (Printable(out)) decoded->append(out).push_back('\n');
+}
+
 // Decodes every long base64 or hex run of `text`; returns the printable
 // results joined by newlines.
 std::string DecodeRuns(std::string_view text) {
@@ -313,32 +353,25 @@ std::string DecodeRuns(std::string_view text) {
     std::string_view run = text.substr(i, j - i);
     i = j;
     while (i < text.size() && text[i] == '=') ++i;
-    if (run.size() >= kMinHexRun && run.size() % 2 == 0 &&
-        std::all_of(run.begin(), run.end(), [](char c) { return HexValue(c) >= 0; })) {
-      std::string out;
-      for (size_t k = 0; k + 1 < run.size(); k += 2) {
-        out += static_cast<char>(HexValue(run[k]) * 16 + HexValue(run[k + 1]));
-      }
-      if (Printable(out)) decoded.append(out).push_back('\n');
-      continue;
-    }
-    if (run.size() < kMinBase64Run) continue;
-    std::string out;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (char c : run) {
-      acc = (acc << 6) | static_cast<uint32_t>(B64Value(c));
-      bits += 6;
-      if (bits >= 8) {
-        bits -= 8;
-        out += static_cast<char>((acc >> bits) & 0xFF);
-      }
-    }
-    if (Printable(out)) decoded.append(out).push_back('\n');
+    DecodeRun(run, &decoded);
   }
   return decoded;
 }
 
+// DecodeRuns over the runs starting at `starts` only: the starts of the
+// maximal runs of at least kMinBase64Run bytes (shorter runs decode to
+// nothing), increasing. The same result.
+std::string DecodeRunsAt(std::string_view text, const std::vector<size_t>& starts) {
+  std::string decoded;
+  for (size_t i : starts) {
+    size_t j = i;
+    while (j < text.size() && B64Value(text[j]) >= 0) ++j;
+    DecodeRun(text.substr(i, j - i), &decoded);
+  }
+  return decoded;
+}
+
+#if !defined(__SSE2__)
 // The text to match: `text` itself when normalisation changes nothing (the
 // common case, no copy), else the normalised copy in *storage. With
 // `may_collapse` / `may_scramble` false the caller knows (from the exact
@@ -368,6 +401,7 @@ std::string_view NormalizeWith(std::string_view text, std::string* storage, bool
   RestoreScrambled(storage);
   return *storage;
 }
+#endif
 
 // The reference path's normalisation (unchanged). The text to match: `text` itself when normalisation changes nothing (the
 // common case, no copy), else the normalised copy in *storage.
@@ -426,20 +460,9 @@ uint32_t MatchedGroupsReference(std::string_view text) {
   return mask;
 }
 
-// What preprocessing may change a text, from one linear pass. Each flag is
-// true whenever the pass it guards would change something (it may also be
-// true when it would not):
-//   collapse: some single character, spacer, single, spacer, single -- the
-//     condition for CollapseSpacing to collapse a run (a single character is
-//     an alphanumeric one between non-alphanumerics);
-//   scramble: a letter run that RestoreScrambled would rewrite (WouldRestore);
-//   decode: a base64-alphabet run of kMinBase64Run characters (DecodeRuns
-//     decodes nothing without one; hex runs are base64 runs too).
-struct Triggers {
-  bool collapse = false, scramble = false, decode = false;
-};
+using internal::InjectionTriggers;
 
-// Character classes of FindTriggers, one table lookup per byte.
+// Character classes of the reference trigger finder, one table lookup per byte.
 enum : uint8_t { kLetterC = 1, kAlnumC = 2, kB64C = 4, kSpacerC = 8 };
 struct ClassTable {
   uint8_t c[256] = {};
@@ -453,9 +476,251 @@ struct ClassTable {
   }
 };
 
-Triggers FindTriggers(std::string_view t) {
+#if defined(__SSE2__)
+// The word-parallel trigger finder. Bit i of a mask word k stands for byte
+// 64 * k + i of the text; bytes past the end have no class (as the
+// reference's end-of-text sentinel).
+struct Masks {
+  uint64_t alnum = 0, letter = 0, b64 = 0, spacer = 0;
+};
+
+// The shapes of the kTargets words: bit j of first[c],
+// last[c], of_length[n] when target j begins with letter c, ends with it
+// (either case), has n letters.
+struct TargetShape {
+  uint8_t first[256] = {}, last[256] = {}, of_length[64] = {};
+  TargetShape() {
+    static_assert(std::size(kTargets) <= 8, "one bit per target");
+    for (size_t j = 0; j < std::size(kTargets); ++j) {
+      const std::string_view w = kTargets[j];
+      const auto bit = static_cast<uint8_t>(1u << j);
+      for (char c : {w.front(), static_cast<char>(w.front() - 'a' + 'A')}) {
+        first[static_cast<unsigned char>(c)] |= bit;
+      }
+      for (char c : {w.back(), static_cast<char>(w.back() - 'a' + 'A')}) {
+        last[static_cast<unsigned char>(c)] |= bit;
+      }
+      of_length[w.size()] |= bit;  // INVARIANT: targets are shorter than 64 letters
+      // INVARIANT: FindInjectionTriggers looks for runs of these lengths.
+      if (w.size() != 6 && w.size() != 8 && w.size() != 12) std::abort();
+    }
+  }
+};
+
+// The classes of the 64 bytes at p.
+Masks ClassMasks64(const unsigned char* p) {
+  auto eq = [](__m128i v, char c) { return _mm_cmpeq_epi8(v, _mm_set1_epi8(c)); };
+  // lo <= v <= hi for ASCII bounds; bytes >= 0x80 compare as negative: never.
+  auto in = [](__m128i v, char lo, char hi) {
+    return _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(static_cast<char>(lo - 1))),
+                         _mm_cmplt_epi8(v, _mm_set1_epi8(static_cast<char>(hi + 1))));
+  };
+  Masks m;
+  for (int q = 0; q < 4; ++q) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * q));
+    // v | 0x20 is a lower-case letter exactly when v is a letter.
+    const __m128i lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
+    const __m128i letter = in(lower, 'a', 'z');
+    const __m128i alnum = _mm_or_si128(letter, in(v, '0', '9'));
+    const __m128i dash = eq(v, '-'), under = eq(v, '_');
+    const __m128i b64 = _mm_or_si128(_mm_or_si128(alnum, _mm_or_si128(eq(v, '+'), eq(v, '/'))),
+                                     _mm_or_si128(dash, under));
+    const __m128i spacer = _mm_or_si128(_mm_or_si128(eq(v, ' '), eq(v, '.')),
+                                        _mm_or_si128(_mm_or_si128(dash, under), eq(v, '*')));
+    auto bits = [q](__m128i x) {
+      return static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(x)) & 0xFFFFu)
+             << (16 * q);
+    };
+    m.alnum |= bits(alnum);
+    m.letter |= bits(letter);
+    m.b64 |= bits(b64);
+    m.spacer |= bits(spacer);
+  }
+  return m;
+}
+
+// Bit i: the class of byte i + s (0 <= s < 64) of the two words cur, next.
+inline uint64_t Ahead(uint64_t cur, uint64_t next, size_t s) {
+  return s == 0 ? cur : (cur >> s) | (next << (64 - s));
+}
+// True when `word` is `target` (lower case) in any case.
+bool SameLetters(std::string_view word, std::string_view target) {
+  if (word.size() != target.size()) return false;
+  for (size_t i = 0; i < word.size(); ++i) {
+    if (Lower(word[i]) != target[i]) return false;
+  }
+  return true;
+}
+
+// Bit i of the result: a run of exactly L letters starts at byte i.
+template <size_t L>
+uint64_t ExactRuns(uint64_t starts, uint64_t l, uint64_t ln) {
+  uint64_t c = starts & ~Ahead(l, ln, L);
+  for (size_t s = 1; s < L; ++s) c &= Ahead(l, ln, s);  // constant bounds: unrolled
+  return c;
+}
+
+// Bit i: the class of byte i - 1.
+inline uint64_t Behind(uint64_t cur, uint64_t prev) { return (cur << 1) | (prev >> 63); }
+#endif
+
+#if defined(__SSE2__)
+// Where preprocessing changes a text: every collapse chain start (the
+// positions of hits, increasing) and every scrambled run (position, target),
+// when asked for.
+struct TriggerSites {
+  bool want_collapse = false, want_scramble = false, want_decode = false;
+  std::vector<size_t> collapse;
+  std::vector<size_t> decode;  // starts of maximal runs of >= kMinBase64Run base64 bytes
+  std::vector<std::pair<size_t, int>> scramble;
+};
+
+InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites) {
+  static const TargetShape shape;
+  static_assert(kMinBase64Run < 64, "the run must fit in two mask words");
+  InjectionTriggers out;
+  const size_t n = t.size();
+  const size_t words = (n + 63) / 64;
+  const auto* data = reinterpret_cast<const unsigned char*>(t.data());
+  auto load = [&](size_t k) -> Masks {
+    if (k >= words) return Masks{};
+    const size_t at = 64 * k;
+    if (at + 64 <= n) return ClassMasks64(data + at);
+    unsigned char tail[64] = {};  // NUL has no class, as the end of the text
+    std::memcpy(tail, data + at, n - at);
+    return ClassMasks64(tail);
+  };
+  Masks prev, cur = load(0), next = load(1);
+  for (size_t k = 0; k < words; ++k) {
+    const bool all_runs = sites != nullptr && sites->want_decode;
+    if (!out.decode || all_runs) {  // kMinBase64Run base64 bytes from here
+      const uint64_t x = cur.b64, xn = next.b64;
+      // A few probes first (prose fails them), then every byte of the run.
+      uint64_t run = x & Ahead(x, xn, kMinBase64Run - 1) & Ahead(x, xn, kMinBase64Run / 2);
+      for (size_t s = 1; s + 1 < kMinBase64Run && run != 0; ++s) run &= Ahead(x, xn, s);
+      out.decode = out.decode || run != 0;
+      if (all_runs) {
+        for (uint64_t h = run & ~Behind(x, prev.b64); h != 0; h &= h - 1) {
+          sites->decode.push_back(64 * k + static_cast<size_t>(std::countr_zero(h)));
+        }
+      }
+    }
+    if (!out.collapse || (sites != nullptr && sites->want_collapse)) {
+      // single, spacer, single, spacer, single
+      const uint64_t a = cur.alnum, an = next.alnum, sp = cur.spacer, sn = next.spacer;
+      const uint64_t hit = a & ~Behind(a, prev.alnum) & Ahead(sp, sn, 1) & Ahead(a, an, 2) &
+                           Ahead(sp, sn, 3) & Ahead(a, an, 4) & ~Ahead(a, an, 5);
+      out.collapse = out.collapse || hit != 0;
+      if (sites != nullptr && sites->want_collapse) {
+        for (uint64_t h = hit; h != 0; h &= h - 1) {
+          sites->collapse.push_back(64 * k + static_cast<size_t>(std::countr_zero(h)));
+        }
+      }
+    }
+    const bool all_scrambled = sites != nullptr && sites->want_scramble;
+    if (!out.scramble || all_scrambled) {
+      // Letter runs shaped like a target word: RestoreTarget decides.
+      const uint64_t l = cur.letter, ln = next.letter;
+      const uint64_t starts = l & ~Behind(l, prev.letter);
+      // Runs of exactly 6, 8 and 12 letters (the target lengths, checked
+      // in TargetShape), each length a straight line of shifts.
+      const uint64_t runs[3] = {ExactRuns<6>(starts, l, ln), ExactRuns<8>(starts, l, ln),
+                                ExactRuns<12>(starts, l, ln)};
+      for (size_t r = 0; r < 3 && (!out.scramble || all_scrambled); ++r) {
+        const size_t len = r == 0 ? 6 : r == 1 ? 8 : 12;
+        for (uint64_t c = runs[r]; c != 0 && (!out.scramble || all_scrambled);) {
+          const size_t at = 64 * k + static_cast<size_t>(std::countr_zero(c));
+          c &= c - 1;
+          // Cheap filter: some target of this length, first and last letter.
+          const unsigned char f = static_cast<unsigned char>(t[at]);
+          const unsigned char e = static_cast<unsigned char>(t[at + len - 1]);
+          const unsigned which = shape.first[f] & shape.last[e] & shape.of_length[len];
+          if (which == 0) continue;
+          const std::string_view word = t.substr(at, len);
+          // The one target of this shape spelled as is: RestoreTarget says
+          // no. The common case in text that names these words.
+          if ((which & (which - 1)) == 0 && SameLetters(word, kTargets[std::countr_zero(which)])) {
+            continue;
+          }
+          const int target = RestoreTarget(word);
+          if (target < 0) continue;
+          out.scramble = true;
+          if (all_scrambled) sites->scramble.emplace_back(at, target);
+        }
+      }
+    }
+    if (out.collapse && out.scramble && out.decode && sites == nullptr) break;
+    prev = cur;
+    cur = next;
+    next = load(k + 2);
+  }
+  return out;
+}
+
+
+// CollapseSpacing over the chains starting at `starts` only (the collapse
+// hits, increasing): the same output. A chain the byte walk would collapse
+// starts at a hit, and the walk changes nothing between hits.
+bool CollapseAt(std::string_view t, const std::vector<size_t>& starts, std::string* out) {
+  const size_t n = t.size();
+  auto single = [&](size_t i) {
+    return IsAlnum(t[i]) && (i == 0 || !IsAlnum(t[i - 1])) && (i + 1 == n || !IsAlnum(t[i + 1]));
+  };
+  bool changed = false;
+  size_t copied = 0;  // t[0, copied) is already in *out
+  for (size_t i : starts) {
+    if (i < copied) continue;  // inside a chain already collapsed
+    size_t j = i;
+    size_t count = 1;
+    while (j + 2 < n && IsSpacer(t[j + 1]) && single(j + 2)) {
+      j += 2;
+      ++count;
+    }
+    if (count < 3) continue;  // INVARIANT: never, a hit starts three singles
+    if (!changed) {
+      out->clear();
+      out->reserve(n);
+      changed = true;
+    }
+    out->append(t.substr(copied, i - copied));
+    for (size_t k = i; k <= j; k += 2) out->push_back(t[k]);
+    copied = j + 1;
+  }
+  if (changed) out->append(t.substr(copied));
+  return changed;
+}
+
+// NormalizeWith's text from the trigger sites: the collapse at the chain
+// starts only, then the scrambled runs of the result rewritten in place.
+// `chains`: the collapse sites of `text` (FindTriggersSse2 with
+// want_collapse).
+std::string_view NormalizeAtSites(std::string_view text, std::string* storage,
+                                  const InjectionTriggers& trig, const std::vector<size_t>& chains) {
+  if (!trig.collapse && !trig.scramble) return text;
+  std::string_view base = text;
+  if (trig.collapse && CollapseAt(text, chains, storage)) base = *storage;
+  TriggerSites runs;
+  runs.want_scramble = true;
+  FindTriggersSse2(base, &runs);
+  if (runs.scramble.empty()) return base;
+  if (base.data() == text.data()) {
+    storage->assign(text);
+    base = *storage;
+  }
+  for (auto [at, target] : runs.scramble) {  // same length: base stays valid
+    storage->replace(at, kTargets[target].size(), kTargets[target]);
+  }
+  return *storage;
+}
+#endif
+
+}  // namespace
+
+namespace internal {
+
+InjectionTriggers FindInjectionTriggersReference(std::string_view t) {
   static const ClassTable table;
-  Triggers out;
+  InjectionTriggers out;
   const size_t n = t.size();
   size_t letters = 0, b64 = 0, alnum = 0;  // lengths of the current runs
   size_t last_single = SIZE_MAX;           // position of the last single character
@@ -492,6 +757,49 @@ Triggers FindTriggers(std::string_view t) {
   }
   return out;
 }
+
+std::string InjectionNormalized(std::string_view text) {
+  std::string storage;
+#if defined(__SSE2__)
+  TriggerSites sites;
+  sites.want_collapse = true;
+  const InjectionTriggers trig = FindTriggersSse2(text, &sites);
+  return std::string(NormalizeAtSites(text, &storage, trig, sites.collapse));
+#else
+  const InjectionTriggers trig = FindInjectionTriggers(text);
+  return std::string(NormalizeWith(text, &storage, trig.collapse, trig.scramble));
+#endif
+}
+
+std::string InjectionDecoded(std::string_view text) {
+#if defined(__SSE2__)
+  TriggerSites sites;
+  sites.want_decode = true;
+  FindTriggersSse2(text, &sites);
+  return DecodeRunsAt(text, sites.decode);
+#else
+  return DecodeRuns(text);
+#endif
+}
+
+std::string InjectionDecodedReference(std::string_view text) { return DecodeRuns(text); }
+
+std::string InjectionNormalizedReference(std::string_view text) {
+  std::string storage;
+  return std::string(Normalize(text, &storage));
+}
+
+InjectionTriggers FindInjectionTriggers(std::string_view t) {
+#if defined(__SSE2__)
+  return FindTriggersSse2(t, nullptr);
+#else
+  return FindInjectionTriggersReference(t);
+#endif
+}
+
+}  // namespace internal
+
+namespace {
 
 struct FastMatcher {
   std::unique_ptr<scan::Scanner> phrases;  // case-insensitive, ids = pattern index
@@ -531,14 +839,33 @@ uint32_t MatchedGroups(std::string_view text) {
     for (int id : ids) mask |= 1u << m.group_of[id];
     return true;
   };
-  const Triggers trig = FindTriggers(text);
+#if defined(__SSE2__)
+  // One pass: the triggers, and where the collapse chains start.
+  thread_local TriggerSites sites;
+  sites.want_collapse = true;
+  sites.want_decode = true;
+  sites.collapse.clear();
+  sites.decode.clear();
+  const InjectionTriggers trig = FindTriggersSse2(text, &sites);
+#else
+  const InjectionTriggers trig = internal::FindInjectionTriggers(text);
+#endif
   // INVARIANT: an engine failure never reads as "no injection": the old
   // path (whose RE2 fallback matches pattern by pattern) answers instead.
-  if (!scan(NormalizeWith(text, &storage, trig.collapse, trig.scramble))) {
+#if defined(__SSE2__)
+  const std::string_view normalized = NormalizeAtSites(text, &storage, trig, sites.collapse);
+#else
+  const std::string_view normalized = NormalizeWith(text, &storage, trig.collapse, trig.scramble);
+#endif
+  if (!scan(normalized)) {
     return MatchedGroupsReference(text);
   }
   if (trig.decode) {
+#if defined(__SSE2__)
+    std::string decoded = DecodeRunsAt(text, sites.decode);
+#else
     std::string decoded = DecodeRuns(text);
+#endif
     if (!decoded.empty() && !scan(Normalize(decoded, &storage))) {
       return MatchedGroupsReference(text);
     }

@@ -71,6 +71,10 @@ struct Scanner::Impl {
   std::vector<std::string> fallback;  // per pattern: "" = Hyperscan, else why RE2 runs it
   PerThreadSet all;                   // every pattern: the RE2 engine, non-UTF-8 texts
   PerThreadSet rest;                  // the patterns Hyperscan does not run
+  // Patterns Hyperscan runs as a cheaper superset (PrefilterForm): RE2
+  // confirms each one Hyperscan reports. Null for the others.
+  std::vector<std::unique_ptr<PerThreadSet>> confirm;
+  bool any_confirm = false;
   bool use_hs = false;
   size_t hs_count = 0;
 #ifdef TOLLGATE_HAVE_HYPERSCAN
@@ -118,33 +122,56 @@ bool CompileHs(Scanner::Impl* impl, const std::vector<std::string>& hs_text,
   }
 }
 
+// Translates pattern i for Hyperscan with its flags; false with *reason set
+// when Hyperscan cannot run it with the same meaning.
+bool HsForm(const std::string& pattern, bool case_insensitive, std::string* text, unsigned* flags,
+            std::string* reason) {
+  bool caseless = false, ascii = false;
+  if (!internal::TranslateForHyperscan(pattern, case_insensitive, text, reason, &caseless, &ascii)) {
+    return false;
+  }
+  // Texts reach Hyperscan only when they are well-formed UTF-8, where an
+  // ASCII-only pattern means the same byte by byte.
+  *flags = (ascii ? 0 : HS_FLAG_UTF8) | HS_FLAG_SINGLEMATCH | (caseless ? HS_FLAG_CASELESS : 0);
+  hs_expr_info_t* info = nullptr;
+  hs_compile_error_t* err = nullptr;
+  if (hs_expression_info(text->c_str(), *flags, &info, &err) != HS_SUCCESS) {
+    *reason = std::string("hyperscan: ") + (err && err->message ? err->message : "error");
+    hs_free_compile_error(err);
+    return false;
+  }
+  // Empty matches: RE2 reports them, Hyperscan's are another semantics.
+  const bool empty = info->min_width == 0;
+  free(info);
+  if (empty) *reason = "can match the empty string";
+  return !empty;
+}
+
 void BuildHyperscan(Scanner::Impl* impl) {
   const size_t n = impl->patterns.size();
   std::vector<std::string> hs_text(n);
   std::vector<unsigned> hs_flags(n, 0);
+  impl->confirm.resize(n);
   for (size_t i = 0; i < n; ++i) {
-    std::string reason;
-    bool caseless = false, ascii = false;
-    if (!internal::TranslateForHyperscan(impl->patterns[i], impl->options.case_insensitive,
-                                         &hs_text[i], &reason, &caseless, &ascii)) {
+    std::string reason, pre;
+    bool exact = false;
+    // A cheaper form first (a superset: RE2 confirms its hits), else the pattern.
+    if (internal::PrefilterForm(impl->patterns[i], &pre, &exact) &&
+        HsForm(pre, impl->options.case_insensitive, &hs_text[i], &hs_flags[i], &reason)) {
+      if (exact) continue;  // the same meaning: nothing to confirm
+      auto set = std::make_unique<PerThreadSet>();
+      std::string error;
+      if (set->Build({impl->patterns[i]}, {static_cast<int>(i)}, impl->options.case_insensitive,
+                     &error)) {
+        impl->confirm[i] = std::move(set);
+        impl->any_confirm = true;
+        continue;
+      }
+    }
+    if (!HsForm(impl->patterns[i], impl->options.case_insensitive, &hs_text[i], &hs_flags[i],
+                &reason)) {
       impl->fallback[i] = reason;
-      continue;
     }
-    // Texts reach Hyperscan only when they are well-formed UTF-8, where an
-    // ASCII-only pattern means the same byte by byte.
-    const unsigned flags = (ascii ? 0 : HS_FLAG_UTF8) | HS_FLAG_SINGLEMATCH |
-                           (caseless ? HS_FLAG_CASELESS : 0);
-    hs_flags[i] = flags;
-    hs_expr_info_t* info = nullptr;
-    hs_compile_error_t* err = nullptr;
-    if (hs_expression_info(hs_text[i].c_str(), flags, &info, &err) != HS_SUCCESS) {
-      impl->fallback[i] = std::string("hyperscan: ") + (err && err->message ? err->message : "error");
-      hs_free_compile_error(err);
-      continue;
-    }
-    // Empty matches: RE2 reports them, Hyperscan's are another semantics.
-    if (info->min_width == 0) impl->fallback[i] = "can match the empty string";
-    free(info);
   }
   CompileHs(impl, hs_text, hs_flags, HS_MODE_BLOCK, &impl->block.db);
   if (impl->options.streaming) {
@@ -160,6 +187,30 @@ void BuildHyperscan(Scanner::Impl* impl) {
     }
   }
   impl->use_hs = impl->block.db != nullptr;
+  impl->any_confirm = false;
+  for (size_t i = 0; i < n; ++i) {
+    if (!impl->fallback[i].empty()) impl->confirm[i].reset();  // RE2 runs it whole
+    impl->any_confirm = impl->any_confirm || impl->confirm[i] != nullptr;
+  }
+}
+
+// Drops from *ids the prefiltered patterns RE2 does not confirm on `text`.
+// False when RE2 gave up.
+bool Confirm(const Scanner::Impl& m, std::string_view text, std::vector<int>* ids) {
+  if (!m.any_confirm) return true;
+  thread_local std::vector<int> hit;
+  size_t kept = 0;
+  for (int id : *ids) {
+    const PerThreadSet* set = m.confirm[static_cast<size_t>(id)].get();
+    if (set != nullptr) {
+      hit.clear();
+      if (!set->Match(text, &hit)) return false;
+      if (hit.empty()) continue;
+    }
+    (*ids)[kept++] = id;
+  }
+  ids->resize(kept);
+  return true;
 }
 #endif
 
@@ -214,7 +265,7 @@ bool Scanner::Scan(std::string_view text, std::vector<int>* ids) const {
     ok = scratch != nullptr &&
          hs_scan(m.block.db, text.data(), static_cast<unsigned>(text.size()), 0, scratch,
                  OnMatch, ids) == HS_SUCCESS;
-    ok = ok && m.rest.Match(text, ids);
+    ok = ok && Confirm(m, text, ids) && m.rest.Match(text, ids);
     if (!ok) {
       ids->clear();
       return false;
@@ -234,7 +285,11 @@ bool Scanner::Scan(std::string_view text, std::vector<int>* ids) const {
 
 std::string Scanner::PatternEngine(size_t i) const {
   if (i >= impl_->fallback.size()) return "";
-  return impl_->fallback[i].empty() ? "hyperscan" : "re2 (" + impl_->fallback[i] + ")";
+  if (!impl_->fallback[i].empty()) return "re2 (" + impl_->fallback[i] + ")";
+#ifdef TOLLGATE_HAVE_HYPERSCAN
+  if (i < impl_->confirm.size() && impl_->confirm[i]) return "hyperscan (prefilter, re2 confirms)";
+#endif
+  return "hyperscan";
 }
 
 size_t Scanner::hyperscan_patterns() const { return impl_->hs_count; }
@@ -269,7 +324,7 @@ std::unique_ptr<Scanner::Stream> Scanner::NewStream() const {
 #ifdef TOLLGATE_HAVE_HYPERSCAN
   if (impl_->use_hs && impl_->stream.db != nullptr) {
     if (hs_open_stream(impl_->stream.db, 0, &s->hs) != HS_SUCCESS) return nullptr;
-    s->need_text = !impl_->rest.empty();
+    s->need_text = !impl_->rest.empty() || impl_->any_confirm;
   }
 #endif
   return std::unique_ptr<Stream>(new Stream(std::move(s)));
@@ -307,7 +362,8 @@ bool Scanner::Stream::Finish(std::vector<int>* ids) {
     s.hs = nullptr;
     // A text that is not UTF-8 has no defined Hyperscan result: the stream
     // fails rather than guess (Scan would have used RE2 on the whole text).
-    ok = ok && s.utf8.Done() && s.scanner->rest.Match(s.buffered, &s.found);
+    ok = ok && s.utf8.Done() && Confirm(*s.scanner, s.buffered, &s.found) &&
+         s.scanner->rest.Match(s.buffered, &s.found);
     if (ok) *ids = std::move(s.found);
   } else
 #endif

@@ -14,7 +14,10 @@
 // libhs) the default engine compiles every pattern it can prove equivalent
 // into one Hyperscan block-mode database (UTF-8 mode, single-match); each
 // other pattern falls back to RE2 -- one residual RE2::Set for the group --
-// and PatternEngine(i) says why. A text that is not valid UTF-8 is scanned by
+// and PatternEngine(i) says why. A pattern that begins with `\b[class]+` runs
+// on Hyperscan as a cheaper superset (internal PrefilterForm) and RE2
+// confirms it on the whole text when Hyperscan reports it ("hyperscan
+// (prefilter, re2 confirms)"). A text that is not valid UTF-8 is scanned by
 // an RE2::Set of all the patterns. Without Hyperscan, or with Engine::kRE2,
 // one RE2::Set runs everything.
 //
@@ -26,7 +29,8 @@
 // ## Streaming
 // Built with Options::streaming, a scanner also scans a text fed in chunks
 // (Hyperscan stream mode): NewStream(), Feed() each chunk, Finish() -- the
-// same ids as Scan over the concatenation.
+// same ids as Scan over the concatenation. A stream keeps the text when
+// some pattern runs on RE2 or is confirmed by it.
 //
 // ## Cost
 // Build compiles every pattern once (policy load; about 1 ms per 10

@@ -356,6 +356,31 @@ bool TranslateForHyperscan(std::string_view re2_pattern, bool caseless, std::str
   return ok;
 }
 
+bool PrefilterForm(std::string_view re2_pattern, std::string* out, bool* exact) {
+  static constexpr std::string_view kBoundary = "\\b";
+  const bool boundary = re2_pattern.substr(0, kBoundary.size()) == kBoundary;
+  size_t i = boundary ? kBoundary.size() : 0;
+  const size_t open = i;
+  if (i >= re2_pattern.size() || re2_pattern[i] != '[') return false;
+  ++i;
+  // A plain class: not negated, no `]` first, no POSIX `[:...:]`, escapes
+  // taken as pairs.
+  if (i >= re2_pattern.size() || re2_pattern[i] == '^' || re2_pattern[i] == ']') return false;
+  for (; i < re2_pattern.size() && re2_pattern[i] != ']'; ++i) {
+    if (re2_pattern[i] == '[') return false;
+    if (re2_pattern[i] == '\\') ++i;
+  }
+  // i at the closing `]`: a `+` must follow, and no `?` (lazy) or `+` after it.
+  if (i + 1 >= re2_pattern.size() || re2_pattern[i + 1] != '+') return false;
+  if (i + 2 < re2_pattern.size() && (re2_pattern[i + 2] == '?' || re2_pattern[i + 2] == '+' ||
+                                     re2_pattern[i + 2] == '*' || re2_pattern[i + 2] == '{')) {
+    return false;
+  }
+  *out = std::string(re2_pattern.substr(open, i + 1 - open)) + std::string(re2_pattern.substr(i + 2));
+  if (exact != nullptr) *exact = !boundary;
+  return true;
+}
+
 bool NoCaseFolding(uint32_t cp) {
   struct Range {
     uint32_t lo, hi;

@@ -5,7 +5,7 @@
 // long prompts, the injection score against its pre-Hyperscan path, and 1-
 // against 2-thread throughput.
 //
-//   build/tollgate_bench --benchmark_filter='Governance|Scan12|LoadPatterns|Example64|Injection|Patterns20'
+//   build/tollgate_bench --benchmark_filter='Governance|Scan12|LoadPatterns|ExamplePolicy|Injection|Patterns20'
 #include <benchmark/benchmark.h>
 #include <re2/re2.h>
 #include <re2/set.h>
@@ -21,6 +21,7 @@
 #include "engine/vm/vm.h"
 #include "runtime/input.h"
 #include "stdlib/builtins.h"
+#include "stdlib/internal/injection_triggers.h"
 #include "tests/bench/inputs.h"
 #include "tests/bench/scan_bench.h"
 
@@ -222,6 +223,21 @@ void BM_InjectionScore(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
 }
 BENCHMARK(BM_InjectionScore)->ArgNames({"bytes", "fast"})
+    ->ArgsProduct({{64 << 10, 1 << 20}, {0, 1}})->Unit(benchmark::kMicrosecond);
+
+// The injection score's preprocessing triggers alone: the byte-at-a-time
+// finder (0) and the word-parallel one (1).
+void BM_InjectionTriggers(benchmark::State& state) {
+  std::string text = Prose(static_cast<size_t>(state.range(0)), 11);
+  bool fast = state.range(1) == 1;
+  for (auto _ : state) {
+    auto t = fast ? stdlib::internal::FindInjectionTriggers(text)
+                  : stdlib::internal::FindInjectionTriggersReference(text);
+    benchmark::DoNotOptimize(t);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
+}
+BENCHMARK(BM_InjectionTriggers)->ArgNames({"bytes", "fast"})
     ->ArgsProduct({{64 << 10}, {0, 1}})->Unit(benchmark::kMicrosecond);
 
 void Row(const char* what, double re2, double hs, const char* unit, const char* target, bool ok) {
@@ -285,6 +301,14 @@ void PrintScanFigures(const std::function<double(const std::string&)>& cpu,
   double ir = cpu("BM_InjectionScore/bytes:65536/fast:0"), ih = cpu("BM_InjectionScore/bytes:65536/fast:1");
   std::printf("  %-46s old path %9.1f  scanner path %9.1f us\n", "injection score alone, 64 KB",
               ir / 1e3, ih / 1e3);
+  double ir1 = cpu("BM_InjectionScore/bytes:1048576/fast:0"),
+         ih1 = cpu("BM_InjectionScore/bytes:1048576/fast:1");
+  std::printf("  %-46s old path %9.2f  scanner path %9.2f ns/byte\n", "injection score alone, 1 MB",
+              ir1 / (1 << 20), ih1 / (1 << 20));
+  double tr = cpu("BM_InjectionTriggers/bytes:65536/fast:0"),
+         tf = cpu("BM_InjectionTriggers/bytes:65536/fast:1");
+  std::printf("  %-46s byte walk %8.1f  word-parallel %8.1f us\n", "  its preprocessing triggers, 64 KB",
+              tr / 1e3, tf / 1e3);
   for (int hs : {0, 1}) {
     std::string base = "BM_GovernanceThreads/hs:" + std::to_string(hs) + "/real_time/threads:";
     double one = counter(base + "1:items_per_second"), two = counter(base + "2:items_per_second");

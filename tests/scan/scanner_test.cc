@@ -292,3 +292,63 @@ TEST(Stream, ChunkedInputGivesTheBlockResult) {
 
 }  // namespace
 }  // namespace tollgate::scan
+
+namespace tollgate::scan {
+namespace {
+
+TEST(Prefilter, LeadingBoundaryClassRunBecomesOneClassByte) {
+  std::string out;
+  ASSERT_TRUE(internal::PrefilterForm("\\b[A-Za-z0-9._%+-]+@[a-z]+\\.com", &out));
+  EXPECT_EQ(out, "[A-Za-z0-9._%+-]@[a-z]+\\.com");
+  ASSERT_TRUE(internal::PrefilterForm("\\b[a\\]]+x|y", &out));
+  EXPECT_EQ(out, "[a\\]]x|y");
+  bool exact = true;
+  ASSERT_TRUE(internal::PrefilterForm("\\b[a-z]+@x", &out, &exact));
+  EXPECT_FALSE(exact);
+  ASSERT_TRUE(internal::PrefilterForm("[a-z.]+@x", &out, &exact));
+  EXPECT_EQ(out, "[a-z.]@x");
+  EXPECT_TRUE(exact);  // no \b: "matches somewhere" is the same
+  for (const char* no : {"x[a-z]+@x", "\\b[^a]+x", "[^a]+x", "\\B[a]+x", "\\b[]a]+x", "\\b[a-z]+?x", "\\b[a-z]*x",
+                         "\\b[[:alpha:]]+x", "\\b[a-z]x", "\\b[a-z", "\\bword"}) {
+    EXPECT_FALSE(internal::PrefilterForm(no, &out)) << no;
+  }
+}
+
+// A prefiltered pattern: Hyperscan's superset finds candidates, RE2 keeps
+// only the real matches -- in block and in stream mode.
+TEST(Prefilter, RE2ConfirmsEveryCandidate) {
+  if (!HaveHyperscan()) GTEST_SKIP() << "built without Hyperscan";
+  const std::vector<std::string> pats = {"\\b[A-Za-z0-9._%+-]+@[a-z]+\\.com", "plain",
+                                         "[A-Za-z0-9._%+-]+@[a-z]+\\.com"};
+  Options o;
+  o.streaming = true;
+  auto s = Must(pats, o);
+  EXPECT_EQ(s->PatternEngine(0), "hyperscan (prefilter, re2 confirms)");
+  EXPECT_EQ(s->PatternEngine(1), "hyperscan");
+  EXPECT_EQ(s->PatternEngine(2), "hyperscan");  // the exact rewrite needs no confirmation
+  struct Case {
+    std::string text;
+    std::vector<int> want;
+  };
+  const std::vector<Case> cases = {
+      {"mail bob@example.com plain", {0, 1, 2}},
+      {" ..@example.com", {2}},   // the superset matches `.@example.com`; no \b before it
+      {"_.@example.com", {0, 2}}, // `_` is a word byte outside the class: \b before `.`
+      {" -.@example.com", {2}},
+      {"a.@example.com", {0, 2}}, // \b before `a`
+      {"@example.com plain", {1}},
+      {"", {}}};
+  for (const Case& c : cases) {
+    EXPECT_EQ(Ids(*s, c.text), c.want) << c.text;
+    EXPECT_EQ(Ids(*s, c.text), Reference(pats, c.text)) << c.text;
+    auto st = s->NewStream();
+    ASSERT_TRUE(st);
+    for (size_t i = 0; i < c.text.size(); i += 3) st->Feed(std::string_view(c.text).substr(i, 3));
+    std::vector<int> ids;
+    ASSERT_TRUE(st->Finish(&ids));
+    EXPECT_EQ(ids, c.want) << "stream: " << c.text;
+  }
+}
+
+}  // namespace
+}  // namespace tollgate::scan

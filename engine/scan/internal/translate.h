@@ -32,6 +32,17 @@ bool TranslateForHyperscan(std::string_view re2_pattern, bool caseless, std::str
                            std::string* reason, bool* caseless_out = nullptr,
                            bool* ascii_out = nullptr);
 
+// A cheaper form of `re2_pattern` for Hyperscan, when there is one. A
+// leading `[class]+` becomes `[class]`: "matches somewhere" is the same, so
+// *exact is set. A leading `\b[class]+` becomes `[class]` too: a superset
+// (any match of the original contains a match of the rewrite, ending at the
+// same place), so *exact is false and RE2 must confirm each pattern
+// Hyperscan reports, on the whole text. Hyperscan runs such a prefix, which
+// prose satisfies almost everywhere, as an automaton over the whole text,
+// but a single class byte before a rare literal (`@` in dlp.email) as a
+// literal search. Returns false when no rewrite applies.
+bool PrefilterForm(std::string_view re2_pattern, std::string* out, bool* exact = nullptr);
+
 // True when `cp` has no case variant under RE2's (simple) case folding, for
 // the ranges Translate accepts in caseless patterns (punctuation, arrows,
 // box drawing, CJK and fullwidth punctuation). Exhaustively tested against RE2.

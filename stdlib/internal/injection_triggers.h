@@ -1,0 +1,43 @@
+// Internal to stdlib: which preprocessing passes of dlp.injection_score can
+// change a text (letter-spacing collapse, scrambled-word restoration,
+// base64/hex decoding), found in one linear pass. Exposed for the
+// differential test (tests/stdlib/injection_test.cc) and the benchmark.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace tollgate::stdlib::internal {
+
+// Each flag is true whenever the pass it guards would change something:
+//   collapse: three single characters (an alphanumeric byte between
+//     non-alphanumerics), each pair joined by one spacer (` . - _ *`);
+//   scramble: a letter run that the scrambled-word pass would rewrite;
+//   decode: a run of 20 base64-alphabet bytes (hex runs are such runs too).
+struct InjectionTriggers {
+  bool collapse = false, scramble = false, decode = false;
+  bool operator==(const InjectionTriggers&) const = default;
+};
+
+// The word-parallel finder: 64 bytes per step, byte classes from SSE2
+// compares where the target has them (about 0.3 ns per byte).
+InjectionTriggers FindInjectionTriggers(std::string_view text);
+
+// The byte-at-a-time finder it replaced (about 3 ns per byte): the
+// differential test's reference; also what runs without SSE2.
+InjectionTriggers FindInjectionTriggersReference(std::string_view text);
+
+// The text the phrases are matched on (letter spacing collapsed, scrambled
+// target words restored): from the trigger sites only (the collapse chains
+// and scrambled runs the word-parallel finder locates), and by the full
+// passes it replaced (the reference).
+std::string InjectionNormalized(std::string_view text);
+std::string InjectionNormalizedReference(std::string_view text);
+
+// The decoded base64 / hex runs of `text` (printable results joined by
+// newlines): from the long runs the word-parallel finder locates, and by the
+// full byte walk it replaced (the reference).
+std::string InjectionDecoded(std::string_view text);
+std::string InjectionDecodedReference(std::string_view text);
+
+}  // namespace tollgate::stdlib::internal
