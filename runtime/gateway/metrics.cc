@@ -109,6 +109,8 @@ std::string Metrics::Render(std::string_view version, std::string_view shadow) c
                     "tollgate's own processing per request (all but waiting for the upstream)", &out);
   upstream.Render("tollgate_upstream_seconds", "upstream time per request (sent to complete)", &out);
   total.Render("tollgate_request_seconds", "total time per request", &out);
+  durability.Render("tollgate_durability_wait_seconds",
+                    "time an answer waited for its settlement and decision record to be durable", &out);
   return out;
 }
 

@@ -6,6 +6,8 @@
 //                                                    (everything but waiting for upstream)
 //   tollgate_upstream_seconds                        request sent -> answer complete
 //   tollgate_request_seconds                         total, first byte in -> last byte out
+//   tollgate_durability_wait_seconds                 waiting for the ledger settlement and
+//                                                    the audit record to be durable
 //   tollgate_upstream_errors_total{endpoint,kind}    connect, timeout, status_429, status_5xx, ...
 //   tollgate_fallbacks_total                         attempts moved to the next endpoint
 //   tollgate_spend_usd_total{budget}                 settled spend charged to each budget
@@ -69,7 +71,7 @@ struct Metrics {
   CounterFamily shadow_differences;
   std::atomic<uint64_t> fallbacks{0};
   std::atomic<int64_t> connections{0};
-  Histogram processing, upstream, total;
+  Histogram processing, upstream, total, durability;
 
   // The whole exposition; `version` and `shadow` label tollgate_policy_info.
   std::string Render(std::string_view version, std::string_view shadow) const;

@@ -292,12 +292,24 @@ struct Server::Impl {
     Pending<ledger::Status> settled(co_await net::this_coro::executor);
     svc.Charge(x, o, settled.Callback());
     const uint64_t seq = svc.Record(x, o);
+    const int64_t t0 = MonoNs();
     ledger::Status st = co_await settled.Wait();
+    x->wait_ns += MonoNs() - t0;
     if (!st.ok) {
       svc.log().error("{{\"event\":\"ledger_settle_failed\",\"code\":\"{}\",\"message\":\"{}\"}}",
                       st.code, st.message);
     }
     co_return seq;
+  }
+
+  // Holds the answer until its record is durable; the wait is counted apart
+  // from tollgate's own processing.
+  net::awaitable<void> Durable(Exchange* x, uint64_t seq) {
+    const int64_t t0 = MonoNs();
+    co_await waiter.Wait(seq);
+    const int64_t waited = MonoNs() - t0;
+    x->wait_ns += waited;
+    svc.metrics().durability.Observe(x->wait_ns);
   }
 
   // --- responses ---
@@ -622,14 +634,14 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
     o.error_code = x->invalid ? x->input_error.code : std::string(x->s.decision.code);
     uint64_t seq = x->invalid ? 0 : co_await Finish(x.get(), o);
     if (x->invalid) svc.metrics().decisions.Add(Label("outcome", "invalid") + "," + Label("code", x->input_error.code) + "," + Label("rule", ""));
-    svc.metrics().processing.Observe(MonoNs() - x->start_ns);
+    svc.metrics().processing.Observe(MonoNs() - x->start_ns - x->wait_ns);
     Response res = Json(o.http_status, svc.ErrorJson(*x), req.version());
     if (!x->invalid && x->admission.verdict == ledger::Verdict::kRateLimited) {
       res.set(http::field::retry_after, std::to_string(std::max<int64_t>(1, x->admission.retry_after_s)));
     }
     Common(&res, x.get());
     explain_header(&res);
-    co_await waiter.Wait(seq);
+    co_await Durable(x.get(), seq);
     co_return co_await Send(stream, res, &req, path);
   }
 
@@ -725,15 +737,16 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
       o.http_status = err.kind == "timeout" ? 504 : 502;
       o.error_code = "upstream_unavailable";
     }
+    const int64_t t2 = MonoNs();
     uint64_t seq = co_await Finish(x.get(), o);
-    svc.metrics().processing.Observe(processing_ns);
+    svc.metrics().processing.Observe(processing_ns + MonoNs() - t2 - x->wait_ns);
     Response res = budget_refused
                        ? Json(403, OpenAIError(403, "budget_exceeded", x->admission.message, "", x->decision_id))
                        : Json(o.http_status, OpenAIError(o.http_status, "upstream_unavailable",
                                                          "no endpoint answered: " + failures, "", x->decision_id));
     Common(&res, x.get());
     explain_header(&res);
-    co_await waiter.Wait(seq);
+    co_await Durable(x.get(), seq);
     co_return co_await Send(stream, res, &req, path);
   }
 
@@ -758,7 +771,7 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
       uint64_t seq = co_await Finish(x.get(), o);
       Response res = Json(502, OpenAIError(502, o.error_code, "the upstream answer was cut or too large", "", x->decision_id));
       Common(&res, x.get());
-      co_await waiter.Wait(seq);
+      co_await Durable(x.get(), seq);
       co_return co_await Send(stream, res, &req, path);
     }
     std::string content_type = conn->header("content-type");
@@ -770,14 +783,14 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
       if (o.prompt_tokens < 0 || o.completion_tokens < 0) o.usage_estimated = true;
     }
     uint64_t seq = co_await Finish(x.get(), o);
-    processing_ns += MonoNs() - t1;
+    processing_ns += MonoNs() - t1 - x->wait_ns;
     svc.metrics().processing.Observe(processing_ns);
     Response res{static_cast<http::status>(up_status), req.version()};
     res.set(http::field::content_type, content_type.empty() ? "application/json" : content_type);
     res.body() = std::move(body);
     Common(&res, x.get());
     explain_header(&res);
-    co_await waiter.Wait(seq);
+    co_await Durable(x.get(), seq);
     bool keep = co_await Send(stream, res, &req, path);
     svc.metrics().total.Observe(MonoNs() - x->start_ns);
     co_return keep;
@@ -830,7 +843,7 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
   }
   if (!o.stream_complete) o.error_code = client_gone ? "client_disconnected" : "upstream_stream_cut";
   uint64_t seq = co_await Finish(x.get(), o);
-  processing_ns += MonoNs() - t1;
+  processing_ns += MonoNs() - t1 - x->wait_ns;
   svc.metrics().processing.Observe(processing_ns);
   svc.metrics().http_requests.Add(Label("path", path) + "," + Label("status", "200"));
   if (client_gone) co_return false;
@@ -838,7 +851,7 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
     std::string ev = "data: " + OpenAIError(502, "upstream_stream_cut", "the upstream stream ended early", "", x->decision_id) + "\n\n";
     co_await net::async_write(stream, http::make_chunk(net::buffer(ev)), net::redirect_error(use_awaitable, ec));
   }
-  co_await waiter.Wait(seq);
+  co_await Durable(x.get(), seq);
   co_await net::async_write(stream, http::make_chunk_last(), net::redirect_error(use_awaitable, ec));
   svc.metrics().total.Observe(MonoNs() - x->start_ns);
   co_return !ec && head.keep_alive() && o.stream_complete;

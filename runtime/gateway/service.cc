@@ -218,6 +218,7 @@ void Exchange::Reset() {
   input.clear();
   stream = false;
   start_ns = 0;
+  wait_ns = 0;
   plan.Clear();
   admission = {};
   reserved = false;

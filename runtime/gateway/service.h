@@ -102,6 +102,7 @@ struct Exchange {
   std::string input;             // the decision input built from it
   bool stream = false;
   int64_t start_ns = 0;          // monotonic, request fully read
+  int64_t wait_ns = 0;           // spent waiting for the ledger and audit to be durable
 
   runtime::DecideScratch s;
   runtime::InputError input_error;

@@ -8,6 +8,9 @@
 # rules: workspace data, model allow-lists, residency, cost ceilings, DLP
 # redaction and detectors, the injection score, tags) with the SQLite ledger
 # (the daily budget) and the audit log (fdatasync before each answer) on.
+# TG_BENCH_AUDIT_SYNC=false: records written to the OS (not fsynced) before
+# each answer; TG_BENCH_LEDGER / TG_BENCH_AUDIT override the ledger URL and
+# the audit directory ("" = off).
 # Printed: requests/s at full load, latency p50/p99 at full load and at a
 # fixed ~5,000 requests/s, the latency the gateway adds (same run), its own
 # processing time (its metrics histogram) and its resident memory.
@@ -34,7 +37,7 @@ sed -E "s#\"base_url\": *\"[^\"]*\"#\"base_url\": \"http://127.0.0.1:$SP/bench/v
 cat > "$T/gw.json" <<EOF
 {"listen": "127.0.0.1:0", "policy": "bench.tg", "catalog": "catalog.json",
  "accounts": "$ROOT/policies/accounts.json", "keys": "$ROOT/policies/keys.json",
- "ledger": "sqlite:state/ledger.db", "audit": "state/audit", "access_log": true,
+ "ledger": "${TG_BENCH_LEDGER-sqlite:state/ledger.db}", "audit": "${TG_BENCH_AUDIT-state/audit}", "access_log": true,
  "audit_sync": ${TG_BENCH_AUDIT_SYNC:-true}}
 EOF
 (cd "$T" && exec "$BUILD/tollgate" serve --config gw.json 2> "$T/gw.log") & GW_PID=$!; PIDS+=($GW_PID)
@@ -62,7 +65,8 @@ code=$(curl -s -o "$T/one" -w '%{http_code}' -H 'Authorization: Bearer tg-demo-b
 
 run() {  # run NAME URL SCRIPT CONNECTIONS -> "rps p50_us p99_us non2xx"
   local out
-  out=$(wrk -t2 -c"$4" -d"${SECS}s" --latency -s "$3" "$2" 2>&1)
+  local threads=2; [ "$4" -lt 2 ] && threads=1
+  out=$(wrk -t"$threads" -c"$4" -d"${SECS}s" --latency -s "$3" "$2" 2>&1)
   local rps p50 p99 bad
   rps=$(awk '/^Requests\/sec/{print $2}' <<< "$out")
   p50=$(awk '$1=="50%"{print $2}' <<< "$out")
@@ -76,22 +80,33 @@ GW_URL="http://$GW/v1/chat/completions"
 read -r s_rps s_p50 s_p99 s_bad <<< "$(run stub "$STUB_URL" "$T/post.lua" 32)"
 read -r g_rps g_p50 g_p99 g_bad <<< "$(run gateway "$GW_URL" "$T/post.lua" 32)"
 rss_full=$(awk '/VmRSS/{print int($2/1024)}' /proc/$GW_PID/status)
+read -r s1_rps s1_p50 s1_p99 s1_bad <<< "$(run stub-1 "$STUB_URL" "$T/post.lua" 1)"
+read -r g1_rps g1_p50 g1_p99 g1_bad <<< "$(run gateway-1 "$GW_URL" "$T/post.lua" 1)"
 read -r sp_rps sp_p50 sp_p99 sp_bad <<< "$(run stub-paced "$STUB_URL" "$T/paced.lua" 16)"
 read -r gp_rps gp_p50 gp_p99 gp_bad <<< "$(run gateway-paced "$GW_URL" "$T/paced.lua" 16)"
 hwm=$(awk '/VmHWM/{print int($2/1024)}' /proc/$GW_PID/status)
 curl -s "http://$GW/metrics" > "$T/metrics"
-# p50 of tollgate's own processing: the first histogram bucket holding half the count.
-proc_p50=$(awk '/^tollgate_processing_seconds_bucket/{match($0,/le="[^"]*"/); le=substr($0,RSTART+4,RLENGTH-5); b[++n]=le; c[n]=$2}
-  /^tollgate_processing_seconds_count/{t=$2} END{for(i=1;i<=n;i++) if (c[i]>=t/2) {print b[i]*1e6; exit}}' "$T/metrics")
+# p50 of a histogram: the upper bound of the first bucket holding half the count.
+p50_of() {
+  awk -v h="$1" '$0 ~ "^"h"_bucket"{match($0,/le="[^"]*"/); le=substr($0,RSTART+4,RLENGTH-5); b[++n]=le; c[n]=$2}
+    $0 ~ "^"h"_count"{t=$2} END{for(i=1;i<=n;i++) if (c[i]>=t/2) {print b[i]*1e6; exit}}' "$T/metrics"
+}
+proc_p50=$(p50_of tollgate_processing_seconds)
+dur_p50=$(p50_of tollgate_durability_wait_seconds)
 
 printf '\n%-34s %12s %12s %12s %8s\n' "run (${SECS}s each, wrk -t2)" "requests/s" "p50 (us)" "p99 (us)" "non-2xx"
 printf '%-34s %12s %12s %12s %8s\n' "stub upstream alone, 32 conns" "$s_rps" "$s_p50" "$s_p99" "$s_bad"
 printf '%-34s %12s %12s %12s %8s\n' "through the gateway, 32 conns" "$g_rps" "$g_p50" "$g_p99" "$g_bad"
+printf '%-34s %12s %12s %12s %8s\n' "stub alone, 1 conn" "$s1_rps" "$s1_p50" "$s1_p99" "$s1_bad"
+printf '%-34s %12s %12s %12s %8s\n' "through the gateway, 1 conn" "$g1_rps" "$g1_p50" "$g1_p99" "$g1_bad"
 printf '%-34s %12s %12s %12s %8s\n' "stub alone, paced ~5k/s" "$sp_rps" "$sp_p50" "$sp_p99" "$sp_bad"
 printf '%-34s %12s %12s %12s %8s\n' "through the gateway, paced ~5k/s" "$gp_rps" "$gp_p50" "$gp_p99" "$gp_bad"
 echo
 awk -v a="$gp_p50" -v b="$sp_p50" -v c="$gp_p99" -v d="$sp_p99" \
   'BEGIN{printf "gateway adds at ~5k/s:  p50 %.0f us, p99 %.0f us\n", a-b, c-d}'
+awk -v a="$g1_p50" -v b="$s1_p50" -v c="$g1_p99" -v d="$s1_p99" \
+  'BEGIN{printf "gateway adds at 1 conn: p50 %.0f us, p99 %.0f us\n", a-b, c-d}'
 echo "tollgate's own processing per request (metrics histogram): p50 <= ${proc_p50} us"
+echo "waiting for the settlement and the record to be durable (audit_sync=${TG_BENCH_AUDIT_SYNC:-true}): p50 <= ${dur_p50:-0} us"
 echo "gateway resident memory: ${rss_full} MiB after full load, peak ${hwm} MiB"
 echo "audit records written: $(grep -c '"event":"request"' "$T/gw.log")"
