@@ -452,10 +452,16 @@ net::awaitable<bool> Server::Impl::Handle(beast::tcp_stream& stream, Request& re
       auto keys = svc.keys();
       std::string token = Bearer(req);
       const Identity* who = token.empty() ? nullptr : keys->Find(token);
+      std::string models;
+      if (who && offload_ledger) {
+        co_await OffThread([&] { models = svc.ModelsJson(*who); });  // Redis counters: a round trip
+      } else if (who) {
+        models = svc.ModelsJson(*who);
+      }
       Response res = !who ? Json(401, OpenAIError(401, token.empty() ? "missing_api_key" : "invalid_api_key",
                                                    token.empty() ? "an API key is required (Authorization: Bearer KEY)"
                                                                  : "the API key is not known"))
-                          : Json(200, svc.ModelsJson(*who));
+                          : Json(200, std::move(models));
       Common(&res, nullptr);
       co_return co_await Send(stream, res, &req, path);
     }
