@@ -309,6 +309,8 @@ if command -v redis-server >/dev/null 2>&1; then
   }
   replica 1; R1=$R_URL
   replica 2; R2=$R_URL
+  st=$(curl -s -o "$T/out" -w '%{http_code}' -H 'Authorization: Bearer sk-main' "$R1/v1/models")
+  check "/v1/models with a Redis ledger" sh -c "test $st = 200 && grep -q '\"id\":\"test/ok\"' '$T/out'"
   for i in $(seq 1 40); do if [ $((i % 2)) = 0 ]; then echo "$R1"; else echo "$R2"; fi; done |
     xargs -P 16 -I{} curl -s -o /dev/null -w '%{http_code}\n' -H 'Authorization: Bearer sk-tiny' \
       -H 'Content-Type: application/json' --data-binary "$(msg test/ok 'hi')" "{}/v1/chat/completions" > "$T/replicas"
