@@ -105,6 +105,7 @@ struct Skip : rj::BaseReaderHandler<rj::UTF8<>, Skip> {};
 // Whether line[begin, end) is exactly one JSON value (rapidjson, on a copy).
 bool OneValue(std::string_view line, size_t begin, size_t end) {
   thread_local std::string copy;
+  copy.reserve(end - begin + 16);  // SIMD slack (see TopLevelSpans)
   copy.assign(line.substr(begin, end - begin));
   rj::InsituStringStream ss(copy.data());
   Skip h;
@@ -156,6 +157,7 @@ size_t ParsePrefix(std::string_view line, size_t from, std::vector<RawMember>* o
   thread_local std::string scratch;
   size_t upto = line.find("\"input\":", from);
   upto = upto == std::string_view::npos ? line.size() : upto + 8;
+  scratch.reserve(upto - from + 16);  // SIMD slack (see TopLevelSpans)
   scratch.assign(line.substr(from, upto - from));
   scratch[0] = '{';
   rj::InsituStringStream ss(scratch.data());
