@@ -343,7 +343,11 @@ std::string PathAt(std::string_view json, size_t offset) {
     bool StartArray() { Default(); levels.push_back({true, -1, {}}); return true; }
     bool EndArray(rj::SizeType) { levels.pop_back(); return true; }
   } t;
-  std::string prefix(json.substr(0, std::min(offset, json.size())));
+  // INVARIANT: 16 bytes of slack after the text: rapidjson's SIMD scanner
+  // reads whole 16-byte blocks (an over-read the fuzzer found here).
+  std::string prefix;
+  prefix.reserve(std::min(offset, json.size()) + 16);
+  prefix.assign(json.substr(0, std::min(offset, json.size())));
   rj::StringStream ss(prefix.c_str());
   rj::Reader reader;
   reader.Parse<rj::kParseIterativeFlag | rj::kParseNumbersAsStringsFlag>(ss, t);

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include <unistd.h>
@@ -124,6 +125,25 @@ TEST(Hostile, TooManyNumbersBeyondDoubleRangeAreRefusedWithAPath) {
   std::string sixteen = list.substr(0, list.rfind(','));
   EXPECT_NE(Decode(R"({"request":{"model":"m","x":[)" + sixteen + "]}}").code,
             "input_invalid_value");
+}
+
+// Found by fuzz_decode_input: the error path (PathAt) re-parsed the text
+// before the offending number from a copy without slack, which rapidjson's
+// SIMD string scanner over-read (ASan: heap-buffer-overflow). The input is
+// the fuzzer's reproducer (tests/fuzz/corpus/fuzz_decode_input/).
+TEST(Hostile, ErrorPathReadsNoByteBeyondItsCopy) {
+  std::ifstream in("tests/fuzz/corpus/fuzz_decode_input/pathat-simd-overread.json", std::ios::binary);
+  ASSERT_TRUE(in) << "run from the source directory";
+  std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  runtime::InputError e = Decode(json);
+  EXPECT_NE(e.code, "ok");
+  // A long string before a number past the limit of numbers beyond range.
+  std::string list;
+  for (int i = 0; i < 17; ++i) list += std::string(i ? "," : "") + "1e400";
+  for (size_t pad = 0; pad < 48; ++pad) {
+    e = Decode(R"({"request":{"model":"m","s":")" + std::string(pad, 'a') + R"(","x":[)" + list + "]}}");
+    EXPECT_EQ(e.path, "request.x[16]");
+  }
 }
 
 // --- loaders: every read capped, no recursion on nesting ---
