@@ -899,7 +899,7 @@ std::unique_ptr<Server> Server::Create(Service* service, std::string* error) {
   int n = cfg.threads > 0 ? cfg.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>();
-    w->pool = std::make_unique<UpstreamPool>(w->io, cfg.upstream);
+    w->pool = std::make_unique<UpstreamPool>(cfg.upstream);
     impl->workers.push_back(std::move(w));
   }
   impl->offload_ledger = cfg.ledger.rfind("redis", 0) == 0;

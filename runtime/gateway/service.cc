@@ -168,21 +168,27 @@ class BodyRewriter : public rj::BaseReaderHandler<rj::UTF8<>, BodyRewriter> {
   bool saw_model_ = false;
 };
 
+// A standard request field of a decoded record; null when absent.
+const Value* StandardField(const vm::Record& request, int slot) {
+  if (slot < 0 || slot >= static_cast<int>(request.slots.size())) return nullptr;
+  return &request.slots[slot];
+}
+int StandardSlot(std::string_view path) {
+  const stdlib::Schema& s = stdlib::Schema::Standard();
+  return s.field(s.Find(path)).slot;
+}
+
 // request.input_tokens (the decoder's estimate of the prompt), 0 when absent.
 int64_t InputTokens(const vm::Record& request) {
-  static const int slot =
-      stdlib::Schema::Standard().field(stdlib::Schema::Standard().Find("request.input_tokens")).slot;
-  if (slot < 0 || slot >= static_cast<int>(request.slots.size())) return 0;
-  const Value& v = request.slots[slot];
-  return v.kind == Kind::kInt ? v.i : 0;
+  static const int slot = StandardSlot("request.input_tokens");
+  const Value* v = StandardField(request, slot);
+  return v && v->kind == Kind::kInt ? v->i : 0;
 }
 
 bool StreamRequested(const vm::Record& request) {
-  static const int slot =
-      stdlib::Schema::Standard().field(stdlib::Schema::Standard().Find("request.stream")).slot;
-  if (slot < 0 || slot >= static_cast<int>(request.slots.size())) return false;
-  const Value& v = request.slots[slot];
-  return v.kind == Kind::kBool && v.b;
+  static const int slot = StandardSlot("request.stream");
+  const Value* v = StandardField(request, slot);
+  return v && v->kind == Kind::kBool && v->b;
 }
 
 const char* ErrorType(int status) {

@@ -53,8 +53,7 @@ struct UpstreamConn::Impl {
 UpstreamConn::UpstreamConn(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 UpstreamConn::~UpstreamConn() = default;
 
-UpstreamPool::UpstreamPool(net::io_context& io, const UpstreamOptions& options)
-    : io_(io), options_(options) {
+UpstreamPool::UpstreamPool(const UpstreamOptions& options) : options_(options) {
   tls_ = std::make_unique<ssl::context>(ssl::context::tls_client);
   tls_->set_default_verify_paths();
   if (!options.ca_file.empty()) {

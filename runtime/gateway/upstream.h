@@ -1,7 +1,7 @@
 // Calling model endpoints: a Beast HTTP/1.1 client with TLS (OpenSSL,
 // certificate and host name verified) and per-endpoint keep-alive pools.
 //
-//   UpstreamPool pool(io, config.upstream);
+//   UpstreamPool pool(config.upstream);                      // one per I/O thread
 //   UpstreamError err;
 //   auto conn = co_await pool.Acquire(target, &err);          // pooled or new
 //   if (!conn) ... err.kind == "connect" / "timeout" / "tls"
@@ -24,7 +24,6 @@
 #include <utility>  // Boost 1.74 awaitable.hpp uses std::exchange without it
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -53,7 +52,7 @@ class UpstreamConn;
 
 class UpstreamPool {
  public:
-  UpstreamPool(net::io_context& io, const UpstreamOptions& options);
+  explicit UpstreamPool(const UpstreamOptions& options);
   ~UpstreamPool();
 
   // A connection to `t`: an idle pooled one, or a new one (resolve, connect,
@@ -65,7 +64,6 @@ class UpstreamPool {
   const UpstreamOptions& options() const { return options_; }
 
  private:
-  net::io_context& io_;
   UpstreamOptions options_;
   std::unique_ptr<net::ssl::context> tls_;
   std::mutex mu_;
