@@ -208,11 +208,12 @@ else
 fi
 
 # --- budget exhaustion under concurrent load: no overshoot ---
-seq 1 40 | xargs -P 16 -I{} curl -s -o /dev/null -w '%{http_code}\n' -H 'Authorization: Bearer sk-tiny' \
+seq 1 40 | xargs -P 16 -I{} curl -s -o "$T/tiny.{}" -w '%{http_code}\n' -H 'Authorization: Bearer sk-tiny' \
   -H 'Content-Type: application/json' --data-binary "$(msg test/ok 'hi')" "$URL/v1/chat/completions" > "$T/tiny"
 n200=$(grep -c '^200$' "$T/tiny"); n403=$(grep -c '^403$' "$T/tiny")
-check "budget: some requests admitted ($n200), the rest refused 403 ($n403)" \
-  sh -c "test $n200 -ge 1 && test $n403 -ge 1 && test $((n200 + n403)) = 40"
+nbud=$(grep -l '"code":"budget_exceeded"' "$T"/tiny.* | wc -l)
+check "budget: some requests admitted ($n200), the rest refused 403 budget_exceeded ($n403, $nbud)" \
+  sh -c "test $n200 -ge 1 && test $n403 -ge 1 && test $((n200 + n403)) = 40 && test $nbud = $n403"
 
 # --- metrics ---
 curl -s "$URL/metrics" > "$T/metrics"
@@ -323,10 +324,14 @@ if command -v redis-server >/dev/null 2>&1; then
   replica 2; R2=$R_URL
   st=$(curl -s -o "$T/out" -w '%{http_code}' -H 'Authorization: Bearer sk-main' "$R1/v1/models")
   check "/v1/models with a Redis ledger" sh -c "test $st = 200 && grep -q '\"id\":\"test/ok\"' '$T/out'"
-  for i in $(seq 1 40); do if [ $((i % 2)) = 0 ]; then echo "$R1"; else echo "$R2"; fi; done |
-    xargs -P 16 -I{} curl -s -o /dev/null -w '%{http_code}\n' -H 'Authorization: Bearer sk-tiny' \
-      -H 'Content-Type: application/json' --data-binary "$(msg test/ok 'hi')" "{}/v1/chat/completions" > "$T/replicas"
+  body=$(msg test/ok 'hi')
+  for i in $(seq 1 40); do if [ $((i % 2)) = 0 ]; then echo "$R1 $i"; else echo "$R2 $i"; fi; done |
+    xargs -P 16 -n 2 sh -c 'curl -s -o "$1.$4" -w "%{http_code}\n" -H "Authorization: Bearer sk-tiny" \
+      -H "Content-Type: application/json" --data-binary "$2" "$3/v1/chat/completions"' _ \
+      "$T/rep" "$body" > "$T/replicas"
   r200=$(grep -c '^200$' "$T/replicas"); r403=$(grep -c '^403$' "$T/replicas")
+  rbud=$(grep -l '"code":"budget_exceeded"' "$T"/rep.* | wc -l)
+  check "replica refusals are budget_exceeded ($rbud of $r403)" test "$rbud" = "$r403"
   # Each admitted request settles 18 micro-usd; 0.0002 usd holds at most 10 of them.
   check "two replicas on one Redis: $r200 admitted, $r403 refused, never more than the budget holds" \
     sh -c "test $r200 -ge 1 && test $r200 -le 10 && test $((r200 + r403)) = 40"
