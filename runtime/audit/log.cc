@@ -137,7 +137,9 @@ struct AuditLog::Impl {
   std::mutex subjects_mu;
   std::map<std::string, std::shared_ptr<const Subject>> subjects;
 
-  // --- writer thread only ---
+  // --- the file: whoever holds write_mu (the writer thread, or a Drain
+  // caller); taken before mu, never after ---
+  std::mutex write_mu;
   std::thread thread;
   int fd = -1;
   uint64_t file_seq = 0;
@@ -220,7 +222,11 @@ struct AuditLog::Impl {
   // Writes buf out and makes everything written durable.
   bool Flush() {
     bool ok = WriteOut();
-    if (dirty && options.sync) ok = ::fdatasync(fd) == 0 && ok;
+    if (options.sync) ok = Sync() && ok;
+    return ok;
+  }
+  bool Sync() {
+    bool ok = !dirty || ::fdatasync(fd) == 0;
     dirty = false;
     return ok;
   }
@@ -282,59 +288,86 @@ struct AuditLog::Impl {
     ++file_records;
   }
 
+  // Takes what Append queued, in order. Caller holds write_mu.
+  void TakeQueue(std::vector<Pending>* batch) {
+    std::lock_guard<std::mutex> lock(mu);
+    batch->swap(queue);
+    if (blocked) space_cv.notify_all();
+  }
+
+  // Writes a batch (rotating first when due), publishes the new durable
+  // sequence number and collects the OnDurable handlers it satisfies (run
+  // them after releasing write_mu). Caller holds write_mu.
+  void WriteBatch(std::vector<Pending>* batch, std::vector<std::function<void(bool)>>* ready) {
+    if (owner->failed()) {
+      batch->clear();
+      return;
+    }
+    bool ok = true;
+    const int64_t now = NowMillis();
+    if (file_bytes >= options.max_file_bytes || now - file_opened_ms >= options.max_file_age_ms) {
+      ok = CloseFile() && OpenFile(file_seq + 1, false);
+    }
+    uint64_t last = 0;
+    for (Pending& p : *batch) {
+      Compose(p, &line);
+      last = p.seq;
+      // Large batches are written in 1 MiB pieces; one sync per batch.
+      if (buf.size() >= (1u << 20)) ok = WriteOut() && ok;
+    }
+    ok = ok && Flush();
+    batch->clear();
+    if (!ok) {
+      Fail();
+      return;
+    }
+    std::lock_guard<std::mutex> lock(durable_mu);
+    owner->durable_.store(last, std::memory_order_release);
+    durable_cv.notify_all();
+    if (callback) callback(last);
+    if (!waiters.empty()) {
+      auto end = waiters.upper_bound(last);
+      for (auto it = waiters.begin(); it != end; ++it) ready->push_back(std::move(it->second));
+      waiters.erase(waiters.begin(), end);
+    }
+  }
+
+  // The writer thread: writes what Append queued (unless a Drain caller
+  // already did); without per-batch sync, fdatasyncs what was written every
+  // background_sync_ms while idle.
   void Run() {
     std::vector<Pending> batch;
     std::vector<std::function<void(bool)>> ready;
-    std::string line;
+    const bool periodic = (!options.sync && options.background_sync_ms > 0) || options.caller_writes;
     for (;;) {
+      bool timed_out = false;
       {
         std::unique_lock<std::mutex> lock(mu);
-        while (queue.empty() && !stop) {
+        while (queue.empty() && !stop && !timed_out) {
           writer_waiting = true;
-          work_cv.wait(lock);
+          if (periodic) {
+            timed_out = work_cv.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(
+                                                   1, options.background_sync_ms > 0 ? options.background_sync_ms : 100))) ==
+                        std::cv_status::timeout;
+          } else {
+            work_cv.wait(lock);
+          }
           writer_waiting = false;
         }
         if (queue.empty() && stop) break;
-        batch.swap(queue);
-        if (blocked) space_cv.notify_all();
-      }
-      if (owner->failed()) {
-        batch.clear();
-        continue;
-      }
-      bool ok = true;
-      const int64_t now = NowMillis();
-      if (file_bytes >= options.max_file_bytes || now - file_opened_ms >= options.max_file_age_ms) {
-        ok = CloseFile() && OpenFile(file_seq + 1, false);
-      }
-      uint64_t last = 0;
-      for (Pending& p : batch) {
-        Compose(p, &line);
-        last = p.seq;
-        // Large batches are written in 1 MiB pieces; one sync per batch.
-        if (buf.size() >= (1u << 20)) ok = WriteOut() && ok;
-      }
-      ok = ok && Flush();
-      batch.clear();
-      if (!ok) {
-        Fail();
-        continue;
       }
       {
-        std::lock_guard<std::mutex> lock(durable_mu);
-        owner->durable_.store(last, std::memory_order_release);
-        durable_cv.notify_all();
-        if (callback) callback(last);
-        if (!waiters.empty()) {
-          auto end = waiters.upper_bound(last);
-          for (auto it = waiters.begin(); it != end; ++it) ready.push_back(std::move(it->second));
-          waiters.erase(waiters.begin(), end);
-        }
+        std::lock_guard<std::mutex> w(write_mu);
+        TakeQueue(&batch);
+        if (!batch.empty()) WriteBatch(&batch, &ready);
+        if (timed_out && !options.sync && options.background_sync_ms > 0 && !owner->failed() && !Sync()) Fail();
       }
       for (auto& done : ready) done(true);
       ready.clear();
     }
   }
+
+  std::string line;  // reused by WriteBatch (under write_mu)
 };
 
 AuditLog::AuditLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) { impl_->owner = this; }
@@ -444,10 +477,23 @@ Ticket AuditLog::Append(Entry&& entry) {
       p.ms = internal::IdMillis(p.id);
     }
     t.id = p.id;
-    wake = impl_->writer_waiting;
+    wake = impl_->writer_waiting && !impl_->options.caller_writes;
   }
   if (wake) impl_->work_cv.notify_one();
   return t;
+}
+
+bool AuditLog::Drain() {
+  std::vector<Pending> batch;
+  std::vector<std::function<void(bool)>> ready;
+  {
+    std::lock_guard<std::mutex> w(impl_->write_mu);
+    if (impl_->closed) return !failed();
+    impl_->TakeQueue(&batch);
+    if (!batch.empty()) impl_->WriteBatch(&batch, &ready);
+  }
+  for (auto& done : ready) done(true);
+  return !failed();
 }
 
 std::string AuditLog::NewId() {
@@ -495,8 +541,16 @@ bool AuditLog::Close() {
   }
   impl_->work_cv.notify_one();
   if (impl_->thread.joinable()) impl_->thread.join();
-  if (!failed() && !impl_->CloseFile()) failed_.store(true);
-  impl_->closed = true;
+  {
+    std::lock_guard<std::mutex> w(impl_->write_mu);
+    std::vector<Pending> rest;  // appended after the writer's last look (Drain callers)
+    std::vector<std::function<void(bool)>> ready;
+    impl_->TakeQueue(&rest);
+    if (!rest.empty()) impl_->WriteBatch(&rest, &ready);
+    for (auto& done : ready) done(true);
+    if (!failed() && !impl_->CloseFile()) failed_.store(true);
+    impl_->closed = true;
+  }
   impl_->DropWaiters();
   if (impl_->lock_fd >= 0) {  // another writer may open the directory now
     ::close(impl_->lock_fd);

@@ -108,7 +108,16 @@ const char* TollgateVersion();
 struct Options {
   uint64_t max_file_bytes = 64ull << 20;  // rotate after 64 MiB
   int64_t max_file_age_ms = 24ll * 3600 * 1000;  // ... or after a day
-  bool sync = true;                        // fdatasync each batch (tests may turn it off)
+  bool sync = true;                        // fdatasync each batch before it counts as durable
+  // Without `sync`: records count as durable once written to the OS
+  // (surviving a crash or kill -9 of the process, not a power loss); the
+  // writer then fdatasyncs what was written every background_sync_ms while
+  // idle (0 = never), bounding what a power loss can take.
+  int64_t background_sync_ms = 1000;
+  // The appending threads write their own records (Drain right after
+  // Append, sync off): Append then does not wake the writer thread, which
+  // only syncs periodically and writes what is left when it wakes.
+  bool caller_writes = false;
   // Backpressure: Append blocks while this many records wait for the writer
   // (a sustained load above the writer's rate is then paced, not buffered
   // without bound).
@@ -188,6 +197,15 @@ class AuditLog {
   // A decision id for a record appended later (Entry::id): a gateway sends
   // the id in a streamed answer's headers before the outcome is known.
   std::string NewId();
+
+  // Writes every queued record from the calling thread, in order (what the
+  // writer thread would do next), and returns !failed(). With
+  // Options::sync off this is a write(2) to the page cache, no fsync: a
+  // gateway calls it right after Append so that the answer need not wait
+  // for the writer thread to wake (one syscall instead of two thread
+  // switches). With sync on it would fdatasync on the calling thread --
+  // leave that to the writer.
+  bool Drain();
 
   // Blocks until record `seq` (and all before it) is durable. False when the
   // log failed. Cost: none when already durable.

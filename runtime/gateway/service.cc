@@ -347,6 +347,7 @@ std::unique_ptr<Service> Service::Create(const Config& config, std::string* erro
   if (!config.audit.empty()) {
     audit::Options ao;
     ao.sync = config.audit_sync;
+    ao.caller_writes = !config.audit_sync;  // Server::Durable drains after each append
     svc->audit_ = audit::AuditLog::Open(config.audit, ao, error);
     if (!svc->audit_) return nullptr;
   }

@@ -196,6 +196,13 @@ struct Options {
   // use; a latency-bound gateway sets 0 (callers arriving during a commit
   // still share the next one).
   int group_linger_us = 500;
+  // sqlite, batched mode: async callers (SettleAsync, ReleaseAsync,
+  // MoveAsync) are answered once their change is appended to the ledger's
+  // journal (`PATH-changes`, written to the OS: survives kill -9, like a
+  // batched commit), not after a SQLite commit; the journal is folded into
+  // the database every commit_interval_ms and applied on the next open
+  // after a crash. Blocking callers and Flush still wait for the database.
+  bool change_journal = true;
   // redis: when the server is unreachable, admit (true) instead of 503.
   bool fail_open = false;
   // Called (from the calling thread) each time a request is admitted

@@ -6,8 +6,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <atomic>
+#include <charconv>
+#include <chrono>
 #include <cerrno>
 #include <climits>
 #include <condition_variable>
@@ -16,6 +17,7 @@
 #include <mutex>
 #include <thread>
 
+#include "runtime/ledger/internal/journal.h"
 #include "runtime/ledger/internal/state.h"
 
 namespace tollgate::ledger {
@@ -130,11 +132,25 @@ struct SqliteLedger::Impl {
   Stmt upsert_counter, upsert_limit, erase_limit, expire_limits, upsert_res, erase_res, erase_charges,
       insert_charge, put_meta, begin, commit, rollback;
 
+  // Batched mode: async callers append their changes to the journal
+  // themselves and are answered at once (JournalNow); the writer folds
+  // `journaled` into the database every commit_interval_ms (journal.h).
+  // Two files (PATH-changes0/1): callers append to journals[active]; each
+  // commit switches files and empties the one it folded in. Guarded by
+  // journal_mu (taken before mu, never after).
+  std::mutex journal_mu;
+  internal::Journal journals[2];
+  int active = 0;
+  uint64_t journaled_seq = 0;      // every change <= it is in a journal or the database
+  std::vector<Batch> journaled;    // appended, not yet in the database
+  bool journal_on = false;         // set at open
+
   std::thread writer;
   mutable std::mutex mu;              // guards the fields below
   std::condition_variable wake;       // to the writer
   std::condition_variable committed;  // to waiters
-  uint64_t committed_seq = 0;
+  uint64_t committed_seq = 0;         // durable: in the database or the journal
+  uint64_t database_seq = 0;          // in the database (what other connections read)
   int waiters = 0;                    // strict callers / Flush waiting for a commit
   bool stop = false;
   bool failed = false;
@@ -268,9 +284,26 @@ struct SqliteLedger::Impl {
     return true;
   }
 
-  // Writes one batch in one transaction. False (and `failed`) on error.
-  bool Write(const Batch& b) {
+  // Writes batches, in order, in one transaction, and records the last
+  // batch's number as `journal_seq` (journal batches numbered up to it are
+  // in the database). False (and `failed`) on error.
+  bool Write(const std::vector<const Batch*>& batches, uint64_t journal_seq) {
     if (!begin.Run()) return Fail("begin");
+    for (const Batch* b : batches)
+      if (!WriteRows(*b)) return false;
+    const Batch& last = *batches.back();
+    if (last.now_ms - last_expire_ms >= 1000) {
+      last_expire_ms = last.now_ms;
+      if (!expire_limits.Int(1, last.now_ms).Run()) return Fail("limit_events");
+    }
+    if (!put_meta.Text(1, "next_reservation").Text(2, std::to_string(last.next_id)).Run() ||
+        !put_meta.Text(1, "journal_seq").Text(2, std::to_string(journal_seq)).Run())
+      return Fail("ledger_meta");
+    if (!commit.Run()) return Fail("commit");
+    return true;
+  }
+
+  bool WriteRows(const Batch& b) {
     for (const CounterRow& c : b.counters) {
       Window w;
       ParseWindowName(c.window, &w);
@@ -302,18 +335,15 @@ struct SqliteLedger::Impl {
           return Fail("reservation_charges");
       }
     }
-    if (b.now_ms - last_expire_ms >= 1000) {
-      last_expire_ms = b.now_ms;
-      if (!expire_limits.Int(1, b.now_ms).Run()) return Fail("limit_events");
-    }
-    if (!put_meta.Text(1, "next_reservation").Text(2, std::to_string(b.next_id)).Run()) return Fail("ledger_meta");
-    if (!commit.Run()) return Fail("commit");
     return true;
   }
 
   bool Fail(const char* what) {
-    std::string msg = std::string("cannot write ledger `") + path + "` (" + what + "): " + sqlite3_errmsg(db);
     rollback.Run();
+    return Failed(std::string("cannot write ledger `") + path + "` (" + what + "): " + sqlite3_errmsg(db));
+  }
+
+  bool Failed(std::string msg) {
     std::lock_guard<std::mutex> l(mu);
     failed = true;
     failure = msg;
@@ -323,17 +353,20 @@ struct SqliteLedger::Impl {
 
   // The writer: commits every commit_interval_ms, or at once when someone
   // waits for a commit (group commit: everyone waiting shares it, and those
-  // arriving during a commit share the next one).
+  // arriving during a commit share the next one). With the journal, async
+  // callers never wait for it (JournalNow): it only folds the journal into
+  // the database every interval, or at once for a blocking caller or Flush.
   void Run() {
     Batch b;
+    std::vector<Batch> batches;
     std::vector<Waiting> ready;
     std::unique_lock<std::mutex> l(mu);
     for (;;) {
-      if (!stop && waiters == 0 && pending.empty()) {
+      if (!stop && waiters == 0 && (journal_on || pending.empty())) {
         wake.wait_for(l, std::chrono::milliseconds(options.commit_interval_ms),
-                      [this] { return stop || waiters > 0 || !pending.empty(); });
+                      [this] { return stop || waiters > 0 || (!journal_on && !pending.empty()); });
       }
-      if (!stop && waiters == 0 && !pending.empty() && pending.size() < kGroupSize &&
+      if (!journal_on && !stop && waiters == 0 && !pending.empty() && pending.size() < kGroupSize &&
           options.group_linger_us > 0) {
         // Only async callers wait: let a group gather (bounded latency).
         wake.wait_for(l, std::chrono::microseconds(options.group_linger_us),
@@ -341,12 +374,45 @@ struct SqliteLedger::Impl {
       }
       const bool stopping = stop;
       l.unlock();
-      bool have = state.TakeChanges(&b);
-      bool ok = !have || Write(b);
+      bool ok = true;
+      int used = -1;  // the journal file these batches were in
+      {
+        std::lock_guard<std::mutex> j(journal_mu);
+        batches.swap(journaled);
+        if (state.TakeChanges(&b)) {
+          if (journal_on && !stopping) {
+            // Into the other file with what comes next, so that async
+            // callers whose change this took find it journaled.
+            std::string e;
+            ok = journals[active ^ 1].Append(b, &e) || Failed(e);
+            if (ok) journaled_seq = b.seq;
+          }
+          batches.push_back(std::move(b));
+          b = Batch{};
+        }
+        if (journal_on) {
+          used = active;
+          active ^= 1;
+        }
+      }
+      uint64_t durable = 0;
+      if (ok && !batches.empty()) {
+        std::vector<const Batch*> all;
+        for (const Batch& x : batches) all.push_back(&x);
+        durable = all.back()->seq;
+        ok = Write(all, durable);
+      }
+      batches.clear();
+      if (ok && used >= 0) {
+        std::string e;
+        ok = journals[used].Clear(&e) || Failed(e);
+        if (ok && stopping) ok = journals[used ^ 1].Clear(&e) || Failed(e);
+      }
       l.lock();
-      if (ok && b.seq > committed_seq) committed_seq = b.seq;
+      if (ok && durable > committed_seq) committed_seq = durable;
+      if (ok) database_seq = std::max(database_seq, durable);
       committed.notify_all();
-      // INVARIANT: a callback runs once, after its change is committed (or
+      // INVARIANT: a callback runs once, after its change is durable (or
       // the writer has failed for good).
       size_t keep = 0;
       for (Waiting& w : pending) {
@@ -369,10 +435,44 @@ struct SqliteLedger::Impl {
     }
   }
 
-  // Calls done(durable, why) once change `seq` is committed: at once on this
-  // thread when it already is (or the writer failed), else from the writer.
+  // Journal mode: appends every change not yet journaled to the active file
+  // from the calling thread (one write(2)); true when change `seq` is then
+  // journaled. The batches also go to the next commit.
+  // Returns the journal's watermark (0 on a write failure).
+  uint64_t JournalNow(uint64_t seq) {
+    std::lock_guard<std::mutex> j(journal_mu);
+    if (journaled_seq >= seq) return journaled_seq;
+    Batch b;
+    if (!state.TakeChanges(&b)) return journaled_seq;
+    std::string e;
+    if (!journals[active].Append(b, &e)) {
+      Failed(e);
+      return 0;
+    }
+    journaled_seq = b.seq;
+    journaled.push_back(std::move(b));
+    return journaled_seq;
+  }
+
+  // Calls done(durable, why) once change `seq` is durable: at once on this
+  // thread when it already is (journal mode: once this thread has appended
+  // it), or the writer failed; else from the writer.
   void WhenDurable(uint64_t seq, std::function<void(bool, const std::string&)> done) {
+    uint64_t journaled_to = 0;
+    if (journal_on) {
+      {
+        std::unique_lock<std::mutex> l(mu);
+        if (failed) {
+          const std::string why = failure;
+          l.unlock();
+          done(false, why);
+          return;
+        }
+      }
+      journaled_to = JournalNow(seq);
+    }
     std::unique_lock<std::mutex> l(mu);
+    if (journaled_to > committed_seq) committed_seq = journaled_to;
     if (committed_seq >= seq || failed) {
       const bool durable = committed_seq >= seq;
       const std::string why = failure;
@@ -387,15 +487,55 @@ struct SqliteLedger::Impl {
   // Waits until change `seq` is committed. False when the writer failed.
   // With `callbacks`, also until the async callbacks of those changes have
   // run (Flush).
+  // Blocking callers wait for the database itself (other connections, such
+  // as `tollgate spend`, read it at once), not only the journal.
   bool WaitFor(uint64_t seq, bool callbacks = false) {
     std::unique_lock<std::mutex> l(mu);
-    auto done = [&] { return committed_seq >= seq && (!callbacks || !calling); };
+    auto done = [&] { return database_seq >= seq && (!callbacks || !calling); };
     if (done()) return true;
     ++waiters;
     wake.notify_one();
     committed.wait(l, [&] { return done() || failed; });
     --waiters;
-    return committed_seq >= seq;
+    return database_seq >= seq;
+  }
+
+  // Applies what a previous process left in the journal (the batches the
+  // database does not have yet, in order), then empties it. Numbering
+  // restarts with every process: journal_seq is reset to 0 in the same
+  // transaction.
+  bool Recover(std::string* error) {
+    if (!journals[0].Open(path + "-changes0", error) || !journals[1].Open(path + "-changes1", error)) return false;
+    journal_on = !options.strict && options.change_journal;
+    std::vector<Batch> left, more;
+    bool torn = false;
+    if (!journals[0].ReadAll(&left, &torn, error) || !journals[1].ReadAll(&more, &torn, error)) return false;
+    for (Batch& b : more) left.push_back(std::move(b));
+    std::stable_sort(left.begin(), left.end(), [](const Batch& a, const Batch& b) { return a.seq < b.seq; });
+    uint64_t done_seq = 0;
+    Stmt m;
+    if (m.Prepare(db, "SELECT value FROM ledger_meta WHERE name='journal_seq'") && m.Row()) {
+      const std::string v = m.ColText(0);
+      std::from_chars(v.data(), v.data() + v.size(), done_seq);
+    }
+    m.Finalize();
+    std::vector<const Batch*> apply;
+    for (const Batch& b : left)
+      if (b.seq > done_seq) apply.push_back(&b);
+    if (apply.empty()) {
+      if (!put_meta.Text(1, "journal_seq").Text(2, "0").Run()) {
+        *error = std::string("cannot write ledger `") + path + "`: " + sqlite3_errmsg(db);
+        return false;
+      }
+    } else {
+      last_expire_ms = INT64_MAX / 2;  // expiry is Load's business
+      if (!Write(apply, 0)) {
+        *error = failure;
+        return false;
+      }
+      last_expire_ms = 0;
+    }
+    return journals[0].Clear(error) && journals[1].Clear(error);
   }
 
   bool Healthy(std::string* why) {
@@ -448,7 +588,7 @@ std::unique_ptr<SqliteLedger> SqliteLedger::Open(const std::string& path, const 
   Stmt own;
   if (!own.Prepare(impl->db, "INSERT OR REPLACE INTO ledger_owner(id,pid,host,since) VALUES(1,?1,?2,?3)") ||
       !own.Int(1, getpid()).Text(2, HostName()).Text(3, FormatUtc(SystemClock::Get().NowMs())).Run() ||
-      !impl->Prepare(&e) || !impl->Load(&e)) {
+      !impl->Prepare(&e) || !impl->Recover(&e) || !impl->Load(&e)) {
     *error = "cannot open ledger `" + path + "`: " + (e.empty() ? sqlite3_errmsg(impl->db) : e);
     return nullptr;
   }

@@ -161,9 +161,9 @@ TEST(Metrics, PrometheusText) {
   std::string text = m.Render("sha256:v", "");
   EXPECT_NE(text.find("tollgate_decisions_total{outcome=\"deny\",code=\"x\\\"y\"} 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("tollgate_spend_usd_total{budget=\"b\"} 1.5\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("tollgate_processing_seconds_bucket{le=\"1e-05\"} 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("tollgate_processing_seconds_bucket{le=\"7.5e-06\"} 2\n"), std::string::npos) << text;
   EXPECT_NE(text.find("tollgate_processing_seconds_count 3\n"), std::string::npos);
-  EXPECT_EQ(m.processing.Quantile(0.5), 10'000);
+  EXPECT_EQ(m.processing.Quantile(0.5), 7'500);
   EXPECT_NE(text.find("tollgate_policy_info{version=\"sha256:v\",shadow=\"\"} 1"), std::string::npos);
 }
 
