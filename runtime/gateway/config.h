@@ -65,7 +65,10 @@ struct Config {
   std::string keys = "policies/keys.json";
   std::string ledger = "sqlite:tollgate-data/ledger.db";
   std::string audit = "tollgate-data/audit";
-  bool audit_sync = true;          // fdatasync each batch before answering
+  // false (default): an answer waits until its record is written to the OS
+  // (survives kill -9, like the ledger's settlements); true: until it is
+  // fdatasync'ed (survives a power loss; group commit).
+  bool audit_sync = false;
   std::string admin_token_env = "TOLLGATE_ADMIN_TOKEN";
   std::string decide_token_env;    // when set: /v1/decide needs this bearer token
   int64_t drain_timeout_ms = 30'000;

@@ -14,6 +14,8 @@
 #include <condition_variable>
 #include <cstring>
 #include <functional>
+#include <map>
+#include <tuple>
 #include <mutex>
 #include <thread>
 
@@ -757,31 +759,67 @@ bool SqliteLedger::ReadSnapshot(const std::string& path, int64_t now, std::vecto
     return false;
   }
   sqlite3_busy_timeout(db, 5000);
+  // The owner's change journal (read before the database: a commit that
+  // lands in between raises journal_seq past what was read, never below).
+  std::vector<Batch> journaled;
+  for (const char* suffix : {"-changes0", "-changes1"}) {
+    internal::Journal j;
+    std::vector<Batch> part;
+    bool torn = false;
+    std::string ignored;
+    if (::access((path + suffix).c_str(), R_OK) == 0 && j.Open(path + suffix, &ignored) &&
+        j.ReadAll(&part, &torn, &ignored)) {
+      for (Batch& b : part) journaled.push_back(std::move(b));
+    }
+  }
+  std::stable_sort(journaled.begin(), journaled.end(), [](const Batch& a, const Batch& b) { return a.seq < b.seq; });
   bool ok = true;
   {
+    Stmt begin_read, end_read;
+    if (begin_read.Prepare(db, "BEGIN")) begin_read.Run();  // one snapshot for both reads
+    uint64_t journal_seq = 0;
+    Stmt m;
+    if (m.Prepare(db, "SELECT value FROM ledger_meta WHERE name='journal_seq'") && m.Row()) {
+      const std::string v = m.ColText(0);
+      std::from_chars(v.data(), v.data() + v.size(), journal_seq);
+    }
+    m.Finalize();
+    // Budget counters by (budget, key, window, start): the database's, then
+    // the journal's newer absolute values on top.
+    std::map<std::tuple<std::string, std::string, std::string, int64_t>, CounterRow> rows;
     Stmt q;
     if (!q.Prepare(db,
-                   "SELECT budget,key,window,window_start_ms,limit_micros,spent_micros,reserved_micros "
-                   "FROM budget_counters WHERE window_end_ms > ?1 ORDER BY budget,key,window,window_start_ms")) {
+                   "SELECT budget,key,window,window_start_ms,window_end_ms,limit_micros,spent_micros,reserved_micros "
+                   "FROM budget_counters WHERE window_end_ms > ?1")) {
       *error = "cannot read ledger `" + path + "`: " + sqlite3_errmsg(db);
       ok = false;
     } else {
       q.Int(1, now);
       while (q.Row()) {
-        CounterView v;
-        v.kind = CounterView::Kind::kBudget;
-        v.name = q.ColText(0);
-        v.key = q.ColText(1);
-        v.window = q.ColText(2);
-        v.window_start_ms = q.ColInt(3);
-        Window w;
-        if (ParseWindowName(v.window, &w)) v.window_label = WindowLabel(w, v.window_start_ms);
-        v.limit = q.ColInt(4);
-        v.spent = q.ColInt(5);
-        v.reserved = q.ColInt(6);
-        v.remaining = std::max<int64_t>(0, v.limit - v.spent - v.reserved);
-        out->push_back(std::move(v));
+        CounterRow c{q.ColText(0), q.ColText(1), q.ColText(2), q.ColInt(3), q.ColInt(4),
+                     q.ColInt(5), q.ColInt(6), q.ColInt(7)};
+        rows[{c.budget, c.key, c.window, c.start_ms}] = std::move(c);
       }
+    }
+    for (const Batch& b : journaled) {
+      if (b.seq <= journal_seq) continue;
+      for (const CounterRow& c : b.counters)
+        if (c.end_ms > now) rows[{c.budget, c.key, c.window, c.start_ms}] = c;
+    }
+    for (auto& [k, c] : rows) {
+      CounterView v;
+      v.kind = CounterView::Kind::kBudget;
+      v.name = c.budget;
+      v.key = c.key;
+      v.window = c.window;
+      v.window_start_ms = c.start_ms;
+      Window w;
+      if (ParseWindowName(v.window, &w)) v.window_label = WindowLabel(w, v.window_start_ms);
+      v.limit = c.limit;
+      v.spent = c.spent;
+      v.reserved = c.reserved;
+      v.remaining = std::max<int64_t>(0, v.limit - v.spent - v.reserved);
+      out->push_back(std::move(v));
     }
     Stmt l;
     if (ok && l.Prepare(db,
@@ -805,6 +843,7 @@ bool SqliteLedger::ReadSnapshot(const std::string& path, int64_t now, std::vecto
         out->push_back(std::move(v));
       }
     }
+    if (end_read.Prepare(db, "COMMIT")) end_read.Run();
   }
   sqlite3_close(db);
   return ok;

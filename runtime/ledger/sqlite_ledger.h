@@ -11,11 +11,15 @@
 // Durability (Options::strict):
 //   batched (default) -- a writer thread commits all changes every
 //     commit_interval_ms (1..10, default 5) in one transaction; Reserve
-//     returns at memory speed. Settle, Release and Move (and their Async
-//     forms' callbacks) report success only once their change is committed:
-//     the writer commits at once when anyone waits, and everyone waiting
-//     shares that commit (group commit; callers arriving during a commit
-//     share the next). A kill -9 therefore loses at most the RESERVATIONS
+//     returns at memory speed. Settle, Release and Move report success only
+//     once their change is committed: the writer commits at once when anyone
+//     waits, and everyone waiting shares that commit (group commit; callers
+//     arriving during a commit share the next). Their Async forms instead
+//     append the changes to the change journal (internal/journal.h,
+//     PATH-changes0/1) on the calling thread and call back at once; the
+//     writer folds the journal into the database at its next commit, and
+//     Open applies what a crashed process left there (Options::
+//     change_journal). A kill -9 therefore loses at most the RESERVATIONS
 //     made since the last commit -- never settled spend, and never a
 //     reservation the caller settled, released or moved (a commit carries
 //     every change before it). A committed reservation whose process died
@@ -64,8 +68,10 @@ class SqliteLedger : public Ledger {
   static std::unique_ptr<SqliteLedger> Open(const std::string& path, const Options& options,
                                             std::string* error);
   // Reads the counters of a ledger file without owning it (another process
-  // may be writing). Current windows only, as of `now_ms`. False with *error
-  // when the file cannot be read.
+  // may be writing). Current windows only, as of `now_ms`. Budget counters
+  // include what the owner (or a crashed owner) has journaled but not yet
+  // committed; rate-limit counts are as of the last commit. False with
+  // *error when the file cannot be read.
   static bool ReadSnapshot(const std::string& path, int64_t now_ms, std::vector<CounterView>* out,
                            std::string* error);
 

@@ -56,7 +56,8 @@ cat > "$T/keys.json" <<EOF
   {"id": "k-main", "sha256": "$(key sk-main)", "workspace": "main", "user": "u1", "jurisdiction": "US"},
   {"id": "k-eu", "sha256": "$(key sk-eu)", "workspace": "main-eu", "user": "u2", "jurisdiction": "DE"},
   {"id": "k-tiny", "sha256": "$(key sk-tiny)", "workspace": "tiny", "user": "u3"},
-  {"id": "k-limited", "sha256": "$(key sk-limited)", "workspace": "limited", "user": "u4"}
+  {"id": "k-limited", "sha256": "$(key sk-limited)", "workspace": "limited", "user": "u4"},
+  {"id": "k-k9", "sha256": "$(key sk-k9)", "workspace": "k9", "user": "u5"}
 ]}
 EOF
 cp "$HERE/policy.tg" "$T/policy.tg"
@@ -341,6 +342,56 @@ if command -v redis-server >/dev/null 2>&1; then
 else
   fail "redis-server is not installed (run .ci/setup)"
 fi
+
+# --- kill -9 under load: nothing a client was answered about is lost ---
+# Default durability (audit_sync false): the settlement (ledger journal) and
+# the decision record are written to the OS before each answer. Eight
+# clients send 400 requests; the gateway is killed with SIGKILL once 150
+# answers have arrived, with requests in flight (its ledger commits every
+# 5 ms, so the last settlements are only in the journal). Then: the chain
+# verifies, every answered decision id has its record, and the ledger's
+# spend (the reader applies the journal) covers every answered request and
+# at most the recorded ones plus the eight in flight.
+sed 's#"sqlite:data/ledger.db"#"sqlite:k9/ledger.db"#; s#"data/audit"#"k9/audit"#' "$T/gw.json" > "$T/k9.json"
+(cd "$T" && exec "$TG" serve --config k9.json 2> "$T/k9.log") &
+K9_PID=$!; PIDS+=($K9_PID)
+wait_for "the k9 gateway" 20 grep -q '"event":"listening"' "$T/k9.log"
+K9=$(grep -o '"address":"[^"]*"' "$T/k9.log" | head -1 | cut -d'"' -f4)
+mkdir -p "$T/k9h"
+seq 1 400 | xargs -P 8 -I{} sh -c "curl -s -o /dev/null -D '$T/k9h/{}' -H 'Authorization: Bearer sk-k9' \
+  -H 'Content-Type: application/json' --data-binary '$(msg test/ok hi)' http://$K9/v1/chat/completions" 2>/dev/null &
+K9_LOAD=$!
+answered() { test "$(grep -l '^HTTP/1.1 200' "$T"/k9h/* 2>/dev/null | wc -l)" -ge 150; }
+wait_for "150 answers from the k9 gateway" 30 answered
+kill -9 $K9_PID; wait $K9_PID 2>/dev/null; wait $K9_LOAD 2>/dev/null
+echo "# after the kill: ledger journal $(cat "$T"/k9/ledger.db-changes* | wc -c) bytes"
+grep -l '^HTTP/1.1 200' "$T"/k9h/* | xargs grep -hi '^x-tollgate-decision-id' | tr -d '\r' | awk '{print $2}' | sort > "$T/k9.ids"
+check "kill -9: $(wc -l < "$T/k9.ids") of 400 requests answered before the kill, some not" \
+  sh -c "test $(wc -l < "$T/k9.ids") -ge 150 && test $(wc -l < "$T/k9.ids") -lt 400"
+check "kill -9: the audit chain verifies" "$TG" audit verify "$T/k9/audit"
+"$TG" audit export --audit "$T/k9/audit" --json > "$T/k9.records" 2>/dev/null
+"$TG" spend --ledger "sqlite:$T/k9/ledger.db" --json > "$T/k9.spend"
+check "kill -9: every answered decision has its record; the ledger's spend covers every answered request" \
+  node -e '
+  const fs = require("fs");
+  const ids = fs.readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean);
+  const recs = new Map();
+  for (const l of fs.readFileSync(process.argv[2], "utf8").split("\n").filter(Boolean)) {
+    const r = JSON.parse(l); if (r.kind === "decision") recs.set(r.id, r);
+  }
+  const cost = r => Math.round(parseFloat(r.gateway.cost) * 1e6);
+  let answered = 0, recorded = 0, most = 0;
+  for (const r of recs.values()) { recorded += cost(r); most = Math.max(most, cost(r)); }
+  for (const id of ids) {
+    const r = recs.get(id);
+    if (!r || !r.gateway || r.gateway.status !== 200) { console.error("missing record", id); process.exit(1); }
+    answered += cost(r);
+  }
+  const m = fs.readFileSync(process.argv[3], "utf8").match(/"k9_daily"[^}]*"spent":"?([0-9.]+)/);
+  const spent = m ? Math.round(parseFloat(m[1]) * 1e6) : -1;
+  console.error("# answered", answered, "recorded", recorded, "ledger", spent, "micros");
+  if (answered <= 0 || spent < answered || spent > recorded + 8 * most) process.exit(1);
+  ' "$T/k9.ids" "$T/k9.records" "$T/k9.spend"
 
 # --- the connection cap: connections above it are closed, the server serves on ---
 sed 's#"max_header_bytes": 4096#"max_header_bytes": 4096, "max_connections": 4#; s#"data/audit"#""#' "$T/gw.json" > "$T/cap.json"

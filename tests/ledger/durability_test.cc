@@ -201,6 +201,12 @@ TEST(SqliteLedger, JournalIsAppliedOnTheNextOpenAfterACrash) {
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   const int64_t size = FileSize(path + "-changes0") + FileSize(path + "-changes1");
+  {  // a reader sees the journaled spend before anyone reopens the ledger
+    std::vector<CounterView> v;
+    ASSERT_TRUE(SqliteLedger::ReadSnapshot(path, SystemClock::Get().NowMs(), &v, &err)) << err;
+    ASSERT_EQ(v.size(), 1u);
+    EXPECT_EQ(v[0].spent, 20 * 7);
+  }
   {
     auto l = SqliteLedger::Open(path, Options{}, &err);
     ASSERT_TRUE(l) << err;
