@@ -92,6 +92,9 @@ int RunServe(int argc, char** argv) {
   }
   // Broken client connections must not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
+  // A file size limit (RLIMIT_FSIZE) must fail the write, not kill the
+  // process: the decision log then fails closed (503 audit_unavailable).
+  std::signal(SIGXFSZ, SIG_IGN);
   auto log = std::make_shared<spdlog::logger>("tollgate", std::make_shared<BufferedStderrSink>());
   spdlog::register_logger(log);
   log->set_pattern("%v");

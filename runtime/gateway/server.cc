@@ -310,7 +310,9 @@ struct Server::Impl {
 
   // Holds the answer until its record is durable; the wait is counted apart
   // from tollgate's own processing.
-  net::awaitable<void> Durable(Exchange* x, uint64_t seq) {
+  // False when the record could not be written (the log failed): the
+  // answer must not go out as if it had been recorded.
+  net::awaitable<bool> Durable(Exchange* x, uint64_t seq) {
     const int64_t t0 = MonoNs();
     // Without audit_sync a record is durable once written to the OS: write
     // it from this thread (one write(2), no hand-over to the writer thread).
@@ -319,6 +321,17 @@ struct Server::Impl {
     const int64_t waited = MonoNs() - t0;
     x->wait_ns += waited;
     svc.metrics().durability.Observe(x->wait_ns);
+    co_return seq == 0 || !svc.audit() || svc.audit()->durable_seq() >= seq;
+  }
+  // Durable, or `res` becomes 503 audit_unavailable (docs/gateway.md).
+  net::awaitable<void> DurableOr503(Exchange* x, uint64_t seq, Response* res) {
+    if (co_await Durable(x, seq)) co_return;
+    Response failed = Json(503, OpenAIError(503, "audit_unavailable",
+                                            "the decision log cannot be written; the answer is withheld", "",
+                                            x->decision_id),
+                           res->version());
+    Common(&failed, x);
+    *res = std::move(failed);
   }
 
   // --- responses ---
@@ -656,7 +669,7 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
     }
     Common(&res, x.get());
     explain_header(&res);
-    co_await Durable(x.get(), seq);
+    co_await DurableOr503(x.get(), seq, &res);
     co_return co_await Send(stream, res, &req, path);
   }
 
@@ -761,7 +774,7 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
                                                          "no endpoint answered: " + failures, "", x->decision_id));
     Common(&res, x.get());
     explain_header(&res);
-    co_await Durable(x.get(), seq);
+    co_await DurableOr503(x.get(), seq, &res);
     co_return co_await Send(stream, res, &req, path);
   }
 
@@ -786,7 +799,7 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
       uint64_t seq = co_await Finish(x.get(), o);
       Response res = Json(502, OpenAIError(502, o.error_code, "the upstream answer was cut or too large", "", x->decision_id));
       Common(&res, x.get());
-      co_await Durable(x.get(), seq);
+      co_await DurableOr503(x.get(), seq, &res);
       co_return co_await Send(stream, res, &req, path);
     }
     std::string content_type = conn->header("content-type");
@@ -805,7 +818,7 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
     res.body() = std::move(body);
     Common(&res, x.get());
     explain_header(&res);
-    co_await Durable(x.get(), seq);
+    co_await DurableOr503(x.get(), seq, &res);
     bool keep = co_await Send(stream, res, &req, path);
     svc.metrics().total.Observe(MonoNs() - x->start_ns);
     co_return keep;
@@ -866,7 +879,14 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
     std::string ev = "data: " + OpenAIError(502, "upstream_stream_cut", "the upstream stream ended early", "", x->decision_id) + "\n\n";
     co_await net::async_write(stream, http::make_chunk(net::buffer(ev)), net::redirect_error(use_awaitable, ec));
   }
-  co_await Durable(x.get(), seq);
+  if (!co_await Durable(x.get(), seq)) {
+    // Headers are out: end the connection without the last chunk, so the
+    // client sees an incomplete answer rather than an unrecorded one.
+    std::string ev = "data: " + OpenAIError(503, "audit_unavailable", "the decision log cannot be written", "",
+                                            x->decision_id) + "\n\n";
+    co_await net::async_write(stream, http::make_chunk(net::buffer(ev)), net::redirect_error(use_awaitable, ec));
+    co_return false;
+  }
   co_await net::async_write(stream, http::make_chunk_last(), net::redirect_error(use_awaitable, ec));
   svc.metrics().total.Observe(MonoNs() - x->start_ns);
   co_return !ec && head.keep_alive() && o.stream_complete;

@@ -393,6 +393,42 @@ check "kill -9: every answered decision has its record; the ledger's spend cover
   if (answered <= 0 || spent < answered || spent > recorded + 8 * most) process.exit(1);
   ' "$T/k9.ids" "$T/k9.records" "$T/k9.spend"
 
+# --- the decision log fails: fail closed with 503 audit_unavailable ---
+# The gateway runs under a 160 KB file size limit (RLIMIT_FSIZE) with no
+# ledger: once the log cannot grow, the answer whose record failed is
+# withheld (503), every later request is refused, /healthz says so, and the
+# process stays up. Every 200 answered before has its record.
+sed 's#"sqlite:data/ledger.db"#""#; s#"data/audit"#"full/audit"#' "$T/gw.json" > "$T/full.json"
+(cd "$T" && exec prlimit --fsize=160000 "$TG" serve --config full.json 2> "$T/full.log") &
+FULL_PID=$!; PIDS+=($FULL_PID)
+wait_for "the size-limited gateway" 20 grep -q '"event":"listening"' "$T/full.log"
+FULL=$(grep -o '"address":"[^"]*"' "$T/full.log" | head -1 | cut -d'"' -f4)
+: > "$T/full.ids"; fst=200; n=0
+while [ "$fst" = 200 ] && [ $n -lt 1000 ]; do
+  n=$((n + 1))
+  fst=$(curl -s -o "$T/full.out" -D "$T/full.hdr" -w '%{http_code}' -H 'Authorization: Bearer sk-main' \
+    -H 'Content-Type: application/json' --data-binary "$(msg test/ok "request $n $(printf 'x%.0s' $(seq 1 300))")" \
+    "http://$FULL/v1/chat/completions")
+  [ "$fst" = 200 ] && grep -i '^x-tollgate-decision-id' "$T/full.hdr" | tr -d '\r' | awk '{print $2}' >> "$T/full.ids"
+done
+check "log full: the answer whose record failed is withheld with 503 audit_unavailable (after $((n - 1)) answers)" \
+  sh -c "test '$fst' = 503 && grep -q '\"code\":\"audit_unavailable\"' '$T/full.out' && test $n -gt 5"
+st=$(curl -s -o "$T/full.out" -w '%{http_code}' -H 'Authorization: Bearer sk-main' -H 'Content-Type: application/json' \
+  --data-binary "$(msg test/ok hi)" "http://$FULL/v1/chat/completions")
+check "log full: later requests are refused with 503 audit_unavailable" \
+  sh -c "test '$st' = 503 && grep -q audit_unavailable '$T/full.out'"
+check "log full: /healthz answers 503 audit_failed" \
+  sh -c "curl -s -w '%{http_code}' 'http://$FULL/healthz' | grep -q 'audit_failed.*503'"
+check "log full: the gateway is still up" kill -0 $FULL_PID
+"$TG" audit export --audit "$T/full/audit" --json > "$T/full.records" 2>/dev/null
+check "log full: every request answered 200 has its record ($(wc -l < "$T/full.ids") answers)" node -e '
+  const fs = require("fs");
+  const ids = fs.readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean);
+  const have = new Set(fs.readFileSync(process.argv[2], "utf8").split("\n").filter(Boolean)
+    .map(l => JSON.parse(l)).filter(r => r.kind === "decision").map(r => r.id));
+  process.exit(ids.length > 5 && ids.every(id => have.has(id)) ? 0 : 1);' "$T/full.ids" "$T/full.records"
+kill -TERM $FULL_PID; wait $FULL_PID
+
 # --- the connection cap: connections above it are closed, the server serves on ---
 sed 's#"max_header_bytes": 4096#"max_header_bytes": 4096, "max_connections": 4#; s#"data/audit"#""#' "$T/gw.json" > "$T/cap.json"
 (cd "$T" && exec "$TG" serve --config cap.json 2> "$T/cap.log") &
