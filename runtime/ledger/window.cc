@@ -1,5 +1,7 @@
 #include "runtime/ledger/window.h"
 
+#include "engine/core/civil.h"
+
 #include <charconv>
 #include <chrono>
 #include <climits>
@@ -13,35 +15,9 @@ constexpr int64_t kMinuteMs = 60'000;
 constexpr int64_t kHourMs = 3'600'000;
 constexpr int64_t kDayMs = 86'400'000;
 
-int64_t FloorDiv(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
-}
 
 }  // namespace
 
-// Howard Hinnant's civil-date algorithms (public domain).
-int64_t DaysFromCivil(int y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
-void CivilFromDays(int64_t z, int* year, unsigned* month, unsigned* day) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const unsigned doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t y = static_cast<int64_t>(yoe) + era * 400;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  *day = doy - (153 * mp + 2) / 5 + 1;
-  *month = mp < 10 ? mp + 3 : mp - 9;
-  *year = static_cast<int>(y + (*month <= 2));
-}
 
 Interval CalendarWindow(Window w, int64_t now) {
   auto aligned = [now](int64_t len) {
@@ -60,7 +36,7 @@ Interval CalendarWindow(Window w, int64_t now) {
       return Interval{monday * kDayMs, (monday + 7) * kDayMs};
     }
     case WindowKind::kMonth: {
-      int y;
+      int64_t y;
       unsigned m, d;
       CivilFromDays(FloorDiv(now, kDayMs), &y, &m, &d);
       const int64_t first = DaysFromCivil(y, m, 1);
@@ -131,18 +107,7 @@ bool ParseWindowName(const std::string& t, Window* out) {
   return true;
 }
 
-std::string FormatUtc(int64_t ms) {
-  const int64_t days = FloorDiv(ms, kDayMs);
-  const int64_t in_day = ms - days * kDayMs;
-  int y;
-  unsigned mo, d;
-  CivilFromDays(days, &y, &mo, &d);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", y, mo, d,
-                static_cast<int>(in_day / kHourMs), static_cast<int>(in_day / kMinuteMs % 60),
-                static_cast<int>(in_day / 1000 % 60), static_cast<int>(in_day % 1000));
-  return buf;
-}
+std::string FormatUtc(int64_t ms) { return FormatUtcMillis(ms); }
 
 std::string WindowLabel(Window w, int64_t start) {
   const std::string iso = FormatUtc(start);

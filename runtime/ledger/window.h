@@ -54,10 +54,6 @@ std::string WindowLabel(Window w, int64_t start_ms);
 // "2026-11-30T14:05:09.120Z".
 std::string FormatUtc(int64_t ms);
 
-// Days since 1970-01-01 -> civil date, and back (proleptic Gregorian).
-void CivilFromDays(int64_t days, int* year, unsigned* month, unsigned* day);
-int64_t DaysFromCivil(int year, unsigned month, unsigned day);
-
 // The time source of a ledger. Injected so tests roll windows over exactly.
 class Clock {
  public:

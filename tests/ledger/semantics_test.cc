@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/core/civil.h"
 #include "runtime/ledger/open.h"
 #include "runtime/ledger/redis_ledger.h"
 #include "runtime/ledger/sqlite_ledger.h"

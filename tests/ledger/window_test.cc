@@ -1,4 +1,5 @@
 // Calendar and sliding windows roll over exactly at their UTC boundaries.
+#include "engine/core/civil.h"
 #include "runtime/ledger/window.h"
 
 #include <climits>
