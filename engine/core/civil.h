@@ -2,7 +2,7 @@
 // (Howard Hinnant's algorithms), and the UTC timestamp format every record
 // and ledger row uses.
 //
-//   int64_t d = DaysFromCivil(2026, 11, 30);          // 20422
+//   int64_t d = DaysFromCivil(2026, 11, 30);          // 20787
 //   FormatUtcMillis(1'764'460'800'123)               // "2025-11-30T00:00:00.123Z"
 //
 // Pure functions, no locale, no libc time calls; thread-safe.
