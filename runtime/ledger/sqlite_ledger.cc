@@ -399,10 +399,16 @@ struct SqliteLedger::Impl {
       }
       uint64_t durable = 0;
       if (ok && !batches.empty()) {
-        std::vector<const Batch*> all;
-        for (const Batch& x : batches) all.push_back(&x);
-        durable = all.back()->seq;
-        ok = Write(all, durable);
+        // An interval's batches carry the same counters many times and
+        // reservations made and settled within it: write each row's last
+        // state once (journal.h: rows are absolute values).
+        if (batches.size() > 1) {
+          Batch merged = internal::Coalesce(std::move(batches));
+          batches.clear();
+          batches.push_back(std::move(merged));
+        }
+        durable = batches.back().seq;
+        ok = Write({&batches.back()}, durable);
       }
       batches.clear();
       if (ok && used >= 0) {

@@ -9,6 +9,7 @@
 #include <climits>
 #include <condition_variable>
 #include <future>
+#include <map>
 #include <mutex>
 #include <cstdio>
 #include <fstream>
@@ -257,6 +258,61 @@ TEST(SqliteLedger, JournalBatchesRoundTripAndTornFramesAreDropped) {
   EXPECT_TRUE(torn);
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[1].seq, 2u);
+}
+
+// The tables a batch is written to, as SqliteLedger::Write applies it
+// (erasures, then upserts), keyed as their primary keys.
+struct TableModel {
+  std::map<std::string, int64_t> counters;         // key -> spent*1e6 + reserved
+  std::map<std::string, int64_t> limits;           // key -> amount
+  std::map<uint64_t, std::vector<int64_t>> reservations;  // id -> charge amounts
+  void Apply(const internal::Batch& b) {
+    for (const auto& c : b.counters) counters[c.budget + "|" + c.key + "|" + std::to_string(c.start_ms)] = c.spent * 1'000'000 + c.reserved;
+    for (const auto& l : b.limits) {
+      const std::string k = l.limit + "|" + l.key + "|" + std::to_string(l.reservation);
+      if (l.erase) limits.erase(k);
+      else limits[k] = l.amount;
+    }
+    for (uint64_t id : b.erase_reservations) reservations.erase(id);
+    for (const auto& r : b.upsert_reservations) {
+      std::vector<int64_t> amounts;
+      for (const auto& c : r.charges) amounts.push_back(c.amount);
+      reservations[r.id] = amounts;
+    }
+  }
+  bool operator==(const TableModel& o) const {
+    return counters == o.counters && limits == o.limits && reservations == o.reservations;
+  }
+};
+
+TEST(SqliteLedger, CoalescedBatchesWriteWhatTheBatchesWriteInOrder) {
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 2000; ++round) {
+    std::vector<internal::Batch> batches(1 + rng() % 6);
+    uint64_t seq = 0;
+    for (auto& b : batches) {
+      b.seq = seq += 1 + rng() % 3;
+      b.next_id = seq + 10;
+      b.now_ms = static_cast<int64_t>(seq);
+      for (int i = static_cast<int>(rng() % 4); i > 0; --i)
+        b.counters.push_back({"b" + std::to_string(rng() % 2), "k", "day", static_cast<int64_t>(rng() % 2), 1, 100,
+                              static_cast<int64_t>(rng() % 50), static_cast<int64_t>(rng() % 50)});
+      for (int i = static_cast<int>(rng() % 3); i > 0; --i)
+        b.limits.push_back({"l", "k", "minute", rng() % 4, 1, 2, static_cast<int64_t>(rng() % 9), 5,
+                            LimitUnit::kRequests, rng() % 3 == 0});
+      for (int i = static_cast<int>(rng() % 3); i > 0; --i) b.erase_reservations.push_back(rng() % 5);
+      for (int i = static_cast<int>(rng() % 3); i > 0; --i)
+        b.upsert_reservations.push_back({rng() % 5, 1, 2, {{true, "b", "k", "day", 0, static_cast<int64_t>(rng() % 9)}}});
+    }
+    TableModel one_by_one, merged;
+    for (const auto& b : batches) one_by_one.Apply(b);
+    const uint64_t last_seq = batches.back().seq, last_next = batches.back().next_id;
+    internal::Batch m = internal::Coalesce(std::move(batches));
+    merged.Apply(m);
+    ASSERT_TRUE(one_by_one == merged) << "round " << round;
+    EXPECT_EQ(m.seq, last_seq);
+    EXPECT_EQ(m.next_id, last_next);
+  }
 }
 
 TEST(SqliteLedger, StrictReserveAsyncCallsBackOnceOnDisk) {

@@ -6,6 +6,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <optional>
+#include <tuple>
 
 namespace tollgate::ledger::internal {
 
@@ -72,6 +75,41 @@ class Reader {
 };
 
 }  // namespace
+
+Batch Coalesce(std::vector<Batch>&& batches) {
+  Batch out;
+  if (batches.empty()) return out;
+  std::map<std::tuple<std::string, std::string, std::string, int64_t>, CounterRow> counters;
+  std::map<std::tuple<std::string, std::string, std::string, uint64_t>, LimitRow> limits;
+  std::map<uint64_t, std::optional<ReservationRow>> reservations;  // nullopt = erased
+  for (Batch& b : batches) {
+    for (CounterRow& c : b.counters) {
+      auto key = std::make_tuple(c.budget, c.key, c.window, c.start_ms);
+      counters.insert_or_assign(std::move(key), std::move(c));
+    }
+    for (LimitRow& l : b.limits) {
+      auto key = std::make_tuple(l.limit, l.key, l.window, l.reservation);
+      limits.insert_or_assign(std::move(key), std::move(l));
+    }
+    // Within a batch erasures are applied before upserts (SqliteLedger::Write).
+    for (uint64_t id : b.erase_reservations) reservations.insert_or_assign(id, std::nullopt);
+    for (ReservationRow& r : b.upsert_reservations) {
+      const uint64_t id = r.id;
+      reservations.insert_or_assign(id, std::move(r));
+    }
+  }
+  const Batch& last = batches.back();
+  out.seq = last.seq;
+  out.next_id = last.next_id;
+  out.now_ms = last.now_ms;
+  for (auto& [k, c] : counters) out.counters.push_back(std::move(c));
+  for (auto& [k, l] : limits) out.limits.push_back(std::move(l));
+  for (auto& [id, r] : reservations) {
+    if (r) out.upsert_reservations.push_back(std::move(*r));
+    else out.erase_reservations.push_back(id);
+  }
+  return out;
+}
 
 std::string EncodeBatch(const Batch& b) {
   std::string out;

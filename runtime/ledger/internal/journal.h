@@ -34,6 +34,11 @@
 
 namespace tollgate::ledger::internal {
 
+// One batch with the effect of applying `batches` in order: each counter,
+// limit entry and reservation in its last state (a reservation upserted and
+// then erased is only erased); seq, next_id and now_ms of the last batch.
+Batch Coalesce(std::vector<Batch>&& batches);
+
 // The serialised form of a batch (exposed for tests).
 std::string EncodeBatch(const Batch& b);
 // False when `data` is not a whole encoded batch.
