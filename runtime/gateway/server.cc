@@ -2,6 +2,8 @@
 #include "runtime/gateway/server.h"
 
 #include <rapidjson/document.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
@@ -220,16 +222,59 @@ struct SseTracker {
   }
 };
 
+// The top-level `usage` member's token counts of an upstream answer, read
+// with rapidjson's SAX reader: no document is built for an answer of up to
+// upstream.max_response_bytes. Nothing is taken from a body that is not
+// valid JSON.
+class UsageReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, UsageReader> {
+ public:
+  int64_t prompt = -1, completion = -1;
+  bool Default() { return Value(); }
+  bool Int(int v) { return Number(v); }
+  bool Uint(unsigned v) { return Number(v); }
+  bool Int64(int64_t v) { return Number(v); }
+  bool Uint64(uint64_t v) { return v <= static_cast<uint64_t>(INT64_MAX) ? Number(static_cast<int64_t>(v)) : Value(); }
+  bool Key(const char* s, rapidjson::SizeType n, bool) {
+    key_.assign(s, n);
+    if (depth_ == 1) at_usage_ = key_ == "usage";
+    return true;
+  }
+  bool StartObject() {
+    in_usage_ = in_usage_ || (depth_ == 1 && at_usage_);
+    ++depth_;
+    return true;
+  }
+  bool EndObject(rapidjson::SizeType) {
+    if (--depth_ == 1) in_usage_ = false;
+    return true;
+  }
+  bool StartArray() { ++depth_; return true; }
+  bool EndArray(rapidjson::SizeType) { --depth_; return true; }
+
+ private:
+  bool Value() { return true; }
+  bool Number(int64_t v) {
+    if (in_usage_ && depth_ == 2) {
+      if (key_ == "prompt_tokens") pending_prompt_ = v;
+      else if (key_ == "completion_tokens") pending_completion_ = v;
+      prompt = pending_prompt_;
+      completion = pending_completion_;
+    }
+    return true;
+  }
+  int depth_ = 0;
+  bool at_usage_ = false, in_usage_ = false;
+  int64_t pending_prompt_ = -1, pending_completion_ = -1;
+  std::string key_;
+};
+
 void UsageOf(std::string_view body, Outcome* o) {
-  rapidjson::Document d;
-  d.Parse(body.data(), body.size());
-  if (d.HasParseError() || !d.IsObject()) return;
-  auto u = d.FindMember("usage");
-  if (u == d.MemberEnd() || !u->value.IsObject()) return;
-  auto p = u->value.FindMember("prompt_tokens");
-  auto q = u->value.FindMember("completion_tokens");
-  if (p != u->value.MemberEnd() && p->value.IsInt64()) o->prompt_tokens = p->value.GetInt64();
-  if (q != u->value.MemberEnd() && q->value.IsInt64()) o->completion_tokens = q->value.GetInt64();
+  UsageReader h;
+  rapidjson::Reader reader;
+  rapidjson::MemoryStream ms(body.data(), body.size());
+  if (reader.Parse(ms, h).IsError()) return;
+  if (h.prompt >= 0) o->prompt_tokens = h.prompt;
+  if (h.completion >= 0) o->completion_tokens = h.completion;
 }
 
 std::string Bearer(const Request& req) {
