@@ -356,11 +356,19 @@ struct AuditLog::Impl {
         }
         if (queue.empty() && stop) break;
       }
+      int sync_fd = -1;
       {
         std::lock_guard<std::mutex> w(write_mu);
         TakeQueue(&batch);
         if (!batch.empty()) WriteBatch(&batch, &ready);
-        if (timed_out && !options.sync && options.background_sync_ms > 0 && !owner->failed() && !Sync()) Fail();
+        if (timed_out && !options.sync && options.background_sync_ms > 0 && !owner->failed() && dirty) {
+          sync_fd = ::dup(fd);  // synced outside write_mu: appenders never wait for the disk
+          dirty = false;
+        }
+      }
+      if (sync_fd >= 0) {
+        if (::fdatasync(sync_fd) != 0) Fail();
+        ::close(sync_fd);
       }
       for (auto& done : ready) done(true);
       ready.clear();
