@@ -55,9 +55,10 @@ wrk.headers["Authorization"] = "Bearer tg-demo-batch"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '$BODY'
 EOF
-# Paced: each of the 16 connections waits 3.2 ms before each request (~5,000/s).
+# Paced: each of 32 connections waits 6.1 ms after each answer before its
+# next request: ~5,000 requests/s offered while latency stays well under 1 ms.
 cp "$T/post.lua" "$T/paced.lua"
-echo 'function delay() return 3.2 end' >> "$T/paced.lua"
+echo 'function delay() return 6.1 end' >> "$T/paced.lua"
 
 # Sanity: one request through the gateway must be a 200 from the stub.
 code=$(curl -s -o "$T/one" -w '%{http_code}' -H 'Authorization: Bearer tg-demo-batch' \
@@ -83,8 +84,8 @@ read -r g_rps g_p50 g_p99 g_bad <<< "$(run gateway "$GW_URL" "$T/post.lua" 32)"
 rss_full=$(awk '/VmRSS/{print int($2/1024)}' /proc/$GW_PID/status)
 read -r s1_rps s1_p50 s1_p99 s1_bad <<< "$(run stub-1 "$STUB_URL" "$T/post.lua" 1)"
 read -r g1_rps g1_p50 g1_p99 g1_bad <<< "$(run gateway-1 "$GW_URL" "$T/post.lua" 1)"
-read -r sp_rps sp_p50 sp_p99 sp_bad <<< "$(run stub-paced "$STUB_URL" "$T/paced.lua" 16)"
-read -r gp_rps gp_p50 gp_p99 gp_bad <<< "$(run gateway-paced "$GW_URL" "$T/paced.lua" 16)"
+read -r sp_rps sp_p50 sp_p99 sp_bad <<< "$(run stub-paced "$STUB_URL" "$T/paced.lua" 32)"
+read -r gp_rps gp_p50 gp_p99 gp_bad <<< "$(run gateway-paced "$GW_URL" "$T/paced.lua" 32)"
 hwm=$(awk '/VmHWM/{print int($2/1024)}' /proc/$GW_PID/status)
 curl -s "http://$GW/metrics" > "$T/metrics"
 # p50 of a histogram: the upper bound of the first bucket holding half the count.
