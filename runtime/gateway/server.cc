@@ -583,14 +583,16 @@ net::awaitable<bool> Server::Impl::Decide(beast::tcp_stream& stream, Request& re
   x->shadow = svc.shadow();
   x->input = std::move(req.body());
   std::string out;
+  uint64_t seq = 0;
   if (offload_ledger) {
-    co_await OffThread([&] { out = svc.DecideOnly(x.get()); });
+    co_await OffThread([&] { out = svc.DecideOnly(x.get(), &seq); });
   } else {
-    out = svc.DecideOnly(x.get());
+    out = svc.DecideOnly(x.get(), &seq);
   }
   svc.metrics().processing.Observe(MonoNs() - x->start_ns);
   Response res = Json(x->invalid ? 400 : 200, std::move(out), req.version());
   Common(&res, x.get());
+  co_await DurableOr503(x.get(), seq, &res);  // the decision is recorded before it is answered
   co_return co_await Send(stream, res, &req, path);
 }
 

@@ -640,7 +640,8 @@ void Service::CompareShadow(Exchange* x) {
   }
 }
 
-std::string Service::DecideOnly(Exchange* x) {
+std::string Service::DecideOnly(Exchange* x, uint64_t* seq) {
+  *seq = 0;
   const PolicySet& set = *x->live;
   bool planned = false;
   if (!Evaluate(set, ledger_.get(), x->input, &x->s, &x->plan, &x->counters, &x->views, &planned,
@@ -651,8 +652,7 @@ std::string Service::DecideOnly(Exchange* x) {
   if (x->shadow) CompareShadow(x);
   Outcome o;
   o.http_status = 200;
-  uint64_t seq = Finish(x, o);
-  (void)seq;
+  *seq = Finish(x, o);
   runtime::RenderOptions ro;
   ro.decision_id = x->decision_id;
   return runtime::RenderRoute(*set.policy, *set.router, x->s, ro);

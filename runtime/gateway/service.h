@@ -152,7 +152,9 @@ class Service {
   void Decide(Exchange* x);
   // Decision only (POST /v1/decide): x->input is the decision input; no
   // reservation; renders the route document.
-  std::string DecideOnly(Exchange* x);
+  // *seq: the decision record's audit sequence number (0 = none), which the
+  // answer must wait for (Server: Durable).
+  std::string DecideOnly(Exchange* x, uint64_t* seq);
   // The body sent to endpoint x->s.route.endpoints[attempt]: redactions
   // applied, model set to the endpoint's upstream model, stream usage asked.
   bool UpstreamBody(const Exchange& x, size_t attempt, std::string* out, std::string* error);
