@@ -1,10 +1,12 @@
-// ReadCapped: bounded whole-file reads (see read_file.h).
+// ReadCapped: bounded whole-file reads; ExpandPolicyPaths (see read_file.h).
 #include "engine/core/read_file.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 
 namespace tollgate {
@@ -59,6 +61,29 @@ ReadStatus ReadCapped(const std::string& path, size_t max_bytes, std::string* ou
       if (std::feof(f)) return ReadStatus::kOk;
     }
   }
+}
+
+bool ExpandPolicyPaths(const std::vector<std::string>& paths, std::vector<std::string>* files,
+                       std::vector<std::string>* errors) {
+  namespace fs = std::filesystem;
+  const size_t before = errors->size();
+  for (const std::string& p : paths) {
+    std::error_code ec;
+    if (fs::is_directory(p, ec)) {
+      std::vector<std::string> found;
+      for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::end(it); it.increment(ec)) {
+        if (it->is_regular_file(ec) && it->path().extension() == ".tg") found.push_back(it->path().string());
+      }
+      std::sort(found.begin(), found.end());
+      if (found.empty()) errors->push_back("no policy files (*.tg) under `" + p + "`");
+      files->insert(files->end(), found.begin(), found.end());
+    } else if (fs::exists(p, ec)) {
+      files->push_back(p);
+    } else {
+      errors->push_back("cannot read `" + p + "`: No such file or directory");
+    }
+  }
+  return errors->size() == before;
 }
 
 }  // namespace tollgate

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace tollgate {
 
@@ -24,5 +25,14 @@ enum class ReadStatus { kOk, kTooLarge, kError };
 // "`x` is larger than the limit of N bytes").
 ReadStatus ReadCapped(const std::string& path, size_t max_bytes, std::string* out,
                       std::string* why);
+
+// The policy files named by `paths`, in order: a file as given, a directory
+// as every *.tg below it (recursively, sorted). False with one message per
+// path that is neither, or a directory without *.tg files, in *errors
+// ("no policy files (*.tg) under `dir`", "cannot read `x`: No such file or
+// directory"); the files found are still listed. (The CLI's commands and
+// the gateway's policy loading share it.)
+bool ExpandPolicyPaths(const std::vector<std::string>& paths, std::vector<std::string>* files,
+                       std::vector<std::string>* errors);
 
 }  // namespace tollgate

@@ -181,30 +181,9 @@ int LoadPolicy(const std::vector<std::string>& paths, const std::string& schema_
 }
 
 bool CollectPolicyFiles(const std::vector<std::string>& paths, std::vector<std::string>* files) {
-  namespace fs = std::filesystem;
-  bool ok = true;
-  for (const std::string& p : paths) {
-    std::error_code ec;
-    if (fs::is_directory(p, ec)) {
-      std::vector<std::string> found;
-      for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::end(it);
-           it.increment(ec)) {
-        if (it->is_regular_file(ec) && it->path().extension() == ".tg")
-          found.push_back(it->path().string());
-      }
-      std::sort(found.begin(), found.end());
-      if (found.empty()) {
-        std::fprintf(stderr, "error: no policy files (*.tg) under `%s`\n", p.c_str());
-        ok = false;
-      }
-      files->insert(files->end(), found.begin(), found.end());
-    } else if (fs::exists(p, ec)) {
-      files->push_back(p);
-    } else {
-      std::fprintf(stderr, "error: cannot read `%s`: No such file or directory\n", p.c_str());
-      ok = false;
-    }
-  }
+  std::vector<std::string> errors;
+  const bool ok = ExpandPolicyPaths(paths, files, &errors);
+  for (const std::string& e : errors) std::fprintf(stderr, "error: %s\n", e.c_str());
   return ok;
 }
 

@@ -41,33 +41,6 @@ void Str(JsonWriter* w, const char* key, std::string_view v) {
   w->String(v.data(), static_cast<rj::SizeType>(v.size()));
 }
 
-// Every *.tg below the given files and directories, sorted.
-bool ExpandPolicyFiles(const std::vector<std::string>& paths, std::vector<std::string>* files,
-                       std::string* error) {
-  for (const std::string& p : paths) {
-    std::error_code ec;
-    if (fs::is_directory(p, ec)) {
-      std::vector<std::string> found;
-      for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::end(it);
-           it.increment(ec)) {
-        if (it->is_regular_file() && it->path().extension() == ".tg") found.push_back(it->path());
-      }
-      if (found.empty()) {
-        *error = "policy directory `" + p + "` has no *.tg files";
-        return false;
-      }
-      std::sort(found.begin(), found.end());
-      files->insert(files->end(), found.begin(), found.end());
-    } else if (fs::exists(p, ec)) {
-      files->push_back(p);
-    } else {
-      *error = "cannot read policy `" + p + "`: no such file or directory";
-      return false;
-    }
-  }
-  return true;
-}
-
 std::string RenderDiagnostics(const Diagnostics& diags) {
   std::string out;
   for (const Diagnostic& d : diags.items()) {
@@ -380,7 +353,11 @@ bool Service::Load(std::vector<SourceText>* sources, std::shared_ptr<const Polic
     c = CompileSources(std::move(*sources), opts);
   } else {
     std::vector<std::string> files;
-    if (!ExpandPolicyFiles(config_.policy, &files, error)) return false;
+    std::vector<std::string> errors;
+    if (!ExpandPolicyPaths(config_.policy, &files, &errors)) {
+      *error = "policy: " + errors.front();
+      return false;
+    }
     c = CompileFiles(files, opts);
   }
   if (!c.policy || c.diagnostics.HasErrors()) {
