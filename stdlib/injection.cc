@@ -31,6 +31,7 @@
 #include <string>
 
 #include "stdlib/builtins.h"
+#include "stdlib/internal/injection_leads.h"
 #include "stdlib/internal/injection_triggers.h"
 
 #if defined(__SSE2__)
@@ -41,10 +42,22 @@ namespace tollgate::stdlib {
 
 namespace {
 
+// One phrase: its pattern (a space stands for `\W*`, NOUNS for kNouns) and,
+// for phrases that do not begin with `\b` and words (internal::DeriveLeads
+// finds those), how every match begins: `lead` is literal alternatives
+// separated by spaces ("<sys </sys"), and a non-empty `line_prefix` says the match begins at a
+// line start followed by bytes of that set, then the lead.
+struct Phrase {
+  Phrase(const char* re) : re(re) {}  // NOLINT: the table's plain entries
+  Phrase(const char* re, const char* lead, const char* line_prefix = "")
+      : re(re), lead(lead), line_prefix(line_prefix) {}
+  std::string_view re, lead, line_prefix;
+};
+
 struct Group {
   std::string_view name;
   int64_t weight;  // micros
-  std::vector<std::string_view> patterns;
+  std::vector<Phrase> patterns;
 };
 
 // A literal space in a phrase stands for "any run of non-word characters,
@@ -102,17 +115,21 @@ const std::vector<Group>& Groups() {
         R"(\b(?:you are|you're|now|be) (?:now )?freed? from (?:all |any |your |the )?(?:restrictions|guidelines|rules|constraints|limitations)\b)",
         R"(\bfreed from the (?:typical )?confines\b)"}},
       {"tag_spoofing", 500000,
-       {R"(</?(?:system|sys)>\s*(?:</?(?:user|assistant|human)>|you\b|ignore|new\b|from now|always|never|do not))",
-        R"(</?(?:system_prompt|sys_prompt|instructions?)>)",
-        R"(\[/?(?:inst|sys|system)\])",
-        R"(<</?sys>>)",
-        R"((?m:^)[#*>\t\x20]*(?:system|assistant|developer)[\t\x20]*:\s*(?:you\b|ignore|disregard|forget|from now|new\b|always|never|do not|don't|override|the user|sure|certainly|of course|okay|i will|i'll))",
-        R"((?m:^)#{2,}[\t\x20]*(?:system|instruction|response)[\t\x20]*:?[\t\x20]*(?m:$))"}},
+       {{R"(</?(?:system|sys)>\s*(?:</?(?:user|assistant|human)>|you\b|ignore|new\b|from now|always|never|do not))",
+         "<sys </sys"},
+        {R"(</?(?:system_prompt|sys_prompt|instructions?)>)", "<sys </sys <instruction </instruction"},
+        {R"(\[/?(?:inst|sys|system)\])", "[inst [/inst [sys [/sys"},
+        {R"(<</?sys>>)", "<<sys <</sys"},
+        {R"((?m:^)[#*>\t\x20]*(?:system|assistant|developer)[\t\x20]*:\s*(?:you\b|ignore|disregard|forget|from now|new\b|always|never|do not|don't|override|the user|sure|certainly|of course|okay|i will|i'll))",
+         "system assistant developer", "#*>\t "},
+        {R"((?m:^)#{2,}[\t\x20]*(?:system|instruction|response)[\t\x20]*:?[\t\x20]*(?m:$))",
+         "system instruction response", "#\t "}}},
       {"control_tokens", 900000,
-       {R"(<\|im_(?:start|end|sep)\|>)",
-        R"(<\|(?:begin_of_text|end_of_text|start_header_id|end_header_id|eot_id|eom_id|python_tag|endoftext|fim_prefix|fim_middle|fim_suffix)\|>)",
-        R"(<｜[^｜>\n]{1,40}｜>)",
-        R"(<\|(?:begin|end)[_▁]of[_▁]sentence\|>)"}},
+       {{R"(<\|im_(?:start|end|sep)\|>)", "<|"},
+        {R"(<\|(?:begin_of_text|end_of_text|start_header_id|end_header_id|eot_id|eom_id|python_tag|endoftext|fim_prefix|fim_middle|fim_suffix)\|>)",
+         "<|"},
+        {R"(<｜[^｜>\n]{1,40}｜>)", "<｜"},
+        {R"(<\|(?:begin|end)[_▁]of[_▁]sentence\|>)", "<|"}}},
   };
   return groups;
 }
@@ -152,7 +169,8 @@ const Matcher& GetMatcher() {
     auto* m = new Matcher{std::make_unique<RE2::Set>(opt, RE2::UNANCHORED), {}, {}};
     const auto& groups = Groups();
     for (size_t g = 0; g < groups.size(); ++g) {
-      for (std::string_view p : groups[g].patterns) {
+      for (const Phrase& phrase : groups[g].patterns) {
+        const std::string_view p = phrase.re;
         std::string error;
         if (m->set->Add(Expand(p), &error) < 0) {
           // A defect in the table above; tests/stdlib compiles every pattern.
@@ -803,6 +821,9 @@ namespace {
 
 struct FastMatcher {
   std::unique_ptr<scan::Scanner> phrases;  // case-insensitive, ids = pattern index
+  // The literal prefilter (null without Hyperscan): the phrases' leads,
+  // confirmed in place by RE2; `phrases` runs when it cannot answer.
+  std::unique_ptr<internal::LeadMatcher> leads;
 };
 
 const FastMatcher& GetFastMatcher() {
@@ -821,6 +842,8 @@ const FastMatcher& GetFastMatcher() {
       std::fprintf(stderr, "tollgate: injection scanner: %s\n", error.c_str());
       std::abort();
     }
+    f->leads = internal::LeadMatcher::Build(InjectionPatterns(), internal::InjectionLeads(),
+                                            GetMatcher().group_of);
     return f;
   }();
   return *fast;
@@ -835,6 +858,7 @@ uint32_t MatchedGroups(std::string_view text) {
   uint32_t mask = 0;
   std::string storage;
   auto scan = [&](std::string_view s) {
+    if (f.leads && f.leads->Match(s, &mask) == internal::LeadMatcher::Result::kDone) return true;
     if (!f.phrases->Scan(s, &ids)) return false;
     for (int id : ids) mask |= 1u << m.group_of[id];
     return true;
@@ -895,10 +919,41 @@ std::vector<std::string_view> InjectionGroups(std::string_view text) {
   return names;
 }
 
+namespace internal {
+
+std::vector<std::vector<PhraseLead>> InjectionLeads() {
+  std::vector<std::vector<PhraseLead>> out;
+  for (const auto& g : Groups()) {
+    for (const Phrase& p : g.patterns) {
+      if (p.lead.empty()) {
+        out.push_back(DeriveLeads(p.re));
+        continue;
+      }
+      std::vector<PhraseLead> leads;
+      size_t from = 0;
+      for (;;) {
+        const size_t bar = p.lead.find(' ', from);
+        PhraseLead lead;
+        lead.segments.emplace_back(p.lead.substr(from, bar == std::string_view::npos ? bar : bar - from));
+        lead.line_prefix = std::string(p.line_prefix);
+        leads.push_back(std::move(lead));
+        if (bar == std::string_view::npos) break;
+        from = bar + 1;
+      }
+      out.push_back(std::move(leads));
+    }
+  }
+  return out;
+}
+
+bool InjectionPrefilterEnabled() { return GetFastMatcher().leads != nullptr; }
+
+}  // namespace internal
+
 std::vector<std::string> InjectionPatterns() {
   std::vector<std::string> out;
   for (const auto& g : Groups()) {
-    for (std::string_view p : g.patterns) out.push_back(Expand(p));
+    for (const Phrase& p : g.patterns) out.push_back(Expand(p.re));
   }
   return out;
 }
