@@ -22,6 +22,7 @@
 #include "engine/scan/scanner.h"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cstdint>
 #include <cstring>
@@ -36,6 +37,9 @@
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
 #endif
 
 namespace tollgate::stdlib {
@@ -557,10 +561,52 @@ Masks ClassMasks64(const unsigned char* p) {
   return m;
 }
 
-// Bit i: the class of byte i + s (0 <= s < 64) of the two words cur, next.
-inline uint64_t Ahead(uint64_t cur, uint64_t next, size_t s) {
-  return s == 0 ? cur : (cur >> s) | (next << (64 - s));
+#if defined(__x86_64__) && defined(__GNUC__)
+#define TG_TRIGGERS_AVX2 1
+__attribute__((target("avx2"))) inline __m256i Splat(char c) { return _mm256_set1_epi8(c); }
+__attribute__((target("avx2"))) inline __m256i Eq(__m256i v, char c) {
+  return _mm256_cmpeq_epi8(v, Splat(c));
 }
+// lo <= v <= hi for ASCII bounds; bytes >= 0x80 compare as negative: never.
+__attribute__((target("avx2"))) inline __m256i In(__m256i v, char lo, char hi) {
+  return _mm256_and_si256(_mm256_cmpgt_epi8(v, Splat(static_cast<char>(lo - 1))),
+                          _mm256_cmpgt_epi8(Splat(static_cast<char>(hi + 1)), v));
+}
+
+// ClassMasks64 with AVX2 compares, 32 bytes at a time (the same masks).
+__attribute__((target("avx2"))) Masks ClassMasks64Avx2(const unsigned char* p) {
+  Masks m;
+  for (int h = 0; h < 2; ++h) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32 * h));
+    const __m256i letter = In(_mm256_or_si256(v, Splat(0x20)), 'a', 'z');
+    const __m256i alnum = _mm256_or_si256(letter, In(v, '0', '9'));
+    const __m256i dash = Eq(v, '-'), under = Eq(v, '_');
+    const __m256i b64 = _mm256_or_si256(_mm256_or_si256(alnum, _mm256_or_si256(Eq(v, '+'), Eq(v, '/'))),
+                                        _mm256_or_si256(dash, under));
+    const __m256i spacer = _mm256_or_si256(_mm256_or_si256(Eq(v, ' '), Eq(v, '.')),
+                                           _mm256_or_si256(_mm256_or_si256(dash, under), Eq(v, '*')));
+    const int shift = 32 * h;
+    m.alnum |= static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(alnum))) << shift;
+    m.letter |= static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(letter))) << shift;
+    m.b64 |= static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(b64))) << shift;
+    m.spacer |= static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(spacer))) << shift;
+  }
+  return m;
+}
+#endif
+
+using Classifier = Masks (*)(const unsigned char*);
+
+// The classifier the word-parallel pass uses: AVX2 where the CPU has it.
+Classifier BestClassifier() {
+#if defined(TG_TRIGGERS_AVX2)
+  static const Classifier best = __builtin_cpu_supports("avx2") ? ClassMasks64Avx2 : ClassMasks64;
+  return best;
+#else
+  return ClassMasks64;
+#endif
+}
+
 // True when `word` is `target` (lower case) in any case.
 bool SameLetters(std::string_view word, std::string_view target) {
   if (word.size() != target.size()) return false;
@@ -568,6 +614,43 @@ bool SameLetters(std::string_view word, std::string_view target) {
     if (Lower(word[i]) != target[i]) return false;
   }
   return true;
+}
+
+// kTargets as 8-byte little-endian chunks (zero padded), for SameTarget.
+struct TargetChunks {
+  uint64_t w[std::size(kTargets)][2] = {};
+  TargetChunks() {
+    for (size_t t = 0; t < std::size(kTargets); ++t) {
+      char padded[16] = {};
+      // INVARIANT: targets are at most 16 letters.
+      std::memcpy(padded, kTargets[t].data(), std::min<size_t>(16, kTargets[t].size()));
+      std::memcpy(w[t], padded, 16);
+    }
+  }
+};
+
+// True when the letters at p (a letter run as long as kTargets[t], with
+// `avail` bytes readable from p) spell kTargets[t] in any case: 8 bytes per
+// compare (| 0x20 lower-cases a letter).
+bool SameTarget(const unsigned char* p, size_t avail, size_t t) {
+  static const TargetChunks chunks;
+  const size_t len = kTargets[t].size();
+  if (avail < 16 || len > 16) {
+    return SameLetters(std::string_view(reinterpret_cast<const char*>(p), len), kTargets[t]);
+  }
+  for (size_t k = 0; k < len; k += 8) {
+    uint64_t a;
+    std::memcpy(&a, p + k, 8);
+    const size_t m = std::min<size_t>(8, len - k);
+    const uint64_t mask = m == 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * m)) - 1;
+    if (((a | 0x2020202020202020ULL) ^ chunks.w[t][k / 8]) & mask) return false;
+  }
+  return true;
+}
+
+// Bit i: the class of byte i + s (0 <= s < 64) of the two words cur, next.
+inline uint64_t Ahead(uint64_t cur, uint64_t next, size_t s) {
+  return s == 0 ? cur : (cur >> s) | (next << (64 - s));
 }
 
 // Bit i of the result: a run of exactly L letters starts at byte i.
@@ -593,7 +676,8 @@ struct TriggerSites {
   std::vector<std::pair<size_t, int>> scramble;
 };
 
-InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites) {
+InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites,
+                                   Classifier classify = BestClassifier()) {
   static const TargetShape shape;
   static_assert(kMinBase64Run < 64, "the run must fit in two mask words");
   InjectionTriggers out;
@@ -603,10 +687,10 @@ InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites) {
   auto load = [&](size_t k) -> Masks {
     if (k >= words) return Masks{};
     const size_t at = 64 * k;
-    if (at + 64 <= n) return ClassMasks64(data + at);
+    if (at + 64 <= n) return classify(data + at);
     unsigned char tail[64] = {};  // NUL has no class, as the end of the text
     std::memcpy(tail, data + at, n - at);
-    return ClassMasks64(tail);
+    return classify(tail);
   };
   Masks prev, cur = load(0), next = load(1);
   for (size_t k = 0; k < words; ++k) {
@@ -657,7 +741,8 @@ InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites) {
           const std::string_view word = t.substr(at, len);
           // The one target of this shape spelled as is: RestoreTarget says
           // no. The common case in text that names these words.
-          if ((which & (which - 1)) == 0 && SameLetters(word, kTargets[std::countr_zero(which)])) {
+          if ((which & (which - 1)) == 0 &&
+              SameTarget(data + at, n - at, static_cast<size_t>(std::countr_zero(which)))) {
             continue;
           }
           const int target = RestoreTarget(word);
@@ -807,6 +892,14 @@ std::string InjectionNormalizedReference(std::string_view text) {
   return std::string(Normalize(text, &storage));
 }
 
+InjectionTriggers FindInjectionTriggersSse2(std::string_view t) {
+#if defined(__SSE2__)
+  return FindTriggersSse2(t, nullptr, ClassMasks64);
+#else
+  return FindInjectionTriggersReference(t);
+#endif
+}
+
 InjectionTriggers FindInjectionTriggers(std::string_view t) {
 #if defined(__SSE2__)
   return FindTriggersSse2(t, nullptr);
@@ -821,8 +914,9 @@ namespace {
 
 struct FastMatcher {
   std::unique_ptr<scan::Scanner> phrases;  // case-insensitive, ids = pattern index
-  // The literal prefilter (null without Hyperscan): the phrases' leads,
-  // confirmed in place by RE2; `phrases` runs when it cannot answer.
+  // The prefilter: the phrases' leads found at word starts, line starts
+  // and punctuation, confirmed in place by RE2; `phrases` runs over the
+  // whole text when it cannot answer.
   std::unique_ptr<internal::LeadMatcher> leads;
 };
 
@@ -851,14 +945,23 @@ const FastMatcher& GetFastMatcher() {
 
 // Bit g set when group g matched the text or its decoded runs: the same as
 // MatchedGroupsReference (tests/stdlib/injection_test.cc checks it).
-uint32_t MatchedGroups(std::string_view text) {
+// internal::UseInjectionPrefilter: off only in the benchmark's baseline runs.
+std::atomic<bool> use_prefilter{false};
+
+// `prefilter` false: the phrases always run over the whole text (the path
+// before the prefilter, kept as the benchmark's baseline).
+uint32_t MatchedGroups(std::string_view text, bool prefilter = true) {
+  prefilter = prefilter && use_prefilter.load(std::memory_order_relaxed);
   const FastMatcher& f = GetFastMatcher();
   const Matcher& m = GetMatcher();
   thread_local std::vector<int> ids;
   uint32_t mask = 0;
   std::string storage;
   auto scan = [&](std::string_view s) {
-    if (f.leads && f.leads->Match(s, &mask) == internal::LeadMatcher::Result::kDone) return true;
+    if (prefilter && f.leads &&
+        f.leads->Match(s, &mask) == internal::LeadMatcher::Result::kDone) {
+      return true;
+    }
     if (!f.phrases->Scan(s, &ids)) return false;
     for (int id : ids) mask |= 1u << m.group_of[id];
     return true;
@@ -959,6 +1062,22 @@ std::vector<std::string> InjectionPatterns() {
 }
 
 void PrepareInjectionScore() { GetFastMatcher(); }
+
+namespace internal {
+
+void UseInjectionPrefilter(bool on) { use_prefilter.store(on, std::memory_order_relaxed); }
+
+int64_t InjectionScoreMicrosWholeText(std::string_view text) {
+  uint32_t mask = MatchedGroups(text, /*prefilter=*/false);
+  int64_t score = 0;
+  const auto& groups = Groups();
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (mask & (1u << g)) score += groups[g].weight;
+  }
+  return std::min<int64_t>(score, 1000000);
+}
+
+}  // namespace internal
 
 int64_t InjectionScoreMicrosReference(std::string_view text) {
   uint32_t mask = MatchedGroupsReference(text);

@@ -251,6 +251,8 @@ TEST(InjectionTriggers, WordParallelEqualsReference) {
     const size_t n = pick(40);
     for (size_t k = 0; k < n; ++k) t += pieces[pick(pieces.size())];
     const auto fast = FindInjectionTriggers(t), ref = FindInjectionTriggersReference(t);
+    // The SSE2 byte classes give the same answer as the AVX2 ones.
+    ASSERT_TRUE(internal::FindInjectionTriggersSse2(t) == ref) << "`" << t << "` (SSE2)";
     fired[0] += ref.collapse;
     fired[1] += ref.scramble;
     fired[2] += ref.decode;
@@ -274,6 +276,8 @@ TEST(InjectionTriggers, WordParallelEqualsReference) {
         t += std::string(at % 7, fill);
         ASSERT_TRUE(FindInjectionTriggers(t) == FindInjectionTriggersReference(t))
             << "at " << at << " fill `" << fill << "` probe `" << probe << "`";
+        ASSERT_TRUE(internal::FindInjectionTriggersSse2(t) == FindInjectionTriggersReference(t))
+            << "SSE2: at " << at << " fill `" << fill << "` probe `" << probe << "`";
       }
     }
   }
