@@ -653,13 +653,6 @@ inline uint64_t Ahead(uint64_t cur, uint64_t next, size_t s) {
   return s == 0 ? cur : (cur >> s) | (next << (64 - s));
 }
 
-// Bit i of the result: a run of exactly L letters starts at byte i.
-template <size_t L>
-uint64_t ExactRuns(uint64_t starts, uint64_t l, uint64_t ln) {
-  uint64_t c = starts & ~Ahead(l, ln, L);
-  for (size_t s = 1; s < L; ++s) c &= Ahead(l, ln, s);  // constant bounds: unrolled
-  return c;
-}
 
 // Bit i: the class of byte i - 1.
 inline uint64_t Behind(uint64_t cur, uint64_t prev) { return (cur << 1) | (prev >> 63); }
@@ -726,8 +719,16 @@ InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites,
       const uint64_t starts = l & ~Behind(l, prev.letter);
       // Runs of exactly 6, 8 and 12 letters (the target lengths, checked
       // in TargetShape), each length a straight line of shifts.
-      const uint64_t runs[3] = {ExactRuns<6>(starts, l, ln), ExactRuns<8>(starts, l, ln),
-                                ExactRuns<12>(starts, l, ln)};
+      // Runs of at least 2, 4, 6, 8, 12 letters by doubling (a few shifts
+      // instead of one per letter); the next word's masks only matter in
+      // their low bits, which need no third word.
+      const uint64_t ge2 = l & Ahead(l, ln, 1), ge2n = ln & (ln >> 1);
+      const uint64_t ge4 = ge2 & Ahead(ge2, ge2n, 2), ge4n = ge2n & (ge2n >> 2);
+      const uint64_t ge6 = ge4 & Ahead(ge2, ge2n, 4);
+      const uint64_t ge8 = ge4 & Ahead(ge4, ge4n, 4);
+      const uint64_t ge12 = ge8 & Ahead(ge4, ge4n, 8);
+      const uint64_t runs[3] = {starts & ge6 & ~Ahead(l, ln, 6), starts & ge8 & ~Ahead(l, ln, 8),
+                                starts & ge12 & ~Ahead(l, ln, 12)};
       for (size_t r = 0; r < 3 && (!out.scramble || all_scrambled); ++r) {
         const size_t len = r == 0 ? 6 : r == 1 ? 8 : 12;
         for (uint64_t c = runs[r]; c != 0 && (!out.scramble || all_scrambled);) {
