@@ -10,7 +10,7 @@
 // Speed: the phrases run on one scan::Scanner (RE2's DFA with per-thread
 // copies: on prose it beats Hyperscan for these caseless `\W*`-joined
 // phrases), and one linear pass (internal::FindInjectionTriggers, 64 bytes
-// per step with SSE2 compares) tells whether any preprocessing can change
+// per step with AVX2 or SSE2 compares) tells whether any preprocessing can change
 // the text: a run of three spaced single characters (collapse), a
 // scrambled target word, a base64/hex run long enough to decode. Only the
 // passes whose trigger fired run, so their results are exactly the old
@@ -32,15 +32,9 @@
 #include <string>
 
 #include "stdlib/builtins.h"
+#include "stdlib/internal/injection_classes.h"
 #include "stdlib/internal/injection_leads.h"
 #include "stdlib/internal/injection_triggers.h"
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#endif
 
 namespace tollgate::stdlib {
 
@@ -502,9 +496,8 @@ struct ClassTable {
 // The word-parallel trigger finder. Bit i of a mask word k stands for byte
 // 64 * k + i of the text; bytes past the end have no class (as the
 // reference's end-of-text sentinel).
-struct Masks {
-  uint64_t alnum = 0, letter = 0, b64 = 0, spacer = 0;
-};
+using Masks = internal::TriggerClasses;
+using internal::Classifier;
 
 // The shapes of the kTargets words: bit j of first[c],
 // last[c], of_length[n] when target j begins with letter c, ends with it
@@ -528,84 +521,6 @@ struct TargetShape {
     }
   }
 };
-
-// The classes of the 64 bytes at p.
-Masks ClassMasks64(const unsigned char* p) {
-  auto eq = [](__m128i v, char c) { return _mm_cmpeq_epi8(v, _mm_set1_epi8(c)); };
-  // lo <= v <= hi for ASCII bounds; bytes >= 0x80 compare as negative: never.
-  auto in = [](__m128i v, char lo, char hi) {
-    return _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(static_cast<char>(lo - 1))),
-                         _mm_cmplt_epi8(v, _mm_set1_epi8(static_cast<char>(hi + 1))));
-  };
-  Masks m;
-  for (int q = 0; q < 4; ++q) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * q));
-    // v | 0x20 is a lower-case letter exactly when v is a letter.
-    const __m128i lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
-    const __m128i letter = in(lower, 'a', 'z');
-    const __m128i alnum = _mm_or_si128(letter, in(v, '0', '9'));
-    const __m128i dash = eq(v, '-'), under = eq(v, '_');
-    const __m128i b64 = _mm_or_si128(_mm_or_si128(alnum, _mm_or_si128(eq(v, '+'), eq(v, '/'))),
-                                     _mm_or_si128(dash, under));
-    const __m128i spacer = _mm_or_si128(_mm_or_si128(eq(v, ' '), eq(v, '.')),
-                                        _mm_or_si128(_mm_or_si128(dash, under), eq(v, '*')));
-    auto bits = [q](__m128i x) {
-      return static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(x)) & 0xFFFFu)
-             << (16 * q);
-    };
-    m.alnum |= bits(alnum);
-    m.letter |= bits(letter);
-    m.b64 |= bits(b64);
-    m.spacer |= bits(spacer);
-  }
-  return m;
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#define TG_TRIGGERS_AVX2 1
-__attribute__((target("avx2"))) inline __m256i Splat(char c) { return _mm256_set1_epi8(c); }
-__attribute__((target("avx2"))) inline __m256i Eq(__m256i v, char c) {
-  return _mm256_cmpeq_epi8(v, Splat(c));
-}
-// lo <= v <= hi for ASCII bounds; bytes >= 0x80 compare as negative: never.
-__attribute__((target("avx2"))) inline __m256i In(__m256i v, char lo, char hi) {
-  return _mm256_and_si256(_mm256_cmpgt_epi8(v, Splat(static_cast<char>(lo - 1))),
-                          _mm256_cmpgt_epi8(Splat(static_cast<char>(hi + 1)), v));
-}
-
-// ClassMasks64 with AVX2 compares, 32 bytes at a time (the same masks).
-__attribute__((target("avx2"))) Masks ClassMasks64Avx2(const unsigned char* p) {
-  Masks m;
-  for (int h = 0; h < 2; ++h) {
-    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32 * h));
-    const __m256i letter = In(_mm256_or_si256(v, Splat(0x20)), 'a', 'z');
-    const __m256i alnum = _mm256_or_si256(letter, In(v, '0', '9'));
-    const __m256i dash = Eq(v, '-'), under = Eq(v, '_');
-    const __m256i b64 = _mm256_or_si256(_mm256_or_si256(alnum, _mm256_or_si256(Eq(v, '+'), Eq(v, '/'))),
-                                        _mm256_or_si256(dash, under));
-    const __m256i spacer = _mm256_or_si256(_mm256_or_si256(Eq(v, ' '), Eq(v, '.')),
-                                           _mm256_or_si256(_mm256_or_si256(dash, under), Eq(v, '*')));
-    const int shift = 32 * h;
-    m.alnum |= static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(alnum))) << shift;
-    m.letter |= static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(letter))) << shift;
-    m.b64 |= static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(b64))) << shift;
-    m.spacer |= static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(spacer))) << shift;
-  }
-  return m;
-}
-#endif
-
-using Classifier = Masks (*)(const unsigned char*);
-
-// The classifier the word-parallel pass uses: AVX2 where the CPU has it.
-Classifier BestClassifier() {
-#if defined(TG_TRIGGERS_AVX2)
-  static const Classifier best = __builtin_cpu_supports("avx2") ? ClassMasks64Avx2 : ClassMasks64;
-  return best;
-#else
-  return ClassMasks64;
-#endif
-}
 
 // True when `word` is `target` (lower case) in any case.
 bool SameLetters(std::string_view word, std::string_view target) {
@@ -670,7 +585,7 @@ struct TriggerSites {
 };
 
 InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites,
-                                   Classifier classify = BestClassifier()) {
+                                   Classifier classify = internal::BestTriggerClassifier()) {
   static const TargetShape shape;
   static_assert(kMinBase64Run < 64, "the run must fit in two mask words");
   InjectionTriggers out;
@@ -895,7 +810,7 @@ std::string InjectionNormalizedReference(std::string_view text) {
 
 InjectionTriggers FindInjectionTriggersSse2(std::string_view t) {
 #if defined(__SSE2__)
-  return FindTriggersSse2(t, nullptr, ClassMasks64);
+  return FindTriggersSse2(t, nullptr, internal::TriggerClassesSse2);
 #else
   return FindInjectionTriggersReference(t);
 #endif
