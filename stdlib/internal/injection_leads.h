@@ -3,16 +3,23 @@
 // Every phrase match begins with one of a few *leads*: literal segments
 // joined by `\W*` ("you are now", "ignore") after a word boundary, or a
 // punctuation token ("<|"), or a line start and a few spacing bytes before a
-// word. One pass over the text (64 bytes per step, SSE2 compares) stops at
-// word starts whose first three bytes can begin a lead (a 32768-bit table),
-// at line feeds and at the first bytes of the punctuation leads; there each
+// word. One pass over the text (64 bytes per step, SSE2 compares; with AVX2
+// a Teddy-style bucket filter on the first three bytes of each word start
+// first) stops at word starts whose first three bytes can begin a lead (a
+// 32768-bit table), at line feeds and at the first bytes of the punctuation
+// leads; there each
 // lead is checked in place, and only then does RE2 confirm the phrases of
 // that lead, anchored at the lead's start with the whole text as context
 // (so `\b` and `(?m:^)` see the bytes before it). A text in which RE2's
 // Unicode case folding could reach an ASCII letter from elsewhere (U+017F,
 // U+212A) or that needs too many confirmations for its size is reported as
 // kWholeText: the caller then runs the phrases over the whole text, as
-// before. Exposed for tests/stdlib/injection_leads_test.cc.
+// before.
+//
+// Off by default (internal::UseInjectionPrefilter): on this machine it is
+// slower than RE2's DFA over the whole text on texts it has not seen before
+// (docs/architecture.md, "Phrase prefilter"). Exposed for
+// tests/stdlib/injection_leads_test.cc and the benchmark.
 #pragma once
 
 #include <cstdint>
@@ -101,11 +108,11 @@ class LeadMatcher {
 // The leads of every injection phrase, in InjectionPatterns() order
 // (stdlib/injection.cc: derived, or written beside the phrase).
 std::vector<std::vector<PhraseLead>> InjectionLeads();
-// dlp.injection_score with the phrases over the whole text every time (the
-// path before the prefilter: the benchmark's baseline, tests).
+// dlp.injection_score with the phrases over the whole text every time,
+// whatever UseInjectionPrefilter says (the benchmark's baseline).
 int64_t InjectionScoreMicrosWholeText(std::string_view text);
-// Turns the prefilter off (false) or on (the default) for every later
-// dlp.injection_score in the process: for the benchmark's same-run baseline.
+// Turns the prefilter on (true) or off (false, the default) for every later
+// dlp.injection_score in the process: for the benchmark and the tests.
 void UseInjectionPrefilter(bool on);
 // True when dlp.injection_score runs the prefilter.
 bool InjectionPrefilterEnabled();
