@@ -45,6 +45,9 @@ struct PhraseLead {
 // not begin that way.
 std::vector<PhraseLead> DeriveLeads(std::string_view phrase);
 
+// Built once (policy load); Match may run on any number of threads at once,
+// taking no shared lock (each thread compiles its own RE2 copies on its
+// first Match).
 class LeadMatcher {
  public:
   // `patterns`: the expanded phrases (RE2 syntax, matched caseless, at most
