@@ -635,10 +635,10 @@ InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites,
       const uint64_t l = cur.letter, ln = next.letter;
       const uint64_t starts = l & ~Behind(l, prev.letter);
       // Runs of exactly 6, 8 and 12 letters (the target lengths, checked
-      // in TargetShape), each length a straight line of shifts.
-      // Runs of at least 2, 4, 6, 8, 12 letters by doubling (a few shifts
-      // instead of one per letter); the next word's masks only matter in
-      // their low bits, which need no third word.
+      // in TargetShape): runs of at least 2, 4, 6, 8, 12 letters by
+      // doubling (a few shifts instead of one per letter; the next word's
+      // masks only matter in their low bits, which need no third word),
+      // then not one letter more.
       const uint64_t ge2 = l & Ahead(l, ln, 1), ge2n = ln & (ln >> 1);
       const uint64_t ge4 = ge2 & Ahead(ge2, ge2n, 2), ge4n = ge2n & (ge2n >> 2);
       const uint64_t ge6 = ge4 & Ahead(ge2, ge2n, 4);
