@@ -13,6 +13,7 @@
 
 #include "stdlib/builtins.h"
 #include "stdlib/internal/injection_leads.h"
+#include "stdlib/internal/injection_triggers.h"
 
 namespace tollgate::stdlib {
 namespace {
@@ -121,6 +122,38 @@ std::vector<std::string> AdversarialTexts(size_t count, uint64_t seed) {
       t = before + t + after;
     }
     if (pick(10) == 0) t = t.substr(0, pick(t.size() + 1));  // cut anywhere
+    switch (pick(12)) {  // the score then matches the normalised or decoded text
+      case 0: {  // letter spacing, collapsed before matching
+        std::string spaced;
+        for (char c : t) {
+          spaced += c;
+          spaced += ' ';
+        }
+        t = spaced;
+        break;
+      }
+      case 1:  // scrambled target words, restored before matching
+        for (const auto& [word, scrambled] : {std::pair<std::string, std::string>{"ignore", "ignroe"},
+                                              {"system", "sytsem"}, {"prompt", "pormpt"},
+                                              {"bypass", "bpyass"}, {"reveal", "rveeal"}}) {
+          for (size_t at = t.find(word); at != std::string::npos; at = t.find(word, at + 1)) {
+            t.replace(at, word.size(), scrambled);
+          }
+        }
+        break;
+      case 2: {  // hex, decoded before matching
+        static const char kHex[] = "0123456789abcdef";
+        std::string hex = "payload ";
+        for (unsigned char c : phrase) {
+          hex += kHex[c >> 4];
+          hex += kHex[c & 15];
+        }
+        t += " " + hex;
+        break;
+      }
+      default:
+        break;
+    }
     out.push_back(std::move(t));
   }
   return out;
@@ -212,16 +245,19 @@ TEST(InjectionLeads, ScoresEqualTheReferencePath) {
   internal::UseInjectionPrefilter(true);  // off by default (docs/architecture.md)
   const char* env = std::getenv("TOLLGATE_INJECTION_DIFF_TEXTS");
   const size_t count = env != nullptr ? std::strtoull(env, nullptr, 10) : 3000;
-  size_t differ = 0, nonzero = 0;
+  size_t differ = 0, nonzero = 0, preprocessed = 0;
   for (const std::string& t : AdversarialTexts(count, 11)) {
     const int64_t fast = InjectionScoreMicros(t), ref = InjectionScoreMicrosReference(t);
     nonzero += ref > 0;
+    const auto trig = internal::FindInjectionTriggers(t);
+    preprocessed += trig.collapse || trig.scramble || trig.decode;
     if (fast != ref && ++differ <= 10) {
       ADD_FAILURE() << "`" << t << "`: scanner " << fast << " reference " << ref;
     }
   }
   internal::UseInjectionPrefilter(false);
   EXPECT_GT(nonzero, count / 4);
+  EXPECT_GT(preprocessed, count / 8);  // the prefilter also ran on normalised and decoded texts
 }
 
 // Where the prefilter cannot answer it says so, and the score is still exact.
