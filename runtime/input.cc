@@ -1,25 +1,10 @@
 // DecodeInput: schema-driven decoding of the decision input (see input.h).
 //
-// The JSON is UTF-8 validated, copied into Record::buffer and read in place
-// by rapidjson's SAX reader (numbers kept as their exact text) straight into
-// the record: no DOM. A per-schema plan -- a tree of object nodes whose
-// leaves are the request-scoped fields -- is built once per thread
-// (input_plan.h); the handler below keeps a stack of frames, one per open
-// object or array, each knowing what its members or elements become.
-//
-// ## The same answers as a walk over a DOM
-// The decoder it replaced parsed the whole document first and then walked
-// it (internal/input_dom.h, kept as the differential test's reference), and
-// every error is still the one that walk reports:
-// - syntax, depth and number-range errors win over every schema error, so a
-//   schema error is only remembered (`pending_`) and the parse goes on;
-// - the first schema error in document order wins, except that an object's
-//   duplicate keys and an array's (or map's) element limit were checked
-//   before its contents: they are checked when the object or array ends and
-//   then replace any error found inside it (`tracked` frames collect keys
-//   and counts even after an error);
-// - a message's `tool_calls` were read after its other members: errors in
-//   them go to `deferred_` and count only if the message has no other.
+// The JSON is UTF-8 validated, copied into Record::buffer and parsed in place
+// with rapidjson (numbers kept as their exact text). A per-schema plan --
+// a tree of object nodes whose leaves are the request-scoped fields -- is
+// built once per thread and reused; the walk over the DOM then fills slots
+// with Values whose strings point into the buffer.
 #include "runtime/input.h"
 
 // SIMD string scanning and whitespace skipping: SSE4.2 where the build
@@ -30,136 +15,281 @@
 #elif defined(__SSE2__) && !defined(RAPIDJSON_SSE2)
 #define RAPIDJSON_SSE2
 #endif
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <memory>
 #include <new>
+#include <optional>
 
 #include "engine/core/json_text.h"
 #include "engine/core/money.h"
-#include "runtime/internal/input_plan.h"
+#include "stdlib/builtins.h"
+#include "stdlib/names.h"
 
 namespace tollgate::runtime {
 namespace {
 
 namespace rj = rapidjson;
 using Pool = rj::MemoryPoolAllocator<rj::CrtAllocator>;
-using internal::Node;
-using internal::Plan;
-using internal::Special;
+using Doc = rj::GenericDocument<rj::UTF8<>, Pool, Pool>;
+using JVal = rj::GenericValue<rj::UTF8<>, Pool>;
 
-// A value as the reader announced it: enough to type a scalar and to name
-// any value in a message.
-enum class J : uint8_t { kAbsent, kNull, kFalse, kTrue, kNumber, kString, kObject, kArray };
-struct Ev {
-  J j = J::kAbsent;
-  std::string_view text;  // numbers and strings
-  bool container() const { return j == J::kObject || j == J::kArray; }
+// How a leaf is read beyond its schema type.
+enum class Special : uint8_t {
+  kNone,
+  kMessages,  // request.messages: content parts, null assistant content
+  kTools,     // request.tools: OpenAI tool objects -> names
+  kSort,      // request.provider.sort: "price" or {"by": "price"}
+  kPercentile,  // preferred_max_latency / _min_throughput: n or {"p50": n, "p90": m, ...}
+  kIgnore,    // tolerated but not in the schema (provider.max_price.image)
 };
 
-const char* TypeName(J j) {
-  switch (j) {
-    case J::kNull: return "null";
-    case J::kFalse: case J::kTrue: return "a boolean";
-    case J::kNumber: return "a number";
-    case J::kString: return "a string";
-    case J::kObject: return "an object";
-    case J::kArray: return "an array";
-    case J::kAbsent: break;
+struct Node {
+  std::string name;
+  std::string path;  // dotted schema path
+  bool is_object = false;
+  bool strict = true;  // unknown members are errors
+  bool is_body = false;  // the top-level request body (collects parameters)
+  int slot = -1;
+  Type type;
+  Special special = Special::kNone;
+  bool non_negative = false;  // request.max_tokens: a negative value is input_invalid_value
+  bool not_parameter = false;  // a body member that is not a model parameter (kNotParameters)
+  std::vector<Node> kids;
+  // alias member name -> index into kids (max_completion_tokens)
+  std::vector<std::pair<std::string, int>> aliases;
+};
+
+struct Plan {
+  Node root;
+  int n_slots = 0;
+  struct Req { int slot; std::string path; };
+  std::vector<Req> required;
+  std::vector<std::pair<int, Kind>> empties;  // slots defaulting to empty set/list
+  std::vector<int> clock_slots;  // time slots filled from the clock when absent
+  int content_slot = -1, tokens_slot = -1, params_slot = -1, messages_slot = -1;
+  int partition_slot = -1;  // request.provider.sort_partition, from provider.sort.partition
+  // Model names (stdlib/names.h): request.model / request.models are decoded
+  // as sent, then split into canonical ids and the derived *_full / variant fields.
+  int model_slot = -1, models_slot = -1;
+  int model_full_slot = -1, model_variant_slot = -1, models_full_slot = -1, variants_slot = -1;
+};
+
+// Offset of the first byte that is not well-formed UTF-8 (overlongs,
+// surrogates and code points above U+10FFFF included), or npos. Validating the
+// whole buffer up front (ASCII eight bytes at a time) lets rapidjson use its
+// SIMD string scanner, which its own per-character validation disables.
+size_t FindInvalidUtf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size(), i = 0;
+  while (i < n) {
+#if defined(__SSE2__)
+    // ASCII runs 32 bytes at a time: no byte has its high bit set.
+    while (i + 32 <= n) {
+      __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+      __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i + 16));
+      if (_mm_movemask_epi8(_mm_or_si128(a, b)) != 0) break;
+      i += 32;
+    }
+    if (i >= n) break;  // the SIMD loop may end exactly at the end: p[n] is not ours
+#endif
+    if (i + 8 <= n) {
+      uint64_t w;
+      std::memcpy(&w, p + i, 8);
+      if ((w & 0x8080808080808080ull) == 0) { i += 8; continue; }
+    }
+    unsigned char c = p[i];
+    if (c < 0x80) { ++i; continue; }
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c == 0xE0) { len = 3; lo = 0xA0; }
+    else if (c == 0xED) { len = 3; hi = 0x9F; }
+    else if (c >= 0xE1 && c <= 0xEF) len = 3;
+    else if (c == 0xF0) { len = 4; lo = 0x90; }
+    else if (c >= 0xF1 && c <= 0xF3) len = 4;
+    else if (c == 0xF4) { len = 4; hi = 0x8F; }
+    else return i;
+    if (i + len > n) return i;
+    if (p[i + 1] < lo || p[i + 1] > hi) return i;
+    for (size_t k = 2; k < len; ++k)
+      if ((p[i + k] & 0xC0) != 0x80) return i;
+    i += len;
   }
-  return "a value";
+  return std::string_view::npos;
 }
 
-// The offending value for a message: a number's text, true/false/null, or
-// the JSON type of strings, objects and arrays.
-std::string Got(const Ev& v) {
-  switch (v.j) {
-    case J::kNumber: return std::string(internal::Clip(v.text, 40));
-    case J::kTrue: return "true";
-    case J::kFalse: return "false";
-    default: return TypeName(v.j);
+const SetObject kEmptySet{};
+const ListObject kEmptyList{};
+
+Value EmptyOf(Kind k) {
+  Value v;
+  v.kind = k;
+  if (k == Kind::kSet) v.set = &kEmptySet;
+  else v.list = &kEmptyList;
+  return v;
+}
+
+Node* FindOrAddObject(Node* parent, std::string_view name) {
+  for (Node& k : parent->kids)
+    if (k.name == name) return &k;
+  Node n;
+  n.name = std::string(name);
+  n.path = parent->path.empty() ? n.name : parent->path + "." + n.name;
+  n.is_object = true;
+  n.strict = n.path != "request";
+  n.is_body = n.path == "request";
+  parent->kids.push_back(std::move(n));
+  return &parent->kids.back();
+}
+
+void AddLeaf(Node* root, const std::string& path, int slot, const Type& type, Special special) {
+  Node* at = root;
+  size_t start = 0;
+  for (;;) {
+    size_t dot = path.find('.', start);
+    if (dot == std::string::npos) break;
+    at = FindOrAddObject(at, std::string_view(path).substr(start, dot - start));
+    start = dot + 1;
   }
+  Node leaf;
+  leaf.name = path.substr(start);
+  leaf.path = path;
+  leaf.slot = slot;
+  leaf.type = type;
+  leaf.special = special;
+  leaf.non_negative = path == "request.max_tokens";
+  at->kids.push_back(std::move(leaf));
 }
 
-// Values are written field by field where they are kept: a Value built on
-// the stack and then copied as 16 bytes stalls store forwarding, once per
-// decoded value.
-inline void PutString(Value* d, std::string_view s) {
-  d->kind = Kind::kString;
-  d->size = static_cast<uint32_t>(s.size());
-  d->str = s.data();
-}
-inline void PutScalar(Value* d, Kind k, int64_t i) {
-  d->kind = k;
-  d->size = 0;
-  d->i = i;
+Special SpecialFor(const std::string& path, const Type& t) {
+  if (path == "request.messages" && t.is(Kind::kList) && t.elem().is(Kind::kRecord))
+    return Special::kMessages;
+  if (path == "request.tools" && (t.is(Kind::kSet) || t.is(Kind::kList))) return Special::kTools;
+  if (path == "request.provider.sort" && t.is(Kind::kString)) return Special::kSort;
+  if ((path == "request.provider.preferred_max_latency" ||
+       path == "request.provider.preferred_min_throughput") &&
+      (t.is(Kind::kDecimal) || t.is(Kind::kInt)))
+    return Special::kPercentile;
+  return Special::kNone;
 }
 
-struct Err {
-  bool set = false;
-  std::string code, message, path;
+// Body members that are transport or routing options, not model parameters:
+// they never go into request.parameters (require_parameters ignores them).
+constexpr std::string_view kNotParameters[] = {
+    "debug", "messages", "metadata", "model", "models", "plugins", "preset", "provider",
+    "route", "service_tier", "session_id", "store", "stream", "stream_options", "transforms",
+    "usage", "user",
 };
 
-// What an open object or array is read as.
-enum class F : uint8_t {
-  kSkip,        // ignored (nested containers counted in skip_depth)
-  kNode,        // an object of the plan (node)
-  kList,        // set<T> / list<T> (type)
-  kMap,         // map<T> (type)
-  kRecord,      // a record (type); a message when `message`
-  kMessages,    // request.messages (node)
-  kTools,       // request.tools (node)
-  kToolObj,     // one OpenAI tool object of request.tools
-  kToolFn,      // its `function` (first `name` kept, in the kToolObj)
-  kParts,       // a message's content parts
-  kPart,        // one content part
-  kToolCalls,   // a message's tool_calls (errors deferred)
-  kCall,        // one tool call
-  kCallFn,      // its `function`
-  kSort,        // request.provider.sort as an object (node)
-  kPercentile,  // preferred_max_latency / _min_throughput as an object (node)
-};
+// The plan of the top-level `candidate` member (candidate-scope fields under
+// "candidate."): its root tolerates the request members, its objects are strict.
+std::unique_ptr<Plan> BuildCandidatePlan(const stdlib::Schema& schema) {
+  auto plan = std::make_unique<Plan>();
+  plan->n_slots = schema.slot_count(ast::Scope::kCandidate);
+  plan->root.strict = false;
+  for (const stdlib::FieldDef& f : schema.fields()) {
+    // Derived fields (endpoint.estimated_cost) are given by the caller here:
+    // no catalog is at hand to compute them.
+    if (f.scope != ast::Scope::kCandidate) continue;
+    AddLeaf(&plan->root, "candidate." + f.path, f.slot, f.type, Special::kNone);
+    // Not even `required` fields are demanded: a gateway that routes itself
+    // may not know every catalog figure. A require that reads a field the
+    // caller left out fails at run time and, by its on_error, fails closed.
+    if (f.type.is(Kind::kSet) || f.type.is(Kind::kList))
+      plan->empties.emplace_back(f.slot, f.type.kind());
+  }
+  return plan;
+}
 
-struct Frame {
-  F kind = F::kSkip;
-  bool array = false;
-  bool tracked = false;   // duplicate keys / element count checked at the end
-  bool deferred = false;  // errors go to deferred_ (inside tool_calls)
-  bool message = false;   // kRecord: a message
-  bool fn_object = false;  // kToolObj: `function` is an object
-  bool tool_calls = false;  // kRecord: has a non-null tool_calls member
-  uint32_t skip_depth = 0;
-  uint32_t max = 0;         // tracked arrays and maps: the element limit
-  uint32_t count = 0;       // elements of an array
-  uint32_t keys_begin = 0;  // tracked objects: their keys in keys_
-  int64_t index = -1;       // arrays: the current element
-  std::string_view key;     // objects: the current member
-  const Node* node = nullptr;
-  const Node* kid = nullptr;  // kNode: the current member's plan node
-  const Type* type = nullptr;
-  int idx = -1;  // kRecord: the current member's field
-  int content = -1, role = -1;
-  std::vector<Value> items;
-  std::vector<std::pair<std::string_view, Value>> entries;
-  Value out;
-  Ev a, b;  // captured members (kToolObj: type / name; kPart: type, text; kCallFn: arguments)
-};
+std::unique_ptr<Plan> BuildPlan(const stdlib::Schema& schema) {
+  auto plan = std::make_unique<Plan>();
+  plan->n_slots = schema.slot_count(ast::Scope::kRequest);
+  // The caller's chosen endpoint (DecodeCandidate reads it).
+  AddLeaf(&plan->root, "candidate", -1, Type(), Special::kIgnore);
+  for (const stdlib::FieldDef& f : schema.fields()) {
+    if (f.scope != ast::Scope::kRequest) continue;
+    if (f.derived) {
+      if (f.path == "request.content" && f.type.is(Kind::kString)) plan->content_slot = f.slot;
+      if (f.path == "request.input_tokens" && f.type.is(Kind::kInt)) plan->tokens_slot = f.slot;
+      if (f.path == "request.parameters" && f.type.is(Kind::kSet)) plan->params_slot = f.slot;
+      if (f.path == "request.provider.sort_partition" && f.type.is(Kind::kString))
+        plan->partition_slot = f.slot;
+      if (f.path == "request.model_full" && f.type.is(Kind::kString)) plan->model_full_slot = f.slot;
+      if (f.path == "request.model_variant" && f.type.is(Kind::kString))
+        plan->model_variant_slot = f.slot;
+      if (f.path == "request.models_full" && f.type.is(Kind::kList) && f.type.elem().is(Kind::kString))
+        plan->models_full_slot = f.slot;
+      if (f.path == "request.variants" && f.type.is(Kind::kSet) && f.type.elem().is(Kind::kString))
+        plan->variants_slot = f.slot;
+      continue;
+    }
+    if (f.path == "request.model" && f.type.is(Kind::kString)) plan->model_slot = f.slot;
+    if (f.path == "request.models" && f.type.is(Kind::kList) && f.type.elem().is(Kind::kString))
+      plan->models_slot = f.slot;
+    Special sp = SpecialFor(f.path, f.type);
+    if (sp == Special::kMessages) plan->messages_slot = f.slot;
+    AddLeaf(&plan->root, f.path, f.slot, f.type, sp);
+    if (f.required) plan->required.push_back({f.slot, f.path});
+    if (f.clock && f.type.is(Kind::kTime)) plan->clock_slots.push_back(f.slot);
+    if (f.type.is(Kind::kSet) || f.type.is(Kind::kList))
+      plan->empties.emplace_back(f.slot, f.type.kind());
+  }
+  // Tolerated members that the schema does not model.
+  if (schema.IsPrefix("request.provider.max_price") &&
+      schema.Find("request.provider.max_price.image") < 0)
+    AddLeaf(&plan->root, "request.provider.max_price.image", -1, Type(), Special::kIgnore);
+  // max_completion_tokens is OpenAI's newer name for max_tokens.
+  int mt = schema.Find("request.max_tokens");
+  if (mt >= 0 && schema.Find("request.max_completion_tokens") < 0) {
+    for (Node& k : plan->root.kids) {
+      if (k.name != "request") continue;
+      for (size_t i = 0; i < k.kids.size(); ++i)
+        if (k.kids[i].name == "max_tokens") k.aliases.emplace_back("max_completion_tokens", i);
+    }
+  }
+  // Body members that are not model parameters are marked once here, so
+  // decoding does not search kNotParameters for every known member.
+  for (Node& k : plan->root.kids) {
+    if (!k.is_body) continue;
+    for (Node& m : k.kids)
+      m.not_parameter = std::binary_search(std::begin(kNotParameters), std::end(kNotParameters),
+                                           std::string_view(m.name));
+  }
+  return plan;
+}
 
-// Per-thread scratch: the reader's stack, the frames and string scratch.
+// Per-thread scratch: the parse pools, the cached plans and string scratch.
 struct Scratch {
+  static constexpr size_t kPoolBytes = 64 * 1024;
+  std::unique_ptr<char[]> pool_buf{new char[kPoolBytes]};
   std::unique_ptr<char[]> stack_buf{new char[16 * 1024]};
+  Pool pool{pool_buf.get(), kPoolBytes};
   Pool stack{stack_buf.get(), 16 * 1024};
-  std::vector<Frame> frames;
-  std::vector<std::string_view> keys;
-  std::vector<std::string_view> names;  // duplicate-key check of large objects
-  std::vector<std::string_view> texts;  // content parts of one message
-  std::vector<std::string_view> args;   // tool call arguments of one message
   std::string join;
+  std::vector<std::string_view> names;  // duplicate-key check of large objects
+  // Keyed by Schema::id(), which changes whenever a schema's contents do.
+  struct Cached { uint64_t schema_id; bool candidate; std::unique_ptr<Plan> plan; };
+  std::vector<Cached> plans;  // most recent last; at most 4
+
+  const Plan& PlanFor(const stdlib::Schema& s, bool candidate = false) {
+    for (Cached& c : plans)
+      if (c.schema_id == s.id() && c.candidate == candidate) return *c.plan;
+    if (plans.size() >= 4) plans.erase(plans.begin());
+    plans.push_back({s.id(), candidate, candidate ? BuildCandidatePlan(s) : BuildPlan(s)});
+    return *plans.back().plan;
+  }
 };
 
 Scratch& GetScratch() {
@@ -167,334 +297,286 @@ Scratch& GetScratch() {
   return s;
 }
 
-// The SAX handler: reads the document straight into the record.
-class Reader {
- public:
-  Reader(const Plan& plan, const Limits& limits, vm::Record* rec, Scratch& s, bool candidate,
-         const internal::HugeNumbers& huge, std::string_view original)
-      : plan_(plan), limits_(limits), rec_(rec), s_(s), candidate_(candidate), huge_(huge),
-        original_(original), buf_(rec->buffer.data()), params_(rec->arena.TakeVector()) {
-    s_.keys.clear();
-    if (s_.frames.size() < 16) s_.frames.resize(16);
-    frames_ = s_.frames.data();
+// Forwards SAX events to the Document, refusing to nest deeper than `max`.
+// INVARIANT: the recursive reader never goes more than max+1 levels deep
+// because StartObject/StartArray refuse before it recurses.
+struct DepthGuard {
+  Doc* doc;
+  uint32_t max;
+  uint32_t depth = 0;
+  bool too_deep = false;
+  bool Null() { return doc->Null(); }
+  bool Bool(bool b) { return doc->Bool(b); }
+  bool Int(int i) { return doc->Int(i); }
+  bool Uint(unsigned i) { return doc->Uint(i); }
+  bool Int64(int64_t i) { return doc->Int64(i); }
+  bool Uint64(uint64_t i) { return doc->Uint64(i); }
+  bool Double(double d) { return doc->Double(d); }
+  bool RawNumber(const char* s, rj::SizeType n, bool copy) { return doc->RawNumber(s, n, copy); }
+  bool String(const char* s, rj::SizeType n, bool copy) { return doc->String(s, n, copy); }
+  bool Key(const char* s, rj::SizeType n, bool copy) { return doc->Key(s, n, copy); }
+  bool StartObject() { return Enter() && doc->StartObject(); }
+  bool EndObject(rj::SizeType n) { --depth; return doc->EndObject(n); }
+  bool StartArray() { return Enter() && doc->StartArray(); }
+  bool EndArray(rj::SizeType n) { --depth; return doc->EndArray(n); }
+  bool Enter() {
+    if (++depth > max) { too_deep = true; return false; }
+    return true;
   }
+};
 
-  bool too_deep() const { return too_deep_; }
-  bool present() const { return present_; }
-  bool root_object() const { return root_object_; }
-  Err& error() { return pending_; }
-  std::vector<Value>& params() { return params_; }
-
-  // --- rapidjson's handler interface ---
-  bool Null() { Scalar({J::kNull, {}}); return true; }
-  bool Bool(bool b) { Scalar({b ? J::kTrue : J::kFalse, {}}); return true; }
-  bool Int(int) { return true; }  // never called: numbers come as text
-  bool Uint(unsigned) { return true; }
-  bool Int64(int64_t) { return true; }
-  bool Uint64(uint64_t) { return true; }
-  bool Double(double) { return true; }
-  bool RawNumber(const char* s, rj::SizeType n, bool) {
-    // A number beyond double range was parsed as a placeholder: its text
-    // goes back in place (the reader is past it and never writes there).
-    if (huge_.n != 0) {
-      size_t off = static_cast<size_t>(s - buf_);
-      for (size_t i = 0; i < huge_.n; ++i)
-        if (huge_.at[i].offset == off)
-          std::memcpy(const_cast<char*>(s), original_.data() + off, huge_.at[i].length);
+// The JSON path of the value starting at byte `offset` of `json`
+// ("request.metadata.x", "request.messages[2]"), from a SAX pass over the
+// text before it. Only for error messages (rare): costs O(offset).
+std::string PathAt(std::string_view json, size_t offset) {
+  struct Tracker : rj::BaseReaderHandler<rj::UTF8<>, Tracker> {
+    struct Level { bool array; int64_t index; std::string key; };
+    std::vector<Level> levels;
+    bool Default() {
+      if (!levels.empty() && levels.back().array) ++levels.back().index;
+      return true;
     }
-    Scalar({J::kNumber, {s, n}});
+    bool RawNumber(const char*, rj::SizeType, bool) { return Default(); }
+    bool StartObject() { Default(); levels.push_back({false, -1, {}}); return true; }
+    bool Key(const char* s, rj::SizeType n, bool) { levels.back().key.assign(s, n); return true; }
+    bool EndObject(rj::SizeType) { levels.pop_back(); return true; }
+    bool StartArray() { Default(); levels.push_back({true, -1, {}}); return true; }
+    bool EndArray(rj::SizeType) { levels.pop_back(); return true; }
+  } t;
+  // INVARIANT: 16 bytes of slack after the text: rapidjson's SIMD scanner
+  // reads whole 16-byte blocks (an over-read the fuzzer found here).
+  std::string prefix;
+  prefix.reserve(std::min(offset, json.size()) + 16);
+  prefix.assign(json.substr(0, std::min(offset, json.size())));
+  rj::StringStream ss(prefix.c_str());
+  rj::Reader reader;
+  reader.Parse<rj::kParseIterativeFlag | rj::kParseNumbersAsStringsFlag>(ss, t);
+  std::string out;
+  for (size_t i = 0; i < t.levels.size(); ++i) {
+    const auto& l = t.levels[i];
+    // The value at `offset` is the next element of the innermost array.
+    int64_t index = l.index + (i + 1 == t.levels.size() ? 1 : 0);
+    if (l.array) out += "[" + std::to_string(index) + "]";
+    else out += (out.empty() ? "" : ".") + l.key;
+  }
+  return out;
+}
+
+// A JSON path for error messages, built only when an error is reported.
+struct Path {
+  const Path* parent = nullptr;
+  std::string_view name;  // member name, or empty for an index
+  int64_t index = -1;
+  std::string Render() const {
+    std::string out = parent ? parent->Render() : std::string();
+    if (index >= 0) out += "[" + std::to_string(index) + "]";
+    else { if (!out.empty()) out += "."; out += name; }
+    return out;
+  }
+};
+
+const char* JsonTypeName(const JVal& v) {
+  switch (v.GetType()) {
+    case rj::kNullType: return "null";
+    case rj::kFalseType: case rj::kTrueType: return "a boolean";
+    case rj::kObjectType: return "an object";
+    case rj::kArrayType: return "an array";
+    case rj::kStringType: return "a string";
+    case rj::kNumberType: return "a number";
+  }
+  return "a value";
+}
+
+std::string_view Sv(const JVal& v) { return {v.GetString(), v.GetStringLength()}; }
+
+// Exact decimal text ("-1.25e3") -> micros, rounded half-even at 6 digits.
+// Returns false on overflow.
+bool NumberToMicros(std::string_view t, int64_t* out) {
+  bool neg = !t.empty() && t[0] == '-';
+  size_t i = neg ? 1 : 0;
+  char digits[40];
+  int nd = 0, frac = 0;
+  bool sticky = false, seen_dot = false;
+  int dropped_int = 0;  // integer digits beyond our 38-digit window
+  for (; i < t.size() && t[i] != 'e' && t[i] != 'E'; ++i) {
+    char c = t[i];
+    if (c == '.') { seen_dot = true; continue; }
+    if (nd == 0 && c == '0') { if (seen_dot) ++frac; continue; }
+    if (nd < 38) { digits[nd++] = c; if (seen_dot) ++frac; }
+    else if (seen_dot) sticky |= c != '0';
+    else ++dropped_int;
+  }
+  int64_t exp = 0;
+  if (i < t.size()) {
+    std::string_view e = t.substr(i + 1);
+    if (!e.empty() && e[0] == '+') e.remove_prefix(1);
+    auto r = std::from_chars(e.data(), e.data() + e.size(), exp);
+    if (r.ec != std::errc()) exp = e.starts_with('-') ? -100000 : 100000;
+  }
+  if (nd == 0) { *out = 0; return true; }
+  int64_t shift = exp - frac + dropped_int + 6;  // micros = D * 10^shift
+  __int128 v = 0;
+  if (shift >= 0) {
+    if (nd + shift > 19) return false;
+    for (int k = 0; k < nd; ++k) v = v * 10 + (digits[k] - '0');
+    for (int64_t k = 0; k < shift; ++k) v *= 10;
+  } else {
+    int64_t keep = nd + shift;
+    if (keep > 19) return false;
+    if (keep < 0) { *out = 0; return true; }
+    for (int k = 0; k < keep; ++k) v = v * 10 + (digits[k] - '0');
+    if (keep < nd) {
+      int first = digits[keep] - '0';
+      bool rest = sticky;
+      for (int k = static_cast<int>(keep) + 1; k < nd; ++k) rest |= digits[k] != '0';
+      if (first > 5 || (first == 5 && (rest || (v & 1)))) ++v;
+    }
+  }
+  if (v > INT64_MAX) return false;
+  *out = neg ? -static_cast<int64_t>(v) : static_cast<int64_t>(v);
+  return true;
+}
+
+enum class IntText { kOk, kFraction, kRange };
+
+// Exact decimal text ("12", "1.0", "2e3", "1.5") -> int64. kFraction when the
+// value is not integral, kRange when it does not fit in int64.
+IntText IntegralFromText(std::string_view t, int64_t* out) {
+  auto r = std::from_chars(t.data(), t.data() + t.size(), *out);
+  if (r.ec == std::errc() && r.ptr == t.data() + t.size()) return IntText::kOk;
+  bool neg = !t.empty() && t[0] == '-';
+  size_t i = neg ? 1 : 0;
+  std::string digits;  // significant digits
+  int64_t frac = 0;
+  bool seen_dot = false;
+  for (; i < t.size() && t[i] != 'e' && t[i] != 'E'; ++i) {
+    char c = t[i];
+    if (c == '.') { seen_dot = true; continue; }
+    if (digits.empty() && c == '0') { if (seen_dot) ++frac; continue; }
+    if (digits.size() < 400) { digits += c; if (seen_dot) ++frac; }
+    else if (!seen_dot) return IntText::kRange;
+    else if (c != '0') return IntText::kFraction;
+  }
+  int64_t exp = 0;
+  if (i < t.size()) {
+    std::string_view e = t.substr(i + 1);
+    if (!e.empty() && e[0] == '+') e.remove_prefix(1);
+    auto er = std::from_chars(e.data(), e.data() + e.size(), exp);
+    if (er.ec != std::errc()) exp = e.starts_with('-') ? -100000 : 100000;
+  }
+  while (!digits.empty() && digits.back() == '0') { digits.pop_back(); --frac; }  // 1.50 -> 15, frac 0
+  if (digits.empty()) { *out = 0; return IntText::kOk; }
+  int64_t scale = exp - frac;  // value = digits * 10^scale
+  if (scale < 0) return IntText::kFraction;  // trailing zeros stripped: a real fraction
+  if (static_cast<int64_t>(digits.size()) + scale > 19) return IntText::kRange;
+  __int128 v = 0;
+  for (char c : digits) v = v * 10 + (c - '0');
+  for (int64_t k = 0; k < scale; ++k) v *= 10;
+  if (neg) v = -v;
+  if (v > INT64_MAX || v < INT64_MIN) return IntText::kRange;
+  *out = static_cast<int64_t>(v);
+  return IntText::kOk;
+}
+
+// What a value of type `t` looks like, for "must be ..." messages.
+const char* Want(const Type& t) {
+  switch (t.kind()) {
+    case Kind::kString: return "a string";
+    case Kind::kBool: return "a boolean";
+    case Kind::kInt: return "an integer";
+    case Kind::kDuration: return "an integer (milliseconds)";
+    case Kind::kDecimal: case Kind::kMoney: return "a number";
+    case Kind::kTime: return "an RFC 3339 time string";
+    case Kind::kSet: case Kind::kList: return "an array";
+    case Kind::kMap: case Kind::kRecord: return "an object";
+    default: return "a value";
+  }
+}
+
+
+class Decoder {
+ public:
+  // `content_index` is the field index of `content` in the message record
+  // type (-1 without messages); `buf_begin` the start of Record::buffer.
+  Decoder(const Plan& plan, const Limits& limits, vm::Record* rec, InputError* err,
+          Scratch& scratch, int content_index, const char* buf_begin)
+      : plan_(plan), limits_(limits), rec_(rec), err_(err), s_(scratch),
+        content_index_(content_index), buf_begin_(buf_begin),
+        params_(rec->arena.TakeVector()) {}
+
+  bool Run(const JVal& root) {
+    if (!root.IsObject())
+      return Fail("input_wrong_type",
+                  "the decision input must be a JSON object, got " + std::string(TypeName(root)), "");
+    if (!Object(root, plan_.root, nullptr)) return false;
+    for (const Plan::Req& r : plan_.required)
+      if (rec_->slots[r.slot].is_null())
+        return Fail("input_missing_field", "missing required field `" + r.path + "`", r.path);
+    for (const auto& [slot, kind] : plan_.empties)
+      if (rec_->slots[slot].is_null()) rec_->slots[slot] = EmptyOf(kind);
+    Derive();
     return true;
   }
-  bool String(const char* s, rj::SizeType n, bool) {
-    Scalar({J::kString, {s, n}});
-    return true;
-  }
-  bool Key(const char* s, rj::SizeType n, bool) {
-    Frame& f = frames_[depth_ - 1];
-    if (f.kind == F::kSkip) return true;
-    // From registers, not back from f.key (a 16-byte reload of two 8-byte
-    // stores stalls store forwarding).
-    const std::string_view key(s, n);
-    f.key = key;
-    if (f.tracked) s_.keys.push_back(key);
-    return true;
-  }
-  bool StartObject() { return Open(J::kObject); }
-  bool StartArray() { return Open(J::kArray); }
-  bool EndObject(rj::SizeType) { Close(); return true; }
-  bool EndArray(rj::SizeType) { Close(); return true; }
 
  private:
-  // --- the frame stack ---
-  Frame& Top() { return frames_[depth_ - 1]; }
-  // INVARIANT: a Frame& taken before a Push is not used after it (the
-  // frames may move when they grow).
-  Frame& Push(F kind, bool array) {
-    if (depth_ == s_.frames.size()) {
-      s_.frames.resize(depth_ * 2);
-      frames_ = s_.frames.data();
-    }
-    Frame& f = frames_[depth_++];
-    f.kind = kind;
-    f.array = array;
-    f.tracked = false;
-    f.deferred = depth_ > 1 && frames_[depth_ - 2].deferred;
-    f.skip_depth = 0;
-    f.count = 0;
-    f.index = -1;
-    // What each kind reads before writing it (the rest is set where the
-    // frame is opened, or by the member or element being read).
-    switch (kind) {
-      case F::kToolObj: case F::kPart: case F::kCallFn:
-        f.a = f.b = Ev{};
-        f.fn_object = false;
-        break;
-      case F::kSort: case F::kPercentile: f.out = Value::Null(); break;
-      case F::kList: case F::kMessages: case F::kTools: f.items.clear(); break;
-      case F::kMap: f.entries.clear(); break;
-      case F::kRecord: f.message = f.tool_calls = false; break;
-      default: break;
-    }
-    return f;
+  bool Fail(const char* code, std::string message, std::string path) {
+    err_->code = code;
+    err_->message = std::move(message);
+    err_->path = std::move(path);
+    return false;
   }
-  Frame& PushTracked(F kind, bool array, uint32_t max = 0) {
-    Frame& f = Push(kind, array);
-    f.tracked = true;
-    f.max = max;
-    f.keys_begin = static_cast<uint32_t>(s_.keys.size());
-    return f;
+  bool WrongType(const Path& p, const char* want, const JVal& got) {
+    std::string path = p.Render();
+    return Fail("input_wrong_type", "`" + path + "` must be " + want + ", got " + Got(got), path);
   }
-
-  bool Open(J j) {
-    if (++nesting_ > limits_.max_input_depth) {
-      too_deep_ = true;
-      return false;
-    }
-    if (depth_ > 0 && Top().kind == F::kSkip) {
-      ++Top().skip_depth;
-      return true;
-    }
-    Ev ev{j, {}};
-    if (depth_ == 0) {  // the document
-      if (j == J::kObject) {
-        root_object_ = true;
-        Frame& f = PushTracked(F::kNode, false);
-        f.node = &plan_.root;
-      } else {
-        Fail(pending_, "input_wrong_type",
-             std::string("the decision input must be a JSON object, got ") + TypeName(j), "");
-        Push(F::kSkip, true);
-      }
-      return true;
-    }
-    size_t before = depth_;
-    OnValue(ev);
-    if (depth_ == before) Push(F::kSkip, j == J::kArray);
-    return true;
+  // The offending value for a message: a number's text, true/false/null, or
+  // the JSON type of strings, objects and arrays.
+  std::string Got(const JVal& v) const {
+    if (IsNumberText(v)) return std::string(Clip(Sv(v), 40));
+    if (v.IsNull()) return "null";
+    if (v.IsBool()) return v.GetBool() ? "true" : "false";
+    return JsonTypeName(v);
   }
-
-  void Scalar(const Ev& ev) {
-    if (depth_ == 0) {
-      Fail(pending_, "input_wrong_type",
-           std::string("the decision input must be a JSON object, got ") + TypeName(ev.j), "");
-      return;
-    }
-    if (Top().kind == F::kSkip) return;
-    OnValue(ev);
+  // At most `n` bytes of `s`, cut at a UTF-8 character boundary.
+  static std::string_view Clip(std::string_view s, size_t n) {
+    if (s.size() <= n) return s;
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+    return s.substr(0, n);
   }
-
-  Err& Sink(const Frame& f) { return f.deferred ? deferred_ : pending_; }
-  bool Blocked(const Frame& f) { return pending_.set || (f.deferred && deferred_.set); }
-
-  // The first error in a scope wins.
-  [[gnu::cold, gnu::noinline]] static void Fail(Err& e, const char* code, std::string message, std::string path) {
-    if (e.set) return;
-    e.set = true;
-    e.code = code;
-    e.message = std::move(message);
-    e.path = std::move(path);
+  static std::string Quoted(std::string_view s) {
+    std::string_view c = Clip(s, 64);
+    return "`" + std::string(c) + (c.size() < s.size() ? "...`" : "`");
   }
-  // A check of a whole object or array (duplicate keys, element limit)
-  // replaces any error found inside it.
-  [[gnu::cold, gnu::noinline]] static void Override(Err& e, const char* code, std::string message, std::string path) {
-    e.set = false;
-    Fail(e, code, std::move(message), std::move(path));
+  bool Duplicate(std::string_view name, const Path* parent) {
+    Path q{parent, name};
+    std::string path = q.Render();
+    std::string where = parent ? "`" + parent->Render() + "`" : std::string("the decision input");
+    return Fail("input_duplicate_key", "duplicate key `" + std::string(name) + "` in " + where, path);
   }
-
-  // --- paths, built only for errors ---
-  // The path of the value frames_[i] reads ("" for the document).
-  [[gnu::cold, gnu::noinline]] std::string FramePath(size_t i) const {
-    std::string out;
-    for (size_t k = 1; k <= i; ++k) Step(frames_[k - 1], &out);
-    return out;
-  }
-  static void Step(const Frame& container, std::string* out) {
-    if (container.array) {
-      *out += "[" + std::to_string(container.index) + "]";
-    } else {
-      if (!out->empty()) *out += ".";
-      *out += container.key;
-    }
-  }
-  static std::string Join(std::string base, std::string_view name) {
-    if (!base.empty()) base += ".";
-    base += name;
-    return base;
-  }
-  // The path of the value being read in the top frame.
-  [[gnu::cold, gnu::noinline]] std::string ValuePath() const {
-    std::string out = FramePath(depth_ - 1);
-    Step(frames_[depth_ - 1], &out);
-    return out;
-  }
-  [[gnu::cold, gnu::noinline]] void WrongType(Err& e, const std::string& path, const char* want,
-                                              const Ev& got) {
-    Fail(e, "input_wrong_type", "`" + path + "` must be " + want + ", got " + Got(got), path);
-  }
-  [[gnu::cold, gnu::noinline]] void Missing(Err& e, const std::string& path) {
-    Fail(e, "input_missing_field", "missing required field `" + path + "`", path);
-  }
-
-  // --- values ---
-  [[gnu::always_inline]] void OnValue(const Ev& ev) {
-    Frame& f = Top();
-    if (f.array) {
-      ++f.index;
-      ++f.count;
-    } else if (candidate_ && depth_ == 1 && !seen_candidate_ && f.key == "candidate") {
-      seen_candidate_ = true;  // the first `candidate` member decides
-      present_ = ev.j != J::kNull;
-    }
-    if (Blocked(f)) return;
-    if (f.kind == F::kNode) return NodeMember(ev);
-    if (f.kind == F::kRecord) return RecordMember(ev);
-    OtherValue(ev);
-  }
-
-  [[gnu::noinline]] void OtherValue(const Ev& ev) {
-    Frame& f = Top();
-    switch (f.kind) {
-      case F::kNode: return NodeMember(ev);
-      case F::kList:
-        if (ev.j == J::kNull) return WrongType(Sink(f), ValuePath(), internal::Want(f.type->elem()), ev);
-        if (!Typed(ev, f.type->elem(), NewItem(f))) f.items.pop_back();
-        return;
-      case F::kMap:
-        if (ev.j == J::kNull) return;
-        if (Value v; Typed(ev, f.type->elem(), &v)) f.entries.emplace_back(f.key, v);
-        return;
-      case F::kRecord: return RecordMember(ev);
-      case F::kMessages:
-        if (ev.j != J::kObject) return WrongType(pending_, ValuePath(), "an object", ev);
-        return OpenRecord(f.node->type.elem(), true);
-      case F::kTools:
-        if (ev.j == J::kString) return PutString(NewItem(f), ev.text);
-        if (ev.j != J::kObject) return WrongType(pending_, ValuePath(), "a tool object", ev);
-        PushTracked(F::kToolObj, false);
-        return;
-      case F::kToolObj:
-        if (f.key == "function") {
-          f.fn_object = ev.j == J::kObject;
-          if (f.fn_object) Push(F::kToolFn, false);
-        } else if (f.key == "type") {
-          f.a = ev;
+  // Fails with input_duplicate_key when `obj` has a member name twice.
+  // INVARIANT: called on every object the decoder reads, before its members.
+  bool NoDuplicates(const JVal& obj, const Path* parent) {
+    const rj::SizeType n = obj.MemberCount();
+    if (n < 2) return true;
+    auto b = obj.MemberBegin();
+    if (n <= 16) {
+      for (rj::SizeType i = 1; i < n; ++i)
+        for (rj::SizeType j = 0; j < i; ++j) {
+          const auto& x = (b + i)->name;
+          const auto& y = (b + j)->name;
+          if (SameName(Sv(x), Sv(y))) return Duplicate(Sv(x), parent);
         }
-        return;
-      case F::kToolFn: {
-        Frame& tool = frames_[depth_ - 2];
-        if (f.key == "name" && tool.b.j == J::kAbsent) tool.b = ev;
-        return;
-      }
-      case F::kParts:
-        if (ev.j == J::kString) { s_.texts.push_back(ev.text); return; }
-        if (ev.j != J::kObject) return WrongType(pending_, ValuePath(), "a content part object", ev);
-        PushTracked(F::kPart, false);
-        return;
-      case F::kPart:
-        if (f.key == "type") f.a = ev;
-        else if (f.key == "text") f.b = ev;
-        return;
-      case F::kToolCalls:
-        if (ev.j != J::kObject) return WrongType(deferred_, ValuePath(), "a tool call object", ev);
-        PushTracked(F::kCall, false);
-        return;
-      case F::kCall:
-        if (f.key != "function" || ev.j == J::kNull) return;
-        if (ev.j != J::kObject) return WrongType(deferred_, ValuePath(), "an object", ev);
-        PushTracked(F::kCallFn, false);
-        return;
-      case F::kCallFn:
-        if (f.key == "arguments") f.a = ev;
-        return;
-      case F::kSort: return SortMember(ev);
-      case F::kPercentile: return PercentileMember(ev);
-      case F::kSkip: return;
+      return true;
     }
+    std::vector<std::string_view>& names = s_.names;
+    names.clear();
+    for (auto m = b; m != obj.MemberEnd(); ++m) names.push_back(Sv(m->name));
+    std::sort(names.begin(), names.end());
+    auto d = std::adjacent_find(names.begin(), names.end());
+    return d == names.end() || Duplicate(*d, parent);
   }
 
-  // Appends to an array frame's items (taken from the arena on first use).
-  [[gnu::always_inline]] void Item(Frame& f, const Value& v) { *NewItem(f) = v; }
-  [[gnu::always_inline]] Value* NewItem(Frame& f) {
-    if (f.items.capacity() == 0) f.items = rec_->arena.TakeVector();
-    return &f.items.emplace_back();
-  }
-
-  [[gnu::noinline]] void NodeMember(const Ev& ev) {
-    Frame& f = Top();
-    const Node& node = *f.node;
-    std::string_view name = f.key;
-    bool alias = false;
-    const Node* kid = FindKid(node, name, &alias);
-    if (node.is_body && ev.j != J::kNull &&
-        !(kid ? kid->not_parameter : internal::IsReservedBodyMember(name))) {
-      // max_completion_tokens is the same parameter as max_tokens.
-      PutString(&params_.emplace_back(), name == "max_completion_tokens"
-                                              ? std::string_view("max_tokens")
-                                              : name);
-    }
-    if (!kid) {
-      if (node.strict) {
-        std::string path = ValuePath();
-        Fail(pending_, "input_unknown_field", "unknown field `" + path + "`", path);
-      }
-      return;
-    }
-    if (ev.j == J::kNull || kid->special == Special::kIgnore) return;
-    if (kid->is_object) {
-      if (ev.j != J::kObject) return WrongType(pending_, ValuePath(), "an object", ev);
-      Frame& k = PushTracked(F::kNode, false);
-      k.node = kid;
-      return;
-    }
-    if (alias && !rec_->slots[kid->slot].is_null()) return;  // the real name wins
-    f.kid = kid;
-    switch (kid->special) {
-      case Special::kMessages:
-        if (ev.j != J::kArray) return WrongType(pending_, ValuePath(), "an array", ev);
-        PushTracked(F::kMessages, true, limits_.max_messages).node = kid;
-        return;
-      case Special::kTools:
-        if (ev.j != J::kArray) return WrongType(pending_, ValuePath(), "an array", ev);
-        PushTracked(F::kTools, true, limits_.max_list_elements).node = kid;
-        return;
-      case Special::kSort:
-        if (ev.j == J::kObject) { PushTracked(F::kSort, false).node = kid; return; }
-        break;
-      case Special::kPercentile:
-        if (ev.j == J::kObject) { PushTracked(F::kPercentile, false).node = kid; return; }
-        break;
-      default: break;
-    }
-    // Written in place: a Value built on the stack and copied costs a
-    // store-forwarding stall per leaf.
-    Value* slot = &rec_->slots[kid->slot];
-    if (ev.j == J::kString && kid->type.is(Kind::kString) && kid->special == Special::kNone)
-      return PutString(slot, ev.text);
-    if (Typed(ev, kid->type, slot) && kid->non_negative && slot->kind == Kind::kInt && slot->i < 0)
-      Negative(*slot);
-  }
-
-  static const Node* FindKid(const Node& n, std::string_view name, bool* alias) {
+  const Node* FindKid(const Node& n, std::string_view name, bool* alias) const {
     for (const Node& k : n.kids)
       if (SameName(k.name, name)) return &k;
     for (const auto& [a, idx] : n.aliases)
@@ -502,464 +584,642 @@ class Reader {
     return nullptr;
   }
 
-  // A decoded value for the top frame's current member or element.
-  void Deliver(const Value& v) {
-    Frame& f = Top();
-    switch (f.kind) {
-      case F::kNode: return SetLeaf(f.kid, v);
-      case F::kList: case F::kMessages: return Item(f, v);
-      case F::kMap: f.entries.emplace_back(f.key, v); return;
-      case F::kRecord: f.items[f.idx] = v; return;
-      default: return;
+  bool Object(const JVal& obj, const Node& node, const Path* parent) {
+    if (!NoDuplicates(obj, parent)) return false;
+    for (auto m = obj.MemberBegin(); m != obj.MemberEnd(); ++m) {
+      std::string_view name = Sv(m->name);
+      Path p{parent, name};
+      bool alias = false;
+      const Node* kid = FindKid(node, name, &alias);
+      if (node.is_body && !m->value.IsNull() &&
+          !(kid ? kid->not_parameter : IsReservedBodyMember(name))) {
+        // max_completion_tokens is the same parameter as max_tokens.
+        params_.push_back(Value::StringRef(name == "max_completion_tokens"
+                                               ? std::string_view("max_tokens")
+                                               : name));
+      }
+      if (!kid) {
+        if (node.strict) {
+          std::string path = p.Render();
+          return Fail("input_unknown_field", "unknown field `" + path + "`", path);
+        }
+        continue;
+      }
+      if (m->value.IsNull() || kid->special == Special::kIgnore) continue;
+      if (kid->is_object) {
+        if (!m->value.IsObject()) return WrongType(p, "an object", m->value);
+        if (!Object(m->value, *kid, &p)) return false;
+        continue;
+      }
+      if (alias && !rec_->slots[kid->slot].is_null()) continue;  // the real name wins
+      Value v;
+      if (!Leaf(m->value, *kid, p, &v)) return false;
+      if (kid->non_negative && v.kind == Kind::kInt && v.i < 0) {
+        std::string path = p.Render();
+        return Fail("input_invalid_value",
+                    "`" + path + "` must not be negative, got " + std::to_string(v.i), path);
+      }
+      rec_->slots[kid->slot] = v;
     }
+    return true;
   }
 
-  [[gnu::always_inline]] void SetLeaf(const Node* kid, const Value& v) {
-    if (kid->non_negative && v.kind == Kind::kInt && v.i < 0) return Negative(v);
-    rec_->slots[kid->slot] = v;
-  }
-  [[gnu::cold, gnu::noinline]] void Negative(const Value& v) {
-    std::string path = ValuePath();
-    Fail(pending_, "input_invalid_value",
-         "`" + path + "` must not be negative, got " + std::to_string(v.i), path);
+  static bool IsReservedBodyMember(std::string_view n) {
+    // INVARIANT: kNotParameters is sorted.
+    return std::binary_search(std::begin(kNotParameters), std::end(kNotParameters), n);
   }
 
-  // Decodes a value of type `t`; JSON null must be handled by the caller.
-  // True with *out set for a scalar; a container opens a frame (its value is
-  // delivered when it ends); false too on an error.
-  bool Typed(const Ev& v, const Type& t, Value* out) {
+  bool Leaf(const JVal& v, const Node& node, const Path& p, Value* out) {
+    switch (node.special) {
+      case Special::kMessages: return Messages(v, node, p, out);
+      case Special::kTools: return Tools(v, node, p, out);
+      case Special::kSort:
+        if (v.IsObject()) {
+          if (!NoDuplicates(v, &p)) return false;
+          for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
+            std::string_view n = Sv(m->name);
+            Path q{&p, n};
+            if (n == "by") {
+              if (m->value.IsNull()) continue;
+              if (!IsStr(m->value)) return WrongType(q, "a string", m->value);
+              *out = Value::StringRef(Sv(m->value));
+            } else if (n == "partition") {
+              // `model` (default): sort within each model, in `models` order;
+              // `none`: one global sort across the fallback models.
+              if (m->value.IsNull()) continue;
+              if (!IsStr(m->value)) return WrongType(q, "a string", m->value);
+              std::string_view w = Sv(m->value);
+              if (w != "model" && w != "none") {
+                std::string path = q.Render();
+                return Fail("input_invalid_value",
+                            "`" + path + "` must be `model` or `none`, got " + Quoted(w), path);
+              }
+              if (plan_.partition_slot >= 0) rec_->slots[plan_.partition_slot] = Value::StringRef(w);
+            } else {
+              std::string path = q.Render();
+              return Fail("input_unknown_field", "unknown field `" + path + "`", path);
+            }
+          }
+          return true;
+        }
+        break;
+      case Special::kPercentile:
+        if (v.IsObject()) {
+          // The catalog only has p50 figures: every given percentile is a
+          // threshold against p50 and the strictest one is kept (the lowest
+          // latency, the highest throughput).
+          if (!NoDuplicates(v, &p)) return false;
+          const bool latency = node.path.ends_with("latency");
+          for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
+            std::string_view n = Sv(m->name);
+            Path q{&p, n};
+            if (n != "p50" && n != "p75" && n != "p90" && n != "p99") {
+              std::string path = q.Render();
+              return Fail("input_unknown_field",
+                          "unknown field `" + path + "` (percentiles are p50, p75, p90 and p99)",
+                          path);
+            }
+            if (m->value.IsNull()) continue;
+            Value x;
+            if (!Typed(m->value, node.type, q, &x)) return false;
+            if (out->is_null() || (latency ? x.i < out->i : x.i > out->i)) *out = x;
+          }
+          return true;
+        }
+        break;
+      default: break;
+    }
+    return Typed(v, node.type, p, out);
+  }
+
+  bool CheckCount(const JVal& arr, const Path& p, uint32_t max) {
+    if (arr.Size() <= max) return true;
+    std::string path = p.Render();
+    return Fail("input_too_many_elements",
+                "`" + path + "` has " + std::to_string(arr.Size()) + " elements, more than the limit of " +
+                    std::to_string(max),
+                path);
+  }
+
+  // Decodes `v` as a value of type `t`; JSON null must be handled by the caller.
+  bool Typed(const JVal& v, const Type& t, const Path& p, Value* out) {
     switch (t.kind()) {
       case Kind::kString:
-        if (v.j != J::kString) return Wrong(v, "a string");
-        PutString(out, v.text);
+        if (!IsStr(v)) return WrongType(p, "a string", v);
+        *out = Value::StringRef(Sv(v));
         return true;
       case Kind::kBool:
-        if (v.j != J::kTrue && v.j != J::kFalse) return Wrong(v, "a boolean");
-        out->kind = Kind::kBool;
-        out->size = 0;
-        out->i = 0;
-        out->b = v.j == J::kTrue;
+        if (!v.IsBool()) return WrongType(p, "a boolean", v);
+        *out = Value::Bool(v.GetBool());
         return true;
       case Kind::kInt:
       case Kind::kDuration: {
-        if (v.j != J::kNumber) return Wrong(v, internal::Want(t));
+        if (!IsNumberText(v)) return WrongType(p, Want(t), v);
         int64_t x;
-        switch (internal::IntegralFromText(v.text, &x)) {
-          case internal::IntText::kOk: break;
-          case internal::IntText::kFraction: return Wrong(v, internal::Want(t));
-          case internal::IntText::kRange:
-            return Wrong(v, t.is(Kind::kInt)
-                                ? "an integer between -9223372036854775808 and 9223372036854775807"
-                                : "an integer (milliseconds) between -9223372036854775808 and "
-                                  "9223372036854775807");
+        switch (IntegralFromText(Sv(v), &x)) {
+          case IntText::kOk: break;
+          case IntText::kFraction: return WrongType(p, Want(t), v);
+          case IntText::kRange:
+            return WrongType(p, t.is(Kind::kInt)
+                                    ? "an integer between -9223372036854775808 and 9223372036854775807"
+                                    : "an integer (milliseconds) between -9223372036854775808 and "
+                                      "9223372036854775807",
+                             v);
         }
-        PutScalar(out, t.kind(), x);
+        *out = Value::Scalar(t.kind(), x);
         return true;
       }
       case Kind::kDecimal:
       case Kind::kMoney: {
         int64_t micros;
-        if (v.j == J::kNumber) {
-          if (!internal::NumberToMicros(v.text, &micros))
-            return Wrong(v, "a number between -9223372036854.775808 and 9223372036854.775807");
-        } else if (v.j == J::kString) {
-          auto m = ParseMicros(v.text);
-          if (!m) return WrongText(v, "a decimal number (at most 6 fractional digits)");
+        if (IsNumberText(v)) {
+          if (!NumberToMicros(Sv(v), &micros))
+            return WrongType(p, "a number between -9223372036854.775808 and 9223372036854.775807", v);
+        } else if (IsStr(v)) {
+          auto m = ParseMicros(Sv(v));
+          if (!m) {
+            std::string path = p.Render();
+            return Fail("input_wrong_type",
+                        "`" + path + "` must be a decimal number (at most 6 fractional digits), got " +
+                            Quoted(Sv(v)),
+                        path);
+          }
           micros = *m;
         } else {
-          return Wrong(v, "a number");
+          return WrongType(p, "a number", v);
         }
-        PutScalar(out, t.kind(), micros);
+        *out = Value::Scalar(t.kind(), micros);
         return true;
       }
       case Kind::kTime: {
         int64_t ms;
-        if (v.j != J::kString || !ParseRfc3339(v.text, &ms))
-          return WrongText(v, "an RFC 3339 time such as `2026-11-25T10:00:00Z`");
-        PutScalar(out, Kind::kTime, ms);
+        if (!IsStr(v) || !ParseRfc3339(Sv(v), &ms)) {
+          std::string path = p.Render();
+          return Fail("input_wrong_type",
+                      "`" + path + "` must be an RFC 3339 time such as `2026-11-25T10:00:00Z`, got " +
+                          (IsStr(v) ? Quoted(Sv(v)) : Got(v)),
+                      path);
+        }
+        *out = Value::Time(ms);
         return true;
       }
       case Kind::kSet:
-      case Kind::kList:
-        if (v.j != J::kArray) return Wrong(v, "an array");
-        PushTracked(F::kList, true, limits_.max_list_elements).type = &t;
-        return false;
-      case Kind::kMap:
-        if (v.j != J::kObject) return Wrong(v, "an object");
-        PushTracked(F::kMap, false, limits_.max_list_elements).type = &t;
-        return false;
-      case Kind::kRecord:
-        if (v.j != J::kObject) return Wrong(v, "an object");
-        OpenRecord(t, false);
-        return false;
+      case Kind::kList: {
+        if (!v.IsArray()) return WrongType(p, "an array", v);
+        if (!CheckCount(v, p, limits_.max_list_elements)) return false;
+        if (v.Empty()) { *out = EmptyOf(t.kind()); return true; }
+        std::vector<Value> items = rec_->arena.TakeVector();
+        items.reserve(v.Size());
+        for (rj::SizeType i = 0; i < v.Size(); ++i) {
+          Path q{&p, {}, static_cast<int64_t>(i)};
+          if (v[i].IsNull()) return WrongType(q, Want(t.elem()), v[i]);
+          Value x;
+          if (!Typed(v[i], t.elem(), q, &x)) return false;
+          items.push_back(x);
+        }
+        *out = t.is(Kind::kSet) ? rec_->arena.MakeSet(std::move(items))
+                                : rec_->arena.MakeList(std::move(items));
+        return true;
+      }
+      case Kind::kMap: {
+        if (!v.IsObject()) return WrongType(p, "an object", v);
+        if (!NoDuplicates(v, &p)) return false;
+        if (v.MemberCount() > limits_.max_list_elements) {
+          std::string path = p.Render();
+          return Fail("input_too_many_elements",
+                      "`" + path + "` has " + std::to_string(v.MemberCount()) +
+                          " members, more than the limit of " + std::to_string(limits_.max_list_elements),
+                      path);
+        }
+        std::vector<std::pair<std::string_view, Value>> entries;
+        for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
+          Path q{&p, Sv(m->name)};
+          if (m->value.IsNull()) continue;
+          Value x;
+          if (!Typed(m->value, t.elem(), q, &x)) return false;
+          entries.emplace_back(Sv(m->name), x);
+        }
+        *out = rec_->arena.MakeMap(std::move(entries));
+        return true;
+      }
+      case Kind::kRecord: return Record(v, t, p, false, out);
       default:
-        return Wrong(v, "a supported value");
-    }
-  }
-  // input_wrong_type for the value being read; returns false.
-  [[gnu::cold, gnu::noinline]] bool Wrong(const Ev& v, const char* want) {
-    WrongType(Sink(Top()), ValuePath(), want, v);
-    return false;
-  }
-  // The same, naming a string by its (clipped) text.
-  [[gnu::cold, gnu::noinline]] bool WrongText(const Ev& v, const char* want) {
-    std::string path = ValuePath();
-    Fail(Sink(Top()), "input_wrong_type",
-         "`" + path + "` must be " + want + ", got " +
-             (v.j == J::kString ? internal::Quoted(v.text) : Got(v)),
-         path);
-    return false;
-  }
-
-  void OpenRecord(const Type& t, bool message) {
-    Frame& f = PushTracked(F::kRecord, false);
-    f.type = &t;
-    f.message = message;
-    f.items = rec_->arena.TakeVector();
-    f.items.resize(t.fields().size());
-    f.content = f.role = -1;
-    if (message) {
-      f.content = t.FieldIndex("content");
-      f.role = t.FieldIndex("role");
-      deferred_.set = false;
-      s_.args.clear();
+        return WrongType(p, "a supported value", v);
     }
   }
 
-  [[gnu::noinline]] void RecordMember(const Ev& ev) {
-    Frame& f = Top();
-    std::string_view name = f.key;
-    int idx = f.type->FieldIndex(name);
-    if (idx < 0 && f.message && name == "tool_calls" && ev.j != J::kNull) {
-      f.tool_calls = true;
-      if (ev.j != J::kArray) return WrongType(deferred_, ValuePath(), "an array", ev);
-      PushTracked(F::kToolCalls, true, limits_.max_list_elements).deferred = true;
-      return;
-    }
-    if (idx < 0 || ev.j == J::kNull) return;  // tool_call_id, ...
-    f.idx = idx;
-    if (idx == f.content && ev.j == J::kArray) {
-      s_.texts.clear();
-      PushTracked(F::kParts, true, limits_.max_list_elements);
-      return;
-    }
-    const Type& t = f.type->fields()[idx].type;
-    if (ev.j == J::kString && t.is(Kind::kString)) return PutString(&f.items[idx], ev.text);
-    Typed(ev, t, &f.items[idx]);
+  // INVARIANT: numbers are parsed as their raw text (kParseNumbersAsStringsFlag)
+  // in place, so the DOM holds them as strings. A real string's text starts
+  // right after its opening quote, which in-situ parsing never overwrites; a
+  // number's text never follows a quote. That tells the two apart.
+  bool IsStr(const JVal& v) const { return v.IsString() && !IsNumberText(v); }
+  const char* TypeName(const JVal& v) const { return IsNumberText(v) ? "a number" : JsonTypeName(v); }
+  bool IsNumberText(const JVal& v) const {
+    return v.GetType() == rj::kStringType && v.GetString() > buf_begin_ && v.GetString()[-1] != '"';
   }
 
-  void SortMember(const Ev& ev) {
-    Frame& f = Top();
-    std::string_view n = f.key;
-    if (n == "by") {
-      if (ev.j == J::kNull) return;
-      if (ev.j != J::kString) return WrongType(pending_, ValuePath(), "a string", ev);
-      f.out = Value::StringRef(ev.text);
-    } else if (n == "partition") {
-      // `model` (default): sort within each model, in `models` order;
-      // `none`: one global sort across the fallback models.
-      if (ev.j == J::kNull) return;
-      if (ev.j != J::kString) return WrongType(pending_, ValuePath(), "a string", ev);
-      if (ev.text != "model" && ev.text != "none") {
-        std::string path = ValuePath();
-        return Fail(pending_, "input_invalid_value",
-                    "`" + path + "` must be `model` or `none`, got " + internal::Quoted(ev.text),
-                    path);
+  bool Record(const JVal& v, const Type& t, const Path& p, bool message, Value* out) {
+    if (!v.IsObject()) return WrongType(p, "an object", v);
+    if (!NoDuplicates(v, &p)) return false;
+    const auto& fields = t.fields();
+    std::vector<Value> vals = rec_->arena.TakeVector();
+    vals.resize(fields.size());
+    int content = message ? t.FieldIndex("content") : -1;
+    int role = message ? t.FieldIndex("role") : -1;
+    const JVal* tool_calls = nullptr;
+    for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
+      std::string_view name = Sv(m->name);
+      int idx = t.FieldIndex(name);
+      if (idx < 0 && message && name == "tool_calls" && !m->value.IsNull()) tool_calls = &m->value;
+      if (idx < 0 || m->value.IsNull()) continue;  // tool_call_id, ...
+      Path q{&p, name};
+      if (idx == content && m->value.IsArray()) {
+        if (!ContentParts(m->value, q, &vals[idx])) return false;
+        continue;
       }
-      if (plan_.partition_slot >= 0) rec_->slots[plan_.partition_slot] = Value::StringRef(ev.text);
-    } else {
-      std::string path = ValuePath();
-      Fail(pending_, "input_unknown_field", "unknown field `" + path + "`", path);
+      if (!Typed(m->value, fields[idx].type, q, &vals[idx])) return false;
     }
-  }
-
-  void PercentileMember(const Ev& ev) {
-    // The catalog only has p50 figures: every given percentile is a
-    // threshold against p50 and the strictest one is kept (the lowest
-    // latency, the highest throughput).
-    Frame& f = Top();
-    std::string_view n = f.key;
-    if (n != "p50" && n != "p75" && n != "p90" && n != "p99") {
-      std::string path = ValuePath();
-      return Fail(pending_, "input_unknown_field",
-                  "unknown field `" + path + "` (percentiles are p50, p75, p90 and p99)", path);
-    }
-    if (ev.j == J::kNull) return;
-    Value x;
-    if (!Typed(ev, f.node->type, &x)) return;
-    const bool latency = f.node->path.ends_with("latency");
-    if (f.out.is_null() || (latency ? x.i < f.out.i : x.i > f.out.i)) f.out = x;
-  }
-
-  // --- closing a frame ---
-  void Close() {
-    --nesting_;
-    Frame& f = Top();
-    if (f.kind == F::kSkip && f.skip_depth > 0) {
-      --f.skip_depth;
-      return;
-    }
-    if (f.tracked) CheckWhole(f);
-    Err& e = Sink(f);
-    Value v;
-    bool deliver = false;
-    if (!e.set && !(f.deferred && pending_.set)) deliver = Finish(f, &v);
-    if (f.tracked) s_.keys.resize(f.keys_begin);
-    --depth_;
-    if (deliver && depth_ > 0) Deliver(v);
-  }
-
-  // Duplicate keys, then the element or member limit.
-  void CheckWhole(Frame& f) {
-    Err& e = Sink(f);
-    if (!f.array) {
-      const std::string_view* keys = s_.keys.data() + f.keys_begin;
-      const size_t n = s_.keys.size() - f.keys_begin;
-      const std::string_view* dup = nullptr;
-      if (n >= 2 && n <= 16) {
-        for (size_t i = 1; i < n && !dup; ++i)
-          for (size_t j = 0; j < i; ++j)
-            if (SameName(keys[i], keys[j])) { dup = &keys[i]; break; }
-      } else if (n > 16) {
-        std::vector<std::string_view>& names = s_.names;
-        names.assign(keys, keys + n);
-        std::sort(names.begin(), names.end());
-        auto d = std::adjacent_find(names.begin(), names.end());
-        if (d != names.end()) dup = &*d;
-      }
-      if (dup) {
-        const size_t fi = static_cast<size_t>(&f - frames_);
-        std::string at = FramePath(fi);
-        std::string where = fi == 0 ? std::string("the decision input") : "`" + at + "`";
-        return Override(e, "input_duplicate_key",
-                        "duplicate key `" + std::string(*dup) + "` in " + where, Join(at, *dup));
-      }
-      if (f.kind == F::kMap && n > f.max) {
-        std::string path = FramePath(static_cast<size_t>(&f - frames_));
-        return Override(e, "input_too_many_elements",
-                        "`" + path + "` has " + std::to_string(n) + " members, more than the limit of " +
-                            std::to_string(f.max),
-                        path);
-      }
-      return;
-    }
-    if (f.count > f.max) {
-      std::string path = FramePath(static_cast<size_t>(&f - frames_));
-      Override(e, "input_too_many_elements",
-               "`" + path + "` has " + std::to_string(f.count) + " elements, more than the limit of " +
-                   std::to_string(f.max),
-               path);
-    }
-  }
-
-  // The value of a frame that ended without error (false: nothing to deliver).
-  bool Finish(Frame& f, Value* v) {
-    switch (f.kind) {
-      case F::kList:
-        if (f.count == 0) { *v = internal::EmptyOf(f.type->kind()); return true; }
-        *v = f.type->is(Kind::kSet) ? rec_->arena.MakeSet(std::move(f.items))
-                                    : rec_->arena.MakeList(std::move(f.items));
-        f.items = {};
-        return true;
-      case F::kMessages:
-        if (f.count == 0) { *v = internal::EmptyOf(Kind::kList); return true; }
-        *v = rec_->arena.MakeList(std::move(f.items));
-        f.items = {};
-        return true;
-      case F::kTools:
-        if (f.items.empty()) { *v = internal::EmptyOf(f.node->type.kind()); return true; }
-        *v = f.node->type.is(Kind::kSet) ? rec_->arena.MakeSet(std::move(f.items))
-                                         : rec_->arena.MakeList(std::move(f.items));
-        f.items = {};
-        return true;
-      case F::kMap:
-        *v = rec_->arena.MakeMap(std::move(f.entries));
-        f.entries = {};
-        return true;
-      case F::kRecord: return FinishRecord(f, v);
-      case F::kToolObj: {
-        Frame& tools = frames_[depth_ - 2];
-        if (f.fn_object) {
-          std::string path = FramePath(depth_ - 1) + ".function.name";
-          if (f.b.j == J::kAbsent) { Missing(pending_, path); return false; }
-          if (f.b.j != J::kString) { WrongType(pending_, path, "a string", f.b); return false; }
-          Item(tools, Value::StringRef(f.b.text));
-        } else if (f.a.j == J::kString) {
-          Item(tools, Value::StringRef(f.a.text));
-        }
-        return false;
-      }
-      case F::kParts: {
-        std::vector<std::string_view>& t = s_.texts;
-        if (t.size() == 1) { *v = Value::StringRef(t[0]); return true; }
-        std::string& j = s_.join;
-        j.clear();
-        for (size_t i = 0; i < t.size(); ++i) {
-          if (i) j += '\n';
-          j.append(t[i]);
-        }
-        *v = rec_->arena.String(j);
-        return true;
-      }
-      case F::kPart: {
-        std::string at = FramePath(depth_ - 1);
-        if (f.a.j == J::kAbsent) { Missing(pending_, Join(at, "type")); return false; }
-        if (f.a.j != J::kString) { WrongType(pending_, Join(at, "type"), "a string", f.a); return false; }
-        if (f.a.text != "text") return false;  // image_url, input_audio, file
-        if (f.b.j == J::kAbsent) { Missing(pending_, Join(at, "text")); return false; }
-        if (f.b.j != J::kString) { WrongType(pending_, Join(at, "text"), "a string", f.b); return false; }
-        s_.texts.push_back(f.b.text);
-        return false;
-      }
-      case F::kCallFn:
-        if (f.a.j == J::kAbsent || f.a.j == J::kNull) return false;
-        if (f.a.j != J::kString) {
-          WrongType(deferred_, Join(FramePath(depth_ - 1), "arguments"), "a string", f.a);
-          return false;
-        }
-        if (!f.a.text.empty()) s_.args.push_back(f.a.text);
-        return false;
-      case F::kSort: case F::kPercentile:
-        *v = f.out;
-        return true;
-      default:
-        return false;
-    }
-  }
-
-  bool FinishRecord(Frame& f, Value* out) {
-    const auto& fields = f.type->fields();
-    std::vector<Value>& vals = f.items;
-    if (f.content >= 0 && vals[f.content].is_null() && f.role >= 0 &&
-        vals[f.role].kind == Kind::kString && vals[f.role].sv() == "assistant")
-      vals[f.content] = Value::StringRef(std::string_view("", 0));
-    if (f.tool_calls && f.content >= 0) {
-      // The arguments of the tool calls join the message's text.
-      if (deferred_.set) {
-        pending_ = deferred_;
-        return false;
-      }
-      if (!s_.args.empty()) {
-        std::string& j = s_.join;
-        j.clear();
-        Value& text = vals[f.content];
-        if (text.kind == Kind::kString) j.append(text.str, text.size);
-        for (std::string_view a : s_.args) {
-          if (!j.empty()) j += '\n';
-          j.append(a);
-        }
-        text = rec_->arena.String(j);
-      }
-    }
+    if (content >= 0 && vals[content].is_null() && role >= 0 && vals[role].kind == Kind::kString &&
+        vals[role].sv() == "assistant")
+      vals[content] = Value::StringRef(std::string_view("", 0));
+    if (tool_calls && content >= 0 && !ToolCallText(*tool_calls, p, &vals[content])) return false;
     for (size_t i = 0; i < fields.size(); ++i) {
       // An absent optional set or list reads as empty (docs/language.md).
       if (vals[i].is_null() && (fields[i].type.is(Kind::kSet) || fields[i].type.is(Kind::kList))) {
-        vals[i] = internal::EmptyOf(fields[i].type.kind());
+        vals[i] = EmptyOf(fields[i].type.kind());
         continue;
       }
       if (!fields[i].optional && vals[i].is_null()) {
-        Missing(pending_, Join(FramePath(depth_ - 1), fields[i].name));
-        return false;
+        Path q{&p, fields[i].name};
+        std::string path = q.Render();
+        return Fail("input_missing_field", "missing required field `" + path + "`", path);
       }
     }
     *out = rec_->arena.MakeRecord(std::move(vals));
-    f.items = {};
     return true;
+  }
+
+  // Appends the `function.arguments` of each tool call to the message's text
+  // (joined with "\n"), so DLP rules and request.content see them.
+  bool ToolCallText(const JVal& calls, const Path& msg, Value* text) {
+    Path p{&msg, "tool_calls"};
+    if (!calls.IsArray()) return WrongType(p, "an array", calls);
+    if (!CheckCount(calls, p, limits_.max_list_elements)) return false;
+    std::string& j = s_.join;
+    j.clear();
+    if (text->kind == Kind::kString) j.append(text->str, text->size);
+    bool any = false;
+    for (rj::SizeType i = 0; i < calls.Size(); ++i) {
+      Path q{&p, {}, static_cast<int64_t>(i)};
+      const JVal& call = calls[i];
+      if (!call.IsObject()) return WrongType(q, "a tool call object", call);
+      if (!NoDuplicates(call, &q)) return false;
+      auto fn = call.FindMember("function");
+      if (fn == call.MemberEnd() || fn->value.IsNull()) continue;
+      Path r{&q, "function"};
+      if (!fn->value.IsObject()) return WrongType(r, "an object", fn->value);
+      if (!NoDuplicates(fn->value, &r)) return false;
+      auto args = fn->value.FindMember("arguments");
+      if (args == fn->value.MemberEnd() || args->value.IsNull()) continue;
+      Path a{&r, "arguments"};
+      if (!IsStr(args->value)) return WrongType(a, "a string", args->value);
+      if (args->value.GetStringLength() == 0) continue;
+      if (!j.empty()) j += '\n';
+      j.append(args->value.GetString(), args->value.GetStringLength());
+      any = true;
+    }
+    if (any) *text = rec_->arena.String(j);
+    return true;
+  }
+
+  bool ContentParts(const JVal& arr, const Path& p, Value* out) {
+    if (!CheckCount(arr, p, limits_.max_list_elements)) return false;
+    std::string& j = s_.join;
+    j.clear();
+    bool first = true;
+    const JVal* only = nullptr;
+    int texts = 0;
+    for (rj::SizeType i = 0; i < arr.Size(); ++i) {
+      Path q{&p, {}, static_cast<int64_t>(i)};
+      const JVal& part = arr[i];
+      if (IsStr(part)) {  // tolerated shorthand
+        if (!first) j += '\n';
+        j.append(part.GetString(), part.GetStringLength());
+        first = false; only = &part; ++texts;
+        continue;
+      }
+      if (!part.IsObject()) return WrongType(q, "a content part object", part);
+      if (!NoDuplicates(part, &q)) return false;
+      auto type = part.FindMember("type");
+      if (type == part.MemberEnd() || !IsStr(type->value)) {
+        Path r{&q, "type"};
+        if (type == part.MemberEnd())
+          return Fail("input_missing_field", "missing required field `" + r.Render() + "`", r.Render());
+        return WrongType(r, "a string", type->value);
+      }
+      if (Sv(type->value) != "text") continue;  // image_url, input_audio, file
+      auto text = part.FindMember("text");
+      Path r{&q, "text"};
+      if (text == part.MemberEnd())
+        return Fail("input_missing_field", "missing required field `" + r.Render() + "`", r.Render());
+      if (!IsStr(text->value)) return WrongType(r, "a string", text->value);
+      if (!first) j += '\n';
+      j.append(text->value.GetString(), text->value.GetStringLength());
+      first = false; only = &text->value; ++texts;
+    }
+    if (texts == 1) *out = Value::StringRef(Sv(*only));
+    else *out = rec_->arena.String(j);
+    return true;
+  }
+
+  bool Messages(const JVal& v, const Node& node, const Path& p, Value* out) {
+    if (!v.IsArray()) return WrongType(p, "an array", v);
+    if (!CheckCount(v, p, limits_.max_messages)) return false;
+    if (v.Empty()) { *out = EmptyOf(Kind::kList); return true; }
+    std::vector<Value> items = rec_->arena.TakeVector();
+    items.resize(v.Size());
+    for (rj::SizeType i = 0; i < v.Size(); ++i) {
+      Path q{&p, {}, static_cast<int64_t>(i)};
+      if (!Record(v[i], node.type.elem(), q, true, &items[i])) return false;
+    }
+    *out = rec_->arena.MakeList(std::move(items));
+    return true;
+  }
+
+  bool Tools(const JVal& v, const Node& node, const Path& p, Value* out) {
+    if (!v.IsArray()) return WrongType(p, "an array", v);
+    if (!CheckCount(v, p, limits_.max_list_elements)) return false;
+    std::vector<Value> items = rec_->arena.TakeVector();
+    items.reserve(v.Size());
+    for (rj::SizeType i = 0; i < v.Size(); ++i) {
+      Path q{&p, {}, static_cast<int64_t>(i)};
+      const JVal& t = v[i];
+      if (IsStr(t)) { items.push_back(Value::StringRef(Sv(t))); continue; }
+      if (!t.IsObject()) return WrongType(q, "a tool object", t);
+      if (!NoDuplicates(t, &q)) return false;
+      auto fn = t.FindMember("function");
+      if (fn != t.MemberEnd() && fn->value.IsObject()) {
+        auto name = fn->value.FindMember("name");
+        Path r{&q, "function"};
+        Path s{&r, "name"};
+        if (name == fn->value.MemberEnd())
+          return Fail("input_missing_field", "missing required field `" + s.Render() + "`", s.Render());
+        if (!IsStr(name->value)) return WrongType(s, "a string", name->value);
+        items.push_back(Value::StringRef(Sv(name->value)));
+        continue;
+      }
+      auto type = t.FindMember("type");
+      if (type != t.MemberEnd() && IsStr(type->value))
+        items.push_back(Value::StringRef(Sv(type->value)));
+    }
+    if (items.empty()) { *out = EmptyOf(node.type.kind()); return true; }
+    *out = node.type.is(Kind::kSet) ? rec_->arena.MakeSet(std::move(items))
+                                    : rec_->arena.MakeList(std::move(items));
+    return true;
+  }
+
+  void Derive() {
+    const Value* msgs = plan_.messages_slot >= 0 ? &rec_->slots[plan_.messages_slot] : nullptr;
+    Value content = Value::StringRef(std::string_view("", 0));
+    if (msgs && msgs->kind == Kind::kList && !msgs->list->items.empty()) {
+      const auto& items = msgs->list->items;
+      int ci = content_index_;
+      if (items.size() == 1 && ci >= 0) {
+        content = items[0].rec->fields[ci];
+      } else if (ci >= 0) {
+        std::string& j = s_.join;
+        j.clear();
+        for (size_t i = 0; i < items.size(); ++i) {
+          if (i) j += '\n';
+          const Value& c = items[i].rec->fields[ci];
+          if (c.kind == Kind::kString) j.append(c.str, c.size);
+        }
+        content = rec_->arena.String(j);
+      }
+    }
+    if (plan_.content_slot >= 0) rec_->slots[plan_.content_slot] = content;
+    if (plan_.tokens_slot >= 0)
+      rec_->slots[plan_.tokens_slot] = Value::Int(stdlib::EstimateTokens(content.sv()));
+    if (plan_.params_slot >= 0) {
+      rec_->slots[plan_.params_slot] =
+          params_.empty() ? EmptyOf(Kind::kSet) : rec_->arena.MakeSet(std::move(params_));
+    }
+    DeriveModelNames();
+  }
+
+  // request.model / request.models become canonical ids (names.h); the slugs
+  // as sent and their variant suffixes go to the derived fields. Strings
+  // still point into the buffer: only a list with some variant is rebuilt.
+  void DeriveModelNames() {
+    std::vector<Value> variants;
+    if (plan_.model_slot >= 0) {
+      Value& m = rec_->slots[plan_.model_slot];
+      if (m.kind == Kind::kString) {
+        if (plan_.model_full_slot >= 0) rec_->slots[plan_.model_full_slot] = m;
+        stdlib::ModelName n = stdlib::SplitModel(m.sv());
+        if (plan_.model_variant_slot >= 0)
+          rec_->slots[plan_.model_variant_slot] = Value::StringRef(n.variant);
+        if (!n.variant.empty()) variants.push_back(Value::StringRef(n.variant));
+        m = Value::StringRef(n.id);
+      }
+    }
+    if (plan_.models_slot >= 0) {
+      Value& ms = rec_->slots[plan_.models_slot];
+      if (plan_.models_full_slot >= 0) rec_->slots[plan_.models_full_slot] = ms;
+      if (ms.kind == Kind::kList && ms.list) {
+        bool any = false;
+        for (const Value& x : ms.list->items) any = any || !stdlib::SplitModel(x.sv()).variant.empty();
+        if (any) {
+          std::vector<Value> ids = rec_->arena.TakeVector();
+          ids.reserve(ms.list->items.size());
+          for (const Value& x : ms.list->items) {
+            stdlib::ModelName n = stdlib::SplitModel(x.sv());
+            ids.push_back(Value::StringRef(n.id));
+            if (!n.variant.empty()) variants.push_back(Value::StringRef(n.variant));
+          }
+          ms = rec_->arena.MakeList(std::move(ids));
+        }
+      }
+    } else if (plan_.models_full_slot >= 0) {
+      rec_->slots[plan_.models_full_slot] = EmptyOf(Kind::kList);
+    }
+    if (plan_.variants_slot >= 0) {
+      rec_->slots[plan_.variants_slot] =
+          variants.empty() ? EmptyOf(Kind::kSet) : rec_->arena.MakeSet(std::move(variants));
+    }
   }
 
   const Plan& plan_;
   const Limits& limits_;
   vm::Record* rec_;
+  InputError* err_;
   Scratch& s_;
-  const bool candidate_;
-  const internal::HugeNumbers& huge_;
-  const std::string_view original_;
-  const char* const buf_;
-  Frame* frames_;      // s_.frames
-  size_t depth_ = 0;     // frames in use
-  uint32_t nesting_ = 0;  // JSON nesting (skipped containers included)
-  bool too_deep_ = false;
-  bool root_object_ = false;
-  bool seen_candidate_ = false, present_ = false;
-  Err pending_;   // the first error (parse errors, checked later, win)
-  Err deferred_;  // the current message's tool_calls error
+  const int content_index_;
+  const char* const buf_begin_;
   std::vector<Value> params_;
 };
+
+}  // namespace
+
+int64_t SystemClockMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+namespace {
 
 bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
             const DecodeOptions& options, bool candidate, vm::Record* out, bool* present,
             InputError* err) {
   out->Clear();
-  if (!internal::PreCheck(&json, limits, err)) return false;
+  // A UTF-8 byte order mark (Windows editors write one) is not part of JSON.
+  if (json.size() >= 3 && json.substr(0, 3) == "\xEF\xBB\xBF") json.remove_prefix(3);
+  if (json.size() > limits.max_input_bytes) {
+    err->code = "input_too_large";
+    err->message = "decision input is " + std::to_string(json.size()) +
+                   " bytes, more than the limit of " + std::to_string(limits.max_input_bytes);
+    err->path.clear();
+    return false;
+  }
+  if (size_t bad = FindInvalidUtf8(json); bad != std::string_view::npos) {
+    err->code = "input_invalid_utf8";
+    err->message = "invalid UTF-8 at byte " + std::to_string(bad);
+    err->path.clear();
+    return false;
+  }
+  // JSON text never holds a raw NUL; the in-situ parser would stop there.
+  if (const void* nul = std::memchr(json.data(), 0, json.size()); nul != nullptr) {
+    err->code = "input_malformed_json";
+    err->message = "malformed JSON at byte " +
+                   std::to_string(static_cast<const char*>(nul) - json.data()) + ": NUL byte";
+    err->path.clear();
+    return false;
+  }
+  // Strict UTF-8 for the decoded strings too: no lone `\uDC00` escape.
+  if (size_t bad = FindLoneSurrogateEscape(json); bad != std::string_view::npos) {
+    err->code = "input_invalid_utf8";
+    err->message = "lone surrogate escape at byte " + std::to_string(bad) +
+                   " (not a unicode character)";
+    err->path.clear();
+    return false;
+  }
   Scratch& s = GetScratch();
-  const Plan& plan = internal::PlanFor(schema, candidate);
+  const Plan& plan = s.PlanFor(schema, candidate);
+  out->slots.assign(plan.n_slots, Value::Null());
   // INVARIANT: 16 bytes of slack after the text: rapidjson's SIMD scanner
   // reads whole aligned 16-byte blocks.
   out->buffer.reserve(json.size() + 16);
 
   // Numbers beyond double range (MaskNumberAt, json_text.h): each is parsed
-  // as a same-length placeholder and its text put back when the reader
-  // reports it, so in a member tollgate ignores it is accepted like any
-  // other value, and in a member it reads the decoder sees the real text and
-  // refuses it with the member's path. At most kMaxHugeNumbers (each costs a
-  // re-parse).
-  internal::HugeNumbers huge;
+  // as a same-length placeholder and its text put back afterwards, so in a
+  // member tollgate ignores it is accepted like any other value, and in a
+  // member it reads the decoder sees the real text and refuses it with the
+  // member's path. At most kMaxHugeNumbers (each costs a re-parse).
+  struct Huge { size_t offset, length; };
+  Huge huge[kMaxHugeNumbers];
+  size_t n_huge = 0;
+  std::optional<Doc> parsed;  // one per attempt: its stack lives in s.stack
+  DepthGuard guard{nullptr, limits.max_input_depth};
+  rj::ParseResult result;
+  size_t end = 0;
   for (;;) {
-    out->slots.assign(plan.n_slots, Value::Null());
-    if (huge.n != 0) out->arena.Reset();  // a retry
     out->buffer.assign(json.data(), json.size());
-    for (size_t i = 0; i < huge.n; ++i)
-      MaskNumberAt(out->buffer.data(), out->buffer.size(), huge.at[i].offset);
+    for (size_t i = 0; i < n_huge; ++i)
+      MaskNumberAt(out->buffer.data(), out->buffer.size(), huge[i].offset);
+    parsed.reset();
+    s.pool.Clear();
     s.stack.Clear();
-    Reader r(plan, limits, out, s, candidate, huge, json);
+    parsed.emplace(&s.pool, 1024, &s.stack);
+    guard.doc = &*parsed;
+    guard.depth = 0;
     rj::InsituStringStream is(out->buffer.data());
-    rj::GenericReader<rj::UTF8<>, rj::UTF8<>, Pool> reader(&s.stack);
-    constexpr unsigned kFlags =
-        rj::kParseInsituFlag | rj::kParseNumbersAsStringsFlag;  // UTF-8 checked above
-    rj::ParseResult result = reader.Parse<kFlags>(is, r);
-    const size_t end = is.Tell();
-    if (!r.too_deep() && result.IsError() && result.Code() == rj::kParseErrorNumberTooBig &&
-        huge.n < kMaxHugeNumbers) {
-      // The failed parse wrote nothing at or after the number (in-situ
-      // decoding only rewrites the strings before it): measure it there.
-      size_t len = MaskNumberAt(out->buffer.data(), out->buffer.size(), result.Offset());
-      if (len != 0) {  // always: rapidjson reports the number's first byte
-        huge.at[huge.n++] = internal::HugeNumbers::At{result.Offset(), len};
-        continue;
-      }
-    }
-    if (!internal::CheckParse(json, limits, r.too_deep(), result.IsError() ? result.Code() : 0,
-                              result.IsError() ? result.Offset() : 0, end, huge, err))
-      return false;
-    if (present != nullptr) {
-      *present = r.root_object() && r.present();
-      if (!*present) {
-        out->slots.assign(plan.n_slots, Value::Null());
-        return true;
-      }
-    }
-    Err& e = r.error();
-    if (e.set) {
-      err->code = std::move(e.code);
-      err->message = std::move(e.message);
-      err->path = std::move(e.path);
-      return false;
-    }
-    for (const Plan::Req& q : plan.required)
-      if (out->slots[q.slot].is_null()) {
-        err->code = "input_missing_field";
-        err->message = "missing required field `" + q.path + "`";
-        err->path = q.path;
-        return false;
-      }
-    for (const auto& [slot, kind] : plan.empties)
-      if (out->slots[slot].is_null()) out->slots[slot] = internal::EmptyOf(kind);
-    internal::DeriveFields(plan, internal::ContentIndex(schema, plan), std::move(r.params()),
-                           &s.join, out);
-    internal::FillClock(plan, options, out);
-    return true;
+    auto gen = [&](Doc& d) {
+      rj::GenericReader<rj::UTF8<>, rj::UTF8<>, Pool> reader(&s.stack);
+      constexpr unsigned kFlags =
+          rj::kParseInsituFlag | rj::kParseNumbersAsStringsFlag;  // UTF-8 checked above
+      result = reader.Parse<kFlags>(is, guard);
+      end = is.Tell();
+      return !result.IsError();
+    };
+    parsed->Populate(gen);
+    if (guard.too_deep || !result.IsError() || result.Code() != rj::kParseErrorNumberTooBig ||
+        n_huge == kMaxHugeNumbers)
+      break;
+    // The failed parse wrote nothing at or after the number (in-situ
+    // decoding only rewrites the strings before it): measure it there.
+    size_t len = MaskNumberAt(out->buffer.data(), out->buffer.size(), result.Offset());
+    if (len == 0) break;  // cannot happen: rapidjson reports the number's first byte
+    huge[n_huge++] = Huge{result.Offset(), len};
   }
+  Doc& doc = *parsed;
+  // In-situ parsing writes nothing over a number's text (rapidjson keeps its
+  // pointer and length), so the original text goes back in place.
+  for (size_t i = 0; i < n_huge; ++i)
+    std::memcpy(out->buffer.data() + huge[i].offset, json.data() + huge[i].offset, huge[i].length);
+  err->path.clear();
+  if (guard.too_deep) {
+    err->code = "input_too_deep";
+    err->message = "decision input nests deeper than the limit of " +
+                   std::to_string(limits.max_input_depth) + " levels";
+    return false;
+  }
+  if (result.IsError() && result.Code() == rj::kParseErrorNumberTooBig) {
+    // More of them than kMaxHugeNumbers: say where the first one past it is.
+    err->code = "input_invalid_value";
+    std::string masked(json);  // PathAt parses the text before it: mask those too
+    for (size_t i = 0; i < n_huge; ++i) MaskNumberAt(masked.data(), masked.size(), huge[i].offset);
+    err->path = PathAt(masked, result.Offset());
+    err->message = "number at byte " + std::to_string(result.Offset()) +
+                   " is out of range (beyond 1.8e308), and the input has more than " +
+                   std::to_string(kMaxHugeNumbers) + " such numbers";
+    return false;
+  }
+  if (result.IsError() || end != json.size()) {
+    size_t off = result.IsError() ? result.Offset() : end;
+    {
+      err->code = "input_malformed_json";
+      std::string what = result.IsError() ? rj::GetParseError_En(result.Code())
+                                          : "unexpected NUL byte";
+      for (char& c : what) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      while (!what.empty() && what.back() == '.') what.pop_back();
+      err->message = "malformed JSON at byte " + std::to_string(off) + ": " + what;
+    }
+    return false;
+  }
+  int content_index = -1;
+  if (plan.messages_slot >= 0) {
+    int id = schema.FieldOfSlot(ast::Scope::kRequest, plan.messages_slot);
+    content_index = schema.field(id).type.elem().FieldIndex("content");
+  }
+  if (present != nullptr) {
+    *present = doc.IsObject() && doc.HasMember("candidate") && !doc["candidate"].IsNull();
+    if (!*present) return true;
+  }
+  Decoder dec(plan, limits, out, err, s, content_index, out->buffer.data());
+  if (!dec.Run(doc)) return false;
+  // Clock fields (context.time): absent ones take the evaluating instant,
+  // read once; the first one's instant and source are recorded for the
+  // decision (so that a replay can pass the same instant back).
+  bool first = true;
+  for (int slot : plan.clock_slots) {
+    Value& v = out->slots[slot];
+    bool from_clock = v.is_null();
+    if (from_clock) {
+      if (!out->clock_ms) out->clock_ms = options.now_ms ? *options.now_ms : SystemClockMs();
+      v = Value::Time(*out->clock_ms);
+    }
+    if (first) {
+      out->time = vm::Record::TimeStamp{v.i, from_clock};
+      first = false;
+    }
+  }
+  return true;
 }
+
+}  // namespace
+
+namespace {
 
 // No exception leaves the decoder: memory running out is an input error.
 bool DecodeGuarded(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
@@ -976,12 +1236,6 @@ bool DecodeGuarded(std::string_view json, const stdlib::Schema& schema, const Li
 }
 
 }  // namespace
-
-int64_t SystemClockMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 bool DecodeInput(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
                  vm::Record* out, InputError* err) {

@@ -28,7 +28,6 @@
 #include "engine/vm/vm.h"
 #include "runtime/catalog.h"
 #include "runtime/input.h"
-#include "runtime/internal/input_dom.h"
 #include "runtime/router.h"
 #include "tests/bench/inputs.h"
 #include "tests/bench/scan_bench.h"
@@ -86,37 +85,6 @@ void BM_Decode1KB(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * json.size()));
 }
 BENCHMARK(BM_Decode1KB);
-
-// The baseline in the same run: the DOM decoder the SAX one replaced
-// (runtime/internal/input_dom.h, kept as the differential test's reference).
-void BM_Decode1KBDom(benchmark::State& state) {
-  std::string json = OneKilobyteInput();
-  vm::Record rec;
-  runtime::InputError err;
-  for (auto _ : state) {
-    bool ok = runtime::internal::DecodeInputDom(json, Std(), {}, {}, &rec, &err);
-    benchmark::DoNotOptimize(ok);
-  }
-  state.counters["bytes"] = static_cast<double>(json.size());
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * json.size()));
-}
-BENCHMARK(BM_Decode1KBDom);
-
-// Decoding alone of the 2 KB governance input (BM_Governance/kb:2): the
-// SAX decoder (0) and the DOM baseline (1).
-void BM_DecodeGovernance2KB(benchmark::State& state) {
-  std::string json = GovernanceInput(2);
-  vm::Record rec;
-  runtime::InputError err;
-  const bool dom = state.range(0) == 1;
-  for (auto _ : state) {
-    bool ok = dom ? runtime::internal::DecodeInputDom(json, Std(), {}, {}, &rec, &err)
-                  : runtime::DecodeInput(json, Std(), {}, &rec, &err);
-    benchmark::DoNotOptimize(ok);
-  }
-  state.counters["bytes"] = static_cast<double>(json.size());
-}
-BENCHMARK(BM_DecodeGovernance2KB)->ArgName("dom")->Arg(0)->Arg(1);
 
 // Policy scan and bare RE2::Set scan alternate inside one loop, so both see
 // the same machine state; counters give each mean and their ratio.

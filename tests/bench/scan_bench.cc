@@ -20,7 +20,6 @@
 #include "engine/engine.h"
 #include "engine/vm/vm.h"
 #include "runtime/input.h"
-#include "runtime/internal/input_dom.h"
 #include "stdlib/builtins.h"
 #include "stdlib/internal/injection_leads.h"
 #include "stdlib/internal/injection_triggers.h"
@@ -56,9 +55,8 @@ std::shared_ptr<const Policy> Cached(const std::string& name, scan::Engine e,
 
 const stdlib::Schema& Std() { return stdlib::Schema::Standard(); }
 
-// Evaluates (decode 0), decodes and evaluates (1), or does so with the DOM
-// decoder that the SAX one replaced (2: the baseline, input_dom.h).
-void DecideLoop(benchmark::State& state, const Policy& policy, const std::string& json, int decode) {
+// Evaluates (decode == false) or decodes and evaluates (decode == true).
+void DecideLoop(benchmark::State& state, const Policy& policy, const std::string& json, bool decode) {
   vm::Record rec;
   runtime::InputError err;
   if (!runtime::DecodeInput(json, Std(), {}, &rec, &err)) {
@@ -67,8 +65,7 @@ void DecideLoop(benchmark::State& state, const Policy& policy, const std::string
   }
   vm::Decision d;
   for (auto _ : state) {
-    if (decode == 1) runtime::DecodeInput(json, Std(), {}, &rec, &err);
-    if (decode == 2) runtime::internal::DecodeInputDom(json, Std(), {}, {}, &rec, &err);
+    if (decode) runtime::DecodeInput(json, Std(), {}, &rec, &err);
     vm::Evaluate(policy.program(), rec, {}, &d);
     benchmark::DoNotOptimize(d.outcome);
   }
@@ -80,19 +77,16 @@ void DecideLoop(benchmark::State& state, const Policy& policy, const std::string
 void BM_Governance(benchmark::State& state) {
   scan::Engine e = EngineArg(state.range(1));
   auto p = Cached("governance", e, [&] { return Build("governance.tg", GovernancePolicy(), e); });
-  DecideLoop(state, *p, GovernanceInput(static_cast<int>(state.range(0))),
-             static_cast<int>(state.range(2)));
+  DecideLoop(state, *p, GovernanceInput(static_cast<int>(state.range(0))), state.range(2) == 1);
 }
-// decode: 0 eval only, 1 decode + eval, 2 the same with the DOM decoder (baseline).
 BENCHMARK(BM_Governance)->ArgNames({"kb", "hs", "decode"})
-    ->ArgsProduct({{2, 8, 64}, {0, 1}, {0, 1}})
-    ->Args({2, 1, 2})->Args({2, 0, 2});
+    ->ArgsProduct({{2, 8, 64}, {0, 1}, {0, 1}});
 
 // 1 and 2 threads, 2 KB, eval only: throughput (items/s) side by side.
 void BM_GovernanceThreads(benchmark::State& state) {
   scan::Engine e = EngineArg(state.range(0));
   auto p = Cached("governance", e, [&] { return Build("governance.tg", GovernancePolicy(), e); });
-  DecideLoop(state, *p, GovernanceInput(2), 0);
+  DecideLoop(state, *p, GovernanceInput(2), false);
 }
 BENCHMARK(BM_GovernanceThreads)->ArgName("hs")->Arg(0)->Arg(1)->Threads(1)->Threads(2)->UseRealTime();
 
@@ -100,7 +94,7 @@ BENCHMARK(BM_GovernanceThreads)->ArgName("hs")->Arg(0)->Arg(1)->Threads(1)->Thre
 void BM_Patterns20(benchmark::State& state) {
   scan::Engine e = EngineArg(state.range(0));
   auto p = Cached("patterns20", e, [&] { return Build("patterns20.tg", PatternsPolicy(20), e); });
-  DecideLoop(state, *p, GovernanceInput(64), 0);
+  DecideLoop(state, *p, GovernanceInput(64), false);
 }
 BENCHMARK(BM_Patterns20)->ArgName("hs")->Arg(0)->Arg(1);
 
@@ -218,7 +212,7 @@ void BM_ExamplePolicy(benchmark::State& state) {
     return;
   }
   stdlib::internal::UseInjectionPrefilter(path == 2);
-  DecideLoop(state, *p, ExampleInput(static_cast<size_t>(state.range(0))), 1);
+  DecideLoop(state, *p, ExampleInput(static_cast<size_t>(state.range(0))), true);
   stdlib::internal::UseInjectionPrefilter(false);
 }
 BENCHMARK(BM_ExamplePolicy)->ArgNames({"bytes", "path"})
