@@ -16,7 +16,7 @@ bool Decide(const Policy& policy, std::string_view input, const Limits& limits, 
   if (!DecodeInput(input, policy.schema(), limits, &s->request, err)) return false;
   s->has_candidate = false;
   // A candidate needs a second parse; most inputs have none.
-  if (input.find("\"candidate\"") != std::string_view::npos &&
+  if (MentionsCandidate(input) &&
       !DecodeCandidate(input, policy.schema(), limits, &s->candidate, &s->has_candidate, err)) {
     return false;
   }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "engine/core/json_text.h"
@@ -17,34 +18,125 @@ namespace {
 
 namespace rj = rapidjson;
 
+// rapidjson's Writer escapes strings and copies raw values byte by byte;
+// most of a decision needs no escaping. Text is appended to the Writer's
+// buffer (protected in rapidjson, named here through a derived class: a
+// pointer to member, used on the Writer itself) after RawValue("", 0, type)
+// has written the separator and counted the value, so the bytes are the
+// ones String() and Key() would write.
+struct OsAccess : rj::Writer<rj::StringBuffer> {
+  using rj::Writer<rj::StringBuffer>::os_;
+};
+constexpr auto kOs = &OsAccess::os_;
+
+// No byte that rapidjson escapes (control characters, `"`, `\`).
+bool Plain(std::string_view s) {
+  bool plain = true;
+  for (unsigned char c : s) plain &= c >= 0x20 && c != '"' && c != '\\';
+  return plain;
+}
+
+template <typename W>
+void Append(W* w, std::string_view bytes) {
+  rj::StringBuffer* os = w->*kOs;
+  std::memcpy(os->Push(bytes.size()), bytes.data(), bytes.size());
+}
+
 template <typename W>
 void Str(W* w, std::string_view s) {
-  w->String(s.data(), static_cast<rj::SizeType>(s.size()));
+  if (!Plain(s)) {
+    w->String(s.data(), static_cast<rj::SizeType>(s.size()));
+    return;
+  }
+  w->RawValue("", 0, rj::kStringType);
+  rj::StringBuffer* os = w->*kOs;
+  char* p = os->Push(s.size() + 2);
+  p[0] = '"';
+  std::memcpy(p + 1, s.data(), s.size());
+  p[s.size() + 1] = '"';
+}
+
+// Writer::Key is String for both writers.
+template <typename W>
+void Key(W* w, std::string_view k) {
+  Str(w, k);
 }
 
 template <typename W>
-void Raw(W* w, const std::string& json) {
-  w->RawValue(json.data(), json.size(), rj::kObjectType);
+void Raw(W* w, std::string_view json, rj::Type type = rj::kObjectType) {
+  w->RawValue("", 0, type);
+  Append(w, json);
+}
+
+// A program's rule names and require predicates as JSON strings, escaped
+// once per program and thread: a decision is mostly these, and rapidjson's
+// Writer escapes a string byte by byte. Keyed by the program's address and
+// version id (a program freed and another loaded at the same address has
+// another id, or the same texts).
+struct Escaped {
+  const vm::Program* program = nullptr;
+  std::string version;
+  std::vector<std::string> names, predicates;
+};
+
+std::string EscapedString(std::string_view s) {
+  rj::StringBuffer sb;
+  rj::Writer<rj::StringBuffer> w(sb);
+  w.String(s.data(), static_cast<rj::SizeType>(s.size()));
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+const Escaped& EscapedFor(const vm::Program& p) {
+  thread_local std::vector<std::unique_ptr<Escaped>> cache;  // most recent last; at most 4
+  for (const auto& e : cache)
+    if (e->program == &p && e->version == p.version_id()) return *e;
+  if (cache.size() >= 4) cache.erase(cache.begin());
+  auto e = std::make_unique<Escaped>();
+  e->program = &p;
+  e->version = p.version_id();
+  for (const auto& r : p.rules()) e->names.push_back(EscapedString(r.name));
+  for (const auto& r : p.require_infos()) e->predicates.push_back(EscapedString(r.text));
+  cache.push_back(std::move(e));
+  return *cache.back();
 }
 
 template <typename W>
-void RuleList(W* w, const vm::Program& p, const std::vector<uint32_t>& ids) {
+void EscapedRaw(W* w, std::string_view json, rj::Type type) {
+  Raw(w, json, type);
+}
+
+template <typename W>
+void RuleList(W* w, const Escaped& e, const std::vector<uint32_t>& ids) {
   w->StartArray();
-  for (uint32_t id : ids) Str(w, RuleName(p, id));
+  for (uint32_t id : ids)
+    EscapedRaw(w, id < e.names.size() ? std::string_view(e.names[id]) : "\"?\"", rj::kStringType);
   w->EndArray();
 }
 
 template <typename W>
-void Requires(W* w, const vm::Program& p, const std::vector<vm::RequireRef>& reqs) {
+void Requires(W* w, const Escaped& e, const std::vector<vm::RequireRef>& reqs) {
   w->StartArray();
   for (const vm::RequireRef& r : reqs) {
-    w->StartObject();
-    w->Key("rule");
-    Str(w, RuleName(p, r.rule));
-    w->Key("predicate");
-    Str(w, r.require < p.require_infos().size() ? std::string_view(p.require_infos()[r.require].text)
-                                           : std::string_view("?"));
-    w->EndObject();
+    std::string_view rule = r.rule < e.names.size() ? std::string_view(e.names[r.rule]) : "\"?\"";
+    std::string_view pred =
+        r.require < e.predicates.size() ? std::string_view(e.predicates[r.require]) : "\"?\"";
+    if constexpr (std::is_same_v<W, rj::Writer<rj::StringBuffer>>) {
+      // Compact: the whole object at once.
+      thread_local std::string obj;
+      obj.assign("{\"rule\":");
+      obj.append(rule);
+      obj.append(",\"predicate\":");
+      obj.append(pred);
+      obj.push_back('}');
+      EscapedRaw(w, obj, rj::kObjectType);
+    } else {
+      w->StartObject();
+      Key(w, "rule");
+      EscapedRaw(w, rule, rj::kStringType);
+      Key(w, "predicate");
+      EscapedRaw(w, pred, rj::kStringType);
+      w->EndObject();
+    }
   }
   w->EndArray();
 }
@@ -52,63 +144,64 @@ void Requires(W* w, const vm::Program& p, const std::vector<vm::RequireRef>& req
 template <typename W>
 void Money(W* w, const char* key, int64_t micros) {
   if (micros < 0) return;
-  w->Key(key);
+  Key(w, key);
   Str(w, FormatMicros(micros));
 }
 
 template <typename W>
 void Write(W* w, const vm::Decision& d, const vm::Program& p, bool explain) {
-  w->Key("outcome");
+  const Escaped& e = EscapedFor(p);
+  Key(w, "outcome");
   Str(w, d.outcome == vm::Outcome::kAllow ? "allow" : "deny");
-  w->Key("status");
+  Key(w, "status");
   w->Int(d.status);
-  w->Key("code");
+  Key(w, "code");
   Str(w, d.code);
-  w->Key("reason");
+  Key(w, "reason");
   Str(w, d.reason);
-  w->Key("rules");
-  RuleList(w, p, d.fired);
-  w->Key("shadow");
-  RuleList(w, p, d.shadow);
-  w->Key("advisory");
-  RuleList(w, p, d.advisory);
-  w->Key("requires");
-  Requires(w, p, d.require_refs);
-  w->Key("shadow_requires");
-  Requires(w, p, d.shadow_requires);
+  Key(w, "rules");
+  RuleList(w, e, d.fired);
+  Key(w, "shadow");
+  RuleList(w, e, d.shadow);
+  Key(w, "advisory");
+  RuleList(w, e, d.advisory);
+  Key(w, "requires");
+  Requires(w, e, d.require_refs);
+  Key(w, "shadow_requires");
+  Requires(w, e, d.shadow_requires);
 
-  w->Key("redactions");
+  Key(w, "redactions");
   w->StartArray();
   for (const vm::Redaction& r : d.redactions) {
     w->StartObject();
-    w->Key("rule");
+    Key(w, "rule");
     Str(w, RuleName(p, r.rule));
-    w->Key("pattern");
+    Key(w, "pattern");
     Str(w, r.pattern);
-    w->Key("replacement");
+    Key(w, "replacement");
     Str(w, r.replacement);
     w->EndObject();
   }
   w->EndArray();
 
-  w->Key("route");
+  Key(w, "route");
   w->StartObject();
-  w->Key("sort");
+  Key(w, "sort");
   if (d.route.sort == vm::SortBy::kNone) w->Null();
   else Str(w, vm::SortName(d.route.sort));
-  w->Key("max_price");
+  Key(w, "max_price");
   w->StartObject();
   Money(w, "cost", d.route.max_request_cost);
   Money(w, "prompt", d.route.max_prompt);
   Money(w, "completion", d.route.max_completion);
   Money(w, "request", d.route.max_request);
   w->EndObject();
-  w->Key("order");
+  Key(w, "order");
   w->StartArray();
   for (std::string_view o : d.route.order) Str(w, o);
   w->EndArray();
-  w->Key("rules");
-  RuleList(w, p, d.route.rules);
+  Key(w, "rules");
+  RuleList(w, e, d.route.rules);
   w->EndObject();
 
   // Tags: sorted by key; the first rule (decision order) to set a key wins.
@@ -120,72 +213,72 @@ void Write(W* w, const vm::Decision& d, const vm::Program& p, bool explain) {
   }
   std::stable_sort(tags.begin(), tags.end(),
                    [](const vm::Tag* a, const vm::Tag* b) { return a->key < b->key; });
-  w->Key("tags");
+  Key(w, "tags");
   w->StartObject();
   for (const vm::Tag* t : tags) {
-    w->Key(t->key.data(), static_cast<rj::SizeType>(t->key.size()));
+    Key(w, std::string_view(t->key.data(), t->key.size()));
     Raw(w, ToJson(t->value));
   }
   w->EndObject();
 
-  w->Key("warnings");
+  Key(w, "warnings");
   w->StartArray();
   for (const vm::Warning& x : d.warnings) {
     w->StartObject();
-    w->Key("rule");
+    Key(w, "rule");
     Str(w, RuleName(p, x.rule));
-    w->Key("message");
+    Key(w, "message");
     Str(w, x.message);
     w->EndObject();
   }
   w->EndArray();
 
-  w->Key("errors");
+  Key(w, "errors");
   w->StartArray();
   for (const vm::RuleError& e : d.errors) {
     w->StartObject();
-    w->Key("rule");
+    Key(w, "rule");
     Str(w, RuleName(p, e.rule));
-    w->Key("code");
+    Key(w, "code");
     Str(w, e.code);
-    w->Key("message");
+    Key(w, "message");
     Str(w, e.message);
     w->EndObject();
   }
   w->EndArray();
 
-  w->Key("policy");
+  Key(w, "policy");
   w->StartObject();
-  w->Key("name");
+  Key(w, "name");
   Str(w, p.name());
-  w->Key("version");
+  Key(w, "version");
   Str(w, p.version_id());
   w->EndObject();
-  w->Key("instructions");
+  Key(w, "instructions");
   w->Uint64(d.instructions);
   if (d.time) {
     // The instant the policy saw as context.time; replays pass it back.
-    w->Key("time");
+    Key(w, "time");
     Str(w, FormatRfc3339(*d.time));
-    w->Key("time_source");
+    Key(w, "time_source");
     Str(w, d.time_from_clock ? "clock" : "input");
   }
 
   if (explain) {
-    w->Key("trace");
+    Key(w, "trace");
     w->StartArray();
     for (const vm::TraceEntry& t : d.trace) {
       w->StartObject();
-      w->Key("rule");
+      Key(w, "rule");
       Str(w, RuleName(p, t.rule));
-      w->Key("fired");
+      Key(w, "fired");
       w->Bool(t.fired);
-      w->Key("error");
+      Key(w, "error");
       w->Bool(t.error);
-      w->Key("values");
+      Key(w, "values");
       w->StartObject();
       for (const auto& [path, json] : t.values) {
-        w->Key(path.data(), static_cast<rj::SizeType>(path.size()));
+        Key(w, std::string_view(path.data(), path.size()));
         Raw(w, json);
       }
       w->EndObject();

@@ -815,7 +815,9 @@ class Decoder {
   bool IsStr(const JVal& v) const { return v.IsString() && !IsNumberText(v); }
   const char* TypeName(const JVal& v) const { return IsNumberText(v) ? "a number" : JsonTypeName(v); }
   bool IsNumberText(const JVal& v) const {
-    return v.GetType() == rj::kStringType && v.GetString() > buf_begin_ && v.GetString()[-1] != '"';
+    // A number at byte 0 (the whole document) has no byte before it.
+    return v.GetType() == rj::kStringType &&
+           (v.GetString() == buf_begin_ || v.GetString()[-1] != '"');
   }
 
   bool Record(const JVal& v, const Type& t, const Path& p, bool message, Value* out) {
@@ -1250,6 +1252,11 @@ bool DecodeInput(std::string_view json, const stdlib::Schema& schema, const Limi
 bool DecodeCandidate(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
                      vm::Record* out, bool* present, InputError* err) {
   return DecodeGuarded(json, schema, limits, DecodeOptions{}, true, out, present, err);
+}
+
+bool MentionsCandidate(std::string_view json) {
+  static constexpr std::string_view kKey = "\"candidate\"";
+  return ::memmem(json.data(), json.size(), kKey.data(), kKey.size()) != nullptr;
 }
 
 std::string InputErrorJson(const InputError& e) {

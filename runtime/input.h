@@ -122,6 +122,12 @@ bool DecodeInput(std::string_view json, const stdlib::Schema& schema, const Limi
 bool DecodeCandidate(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
                      vm::Record* out, bool* present, InputError* err);
 
+// Whether `json` may have a `candidate` member: true when the text holds
+// `"candidate"` anywhere (then DecodeCandidate says whether the document
+// has one). The cheap test before that second parse: one memmem pass,
+// where std::string_view::find stops at every quote of the document.
+bool MentionsCandidate(std::string_view json);
+
 // Renders an InputError as {"error": {"code", "message", "path"}} (one line).
 std::string InputErrorJson(const InputError& err);
 

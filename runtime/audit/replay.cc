@@ -254,7 +254,7 @@ struct Evaluator {
     // Every deciding path (eval, route, the C API, /v1/decide; runtime/decide.cc)
     // checks an input's `candidate` (the endpoint the caller chose) against
     // the placed requires before routing: so does replay.
-    if (in.json.find("\"candidate\"") != std::string_view::npos) {
+    if (runtime::MentionsCandidate(in.json)) {
       bool present = false;
       if (!runtime::DecodeCandidate(in.json, *env.schema, Limits{}, &cand, &present, &ierr)) {
         out->error = ierr.code + ": " + ierr.message;
@@ -863,7 +863,7 @@ bool ExplainRecord(const std::string& dir, const std::string& id, std::string* j
   vm::EvalOptions topts = eo;
   topts.trace = true;
   vm::Evaluate(program, request, topts, &traced);
-  if (input.json.find("\"candidate\"") != std::string_view::npos) {  // as runtime::Decide does
+  if (runtime::MentionsCandidate(input.json)) {  // as runtime::Decide does
     vm::Record cand;
     bool present = false;
     if (!runtime::DecodeCandidate(input.json, *env.schema, Limits{}, &cand, &present, &ierr)) {

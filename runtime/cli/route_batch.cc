@@ -189,7 +189,7 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
     // An input's `candidate` is checked against the placed requires, as on
     // every other deciding path (runtime/decide.cc); a second parse, only
     // when the line names one.
-    if (text.find("\"candidate\"") != std::string_view::npos) {
+    if (runtime::MentionsCandidate(text)) {
       bool has_cand = false;
       if (!runtime::DecodeCandidate(text, *l.schema, Limits{}, &cand, &has_cand, &ierr)) {
         any_bad = true;

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <string>
 
@@ -219,6 +222,51 @@ TEST(DecisionJson, ToolCallArgumentsAreRedacted) {
                R"({"card": "[CARD]", "ref": "[X]"})");
   EXPECT_STREQ(doc["messages"][1]["tool_calls"][0]["function"]["name"].GetString(), "pay");
   EXPECT_STREQ(doc["messages"][2]["content"].GetString(), "ok [X]");
+}
+
+}  // namespace
+}  // namespace tollgate::runtime
+
+namespace tollgate::runtime {
+namespace {
+
+// Names, predicates, reasons and tags are written without rapidjson's
+// byte-by-byte escaping when they need none (decision_json.cc): the bytes
+// must be exactly the ones rapidjson's writers produce, escapes included.
+TEST(DecisionJson, FastStringsAreTheWritersBytes) {
+  Compiled c = CompileSource("escapes.tg", R"(policy "esc \"q\" \\ é"
+rule say_no { when request.model == "a\"b" deny 403 "say \"no\" \\ now\n\ttab é ✓" }
+rule need { require provider.name != "x\"y\\z" }
+rule plain_need { require provider.name != "plain" }
+rule t1 { tag note = "line\nbreak \"q\"" }
+rule t2 { tag plain = "ok" }
+rule adv mode advisory { when true warn "heads \"up\"" }
+)", {});
+  ASSERT_TRUE(c.policy) << c.diagnostics.Render();
+  vm::Decision d;
+  std::string compact = Eval(*c.policy, R"({"principal": {"workspace": "w"},
+      "request": {"model": "a\"b", "messages": []}})", false, &d);
+  rapidjson::Document doc;
+  ASSERT_FALSE(doc.Parse(compact.c_str()).HasParseError()) << compact;
+  EXPECT_STREQ(doc["reason"].GetString(), "say \"no\" \\ now\n\ttab é ✓");
+  EXPECT_STREQ(doc["tags"]["note"].GetString(), "line\nbreak \"q\"");
+  EXPECT_STREQ(doc["policy"]["name"].GetString(), "esc \"q\" \\ é");
+  ASSERT_EQ(doc["requires"].Size(), 2u);
+  EXPECT_STREQ(doc["requires"][0]["predicate"].GetString(), "provider.name != \"x\\\"y\\\\z\"");
+  // The same document written by rapidjson's own Writer: the same bytes.
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  doc.Accept(w);
+  EXPECT_EQ(compact, std::string(sb.GetString(), sb.GetSize()));
+  // And the pretty form, by rapidjson's PrettyWriter.
+  DecisionJsonOptions jo;
+  jo.pretty = true;
+  std::string pretty = DecisionToJson(d, c.policy->program(), jo);
+  rapidjson::StringBuffer pb;
+  rapidjson::PrettyWriter<rapidjson::StringBuffer> pw(pb);
+  pw.SetIndent(' ', 2);
+  doc.Accept(pw);
+  EXPECT_EQ(pretty, std::string(pb.GetString(), pb.GetSize()));
 }
 
 }  // namespace

@@ -357,6 +357,20 @@ TEST(Input, RecordIsReusable) {
   }
 }
 
+TEST(Input, DocumentThatIsNotAnObjectIsNamedByItsType) {
+  Decoded d;
+  // A number as the whole document was once reported as "a string": its
+  // text starts at byte 0, where no quote can precede it.
+  for (const auto& [json, got] : std::vector<std::pair<std::string, std::string>>{
+           {"5", "a number"}, {"-1.5e3", "a number"}, {" 7", "a number"}, {"\"x\"", "a string"},
+           {"null", "null"}, {"true", "a boolean"}, {"[1]", "an array"}}) {
+    Decode(json, &d);
+    EXPECT_FALSE(d.ok) << json;
+    EXPECT_EQ(d.err.code, "input_wrong_type") << json;
+    EXPECT_EQ(d.err.message, "the decision input must be a JSON object, got " + got) << json;
+  }
+}
+
 TEST(Input, ErrorJson) {
   InputError e{"input_wrong_type", "`x` must be \"a\"", "x"};
   EXPECT_EQ(InputErrorJson(e),
