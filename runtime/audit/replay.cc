@@ -180,7 +180,16 @@ bool RebuildInput(const RecordLine& line, Rebuilt* out) {
   if (out->admission == "null") out->admission = {};
   std::string_view input = line.Raw("input");
   std::string_view content = line.Raw("content");
-  std::string clock = RawString(line.Raw("clock"));
+  // The clock as text, without a copy when it has no escape (the usual case).
+  std::string_view clock_raw = line.Raw("clock"), clock;
+  std::string clock_text;
+  if (clock_raw.size() >= 2 && clock_raw.front() == '"' && clock_raw.back() == '"' &&
+      clock_raw.find('\\') == std::string_view::npos) {
+    clock = clock_raw.substr(1, clock_raw.size() - 2);
+  } else {
+    clock_text = RawString(clock_raw);
+    clock = clock_text;
+  }
   out->decode.now_ms.reset();
   int64_t clock_ms = 0;
   if (!clock.empty()) {

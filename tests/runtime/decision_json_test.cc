@@ -241,6 +241,10 @@ rule plain_need { require provider.name != "plain" }
 rule t1 { tag note = "line\nbreak \"q\"" }
 rule t2 { tag plain = "ok" }
 rule adv mode advisory { when true warn "heads \"up\"" }
+rule adv_long_plain mode advisory { when true warn "0123456789abcdefghijklmnopqrstuvwxyz0123456789" }
+rule adv_long_quote mode advisory { when true warn "0123456789abcdefghij\"klmnopqrstuvwxyz" }
+rule adv_long_tab mode advisory { when true warn "0123456789abcdefghijklmnopqrstuvwxyz0\t12" }
+rule adv_long_back mode advisory { when true warn "0123456789abcdef\\0123456789abcdef" }
 )", {});
   ASSERT_TRUE(c.policy) << c.diagnostics.Render();
   vm::Decision d;
@@ -253,6 +257,9 @@ rule adv mode advisory { when true warn "heads \"up\"" }
   EXPECT_STREQ(doc["policy"]["name"].GetString(), "esc \"q\" \\ é");
   ASSERT_EQ(doc["requires"].Size(), 2u);
   EXPECT_STREQ(doc["requires"][0]["predicate"].GetString(), "provider.name != \"x\\\"y\\\\z\"");
+  ASSERT_EQ(doc["warnings"].Size(), 5u);
+  EXPECT_STREQ(doc["warnings"][2]["message"].GetString(), "0123456789abcdefghij\"klmnopqrstuvwxyz");
+  EXPECT_STREQ(doc["warnings"][3]["message"].GetString(), "0123456789abcdefghijklmnopqrstuvwxyz0\t12");
   // The same document written by rapidjson's own Writer: the same bytes.
   rapidjson::StringBuffer sb;
   rapidjson::Writer<rapidjson::StringBuffer> w(sb);
