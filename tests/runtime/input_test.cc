@@ -690,3 +690,25 @@ TEST(Input, WhatCountsAsAVariant) {
 
 }  // namespace
 }  // namespace tollgate::runtime
+
+namespace tollgate::runtime {
+namespace {
+
+// The cheap test before DecodeCandidate's second parse: the text
+// `"candidate"` anywhere (a member or not), as std::string_view::find said.
+TEST(Input, MentionsCandidate) {
+  EXPECT_TRUE(MentionsCandidate(R"({"candidate": {"provider": {"name": "p"}}})"));
+  // A string value "candidate" counts too (DecodeCandidate then finds none).
+  EXPECT_TRUE(MentionsCandidate(R"({"principal": {"workspace": "candidate"}})"));
+  EXPECT_FALSE(MentionsCandidate(R"({"a": "\"candidate\"", "b": 1})"));  // escaped quotes
+  EXPECT_FALSE(MentionsCandidate(R"({"candidates": 1})"));
+  EXPECT_FALSE(MentionsCandidate(""));
+  EXPECT_FALSE(MentionsCandidate("\"candidat"));
+  std::string big(4096, '"');
+  EXPECT_FALSE(MentionsCandidate(big));
+  big += "candidate\"";
+  EXPECT_TRUE(MentionsCandidate(big));
+}
+
+}  // namespace
+}  // namespace tollgate::runtime
