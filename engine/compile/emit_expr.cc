@@ -1,6 +1,7 @@
 // Expression emission: checked AST expressions -> stack bytecode.
 #include <re2/re2.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "engine/compile/emitter.h"
@@ -407,6 +408,24 @@ uint64_t Emitter::Expr(const ast::Expr& e) {
   struct Guard { uint32_t& d; ~Guard() { --d; } } guard{depth_};
   uint32_t line = e.span.line;
   if (e.folded && e.type.kind() != Kind::kPattern) return Folded(*e.folded, line);
+  if (!hoisted.empty() && memo_open_ != &e) {
+    auto it = hoisted.find(&e);
+    if (it != hoisted.end()) {
+      // MEMO -> end; the lookup; STMEMO (hoist.cc).
+      const uint32_t slot = it->second;
+      const uint32_t at = pc();
+      Emit(Op::kMEMO, 0, slot, line);
+      const ast::Expr* outer = memo_open_;
+      memo_open_ = &e;
+      uint64_t c = Expr(e);
+      memo_open_ = outer;
+      Emit(Op::kSTMEMO, 0, slot, line);
+      Patch(at, pc());
+      vm::internal::Memo& m = code_->memos[slot];
+      if (m.uses++ == 0) m.cost = static_cast<uint32_t>(std::min<uint64_t>(c, UINT32_MAX));
+      return c;
+    }
+  }
   switch (e.kind) {
     case ast::ExprKind::kLiteral:
       return Folded(e.value, line);

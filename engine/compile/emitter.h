@@ -58,6 +58,9 @@ class Emitter {
   };
   std::vector<QuantCost> quants;
 
+  // Memo slots (hoist.cc): nodes emitted between MEMO and STMEMO, by slot.
+  std::unordered_map<const ast::Expr*, uint32_t> hoisted;
+
   // Internal error (a tree the checker should not have passed).
   void Fail(const Span& span, const std::string& message);
   bool failed() const { return failed_; }
@@ -90,6 +93,7 @@ class Emitter {
   Diagnostics* diags_;
   bool failed_ = false;
   uint32_t depth_ = 0;  // recursion guard
+  const ast::Expr* memo_open_ = nullptr;  // the hoisted node being emitted inside its MEMO
 
   std::map<std::pair<int, std::string>, uint32_t> scalar_consts_;  // (kind, bytes) -> index
   // container object -> index: a const used many times is rendered and cloned once
@@ -100,5 +104,10 @@ class Emitter {
   std::map<uint32_t, uint32_t> group_of_slot_;
   std::map<std::tuple<uint32_t, int, std::string>, uint32_t> scan_patterns_;
 };
+
+// Chooses the memo slots of `policy` (hoist.cc): fills code->memos (text)
+// and em->hoisted. Call before emitting any rule.
+void ChooseMemos(const ast::Policy& policy, const stdlib::Schema& schema, Emitter* em,
+                 vm::internal::Code* code);
 
 }  // namespace tollgate::compile::internal

@@ -287,6 +287,15 @@ bool SetContains(const Value& set, const Value& elem) {
   if (s.elem == Kind::kString && elem.kind == Kind::kString && s.items.size() > kSmallSetMax) {
     return s.strings.count(elem.sv()) != 0;
   }
+  if (s.elem == Kind::kString && elem.kind == Kind::kString) {
+    // A small string set: a few byte comparisons, no Compare() dispatch.
+    // Items are sorted, but at most kSmallSetMax: a scan costs no more.
+    std::string_view x = elem.sv();
+    for (const Value& e : s.items) {
+      if (e.size == x.size() && (x.empty() || std::memcmp(e.str, x.data(), x.size()) == 0)) return true;
+    }
+    return false;
+  }
   auto it = std::lower_bound(s.items.begin(), s.items.end(), elem,
                              [](const Value& a, const Value& b) { return Compare(a, b) < 0; });
   return it != s.items.end() && Compare(*it, elem) == 0;

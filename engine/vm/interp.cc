@@ -189,6 +189,11 @@ void BeginEvaluation(const Code& c, Scratch* s) {
   if (s->bits.size() < c.scan_bits) s->bits.resize(c.scan_bits);
   if (s->stack.size() < c.max_depth + 1) s->stack.resize(c.max_depth + 1);
   if (s->locals.size() < c.max_locals) s->locals.resize(c.max_locals);
+  if (s->memo.size() < c.memos.size()) {
+    s->memo.resize(c.memos.size());
+    s->memo_null.resize(c.memos.size());
+    s->memo_epoch.resize(c.memos.size(), 0);
+  }
 }
 
 bool Run(Frame* f, uint32_t start, Value* result) {
@@ -204,7 +209,8 @@ bool Run(Frame* f, uint32_t start, Value* result) {
   Instr in;
   // Stack overflow guard: Verify proved every entry stays within
   // Code::max_depth; the scratch stack must hold that much.
-  if (f->s->stack.size() < static_cast<size_t>(c.max_depth) + 1 || f->s->locals.size() < c.max_locals) {
+  if (f->s->stack.size() < static_cast<size_t>(c.max_depth) + 1 || f->s->locals.size() < c.max_locals ||
+      f->s->memo.size() < c.memos.size()) {
     return Fail(f, kErrStack, "operand stack overflow");
   }
 
@@ -521,6 +527,33 @@ L_QALL:
     *sp++ = Value::Bool(false);
   }
   DISPATCH();
+L_MEMO: {
+  // Free (the budget DISPATCH took is given back). A hit charges what the
+  // lookup's code would have cost, so budgets and Decision::instructions
+  // do not depend on which rule computed the value first. A trace records
+  // the fields each rule reads: with one, every use computes.
+  ++budget;
+  Scratch& s = *f->s;
+  const uint32_t m = in.b();
+  if (s.memo_epoch[m] == s.epoch && f->trace == nullptr) {
+    const uint32_t cost = c.memos[m].cost;
+    if (budget < cost) goto out_of_budget;
+    budget -= cost;
+    *sp++ = s.memo[m];
+    if (s.memo[m].is_null()) f->null_what = s.memo_null[m];
+    pc = in.a;
+  }
+  DISPATCH();
+}
+L_STMEMO: {
+  ++budget;
+  Scratch& s = *f->s;
+  const uint32_t m = in.b();
+  s.memo[m] = T;
+  s.memo_null[m] = T.is_null() ? f->null_what : std::string_view();
+  s.memo_epoch[m] = s.epoch;
+  DISPATCH();
+}
 L_RET:
   *result = T;
   f->budget = budget;

@@ -43,6 +43,26 @@ bool OperandsValid(const Code& c, const Entry& e, uint32_t pc, std::string* erro
       return (in.a >= e.begin && in.a < e.end) || bad("jump target");
     case OperandFormat::kNEXT:
       return (in.a >= e.begin && in.a < e.end && in.b() < c.max_locals) || bad("loop operand");
+    case OperandFormat::kMEMO:
+      if (in.b() >= c.memos.size()) return bad("memo slot");
+      if (in.op() == Op::kSTMEMO) return true;
+      // MEMO jumps just past its STMEMO, and the code between them costs
+      // what a hit charges (straight-line: no jump, call or loop inside).
+      if (!(in.a > pc + 1 && in.a <= e.end && in.a < c.code.size() + 1 &&
+            c.code[in.a - 1].op() == Op::kSTMEMO && c.code[in.a - 1].b() == in.b())) {
+        return bad("memo jump target");
+      }
+      {
+        uint32_t cost = 0;
+        for (uint32_t i = pc + 1; i + 1 < in.a; ++i) {
+          Op op = c.code[i].op();
+          if (op == Op::kMEMO || op == Op::kSTMEMO) continue;
+          if (kOpInfo[static_cast<int>(op)].control != Control::kSEQ) return bad("memo code");
+          ++cost;
+        }
+        if (cost != c.memos[in.b()].cost) return bad("memo cost");
+      }
+      return true;
   }
   return bad("format");
 }

@@ -239,10 +239,13 @@ void EvalRule(const Code& c, uint32_t r, Frame* f, Decision* out) {
 // out outside any rule, the decision fails closed: a deny with code
 // rule_error (FailClosed).
 
+// INVARIANT: trivially copyable (no vectors), so saving one per rule is a
+// few register moves (a RouteHints member here cost a `rep stos` per rule).
 struct Mark {
   size_t fired, shadow, advisory, require_refs, shadow_requires, redactions, tags, warnings,
       errors, route_order, route_rules;
-  RouteHints route_scalars;  // sort and max_* (its vectors are left empty)
+  int64_t max_request_cost, max_prompt, max_completion, max_request;
+  SortBy sort;
   Outcome outcome;
   int status;
   std::string_view code;
@@ -250,16 +253,11 @@ struct Mark {
 };
 
 Mark Save(const Decision& d) {
-  Mark m{d.fired.size(), d.shadow.size(), d.advisory.size(), d.require_refs.size(),
-         d.shadow_requires.size(), d.redactions.size(), d.tags.size(), d.warnings.size(),
-         d.errors.size(), d.route.order.size(), d.route.rules.size(), RouteHints{},
-         d.outcome, d.status, d.code, d.deny_rule};
-  m.route_scalars.sort = d.route.sort;
-  m.route_scalars.max_request_cost = d.route.max_request_cost;
-  m.route_scalars.max_prompt = d.route.max_prompt;
-  m.route_scalars.max_completion = d.route.max_completion;
-  m.route_scalars.max_request = d.route.max_request;
-  return m;
+  return Mark{d.fired.size(), d.shadow.size(), d.advisory.size(), d.require_refs.size(),
+              d.shadow_requires.size(), d.redactions.size(), d.tags.size(), d.warnings.size(),
+              d.errors.size(), d.route.order.size(), d.route.rules.size(),
+              d.route.max_request_cost, d.route.max_prompt, d.route.max_completion,
+              d.route.max_request, d.route.sort, d.outcome, d.status, d.code, d.deny_rule};
 }
 
 // Shrinking a vector never allocates (and never throws).
@@ -275,11 +273,11 @@ void Restore(const Mark& m, Decision* d) {
   d->errors.resize(m.errors);
   d->route.order.resize(m.route_order);
   d->route.rules.resize(m.route_rules);
-  d->route.sort = m.route_scalars.sort;
-  d->route.max_request_cost = m.route_scalars.max_request_cost;
-  d->route.max_prompt = m.route_scalars.max_prompt;
-  d->route.max_completion = m.route_scalars.max_completion;
-  d->route.max_request = m.route_scalars.max_request;
+  d->route.sort = m.sort;
+  d->route.max_request_cost = m.max_request_cost;
+  d->route.max_prompt = m.max_prompt;
+  d->route.max_completion = m.max_completion;
+  d->route.max_request = m.max_request;
   d->outcome = m.outcome;
   d->status = m.status;
   d->code = m.code;

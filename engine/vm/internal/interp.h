@@ -22,6 +22,11 @@ struct Scratch {
   std::vector<Value> stack;
   std::vector<Value> locals;
   std::vector<uint32_t> order;        // rules selected by the index, merged
+  // Memo slots (Code::memos): slot i holds a value of this evaluation when
+  // memo_epoch[i] == epoch; memo_null[i] is Frame::null_what for a null one.
+  std::vector<uint64_t> memo_epoch;
+  std::vector<Value> memo;
+  std::vector<std::string_view> memo_null;
   // Scan results kept across EvalRequire calls (one request, many
   // candidates): valid for program `cache_serial` while the field text still
   // equals cache_text[g] byte for byte.
