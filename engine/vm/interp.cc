@@ -208,11 +208,11 @@ bool Run(Frame* f, uint32_t start, Value* result) {
   uint32_t pc = start;
   Instr in;
   // Stack overflow guard: Verify proved every entry stays within
-  // Code::max_depth; the scratch stack must hold that much.
-  if (f->s->stack.size() < static_cast<size_t>(c.max_depth) + 1 || f->s->locals.size() < c.max_locals ||
-      f->s->memo.size() < c.memos.size()) {
-    return Fail(f, kErrStack, "operand stack overflow");
-  }
+  // Code::max_depth, and BeginEvaluation grew the scratch to that (and to
+  // the locals and memo slots). INVARIANT: callers run BeginEvaluation(c, s)
+  // before any Run of c.
+  assert(f->s->stack.size() >= static_cast<size_t>(c.max_depth) + 1 && f->s->locals.size() >= c.max_locals &&
+         f->s->memo.size() >= c.memos.size());
 
   static const void* const kLabels[] = {
 #define X(name, fmt, ctrl, pop, push, jdelta, doc) &&L_##name,

@@ -124,6 +124,21 @@ void MergeRoute(const RuleCode& rc, uint32_t r, RouteHints* route) {
   route->rules.push_back(r);
 }
 
+[[gnu::cold]] bool NotBool(Frame* f) {
+  f->err_code = kErrMissingField;
+  f->err_msg = f->null_what.empty() ? "missing value" : "missing field `" + std::string(f->null_what) + "`";
+  return false;
+}
+
+// Runs a `when`: false with the error in *f, or true with its value in *b.
+inline bool Holds(Frame* f, uint32_t pc, bool* b) {
+  Value v;
+  if (!internal::Run(f, pc, &v)) return false;
+  if (v.kind != Kind::kBool) return NotBool(f);
+  *b = v.b;
+  return true;
+}
+
 // Evaluates rule r and applies its effects to *out.
 void EvalRule(const Code& c, uint32_t r, Frame* f, Decision* out) {
   const RuleCode& rc = c.rule_code[r];
@@ -135,25 +150,14 @@ void EvalRule(const Code& c, uint32_t r, Frame* f, Decision* out) {
   }
   f->null_what = {};
   ast::Mode mode = rc.mode_when != kNoEntry ? ast::Mode::kEnforce : info.mode;
-  auto holds = [&](uint32_t pc, bool* b) {
-    Value v;
-    if (!internal::Run(f, pc, &v)) return false;
-    if (v.kind != Kind::kBool) {
-      f->err_code = kErrMissingField;
-      f->err_msg = f->null_what.empty() ? "missing value" : "missing field `" + std::string(f->null_what) + "`";
-      return false;
-    }
-    *b = v.b;
-    return true;
-  };
   if (rc.when != kNoEntry) {
     bool b = false;
-    if (!holds(rc.when, &b)) return RuleFailed(c, r, f, out, mode);
+    if (!Holds(f, rc.when, &b)) return RuleFailed(c, r, f, out, mode);
     if (!b) return;
   }
   if (rc.mode_when != kNoEntry) {
     bool b = false;
-    if (!holds(rc.mode_when, &b)) return RuleFailed(c, r, f, out, mode);
+    if (!Holds(f, rc.mode_when, &b)) return RuleFailed(c, r, f, out, mode);
     if (b) mode = info.mode;
   }
   // Tag values: an error there drops that tag only and is reported; the
