@@ -83,6 +83,12 @@ class Emitter {
   // Emits CHKNULL after `e` when its value may be null; returns the cost.
   uint64_t CheckNotNull(const ast::Expr& e);
   bool IsRequestStringField(const ast::Expr& e) const;
+  // Fused forms (opcodes.def): the request slot `e` loads with one LOADREQ
+  // (-1 when it is anything else); whether Expr(e) is one LOADK; emitting
+  // `op` with constant `k` and slot, returning the static cost `cost`.
+  int RequestSlot(const ast::Expr& e) const;
+  static bool LoadsConstant(const ast::Expr& e);
+  uint64_t Fused(Op op, int slot, const Value& k, uint32_t line, uint64_t cost);
   uint32_t ScanPattern(uint32_t slot, int kind, int detector, const std::string& text);
   uint32_t MatchPattern(int detector, const std::string& text);
 

@@ -96,6 +96,11 @@ std::string FormatInstr(const Code& c, uint32_t pc) {
       break;
     case OperandFormat::kJMP: ops = "-> " + std::to_string(in.a); break;
     case OperandFormat::kNEXT: ops = "-> " + std::to_string(in.a) + " L" + std::to_string(in.b()); break;
+    case OperandFormat::kREQK:
+      ops = std::to_string(in.a) + " " + std::to_string(in.b());
+      if (in_range(in.b(), c.request_paths.size())) note = c.request_paths[in.b()];
+      if (in_range(in.a, c.constants.size())) note += (note.empty() ? "" : ", ") + Short(c.constants[in.a]);
+      break;
     case OperandFormat::kMEMO:
       ops = "M" + std::to_string(in.b());
       if (in.op() == Op::kMEMO) ops += " -> " + std::to_string(in.a);

@@ -554,6 +554,70 @@ L_STMEMO: {
   s.memo_epoch[m] = s.epoch;
   DISPATCH();
 }
+// Fused forms: the field read (as LOADREQ), then the budget of the rest of
+// the instructions they replace (as their DISPATCHes), then the operation.
+#define CHARGE(n)                                 \
+  do {                                            \
+    if (budget < (n)) goto out_of_budget;         \
+    budget -= (n);                                \
+  } while (0)
+#define READREQ(v, slot)                                                          \
+  Value v = (slot) < f->nreq ? f->req[slot] : Value();                           \
+  if (v.is_null()) f->null_what = c.request_paths[slot];                         \
+  if (f->trace) RecordRead(f, c.request_paths[slot], v, SlotType(c.request_types, slot))
+L_EQREQK: {
+  READREQ(v, in.b());
+  CHARGE(1);
+  *sp++ = Value::Bool(Eq(v, K[in.a]));
+  DISPATCH();
+}
+L_NEREQK: {
+  READREQ(v, in.b());
+  CHARGE(1);
+  *sp++ = Value::Bool(!Eq(v, K[in.a]));
+  DISPATCH();
+}
+L_INREQK: {
+  READREQ(v, in.b());
+  CHARGE(1);
+  NEED(v);
+  *sp++ = Value::Bool(Member(K[in.a], v));
+  DISPATCH();
+}
+L_HASREQK: {
+  READREQ(v, in.b());
+  CHARGE(2);
+  NEED(v);
+  NEED(K[in.a]);
+  *sp++ = Value::Bool(Member(v, K[in.a]));
+  DISPATCH();
+}
+L_REQORK: {
+  READREQ(v, in.b());
+  CHARGE(1);
+  if (v.is_null()) {
+    CHARGE(1);
+    v = K[in.a];
+  }
+  *sp++ = v;
+  DISPATCH();
+}
+#define COMPAREK(name, rel)                  \
+  L_##name: {                                \
+    CHARGE(1);                               \
+    const Value& k = K[in.a];                \
+    NEED(T);                                 \
+    NEED(k);                                 \
+    T = Value::Bool(Cmp(T, k) rel 0);        \
+    DISPATCH();                              \
+  }
+  COMPAREK(GTK, >)
+  COMPAREK(GEK, >=)
+  COMPAREK(LTK, <)
+  COMPAREK(LEK, <=)
+#undef COMPAREK
+#undef READREQ
+#undef CHARGE
 L_RET:
   *result = T;
   f->budget = budget;

@@ -46,6 +46,7 @@ enum class OperandFormat : uint8_t {
   kNEXT,    // A = jump target, B = local slot
   kCNT,     // A = counter slot (ast::CounterSlot)
   kMEMO,    // B = memo slot; MEMO: A = jump target (after the matching STMEMO)
+  kREQK,    // A = constant index, B = request slot
 };
 enum class Control : uint8_t { kSEQ, kCOND, kGOTO, kRET };
 
