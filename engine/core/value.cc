@@ -292,7 +292,7 @@ bool SetContains(const Value& set, const Value& elem) {
     // Items are sorted, but at most kSmallSetMax: a scan costs no more.
     std::string_view x = elem.sv();
     for (const Value& e : s.items) {
-      if (e.size == x.size() && (x.empty() || std::memcmp(e.str, x.data(), x.size()) == 0)) return true;
+      if (e.size == x.size() && SameBytes(e.str, x.data(), x.size())) return true;
     }
     return false;
   }

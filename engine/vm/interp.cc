@@ -28,7 +28,7 @@ i128 Micros(const Value& v) { return v.kind == Kind::kInt ? i128(v.i) * kMicros 
 
 bool Eq(const Value& a, const Value& b) {
   if (a.kind == Kind::kString && b.kind == Kind::kString) {
-    return a.size == b.size && std::memcmp(a.str, b.str, a.size) == 0;
+    return a.size == b.size && SameBytes(a.str, b.str, a.size);
   }
   if (a.is_null() || b.is_null()) return a.is_null() && b.is_null();
   if (IsNum(a) && IsNum(b)) return Micros(a) == Micros(b);

@@ -165,7 +165,7 @@ struct Memo {
 struct IndexField {
   uint32_t slot = 0;
   std::string path;
-  std::unordered_map<std::string_view, std::vector<uint32_t>, SvHash> by_value;  // sorted ids
+  std::unordered_map<std::string_view, std::vector<uint32_t>, SvHash, SvEq> by_value;  // sorted ids
   std::vector<uint32_t> on_null;    // `in`-indexed rules: they must run (and error) on null
 };
 
