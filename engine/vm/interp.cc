@@ -619,6 +619,25 @@ L_REQORK: {
 #undef READREQ
 #undef CHARGE
 L_RET:
+  if (f->chain != nullptr && T.kind == Kind::kBool && !T.b) {
+    // A rule chain (interp.h): this rule did not fire; on to the next.
+    Chain& ch = *f->chain;
+    ch.used += ch.full_budget - budget;
+    if (++ch.pos < ch.n) {
+      const uint32_t when = c.rule_code[ch.rules[ch.pos]].when;
+      if (when != kNoEntry) {
+        budget = ch.full_budget;
+        f->null_what = {};
+        sp = base;
+        pc = when;
+        DISPATCH();
+      }
+    }
+    ch.ran = false;
+    *result = Value();
+    f->budget = budget;
+    return true;
+  }
   *result = T;
   f->budget = budget;
   return true;

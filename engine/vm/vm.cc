@@ -140,7 +140,15 @@ inline bool Holds(Frame* f, uint32_t pc, bool* b) {
 }
 
 // Evaluates rule r and applies its effects to *out.
-void EvalRule(const Code& c, uint32_t r, Frame* f, Decision* out) {
+// The outcome of a rule's `when` already run (by a chained Run).
+struct WhenRan {
+  bool ok;      // Run's result (false: the error is in the Frame)
+  Value value;  // when ok
+};
+
+// `ran`: the rule's `when` has been run (with its value or error; its
+// Frame::null_what and budget left in *f), as a rule chain does.
+void EvalRule(const Code& c, uint32_t r, Frame* f, Decision* out, const WhenRan* ran = nullptr) {
   const RuleCode& rc = c.rule_code[r];
   const RuleInfo& info = c.rules[r];
   if (f->trace != nullptr) {
@@ -148,11 +156,22 @@ void EvalRule(const Code& c, uint32_t r, Frame* f, Decision* out) {
     f->trace = &out->trace.back();
     f->trace->rule = r;
   }
-  f->null_what = {};
+  if (ran == nullptr) f->null_what = {};
   ast::Mode mode = rc.mode_when != kNoEntry ? ast::Mode::kEnforce : info.mode;
   if (rc.when != kNoEntry) {
     bool b = false;
-    if (!Holds(f, rc.when, &b)) return RuleFailed(c, r, f, out, mode);
+    bool ok;
+    if (ran == nullptr) {
+      ok = Holds(f, rc.when, &b);
+    } else if (!ran->ok) {
+      ok = false;
+    } else if (ran->value.kind != Kind::kBool) {
+      ok = NotBool(f);
+    } else {
+      ok = true;
+      b = ran->value.b;
+    }
+    if (!ok) return RuleFailed(c, r, f, out, mode);
     if (!b) return;
   }
   if (rc.mode_when != kNoEntry) {
@@ -425,7 +444,56 @@ void Evaluate(const Program& program, const Record& request, const EvalOptions& 
       f.trace = &dummy;
       for (uint32_t r = 0; r < c.rules.size(); ++r) eval(r);
     } else {
-      for (uint32_t r : *SelectRules(c, request, s)) eval(r);
+      // Rule chains: Run goes from one rule's `when` to the next's while
+      // they are false (interp.h, Frame::chain), so a rule that does not
+      // fire costs its instructions and no call. Any other outcome comes
+      // back here and is finished by EvalRule as if it had run the `when`.
+      const std::vector<uint32_t>& order = *SelectRules(c, request, s);
+      size_t i = 0;
+      while (i < order.size()) {
+        const uint32_t first = c.rule_code[order[i]].when;
+        if (first == kNoEntry) {
+          eval(order[i++]);
+          continue;
+        }
+        internal::Chain ch;
+        ch.rules = order.data();
+        ch.n = order.size();
+        ch.pos = i;
+        ch.full_budget = options.instruction_budget;
+        // INVARIANT: a rule passed over (its `when` false) changes nothing
+        // in *out, so this mark is also the mark of the rule the chain
+        // stops at.
+        const Mark m = Save(*out);
+        WhenRan ran{false, Value()};
+        f.budget = options.instruction_budget;
+        f.null_what = {};
+        f.chain = &ch;
+        try {
+          ran.ok = internal::Run(&f, first, &ran.value);
+        } catch (const std::bad_alloc&) {
+          f.chain = nullptr;
+          used += ch.used;
+          OutOfMemory(c, order[ch.pos], m, &f, out);
+          used += options.instruction_budget - f.budget;
+          i = ch.pos + 1;
+          continue;
+        }
+        f.chain = nullptr;
+        used += ch.used;
+        if (!ch.ran) {  // the rule at ch.pos (if any) has no `when`: the loop takes it
+          i = ch.pos;
+          continue;
+        }
+        const uint32_t r = order[ch.pos];
+        try {
+          EvalRule(c, r, &f, out, &ran);
+        } catch (const std::bad_alloc&) {
+          OutOfMemory(c, r, m, &f, out);
+        }
+        used += options.instruction_budget - f.budget;
+        i = ch.pos + 1;
+      }
     }
   } catch (const std::bad_alloc&) {
     // Outside any rule (the trace, the rule selection): fail closed.

@@ -40,6 +40,22 @@ Scratch& ThreadScratch();
 // Prepares `s` for one evaluation of `c` (bumps the epoch, grows buffers).
 void BeginEvaluation(const Code& c, Scratch* s);
 
+// A rule chain (vm::Evaluate without a trace): Run starts with the `when`
+// of rules[pos]; each time a `when` returns false it goes on, inside the
+// same Run, to the `when` of the next rule -- with the full budget and
+// Frame::null_what cleared, as a separate Run would -- and returns with the
+// first `when` that gives anything else (its value or its error; ran =
+// true, pos = that rule), or with ran = false when it reaches the end or a
+// rule without `when` (pos = that rule, not run).
+struct Chain {
+  const uint32_t* rules = nullptr;   // the selected rules, in rule order
+  size_t n = 0;
+  size_t pos = 0;
+  bool ran = true;
+  uint64_t full_budget = 0;          // each rule's budget
+  uint64_t used = 0;                 // instructions of the rules passed over
+};
+
 // One activation of the interpreter.
 struct Frame {
   const Code* code = nullptr;
@@ -55,6 +71,7 @@ struct Frame {
   bool reuse_scans = false;          // EvalRequire: reuse scans of an unchanged field text
   uint64_t budget = 0;               // instructions left
   TraceEntry* trace = nullptr;       // non-null: record the fields read
+  Chain* chain = nullptr;            // non-null: a `when` that is false goes on to the next rule
   std::string_view null_what;        // what produced the last null (for messages)
   // Set when Run returns false:
   std::string_view err_code;
