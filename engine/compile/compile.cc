@@ -374,6 +374,11 @@ void Compiler::BuildIndex() {
     }
     if (!indexed) code_->unindexed.push_back(id);
   }
+  for (vm::internal::IndexField& f : code_->index) {
+    std::vector<std::pair<std::string_view, const std::vector<uint32_t>*>> items;
+    for (const auto& [k, ids] : f.by_value) items.emplace_back(k, &ids);
+    f.lookup.Build(items);
+  }
 }
 
 bool Compiler::Run() {

@@ -26,6 +26,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "engine/core/str_table.h"
 #include "engine/core/types.h"
 
 namespace tollgate {
@@ -72,35 +73,7 @@ struct SvHash {
   size_t operator()(std::string_view s) const noexcept;
 };
 
-// Byte equality of two ranges of length n, inline: the short strings of
-// policies (model ids, countries, group names) compare in two loads instead
-// of a call to memcmp.
-inline bool SameBytes(const char* a, const char* b, size_t n) noexcept {
-  if (n >= 8 && n <= 16) {
-    uint64_t x, y, z, w;
-    std::memcpy(&x, a, 8);
-    std::memcpy(&y, b, 8);
-    std::memcpy(&z, a + n - 8, 8);
-    std::memcpy(&w, b + n - 8, 8);
-    return ((x ^ y) | (z ^ w)) == 0;
-  }
-  if (n >= 4 && n < 8) {
-    uint32_t x, y, z, w;
-    std::memcpy(&x, a, 4);
-    std::memcpy(&y, b, 4);
-    std::memcpy(&z, a + n - 4, 4);
-    std::memcpy(&w, b + n - 4, 4);
-    return ((x ^ y) | (z ^ w)) == 0;
-  }
-  if (n < 4) {
-    for (size_t i = 0; i < n; ++i) {
-      if (a[i] != b[i]) return false;
-    }
-    return true;
-  }
-  return std::memcmp(a, b, n) == 0;
-}
-
+// (SameBytes: engine/core/str_table.h.)
 // std::equal_to<std::string_view> with SameBytes.
 struct SvEq {
   bool operator()(std::string_view a, std::string_view b) const noexcept {
@@ -117,17 +90,19 @@ inline constexpr size_t kSmallSetMax = 8;
 struct SetObject {
   Kind elem = Kind::kString;
   std::vector<Value> items;
-  std::unordered_set<std::string_view, SvHash, SvEq> strings;
+  StrTable<uint8_t> strings;
 };
 
 struct ListObject {
   std::vector<Value> items;
 };
 
-// INVARIANT: `keys` is sorted; `entries` holds each key once.
+// INVARIANT: `keys` is sorted; `entries` holds each key once; `index` maps
+// every key to its value in `entries` (what MapFind reads).
 struct MapObject {
   std::vector<std::string_view> keys;
   std::unordered_map<std::string_view, Value, SvHash, SvEq> entries;
+  StrTable<const Value*> index;
 };
 
 // Fields by their index in the record's Type; an absent optional field is Null.
@@ -187,6 +162,10 @@ size_t Hash(const Value& v);
 bool SetContains(const Value& set, const Value& elem);
 // Map lookup; nullptr when absent.
 const Value* MapFind(const Value& map, std::string_view key);
+// The same for a string whose StringHash is known (computed once, used for
+// several lookups).
+bool SetContainsString(const Value& set, std::string_view s, size_t hash);
+const Value* MapFind(const Value& map, std::string_view key, size_t hash);
 
 // Canonical JSON rendering used in decisions and test output: money and
 // decimal as JSON strings of exact decimals ("2.5"), durations as "30000ms",

@@ -56,7 +56,13 @@ int Cmp(const Value& a, const Value& b) {
 // x in c.
 bool Member(const Value& c, const Value& x) {
   if (c.kind == Kind::kSet) {
-    if (x.kind == Kind::kString && c.set->elem == Kind::kString) return SetContains(c, x);
+    if (x.kind == Kind::kString && c.set->elem == Kind::kString) {
+      if (c.set->items.size() > kSmallSetMax) return SetContains(c, x);
+      for (const Value& e : c.set->items) {  // a request's groups, tags, tools: a few compares
+        if (e.size == x.size && SameBytes(e.str, x.str, x.size)) return true;
+      }
+      return false;
+    }
     for (const Value& e : c.set->items) if (Eq(e, x)) return true;
     return false;
   }
@@ -189,6 +195,10 @@ void BeginEvaluation(const Code& c, Scratch* s) {
   if (s->bits.size() < c.scan_bits) s->bits.resize(c.scan_bits);
   if (s->stack.size() < c.max_depth + 1) s->stack.resize(c.max_depth + 1);
   if (s->locals.size() < c.max_locals) s->locals.resize(c.max_locals);
+  if (s->hash.size() < c.request_paths.size()) {
+    s->hash.resize(c.request_paths.size());
+    s->hash_epoch.resize(c.request_paths.size(), 0);
+  }
   if (s->memo.size() < c.memos.size()) {
     s->memo.resize(c.memos.size());
     s->memo_null.resize(c.memos.size());
@@ -581,7 +591,16 @@ L_INREQK: {
   READREQ(v, in.b());
   CHARGE(1);
   NEED(v);
-  *sp++ = Value::Bool(Member(K[in.a], v));
+  const Value& k = K[in.a];
+  bool hit;
+  if (v.kind == Kind::kString && k.kind == Kind::kSet) {
+    hit = SetContainsString(k, v.sv(), SlotHash(f->s, in.b(), v.sv()));
+  } else if (v.kind == Kind::kString && k.kind == Kind::kMap) {
+    hit = MapFind(k, v.sv(), SlotHash(f->s, in.b(), v.sv())) != nullptr;
+  } else {
+    hit = Member(k, v);
+  }
+  *sp++ = Value::Bool(hit);
   DISPATCH();
 }
 L_HASREQK: {

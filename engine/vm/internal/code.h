@@ -166,6 +166,7 @@ struct IndexField {
   uint32_t slot = 0;
   std::string path;
   std::unordered_map<std::string_view, std::vector<uint32_t>, SvHash, SvEq> by_value;  // sorted ids
+  StrTable<const std::vector<uint32_t>*> lookup;  // by_value for vm::Evaluate (built last)
   std::vector<uint32_t> on_null;    // `in`-indexed rules: they must run (and error) on null
 };
 

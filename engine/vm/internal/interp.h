@@ -22,6 +22,10 @@ struct Scratch {
   std::vector<Value> stack;
   std::vector<Value> locals;
   std::vector<uint32_t> order;        // rules selected by the index, merged
+  // StringHash of request slot i's string, computed at most once per
+  // evaluation: valid when hash_epoch[i] == epoch (SlotHash).
+  std::vector<uint64_t> hash_epoch;
+  std::vector<size_t> hash;
   // Memo slots (Code::memos): slot i holds a value of this evaluation when
   // memo_epoch[i] == epoch; memo_null[i] is Frame::null_what for a null one.
   std::vector<uint64_t> memo_epoch;
@@ -37,6 +41,16 @@ struct Scratch {
   bool arena_dirty = false;           // `arena` holds something (Reset before reuse)
 };
 Scratch& ThreadScratch();
+
+// StringHash(text) of request slot `slot` (whose string is `text`), once per
+// evaluation: the rule index, `in` and map lookups of one field share it.
+inline size_t SlotHash(Scratch* s, uint32_t slot, std::string_view text) {
+  if (s->hash_epoch[slot] != s->epoch) {
+    s->hash[slot] = StringHash(text);
+    s->hash_epoch[slot] = s->epoch;
+  }
+  return s->hash[slot];
+}
 // Prepares `s` for one evaluation of `c` (bumps the epoch, grows buffers).
 void BeginEvaluation(const Code& c, Scratch* s);
 
