@@ -374,6 +374,11 @@ void Compiler::BuildIndex() {
     }
     if (!indexed) code_->unindexed.push_back(id);
   }
+  for (vm::internal::IndexField& f : code_->index) {
+    std::vector<std::pair<std::string_view, const std::vector<uint32_t>*>> items;
+    for (const auto& [k, ids] : f.by_value) items.emplace_back(k, &ids);
+    f.lookup.Build(items);
+  }
 }
 
 bool Compiler::Run() {
@@ -403,6 +408,7 @@ bool Compiler::Run() {
     for (const char* f : {"spent", "remaining", "limit"}) code_->counter_paths.push_back("budget." + b.name + "." + f);
   for (const ast::LimitDecl& l : policy_.limits)
     for (const char* f : {"used", "remaining", "max"}) code_->counter_paths.push_back("limit." + l.name + "." + f);
+  internal::ChooseMemos(policy_, schema_, &em_, code_);
   for (uint32_t i = 0; i < policy_.rules.size(); ++i) Rule(i, policy_.rules[i]);
   for (uint32_t i = 0; i < policy_.budgets.size(); ++i) {
     const ast::BudgetDecl& b = policy_.budgets[i];

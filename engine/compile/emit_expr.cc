@@ -1,6 +1,7 @@
 // Expression emission: checked AST expressions -> stack bytecode.
 #include <re2/re2.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "engine/compile/emitter.h"
@@ -109,6 +110,26 @@ bool Emitter::IsRequestStringField(const ast::Expr& e) const {
   if (e.index < 0 || e.index >= static_cast<int>(schema_.fields().size())) return false;
   const stdlib::FieldDef& f = schema_.field(e.index);
   return f.scope == ast::Scope::kRequest && f.type.is(Kind::kString);
+}
+
+int Emitter::RequestSlot(const ast::Expr& e) const {
+  if (e.folded || (e.kind != ast::ExprKind::kMember && e.kind != ast::ExprKind::kName)) return -1;
+  if (e.ref != ast::RefKind::kField || hoisted.count(&e) != 0) return -1;
+  if (e.index < 0 || e.index >= static_cast<int>(schema_.fields().size())) return -1;
+  const stdlib::FieldDef& f = schema_.field(e.index);
+  return f.scope == ast::Scope::kRequest ? f.slot : -1;
+}
+
+// A folded operand that Expr() emits as LOADK (not LOADNIL/LOADTRUE/LOADFALSE).
+bool Emitter::LoadsConstant(const ast::Expr& e) {
+  return e.folded && e.type.kind() != Kind::kPattern && e.folded->kind != Kind::kNull &&
+         e.folded->kind != Kind::kBool;
+}
+
+uint64_t Emitter::Fused(Op op, int slot, const Value& k, uint32_t line, uint64_t cost) {
+  request_read.insert(slot);
+  Emit(op, Constant(k), static_cast<uint32_t>(slot), line);
+  return cost;
 }
 
 bool Emitter::PatternOf(const ast::Expr& e, int* detector, std::string* text) {
@@ -237,6 +258,8 @@ uint64_t Emitter::Binary(const ast::Expr& e) {
       return c;
     }
     case ast::Op::kCoalesce: {
+      // field ?? constant: one REQORK (LOADREQ; JNNK; LOADK).
+      if (int slot = RequestSlot(a); slot >= 0 && LoadsConstant(b)) return Fused(Op::kREQORK, slot, *b.folded, line, 3);
       // a ?? b: keep a unless it is null, else evaluate b.
       uint64_t c = Expr(a);
       uint32_t jump = pc();
@@ -248,12 +271,15 @@ uint64_t Emitter::Binary(const ast::Expr& e) {
     case ast::Op::kEq:
     case ast::Op::kNe: {
       Op k = e.op == ast::Op::kEq ? Op::kEQK : Op::kNEK;
+      Op fused = e.op == ast::Op::kEq ? Op::kEQREQK : Op::kNEREQK;  // LOADREQ; EQK/NEK
       if (b.folded && b.folded->kind != Kind::kBool) {
+        if (int slot = RequestSlot(a); slot >= 0) return Fused(fused, slot, *b.folded, line, 2);
         uint64_t c = Expr(a);
         Emit(k, Constant(*b.folded), 0, line);
         return SatAdd(c, 1);
       }
       if (a.folded && a.folded->kind != Kind::kBool) {
+        if (int slot = RequestSlot(b); slot >= 0) return Fused(fused, slot, *a.folded, line, 2);
         uint64_t c = Expr(b);
         Emit(k, Constant(*a.folded), 0, line);
         return SatAdd(c, 1);
@@ -265,14 +291,19 @@ uint64_t Emitter::Binary(const ast::Expr& e) {
     }
     case ast::Op::kIn:
     case ast::Op::kNotIn: {
-      uint64_t c = Expr(a);
-      if (b.folded) {
-        Emit(Op::kINK, Constant(*b.folded), 0, line);
+      uint64_t c;
+      if (int slot = RequestSlot(a); slot >= 0 && b.folded) {
+        c = Fused(Op::kINREQK, slot, *b.folded, line, 2);  // LOADREQ; INK
       } else {
-        c = SatAdd(c, Expr(b));
-        Emit(Op::kIN, 0, 0, line);
+        c = Expr(a);
+        if (b.folded) {
+          Emit(Op::kINK, Constant(*b.folded), 0, line);
+        } else {
+          c = SatAdd(c, Expr(b));
+          Emit(Op::kIN, 0, 0, line);
+        }
+        ++c;
       }
-      ++c;
       if (e.op == ast::Op::kNotIn) {
         Emit(Op::kNOT, 0, 0, line);
         ++c;
@@ -282,6 +313,19 @@ uint64_t Emitter::Binary(const ast::Expr& e) {
     case ast::Op::kMatches: return Matches(e, false);
     case ast::Op::kContains: return Matches(e, true);
     default: break;
+  }
+  // field has constant; x < constant, ...: fused with the constant's LOADK.
+  if (e.op == ast::Op::kHas && LoadsConstant(b)) {
+    if (int slot = RequestSlot(a); slot >= 0) return Fused(Op::kHASREQK, slot, *b.folded, line, 3);
+  }
+  if (LoadsConstant(b)) {
+    Op k = e.op == ast::Op::kGt ? Op::kGTK : e.op == ast::Op::kGe ? Op::kGEK
+         : e.op == ast::Op::kLt ? Op::kLTK : e.op == ast::Op::kLe ? Op::kLEK : Op::kNOP;
+    if (k != Op::kNOP) {
+      uint64_t c = Expr(a);
+      Emit(k, Constant(*b.folded), 0, line);
+      return SatAdd(c, 2);
+    }
   }
   Op op;
   switch (e.op) {
@@ -407,6 +451,24 @@ uint64_t Emitter::Expr(const ast::Expr& e) {
   struct Guard { uint32_t& d; ~Guard() { --d; } } guard{depth_};
   uint32_t line = e.span.line;
   if (e.folded && e.type.kind() != Kind::kPattern) return Folded(*e.folded, line);
+  if (!hoisted.empty() && memo_open_ != &e) {
+    auto it = hoisted.find(&e);
+    if (it != hoisted.end()) {
+      // MEMO -> end; the lookup; STMEMO (hoist.cc).
+      const uint32_t slot = it->second;
+      const uint32_t at = pc();
+      Emit(Op::kMEMO, 0, slot, line);
+      const ast::Expr* outer = memo_open_;
+      memo_open_ = &e;
+      uint64_t c = Expr(e);
+      memo_open_ = outer;
+      Emit(Op::kSTMEMO, 0, slot, line);
+      Patch(at, pc());
+      vm::internal::Memo& m = code_->memos[slot];
+      if (m.uses++ == 0) m.cost = static_cast<uint32_t>(std::min<uint64_t>(c, UINT32_MAX));
+      return c;
+    }
+  }
   switch (e.kind) {
     case ast::ExprKind::kLiteral:
       return Folded(e.value, line);

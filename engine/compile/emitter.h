@@ -58,6 +58,9 @@ class Emitter {
   };
   std::vector<QuantCost> quants;
 
+  // Memo slots (hoist.cc): nodes emitted between MEMO and STMEMO, by slot.
+  std::unordered_map<const ast::Expr*, uint32_t> hoisted;
+
   // Internal error (a tree the checker should not have passed).
   void Fail(const Span& span, const std::string& message);
   bool failed() const { return failed_; }
@@ -80,6 +83,12 @@ class Emitter {
   // Emits CHKNULL after `e` when its value may be null; returns the cost.
   uint64_t CheckNotNull(const ast::Expr& e);
   bool IsRequestStringField(const ast::Expr& e) const;
+  // Fused forms (opcodes.def): the request slot `e` loads with one LOADREQ
+  // (-1 when it is anything else); whether Expr(e) is one LOADK; emitting
+  // `op` with constant `k` and slot, returning the static cost `cost`.
+  int RequestSlot(const ast::Expr& e) const;
+  static bool LoadsConstant(const ast::Expr& e);
+  uint64_t Fused(Op op, int slot, const Value& k, uint32_t line, uint64_t cost);
   uint32_t ScanPattern(uint32_t slot, int kind, int detector, const std::string& text);
   uint32_t MatchPattern(int detector, const std::string& text);
 
@@ -90,6 +99,7 @@ class Emitter {
   Diagnostics* diags_;
   bool failed_ = false;
   uint32_t depth_ = 0;  // recursion guard
+  const ast::Expr* memo_open_ = nullptr;  // the hoisted node being emitted inside its MEMO
 
   std::map<std::pair<int, std::string>, uint32_t> scalar_consts_;  // (kind, bytes) -> index
   // container object -> index: a const used many times is rendered and cloned once
@@ -100,5 +110,10 @@ class Emitter {
   std::map<uint32_t, uint32_t> group_of_slot_;
   std::map<std::tuple<uint32_t, int, std::string>, uint32_t> scan_patterns_;
 };
+
+// Chooses the memo slots of `policy` (hoist.cc): fills code->memos (text)
+// and em->hoisted. Call before emitting any rule.
+void ChooseMemos(const ast::Policy& policy, const stdlib::Schema& schema, Emitter* em,
+                 vm::internal::Code* code);
 
 }  // namespace tollgate::compile::internal

@@ -53,8 +53,10 @@ Value Arena::MakeSet(std::vector<Value> items) {
   // Small sets (most request sets: groups, tags) are searched by bisection;
   // building a hash table for them would cost more than it saves.
   if (s.elem == Kind::kString && s.items.size() > kSmallSetMax) {
-    s.strings.reserve(s.items.size());
-    for (const Value& v : s.items) s.strings.insert(v.sv());
+    std::vector<std::pair<std::string_view, uint8_t>> keys;
+    keys.reserve(s.items.size());
+    for (const Value& v : s.items) keys.emplace_back(v.sv(), 1);
+    s.strings.Build(keys);
   }
   Value v = Container(Kind::kSet, s.items.size());
   v.set = &s;
@@ -84,6 +86,10 @@ Value Arena::MakeMap(std::vector<std::pair<std::string_view, Value>> entries) {
     m.keys.push_back(owned);
   }
   std::sort(m.keys.begin(), m.keys.end());
+  std::vector<std::pair<std::string_view, const Value*>> index;
+  index.reserve(m.keys.size());
+  for (std::string_view k : m.keys) index.emplace_back(k, &m.entries.find(k)->second);
+  m.index.Build(index);
   Value v = Container(Kind::kMap, m.keys.size());
   v.map = &m;
   return v;
@@ -146,6 +152,8 @@ void Arena::Spare(std::vector<Value>&& v) {
 }
 
 void Arena::Reset() noexcept {
+  // Most decisions put nothing in their arena.
+  if (strings_.empty() && sets_.empty() && lists_.empty() && maps_.empty() && records_.empty()) return;
   // Keeping spare buffers is an optimisation: when the spare lists cannot
   // grow (std::bad_alloc), the rest is simply freed.
   try {
@@ -285,7 +293,16 @@ bool SetContains(const Value& set, const Value& elem) {
   if (set.kind != Kind::kSet) return false;
   const SetObject& s = *set.set;
   if (s.elem == Kind::kString && elem.kind == Kind::kString && s.items.size() > kSmallSetMax) {
-    return s.strings.count(elem.sv()) != 0;
+    return s.strings.Find(elem.sv()) != nullptr;
+  }
+  if (s.elem == Kind::kString && elem.kind == Kind::kString) {
+    // A small string set: a few byte comparisons, no Compare() dispatch.
+    // Items are sorted, but at most kSmallSetMax: a scan costs no more.
+    std::string_view x = elem.sv();
+    for (const Value& e : s.items) {
+      if (e.size == x.size() && SameBytes(e.str, x.data(), x.size())) return true;
+    }
+    return false;
   }
   auto it = std::lower_bound(s.items.begin(), s.items.end(), elem,
                              [](const Value& a, const Value& b) { return Compare(a, b) < 0; });
@@ -293,9 +310,24 @@ bool SetContains(const Value& set, const Value& elem) {
 }
 
 const Value* MapFind(const Value& map, std::string_view key) {
+  return MapFind(map, key, StringHash(key));
+}
+
+const Value* MapFind(const Value& map, std::string_view key, size_t hash) {
   if (map.kind != Kind::kMap) return nullptr;
-  auto it = map.map->entries.find(key);
-  return it == map.map->entries.end() ? nullptr : &it->second;
+  const Value* const* v = map.map->index.Find(key, hash);
+  return v != nullptr ? *v : nullptr;
+}
+
+bool SetContainsString(const Value& set, std::string_view s, size_t hash) {
+  if (set.kind != Kind::kSet) return false;
+  const SetObject& o = *set.set;
+  if (o.elem != Kind::kString) return false;
+  if (o.items.size() > kSmallSetMax) return o.strings.Find(s, hash) != nullptr;
+  for (const Value& e : o.items) {
+    if (e.size == s.size() && SameBytes(e.str, s.data(), s.size())) return true;
+  }
+  return false;
 }
 
 // ------------------------------------------------------------ rendering

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <string>
@@ -25,6 +26,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "engine/core/str_table.h"
 #include "engine/core/types.h"
 
 namespace tollgate {
@@ -71,6 +73,14 @@ struct SvHash {
   size_t operator()(std::string_view s) const noexcept;
 };
 
+// (SameBytes: engine/core/str_table.h.)
+// std::equal_to<std::string_view> with SameBytes.
+struct SvEq {
+  bool operator()(std::string_view a, std::string_view b) const noexcept {
+    return a.size() == b.size() && SameBytes(a.data(), b.data(), a.size());
+  }
+};
+
 // Sets of at most this many elements are searched by bisection, not hashing.
 inline constexpr size_t kSmallSetMax = 8;
 
@@ -80,17 +90,19 @@ inline constexpr size_t kSmallSetMax = 8;
 struct SetObject {
   Kind elem = Kind::kString;
   std::vector<Value> items;
-  std::unordered_set<std::string_view, SvHash> strings;
+  StrTable<uint8_t> strings;
 };
 
 struct ListObject {
   std::vector<Value> items;
 };
 
-// INVARIANT: `keys` is sorted; `entries` holds each key once.
+// INVARIANT: `keys` is sorted; `entries` holds each key once; `index` maps
+// every key to its value in `entries` (what MapFind reads).
 struct MapObject {
   std::vector<std::string_view> keys;
-  std::unordered_map<std::string_view, Value, SvHash> entries;
+  std::unordered_map<std::string_view, Value, SvHash, SvEq> entries;
+  StrTable<const Value*> index;
 };
 
 // Fields by their index in the record's Type; an absent optional field is Null.
@@ -150,6 +162,10 @@ size_t Hash(const Value& v);
 bool SetContains(const Value& set, const Value& elem);
 // Map lookup; nullptr when absent.
 const Value* MapFind(const Value& map, std::string_view key);
+// The same for a string whose StringHash is known (computed once, used for
+// several lookups).
+bool SetContainsString(const Value& set, std::string_view s, size_t hash);
+const Value* MapFind(const Value& map, std::string_view key, size_t hash);
 
 // Canonical JSON rendering used in decisions and test output: money and
 // decimal as JSON strings of exact decimals ("2.5"), durations as "30000ms",

@@ -96,6 +96,16 @@ std::string FormatInstr(const Code& c, uint32_t pc) {
       break;
     case OperandFormat::kJMP: ops = "-> " + std::to_string(in.a); break;
     case OperandFormat::kNEXT: ops = "-> " + std::to_string(in.a) + " L" + std::to_string(in.b()); break;
+    case OperandFormat::kREQK:
+      ops = std::to_string(in.a) + " " + std::to_string(in.b());
+      if (in_range(in.b(), c.request_paths.size())) note = c.request_paths[in.b()];
+      if (in_range(in.a, c.constants.size())) note += (note.empty() ? "" : ", ") + Short(c.constants[in.a]);
+      break;
+    case OperandFormat::kMEMO:
+      ops = "M" + std::to_string(in.b());
+      if (in.op() == Op::kMEMO) ops += " -> " + std::to_string(in.a);
+      if (in_range(in.b(), c.memos.size())) note = c.memos[in.b()].text;
+      break;
   }
   s += ops;
   if (!note.empty()) {
@@ -146,6 +156,13 @@ std::string Disassemble(const Program& program) {
              (p.confirm ? " (validated)" : "") +
              (hs ? "  [" + sg.scanner->PatternEngine(i) + "]" : std::string()));
       }
+    }
+  }
+  if (!c.memos.empty()) {
+    line("memo slots (computed once per evaluation):");
+    for (size_t i = 0; i < c.memos.size(); ++i) {
+      line("  M" + std::to_string(i) + "  " + c.memos[i].text + "  (" + std::to_string(c.memos[i].uses) +
+           " uses, cost " + std::to_string(c.memos[i].cost) + ")");
     }
   }
   line("rule index:");

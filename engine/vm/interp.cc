@@ -28,7 +28,7 @@ i128 Micros(const Value& v) { return v.kind == Kind::kInt ? i128(v.i) * kMicros 
 
 bool Eq(const Value& a, const Value& b) {
   if (a.kind == Kind::kString && b.kind == Kind::kString) {
-    return a.size == b.size && std::memcmp(a.str, b.str, a.size) == 0;
+    return a.size == b.size && SameBytes(a.str, b.str, a.size);
   }
   if (a.is_null() || b.is_null()) return a.is_null() && b.is_null();
   if (IsNum(a) && IsNum(b)) return Micros(a) == Micros(b);
@@ -56,7 +56,13 @@ int Cmp(const Value& a, const Value& b) {
 // x in c.
 bool Member(const Value& c, const Value& x) {
   if (c.kind == Kind::kSet) {
-    if (x.kind == Kind::kString && c.set->elem == Kind::kString) return SetContains(c, x);
+    if (x.kind == Kind::kString && c.set->elem == Kind::kString) {
+      if (c.set->items.size() > kSmallSetMax) return SetContains(c, x);
+      for (const Value& e : c.set->items) {  // a request's groups, tags, tools: a few compares
+        if (e.size == x.size && SameBytes(e.str, x.str, x.size)) return true;
+      }
+      return false;
+    }
     for (const Value& e : c.set->items) if (Eq(e, x)) return true;
     return false;
   }
@@ -189,6 +195,15 @@ void BeginEvaluation(const Code& c, Scratch* s) {
   if (s->bits.size() < c.scan_bits) s->bits.resize(c.scan_bits);
   if (s->stack.size() < c.max_depth + 1) s->stack.resize(c.max_depth + 1);
   if (s->locals.size() < c.max_locals) s->locals.resize(c.max_locals);
+  if (s->hash.size() < c.request_paths.size()) {
+    s->hash.resize(c.request_paths.size());
+    s->hash_epoch.resize(c.request_paths.size(), 0);
+  }
+  if (s->memo.size() < c.memos.size()) {
+    s->memo.resize(c.memos.size());
+    s->memo_null.resize(c.memos.size());
+    s->memo_epoch.resize(c.memos.size(), 0);
+  }
 }
 
 bool Run(Frame* f, uint32_t start, Value* result) {
@@ -203,10 +218,11 @@ bool Run(Frame* f, uint32_t start, Value* result) {
   uint32_t pc = start;
   Instr in;
   // Stack overflow guard: Verify proved every entry stays within
-  // Code::max_depth; the scratch stack must hold that much.
-  if (f->s->stack.size() < static_cast<size_t>(c.max_depth) + 1 || f->s->locals.size() < c.max_locals) {
-    return Fail(f, kErrStack, "operand stack overflow");
-  }
+  // Code::max_depth, and BeginEvaluation grew the scratch to that (and to
+  // the locals and memo slots). INVARIANT: callers run BeginEvaluation(c, s)
+  // before any Run of c.
+  assert(f->s->stack.size() >= static_cast<size_t>(c.max_depth) + 1 && f->s->locals.size() >= c.max_locals &&
+         f->s->memo.size() >= c.memos.size());
 
   static const void* const kLabels[] = {
 #define X(name, fmt, ctrl, pop, push, jdelta, doc) &&L_##name,
@@ -521,7 +537,126 @@ L_QALL:
     *sp++ = Value::Bool(false);
   }
   DISPATCH();
+L_MEMO: {
+  // Free (the budget DISPATCH took is given back). A hit charges what the
+  // lookup's code would have cost, so budgets and Decision::instructions
+  // do not depend on which rule computed the value first. A trace records
+  // the fields each rule reads: with one, every use computes.
+  ++budget;
+  Scratch& s = *f->s;
+  const uint32_t m = in.b();
+  if (s.memo_epoch[m] == s.epoch && f->trace == nullptr) {
+    const uint32_t cost = c.memos[m].cost;
+    if (budget < cost) goto out_of_budget;
+    budget -= cost;
+    *sp++ = s.memo[m];
+    if (s.memo[m].is_null()) f->null_what = s.memo_null[m];
+    pc = in.a;
+  }
+  DISPATCH();
+}
+L_STMEMO: {
+  ++budget;
+  Scratch& s = *f->s;
+  const uint32_t m = in.b();
+  s.memo[m] = T;
+  s.memo_null[m] = T.is_null() ? f->null_what : std::string_view();
+  s.memo_epoch[m] = s.epoch;
+  DISPATCH();
+}
+// Fused forms: the field read (as LOADREQ), then the budget of the rest of
+// the instructions they replace (as their DISPATCHes), then the operation.
+#define CHARGE(n)                                 \
+  do {                                            \
+    if (budget < (n)) goto out_of_budget;         \
+    budget -= (n);                                \
+  } while (0)
+#define READREQ(v, slot)                                                          \
+  Value v = (slot) < f->nreq ? f->req[slot] : Value();                           \
+  if (v.is_null()) f->null_what = c.request_paths[slot];                         \
+  if (f->trace) RecordRead(f, c.request_paths[slot], v, SlotType(c.request_types, slot))
+L_EQREQK: {
+  READREQ(v, in.b());
+  CHARGE(1);
+  *sp++ = Value::Bool(Eq(v, K[in.a]));
+  DISPATCH();
+}
+L_NEREQK: {
+  READREQ(v, in.b());
+  CHARGE(1);
+  *sp++ = Value::Bool(!Eq(v, K[in.a]));
+  DISPATCH();
+}
+L_INREQK: {
+  READREQ(v, in.b());
+  CHARGE(1);
+  NEED(v);
+  const Value& k = K[in.a];
+  bool hit;
+  if (v.kind == Kind::kString && k.kind == Kind::kSet) {
+    hit = SetContainsString(k, v.sv(), SlotHash(f->s, in.b(), v.sv()));
+  } else if (v.kind == Kind::kString && k.kind == Kind::kMap) {
+    hit = MapFind(k, v.sv(), SlotHash(f->s, in.b(), v.sv())) != nullptr;
+  } else {
+    hit = Member(k, v);
+  }
+  *sp++ = Value::Bool(hit);
+  DISPATCH();
+}
+L_HASREQK: {
+  READREQ(v, in.b());
+  CHARGE(2);
+  NEED(v);
+  NEED(K[in.a]);
+  *sp++ = Value::Bool(Member(v, K[in.a]));
+  DISPATCH();
+}
+L_REQORK: {
+  READREQ(v, in.b());
+  CHARGE(1);
+  if (v.is_null()) {
+    CHARGE(1);
+    v = K[in.a];
+  }
+  *sp++ = v;
+  DISPATCH();
+}
+#define COMPAREK(name, rel)                  \
+  L_##name: {                                \
+    CHARGE(1);                               \
+    const Value& k = K[in.a];                \
+    NEED(T);                                 \
+    NEED(k);                                 \
+    T = Value::Bool(Cmp(T, k) rel 0);        \
+    DISPATCH();                              \
+  }
+  COMPAREK(GTK, >)
+  COMPAREK(GEK, >=)
+  COMPAREK(LTK, <)
+  COMPAREK(LEK, <=)
+#undef COMPAREK
+#undef READREQ
+#undef CHARGE
 L_RET:
+  if (f->chain != nullptr && T.kind == Kind::kBool && !T.b) {
+    // A rule chain (interp.h): this rule did not fire; on to the next.
+    Chain& ch = *f->chain;
+    ch.used += ch.full_budget - budget;
+    if (++ch.pos < ch.n) {
+      const uint32_t when = c.rule_code[ch.rules[ch.pos]].when;
+      if (when != kNoEntry) {
+        budget = ch.full_budget;
+        f->null_what = {};
+        sp = base;
+        pc = when;
+        DISPATCH();
+      }
+    }
+    ch.ran = false;
+    *result = Value();
+    f->budget = budget;
+    return true;
+  }
   *result = T;
   f->budget = budget;
   return true;

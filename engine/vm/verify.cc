@@ -43,6 +43,33 @@ bool OperandsValid(const Code& c, const Entry& e, uint32_t pc, std::string* erro
       return (in.a >= e.begin && in.a < e.end) || bad("jump target");
     case OperandFormat::kNEXT:
       return (in.a >= e.begin && in.a < e.end && in.b() < c.max_locals) || bad("loop operand");
+    case OperandFormat::kREQK:
+      return (in.a < c.constants.size() && in.b() < c.request_paths.size()) || bad("constant or request slot");
+    case OperandFormat::kMEMO:
+      if (in.b() >= c.memos.size()) return bad("memo slot");
+      if (in.op() == Op::kSTMEMO) return true;
+      // MEMO jumps just past its STMEMO, and the code between them costs
+      // what a hit charges (straight-line: no jump, call or loop inside).
+      if (!(in.a > pc + 1 && in.a <= e.end && in.a < c.code.size() + 1 &&
+            c.code[in.a - 1].op() == Op::kSTMEMO && c.code[in.a - 1].b() == in.b())) {
+        return bad("memo jump target");
+      }
+      {
+        // Only pure lookups, one budget unit each.
+        uint32_t cost = 0;
+        for (uint32_t i = pc + 1; i + 1 < in.a; ++i) {
+          switch (c.code[i].op()) {
+            case Op::kMEMO: case Op::kSTMEMO: continue;
+            case Op::kLOADK: case Op::kLOADREQ: case Op::kMEMBER: case Op::kKEY: case Op::kINDEX:
+            case Op::kCHKNULL:
+              ++cost;
+              break;
+            default: return bad("memo code");
+          }
+        }
+        if (cost != c.memos[in.b()].cost) return bad("memo cost");
+      }
+      return true;
   }
   return bad("format");
 }

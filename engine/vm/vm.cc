@@ -124,8 +124,31 @@ void MergeRoute(const RuleCode& rc, uint32_t r, RouteHints* route) {
   route->rules.push_back(r);
 }
 
+[[gnu::cold]] bool NotBool(Frame* f) {
+  f->err_code = kErrMissingField;
+  f->err_msg = f->null_what.empty() ? "missing value" : "missing field `" + std::string(f->null_what) + "`";
+  return false;
+}
+
+// Runs a `when`: false with the error in *f, or true with its value in *b.
+inline bool Holds(Frame* f, uint32_t pc, bool* b) {
+  Value v;
+  if (!internal::Run(f, pc, &v)) return false;
+  if (v.kind != Kind::kBool) return NotBool(f);
+  *b = v.b;
+  return true;
+}
+
 // Evaluates rule r and applies its effects to *out.
-void EvalRule(const Code& c, uint32_t r, Frame* f, Decision* out) {
+// The outcome of a rule's `when` already run (by a chained Run).
+struct WhenRan {
+  bool ok;      // Run's result (false: the error is in the Frame)
+  Value value;  // when ok
+};
+
+// `ran`: the rule's `when` has been run (with its value or error; its
+// Frame::null_what and budget left in *f), as a rule chain does.
+void EvalRule(const Code& c, uint32_t r, Frame* f, Decision* out, const WhenRan* ran = nullptr) {
   const RuleCode& rc = c.rule_code[r];
   const RuleInfo& info = c.rules[r];
   if (f->trace != nullptr) {
@@ -133,27 +156,27 @@ void EvalRule(const Code& c, uint32_t r, Frame* f, Decision* out) {
     f->trace = &out->trace.back();
     f->trace->rule = r;
   }
-  f->null_what = {};
+  if (ran == nullptr) f->null_what = {};
   ast::Mode mode = rc.mode_when != kNoEntry ? ast::Mode::kEnforce : info.mode;
-  auto holds = [&](uint32_t pc, bool* b) {
-    Value v;
-    if (!internal::Run(f, pc, &v)) return false;
-    if (v.kind != Kind::kBool) {
-      f->err_code = kErrMissingField;
-      f->err_msg = f->null_what.empty() ? "missing value" : "missing field `" + std::string(f->null_what) + "`";
-      return false;
-    }
-    *b = v.b;
-    return true;
-  };
   if (rc.when != kNoEntry) {
     bool b = false;
-    if (!holds(rc.when, &b)) return RuleFailed(c, r, f, out, mode);
+    bool ok;
+    if (ran == nullptr) {
+      ok = Holds(f, rc.when, &b);
+    } else if (!ran->ok) {
+      ok = false;
+    } else if (ran->value.kind != Kind::kBool) {
+      ok = NotBool(f);
+    } else {
+      ok = true;
+      b = ran->value.b;
+    }
+    if (!ok) return RuleFailed(c, r, f, out, mode);
     if (!b) return;
   }
   if (rc.mode_when != kNoEntry) {
     bool b = false;
-    if (!holds(rc.mode_when, &b)) return RuleFailed(c, r, f, out, mode);
+    if (!Holds(f, rc.mode_when, &b)) return RuleFailed(c, r, f, out, mode);
     if (b) mode = info.mode;
   }
   // Tag values: an error there drops that tag only and is reported; the
@@ -239,10 +262,13 @@ void EvalRule(const Code& c, uint32_t r, Frame* f, Decision* out) {
 // out outside any rule, the decision fails closed: a deny with code
 // rule_error (FailClosed).
 
+// INVARIANT: trivially copyable (no vectors), so saving one per rule is a
+// few register moves (a RouteHints member here cost a `rep stos` per rule).
 struct Mark {
   size_t fired, shadow, advisory, require_refs, shadow_requires, redactions, tags, warnings,
       errors, route_order, route_rules;
-  RouteHints route_scalars;  // sort and max_* (its vectors are left empty)
+  int64_t max_request_cost, max_prompt, max_completion, max_request;
+  SortBy sort;
   Outcome outcome;
   int status;
   std::string_view code;
@@ -250,16 +276,11 @@ struct Mark {
 };
 
 Mark Save(const Decision& d) {
-  Mark m{d.fired.size(), d.shadow.size(), d.advisory.size(), d.require_refs.size(),
-         d.shadow_requires.size(), d.redactions.size(), d.tags.size(), d.warnings.size(),
-         d.errors.size(), d.route.order.size(), d.route.rules.size(), RouteHints{},
-         d.outcome, d.status, d.code, d.deny_rule};
-  m.route_scalars.sort = d.route.sort;
-  m.route_scalars.max_request_cost = d.route.max_request_cost;
-  m.route_scalars.max_prompt = d.route.max_prompt;
-  m.route_scalars.max_completion = d.route.max_completion;
-  m.route_scalars.max_request = d.route.max_request;
-  return m;
+  return Mark{d.fired.size(), d.shadow.size(), d.advisory.size(), d.require_refs.size(),
+              d.shadow_requires.size(), d.redactions.size(), d.tags.size(), d.warnings.size(),
+              d.errors.size(), d.route.order.size(), d.route.rules.size(),
+              d.route.max_request_cost, d.route.max_prompt, d.route.max_completion,
+              d.route.max_request, d.route.sort, d.outcome, d.status, d.code, d.deny_rule};
 }
 
 // Shrinking a vector never allocates (and never throws).
@@ -275,11 +296,11 @@ void Restore(const Mark& m, Decision* d) {
   d->errors.resize(m.errors);
   d->route.order.resize(m.route_order);
   d->route.rules.resize(m.route_rules);
-  d->route.sort = m.route_scalars.sort;
-  d->route.max_request_cost = m.route_scalars.max_request_cost;
-  d->route.max_prompt = m.route_scalars.max_prompt;
-  d->route.max_completion = m.route_scalars.max_completion;
-  d->route.max_request = m.route_scalars.max_request;
+  d->route.sort = m.sort;
+  d->route.max_request_cost = m.max_request_cost;
+  d->route.max_prompt = m.max_prompt;
+  d->route.max_completion = m.max_completion;
+  d->route.max_request = m.max_request;
   d->outcome = m.outcome;
   d->status = m.status;
   d->code = m.code;
@@ -322,6 +343,8 @@ void OutOfMemory(const Code& c, uint32_t r, const Mark& m, Frame* f, Decision* o
   }
 }
 
+constexpr size_t kSelectWords = 16;
+
 // Rule ids to evaluate, in rule order: the unindexed rules merged with the
 // rules indexed under the request's value of each index field.
 const std::vector<uint32_t>* SelectRules(const Code& c, const Record& request, Scratch* s) {
@@ -335,8 +358,7 @@ const std::vector<uint32_t>* SelectRules(const Code& c, const Record& request, S
     Value v = f.slot < request.slots.size() ? request.slots[f.slot] : Value();
     const std::vector<uint32_t>* hit = nullptr;
     if (v.kind == Kind::kString) {
-      auto it = f.by_value.find(v.sv());
-      if (it != f.by_value.end()) hit = &it->second;
+      if (auto* ids = f.lookup.Find(v.sv(), internal::SlotHash(s, f.slot, v.sv()))) hit = *ids;
     } else if (!f.on_null.empty()) {
       hit = &f.on_null;
     }
@@ -349,6 +371,23 @@ const std::vector<uint32_t>* SelectRules(const Code& c, const Record& request, S
     }
   }
   if (n == 1 && !overflow) return lists[0];
+  if (c.rules.size() <= 64 * kSelectWords) {
+    // A policy of up to 1,024 rules: the union as a bit set, read in rule
+    // order (no sort, no data-dependent branches per element).
+    uint64_t bits[kSelectWords] = {};
+    for (uint32_t id : order) bits[id >> 6] |= uint64_t{1} << (id & 63);
+    for (size_t i = 0; i < n; ++i) {
+      for (uint32_t id : *lists[i]) bits[id >> 6] |= uint64_t{1} << (id & 63);
+    }
+    order.clear();
+    const size_t words = (c.rules.size() + 63) / 64;
+    for (size_t w = 0; w < words; ++w) {
+      for (uint64_t b = bits[w]; b != 0; b &= b - 1) {
+        order.push_back(static_cast<uint32_t>(w * 64 + static_cast<size_t>(__builtin_ctzll(b))));
+      }
+    }
+    return &order;
+  }
   size_t total = order.size();
   for (size_t i = 0; i < n; ++i) total += lists[i]->size();
   if (total <= 64) {
@@ -423,7 +462,56 @@ void Evaluate(const Program& program, const Record& request, const EvalOptions& 
       f.trace = &dummy;
       for (uint32_t r = 0; r < c.rules.size(); ++r) eval(r);
     } else {
-      for (uint32_t r : *SelectRules(c, request, s)) eval(r);
+      // Rule chains: Run goes from one rule's `when` to the next's while
+      // they are false (interp.h, Frame::chain), so a rule that does not
+      // fire costs its instructions and no call. Any other outcome comes
+      // back here and is finished by EvalRule as if it had run the `when`.
+      const std::vector<uint32_t>& order = *SelectRules(c, request, s);
+      size_t i = 0;
+      while (i < order.size()) {
+        const uint32_t first = c.rule_code[order[i]].when;
+        if (first == kNoEntry) {
+          eval(order[i++]);
+          continue;
+        }
+        internal::Chain ch;
+        ch.rules = order.data();
+        ch.n = order.size();
+        ch.pos = i;
+        ch.full_budget = options.instruction_budget;
+        // INVARIANT: a rule passed over (its `when` false) changes nothing
+        // in *out, so this mark is also the mark of the rule the chain
+        // stops at.
+        const Mark m = Save(*out);
+        WhenRan ran{false, Value()};
+        f.budget = options.instruction_budget;
+        f.null_what = {};
+        f.chain = &ch;
+        try {
+          ran.ok = internal::Run(&f, first, &ran.value);
+        } catch (const std::bad_alloc&) {
+          f.chain = nullptr;
+          used += ch.used;
+          OutOfMemory(c, order[ch.pos], m, &f, out);
+          used += options.instruction_budget - f.budget;
+          i = ch.pos + 1;
+          continue;
+        }
+        f.chain = nullptr;
+        used += ch.used;
+        if (!ch.ran) {  // the rule at ch.pos (if any) has no `when`: the loop takes it
+          i = ch.pos;
+          continue;
+        }
+        const uint32_t r = order[ch.pos];
+        try {
+          EvalRule(c, r, &f, out, &ran);
+        } catch (const std::bad_alloc&) {
+          OutOfMemory(c, r, m, &f, out);
+        }
+        used += options.instruction_budget - f.budget;
+        i = ch.pos + 1;
+      }
     }
   } catch (const std::bad_alloc&) {
     // Outside any rule (the trace, the rule selection): fail closed.

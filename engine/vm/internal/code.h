@@ -45,6 +45,8 @@ enum class OperandFormat : uint8_t {
   kJMP,     // A = jump target
   kNEXT,    // A = jump target, B = local slot
   kCNT,     // A = counter slot (ast::CounterSlot)
+  kMEMO,    // B = memo slot; MEMO: A = jump target (after the matching STMEMO)
+  kREQK,    // A = constant index, B = request slot
 };
 enum class Control : uint8_t { kSEQ, kCOND, kGOTO, kRET };
 
@@ -146,11 +148,25 @@ struct RuleCode {
   bool rendered = false;            // some message has holes (reason_pc / warning_pc)
 };
 
+// A memo slot: one pure lookup (request fields, constants, data documents,
+// member / key / index; no locals, counters, calls or candidate fields)
+// that appears more than once in the entries one vm::Evaluate runs. Its code
+// stays inline at every use, between MEMO and STMEMO.
+// INVARIANT: that code is straight-line and its instruction count,
+// MEMO/STMEMO excluded, is `cost`; its result, when null, leaves
+// Frame::null_what naming the last lookup (what a MEMO hit restores).
+struct Memo {
+  uint32_t cost = 0;
+  std::string text;             // source text of the first use, for listings
+  uint32_t uses = 0;            // emitted uses
+};
+
 // Rules indexed by the value of one request string field.
 struct IndexField {
   uint32_t slot = 0;
   std::string path;
-  std::unordered_map<std::string_view, std::vector<uint32_t>, SvHash> by_value;  // sorted ids
+  std::unordered_map<std::string_view, std::vector<uint32_t>, SvHash, SvEq> by_value;  // sorted ids
+  StrTable<const std::vector<uint32_t>*> lookup;  // by_value for vm::Evaluate (built last)
   std::vector<uint32_t> on_null;    // `in`-indexed rules: they must run (and error) on null
 };
 
@@ -165,6 +181,7 @@ struct Code {
   std::vector<std::string> names;   // member names / source text for messages
   std::vector<Pattern> patterns;
   std::vector<ScanGroup> groups;
+  std::vector<Memo> memos;          // M[i] of MEMO / STMEMO
   uint32_t scan_bits = 0;           // total patterns over all groups
   std::vector<Entry> entries;
 

@@ -22,6 +22,15 @@ struct Scratch {
   std::vector<Value> stack;
   std::vector<Value> locals;
   std::vector<uint32_t> order;        // rules selected by the index, merged
+  // StringHash of request slot i's string, computed at most once per
+  // evaluation: valid when hash_epoch[i] == epoch (SlotHash).
+  std::vector<uint64_t> hash_epoch;
+  std::vector<size_t> hash;
+  // Memo slots (Code::memos): slot i holds a value of this evaluation when
+  // memo_epoch[i] == epoch; memo_null[i] is Frame::null_what for a null one.
+  std::vector<uint64_t> memo_epoch;
+  std::vector<Value> memo;
+  std::vector<std::string_view> memo_null;
   // Scan results kept across EvalRequire calls (one request, many
   // candidates): valid for program `cache_serial` while the field text still
   // equals cache_text[g] byte for byte.
@@ -32,8 +41,34 @@ struct Scratch {
   bool arena_dirty = false;           // `arena` holds something (Reset before reuse)
 };
 Scratch& ThreadScratch();
+
+// StringHash(text) of request slot `slot` (whose string is `text`), once per
+// evaluation: the rule index, `in` and map lookups of one field share it.
+inline size_t SlotHash(Scratch* s, uint32_t slot, std::string_view text) {
+  if (s->hash_epoch[slot] != s->epoch) {
+    s->hash[slot] = StringHash(text);
+    s->hash_epoch[slot] = s->epoch;
+  }
+  return s->hash[slot];
+}
 // Prepares `s` for one evaluation of `c` (bumps the epoch, grows buffers).
 void BeginEvaluation(const Code& c, Scratch* s);
+
+// A rule chain (vm::Evaluate without a trace): Run starts with the `when`
+// of rules[pos]; each time a `when` returns false it goes on, inside the
+// same Run, to the `when` of the next rule -- with the full budget and
+// Frame::null_what cleared, as a separate Run would -- and returns with the
+// first `when` that gives anything else (its value or its error; ran =
+// true, pos = that rule), or with ran = false when it reaches the end or a
+// rule without `when` (pos = that rule, not run).
+struct Chain {
+  const uint32_t* rules = nullptr;   // the selected rules, in rule order
+  size_t n = 0;
+  size_t pos = 0;
+  bool ran = true;
+  uint64_t full_budget = 0;          // each rule's budget
+  uint64_t used = 0;                 // instructions of the rules passed over
+};
 
 // One activation of the interpreter.
 struct Frame {
@@ -50,6 +85,7 @@ struct Frame {
   bool reuse_scans = false;          // EvalRequire: reuse scans of an unchanged field text
   uint64_t budget = 0;               // instructions left
   TraceEntry* trace = nullptr;       // non-null: record the fields read
+  Chain* chain = nullptr;            // non-null: a `when` that is false goes on to the next rule
   std::string_view null_what;        // what produced the last null (for messages)
   // Set when Run returns false:
   std::string_view err_code;
