@@ -43,8 +43,8 @@
 //   tollgate::vm::Decision d;
 //   tollgate::vm::Evaluate(c.policy->program(), request, {}, &d);
 //
-// See engine/vm/vm.h (evaluation, requires), runtime/router.h (endpoint
-// selection) and runtime/decision_json.h (rendering a decision).
+// See engine/vm/vm.h (evaluation, requires), runtime/router/router.h (endpoint
+// selection) and runtime/decide/decision_json.h (rendering a decision).
 //
 // ## Errors
 // Compile: diagnostics as data. Evaluate: never fails; runtime errors of a

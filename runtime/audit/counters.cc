@@ -7,7 +7,7 @@
 
 #include <charconv>
 
-#include "runtime/budgets.h"
+#include "runtime/decide/budgets.h"
 #include "runtime/ledger/ledger.h"
 
 namespace tollgate::audit {

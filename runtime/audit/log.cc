@@ -22,7 +22,7 @@
 #include "runtime/audit/internal/util.h"
 #include "runtime/audit/reader.h"
 #include "runtime/audit/store.h"
-#include "runtime/decision_json.h"
+#include "runtime/decide/decision_json.h"
 
 namespace tollgate::audit {
 namespace rj = rapidjson;

@@ -172,7 +172,7 @@ struct Ticket {
 };
 
 // Renders a decision as the record wants it: the decision document of
-// runtime/decision_json.h without trace, one line.
+// runtime/decide/decision_json.h without trace, one line.
 std::string RenderDecision(const vm::Decision& d, const vm::Program& program);
 
 class AuditLog {

@@ -10,15 +10,15 @@
 #include <unordered_map>
 
 #include "engine/vm/vm.h"
-#include "runtime/accounts.h"
+#include "runtime/router/accounts.h"
 #include "runtime/audit/counters.h"
 #include "runtime/audit/internal/content.h"
 #include "runtime/audit/internal/util.h"
 #include "runtime/audit/store.h"
-#include "runtime/catalog.h"
-#include "runtime/decision_json.h"
-#include "runtime/input.h"
-#include "runtime/router.h"
+#include "runtime/router/catalog.h"
+#include "runtime/decide/decision_json.h"
+#include "runtime/input/input.h"
+#include "runtime/router/router.h"
 
 namespace tollgate::audit {
 namespace rj = rapidjson;
@@ -260,7 +260,7 @@ struct Evaluator {
       eo.counters = &counters;
     }
     vm::Evaluate(program, rec, eo, &d);
-    // Every deciding path (eval, route, the C API, /v1/decide; runtime/decide.cc)
+    // Every deciding path (eval, route, the C API, /v1/decide; runtime/decide/decide.cc)
     // checks an input's `candidate` (the endpoint the caller chose) against
     // the placed requires before routing: so does replay.
     if (runtime::MentionsCandidate(in.json)) {

@@ -16,12 +16,12 @@
 #include <system_error>
 
 #include "engine/engine.h"
-#include "runtime/accounts.h"
-#include "runtime/catalog.h"
-#include "runtime/decide.h"
-#include "runtime/decision_json.h"
-#include "runtime/input.h"
-#include "runtime/router.h"
+#include "runtime/router/accounts.h"
+#include "runtime/router/catalog.h"
+#include "runtime/decide/decide.h"
+#include "runtime/decide/decision_json.h"
+#include "runtime/input/input.h"
+#include "runtime/router/router.h"
 #include "stdlib/schema.h"
 
 #ifndef TOLLGATE_VERSION

@@ -31,7 +31,7 @@
  *
  * `decision` is the document `tollgate eval --compact` prints (outcome,
  * status, code, reason, rules, ..., policy; docs/decision-input.md and
- * runtime/decision_json.h); tollgate_route() returns the document
+ * runtime/decide/decision_json.h); tollgate_route() returns the document
  * `tollgate route --compact` prints (the decision plus "endpoints"). A deny
  * is a successful evaluation: check "outcome" in the JSON.
  *

@@ -12,7 +12,7 @@
 #include <system_error>
 
 #include "runtime/cli/commands.h"
-#include "runtime/input.h"
+#include "runtime/input/input.h"
 
 namespace tollgate::cli {
 

@@ -28,9 +28,9 @@
 #include "runtime/cli/audit_hook.h"
 #include "runtime/cli/commands.h"
 #include "runtime/cli/common.h"
-#include "runtime/decide.h"
-#include "runtime/decision_json.h"
-#include "runtime/input.h"
+#include "runtime/decide/decide.h"
+#include "runtime/decide/decision_json.h"
+#include "runtime/input/input.h"
 
 namespace tollgate::cli {
 namespace {

@@ -16,12 +16,12 @@
 #include "engine/vm/vm.h"
 #include "runtime/audit/counters.h"
 #include "runtime/audit/log.h"
-#include "runtime/budgets.h"
+#include "runtime/decide/budgets.h"
 #include "runtime/cli/commands.h"
-#include "runtime/decision_json.h"
-#include "runtime/input.h"
+#include "runtime/decide/decision_json.h"
+#include "runtime/input/input.h"
 #include "runtime/ledger/open.h"
-#include "runtime/router.h"
+#include "runtime/router/router.h"
 
 namespace tollgate::cli {
 namespace {
@@ -187,7 +187,7 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
     }
     vm::Evaluate(program, rec, eopts, &d);
     // An input's `candidate` is checked against the placed requires, as on
-    // every other deciding path (runtime/decide.cc); a second parse, only
+    // every other deciding path (runtime/decide/decide.cc); a second parse, only
     // when the line names one.
     if (runtime::MentionsCandidate(text)) {
       bool has_cand = false;

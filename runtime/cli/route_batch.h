@@ -4,8 +4,8 @@
 
 #include <string>
 
-#include "runtime/accounts.h"
-#include "runtime/catalog.h"
+#include "runtime/router/accounts.h"
+#include "runtime/router/catalog.h"
 #include "runtime/cli/audit_hook.h"
 #include "runtime/cli/common.h"
 

@@ -1,5 +1,5 @@
 // `tollgate route`: evaluate a decision input against a policy, then pick
-// endpoints from a model catalog (runtime/router.h). See docs/routing.md.
+// endpoints from a model catalog (runtime/router/router.h). See docs/routing.md.
 //
 //   tollgate route --policy FILE --catalog FILE [--accounts FILE]
 //                  [--request FILE|-] [--schema FILE] [--explain] [--compact]
@@ -17,15 +17,15 @@
 #include <string>
 
 #include "engine/vm/vm.h"
-#include "runtime/accounts.h"
-#include "runtime/catalog.h"
+#include "runtime/router/accounts.h"
+#include "runtime/router/catalog.h"
 #include "runtime/cli/audit_hook.h"
 #include "runtime/cli/commands.h"
 #include "runtime/cli/route_batch.h"
 #include "runtime/cli/common.h"
-#include "runtime/decide.h"
-#include "runtime/input.h"
-#include "runtime/router.h"
+#include "runtime/decide/decide.h"
+#include "runtime/input/input.h"
+#include "runtime/router/router.h"
 
 namespace tollgate::cli {
 namespace {

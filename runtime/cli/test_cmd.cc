@@ -4,7 +4,7 @@
 
 #include "runtime/cli/commands.h"
 #include "runtime/cli/common.h"
-#include "runtime/test_runner.h"
+#include "runtime/decide/test_runner.h"
 
 namespace tollgate::cli {
 namespace {

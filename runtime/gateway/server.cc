@@ -31,7 +31,7 @@
 #include <thread>
 
 #include "runtime/gateway/upstream.h"
-#include "runtime/router.h"
+#include "runtime/router/router.h"
 #include "stdlib/builtins.h"
 
 namespace tollgate::gateway {

@@ -19,8 +19,8 @@
 #include "engine/vm/vm.h"
 #include "runtime/audit/counters.h"
 #include "runtime/audit/internal/util.h"
-#include "runtime/decision_json.h"
-#include "runtime/input.h"
+#include "runtime/decide/decision_json.h"
+#include "runtime/input/input.h"
 #include "runtime/ledger/open.h"
 
 namespace tollgate::gateway {

@@ -39,16 +39,16 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "runtime/accounts.h"
+#include "runtime/router/accounts.h"
 #include "runtime/audit/log.h"
-#include "runtime/budgets.h"
-#include "runtime/catalog.h"
-#include "runtime/decide.h"
+#include "runtime/decide/budgets.h"
+#include "runtime/router/catalog.h"
+#include "runtime/decide/decide.h"
 #include "runtime/gateway/config.h"
 #include "runtime/gateway/keys.h"
 #include "runtime/gateway/metrics.h"
 #include "runtime/ledger/ledger.h"
-#include "runtime/router.h"
+#include "runtime/router/router.h"
 
 namespace spdlog { class logger; }
 

@@ -10,8 +10,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "runtime/decision_json.h"
-#include "runtime/input.h"
+#include "runtime/decide/decision_json.h"
+#include "runtime/input/input.h"
 
 namespace tollgate::audit::testing {
 namespace fs = std::filesystem;

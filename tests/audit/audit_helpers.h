@@ -9,10 +9,10 @@
 
 #include "engine/engine.h"
 #include "engine/vm/vm.h"
-#include "runtime/accounts.h"
+#include "runtime/router/accounts.h"
 #include "runtime/audit/log.h"
-#include "runtime/catalog.h"
-#include "runtime/router.h"
+#include "runtime/router/catalog.h"
+#include "runtime/router/router.h"
 #include "tests/differential/generate.h"
 
 namespace tollgate::audit::testing {

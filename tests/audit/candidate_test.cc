@@ -5,7 +5,7 @@
 
 #include "runtime/audit/reader.h"
 #include "runtime/audit/replay.h"
-#include "runtime/input.h"
+#include "runtime/input/input.h"
 #include "tests/audit/audit_helpers.h"
 
 namespace tollgate::audit::testing {

@@ -4,8 +4,8 @@
 
 #include "runtime/audit/counters.h"
 #include "runtime/audit/replay.h"
-#include "runtime/budgets.h"
-#include "runtime/input.h"
+#include "runtime/decide/budgets.h"
+#include "runtime/input/input.h"
 #include "runtime/ledger/ledger.h"
 #include "tests/audit/audit_helpers.h"
 

@@ -9,8 +9,8 @@
 #include "engine/vm/vm.h"
 #include "runtime/audit/internal/util.h"
 #include "runtime/audit/replay.h"
-#include "runtime/decision_json.h"
-#include "runtime/input.h"
+#include "runtime/decide/decision_json.h"
+#include "runtime/input/input.h"
 #include "tests/audit/audit_helpers.h"
 
 namespace tollgate::audit::testing {

@@ -14,9 +14,9 @@
 #include "engine/vm/vm.h"
 #include "runtime/audit/counters.h"
 #include "runtime/audit/log.h"
-#include "runtime/budgets.h"
+#include "runtime/decide/budgets.h"
 #include "runtime/audit/replay.h"
-#include "runtime/input.h"
+#include "runtime/input/input.h"
 #include "tests/bench/inputs.h"
 
 namespace tollgate::bench {

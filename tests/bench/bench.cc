@@ -26,9 +26,9 @@
 
 #include "engine/engine.h"
 #include "engine/vm/vm.h"
-#include "runtime/catalog.h"
-#include "runtime/input.h"
-#include "runtime/router.h"
+#include "runtime/router/catalog.h"
+#include "runtime/input/input.h"
+#include "runtime/router/router.h"
 #include "tests/bench/inputs.h"
 #include "tests/bench/scan_bench.h"
 

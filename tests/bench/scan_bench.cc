@@ -19,7 +19,7 @@
 
 #include "engine/engine.h"
 #include "engine/vm/vm.h"
-#include "runtime/input.h"
+#include "runtime/input/input.h"
 #include "stdlib/builtins.h"
 #include "stdlib/internal/injection_leads.h"
 #include "stdlib/internal/injection_triggers.h"

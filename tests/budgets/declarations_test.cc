@@ -8,8 +8,8 @@
 
 #include "engine/engine.h"
 #include "engine/vm/vm.h"
-#include "runtime/budgets.h"
-#include "runtime/input.h"
+#include "runtime/decide/budgets.h"
+#include "runtime/input/input.h"
 #include "runtime/ledger/open.h"
 
 namespace tollgate {

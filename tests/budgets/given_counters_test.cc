@@ -12,7 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/engine.h"
-#include "runtime/test_runner.h"
+#include "runtime/decide/test_runner.h"
 
 namespace tollgate {
 namespace {

@@ -1,6 +1,6 @@
 // The C API (runtime/capi/tollgate.h) from C++: edge cases the C program
 // (tests/capi/capi_test.c, ctest capi_c) does not cover, and parity of the
-// shared decide path (runtime/decide.h) with DecisionToJson.
+// shared decide path (runtime/decide/decide.h) with DecisionToJson.
 #include "runtime/capi/tollgate.h"
 
 #include <gtest/gtest.h>
@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "runtime/decide.h"
-#include "runtime/decision_json.h"
+#include "runtime/decide/decide.h"
+#include "runtime/decide/decision_json.h"
 
 namespace {
 

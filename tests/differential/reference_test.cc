@@ -5,7 +5,7 @@
 
 #include "engine/engine.h"
 #include "engine/vm/vm.h"
-#include "runtime/input.h"
+#include "runtime/input/input.h"
 #include "tests/differential/reference.h"
 
 namespace tollgate {

@@ -14,9 +14,9 @@
 
 #include "engine/engine.h"
 #include "engine/vm/vm.h"
-#include "runtime/catalog.h"
-#include "runtime/input.h"
-#include "runtime/router.h"
+#include "runtime/router/catalog.h"
+#include "runtime/input/input.h"
+#include "runtime/router/router.h"
 #include "tests/differential/generate.h"
 #include "tests/differential/reference.h"
 

@@ -12,8 +12,8 @@
 #include <string>
 
 #include "engine/engine.h"
-#include "runtime/accounts.h"
-#include "runtime/catalog.h"
+#include "runtime/router/accounts.h"
+#include "runtime/router/catalog.h"
 #include "stdlib/schema.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

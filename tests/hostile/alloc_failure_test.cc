@@ -14,10 +14,10 @@
 #include "engine/engine.h"
 #include "engine/vm/record.h"
 #include "engine/vm/vm.h"
-#include "runtime/accounts.h"
-#include "runtime/catalog.h"
-#include "runtime/input.h"
-#include "runtime/router.h"
+#include "runtime/router/accounts.h"
+#include "runtime/router/catalog.h"
+#include "runtime/input/input.h"
+#include "runtime/router/router.h"
 #include "stdlib/schema.h"
 
 namespace {

@@ -17,9 +17,9 @@
 #include "engine/core/types.h"
 #include "engine/engine.h"
 #include "engine/vm/vm.h"
-#include "runtime/accounts.h"
-#include "runtime/catalog.h"
-#include "runtime/input.h"
+#include "runtime/router/accounts.h"
+#include "runtime/router/catalog.h"
+#include "runtime/input/input.h"
 #include "stdlib/schema.h"
 
 namespace tollgate {

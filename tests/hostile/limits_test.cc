@@ -13,9 +13,9 @@
 #include "engine/core/read_file.h"
 #include "engine/engine.h"
 #include "engine/vm/vm.h"
-#include "runtime/accounts.h"
-#include "runtime/catalog.h"
-#include "runtime/input.h"
+#include "runtime/router/accounts.h"
+#include "runtime/router/catalog.h"
+#include "runtime/input/input.h"
 #include "stdlib/redact.h"
 #include "stdlib/schema.h"
 

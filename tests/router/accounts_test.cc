@@ -1,7 +1,7 @@
 // Account defaults: loading, tightening, and that no request can loosen them.
 #include <gtest/gtest.h>
 
-#include "runtime/accounts.h"
+#include "runtime/router/accounts.h"
 #include "tests/router/router_env.h"
 
 namespace tollgate::testing {

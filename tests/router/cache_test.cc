@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <gtest/gtest.h>
 
-#include "runtime/catalog.h"
+#include "runtime/router/catalog.h"
 #include "tests/router/router_env.h"
 
 namespace tollgate::testing {

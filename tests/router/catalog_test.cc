@@ -4,7 +4,7 @@
 
 #include <set>
 
-#include "runtime/catalog.h"
+#include "runtime/router/catalog.h"
 #include "stdlib/schema.h"
 #include "tests/router/router_env.h"
 

@@ -9,9 +9,9 @@
 
 #include "engine/engine.h"
 #include "engine/vm/vm.h"
-#include "runtime/accounts.h"
-#include "runtime/catalog.h"
-#include "runtime/router.h"
+#include "runtime/router/accounts.h"
+#include "runtime/router/catalog.h"
+#include "runtime/router/router.h"
 
 namespace tollgate::testing {
 

@@ -1,6 +1,6 @@
 #include <sstream>
 
-#include "runtime/input.h"
+#include "runtime/input/input.h"
 #include "tests/router/router_env.h"
 
 namespace tollgate::testing {

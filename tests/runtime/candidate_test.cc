@@ -7,7 +7,7 @@
 
 #include "engine/engine.h"
 #include "engine/vm/vm.h"
-#include "runtime/input.h"
+#include "runtime/input/input.h"
 
 namespace tollgate::runtime {
 namespace {

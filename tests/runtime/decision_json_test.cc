@@ -1,6 +1,6 @@
 // Decision JSON rendering and the redaction applier, end to end through a
 // compiled policy.
-#include "runtime/decision_json.h"
+#include "runtime/decide/decision_json.h"
 
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
@@ -12,7 +12,7 @@
 
 #include "engine/engine.h"
 #include "engine/vm/vm.h"
-#include "runtime/input.h"
+#include "runtime/input/input.h"
 
 namespace tollgate::runtime {
 namespace {

@@ -1,6 +1,6 @@
 // DecodeInput: every error code, every type, aliases, derived fields,
 // extended schemas, hostile input.
-#include "runtime/input.h"
+#include "runtime/input/input.h"
 
 #include <gtest/gtest.h>
 

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "engine/engine.h"
-#include "runtime/test_runner.h"
+#include "runtime/decide/test_runner.h"
 
 namespace tollgate::runtime {
 namespace {

@@ -1,6 +1,6 @@
 // The test-block runner on small policies: passing and failing expectations
 // of every kind, input building, coverage.
-#include "runtime/test_runner.h"
+#include "runtime/decide/test_runner.h"
 
 #include <gtest/gtest.h>
 

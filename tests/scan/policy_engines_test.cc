@@ -9,8 +9,8 @@
 
 #include "engine/engine.h"
 #include "engine/vm/vm.h"
-#include "runtime/decision_json.h"
-#include "runtime/input.h"
+#include "runtime/decide/decision_json.h"
+#include "runtime/input/input.h"
 
 namespace tollgate {
 namespace {

@@ -3,7 +3,7 @@
 // byte and decodes the recorded input as it was written).
 //
 // A rapidjson SAX parse of a scratch copy in place (SSE4.2 string scanning,
-// like runtime/input.cc). Positions come from the stream: rapidjson's
+// like runtime/input/input.cc). Positions come from the stream: rapidjson's
 // string and number parsers work on a local copy of the stream and write it
 // back after the handler returns, so inside a String/Key/RawNumber callback
 // Tell() is where that token STARTS; object, array, null and boolean
@@ -324,7 +324,7 @@ bool TopLevelSpans(std::string_view line, std::vector<RawMember>* out) {
   out->clear();
   thread_local std::string scratch;
   // INVARIANT: 16 bytes of slack after the text: rapidjson's SIMD scanner
-  // reads whole 16-byte blocks (as in runtime/input.cc).
+  // reads whole 16-byte blocks (as in runtime/input/input.cc).
   scratch.reserve(line.size() + 16);
   scratch.assign(line);  // parsed in place; spans point into `line`
   rj::InsituStringStream ss(scratch.data());

@@ -1,4 +1,4 @@
-#include "runtime/budgets.h"
+#include "runtime/decide/budgets.h"
 
 #include "engine/vm/vm.h"
 #include "stdlib/schema.h"

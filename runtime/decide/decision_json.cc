@@ -1,5 +1,5 @@
 // Decision -> JSON (see decision_json.h).
-#include "runtime/decision_json.h"
+#include "runtime/decide/decision_json.h"
 
 #include <rapidjson/document.h>
 

@@ -1,5 +1,5 @@
 // Shared decide-and-render path (see decide.h).
-#include "runtime/decide.h"
+#include "runtime/decide/decide.h"
 
 #include <rapidjson/document.h>
 #include <rapidjson/prettywriter.h>
@@ -7,7 +7,7 @@
 #include <rapidjson/writer.h>
 
 #include "engine/vm/vm.h"
-#include "runtime/decision_json.h"
+#include "runtime/decide/decision_json.h"
 
 namespace tollgate::runtime {
 

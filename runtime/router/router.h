@@ -74,8 +74,8 @@
 #include "engine/vm/decision.h"
 #include "engine/vm/record.h"
 #include "engine/vm/vm.h"
-#include "runtime/accounts.h"
-#include "runtime/catalog.h"
+#include "runtime/router/accounts.h"
+#include "runtime/router/catalog.h"
 
 namespace tollgate::runtime {
 

@@ -1,5 +1,5 @@
 // Test blocks: build the input, evaluate, check expectations (see test_runner.h).
-#include "runtime/test_runner.h"
+#include "runtime/decide/test_runner.h"
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -9,8 +9,8 @@
 
 #include "engine/core/money.h"
 #include "engine/vm/vm.h"
-#include "runtime/budgets.h"
-#include "runtime/input.h"
+#include "runtime/decide/budgets.h"
+#include "runtime/input/input.h"
 #include "runtime/ledger/open.h"
 #include "stdlib/names.h"
 #include "stdlib/redact.h"

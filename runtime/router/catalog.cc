@@ -1,5 +1,5 @@
 // Catalog loading and validation. See catalog.h.
-#include "runtime/catalog.h"
+#include "runtime/router/catalog.h"
 
 
 #include <rapidjson/document.h>

@@ -23,7 +23,7 @@
 #include "engine/vm/program.h"
 #include "engine/vm/record.h"
 #include "engine/vm/vm.h"
-#include "runtime/catalog.h"
+#include "runtime/router/catalog.h"
 #include "runtime/ledger/ledger.h"
 
 namespace tollgate::runtime {

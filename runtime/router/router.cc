@@ -1,5 +1,5 @@
 // Endpoint selection. See router.h and docs/routing.md.
-#include "runtime/router.h"
+#include "runtime/router/router.h"
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>

@@ -5,7 +5,7 @@
 // a tree of object nodes whose leaves are the request-scoped fields -- is
 // built once per thread and reused; the walk over the DOM then fills slots
 // with Values whose strings point into the buffer.
-#include "runtime/input.h"
+#include "runtime/input/input.h"
 
 // SIMD string scanning and whitespace skipping: SSE4.2 where the build
 // enables it for this file (CMakeLists.txt, x86-64 only), else SSE2 (baseline

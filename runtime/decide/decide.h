@@ -10,11 +10,11 @@
 //                            : runtime::RenderEval(*policy, s.decision, {}, nullptr);
 //
 // Failure: Decide returns false only for an invalid decision input (*err is
-// filled, codes in runtime/input.h). Evaluation and routing never fail: rule
+// filled, codes in runtime/input/input.h). Evaluation and routing never fail: rule
 // errors and "nothing routable" are part of the decision.
 //
 // Cost: decoding ~1-2 us per KB of input, evaluation proportional to the
-// rules that run, routing per runtime/router.h, rendering one pass over the
+// rules that run, routing per runtime/router/router.h, rendering one pass over the
 // decision. Nothing is allocated once the scratch has grown, except the
 // output string.
 //
@@ -29,8 +29,8 @@
 #include "engine/engine.h"
 #include "engine/vm/decision.h"
 #include "engine/vm/record.h"
-#include "runtime/input.h"
-#include "runtime/router.h"
+#include "runtime/input/input.h"
+#include "runtime/router/router.h"
 
 namespace tollgate::runtime {
 

@@ -1,5 +1,5 @@
 // Account defaults: loading and tightening. See accounts.h.
-#include "runtime/accounts.h"
+#include "runtime/router/accounts.h"
 
 
 #include <rapidjson/document.h>
@@ -14,7 +14,7 @@
 #include "engine/core/limits.h"
 #include "engine/core/money.h"
 #include "engine/core/read_file.h"
-#include "runtime/catalog.h"
+#include "runtime/router/catalog.h"
 
 namespace tollgate::runtime {
 
