@@ -2,6 +2,8 @@
 // implementation registered beside it. See builtins.h for the contract.
 #include "stdlib/builtins.h"
 
+#include "engine/core/civil.h"
+
 #include <cctz/civil_time.h>
 #include <cctz/time_zone.h>
 
@@ -55,21 +57,8 @@ __int128 DivHalfEven(__int128 n, __int128 d) {
   return q;
 }
 
-// Civil date of a Unix day number (Howard Hinnant's algorithm).
-void CivilFromDays(int64_t z, int64_t* y, int* m, int* d) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const int64_t doe = z - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  *d = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
-  *m = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
-  *y = yoe + era * 400 + (*m <= 2 ? 1 : 0);
-}
 
 constexpr int64_t kMsPerDay = 86400000;
-int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 int64_t DayOf(const Value& t) { return FloorDiv(t.i, kMsPerDay); }
 int64_t MsOfDay(const Value& t) { return t.i - DayOf(t) * kMsPerDay; }
 
@@ -332,7 +321,7 @@ bool FnWeekday(Args a, size_t, Arena&, Value* out, std::string*) {
 
 bool FnDayOfMonth(Args a, size_t, Arena&, Value* out, std::string*) {
   int64_t y;
-  int m, d;
+  unsigned m, d;
   CivilFromDays(DayOf(a[0]), &y, &m, &d);
   *out = Value::Int(d);
   return true;
@@ -340,7 +329,7 @@ bool FnDayOfMonth(Args a, size_t, Arena&, Value* out, std::string*) {
 
 bool FnMonth(Args a, size_t, Arena&, Value* out, std::string*) {
   int64_t y;
-  int m, d;
+  unsigned m, d;
   CivilFromDays(DayOf(a[0]), &y, &m, &d);
   *out = Value::Int(m);
   return true;
@@ -348,7 +337,7 @@ bool FnMonth(Args a, size_t, Arena&, Value* out, std::string*) {
 
 bool FnYear(Args a, size_t, Arena&, Value* out, std::string*) {
   int64_t y;
-  int m, d;
+  unsigned m, d;
   CivilFromDays(DayOf(a[0]), &y, &m, &d);
   *out = Value::Int(y);
   return true;
@@ -356,11 +345,11 @@ bool FnYear(Args a, size_t, Arena&, Value* out, std::string*) {
 
 bool FnDate(Args a, size_t, Arena& scratch, Value* out, std::string* error) {
   int64_t y;
-  int m, d;
+  unsigned m, d;
   CivilFromDays(DayOf(a[0]), &y, &m, &d);
   if (y < 0 || y > 9999) return Fail(error, "date out of range");
   char buf[16];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", static_cast<int>(y), m, d);
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(y), m, d);
   *out = scratch.String(buf);
   return true;
 }
