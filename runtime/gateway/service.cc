@@ -486,7 +486,7 @@ bool Evaluate(const PolicySet& set, ledger::Ledger* led, const std::string& inpu
               bool with_candidate = false, bool* counted = nullptr) {
   if (!runtime::DecodeInput(input, set.policy->schema(), tollgate::Limits{}, &s->request, err)) return false;
   s->has_candidate = false;
-  if (with_candidate && input.find("\"candidate\"") != std::string::npos &&
+  if (with_candidate && runtime::MentionsCandidate(input) &&
       !runtime::DecodeCandidate(input, set.policy->schema(), tollgate::Limits{}, &s->candidate,
                                 &s->has_candidate, err)) {
     return false;
