@@ -515,13 +515,9 @@ sed -n 1p "$OUT" >"$TMP/l1"; has "route redis down 503" "$TMP/l1" '"status":503,
 # two `route` processes on one Redis behave as two gateway replicas: together
 # they admit exactly what the budget holds (2 requests of w1's 0.00025 usd)
 if command -v redis-server >/dev/null 2>&1; then
-  rport=$(( (RANDOM % 20000) + 30000 ))
-  redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --logfile /dev/null &
-  rpid=$!
-  for _ in $(seq 1 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$rport") 2>/dev/null; then break; fi
-    sleep 0.05
-  done
+  . tests/cli/redis.sh
+  start_redis "$TMP" || bad "redis-server did not start: $(tail -3 "$TMP/redis.log" 2>/dev/null)"
+  rport=$REDIS_PORT rpid=$REDIS_PID
   for i in $(seq 1 40); do traffic_line w1 "user$i" ''; done >"$TMP/replica.jsonl"
   "$TG" route --policy "$TMP/budgets/b.tg" --catalog policies/catalog.json --requests "$TMP/replica.jsonl" \
     --ledger "redis://127.0.0.1:$rport/0" >"$TMP/r1" 2>&1 &

@@ -297,21 +297,9 @@ check "budget never overspent (spent $spent of 0.0002 usd)" \
 
 # --- two replicas sharing budgets through Redis: no overshoot across them ---
 if command -v redis-server >/dev/null 2>&1; then
-  # A free port: a few random tries (another test may hold one).
-  for attempt in 1 2 3 4 5; do
-    rport=$(( (RANDOM % 20000) + 30000 ))
-    redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$T" \
-      --logfile "$T/redis.log" &
-    RPID=$!
-    up=0
-    for _ in $(seq 1 250); do
-      if (exec 3<>"/dev/tcp/127.0.0.1/$rport") 2>/dev/null; then up=1; break; fi
-      kill -0 $RPID 2>/dev/null || break
-      sleep 0.02
-    done
-    if [ $up = 1 ]; then PIDS+=($RPID); break; fi
-    kill -9 $RPID 2>/dev/null
-  done
+  . "$HERE/../cli/redis.sh"
+  up=0
+  if start_redis "$T"; then up=1; rport=$REDIS_PORT; RPID=$REDIS_PID; PIDS+=($RPID); fi
   [ $up = 1 ] || { fail "redis-server did not start"; tail -5 "$T/redis.log"; }
   replica() {  # replica N -> starts it, sets R_URL
     sed "s#sqlite:data/ledger.db#redis://127.0.0.1:$rport/0#; s#\"data/audit\"#\"data/audit-r$1\"#" "$T/gw.json" > "$T/r$1.json"
