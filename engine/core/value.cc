@@ -611,50 +611,10 @@ bool ParseRfc3339(std::string_view t, int64_t* unix_ms) {
 }
 
 std::string FormatRfc3339(int64_t unix_ms) {
-  int64_t days = unix_ms >= 0 ? unix_ms / 86400000 : -((-(unix_ms + 1)) / 86400000) - 1;
-  int64_t rem = unix_ms - days * 86400000;  // 0 <= rem < 86400000
-  int64_t y;
-  unsigned m, d;
-  CivilFromDays(days, &y, &m, &d);
-  int hh = static_cast<int>(rem / 3600000);
-  int mm = static_cast<int>(rem / 60000 % 60);
-  int ss = static_cast<int>(rem / 1000 % 60);
-  int ms = static_cast<int>(rem % 1000);
-  char buf[64];
-  if (y < 0 || y > 9999) {  // rare: printf's rules for sign and width
-    if (ms != 0) {
-      snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<long long>(y),
-               m, d, hh, mm, ss, ms);
-    } else {
-      snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02dZ", static_cast<long long>(y), m,
-               d, hh, mm, ss);
-    }
-    return buf;
-  }
-  // The common case by hand (every decision renders its time; snprintf
-  // was a tenth of a replay's rendering): YYYY-MM-DDThh:mm:ss[.mmm]Z.
-  auto put = [](char* p, unsigned v, int width) {
-    for (int i = width - 1; i >= 0; --i, v /= 10) p[i] = static_cast<char>('0' + v % 10);
-  };
-  put(buf, static_cast<unsigned>(y), 4);
-  buf[4] = '-';
-  put(buf + 5, m, 2);
-  buf[7] = '-';
-  put(buf + 8, d, 2);
-  buf[10] = 'T';
-  put(buf + 11, static_cast<unsigned>(hh), 2);
-  buf[13] = ':';
-  put(buf + 14, static_cast<unsigned>(mm), 2);
-  buf[16] = ':';
-  put(buf + 17, static_cast<unsigned>(ss), 2);
-  size_t n = 19;
-  if (ms != 0) {
-    buf[19] = '.';
-    put(buf + 20, static_cast<unsigned>(ms), 3);
-    n = 23;
-  }
-  buf[n++] = 'Z';
-  return std::string(buf, n);
+  // The log's format without ".000" for whole seconds.
+  std::string out = FormatUtcMillis(unix_ms);
+  if (FloorDiv(unix_ms, 1000) * 1000 == unix_ms) out.erase(out.size() - 5, 4);
+  return out;
 }
 
 }  // namespace tollgate
