@@ -400,7 +400,7 @@ while [ "$fst" = 200 ] && [ $n -lt 1000 ]; do
   [ "$fst" = 200 ] && grep -i '^x-tollgate-decision-id' "$T/full.hdr" | tr -d '\r' | awk '{print $2}' >> "$T/full.ids"
 done
 check "log full: the answer whose record failed is withheld with 503 audit_unavailable (after $((n - 1)) answers)" \
-  sh -c "test '$fst' = 503 && grep -q '\"code\":\"audit_unavailable\"' '$T/full.out' && test $n -gt 5"
+  sh -c "test '$fst' = 503 && grep -q '\"code\":\"audit_unavailable\"' '$T/full.out' && grep -q 'answer is withheld' '$T/full.out' && test $n -gt 5"
 st=$(curl -s -o "$T/full.out" -w '%{http_code}' -H 'Authorization: Bearer sk-main' -H 'Content-Type: application/json' \
   --data-binary "$(msg test/ok hi)" "http://$FULL/v1/chat/completions")
 check "log full: later requests are refused with 503 audit_unavailable" \
