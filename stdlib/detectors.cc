@@ -267,7 +267,8 @@ std::vector<DetectorDecl> MakeDetectors() {
   return {
       // The regex takes the whole digit run; CardSpans finds the cards in it.
       {"dlp.credit_card", R"(\b(?:\d[ -]?){12,}\d\b)", CardValid,
-       "payment card numbers: 13-19 digits, optionally grouped by spaces or dashes, Luhn-valid"},
+       "payment card numbers: 13-19 digits, optionally grouped by spaces or dashes, Luhn-valid",
+       13, " -"},
       {"dlp.email",
        R"(\b[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}\b)",
        nullptr, "e-mail addresses"},
@@ -279,7 +280,8 @@ std::vector<DetectorDecl> MakeDetectors() {
        "phone numbers: international (+country code), US and European national formats with "
        "separators; 8-15 digits; not SSN-, date-, card/IBAN-group- or dotted-quad-shaped"},
       {"dlp.us_ssn", R"(\b\d{3}[- ]\d{2}[- ]\d{4}\b)", SsnValid,
-       "US social security numbers AAA-GG-SSSS (no 000/666/9xx area, 00 group or 0000 serial)"},
+       "US social security numbers AAA-GG-SSSS (no 000/666/9xx area, 00 group or 0000 serial)",
+       9, " -"},
       {"dlp.iban", R"(\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b)",
        IbanCandidateValid,
        "international bank account numbers, spaces allowed, mod-97 checked"},

@@ -607,6 +607,8 @@ bool Emitter::Finish() {
     g.base = base;
     base += static_cast<uint32_t>(g.patterns.size());
     std::vector<std::string> regexes;
+    std::vector<scan::DigitRuns> runs(g.patterns.size());
+    bool any_runs = false;
     for (vm::internal::ScanPattern& p : g.patterns) {
       switch (p.kind) {
         case vm::internal::ScanPattern::kLiteral:
@@ -617,6 +619,10 @@ bool Emitter::Finish() {
           break;
         case vm::internal::ScanPattern::kDetector: {
           const stdlib::DetectorDecl& d = stdlib::Detectors()[p.detector];
+          if (d.run_digits > 0) {
+            runs[regexes.size()] = {d.run_digits, std::string(d.run_separators)};
+            any_runs = true;
+          }
           regexes.emplace_back(d.regex);
           if (d.validate != nullptr) {
             p.confirm = vm::CompilePattern(d.regex, &err);
@@ -631,6 +637,7 @@ bool Emitter::Finish() {
     }
     scan::Options so;
     so.engine = scan_engine;
+    if (any_runs) so.digit_runs = std::move(runs);
     g.scanner = vm::Scanner::Build(regexes, so, &err);
     if (!g.scanner) {
       diags_->Error("tg_limit_exceeded", Span{}, "scan of `" + g.path + "`: " + err);

@@ -5,6 +5,7 @@
 #include <limits>
 #include <utility>
 
+#include "engine/scan/internal/digit_runs.h"
 #include "engine/scan/internal/re2_set.h"
 #include "engine/scan/internal/translate.h"
 
@@ -80,7 +81,18 @@ struct Scanner::Impl {
 #ifdef TOLLGATE_HAVE_HYPERSCAN
   uint64_t block_serial = internal::NextSerial();
   uint64_t stream_serial = internal::NextSerial();
-  HsDatabase block, stream;
+  HsDatabase block, stream;  // block: every Hyperscan pattern but the gated ones
+  // Patterns with a digit-run promise (Options::digit_runs), one database
+  // per separator set, run over the digit runs with enough digits only.
+  struct Gated {
+    std::string separators;
+    uint32_t min_digits = 32;  // the least of its patterns'
+    std::vector<int> ids;
+    HsDatabase db;
+    uint64_t serial = internal::NextSerial();
+  };
+  std::vector<std::unique_ptr<Gated>> gated;
+  std::vector<bool> is_gated;  // per pattern
 #endif
 };
 
@@ -147,6 +159,81 @@ bool HsForm(const std::string& pattern, bool case_insensitive, std::string* text
   return !empty;
 }
 
+// Compiles `ids` (indices into hs_text) into one block-mode database.
+bool CompileSubset(const std::vector<std::string>& hs_text, const std::vector<unsigned>& hs_flags,
+                   const std::vector<int>& ids, hs_database_t** db) {
+  std::vector<const char*> exprs;
+  std::vector<unsigned> flags, hs_ids;
+  for (int i : ids) {
+    exprs.push_back(hs_text[static_cast<size_t>(i)].c_str());
+    flags.push_back(hs_flags[static_cast<size_t>(i)]);
+    hs_ids.push_back(static_cast<unsigned>(i));
+  }
+  hs_compile_error_t* err = nullptr;
+  if (hs_compile_multi(exprs.data(), flags.data(), hs_ids.data(), static_cast<unsigned>(exprs.size()),
+                       HS_MODE_BLOCK, nullptr, db, &err) == HS_SUCCESS) {
+    return true;
+  }
+  hs_free_compile_error(err);
+  return false;
+}
+
+// Moves the patterns with a usable digit-run promise (Options::digit_runs)
+// out of the block database into one database per separator set. Usable:
+// Hyperscan runs the pattern exactly (no RE2 confirmation) in byte mode
+// (the runs' context bytes need not be whole UTF-8 characters), with 2 to 32
+// digits promised. Leaves everything as it was if a database fails to build.
+void GateDigitRuns(Scanner::Impl* impl, const std::vector<std::string>& hs_text,
+                   const std::vector<unsigned>& hs_flags) {
+  const auto& promises = impl->options.digit_runs;
+  const size_t n = impl->patterns.size();
+  if (promises.size() != n) return;
+  impl->is_gated.assign(n, false);
+  std::vector<std::unique_ptr<Scanner::Impl::Gated>> gated;
+  std::vector<int> rest;
+  for (size_t i = 0; i < n; ++i) {
+    if (!impl->fallback[i].empty()) continue;
+    const DigitRuns& p = promises[i];
+    std::string seps = p.separators;
+    std::sort(seps.begin(), seps.end());
+    seps.erase(std::unique(seps.begin(), seps.end()), seps.end());
+    const bool usable = p.min_digits >= 2 && p.min_digits <= 32 && impl->confirm[i] == nullptr &&
+                        (hs_flags[i] & HS_FLAG_UTF8) == 0 &&
+                        std::none_of(seps.begin(), seps.end(), [](char c) {
+                          return (c >= '0' && c <= '9') || static_cast<unsigned char>(c) >= 0x80;
+                        });
+    if (!usable) {
+      rest.push_back(static_cast<int>(i));
+      continue;
+    }
+    auto it = std::find_if(gated.begin(), gated.end(), [&](const auto& g) { return g->separators == seps; });
+    if (it == gated.end()) {
+      gated.push_back(std::make_unique<Scanner::Impl::Gated>());
+      gated.back()->separators = seps;
+      it = gated.end() - 1;
+    }
+    (*it)->min_digits = std::min((*it)->min_digits, p.min_digits);
+    (*it)->ids.push_back(static_cast<int>(i));
+    impl->is_gated[i] = true;
+  }
+  if (gated.empty()) return;
+  for (auto& g : gated) {
+    if (!CompileSubset(hs_text, hs_flags, g->ids, &g->db.db)) {
+      impl->is_gated.assign(n, false);
+      return;
+    }
+  }
+  hs_database_t* rest_db = nullptr;
+  if (!rest.empty() && !CompileSubset(hs_text, hs_flags, rest, &rest_db)) {
+    impl->is_gated.assign(n, false);
+    return;
+  }
+  hs_free_database(impl->block.db);
+  impl->block.db = rest_db;  // null when every Hyperscan pattern is gated
+  impl->block_serial = internal::NextSerial();
+  impl->gated = std::move(gated);
+}
+
 void BuildHyperscan(Scanner::Impl* impl) {
   const size_t n = impl->patterns.size();
   std::vector<std::string> hs_text(n);
@@ -187,6 +274,7 @@ void BuildHyperscan(Scanner::Impl* impl) {
     }
   }
   impl->use_hs = impl->block.db != nullptr;
+  if (impl->use_hs) GateDigitRuns(impl, hs_text, hs_flags);
   impl->any_confirm = false;
   for (size_t i = 0; i < n; ++i) {
     if (!impl->fallback[i].empty()) impl->confirm[i].reset();  // RE2 runs it whole
@@ -261,16 +349,32 @@ bool Scanner::Scan(std::string_view text, std::vector<int>* ids) const {
 #ifdef TOLLGATE_HAVE_HYPERSCAN
   if (m.use_hs && text.size() <= std::numeric_limits<unsigned>::max() &&
       internal::ValidUtf8(text)) {
-    hs_scratch_t* scratch = ScratchFor(m.block.db, m.block_serial);
-    ok = scratch != nullptr &&
-         hs_scan(m.block.db, text.data(), static_cast<unsigned>(text.size()), 0, scratch,
-                 OnMatch, ids) == HS_SUCCESS;
+    if (m.block.db != nullptr) {
+      hs_scratch_t* scratch = ScratchFor(m.block.db, m.block_serial);
+      ok = scratch != nullptr &&
+           hs_scan(m.block.db, text.data(), static_cast<unsigned>(text.size()), 0, scratch,
+                   OnMatch, ids) == HS_SUCCESS;
+    }
+    for (const auto& g : m.gated) {
+      thread_local internal::Spans runs;
+      runs.clear();
+      internal::FindDigitRuns(text, g->separators, g->min_digits, &runs);
+      if (runs.empty()) continue;
+      hs_scratch_t* scratch = ScratchFor(g->db.db, g->serial);
+      ok = ok && scratch != nullptr;
+      for (size_t r = 0; ok && r < runs.size(); ++r) {
+        ok = hs_scan(g->db.db, text.data() + runs[r].first,
+                     static_cast<unsigned>(runs[r].second - runs[r].first), 0, scratch, OnMatch,
+                     ids) == HS_SUCCESS;
+      }
+    }
     ok = ok && Confirm(m, text, ids) && m.rest.Match(text, ids);
     if (!ok) {
       ids->clear();
       return false;
     }
     std::sort(ids->begin(), ids->end());
+    if (!m.gated.empty()) ids->erase(std::unique(ids->begin(), ids->end()), ids->end());
     return true;
   }
 #endif
@@ -288,6 +392,7 @@ std::string Scanner::PatternEngine(size_t i) const {
   if (!impl_->fallback[i].empty()) return "re2 (" + impl_->fallback[i] + ")";
 #ifdef TOLLGATE_HAVE_HYPERSCAN
   if (i < impl_->confirm.size() && impl_->confirm[i]) return "hyperscan (prefilter, re2 confirms)";
+  if (i < impl_->is_gated.size() && impl_->is_gated[i]) return "hyperscan (digit runs)";
 #endif
   return "hyperscan";
 }

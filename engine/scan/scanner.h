@@ -17,7 +17,9 @@
 // and PatternEngine(i) says why. A pattern that begins with `\b[class]+` runs
 // on Hyperscan as a cheaper superset (internal PrefilterForm) and RE2
 // confirms it on the whole text when Hyperscan reports it ("hyperscan
-// (prefilter, re2 confirms)"). A text that is not valid UTF-8 is scanned by
+// (prefilter, re2 confirms)"). Patterns with an Options::digit_runs promise
+// run on their own databases over the digit runs only ("hyperscan (digit
+// runs)"). A text that is not valid UTF-8 is scanned by
 // an RE2::Set of all the patterns. Without Hyperscan, or with Engine::kRE2,
 // one RE2::Set runs everything.
 //
@@ -58,10 +60,26 @@ enum class Engine : uint8_t {
   kHyperscan,   // Hyperscan with per-pattern RE2 fallback (RE2 when not built with it)
 };
 
+// A promise about one pattern that lets the scanner skip most of a text:
+// every match of the pattern lies inside one digit run -- ASCII digits, two
+// digits separated by at most one byte of `separators` (say " -" for
+// "4111 1111-1111") -- and holds at least `min_digits` digits; the pattern
+// has no `^ $ \A \z` (which mean the start or end of the whole text).
+// Hyperscan then runs the pattern only over the runs with enough digits
+// (plus one byte each side for `\b`), found by one cheap pass
+// (internal/digit_runs.h), instead of over the whole text. The stdlib's
+// card and SSN detectors make this promise (tests/scan check it against
+// RE2). min_digits 0: no promise; only 2..32 are used.
+struct DigitRuns {
+  uint32_t min_digits = 0;
+  std::string separators;
+};
+
 struct Options {
   Engine engine = Engine::kDefault;
   bool case_insensitive = false;  // every pattern (RE2 case folding rules)
   bool streaming = false;         // also compile the stream-mode database
+  std::vector<DigitRuns> digit_runs;  // per pattern, or empty: no promises
 };
 
 // True when `text` is well-formed UTF-8 (the texts Hyperscan may see).

@@ -154,6 +154,16 @@ TEST(ScanDifferential, HyperscanAgreesWithRe2OnRandomPairs) {
         default: pats.push_back(RandomRegex(rng));
       }
     }
+    // The stdlib detectors' digit-run promises, as a policy's scan group
+    // makes them (half of the sets, so both paths run).
+    if (Pick(rng, 2) == 0) {
+      o.digit_runs.resize(pats.size());
+      for (size_t i = 0; i < pats.size(); ++i) {
+        for (const auto& d : stdlib::Detectors()) {
+          if (d.regex == pats[i]) o.digit_runs[i] = {d.run_digits, std::string(d.run_separators)};
+        }
+      }
+    }
     std::string e1, e2;
     Options re2_opts = o;
     re2_opts.engine = Engine::kRE2;

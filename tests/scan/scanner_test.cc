@@ -352,3 +352,91 @@ TEST(Prefilter, RE2ConfirmsEveryCandidate) {
 
 }  // namespace
 }  // namespace tollgate::scan
+
+#include "engine/scan/internal/digit_runs.h"
+
+namespace tollgate::scan {
+namespace {
+
+// Texts dense in digits and separators, with runs across 64-byte blocks.
+std::string DigitText(std::mt19937_64& r, size_t max_len) {
+  static const char* const pieces[] = {"0", "1", "7", "9", " ", "-", ".", "/", "a", "Z", "_",
+                                       "\n", "\xC3\xA9", "4111 1111 1111 1111", "123-45-6789",
+                                       "2026", "3.10", "192.168.0.1", "12  34", "1--2", "x9"};
+  const size_t len = static_cast<size_t>(r() % (max_len + 1));
+  std::string t;
+  const unsigned dense = static_cast<unsigned>(r() % 4);  // how often a digit
+  while (t.size() < len) {
+    if (r() % 4 < dense) {
+      t += static_cast<char>('0' + r() % 10);
+    } else {
+      t += pieces[r() % std::size(pieces)];
+    }
+  }
+  if (r() % 10 == 0) t += std::string(1, '\0');
+  return t;
+}
+
+TEST(DigitRuns, BlockPassFindsWhatTheByteWalkFinds) {
+  std::mt19937_64 r(7);
+  const std::vector<std::string> seps = {" -", ".", "", " -./", "abcde", std::string("\0-", 2)};
+  for (int iter = 0; iter < 20000; ++iter) {
+    const std::string t = DigitText(r, iter % 10 == 0 ? 2000 : 300);
+    const std::string& s = seps[r() % seps.size()];
+    const uint32_t n = 1 + static_cast<uint32_t>(r() % 32);
+    internal::Spans fast, ref;
+    internal::FindDigitRuns(t, s, n, &fast);
+    internal::FindDigitRunsReference(t, s, n, &ref);
+    ASSERT_EQ(fast, ref) << "min " << n << " separators `" << s << "` text `" << t << "`";
+  }
+  internal::Spans got;
+  internal::FindDigitRunsReference("id 4111 1111-1111 1111, 12  34.", " -", 9, &got);
+  EXPECT_EQ(got, (internal::Spans{{2, 23}}));  // one byte of context each side
+  got.clear();
+  internal::FindDigitRuns(std::string(200, '5'), "", 13, &got);
+  EXPECT_EQ(got, (internal::Spans{{0, 200}}));
+}
+
+// The detectors that promise digit runs (card, SSN) run on them, and find
+// exactly what RE2 finds -- on long texts where the runs cross blocks.
+TEST(DigitRuns, GatedPatternsMatchLikeRe2) {
+  if (!HaveHyperscan()) GTEST_SKIP() << "built without Hyperscan";
+  std::vector<std::string> pats;
+  Options o;
+  for (const auto& d : stdlib::Detectors()) {
+    pats.emplace_back(d.regex);
+    o.digit_runs.push_back({d.run_digits, std::string(d.run_separators)});
+  }
+  pats.push_back("2026");  // not gated
+  o.digit_runs.push_back({});
+  pats.push_back("\\d{3}-\\d{3}");  // a promise Hyperscan can keep: gated too
+  o.digit_runs.push_back({6, "-"});
+  auto s = Must(pats, o);
+  size_t gated = 0;
+  for (size_t i = 0; i < pats.size(); ++i) {
+    if (o.digit_runs[i].min_digits > 0) {
+      EXPECT_EQ(s->PatternEngine(i), "hyperscan (digit runs)") << pats[i];
+      ++gated;
+    } else {
+      EXPECT_EQ(s->PatternEngine(i).rfind("hyperscan", 0), 0u) << pats[i];
+      EXPECT_NE(s->PatternEngine(i), "hyperscan (digit runs)") << pats[i];
+    }
+  }
+  EXPECT_EQ(gated, 3u);  // card, SSN and the last one
+  Options plain;
+  auto whole = Must(pats, plain);
+  std::mt19937_64 r(11);
+  for (int iter = 0; iter < 3000; ++iter) {
+    const std::string t = DigitText(r, iter % 5 == 0 ? 3000 : 400);
+    const std::vector<int> want = Reference(pats, t);
+    ASSERT_EQ(Ids(*s, t), want) << "text `" << t << "`";
+    ASSERT_EQ(Ids(*whole, t), want) << "text `" << t << "`";
+  }
+  // Context: \b sees the real neighbours of a run.
+  EXPECT_EQ(Ids(*s, "x123-45-6789"), Reference(pats, "x123-45-6789"));
+  EXPECT_EQ(Ids(*s, "a4111 1111 1111 1111"), Reference(pats, "a4111 1111 1111 1111"));
+  EXPECT_EQ(Ids(*s, "4111 1111 1111 1111_"), Reference(pats, "4111 1111 1111 1111_"));
+}
+
+}  // namespace
+}  // namespace tollgate::scan
