@@ -362,6 +362,9 @@ bool Scanner::Scan(std::string_view text, std::vector<int>* ids) const {
       if (runs.empty()) continue;
       hs_scratch_t* scratch = ScratchFor(g->db.db, g->serial);
       ok = ok && scratch != nullptr;
+      // Many short runs (a table of numbers): one pass over the whole text
+      // is cheaper than a call per run, and means the same.
+      if (runs.size() > 8 && runs.size() * 256 > text.size()) runs.assign(1, {0, text.size()});
       for (size_t r = 0; ok && r < runs.size(); ++r) {
         ok = hs_scan(g->db.db, text.data() + runs[r].first,
                      static_cast<unsigned>(runs[r].second - runs[r].first), 0, scratch, OnMatch,

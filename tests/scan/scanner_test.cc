@@ -432,6 +432,12 @@ TEST(DigitRuns, GatedPatternsMatchLikeRe2) {
     ASSERT_EQ(Ids(*s, t), want) << "text `" << t << "`";
     ASSERT_EQ(Ids(*whole, t), want) << "text `" << t << "`";
   }
+  // A table of numbers: many runs, scanned as one text.
+  std::string table;
+  for (int i = 0; i < 400; ++i) table += std::to_string(100000000000000 + i * 7919) + " | ";
+  table += "123-45-6789";
+  EXPECT_EQ(Ids(*s, table), Reference(pats, table));
+  EXPECT_EQ(Ids(*s, table.substr(0, 40)), Reference(pats, table.substr(0, 40)));
   // Context: \b sees the real neighbours of a run.
   EXPECT_EQ(Ids(*s, "x123-45-6789"), Reference(pats, "x123-45-6789"));
   EXPECT_EQ(Ids(*s, "a4111 1111 1111 1111"), Reference(pats, "a4111 1111 1111 1111"));
