@@ -15,16 +15,13 @@
 // scrambled target word, a base64/hex run long enough to decode. Only the
 // passes whose trigger fired run, so their results are exactly the old
 // passes' results. MatchedGroupsReference keeps
-// the old path (RE2::Set, every pass) as the differential baseline. A
-// prefilter for the phrases (internal/injection_leads.h) is built but off:
-// it does not beat the DFA on fresh texts here.
+// the old path (RE2::Set, every pass) as the differential baseline.
 #include <re2/re2.h>
 #include <re2/set.h>
 
 #include "engine/scan/scanner.h"
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <cstdint>
 #include <cstring>
@@ -35,23 +32,16 @@
 
 #include "stdlib/builtins.h"
 #include "stdlib/internal/injection_classes.h"
-#include "stdlib/internal/injection_leads.h"
 #include "stdlib/internal/injection_triggers.h"
 
 namespace tollgate::stdlib {
 
 namespace {
 
-// One phrase: its pattern (a space stands for `\W*`, NOUNS for kNouns) and,
-// for phrases that do not begin with `\b` and words (internal::DeriveLeads
-// finds those), how every match begins: `lead` is literal alternatives
-// separated by spaces ("<sys </sys"), and a non-empty `line_prefix` says the match begins at a
-// line start followed by bytes of that set, then the lead.
+// One phrase: its pattern (a space stands for `\W*`, NOUNS for kNouns).
 struct Phrase {
   Phrase(const char* re) : re(re) {}  // NOLINT: the table's plain entries
-  Phrase(const char* re, const char* lead, const char* line_prefix = "")
-      : re(re), lead(lead), line_prefix(line_prefix) {}
-  std::string_view re, lead, line_prefix;
+  std::string_view re;
 };
 
 struct Group {
@@ -115,21 +105,17 @@ const std::vector<Group>& Groups() {
         R"(\b(?:you are|you're|now|be) (?:now )?freed? from (?:all |any |your |the )?(?:restrictions|guidelines|rules|constraints|limitations)\b)",
         R"(\bfreed from the (?:typical )?confines\b)"}},
       {"tag_spoofing", 500000,
-       {{R"(</?(?:system|sys)>\s*(?:</?(?:user|assistant|human)>|you\b|ignore|new\b|from now|always|never|do not))",
-         "<sys </sys"},
-        {R"(</?(?:system_prompt|sys_prompt|instructions?)>)", "<sys </sys <instruction </instruction"},
-        {R"(\[/?(?:inst|sys|system)\])", "[inst [/inst [sys [/sys"},
-        {R"(<</?sys>>)", "<<sys <</sys"},
-        {R"((?m:^)[#*>\t\x20]*(?:system|assistant|developer)[\t\x20]*:\s*(?:you\b|ignore|disregard|forget|from now|new\b|always|never|do not|don't|override|the user|sure|certainly|of course|okay|i will|i'll))",
-         "system assistant developer", "#*>\t "},
-        {R"((?m:^)#{2,}[\t\x20]*(?:system|instruction|response)[\t\x20]*:?[\t\x20]*(?m:$))",
-         "system instruction response", "#\t "}}},
+       {R"(</?(?:system|sys)>\s*(?:</?(?:user|assistant|human)>|you\b|ignore|new\b|from now|always|never|do not))",
+        R"(</?(?:system_prompt|sys_prompt|instructions?)>)",
+        R"(\[/?(?:inst|sys|system)\])",
+        R"(<</?sys>>)",
+        R"((?m:^)[#*>\t\x20]*(?:system|assistant|developer)[\t\x20]*:\s*(?:you\b|ignore|disregard|forget|from now|new\b|always|never|do not|don't|override|the user|sure|certainly|of course|okay|i will|i'll))",
+        R"((?m:^)#{2,}[\t\x20]*(?:system|instruction|response)[\t\x20]*:?[\t\x20]*(?m:$))"}},
       {"control_tokens", 900000,
-       {{R"(<\|im_(?:start|end|sep)\|>)", "<|"},
-        {R"(<\|(?:begin_of_text|end_of_text|start_header_id|end_header_id|eot_id|eom_id|python_tag|endoftext|fim_prefix|fim_middle|fim_suffix)\|>)",
-         "<|"},
-        {R"(<｜[^｜>\n]{1,40}｜>)", "<｜"},
-        {R"(<\|(?:begin|end)[_▁]of[_▁]sentence\|>)", "<|"}}},
+       {R"(<\|im_(?:start|end|sep)\|>)",
+        R"(<\|(?:begin_of_text|end_of_text|start_header_id|end_header_id|eot_id|eom_id|python_tag|endoftext|fim_prefix|fim_middle|fim_suffix)\|>)",
+        R"(<｜[^｜>\n]{1,40}｜>)",
+        R"(<\|(?:begin|end)[_▁]of[_▁]sentence\|>)"}},
   };
   return groups;
 }
@@ -832,10 +818,6 @@ namespace {
 
 struct FastMatcher {
   std::unique_ptr<scan::Scanner> phrases;  // case-insensitive, ids = pattern index
-  // The prefilter: the phrases' leads found at word starts, line starts
-  // and punctuation, confirmed in place by RE2; `phrases` runs over the
-  // whole text when it cannot answer.
-  std::unique_ptr<internal::LeadMatcher> leads;
 };
 
 const FastMatcher& GetFastMatcher() {
@@ -854,8 +836,6 @@ const FastMatcher& GetFastMatcher() {
       std::fprintf(stderr, "tollgate: injection scanner: %s\n", error.c_str());
       std::abort();
     }
-    f->leads = internal::LeadMatcher::Build(InjectionPatterns(), internal::InjectionLeads(),
-                                            GetMatcher().group_of);
     return f;
   }();
   return *fast;
@@ -863,23 +843,13 @@ const FastMatcher& GetFastMatcher() {
 
 // Bit g set when group g matched the text or its decoded runs: the same as
 // MatchedGroupsReference (tests/stdlib/injection_test.cc checks it).
-// internal::UseInjectionPrefilter: off only in the benchmark's baseline runs.
-std::atomic<bool> use_prefilter{false};
-
-// `prefilter` false: the phrases always run over the whole text (the path
-// before the prefilter, kept as the benchmark's baseline).
-uint32_t MatchedGroups(std::string_view text, bool prefilter = true) {
-  prefilter = prefilter && use_prefilter.load(std::memory_order_relaxed);
+uint32_t MatchedGroups(std::string_view text) {
   const FastMatcher& f = GetFastMatcher();
   const Matcher& m = GetMatcher();
   thread_local std::vector<int> ids;
   uint32_t mask = 0;
   std::string storage;
   auto scan = [&](std::string_view s) {
-    if (prefilter && f.leads &&
-        f.leads->Match(s, &mask) == internal::LeadMatcher::Result::kDone) {
-      return true;
-    }
     if (!f.phrases->Scan(s, &ids)) return false;
     for (int id : ids) mask |= 1u << m.group_of[id];
     return true;
@@ -940,36 +910,6 @@ std::vector<std::string_view> InjectionGroups(std::string_view text) {
   return names;
 }
 
-namespace internal {
-
-std::vector<std::vector<PhraseLead>> InjectionLeads() {
-  std::vector<std::vector<PhraseLead>> out;
-  for (const auto& g : Groups()) {
-    for (const Phrase& p : g.patterns) {
-      if (p.lead.empty()) {
-        out.push_back(DeriveLeads(p.re));
-        continue;
-      }
-      std::vector<PhraseLead> leads;
-      size_t from = 0;
-      for (;;) {
-        const size_t bar = p.lead.find(' ', from);
-        PhraseLead lead;
-        lead.segments.emplace_back(p.lead.substr(from, bar == std::string_view::npos ? bar : bar - from));
-        lead.line_prefix = std::string(p.line_prefix);
-        leads.push_back(std::move(lead));
-        if (bar == std::string_view::npos) break;
-        from = bar + 1;
-      }
-      out.push_back(std::move(leads));
-    }
-  }
-  return out;
-}
-
-bool InjectionPrefilterEnabled() { return GetFastMatcher().leads != nullptr; }
-
-}  // namespace internal
 
 std::vector<std::string> InjectionPatterns() {
   std::vector<std::string> out;
@@ -981,21 +921,6 @@ std::vector<std::string> InjectionPatterns() {
 
 void PrepareInjectionScore() { GetFastMatcher(); }
 
-namespace internal {
-
-void UseInjectionPrefilter(bool on) { use_prefilter.store(on, std::memory_order_relaxed); }
-
-int64_t InjectionScoreMicrosWholeText(std::string_view text) {
-  uint32_t mask = MatchedGroups(text, /*prefilter=*/false);
-  int64_t score = 0;
-  const auto& groups = Groups();
-  for (size_t g = 0; g < groups.size(); ++g) {
-    if (mask & (1u << g)) score += groups[g].weight;
-  }
-  return std::min<int64_t>(score, 1000000);
-}
-
-}  // namespace internal
 
 int64_t InjectionScoreMicrosReference(std::string_view text) {
   uint32_t mask = MatchedGroupsReference(text);

@@ -21,7 +21,6 @@
 #include "engine/vm/vm.h"
 #include "runtime/input/input.h"
 #include "stdlib/builtins.h"
-#include "stdlib/internal/injection_leads.h"
 #include "stdlib/internal/injection_triggers.h"
 #include "tests/bench/inputs.h"
 #include "tests/bench/scan_bench.h"
@@ -195,9 +194,7 @@ BENCHMARK(BM_LoadPatterns)->ArgNames({"n", "hs"})->ArgsProduct({{10, 100, 1000},
     ->Unit(benchmark::kMillisecond)->Iterations(2);
 
 // policies/example.tg (injection score, detectors, ~20 rules), decode + evaluate.
-// Path 0: the RE2 scan engine, the injection phrases over the whole text;
-// 1: Hyperscan, phrases over the whole text (the previous round); 2:
-// Hyperscan and the phrases' prefilter (now).
+// Path 0: the RE2 scan engine; 1: Hyperscan (the default).
 void BM_ExamplePolicy(benchmark::State& state) {
   const int64_t path = state.range(1);
   scan::Engine e = EngineArg(path == 0 ? 0 : 1);
@@ -211,52 +208,41 @@ void BM_ExamplePolicy(benchmark::State& state) {
     state.SkipWithError("policies/example.tg does not compile (run from the repository root)");
     return;
   }
-  stdlib::internal::UseInjectionPrefilter(path == 2);
   DecideLoop(state, *p, ExampleInput(static_cast<size_t>(state.range(0))), true);
-  stdlib::internal::UseInjectionPrefilter(false);
 }
 BENCHMARK(BM_ExamplePolicy)->ArgNames({"bytes", "path"})
-    ->ArgsProduct({{64 << 10, 1 << 20}, {0, 1, 2}})->Unit(benchmark::kMicrosecond);
+    ->ArgsProduct({{64 << 10, 1 << 20}, {0, 1}})->Unit(benchmark::kMicrosecond);
 
-// dlp.injection_score alone: the pre-Hyperscan path (0), the scanner path
-// with the phrases over the whole text (1) and with the prefilter (2).
+// dlp.injection_score alone: the reference path (0: RE2::Set, every
+// preprocessing pass) and the product's (1: triggers, per-thread DFA).
 void BM_InjectionScore(benchmark::State& state) {
   std::string text = Prose(static_cast<size_t>(state.range(0)), 11);
   const int64_t path = state.range(1);
   stdlib::PrepareInjectionScore();
-  stdlib::internal::UseInjectionPrefilter(path == 2);
   for (auto _ : state) {
-    int64_t s = path == 2   ? stdlib::InjectionScoreMicros(text)
-                : path == 1 ? stdlib::internal::InjectionScoreMicrosWholeText(text)
-                            : stdlib::InjectionScoreMicrosReference(text);
+    int64_t s = path == 1 ? stdlib::InjectionScoreMicros(text)
+                          : stdlib::InjectionScoreMicrosReference(text);
     benchmark::DoNotOptimize(s);
   }
-  stdlib::internal::UseInjectionPrefilter(false);
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
 }
 BENCHMARK(BM_InjectionScore)->ArgNames({"bytes", "path"})
-    ->ArgsProduct({{64 << 10, 1 << 20}, {0, 1, 2}})->Unit(benchmark::kMicrosecond);
+    ->ArgsProduct({{64 << 10, 1 << 20}, {0, 1}})->Unit(benchmark::kMicrosecond);
 
 // The same over 32 different 64 KB texts in turn (a gateway never sees one
-// prompt twice in a row; one repeated text lets the branch predictor learn
-// it): the phrases over the whole text (1) and with the prefilter (2).
+// prompt twice in a row; one repeated text lets the branch predictor learn it).
 void BM_InjectionScoreFresh(benchmark::State& state) {
   std::vector<std::string> texts;
   for (uint64_t seed = 101; seed <= 132; ++seed) texts.push_back(Prose(64 << 10, seed));
-  const bool prefilter = state.range(0) == 2;
   stdlib::PrepareInjectionScore();
-  stdlib::internal::UseInjectionPrefilter(prefilter);
   size_t i = 0;
   for (auto _ : state) {
-    const std::string& t = texts[i++ % texts.size()];
-    int64_t s = prefilter ? stdlib::InjectionScoreMicros(t)
-                          : stdlib::internal::InjectionScoreMicrosWholeText(t);
+    int64_t s = stdlib::InjectionScoreMicros(texts[i++ % texts.size()]);
     benchmark::DoNotOptimize(s);
   }
-  stdlib::internal::UseInjectionPrefilter(false);
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * (64 << 10)));
 }
-BENCHMARK(BM_InjectionScoreFresh)->ArgName("path")->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_InjectionScoreFresh)->Unit(benchmark::kMicrosecond);
 
 // The injection score's preprocessing triggers alone: the byte-at-a-time
 // finder (0), the word-parallel one with SSE2 byte classes (1) and with the
@@ -327,10 +313,10 @@ void PrintScanFigures(const std::function<double(const std::string&)>& cpu,
     };
     const bool kb64 = bytes == (64 << 10);
     const double scale = kb64 ? 1e3 : static_cast<double>(bytes);
-    const double now = cpu(name(2)) / scale;
-    std::printf("  %-46s re2 %8.2f  hyperscan %8.2f  +prefilter %8.2f %s target %s %s\n",
+    const double now = cpu(name(1)) / scale;
+    std::printf("  %-46s re2 %8.2f  hyperscan %8.2f %s target %s %s\n",
                 kb64 ? "example policy, 64 KB, decode+eval" : "example policy, 1 MB, decode+eval",
-                cpu(name(0)) / scale, cpu(name(1)) / scale, now, kb64 ? "us" : "ns/byte",
+                cpu(name(0)) / scale, now, kb64 ? "us" : "ns/byte",
                 kb64 ? "<= 60" : "<= 1", now > 0 && now <= (kb64 ? 60 : 1) ? "ok" : "MISSED");
   }
   for (int bytes : {64 << 10, 1 << 20}) {
@@ -338,14 +324,13 @@ void PrintScanFigures(const std::function<double(const std::string&)>& cpu,
       return "BM_InjectionScore/bytes:" + std::to_string(bytes) + "/path:" + std::to_string(path);
     };
     const double scale = bytes == (64 << 10) ? 1e3 : static_cast<double>(bytes);
-    std::printf("  %-46s old %8.2f  whole text %8.2f  prefilter %8.2f %s\n",
+    std::printf("  %-46s reference %8.2f  now %8.2f %s\n",
                 bytes == (64 << 10) ? "injection score alone, 64 KB" : "injection score alone, 1 MB",
-                cpu(name(0)) / scale, cpu(name(1)) / scale, cpu(name(2)) / scale,
+                cpu(name(0)) / scale, cpu(name(1)) / scale,
                 bytes == (64 << 10) ? "us" : "ns/byte");
   }
-  std::printf("  %-46s whole text %8.2f  prefilter %8.2f us\n",
-              "injection score, 32 different 64 KB texts", cpu("BM_InjectionScoreFresh/path:1") / 1e3,
-              cpu("BM_InjectionScoreFresh/path:2") / 1e3);
+  std::printf("  %-46s %8.2f us\n", "injection score, 32 different 64 KB texts",
+              cpu("BM_InjectionScoreFresh") / 1e3);
   std::printf("  %-46s byte walk %8.1f  SSE2 %8.1f  AVX2 %8.1f us\n",
               "  its preprocessing triggers, 64 KB", cpu("BM_InjectionTriggers/bytes:65536/path:0") / 1e3,
               cpu("BM_InjectionTriggers/bytes:65536/path:1") / 1e3,
