@@ -1,8 +1,8 @@
 // compile::Compile: rules, entry points, effects, the rule index and the
 // policy version id. Expressions are emitted by emit_expr.cc.
+#include "engine/core/sha256.h"
 #include "engine/compile/compile.h"
 
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <atomic>
@@ -22,23 +22,6 @@ using vm::internal::Entry;
 using vm::internal::EntryKind;
 using vm::internal::Op;
 
-std::string Sha256Hex(const std::string& data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  bool ok = ctx != nullptr && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1 &&
-            EVP_DigestUpdate(ctx, data.data(), data.size()) == 1 &&
-            EVP_DigestFinal_ex(ctx, md, &len) == 1;
-  EVP_MD_CTX_free(ctx);
-  if (!ok) return {};
-  std::string hex;
-  char buf[3];
-  for (unsigned int i = 0; i < len; ++i) {
-    std::snprintf(buf, sizeof buf, "%02x", md[i]);
-    hex += buf;
-  }
-  return hex;
-}
 
 int64_t WindowMs(ast::Window w, int64_t custom) {
   switch (w) {

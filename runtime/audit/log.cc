@@ -1,3 +1,4 @@
+#include "engine/core/sha256.h"
 #include "runtime/audit/log.h"
 
 #include <dirent.h>
@@ -184,7 +185,7 @@ struct AuditLog::Impl {
 
   // Finishes `line` (which holds everything before the hash) and appends it to buf.
   void Seal(std::string* line) {
-    std::string h = internal::Sha256Hex(*line);
+    std::string h = Sha256Hex(*line);
     *line += ",\"hash\":\"";
     *line += h;
     *line += "\"}\n";
@@ -430,9 +431,9 @@ std::unique_ptr<AuditLog> AuditLog::Open(const std::string& dir, const Options& 
 std::shared_ptr<const Subject> AuditLog::Register(const Policy& policy,
                                                   const SubjectSources& sources,
                                                   std::string* error) {
-  const std::string key = policy.version_id() + "|" + internal::Sha256Hex(sources.schema_json) +
-                          "|" + internal::Sha256Hex(sources.catalog_json) + "|" +
-                          internal::Sha256Hex(sources.accounts_json);
+  const std::string key = policy.version_id() + "|" + Sha256Hex(sources.schema_json) +
+                          "|" + Sha256Hex(sources.catalog_json) + "|" +
+                          Sha256Hex(sources.accounts_json);
   std::lock_guard<std::mutex> lock(impl_->subjects_mu);
   if (auto it = impl_->subjects.find(key); it != impl_->subjects.end()) return it->second;
   const std::string& dir = impl_->dir;

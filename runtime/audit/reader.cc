@@ -1,3 +1,4 @@
+#include "engine/core/sha256.h"
 #include "runtime/audit/reader.h"
 
 #include <dirent.h>
@@ -144,7 +145,7 @@ class Verifier {
       expected_.clear();
       return;
     }
-    std::string actual = internal::Sha256Hex(line.substr(0, line.size() - kSuffix));
+    std::string actual = Sha256Hex(line.substr(0, line.size() - kSuffix));
     if (actual != stated) {
       Add(path, lineno, id, "audit_hash_mismatch",
           "the record's bytes do not match its hash: it was edited", true);

@@ -1,3 +1,4 @@
+#include "engine/core/sha256.h"
 #include "runtime/audit/store.h"
 
 #include <dirent.h>
@@ -100,7 +101,7 @@ bool WriteObject(const std::string& dir, StoredObject o, std::string* error) {
     std::string path = tmp + "/files/" + f.path;
     if (!internal::MakeDirs(DirName(path), error)) return false;
     if (!internal::WriteFileDurable(path, f.text, error)) return false;
-    hashes.push_back(internal::Sha256Hex(f.text));
+    hashes.push_back(Sha256Hex(f.text));
   }
   if (!internal::WriteFileDurable(tmp + "/manifest.json", Manifest(o, hashes), error)) return false;
   if (::rename(tmp.c_str(), final_dir.c_str()) != 0) {
@@ -120,7 +121,7 @@ bool WriteObject(const std::string& dir, StoredObject o, std::string* error) {
 
 bool PutDocument(const std::string& dir, const std::string& kind, const std::string& name,
                  const std::string& bytes, std::string* id, std::string* error) {
-  *id = "sha256:" + internal::Sha256Hex(bytes);
+  *id = "sha256:" + Sha256Hex(bytes);
   if (Exists(ObjectDir(dir, *id) + "/manifest.json")) return true;
   StoredObject o;
   o.id = *id;

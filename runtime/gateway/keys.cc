@@ -8,6 +8,7 @@
 #include <rapidjson/writer.h>
 
 #include "engine/core/read_file.h"
+#include "engine/core/sha256.h"
 
 namespace tollgate::gateway {
 namespace {
@@ -16,11 +17,7 @@ namespace rj = rapidjson;
 
 constexpr size_t kMaxKeysBytes = 64u << 20;
 
-std::string Digest(std::string_view text) {
-  unsigned char d[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), d);
-  return std::string(reinterpret_cast<const char*>(d), sizeof d);
-}
+std::string Digest(std::string_view text) { return tollgate::Sha256(text); }
 
 bool FromHex(std::string_view hex, std::string* out) {
   if (hex.size() != 64) return false;
@@ -41,15 +38,7 @@ bool FromHex(std::string_view hex, std::string* out) {
 
 }  // namespace
 
-std::string Sha256Hex(std::string_view text) {
-  static const char* kHex = "0123456789abcdef";
-  std::string d = Digest(text), out;
-  for (unsigned char c : d) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
-}
+std::string Sha256Hex(std::string_view text) { return tollgate::Sha256Hex(text); }
 
 bool SecureEquals(std::string_view a, std::string_view b) {
   std::string da = Digest(a), db = Digest(b);

@@ -9,8 +9,6 @@
 
 namespace tollgate::audit::internal {
 
-// Lowercase hex SHA-256 of `data` (64 characters).
-std::string Sha256Hex(std::string_view data);
 // Lowercase hex HMAC-SHA-256 of `data` under `key`.
 std::string HmacSha256Hex(std::string_view key, std::string_view data);
 
