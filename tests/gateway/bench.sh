@@ -85,15 +85,20 @@ rss_full=$(awk '/VmRSS/{print int($2/1024)}' /proc/$GW_PID/status)
 read -r s1_rps s1_p50 s1_p99 s1_bad <<< "$(run stub-1 "$STUB_URL" "$T/post.lua" 1)"
 read -r g1_rps g1_p50 g1_p99 g1_bad <<< "$(run gateway-1 "$GW_URL" "$T/post.lua" 1)"
 read -r sp_rps sp_p50 sp_p99 sp_bad <<< "$(run stub-paced "$STUB_URL" "$T/paced.lua" 32)"
+curl -s "http://$GW/metrics" > "$T/metrics.before_paced"
 read -r gp_rps gp_p50 gp_p99 gp_bad <<< "$(run gateway-paced "$GW_URL" "$T/paced.lua" 32)"
 hwm=$(awk '/VmHWM/{print int($2/1024)}' /proc/$GW_PID/status)
 curl -s "http://$GW/metrics" > "$T/metrics"
-# p50 of a histogram: the upper bound of the first bucket holding half the count.
+# p50 of a histogram: the upper bound of the first bucket holding half the
+# count; with a second file, of the requests between the two snapshots.
 p50_of() {
-  awk -v h="$1" '$0 ~ "^"h"_bucket"{match($0,/le="[^"]*"/); le=substr($0,RSTART+4,RLENGTH-5); b[++n]=le; c[n]=$2}
-    $0 ~ "^"h"_count"{t=$2} END{for(i=1;i<=n;i++) if (c[i]>=t/2) {print b[i]*1e6; exit}}' "$T/metrics"
+  awk -v h="$1" -v base="${2:-}" '{f = (base != "" && FILENAME == base) ? 1 : 2}
+    $0 ~ "^"h"_bucket"{match($0,/le="[^"]*"/); le=substr($0,RSTART+4,RLENGTH-5); if (f==1) {b0[le]=$2} else {b[++n]=le; c[n]=$2-b0[le]}}
+    $0 ~ "^"h"_count"{if (f==1) t0=$2; else t=$2-t0}
+    END{for(i=1;i<=n;i++) if (c[i]>=t/2) {print b[i]*1e6; exit}}' ${2:+"$2"} "$T/metrics"
 }
 proc_p50=$(p50_of tollgate_processing_seconds)
+proc_paced_p50=$(p50_of tollgate_processing_seconds "$T/metrics.before_paced")
 dur_p50=$(p50_of tollgate_durability_wait_seconds)
 
 printf '\n%-34s %12s %12s %12s %8s\n' "run (${SECS}s each, wrk -t2)" "requests/s" "p50 (us)" "p99 (us)" "non-2xx"
@@ -108,7 +113,7 @@ awk -v a="$gp_p50" -v b="$sp_p50" -v c="$gp_p99" -v d="$sp_p99" \
   'BEGIN{printf "gateway adds at ~5k/s:  p50 %.0f us, p99 %.0f us\n", a-b, c-d}'
 awk -v a="$g1_p50" -v b="$s1_p50" -v c="$g1_p99" -v d="$s1_p99" \
   'BEGIN{printf "gateway adds at 1 conn: p50 %.0f us, p99 %.0f us\n", a-b, c-d}'
-echo "tollgate's own processing per request (metrics histogram): p50 <= ${proc_p50} us"
+echo "tollgate's own processing per request (metrics histogram): p50 <= ${proc_p50} us (all runs), <= ${proc_paced_p50} us (the paced run)"
 echo "waiting for the settlement and the record to be durable (audit_sync=${TG_BENCH_AUDIT_SYNC:-false}): p50 <= ${dur_p50:-0} us"
 echo "gateway resident memory: ${rss_full} MiB after full load, peak ${hwm} MiB"
 echo "audit records written: $(grep -c '"event":"request"' "$T/gw.log")"
