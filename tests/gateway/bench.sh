@@ -13,7 +13,8 @@
 # fdatasync; TG_BENCH_LEDGER / TG_BENCH_AUDIT override the ledger URL and
 # the audit directory ("" = off).
 # Printed: requests/s at full load, latency p50/p99 at full load and at a
-# fixed ~5,000 requests/s, the latency the gateway adds (same run), its own
+# fixed ~5,000 requests/s, the latency the gateway adds (same run) beside
+# what a do-nothing byte relay adds (tg_tcp_relay: the floor), its own
 # processing time (its metrics histogram) and its resident memory.
 set -euo pipefail
 BUILD=$(cd "${1:?usage: bench.sh BUILD_DIR [SECONDS]}" && pwd)
@@ -27,6 +28,12 @@ command -v wrk >/dev/null || { echo "wrk is not installed (.ci/setup installs it
 "$BUILD/tg_stub_upstream" 0 > "$T/stub.port" & PIDS+=($!)
 until [ -s "$T/stub.port" ]; do sleep 0.02; done
 SP=$(head -1 "$T/stub.port")
+
+# The floor: a byte relay in front of the stub (no HTTP, no policy): what
+# any proxy process adds on this machine.
+"$BUILD/tg_tcp_relay" "$SP" > "$T/relay.port" & PIDS+=($!)
+until [ -s "$T/relay.port" ]; do sleep 0.02; done
+RP=$(head -1 "$T/relay.port")
 
 # The example policy minus its `limit` declarations (they would turn the
 # benchmark into a 429 test); its data document beside it.
@@ -84,6 +91,9 @@ read -r g_rps g_p50 g_p99 g_bad <<< "$(run gateway "$GW_URL" "$T/post.lua" 32)"
 rss_full=$(awk '/VmRSS/{print int($2/1024)}' /proc/$GW_PID/status)
 read -r s1_rps s1_p50 s1_p99 s1_bad <<< "$(run stub-1 "$STUB_URL" "$T/post.lua" 1)"
 read -r g1_rps g1_p50 g1_p99 g1_bad <<< "$(run gateway-1 "$GW_URL" "$T/post.lua" 1)"
+RELAY_URL="http://127.0.0.1:$RP/bench/v1/chat/completions"
+read -r r1_rps r1_p50 r1_p99 r1_bad <<< "$(run relay-1 "$RELAY_URL" "$T/post.lua" 1)"
+read -r rp_rps rp_p50 rp_p99 rp_bad <<< "$(run relay-paced "$RELAY_URL" "$T/paced.lua" 32)"
 read -r sp_rps sp_p50 sp_p99 sp_bad <<< "$(run stub-paced "$STUB_URL" "$T/paced.lua" 32)"
 curl -s "http://$GW/metrics" > "$T/metrics.before_paced"
 read -r gp_rps gp_p50 gp_p99 gp_bad <<< "$(run gateway-paced "$GW_URL" "$T/paced.lua" 32)"
@@ -106,13 +116,17 @@ printf '%-34s %12s %12s %12s %8s\n' "stub upstream alone, 32 conns" "$s_rps" "$s
 printf '%-34s %12s %12s %12s %8s\n' "through the gateway, 32 conns" "$g_rps" "$g_p50" "$g_p99" "$g_bad"
 printf '%-34s %12s %12s %12s %8s\n' "stub alone, 1 conn" "$s1_rps" "$s1_p50" "$s1_p99" "$s1_bad"
 printf '%-34s %12s %12s %12s %8s\n' "through the gateway, 1 conn" "$g1_rps" "$g1_p50" "$g1_p99" "$g1_bad"
+printf '%-34s %12s %12s %12s %8s\n' "byte relay (floor), 1 conn" "$r1_rps" "$r1_p50" "$r1_p99" "$r1_bad"
 printf '%-34s %12s %12s %12s %8s\n' "stub alone, paced ~5k/s" "$sp_rps" "$sp_p50" "$sp_p99" "$sp_bad"
+printf '%-34s %12s %12s %12s %8s\n' "byte relay (floor), paced ~5k/s" "$rp_rps" "$rp_p50" "$rp_p99" "$rp_bad"
 printf '%-34s %12s %12s %12s %8s\n' "through the gateway, paced ~5k/s" "$gp_rps" "$gp_p50" "$gp_p99" "$gp_bad"
 echo
 awk -v a="$gp_p50" -v b="$sp_p50" -v c="$gp_p99" -v d="$sp_p99" \
   'BEGIN{printf "gateway adds at ~5k/s:  p50 %.0f us, p99 %.0f us\n", a-b, c-d}'
 awk -v a="$g1_p50" -v b="$s1_p50" -v c="$g1_p99" -v d="$s1_p99" \
   'BEGIN{printf "gateway adds at 1 conn: p50 %.0f us, p99 %.0f us\n", a-b, c-d}'
+awk -v a="$rp_p50" -v b="$sp_p50" -v c="$rp_p99" -v d="$sp_p99" -v e="$r1_p50" -v f="$s1_p50" \
+  'BEGIN{printf "the byte relay (floor of any proxy here) adds: p50 %.0f us, p99 %.0f us at ~5k/s; p50 %.0f us at 1 conn\n", a-b, c-d, e-f}'
 echo "tollgate's own processing per request (metrics histogram): p50 <= ${proc_p50} us (all runs), <= ${proc_paced_p50} us (the paced run)"
 echo "waiting for the settlement and the record to be durable (audit_sync=${TG_BENCH_AUDIT_SYNC:-false}): p50 <= ${dur_p50:-0} us"
 echo "gateway resident memory: ${rss_full} MiB after full load, peak ${hwm} MiB"
