@@ -11,26 +11,7 @@ cd "$(dirname "$0")/../.." || exit 1
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 A="$TMP/audit"
-OUT="$TMP/out"
-ERR="$TMP/err"
-
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-run() {
-  local name=$1 want=$2
-  shift 2
-  "$@" >"$OUT" 2>"$ERR"
-  local rc=$?
-  if [ "$rc" -eq "$want" ]; then ok; else
-    bad "$name: exit $rc, want $want"
-    sed 's/^/    out: /' "$OUT" | head -5 >&2
-    sed 's/^/    err: /' "$ERR" | head -5 >&2
-  fi
-}
-has() { if grep -qF -- "$3" "$2"; then ok; else bad "$1: \`$3\` not in $2: $(head -c 300 "$2")"; fi; }
-hasnt() { if grep -qF -- "$3" "$2"; then bad "$1: \`$3\` unexpectedly in $2"; else ok; fi; }
+. tests/cli/lib.sh
 
 POL=policies/example.tg
 CAT=policies/catalog.json

@@ -13,34 +13,7 @@ cd "$(dirname "$0")/../.." || exit 1
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-
-# run NAME WANT_RC CMD... : runs CMD, stdout -> $TMP/out, stderr -> $TMP/err
-run() {
-  local name=$1 want=$2
-  shift 2
-  "$@" >"$TMP/out" 2>"$TMP/err"
-  local rc=$?
-  if [ "$rc" -eq "$want" ]; then ok; else
-    bad "$name: exit $rc, want $want"
-    sed 's/^/    out: /' "$TMP/out" | head -5 >&2
-    sed 's/^/    err: /' "$TMP/err" | head -5 >&2
-  fi
-}
-# has NAME FILE TEXT : FILE contains the fixed string TEXT
-has() { if grep -qF -- "$3" "$2"; then ok; else bad "$1: \`$3\` not in $2: $(head -c 300 "$2")"; fi; }
-hasnt() { if grep -qF -- "$3" "$2"; then bad "$1: \`$3\` unexpectedly in $2"; else ok; fi; }
-lines() {
-  local n
-  n=$(wc -l <"$2")
-  if [ "$n" -eq "$3" ]; then ok; else bad "$1: $n lines, want $3"; fi
-}
-
-OUT=$TMP/out
-ERR=$TMP/err
+. tests/cli/lib.sh
 REQ=policies/requests
 POL=policies/example.tg
 
