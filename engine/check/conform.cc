@@ -233,11 +233,11 @@ bool CoerceValue(Context& ctx, const Type& expected, const Type& actual, const V
     case Kind::kMap: {
       if (in.kind != Kind::kMap) return true;
       std::vector<std::pair<std::string_view, Value>> entries;
-      for (auto key : in.map->keys) {
+      for (size_t i = 0; i < in.map->keys.size(); ++i) {
         Value c;
-        if (!CoerceValue(ctx, expected.elem(), actual.elem(), in.map->entries.at(key), &c, error))
+        if (!CoerceValue(ctx, expected.elem(), actual.elem(), in.map->values[i], &c, error))
           return false;
-        entries.emplace_back(key, c);
+        entries.emplace_back(in.map->keys[i], c);
       }
       *out = arena.MakeMap(std::move(entries));
       return true;

@@ -351,7 +351,7 @@ uint64_t ValueUnits(Context& ctx, const Value& v, const Span& span) {
   if (v.kind == Kind::kSet) for (const Value& x : v.set->items) each(x);
   else if (v.kind == Kind::kList) for (const Value& x : v.list->items) each(x);
   else if (v.kind == Kind::kRecord) for (const Value& x : v.rec->fields) each(x);
-  else for (const auto& [k, x] : v.map->entries) { n = add(n, 1 + k.size() / 16); each(x); }
+  else for (size_t i = 0; i < v.map->keys.size(); ++i) { n = add(n, 1 + v.map->keys[i].size() / 16); each(v.map->values[i]); }
   ctx.value_units.emplace(key, n);
   return n;
 }

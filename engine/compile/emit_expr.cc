@@ -418,7 +418,7 @@ bool Emitter::PossibleValues(const ast::Expr& e, std::vector<Value>* out) const 
       if (k) {
         if (const Value* v = MapFind(b, *k)) out->push_back(*v);
       } else {
-        for (const auto& [name, v] : b.map->entries) out->push_back(v);
+        out->insert(out->end(), b.map->values.begin(), b.map->values.end());
       }
     } else if (b.kind == Kind::kList && key != nullptr) {
       out->insert(out->end(), b.list->items.begin(), b.list->items.end());

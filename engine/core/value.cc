@@ -75,22 +75,21 @@ Value Arena::MakeList(std::vector<Value> items) {
 
 Value Arena::MakeMap(std::vector<std::pair<std::string_view, Value>> entries) {
   MapObject& m = maps_.emplace_back();
-  m.entries.reserve(entries.size());
-  for (auto& [key, value] : entries) {
-    auto it = m.entries.find(key);
-    if (it != m.entries.end()) {
-      it->second = value;  // later duplicates replace earlier ones
-      continue;
-    }
+  // By key, and for equal keys in the caller's order: the last of each run
+  // is kept (later duplicates replace earlier ones).
+  std::stable_sort(entries.begin(), entries.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  m.keys.reserve(entries.size());
+  m.values.reserve(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (i + 1 < entries.size() && entries[i + 1].first == entries[i].first) continue;
     // Keys are copied so the map never points at the caller's storage.
-    std::string_view owned = String(key).sv();
-    m.entries.emplace(owned, value);
-    m.keys.push_back(owned);
+    m.keys.push_back(String(entries[i].first).sv());
+    m.values.push_back(entries[i].second);
   }
-  std::sort(m.keys.begin(), m.keys.end());
   std::vector<std::pair<std::string_view, const Value*>> index;
   index.reserve(m.keys.size());
-  for (std::string_view k : m.keys) index.emplace_back(k, &m.entries.find(k)->second);
+  for (size_t i = 0; i < m.keys.size(); ++i) index.emplace_back(m.keys[i], &m.values[i]);
   m.index.Build(index);
   Value v = Container(Kind::kMap, m.keys.size());
   v.map = &m;
@@ -124,7 +123,9 @@ Value Arena::Clone(const Value& v) {
     case Kind::kMap: {
       std::vector<std::pair<std::string_view, Value>> entries;
       entries.reserve(v.map->keys.size());
-      for (std::string_view k : v.map->keys) entries.emplace_back(k, Clone(v.map->entries.at(k)));
+      for (size_t i = 0; i < v.map->keys.size(); ++i) {
+        entries.emplace_back(v.map->keys[i], Clone(v.map->values[i]));
+      }
       return MakeMap(std::move(entries));
     }
     case Kind::kRecord: {
@@ -241,7 +242,7 @@ int Compare(const Value& a, const Value& b) {
       for (size_t i = 0; i < n; ++i) {
         int c = ka[i].compare(kb[i]);
         if (c != 0) return c < 0 ? -1 : 1;
-        c = Compare(a.map->entries.at(ka[i]), b.map->entries.at(kb[i]));
+        c = Compare(a.map->values[i], b.map->values[i]);
         if (c != 0) return c;
       }
       return Cmp3(ka.size(), kb.size());
@@ -280,9 +281,9 @@ size_t Hash(const Value& v) {
     }
     case Kind::kMap: {
       size_t h = static_cast<size_t>(Kind::kMap);
-      for (std::string_view k : v.map->keys) {
-        h = Mix(h, SvHash()(k));
-        h = Mix(h, Hash(v.map->entries.at(k)));
+      for (size_t i = 0; i < v.map->keys.size(); ++i) {
+        h = Mix(h, SvHash()(v.map->keys[i]));
+        h = Mix(h, Hash(v.map->values[i]));
       }
       return h;
     }
@@ -390,12 +391,13 @@ void AppendJson(std::string* out, const Value& v) {
     case Kind::kMap: {
       out->push_back('{');
       bool first = true;
-      for (std::string_view k : v.map->keys) {
+      for (size_t i = 0; i < v.map->keys.size(); ++i) {
+        const std::string_view k = v.map->keys[i];
         if (!first) out->push_back(',');
         first = false;
         AppendJsonString(out, k);
         out->push_back(':');
-        AppendJson(out, v.map->entries.at(k));
+        AppendJson(out, v.map->values[i]);
       }
       out->push_back('}');
       break;
@@ -438,12 +440,13 @@ void AppendDisplay(std::string* out, const Value& v) {
     case Kind::kMap: {
       *out += "{";
       bool first = true;
-      for (std::string_view k : v.map->keys) {
+      for (size_t i = 0; i < v.map->keys.size(); ++i) {
+        const std::string_view k = v.map->keys[i];
         if (!first) *out += ", ";
         first = false;
         AppendJsonString(out, k);
         *out += ": ";
-        AppendDisplay(out, v.map->entries.at(k));
+        AppendDisplay(out, v.map->values[i]);
       }
       *out += "}";
       break;
@@ -479,12 +482,13 @@ void AppendTypedJson(std::string* out, const Value& v, const Type& t) {
     case Kind::kMap: {
       out->push_back('{');
       bool first = true;
-      for (std::string_view k : v.map->keys) {
+      for (size_t i = 0; i < v.map->keys.size(); ++i) {
+        const std::string_view k = v.map->keys[i];
         if (!first) out->push_back(',');
         first = false;
         AppendJsonString(out, k);
         out->push_back(':');
-        AppendTypedJson(out, v.map->entries.at(k), t.elem());
+        AppendTypedJson(out, v.map->values[i], t.elem());
       }
       out->push_back('}');
       return;

@@ -22,7 +22,6 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -97,11 +96,12 @@ struct ListObject {
   std::vector<Value> items;
 };
 
-// INVARIANT: `keys` is sorted; `entries` holds each key once; `index` maps
-// every key to its value in `entries` (what MapFind reads).
+// INVARIANT: `keys` is sorted and free of duplicates; values[i] is the value
+// of keys[i]; `index` maps every key to its value in `values` (what MapFind
+// reads).
 struct MapObject {
   std::vector<std::string_view> keys;
-  std::unordered_map<std::string_view, Value, SvHash, SvEq> entries;
+  std::vector<Value> values;
   StrTable<const Value*> index;
 };
 
