@@ -356,7 +356,9 @@ struct Server::Impl {
   // Holds the answer until its record is durable; the wait is counted apart
   // from tollgate's own processing.
   // False when the record could not be written (the log failed): the
-  // answer must not go out as if it had been recorded.
+  // answer must not go out as if it had been recorded. seq 0 with a failed
+  // log is such a record too (Append refuses after a failure; a request that
+  // passed the up-front check while the log was failing lands here).
   net::awaitable<bool> Durable(Exchange* x, uint64_t seq) {
     const int64_t t0 = MonoNs();
     // Without audit_sync a record is durable once written to the OS: write
@@ -366,7 +368,8 @@ struct Server::Impl {
     const int64_t waited = MonoNs() - t0;
     x->wait_ns += waited;
     svc.metrics().durability.Observe(x->wait_ns);
-    co_return seq == 0 || !svc.audit() || svc.audit()->durable_seq() >= seq;
+    if (!svc.audit()) co_return true;
+    co_return seq == 0 ? !svc.audit()->failed() : svc.audit()->durable_seq() >= seq;
   }
   // Durable, or `res` becomes 503 audit_unavailable (docs/gateway.md).
   net::awaitable<void> DurableOr503(Exchange* x, uint64_t seq, Response* res) {
@@ -575,6 +578,14 @@ net::awaitable<bool> Server::Impl::Decide(beast::tcp_stream& stream, Request& re
       Common(&res, nullptr);
       co_return co_await Send(stream, res, &req, path);
     }
+  }
+  if (svc.audit() && svc.audit()->failed()) {
+    // A decision that cannot be recorded is not made (as for Chat).
+    Response res = Json(503, OpenAIError(503, "audit_unavailable",
+                                         "the decision log cannot be written; requests are refused"),
+                        req.version());
+    Common(&res, nullptr);
+    co_return co_await Send(stream, res, &req, path);
   }
   ExchangeLease x;
   x->start_ns = MonoNs();

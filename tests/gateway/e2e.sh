@@ -384,8 +384,8 @@ check "kill -9: every answered decision has its record; the ledger's spend cover
 # --- the decision log fails: fail closed with 503 audit_unavailable ---
 # The gateway runs under a 160 KB file size limit (RLIMIT_FSIZE) with no
 # ledger: once the log cannot grow, the answer whose record failed is
-# withheld (503), every later request is refused, /healthz says so, and the
-# process stays up. Every 200 answered before has its record.
+# withheld (503), every later request is refused (/v1/decide too), /healthz
+# says so, and the process stays up. Every 200 answered before has its record.
 sed 's#"sqlite:data/ledger.db"#""#; s#"data/audit"#"full/audit"#' "$T/gw.json" > "$T/full.json"
 (cd "$T" && exec prlimit --fsize=160000 "$TG" serve --config full.json 2> "$T/full.log") &
 FULL_PID=$!; PIDS+=($FULL_PID)
@@ -404,6 +404,11 @@ check "log full: the answer whose record failed is withheld with 503 audit_unava
 st=$(curl -s -o "$T/full.out" -w '%{http_code}' -H 'Authorization: Bearer sk-main' -H 'Content-Type: application/json' \
   --data-binary "$(msg test/ok hi)" "http://$FULL/v1/chat/completions")
 check "log full: later requests are refused with 503 audit_unavailable" \
+  sh -c "test '$st' = 503 && grep -q audit_unavailable '$T/full.out'"
+st=$(curl -s -o "$T/full.out" -w '%{http_code}' --data-binary \
+  '{"principal":{"workspace":"main"},"request":{"model":"test/ok","messages":[{"role":"user","content":"hi"}]}}' \
+  "http://$FULL/v1/decide")
+check "log full: /v1/decide is refused with 503 audit_unavailable too" \
   sh -c "test '$st' = 503 && grep -q audit_unavailable '$T/full.out'"
 check "log full: /healthz answers 503 audit_failed" \
   sh -c "curl -s -w '%{http_code}' 'http://$FULL/healthz' | grep -q 'audit_failed.*503'"

@@ -1,0 +1,201 @@
+// The server on a loopback port with a real audit log: /v1/decide answers
+// only once its decision record is in the log, and fails closed (503
+// audit_unavailable) once the log cannot be written. tests/gateway/e2e.sh
+// drives the whole binary; these checks need the record's timing, which a
+// shell cannot see reliably.
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+#include <sys/resource.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "runtime/audit/reader.h"
+#include "runtime/gateway/server.h"
+#include "runtime/gateway/service.h"
+
+namespace tollgate::gateway {
+namespace {
+
+namespace fs = std::filesystem;
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+
+struct Answer {
+  int status = 0;
+  std::string body;
+};
+
+// A running server on 127.0.0.1 (port 0) over a small policy, the memory
+// ledger and an audit log written without fdatasync (the default: records
+// are written by the answering thread, not by the log's writer thread,
+// which only wakes once a second -- an answer sent before its record was
+// written finds the record missing).
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string t = (fs::temp_directory_path() / "tg_server_XXXXXX").string();
+    dir_ = mkdtemp(t.data());
+    std::ofstream(dir_ + "/p.tg") << "policy \"t\"\nrule no {\n  when request.content contains \"forbidden\"\n"
+                                     "  deny 403 \"no\"\n}\n";
+    std::ofstream(dir_ + "/c.json") << R"({"endpoints": [{"id": "m/x@a", "model": "m/x", "provider": "a",
+      "upstream": {"base_url": "http://127.0.0.1:9/v1", "auth": {"type": "none"}, "model": "x-up"},
+      "pricing": {"input_per_mtok": "1", "output_per_mtok": "1", "per_request": "0"},
+      "context_length": 1000, "max_output_tokens": 100, "jurisdiction": "US", "region": "r",
+      "zdr": false, "trains_on_data": false, "data_collection": "deny", "retention_days": 1,
+      "quantization": "unknown", "supported_parameters": [],
+      "observed": {"latency_p50": 0.5, "throughput": 50, "uptime": 0.99}}]})";
+    std::ofstream(dir_ + "/k.json") << R"({"keys": []})";
+    Config cfg;
+    cfg.listen = "127.0.0.1:0";
+    cfg.host = "127.0.0.1";
+    cfg.port = 0;
+    cfg.threads = 1;
+    cfg.policy = {dir_ + "/p.tg"};
+    cfg.catalog = dir_ + "/c.json";
+    cfg.accounts = "";
+    cfg.keys = dir_ + "/k.json";
+    cfg.ledger = "memory:";
+    cfg.audit = dir_ + "/audit";
+    cfg.audit_sync = false;
+    cfg.access_log = false;
+    cfg.drain_timeout_ms = 2'000;
+    std::string err;
+    svc_ = Service::Create(cfg, &err);
+    ASSERT_TRUE(svc_) << err;
+    server_ = Server::Create(svc_.get(), &err);
+    ASSERT_TRUE(server_) << err;
+    runner_ = std::thread([this] { server_->Run(); });
+  }
+  void TearDown() override {
+    if (server_) server_->Stop();
+    if (runner_.joinable()) runner_.join();
+    server_.reset();
+    svc_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  Answer Post(const std::string& path, const std::string& body) {
+    asio::io_context io;
+    asio::ip::tcp::socket socket(io);
+    socket.connect({asio::ip::make_address("127.0.0.1"), server_->port()});
+    http::request<http::string_body> req{http::verb::post, path, 11};
+    req.set(http::field::host, "127.0.0.1");
+    req.set(http::field::content_type, "application/json");
+    req.body() = body;
+    req.prepare_payload();
+    http::write(socket, req);
+    boost::beast::flat_buffer buf;
+    http::response<http::string_body> res;
+    http::read(socket, buf, res);
+    return {static_cast<int>(res.result_int()), res.body()};
+  }
+
+  // Every decision record's line now in the audit directory, by id.
+  bool Recorded(const std::string& id) {
+    std::vector<uint64_t> seqs;
+    std::string err;
+    if (!audit::ListLogFiles(dir_ + "/audit", &seqs, &err)) return false;
+    const std::string want = "{\"kind\":\"decision\",\"id\":\"" + id + "\"";
+    for (uint64_t s : seqs) {
+      std::ifstream in(audit::LogFilePath(dir_ + "/audit", s));
+      std::string line;
+      while (std::getline(in, line)) {
+        if (line.rfind(want, 0) == 0) return true;
+      }
+    }
+    return false;
+  }
+
+  static std::string DecisionId(const std::string& body) {
+    rapidjson::Document d;
+    d.Parse(body.data(), body.size());
+    if (!d.IsObject() || !d.HasMember("decision_id") || !d["decision_id"].IsString()) return "";
+    return d["decision_id"].GetString();
+  }
+
+  // The size of the log file records are appended to now.
+  uint64_t LogSize() {
+    std::vector<uint64_t> seqs;
+    std::string err;
+    if (!audit::ListLogFiles(dir_ + "/audit", &seqs, &err) || seqs.empty()) return 0;
+    return fs::file_size(audit::LogFilePath(dir_ + "/audit", seqs.back()));
+  }
+
+  std::string dir_;
+  std::unique_ptr<Service> svc_;
+  std::unique_ptr<Server> server_;
+  std::thread runner_;
+};
+
+const char kAllow[] =
+    R"({"principal":{"workspace":"w"},"request":{"model":"m/x","messages":[{"role":"user","content":"hi"}]}})";
+const char kDeny[] =
+    R"({"principal":{"workspace":"w"},"request":{"model":"m/x","messages":[{"role":"user","content":"forbidden"}]}})";
+
+TEST_F(ServerTest, DecideAnswersOnlyOnceItsRecordIsInTheLog) {
+  for (int i = 0; i < 20; ++i) {
+    Answer a = Post("/v1/decide", i % 2 ? kDeny : kAllow);
+    ASSERT_EQ(a.status, 200) << a.body;
+    std::string id = DecisionId(a.body);
+    ASSERT_EQ(id.size(), 26u) << a.body;
+    // Read at once, before anything else can write it.
+    EXPECT_TRUE(Recorded(id)) << "answer " << i << " (" << id << ") was sent before its record was written";
+  }
+}
+
+// RAII: a file size limit for this process (SIGXFSZ ignored, as `tollgate
+// serve` does), restored on scope exit.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(uint64_t bytes) {
+    getrlimit(RLIMIT_FSIZE, &saved_);
+    old_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit r = saved_;
+    r.rlim_cur = bytes;
+    setrlimit(RLIMIT_FSIZE, &r);
+  }
+  ~FileSizeLimit() {
+    setrlimit(RLIMIT_FSIZE, &saved_);
+    std::signal(SIGXFSZ, old_handler_);
+  }
+
+ private:
+  rlimit saved_{};
+  void (*old_handler_)(int) = SIG_DFL;
+};
+
+TEST_F(ServerTest, DecideFailsClosedWhenTheLogCannotBeWritten) {
+  Answer a = Post("/v1/decide", kAllow);
+  ASSERT_EQ(a.status, 200) << a.body;
+  ASSERT_TRUE(Recorded(DecisionId(a.body)));
+  {
+    // The log file cannot grow past its current size: the next record fails.
+    FileSizeLimit limit(LogSize());
+    Answer withheld = Post("/v1/decide", kAllow);
+    EXPECT_EQ(withheld.status, 503) << withheld.body;
+    EXPECT_NE(withheld.body.find(R"("code":"audit_unavailable")"), std::string::npos) << withheld.body;
+    EXPECT_NE(withheld.body.find("answer is withheld"), std::string::npos) << withheld.body;
+    ASSERT_TRUE(svc_->audit()->failed());
+  }
+  // The log stays failed (sticky): no decision is answered that cannot be
+  // recorded, allowed or denied, even with room on disk again.
+  for (const char* body : {kAllow, kDeny}) {
+    Answer later = Post("/v1/decide", body);
+    EXPECT_EQ(later.status, 503) << later.body;
+    EXPECT_NE(later.body.find(R"("code":"audit_unavailable")"), std::string::npos) << later.body;
+    EXPECT_EQ(DecisionId(later.body), "") << later.body;
+  }
+}
+
+}  // namespace
+}  // namespace tollgate::gateway
