@@ -19,7 +19,7 @@
 //        day after its window ends (lifetime: never)
 //   tg:l:<limit>:<window>:<key>  sorted set of reservation ids by time, and
 //   tg:la:<limit>:<window>:<key> hash id -> units plus `_sum` (units in the
-//        window), `_res` (units of open reservations), `_old` (a lower bound
+//        window), `_res` (those of open reservations), `_old` (a lower bound
 //        of the oldest entry's time: pruning is skipped while it is inside
 //        the window) and `_exp`; both keys expire one to two times
 //        max(window, reservation ttl) after the last admission

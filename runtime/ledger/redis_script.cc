@@ -12,18 +12,22 @@ local function num(v) return tonumber(v) or 0 end
 
 -- Drops sliding-log entries that left the window (at <= now - len) when
 -- the hash's `_old` (a lower bound of the oldest entry's time) says some
--- may have; keeps `_sum` and `_old` up to date. `old` is the `_old` field
--- as read (or nil). Returns the `_sum` adjustment (<= 0) and whether it
--- wrote `_old`.
+-- may have; keeps `_sum`, `_res` and `_old` up to date. `old` is the `_old`
+-- field as read (or nil). Returns the `_sum` adjustment (<= 0), whether it
+-- wrote `_old`, and the `_res` adjustment (<= 0: entries of reservations
+-- still open).
 local function prune(z, h, len, old)
-  if len <= 0 then return 0, false end
-  if old and tonumber(old) > now - len then return 0, false end
-  local s = 0
+  if len <= 0 then return 0, false, 0 end
+  if old and tonumber(old) > now - len then return 0, false, 0 end
+  local s, r = 0, 0
   while true do
     local gone = redis.call('ZRANGEBYSCORE', z, '-inf', I(now - len), 'LIMIT', 0, 500)
     if #gone == 0 then break end
     local amounts = redis.call('HMGET', h, unpack(gone))
-    for _, a in ipairs(amounts) do s = s + num(a) end
+    for j, a in ipairs(amounts) do
+      s = s + num(a)
+      if redis.call('EXISTS', 'tg:r:' .. gone[j]) == 1 then r = r + num(a) end
+    end
     redis.call('HDEL', h, unpack(gone))
     redis.call('ZREM', z, unpack(gone))
   end
@@ -31,8 +35,9 @@ local function prune(z, h, len, old)
   local new_old = now
   if #first == 2 then new_old = tonumber(first[2]) end
   if s ~= 0 then redis.call('HINCRBY', h, '_sum', I(-s)) end
+  if r ~= 0 then redis.call('HINCRBY', h, '_res', I(-r)) end
   redis.call('HSET', h, '_old', I(new_old))
-  return -s, true
+  return -s, true, -r
 end
 
 -- Milliseconds until `need` units have left the window, or -1. Walks the
@@ -54,8 +59,10 @@ local function retry_ms(z, h, len, need)
 end
 
 -- Closes reservation id: 'settle' (cost, tokens), 'release' or 'expire'.
--- `_res` counts the units of open reservations (whether or not their entry
--- is still inside the window); `_sum` the units of entries in the window.
+-- `_sum` counts the units of entries in the window; `_res` those of them
+-- that belong to open reservations (an open reservation whose entry left the
+-- window counts in neither: prune took it out of both), so 0 <= `_res` <=
+-- `_sum`. A reservation whose entry is gone changes nothing in the log.
 local function close(id, mode, cost, tokens)
   local raw = redis.call('GET', 'tg:r:' .. id)
   if not raw then
@@ -71,17 +78,16 @@ local function close(id, mode, cost, tokens)
       elseif mode == 'expire' then redis.call('HINCRBY', c.k, 'spent', I(a)) end
     elseif mode ~= 'release' and c.u ~= 'tokens' then
       -- A request keeps its 1 (or what it reserved): only `_res` changes.
-      if tonumber(redis.call('HINCRBY', c.k, '_res', I(-a))) < 0 and redis.call('HLEN', c.k) == 1 then
-        redis.call('DEL', c.k)  -- the log had expired: do not leave a stray key behind
+      -- HEXISTS first: never recreate an expired log (a stray key).
+      if redis.call('HEXISTS', c.k, id) == 1 then
+        redis.call('HINCRBY', c.k, '_res', I(-a))
+        if c.len == 0 then redis.call('HDEL', c.k, id) end
       end
-      if c.len == 0 then redis.call('HDEL', c.k, id) end
     else
       local v = redis.call('HMGET', c.k, id, '_sum', '_res')
-      local res = num(v[3]) - a
-      if not v[1] and not v[2] and not v[3] then
-        -- the log had expired: nothing to update
-      elseif v[1] then
+      if v[1] then  -- else the entry left the window (or the log expired): nothing to update
         local cur = tonumber(v[1])
+        local res = num(v[3]) - cur
         local units = cur
         if mode == 'release' then units = 0
         elseif mode == 'settle' then units = tokens end
@@ -93,8 +99,6 @@ local function close(id, mode, cost, tokens)
         else
           redis.call('HSET', c.k, id, I(units), '_sum', I(sum), '_res', I(res))
         end
-      else
-        redis.call('HSET', c.k, '_res', I(res))
       end
     end
   end
@@ -134,9 +138,9 @@ if op == 'reserve' then
   end
   for l, x in ipairs(ls) do
     local v = redis.call('HMGET', x.h, '_sum', 'max', '_res', '_old', '_exp')
-    local adj, wrote_old = prune(x.z, x.h, x.len, v[4])
+    local adj, wrote_old, res_adj = prune(x.z, x.h, x.len, v[4])
     local used = num(v[1]) + adj
-    x.sum, x.res, x.exp = used, num(v[3]), num(v[5])
+    x.sum, x.res, x.exp = used, num(v[3]) + res_adj, num(v[5])
     x.fresh = not v[2]
     x.same_max = v[2] and tonumber(v[2]) == x.max
     x.has_old = v[4] or wrote_old
@@ -232,8 +236,8 @@ elseif op == 'move' then
     if c.t == 'b' then
       redis.call('HINCRBY', c.k, 'reserved', I(news[j] - a))
     else
-      redis.call('HINCRBY', c.k, '_res', I(news[j] - a))
-      if curs[j] then
+      if curs[j] then  -- (an entry that left the window is in neither `_sum` nor `_res`)
+        redis.call('HINCRBY', c.k, '_res', I(news[j] - tonumber(curs[j])))
         redis.call('HINCRBY', c.k, '_sum', I(news[j] - tonumber(curs[j])))
         redis.call('HSET', c.k, id, I(news[j]))
       end
@@ -254,9 +258,9 @@ elseif op == 'peek' then
   end
   for _ = 1, nl do
     local v = redis.call('HMGET', ARGV[i + 1], '_sum', '_res', '_old')
-    local adj = prune(ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), v[3])
+    local adj, _, res_adj = prune(ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), v[3])
     local sum = num(v[1]) + adj
-    out[#out + 1] = I(sum); out[#out + 1] = I(num(v[2]))
+    out[#out + 1] = I(sum); out[#out + 1] = I(num(v[2]) + res_adj)
     i = i + 3
   end
   return out

@@ -298,6 +298,66 @@ TEST_P(Semantics, SnapshotListsCurrentCounters) {
   }
 }
 
+// A reservation still open when its entry leaves a sliding window no
+// longer counts there, neither as used nor as reserved: used + reserved is
+// what the window holds (used was shown negative), and a late settle or
+// release changes nothing there. Every view agrees: Peek, Snapshot and, for
+// SQLite, the reader `tollgate spend` uses.
+TEST_P(Semantics, RateLimitCountersStayExactWhenAnOpenReservationLeavesTheWindow) {
+  options_.reservation_ttl_ms = 600'000;  // outlives the minute
+  Open();
+  const int64_t t0 = clock_.NowMs();
+  const ReserveRequest rpm = OneLimit("rpm", "u", kMinute, 3, 1);
+  auto tpm = [](int64_t n) { return OneLimit("tpm", "u", kMinute, 1000, n, LimitUnit::kTokens); };
+  // {used, reserved, remaining} of rpm and tpm, the same in every view.
+  auto expect = [&](std::vector<int64_t> want, const char* when) {
+    SCOPED_TRACE(when);
+    ASSERT_TRUE(ledger_->Flush().ok);
+    std::vector<std::vector<CounterView>> sources(2);
+    for (const ReserveRequest& r : {rpm, tpm(0)}) sources[0].push_back(Peek(r));
+    std::vector<CounterView> all;
+    ASSERT_TRUE(ledger_->Snapshot(&all).ok);
+    for (const CounterView& v : all) if (v.kind == CounterView::Kind::kLimit) sources[1].push_back(v);
+    if (GetParam().rfind("sqlite", 0) == 0) {
+      std::vector<CounterView> read;
+      std::string err;
+      ASSERT_TRUE(SqliteLedger::ReadSnapshot(path_, clock_.NowMs(), &read, &err)) << err;
+      sources.emplace_back();
+      for (const CounterView& v : read) if (v.kind == CounterView::Kind::kLimit) sources.back().push_back(v);
+    }
+    for (size_t s = 0; s < sources.size(); ++s) {
+      ASSERT_EQ(sources[s].size(), 2u) << "view " << s;
+      std::vector<int64_t> got;
+      for (const CounterView& v : sources[s]) {
+        got.insert(got.end(), {v.spent, v.reserved, v.remaining});
+      }
+      EXPECT_EQ(got, want) << "view " << s << " (0 Peek, 1 Snapshot, 2 ReadSnapshot)";
+    }
+  };
+  Admission old_req = ledger_->Reserve(rpm);
+  Admission old_tok = ledger_->Reserve(tpm(100));
+  ASSERT_TRUE(old_req.admitted() && old_tok.admitted());
+  clock_.Set(t0 + 10'000);
+  Admission a = ledger_->Reserve(rpm);
+  Admission b = ledger_->Reserve(tpm(200));
+  ASSERT_TRUE(a.admitted() && b.admitted());
+  ASSERT_TRUE(ledger_->Settle(a.reservation, {0, 0}).ok);
+  ASSERT_TRUE(ledger_->Settle(b.reservation, {0, 50}).ok);
+  expect({1, 1, 1, 50, 100, 850}, "all inside the minute");
+  clock_.Set(t0 + 61'000);  // the two open reservations left the window
+  expect({1, 0, 2, 50, 0, 950}, "the open ones left the window");
+  Admission c = ledger_->Reserve(rpm);
+  Admission d = ledger_->Reserve(tpm(300));
+  ASSERT_TRUE(c.admitted() && d.admitted());
+  expect({1, 1, 1, 50, 300, 650}, "two more open");
+  ASSERT_TRUE(ledger_->Settle(old_req.reservation, {0, 0}).ok);
+  ASSERT_TRUE(ledger_->Settle(old_tok.reservation, {0, 999}).ok);
+  expect({1, 1, 1, 50, 300, 650}, "late settles change nothing in the window");
+  ASSERT_TRUE(ledger_->Settle(c.reservation, {0, 0}).ok);
+  ASSERT_TRUE(ledger_->Release(d.reservation).ok);
+  expect({2, 0, 1, 50, 0, 950}, "settled and released");
+}
+
 TEST_P(Semantics, ReopeningRestoresCountersAndOpenReservations) {
   ReserveRequest r = OneBudget("b", "k", kDay, 10 * kUsd, 3 * kUsd);
   r.limits.push_back({"rpm", "k", kMinute, 2, 1, LimitUnit::kRequests});

@@ -83,6 +83,7 @@ void State::Prune(LimitLog* log, int64_t now) {
     auto it = log->entries.begin();
     if (it->first.first > now - log->length_ms) break;
     log->sum -= it->second;
+    if (open_.count(it->first.second)) log->reserved -= it->second;  // still open, out of the window
     log->entries.erase(it);  // the row on disk expires by its expires_ms
   }
 }
@@ -196,6 +197,7 @@ Admission State::Reserve(const ReserveRequest& r, uint64_t* seq) {
       n.l->entries[{now, res.id}] += n.amount;
       n.l->sum += n.amount;
       n.l->reserved += n.amount;
+      n.l->open++;
       MarkLimit(n.l, res.id, now, false);
       res.charges.push_back(Charge{nullptr, n.l, n.amount, now});
     }
@@ -222,9 +224,10 @@ void State::CloseCharges(Reservation* res, bool charge_reserved, const Usage* ac
       continue;
     }
     LimitLog* l = ch.limit;
-    l->reserved -= ch.amount;
+    l->open--;
     auto it = l->entries.find({ch.at_ms, res->id});
-    if (it == l->entries.end()) continue;  // already left the window
+    if (it == l->entries.end()) continue;  // already left the window (and `reserved`)
+    l->reserved -= it->second;
     int64_t units = it->second;
     if (actual != nullptr && l->unit == LimitUnit::kTokens) units = std::max<int64_t>(0, actual->tokens);
     if (actual == nullptr && !charge_reserved) units = 0;  // released
@@ -312,9 +315,9 @@ Admission State::Move(uint64_t id, Usage worst, uint64_t* seq) {
       Touch(ch.budget);
     } else {
       LimitLog* l = ch.limit;
-      l->reserved += n.amount - ch.amount;
       auto e = l->entries.find({ch.at_ms, id});
       if (e != l->entries.end()) {
+        l->reserved += n.amount - e->second;
         l->sum += n.amount - e->second;
         e->second = n.amount;
         MarkLimit(l, id, ch.at_ms, false);
@@ -358,7 +361,7 @@ int State::ExpireLocked(int64_t now) {
         auto d = dirty_limits_.lower_bound({log, 0});
         pending = d != dirty_limits_.end() && d->first.first == log;
       }
-      if (log->entries.empty() && log->base == 0 && log->reserved == 0 && !pending) l = logs_.erase(l);
+      if (log->entries.empty() && log->base == 0 && log->open == 0 && !pending) l = logs_.erase(l);
       else ++l;
     }
   }
@@ -584,14 +587,19 @@ void State::FinishRestore() {
     c->reserved = 0;
     c->open = 0;
   }
-  for (auto& [k, l] : logs_) l->reserved = 0;
+  for (auto& [k, l] : logs_) {
+    l->reserved = 0;
+    l->open = 0;
+  }
   for (auto& [id, res] : open_) {
     for (Charge& ch : res.charges) {
       if (ch.budget != nullptr) {
         ch.budget->reserved += ch.amount;
         ch.budget->open++;
       } else {
-        ch.limit->reserved += ch.amount;
+        ch.limit->open++;
+        auto e = ch.limit->entries.find({ch.at_ms, id});
+        if (e != ch.limit->entries.end()) ch.limit->reserved += e->second;
       }
     }
   }

@@ -30,6 +30,9 @@ struct BudgetCounter {
 };
 
 // INVARIANT: sum == base + the sum of entries' amounts.
+// INVARIANT: reserved == the sum of the entries' amounts that belong to open
+// reservations (so 0 <= reserved <= sum: an open reservation whose entry left
+// the window counts neither as used nor as reserved).
 struct LimitLog {
   std::string limit, key;
   Window window;
@@ -37,7 +40,8 @@ struct LimitLog {
   int64_t max = 0;
   int64_t length_ms = 0;      // SlidingLength(window)
   int64_t base = 0;           // lifetime limits: units of closed reservations
-  int64_t reserved = 0;       // units of open reservations
+  int64_t reserved = 0;       // units of open reservations still in `entries`
+  uint32_t open = 0;          // open reservations charging it (in the window or not)
   std::map<std::pair<int64_t, uint64_t>, int64_t> entries;  // (at_ms, reservation) -> units
   int64_t sum = 0;
   bool dirty_base = false;
