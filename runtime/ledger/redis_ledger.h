@@ -22,7 +22,10 @@
 //        window), `_res` (those of open reservations), `_old` (a lower bound
 //        of the oldest entry's time: pruning is skipped while it is inside
 //        the window) and `_exp`; both keys expire one to two times
-//        max(window, reservation ttl) after the last admission
+//        max(window, reservation ttl) after the last admission. A
+//        reservation closed after its counters expired (no sweep ran
+//        meanwhile) changes nothing there: no call ever recreates an expired
+//        counter key, so no key but tg:seq lives without an expiry
 //   tg:r:<id>   an open reservation (its charges, JSON); tg:rexp: ids by expiry
 //   tg:seq      the reservation id counter
 //

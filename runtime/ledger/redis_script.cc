@@ -15,10 +15,12 @@ local function num(v) return tonumber(v) or 0 end
 -- may have; keeps `_sum`, `_res` and `_old` up to date. `old` is the `_old`
 -- field as read (or nil). Returns the `_sum` adjustment (<= 0), whether it
 -- wrote `_old`, and the `_res` adjustment (<= 0: entries of reservations
--- still open).
+-- still open). A log that does not exist (expired, or never admitted on) is
+-- left alone: writing `_old` would create it without an expiry.
 local function prune(z, h, len, old)
   if len <= 0 then return 0, false, 0 end
   if old and tonumber(old) > now - len then return 0, false, 0 end
+  if not old and redis.call('EXISTS', h) == 0 then return 0, false, 0 end
   local s, r = 0, 0
   while true do
     local gone = redis.call('ZRANGEBYSCORE', z, '-inf', I(now - len), 'LIMIT', 0, 500)
@@ -73,9 +75,14 @@ local function close(id, mode, cost, tokens)
   for _, c in ipairs(r.c) do
     local a = tonumber(c.a)
     if c.t == 'b' then
-      redis.call('HINCRBY', c.k, 'reserved', I(-a))
-      if mode == 'settle' then redis.call('HINCRBY', c.k, 'spent', I(cost))
-      elseif mode == 'expire' then redis.call('HINCRBY', c.k, 'spent', I(a)) end
+      -- A budget counter expires a day after its window ends; one closed
+      -- later has nothing left to charge (HINCRBY would recreate it as a
+      -- stray key without expiry).
+      if redis.call('EXISTS', c.k) == 1 then
+        redis.call('HINCRBY', c.k, 'reserved', I(-a))
+        if mode == 'settle' then redis.call('HINCRBY', c.k, 'spent', I(cost))
+        elseif mode == 'expire' then redis.call('HINCRBY', c.k, 'spent', I(a)) end
+      end
     elseif mode ~= 'release' and c.u ~= 'tokens' then
       -- A request keeps its 1 (or what it reserved): only `_res` changes.
       -- HEXISTS first: never recreate an expired log (a stray key).
@@ -213,7 +220,8 @@ elseif op == 'move' then
       local v = redis.call('HMGET', c.k, 'spent', 'reserved', 'limit', 'name', 'key', 'window', 'start')
       local used = num(v[1]) + num(v[2]) - a
       news[j] = cost
-      if used + cost > num(v[3]) then return {1, v[4], v[5], v[6], v[7], v[3], I(num(v[3]) - used), I(cost)} end
+      curs[j] = v[3]  -- nil: the counter expired with its window (nothing to check or charge)
+      if v[3] and used + cost > num(v[3]) then return {1, v[4], v[5], v[6], v[7], v[3], I(num(v[3]) - used), I(cost)} end
     else
       local v = redis.call('HMGET', c.k, id, '_sum', 'max', 'name', 'key', 'window', '_old')
       local pruned = prune(c.z, c.k, c.len, v[7])  -- (first value only)
@@ -234,7 +242,7 @@ elseif op == 'move' then
   for j, c in ipairs(r.c) do
     local a = tonumber(c.a)
     if c.t == 'b' then
-      redis.call('HINCRBY', c.k, 'reserved', I(news[j] - a))
+      if curs[j] then redis.call('HINCRBY', c.k, 'reserved', I(news[j] - a)) end
     else
       if curs[j] then  -- (an entry that left the window is in neither `_sum` nor `_res`)
         redis.call('HINCRBY', c.k, '_res', I(news[j] - tonumber(curs[j])))

@@ -6,6 +6,7 @@
 #include <climits>
 #include <filesystem>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -125,6 +126,88 @@ TEST(RedisLedger, ACallerClockFarInThePastDoesNotExpireLiveKeys) {
   const ReserveRequest rpm = ledgertest::OneLimit("rpm", "k", Window{WindowKind::kMinute}, 1, 1);
   ASSERT_TRUE(l->Reserve(rpm).admitted());
   EXPECT_EQ(l->Reserve(rpm).code(), kCodeRateLimited);
+}
+
+// A direct connection to the test server, for looking at its keys.
+class RedisKeys {
+ public:
+  explicit RedisKeys(int port) {
+    timeval tv{1, 0};
+    c_ = redisConnectWithTimeout("127.0.0.1", port, tv);
+  }
+  ~RedisKeys() {
+    if (c_) redisFree(c_);
+  }
+  bool ok() const { return c_ != nullptr && !c_->err; }
+  std::vector<std::string> All() {
+    std::vector<std::string> keys;
+    auto* r = static_cast<redisReply*>(redisCommand(c_, "KEYS tg:*"));
+    if (r && r->type == REDIS_REPLY_ARRAY) {
+      for (size_t i = 0; i < r->elements; ++i) keys.emplace_back(r->element[i]->str, r->element[i]->len);
+    }
+    if (r) freeReplyObject(r);
+    return keys;
+  }
+  long long Int(const char* fmt, const std::string& key) {
+    auto* r = static_cast<redisReply*>(redisCommand(c_, fmt, key.data(), key.size()));
+    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -100;
+    if (r) freeReplyObject(r);
+    return n;
+  }
+  // What the server does when a key's time is up: PEXPIRE 1, then wait
+  // until it is gone.
+  void ExpireNow(const std::string& key) {
+    Int("PEXPIRE %b 1", key);
+    for (int i = 0; i < 500 && Int("EXISTS %b", key) == 1; ++i) usleep(1000);
+  }
+
+ private:
+  redisContext* c_ = nullptr;
+};
+
+// Counter keys expire (a budget's a day after its window, a limit's after
+// its last admission plus the reservation ttl); a reservation can outlive
+// them when no sweep ran meanwhile. Closing it late -- settle, release,
+// move, expiry -- and peeking a limit nobody reserved on must not recreate
+// a counter key: such a key would have no expiry and stay forever.
+TEST(RedisLedger, LateClosesNeverLeaveAKeyWithoutExpiry) {
+  ledgertest::RedisServer server;
+  if (!server.available()) GTEST_SKIP() << server.why();
+  ManualClock clock(1'800'000'000'000);
+  Options o;
+  o.clock = &clock;
+  std::string err;
+  auto l = OpenLedger(server.url(), o, &err);
+  ASSERT_TRUE(l) << err;
+  RedisKeys keys(server.port());
+  ASSERT_TRUE(keys.ok());
+  ReserveRequest r = OneBudget("b", "k", kDay, 1'000'000, 100);
+  r.limits.push_back({"rpm", "k", Window{WindowKind::kMinute}, 100, 1, LimitUnit::kRequests});
+  r.limits.push_back({"tpm", "k", Window{WindowKind::kMinute}, 100'000, 50, LimitUnit::kTokens});
+  Admission settle = l->Reserve(r), release = l->Reserve(r), move = l->Reserve(r), expire = l->Reserve(r);
+  for (const Admission& a : {settle, release, move, expire}) ASSERT_TRUE(a.admitted()) << a.message;
+  size_t counters = 0;
+  for (const std::string& k : keys.All()) {
+    if (k.rfind("tg:b:", 0) == 0 || k.rfind("tg:l:", 0) == 0 || k.rfind("tg:la:", 0) == 0) {
+      EXPECT_GT(keys.Int("PTTL %b", k), 0) << k;
+      keys.ExpireNow(k);
+      ++counters;
+    }
+  }
+  ASSERT_EQ(counters, 5u);  // one budget, two limits (a sorted set and a hash each)
+  clock.Advance(61'000);
+  EXPECT_TRUE(l->Settle(settle.reservation, {70, 40}).ok);
+  EXPECT_TRUE(l->Release(release.reservation).ok);
+  l->Move(move.reservation, {0, 10});  // (admitted or not: no stray key either way)
+  std::vector<CounterView> views;
+  EXPECT_TRUE(l->Peek(ledgertest::OneLimit("fresh", "k", Window{WindowKind::kMinute}, 5, 1), &views).ok);
+  clock.Advance(o.reservation_ttl_ms);
+  EXPECT_EQ(l->ExpireDue(), 2);  // `move` and `expire`
+  std::string forever;  // keys without expiry, but the id counter
+  for (const std::string& k : keys.All()) {
+    if (k != "tg:seq" && keys.Int("PTTL %b", k) == -1) forever += " " + k;
+  }
+  EXPECT_EQ(forever, "");
 }
 
 // The server stalls (a busy script holds it for 300 ms) while a Reserve
