@@ -159,46 +159,74 @@ bool ParseCounters(const vm::Program& program, std::string_view json, vm::Counte
   return fill("budgets", true, kBudgetFields) && fill("limits", false, kLimitFields);
 }
 
-std::string RenderAdmission(const ledger::Admission& a) {
-  rj::StringBuffer sb;
-  rj::Writer<rj::StringBuffer> w(sb);
+void WriteAdmission(rj::Writer<rj::StringBuffer>* w, const ledger::Admission& a, bool with_reason,
+                    const runtime::BudgetPlan* reserved) {
   auto str = [&](const char* k, std::string_view v) {
-    w.Key(k);
-    w.String(v.data(), static_cast<rj::SizeType>(v.size()));
+    w->Key(k);
+    w->String(v.data(), static_cast<rj::SizeType>(v.size()));
   };
-  w.StartObject();
-  w.Key("admitted");
-  w.Bool(a.admitted());
+  auto charges = [&](const char* k, const auto& list, const char* amount_key, auto name, auto amount) {
+    w->Key(k);
+    w->StartArray();
+    for (const auto& c : list) {
+      w->StartObject();
+      str("name", name(c));
+      str("key", c.key);
+      w->Key(amount_key);
+      w->Int64(amount(c));
+      w->EndObject();
+    }
+    w->EndArray();
+  };
+  w->StartObject();
+  w->Key("admitted");
+  w->Bool(a.admitted());
   if (a.admitted()) {
-    w.Key("reservation");
-    w.Uint64(a.reservation);
+    w->Key("reservation");
+    w->Uint64(a.reservation);
     if (a.unverified) {
-      w.Key("unverified");
-      w.Bool(true);
+      w->Key("unverified");
+      w->Bool(true);
+    }
+    if (reserved) {
+      charges("budgets", reserved->reserve.budgets, "reserved_micros",
+              [](const ledger::BudgetCharge& b) -> const std::string& { return b.budget; },
+              [](const ledger::BudgetCharge& b) { return b.amount_micros; });
+      charges("limits", reserved->reserve.limits, "units",
+              [](const ledger::LimitCharge& l) -> const std::string& { return l.limit; },
+              [](const ledger::LimitCharge& l) { return l.amount; });
     }
   } else {
-    w.Key("status");
-    w.Int(a.status());
+    if (with_reason) {
+      w->Key("status");
+      w->Int(a.status());
+    }
     str("code", a.code());
-    str("reason", a.message);
+    if (with_reason) str("reason", a.message);
     if (!a.name.empty()) {
       str(a.verdict == ledger::Verdict::kBudgetExceeded ? "budget" : "limit", a.name);
       str("key", a.key);
       str("window", a.window);
       str("period", a.window_label);
-      w.Key("limit");
-      w.Int64(a.limit);
-      w.Key("remaining");
-      w.Int64(a.remaining);
-      w.Key("requested");
-      w.Int64(a.requested);
+      w->Key("limit");
+      w->Int64(a.limit);
+      w->Key("remaining");
+      w->Int64(a.remaining);
+      w->Key("requested");
+      w->Int64(a.requested);
     }
     if (a.verdict == ledger::Verdict::kRateLimited) {
-      w.Key("retry_after");
-      w.Int64(a.retry_after_s);
+      w->Key("retry_after");
+      w->Int64(a.retry_after_s);
     }
   }
-  w.EndObject();
+  w->EndObject();
+}
+
+std::string RenderAdmission(const ledger::Admission& a) {
+  rj::StringBuffer sb;
+  rj::Writer<rj::StringBuffer> w(sb);
+  WriteAdmission(&w, a, /*with_reason=*/true, nullptr);
   return std::string(sb.GetString(), sb.GetSize());
 }
 

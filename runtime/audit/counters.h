@@ -35,13 +35,22 @@
 // absent when no reservation was tried (no ledger, a deny, nothing routed).
 // A refused admission turned the decision into that deny; "stage": "plan"
 // means the budgets could not be planned (runtime::PlanBudgets), which
-// replay recomputes rather than trusts.
+// replay recomputes rather than trusts. `tollgate route --requests` lines
+// carry the same object (WriteAdmission) without "status" and "reason"
+// (the line's decision has them) and with what was reserved:
+//
+//   "admission": {"admitted": true, "reservation": 42,
+//                 "budgets": [{"name": "ws_daily", "key": "acme", "reserved_micros": 1200}],
+//                 "limits": [{"name": "rpm", "key": "acme", "units": 1}]}
 //
 // Cost: RenderCounters writes a few hundred bytes into one allocation
 // (~0.25 us CPU for two budgets and a limit with their keys,
 // BM_AuditRenderCounters); ParseCounters is one small rapidjson parse.
 // Thread safety: pure functions.
 #pragma once
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <string>
 #include <string_view>
@@ -71,6 +80,11 @@ bool ParseCounters(const vm::Program& program, std::string_view json, vm::Counte
 
 // The admission object above for a reservation the ledger answered.
 std::string RenderAdmission(const ledger::Admission& admission);
+// The same object onto `w`. `with_reason`: a refusal's "status" and
+// "reason" (RenderAdmission's form); `reserved` (may be null): an admitted
+// request's "budgets" and "limits" charges (the route line's form).
+void WriteAdmission(rapidjson::Writer<rapidjson::StringBuffer>* w, const ledger::Admission& admission,
+                    bool with_reason, const runtime::BudgetPlan* reserved);
 // ... for a request whose budgets could not be planned (fail closed).
 std::string RenderPlanFailure(const std::string& message);
 

@@ -33,59 +33,15 @@ void Str(Writer* w, const char* key, const std::string& v) {
   w->String(v.c_str(), static_cast<rapidjson::SizeType>(v.size()));
 }
 
-void WriteAdmission(Writer* w, const ledger::Admission& a, const runtime::BudgetPlan& plan) {
-  w->Key("admission");
+// A line whose input (or candidate) did not decode: {"line": N, "error":
+// {"code", "message", "path"}}, closing the line's object.
+void WriteInputError(Writer* w, const runtime::InputError& e) {
+  w->Key("error");
   w->StartObject();
-  w->Key("admitted");
-  w->Bool(a.admitted());
-  if (a.admitted()) {
-    w->Key("reservation");
-    w->Uint64(a.reservation);
-    if (a.unverified) {
-      w->Key("unverified");
-      w->Bool(true);
-    }
-    w->Key("budgets");
-    w->StartArray();
-    for (const ledger::BudgetCharge& b : plan.reserve.budgets) {
-      w->StartObject();
-      Str(w, "name", b.budget);
-      Str(w, "key", b.key);
-      w->Key("reserved_micros");
-      w->Int64(b.amount_micros);
-      w->EndObject();
-    }
-    w->EndArray();
-    w->Key("limits");
-    w->StartArray();
-    for (const ledger::LimitCharge& l : plan.reserve.limits) {
-      w->StartObject();
-      Str(w, "name", l.limit);
-      Str(w, "key", l.key);
-      w->Key("units");
-      w->Int64(l.amount);
-      w->EndObject();
-    }
-    w->EndArray();
-  } else {
-    Str(w, "code", std::string(a.code()));
-    if (!a.name.empty()) {
-      Str(w, a.verdict == ledger::Verdict::kBudgetExceeded ? "budget" : "limit", a.name);
-      Str(w, "key", a.key);
-      Str(w, "window", a.window);
-      Str(w, "period", a.window_label);
-      w->Key("limit");
-      w->Int64(a.limit);
-      w->Key("remaining");
-      w->Int64(a.remaining);
-      w->Key("requested");
-      w->Int64(a.requested);
-    }
-    if (a.verdict == ledger::Verdict::kRateLimited) {
-      w->Key("retry_after");
-      w->Int64(a.retry_after_s);
-    }
-  }
+  Str(w, "code", e.code);
+  Str(w, "message", e.message);
+  Str(w, "path", e.path);
+  w->EndObject();
   w->EndObject();
 }
 
@@ -163,13 +119,7 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
     w.Uint64(lineno);
     if (!runtime::DecodeInput(text, *l.schema, Limits{}, &rec, &ierr)) {
       any_bad = true;
-      w.Key("error");
-      w.StartObject();
-      Str(&w, "code", ierr.code);
-      Str(&w, "message", ierr.message);
-      Str(&w, "path", ierr.path);
-      w.EndObject();
-      w.EndObject();
+      WriteInputError(&w, ierr);
       out.append(sb.GetString(), sb.GetSize());
       out += '\n';
       continue;
@@ -193,13 +143,7 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
       bool has_cand = false;
       if (!runtime::DecodeCandidate(text, *l.schema, Limits{}, &cand, &has_cand, &ierr)) {
         any_bad = true;
-        w.Key("error");
-        w.StartObject();
-        Str(&w, "code", ierr.code);
-        Str(&w, "message", ierr.message);
-        Str(&w, "path", ierr.path);
-        w.EndObject();
-        w.EndObject();
+        WriteInputError(&w, ierr);
         out.append(sb.GetString(), sb.GetSize());
         out += '\n';
         continue;
@@ -260,7 +204,10 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
     runtime::WriteDecisionMembers(&w, d, program, false);
     w.Key("endpoints");
     w.RawValue(endpoints.data(), endpoints.size(), rapidjson::kArrayType);
-    if (have_admission) WriteAdmission(&w, adm, plan);
+    if (have_admission) {
+      w.Key("admission");
+      audit::WriteAdmission(&w, adm, /*with_reason=*/false, &plan);
+    }
     w.EndObject();
     out.append(sb.GetString(), sb.GetSize());
     out += '\n';

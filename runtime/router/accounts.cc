@@ -3,18 +3,16 @@
 
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 
 #include <algorithm>
 #include <fstream>
 #include <new>
 #include <sstream>
 
-#include "engine/core/json_text.h"
 #include "engine/core/limits.h"
 #include "engine/core/money.h"
-#include "engine/core/read_file.h"
 #include "runtime/router/catalog.h"
+#include "runtime/router/internal/load_file.h"
 
 namespace tollgate::runtime {
 
@@ -144,18 +142,9 @@ void AccountPrefs::Tighten(const AccountPrefs& o) {
 bool Accounts::LoadUnguarded(std::string_view json, Accounts* out, AccountsError* error) {
   out->default_ = AccountPrefs();
   out->workspaces_.clear();
-  if (size_t bad = FindLoneSurrogateEscape(json); bad != std::string_view::npos) {
-    error->code = "accounts_invalid";
-    error->message = "lone surrogate escape at byte " + std::to_string(bad);
-    return false;
-  }
   rj::Document doc;
-  doc.Parse<rj::kParseNumbersAsStringsFlag | rj::kParseValidateEncodingFlag |
-            rj::kParseIterativeFlag>(json.data(), json.size());
-  if (doc.HasParseError()) {
+  if (!internal::ParseJsonText(json, &doc, &error->message)) {
     error->code = "accounts_invalid";
-    error->message = "malformed JSON at byte " + std::to_string(doc.GetErrorOffset()) + ": " +
-                     rj::GetParseError_En(doc.GetParseError());
     return false;
   }
   auto fail = [&](const std::string& msg) {
@@ -202,23 +191,8 @@ bool Accounts::Load(std::string_view json, Accounts* out, AccountsError* error) 
 }
 
 bool Accounts::LoadFile(const std::string& path, Accounts* out, AccountsError* error) {
-  std::string text, why;
-  switch (ReadCapped(path, Limits{}.max_accounts_bytes, &text, &why)) {
-    case ReadStatus::kOk: break;
-    case ReadStatus::kTooLarge:
-      error->code = "accounts_too_large";
-      error->message = why;
-      return false;
-    case ReadStatus::kError:
-      error->code = "accounts_io_error";
-      error->message = why;
-      return false;
-  }
-  if (!Load(text, out, error)) {
-    error->message = path + ": " + error->message;
-    return false;
-  }
-  return true;
+  return internal::LoadCappedFile(path, Limits{}.max_accounts_bytes, "accounts", error,
+                                  [&](std::string_view text) { return Load(text, out, error); });
 }
 
 const AccountPrefs& Accounts::For(std::string_view workspace) const {

@@ -3,7 +3,6 @@
 
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 
 #include <algorithm>
 #include <charconv>
@@ -13,10 +12,9 @@
 #include <optional>
 #include <sstream>
 
-#include "engine/core/json_text.h"
 #include "engine/core/limits.h"
 #include "engine/core/money.h"
-#include "engine/core/read_file.h"
+#include "runtime/router/internal/load_file.h"
 #include "stdlib/names.h"
 
 namespace tollgate::runtime {
@@ -365,18 +363,9 @@ bool Catalog::LoadUnguarded(std::string_view json, const stdlib::Schema& schema,
   out->schema_ = nullptr;
   out->cost_slot_ = -1;
 
-  if (size_t bad = FindLoneSurrogateEscape(json); bad != std::string_view::npos) {
-    error->code = "catalog_invalid";
-    error->message = "lone surrogate escape at byte " + std::to_string(bad);
-    return false;
-  }
   rj::Document doc;
-  doc.Parse<rj::kParseNumbersAsStringsFlag | rj::kParseValidateEncodingFlag |
-            rj::kParseIterativeFlag>(json.data(), json.size());
-  if (doc.HasParseError()) {
+  if (!internal::ParseJsonText(json, &doc, &error->message)) {
     error->code = "catalog_invalid";
-    error->message = std::string("malformed JSON at byte ") + std::to_string(doc.GetErrorOffset()) +
-                     ": " + rj::GetParseError_En(doc.GetParseError());
     return false;
   }
   Ctx top{0, "", error};
@@ -435,23 +424,8 @@ bool Catalog::Load(std::string_view json, const stdlib::Schema& schema, Catalog*
 
 bool Catalog::LoadFile(const std::string& path, const stdlib::Schema& schema, Catalog* out,
                        CatalogError* error) {
-  std::string text, why;
-  switch (ReadCapped(path, Limits{}.max_catalog_bytes, &text, &why)) {
-    case ReadStatus::kOk: break;
-    case ReadStatus::kTooLarge:
-      error->code = "catalog_too_large";
-      error->message = why;
-      return false;
-    case ReadStatus::kError:
-      error->code = "catalog_io_error";
-      error->message = why;
-      return false;
-  }
-  if (!Load(text, schema, out, error)) {
-    if (error->code != "catalog_io_error") error->message = path + ": " + error->message;
-    return false;
-  }
-  return true;
+  return internal::LoadCappedFile(path, Limits{}.max_catalog_bytes, "catalog", error,
+                                  [&](std::string_view text) { return Load(text, schema, out, error); });
 }
 
 namespace {
