@@ -34,7 +34,9 @@ struct Limits {
   // (rules evaluated) x instruction_budget instructions. Rules whose static
   // cost bound exceeds it get the compile warning tg_cost_bound.
   uint64_t instruction_budget = 1000000;      // VM instructions per rule
-  uint32_t max_stack = 256;                   // VM operand stack slots
+  // VM operand stack slots of any entry point: checked when the policy is
+  // compiled (the bytecode verifier; tg_limit_exceeded), never at run time.
+  uint32_t max_stack = 256;
 
   // --- decision input ---
   uint32_t max_input_bytes = 4u << 20;        // 4 MiB per decision input

@@ -45,7 +45,6 @@ inline constexpr std::string_view kErrBudget = "eval_budget_exceeded";
 inline constexpr std::string_view kErrArithmetic = "eval_arithmetic_error";  // overflow, div by zero
 inline constexpr std::string_view kErrMissingKey = "eval_missing_key";
 inline constexpr std::string_view kErrBuiltin = "eval_builtin_error";
-inline constexpr std::string_view kErrStack = "eval_stack_overflow";
 // Memory ran out while the rule ran (std::bad_alloc): handled like any rule
 // error; see vm::Evaluate.
 inline constexpr std::string_view kErrOutOfMemory = "eval_out_of_memory";

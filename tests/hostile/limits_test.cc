@@ -238,6 +238,48 @@ TEST_F(Limit, DecisionInputListElements) {
   EXPECT_EQ(InputCode(tools(21), l), "input_too_many_elements");
 }
 
+// --- evaluation ---
+
+// The operand stack limit is enforced when the policy is compiled: the
+// bytecode verifier computes every entry point's deepest stack and refuses
+// the policy past max_stack (tg_limit_exceeded). At run time the VM's stack
+// is sized from that proof, so a compiled policy never overflows it and no
+// decision carries a stack error. `"x" in [request.model x n, "y"]` needs
+// n + 2 slots.
+TEST_F(Limit, OperandStack) {
+  auto policy = [](int n, const std::string& where) {
+    std::string list;
+    for (int i = 0; i < n; ++i) list += "request.model, ";
+    std::string in = "\"x\" in [" + list + "\"y\"]";
+    return "policy \"p\"\nrule r { " + (where == "when" ? "when " + in + " deny \"x\"" : "require " + in) + " }\n";
+  };
+  const int n = static_cast<int>(Limits{}.max_stack) - 2;
+  Compiled at = CompileSource("at.tg", policy(n, "when"), {});
+  ASSERT_NE(at.policy, nullptr) << at.diagnostics.items().at(0).message;
+  vm::Record rec;
+  runtime::InputError err;
+  ASSERT_TRUE(runtime::DecodeInput(R"({"principal":{"workspace":"w"},"request":{"model":"x","messages":[]}})",
+                                   at.policy->schema(), {}, &rec, &err))
+      << err.message;
+  vm::Decision d;
+  vm::Evaluate(at.policy->program(), rec, {}, &d);
+  EXPECT_EQ(d.outcome, vm::Outcome::kDeny);
+  EXPECT_EQ(d.code, "policy_denied");
+  EXPECT_TRUE(d.errors.empty());
+  for (const char* where : {"when", "require"}) {
+    Compiled past = CompileSource("past.tg", policy(n + 1, where), {});
+    EXPECT_EQ(past.policy, nullptr) << where;
+    ASSERT_TRUE(HasCode(past, "tg_limit_exceeded")) << where;
+    EXPECT_NE(past.diagnostics.items().at(0).message.find("stack depth 257 exceeds the limit of 256"),
+              std::string::npos)
+        << past.diagnostics.items().at(0).message;
+  }
+  CompileOptions small;
+  small.limits.max_stack = 10;
+  EXPECT_NE(CompileSource("at.tg", policy(8, "when"), small).policy, nullptr);
+  EXPECT_TRUE(HasCode(CompileSource("past.tg", policy(9, "when"), small), "tg_limit_exceeded"));
+}
+
 // --- explain output ---
 
 TEST_F(Limit, ExplainValueBytes) {
