@@ -35,11 +35,12 @@ struct Answer {
 };
 
 // A running server on 127.0.0.1 (port 0) over a small policy, the memory
-// ledger and an audit log written without fdatasync (the default: records
-// are written by the answering thread, not by the log's writer thread,
-// which only wakes once a second -- an answer sent before its record was
-// written finds the record missing).
-class ServerTest : public ::testing::Test {
+// ledger and an audit log. Without audit_sync (the default) records are
+// written by the answering thread, not by the log's writer thread, which
+// then only wakes once a second: an answer sent before its record was
+// written finds the record missing. With audit_sync the writer thread
+// writes and fdatasyncs each batch.
+class ServerTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     std::string t = (fs::temp_directory_path() / "tg_server_XXXXXX").string();
@@ -65,7 +66,7 @@ class ServerTest : public ::testing::Test {
     cfg.keys = dir_ + "/k.json";
     cfg.ledger = "memory:";
     cfg.audit = dir_ + "/audit";
-    cfg.audit_sync = false;
+    cfg.audit_sync = GetParam();
     cfg.access_log = false;
     cfg.drain_timeout_ms = 2'000;
     std::string err;
@@ -142,7 +143,7 @@ const char kAllow[] =
 const char kDeny[] =
     R"({"principal":{"workspace":"w"},"request":{"model":"m/x","messages":[{"role":"user","content":"forbidden"}]}})";
 
-TEST_F(ServerTest, DecideAnswersOnlyOnceItsRecordIsInTheLog) {
+TEST_P(ServerTest, DecideAnswersOnlyOnceItsRecordIsInTheLog) {
   for (int i = 0; i < 20; ++i) {
     Answer a = Post("/v1/decide", i % 2 ? kDeny : kAllow);
     ASSERT_EQ(a.status, 200) << a.body;
@@ -174,7 +175,7 @@ class FileSizeLimit {
   void (*old_handler_)(int) = SIG_DFL;
 };
 
-TEST_F(ServerTest, DecideFailsClosedWhenTheLogCannotBeWritten) {
+TEST_P(ServerTest, DecideFailsClosedWhenTheLogCannotBeWritten) {
   Answer a = Post("/v1/decide", kAllow);
   ASSERT_EQ(a.status, 200) << a.body;
   ASSERT_TRUE(Recorded(DecisionId(a.body)));
@@ -196,6 +197,9 @@ TEST_F(ServerTest, DecideFailsClosedWhenTheLogCannotBeWritten) {
     EXPECT_EQ(DecisionId(later.body), "") << later.body;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(AuditSync, ServerTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& p) { return p.param ? "Fdatasync" : "Written"; });
 
 }  // namespace
 }  // namespace tollgate::gateway
