@@ -208,7 +208,9 @@ void WriteAdmission(rj::Writer<rj::StringBuffer>* w, const ledger::Admission& a,
       str("key", a.key);
       str("window", a.window);
       str("period", a.window_label);
-      w->Key("limit");
+      // A budget's bound is its "limit", a rate limit's its "max" (as in the
+      // counters): a rate limit's name is already under "limit".
+      w->Key(a.verdict == ledger::Verdict::kBudgetExceeded ? "limit" : "max");
       w->Int64(a.limit);
       w->Key("remaining");
       w->Int64(a.remaining);

@@ -1,6 +1,9 @@
 // Ledger counters and admissions in records (runtime/audit/counters.h): the
 // documented JSON form, its round trip, and replay feeding them back.
 #include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include <set>
 
 #include "runtime/audit/counters.h"
 #include "runtime/audit/replay.h"
@@ -143,6 +146,22 @@ TEST(AuditCounters, RefusedAdmissionIsReplayedFromTheRecord) {
   const std::string json = RenderAdmission(a);
   EXPECT_EQ(json.rfind(R"({"admitted":false,"status":429,"code":"rate_limited","reason":"rate limit `user_rpm` reached","limit":"user_rpm","key":"u\"1")", 0), 0u) << json;
   EXPECT_NE(json.find(R"("retry_after":7)"), std::string::npos);
+  // Every member once: the limit's name under "limit", its bound under "max".
+  EXPECT_NE(json.find(R"("max":60)"), std::string::npos) << json;
+  rapidjson::Document doc;
+  doc.Parse(json.c_str());
+  ASSERT_TRUE(doc.IsObject());
+  std::set<std::string> seen;
+  for (const auto& m : doc.GetObject()) {
+    EXPECT_TRUE(seen.insert(m.name.GetString()).second) << "member `" << m.name.GetString() << "` twice in " << json;
+  }
+  a.verdict = ledger::Verdict::kBudgetExceeded;
+  a.name = "ws_daily";
+  const std::string budget = RenderAdmission(a);
+  EXPECT_NE(budget.find(R"("budget":"ws_daily")"), std::string::npos) << budget;
+  EXPECT_NE(budget.find(R"("limit":60)"), std::string::npos) << budget;
+  a.verdict = ledger::Verdict::kRateLimited;
+  a.name = "user_rpm";
   vm::Decision d;
   vm::Evaluate(w.policy->program(), w.request, {}, &d);
   ASSERT_EQ(d.outcome, vm::Outcome::kAllow);
