@@ -90,16 +90,32 @@ struct Plan {
 // surrogates and code points above U+10FFFF included), or npos. Validating the
 // whole buffer up front (ASCII eight bytes at a time) lets rapidjson use its
 // SIMD string scanner, which its own per-character validation disables.
-size_t FindInvalidUtf8(std::string_view s) {
+// *control: the offset of the first raw byte 0x1A-0x1F, or npos. JSON allows
+// none anywhere, and rapidjson's SIMD string scanner (1.1) does not stop at
+// them (it tests for bytes below 0x1A), so without this check such a byte in
+// a string would be refused or not depending on where it falls.
+size_t FindInvalidUtf8(std::string_view s, size_t* control) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   size_t n = s.size(), i = 0;
+  *control = std::string_view::npos;
+  auto note = [&](size_t at) {
+    if (at < *control) *control = at;
+  };
   while (i < n) {
 #if defined(__SSE2__)
     // ASCII runs 32 bytes at a time: no byte has its high bit set.
+    const __m128i k1a = _mm_set1_epi8(0x1A), k5 = _mm_set1_epi8(5);
     while (i + 32 <= n) {
       __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
       __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i + 16));
       if (_mm_movemask_epi8(_mm_or_si128(a, b)) != 0) break;
+      if (*control == std::string_view::npos) {
+        // byte - 0x1A <= 5, unsigned: 0x1A-0x1F
+        __m128i ya = _mm_sub_epi8(a, k1a), yb = _mm_sub_epi8(b, k1a);
+        const unsigned m = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(ya, k5), ya))) |
+                           static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(yb, k5), yb))) << 16;
+        if (m != 0) note(i + static_cast<size_t>(__builtin_ctz(m)));
+      }
       i += 32;
     }
     if (i >= n) break;  // the SIMD loop may end exactly at the end: p[n] is not ours
@@ -107,10 +123,20 @@ size_t FindInvalidUtf8(std::string_view s) {
     if (i + 8 <= n) {
       uint64_t w;
       std::memcpy(&w, p + i, 8);
-      if ((w & 0x8080808080808080ull) == 0) { i += 8; continue; }
+      if ((w & 0x8080808080808080ull) == 0) {
+        // ASCII bytes b: b + 0x66 has its high bit set from 0x1A on, b + 0x60 from 0x20 on.
+        const uint64_t m = (w + 0x6666666666666666ull) & ~(w + 0x6060606060606060ull) & 0x8080808080808080ull;
+        if (m != 0) note(i + static_cast<size_t>(__builtin_ctzll(m)) / 8);
+        i += 8;
+        continue;
+      }
     }
     unsigned char c = p[i];
-    if (c < 0x80) { ++i; continue; }
+    if (c < 0x80) {
+      if (static_cast<unsigned>(c - 0x1A) < 6u) note(i);
+      ++i;
+      continue;
+    }
     size_t len;
     unsigned char lo = 0x80, hi = 0xBF;
     if (c >= 0xC2 && c <= 0xDF) len = 2;
@@ -1084,7 +1110,8 @@ bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& l
     err->path.clear();
     return false;
   }
-  if (size_t bad = FindInvalidUtf8(json); bad != std::string_view::npos) {
+  size_t control = std::string_view::npos;
+  if (size_t bad = FindInvalidUtf8(json, &control); bad != std::string_view::npos) {
     err->code = "input_invalid_utf8";
     err->message = "invalid UTF-8 at byte " + std::to_string(bad);
     err->path.clear();
@@ -1095,6 +1122,13 @@ bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& l
     err->code = "input_malformed_json";
     err->message = "malformed JSON at byte " +
                    std::to_string(static_cast<const char*>(nul) - json.data()) + ": NUL byte";
+    err->path.clear();
+    return false;
+  }
+  if (control != std::string_view::npos) {
+    err->code = "input_malformed_json";
+    err->message = "malformed JSON at byte " + std::to_string(control) +
+                   ": raw control character (JSON text needs it escaped)";
     err->path.clear();
     return false;
   }
