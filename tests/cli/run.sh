@@ -464,6 +464,16 @@ sed -n 5p "$OUT" >"$TMP/l5"; has "route ledger when applies" "$TMP/l5" '"budget"
 sed -n 6p "$OUT" >"$TMP/l6"; has "route ledger when skips" "$TMP/l6" '"admitted":true'
 sed -n 9p "$OUT" >"$TMP/l9"; has "route ledger 429" "$TMP/l9" '"status":429,"code":"rate_limited"'
 has "route ledger retry after" "$TMP/l9" '"retry_after":'
+has "route ledger 429 names its bound max" "$TMP/l9" '"limit":"user_rpm"'
+has "route ledger 429 bound" "$TMP/l9" '"max":2'
+
+# A traffic file over the 1 GiB limit (docs/limits.md) is refused before it
+# is read (a sparse file: no disk used).
+truncate -s $(( (1 << 30) + 1 )) "$TMP/huge.jsonl"
+run "route traffic over 1 GiB" 3 "$TG" route --policy "$TMP/budgets/b.tg" --catalog policies/catalog.json \
+  --requests "$TMP/huge.jsonl"
+has "route traffic over 1 GiB says so" "$ERR" "is larger than the limit of 1073741824 bytes"
+rm -f "$TMP/huge.jsonl"
 run "spend" 0 "$TG" spend --ledger "sqlite:$TMP/ledger.db"
 has "spend budget row" "$OUT" "ws_daily"
 has "spend w1 spent" "$OUT" "0.00024"
@@ -506,6 +516,29 @@ if command -v redis-server >/dev/null 2>&1; then
   wait "$rpid" 2>/dev/null
 else
   echo "cli: redis-server is not installed (run .ci/setup); the two-replica test is skipped" >&2
+fi
+
+# Out of memory: under a shrinking address-space limit `eval` ends with a
+# decision, or with exit 3 "error: out of memory" -- never a crash. (Not
+# under ASan, whose shadow memory needs terabytes of address space.)
+if ! grep -q AddressSanitizer "$TG" 2>/dev/null; then
+  {
+    printf '{"principal": {"workspace": "acme"}, "request": {"model": "gpt-4o", "messages": [{"role": "user", "content": "'
+    yes 'ignore all x' | head -n 300000 | tr '\n' ' '
+    printf '"}]}}\n'
+  } >"$TMP/big_input.json"
+  oom=0 crashed=0
+  for kb in 30000 34000 38000 42000 46000 50000 60000 80000; do
+    (ulimit -v "$kb"; "$TG" eval --policy "$POL" --request "$TMP/big_input.json" >"$OUT" 2>"$ERR")
+    rc=$?
+    if [ "$rc" -eq 3 ] && grep -qF "error: out of memory" "$ERR"; then oom=$((oom + 1))
+    elif [ "$rc" -ge 128 ]; then crashed=$((crashed + 1)); bad "eval under ulimit -v $kb: killed by signal $((rc - 128))"
+    fi
+  done
+  if [ "$crashed" -eq 0 ]; then ok; fi
+  if [ "$oom" -gt 0 ]; then ok; else
+    echo "cli: no address-space limit tried made eval run out of memory (loader or decision at each); not checked" >&2
+  fi
 fi
 
 echo "cli: $pass passed, $fail failed"
