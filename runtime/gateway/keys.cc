@@ -38,7 +38,6 @@ bool FromHex(std::string_view hex, std::string* out) {
 
 }  // namespace
 
-std::string Sha256Hex(std::string_view text) { return tollgate::Sha256Hex(text); }
 
 bool SecureEquals(std::string_view a, std::string_view b) {
   std::string da = Digest(a), db = Digest(b);

@@ -46,9 +46,6 @@ class KeyStore {
   std::unordered_map<std::string, Identity> by_hash_;  // raw 32-byte digest -> identity
 };
 
-// Lower-case hex SHA-256 of `text`.
-std::string Sha256Hex(std::string_view text);
-
 // Constant-time comparison (admin tokens).
 bool SecureEquals(std::string_view a, std::string_view b);
 

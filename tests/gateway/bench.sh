@@ -29,7 +29,7 @@ command -v wrk >/dev/null || { echo "wrk is not installed (.ci/setup installs it
 until [ -s "$T/stub.port" ]; do sleep 0.02; done
 SP=$(head -1 "$T/stub.port")
 
-# The floor: a byte relay in front of the stub (no HTTP, no policy): what
+# The baseline proxy: a byte relay in front of the stub (no HTTP, no policy): what
 # any proxy process adds on this machine.
 "$BUILD/tg_tcp_relay" "$SP" > "$T/relay.port" & PIDS+=($!)
 until [ -s "$T/relay.port" ]; do sleep 0.02; done

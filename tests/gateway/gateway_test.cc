@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "engine/core/sha256.h"
 #include "runtime/gateway/config.h"
 #include "runtime/gateway/keys.h"
 #include "runtime/gateway/metrics.h"

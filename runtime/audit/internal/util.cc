@@ -1,5 +1,7 @@
 #include "runtime/audit/internal/util.h"
 
+#include "engine/core/sha256.h"
+
 #include "engine/core/civil.h"
 
 #include <fcntl.h>
@@ -15,16 +17,6 @@
 
 namespace tollgate::audit::internal {
 namespace {
-
-std::string Hex(const unsigned char* p, size_t n) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string out(n * 2, '0');
-  for (size_t i = 0; i < n; ++i) {
-    out[2 * i] = kDigits[p[i] >> 4];
-    out[2 * i + 1] = kDigits[p[i] & 15];
-  }
-  return out;
-}
 
 constexpr char kCrockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
@@ -53,7 +45,7 @@ std::string HmacSha256Hex(std::string_view key, std::string_view data) {
   if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
            reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &n) == nullptr)
     return {};
-  return Hex(md, n);
+  return HexOf(std::string_view(reinterpret_cast<const char*>(md), n));
 }
 
 int64_t NowMillis() {
