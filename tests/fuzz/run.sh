@@ -56,8 +56,16 @@ run_one() {  # target -> WORK/target.log, WORK/target.summary; returns libFuzzer
     echo "$t: rc=$rc execs=${execs:-?} ${cov:-cov: ? ft: ?} corpus=$(ls "$WORK/$t" | wc -l)" \
          "slowest_unit_s=${slowest:-?}"
     if [ "$rc" -ne 0 ]; then
-      grep -aE 'ERROR|SUMMARY|Test unit written|runtime error|does not|fails|despite' \
+      # The cause (a sanitizer report, an abort's message) and the reproducer,
+      # so a CI log that shows only this summary says what failed.
+      grep -aE 'ERROR|SUMMARY|Test unit written|runtime error|does not|fails|despite|disagree|terminate|what\(\)|Check failed|Assertion|abort' \
           "$WORK/$t.log" | head -20
+      grep -aA12 'disagree' "$WORK/$t.log" | head -40
+      # Small reproducers in base64, to replay one from a CI log:
+      #   echo B64 | base64 -d > crash && BUILD/TARGET crash
+      for f in "$WORK/$t"/crash-* "$WORK/$t"/leak-* "$WORK/$t"/timeout-*; do
+        [ -f "$f" ] && [ "$(stat -c %s "$f")" -le 4096 ] && echo "reproducer $(basename "$f"): $(base64 -w0 "$f")"
+      done
     fi
   } >"$WORK/$t.summary"
   return "$rc"
