@@ -378,6 +378,15 @@ void RedactString(const stdlib::Redactor& r, rj::Value* v, rj::Document::Allocat
   if (n > 0) v->SetString(s.data(), static_cast<rj::SizeType>(s.size()), a);
 }
 
+// Redacts obj[member][text] when it is a string.
+void RedactMember(const stdlib::Redactor& r, rj::Value* obj, const char* member, const char* text,
+                  rj::Document::AllocatorType& a) {
+  auto m = obj->FindMember(member);
+  if (m == obj->MemberEnd() || !m->value.IsObject()) return;
+  auto t = m->value.FindMember(text);
+  if (t != m->value.MemberEnd() && t->value.IsString()) RedactString(r, &t->value, a);
+}
+
 }  // namespace
 
 bool ApplyRedactions(std::string_view input_json, const vm::Decision& d,
@@ -431,16 +440,21 @@ bool ApplyRedactions(std::string_view input_json, const vm::Decision& d,
       if (!m.IsObject()) continue;
       // Tool-call arguments are part of the message's scanned text (see
       // docs/decision-input.md), so they are redacted in place too.
+      // So are a custom tool call's `input` and the deprecated
+      // `function_call.arguments`.
       auto calls = m.FindMember("tool_calls");
       if (calls != m.MemberEnd() && calls->value.IsArray()) {
         for (rj::Value& call : calls->value.GetArray()) {
           if (!call.IsObject()) continue;
-          auto fn = call.FindMember("function");
-          if (fn == call.MemberEnd() || !fn->value.IsObject()) continue;
-          auto args = fn->value.FindMember("arguments");
-          if (args != fn->value.MemberEnd() && args->value.IsString())
-            RedactString(*redactor, &args->value, doc.GetAllocator());
+          RedactMember(*redactor, &call, "function", "arguments", doc.GetAllocator());
+          RedactMember(*redactor, &call, "custom", "input", doc.GetAllocator());
         }
+      }
+      auto fcall = m.FindMember("function_call");
+      if (fcall != m.MemberEnd() && fcall->value.IsObject()) {
+        auto args = fcall->value.FindMember("arguments");
+        if (args != fcall->value.MemberEnd() && args->value.IsString())
+          RedactString(*redactor, &args->value, doc.GetAllocator());
       }
       auto content = m.FindMember("content");
       if (content == m.MemberEnd()) continue;
@@ -448,6 +462,11 @@ bool ApplyRedactions(std::string_view input_json, const vm::Decision& d,
         RedactString(*redactor, &content->value, doc.GetAllocator());
       } else if (content->value.IsArray()) {
         for (rj::Value& part : content->value.GetArray()) {
+          // A bare string part is text (DecodeInput scans it as such).
+          if (part.IsString()) {
+            RedactString(*redactor, &part, doc.GetAllocator());
+            continue;
+          }
           if (!part.IsObject()) continue;
           auto type = part.FindMember("type");
           auto text = part.FindMember("text");

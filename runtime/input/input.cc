@@ -276,13 +276,19 @@ std::unique_ptr<Plan> BuildPlan(const stdlib::Schema& schema) {
   if (schema.IsPrefix("request.provider.max_price") &&
       schema.Find("request.provider.max_price.image") < 0)
     AddLeaf(&plan->root, "request.provider.max_price.image", -1, Type(), Special::kIgnore);
-  // max_completion_tokens is OpenAI's newer name for max_tokens.
+  // max_completion_tokens is OpenAI's newer name for max_tokens; `functions`
+  // is the deprecated form of `tools` (its names join request.tools).
   int mt = schema.Find("request.max_tokens");
-  if (mt >= 0 && schema.Find("request.max_completion_tokens") < 0) {
-    for (Node& k : plan->root.kids) {
-      if (k.name != "request") continue;
-      for (size_t i = 0; i < k.kids.size(); ++i)
-        if (k.kids[i].name == "max_tokens") k.aliases.emplace_back("max_completion_tokens", i);
+  bool legacy_functions =
+      schema.Find("request.tools") >= 0 && schema.Find("request.functions") < 0;
+  for (Node& k : plan->root.kids) {
+    if (k.name != "request") continue;
+    for (size_t i = 0; i < k.kids.size(); ++i) {
+      if (mt >= 0 && schema.Find("request.max_completion_tokens") < 0 &&
+          k.kids[i].name == "max_tokens")
+        k.aliases.emplace_back("max_completion_tokens", i);
+      if (legacy_functions && k.kids[i].name == "tools" && k.kids[i].special == Special::kTools)
+        k.aliases.emplace_back("functions", i);
     }
   }
   // Body members that are not model parameters are marked once here, so
@@ -619,10 +625,7 @@ class Decoder {
       const Node* kid = FindKid(node, name, &alias);
       if (node.is_body && !m->value.IsNull() &&
           !(kid ? kid->not_parameter : IsReservedBodyMember(name))) {
-        // max_completion_tokens is the same parameter as max_tokens.
-        params_.push_back(Value::StringRef(name == "max_completion_tokens"
-                                               ? std::string_view("max_tokens")
-                                               : name));
+        params_.push_back(Value::StringRef(ParameterName(name)));
       }
       if (!kid) {
         if (node.strict) {
@@ -637,6 +640,12 @@ class Decoder {
         if (!Object(m->value, *kid, &p)) return false;
         continue;
       }
+      if (kid->special == Special::kTools) {
+        // `tools` and the deprecated `functions` both name tools: their names
+        // are merged, whichever comes first.
+        if (!Tools(m->value, *kid, p, &rec_->slots[kid->slot])) return false;
+        continue;
+      }
       if (alias && !rec_->slots[kid->slot].is_null()) continue;  // the real name wins
       Value v;
       if (!Leaf(m->value, *kid, p, &v)) return false;
@@ -648,6 +657,16 @@ class Decoder {
       rec_->slots[kid->slot] = v;
     }
     return true;
+  }
+
+  // The parameter a body member stands for: max_completion_tokens is
+  // max_tokens, and the deprecated `functions` / `function_call` are `tools`
+  // / `tool_choice` (what endpoints list in supported_parameters).
+  static std::string_view ParameterName(std::string_view name) {
+    if (name == "max_completion_tokens") return "max_tokens";
+    if (name == "functions") return "tools";
+    if (name == "function_call") return "tool_choice";
+    return name;
   }
 
   static bool IsReservedBodyMember(std::string_view n) {
@@ -855,10 +874,13 @@ class Decoder {
     int content = message ? t.FieldIndex("content") : -1;
     int role = message ? t.FieldIndex("role") : -1;
     const JVal* tool_calls = nullptr;
+    const JVal* function_call = nullptr;  // the deprecated single call
     for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
       std::string_view name = Sv(m->name);
       int idx = t.FieldIndex(name);
       if (idx < 0 && message && name == "tool_calls" && !m->value.IsNull()) tool_calls = &m->value;
+      if (idx < 0 && message && name == "function_call" && !m->value.IsNull())
+        function_call = &m->value;
       if (idx < 0 || m->value.IsNull()) continue;  // tool_call_id, ...
       Path q{&p, name};
       if (idx == content && m->value.IsArray()) {
@@ -870,7 +892,9 @@ class Decoder {
     if (content >= 0 && vals[content].is_null() && role >= 0 && vals[role].kind == Kind::kString &&
         vals[role].sv() == "assistant")
       vals[content] = Value::StringRef(std::string_view("", 0));
-    if (tool_calls && content >= 0 && !ToolCallText(*tool_calls, p, &vals[content])) return false;
+    if ((tool_calls || function_call) && content >= 0 &&
+        !ToolCallText(tool_calls, function_call, p, &vals[content]))
+      return false;
     for (size_t i = 0; i < fields.size(); ++i) {
       // An absent optional set or list reads as empty (docs/language.md).
       if (vals[i].is_null() && (fields[i].type.is(Kind::kSet) || fields[i].type.is(Kind::kList))) {
@@ -887,36 +911,58 @@ class Decoder {
     return true;
   }
 
-  // Appends the `function.arguments` of each tool call to the message's text
-  // (joined with "\n"), so DLP rules and request.content see them.
-  bool ToolCallText(const JVal& calls, const Path& msg, Value* text) {
-    Path p{&msg, "tool_calls"};
-    if (!calls.IsArray()) return WrongType(p, "an array", calls);
-    if (!CheckCount(calls, p, limits_.max_list_elements)) return false;
+  // Appends the `function.arguments` of each tool call (`custom.input` of a
+  // custom tool call) and the `arguments` of a deprecated `function_call` to
+  // the message's text (joined with "\n"), so DLP rules and request.content
+  // see them.
+  bool ToolCallText(const JVal* calls, const JVal* function_call, const Path& msg, Value* text) {
     std::string& j = s_.join;
     j.clear();
     if (text->kind == Kind::kString) j.append(text->str, text->size);
     bool any = false;
-    for (rj::SizeType i = 0; i < calls.Size(); ++i) {
-      Path q{&p, {}, static_cast<int64_t>(i)};
-      const JVal& call = calls[i];
-      if (!call.IsObject()) return WrongType(q, "a tool call object", call);
-      if (!NoDuplicates(call, &q)) return false;
-      auto fn = call.FindMember("function");
-      if (fn == call.MemberEnd() || fn->value.IsNull()) continue;
-      Path r{&q, "function"};
-      if (!fn->value.IsObject()) return WrongType(r, "an object", fn->value);
-      if (!NoDuplicates(fn->value, &r)) return false;
-      auto args = fn->value.FindMember("arguments");
-      if (args == fn->value.MemberEnd() || args->value.IsNull()) continue;
-      Path a{&r, "arguments"};
-      if (!IsStr(args->value)) return WrongType(a, "a string", args->value);
-      if (args->value.GetStringLength() == 0) continue;
-      if (!j.empty()) j += '\n';
-      j.append(args->value.GetString(), args->value.GetStringLength());
-      any = true;
+    if (calls) {
+      Path p{&msg, "tool_calls"};
+      if (!calls->IsArray()) return WrongType(p, "an array", *calls);
+      if (!CheckCount(*calls, p, limits_.max_list_elements)) return false;
+      for (rj::SizeType i = 0; i < calls->Size(); ++i) {
+        Path q{&p, {}, static_cast<int64_t>(i)};
+        const JVal& call = (*calls)[i];
+        if (!call.IsObject()) return WrongType(q, "a tool call object", call);
+        if (!NoDuplicates(call, &q)) return false;
+        if (!CallText(call, q, "function", "arguments", &any)) return false;
+        if (!CallText(call, q, "custom", "input", &any)) return false;
+      }
+    }
+    if (function_call) {
+      Path p{&msg, "function_call"};
+      if (!function_call->IsObject()) return WrongType(p, "an object", *function_call);
+      if (!NoDuplicates(*function_call, &p)) return false;
+      if (!ArgumentText(*function_call, p, "arguments", &any)) return false;
     }
     if (any) *text = rec_->arena.String(j);
+    return true;
+  }
+
+  // Appends call[member][text] (a string; null or absent is skipped).
+  bool CallText(const JVal& call, const Path& q, const char* member, const char* text, bool* any) {
+    auto fn = call.FindMember(member);
+    if (fn == call.MemberEnd() || fn->value.IsNull()) return true;
+    Path r{&q, member};
+    if (!fn->value.IsObject()) return WrongType(r, "an object", fn->value);
+    if (!NoDuplicates(fn->value, &r)) return false;
+    return ArgumentText(fn->value, r, text, any);
+  }
+
+  bool ArgumentText(const JVal& obj, const Path& r, const char* member, bool* any) {
+    auto args = obj.FindMember(member);
+    if (args == obj.MemberEnd() || args->value.IsNull()) return true;
+    Path a{&r, member};
+    if (!IsStr(args->value)) return WrongType(a, "a string", args->value);
+    if (args->value.GetStringLength() == 0) return true;
+    std::string& j = s_.join;
+    if (!j.empty()) j += '\n';
+    j.append(args->value.GetString(), args->value.GetStringLength());
+    *any = true;
     return true;
   }
 
@@ -974,11 +1020,24 @@ class Decoder {
     return true;
   }
 
+  // The names of the tools offered (`tools`, or the deprecated `functions`),
+  // added to what *out already holds (both members may be present). A tool's
+  // name is `function.name`, else the `name` of the member its `type` names
+  // (`{"type": "custom", "custom": {"name": ...}}`), else its own `name`
+  // (`functions` entries, Anthropic-style tools), else its `type`
+  // (`{"type": "web_search"}`); a tool with none of these is an error, so
+  // that no tool escapes a tool allowlist unnamed.
   bool Tools(const JVal& v, const Node& node, const Path& p, Value* out) {
     if (!v.IsArray()) return WrongType(p, "an array", v);
     if (!CheckCount(v, p, limits_.max_list_elements)) return false;
     std::vector<Value> items = rec_->arena.TakeVector();
     items.reserve(v.Size());
+    if (!out->is_null()) {
+      if (out->kind == Kind::kSet && out->set)
+        items.insert(items.end(), out->set->items.begin(), out->set->items.end());
+      else if (out->kind == Kind::kList && out->list)
+        items.insert(items.end(), out->list->items.begin(), out->list->items.end());
+    }
     for (rj::SizeType i = 0; i < v.Size(); ++i) {
       Path q{&p, {}, static_cast<int64_t>(i)};
       const JVal& t = v[i];
@@ -997,8 +1056,32 @@ class Decoder {
         continue;
       }
       auto type = t.FindMember("type");
-      if (type != t.MemberEnd() && IsStr(type->value))
+      bool typed = type != t.MemberEnd() && IsStr(type->value);
+      if (typed) {
+        auto inner = t.FindMember(type->value);
+        if (inner != t.MemberEnd() && inner->value.IsObject()) {
+          auto name = inner->value.FindMember("name");
+          if (name != inner->value.MemberEnd() && IsStr(name->value)) {
+            items.push_back(Value::StringRef(Sv(name->value)));
+            continue;
+          }
+        }
+      }
+      auto name = t.FindMember("name");
+      if (name != t.MemberEnd() && !name->value.IsNull()) {
+        Path s{&q, "name"};
+        if (!IsStr(name->value)) return WrongType(s, "a string", name->value);
+        items.push_back(Value::StringRef(Sv(name->value)));
+        continue;
+      }
+      if (typed) {
         items.push_back(Value::StringRef(Sv(type->value)));
+        continue;
+      }
+      Path s{&q, "function"};
+      return Fail("input_missing_field",
+                  "missing required field `" + s.Render() + "` (a tool needs a name or a type)",
+                  s.Render());
     }
     if (items.empty()) { *out = EmptyOf(node.type.kind()); return true; }
     *out = node.type.is(Kind::kSet) ? rec_->arena.MakeSet(std::move(items))

@@ -224,6 +224,34 @@ TEST(DecisionJson, ToolCallArgumentsAreRedacted) {
   EXPECT_STREQ(doc["messages"][2]["content"].GetString(), "ok [X]");
 }
 
+
+// Regression: a bare string content part, a deprecated function_call's
+// arguments and a custom tool call's input were scanned (the card rule
+// fired) but --apply-redactions and the gateway sent them on unredacted.
+TEST(DecisionJson, EveryScannedTextIsRedacted) {
+  auto p = Compile();
+  ASSERT_TRUE(p);
+  const std::string input = R"({"principal": {"workspace": "w"},
+      "request": {"model": "m", "messages": [
+        {"role": "user", "content": ["card 4111 1111 1111 1111", {"type": "text", "text": "secret-1"}]},
+        {"role": "assistant", "content": null,
+         "function_call": {"name": "pay", "arguments": "{\"ref\": \"secret-2\"}"}},
+        {"role": "assistant", "content": null, "tool_calls": [
+          {"id": "c1", "type": "custom", "custom": {"name": "exec", "input": "use secret-3"}}]}]}})";
+  vm::Decision d;
+  Eval(*p, input, false, &d);
+  std::string out, error;
+  ASSERT_TRUE(ApplyRedactions(input, d, p->program(), &out, &error)) << error;
+  rapidjson::Document doc;
+  ASSERT_FALSE(doc.Parse(out.c_str()).HasParseError()) << out;
+  EXPECT_STREQ(doc["messages"][0]["content"][0].GetString(), "card [CARD]");
+  EXPECT_STREQ(doc["messages"][0]["content"][1]["text"].GetString(), "[X]");
+  EXPECT_STREQ(doc["messages"][1]["function_call"]["arguments"].GetString(), R"({"ref": "[X]"})");
+  EXPECT_STREQ(doc["messages"][2]["tool_calls"][0]["custom"]["input"].GetString(), "use [X]");
+  EXPECT_EQ(out.find("4111"), std::string::npos) << out;
+  EXPECT_EQ(out.find("secret-"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace tollgate::runtime
 

@@ -591,6 +591,65 @@ TEST(Input, ToolCallArgumentsAreScannedText) {
   EXPECT_EQ(Slot(d.rec, "request.content").sv(), "calling\n{}");
 }
 
+// Regression: a tool offered through the deprecated `functions` member, an
+// OpenAI custom tool or an Anthropic-style tool escaped a tool allowlist
+// (`any t in request.tools: t not in approved`), and the arguments of a
+// deprecated `function_call` or a custom tool call were never scanned.
+TEST(Input, EveryToolShapeIsNamed) {
+  Decoded d;
+  Decode(Input(R"(, "functions": [{"name": "shell", "parameters": {}}], "function_call": "auto",
+                  "tools": [{"type": "custom", "custom": {"name": "exec"}},
+                            {"name": "get_weather", "input_schema": {"type": "object"}},
+                            {"type": "web_search_preview"},
+                            {"type": "function", "function": {"name": "search"}}])"),
+         &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  const Value& tools = Slot(d.rec, "request.tools");
+  ASSERT_EQ(tools.kind, Kind::kSet);
+  for (const char* name : {"shell", "exec", "get_weather", "web_search_preview", "search"})
+    EXPECT_TRUE(SetContains(tools, Value::StringRef(name))) << name;
+  EXPECT_EQ(tools.set->items.size(), 5u);
+  const Value& params = Slot(d.rec, "request.parameters");
+  EXPECT_TRUE(SetContains(params, Value::StringRef("tools")));
+  EXPECT_TRUE(SetContains(params, Value::StringRef("tool_choice")));
+  EXPECT_FALSE(SetContains(params, Value::StringRef("functions")));
+  // `functions` alone (the order of the members does not matter)
+  Decode(Input(R"(, "functions": [{"name": "shell"}])"), &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_TRUE(SetContains(Slot(d.rec, "request.tools"), Value::StringRef("shell")));
+  // a tool that cannot be named is an error, not a tool nobody governs
+  Decode(Input(R"(, "tools": [{"parameters": {}}])"), &d);
+  ASSERT_FALSE(d.ok);
+  EXPECT_EQ(d.err.code, "input_missing_field");
+  EXPECT_EQ(d.err.path, "request.tools[0].function");
+  Decode(Input(R"(, "functions": [{"name": 5}])"), &d);
+  ASSERT_FALSE(d.ok);
+  EXPECT_EQ(d.err.code, "input_wrong_type");
+  EXPECT_EQ(d.err.path, "request.functions[0].name");
+}
+
+TEST(Input, LegacyAndCustomToolCallsAreScannedText) {
+  Decoded d;
+  Decode(Input(R"(, "messages": [
+      {"role": "assistant", "content": null,
+       "function_call": {"name": "pay", "arguments": "{\"card\": \"4111 1111 1111 1111\"}"}},
+      {"role": "assistant", "content": "ok", "tool_calls": [
+        {"id": "c1", "type": "custom", "custom": {"name": "exec", "input": "rm -rf /"}}]}])"),
+         &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_EQ(Slot(d.rec, "request.content").sv(),
+            "{\"card\": \"4111 1111 1111 1111\"}\nok\nrm -rf /");
+  Decode(Input(R"(, "messages": [{"role": "assistant", "function_call": "pay"}])"), &d);
+  ASSERT_FALSE(d.ok);
+  EXPECT_EQ(d.err.code, "input_wrong_type");
+  EXPECT_EQ(d.err.path, "request.messages[0].function_call");
+  Decode(Input(R"(, "messages": [{"role": "assistant", "tool_calls": [
+      {"type": "custom", "custom": {"input": 1}}]}])"), &d);
+  ASSERT_FALSE(d.ok);
+  EXPECT_EQ(d.err.code, "input_wrong_type");
+  EXPECT_EQ(d.err.path, "request.messages[0].tool_calls[0].custom.input");
+}
+
 TEST(Input, PercentilesKeepTheStrictest) {
   Decoded d;
   Decode(Input(R"(, "provider": {"preferred_max_latency": {"p50": 2, "p90": 1.5, "p99": 4},
