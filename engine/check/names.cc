@@ -6,6 +6,9 @@
 #include "engine/check/passes.h"
 #include "stdlib/names.h"
 
+#include <initializer_list>
+#include <string_view>
+
 namespace tollgate::check {
 namespace {
 
@@ -15,17 +18,34 @@ using ast::Op;
 using ast::RefKind;
 
 // What a name field holds, and the field with the full name.
+enum class Holds : uint8_t {
+  kBaseProvider,  // a base provider slug (lower case, no region or tier)
+  kProviderSlug,  // a full provider slug (lower case)
+  kModelId,       // a canonical model id (no variant suffix)
+  kCountry,       // an ISO 3166-1 alpha-2 code, upper case (the catalog checks it)
+};
 struct NameField {
   const char* path;
-  bool provider;     // base provider slug (else a canonical model id)
-  const char* full;  // the field to compare instead
+  Holds holds;
+  const char* full;  // the field to compare instead (kBaseProvider, kModelId)
 };
 constexpr NameField kNameFields[] = {
-    {"provider.name", true, "provider.slug"},
-    {"request.model", false, "request.model_full"},
-    {"request.models", false, "request.models_full"},
-    {"endpoint.model", false, "endpoint.model_full"},
+    {"provider.name", Holds::kBaseProvider, "provider.slug"},
+    {"provider.slug", Holds::kProviderSlug, ""},
+    {"provider.jurisdiction", Holds::kCountry, ""},
+    {"request.model", Holds::kModelId, "request.model_full"},
+    {"request.models", Holds::kModelId, "request.models_full"},
+    {"endpoint.model", Holds::kModelId, "endpoint.model_full"},
 };
+
+// The catalog's provider slugs are lower case: [a-z0-9-/._].
+bool SlugChars(std::string_view s) {
+  for (char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '/' || c == '.' ||
+          c == '_'))
+      return false;
+  return true;
+}
 
 class NameChecker {
  public:
@@ -85,7 +105,28 @@ class NameChecker {
   }
 
   bool Check(const NameField& f, const Expr& at, std::string_view s) {
-    if (f.provider) {
+    if (f.holds == Holds::kCountry) {
+      if (s.size() == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z') return false;
+      std::string upper(s);
+      for (char& c : upper) c = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+      ctx_.Warning("tg_name_never_matches", at.span,
+                   "`" + std::string(f.path) + "` is an upper-case ISO 3166-1 alpha-2 country "
+                       "code and never equals `" + std::string(s) + "`",
+                   upper.size() == 2 ? "write `" + upper + "`"
+                                     : std::string("name each country by its two-letter code"));
+      return true;
+    }
+    if (f.holds != Holds::kModelId && !SlugChars(s)) {
+      std::string lower(s);
+      for (char& c : lower) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+      ctx_.Warning("tg_name_never_matches", at.span,
+                   "`" + std::string(f.path) + "` is a lower-case provider slug and never equals `" +
+                       std::string(s) + "`",
+                   "write `" + lower + "`");
+      return true;
+    }
+    if (f.holds == Holds::kProviderSlug) return false;
+    if (f.holds == Holds::kBaseProvider) {
       std::string_view base = stdlib::ProviderBase(s);
       if (base.size() == s.size()) return false;
       ctx_.Warning("tg_name_never_matches", at.span,
@@ -109,6 +150,65 @@ class NameChecker {
   bool depth_reported_ = false;
 };
 
+// Model fields a rule may read, by what they cover.
+bool IsField(const Context& ctx, const Expr& e, std::initializer_list<std::string_view> paths) {
+  if (e.ref != RefKind::kField || e.index < 0) return false;
+  const std::string& path = ctx.schema->field(e.index).path;
+  for (std::string_view p : paths)
+    if (path == p) return true;
+  return false;
+}
+
+// The first node of `e` (pre-order) that reads one of `paths`.
+const Expr* FindField(const Context& ctx, const Expr& e,
+                      std::initializer_list<std::string_view> paths, uint32_t depth = 0) {
+  if (depth > 512) return nullptr;  // deep enough: the depth guard of Walk reports it
+  if (IsField(ctx, e, paths)) return &e;
+  for (const auto& k : e.kids)
+    if (const Expr* f = FindField(ctx, *k, paths, depth + 1)) return f;
+  return nullptr;
+}
+
+bool Denies(const ast::Rule& r) {
+  for (const ast::Effect& e : r.effects)
+    if (e.kind == ast::EffectKind::kDeny) return true;
+  return false;
+}
+
+// tg_fallback_unchecked: rules deny on the requested model (a ban or an
+// allowlist over `request.model`) but the policy never looks at the
+// fallback models. The router serves `models` too when the primary fails,
+// so a request naming a banned model as a fallback gets it. Silent when
+// some denying rule reads the fallbacks (`request.models`, ...), or when a
+// require governs the model served (`endpoint.model`), which covers them.
+// Only for a policy without errors: a whole-policy heuristic would only add
+// noise to a list of mistakes.
+void FallbackUnchecked(Context& ctx) {
+  if (ctx.errors > 0) return;
+  const ast::Policy& policy = *ctx.policy;
+  for (const ast::Rule& r : policy.rules) {
+    for (const ast::Effect& e : r.effects)
+      if (e.kind == ast::EffectKind::kRequire && e.expr &&
+          FindField(ctx, *e.expr, {"endpoint.model", "endpoint.model_full",
+                                   "endpoint.model_variant"}))
+        return;
+    if (r.when && Denies(r) &&
+        FindField(ctx, *r.when, {"request.models", "request.models_full"}))
+      return;
+  }
+  for (const ast::Rule& r : policy.rules) {
+    if (!r.when || !Denies(r)) continue;
+    const Expr* model =
+        FindField(ctx, *r.when, {"request.model", "request.model_full", "request.model_variant"});
+    if (!model) continue;
+    ctx.Warning("tg_fallback_unchecked", model->span,
+                "rule `" + r.name + "` denies on the requested model, but no rule checks the "
+                    "fallback models in `request.models`, which are routed too",
+                "check them as well, e.g. `when any m in request.models: m not in approved`, or "
+                "restrict the model served with `require endpoint.model in approved`");
+  }
+}
+
 }  // namespace
 
 bool Names(Context& ctx) {
@@ -117,6 +217,7 @@ bool Names(Context& ctx) {
     n.Reset();
     n.Walk(*root.expr, 1);
   }
+  FallbackUnchecked(ctx);
   return true;  // warnings only
 }
 

@@ -57,6 +57,63 @@ rule ok3 { require endpoint.model != "anthropic.claude-v1:0" and provider.slug =
             std::string::npos) << r;
 }
 
+// The catalog holds upper-case country codes and lower-case provider slugs:
+// `require provider.jurisdiction not in {"cn"}` kept every endpoint.
+TEST(Passes, NamesWarnsOnTheWrongCase) {
+  auto c = CheckSource(R"(policy "p"
+rule a { require provider.jurisdiction not in {"DE", "cn"} }
+rule b { require provider.jurisdiction != "Germany" }
+rule c { require provider.name != "DeepSeek" }
+rule d { require provider.slug not in {"azure/sweden", "Azure/EastUS"} }
+rule ok { require provider.jurisdiction in {"DE", "FR"} and provider.slug == "google-vertex/europe" }
+)");
+  EXPECT_TRUE(c.ok) << c.Render();
+  EXPECT_EQ(c.Codes(), (V{"tg_name_never_matches", "tg_name_never_matches", "tg_name_never_matches",
+                          "tg_name_never_matches"}))
+      << c.Render();
+  std::string r = c.Render();
+  EXPECT_NE(r.find("`provider.jurisdiction` is an upper-case ISO 3166-1 alpha-2 country code and "
+                   "never equals `cn`"),
+            std::string::npos) << r;
+  EXPECT_NE(r.find("help: write `CN`"), std::string::npos) << r;
+  EXPECT_NE(r.find("`provider.name` is a lower-case provider slug and never equals `DeepSeek`"),
+            std::string::npos) << r;
+  EXPECT_NE(r.find("help: write `azure/eastus`"), std::string::npos) << r;
+}
+
+// A ban or allowlist on `request.model` alone is bypassed by naming the
+// model as a fallback (`models`): the router serves fallbacks too. Warned
+// unless some denying rule reads the fallbacks or a require governs the
+// model served.
+TEST(Passes, NamesWarnsWhenFallbackModelsAreUnchecked) {
+  auto c = CheckSource(R"(policy "p"
+const approved = {"openai/gpt-4o-mini"}
+rule allowlist { when request.model not in approved deny 403 "not approved" }
+rule ban { when request.model_full == "openai/o1:online" deny "banned" }
+rule variants { when "free" in request.variants deny "free" }
+rule routing { when request.model == "x/y" route sort price }
+)");
+  EXPECT_TRUE(c.ok) << c.Render();
+  EXPECT_EQ(c.Codes(), (V{"tg_fallback_unchecked", "tg_fallback_unchecked"})) << c.Render();
+  std::string r = c.Render();
+  EXPECT_NE(r.find("test.tg:3:23: warning[tg_fallback_unchecked]: rule `allowlist` denies on the "
+                   "requested model, but no rule checks the fallback models in `request.models`"),
+            std::string::npos) << r;
+  EXPECT_NE(r.find("help: check them as well"), std::string::npos) << r;
+  // a rule over the fallbacks (another rule is enough), or a require on the
+  // model served, covers them
+  for (const char* cover :
+       {"rule fb { when any m in request.models: m not in approved deny 403 \"fallback\" }\n",
+        "rule served { require endpoint.model in approved }\n"}) {
+    auto d = CheckSource(std::string(R"(policy "p"
+const approved = {"openai/gpt-4o-mini"}
+rule allowlist { when request.model not in approved deny 403 "not approved" }
+)") + cover);
+    EXPECT_TRUE(d.ok) << d.Render();
+    EXPECT_EQ(d.Codes(), V{}) << cover << d.Render();
+  }
+}
+
 TEST(Passes, EachPassReportsItsOwnMistake) {
   struct Step { const char* pass; V codes; };
   std::vector<Step> steps = {

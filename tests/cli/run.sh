@@ -372,6 +372,44 @@ has "eval tool call redaction" "$OUT" '"pattern":"dlp.credit_card"'
 has "eval tool call redacted" "$OUT" '"arguments":"{\"card\": \"[CARD]\"}"'
 hasnt "eval tool call no card" "$OUT" '4111 1111 1111 1111'
 
+# the deprecated `functions` / `function_call` and OpenAI custom tools are tools
+# too: a tool allowlist sees their names, DLP their arguments (regression:
+# both escaped the policy silently)
+cat >"$TMP/tools.tg" <<'TG'
+policy "tools"
+const approved_tools = {"search"}
+rule unapproved_tool { when any t in request.tools: t not in approved_tools deny 403 "tool {t} is not approved" }
+rule cards { when request.content matches dlp.credit_card redact dlp.credit_card as "[CARD]" }
+TG
+cat >"$TMP/legacy_functions.json" <<'EOF'
+{"principal": {"workspace": "acme"},
+ "request": {"model": "openai/gpt-4o", "functions": [{"name": "shell", "parameters": {}}],
+   "messages": [{"role": "user", "content": "hi"}]}}
+EOF
+run "eval legacy functions" 0 "$TG" eval --policy "$TMP/tools.tg" --request "$TMP/legacy_functions.json" --compact
+has "legacy functions denied" "$OUT" '"outcome":"deny","status":403,"code":"policy_denied","reason":"tool shell is not approved"'
+cat >"$TMP/legacy_call.json" <<'EOF'
+{"principal": {"workspace": "acme"},
+ "request": {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": ["card 4111 1111 1111 1111"]},
+   {"role": "assistant", "content": null, "function_call": {"name": "search", "arguments": "{\"q\": \"4012 8888 8888 1881\"}"}},
+   {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "custom", "custom": {"name": "search", "input": "5555 5555 5555 4444"}}]}]}}
+EOF
+run "eval legacy call card" 0 "$TG" eval --policy "$TMP/tools.tg" --request "$TMP/legacy_call.json" --apply-redactions --compact
+has "legacy call allowed" "$OUT" '"outcome":"allow"'
+has "legacy call redacted" "$OUT" '"function_call":{"name":"search","arguments":"{\"q\": \"[CARD]\"}"}'
+has "custom call redacted" "$OUT" '"custom":{"name":"search","input":"[CARD]"}'
+has "bare string part redacted" "$OUT" '"content":["card [CARD]"]'
+hasnt "legacy call no card" "$OUT" '4012 8888'
+hasnt "custom call no card" "$OUT" '5555 5555'
+hasnt "bare part no card" "$OUT" '4111 1111'
+# a ban on request.model alone is bypassed through the fallback models
+cat >"$TMP/fallback.tg" <<'TG'
+policy "fallback"
+rule no_gpt4o { when request.model == "openai/gpt-4o" deny 403 "banned" }
+TG
+run "check fallback unchecked" 0 "$TG" check "$TMP/fallback.tg"
+has "fallback unchecked warning" "$ERR" 'fallback.tg:2:22: warning[tg_fallback_unchecked]'
+
 # --- composition: --policy more than once, or a directory, is ONE policy ---
 mkdir -p "$TMP/acme/ext"
 cat >"$TMP/acme/ext/fields.json" <<'EOF'
