@@ -16,7 +16,9 @@
 // `endpoint.model`, so a ban on `openai/gpt-4o` also bans every variant; the
 // slug as written is in `request.model_full` / `request.models_full` /
 // `endpoint.model_full` and the suffix in `request.model_variant` /
-// `endpoint.model_variant` (docs/decision-input.md).
+// `endpoint.model_variant` (docs/decision-input.md). The decoder refuses a
+// request slug whose id still has a variant after the split (`m:free:nitro`),
+// so a canonical id in a request never carries one.
 //
 // ## Providers
 // A provider slug is `base` or `base/variant` (regions, service tiers:

@@ -546,8 +546,7 @@ class Decoder {
         return Fail("input_missing_field", "missing required field `" + r.path + "`", r.path);
     for (const auto& [slot, kind] : plan_.empties)
       if (rec_->slots[slot].is_null()) rec_->slots[slot] = EmptyOf(kind);
-    Derive();
-    return true;
+    return Derive();
   }
 
  private:
@@ -1089,7 +1088,7 @@ class Decoder {
     return true;
   }
 
-  void Derive() {
+  bool Derive() {
     const Value* msgs = plan_.messages_slot >= 0 ? &rec_->slots[plan_.messages_slot] : nullptr;
     Value content = Value::StringRef(std::string_view("", 0));
     if (msgs && msgs->kind == Kind::kList && !msgs->list->items.empty()) {
@@ -1115,19 +1114,32 @@ class Decoder {
       rec_->slots[plan_.params_slot] =
           params_.empty() ? EmptyOf(Kind::kSet) : rec_->arena.MakeSet(std::move(params_));
     }
-    DeriveModelNames();
+    return DeriveModelNames();
+  }
+
+  // A slug with two variant suffixes (`m:free:nitro`) would keep one in its
+  // canonical id (`m:free`): a ban on `m` or on the `free` variant would not
+  // see it while the router serves `m:free`. Refused instead.
+  bool OneVariant(std::string_view slug, const stdlib::ModelName& n, const std::string& path) {
+    stdlib::ModelName inner = stdlib::SplitModel(n.id);
+    if (n.variant.empty() || inner.variant.empty()) return true;
+    return Fail("input_invalid_value",
+                "`" + path + "` names more than one variant: `" + std::string(slug) +
+                    "` (a model takes at most one suffix such as `:free` or `:nitro`)",
+                path);
   }
 
   // request.model / request.models become canonical ids (names.h); the slugs
   // as sent and their variant suffixes go to the derived fields. Strings
   // still point into the buffer: only a list with some variant is rebuilt.
-  void DeriveModelNames() {
+  bool DeriveModelNames() {
     std::vector<Value> variants;
     if (plan_.model_slot >= 0) {
       Value& m = rec_->slots[plan_.model_slot];
       if (m.kind == Kind::kString) {
         if (plan_.model_full_slot >= 0) rec_->slots[plan_.model_full_slot] = m;
         stdlib::ModelName n = stdlib::SplitModel(m.sv());
+        if (!OneVariant(m.sv(), n, "request.model")) return false;
         if (plan_.model_variant_slot >= 0)
           rec_->slots[plan_.model_variant_slot] = Value::StringRef(n.variant);
         if (!n.variant.empty()) variants.push_back(Value::StringRef(n.variant));
@@ -1143,8 +1155,10 @@ class Decoder {
         if (any) {
           std::vector<Value> ids = rec_->arena.TakeVector();
           ids.reserve(ms.list->items.size());
-          for (const Value& x : ms.list->items) {
+          for (size_t i = 0; i < ms.list->items.size(); ++i) {
+            const Value& x = ms.list->items[i];
             stdlib::ModelName n = stdlib::SplitModel(x.sv());
+            if (!OneVariant(x.sv(), n, "request.models[" + std::to_string(i) + "]")) return false;
             ids.push_back(Value::StringRef(n.id));
             if (!n.variant.empty()) variants.push_back(Value::StringRef(n.variant));
           }
@@ -1158,6 +1172,7 @@ class Decoder {
       rec_->slots[plan_.variants_slot] =
           variants.empty() ? EmptyOf(Kind::kSet) : rec_->arena.MakeSet(std::move(variants));
     }
+    return true;
   }
 
   const Plan& plan_;

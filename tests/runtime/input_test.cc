@@ -753,6 +753,30 @@ TEST(Input, ModelWithoutVariant) {
   EXPECT_EQ(Slot(d.rec, "request.model_full").sv(), "gpt-4o");
 }
 
+// Regression: `m:free:nitro` decoded as model `m:free` with variant
+// `nitro`, so neither a ban on `m` nor one on the `free` variant fired while
+// the router served `m:free`'s endpoints. Two suffixes are refused.
+TEST(Input, StackedVariantsAreRefused) {
+  Decoded d;
+  Decode(R"({"principal": {"workspace": "a"}, "request": {"model": "meta/llama:free:nitro",
+             "messages": []}})", &d);
+  ASSERT_FALSE(d.ok);
+  EXPECT_EQ(d.err.code, "input_invalid_value");
+  EXPECT_EQ(d.err.path, "request.model");
+  EXPECT_NE(d.err.message.find("names more than one variant: `meta/llama:free:nitro`"),
+            std::string::npos) << d.err.message;
+  Decode(R"({"principal": {"workspace": "a"}, "request": {"model": "meta/llama",
+             "models": ["x/y:nitro", "meta/llama:free:floor"], "messages": []}})", &d);
+  ASSERT_FALSE(d.ok);
+  EXPECT_EQ(d.err.code, "input_invalid_value");
+  EXPECT_EQ(d.err.path, "request.models[1]");
+  // one suffix, or a colon that is no variant, is fine
+  Decode(R"({"principal": {"workspace": "a"}, "request": {"model": "a/b.c-v1:0:free",
+             "models": ["meta/llama:free"], "messages": []}})", &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_EQ(Slot(d.rec, "request.model").sv(), "a/b.c-v1:0");
+}
+
 TEST(Input, WhatCountsAsAVariant) {
   struct Case { const char* slug; const char* id; const char* variant; };
   for (const Case& c : {Case{"openai/gpt-4o:nitro", "openai/gpt-4o", "nitro"},
@@ -763,7 +787,7 @@ TEST(Input, WhatCountsAsAVariant) {
                         Case{":free", ":free", ""},
                         Case{"a:b/c", "a:b/c", ""},
                         Case{"m:Free", "m:Free", ""},
-                        Case{"m:a:beta", "m:a", "beta"}}) {
+                        Case{"m:A:beta", "m:A", "beta"}}) {  // m:a:beta is refused
     Decoded d;
     Decode(std::string(R"({"principal": {"workspace": "w"}, "request": {"model": ")") + c.slug +
                R"(", "messages": []}})", &d);
