@@ -468,11 +468,14 @@ bool ApplyRedactions(std::string_view input_json, const vm::Decision& d,
             continue;
           }
           if (!part.IsObject()) continue;
+          // Every text DecodeInput scanned: a part's `text` whatever its
+          // type, a `refusal` part's `refusal`.
           auto type = part.FindMember("type");
-          auto text = part.FindMember("text");
-          if (type != part.MemberEnd() && type->value.IsString() &&
-              std::string_view(type->value.GetString()) == "text" && text != part.MemberEnd() &&
-              text->value.IsString())
+          if (type == part.MemberEnd() || !type->value.IsString()) continue;
+          const char* member =
+              std::string_view(type->value.GetString()) == "refusal" ? "refusal" : "text";
+          auto text = part.FindMember(member);
+          if (text != part.MemberEnd() && text->value.IsString())
             RedactString(*redactor, &text->value, doc.GetAllocator());
         }
       }

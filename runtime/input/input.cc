@@ -990,11 +990,18 @@ class Decoder {
           return Fail("input_missing_field", "missing required field `" + r.Render() + "`", r.Render());
         return WrongType(r, "a string", type->value);
       }
-      if (Sv(type->value) != "text") continue;  // image_url, input_audio, file
-      auto text = part.FindMember("text");
-      Path r{&q, "text"};
-      if (text == part.MemberEnd())
+      // A `text` part needs its text. A part of another type is scanned
+      // when it carries text all the same (`input_text`, `output_text`, a
+      // `refusal` part's `refusal`): text the model reads is never skipped.
+      // Parts without text (image_url, input_audio, file) are.
+      const bool is_text = Sv(type->value) == "text";
+      const char* member = !is_text && Sv(type->value) == "refusal" ? "refusal" : "text";
+      auto text = part.FindMember(member);
+      Path r{&q, member};
+      if (text == part.MemberEnd() || (!is_text && text->value.IsNull())) {
+        if (!is_text) continue;
         return Fail("input_missing_field", "missing required field `" + r.Render() + "`", r.Render());
+      }
       if (!IsStr(text->value)) return WrongType(r, "a string", text->value);
       if (!first) j += '\n';
       j.append(text->value.GetString(), text->value.GetStringLength());

@@ -237,7 +237,9 @@ TEST(DecisionJson, EveryScannedTextIsRedacted) {
         {"role": "assistant", "content": null,
          "function_call": {"name": "pay", "arguments": "{\"ref\": \"secret-2\"}"}},
         {"role": "assistant", "content": null, "tool_calls": [
-          {"id": "c1", "type": "custom", "custom": {"name": "exec", "input": "use secret-3"}}]}]}})";
+          {"id": "c1", "type": "custom", "custom": {"name": "exec", "input": "use secret-3"}}]},
+        {"role": "user", "content": [{"type": "input_text", "text": "secret-4"}]},
+        {"role": "assistant", "content": [{"type": "refusal", "refusal": "not secret-5"}]}]}})";
   vm::Decision d;
   Eval(*p, input, false, &d);
   std::string out, error;
@@ -248,6 +250,8 @@ TEST(DecisionJson, EveryScannedTextIsRedacted) {
   EXPECT_STREQ(doc["messages"][0]["content"][1]["text"].GetString(), "[X]");
   EXPECT_STREQ(doc["messages"][1]["function_call"]["arguments"].GetString(), R"({"ref": "[X]"})");
   EXPECT_STREQ(doc["messages"][2]["tool_calls"][0]["custom"]["input"].GetString(), "use [X]");
+  EXPECT_STREQ(doc["messages"][3]["content"][0]["text"].GetString(), "[X]");
+  EXPECT_STREQ(doc["messages"][4]["content"][0]["refusal"].GetString(), "not [X]");
   EXPECT_EQ(out.find("4111"), std::string::npos) << out;
   EXPECT_EQ(out.find("secret-"), std::string::npos) << out;
 }

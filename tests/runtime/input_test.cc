@@ -650,6 +650,25 @@ TEST(Input, LegacyAndCustomToolCallsAreScannedText) {
   EXPECT_EQ(d.err.path, "request.messages[0].tool_calls[0].custom.input");
 }
 
+// Regression: a text-carrying part of another type than `text` (the
+// Responses-style `input_text`, an assistant `refusal`) was skipped, so a
+// card number in it reached no DLP rule.
+TEST(Input, EveryPartWithTextIsScanned) {
+  Decoded d;
+  Decode(Input(R"(, "messages": [
+      {"role": "user", "content": [{"type": "input_text", "text": "card 4111 1111 1111 1111"},
+                                   {"type": "image_url", "image_url": {"url": "u"}},
+                                   {"type": "file", "file": {"file_id": "f"}, "text": null}]},
+      {"role": "assistant", "content": [{"type": "refusal", "refusal": "no"}]}])"), &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_EQ(Slot(d.rec, "request.content").sv(), "card 4111 1111 1111 1111\nno");
+  Decode(Input(R"(, "messages": [{"role": "user", "content": [{"type": "input_text", "text": 1}]}])"),
+         &d);
+  ASSERT_FALSE(d.ok);
+  EXPECT_EQ(d.err.code, "input_wrong_type");
+  EXPECT_EQ(d.err.path, "request.messages[0].content[0].text");
+}
+
 TEST(Input, PercentilesKeepTheStrictest) {
   Decoded d;
   Decode(Input(R"(, "provider": {"preferred_max_latency": {"p50": 2, "p90": 1.5, "p99": 4},
