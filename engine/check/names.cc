@@ -8,6 +8,8 @@
 
 #include <initializer_list>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace tollgate::check {
 namespace {
@@ -54,12 +56,24 @@ class NameChecker {
   void Walk(Expr& e, uint32_t depth) {
     if (ctx_.DepthExceeded(depth, e.span, &depth_reported_)) return;
     if (e.kind == ExprKind::kBinary && e.kids.size() == 2) Compare(e);
+    // `any m in request.models: m == "x:free"`: the variable holds what the
+    // list's elements hold.
+    if (e.kind == ExprKind::kQuantifier && e.kids.size() == 2 && e.index >= 0)
+      if (const NameField* f = FieldOf(*e.kids[0])) locals_.emplace_back(e.index, f);
     for (auto& k : e.kids) Walk(*k, depth + 1);
   }
-  void Reset() { depth_reported_ = false; }
+  void Reset() {
+    depth_reported_ = false;
+    locals_.clear();  // slots are numbered per root
+  }
 
  private:
   const NameField* FieldOf(const Expr& e) const {
+    if (e.ref == RefKind::kLocal) {
+      for (const auto& [slot, f] : locals_)
+        if (slot == e.index) return f;
+      return nullptr;
+    }
     if (e.ref != RefKind::kField || e.index < 0) return nullptr;
     const std::string& path = ctx_.schema->field(e.index).path;
     for (const NameField& f : kNameFields)
@@ -148,6 +162,7 @@ class NameChecker {
 
   Context& ctx_;
   bool depth_reported_ = false;
+  std::vector<std::pair<int32_t, const NameField*>> locals_;  // quantifier slot -> field
 };
 
 // Model fields a rule may read, by what they cover.

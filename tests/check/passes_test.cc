@@ -39,15 +39,18 @@ rule a { when request.model in banned deny "a" }
 rule b { require provider.name != "azure/sweden" }
 rule c { when "m:nitro" in request.models deny "c" }
 rule d { require endpoint.model == "q/r:extended" }
+rule e { when any m in request.models: m == "openai/gpt-4o:free" deny "e" }
 rule ok1 { require provider.name in {"azure", "amazon-bedrock"} }
 rule ok2 { when request.model == "openai/gpt-4o" or request.model_full == "a/b:free" deny "ok" }
 rule ok3 { require endpoint.model != "anthropic.claude-v1:0" and provider.slug == "azure/sweden" }
 )");
   EXPECT_TRUE(c.ok) << c.Render();
   EXPECT_EQ(c.Codes(), (V{"tg_name_never_matches", "tg_name_never_matches", "tg_name_never_matches",
-                          "tg_name_never_matches"}))
+                          "tg_name_never_matches", "tg_name_never_matches"}))
       << c.Render();
   std::string r = c.Render();
+  EXPECT_NE(r.find("test.tg:7:45: warning[tg_name_never_matches]: `request.models` holds model ids"),
+            std::string::npos) << r;
   EXPECT_NE(r.find("`provider.name` is a base provider slug and never equals `azure/sweden`"),
             std::string::npos) << r;
   EXPECT_NE(r.find("help: compare `provider.slug` for the full slug, or write `azure`"),
