@@ -65,6 +65,10 @@ struct Node {
   Type type;
   Special special = Special::kNone;
   bool non_negative = false;  // request.max_tokens: a negative value is input_invalid_value
+  // principal.jurisdiction: two upper-case ASCII letters, as the catalog's
+  // provider.jurisdiction (else input_invalid_value: a "de" would silently
+  // miss every `principal.jurisdiction in eu` rule)
+  bool country = false;
   bool not_parameter = false;  // a body member that is not a model parameter (kNotParameters)
   std::vector<Node> kids;
   // alias member name -> index into kids (max_completion_tokens)
@@ -196,6 +200,7 @@ void AddLeaf(Node* root, const std::string& path, int slot, const Type& type, Sp
   leaf.type = type;
   leaf.special = special;
   leaf.non_negative = path == "request.max_tokens";
+  leaf.country = path == "principal.jurisdiction" && type.is(Kind::kString);
   at->kids.push_back(std::move(leaf));
 }
 
@@ -653,9 +658,20 @@ class Decoder {
         return Fail("input_invalid_value",
                     "`" + path + "` must not be negative, got " + std::to_string(v.i), path);
       }
+      if (kid->country && v.kind == Kind::kString && !CountryCode(v.sv())) {
+        std::string path = p.Render();
+        return Fail("input_invalid_value",
+                    "`" + path + "` must be an ISO 3166-1 alpha-2 country code in upper case such "
+                    "as `DE`, got `" + std::string(v.sv()) + "`",
+                    path);
+      }
       rec_->slots[kid->slot] = v;
     }
     return true;
+  }
+
+  static bool CountryCode(std::string_view s) {
+    return s.size() == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z';
   }
 
   // The parameter a body member stands for: max_completion_tokens is

@@ -20,6 +20,7 @@ enum T { kBool, kInt, kDec, kMoney, kStr, kTime, kDur, kSetStr, kNumT };
 const char* const kWords[] = {"gpt-4o", "claude-3", "llama-3", "admin", "eng", "DE", "US",
                               "FR", "internal", "confidential", "public", "openai",
                               "anthropic", "acme", "user", "system", "bob", "tools", "", "x"};
+const char* const kCountries[] = {"DE", "US", "FR", "GB"};
 // Regexes as written in policy source (string-literal escapes applied by the lexer).
 const char* const kRegexes[] = {R"("secret[0-9]+")", R"("(?i)password")", R"("^hello")",
                                 R"("[a-z]+@example\\.com")", R"("\\d{3}-\\d{2}-\\d{4}")",
@@ -623,7 +624,8 @@ std::string RandomInput(Rng& r, std::string_view model) {
   std::string p = "\"workspace\": " + Quote(r.Pick(kWords));
   if (r.Chance(80)) p += ", \"user\": " + Quote(r.Pick(kWords));
   if (r.Chance(30)) p += ", \"key_id\": \"k1\"";
-  if (r.Chance(80)) p += ", \"jurisdiction\": " + Quote(r.Pick(kWords));
+  // (a jurisdiction is a country code: the decoder refuses anything else)
+  if (r.Chance(80)) p += ", \"jurisdiction\": " + Quote(r.Pick(kCountries));
   if (r.Chance(50)) p += ", \"groups\": " + Words(r, 3);
 
   std::string q = "\"model\": " + (model.empty() ? Quote(r.Pick(kWords)) : Quote(model));

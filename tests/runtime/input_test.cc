@@ -669,6 +669,27 @@ TEST(Input, EveryPartWithTextIsScanned) {
   EXPECT_EQ(d.err.path, "request.messages[0].content[0].text");
 }
 
+// Regression: `"jurisdiction": "de"` decoded fine and every
+// `principal.jurisdiction in eu` rule silently skipped the request, which
+// was then routed to US endpoints. The field is an upper-case country code.
+TEST(Input, JurisdictionIsACountryCode) {
+  Decoded d;
+  for (const char* bad : {"de", "De", "Germany", "", "DEU", "D1"}) {
+    Decode(Input("", std::string(R"(, "jurisdiction": ")") + bad + "\""), &d);
+    ASSERT_FALSE(d.ok) << bad;
+    EXPECT_EQ(d.err.code, "input_invalid_value") << bad;
+    EXPECT_EQ(d.err.path, "principal.jurisdiction") << bad;
+    EXPECT_NE(d.err.message.find("must be an ISO 3166-1 alpha-2 country code in upper case"),
+              std::string::npos) << d.err.message;
+  }
+  Decode(Input("", R"(, "jurisdiction": "DE")"), &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_EQ(Slot(d.rec, "principal.jurisdiction").sv(), "DE");
+  Decode(Input("", R"(, "jurisdiction": null)"), &d);  // absent is still fine
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_TRUE(Slot(d.rec, "principal.jurisdiction").is_null());
+}
+
 TEST(Input, PercentilesKeepTheStrictest) {
   Decoded d;
   Decode(Input(R"(, "provider": {"preferred_max_latency": {"p50": 2, "p90": 1.5, "p99": 4},
