@@ -69,6 +69,12 @@ struct Node {
   // provider.jurisdiction (else input_invalid_value: a "de" would silently
   // miss every `principal.jurisdiction in eu` rule)
   bool country = false;
+  // principal.user / key_id / jurisdiction: "" is no id and reads as absent
+  // (else every caller sending "" would share one budget or rate-limit key,
+  // across workspaces: `key principal.user ?? principal.workspace`).
+  bool empty_is_absent = false;
+  // principal.workspace: "" is input_invalid_value (the tenant billed).
+  bool non_empty = false;
   bool not_parameter = false;  // a body member that is not a model parameter (kNotParameters)
   std::vector<Node> kids;
   // alias member name -> index into kids (max_completion_tokens)
@@ -201,6 +207,10 @@ void AddLeaf(Node* root, const std::string& path, int slot, const Type& type, Sp
   leaf.special = special;
   leaf.non_negative = path == "request.max_tokens";
   leaf.country = path == "principal.jurisdiction" && type.is(Kind::kString);
+  leaf.empty_is_absent = (path == "principal.user" || path == "principal.key_id" ||
+                          path == "principal.jurisdiction") &&
+                         type.is(Kind::kString);
+  leaf.non_empty = path == "principal.workspace" && type.is(Kind::kString);
   at->kids.push_back(std::move(leaf));
 }
 
@@ -657,6 +667,13 @@ class Decoder {
         std::string path = p.Render();
         return Fail("input_invalid_value",
                     "`" + path + "` must not be negative, got " + std::to_string(v.i), path);
+      }
+      if (v.kind == Kind::kString && v.sv().empty()) {
+        if (kid->empty_is_absent) continue;
+        if (kid->non_empty) {
+          std::string path = p.Render();
+          return Fail("input_invalid_value", "`" + path + "` must not be empty", path);
+        }
       }
       if (kid->country && v.kind == Kind::kString && !CountryCode(v.sv())) {
         std::string path = p.Render();

@@ -621,7 +621,9 @@ std::string RandomInput(Rng& r, std::string_view model) {
                                        "0.000001"};
   static const char* const times[] = {"2026-01-05T10:00:00Z", "2026-06-30T23:59:59Z",
                                       "1970-01-01T00:00:00Z", "2026-03-01T08:30:00+02:00"};
-  std::string p = "\"workspace\": " + Quote(r.Pick(kWords));
+  std::string ws = r.Pick(kWords);
+  if (ws.empty()) ws = "acme";  // the decoder refuses an empty workspace
+  std::string p = "\"workspace\": " + Quote(ws);
   if (r.Chance(80)) p += ", \"user\": " + Quote(r.Pick(kWords));
   if (r.Chance(30)) p += ", \"key_id\": \"k1\"";
   // (a jurisdiction is a country code: the decoder refuses anything else)

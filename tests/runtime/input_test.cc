@@ -674,7 +674,7 @@ TEST(Input, EveryPartWithTextIsScanned) {
 // was then routed to US endpoints. The field is an upper-case country code.
 TEST(Input, JurisdictionIsACountryCode) {
   Decoded d;
-  for (const char* bad : {"de", "De", "Germany", "", "DEU", "D1"}) {
+  for (const char* bad : {"de", "De", "Germany", "DEU", "D1"}) {
     Decode(Input("", std::string(R"(, "jurisdiction": ")") + bad + "\""), &d);
     ASSERT_FALSE(d.ok) << bad;
     EXPECT_EQ(d.err.code, "input_invalid_value") << bad;
@@ -688,6 +688,24 @@ TEST(Input, JurisdictionIsACountryCode) {
   Decode(Input("", R"(, "jurisdiction": null)"), &d);  // absent is still fine
   ASSERT_TRUE(d.ok) << d.err.message;
   EXPECT_TRUE(Slot(d.rec, "principal.jurisdiction").is_null());
+}
+
+// Regression: `"user": ""` was a user named "", so every caller sending it
+// -- in every workspace -- shared one `principal.user ?? principal.workspace`
+// rate-limit counter. An empty id reads as absent; an empty workspace is
+// refused.
+TEST(Input, EmptyIdsAreAbsent) {
+  Decoded d;
+  Decode(Input("", R"(, "user": "", "key_id": "", "jurisdiction": "")"), &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_TRUE(Slot(d.rec, "principal.user").is_null());
+  EXPECT_TRUE(Slot(d.rec, "principal.key_id").is_null());
+  EXPECT_TRUE(Slot(d.rec, "principal.jurisdiction").is_null());
+  Decode(R"({"principal": {"workspace": ""}, "request": {"model": "m", "messages": []}})", &d);
+  ASSERT_FALSE(d.ok);
+  EXPECT_EQ(d.err.code, "input_invalid_value");
+  EXPECT_EQ(d.err.path, "principal.workspace");
+  EXPECT_EQ(d.err.message, "`principal.workspace` must not be empty");
 }
 
 TEST(Input, PercentilesKeepTheStrictest) {
