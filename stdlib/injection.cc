@@ -437,7 +437,63 @@ std::string_view Normalize(std::string_view text, std::string* storage) {
 }
 
 // The old path: bit g set when group g matched the text or its decoded runs.
-uint32_t MatchedGroupsReference(std::string_view text) {
+// Format characters a reader never sees, which split a phrase for the
+// patterns ("ig\u200bnore previous instructions"): zero-width space,
+// non-joiner and joiner (U+200B-U+200D), word joiner (U+2060), BOM / zero-width
+// no-break space (U+FEFF) and soft hyphen (U+00AD) are removed; full-width
+// ASCII (U+FF01-U+FF5E, "Ｉｇｎｏｒｅ") becomes ASCII. Returns `text` itself
+// (no copy) when it holds none of them; their lead bytes (E2, EF, C2) are
+// found with memchr, so ASCII text costs three fast passes.
+std::string_view Unhide(std::string_view text, std::string* storage) {
+  const char* b = text.data();
+  const size_t n = text.size();
+  auto hidden_at = [&](size_t i) -> size_t {  // bytes of a hidden character at i, or 0
+    const auto* u = reinterpret_cast<const unsigned char*>(b + i);
+    const size_t left = n - i;
+    if (u[0] == 0xC2) return left >= 2 && u[1] == 0xAD ? 2 : 0;
+    if (left < 3) return 0;
+    if (u[0] == 0xE2)
+      return (u[1] == 0x80 && u[2] >= 0x8B && u[2] <= 0x8D) || (u[1] == 0x81 && u[2] == 0xA0)
+                 ? 3 : 0;
+    if (u[0] == 0xEF) {
+      if (u[1] == 0xBB && u[2] == 0xBF) return 3;
+      // U+FF01..U+FF3F = EF BC 81..BF, U+FF40..U+FF5E = EF BD 80..9E
+      if ((u[1] == 0xBC && u[2] >= 0x81) || (u[1] == 0xBD && u[2] <= 0x9E)) return 3;
+    }
+    return 0;
+  };
+  bool any = false;
+  for (unsigned char lead : {0xC2, 0xE2, 0xEF}) {
+    for (const void* f = std::memchr(b, lead, n); f && !any;) {
+      size_t i = static_cast<const char*>(f) - b;
+      if (hidden_at(i)) any = true;
+      else if (i + 1 < n) f = std::memchr(b + i + 1, lead, n - i - 1);
+      else f = nullptr;
+    }
+    if (any) break;
+  }
+  if (!any) return text;
+  storage->clear();
+  storage->reserve(n);
+  for (size_t i = 0; i < n;) {
+    size_t k = hidden_at(i);
+    if (k == 0) {
+      storage->push_back(b[i++]);
+      continue;
+    }
+    const auto* u = reinterpret_cast<const unsigned char*>(b + i);
+    if (u[0] == 0xEF && (u[1] == 0xBC || u[1] == 0xBD)) {  // full width -> ASCII
+      unsigned cp = 0xFF00u + ((u[1] & 0x03u) << 6) + (u[2] & 0x3Fu);
+      storage->push_back(static_cast<char>(cp - 0xFF00u + 0x20u));
+    }
+    i += k;
+  }
+  return *storage;
+}
+
+uint32_t MatchedGroupsReference(std::string_view input) {
+  std::string unhidden;
+  const std::string_view text = Unhide(input, &unhidden);
   const Matcher& m = GetMatcher();
   uint32_t mask = 0;
   std::vector<int> hits;
@@ -843,7 +899,9 @@ const FastMatcher& GetFastMatcher() {
 
 // Bit g set when group g matched the text or its decoded runs: the same as
 // MatchedGroupsReference (tests/stdlib/injection_test.cc checks it).
-uint32_t MatchedGroups(std::string_view text) {
+uint32_t MatchedGroups(std::string_view input) {
+  std::string unhidden;
+  const std::string_view text = Unhide(input, &unhidden);
   const FastMatcher& f = GetFastMatcher();
   const Matcher& m = GetMatcher();
   thread_local std::vector<int> ids;
@@ -873,7 +931,7 @@ uint32_t MatchedGroups(std::string_view text) {
   const std::string_view normalized = NormalizeWith(text, &storage, trig.collapse, trig.scramble);
 #endif
   if (!scan(normalized)) {
-    return MatchedGroupsReference(text);
+    return MatchedGroupsReference(input);
   }
   if (trig.decode) {
 #if defined(__SSE2__)
@@ -882,7 +940,7 @@ uint32_t MatchedGroups(std::string_view text) {
     std::string decoded = DecodeRuns(text);
 #endif
     if (!decoded.empty() && !scan(Normalize(decoded, &storage))) {
-      return MatchedGroupsReference(text);
+      return MatchedGroupsReference(input);
     }
   }
   return mask;
