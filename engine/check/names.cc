@@ -2,7 +2,10 @@
 // equal. Policies see canonical model ids and base provider slugs
 // (stdlib/names.h), so `provider.name == "azure/sweden"` or
 // `request.model in {"openai/gpt-4o:free"}` is always false: a warning
-// (tg_name_never_matches) names the field that holds the full name.
+// (tg_name_never_matches) names the field that holds the full name; so is
+// a country code that is not upper case or a provider slug that is not lower
+// case (the catalog holds neither). A policy that denies on the requested
+// model but never reads the fallback models gets tg_fallback_unchecked.
 #include "engine/check/passes.h"
 #include "stdlib/names.h"
 

@@ -17,7 +17,8 @@
 //   optional      reads of values that may be absent are guarded or defaulted
 //                 (tg_unguarded_optional; flow typing, see optional.cc)
 //   names         warns when a name field (provider.name, request.model, ...)
-//                 is compared with a constant it never holds (stdlib/names.h)
+//                 is compared with a constant it never holds (stdlib/names.h),
+//                 and when model bans ignore the fallback models
 //   tests         test blocks: rule names, binding paths and values, tag keys
 //
 // Annotations follow docs/architecture.md ("Checker -> compiler"). The inner
