@@ -6,6 +6,9 @@
 #   bash tests/fuzz/run.sh build-fuzz 15            # CI: a short smoke run
 #   TG_FUZZ_PARALLEL=3 nice -n 19 bash tests/fuzz/run.sh build-fuzz 1800 /tmp/tg-corpus  # a campaign
 #
+# TG_FUZZ_SEED (default 0: a new random seed each run) fixes libFuzzer's
+# mutation sequence: CI uses 1, so a CI run repeats the first inputs of a local
+# run with the same seed, and a failure replays the same way.
 # TG_FUZZ_PARALLEL (default 1) targets run at a time; TG_FUZZ_TIMEOUT
 # (default 10) seconds of wall-clock time per input count as a hang (give a
 # campaign run under `nice` on a busy machine more); TG_FUZZ_TARGETS
@@ -22,6 +25,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=${3:-$(mktemp -d)}
 PARALLEL=${TG_FUZZ_PARALLEL:-1}
 TIMEOUT=${TG_FUZZ_TIMEOUT:-10}
+SEED=${TG_FUZZ_SEED:-0}
 cd "$ROOT" || exit 1
 case "$B" in /*) ;; *) B="$ROOT/$B" ;; esac
 dict_for() {
@@ -45,7 +49,7 @@ run_one() {  # target -> WORK/target.log, WORK/target.summary; returns libFuzzer
   # input of docs/limits.md, with room for the sanitizers and a shared machine.
   "$bin" "$WORK/$t" "tests/fuzz/corpus/$t" $(dict_for "$t") -max_total_time="$SECS" \
       -rss_limit_mb=1024 -malloc_limit_mb=512 -timeout="$TIMEOUT" -max_len=65536 \
-      -print_final_stats=1 -artifact_prefix="$WORK/$t/" >"$WORK/$t.log" 2>&1
+      -print_final_stats=1 -seed="$SEED" -artifact_prefix="$WORK/$t/" >"$WORK/$t.log" 2>&1
   local rc=$?
   local execs cov slowest
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$WORK/$t.log" | grep -o '[0-9]*$')
