@@ -701,11 +701,15 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
     co_return co_await Send(stream, res, &req, path);
   }
   x->body = std::move(req.body());
-  BuildInput(*x->who, x->body, &x->input);
-  if (offload_ledger) {
-    co_await OffThread([&] { svc.Decide(x.get()); });
+  if (!CheckRequestBody(&x->body, &x->include_usage, &x->input_error)) {
+    x->invalid = true;  // answered 400 below, like the decoder's refusals
   } else {
-    svc.Decide(x.get());
+    BuildInput(*x->who, x->body, &x->input);
+    if (offload_ledger) {
+      co_await OffThread([&] { svc.Decide(x.get()); });
+    } else {
+      svc.Decide(x.get());
+    }
   }
   const bool explain = req.find("x-tollgate-explain") != req.end();
   auto explain_header = [&](Response* res) {

@@ -13,6 +13,9 @@
 //   /fail500/..., /fail429/...     500 / 429 with an OpenAI error body
 //   /slowN/...                     waits N ms before answering (timeouts)
 //   /cut/...                       stream: 2 chunks, then the connection is dropped
+//   /drip/...                      stream: 40 content chunks 50 ms apart (2 s), then the
+//                                  usage chunk (when asked) and [DONE]; a reader that
+//                                  goes away part-way is counted under /count/drip-gone
 //   /bench/...                     200 with a fixed small body (benchmarks)
 //   GET /last/MODE                 the last request body MODE received
 //   GET /count/MODE                how many requests MODE received
@@ -97,6 +100,32 @@ void Serve(Stream& sock) {
     if (mode.rfind("slow", 0) == 0) {
       // Server-side behaviour under test (a slow provider), not a test wait.
       std::this_thread::sleep_for(std::chrono::milliseconds(std::atol(mode.c_str() + 4)));
+    }
+    if (mode == "drip" && stream) {
+      // A slow provider (server-side behaviour under test, not a test wait).
+      http::response<http::empty_body> head{http::status::ok, req.version()};
+      head.set(http::field::content_type, "text/event-stream");
+      head.chunked(true);
+      head.keep_alive(req.keep_alive());
+      http::response_serializer<http::empty_body> sr{head};
+      http::write_header(sock, sr, ec);
+      for (int i = 0; i < 40 && !ec; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        std::string c = Chunk(model, "[{\"index\":0,\"delta\":{\"content\":\"tok \"},\"finish_reason\":null}]");
+        net::write(sock, http::make_chunk(net::buffer(c)), ec);
+      }
+      if (ec) {
+        std::lock_guard<std::mutex> lock(mu);
+        ++counts["drip-gone"];
+        break;
+      }
+      std::string fin = Chunk(model, "[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]");
+      if (usage) fin += Chunk(model, "[]", true);
+      fin += "data: [DONE]\n\n";
+      net::write(sock, http::make_chunk(net::buffer(fin)), ec);
+      net::write(sock, http::make_chunk_last(), ec);
+      if (ec || !head.keep_alive()) break;
+      continue;
     }
     if (mode == "fail500" || mode == "fail429") {
       res.result(mode == "fail500" ? 500 : 429);
