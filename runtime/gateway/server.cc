@@ -663,7 +663,14 @@ net::awaitable<bool> Server::Impl::Decide(beast::tcp_stream& stream, Request& re
   x->input = std::move(req.body());
   std::string out;
   uint64_t seq = 0;
-  if (offload_ledger) {
+  bool unused;
+  if (!CheckRequestBody(&x->input, &unused, &x->input_error)) {
+    // The decoder would accept a number beyond double range in a member it
+    // does not read, but the decision record embeds the input, and a record
+    // no JSON reader can parse breaks the log's verification.
+    x->invalid = true;
+    out = runtime::InputErrorJson(x->input_error);
+  } else if (offload_ledger) {
     co_await OffThread([&] { out = svc.DecideOnly(x.get(), &seq); });
   } else {
     out = svc.DecideOnly(x.get(), &seq);

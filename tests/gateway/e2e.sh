@@ -250,6 +250,13 @@ check "/v1/decide checks the caller's candidate endpoint (require_failed)" \
   sh -c "test $st = 200 && grep -q '\"code\":\"require_failed\"' '$T/out'"
 st=$(curl -s -o "$T/out" -w '%{http_code}' --data-binary '{"principal":{}}' "$URL/v1/decide")
 check "/v1/decide with an invalid input -> 400" test "$st" = 400
+# A number beyond double range would be embedded in the decision record,
+# which then no JSON reader parses ("audit log verifies" below).
+st=$(curl -s -o "$T/out" -w '%{http_code}' --data-binary \
+  '{"principal":{"workspace":"main"},"request":{"model":"test/ok","messages":[{"role":"user","content":"hi"}],"top_k":1e400}}' \
+  "$URL/v1/decide")
+check "/v1/decide with a number beyond double range -> 400 input_invalid_value" \
+  sh -c "test $st = 400 && grep -q input_invalid_value '$T/out'"
 st=$(curl -s -o "$T/out" -w '%{http_code}' -H 'Authorization: Bearer sk-main' "$URL/v1/models")
 check "/v1/models lists the models in OpenAI's shape" sh -c "test $st = 200 && grep -q '\"object\":\"list\"' '$T/out' && grep -q '\"id\":\"test/ok\"' '$T/out'"
 
