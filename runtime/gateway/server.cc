@@ -989,6 +989,29 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
   SseTracker sse;
   sse.drop_usage = !x->include_usage;
   bool done = false, client_gone = !!ec;
+  // A client that leaves while the upstream is silent (a long first token,
+  // a pause) is noticed at once, not at the next chunk: the connection
+  // becomes readable with nothing to read (EOF or a reset), and the
+  // upstream connection is closed, which ends the read below and stops the
+  // provider's generation. Bytes to read are a pipelined next request: the
+  // watch just ends. The handler touches the socket only while `active`,
+  // which is cleared (on this thread) before the socket can go away.
+  struct ClientWatch {
+    bool active = true, gone = false;
+    UpstreamConn* conn = nullptr;
+  };
+  auto watch = std::make_shared<ClientWatch>();
+  watch->conn = conn.get();
+  if (!client_gone) {
+    stream.socket().async_wait(tcp::socket::wait_read, [watch, sock = &stream.socket()](boost::system::error_code wec) {
+      if (!watch->active || wec == net::error::operation_aborted) return;
+      boost::system::error_code aec;
+      if (wec || sock->available(aec) == 0 || aec) {
+        watch->gone = true;
+        watch->conn->Abort();
+      }
+    });
+  }
   std::string piece, out;
   while (!done && !client_gone) {
     piece.clear();
@@ -1001,8 +1024,13 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
       co_await write_piece(out);
       if (ec) client_gone = true;
     }
+    if (watch->gone) client_gone = true;
     if (!err.ok()) break;
   }
+  watch->active = false;
+  stream.socket().cancel(ec);  // the watch, if it is still waiting
+  ec = {};
+  if (watch->gone) client_gone = true;
   const int64_t t1 = MonoNs();
   o.upstream_ns = t1 - up_start;
   svc.metrics().upstream.Observe(o.upstream_ns);

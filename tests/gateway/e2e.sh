@@ -17,9 +17,8 @@ T=$(mktemp -d)
 FAILS=0
 PIDS=()
 cleanup() {
-  [ -n "${KEEP:-}" ] && { echo "kept $T"; return; }
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-  rm -rf "$T"
+  if [ -n "${KEEP:-}" ]; then echo "# kept $T"; else rm -rf "$T"; fi  # KEEP=1: logs for a post-mortem
 }
 trap cleanup EXIT
 

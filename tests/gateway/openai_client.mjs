@@ -174,6 +174,25 @@ console.log("  node: 400/401/402/403/404/413/502/503 as typed errors; a policy 5
   console.log("  node: stream aborted part-way, upstream closed, gateway serves on");
 }
 
+// The same while the upstream is silent (a model thinking for 2.5 s): the
+// gateway notices the client leave at once and closes the upstream
+// connection, so the provider stops generating (the stub sees it).
+{
+  const count = async (mode) => Number(await (await fetch(`${stubURL}/count/${mode}`)).text());
+  const gone = await count("pause-gone");
+  const s = await client.chat.completions.create({
+    model: "test/pause", stream: true, messages: [{ role: "user", content: "think hard" }],
+  });
+  const t0 = Date.now();
+  for await (const c of s) { s.controller.abort(); }
+  const deadline = Date.now() + 1500;
+  while ((await count("pause-gone")) === gone) {
+    if (Date.now() > deadline) fail("the upstream was not closed while silent after the client aborted");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  console.log(`  node: abort during the upstream's silence closed it after ${Date.now() - t0} ms`);
+}
+
 // Many streams at once, a third of them abandoned part-way.
 {
   const one = async (i) => {
