@@ -581,7 +581,13 @@ net::awaitable<bool> Server::Impl::Handle(beast::tcp_stream& stream, Request& re
     if (method == http::verb::post) co_return co_await Chat(stream, req, path);
   } else if (path == "/v1/decide") {
     if (method == http::verb::post) co_return co_await Decide(stream, req, path);
-  } else if (path == "/v1/models" || path == "/models") {
+  } else if (path == "/v1/models" || path == "/models" || path.rfind("/v1/models/", 0) == 0 ||
+             path.rfind("/models/", 0) == 0) {
+    // GET /v1/models/{id} (the SDKs' models.retrieve): one model of the
+    // list, or 404 model_not_found as from OpenAI. An id may hold slashes
+    // (`openai/gpt-4o`): the SDKs put it in the path as it is.
+    const size_t base = path.rfind("/v1/models", 0) == 0 ? 10 : 7;
+    const std::string one = path.size() > base ? path.substr(base + 1) : "";
     if (method == http::verb::get) {
       auto keys = svc.keys();
       std::string token = Bearer(req);
@@ -596,8 +602,26 @@ net::awaitable<bool> Server::Impl::Handle(beast::tcp_stream& stream, Request& re
                                                    token.empty() ? "an API key is required (Authorization: Bearer KEY)"
                                                                  : "the API key is not known"))
                           : Json(200, std::move(models));
+      if (who && !one.empty()) {
+        rapidjson::Document d;
+        d.Parse(res.body().data(), res.body().size());
+        std::string found;
+        for (const auto& m : d["data"].GetArray()) {
+          if (one == std::string_view(m["id"].GetString(), m["id"].GetStringLength())) {
+            rapidjson::StringBuffer sb;
+            rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+            m.Accept(w);
+            found.assign(sb.GetString(), sb.GetSize());
+          }
+        }
+        res = found.empty() ? Json(404, OpenAIError(404, "model_not_found", "the model `" + one +
+                                                         "` does not exist or you do not have access to it"))
+                            : Json(200, std::move(found));
+      }
       Common(&res, nullptr);
-      co_return co_await Send(stream, res, &req, path);
+      // A named label: GCC 12 frees a conditional's temporary twice across co_await.
+      const std::string label = one.empty() ? path : std::string("/v1/models/{id}");
+      co_return co_await Send(stream, res, &req, label);
     }
   } else if (path == "/healthz") {
     if (method == http::verb::get) {
@@ -634,7 +658,10 @@ net::awaitable<bool> Server::Impl::Handle(beast::tcp_stream& stream, Request& re
   const bool posts = path == "/v1/chat/completions" || path == "/chat/completions" || path == "/v1/decide";
   res.set(http::field::allow, posts ? "POST" : "GET, HEAD");
   Common(&res, nullptr);
-  co_return co_await Send(stream, res, &req, path);
+  // One metrics label for every model id (no label per client-chosen path).
+  const bool model_path = path.rfind("/v1/models/", 0) == 0 || path.rfind("/models/", 0) == 0;
+  const std::string label = model_path ? std::string("/v1/models/{id}") : path;
+  co_return co_await Send(stream, res, &req, label);
 }
 
 net::awaitable<bool> Server::Impl::Decide(beast::tcp_stream& stream, Request& req, const std::string& path) {

@@ -50,6 +50,16 @@ const ids = [];
 for await (const m of models) ids.push(m.id);
 if (!ids.includes("test/ok")) fail("models: " + ids.join(","));
 console.log("  node: models " + ids.length);
+// models.retrieve: GET /v1/models/{id}, the id with its slash as it is.
+const m = await client.models.retrieve("test/ok");
+if (m.id !== "test/ok" || m.object !== "model") fail("models.retrieve: " + JSON.stringify(m));
+try {
+  await client.models.retrieve("no/such-model");
+  fail("models.retrieve of an unknown model");
+} catch (e) {
+  if (!(e instanceof OpenAI.NotFoundError) || e.code !== "model_not_found") fail("retrieve unknown: " + e);
+}
+console.log("  node: models.retrieve (and 404 model_not_found)");
 
 // --- what real applications send and expect ---
 
