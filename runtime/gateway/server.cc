@@ -1096,7 +1096,11 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
     co_await net::async_write(stream, http::make_chunk_last(), net::redirect_error(use_awaitable, ec));
   }
   svc.metrics().total.Observe(MonoNs() - x->start_ns);
-  co_return !ec && head.keep_alive() && o.stream_complete;
+  // A stream the upstream cut still ended properly towards the client (the
+  // error event, the last chunk): the connection stays usable. Closing it
+  // after headers that said keep-alive makes a client that reuses it at
+  // once (Node's agent) fail its next request with a hang-up.
+  co_return !ec && head.keep_alive();
 }
 
 void Server::Impl::StartDrain() {

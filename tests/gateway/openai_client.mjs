@@ -87,6 +87,36 @@ console.log("  node: models.retrieve (and 404 model_not_found)");
   console.log("  node: stream_options.include_usage -> usage chunk");
 }
 
+// The SDK's stream helper accumulates the final completion (it needs the
+// first delta's role, and the usage chunk when asked for).
+{
+  const runner = client.beta.chat.completions.stream({
+    model: "test/ok", stream_options: { include_usage: true }, messages: [{ role: "user", content: "hi" }],
+  });
+  const final = await runner.finalChatCompletion();
+  if (final.choices[0].message.content !== "Hello from the stub." || final.usage?.completion_tokens !== 7) {
+    fail("stream helper: " + JSON.stringify(final));
+  }
+  console.log("  node: beta.chat.completions.stream -> finalChatCompletion");
+}
+
+// A stream the upstream cuts ends with an error event the SDK throws as an
+// APIError; the connection stays usable: the agent reuses it at once, and
+// the next request (no retries) must not hang up.
+for (let i = 0; i < 5; i++) {
+  try {
+    const s = await client.chat.completions.create({
+      model: "test/cut", stream: true, messages: [{ role: "user", content: "cut me" }],
+    });
+    for await (const c of s) { /* the chunks before the cut */ }
+    fail("cut stream: no error");
+  } catch (e) {
+    if (!(e instanceof OpenAI.APIError) || e.code !== "upstream_stream_cut") fail("cut stream: " + e);
+  }
+  await client.chat.completions.create({ model: "test/ok", messages: [{ role: "user", content: "after the cut" }] });
+}
+console.log("  node: a cut stream throws upstream_stream_cut; the next request on the connection succeeds");
+
 // The request shapes of tool-using and multimodal applications.
 const tools = [{ type: "function", function: { name: "get_weather", description: "weather",
   parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } } }];

@@ -116,7 +116,8 @@ void Serve(Stream& sock) {
       http::write_header(sock, sr, ec);
       for (int i = 0; i < 40 && !ec; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        std::string c = Chunk(model, "[{\"index\":0,\"delta\":{\"content\":\"tok \"},\"finish_reason\":null}]");
+        std::string c = Chunk(model, std::string("[{\"index\":0,\"delta\":{") + (i == 0 ? "\"role\":\"assistant\"," : "") +
+                                         "\"content\":\"tok \"},\"finish_reason\":null}]");
         net::write(sock, http::make_chunk(net::buffer(c)), ec);
       }
       if (ec) {
@@ -139,7 +140,7 @@ void Serve(Stream& sock) {
       head.keep_alive(req.keep_alive());
       http::response_serializer<http::empty_body> sr{head};
       http::write_header(sock, sr, ec);
-      net::write(sock, http::make_chunk(net::buffer(Chunk(model, "[{\"index\":0,\"delta\":{\"content\":\"Hello\"},\"finish_reason\":null}]"))), ec);
+      net::write(sock, http::make_chunk(net::buffer(Chunk(model, "[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hello\"},\"finish_reason\":null}]"))), ec);
       // The provider thinks for 2.5 s; a reader that closes meanwhile ends it.
       pollfd p{beast::get_lowest_layer(sock).native_handle(), POLLIN, 0};
       if (::poll(&p, 1, 2500) > 0) {
@@ -172,7 +173,9 @@ void Serve(Stream& sock) {
           beast::get_lowest_layer(sock).close(ec);
           return;
         }
-        std::string c = Chunk(model, std::string("[{\"index\":0,\"delta\":{\"content\":\"") + words[i] +
+        // The first delta names the role, as OpenAI's do (the SDKs' stream helpers need it).
+        std::string c = Chunk(model, std::string("[{\"index\":0,\"delta\":{") + (i == 0 ? "\"role\":\"assistant\"," : "") +
+                                         "\"content\":\"" + words[i] +
                                          "\"},\"finish_reason\":null}]");
         net::write(sock, http::make_chunk(net::buffer(c)), ec);
       }
