@@ -171,20 +171,43 @@ struct ExchangeLease {
 
 // Parses "data: {...}" lines of an SSE stream as they pass: the usage chunk
 // and the delivered text (to estimate tokens when the stream is cut).
+// The gateway always asks the upstream for the usage chunk; a caller that
+// did not ask for it (stream_options.include_usage) does not get it, as
+// from OpenAI: with `drop_usage` Feed relays whole events only and leaves
+// out the usage-only one (`choices: []` and a `usage` object), which code
+// such as `chunk.choices[0].delta` does not expect.
 struct SseTracker {
+  bool drop_usage = false;
   std::string line;
+  std::string event;  // drop_usage: the bytes of the event being read
+  bool usage_event = false;
   int64_t prompt = -1, completion = -1;
   std::string text;
   bool done = false;
-  void Feed(std::string_view piece) {
+  // Appends to *out what goes on to the client.
+  void Feed(std::string_view piece, std::string* out) {
+    if (!drop_usage) out->append(piece);
     for (char c : piece) {
+      if (drop_usage) event.push_back(c);
       if (c == '\n') {
-        Line();
+        if (line.empty() || line == "\r") {  // a blank line ends an event
+          if (drop_usage && !usage_event) out->append(event);
+          event.clear();
+          usage_event = false;
+        } else {
+          Line();
+        }
         line.clear();
       } else if (line.size() < (1u << 20)) {
         line.push_back(c);
       }
     }
+    if (event.size() > (1u << 20)) Flush(out);  // never a usage chunk: no end in sight
+  }
+  // The rest of an event the stream ended in the middle of.
+  void Flush(std::string* out) {
+    if (!usage_event) out->append(event);
+    event.clear();
   }
   void Line() {
     std::string_view l = line;
@@ -197,7 +220,7 @@ struct SseTracker {
       return;
     }
     rapidjson::Document d;
-    d.Parse(l.data(), l.size());
+    d.Parse<rapidjson::kParseIterativeFlag>(l.data(), l.size());
     if (d.HasParseError() || !d.IsObject()) return;
     auto u = d.FindMember("usage");
     if (u != d.MemberEnd() && u->value.IsObject()) {
@@ -208,6 +231,7 @@ struct SseTracker {
     }
     auto ch = d.FindMember("choices");
     if (ch != d.MemberEnd() && ch->value.IsArray()) {
+      if (ch->value.Empty() && u != d.MemberEnd() && u->value.IsObject()) usage_event = true;
       for (const auto& c : ch->value.GetArray()) {
         if (!c.IsObject()) continue;
         auto delta = c.FindMember("delta");
@@ -272,7 +296,7 @@ void UsageOf(std::string_view body, Outcome* o) {
   UsageReader h;
   rapidjson::Reader reader;
   rapidjson::MemoryStream ms(body.data(), body.size());
-  if (reader.Parse(ms, h).IsError()) return;
+  if (reader.Parse<rapidjson::kParseIterativeFlag>(ms, h).IsError()) return;  // no recursion: any depth
   if (h.prompt >= 0) o->prompt_tokens = h.prompt;
   if (h.completion >= 0) o->completion_tokens = h.completion;
 }
@@ -281,9 +305,11 @@ std::string Bearer(const Request& req) {
   auto it = req.find(http::field::authorization);
   if (it == req.end()) return {};
   std::string_view v(it->value().data(), it->value().size());
-  if (v.size() > 7 && (v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer ")) {
+  // The scheme is case-insensitive (RFC 9110 11.1): Bearer, bearer, BEARER.
+  if (v.size() > 7 && beast::iequals(v.substr(0, 6), "bearer") && (v[6] == ' ' || v[6] == '\t')) {
     v.remove_prefix(7);
-    while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
     return std::string(v);
   }
   return {};
@@ -378,11 +404,30 @@ struct Server::Impl {
                                             "the decision log cannot be written; the answer is withheld", "",
                                             x->decision_id),
                            res->version());
+    failed.set("x-should-retry", "false");
     Common(&failed, x);
     *res = std::move(failed);
   }
 
   // --- responses ---
+  // Whether a client should retry a refusal, in the headers the OpenAI SDKs
+  // read (they retry 408, 409, 429 and 5xx twice by default, unless
+  // `x-should-retry` says otherwise; `retry-after` under 60 s sets the
+  // wait). A rate limit says when; a policy, routing or budget refusal is
+  // the same on a retry (`x-should-retry: false`); an unreachable budget
+  // store (503) may recover, and is left to the client's backoff.
+  static void RetryAdvice(const Exchange& x, Response* res) {
+    if (x.invalid) return;  // 400: never retried
+    if (x.admission.verdict == ledger::Verdict::kRateLimited) {
+      const int64_t after = std::max<int64_t>(1, x.admission.retry_after_s);
+      res->set(http::field::retry_after, std::to_string(after));
+      // The SDKs ignore a longer wait and retry at once: futile requests.
+      if (after >= 60) res->set("x-should-retry", "false");
+      return;
+    }
+    if (x.s.decision.code == ledger::kCodeStoreUnavailable) return;
+    res->set("x-should-retry", "false");
+  }
   void Common(Response* res, const Exchange* x) {
     res->set(http::field::server, "tollgate");
     if (x && x->live) res->set("x-tollgate-policy-version", x->live->version);
@@ -393,6 +438,9 @@ struct Server::Impl {
     if (req) res.keep_alive(req->keep_alive() && !draining.load());
     else res.keep_alive(false);
     res.prepare_payload();
+    // An answer to HEAD has the headers of GET's (Content-Length included)
+    // and no body: body bytes would be read as the next answer.
+    if (req && req->method() == http::verb::head) res.body().clear();
     svc.metrics().http_requests.Add(Label("path", path) + "," + Label("status", std::to_string(res.result_int())));
     boost::system::error_code ec;
     stream.expires_after(std::chrono::milliseconds(cfg.limits.read_timeout_ms));
@@ -490,6 +538,19 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
         Response res = Json(status, OpenAIError(status, code, msg));
         Common(&res, nullptr);
         co_await Send(stream, res, nullptr, "(invalid)");
+        // The client may still be sending the body we refused (a 10 MB
+        // upload over the limit): closing with unread bytes makes the kernel
+        // reset the connection, and a client still writing (Node's fetch)
+        // then reports a connection error instead of reading the answer.
+        // So close our side for writing and read the rest away first, for
+        // at most read_timeout_ms (nginx's lingering close).
+        boost::system::error_code lec;
+        stream.socket().shutdown(tcp::socket::shutdown_send, lec);
+        stream.expires_after(std::chrono::milliseconds(cfg.limits.read_timeout_ms));
+        // Only ever written; one read at a time per thread (the reactor
+        // performs a read on its own thread).
+        thread_local char sink[16384];
+        while (!lec) co_await stream.async_read_some(net::buffer(sink), net::redirect_error(use_awaitable, lec));
       }
       break;
     }
@@ -512,12 +573,21 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
 net::awaitable<bool> Server::Impl::Handle(beast::tcp_stream& stream, Request& req) {
   std::string_view target(req.target().data(), req.target().size());
   std::string path(target.substr(0, target.find('?')));
-  const auto method = req.method();
+  // One trailing slash names the same endpoint (`/v1/models/`).
+  if (path.size() > 1 && path.back() == '/') path.pop_back();
+  // HEAD is GET without the body (Send leaves it out).
+  const auto method = req.method() == http::verb::head ? http::verb::get : req.method();
   if (path == "/v1/chat/completions" || path == "/chat/completions") {
     if (method == http::verb::post) co_return co_await Chat(stream, req, path);
   } else if (path == "/v1/decide") {
     if (method == http::verb::post) co_return co_await Decide(stream, req, path);
-  } else if (path == "/v1/models" || path == "/models") {
+  } else if (path == "/v1/models" || path == "/models" || path.rfind("/v1/models/", 0) == 0 ||
+             path.rfind("/models/", 0) == 0) {
+    // GET /v1/models/{id} (the SDKs' models.retrieve): one model of the
+    // list, or 404 model_not_found as from OpenAI. An id may hold slashes
+    // (`openai/gpt-4o`): the SDKs put it in the path as it is.
+    const size_t base = path.rfind("/v1/models", 0) == 0 ? 10 : 7;
+    const std::string one = path.size() > base ? path.substr(base + 1) : "";
     if (method == http::verb::get) {
       auto keys = svc.keys();
       std::string token = Bearer(req);
@@ -532,8 +602,26 @@ net::awaitable<bool> Server::Impl::Handle(beast::tcp_stream& stream, Request& re
                                                    token.empty() ? "an API key is required (Authorization: Bearer KEY)"
                                                                  : "the API key is not known"))
                           : Json(200, std::move(models));
+      if (who && !one.empty()) {
+        rapidjson::Document d;
+        d.Parse(res.body().data(), res.body().size());
+        std::string found;
+        for (const auto& m : d["data"].GetArray()) {
+          if (one == std::string_view(m["id"].GetString(), m["id"].GetStringLength())) {
+            rapidjson::StringBuffer sb;
+            rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+            m.Accept(w);
+            found.assign(sb.GetString(), sb.GetSize());
+          }
+        }
+        res = found.empty() ? Json(404, OpenAIError(404, "model_not_found", "the model `" + one +
+                                                         "` does not exist or you do not have access to it"))
+                            : Json(200, std::move(found));
+      }
       Common(&res, nullptr);
-      co_return co_await Send(stream, res, &req, path);
+      // A named label: GCC 12 frees a conditional's temporary twice across co_await.
+      const std::string label = one.empty() ? path : std::string("/v1/models/{id}");
+      co_return co_await Send(stream, res, &req, label);
     }
   } else if (path == "/healthz") {
     if (method == http::verb::get) {
@@ -566,8 +654,14 @@ net::awaitable<bool> Server::Impl::Handle(beast::tcp_stream& stream, Request& re
   }
   Response res = Json(405, OpenAIError(405, "method_not_allowed",
                                        std::string(req.method_string()) + " is not allowed on `" + path + "`"));
+  // RFC 9110 15.5.6: a 405 lists the methods the resource supports.
+  const bool posts = path == "/v1/chat/completions" || path == "/chat/completions" || path == "/v1/decide";
+  res.set(http::field::allow, posts ? "POST" : "GET, HEAD");
   Common(&res, nullptr);
-  co_return co_await Send(stream, res, &req, path);
+  // One metrics label for every model id (no label per client-chosen path).
+  const bool model_path = path.rfind("/v1/models/", 0) == 0 || path.rfind("/models/", 0) == 0;
+  const std::string label = model_path ? std::string("/v1/models/{id}") : path;
+  co_return co_await Send(stream, res, &req, label);
 }
 
 net::awaitable<bool> Server::Impl::Decide(beast::tcp_stream& stream, Request& req, const std::string& path) {
@@ -584,6 +678,7 @@ net::awaitable<bool> Server::Impl::Decide(beast::tcp_stream& stream, Request& re
     Response res = Json(503, OpenAIError(503, "audit_unavailable",
                                          "the decision log cannot be written; requests are refused"),
                         req.version());
+    res.set("x-should-retry", "false");
     Common(&res, nullptr);
     co_return co_await Send(stream, res, &req, path);
   }
@@ -595,7 +690,14 @@ net::awaitable<bool> Server::Impl::Decide(beast::tcp_stream& stream, Request& re
   x->input = std::move(req.body());
   std::string out;
   uint64_t seq = 0;
-  if (offload_ledger) {
+  bool unused;
+  if (!CheckRequestBody(&x->input, &unused, &x->input_error)) {
+    // The decoder would accept a number beyond double range in a member it
+    // does not read, but the decision record embeds the input, and a record
+    // no JSON reader can parse breaks the log's verification.
+    x->invalid = true;
+    out = runtime::InputErrorJson(x->input_error);
+  } else if (offload_ledger) {
     co_await OffThread([&] { out = svc.DecideOnly(x.get(), &seq); });
   } else {
     out = svc.DecideOnly(x.get(), &seq);
@@ -624,7 +726,7 @@ net::awaitable<bool> Server::Impl::Admin(beast::tcp_stream& stream, Request& req
       std::vector<SourceText> sources;
       rapidjson::Document d;
       std::string_view body = req.body();
-      if (!body.empty() && body.front() == '{' && !d.Parse(body.data(), body.size()).HasParseError() &&
+      if (!body.empty() && body.front() == '{' && !d.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size()).HasParseError() &&
           d.IsObject() && d.HasMember("files") && d["files"].IsObject()) {
         for (auto m = d["files"].MemberBegin(); m != d["files"].MemberEnd(); ++m) {
           if (m->value.IsString()) sources.push_back({m->name.GetString(), m->value.GetString()});
@@ -697,15 +799,20 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
     Response res = Json(503, OpenAIError(503, "audit_unavailable",
                                          "the decision log cannot be written; requests are refused"),
                         req.version());
+    res.set("x-should-retry", "false");
     Common(&res, x.get());
     co_return co_await Send(stream, res, &req, path);
   }
   x->body = std::move(req.body());
-  BuildInput(*x->who, x->body, &x->input);
-  if (offload_ledger) {
-    co_await OffThread([&] { svc.Decide(x.get()); });
+  if (!CheckRequestBody(&x->body, &x->include_usage, &x->input_error)) {
+    x->invalid = true;  // answered 400 below, like the decoder's refusals
   } else {
-    svc.Decide(x.get());
+    BuildInput(*x->who, x->body, &x->input);
+    if (offload_ledger) {
+      co_await OffThread([&] { svc.Decide(x.get()); });
+    } else {
+      svc.Decide(x.get());
+    }
   }
   const bool explain = req.find("x-tollgate-explain") != req.end();
   auto explain_header = [&](Response* res) {
@@ -722,9 +829,7 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
     if (x->invalid) svc.metrics().decisions.Add(Label("outcome", "invalid") + "," + Label("code", x->input_error.code) + "," + Label("rule", ""));
     svc.metrics().processing.Observe(MonoNs() - x->start_ns - x->wait_ns);
     Response res = Json(o.http_status, svc.ErrorJson(*x), req.version());
-    if (!x->invalid && x->admission.verdict == ledger::Verdict::kRateLimited) {
-      res.set(http::field::retry_after, std::to_string(std::max<int64_t>(1, x->admission.retry_after_s)));
-    }
+    RetryAdvice(*x, &res);
     Common(&res, x.get());
     explain_header(&res);
     co_await DurableOr503(x.get(), seq, &res);
@@ -882,35 +987,77 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
     co_return keep;
   }
 
-  // Streaming: relay chunk by chunk; the decision id goes out first.
+  // Streaming: relay chunk by chunk; the decision id goes out first. An
+  // HTTP/1.0 client cannot read chunked encoding: its stream is the raw
+  // bytes, ended by closing the connection.
   svc.NewDecisionId(x.get());
+  const bool chunked = req.version() >= 11;
   http::response<http::empty_body> head{http::status::ok, req.version()};
   head.set(http::field::server, "tollgate");
   head.set(http::field::content_type, "text/event-stream");
   head.set(http::field::cache_control, "no-cache");
   head.set("x-tollgate-policy-version", x->live->version);
   head.set("x-tollgate-decision-id", x->decision_id);
-  head.chunked(true);
-  head.keep_alive(req.keep_alive() && !draining.load());
+  head.chunked(chunked);
+  head.keep_alive(chunked && req.keep_alive() && !draining.load());
   http::response_serializer<http::empty_body> sr{head};
   boost::system::error_code ec;
+  auto write_piece = [&](std::string_view piece) -> net::awaitable<void> {
+    if (chunked) {
+      co_await net::async_write(stream, http::make_chunk(net::buffer(piece.data(), piece.size())),
+                                net::redirect_error(use_awaitable, ec));
+    } else {
+      co_await net::async_write(stream, net::buffer(piece.data(), piece.size()), net::redirect_error(use_awaitable, ec));
+    }
+  };
   stream.expires_after(std::chrono::milliseconds(cfg.upstream.idle_timeout_ms));
   co_await http::async_write_header(stream, sr, net::redirect_error(use_awaitable, ec));
   o.started = true;
   SseTracker sse;
+  sse.drop_usage = !x->include_usage;
   bool done = false, client_gone = !!ec;
-  std::string piece;
+  // A client that leaves while the upstream is silent (a long first token,
+  // a pause) is noticed at once, not at the next chunk: the connection
+  // becomes readable with nothing to read (EOF or a reset), and the
+  // upstream connection is closed, which ends the read below and stops the
+  // provider's generation. Bytes to read are a pipelined next request: the
+  // watch just ends. The handler touches the socket only while `active`,
+  // which is cleared (on this thread) before the socket can go away.
+  struct ClientWatch {
+    bool active = true, gone = false;
+    UpstreamConn* conn = nullptr;
+  };
+  auto watch = std::make_shared<ClientWatch>();
+  watch->conn = conn.get();
+  if (!client_gone) {
+    stream.socket().async_wait(tcp::socket::wait_read, [watch, sock = &stream.socket()](boost::system::error_code wec) {
+      if (!watch->active || wec == net::error::operation_aborted) return;
+      boost::system::error_code aec;
+      if (wec || sock->available(aec) == 0 || aec) {
+        watch->gone = true;
+        watch->conn->Abort();
+      }
+    });
+  }
+  std::string piece, out;
   while (!done && !client_gone) {
     piece.clear();
     err = co_await conn->Read(&piece, &done);
-    if (!piece.empty()) {
-      sse.Feed(piece);
+    out.clear();
+    if (!piece.empty()) sse.Feed(piece, &out);
+    if (done || !err.ok()) sse.Flush(&out);
+    if (!out.empty()) {
       stream.expires_after(std::chrono::milliseconds(cfg.upstream.idle_timeout_ms));
-      co_await net::async_write(stream, http::make_chunk(net::buffer(piece)), net::redirect_error(use_awaitable, ec));
+      co_await write_piece(out);
       if (ec) client_gone = true;
     }
+    if (watch->gone) client_gone = true;
     if (!err.ok()) break;
   }
+  watch->active = false;
+  stream.socket().cancel(ec);  // the watch, if it is still waiting
+  ec = {};
+  if (watch->gone) client_gone = true;
   const int64_t t1 = MonoNs();
   o.upstream_ns = t1 - up_start;
   svc.metrics().upstream.Observe(o.upstream_ns);
@@ -935,19 +1082,25 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
   if (client_gone) co_return false;
   if (!o.stream_complete) {
     std::string ev = "data: " + OpenAIError(502, "upstream_stream_cut", "the upstream stream ended early", "", x->decision_id) + "\n\n";
-    co_await net::async_write(stream, http::make_chunk(net::buffer(ev)), net::redirect_error(use_awaitable, ec));
+    co_await write_piece(ev);
   }
   if (!co_await Durable(x.get(), seq)) {
     // Headers are out: end the connection without the last chunk, so the
     // client sees an incomplete answer rather than an unrecorded one.
     std::string ev = "data: " + OpenAIError(503, "audit_unavailable", "the decision log cannot be written", "",
                                             x->decision_id) + "\n\n";
-    co_await net::async_write(stream, http::make_chunk(net::buffer(ev)), net::redirect_error(use_awaitable, ec));
+    co_await write_piece(ev);
     co_return false;
   }
-  co_await net::async_write(stream, http::make_chunk_last(), net::redirect_error(use_awaitable, ec));
+  if (chunked) {
+    co_await net::async_write(stream, http::make_chunk_last(), net::redirect_error(use_awaitable, ec));
+  }
   svc.metrics().total.Observe(MonoNs() - x->start_ns);
-  co_return !ec && head.keep_alive() && o.stream_complete;
+  // A stream the upstream cut still ended properly towards the client (the
+  // error event, the last chunk): the connection stays usable. Closing it
+  // after headers that said keep-alive makes a client that reuses it at
+  // once (Node's agent) fail its next request with a hang-up.
+  co_return !ec && head.keep_alive();
 }
 
 void Server::Impl::StartDrain() {

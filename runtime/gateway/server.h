@@ -11,7 +11,7 @@
 //   POST /v1/chat/completions   authenticate, decide, route, reserve, call the
 //                               upstream (fallbacks), settle, record, answer
 //                               (stream: true relayed as server-sent events)
-//   GET  /v1/models             models this caller may use
+//   GET  /v1/models[/{id}]      models this caller may use (HEAD too)
 //   POST /v1/decide             decision (and route) only; no upstream call
 //   GET  /healthz, GET /metrics
 //   POST /admin/policy[?shadow=1], POST /admin/policy/promote,

@@ -2,6 +2,8 @@
 #include "runtime/gateway/service.h"
 
 #include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -11,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <set>
 
@@ -196,6 +199,7 @@ void Exchange::Reset() {
   body.clear();
   input.clear();
   stream = false;
+  include_usage = false;
   start_ns = 0;
   wait_ns = 0;
   plan.Clear();
@@ -208,6 +212,102 @@ void Exchange::Reset() {
   admission_json.clear();
   decision_id.clear();
   invalid = false;
+}
+
+namespace {
+
+// CheckRequestBody's SAX handler: accepts every value, notes
+// stream_options.include_usage.
+class BodyCheck : public rj::BaseReaderHandler<rj::UTF8<>, BodyCheck> {
+ public:
+  bool include_usage = false;
+  bool Default() {
+    at_usage_ = false;
+    return true;
+  }
+  bool Bool(bool b) {
+    if (at_usage_ && b) include_usage = true;
+    return Default();
+  }
+  bool Key(const char* s, rj::SizeType n, bool) {
+    std::string_view k(s, n);
+    if (depth_ == 1) at_options_ = k == "stream_options";
+    at_usage_ = depth_ == 2 && in_options_ && k == "include_usage";
+    return true;
+  }
+  bool StartObject() {
+    if (depth_ == 1) in_options_ = at_options_;
+    ++depth_;
+    return Default();
+  }
+  bool EndObject(rj::SizeType) {
+    if (--depth_ <= 1) in_options_ = false;
+    return Default();
+  }
+  bool StartArray() {
+    ++depth_;
+    return Default();
+  }
+  bool EndArray(rj::SizeType) {
+    --depth_;
+    return Default();
+  }
+
+ private:
+  int depth_ = 0;
+  bool at_options_ = false, in_options_ = false, at_usage_ = false;
+};
+
+}  // namespace
+
+bool CheckRequestBody(std::string* body, bool* include_usage, runtime::InputError* err) {
+  *include_usage = false;
+  if (body->size() >= 3 && std::string_view(*body).substr(0, 3) == "\xEF\xBB\xBF") body->erase(0, 3);
+  auto fail = [&](std::string code, std::string message) {
+    err->code = std::move(code);
+    err->message = std::move(message);
+    err->path.clear();
+    return false;
+  };
+  if (const void* nul = std::memchr(body->data(), 0, body->size()); nul != nullptr) {
+    return fail("input_malformed_json", "malformed JSON at byte " +
+                                            std::to_string(static_cast<const char*>(nul) - body->data()) +
+                                            ": NUL byte");
+  }
+  BodyCheck h;
+  rj::Reader reader;
+  // Iterative: no recursion however deep the body nests (the decoder bounds
+  // the depth); a MemoryStream: rapidjson's byte loop, which refuses every
+  // raw control byte in a string.
+  rj::MemoryStream is(body->data(), body->size());
+  constexpr unsigned kFlags = rj::kParseIterativeFlag | rj::kParseNumbersAsStringsFlag | rj::kParseValidateEncodingFlag;
+  rj::ParseResult r = reader.Parse<kFlags>(is, h);
+  if (!r.IsError()) {
+    *include_usage = h.include_usage;
+    return true;
+  }
+  const size_t off = r.Offset();
+  const unsigned char at = off < body->size() ? static_cast<unsigned char>((*body)[off]) : 0;
+  switch (r.Code()) {
+    case rj::kParseErrorStringInvalidEncoding:
+      return fail("input_invalid_utf8", "invalid UTF-8 at byte " + std::to_string(off));
+    case rj::kParseErrorNumberTooBig:
+      return fail("input_invalid_value", "number at byte " + std::to_string(off) +
+                                             " is out of range (beyond 1.8e308)");
+    case rj::kParseErrorDocumentRootNotSingular:
+      return fail("input_malformed_json", "malformed JSON at byte " + std::to_string(off) +
+                                              ": content after the JSON document");
+    default:
+      break;
+  }
+  if (at > 0 && at < 0x20 && at != '\t' && at != '\n' && at != '\r') {
+    return fail("input_malformed_json", "malformed JSON at byte " + std::to_string(off) +
+                                            ": raw control character (JSON text needs it escaped)");
+  }
+  std::string what = rj::GetParseError_En(r.Code());
+  for (char& c : what) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  while (!what.empty() && what.back() == '.') what.pop_back();
+  return fail("input_malformed_json", "malformed JSON at byte " + std::to_string(off) + ": " + what);
 }
 
 void BuildInput(const Identity& who, std::string_view body, std::string* out) {

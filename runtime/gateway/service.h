@@ -101,6 +101,7 @@ struct Exchange {
   std::string body;              // the HTTP body as received
   std::string input;             // the decision input built from it
   bool stream = false;
+  bool include_usage = false;    // the caller asked for the stream's usage chunk
   int64_t start_ns = 0;          // monotonic, request fully read
   int64_t wait_ns = 0;           // spent waiting for the ledger and audit to be durable
 
@@ -198,6 +199,17 @@ class Service {
   Metrics metrics_;
 };
 
+// Checks a chat request body before it goes into the decision input: it must
+// be exactly one JSON value (whitespace around it allowed), so that nothing
+// after it can add members such as `context` to the input BuildInput
+// composes; a leading UTF-8 byte order mark is removed. Errors are the
+// decoder's codes with offsets into the body: input_malformed_json
+// (syntax, trailing content, an empty body, a NUL or raw control byte),
+// input_invalid_utf8, input_invalid_value (a number beyond double range,
+// which no upstream accepts either). *include_usage: the body asks for the
+// stream's usage chunk (`stream_options.include_usage: true`). Cost: one
+// SAX pass over the body, no allocation but the parser's stack.
+bool CheckRequestBody(std::string* body, bool* include_usage, runtime::InputError* err);
 // Builds the decision input {"principal": ..., "request": BODY}.
 void BuildInput(const Identity& who, std::string_view body, std::string* out);
 // OpenAI's error document.

@@ -159,6 +159,11 @@ net::awaitable<UpstreamError> UpstreamConn::Send(http::request<http::string_body
   co_return UpstreamError{};
 }
 
+void UpstreamConn::Abort() {
+  impl_->complete = false;
+  impl_->lowest().close();
+}
+
 int UpstreamConn::status() const { return impl_->parser->get().result_int(); }
 
 std::string UpstreamConn::header(std::string_view name) const {

@@ -82,6 +82,9 @@ class UpstreamConn {
   // *done once the body is complete.
   net::awaitable<UpstreamError> Read(std::string* out, bool* done);
   bool reused() const { return reused_; }
+  // Closes the connection under a pending Send or Read, which then fails
+  // (a streaming client that went away). Not reusable afterwards.
+  void Abort();
 
   struct Impl;
 

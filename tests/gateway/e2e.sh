@@ -18,7 +18,7 @@ FAILS=0
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-  rm -rf "$T"
+  if [ -n "${KEEP:-}" ]; then echo "# kept $T"; else rm -rf "$T"; fi  # KEEP=1: logs for a post-mortem
 }
 trap cleanup EXIT
 
@@ -142,6 +142,58 @@ garbage=$(timeout 10 cat <&3)
 exec 3<&-
 check "garbage request -> 400 http_malformed" grep -q "http_malformed" <<< "$garbage"
 
+# --- HTTP as curl and other clients speak it ---
+# raw REQUESTS -> sends the bytes on one connection, prints what comes back
+# until the server closes it (the last request says Connection: close).
+raw() {
+  exec 3<>"/dev/tcp/${GW%:*}/${GW#*:}"
+  printf "$1" >&3
+  timeout 10 cat <&3
+  exec 3<&-
+}
+st=$(post sk-main "$(msg test/ok hi)" -H 'Authorization: BEARER sk-main')
+check "the Bearer scheme is case-insensitive" test "$st" = 200
+st=$(curl -s -o "$T/out" -w '%{http_code}' -H 'Authorization: Bearer sk-main' -H 'Content-Type: application/json; charset=utf-8' \
+  --data-binary "$(msg test/ok hi)" "$URL/v1/chat/completions?api-version=1")
+check "a query string and a charset are accepted" test "$st" = 200
+st=$(curl -s -o "$T/out" -w '%{http_code}' -H 'Authorization: Bearer sk-main' "$URL/v1/models/")
+check "one trailing slash names the same endpoint" test "$st" = 200
+st=$(post sk-main "$(msg test/ok hi)" -H 'Transfer-Encoding: chunked')
+check "a chunked request body" test "$st" = 200
+st=$(post sk-main "$(msg test/ok hi)" -H 'Expect: 100-continue')
+check "Expect: 100-continue" test "$st" = 200
+curl -s -o /dev/null -o /dev/null -o /dev/null -w '%{http_code} %{num_connects}\n' -H 'Authorization: Bearer sk-main' -H 'Content-Type: application/json' \
+  --data-binary "$(msg test/ok hi)" "$URL/v1/chat/completions" "$URL/v1/chat/completions" "$URL/v1/chat/completions" > "$T/reuse"
+check "keep-alive: three requests on one connection" test "$(tr '\n' ' ' < "$T/reuse")" = "200 1 200 0 200 0 "
+b=$(msg test/ok pipelined)
+raw "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-main\r\nContent-Length: ${#b}\r\n\r\n$b""GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" > "$T/out"
+check "pipelined requests are answered in order" \
+  sh -c "test \$(grep -o 'HTTP/1.1 200' '$T/out' | wc -l) = 2 && grep -q 'Hello from the stub' '$T/out' && grep -q '\"status\":\"ok\"' '$T/out'"
+raw 'HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\nHEAD /v1/chat/completions HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' > "$T/out"
+check "HEAD is answered without a body (the next answer on the connection is intact)" \
+  sh -c "head -1 '$T/out' | grep -q '^HTTP/1.1 200' && test \$(grep -o 'HTTP/1.1 ' '$T/out' | wc -l) = 3 && test \$(grep -c '\"status\":\"ok\"' '$T/out') = 1 && ! grep -q method_not_allowed '$T/out'"
+check "405 lists the allowed methods" grep -q '^Allow: POST' "$T/out"
+st=$(curl -s -o /dev/null -D "$T/hdr" -w '%{http_code}' -X DELETE "$URL/healthz")
+check "405 on a GET endpoint allows GET and HEAD" sh -c "test $st = 405 && grep -qi '^allow: GET, HEAD' '$T/hdr'"
+st=$(post sk-main '{"model":"test/ok","messages":[{"role":"user","content":"hi"}]},"context":{"time":"2020-01-01T00:00:00Z"}')
+check "text after the JSON body (a forged context) is refused" sh -c "test $st = 400 && grep -q 'input_malformed_json' '$T/out' && grep -q 'byte 63' '$T/out'"
+st=$(post sk-main '')
+check "an empty body -> 400 input_malformed_json" sh -c "test $st = 400 && grep -q 'input_malformed_json' '$T/out'"
+st=$(post sk-main '{"model":"test/ok","messages":[{"role":"user","content":"hi"}],"top_k":1e400}')
+check "a number beyond double range -> 400 input_invalid_value, not a 502" sh -c "test $st = 400 && grep -q 'input_invalid_value' '$T/out'"
+st=$(post sk-main "$(printf '\xef\xbb\xbf')$(msg test/ok hi)")
+check "a byte order mark before the body is skipped" test "$st" = 200
+st=$(post sk-main "{\"model\":\"test/ok\",\"messages\":[],\"x\":$(head -c 60000 /dev/zero | tr '\0' '[')}")
+check "60,000 levels of nesting -> 400, the server stays up" sh -c "test $st = 400 && curl -sf '$URL/healthz' > /dev/null"
+st=$(post sk-main "$(msg test/ok hi)" --http1.0)
+check "HTTP/1.0" test "$st" = 200
+curl -s -D "$T/hdr" -o "$T/out" --http1.0 --raw -H 'Authorization: Bearer sk-main' --data-binary "$(msg test/ok hi ',"stream":true')" "$URL/v1/chat/completions"
+check "an HTTP/1.0 stream is not chunked (1.0 has no chunked encoding)" \
+  sh -c "! grep -qi '^transfer-encoding' '$T/hdr' && head -c 6 '$T/out' | grep -q '^data: ' && grep -q '\[DONE\]' '$T/out'"
+big=$(head -c 70000 /dev/zero | tr '\0' a)
+st=$(post sk-main "$(msg test/ok "$big")" -H 'Expect:' -H 'Transfer-Encoding: chunked')
+check "a chunked body over the limit -> 413" test "$st" = 413
+
 # --- routing: EU user stays on EU endpoints; explanation on request ---
 st=$(post sk-eu "$(msg test/ok hi)" -H 'X-Tollgate-Explain: 1')
 check "EU user routed and answered" test "$st" = 200
@@ -176,6 +228,9 @@ check "stream answers 200" test "$st" = 200
 check "stream relays the chunks and [DONE]" sh -c "grep -q 'the stub' '$T/out' && grep -q '\[DONE\]' '$T/out'"
 check "the gateway asked the upstream for the usage chunk" \
   sh -c "curl -s 'http://127.0.0.1:$SP/last/ok' | grep -q '\"include_usage\":true'"
+check "the caller that did not ask for usage does not get the usage-only chunk" sh -c "! grep -q '\"choices\":\[\]' '$T/out'"
+st=$(post sk-main "$(msg test/ok hi ',"stream":true,"stream_options":{"include_usage":true}')" -N)
+check "the caller that asked for usage gets it" sh -c "test $st = 200 && grep -q '\"choices\":\[\],\"usage\":{\"prompt_tokens\":11' '$T/out'"
 okcount=$(curl -s "http://127.0.0.1:$SP/count/ok")
 st=$(post sk-main "$(msg test/cut hi ',"stream":true')" -N)
 check "a stream cut after the first token is not retried elsewhere" \
@@ -194,12 +249,19 @@ check "/v1/decide checks the caller's candidate endpoint (require_failed)" \
   sh -c "test $st = 200 && grep -q '\"code\":\"require_failed\"' '$T/out'"
 st=$(curl -s -o "$T/out" -w '%{http_code}' --data-binary '{"principal":{}}' "$URL/v1/decide")
 check "/v1/decide with an invalid input -> 400" test "$st" = 400
+# A number beyond double range would be embedded in the decision record,
+# which then no JSON reader parses ("audit log verifies" below).
+st=$(curl -s -o "$T/out" -w '%{http_code}' --data-binary \
+  '{"principal":{"workspace":"main"},"request":{"model":"test/ok","messages":[{"role":"user","content":"hi"}],"top_k":1e400}}' \
+  "$URL/v1/decide")
+check "/v1/decide with a number beyond double range -> 400 input_invalid_value" \
+  sh -c "test $st = 400 && grep -q input_invalid_value '$T/out'"
 st=$(curl -s -o "$T/out" -w '%{http_code}' -H 'Authorization: Bearer sk-main' "$URL/v1/models")
 check "/v1/models lists the models in OpenAI's shape" sh -c "test $st = 200 && grep -q '\"object\":\"list\"' '$T/out' && grep -q '\"id\":\"test/ok\"' '$T/out'"
 
 # --- the openai npm client ---
 if [ -d "$HERE/node_modules/openai" ]; then
-  if node "$HERE/openai_client.mjs" "$URL/v1" sk-main > "$T/node.out" 2>&1; then
+  if node "$HERE/openai_client.mjs" "$URL/v1" sk-main "http://127.0.0.1:$SP" > "$T/node.out" 2>&1; then
     ok "openai npm client: chat, stream, deny as APIError"; cat "$T/node.out"
   else
     fail "openai npm client"; cat "$T/node.out"
@@ -287,6 +349,8 @@ check "every gateway decision replays bit for bit ($(tail -1 "$T/replay"))" test
 check "shadow comparisons are recorded" grep -q '"shadow":{"version":"sha256:' "$T/records"
 check "the cut stream is recorded as such, charged at what was delivered" \
   sh -c "grep -q '\"stream\":true,\"stream_complete\":false' '$T/records' && grep '\"stream_complete\":false' '$T/records' | grep -q '\"usage_estimated\":true'"
+check "a stream the client abandoned is recorded as such" \
+  sh -c "grep '\"error\":\"client_disconnected\"' '$T/records' | grep -q '\"stream_complete\":false'"
 check "a completed stream is recorded with the usage chunk's tokens" \
   sh -c "grep '\"stream_complete\":true' '$T/records' | grep -q '\"completion_tokens\":7'"
 # The ledger: the tiny budget was never overspent.

@@ -152,6 +152,65 @@ TEST(Errors, OpenAIShape) {
   EXPECT_TRUE(e["param"].IsNull());
 }
 
+// The chat body is placed inside the decision input by concatenation: it
+// must be one JSON value, or trailing text would add members (a forged
+// `context`) to the input.
+TEST(RequestBody, OneJsonValueOrAnErrorWithBodyOffsets) {
+  struct Case { std::string body; const char* code; const char* message; };
+  const Case cases[] = {
+      {R"({"model":"m","messages":[]},"context":{"time":"2020-01-01T00:00:00Z"})", "input_malformed_json",
+       "malformed JSON at byte 27: content after the JSON document"},
+      {R"({"model":"m"} {"x":1})", "input_malformed_json", "malformed JSON at byte 14: content after the JSON document"},
+      {"", "input_malformed_json", "malformed JSON at byte 0: the document is empty"},
+      {"  \n", "input_malformed_json", "malformed JSON at byte 3: the document is empty"},
+      {R"({"model": "m", "messages": [)", "input_malformed_json", "malformed JSON at byte 28: invalid value"},
+      {std::string("{\"model\":\"a\x01\"}"), "input_malformed_json",
+       "malformed JSON at byte 11: raw control character (JSON text needs it escaped)"},
+      {std::string("{\"model\":\"a\0\"}", 14), "input_malformed_json", "malformed JSON at byte 11: NUL byte"},
+      {"{\"model\":\"a\xff\"}", "input_invalid_utf8", "invalid UTF-8 at byte 11"},
+      {R"({"model":"m","top_k":1e400})", "input_invalid_value", "number at byte 21 is out of range (beyond 1.8e308)"},
+  };
+  for (const Case& c : cases) {
+    std::string body = c.body;
+    bool usage = true;
+    runtime::InputError err;
+    EXPECT_FALSE(CheckRequestBody(&body, &usage, &err)) << c.body;
+    EXPECT_EQ(err.code, c.code) << c.body;
+    EXPECT_EQ(err.message, c.message) << c.body;
+    EXPECT_FALSE(usage);
+  }
+  // Valid bodies: any JSON value (the decoder says what a non-object is),
+  // whitespace around it, a leading byte order mark removed, deep nesting
+  // without recursion (the decoder bounds the depth).
+  std::string deep = "{\"x\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  for (std::string body : {std::string("[1]"), std::string(" {\"a\": 1e300}\r\n"), deep,
+                           std::string("\xEF\xBB\xBF{\"model\":\"m\"}")}) {
+    bool usage = true;
+    runtime::InputError err;
+    EXPECT_TRUE(CheckRequestBody(&body, &usage, &err)) << err.message;
+    EXPECT_FALSE(usage);
+    if (body.find("model") != std::string::npos) {
+      EXPECT_EQ(body, "{\"model\":\"m\"}");
+    }
+  }
+}
+
+TEST(RequestBody, IncludeUsageIsTheCallersStreamOption) {
+  auto usage = [](std::string body) {
+    bool u = false;
+    runtime::InputError err;
+    EXPECT_TRUE(CheckRequestBody(&body, &u, &err)) << err.message;
+    return u;
+  };
+  EXPECT_TRUE(usage(R"({"stream":true,"stream_options":{"include_usage":true}})"));
+  EXPECT_TRUE(usage(R"({"stream_options":{"x":{"include_usage":false},"include_usage":true}})"));
+  EXPECT_FALSE(usage(R"({"stream":true})"));
+  EXPECT_FALSE(usage(R"({"stream":true,"stream_options":{"include_usage":false}})"));
+  EXPECT_FALSE(usage(R"({"stream":true,"stream_options":null,"include_usage":true})"));
+  EXPECT_FALSE(usage(R"({"metadata":{"include_usage":true},"stream_options":{"x":{"include_usage":true}}})"));
+  EXPECT_FALSE(usage(R"({"stream_options":{"include_usage":"true"}})"));
+}
+
 TEST(Metrics, PrometheusText) {
   Metrics m;
   m.decisions.Add(Label("outcome", "deny") + "," + Label("code", "x\"y"));

@@ -13,6 +13,12 @@
 //   /fail500/..., /fail429/...     500 / 429 with an OpenAI error body
 //   /slowN/...                     waits N ms before answering (timeouts)
 //   /cut/...                       stream: 2 chunks, then the connection is dropped
+//   /drip/...                      stream: 40 content chunks 50 ms apart (2 s), then the
+//                                  usage chunk (when asked) and [DONE]; a reader that
+//                                  goes away part-way is counted under /count/drip-gone
+//   /pause/...                     stream: one chunk, then 2.5 s of silence (a provider
+//                                  thinking), then the rest; a reader that leaves during
+//                                  the silence is noticed at once: /count/pause-gone
 //   /bench/...                     200 with a fixed small body (benchmarks)
 //   GET /last/MODE                 the last request body MODE received
 //   GET /count/MODE                how many requests MODE received
@@ -23,6 +29,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+
+#include <poll.h>
 
 #include <atomic>
 #include <chrono>
@@ -98,6 +106,56 @@ void Serve(Stream& sock) {
       // Server-side behaviour under test (a slow provider), not a test wait.
       std::this_thread::sleep_for(std::chrono::milliseconds(std::atol(mode.c_str() + 4)));
     }
+    if (mode == "drip" && stream) {
+      // A slow provider (server-side behaviour under test, not a test wait).
+      http::response<http::empty_body> head{http::status::ok, req.version()};
+      head.set(http::field::content_type, "text/event-stream");
+      head.chunked(true);
+      head.keep_alive(req.keep_alive());
+      http::response_serializer<http::empty_body> sr{head};
+      http::write_header(sock, sr, ec);
+      for (int i = 0; i < 40 && !ec; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        std::string c = Chunk(model, std::string("[{\"index\":0,\"delta\":{") + (i == 0 ? "\"role\":\"assistant\"," : "") +
+                                         "\"content\":\"tok \"},\"finish_reason\":null}]");
+        net::write(sock, http::make_chunk(net::buffer(c)), ec);
+      }
+      if (ec) {
+        std::lock_guard<std::mutex> lock(mu);
+        ++counts["drip-gone"];
+        break;
+      }
+      std::string fin = Chunk(model, "[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]");
+      if (usage) fin += Chunk(model, "[]", true);
+      fin += "data: [DONE]\n\n";
+      net::write(sock, http::make_chunk(net::buffer(fin)), ec);
+      net::write(sock, http::make_chunk_last(), ec);
+      if (ec || !head.keep_alive()) break;
+      continue;
+    }
+    if (mode == "pause" && stream) {
+      http::response<http::empty_body> head{http::status::ok, req.version()};
+      head.set(http::field::content_type, "text/event-stream");
+      head.chunked(true);
+      head.keep_alive(req.keep_alive());
+      http::response_serializer<http::empty_body> sr{head};
+      http::write_header(sock, sr, ec);
+      net::write(sock, http::make_chunk(net::buffer(Chunk(model, "[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hello\"},\"finish_reason\":null}]"))), ec);
+      // The provider thinks for 2.5 s; a reader that closes meanwhile ends it.
+      pollfd p{beast::get_lowest_layer(sock).native_handle(), POLLIN, 0};
+      if (::poll(&p, 1, 2500) > 0) {
+        std::lock_guard<std::mutex> lock(mu);
+        ++counts["pause-gone"];
+        break;
+      }
+      std::string fin = Chunk(model, "[{\"index\":0,\"delta\":{\"content\":\" again.\"},\"finish_reason\":\"stop\"}]");
+      if (usage) fin += Chunk(model, "[]", true);
+      fin += "data: [DONE]\n\n";
+      net::write(sock, http::make_chunk(net::buffer(fin)), ec);
+      net::write(sock, http::make_chunk_last(), ec);
+      if (ec || !head.keep_alive()) break;
+      continue;
+    }
     if (mode == "fail500" || mode == "fail429") {
       res.result(mode == "fail500" ? 500 : 429);
       res.body() = "{\"error\":{\"message\":\"stub failure\",\"type\":\"server_error\",\"code\":null}}";
@@ -115,7 +173,9 @@ void Serve(Stream& sock) {
           beast::get_lowest_layer(sock).close(ec);
           return;
         }
-        std::string c = Chunk(model, std::string("[{\"index\":0,\"delta\":{\"content\":\"") + words[i] +
+        // The first delta names the role, as OpenAI's do (the SDKs' stream helpers need it).
+        std::string c = Chunk(model, std::string("[{\"index\":0,\"delta\":{") + (i == 0 ? "\"role\":\"assistant\"," : "") +
+                                         "\"content\":\"" + words[i] +
                                          "\"},\"finish_reason\":null}]");
         net::write(sock, http::make_chunk(net::buffer(c)), ec);
       }
