@@ -70,12 +70,29 @@ class BodyRewriter : public rj::BaseReaderHandler<rj::UTF8<>, BodyRewriter> {
   bool StartObject() {
     ++depth_;
     if (skip_) return true;
+    if (options_pending_) {  // the caller's stream_options object: kept, see Key
+      options_pending_ = false;
+      in_options_ = saw_options_ = true;
+      w_->Key("stream_options");
+    }
     return w_->StartObject();
   }
   bool Key(const char* s, rj::SizeType n, bool) {
     if (skip_) return true;
+    std::string_view k(s, n);
+    if (in_options_ && depth_ == 2 && k == "include_usage") {  // ours replaces it
+      skip_ = true;
+      skip_depth_ = depth_;
+      return true;
+    }
     if (depth_ == 1) {
-      std::string_view k(s, n);
+      // A stream keeps the caller's other stream_options members
+      // (include_usage is set: the gateway settles from the usage chunk);
+      // a stream_options that is not an object is replaced.
+      if (k == "stream_options" && stream_) {
+        options_pending_ = true;
+        return true;
+      }
       static const std::set<std::string_view> kStrip = {"models", "provider", "route", "transforms",
                                                         "plugins", "preset", "stream_options"};
       if (kStrip.count(k) || k == "model") {
@@ -97,12 +114,17 @@ class BodyRewriter : public rj::BaseReaderHandler<rj::UTF8<>, BodyRewriter> {
       if (depth_ == skip_depth_) skip_ = false;
       return true;
     }
+    if (in_options_ && depth_ == 1) {
+      in_options_ = false;
+      w_->Key("include_usage");
+      w_->Bool(true);
+    }
     if (depth_ == 0) {
       if (!saw_model_) {
         w_->Key("model");
         w_->String(model_.data(), static_cast<rj::SizeType>(model_.size()));
       }
-      if (stream_) {
+      if (stream_ && !saw_options_) {
         w_->Key("stream_options");
         w_->StartObject();
         w_->Key("include_usage");
@@ -115,6 +137,12 @@ class BodyRewriter : public rj::BaseReaderHandler<rj::UTF8<>, BodyRewriter> {
   bool StartArray() {
     ++depth_;
     if (skip_) return true;
+    if (options_pending_) {  // not an object: dropped, ours is added at the end
+      options_pending_ = false;
+      skip_ = true;
+      skip_depth_ = depth_ - 1;
+      return true;
+    }
     return w_->StartArray();
   }
   bool EndArray(rj::SizeType) {
@@ -133,6 +161,10 @@ class BodyRewriter : public rj::BaseReaderHandler<rj::UTF8<>, BodyRewriter> {
       if (depth_ == skip_depth_) skip_ = false;  // a scalar member value
       return true;
     }
+    if (options_pending_) {  // a scalar stream_options: dropped, ours is added at the end
+      options_pending_ = false;
+      return true;
+    }
     return f();
   }
   JsonWriter* w_;
@@ -142,6 +174,9 @@ class BodyRewriter : public rj::BaseReaderHandler<rj::UTF8<>, BodyRewriter> {
   bool skip_ = false;
   int skip_depth_ = 0;
   bool saw_model_ = false;
+  // stream_options of a stream: its key was read (its value comes next); we
+  // are inside its object; it was an object (so none is appended at the end).
+  bool options_pending_ = false, in_options_ = false, saw_options_ = false;
 };
 
 // A standard request field of a decoded record; null when absent.

@@ -301,6 +301,32 @@ TEST_F(Pipeline, RedactsRewritesAndStripsRoutingMembers) {
   EXPECT_EQ(body.find(R"("models")"), std::string::npos) << body;
   EXPECT_NE(body.find(R"("stream_options":{"include_usage":true})"), std::string::npos) << body;
   svc_->Finish(x.get(), Outcome{});
+  // A stream keeps the caller's other stream_options members, include_usage
+  // set; one that is not an object is replaced; without a stream it goes.
+  const std::pair<const char*, const char*> options[] = {
+      {R"("stream": true, "stream_options": {"include_obfuscation": false, "include_usage": false, "x": {"include_usage": 1}})",
+       R"("stream_options":{"include_obfuscation":false,"x":{"include_usage":1},"include_usage":true})"},
+      {R"("stream": true, "stream_options": null)", R"(,"stream_options":{"include_usage":true}})"},
+      {R"("stream": true, "stream_options": [1, {"a": 2}])", R"(,"stream_options":{"include_usage":true}})"},
+      {R"("stream": true, "stream_options": {})", R"("stream_options":{"include_usage":true})"},
+  };
+  for (const auto& [members, want] : options) {
+    auto o = Start(std::string(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1, )") +
+                   members + "}");
+    svc_->Decide(o.get());
+    ASSERT_TRUE(o->allowed()) << svc_->ErrorJson(*o);
+    ASSERT_TRUE(svc_->UpstreamBody(*o, 0, &body, &err)) << err;
+    EXPECT_NE(body.find(want), std::string::npos) << members << " -> " << body;
+    EXPECT_EQ(body.find("stream_options"), body.rfind("stream_options")) << body;
+    svc_->Finish(o.get(), Outcome{});
+  }
+  auto plain = Start(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1,
+                        "stream_options": {"include_usage": true}})");
+  svc_->Decide(plain.get());
+  ASSERT_TRUE(plain->allowed()) << svc_->ErrorJson(*plain);
+  ASSERT_TRUE(svc_->UpstreamBody(*plain, 0, &body, &err)) << err;
+  EXPECT_EQ(body.find("stream_options"), std::string::npos) << body;
+  svc_->Finish(plain.get(), Outcome{});
   // Without redactions the body's numbers are copied as written.
   auto y = Start(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.70,
                     "max_tokens": 1e1})");
