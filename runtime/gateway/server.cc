@@ -966,6 +966,7 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
       co_return co_await Send(stream, res, &req, path);
     }
     std::string content_type = conn->header("content-type");
+    const std::string upstream_id = conn->header("x-request-id");
     pool.Release(std::move(conn));
     o.http_status = up_status;
     o.started = up_status >= 200 && up_status < 300;
@@ -979,6 +980,9 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
     Response res{static_cast<http::status>(up_status), req.version()};
     res.set(http::field::content_type, content_type.empty() ? "application/json" : content_type);
     res.body() = std::move(body);
+    // The provider's request id, as the SDKs read it (`_request_id`): what a
+    // support ticket with the provider needs.
+    if (!upstream_id.empty()) res.set("x-request-id", upstream_id);
     Common(&res, x.get());
     explain_header(&res);
     co_await DurableOr503(x.get(), seq, &res);
@@ -998,6 +1002,7 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
   head.set(http::field::cache_control, "no-cache");
   head.set("x-tollgate-policy-version", x->live->version);
   head.set("x-tollgate-decision-id", x->decision_id);
+  if (const std::string id = conn->header("x-request-id"); !id.empty()) head.set("x-request-id", id);
   head.chunked(chunked);
   head.keep_alive(chunked && req.keep_alive() && !draining.load());
   http::response_serializer<http::empty_body> sr{head};

@@ -98,6 +98,7 @@ st=$(post sk-main "$(msg test/ok hello)")
 check "allowed request answers 200 from the upstream" test "$st" = 200
 check "the answer is the upstream's (usage passed through)" body_has '"completion_tokens":7'
 check "decision id header" hdr_has '^x-tollgate-decision-id: [0-9A-Z]\{26\}'
+check "the provider's request id is passed on" hdr_has '^x-request-id: req_stub_ok'
 check "policy version header" hdr_has '^x-tollgate-policy-version: sha256:'
 curl -s "http://127.0.0.1:$SP/last/ok" > "$T/last"
 check "the upstream got the endpoint's model name, not the routing members" \
@@ -231,6 +232,7 @@ check "the gateway asked the upstream for the usage chunk" \
 check "the caller that did not ask for usage does not get the usage-only chunk" sh -c "! grep -q '\"choices\":\[\]' '$T/out'"
 st=$(post sk-main "$(msg test/ok hi ',"stream":true,"stream_options":{"include_usage":true}')" -N)
 check "the caller that asked for usage gets it" sh -c "test $st = 200 && grep -q '\"choices\":\[\],\"usage\":{\"prompt_tokens\":11' '$T/out'"
+check "a stream passes the provider's request id on" hdr_has '^x-request-id: req_stub_ok'
 okcount=$(curl -s "http://127.0.0.1:$SP/count/ok")
 st=$(post sk-main "$(msg test/cut hi ',"stream":true')" -N)
 check "a stream cut after the first token is not retried elsewhere" \

@@ -84,6 +84,7 @@ void Serve(Stream& sock) {
     std::string mode = target.size() > 1 ? target.substr(1, target.find('/', 1) - 1) : "";
     http::response<http::string_body> res{http::status::ok, req.version()};
     res.set(http::field::content_type, "application/json");
+    res.set("x-request-id", "req_stub_" + mode);  // a provider's request id
     res.keep_alive(req.keep_alive());
     if (req.method() == http::verb::get && (mode == "last" || mode == "count")) {
       std::string which = target.substr(mode.size() + 2);
@@ -162,6 +163,7 @@ void Serve(Stream& sock) {
     } else if (stream && (mode == "ok" || mode == "cut" || mode.rfind("slow", 0) == 0)) {
       http::response<http::empty_body> head{http::status::ok, req.version()};
       head.set(http::field::content_type, "text/event-stream");
+      head.set("x-request-id", "req_stub_" + mode);
       head.chunked(true);
       head.keep_alive(req.keep_alive() && mode != "cut");
       http::response_serializer<http::empty_body> sr{head};
