@@ -1,6 +1,8 @@
 #include "runtime/decide/budgets.h"
 
+#include "engine/core/money.h"
 #include "engine/vm/vm.h"
+#include "runtime/router/router.h"
 #include "stdlib/schema.h"
 
 namespace tollgate::runtime {
@@ -58,15 +60,18 @@ bool PlanBudgets(const vm::Program& program, const vm::Record& request, BudgetPl
 int64_t WorstCaseTokens(const Catalog& catalog, uint32_t endpoint, const vm::Record& request) {
   static const int in_slot = stdlib::Schema::Standard().field(stdlib::Schema::Standard().Find("request.input_tokens")).slot;
   static const int max_slot = stdlib::Schema::Standard().field(stdlib::Schema::Standard().Find("request.max_tokens")).slot;
+  static const int n_slot = stdlib::Schema::Standard().field(stdlib::Schema::Standard().Find("request.n")).slot;
   auto get = [&](int slot) -> int64_t {
     if (slot < 0 || slot >= static_cast<int>(request.slots.size())) return -1;
     const Value& v = request.slots[slot];
     return v.kind == Kind::kInt ? v.i : -1;
   };
-  int64_t in = std::max<int64_t>(0, get(in_slot));
-  int64_t out = get(max_slot);
-  if (out < 0 && endpoint < catalog.endpoints().size()) out = catalog.endpoints()[endpoint].max_output_tokens;
-  return in + std::max<int64_t>(0, out);
+  const int64_t in = std::max<int64_t>(0, get(in_slot));
+  const int64_t max_tokens = get(max_slot), n = get(n_slot);  // -1: absent
+  if (endpoint >= catalog.endpoints().size()) return in + std::max<int64_t>(0, max_tokens);
+  // Every one of the n completions may use max_tokens (saturates: fails closed).
+  const int64_t out = WorstCaseCompletionTokens(max_tokens, n, catalog.endpoints()[endpoint]);
+  return AddChecked(in, out).value_or(INT64_MAX);
 }
 
 void FillCounters(const vm::Program& program, const BudgetPlan& plan,

@@ -46,8 +46,10 @@ ledger::Window LedgerWindow(ast::Window w, int64_t custom_ms);
 // closed) with out->error_message. Cost: the declarations' instructions.
 bool PlanBudgets(const vm::Program& program, const vm::Record& request, BudgetPlan* out);
 
-// Worst-case output tokens: request.max_tokens, else the endpoint's maximum.
-// Worst-case tokens = request.input_tokens + that.
+// Worst-case output tokens: (request.max_tokens, else the endpoint's
+// maximum) x request.n (the completions asked for; null = 1), as in
+// WorstCaseCompletionTokens (runtime/router/router.h). Worst-case tokens =
+// request.input_tokens + that, saturated at INT64_MAX (no limit admits it).
 int64_t WorstCaseTokens(const Catalog& catalog, uint32_t endpoint, const vm::Record& request);
 
 // Fills *out (resized to 3 slots per budget and per limit, ast::CounterSlot)

@@ -65,6 +65,10 @@ struct Node {
   Type type;
   Special special = Special::kNone;
   bool non_negative = false;  // request.max_tokens: a negative value is input_invalid_value
+  // request.n (the number of completions): an integer of at least 1; 0, a
+  // negative, a fraction or an integer beyond int64 is input_invalid_value
+  // (every completion is billed: n scales the worst-case cost).
+  bool count = false;
   // principal.jurisdiction: two upper-case ASCII letters, as the catalog's
   // provider.jurisdiction (else input_invalid_value: a "de" would silently
   // miss every `principal.jurisdiction in eu` rule)
@@ -90,6 +94,7 @@ struct Plan {
   std::vector<int> clock_slots;  // time slots filled from the clock when absent
   int content_slot = -1, tokens_slot = -1, params_slot = -1, messages_slot = -1;
   int partition_slot = -1;  // request.provider.sort_partition, from provider.sort.partition
+  int n_slot = -1;          // request.n: 1 when absent or null
   // Model names (stdlib/names.h): request.model / request.models are decoded
   // as sent, then split into canonical ids and the derived *_full / variant fields.
   int model_slot = -1, models_slot = -1;
@@ -206,6 +211,7 @@ void AddLeaf(Node* root, const std::string& path, int slot, const Type& type, Sp
   leaf.type = type;
   leaf.special = special;
   leaf.non_negative = path == "request.max_tokens";
+  leaf.count = path == "request.n" && type.is(Kind::kInt);
   leaf.country = path == "principal.jurisdiction" && type.is(Kind::kString);
   leaf.empty_is_absent = (path == "principal.user" || path == "principal.key_id" ||
                           path == "principal.jurisdiction") &&
@@ -277,6 +283,7 @@ std::unique_ptr<Plan> BuildPlan(const stdlib::Schema& schema) {
       continue;
     }
     if (f.path == "request.model" && f.type.is(Kind::kString)) plan->model_slot = f.slot;
+    if (f.path == "request.n" && f.type.is(Kind::kInt)) plan->n_slot = f.slot;
     if (f.path == "request.models" && f.type.is(Kind::kList) && f.type.elem().is(Kind::kString))
       plan->models_slot = f.slot;
     Special sp = SpecialFor(f.path, f.type);
@@ -561,6 +568,7 @@ class Decoder {
         return Fail("input_missing_field", "missing required field `" + r.path + "`", r.path);
     for (const auto& [slot, kind] : plan_.empties)
       if (rec_->slots[slot].is_null()) rec_->slots[slot] = EmptyOf(kind);
+    if (plan_.n_slot >= 0 && rec_->slots[plan_.n_slot].is_null()) rec_->slots[plan_.n_slot] = Value::Int(1);
     return Derive();
   }
 
@@ -668,6 +676,7 @@ class Decoder {
         return Fail("input_invalid_value",
                     "`" + path + "` must not be negative, got " + std::to_string(v.i), path);
       }
+      if (kid->count && v.kind == Kind::kInt && v.i < 1) return BadCount(p, std::to_string(v.i));
       if (v.kind == Kind::kString && v.sv().empty()) {
         if (kid->empty_is_absent) continue;
         if (kid->non_empty) {
@@ -685,6 +694,15 @@ class Decoder {
       rec_->slots[kid->slot] = v;
     }
     return true;
+  }
+
+  // request.n out of its range (`got` is the JSON number's text).
+  bool BadCount(const Path& p, std::string got) {
+    std::string path = p.Render();
+    return Fail("input_invalid_value",
+                "`" + path + "` (the number of completions) must be an integer of at least 1, got " +
+                    got,
+                path);
   }
 
   static bool CountryCode(std::string_view s) {
@@ -765,6 +783,10 @@ class Decoder {
         }
         break;
       default: break;
+    }
+    if (node.count && IsNumberText(v)) {  // a fraction or beyond int64: not a count
+      int64_t x;
+      if (IntegralFromText(Sv(v), &x) != IntText::kOk) return BadCount(p, std::string(Sv(v)));
     }
     return Typed(v, node.type, p, out);
   }

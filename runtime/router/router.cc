@@ -28,7 +28,7 @@ enum ReqField : int {
   kModel, kModels, kMaxTokens, kInputTokens, kParameters, kWorkspace,
   kOrder, kOnly, kIgnore, kAllowFallbacks, kRequireParameters, kDataCollection, kZdr,
   kQuantizations, kSort, kMaxPrompt, kMaxCompletion, kMaxRequest, kPrefLatency,
-  kPrefThroughput, kSortPartition, kModelFull, kModelsFull, kReqFieldCount,
+  kPrefThroughput, kSortPartition, kModelFull, kModelsFull, kN, kReqFieldCount,
 };
 constexpr const char* kReqPaths[kReqFieldCount] = {
     "request.model", "request.models", "request.max_tokens", "request.input_tokens",
@@ -39,7 +39,7 @@ constexpr const char* kReqPaths[kReqFieldCount] = {
     "request.provider.max_price.prompt", "request.provider.max_price.completion",
     "request.provider.max_price.request", "request.provider.preferred_max_latency",
     "request.provider.preferred_min_throughput", "request.provider.sort_partition",
-    "request.model_full", "request.models_full",
+    "request.model_full", "request.models_full", "request.n",
 };
 
 // Items of a set or list value; empty for null or anything else.
@@ -100,6 +100,11 @@ int64_t EstimateCost(int64_t input_tokens, int64_t output_tokens, const Endpoint
 std::string Money(int64_t micros) { return FormatMicros(micros) + " usd"; }
 
 }  // namespace
+
+int64_t WorstCaseCompletionTokens(int64_t max_tokens, int64_t n, const Endpoint& ep) {
+  const int64_t per = std::max<int64_t>(0, max_tokens >= 0 ? max_tokens : ep.max_output_tokens);
+  return MulChecked(per, std::max<int64_t>(1, n)).value_or(INT64_MAX);
+}
 
 const char* ElimCodeName(ElimCode c) {
   switch (c) {
@@ -225,6 +230,7 @@ struct Prefs {
   bool nitro = false, floor = false;
   int64_t input_tokens = 0;
   int64_t max_tokens = -1;
+  int64_t n = 1;  // request.n: completions asked for (each billed)
   const Value* parameters = nullptr;
   const Value* only = nullptr;
   const Value* ignore = nullptr;
@@ -302,6 +308,11 @@ void Router::RouteOrThrow(const vm::Decision& d, const vm::Record& request, Rout
   if (mt.kind == Kind::kInt) {
     if (mt.i < 0) return invalid("`max_tokens` must not be negative");
     p.max_tokens = mt.i;
+  }
+  const Value& nv = get(kN);
+  if (nv.kind == Kind::kInt) {
+    if (nv.i < 1) return invalid("`n` (the number of completions) must be at least 1, got " + std::to_string(nv.i));
+    p.n = nv.i;
   }
   p.parameters = &get(kParameters);
   p.only = &get(kOnly);
@@ -390,8 +401,8 @@ void Router::RouteOrThrow(const vm::Decision& d, const vm::Record& request, Rout
     for (uint32_t e : catalog_.ForModel(p.models[mi])) {
       ++n_candidates;
       const Endpoint& ep = catalog_.endpoint(e);
-      const int64_t out_tokens = p.max_tokens >= 0 ? p.max_tokens : ep.max_output_tokens;
-      const int64_t cost = EstimateCost(p.input_tokens, out_tokens, ep);
+      const int64_t cost =
+          EstimateCost(p.input_tokens, WorstCaseCompletionTokens(p.max_tokens, p.n, ep), ep);
       Elimination el;
       el.endpoint = e;
       auto drop = [&](ElimCode c, std::string_view source, std::string_view field,
@@ -693,6 +704,17 @@ std::vector<std::pair<std::string_view, std::string>> RequireValues(const Catalo
   return out;
 }
 
+// request.n of a routed request (1 when absent, null or not known).
+int64_t Completions(const Catalog& catalog, const vm::Record* request) {
+  if (!request || !catalog.schema()) return 1;
+  const int id = catalog.schema()->Find("request.n");
+  if (id < 0) return 1;
+  const stdlib::FieldDef& f = catalog.schema()->field(id);
+  if (f.scope != ast::Scope::kRequest || f.slot >= static_cast<int>(request->slots.size())) return 1;
+  const Value& v = request->slots[f.slot];
+  return v.kind == Kind::kInt ? v.i : 1;
+}
+
 // The endpoint field a max-price cap compares with.
 std::string_view CappedField(std::string_view cap) {
   if (cap == "route.max_price") return "endpoint.estimated_cost";
@@ -747,8 +769,13 @@ std::string EliminationDetail(const Catalog& catalog, const vm::Program& program
       return "endpoint.quantization = \"" + ep.quantization + "\" is not allowed" +
              (acct ? " by the account" : "");
     case ElimCode::kPrefMaxPrice:
-    case ElimCode::kRouteMaxPrice:
-      return std::string(CappedField(el.field)) + " " + Money(el.value) + " > max " + Money(el.limit);
+    case ElimCode::kRouteMaxPrice: {
+      std::string s = std::string(CappedField(el.field)) + " " + Money(el.value) + " > max " + Money(el.limit);
+      // The estimated cost counts every completion asked for: say how many.
+      const int64_t n = el.field == "route.max_price" ? Completions(catalog, request) : 1;
+      if (n > 1) s += " (" + std::to_string(n) + " completions)";
+      return s;
+    }
     case ElimCode::kMaxTokensExceeded:
       return "max_tokens " + std::to_string(el.value) + " > endpoint.max_output_tokens " +
              std::to_string(el.limit);

@@ -14,8 +14,10 @@
 //      (step 3), on the survivors only. The first failure is named. The
 //      candidate's
 //      `endpoint.estimated_cost` = input_tokens x input price / 1e6 +
-//      (max_tokens, else the endpoint's max output) x output price / 1e6 +
-//      per-request price, exact, is filled in before the predicates run.
+//      (max_tokens, else the endpoint's max output) x n x output price / 1e6 +
+//      per-request price (n = request.n, the completions asked for; null
+//      = 1), exact, is filled in before the predicates run. It is the
+//      worst case a budget reserves (runtime/decide/budgets.h).
 //   3. preferences (request `provider.*`, tightened by the account and the
 //      policy's route hints): only, ignore, allow_fallbacks (with an `order`:
 //      order providers only; without: the primary endpoint of each model
@@ -46,8 +48,8 @@
 // when a policy require eliminated at least one candidate, else 404; the
 // reason summarises and `eliminated` names, for every candidate, the code,
 // rule / preference and detail. An invalid preference value (sort word,
-// data_collection word, unknown quantization): code route_invalid_preference,
-// status 400. A decision that already denies is not routed (kNotRouted).
+// data_collection word, unknown quantization, request.n below 1): code
+// route_invalid_preference, status 400. A decision that already denies is not routed (kNotRouted).
 // Memory running out while routing (std::bad_alloc) is caught: nothing is
 // routed, code route_error, status 500 (kError); no exception leaves Route.
 //
@@ -190,6 +192,13 @@ class Router {
 // status, reason). No-op otherwise. Never throws (the reason is left empty
 // if copying it needs memory that is not there).
 void ApplyRoute(const RouteResult& result, vm::Decision* decision);
+
+// The worst-case completion tokens of one request on `ep`: (`max_tokens`,
+// or the endpoint's max output when negative = absent) x `n` completions (n
+// below 1 counts as 1). An overflowing product saturates at INT64_MAX, and
+// so does every cost computed from it: no cap, budget or token limit admits
+// it (fails closed). O(1).
+int64_t WorstCaseCompletionTokens(int64_t max_tokens, int64_t n, const Endpoint& ep);
 
 // One line saying why, with the values compared: the predicate text and the
 // candidate fields it read (`provider.jurisdiction in eu -- provider.jurisdiction
