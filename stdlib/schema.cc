@@ -153,6 +153,13 @@ bool Schema::AddFromJsonUnguarded(std::string_view json, std::string* error) {
           return false;
         }
         (key == "required" ? def.required : key == "derived" ? def.derived : def.clock) = v.GetBool();
+      } else if (key == "default") {
+        if (!v.IsInt64()) {
+          *error = where + ": `default` must be an integer";
+          return false;
+        }
+        def.has_default = true;
+        def.default_int = v.GetInt64();
       } else {
         *error = where + ": unknown member " + Quote(key);
         return false;
@@ -164,6 +171,11 @@ bool Schema::AddFromJsonUnguarded(std::string_view json, std::string* error) {
     }
     if (def.clock && (!def.type.is(Kind::kTime) || def.scope != ast::Scope::kRequest)) {
       *error = where + ": only a request-scoped `time` field can be filled from the clock";
+      return false;
+    }
+    if (def.has_default && (!def.type.is(Kind::kInt) || def.scope != ast::Scope::kRequest ||
+                            def.required || def.derived)) {
+      *error = where + ": only an optional request-scoped `int` field can have a `default`";
       return false;
     }
     if (!next.Add(std::move(def), error)) return false;
@@ -190,7 +202,8 @@ bool Schema::MergeFromJson(std::string_view json, std::string* error) {
     if (id >= 0) {
       const FieldDef& have = merged.field(id);
       if (have.type == f.type && have.scope == f.scope && have.required == f.required &&
-          have.derived == f.derived)
+          have.derived == f.derived && have.has_default == f.has_default &&
+          have.default_int == f.default_int)
         continue;
       std::string what = have.type.ToString() + (have.scope == ast::Scope::kRequest ? " request" : " candidate") +
                          (have.required ? " required" : "") + " field";

@@ -6,6 +6,7 @@
 //
 //   {"fields": [{"path": "principal.department", "type": "string",
 //                "scope": "request", "required": false, "clock": false,
+//                (an int field may give "default": 1)
 //                "description": "the caller's cost centre"}]}
 //
 // Request-scoped fields describe the request (principal.*, request.*,
@@ -35,14 +36,19 @@ struct FieldDef {
   bool required = false;    // decoding fails when absent
   bool derived = false;     // computed by the decoder (e.g. request.content)
   bool clock = false;       // a time the decoder fills from its clock when absent (context.time)
+  // `"default": 1`: the integer the decoder fills when the field is absent
+  // or null (request.n). Request-scoped `int` fields only.
+  bool has_default = false;
+  int64_t default_int = 0;
   std::string description;
   int slot = -1;            // index within its scope
 
-  // True when a decoded input always has a value here: required, derived or
-  // clock-filled fields, and sets and lists (absent ones read as empty).
-  // Any other field is optional: the checker makes policies guard it.
+  // True when a decoded input always has a value here: required, derived,
+  // clock-filled or defaulted fields, and sets and lists (absent ones read
+  // as empty). Any other field is optional: the checker makes policies guard it.
   bool AlwaysPresent() const {
-    return required || derived || clock || type.is(Kind::kSet) || type.is(Kind::kList);
+    return required || derived || clock || has_default || type.is(Kind::kSet) ||
+           type.is(Kind::kList);
   }
 };
 
@@ -53,7 +59,8 @@ class Schema {
   static const Schema& Standard();
 
   // Parses a schema document (format above). Every field needs `path`,
-  // `type` and `scope`; `required`, `derived` and `description` are optional;
+  // `type` and `scope`; `required`, `derived`, `clock`, `default` (an
+  // integer, request-scoped `int` fields only) and `description` are optional;
   // unknown members are rejected. Paths are dotted identifiers with at least
   // two segments. Returns false with *error set (lowercase, one line) on
   // malformed input, a bad type or scope, a duplicate path, or a path that is

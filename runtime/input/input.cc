@@ -94,7 +94,7 @@ struct Plan {
   std::vector<int> clock_slots;  // time slots filled from the clock when absent
   int content_slot = -1, tokens_slot = -1, params_slot = -1, messages_slot = -1;
   int partition_slot = -1;  // request.provider.sort_partition, from provider.sort.partition
-  int n_slot = -1;          // request.n: 1 when absent or null
+  std::vector<std::pair<int, int64_t>> defaults;  // int slots with a schema `default`
   // Model names (stdlib/names.h): request.model / request.models are decoded
   // as sent, then split into canonical ids and the derived *_full / variant fields.
   int model_slot = -1, models_slot = -1;
@@ -283,7 +283,7 @@ std::unique_ptr<Plan> BuildPlan(const stdlib::Schema& schema) {
       continue;
     }
     if (f.path == "request.model" && f.type.is(Kind::kString)) plan->model_slot = f.slot;
-    if (f.path == "request.n" && f.type.is(Kind::kInt)) plan->n_slot = f.slot;
+    if (f.has_default && f.type.is(Kind::kInt)) plan->defaults.emplace_back(f.slot, f.default_int);
     if (f.path == "request.models" && f.type.is(Kind::kList) && f.type.elem().is(Kind::kString))
       plan->models_slot = f.slot;
     Special sp = SpecialFor(f.path, f.type);
@@ -568,7 +568,8 @@ class Decoder {
         return Fail("input_missing_field", "missing required field `" + r.path + "`", r.path);
     for (const auto& [slot, kind] : plan_.empties)
       if (rec_->slots[slot].is_null()) rec_->slots[slot] = EmptyOf(kind);
-    if (plan_.n_slot >= 0 && rec_->slots[plan_.n_slot].is_null()) rec_->slots[plan_.n_slot] = Value::Int(1);
+    for (const auto& [slot, value] : plan_.defaults)
+      if (rec_->slots[slot].is_null()) rec_->slots[slot] = Value::Int(value);  // request.n: 1
     return Derive();
   }
 

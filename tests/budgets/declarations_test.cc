@@ -234,3 +234,56 @@ budget user_model { when principal.user != "root" key (principal.user ?? "anonym
 
 }  // namespace
 }  // namespace tollgate
+
+namespace tollgate {
+namespace {
+
+// A token limit reserves every completion asked for: input + max_tokens x n
+// (the endpoint's max output x n without max_tokens), saturated, never wrapped.
+TEST(Declarations, WorstCaseTokensCountEveryCompletion) {
+  runtime::Catalog cat;
+  runtime::CatalogError cerr;
+  ASSERT_TRUE(runtime::Catalog::Load(R"({"endpoints": [{"id": "m@a", "model": "m", "provider": "a",
+      "upstream": {"base_url": "http://127.0.0.1:9/v1", "auth": {"type": "none"}},
+      "pricing": {"input_per_mtok": "1", "output_per_mtok": "1", "per_request": "0"},
+      "context_length": 10000, "max_output_tokens": 500, "jurisdiction": "US", "region": "r",
+      "zdr": false, "trains_on_data": false, "data_collection": "deny", "retention_days": 1,
+      "quantization": "unknown", "supported_parameters": [],
+      "observed": {"latency_p50": 0.5, "throughput": 50, "uptime": 0.99}}]})",
+                                     stdlib::Schema::Standard(), &cat, &cerr))
+      << cerr.message;
+  auto tokens = [&](const std::string& extra) {
+    auto r = Request(R"({"principal": {"workspace": "acme"}, "request": {"model": "m",
+        "messages": [{"role": "user", "content": "hi"}])" + extra + "}}");
+    return runtime::WorstCaseTokens(cat, 0, *r);
+  };
+  const int64_t in = tokens(R"(, "max_tokens": 0)");
+  EXPECT_EQ(tokens(R"(, "max_tokens": 40)"), in + 40);
+  EXPECT_EQ(tokens(R"(, "max_tokens": 40, "n": 1)"), in + 40);
+  EXPECT_EQ(tokens(R"(, "max_tokens": 40, "n": 3)"), in + 120);
+  EXPECT_EQ(tokens(R"(, "n": 3)"), in + 1500);
+  EXPECT_EQ(tokens(R"(, "max_tokens": 40, "n": 9223372036854775807)"), INT64_MAX);
+
+  // The reservation is n times the completions: a 100-token limit refuses
+  // n = 3 (input + 120) and admits n = 1 (input + 40).
+  Compiled c = CompileWithData(R"(policy "p"
+limit toks { key principal.workspace per day max 100 tokens }
+)");
+  ASSERT_TRUE(c.policy) << c.diagnostics.Render();
+  auto led = ledger::NewMemoryLedger({});
+  runtime::BudgetPlan plan;
+  for (int n : {3, 1}) {
+    auto r = Request(R"({"principal": {"workspace": "acme"}, "request": {"model": "m",
+        "messages": [{"role": "user", "content": "hi"}], "max_tokens": 40, "n": )" + std::to_string(n) + "}}");
+    ASSERT_TRUE(runtime::PlanBudgets(c.policy->program(), *r, &plan)) << plan.error_message;
+    runtime::SetWorstCase(0, runtime::WorstCaseTokens(cat, 0, *r), &plan);
+    ASSERT_EQ(plan.reserve.limits.size(), 1u);
+    EXPECT_EQ(plan.reserve.limits[0].amount, in + 40 * n);
+    ledger::Admission a = led->Reserve(plan.reserve);
+    if (n == 3) EXPECT_EQ(a.code(), "rate_limited");
+    else EXPECT_TRUE(a.admitted()) << a.message;
+  }
+}
+
+}  // namespace
+}  // namespace tollgate

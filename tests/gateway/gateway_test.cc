@@ -383,6 +383,59 @@ TEST_F(Pipeline, BudgetIsReservedThenSettledAtTheRealUsage) {
   EXPECT_EQ(views[0].reserved, 0);
 }
 
+// `n` completions are reserved as n: max_tokens x n at 1 usd/Mtok against the
+// 100-micro budget. The upstream's usage (every completion) is what settles.
+TEST_F(Pipeline, NCompletionsAreReservedNTimesAndSettledAtTheRealUsage) {
+  auto body = [](int n) {
+    return R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 30, "n": )" +
+           std::to_string(n) + "}";
+  };
+  auto reserved = [&] {
+    std::vector<ledger::CounterView> views;
+    EXPECT_TRUE(svc_->ledger()->Snapshot(&views).ok);
+    return views.size() == 1 ? views[0].reserved : int64_t{-1};
+  };
+  Outcome released;
+  released.http_status = 502;
+  auto one = Start(body(1));
+  svc_->Decide(one.get());
+  ASSERT_TRUE(one->allowed()) << svc_->ErrorJson(*one);
+  const int64_t in = reserved() - 30;  // the input estimate, 1 micro per token
+  EXPECT_GE(in, 1);
+  svc_->Finish(one.get(), released);
+  EXPECT_EQ(reserved(), 0);
+  auto two = Start(body(2));
+  svc_->Decide(two.get());
+  ASSERT_TRUE(two->allowed()) << svc_->ErrorJson(*two);
+  EXPECT_EQ(two->s.route.endpoints[0].estimated_cost, in + 60);
+  EXPECT_EQ(reserved(), in + 60);
+  std::string up, err;
+  ASSERT_TRUE(svc_->UpstreamBody(*two, 0, &up, &err)) << err;
+  EXPECT_NE(up.find(R"("n":2)"), std::string::npos) << up;  // the upstream is asked for both
+  Outcome o;
+  o.http_status = 200;
+  o.started = true;
+  o.prompt_tokens = 5;
+  o.completion_tokens = 50;  // both completions: 55 micros
+  svc_->Finish(two.get(), o);
+  std::vector<ledger::CounterView> views;
+  ASSERT_TRUE(svc_->ledger()->Snapshot(&views).ok);
+  ASSERT_EQ(views.size(), 1u);
+  EXPECT_EQ(views[0].spent, 55);
+  EXPECT_EQ(views[0].reserved, 0);
+  // 45 micros left: n = 1 (in + 30) still fits, n = 2 (in + 60) no longer does.
+  auto over = Start(body(2));
+  svc_->Decide(over.get());
+  ASSERT_FALSE(over->allowed());
+  EXPECT_EQ(svc_->Status(*over), 403);
+  EXPECT_EQ(over->s.decision.code, "budget_exceeded");
+  svc_->Finish(over.get(), Outcome{});
+  auto last = Start(body(1));
+  svc_->Decide(last.get());
+  EXPECT_TRUE(last->allowed()) << svc_->ErrorJson(*last);
+  svc_->Finish(last.get(), released);
+}
+
 TEST_F(Pipeline, FailedUpstreamReleasesTheReservation) {
   auto x = Start(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 40})");
   svc_->Decide(x.get());

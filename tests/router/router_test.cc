@@ -411,6 +411,73 @@ TEST_F(RouterTest, PolicyRouteMaxRequestCost) {
   EXPECT_EQ(env.CodeOf("m@fr"), "route_max_price");
 }
 
+// request.n asks for n completions, each billed: the estimated cost counts
+// max_tokens (else the endpoint's max output) x n completion tokens.
+TEST_F(RouterTest, EstimatedCostCountsEveryCompletion) {
+  SetUpEnv(kNoRules, CatalogOf({Ep("e", "m", "p", {{"input", "\"0\""}, {"output", "\"10\""},
+                                                   {"per_request", "\"0.001\""},
+                                                   {"max_output_tokens", "2000"}})}));
+  auto cost = [&](const std::string& extra) {
+    R(Input("m", "", extra));
+    EXPECT_EQ(env.result.endpoints.size(), 1u) << extra;
+    return env.result.endpoints.empty() ? int64_t{-1} : env.result.endpoints[0].estimated_cost;
+  };
+  // 1000 tok x 10 usd/Mtok per completion + 0.001 usd per request (once).
+  EXPECT_EQ(cost("\"max_tokens\": 1000"), 10000 + 1000);
+  EXPECT_EQ(cost("\"max_tokens\": 1000, \"n\": 1"), 10000 + 1000);
+  EXPECT_EQ(cost("\"max_tokens\": 1000, \"n\": 3"), 3 * 10000 + 1000);
+  // Without max_tokens each completion may use the endpoint's max output.
+  EXPECT_EQ(cost("\"n\": 2"), 2 * 20000 + 1000);
+  // max_tokens x n beyond int64 saturates: the cost is the largest amount,
+  // which no cap or budget admits (fails closed).
+  EXPECT_EQ(cost("\"max_tokens\": 1000, \"n\": 9223372036854775807"), INT64_MAX);
+}
+
+TEST_F(RouterTest, RouteMaxPriceCountsEveryCompletion) {
+  // cheapco with 4096 output tokens per completion: 0.004096 usd (+ input).
+  SetUpEnv("policy \"p\"\nrule cap { route max_price 0.005 usd }\n", Basic());
+  EXPECT_EQ(R(Input("m", "", "\"n\": 1")), (Ids{"m@us"}));
+  EXPECT_TRUE(R(Input("m", "", "\"n\": 3")).empty());
+  EXPECT_EQ(env.CodeOf("m@us"), "route_max_price");
+  for (const auto& e : env.result.eliminated) {
+    if (env.catalog.endpoint(e.endpoint).id != "m@us") continue;
+    EXPECT_EQ(runtime::WorstCaseCompletionTokens(-1, 3, env.catalog.endpoint(e.endpoint)), 3 * 4096);
+    EXPECT_GT(e.value, 3 * 4096);  // 3 x 4096 tok x 1 usd/Mtok + input
+    EXPECT_LT(e.value, 3 * 4096 + 100);
+    const std::string d =
+        runtime::EliminationDetail(env.catalog, env.policy->program(), env.result, e, &env.request);
+    EXPECT_EQ(d.rfind("endpoint.estimated_cost 0.0122", 0), 0u) << d;
+    EXPECT_NE(d.find("> max 0.005 usd (3 completions)"), std::string::npos) << d;
+  }
+  // A policy require on endpoint.estimated_cost sees the same figure.
+  SetUpEnv("policy \"c\"\nrule cap { require endpoint.estimated_cost <= 0.005 usd }\n", Basic());
+  EXPECT_EQ(R(Input("m")), (Ids{"m@us"}));
+  EXPECT_TRUE(R(Input("m", "", "\"n\": 2")).empty());
+  EXPECT_EQ(env.CodeOf("m@us"), "policy_require");
+  // The request's own route cap (provider.max_price.request is per-request
+  // price, not cost) is unaffected; a policy can bound n itself.
+  SetUpEnv("policy \"n\"\nrule few { when request.n > 4 deny 400 \"at most 4 completions\" }\n", Basic());
+  EXPECT_EQ(R(Input("m", "", "\"n\": 4")).size(), 3u);
+  EXPECT_TRUE(R(Input("m", "", "\"n\": 5")).empty());
+  EXPECT_EQ(env.decision.outcome, vm::Outcome::kDeny);
+  EXPECT_EQ(env.decision.status, 400);
+}
+
+// A record built without the decoder (n = 0) is refused, not costed at zero.
+TEST_F(RouterTest, CompletionCountBelowOneIsAnInvalidPreference) {
+  SetUpEnv(kNoRules, Basic());
+  R(Input("m"));
+  const stdlib::Schema& schema = env.policy->schema();
+  env.request.slots[schema.field(schema.Find("request.n")).slot] = Value::Int(0);
+  std::string err;
+  auto router = runtime::Router::Create(*env.policy, env.catalog, nullptr, {}, &err);
+  ASSERT_TRUE(router) << err;
+  router->Route(env.decision, env.request, &env.result);
+  EXPECT_EQ(env.result.outcome, runtime::RouteResult::Outcome::kInvalidPreference);
+  EXPECT_EQ(env.result.status, 400);
+  EXPECT_EQ(env.result.reason, "`n` (the number of completions) must be at least 1, got 0");
+}
+
 TEST_F(RouterTest, PolicySortWinsOverRequestSort) {
   SetUpEnv("policy \"p\"\nrule fast { route sort latency }\n",
            CatalogOf({Ep("a", "m", "p1", {{"input", "\"1\""}, {"latency", "3"}}),

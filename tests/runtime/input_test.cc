@@ -532,6 +532,41 @@ TEST(Input, ErrorMessagesNameTheValue) {
   }
 }
 
+// request.n: the number of completions (each billed; it scales the worst-case
+// cost). Absent or null reads as 1; it stays a body parameter.
+TEST(Input, CompletionCountN) {
+  Decoded d;
+  Decode(Input(R"(, "n": 3)"), &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_EQ(Slot(d.rec, "request.n").kind, Kind::kInt);
+  EXPECT_EQ(Slot(d.rec, "request.n").i, 3);
+  EXPECT_TRUE(SetContains(Slot(d.rec, "request.parameters"), Value::StringRef("n")));
+  for (const char* absent : {"", R"(, "n": null)"}) {
+    Decode(Input(absent), &d);
+    ASSERT_TRUE(d.ok) << absent << ": " << d.err.message;
+    EXPECT_EQ(Slot(d.rec, "request.n").kind, Kind::kInt) << absent;
+    EXPECT_EQ(Slot(d.rec, "request.n").i, 1) << absent;
+    EXPECT_FALSE(SetContains(Slot(d.rec, "request.parameters"), Value::StringRef("n"))) << absent;
+  }
+  for (const char* t : {"1.0", "2e0"}) {  // exact integers in other notations
+    Decode(Input(std::string(R"(, "n": )") + t), &d);
+    ASSERT_TRUE(d.ok) << t << ": " << d.err.message;
+    EXPECT_GE(Slot(d.rec, "request.n").i, 1) << t;
+  }
+  for (const char* t : {"0", "-2", "1.5", "99999999999999999999"}) {
+    Decode(Input(std::string(R"(, "n": )") + t), &d);
+    ASSERT_FALSE(d.ok) << t;
+    EXPECT_EQ(d.err.code, "input_invalid_value") << t;
+    EXPECT_EQ(d.err.path, "request.n") << t;
+    EXPECT_EQ(d.err.message,
+              std::string("`request.n` (the number of completions) must be an integer of at least 1, got ") + t);
+  }
+  Decode(Input(R"(, "n": "3")"), &d);  // a string is the wrong type, as for max_tokens
+  ASSERT_FALSE(d.ok);
+  EXPECT_EQ(d.err.code, "input_wrong_type");
+  EXPECT_EQ(d.err.message, "`request.n` must be an integer, got a string");
+}
+
 TEST(Input, DuplicateKeyNeverLastWins) {
   // Regression: {"workspace": "acme-eu", "workspace": "zzz"} was evaluated as zzz.
   Decoded d;
