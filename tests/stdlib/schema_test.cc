@@ -108,6 +108,27 @@ TEST(SchemaTest, ExtensionAddsFields) {
   EXPECT_EQ(Schema::Standard().Find("principal.department"), -1);
 }
 
+// request.n (the completions asked for) defaults to 1: it is always present,
+// so a policy may compare it unguarded.
+TEST(SchemaTest, DefaultedIntFieldIsAlwaysPresent) {
+  const Schema& std_schema = Schema::Standard();
+  const FieldDef& n = std_schema.field(std_schema.Find("request.n"));
+  EXPECT_TRUE(n.has_default);
+  EXPECT_EQ(n.default_int, 1);
+  EXPECT_TRUE(n.AlwaysPresent());
+  EXPECT_FALSE(std_schema.field(std_schema.Find("request.max_tokens")).AlwaysPresent());
+  Schema s = Schema::Standard();
+  std::string error;
+  ASSERT_TRUE(s.AddFromJson(R"({"fields": [{"path": "context.retries", "type": "int",
+                                 "scope": "request", "default": 0}]})", &error)) << error;
+  EXPECT_TRUE(s.field(s.Find("context.retries")).AlwaysPresent());
+  // The same extension again merges; another default is a different field.
+  EXPECT_TRUE(s.MergeFromJson(R"({"fields": [{"path": "context.retries", "type": "int",
+                                   "scope": "request", "default": 0}]})", &error)) << error;
+  EXPECT_FALSE(s.MergeFromJson(R"({"fields": [{"path": "context.retries", "type": "int",
+                                    "scope": "request", "default": 2}]})", &error));
+}
+
 TEST(SchemaTest, AddBuildsSchemaFromScratch) {
   Schema s;
   std::string error;
@@ -162,6 +183,18 @@ INSTANTIATE_TEST_SUITE_P(
         BadSchema{R"({"fields": [{"path": "x.y", "type": "int", "scope": "request",
                     "required": "yes"}]})",
                   "`required` must be true or false"},
+        BadSchema{R"({"fields": [{"path": "x.y", "type": "int", "scope": "request",
+                    "default": 1.5}]})",
+                  "`default` must be an integer"},
+        BadSchema{R"({"fields": [{"path": "x.y", "type": "string", "scope": "request",
+                    "default": 1}]})",
+                  "only an optional request-scoped `int` field can have a `default`"},
+        BadSchema{R"({"fields": [{"path": "x.y", "type": "int", "scope": "candidate",
+                    "default": 1}]})",
+                  "only an optional request-scoped `int` field can have a `default`"},
+        BadSchema{R"({"fields": [{"path": "x.y", "type": "int", "scope": "request",
+                    "required": true, "default": 1}]})",
+                  "only an optional request-scoped `int` field can have a `default`"},
         BadSchema{R"({"fields": [{"path": "request.model", "type": "string",
                     "scope": "request"}]})",
                   "duplicate field `request.model`"},
