@@ -40,7 +40,8 @@ const FieldRef kFields[] = {
     {"principal.key_id", kStr, false}, {"principal.jurisdiction", kStr, false},
     {"principal.groups", kSetStr, false}, {"request.model", kStr, false},
     {"request.content", kStr, false}, {"request.input_tokens", kInt, false},
-    {"request.max_tokens", kInt, false}, {"request.stream", kBool, false},
+    {"request.max_tokens", kInt, false}, {"request.n", kInt, false},
+    {"request.stream", kBool, false},
     {"request.temperature", kDec, false}, {"request.tools", kSetStr, false},
     {"request.parameters", kSetStr, false}, {"request.provider.only", kSetStr, false},
     {"request.provider.ignore", kSetStr, false}, {"request.provider.zdr", kBool, false},
@@ -648,6 +649,10 @@ std::string RandomInput(Rng& r, std::string_view model) {
   }
   q += "]";
   if (r.Chance(75)) q += std::string(r.Chance(80) ? ", \"max_tokens\": " : ", \"max_completion_tokens\": ") + r.Pick(ints);
+  // n: completions asked for (the decoder refuses 0, negatives and fractions;
+  // absent and null read as 1).
+  static const char* const ns[] = {"1", "2", "3", "10", "null", "9223372036854775807"};
+  if (r.Chance(40)) q += std::string(", \"n\": ") + r.Pick(ns);
   if (r.Chance(40)) q += std::string(", \"stream\": ") + (r.Chance(50) ? "true" : "false");
   if (r.Chance(70)) q += std::string(", \"temperature\": ") + r.Pick(decs);
   if (r.Chance(30))

@@ -29,7 +29,12 @@ namespace {
 int64_t EstimatedCost(const runtime::Endpoint& e, const vm::Record& req, const stdlib::Schema& s) {
   int64_t in = req.slots[s.field(s.Find("request.input_tokens")).slot].i;
   Value mt = req.slots[s.field(s.Find("request.max_tokens")).slot];
-  int64_t out = mt.is_null() ? e.max_output_tokens : mt.i;
+  int64_t per = mt.is_null() ? e.max_output_tokens : mt.i;
+  // n completions, each up to `per` tokens; beyond int64 the token count
+  // saturates (and so does the cost, unless output is free).
+  Value nv = req.slots[s.field(s.Find("request.n")).slot];
+  __int128 tokens = static_cast<__int128>(per) * (nv.is_null() ? 1 : nv.i);
+  int64_t out = tokens > INT64_MAX ? INT64_MAX : static_cast<int64_t>(tokens);
   __int128 n = static_cast<__int128>(in) * e.price_input + static_cast<__int128>(out) * e.price_output;
   __int128 q = n / 1000000, r = n % 1000000;
   if (r * 2 > 1000000 || (r * 2 == 1000000 && (q & 1))) ++q;
