@@ -33,15 +33,16 @@
 //   input_too_many_elements  a list longer than max_messages/max_list_elements
 //   input_duplicate_key      an object read by the decoder names a member twice
 //   input_invalid_value      a value of the right type outside its allowed set
-//                            (negative max_tokens, sort.partition other than
-//                            `model`)
+//                            (negative max_tokens, an n below 1 or not an
+//                            integer, sort.partition other than `model`)
 //
 // Mapping: strings; int = an integral JSON number; decimal/money = a JSON
 // number (rounded half-even to 6 fractional digits) or a decimal string
 // (exact, at most 6 fractional digits); bool; time = RFC 3339 string;
 // duration = integer milliseconds; set<T> = array (de-duplicated); list<T> =
 // array; map<T> = object. A JSON null counts as absent. Absent optional
-// scalars are null, absent sets/lists empty (in nested records too); an
+// scalars are null, except an int field with a schema `default` (request.n,
+// the completions asked for: 1), absent sets/lists empty (in nested records too); an
 // absent `context.time` is the evaluating clock's instant (DecodeOptions). Messages are records
 // {role, content, name?}: content is a string, or an array of parts whose
 // text parts are joined with "\n"; an assistant message may have null or no
