@@ -299,6 +299,19 @@ has "route none endpoints empty" "$OUT" '"endpoints":[]'
 has "route none policy elimination" "$OUT" '{"id":"openai/gpt-4o@openai","provider":"openai","model":"openai/gpt-4o","code":"policy_require","source":"policy","rule":"eu_residency"'
 has "route none pref elimination" "$OUT" '{"id":"openai/gpt-4o@azure-sweden","provider":"azure/sweden","model":"openai/gpt-4o","code":"pref_only","source":"request","field":"provider.only","detail":"provider `azure/sweden` is not in `provider.only`"}'
 has "route none reason" "$OUT" 'no eligible endpoint for `openai/gpt-4o`: 5 candidates eliminated'
+# n completions: the estimated cost (and a route max_price cap) counts every one
+printf 'policy "ncap"\nrule cap { route max_price 0.015 usd }\n' >"$TMP/ncap.tg"
+for n in 1 3; do
+  echo '{"principal": {"workspace": "acme"}, "request": {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1000, "n": '"$n"'}}' >"$TMP/route_n$n.json"
+done
+run "route n=1" 0 "$TG" route --compact --policy "$TMP/ncap.tg" --catalog "$CAT" --request "$TMP/route_n1.json"
+has "route n=1 cost" "$OUT" '"id":"openai/gpt-4o@openai","provider":"openai","model":"openai/gpt-4o","estimated_cost":"0.010002"'
+run "route n=3" 0 "$TG" route --compact --explain --policy "$TMP/ncap.tg" --catalog "$CAT" --request "$TMP/route_n3.json"
+has "route n=3 refused" "$OUT" '"endpoints":[]'
+has "route n=3 explained" "$OUT" '"detail":"endpoint.estimated_cost 0.030002 usd > max 0.015 usd (3 completions)"'
+echo '{"principal": {"workspace": "acme"}, "request": {"model": "openai/gpt-4o", "messages": [], "n": 0}}' >"$TMP/route_n0.json"
+run "route n=0" 1 "$TG" route --compact --policy "$TMP/ncap.tg" --catalog "$CAT" --request "$TMP/route_n0.json"
+has "route n=0 invalid" "$OUT" '"code":"input_invalid_value","message":"`request.n` (the number of completions) must be an integer of at least 1, got 0"'
 # route prints the decision as eval does (indented by default, same members
 # in the same order), with the endpoints added
 "$TG" eval --policy "$RP" --request "$TMP/route_ok.json" >"$TMP/eval_pretty.out"
