@@ -434,6 +434,17 @@ TEST_F(Pipeline, NCompletionsAreReservedNTimesAndSettledAtTheRealUsage) {
   svc_->Decide(last.get());
   EXPECT_TRUE(last->allowed()) << svc_->ErrorJson(*last);
   svc_->Finish(last.get(), released);
+  // max_tokens x n beyond int64: the worst case saturates and no budget admits it.
+  auto huge = Start(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 30,
+                       "n": 9223372036854775807})");
+  svc_->Decide(huge.get());
+  ASSERT_FALSE(huge->allowed());
+  EXPECT_EQ(huge->s.decision.code, "budget_exceeded");
+  EXPECT_EQ(huge->s.route.endpoints[0].estimated_cost, INT64_MAX);
+  svc_->Finish(huge.get(), Outcome{});
+  ASSERT_TRUE(svc_->ledger()->Snapshot(&views).ok);
+  EXPECT_EQ(views[0].spent, 55);
+  EXPECT_EQ(views[0].reserved, 0);
 }
 
 TEST_F(Pipeline, FailedUpstreamReleasesTheReservation) {
