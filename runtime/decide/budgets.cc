@@ -68,9 +68,11 @@ int64_t WorstCaseTokens(const Catalog& catalog, uint32_t endpoint, const vm::Rec
   };
   const int64_t in = std::max<int64_t>(0, get(in_slot));
   const int64_t max_tokens = get(max_slot), n = get(n_slot);  // -1: absent
-  if (endpoint >= catalog.endpoints().size()) return in + std::max<int64_t>(0, max_tokens);
   // Every one of the n completions may use max_tokens (saturates: fails closed).
-  const int64_t out = WorstCaseCompletionTokens(max_tokens, n, catalog.endpoints()[endpoint]);
+  const int64_t out =
+      endpoint < catalog.endpoints().size()
+          ? WorstCaseCompletionTokens(max_tokens, n, catalog.endpoints()[endpoint])
+          : MulChecked(std::max<int64_t>(0, max_tokens), std::max<int64_t>(1, n)).value_or(INT64_MAX);
   return AddChecked(in, out).value_or(INT64_MAX);
 }
 

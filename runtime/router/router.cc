@@ -311,7 +311,10 @@ void Router::RouteOrThrow(const vm::Decision& d, const vm::Record& request, Rout
   }
   const Value& nv = get(kN);
   if (nv.kind == Kind::kInt) {
-    if (nv.i < 1) return invalid("`n` (the number of completions) must be at least 1, got " + std::to_string(nv.i));
+    if (nv.i < 1) {
+      return invalid("`n` (the number of completions) must be at least 1, got " +
+                     std::to_string(nv.i));
+    }
     p.n = nv.i;
   }
   p.parameters = &get(kParameters);
