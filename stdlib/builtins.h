@@ -141,4 +141,11 @@ bool KnownTimeZone(std::string_view name);
 // 1 otherwise.
 int64_t EstimateTokens(std::string_view text);
 
+// The tokens one image part of a message counts for in request.input_tokens:
+// about the most one image costs at the common providers (Anthropic's
+// largest image is about 1,600 tokens; GPT-4o's high detail at most 1,445),
+// so that admission does not under-reserve an image request. Settlement
+// charges the provider's real usage.
+inline constexpr int64_t kImageTokens = 1600;
+
 }  // namespace tollgate::stdlib

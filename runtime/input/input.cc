@@ -706,6 +706,12 @@ class Decoder {
                 path);
   }
 
+  // A content part that carries an image (OpenAI's `image_url`, the
+  // Responses API's `input_image`, Anthropic-style `image`).
+  static bool IsImagePart(std::string_view type) {
+    return type == "image_url" || type == "input_image" || type == "image";
+  }
+
   static bool CountryCode(std::string_view s) {
     return s.size() == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z';
   }
@@ -1051,6 +1057,7 @@ class Decoder {
       // `refusal` part's `refusal`): text the model reads is never skipped.
       // Parts without text (image_url, input_audio, file) are.
       const bool is_text = Sv(type->value) == "text";
+      if (IsImagePart(Sv(type->value))) ++images_;
       const char* member = !is_text && Sv(type->value) == "refusal" ? "refusal" : "text";
       auto text = part.FindMember(member);
       Path r{&q, member};
@@ -1171,8 +1178,11 @@ class Decoder {
       }
     }
     if (plan_.content_slot >= 0) rec_->slots[plan_.content_slot] = content;
-    if (plan_.tokens_slot >= 0)
-      rec_->slots[plan_.tokens_slot] = Value::Int(stdlib::EstimateTokens(content.sv()));
+    if (plan_.tokens_slot >= 0) {
+      // INVARIANT: images_ <= max_messages * max_list_elements, so no overflow.
+      rec_->slots[plan_.tokens_slot] =
+          Value::Int(stdlib::EstimateTokens(content.sv()) + images_ * stdlib::kImageTokens);
+    }
     if (plan_.params_slot >= 0) {
       rec_->slots[plan_.params_slot] =
           params_.empty() ? EmptyOf(Kind::kSet) : rec_->arena.MakeSet(std::move(params_));
@@ -1246,6 +1256,7 @@ class Decoder {
   const int content_index_;
   const char* const buf_begin_;
   std::vector<Value> params_;
+  int64_t images_ = 0;  // image parts of every message (request.input_tokens)
 };
 
 }  // namespace

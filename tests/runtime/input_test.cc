@@ -184,8 +184,32 @@ TEST(Input, MessagesContentPartsAndToolCalls) {
   EXPECT_EQ(items[1].rec->fields[2].sv(), "bob");
   EXPECT_EQ(items[2].rec->fields[1].sv(), "");
   EXPECT_EQ(Slot(d.rec, "request.content").sv(), "be nice\nlook\nat this\n\n42");
+  // The image part counts as stdlib::kImageTokens.
   EXPECT_EQ(Slot(d.rec, "request.input_tokens").i,
-            stdlib::EstimateTokens("be nice\nlook\nat this\n\n42"));
+            stdlib::EstimateTokens("be nice\nlook\nat this\n\n42") + stdlib::kImageTokens);
+}
+
+// An image request is admitted at its images' tokens too, not its text alone
+// (a budget reserved for "look" would be overshot by the images).
+TEST(Input, ImagePartsCountInInputTokens) {
+  Decoded d;
+  Decode(R"({"principal": {"workspace": "w"}, "request": {"model": "m", "messages": [
+      {"role": "user", "content": [{"type": "text", "text": "compare"},
+                                   {"type": "image_url", "image_url": {"url": "a"}},
+                                   {"type": "input_image", "image_url": "b"}]},
+      {"role": "assistant", "content": "ok"},
+      {"role": "user", "content": [{"type": "image", "source": {"type": "url", "url": "c"}},
+                                   {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}},
+                                   "and this"]}]}})",
+         &d);
+  ASSERT_TRUE(d.ok) << d.err.message << " " << d.err.path;
+  EXPECT_EQ(Slot(d.rec, "request.input_tokens").i,
+            stdlib::EstimateTokens("compare\nok\nand this") + 3 * stdlib::kImageTokens);
+  Decoded t;
+  Decode(R"({"principal": {"workspace": "w"}, "request": {"model": "m", "messages": [
+      {"role": "user", "content": [{"type": "text", "text": "compare"}]}]}})", &t);
+  ASSERT_TRUE(t.ok) << t.err.message;
+  EXPECT_EQ(Slot(t.rec, "request.input_tokens").i, stdlib::EstimateTokens("compare"));
 }
 
 TEST(Input, StringsWithEscapesPointIntoTheRecord) {
