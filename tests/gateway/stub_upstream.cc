@@ -72,6 +72,33 @@ std::string Chunk(const std::string& model, const std::string& delta_json, bool 
   return s + "}\n\n";
 }
 
+// The head of an SSE answer (chunked; the request id a provider sends).
+template <typename Stream>
+http::response<http::empty_body> StartStream(Stream& sock, const http::request<http::string_body>& req,
+                                             const std::string& mode, bool keep_alive,
+                                             beast::error_code& ec) {
+  http::response<http::empty_body> head{http::status::ok, req.version()};
+  head.set(http::field::content_type, "text/event-stream");
+  head.set("x-request-id", "req_stub_" + mode);
+  head.chunked(true);
+  head.keep_alive(keep_alive);
+  http::response_serializer<http::empty_body> sr{head};
+  http::write_header(sock, sr, ec);
+  return head;
+}
+
+// The last chunk (its finish_reason and delta), the usage chunk when asked
+// for, [DONE] and the end of the chunked body.
+template <typename Stream>
+void EndStream(Stream& sock, const std::string& model, const std::string& last_delta, bool usage,
+               beast::error_code& ec) {
+  std::string fin = Chunk(model, "[{\"index\":0,\"delta\":{" + last_delta + "},\"finish_reason\":\"stop\"}]");
+  if (usage) fin += Chunk(model, "[]", true);
+  fin += "data: [DONE]\n\n";
+  net::write(sock, http::make_chunk(net::buffer(fin)), ec);
+  net::write(sock, http::make_chunk_last(), ec);
+}
+
 template <typename Stream>
 void Serve(Stream& sock) {
   beast::error_code ec;
@@ -109,12 +136,7 @@ void Serve(Stream& sock) {
     }
     if (mode == "drip" && stream) {
       // A slow provider (server-side behaviour under test, not a test wait).
-      http::response<http::empty_body> head{http::status::ok, req.version()};
-      head.set(http::field::content_type, "text/event-stream");
-      head.chunked(true);
-      head.keep_alive(req.keep_alive());
-      http::response_serializer<http::empty_body> sr{head};
-      http::write_header(sock, sr, ec);
+      const auto head = StartStream(sock, req, mode, req.keep_alive(), ec);
       for (int i = 0; i < 40 && !ec; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
         std::string c = Chunk(model, std::string("[{\"index\":0,\"delta\":{") + (i == 0 ? "\"role\":\"assistant\"," : "") +
@@ -126,21 +148,12 @@ void Serve(Stream& sock) {
         ++counts["drip-gone"];
         break;
       }
-      std::string fin = Chunk(model, "[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]");
-      if (usage) fin += Chunk(model, "[]", true);
-      fin += "data: [DONE]\n\n";
-      net::write(sock, http::make_chunk(net::buffer(fin)), ec);
-      net::write(sock, http::make_chunk_last(), ec);
+      EndStream(sock, model, "", usage, ec);
       if (ec || !head.keep_alive()) break;
       continue;
     }
     if (mode == "pause" && stream) {
-      http::response<http::empty_body> head{http::status::ok, req.version()};
-      head.set(http::field::content_type, "text/event-stream");
-      head.chunked(true);
-      head.keep_alive(req.keep_alive());
-      http::response_serializer<http::empty_body> sr{head};
-      http::write_header(sock, sr, ec);
+      const auto head = StartStream(sock, req, mode, req.keep_alive(), ec);
       net::write(sock, http::make_chunk(net::buffer(Chunk(model, "[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hello\"},\"finish_reason\":null}]"))), ec);
       // The provider thinks for 2.5 s; a reader that closes meanwhile ends it.
       pollfd p{beast::get_lowest_layer(sock).native_handle(), POLLIN, 0};
@@ -149,11 +162,7 @@ void Serve(Stream& sock) {
         ++counts["pause-gone"];
         break;
       }
-      std::string fin = Chunk(model, "[{\"index\":0,\"delta\":{\"content\":\" again.\"},\"finish_reason\":\"stop\"}]");
-      if (usage) fin += Chunk(model, "[]", true);
-      fin += "data: [DONE]\n\n";
-      net::write(sock, http::make_chunk(net::buffer(fin)), ec);
-      net::write(sock, http::make_chunk_last(), ec);
+      EndStream(sock, model, "\"content\":\" again.\"", usage, ec);
       if (ec || !head.keep_alive()) break;
       continue;
     }
@@ -161,13 +170,7 @@ void Serve(Stream& sock) {
       res.result(mode == "fail500" ? 500 : 429);
       res.body() = "{\"error\":{\"message\":\"stub failure\",\"type\":\"server_error\",\"code\":null}}";
     } else if (stream && (mode == "ok" || mode == "cut" || mode.rfind("slow", 0) == 0)) {
-      http::response<http::empty_body> head{http::status::ok, req.version()};
-      head.set(http::field::content_type, "text/event-stream");
-      head.set("x-request-id", "req_stub_" + mode);
-      head.chunked(true);
-      head.keep_alive(req.keep_alive() && mode != "cut");
-      http::response_serializer<http::empty_body> sr{head};
-      http::write_header(sock, sr, ec);
+      const auto head = StartStream(sock, req, mode, req.keep_alive() && mode != "cut", ec);
       const char* words[] = {"Hello", " from", " the stub."};
       for (int i = 0; i < 3 && !ec; ++i) {
         if (mode == "cut" && i == 2) {
@@ -181,11 +184,7 @@ void Serve(Stream& sock) {
                                          "\"},\"finish_reason\":null}]");
         net::write(sock, http::make_chunk(net::buffer(c)), ec);
       }
-      std::string fin = Chunk(model, "[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]");
-      if (usage) fin += Chunk(model, "[]", true);
-      fin += "data: [DONE]\n\n";
-      net::write(sock, http::make_chunk(net::buffer(fin)), ec);
-      net::write(sock, http::make_chunk_last(), ec);
+      EndStream(sock, model, "", usage, ec);
       if (ec || !head.keep_alive()) break;
       continue;
     } else if (mode == "bench") {
