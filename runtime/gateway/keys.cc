@@ -95,6 +95,17 @@ bool KeyStore::Load(std::string_view json, KeyStore* out, std::string* error) {
       return false;
     }
     id.workspace = k["workspace"].GetString();
+    // The decoder refuses any other jurisdiction (docs/decision-input.md):
+    // found here, at load, instead of as a 400 on every request of the key.
+    if (k.HasMember("jurisdiction") && !k["jurisdiction"].IsNull()) {
+      const rj::Value& j = k["jurisdiction"];
+      const char* c = j.IsString() ? j.GetString() : "";
+      if (!j.IsString() || j.GetStringLength() != 2 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' ||
+          c[1] > 'Z') {
+        *error = where + ": `jurisdiction` must be an ISO 3166-1 alpha-2 country code in upper case such as \"DE\"";
+        return false;
+      }
+    }
     rj::StringBuffer sb;
     rj::Writer<rj::StringBuffer> w(sb);
     w.StartObject();
