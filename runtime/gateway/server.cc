@@ -253,7 +253,17 @@ struct SseTracker {
 class UsageReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, UsageReader> {
  public:
   int64_t prompt = -1, completion = -1;
+  // Bytes of the answer's text (choices' message content, refusal, tool-call
+  // arguments, a legacy completion's text): the estimate without usage.
+  int64_t text_bytes = 0;
   bool Default() { return Value(); }
+  bool String(const char*, rapidjson::SizeType n, bool) {
+    if (!in_usage_ &&
+        (key_ == "content" || key_ == "arguments" || key_ == "refusal" || key_ == "text")) {
+      text_bytes += static_cast<int64_t>(n) + 1;
+    }
+    return true;
+  }
   bool Int(int v) { return Number(v); }
   bool Uint(unsigned v) { return Number(v); }
   bool Int64(int64_t v) { return Number(v); }
@@ -298,7 +308,12 @@ void UsageOf(std::string_view body, Outcome* o) {
   rapidjson::MemoryStream ms(body.data(), body.size());
   if (reader.Parse<rapidjson::kParseIterativeFlag>(ms, h).IsError()) return;  // no recursion: any depth
   if (h.prompt >= 0) o->prompt_tokens = h.prompt;
-  if (h.completion >= 0) o->completion_tokens = h.completion;
+  if (h.completion >= 0) {
+    o->completion_tokens = h.completion;
+  } else if (h.text_bytes > 0) {  // no usage (some local servers): estimated from the text
+    o->completion_tokens = (h.text_bytes + 3) / 4;
+    o->usage_estimated = true;
+  }
 }
 
 std::string Bearer(const Request& req) {

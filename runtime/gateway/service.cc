@@ -196,6 +196,18 @@ int64_t InputTokens(const vm::Record& request) {
   return v && v->kind == Kind::kInt ? v->i : 0;
 }
 
+// The most completion tokens the request can be billed for at `ep`
+// (max_tokens, else the endpoint's maximum, times n): what an answer of
+// unknown size is charged.
+int64_t WorstCaseCompletion(const vm::Record& request, const runtime::Endpoint& ep) {
+  static const int mt_slot = StandardSlot("request.max_tokens");
+  static const int n_slot = StandardSlot("request.n");
+  const Value* mt = StandardField(request, mt_slot);
+  const Value* n = StandardField(request, n_slot);
+  return runtime::WorstCaseCompletionTokens(mt && mt->kind == Kind::kInt ? mt->i : -1,
+                                            n && n->kind == Kind::kInt ? n->i : 1, ep);
+}
+
 bool StreamRequested(const vm::Record& request) {
   static const int slot = StandardSlot("request.stream");
   const Value* v = StandardField(request, slot);
@@ -843,10 +855,14 @@ void Service::Charge(Exchange* x, const Outcome& o, ledger::Ledger::StatusCallba
   const bool routed = !x->s.route.endpoints.empty() && x->attempt < x->s.route.endpoints.size();
   const runtime::Endpoint* ep =
       routed ? &set.catalog->endpoint(x->s.route.endpoints[x->attempt].endpoint) : nullptr;
+  // Unknown usage is never charged as less than the request's estimate: an
+  // unknown prompt at the decoder's estimate, an unknown completion (an
+  // answer cut or too large, or one with neither usage nor text) at the
+  // worst case the request could be billed for.
+  int64_t in = 0, out = 0;
   if (ep && o.started) {
-    // Unknown usage is never charged as less than the request's estimate.
-    const int64_t in = o.prompt_tokens >= 0 ? o.prompt_tokens : InputTokens(x->s.request);
-    const int64_t out = std::max<int64_t>(0, o.completion_tokens);
+    in = o.prompt_tokens >= 0 ? o.prompt_tokens : InputTokens(x->s.request);
+    out = o.completion_tokens >= 0 ? o.completion_tokens : WorstCaseCompletion(x->s.request, *ep);
     __int128 n = static_cast<__int128>(in) * ep->price_input +
                  static_cast<__int128>(out) * ep->price_output;
     __int128 q = (n + kMicros - 1) / kMicros + ep->price_request;  // rounded up
@@ -859,8 +875,7 @@ void Service::Charge(Exchange* x, const Outcome& o, ledger::Ledger::StatusCallba
   x->reserved = false;
   const uint64_t id = x->admission.reservation;
   if (o.started) {
-    const int64_t tokens =
-        std::max<int64_t>(0, o.prompt_tokens) + std::max<int64_t>(0, o.completion_tokens);
+    const int64_t tokens = AddChecked(in, out).value_or(INT64_MAX);
     for (const ledger::BudgetCharge& b : x->plan.reserve.budgets) {
       metrics_.spend_micros.Add(Label("budget", b.budget), x->cost);
     }

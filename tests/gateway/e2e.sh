@@ -239,6 +239,9 @@ check "a stream cut after the first token is not retried elsewhere" \
   test "$(curl -s "http://127.0.0.1:$SP/count/ok")" = "$okcount"
 check "the client sees the partial stream" body_has 'Hello'
 
+st=$(post sk-main "$(msg test/nousage hi)")
+check "an answer without usage is relayed" sh -c "test $st = 200 && grep -q 'Hello from the stub' '$T/out'"
+
 # --- /v1/decide and /v1/models ---
 st=$(curl -s -o "$T/out" -w '%{http_code}' --data-binary \
   '{"principal":{"workspace":"main","jurisdiction":"DE"},"request":{"model":"test/ok","messages":[{"role":"user","content":"hi"}]}}' \
@@ -351,6 +354,8 @@ check "every gateway decision replays bit for bit ($(tail -1 "$T/replay"))" test
 check "shadow comparisons are recorded" grep -q '"shadow":{"version":"sha256:' "$T/records"
 check "the cut stream is recorded as such, charged at what was delivered" \
   sh -c "grep -q '\"stream\":true,\"stream_complete\":false' '$T/records' && grep '\"stream_complete\":false' '$T/records' | grep -q '\"usage_estimated\":true'"
+check "an answer without usage is charged its text's estimate, not zero completion tokens" \
+  sh -c "grep '\"endpoint\":\"test/nousage@a\"' '$T/records' | grep -q '\"completion_tokens\":6,\"usage_estimated\":true'"
 check "a stream the client abandoned is recorded as such" \
   sh -c "grep '\"error\":\"client_disconnected\"' '$T/records' | grep -q '\"stream_complete\":false'"
 check "a completed stream is recorded with the usage chunk's tokens" \

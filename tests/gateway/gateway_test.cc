@@ -457,6 +457,27 @@ TEST_F(Pipeline, NCompletionsAreReservedNTimesAndSettledAtTheRealUsage) {
   EXPECT_EQ(views[0].reserved, 0);
 }
 
+// An answer of unknown size (cut, too large, or with neither usage nor text)
+// is charged what the request could be billed for at most, never as if no
+// completion had been generated; the rate-limit tokens count the same.
+TEST_F(Pipeline, UnknownCompletionIsChargedTheWorstCase) {
+  auto x = Start(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 20, "n": 2})");
+  svc_->Decide(x.get());
+  ASSERT_TRUE(x->allowed()) << svc_->ErrorJson(*x);
+  const int64_t estimate = x->s.route.endpoints[0].estimated_cost;  // input + 40, 1 micro per token
+  Outcome o;
+  o.http_status = 502;
+  o.started = true;  // the upstream may have done the work
+  o.usage_estimated = true;
+  svc_->Finish(x.get(), o);
+  std::vector<ledger::CounterView> views;
+  ASSERT_TRUE(svc_->ledger()->Snapshot(&views).ok);
+  ASSERT_EQ(views.size(), 1u);
+  EXPECT_EQ(views[0].spent, estimate);
+  EXPECT_EQ(x->cost, estimate);
+  EXPECT_EQ(views[0].reserved, 0);
+}
+
 TEST_F(Pipeline, FailedUpstreamReleasesTheReservation) {
   auto x = Start(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 40})");
   svc_->Decide(x.get());

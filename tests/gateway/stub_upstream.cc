@@ -187,6 +187,12 @@ void Serve(Stream& sock) {
       EndStream(sock, model, "", usage, ec);
       if (ec || !head.keep_alive()) break;
       continue;
+    } else if (mode == "nousage") {  // a server that reports no usage (some local ones)
+      std::string body = kCompletion;
+      body = body.substr(0, body.find(",\"usage\"")) + "}";
+      char out[1024];
+      std::snprintf(out, sizeof out, body.c_str(), model.c_str());
+      res.body() = out;
     } else if (mode == "bench") {
       res.body() = "{\"id\":\"b\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":{\"role\":"
                    "\"assistant\",\"content\":\"ok\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":"
