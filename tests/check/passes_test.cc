@@ -84,6 +84,27 @@ rule ok { require provider.jurisdiction in {"DE", "FR"} and provider.slug == "go
   EXPECT_NE(r.find("help: write `azure/eastus`"), std::string::npos) << r;
 }
 
+// A string-literal key is not a message: "{principal.workspace}" would be
+// that text for every request (one counter shared by all). Refused; a tuple
+// key names the parts.
+TEST(Passes, BracesInAStringKeyAreRefused) {
+  auto c = CheckSource(R"(policy "p"
+limit per_user { key "{principal.workspace}/{principal.user ?? \"-\"}" per minute max 60 requests }
+budget ws { key "{principal.workspace}" per day limit 10 usd }
+)");
+  EXPECT_TRUE(c.diags.HasErrors()) << c.Render();  // the engine compiles no policy
+  EXPECT_EQ(c.Codes(), (V{"tg_key_not_interpolated", "tg_key_not_interpolated"})) << c.Render();
+  EXPECT_NE(c.Render().find("test.tg:2:22: error[tg_key_not_interpolated]: a `{...}` in a budget or "
+                            "limit key is not interpolated"),
+            std::string::npos) << c.Render();
+  auto ok = CheckSource(R"(policy "p"
+limit per_user { key (principal.workspace, principal.user ?? "-") per minute max 60 requests }
+limit global { key "all" per minute max 600 requests }
+)");
+  EXPECT_TRUE(ok.ok) << ok.Render();
+  EXPECT_TRUE(ok.Codes().empty()) << ok.Render();
+}
+
 // A ban or allowlist on `request.model` alone is bypassed by naming the
 // model as a fallback (`models`): the router serves fallbacks too. Warned
 // unless some denying rule reads the fallbacks or a require governs the
