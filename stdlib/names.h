@@ -46,4 +46,10 @@ ModelName SplitModel(std::string_view slug);
 // The base slug of a provider slug: "amazon-bedrock/us-east-1" -> "amazon-bedrock".
 std::string_view ProviderBase(std::string_view slug);
 
+// True for a jurisdiction as the catalog and the decision input hold it: an
+// ISO 3166-1 alpha-2 code in upper case ("DE").
+inline bool IsCountryCode(std::string_view s) {
+  return s.size() == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z';
+}
+
 }  // namespace tollgate::stdlib

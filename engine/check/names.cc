@@ -123,7 +123,7 @@ class NameChecker {
 
   bool Check(const NameField& f, const Expr& at, std::string_view s) {
     if (f.holds == Holds::kCountry) {
-      if (s.size() == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z') return false;
+      if (stdlib::IsCountryCode(s)) return false;
       std::string upper(s);
       for (char& c : upper) c = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
       ctx_.Warning("tg_name_never_matches", at.span,

@@ -9,6 +9,7 @@
 
 #include "engine/core/read_file.h"
 #include "engine/core/sha256.h"
+#include "stdlib/names.h"
 
 namespace tollgate::gateway {
 namespace {
@@ -99,9 +100,7 @@ bool KeyStore::Load(std::string_view json, KeyStore* out, std::string* error) {
     // found here, at load, instead of as a 400 on every request of the key.
     if (k.HasMember("jurisdiction") && !k["jurisdiction"].IsNull()) {
       const rj::Value& j = k["jurisdiction"];
-      const char* c = j.IsString() ? j.GetString() : "";
-      if (!j.IsString() || j.GetStringLength() != 2 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' ||
-          c[1] > 'Z') {
+      if (!j.IsString() || !stdlib::IsCountryCode({j.GetString(), j.GetStringLength()})) {
         *error = where + ": `jurisdiction` must be an ISO 3166-1 alpha-2 country code in upper case such as \"DE\"";
         return false;
       }

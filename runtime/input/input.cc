@@ -685,7 +685,7 @@ class Decoder {
           return Fail("input_invalid_value", "`" + path + "` must not be empty", path);
         }
       }
-      if (kid->country && v.kind == Kind::kString && !CountryCode(v.sv())) {
+      if (kid->country && v.kind == Kind::kString && !stdlib::IsCountryCode(v.sv())) {
         std::string path = p.Render();
         return Fail("input_invalid_value",
                     "`" + path + "` must be an ISO 3166-1 alpha-2 country code in upper case such "
@@ -710,10 +710,6 @@ class Decoder {
   // Responses API's `input_image`, Anthropic-style `image`).
   static bool IsImagePart(std::string_view type) {
     return type == "image_url" || type == "input_image" || type == "image";
-  }
-
-  static bool CountryCode(std::string_view s) {
-    return s.size() == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z';
   }
 
   // The parameter a body member stands for: max_completion_tokens is
