@@ -363,14 +363,17 @@ class PolicyGen {
     std::string v = "q" + std::to_string(msg_locals_.size() + str_locals_.size());
     const char* q = r_.Chance(50) ? "any " : "all ";
     std::string body;
+    // The body is one level deeper: nesting stays within max_depth + 2, so
+    // the reference interpreter (no instruction budget, |list|^nesting work)
+    // always ends; an unbounded chain of 18 quantifiers once ran for hours.
     if (r_.Chance(75)) {
       msg_locals_.push_back(v);
-      body = BoolE(d);
+      body = BoolE(d + 1);
       msg_locals_.pop_back();
       return "(" + std::string(q) + v + " in request.messages: (" + body + "))";
     }
     str_locals_.push_back(v);
-    body = BoolE(d);
+    body = BoolE(d + 1);
     str_locals_.pop_back();
     const char* list = r_.Chance(50) ? "request.models" : "request.provider.order";
     return "(" + std::string(q) + v + " in " + list + ": (" + body + "))";
