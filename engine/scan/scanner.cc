@@ -82,6 +82,12 @@ struct Scanner::Impl {
   uint64_t block_serial = internal::NextSerial();
   uint64_t stream_serial = internal::NextSerial();
   HsDatabase block, stream;  // block: every Hyperscan pattern but the gated ones
+  // The block database's patterns in byte mode, for texts that are all
+  // ASCII (internal::TranslateForAsciiText): built only when some of them
+  // need UTF-8 mode (caseless k or s, `.`, negated classes) and all have an
+  // ASCII-text form. Hyperscan's UTF-8 mode is markedly slower.
+  HsDatabase ascii_block;
+  uint64_t ascii_serial = internal::NextSerial();
   // Patterns with a digit-run promise (Options::digit_runs), one database
   // per separator set, run over the digit runs with enough digits only.
   struct Gated {
@@ -136,12 +142,17 @@ bool CompileHs(Scanner::Impl* impl, const std::vector<std::string>& hs_text,
 
 // Translates pattern i for Hyperscan with its flags; false with *reason set
 // when Hyperscan cannot run it with the same meaning.
+// *ascii_text: the byte-mode form for ASCII texts when the pattern needs
+// UTF-8 mode and has one, else empty.
 bool HsForm(const std::string& pattern, bool case_insensitive, std::string* text, unsigned* flags,
-            std::string* reason) {
+            std::string* reason, std::string* ascii_text) {
   bool caseless = false, ascii = false;
+  ascii_text->clear();
   if (!internal::TranslateForHyperscan(pattern, case_insensitive, text, reason, &caseless, &ascii)) {
     return false;
   }
+  std::string why;
+  if (!ascii && !internal::TranslateForAsciiText(pattern, caseless, ascii_text, &why)) ascii_text->clear();
   // Texts reach Hyperscan only when they are well-formed UTF-8, where an
   // ASCII-only pattern means the same byte by byte.
   *flags = (ascii ? 0 : HS_FLAG_UTF8) | HS_FLAG_SINGLEMATCH | (caseless ? HS_FLAG_CASELESS : 0);
@@ -234,9 +245,41 @@ void GateDigitRuns(Scanner::Impl* impl, const std::vector<std::string>& hs_text,
   impl->gated = std::move(gated);
 }
 
+// Builds Impl::ascii_block from the block database's patterns (neither
+// fallen back nor gated), when one of them runs in UTF-8 mode and every one
+// has a byte-mode form for ASCII texts (ascii_text[i], or its own text when
+// it already runs in byte mode).
+void BuildAsciiBlock(Scanner::Impl* impl, const std::vector<std::string>& hs_text,
+                     const std::vector<unsigned>& hs_flags, const std::vector<std::string>& ascii_text) {
+  if (impl->block.db == nullptr) return;
+  std::vector<std::string> text;
+  std::vector<unsigned> flags;
+  std::vector<int> ids;
+  bool any_utf8 = false;
+  for (size_t i = 0; i < hs_text.size(); ++i) {
+    if (!impl->fallback[i].empty() || (i < impl->is_gated.size() && impl->is_gated[i])) continue;
+    if ((hs_flags[i] & HS_FLAG_UTF8) != 0) {
+      if (ascii_text[i].empty()) return;
+      any_utf8 = true;
+    }
+    ids.push_back(static_cast<int>(i));
+  }
+  if (!any_utf8) return;
+  text.resize(hs_text.size());
+  flags.resize(hs_text.size());
+  for (int i : ids) {
+    const auto k = static_cast<size_t>(i);
+    const bool utf8 = (hs_flags[k] & HS_FLAG_UTF8) != 0;
+    text[k] = utf8 ? ascii_text[k] : hs_text[k];
+    flags[k] = hs_flags[k] & ~static_cast<unsigned>(HS_FLAG_UTF8);
+  }
+  hs_database_t* db = nullptr;
+  if (CompileSubset(text, flags, ids, &db)) impl->ascii_block.db = db;
+}
+
 void BuildHyperscan(Scanner::Impl* impl) {
   const size_t n = impl->patterns.size();
-  std::vector<std::string> hs_text(n);
+  std::vector<std::string> hs_text(n), ascii_text(n);
   std::vector<unsigned> hs_flags(n, 0);
   impl->confirm.resize(n);
   for (size_t i = 0; i < n; ++i) {
@@ -244,7 +287,8 @@ void BuildHyperscan(Scanner::Impl* impl) {
     bool exact = false;
     // A cheaper form first (a superset: RE2 confirms its hits), else the pattern.
     if (internal::PrefilterForm(impl->patterns[i], &pre, &exact) &&
-        HsForm(pre, impl->options.case_insensitive, &hs_text[i], &hs_flags[i], &reason)) {
+        HsForm(pre, impl->options.case_insensitive, &hs_text[i], &hs_flags[i], &reason,
+               &ascii_text[i])) {
       if (exact) continue;  // the same meaning: nothing to confirm
       auto set = std::make_unique<PerThreadSet>();
       std::string error;
@@ -256,7 +300,7 @@ void BuildHyperscan(Scanner::Impl* impl) {
       }
     }
     if (!HsForm(impl->patterns[i], impl->options.case_insensitive, &hs_text[i], &hs_flags[i],
-                &reason)) {
+                &reason, &ascii_text[i])) {
       impl->fallback[i] = reason;
     }
   }
@@ -275,6 +319,7 @@ void BuildHyperscan(Scanner::Impl* impl) {
   }
   impl->use_hs = impl->block.db != nullptr;
   if (impl->use_hs) GateDigitRuns(impl, hs_text, hs_flags);
+  if (impl->use_hs) BuildAsciiBlock(impl, hs_text, hs_flags, ascii_text);
   impl->any_confirm = false;
   for (size_t i = 0; i < n; ++i) {
     if (!impl->fallback[i].empty()) impl->confirm[i].reset();  // RE2 runs it whole
@@ -347,12 +392,15 @@ bool Scanner::Scan(std::string_view text, std::vector<int>* ids) const {
   const Impl& m = *impl_;
   bool ok = true;
 #ifdef TOLLGATE_HAVE_HYPERSCAN
+  internal::Utf8Checker utf8;
   if (m.use_hs && text.size() <= std::numeric_limits<unsigned>::max() &&
-      internal::ValidUtf8(text)) {
+      (utf8.Feed(text), utf8.Done())) {
     if (m.block.db != nullptr) {
-      hs_scratch_t* scratch = ScratchFor(m.block.db, m.block_serial);
+      const bool ascii = m.ascii_block.db != nullptr && utf8.Ascii();
+      const hs_database_t* db = ascii ? m.ascii_block.db : m.block.db;
+      hs_scratch_t* scratch = ScratchFor(db, ascii ? m.ascii_serial : m.block_serial);
       ok = scratch != nullptr &&
-           hs_scan(m.block.db, text.data(), static_cast<unsigned>(text.size()), 0, scratch,
+           hs_scan(db, text.data(), static_cast<unsigned>(text.size()), 0, scratch,
                    OnMatch, ids) == HS_SUCCESS;
     }
     for (const auto& g : m.gated) {
@@ -401,6 +449,14 @@ std::string Scanner::PatternEngine(size_t i) const {
 }
 
 size_t Scanner::hyperscan_patterns() const { return impl_->hs_count; }
+
+bool Scanner::ascii_database() const {
+#ifdef TOLLGATE_HAVE_HYPERSCAN
+  return impl_->ascii_block.db != nullptr;
+#else
+  return false;
+#endif
+}
 
 // ---------------------------------------------------------------- streams
 

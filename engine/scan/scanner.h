@@ -105,6 +105,10 @@ class Scanner {
   bool Scan(std::string_view text, std::vector<int>* ids) const;
 
   size_t size() const { return size_; }
+  // True when texts that are all ASCII run on a byte-mode copy of the
+  // Hyperscan database (some pattern needs UTF-8 mode for other texts:
+  // caseless k or s, `.`, negated classes; none names a non-ASCII character).
+  bool ascii_database() const;
   // Which engine runs pattern i: "hyperscan", or "re2" plus the reason the
   // pattern fell back ("re2 (unicode class \\pL)").
   std::string PatternEngine(size_t i) const;

@@ -56,6 +56,9 @@ struct Translator {
   bool caseless;
   std::string* out;
   std::string* reason;
+  // The form for texts that are all ASCII (TranslateForAsciiText): `\w` and
+  // `\W` need not spell out U+017F and U+212A under case folding.
+  bool ascii_text = false;
   size_t i = 0;
   // True while every atom matches ASCII bytes only (and, case-insensitively,
   // folds only to ASCII): on well-formed UTF-8 such a pattern means the same
@@ -127,11 +130,11 @@ struct Translator {
       // fold to s and k) and negates after folding; spell that out.
       case 'w':
         if (caseless) ascii = false;
-        *set = !caseless ? "\\w" : in_class ? "\\w\\x{17f}\\x{212a}" : "[\\w\\x{17f}\\x{212a}]";
+        *set = !caseless || ascii_text ? "\\w" : in_class ? "\\w\\x{17f}\\x{212a}" : "[\\w\\x{17f}\\x{212a}]";
         return kSet;
       case 'W':
         ascii = false;
-        if (!caseless) {
+        if (!caseless || ascii_text) {
           *set = "\\W";
         } else if (in_class) {
           Refuse("\\W inside a case-insensitive class");
@@ -356,6 +359,37 @@ bool TranslateForHyperscan(std::string_view re2_pattern, bool caseless, std::str
   return ok;
 }
 
+bool TranslateForAsciiText(std::string_view re2_pattern, bool caseless, std::string* out,
+                           std::string* reason) {
+  out->clear();
+  if (!ValidUtf8(re2_pattern)) {
+    *reason = "pattern is not UTF-8";
+    return false;
+  }
+  static constexpr std::string_view kCaseless = "(?i)";
+  if (re2_pattern.substr(0, kCaseless.size()) == kCaseless) re2_pattern.remove_prefix(kCaseless.size());
+  Translator t{re2_pattern, caseless, out, reason};
+  t.ascii_text = true;
+  if (!t.Run()) return false;
+  // Every character that is not an ASCII letter or digit is written \x{..}:
+  // one above 0x7F can never match an ASCII text, and byte mode cannot hold
+  // it; such a pattern keeps the UTF-8 form only.
+  for (size_t k = 0; k < out->size(); ++k) {
+    const auto c = static_cast<unsigned char>((*out)[k]);
+    if (c >= 0x80) return t.Refuse("a non-ASCII character");
+    if (c == '\\' && k + 2 < out->size() && (*out)[k + 1] == 'x' && (*out)[k + 2] == '{') {
+      uint32_t v = 0;
+      size_t e = k + 3;
+      for (; e < out->size() && (*out)[e] != '}'; ++e) v = v * 16 + static_cast<uint32_t>(HexDigit((*out)[e]));
+      if (v >= 0x80) return t.Refuse("a non-ASCII character");
+      k = e;
+    } else if (c == '\\') {
+      ++k;  // an escaped character: never the start of \x{
+    }
+  }
+  return true;
+}
+
 bool PrefilterForm(std::string_view re2_pattern, std::string* out, bool* exact) {
   static constexpr std::string_view kBoundary = "\\b";
   const bool boundary = re2_pattern.substr(0, kBoundary.size()) == kBoundary;
@@ -429,6 +463,7 @@ void Utf8Checker::Feed(std::string_view s) {
       if (i >= n) break;
       unsigned char c = b[i++];
       if (c < 0x80) continue;
+      ascii_ = false;
       lo_ = 0x80;
       hi_ = 0xBF;
       if (c >= 0xC2 && c <= 0xDF) {

@@ -147,7 +147,8 @@ std::string Disassemble(const Program& program) {
       const bool hs = sg.scanner && sg.scanner->hyperscan_patterns() > 0;
       line("  G" + std::to_string(g) + "  " + sg.path + " (" + std::to_string(sg.patterns.size()) +
            " patterns, one scan)" + (hs ? " hyperscan " + std::to_string(sg.scanner->hyperscan_patterns()) +
-                                         " of " + std::to_string(sg.patterns.size())
+                                         " of " + std::to_string(sg.patterns.size()) +
+                                         (sg.scanner->ascii_database() ? ", byte mode for ASCII texts" : "")
                                    : std::string()));
       static const char* kKinds[] = {"regex", "detector", "literal"};
       for (size_t i = 0; i < sg.patterns.size(); ++i) {

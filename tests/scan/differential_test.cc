@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <re2/re2.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -54,25 +55,41 @@ const std::vector<std::string>& Phrases() {
   return p;
 }
 
-std::string RandomText(Rng& r) {
+bool IsAscii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
+// A random piece of `from`; with `ascii`, an ASCII one.
+const std::string& PickPiece(Rng& r, const std::vector<std::string>& from, bool ascii) {
+  for (;;) {
+    const std::string& s = from[Pick(r, from.size())];
+    if (!ascii || IsAscii(s)) return s;
+  }
+}
+
+// A random text; with `ascii`, all ASCII (the scanner's byte-mode database
+// for ASCII texts then runs).
+std::string RandomText(Rng& r, bool ascii = false) {
   std::string t;
   size_t n = Pick(r, 12);
   for (size_t i = 0; i < n; ++i) {
     switch (Pick(r, 6)) {
-      case 0: t += Phrases()[Pick(r, Phrases().size())]; break;
+      case 0: t += PickPiece(r, Phrases(), ascii); break;
       case 1: t += std::string(1, static_cast<char>('a' + Pick(r, 26))); break;
       case 2: t += std::string(1, static_cast<char>('0' + Pick(r, 10))); break;
-      default: t += Atoms()[Pick(r, Atoms().size())];
+      default: t += PickPiece(r, Atoms(), ascii);
     }
   }
-  if (Pick(r, 40) == 0) t += static_cast<char>(0x80 + Pick(r, 0x80));  // invalid UTF-8
+  if (!ascii && Pick(r, 40) == 0) t += static_cast<char>(0x80 + Pick(r, 0x80));  // invalid UTF-8
   if (Pick(r, 20) == 0) t = std::string(Pick(r, 300), 'a') + t;       // long runs
   return t;
 }
 
 // A random RE2 pattern over literals, classes, escapes, anchors, repeats,
 // groups and alternation -- including constructs the translator refuses.
-std::string RandomRegex(Rng& r, int depth = 0) {
+// With `ascii`, no leaf names a non-ASCII character (such patterns have a
+// byte-mode form for ASCII texts, internal::TranslateForAsciiText).
+std::string RandomRegex(Rng& r, int depth = 0, bool ascii = false) {
   static const std::vector<std::string> leaves = {
       "a", "b", "k", "s", "K", "x", "ab", "ignore", "system", "0", "\\d", "\\D", "\\w", "\\W",
       "\\s", "\\S", "\\b", "\\B", ".", "\\.", "\\-", "#", "<", "\\|", "\\n", "\\t", "\\v",
@@ -85,10 +102,12 @@ std::string RandomRegex(Rng& r, int depth = 0) {
   for (int i = 0; i < parts; ++i) {
     std::string atom;
     if (depth < 2 && Pick(r, 5) == 0) {
-      atom = (Pick(r, 2) ? "(" : "(?:") + RandomRegex(r, depth + 1) +
-             (Pick(r, 3) == 0 ? "|" + RandomRegex(r, depth + 1) : "") + ")";
+      atom = (Pick(r, 2) ? "(" : "(?:") + RandomRegex(r, depth + 1, ascii) +
+             (Pick(r, 3) == 0 ? "|" + RandomRegex(r, depth + 1, ascii) : "") + ")";
     } else {
-      atom = leaves[Pick(r, leaves.size())];
+      do {
+        atom = leaves[Pick(r, leaves.size())];
+      } while (ascii && (!IsAscii(atom) || atom.find("\\x{") != std::string::npos));
     }
     switch (Pick(r, 9)) {
       case 0: atom += "*"; break;
@@ -103,7 +122,7 @@ std::string RandomRegex(Rng& r, int depth = 0) {
   if (depth == 0) {
     if (Pick(r, 8) == 0) out = "(?m:^)" + out;
     if (Pick(r, 8) == 0) out += "(?m:$)";
-    if (Pick(r, 10) == 0) out += "|" + RandomRegex(r, 1);
+    if (Pick(r, 10) == 0) out += "|" + RandomRegex(r, 1, ascii);
     // A leading `\b[class]+`: the shape Hyperscan runs as a prefilter
     // (translate.h PrefilterForm) with RE2 confirming.
     if (Pick(r, 10) == 0) {
@@ -141,17 +160,21 @@ TEST(ScanDifferential, HyperscanAgreesWithRe2OnRandomPairs) {
   const size_t pairs = Pairs();
   // A pattern set is reused for several texts (compiling dominates).
   constexpr size_t kTextsPerSet = 100;
-  size_t done = 0, disagreements = 0, sets = 0, fallbacks = 0, hs_total = 0;
+  size_t done = 0, disagreements = 0, sets = 0, fallbacks = 0, hs_total = 0, ascii_sets = 0,
+         ascii_texts = 0;
   while (done < pairs) {
     std::vector<std::string> pats;
     Options o;
     o.case_insensitive = Pick(rng, 4) == 0;
+    // A third of the sets name ASCII characters only, so that the scanner's
+    // byte-mode database for ASCII texts is built and checked.
+    const bool ascii = Pick(rng, 3) == 0;
     size_t n = 1 + Pick(rng, 12);
     for (size_t i = 0; i < n; ++i) {
       switch (Pick(rng, 4)) {
         case 0: pats.push_back(Fixed().detectors[Pick(rng, Fixed().detectors.size())]); break;
-        case 1: pats.push_back(Fixed().injection[Pick(rng, Fixed().injection.size())]); break;
-        default: pats.push_back(RandomRegex(rng));
+        case 1: pats.push_back(PickPiece(rng, Fixed().injection, ascii)); break;
+        default: pats.push_back(RandomRegex(rng, 0, ascii));
       }
     }
     // The stdlib detectors' digit-run promises, as a policy's scan group
@@ -173,10 +196,12 @@ TEST(ScanDifferential, HyperscanAgreesWithRe2OnRandomPairs) {
     ASSERT_EQ(hs == nullptr, re == nullptr) << e1 << " / " << e2;
     if (!hs) continue;  // a pattern RE2 rejects: both refuse the set
     ++sets;
+    ascii_sets += hs->ascii_database();
     hs_total += hs->hyperscan_patterns();
     fallbacks += pats.size() - hs->hyperscan_patterns();
     for (size_t k = 0; k < kTextsPerSet && done < pairs; ++k, ++done) {
-      std::string text = RandomText(rng);
+      std::string text = RandomText(rng, ascii && Pick(rng, 2) == 0);
+      ascii_texts += hs->ascii_database() && IsAscii(text);
       std::vector<int> a, b;
       ASSERT_TRUE(hs->Scan(text, &a));
       ASSERT_TRUE(re->Scan(text, &b));
@@ -217,9 +242,11 @@ TEST(ScanDifferential, HyperscanAgreesWithRe2OnRandomPairs) {
     }
   }
   std::printf("scan differential: %zu pairs, %zu pattern sets, %zu patterns on hyperscan, "
-              "%zu on re2 fallback, %zu disagreements\n",
-              done, sets, hs_total, fallbacks, disagreements);
+              "%zu on re2 fallback, %zu sets (%zu texts) with the ASCII-text database, "
+              "%zu disagreements\n",
+              done, sets, hs_total, fallbacks, ascii_sets, ascii_texts, disagreements);
   EXPECT_EQ(disagreements, 0u);
+  EXPECT_GT(ascii_texts, done / 20) << "the ASCII-text database should run often";
   EXPECT_GT(hs_total, fallbacks / 4) << "most patterns should run on Hyperscan";
 }
 

@@ -88,6 +88,47 @@ TEST(Translate, AsciiOnlyPatternsSkipUtf8Mode) {
   EXPECT_FALSE(ascii("\\x{e9}", false));
 }
 
+// The byte-mode form for ASCII texts: the folds to U+017F and U+212A drop
+// out, and a pattern naming a non-ASCII character has none.
+TEST(Translate, AsciiTextFormIsByteModeWithoutNonAsciiFolds) {
+  using internal::TranslateForAsciiText;
+  std::string out, why;
+  ASSERT_TRUE(TranslateForAsciiText("(?i)\\w+\\Ws", true, &out, &why)) << why;
+  EXPECT_EQ(out, "\\w+\\Ws");
+  ASSERT_TRUE(TranslateForAsciiText("a.[^b]\\S", false, &out, &why)) << why;
+  EXPECT_EQ(out, "a.[^b][^\\x{9}\\x{a}\\x{c}\\x{d}\\x{20}]");
+  for (const char* p : {"caf\xC3\xA9", "\\x{e9}", "[a\\x{100}]", "\\x{80}"}) {
+    EXPECT_FALSE(TranslateForAsciiText(p, false, &out, &why)) << p << " -> " << out;
+  }
+  EXPECT_FALSE(TranslateForAsciiText("\\pL", false, &out, &why));  // refused in any form
+}
+
+// A scanner with caseless `s`/`k` patterns scans ASCII texts in byte mode and
+// other texts in UTF-8 mode, with RE2's answers on both (U+017F and U+212A
+// fold to s and k).
+TEST(Scanner, AsciiTextsUseTheByteModeDatabase) {
+  if (!HaveHyperscan()) GTEST_SKIP() << "built without Hyperscan";
+  std::string err;
+  Options o;
+  o.engine = Engine::kHyperscan;
+  auto s = Scanner::Build({"(?i)secret key", "a.b", "[^x]yz", "plain"}, o, &err);
+  ASSERT_NE(s, nullptr) << err;
+  EXPECT_TRUE(s->ascii_database());
+  std::vector<int> ids;
+  ASSERT_TRUE(s->Scan("the SECRET KEY, a\nb a-b xyz ayz plain", &ids));
+  EXPECT_EQ(ids, (std::vector<int>{0, 1, 2, 3}));
+  ASSERT_TRUE(s->Scan("\xC5\xBF" "ecret " "\xE2\x84\xAA" "ey", &ids));  // U+017F, U+212A
+  EXPECT_EQ(ids, (std::vector<int>{0}));
+  ASSERT_TRUE(s->Scan("a\xC3\xA9" "b \xC3\xA9yz", &ids));  // one character each
+  EXPECT_EQ(ids, (std::vector<int>{1, 2}));
+  ASSERT_TRUE(s->Scan("a\nb xyz", &ids));
+  EXPECT_TRUE(ids.empty());
+  // Naming a non-ASCII character: no byte-mode copy; nothing needing UTF-8
+  // mode: none needed.
+  EXPECT_FALSE(Scanner::Build({"(?i)secret", "caf\xC3\xA9"}, o, &err)->ascii_database());
+  EXPECT_FALSE(Scanner::Build({"secret", "[a-c]+"}, o, &err)->ascii_database());
+}
+
 TEST(Translate, RefusesWhatItCannotProveEquivalent) {
   using internal::TranslateForHyperscan;
   std::string out, why;

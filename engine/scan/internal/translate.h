@@ -32,6 +32,16 @@ bool TranslateForHyperscan(std::string_view re2_pattern, bool caseless, std::str
                            std::string* reason, bool* caseless_out = nullptr,
                            bool* ascii_out = nullptr);
 
+// The byte-mode Hyperscan form of `re2_pattern` for texts that are all
+// ASCII (compile it without HS_FLAG_UTF8; the caller knows whether the
+// pattern is caseless, a leading `(?i)` is dropped). On an ASCII text every
+// character is one byte, so `.`, negated classes, `\W \S \D` mean the same
+// in byte mode, and the non-ASCII case variants of k, s and \w (U+212A,
+// U+017F) cannot occur. Refused (false, *reason) when the pattern names a
+// non-ASCII character, or when TranslateForHyperscan refuses it.
+bool TranslateForAsciiText(std::string_view re2_pattern, bool caseless, std::string* out,
+                           std::string* reason);
+
 // A cheaper form of `re2_pattern` for Hyperscan, when there is one. A
 // leading `[class]+` becomes `[class]`: "matches somewhere" is the same, so
 // *exact is set. A leading `\b[class]+` becomes `[class]` too: a superset
@@ -57,9 +67,12 @@ class Utf8Checker {
  public:
   void Feed(std::string_view chunk);
   bool Done() const { return ok_ && need_ == 0; }
+  // True while every byte fed was ASCII.
+  bool Ascii() const { return ascii_; }
 
  private:
   bool ok_ = true;
+  bool ascii_ = true;
   int need_ = 0;         // continuation bytes still expected
   uint8_t lo_ = 0x80, hi_ = 0xBF;  // allowed range of the next continuation byte
 };
