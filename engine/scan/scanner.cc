@@ -84,8 +84,8 @@ struct Scanner::Impl {
   HsDatabase block, stream;  // block: every Hyperscan pattern but the gated ones
   // The block database's patterns in byte mode, for texts that are all
   // ASCII (internal::TranslateForAsciiText): built only when some of them
-  // need UTF-8 mode (caseless k or s, `.`, negated classes) and all have an
-  // ASCII-text form. Hyperscan's UTF-8 mode is markedly slower.
+  // need UTF-8 mode (caseless k or s, `.`, negated classes, non-ASCII
+  // characters). Hyperscan's UTF-8 mode is markedly slower.
   HsDatabase ascii_block;
   uint64_t ascii_serial = internal::NextSerial();
   // Patterns with a digit-run promise (Options::digit_runs), one database

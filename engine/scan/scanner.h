@@ -107,7 +107,7 @@ class Scanner {
   size_t size() const { return size_; }
   // True when texts that are all ASCII run on a byte-mode copy of the
   // Hyperscan database (some pattern needs UTF-8 mode for other texts:
-  // caseless k or s, `.`, negated classes; none names a non-ASCII character).
+  // caseless k or s, `.`, negated classes, non-ASCII characters).
   bool ascii_database() const;
   // Which engine runs pattern i: "hyperscan", or "re2" plus the reason the
   // pattern fell back ("re2 (unicode class \\pL)").

@@ -6,6 +6,7 @@
 // everything else, so that the refusal (an RE2 fallback) is the default.
 #include "engine/scan/internal/translate.h"
 
+#include <algorithm>
 #include <cstring>
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -180,11 +181,22 @@ struct Translator {
     }
   }
 
+  // A character outside a class. For ASCII texts a non-ASCII one never
+  // matches: one byte above 0x7F says the same (and quantifies the same).
+  std::string Lit(uint32_t cp) const {
+    return ascii_text && cp >= 0x80 ? std::string(kNoAsciiByte) : Char(cp);
+  }
+  static constexpr std::string_view kNoAsciiByte = "[^\\x{0}-\\x{7f}]";
+
   bool Class() {
     ++i;  // '['
+    const size_t start = out->size();
+    size_t members = 0;  // emitted (for ASCII texts, members above 0x7F are left out)
+    bool negated = false;
     *out += '[';
     if (i < p.size() && p[i] == '^') {
       ascii = false;  // a negated class matches non-ASCII characters
+      negated = true;
       *out += '^';
       ++i;
     }
@@ -201,6 +213,7 @@ struct Translator {
           return Refuse("class range after a class escape");
         }
         *out += set;
+        ++members;
         continue;
       }
       uint32_t hi = lo;
@@ -210,12 +223,21 @@ struct Translator {
         if (hi < lo) return Refuse("class range");
       }
       if (!CheckCase(lo, hi)) return false;
+      if (ascii_text) {  // only the ASCII part can match an ASCII text
+        if (lo >= 0x80) continue;
+        hi = std::min<uint32_t>(hi, 0x7F);
+      }
       *out += Char(lo);
       if (hi != lo) *out += "-" + Char(hi);
+      ++members;
     }
     if (i >= p.size()) return Refuse("unterminated class");
     ++i;
     *out += ']';
+    if (members == 0) {  // every member was non-ASCII (ASCII texts only)
+      out->resize(start);
+      *out += negated ? "[\\x{0}-\\x{7f}]" : kNoAsciiByte;
+    }
     return true;
   }
 
@@ -279,7 +301,7 @@ struct Translator {
           if (a == kFail) return false;
           if (a == kChar) {
             if (!CheckCase(cp, cp)) return false;
-            *out += Char(cp);
+            *out += Lit(cp);
           } else {
             *out += set;
           }
@@ -328,7 +350,7 @@ struct Translator {
         default: {
           uint32_t cp = DecodeAt(p, &i);
           if (!CheckCase(cp, cp)) return false;
-          *out += Char(cp);
+          *out += Lit(cp);
         }
       }
     }
@@ -371,9 +393,8 @@ bool TranslateForAsciiText(std::string_view re2_pattern, bool caseless, std::str
   Translator t{re2_pattern, caseless, out, reason};
   t.ascii_text = true;
   if (!t.Run()) return false;
-  // Every character that is not an ASCII letter or digit is written \x{..}:
-  // one above 0x7F can never match an ASCII text, and byte mode cannot hold
-  // it; such a pattern keeps the UTF-8 form only.
+  // Non-ASCII characters became kNoAsciiByte or left their classes; what is
+  // left must be byte-mode text (\x{..} below 0x80): checked, not assumed.
   for (size_t k = 0; k < out->size(); ++k) {
     const auto c = static_cast<unsigned char>((*out)[k]);
     if (c >= 0x80) return t.Refuse("a non-ASCII character");

@@ -89,7 +89,8 @@ TEST(Translate, AsciiOnlyPatternsSkipUtf8Mode) {
 }
 
 // The byte-mode form for ASCII texts: the folds to U+017F and U+212A drop
-// out, and a pattern naming a non-ASCII character has none.
+// out, a non-ASCII character becomes one byte above 0x7F (never in an ASCII
+// text) and leaves its class.
 TEST(Translate, AsciiTextFormIsByteModeWithoutNonAsciiFolds) {
   using internal::TranslateForAsciiText;
   std::string out, why;
@@ -97,8 +98,17 @@ TEST(Translate, AsciiTextFormIsByteModeWithoutNonAsciiFolds) {
   EXPECT_EQ(out, "\\w+\\Ws");
   ASSERT_TRUE(TranslateForAsciiText("a.[^b]\\S", false, &out, &why)) << why;
   EXPECT_EQ(out, "a.[^b][^\\x{9}\\x{a}\\x{c}\\x{d}\\x{20}]");
-  for (const char* p : {"caf\xC3\xA9", "\\x{e9}", "[a\\x{100}]", "\\x{80}"}) {
-    EXPECT_FALSE(TranslateForAsciiText(p, false, &out, &why)) << p << " -> " << out;
+  const std::string never = "[^\\x{0}-\\x{7f}]";
+  for (auto [p, want] : std::vector<std::pair<const char*, std::string>>{
+           {"caf\xC3\xA9+", "caf" + never + "+"},
+           {"\\x{e9}?x", never + "?x"},
+           {"[a\\x{100}]", "[a]"},
+           {"[\\x{100}-\\x{200}\xE2\x96\x81]", never},
+           {"[^\xEF\xBD\x9C]", "[\\x{0}-\\x{7f}]"},
+           {"[^\xEF\xBD\x9C>]", "[^\\x{3e}]"},
+           {"[_\xE2\x96\x81]", "[\\x{5f}]"}}) {
+    ASSERT_TRUE(TranslateForAsciiText(p, false, &out, &why)) << p << ": " << why;
+    EXPECT_EQ(out, want) << p;
   }
   EXPECT_FALSE(TranslateForAsciiText("\\pL", false, &out, &why));  // refused in any form
 }
@@ -123,9 +133,15 @@ TEST(Scanner, AsciiTextsUseTheByteModeDatabase) {
   EXPECT_EQ(ids, (std::vector<int>{1, 2}));
   ASSERT_TRUE(s->Scan("a\nb xyz", &ids));
   EXPECT_TRUE(ids.empty());
-  // Naming a non-ASCII character: no byte-mode copy; nothing needing UTF-8
-  // mode: none needed.
-  EXPECT_FALSE(Scanner::Build({"(?i)secret", "caf\xC3\xA9"}, o, &err)->ascii_database());
+  // Naming non-ASCII characters (which an ASCII text cannot hold).
+  auto u = Scanner::Build({"(?i)secret", "caf\xC3\xA9", "<[^\xEF\xBD\x9C>]+>", "x[_\xE2\x96\x81]y"}, o, &err);
+  ASSERT_NE(u, nullptr) << err;
+  EXPECT_TRUE(u->ascii_database());
+  ASSERT_TRUE(u->Scan("SECRET cafe <ab> x_y", &ids));
+  EXPECT_EQ(ids, (std::vector<int>{0, 2, 3}));
+  ASSERT_TRUE(u->Scan("caf\xC3\xA9 <\xEF\xBD\x9C> x\xE2\x96\x81y", &ids));
+  EXPECT_EQ(ids, (std::vector<int>{1, 3}));
+  // Nothing needing UTF-8 mode: no copy needed.
   EXPECT_FALSE(Scanner::Build({"secret", "[a-c]+"}, o, &err)->ascii_database());
 }
 

@@ -37,8 +37,10 @@ bool TranslateForHyperscan(std::string_view re2_pattern, bool caseless, std::str
 // pattern is caseless, a leading `(?i)` is dropped). On an ASCII text every
 // character is one byte, so `.`, negated classes, `\W \S \D` mean the same
 // in byte mode, and the non-ASCII case variants of k, s and \w (U+212A,
-// U+017F) cannot occur. Refused (false, *reason) when the pattern names a
-// non-ASCII character, or when TranslateForHyperscan refuses it.
+// U+017F) cannot occur. A non-ASCII character (which an ASCII text cannot
+// hold) becomes `[^\x{0}-\x{7f}]` outside a class and leaves its class
+// (an emptied class matches nothing, an emptied negated one any byte).
+// Refused (false, *reason) when TranslateForHyperscan refuses the pattern.
 bool TranslateForAsciiText(std::string_view re2_pattern, bool caseless, std::string* out,
                            std::string* reason);
 
