@@ -30,6 +30,10 @@
 #include <cstdlib>
 #include <string>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "stdlib/builtins.h"
 #include "stdlib/internal/injection_classes.h"
 #include "stdlib/internal/injection_triggers.h"
@@ -436,57 +440,109 @@ std::string_view Normalize(std::string_view text, std::string* storage) {
   return *storage;
 }
 
-// The old path: bit g set when group g matched the text or its decoded runs.
-// Format characters a reader never sees, which split a phrase for the
-// patterns ("ig\u200bnore previous instructions"): zero-width space,
-// non-joiner and joiner (U+200B-U+200D), word joiner (U+2060), BOM / zero-width
-// no-break space (U+FEFF) and soft hyphen (U+00AD) are removed; full-width
-// ASCII (U+FF01-U+FF5E, "Ｉｇｎｏｒｅ") becomes ASCII. Returns `text` itself
-// (no copy) when it holds none of them; their lead bytes (E2, EF, C2) are
-// found with memchr, so ASCII text costs three fast passes.
-std::string_view Unhide(std::string_view text, std::string* storage) {
-  const char* b = text.data();
-  const size_t n = text.size();
-  auto hidden_at = [&](size_t i) -> size_t {  // bytes of a hidden character at i, or 0
-    const auto* u = reinterpret_cast<const unsigned char*>(b + i);
-    const size_t left = n - i;
-    if (u[0] == 0xC2) return left >= 2 && u[1] == 0xAD ? 2 : 0;
-    if (left < 3) return 0;
-    if (u[0] == 0xE2)
-      return (u[1] == 0x80 && u[2] >= 0x8B && u[2] <= 0x8D) || (u[1] == 0x81 && u[2] == 0xA0)
-                 ? 3 : 0;
-    if (u[0] == 0xEF) {
-      if (u[1] == 0xBB && u[2] == 0xBF) return 3;
+// Cyrillic and Greek letters that look like Latin ones, as those Latin
+// letters: "іgnоrе" written with Cyrillic і, о and е reads as "ignore".
+// Two-byte UTF-8 only (U+0370-U+04FF), sorted by code point.
+struct Homoglyph {
+  uint16_t cp;
+  char as;
+};
+constexpr Homoglyph kHomoglyphs[] = {
+    {0x0391, 'A'}, {0x0392, 'B'}, {0x0395, 'E'}, {0x0396, 'Z'}, {0x0397, 'H'}, {0x0399, 'I'},
+    {0x039A, 'K'}, {0x039C, 'M'}, {0x039D, 'N'}, {0x039F, 'O'}, {0x03A1, 'P'}, {0x03A4, 'T'},
+    {0x03A5, 'Y'}, {0x03A7, 'X'}, {0x03B1, 'a'}, {0x03B9, 'i'}, {0x03BD, 'v'}, {0x03BF, 'o'},
+    {0x03C1, 'p'}, {0x03C5, 'u'}, {0x0405, 'S'}, {0x0406, 'I'}, {0x0408, 'J'}, {0x0410, 'A'},
+    {0x0412, 'B'}, {0x0415, 'E'}, {0x041A, 'K'}, {0x041C, 'M'}, {0x041D, 'H'}, {0x041E, 'O'},
+    {0x0420, 'P'}, {0x0421, 'C'}, {0x0422, 'T'}, {0x0423, 'Y'}, {0x0425, 'X'}, {0x0430, 'a'},
+    {0x0435, 'e'}, {0x043E, 'o'}, {0x0440, 'p'}, {0x0441, 'c'}, {0x0443, 'y'}, {0x0445, 'x'},
+    {0x0455, 's'}, {0x0456, 'i'}, {0x0458, 'j'}, {0x04BB, 'h'}, {0x04CF, 'l'}};
+
+// The ASCII letter the two-byte character u[0] u[1] stands for, or 0.
+char HomoglyphOf(const unsigned char* u) {
+  const auto cp = static_cast<uint16_t>(((u[0] & 0x1Fu) << 6) | (u[1] & 0x3Fu));
+  const auto* end = std::end(kHomoglyphs);
+  const auto* h = std::lower_bound(std::begin(kHomoglyphs), end, cp,
+                                   [](const Homoglyph& g, uint16_t c) { return g.cp < c; });
+  return h != end && h->cp == cp ? h->as : 0;
+}
+
+// A character Unhide rewrites, at a lead byte: its length (0: none) and what
+// it becomes (0: nothing).
+struct Hidden {
+  size_t len = 0;
+  char as = 0;
+};
+Hidden HiddenAt(const unsigned char* u, size_t left) {
+  switch (u[0]) {
+    case 0xC2:
+      if (left >= 2 && u[1] == 0xAD) return {2, 0};
+      return {};
+    case 0xCE: case 0xCF: case 0xD0: case 0xD1: case 0xD2: case 0xD3:
+      if (left >= 2) {
+        if (char c = HomoglyphOf(u)) return {2, c};
+      }
+      return {};
+    case 0xE2:
+      if (left >= 3 && ((u[1] == 0x80 && u[2] >= 0x8B && u[2] <= 0x8D) || (u[1] == 0x81 && u[2] == 0xA0)))
+        return {3, 0};
+      return {};
+    case 0xEF:
+      if (left < 3) return {};
+      if (u[1] == 0xBB && u[2] == 0xBF) return {3, 0};
       // U+FF01..U+FF3F = EF BC 81..BF, U+FF40..U+FF5E = EF BD 80..9E
-      if ((u[1] == 0xBC && u[2] >= 0x81) || (u[1] == 0xBD && u[2] <= 0x9E)) return 3;
-    }
-    return 0;
-  };
-  bool any = false;
-  for (unsigned char lead : {0xC2, 0xE2, 0xEF}) {
-    for (const void* f = std::memchr(b, lead, n); f && !any;) {
-      size_t i = static_cast<const char*>(f) - b;
-      if (hidden_at(i)) any = true;
-      else if (i + 1 < n) f = std::memchr(b + i + 1, lead, n - i - 1);
-      else f = nullptr;
-    }
-    if (any) break;
+      if ((u[1] == 0xBC && u[2] >= 0x81) || (u[1] == 0xBD && u[2] <= 0x9E)) {
+        const unsigned cp = ((u[1] & 0x03u) << 6) + (u[2] & 0x3Fu);  // - 0xFF00
+        return {3, static_cast<char>(cp + 0x20u)};
+      }
+      return {};
+    default:
+      return {};
   }
-  if (!any) return text;
-  storage->clear();
+}
+
+// The offset of the first byte >= 0x80 from `i` on, or n.
+size_t NextNonAscii(const unsigned char* u, size_t i, size_t n) {
+#if defined(__SSE2__)
+  for (; i + 16 <= n; i += 16) {
+    const int m = _mm_movemask_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u + i)));
+    if (m != 0) return i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(m)));
+  }
+#endif
+  for (; i < n; ++i) {
+    if (u[i] >= 0x80) return i;
+  }
+  return n;
+}
+
+// The old path: bit g set when group g matched the text or its decoded runs.
+// Characters that hide a phrase from the patterns are rewritten first:
+// format characters a reader never sees ("ig\u200bnore previous
+// instructions"): zero-width space, non-joiner and joiner (U+200B-U+200D),
+// word joiner (U+2060), BOM / zero-width no-break space (U+FEFF) and soft
+// hyphen (U+00AD) are removed; full-width ASCII (U+FF01-U+FF5E, "Ｉｇｎｏｒｅ")
+// and Cyrillic or Greek letters that look like Latin ones (kHomoglyphs,
+// "іgnоrе") become those ASCII letters. Returns `text` itself (no copy) when
+// it holds none of them; ASCII is skipped 16 bytes at a time.
+std::string_view Unhide(std::string_view text, std::string* storage) {
+  const auto* u = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  size_t i = NextNonAscii(u, 0, n);
+  Hidden h;
+  while (i < n && (h = HiddenAt(u + i, n - i)).len == 0) i = NextNonAscii(u, i + 1, n);
+  if (i >= n) return text;
+  storage->assign(text.substr(0, i));
   storage->reserve(n);
-  for (size_t i = 0; i < n;) {
-    size_t k = hidden_at(i);
-    if (k == 0) {
-      storage->push_back(b[i++]);
-      continue;
+  while (i < n) {
+    if (h.as != 0) storage->push_back(h.as);
+    i += h.len;
+    size_t j = i;
+    for (;;) {  // copy up to the next rewritten character
+      j = NextNonAscii(u, j, n);
+      if (j >= n || (h = HiddenAt(u + j, n - j)).len != 0) break;
+      ++j;
     }
-    const auto* u = reinterpret_cast<const unsigned char*>(b + i);
-    if (u[0] == 0xEF && (u[1] == 0xBC || u[1] == 0xBD)) {  // full width -> ASCII
-      unsigned cp = 0xFF00u + ((u[1] & 0x03u) << 6) + (u[2] & 0x3Fu);
-      storage->push_back(static_cast<char>(cp - 0xFF00u + 0x20u));
-    }
-    i += k;
+    storage->append(text.substr(i, j - i));
+    i = j;
   }
   return *storage;
 }
