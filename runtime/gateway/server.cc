@@ -448,6 +448,38 @@ struct Server::Impl {
     if (x && x->live) res->set("x-tollgate-policy-version", x->live->version);
     if (x && !x->decision_id.empty()) res->set("x-tollgate-decision-id", x->decision_id);
   }
+  // Watches the client while the gateway waits for the upstream (connect,
+  // a long non-streamed generation, a silent stream): a client that leaves
+  // is noticed at once -- its connection becomes readable with nothing to
+  // read (EOF or a reset) -- and the upstream connection in *conn, if any,
+  // is closed, which ends the wait and stops the provider's generation.
+  // Bytes to read are a pipelined next request: the watch just ends. The
+  // handler touches the socket and *conn only while `active`; StopWatch
+  // clears it (on this thread) before the socket or *conn can go away and
+  // before the next write to the client (cancel() cancels every operation).
+  struct ClientWatch {
+    bool active = true, gone = false;
+    std::unique_ptr<UpstreamConn>* conn = nullptr;
+  };
+  static std::shared_ptr<ClientWatch> WatchClient(beast::tcp_stream& stream, std::unique_ptr<UpstreamConn>* conn) {
+    auto watch = std::make_shared<ClientWatch>();
+    watch->conn = conn;
+    stream.socket().async_wait(tcp::socket::wait_read, [watch, sock = &stream.socket()](boost::system::error_code wec) {
+      if (!watch->active || wec == net::error::operation_aborted) return;
+      boost::system::error_code aec;
+      if (wec || sock->available(aec) == 0 || aec) {
+        watch->gone = true;
+        if (*watch->conn) (*watch->conn)->Abort();
+      }
+    });
+    return watch;
+  }
+  static void StopWatch(beast::tcp_stream& stream, ClientWatch* watch) {
+    if (!watch->active) return;
+    watch->active = false;
+    boost::system::error_code ec;
+    stream.socket().cancel(ec);  // the wait, if it is still pending
+  }
   net::awaitable<bool> Send(beast::tcp_stream& stream, Response& res, const Request* req,
                             const std::string& path) {
     if (req) res.keep_alive(req->keep_alive() && !draining.load());
@@ -862,7 +894,9 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
   std::unique_ptr<UpstreamConn> conn;
   UpstreamError err;
   bool budget_refused = false;
-  for (size_t a = 0; a < attempts; ++a) {
+  bool sent = false;  // a request went to some upstream
+  auto watch = WatchClient(stream, &conn);
+  for (size_t a = 0; a < attempts && !watch->gone; ++a) {
     const int64_t t0 = MonoNs();
     if (a > 0) {
       svc.metrics().fallbacks.fetch_add(1);
@@ -894,14 +928,20 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
     up.prepare_payload();
     processing_ns += MonoNs() - t0;
     up_start = MonoNs();
-    for (int tries = 0; tries < 2; ++tries) {
+    for (int tries = 0; tries < 2 && !watch->gone; ++tries) {
       err = {};
       conn = co_await pool.Acquire(t, &err);
       if (!conn) break;
+      if (watch->gone) break;  // left while we connected
       bool stale = false;
+      sent = true;
       err = co_await conn->Send(up, &stale);
       if (err.ok() || !stale) break;
       conn.reset();
+    }
+    if (watch->gone) {
+      conn.reset();
+      break;
     }
     if (err.ok()) {
       int st = conn->status();
@@ -931,7 +971,22 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
   failures += "]";
   if (failures != "[]") o.upstream_errors = failures;
 
+  if (!conn && watch->gone) {
+    // The client left before any upstream answered: no answer to send. The
+    // upstream may have worked on a request it got: charged at the worst case.
+    StopWatch(stream, watch.get());
+    o.started = sent;
+    o.usage_estimated = sent;
+    o.http_status = 499;  // nginx's "client closed request", for the record and metrics
+    o.error_code = "client_disconnected";
+    const int64_t t2 = MonoNs();
+    co_await Finish(x.get(), o);
+    svc.metrics().processing.Observe(processing_ns + MonoNs() - t2 - x->wait_ns);
+    svc.metrics().http_requests.Add(Label("path", path) + "," + Label("status", "499"));
+    co_return false;
+  }
   if (!conn) {  // nothing answered
+    StopWatch(stream, watch.get());
     o.started = false;
     if (budget_refused) {
       // The decision stays what the policy and the admission made it (what
@@ -961,13 +1016,24 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
   if (!x->stream || up_status != 200) {
     std::string body;
     bool done = false;
-    while (!done) {
+    while (!done && !watch->gone) {
       err = co_await conn->Read(&body, &done);
       if (!err.ok() || body.size() > cfg.upstream.max_response_bytes) break;
     }
+    StopWatch(stream, watch.get());
     const int64_t t1 = MonoNs();
     o.upstream_ns = t1 - up_start;
     svc.metrics().upstream.Observe(o.upstream_ns);
+    if (watch->gone) {  // the client left while the upstream answered
+      conn.reset();
+      o.http_status = 499;
+      o.error_code = "client_disconnected";
+      o.started = true;  // charged at the worst case: the upstream did (some of) the work
+      o.usage_estimated = true;
+      co_await Finish(x.get(), o);
+      svc.metrics().http_requests.Add(Label("path", path) + "," + Label("status", "499"));
+      co_return false;
+    }
     if (!err.ok() || !done) {
       conn.reset();
       o.http_status = 502;
@@ -1036,29 +1102,10 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
   SseTracker sse;
   sse.drop_usage = !x->include_usage;
   bool done = false, client_gone = !!ec;
-  // A client that leaves while the upstream is silent (a long first token,
-  // a pause) is noticed at once, not at the next chunk: the connection
-  // becomes readable with nothing to read (EOF or a reset), and the
-  // upstream connection is closed, which ends the read below and stops the
-  // provider's generation. Bytes to read are a pipelined next request: the
-  // watch just ends. The handler touches the socket only while `active`,
-  // which is cleared (on this thread) before the socket can go away.
-  struct ClientWatch {
-    bool active = true, gone = false;
-    UpstreamConn* conn = nullptr;
-  };
-  auto watch = std::make_shared<ClientWatch>();
-  watch->conn = conn.get();
-  if (!client_gone) {
-    stream.socket().async_wait(tcp::socket::wait_read, [watch, sock = &stream.socket()](boost::system::error_code wec) {
-      if (!watch->active || wec == net::error::operation_aborted) return;
-      boost::system::error_code aec;
-      if (wec || sock->available(aec) == 0 || aec) {
-        watch->gone = true;
-        watch->conn->Abort();
-      }
-    });
-  }
+  // The client watch (WatchClient, before the attempts) goes on: a client
+  // that leaves while the upstream is silent (a long first token, a pause)
+  // is noticed at once, not at the next chunk, and the upstream connection
+  // is closed, which ends the read below.
   std::string piece, out;
   while (!done && !client_gone) {
     piece.clear();
@@ -1074,8 +1121,7 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
     if (watch->gone) client_gone = true;
     if (!err.ok()) break;
   }
-  watch->active = false;
-  stream.socket().cancel(ec);  // the watch, if it is still waiting
+  StopWatch(stream, watch.get());
   ec = {};
   if (watch->gone) client_gone = true;
   const int64_t t1 = MonoNs();

@@ -358,6 +358,8 @@ check "an answer without usage is charged its text's estimate, not zero completi
   sh -c "grep '\"endpoint\":\"test/nousage@a\"' '$T/records' | grep -q '\"completion_tokens\":6,\"usage_estimated\":true'"
 check "a stream the client abandoned is recorded as such" \
   sh -c "grep '\"error\":\"client_disconnected\"' '$T/records' | grep -q '\"stream_complete\":false'"
+check "a non-streamed request the client abandoned is recorded as such (499, charged)" \
+  sh -c "grep '\"error\":\"client_disconnected\"' '$T/records' | grep '\"status\":499' | grep -q '\"usage_estimated\":true'"
 check "a completed stream is recorded with the usage chunk's tokens" \
   sh -c "grep '\"stream_complete\":true' '$T/records' | grep -q '\"completion_tokens\":7'"
 # The ledger: the tiny budget was never overspent.

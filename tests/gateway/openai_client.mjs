@@ -233,6 +233,36 @@ console.log("  node: 400/401/402/403/404/413/502/503 as typed errors; a policy 5
   console.log(`  node: abort during the upstream's silence closed it after ${Date.now() - t0} ms`);
 }
 
+// The same for a non-streamed answer (the SDK's AbortSignal, or a client
+// timeout): the gateway closes the upstream at once instead of waiting out
+// the generation, and serves on.
+{
+  const count = async (mode) => Number(await (await fetch(`${stubURL}/count/${mode}`)).text());
+  const gone = await count("pause-nostream-gone");
+  const ac = new AbortController();
+  const p = client.chat.completions.create(
+    { model: "test/pause", messages: [{ role: "user", content: "think hard" }] },
+    { signal: ac.signal, maxRetries: 0 });
+  const t0 = Date.now();
+  setTimeout(() => ac.abort(), 300);
+  try {
+    await p;
+    fail("the aborted request answered");
+  } catch (e) {
+    if (!(e instanceof OpenAI.APIUserAbortError)) fail("abort: " + e);
+  }
+  // Before the gateway's 1.5 s first-byte timeout (e2e.sh), which would
+  // also close it.
+  const deadline = t0 + 1300;
+  while ((await count("pause-nostream-gone")) === gone) {
+    if (Date.now() > deadline) fail("the upstream was not closed after the client left a non-streamed request");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const r = await client.chat.completions.create({ model: "test/ok", messages: [{ role: "user", content: "still there?" }] });
+  if (r.choices[0].message.content !== "Hello from the stub.") fail("after a non-streamed abort");
+  console.log(`  node: a non-streamed request abandoned after 300 ms closed the upstream after ${Date.now() - t0} ms`);
+}
+
 // Many streams at once, a third of them abandoned part-way.
 {
   const one = async (i) => {

@@ -166,6 +166,16 @@ void Serve(Stream& sock) {
       if (ec || !head.keep_alive()) break;
       continue;
     }
+    if (mode == "pause" && !stream) {
+      // The provider works 2.5 s on a non-streamed answer; a client that
+      // closes meanwhile ends it (then the normal answer).
+      pollfd p{beast::get_lowest_layer(sock).native_handle(), POLLIN, 0};
+      if (::poll(&p, 1, 2500) > 0) {
+        std::lock_guard<std::mutex> lock(mu);
+        ++counts["pause-nostream-gone"];
+        break;
+      }
+    }
     if (mode == "fail500" || mode == "fail429") {
       res.result(mode == "fail500" ? 500 : 429);
       res.body() = "{\"error\":{\"message\":\"stub failure\",\"type\":\"server_error\",\"code\":null}}";
