@@ -945,8 +945,15 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
     }
     if (err.ok()) {
       int st = conn->status();
-      if (st == 429 || st >= 500) {
-        err = {st == 429 ? "status_429" : "status_5xx", "upstream answered " + std::to_string(st)};
+      // 401/403: the provider refused tollgate's credentials for it (a wrong
+      // or expired key in the catalog's env variable, a region block). The
+      // client's own key is fine, so it must not see the provider's 401
+      // (OpenAI's "Incorrect API key provided: sk-...***..." names part of
+      // the operator's key, and the SDKs throw it as the caller's
+      // AuthenticationError): the next endpoint is tried, as for 5xx.
+      if (st == 429 || st >= 500 || st == 401 || st == 403) {
+        std::string kind = st >= 500 ? std::string("status_5xx") : "status_" + std::to_string(st);
+        err = {std::move(kind), "upstream answered " + std::to_string(st)};
         // Drain a short error body so the connection can be reused.
         std::string junk;
         bool done = false;

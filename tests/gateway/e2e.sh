@@ -211,6 +211,13 @@ before=$(curl -s "http://127.0.0.1:$SP/count/fail500")
 st=$(post sk-main "$(msg test/fallback500 hi)"); check "500 falls back to the next endpoint" test "$st" = 200
 check "the 500 endpoint was tried first" test "$(curl -s "http://127.0.0.1:$SP/count/fail500")" -gt "$before"
 st=$(post sk-main "$(msg test/fallback429 hi)"); check "429 falls back" test "$st" = 200
+# The provider refusing tollgate's own upstream key is not the caller's 401.
+before=$(curl -s "http://127.0.0.1:$SP/count/fail401")
+st=$(post sk-main "$(msg test/fallback401 hi)"); check "an upstream 401 (tollgate's key) falls back" test "$st" = 200
+check "the 401 endpoint was tried first" test "$(curl -s "http://127.0.0.1:$SP/count/fail401")" -gt "$before"
+st=$(post sk-main "$(msg test/auth401 hi)"); check "only upstream 401s -> 502, not the caller's 401" test "$st" = 502
+check "  with code upstream_unavailable and the status, never the provider's text about its key" \
+  sh -c "grep -q '\"code\":\"upstream_unavailable\"' '$T/out' && grep -q 'status_401' '$T/out' && ! grep -q 'sk-stub' '$T/out'"
 st=$(post sk-main "$(msg test/timeout hi)"); check "first-byte timeout falls back" test "$st" = 200
 st=$(post sk-main "$(msg test/dead hi)"); check "connect error falls back" test "$st" = 200
 st=$(post sk-main "$(msg test/allfail hi)"); check "every endpoint failing -> 502" test "$st" = 502

@@ -179,6 +179,10 @@ void Serve(Stream& sock) {
     if (mode == "fail500" || mode == "fail429") {
       res.result(mode == "fail500" ? 500 : 429);
       res.body() = "{\"error\":{\"message\":\"stub failure\",\"type\":\"server_error\",\"code\":null}}";
+    } else if (mode == "fail401") {  // the gateway's upstream key is wrong (OpenAI's answer)
+      res.result(401);
+      res.body() = "{\"error\":{\"message\":\"Incorrect API key provided: sk-stub***key1.\",\"type\":"
+                   "\"invalid_request_error\",\"param\":null,\"code\":\"invalid_api_key\"}}";
     } else if (stream && (mode == "ok" || mode == "cut" || mode.rfind("slow", 0) == 0)) {
       const auto head = StartStream(sock, req, mode, req.keep_alive() && mode != "cut", ec);
       const char* words[] = {"Hello", " from", " the stub."};
