@@ -478,7 +478,7 @@ Hidden HiddenAt(const unsigned char* u, size_t left) {
       if (left >= 2 && u[1] == 0xAD) return {2, 0};
       return {};
     case 0xCE: case 0xCF: case 0xD0: case 0xD1: case 0xD2: case 0xD3:
-      if (left >= 2) {
+      if (left >= 2 && (u[1] & 0xC0) == 0x80) {
         if (char c = HomoglyphOf(u)) return {2, c};
       }
       return {};
@@ -490,7 +490,7 @@ Hidden HiddenAt(const unsigned char* u, size_t left) {
       if (left < 3) return {};
       if (u[1] == 0xBB && u[2] == 0xBF) return {3, 0};
       // U+FF01..U+FF3F = EF BC 81..BF, U+FF40..U+FF5E = EF BD 80..9E
-      if ((u[1] == 0xBC && u[2] >= 0x81) || (u[1] == 0xBD && u[2] <= 0x9E)) {
+      if ((u[1] == 0xBC && u[2] >= 0x81 && u[2] <= 0xBF) || (u[1] == 0xBD && u[2] >= 0x80 && u[2] <= 0x9E)) {
         const unsigned cp = ((u[1] & 0x03u) << 6) + (u[2] & 0x3Fu);  // - 0xFF00
         return {3, static_cast<char>(cp + 0x20u)};
       }
@@ -500,16 +500,28 @@ Hidden HiddenAt(const unsigned char* u, size_t left) {
   }
 }
 
-// The offset of the first byte >= 0x80 from `i` on, or n.
-size_t NextNonAscii(const unsigned char* u, size_t i, size_t n) {
+// The offset of the first byte from `i` on that can start a character
+// HiddenAt rewrites (C2, CE-D3, E2, EF), or n: ASCII, continuation bytes and
+// the lead bytes of other scripts (CJK text, say) are skipped 16 at a time.
+bool MayHide(unsigned char c) { return c == 0xC2 || c == 0xE2 || c == 0xEF || (c >= 0xCE && c <= 0xD3); }
+size_t NextCandidate(const unsigned char* u, size_t i, size_t n) {
 #if defined(__SSE2__)
+  const __m128i c2 = _mm_set1_epi8(static_cast<char>(0xC2)), e2 = _mm_set1_epi8(static_cast<char>(0xE2));
+  const __m128i ef = _mm_set1_epi8(static_cast<char>(0xEF)), ce = _mm_set1_epi8(static_cast<char>(0xCE));
+  const __m128i five = _mm_set1_epi8(5);
   for (; i + 16 <= n; i += 16) {
-    const int m = _mm_movemask_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u + i)));
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(u + i));
+    if (_mm_movemask_epi8(v) == 0) continue;  // ASCII
+    const __m128i d = _mm_sub_epi8(v, ce);  // CE-D3 -> 0-5 (unsigned)
+    const __m128i hit = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(v, c2), _mm_cmpeq_epi8(v, e2)),
+        _mm_or_si128(_mm_cmpeq_epi8(v, ef), _mm_cmpeq_epi8(_mm_min_epu8(d, five), d)));
+    const int m = _mm_movemask_epi8(hit);
     if (m != 0) return i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(m)));
   }
 #endif
   for (; i < n; ++i) {
-    if (u[i] >= 0x80) return i;
+    if (MayHide(u[i])) return i;
   }
   return n;
 }
@@ -522,13 +534,14 @@ size_t NextNonAscii(const unsigned char* u, size_t i, size_t n) {
 // hyphen (U+00AD) are removed; full-width ASCII (U+FF01-U+FF5E, "Ｉｇｎｏｒｅ")
 // and Cyrillic or Greek letters that look like Latin ones (kHomoglyphs,
 // "іgnоrе") become those ASCII letters. Returns `text` itself (no copy) when
-// it holds none of them; ASCII is skipped 16 bytes at a time.
+// it holds none of them; bytes that cannot start one are skipped 16 at a
+// time (NextCandidate).
 std::string_view Unhide(std::string_view text, std::string* storage) {
   const auto* u = reinterpret_cast<const unsigned char*>(text.data());
   const size_t n = text.size();
-  size_t i = NextNonAscii(u, 0, n);
+  size_t i = NextCandidate(u, 0, n);
   Hidden h;
-  while (i < n && (h = HiddenAt(u + i, n - i)).len == 0) i = NextNonAscii(u, i + 1, n);
+  while (i < n && (h = HiddenAt(u + i, n - i)).len == 0) i = NextCandidate(u, i + 1, n);
   if (i >= n) return text;
   storage->assign(text.substr(0, i));
   storage->reserve(n);
@@ -537,7 +550,7 @@ std::string_view Unhide(std::string_view text, std::string* storage) {
     i += h.len;
     size_t j = i;
     for (;;) {  // copy up to the next rewritten character
-      j = NextNonAscii(u, j, n);
+      j = NextCandidate(u, j, n);
       if (j >= n || (h = HiddenAt(u + j, n - j)).len != 0) break;
       ++j;
     }
@@ -836,6 +849,11 @@ std::string_view NormalizeAtSites(std::string_view text, std::string* storage,
 }  // namespace
 
 namespace internal {
+
+std::string InjectionUnhidden(std::string_view text) {
+  std::string storage;
+  return std::string(Unhide(text, &storage));
+}
 
 InjectionTriggers FindInjectionTriggersReference(std::string_view t) {
   static const ClassTable table;

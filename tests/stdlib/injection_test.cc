@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <map>
 #include <random>
+#include <vector>
 
 #include "stdlib/builtins.h"
 #include "stdlib/internal/injection_triggers.h"
@@ -281,6 +283,77 @@ namespace {
 // The word-parallel trigger finder against the byte-at-a-time one it
 // replaced, on random texts over an alphabet that makes every trigger
 // likely, with the pieces landing on every offset of the 64-byte words.
+// Unhide (the 16-byte candidate search, the look-alike table) against a
+// character-by-character reference written from its specification, on
+// random texts of ASCII, Cyrillic, Greek, CJK, the hidden characters and
+// full-width forms.
+std::string AppendUtf8(std::string s, uint32_t cp) {
+  if (cp < 0x80) {
+    s += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    s += static_cast<char>(0xC0 | (cp >> 6));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    s += static_cast<char>(0xE0 | (cp >> 12));
+    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    s += static_cast<char>(0xF0 | (cp >> 18));
+    s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+  return s;
+}
+
+std::string UnhiddenReference(const std::vector<uint32_t>& cps) {
+  // Cyrillic / Greek letters that look like Latin ones (docs/language.md).
+  static const std::map<uint32_t, char> look = {
+      {0x391, 'A'}, {0x392, 'B'}, {0x395, 'E'}, {0x396, 'Z'}, {0x397, 'H'}, {0x399, 'I'}, {0x39A, 'K'},
+      {0x39C, 'M'}, {0x39D, 'N'}, {0x39F, 'O'}, {0x3A1, 'P'}, {0x3A4, 'T'}, {0x3A5, 'Y'}, {0x3A7, 'X'},
+      {0x3B1, 'a'}, {0x3B9, 'i'}, {0x3BD, 'v'}, {0x3BF, 'o'}, {0x3C1, 'p'}, {0x3C5, 'u'}, {0x405, 'S'},
+      {0x406, 'I'}, {0x408, 'J'}, {0x410, 'A'}, {0x412, 'B'}, {0x415, 'E'}, {0x41A, 'K'}, {0x41C, 'M'},
+      {0x41D, 'H'}, {0x41E, 'O'}, {0x420, 'P'}, {0x421, 'C'}, {0x422, 'T'}, {0x423, 'Y'}, {0x425, 'X'},
+      {0x430, 'a'}, {0x435, 'e'}, {0x43E, 'o'}, {0x440, 'p'}, {0x441, 'c'}, {0x443, 'y'}, {0x445, 'x'},
+      {0x455, 's'}, {0x456, 'i'}, {0x458, 'j'}, {0x4BB, 'h'}, {0x4CF, 'l'}};
+  std::string out;
+  for (uint32_t cp : cps) {
+    if (cp == 0xAD || (cp >= 0x200B && cp <= 0x200D) || cp == 0x2060 || cp == 0xFEFF) continue;
+    if (cp >= 0xFF01 && cp <= 0xFF5E) {
+      out += static_cast<char>(cp - 0xFF01 + 0x21);
+    } else if (auto it = look.find(cp); it != look.end()) {
+      out += it->second;
+    } else {
+      out = AppendUtf8(std::move(out), cp);
+    }
+  }
+  return out;
+}
+
+TEST(InjectionUnhide, EqualsTheCharacterByCharacterReference) {
+  std::mt19937_64 rng(20261130);
+  auto pick = [&](uint64_t n) { return static_cast<uint32_t>(rng() % n); };
+  for (int round = 0; round < 20000; ++round) {
+    std::vector<uint32_t> cps(pick(80));
+    for (uint32_t& cp : cps) {
+      switch (pick(9)) {
+        case 0: cp = 0x370 + pick(0x190); break;                 // Greek, Cyrillic
+        case 1: cp = 0x4E00 + pick(0x100); break;                // CJK
+        case 2: cp = 0xFF00 + pick(0x70); break;                 // full-width forms and around
+        case 3: cp = std::vector<uint32_t>{0xAD, 0xA0, 0x200B, 0x200C, 0x200D, 0x200E, 0x2060,
+                                           0xFEFF, 0x201C, 0x2581, 0x1F600}[pick(11)]; break;
+        case 4: cp = 0x80 + pick(0x780); break;                  // other two-byte characters
+        default: cp = 0x20 + pick(0x5F); break;                  // ASCII
+      }
+    }
+    std::string text;
+    for (uint32_t cp : cps) text = AppendUtf8(std::move(text), cp);
+    ASSERT_EQ(internal::InjectionUnhidden(text), UnhiddenReference(cps)) << text;
+  }
+  // Not UTF-8: a lead byte before ASCII is not a letter (D0 30 would decode to U+0430).
+  EXPECT_EQ(internal::InjectionUnhidden("\xD0" "0x \xEF\xBC\xC3"), "\xD0" "0x \xEF\xBC\xC3");
+}
+
 TEST(InjectionTriggers, WordParallelEqualsReference) {
   using internal::FindInjectionTriggers;
   using internal::FindInjectionTriggersReference;
