@@ -121,6 +121,20 @@ std::string Str(const rapidjson::Value& v, const char* key) {
              : std::string();
 }
 
+// A summary field as is when it is one plain token, else as a JSON string
+// (quoted, escaped): a caller-supplied value (the workspace of a decision
+// input) must not split a summary line or forge another one.
+std::string SummaryField(const std::string& v) {
+  bool plain = !v.empty();
+  for (unsigned char c : v)
+    if (c <= 0x20 || c == 0x7f || c == '"' || c == '\\') plain = false;
+  if (plain) return v;
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
 int Verify(const std::vector<std::string>& paths) {
   audit::VerifyReport r;
   audit::Verify(paths, &r);
@@ -170,12 +184,14 @@ int Export(const Args& args) {
     std::string ws;
     if (rec.doc.HasMember("input") && rec.doc["input"].IsObject() && rec.doc["input"].HasMember("principal"))
       ws = Str(rec.doc["input"]["principal"], "workspace");
-    std::string status = d.IsObject() && d.HasMember("status") && d["status"].IsString() ? d["status"].GetString() : "?";
+    // Numbers are parsed as strings in place: not NUL-terminated, the length counts.
+    std::string status = Str(d, "status");
+    if (status.empty()) status = "?";
     std::printf("%s %s %-5s %s %s policy=%s workspace=%s\n", Str(rec.doc, "time").c_str(),
                 Str(rec.doc, "id").c_str(), Str(d, "outcome").c_str(), status.c_str(),
-                Str(d, "code").c_str(),
-                rec.doc.HasMember("policy") ? Str(rec.doc["policy"], "name").c_str() : "?",
-                ws.empty() ? "-" : ws.c_str());
+                SummaryField(Str(d, "code")).c_str(),
+                SummaryField(rec.doc.HasMember("policy") ? Str(rec.doc["policy"], "name") : "?").c_str(),
+                SummaryField(ws.empty() ? "-" : ws).c_str());
   }
   for (const audit::Problem& p : reader.problems())
     std::fprintf(stderr, "warning[%s]: %s:%llu: %s\n", p.code.c_str(), p.file.c_str(),
