@@ -355,6 +355,43 @@ TEST(AuditReplay, HashRetentionKeepsNoTextAndNeverGuesses) {
   EXPECT_EQ(r.not_replayable_rules["cards"], 2u);
 }
 
+// Every text the decoder scans as message content is kept out of a `hash`
+// record: a `refusal` part, an `input_text` part and a bare string part too,
+// and the record still replays bit for bit (filler of the recorded length).
+TEST(AuditReplay, HashRetentionCoversEveryKindOfTextPart) {
+  TempDir dir;
+  const std::string policy = dir.path + "/p.tg";
+  WriteAll(policy,
+           "policy \"parts\" retain content hash\n"
+           "rule big { when (request.max_tokens ?? 0) > 1000 deny 400 \"too big\" }\n"
+           "rule costly { when request.input_tokens > 5 tag size = \"large\" }\n");
+  auto p = MustCompile(policy);
+  ASSERT_TRUE(p);
+  std::string err;
+  const std::string audit = dir.path + "/audit";
+  auto log = AuditLog::Open(audit, {}, &err);
+  ASSERT_TRUE(log) << err;
+  {
+    Recorder rec(log.get(), p, "", "");
+    rec.Decide(R"({"principal":{"workspace":"w"},"request":{"model":"m","max_tokens":10,"messages":[)"
+               R"({"role":"user","content":["SECRETBARE1",{"type":"input_text","text":"SECRETINPUT2"}]},)"
+               R"({"role":"assistant","content":[{"type":"refusal","refusal":"SECRETREFUSAL3"}]}]}})");
+  }
+  ASSERT_TRUE(log->Close());
+  std::string all;
+  for (const auto& e : fs::directory_iterator(audit))
+    if (e.path().extension() == ".jsonl") all += ReadAll(e.path());
+  EXPECT_EQ(all.find("SECRET"), std::string::npos) << all;
+  EXPECT_NE(all.find("\"lengths\":[11,12,14]"), std::string::npos) << all;
+  ReplayOptions o;
+  o.dir = audit;
+  ReplayReport r;
+  ASSERT_TRUE(Replay(o, &r, &err)) << err;
+  EXPECT_EQ(r.records, 1u);
+  EXPECT_EQ(r.identical, 1u) << r.first_mismatch.field << "\n" << r.first_mismatch.recorded << "\n"
+                             << r.first_mismatch.replayed;
+}
+
 TEST(AuditReplay, NoneRetentionReplaysRulesThatDoNotReadText) {
   TempDir dir;
   const std::string policy = dir.path + "/p.tg";
