@@ -929,10 +929,29 @@ bool ExplainRecord(const std::string& dir, const std::string& id, std::string* j
   w.StartObject();
   w.Key("record");
   w.RawValue(line.text.data(), line.text.size(), rj::kObjectType);
+  // Without the text, a rule that read it was evaluated on filler: the
+  // recomputation is not compared (as replay counts it not replayable).
+  std::set<std::string> content_rules;
+  if (input.content_missing)
+    for (const vm::TraceEntry& e : traced.trace)
+      for (const auto& [path, _] : e.values)
+        if (IsContentPath(path)) content_rules.insert(std::string(runtime::RuleName(program, e.rule)));
   w.Key("identical");
-  w.Bool(identical);
+  if (content_rules.empty()) w.Bool(identical);
+  else w.Null();
   w.Key("content_retained");
   w.Bool(!input.content_missing);
+  if (!content_rules.empty()) {
+    w.Key("not_replayable");
+    w.StartObject();
+    w.Key("reason");
+    w.String("message text not retained: the rules below read it and were evaluated on filler of the recorded length");
+    w.Key("rules");
+    w.StartArray();
+    for (const std::string& rule : content_rules) w.String(rule.c_str(), static_cast<rj::SizeType>(rule.size()));
+    w.EndArray();
+    w.EndObject();
+  }
   w.Key("recomputed");
   w.StartObject();
   runtime::WriteDecisionMembers(&w, d, program, false);

@@ -330,8 +330,8 @@ TEST(AuditReplay, HashRetentionKeepsNoTextAndNeverGuesses) {
   ASSERT_TRUE(log) << err;
   Recorder rec(log.get(), p, "", "");
   const std::string secret_text = "my card is 4111 1111 1111 1111 thanks";
-  rec.Decide(R"({"principal":{"workspace":"w"},"request":{"model":"m","max_tokens":10,"messages":[{"role":"user","content":")" +
-             secret_text + R"("}]}})");
+  Ticket card = rec.Decide(R"({"principal":{"workspace":"w"},"request":{"model":"m","max_tokens":10,"messages":[{"role":"user","content":")" +
+                           secret_text + R"("}]}})");
   rec.Decide(R"({"principal":{"workspace":"w"},"request":{"model":"m","max_tokens":5000,"messages":[{"role":"user","content":"a harmless but rather long question"}]}})");
   ASSERT_TRUE(log->Close());
   std::string all;
@@ -353,6 +353,14 @@ TEST(AuditReplay, HashRetentionKeepsNoTextAndNeverGuesses) {
   // Both read the text through `cards` (request.content): not replayable.
   EXPECT_EQ(r.not_replayable, 2u);
   EXPECT_EQ(r.not_replayable_rules["cards"], 2u);
+  // `audit show` does not guess either: the recomputation ran on filler, so
+  // it is not compared (it said "identical": false and showed `cards` not
+  // firing, for a record that `cards` denied).
+  std::string json;
+  ASSERT_TRUE(ExplainRecord(audit, card.id, &json, &err)) << err;
+  EXPECT_NE(json.find("\"identical\": null"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"not_replayable\": {"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"rules\": [\n      \"cards\""), std::string::npos) << json;
 }
 
 // Every text the decoder scans as message content is kept out of a `hash`
