@@ -119,7 +119,7 @@ void BuildEnv(const std::string& dir, const Ids& ids, const std::string& policy_
   }
   if (policy_file.empty() && policy_version.empty() && c.policy->version_id() != ids.version) {
     env->error = "stored version `" + ids.version + "` recompiles to `" + c.policy->version_id() +
-                 "` (another bytecode format or tollgate build?)";
+                 "` (its stored files were edited, or another bytecode format or tollgate build)";
     return;
   }
   env->policy = c.policy;

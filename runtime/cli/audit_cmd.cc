@@ -16,6 +16,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "engine/core/sha256.h"
 #include "engine/core/value.h"
 #include "runtime/audit/internal/util.h"
 #include "runtime/audit/reader.h"
@@ -298,6 +299,21 @@ int RunStore(int argc, char** argv) {
       std::printf("\n== %s (%s)\n", f.path.c_str(), f.role.c_str());
       std::fwrite(f.text.data(), 1, f.text.size(), stdout);
       if (!f.text.empty() && f.text.back() != '\n') std::fputc('\n', stdout);
+    }
+    // The id is the content hash: files edited after they were stored are
+    // not that version (replay refuses them too).
+    std::string now;
+    if (o.kind == "policy") {
+      Compiled c = audit::CompileStored(dir, o.id, stdlib::Schema::Standard());
+      if (c.policy) now = c.policy->version_id();
+      else std::fprintf(stderr, "note: not checked against its id: it does not compile with the standard schema alone (a `--schema` extension?)\n");
+    } else if (o.files.size() == 1) {
+      now = "sha256:" + Sha256Hex(o.files[0].text);
+    }
+    if (!now.empty() && now != o.id) {
+      std::fprintf(stderr, "error[store_mismatch]: the stored files of `%s` hash to `%s`: they were edited after they were stored\n",
+                   o.id.c_str(), now.c_str());
+      return kExitFailed;
     }
     return kExitOk;
   }

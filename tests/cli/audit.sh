@@ -85,6 +85,16 @@ V=$(grep policy "$OUT" | cut -d' ' -f1)
 run "store show" 0 "$TG" store show "$V" --audit "$A"
 has "store show source" "$OUT" 'policy "acme-production"'
 has "store show data" "$OUT" "== data/workspaces.json (data)"
+# a stored version whose files were edited afterwards is not shown as that version
+cp -r "$A" "$TMP/store_edited"
+sed -i 's/workspace is suspended/workspace IS suspended/' "$TMP/store_edited/store/${V#sha256:}/files/example.tg"
+run "store show edited policy" 1 "$TG" store show "$V" --audit "$TMP/store_edited"
+has "store show edited names it" "$ERR" "error[store_mismatch]"
+C=$("$TG" store list --audit "$A" | grep ' catalog ' | head -1 | cut -d' ' -f1)
+printf ' ' >>"$TMP/store_edited/store/${C#sha256:}/files/catalog.json"
+run "store show edited catalog" 1 "$TG" store show "$C" --audit "$TMP/store_edited"
+has "store show edited catalog names it" "$ERR" "error[store_mismatch]"
+run "store show catalog" 0 "$TG" store show "$C" --audit "$A"
 
 # --- route --requests --audit (batch), with a ledger: counters and admissions ---
 B="$TMP/batch_audit"
