@@ -384,6 +384,10 @@ bool RecordReader::Next(RecordLine* out) {
       ok = internal::TopLevelSpans(out->text, &out->members) && out->Raw("kind") == "\"decision\"";
       if (ok) {
         out->scratch.assign(line);
+        // The document is reused: free the previous record's values, else its
+        // pool keeps every record read so far (memory grew with the log).
+        out->doc.SetNull();
+        out->doc.GetAllocator().Clear();
         out->doc.ParseInsitu<rj::kParseNumbersAsStringsFlag>(out->scratch.data());
         ok = !out->doc.HasParseError() && out->doc.IsObject();
       }

@@ -119,7 +119,7 @@ void BuildEnv(const std::string& dir, const Ids& ids, const std::string& policy_
   }
   if (policy_file.empty() && policy_version.empty() && c.policy->version_id() != ids.version) {
     env->error = "stored version `" + ids.version + "` recompiles to `" + c.policy->version_id() +
-                 "` (another bytecode format or tollgate build?)";
+                 "` (its stored files were edited, or another bytecode format or tollgate build)";
     return;
   }
   env->policy = c.policy;
@@ -400,7 +400,7 @@ void Compare(const RecordLine& line, const std::string& id, const Outcome& now,
   const rj::Value* old_d = Member(rec, "decision");
   rj::Document new_d;
   new_d.Parse<rj::kParseNumbersAsStringsFlag>(now.decision.c_str(), now.decision.size());
-  if (old_d == nullptr || !old_d->IsObject() || new_d.HasParseError()) {
+  if (old_d == nullptr || !old_d->IsObject() || new_d.HasParseError() || !new_d.IsObject()) {
     ++r->failed;
     if (r->failures.size() < 10) r->failures.push_back(id + ": the recorded decision is missing");
     return;
@@ -412,6 +412,7 @@ void Compare(const RecordLine& line, const std::string& id, const Outcome& now,
   else if (JsonOf(Member(*old_d, "status")) != JsonOf(Member(new_d, "status")) ||
            Str(*old_d, "code") != Str(new_d, "code"))
     kinds.push_back("status_code");
+  const bool answer_changed = !kinds.empty();
   const rj::Value* old_e = Member(rec, "endpoints");
   std::string old_endpoints = old_e && !old_e->IsNull() ? JsonOf(old_e) : std::string();
   if (old_endpoints != now.endpoints) {
@@ -429,6 +430,30 @@ void Compare(const RecordLine& line, const std::string& id, const Outcome& now,
     kinds.push_back("redactions");
   if (Names(Member(*old_d, "shadow")) != Names(Member(new_d, "shadow")))
     kinds.push_back("shadow");
+  // What the caller reads: the deny reason when outcome, status and code stay.
+  if (!answer_changed && Str(*old_d, "reason") != Str(new_d, "reason"))
+    kinds.push_back("reason");
+  if (JsonOf(Member(*old_d, "tags")) != JsonOf(Member(new_d, "tags"))) kinds.push_back("tags");
+  // Other rules fire with the same effects (a second deny rule behind the one
+  // that answered, an advisory rule), or anything else of the decision differs
+  // (requires, route hints, warnings, errors): the record changed all the
+  // same. The version and the instruction count always differ: not compared.
+  if (kinds.empty()) {
+    if (Names(Member(*old_d, "rules")) != Names(Member(new_d, "rules")) ||
+        Names(Member(*old_d, "advisory")) != Names(Member(new_d, "advisory"))) {
+      kinds.push_back("rules");
+    } else {
+      auto differs = [](const rj::Value& a, const rj::Value& b) {
+        for (const auto& m : a.GetObject()) {
+          std::string k(m.name.GetString(), m.name.GetStringLength());
+          if (k != "policy" && k != "instructions" && JsonOf(&m.value) != JsonOf(Member(b, k.c_str())))
+            return true;
+        }
+        return false;
+      };
+      if (differs(*old_d, new_d) || differs(new_d, *old_d)) kinds.push_back("other");
+    }
+  }
   if (kinds.empty()) {
     ++r->identical;
     return;
@@ -904,10 +929,29 @@ bool ExplainRecord(const std::string& dir, const std::string& id, std::string* j
   w.StartObject();
   w.Key("record");
   w.RawValue(line.text.data(), line.text.size(), rj::kObjectType);
+  // Without the text, a rule that read it was evaluated on filler: the
+  // recomputation is not compared (as replay counts it not replayable).
+  std::set<std::string> content_rules;
+  if (input.content_missing)
+    for (const vm::TraceEntry& e : traced.trace)
+      for (const auto& [path, _] : e.values)
+        if (IsContentPath(path)) content_rules.insert(std::string(runtime::RuleName(program, e.rule)));
   w.Key("identical");
-  w.Bool(identical);
+  if (content_rules.empty()) w.Bool(identical);
+  else w.Null();
   w.Key("content_retained");
   w.Bool(!input.content_missing);
+  if (!content_rules.empty()) {
+    w.Key("not_replayable");
+    w.StartObject();
+    w.Key("reason");
+    w.String("message text not retained: the rules below read it and were evaluated on filler of the recorded length");
+    w.Key("rules");
+    w.StartArray();
+    for (const std::string& rule : content_rules) w.String(rule.c_str(), static_cast<rj::SizeType>(rule.size()));
+    w.EndArray();
+    w.EndObject();
+  }
   w.Key("recomputed");
   w.StartObject();
   runtime::WriteDecisionMembers(&w, d, program, false);

@@ -103,7 +103,8 @@ std::string ReportJson(const ReplayReport& report);
 // `tollgate audit show`: the record `id` explained -- recomputed from the
 // stored version with the rule trace and, when routed, the eliminated
 // endpoints -- as one JSON document {"record": {...}, "recomputed": {...},
-// "identical": bool}. False with *error when the id is not found or its
+// "identical": bool, or null with "not_replayable": {"reason", "rules"} when
+// the text was not retained and rules read it}. False with *error when the id is not found or its
 // version cannot be rebuilt.
 bool ExplainRecord(const std::string& dir, const std::string& id, std::string* json,
                    std::string* error);

@@ -16,6 +16,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "engine/core/sha256.h"
 #include "engine/core/value.h"
 #include "runtime/audit/internal/util.h"
 #include "runtime/audit/reader.h"
@@ -121,6 +122,20 @@ std::string Str(const rapidjson::Value& v, const char* key) {
              : std::string();
 }
 
+// A summary field as is when it is one plain token, else as a JSON string
+// (quoted, escaped): a caller-supplied value (the workspace of a decision
+// input) must not split a summary line or forge another one.
+std::string SummaryField(const std::string& v) {
+  bool plain = !v.empty();
+  for (unsigned char c : v)
+    if (c <= 0x20 || c == 0x7f || c == '"' || c == '\\') plain = false;
+  if (plain) return v;
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
 int Verify(const std::vector<std::string>& paths) {
   audit::VerifyReport r;
   audit::Verify(paths, &r);
@@ -170,12 +185,14 @@ int Export(const Args& args) {
     std::string ws;
     if (rec.doc.HasMember("input") && rec.doc["input"].IsObject() && rec.doc["input"].HasMember("principal"))
       ws = Str(rec.doc["input"]["principal"], "workspace");
-    std::string status = d.IsObject() && d.HasMember("status") && d["status"].IsString() ? d["status"].GetString() : "?";
+    // Numbers are parsed as strings in place: not NUL-terminated, the length counts.
+    std::string status = Str(d, "status");
+    if (status.empty()) status = "?";
     std::printf("%s %s %-5s %s %s policy=%s workspace=%s\n", Str(rec.doc, "time").c_str(),
                 Str(rec.doc, "id").c_str(), Str(d, "outcome").c_str(), status.c_str(),
-                Str(d, "code").c_str(),
-                rec.doc.HasMember("policy") ? Str(rec.doc["policy"], "name").c_str() : "?",
-                ws.empty() ? "-" : ws.c_str());
+                SummaryField(Str(d, "code")).c_str(),
+                SummaryField(rec.doc.HasMember("policy") ? Str(rec.doc["policy"], "name") : "?").c_str(),
+                SummaryField(ws.empty() ? "-" : ws).c_str());
   }
   for (const audit::Problem& p : reader.problems())
     std::fprintf(stderr, "warning[%s]: %s:%llu: %s\n", p.code.c_str(), p.file.c_str(),
@@ -282,6 +299,21 @@ int RunStore(int argc, char** argv) {
       std::printf("\n== %s (%s)\n", f.path.c_str(), f.role.c_str());
       std::fwrite(f.text.data(), 1, f.text.size(), stdout);
       if (!f.text.empty() && f.text.back() != '\n') std::fputc('\n', stdout);
+    }
+    // The id is the content hash: files edited after they were stored are
+    // not that version (replay refuses them too).
+    std::string now;
+    if (o.kind == "policy") {
+      Compiled c = audit::CompileStored(dir, o.id, stdlib::Schema::Standard());
+      if (c.policy) now = c.policy->version_id();
+      else std::fprintf(stderr, "note: not checked against its id: it does not compile with the standard schema alone (a `--schema` extension?)\n");
+    } else if (o.files.size() == 1) {
+      now = "sha256:" + Sha256Hex(o.files[0].text);
+    }
+    if (!now.empty() && now != o.id) {
+      std::fprintf(stderr, "error[store_mismatch]: the stored files of `%s` hash to `%s`: they were edited after they were stored\n",
+                   o.id.c_str(), now.c_str());
+      return kExitFailed;
     }
     return kExitOk;
   }

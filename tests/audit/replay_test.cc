@@ -6,6 +6,10 @@
 #include <filesystem>
 #include <set>
 
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include "engine/vm/vm.h"
 #include "runtime/audit/internal/util.h"
 #include "runtime/audit/replay.h"
@@ -186,6 +190,7 @@ TEST(AuditReplay, ImpactEqualsDirectEvaluationOfTheNewVersion) {
     if (od.outcome == vm::Outcome::kAllow && nd.outcome == vm::Outcome::kDeny) kinds.push_back("allow_to_deny");
     else if (od.outcome == vm::Outcome::kDeny && nd.outcome == vm::Outcome::kAllow) kinds.push_back("deny_to_allow");
     else if (od.status != nd.status || od.code != nd.code) kinds.push_back("status_code");
+    const bool answer_changed = !kinds.empty();
     // endpoint ids in order
     auto ids = [](const std::string& json) {
       std::vector<std::string> out;
@@ -199,6 +204,30 @@ TEST(AuditReplay, ImpactEqualsDirectEvaluationOfTheNewVersion) {
     if (ids(olds[i].second) != ids(ne)) kinds.push_back("route");
     if (Redactions(po, od) != Redactions(pn, nd)) kinds.push_back("redactions");
     if (RuleNames(po, od.shadow) != RuleNames(pn, nd.shadow)) kinds.push_back("shadow");
+    if (!answer_changed && od.reason != nd.reason) kinds.push_back("reason");
+    rapidjson::Document ro, rn;  // the decision documents as records hold them
+    const std::string so = RenderDecision(od, po), sn = RenderDecision(nd, pn);
+    ro.Parse(so.c_str());
+    rn.Parse(sn.c_str());
+    auto json = [](const rapidjson::Value& d, const char* k) {
+      rapidjson::StringBuffer sb;
+      rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+      d[k].Accept(w);
+      return std::string(sb.GetString(), sb.GetSize());
+    };
+    if (json(ro, "tags") != json(rn, "tags")) kinds.push_back("tags");
+    if (kinds.empty()) {
+      if (RuleNames(po, od.fired) != RuleNames(pn, nd.fired) ||
+          RuleNames(po, od.advisory) != RuleNames(pn, nd.advisory)) {
+        kinds.push_back("rules");
+      } else {
+        for (const char* k : {"requires", "shadow_requires", "route", "warnings", "errors"})
+          if (json(ro, k) != json(rn, k)) {
+            kinds.push_back("other");
+            break;
+          }
+      }
+    }
     if (!kinds.empty()) ++want.changed;
     for (auto& k : kinds) ++want.kinds[k];
   }
@@ -206,6 +235,7 @@ TEST(AuditReplay, ImpactEqualsDirectEvaluationOfTheNewVersion) {
   ASSERT_GT(want.changed, 50u);
   ASSERT_GT(want.kinds["allow_to_deny"], 10u);
   ASSERT_GT(want.kinds["route"], 10u);
+  ASSERT_GT(want.kinds["rules"], 10u);  // huge_max_tokens fires behind an earlier deny
 
   ReplayOptions o;
   o.dir = audit;
@@ -230,6 +260,59 @@ TEST(AuditReplay, ImpactEqualsDirectEvaluationOfTheNewVersion) {
   EXPECT_NE(ReportJson(r).find("\"allow_to_deny\""), std::string::npos);
 }
 
+// Every record whose decision differs counts as changed: a new deny reason
+// (what the caller reads), other tags, an advisory rule that no longer
+// fires are changes too, never "unchanged".
+TEST(AuditReplay, ImpactCountsReasonTagAndOtherChanges) {
+  TempDir dir;
+  const std::string v1 = dir.path + "/v1/p.tg", v2 = dir.path + "/v2/p.tg";
+  fs::create_directories(dir.path + "/v1");
+  fs::create_directories(dir.path + "/v2");
+  WriteAll(v1,
+           "policy \"p\"\n"
+           "rule big { when (request.max_tokens ?? 0) > 1000 deny 400 \"too big\" }\n"
+           "rule team { when principal.workspace == \"w1\" tag team = \"a\" }\n"
+           "rule seen mode advisory { when principal.workspace == \"w2\" warn \"w2 seen\" }\n");
+  WriteAll(v2,
+           "policy \"p\"\n"
+           "rule big { when (request.max_tokens ?? 0) > 1000 deny 400 \"far too big\" }\n"
+           "rule team { when principal.workspace == \"w1\" tag team = \"b\" }\n"
+           "rule seen mode advisory { when principal.workspace == \"w2\" warn \"w2 was seen\" }\n"
+           "rule late mode advisory { when principal.workspace == \"w3\" warn \"w3 seen\" }\n");
+  auto p1 = MustCompile(v1);
+  ASSERT_TRUE(p1);
+  std::string err;
+  const std::string audit = dir.path + "/audit";
+  auto log = AuditLog::Open(audit, {}, &err);
+  ASSERT_TRUE(log) << err;
+  {
+    Recorder rec(log.get(), p1, "", "");
+    auto in = [](const char* ws, int max_tokens) {
+      return std::string(R"({"principal":{"workspace":")") + ws + R"("},"request":{"model":"m","max_tokens":)" +
+             std::to_string(max_tokens) + R"(,"messages":[]}})";
+    };
+    rec.Decide(in("w0", 5000));  // deny 400 either way, another reason
+    rec.Decide(in("w1", 10));    // another tag value
+    rec.Decide(in("w2", 10));    // the same advisory rule warns another text
+    rec.Decide(in("w3", 10));    // an advisory rule fires that did not
+    rec.Decide(in("w0", 10));    // unchanged
+  }
+  ASSERT_TRUE(log->Close());
+  ReplayOptions o;
+  o.dir = audit;
+  o.candidate_file = v2;
+  ReplayReport r;
+  ASSERT_TRUE(Replay(o, &r, &err)) << err;
+  EXPECT_EQ(r.failed, 0u);
+  EXPECT_EQ(r.identical, 1u);
+  EXPECT_EQ(r.impact.changed, 4u);
+  std::map<std::string, uint64_t> want{{"reason", 1}, {"tags", 1}, {"other", 1}, {"rules", 1}};
+  EXPECT_EQ(r.impact.kinds, want);
+  EXPECT_EQ(r.impact.by_rule.count("late"), 1u);
+  ASSERT_EQ(r.impact.by_rule.count("(same rules fired)"), 1u);
+  EXPECT_EQ(r.impact.by_rule.at("(same rules fired)").count, 3u);
+}
+
 TEST(AuditReplay, HashRetentionKeepsNoTextAndNeverGuesses) {
   TempDir dir;
   const std::string policy = dir.path + "/p.tg";
@@ -247,8 +330,8 @@ TEST(AuditReplay, HashRetentionKeepsNoTextAndNeverGuesses) {
   ASSERT_TRUE(log) << err;
   Recorder rec(log.get(), p, "", "");
   const std::string secret_text = "my card is 4111 1111 1111 1111 thanks";
-  rec.Decide(R"({"principal":{"workspace":"w"},"request":{"model":"m","max_tokens":10,"messages":[{"role":"user","content":")" +
-             secret_text + R"("}]}})");
+  Ticket card = rec.Decide(R"({"principal":{"workspace":"w"},"request":{"model":"m","max_tokens":10,"messages":[{"role":"user","content":")" +
+                           secret_text + R"("}]}})");
   rec.Decide(R"({"principal":{"workspace":"w"},"request":{"model":"m","max_tokens":5000,"messages":[{"role":"user","content":"a harmless but rather long question"}]}})");
   ASSERT_TRUE(log->Close());
   std::string all;
@@ -270,6 +353,51 @@ TEST(AuditReplay, HashRetentionKeepsNoTextAndNeverGuesses) {
   // Both read the text through `cards` (request.content): not replayable.
   EXPECT_EQ(r.not_replayable, 2u);
   EXPECT_EQ(r.not_replayable_rules["cards"], 2u);
+  // `audit show` does not guess either: the recomputation ran on filler, so
+  // it is not compared (it said "identical": false and showed `cards` not
+  // firing, for a record that `cards` denied).
+  std::string json;
+  ASSERT_TRUE(ExplainRecord(audit, card.id, &json, &err)) << err;
+  EXPECT_NE(json.find("\"identical\": null"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"not_replayable\": {"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"rules\": [\n      \"cards\""), std::string::npos) << json;
+}
+
+// Every text the decoder scans as message content is kept out of a `hash`
+// record: a `refusal` part, an `input_text` part and a bare string part too,
+// and the record still replays bit for bit (filler of the recorded length).
+TEST(AuditReplay, HashRetentionCoversEveryKindOfTextPart) {
+  TempDir dir;
+  const std::string policy = dir.path + "/p.tg";
+  WriteAll(policy,
+           "policy \"parts\" retain content hash\n"
+           "rule big { when (request.max_tokens ?? 0) > 1000 deny 400 \"too big\" }\n"
+           "rule costly { when request.input_tokens > 5 tag size = \"large\" }\n");
+  auto p = MustCompile(policy);
+  ASSERT_TRUE(p);
+  std::string err;
+  const std::string audit = dir.path + "/audit";
+  auto log = AuditLog::Open(audit, {}, &err);
+  ASSERT_TRUE(log) << err;
+  {
+    Recorder rec(log.get(), p, "", "");
+    rec.Decide(R"({"principal":{"workspace":"w"},"request":{"model":"m","max_tokens":10,"messages":[)"
+               R"({"role":"user","content":["SECRETBARE1",{"type":"input_text","text":"SECRETINPUT2"}]},)"
+               R"({"role":"assistant","content":[{"type":"refusal","refusal":"SECRETREFUSAL3"}]}]}})");
+  }
+  ASSERT_TRUE(log->Close());
+  std::string all;
+  for (const auto& e : fs::directory_iterator(audit))
+    if (e.path().extension() == ".jsonl") all += ReadAll(e.path());
+  EXPECT_EQ(all.find("SECRET"), std::string::npos) << all;
+  EXPECT_NE(all.find("\"lengths\":[11,12,14]"), std::string::npos) << all;
+  ReplayOptions o;
+  o.dir = audit;
+  ReplayReport r;
+  ASSERT_TRUE(Replay(o, &r, &err)) << err;
+  EXPECT_EQ(r.records, 1u);
+  EXPECT_EQ(r.identical, 1u) << r.first_mismatch.field << "\n" << r.first_mismatch.recorded << "\n"
+                             << r.first_mismatch.replayed;
 }
 
 TEST(AuditReplay, NoneRetentionReplaysRulesThatDoNotReadText) {

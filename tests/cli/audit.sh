@@ -67,6 +67,17 @@ has "export verbatim" "$OUT" '"kind":"decision"'
 run "export empty window" 0 "$TG" audit export --audit "$A" --until 2000-01-01
 if [ -s "$OUT" ]; then bad "export window: output not empty"; else ok; fi
 run "export bad time" 2 "$TG" audit export --audit "$A" --since yesterday
+# the summary's status column is the bare number (it once ran on into the record's next member)
+run "export summary status" 0 "$TG" audit export --audit "$A"
+if grep -q ' allow 200 ok policy=acme-production ' "$OUT" && ! grep -q '[0-9],"' "$OUT"; then ok; else
+  bad "export summary status column: $(head -c 300 "$OUT")"; fi
+# a workspace (caller-supplied input) cannot forge summary lines: unsafe values are JSON-quoted
+sed 's/"workspace": *"[^"]*"/"workspace": "evil\\n2026-01-01T00:00:00.000Z 01FAKEFAKEFAKEFAKEFAKEFAKE allow 200 ok x"/' \
+  policies/requests/us_simple.json >"$TMP/evil.json"
+run "eval evil workspace --audit" 0 "$TG" eval --policy "$POL" --request "$TMP/evil.json" --audit "$TMP/evil_audit" --compact
+run "export evil workspace" 0 "$TG" audit export --audit "$TMP/evil_audit"
+lines "export evil workspace: one line" "$OUT" 1
+has "export evil workspace quoted" "$OUT" 'workspace="evil\n2026-01-01'
 run "store list" 0 "$TG" store list --audit "$A"
 has "store policy" "$OUT" "acme-production"
 has "store catalog" "$OUT" "catalog"
@@ -74,6 +85,16 @@ V=$(grep policy "$OUT" | cut -d' ' -f1)
 run "store show" 0 "$TG" store show "$V" --audit "$A"
 has "store show source" "$OUT" 'policy "acme-production"'
 has "store show data" "$OUT" "== data/workspaces.json (data)"
+# a stored version whose files were edited afterwards is not shown as that version
+cp -r "$A" "$TMP/store_edited"
+sed -i 's/workspace is suspended/workspace IS suspended/' "$TMP/store_edited/store/${V#sha256:}/files/example.tg"
+run "store show edited policy" 1 "$TG" store show "$V" --audit "$TMP/store_edited"
+has "store show edited names it" "$ERR" "error[store_mismatch]"
+C=$("$TG" store list --audit "$A" | grep ' catalog ' | head -1 | cut -d' ' -f1)
+printf ' ' >>"$TMP/store_edited/store/${C#sha256:}/files/catalog.json"
+run "store show edited catalog" 1 "$TG" store show "$C" --audit "$TMP/store_edited"
+has "store show edited catalog names it" "$ERR" "error[store_mismatch]"
+run "store show catalog" 0 "$TG" store show "$C" --audit "$A"
 
 # --- route --requests --audit (batch), with a ledger: counters and admissions ---
 B="$TMP/batch_audit"

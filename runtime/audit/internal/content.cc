@@ -41,8 +41,9 @@ std::string_view StripBom(std::string_view raw) {
 using Writer = rj::Writer<rj::StringBuffer>;
 
 // A SAX pass-through from a reader to a writer that knows where it is in a
-// decision input: message texts (request.messages[i].content,
-// ...content[j].text, ...tool_calls[k].function.arguments) and credential
+// decision input: message texts (request.messages[i].content, ...content[j]
+// when a string, ...content[j].text and .refusal,
+// ...tool_calls[k].function.arguments) and credential
 // members can be rewritten on the way.
 class Filter {
  public:
@@ -209,8 +210,11 @@ class Filter {
         frames_[3].array)
       return false;
     if (n == 4) return frames_[3].key == "content";
+    // A bare string part, and the parts the decoder scans as text: `text`
+    // (text, input_text, output_text parts) and `refusal` (docs/decision-input.md).
+    if (n == 5 && frames_[3].key == "content" && frames_[4].array) return true;
     if (n == 6 && frames_[3].key == "content" && frames_[4].array && !frames_[5].array)
-      return frames_[5].key == "text";
+      return frames_[5].key == "text" || frames_[5].key == "refusal";
     if (n == 7 && frames_[3].key == "tool_calls" && frames_[4].array && !frames_[5].array &&
         frames_[5].key == "function" && !frames_[6].array)
       return frames_[6].key == "arguments";
