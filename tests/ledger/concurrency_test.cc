@@ -115,17 +115,24 @@ void RunMoves(const std::vector<Ledger*>& ledgers) {
   };
   std::atomic<int64_t> settled{0}, moved{0}, refused{0}, errors{0}, samples{0}, overshoot{0};
   std::atomic<bool> done{false};
+  // The workers start once the monitor has its first sample: on a busy
+  // machine the memory ledger's workers could otherwise finish before the
+  // monitor thread ever ran (no sample: nothing checked while moving).
+  std::atomic<bool> watching{false};
   std::thread monitor([&] {
     std::vector<CounterView> v;
-    while (!done.load()) {
+    do {
       if (!ledgers[0]->Peek(request(0, 0), &v).ok) {
         errors.fetch_add(1);
+        watching.store(true);
         continue;
       }
       samples.fetch_add(1);
+      watching.store(true);
       if (v[0].spent + v[0].reserved > kMoveLimit || v[1].spent + v[1].reserved > kTokenMax) overshoot.fetch_add(1);
-    }
+    } while (!done.load());
   });
+  while (!watching.load()) std::this_thread::yield();
   std::vector<std::thread> threads;
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&, i] {
