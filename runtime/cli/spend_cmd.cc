@@ -39,6 +39,24 @@ void Str(rapidjson::Writer<rapidjson::StringBuffer>* w, const char* k, const std
 
 std::string Usd(int64_t micros) { return FormatMicros(micros, 2); }
 
+// A key as the text table shows it: as it is, or, when it holds a control
+// character (a line break or tab in a user name), as a JSON string, so that
+// it can neither split its row nor forge another one.
+std::string ShownKey(const std::string& key) {
+  bool plain = std::none_of(key.begin(), key.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7F;
+  });
+  if (plain) return key;
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.String(key.c_str(), static_cast<rapidjson::SizeType>(key.size()));
+  std::string out = sb.GetString();
+  // rapidjson leaves DEL (0x7F) as it is.
+  for (size_t p = 0; (p = out.find('\x7f')) != std::string::npos;) out.replace(p, 1, "\\u007f");
+  return out;
+}
+
 }  // namespace
 
 int RunSpend(int argc, char** argv) {
@@ -128,8 +146,8 @@ int RunSpend(int argc, char** argv) {
                 "reserved", "remaining", "limit");
     for (const auto& v : views) {
       if (v.kind != Kind::kBudget) continue;
-      std::printf("%-20s %-20s %-8s %-18s %12s %12s %12s %12s\n", v.name.c_str(), v.key.c_str(), v.window.c_str(),
-                  v.window_label.c_str(), Usd(v.spent).c_str(), Usd(v.reserved).c_str(), Usd(v.remaining).c_str(),
+      std::printf("%-20s %-20s %-8s %-18s %12s %12s %12s %12s\n", v.name.c_str(), ShownKey(v.key).c_str(),
+                  v.window.c_str(), v.window_label.c_str(), Usd(v.spent).c_str(), Usd(v.reserved).c_str(), Usd(v.remaining).c_str(),
                   Usd(v.limit).c_str());
     }
   }
@@ -139,7 +157,7 @@ int RunSpend(int argc, char** argv) {
                 "remaining", "max");
     for (const auto& v : views) {
       if (v.kind != Kind::kLimit) continue;
-      std::printf("%-20s %-20s %-8s %-9s %10lld %10lld %10lld %10lld\n", v.name.c_str(), v.key.c_str(),
+      std::printf("%-20s %-20s %-8s %-9s %10lld %10lld %10lld %10lld\n", v.name.c_str(), ShownKey(v.key).c_str(),
                   v.window.c_str(), v.unit == ledger::LimitUnit::kTokens ? "tokens" : "requests",
                   static_cast<long long>(v.spent), static_cast<long long>(v.reserved),
                   static_cast<long long>(v.remaining), static_cast<long long>(v.limit));

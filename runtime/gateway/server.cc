@@ -428,13 +428,19 @@ struct Server::Impl {
   // Whether a client should retry a refusal, in the headers the OpenAI SDKs
   // read (they retry 408, 409, 429 and 5xx twice by default, unless
   // `x-should-retry` says otherwise; `retry-after` under 60 s sets the
-  // wait). A rate limit says when; a policy, routing or budget refusal is
+  // wait). A rate limit says when (unless it never frees); a policy, routing or budget refusal is
   // the same on a retry (`x-should-retry: false`); an unreachable budget
   // store (503) may recover, and is left to the client's backoff.
   static void RetryAdvice(const Exchange& x, Response* res) {
     if (x.invalid) return;  // 400: never retried
     if (x.admission.verdict == ledger::Verdict::kRateLimited) {
-      const int64_t after = std::max<int64_t>(1, x.admission.retry_after_s);
+      // A lifetime limit never frees (retry_after 0), nor does any limit for
+      // a request larger than its max: no Retry-After, no retry.
+      if (x.admission.retry_after_s <= 0 || x.admission.requested > x.admission.limit) {
+        res->set("x-should-retry", "false");
+        return;
+      }
+      const int64_t after = x.admission.retry_after_s;
       res->set(http::field::retry_after, std::to_string(after));
       // The SDKs ignore a longer wait and retry at once: futile requests.
       if (after >= 60) res->set("x-should-retry", "false");

@@ -639,6 +639,12 @@ class Decoder {
     return nullptr;
   }
 
+  static bool AliasTarget(const Node& n, const Node* kid) {
+    for (const auto& [a, idx] : n.aliases)
+      if (&n.kids[idx] == kid) return true;
+    return false;
+  }
+
   bool Object(const JVal& obj, const Node& node, const Path* parent) {
     if (!NoDuplicates(obj, parent)) return false;
     for (auto m = obj.MemberBegin(); m != obj.MemberEnd(); ++m) {
@@ -669,7 +675,10 @@ class Decoder {
         if (!Tools(m->value, *kid, p, &rec_->slots[kid->slot])) return false;
         continue;
       }
-      if (alias && !rec_->slots[kid->slot].is_null()) continue;  // the real name wins
+      // A member and its alias both present (max_tokens, max_completion_tokens):
+      // the larger counts, in either order -- upstreams differ on which one they
+      // honour, and the budgets' worst case must cover it.
+      const bool both = !rec_->slots[kid->slot].is_null() && (alias || AliasTarget(node, kid));
       Value v;
       if (!Leaf(m->value, *kid, p, &v)) return false;
       if (kid->non_negative && v.kind == Kind::kInt && v.i < 0) {
@@ -678,6 +687,10 @@ class Decoder {
                     "`" + path + "` must not be negative, got " + std::to_string(v.i), path);
       }
       if (kid->count && v.kind == Kind::kInt && v.i < 1) return BadCount(p, std::to_string(v.i));
+      if (both) {
+        const Value& had = rec_->slots[kid->slot];
+        if (had.kind == Kind::kInt && v.kind == Kind::kInt && had.i >= v.i) continue;
+      }
       if (v.kind == Kind::kString && v.sv().empty()) {
         if (kid->empty_is_absent) continue;
         if (kid->non_empty) {

@@ -56,14 +56,62 @@ bool ParseInt(std::string_view s, int lo, int hi, int* out) {
   return true;
 }
 
+// Reads the parameters after `?` into *out (kind already set).
+bool ParseParams(std::string_view query, const std::string& shown, LedgerUrl* out, std::string* error) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view item = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    size_t eq = item.find('=');
+    if (eq == std::string_view::npos) {
+      *error = shown + " has an invalid parameter `" + std::string(item) + "` (NAME=VALUE)" + kForms;
+      return false;
+    }
+    std::string_view name = item.substr(0, eq), value = item.substr(eq + 1);
+    auto invalid = [&](const char* want) {
+      *error = shown + " has an invalid `" + std::string(name) + "` `" + std::string(value) + "`" + want + kForms;
+      return false;
+    };
+    if (name == "mode" && out->kind == LedgerUrl::Kind::kSqlite) {
+      if (value != "strict" && value != "batched") return invalid(" (strict or batched)");
+      out->strict = value == "strict";
+    } else if (name == "fail_open" && out->kind == LedgerUrl::Kind::kRedis) {
+      if (value != "true" && value != "false") return invalid(" (true or false)");
+      out->fail_open = value == "true";
+    } else if (name == "reservation_ttl_ms") {
+      int64_t v = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+      if (value.empty() || ec != std::errc() || p != value.data() + value.size() || v < 1)
+        return invalid(" (milliseconds, at least 1)");
+      out->reservation_ttl_ms = v;
+    } else {
+      *error = shown + " has an unknown parameter `" + std::string(name) +
+               "` (sqlite: mode, reservation_ttl_ms; redis: fail_open, reservation_ttl_ms)" + kForms;
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
+
+void LedgerUrl::Apply(Options* o) const {
+  if (strict >= 0) o->strict = strict == 1;
+  if (fail_open >= 0) o->fail_open = fail_open == 1;
+  if (reservation_ttl_ms > 0) o->reservation_ttl_ms = reservation_ttl_ms;
+}
 
 bool ParseLedgerUrl(std::string_view url, LedgerUrl* out, std::string* error) {
   *out = LedgerUrl{};
   const std::string shown = "ledger url `" + std::string(url) + "`";
+  std::string_view query;
+  if (size_t q = url.find('?'); q != std::string_view::npos) {
+    query = url.substr(q + 1);
+    url = url.substr(0, q);
+  }
   if (url == "memory:") {
     out->kind = LedgerUrl::Kind::kMemory;
-    return true;
+    return ParseParams(query, shown, out, error);
   }
   if (url.substr(0, 7) == "sqlite:") {
     std::string_view path = url.substr(7);
@@ -74,7 +122,7 @@ bool ParseLedgerUrl(std::string_view url, LedgerUrl* out, std::string* error) {
     }
     out->kind = LedgerUrl::Kind::kSqlite;
     out->path = std::string(path);
-    return true;
+    return ParseParams(query, shown, out, error);
   }
   if (url.substr(0, 8) == "redis://") {
     std::string_view rest = url.substr(8);
@@ -103,7 +151,7 @@ bool ParseLedgerUrl(std::string_view url, LedgerUrl* out, std::string* error) {
     }
     out->kind = LedgerUrl::Kind::kRedis;
     out->host = std::string(host);
-    return true;
+    return ParseParams(query, shown, out, error);
   }
   *error = shown + " has an unknown scheme" + kForms;
   return false;
@@ -114,10 +162,12 @@ std::unique_ptr<Ledger> NewMemoryLedger(const Options& options) { return std::ma
 std::unique_ptr<Ledger> OpenLedger(std::string_view url, const Options& options, std::string* error) {
   LedgerUrl u;
   if (!ParseLedgerUrl(url, &u, error)) return nullptr;
+  Options o = options;
+  u.Apply(&o);
   switch (u.kind) {
-    case LedgerUrl::Kind::kMemory: return NewMemoryLedger(options);
-    case LedgerUrl::Kind::kSqlite: return SqliteLedger::Open(u.path, options, error);
-    case LedgerUrl::Kind::kRedis: return RedisLedger::Open(u.host, u.port, u.db, options, error);
+    case LedgerUrl::Kind::kMemory: return NewMemoryLedger(o);
+    case LedgerUrl::Kind::kSqlite: return SqliteLedger::Open(u.path, o, error);
+    case LedgerUrl::Kind::kRedis: return RedisLedger::Open(u.host, u.port, u.db, o, error);
   }
   return nullptr;
 }

@@ -5,6 +5,9 @@
 //                           relative to the working directory
 //   redis://HOST[:PORT][/DB]  a Redis server shared by replicas
 //                           (redis_ledger.h); PORT defaults to 6379, DB to 0
+//   ...?NAME=VALUE&...      parameters over the caller's Options:
+//                           sqlite `mode=strict|batched`, redis
+//                           `fail_open=true|false`, any `reservation_ttl_ms=N`
 //
 //   std::string err;
 //   auto ledger = ledger::OpenLedger("sqlite:/var/lib/tollgate/ledger.db", {}, &err);
@@ -29,6 +32,14 @@ struct LedgerUrl {
   std::string host;    // redis
   int port = 6379;
   int db = 0;
+  // Parameters after `?` (NAME=VALUE joined by `&`); -1 = not given, the
+  // caller's Options stand. sqlite: mode=strict|batched; redis:
+  // fail_open=true|false; any: reservation_ttl_ms=N (N >= 1).
+  int strict = -1;
+  int fail_open = -1;
+  int64_t reservation_ttl_ms = -1;
+  // Sets the given parameters on *o.
+  void Apply(Options* o) const;
 };
 
 // Parses a ledger URL. False with *error (one line) on anything malformed.

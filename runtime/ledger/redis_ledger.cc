@@ -476,13 +476,16 @@ struct RedisLedger::Impl {
     a.window = ReplyStr(r->element[3]);
     Window w;
     ParseWindowName(a.window, &w);
-    a.window_label = what == 1 ? WindowLabel(w, ReplyInt(r->element[4])) : "sliding";
+    a.window_label = what == 1                           ? WindowLabel(w, ReplyInt(r->element[4]))
+                     : SlidingLength(w) == INT64_MAX ? "lifetime"
+                                                     : "sliding";
     a.limit = ReplyInt(r->element[5]);
     a.remaining = std::max<int64_t>(0, ReplyInt(r->element[6]));
     a.requested = ReplyInt(r->element[7]);
     if (what == 2) {
       int64_t retry = r->elements > 8 ? ReplyInt(r->element[8]) : -1;
-      a.retry_after_s = std::max<int64_t>(1, retry < 0 ? SlidingLength(w) / 1000 : (retry + 999) / 1000);
+      if (SlidingLength(w) == INT64_MAX) a.retry_after_s = 0;  // lifetime: never frees
+      else a.retry_after_s = std::max<int64_t>(1, retry < 0 ? SlidingLength(w) / 1000 : (retry + 999) / 1000);
     }
     DescribeDenial(&a);
     return a;

@@ -263,6 +263,15 @@ TEST(Declarations, WorstCaseTokensCountEveryCompletion) {
   EXPECT_EQ(tokens(R"(, "max_tokens": 40, "n": 3)"), in + 120);
   EXPECT_EQ(tokens(R"(, "n": 3)"), in + 1500);
   EXPECT_EQ(tokens(R"(, "max_tokens": 40, "n": 9223372036854775807)"), INT64_MAX);
+  // A body with both max_tokens and max_completion_tokens: upstreams differ
+  // on which one they honour (vLLM takes max_completion_tokens), so the worst
+  // case covers the larger, whichever order they come in; a caller cannot
+  // reserve 1 token and be billed 400.
+  EXPECT_EQ(tokens(R"(, "max_tokens": 1, "max_completion_tokens": 400)"), in + 400);
+  EXPECT_EQ(tokens(R"(, "max_completion_tokens": 400, "max_tokens": 1)"), in + 400);
+  EXPECT_EQ(tokens(R"(, "max_tokens": 400, "max_completion_tokens": 1)"), in + 400);
+  EXPECT_EQ(tokens(R"(, "max_completion_tokens": 1, "max_tokens": 400)"), in + 400);
+  EXPECT_EQ(tokens(R"(, "max_tokens": null, "max_completion_tokens": 30)"), in + 30);
 
   // The reservation is n times the completions: a 100-token limit refuses
   // n = 3 (input + 120) and admits n = 1 (input + 40).

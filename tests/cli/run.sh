@@ -531,6 +531,15 @@ has "spend w1 spent" "$OUT" "0.00024"
 run "spend json" 0 "$TG" spend --ledger "sqlite:$TMP/ledger.db" --json --policy "$TMP/budgets/b.tg"
 has "spend json key" "$OUT" '"key":"w1","window":"day"'
 has "spend json spent" "$OUT" '"spent_micros":240'
+# A key holding a line break or tab (an API key's user name) must not split
+# or forge a row of the text table: it is shown quoted with JSON escapes.
+printf '%s\n' '{"principal": {"workspace": "w3", "user": "evil\nws_daily             w9                   day"}, "request": {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 200}}' \
+  >"$TMP/evil.jsonl"
+run "route ledger control-character key" 0 "$TG" route --policy "$TMP/budgets/b.tg" \
+  --catalog policies/catalog.json --requests "$TMP/evil.jsonl" --ledger "sqlite:$TMP/evil.db"
+run "spend control-character key" 0 "$TG" spend --ledger "sqlite:$TMP/evil.db"
+lines "spend control-character key: one line per row" "$OUT" 5
+has "spend control-character key quoted" "$OUT" '"evil\nws_daily '
 run "route ledger again (budget used up)" 0 "$TG" route --policy "$TMP/budgets/b.tg" \
   --catalog policies/catalog.json --requests "$TMP/traffic.jsonl" --ledger "sqlite:$TMP/ledger.db"
 sed -n 1p "$OUT" >"$TMP/l1"; has "route ledger persisted" "$TMP/l1" '"code":"budget_exceeded"'

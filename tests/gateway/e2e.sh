@@ -57,7 +57,8 @@ cat > "$T/keys.json" <<EOF
   {"id": "k-eu", "sha256": "$(key sk-eu)", "workspace": "main-eu", "user": "u2", "jurisdiction": "DE"},
   {"id": "k-tiny", "sha256": "$(key sk-tiny)", "workspace": "tiny", "user": "u3"},
   {"id": "k-limited", "sha256": "$(key sk-limited)", "workspace": "limited", "user": "u4"},
-  {"id": "k-k9", "sha256": "$(key sk-k9)", "workspace": "k9", "user": "u5"}
+  {"id": "k-k9", "sha256": "$(key sk-k9)", "workspace": "k9", "user": "u5"},
+  {"id": "k-once", "sha256": "$(key sk-once)", "workspace": "once", "user": "u6"}
 ]}
 EOF
 cp "$HERE/policy.tg" "$T/policy.tg"
@@ -129,6 +130,12 @@ st=$(curl -s -o "$T/out" -w '%{http_code}' "$URL/v1/chat/completions"); check "G
 st=$(post sk-limited "$(msg test/ok one)"); st=$(post sk-limited "$(msg test/ok two)")
 st=$(post sk-limited "$(msg test/ok three)"); check "rate limit -> 429" test "$st" = 429
 check "rate limit code and Retry-After" sh -c "grep -q '\"code\":\"rate_limited\"' '$T/out' && grep -qi '^retry-after: [0-9]' '$T/hdr'"
+# A lifetime limit never frees: no Retry-After (the SDKs would retry after
+# 1 s, twice, for nothing) and x-should-retry: false.
+st=$(post sk-once "$(msg test/ok one)"); st=$(post sk-once "$(msg test/ok two)")
+check "lifetime limit -> 429 rate_limited" sh -c "test $st = 429 && grep -q '\"code\":\"rate_limited\"' '$T/out'"
+check "lifetime limit: no Retry-After, x-should-retry: false" \
+  sh -c "! grep -qi '^retry-after:' '$T/hdr' && grep -qi '^x-should-retry: false' '$T/hdr'"
 # A slow client (headers never finished) is cut off at the read timeout and
 # the server stays up.
 exec 3<>"/dev/tcp/${GW%:*}/${GW#*:}"

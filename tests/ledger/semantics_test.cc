@@ -272,6 +272,24 @@ TEST_P(Semantics, LifetimeLimitNeverSlides) {
   EXPECT_EQ(d.retry_after_s, 0);
 }
 
+// A fallback's Move that a lifetime token limit refuses says so like a
+// Reserve does: period `lifetime`, no retry time (Redis said `sliding` and
+// retry after 9223372036854775 s).
+TEST_P(Semantics, MoveRefusedByALifetimeLimitNeverSaysWhenToRetry) {
+  const Window life{WindowKind::kLifetime};
+  ReserveRequest r = OneBudget("b", "k", kDay, 10 * kUsd, 1 * kUsd);
+  r.limits.push_back({"trial_tokens", "k", life, 1000, 400, LimitUnit::kTokens});
+  Admission a = ledger_->Reserve(r);
+  ASSERT_TRUE(a.admitted()) << a.message;
+  Admission m = ledger_->Move(a.reservation, {1 * kUsd, 1001});
+  EXPECT_EQ(m.code(), "rate_limited");
+  EXPECT_EQ(m.name, "trial_tokens");
+  EXPECT_EQ(m.window_label, "lifetime");
+  EXPECT_EQ(m.retry_after_s, 0);
+  EXPECT_EQ(m.message.find("retry after"), std::string::npos) << m.message;
+  ASSERT_TRUE(ledger_->Settle(a.reservation, {1 * kUsd, 10}).ok);
+}
+
 TEST_P(Semantics, SnapshotListsCurrentCounters) {
   ReserveRequest r = OneBudget("b", "k", kDay, 10 * kUsd, 2 * kUsd);
   r.limits.push_back({"rpm", "k", kMinute, 5, 1, LimitUnit::kRequests});

@@ -151,10 +151,18 @@ TEST(Input, Aliases) {
   EXPECT_FALSE(SetContains(Slot(d.rec, "request.parameters"), Value::StringRef("max_completion_tokens")));
   Decode(Input(R"(, "max_tokens": 5, "max_completion_tokens": 77)"), &d);
   ASSERT_TRUE(d.ok);
-  EXPECT_EQ(Slot(d.rec, "request.max_tokens").i, 5);  // the real name wins
+  // Both present: the larger counts (an upstream may honour either one; the
+  // budgets' worst case must cover it), in either order.
+  EXPECT_EQ(Slot(d.rec, "request.max_tokens").i, 77);
   Decode(Input(R"(, "max_completion_tokens": 77, "max_tokens": 5)"), &d);
   ASSERT_TRUE(d.ok);
-  EXPECT_EQ(Slot(d.rec, "request.max_tokens").i, 5);
+  EXPECT_EQ(Slot(d.rec, "request.max_tokens").i, 77);
+  Decode(Input(R"(, "max_completion_tokens": 5, "max_tokens": 77)"), &d);
+  ASSERT_TRUE(d.ok);
+  EXPECT_EQ(Slot(d.rec, "request.max_tokens").i, 77);
+  Decode(Input(R"(, "max_tokens": 77, "max_completion_tokens": 5)"), &d);
+  ASSERT_TRUE(d.ok);
+  EXPECT_EQ(Slot(d.rec, "request.max_tokens").i, 77);
   Decode(Input(R"(, "provider": {"sort": {"by": "throughput", "partition": "model"}})"), &d);
   ASSERT_TRUE(d.ok) << d.err.message;
   EXPECT_EQ(Slot(d.rec, "request.provider.sort").sv(), "throughput");
