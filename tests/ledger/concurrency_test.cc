@@ -1,6 +1,7 @@
 // Exactness under concurrency: 64 threads admitting against one budget and
 // one rate limit never overshoot, and final spend equals the settlements.
 // Memory, SQLite, and Redis with two independent clients (two replicas).
+#include <cstdio>
 #include <atomic>
 #include <memory>
 #include <random>
@@ -176,13 +177,35 @@ void RunMoves(const std::vector<Ledger*>& ledgers) {
   EXPECT_EQ(overshoot.load(), 0) << "of " << samples.load() << " samples";
   EXPECT_GT(samples.load(), 0);
   EXPECT_GT(moved.load(), 0);
-  EXPECT_GT(refused.load(), 0) << "the budget should be tight enough to refuse some moves";
+  // How many moves the race refused depends on the scheduling (none when
+  // the threads happen to run one after another far from the limit).
+  std::printf("moves: %lld moved, %lld refused, %lld micros settled of %lld\n",
+              static_cast<long long>(moved.load()), static_cast<long long>(refused.load()),
+              static_cast<long long>(settled.load()), static_cast<long long>(kMoveLimit));
   EXPECT_LE(settled.load(), kMoveLimit);
   std::vector<CounterView> v;
   ASSERT_TRUE(ledgers.back()->Peek(request(0, 0), &v).ok);
   EXPECT_EQ(v[0].spent, settled.load());
   EXPECT_EQ(v[0].reserved, 0);
   EXPECT_EQ(v[1].reserved, 0);
+  // Afterwards, deterministically: a move past what is left is refused and
+  // leaves the reservation as it was (or, the budget spent to the last
+  // micro, a reservation is refused).
+  const int64_t left = kMoveLimit - v[0].spent;
+  if (left == 0) {
+    Admission a = ledgers[0]->Reserve(request(1, 1));
+    EXPECT_FALSE(a.admitted());
+    EXPECT_EQ(a.code(), kCodeBudgetExceeded);
+  } else {
+    Admission a = ledgers[0]->Reserve(request(1, 1));
+    ASSERT_TRUE(a.admitted());
+    Admission m = ledgers[0]->Move(a.reservation, {left + 1, 1});
+    EXPECT_FALSE(m.admitted());
+    EXPECT_EQ(m.code(), kCodeBudgetExceeded);
+    ASSERT_TRUE(ledgers.back()->Peek(request(0, 0), &v).ok);
+    EXPECT_EQ(v[0].reserved, 1);
+    EXPECT_TRUE(ledgers[0]->Release(a.reservation).ok);
+  }
 }
 
 Options Fixed(ManualClock* clock) {
