@@ -9,6 +9,7 @@
 //
 // and the `--audit DIR` hook of eval and route (audit_hook.h).
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -137,6 +138,16 @@ std::string SummaryField(const std::string& v) {
 }
 
 int Verify(const std::vector<std::string>& paths) {
+  // A path that is not there at all is an I/O error (exit 3, as for replay
+  // and export), not a broken chain; a directory without its files is one.
+  for (const std::string& p : paths) {
+    std::error_code ec;
+    if (!std::filesystem::exists(p, ec)) {
+      std::fprintf(stderr, "error: cannot read `%s`: %s\n", p.c_str(),
+                   ec ? ec.message().c_str() : "No such file or directory");
+      return kExitIo;
+    }
+  }
   audit::VerifyReport r;
   audit::Verify(paths, &r);
   const audit::Problem* first = nullptr;
@@ -147,8 +158,8 @@ int Verify(const std::vector<std::string>& paths) {
                 p.id.empty() ? "" : (" (" + p.id + ")").c_str(), p.message.c_str());
   }
   if (first != nullptr) {
-    std::printf("chain broken: first at %s:%llu%s (%s); %llu records verified in %llu files\n",
-                first->file.c_str(), static_cast<unsigned long long>(first->line),
+    std::printf("chain broken: first at %s%s%s (%s); %llu records verified in %llu files\n",
+                first->file.c_str(), first->line ? (":" + std::to_string(first->line)).c_str() : "",
                 first->id.empty() ? "" : (" record " + first->id).c_str(), first->code.c_str(),
                 static_cast<unsigned long long>(r.records), static_cast<unsigned long long>(r.files));
     return kExitFailed;

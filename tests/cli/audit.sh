@@ -40,6 +40,10 @@ run "verify tampered" 1 "$TG" audit verify "$TMP/tampered"
 has "verify names the break" "$OUT" "audit_hash_mismatch"
 has "verify names the record" "$OUT" "chain broken: first at $F:2"
 run "verify usage" 2 "$TG" audit verify
+run "verify a path that is not there (I/O error)" 3 "$TG" audit verify "$TMP/no-such-log"
+mkdir -p "$TMP/emptied"
+run "verify a directory without its files (broken)" 1 "$TG" audit verify "$TMP/emptied"
+has "verify names the missing files without :0" "$OUT" "chain broken: first at $TMP/emptied (audit_no_files)"
 
 # --- replay ---
 run "replay" 0 "$TG" replay --audit "$A"
