@@ -358,57 +358,42 @@ struct Translator {
   }
 };
 
-}  // namespace
-
-bool TranslateForHyperscan(std::string_view re2_pattern, bool caseless, std::string* out,
-                           std::string* reason, bool* caseless_out, bool* ascii_out) {
+// Both translations: `(?i)` first is dropped when `strip_caseless` (RE2
+// applies it to everything after it, which is the whole pattern -- the same
+// as compiling it case-insensitively) and *caseless_out says so.
+bool Translate(std::string_view re2_pattern, bool caseless, bool strip_caseless, bool ascii_text,
+               std::string* out, std::string* reason, bool* caseless_out, bool* ascii_out) {
   out->clear();
   if (!ValidUtf8(re2_pattern)) {
     *reason = "pattern is not UTF-8";
     return false;
   }
-  // `(?i)` first: RE2 applies it to everything after it, which is the whole
-  // pattern -- the same as compiling it case-insensitively.
   static constexpr std::string_view kCaseless = "(?i)";
-  if (caseless_out != nullptr && re2_pattern.substr(0, kCaseless.size()) == kCaseless) {
+  if (strip_caseless && re2_pattern.substr(0, kCaseless.size()) == kCaseless) {
     re2_pattern.remove_prefix(kCaseless.size());
     caseless = true;
   }
   if (caseless_out != nullptr) *caseless_out = caseless;
   Translator t{re2_pattern, caseless, out, reason};
-  bool ok = t.Run();
+  t.ascii_text = ascii_text;
+  const bool ok = t.Run();
   if (ascii_out != nullptr) *ascii_out = ok && t.ascii;
   return ok;
 }
 
+}  // namespace
+
+bool TranslateForHyperscan(std::string_view re2_pattern, bool caseless, std::string* out,
+                           std::string* reason, bool* caseless_out, bool* ascii_out) {
+  return Translate(re2_pattern, caseless, caseless_out != nullptr, false, out, reason, caseless_out,
+                   ascii_out);
+}
+
 bool TranslateForAsciiText(std::string_view re2_pattern, bool caseless, std::string* out,
                            std::string* reason) {
-  out->clear();
-  if (!ValidUtf8(re2_pattern)) {
-    *reason = "pattern is not UTF-8";
-    return false;
-  }
-  static constexpr std::string_view kCaseless = "(?i)";
-  if (re2_pattern.substr(0, kCaseless.size()) == kCaseless) re2_pattern.remove_prefix(kCaseless.size());
-  Translator t{re2_pattern, caseless, out, reason};
-  t.ascii_text = true;
-  if (!t.Run()) return false;
-  // Non-ASCII characters became kNoAsciiByte or left their classes; what is
-  // left must be byte-mode text (\x{..} below 0x80): checked, not assumed.
-  for (size_t k = 0; k < out->size(); ++k) {
-    const auto c = static_cast<unsigned char>((*out)[k]);
-    if (c >= 0x80) return t.Refuse("a non-ASCII character");
-    if (c == '\\' && k + 2 < out->size() && (*out)[k + 1] == 'x' && (*out)[k + 2] == '{') {
-      uint32_t v = 0;
-      size_t e = k + 3;
-      for (; e < out->size() && (*out)[e] != '}'; ++e) v = v * 16 + static_cast<uint32_t>(HexDigit((*out)[e]));
-      if (v >= 0x80) return t.Refuse("a non-ASCII character");
-      k = e;
-    } else if (c == '\\') {
-      ++k;  // an escaped character: never the start of \x{
-    }
-  }
-  return true;
+  // Non-ASCII characters become kNoAsciiByte or leave their classes, so the
+  // text is byte-mode text (\x{..} below 0x80 only).
+  return Translate(re2_pattern, caseless, true, true, out, reason, nullptr, nullptr);
 }
 
 bool PrefilterForm(std::string_view re2_pattern, std::string* out, bool* exact) {

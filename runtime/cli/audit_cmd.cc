@@ -130,11 +130,7 @@ std::string SummaryField(const std::string& v) {
   bool plain = !v.empty();
   for (unsigned char c : v)
     if (c <= 0x20 || c == 0x7f || c == '"' || c == '\\') plain = false;
-  if (plain) return v;
-  rapidjson::StringBuffer sb;
-  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-  w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-  return std::string(sb.GetString(), sb.GetSize());
+  return plain ? v : JsonQuoted(v);
 }
 
 int Verify(const std::vector<std::string>& paths) {

@@ -11,6 +11,9 @@
 #include <sstream>
 #include <system_error>
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include "runtime/cli/commands.h"
 #include "runtime/input/input.h"
 
@@ -203,6 +206,16 @@ int ReadDecisionInput(const Args& args, std::string* out) {
   }
   std::fprintf(stderr, "error: %s\n", error.c_str());
   return kExitIo;
+}
+
+std::string JsonQuoted(std::string_view v) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+  std::string out(sb.GetString(), sb.GetSize());
+  // rapidjson leaves DEL (0x7F) as it is.
+  for (size_t p = 0; (p = out.find('\x7f', p)) != std::string::npos;) out.replace(p, 1, "\\u007f");
+  return out;
 }
 
 }  // namespace tollgate::cli

@@ -98,4 +98,9 @@ int LoadPolicy(const std::vector<std::string>& paths, const std::string& schema_
 // on stderr and makes it return false (the commands exit with kExitIo).
 bool CollectPolicyFiles(const std::vector<std::string>& paths, std::vector<std::string>* files);
 
+// `v` as a JSON string literal, every control character and DEL escaped: how
+// the text tables show a caller-supplied value that must not split its row
+// or forge another one (a line break in a workspace or user name).
+std::string JsonQuoted(std::string_view v);
+
 }  // namespace tollgate::cli

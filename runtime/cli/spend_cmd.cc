@@ -47,14 +47,7 @@ std::string ShownKey(const std::string& key) {
     auto u = static_cast<unsigned char>(c);
     return u < 0x20 || u == 0x7F;
   });
-  if (plain) return key;
-  rapidjson::StringBuffer sb;
-  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-  w.String(key.c_str(), static_cast<rapidjson::SizeType>(key.size()));
-  std::string out = sb.GetString();
-  // rapidjson leaves DEL (0x7F) as it is.
-  for (size_t p = 0; (p = out.find('\x7f')) != std::string::npos;) out.replace(p, 1, "\\u007f");
-  return out;
+  return plain ? key : JsonQuoted(key);
 }
 
 }  // namespace

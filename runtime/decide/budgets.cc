@@ -57,8 +57,7 @@ bool PlanBudgets(const vm::Program& program, const vm::Record& request, BudgetPl
   return true;
 }
 
-int64_t WorstCaseTokens(const Catalog& catalog, uint32_t endpoint, const vm::Record& request) {
-  static const int in_slot = stdlib::Schema::Standard().field(stdlib::Schema::Standard().Find("request.input_tokens")).slot;
+int64_t WorstCaseCompletion(const vm::Record& request, const Endpoint* ep) {
   static const int max_slot = stdlib::Schema::Standard().field(stdlib::Schema::Standard().Find("request.max_tokens")).slot;
   static const int n_slot = stdlib::Schema::Standard().field(stdlib::Schema::Standard().Find("request.n")).slot;
   auto get = [&](int slot) -> int64_t {
@@ -66,14 +65,18 @@ int64_t WorstCaseTokens(const Catalog& catalog, uint32_t endpoint, const vm::Rec
     const Value& v = request.slots[slot];
     return v.kind == Kind::kInt ? v.i : -1;
   };
-  const int64_t in = std::max<int64_t>(0, get(in_slot));
   const int64_t max_tokens = get(max_slot), n = get(n_slot);  // -1: absent
   // Every one of the n completions may use max_tokens (saturates: fails closed).
-  const int64_t out =
-      endpoint < catalog.endpoints().size()
-          ? WorstCaseCompletionTokens(max_tokens, n, catalog.endpoints()[endpoint])
-          : MulChecked(std::max<int64_t>(0, max_tokens), std::max<int64_t>(1, n)).value_or(INT64_MAX);
-  return AddChecked(in, out).value_or(INT64_MAX);
+  return ep != nullptr ? WorstCaseCompletionTokens(max_tokens, n, *ep)
+                       : MulChecked(std::max<int64_t>(0, max_tokens), std::max<int64_t>(1, n)).value_or(INT64_MAX);
+}
+
+int64_t WorstCaseTokens(const Catalog& catalog, uint32_t endpoint, const vm::Record& request) {
+  static const int in_slot = stdlib::Schema::Standard().field(stdlib::Schema::Standard().Find("request.input_tokens")).slot;
+  const Value* in = in_slot >= 0 && in_slot < static_cast<int>(request.slots.size()) ? &request.slots[in_slot] : nullptr;
+  const int64_t out = WorstCaseCompletion(
+      request, endpoint < catalog.endpoints().size() ? &catalog.endpoints()[endpoint] : nullptr);
+  return AddChecked(std::max<int64_t>(0, in && in->kind == Kind::kInt ? in->i : 0), out).value_or(INT64_MAX);
 }
 
 void FillCounters(const vm::Program& program, const BudgetPlan& plan,

@@ -51,6 +51,9 @@ bool PlanBudgets(const vm::Program& program, const vm::Record& request, BudgetPl
 // WorstCaseCompletionTokens (runtime/router/router.h). Worst-case tokens =
 // request.input_tokens + that, saturated at INT64_MAX (no limit admits it).
 int64_t WorstCaseTokens(const Catalog& catalog, uint32_t endpoint, const vm::Record& request);
+// The worst-case output tokens alone, at `ep` (null: max_tokens x n without
+// an endpoint's maximum): also what an answer of unknown size is charged.
+int64_t WorstCaseCompletion(const vm::Record& request, const Endpoint* ep);
 
 // Fills *out (resized to 3 slots per budget and per limit, ast::CounterSlot)
 // from the ledger's view of the plan's counters (Ledger::Peek(plan.reserve),

@@ -196,18 +196,6 @@ int64_t InputTokens(const vm::Record& request) {
   return v && v->kind == Kind::kInt ? v->i : 0;
 }
 
-// The most completion tokens the request can be billed for at `ep`
-// (max_tokens, else the endpoint's maximum, times n): what an answer of
-// unknown size is charged.
-int64_t WorstCaseCompletion(const vm::Record& request, const runtime::Endpoint& ep) {
-  static const int mt_slot = StandardSlot("request.max_tokens");
-  static const int n_slot = StandardSlot("request.n");
-  const Value* mt = StandardField(request, mt_slot);
-  const Value* n = StandardField(request, n_slot);
-  return runtime::WorstCaseCompletionTokens(mt && mt->kind == Kind::kInt ? mt->i : -1,
-                                            n && n->kind == Kind::kInt ? n->i : 1, ep);
-}
-
 bool StreamRequested(const vm::Record& request) {
   static const int slot = StandardSlot("request.stream");
   const Value* v = StandardField(request, slot);
@@ -862,7 +850,7 @@ void Service::Charge(Exchange* x, const Outcome& o, ledger::Ledger::StatusCallba
   int64_t in = 0, out = 0;
   if (ep && o.started) {
     in = o.prompt_tokens >= 0 ? o.prompt_tokens : InputTokens(x->s.request);
-    out = o.completion_tokens >= 0 ? o.completion_tokens : WorstCaseCompletion(x->s.request, *ep);
+    out = o.completion_tokens >= 0 ? o.completion_tokens : runtime::WorstCaseCompletion(x->s.request, ep);
     __int128 n = static_cast<__int128>(in) * ep->price_input +
                  static_cast<__int128>(out) * ep->price_output;
     __int128 q = (n + kMicros - 1) / kMicros + ep->price_request;  // rounded up
