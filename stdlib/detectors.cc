@@ -50,16 +50,19 @@ std::vector<Group> DigitGroups(std::string_view m) {
   return g;
 }
 
+// Luhn over the digits only: the separators between groups may be
+// no-break or thin spaces, which LuhnValid (the builtin) does not skip.
 bool CardDigitsValid(std::string_view m) {
-  int digits = 0;
+  char d[19];
+  size_t digits = 0;
   bool all_same = true;
-  char first = 0;
   for (char c : m) {
     if (!IsDigit(c)) continue;
-    if (digits++ == 0) first = c;
-    all_same = all_same && c == first;
+    if (digits == sizeof d) return false;
+    all_same = all_same && (digits == 0 || c == d[0]);
+    d[digits++] = c;
   }
-  return digits >= 13 && digits <= 19 && !all_same && LuhnValid(m);
+  return digits >= 13 && !all_same && LuhnValid(std::string_view(d, digits));
 }
 
 // The cards inside one digit run (groups joined by single spaces or dashes).
@@ -266,9 +269,13 @@ Refiner RefinerFor(Validator v) {
 std::vector<DetectorDecl> MakeDetectors() {
   return {
       // The regex takes the whole digit run; CardSpans finds the cards in it.
-      {"dlp.credit_card", R"(\b(?:\d[ -]?){12,}\d\b)", CardValid,
-       "payment card numbers: 13-19 digits, optionally grouped by spaces or dashes, Luhn-valid",
-       13, " -"},
+      // Groups may also be joined by the no-break and thin spaces (U+00A0,
+      // U+2007 figure, U+2009 thin, U+202F narrow no-break) that numbers
+      // copied from web pages, PDFs and spreadsheets carry.
+      {"dlp.credit_card", R"(\b(?:\d(?:[ -]|\x{A0}|\x{2007}|\x{2009}|\x{202F})?){12,}\d\b)", CardValid,
+       "payment card numbers: 13-19 digits, optionally grouped by spaces (including no-break "
+       "and thin spaces) or dashes, Luhn-valid",
+       13, " -", true},
       {"dlp.email",
        R"(\b[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}\b)",
        nullptr, "e-mail addresses"},

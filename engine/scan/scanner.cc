@@ -92,6 +92,7 @@ struct Scanner::Impl {
   // per separator set, run over the digit runs with enough digits only.
   struct Gated {
     std::string separators;
+    bool wide = false;  // DigitRuns::wide_separators
     uint32_t min_digits = 32;  // the least of its patterns'
     std::vector<int> ids;
     HsDatabase db;
@@ -217,12 +218,15 @@ void GateDigitRuns(Scanner::Impl* impl, const std::vector<std::string>& hs_text,
       rest.push_back(static_cast<int>(i));
       continue;
     }
+    // One pass per separator set: wide runs hold the narrow ones, so a
+    // group with a wide promise runs wide for all its patterns.
     auto it = std::find_if(gated.begin(), gated.end(), [&](const auto& g) { return g->separators == seps; });
     if (it == gated.end()) {
       gated.push_back(std::make_unique<Scanner::Impl::Gated>());
       gated.back()->separators = seps;
       it = gated.end() - 1;
     }
+    (*it)->wide = (*it)->wide || p.wide_separators;
     (*it)->min_digits = std::min((*it)->min_digits, p.min_digits);
     (*it)->ids.push_back(static_cast<int>(i));
     impl->is_gated[i] = true;
@@ -406,7 +410,8 @@ bool Scanner::Scan(std::string_view text, std::vector<int>* ids) const {
     for (const auto& g : m.gated) {
       thread_local internal::Spans runs;
       runs.clear();
-      internal::FindDigitRuns(text, g->separators, g->min_digits, &runs);
+      // An ASCII text has no bytes above 0x7F: wide runs are narrow runs.
+      internal::FindDigitRuns(text, g->separators, g->wide && !utf8.Ascii(), g->min_digits, &runs);
       if (runs.empty()) continue;
       hs_scratch_t* scratch = ScratchFor(g->db.db, g->serial);
       ok = ok && scratch != nullptr;

@@ -73,6 +73,9 @@ enum class Engine : uint8_t {
 struct DigitRuns {
   uint32_t min_digits = 0;
   std::string separators;
+  // Also two digits separated by one to three bytes above 0x7F (a no-break
+  // or thin space in UTF-8: U+00A0, U+2007, U+2009, U+202F).
+  bool wide_separators = false;
 };
 
 struct Options {

@@ -65,6 +65,14 @@ struct Translator {
   // folds only to ASCII): on well-formed UTF-8 such a pattern means the same
   // byte by byte, so it can skip Hyperscan's UTF-8 mode (faster).
   bool ascii = true;
+  // A non-ASCII character outside a class was seen. It alone needs no UTF-8
+  // mode: on well-formed UTF-8 its encoding matches only at a character
+  // boundary, so its bytes in sequence mean the same (never under case
+  // folding: CheckCase refuses a caseless character with case variants).
+  bool literal_non_ascii = false;
+  // Emit such characters as their UTF-8 bytes (the byte-mode form; see
+  // Translate).
+  bool byte_literals = false;
 
   bool Refuse(std::string why) {
     *reason = std::move(why);
@@ -184,7 +192,34 @@ struct Translator {
   // A character outside a class. For ASCII texts a non-ASCII one never
   // matches: one byte above 0x7F says the same (and quantifies the same).
   std::string Lit(uint32_t cp) const {
-    return ascii_text && cp >= 0x80 ? std::string(kNoAsciiByte) : Char(cp);
+    if (cp < 0x80) return Char(cp);
+    if (ascii_text) return std::string(kNoAsciiByte);
+    if (!byte_literals) return Char(cp);
+    std::string utf8;
+    if (cp < 0x800) {
+      utf8 = {static_cast<char>(0xC0 | (cp >> 6)), static_cast<char>(0x80 | (cp & 0x3F))};
+    } else if (cp < 0x10000) {
+      utf8 = {static_cast<char>(0xE0 | (cp >> 12)), static_cast<char>(0x80 | ((cp >> 6) & 0x3F)),
+              static_cast<char>(0x80 | (cp & 0x3F))};
+    } else {
+      utf8 = {static_cast<char>(0xF0 | (cp >> 18)), static_cast<char>(0x80 | ((cp >> 12) & 0x3F)),
+              static_cast<char>(0x80 | ((cp >> 6) & 0x3F)), static_cast<char>(0x80 | (cp & 0x3F))};
+    }
+    std::string bytes = "(?:";  // one atom, as the character was
+    for (char b : utf8) bytes += Hex(static_cast<unsigned char>(b));
+    return bytes + ")";
+  }
+
+  // A character outside a class: checked, then emitted (Lit).
+  bool OutsideLit(uint32_t cp) {
+    const bool was_ascii = ascii;
+    if (!CheckCase(cp, cp)) return false;
+    if (cp >= 0x80) {
+      ascii = was_ascii;  // the bytes in sequence will do (literal_non_ascii)
+      literal_non_ascii = true;
+    }
+    *out += Lit(cp);
+    return true;
   }
   static constexpr std::string_view kNoAsciiByte = "[^\\x{0}-\\x{7f}]";
 
@@ -300,8 +335,7 @@ struct Translator {
           Atom a = Escape(false, &cp, &set);
           if (a == kFail) return false;
           if (a == kChar) {
-            if (!CheckCase(cp, cp)) return false;
-            *out += Lit(cp);
+            if (!OutsideLit(cp)) return false;
           } else {
             *out += set;
           }
@@ -349,8 +383,7 @@ struct Translator {
           break;
         default: {
           uint32_t cp = DecodeAt(p, &i);
-          if (!CheckCase(cp, cp)) return false;
-          *out += Lit(cp);
+          if (!OutsideLit(cp)) return false;
         }
       }
     }
@@ -376,7 +409,15 @@ bool Translate(std::string_view re2_pattern, bool caseless, bool strip_caseless,
   if (caseless_out != nullptr) *caseless_out = caseless;
   Translator t{re2_pattern, caseless, out, reason};
   t.ascii_text = ascii_text;
-  const bool ok = t.Run();
+  bool ok = t.Run();
+  if (ok && t.ascii && t.literal_non_ascii && !ascii_text) {
+    // Nothing else needs UTF-8 mode: the byte-mode form, with the non-ASCII
+    // characters as their bytes (Hyperscan's byte mode is the faster).
+    Translator bytes{re2_pattern, caseless, out, reason};
+    bytes.byte_literals = true;
+    out->clear();
+    ok = bytes.Run();
+  }
   if (ascii_out != nullptr) *ascii_out = ok && t.ascii;
   return ok;
 }

@@ -212,6 +212,12 @@ st=$(post sk-main "$(msg test/ok 'my card is 4111 1111 1111 1111 ok')")
 check "redacted request allowed" test "$st" = 200
 curl -s "http://127.0.0.1:$SP/last/ok" > "$T/last"
 check "the upstream saw [CARD], never the number" sh -c "grep -q '\[CARD\]' '$T/last' && ! grep -q '4111' '$T/last'"
+# A number copied from a web page: groups joined by no-break / thin spaces
+# (JSON escapes here; the gateway sees the UTF-8 characters).
+st=$(post sk-main "$(msg test/ok 'card 4111\u00a01111\u202f1111\u20091111 ok')")
+check "a card with no-break spaces is allowed" test "$st" = 200
+curl -s "http://127.0.0.1:$SP/last/ok" > "$T/last"
+check "the upstream saw [CARD] for the no-break-spaced number" sh -c "grep -q 'card \[CARD\] ok' '$T/last' && ! grep -q '4111' '$T/last'"
 
 # --- fallbacks ---
 before=$(curl -s "http://127.0.0.1:$SP/count/fail500")

@@ -84,8 +84,17 @@ TEST(Translate, AsciiOnlyPatternsSkipUtf8Mode) {
   EXPECT_FALSE(ascii("[^a]", false));
   EXPECT_FALSE(ascii("a\\Wb", false));
   EXPECT_FALSE(ascii("\\D", false));
-  EXPECT_FALSE(ascii("caf\xC3\xA9", false));
-  EXPECT_FALSE(ascii("\\x{e9}", false));
+  // A non-ASCII character outside a class runs as its UTF-8 bytes; in a
+  // class it still needs UTF-8 mode.
+  EXPECT_TRUE(ascii("caf\xC3\xA9", false));
+  EXPECT_EQ(out, "caf(?:\\x{c3}\\x{a9})");
+  EXPECT_TRUE(ascii("\\d(?:[ -]|\\x{a0}|\xE2\x80\xAF)?\\d", false));
+  EXPECT_EQ(out, "\\d(?:[\\x{20}\\x{2d}]|(?:\\x{c2}\\x{a0})|(?:\\x{e2}\\x{80}\\x{af}))?\\d");
+  EXPECT_TRUE(ascii("\\x{1F600}+", false));
+  EXPECT_EQ(out, "(?:\\x{f0}\\x{9f}\\x{98}\\x{80})+");
+  EXPECT_FALSE(ascii("[\\x{e9}]", false));
+  EXPECT_FALSE(ascii("\\x{e9}.", false));  // `.` needs UTF-8 mode: the character stays one
+  EXPECT_EQ(out, "\\x{e9}.");
 }
 
 // The byte-mode form for ASCII texts: the folds to U+017F and U+212A drop
@@ -419,7 +428,10 @@ namespace {
 std::string DigitText(std::mt19937_64& r, size_t max_len) {
   static const char* const pieces[] = {"0", "1", "7", "9", " ", "-", ".", "/", "a", "Z", "_",
                                        "\n", "\xC3\xA9", "4111 1111 1111 1111", "123-45-6789",
-                                       "2026", "3.10", "192.168.0.1", "12  34", "1--2", "x9"};
+                                       "2026", "3.10", "192.168.0.1", "12  34", "1--2", "x9",
+                                       "\xC2\xA0", "\xE2\x80\xAF", "\xE2\x80\x89",
+                                       "4111\xC2\xA0" "1111\xE2\x80\x87" "1111\xE2\x80\x89" "1111",
+                                       "\xF0\x9F\x98\x80", "\x80"};
   const size_t len = static_cast<size_t>(r() % (max_len + 1));
   std::string t;
   const unsigned dense = static_cast<unsigned>(r() % 4);  // how often a digit
@@ -441,17 +453,34 @@ TEST(DigitRuns, BlockPassFindsWhatTheByteWalkFinds) {
     const std::string t = DigitText(r, iter % 10 == 0 ? 2000 : 300);
     const std::string& s = seps[r() % seps.size()];
     const uint32_t n = 1 + static_cast<uint32_t>(r() % 32);
+    const bool wide = r() % 2 == 0;
     internal::Spans fast, ref;
-    internal::FindDigitRuns(t, s, n, &fast);
-    internal::FindDigitRunsReference(t, s, n, &ref);
-    ASSERT_EQ(fast, ref) << "min " << n << " separators `" << s << "` text `" << t << "`";
+    internal::FindDigitRuns(t, s, wide, n, &fast);
+    internal::FindDigitRunsReference(t, s, wide, n, &ref);
+    ASSERT_EQ(fast, ref) << "min " << n << " separators `" << s << "` wide " << wide << " text `"
+                         << t << "`";
   }
   internal::Spans got;
-  internal::FindDigitRunsReference("id 4111 1111-1111 1111, 12  34.", " -", 9, &got);
+  internal::FindDigitRunsReference("id 4111 1111-1111 1111, 12  34.", " -", false, 9, &got);
   EXPECT_EQ(got, (internal::Spans{{2, 23}}));  // one byte of context each side
   got.clear();
-  internal::FindDigitRuns(std::string(200, '5'), "", 13, &got);
+  internal::FindDigitRuns(std::string(200, '5'), "", false, 13, &got);
   EXPECT_EQ(got, (internal::Spans{{0, 200}}));
+  // Wide: a no-break space (2 bytes) and a narrow no-break space (3 bytes)
+  // join groups; four bytes above 0x7F do not.
+  const std::string nbsp = "id 4111\xC2\xA0" "1111\xE2\x80\xAF" "1111 1111.";
+  for (bool block : {false, true}) {
+    got.clear();
+    (block ? internal::FindDigitRuns : internal::FindDigitRunsReference)(nbsp, " -", true, 16, &got);
+    EXPECT_EQ(got, (internal::Spans{{2, 26}})) << block;
+    got.clear();
+    (block ? internal::FindDigitRuns : internal::FindDigitRunsReference)(nbsp, " -", false, 16, &got);
+    EXPECT_TRUE(got.empty()) << block;
+    got.clear();
+    (block ? internal::FindDigitRuns : internal::FindDigitRunsReference)(
+        "4111\xF0\x9F\x98\x80" "1111 1111 1111", " -", true, 16, &got);
+    EXPECT_TRUE(got.empty()) << block;
+  }
 }
 
 // The detectors that promise digit runs (card, SSN) run on them, and find
@@ -462,7 +491,7 @@ TEST(DigitRuns, GatedPatternsMatchLikeRe2) {
   Options o;
   for (const auto& d : stdlib::Detectors()) {
     pats.emplace_back(d.regex);
-    o.digit_runs.push_back({d.run_digits, std::string(d.run_separators)});
+    o.digit_runs.push_back({d.run_digits, std::string(d.run_separators), d.run_wide});
   }
   pats.push_back("2026");  // not gated
   o.digit_runs.push_back({});

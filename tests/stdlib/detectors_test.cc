@@ -86,6 +86,23 @@ TEST(DetectorsTest, CreditCard) {
   EXPECT_TRUE(Found("dlp.credit_card", "x4111111111111111").empty());  // inside a word
 }
 
+// Numbers copied from web pages, PDFs and spreadsheets carry no-break and
+// thin spaces between the groups: still cards, and the span covers them.
+TEST(DetectorsTest, CreditCardWithNoBreakAndThinSpaces) {
+  const std::string nbsp = "\xC2\xA0", figure = "\xE2\x80\x87", thin = "\xE2\x80\x89",
+                    narrow = "\xE2\x80\xAF";
+  for (const std::string& sp : {nbsp, figure, thin, narrow}) {
+    const std::string card = "4111" + sp + "1111" + sp + "1111" + sp + "1111";
+    EXPECT_EQ(Found("dlp.credit_card", "card " + card + " exp"), Strings{card});
+  }
+  const std::string mixed = "5555" + nbsp + "5555-5555" + narrow + "4444";
+  EXPECT_EQ(Found("dlp.credit_card", "pay " + mixed + "."), Strings{mixed});
+  // Other characters still split a number; Luhn still decides.
+  EXPECT_TRUE(Found("dlp.credit_card", "4111\xC3\xA9" "1111 1111 1111").empty());
+  EXPECT_TRUE(Found("dlp.credit_card", "4111" + nbsp + nbsp + "1111 1111 1111").empty());
+  EXPECT_TRUE(Found("dlp.credit_card", "4111" + nbsp + "1111" + nbsp + "1111" + nbsp + "1112").empty());
+}
+
 TEST(DetectorsTest, Email) {
   EXPECT_EQ(Found("dlp.email", "mail bob@example.com now"), Strings{"bob@example.com"});
   EXPECT_EQ(Found("dlp.email", "<first.last+tag@sub.example.co.uk>"),

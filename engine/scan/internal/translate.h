@@ -24,10 +24,13 @@ namespace tollgate::scan::internal {
 // A leading `(?i)` (the whole pattern case-insensitive, as RE2 reads it) is
 // dropped and *caseless_out set, so the caller compiles the pattern with
 // HS_FLAG_CASELESS; *caseless_out is otherwise `caseless`.
-// *ascii_out (optional) is set when every atom of the pattern matches only
-// ASCII bytes and folds only to ASCII (no `.`, negated classes, `\W \D \S`,
-// non-ASCII characters, nor k/s under case folding): on well-formed UTF-8
-// the pattern then means the same without HS_FLAG_UTF8, which is faster.
+// *ascii_out (optional) is set when the pattern can run without
+// HS_FLAG_UTF8 (faster) and mean the same on well-formed UTF-8: every atom
+// matches only ASCII bytes and folds only to ASCII (no `.`, negated classes,
+// `\W \D \S`, classes with non-ASCII members, nor k/s under case folding),
+// except non-ASCII characters outside classes, which *out then spells as
+// their UTF-8 bytes (`\x{a0}` as `(?:\x{c2}\x{a0})`: a character's encoding
+// matches only at a character boundary).
 bool TranslateForHyperscan(std::string_view re2_pattern, bool caseless, std::string* out,
                            std::string* reason, bool* caseless_out = nullptr,
                            bool* ascii_out = nullptr);
