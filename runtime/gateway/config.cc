@@ -128,7 +128,8 @@ bool LoadConfig(const std::string& path, Config* out, std::string* error) {
   if (!doc.IsObject()) return r.Fail("(document)", "must be a JSON object");
   if (!r.Keys(doc, "", {"listen", "threads", "policy", "schema", "catalog", "accounts", "keys",
                         "ledger", "audit", "audit_sync", "admin_token_env", "decide_token_env",
-                        "limits", "upstream", "drain_timeout_ms", "access_log", "description"})) {
+                        "limits", "upstream", "cors", "drain_timeout_ms", "access_log",
+                        "description"})) {
     return false;
   }
   Config c;
@@ -157,6 +158,31 @@ bool LoadConfig(const std::string& path, Config* out, std::string* error) {
       !r.Int(doc, "drain_timeout_ms", "drain_timeout_ms", &c.drain_timeout_ms, 0, 3'600'000) ||
       !r.Bool(doc, "access_log", "access_log", &c.access_log)) {
     return false;
+  }
+  if (auto m = doc.FindMember("cors"); m != doc.MemberEnd()) {
+    const rj::Value& v = m->value;
+    if (!v.IsObject()) return r.Fail("cors", "must be an object");
+    if (!r.Keys(v, "cors.", {"allow_origins", "max_age_s"}) ||
+        !r.Int(v, "max_age_s", "cors.max_age_s", &c.cors.max_age_s, 0, 86'400)) {
+      return false;
+    }
+    if (auto o = v.FindMember("allow_origins"); o != v.MemberEnd()) {
+      if (!o->value.IsArray()) return r.Fail("cors.allow_origins", "must be an array of origins");
+      for (const auto& e : o->value.GetArray()) {
+        if (!e.IsString() || e.GetStringLength() == 0) {
+          return r.Fail("cors.allow_origins", "must be an array of origins (\"https://app.example.com\") or [\"*\"]");
+        }
+        std::string origin(e.GetString(), e.GetStringLength());
+        // An origin is scheme://host[:port]: no path, not even "/".
+        const size_t scheme = origin.find("://");
+        if (origin != "*" && (scheme == std::string::npos || scheme == 0 ||
+                              origin.find('/', scheme + 3) != std::string::npos ||
+                              scheme + 3 == origin.size())) {
+          return r.Fail("cors.allow_origins", "`" + origin + "` is not an origin (scheme://host[:port], no path) or \"*\"");
+        }
+        c.cors.allow_origins.push_back(std::move(origin));
+      }
+    }
   }
   if (auto m = doc.FindMember("limits"); m != doc.MemberEnd()) {
     const rj::Value& v = m->value;

@@ -31,6 +31,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tollgate::gateway {
@@ -51,6 +52,21 @@ struct UpstreamOptions {
   uint64_t max_response_bytes = 16u << 20; // a non-streamed upstream answer
   uint32_t max_attempts = 3;               // endpoints tried (primary + fallbacks)
   std::string ca_file;                     // extra trusted CAs (PEM), besides the system's
+};
+
+// Cross-origin requests from browsers (CORS). Off by default: a browser
+// page may then call the gateway only from the gateway's own origin.
+struct CorsOptions {
+  // Origins allowed to call the API (`https://app.example.com`, exact
+  // match), or one "*" for any origin. Empty: CORS off.
+  std::vector<std::string> allow_origins;
+  int64_t max_age_s = 600;  // how long a browser may cache a preflight answer
+  bool allowed(std::string_view origin) const {
+    for (const std::string& o : allow_origins) {
+      if (o == "*" || o == origin) return true;
+    }
+    return false;
+  }
 };
 
 struct Config {
@@ -75,6 +91,7 @@ struct Config {
   bool access_log = true;
   HttpLimits limits;
   UpstreamOptions upstream;
+  CorsOptions cors;
   std::string source;              // the config file ("" = embedded defaults)
 };
 

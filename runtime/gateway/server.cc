@@ -8,6 +8,7 @@
 #include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <utility>
 
 #include <boost/asio/co_spawn.hpp>
@@ -486,8 +487,64 @@ struct Server::Impl {
     boost::system::error_code ec;
     stream.socket().cancel(ec);  // the wait, if it is still pending
   }
+  // CORS (docs/gateway.md): on an answer to a browser's cross-origin
+  // request from an allowed origin, the headers that let the page read it.
+  // Never for the admin API.
+  void Cors(const Request& req, http::fields* h) const {
+    if (cfg.cors.allow_origins.empty()) return;
+    auto origin = req.find(http::field::origin);
+    if (origin == req.end()) return;
+    std::string_view target(req.target().data(), req.target().size());
+    if (target.rfind("/admin/", 0) == 0) return;
+    const std::string_view o(origin->value().data(), origin->value().size());
+    if (!cfg.cors.allowed(o)) return;
+    const bool any = cfg.cors.allow_origins.size() == 1 && cfg.cors.allow_origins[0] == "*";
+    h->set(http::field::access_control_allow_origin, any ? std::string_view("*") : o);
+    if (!any) h->set(http::field::vary, "Origin");
+    h->set(http::field::access_control_expose_headers,
+           "x-tollgate-decision-id, x-tollgate-policy-version, x-tollgate-explain, x-request-id, "
+           "retry-after, x-should-retry");
+  }
+  // A browser's preflight (OPTIONS with Origin) while CORS is on.
+  net::awaitable<bool> Preflight(beast::tcp_stream& stream, Request& req, const std::string& path) {
+    const std::string_view origin(req[http::field::origin].data(), req[http::field::origin].size());
+    const bool posts = path == "/v1/chat/completions" || path == "/chat/completions" || path == "/v1/decide";
+    const bool gets = path == "/v1/models" || path == "/models" || path.rfind("/v1/models/", 0) == 0 ||
+                      path.rfind("/models/", 0) == 0 || path == "/healthz" || path == "/metrics";
+    const std::string label = path.rfind("/v1/models/", 0) == 0 || path.rfind("/models/", 0) == 0
+                                  ? std::string("/v1/models/{id}")
+                                  : posts || gets ? path : std::string("(unknown)");
+    Response res;
+    if (!posts && !gets) {
+      res = Json(path.rfind("/admin/", 0) == 0 ? 403 : 404,
+                 path.rfind("/admin/", 0) == 0
+                     ? OpenAIError(403, "cors_not_allowed", "the admin API takes no cross-origin requests")
+                     : OpenAIError(404, "not_found", "no such endpoint `" + path + "`"));
+    } else if (!cfg.cors.allowed(origin)) {
+      res = Json(403, OpenAIError(403, "cors_origin_not_allowed",
+                                  "the origin `" + std::string(origin) + "` may not call this gateway (cors.allow_origins)"));
+    } else {
+      res = Response{http::status::no_content, req.version()};
+      Cors(req, &res);
+      res.set(http::field::access_control_allow_methods, posts ? "POST, OPTIONS" : "GET, HEAD, OPTIONS");
+      // The headers the page asks for (the SDKs send Authorization and a
+      // dozen x-stainless-* ones); "*" would not cover Authorization.
+      const std::string_view asked(req[http::field::access_control_request_headers].data(),
+                                   req[http::field::access_control_request_headers].size());
+      const bool tokens = std::all_of(asked.begin(), asked.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+               c == '_' || c == ',' || c == ' ';
+      });
+      if (!asked.empty() && tokens) res.set(http::field::access_control_allow_headers, asked);
+      res.set(http::field::access_control_max_age, std::to_string(cfg.cors.max_age_s));
+      res.set(http::field::vary, "Origin, Access-Control-Request-Headers");
+    }
+    Common(&res, nullptr);
+    co_return co_await Send(stream, res, &req, label);
+  }
   net::awaitable<bool> Send(beast::tcp_stream& stream, Response& res, const Request* req,
                             const std::string& path) {
+    if (req && res.result() != http::status::no_content) Cors(*req, &res);
     if (req) res.keep_alive(req->keep_alive() && !draining.load());
     else res.keep_alive(false);
     res.prepare_payload();
@@ -630,6 +687,10 @@ net::awaitable<bool> Server::Impl::Handle(beast::tcp_stream& stream, Request& re
   if (path.size() > 1 && path.back() == '/') path.pop_back();
   // HEAD is GET without the body (Send leaves it out).
   const auto method = req.method() == http::verb::head ? http::verb::get : req.method();
+  if (method == http::verb::options && !cfg.cors.allow_origins.empty() &&
+      req.find(http::field::origin) != req.end()) {
+    co_return co_await Preflight(stream, req, path);
+  }
   if (path == "/v1/chat/completions" || path == "/chat/completions") {
     if (method == http::verb::post) co_return co_await Chat(stream, req, path);
   } else if (path == "/v1/decide") {
@@ -1097,6 +1158,7 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
   head.set("x-tollgate-policy-version", x->live->version);
   head.set("x-tollgate-decision-id", x->decision_id);
   if (const std::string id = conn->header("x-request-id"); !id.empty()) head.set("x-request-id", id);
+  Cors(req, &head);
   head.chunked(chunked);
   head.keep_alive(chunked && req.keep_alive() && !draining.load());
   http::response_serializer<http::empty_body> sr{head};

@@ -65,7 +65,7 @@ cp "$HERE/policy.tg" "$T/policy.tg"
 cat > "$T/gw.json" <<EOF
 {"listen": "127.0.0.1:0", "threads": 2, "policy": "policy.tg", "catalog": "catalog.json",
  "accounts": "", "keys": "keys.json", "ledger": "sqlite:data/ledger.db", "audit": "data/audit",
- "admin_token_env": "TG_ADMIN",
+ "admin_token_env": "TG_ADMIN", "cors": {"allow_origins": ["http://app.example"]},
  "limits": {"max_body_bytes": 65536, "max_header_bytes": 4096, "read_timeout_ms": 1500},
  "upstream": {"connect_timeout_ms": 5000, "first_byte_timeout_ms": 1500, "idle_timeout_ms": 3000,
               "ca_file": "cert.pem"}}
@@ -201,6 +201,27 @@ check "an HTTP/1.0 stream is not chunked (1.0 has no chunked encoding)" \
 big=$(head -c 70000 /dev/zero | tr '\0' a)
 st=$(post sk-main "$(msg test/ok "$big")" -H 'Expect:' -H 'Transfer-Encoding: chunked')
 check "a chunked body over the limit -> 413" test "$st" = 413
+
+# --- CORS: a browser page on an allowed origin ---
+st=$(curl -s -o "$T/out" -D "$T/hdr" -w '%{http_code}' -X OPTIONS -H 'Origin: http://app.example' \
+  -H 'Access-Control-Request-Method: POST' -H 'Access-Control-Request-Headers: authorization, content-type, x-stainless-os' \
+  "$URL/v1/chat/completions")
+check "a preflight from an allowed origin answers 204" test "$st" = 204
+check "the preflight allows the origin and the asked headers" sh -c \
+  "grep -qi '^access-control-allow-origin: http://app.example' '$T/hdr' && grep -qi '^access-control-allow-headers: authorization, content-type, x-stainless-os' '$T/hdr' && grep -qi '^access-control-allow-methods: POST' '$T/hdr'"
+st=$(curl -s -o "$T/out" -w '%{http_code}' -X OPTIONS -H 'Origin: http://evil.example' \
+  -H 'Access-Control-Request-Method: POST' "$URL/v1/chat/completions")
+check "a preflight from another origin is refused" sh -c "test $st = 403 && grep -q cors_origin_not_allowed '$T/out'"
+st=$(post sk-main "$(msg test/ok hi)" -H 'Origin: http://app.example')
+check "an allowed origin's request carries the CORS headers" sh -c \
+  "test $st = 200 && grep -qi '^access-control-allow-origin: http://app.example' '$T/hdr' && grep -qi '^access-control-expose-headers: .*x-tollgate-decision-id' '$T/hdr'"
+st=$(post sk-main "$(msg test/ok hi ',"stream":true')" -H 'Origin: http://app.example')
+check "a stream carries them too" sh -c "test $st = 200 && grep -qi '^access-control-allow-origin: http://app.example' '$T/hdr'"
+st=$(post sk-main "$(msg test/ok hi)" -H 'Origin: http://evil.example')
+check "another origin's request gets no CORS header" sh -c "test $st = 200 && ! grep -qi '^access-control-allow-origin' '$T/hdr'"
+st=$(curl -s -o "$T/out" -w '%{http_code}' -X OPTIONS -H 'Origin: http://app.example' \
+  -H 'Access-Control-Request-Method: POST' "$URL/admin/policy")
+check "the admin API takes no cross-origin requests" test "$st" = 403
 
 # --- routing: EU user stays on EU endpoints; explanation on request ---
 st=$(post sk-eu "$(msg test/ok hi)" -H 'X-Tollgate-Explain: 1')

@@ -66,6 +66,11 @@ TEST(Config, MistakesAreNamed) {
       {R"({"upstream": {"max_attempts": 0}})", "`upstream.max_attempts` must be an integer from 1 to 16"},
       {R"([1])", "must be a JSON object"},
       {R"({"a": )", "invalid JSON at byte"},
+      {R"({"cors": {"allow_origins": "*"}})", "`cors.allow_origins` must be an array"},
+      {R"({"cors": {"allow_origins": ["https://app.example.com/"]}})", "is not an origin"},
+      {R"({"cors": {"allow_origins": ["app.example.com"]}})", "is not an origin"},
+      {R"({"cors": {"max_age_s": -1}})", "`cors.max_age_s` must be an integer from 0"},
+      {R"({"cors": {"origins": []}})", "unknown member `cors.origins`"},
   };
   for (const Case& c : cases) {
     Write(d + "/gw.json", c.json);
@@ -74,6 +79,26 @@ TEST(Config, MistakesAreNamed) {
     EXPECT_FALSE(LoadConfig(d + "/gw.json", &cfg, &err)) << c.json;
     EXPECT_NE(err.find(c.want), std::string::npos) << c.json << " -> " << err;
   }
+}
+
+TEST(Config, CorsOriginsMatchExactlyOrAny) {
+  std::string d = TempDir();
+  Write(d + "/gw.json", R"({"cors": {"allow_origins": ["https://app.example.com", "http://localhost:5173"]}})");
+  Config c;
+  std::string err;
+  ASSERT_TRUE(LoadConfig(d + "/gw.json", &c, &err)) << err;
+  EXPECT_TRUE(c.cors.allowed("https://app.example.com"));
+  EXPECT_TRUE(c.cors.allowed("http://localhost:5173"));
+  EXPECT_FALSE(c.cors.allowed("https://app.example.com.evil.example"));
+  EXPECT_FALSE(c.cors.allowed("http://app.example.com"));
+  EXPECT_FALSE(c.cors.allowed("null"));
+  EXPECT_EQ(c.cors.max_age_s, 600);
+  Config off;
+  EXPECT_FALSE(off.cors.allowed("https://app.example.com"));  // off by default
+  Write(d + "/gw.json", R"({"cors": {"allow_origins": ["*"], "max_age_s": 60}})");
+  ASSERT_TRUE(LoadConfig(d + "/gw.json", &c, &err)) << err;
+  EXPECT_TRUE(c.cors.allowed("https://anything.example"));
+  EXPECT_EQ(c.cors.max_age_s, 60);
 }
 
 TEST(Keys, OnlyHashesAreStoredAndEveryOtherMemberIsPrincipal) {
