@@ -302,10 +302,18 @@ std::vector<DetectorDecl> MakeDetectors() {
        R"(|\bxox[abprs]-[A-Za-z0-9-]{10,})"
        R"(|\bAIza[0-9A-Za-z_-]{35})"
        R"(|\b(?:sk|rk)_live_[0-9A-Za-z]{16,})"
-       R"(|-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----)",
+       // A private key block: the BEGIN line, any header lines
+       // ("Proc-Type: 4,ENCRYPTED"), the base64 body (lines joined by
+       // newlines, spaces or the two characters `\n` of a JSON or .env
+       // string) and the END line -- the whole block, so that redacting it
+       // removes the key material, not just the line that names it. Without
+       // an END line the body runs to the first character no body has.
+       R"(|-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----)"
+       R"((?:[\s\\]*[A-Za-z][A-Za-z0-9-]*: [^\r\n\\]*)*(?:[\s\\]*[A-Za-z0-9+/=]+)*)"
+       R"((?:[\s\\]*-----END (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----)?)",
        ApiKeyValid,
        "API keys and secrets: OpenAI, Anthropic, AWS, GitHub, Slack, Google, Stripe, PEM "
-       "private keys"},
+       "private keys (the whole block, BEGIN to END)"},
   };
 }
 

@@ -4,6 +4,7 @@
 
 #include "engine/core/limits.h"
 #include "stdlib/builtins.h"
+#include "stdlib/redact.h"
 
 namespace tollgate::stdlib {
 namespace {
@@ -230,6 +231,43 @@ TEST(DetectorsTest, ApiKey) {
                           "sk_test_4eC39HqLyjWDarjtT1zdp7dc"}) {
     EXPECT_TRUE(Found("dlp.api_key", bad).empty()) << bad;
   }
+}
+
+// A private key is the block, not its first line: redacting only the BEGIN
+// line sent the key material upstream.
+TEST(DetectorsTest, PrivateKeyBlocksAreFoundWhole) {
+  const std::string pkcs8 =
+      "-----BEGIN PRIVATE KEY-----\n"
+      "MIICdgIBADANBgkqhkiG9w0BAQEFAASCAmAwggJcAgEAAoGBAMxVfm9M2L+3c8rZ\n"
+      "p0Y2n6Uq5oJQ0aXj3o1Sx7w9Q0b4gC+u5nY2pW4zv3u1r8v2QmFQ==\n"
+      "-----END PRIVATE KEY-----";
+  EXPECT_EQ(Found("dlp.api_key", "here is my key:\n" + pkcs8 + "\nplease fix it."), Strings{pkcs8});
+  const std::string rsa =
+      "-----BEGIN RSA PRIVATE KEY-----\r\nProc-Type: 4,ENCRYPTED\r\nDEK-Info: AES-128-CBC,3F17F5316E2BAC89\r\n\r\n"
+      "hCp9Eo7NQvkz1n3mLHx2r9Z0c5p4E6m3n2b1v0c9x8z7a6s5d4f3g2h1j0k9l8\r\n"
+      "-----END RSA PRIVATE KEY-----";
+  EXPECT_EQ(Found("dlp.api_key", rsa + "\r\n"), Strings{rsa});
+  // Inside a JSON string or a .env line: `\n` written as two characters.
+  const std::string escaped =
+      "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\\n"
+      "-----END PRIVATE KEY-----\\n";
+  EXPECT_EQ(Found("dlp.api_key", "\"private_key\": \"" + escaped + "\","),
+            Strings{escaped.substr(0, escaped.size() - 2)});
+  // One line (newlines lost on the way), and a truncated block: to the end
+  // of what can be key material.
+  const std::string flat =
+      "-----BEGIN OPENSSH PRIVATE KEY----- b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ "
+      "-----END OPENSSH PRIVATE KEY-----";
+  EXPECT_EQ(Found("dlp.api_key", "k " + flat + " ok"), Strings{flat});
+  EXPECT_EQ(Found("dlp.api_key", "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5x\n"),
+            Strings{"-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5x"});
+  EXPECT_EQ(Found("dlp.api_key", "-----BEGIN PRIVATE KEY-----\nMIIEvQ\nand then. more"),
+            Strings{"-----BEGIN PRIVATE KEY-----\nMIIEvQ\nand then"});
+  // Redaction replaces the block, key material included.
+  std::string err;
+  auto r = Redactor::Build({{"dlp.api_key", "[KEY]"}}, &err);
+  ASSERT_NE(r, nullptr) << err;
+  EXPECT_EQ(r->Apply("key:\n" + pkcs8 + "\nthanks", nullptr), "key:\n[KEY]\nthanks");
 }
 
 TEST(DetectorsTest, ValidatedMatchSemantics) {
