@@ -1124,8 +1124,10 @@ class Decoder {
       if (!NoDuplicates(t, &q)) return false;
       auto fn = t.FindMember("function");
       if (fn != t.MemberEnd() && fn->value.IsObject()) {
-        auto name = fn->value.FindMember("name");
         Path r{&q, "function"};
+        // Two names: tollgate would read the first, a provider the last.
+        if (!NoDuplicates(fn->value, &r)) return false;
+        auto name = fn->value.FindMember("name");
         Path s{&r, "name"};
         if (name == fn->value.MemberEnd())
           return Fail("input_missing_field", "missing required field `" + s.Render() + "`", s.Render());
@@ -1138,6 +1140,8 @@ class Decoder {
       if (typed) {
         auto inner = t.FindMember(type->value);
         if (inner != t.MemberEnd() && inner->value.IsObject()) {
+          Path r{&q, Sv(type->value)};
+          if (!NoDuplicates(inner->value, &r)) return false;
           auto name = inner->value.FindMember("name");
           if (name != inner->value.MemberEnd() && IsStr(name->value)) {
             items.push_back(Value::StringRef(Sv(name->value)));

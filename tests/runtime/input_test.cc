@@ -271,6 +271,9 @@ TEST(Input, ErrorCodes) {
       {"dup provider key", Input(R"(, "provider": {"zdr": true, "zdr": false})"), "input_duplicate_key", "request.provider.zdr"},
       {"dup message key", Input(R"(, "messages": [{"role": "user", "content": "a", "content": "b"}])"), "input_duplicate_key", "request.messages[0].content"},
       {"dup tool call key", Input(R"(, "messages": [{"role": "assistant", "tool_calls": [{"function": {"arguments": "a", "arguments": "b"}}]}])"), "input_duplicate_key", "request.messages[0].tool_calls[0].function.arguments"},
+      // A tool allowlist reads the first name; a provider's JSON parser the last.
+      {"dup tool function name", Input(R"(, "tools": [{"type": "function", "function": {"name": "search", "name": "exec", "parameters": {}}}])"), "input_duplicate_key", "request.tools[0].function.name"},
+      {"dup custom tool name", Input(R"(, "tools": [{"type": "custom", "custom": {"name": "search", "name": "exec"}}])"), "input_duplicate_key", "request.tools[0].custom.name"},
       {"tool call args not string", Input(R"(, "messages": [{"role": "assistant", "tool_calls": [{"function": {"arguments": {}}}]}])"), "input_wrong_type", "request.messages[0].tool_calls[0].function.arguments"},
       {"unknown percentile", Input(R"(, "provider": {"preferred_max_latency": {"p42": 1}})"), "input_unknown_field", "request.provider.preferred_max_latency.p42"},
       {"partition bad", Input(R"(, "provider": {"sort": {"by": "price", "partition": "x"}})"), "input_invalid_value", "request.provider.sort.partition"},
