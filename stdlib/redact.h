@@ -33,6 +33,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace re2 {
@@ -57,6 +58,29 @@ class Redactor {
 
   // `text` with every match replaced; *replaced (may be null) = spans replaced.
   std::string Apply(std::string_view text, int* replaced) const;
+
+  // One replaced span of a text: [begin, end) and what replaces it (the
+  // merged, winning match as Apply replaces it).
+  struct Span {
+    size_t begin, end;
+    std::string_view replacement;
+  };
+  // The spans Apply replaces, in increasing order, disjoint.
+  std::vector<Span> Find(std::string_view text) const;
+
+  // A text made of pieces -- a request's message texts, content parts and
+  // tool-call arguments, which request.content joins with "\n" -- redacted
+  // piece by piece: each piece as Apply redacts it alone, and each match of
+  // the joined text that crosses from one piece into another (a pattern
+  // that can match "\n") is removed from every piece it touches: the first
+  // keeps its replacement, the others lose the matched bytes. So nothing a
+  // rule `matches` in request.content survives in any piece. `pieces` are
+  // disjoint [begin, end) ranges of `joined`, increasing; the bytes between
+  // them are separators. Returns the redacted pieces; *replaced (may be
+  // null) = spans replaced (a crossing match counts once).
+  std::vector<std::string> ApplyJoined(std::string_view joined,
+                                       const std::vector<std::pair<size_t, size_t>>& pieces,
+                                       int* replaced) const;
   size_t size() const { return rules_.size(); }
 
  private:

@@ -568,7 +568,35 @@ struct Runner {
       *error = "cannot apply the redactions: " + err;
       return false;
     }
-    *out = redactor->Apply(content, nullptr);
+    // As the gateway redacts a request (runtime::ApplyRedactions): message
+    // by message, with the matches that cross a message break removed from
+    // every message they touch -- then joined again, as request.content.
+    std::vector<std::pair<size_t, size_t>> pieces;
+    std::string joined;
+    const int mid = schema.Find("request.messages");
+    if (mid >= 0 && size_t(schema.field(mid).slot) < req.slots.size()) {
+      const Value& msgs = req.slots[schema.field(mid).slot];
+      const int ci = schema.field(mid).type.elem().FieldIndex("content");
+      if (msgs.kind == Kind::kList && msgs.list && ci >= 0) {
+        for (const Value& m : msgs.list->items) {
+          if (!pieces.empty()) joined += '\n';
+          const Value& c = m.rec->fields[static_cast<size_t>(ci)];
+          const size_t b = joined.size();
+          if (c.kind == Kind::kString) joined.append(c.sv());
+          pieces.emplace_back(b, joined.size());
+        }
+      }
+    }
+    if (pieces.empty() || joined != content) {  // request.content given on its own
+      *out = redactor->Apply(content, nullptr);
+      return true;
+    }
+    std::vector<std::string> red = redactor->ApplyJoined(joined, pieces, nullptr);
+    out->clear();
+    for (size_t i = 0; i < red.size(); ++i) {
+      if (i) *out += '\n';
+      *out += red[i];
+    }
     return true;
   }
 

@@ -182,6 +182,44 @@ TEST(DecisionJson, ApplyRedactions) {
 // Numbers are written back as they came, and one beyond double range in a
 // member tollgate ignores (DecodeInput accepts it) does not make the
 // redactor refuse the request.
+// A pattern that matches request.content across a message break (or
+// between two content parts, or a message and its tool-call arguments)
+// fires its rule; the redaction must then remove the match from every
+// piece it touches. It used to redact message by message and find nothing.
+TEST(DecisionJson, MatchesAcrossMessagesAreRedacted) {
+  Compiled c = CompileSource("x.tg", R"(policy "x"
+rule secret {
+  when request.content matches "secret\\s+code"
+  redact "secret\\s+code" as "[X]"
+}
+rule cards { redact dlp.credit_card as "[CARD]" }
+)", {});
+  ASSERT_TRUE(c.policy) << c.diagnostics.Render();
+  const std::string input = R"({"principal": {"workspace": "w"}, "request": {"model": "m", "messages": [
+      {"role": "user", "content": "the secret"},
+      {"role": "user", "content": [{"type": "text", "text": "code"}, {"type": "image_url", "image_url": {"url": "u"}},
+                                   {"type": "text", "text": "is 42, secret"}, {"type": "text", "text": "code 9"}]},
+      {"role": "assistant", "content": null, "tool_calls": [{"id": "1", "type": "function",
+        "function": {"name": "f", "arguments": "4111 1111 1111 1111 secret"}}]},
+      {"role": "tool", "tool_call_id": "1", "content": "code 7"}]}})";
+  vm::Decision d;
+  Eval(*c.policy, input, false, &d);
+  ASSERT_EQ(d.redactions.size(), 2u);
+  std::string out, error;
+  ASSERT_TRUE(ApplyRedactions(input, d, c.policy->program(), &out, &error)) << error;
+  rapidjson::Document doc;
+  ASSERT_FALSE(doc.Parse(out.c_str()).HasParseError()) << out;
+  const auto& m = doc["messages"];
+  EXPECT_STREQ(m[0]["content"].GetString(), "the [X]");
+  EXPECT_STREQ(m[1]["content"][0]["text"].GetString(), "");
+  EXPECT_STREQ(m[1]["content"][1]["type"].GetString(), "image_url");
+  EXPECT_STREQ(m[1]["content"][2]["text"].GetString(), "is 42, [X]");
+  EXPECT_STREQ(m[1]["content"][3]["text"].GetString(), " 9");
+  EXPECT_STREQ(m[2]["tool_calls"][0]["function"]["arguments"].GetString(), "[CARD] [X]");
+  EXPECT_STREQ(m[3]["content"].GetString(), " 7");
+  EXPECT_EQ(out.find("secret"), std::string::npos) << out;
+}
+
 TEST(DecisionJson, RedactionKeepsNumberTextAndHugeNumbers) {
   auto p = Compile();
   ASSERT_TRUE(p);

@@ -132,6 +132,33 @@ test "fail" {
   EXPECT_NE(f.failures[5].find("to contain \"ann@\""), std::string::npos);
 }
 
+// `expect redacted` sees what goes upstream: a match across a message
+// break is removed from both messages, which stay two messages.
+TEST(TestExpect, RedactedAcrossMessagesIsWhatGoesUpstream) {
+  auto p = Compile(R"(policy "split"
+rule secret {
+  when request.content matches "secret\\s+code"
+  redact "secret\\s+code" as "[X]"
+}
+test "joined view" {
+  given { request.messages: [{role: "user", content: "the secret"}, {role: "user", content: "code is 42"}] }
+  expect redacts "[X]"
+  expect redacted "the [X]\n is 42"
+}
+test "as if one text" {
+  given { request.messages: [{role: "user", content: "the secret"}, {role: "user", content: "code is 42"}] }
+  expect redacted "the [X] is 42"
+}
+)");
+  ASSERT_TRUE(p);
+  TestReport r = RunTests(*p, Limits{});
+  EXPECT_TRUE(Find(r, "joined view").pass) << Failures(Find(r, "joined view"));
+  const TestResult& f = Find(r, "as if one text");
+  EXPECT_FALSE(f.pass);
+  ASSERT_EQ(f.failures.size(), 1u) << Failures(f);
+  EXPECT_NE(f.failures[0].find("got \"the [X]\n is 42\""), std::string::npos) << f.failures[0];
+}
+
 TEST(TestExpect, FixturesAreExtendedAndOverridden) {
   auto p = Compile(R"(policy "fx"
 rule de { when principal.jurisdiction == "DE" and (request.max_tokens ?? 0) > 10 deny "de" }

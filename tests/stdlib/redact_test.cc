@@ -137,5 +137,31 @@ TEST(RedactTest, ConcurrentApplyIsSafe) {
   for (const auto& s : out) EXPECT_EQ(s, "[EMAIL] pays [CARD]");
 }
 
+// Pieces: each as Apply redacts it alone; a match crossing pieces leaves
+// its replacement in the first piece it touches and nothing of itself in
+// the others; the separators between pieces are not part of any piece.
+TEST(RedactTest, ApplyJoinedRemovesMatchesAcrossPieces) {
+  auto r = MustBuild({{"secret\\s+code", "[X]"}, {"^start", "[S]"}, {"dlp.email", "[EMAIL]"}});
+  const std::string joined = "start the secret\ncode is 42\nx@y.com secret\n\ncode start";
+  //                          piece 0 [0,16)     piece 1 [17,27) piece 2 [28,42)  piece 3 [44,54)
+  const std::vector<std::pair<size_t, size_t>> pieces = {{0, 16}, {17, 27}, {28, 42}, {44, 54}};
+  int n = 0;
+  std::vector<std::string> out = r->ApplyJoined(joined, pieces, &n);
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[0], "[S] the [X]");
+  EXPECT_EQ(out[1], " is 42");
+  EXPECT_EQ(out[2], "[EMAIL] [X]");
+  EXPECT_EQ(out[3], " start");  // `^start` as for the piece alone: not at its start
+  EXPECT_EQ(n, 4);
+  // No crossing: the same as Apply piece by piece.
+  out = r->ApplyJoined("a secret code\nb", {{0, 13}, {14, 15}}, &n);
+  EXPECT_EQ(out, (std::vector<std::string>{"a [X]", "b"}));
+  EXPECT_EQ(n, 1);
+  // A match crossing three pieces empties the middle one.
+  out = r->ApplyJoined("secret\n\ncode", {{0, 6}, {7, 7}, {8, 12}}, &n);
+  EXPECT_EQ(out, (std::vector<std::string>{"[X]", "", ""}));
+  EXPECT_EQ(n, 1);
+}
+
 }  // namespace
 }  // namespace tollgate::stdlib
