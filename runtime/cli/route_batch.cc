@@ -63,10 +63,16 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
     std::mutex mu;
     std::string message;
   } settle_error;
+  // The ledger's clock is the traffic's: each request is charged to the
+  // budget and rate-limit windows of its own instant (context.time, else
+  // the wall clock when it was read), as `tollgate test` charges a test --
+  // past traffic replays into the windows it happened in.
+  ledger::ManualClock traffic_clock(0);  // set from the first request
   std::unique_ptr<ledger::Ledger> led;
   if (!ledger_url.empty()) {
     std::string err;
     ledger::Options o;
+    o.clock = &traffic_clock;
     o.on_fail_open = [](const std::string& m) { std::fprintf(stderr, "warning: %s\n", m.c_str()); };
     led = ledger::OpenLedger(ledger_url, o, &err);
     if (!led) {
@@ -103,7 +109,7 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
     out.clear();
   };
   bool any_bad = false;
-  uint64_t lineno = 0;
+  uint64_t lineno = 0, late_lines = 0;
   size_t pos = 0;
   while (pos < input.size() && !audit_failed) {
     size_t nl = input.find('\n', pos);
@@ -128,6 +134,31 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
     // are the second input of the evaluation (rules read budget.x.remaining).
     bool planned = false;
     vm::EvalOptions eopts;
+    if (led && rec.time) {
+      const int64_t at = rec.time->unix_ms, was = traffic_clock.NowMs();
+      if (at < was) {
+        // Windows only roll forward: a request dated before one already
+        // charged is charged at the latest instant seen (said once).
+        if (late_lines++ == 0) {
+          std::fprintf(stderr,
+                       "warning: line %llu is dated before an earlier request; budgets and rate "
+                       "limits replay traffic in time order, so it and any later such line are "
+                       "charged at the latest instant seen (sort the file by context.time)\n",
+                       static_cast<unsigned long long>(lineno));
+        }
+      } else {
+        // Settlements still in flight close at the instant they were made
+        // for: a jump of more than a minute (reservations expire by this
+        // clock) waits for them first.
+        if (at - was > 60'000) {
+          if (ledger::Status f = led->Flush(); !f.ok) {
+            std::lock_guard<std::mutex> g(settle_error.mu);
+            if (settle_error.message.empty()) settle_error.message = f.message;
+          }
+        }
+        traffic_clock.Set(at);
+      }
+    }
     if (led) {
       planned = runtime::PlanBudgets(program, rec, &plan);
       if (planned && led->Peek(plan.reserve, &views).ok) {

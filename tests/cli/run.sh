@@ -548,6 +548,27 @@ run "route bad ledger url" 3 "$TG" route --policy "$TMP/budgets/b.tg" --catalog 
 has "route bad ledger url message" "$ERR" 'has an invalid port `99999`'
 run "route ledger without requests" 2 "$TG" route --policy "$TMP/budgets/b.tg" \
   --catalog policies/catalog.json --ledger memory:
+# Past traffic is charged to the windows it happened in (context.time), as
+# `tollgate test` charges a test: a day's budget per day, a minute's rate
+# limit per minute; a line dated before an earlier one is charged at the
+# latest instant seen, and said so.
+dated_line() {
+  echo "{\"principal\": {\"workspace\": \"w1\", \"user\": \"u$2\"}, \"request\": {\"model\": \"openai/gpt-4o-mini\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"max_tokens\": 200}, \"context\": {\"time\": \"$1\"}}"
+}
+{
+  dated_line 2026-03-01T10:00:00Z 1; dated_line 2026-03-02T10:00:00Z 2; dated_line 2026-03-03T10:00:00Z 3
+  dated_line 2026-03-03T11:00:00Z 4; dated_line 2026-03-03T12:00:00Z 5; dated_line 2026-03-01T12:00:00Z 6
+} >"$TMP/dated.jsonl"
+run "route past traffic" 0 "$TG" route --policy "$TMP/budgets/b.tg" --catalog policies/catalog.json \
+  --requests "$TMP/dated.jsonl" --ledger memory:
+lines "route past traffic lines" "$OUT" 6
+for n in 1 2 3 4; do
+  sed -n ${n}p "$OUT" >"$TMP/d$n"; has "route past traffic: line $n fits its day's window" "$TMP/d$n" '"admitted":true'
+done
+sed -n 5p "$OUT" >"$TMP/d5"; has "route past traffic: the day's third request exceeds it" "$TMP/d5" '"code":"budget_exceeded"'
+has "route past traffic: the window is the request's day" "$TMP/d5" '"period":"2026-03-03"'
+sed -n 6p "$OUT" >"$TMP/d6"; has "route past traffic: a late line is charged at the latest instant" "$TMP/d6" '"period":"2026-03-03"'
+has "route past traffic: a late line is said" "$ERR" "line 6 is dated before an earlier request"
 run "spend bad url" 2 "$TG" spend --ledger "postgres://x"
 has "spend bad url message" "$ERR" "has an unknown scheme"
 run "spend missing ledger" 3 "$TG" spend --ledger "sqlite:$TMP/nope.db"
