@@ -286,9 +286,12 @@ std::vector<DetectorDecl> MakeDetectors() {
        PhoneValid,
        "phone numbers: international (+country code), US and European national formats with "
        "separators; 8-15 digits; not SSN-, date-, card/IBAN-group- or dotted-quad-shaped"},
-      {"dlp.us_ssn", R"(\b\d{3}[- ]\d{2}[- ]\d{4}\b)", SsnValid,
-       "US social security numbers AAA-GG-SSSS (no 000/666/9xx area, 00 group or 0000 serial)",
-       9, " -"},
+      {"dlp.us_ssn",
+       R"(\b\d{3}(?:[- ]|\x{A0}|\x{2007}|\x{2009}|\x{202F})\d{2}(?:[- ]|\x{A0}|\x{2007}|\x{2009}|\x{202F})\d{4}\b)",
+       SsnValid,
+       "US social security numbers AAA-GG-SSSS, separated by dashes or spaces (no-break and "
+       "thin spaces included); no 000/666/9xx area, 00 group or 0000 serial",
+       9, " -", true},
       {"dlp.iban", R"(\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b)",
        IbanCandidateValid,
        "international bank account numbers, spaces allowed, mod-97 checked"},

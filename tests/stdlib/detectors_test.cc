@@ -102,6 +102,10 @@ TEST(DetectorsTest, CreditCardWithNoBreakAndThinSpaces) {
   EXPECT_TRUE(Found("dlp.credit_card", "4111\xC3\xA9" "1111 1111 1111").empty());
   EXPECT_TRUE(Found("dlp.credit_card", "4111" + nbsp + nbsp + "1111 1111 1111").empty());
   EXPECT_TRUE(Found("dlp.credit_card", "4111" + nbsp + "1111" + nbsp + "1111" + nbsp + "1112").empty());
+  // Social security numbers too.
+  EXPECT_EQ(Found("dlp.us_ssn", "ssn 123" + nbsp + "45" + nbsp + "6789."), Strings{"123" + nbsp + "45" + nbsp + "6789"});
+  EXPECT_EQ(Found("dlp.us_ssn", "ssn 123-45" + thin + "6789"), Strings{"123-45" + thin + "6789"});
+  EXPECT_TRUE(Found("dlp.us_ssn", "ssn 123" + nbsp + nbsp + "45 6789").empty());
 }
 
 TEST(DetectorsTest, Email) {
