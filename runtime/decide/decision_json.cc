@@ -375,7 +375,7 @@ class NumberTextWriter : public rj::Writer<rj::StringBuffer> {
 // The texts of a request's messages that request.content is made of, in
 // its order and joined as DecodeInput joins them (runtime/input/input.cc):
 // a message's content string, or its content parts' texts joined by "\n";
-// then its tool-call arguments (`function.arguments`, `custom.input`, the
+// then its refusal and its tool-call arguments (`function.arguments`, `custom.input`, the
 // deprecated `function_call.arguments`), each non-empty one after a "\n"
 // when the message has text before it; messages joined by "\n".
 class Pieces {
@@ -505,10 +505,12 @@ bool ApplyRedactions(std::string_view input_json, const vm::Decision& d,
           if (t != part.MemberEnd() && t->value.IsString()) pieces.Part(&t->value);
         }
       }
-      // Tool-call arguments are part of the message's scanned text (see
-      // docs/decision-input.md), so they are redacted in place too. So are
-      // a custom tool call's `input` and the deprecated
-      // `function_call.arguments`.
+      // An assistant's refusal and the tool-call arguments are part of the
+      // message's scanned text (see docs/decision-input.md), so they are
+      // redacted in place too. So are a custom tool call's `input` and the
+      // deprecated `function_call.arguments`.
+      auto refusal = m.FindMember("refusal");
+      if (refusal != m.MemberEnd() && refusal->value.IsString()) pieces.Argument(&refusal->value);
       auto calls = m.FindMember("tool_calls");
       if (calls != m.MemberEnd() && calls->value.IsArray()) {
         for (rj::Value& call : calls->value.GetArray()) {

@@ -945,12 +945,14 @@ class Decoder {
     int role = message ? t.FieldIndex("role") : -1;
     const JVal* tool_calls = nullptr;
     const JVal* function_call = nullptr;  // the deprecated single call
+    const JVal* refusal = nullptr;        // an assistant message's refusal text
     for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
       std::string_view name = Sv(m->name);
       int idx = t.FieldIndex(name);
       if (idx < 0 && message && name == "tool_calls" && !m->value.IsNull()) tool_calls = &m->value;
       if (idx < 0 && message && name == "function_call" && !m->value.IsNull())
         function_call = &m->value;
+      if (idx < 0 && message && name == "refusal" && !m->value.IsNull()) refusal = &m->value;
       if (idx < 0 || m->value.IsNull()) continue;  // tool_call_id, ...
       Path q{&p, name};
       if (idx == content && m->value.IsArray()) {
@@ -962,8 +964,8 @@ class Decoder {
     if (content >= 0 && vals[content].is_null() && role >= 0 && vals[role].kind == Kind::kString &&
         vals[role].sv() == "assistant")
       vals[content] = Value::StringRef(std::string_view("", 0));
-    if ((tool_calls || function_call) && content >= 0 &&
-        !ToolCallText(tool_calls, function_call, p, &vals[content]))
+    if ((tool_calls || function_call || refusal) && content >= 0 &&
+        !ToolCallText(tool_calls, function_call, refusal, p, &vals[content]))
       return false;
     for (size_t i = 0; i < fields.size(); ++i) {
       // An absent optional set or list reads as empty (docs/language.md).
@@ -981,15 +983,26 @@ class Decoder {
     return true;
   }
 
-  // Appends the `function.arguments` of each tool call (`custom.input` of a
-  // custom tool call) and the `arguments` of a deprecated `function_call` to
-  // the message's text (joined with "\n"), so DLP rules and request.content
-  // see them.
-  bool ToolCallText(const JVal* calls, const JVal* function_call, const Path& msg, Value* text) {
+  // Appends an assistant message's `refusal`, the `function.arguments` of
+  // each tool call (`custom.input` of a custom tool call) and the
+  // `arguments` of a deprecated `function_call` to the message's text
+  // (joined with "\n"), so DLP rules and request.content see them: the model
+  // reads them with the conversation.
+  bool ToolCallText(const JVal* calls, const JVal* function_call, const JVal* refusal,
+                    const Path& msg, Value* text) {
     std::string& j = s_.join;
     j.clear();
     if (text->kind == Kind::kString) j.append(text->str, text->size);
     bool any = false;
+    if (refusal) {
+      Path r{&msg, "refusal"};
+      if (!IsStr(*refusal)) return WrongType(r, "a string", *refusal);
+      if (refusal->GetStringLength() > 0) {
+        if (!j.empty()) j += '\n';
+        j.append(refusal->GetString(), refusal->GetStringLength());
+        any = true;
+      }
+    }
     if (calls) {
       Path p{&msg, "tool_calls"};
       if (!calls->IsArray()) return WrongType(p, "an array", *calls);

@@ -220,6 +220,23 @@ rule cards { redact dlp.credit_card as "[CARD]" }
   EXPECT_EQ(out.find("secret"), std::string::npos) << out;
 }
 
+// An assistant message's `refusal` (structured outputs) goes back to the
+// model with the conversation: scanned and redacted like its content.
+TEST(DecisionJson, AnAssistantRefusalIsScannedAndRedacted) {
+  auto p = Compile();
+  ASSERT_TRUE(p);
+  const std::string input = R"({"principal": {"workspace": "w"}, "request": {"model": "m", "messages": [
+      {"role": "user", "content": "hi"},
+      {"role": "assistant", "content": null, "refusal": "I will not store 4111 1111 1111 1111"}]}})";
+  vm::Decision d;
+  Eval(*p, input, false, &d);
+  ASSERT_FALSE(d.redactions.empty());
+  std::string out, error;
+  ASSERT_TRUE(ApplyRedactions(input, d, p->program(), &out, &error)) << error;
+  EXPECT_NE(out.find(R"("refusal":"I will not store [CARD]")"), std::string::npos) << out;
+  EXPECT_EQ(out.find("4111"), std::string::npos) << out;
+}
+
 TEST(DecisionJson, RedactionKeepsNumberTextAndHugeNumbers) {
   auto p = Compile();
   ASSERT_TRUE(p);

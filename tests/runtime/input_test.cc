@@ -274,6 +274,7 @@ TEST(Input, ErrorCodes) {
       // A tool allowlist reads the first name; a provider's JSON parser the last.
       {"dup tool function name", Input(R"(, "tools": [{"type": "function", "function": {"name": "search", "name": "exec", "parameters": {}}}])"), "input_duplicate_key", "request.tools[0].function.name"},
       {"dup custom tool name", Input(R"(, "tools": [{"type": "custom", "custom": {"name": "search", "name": "exec"}}])"), "input_duplicate_key", "request.tools[0].custom.name"},
+      {"refusal not string", Input(R"(, "messages": [{"role": "assistant", "content": null, "refusal": 7}])"), "input_wrong_type", "request.messages[0].refusal"},
       {"tool call args not string", Input(R"(, "messages": [{"role": "assistant", "tool_calls": [{"function": {"arguments": {}}}]}])"), "input_wrong_type", "request.messages[0].tool_calls[0].function.arguments"},
       {"unknown percentile", Input(R"(, "provider": {"preferred_max_latency": {"p42": 1}})"), "input_unknown_field", "request.provider.preferred_max_latency.p42"},
       {"partition bad", Input(R"(, "provider": {"sort": {"by": "price", "partition": "x"}})"), "input_invalid_value", "request.provider.sort.partition"},
