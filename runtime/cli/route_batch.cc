@@ -1,6 +1,6 @@
 // Batch routing with admission (docs/budgets.md). Each line is evaluated,
 // routed, and -- with a ledger -- admitted: the primary endpoint's worst
-// case is reserved on every applicable budget and limit, then settled at
+// case (runtime::WorstCaseUsage, as the gateway reserves it) is reserved on every applicable budget and limit, then settled at
 // that reservation (the traffic file has no real usage). A denied line
 // carries the ledger's status and code (403 budget_exceeded, 429
 // rate_limited, 503 budget_store_unavailable) and an "admission" object.
@@ -19,6 +19,7 @@
 #include "runtime/decide/budgets.h"
 #include "runtime/cli/commands.h"
 #include "runtime/decide/decision_json.h"
+#include "runtime/decide/prompt_bound.h"
 #include "runtime/input/input.h"
 #include "runtime/ledger/open.h"
 #include "runtime/router/router.h"
@@ -195,9 +196,18 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
         d.reason = plan.error_message;
         if (audit) admission_json = audit::RenderPlanFailure(plan.error_message);
       } else {
+        // The gateway's reservation (docs/budgets.md): the worst case of the
+        // body it would send upstream, redactions applied.
         const runtime::RoutedEndpoint& primary = result.endpoints[0];
-        runtime::SetWorstCase(primary.estimated_cost, runtime::WorstCaseTokens(catalog, primary.endpoint, rec),
-                              &plan);
+        runtime::PromptShape shape;
+        std::string redacted, rerror;
+        if (!d.redactions.empty() && runtime::ApplyRedactions(text, d, program, &redacted, &rerror)) {
+          runtime::MeasurePrompt(redacted, runtime::PromptSource::kBody, &shape);
+        } else {
+          runtime::MeasurePrompt(text, runtime::PromptSource::kDecisionInput, &shape);
+        }
+        const ledger::Usage worst = runtime::WorstCaseUsage(shape, catalog.endpoint(primary.endpoint), rec);
+        runtime::SetWorstCase(worst.cost_micros, worst.tokens, &plan);
         adm = led->Reserve(plan.reserve);
         have_admission = true;
         if (audit) admission_json = audit::RenderAdmission(adm);
@@ -205,8 +215,7 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
           // No real usage in a traffic file: settle at the reservation.
           // Asynchronously (one commit per request would be slow); the
           // Flush at the end waits for every settlement to be durable.
-          led->SettleAsync(adm.reservation,
-                           {primary.estimated_cost, runtime::WorstCaseTokens(catalog, primary.endpoint, rec)},
+          led->SettleAsync(adm.reservation, worst,
                            [&settle_error](const ledger::Status& s) {
                              if (!s.ok) {
                                std::lock_guard<std::mutex> l(settle_error.mu);

@@ -1,5 +1,7 @@
 #include "runtime/decide/budgets.h"
 
+#include <algorithm>
+
 #include "engine/core/money.h"
 #include "engine/vm/vm.h"
 #include "runtime/router/router.h"
@@ -71,12 +73,20 @@ int64_t WorstCaseCompletion(const vm::Record& request, const Endpoint* ep) {
                        : MulChecked(std::max<int64_t>(0, max_tokens), std::max<int64_t>(1, n)).value_or(INT64_MAX);
 }
 
-int64_t WorstCaseTokens(const Catalog& catalog, uint32_t endpoint, const vm::Record& request) {
-  static const int in_slot = stdlib::Schema::Standard().field(stdlib::Schema::Standard().Find("request.input_tokens")).slot;
-  const Value* in = in_slot >= 0 && in_slot < static_cast<int>(request.slots.size()) ? &request.slots[in_slot] : nullptr;
-  const int64_t out = WorstCaseCompletion(
-      request, endpoint < catalog.endpoints().size() ? &catalog.endpoints()[endpoint] : nullptr);
-  return AddChecked(std::max<int64_t>(0, in && in->kind == Kind::kInt ? in->i : 0), out).value_or(INT64_MAX);
+int64_t CostCeil(int64_t in, int64_t out, const Endpoint& ep) {
+  const __int128 n = static_cast<__int128>(std::max<int64_t>(0, in)) * ep.price_input +
+                     static_cast<__int128>(std::max<int64_t>(0, out)) * ep.price_output;
+  const __int128 q = (n + kMicros - 1) / kMicros + ep.price_request;  // rounded up
+  return q > INT64_MAX ? INT64_MAX : static_cast<int64_t>(q);
+}
+
+ledger::Usage WorstCaseUsage(const PromptShape& prompt, const Endpoint& ep, const vm::Record& request) {
+  const int64_t in = WorstCasePromptTokens(prompt, ep);
+  const int64_t out = AddChecked(WorstCaseCompletion(request, &ep), std::max<int64_t>(0, prompt.prediction_bytes))
+                          .value_or(INT64_MAX);
+  // A saturated side is an amount no budget admits: keep it saturated.
+  const int64_t cost = in == INT64_MAX || out == INT64_MAX ? INT64_MAX : CostCeil(in, out, ep);
+  return {cost, AddChecked(in, out).value_or(INT64_MAX)};
 }
 
 void FillCounters(const vm::Program& program, const BudgetPlan& plan,

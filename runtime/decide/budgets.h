@@ -9,7 +9,8 @@
 //   ledger.Peek(plan.reserve, &views);                             // counters as seen
 //   runtime::FillCounters(program, plan, views, &counters);        // rules read them
 //   vm::Evaluate(...); router.Route(...);
-//   runtime::SetWorstCase(catalog, endpoint, request, &plan);      // primary endpoint
+//   ledger::Usage w = runtime::WorstCaseUsage(shape, endpoint, request);  // primary
+//   runtime::SetWorstCase(w.cost_micros, w.tokens, &plan);
 //   ledger::Admission a = ledger.Reserve(plan.reserve);            // 403 / 429 / 503
 //   ... upstream ... ledger.Settle(a.reservation, {real_cost, real_tokens});
 //
@@ -23,6 +24,7 @@
 #include "engine/vm/program.h"
 #include "engine/vm/record.h"
 #include "engine/vm/vm.h"
+#include "runtime/decide/prompt_bound.h"
 #include "runtime/router/catalog.h"
 #include "runtime/ledger/ledger.h"
 
@@ -48,12 +50,26 @@ bool PlanBudgets(const vm::Program& program, const vm::Record& request, BudgetPl
 
 // Worst-case output tokens: (request.max_tokens, else the endpoint's
 // maximum) x request.n (the completions asked for; null = 1), as in
-// WorstCaseCompletionTokens (runtime/router/router.h). Worst-case tokens =
-// request.input_tokens + that, saturated at INT64_MAX (no limit admits it).
-int64_t WorstCaseTokens(const Catalog& catalog, uint32_t endpoint, const vm::Record& request);
-// The worst-case output tokens alone, at `ep` (null: max_tokens x n without
-// an endpoint's maximum): also what an answer of unknown size is charged.
+// WorstCaseCompletionTokens (runtime/router/router.h), saturated at
+// INT64_MAX. `ep` null: max_tokens x n without an endpoint's maximum. Also
+// what an answer of unknown size is charged.
 int64_t WorstCaseCompletion(const vm::Record& request, const Endpoint* ep);
+
+// What a request reserves at endpoint `ep` (docs/budgets.md, "How a
+// reservation is computed"): an upper bound of what it can be billed,
+// never the router's estimate.
+//   prompt     = WorstCasePromptTokens(prompt, ep) (prompt_bound.h)
+//   completion = WorstCaseCompletion(request, &ep) + prompt.prediction_bytes
+//   cost       = ceil((prompt x input price + completion x output price) / 1e6)
+//                + per-request price   (money micros, rounded up as a
+//                settlement is: a real usage within the bound never costs more)
+//   tokens     = prompt + completion
+// Everything saturates at INT64_MAX, which no budget or limit admits.
+ledger::Usage WorstCaseUsage(const PromptShape& prompt, const Endpoint& ep, const vm::Record& request);
+
+// The cost of `in` prompt and `out` completion tokens at `ep`, in money
+// micros rounded up (settlements and reservations alike), saturated.
+int64_t CostCeil(int64_t in, int64_t out, const Endpoint& ep);
 
 // Fills *out (resized to 3 slots per budget and per limit, ast::CounterSlot)
 // from the ledger's view of the plan's counters (Ledger::Peek(plan.reserve),
@@ -64,8 +80,8 @@ void FillCounters(const vm::Program& program, const BudgetPlan& plan,
                   const std::vector<ledger::CounterView>& views, vm::Counters* out);
 
 // Sets every budget charge to `cost_micros` (the endpoint's worst-case cost,
-// RoutedEndpoint::estimated_cost), every token limit to `tokens` and every
-// request limit to 1.
+// WorstCaseUsage), every token limit to `tokens` and every request limit
+// to 1.
 void SetWorstCase(int64_t cost_micros, int64_t tokens, BudgetPlan* plan);
 
 }  // namespace tollgate::runtime

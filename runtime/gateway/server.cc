@@ -918,7 +918,7 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
     co_return co_await Send(stream, res, &req, path);
   }
   x->body = std::move(req.body());
-  if (!CheckRequestBody(&x->body, &x->include_usage, &x->input_error)) {
+  if (!CheckRequestBody(&x->body, &x->include_usage, &x->input_error, &x->prompt)) {
     x->invalid = true;  // answered 400 below, like the decoder's refusals
   } else {
     BuildInput(*x->who, x->body, &x->input);

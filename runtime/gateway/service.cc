@@ -189,13 +189,6 @@ int StandardSlot(std::string_view path) {
   return s.field(s.Find(path)).slot;
 }
 
-// request.input_tokens (the decoder's estimate of the prompt), 0 when absent.
-int64_t InputTokens(const vm::Record& request) {
-  static const int slot = StandardSlot("request.input_tokens");
-  const Value* v = StandardField(request, slot);
-  return v && v->kind == Kind::kInt ? v->i : 0;
-}
-
 bool StreamRequested(const vm::Record& request) {
   static const int slot = StandardSlot("request.stream");
   const Value* v = StandardField(request, slot);
@@ -235,6 +228,9 @@ void Exchange::Reset() {
   input.clear();
   stream = false;
   include_usage = false;
+  prompt = runtime::PromptShape{};
+  redacted.clear();
+  redacted_ready = false;
   start_ns = 0;
   wait_ns = 0;
   plan.Clear();
@@ -252,51 +248,73 @@ void Exchange::Reset() {
 namespace {
 
 // CheckRequestBody's SAX handler: accepts every value, notes
-// stream_options.include_usage.
+// stream_options.include_usage, and feeds the prompt meter when there is one.
 class BodyCheck : public rj::BaseReaderHandler<rj::UTF8<>, BodyCheck> {
  public:
+  explicit BodyCheck(runtime::PromptMeter* meter) : meter_(meter) {}
   bool include_usage = false;
   bool Default() {
     at_usage_ = false;
     return true;
   }
+  bool Null() {
+    if (meter_) meter_->Null();
+    return Default();
+  }
   bool Bool(bool b) {
+    if (meter_) meter_->Bool(b);
     if (at_usage_ && b) include_usage = true;
+    return Default();
+  }
+  bool RawNumber(const char*, rj::SizeType n, bool) {
+    if (meter_) meter_->Number(n);
+    return Default();
+  }
+  bool String(const char* s, rj::SizeType n, bool) {
+    if (meter_) meter_->String(std::string_view(s, n));
     return Default();
   }
   bool Key(const char* s, rj::SizeType n, bool) {
     std::string_view k(s, n);
+    if (meter_) meter_->Key(k);
     if (depth_ == 1) at_options_ = k == "stream_options";
     at_usage_ = depth_ == 2 && in_options_ && k == "include_usage";
     return true;
   }
   bool StartObject() {
+    if (meter_) meter_->StartObject();
     if (depth_ == 1) in_options_ = at_options_;
     ++depth_;
     return Default();
   }
-  bool EndObject(rj::SizeType) {
+  bool EndObject(rj::SizeType n) {
+    if (meter_) meter_->EndObject(n);
     if (--depth_ <= 1) in_options_ = false;
     return Default();
   }
   bool StartArray() {
+    if (meter_) meter_->StartArray();
     ++depth_;
     return Default();
   }
-  bool EndArray(rj::SizeType) {
+  bool EndArray(rj::SizeType n) {
+    if (meter_) meter_->EndArray(n);
     --depth_;
     return Default();
   }
 
  private:
+  runtime::PromptMeter* meter_;
   int depth_ = 0;
   bool at_options_ = false, in_options_ = false, at_usage_ = false;
 };
 
 }  // namespace
 
-bool CheckRequestBody(std::string* body, bool* include_usage, runtime::InputError* err) {
+bool CheckRequestBody(std::string* body, bool* include_usage, runtime::InputError* err,
+                      runtime::PromptShape* prompt) {
   *include_usage = false;
+  if (prompt) *prompt = runtime::PromptShape{};
   if (body->size() >= 3 && std::string_view(*body).substr(0, 3) == "\xEF\xBB\xBF") body->erase(0, 3);
   auto fail = [&](std::string code, std::string message) {
     err->code = std::move(code);
@@ -309,7 +327,8 @@ bool CheckRequestBody(std::string* body, bool* include_usage, runtime::InputErro
                                             std::to_string(static_cast<const char*>(nul) - body->data()) +
                                             ": NUL byte");
   }
-  BodyCheck h;
+  runtime::PromptMeter meter(runtime::PromptSource::kBody);
+  BodyCheck h(prompt ? &meter : nullptr);
   rj::Reader reader;
   // Iterative: no recursion however deep the body nests (the decoder bounds
   // the depth); a MemoryStream: rapidjson's byte loop, which refuses every
@@ -319,6 +338,7 @@ bool CheckRequestBody(std::string* body, bool* include_usage, runtime::InputErro
   rj::ParseResult r = reader.Parse<kFlags>(is, h);
   if (!r.IsError()) {
     *include_usage = h.include_usage;
+    if (prompt) *prompt = meter.shape();
     return true;
   }
   const size_t off = r.Offset();
@@ -675,10 +695,23 @@ void Service::Decide(Exchange* x) {
     if (audit_) x->admission_json = audit::RenderPlanFailure(x->plan.error_message);
     return;
   }
+  // The reservation bounds what the body as sent upstream can be billed:
+  // redactions may lengthen the text, so a redacting decision measures the
+  // redacted body (kept for UpstreamBody).
+  if (!d.redactions.empty()) {
+    std::string error;
+    x->redacted_ready =
+        runtime::ApplyRedactions(x->body, d, set.policy->program(), &x->redacted, &error);
+    if (x->redacted_ready) x->prompt = runtime::PromptShape{};
+  }
+  if (!x->prompt.measured) {
+    runtime::MeasurePrompt(x->redacted_ready ? x->redacted : x->body, runtime::PromptSource::kBody,
+                           &x->prompt);
+  }
   const runtime::RoutedEndpoint& primary = x->s.route.endpoints[0];
-  runtime::SetWorstCase(primary.estimated_cost,
-                        runtime::WorstCaseTokens(*set.catalog, primary.endpoint, x->s.request),
-                        &x->plan);
+  const ledger::Usage worst =
+      runtime::WorstCaseUsage(x->prompt, set.catalog->endpoint(primary.endpoint), x->s.request);
+  runtime::SetWorstCase(worst.cost_micros, worst.tokens, &x->plan);
   x->admission = ledger_->Reserve(x->plan.reserve);
   if (audit_) x->admission_json = audit::RenderAdmission(x->admission);
   if (!x->admission.admitted()) {
@@ -776,7 +809,9 @@ bool Service::UpstreamBody(const Exchange& x, size_t attempt, std::string* out,
   const runtime::Endpoint& ep = set.catalog->endpoint(x.s.route.endpoints[attempt].endpoint);
   std::string redacted;
   std::string_view body = x.body;
-  if (!x.s.decision.redactions.empty()) {
+  if (x.redacted_ready) {
+    body = x.redacted;
+  } else if (!x.s.decision.redactions.empty()) {
     if (!runtime::ApplyRedactions(x.body, x.s.decision, set.policy->program(), &redacted, error)) {
       return false;
     }
@@ -806,8 +841,8 @@ void Service::MoveToAsync(Exchange* x, size_t attempt, std::function<void(const 
   }
   const PolicySet& set = *x->live;
   const runtime::RoutedEndpoint& ep = x->s.route.endpoints[attempt];
-  ledger::Usage worst{ep.estimated_cost,
-                      runtime::WorstCaseTokens(*set.catalog, ep.endpoint, x->s.request)};
+  const ledger::Usage worst =
+      runtime::WorstCaseUsage(x->prompt, set.catalog->endpoint(ep.endpoint), x->s.request);
   // The callback may run on the ledger's thread: only the message is kept.
   std::string* message = &x->admission.message;
   ledger_->MoveAsync(x->admission.reservation, worst,
@@ -822,8 +857,8 @@ bool Service::MoveTo(Exchange* x, size_t attempt) {
   if (!x->reserved) return true;
   const PolicySet& set = *x->live;
   const runtime::RoutedEndpoint& ep = x->s.route.endpoints[attempt];
-  ledger::Usage worst{ep.estimated_cost,
-                      runtime::WorstCaseTokens(*set.catalog, ep.endpoint, x->s.request)};
+  const ledger::Usage worst =
+      runtime::WorstCaseUsage(x->prompt, set.catalog->endpoint(ep.endpoint), x->s.request);
   ledger::Admission a = ledger_->Move(x->admission.reservation, worst);
   if (!a.admitted()) {
     x->admission.message = a.message;
@@ -843,18 +878,20 @@ void Service::Charge(Exchange* x, const Outcome& o, ledger::Ledger::StatusCallba
   const bool routed = !x->s.route.endpoints.empty() && x->attempt < x->s.route.endpoints.size();
   const runtime::Endpoint* ep =
       routed ? &set.catalog->endpoint(x->s.route.endpoints[x->attempt].endpoint) : nullptr;
-  // Unknown usage is never charged as less than the request's estimate: an
-  // unknown prompt at the decoder's estimate, an unknown completion (an
-  // answer cut or too large, or one with neither usage nor text) at the
-  // worst case the request could be billed for.
+  // Unknown usage is never charged as less than the request could be
+  // billed: an unknown prompt at the worst-case prompt (the bound the
+  // reservation holds), an unknown completion (an answer cut or too large,
+  // or one with neither usage nor text) at the worst-case completion.
   int64_t in = 0, out = 0;
   if (ep && o.started) {
-    in = o.prompt_tokens >= 0 ? o.prompt_tokens : InputTokens(x->s.request);
+    if (o.prompt_tokens >= 0) {
+      in = o.prompt_tokens;
+    } else {
+      if (!x->prompt.measured) runtime::MeasurePrompt(x->body, runtime::PromptSource::kBody, &x->prompt);
+      in = runtime::WorstCasePromptTokens(x->prompt, *ep);
+    }
     out = o.completion_tokens >= 0 ? o.completion_tokens : runtime::WorstCaseCompletion(x->s.request, ep);
-    __int128 n = static_cast<__int128>(in) * ep->price_input +
-                 static_cast<__int128>(out) * ep->price_output;
-    __int128 q = (n + kMicros - 1) / kMicros + ep->price_request;  // rounded up
-    x->cost = q > INT64_MAX ? INT64_MAX : static_cast<int64_t>(q);
+    x->cost = runtime::CostCeil(in, out, *ep);
   }
   if (!x->reserved) {
     if (done) done(ledger::Status::Ok());

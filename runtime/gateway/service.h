@@ -42,6 +42,7 @@
 #include "runtime/router/accounts.h"
 #include "runtime/audit/log.h"
 #include "runtime/decide/budgets.h"
+#include "runtime/decide/prompt_bound.h"
 #include "runtime/router/catalog.h"
 #include "runtime/decide/decide.h"
 #include "runtime/gateway/config.h"
@@ -102,6 +103,12 @@ struct Exchange {
   std::string input;             // the decision input built from it
   bool stream = false;
   bool include_usage = false;    // the caller asked for the stream's usage chunk
+  // The body's worst-case prompt (runtime/decide/prompt_bound.h): measured
+  // by CheckRequestBody, else by Decide; of the redacted body when the
+  // decision redacts (then `redacted` holds that body for UpstreamBody).
+  runtime::PromptShape prompt;
+  std::string redacted;
+  bool redacted_ready = false;
   int64_t start_ns = 0;          // monotonic, request fully read
   int64_t wait_ns = 0;           // spent waiting for the ledger and audit to be durable
 
@@ -159,7 +166,8 @@ class Service {
   // The body sent to endpoint x->s.route.endpoints[attempt]: redactions
   // applied, model set to the endpoint's upstream model, stream usage asked.
   bool UpstreamBody(const Exchange& x, size_t attempt, std::string* out, std::string* error);
-  // Moves the reservation to attempt's worst case (a fallback). False when
+  // Moves the reservation to attempt's worst case (a fallback; WorstCaseUsage
+  // of x->prompt at that endpoint). False when
   // the new amounts do not fit the budgets (x->admission says why).
   bool MoveTo(Exchange* x, size_t attempt);
   // The same, non-blocking: `done(admitted)` once durable (any thread).
@@ -207,9 +215,12 @@ class Service {
 // (syntax, trailing content, an empty body, a NUL or raw control byte),
 // input_invalid_utf8, input_invalid_value (a number beyond double range,
 // which no upstream accepts either). *include_usage: the body asks for the
-// stream's usage chunk (`stream_options.include_usage: true`). Cost: one
-// SAX pass over the body, no allocation but the parser's stack.
-bool CheckRequestBody(std::string* body, bool* include_usage, runtime::InputError* err);
+// stream's usage chunk (`stream_options.include_usage: true`). *prompt (when
+// not null): the body's worst-case prompt shape, measured in the same pass
+// (runtime::PromptMeter). Cost: one SAX pass over the body, no allocation
+// but the parser's stack.
+bool CheckRequestBody(std::string* body, bool* include_usage, runtime::InputError* err,
+                      runtime::PromptShape* prompt = nullptr);
 // Builds the decision input {"principal": ..., "request": BODY}.
 void BuildInput(const Identity& who, std::string_view body, std::string* out);
 // OpenAI's error document.

@@ -9,6 +9,7 @@
 #include "engine/engine.h"
 #include "engine/vm/vm.h"
 #include "runtime/decide/budgets.h"
+#include "runtime/decide/prompt_bound.h"
 #include "runtime/input/input.h"
 #include "runtime/ledger/open.h"
 
@@ -238,8 +239,9 @@ budget user_model { when principal.user != "root" key (principal.user ?? "anonym
 namespace tollgate {
 namespace {
 
-// A token limit reserves every completion asked for: input + max_tokens x n
-// (the endpoint's max output x n without max_tokens), saturated, never wrapped.
+// A token limit reserves every completion asked for: the worst-case prompt
+// + max_tokens x n (the endpoint's max output x n without max_tokens),
+// saturated, never wrapped.
 TEST(Declarations, WorstCaseTokensCountEveryCompletion) {
   runtime::Catalog cat;
   runtime::CatalogError cerr;
@@ -252,40 +254,62 @@ TEST(Declarations, WorstCaseTokensCountEveryCompletion) {
       "observed": {"latency_p50": 0.5, "throughput": 50, "uptime": 0.99}}]})",
                                      stdlib::Schema::Standard(), &cat, &cerr))
       << cerr.message;
-  auto tokens = [&](const std::string& extra) {
-    auto r = Request(R"({"principal": {"workspace": "acme"}, "request": {"model": "m",
-        "messages": [{"role": "user", "content": "hi"}])" + extra + "}}");
-    return runtime::WorstCaseTokens(cat, 0, *r);
+  const runtime::Endpoint& ep = cat.endpoint(0);
+  auto input = [](const std::string& extra) {
+    return R"({"principal": {"workspace": "acme"}, "request": {"model": "m",
+        "messages": [{"role": "user", "content": "hi"}])" + extra + "}}";
   };
-  const int64_t in = tokens(R"(, "max_tokens": 0)");
-  EXPECT_EQ(tokens(R"(, "max_tokens": 40)"), in + 40);
-  EXPECT_EQ(tokens(R"(, "max_tokens": 40, "n": 1)"), in + 40);
-  EXPECT_EQ(tokens(R"(, "max_tokens": 40, "n": 3)"), in + 120);
-  EXPECT_EQ(tokens(R"(, "n": 3)"), in + 1500);
+  auto completion = [&](const std::string& extra) {
+    return runtime::WorstCaseCompletion(*Request(input(extra)), &ep);
+  };
+  auto tokens = [&](const std::string& extra) {
+    const std::string json = input(extra);
+    runtime::PromptShape shape;
+    EXPECT_TRUE(runtime::MeasurePrompt(json, runtime::PromptSource::kDecisionInput, &shape));
+    const int64_t in = runtime::WorstCasePromptTokens(shape, ep);
+    EXPECT_GT(in, 0);
+    const ledger::Usage w = runtime::WorstCaseUsage(shape, ep, *Request(json));
+    EXPECT_EQ(w.cost_micros, w.tokens == INT64_MAX ? INT64_MAX : w.tokens);  // 1 usd/Mtok both ways
+    return w.tokens == INT64_MAX ? INT64_MAX : w.tokens - in;
+  };
+  EXPECT_EQ(completion(R"(, "max_tokens": 0)"), 0);
+  EXPECT_EQ(completion(R"(, "max_tokens": 40)"), 40);
+  EXPECT_EQ(completion(R"(, "max_tokens": 40, "n": 1)"), 40);
+  EXPECT_EQ(completion(R"(, "max_tokens": 40, "n": 3)"), 120);
+  EXPECT_EQ(completion(R"(, "n": 3)"), 1500);
+  EXPECT_EQ(tokens(R"(, "max_tokens": 40, "n": 3)"), 120);
+  EXPECT_EQ(tokens(R"(, "n": 3)"), 1500);
   EXPECT_EQ(tokens(R"(, "max_tokens": 40, "n": 9223372036854775807)"), INT64_MAX);
   // A body with both max_tokens and max_completion_tokens: upstreams differ
   // on which one they honour (vLLM takes max_completion_tokens), so the worst
   // case covers the larger, whichever order they come in; a caller cannot
   // reserve 1 token and be billed 400.
-  EXPECT_EQ(tokens(R"(, "max_tokens": 1, "max_completion_tokens": 400)"), in + 400);
-  EXPECT_EQ(tokens(R"(, "max_completion_tokens": 400, "max_tokens": 1)"), in + 400);
-  EXPECT_EQ(tokens(R"(, "max_tokens": 400, "max_completion_tokens": 1)"), in + 400);
-  EXPECT_EQ(tokens(R"(, "max_completion_tokens": 1, "max_tokens": 400)"), in + 400);
-  EXPECT_EQ(tokens(R"(, "max_tokens": null, "max_completion_tokens": 30)"), in + 30);
+  EXPECT_EQ(completion(R"(, "max_tokens": 1, "max_completion_tokens": 400)"), 400);
+  EXPECT_EQ(completion(R"(, "max_completion_tokens": 400, "max_tokens": 1)"), 400);
+  EXPECT_EQ(completion(R"(, "max_tokens": 400, "max_completion_tokens": 1)"), 400);
+  EXPECT_EQ(completion(R"(, "max_completion_tokens": 1, "max_tokens": 400)"), 400);
+  EXPECT_EQ(completion(R"(, "max_tokens": null, "max_completion_tokens": 30)"), 30);
 
-  // The reservation is n times the completions: a 100-token limit refuses
-  // n = 3 (input + 120) and admits n = 1 (input + 40).
-  Compiled c = CompileWithData(R"(policy "p"
-limit toks { key principal.workspace per day max 100 tokens }
-)");
+  // The reservation is n times the completions: a limit of the prompt bound
+  // + 100 tokens refuses n = 3 (+ 120) and admits n = 1 (+ 40). Both bodies
+  // have the same length, so the same prompt bound.
+  auto request = [&](int n) {
+    return input(R"(, "max_tokens": 40, "n": )" + std::to_string(n));
+  };
+  runtime::PromptShape shape;
+  ASSERT_TRUE(runtime::MeasurePrompt(request(1), runtime::PromptSource::kDecisionInput, &shape));
+  const int64_t in = runtime::WorstCasePromptTokens(shape, ep);
+  Compiled c = CompileWithData("policy \"p\"\nlimit toks { key principal.workspace per day max " +
+                               std::to_string(in + 100) + " tokens }\n");
   ASSERT_TRUE(c.policy) << c.diagnostics.Render();
   auto led = ledger::NewMemoryLedger({});
   runtime::BudgetPlan plan;
   for (int n : {3, 1}) {
-    auto r = Request(R"({"principal": {"workspace": "acme"}, "request": {"model": "m",
-        "messages": [{"role": "user", "content": "hi"}], "max_tokens": 40, "n": )" + std::to_string(n) + "}}");
+    auto r = Request(request(n));
     ASSERT_TRUE(runtime::PlanBudgets(c.policy->program(), *r, &plan)) << plan.error_message;
-    runtime::SetWorstCase(0, runtime::WorstCaseTokens(cat, 0, *r), &plan);
+    ASSERT_TRUE(runtime::MeasurePrompt(request(n), runtime::PromptSource::kDecisionInput, &shape));
+    const ledger::Usage w = runtime::WorstCaseUsage(shape, ep, *r);
+    runtime::SetWorstCase(w.cost_micros, w.tokens, &plan);
     ASSERT_EQ(plan.reserve.limits.size(), 1u);
     EXPECT_EQ(plan.reserve.limits[0].amount, in + 40 * n);
     ledger::Admission a = led->Reserve(plan.reserve);
