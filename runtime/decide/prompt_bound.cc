@@ -52,6 +52,7 @@ int64_t WorstCasePromptTokens(const PromptShape& s, const Endpoint& ep) {
 }
 
 bool MeasurePrompt(std::string_view json, PromptSource source, PromptShape* out) {
+  if (json.substr(0, 3) == "\xEF\xBB\xBF") json.remove_prefix(3);  // a byte order mark, as DecodeInput
   PromptMeter meter(source);
   Adapter h(&meter);
   rj::Reader reader;

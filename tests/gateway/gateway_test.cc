@@ -5,12 +5,16 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
+#include "engine/core/money.h"
 #include "engine/core/sha256.h"
+#include "runtime/decide/prompt_bound.h"
 #include "runtime/gateway/config.h"
 #include "runtime/gateway/keys.h"
 #include "runtime/gateway/metrics.h"
@@ -246,6 +250,44 @@ TEST(RequestBody, IncludeUsageIsTheCallersStreamOption) {
   EXPECT_FALSE(usage(R"({"stream_options":{"include_usage":"true"}})"));
 }
 
+// The body check measures the worst-case prompt in its own pass: the same
+// shape as measuring the body alone.
+TEST(RequestBody, MeasuresTheWorstCasePromptInTheSamePass) {
+  const std::string deep = "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[" +
+                           std::string(5000, '[') + std::string(5000, ']') + "]}";
+  const std::string bodies[] = {
+      R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3, "provider": {"sort": "price"}})",
+      R"({"messages": [{"role": "user", "content": [{"type": "text", "text": "a"},
+          {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+          {"type": "input_audio", "input_audio": {"data": "AAAABBBB", "format": "wav"}}]}],
+          "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}], "stop": null, "seed": 1e3})",
+      R"({"messages": [{"role": "user", "content": [{"type": "file", "file": {"file_id": "f"}}]}]})",
+      "\xEF\xBB\xBF{\"messages\": [{\"role\": \"user\", \"content\": \"bom\"}]}",
+      deep,
+  };
+  for (const std::string& b : bodies) {
+    std::string body = b;
+    bool usage = false;
+    runtime::InputError err;
+    runtime::PromptShape fused, alone;
+    ASSERT_TRUE(CheckRequestBody(&body, &usage, &err, &fused)) << err.message;
+    ASSERT_TRUE(runtime::MeasurePrompt(b, runtime::PromptSource::kBody, &alone));
+    EXPECT_TRUE(fused.measured);
+    EXPECT_EQ(fused.text_bytes, alone.text_bytes) << b;
+    EXPECT_EQ(fused.messages, alone.messages) << b;
+    EXPECT_EQ(fused.tools, alone.tools) << b;
+    EXPECT_EQ(fused.images, alone.images) << b;
+    EXPECT_EQ(fused.audio_bytes, alone.audio_bytes) << b;
+    EXPECT_EQ(fused.files, alone.files) << b;
+  }
+  runtime::PromptShape shape;
+  std::string bad = R"({"messages": [)";
+  bool usage = false;
+  runtime::InputError err;
+  EXPECT_FALSE(CheckRequestBody(&bad, &usage, &err, &shape));
+  EXPECT_FALSE(shape.measured);  // Decide measures again (and fails safe)
+}
+
 TEST(Metrics, PrometheusText) {
   Metrics m;
   m.decisions.Add(Label("outcome", "deny") + "," + Label("code", "x\"y"));
@@ -262,17 +304,14 @@ TEST(Metrics, PrometheusText) {
   EXPECT_NE(text.find("tollgate_policy_info{version=\"sha256:v\",shadow=\"\"} 1"), std::string::npos);
 }
 
-// The pipeline on a small policy and catalog, with a memory ledger and a
-// real audit log.
-class Pipeline : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = TempDir();
-    Write(dir_ + "/p.tg", R"(policy "t"
+// The fixture's policy, its budget limited to `limit` (1 usd per million
+// tokens both ways at the endpoint: 1 micro-usd per token).
+std::string PipelinePolicy(const std::string& limit) {
+  return R"(policy "t"
 budget ws {
   key principal.workspace
   per day
-  limit 0.0001 usd
+  limit )" + limit + R"(
 }
 rule cards {
   when request.content matches dlp.credit_card
@@ -282,11 +321,20 @@ rule no {
   when request.content contains "forbidden"
   deny 403 "no"
 }
-)");
+)";
+}
+
+// The pipeline on a small policy and catalog, with a memory ledger and a
+// real audit log.
+class Pipeline : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = TempDir();
+    Write(dir_ + "/p.tg", PipelinePolicy("0.001 usd"));
     Write(dir_ + "/c.json", R"({"endpoints": [{"id": "m/x@a", "model": "m/x", "provider": "a",
       "upstream": {"base_url": "http://127.0.0.1:9/v1", "auth": {"type": "none"}, "model": "x-up"},
       "pricing": {"input_per_mtok": "1", "output_per_mtok": "1", "per_request": "0"},
-      "context_length": 1000, "max_output_tokens": 100, "jurisdiction": "US", "region": "r",
+      "context_length": 100000, "max_output_tokens": 100, "jurisdiction": "US", "region": "r",
       "zdr": false, "trains_on_data": false, "data_collection": "deny", "retention_days": 1,
       "quantization": "unknown", "supported_parameters": [],
       "observed": {"latency_p50": 0.5, "throughput": 50, "uptime": 0.99}}]})");
@@ -312,6 +360,24 @@ rule no {
     x->body = body;
     BuildInput(*x->who, x->body, &x->input);
     return x;
+  }
+  // Loads the fixture's policy with its budget limited to `micros`.
+  void SetBudget(int64_t micros) {
+    std::string err;
+    ASSERT_TRUE(svc_->LoadSources({{"p.tg", PipelinePolicy(FormatMicros(micros) + " usd")}}, false, &err)) << err;
+  }
+  // The worst-case prompt of `body` at the fixture's endpoint: the prompt
+  // part of its reservation, in micro-usd (1 per token).
+  int64_t PromptBound(const std::string& body) {
+    runtime::PromptShape shape;
+    EXPECT_TRUE(runtime::MeasurePrompt(body, runtime::PromptSource::kBody, &shape));
+    return runtime::WorstCasePromptTokens(shape, svc_->live()->catalog->endpoint(0));
+  }
+  ledger::CounterView Budget() {
+    std::vector<ledger::CounterView> views;
+    EXPECT_TRUE(svc_->ledger()->Snapshot(&views).ok);
+    EXPECT_EQ(views.size(), 1u);
+    return views.empty() ? ledger::CounterView{} : views[0];
   }
   std::string dir_;
   Config cfg_;
@@ -388,8 +454,10 @@ TEST_F(Pipeline, DenyIsRecordedWithItsRule) {
 }
 
 TEST_F(Pipeline, BudgetIsReservedThenSettledAtTheRealUsage) {
-  // Worst case: input estimate + max_tokens 40 tokens at 1 usd/Mtok each.
+  // Reserved: the worst-case prompt + max_tokens 40, at 1 micro per token.
   std::string req = R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 40})";
+  const int64_t worst = PromptBound(req) + 40;
+  SetBudget(worst + 45);  // room for one settled request (30) and one reservation
   int admitted = 0;
   for (int i = 0; i < 5; ++i) {
     auto x = Start(req);
@@ -401,6 +469,7 @@ TEST_F(Pipeline, BudgetIsReservedThenSettledAtTheRealUsage) {
     }
     ++admitted;
     EXPECT_TRUE(x->reserved);
+    EXPECT_EQ(Budget().reserved, worst);
     Outcome o;
     o.http_status = 200;
     o.started = true;
@@ -408,42 +477,38 @@ TEST_F(Pipeline, BudgetIsReservedThenSettledAtTheRealUsage) {
     o.completion_tokens = 25;  // 30 micros
     svc_->Finish(x.get(), o);
   }
-  // 100 micros: 30 settled per request, 41+ reserved each -> two fit, the third
-  // would reach 60 + 41 > 100.
+  // 30 settled per request, `worst` reserved each -> two fit, the third
+  // would reach 60 + worst > the budget.
   EXPECT_EQ(admitted, 2);
-  std::vector<ledger::CounterView> views;
-  ASSERT_TRUE(svc_->ledger()->Snapshot(&views).ok);
-  ASSERT_EQ(views.size(), 1u);
-  EXPECT_EQ(views[0].spent, 60);
-  EXPECT_EQ(views[0].reserved, 0);
+  EXPECT_EQ(Budget().spent, 60);
+  EXPECT_EQ(Budget().reserved, 0);
 }
 
-// `n` completions are reserved as n: max_tokens x n at 1 usd/Mtok against the
-// 100-micro budget. The upstream's usage (every completion) is what settles.
+// `n` completions are reserved as n: max_tokens x n at 1 usd/Mtok. The
+// upstream's usage (every completion) is what settles.
 TEST_F(Pipeline, NCompletionsAreReservedNTimesAndSettledAtTheRealUsage) {
   auto body = [](int n) {
     return R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 30, "n": )" +
            std::to_string(n) + "}";
   };
-  auto reserved = [&] {
-    std::vector<ledger::CounterView> views;
-    EXPECT_TRUE(svc_->ledger()->Snapshot(&views).ok);
-    return views.size() == 1 ? views[0].reserved : int64_t{-1};
-  };
+  const int64_t in = PromptBound(body(1));  // the same for every one-digit n
+  ASSERT_EQ(PromptBound(body(2)), in);
+  SetBudget(in + 100);
   Outcome released;
   released.http_status = 502;
   auto one = Start(body(1));
   svc_->Decide(one.get());
   ASSERT_TRUE(one->allowed()) << svc_->ErrorJson(*one);
-  const int64_t in = reserved() - 30;  // the input estimate, 1 micro per token
-  EXPECT_GE(in, 1);
+  EXPECT_EQ(Budget().reserved, in + 30);
+  const int64_t estimate = one->s.route.endpoints[0].estimated_cost;  // the router's: input estimate + 30
+  EXPECT_LT(estimate, in + 30);
   svc_->Finish(one.get(), released);
-  EXPECT_EQ(reserved(), 0);
+  EXPECT_EQ(Budget().reserved, 0);
   auto two = Start(body(2));
   svc_->Decide(two.get());
   ASSERT_TRUE(two->allowed()) << svc_->ErrorJson(*two);
-  EXPECT_EQ(two->s.route.endpoints[0].estimated_cost, in + 60);
-  EXPECT_EQ(reserved(), in + 60);
+  EXPECT_EQ(two->s.route.endpoints[0].estimated_cost, estimate + 30);
+  EXPECT_EQ(Budget().reserved, in + 60);
   std::string up, err;
   ASSERT_TRUE(svc_->UpstreamBody(*two, 0, &up, &err)) << err;
   EXPECT_NE(up.find(R"("n":2)"), std::string::npos) << up;  // the upstream is asked for both
@@ -453,12 +518,9 @@ TEST_F(Pipeline, NCompletionsAreReservedNTimesAndSettledAtTheRealUsage) {
   o.prompt_tokens = 5;
   o.completion_tokens = 50;  // both completions: 55 micros
   svc_->Finish(two.get(), o);
-  std::vector<ledger::CounterView> views;
-  ASSERT_TRUE(svc_->ledger()->Snapshot(&views).ok);
-  ASSERT_EQ(views.size(), 1u);
-  EXPECT_EQ(views[0].spent, 55);
-  EXPECT_EQ(views[0].reserved, 0);
-  // 45 micros left: n = 1 (in + 30) still fits, n = 2 (in + 60) no longer does.
+  EXPECT_EQ(Budget().spent, 55);
+  EXPECT_EQ(Budget().reserved, 0);
+  // in + 45 left: n = 1 (in + 30) still fits, n = 2 (in + 60) no longer does.
   auto over = Start(body(2));
   svc_->Decide(over.get());
   ASSERT_FALSE(over->allowed());
@@ -477,30 +539,150 @@ TEST_F(Pipeline, NCompletionsAreReservedNTimesAndSettledAtTheRealUsage) {
   EXPECT_EQ(huge->s.decision.code, "budget_exceeded");
   EXPECT_EQ(huge->s.route.endpoints[0].estimated_cost, INT64_MAX);
   svc_->Finish(huge.get(), Outcome{});
-  ASSERT_TRUE(svc_->ledger()->Snapshot(&views).ok);
-  EXPECT_EQ(views[0].spent, 55);
-  EXPECT_EQ(views[0].reserved, 0);
+  EXPECT_EQ(Budget().spent, 55);
+  EXPECT_EQ(Budget().reserved, 0);
+}
+
+// The overshoot the estimate allowed: a budget nearly exhausted, prompts of
+// 4 KB of digits (the estimate, (bytes + 3) / 4, says 1,024 tokens) with
+// max_tokens 1, and an upstream that bills one token per digit (4,096).
+// Admitted together before any settles (as concurrent requests are), the
+// estimate let four in against 5,000 micros and they settled 16,388. The
+// reservation is now an upper bound: only what can be billed in full is
+// admitted, and the settled spend never exceeds the limit.
+TEST_F(Pipeline, ConcurrentBigPromptsNeverOvershootTheBudget) {
+  constexpr int64_t kLimit = 5000;
+  SetBudget(kLimit);
+  const std::string body = R"({"model": "m/x", "messages": [{"role": "user", "content": ")" +
+                           std::string(4096, '7') + R"("}], "max_tokens": 1})";
+  std::vector<std::unique_ptr<Exchange>> in_flight;
+  int refused = 0;
+  for (int i = 0; i < 8; ++i) {  // every request decided before any answer
+    auto x = Start(body);
+    svc_->Decide(x.get());
+    if (x->allowed()) {
+      EXPECT_GE(x->s.route.endpoints[0].estimated_cost, 1025);  // the router's estimate is unchanged
+      in_flight.push_back(std::move(x));
+      continue;
+    }
+    ++refused;
+    EXPECT_EQ(svc_->Status(*x), 403);
+    EXPECT_EQ(x->s.decision.code, "budget_exceeded");
+    svc_->Finish(x.get(), Outcome{});
+  }
+  EXPECT_EQ(in_flight.size(), 1u);
+  EXPECT_EQ(refused, 7);
+  EXPECT_LE(Budget().reserved, kLimit);
+  for (auto& x : in_flight) {
+    Outcome o;
+    o.http_status = 200;
+    o.started = true;
+    o.prompt_tokens = 4096;  // what the upstream billed
+    o.completion_tokens = 1;
+    svc_->Finish(x.get(), o);
+  }
+  EXPECT_EQ(Budget().spent, 4097 * static_cast<int64_t>(in_flight.size()));
+  EXPECT_LE(Budget().spent, kLimit);
+  EXPECT_EQ(Budget().reserved, 0);
+  // What is left (903 micros) cannot hold another: refused, not overspent.
+  auto x = Start(body);
+  svc_->Decide(x.get());
+  EXPECT_EQ(x->s.decision.code, "budget_exceeded");
+  svc_->Finish(x.get(), Outcome{});
+  // A worst case larger than the whole budget is refused outright (403),
+  // even with nothing spent.
+  SetBudget(PromptBound(body));  // one micro short of prompt + 1 completion token
+  auto y = Start(body);
+  svc_->Decide(y.get());
+  EXPECT_EQ(svc_->Status(*y), 403);
+  EXPECT_EQ(y->s.decision.code, "budget_exceeded");
+  svc_->Finish(y.get(), Outcome{});
+}
+
+// The same with threads: requests decided and answered concurrently, each
+// billed 4,096 prompt tokens; the spend never passes the limit.
+TEST_F(Pipeline, ThreadsBilledAtOneTokenPerByteNeverOvershoot) {
+  constexpr int64_t kLimit = 20'000;
+  SetBudget(kLimit);
+  const std::string body = R"({"model": "m/x", "messages": [{"role": "user", "content": ")" +
+                           std::string(4096, '1') + R"("}], "max_tokens": 1})";
+  std::atomic<int> admitted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 10; ++i) {
+        auto x = Start(body);
+        svc_->Decide(x.get());
+        Outcome o;
+        if (x->allowed()) {
+          ++admitted;
+          o.http_status = 200;
+          o.started = true;
+          o.prompt_tokens = 4096;
+          o.completion_tokens = 1;
+        }
+        svc_->Finish(x.get(), o);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_GE(admitted.load(), 1);
+  EXPECT_EQ(Budget().spent, 4097 * static_cast<int64_t>(admitted.load()));
+  EXPECT_LE(Budget().spent, kLimit);
+  EXPECT_EQ(Budget().reserved, 0);
+}
+
+// A redaction may lengthen the text (a short match, a long replacement):
+// the reservation bounds the body as sent upstream, redactions applied.
+TEST_F(Pipeline, RedactionsThatLengthenTheTextAreReserved) {
+  std::string err;
+  ASSERT_TRUE(svc_->LoadSources({{"p.tg", PipelinePolicy("1 usd") + R"(
+rule digits {
+  when request.content contains "7"
+  redact "7" as "<a digit was removed here by the gateway>"
+}
+)"}}, false, &err)) << err;
+  const std::string body = R"({"model": "m/x", "messages": [{"role": "user", "content": ")" +
+                           std::string(200, '7') + R"("}], "max_tokens": 1})";
+  auto x = Start(body);
+  svc_->Decide(x.get());
+  ASSERT_TRUE(x->allowed()) << svc_->ErrorJson(*x);
+  std::string up;
+  ASSERT_TRUE(svc_->UpstreamBody(*x, 0, &up, &err)) << err;
+  EXPECT_GT(up.size(), 200u * 40);  // the text sent is 40 times what was received
+  EXPECT_GE(Budget().reserved, static_cast<int64_t>(up.size()) - 20);  // up to `"model":"x-up",`
+  EXPECT_GT(Budget().reserved, PromptBound(body) + 1);
+  EXPECT_EQ(Budget().reserved, PromptBound(up) + 1);
+  svc_->Finish(x.get(), Outcome{});
 }
 
 // An answer of unknown size (cut, too large, or with neither usage nor text)
 // is charged what the request could be billed for at most, never as if no
-// completion had been generated; the rate-limit tokens count the same.
+// completion had been generated; an unknown prompt likewise at its
+// worst-case bound (never the estimate); the rate-limit tokens count the same.
 TEST_F(Pipeline, UnknownCompletionIsChargedTheWorstCase) {
-  auto x = Start(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 20, "n": 2})");
+  const std::string body = R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 20, "n": 2})";
+  auto x = Start(body);
   svc_->Decide(x.get());
   ASSERT_TRUE(x->allowed()) << svc_->ErrorJson(*x);
-  const int64_t estimate = x->s.route.endpoints[0].estimated_cost;  // input + 40, 1 micro per token
+  const int64_t worst = PromptBound(body) + 40;  // prompt bound + 2 x 20, 1 micro per token
+  EXPECT_EQ(Budget().reserved, worst);
+  EXPECT_LT(x->s.route.endpoints[0].estimated_cost, worst);  // the estimate is less
   Outcome o;
   o.http_status = 502;
   o.started = true;  // the upstream may have done the work
   o.usage_estimated = true;
   svc_->Finish(x.get(), o);
-  std::vector<ledger::CounterView> views;
-  ASSERT_TRUE(svc_->ledger()->Snapshot(&views).ok);
-  ASSERT_EQ(views.size(), 1u);
-  EXPECT_EQ(views[0].spent, estimate);
-  EXPECT_EQ(x->cost, estimate);
-  EXPECT_EQ(views[0].reserved, 0);
+  EXPECT_EQ(Budget().spent, worst);
+  EXPECT_EQ(x->cost, worst);
+  EXPECT_EQ(Budget().reserved, 0);
+  // A completion reported without a prompt: the prompt at its bound.
+  auto y = Start(body);
+  svc_->Decide(y.get());
+  ASSERT_TRUE(y->allowed()) << svc_->ErrorJson(*y);
+  o.completion_tokens = 3;
+  svc_->Finish(y.get(), o);
+  EXPECT_EQ(y->cost, PromptBound(body) + 3);
 }
 
 TEST_F(Pipeline, FailedUpstreamReleasesTheReservation) {
