@@ -485,7 +485,7 @@ has "compose disasm both" "$OUT" "eu_only"
 # --- route --requests --ledger, spend (docs/budgets.md) ---
 mkdir -p "$TMP/budgets/data"
 cat >"$TMP/budgets/data/ws.json" <<'EOF'
-{"w1": {"daily_usd": "0.00025"}, "w3": {"daily_usd": "100"}}
+{"w1": {"daily_usd": "0.0003"}, "w3": {"daily_usd": "100"}}
 EOF
 cat >"$TMP/budgets/b.tg" <<'EOF'
 policy "budgets"
@@ -495,6 +495,11 @@ budget contractors { when principal.groups has "contractors" key principal.user 
 limit user_rpm { key principal.user ?? "anonymous" per minute max 2 requests }
 rule allow_all { require true }
 EOF
+# Each w1 line reserves, and is settled at, its worst case at gpt-4o-mini's
+# prices (docs/budgets.md): a prompt bound of 86 tokens (62 bytes of body
+# text + 16 per request + 8 per message) x 0.15 usd/Mtok + 200 completion
+# tokens x 0.60 usd/Mtok = 132.9, rounded up to 133 micro-usd: two fit in
+# 0.0003 usd (266), the third does not.
 traffic_line() {
   echo "{\"principal\": {\"workspace\": \"$1\", \"user\": \"$2\", \"groups\": [$3]}, \"request\": {\"model\": \"openai/gpt-4o-mini\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"max_tokens\": 200}}"
 }
@@ -527,10 +532,10 @@ has "route traffic over 1 GiB says so" "$ERR" "is larger than the limit of 10737
 rm -f "$TMP/huge.jsonl"
 run "spend" 0 "$TG" spend --ledger "sqlite:$TMP/ledger.db"
 has "spend budget row" "$OUT" "ws_daily"
-has "spend w1 spent" "$OUT" "0.00024"
+has "spend w1 spent" "$OUT" "0.000266"
 run "spend json" 0 "$TG" spend --ledger "sqlite:$TMP/ledger.db" --json --policy "$TMP/budgets/b.tg"
 has "spend json key" "$OUT" '"key":"w1","window":"day"'
-has "spend json spent" "$OUT" '"spent_micros":240'
+has "spend json spent" "$OUT" '"spent_micros":266'
 # A key holding a line break or tab (an API key's user name) must not split
 # or forge a row of the text table: it is shown quoted with JSON escapes.
 printf '%s\n' '{"principal": {"workspace": "w3", "user": "evil\nws_daily             w9                   day"}, "request": {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 200}}' \
@@ -577,7 +582,7 @@ run "route redis down fails closed" 0 "$TG" route --policy "$TMP/budgets/b.tg" \
   --catalog policies/catalog.json --requests "$TMP/traffic.jsonl" --ledger "redis://127.0.0.1:1/0"
 sed -n 1p "$OUT" >"$TMP/l1"; has "route redis down 503" "$TMP/l1" '"status":503,"code":"budget_store_unavailable"'
 # two `route` processes on one Redis behave as two gateway replicas: together
-# they admit exactly what the budget holds (2 requests of w1's 0.00025 usd)
+# they admit exactly what the budget holds (2 requests of w1's 0.0003 usd)
 if command -v redis-server >/dev/null 2>&1; then
   . tests/cli/redis.sh
   start_redis "$TMP" || bad "redis-server did not start: $(tail -3 "$TMP/redis.log" 2>/dev/null)"
@@ -592,7 +597,7 @@ if command -v redis-server >/dev/null 2>&1; then
   admitted=$(cat "$TMP/r1" "$TMP/r2" | grep -c '"admitted":true')
   if [ "$admitted" -eq 2 ]; then ok; else bad "two replicas on one redis admitted $admitted, want 2"; fi
   run "spend redis" 0 "$TG" spend --ledger "redis://127.0.0.1:$rport/0" --json
-  has "spend redis spent" "$OUT" '"spent_micros":240'
+  has "spend redis spent" "$OUT" '"spent_micros":266'
   kill "$rpid" 2>/dev/null
   wait "$rpid" 2>/dev/null
 else
