@@ -4,7 +4,8 @@
 // plan the budgets, evaluate the example policy (19 rules: data lookups,
 // DLP detectors and redaction, the injection score, residency, cost
 // ceilings), route over the example catalog, reserve, rewrite the body for
-// the upstream, settle and append the audit record.
+// the upstream, settle and append the audit record. The body check (and the
+// worst-case prompt measured in it) is included, as in the server.
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -75,6 +76,12 @@ void Run(benchmark::State& state, bool audit) {
     x.keys = keys;
     x.who = who;
     x.body = w.body;
+    // As `tollgate serve` does: the body check, which also measures the
+    // worst-case prompt the reservation needs (no second pass).
+    if (!gateway::CheckRequestBody(&x.body, &x.include_usage, &x.input_error, &x.prompt)) {
+      state.SkipWithError("the benchmark body does not check");
+      return;
+    }
     gateway::BuildInput(*who, x.body, &x.input);
     w.svc->Decide(&x);
     if (!x.allowed()) {
