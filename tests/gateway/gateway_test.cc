@@ -337,6 +337,13 @@ class Pipeline : public ::testing::Test {
       "context_length": 100000, "max_output_tokens": 100, "jurisdiction": "US", "region": "r",
       "zdr": false, "trains_on_data": false, "data_collection": "deny", "retention_days": 1,
       "quantization": "unknown", "supported_parameters": [],
+      "observed": {"latency_p50": 0.5, "throughput": 50, "uptime": 0.99}},
+      {"id": "m/x@b", "model": "m/x", "provider": "b",
+      "upstream": {"base_url": "http://127.0.0.1:9/v1", "auth": {"type": "none"}, "model": "x-b"},
+      "pricing": {"input_per_mtok": "2", "output_per_mtok": "2", "per_request": "0"},
+      "context_length": 50000, "max_output_tokens": 100, "jurisdiction": "US", "region": "r",
+      "zdr": false, "trains_on_data": false, "data_collection": "deny", "retention_days": 1,
+      "quantization": "unknown", "supported_parameters": [],
       "observed": {"latency_p50": 0.5, "throughput": 50, "uptime": 0.99}}]})");
     Write(dir_ + "/k.json", R"({"keys": [{"id": "k", "sha256": ")" + Sha256Hex("sk") +
                                 R"(", "workspace": "w"}]})");
@@ -683,6 +690,30 @@ TEST_F(Pipeline, UnknownCompletionIsChargedTheWorstCase) {
   o.completion_tokens = 3;
   svc_->Finish(y.get(), o);
   EXPECT_EQ(y->cost, PromptBound(body) + 3);
+}
+
+// A fallback moves the reservation to the next endpoint's worst case: its
+// prices and its context length (here the cap of a file's prompt).
+TEST_F(Pipeline, FallbackMovesTheReservationToTheNextEndpointsBound) {
+  SetBudget(1'000'000);
+  const std::string body = R"({"model": "m/x", "messages": [{"role": "user", "content": [
+      {"type": "text", "text": "summarise"}, {"type": "file", "file": {"file_id": "file-1"}}]}], "max_tokens": 10})";
+  auto x = Start(body);
+  svc_->Decide(x.get());
+  ASSERT_TRUE(x->allowed()) << svc_->ErrorJson(*x);
+  ASSERT_EQ(x->s.route.endpoints.size(), 2u);
+  ASSERT_EQ(svc_->live()->catalog->endpoint(x->s.route.endpoints[0].endpoint).id, "m/x@a");
+  EXPECT_EQ(Budget().reserved, 100'000 + 10);  // the context length of @a + max_tokens, 1 micro each
+  ASSERT_TRUE(svc_->MoveTo(x.get(), 1));
+  EXPECT_EQ(Budget().reserved, 2 * (50'000 + 10));  // @b: its context length, 2 micros each
+  Outcome o;
+  o.http_status = 200;
+  o.started = true;
+  o.prompt_tokens = 700;
+  o.completion_tokens = 10;
+  svc_->Finish(x.get(), o);
+  EXPECT_EQ(Budget().spent, 2 * 710);
+  EXPECT_EQ(Budget().reserved, 0);
 }
 
 TEST_F(Pipeline, FailedUpstreamReleasesTheReservation) {
