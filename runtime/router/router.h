@@ -16,8 +16,9 @@
 //      `endpoint.estimated_cost` = input_tokens x input price / 1e6 +
 //      (max_tokens, else the endpoint's max output) x n x output price / 1e6 +
 //      per-request price (n = request.n, the completions asked for; null
-//      = 1), exact, is filled in before the predicates run. It is the
-//      worst case a budget reserves (runtime/decide/budgets.h).
+//      = 1), exact, is filled in before the predicates run. It is an
+//      estimate (input_tokens is (bytes + 3) / 4): budgets reserve an upper
+//      bound instead (runtime::WorstCaseUsage, runtime/decide/budgets.h).
 //   3. preferences (request `provider.*`, tightened by the account and the
 //      policy's route hints): only, ignore, allow_fallbacks (with an `order`:
 //      order providers only; without: the primary endpoint of each model

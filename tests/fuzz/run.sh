@@ -31,7 +31,7 @@ case "$B" in /*) ;; *) B="$ROOT/$B" ;; esac
 dict_for() {
   case "$1" in
     fuzz_compile|fuzz_format) echo "-dict=tests/fuzz/policy.dict" ;;
-    fuzz_decode_input|fuzz_loaders) echo "-dict=tests/fuzz/json.dict" ;;
+    fuzz_decode_input|fuzz_loaders|fuzz_prompt_bound) echo "-dict=tests/fuzz/json.dict" ;;
     *) echo "" ;;
   esac
 }
