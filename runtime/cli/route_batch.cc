@@ -1,7 +1,8 @@
 // Batch routing with admission (docs/budgets.md). Each line is evaluated,
 // routed, and -- with a ledger -- admitted: the primary endpoint's worst
-// case (runtime::WorstCaseUsage, as the gateway reserves it) is reserved on every applicable budget and limit, then settled at
-// that reservation (the traffic file has no real usage). A denied line
+// case (runtime::WorstCaseUsage, as the gateway reserves it) is reserved on
+// every applicable budget and limit, then settled at that reservation (the
+// traffic file has no real usage). A denied line
 // carries the ledger's status and code (403 budget_exceeded, 429
 // rate_limited, 503 budget_store_unavailable) and an "admission" object.
 #include "runtime/cli/route_batch.h"
