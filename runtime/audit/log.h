@@ -40,10 +40,13 @@
 // is written: members named like credentials (authorization, api_key, ...)
 // lose their value at any depth; with `full`, any dlp.api_key match in any
 // string is cut out (the record then says so in "content"); with `hash` and
-// `none`, every message text and tool-call argument is replaced by "" and
-// "content" lists their byte lengths (so token estimates replay) plus, for
-// `hash`, a keyed HMAC-SHA-256 (key: DIR/key, made on first open) and the
-// detectors that matched.
+// `none`, the input keeps only an allow-list -- the policy schema's fields
+// and the chat body's identifiers (model, roles, part types, tool names,
+// ids) -- every message text and tool-call argument is replaced by "" and
+// "content" lists their byte lengths (so token estimates replay), every
+// other value becomes an empty placeholder listed in "content.omitted" with
+// its path and size; `hash` adds a keyed HMAC-SHA-256 of each (key: DIR/key,
+// made on first open) and the detectors that matched the texts.
 //
 // ## Durability
 // Append only queues. A writer thread takes everything queued, writes it
@@ -101,6 +104,9 @@
 #include "engine/vm/decision.h"
 
 namespace tollgate::audit {
+namespace internal {
+struct KeptFields;
+}
 
 // The tollgate version written into records (the project version).
 const char* TollgateVersion();
@@ -130,6 +136,8 @@ struct Subject {
   std::string header;          // `"policy":{...},"catalog":..,...,"retain":".."`
   std::string policy_version;  // "sha256:..."
   ast::Retention retain = ast::Retention::kFull;
+  // The schema fields a `hash`/`none` record keeps (internal/content.h).
+  std::shared_ptr<const internal::KeptFields> kept;
 };
 
 // What Register stores besides the policy (empty = none / standard schema).

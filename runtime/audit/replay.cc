@@ -168,6 +168,7 @@ struct Rebuilt {
   std::string_view decision, endpoints;  // raw recorded values
   std::string_view counters, admission;  // raw recorded ledger inputs ("" = none)
   std::vector<uint64_t> lengths;
+  int format = 1;  // the content format (internal/content.h)
 };
 
 bool RebuildInput(const RecordLine& line, Rebuilt* out) {
@@ -208,12 +209,15 @@ bool RebuildInput(const RecordLine& line, Rebuilt* out) {
         out->lengths.push_back(n.IsString() ? std::strtoull(n.GetString(), nullptr, 10) : 0);
       lengths = &out->lengths;
     }
+    out->format = 1;
+    if (const rj::Value* f = c.HasParseError() ? nullptr : Member(c, "format"); f && f->IsString())
+      out->format = static_cast<int>(std::strtol(f->GetString(), nullptr, 10));
   }
   if (lengths == nullptr) {  // the common case: decode the recorded bytes
     out->json = input;
     return true;
   }
-  if (!internal::RebuildInput(input, lengths, "", &out->rebuilt)) return false;
+  if (!internal::RebuildInput(input, lengths, out->format, "", &out->rebuilt)) return false;
   out->json = out->rebuilt;
   return true;
 }

@@ -40,11 +40,187 @@ std::string_view StripBom(std::string_view raw) {
 
 using Writer = rj::Writer<rj::StringBuffer>;
 
+// ---- The allow-list of `retain content hash|none` (docs/audit.md) ----
+//
+// A value's shape is its member path with array indices dropped:
+// request.messages[].content[].image_url.url. The first rule whose shape
+// matches says what the value becomes; a value no rule names is a schema
+// field (kept as received), an object on the way to one (walked), or
+// omitted. Null stays null everywhere (it carries nothing, and a null body
+// member is not in request.parameters).
+
+// What a string, number or bool at a rule's shape becomes.
+enum class Scalar : uint8_t {
+  kOmit,  // an empty placeholder of its type; path, size (and HMAC) in content.omitted
+  kKeep,  // as received (an identifier: a name, an id, a type)
+  kEnum,  // as received when a string among `values`, else omitted
+  kNum,   // as received when a number or a bool, else omitted
+  kText,  // a text: "" with its length (and HMAC) in content.lengths
+};
+
+struct Rule {
+  std::string_view shape;  // members separated by '.', [] an array element, * any member
+  Scalar scalar;
+  bool open;                     // an object or array here is walked member by member (else omitted)
+  std::string_view values = {};  // kEnum: the strings kept, space-separated
+  int since = 1;                 // kText: the content format from which it is a text
+};
+
+// INVARIANT: every text the decoder scans (runtime/input/input.cc: message
+// content, text parts, tool-call arguments) is a kText rule here, and every
+// ancestor of one is open; a more specific rule comes before a `*` rule.
+constexpr Rule kRules[] = {
+    {"request.messages", Scalar::kOmit, true},
+    {"request.messages[]", Scalar::kOmit, true},
+    {"request.messages[].role", Scalar::kEnum, false, "system developer user assistant tool function"},
+    {"request.messages[].content", Scalar::kText, true},
+    {"request.messages[].content[]", Scalar::kText, true},  // a bare string part is text
+    {"request.messages[].content[].type", Scalar::kEnum, false,
+     "text image_url input_audio file refusal input_text output_text input_image input_file image"},
+    {"request.messages[].content[].text", Scalar::kText, false},
+    {"request.messages[].content[].refusal", Scalar::kText, false},
+    {"request.messages[].content[].image_url", Scalar::kOmit, true},
+    {"request.messages[].content[].image_url.detail", Scalar::kEnum, false, "auto low high"},
+    {"request.messages[].content[].input_audio", Scalar::kOmit, true},
+    {"request.messages[].content[].input_audio.format", Scalar::kEnum, false, "wav mp3"},
+    {"request.messages[].content[].file", Scalar::kOmit, true},
+    {"request.messages[].content[].file.file_id", Scalar::kKeep, false},
+    {"request.messages[].tool_call_id", Scalar::kKeep, false},
+    {"request.messages[].tool_calls", Scalar::kOmit, true},
+    {"request.messages[].tool_calls[]", Scalar::kOmit, true},
+    {"request.messages[].tool_calls[].id", Scalar::kKeep, false},
+    {"request.messages[].tool_calls[].type", Scalar::kKeep, false},
+    {"request.messages[].tool_calls[].function", Scalar::kOmit, true},
+    {"request.messages[].tool_calls[].function.name", Scalar::kKeep, false},
+    {"request.messages[].tool_calls[].function.arguments", Scalar::kText, false},
+    {"request.messages[].tool_calls[].custom", Scalar::kOmit, true},
+    {"request.messages[].tool_calls[].custom.name", Scalar::kKeep, false},
+    {"request.messages[].tool_calls[].custom.input", Scalar::kText, false, {}, 2},
+    {"request.messages[].function_call", Scalar::kOmit, true},
+    {"request.messages[].function_call.name", Scalar::kKeep, false},
+    {"request.messages[].function_call.arguments", Scalar::kText, false, {}, 2},
+    // Tools: names and types are kept (request.tools), descriptions and
+    // parameter schemas are not.
+    {"request.tools", Scalar::kOmit, true},
+    {"request.tools[]", Scalar::kKeep, true},  // a bare string is a name
+    {"request.tools[].type", Scalar::kKeep, false},
+    {"request.tools[].name", Scalar::kKeep, false},
+    {"request.tools[].function", Scalar::kOmit, true},
+    {"request.tools[].function.name", Scalar::kKeep, false},
+    {"request.tools[].function.strict", Scalar::kNum, false},
+    {"request.tools[].*", Scalar::kOmit, true},  // the member its type names: {"custom": {"name"}}
+    {"request.tools[].*.name", Scalar::kKeep, false},
+    {"request.functions", Scalar::kOmit, true},
+    {"request.functions[]", Scalar::kKeep, true},
+    {"request.functions[].name", Scalar::kKeep, false},
+    {"request.tool_choice", Scalar::kEnum, true, "none auto required"},
+    {"request.tool_choice.type", Scalar::kKeep, false},
+    {"request.tool_choice.function", Scalar::kOmit, true},
+    {"request.tool_choice.function.name", Scalar::kKeep, false},
+    {"request.tool_choice.custom", Scalar::kOmit, true},
+    {"request.tool_choice.custom.name", Scalar::kKeep, false},
+    {"request.function_call", Scalar::kEnum, true, "none auto"},
+    {"request.function_call.name", Scalar::kKeep, false},
+    {"request.response_format", Scalar::kOmit, true},
+    {"request.response_format.type", Scalar::kEnum, false, "text json_object json_schema"},
+    {"request.response_format.json_schema", Scalar::kOmit, true},
+    {"request.response_format.json_schema.name", Scalar::kKeep, false},
+    {"request.response_format.json_schema.strict", Scalar::kNum, false},
+    {"request.prediction", Scalar::kOmit, true},
+    {"request.prediction.type", Scalar::kEnum, false, "content"},
+    {"request.stream_options", Scalar::kOmit, true},
+    {"request.stream_options.include_usage", Scalar::kNum, false},
+    {"request.reasoning_effort", Scalar::kEnum, false, "minimal low medium high"},
+    {"request.service_tier", Scalar::kEnum, false, "auto default flex priority scale"},
+    {"request.frequency_penalty", Scalar::kNum, false},
+    {"request.presence_penalty", Scalar::kNum, false},
+    {"request.repetition_penalty", Scalar::kNum, false},
+    {"request.top_p", Scalar::kNum, false},
+    {"request.top_k", Scalar::kNum, false},
+    {"request.min_p", Scalar::kNum, false},
+    {"request.top_a", Scalar::kNum, false},
+    {"request.seed", Scalar::kNum, false},
+    {"request.logprobs", Scalar::kNum, false},
+    {"request.top_logprobs", Scalar::kNum, false},
+    {"request.parallel_tool_calls", Scalar::kNum, false},
+    {"request.store", Scalar::kNum, false},
+};
+
+// One step of a shape: a member name, or an array element.
+struct Step {
+  std::string_view key;
+  bool element;
+  bool any = false;  // rules only: `*`
+};
+
+struct CompiledRule {
+  const Rule* rule;
+  std::vector<Step> steps;
+};
+
+const std::vector<CompiledRule>& Rules() {
+  static const std::vector<CompiledRule> rules = [] {
+    std::vector<CompiledRule> out;
+    for (const Rule& r : kRules) {
+      CompiledRule c{&r, {}};
+      size_t at = 0;
+      while (at <= r.shape.size()) {
+        size_t dot = r.shape.find('.', at);
+        std::string_view part = r.shape.substr(at, dot == std::string_view::npos ? dot : dot - at);
+        size_t elements = 0;
+        while (part.size() >= 2 && part.substr(part.size() - 2) == "[]") {
+          part.remove_suffix(2);
+          ++elements;
+        }
+        c.steps.push_back({part, false, part == "*"});
+        for (size_t i = 0; i < elements; ++i) c.steps.push_back({{}, true});
+        if (dot == std::string_view::npos) break;
+        at = dot + 1;
+      }
+      out.push_back(std::move(c));
+    }
+    return out;
+  }();
+  return rules;
+}
+
+const Rule* FindRule(const std::vector<Step>& shape) {
+  for (const CompiledRule& c : Rules()) {
+    if (c.steps.size() != shape.size()) continue;
+    bool match = true;
+    for (size_t i = 0; i < shape.size() && match; ++i) {
+      const Step& want = c.steps[i];
+      const Step& got = shape[i];
+      if (want.element || got.element) match = want.element == got.element;
+      else match = want.any || want.key == got.key;
+    }
+    if (match) return c.rule;
+  }
+  return nullptr;
+}
+
+bool InValues(std::string_view values, std::string_view s) {
+  if (s.empty()) return false;
+  size_t at = 0;
+  while (at < values.size()) {
+    size_t sp = values.find(' ', at);
+    if (sp == std::string_view::npos) sp = values.size();
+    if (values.substr(at, sp - at) == s) return true;
+    at = sp + 1;
+  }
+  return false;
+}
+
+bool Sorted(const std::vector<std::string>& v, std::string_view s) {
+  auto it = std::lower_bound(v.begin(), v.end(), s,
+                             [](const std::string& a, std::string_view b) { return a < b; });
+  return it != v.end() && *it == s;
+}
+
 // A SAX pass-through from a reader to a writer that knows where it is in a
-// decision input: message texts (request.messages[i].content, ...content[j]
-// when a string, ...content[j].text and .refusal,
-// ...tool_calls[k].function.arguments) and credential
-// members can be rewritten on the way.
+// decision input: texts (the kText rules) and credential members can be
+// rewritten on the way, and under `hash`/`none` every value is classified
+// by the allow-list above.
 class Filter {
  public:
   enum class Mode { kRecord, kReplay };
@@ -53,18 +229,27 @@ class Filter {
   // kRecord settings
   ast::Retention retain = ast::Retention::kFull;
   std::string_view key;
+  const KeptFields* kept = nullptr;
   // kReplay settings
   const std::vector<uint64_t>* lengths = nullptr;
+  int format = 1;
   std::string_view clock;
 
   // kRecord results
+  struct Omitted {
+    std::string path;
+    uint64_t bytes;
+    std::string hmac;  // `hash` only
+  };
   std::vector<uint64_t> text_lengths;
   std::vector<std::string> hmacs;
   std::map<std::string, int> detectors;
+  std::vector<Omitted> omitted;
   std::vector<std::string> scrubbed;
 
   bool Null() {
     if (skip_) return true;
+    if (omit_) return side_.Null();
     pending_cred_ = false;  // a null credential is no credential
     NoteContext();
     bool ok;
@@ -82,30 +267,52 @@ class Filter {
     Advance();
     return ok;
   }
-  bool Bool(bool b) { return Handled() || Done(w_->Bool(b)); }
-  bool Int(int i) { return Handled() || Done(w_->Int(i)); }
-  bool Uint(unsigned u) { return Handled() || Done(w_->Uint(u)); }
-  bool Int64(int64_t i) { return Handled() || Done(w_->Int64(i)); }
-  bool Uint64(uint64_t u) { return Handled() || Done(w_->Uint64(u)); }
-  bool Double(double d) { return Handled() || Done(w_->Double(d)); }
+  bool Bool(bool b) {
+    if (omit_) return side_.Bool(b);
+    if (Handled()) return true;
+    if (Classify(false, false) == Act::kOmit) return OmitScalar(b ? "true" : "false", Placeholder::kBool);
+    return Done(w_->Bool(b));
+  }
+  bool Int(int i) { return Number(std::to_string(i)); }
+  bool Uint(unsigned u) { return Number(std::to_string(u)); }
+  bool Int64(int64_t i) { return Number(std::to_string(i)); }
+  bool Uint64(uint64_t u) { return Number(std::to_string(u)); }
+  bool Double(double d) {
+    if (omit_) return side_.Double(d);
+    if (Handled()) return true;
+    if (Classify(false, false) == Act::kOmit) {
+      rj::StringBuffer b;
+      Writer n(b);
+      n.Double(d);
+      return OmitScalar(std::string_view(b.GetString(), b.GetSize()), Placeholder::kNumber);
+    }
+    return Done(w_->Double(d));
+  }
   bool RawNumber(const char* s, rj::SizeType n, bool) {
     // (Writer::RawNumber would quote it: write the number's text as is.)
-    return Handled() || Done(w_->RawValue(s, n, rj::kNumberType));
+    if (omit_) return side_.RawValue(s, n, rj::kNumberType);
+    if (Handled()) return true;
+    if (Classify(false, false) == Act::kOmit) return OmitScalar(std::string_view(s, n), Placeholder::kNumber);
+    return Done(w_->RawValue(s, n, rj::kNumberType));
   }
   bool String(const char* s, rj::SizeType n, bool) {
+    if (omit_) return side_.String(s, n);
     if (Handled()) return true;
     std::string_view text(s, n);
-    if (IsText()) return Done(Text(text));
-    if (mode_ == Mode::kRecord) return Done(Secretless(text));
-    return Done(w_->String(s, n));
+    if (mode_ == Mode::kReplay) {
+      if (IsText()) return Done(Text(text));
+      return Done(w_->String(s, n));
+    }
+    switch (Classify(true, false, text)) {
+      case Act::kText: return Done(Text(text));
+      case Act::kOmit: return OmitScalar(text, Placeholder::kString);
+      default: return Done(Secretless(text));
+    }
   }
-  bool StartObject() {
-    if (Container()) return true;
-    frames_.push_back({false, {}, 0, false});
-    return w_->StartObject();
-  }
+  bool StartObject() { return Start(false); }
   bool Key(const char* s, rj::SizeType n, bool) {
     if (skip_) return true;
+    if (omit_) return side_.Key(s, n);
     Frame& f = frames_.back();
     f.key.assign(s, n);
     if (f.key == "time" && frames_.size() == 2 && frames_[0].key == "context") f.has_time = true;
@@ -114,6 +321,7 @@ class Filter {
   }
   bool EndObject(rj::SizeType) {
     if (skip_) return EndSkipped();
+    if (omit_) return side_.EndObject() && EndOmitted(Placeholder::kObject);
     // Replay: the clock goes into context (made when absent) unless it has a time.
     if (mode_ == Mode::kReplay && !clock.empty()) {
       if (frames_.size() == 2 && frames_[0].key == "context" && !frames_[1].has_time) {
@@ -132,13 +340,10 @@ class Filter {
     Advance();
     return w_->EndObject();
   }
-  bool StartArray() {
-    if (Container()) return true;
-    frames_.push_back({true, {}, 0, false});
-    return w_->StartArray();
-  }
+  bool StartArray() { return Start(true); }
   bool EndArray(rj::SizeType) {
     if (skip_) return EndSkipped();
+    if (omit_) return side_.EndArray() && EndOmitted(Placeholder::kArray);
     frames_.pop_back();
     Advance();
     return w_->EndArray();
@@ -150,7 +355,85 @@ class Filter {
     std::string key;   // current member (objects)
     size_t index;      // current element (arrays)
     bool has_time;     // context object: a "time" member was seen
+    bool all;          // hash/none: a kept subtree (nothing below is classified)
   };
+  // kField: an object or array that is a schema field, kept as received.
+  enum class Act { kKeep, kField, kOpen, kText, kOmit };
+  enum class Placeholder { kString, kNumber, kBool, kObject, kArray };
+
+  bool Number(const std::string& text) {
+    return RawNumber(text.data(), static_cast<rj::SizeType>(text.size()), false);
+  }
+
+  // Whether the value about to be written is classified at all: only when
+  // recording under hash/none, outside a kept subtree.
+  bool Classifying() const {
+    return mode_ == Mode::kRecord && retain != ast::Retention::kFull &&
+           (frames_.empty() || !frames_.back().all);
+  }
+
+  // What the value about to be written becomes (kKeep when not classifying).
+  Act Classify(bool is_string, bool container, std::string_view str = {}) {
+    if (!Classifying()) return Act::kKeep;
+    if (frames_.empty()) return container ? Act::kOpen : Act::kOmit;  // the document
+    Shape();
+    if (const Rule* r = FindRule(shape_)) {
+      if (container) return r->open ? Act::kOpen : Act::kOmit;
+      switch (r->scalar) {
+        case Scalar::kKeep: return Act::kKeep;
+        case Scalar::kEnum: return is_string && InValues(r->values, str) ? Act::kKeep : Act::kOmit;
+        case Scalar::kNum: return is_string ? Act::kOmit : Act::kKeep;
+        case Scalar::kText: return is_string ? Act::kText : Act::kOmit;
+        case Scalar::kOmit: return Act::kOmit;
+      }
+      return Act::kOmit;
+    }
+    // A schema field is kept as received; an object on the way to one is walked.
+    dotted_.clear();
+    for (const Step& s : shape_) {
+      if (s.element) return Act::kOmit;
+      if (!dotted_.empty()) dotted_ += '.';
+      dotted_.append(s.key);
+    }
+    const KeptFields& k = kept ? *kept : KeptFields::Standard();
+    if (Sorted(k.fields, dotted_)) return container ? Act::kField : Act::kKeep;
+    if (container && Sorted(k.prefixes, dotted_)) return Act::kOpen;
+    return Act::kOmit;
+  }
+  void Shape() {
+    shape_.clear();
+    for (const Frame& f : frames_) shape_.push_back({f.array ? std::string_view() : std::string_view(f.key), f.array});
+  }
+  bool Start(bool array) {
+    if (skip_) {
+      ++skip_;
+      return true;
+    }
+    if (omit_) {
+      ++omit_;
+      return array ? side_.StartArray() : side_.StartObject();
+    }
+    NoteContext();
+    if (pending_cred_) {
+      pending_cred_ = false;
+      Removed();
+      skip_ = 1;
+      return true;
+    }
+    bool all = !frames_.empty() && frames_.back().all;
+    if (mode_ == Mode::kRecord && !all) {
+      Act a = Classify(false, true);
+      if (a == Act::kOmit) {
+        side_buf_.Clear();
+        side_.Reset(side_buf_);
+        omit_ = 1;
+        return array ? side_.StartArray() : side_.StartObject();
+      }
+      all = a == Act::kKeep || a == Act::kField;
+    }
+    frames_.push_back({array, {}, 0, false, all});
+    return array ? w_->StartArray() : w_->StartObject();
+  }
 
   // Before every scalar: true when the value was swallowed (inside a
   // removed credential) or already replaced (a credential's value).
@@ -172,23 +455,34 @@ class Filter {
   void NoteContext() {
     if (frames_.size() == 1 && frames_[0].key == "context") saw_context_ = true;
   }
-  bool Container() {
-    if (skip_) {
-      ++skip_;
-      return true;
-    }
-    NoteContext();
-    if (pending_cred_) {
-      pending_cred_ = false;
-      Removed();
-      skip_ = 1;
-      return true;
-    }
-    return false;
-  }
   bool EndSkipped() {
     if (--skip_ == 0) Advance();
     return true;
+  }
+  // An omitted value: its size (and HMAC) in `omitted`, a placeholder of
+  // its JSON type in the input. The bytes are a string's own (UTF-8), a
+  // number's text, or an object's or array's compact JSON.
+  bool OmitScalar(std::string_view bytes, Placeholder p) {
+    Omit(bytes, p);
+    Advance();
+    return true;
+  }
+  bool EndOmitted(Placeholder p) {
+    if (--omit_ > 0) return true;
+    Omit(std::string_view(side_buf_.GetString(), side_buf_.GetSize()), p);
+    Advance();
+    return true;
+  }
+  void Omit(std::string_view bytes, Placeholder p) {
+    omitted.push_back({Path(), bytes.size(),
+                       retain == ast::Retention::kHash ? HmacSha256Hex(key, bytes) : std::string()});
+    switch (p) {
+      case Placeholder::kString: w_->String(""); break;
+      case Placeholder::kNumber: w_->RawValue("0", 1, rj::kNumberType); break;
+      case Placeholder::kBool: w_->Bool(false); break;
+      case Placeholder::kObject: w_->StartObject(); w_->EndObject(); break;
+      case Placeholder::kArray: w_->StartArray(); w_->EndArray(); break;
+    }
   }
   void Removed() {
     scrubbed.push_back(Path());
@@ -202,23 +496,13 @@ class Filter {
     return mode_ == Mode::kReplay && !clock.empty() && frames_.size() == 2 &&
            frames_[0].key == "context" && !frames_[1].array && frames_[1].key == "time";
   }
-  // Whether the string being written is a message text. Frames: root{request}
-  // {messages} [i] {content | tool_calls} ...
-  bool IsText() const {
-    const size_t n = frames_.size();
-    if (n < 4 || frames_[0].key != "request" || frames_[1].key != "messages" || !frames_[2].array ||
-        frames_[3].array)
-      return false;
-    if (n == 4) return frames_[3].key == "content";
-    // A bare string part, and the parts the decoder scans as text: `text`
-    // (text, input_text, output_text parts) and `refusal` (docs/decision-input.md).
-    if (n == 5 && frames_[3].key == "content" && frames_[4].array) return true;
-    if (n == 6 && frames_[3].key == "content" && frames_[4].array && !frames_[5].array)
-      return frames_[5].key == "text" || frames_[5].key == "refusal";
-    if (n == 7 && frames_[3].key == "tool_calls" && frames_[4].array && !frames_[5].array &&
-        frames_[5].key == "function" && !frames_[6].array)
-      return frames_[6].key == "arguments";
-    return false;
+  // Replay: whether the string being written was a text of the record's
+  // content format (the kText rules in force for that format).
+  bool IsText() {
+    if (frames_.size() < 4) return false;
+    Shape();
+    const Rule* r = FindRule(shape_);
+    return r && r->scalar == Scalar::kText && r->since <= format;
   }
   bool Text(std::string_view text) {
     if (mode_ == Mode::kReplay) {
@@ -228,7 +512,6 @@ class Filter {
       std::string filler(std::min<uint64_t>(len, 64u << 20), '_');
       return w_->String(filler.data(), static_cast<rj::SizeType>(filler.size()));
     }
-    if (retain == ast::Retention::kFull) return Secretless(text);
     text_lengths.push_back(text.size());
     if (retain == ast::Retention::kHash) {
       hmacs.push_back(HmacSha256Hex(key, text));
@@ -275,6 +558,11 @@ class Filter {
   std::vector<Frame> frames_;
   bool pending_cred_ = false;
   int skip_ = 0;
+  int omit_ = 0;  // depth inside an omitted object or array (its JSON goes to side_)
+  rj::StringBuffer side_buf_;
+  Writer side_{side_buf_};
+  std::vector<Step> shape_;
+  std::string dotted_;
   size_t filled_ = 0;
   bool saw_context_ = false;
 };
@@ -292,8 +580,36 @@ bool IsCredentialName(std::string_view name) {
   return false;
 }
 
+std::shared_ptr<const KeptFields> KeptFields::Of(const stdlib::Schema& schema) {
+  auto k = std::make_shared<KeptFields>();
+  for (const stdlib::FieldDef& f : schema.fields()) {
+    if (f.scope == ast::Scope::kCandidate) {
+      k->fields.push_back("candidate." + f.path);  // given by the caller, derived ones too
+    } else if (!f.derived && f.path != "request.messages" && f.path != "request.tools") {
+      k->fields.push_back(f.path);
+    }
+  }
+  // Tolerated in place of a field (runtime/input/input.cc BuildPlan).
+  if (schema.Find("request.max_tokens") >= 0) k->fields.push_back("request.max_completion_tokens");
+  if (schema.IsPrefix("request.provider.max_price"))
+    k->fields.push_back("request.provider.max_price.image");
+  std::sort(k->fields.begin(), k->fields.end());
+  k->fields.erase(std::unique(k->fields.begin(), k->fields.end()), k->fields.end());
+  for (const std::string& f : k->fields)
+    for (size_t dot = f.find('.'); dot != std::string::npos; dot = f.find('.', dot + 1))
+      k->prefixes.push_back(f.substr(0, dot));
+  std::sort(k->prefixes.begin(), k->prefixes.end());
+  k->prefixes.erase(std::unique(k->prefixes.begin(), k->prefixes.end()), k->prefixes.end());
+  return k;
+}
+
+const KeptFields& KeptFields::Standard() {
+  static const std::shared_ptr<const KeptFields> standard = Of(stdlib::Schema::Standard());
+  return *standard;
+}
+
 bool PrepareInput(std::string_view raw, ast::Retention retain, std::string_view hmac_key,
-                  std::string* input, std::string* content) {
+                  const KeptFields* kept, std::string* input, std::string* content) {
   content->clear();
   raw = StripBom(raw);
   if (retain == ast::Retention::kFull) {
@@ -319,6 +635,7 @@ bool PrepareInput(std::string_view raw, ast::Retention retain, std::string_view 
   Filter f(&w, Filter::Mode::kRecord);
   f.retain = retain;
   f.key = hmac_key;
+  f.kept = kept;
   rj::Reader reader;
   rj::StringStream ss(raw.data());
   // The input was decoded already, so it is complete JSON; NUL bytes inside
@@ -341,6 +658,8 @@ bool PrepareInput(std::string_view raw, ast::Retention retain, std::string_view 
   w.Key("retain");
   Str(w, ast::RetentionName(retain));
   if (retain != ast::Retention::kFull) {
+    w.Key("format");
+    w.Int(kContentFormat);
     w.Key("lengths");
     w.StartArray();
     for (uint64_t n : f.text_lengths) w.Uint64(n);
@@ -359,6 +678,23 @@ bool PrepareInput(std::string_view raw, ast::Retention retain, std::string_view 
     }
     w.EndObject();
   }
+  if (retain != ast::Retention::kFull) {
+    w.Key("omitted");
+    w.StartArray();
+    for (const Filter::Omitted& o : f.omitted) {
+      w.StartObject();
+      w.Key("path");
+      Str(w, o.path);
+      w.Key("bytes");
+      w.Uint64(o.bytes);
+      if (retain == ast::Retention::kHash) {
+        w.Key("hmac");
+        Str(w, o.hmac);
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+  }
   w.Key("scrubbed");
   w.StartArray();
   for (const std::string& p : f.scrubbed) Str(w, p);
@@ -368,7 +704,7 @@ bool PrepareInput(std::string_view raw, ast::Retention retain, std::string_view 
   return true;
 }
 
-bool RebuildInput(std::string_view recorded, const std::vector<uint64_t>* lengths,
+bool RebuildInput(std::string_view recorded, const std::vector<uint64_t>* lengths, int format,
                   std::string_view clock, std::string* out) {
   if (lengths == nullptr && clock.empty()) {
     out->assign(recorded);
@@ -378,6 +714,7 @@ bool RebuildInput(std::string_view recorded, const std::vector<uint64_t>* length
   Writer w(sb);
   Filter f(&w, Filter::Mode::kReplay);
   f.lengths = lengths;
+  f.format = format;
   f.clock = clock;
   rj::Reader reader;
   std::string copy(recorded);
