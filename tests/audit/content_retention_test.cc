@@ -1,0 +1,295 @@
+// `retain content hash|none`: a record keeps no caller text but an
+// allow-list of identifiers. Each request member that can carry text is sent
+// with a unique marker; the raw log bytes must not hold it under hash or
+// none, and must under full. Records of every mode still replay (or are
+// reported not replayable), records of the first content format included.
+#include <gtest/gtest.h>
+
+#include <rapidjson/document.h>
+
+#include <filesystem>
+
+#include "runtime/audit/internal/content.h"
+#include "runtime/audit/internal/util.h"
+#include "runtime/audit/replay.h"
+#include "tests/audit/audit_helpers.h"
+
+namespace tollgate::audit::testing {
+namespace {
+namespace fs = std::filesystem;
+
+struct Logged {
+  std::string bytes;  // every log file's bytes
+  std::string key;    // DIR/key
+  ReplayReport replay;
+  bool recorded = false;
+};
+
+// Records each input under a policy with `retention`, then replays the log
+// against its deciding version.
+Logged Record(const std::string& retention, const std::vector<std::string>& inputs,
+              const std::string& rules = "") {
+  TempDir dir;
+  Logged out;
+  const std::string policy = dir.path + "/p.tg";
+  WriteAll(policy, "policy \"p\" retain content " + retention + "\n" +
+                       "rule big { when (request.max_tokens ?? 0) > 1000 deny 400 \"too big\" }\n"
+                       "rule costly { when request.input_tokens > 5 tag size = \"large\" }\n"
+                       "rule tooled { when \"lookup\" in request.tools tag tooled = \"yes\" }\n"
+                       "rule sampled { when \"top_p\" in request.parameters tag sampled = \"yes\" }\n" +
+                       rules);
+  auto p = MustCompile(policy);
+  if (!p) return out;
+  std::string err;
+  const std::string audit = dir.path + "/audit";
+  auto log = AuditLog::Open(audit, {}, &err);
+  EXPECT_TRUE(log) << err;
+  if (!log) return out;
+  {
+    Recorder rec(log.get(), p, "", "");
+    out.recorded = true;
+    for (const std::string& in : inputs) {
+      Ticket t = rec.Decide(in);
+      EXPECT_NE(t.seq, 0u) << "does not decode: " << in;
+      out.recorded = out.recorded && t.seq != 0;
+    }
+  }
+  EXPECT_TRUE(log->Close());
+  for (const auto& e : fs::directory_iterator(audit))
+    if (e.path().extension() == ".jsonl") out.bytes += ReadAll(e.path());
+  out.key = ReadAll(audit + "/key");
+  while (!out.key.empty() && (out.key.back() == '\n' || out.key.back() == ' ')) out.key.pop_back();
+  ReplayOptions o;
+  o.dir = audit;
+  EXPECT_TRUE(Replay(o, &out.replay, &err)) << err;
+  return out;
+}
+
+std::string Input(const std::string& request_members) {
+  return R"({"principal":{"workspace":"w"},"request":{"model":"m","max_tokens":10,)" + request_members + "}}";
+}
+
+struct Leak {
+  const char* what;
+  const char* marker;
+  std::string request;  // request members, with the marker in them
+};
+
+// Every request member that can carry caller text and is not a message
+// text (those were covered before), each with its own marker.
+std::vector<Leak> Leaks() {
+  const std::string user_hi = R"({"role":"user","content":"hi"})";
+  return {
+      {"image_url data URL", "MkImgData",
+       R"("messages":[{"role":"user","content":[{"type":"text","text":"hi"},{"type":"image_url","image_url":{"url":"data:image/png;base64,MkImgData","detail":"low"}}]}])"},
+      {"image_url https URL", "MkImgHttps",
+       R"("messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://example.com/MkImgHttps.png"}}]}])"},
+      {"input_audio data", "MkAudio",
+       R"("messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"MkAudio","format":"wav"}}]}])"},
+      {"file data", "MkFileData",
+       R"("messages":[{"role":"user","content":[{"type":"file","file":{"file_data":"data:application/pdf;base64,MkFileData","file_id":"file-1"}}]}])"},
+      {"file name", "MkFileName",
+       R"("messages":[{"role":"user","content":[{"type":"file","file":{"filename":"MkFileName.pdf"}}]}])"},
+      {"prediction content", "MkPrediction",
+       R"("messages":[)" + user_hi + R"(],"prediction":{"type":"content","content":"MkPrediction"})"},
+      {"prediction parts", "MkPredPart",
+       R"("messages":[)" + user_hi + R"(],"prediction":{"type":"content","content":[{"type":"text","text":"MkPredPart"}]})"},
+      {"tool description", "MkToolDesc",
+       R"("messages":[)" + user_hi + R"(],"tools":[{"type":"function","function":{"name":"lookup","description":"MkToolDesc","parameters":{"type":"object"}}}])"},
+      {"tool parameter schema", "MkToolParam",
+       R"("messages":[)" + user_hi + R"(],"tools":[{"type":"function","function":{"name":"lookup","parameters":{"type":"object","properties":{"MkToolParam":{"type":"string","description":"d"}}}}}])"},
+      {"custom tool description", "MkCustomDesc",
+       R"("messages":[)" + user_hi + R"(],"tools":[{"type":"custom","custom":{"name":"exec","description":"MkCustomDesc"}}])"},
+      {"legacy function description", "MkFuncDesc",
+       R"("messages":[)" + user_hi + R"(],"functions":[{"name":"lookup","description":"MkFuncDesc","parameters":{"type":"object"}}],"function_call":{"name":"lookup"})"},
+      {"metadata value", "MkMetaValue", R"("messages":[)" + user_hi + R"(],"metadata":{"note":"MkMetaValue"})"},
+      {"metadata key", "MkMetaKey", R"("messages":[)" + user_hi + R"(],"metadata":{"MkMetaKey":"v"})"},
+      {"user", "MkUser", R"("messages":[)" + user_hi + R"(],"user":"MkUser@example.com")"},
+      {"message name", "MkName", R"("messages":[{"role":"user","name":"MkName","content":"hi"}])"},
+      {"response_format schema", "MkSchema",
+       R"("messages":[)" + user_hi + R"(],"response_format":{"type":"json_schema","json_schema":{"name":"answer","schema":{"type":"object","description":"MkSchema"}}})"},
+      {"stop strings", "MkStop", R"("messages":[)" + user_hi + R"(],"stop":["MkStop"])"},
+      {"logit_bias keys", "MkBias", R"("messages":[)" + user_hi + R"(],"logit_bias":{"MkBias":5})"},
+      {"custom tool call input", "MkCustomInput",
+       R"("messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"custom","custom":{"name":"exec","input":"MkCustomInput"}}]}])"},
+      {"legacy message function_call", "MkFnCallArgs",
+       R"("messages":[{"role":"assistant","content":null,"function_call":{"name":"lookup","arguments":"MkFnCallArgs"}}])"},
+      {"tool result", "MkToolResult",
+       R"("messages":[{"role":"tool","tool_call_id":"c1","content":"MkToolResult"}])"},
+      {"assistant refusal member", "MkRefusalMember",
+       R"("messages":[{"role":"assistant","content":"ok","refusal":"MkRefusalMember"}])"},
+      {"unknown body member", "MkExtraStr", R"("messages":[)" + user_hi + R"(],"x_vendor_note":"MkExtraStr")"},
+      {"unknown body object", "MkExtraObj",
+       R"("messages":[)" + user_hi + R"(],"x_vendor":{"deep":[{"note":"MkExtraObj"}]})"},
+      {"unknown message member", "MkMsgExtra",
+       R"("messages":[{"role":"user","content":"hi","x_extra":"MkMsgExtra"}])"},
+      {"unknown part member", "MkPartExtra",
+       R"("messages":[{"role":"user","content":[{"type":"text","text":"hi","x_note":"MkPartExtra"}]}])"},
+      {"unknown part type", "MkPartType",
+       R"("messages":[{"role":"user","content":[{"type":"MkPartType","text":"hi"}]}])"},
+      {"unknown role", "MkRole", R"("messages":[{"role":"MkRole","content":"hi"}])"},
+      {"tool_choice enum outside the list", "MkChoice",
+       R"("messages":[)" + user_hi + R"(],"tool_choice":"MkChoice")"},
+  };
+}
+
+TEST(AuditContentRetention, NoCallerTextUnderHashOrNone) {
+  for (const Leak& l : Leaks()) {
+    SCOPED_TRACE(l.what);
+    const std::string in = Input(l.request);
+    for (const char* mode : {"hash", "none"}) {
+      Logged g = Record(mode, {in});
+      ASSERT_TRUE(g.recorded) << mode;
+      EXPECT_EQ(g.bytes.find(l.marker), std::string::npos) << mode << ": " << g.bytes;
+      EXPECT_EQ(g.replay.failed, 0u) << mode;
+      EXPECT_EQ(g.replay.mismatched, 0u) << mode << ": " << g.replay.first_mismatch.field;
+      EXPECT_EQ(g.replay.identical + g.replay.not_replayable, 1u) << mode;
+    }
+    Logged full = Record("full", {in});
+    ASSERT_TRUE(full.recorded);
+    EXPECT_NE(full.bytes.find(l.marker), std::string::npos) << full.bytes;
+    EXPECT_EQ(full.replay.identical, 1u);
+  }
+}
+
+// The last decision line's member `name` as a DOM.
+rapidjson::Document Member(const std::string& bytes, const char* name) {
+  size_t end = bytes.rfind("{\"kind\":\"decision\"");
+  std::string line = bytes.substr(end, bytes.find('\n', end) - end);
+  rapidjson::Document d;
+  d.Parse(line.c_str());
+  rapidjson::Document m;
+  if (!d.HasParseError() && d.HasMember(name)) m.CopyFrom(d[name], m.GetAllocator());
+  return m;
+}
+
+// What is kept: identifiers (model, roles, part types, tool and function
+// names, call ids, response format type, numeric parameters) and member
+// names; everything else is an empty placeholder of its JSON type.
+TEST(AuditContentRetention, IdentifiersAndPlaceholdersUnderNone) {
+  const std::string in = Input(
+      R"("top_p":0.5,"seed":7,"user":"u@example.com","metadata":{"a":"b"},"stop":["x"],"x_num":42,)"
+      R"("response_format":{"type":"json_schema","json_schema":{"name":"answer","strict":true,"schema":{"type":"object"}}},)"
+      R"("tools":[{"type":"function","function":{"name":"lookup","description":"d","parameters":{"type":"object"}}}],)"
+      R"("messages":[{"role":"user","name":"ann","content":[{"type":"text","text":"hello"},)"
+      R"({"type":"image_url","image_url":{"url":"https://x/y.png","detail":"high"}}]},)"
+      R"({"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"lookup","arguments":"{}"}}]}])");
+  Logged g = Record("none", {in});
+  ASSERT_TRUE(g.recorded);
+  rapidjson::Document input = Member(g.bytes, "input");
+  ASSERT_TRUE(input.IsObject()) << g.bytes;
+  const auto& r = input["request"];
+  EXPECT_STREQ(r["model"].GetString(), "m");
+  EXPECT_EQ(r["max_tokens"].GetInt(), 10);
+  EXPECT_DOUBLE_EQ(r["top_p"].GetDouble(), 0.5);
+  EXPECT_EQ(r["seed"].GetInt(), 7);
+  EXPECT_STREQ(r["user"].GetString(), "");
+  EXPECT_TRUE(r["metadata"].IsObject() && r["metadata"].ObjectEmpty());
+  EXPECT_TRUE(r["stop"].IsArray() && r["stop"].Empty());
+  EXPECT_EQ(r["x_num"].GetInt(), 0);
+  EXPECT_STREQ(r["response_format"]["type"].GetString(), "json_schema");
+  EXPECT_STREQ(r["response_format"]["json_schema"]["name"].GetString(), "answer");
+  EXPECT_TRUE(r["response_format"]["json_schema"]["strict"].GetBool());
+  EXPECT_TRUE(r["response_format"]["json_schema"]["schema"].ObjectEmpty());
+  const auto& fn = r["tools"][0]["function"];
+  EXPECT_STREQ(fn["name"].GetString(), "lookup");
+  EXPECT_STREQ(fn["description"].GetString(), "");
+  EXPECT_TRUE(fn["parameters"].ObjectEmpty());
+  const auto& m0 = r["messages"][0];
+  EXPECT_STREQ(m0["role"].GetString(), "user");
+  EXPECT_STREQ(m0["name"].GetString(), "");
+  EXPECT_STREQ(m0["content"][0]["type"].GetString(), "text");
+  EXPECT_STREQ(m0["content"][0]["text"].GetString(), "");
+  EXPECT_STREQ(m0["content"][1]["type"].GetString(), "image_url");
+  EXPECT_STREQ(m0["content"][1]["image_url"]["url"].GetString(), "");
+  EXPECT_STREQ(m0["content"][1]["image_url"]["detail"].GetString(), "high");
+  const auto& call = r["messages"][1]["tool_calls"][0];
+  EXPECT_STREQ(call["id"].GetString(), "call_1");
+  EXPECT_STREQ(call["function"]["name"].GetString(), "lookup");
+  EXPECT_STREQ(call["function"]["arguments"].GetString(), "");
+
+  rapidjson::Document content = Member(g.bytes, "content");
+  ASSERT_TRUE(content.IsObject()) << g.bytes;
+  EXPECT_STREQ(content["retain"].GetString(), "none");
+  EXPECT_EQ(content["format"].GetInt(), internal::kContentFormat);
+  EXPECT_FALSE(content.HasMember("hmac"));
+  ASSERT_TRUE(content["lengths"].IsArray());
+  EXPECT_EQ(content["lengths"].Size(), 2u);  // "hello", "{}"
+  std::map<std::string, uint64_t> omitted;
+  for (const auto& o : content["omitted"].GetArray()) {
+    EXPECT_FALSE(o.HasMember("hmac"));
+    omitted[o["path"].GetString()] = o["bytes"].GetUint64();
+  }
+  EXPECT_EQ(omitted["request.user"], 13u);
+  EXPECT_EQ(omitted["request.metadata"], 9u);  // {"a":"b"}
+  EXPECT_EQ(omitted["request.x_num"], 2u);
+  EXPECT_EQ(omitted["request.messages[0].name"], 3u);
+  EXPECT_EQ(omitted["request.messages[0].content[1].image_url.url"], 15u);
+  EXPECT_EQ(omitted["request.tools[0].function.parameters"], 17u);
+  EXPECT_EQ(omitted.count("request.model"), 0u);
+  EXPECT_EQ(g.replay.identical, 1u) << ReportText(g.replay);
+}
+
+// Under hash, each omitted value has the HMAC-SHA-256 (DIR/key) of its
+// bytes: a string's own, or an object's compact JSON.
+TEST(AuditContentRetention, HashGivesTheHmacOfEachOmittedValue) {
+  Logged g = Record("hash", {Input(R"("messages":[{"role":"user","content":"hi"}],"user":"u-42","metadata":{"a":[1,"b"]})")});
+  ASSERT_TRUE(g.recorded);
+  rapidjson::Document content = Member(g.bytes, "content");
+  ASSERT_TRUE(content.IsObject()) << g.bytes;
+  std::map<std::string, std::string> hmac;
+  for (const auto& o : content["omitted"].GetArray()) hmac[o["path"].GetString()] = o["hmac"].GetString();
+  EXPECT_EQ(hmac["request.user"], internal::HmacSha256Hex(g.key, "u-42"));
+  EXPECT_EQ(hmac["request.metadata"], internal::HmacSha256Hex(g.key, R"({"a":[1,"b"]})"));
+  EXPECT_EQ(content["hmac"][0].GetString(), internal::HmacSha256Hex(g.key, "hi"));
+}
+
+// A custom tool call's input and a deprecated function_call's arguments are
+// texts now: their lengths replay into request.input_tokens, and a rule
+// that reads a message's name (omitted) is reported, never guessed.
+TEST(AuditContentRetention, NewTextsReplayAndNameReadersAreNotReplayable) {
+  const std::string calls = Input(
+      R"("messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"custom","custom":{"name":"exec","input":"a long enough custom input"}}]},)"
+      R"({"role":"assistant","content":null,"function_call":{"name":"lookup","arguments":"{\"q\":\"a long enough query\"}"}}])");
+  for (const char* mode : {"hash", "none"}) {
+    Logged g = Record(mode, {calls});
+    ASSERT_TRUE(g.recorded);
+    EXPECT_NE(g.bytes.find("\"lengths\":[26,27]"), std::string::npos) << g.bytes;
+    EXPECT_EQ(g.replay.identical, 1u) << mode << " " << ReportText(g.replay);
+    Logged named = Record(mode, {Input(R"("messages":[{"role":"user","name":"bob","content":"hi"}])")},
+                          "rule bob { when any m in request.messages: (m.name ?? \"\") == \"bob\" deny 403 \"no bob\" }\n");
+    ASSERT_TRUE(named.recorded);
+    EXPECT_EQ(named.replay.not_replayable, 1u) << mode << " " << ReportText(named.replay);
+    EXPECT_EQ(named.replay.mismatched, 0u);
+  }
+}
+
+// Records of the first content format kept custom.input and function_call
+// arguments as received, with no length for them: replay must leave them
+// alone there, and fill them in records of the current format.
+TEST(AuditContentRetention, ReplayReadsEachContentFormat) {
+  const std::string recorded =
+      R"({"request":{"messages":[{"role":"assistant","content":"","tool_calls":[{"custom":{"input":"kept"}},{"function":{"arguments":""}}]}]}})";
+  const std::vector<uint64_t> one = {4};
+  std::string out;
+  ASSERT_TRUE(internal::RebuildInput(recorded, &one, 1, "", &out));
+  EXPECT_EQ(out, R"({"request":{"messages":[{"role":"assistant","content":"____","tool_calls":[{"custom":{"input":"kept"}},{"function":{"arguments":""}}]}]}})");
+  const std::vector<uint64_t> three = {1, 2, 3};
+  const std::string now =
+      R"({"request":{"messages":[{"role":"assistant","content":"","tool_calls":[{"custom":{"input":""}},{"function":{"arguments":""}}]}]}})";
+  ASSERT_TRUE(internal::RebuildInput(now, &three, 2, "", &out));
+  EXPECT_EQ(out, R"({"request":{"messages":[{"role":"assistant","content":"_","tool_calls":[{"custom":{"input":"__"}},{"function":{"arguments":"___"}}]}]}})");
+}
+
+// Credentials are still removed under every mode (before the allow-list).
+TEST(AuditContentRetention, CredentialsStillRemoved) {
+  for (const char* mode : {"full", "hash", "none"}) {
+    Logged g = Record(mode, {Input(R"("messages":[{"role":"user","content":"hi"}],"api_key":"MkCredential")")});
+    ASSERT_TRUE(g.recorded);
+    EXPECT_EQ(g.bytes.find("MkCredential"), std::string::npos) << mode;
+    EXPECT_NE(g.bytes.find("\"scrubbed\":[\"request.api_key\"]"), std::string::npos) << mode << g.bytes;
+  }
+}
+
+}  // namespace
+}  // namespace tollgate::audit::testing
