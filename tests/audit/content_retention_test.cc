@@ -338,6 +338,43 @@ TEST(AuditContentRetention, GeneratedTrafficReplaysUnderHashAndNone) {
   }
 }
 
+// A field the policy's schema extension declares is an input the policy
+// reads: kept as received (replay decodes it), even inside a member the
+// allow-list otherwise omits (`metadata`).
+TEST(AuditContentRetention, SchemaExtensionFieldsAreKept) {
+  TempDir dir;
+  WriteAll(dir.path + "/ext.json",
+           R"({"fields": [{"path": "request.project", "type": "string", "scope": "request"},)"
+           R"( {"path": "request.metadata.team", "type": "string", "scope": "request"}]})");
+  WriteAll(dir.path + "/p.tg",
+           "policy \"p\" retain content none\nschema \"ext.json\"\n"
+           "rule proj { when (request.project ?? \"\") == \"apollo\" and (request.metadata.team ?? \"\") == \"blue\" deny 403 \"no\" }\n");
+  auto p = MustCompile(dir.path + "/p.tg");
+  ASSERT_TRUE(p);
+  std::string err;
+  auto log = AuditLog::Open(dir.path + "/audit", {}, &err);
+  ASSERT_TRUE(log) << err;
+  {
+    Recorder rec(log.get(), p, "", "");
+    vm::Decision d;
+    ASSERT_NE(rec.Decide(Input(R"("project":"apollo","metadata":{"team":"blue"},"user":"MkNote",)"
+                               R"("messages":[{"role":"user","content":"hi"}])"),
+                         &d).seq, 0u);
+    EXPECT_EQ(d.outcome, vm::Outcome::kDeny);
+  }
+  ASSERT_TRUE(log->Close());
+  std::string bytes;
+  for (const auto& e : fs::directory_iterator(dir.path + "/audit"))
+    if (e.path().extension() == ".jsonl") bytes += ReadAll(e.path());
+  EXPECT_NE(bytes.find(R"("project":"apollo","metadata":{"team":"blue"},"user":"")"), std::string::npos) << bytes;
+  EXPECT_EQ(bytes.find("MkNote"), std::string::npos);
+  ReplayOptions o;
+  o.dir = dir.path + "/audit";
+  ReplayReport r;
+  ASSERT_TRUE(Replay(o, &r, &err)) << err;
+  EXPECT_EQ(r.identical, 1u) << ReportText(r);
+}
+
 // Credentials are still removed under every mode (before the allow-list).
 TEST(AuditContentRetention, CredentialsStillRemoved) {
   for (const char* mode : {"full", "hash", "none"}) {

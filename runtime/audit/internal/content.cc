@@ -43,11 +43,13 @@ using Writer = rj::Writer<rj::StringBuffer>;
 // ---- The allow-list of `retain content hash|none` (docs/audit.md) ----
 //
 // A value's shape is its member path with array indices dropped:
-// request.messages[].content[].image_url.url. The first rule whose shape
-// matches says what the value becomes; a value no rule names is a schema
-// field (kept as received), an object on the way to one (walked), or
-// omitted. Null stays null everywhere (it carries nothing, and a null body
-// member is not in request.parameters).
+// request.messages[].content[].image_url.url. A field of the policy's
+// schema (KeptFields) is kept as received; else the first rule whose shape
+// matches says what the value becomes; else an object on the way to a
+// schema field is walked, and anything else is omitted. Member names of a
+// walked object are kept (the request body's are request.parameters). Null
+// stays null everywhere (it carries nothing, and a null body member is not
+// in request.parameters).
 
 // What a string, number or bool at a rule's shape becomes.
 enum class Scalar : uint8_t {
@@ -108,7 +110,11 @@ constexpr Rule kRules[] = {
     {"request.tools[].function", Scalar::kOmit, true},
     {"request.tools[].function.name", Scalar::kKeep, false},
     {"request.tools[].function.strict", Scalar::kNum, false},
-    {"request.tools[].*", Scalar::kOmit, true},  // the member its type names: {"custom": {"name"}}
+    {"request.tools[].parameters", Scalar::kOmit, false},
+    {"request.tools[].input_schema", Scalar::kOmit, false},
+    // The member the tool's type names ({"type": "custom", "custom": {"name"}}):
+    // the type may come after it, so any object member but the two above.
+    {"request.tools[].*", Scalar::kOmit, true},
     {"request.tools[].*.name", Scalar::kKeep, false},
     {"request.functions", Scalar::kOmit, true},
     {"request.functions[]", Scalar::kKeep, true},
@@ -355,7 +361,7 @@ class Filter {
     std::string key;   // current member (objects)
     size_t index;      // current element (arrays)
     bool has_time;     // context object: a "time" member was seen
-    bool all;          // hash/none: a kept subtree (nothing below is classified)
+    bool all;          // a kept subtree: nothing below is classified (every frame under full)
   };
   // kField: an object or array that is a schema field, kept as received.
   enum class Act { kKeep, kField, kOpen, kText, kOmit };
@@ -377,6 +383,19 @@ class Filter {
     if (!Classifying()) return Act::kKeep;
     if (frames_.empty()) return container ? Act::kOpen : Act::kOmit;  // the document
     Shape();
+    // A schema field is kept as received (the policy reads it, replay
+    // decodes it), whatever the rules say; an object on the way to one is
+    // walked. (request.messages and request.tools are not in `kept`: their
+    // members are the rules'.)
+    const KeptFields& k = kept ? *kept : KeptFields::Standard();
+    dotted_.clear();
+    bool dotted = true;
+    for (const Step& s : shape_) {
+      if (s.element) { dotted = false; break; }
+      if (!dotted_.empty()) dotted_ += '.';
+      dotted_.append(s.key);
+    }
+    if (dotted && Sorted(k.fields, dotted_)) return container ? Act::kField : Act::kKeep;
     if (const Rule* r = FindRule(shape_)) {
       if (container) return r->open ? Act::kOpen : Act::kOmit;
       switch (r->scalar) {
@@ -388,16 +407,7 @@ class Filter {
       }
       return Act::kOmit;
     }
-    // A schema field is kept as received; an object on the way to one is walked.
-    dotted_.clear();
-    for (const Step& s : shape_) {
-      if (s.element) return Act::kOmit;
-      if (!dotted_.empty()) dotted_ += '.';
-      dotted_.append(s.key);
-    }
-    const KeptFields& k = kept ? *kept : KeptFields::Standard();
-    if (Sorted(k.fields, dotted_)) return container ? Act::kField : Act::kKeep;
-    if (container && Sorted(k.prefixes, dotted_)) return Act::kOpen;
+    if (dotted && container && Sorted(k.prefixes, dotted_)) return Act::kOpen;
     return Act::kOmit;
   }
   void Shape() {
