@@ -99,6 +99,10 @@ std::string Metrics::Render(std::string_view version, std::string_view shadow) c
   out.append("# HELP tollgate_fallbacks_total attempts moved to the next endpoint\n"
              "# TYPE tollgate_fallbacks_total counter\ntollgate_fallbacks_total " +
              std::to_string(fallbacks.load()) + "\n");
+  out.append("# HELP tollgate_handler_errors_total requests whose handler failed (answered 500 "
+             "internal_error unless the answer had begun)\n"
+             "# TYPE tollgate_handler_errors_total counter\ntollgate_handler_errors_total " +
+             std::to_string(handler_errors.load()) + "\n");
   out.append("# HELP tollgate_connections open client connections\n"
              "# TYPE tollgate_connections gauge\ntollgate_connections " +
              std::to_string(connections.load()) + "\n");

@@ -10,6 +10,8 @@
 //                                                    the audit record to be durable
 //   tollgate_upstream_errors_total{endpoint,kind}    connect, timeout, status_429, status_5xx, ...
 //   tollgate_fallbacks_total                         attempts moved to the next endpoint
+//   tollgate_handler_errors_total                    requests whose handler failed (a bug:
+//                                                    answered 500 internal_error)
 //   tollgate_spend_usd_total{budget}                 settled spend charged to each budget
 //   tollgate_shadow_differences_total{kind,rule}     live vs shadow policy (outcome, status,
 //                                                    route, redactions)
@@ -72,6 +74,7 @@ struct Metrics {
   CounterFamily spend_micros;  // rendered as USD
   CounterFamily shadow_differences;
   std::atomic<uint64_t> fallbacks{0};
+  std::atomic<uint64_t> handler_errors{0};
   std::atomic<int64_t> connections{0};
   Histogram processing, upstream, total, durability;
 

@@ -44,6 +44,15 @@ using net::use_awaitable;
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
+// A client connection's stream, knowing whether the answer to the current
+// request has begun: a handler that fails before that is answered 500
+// internal_error; after it, an answer would be read as part of the first,
+// so the connection is closed.
+struct ClientStream : beast::tcp_stream {
+  using beast::tcp_stream::tcp_stream;
+  bool answering = false;
+};
+
 int64_t MonoNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -506,7 +515,7 @@ struct Server::Impl {
            "retry-after, x-should-retry");
   }
   // A browser's preflight (OPTIONS with Origin) while CORS is on.
-  net::awaitable<bool> Preflight(beast::tcp_stream& stream, Request& req, const std::string& path) {
+  net::awaitable<bool> Preflight(ClientStream& stream, Request& req, const std::string& path) {
     const std::string_view origin(req[http::field::origin].data(), req[http::field::origin].size());
     const bool posts = path == "/v1/chat/completions" || path == "/chat/completions" || path == "/v1/decide";
     const bool gets = path == "/v1/models" || path == "/models" || path.rfind("/v1/models/", 0) == 0 ||
@@ -542,7 +551,7 @@ struct Server::Impl {
     Common(&res, nullptr);
     co_return co_await Send(stream, res, &req, label);
   }
-  net::awaitable<bool> Send(beast::tcp_stream& stream, Response& res, const Request* req,
+  net::awaitable<bool> Send(ClientStream& stream, Response& res, const Request* req,
                             const std::string& path) {
     if (req && res.result() != http::status::no_content) Cors(*req, &res);
     if (req) res.keep_alive(req->keep_alive() && !draining.load());
@@ -554,6 +563,7 @@ struct Server::Impl {
     svc.metrics().http_requests.Add(Label("path", path) + "," + Label("status", std::to_string(res.result_int())));
     boost::system::error_code ec;
     stream.expires_after(std::chrono::milliseconds(cfg.limits.read_timeout_ms));
+    stream.answering = true;
     co_await http::async_write(stream, res, net::redirect_error(use_awaitable, ec));
     co_return !ec && res.keep_alive();
   }
@@ -565,10 +575,10 @@ struct Server::Impl {
   }
 
   // --- handlers ---
-  net::awaitable<bool> Handle(beast::tcp_stream& stream, Request& req);
-  net::awaitable<bool> Chat(beast::tcp_stream& stream, Request& req, const std::string& path);
-  net::awaitable<bool> Decide(beast::tcp_stream& stream, Request& req, const std::string& path);
-  net::awaitable<bool> Admin(beast::tcp_stream& stream, Request& req, const std::string& path);
+  net::awaitable<bool> Handle(ClientStream& stream, Request& req);
+  net::awaitable<bool> Chat(ClientStream& stream, Request& req, const std::string& path);
+  net::awaitable<bool> Decide(ClientStream& stream, Request& req, const std::string& path);
+  net::awaitable<bool> Admin(ClientStream& stream, Request& req, const std::string& path);
   net::awaitable<void> Session(tcp::socket socket);
   net::awaitable<void> Accept();
   void StartDrain();
@@ -599,7 +609,7 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
   } guard{svc.metrics()};
   boost::system::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
-  beast::tcp_stream stream(std::move(socket));
+  ClientStream stream(std::move(socket));
   beast::flat_buffer buffer;
   for (;;) {
     http::request_parser<http::string_body> parser;
@@ -667,10 +677,40 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
     Request req = parser.release();
     in_flight.fetch_add(1);
     bool keep = false;
+    bool failed = false;
+    std::string what;
+    stream.answering = false;
     try {
       keep = co_await Handle(stream, req);
     } catch (const std::exception& e) {
-      svc.log().error("{{\"event\":\"handler_error\",\"message\":\"{}\"}}", e.what());
+      failed = true;
+      what = e.what();
+    } catch (...) {
+      failed = true;
+      what = "a non-standard exception";
+    }
+    if (failed) {
+      // A bug, never a policy or input problem (those are answered as
+      // data): logged, counted, answered 500 when nothing was sent yet, and
+      // the connection closed (its state is unknown).
+      svc.metrics().handler_errors.fetch_add(1);
+      rapidjson::StringBuffer sb;
+      rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+      w.StartObject();
+      w.Key("event");
+      w.String("handler_error");
+      w.Key("answered");
+      w.Bool(!stream.answering);
+      w.Key("message");
+      w.String(what.c_str(), static_cast<rapidjson::SizeType>(what.size()));
+      w.EndObject();
+      svc.log().error(std::string_view(sb.GetString(), sb.GetSize()));
+      if (!stream.answering) {
+        Response res = Json(500, OpenAIError(500, "internal_error",
+                                             "the gateway failed while handling the request"));
+        Common(&res, nullptr);
+        co_await Send(stream, res, nullptr, "(internal_error)");
+      }
       keep = false;
     }
     in_flight.fetch_sub(1);
@@ -680,7 +720,7 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
   stream.close();
 }
 
-net::awaitable<bool> Server::Impl::Handle(beast::tcp_stream& stream, Request& req) {
+net::awaitable<bool> Server::Impl::Handle(ClientStream& stream, Request& req) {
   std::string_view target(req.target().data(), req.target().size());
   std::string path(target.substr(0, target.find('?')));
   // One trailing slash names the same endpoint (`/v1/models/`).
@@ -778,7 +818,7 @@ net::awaitable<bool> Server::Impl::Handle(beast::tcp_stream& stream, Request& re
   co_return co_await Send(stream, res, &req, label);
 }
 
-net::awaitable<bool> Server::Impl::Decide(beast::tcp_stream& stream, Request& req, const std::string& path) {
+net::awaitable<bool> Server::Impl::Decide(ClientStream& stream, Request& req, const std::string& path) {
   if (!cfg.decide_token_env.empty()) {
     const char* want = std::getenv(cfg.decide_token_env.c_str());
     if (!want || !*want || !SecureEquals(Bearer(req), want)) {
@@ -823,7 +863,7 @@ net::awaitable<bool> Server::Impl::Decide(beast::tcp_stream& stream, Request& re
   co_return co_await Send(stream, res, &req, path);
 }
 
-net::awaitable<bool> Server::Impl::Admin(beast::tcp_stream& stream, Request& req, const std::string& path) {
+net::awaitable<bool> Server::Impl::Admin(ClientStream& stream, Request& req, const std::string& path) {
   const char* token = cfg.admin_token_env.empty() ? nullptr : std::getenv(cfg.admin_token_env.c_str());
   Response res;
   if (!token || !*token) {
@@ -892,7 +932,7 @@ net::awaitable<bool> Server::Impl::Admin(beast::tcp_stream& stream, Request& req
   co_return co_await Send(stream, res, &req, path);
 }
 
-net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req, const std::string& path) {
+net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, const std::string& path) {
   ExchangeLease x;
   x->start_ns = MonoNs();
   x->path = path;
@@ -1172,6 +1212,7 @@ net::awaitable<bool> Server::Impl::Chat(beast::tcp_stream& stream, Request& req,
     }
   };
   stream.expires_after(std::chrono::milliseconds(cfg.upstream.idle_timeout_ms));
+  stream.answering = true;
   co_await http::async_write_header(stream, sr, net::redirect_error(use_awaitable, ec));
   o.started = true;
   SseTracker sse;

@@ -16,11 +16,34 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <atomic>
+#include <new>
 #include <thread>
 
 #include "runtime/audit/reader.h"
 #include "runtime/gateway/server.h"
 #include "runtime/gateway/service.h"
+
+// Fault injection (HandlerFailureIsAnswered500): once armed, the next
+// allocation of exactly g_fail_size bytes on another thread than the arming
+// one throws std::bad_alloc. The gateway has no other way to make a handler
+// throw: its failures are data.
+namespace {
+std::atomic<size_t> g_fail_size{0};
+std::atomic<std::thread::id> g_armer;
+}  // namespace
+
+// (Not inlined: GCC would see free() of what operator new returned.)
+__attribute__((noinline)) void* operator new(size_t n) {
+  size_t want = g_fail_size.load(std::memory_order_relaxed);
+  if (want != 0 && n == want && std::this_thread::get_id() != g_armer.load() &&
+      g_fail_size.compare_exchange_strong(want, 0))
+    throw std::bad_alloc();
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+__attribute__((noinline)) void operator delete(void* p) noexcept { std::free(p); }
+__attribute__((noinline)) void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace tollgate::gateway {
 namespace {
@@ -85,11 +108,11 @@ class ServerTest : public ::testing::TestWithParam<bool> {
     fs::remove_all(dir_, ec);
   }
 
-  Answer Post(const std::string& path, const std::string& body) {
+  Answer Post(const std::string& path, const std::string& body, http::verb verb = http::verb::post) {
     asio::io_context io;
     asio::ip::tcp::socket socket(io);
     socket.connect({asio::ip::make_address("127.0.0.1"), server_->port()});
-    http::request<http::string_body> req{http::verb::post, path, 11};
+    http::request<http::string_body> req{verb, path, 11};
     req.set(http::field::host, "127.0.0.1");
     req.set(http::field::content_type, "application/json");
     req.body() = body;
@@ -196,6 +219,34 @@ TEST_P(ServerTest, DecideFailsClosedWhenTheLogCannotBeWritten) {
     EXPECT_NE(later.body.find(R"("code":"audit_unavailable")"), std::string::npos) << later.body;
     EXPECT_EQ(DecisionId(later.body), "") << later.body;
   }
+}
+
+// A handler that throws (a bug) is answered 500 in OpenAI's error shape
+// with code internal_error, counted in /metrics, and the server goes on.
+TEST_P(ServerTest, HandlerFailureIsAnswered500) {
+  // The request path's own copy in the handler (Server::Impl::Handle) is
+  // the allocation that fails: 3001 bytes for a 3000-byte path. The query
+  // makes the parser's copy of the target a different size.
+  const std::string path = "/v1/" + std::string(2996, 'a');
+  g_armer.store(std::this_thread::get_id());
+  g_fail_size.store(path.size() + 1);
+  Answer a = Post(path + "?" + std::string(500, 'q'), "", http::verb::get);
+  const bool fired = g_fail_size.exchange(0) == 0;
+  ASSERT_TRUE(fired) << "the handler did not make the allocation this test fails";
+  EXPECT_EQ(a.status, 500) << a.body;
+  rapidjson::Document d;
+  d.Parse(a.body.data(), a.body.size());
+  ASSERT_TRUE(d.IsObject() && d.HasMember("error")) << a.body;
+  EXPECT_STREQ(d["error"]["code"].GetString(), "internal_error");
+  EXPECT_STREQ(d["error"]["type"].GetString(), "api_error");
+  EXPECT_TRUE(d["error"]["message"].IsString());
+  Answer metrics = Post("/metrics", "", http::verb::get);
+  EXPECT_NE(metrics.body.find("tollgate_handler_errors_total 1\n"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find(R"x(tollgate_http_requests_total{path="(internal_error)",status="500"} 1)x"),
+            std::string::npos) << metrics.body;
+  // Still serving.
+  Answer ok = Post("/v1/decide", kAllow);
+  EXPECT_EQ(ok.status, 200) << ok.body;
 }
 
 INSTANTIATE_TEST_SUITE_P(AuditSync, ServerTest, ::testing::Bool(),
