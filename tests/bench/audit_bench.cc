@@ -13,6 +13,7 @@
 #include "engine/engine.h"
 #include "engine/vm/vm.h"
 #include "runtime/audit/counters.h"
+#include "runtime/audit/internal/content.h"
 #include "runtime/audit/log.h"
 #include "runtime/decide/budgets.h"
 #include "runtime/audit/replay.h"
@@ -108,6 +109,26 @@ void BM_AuditRenderDecision(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(audit::RenderDecision(d, w.policy->program()));
 }
 BENCHMARK(BM_AuditRenderDecision);
+
+// Retention on the writer thread (internal/content.h): the input as the
+// record keeps it under full (0), hash (1), none (2), for an agent request
+// with tools, tool calls and an image.
+void BM_AuditPrepareInput(benchmark::State& state) {
+  const auto retain = static_cast<ast::Retention>(state.range(0));
+  std::ifstream in("policies/requests/tools_preferences.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string input = ss.str();
+  std::string out, content;
+  const std::string key(64, 'k');
+  for (auto _ : state) {
+    audit::internal::PrepareInput(input, retain, key, nullptr, &out, &content);
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * input.size()));
+}
+BENCHMARK(BM_AuditPrepareInput)->Arg(static_cast<int>(ast::Retention::kFull))
+    ->Arg(static_cast<int>(ast::Retention::kHash))->Arg(static_cast<int>(ast::Retention::kNone));
 
 // The ledger's counters for the record (counters.h), per request in a
 // gateway: two budgets and a limit, with their keys.

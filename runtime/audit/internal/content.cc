@@ -164,9 +164,10 @@ struct CompiledRule {
   std::vector<Step> steps;
 };
 
-const std::vector<CompiledRule>& Rules() {
-  static const std::vector<CompiledRule> rules = [] {
-    std::vector<CompiledRule> out;
+// The rules by their number of steps, in table order within each.
+const std::vector<std::vector<CompiledRule>>& Rules() {
+  static const std::vector<std::vector<CompiledRule>> rules = [] {
+    std::vector<std::vector<CompiledRule>> out;
     for (const Rule& r : kRules) {
       CompiledRule c{&r, {}};
       size_t at = 0;
@@ -183,7 +184,8 @@ const std::vector<CompiledRule>& Rules() {
         if (dot == std::string_view::npos) break;
         at = dot + 1;
       }
-      out.push_back(std::move(c));
+      if (out.size() <= c.steps.size()) out.resize(c.steps.size() + 1);
+      out[c.steps.size()].push_back(std::move(c));
     }
     return out;
   }();
@@ -191,10 +193,12 @@ const std::vector<CompiledRule>& Rules() {
 }
 
 const Rule* FindRule(const std::vector<Step>& shape) {
-  for (const CompiledRule& c : Rules()) {
-    if (c.steps.size() != shape.size()) continue;
+  const auto& rules = Rules();
+  if (shape.size() >= rules.size()) return nullptr;
+  for (const CompiledRule& c : rules[shape.size()]) {
     bool match = true;
-    for (size_t i = 0; i < shape.size() && match; ++i) {
+    // From the last step: the member itself tells most rules apart.
+    for (size_t i = shape.size(); i-- > 0 && match;) {
       const Step& want = c.steps[i];
       const Step& got = shape[i];
       if (want.element || got.element) match = want.element == got.element;
