@@ -266,7 +266,7 @@ struct AuditLog::Impl {
     }
     std::string input, content;
     internal::PrepareInput(e.input, e.subject ? e.subject->retain : ast::Retention::kFull, hmac_key,
-                           e.subject ? e.subject->kept.get() : nullptr, &input, &content);
+                           e.subject ? e.subject->allow.get() : nullptr, &input, &content);
     *line += ",\"input\":";
     *line += input;
     if (!content.empty()) {
@@ -451,7 +451,7 @@ std::shared_ptr<const Subject> AuditLog::Register(const Policy& policy,
   auto s = std::make_shared<Subject>();
   s->policy_version = version;
   s->retain = policy.ast().retain;
-  s->kept = internal::KeptFields::Of(policy.schema());
+  s->allow = internal::AllowList::Of(policy.schema());
   auto id_or_null = [](const std::string& id) { return id.empty() ? std::string("null") : "\"" + id + "\""; };
   s->header = "\"policy\":{\"name\":";
   AppendQuoted(&s->header, policy.name());

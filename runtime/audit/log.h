@@ -105,7 +105,7 @@
 
 namespace tollgate::audit {
 namespace internal {
-struct KeptFields;
+struct AllowList;
 }
 
 // The tollgate version written into records (the project version).
@@ -136,8 +136,8 @@ struct Subject {
   std::string header;          // `"policy":{...},"catalog":..,...,"retain":".."`
   std::string policy_version;  // "sha256:..."
   ast::Retention retain = ast::Retention::kFull;
-  // The schema fields a `hash`/`none` record keeps (internal/content.h).
-  std::shared_ptr<const internal::KeptFields> kept;
+  // What a `hash`/`none` record keeps of the input (internal/content.h).
+  std::shared_ptr<const internal::AllowList> allow;
 };
 
 // What Register stores besides the policy (empty = none / standard schema).

@@ -44,21 +44,16 @@ using Writer = rj::Writer<rj::StringBuffer>;
 //
 // A value's shape is its member path with array indices dropped:
 // request.messages[].content[].image_url.url. A field of the policy's
-// schema (KeptFields) is kept as received; else the first rule whose shape
-// matches says what the value becomes; else an object on the way to a
-// schema field is walked, and anything else is omitted. Member names of a
-// walked object are kept (the request body's are request.parameters). Null
-// stays null everywhere (it carries nothing, and a null body member is not
-// in request.parameters).
+// schema is kept as received; else the rule of that shape says what the
+// value becomes (a named member's rule before a `*` rule); else an object
+// on the way to a schema field is walked, and anything else is omitted.
+// Member names of a walked object are kept (the request body's are
+// request.parameters). Null stays null everywhere (it carries nothing, and
+// a null body member is not in request.parameters). AllowList::Of compiles
+// the rules and a schema's fields into one tree, so that classifying a value
+// is one lookup below its parent's node.
 
-// What a string, number or bool at a rule's shape becomes.
-enum class Scalar : uint8_t {
-  kOmit,  // an empty placeholder of its type; path, size (and HMAC) in content.omitted
-  kKeep,  // as received (an identifier: a name, an id, a type)
-  kEnum,  // as received when a string among `values`, else omitted
-  kNum,   // as received when a number or a bool, else omitted
-  kText,  // a text: "" with its length (and HMAC) in content.lengths
-};
+using Scalar = AllowList::Scalar;
 
 struct Rule {
   std::string_view shape;  // members separated by '.', [] an array element, * any member
@@ -70,7 +65,7 @@ struct Rule {
 
 // INVARIANT: every text the decoder scans (runtime/input/input.cc: message
 // content, text parts, tool-call arguments) is a kText rule here, and every
-// ancestor of one is open; a more specific rule comes before a `*` rule.
+// ancestor of one is an open rule.
 constexpr Rule kRules[] = {
     {"request.messages", Scalar::kOmit, true},
     {"request.messages[]", Scalar::kOmit, true},
@@ -152,63 +147,6 @@ constexpr Rule kRules[] = {
     {"request.store", Scalar::kNum, false},
 };
 
-// One step of a shape: a member name, or an array element.
-struct Step {
-  std::string_view key;
-  bool element;
-  bool any = false;  // rules only: `*`
-};
-
-struct CompiledRule {
-  const Rule* rule;
-  std::vector<Step> steps;
-};
-
-// The rules by their number of steps, in table order within each.
-const std::vector<std::vector<CompiledRule>>& Rules() {
-  static const std::vector<std::vector<CompiledRule>> rules = [] {
-    std::vector<std::vector<CompiledRule>> out;
-    for (const Rule& r : kRules) {
-      CompiledRule c{&r, {}};
-      size_t at = 0;
-      while (at <= r.shape.size()) {
-        size_t dot = r.shape.find('.', at);
-        std::string_view part = r.shape.substr(at, dot == std::string_view::npos ? dot : dot - at);
-        size_t elements = 0;
-        while (part.size() >= 2 && part.substr(part.size() - 2) == "[]") {
-          part.remove_suffix(2);
-          ++elements;
-        }
-        c.steps.push_back({part, false, part == "*"});
-        for (size_t i = 0; i < elements; ++i) c.steps.push_back({{}, true});
-        if (dot == std::string_view::npos) break;
-        at = dot + 1;
-      }
-      if (out.size() <= c.steps.size()) out.resize(c.steps.size() + 1);
-      out[c.steps.size()].push_back(std::move(c));
-    }
-    return out;
-  }();
-  return rules;
-}
-
-const Rule* FindRule(const std::vector<Step>& shape) {
-  const auto& rules = Rules();
-  if (shape.size() >= rules.size()) return nullptr;
-  for (const CompiledRule& c : rules[shape.size()]) {
-    bool match = true;
-    // From the last step: the member itself tells most rules apart.
-    for (size_t i = shape.size(); i-- > 0 && match;) {
-      const Step& want = c.steps[i];
-      const Step& got = shape[i];
-      if (want.element || got.element) match = want.element == got.element;
-      else match = want.any || want.key == got.key;
-    }
-    if (match) return c.rule;
-  }
-  return nullptr;
-}
-
 bool InValues(std::string_view values, std::string_view s) {
   if (s.empty()) return false;
   size_t at = 0;
@@ -219,12 +157,6 @@ bool InValues(std::string_view values, std::string_view s) {
     at = sp + 1;
   }
   return false;
-}
-
-bool Sorted(const std::vector<std::string>& v, std::string_view s) {
-  auto it = std::lower_bound(v.begin(), v.end(), s,
-                             [](const std::string& a, std::string_view b) { return a < b; });
-  return it != v.end() && *it == s;
 }
 
 // A SAX pass-through from a reader to a writer that knows where it is in a
@@ -239,7 +171,7 @@ class Filter {
   // kRecord settings
   ast::Retention retain = ast::Retention::kFull;
   std::string_view key;
-  const KeptFields* kept = nullptr;
+  const AllowList* allow = &AllowList::Standard();
   // kReplay settings
   const std::vector<uint64_t>* lengths = nullptr;
   int format = 1;
@@ -366,6 +298,7 @@ class Filter {
     size_t index;      // current element (arrays)
     bool has_time;     // context object: a "time" member was seen
     bool all;          // a kept subtree: nothing below is classified (every frame under full)
+    int node;          // its allow-list node (-1: none, or `all`)
   };
   // kField: an object or array that is a schema field, kept as received.
   enum class Act { kKeep, kField, kOpen, kText, kOmit };
@@ -382,41 +315,30 @@ class Filter {
            (frames_.empty() || !frames_.back().all);
   }
 
+  // The allow-list node of the value about to be written (-1: none).
+  int NodeHere() const {
+    if (frames_.empty()) return 0;  // the document
+    const Frame& f = frames_.back();
+    return f.array ? allow->Element(f.node) : allow->Member(f.node, f.key);
+  }
+
   // What the value about to be written becomes (kKeep when not classifying).
   Act Classify(bool is_string, bool container, std::string_view str = {}) {
     if (!Classifying()) return Act::kKeep;
-    if (frames_.empty()) return container ? Act::kOpen : Act::kOmit;  // the document
-    Shape();
-    // A schema field is kept as received (the policy reads it, replay
-    // decodes it), whatever the rules say; an object on the way to one is
-    // walked. (request.messages and request.tools are not in `kept`: their
-    // members are the rules'.)
-    const KeptFields& k = kept ? *kept : KeptFields::Standard();
-    dotted_.clear();
-    bool dotted = true;
-    for (const Step& s : shape_) {
-      if (s.element) { dotted = false; break; }
-      if (!dotted_.empty()) dotted_ += '.';
-      dotted_.append(s.key);
+    const int at = NodeHere();
+    if (at < 0) return Act::kOmit;
+    const AllowList::Node& n = allow->nodes[at];
+    if (n.field) return container ? Act::kField : Act::kKeep;
+    if (container) return n.open ? Act::kOpen : Act::kOmit;
+    if (!n.rule) return Act::kOmit;
+    switch (n.scalar) {
+      case Scalar::kKeep: return Act::kKeep;
+      case Scalar::kEnum: return is_string && InValues(n.values, str) ? Act::kKeep : Act::kOmit;
+      case Scalar::kNum: return is_string ? Act::kOmit : Act::kKeep;
+      case Scalar::kText: return is_string ? Act::kText : Act::kOmit;
+      case Scalar::kOmit: return Act::kOmit;
     }
-    if (dotted && Sorted(k.fields, dotted_)) return container ? Act::kField : Act::kKeep;
-    if (const Rule* r = FindRule(shape_)) {
-      if (container) return r->open ? Act::kOpen : Act::kOmit;
-      switch (r->scalar) {
-        case Scalar::kKeep: return Act::kKeep;
-        case Scalar::kEnum: return is_string && InValues(r->values, str) ? Act::kKeep : Act::kOmit;
-        case Scalar::kNum: return is_string ? Act::kOmit : Act::kKeep;
-        case Scalar::kText: return is_string ? Act::kText : Act::kOmit;
-        case Scalar::kOmit: return Act::kOmit;
-      }
-      return Act::kOmit;
-    }
-    if (dotted && container && Sorted(k.prefixes, dotted_)) return Act::kOpen;
     return Act::kOmit;
-  }
-  void Shape() {
-    shape_.clear();
-    for (const Frame& f : frames_) shape_.push_back({f.array ? std::string_view() : std::string_view(f.key), f.array});
   }
   bool Start(bool array) {
     if (skip_) {
@@ -445,7 +367,7 @@ class Filter {
       }
       all = a == Act::kKeep || a == Act::kField;
     }
-    frames_.push_back({array, {}, 0, false, all});
+    frames_.push_back({array, {}, 0, false, all, all ? -1 : NodeHere()});
     return array ? w_->StartArray() : w_->StartObject();
   }
 
@@ -512,11 +434,12 @@ class Filter {
   }
   // Replay: whether the string being written was a text of the record's
   // content format (the kText rules in force for that format).
-  bool IsText() {
+  bool IsText() const {
     if (frames_.size() < 4) return false;
-    Shape();
-    const Rule* r = FindRule(shape_);
-    return r && r->scalar == Scalar::kText && r->since <= format;
+    const int at = NodeHere();
+    if (at < 0) return false;
+    const AllowList::Node& n = allow->nodes[at];
+    return n.rule && n.scalar == Scalar::kText && n.since <= format;
   }
   bool Text(std::string_view text) {
     if (mode_ == Mode::kReplay) {
@@ -575,8 +498,6 @@ class Filter {
   int omit_ = 0;  // depth inside an omitted object or array (its JSON goes to side_)
   rj::StringBuffer side_buf_;
   Writer side_{side_buf_};
-  std::vector<Step> shape_;
-  std::string dotted_;
   size_t filled_ = 0;
   bool saw_context_ = false;
 };
@@ -594,36 +515,84 @@ bool IsCredentialName(std::string_view name) {
   return false;
 }
 
-std::shared_ptr<const KeptFields> KeptFields::Of(const stdlib::Schema& schema) {
-  auto k = std::make_shared<KeptFields>();
+int AllowList::Member(int node, std::string_view name) const {
+  if (node < 0) return -1;
+  const Node& n = nodes[node];
+  for (const auto& [member, at] : n.members)
+    if (member == name) return at;
+  return n.any;
+}
+
+std::shared_ptr<const AllowList> AllowList::Of(const stdlib::Schema& schema) {
+  auto list = std::make_shared<AllowList>();
+  std::vector<Node>& nodes = list->nodes;
+  nodes.emplace_back();  // the document
+  nodes[0].open = true;
+  // The node of `name` below `parent` (`*`: any member, "[]": an element), made when absent.
+  auto kid = [&](int parent, std::string_view name) {
+    int* slot = name == "[]" ? &nodes[parent].element : name == "*" ? &nodes[parent].any : nullptr;
+    if (slot == nullptr) {
+      for (const auto& [member, at] : nodes[parent].members)
+        if (member == name) return at;
+    } else if (*slot >= 0) {
+      return *slot;
+    }
+    const int at = static_cast<int>(nodes.size());
+    nodes.emplace_back();
+    if (slot) *slot = at;
+    else nodes[parent].members.emplace_back(std::string(name), at);
+    return at;
+  };
+  // A path's nodes: dotted members, `[]` suffixes for elements.
+  auto walk = [&](std::string_view path, bool prefixes_open) {
+    int at = 0;
+    size_t from = 0;
+    for (;;) {
+      size_t dot = path.find('.', from);
+      std::string_view part = path.substr(from, dot == std::string_view::npos ? dot : dot - from);
+      size_t elements = 0;
+      while (part.size() >= 2 && part.substr(part.size() - 2) == "[]") {
+        part.remove_suffix(2);
+        ++elements;
+      }
+      at = kid(at, part);
+      for (size_t i = 0; i < elements; ++i) at = kid(at, "[]");
+      if (dot == std::string_view::npos) return at;
+      // An object on the way to a schema field is walked (its rule, if any, decides otherwise).
+      if (prefixes_open && !nodes[at].rule) nodes[at].open = true;
+      from = dot + 1;
+    }
+  };
+  for (const Rule& r : kRules) {
+    Node& n = nodes[walk(r.shape, false)];
+    n.rule = true;
+    n.open = r.open;
+    n.scalar = r.scalar;
+    n.values = r.values;
+    n.since = r.since;
+  }
+  std::vector<std::string> fields;
   for (const stdlib::FieldDef& f : schema.fields()) {
     if (f.scope == ast::Scope::kCandidate) {
-      k->fields.push_back("candidate." + f.path);  // given by the caller, derived ones too
+      fields.push_back("candidate." + f.path);  // given by the caller, derived ones too
     } else if (!f.derived && f.path != "request.messages" && f.path != "request.tools") {
-      k->fields.push_back(f.path);
+      fields.push_back(f.path);  // (the messages and tools are the rules')
     }
   }
   // Tolerated in place of a field (runtime/input/input.cc BuildPlan).
-  if (schema.Find("request.max_tokens") >= 0) k->fields.push_back("request.max_completion_tokens");
-  if (schema.IsPrefix("request.provider.max_price"))
-    k->fields.push_back("request.provider.max_price.image");
-  std::sort(k->fields.begin(), k->fields.end());
-  k->fields.erase(std::unique(k->fields.begin(), k->fields.end()), k->fields.end());
-  for (const std::string& f : k->fields)
-    for (size_t dot = f.find('.'); dot != std::string::npos; dot = f.find('.', dot + 1))
-      k->prefixes.push_back(f.substr(0, dot));
-  std::sort(k->prefixes.begin(), k->prefixes.end());
-  k->prefixes.erase(std::unique(k->prefixes.begin(), k->prefixes.end()), k->prefixes.end());
-  return k;
+  if (schema.Find("request.max_tokens") >= 0) fields.push_back("request.max_completion_tokens");
+  if (schema.IsPrefix("request.provider.max_price")) fields.push_back("request.provider.max_price.image");
+  for (const std::string& f : fields) nodes[walk(f, true)].field = true;
+  return list;
 }
 
-const KeptFields& KeptFields::Standard() {
-  static const std::shared_ptr<const KeptFields> standard = Of(stdlib::Schema::Standard());
+const AllowList& AllowList::Standard() {
+  static const std::shared_ptr<const AllowList> standard = Of(stdlib::Schema::Standard());
   return *standard;
 }
 
 bool PrepareInput(std::string_view raw, ast::Retention retain, std::string_view hmac_key,
-                  const KeptFields* kept, std::string* input, std::string* content) {
+                  const AllowList* allow, std::string* input, std::string* content) {
   content->clear();
   raw = StripBom(raw);
   if (retain == ast::Retention::kFull) {
@@ -649,7 +618,7 @@ bool PrepareInput(std::string_view raw, ast::Retention retain, std::string_view 
   Filter f(&w, Filter::Mode::kRecord);
   f.retain = retain;
   f.key = hmac_key;
-  f.kept = kept;
+  if (allow) f.allow = allow;
   rj::Reader reader;
   rj::StringStream ss(raw.data());
   // The input was decoded already, so it is complete JSON; NUL bytes inside

@@ -23,23 +23,44 @@ namespace tollgate::audit::internal {
 // omitted (docs/audit.md "Retention").
 inline constexpr int kContentFormat = 2;
 
-// The schema fields a `hash`/`none` record keeps as received, as dotted
-// paths of the decision input: every non-derived request-scope field but
-// request.messages and request.tools (which the renderer walks member by
-// member), every candidate-scope field under "candidate.", and the members
-// the decoder tolerates in their place (request.max_completion_tokens,
-// request.provider.max_price.image). Immutable once built.
-struct KeptFields {
-  std::vector<std::string> fields;    // sorted
-  std::vector<std::string> prefixes;  // sorted proper dotted prefixes of `fields`
-  static std::shared_ptr<const KeptFields> Of(const stdlib::Schema& schema);
-  static const KeptFields& Standard();  // Of(Schema::Standard())
+// The allow-list of `retain content hash|none` for one schema (docs/audit.md
+// "Retention"): a tree over member names and array elements, compiled from
+// content.cc's rules (the chat body's identifiers and texts) and the
+// schema's fields. Immutable once built; shared by the records of a Subject.
+struct AllowList {
+  // What a string, number or bool at a node becomes.
+  enum class Scalar : uint8_t {
+    kOmit,  // an empty placeholder of its type; path, size (and HMAC) in content.omitted
+    kKeep,  // as received (an identifier: a name, an id, a type)
+    kEnum,  // as received when a string among `values`, else omitted
+    kNum,   // as received when a number or a bool, else omitted
+    kText,  // a text: "" with its length (and HMAC) in content.lengths
+  };
+  struct Node {
+    bool field = false;    // a schema field: kept whole, as received
+    bool rule = false;     // a rule says what it becomes (scalar, open)
+    bool open = false;     // an object or array here is walked (else omitted)
+    Scalar scalar = Scalar::kOmit;
+    std::string_view values;  // kEnum: the strings kept, space-separated
+    int since = 1;            // kText: the content format from which it is a text
+    std::vector<std::pair<std::string, int>> members;  // member name -> node
+    int any = -1;      // any other member (`*`)
+    int element = -1;  // an array element (`[]`)
+  };
+  std::vector<Node> nodes;  // nodes[0]: the document
+
+  // The node of member `name` (or of an element) below `node`; -1 = none.
+  int Member(int node, std::string_view name) const;
+  int Element(int node) const { return node < 0 ? -1 : nodes[node].element; }
+
+  static std::shared_ptr<const AllowList> Of(const stdlib::Schema& schema);
+  static const AllowList& Standard();  // Of(Schema::Standard())
 };
 
 // Rewrites the decision input `raw` (valid JSON, as decoded) for a record:
 // one line, credentials removed, content kept per `retain`: with `full`
-// everything; with `hash`/`none` the fields of `kept` (null: the standard
-// schema's) and the identifiers of the chat body's allow-list as received,
+// everything; with `hash`/`none` what `allow` (null: the standard schema's)
+// keeps as received -- schema fields and the chat body's identifiers --
 // each text (message content, tool-call arguments) as "" with its length
 // (and, for `hash`, its HMAC-SHA-256 under `hmac_key`), every other value
 // as an empty placeholder of its JSON type with its path and size (and
@@ -47,7 +68,7 @@ struct KeptFields {
 // (empty when the record keeps the input untouched). False when `raw` does
 // not parse (it is then stored as a JSON string and *content says so).
 bool PrepareInput(std::string_view raw, ast::Retention retain, std::string_view hmac_key,
-                  const KeptFields* kept, std::string* input, std::string* content);
+                  const AllowList* allow, std::string* input, std::string* content);
 
 // Replay: rebuilds the input to decode from a recorded one. `lengths` (from
 // the record's "content") puts filler text of each recorded byte length back
