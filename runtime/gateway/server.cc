@@ -709,6 +709,7 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
         Response res = Json(500, OpenAIError(500, "internal_error",
                                              "the gateway failed while handling the request"));
         Common(&res, nullptr);
+        Cors(req, &res);  // (Send adds it only with a request; this one closes the connection)
         co_await Send(stream, res, nullptr, "(internal_error)");
       }
       keep = false;
