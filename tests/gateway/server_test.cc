@@ -33,7 +33,9 @@ std::atomic<size_t> g_fail_size{0};
 std::atomic<std::thread::id> g_armer;
 }  // namespace
 
-// (Not inlined: GCC would see free() of what operator new returned.)
+// Every non-aligned form is replaced, so that each allocation is freed by
+// its own kind (the sanitizer build checks the pairs). Not inlined: GCC
+// would see free() of what operator new returned.
 __attribute__((noinline)) void* operator new(size_t n) {
   size_t want = g_fail_size.load(std::memory_order_relaxed);
   if (want != 0 && n == want && std::this_thread::get_id() != g_armer.load() &&
@@ -42,8 +44,23 @@ __attribute__((noinline)) void* operator new(size_t n) {
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
+__attribute__((noinline)) void* operator new[](size_t n) { return operator new(n); }
+__attribute__((noinline)) void* operator new(size_t n, const std::nothrow_t&) noexcept {
+  try {
+    return operator new(n);
+  } catch (...) {
+    return nullptr;
+  }
+}
+__attribute__((noinline)) void* operator new[](size_t n, const std::nothrow_t&) noexcept {
+  return operator new(n, std::nothrow);
+}
 __attribute__((noinline)) void operator delete(void* p) noexcept { std::free(p); }
+__attribute__((noinline)) void operator delete[](void* p) noexcept { std::free(p); }
 __attribute__((noinline)) void operator delete(void* p, size_t) noexcept { std::free(p); }
+__attribute__((noinline)) void operator delete[](void* p, size_t) noexcept { std::free(p); }
+__attribute__((noinline)) void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+__attribute__((noinline)) void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 
 namespace tollgate::gateway {
 namespace {
