@@ -117,7 +117,7 @@ std::vector<Leak> Leaks() {
        R"("messages":[{"role":"assistant","content":null,"function_call":{"name":"lookup","arguments":"MkFnCallArgs"}}])"},
       {"tool result", "MkToolResult",
        R"("messages":[{"role":"tool","tool_call_id":"c1","content":"MkToolResult"}])"},
-      {"assistant refusal member", "MkRefusalMember",
+      {"assistant refusal (a text)", "MkRefusalMember",
        R"("messages":[{"role":"assistant","content":"ok","refusal":"MkRefusalMember"}])"},
       {"unknown body member", "MkExtraStr", R"("messages":[)" + user_hi + R"(],"x_vendor_note":"MkExtraStr")"},
       {"unknown body object", "MkExtraObj",
@@ -142,7 +142,7 @@ TEST(AuditContentRetention, NoCallerTextUnderHashOrNone) {
       Logged g = Record(mode, {in});
       ASSERT_TRUE(g.recorded) << mode;
       EXPECT_EQ(g.bytes.find(l.marker), std::string::npos) << mode << ": " << g.bytes;
-      EXPECT_EQ(g.replay.failed, 0u) << mode;
+      EXPECT_EQ(g.replay.failed, 0u) << mode << ReportText(g.replay);
       EXPECT_EQ(g.replay.mismatched, 0u) << mode << ": " << g.replay.first_mismatch.field;
       EXPECT_EQ(g.replay.identical + g.replay.not_replayable, 1u) << mode;
     }
@@ -245,17 +245,19 @@ TEST(AuditContentRetention, HashGivesTheHmacOfEachOmittedValue) {
   EXPECT_EQ(content["hmac"][0].GetString(), internal::HmacSha256Hex(g.key, "hi"));
 }
 
-// A custom tool call's input and a deprecated function_call's arguments are
-// texts now: their lengths replay into request.input_tokens, and a rule
+// A custom tool call's input, a deprecated function_call's arguments and an
+// assistant's refusal are texts now: their lengths replay into
+// request.input_tokens, and a rule
 // that reads a message's name (omitted) is reported, never guessed.
 TEST(AuditContentRetention, NewTextsReplayAndNameReadersAreNotReplayable) {
   const std::string calls = Input(
       R"("messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"custom","custom":{"name":"exec","input":"a long enough custom input"}}]},)"
-      R"({"role":"assistant","content":null,"function_call":{"name":"lookup","arguments":"{\"q\":\"a long enough query\"}"}}])");
+      R"({"role":"assistant","content":null,"function_call":{"name":"lookup","arguments":"{\"q\":\"a long enough query\"}"}},)"
+      R"({"role":"assistant","content":null,"refusal":"I cannot help with that"}])");
   for (const char* mode : {"hash", "none"}) {
     Logged g = Record(mode, {calls});
     ASSERT_TRUE(g.recorded);
-    EXPECT_NE(g.bytes.find("\"lengths\":[26,27]"), std::string::npos) << g.bytes;
+    EXPECT_NE(g.bytes.find("\"lengths\":[26,27,23]"), std::string::npos) << g.bytes;
     EXPECT_EQ(g.replay.identical, 1u) << mode << " " << ReportText(g.replay);
     Logged named = Record(mode, {Input(R"("messages":[{"role":"user","name":"bob","content":"hi"}])")},
                           "rule bob { when any m in request.messages: (m.name ?? \"\") == \"bob\" deny 403 \"no bob\" }\n");
@@ -373,6 +375,47 @@ TEST(AuditContentRetention, SchemaExtensionFieldsAreKept) {
   ReplayReport r;
   ASSERT_TRUE(Replay(o, &r, &err)) << err;
   EXPECT_EQ(r.identical, 1u) << ReportText(r);
+}
+
+// The compiled tree: rule nodes and schema fields where their paths say,
+// for the standard schema and for one with many more fields (the tree's
+// nodes move while it grows).
+TEST(AuditContentRetention, AllowListTree) {
+  stdlib::Schema big = stdlib::Schema::Standard();
+  std::string ext = R"({"fields": [)";
+  for (int i = 0; i < 60; ++i)
+    ext += std::string(i ? "," : "") + R"({"path": "request.ext)" + std::to_string(i) +
+           R"(.leaf", "type": "string", "scope": "request"})";
+  ext += "]}";
+  std::string err;
+  ASSERT_TRUE(big.AddFromJson(ext, &err)) << err;
+  auto bigger = internal::AllowList::Of(big);
+  for (const internal::AllowList* l : {&internal::AllowList::Standard(), bigger.get()}) {
+    using S = internal::AllowList::Scalar;
+    const int request = l->Member(0, "request");
+    ASSERT_GE(request, 0);
+    EXPECT_TRUE(l->nodes[request].open);
+    const int model = l->Member(request, "model");
+    ASSERT_GE(model, 0);
+    EXPECT_TRUE(l->nodes[model].field);
+    const int tool = l->Element(l->Member(request, "tools"));
+    ASSERT_GE(tool, 0);
+    EXPECT_TRUE(l->nodes[tool].rule && l->nodes[tool].open && l->nodes[tool].scalar == S::kKeep);
+    const int custom = l->Member(tool, "custom");  // any member: `*`
+    ASSERT_GE(custom, 0);
+    EXPECT_EQ(l->nodes[l->Member(custom, "name")].scalar, S::kKeep);
+    EXPECT_FALSE(l->nodes[l->Member(tool, "parameters")].open);
+    const int part = l->Element(l->Member(l->Element(l->Member(request, "messages")), "content"));
+    ASSERT_GE(part, 0);
+    EXPECT_EQ(l->nodes[l->Member(part, "text")].scalar, S::kText);
+    EXPECT_EQ(l->Member(l->Member(part, "image_url"), "url"), -1);  // no node: omitted
+    EXPECT_EQ(l->Member(request, "user"), -1);
+    EXPECT_EQ(l->Member(request, "metadata"), -1);
+  }
+  const int ext7 = bigger->Member(bigger->Member(0, "request"), "ext7");
+  ASSERT_GE(ext7, 0);
+  EXPECT_TRUE(bigger->nodes[ext7].open);
+  EXPECT_TRUE(bigger->nodes[bigger->Member(ext7, "leaf")].field);
 }
 
 // Credentials are still removed under every mode (before the allow-list).

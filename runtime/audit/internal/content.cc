@@ -64,7 +64,7 @@ struct Rule {
 };
 
 // INVARIANT: every text the decoder scans (runtime/input/input.cc: message
-// content, text parts, tool-call arguments) is a kText rule here, and every
+// content, text parts, a message's refusal, tool-call arguments) is a kText rule here, and every
 // ancestor of one is an open rule.
 constexpr Rule kRules[] = {
     {"request.messages", Scalar::kOmit, true},
@@ -96,6 +96,7 @@ constexpr Rule kRules[] = {
     {"request.messages[].function_call", Scalar::kOmit, true},
     {"request.messages[].function_call.name", Scalar::kKeep, false},
     {"request.messages[].function_call.arguments", Scalar::kText, false, {}, 2},
+    {"request.messages[].refusal", Scalar::kText, false, {}, 2},  // an assistant's refusal
     // Tools: names and types are kept (request.tools), descriptions and
     // parameter schemas are not.
     {"request.tools", Scalar::kOmit, true},
@@ -530,17 +531,19 @@ std::shared_ptr<const AllowList> AllowList::Of(const stdlib::Schema& schema) {
   nodes[0].open = true;
   // The node of `name` below `parent` (`*`: any member, "[]": an element), made when absent.
   auto kid = [&](int parent, std::string_view name) {
-    int* slot = name == "[]" ? &nodes[parent].element : name == "*" ? &nodes[parent].any : nullptr;
-    if (slot == nullptr) {
-      for (const auto& [member, at] : nodes[parent].members)
+    const bool element = name == "[]", any = name == "*";
+    Node& p = nodes[parent];
+    const int had = element ? p.element : any ? p.any : -1;
+    if (had >= 0) return had;
+    if (!element && !any)
+      for (const auto& [member, at] : p.members)
         if (member == name) return at;
-    } else if (*slot >= 0) {
-      return *slot;
-    }
     const int at = static_cast<int>(nodes.size());
-    nodes.emplace_back();
-    if (slot) *slot = at;
-    else nodes[parent].members.emplace_back(std::string(name), at);
+    nodes.emplace_back();  // (moves the nodes: `p` is not used below)
+    Node& q = nodes[parent];
+    if (element) q.element = at;
+    else if (any) q.any = at;
+    else q.members.emplace_back(std::string(name), at);
     return at;
   };
   // A path's nodes: dotted members, `[]` suffixes for elements.

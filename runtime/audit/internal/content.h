@@ -18,9 +18,9 @@ namespace tollgate::audit::internal {
 
 // The record format of retained content: 1 (records without "format"):
 // message texts and function.arguments of tool calls are the texts; 2 (the
-// writer's): also custom.input of tool calls and a message's deprecated
-// function_call.arguments, and every other member outside the allow-list is
-// omitted (docs/audit.md "Retention").
+// writer's): also custom.input of tool calls, a message's deprecated
+// function_call.arguments and a message's refusal, and every other member
+// outside the allow-list is omitted (docs/audit.md "Retention").
 inline constexpr int kContentFormat = 2;
 
 // The allow-list of `retain content hash|none` for one schema (docs/audit.md
