@@ -43,15 +43,6 @@ constexpr NameField kNameFields[] = {
     {"endpoint.model", Holds::kModelId, "endpoint.model_full"},
 };
 
-// The catalog's provider slugs are lower case: [a-z0-9-/._].
-bool SlugChars(std::string_view s) {
-  for (char c : s)
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '/' || c == '.' ||
-          c == '_'))
-      return false;
-  return true;
-}
-
 class NameChecker {
  public:
   explicit NameChecker(Context& ctx) : ctx_(ctx) {}
@@ -133,7 +124,7 @@ class NameChecker {
                                      : std::string("name each country by its two-letter code"));
       return true;
     }
-    if (f.holds != Holds::kModelId && !SlugChars(s)) {
+    if (f.holds != Holds::kModelId && !stdlib::IsSlugText(s)) {
       std::string lower(s);
       for (char& c : lower) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
       ctx_.Warning("tg_name_never_matches", at.span,
