@@ -148,6 +148,13 @@ rule model_not_allowed {
 )");
   EXPECT_TRUE(twin.ok) << twin.Render();
   EXPECT_EQ(twin.Codes(), V{}) << twin.Render();
+  auto shadow_twin = CheckSource(twin_base + R"(rule fallback_model_not_allowed mode shadow {
+  when principal.workspace in tenants
+    and (any m in request.models: m not in tenants[principal.workspace].models)
+  deny 403 "fallback model {m} is not allowed"
+}
+)");
+  EXPECT_EQ(shadow_twin.Codes(), V{"tg_fallback_unchecked"}) << shadow_twin.Render();
   {
     // another workspace field, another condition, a shadow twin: no twin
     for (const char* near : {
