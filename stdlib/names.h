@@ -52,4 +52,15 @@ inline bool IsCountryCode(std::string_view s) {
   return s.size() == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z';
 }
 
+// True when every character of `s` is one a provider slug holds: lower-case
+// ASCII letters, digits, `-`, `/`, `.` and `_` (the catalog refuses any
+// other: `DeepSeek`, `amazon-bedrock ` are no slugs). True for "".
+inline bool IsSlugText(std::string_view s) {
+  for (char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '/' || c == '.' ||
+          c == '_'))
+      return false;
+  return true;
+}
+
 }  // namespace tollgate::stdlib

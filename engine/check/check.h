@@ -37,7 +37,8 @@ struct CheckOptions {
 // tg_not_constant; warnings (never fail the check): tg_unused_const,
 // tg_unused_let, tg_unused_fixture, tg_unreachable, tg_name_never_matches (a
 // model id or base provider slug compared with a variant or regional name),
-// tg_fallback_unchecked (a model ban that ignores the fallback models) and
+// tg_fallback_unchecked (a rule that denies, requires, redacts or caps the
+// price by the requested model and ignores the fallback models) and
 // tg_test_error for an expected tag no rule sets. (tg_composition_error
 // and tg_schema_error come from the engine, which combines files and schema
 // extensions before.)

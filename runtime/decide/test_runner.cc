@@ -10,9 +10,9 @@
 #include "engine/core/money.h"
 #include "engine/vm/vm.h"
 #include "runtime/decide/budgets.h"
+#include "runtime/input/candidate_names.h"
 #include "runtime/input/input.h"
 #include "runtime/ledger/open.h"
-#include "stdlib/names.h"
 #include "stdlib/redact.h"
 
 namespace tollgate::runtime {
@@ -354,43 +354,21 @@ struct Runner {
     return true;
   }
 
-  // A test candidate names its provider and model as the catalog does: a
-  // full slug given as `provider.name` / `endpoint.model` is split like a
-  // catalog entry (names.h), so `provider.name: "azure/sweden"` reads as
-  // provider.name "azure" and provider.slug "azure/sweden". Fields the test
-  // binds itself are kept.
+  // A test candidate names its provider and model as the catalog does
+  // (runtime/input/candidate_names.h): `provider.name: "azure/sweden"` reads
+  // as provider.name "azure" and provider.slug "azure/sweden". Fields the
+  // test binds itself are kept.
   void CompleteCandidateNames(const ast::TestDecl& t, vm::Record* cand) const {
-    auto slot = [&](const char* path) {
-      int id = schema.Find(path);
-      return id >= 0 && schema.field(id).scope == ast::Scope::kCandidate ? schema.field(id).slot : -1;
-    };
-    auto bound = [&](int s) {
-      for (const ast::Binding& b : t.candidate) {
-        int id = FindCandidateField(schema, b.path);
-        if (id >= 0 && schema.field(id).slot == s) return true;
-      }
-      return false;
-    };
-    auto str = [&](int s) -> const Value* {
-      return s >= 0 && cand->slots[s].kind == Kind::kString ? &cand->slots[s] : nullptr;
-    };
-    const int name = slot("provider.name"), full_slug = slot("provider.slug");
-    if (const Value* v = str(name); v && bound(name)) {
-      if (full_slug >= 0 && !bound(full_slug)) cand->slots[full_slug] = *v;
-      cand->slots[name] = Value::StringRef(stdlib::ProviderBase(v->sv()));
-    } else if (const Value* f = str(full_slug); f && name >= 0 && !bound(name)) {
-      cand->slots[name] = Value::StringRef(stdlib::ProviderBase(f->sv()));
-    }
-    const int model = slot("endpoint.model"), full = slot("endpoint.model_full"),
-              variant = slot("endpoint.model_variant");
-    const Value* given = str(model) && bound(model) ? str(model)
-                         : str(full) && model >= 0 && !bound(model) ? str(full) : nullptr;
-    if (given) {
-      stdlib::ModelName n = stdlib::SplitModel(given->sv());
-      if (full >= 0 && !bound(full)) cand->slots[full] = *given;
-      if (variant >= 0 && !bound(variant)) cand->slots[variant] = Value::StringRef(n.variant);
-      if (model >= 0) cand->slots[model] = Value::StringRef(n.id);
-    }
+    runtime::CompleteCandidateNames(
+        schema,
+        [&](int s) {
+          for (const ast::Binding& b : t.candidate) {
+            int id = FindCandidateField(schema, b.path);
+            if (id >= 0 && schema.field(id).slot == s) return true;
+          }
+          return false;
+        },
+        cand);
   }
 
   void Fail(TestResult* r, const ast::Expect& e, std::string msg) {

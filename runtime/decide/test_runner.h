@@ -29,7 +29,8 @@
 // get neutral values ("", 0, false, empty); other unspecified fields are null. Paths are schema paths (`provider.zdr`); a bare `provider` or
 // `endpoint` means provider.name / endpoint.id, and a bare field name is
 // looked up under provider. then endpoint. Names are completed as the
-// catalog does (names.h): a full slug bound to provider.name sets
+// catalog does (runtime/input/candidate_names.h, shared with the decision
+// input's `candidate`): a full slug bound to provider.name sets
 // provider.name to its base and provider.slug to the slug; endpoint.model
 // is split into endpoint.model / model_full / model_variant. Fields the test
 // binds itself are kept.

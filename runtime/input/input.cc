@@ -34,6 +34,8 @@
 
 #include "engine/core/json_text.h"
 #include "engine/core/money.h"
+#include "runtime/input/candidate_names.h"
+#include "runtime/router/catalog.h"
 #include "stdlib/builtins.h"
 #include "stdlib/names.h"
 
@@ -53,6 +55,17 @@ enum class Special : uint8_t {
   kSort,      // request.provider.sort: "price" or {"by": "price"}
   kPercentile,  // preferred_max_latency / _min_throughput: n or {"p50": n, "p90": m, ...}
   kIgnore,    // tolerated but not in the schema (provider.max_price.image)
+};
+
+// What the catalog demands of a candidate field (see Node::catalog).
+enum class CatalogName : uint8_t {
+  kNone,
+  kSlug,          // provider.name / slug: a non-empty lower-case slug (`amazon-bedrock/us-east-1`)
+  kModel,         // endpoint.model / model_full: non-empty, at most one variant suffix
+  kCountry,       // provider.jurisdiction: an assigned ISO 3166-1 alpha-2 code (`DE`)
+  kCollection,    // provider.data_collection: `allow` | `deny`
+  kTier,          // endpoint.tier: `standard` | `priority` | `flex`
+  kQuantization,  // endpoint.quantization: a known quantization name
 };
 
 struct Node {
@@ -79,6 +92,10 @@ struct Node {
   bool empty_is_absent = false;
   // principal.workspace: "" is input_invalid_value (the tenant billed).
   bool non_empty = false;
+  // A name of the `candidate` member, checked as the catalog checks its
+  // endpoints (runtime/router/catalog.cc): a value the catalog refuses is
+  // input_invalid_value, never a candidate no rule recognises.
+  CatalogName catalog = CatalogName::kNone;
   bool not_parameter = false;  // a body member that is not a model parameter (kNotParameters)
   std::vector<Node> kids;
   // alias member name -> index into kids (max_completion_tokens)
@@ -217,6 +234,21 @@ void AddLeaf(Node* root, const std::string& path, int slot, const Type& type, Sp
                           path == "principal.jurisdiction") &&
                          type.is(Kind::kString);
   leaf.non_empty = path == "principal.workspace" && type.is(Kind::kString);
+  if (path.rfind("candidate.", 0) == 0) {
+    const std::string_view f = std::string_view(path).substr(10);
+    if (type.is(Kind::kString)) {
+      leaf.catalog = f == "provider.name" || f == "provider.slug"           ? CatalogName::kSlug
+                     : f == "endpoint.model" || f == "endpoint.model_full" ? CatalogName::kModel
+                     : f == "provider.jurisdiction"                        ? CatalogName::kCountry
+                     : f == "provider.data_collection"                     ? CatalogName::kCollection
+                     : f == "endpoint.tier"                                ? CatalogName::kTier
+                     : f == "endpoint.quantization"                        ? CatalogName::kQuantization
+                                                                           : CatalogName::kNone;
+    }
+    // Prices, sizes, figures: the catalog holds none below zero.
+    leaf.non_negative =
+        type.is(Kind::kInt) || type.is(Kind::kMoney) || type.is(Kind::kDecimal);
+  }
   at->kids.push_back(std::move(leaf));
 }
 
@@ -686,6 +718,12 @@ class Decoder {
         return Fail("input_invalid_value",
                     "`" + path + "` must not be negative, got " + std::to_string(v.i), path);
       }
+      if (kid->non_negative && (v.kind == Kind::kMoney || v.kind == Kind::kDecimal) && v.i < 0) {
+        std::string path = p.Render();
+        return Fail("input_invalid_value",
+                    "`" + path + "` must not be negative, got " + std::string(Clip(Sv(m->value), 40)),
+                    path);
+      }
       if (kid->count && v.kind == Kind::kInt && v.i < 1) return BadCount(p, std::to_string(v.i));
       if (both) {
         const Value& had = rec_->slots[kid->slot];
@@ -698,6 +736,9 @@ class Decoder {
           return Fail("input_invalid_value", "`" + path + "` must not be empty", path);
         }
       }
+      if (kid->catalog != CatalogName::kNone && v.kind == Kind::kString &&
+          !CatalogValue(*kid, v.sv(), p))
+        return false;
       if (kid->country && v.kind == Kind::kString && !stdlib::IsCountryCode(v.sv())) {
         std::string path = p.Render();
         return Fail("input_invalid_value",
@@ -706,6 +747,46 @@ class Decoder {
                     path);
       }
       rec_->slots[kid->slot] = v;
+    }
+    return true;
+  }
+
+  // A `candidate` name the catalog would refuse (CatalogName) is
+  // input_invalid_value: `Amazon-Bedrock`, `amazon-bedrock ` or `cn` would
+  // otherwise pass every rule that names `amazon-bedrock` or `CN`.
+  bool CatalogValue(const Node& kid, std::string_view v, const Path& p) {
+    std::string path = p.Render();
+    auto bad = [&](const std::string& want) {
+      return Fail("input_invalid_value",
+                  "`" + path + "` must be " + want + ", got " + Quoted(v), path);
+    };
+    switch (kid.catalog) {
+      case CatalogName::kNone:
+        return true;
+      case CatalogName::kSlug:
+        if (v.empty() || !stdlib::IsSlugText(v))
+          return bad("a lower-case provider slug such as `amazon-bedrock/us-east-1` "
+                     "(a-z, 0-9, `-`, `/`, `.`, `_`)");
+        return true;
+      case CatalogName::kModel:
+        if (v.empty()) return bad("a model slug such as `openai/gpt-4o`");
+        return OneVariant(v, stdlib::SplitModel(v), path);
+      case CatalogName::kCountry:
+        if (!IsCountryCode(v))
+          return bad("an assigned ISO 3166-1 alpha-2 country code in upper case such as `DE`");
+        return true;
+      case CatalogName::kCollection:
+        if (v != "allow" && v != "deny") return bad("`allow` or `deny`");
+        return true;
+      case CatalogName::kTier:
+        if (v != "standard" && v != "priority" && v != "flex")
+          return bad("`standard`, `priority` or `flex`");
+        return true;
+      case CatalogName::kQuantization:
+        if (!IsKnownQuantization(v))
+          return bad("one of int4, int8, fp4, fp6, fp8, fp16, bf16, fp32, mxfp4, nvfp4, mxfp8, "
+                     "unknown");
+        return true;
     }
     return true;
   }
@@ -1295,6 +1376,52 @@ int64_t SystemClockMs() {
 
 namespace {
 
+// The names of a decoded `candidate`, completed as the catalog fills them
+// (candidate_names.h). Two names that no catalog endpoint could have
+// together -- provider.name `openai` with provider.slug `azure/sweden`,
+// endpoint.model `a/b` with endpoint.model_full `c/d:free`, a variant that
+// is not model_full's -- are input_invalid_value: a rule reading one would
+// judge another endpoint than a rule reading the other.
+bool CandidateNames(const stdlib::Schema& schema, vm::Record* rec, InputError* err) {
+  std::vector<bool> given(rec->slots.size());
+  for (size_t i = 0; i < given.size(); ++i) given[i] = rec->slots[i].kind == Kind::kString;
+  auto str = [&](const char* path) -> std::optional<std::string_view> {
+    int id = schema.Find(path);
+    if (id < 0 || schema.field(id).scope != ast::Scope::kCandidate) return std::nullopt;
+    const Value& v = rec->slots[schema.field(id).slot];
+    if (v.kind != Kind::kString) return std::nullopt;
+    return v.sv();
+  };
+  auto fail = [&](const char* field, std::string message) {
+    err->code = "input_invalid_value";
+    err->path = std::string("candidate.") + field;
+    err->message = std::move(message);
+    return false;
+  };
+  auto q = [](std::string_view s) { return "`" + std::string(s) + "`"; };
+  std::optional<std::string_view> name = str("provider.name"), slug = str("provider.slug");
+  if (name && slug &&
+      (stdlib::ProviderBase(*name) != stdlib::ProviderBase(*slug) ||
+       (stdlib::ProviderBase(*name).size() != name->size() && *name != *slug)))
+    return fail("provider.slug", "`candidate.provider.slug` " + q(*slug) +
+                                     " is not a slug of `candidate.provider.name` " + q(*name));
+  std::optional<std::string_view> model = str("endpoint.model"), full = str("endpoint.model_full");
+  if (model && full) {
+    stdlib::ModelName m = stdlib::SplitModel(*model), f = stdlib::SplitModel(*full);
+    if (m.id != f.id || (!m.variant.empty() && *model != *full))
+      return fail("endpoint.model_full", "`candidate.endpoint.model_full` " + q(*full) +
+                                             " is not a slug of `candidate.endpoint.model` " +
+                                             q(*model));
+  }
+  CompleteCandidateNames(schema, [&](int s) { return given[static_cast<size_t>(s)]; }, rec);
+  std::optional<std::string_view> variant = str("endpoint.model_variant");
+  if (full = str("endpoint.model_full"); variant && full && stdlib::SplitModel(*full).variant != *variant)
+    return fail("endpoint.model_variant",
+                "`candidate.endpoint.model_variant` " + q(*variant) +
+                    " is not the variant of model " + q(*full));
+  return true;
+}
+
 bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
             const DecodeOptions& options, bool candidate, vm::Record* out, bool* present,
             InputError* err) {
@@ -1432,6 +1559,7 @@ bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& l
   }
   Decoder dec(plan, limits, out, err, s, content_index, out->buffer.data());
   if (!dec.Run(doc)) return false;
+  if (candidate && !CandidateNames(schema, out, err)) return false;
   // Clock fields (context.time): absent ones take the evaluating instant,
   // read once; the first one's instant and source are recorded for the
   // decision (so that a replay can pass the same instant back).

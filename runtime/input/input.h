@@ -34,7 +34,8 @@
 //   input_duplicate_key      an object read by the decoder names a member twice
 //   input_invalid_value      a value of the right type outside its allowed set
 //                            (negative max_tokens, an n below 1 or not an
-//                            integer, sort.partition other than `model`)
+//                            integer, sort.partition other than `model`,
+//                            a candidate value the catalog refuses)
 //
 // Mapping: strings; int = an integral JSON number; decimal/money = a JSON
 // number (rounded half-even to 6 fractional digits) or a decimal string
@@ -119,7 +120,14 @@ bool DecodeInput(std::string_view json, const stdlib::Schema& schema, const Limi
 // "endpoint": {"id": ...}} with the candidate-scope fields of the schema.
 // *present = false (and true is returned) when there is no such member.
 // Decoding follows the same rules and error codes as DecodeInput (paths
-// start with `candidate.`). Cost: a second parse of `json`.
+// start with `candidate.`). Names are completed as the catalog does
+// (candidate_names.h: provider.name "amazon-bedrock/us-east-1" reads as
+// provider.name "amazon-bedrock" and provider.slug the full slug;
+// endpoint.model is split into model / model_full / model_variant), and a
+// value the catalog refuses (a slug with upper case or spaces, a country
+// code that is not an assigned upper-case alpha-2 code, an unknown tier,
+// quantization or data_collection, a negative number, two names that
+// disagree) is input_invalid_value. Cost: a second parse of `json`.
 bool DecodeCandidate(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
                      vm::Record* out, bool* present, InputError* err);
 

@@ -219,12 +219,9 @@ bool ParseEndpoint(Ctx* c, const rj::Value& v, Endpoint* e) {
   }
   if (!GetString(c, v, "model", "model", true, &e->model)) return false;
   if (!GetString(c, v, "provider", "provider", true, &e->provider)) return false;
-  for (char ch : e->provider) {
-    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '/' ||
-          ch == '.' || ch == '_')) {
-      return c->Fail("provider", "must be a lower-case slug like `google-vertex/europe`, got `" +
-                                     e->provider + "`");
-    }
+  if (!stdlib::IsSlugText(e->provider)) {
+    return c->Fail("provider", "must be a lower-case slug like `google-vertex/europe`, got `" +
+                                   e->provider + "`");
   }
   const rj::Value* up = Member(v, "upstream");
   if (!up) return c->Fail("upstream", "is missing");

@@ -43,6 +43,7 @@ rule e { when any m in request.models: m == "openai/gpt-4o:free" deny "e" }
 rule ok1 { require provider.name in {"azure", "amazon-bedrock"} }
 rule ok2 { when request.model == "openai/gpt-4o" or request.model_full == "a/b:free" deny "ok" }
 rule ok3 { require endpoint.model != "anthropic.claude-v1:0" and provider.slug == "azure/sweden" }
+rule no_fallbacks { when length(request.models) > 0 deny 400 "no fallbacks" }
 )");
   EXPECT_TRUE(c.ok) << c.Render();
   EXPECT_EQ(c.Codes(), (V{"tg_name_never_matches", "tg_name_never_matches", "tg_name_never_matches",
@@ -106,9 +107,8 @@ limit global { key "all" per minute max 600 requests }
 }
 
 // A ban or allowlist on `request.model` alone is bypassed by naming the
-// model as a fallback (`models`): the router serves fallbacks too. Warned
-// unless some denying rule reads the fallbacks or a require governs the
-// model served.
+// model as a fallback (`models`): the router serves fallbacks too. Judged per
+// rule (tests/check/fallback_test.cc has the cases).
 TEST(Passes, NamesWarnsWhenFallbackModelsAreUnchecked) {
   auto c = CheckSource(R"(policy "p"
 const approved = {"openai/gpt-4o-mini"}
@@ -120,15 +120,15 @@ rule routing { when request.model == "x/y" route sort price }
   EXPECT_TRUE(c.ok) << c.Render();
   EXPECT_EQ(c.Codes(), (V{"tg_fallback_unchecked", "tg_fallback_unchecked"})) << c.Render();
   std::string r = c.Render();
-  EXPECT_NE(r.find("test.tg:3:23: warning[tg_fallback_unchecked]: rule `allowlist` denies on the "
-                   "requested model, but no rule checks the fallback models in `request.models`"),
+  EXPECT_NE(r.find("test.tg:3:23: warning[tg_fallback_unchecked]: rule `allowlist` denies by the "
+                   "requested model only, but the fallback models in `request.models` are routed "
+                   "too"),
             std::string::npos) << r;
-  EXPECT_NE(r.find("help: check them as well"), std::string::npos) << r;
-  // a rule over the fallbacks (another rule is enough), or a require on the
-  // model served, covers them
+  EXPECT_NE(r.find("help: also test the fallbacks"), std::string::npos) << r;
+  // the same test over the fallbacks, in the rule or in its twin, covers them
   for (const char* cover :
-       {"rule fb { when any m in request.models: m not in approved deny 403 \"fallback\" }\n",
-        "rule served { require endpoint.model in approved }\n"}) {
+       {"rule fb { when any m in request.models: m not in approved deny 403 \"fallback {m}\" }\n",
+        "rule none { when length(request.models) > 0 deny 400 \"no fallbacks\" }\n"}) {
     auto d = CheckSource(std::string(R"(policy "p"
 const approved = {"openai/gpt-4o-mini"}
 rule allowlist { when request.model not in approved deny 403 "not approved" }

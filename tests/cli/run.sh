@@ -36,6 +36,7 @@ has "unknown flag message" "$ERR" "unknown flag \`--frobnicate\`"
 
 # --- check ---
 run "check policies" 0 "$TG" check policies
+hasnt "check policies no warnings" "$ERR" 'warning['
 for f in policies/*.tg; do has "check $f ok" "$OUT" "$f: ok"; done
 cat >"$TMP/broken.tg" <<'EOF'
 policy "broken"
@@ -422,6 +423,59 @@ rule no_gpt4o { when request.model == "openai/gpt-4o" deny 403 "banned" }
 TG
 run "check fallback unchecked" 0 "$TG" check "$TMP/fallback.tg"
 has "fallback unchecked warning" "$ERR" 'fallback.tg:2:22: warning[tg_fallback_unchecked]'
+# ... and so is a require chosen by request.model; an unrelated rule over
+# request.models does not cover it, a blanket deny of fallbacks does
+cat >"$TMP/fb.tg" <<'TG'
+policy "p"
+const eu = {"DE", "FR", "SE", "NL", "IE", "FI"}
+rule gpt4o_stays_in_eu {
+  when request.model == "openai/gpt-4o"
+  require provider.jurisdiction in eu
+}
+rule many { when length(request.models) > 8 deny 400 "x" }
+TG
+run "check fallback require" 0 "$TG" check "$TMP/fb.tg"
+has "fallback require warning" "$ERR" 'fb.tg:4:8: warning[tg_fallback_unchecked]: rule `gpt4o_stays_in_eu` applies its require'
+has "fallback require help" "$ERR" 'help: test `endpoint.model`'
+echo 'rule no_fallbacks { when length(request.models) > 0 deny 400 "fallback models are not supported" }' >>"$TMP/fb.tg"
+run "check fallback blanket" 0 "$TG" check "$TMP/fb.tg"
+hasnt "fallback blanket silent" "$ERR" 'tg_fallback_unchecked'
+# a decision-input candidate is named as the catalog names endpoints
+cat >"$TMP/cand2.tg" <<'TG'
+policy "p"
+rule nobedrock { require provider.name not in {"amazon-bedrock"} }
+rule no4o { require endpoint.model != "openai/gpt-4o" }
+rule nocn { require provider.jurisdiction != "CN" }
+test "bedrock region rejected" {
+  given { request.model: "m" }
+  candidate { provider.name: "amazon-bedrock/us-east-1", endpoint.model: "x" }
+  expect rejected_by nobedrock
+}
+test "gpt-4o variant rejected" {
+  given { request.model: "m" }
+  candidate { provider.name: "openai", endpoint.model: "openai/gpt-4o:nitro" }
+  expect rejected_by no4o
+}
+TG
+run "test cand2" 0 "$TG" test "$TMP/cand2.tg"
+cand_req() {
+  printf '{"principal":{"workspace":"w"},"request":{"model":"m","messages":[{"role":"user","content":"hi"}]},"candidate":%s}\n' "$1" >"$TMP/c.json"
+}
+cand_req '{"provider":{"name":"amazon-bedrock/us-east-1"},"endpoint":{"model":"x"}}'
+run "eval candidate bedrock region" 0 "$TG" eval --policy "$TMP/cand2.tg" --request "$TMP/c.json" --compact
+has "eval candidate bedrock region denied" "$OUT" '"reason":"the chosen endpoint does not satisfy rule `nobedrock`"'
+cand_req '{"provider":{"name":"openai"},"endpoint":{"model":"openai/gpt-4o:nitro"}}'
+run "eval candidate gpt-4o variant" 0 "$TG" eval --policy "$TMP/cand2.tg" --request "$TMP/c.json" --compact
+has "eval candidate gpt-4o variant denied" "$OUT" '"reason":"the chosen endpoint does not satisfy rule `no4o`"'
+for bad in '"Amazon-Bedrock"' '"amazon-bedrock "'; do
+  cand_req "{\"provider\":{\"name\":$bad}}"
+  run "eval candidate name $bad" 1 "$TG" eval --policy "$TMP/cand2.tg" --request "$TMP/c.json" --compact
+  has "eval candidate name $bad refused" "$OUT" '"code":"input_invalid_value"'
+  has "eval candidate name $bad path" "$OUT" '"path":"candidate.provider.name"'
+done
+cand_req '{"provider":{"name":"deepseek","jurisdiction":"cn"}}'
+run "eval candidate lower-case country" 1 "$TG" eval --policy "$TMP/cand2.tg" --request "$TMP/c.json" --compact
+has "eval candidate lower-case country refused" "$OUT" '"path":"candidate.provider.jurisdiction"'
 
 # --- composition: --policy more than once, or a directory, is ONE policy ---
 mkdir -p "$TMP/acme/ext"

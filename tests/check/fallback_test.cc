@@ -1,0 +1,191 @@
+// tg_fallback_unchecked (engine/check/names.cc), judged per rule: an
+// enforced rule that denies, requires, redacts or caps the price by the
+// requested model without reading the fallback models is bypassed by naming
+// the model in `models` -- the router serves those too.
+#include <gtest/gtest.h>
+
+#include "tests/check/check_helpers.h"
+
+namespace tollgate::checktest {
+namespace {
+
+using V = std::vector<std::string>;
+
+const char* kEuRequire = R"(policy "p"
+const eu = {"DE", "FR", "SE", "NL", "IE", "FI"}
+rule gpt4o_stays_in_eu {
+  when request.model == "openai/gpt-4o"
+  require provider.jurisdiction in eu
+}
+)";
+
+size_t Count(const std::string& s, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
+  return n;
+}
+
+// A require chosen by the requested model leaves a fallback's endpoints
+// unconstrained: `models: ["openai/gpt-4o"]` is served from the US.
+TEST(Fallback, RequireByTheRequestedModelWarns) {
+  auto c = CheckSource(kEuRequire);
+  EXPECT_TRUE(c.ok) << c.Render();
+  EXPECT_EQ(c.Codes(), V{"tg_fallback_unchecked"}) << c.Render();
+  std::string r = c.Render();
+  EXPECT_NE(r.find("test.tg:4:8: warning[tg_fallback_unchecked]: rule `gpt4o_stays_in_eu` applies "
+                   "its require by the requested model only, but the fallback models in "
+                   "`request.models` are routed too"),
+            std::string::npos) << r;
+  EXPECT_NE(r.find("help: test `endpoint.model` -- the model actually served -- in the require "
+                   "instead"),
+            std::string::npos) << r;
+  EXPECT_EQ(r.find("also test the fallbacks"), std::string::npos) << r;  // that is for a deny
+}
+
+// The same rule written over the model served needs no warning.
+TEST(Fallback, RequireOnTheModelServedIsSilent) {
+  auto c = CheckSource(R"(policy "p"
+const eu = {"DE", "FR", "SE", "NL", "IE", "FI"}
+rule gpt4o_stays_in_eu {
+  require endpoint.model != "openai/gpt-4o" or provider.jurisdiction in eu
+}
+rule served_only { require endpoint.model_full != "openai/o1:online" }
+)");
+  EXPECT_TRUE(c.ok) << c.Render();
+  EXPECT_EQ(c.Codes(), V{}) << c.Render();
+}
+
+// Before, any denying rule that mentioned request.models silenced the
+// warning for the whole policy, and a require was never judged.
+TEST(Fallback, AnUnrelatedRuleOverTheFallbacksDoesNotSilenceIt) {
+  for (const char* other : {
+           "rule many { when length(request.models) > 8 deny 400 \"x\" }\n",
+           "rule one { when any m in request.models: m == \"z/z\" deny 400 \"x\" }\n",
+           "rule longer { when length(request.models) > 1 deny 400 \"x\" }\n",
+       }) {
+    auto c = CheckSource(std::string(kEuRequire) + other +
+                         "rule ban { when request.model in {\"x/y\"} deny 403 \"banned\" }\n");
+    EXPECT_TRUE(c.ok) << c.Render();
+    EXPECT_EQ(c.Codes(), (V{"tg_fallback_unchecked", "tg_fallback_unchecked"})) << other << c.Render();
+    std::string r = c.Render();
+    EXPECT_NE(r.find("rule `gpt4o_stays_in_eu` applies its require"), std::string::npos) << r;
+    EXPECT_NE(r.find("rule `ban` denies by the requested model only"), std::string::npos) << r;
+  }
+}
+
+// A shadow rule enforces nothing: it neither silences the warning nor gets
+// it. A rule shadowed only `when` some condition is enforced elsewhere.
+TEST(Fallback, ShadowRules) {
+  auto c = CheckSource(std::string(kEuRequire) +
+                       "rule no_fallbacks mode shadow { when length(request.models) > 0 deny 400 \"x\" }\n"
+                       "rule trial mode shadow { when request.model == \"a/b\" deny 403 \"x\" }\n"
+                       "rule pilot mode shadow when principal.workspace == \"w\" {\n"
+                       "  when request.model == \"c/d\" deny 403 \"x\"\n"
+                       "}\n");
+  EXPECT_TRUE(c.ok) << c.Render();
+  std::string r = c.Render();
+  EXPECT_EQ(c.Codes(), (V{"tg_fallback_unchecked", "tg_fallback_unchecked"})) << r;
+  EXPECT_NE(r.find("rule `gpt4o_stays_in_eu`"), std::string::npos) << r;
+  EXPECT_NE(r.find("test.tg:10:8: warning[tg_fallback_unchecked]: rule `pilot` denies"),
+            std::string::npos) << r;
+  EXPECT_EQ(r.find("rule `trial`"), std::string::npos) << r;
+}
+
+// An enforced deny of every request with fallbacks covers every rule, in
+// the plain forms only.
+TEST(Fallback, ABlanketNoFallbacksDenySilencesIt) {
+  for (const char* blanket : {
+           "length(request.models) > 0", "length(request.models) >= 1",
+           "length(request.models) != 0", "0 < length(request.models)",
+           "request.models != []", "[] != request.models", "exists(request.models[0])",
+           "length(request.models_full) > 0",
+       }) {
+    auto c = CheckSource(std::string(kEuRequire) + "rule no_fallbacks { when " + blanket +
+                         " deny 400 \"fallback models are not supported\" }\n" +
+                         "rule ban { when request.model in {\"x/y\"} deny 403 \"banned\" }\n");
+    EXPECT_TRUE(c.ok) << blanket << c.Render();
+    EXPECT_EQ(c.Codes(), V{}) << blanket << c.Render();
+  }
+  for (const char* not_blanket : {
+           "length(request.models) > 1", "length(request.models) > 0 and principal.workspace == \"w\"",
+           "request.models == []", "exists(request.models[1])",
+       }) {
+    auto c = CheckSource(std::string(kEuRequire) + "rule no_fallbacks { when " + not_blanket +
+                         " deny 400 \"x\" }\n");
+    EXPECT_TRUE(c.ok) << not_blanket << c.Render();
+    EXPECT_EQ(c.Codes(), V{"tg_fallback_unchecked"}) << not_blanket << c.Render();
+  }
+}
+
+// A rule that tests the fallbacks itself, or a deny's fallback twin (the
+// same `when` with `any m in request.models` for the model conjunct, as the
+// shipped policies write an allowlist), covers them; a near twin does not.
+TEST(Fallback, TheRuleItselfOrItsTwinCoversTheFallbacks) {
+  auto one = CheckSource(R"(policy "p"
+const approved = {"a/b"}
+rule allowlist {
+  when request.model not in approved or (any m in request.models: m not in approved)
+  deny 403 "model is not approved"
+}
+rule free { when request.model_variant == "free" or "free" in request.variants deny 402 "no" }
+)");
+  EXPECT_TRUE(one.ok) << one.Render();
+  EXPECT_EQ(one.Codes(), V{}) << one.Render();
+
+  const std::string twin_base = R"(policy "p"
+data tenants from "tenants.json": map<{region?: string, models: list<string>}>
+rule model_not_allowed {
+  when principal.workspace in tenants
+    and not (request.model in tenants[principal.workspace].models)
+  deny 403 "model is not allowed"
+}
+)";
+  auto twin = CheckSource(twin_base + R"(rule fallback_model_not_allowed {
+  when principal.workspace in tenants
+    and (any m in request.models: m not in tenants[principal.workspace].models)
+  deny 403 "fallback model {m} is not allowed"
+}
+)");
+  EXPECT_TRUE(twin.ok) << twin.Render();
+  EXPECT_EQ(twin.Codes(), V{}) << twin.Render();
+  auto shadow_twin = CheckSource(twin_base + R"(rule fallback_model_not_allowed mode shadow {
+  when principal.workspace in tenants
+    and (any m in request.models: m not in tenants[principal.workspace].models)
+  deny 403 "fallback model {m} is not allowed"
+}
+)");
+  EXPECT_EQ(shadow_twin.Codes(), V{"tg_fallback_unchecked"}) << shadow_twin.Render();
+  {
+    // another workspace field, another condition, a shadow twin: no twin
+    for (const char* near : {
+             "when principal.workspace in tenants\n"
+             "    and (any m in request.models: m in tenants[principal.workspace].models)",
+             "when principal.workspace in tenants and principal.user == \"u\"\n"
+             "    and (any m in request.models: m not in tenants[principal.workspace].models)",
+         }) {
+      auto c = CheckSource(twin_base + "rule fb {\n  " + near + "\n  deny 403 \"x\"\n}\n");
+      EXPECT_EQ(c.ErrorCodes(), V{}) << c.Render();
+      EXPECT_EQ(Count(c.Render(), "warning[tg_fallback_unchecked]"), 1u) << near << c.Render();
+    }
+  }
+}
+
+// Redactions and price caps chosen by the requested model are bypassed the
+// same way; sort and order hints and tags are preferences, not controls.
+TEST(Fallback, RedactAndPriceCapsCountSortDoesNot) {
+  auto c = CheckSource(R"(policy "p"
+rule external_redacts { when request.model == "x/external" redact dlp.email as "[EMAIL]" }
+rule o1_capped { when request.model == "openai/o1" route max_price 1.00 usd }
+rule sorted { when request.model == "x/y" route sort price }
+rule tagged { when request.model == "x/y" tag family = "y" }
+rule warned { when request.model == "x/y" warn "old model" }
+)");
+  EXPECT_TRUE(c.ok) << c.Render();
+  std::string r = c.Render();
+  EXPECT_EQ(c.Codes(), (V{"tg_fallback_unchecked", "tg_fallback_unchecked"})) << r;
+  EXPECT_NE(r.find("rule `external_redacts` redacts by the requested model only"), std::string::npos) << r;
+  EXPECT_NE(r.find("rule `o1_capped` caps the price by the requested model only"), std::string::npos) << r;
+}
+
+}  // namespace
+}  // namespace tollgate::checktest
