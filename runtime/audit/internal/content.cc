@@ -5,6 +5,7 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cctype>
 #include <map>
 
@@ -605,7 +606,10 @@ bool PrepareInput(std::string_view raw, ast::Retention retain, std::string_view 
       if (c >= 'A' && c <= 'Z') c = static_cast<char>(c | 0x20);
     bool suspicious = false;
     for (std::string_view stem : kCredentialStems)
-      if (lower.find(stem) != std::string::npos) { suspicious = true; break; }
+      if (memmem(lower.data(), lower.size(), stem.data(), stem.size()) != nullptr) {
+        suspicious = true;
+        break;
+      }
     if (!suspicious && ApiKeyDetector() >= 0 && stdlib::DetectorMatches(ApiKeyDetector(), raw))
       suspicious = true;
     if (!suspicious) {  // fast path: nothing to remove, keep the bytes
