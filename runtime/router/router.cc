@@ -50,14 +50,28 @@ const std::vector<Value>& Items(const Value& v) {
   return kNone;
 }
 
-// `pattern` names provider `e`: equal, or a base slug of a standard-tier
-// variant ("google-vertex" matches "google-vertex/europe"). With
-// `any_tier`, the base slug also covers priority/flex endpoints (ignore).
+// ASCII case-insensitive equality: catalog slugs are lower case, and a
+// caller's "OpenAI" in `ignore` must drop OpenAI, not nothing.
+bool SameSlugText(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x | 0x20);
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y | 0x20);
+    if (x != y) return false;
+  }
+  return true;
+}
+
+// `pattern` names provider `e`: equal (in any case), or a base slug of a
+// standard-tier variant ("google-vertex" matches "google-vertex/europe").
+// With `any_tier`, the base slug also covers priority/flex endpoints
+// (ignore).
 bool SlugMatches(std::string_view pattern, const Endpoint& e, bool any_tier) {
   std::string_view p = e.provider;
-  if (p == pattern) return true;
+  if (SameSlugText(p, pattern)) return true;
   if (!any_tier && e.tier != Tier::kStandard) return false;
-  return p.size() > pattern.size() && p.compare(0, pattern.size(), pattern) == 0 &&
+  return p.size() > pattern.size() && SameSlugText(p.substr(0, pattern.size()), pattern) &&
          p[pattern.size()] == '/';
 }
 

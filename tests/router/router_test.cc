@@ -222,6 +222,17 @@ TEST_F(RouterTest, Ignore) {
   EXPECT_EQ(env.CodeOf("m@de"), "pref_ignore");
 }
 
+// Slugs are lower case in the catalog; a caller's "CheapCo" names the same
+// provider (it used to match nothing, so an `ignore` in another case
+// silently dropped nothing).
+TEST_F(RouterTest, ProviderSlugsMatchInAnyCase) {
+  SetUpEnv(kNoRules, Basic());
+  EXPECT_EQ(R(Input("m", "{\"ignore\": [\"CheapCo\", \"EuroCloud\"]}")), (Ids{"m@fr"}));
+  EXPECT_EQ(env.CodeOf("m@us"), "pref_ignore");
+  EXPECT_EQ(R(Input("m", "{\"only\": [\"EUROCLOUD/Frankfurt\"]}")), (Ids{"m@de"}));
+  EXPECT_EQ(R(Input("m", "{\"order\": [\"FrenchAI\", \"eurocloud\"]}")), (Ids{"m@fr", "m@de", "m@us"}));
+}
+
 TEST_F(RouterTest, OrderFirstThenCost) {
   SetUpEnv(kNoRules, Basic());
   EXPECT_EQ(R(Input("m", "{\"order\": [\"frenchai\", \"eurocloud\"]}")), (Ids{"m@fr", "m@de", "m@us"}));
