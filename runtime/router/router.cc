@@ -498,8 +498,8 @@ void Router::RouteOrThrow(const vm::Decision& d, const vm::Record& request, Rout
       }
       if (ep.tier != Tier::kStandard) {
         bool chosen = (ep.tier == Tier::kPriority && p.nitro) || (ep.tier == Tier::kFlex && p.floor);
-        for (const Value& o : only_items) chosen = chosen || o.sv() == ep.provider;
-        for (std::string_view o : *p.order) chosen = chosen || o == ep.provider;
+        for (const Value& o : only_items) chosen = chosen || SameSlugText(o.sv(), ep.provider);
+        for (std::string_view o : *p.order) chosen = chosen || SameSlugText(o, ep.provider);
         if (!chosen) {
           drop(ElimCode::kTierNotSelected, "request", "model");
           continue;

@@ -376,6 +376,7 @@ TEST_F(RouterTest, ServiceTiersNeedNitroOrFloor) {
   // A base slug does not reach tier endpoints; the exact slug does.
   EXPECT_EQ(R(Input("m", "{\"only\": [\"oa\"]}")), (Ids{"std"}));
   EXPECT_EQ(R(Input("m", "{\"only\": [\"oa/priority\"]}")), (Ids{"prio"}));
+  EXPECT_EQ(R(Input("m", "{\"only\": [\"OA/Priority\"]}")), (Ids{"prio"}));  // any case
 }
 
 // --- invalid preference values ---
