@@ -514,15 +514,22 @@ struct Server::Impl {
            "x-tollgate-decision-id, x-tollgate-policy-version, x-tollgate-explain, x-request-id, "
            "retry-after, x-should-retry");
   }
+  // The API paths answered to POST only (the others to GET and HEAD).
+  static bool PostPath(std::string_view path) {
+    return path == "/v1/chat/completions" || path == "/chat/completions" || path == "/v1/decide";
+  }
+  // A path naming one model (`/v1/models/{id}`): one metrics label for them all.
+  static bool ModelPath(std::string_view path) {
+    return path.rfind("/v1/models/", 0) == 0 || path.rfind("/models/", 0) == 0;
+  }
   // A browser's preflight (OPTIONS with Origin) while CORS is on.
   net::awaitable<bool> Preflight(ClientStream& stream, Request& req, const std::string& path) {
     const std::string_view origin(req[http::field::origin].data(), req[http::field::origin].size());
-    const bool posts = path == "/v1/chat/completions" || path == "/chat/completions" || path == "/v1/decide";
-    const bool gets = path == "/v1/models" || path == "/models" || path.rfind("/v1/models/", 0) == 0 ||
-                      path.rfind("/models/", 0) == 0 || path == "/healthz" || path == "/metrics";
-    const std::string label = path.rfind("/v1/models/", 0) == 0 || path.rfind("/models/", 0) == 0
-                                  ? std::string("/v1/models/{id}")
-                                  : posts || gets ? path : std::string("(unknown)");
+    const bool posts = PostPath(path);
+    const bool gets = path == "/v1/models" || path == "/models" || ModelPath(path) ||
+                      path == "/healthz" || path == "/metrics";
+    const std::string label = ModelPath(path) ? std::string("/v1/models/{id}")
+                              : posts || gets ? path : std::string("(unknown)");
     Response res;
     if (!posts && !gets) {
       res = Json(path.rfind("/admin/", 0) == 0 ? 403 : 404,
@@ -810,12 +817,10 @@ net::awaitable<bool> Server::Impl::Handle(ClientStream& stream, Request& req) {
   Response res = Json(405, OpenAIError(405, "method_not_allowed",
                                        std::string(req.method_string()) + " is not allowed on `" + path + "`"));
   // RFC 9110 15.5.6: a 405 lists the methods the resource supports.
-  const bool posts = path == "/v1/chat/completions" || path == "/chat/completions" || path == "/v1/decide";
-  res.set(http::field::allow, posts ? "POST" : "GET, HEAD");
+  res.set(http::field::allow, PostPath(path) ? "POST" : "GET, HEAD");
   Common(&res, nullptr);
   // One metrics label for every model id (no label per client-chosen path).
-  const bool model_path = path.rfind("/v1/models/", 0) == 0 || path.rfind("/models/", 0) == 0;
-  const std::string label = model_path ? std::string("/v1/models/{id}") : path;
+  const std::string label = ModelPath(path) ? std::string("/v1/models/{id}") : path;
   co_return co_await Send(stream, res, &req, label);
 }
 
