@@ -790,10 +790,18 @@ InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites,
 }
 
 
+// One collapsed chain: text[from, to) became out[at, at + len) (the chain's
+// characters without their spacers).
+struct Collapsed {
+  size_t from, to, at, len;
+};
+
 // CollapseSpacing over the chains starting at `starts` only (the collapse
 // hits, increasing): the same output. A chain the byte walk would collapse
-// starts at a hit, and the walk changes nothing between hits.
-bool CollapseAt(std::string_view t, const std::vector<size_t>& starts, std::string* out) {
+// starts at a hit, and the walk changes nothing between hits. Each chain
+// collapsed is appended to *chains.
+bool CollapseAt(std::string_view t, const std::vector<size_t>& starts, std::string* out,
+                std::vector<Collapsed>* chains) {
   const size_t n = t.size();
   auto single = [&](size_t i) {
     return IsAlnum(t[i]) && (i == 0 || !IsAlnum(t[i - 1])) && (i + 1 == n || !IsAlnum(t[i + 1]));
@@ -815,6 +823,7 @@ bool CollapseAt(std::string_view t, const std::vector<size_t>& starts, std::stri
       changed = true;
     }
     out->append(t.substr(copied, i - copied));
+    chains->push_back(Collapsed{i, j + 1, out->size(), count});
     for (size_t k = i; k <= j; k += 2) out->push_back(t[k]);
     copied = j + 1;
   }
@@ -822,24 +831,53 @@ bool CollapseAt(std::string_view t, const std::vector<size_t>& starts, std::stri
   return changed;
 }
 
-// NormalizeWith's text from the trigger sites: the collapse at the chain
-// starts only, then the scrambled runs of the result rewritten in place.
-// `chains`: the collapse sites of `text` (FindTriggersSse2 with
-// want_collapse).
+// NormalizeWith's text from the trigger sites of one pass over `text`
+// (FindTriggersSse2 with want_collapse and want_scramble): the collapse at
+// the chain starts only, then the scrambled runs of the result rewritten in
+// place. The scrambled runs of the collapsed text are those of `text`
+// (moved left by the bytes collapsed before them: a chain is bounded by
+// non-alphanumerics on both sides and holds only single characters, so no
+// letter run outside a chain changes, and none lies inside one) plus those
+// inside a collapsed chain, found by scanning the chains' output only.
 std::string_view NormalizeAtSites(std::string_view text, std::string* storage,
-                                  const InjectionTriggers& trig, const std::vector<size_t>& chains) {
+                                  const InjectionTriggers& trig, const TriggerSites& sites) {
   if (!trig.collapse && !trig.scramble) return text;
   std::string_view base = text;
-  if (trig.collapse && CollapseAt(text, chains, storage)) base = *storage;
-  TriggerSites runs;
-  runs.want_scramble = true;
-  FindTriggersSse2(base, &runs);
-  if (runs.scramble.empty()) return base;
+  thread_local std::vector<Collapsed> chains;
+  thread_local std::vector<std::pair<size_t, int>> scramble;
+  chains.clear();
+  scramble.clear();
+  if (trig.collapse && CollapseAt(text, sites.collapse, storage, &chains)) {
+    base = *storage;
+    // The finder lists a block's runs by length: in text order here.
+    scramble.assign(sites.scramble.begin(), sites.scramble.end());
+    std::sort(scramble.begin(), scramble.end());
+    const size_t original = scramble.size();
+    size_t c = 0, removed = 0;
+    auto chain_runs = [&](const Collapsed& k) {
+      TriggerSites inside;
+      inside.want_scramble = true;
+      FindTriggersSse2(base.substr(k.at, k.len), &inside);
+      for (auto [at, target] : inside.scramble) scramble.emplace_back(k.at + at, target);
+    };
+    for (size_t r = 0; r < original; ++r) {
+      const size_t at = scramble[r].first;
+      for (; c < chains.size() && chains[c].to <= at; ++c) {
+        chain_runs(chains[c]);
+        removed += (chains[c].to - chains[c].from) - chains[c].len;
+      }
+      scramble[r].first = at - removed;
+    }
+    for (; c < chains.size(); ++c) chain_runs(chains[c]);
+  } else {
+    scramble = sites.scramble;
+  }
+  if (scramble.empty()) return base;
   if (base.data() == text.data()) {
     storage->assign(text);
     base = *storage;
   }
-  for (auto [at, target] : runs.scramble) {  // same length: base stays valid
+  for (auto [at, target] : scramble) {  // same length: base stays valid
     storage->replace(at, kTargets[target].size(), kTargets[target]);
   }
   return *storage;
@@ -900,8 +938,9 @@ std::string InjectionNormalized(std::string_view text) {
 #if defined(__SSE2__)
   TriggerSites sites;
   sites.want_collapse = true;
+  sites.want_scramble = true;
   const InjectionTriggers trig = FindTriggersSse2(text, &sites);
-  return std::string(NormalizeAtSites(text, &storage, trig, sites.collapse));
+  return std::string(NormalizeAtSites(text, &storage, trig, sites));
 #else
   const InjectionTriggers trig = FindInjectionTriggers(text);
   return std::string(NormalizeWith(text, &storage, trig.collapse, trig.scramble));
@@ -990,8 +1029,10 @@ uint32_t MatchedGroups(std::string_view input) {
   // One pass: the triggers, and where the collapse chains start.
   thread_local TriggerSites sites;
   sites.want_collapse = true;
+  sites.want_scramble = true;
   sites.want_decode = true;
   sites.collapse.clear();
+  sites.scramble.clear();
   sites.decode.clear();
   const InjectionTriggers trig = FindTriggersSse2(text, &sites);
 #else
@@ -1000,7 +1041,7 @@ uint32_t MatchedGroups(std::string_view input) {
   // INVARIANT: an engine failure never reads as "no injection": the old
   // path (whose RE2 fallback matches pattern by pattern) answers instead.
 #if defined(__SSE2__)
-  const std::string_view normalized = NormalizeAtSites(text, &storage, trig, sites.collapse);
+  const std::string_view normalized = NormalizeAtSites(text, &storage, trig, sites);
 #else
   const std::string_view normalized = NormalizeWith(text, &storage, trig.collapse, trig.scramble);
 #endif

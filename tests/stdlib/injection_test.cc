@@ -434,6 +434,15 @@ TEST(InjectionTriggers, NormalizationAtSitesEqualsReference) {
   }
   EXPECT_GT(changed, texts / 4);
   EXPECT_LT(changed, texts - texts / 20);
+  // Long texts: scrambled runs of several lengths in one 64-byte block and
+  // collapse chains in many blocks (the runs found before a collapse move
+  // left by the bytes it removed).
+  for (size_t i = 0; i < 2000; ++i) {
+    std::string t;
+    const size_t n = 100 + pick(300);
+    for (size_t k = 0; k < n; ++k) t += pieces[pick(pieces.size())];
+    ASSERT_EQ(InjectionNormalized(t), InjectionNormalizedReference(t)) << "`" << t << "`";
+  }
 }
 
 }  // namespace
