@@ -1000,7 +1000,12 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   UpstreamPool& pool = *tl_worker->pool;
   Outcome o;
   o.stream = x->stream;
-  std::string failures = "[";
+  // The failed attempts, a JSON array for the record and the 502 answer
+  // (messages come from the OS and OpenSSL: written, not spliced).
+  rapidjson::StringBuffer failed_buf;
+  rapidjson::Writer<rapidjson::StringBuffer> failed(failed_buf);
+  failed.StartArray();
+  bool any_failed = false;
   const size_t attempts = std::min<size_t>(x->s.route.endpoints.size(), cfg.upstream.max_attempts);
   int64_t processing_ns = MonoNs() - x->start_ns;
   int64_t up_start = 0;
@@ -1083,13 +1088,20 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     }
     conn.reset();
     svc.metrics().upstream_errors.Add(Label("endpoint", ep.id) + "," + Label("kind", err.kind));
-    if (failures.size() > 1) failures += ",";
-    failures += "{\"endpoint\":\"" + ep.id + "\",\"kind\":\"" + err.kind + "\",\"message\":\"" +
-                err.message + "\"}";
+    any_failed = true;
+    failed.StartObject();
+    failed.Key("endpoint");
+    failed.String(ep.id.data(), static_cast<rapidjson::SizeType>(ep.id.size()));
+    failed.Key("kind");
+    failed.String(err.kind.data(), static_cast<rapidjson::SizeType>(err.kind.size()));
+    failed.Key("message");
+    failed.String(err.message.data(), static_cast<rapidjson::SizeType>(err.message.size()));
+    failed.EndObject();
     x->attempt = a;
   }
-  failures += "]";
-  if (failures != "[]") o.upstream_errors = failures;
+  failed.EndArray();
+  const std::string failures(failed_buf.GetString(), failed_buf.GetSize());
+  if (any_failed) o.upstream_errors = failures;
 
   if (!conn && watch->gone) {
     // The client left before any upstream answered: no answer to send. The
