@@ -48,6 +48,7 @@ int64_t WorstCasePromptTokens(const PromptShape& s, const Endpoint& ep) {
   if (s.tools > 0) t = Sat(t, Sat(kPromptBoundToolBlock, SatMul(s.tools, kPromptBoundPerTool)));
   t = Sat(t, SatMul(s.images, kPromptBoundPerImage));
   t = Sat(t, s.audio_bytes);
+  t = Sat(t, ep.upstream.body_bytes);  // the catalog's members merged into the body sent
   return std::min(t, cap);
 }
 

@@ -16,6 +16,8 @@
 //                     format schemas... Routing members the gateway strips
 //                     (model, models, provider, route, transforms, plugins,
 //                     preset) and the media payloads below are left out.
+//   + the endpoint's `upstream.body` members merged into the body sent
+//     (Upstream::body_bytes)
 //   + kPromptBoundPerRequest + kPromptBoundPerMessage x messages
 //   + kPromptBoundToolBlock (once, when tools or functions are offered)
 //     + kPromptBoundPerTool x tools

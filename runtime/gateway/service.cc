@@ -55,10 +55,13 @@ std::string RenderDiagnostics(const Diagnostics& diags) {
 
 
 // The body for one upstream: top-level members rewritten in one SAX pass
-// (numbers are copied as written, never through a double).
+// (numbers are copied as written, never through a double). The endpoint's
+// `upstream.body` members replace the caller's of the same name and are
+// written last.
 class BodyRewriter : public rj::BaseReaderHandler<rj::UTF8<>, BodyRewriter> {
  public:
-  BodyRewriter(JsonWriter* w, std::string_view model, bool stream) : w_(w), model_(model), stream_(stream) {}
+  BodyRewriter(JsonWriter* w, const runtime::Upstream& up, bool stream)
+      : w_(w), model_(up.model), extra_(up.body), stream_(stream) {}
 
   bool Null() { return Value([&] { return w_->Null(); }); }
   bool Bool(bool b) { return Value([&] { return w_->Bool(b); }); }
@@ -95,7 +98,7 @@ class BodyRewriter : public rj::BaseReaderHandler<rj::UTF8<>, BodyRewriter> {
       }
       static const std::set<std::string_view> kStrip = {"models", "provider", "route", "transforms",
                                                         "plugins", "preset", "stream_options"};
-      if (kStrip.count(k) || k == "model") {
+      if (kStrip.count(k) || k == "model" || Overridden(k)) {
         skip_ = true;
         skip_depth_ = depth_;
         if (k == "model") {
@@ -131,6 +134,11 @@ class BodyRewriter : public rj::BaseReaderHandler<rj::UTF8<>, BodyRewriter> {
         w_->Bool(true);
         w_->EndObject();
       }
+      for (const runtime::Upstream::BodyMember& m : extra_) {
+        w_->Key(m.name.data(), static_cast<rj::SizeType>(m.name.size()));
+        // INVARIANT: m.json is one compact JSON value (Catalog::Load wrote it).
+        w_->RawValue(m.json.data(), m.json.size(), RawType(m.json));
+      }
     }
     return w_->EndObject();
   }
@@ -155,6 +163,23 @@ class BodyRewriter : public rj::BaseReaderHandler<rj::UTF8<>, BodyRewriter> {
   }
 
  private:
+  bool Overridden(std::string_view k) const {
+    for (const runtime::Upstream::BodyMember& m : extra_) {
+      if (m.name == k) return true;
+    }
+    return false;
+  }
+  static rj::Type RawType(std::string_view json) {
+    switch (json.empty() ? 'n' : json[0]) {
+      case '{': return rj::kObjectType;
+      case '[': return rj::kArrayType;
+      case '"': return rj::kStringType;
+      case 't': return rj::kTrueType;
+      case 'f': return rj::kFalseType;
+      case 'n': return rj::kNullType;
+      default: return rj::kNumberType;
+    }
+  }
   template <typename F>
   bool Value(F f) {
     if (skip_) {
@@ -169,6 +194,7 @@ class BodyRewriter : public rj::BaseReaderHandler<rj::UTF8<>, BodyRewriter> {
   }
   JsonWriter* w_;
   std::string_view model_;
+  const std::vector<runtime::Upstream::BodyMember>& extra_;
   bool stream_;
   int depth_ = 0;
   bool skip_ = false;
@@ -819,7 +845,7 @@ bool Service::UpstreamBody(const Exchange& x, size_t attempt, std::string* out,
   }
   rj::StringBuffer sb;
   JsonWriter w(sb);
-  BodyRewriter h(&w, ep.upstream.model, x.stream);
+  BodyRewriter h(&w, ep.upstream, x.stream);
   rj::Reader reader;
   // Both bodies are std::strings (NUL-terminated), so rapidjson's SSE4.2
   // string scanning applies (it has none for MemoryStream). A NUL inside the

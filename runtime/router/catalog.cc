@@ -3,6 +3,8 @@
 
 
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <algorithm>
 #include <charconv>
@@ -140,9 +142,105 @@ bool GetInt(Ctx* c, const rj::Value& obj, const char* name, std::string_view pat
   return true;
 }
 
-bool ParseUpstream(Ctx* c, const rj::Value& v, Upstream* up) {
+// `upstream.body` members the catalog may not set, and why.
+struct ReservedMember {
+  std::string_view name, why;
+};
+constexpr std::string_view kPromptWhy =
+    "is the caller's: the budget reservation is computed from the request's";
+constexpr ReservedMember kReservedBody[] = {
+    {"model", "is set by the gateway (use `upstream.model`)"},
+    {"stream", "is the caller's: the gateway settles from the answer the caller asked for"},
+    {"stream_options", "is set by the gateway (it asks for the stream's usage)"},
+    {"messages", kPromptWhy}, {"tools", kPromptWhy}, {"functions", kPromptWhy},
+    {"prediction", kPromptWhy}, {"max_tokens", kPromptWhy},
+    {"max_completion_tokens", kPromptWhy}, {"n", kPromptWhy},
+};
+
+// Nesting depth of v (a scalar is 0), counted no further than limit + 1.
+int Depth(const rj::Value& v, int limit) {
+  if (limit < 0) return 1;
+  int d = 0;
+  if (v.IsObject()) {
+    for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) d = std::max(d, Depth(m->value, limit - 1));
+    return d + 1;
+  }
+  if (v.IsArray()) {
+    for (const rj::Value& x : v.GetArray()) d = std::max(d, Depth(x, limit - 1));
+    return d + 1;
+  }
+  return 0;
+}
+
+template <typename V>
+std::string CompactJson(const V& v) {
+  rj::StringBuffer sb;
+  rj::Writer<rj::StringBuffer> w(sb);
+  v.Accept(w);
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+// `upstream.body`: `typed` is the same object parsed with numbers as numbers
+// (LoadUnguarded), so that a value keeps its JSON type.
+bool ParseBody(Ctx* c, const rj::Value& typed, Upstream* up) {
+  if (!typed.IsObject()) return c->Fail("upstream.body", "must be an object of body members");
+  if (typed.MemberCount() > kMaxUpstreamBodyMembers) {
+    return c->Fail("upstream.body", "has " + std::to_string(typed.MemberCount()) +
+                                        " members, more than " +
+                                        std::to_string(kMaxUpstreamBodyMembers));
+  }
+  size_t bytes = 0;
+  for (auto m = typed.MemberBegin(); m != typed.MemberEnd(); ++m) {
+    std::string name(m->name.GetString(), m->name.GetStringLength());
+    const std::string path = "upstream.body." + name;
+    if (name.empty()) return c->Fail("upstream.body", "has a member with an empty name");
+    for (const ReservedMember& r : kReservedBody) {
+      if (r.name == name) return c->Fail(path, std::string(r.why));
+    }
+    for (const Upstream::BodyMember& b : up->body) {
+      if (b.name == name) return c->Fail(path, "appears twice");
+    }
+    if (Depth(m->value, kMaxUpstreamBodyDepth) > kMaxUpstreamBodyDepth) {
+      return c->Fail(path, "nests deeper than " + std::to_string(kMaxUpstreamBodyDepth) + " levels");
+    }
+    Upstream::BodyMember b{name, CompactJson(m->value)};
+    bytes += b.json.size();
+    if (bytes > kMaxUpstreamBodyBytes) {
+      return c->Fail("upstream.body", "is larger than " + std::to_string(kMaxUpstreamBodyBytes) +
+                                          " bytes of JSON");
+    }
+    // `,"name":value` as sent (the name escaped as the writer escapes it).
+    rj::Value key(rj::StringRef(m->name.GetString(), m->name.GetStringLength()));
+    up->body_bytes += static_cast<int64_t>(CompactJson(key).size() + b.json.size() + 2);
+    up->body.push_back(std::move(b));
+  }
+  return true;
+}
+
+// The endpoint's service_tier in its upstream body: an explicit one must ask
+// for the endpoint's own tier; a priority / flex endpoint gets one.
+bool SetServiceTier(Ctx* c, Endpoint* e) {
+  Upstream& up = e->upstream;
+  const std::string want = std::string("\"") + ServiceTierName(e->tier) + "\"";
+  for (const Upstream::BodyMember& b : up.body) {
+    if (b.name != "service_tier") continue;
+    if (b.json == want) return true;
+    return c->Fail("upstream.body.service_tier",
+                   "must be `" + std::string(ServiceTierName(e->tier)) + "` on a `" +
+                       TierName(e->tier) + "` endpoint (what it is priced at), got `" + b.json + "`");
+  }
+  if (e->tier == Tier::kStandard) return true;
+  up.body.push_back({"service_tier", want});
+  up.body_bytes += static_cast<int64_t>(want.size() + std::string_view("\"service_tier\"").size() + 2);
+  return true;
+}
+
+bool ParseUpstream(Ctx* c, const rj::Value& v, const rj::Value* typed, Upstream* up) {
   if (!v.IsObject()) return c->Fail("upstream", "must be an object");
-  if (!CheckKeys(c, "upstream", v, {"base_url", "auth", "model"})) return false;
+  if (!CheckKeys(c, "upstream", v, {"base_url", "auth", "model", "body"})) return false;
+  if (typed && typed->IsObject()) {
+    if (const rj::Value* body = Member(*typed, "body"); body && !ParseBody(c, *body, up)) return false;
+  }
   if (!GetString(c, v, "base_url", "upstream.base_url", true, &up->base_url)) return false;
   if (!GetString(c, v, "model", "upstream.model", false, &up->model)) return false;
   if (up->base_url.rfind("https://", 0) != 0 && up->base_url.rfind("http://", 0) != 0) {
@@ -181,7 +279,9 @@ bool ParseUpstream(Ctx* c, const rj::Value& v, Upstream* up) {
   return true;
 }
 
-bool ParseEndpoint(Ctx* c, const rj::Value& v, Endpoint* e) {
+// `typed`: the same endpoint parsed with numbers as numbers, or null when no
+// endpoint has an `upstream.body`.
+bool ParseEndpoint(Ctx* c, const rj::Value& v, const rj::Value* typed, Endpoint* e) {
   if (!v.IsObject()) return c->Fail("(endpoint)", "must be an object");
   // Read the id first so that every later message can name it.
   if (!GetString(c, v, "id", "id", true, &e->id)) return false;
@@ -225,7 +325,8 @@ bool ParseEndpoint(Ctx* c, const rj::Value& v, Endpoint* e) {
   }
   const rj::Value* up = Member(v, "upstream");
   if (!up) return c->Fail("upstream", "is missing");
-  if (!ParseUpstream(c, *up, &e->upstream)) return false;
+  const rj::Value* typed_up = typed && typed->IsObject() ? Member(*typed, "upstream") : nullptr;
+  if (!ParseUpstream(c, *up, typed_up, &e->upstream)) return false;
   if (e->upstream.model.empty()) {
     size_t slash = e->model.find('/');
     e->upstream.model = slash == std::string::npos ? e->model : e->model.substr(slash + 1);
@@ -316,6 +417,7 @@ bool ParseEndpoint(Ctx* c, const rj::Value& v, Endpoint* e) {
   else if (tier == "priority") e->tier = Tier::kPriority;
   else if (tier == "flex") e->tier = Tier::kFlex;
   else return c->Fail("tier", "must be `standard`, `priority` or `flex`, got `" + tier + "`");
+  if (!SetServiceTier(c, e)) return false;
   if (!GetBool(c, v, "byok", "byok", false, &e->byok)) return false;
   return true;
 }
@@ -329,6 +431,10 @@ const char* TierName(Tier t) {
     case Tier::kFlex: return "flex";
   }
   return "standard";
+}
+
+const char* ServiceTierName(Tier t) {
+  return t == Tier::kStandard ? "default" : TierName(t);
 }
 
 bool Endpoint::SupportsParameter(std::string_view p) const {
@@ -384,10 +490,30 @@ bool Catalog::LoadUnguarded(std::string_view json, const stdlib::Schema& schema,
     return fail_top("the catalog has " + std::to_string(eps->Size()) + " endpoints, more than " +
                     std::to_string(kMaxEndpoints));
   }
+  // `upstream.body` values are forwarded with their JSON types, which the
+  // numbers-as-text parse loses: when an endpoint has one, the text is
+  // parsed once more with numbers as numbers, read for those values only.
+  bool any_body = false;
+  for (const rj::Value& ep : eps->GetArray()) {
+    const rj::Value* up = ep.IsObject() ? Member(ep, "upstream") : nullptr;
+    any_body = any_body || (up && up->IsObject() && up->HasMember("body"));
+  }
+  rj::Document typed;
+  const rj::Value* typed_eps = nullptr;
+  if (any_body) {
+    typed.Parse<rj::kParseValidateEncodingFlag | rj::kParseIterativeFlag |
+                rj::kParseFullPrecisionFlag>(json.data(), json.size());
+    if (typed.HasParseError()) {  // a number beyond double range
+      return fail_top("malformed JSON at byte " + std::to_string(typed.GetErrorOffset()) + ": " +
+                      rj::GetParseError_En(typed.GetParseError()));
+    }
+    typed_eps = Member(typed, "endpoints");
+  }
   std::vector<Endpoint> parsed(eps->Size());
   for (rj::SizeType i = 0; i < eps->Size(); ++i) {
     Ctx c{i, "", error};
-    if (!ParseEndpoint(&c, (*eps)[i], &parsed[i])) return false;
+    const rj::Value* t = typed_eps ? &(*typed_eps)[i] : nullptr;
+    if (!ParseEndpoint(&c, (*eps)[i], t, &parsed[i])) return false;
   }
   (void)top;
   out->endpoints_ = std::move(parsed);

@@ -14,6 +14,22 @@
 //      "observed": {"latency_p50": 0.42, "throughput": 85.5, "uptime": 0.999},
 //      "tier": "standard", "byok": false}]}
 //
+// `upstream.body` (optional) is an object of top-level members merged into,
+// and overriding, the JSON body sent to that endpoint:
+//   "upstream": {"base_url": "https://api.openai.com/v1", "auth": {...},
+//                "body": {"service_tier": "flex", "store": false}}
+// A `priority` / `flex` endpoint asks its upstream for its tier: without a
+// `service_tier` of its own it gets {"service_tier": "priority" | "flex"}
+// (OpenAI's service tiers), so what the upstream bills is what the endpoint
+// is priced at. Limits: kMaxUpstreamBodyMembers members, kMaxUpstreamBodyBytes
+// of compact JSON, kMaxUpstreamBodyDepth levels; values are strings,
+// booleans, null, or objects / arrays of them (no numbers: the catalog reads
+// numbers as decimal text, so their JSON type is lost). Members the gateway
+// owns or that bound the budget reservation are refused (model, messages,
+// stream, stream_options, max_tokens, max_completion_tokens, n, tools,
+// functions, prediction), and a `service_tier` must be the endpoint's tier
+// (`default` for standard).
+//
 // Prices are USD (per million tokens, per request) as exact decimals; JSON
 // numbers are read from their text, never through a double.
 //
@@ -27,7 +43,8 @@
 // naming the endpoint (index and id) and field: unknown or missing fields,
 // wrong types, duplicate ids, negative prices, a country that is not an
 // ISO 3166-1 alpha-2 code, an unknown quantization, inconsistent data facts
-// (zdr with retention days or training), uptime outside 0..1.
+// (zdr with retention days or training), uptime outside 0..1, an
+// `upstream.body` beyond its limits or naming a member it may not set.
 //
 // For every endpoint the catalog builds a candidate vm::Record with one slot
 // per candidate-scoped field of the schema (provider.*, endpoint.*); fields
@@ -58,6 +75,9 @@ namespace tollgate::runtime {
 enum class AuthType : uint8_t { kNone, kBearer, kHeader };
 enum class Tier : uint8_t { kStandard, kPriority, kFlex };
 const char* TierName(Tier t);
+// The value of OpenAI's `service_tier` that asks for tier t: `default`,
+// `priority`, `flex`.
+const char* ServiceTierName(Tier t);
 
 struct Upstream {
   std::string base_url;
@@ -68,7 +88,22 @@ struct Upstream {
   // the file: the endpoint's model id without its vendor prefix
   // (`openai/gpt-4o` -> `gpt-4o`), filled on Load.
   std::string model;
+  // Members merged into the forwarded body ("body" of the file; see the
+  // overview), in file order, each value as compact JSON text; a priority /
+  // flex endpoint's service_tier is added on Load.
+  struct BodyMember {
+    std::string name, json;
+  };
+  std::vector<BodyMember> body;
+  // Bytes these members can add to the body (`,"name":json` each): counted
+  // by the worst-case prompt (runtime/decide/prompt_bound.h).
+  int64_t body_bytes = 0;
 };
+
+// Limits of `upstream.body` (Catalog::Load refuses more).
+inline constexpr size_t kMaxUpstreamBodyMembers = 16;
+inline constexpr size_t kMaxUpstreamBodyBytes = 4096;  // of all values' compact JSON
+inline constexpr int kMaxUpstreamBodyDepth = 8;        // nesting of objects / arrays
 
 struct Endpoint {
   std::string id, model, provider;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <new>
+#include <optional>
 #include <unordered_map>
 
 #include "engine/core/money.h"
@@ -28,7 +29,7 @@ enum ReqField : int {
   kModel, kModels, kMaxTokens, kInputTokens, kParameters, kWorkspace,
   kOrder, kOnly, kIgnore, kAllowFallbacks, kRequireParameters, kDataCollection, kZdr,
   kQuantizations, kSort, kMaxPrompt, kMaxCompletion, kMaxRequest, kPrefLatency,
-  kPrefThroughput, kSortPartition, kModelFull, kModelsFull, kN, kReqFieldCount,
+  kPrefThroughput, kSortPartition, kModelFull, kModelsFull, kN, kServiceTier, kReqFieldCount,
 };
 constexpr const char* kReqPaths[kReqFieldCount] = {
     "request.model", "request.models", "request.max_tokens", "request.input_tokens",
@@ -39,7 +40,7 @@ constexpr const char* kReqPaths[kReqFieldCount] = {
     "request.provider.max_price.prompt", "request.provider.max_price.completion",
     "request.provider.max_price.request", "request.provider.preferred_max_latency",
     "request.provider.preferred_min_throughput", "request.provider.sort_partition",
-    "request.model_full", "request.models_full", "request.n",
+    "request.model_full", "request.models_full", "request.n", "request.service_tier",
 };
 
 // Items of a set or list value; empty for null or anything else.
@@ -245,6 +246,9 @@ struct Prefs {
   int64_t input_tokens = 0;
   int64_t max_tokens = -1;
   int64_t n = 1;  // request.n: completions asked for (each billed)
+  // request.service_tier `default` / `flex` / `priority`: only that tier's
+  // endpoints (what the upstream is asked for and billed at); else null.
+  std::optional<Tier> tier;
   const Value* parameters = nullptr;
   const Value* only = nullptr;
   const Value* ignore = nullptr;
@@ -330,6 +334,17 @@ void Router::RouteOrThrow(const vm::Decision& d, const vm::Record& request, Rout
                      std::to_string(nv.i));
     }
     p.n = nv.i;
+  }
+  const Value& st = get(kServiceTier);
+  if (st.kind == Kind::kString && st.sv() != "auto") {
+    for (Tier t : {Tier::kStandard, Tier::kFlex, Tier::kPriority}) {
+      if (st.sv() == ServiceTierName(t)) p.tier = t;
+    }
+    if (!p.tier) {
+      return invalid("`service_tier` must be `auto`, `default`, `flex` or `priority`, got `" +
+                     std::string(st.sv()) + "`" +
+                     (st.sv() == "scale" ? " (the catalog prices no scale tier)" : ""));
+    }
   }
   p.parameters = &get(kParameters);
   p.only = &get(kOnly);
@@ -496,7 +511,12 @@ void Router::RouteOrThrow(const vm::Decision& d, const vm::Record& request, Rout
         drop(ElimCode::kPrefAllowFallbacks, "request", "provider.allow_fallbacks");
         continue;
       }
-      if (ep.tier != Tier::kStandard) {
+      if (p.tier) {
+        if (ep.tier != *p.tier) {
+          drop(ElimCode::kTierNotSelected, "request", "service_tier");
+          continue;
+        }
+      } else if (ep.tier != Tier::kStandard) {
         bool chosen = (ep.tier == Tier::kPriority && p.nitro) || (ep.tier == Tier::kFlex && p.floor);
         for (const Value& o : only_items) chosen = chosen || SameSlugText(o.sv(), ep.provider);
         for (std::string_view o : *p.order) chosen = chosen || SameSlugText(o, ep.provider);
@@ -772,6 +792,10 @@ std::string EliminationDetail(const Catalog& catalog, const vm::Program& program
       }
       return prov + " is not in `order` and fallbacks are off";
     case ElimCode::kTierNotSelected:
+      if (el.field == "service_tier") {
+        return "endpoint.tier = \"" + std::string(TierName(ep.tier)) +
+               "\" is not the `service_tier` asked for";
+      }
       return "endpoint.tier = \"" + std::string(TierName(ep.tier)) + "\" needs `:" +
              (ep.tier == Tier::kPriority ? "nitro" : "floor") +
              "` or the exact provider slug in `only` or `order`";
