@@ -757,5 +757,132 @@ TEST_F(Pipeline, RefusedPolicyKeepsTheLiveVersion) {
   EXPECT_EQ(svc_->live()->version, before);
 }
 
+// Service tiers: a priority / flex endpoint shares the standard one's
+// upstream, so the body it is sent must ask for its tier (what the decision
+// and the budget charge); a fallback to another endpoint carries that
+// endpoint's members, not the previous one's. A caller's own service_tier
+// routes to that tier only and is charged at its price.
+class TierPipeline : public Pipeline {
+ protected:
+  void SetUp() override {
+    Pipeline::SetUp();
+    if (HasFatalFailure()) return;
+    auto ep = [](const char* id, const char* provider, const char* tier, const char* price,
+                 const char* body) {
+      return std::string(R"({"id": ")") + id + R"(", "model": "m/x", "provider": ")" + provider +
+             R"(", "tier": ")" + tier + R"(",
+        "upstream": {"base_url": "http://127.0.0.1:9/v1", "auth": {"type": "none"}, "model": "x-up")" +
+             body + R"(},
+        "pricing": {"input_per_mtok": ")" + price + R"(", "output_per_mtok": ")" + price + R"("},
+        "context_length": 100000, "max_output_tokens": 100, "jurisdiction": "US", "region": "r",
+        "zdr": false, "trains_on_data": false, "data_collection": "deny", "retention_days": 1,
+        "observed": {"latency_p50": 0.5, "throughput": 50, "uptime": 0.99}})";
+    };
+    Write(cfg_.catalog, "{\"endpoints\": [" + ep("m/x@std", "oa", "standard", "2", "") + ", " +
+                            ep("m/x@flex", "oa/flex", "flex", "1", "") + ", " +
+                            ep("m/x@prio", "oa/priority", "priority", "4",
+                               R"(, "body": {"store": false, "metadata": {"via": "tollgate"}})") +
+                            "]}");
+    std::string err;
+    ASSERT_TRUE(svc_->ReloadFromDisk(&err)) << err;
+    SetBudget(1'000'000);
+  }
+  std::string Body(const Exchange& x, size_t attempt) {
+    std::string body, err;
+    EXPECT_TRUE(svc_->UpstreamBody(x, attempt, &body, &err)) << err;
+    return body;
+  }
+  const runtime::Endpoint& At(const Exchange& x, size_t attempt) {
+    return svc_->live()->catalog->endpoint(x.s.route.endpoints[attempt].endpoint);
+  }
+  // Settles 5 prompt + 25 completion tokens; returns the cost charged.
+  int64_t Settle(Exchange* x) {
+    Outcome o;
+    o.http_status = 200;
+    o.started = true;
+    o.prompt_tokens = 5;
+    o.completion_tokens = 25;
+    svc_->Finish(x, o);
+    return x->cost;
+  }
+  static size_t Count(const std::string& s, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
+    return n;
+  }
+};
+
+TEST_F(TierPipeline, FlexEndpointAsksForFlexAndItsFallbackDoesNot) {
+  auto x = Start(R"({"model": "m/x:floor", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10,
+                    "service_tier": "auto"})");
+  svc_->Decide(x.get());
+  ASSERT_TRUE(x->allowed()) << svc_->ErrorJson(*x);
+  ASSERT_EQ(x->s.route.endpoints.size(), 2u);
+  ASSERT_EQ(At(*x, 0).id, "m/x@flex");
+  ASSERT_EQ(At(*x, 1).id, "m/x@std");
+  const std::string flex = Body(*x, 0);
+  EXPECT_NE(flex.find(R"("service_tier":"flex")"), std::string::npos) << flex;
+  EXPECT_EQ(Count(flex, "service_tier"), 1u) << flex;  // the caller's "auto" is replaced
+  ASSERT_TRUE(svc_->MoveTo(x.get(), 1));
+  const std::string fallback = Body(*x, 1);
+  EXPECT_EQ(fallback.find("flex"), std::string::npos) << fallback;
+  EXPECT_NE(fallback.find(R"("service_tier":"auto")"), std::string::npos) << fallback;  // the caller's
+  EXPECT_EQ(Settle(x.get()), 30 * 2);  // settled at the standard price it fell back to
+}
+
+TEST_F(TierPipeline, CallersServiceTierIsRoutedAndChargedAtThatTier) {
+  const std::string msg = R"("messages": [{"role": "user", "content": "hi"}], "max_tokens": 10)";
+  auto std_ = Start(R"({"model": "m/x", )" + msg + "}");
+  svc_->Decide(std_.get());
+  ASSERT_TRUE(std_->allowed()) << svc_->ErrorJson(*std_);
+  ASSERT_EQ(std_->s.route.endpoints.size(), 1u);
+  EXPECT_EQ(Body(*std_, 0).find("service_tier"), std::string::npos);
+  EXPECT_EQ(Settle(std_.get()), 30 * 2);
+
+  auto prio = Start(R"({"model": "m/x", "service_tier": "priority", "store": true, )" + msg + "}");
+  svc_->Decide(prio.get());
+  ASSERT_TRUE(prio->allowed()) << svc_->ErrorJson(*prio);
+  ASSERT_EQ(prio->s.route.endpoints.size(), 1u);  // no fallback to a cheaper tier
+  EXPECT_EQ(At(*prio, 0).id, "m/x@prio");
+  const std::string up = Body(*prio, 0);
+  EXPECT_EQ(Count(up, R"("service_tier":"priority")"), 1u) << up;
+  EXPECT_EQ(Count(up, R"("store":false)"), 1u) << up;  // the catalog's member wins
+  EXPECT_EQ(up.find(R"("store":true)"), std::string::npos) << up;
+  EXPECT_NE(up.find(R"("metadata":{"via":"tollgate"})"), std::string::npos) << up;
+  EXPECT_EQ(Settle(prio.get()), 30 * 4);
+
+  auto flex = Start(R"({"model": "m/x", "service_tier": "flex", )" + msg + "}");
+  svc_->Decide(flex.get());
+  ASSERT_TRUE(flex->allowed()) << svc_->ErrorJson(*flex);
+  ASSERT_EQ(flex->s.route.endpoints.size(), 1u);
+  EXPECT_NE(Body(*flex, 0).find(R"("service_tier":"flex")"), std::string::npos);
+  EXPECT_EQ(Settle(flex.get()), 30 * 1);
+  EXPECT_EQ(Budget().spent, 30 * (2 + 4 + 1));
+
+  // A tier the catalog does not price is refused before anything is reserved.
+  auto scale = Start(R"({"model": "m/x", "service_tier": "scale", )" + msg + "}");
+  svc_->Decide(scale.get());
+  ASSERT_FALSE(scale->allowed());
+  EXPECT_EQ(svc_->Status(*scale), 400);
+  EXPECT_EQ(scale->s.decision.code, "route_invalid_preference");
+  EXPECT_FALSE(scale->reserved);
+  svc_->Finish(scale.get(), Outcome{});
+  EXPECT_EQ(Budget().reserved, 0);
+}
+
+// The catalog's members count in the worst-case prompt the budget reserves.
+TEST_F(TierPipeline, UpstreamBodyBytesAreInTheReservation) {
+  runtime::PromptShape shape;
+  ASSERT_TRUE(runtime::MeasurePrompt(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}]})",
+                                     runtime::PromptSource::kBody, &shape));
+  const runtime::Catalog& cat = *svc_->live()->catalog;
+  const int64_t plain = runtime::WorstCasePromptTokens(shape, cat.endpoint(0));
+  EXPECT_EQ(runtime::WorstCasePromptTokens(shape, cat.endpoint(1)),
+            plain + static_cast<int64_t>(std::string(R"(,"service_tier":"flex")").size()));
+  EXPECT_EQ(runtime::WorstCasePromptTokens(shape, cat.endpoint(2)),
+            plain + static_cast<int64_t>(std::string(
+                        R"(,"store":false,"metadata":{"via":"tollgate"},"service_tier":"priority")").size()));
+}
+
 }  // namespace
 }  // namespace tollgate::gateway

@@ -155,6 +155,87 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"provider_slug", {{"provider", "\"Open AI\""}}, "`provider` must be a lower-case slug"}),
     [](const ::testing::TestParamInfo<BadCase>& i) { return std::string(i.param.name); });
 
+// `upstream.body`: members kept with their JSON types, in file order; a
+// priority / flex endpoint asks for its service tier unless it says so itself.
+TEST(Catalog, UpstreamBodyMembersAndServiceTier) {
+  auto up = [](const std::string& body) {
+    return "{\"base_url\": \"https://x.example/v1\", \"auth\": {\"type\": \"none\"}, \"body\": " + body + "}";
+  };
+  Catalog c;
+  CatalogError e;
+  ASSERT_TRUE(Catalog::Load(
+      CatalogOf({Ep("std", "m", "oa"),
+                 Ep("flex", "m", "oa/flex", {{"tier", "\"flex\""}}),
+                 Ep("prio", "m", "oa/priority",
+                    {{"tier", "\"priority\""},
+                     {"upstream", up(R"({"store": false, "temperature": 0.20, "seed": 12345678901234567890,
+                                          "metadata": {"k": ["v", null, true]}, "provider": {"order": ["x"]},
+                                          "service_tier": "priority"})")}}),
+                 Ep("def", "m", "oa/eu", {{"upstream", up(R"({"service_tier": "default"})")}})}),
+      Std(), &c, &e)) << e.message;
+  EXPECT_TRUE(c.endpoint(0).upstream.body.empty());
+  EXPECT_EQ(c.endpoint(0).upstream.body_bytes, 0);
+  ASSERT_EQ(c.endpoint(1).upstream.body.size(), 1u);
+  EXPECT_EQ(c.endpoint(1).upstream.body[0].name, "service_tier");
+  EXPECT_EQ(c.endpoint(1).upstream.body[0].json, "\"flex\"");
+  EXPECT_EQ(c.endpoint(1).upstream.body_bytes,
+            static_cast<int64_t>(std::string(R"(,"service_tier":"flex")").size()));
+  std::string all;
+  for (const auto& m : c.endpoint(2).upstream.body) all += m.name + "=" + m.json + " ";
+  EXPECT_EQ(all, "store=false temperature=0.2 seed=12345678901234567890 metadata={\"k\":[\"v\",null,true]} "
+                 "provider={\"order\":[\"x\"]} service_tier=\"priority\" ");
+  ASSERT_EQ(c.endpoint(3).upstream.body.size(), 1u);
+  EXPECT_EQ(c.endpoint(3).upstream.body[0].json, "\"default\"");
+}
+
+TEST(Catalog, UpstreamBodyMistakesAreNamed) {
+  auto bad = [](const std::string& body, const std::string& tier = "\"standard\"") {
+    return LoadError(CatalogOf(
+        {Ep("ok", "m", "p"),
+         Ep("bad", "m", "p/x",
+            {{"tier", tier},
+             {"upstream", "{\"base_url\": \"https://x.example/v1\", \"auth\": {\"type\": \"none\"}, \"body\": " +
+                              body + "}"}})}));
+  };
+  std::string deep = "1";
+  for (int i = 0; i < runtime::kMaxUpstreamBodyDepth; ++i) deep = "[" + deep + "]";
+  std::string many = "{";
+  for (size_t i = 0; i <= runtime::kMaxUpstreamBodyMembers; ++i) many += (i ? ", \"k" : "\"k") + std::to_string(i) + "\": 1";
+  many += "}";
+  const std::pair<std::string, std::string> cases[] = {
+      {bad("[1]"), "field `upstream.body` must be an object"},
+      {bad(R"({"model": "gpt-x"})"), "field `upstream.body.model` is set by the gateway (use `upstream.model`)"},
+      {bad(R"({"max_tokens": 5})"), "field `upstream.body.max_tokens` is the caller's"},
+      {bad(R"({"n": 2})"), "field `upstream.body.n` is the caller's"},
+      {bad(R"({"messages": []})"), "field `upstream.body.messages`"},
+      {bad(R"({"stream": true})"), "field `upstream.body.stream`"},
+      {bad(R"({"stream_options": {}})"), "field `upstream.body.stream_options`"},
+      {bad(R"({"": 1})"), "field `upstream.body` has a member with an empty name"},
+      {bad(R"({"a": 1, "a": 2})"), "field `upstream.body.a` appears twice"},
+      {bad("{\"deep\": [" + deep + "]}"), "field `upstream.body.deep` nests deeper than 8 levels"},
+      {bad(many), "field `upstream.body` has 17 members, more than 16"},
+      {bad("{\"big\": \"" + std::string(runtime::kMaxUpstreamBodyBytes, 'x') + "\"}"),
+       "field `upstream.body` is larger than 4096 bytes of JSON"},
+      {bad(R"({"service_tier": "flex"})"),
+       "field `upstream.body.service_tier` must be `default` on a `standard` endpoint (what it is priced at), got `\"flex\"`"},
+      {bad(R"({"service_tier": "priority"})", "\"flex\""),
+       "field `upstream.body.service_tier` must be `flex` on a `flex` endpoint"},
+      {bad(R"({"service_tier": null})", "\"flex\""), "must be `flex` on a `flex` endpoint (what it is priced at), got `null`"},
+      {bad(R"({"service_tier": "auto"})"), "must be `default` on a `standard` endpoint"},
+  };
+  for (const auto& [msg, want] : cases) {
+    EXPECT_NE(msg.find("endpoint 1 (`bad`)"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(want), std::string::npos) << msg;
+  }
+  // A number no double holds: the typed parse of the body values refuses it.
+  EXPECT_NE(bad(R"({"t": 1e999})").find("malformed JSON at byte"), std::string::npos);
+  // At the limits: loads.
+  std::string deepest = "1";
+  for (int i = 1; i < runtime::kMaxUpstreamBodyDepth; ++i) deepest = "[" + deepest + "]";
+  EXPECT_EQ(bad("{\"d\": [" + deepest + "]}"), "");
+  EXPECT_EQ(bad("{\"big\": \"" + std::string(runtime::kMaxUpstreamBodyBytes - 2, 'x') + "\"}"), "");
+}
+
 TEST(Catalog, DuplicateIds) {
   std::string msg = LoadError(CatalogOf({Ep("a", "m", "p"), Ep("a", "m", "q")}));
   EXPECT_NE(msg.find("endpoint 1 (`a`): field `id` duplicates the id of endpoint 0"), std::string::npos) << msg;

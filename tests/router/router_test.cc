@@ -379,6 +379,43 @@ TEST_F(RouterTest, ServiceTiersNeedNitroOrFloor) {
   EXPECT_EQ(R(Input("m", "{\"only\": [\"OA/Priority\"]}")), (Ids{"prio"}));  // any case
 }
 
+// A request's `service_tier` (OpenAI's) routes to that tier's endpoints only:
+// the upstream is asked for the endpoint's tier (catalog upstream.body), so
+// the price charged is the tier asked for. `auto` (or none) keeps the
+// suffix rules; an unknown or unpriced tier is an invalid preference.
+TEST_F(RouterTest, RequestedServiceTierRoutesToThatTierOnly) {
+  SetUpEnv(kNoRules, CatalogOf({Ep("std", "m", "oa", {{"throughput", "50"}}),
+                                Ep("prio", "m", "oa/priority", {{"tier", "\"priority\""}, {"input", "\"5\""}, {"throughput", "150"}}),
+                                Ep("flex", "m", "oa/flex", {{"tier", "\"flex\""}, {"input", "\"0.1\""}, {"throughput", "5"}})}));
+  EXPECT_EQ(R(Input("m", "", "\"service_tier\": \"flex\"")), (Ids{"flex"}));
+  EXPECT_EQ(env.CodeOf("std"), "tier_not_selected");
+  EXPECT_EQ(env.CodeOf("prio"), "tier_not_selected");
+  for (const auto& el : env.result.eliminated) {
+    EXPECT_EQ(el.field, "service_tier");
+    EXPECT_NE(runtime::EliminationDetail(env.catalog, env.policy->program(), env.result, el, &env.request)
+                  .find("is not the `service_tier` asked for"),
+              std::string::npos);
+  }
+  EXPECT_EQ(R(Input("m", "", "\"service_tier\": \"priority\"")), (Ids{"prio"}));
+  // `default` is the standard tier, whatever the suffix or the order says.
+  EXPECT_EQ(R(Input("m:floor", "", "\"service_tier\": \"default\"")), (Ids{"std"}));
+  EXPECT_EQ(R(Input("m", "{\"order\": [\"oa/flex\"]}", "\"service_tier\": \"default\"")), (Ids{"std"}));
+  // The tier asked for is not offered: nothing left (404), no standard fallback.
+  EXPECT_TRUE(R(Input("m:nitro", "{\"only\": [\"oa\"]}", "\"service_tier\": \"priority\"")).empty());
+  EXPECT_EQ(env.result.status, 404);
+  // auto, null and none: the suffix rules.
+  EXPECT_EQ(R(Input("m", "", "\"service_tier\": \"auto\"")), (Ids{"std"}));
+  EXPECT_EQ(R(Input("m:floor", "", "\"service_tier\": null")), (Ids{"flex", "std"}));
+  for (const char* bad : {"scale", "turbo", "", "FLEX"}) {
+    EXPECT_TRUE(R(Input("m", "", std::string("\"service_tier\": \"") + bad + "\"")).empty()) << bad;
+    EXPECT_EQ(env.result.outcome, runtime::RouteResult::Outcome::kInvalidPreference) << bad;
+    EXPECT_EQ(env.result.status, 400);
+    EXPECT_EQ(env.result.code, "route_invalid_preference");
+    EXPECT_NE(env.result.reason.find("`service_tier` must be"), std::string::npos) << env.result.reason;
+  }
+  EXPECT_NE(env.result.reason.find("got `FLEX`"), std::string::npos) << env.result.reason;
+}
+
 // --- invalid preference values ---
 
 TEST_F(RouterTest, InvalidPreferenceValuesAre400) {
