@@ -257,6 +257,23 @@ st=$(post sk-main "$(msg test/dead hi)"); check "connect error falls back" test 
 st=$(post sk-main "$(msg test/allfail hi)"); check "every endpoint failing -> 502" test "$st" = 502
 check "502 code" body_has '"code":"upstream_unavailable"'
 
+# --- service tiers: the upstream is asked for the tier the endpoint is priced at ---
+# test/tier:floor tries its flex endpoint first (cheaper; the stub answers it
+# 500), then falls back to the standard one: only the flex attempt carries
+# service_tier, the fallback carries the caller's own value.
+st=$(post sk-main "$(msg test/tier:floor hi ',"service_tier":"auto"')"); check "a flex endpoint's 500 falls back to standard" test "$st" = 200
+curl -s "http://127.0.0.1:$SP/last/fail500" > "$T/last"
+check "  the flex attempt asked for service_tier flex" grep -q '"service_tier":"flex"' "$T/last"
+curl -s "http://127.0.0.1:$SP/last/tierstd" > "$T/last"
+check "  the standard fallback did not (the caller's auto)" sh -c "grep -q '\"service_tier\":\"auto\"' '$T/last' && ! grep -q flex '$T/last'"
+# A caller's service_tier routes to that tier only.
+before=$(curl -s "http://127.0.0.1:$SP/count/tierflex")
+st=$(post sk-main "$(msg test/flexok hi ',"service_tier":"flex"')"); check "service_tier flex is served by the flex endpoint" test "$st" = 200
+check "  which was asked for flex" sh -c "test \$(curl -s 'http://127.0.0.1:$SP/count/tierflex') -gt $before && curl -s 'http://127.0.0.1:$SP/last/tierflex' | grep -q '\"service_tier\":\"flex\"'"
+st=$(post sk-main "$(msg test/ok hi ',"service_tier":"flex"')"); check "service_tier flex with no flex endpoint -> 404" test "$st" = 404
+st=$(post sk-main "$(msg test/ok hi ',"service_tier":"scale"')"); check "service_tier scale -> 400 route_invalid_preference" \
+  sh -c "test $st = 400 && grep -q '\"code\":\"route_invalid_preference\"' '$T/out'"
+
 # --- TLS upstreams: verified certificate and host name ---
 st=$(post sk-main "$(msg test/tls hi)"); check "https upstream with a trusted certificate" test "$st" = 200
 st=$(post sk-main "$(msg test/tlsbad hi)"); check "a certificate for another name is refused (falls back)" test "$st" = 200
