@@ -164,7 +164,9 @@ class Service {
   // answer must wait for (Server: Durable).
   std::string DecideOnly(Exchange* x, uint64_t* seq);
   // The body sent to endpoint x->s.route.endpoints[attempt]: redactions
-  // applied, model set to the endpoint's upstream model, stream usage asked.
+  // applied, model set to the endpoint's upstream model, stream usage asked,
+  // then the endpoint's catalog `upstream.body` members (its service_tier)
+  // merged in over the caller's.
   bool UpstreamBody(const Exchange& x, size_t attempt, std::string* out, std::string* error);
   // Moves the reservation to attempt's worst case (a fallback; WorstCaseUsage
   // of x->prompt at that endpoint). False when

@@ -22,7 +22,8 @@
 //   3. preferences (request `provider.*`, tightened by the account and the
 //      policy's route hints): only, ignore, allow_fallbacks (with an `order`:
 //      order providers only; without: the primary endpoint of each model
-//      only, cut after ordering), service tier,
+//      only, cut after ordering), service tier (`request.service_tier`
+//      default / flex / priority: that tier only),
 //      require_parameters, data_collection, zdr, quantizations, max_price,
 //      route max_price, max_tokens, context length. All are hard filters.
 //   4. order: `order` providers first (in that order), then by sort (price =
@@ -49,7 +50,8 @@
 // when a policy require eliminated at least one candidate, else 404; the
 // reason summarises and `eliminated` names, for every candidate, the code,
 // rule / preference and detail. An invalid preference value (sort word,
-// data_collection word, unknown quantization, request.n below 1): code
+// data_collection word, unknown quantization, request.n below 1, a
+// service_tier other than auto / default / flex / priority): code
 // route_invalid_preference, status 400. A decision that already denies is not routed (kNotRouted).
 // Memory running out while routing (std::bad_alloc) is caught: nothing is
 // routed, code route_error, status 500 (kError); no exception leaves Route.
@@ -88,7 +90,8 @@ enum class ElimCode : uint8_t {
   kPrefOnly,              // pref_only
   kPrefIgnore,            // pref_ignore
   kPrefAllowFallbacks,    // pref_allow_fallbacks: not an `order` provider
-  kTierNotSelected,       // tier_not_selected: priority/flex tier without :nitro/:floor
+  kTierNotSelected,       // tier_not_selected: priority/flex tier without :nitro/:floor,
+                          // or not the request's service_tier (field "service_tier")
   kPrefRequireParameters, // pref_require_parameters
   kPrefDataCollection,    // pref_data_collection
   kPrefZdr,               // pref_zdr
