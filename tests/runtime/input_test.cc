@@ -636,6 +636,22 @@ TEST(Input, ParametersExcludeTransportMembers) {
                                              "parallel_tool_calls"}));
 }
 
+// request.service_tier: the body's string, read by policies and the router
+// (which validates the word); any other JSON type is refused.
+TEST(Input, ServiceTierIsAStringField) {
+  Decoded d;
+  Decode(Input(R"(, "service_tier": "flex")"), &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_EQ(Slot(d.rec, "request.service_tier").sv(), "flex");
+  Decode(Input(""), &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_TRUE(Slot(d.rec, "request.service_tier").is_null());
+  Decode(Input(R"(, "service_tier": 5)"), &d);
+  EXPECT_FALSE(d.ok);
+  EXPECT_EQ(d.err.code, "input_wrong_type");
+  EXPECT_EQ(d.err.path, "request.service_tier");
+}
+
 TEST(Input, ToolCallArgumentsAreScannedText) {
   Decoded d;
   Decode(Input(R"(, "messages": [
