@@ -157,7 +157,8 @@ constexpr ReservedMember kReservedBody[] = {
     {"max_completion_tokens", kPromptWhy}, {"n", kPromptWhy},
 };
 
-// Nesting depth of v (a scalar is 0), counted no further than limit + 1.
+// Nesting depth of v (a scalar is 0) when it is at most `limit`; deeper
+// values give some number above `limit` (the walk stops there).
 int Depth(const rj::Value& v, int limit) {
   if (limit < 0) return 1;
   int d = 0;

@@ -22,9 +22,9 @@
 // `service_tier` of its own it gets {"service_tier": "priority" | "flex"}
 // (OpenAI's service tiers), so what the upstream bills is what the endpoint
 // is priced at. Limits: kMaxUpstreamBodyMembers members, kMaxUpstreamBodyBytes
-// of compact JSON, kMaxUpstreamBodyDepth levels; values are strings,
-// booleans, null, or objects / arrays of them (no numbers: the catalog reads
-// numbers as decimal text, so their JSON type is lost). Members the gateway
+// of compact JSON, kMaxUpstreamBodyDepth levels; values keep their JSON type
+// (numbers too: these are read by a second, typed parse, made only when some
+// endpoint has a body; a number beyond double range fails it). Members the gateway
 // owns or that bound the budget reservation are refused (model, messages,
 // stream, stream_options, max_tokens, max_completion_tokens, n, tools,
 // functions, prediction), and a `service_tier` must be the endpoint's tier
