@@ -25,7 +25,7 @@
 //   3. preferences (request `provider.*`, tightened by the account and the
 //      policy's route hints): only, ignore, allow_fallbacks (with an `order`:
 //      order providers only; without: the primary endpoint of each model
-//      only, cut after ordering), service tier,
+//      entry only, cut after ordering), service tier,
 //      require_parameters, data_collection, zdr, quantizations, max_price,
 //      route max_price, max_tokens, context length. All are hard filters.
 //   4. order: `order` providers first (in that order), then by sort (price =
