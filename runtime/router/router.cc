@@ -638,7 +638,7 @@ void Router::RouteOrThrow(const vm::Decision& d, const vm::Record& request, Rout
       }
       if (!requires_hold(1)) continue;
       // --- 4. survivor: its ordering key ---
-      RouteResult::Entry en{e, cost, {0, 0, 0}, static_cast<uint16_t>(mi)};
+      RouteResult::Entry en{e, static_cast<uint16_t>(mi), cost, {0, 0, 0}};
       const bool violator = (p.pref_latency >= 0 && ep.latency_p50 > p.pref_latency) ||
                             (p.pref_throughput >= 0 && ep.throughput < p.pref_throughput);
       const bool unhealthy = entry.sort == vm::SortBy::kNone && ep.uptime < kHealthyUptime;
@@ -677,7 +677,7 @@ void Router::RouteOrThrow(const vm::Decision& d, const vm::Record& request, Rout
       continue;
     }
     last_partition = partition;
-    out->endpoints.push_back({en.endpoint, en.cost, en.model});
+    out->endpoints.push_back({en.endpoint, en.model, en.cost});
   }
   // Shadow requires are reported, never enforced: which routed endpoints
   // they would have eliminated (first failing shadow require per endpoint).

@@ -126,8 +126,8 @@ struct Elimination {
 
 struct RoutedEndpoint {
   uint32_t endpoint = 0;          // Catalog index
-  int64_t estimated_cost = 0;     // money micros
   uint16_t model = 0;             // RouteResult::models index: the entry it was routed for
+  int64_t estimated_cost = 0;     // money micros
 };
 
 struct RouteResult {
@@ -151,7 +151,7 @@ struct RouteResult {
 
   // --- scratch reused between calls (not part of the result) ---
   vm::Record candidate;
-  struct Entry { uint32_t endpoint; int64_t cost; uint64_t key[3]; uint16_t model; };
+  struct Entry { uint32_t endpoint; uint16_t model; int64_t cost; uint64_t key[3]; };
   std::vector<Entry> scratch;
   std::vector<vm::RequireRef> requires_in_order;
   std::vector<uint64_t> static_mask;
