@@ -238,11 +238,38 @@ std::unique_ptr<Router> Router::CreateOrThrow(const Policy& policy, const Catalo
 
 namespace {
 
+// A routing variant of one model entry: `:nitro` / `:floor`.
+enum class Variant : uint8_t { kNone, kNitro, kFloor };
+
+// One entry of the request's model list (`model`, then each of `models`),
+// with its own routing variant. INVARIANT: no two entries have the same
+// (key, variant); entries of one key with different variants are distinct
+// partitions, in request order.
+struct ModelEntry {
+  std::string_view slug;  // as sent ("openai/gpt-4o:nitro")
+  std::string_view key;   // the catalog model: slug without :nitro / :floor
+  Variant variant = Variant::kNone;
+  bool shared_key = false;  // another entry has the same key
+  vm::SortBy sort = vm::SortBy::kNone;  // effective sort of this entry's partition
+};
+
+// The sort a routing variant asks for.
+vm::SortBy VariantSort(Variant v) {
+  return v == Variant::kNitro ? vm::SortBy::kThroughput
+         : v == Variant::kFloor ? vm::SortBy::kPrice : vm::SortBy::kNone;
+}
+
+// Whether an entry with variant `v` makes endpoint `ep` eligible by its tier:
+// standard always, priority with :nitro, flex with :floor.
+bool VariantAdmits(Variant v, const Endpoint& ep) {
+  return ep.tier == Tier::kStandard || (ep.tier == Tier::kPriority && v == Variant::kNitro) ||
+         (ep.tier == Tier::kFlex && v == Variant::kFloor);
+}
+
 // The request's preferences after validation and merging.
 struct Prefs {
-  std::string_view models[kMaxModels];
+  ModelEntry models[kMaxModels];
   int n_models = 0;
-  bool nitro = false, floor = false;
   int64_t input_tokens = 0;
   int64_t max_tokens = -1;
   int64_t n = 1;  // request.n: completions asked for (each billed)
@@ -260,7 +287,7 @@ struct Prefs {
   bool deny_dc_request = false;
   bool zdr_request = false;
   int64_t max_prompt = -1, max_completion = -1, max_request = -1;  // request's
-  vm::SortBy sort = vm::SortBy::kNone;
+  vm::SortBy sort = vm::SortBy::kNone;  // explicit: policy's, else account's, else request's
   bool partition_none = false;  // provider.sort.partition "none": one global sort
   int64_t pref_latency = -1, pref_throughput = -1;
   const AccountPrefs* account = nullptr;
@@ -308,11 +335,21 @@ void Router::RouteOrThrow(const vm::Decision& d, const vm::Record& request, Rout
 
   // --- 1. read and validate the request's preferences ---
   Prefs p;
+  // Each entry keeps its own variant: `{"model": "m", "models": ["m:nitro"]}`
+  // is the plain model first, then its :nitro variant as a fallback.
   auto add_model = [&](std::string_view m) {
-    if (m.size() > 6 && m.substr(m.size() - 6) == ":nitro") { p.nitro = true; m.remove_suffix(6); }
-    else if (m.size() > 6 && m.substr(m.size() - 6) == ":floor") { p.floor = true; m.remove_suffix(6); }
-    for (int i = 0; i < p.n_models; ++i) if (p.models[i] == m) return;
-    if (p.n_models < kMaxModels) p.models[p.n_models++] = m;
+    ModelEntry en;
+    en.slug = m;
+    if (m.size() > 6 && m.substr(m.size() - 6) == ":nitro") { en.variant = Variant::kNitro; m.remove_suffix(6); }
+    else if (m.size() > 6 && m.substr(m.size() - 6) == ":floor") { en.variant = Variant::kFloor; m.remove_suffix(6); }
+    en.key = m;
+    for (int i = 0; i < p.n_models; ++i) {
+      ModelEntry& o = p.models[i];
+      if (o.key != m) continue;
+      if (o.variant == en.variant) return;  // a repeated entry adds nothing
+      o.shared_key = en.shared_key = true;
+    }
+    if (p.n_models < kMaxModels) p.models[p.n_models++] = en;
   };
   // The slugs as sent (variant suffixes included): request.model and
   // request.models hold canonical ids (names.h) for policies.
@@ -370,8 +407,6 @@ void Router::RouteOrThrow(const vm::Decision& d, const vm::Record& request, Rout
     return invalid("`provider.sort` must be `price`, `latency` or `throughput`, got `" +
                    std::string(srt.sv()) + "`");
   }
-  if (p.sort == vm::SortBy::kNone) p.sort = p.nitro ? vm::SortBy::kThroughput
-                                          : p.floor ? vm::SortBy::kPrice : vm::SortBy::kNone;
   p.partition_none = get(kSortPartition).kind == Kind::kString && get(kSortPartition).sv() == "none";
   p.zdr_request = get(kZdr).kind == Kind::kBool && get(kZdr).b;
   p.require_parameters = get(kRequireParameters).kind == Kind::kBool && get(kRequireParameters).b;
@@ -404,7 +439,16 @@ void Router::RouteOrThrow(const vm::Decision& d, const vm::Record& request, Rout
   const AccountPrefs& acct = *p.account;
   if (acct.sort != vm::SortBy::kNone) p.sort = acct.sort;
   if (d.route.sort != vm::SortBy::kNone) p.sort = d.route.sort;
-  for (int i = 0; i < p.n_models; ++i) out->models.push_back(p.models[i]);
+  // Per entry: the explicit sort (policy > account > request), else its
+  // variant's. One global order (partition `none`) needs one metric: the
+  // primary entry's.
+  for (int i = 0; i < p.n_models; ++i) {
+    ModelEntry& m = p.models[i];
+    m.sort = p.sort != vm::SortBy::kNone ? p.sort
+             : p.partition_none && i > 0  ? p.models[0].sort
+                                          : VariantSort(m.variant);
+    out->models.push_back(m.slug);
+  }
 
   // --- 3. candidates and filters ---
   const bool cached = im.options.use_require_cache;
@@ -429,10 +473,33 @@ void Router::RouteOrThrow(const vm::Decision& d, const vm::Record& request, Rout
     }
   }
   size_t n_candidates = 0;
+  // A service-tier endpoint named by its exact slug in `only` or `order`
+  // is eligible whatever the variant.
+  auto slug_chosen = [&](const Endpoint& ep) {
+    for (const Value& o : only_items) if (SameSlugText(o.sv(), ep.provider)) return true;
+    for (std::string_view o : *p.order) if (SameSlugText(o, ep.provider)) return true;
+    return false;
+  };
   for (int mi = 0; mi < p.n_models; ++mi) {
-    for (uint32_t e : catalog_.ForModel(p.models[mi])) {
-      ++n_candidates;
+    const ModelEntry& entry = p.models[mi];
+    for (uint32_t e : catalog_.ForModel(entry.key)) {
       const Endpoint& ep = catalog_.endpoint(e);
+      // When several entries name this model (`m`, `m:nitro`), the endpoint
+      // is a candidate of one of them only, so it is listed (or eliminated)
+      // once: the first entry whose variant admits its tier, else the first
+      // entry of the model (where it is eliminated as tier_not_selected).
+      // Every other filter is the same for all entries of a model.
+      if (entry.shared_key) {
+        int owner = -1, first = -1;
+        const bool by_slug = ep.tier != Tier::kStandard && slug_chosen(ep);
+        for (int j = 0; j < p.n_models && owner < 0; ++j) {
+          if (p.models[j].key != entry.key) continue;
+          if (first < 0) first = j;
+          if (by_slug || VariantAdmits(p.models[j].variant, ep)) owner = j;
+        }
+        if ((owner >= 0 ? owner : first) != mi) continue;
+      }
+      ++n_candidates;
       const int64_t cost =
           EstimateCost(p.input_tokens, WorstCaseCompletionTokens(p.max_tokens, p.n, ep), ep);
       Elimination el;
@@ -517,10 +584,7 @@ void Router::RouteOrThrow(const vm::Decision& d, const vm::Record& request, Rout
           continue;
         }
       } else if (ep.tier != Tier::kStandard) {
-        bool chosen = (ep.tier == Tier::kPriority && p.nitro) || (ep.tier == Tier::kFlex && p.floor);
-        for (const Value& o : only_items) chosen = chosen || SameSlugText(o.sv(), ep.provider);
-        for (std::string_view o : *p.order) chosen = chosen || SameSlugText(o, ep.provider);
-        if (!chosen) {
+        if (!VariantAdmits(entry.variant, ep) && !slug_chosen(ep)) {
           drop(ElimCode::kTierNotSelected, "request", "model");
           continue;
         }
@@ -594,15 +658,15 @@ void Router::RouteOrThrow(const vm::Decision& d, const vm::Record& request, Rout
       }
       if (!requires_hold(1)) continue;
       // --- 4. survivor: its ordering key ---
-      RouteResult::Entry en{e, cost, {0, 0, 0}};
+      RouteResult::Entry en{e, static_cast<uint16_t>(mi), cost, {0, 0, 0}};
       const bool violator = (p.pref_latency >= 0 && ep.latency_p50 > p.pref_latency) ||
                             (p.pref_throughput >= 0 && ep.throughput < p.pref_throughput);
-      const bool unhealthy = p.sort == vm::SortBy::kNone && ep.uptime < kHealthyUptime;
+      const bool unhealthy = entry.sort == vm::SortBy::kNone && ep.uptime < kHealthyUptime;
       const bool lacks_tools = wants_tools && !ep.SupportsParameter("tools");
       en.key[0] = (static_cast<uint64_t>(p.partition_none ? 0 : mi) << kPartitionShift) |
                   (uint64_t{lacks_tools} << 40) | (uint64_t{ep.byok ? 0u : 1u} << 39) |
                   (OrderRank(*p.order, ep) << 16) | (uint64_t{violator} << 8) | uint64_t{unhealthy};
-      switch (p.sort) {
+      switch (entry.sort) {
         case vm::SortBy::kLatency: en.key[1] = static_cast<uint64_t>(ep.latency_p50); break;
         case vm::SortBy::kThroughput: en.key[1] = UINT64_MAX - static_cast<uint64_t>(ep.throughput); break;
         default: en.key[1] = static_cast<uint64_t>(cost); break;
@@ -633,7 +697,7 @@ void Router::RouteOrThrow(const vm::Decision& d, const vm::Record& request, Rout
       continue;
     }
     last_partition = partition;
-    out->endpoints.push_back({en.endpoint, en.cost});
+    out->endpoints.push_back({en.endpoint, en.model, en.cost});
   }
   // Shadow requires are reported, never enforced: which routed endpoints
   // they would have eliminated (first failing shadow require per endpoint).
@@ -669,7 +733,7 @@ void Router::RouteOrThrow(const vm::Decision& d, const vm::Record& request, Rout
   out->code = vm::kCodeNoEndpoint;
   out->status = policy_eliminated ? 403 : 404;
   std::string models;
-  for (int i = 0; i < p.n_models; ++i) models += (i ? ", `" : "`") + std::string(p.models[i]) + "`";
+  for (int i = 0; i < p.n_models; ++i) models += (i ? ", `" : "`") + std::string(p.models[i].slug) + "`";
   if (n_candidates == 0) {
     out->reason = "no endpoint in the catalog serves " + (models.empty() ? std::string("the requested model") : models);
     return;
@@ -856,6 +920,14 @@ std::string EndpointsJson(const Catalog& catalog, const RouteResult& result) {
     w.Key("model"); w.String(e.model.data(), e.model.size());
     std::string c = FormatMicros(r.estimated_cost);
     w.Key("estimated_cost"); w.String(c.data(), c.size());
+    // Which entry it serves, when that entry's variant changed the routing:
+    // `m` and `m:nitro` list the same model in two partitions.
+    if (r.model < result.models.size()) {
+      std::string_view m = result.models[r.model];
+      if (m.ends_with(":nitro") || m.ends_with(":floor")) {
+        w.Key("requested"); w.String(m.data(), static_cast<rapidjson::SizeType>(m.size()));
+      }
+    }
     w.EndObject();
   }
   w.EndArray();

@@ -3,10 +3,13 @@
 // ## Pipeline (docs/routing.md is the full reference)
 //   1. candidates: the endpoints serving the requested model, then each
 //      fallback model (`request.model_full`, `request.models_full`: the slugs
-//      as sent; results stay partitioned by model in that order). A `:nitro`
-//      / `:floor` model suffix means sort by throughput / price and makes
-//      priority / flex tier endpoints eligible; any other variant suffix
-//      (`:free`, ...) names the catalog's model of that exact slug.
+//      as sent; results stay partitioned by model entry in that order). A
+//      `:nitro` / `:floor` suffix applies to its own entry only: that
+//      partition sorts by throughput / price (unless an explicit sort says
+//      otherwise) and admits priority / flex tier endpoints. The same model
+//      with two variants (`m`, then `m:nitro`) is two partitions; an
+//      endpoint is listed once, in the first entry that admits it. Any other
+//      variant suffix (`:free`, ...) names the catalog's model of that slug.
 //   2. policy: drop every candidate for which some `require` of
 //      Decision::require_refs fails (or errors: fail closed). Predicates
 //      that read only catalog fields are checked first; predicates that read
@@ -22,7 +25,7 @@
 //   3. preferences (request `provider.*`, tightened by the account and the
 //      policy's route hints): only, ignore, allow_fallbacks (with an `order`:
 //      order providers only; without: the primary endpoint of each model
-//      only, cut after ordering), service tier (`request.service_tier`
+//      entry only, cut after ordering), service tier (`request.service_tier`
 //      default / flex / priority: that tier only),
 //      require_parameters, data_collection, zdr, quantizations, max_price,
 //      route max_price, max_tokens, context length. All are hard filters.
@@ -126,6 +129,7 @@ struct Elimination {
 
 struct RoutedEndpoint {
   uint32_t endpoint = 0;          // Catalog index
+  uint16_t model = 0;             // RouteResult::models index: the entry it was routed for
   int64_t estimated_cost = 0;     // money micros
 };
 
@@ -140,14 +144,17 @@ struct RouteResult {
   // Routed endpoints a fired *shadow* rule's require would have eliminated
   // (source "shadow"; reported, never enforced).
   std::vector<Elimination> shadow_eliminated;
-  std::vector<std::string_view> models;   // models considered, in order (point into the request)
+  // The model entries considered, in request order, as sent (`m`, `m:nitro`;
+  // point into the request). A repeated entry is listed once; the same model
+  // with another variant is its own entry (and partition).
+  std::vector<std::string_view> models;
   std::vector<std::string> errors;        // require evaluation errors ("code: message")
 
   void Clear();
 
   // --- scratch reused between calls (not part of the result) ---
   vm::Record candidate;
-  struct Entry { uint32_t endpoint; int64_t cost; uint64_t key[3]; };
+  struct Entry { uint32_t endpoint; uint16_t model; int64_t cost; uint64_t key[3]; };
   std::vector<Entry> scratch;
   std::vector<vm::RequireRef> requires_in_order;
   std::vector<uint64_t> static_mask;
@@ -214,7 +221,8 @@ std::string EliminationDetail(const Catalog& catalog, const vm::Program& program
                               const RouteResult& result, const Elimination& e,
                               const vm::Record* request = nullptr);
 
-// JSON arrays for the CLI and gateway: [{"id","provider","model","estimated_cost"}] and
+// JSON arrays for the CLI and gateway: [{"id","provider","model","estimated_cost"}]
+// (plus "requested": the entry as sent, when it was a `:nitro` / `:floor` one) and
 // [{"id","provider","model","code","source","field","rule","detail","values"}]
 // ("values": policy_require only, candidate field path -> JSON value read).
 std::string EndpointsJson(const Catalog& catalog, const RouteResult& result);

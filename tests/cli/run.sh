@@ -300,6 +300,14 @@ has "route none endpoints empty" "$OUT" '"endpoints":[]'
 has "route none policy elimination" "$OUT" '{"id":"openai/gpt-4o@openai","provider":"openai","model":"openai/gpt-4o","code":"policy_require","source":"policy","rule":"eu_residency"'
 has "route none pref elimination" "$OUT" '{"id":"openai/gpt-4o@azure-sweden","provider":"azure/sweden","model":"openai/gpt-4o","code":"pref_only","source":"request","field":"provider.only","detail":"provider `azure/sweden` is not in `provider.only`"}'
 has "route none reason" "$OUT" 'no eligible endpoint for `openai/gpt-4o`: 5 candidates eliminated'
+# :nitro applies to its own model entry: the plain primary first (no priority tier), the
+# priority endpoint only under the :nitro fallback, named by "requested"
+printf 'policy "none"\n' >"$TMP/none.tg"
+echo '{"principal": {"workspace": "acme"}, "request": {"model": "openai/gpt-4o", "models": ["openai/gpt-4o:nitro"], "messages": [{"role": "user", "content": "hi"}]}}' >"$TMP/route_nitro.json"
+run "route nitro fallback" 0 "$TG" route --compact --explain --policy "$TMP/none.tg" --catalog "$CAT" --request "$TMP/route_nitro.json"
+has "route nitro fallback plain first" "$OUT" '"endpoints":[{"id":"openai/gpt-4o@azure-eastus",'
+has "route nitro fallback priority last" "$OUT" '{"id":"openai/gpt-4o@openai-priority","provider":"openai/priority","model":"openai/gpt-4o","estimated_cost":"0.278532","requested":"openai/gpt-4o:nitro"}]'
+has "route nitro fallback flex" "$OUT" '"id":"openai/gpt-4o@openai-flex","provider":"openai/flex","model":"openai/gpt-4o","code":"tier_not_selected"'
 # n completions: the estimated cost (and a route max_price cap) counts every one
 printf 'policy "ncap"\nrule cap { route max_price 0.015 usd }\n' >"$TMP/ncap.tg"
 for n in 1 3; do
