@@ -190,6 +190,9 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
     ledger::Admission adm;
     std::string admission_json;  // for the audit record
     if (led && d.outcome == vm::Outcome::kAllow && !result.endpoints.empty()) {
+      // Budgets and limits scoped by endpoint fields charge the primary,
+      // the endpoint that serves (as the gateway's admission).
+      if (planned) planned = runtime::PlanEndpointBudgets(program, rec, catalog, result.endpoints[0], &plan);
       if (!planned) {
         d.outcome = vm::Outcome::kDeny;
         d.status = 403;
