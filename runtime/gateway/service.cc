@@ -695,13 +695,15 @@ void Service::Decide(Exchange* x) {
   const runtime::RoutedEndpoint& primary = x->s.route.endpoints[0];
   // Budgets and limits scoped by endpoint fields charge the endpoint that
   // serves: the primary now, a fallback's own when the gateway moves to it.
+  std::string_view stage = "plan";
   if (planned) {
+    stage = "endpoint_plan";
     planned = runtime::PlanEndpointBudgets(set.policy->program(), x->s.request, *set.catalog,
                                            primary, &x->plan);
   }
   if (!planned) {
     Deny(&d, 403, vm::kCodeRuleError, x->plan.error_message);
-    if (audit_) x->admission_json = audit::RenderPlanFailure(x->plan.error_message);
+    if (audit_) x->admission_json = audit::RenderPlanFailure(x->plan.error_message, stage);
     return;
   }
   // The reservation bounds what the body as sent upstream can be billed:

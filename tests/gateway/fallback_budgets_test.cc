@@ -39,6 +39,7 @@ class ServedBudgets : public ::testing::Test {
     std::string t = (fs::temp_directory_path() / "tg_served_XXXXXX").string();
     dir_ = mkdtemp(t.data());
     std::ofstream(dir_ + "/p.tg") << policy;
+    std::ofstream(dir_ + "/teams.json") << R"({"m/a": "team-a"})";
     std::ofstream(dir_ + "/c.json") << "{\"endpoints\": [" << Endpoint("m/a", "q") << ", "
                                     << Endpoint("m/b", "p") << "]}";
     std::ofstream(dir_ + "/k.json") << R"({"keys": [{"id": "k", "sha256": ")" + Sha256Hex("sk") +
@@ -197,6 +198,43 @@ budget per_model { key endpoint.model per day limit 100 usd }
   svc_->Finish(y.get(), Answered(20, 5));
   EXPECT_EQ(Counter("per_model", "m/a").spent, 15 + 25);
   EXPECT_EQ(Counter("per_model", "m/b").spent, 0);
+}
+
+// A per-endpoint `when` that cannot be computed for the endpoint (here a
+// division by zero at m/b) fails closed, at admission and on a fallback to
+// that endpoint, as a request-scoped one does.
+TEST_F(ServedBudgets, AnEndpointPlanThatCannotBeComputedFailsClosed) {
+  Load(R"(policy "t"
+data teams from "teams.json": map<string>
+budget by_team {
+  when endpoint.model == "m/a" or 1 / (endpoint.context_length - 100000) > 0
+  key teams[endpoint.model] ?? "none"
+  per day
+  limit 1 usd
+}
+)");
+  auto a = Start(R"({"model": "m/a", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})");
+  svc_->Decide(a.get());
+  ASSERT_TRUE(a->allowed()) << svc_->ErrorJson(*a);
+  svc_->Finish(a.get(), Answered(10, 5));
+  EXPECT_EQ(Counter("by_team", "team-a").spent, 15);
+
+  auto b = Start(R"({"model": "m/b", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})");
+  svc_->Decide(b.get());
+  EXPECT_FALSE(b->allowed());
+  EXPECT_EQ(b->s.decision.code, "rule_error");
+  EXPECT_NE(b->s.decision.reason.find("budget `by_team`"), std::string::npos) << b->s.decision.reason;
+  svc_->Finish(b.get(), Outcome{});
+
+  auto c = Start(R"({"model": "m/a", "models": ["m/b"], "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})");
+  svc_->Decide(c.get());
+  ASSERT_TRUE(c->allowed()) << svc_->ErrorJson(*c);
+  ASSERT_EQ(Served(*c, 1), "m/b@p");
+  EXPECT_FALSE(svc_->MoveTo(c.get(), 1));
+  EXPECT_NE(c->admission.message.find("budget `by_team`"), std::string::npos) << c->admission.message;
+  svc_->Finish(c.get(), Outcome{});  // nothing delivered: the primary's reservation is released
+  EXPECT_EQ(Counter("by_team", "team-a").reserved, 0);
+  EXPECT_EQ(Counter("by_team", "team-a").spent, 15);
 }
 
 }  // namespace
