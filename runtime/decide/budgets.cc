@@ -99,7 +99,9 @@ bool PlanEndpointBudgets(const vm::Program& program, const vm::Record& request,
   if (cost >= 0 && static_cast<size_t>(cost) < candidate.slots.size()) {
     candidate.slots[static_cast<size_t>(cost)] = Value::Money(ep.estimated_cost);
   }
-  return Plan(program, request, &candidate, true, plan);
+  const bool ok = Plan(program, request, &candidate, true, plan);
+  candidate.slots.clear();  // nothing kept pointing into the catalog
+  return ok;
 }
 
 bool SameCounters(const BudgetPlan& a, const BudgetPlan& b) {
