@@ -343,7 +343,10 @@ bool FallbackTwin(const Context& ctx, const ast::Rule& a, const ast::Rule& b) {
 // test anything); only an enforced deny of every request with fallbacks
 // (HasFallbacksTest), or, for a deny, its fallback twin (FallbackTwin) does. Shadow and advisory rules neither get the warning
 // nor silence it; a rule shadowed only `when` some condition is enforced
-// elsewhere and gets it. Only for a policy without errors.
+// elsewhere and gets it. Budgets and limits are judged alike: one whose
+// `when` or key reads the requested model, and no fallback field, does not
+// count what a fallback model serves (`endpoint.model` does: such a budget is
+// charged per endpoint). Only for a policy without errors.
 void FallbackUnchecked(Context& ctx) {
   if (ctx.errors > 0) return;
   ast::Policy& policy = *ctx.policy;
@@ -381,6 +384,32 @@ void FallbackUnchecked(Context& ctx) {
                     "fallback models in `request.models` are routed too",
                 help + ", or deny every request with fallbacks (`when length(request.models) > 0`)");
   }
+  auto declaration = [&](const char* kind, const std::string& name, Expr* when, Expr* key) {
+    const Expr* model = nullptr;
+    bool keyed = false;
+    for (Expr* e : {when, key}) {
+      if (e == nullptr || model != nullptr) continue;
+      model = FindField(ctx, *e, {"request.model", "request.model_full", "request.model_variant"});
+      keyed = model != nullptr && e == key;
+    }
+    if (!model) return;
+    for (Expr* e : {when, key})
+      if (e != nullptr && FindField(ctx, *e, {"request.models", "request.models_full", "request.variants"}))
+        return;
+    const std::string served = IsField(ctx, *model, {"request.model_full"})      ? "endpoint.model_full"
+                               : IsField(ctx, *model, {"request.model_variant"}) ? "endpoint.model_variant"
+                                                                                 : "endpoint.model";
+    ctx.Warning("tg_fallback_unchecked", model->span,
+                std::string(kind) + " `" + name + "` " + (keyed ? "is keyed" : "applies") +
+                    " by the requested model only, but the fallback models in `request.models` "
+                    "are served too, and their traffic is not counted there",
+                std::string(keyed ? "key it by the model actually served, `key " + served + "`"
+                                  : "test the model actually served, `when " + served + " == ...`") +
+                    " (charged to the endpoint that answers, fallbacks included), or deny every "
+                    "request with fallbacks (`when length(request.models) > 0`)");
+  };
+  for (ast::BudgetDecl& b : policy.budgets) declaration("budget", b.name, b.when.get(), b.key.get());
+  for (ast::LimitDecl& l : policy.limits) declaration("limit", l.name, l.when.get(), l.key.get());
 }
 
 }  // namespace

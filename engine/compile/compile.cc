@@ -397,6 +397,8 @@ bool Compiler::Run() {
     const ast::BudgetDecl& b = policy_.budgets[i];
     vm::BudgetInfo bi{b.name, b.window, WindowMs(b.window, b.window_ms), 0};
     bi.has_when = b.when != nullptr;
+    bi.per_endpoint = (b.when && b.when->scope == ast::Scope::kCandidate) ||
+                      (b.key && b.key->scope == ast::Scope::kCandidate);
     uint32_t limit_pc = vm::internal::kNoEntry;
     Value v;
     if (b.limit && b.limit->folded) {
@@ -415,6 +417,8 @@ bool Compiler::Run() {
     const ast::LimitDecl& l = policy_.limits[i];
     vm::LimitInfo li{l.name, l.window, WindowMs(l.window, l.window_ms), 0, l.unit};
     li.has_when = l.when != nullptr;
+    li.per_endpoint = (l.when && l.when->scope == ast::Scope::kCandidate) ||
+                      (l.key && l.key->scope == ast::Scope::kCandidate);
     uint32_t max_pc = vm::internal::kNoEntry;
     Value v;
     if (l.max && l.max->folded) {

@@ -232,7 +232,8 @@ std::string Disassemble(const Program& program) {
       const BudgetInfo& b = c.budgets[e.owner];
       line("");
       line("budget " + b.name + " (window " + std::to_string(b.window_ms) + " ms, limit " +
-           (b.limit_computed ? std::string("computed") : std::to_string(b.limit_micros) + " micros") + ")");
+           (b.limit_computed ? std::string("computed") : std::to_string(b.limit_micros) + " micros") +
+           (b.per_endpoint ? ", per endpoint)" : ")"));
       dump_entry(e);
     } else if (e.kind == EntryKind::kBudgetWhen || e.kind == EntryKind::kBudgetLimit ||
                e.kind == EntryKind::kLimitWhen || e.kind == EntryKind::kLimitMax) {
@@ -241,7 +242,8 @@ std::string Disassemble(const Program& program) {
       const LimitInfo& l = c.limits[e.owner];
       line("");
       line("limit " + l.name + " (window " + std::to_string(l.window_ms) + " ms, max " +
-           (l.max_computed ? std::string("computed") : std::to_string(l.max)) + " " + l.unit + ")");
+           (l.max_computed ? std::string("computed") : std::to_string(l.max)) + " " + l.unit +
+           (l.per_endpoint ? ", per endpoint)" : ")"));
       dump_entry(e);
     }
   }

@@ -55,6 +55,8 @@ struct BudgetInfo {
   int64_t limit_micros;        // money; 0 when computed per request (limit_computed)
   bool limit_computed = false; // the limit is an expression over the request (vm::EvalDeclaration)
   bool has_when = false;       // applies only when its `when` holds
+  bool per_endpoint = false;   // its `when` or key reads endpoint/provider fields: planned
+                               // per route endpoint (runtime::PlanEndpointBudgets)
 };
 
 struct LimitInfo {
@@ -65,6 +67,7 @@ struct LimitInfo {
   std::string unit;            // "requests" | "tokens"
   bool max_computed = false;
   bool has_when = false;
+  bool per_endpoint = false;   // as BudgetInfo::per_endpoint
 };
 
 // One `redact` effect, with what runtime needs to build a stdlib Redactor.

@@ -22,7 +22,11 @@ bool OperandsValid(const Code& c, const Entry& e, uint32_t pc, std::string* erro
     case OperandFormat::kK: return in.a < c.constants.size() || bad("constant");
     case OperandFormat::kREQ: return in.a < c.request_paths.size() || bad("request slot");
     case OperandFormat::kCAND:
-      if (e.kind != EntryKind::kRequire) return bad("candidate slot outside a require");
+      // A require, or a budget's/limit's `when` or key (planned per endpoint).
+      if (e.kind != EntryKind::kRequire && e.kind != EntryKind::kBudgetWhen &&
+          e.kind != EntryKind::kBudgetKey && e.kind != EntryKind::kLimitWhen &&
+          e.kind != EntryKind::kLimitKey)
+        return bad("candidate slot outside a require or a budget's or limit's when or key");
       return in.a < c.candidate_paths.size() || bad("candidate slot");
     case OperandFormat::kLOC: return in.a < c.max_locals || bad("local");
     case OperandFormat::kCNT: return in.a < c.counter_paths.size() || bad("counter slot");

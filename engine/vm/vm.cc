@@ -628,7 +628,8 @@ namespace {
 
 // Runs entry point `pc` of a budget/limit declaration. *v lives in the
 // thread's scratch arena until the next evaluation on this thread.
-bool RunDeclarationEntry(const Code& c, const Record& request, uint32_t pc, Value* v, RuleError* err) {
+bool RunDeclarationEntry(const Code& c, const Record& request, const Record* candidate, uint32_t pc,
+                         Value* v, RuleError* err) {
   Scratch* s = &internal::ThreadScratch();
   internal::BeginEvaluation(c, s);
   if (s->arena_dirty) {
@@ -636,7 +637,7 @@ bool RunDeclarationEntry(const Code& c, const Record& request, uint32_t pc, Valu
     s->arena_dirty = false;
   }
   Frame f;
-  InitFrame(c, request, nullptr, s, &s->arena, Limits{}.instruction_budget, &f);
+  InitFrame(c, request, candidate, s, &s->arena, Limits{}.instruction_budget, &f);
   bool ok = internal::Run(&f, pc, v);
   s->arena_dirty = f.arena_used;
   if (!ok) {
@@ -669,7 +670,7 @@ bool OutOfMemoryError(RuleError* err) noexcept {
 }
 
 bool EvalKeyOrThrow(const Program& program, KeyKind kind, uint32_t index, const Record& request,
-                    std::string* out, RuleError* err) {
+                    const Record* candidate, std::string* out, RuleError* err) {
   const Code& c = program.code();
   const std::vector<uint32_t>& pcs = kind == KeyKind::kBudget ? c.budget_pc : c.limit_pc;
   err->rule = UINT32_MAX;
@@ -679,7 +680,7 @@ bool EvalKeyOrThrow(const Program& program, KeyKind kind, uint32_t index, const 
     return false;
   }
   Value v;
-  if (!RunDeclarationEntry(c, request, pcs[index], &v, err)) return false;
+  if (!RunDeclarationEntry(c, request, candidate, pcs[index], &v, err)) return false;
   if (v.kind == Kind::kString) {
     out->assign(v.sv());
   } else {
@@ -689,7 +690,8 @@ bool EvalKeyOrThrow(const Program& program, KeyKind kind, uint32_t index, const 
 }
 
 bool EvalDeclarationOrThrow(const Program& program, KeyKind kind, uint32_t index,
-                            const Record& request, DeclarationValue* out, RuleError* err) {
+                            const Record& request, const Record* candidate, DeclarationValue* out,
+                            RuleError* err) {
   const Code& c = program.code();
   const bool budget = kind == KeyKind::kBudget;
   const std::vector<uint32_t>& when_pcs = budget ? c.budget_when_pc : c.limit_when_pc;
@@ -705,7 +707,7 @@ bool EvalDeclarationOrThrow(const Program& program, KeyKind kind, uint32_t index
   }
   Value v;
   if (when_pcs[index] != kNoEntry) {
-    if (!RunDeclarationEntry(c, request, when_pcs[index], &v, err)) return false;
+    if (!RunDeclarationEntry(c, request, candidate, when_pcs[index], &v, err)) return false;
     if (v.kind != Kind::kBool) {
       err->code = kErrMissingField;
       err->message = "`when` gave no bool";
@@ -713,11 +715,11 @@ bool EvalDeclarationOrThrow(const Program& program, KeyKind kind, uint32_t index
     }
     if (!v.b) return true;
   }
-  if (!EvalKeyOrThrow(program, kind, index, request, &out->key, err)) return false;
+  if (!EvalKeyOrThrow(program, kind, index, request, candidate, &out->key, err)) return false;
   if (limit_pcs[index] == kNoEntry) {
     out->limit = budget ? c.budgets[index].limit_micros : c.limits[index].max;
   } else {
-    if (!RunDeclarationEntry(c, request, limit_pcs[index], &v, err)) return false;
+    if (!RunDeclarationEntry(c, request, candidate, limit_pcs[index], &v, err)) return false;
     if ((v.kind != Kind::kMoney && v.kind != Kind::kInt) || v.i < 0) {
       err->code = kErrArithmetic;
       err->message = std::string(budget ? "budget `" + c.budgets[index].name + "` limit"
@@ -736,16 +738,16 @@ bool EvalDeclarationOrThrow(const Program& program, KeyKind kind, uint32_t index
 bool EvalKey(const Program& program, KeyKind kind, uint32_t index, const Record& request,
              std::string* out, RuleError* err) {
   try {
-    return EvalKeyOrThrow(program, kind, index, request, out, err);
+    return EvalKeyOrThrow(program, kind, index, request, nullptr, out, err);
   } catch (const std::bad_alloc&) {
     return OutOfMemoryError(err);
   }
 }
 
 bool EvalDeclaration(const Program& program, KeyKind kind, uint32_t index, const Record& request,
-                     DeclarationValue* out, RuleError* err) {
+                     DeclarationValue* out, RuleError* err, const Record* candidate) {
   try {
-    return EvalDeclarationOrThrow(program, kind, index, request, out, err);
+    return EvalDeclarationOrThrow(program, kind, index, request, candidate, out, err);
   } catch (const std::bad_alloc&) {
     out->applies = false;
     return OutOfMemoryError(err);

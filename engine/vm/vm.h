@@ -125,12 +125,15 @@ struct DeclarationValue {
 
 // Evaluates budget/limit number `index` for `request`: `when` first (false:
 // applies = false, nothing else computed), then the key and the limit.
+// `candidate`: the endpoint's record (runtime::Catalog::candidate) for a
+// declaration whose `when` or key reads endpoint/provider fields
+// (BudgetInfo::per_endpoint); without one such a read is a missing field.
 // Returns false with *err (rule = UINT32_MAX) when any of them fails -- the
 // caller fails closed, as for a rule with `on_error deny`. A computed limit
 // below zero is an error (eval_arithmetic_error). Cost: the declaration's
 // instructions; no locks.
 bool EvalDeclaration(const Program& program, KeyKind kind, uint32_t index, const Record& request,
-                     DeclarationValue* out, RuleError* err);
+                     DeclarationValue* out, RuleError* err, const Record* candidate = nullptr);
 
 // Human-readable bytecode listing (`tollgate disasm`): constants, scan
 // groups, rule index, then each rule's entry points with source lines.

@@ -232,14 +232,14 @@ std::string RenderAdmission(const ledger::Admission& a) {
   return std::string(sb.GetString(), sb.GetSize());
 }
 
-std::string RenderPlanFailure(const std::string& message) {
+std::string RenderPlanFailure(const std::string& message, std::string_view stage) {
   rj::StringBuffer sb;
   rj::Writer<rj::StringBuffer> w(sb);
   w.StartObject();
   w.Key("admitted");
   w.Bool(false);
   w.Key("stage");
-  w.String("plan");
+  w.String(stage.data(), static_cast<rj::SizeType>(stage.size()));
   w.Key("status");
   w.Int(403);
   w.Key("code");

@@ -86,7 +86,10 @@ std::string RenderAdmission(const ledger::Admission& admission);
 void WriteAdmission(rapidjson::Writer<rapidjson::StringBuffer>* w, const ledger::Admission& admission,
                     bool with_reason, const runtime::BudgetPlan* reserved);
 // ... for a request whose budgets could not be planned (fail closed).
-std::string RenderPlanFailure(const std::string& message);
+// `stage`: "plan" (the request's own budgets, recomputed on replay) or
+// "endpoint_plan" (a budget scoped by endpoint fields, for the routed
+// primary: replay takes the recorded deny, as a ledger's).
+std::string RenderPlanFailure(const std::string& message, std::string_view stage = "plan");
 
 // Replays a recorded "admission" onto a decision evaluated (and routed)
 // again: a refused admission makes it the recorded deny (a "plan" one is

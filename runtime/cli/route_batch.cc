@@ -190,12 +190,19 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
     ledger::Admission adm;
     std::string admission_json;  // for the audit record
     if (led && d.outcome == vm::Outcome::kAllow && !result.endpoints.empty()) {
+      // Budgets and limits scoped by endpoint fields charge the primary,
+      // the endpoint that serves (as the gateway's admission).
+      std::string_view stage = "plan";
+      if (planned) {
+        stage = "endpoint_plan";
+        planned = runtime::PlanEndpointBudgets(program, rec, catalog, result.endpoints[0], &plan);
+      }
       if (!planned) {
         d.outcome = vm::Outcome::kDeny;
         d.status = 403;
         d.code = vm::kCodeRuleError;
         d.reason = plan.error_message;
-        if (audit) admission_json = audit::RenderPlanFailure(plan.error_message);
+        if (audit) admission_json = audit::RenderPlanFailure(plan.error_message, stage);
       } else {
         // The gateway's reservation (docs/budgets.md): the worst case of the
         // body it would send upstream, redactions applied.

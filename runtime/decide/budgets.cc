@@ -15,6 +15,7 @@ void BudgetPlan::Clear() {
   budget_ids.clear();
   limit_ids.clear();
   error_message.clear();
+  request_budgets = request_limits = 0;
 }
 
 ledger::Window LedgerWindow(ast::Window w, int64_t custom_ms) {
@@ -31,13 +32,18 @@ ledger::Window LedgerWindow(ast::Window w, int64_t custom_ms) {
   return {WindowKind::kDay, 0};
 }
 
-bool PlanBudgets(const vm::Program& program, const vm::Record& request, BudgetPlan* out) {
-  out->Clear();
+namespace {
+
+// Plans the declarations whose per_endpoint is `per_endpoint`, appending
+// to *out; `candidate` is the endpoint's record for the per-endpoint ones.
+bool Plan(const vm::Program& program, const vm::Record& request, const vm::Record* candidate,
+          bool per_endpoint, BudgetPlan* out) {
   vm::DeclarationValue d;
   vm::RuleError err;
   for (uint32_t i = 0; i < program.budgets().size(); ++i) {
     const vm::BudgetInfo& b = program.budgets()[i];
-    if (!vm::EvalDeclaration(program, vm::KeyKind::kBudget, i, request, &d, &err)) {
+    if (b.per_endpoint != per_endpoint) continue;
+    if (!vm::EvalDeclaration(program, vm::KeyKind::kBudget, i, request, &d, &err, candidate)) {
       out->error_message = "budget `" + b.name + "`: " + err.message;
       return false;
     }
@@ -47,7 +53,8 @@ bool PlanBudgets(const vm::Program& program, const vm::Record& request, BudgetPl
   }
   for (uint32_t i = 0; i < program.limits().size(); ++i) {
     const vm::LimitInfo& l = program.limits()[i];
-    if (!vm::EvalDeclaration(program, vm::KeyKind::kLimit, i, request, &d, &err)) {
+    if (l.per_endpoint != per_endpoint) continue;
+    if (!vm::EvalDeclaration(program, vm::KeyKind::kLimit, i, request, &d, &err, candidate)) {
       out->error_message = "limit `" + l.name + "`: " + err.message;
       return false;
     }
@@ -55,6 +62,63 @@ bool PlanBudgets(const vm::Program& program, const vm::Record& request, BudgetPl
     out->reserve.limits.push_back({l.name, d.key, LedgerWindow(l.window, l.window_ms), d.limit, 1,
                                    l.unit == "tokens" ? ledger::LimitUnit::kTokens : ledger::LimitUnit::kRequests});
     out->limit_ids.push_back(i);
+  }
+  return true;
+}
+
+}  // namespace
+
+bool PlanBudgets(const vm::Program& program, const vm::Record& request, BudgetPlan* out) {
+  out->Clear();
+  const bool ok = Plan(program, request, nullptr, false, out);
+  out->request_budgets = out->reserve.budgets.size();
+  out->request_limits = out->reserve.limits.size();
+  return ok;
+}
+
+bool HasEndpointBudgets(const vm::Program& program) {
+  for (const vm::BudgetInfo& b : program.budgets())
+    if (b.per_endpoint) return true;
+  for (const vm::LimitInfo& l : program.limits())
+    if (l.per_endpoint) return true;
+  return false;
+}
+
+bool PlanEndpointBudgets(const vm::Program& program, const vm::Record& request,
+                         const Catalog& catalog, const RoutedEndpoint& ep, BudgetPlan* plan) {
+  if (!HasEndpointBudgets(program)) return true;
+  plan->reserve.budgets.resize(std::min(plan->request_budgets, plan->reserve.budgets.size()));
+  plan->budget_ids.resize(plan->reserve.budgets.size());
+  plan->reserve.limits.resize(std::min(plan->request_limits, plan->reserve.limits.size()));
+  plan->limit_ids.resize(plan->reserve.limits.size());
+  plan->error_message.clear();
+  // One record per thread: its slots are reused (an Arena allocates).
+  thread_local vm::Record candidate;
+  candidate.slots = catalog.candidate(ep.endpoint).slots;
+  const int cost = catalog.estimated_cost_slot();
+  if (cost >= 0 && static_cast<size_t>(cost) < candidate.slots.size()) {
+    candidate.slots[static_cast<size_t>(cost)] = Value::Money(ep.estimated_cost);
+  }
+  const bool ok = Plan(program, request, &candidate, true, plan);
+  candidate.slots.clear();  // nothing kept pointing into the catalog
+  return ok;
+}
+
+bool SameCounters(const BudgetPlan& a, const BudgetPlan& b) {
+  if (a.reserve.budgets.size() != b.reserve.budgets.size() ||
+      a.reserve.limits.size() != b.reserve.limits.size())
+    return false;
+  for (size_t i = 0; i < a.reserve.budgets.size(); ++i) {
+    const ledger::BudgetCharge &x = a.reserve.budgets[i], &y = b.reserve.budgets[i];
+    if (x.budget != y.budget || x.key != y.key || !(x.window == y.window) ||
+        x.limit_micros != y.limit_micros)
+      return false;
+  }
+  for (size_t i = 0; i < a.reserve.limits.size(); ++i) {
+    const ledger::LimitCharge &x = a.reserve.limits[i], &y = b.reserve.limits[i];
+    if (x.limit != y.limit || x.key != y.key || !(x.window == y.window) || x.max != y.max ||
+        x.unit != y.unit)
+      return false;
   }
   return true;
 }

@@ -9,10 +9,19 @@
 //   ledger.Peek(plan.reserve, &views);                             // counters as seen
 //   runtime::FillCounters(program, plan, views, &counters);        // rules read them
 //   vm::Evaluate(...); router.Route(...);
+//   if (!runtime::PlanEndpointBudgets(program, request, catalog, route.endpoints[0], &plan))
+//     return Deny(403, "rule_error", plan.error_message);          // per-endpoint ones
 //   ledger::Usage w = runtime::WorstCaseUsage(shape, endpoint, request);  // primary
 //   runtime::SetWorstCase(w.cost_micros, w.tokens, &plan);
 //   ledger::Admission a = ledger.Reserve(plan.reserve);            // 403 / 429 / 503
 //   ... upstream ... ledger.Settle(a.reservation, {real_cost, real_tokens});
+//
+// A budget or limit whose `when` or key reads endpoint or provider fields
+// (`when endpoint.model == "openai/gpt-4o"`, BudgetInfo::per_endpoint)
+// charges the endpoint that serves the request: PlanBudgets leaves it out
+// (the rules cannot read its counters), PlanEndpointBudgets adds it for one
+// routed endpoint, and a fallback to another endpoint plans it again
+// (SameCounters: the reservation's amounts move, or it is reserved anew).
 //
 // Thread safety: plain functions over caller-owned data.
 #pragma once
@@ -26,6 +35,7 @@
 #include "engine/vm/vm.h"
 #include "runtime/decide/prompt_bound.h"
 #include "runtime/router/catalog.h"
+#include "runtime/router/router.h"
 #include "runtime/ledger/ledger.h"
 
 namespace tollgate::runtime {
@@ -35,6 +45,9 @@ struct BudgetPlan {
   std::vector<uint32_t> budget_ids;     // declaration index of reserve.budgets[i]
   std::vector<uint32_t> limit_ids;      // declaration index of reserve.limits[i]
   std::string error_message;            // PlanBudgets failed: "budget `b`: missing field `x`"
+  // How many of reserve.budgets / reserve.limits PlanBudgets made (the
+  // request's own); PlanEndpointBudgets appends after them.
+  size_t request_budgets = 0, request_limits = 0;
   void Clear();
 };
 
@@ -45,8 +58,30 @@ ledger::Window LedgerWindow(ast::Window w, int64_t custom_ms);
 // applicable ones go into *out (amounts 0). False when one of them cannot
 // be computed (a missing key field, a key absent from a data document, a
 // negative limit): the request must be denied (403 `rule_error`, fail
-// closed) with out->error_message. Cost: the declarations' instructions.
+// closed) with out->error_message. Declarations planned per endpoint
+// (`per_endpoint`) are left out: PlanEndpointBudgets adds them once routed.
+// Cost: the declarations' instructions.
 bool PlanBudgets(const vm::Program& program, const vm::Record& request, BudgetPlan* out);
+
+// Whether some budget or limit of `program` is planned per endpoint.
+bool HasEndpointBudgets(const vm::Program& program);
+
+// Completes a PlanBudgets plan for serving the request at routed endpoint
+// `ep`: drops the per-endpoint charges a previous call added, then
+// evaluates every per-endpoint declaration over the request and the
+// endpoint's candidate record (catalog.candidate, endpoint.estimated_cost
+// set to ep's) and appends the applicable ones (amounts 0: SetWorstCase).
+// False as PlanBudgets (fail closed: a per-endpoint `when` or key that
+// cannot be computed for this endpoint). Cost: nothing without per-endpoint
+// declarations; else their instructions and a copy of the candidate record.
+bool PlanEndpointBudgets(const vm::Program& program, const vm::Record& request,
+                         const Catalog& catalog, const RoutedEndpoint& ep, BudgetPlan* plan);
+
+// The two plans charge the same counters (declarations, keys, windows and
+// limits, in the same order): a fallback from one endpoint to the other
+// moves the reservation's amounts (Ledger::Move); otherwise the old
+// reservation is released and the new plan reserved.
+bool SameCounters(const BudgetPlan& a, const BudgetPlan& b);
 
 // Worst-case output tokens: (request.max_tokens, else the endpoint's
 // maximum) x request.n (the completions asked for; null = 1), as in

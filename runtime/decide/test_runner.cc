@@ -337,6 +337,18 @@ struct Runner {
         for (const ledger::LimitCharge& c : plan.reserve.limits)
           if (c.limit == b->path[1]) charge.limits.push_back({c.limit, c.key, c.window, INT64_MAX, amount, c.unit});
       }
+      bool per_endpoint = false;
+      if (b->path[0] == "budget") {
+        for (const vm::BudgetInfo& d : prog.budgets()) per_endpoint |= d.name == b->path[1] && d.per_endpoint;
+      } else {
+        for (const vm::LimitInfo& d : prog.limits()) per_endpoint |= d.name == b->path[1] && d.per_endpoint;
+      }
+      if (per_endpoint) {
+        r->failures.push_back("`" + path + "` is given, but " + b->path[0] + " `" + b->path[1] +
+                              "` is charged per endpoint (its `when` or key reads endpoint fields): "
+                              "no rule reads its counters");
+        return false;
+      }
       if (charge.budgets.empty() && charge.limits.empty()) {
         r->failures.push_back("`" + path + "` is given, but " + b->path[0] + " `" + b->path[1] +
                               "` does not apply to the given request (its `when` is false)");

@@ -1019,7 +1019,7 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     if (a > 0) {
       svc.metrics().fallbacks.fetch_add(1);
       bool moved = true;
-      if (x->reserved) {
+      if (x->reserved || x->replan) {
         Pending<bool> move(co_await net::this_coro::executor);
         svc.MoveToAsync(x.get(), a, move.Callback());
         moved = co_await move.Wait();
@@ -1123,9 +1123,9 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     if (budget_refused) {
       // The decision stays what the policy and the admission made it (what
       // replay reproduces); the gateway's refusal is in the record's
-      // `gateway` member.
-      o.http_status = 403;
-      o.error_code = "budget_exceeded";
+      // `gateway` member. A fallback's own rate limit answers 429.
+      o.http_status = x->admission.admitted() ? 403 : x->admission.status();
+      o.error_code = x->admission.admitted() ? "budget_exceeded" : std::string(x->admission.code());
     } else {
       o.http_status = err.kind == "timeout" ? 504 : 502;
       o.error_code = "upstream_unavailable";
@@ -1134,9 +1134,10 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     uint64_t seq = co_await Finish(x.get(), o);
     svc.metrics().processing.Observe(processing_ns + MonoNs() - t2 - x->wait_ns);
     Response res = budget_refused
-                       ? Json(403, OpenAIError(403, "budget_exceeded", x->admission.message, "", x->decision_id))
+                       ? Json(o.http_status, OpenAIError(o.http_status, o.error_code, x->admission.message, "", x->decision_id))
                        : Json(o.http_status, OpenAIError(o.http_status, "upstream_unavailable",
                                                          "no endpoint answered: " + failures, "", x->decision_id));
+    if (budget_refused) RetryAdvice(*x, &res);
     Common(&res, x.get());
     explain_header(&res);
     co_await DurableOr503(x.get(), seq, &res);

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -262,6 +263,7 @@ void Exchange::Reset() {
   plan.Clear();
   admission = {};
   reserved = false;
+  replan = false;
   attempt = 0;
   cost = 0;
   shadow_json.clear();
@@ -716,9 +718,18 @@ void Service::Decide(Exchange* x) {
   if (x->shadow) CompareShadow(x);
   vm::Decision& d = x->s.decision;
   if (d.outcome == vm::Outcome::kDeny || x->s.route.endpoints.empty() || !ledger_) return;
+  const runtime::RoutedEndpoint& primary = x->s.route.endpoints[0];
+  // Budgets and limits scoped by endpoint fields charge the endpoint that
+  // serves: the primary now, a fallback's own when the gateway moves to it.
+  std::string_view stage = "plan";
+  if (planned) {
+    stage = "endpoint_plan";
+    planned = runtime::PlanEndpointBudgets(set.policy->program(), x->s.request, *set.catalog,
+                                           primary, &x->plan);
+  }
   if (!planned) {
     Deny(&d, 403, vm::kCodeRuleError, x->plan.error_message);
-    if (audit_) x->admission_json = audit::RenderPlanFailure(x->plan.error_message);
+    if (audit_) x->admission_json = audit::RenderPlanFailure(x->plan.error_message, stage);
     return;
   }
   // The reservation bounds what the body as sent upstream can be billed:
@@ -734,7 +745,6 @@ void Service::Decide(Exchange* x) {
     runtime::MeasurePrompt(x->redacted_ready ? x->redacted : x->body, runtime::PromptSource::kBody,
                            &x->prompt);
   }
-  const runtime::RoutedEndpoint& primary = x->s.route.endpoints[0];
   const ledger::Usage worst =
       runtime::WorstCaseUsage(x->prompt, set.catalog->endpoint(primary.endpoint), x->s.request);
   runtime::SetWorstCase(worst.cost_micros, worst.tokens, &x->plan);
@@ -745,6 +755,7 @@ void Service::Decide(Exchange* x) {
     return;
   }
   x->reserved = x->admission.reservation != 0;
+  x->replan = runtime::HasEndpointBudgets(set.policy->program());
 }
 
 void Service::CompareShadow(Exchange* x) {
@@ -859,38 +870,116 @@ bool Service::UpstreamBody(const Exchange& x, size_t attempt, std::string* out,
   return true;
 }
 
+namespace {
+
+// A refused move: what refused it, the reservation kept (it is still open
+// when only its amounts could not move).
+void KeepRefusal(const ledger::Admission& a, ledger::Admission* out) {
+  const uint64_t id = out->reservation;
+  *out = a;
+  out->reservation = id;
+}
+
+}  // namespace
+
+bool Service::PlanMove(Exchange* x, size_t attempt, ledger::Usage* worst, bool* same) {
+  const PolicySet& set = *x->live;
+  const runtime::RoutedEndpoint& ep = x->s.route.endpoints[attempt];
+  *worst = runtime::WorstCaseUsage(x->prompt, set.catalog->endpoint(ep.endpoint), x->s.request);
+  *same = true;
+  if (!x->replan) {
+    runtime::SetWorstCase(worst->cost_micros, worst->tokens, &x->plan);
+    return true;
+  }
+  runtime::BudgetPlan next = x->plan;
+  if (!runtime::PlanEndpointBudgets(set.policy->program(), x->s.request, *set.catalog, ep, &next)) {
+    ledger::Admission refused;
+    refused.verdict = ledger::Verdict::kBudgetExceeded;
+    refused.message = next.error_message;
+    KeepRefusal(refused, &x->admission);
+    return false;
+  }
+  runtime::SetWorstCase(worst->cost_micros, worst->tokens, &next);
+  *same = runtime::SameCounters(x->plan, next);
+  x->plan = std::move(next);
+  return true;
+}
+
 void Service::MoveToAsync(Exchange* x, size_t attempt, std::function<void(const bool&)> done) {
   x->attempt = attempt;
-  if (!x->reserved) {
+  if (!x->reserved && !x->replan) {
     done(true);
     return;
   }
-  const PolicySet& set = *x->live;
-  const runtime::RoutedEndpoint& ep = x->s.route.endpoints[attempt];
-  const ledger::Usage worst =
-      runtime::WorstCaseUsage(x->prompt, set.catalog->endpoint(ep.endpoint), x->s.request);
-  // The callback may run on the ledger's thread: only the message is kept.
-  std::string* message = &x->admission.message;
-  ledger_->MoveAsync(x->admission.reservation, worst,
-                     [message, done = std::move(done)](const ledger::Admission& a) {
-                       if (!a.admitted()) *message = a.message;
-                       done(a.admitted());
-                     });
+  ledger::Usage worst;
+  bool same = true;
+  if (!PlanMove(x, attempt, &worst, &same)) {
+    done(false);
+    return;
+  }
+  // The callbacks may run on the ledger's thread; the exchange waits for
+  // `done` and is touched by nobody else meanwhile.
+  if (same) {
+    if (!x->reserved) {
+      done(true);
+      return;
+    }
+    ledger::Admission* admission = &x->admission;
+    ledger_->MoveAsync(x->admission.reservation, worst,
+                       [admission, done = std::move(done)](const ledger::Admission& a) {
+                         if (!a.admitted()) KeepRefusal(a, admission);
+                         done(a.admitted());
+                       });
+    return;
+  }
+  // Other counters (a per-endpoint budget applies to one endpoint and not
+  // the other, or under another key): the old reservation is released and
+  // the new plan reserved, as at admission. Nothing was delivered from the
+  // endpoint left, so nothing is lost by releasing first.
+  ledger::Ledger* led = ledger_.get();
+  auto reserve = [x, led](std::function<void(const bool&)> done) {
+    led->ReserveAsync(x->plan.reserve, [x, done = std::move(done)](const ledger::Admission& a) {
+      x->admission = a;
+      x->reserved = a.admitted() && a.reservation != 0;
+      done(a.admitted());
+    });
+  };
+  if (!x->reserved) {
+    reserve(std::move(done));
+    return;
+  }
+  led->ReleaseAsync(x->admission.reservation,
+                    [x, reserve, done = std::move(done)](const ledger::Status& s) mutable {
+                      if (!s.ok) {  // the old one stays (released or expired later)
+                        ledger::Admission refused;
+                        refused.verdict = ledger::Verdict::kUnavailable;
+                        refused.message = s.message;
+                        KeepRefusal(refused, &x->admission);
+                        done(false);
+                        return;
+                      }
+                      x->reserved = false;
+                      x->admission.reservation = 0;
+                      reserve(std::move(done));
+                    });
 }
 
 bool Service::MoveTo(Exchange* x, size_t attempt) {
-  x->attempt = attempt;
-  if (!x->reserved) return true;
-  const PolicySet& set = *x->live;
-  const runtime::RoutedEndpoint& ep = x->s.route.endpoints[attempt];
-  const ledger::Usage worst =
-      runtime::WorstCaseUsage(x->prompt, set.catalog->endpoint(ep.endpoint), x->s.request);
-  ledger::Admission a = ledger_->Move(x->admission.reservation, worst);
-  if (!a.admitted()) {
-    x->admission.message = a.message;
-    return false;
-  }
-  return true;
+  bool admitted = false;
+  // Every ledger calls an async callback before returning or from its own
+  // thread; wait for it.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool called = false;
+  MoveToAsync(x, attempt, [&](const bool& ok) {
+    std::lock_guard<std::mutex> lock(mu);
+    admitted = ok;
+    called = true;
+    cv.notify_one();
+  });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return called; });
+  return admitted;
 }
 
 uint64_t Service::Finish(Exchange* x, const Outcome& o) {

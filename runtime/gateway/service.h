@@ -119,6 +119,10 @@ struct Exchange {
   std::vector<ledger::CounterView> views;
   ledger::Admission admission;
   bool reserved = false;
+  // The policy has budgets or limits scoped by endpoint fields: a fallback
+  // plans them again for its endpoint (MoveTo), reserving even when the
+  // primary charged nothing.
+  bool replan = false;
   size_t attempt = 0;            // s.route.endpoints index in use
   int64_t cost = 0;              // settled cost, money micros (set by Charge)
   std::string shadow_json;       // the shadow comparison, "" without a shadow policy
@@ -169,8 +173,12 @@ class Service {
   // merged in over the caller's.
   bool UpstreamBody(const Exchange& x, size_t attempt, std::string* out, std::string* error);
   // Moves the reservation to attempt's worst case (a fallback; WorstCaseUsage
-  // of x->prompt at that endpoint). False when
-  // the new amounts do not fit the budgets (x->admission says why).
+  // of x->prompt at that endpoint). Budgets and limits scoped by endpoint
+  // fields are planned again for that endpoint (runtime::PlanEndpointBudgets):
+  // when their counters differ, the old reservation is released and the new
+  // plan reserved. False when the new amounts do not fit the budgets or
+  // limits, or the plan cannot be computed (x->admission says why: its
+  // status(), code() and message).
   bool MoveTo(Exchange* x, size_t attempt);
   // The same, non-blocking: `done(admitted)` once durable (any thread).
   void MoveToAsync(Exchange* x, size_t attempt, std::function<void(const bool&)> done);
@@ -197,6 +205,9 @@ class Service {
   bool Load(std::vector<SourceText>* sources, std::shared_ptr<const PolicySet>* out,
             std::string* error);
   void CompareShadow(Exchange* x);
+  // MoveTo's plan for `attempt`: *worst, and whether the counters stay
+  // (*same). False when the per-endpoint plan fails (x->admission says why).
+  bool PlanMove(Exchange* x, size_t attempt, ledger::Usage* worst, bool* same);
 
   Config config_;
   mutable std::mutex mu_;  // guards the three pointers below

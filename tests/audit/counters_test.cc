@@ -179,6 +179,15 @@ TEST(AuditCounters, RefusedAdmissionIsReplayedFromTheRecord) {
   EXPECT_EQ(d2.outcome, vm::Outcome::kAllow);
   ASSERT_TRUE(ApplyAdmission(w.policy->program(), w.request, RenderPlanFailure("budget `x`: made up"), &d2, &storage));
   EXPECT_EQ(d2.outcome, vm::Outcome::kAllow);
+  // A per-endpoint plan failure needs the routed endpoint, which replay does
+  // not plan again: it is taken from the record, as a ledger's deny is.
+  const std::string endpoint_plan = RenderPlanFailure("budget `x`: made up", "endpoint_plan");
+  EXPECT_NE(endpoint_plan.find(R"("stage":"endpoint_plan")"), std::string::npos) << endpoint_plan;
+  ASSERT_TRUE(ApplyAdmission(w.policy->program(), w.request, endpoint_plan, &d2, &storage));
+  EXPECT_EQ(d2.outcome, vm::Outcome::kDeny);
+  EXPECT_EQ(d2.status, 403);
+  EXPECT_EQ(d2.code, "rule_error");
+  EXPECT_EQ(d2.reason, "budget `x`: made up");
   EXPECT_FALSE(ApplyAdmission(w.policy->program(), w.request, "{", &d2, &storage));
 }
 

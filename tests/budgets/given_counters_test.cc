@@ -153,6 +153,35 @@ test "no ledger" { given { principal.workspace: "acme" } expect not_fired degrad
   EXPECT_TRUE(Find(r, "no ledger").pass) << Failures(Find(r, "no ledger"));
 }
 
+// A budget scoped by the endpoint that serves (`when endpoint.model == ...`)
+// is charged once the request is routed, after the rules ran: a gateway
+// never shows its counters to a rule, so a test cannot give them either.
+// The request's own budgets are unaffected.
+TEST(GivenCounters, ACounterOfAPerEndpointBudgetCannotBeGiven) {
+  Compiled c = CompileWithData(std::string(kPolicy) + R"(
+budget gpt4o { when endpoint.model == "openai/gpt-4o" key principal.workspace per day limit 1 usd }
+test "per endpoint" {
+  given { principal.workspace: "acme", budget.gpt4o.spent: 0.5 usd }
+  expect allow
+}
+test "request budget" {
+  given { principal.workspace: "acme", budget.ws_daily.spent: 4 usd }
+  expect fired degrade_before_deny
+}
+)");
+  ASSERT_TRUE(c.policy) << c.diagnostics.Render();
+  EXPECT_TRUE(c.policy->program().budgets()[2].per_endpoint);
+  EXPECT_FALSE(c.policy->program().budgets()[0].per_endpoint);
+  runtime::TestReport r = runtime::RunTests(*c.policy, {});
+  const runtime::TestResult& per = Find(r, "per endpoint");
+  EXPECT_FALSE(per.pass);
+  ASSERT_EQ(per.failures.size(), 1u);
+  EXPECT_EQ(per.failures[0],
+            "`budget.gpt4o.spent` is given, but budget `gpt4o` is charged per endpoint (its `when` or "
+            "key reads endpoint fields): no rule reads its counters");
+  EXPECT_TRUE(Find(r, "request budget").pass) << Failures(Find(r, "request budget"));
+}
+
 std::string Errors(const std::string& test_block) {
   Compiled c = CompileWithData(std::string(kPolicy) + test_block);
   return c.diagnostics.Render();

@@ -187,5 +187,82 @@ rule warned { when request.model == "x/y" warn "old model" }
   EXPECT_NE(r.find("rule `o1_capped` caps the price by the requested model only"), std::string::npos) << r;
 }
 
+// A budget or limit scoped by the requested model misses the traffic a
+// fallback model serves: `models: ["openai/gpt-4o"]` is served by gpt-4o
+// and never counted against a gpt-4o limit (review finding 1).
+TEST(Fallback, BudgetsAndLimitsByTheRequestedModelWarn) {
+  auto c = CheckSource(R"(policy "p"
+budget gpt4o_daily {
+  when request.model == "openai/gpt-4o"
+  key principal.workspace
+  per day
+  limit 1 usd
+}
+limit gpt4o_rpm { when request.model == "openai/gpt-4o" key principal.workspace per minute max 1 requests }
+budget per_model { key request.model per day limit 100 usd }
+limit per_variant { key (principal.workspace, request.model_full) per minute max 5 requests }
+)");
+  EXPECT_TRUE(c.ok) << c.Render();
+  EXPECT_EQ(c.Codes(), (V{"tg_fallback_unchecked", "tg_fallback_unchecked", "tg_fallback_unchecked",
+                          "tg_fallback_unchecked"}))
+      << c.Render();
+  const std::string r = c.Render();
+  EXPECT_NE(r.find("test.tg:3:8: warning[tg_fallback_unchecked]: budget `gpt4o_daily` applies by "
+                   "the requested model only, but the fallback models in `request.models` are "
+                   "served too, and their traffic is not counted there"),
+            std::string::npos) << r;
+  EXPECT_NE(r.find("help: test the model actually served, `when endpoint.model == ...` (charged "
+                   "to the endpoint that answers, fallbacks included)"),
+            std::string::npos) << r;
+  EXPECT_NE(r.find("limit `gpt4o_rpm` applies by the requested model only"), std::string::npos) << r;
+  EXPECT_NE(r.find("budget `per_model` is keyed by the requested model only"), std::string::npos) << r;
+  EXPECT_NE(r.find("help: key it by the model actually served, `key endpoint.model`"), std::string::npos) << r;
+  EXPECT_NE(r.find("`key endpoint.model_full`"), std::string::npos) << r;  // per_variant
+}
+
+// Scoped by the model served, by the fallbacks too, or with fallbacks
+// denied: no warning.
+TEST(Fallback, BudgetsOnTheServedModelOrTheFallbacksAreSilent) {
+  for (const char* decls : {
+           "budget a { when endpoint.model == \"openai/gpt-4o\" key principal.workspace per day limit 1 usd }\n"
+           "limit b { key (principal.workspace, endpoint.model_full) per minute max 1 requests }\n",
+           "budget a { when request.model == \"openai/gpt-4o\" or \"openai/gpt-4o\" in request.models "
+           "key principal.workspace per day limit 1 usd }\n",
+           "limit b { when request.model == \"openai/gpt-4o\" key principal.workspace per minute max 1 requests }\n"
+           "rule no_fallbacks { when length(request.models) > 0 deny 400 \"no fallbacks\" }\n",
+       }) {
+    auto c = CheckSource(std::string("policy \"p\"\n") + decls);
+    EXPECT_TRUE(c.ok) << decls << c.Render();
+    EXPECT_EQ(c.Codes(), V{}) << decls << c.Render();
+  }
+}
+
+// A budget or limit charged per endpoint may read endpoint and provider
+// fields in its `when` and key only; its counters are not known when the
+// rules run, so no rule reads them.
+TEST(Fallback, PerEndpointBudgetsScopeErrors) {
+  auto limit = CheckSource(R"(policy "p"
+budget a { key principal.workspace per day limit endpoint.price_input }
+)");
+  EXPECT_FALSE(limit.ok);
+  EXPECT_EQ(limit.Codes(), V{"tg_scope_error"}) << limit.Render();
+  EXPECT_NE(limit.Render().find("a budget limit may not read candidate field `endpoint.price_input`"),
+            std::string::npos) << limit.Render();
+  auto counters = CheckSource(R"(policy "p"
+budget a { when endpoint.model == "openai/gpt-4o" key principal.workspace per day limit 1 usd }
+limit b { key provider.name per minute max 5 requests }
+rule low { when budget.a.remaining < 0.1 usd deny 402 "low" }
+rule busy { when limit.b.used > 3 deny 429 "busy" }
+)");
+  EXPECT_FALSE(counters.ok);
+  EXPECT_EQ(counters.Codes(), (V{"tg_scope_error", "tg_scope_error"})) << counters.Render();
+  EXPECT_NE(counters.Render().find("the counters of budget `a` cannot be read: its `when` or key "
+                                   "reads endpoint fields, so it is charged per endpoint, once the "
+                                   "request is routed"),
+            std::string::npos) << counters.Render();
+  EXPECT_NE(counters.Render().find("the counters of limit `b` cannot be read"), std::string::npos)
+      << counters.Render();
+}
+
 }  // namespace
 }  // namespace tollgate::checktest

@@ -585,6 +585,33 @@ has "route ledger retry after" "$TMP/l9" '"retry_after":'
 has "route ledger 429 names its bound max" "$TMP/l9" '"limit":"user_rpm"'
 has "route ledger 429 bound" "$TMP/l9" '"max":2'
 
+# A limit on the model served (`endpoint.model`) counts a request for another
+# model that names it as a fallback and is served by it (review finding 1);
+# the route line charges the primary, as the gateway's admission does.
+cat >"$TMP/budgets/served.tg" <<'EOF'
+policy "served"
+limit gpt4o_rpm { when endpoint.model == "openai/gpt-4o" key principal.workspace per minute max 1 requests }
+budget per_model { key endpoint.model per day limit 100 usd }
+EOF
+served_line() {
+  echo "{\"principal\": {\"workspace\": \"w\"}, \"request\": {\"model\": \"$1\", \"models\": [$2], \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"max_tokens\": 100, \"provider\": {$3}}, \"context\": {\"time\": \"2026-11-30T10:00:0$4Z\"}}"
+}
+{
+  served_line openai/gpt-4o '' '' 1
+  served_line mistralai/mistral-small '"openai/gpt-4o"' '"only": ["azure"]' 2
+  served_line mistralai/mistral-small '' '' 3
+} >"$TMP/served.jsonl"
+run "route served model" 0 "$TG" route --policy "$TMP/budgets/served.tg" --catalog policies/catalog.json \
+  --requests "$TMP/served.jsonl" --ledger memory:
+lines "route served model lines" "$OUT" 3
+sed -n 1p "$OUT" >"$TMP/s1"; has "route served model admitted" "$TMP/s1" '"admitted":true'
+has "route served model keyed by the served model" "$TMP/s1" '"name":"per_model","key":"openai/gpt-4o"'
+sed -n 2p "$OUT" >"$TMP/s2"; has "route served model fallback counted" "$TMP/s2" '"status":429,"code":"rate_limited"'
+has "route served model fallback names the limit" "$TMP/s2" '"limit":"gpt4o_rpm"'
+sed -n 3p "$OUT" >"$TMP/s3"; has "route served model other model admitted" "$TMP/s3" '"admitted":true'
+has "route served model other key" "$TMP/s3" '"key":"mistralai/mistral-small"'
+hasnt "route served model other model not limited" "$TMP/s3" 'gpt4o_rpm'
+
 # A traffic file over the 1 GiB limit (docs/limits.md) is refused before it
 # is read (a sparse file: no disk used).
 truncate -s $(( (1 << 30) + 1 )) "$TMP/huge.jsonl"
