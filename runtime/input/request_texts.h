@@ -44,11 +44,14 @@
 
 namespace tollgate::runtime {
 
-// True for the JSON Schema keywords whose string values are names or types
-// (their strings are not schema texts).
+// The JSON Schema keywords whose string values are names or types (their
+// strings are not schema texts). The audit's retention reads this list too.
+inline constexpr std::string_view kSchemaNameKeywords[] = {"type", "required", "format", "$ref",
+                                                           "$schema", "$id", "$anchor"};
 inline bool IsSchemaNameKeyword(std::string_view key) {
-  return key == "type" || key == "required" || key == "format" || key == "$ref" ||
-         key == "$schema" || key == "$id" || key == "$anchor";
+  for (std::string_view k : kSchemaNameKeywords)
+    if (key == k) return true;
+  return false;
 }
 
 // `V` is a rapidjson value type, const or not.
