@@ -620,8 +620,10 @@ bool Civil(const Value& t, const Value& tz, cctz::civil_second* cs, std::string*
 
 }  // namespace
 
-int64_t EstimateTokens(std::string_view text) {
-  return text.empty() ? 0 : static_cast<int64_t>((text.size() + 3) / 4);
+int64_t EstimateTokens(std::string_view text) { return EstimateTokensOfBytes(text.size()); }
+
+int64_t EstimateTokensOfBytes(uint64_t bytes) {
+  return bytes == 0 ? 0 : static_cast<int64_t>((bytes + 3) / 4);
 }
 
 }  // namespace tollgate::stdlib

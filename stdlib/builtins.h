@@ -142,6 +142,8 @@ bool KnownTimeZone(std::string_view name);
 // A rough token estimate: (bytes + 3) / 4, so 0 for empty text and at least
 // 1 otherwise.
 int64_t EstimateTokens(std::string_view text);
+// EstimateTokens of a text of `bytes` bytes.
+int64_t EstimateTokensOfBytes(uint64_t bytes);
 
 // The tokens one image part of a message counts for in request.input_tokens:
 // about the most one image costs at the common providers (Anthropic's

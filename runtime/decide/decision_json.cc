@@ -14,6 +14,7 @@
 
 #include "engine/core/json_text.h"
 #include "engine/core/money.h"
+#include "runtime/input/request_texts.h"
 #include "stdlib/redact.h"
 
 namespace tollgate::runtime {
@@ -372,63 +373,6 @@ class NumberTextWriter : public rj::Writer<rj::StringBuffer> {
   const char* end_;
 };
 
-// The texts of a request's messages that request.content is made of, in
-// its order and joined as DecodeInput joins them (runtime/input/input.cc):
-// a message's content string, or its content parts' texts joined by "\n";
-// then its refusal and its tool-call arguments (`function.arguments`, `custom.input`, the
-// deprecated `function_call.arguments`), each non-empty one after a "\n"
-// when the message has text before it; messages joined by "\n".
-class Pieces {
- public:
-  void StartMessage() {
-    if (messages_++ > 0) joined_ += '\n';
-    message_start_ = joined_.size();
-    first_part_ = true;
-  }
-  void Content(rj::Value* v) { Add(v); }
-  void Part(rj::Value* v) {
-    if (!first_part_) joined_ += '\n';
-    first_part_ = false;
-    Add(v);
-  }
-  void Argument(rj::Value* v) {
-    if (v->GetStringLength() == 0) return;
-    if (joined_.size() > message_start_) joined_ += '\n';
-    Add(v);
-  }
-  // Redacts every piece (stdlib::Redactor::ApplyJoined) and writes back the
-  // changed ones.
-  void Redact(const stdlib::Redactor& r, rj::Document::AllocatorType& a) {
-    std::vector<std::string> out = r.ApplyJoined(joined_, ranges_, nullptr);
-    for (size_t i = 0; i < values_.size(); ++i) {
-      const auto [b, e] = ranges_[i];
-      if (std::string_view(out[i]) != std::string_view(joined_).substr(b, e - b))
-        values_[i]->SetString(out[i].data(), static_cast<rj::SizeType>(out[i].size()), a);
-    }
-  }
-
- private:
-  void Add(rj::Value* v) {
-    const size_t b = joined_.size();
-    joined_.append(v->GetString(), v->GetStringLength());
-    ranges_.emplace_back(b, joined_.size());
-    values_.push_back(v);
-  }
-  std::string joined_;
-  std::vector<std::pair<size_t, size_t>> ranges_;
-  std::vector<rj::Value*> values_;
-  size_t messages_ = 0, message_start_ = 0;
-  bool first_part_ = true;
-};
-
-// obj[member][text] when it is a string, else null.
-rj::Value* StringMember(rj::Value* obj, const char* member, const char* text) {
-  auto m = obj->FindMember(member);
-  if (m == obj->MemberEnd() || !m->value.IsObject()) return nullptr;
-  auto t = m->value.FindMember(text);
-  return t != m->value.MemberEnd() && t->value.IsString() ? &t->value : nullptr;
-}
-
 }  // namespace
 
 bool ApplyRedactions(std::string_view input_json, const vm::Decision& d,
@@ -476,56 +420,24 @@ bool ApplyRedactions(std::string_view input_json, const vm::Decision& d,
   rj::Value* body = &doc;
   auto req = doc.FindMember("request");
   if (req != doc.MemberEnd() && req->value.IsObject()) body = &req->value;
-  auto msgs = body->FindMember("messages");
-  if (redactor && msgs != body->MemberEnd() && msgs->value.IsArray()) {
-    // Redacted as the pieces of request.content (Pieces): a match across a
-    // message break or between two parts is removed too.
-    Pieces pieces;
-    for (rj::Value& m : msgs->value.GetArray()) {
-      if (!m.IsObject()) continue;
-      pieces.StartMessage();
-      auto content = m.FindMember("content");
-      if (content != m.MemberEnd() && content->value.IsString()) {
-        pieces.Content(&content->value);
-      } else if (content != m.MemberEnd() && content->value.IsArray()) {
-        for (rj::Value& part : content->value.GetArray()) {
-          // A bare string part is text (DecodeInput scans it as such).
-          if (part.IsString()) {
-            pieces.Part(&part);
-            continue;
-          }
-          if (!part.IsObject()) continue;
-          // Every text DecodeInput scanned: a part's `text` whatever its
-          // type, a `refusal` part's `refusal`.
-          auto type = part.FindMember("type");
-          if (type == part.MemberEnd() || !type->value.IsString()) continue;
-          const char* member =
-              std::string_view(type->value.GetString()) == "refusal" ? "refusal" : "text";
-          auto t = part.FindMember(member);
-          if (t != part.MemberEnd() && t->value.IsString()) pieces.Part(&t->value);
-        }
-      }
-      // An assistant's refusal and the tool-call arguments are part of the
-      // message's scanned text (see docs/decision-input.md), so they are
-      // redacted in place too. So are a custom tool call's `input` and the
-      // deprecated `function_call.arguments`.
-      auto refusal = m.FindMember("refusal");
-      if (refusal != m.MemberEnd() && refusal->value.IsString()) pieces.Argument(&refusal->value);
-      auto calls = m.FindMember("tool_calls");
-      if (calls != m.MemberEnd() && calls->value.IsArray()) {
-        for (rj::Value& call : calls->value.GetArray()) {
-          if (!call.IsObject()) continue;
-          if (rj::Value* args = StringMember(&call, "function", "arguments")) pieces.Argument(args);
-          if (rj::Value* input = StringMember(&call, "custom", "input")) pieces.Argument(input);
-        }
-      }
-      auto fcall = m.FindMember("function_call");
-      if (fcall != m.MemberEnd() && fcall->value.IsObject()) {
-        auto args = fcall->value.FindMember("arguments");
-        if (args != fcall->value.MemberEnd() && args->value.IsString()) pieces.Argument(&args->value);
-      }
+  if (redactor) {
+    // Redacted as the texts of request.content (runtime/input/request_texts.h,
+    // the decoder's definition): each text on its own, and a match across two
+    // texts removed from both (stdlib::Redactor::ApplyJoined).
+    const char* begin = text.data();
+    const char* end = begin + text.size();
+    RequestTexts<rj::Value> texts;
+    texts.Collect(*body, [&](const rj::Value& v) {
+      const char* s = v.GetString();  // a number's text follows no quote
+      return !(s >= begin && s < end && (s == begin || s[-1] != '"'));
+    });
+    std::vector<std::string> out_texts = redactor->ApplyJoined(texts.joined(), texts.ranges(), nullptr);
+    for (size_t i = 0; i < out_texts.size(); ++i) {
+      const auto [b, e] = texts.ranges()[i];
+      if (std::string_view(out_texts[i]) != std::string_view(texts.joined()).substr(b, e - b))
+        texts.values()[i]->SetString(out_texts[i].data(),
+                                     static_cast<rj::SizeType>(out_texts[i].size()), doc.GetAllocator());
     }
-    pieces.Redact(*redactor, doc.GetAllocator());
   }
   rj::StringBuffer sb;
   NumberTextWriter w(sb, text);

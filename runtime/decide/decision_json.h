@@ -24,13 +24,16 @@
 // estimated cost), "prompt" / "completion" (per million tokens), "request".
 //
 // ## Redactions
-// ApplyRedactions rewrites the text content of every message of a request
-// body (the `request` object of a decision input, or the whole input) with
-// the decision's redactions, in decision order, using stdlib's Redactor,
-// and the `function.arguments` string of every `tool_calls` entry (redacted
-// as text: a replacement inside a JSON-encoded argument string keeps it valid
-// JSON only when the match was inside a JSON string). A leading UTF-8 byte
-// order mark is skipped.
+// ApplyRedactions rewrites every text of a request body (the `request`
+// object of a decision input, or the whole input) that request.content is
+// made of (runtime/input/request_texts.h: message contents and parts,
+// refusals, tool-call arguments, message names, the prediction, tool
+// descriptions and parameter-schema texts, the response schema's) with the
+// decision's redactions, using stdlib's Redactor (ApplyJoined: a match across
+// two texts is removed from both). Tool-call arguments are redacted as text:
+// a replacement inside a JSON-encoded argument string keeps it valid JSON
+// only when the match was inside a JSON string. A leading UTF-8 byte order
+// mark is skipped.
 //
 // Thread safety: pure functions; the Program is only read.
 #pragma once
@@ -66,12 +69,12 @@ void WriteDecisionMembers(rapidjson::PrettyWriter<rapidjson::StringBuffer>* w,
 // Name of rule `id` ("?" when out of range, e.g. a budget key error).
 std::string_view RuleName(const vm::Program& program, uint32_t id);
 
-// Applies the decision's redactions to the message contents of `input_json`
-// (a full decision input with a "request" member, or a bare request body) and
-// returns the rewritten body as JSON in *out. String content and text parts
-// are rewritten; everything else is copied unchanged. Returns false with
+// Applies the decision's redactions to the texts of `input_json` (a full
+// decision input with a "request" member, or a bare request body) and
+// returns the rewritten body as JSON in *out. The texts are rewritten (as
+// strings, escaped by rapidjson); everything else is copied unchanged. Returns false with
 // *error set when the JSON does not parse or a pattern does not compile.
-// Cost: one scan per redaction per message.
+// Cost: one scan per redaction per text, and one over the joined texts.
 bool ApplyRedactions(std::string_view input_json, const vm::Decision& d,
                      const vm::Program& program, std::string* out, std::string* error);
 

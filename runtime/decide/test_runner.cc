@@ -1,6 +1,7 @@
 // Test blocks: build the input, evaluate, check expectations (see test_runner.h).
 #include "runtime/decide/test_runner.h"
 
+#include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -10,8 +11,10 @@
 #include "engine/core/money.h"
 #include "engine/vm/vm.h"
 #include "runtime/decide/budgets.h"
+#include "runtime/decide/decision_json.h"
 #include "runtime/input/candidate_names.h"
 #include "runtime/input/input.h"
+#include "runtime/input/request_texts.h"
 #include "runtime/ledger/open.h"
 #include "stdlib/redact.h"
 
@@ -217,6 +220,7 @@ struct Runner {
   const stdlib::Schema& schema;
   const Limits& limits;
   std::vector<bool> exercised;
+  std::string input_json;  // the decision input of the test being run (BuildTestInput)
 
   std::string RuleDesc(uint32_t id) const {
     return id < prog.rules().size() ? "`" + prog.rules()[id].name + "`" : "?";
@@ -247,6 +251,7 @@ struct Runner {
       r->failures.push_back(error);
       return;
     }
+    input_json = json;
     vm::Record req;
     InputError ierr;
     // Tests are reproducible: an absent context.time is kTestClockMs, not
@@ -558,34 +563,32 @@ struct Runner {
       *error = "cannot apply the redactions: " + err;
       return false;
     }
-    // As the gateway redacts a request (runtime::ApplyRedactions): message
-    // by message, with the matches that cross a message break removed from
-    // every message they touch -- then joined again, as request.content.
-    std::vector<std::pair<size_t, size_t>> pieces;
-    std::string joined;
-    const int mid = schema.Find("request.messages");
-    if (mid >= 0 && size_t(schema.field(mid).slot) < req.slots.size()) {
-      const Value& msgs = req.slots[schema.field(mid).slot];
-      const int ci = schema.field(mid).type.elem().FieldIndex("content");
-      if (msgs.kind == Kind::kList && msgs.list && ci >= 0) {
-        for (const Value& m : msgs.list->items) {
-          if (!pieces.empty()) joined += '\n';
-          const Value& c = m.rec->fields[static_cast<size_t>(ci)];
-          const size_t b = joined.size();
-          if (c.kind == Kind::kString) joined.append(c.sv());
-          pieces.emplace_back(b, joined.size());
-        }
+    // As the gateway redacts a request: runtime::ApplyRedactions rewrites
+    // the texts of the body in place, and request.content is those texts
+    // joined again (runtime/input/request_texts.h) -- what the upstream reads.
+    auto texts_of = [](std::string_view json, bool whole_input, std::string* joined) {
+      rj::Document doc;
+      doc.Parse(json.data(), json.size());
+      if (doc.HasParseError() || !doc.IsObject()) return false;
+      const rj::Value* body = &doc;
+      if (whole_input) {
+        auto r = doc.FindMember("request");
+        if (r == doc.MemberEnd()) return false;
+        body = &r->value;
       }
-    }
-    if (pieces.empty() || joined != content) {  // request.content given on its own
+      RequestTexts<const rj::Value> t;
+      t.Collect(*body, [](const rj::Value&) { return true; });
+      *joined = t.joined();
+      return true;
+    };
+    std::string given, body;
+    if (!texts_of(input_json, true, &given) || given != content) {  // request.content given on its own
       *out = redactor->Apply(content, nullptr);
       return true;
     }
-    std::vector<std::string> red = redactor->ApplyJoined(joined, pieces, nullptr);
-    out->clear();
-    for (size_t i = 0; i < red.size(); ++i) {
-      if (i) *out += '\n';
-      *out += red[i];
+    if (!ApplyRedactions(input_json, d, prog, &body, &err) || !texts_of(body, false, out)) {
+      *error = "cannot apply the redactions: " + err;
+      return false;
     }
     return true;
   }
@@ -685,7 +688,7 @@ bool BuildTestInput(const ast::TestDecl& test, const stdlib::Schema& schema, std
 }
 
 TestReport RunTests(const Policy& policy, const Limits& limits) {
-  Runner runner{policy, policy.program(), policy.schema(), limits, {}};
+  Runner runner{policy, policy.program(), policy.schema(), limits, {}, {}};
   runner.exercised.assign(policy.program().rules().size(), false);
   TestReport report;
   for (const ast::TestDecl& t : policy.ast().tests) {

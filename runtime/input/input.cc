@@ -35,6 +35,7 @@
 #include "engine/core/json_text.h"
 #include "engine/core/money.h"
 #include "runtime/input/candidate_names.h"
+#include "runtime/input/request_texts.h"
 #include "runtime/router/catalog.h"
 #include "stdlib/builtins.h"
 #include "stdlib/names.h"
@@ -364,6 +365,7 @@ struct Scratch {
   Pool pool{pool_buf.get(), kPoolBytes};
   Pool stack{stack_buf.get(), 16 * 1024};
   std::string join;
+  RequestTexts<const JVal> texts;  // request.content's texts (request_texts.h)
   std::vector<std::string_view> names;  // duplicate-key check of large objects
   // Keyed by Schema::id(), which changes whenever a schema's contents do.
   struct Cached { uint64_t schema_id; bool candidate; std::unique_ptr<Plan> plan; };
@@ -582,12 +584,10 @@ const char* Want(const Type& t) {
 
 class Decoder {
  public:
-  // `content_index` is the field index of `content` in the message record
-  // type (-1 without messages); `buf_begin` the start of Record::buffer.
+  // `buf_begin` is the start of Record::buffer.
   Decoder(const Plan& plan, const Limits& limits, vm::Record* rec, InputError* err,
-          Scratch& scratch, int content_index, const char* buf_begin)
-      : plan_(plan), limits_(limits), rec_(rec), err_(err), s_(scratch),
-        content_index_(content_index), buf_begin_(buf_begin),
+          Scratch& scratch, const char* buf_begin)
+      : plan_(plan), limits_(limits), rec_(rec), err_(err), s_(scratch), buf_begin_(buf_begin),
         params_(rec->arena.TakeVector()) {}
 
   bool Run(const JVal& root) {
@@ -595,6 +595,8 @@ class Decoder {
       return Fail("input_wrong_type",
                   "the decision input must be a JSON object, got " + std::string(TypeName(root)), "");
     if (!Object(root, plan_.root, nullptr)) return false;
+    auto body = root.FindMember("request");
+    if (body != root.MemberEnd() && body->value.IsObject()) body_ = &body->value;
     for (const Plan::Req& r : plan_.required)
       if (rec_->slots[r.slot].is_null())
         return Fail("input_missing_field", "missing required field `" + r.path + "`", r.path);
@@ -1266,29 +1268,27 @@ class Decoder {
   }
 
   bool Derive() {
-    const Value* msgs = plan_.messages_slot >= 0 ? &rec_->slots[plan_.messages_slot] : nullptr;
+    // request.content: the request's texts (request_texts.h), the one
+    // definition ApplyRedactions redacts by. A single text is not copied.
     Value content = Value::StringRef(std::string_view("", 0));
-    if (msgs && msgs->kind == Kind::kList && !msgs->list->items.empty()) {
-      const auto& items = msgs->list->items;
-      int ci = content_index_;
-      if (items.size() == 1 && ci >= 0) {
-        content = items[0].rec->fields[ci];
-      } else if (ci >= 0) {
-        std::string& j = s_.join;
-        j.clear();
-        for (size_t i = 0; i < items.size(); ++i) {
-          if (i) j += '\n';
-          const Value& c = items[i].rec->fields[ci];
-          if (c.kind == Kind::kString) j.append(c.str, c.size);
-        }
-        content = rec_->arena.String(j);
-      }
+    uint64_t schema_bytes = 0;
+    if (body_ && (plan_.content_slot >= 0 || plan_.tokens_slot >= 0)) {
+      RequestTexts<const JVal>& t = s_.texts;
+      t.Collect(*body_, [this](const JVal& v) { return IsStr(v); });
+      if (t.values().size() == 1 && t.ranges()[0].second - t.ranges()[0].first == t.joined().size())
+        content = Value::StringRef(Sv(*t.values()[0]));
+      else if (!t.joined().empty())
+        content = rec_->arena.String(t.joined());
+      schema_bytes = t.schema_bytes();
     }
     if (plan_.content_slot >= 0) rec_->slots[plan_.content_slot] = content;
     if (plan_.tokens_slot >= 0) {
+      // The texts, plus the member names and name / type strings of the
+      // tool and response_format schemas: the model reads those too.
       // INVARIANT: images_ <= max_messages * max_list_elements, so no overflow.
       rec_->slots[plan_.tokens_slot] =
-          Value::Int(stdlib::EstimateTokens(content.sv()) + images_ * stdlib::kImageTokens);
+          Value::Int(stdlib::EstimateTokensOfBytes(content.size + schema_bytes) +
+                     images_ * stdlib::kImageTokens);
     }
     if (plan_.params_slot >= 0) {
       rec_->slots[plan_.params_slot] =
@@ -1360,7 +1360,7 @@ class Decoder {
   vm::Record* rec_;
   InputError* err_;
   Scratch& s_;
-  const int content_index_;
+  const JVal* body_ = nullptr;  // the request body (the `request` member), once Run has walked it
   const char* const buf_begin_;
   std::vector<Value> params_;
   int64_t images_ = 0;  // image parts of every message (request.input_tokens)
@@ -1548,16 +1548,11 @@ bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& l
     }
     return false;
   }
-  int content_index = -1;
-  if (plan.messages_slot >= 0) {
-    int id = schema.FieldOfSlot(ast::Scope::kRequest, plan.messages_slot);
-    content_index = schema.field(id).type.elem().FieldIndex("content");
-  }
   if (present != nullptr) {
     *present = doc.IsObject() && doc.HasMember("candidate") && !doc["candidate"].IsNull();
     if (!*present) return true;
   }
-  Decoder dec(plan, limits, out, err, s, content_index, out->buffer.data());
+  Decoder dec(plan, limits, out, err, s, out->buffer.data());
   if (!dec.Run(doc)) return false;
   if (candidate && !CandidateNames(schema, out, err)) return false;
   // Clock fields (context.time): absent ones take the evaluating instant,

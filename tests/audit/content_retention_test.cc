@@ -109,6 +109,18 @@ std::vector<Leak> Leaks() {
       {"message name", "MkName", R"("messages":[{"role":"user","name":"MkName","content":"hi"}])"},
       {"response_format schema", "MkSchema",
        R"("messages":[)" + user_hi + R"(],"response_format":{"type":"json_schema","json_schema":{"name":"answer","schema":{"type":"object","description":"MkSchema"}}})"},
+      {"schema property names and required", "MkReqName",
+       R"("messages":[)" + user_hi + R"(],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"MkReqName":{"type":"string","enum":["a"]}},"required":["MkReqName"]}}}])"},
+      {"schema enum", "MkEnum",
+       R"("messages":[)" + user_hi + R"(],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"p":{"type":"string","enum":["MkEnum"]}}}}}])"},
+      {"anthropic tool schema", "MkInputSchema",
+       R"("messages":[)" + user_hi + R"(],"tools":[{"name":"f","description":"x","input_schema":{"type":"object","properties":{"p":{"description":"MkInputSchema"}}}}])"},
+      {"prediction string", "MkPredict",
+       R"("messages":[)" + user_hi + R"(],"prediction":{"type":"content","content":"MkPredict"})"},
+      {"prediction parts", "MkPredPart",
+       R"("messages":[)" + user_hi + R"(],"prediction":{"type":"content","content":[{"type":"text","text":"MkPredPart"},"MkPredPart2"]})"},
+      {"response_format name and description", "MkRfName",
+       R"("messages":[)" + user_hi + R"(],"response_format":{"type":"json_schema","json_schema":{"name":"MkRfName","description":"MkRfName d","schema":{"type":"object"}}})"},
       {"stop strings", "MkStop", R"("messages":[)" + user_hi + R"(],"stop":["MkStop"])"},
       {"logit_bias keys", "MkBias", R"("messages":[)" + user_hi + R"(],"logit_bias":{"MkBias":5})"},
       {"custom tool call input", "MkCustomInput",
@@ -189,13 +201,16 @@ TEST(AuditContentRetention, IdentifiersAndPlaceholdersUnderNone) {
   EXPECT_TRUE(r["stop"].IsArray() && r["stop"].Empty());
   EXPECT_EQ(r["x_num"].GetInt(), 0);
   EXPECT_STREQ(r["response_format"]["type"].GetString(), "json_schema");
-  EXPECT_STREQ(r["response_format"]["json_schema"]["name"].GetString(), "answer");
+  // Format 3: the schema's name, descriptions and texts are texts; its
+  // keywords stay and the strings below `type` are masked (their length is
+  // what request.input_tokens counts).
+  EXPECT_STREQ(r["response_format"]["json_schema"]["name"].GetString(), "");
   EXPECT_TRUE(r["response_format"]["json_schema"]["strict"].GetBool());
-  EXPECT_TRUE(r["response_format"]["json_schema"]["schema"].ObjectEmpty());
+  EXPECT_STREQ(r["response_format"]["json_schema"]["schema"]["type"].GetString(), "______");
   const auto& fn = r["tools"][0]["function"];
   EXPECT_STREQ(fn["name"].GetString(), "lookup");
   EXPECT_STREQ(fn["description"].GetString(), "");
-  EXPECT_TRUE(fn["parameters"].ObjectEmpty());
+  EXPECT_STREQ(fn["parameters"]["type"].GetString(), "______");
   const auto& m0 = r["messages"][0];
   EXPECT_STREQ(m0["role"].GetString(), "user");
   EXPECT_STREQ(m0["name"].GetString(), "");
@@ -215,7 +230,7 @@ TEST(AuditContentRetention, IdentifiersAndPlaceholdersUnderNone) {
   EXPECT_EQ(content["format"].GetInt(), internal::kContentFormat);
   EXPECT_FALSE(content.HasMember("hmac"));
   ASSERT_TRUE(content["lengths"].IsArray());
-  EXPECT_EQ(content["lengths"].Size(), 2u);  // "hello", "{}"
+  EXPECT_EQ(content["lengths"].Size(), 5u);  // "answer", "d", "ann", "hello", "{}" (document order)
   std::map<std::string, uint64_t> omitted;
   for (const auto& o : content["omitted"].GetArray()) {
     EXPECT_FALSE(o.HasMember("hmac"));
@@ -224,9 +239,9 @@ TEST(AuditContentRetention, IdentifiersAndPlaceholdersUnderNone) {
   EXPECT_EQ(omitted["request.user"], 13u);
   EXPECT_EQ(omitted["request.metadata"], 9u);  // {"a":"b"}
   EXPECT_EQ(omitted["request.x_num"], 2u);
-  EXPECT_EQ(omitted["request.messages[0].name"], 3u);
+  EXPECT_EQ(omitted.count("request.messages[0].name"), 0u);  // a text
   EXPECT_EQ(omitted["request.messages[0].content[1].image_url.url"], 15u);
-  EXPECT_EQ(omitted["request.tools[0].function.parameters"], 17u);
+  EXPECT_EQ(omitted.count("request.tools[0].function.parameters"), 0u);  // walked
   EXPECT_EQ(omitted.count("request.model"), 0u);
   EXPECT_EQ(g.replay.identical, 1u) << ReportText(g.replay);
 }
@@ -404,7 +419,12 @@ TEST(AuditContentRetention, AllowListTree) {
     const int custom = l->Member(tool, "custom");  // any member: `*`
     ASSERT_GE(custom, 0);
     EXPECT_EQ(l->nodes[l->Member(custom, "name")].scalar, S::kKeep);
-    EXPECT_FALSE(l->nodes[l->Member(tool, "parameters")].open);
+    // A schema is walked: its strings are texts, the ones below `type` masked.
+    const int schema = l->Member(tool, "parameters");
+    ASSERT_GE(schema, 0);
+    EXPECT_TRUE(l->nodes[schema].open && l->nodes[schema].scalar == S::kText);
+    EXPECT_EQ(l->Member(l->Member(schema, "properties"), "x"), schema);
+    EXPECT_EQ(l->nodes[l->Member(schema, "type")].scalar, S::kMask);
     const int part = l->Element(l->Member(l->Element(l->Member(request, "messages")), "content"));
     ASSERT_GE(part, 0);
     EXPECT_EQ(l->nodes[l->Member(part, "text")].scalar, S::kText);

@@ -391,6 +391,34 @@ class Pipeline : public ::testing::Test {
   std::unique_ptr<Service> svc_;
 };
 
+// Text the model reads outside the messages -- a tool's description and
+// parameter schema, the prediction, a message's name, the response schema --
+// is redacted in the body sent upstream, and a content rule sees it.
+TEST_F(Pipeline, RedactsToolDefinitionsPredictionNamesAndResponseSchemaUpstream) {
+  SetBudget(1000000);
+  auto x = Start(R"({"model": "m/x", "max_tokens": 10,
+      "messages": [{"role": "user", "content": "hi", "name": "4111 1111 1111 1111"}],
+      "tools": [{"type": "function", "function": {"name": "f", "description": "customer card 4111 1111 1111 1111",
+        "parameters": {"type": "object", "properties": {"c": {"type": "string", "enum": ["4111-1111-1111-1111"]}}}}}],
+      "prediction": {"type": "content", "content": "card 4111 1111 1111 1111"},
+      "response_format": {"type": "json_schema", "json_schema": {"name": "a", "description": "4111 1111 1111 1111",
+        "schema": {"type": "object"}}}})");
+  svc_->Decide(x.get());
+  ASSERT_TRUE(x->allowed()) << svc_->ErrorJson(*x);
+  std::string body, err;
+  ASSERT_TRUE(svc_->UpstreamBody(*x, 0, &body, &err)) << err;
+  EXPECT_EQ(body.find("4111"), std::string::npos) << body;
+  EXPECT_NE(body.find(R"("description":"customer card [CARD]")"), std::string::npos) << body;
+  EXPECT_NE(body.find(R"("enum":["[CARD]"])"), std::string::npos) << body;
+  EXPECT_NE(body.find(R"("name":"[CARD]")"), std::string::npos) << body;
+  EXPECT_NE(body.find(R"("content":"card [CARD]")"), std::string::npos) << body;
+  svc_->Finish(x.get(), Outcome{});
+  auto y = Start(R"({"model": "m/x", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}],
+      "tools": [{"type": "function", "function": {"name": "f", "description": "a forbidden tool"}}]})");
+  svc_->Decide(y.get());
+  EXPECT_FALSE(y->allowed());
+}
+
 TEST_F(Pipeline, RedactsRewritesAndStripsRoutingMembers) {
   auto x = Start(R"({"model": "m/x", "messages": [{"role": "user", "content": "card 4111 1111 1111 1111"}],
                     "max_tokens": 10, "temperature": 0.70, "seed": 12345678901234567890, "stream": true,

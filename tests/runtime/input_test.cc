@@ -187,10 +187,11 @@ TEST(Input, MessagesContentPartsAndToolCalls) {
   EXPECT_EQ(items[1].rec->fields[1].sv(), "look\nat this");
   EXPECT_EQ(items[1].rec->fields[2].sv(), "bob");
   EXPECT_EQ(items[2].rec->fields[1].sv(), "");
-  EXPECT_EQ(Slot(d.rec, "request.content").sv(), "be nice\nlook\nat this\n\n42");
+  // The message's name follows the messages' texts (the model reads it).
+  EXPECT_EQ(Slot(d.rec, "request.content").sv(), "be nice\nlook\nat this\n\n42\nbob");
   // The image part counts as stdlib::kImageTokens.
   EXPECT_EQ(Slot(d.rec, "request.input_tokens").i,
-            stdlib::EstimateTokens("be nice\nlook\nat this\n\n42") + stdlib::kImageTokens);
+            stdlib::EstimateTokens("be nice\nlook\nat this\n\n42\nbob") + stdlib::kImageTokens);
 }
 
 // An image request is admitted at its images' tokens too, not its text alone

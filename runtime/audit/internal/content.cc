@@ -10,6 +10,7 @@
 #include <map>
 
 #include "runtime/audit/internal/util.h"
+#include "runtime/input/request_texts.h"
 #include "stdlib/builtins.h"
 
 namespace tollgate::audit::internal {
@@ -98,24 +99,28 @@ constexpr Rule kRules[] = {
     {"request.messages[].function_call.name", Scalar::kKeep, false},
     {"request.messages[].function_call.arguments", Scalar::kText, false, {}, 2},
     {"request.messages[].refusal", Scalar::kText, false, {}, 2},  // an assistant's refusal
-    // Tools: names and types are kept (request.tools), descriptions and
-    // parameter schemas are not.
+    {"request.messages[].name", Scalar::kText, false, {}, 3},
+    // Tools: names and types are kept (request.tools); descriptions are
+    // texts, and so are the schema texts of `parameters`, `input_schema` and
+    // `format` (kSchemaMembers, linked in AllowList::Of).
     {"request.tools", Scalar::kOmit, true},
     {"request.tools[]", Scalar::kKeep, true},  // a bare string is a name
     {"request.tools[].type", Scalar::kKeep, false},
     {"request.tools[].name", Scalar::kKeep, false},
+    {"request.tools[].description", Scalar::kText, false, {}, 3},
     {"request.tools[].function", Scalar::kOmit, true},
     {"request.tools[].function.name", Scalar::kKeep, false},
     {"request.tools[].function.strict", Scalar::kNum, false},
-    {"request.tools[].parameters", Scalar::kOmit, false},
-    {"request.tools[].input_schema", Scalar::kOmit, false},
+    {"request.tools[].function.description", Scalar::kText, false, {}, 3},
     // The member the tool's type names ({"type": "custom", "custom": {"name"}}):
-    // the type may come after it, so any object member but the two above.
+    // the type may come after it, so any object member but the ones above.
     {"request.tools[].*", Scalar::kOmit, true},
     {"request.tools[].*.name", Scalar::kKeep, false},
+    {"request.tools[].*.description", Scalar::kText, false, {}, 3},
     {"request.functions", Scalar::kOmit, true},
     {"request.functions[]", Scalar::kKeep, true},
     {"request.functions[].name", Scalar::kKeep, false},
+    {"request.functions[].description", Scalar::kText, false, {}, 3},
     {"request.tool_choice", Scalar::kEnum, true, "none auto required"},
     {"request.tool_choice.type", Scalar::kEnum, false, "function custom allowed_tools"},
     {"request.tool_choice.function", Scalar::kOmit, true},
@@ -127,10 +132,15 @@ constexpr Rule kRules[] = {
     {"request.response_format", Scalar::kOmit, true},
     {"request.response_format.type", Scalar::kEnum, false, "text json_object json_schema"},
     {"request.response_format.json_schema", Scalar::kOmit, true},
-    {"request.response_format.json_schema.name", Scalar::kKeep, false},
+    {"request.response_format.json_schema.name", Scalar::kText, false, {}, 3},
+    {"request.response_format.json_schema.description", Scalar::kText, false, {}, 3},
     {"request.response_format.json_schema.strict", Scalar::kNum, false},
     {"request.prediction", Scalar::kOmit, true},
     {"request.prediction.type", Scalar::kEnum, false, "content"},
+    {"request.prediction.content", Scalar::kText, true, {}, 3},
+    {"request.prediction.content[]", Scalar::kText, true, {}, 3},  // a bare string part
+    {"request.prediction.content[].type", Scalar::kEnum, false, "text"},
+    {"request.prediction.content[].text", Scalar::kText, false, {}, 3},
     {"request.stream_options", Scalar::kOmit, true},
     {"request.stream_options.include_usage", Scalar::kNum, false},
     {"request.reasoning_effort", Scalar::kEnum, false, "minimal low medium high"},
@@ -147,6 +157,21 @@ constexpr Rule kRules[] = {
     {"request.top_logprobs", Scalar::kNum, false},
     {"request.parallel_tool_calls", Scalar::kNum, false},
     {"request.store", Scalar::kNum, false},
+};
+
+// The members holding a JSON schema whose texts are the model's
+// (runtime/input/request_texts.h): each is linked to one recursive schema
+// node. Under it every string is a text, except below the keywords that hold
+// names or types (runtime::kSchemaNameKeywords), at any depth: those, and
+// the member names other than the keywords, are masked (same length).
+constexpr std::string_view kSchemaMembers[] = {
+    "request.tools[].parameters",          "request.tools[].input_schema",
+    "request.tools[].format",              "request.tools[].function.parameters",
+    "request.tools[].function.input_schema", "request.tools[].function.format",
+    "request.tools[].*.parameters",        "request.tools[].*.input_schema",
+    "request.tools[].*.format",            "request.functions[].parameters",
+    "request.functions[].input_schema",    "request.functions[].format",
+    "request.response_format.json_schema.schema",
 };
 
 bool InValues(std::string_view values, std::string_view s) {
@@ -250,6 +275,7 @@ class Filter {
     switch (Classify(true, false, text)) {
       case Act::kText: return Done(Text(text));
       case Act::kOmit: return OmitScalar(text, Placeholder::kString);
+      case Act::kMask: return Done(Masked(n));
       default: return Done(Secretless(text));
     }
   }
@@ -261,6 +287,10 @@ class Filter {
     f.key.assign(s, n);
     if (f.key == "time" && frames_.size() == 2 && frames_[0].key == "context") f.has_time = true;
     if (mode_ == Mode::kRecord && IsCredentialName(f.key)) pending_cred_ = true;
+    // A schema's member names (a property's name) are masked, its keywords kept.
+    if (Classifying() && (f.node == allow->schema_node || f.node == allow->name_node) &&
+        !runtime::IsSchemaNameKeyword(f.key))
+      return Masked(n, true);
     return w_->Key(s, n);
   }
   bool EndObject(rj::SizeType) {
@@ -303,7 +333,7 @@ class Filter {
     int node;          // its allow-list node (-1: none, or `all`)
   };
   // kField: an object or array that is a schema field, kept as received.
-  enum class Act { kKeep, kField, kOpen, kText, kOmit };
+  enum class Act { kKeep, kField, kOpen, kText, kOmit, kMask };
   enum class Placeholder { kString, kNumber, kBool, kObject, kArray };
 
   bool Number(const std::string& text) {
@@ -338,6 +368,7 @@ class Filter {
       case Scalar::kEnum: return is_string && InValues(n.values, str) ? Act::kKeep : Act::kOmit;
       case Scalar::kNum: return is_string ? Act::kOmit : Act::kKeep;
       case Scalar::kText: return is_string ? Act::kText : Act::kOmit;
+      case Scalar::kMask: return is_string ? Act::kMask : Act::kOmit;
       case Scalar::kOmit: return Act::kOmit;
     }
     return Act::kOmit;
@@ -437,7 +468,7 @@ class Filter {
   // Replay: whether the string being written was a text of the record's
   // content format (the kText rules in force for that format).
   bool IsText() const {
-    if (frames_.size() < 4) return false;
+    if (frames_.size() < 3) return false;  // request.prediction.content is the shallowest
     const int at = NodeHere();
     if (at < 0) return false;
     const AllowList::Node& n = allow->nodes[at];
@@ -462,6 +493,13 @@ class Filter {
       }
     }
     return w_->String("");
+  }
+  // `n` underscores, as a string or a member name: a schema's name whose
+  // length (request.input_tokens counts it) is all the record keeps.
+  bool Masked(size_t n, bool key = false) {
+    std::string m(std::min<size_t>(n, 64u << 20), '_');
+    const auto len = static_cast<rj::SizeType>(m.size());
+    return key ? w_->Key(m.data(), len) : w_->String(m.data(), len);
   }
   // Writes a string with every dlp.api_key match cut out.
   bool Secretless(std::string_view s) {
@@ -574,6 +612,33 @@ std::shared_ptr<const AllowList> AllowList::Of(const stdlib::Schema& schema) {
     n.scalar = r.scalar;
     n.values = r.values;
     n.since = r.since;
+  }
+  // The schema node S (texts) and the name-keyword node K (kept); both walk
+  // objects and arrays, their member names are kept. INVARIANT: as
+  // RequestTexts::Schema classifies a string: by the nearest member name
+  // (arrays are transparent), a name keyword or not.
+  {
+    const int S = static_cast<int>(nodes.size()), K = S + 1;
+    nodes.resize(nodes.size() + 2);
+    nodes[S].rule = nodes[K].rule = true;
+    nodes[S].open = nodes[K].open = true;
+    nodes[S].scalar = Scalar::kText;
+    nodes[S].since = 3;
+    nodes[K].scalar = Scalar::kMask;
+    nodes[S].any = nodes[K].any = S;
+    nodes[S].element = S;
+    nodes[K].element = K;
+    list->schema_node = S;
+    list->name_node = K;
+    for (std::string_view k : runtime::kSchemaNameKeywords) {
+      nodes[S].members.emplace_back(std::string(k), K);
+      nodes[K].members.emplace_back(std::string(k), K);
+    }
+    for (std::string_view shape : kSchemaMembers) {
+      const size_t dot = shape.rfind('.');
+      const int parent = walk(shape.substr(0, dot), false);
+      nodes[parent].members.emplace_back(std::string(shape.substr(dot + 1)), S);
+    }
   }
   std::vector<std::string> fields;
   for (const stdlib::FieldDef& f : schema.fields()) {

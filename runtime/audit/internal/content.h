@@ -20,8 +20,11 @@ namespace tollgate::audit::internal {
 // message texts and function.arguments of tool calls are the texts; 2 (the
 // writer's): also custom.input of tool calls, a message's deprecated
 // function_call.arguments and a message's refusal, and every other member
-// outside the allow-list is omitted (docs/audit.md "Retention").
-inline constexpr int kContentFormat = 2;
+// outside the allow-list is omitted (docs/audit.md "Retention"); 3: also a
+// message's name, the prediction's text, tool and function descriptions,
+// response_format.json_schema's name and description, and the schema texts
+// of tool parameters and the response schema (runtime/input/request_texts.h).
+inline constexpr int kContentFormat = 3;
 
 // The allow-list of `retain content hash|none` for one schema (docs/audit.md
 // "Retention"): a tree over member names and array elements, compiled from
@@ -35,6 +38,7 @@ struct AllowList {
     kEnum,  // as received when a string among `values`, else omitted
     kNum,   // as received when a number or a bool, else omitted
     kText,  // a text: "" with its length (and HMAC) in content.lengths
+    kMask,  // a name inside a schema: as many underscores as it has bytes
   };
   struct Node {
     bool field = false;    // a schema field: kept whole, as received
@@ -48,6 +52,10 @@ struct AllowList {
     int element = -1;  // an array element (`[]`)
   };
   std::vector<Node> nodes;  // nodes[0]: the document
+  // The recursive nodes of a tool's or response's JSON schema: its texts,
+  // and the values below a name keyword (`type`, `required`, ...). Member
+  // names of objects at either are masked unless they are such a keyword.
+  int schema_node = -1, name_node = -1;
 
   // The node of member `name` (or of an element) below `node`; -1 = none.
   int Member(int node, std::string_view name) const;

@@ -1,0 +1,244 @@
+// The texts of a chat request that the model reads, in request.content's
+// order: the one definition shared by the decoder (request.content,
+// request.input_tokens), the redactor (runtime::ApplyRedactions) and so
+// `tollgate test`'s `expect redacted`.
+//
+// ## The texts, in order (docs/decision-input.md "request.content")
+//   1. Each message (messages joined by "\n"): its `content` string, or the
+//      texts of its content parts joined by "\n" (a part's `text`, a
+//      `refusal` part's `refusal`, a bare string part); then, each after a
+//      "\n" when the message has text before it, its `refusal`, the
+//      `function.arguments` / `custom.input` of each `tool_calls` entry and
+//      the deprecated `function_call.arguments` (empty ones skipped).
+//   2. Then, each after a "\n" when request.content has text before it
+//      (empty ones skipped): every message's `name`, in message order; the
+//      `prediction.content` (a string, or its parts as above); for each
+//      entry of `tools`, then of `functions`, the `description` of the tool
+//      object and then of its inner object (`function`, else the member its
+//      `type` names), each followed by the schema texts of that object's
+//      `parameters`, `input_schema` and `format`; the
+//      `response_format.json_schema` `name`, `description` and the schema
+//      texts of its `schema`.
+// The schema texts of a value are its string values in document order
+// (arrays and nested objects included), except those under the keywords
+// that hold names or types (`type`, `required`, `format` when a string,
+// `$ref`, `$schema`, `$id`, `$anchor`); member names are not texts. A tool's
+// own name is not a text either (it is in request.tools, and a tool call
+// must repeat it verbatim).
+//
+// Strings are rapidjson values; the caller says which strings are real texts
+// (`is_text`: the decision input is parsed with numbers kept as strings).
+// Only objects, arrays and strings are looked at; anything else is skipped,
+// so a value of the wrong type is no error here (the decoder reports it).
+//
+// Determinism: the same DOM gives the same joined text and pieces.
+// Cost: one pass over the messages and the definitions, iterative (no
+// recursion, whatever the nesting). Thread safety: an instance is not
+// shared; Collect reuses its buffers.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace tollgate::runtime {
+
+// The JSON Schema keywords whose string values are names or types (their
+// strings are not schema texts). The audit's retention reads this list too.
+inline constexpr std::string_view kSchemaNameKeywords[] = {"type", "required", "format", "$ref",
+                                                           "$schema", "$id", "$anchor"};
+inline bool IsSchemaNameKeyword(std::string_view key) {
+  for (std::string_view k : kSchemaNameKeywords)
+    if (key == k) return true;
+  return false;
+}
+
+// `V` is a rapidjson value type, const or not.
+template <class V>
+class RequestTexts {
+ public:
+  // Collects the texts of the chat body `body` (see above).
+  template <class IsText>
+  void Collect(V& body, const IsText& is_text) {
+    joined_.clear();
+    ranges_.clear();
+    values_.clear();
+    schema_bytes_ = 0;
+    if (!body.IsObject()) return;
+    V* msgs = Member(body, "messages");
+    if (msgs && msgs->IsArray()) {
+      bool first_message = true;
+      for (V* m = msgs->Begin(); m != msgs->End(); ++m) {
+        if (!m->IsObject()) continue;
+        if (!first_message) joined_ += '\n';
+        first_message = false;
+        Message(*m, is_text);
+      }
+      for (V* m = msgs->Begin(); m != msgs->End(); ++m)
+        if (m->IsObject()) Extra(Member(*m, "name"), is_text);
+    }
+    // Every member of a name (a duplicate one included: the decoder does
+    // not refuse duplicates inside these objects, and a provider may read
+    // either) is visited.
+    Each(body, "prediction", [&](V& p) {
+      Each(p, "content", [&](V& c) {
+        if (!c.IsArray()) return Extra(&c, is_text);
+        for (V* part = c.Begin(); part != c.End(); ++part) {
+          if (!part->IsObject()) Extra(part, is_text);
+          else Each(*part, "text", [&](V& t) { Extra(&t, is_text); });
+        }
+      });
+    });
+    for (const char* list : {"tools", "functions"}) {
+      Each(body, list, [&](V& tools) {
+        if (!tools.IsArray()) return;
+        for (V* t = tools.Begin(); t != tools.End(); ++t) {
+          if (!t->IsObject()) continue;
+          Definition(*t, is_text);
+          // The inner object: `function`, else the member the type names.
+          bool inner = false;
+          Each(*t, "function", [&](V& f) {
+            if (f.IsObject()) inner = true, Definition(f, is_text);
+          });
+          if (inner) continue;
+          Each(*t, "type", [&](V& type) {
+            if (!type.IsString() || !is_text(type)) return;
+            Each(*t, std::string_view(type.GetString(), type.GetStringLength()),
+                 [&](V& f) { Definition(f, is_text); });
+          });
+        }
+      });
+    }
+    Each(body, "response_format", [&](V& rf) {
+      Each(rf, "json_schema", [&](V& js) {
+        Each(js, "name", [&](V& v) { Extra(&v, is_text); });
+        Each(js, "description", [&](V& v) { Extra(&v, is_text); });
+        Each(js, "schema", [&](V& v) { Schema(&v, is_text); });
+      });
+    });
+  }
+
+  // The texts joined, as request.content.
+  const std::string& joined() const { return joined_; }
+  // Each text's [begin, end) in joined(), increasing and disjoint; the
+  // bytes between them are separators.
+  const std::vector<std::pair<size_t, size_t>>& ranges() const { return ranges_; }
+  // The string value of each range.
+  const std::vector<V*>& values() const { return values_; }
+  // Bytes of the member names inside the definitions' schemas and of the
+  // name and type strings there: what the model reads of them besides the
+  // texts (counted by request.input_tokens).
+  size_t schema_bytes() const { return schema_bytes_; }
+
+ private:
+  static V* Member(V& obj, std::string_view name) {
+    if (!obj.IsObject()) return nullptr;
+    for (auto m = obj.MemberBegin(); m != obj.MemberEnd(); ++m)
+      if (std::string_view(m->name.GetString(), m->name.GetStringLength()) == name) return &m->value;
+    return nullptr;
+  }
+  static V* Object(V* v) { return v && v->IsObject() ? v : nullptr; }
+  // fn(value) for every member of `obj` named `name`, in order.
+  template <class F>
+  static void Each(V& obj, std::string_view name, const F& fn) {
+    if (!obj.IsObject()) return;
+    for (auto m = obj.MemberBegin(); m != obj.MemberEnd(); ++m)
+      if (std::string_view(m->name.GetString(), m->name.GetStringLength()) == name) fn(m->value);
+  }
+
+  template <class IsText>
+  void Message(V& m, const IsText& is_text) {
+    const size_t start = joined_.size();
+    V* c = Member(m, "content");
+    if (c && c->IsString() && is_text(*c)) {
+      Add(c);
+    } else if (c && c->IsArray()) {
+      bool first = true;
+      for (V* part = c->Begin(); part != c->End(); ++part) {
+        V* text = nullptr;
+        if (part->IsString()) {
+          text = part;  // a bare string part
+        } else if (V* type = Member(*part, "type"); type && type->IsString()) {
+          // Every part's `text` whatever its type, a `refusal` part's `refusal`.
+          const bool refusal = std::string_view(type->GetString(), type->GetStringLength()) == "refusal";
+          text = Member(*part, refusal ? "refusal" : "text");
+        }
+        if (!text || !text->IsString() || !is_text(*text)) continue;
+        if (!first) joined_ += '\n';
+        first = false;
+        Add(text);
+      }
+    }
+    auto argument = [&](V* v) {
+      if (!v || !v->IsString() || !is_text(*v) || v->GetStringLength() == 0) return;
+      if (joined_.size() > start) joined_ += '\n';
+      Add(v);
+    };
+    argument(Member(m, "refusal"));
+    V* calls = Member(m, "tool_calls");
+    if (calls && calls->IsArray()) {
+      for (V* call = calls->Begin(); call != calls->End(); ++call) {
+        if (!call->IsObject()) continue;
+        if (V* f = Object(Member(*call, "function"))) argument(Member(*f, "arguments"));
+        if (V* f = Object(Member(*call, "custom"))) argument(Member(*f, "input"));
+      }
+    }
+    if (V* f = Object(Member(m, "function_call"))) argument(Member(*f, "arguments"));
+  }
+
+  // A tool definition's own texts: its description, then its schemas'.
+  template <class IsText>
+  void Definition(V& obj, const IsText& is_text) {
+    Each(obj, "description", [&](V& v) { Extra(&v, is_text); });
+    for (const char* s : {"parameters", "input_schema", "format"})
+      Each(obj, s, [&](V& v) { Schema(&v, is_text); });
+  }
+
+  // The schema texts of `root` (see the header comment), in document order.
+  template <class IsText>
+  void Schema(V* root, const IsText& is_text) {
+    if (!root) return;
+    stack_.clear();
+    stack_.push_back({root, false});
+    while (!stack_.empty()) {
+      auto [v, name] = stack_.back();
+      stack_.pop_back();
+      if (v->IsString()) {
+        if (!is_text(*v)) continue;
+        if (name) schema_bytes_ += v->GetStringLength();
+        else Extra(v, is_text);
+      } else if (v->IsArray()) {
+        for (V* e = v->End(); e != v->Begin();) stack_.push_back({--e, name});
+      } else if (v->IsObject()) {
+        for (auto m = v->MemberEnd(); m != v->MemberBegin();) {
+          --m;
+          const std::string_view key(m->name.GetString(), m->name.GetStringLength());
+          schema_bytes_ += key.size();
+          stack_.push_back({&m->value, IsSchemaNameKeyword(key)});
+        }
+      }
+    }
+  }
+
+  template <class IsText>
+  void Extra(V* v, const IsText& is_text) {
+    if (!v || !v->IsString() || !is_text(*v) || v->GetStringLength() == 0) return;
+    if (!joined_.empty()) joined_ += '\n';
+    Add(v);
+  }
+  void Add(V* v) {
+    const size_t b = joined_.size();
+    joined_.append(v->GetString(), v->GetStringLength());
+    ranges_.emplace_back(b, joined_.size());
+    values_.push_back(v);
+  }
+
+  std::string joined_;
+  std::vector<std::pair<size_t, size_t>> ranges_;
+  std::vector<V*> values_;
+  std::vector<std::pair<V*, bool>> stack_;  // Schema's pending values (true: under a name keyword)
+  size_t schema_bytes_ = 0;
+};
+
+}  // namespace tollgate::runtime
