@@ -72,6 +72,8 @@ bool IsVariantText(std::string_view v) {
 
 }  // namespace
 
+std::span<const ShapedField> ShapedFields() { return kShapedFields; }
+
 const ShapedField* FindShapedField(std::string_view path) {
   for (const ShapedField& f : kShapedFields)
     if (f.path == path) return &f;

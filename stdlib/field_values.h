@@ -33,6 +33,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -69,6 +70,8 @@ struct ShapedField {
 // The table row of the schema field `path`, or null when its values have no
 // shape (a schema extension's fields never have one).
 const ShapedField* FindShapedField(std::string_view path);
+// Every row, in table order.
+std::span<const ShapedField> ShapedFields();
 
 // True when `v` is a value of shape `s` (always true for kNone).
 bool Fits(Shape s, std::string_view v);

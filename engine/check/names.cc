@@ -60,6 +60,28 @@ std::string ListText(const std::vector<std::string>& items, const char* last_wor
   return out;
 }
 
+// The impossible values of one warning, each with where it was read.
+struct Named {
+  std::vector<std::string> values;  // "`DeepSeek`"
+  std::vector<std::string> wheres;  // `ws["acme"].blocked` or ""
+  void Add(std::string_view v, const std::string& where) {
+    values.push_back("`" + std::string(v) + "`");
+    wheres.push_back(where);
+  }
+  bool empty() const { return values.empty(); }
+  size_t size() const { return values.size(); }
+  // "`a` or `b` (in `ws["x"].f`)": the place once when all share it.
+  std::string Text() const {
+    bool same = true;
+    for (const std::string& w : wheres) same = same && w == wheres[0];
+    if (same) return ListText(values, "or") + (wheres[0].empty() ? "" : " (in `" + wheres[0] + "`)");
+    std::vector<std::string> each;
+    for (size_t i = 0; i < values.size(); ++i)
+      each.push_back(values[i] + (wheres[i].empty() ? "" : " (in `" + wheres[i] + "`)"));
+    return ListText(each, "or");
+  }
+};
+
 // How the message says what a field of shape `s` holds.
 std::string Holds(Shape s, bool assigned_only) {
   switch (s) {
@@ -114,36 +136,55 @@ class NameChecker {
     return f && f->holds != Shape::kNone ? f : nullptr;
   }
 
+  // The shaped field `e` reads, seeing through defaults (`field ?? "none"`):
+  // the defaults' strings are values the side may have, never warned about.
+  const ShapedField* Side(Expr*& e, std::vector<std::string_view>* defaults) {
+    for (int guard = 0; guard < 64 && e->kind == ExprKind::kBinary && e->op == Op::kCoalesce &&
+                        e->kids.size() == 2;
+         ++guard) {
+      std::vector<Known> d;
+      Values(*e->kids[1], &d);
+      Elements(*e->kids[1], &d);
+      for (const Known& k : d)
+        if (k.v.kind == Kind::kString) defaults->push_back(k.v.sv());
+      e = e->kids[0].get();
+    }
+    return FieldOf(*e);
+  }
+
   void Compare(Expr& e) {
-    Expr& a = *e.kids[0];
-    Expr& b = *e.kids[1];
+    Expr* a = e.kids[0].get();
+    Expr* b = e.kids[1].get();
+    std::vector<std::string_view> defaults;
+    const ShapedField* fa = Side(a, &defaults);
+    const ShapedField* fb = fa ? nullptr : Side(b, &defaults);
     std::vector<Known> vals;
     switch (e.op) {
       case Op::kEq:
       case Op::kNe:
-        if (const ShapedField* f = FieldOf(a)) {
-          IsCollection(a) ? Elements(b, &vals) : Values(b, &vals);
-          Check(*f, b, vals);
-        } else if (const ShapedField* g = FieldOf(b)) {
-          IsCollection(b) ? Elements(a, &vals) : Values(a, &vals);
-          Check(*g, a, vals);
+        if (fa) {
+          IsCollection(*a) ? Elements(*b, &vals) : Values(*b, &vals);
+          Check(*fa, *b, vals, defaults);
+        } else if (fb) {
+          IsCollection(*b) ? Elements(*a, &vals) : Values(*a, &vals);
+          Check(*fb, *a, vals, defaults);
         }
         break;
       case Op::kIn:
       case Op::kNotIn:
         // `field in {consts}`, `"x" in request.variants`.
-        if (const ShapedField* f = FieldOf(a); f && !IsCollection(a)) {
-          Elements(b, &vals);
-          Check(*f, b, vals);
-        } else if (const ShapedField* g = FieldOf(b); g && IsCollection(b)) {
-          Values(a, &vals);
-          Check(*g, a, vals);
+        if (fa && !IsCollection(*a)) {
+          Elements(*b, &vals);
+          Check(*fa, *b, vals, defaults);
+        } else if (fb && IsCollection(*b)) {
+          Values(*a, &vals);
+          Check(*fb, *a, vals, defaults);
         }
         break;
       case Op::kHas:  // `request.variants has "x"`
-        if (const ShapedField* f = FieldOf(a); f && IsCollection(a)) {
-          Values(b, &vals);
-          Check(*f, b, vals);
+        if (fa && IsCollection(*a)) {
+          Values(*b, &vals);
+          Check(*fa, *b, vals, defaults);
         }
         break;
       default:
@@ -240,27 +281,30 @@ class NameChecker {
     }
   }
 
-  // Warns at `at` for the strings of `vals` that field `f` never holds: one
+  // Warns at `at` for the strings of `vals` that field `f` never holds (and
+  // that are no default the field's side gives: `defaults`): one
   // warning for those that belong in the full-name field (`azure/sweden` in
   // provider.name, `m:free` in request.model), one for the rest.
-  void Check(const ShapedField& f, const Expr& at, const std::vector<Known>& vals) {
-    std::vector<std::string> full, full_fix, bad, fixes, unfixable;
+  void Check(const ShapedField& f, const Expr& at, const std::vector<Known>& vals,
+             const std::vector<std::string_view>& defaults) {
+    Named full, bad;
+    std::vector<std::string> full_fix, fixes, unfixable;
     bool assigned_only = true;  // every bad country code is two upper-case letters
     std::vector<std::string_view> seen;
     for (const Known& k : vals) {
       if (k.v.kind != Kind::kString) continue;
       const std::string_view s = k.v.sv();
       if (s.empty() || stdlib::Fits(f.holds, s)) continue;  // "": a test's neutral value
+      if (std::find(defaults.begin(), defaults.end(), s) != defaults.end()) continue;
       if (std::find(seen.begin(), seen.end(), s) != seen.end()) continue;
       seen.push_back(s);
-      const std::string shown = "`" + std::string(s) + "`" + (k.where.empty() ? "" : " (in `" + k.where + "`)");
       if (!f.full.empty() && IsFullName(f.holds, s)) {
-        full.push_back(shown);
+        full.Add(s, k.where);
         full_fix.push_back("`" + std::string(f.holds == Shape::kBaseProvider ? stdlib::ProviderBase(s)
                                                                              : stdlib::SplitModel(s).id) + "`");
         continue;
       }
-      bad.push_back(shown);
+      bad.Add(s, k.where);
       assigned_only = assigned_only && stdlib::IsCountryCode(s);
       std::string r = stdlib::Respell(f.holds, s);
       if (!r.empty()) fixes.push_back("`" + r + "`");
@@ -271,14 +315,14 @@ class NameChecker {
       const bool many = full.size() > 1;
       if (f.holds == Shape::kBaseProvider) {
         ctx_.Warning("tg_name_never_matches", at.span,
-                     "`" + path + "` is a base provider slug and never equals " + ListText(full, "or"),
+                     "`" + path + "` is a base provider slug and never equals " + full.Text(),
                      "compare `" + full_path + "` for the full slug" + (many ? "s" : "") + ", or write " +
                          ListText(full_fix, "and") + " to match every region and tier of " +
                          (many ? "them" : "it"));
       } else {
         ctx_.Warning("tg_name_never_matches", at.span,
                      "`" + path + "` holds model ids without their variant suffix and never equals " +
-                         ListText(full, "or"),
+                         full.Text(),
                      "write " + ListText(full_fix, "and") + " to cover every variant, or compare `" +
                          full_path + "` for " + (many ? "these variants" : "this variant") + " only");
       }
@@ -294,7 +338,7 @@ class NameChecker {
     }
     ctx_.Warning("tg_name_never_matches", at.span,
                  "`" + path + "` " + Holds(f.holds, assigned_only) + " and never equals " +
-                     ListText(bad, "or"),
+                     bad.Text(),
                  help);
   }
 
