@@ -20,6 +20,7 @@
 #include <initializer_list>
 #include <string_view>
 #include <utility>
+#include <unordered_set>
 #include <vector>
 
 namespace tollgate::check {
@@ -290,24 +291,23 @@ class NameChecker {
     Named full, bad;
     std::vector<std::string> full_fix, fixes, unfixable;
     bool assigned_only = true;  // every bad country code is two upper-case letters
-    std::vector<std::string_view> seen;
+    std::unordered_set<std::string_view> seen;  // each value once
     for (const Known& k : vals) {
       if (k.v.kind != Kind::kString) continue;
       const std::string_view s = k.v.sv();
       if (s.empty() || stdlib::Fits(f.holds, s)) continue;  // "": a test's neutral value
       if (std::find(defaults.begin(), defaults.end(), s) != defaults.end()) continue;
-      if (std::find(seen.begin(), seen.end(), s) != seen.end()) continue;
-      seen.push_back(s);
+      if (!seen.insert(s).second) continue;
       if (!f.full.empty() && IsFullName(f.holds, s)) {
         full.Add(s, k.where);
-        full_fix.push_back("`" + std::string(f.holds == Shape::kBaseProvider ? stdlib::ProviderBase(s)
+        AddOnce(&full_fix, "`" + std::string(f.holds == Shape::kBaseProvider ? stdlib::ProviderBase(s)
                                                                              : stdlib::SplitModel(s).id) + "`");
         continue;
       }
       bad.Add(s, k.where);
       assigned_only = assigned_only && stdlib::IsCountryCode(s);
       std::string r = stdlib::Respell(f.holds, s);
-      if (!r.empty()) fixes.push_back("`" + r + "`");
+      if (!r.empty()) AddOnce(&fixes, "`" + r + "`");
       else unfixable.push_back("`" + std::string(s) + "`");
     }
     const std::string path(f.path), full_path(f.full);
@@ -340,6 +340,10 @@ class NameChecker {
                  "`" + path + "` " + Holds(f.holds, assigned_only) + " and never equals " +
                      bad.Text(),
                  help);
+  }
+
+  static void AddOnce(std::vector<std::string>* to, std::string s) {
+    if (std::find(to->begin(), to->end(), s) == to->end()) to->push_back(std::move(s));
   }
 
   // `s` names what the full-name field holds: a provider slug with a region

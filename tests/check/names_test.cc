@@ -104,6 +104,21 @@ rule j { require provider.jurisdiction != "EU" }
   EXPECT_TRUE(Has(r, "help: name each country by its two-letter code")) << r;
 }
 
+// One spelling named once: `azure/a` and `azure/b` both mean `azure`.
+TEST(Names, EachSpellingOnce) {
+  auto c = CheckSource(R"(policy "p"
+rule b { require provider.name not in {"azure/a", "azure/b", "Int4"} }
+rule q { require endpoint.quantization not in {"INT4", "Int4", "int4"} }
+)");
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_TRUE(Has(r, "`provider.name` is a base provider slug and never equals `azure/a` or `azure/b`")) << r;
+  EXPECT_TRUE(Has(r, "help: compare `provider.slug` for the full slugs, or write `azure` to match every region "
+                     "and tier of them")) << r;
+  EXPECT_TRUE(Has(r, "never equals `INT4` or `Int4`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `int4`\n")) << r;
+}
+
 // Many impossible values: the first five are named.
 TEST(Names, LongListsAreCut) {
   auto c = CheckSource(R"(policy "p"
