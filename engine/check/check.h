@@ -36,7 +36,9 @@ struct CheckOptions {
 // tg_data_error, tg_limit_exceeded, tg_invalid_value, tg_test_error,
 // tg_not_constant; warnings (never fail the check): tg_unused_const,
 // tg_unused_let, tg_unused_fixture, tg_unreachable, tg_name_never_matches (a
-// model id or base provider slug compared with a variant or regional name),
+// field compared with a value it never holds: a model id with a variant, a
+// base provider slug with a region, a quantization, tier, country code or
+// variant in the wrong spelling; stdlib/field_values.h),
 // tg_fallback_unchecked (a rule that denies, requires, redacts or caps the
 // price by the requested model and ignores the fallback models) and
 // tg_test_error for an expected tag no rule sets. (tg_composition_error

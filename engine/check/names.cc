@@ -1,18 +1,26 @@
-// Pass `names`: a comparison of a name field with a constant it can never
-// equal. Policies see canonical model ids and base provider slugs
-// (stdlib/names.h), so `provider.name == "azure/sweden"` or
-// `request.model in {"openai/gpt-4o:free"}` is always false: a warning
-// (tg_name_never_matches) names the field that holds the full name; so is
-// a country code that is not upper case or a provider slug that is not lower
-// case (the catalog holds neither). A policy that denies on the requested
-// model, or applies a require by it, without reading the fallback models
-// gets tg_fallback_unchecked.
+// Pass `names`: a comparison of a field with a value it can never hold.
+// Policies see canonical model ids and base provider slugs (stdlib/names.h),
+// lower-case slugs, words and quantizations, upper-case country codes and
+// variants without their `:` (stdlib/field_values.h, the table the catalog
+// and the decoder check values with). So `provider.name == "azure/sweden"`,
+// `request.model in {"openai/gpt-4o:free"}`, `endpoint.quantization ==
+// "INT4"`, `"Free" in request.variants` or `principal.jurisdiction in
+// {"de"}` is always false: a warning (tg_name_never_matches) lists the
+// impossible values and the spelling meant, or the field that holds the full
+// name. The values are those known at check time: constants, data documents,
+// and every entry of a data document indexed by a run-time key
+// (`ws[principal.workspace].blocked_providers`). A policy that denies on the
+// requested model, or applies a require by it, without reading the fallback
+// models gets tg_fallback_unchecked.
 #include "engine/check/passes.h"
+#include "stdlib/field_values.h"
 #include "stdlib/names.h"
 
+#include <algorithm>
 #include <initializer_list>
 #include <string_view>
 #include <utility>
+#include <unordered_set>
 #include <vector>
 
 namespace tollgate::check {
@@ -22,27 +30,73 @@ using ast::Expr;
 using ast::ExprKind;
 using ast::Op;
 using ast::RefKind;
+using stdlib::Shape;
+using stdlib::ShapedField;
 
-// What a name field holds, and the field with the full name.
-enum class Holds : uint8_t {
-  kBaseProvider,  // a base provider slug (lower case, no region or tier)
-  kProviderSlug,  // a full provider slug (lower case)
-  kModelId,       // a canonical model id (no variant suffix)
-  kCountry,       // an ISO 3166-1 alpha-2 code, upper case (the catalog checks it)
+// A value an expression may have at run time, known at check time, and where
+// it was read when that depends on a run-time key (`ws["acme"].banned`; ""
+// for a constant).
+struct Known {
+  Value v;
+  std::string where;
 };
-struct NameField {
-  const char* path;
-  Holds holds;
-  const char* full;  // the field to compare instead (kBaseProvider, kModelId)
+
+// At most this many values are gathered for one comparison (a large data
+// document is sampled, never walked without bound).
+constexpr size_t kMaxKnown = 100000;
+// At most this many impossible values are named in one warning.
+constexpr size_t kMaxNamed = 5;
+
+bool IsCollection(const Expr& e) { return e.type.is(Kind::kSet) || e.type.is(Kind::kList); }
+
+// "`a`", "`a` or `b`", "`a`, `b` or `c`", "... and 3 more".
+std::string ListText(const std::vector<std::string>& items, const char* last_word) {
+  std::string out;
+  const size_t n = std::min(items.size(), kMaxNamed);
+  for (size_t i = 0; i < n; ++i) {
+    if (i > 0) out += (i + 1 == n && items.size() <= kMaxNamed) ? std::string(" ") + last_word + " " : ", ";
+    out += items[i];
+  }
+  if (items.size() > kMaxNamed) out += " and " + std::to_string(items.size() - kMaxNamed) + " more";
+  return out;
+}
+
+// The impossible values of one warning, each with where it was read.
+struct Named {
+  std::vector<std::string> values;  // "`DeepSeek`"
+  std::vector<std::string> wheres;  // `ws["acme"].blocked` or ""
+  void Add(std::string_view v, const std::string& where) {
+    values.push_back("`" + std::string(v) + "`");
+    wheres.push_back(where);
+  }
+  bool empty() const { return values.empty(); }
+  size_t size() const { return values.size(); }
+  // "`a` or `b` (in `ws["x"].f`)": the place once when all share it.
+  std::string Text() const {
+    bool same = true;
+    for (const std::string& w : wheres) same = same && w == wheres[0];
+    if (same) return ListText(values, "or") + (wheres[0].empty() ? "" : " (in `" + wheres[0] + "`)");
+    std::vector<std::string> each;
+    for (size_t i = 0; i < values.size(); ++i)
+      each.push_back(values[i] + (wheres[i].empty() ? "" : " (in `" + wheres[i] + "`)"));
+    return ListText(each, "or");
+  }
 };
-constexpr NameField kNameFields[] = {
-    {"provider.name", Holds::kBaseProvider, "provider.slug"},
-    {"provider.slug", Holds::kProviderSlug, ""},
-    {"provider.jurisdiction", Holds::kCountry, ""},
-    {"request.model", Holds::kModelId, "request.model_full"},
-    {"request.models", Holds::kModelId, "request.models_full"},
-    {"endpoint.model", Holds::kModelId, "endpoint.model_full"},
-};
+
+// How the message says what a field of shape `s` holds.
+std::string Holds(Shape s, bool assigned_only) {
+  switch (s) {
+    case Shape::kBaseProvider:
+    case Shape::kProviderSlug: return "is a lower-case provider slug";
+    case Shape::kCountry: return "is an upper-case ISO 3166-1 alpha-2 country code";
+    case Shape::kAssignedCountry:
+      return assigned_only ? "is an assigned ISO 3166-1 alpha-2 country code"
+                           : "is an upper-case ISO 3166-1 alpha-2 country code";
+    case Shape::kVariant: return "holds a variant suffix without its `:` (`free`, `nitro`, ...)";
+    case Shape::kModelSlug: return "holds model slugs with at most one variant suffix";
+    default: return "is " + stdlib::Describe(s);
+  }
+}
 
 class NameChecker {
  public:
@@ -52,112 +106,258 @@ class NameChecker {
     if (ctx_.DepthExceeded(depth, e.span, &depth_reported_)) return;
     if (e.kind == ExprKind::kBinary && e.kids.size() == 2) Compare(e);
     // `any m in request.models: m == "x:free"`: the variable holds what the
-    // list's elements hold.
-    if (e.kind == ExprKind::kQuantifier && e.kids.size() == 2 && e.index >= 0)
-      if (const NameField* f = FieldOf(*e.kids[0])) locals_.emplace_back(e.index, f);
+    // list's elements hold; `any b in ws[k].banned: ...`: what the lists read
+    // out of the document hold.
+    if (e.kind == ExprKind::kQuantifier && e.kids.size() == 2 && e.index >= 0) {
+      if (const ShapedField* f = FieldOf(*e.kids[0])) {
+        local_fields_.emplace_back(e.index, f);
+      } else {
+        std::vector<Known> elems;
+        Elements(*e.kids[0], &elems);
+        if (!elems.empty()) local_values_.emplace_back(e.index, std::move(elems));
+      }
+    }
     for (auto& k : e.kids) Walk(*k, depth + 1);
   }
   void Reset() {
     depth_reported_ = false;
-    locals_.clear();  // slots are numbered per root
+    local_fields_.clear();  // slots are numbered per root
+    local_values_.clear();
   }
 
  private:
-  const NameField* FieldOf(const Expr& e) const {
+  const ShapedField* FieldOf(const Expr& e) const {
     if (e.ref == RefKind::kLocal) {
-      for (const auto& [slot, f] : locals_)
+      for (const auto& [slot, f] : local_fields_)
         if (slot == e.index) return f;
       return nullptr;
     }
     if (e.ref != RefKind::kField || e.index < 0) return nullptr;
-    const std::string& path = ctx_.schema->field(e.index).path;
-    for (const NameField& f : kNameFields)
-      if (path == f.path) return &f;
-    return nullptr;
+    const ShapedField* f = stdlib::FindShapedField(ctx_.schema->field(e.index).path);
+    return f && f->holds != Shape::kNone ? f : nullptr;
+  }
+
+  // The shaped field `e` reads, seeing through defaults (`field ?? "none"`):
+  // the defaults' strings are values the side may have, never warned about.
+  const ShapedField* Side(Expr*& e, std::vector<std::string_view>* defaults) {
+    for (int guard = 0; guard < 64 && e->kind == ExprKind::kBinary && e->op == Op::kCoalesce &&
+                        e->kids.size() == 2;
+         ++guard) {
+      std::vector<Known> d;
+      Values(*e->kids[1], &d);
+      Elements(*e->kids[1], &d);
+      for (const Known& k : d)
+        if (k.v.kind == Kind::kString) defaults->push_back(k.v.sv());
+      e = e->kids[0].get();
+    }
+    return FieldOf(*e);
   }
 
   void Compare(Expr& e) {
-    Expr& a = *e.kids[0];
-    Expr& b = *e.kids[1];
+    Expr* a = e.kids[0].get();
+    Expr* b = e.kids[1].get();
+    std::vector<std::string_view> defaults;
+    const ShapedField* fa = Side(a, &defaults);
+    const ShapedField* fb = fa ? nullptr : Side(b, &defaults);
+    std::vector<Known> vals;
     switch (e.op) {
       case Op::kEq:
       case Op::kNe:
-        if (const NameField* f = FieldOf(a)) Constant(*f, b);
-        else if (const NameField* g = FieldOf(b)) Constant(*g, a);
+        if (fa) {
+          IsCollection(*a) ? Elements(*b, &vals) : Values(*b, &vals);
+          Check(*fa, *b, vals, defaults);
+        } else if (fb) {
+          IsCollection(*b) ? Elements(*a, &vals) : Values(*a, &vals);
+          Check(*fb, *a, vals, defaults);
+        }
         break;
       case Op::kIn:
       case Op::kNotIn:
-        // `field in {consts}` and `const in request.models`.
-        if (const NameField* f = FieldOf(a)) Constant(*f, b);
-        else if (const NameField* g = FieldOf(b); g && g->path == std::string_view("request.models"))
-          Constant(*g, a);
+        // `field in {consts}`, `"x" in request.variants`.
+        if (fa && !IsCollection(*a)) {
+          Elements(*b, &vals);
+          Check(*fa, *b, vals, defaults);
+        } else if (fb && IsCollection(*b)) {
+          Values(*a, &vals);
+          Check(*fb, *a, vals, defaults);
+        }
+        break;
+      case Op::kHas:  // `request.variants has "x"`
+        if (fa && IsCollection(*a)) {
+          Values(*b, &vals);
+          Check(*fa, *b, vals, defaults);
+        }
         break;
       default:
         break;
     }
   }
 
-  // Warns for each string of the constant `c` (a string, set or list) that
-  // field `f` can never hold.
-  void Constant(const NameField& f, Expr& c) {
-    std::optional<Value> v = FoldExpr(ctx_, c);
-    if (!v) return;
-    if (v->kind == Kind::kString) {
-      Check(f, c, v->sv());
-    } else if (v->kind == Kind::kSet && v->set) {
-      for (const Value& x : v->set->items)
-        if (x.kind == Kind::kString && Check(f, c, x.sv())) return;
-    } else if (v->kind == Kind::kList && v->list) {
-      for (const Value& x : v->list->items)
-        if (x.kind == Kind::kString && Check(f, c, x.sv())) return;
+  // The values `e` may have that are known at check time: its folded value;
+  // for `c[k]` with a run-time key, every entry of `c`; for `x.f`, the
+  // field of each value of x; for `a ?? b`, both sides' values; for the
+  // variable of a quantifier over such a list, its elements.
+  void Values(Expr& e, std::vector<Known>* out, uint32_t depth = 0) {
+    if (depth > 64 || out->size() >= kMaxKnown) return;
+    if (std::optional<Value> v = FoldExpr(ctx_, e)) {
+      out->push_back({*v, ""});
+      return;
+    }
+    if (FoldFailed(ctx_, e)) return;
+    switch (e.kind) {
+      case ExprKind::kName:
+        if (e.ref == RefKind::kLocal)
+          for (const auto& [slot, vals] : local_values_)
+            if (slot == e.index) out->insert(out->end(), vals.begin(), vals.end());
+        return;
+      case ExprKind::kIndex: {
+        if (e.kids.size() != 2) return;
+        std::vector<Known> bases;
+        Values(*e.kids[0], &bases, depth + 1);
+        std::optional<Value> key = FoldExpr(ctx_, *e.kids[1]);
+        const std::string base_text = ChainText(*e.kids[0]);
+        for (const Known& b : bases) {
+          const std::string at = b.where.empty() ? base_text : b.where;
+          if (key) {
+            if (const Value* x = Lookup(b.v, *key)) out->push_back({*x, b.where});
+          } else if (b.v.kind == Kind::kMap && b.v.map) {
+            for (size_t i = 0; i < b.v.map->keys.size() && out->size() < kMaxKnown; ++i)
+              out->push_back({b.v.map->values[i], at + "[\"" + std::string(b.v.map->keys[i]) + "\"]"});
+          } else if (b.v.kind == Kind::kList && b.v.list) {
+            for (size_t i = 0; i < b.v.list->items.size() && out->size() < kMaxKnown; ++i)
+              out->push_back({b.v.list->items[i], at + "[" + std::to_string(i) + "]"});
+          }
+        }
+        return;
+      }
+      case ExprKind::kMember: {
+        if (e.kids.empty() || e.ref == RefKind::kField || e.ref == RefKind::kNamespace ||
+            e.ref == RefKind::kDetector || e.ref == RefKind::kCounter)
+          return;
+        std::vector<Known> bases;
+        Values(*e.kids[0], &bases, depth + 1);
+        for (const Known& b : bases) {
+          const Value* x = nullptr;
+          if (b.v.kind == Kind::kRecord && b.v.rec && e.index >= 0 &&
+              size_t(e.index) < b.v.rec->fields.size())
+            x = &b.v.rec->fields[e.index];
+          else if (b.v.kind == Kind::kMap)
+            x = MapFind(b.v, e.name);
+          if (x) out->push_back({*x, b.where.empty() ? "" : b.where + "." + e.name});
+        }
+        return;
+      }
+      case ExprKind::kBinary:
+        if (e.op == Op::kCoalesce && e.kids.size() == 2) {
+          Values(*e.kids[0], out, depth + 1);
+          Values(*e.kids[1], out, depth + 1);
+        }
+        return;
+      default:
+        return;
     }
   }
 
-  bool Check(const NameField& f, const Expr& at, std::string_view s) {
-    if (f.holds == Holds::kCountry) {
-      if (stdlib::IsCountryCode(s)) return false;
-      std::string upper(s);
-      for (char& c : upper) c = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-      ctx_.Warning("tg_name_never_matches", at.span,
-                   "`" + std::string(f.path) + "` is an upper-case ISO 3166-1 alpha-2 country "
-                       "code and never equals `" + std::string(s) + "`",
-                   upper.size() == 2 ? "write `" + upper + "`"
-                                     : std::string("name each country by its two-letter code"));
-      return true;
+  static const Value* Lookup(const Value& c, const Value& key) {
+    if (c.kind == Kind::kMap && key.kind == Kind::kString) return MapFind(c, key.sv());
+    if (c.kind == Kind::kList && c.list && key.kind == Kind::kInt && key.i >= 0 &&
+        uint64_t(key.i) < c.list->items.size())
+      return &c.list->items[key.i];
+    return nullptr;
+  }
+
+  // The elements of the collections `e` may be (a map's keys: `k in m`).
+  void Elements(Expr& e, std::vector<Known>* out) {
+    std::vector<Known> cs;
+    Values(e, &cs);
+    for (const Known& c : cs) {
+      if (c.v.kind == Kind::kSet && c.v.set) {
+        for (const Value& x : c.v.set->items) out->push_back({x, c.where});
+      } else if (c.v.kind == Kind::kList && c.v.list) {
+        for (const Value& x : c.v.list->items) out->push_back({x, c.where});
+      } else if (c.v.kind == Kind::kMap && c.v.map) {
+        for (std::string_view k : c.v.map->keys) out->push_back({Value::StringRef(k), c.where});
+      }
+      if (out->size() >= kMaxKnown) return;
     }
-    if (f.holds != Holds::kModelId && !stdlib::IsSlugText(s)) {
-      std::string lower(s);
-      for (char& c : lower) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-      ctx_.Warning("tg_name_never_matches", at.span,
-                   "`" + std::string(f.path) + "` is a lower-case provider slug and never equals `" +
-                       std::string(s) + "`",
-                   "write `" + lower + "`");
-      return true;
+  }
+
+  // Warns at `at` for the strings of `vals` that field `f` never holds (and
+  // that are no default the field's side gives: `defaults`): one
+  // warning for those that belong in the full-name field (`azure/sweden` in
+  // provider.name, `m:free` in request.model), one for the rest.
+  void Check(const ShapedField& f, const Expr& at, const std::vector<Known>& vals,
+             const std::vector<std::string_view>& defaults) {
+    Named full, bad;
+    std::vector<std::string> full_fix, fixes, unfixable;
+    bool assigned_only = true;  // every bad country code is two upper-case letters
+    std::unordered_set<std::string_view> seen;  // each value once
+    for (const Known& k : vals) {
+      if (k.v.kind != Kind::kString) continue;
+      const std::string_view s = k.v.sv();
+      if (s.empty() || stdlib::Fits(f.holds, s)) continue;  // "": a test's neutral value
+      if (std::find(defaults.begin(), defaults.end(), s) != defaults.end()) continue;
+      if (!seen.insert(s).second) continue;
+      if (!f.full.empty() && IsFullName(f.holds, s)) {
+        full.Add(s, k.where);
+        AddOnce(&full_fix, "`" + std::string(f.holds == Shape::kBaseProvider ? stdlib::ProviderBase(s)
+                                                                             : stdlib::SplitModel(s).id) + "`");
+        continue;
+      }
+      bad.Add(s, k.where);
+      assigned_only = assigned_only && stdlib::IsCountryCode(s);
+      std::string r = stdlib::Respell(f.holds, s);
+      if (!r.empty()) AddOnce(&fixes, "`" + r + "`");
+      else unfixable.push_back("`" + std::string(s) + "`");
     }
-    if (f.holds == Holds::kProviderSlug) return false;
-    if (f.holds == Holds::kBaseProvider) {
-      std::string_view base = stdlib::ProviderBase(s);
-      if (base.size() == s.size()) return false;
-      ctx_.Warning("tg_name_never_matches", at.span,
-                   "`" + std::string(f.path) + "` is a base provider slug and never equals `" +
-                       std::string(s) + "`",
-                   "compare `" + std::string(f.full) + "` for the full slug, or write `" +
-                       std::string(base) + "` to match every region and tier of it");
-      return true;
+    const std::string path(f.path), full_path(f.full);
+    if (!full.empty()) {
+      const bool many = full.size() > 1;
+      if (f.holds == Shape::kBaseProvider) {
+        ctx_.Warning("tg_name_never_matches", at.span,
+                     "`" + path + "` is a base provider slug and never equals " + full.Text(),
+                     "compare `" + full_path + "` for the full slug" + (many ? "s" : "") + ", or write " +
+                         ListText(full_fix, "and") + " to match every region and tier of " +
+                         (many ? "them" : "it"));
+      } else {
+        ctx_.Warning("tg_name_never_matches", at.span,
+                     "`" + path + "` holds model ids without their variant suffix and never equals " +
+                         full.Text(),
+                     "write " + ListText(full_fix, "and") + " to cover every variant, or compare `" +
+                         full_path + "` for " + (many ? "these variants" : "this variant") + " only");
+      }
     }
-    stdlib::ModelName n = stdlib::SplitModel(s);
-    if (n.variant.empty()) return false;
+    if (bad.empty()) return;
+    std::string help;
+    if (!fixes.empty()) help = "write " + ListText(fixes, "and");
+    if (!unfixable.empty()) {
+      if (!help.empty()) help += "; " + ListText(unfixable, "and") + (unfixable.size() > 1 ? " have" : " has") + " no such spelling: ";
+      const bool country = f.holds == Shape::kCountry || f.holds == Shape::kAssignedCountry;
+      help += country ? std::string("name each country by its two-letter code")
+                      : "write " + stdlib::Describe(f.holds);
+    }
     ctx_.Warning("tg_name_never_matches", at.span,
-                 "`" + std::string(f.path) + "` holds model ids without their variant suffix and "
-                     "never equals `" + std::string(s) + "`",
-                 "write `" + std::string(n.id) + "` to cover every variant, or compare `" +
-                     std::string(f.full) + "` for this variant only");
-    return true;
+                 "`" + path + "` " + Holds(f.holds, assigned_only) + " and never equals " +
+                     bad.Text(),
+                 help);
+  }
+
+  static void AddOnce(std::vector<std::string>* to, std::string s) {
+    if (std::find(to->begin(), to->end(), s) == to->end()) to->push_back(std::move(s));
+  }
+
+  // `s` names what the full-name field holds: a provider slug with a region
+  // or tier, a model slug with a variant.
+  static bool IsFullName(Shape holds, std::string_view s) {
+    if (holds == Shape::kBaseProvider) return stdlib::IsSlugText(s) && stdlib::ProviderBase(s).size() != s.size();
+    if (holds == Shape::kModelId) return !stdlib::SplitModel(s).variant.empty();
+    return false;
   }
 
   Context& ctx_;
   bool depth_reported_ = false;
-  std::vector<std::pair<int32_t, const NameField*>> locals_;  // quantifier slot -> field
+  std::vector<std::pair<int32_t, const ShapedField*>> local_fields_;  // quantifier slot -> field
+  std::vector<std::pair<int32_t, std::vector<Known>>> local_values_;  // quantifier slot -> elements
 };
 
 // Model fields a rule may read, by what they cover.

@@ -16,10 +16,12 @@
 //   fold          constant folding (Expr::folded) and tg_not_constant checks
 //   optional      reads of values that may be absent are guarded or defaulted
 //                 (tg_unguarded_optional; flow typing, see optional.cc)
-//   names         warns when a name field (provider.name, request.model, ...)
-//                 is compared with a constant it never holds (stdlib/names.h),
+//   names         warns when a shaped field (provider.name, request.model,
+//                 endpoint.quantization, ...) is compared with a value known at
+//                 check time that it never holds (stdlib/field_values.h),
 //                 and when model bans ignore the fallback models
-//   tests         test blocks: rule names, binding paths and values, tag keys
+//   tests         test blocks: rule names, binding paths and values (candidate
+//                 values as the catalog holds them), tag keys
 //
 // Annotations follow docs/architecture.md ("Checker -> compiler"). The inner
 // kNamespace nodes of a field or detector chain are never evaluated and keep

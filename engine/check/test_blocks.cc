@@ -11,6 +11,7 @@
 #include <set>
 
 #include "engine/check/passes.h"
+#include "stdlib/field_values.h"
 
 namespace tollgate::check {
 namespace {
@@ -221,6 +222,25 @@ class TestChecker {
     }
     v.folded = out;
     v.type = f.type;
+    if (!request) CandidateValue(f, v);
+  }
+
+  // A candidate value the catalog never holds, and the decoder refuses in a
+  // decision input's `candidate` (input_invalid_value): `"INT4"`, `"cn"`,
+  // `"Amazon-Bedrock"`. A test with one would judge an endpoint that cannot
+  // exist (stdlib/field_values.h, ShapedField::candidate).
+  void CandidateValue(const stdlib::FieldDef& f, const Expr& v) {
+    const stdlib::ShapedField* sf = stdlib::FindShapedField(f.path);
+    if (!sf || sf->candidate == stdlib::Shape::kNone || v.folded->kind != Kind::kString) return;
+    const std::string_view s = v.folded->sv();
+    if (stdlib::Fits(sf->candidate, s)) return;
+    const std::string fix = stdlib::Respell(sf->candidate, s);
+    ctx_.Error("tg_invalid_value", v.span,
+               "`" + f.path + "` must be " + stdlib::Describe(sf->candidate) + ", got `" +
+                   std::string(s) + "`",
+               (fix.empty() ? std::string("give a value the catalog holds")
+                            : "write `" + fix + "`, as the catalog does") +
+                   "; a decision input's candidate with this value is refused (input_invalid_value)");
   }
 
   int CandidateShorthand(const std::string& path) const {

@@ -273,20 +273,7 @@ struct Runner {
       req.slots[schema.field(id).slot] = Coerce(*b->value->folded, schema.field(id).type);
     }
     vm::Record cand;
-    cand.slots.assign(schema.slot_count(ast::Scope::kCandidate), Value::Null());
-    for (const ast::Binding& b : t.candidate) {
-      int id = FindCandidateField(schema, b.path);
-      if (id < 0) {
-        r->failures.push_back("candidate field `" + Join(b.path) + "` is not in the schema");
-        return;
-      }
-      if (!b.value || !b.value->folded) {
-        r->failures.push_back("candidate value of `" + Join(b.path) + "` is not a constant");
-        return;
-      }
-      cand.slots[schema.field(id).slot] = Coerce(*b.value->folded, schema.field(id).type);
-    }
-    CompleteCandidateNames(t, &cand);
+    if (!DecodeTestCandidate(t, &cand, r)) return;
     // Fields every catalog endpoint has (required, derived, sets) that the
     // block leaves out get neutral values, like required request fields.
     for (const stdlib::FieldDef& f : schema.fields()) {
@@ -371,21 +358,56 @@ struct Runner {
     return true;
   }
 
-  // A test candidate names its provider and model as the catalog does
-  // (runtime/input/candidate_names.h): `provider.name: "azure/sweden"` reads
-  // as provider.name "azure" and provider.slug "azure/sweden". Fields the
-  // test binds itself are kept.
-  void CompleteCandidateNames(const ast::TestDecl& t, vm::Record* cand) const {
-    runtime::CompleteCandidateNames(
-        schema,
-        [&](int s) {
-          for (const ast::Binding& b : t.candidate) {
-            int id = FindCandidateField(schema, b.path);
-            if (id >= 0 && schema.field(id).slot == s) return true;
-          }
-          return false;
-        },
-        cand);
+  // The `candidate` block becomes a decision input's `candidate` member and
+  // is decoded by DecodeCandidate, so a test judges only candidates a
+  // decision input may name: a value the decoder refuses (`"INT4"`, `"cn"`,
+  // a negative price, names that disagree) fails the test at the binding
+  // (FILE:LINE:COL), and names are completed as the catalog does
+  // (runtime/input/candidate_names.h: `provider.name: "azure/sweden"` reads
+  // as provider.name "azure" and provider.slug "azure/sweden").
+  bool DecodeTestCandidate(const ast::TestDecl& t, vm::Record* cand, TestResult* r) const {
+    JNode root;
+    root.Child("candidate");
+    for (const ast::Binding& b : t.candidate) {
+      int id = FindCandidateField(schema, b.path);
+      if (id < 0) {
+        r->failures.push_back("candidate field `" + Join(b.path) + "` is not in the schema");
+        return false;
+      }
+      if (!b.value || !b.value->folded) {
+        r->failures.push_back("candidate value of `" + Join(b.path) + "` is not a constant");
+        return false;
+      }
+      const stdlib::FieldDef& f = schema.field(id);
+      rj::StringBuffer sb;
+      W w(sb);
+      WriteValue(&w, Coerce(*b.value->folded, f.type), f.type);
+      std::vector<std::string> path = Split(f.path);
+      path.insert(path.begin(), "candidate");
+      root.Set(path, std::string(sb.GetString(), sb.GetSize()));
+    }
+    rj::StringBuffer sb;
+    W w(sb);
+    root.Write(&w);
+    bool present = false;
+    InputError err;
+    if (DecodeCandidate(std::string_view(sb.GetString(), sb.GetSize()), schema, limits, cand,
+                        &present, &err)) {
+      if (!present) cand->slots.assign(schema.slot_count(ast::Scope::kCandidate), Value::Null());
+      return true;
+    }
+    // The binding the error names (a derived name: the test's own line).
+    Span at = t.span;
+    for (const ast::Binding& b : t.candidate) {
+      int id = FindCandidateField(schema, b.path);
+      if (id >= 0 && "candidate." + schema.field(id).path == err.path)
+        at = b.value ? b.value->span : b.span;
+    }
+    std::string where = at.file ? at.file->path + ":" : "";
+    where += std::to_string(at.line) + ":" + std::to_string(at.col);
+    r->failures.push_back(where + ": the candidate is not one a decision input may name: " +
+                          err.message + " (" + err.code + ")");
+    return false;
   }
 
   void Fail(TestResult* r, const ast::Expect& e, std::string msg) {

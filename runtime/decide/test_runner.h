@@ -28,12 +28,16 @@
 // that every catalog endpoint has (required or derived in the schema; sets)
 // get neutral values ("", 0, false, empty); other unspecified fields are null. Paths are schema paths (`provider.zdr`); a bare `provider` or
 // `endpoint` means provider.name / endpoint.id, and a bare field name is
-// looked up under provider. then endpoint. Names are completed as the
-// catalog does (runtime/input/candidate_names.h, shared with the decision
-// input's `candidate`): a full slug bound to provider.name sets
-// provider.name to its base and provider.slug to the slug; endpoint.model
-// is split into endpoint.model / model_full / model_variant. Fields the test
-// binds itself are kept.
+// looked up under provider. then endpoint. The bindings become a decision
+// input's `candidate` member, decoded by DecodeCandidate exactly as `eval`
+// decodes one: values the catalog never holds are refused (the checker
+// already reports most as tg_invalid_value, stdlib/field_values.h), and
+// anything else the decoder refuses (a negative price, names that
+// disagree) fails the test with the binding's FILE:LINE:COL. Names are
+// completed as the catalog does (runtime/input/candidate_names.h): a full
+// slug bound to provider.name sets provider.name to its base and
+// provider.slug to the slug; endpoint.model is split into endpoint.model /
+// model_full / model_variant. Fields the test binds itself are kept.
 //
 // ## Expectations
 //   allow | deny [status] (not a `rule_error` deny) | code "c" |

@@ -38,6 +38,7 @@
 #include "runtime/input/request_texts.h"
 #include "runtime/router/catalog.h"
 #include "stdlib/builtins.h"
+#include "stdlib/field_values.h"
 #include "stdlib/names.h"
 
 namespace tollgate::runtime {
@@ -56,17 +57,6 @@ enum class Special : uint8_t {
   kSort,      // request.provider.sort: "price" or {"by": "price"}
   kPercentile,  // preferred_max_latency / _min_throughput: n or {"p50": n, "p90": m, ...}
   kIgnore,    // tolerated but not in the schema (provider.max_price.image)
-};
-
-// What the catalog demands of a candidate field (see Node::catalog).
-enum class CatalogName : uint8_t {
-  kNone,
-  kSlug,          // provider.name / slug: a non-empty lower-case slug (`amazon-bedrock/us-east-1`)
-  kModel,         // endpoint.model / model_full: non-empty, at most one variant suffix
-  kCountry,       // provider.jurisdiction: an assigned ISO 3166-1 alpha-2 code (`DE`)
-  kCollection,    // provider.data_collection: `allow` | `deny`
-  kTier,          // endpoint.tier: `standard` | `priority` | `flex`
-  kQuantization,  // endpoint.quantization: a known quantization name
 };
 
 struct Node {
@@ -94,9 +84,10 @@ struct Node {
   // principal.workspace: "" is input_invalid_value (the tenant billed).
   bool non_empty = false;
   // A name of the `candidate` member, checked as the catalog checks its
-  // endpoints (runtime/router/catalog.cc): a value the catalog refuses is
-  // input_invalid_value, never a candidate no rule recognises.
-  CatalogName catalog = CatalogName::kNone;
+  // endpoints (stdlib/field_values.h, ShapedField::candidate): a value the
+  // catalog refuses is input_invalid_value, never a candidate no rule
+  // recognises.
+  stdlib::Shape catalog = stdlib::Shape::kNone;
   bool not_parameter = false;  // a body member that is not a model parameter (kNotParameters)
   std::vector<Node> kids;
   // alias member name -> index into kids (max_completion_tokens)
@@ -237,15 +228,8 @@ void AddLeaf(Node* root, const std::string& path, int slot, const Type& type, Sp
   leaf.non_empty = path == "principal.workspace" && type.is(Kind::kString);
   if (path.rfind("candidate.", 0) == 0) {
     const std::string_view f = std::string_view(path).substr(10);
-    if (type.is(Kind::kString)) {
-      leaf.catalog = f == "provider.name" || f == "provider.slug"           ? CatalogName::kSlug
-                     : f == "endpoint.model" || f == "endpoint.model_full" ? CatalogName::kModel
-                     : f == "provider.jurisdiction"                        ? CatalogName::kCountry
-                     : f == "provider.data_collection"                     ? CatalogName::kCollection
-                     : f == "endpoint.tier"                                ? CatalogName::kTier
-                     : f == "endpoint.quantization"                        ? CatalogName::kQuantization
-                                                                           : CatalogName::kNone;
-    }
+    if (const stdlib::ShapedField* sf = stdlib::FindShapedField(f); sf && type.is(Kind::kString))
+      leaf.catalog = sf->candidate;
     // Prices, sizes, figures: the catalog holds none below zero.
     leaf.non_negative =
         type.is(Kind::kInt) || type.is(Kind::kMoney) || type.is(Kind::kDecimal);
@@ -738,7 +722,7 @@ class Decoder {
           return Fail("input_invalid_value", "`" + path + "` must not be empty", path);
         }
       }
-      if (kid->catalog != CatalogName::kNone && v.kind == Kind::kString &&
+      if (kid->catalog != stdlib::Shape::kNone && v.kind == Kind::kString &&
           !CatalogValue(*kid, v.sv(), p))
         return false;
       if (kid->country && v.kind == Kind::kString && !stdlib::IsCountryCode(v.sv())) {
@@ -753,44 +737,17 @@ class Decoder {
     return true;
   }
 
-  // A `candidate` name the catalog would refuse (CatalogName) is
-  // input_invalid_value: `Amazon-Bedrock`, `amazon-bedrock ` or `cn` would
-  // otherwise pass every rule that names `amazon-bedrock` or `CN`.
+  // A `candidate` value the catalog would refuse (stdlib::Fits) is
+  // input_invalid_value: `Amazon-Bedrock`, `amazon-bedrock `, `cn` or `INT4`
+  // would otherwise pass every rule that names `amazon-bedrock`, `CN` or
+  // `int4`. A model with two variants gets OneVariant's message.
   bool CatalogValue(const Node& kid, std::string_view v, const Path& p) {
+    if (stdlib::Fits(kid.catalog, v)) return true;
     std::string path = p.Render();
-    auto bad = [&](const std::string& want) {
-      return Fail("input_invalid_value",
-                  "`" + path + "` must be " + want + ", got " + Quoted(v), path);
-    };
-    switch (kid.catalog) {
-      case CatalogName::kNone:
-        return true;
-      case CatalogName::kSlug:
-        if (v.empty() || !stdlib::IsSlugText(v))
-          return bad("a lower-case provider slug such as `amazon-bedrock/us-east-1` "
-                     "(a-z, 0-9, `-`, `/`, `.`, `_`)");
-        return true;
-      case CatalogName::kModel:
-        if (v.empty()) return bad("a model slug such as `openai/gpt-4o`");
-        return OneVariant(v, stdlib::SplitModel(v), path);
-      case CatalogName::kCountry:
-        if (!IsCountryCode(v))
-          return bad("an assigned ISO 3166-1 alpha-2 country code in upper case such as `DE`");
-        return true;
-      case CatalogName::kCollection:
-        if (v != "allow" && v != "deny") return bad("`allow` or `deny`");
-        return true;
-      case CatalogName::kTier:
-        if (v != "standard" && v != "priority" && v != "flex")
-          return bad("`standard`, `priority` or `flex`");
-        return true;
-      case CatalogName::kQuantization:
-        if (!IsKnownQuantization(v))
-          return bad("one of int4, int8, fp4, fp6, fp8, fp16, bf16, fp32, mxfp4, nvfp4, mxfp8, "
-                     "unknown");
-        return true;
-    }
-    return true;
+    if (kid.catalog == stdlib::Shape::kModelSlug && !v.empty())
+      return OneVariant(v, stdlib::SplitModel(v), path);
+    return Fail("input_invalid_value",
+                "`" + path + "` must be " + stdlib::Describe(kid.catalog) + ", got " + Quoted(v), path);
   }
 
   // request.n out of its range (`got` is the JSON number's text).

@@ -17,6 +17,7 @@
 #include "engine/core/limits.h"
 #include "engine/core/money.h"
 #include "runtime/router/internal/load_file.h"
+#include "stdlib/field_values.h"
 #include "stdlib/names.h"
 
 namespace tollgate::runtime {
@@ -24,22 +25,6 @@ namespace tollgate::runtime {
 namespace {
 
 namespace rj = rapidjson;
-
-// ISO 3166-1 alpha-2, officially assigned codes, sorted.
-constexpr std::string_view kCountries =
-    "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ "
-    "BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM "
-    "DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS "
-    "GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN "
-    "KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ "
-    "MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM "
-    "PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV "
-    "SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI "
-    "VN VU WF WS YE YT ZA ZM ZW";
-
-constexpr std::string_view kQuantizations[] = {"int4", "int8",  "fp4",   "fp6",   "fp8",  "fp16",
-                                               "bf16", "fp32",  "mxfp4", "nvfp4", "mxfp8",
-                                               "unknown"};
 
 // Upper bounds that keep every product in int64 and catch unit mistakes.
 constexpr int64_t kMaxPriceMicros = 100000LL * kMicros;  // 100,000 usd
@@ -385,8 +370,8 @@ bool ParseEndpoint(Ctx* c, const rj::Value& v, const rj::Value* typed, Endpoint*
   }
   if (!GetString(c, v, "quantization", "quantization", false, &e->quantization)) return false;
   if (!IsKnownQuantization(e->quantization)) {
-    return c->Fail("quantization", "must be one of int4, int8, fp4, fp6, fp8, fp16, bf16, fp32, "
-                                   "mxfp4, nvfp4, mxfp8, unknown; got `" + e->quantization + "`");
+    return c->Fail("quantization", "must be " + stdlib::Describe(stdlib::Shape::kQuantization) +
+                                       "; got `" + e->quantization + "`");
   }
   if (const rj::Value* sp = Member(v, "supported_parameters")) {
     if (!sp->IsArray()) return c->Fail("supported_parameters", "must be a list of strings");
@@ -443,20 +428,9 @@ bool Endpoint::SupportsParameter(std::string_view p) const {
                             [](std::string_view a, std::string_view b) { return a < b; });
 }
 
-bool IsKnownQuantization(std::string_view q) {
-  for (std::string_view k : kQuantizations) {
-    if (k == q) return true;
-  }
-  return false;
-}
+bool IsKnownQuantization(std::string_view q) { return stdlib::IsKnownQuantization(q); }
 
-bool IsCountryCode(std::string_view cc) {
-  if (cc.size() != 2 || cc[0] < 'A' || cc[0] > 'Z' || cc[1] < 'A' || cc[1] > 'Z') return false;
-  for (size_t i = 0; i + 1 < kCountries.size(); i += 3) {
-    if (kCountries[i] == cc[0] && kCountries[i + 1] == cc[1]) return true;
-  }
-  return false;
-}
+bool IsCountryCode(std::string_view cc) { return stdlib::IsAssignedCountry(cc); }
 
 bool Catalog::LoadUnguarded(std::string_view json, const stdlib::Schema& schema, Catalog* out,
                    CatalogError* error) {

@@ -146,9 +146,10 @@ struct CatalogError {
   std::string message;                   // lowercase, one line
 };
 
-// Known quantization names (OpenRouter's list plus the probe-observed ones).
+// Known quantization names (OpenRouter's list plus the probe-observed ones)
+// and ISO 3166-1 alpha-2 codes (upper case, officially assigned): the one
+// definition is stdlib/field_values.h, shared with the decoder and checker.
 bool IsKnownQuantization(std::string_view q);
-// ISO 3166-1 alpha-2 (upper case, officially assigned codes).
 bool IsCountryCode(std::string_view cc);
 
 class Catalog {

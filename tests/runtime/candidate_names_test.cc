@@ -169,5 +169,20 @@ TEST_F(CandidateNames, ValuesTheCatalogRefusesAreInputErrors) {
     EXPECT_TRUE(Decode(ok)) << ok << ": " << err_.message;
 }
 
+// endpoint.model_variant holds a variant without its `:`, as the catalog
+// derives it: `:free` or `Free` is refused like `INT4`.
+TEST_F(CandidateNames, VariantsAreCheckedAsTheCatalogHoldsThem) {
+  for (const char* bad : {R"({"endpoint":{"model_variant":":free"}})", R"({"endpoint":{"model_variant":"Free"}})"}) {
+    EXPECT_FALSE(Decode(bad)) << bad;
+    EXPECT_EQ(err_.code, "input_invalid_value") << bad;
+    EXPECT_EQ(err_.path, "candidate.endpoint.model_variant") << bad;
+    EXPECT_NE(err_.message.find("must be a variant suffix without its `:`"), std::string::npos) << err_.message;
+  }
+  EXPECT_TRUE(Decode(R"({"endpoint":{"model_variant":"free"}})")) << err_.message;
+  EXPECT_TRUE(Decode(R"({"endpoint":{"model_variant":""}})")) << err_.message;
+  EXPECT_FALSE(Decode(R"({"endpoint":{"quantization":"INT4"}})"));
+  EXPECT_NE(err_.message.find("got `INT4`"), std::string::npos) << err_.message;
+}
+
 }  // namespace
 }  // namespace tollgate::runtime

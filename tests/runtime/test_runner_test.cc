@@ -187,5 +187,57 @@ test "neutral candidate" { given {} candidate { provider.name: "p" } expect acce
     EXPECT_TRUE(t.pass) << t.name << ": " << (t.failures.empty() ? "" : t.failures[0]);
 }
 
+// A test's candidate is decoded as a decision input's `candidate` member
+// (DecodeCandidate): what the decoder refuses -- a negative price, names
+// that disagree -- fails the test at the value's file:line:col instead of
+// judging an endpoint no decision input may name.
+TEST(TestRunner, CandidatesTheDecoderRefusesFailAtTheirBinding) {
+  auto p = Compile(R"(policy "d"
+rule cheap { require endpoint.price_input < 5 usd }
+rule nobed { require provider.name != "amazon-bedrock" }
+test "negative price" { given {}
+  candidate { endpoint.price_input: -1 usd }
+  expect accepted }
+test "names disagree" { given {}
+  candidate { provider.name: "openai", provider.slug: "amazon-bedrock/us-east-1" }
+  expect accepted }
+test "fine" { given {}
+  candidate { provider.name: "amazon-bedrock/us-east-1", endpoint.quantization: "int4", endpoint.price_input: 1 usd }
+  expect rejected_by nobed }
+)");
+  ASSERT_TRUE(p);
+  TestReport r = RunTests(*p, {});
+  ASSERT_EQ(r.tests.size(), 3u);
+  const TestResult& neg = Find(r, "negative price");
+  EXPECT_FALSE(neg.pass);
+  ASSERT_EQ(neg.failures.size(), 1u);
+  EXPECT_EQ(neg.failures[0],
+            "t.tg:5:37: the candidate is not one a decision input may name: "
+            "`candidate.endpoint.price_input` must not be negative, got -1 (input_invalid_value)");
+  const TestResult& names = Find(r, "names disagree");
+  EXPECT_FALSE(names.pass);
+  ASSERT_EQ(names.failures.size(), 1u);
+  EXPECT_NE(names.failures[0].find("t.tg:8:55: the candidate is not one a decision input may name: "
+                                   "`candidate.provider.slug` `amazon-bedrock/us-east-1` is not a slug of"),
+            std::string::npos)
+      << names.failures[0];
+  const TestResult& fine = Find(r, "fine");
+  EXPECT_TRUE(fine.pass) << (fine.failures.empty() ? "" : fine.failures[0]);
+}
+
+// A policy whose test gives an impossible candidate value does not compile
+// (the checker's tests pass, tg_invalid_value): `tollgate test` reports it
+// at FILE:LINE:COL instead of a PASS.
+TEST(TestRunner, ImpossibleCandidateValuesDoNotCompile) {
+  Compiled c = CompileSource("t.tg", R"(policy "q"
+rule no_low_precision { require endpoint.quantization not in {"fp4", "int4"} }
+test "int4 refused" { given {} candidate { endpoint.quantization: "INT4" } expect rejected_by no_low_precision }
+)", {});
+  EXPECT_FALSE(c.policy);
+  EXPECT_NE(c.diagnostics.Render().find("t.tg:3:67: error[tg_invalid_value]: `endpoint.quantization` must be one of"),
+            std::string::npos)
+      << c.diagnostics.Render();
+}
+
 }  // namespace
 }  // namespace tollgate::runtime

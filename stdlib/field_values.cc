@@ -1,0 +1,172 @@
+// The values of the enumerated and shaped fields (see field_values.h).
+#include "stdlib/field_values.h"
+
+#include "stdlib/names.h"
+
+namespace tollgate::stdlib {
+namespace {
+
+// ISO 3166-1 alpha-2, officially assigned codes, sorted.
+constexpr std::string_view kCountries =
+    "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ "
+    "BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM "
+    "DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS "
+    "GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN "
+    "KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ "
+    "MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM "
+    "PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV "
+    "SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI "
+    "VN VU WF WS YE YT ZA ZM ZW";
+
+// OpenRouter's quantization names plus the probe-observed ones.
+constexpr std::string_view kQuantizations[] = {"int4", "int8",  "fp4",   "fp6",   "fp8",  "fp16",
+                                               "bf16", "fp32",  "mxfp4", "nvfp4", "mxfp8",
+                                               "unknown"};
+
+using S = Shape;
+// INVARIANT: every path is a field of stdlib/schema.json (tests check it).
+constexpr ShapedField kShapedFields[] = {
+    {"provider.name", S::kBaseProvider, S::kProviderSlug, "provider.slug"},
+    {"provider.slug", S::kProviderSlug, S::kProviderSlug, ""},
+    {"provider.jurisdiction", S::kAssignedCountry, S::kAssignedCountry, ""},
+    {"principal.jurisdiction", S::kCountry, S::kNone, ""},
+    {"provider.data_collection", S::kDataCollection, S::kDataCollection, ""},
+    {"endpoint.tier", S::kTier, S::kTier, ""},
+    {"endpoint.quantization", S::kQuantization, S::kQuantization, ""},
+    {"request.model", S::kModelId, S::kNone, "request.model_full"},
+    {"request.models", S::kModelId, S::kNone, "request.models_full"},
+    {"endpoint.model", S::kModelId, S::kModelSlug, "endpoint.model_full"},
+    {"endpoint.model_full", S::kModelSlug, S::kModelSlug, ""},
+    {"request.model_variant", S::kVariant, S::kNone, ""},
+    {"endpoint.model_variant", S::kVariant, S::kVariant, ""},
+    {"request.variants", S::kVariant, S::kNone, ""},
+};
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  return out;
+}
+
+std::string Upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+  return out;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// A variant suffix as SplitModel finds one: a lower-case letter, then
+// a-z 0-9 . _ -.
+bool IsVariantText(std::string_view v) {
+  if (v.empty() || v[0] < 'a' || v[0] > 'z') return false;
+  for (char c : v)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+      return false;
+  return true;
+}
+
+}  // namespace
+
+std::span<const ShapedField> ShapedFields() { return kShapedFields; }
+
+const ShapedField* FindShapedField(std::string_view path) {
+  for (const ShapedField& f : kShapedFields)
+    if (f.path == path) return &f;
+  return nullptr;
+}
+
+bool IsKnownQuantization(std::string_view q) {
+  for (std::string_view k : kQuantizations)
+    if (k == q) return true;
+  return false;
+}
+
+bool IsAssignedCountry(std::string_view cc) {
+  if (!IsCountryCode(cc)) return false;
+  for (size_t i = 0; i + 1 < kCountries.size(); i += 3)
+    if (kCountries[i] == cc[0] && kCountries[i + 1] == cc[1]) return true;
+  return false;
+}
+
+bool Fits(Shape s, std::string_view v) {
+  switch (s) {
+    case S::kNone: return true;
+    case S::kBaseProvider:
+      return !v.empty() && IsSlugText(v) && v.find('/') == std::string_view::npos;
+    case S::kProviderSlug: return !v.empty() && IsSlugText(v);
+    case S::kModelId: return !v.empty() && SplitModel(v).variant.empty();
+    case S::kModelSlug: return !v.empty() && SplitModel(SplitModel(v).id).variant.empty();
+    case S::kVariant: return v.empty() || IsVariantText(v);
+    case S::kCountry: return IsCountryCode(v);
+    case S::kAssignedCountry: return IsAssignedCountry(v);
+    case S::kDataCollection: return v == "allow" || v == "deny";
+    case S::kTier: return v == "standard" || v == "priority" || v == "flex";
+    case S::kQuantization: return IsKnownQuantization(v);
+  }
+  return true;
+}
+
+std::string Respell(Shape s, std::string_view v) {
+  if (Fits(s, v)) return "";
+  std::string_view t = Trim(v);
+  std::string r;
+  switch (s) {
+    case S::kNone: return "";
+    case S::kBaseProvider:
+    case S::kProviderSlug: r = Lower(t); break;
+    case S::kModelId: r = std::string(SplitModel(t).id); break;
+    case S::kModelSlug: return "";
+    case S::kVariant:
+      if (!t.empty() && t[0] == ':') t.remove_prefix(1);
+      r = Lower(t);
+      break;
+    case S::kCountry:
+    case S::kAssignedCountry:
+      r = Upper(t);
+      if (r == "UK") r = "GB";  // the one common code that is not ISO's
+      break;
+    case S::kDataCollection:
+    case S::kTier:
+    case S::kQuantization: r = Lower(t); break;
+  }
+  return Fits(s, r) ? r : "";
+}
+
+std::string Describe(Shape s) {
+  switch (s) {
+    case S::kNone: return "any value";
+    case S::kBaseProvider:
+      return "a lower-case provider slug without region or tier such as `amazon-bedrock` "
+             "(a-z, 0-9, `-`, `.`, `_`)";
+    case S::kProviderSlug:
+      return "a lower-case provider slug such as `amazon-bedrock/us-east-1` "
+             "(a-z, 0-9, `-`, `/`, `.`, `_`)";
+    case S::kModelId: return "a model id without a variant suffix such as `openai/gpt-4o`";
+    case S::kModelSlug:
+      return "a model slug such as `openai/gpt-4o` (at most one variant suffix such as `:free`)";
+    case S::kVariant:
+      return "a variant suffix without its `:` such as `free` or `nitro` (a lower-case letter, "
+             "then a-z, 0-9, `.`, `_`, `-`), or empty";
+    case S::kCountry: return "an ISO 3166-1 alpha-2 country code in upper case such as `DE`";
+    case S::kAssignedCountry:
+      return "an assigned ISO 3166-1 alpha-2 country code in upper case such as `DE`";
+    case S::kDataCollection: return "`allow` or `deny`";
+    case S::kTier: return "`standard`, `priority` or `flex`";
+    case S::kQuantization: {
+      std::string out = "one of ";
+      for (std::string_view q : kQuantizations) {
+        if (out.size() > 7) out += ", ";
+        out += q;
+      }
+      return out;
+    }
+  }
+  return "";
+}
+
+}  // namespace tollgate::stdlib

@@ -1,0 +1,95 @@
+// The values of the enumerated and shaped fields of the standard schema.
+//
+// Some decision-input fields hold a few words only, or one spelling of a
+// name. The catalog refuses any other (runtime/router/catalog.cc), the
+// decoder refuses them in a decision input's `candidate` member and the
+// checker in a test's `candidate` block (both read ShapedField::candidate),
+// and the checker warns when a policy compares a field with a value it never
+// holds (engine/check/names.cc, tg_name_never_matches: ShapedField::holds).
+// The one table, kShapedFields in field_values.cc:
+//
+//   field                               holds                            e.g.
+//   provider.name                       a base provider slug             deepseek
+//   provider.slug                       a provider slug                  azure/sweden
+//   provider.jurisdiction               an assigned ISO 3166-1 alpha-2   DE
+//   principal.jurisdiction              two upper-case letters           DE
+//   provider.data_collection            allow | deny
+//   endpoint.tier                       standard | priority | flex
+//   endpoint.quantization               int4 | int8 | fp8 | ... | unknown
+//   request.model, request.models,      a model id without its variant   openai/gpt-4o
+//     endpoint.model
+//   endpoint.model_full                 a model slug, at most one variant openai/gpt-4o:free
+//   request.model_variant, endpoint.model_variant,
+//     request.variants                  a variant without the `:`        free
+//
+// Slugs are lower case (a-z 0-9 - / . _); words and quantizations too;
+// country codes upper case. Variants and model ids follow stdlib/names.h.
+//
+//   Fits(Shape::kQuantization, "INT4")    == false
+//   Respell(Shape::kQuantization, "INT4") == "int4"
+//   Respell(Shape::kVariant, ":free")     == "free"
+//
+// Cost: O(length of the value). Thread safety: pure functions, constant table.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace tollgate::stdlib {
+
+enum class Shape : uint8_t {
+  kNone,
+  kBaseProvider,     // a provider slug without region or tier (no `/`)
+  kProviderSlug,     // a non-empty lower-case slug (IsSlugText)
+  kModelId,          // a non-empty model id without a variant suffix
+  kModelSlug,        // a non-empty model slug with at most one variant suffix
+  kVariant,          // a variant suffix without its `:` ("" for none)
+  kCountry,          // two upper-case ASCII letters (IsCountryCode)
+  kAssignedCountry,  // an officially assigned ISO 3166-1 alpha-2 code
+  kDataCollection,   // allow | deny
+  kTier,             // standard | priority | flex
+  kQuantization,     // a known quantization name
+};
+
+struct ShapedField {
+  std::string_view path;  // schema path
+  // What the field holds once decoded: the values a policy compares it with.
+  // For a list or set field, what its elements hold.
+  Shape holds;
+  // What the decoder demands of the field in a `candidate` (the decision
+  // input's, a test block's): a value the catalog would refuse is
+  // input_invalid_value. kNone for request fields.
+  Shape candidate;
+  // The field holding the full name (provider.slug for provider.name,
+  // request.model_full for request.model), or "".
+  std::string_view full;
+};
+
+// The table row of the schema field `path`, or null when its values have no
+// shape (a schema extension's fields never have one).
+const ShapedField* FindShapedField(std::string_view path);
+// Every row, in table order.
+std::span<const ShapedField> ShapedFields();
+
+// True when `v` is a value of shape `s` (always true for kNone).
+bool Fits(Shape s, std::string_view v);
+
+// The value of shape `s` that `v` was evidently meant to be: `v` with its
+// case, surrounding spaces or a leading `:` of a variant fixed (`INT4` ->
+// `int4`, `de` -> `DE`, `:Free` -> `free`, `UK` -> `GB`). "" when no such
+// value fits, or when `v` already does.
+std::string Respell(Shape s, std::string_view v);
+
+// What a value of shape `s` must be, for messages ("`allow` or `deny`",
+// "one of int4, int8, ..."): the text after "must be" in the decoder's and
+// the catalog's errors.
+std::string Describe(Shape s);
+
+// The catalog's quantization names, in its order ("int4", ..., "unknown").
+bool IsKnownQuantization(std::string_view q);
+// ISO 3166-1 alpha-2 codes, officially assigned, upper case ("DE"; not "UK", "EU").
+bool IsAssignedCountry(std::string_view cc);
+
+}  // namespace tollgate::stdlib

@@ -1,0 +1,258 @@
+// The `names` pass: a comparison of a field with a value it never holds
+// (tg_name_never_matches), for every enumerated or shaped field of the
+// schema (stdlib/field_values.h), for values read out of data documents by a
+// run-time key, and the `tests` pass's check of candidate values.
+#include <gtest/gtest.h>
+
+#include "tests/check/check_helpers.h"
+
+namespace tollgate::checktest {
+namespace {
+
+using V = std::vector<std::string>;
+
+// Silences tg_fallback_unchecked for rules on the requested model.
+constexpr const char* kNoFallbacks = "rule no_fallbacks { when length(request.models) > 0 deny 400 \"x\" }\n";
+
+bool Has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+size_t Count(const std::string& text, const std::string& part) {
+  size_t n = 0;
+  for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
+  return n;
+}
+
+// The reviewer's cases: each checked clean, and each comparison is always
+// false (or always true) against every catalog endpoint and request.
+TEST(Names, EveryEnumeratedOrShapedFieldWarns) {
+  auto c = CheckSource(std::string(R"(policy "p"
+rule quant { require endpoint.quantization not in {"FP4", "INT4", "INT8"} }
+rule tier { require endpoint.tier != "Flex" }
+rule dc { require provider.data_collection != "Allow" }
+rule variant { require endpoint.model_variant != ":free" }
+rule rvariant { when request.model_variant == "Nitro" deny "x" }
+rule variants { when "Free" in request.variants deny "x" }
+rule variants_has { when request.variants has ":online" deny "x" }
+rule variants_any { when any v in request.variants: v == "Thinking" deny "x" }
+rule user_eu { when (principal.jurisdiction ?? "") in {"de", "fr"} require provider.jurisdiction in {"DE", "FR"} }
+rule uk { require provider.jurisdiction != "UK" }
+rule slug { require provider.slug != "Azure/Sweden" }
+)") + kNoFallbacks);
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_EQ(Count(r, "warning[tg_name_never_matches]"), 11u) << r;
+  EXPECT_TRUE(Has(r, "test.tg:2:51: warning[tg_name_never_matches]: `endpoint.quantization` is one of "
+                     "int4, int8, fp4, fp6, fp8, fp16, bf16, fp32, mxfp4, nvfp4, mxfp8, unknown and "
+                     "never equals `FP4`, `INT4` or `INT8`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `fp4`, `int4` and `int8`")) << r;
+  EXPECT_TRUE(Has(r, "`endpoint.tier` is `standard`, `priority` or `flex` and never equals `Flex`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `flex`")) << r;
+  EXPECT_TRUE(Has(r, "`provider.data_collection` is `allow` or `deny` and never equals `Allow`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `allow`")) << r;
+  EXPECT_TRUE(Has(r, "`endpoint.model_variant` holds a variant suffix without its `:` (`free`, `nitro`, "
+                     "...) and never equals `:free`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `free`")) << r;
+  EXPECT_TRUE(Has(r, "`request.model_variant` holds a variant suffix without its `:`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `nitro`")) << r;
+  EXPECT_TRUE(Has(r, "`request.variants` holds a variant suffix without its `:` (`free`, `nitro`, ...) "
+                     "and never equals `Free`")) << r;
+  EXPECT_TRUE(Has(r, "never equals `:online`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `online`")) << r;
+  EXPECT_TRUE(Has(r, "never equals `Thinking`")) << r;
+  EXPECT_TRUE(Has(r, "`principal.jurisdiction` is an upper-case ISO 3166-1 alpha-2 country code and "
+                     "never equals `de` or `fr`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `DE` and `FR`")) << r;
+  EXPECT_TRUE(Has(r, "`provider.jurisdiction` is an assigned ISO 3166-1 alpha-2 country code and never "
+                     "equals `UK`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `GB`")) << r;
+  EXPECT_TRUE(Has(r, "`provider.slug` is a lower-case provider slug and never equals `Azure/Sweden`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `azure/sweden`")) << r;
+}
+
+// The spellings the catalog and the decoder hold: no warning.
+TEST(Names, ValuesTheFieldsHoldAreQuiet) {
+  auto c = CheckSource(std::string(R"(policy "p"
+rule quant { require endpoint.quantization not in {"fp4", "int4", "int8", "unknown"} }
+rule tier { require endpoint.tier != "flex" and provider.data_collection == "deny" }
+rule variant { require endpoint.model_variant != "free" and endpoint.model_variant != "" }
+rule variants { when "free" in request.variants or request.variants has "nitro" or request.model_variant == "online" deny "x" }
+rule eu { when (principal.jurisdiction ?? "") in {"DE", "FR"} require provider.jurisdiction in {"DE", "FR", "GB"} }
+rule slugs { require provider.slug != "azure/sweden" and provider.name != "deepseek" }
+rule absent { when (principal.jurisdiction ?? "unknown") == "unknown" deny "who?" }
+rule full { require endpoint.model_full != "openai/gpt-4o:free" }
+)") + kNoFallbacks);
+  ASSERT_TRUE(c.ok) << c.Render();
+  EXPECT_EQ(c.Codes(), V{}) << c.Render();
+}
+
+// A value that no spelling fixes gets the field's description instead.
+TEST(Names, ValuesWithoutASpellingGetTheFieldsWords) {
+  auto c = CheckSource(R"(policy "p"
+rule q { require endpoint.quantization != "int3" }
+rule t { require endpoint.tier in {"Flex", "fast"} }
+rule j { require provider.jurisdiction != "EU" }
+)");
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_EQ(Count(r, "warning[tg_name_never_matches]"), 3u) << r;
+  EXPECT_TRUE(Has(r, "help: write one of int4, int8")) << r;
+  EXPECT_TRUE(Has(r, "never equals `Flex` or `fast`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `flex`; `fast` has no such spelling: write `standard`, `priority` or "
+                     "`flex`")) << r;
+  EXPECT_TRUE(Has(r, "help: name each country by its two-letter code")) << r;
+}
+
+// One spelling named once: `azure/a` and `azure/b` both mean `azure`.
+TEST(Names, EachSpellingOnce) {
+  auto c = CheckSource(R"(policy "p"
+rule b { require provider.name not in {"azure/a", "azure/b", "Int4"} }
+rule q { require endpoint.quantization not in {"INT4", "Int4", "int4"} }
+)");
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_TRUE(Has(r, "`provider.name` is a base provider slug and never equals `azure/a` or `azure/b`")) << r;
+  EXPECT_TRUE(Has(r, "help: compare `provider.slug` for the full slugs, or write `azure` to match every region "
+                     "and tier of them")) << r;
+  EXPECT_TRUE(Has(r, "never equals `INT4` or `Int4`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `int4`\n")) << r;
+}
+
+// Many impossible values: the first five are named.
+TEST(Names, LongListsAreCut) {
+  auto c = CheckSource(R"(policy "p"
+rule q { require endpoint.quantization not in {"A1", "B1", "C1", "D1", "E1", "F1", "G1"} }
+)");
+  ASSERT_TRUE(c.ok) << c.Render();
+  EXPECT_TRUE(Has(c.Render(), "never equals `A1`, `B1`, `C1`, `D1`, `E1` and 2 more")) << c.Render();
+}
+
+// p12/p13 of the review: the values sit in a map document indexed by the
+// workspace; the same values in a const or a record document warned, these
+// did not. Every entry is read; the warning says where the value is.
+TEST(Names, MapDocumentsIndexedByARunTimeKey) {
+  auto c = CheckSource(std::string(R"(policy "p"
+data ws from "workspaces.json": map<{blocked_providers: set<string>, banned_jurisdictions: set<string>, banned_models: set<string>, quantizations: set<string>}>
+rule blocked {
+  when principal.workspace in ws
+  require provider.name not in ws[principal.workspace].blocked_providers
+}
+rule banned_j {
+  when principal.workspace in ws
+  require provider.jurisdiction not in ws[principal.workspace].banned_jurisdictions
+}
+rule banned_m {
+  when principal.workspace in ws and request.model in ws[principal.workspace].banned_models
+  deny 403 "banned"
+}
+rule quant {
+  when principal.workspace in ws
+  require any q in ws[principal.workspace].quantizations: endpoint.quantization == q
+}
+)") + kNoFallbacks);
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_EQ(Count(r, "warning[tg_name_never_matches]"), 5u) << r;
+  EXPECT_TRUE(Has(r, "test.tg:5:32: warning[tg_name_never_matches]: `provider.name` is a base provider slug "
+                     "and never equals `deepseek/cn` (in `ws[\"beta\"].blocked_providers`)")) << r;
+  EXPECT_TRUE(Has(r, "`provider.name` is a lower-case provider slug and never equals `DeepSeek` (in "
+                     "`ws[\"beta\"].blocked_providers`)")) << r;
+  EXPECT_TRUE(Has(r, "help: write `deepseek`")) << r;
+  EXPECT_TRUE(Has(r, "`provider.jurisdiction` is an upper-case ISO 3166-1 alpha-2 country code and never "
+                     "equals `cn` (in `ws[\"beta\"].banned_jurisdictions`)")) << r;
+  EXPECT_TRUE(Has(r, "help: write `CN`")) << r;
+  EXPECT_TRUE(Has(r, "`request.model` holds model ids without their variant suffix and never equals "
+                     "`openai/gpt-4o:free` (in `ws[\"beta\"].banned_models`)")) << r;
+  EXPECT_TRUE(Has(r, "`endpoint.quantization` is one of")) << r;
+  EXPECT_TRUE(Has(r, "never equals `FP8` (in `ws[\"beta\"].quantizations`)")) << r;
+  EXPECT_TRUE(Has(r, "help: write `fp8`")) << r;
+}
+
+// A document with the catalog's spellings only: quiet. So is a constant key
+// into it (folded as before) and a coalesced read.
+TEST(Names, MapDocumentsWithGoodValuesAreQuiet) {
+  auto c = CheckSource(std::string(R"(policy "p"
+data ws from "workspaces_ok.json": map<{blocked_providers: set<string>, banned_jurisdictions: set<string>, banned_models: set<string>, quantizations: set<string>}>
+rule blocked {
+  when principal.workspace in ws
+  require provider.name not in ws[principal.workspace].blocked_providers and
+          provider.jurisdiction not in ws[principal.workspace].banned_jurisdictions and
+          endpoint.quantization in ws["acme"].quantizations
+}
+rule banned_m {
+  when principal.workspace in ws and request.model in ws[principal.workspace].banned_models
+  deny 403 "banned"
+}
+)") + kNoFallbacks);
+  ASSERT_TRUE(c.ok) << c.Render();
+  EXPECT_EQ(c.Codes(), V{}) << c.Render();
+}
+
+// The values of a map document reached through `??` and a const key of a
+// document read as a map of lists.
+TEST(Names, MapDocumentsThroughCoalesceAndLists) {
+  auto c = CheckSource(R"(policy "p"
+const regions = {"acme": ["de"], "beta": ["FR"]}
+rule r {
+  require provider.jurisdiction in (regions[principal.workspace] ?? ["DE"])
+}
+)");
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_EQ(Count(r, "warning[tg_name_never_matches]"), 1u) << r;
+  EXPECT_TRUE(Has(r, "never equals `de` (in `regions[\"acme\"]`)")) << r;
+}
+
+// A test's candidate with a value the catalog never holds judged an endpoint
+// that cannot exist (p22: `endpoint.quantization: "INT4"` passed `expect
+// rejected_by`, while the decoder refuses it): an error at the value.
+TEST(Names, TestCandidatesHoldOnlyCatalogValues) {
+  auto c = CheckSource(R"(policy "p"
+rule r { require endpoint.quantization != "int4" }
+test "t" {
+  given {}
+  candidate { endpoint.quantization: "INT4", endpoint.tier: "Flex", provider.data_collection: "Allow",
+              provider.jurisdiction: "cn", provider.name: "Amazon-Bedrock", endpoint.model_variant: ":free",
+              endpoint.model: "a/b:free:nitro" }
+  expect rejected_by r
+}
+)");
+  EXPECT_FALSE(c.ok);
+  const std::string r = c.Render();
+  EXPECT_EQ(c.ErrorCodes(), (V{"tg_invalid_value", "tg_invalid_value", "tg_invalid_value", "tg_invalid_value",
+                               "tg_invalid_value", "tg_invalid_value", "tg_invalid_value"}))
+      << r;
+  EXPECT_TRUE(Has(r, "test.tg:5:38: error[tg_invalid_value]: `endpoint.quantization` must be one of int4, "
+                     "int8, fp4, fp6, fp8, fp16, bf16, fp32, mxfp4, nvfp4, mxfp8, unknown, got `INT4`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `int4`, as the catalog does; a decision input's candidate with this value "
+                     "is refused (input_invalid_value)")) << r;
+  EXPECT_TRUE(Has(r, "`endpoint.tier` must be `standard`, `priority` or `flex`, got `Flex`")) << r;
+  EXPECT_TRUE(Has(r, "`provider.data_collection` must be `allow` or `deny`, got `Allow`")) << r;
+  EXPECT_TRUE(Has(r, "`provider.jurisdiction` must be an assigned ISO 3166-1 alpha-2 country code in upper "
+                     "case such as `DE`, got `cn`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `CN`")) << r;
+  EXPECT_TRUE(Has(r, "`provider.name` must be a lower-case provider slug")) << r;
+  EXPECT_TRUE(Has(r, "help: write `amazon-bedrock`")) << r;
+  EXPECT_TRUE(Has(r, "`endpoint.model_variant` must be a variant suffix without its `:`")) << r;
+  EXPECT_TRUE(Has(r, "`endpoint.model` must be a model slug such as `openai/gpt-4o` (at most one variant "
+                     "suffix such as `:free`), got `a/b:free:nitro`")) << r;
+}
+
+TEST(Names, TestCandidatesWithCatalogValuesCheckClean) {
+  auto c = CheckSource(R"(policy "p"
+rule r { require endpoint.quantization != "int4" }
+test "t" {
+  given {}
+  candidate { endpoint.quantization: "int4", endpoint.tier: "flex", provider.data_collection: "allow",
+              provider.jurisdiction: "CN", provider.name: "amazon-bedrock/us-east-1",
+              endpoint.model_variant: "free", endpoint.model: "a/b:free" }
+  expect rejected_by r
+}
+)");
+  EXPECT_TRUE(c.ok) << c.Render();
+  EXPECT_EQ(c.Codes(), V{}) << c.Render();
+}
+
+}  // namespace
+}  // namespace tollgate::checktest
