@@ -89,7 +89,8 @@ bool ComposeContext(const Identity& who, const ContextHeaders& h, const std::str
   }
   // A list header may come in several lines (RFC 9110 5.3): one list.
   std::vector<std::string_view> tags;
-  for (std::string_view line : h.tags) {
+  for (const std::string_view whole : h.tags) {
+    std::string_view line = whole;
     if (!scan::ValidUtf8(line)) {
       return Fail(err, "input_invalid_header", "context.tags",
                   "`x-tollgate-tags` is not valid UTF-8: `" + Shown(line) + "`");
@@ -99,7 +100,7 @@ bool ComposeContext(const Identity& who, const ContextHeaders& h, const std::str
       const std::string_view tag = Trim(line.substr(0, comma));
       if (tag.empty()) {
         return Fail(err, "input_invalid_header", "context.tags",
-                    "`x-tollgate-tags` must be a comma-separated list of non-empty tags, got `" + Shown(line) + "`");
+                    "`x-tollgate-tags` must be a comma-separated list of non-empty tags, got `" + Shown(whole) + "`");
       }
       tags.push_back(tag);
       if (comma == std::string_view::npos) break;
