@@ -334,6 +334,28 @@ class ExampleGateway : public ::testing::Test {
   std::thread runner_;
 };
 
+// A context member the schema does not have (or of the wrong type) would
+// make every request of the key a 400: the service refuses the keys file.
+TEST(KeyContext, TheDecoderChecksEachKeyAtLoad) {
+  std::string t = (fs::temp_directory_path() / "tg_context_XXXXXX").string();
+  const std::string dir = mkdtemp(t.data());
+  std::ofstream(dir + "/keys.json") << KeysJson(Entry("ok") + "," + Entry("odd", R"(, "context": {"project": "x"})"));
+  Config cfg;
+  cfg.policy = {fs::absolute("policies/example.tg").string()};
+  cfg.catalog = fs::absolute("policies/catalog.json").string();
+  cfg.accounts = "";
+  cfg.keys = dir + "/keys.json";
+  cfg.ledger = "";
+  cfg.audit = "";
+  std::string err;
+  EXPECT_FALSE(Service::Create(cfg, &err));
+  EXPECT_EQ(err, "keys `" + dir + "/keys.json`: key `odd`: unknown field `context.project`");
+  std::ofstream(dir + "/keys.json") << KeysJson(Entry("ok", R"(, "context": {"data_class": "internal", "tags": ["batch"]})"));
+  EXPECT_TRUE(Service::Create(cfg, &err)) << err;
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
 TEST_F(ExampleGateway, ConfidentialNeedsZdrFiresFromAHeaderAndFromAKeyDefault) {
   Start();
   Answer plain = Chat("plain", {});
