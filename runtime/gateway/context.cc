@@ -72,6 +72,21 @@ bool ParseAddress(std::string_view text, ip::address* out) {
   return true;
 }
 
+// An X-Forwarded-For entry: an address, or one with a port as some proxies
+// write it (`203.0.113.7:41234`, `[2001:db8::1]:41234`).
+bool ParseHop(std::string_view text, ip::address* out) {
+  text = Trim(text);
+  if (ParseAddress(text, out)) return true;
+  if (!text.empty() && text.front() == '[') {
+    const size_t close = text.find(']');
+    return close != std::string_view::npos &&
+           (close + 1 == text.size() || text[close + 1] == ':') && ParseAddress(text.substr(1, close - 1), out);
+  }
+  const size_t colon = text.find(':');
+  return colon != std::string_view::npos && text.find(':', colon + 1) == std::string_view::npos &&
+         ParseAddress(text.substr(0, colon), out) && out->is_v4();
+}
+
 std::array<uint8_t, 16> Bytes(const ip::address& a) {
   if (a.is_v6()) return a.to_v6().to_bytes();
   return ip::make_address_v6(ip::v4_mapped, a.to_v4()).to_bytes();
@@ -198,7 +213,7 @@ std::string ClientIp(std::string_view peer, const std::vector<std::string_view>&
     }
   }
   for (auto it = hops.rbegin(); it != hops.rend(); ++it) {
-    if (!ParseAddress(*it, &a)) break;  // not an address: the last good hop stands
+    if (!ParseHop(*it, &a)) break;  // not an address: the last good hop stands
     client = a.to_string();
     if (!trusted.Contains(client)) break;
   }

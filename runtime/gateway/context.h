@@ -79,8 +79,8 @@ class TrustedProxies {
 // The client's address: `peer` (the connection's), or, when the peer is a
 // trusted proxy, the right-most X-Forwarded-For address that is not one
 // (all trusted: the left-most). An X-Forwarded-For entry that is not an
-// address ends the walk at the last good one. IPv4-mapped addresses are
-// written as IPv4.
+// address (`IP:port`, `[IPv6]:port` are read as their address) ends the walk
+// at the last good one. IPv4-mapped addresses are written as IPv4.
 std::string ClientIp(std::string_view peer, const std::vector<std::string_view>& forwarded_for,
                      const TrustedProxies& trusted);
 

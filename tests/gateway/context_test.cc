@@ -215,6 +215,9 @@ TEST(ClientAddress, ForwardedForOnlyFromTrustedProxies) {
   EXPECT_EQ(ClientIp("10.0.0.5", {"10.0.0.7, 10.0.0.8"}, t), "10.0.0.7");  // all trusted: the left-most
   EXPECT_EQ(ClientIp("10.0.0.5", {"unknown, 10.0.0.8"}, t), "10.0.0.8");   // garbage ends the walk
   EXPECT_EQ(ClientIp("192.0.2.1", {"203.0.113.7"}, t), "192.0.2.1");      // an untrusted peer's header is ignored
+  EXPECT_EQ(ClientIp("10.0.0.5", {"203.0.113.7:41234"}, t), "203.0.113.7");  // with a port (Azure's proxies)
+  EXPECT_EQ(ClientIp("10.0.0.5", {"[2001:db8::7]:41234"}, t), "2001:db8::7");
+  EXPECT_EQ(ClientIp("10.0.0.5", {"[2001:db8::7]"}, t), "2001:db8::7");
   for (const char* bad : {"10.0.0.0/33", "nope", "10.0.0.0/", "::/129", " 10.0.0.1"}) {
     EXPECT_FALSE(TrustedProxies::Parse({bad}, &t, &err)) << bad;
   }
