@@ -8,6 +8,7 @@
 #include <set>
 
 #include "engine/core/read_file.h"
+#include "runtime/gateway/context.h"
 
 #ifndef TOLLGATE_SOURCE_DIR
 #define TOLLGATE_SOURCE_DIR "."
@@ -129,7 +130,7 @@ bool LoadConfig(const std::string& path, Config* out, std::string* error) {
   if (!r.Keys(doc, "", {"listen", "threads", "policy", "schema", "catalog", "accounts", "keys",
                         "ledger", "audit", "audit_sync", "admin_token_env", "decide_token_env",
                         "limits", "upstream", "cors", "drain_timeout_ms", "access_log",
-                        "description"})) {
+                        "trusted_proxies", "description"})) {
     return false;
   }
   Config c;
@@ -158,6 +159,17 @@ bool LoadConfig(const std::string& path, Config* out, std::string* error) {
       !r.Int(doc, "drain_timeout_ms", "drain_timeout_ms", &c.drain_timeout_ms, 0, 3'600'000) ||
       !r.Bool(doc, "access_log", "access_log", &c.access_log)) {
     return false;
+  }
+  if (auto m = doc.FindMember("trusted_proxies"); m != doc.MemberEnd()) {
+    const char* kWant = "must be an array of proxy addresses or networks such as [\"10.0.0.0/8\"]";
+    if (!m->value.IsArray()) return r.Fail("trusted_proxies", kWant);
+    for (const auto& e : m->value.GetArray()) {
+      if (!e.IsString()) return r.Fail("trusted_proxies", kWant);
+      c.trusted_proxies.emplace_back(e.GetString(), e.GetStringLength());
+    }
+    TrustedProxies parsed;
+    std::string why;
+    if (!TrustedProxies::Parse(c.trusted_proxies, &parsed, &why)) return r.Fail("trusted_proxies", why);
   }
   if (auto m = doc.FindMember("cors"); m != doc.MemberEnd()) {
     const rj::Value& v = m->value;

@@ -13,7 +13,7 @@
 //    "upstream": {"connect_timeout_ms": 3000, "first_byte_timeout_ms": 60000,
 //                 "idle_timeout_ms": 60000, "max_idle_per_endpoint": 64,
 //                 "max_response_bytes": 16777216, "max_attempts": 3},
-//    "drain_timeout_ms": 30000, "access_log": true}
+//    "drain_timeout_ms": 30000, "access_log": true, "trusted_proxies": []}
 //
 // Relative paths are resolved against the config file's directory. Without a
 // config file (a bare `tollgate serve`) the defaults above apply, the shipped
@@ -92,6 +92,10 @@ struct Config {
   HttpLimits limits;
   UpstreamOptions upstream;
   CorsOptions cors;
+  // Proxies (addresses or networks, "10.0.0.0/8") whose X-Forwarded-For
+  // names the client for context.ip; empty (default): the peer address is
+  // the client, X-Forwarded-For is ignored (context.h).
+  std::vector<std::string> trusted_proxies;
   std::string source;              // the config file ("" = embedded defaults)
 };
 

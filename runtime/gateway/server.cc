@@ -31,6 +31,7 @@
 #include <map>
 #include <thread>
 
+#include "runtime/gateway/context.h"
 #include "runtime/gateway/upstream.h"
 #include "runtime/router/router.h"
 #include "stdlib/builtins.h"
@@ -369,6 +370,7 @@ struct Server::Impl {
   std::atomic<size_t> next_worker{0};
   bool offload_ledger = false;
   uint16_t port = 0;
+  TrustedProxies trusted;  // config.trusted_proxies
 
   explicit Impl(Service& s) : svc(s), cfg(s.config()) {}
 
@@ -579,6 +581,27 @@ struct Server::Impl {
     res.set(http::field::content_type, "application/json");
     res.body() = std::move(body);
     return res;
+  }
+
+  // The chat request's decision context (context.h): the key's defaults,
+  // the x-tollgate-* headers, the client's address. False with *err (400).
+  bool RequestContext(ClientStream& stream, const Request& req, const Identity& who, std::string* json,
+                      runtime::InputError* err) const {
+    ContextHeaders h;
+    std::vector<std::string_view> forwarded;
+    auto all = [&](std::string_view name, std::vector<std::string_view>* out) {
+      for (auto [it, end] = req.equal_range(name); it != end; ++it) {
+        out->emplace_back(it->value().data(), it->value().size());
+      }
+    };
+    all("x-tollgate-data-class", &h.data_class);
+    all("x-tollgate-environment", &h.environment);
+    all("x-tollgate-tags", &h.tags);
+    if (!trusted.empty()) all("x-forwarded-for", &forwarded);
+    boost::system::error_code ec;
+    const tcp::endpoint peer = stream.socket().remote_endpoint(ec);
+    const std::string ip = ec ? std::string() : ClientIp(peer.address().to_string(), forwarded, trusted);
+    return ComposeContext(who, h, ec ? nullptr : &ip, json, err);
   }
 
   // --- handlers ---
@@ -964,10 +987,13 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     co_return co_await Send(stream, res, &req, path);
   }
   x->body = std::move(req.body());
+  std::string context;
   if (!CheckRequestBody(&x->body, &x->include_usage, &x->input_error, &x->prompt)) {
     x->invalid = true;  // answered 400 below, like the decoder's refusals
+  } else if (!RequestContext(stream, req, *x->who, &context, &x->input_error)) {
+    x->invalid = true;  // a refused x-tollgate-* header: the same 400
   } else {
-    BuildInput(*x->who, x->body, &x->input);
+    BuildInput(*x->who, context, x->body, &x->input);
     if (offload_ledger) {
       co_await OffThread([&] { svc.Decide(x.get()); });
     } else {
@@ -1344,6 +1370,10 @@ std::unique_ptr<Server> Server::Create(Service* service, std::string* error) {
     impl->workers.push_back(std::move(w));
   }
   impl->offload_ledger = cfg.ledger.rfind("redis", 0) == 0;
+  if (!TrustedProxies::Parse(cfg.trusted_proxies, &impl->trusted, error)) {
+    *error = "trusted_proxies: " + *error;
+    return nullptr;
+  }
   boost::system::error_code ec;
   auto addr = net::ip::make_address(cfg.host == "localhost" ? "127.0.0.1" : cfg.host, ec);
   if (ec) {

@@ -394,10 +394,21 @@ bool CheckRequestBody(std::string* body, bool* include_usage, runtime::InputErro
 }
 
 void BuildInput(const Identity& who, std::string_view body, std::string* out) {
+  BuildInput(who, who.context_json, body, out);
+}
+
+void BuildInput(const Identity& who, std::string_view context_json, std::string_view body,
+                std::string* out) {
   out->clear();
-  out->reserve(body.size() + who.principal_json.size() + 32);
+  out->reserve(body.size() + who.principal_json.size() + context_json.size() + 48);
   out->append("{\"principal\":");
   out->append(who.principal_json);
+  // The context before the body: the record's input reads who and in what
+  // circumstances, then the (possibly large) request.
+  if (!context_json.empty()) {
+    out->append(",\"context\":");
+    out->append(context_json);
+  }
   out->append(",\"request\":");
   out->append(body);
   out->append("}");
@@ -598,6 +609,24 @@ bool Service::Load(std::vector<SourceText>* sources, std::shared_ptr<const Polic
   return true;
 }
 
+// Each key's principal and context decoded as the policy's decoder will:
+// a key whose every request would be refused (an unknown principal member,
+// a context member of the wrong type) is found at load instead.
+bool Service::CheckKeys(const KeyStore& keys, const PolicySet& set, std::string* error) const {
+  static const char kProbe[] = R"({"model":"probe","messages":[{"role":"user","content":""}]})";
+  std::string input;
+  runtime::InputError err;
+  vm::Record record;
+  for (const Identity* who : keys.All()) {
+    BuildInput(*who, kProbe, &input);
+    if (!runtime::DecodeInput(input, set.policy->schema(), tollgate::Limits{}, &record, &err)) {
+      *error = "keys `" + config_.keys + "`: key `" + who->id + "`: " + err.message;
+      return false;
+    }
+  }
+  return true;
+}
+
 bool Service::ReloadFromDisk(std::string* error) {
   std::lock_guard<std::mutex> reload(reload_mu_);
   std::shared_ptr<const KeyStore> keys;
@@ -610,6 +639,7 @@ bool Service::ReloadFromDisk(std::string* error) {
   }
   std::shared_ptr<const PolicySet> set;
   if (!Load(nullptr, &set, error)) return false;
+  if (!CheckKeys(*keys, *set, error)) return false;
   std::lock_guard<std::mutex> lock(mu_);
   live_ = std::move(set);
   keys_ = std::move(keys);

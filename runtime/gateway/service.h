@@ -208,6 +208,7 @@ class Service {
   // MoveTo's plan for `attempt`: *worst, and whether the counters stay
   // (*same). False when the per-endpoint plan fails (x->admission says why).
   bool PlanMove(Exchange* x, size_t attempt, ledger::Usage* worst, bool* same);
+  bool CheckKeys(const KeyStore& keys, const PolicySet& set, std::string* error) const;
 
   Config config_;
   mutable std::mutex mu_;  // guards the three pointers below
@@ -234,8 +235,13 @@ class Service {
 // but the parser's stack.
 bool CheckRequestBody(std::string* body, bool* include_usage, runtime::InputError* err,
                       runtime::PromptShape* prompt = nullptr);
-// Builds the decision input {"principal": ..., "request": BODY}.
+// Builds the decision input {"principal": ..., "request": BODY, "context": ...}
+// with the key's context defaults (who.context_json; no `context` without).
 void BuildInput(const Identity& who, std::string_view body, std::string* out);
+// The same with a composed context object (context.h ComposeContext; "" =
+// none): what a chat request decides on, and what its record keeps.
+void BuildInput(const Identity& who, std::string_view context_json, std::string_view body,
+                std::string* out);
 // OpenAI's error document.
 std::string OpenAIError(int status, std::string_view code, std::string_view message,
                         std::string_view rule = {}, std::string_view decision_id = {});

@@ -58,7 +58,9 @@ cat > "$T/keys.json" <<EOF
   {"id": "k-tiny", "sha256": "$(key sk-tiny)", "workspace": "tiny", "user": "u3"},
   {"id": "k-limited", "sha256": "$(key sk-limited)", "workspace": "limited", "user": "u4"},
   {"id": "k-k9", "sha256": "$(key sk-k9)", "workspace": "k9", "user": "u5"},
-  {"id": "k-once", "sha256": "$(key sk-once)", "workspace": "once", "user": "u6"}
+  {"id": "k-once", "sha256": "$(key sk-once)", "workspace": "once", "user": "u6"},
+  {"id": "k-pinned", "sha256": "$(key sk-pinned)", "workspace": "main", "user": "u7",
+   "context": {"data_class": "confidential"}, "pin": ["data_class"]}
 ]}
 EOF
 cp "$HERE/policy.tg" "$T/policy.tg"
@@ -116,6 +118,16 @@ st=$(post sk-main '{"model": "test/ok", "messages": ['); check "malformed JSON -
 check "malformed JSON code" body_has '"code":"input_malformed_json"'
 st=$(post sk-main "$(msg no/such-model hi)"); check "unknown model -> 4xx" test "${st:0:1}" = 4
 check "unknown model has a stable code" body_has '"code":"route_'
+# The decision context (docs/gateway.md): a key's pinned data class cannot
+# be lowered by a header; a malformed context header is refused.
+st=$(post sk-pinned "$(msg test/ok hi)" -H 'x-tollgate-data-class: public')
+check "a pinned data class cannot be changed -> 400 context_pinned" \
+  sh -c "test $st = 400 && grep -q '\"code\":\"context_pinned\"' '$T/out'"
+st=$(post sk-main "$(msg test/ok hi)" -H 'x-tollgate-tags: batch,,nightly')
+check "an empty tag in x-tollgate-tags -> 400 input_invalid_header" \
+  sh -c "test $st = 400 && grep -q '\"code\":\"input_invalid_header\"' '$T/out'"
+st=$(post sk-pinned "$(msg test/ok hi)" -H 'x-tollgate-data-class: confidential' -H 'x-tollgate-tags: nightly')
+check "the pinned value itself and extra tags are accepted" test "$st" = 200
 st=$(post "" "$(msg test/ok hi)"); check "missing key -> 401" test "$st" = 401
 check "missing key code" body_has '"code":"missing_api_key"'
 st=$(post sk-wrong "$(msg test/ok hi)"); check "unknown key -> 401" test "$st" = 401
@@ -405,6 +417,8 @@ nrec=$(grep -c '"kind":"decision"' "$T/records")
 ndec=$(grep -c '"event":"request"' "$T/gw.log")
 check "one decision record per decided request ($nrec records, $ndec decisions logged)" test "$nrec" = "$ndec"
 check "records carry the gateway outcome" grep -q '"gateway":{"status":200' "$T/records"
+check "records carry the decision context (key pin, header tags, client address)" \
+  grep -q '"context":{"data_class":"confidential","tags":\["nightly"\],"ip":"127.0.0.1"}' "$T/records"
 check "budget counters and admissions are recorded" \
   sh -c "grep -q '\"counters\":{\"budgets\":{\"tiny_daily\"' '$T/records' && grep -q '\"admission\":{\"admitted\":false' '$T/records'"
 "$TG" replay --audit "$T/data/audit" > "$T/replay" 2>&1; rc=$?
