@@ -14,42 +14,38 @@ namespace tollgate::scan::internal {
 namespace {
 
 bool Digit(unsigned char c) { return static_cast<unsigned>(c - '0') < 10u; }
-
-// The longest gap of bytes above 0x7F that joins two digits in wide mode:
-// U+2007, U+2009 and U+202F are three bytes in UTF-8.
-constexpr size_t kMaxWideGap = 3;
-
 bool High(unsigned char c) { return c >= 0x80; }
 
 struct Walker {
   std::string_view t;
   std::string_view seps;
-  bool wide;  // gaps of 1..kMaxWideGap bytes above 0x7F join digits too
+  bool wide;         // bytes above 0x7F are gap bytes; full-width digits are digits
+  uint32_t max_gap;  // bytes
   uint32_t min_digits;
   Spans* out;
 
   bool Sep(unsigned char c) const { return std::memchr(seps.data(), c, seps.size()) != nullptr; }
-  bool DigitAt(size_t i) const { return i < t.size() && Digit(static_cast<unsigned char>(t[i])); }
-  bool HighAt(size_t i) const { return i < t.size() && High(static_cast<unsigned char>(t[i])); }
-  // Bytes of the gap at i that join two digits (0: none): one separator
-  // byte, or (wide) a maximal run of 1..kMaxWideGap bytes above 0x7F.
+  unsigned char At(size_t i) const { return static_cast<unsigned char>(t[i]); }
+  // Bytes of the digit at i: 1 (ASCII), 3 (wide: U+FF10..U+FF19), 0 (none).
+  size_t DigitLen(size_t i) const {
+    if (i >= t.size()) return 0;
+    if (Digit(At(i))) return 1;
+    if (wide && At(i) == 0xEF && i + 2 < t.size() && At(i + 1) == 0xBC &&
+        static_cast<unsigned>(At(i + 2) - 0x90) < 10u) {
+      return 3;
+    }
+    return 0;
+  }
+  bool GapByte(size_t i) const { return Sep(At(i)) || (wide && High(At(i))); }
+  // Bytes of the gap at i that joins two digits (0: none): a maximal run of
+  // 1..max_gap gap bytes with a digit right after it.
   size_t GapAt(size_t i) const {
-    if (i + 1 < t.size() && Sep(static_cast<unsigned char>(t[i])) && DigitAt(i + 1)) return 1;
-    if (!wide) return 0;
     size_t k = 0;
-    while (k <= kMaxWideGap && HighAt(i + k)) ++k;
-    return k >= 1 && k <= kMaxWideGap && DigitAt(i + k) ? k : 0;
+    while (k <= max_gap && i + k < t.size() && DigitLen(i + k) == 0 && GapByte(i + k)) ++k;
+    return k >= 1 && k <= max_gap && DigitLen(i + k) > 0 ? k : 0;
   }
-  // Byte i belongs to a digit run.
-  bool InRun(size_t i) const {
-    const auto c = static_cast<unsigned char>(t[i]);
-    if (Digit(c)) return true;
-    if (i > 0 && Sep(c) && DigitAt(i - 1) && DigitAt(i + 1)) return true;
-    if (!wide || !High(c)) return false;
-    size_t b = i;  // the high run holding i
-    while (b > 0 && HighAt(b - 1) && i - b < kMaxWideGap) --b;
-    return b > 0 && DigitAt(b - 1) && GapAt(b) > i - b;
-  }
+  // A byte that may belong to a run (a superset: digits and gap bytes).
+  bool MaybeInRun(size_t i) const { return Digit(At(i)) || GapByte(i); }
 
   // Walks the runs that start in [from, limit) and returns where the walk
   // stopped: the end of the last run seen (which may lie past `limit`), or
@@ -58,16 +54,16 @@ struct Walker {
     const size_t n = t.size();
     size_t i = from;
     while (i < limit && i < n) {
-      if (!DigitAt(i)) {
+      if (DigitLen(i) == 0) {
         ++i;
         continue;
       }
       const size_t start = i;
       uint32_t digits = 0;
       for (;;) {
-        while (DigitAt(i)) {
+        while (const size_t len = DigitLen(i)) {
           ++digits;
-          ++i;
+          i += len;
         }
         if (const size_t gap = i < n ? GapAt(i) : 0) {
           i += gap;
@@ -81,37 +77,54 @@ struct Walker {
   }
 };
 
-// Bit i of d / s: byte 64k + i of the text is a digit / a separator.
+// Bit i of each mask: byte 64k + i of the text is an ASCII digit (d), a
+// separator (s), above 0x7F (h), and -- wide only -- 0xEF (e), 0xBC (c),
+// 0x90..0x99 (f): the bytes of the full-width digits EF BC 90..99.
 struct BlockMasks {
-  uint64_t d = 0, s = 0, h = 0;  // h: bytes above 0x7F
+  uint64_t d = 0, s = 0, h = 0, e = 0, c = 0, f = 0;
 };
 
+#ifdef __SSE2__
+uint64_t Mask16(const __m128i& m, int q) {
+  return static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(m))) << (16 * q);
+}
+#endif
+
 // The masks of the 64 bytes at p, by SSE2 compares when the separators fit
-// in four registers.
+// in eight registers.
 BlockMasks Classify(const unsigned char* p, std::string_view seps, bool wide) {
   BlockMasks m;
 #ifdef __SSE2__
-  if (seps.size() <= 4) {
+  if (seps.size() <= 8) {
     const __m128i zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9);
-    __m128i sep[4];
-    for (size_t j = 0; j < 4; ++j) sep[j] = _mm_set1_epi8(seps[j < seps.size() ? j : 0]);
+    __m128i sep[8];
+    for (size_t j = 0; j < seps.size(); ++j) sep[j] = _mm_set1_epi8(seps[j]);
     for (int q = 0; q < 4; ++q) {
       const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * q));
       const __m128i y = _mm_sub_epi8(x, zero);
-      const __m128i digit = _mm_cmpeq_epi8(_mm_min_epu8(y, nine), y);  // x - '0' <= 9
+      m.d |= Mask16(_mm_cmpeq_epi8(_mm_min_epu8(y, nine), y), q);  // x - '0' <= 9
       __m128i sp = _mm_setzero_si128();
       for (size_t j = 0; j < seps.size(); ++j) sp = _mm_or_si128(sp, _mm_cmpeq_epi8(x, sep[j]));
-      m.d |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(digit))) << (16 * q);
-      if (wide) m.h |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(x))) << (16 * q);
-      m.s |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(sp))) << (16 * q);
+      m.s |= Mask16(sp, q);
+      if (wide && _mm_movemask_epi8(x) != 0) {
+        m.h |= Mask16(x, q);
+        m.e |= Mask16(_mm_cmpeq_epi8(x, _mm_set1_epi8(static_cast<char>(0xEF))), q);
+        m.c |= Mask16(_mm_cmpeq_epi8(x, _mm_set1_epi8(static_cast<char>(0xBC))), q);
+        const __m128i z = _mm_sub_epi8(x, _mm_set1_epi8(static_cast<char>(0x90)));
+        m.f |= Mask16(_mm_cmpeq_epi8(_mm_min_epu8(z, nine), z), q);
+      }
     }
     return m;
   }
 #endif
   for (int i = 0; i < 64; ++i) {
     m.d |= static_cast<uint64_t>(Digit(p[i])) << i;
-    m.h |= static_cast<uint64_t>(wide && High(p[i])) << i;
     m.s |= static_cast<uint64_t>(!seps.empty() && std::memchr(seps.data(), p[i], seps.size()) != nullptr) << i;
+    if (!wide) continue;
+    m.h |= static_cast<uint64_t>(High(p[i])) << i;
+    m.e |= static_cast<uint64_t>(p[i] == 0xEF) << i;
+    m.c |= static_cast<uint64_t>(p[i] == 0xBC) << i;
+    m.f |= static_cast<uint64_t>(static_cast<unsigned>(p[i] - 0x90) < 10u) << i;
   }
   return m;
 }
@@ -127,20 +140,40 @@ uint64_t RunsAtLeast(uint64_t x, uint32_t len) {
   return t & (t >> (len - p));
 }
 
+using U128 = unsigned __int128;
+
+// Bit i of the result: some bit of `lo:hi` (128 bits, `hi` the block at
+// hand) within `reach` (a power of two) positions below bit 64 + i.
+uint64_t DigitBefore(uint64_t lo, uint64_t hi, uint32_t reach) {
+  U128 x = (static_cast<U128>(hi) << 64) | lo;
+  for (uint32_t p = 1; p < reach; p *= 2) x |= x << p;
+  return static_cast<uint64_t>((x << 1) >> 64);
+}
+// Bit i of the result: some bit of `lo:hi` (`lo` the block at hand) within
+// `reach` positions above bit i.
+uint64_t DigitAfter(uint64_t lo, uint64_t hi, uint32_t reach) {
+  U128 x = (static_cast<U128>(hi) << 64) | lo;
+  for (uint32_t p = 1; p < reach; p *= 2) x |= x >> p;
+  return static_cast<uint64_t>(x >> 1);
+}
+
 }  // namespace
 
 void FindDigitRunsReference(std::string_view text, std::string_view separators, bool wide,
-                            uint32_t min_digits, Spans* out) {
-  Walker{text, separators, wide, min_digits, out}.Walk(0, text.size());
+                            uint32_t max_gap, uint32_t min_digits, Spans* out) {
+  Walker{text, separators, wide, std::max<uint32_t>(max_gap, 1), min_digits, out}.Walk(0, text.size());
 }
 
-void FindDigitRuns(std::string_view text, std::string_view separators, bool wide,
+void FindDigitRuns(std::string_view text, std::string_view separators, bool wide, uint32_t max_gap,
                    uint32_t min_digits, Spans* out) {
   // A run with N digits is at least N bytes long. One pass marks the bytes
-  // in runs (64 at a time: digits, and separators between two digits) and
-  // looks for N of them in a row; only there is the text walked byte by
-  // byte, from the start of the run the stretch lies in.
-  const Walker w{text, separators, wide, min_digits, out};
+  // that may be in runs (64 at a time: digits, and gap bytes with a digit
+  // within max_gap bytes on both sides) and looks for N of them in a row;
+  // only there is the text walked byte by byte, from the start of the run
+  // the stretch lies in.
+  max_gap = std::clamp<uint32_t>(max_gap, 1, 64);
+  const Walker w{text, separators, wide, max_gap, min_digits, out};
+  const uint32_t reach = std::bit_ceil(max_gap);
   const size_t n = text.size();
   const size_t blocks = (n + 63) / 64;
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
@@ -155,35 +188,42 @@ void FindDigitRuns(std::string_view text, std::string_view separators, bool wide
     m.d &= keep;
     m.s &= keep;
     m.h &= keep;
+    m.e &= keep;
+    m.c &= keep;
+    m.f &= keep;
     return m;
   };
-  BlockMasks prev, cur = load(0), next = load(1);
+  BlockMasks cur = load(0), next = load(1);
+  uint64_t prev_digits = 0;    // the digit bytes (full-width ones too) of the previous block
+  uint64_t prev_fw_start = 0;  // its full-width digits' first bytes
   uint32_t carry = 0;  // run bytes in a row at the end of the previous block
   size_t done = 0;     // the text before `done` is walked
   for (size_t k = 0; k < blocks; ++k) {
-    const uint64_t before = (cur.d << 1) | (prev.d >> 63);
-    const uint64_t after = (cur.d >> 1) | (next.d << 63);
-    uint64_t in_run = cur.d | (cur.s & before & after);
-    if (wide && cur.h != 0) {
-      // A superset of the wide gaps' bytes (a digit within kMaxWideGap
-      // high bytes on both sides): it only decides where to walk.
-      static_assert(kMaxWideGap == 3, "three shifts each side");
-      const uint64_t hb1 = (cur.h << 1) | (prev.h >> 63), hb2 = (cur.h << 2) | (prev.h >> 62);
-      const uint64_t ha1 = (cur.h >> 1) | (next.h << 63), ha2 = (cur.h >> 2) | (next.h << 62);
-      const uint64_t db2 = (cur.d << 2) | (prev.d >> 62), db3 = (cur.d << 3) | (prev.d >> 61);
-      const uint64_t da2 = (cur.d >> 2) | (next.d << 62), da3 = (cur.d >> 3) | (next.d << 61);
-      const uint64_t left = before | (db2 & hb1) | (db3 & hb2 & hb1);
-      const uint64_t right = after | (da2 & ha1) | (da3 & ha2 & ha1);
-      in_run |= cur.h & left & right;
+    uint64_t digits = cur.d, gaps = cur.s;
+    uint64_t fw_start = 0;
+    if (wide) {
+      gaps |= cur.h;
+      fw_start = cur.e & ((cur.c >> 1) | (next.c << 63)) & ((cur.f >> 2) | (next.f << 62));
+      digits |= fw_start | (fw_start << 1) | (fw_start << 2) | ((prev_fw_start >> 62) & 1) |
+                ((prev_fw_start >> 63) * 3);
+    }
+    // The next block's digits, a superset (its full-width digits' lead bytes
+    // are enough: they only decide where to walk).
+    const uint64_t next_digits = next.d | (wide ? next.e : 0);
+    uint64_t in_run = digits;
+    if (gaps != 0) {
+      in_run |= gaps & DigitBefore(prev_digits, digits, reach) & DigitAfter(digits, next_digits, reach);
     }
     const uint32_t lead = static_cast<uint32_t>(std::countr_one(in_run));
     if ((carry > 0 && carry + lead >= min_digits) || RunsAtLeast(in_run, min_digits) != 0) {
       size_t from = std::max(done, k > 0 ? 64 * (k - 1) : 0);
-      while (from > done && w.InRun(from - 1)) --from;  // back to the run's first byte
+      // Back to a byte that is in no run (the run's first byte or before).
+      while (from > done && w.MaybeInRun(from - 1)) --from;
       if (from < n) done = w.Walk(from, std::min(n, 64 * (k + 1)));
     }
     carry = lead == 64 ? carry + 64 : static_cast<uint32_t>(std::countl_one(in_run));
-    prev = cur;
+    prev_digits = digits;
+    prev_fw_start = fw_start;
     cur = next;
     next = load(k + 2);
   }

@@ -93,6 +93,7 @@ struct Scanner::Impl {
   struct Gated {
     std::string separators;
     bool wide = false;  // DigitRuns::wide_separators
+    uint32_t max_gap = 1;  // the largest of its patterns'
     uint32_t min_digits = 32;  // the least of its patterns'
     std::vector<int> ids;
     HsDatabase db;
@@ -227,6 +228,7 @@ void GateDigitRuns(Scanner::Impl* impl, const std::vector<std::string>& hs_text,
       it = gated.end() - 1;
     }
     (*it)->wide = (*it)->wide || p.wide_separators;
+    (*it)->max_gap = std::max((*it)->max_gap, std::clamp<uint32_t>(p.max_gap, 1, 64));
     (*it)->min_digits = std::min((*it)->min_digits, p.min_digits);
     (*it)->ids.push_back(static_cast<int>(i));
     impl->is_gated[i] = true;
@@ -411,7 +413,8 @@ bool Scanner::Scan(std::string_view text, std::vector<int>* ids) const {
       thread_local internal::Spans runs;
       runs.clear();
       // An ASCII text has no bytes above 0x7F: wide runs are narrow runs.
-      internal::FindDigitRuns(text, g->separators, g->wide && !utf8.Ascii(), g->min_digits, &runs);
+      internal::FindDigitRuns(text, g->separators, g->wide && !utf8.Ascii(), g->max_gap,
+                              g->min_digits, &runs);
       if (runs.empty()) continue;
       hs_scratch_t* scratch = ScratchFor(g->db.db, g->serial);
       ok = ok && scratch != nullptr;

@@ -182,7 +182,7 @@ TEST(ScanDifferential, HyperscanAgreesWithRe2OnRandomPairs) {
       o.digit_runs.resize(pats.size());
       for (size_t i = 0; i < pats.size(); ++i) {
         for (const auto& d : stdlib::Detectors()) {
-          if (d.regex == pats[i]) o.digit_runs[i] = {d.run_digits, std::string(d.run_separators), d.run_wide};
+          if (d.regex == pats[i]) o.digit_runs[i] = {d.run_digits, std::string(d.run_separators), d.run_wide, d.run_max_gap};
         }
       }
     }
