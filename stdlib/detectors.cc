@@ -75,8 +75,12 @@ std::vector<Group> DigitGroups(std::string_view m) {
 
 // The value of the digits of group x (up to 9 digits).
 int GroupValue(std::string_view m, const Group& x) {
-  int v = 0, d = 0;
-  for (size_t i = x.begin; i < x.end; i += DigitLen(m, i, &d)) v = v * 10 + d;
+  int v = 0;
+  for (size_t i = x.begin; i < x.end;) {
+    int d = 0;
+    i += DigitLen(m, i, &d);
+    v = v * 10 + d;
+  }
   return v;
 }
 
@@ -138,28 +142,42 @@ bool CardDigitsValid(std::string_view m) {
   return digits >= 13 && !all_same && LuhnValid(std::string_view(d, digits));
 }
 
+// True when `gap` is one of the separators cards were matched with before
+// the wider set: one space or dash, or one no-break, figure, thin or narrow
+// no-break space.
+bool PlainGap(std::string_view gap) {
+  return gap == " " || gap == "-" || gap == "\xC2\xA0" || gap == "\xE2\x80\x87" ||
+         gap == "\xE2\x80\x89" || gap == "\xE2\x80\xAF";
+}
+
 // The separator rules of a card window g[i..j] beyond the regex's: no gap
-// holds two dash-like characters ("4111--1111"); a window
-// joined by dots ("4111.1111.1111.1111") has three or more groups of three
-// or more digits and only that one separator (so "3.1415..." or a dotted
-// version is not read as one grouped number); at most one gap breaks a line
-// (a number wrapped once, not a column of numbers).
+// holds two dash-like characters ("4111--1111"); at most one gap breaks a
+// line (a number wrapped once, not a column of numbers); a window with
+// another gap than a plain one (PlainGap) has groups of three or more
+// digits, so "2024-01-15 – 2024-01-16" is not a card; a window joined by
+// dots ("4111.1111.1111.1111") also has three or more groups and that one
+// separator throughout, so "3.1415..." or a list of dotted versions is not.
 bool CardGapsValid(std::string_view m, const std::vector<Group>& g, size_t i, size_t j) {
-  bool dotted = false;
+  bool dotted = false, plain = true;
   int line_breaks = 0;
   for (size_t k = i; k < j; ++k) {
-    const Gap gap = GapBetween(m, g[k], g[k + 1]);
+    const std::string_view text = m.substr(g[k].end, g[k + 1].begin - g[k].end);
+    const Gap gap = ReadGap(text);
     if (gap.dashes > 1) return false;
     dotted = dotted || gap.dash == '.';
+    plain = plain && PlainGap(text);
     line_breaks += gap.line_break;
   }
   if (line_breaks > 1) return false;
+  if (plain) return true;
+  for (size_t k = i; k <= j; ++k) {
+    if (g[k].digits() < 3) return false;
+  }
   if (!dotted) return true;
   if (j - i < 2) return false;
   const std::string_view first = m.substr(g[i].end, g[i + 1].begin - g[i].end);
-  for (size_t k = i; k <= j; ++k) {
-    if (g[k].digits() < 3) return false;
-    if (k < j && m.substr(g[k].end, g[k + 1].begin - g[k].end) != first) return false;
+  for (size_t k = i; k < j; ++k) {
+    if (m.substr(g[k].end, g[k + 1].begin - g[k].end) != first) return false;
   }
   return true;
 }
@@ -424,12 +442,15 @@ std::string_view CardRegex() {
   return r;
 }
 
-//   \b\d|\Bf  digit{2} gap digit{2} gap digit{3} \d\b|f\B
+// A dotted neighbour group is part of the candidate ("10.123.45.6789",
+// "123.45.6789.1"), so that SsnValid sees four groups and a longer dotted
+// number is not read as an SSN.
+//   (\b(\d+\.)?\d|\Bf) digit{2} gap digit{2} gap digit{3} (\d\b(\.\d+)?|f\B)
 std::string_view SsnRegex() {
   static const std::string r = [] {
     const std::string g = GapRegex(), f = FullWidthDigit(), d = "(?:\\d|" + f + ")";
-    return "(?:\\b\\d|\\B" + f + ")" + d + "{2}" + g + d + "{2}" + g + d + "{3}(?:\\d\\b|" +
-           f + "\\B)";
+    return "(?:\\b(?:\\d+\\.)?\\d|\\B" + f + ")" + d + "{2}" + g + d + "{2}" + g + d +
+           "{3}(?:\\d\\b(?:\\.\\d+)?|" + f + "\\B)";
   }();
   return r;
 }
