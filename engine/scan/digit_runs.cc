@@ -8,6 +8,9 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
+#ifdef __SSSE3__
+#include <tmmintrin.h>
+#endif
 
 namespace tollgate::scan::internal {
 
@@ -17,14 +20,19 @@ bool Digit(unsigned char c) { return static_cast<unsigned>(c - '0') < 10u; }
 bool High(unsigned char c) { return c >= 0x80; }
 
 struct Walker {
+  Walker(std::string_view text, std::string_view separators, bool w, uint32_t gap, uint32_t min,
+         Spans* o)
+      : t(text), wide(w), max_gap(gap), min_digits(min), out(o) {
+    for (char c : separators) sep[static_cast<unsigned char>(c)] = true;
+  }
   std::string_view t;
-  std::string_view seps;
-  bool wide;         // bytes above 0x7F are gap bytes; full-width digits are digits
-  uint32_t max_gap;  // bytes
+  bool sep[256] = {};  // the separator bytes
+  bool wide;           // bytes above 0x7F are gap bytes; full-width digits are digits
+  uint32_t max_gap;    // bytes
   uint32_t min_digits;
   Spans* out;
 
-  bool Sep(unsigned char c) const { return std::memchr(seps.data(), c, seps.size()) != nullptr; }
+  bool Sep(unsigned char c) const { return sep[c]; }
   unsigned char At(size_t i) const { return static_cast<unsigned char>(t[i]); }
   // Bytes of the digit at i: 1 (ASCII), 3 (wide: U+FF10..U+FF19), 0 (none).
   size_t DigitLen(size_t i) const {
@@ -90,44 +98,89 @@ uint64_t Mask16(const __m128i& m, int q) {
 }
 #endif
 
-// The masks of the 64 bytes at p, by SSE2 compares when the separators fit
-// in eight registers.
-BlockMasks Classify(const unsigned char* p, std::string_view seps, bool wide) {
-  BlockMasks m;
+// Classifies 64 bytes at a time (BlockMasks) by SSE compares: the
+// separators by a shuffle lookup with SSSE3 when they are all below 0x80
+// (byte c is one when lo[c & 15] has bit c >> 4), else by compares when they
+// fit in eight registers, else byte by byte.
+class Classifier {
+ public:
+  Classifier(std::string_view seps, bool wide) : seps_(seps), wide_(wide) {
 #ifdef __SSE2__
-  if (seps.size() <= 8) {
-    const __m128i zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9);
-    __m128i sep[8];
-    for (size_t j = 0; j < seps.size(); ++j) sep[j] = _mm_set1_epi8(seps[j]);
-    for (int q = 0; q < 4; ++q) {
-      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * q));
-      const __m128i y = _mm_sub_epi8(x, zero);
-      m.d |= Mask16(_mm_cmpeq_epi8(_mm_min_epu8(y, nine), y), q);  // x - '0' <= 9
-      __m128i sp = _mm_setzero_si128();
-      for (size_t j = 0; j < seps.size(); ++j) sp = _mm_or_si128(sp, _mm_cmpeq_epi8(x, sep[j]));
-      m.s |= Mask16(sp, q);
-      if (wide && _mm_movemask_epi8(x) != 0) {
-        m.h |= Mask16(x, q);
-        m.e |= Mask16(_mm_cmpeq_epi8(x, _mm_set1_epi8(static_cast<char>(0xEF))), q);
-        m.c |= Mask16(_mm_cmpeq_epi8(x, _mm_set1_epi8(static_cast<char>(0xBC))), q);
-        const __m128i z = _mm_sub_epi8(x, _mm_set1_epi8(static_cast<char>(0x90)));
-        m.f |= Mask16(_mm_cmpeq_epi8(_mm_min_epu8(z, nine), z), q);
+    alignas(16) unsigned char lo[16] = {};
+    bool table = true;
+    for (char ch : seps) {
+      const auto c = static_cast<unsigned char>(ch);
+      if (c >= 0x80) table = false;
+      else lo[c & 15] |= static_cast<unsigned char>(1u << (c >> 4));
+    }
+#ifdef __SSSE3__
+    table_ = table;
+    lo_table_ = _mm_load_si128(reinterpret_cast<const __m128i*>(lo));
+#endif
+    simd_ = table_ || seps.size() <= 8;
+    for (size_t j = 0; j < seps.size() && j < 8; ++j) sep_[j] = _mm_set1_epi8(seps[j]);
+#endif
+  }
+
+  BlockMasks operator()(const unsigned char* p) const {
+    BlockMasks m;
+#ifdef __SSE2__
+    if (simd_) {
+      const __m128i zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9);
+      for (int q = 0; q < 4; ++q) {
+        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * q));
+        const __m128i y = _mm_sub_epi8(x, zero);
+        m.d |= Mask16(_mm_cmpeq_epi8(_mm_min_epu8(y, nine), y), q);  // x - '0' <= 9
+        m.s |= Mask16(Separators(x), q);
+        if (wide_ && _mm_movemask_epi8(x) != 0) {
+          m.h |= Mask16(x, q);
+          m.e |= Mask16(_mm_cmpeq_epi8(x, _mm_set1_epi8(static_cast<char>(0xEF))), q);
+          m.c |= Mask16(_mm_cmpeq_epi8(x, _mm_set1_epi8(static_cast<char>(0xBC))), q);
+          const __m128i z = _mm_sub_epi8(x, _mm_set1_epi8(static_cast<char>(0x90)));
+          m.f |= Mask16(_mm_cmpeq_epi8(_mm_min_epu8(z, nine), z), q);
+        }
       }
+      return m;
+    }
+#endif
+    for (int i = 0; i < 64; ++i) {
+      m.d |= static_cast<uint64_t>(Digit(p[i])) << i;
+      m.s |= static_cast<uint64_t>(!seps_.empty() && std::memchr(seps_.data(), p[i], seps_.size()) != nullptr) << i;
+      if (!wide_) continue;
+      m.h |= static_cast<uint64_t>(High(p[i])) << i;
+      m.e |= static_cast<uint64_t>(p[i] == 0xEF) << i;
+      m.c |= static_cast<uint64_t>(p[i] == 0xBC) << i;
+      m.f |= static_cast<uint64_t>(static_cast<unsigned>(p[i] - 0x90) < 10u) << i;
     }
     return m;
   }
+
+ private:
+#ifdef __SSE2__
+  // 0xFF where a byte of x is a separator.
+  __m128i Separators(__m128i x) const {
+#ifdef __SSSE3__
+    if (table_) {
+      const __m128i nibble = _mm_set1_epi8(0x0F);
+      const __m128i hi_bits = _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 0, 0, 0, 0, 0, 0, 0, 0);
+      const __m128i lo = _mm_shuffle_epi8(lo_table_, _mm_and_si128(x, nibble));
+      const __m128i hi = _mm_shuffle_epi8(hi_bits, _mm_and_si128(_mm_srli_epi16(x, 4), nibble));
+      return _mm_xor_si128(_mm_cmpeq_epi8(_mm_and_si128(lo, hi), _mm_setzero_si128()),
+                           _mm_set1_epi8(-1));
+    }
 #endif
-  for (int i = 0; i < 64; ++i) {
-    m.d |= static_cast<uint64_t>(Digit(p[i])) << i;
-    m.s |= static_cast<uint64_t>(!seps.empty() && std::memchr(seps.data(), p[i], seps.size()) != nullptr) << i;
-    if (!wide) continue;
-    m.h |= static_cast<uint64_t>(High(p[i])) << i;
-    m.e |= static_cast<uint64_t>(p[i] == 0xEF) << i;
-    m.c |= static_cast<uint64_t>(p[i] == 0xBC) << i;
-    m.f |= static_cast<uint64_t>(static_cast<unsigned>(p[i] - 0x90) < 10u) << i;
+    __m128i sp = _mm_setzero_si128();
+    for (size_t j = 0; j < seps_.size(); ++j) sp = _mm_or_si128(sp, _mm_cmpeq_epi8(x, sep_[j]));
+    return sp;
   }
-  return m;
-}
+  __m128i lo_table_ = _mm_setzero_si128();
+  __m128i sep_[8] = {};
+  bool table_ = false;
+  bool simd_ = false;
+#endif
+  std::string_view seps_;
+  bool wide_;
+};
 
 // Bit i set when bits i .. i + len - 1 of x are all set (len 1..32).
 uint64_t RunsAtLeast(uint64_t x, uint32_t len) {
@@ -140,28 +193,28 @@ uint64_t RunsAtLeast(uint64_t x, uint32_t len) {
   return t & (t >> (len - p));
 }
 
-using U128 = unsigned __int128;
-
-// Bit i of the result: some bit of `lo:hi` (128 bits, `hi` the block at
-// hand) within `reach` (a power of two) positions below bit 64 + i.
-uint64_t DigitBefore(uint64_t lo, uint64_t hi, uint32_t reach) {
-  U128 x = (static_cast<U128>(hi) << 64) | lo;
-  for (uint32_t p = 1; p < reach; p *= 2) x |= x << p;
-  return static_cast<uint64_t>((x << 1) >> 64);
+// Bit i of the result: a bit of `cur` within `reach` (a power of two, <= 64)
+// positions below i, or -- a superset -- i < reach and a bit in the top
+// `reach` positions of `prev`.
+uint64_t DigitBefore(uint64_t prev, uint64_t cur, uint32_t reach) {
+  for (uint32_t p = 1; p < reach; p *= 2) cur |= cur << p;
+  const uint64_t low = reach >= 64 ? ~uint64_t{0} : (uint64_t{1} << reach) - 1;
+  return (cur << 1) | ((prev >> (64 - reach)) != 0 ? low : 0);
 }
-// Bit i of the result: some bit of `lo:hi` (`lo` the block at hand) within
-// `reach` positions above bit i.
-uint64_t DigitAfter(uint64_t lo, uint64_t hi, uint32_t reach) {
-  U128 x = (static_cast<U128>(hi) << 64) | lo;
-  for (uint32_t p = 1; p < reach; p *= 2) x |= x >> p;
-  return static_cast<uint64_t>(x >> 1);
+// Bit i of the result: a bit of `cur` within `reach` positions above i, or
+// i >= 64 - reach and a bit in the low `reach` positions of `next`.
+uint64_t DigitAfter(uint64_t cur, uint64_t next, uint32_t reach) {
+  for (uint32_t p = 1; p < reach; p *= 2) cur |= cur >> p;
+  const uint64_t high = reach >= 64 ? ~uint64_t{0} : ~((~uint64_t{0}) >> reach);
+  const uint64_t low = reach >= 64 ? ~uint64_t{0} : (uint64_t{1} << reach) - 1;
+  return (cur >> 1) | ((next & low) != 0 ? high : 0);
 }
 
 }  // namespace
 
 void FindDigitRunsReference(std::string_view text, std::string_view separators, bool wide,
                             uint32_t max_gap, uint32_t min_digits, Spans* out) {
-  Walker{text, separators, wide, std::max<uint32_t>(max_gap, 1), min_digits, out}.Walk(0, text.size());
+  Walker(text, separators, wide, std::max<uint32_t>(max_gap, 1), min_digits, out).Walk(0, text.size());
 }
 
 void FindDigitRuns(std::string_view text, std::string_view separators, bool wide, uint32_t max_gap,
@@ -172,17 +225,18 @@ void FindDigitRuns(std::string_view text, std::string_view separators, bool wide
   // only there is the text walked byte by byte, from the start of the run
   // the stretch lies in.
   max_gap = std::clamp<uint32_t>(max_gap, 1, 64);
-  const Walker w{text, separators, wide, max_gap, min_digits, out};
+  const Walker w(text, separators, wide, max_gap, min_digits, out);
+  const Classifier classify(separators, wide);
   const uint32_t reach = std::bit_ceil(max_gap);
   const size_t n = text.size();
   const size_t blocks = (n + 63) / 64;
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   auto load = [&](size_t k) -> BlockMasks {
     if (k >= blocks) return {};
-    if (64 * k + 64 <= n) return Classify(p + 64 * k, separators, wide);
+    if (64 * k + 64 <= n) return classify(p + 64 * k);
     unsigned char tail[64] = {};
     std::memcpy(tail, p + 64 * k, n - 64 * k);
-    BlockMasks m = Classify(tail, separators, wide);
+    BlockMasks m = classify(tail);
     const size_t valid = n - 64 * k;  // the padding is in no run
     const uint64_t keep = valid >= 64 ? ~uint64_t{0} : (uint64_t{1} << valid) - 1;
     m.d &= keep;
@@ -211,7 +265,7 @@ void FindDigitRuns(std::string_view text, std::string_view separators, bool wide
     // are enough: they only decide where to walk).
     const uint64_t next_digits = next.d | (wide ? next.e : 0);
     uint64_t in_run = digits;
-    if (gaps != 0) {
+    if (gaps != 0 && (digits | prev_digits | next_digits) != 0) {
       in_run |= gaps & DigitBefore(prev_digits, digits, reach) & DigitAfter(digits, next_digits, reach);
     }
     const uint32_t lead = static_cast<uint32_t>(std::countr_one(in_run));
