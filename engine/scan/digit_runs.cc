@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <optional>
+#include <type_traits>
 
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -196,14 +198,14 @@ uint64_t RunsAtLeast(uint64_t x, uint32_t len) {
 // Bit i of the result: a bit of `cur` within `reach` (a power of two, <= 64)
 // positions below i, or -- a superset -- i < reach and a bit in the top
 // `reach` positions of `prev`.
-uint64_t DigitBefore(uint64_t prev, uint64_t cur, uint32_t reach) {
+inline uint64_t DigitBefore(uint64_t prev, uint64_t cur, uint32_t reach) {
   for (uint32_t p = 1; p < reach; p *= 2) cur |= cur << p;
   const uint64_t low = reach >= 64 ? ~uint64_t{0} : (uint64_t{1} << reach) - 1;
   return (cur << 1) | ((prev >> (64 - reach)) != 0 ? low : 0);
 }
 // Bit i of the result: a bit of `cur` within `reach` positions above i, or
 // i >= 64 - reach and a bit in the low `reach` positions of `next`.
-uint64_t DigitAfter(uint64_t cur, uint64_t next, uint32_t reach) {
+inline uint64_t DigitAfter(uint64_t cur, uint64_t next, uint32_t reach) {
   for (uint32_t p = 1; p < reach; p *= 2) cur |= cur >> p;
   const uint64_t high = reach >= 64 ? ~uint64_t{0} : ~((~uint64_t{0}) >> reach);
   const uint64_t low = reach >= 64 ? ~uint64_t{0} : (uint64_t{1} << reach) - 1;
@@ -217,17 +219,21 @@ void FindDigitRunsReference(std::string_view text, std::string_view separators, 
   Walker(text, separators, wide, std::max<uint32_t>(max_gap, 1), min_digits, out).Walk(0, text.size());
 }
 
-void FindDigitRuns(std::string_view text, std::string_view separators, bool wide, uint32_t max_gap,
-                   uint32_t min_digits, Spans* out) {
+namespace {
+
+// FindDigitRuns for one `wide` and one reach (bit_ceil(max_gap); 0: any).
+template <bool kWide, uint32_t kReach>
+void BlockPass(std::string_view text, std::string_view separators, uint32_t max_gap,
+               uint32_t min_digits, Spans* out) {
+  constexpr bool wide = kWide;
   // A run with N digits is at least N bytes long. One pass marks the bytes
   // that may be in runs (64 at a time: digits, and gap bytes with a digit
   // within max_gap bytes on both sides) and looks for N of them in a row;
   // only there is the text walked byte by byte, from the start of the run
   // the stretch lies in.
-  max_gap = std::clamp<uint32_t>(max_gap, 1, 64);
-  const Walker w(text, separators, wide, max_gap, min_digits, out);
+  std::optional<Walker> walker;  // built at the first walk
   const Classifier classify(separators, wide);
-  const uint32_t reach = std::bit_ceil(max_gap);
+  const uint32_t reach = kReach != 0 ? kReach : std::bit_ceil(max_gap);
   const size_t n = text.size();
   const size_t blocks = (n + 63) / 64;
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
@@ -269,17 +275,46 @@ void FindDigitRuns(std::string_view text, std::string_view separators, bool wide
       in_run |= gaps & DigitBefore(prev_digits, digits, reach) & DigitAfter(digits, next_digits, reach);
     }
     const uint32_t lead = static_cast<uint32_t>(std::countr_one(in_run));
-    if ((carry > 0 && carry + lead >= min_digits) || RunsAtLeast(in_run, min_digits) != 0) {
-      size_t from = std::max(done, k > 0 ? 64 * (k - 1) : 0);
+    const uint64_t long_stretches = RunsAtLeast(in_run, min_digits);
+    const bool across = carry > 0 && carry + lead >= min_digits;
+    if (across || long_stretches != 0) {
+      // From the first long stretch of run bytes: a run with enough digits
+      // that ends before it was walked with the previous block.
+      const size_t stretch = across ? 64 * k - carry : 64 * k + std::countr_zero(long_stretches);
+      size_t from = std::max(done, stretch);
+      if (!walker) walker.emplace(text, separators, wide, max_gap, min_digits, out);
       // Back to a byte that is in no run (the run's first byte or before).
-      while (from > done && w.MaybeInRun(from - 1)) --from;
-      if (from < n) done = w.Walk(from, std::min(n, 64 * (k + 1)));
+      while (from > done && walker->MaybeInRun(from - 1)) --from;
+      if (from < n) done = walker->Walk(from, std::min(n, 64 * (k + 1)));
     }
     carry = lead == 64 ? carry + 64 : static_cast<uint32_t>(std::countl_one(in_run));
     prev_digits = digits;
     prev_fw_start = fw_start;
     cur = next;
     next = load(k + 2);
+  }
+}
+
+}  // namespace
+
+void FindDigitRuns(std::string_view text, std::string_view separators, bool wide, uint32_t max_gap,
+                   uint32_t min_digits, Spans* out) {
+  max_gap = std::clamp<uint32_t>(max_gap, 1, 64);
+  const uint32_t reach = std::bit_ceil(max_gap);
+  auto pass = [&](auto wide_tag) {
+    constexpr bool kWide = decltype(wide_tag)::value;
+    switch (reach) {
+      case 1: return BlockPass<kWide, 1>(text, separators, max_gap, min_digits, out);
+      case 2: return BlockPass<kWide, 2>(text, separators, max_gap, min_digits, out);
+      case 4: return BlockPass<kWide, 4>(text, separators, max_gap, min_digits, out);
+      case 8: return BlockPass<kWide, 8>(text, separators, max_gap, min_digits, out);
+      default: return BlockPass<kWide, 0>(text, separators, max_gap, min_digits, out);
+    }
+  };
+  if (wide) {
+    pass(std::true_type{});
+  } else {
+    pass(std::false_type{});
   }
 }
 
