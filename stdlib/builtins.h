@@ -73,12 +73,14 @@ struct DetectorDecl {
   Validator validate;            // may be null
   std::string_view description;
   // A digit-run promise (scan::DigitRuns): every match of `regex` lies in
-  // one run of digits separated by single `run_separators` bytes (or, with
-  // `run_wide`, by a no-break or thin space) and holds at least `run_digits`
-  // digits (0: no promise). tests/scan checks it.
+  // one run of digits joined by gaps of 1..`run_max_gap` bytes, each one of
+  // `run_separators` (or, with `run_wide`, above 0x7F; full-width digits
+  // count as digits) and holds at least `run_digits` digits (0: no
+  // promise). tests/scan checks it.
   uint32_t run_digits = 0;
   std::string_view run_separators = {};
   bool run_wide = false;
+  uint32_t run_max_gap = 1;
 };
 
 const std::vector<DetectorDecl>& Detectors();

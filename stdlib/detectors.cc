@@ -13,7 +13,10 @@
 // replaces) always agree on whether there is a match.
 #include <re2/re2.h>
 
+#include <cstdio>
+#include <initializer_list>
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "stdlib/builtins.h"
@@ -29,40 +32,154 @@ bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); 
 
 using Spans = std::vector<std::pair<size_t, size_t>>;  // [begin, end) in the match
 
-// One digit group of a candidate: [begin, end) bytes, all digits.
+// Bytes of the digit at m[i]: 1 (ASCII), 3 (full-width U+FF10..U+FF19, the
+// UTF-8 bytes EF BC 90..99), 0 (none); *value its value.
+size_t DigitLen(std::string_view m, size_t i, int* value = nullptr) {
+  if (i >= m.size()) return 0;
+  if (IsDigit(m[i])) {
+    if (value != nullptr) *value = m[i] - '0';
+    return 1;
+  }
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(m[k]); };
+  if (b(i) == 0xEF && i + 2 < m.size() && b(i + 1) == 0xBC && b(i + 2) >= 0x90 && b(i + 2) <= 0x99) {
+    if (value != nullptr) *value = b(i + 2) - 0x90;
+    return 3;
+  }
+  return 0;
+}
+
+// One digit group of a candidate: [begin, end) bytes, `n` digits (ASCII or
+// full-width).
 struct Group {
-  size_t begin, end;
-  size_t digits() const { return end - begin; }
+  size_t begin, end, n;
+  size_t digits() const { return n; }
 };
 
-// Digit groups of `m`, split at any non-digit byte.
+// Digit groups of `m`, split at any non-digit.
 std::vector<Group> DigitGroups(std::string_view m) {
   std::vector<Group> g;
   for (size_t i = 0; i < m.size();) {
-    if (!IsDigit(m[i])) {
+    if (DigitLen(m, i) == 0) {
       ++i;
       continue;
     }
-    size_t b = i;
-    while (i < m.size() && IsDigit(m[i])) ++i;
-    g.push_back({b, i});
+    size_t b = i, n = 0;
+    while (size_t len = DigitLen(m, i)) {
+      i += len;
+      ++n;
+    }
+    g.push_back({b, i, n});
   }
   return g;
 }
 
-// Luhn over the digits only: the separators between groups may be
-// no-break or thin spaces, which LuhnValid (the builtin) does not skip.
+// The value of the digits of group x (up to 9 digits).
+int GroupValue(std::string_view m, const Group& x) {
+  int v = 0;
+  for (size_t i = x.begin; i < x.end;) {
+    int d = 0;
+    i += DigitLen(m, i, &d);
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+// The text between two digit groups, as the detectors read it (the
+// separator rules in docs/language.md, "Detectors").
+struct Gap {
+  char32_t dash = 0;        // its dash-like character ('-', '.', U+2013...), 0 if none
+  int dashes = 0;           // how many (a gap holds at most one)
+  bool line_break = false;  // holds a CR or LF
+};
+
+bool DashLike(char32_t c) {
+  return c == '-' || c == '.' || (c >= 0x2010 && c <= 0x2015) || c == 0x2212 || c == 0xFE63 ||
+         c == 0xFF0D;
+}
+
+// `gap` is well-formed UTF-8 (the regex matched it).
+Gap ReadGap(std::string_view gap) {
+  Gap r;
+  for (size_t i = 0; i < gap.size();) {
+    const auto b = static_cast<unsigned char>(gap[i]);
+    const size_t len = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+    char32_t c = len == 1 ? b : b & (0xFF >> (len + 1));
+    for (size_t k = 1; k < len && i + k < gap.size(); ++k) {
+      c = (c << 6) | (static_cast<unsigned char>(gap[i + k]) & 0x3F);
+    }
+    if (DashLike(c)) {
+      if (r.dash == 0) r.dash = c;
+      ++r.dashes;
+    }
+    r.line_break = r.line_break || c == '\n' || c == '\r';
+    i += len;
+  }
+  return r;
+}
+
+Gap GapBetween(std::string_view m, const Group& a, const Group& b) {
+  return ReadGap(m.substr(a.end, b.begin - a.end));
+}
+
+// Luhn over the digits only (ASCII or full-width), skipping the separators.
 bool CardDigitsValid(std::string_view m) {
   char d[19];
   size_t digits = 0;
   bool all_same = true;
-  for (char c : m) {
-    if (!IsDigit(c)) continue;
+  for (size_t i = 0; i < m.size();) {
+    int v = 0;
+    const size_t len = DigitLen(m, i, &v);
+    if (len == 0) {
+      ++i;
+      continue;
+    }
+    i += len;
     if (digits == sizeof d) return false;
+    const char c = static_cast<char>('0' + v);
     all_same = all_same && (digits == 0 || c == d[0]);
     d[digits++] = c;
   }
   return digits >= 13 && !all_same && LuhnValid(std::string_view(d, digits));
+}
+
+// True when `gap` is one of the separators cards were matched with before
+// the wider set: one space or dash, or one no-break, figure, thin or narrow
+// no-break space.
+bool PlainGap(std::string_view gap) {
+  return gap == " " || gap == "-" || gap == "\xC2\xA0" || gap == "\xE2\x80\x87" ||
+         gap == "\xE2\x80\x89" || gap == "\xE2\x80\xAF";
+}
+
+// The separator rules of a card window g[i..j] beyond the regex's: no gap
+// holds two dash-like characters ("4111--1111"); at most one gap breaks a
+// line (a number wrapped once, not a column of numbers); a window with
+// another gap than a plain one (PlainGap) has groups of three or more
+// digits, so "2024-01-15 – 2024-01-16" is not a card; a window joined by
+// dots ("4111.1111.1111.1111") also has three or more groups and that one
+// separator throughout, so "3.1415..." or a list of dotted versions is not.
+bool CardGapsValid(std::string_view m, const std::vector<Group>& g, size_t i, size_t j) {
+  bool dotted = false, plain = true;
+  int line_breaks = 0;
+  for (size_t k = i; k < j; ++k) {
+    const std::string_view text = m.substr(g[k].end, g[k + 1].begin - g[k].end);
+    const Gap gap = ReadGap(text);
+    if (gap.dashes > 1) return false;
+    dotted = dotted || gap.dash == '.';
+    plain = plain && PlainGap(text);
+    line_breaks += gap.line_break;
+  }
+  if (line_breaks > 1) return false;
+  if (plain) return true;
+  for (size_t k = i; k <= j; ++k) {
+    if (g[k].digits() < 3) return false;
+  }
+  if (!dotted) return true;
+  if (j - i < 2) return false;
+  const std::string_view first = m.substr(g[i].end, g[i + 1].begin - g[i].end);
+  for (size_t k = i; k < j; ++k) {
+    if (m.substr(g[k].end, g[k + 1].begin - g[k].end) != first) return false;
+  }
+  return true;
 }
 
 // The cards inside one digit run (groups joined by single spaces or dashes).
@@ -89,7 +206,7 @@ Spans CardSpans(std::string_view m) {
       if (digits < 13) break;
       bool grouped = true;
       for (size_t k = i; k <= j; ++k) grouped = grouped && g[k].digits() >= 3;
-      if ((grouped || (i == resume && j == jmax)) &&
+      if ((grouped || (i == resume && j == jmax)) && CardGapsValid(m, g, i, j) &&
           CardDigitsValid(m.substr(g[i].begin, g[j].end - g[i].begin))) {
         out.emplace_back(g[i].begin, g[j].end);
         i = resume = j + 1;
@@ -109,12 +226,27 @@ Spans CardSpans(std::string_view m) {
 
 bool CardValid(std::string_view m) { return !CardSpans(m).empty(); }
 
+// AAA-GG-SSSS: both gaps use the same separator (the same dash-like
+// character, or spaces only) and neither breaks a line, so "123-45 6789" or
+// a column "123\n45\n6789" is not one number; then the SSA's rules.
 bool SsnValid(std::string_view m) {
-  std::string d;
-  for (char c : m) {
-    if (IsDigit(c)) d += c;
+  std::vector<Group> g = DigitGroups(m);
+  if (g.size() != 3 || g[0].digits() != 3 || g[1].digits() != 2 || g[2].digits() != 4) return false;
+  const Gap a = GapBetween(m, g[0], g[1]), b = GapBetween(m, g[1], g[2]);
+  if (a.dashes > 1 || b.dashes > 1 || a.dash != b.dash || a.line_break || b.line_break) {
+    return false;
   }
-  if (d.size() != 9) return false;
+  std::string d;
+  for (size_t i = 0; i < m.size();) {
+    int v = 0;
+    const size_t len = DigitLen(m, i, &v);
+    if (len == 0) {
+      ++i;
+      continue;
+    }
+    d += static_cast<char>('0' + v);
+    i += len;
+  }
   std::string_view area(d.data(), 3), group(d.data() + 3, 2), serial(d.data() + 5, 4);
   if (area == "000" || area == "666" || area[0] == '9') return false;
   if (group == "00" || serial == "0000") return false;
@@ -126,12 +258,7 @@ bool SsnValid(std::string_view m) {
 // True when groups a, b, c read as day/month (either order) and a 19xx/20xx year.
 bool DateShaped(std::string_view m, const std::vector<Group>& g) {
   if (g.size() < 3 || g[0].digits() > 2 || g[1].digits() > 2 || g[2].digits() != 4) return false;
-  auto num = [&](const Group& x) {
-    int v = 0;
-    for (size_t i = x.begin; i < x.end; ++i) v = v * 10 + (m[i] - '0');
-    return v;
-  };
-  int a = num(g[0]), b = num(g[1]), y = num(g[2]);
+  int a = GroupValue(m, g[0]), b = GroupValue(m, g[1]), y = GroupValue(m, g[2]);
   bool dm = a >= 1 && a <= 31 && b >= 1 && b <= 12;
   bool md = a >= 1 && a <= 12 && b >= 1 && b <= 31;
   return (dm || md) && y >= 1900 && y <= 2099;
@@ -174,9 +301,7 @@ bool Ipv4Valid(std::string_view m) {
   if (g.size() != 4) return false;
   for (const Group& x : g) {
     if (x.digits() > 3 || (x.digits() > 1 && m[x.begin] == '0')) return false;
-    int v = 0;
-    for (size_t i = x.begin; i < x.end; ++i) v = v * 10 + (m[i] - '0');
-    if (v > 255) return false;
+    if (GroupValue(m, x) > 255) return false;
   }
   return true;
 }
@@ -266,16 +391,85 @@ Refiner RefinerFor(Validator v) {
 
 // ---------------------------------------------------------------- the table
 
+// The gaps that join the digit groups of a card or SSN (docs/language.md,
+// "Detectors"): one to three ASCII separators, or one non-ASCII separator
+// with at most one ASCII separator on each side; at most one of the
+// characters dash-like (the validators check that: a regex spelling it out
+// is too large for Hyperscan).
+// Spaces: ASCII space, tab, CR, LF; the no-break, typographic (U+2000 to
+// U+200A), narrow no-break, medium mathematical and ideographic spaces; the
+// zero-width space, non-joiner, joiner, word joiner and BOM. Dash-like: `-`,
+// `.`, U+2010 to U+2015 (hyphen, non-breaking hyphen, figure dash, en and em
+// dash, horizontal bar), U+2212 minus, U+FE63 small and U+FF0D full-width
+// hyphen-minus. Non-ASCII characters are spelled as alternatives (not class
+// ranges) so that Hyperscan runs the patterns in byte mode over digit runs.
+std::string Alternatives(std::string_view ascii_class, std::initializer_list<char32_t> cps) {
+  std::string r = "(?:";
+  r += ascii_class;
+  for (char32_t c : cps) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%s\\x{%X}", r.size() > 3 ? "|" : "", static_cast<unsigned>(c));
+    r += buf;
+  }
+  return r + ")";
+}
+
+std::string GapRegex() {
+  const std::string a = "[\\t\\n\\r .-]";
+  const std::string n =
+      Alternatives("", {0xA0,   0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006,
+                        0x2007, 0x2008, 0x2009, 0x200A, 0x200B, 0x200C, 0x200D, 0x2010,
+                        0x2011, 0x2012, 0x2013, 0x2014, 0x2015, 0x202F, 0x205F, 0x2060,
+                        0x2212, 0x3000, 0xFE63, 0xFF0D, 0xFEFF});
+  return "(?:" + a + "{1,3}|" + a + "?" + n + a + "?)";
+}
+
+// A full-width digit.
+std::string FullWidthDigit() {
+  return Alternatives("", {0xFF10, 0xFF11, 0xFF12, 0xFF13, 0xFF14, 0xFF15, 0xFF16, 0xFF17,
+                           0xFF18, 0xFF19});
+}
+
+// The first and last digit of a number: an ASCII digit at a word boundary,
+// or a full-width digit with no word character next to it.
+//   \b\d|\Bf  (gap? digit){11,}  gap? \d\b|f\B       (13+ digits)
+std::string_view CardRegex() {
+  static const std::string r = [] {
+    const std::string g = GapRegex(), f = FullWidthDigit(), d = "(?:\\d|" + f + ")";
+    return "(?:\\b\\d|\\B" + f + ")(?:" + g + "?" + d + "){11,}" + g + "?(?:\\d\\b|" +
+           f + "\\B)";
+  }();
+  return r;
+}
+
+// A dotted neighbour group is part of the candidate ("10.123.45.6789",
+// "123.45.6789.1"), so that SsnValid sees four groups and a longer dotted
+// number is not read as an SSN.
+//   (\b(\d+\.)?\d|\Bf) digit{2} gap digit{2} gap digit{3} (\d\b(\.\d+)?|f\B)
+std::string_view SsnRegex() {
+  static const std::string r = [] {
+    const std::string g = GapRegex(), f = FullWidthDigit(), d = "(?:\\d|" + f + ")";
+    return "(?:\\b(?:\\d+\\.)?\\d|\\B" + f + ")" + d + "{2}" + g + d + "{2}" + g + d +
+           "{3}(?:\\d\\b(?:\\.\\d+)?|" + f + "\\B)";
+  }();
+  return r;
+}
+
+// The digit-run promise of both (scan::DigitRuns): the ASCII gap bytes, and
+// gaps of up to five bytes (an ASCII byte, three bytes of U+2013, an ASCII
+// byte).
+constexpr std::string_view kRunSeparators = "\t\n\r -.";
+constexpr uint32_t kMaxGapBytes = 5;
+
+
 std::vector<DetectorDecl> MakeDetectors() {
   return {
       // The regex takes the whole digit run; CardSpans finds the cards in it.
-      // Groups may also be joined by the no-break and thin spaces (U+00A0,
-      // U+2007 figure, U+2009 thin, U+202F narrow no-break) that numbers
-      // copied from web pages, PDFs and spreadsheets carry.
-      {"dlp.credit_card", R"(\b(?:\d(?:[ -]|\x{A0}|\x{2007}|\x{2009}|\x{202F})?){12,}\d\b)", CardValid,
-       "payment card numbers: 13-19 digits, optionally grouped by spaces (including no-break "
-       "and thin spaces) or dashes, Luhn-valid",
-       13, " -", true},
+      {"dlp.credit_card", CardRegex(), CardValid,
+       "payment card numbers: 13-19 digits (ASCII or full-width), optionally grouped by "
+       "spaces, dashes or dots (Unicode spaces, dashes and zero-width characters included), "
+       "Luhn-valid",
+       13, kRunSeparators, true, kMaxGapBytes},
       {"dlp.email",
        R"(\b[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}\b)",
        nullptr, "e-mail addresses"},
@@ -286,12 +480,11 @@ std::vector<DetectorDecl> MakeDetectors() {
        PhoneValid,
        "phone numbers: international (+country code), US and European national formats with "
        "separators; 8-15 digits; not SSN-, date-, card/IBAN-group- or dotted-quad-shaped"},
-      {"dlp.us_ssn",
-       R"(\b\d{3}(?:[- ]|\x{A0}|\x{2007}|\x{2009}|\x{202F})\d{2}(?:[- ]|\x{A0}|\x{2007}|\x{2009}|\x{202F})\d{4}\b)",
-       SsnValid,
-       "US social security numbers AAA-GG-SSSS, separated by dashes or spaces (no-break and "
-       "thin spaces included); no 000/666/9xx area, 00 group or 0000 serial",
-       9, " -", true},
+      {"dlp.us_ssn", SsnRegex(), SsnValid,
+       "US social security numbers AAA-GG-SSSS, separated by dashes, dots or spaces (Unicode "
+       "spaces and dashes included), the same separator twice; no 000/666/9xx area, 00 group "
+       "or 0000 serial",
+       9, kRunSeparators, true, kMaxGapBytes},
       {"dlp.iban", R"(\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b)",
        IbanCandidateValid,
        "international bank account numbers, spaces allowed, mod-97 checked"},

@@ -620,7 +620,7 @@ bool Emitter::Finish() {
         case vm::internal::ScanPattern::kDetector: {
           const stdlib::DetectorDecl& d = stdlib::Detectors()[p.detector];
           if (d.run_digits > 0) {
-            runs[regexes.size()] = {d.run_digits, std::string(d.run_separators), d.run_wide};
+            runs[regexes.size()] = {d.run_digits, std::string(d.run_separators), d.run_wide, d.run_max_gap};
             any_runs = true;
           }
           regexes.emplace_back(d.regex);

@@ -4,9 +4,14 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <optional>
+#include <type_traits>
 
 #ifdef __SSE2__
 #include <emmintrin.h>
+#endif
+#ifdef __SSSE3__
+#include <tmmintrin.h>
 #endif
 
 namespace tollgate::scan::internal {
@@ -14,42 +19,43 @@ namespace tollgate::scan::internal {
 namespace {
 
 bool Digit(unsigned char c) { return static_cast<unsigned>(c - '0') < 10u; }
-
-// The longest gap of bytes above 0x7F that joins two digits in wide mode:
-// U+2007, U+2009 and U+202F are three bytes in UTF-8.
-constexpr size_t kMaxWideGap = 3;
-
 bool High(unsigned char c) { return c >= 0x80; }
 
 struct Walker {
+  Walker(std::string_view text, std::string_view separators, bool w, uint32_t gap, uint32_t min,
+         Spans* o)
+      : t(text), wide(w), max_gap(gap), min_digits(min), out(o) {
+    for (char c : separators) sep[static_cast<unsigned char>(c)] = true;
+  }
   std::string_view t;
-  std::string_view seps;
-  bool wide;  // gaps of 1..kMaxWideGap bytes above 0x7F join digits too
+  bool sep[256] = {};  // the separator bytes
+  bool wide;           // bytes above 0x7F are gap bytes; full-width digits are digits
+  uint32_t max_gap;    // bytes
   uint32_t min_digits;
   Spans* out;
 
-  bool Sep(unsigned char c) const { return std::memchr(seps.data(), c, seps.size()) != nullptr; }
-  bool DigitAt(size_t i) const { return i < t.size() && Digit(static_cast<unsigned char>(t[i])); }
-  bool HighAt(size_t i) const { return i < t.size() && High(static_cast<unsigned char>(t[i])); }
-  // Bytes of the gap at i that join two digits (0: none): one separator
-  // byte, or (wide) a maximal run of 1..kMaxWideGap bytes above 0x7F.
+  bool Sep(unsigned char c) const { return sep[c]; }
+  unsigned char At(size_t i) const { return static_cast<unsigned char>(t[i]); }
+  // Bytes of the digit at i: 1 (ASCII), 3 (wide: U+FF10..U+FF19), 0 (none).
+  size_t DigitLen(size_t i) const {
+    if (i >= t.size()) return 0;
+    if (Digit(At(i))) return 1;
+    if (wide && At(i) == 0xEF && i + 2 < t.size() && At(i + 1) == 0xBC &&
+        static_cast<unsigned>(At(i + 2) - 0x90) < 10u) {
+      return 3;
+    }
+    return 0;
+  }
+  bool GapByte(size_t i) const { return Sep(At(i)) || (wide && High(At(i))); }
+  // Bytes of the gap at i that joins two digits (0: none): a maximal run of
+  // 1..max_gap gap bytes with a digit right after it.
   size_t GapAt(size_t i) const {
-    if (i + 1 < t.size() && Sep(static_cast<unsigned char>(t[i])) && DigitAt(i + 1)) return 1;
-    if (!wide) return 0;
     size_t k = 0;
-    while (k <= kMaxWideGap && HighAt(i + k)) ++k;
-    return k >= 1 && k <= kMaxWideGap && DigitAt(i + k) ? k : 0;
+    while (k <= max_gap && i + k < t.size() && DigitLen(i + k) == 0 && GapByte(i + k)) ++k;
+    return k >= 1 && k <= max_gap && DigitLen(i + k) > 0 ? k : 0;
   }
-  // Byte i belongs to a digit run.
-  bool InRun(size_t i) const {
-    const auto c = static_cast<unsigned char>(t[i]);
-    if (Digit(c)) return true;
-    if (i > 0 && Sep(c) && DigitAt(i - 1) && DigitAt(i + 1)) return true;
-    if (!wide || !High(c)) return false;
-    size_t b = i;  // the high run holding i
-    while (b > 0 && HighAt(b - 1) && i - b < kMaxWideGap) --b;
-    return b > 0 && DigitAt(b - 1) && GapAt(b) > i - b;
-  }
+  // A byte that may belong to a run (a superset: digits and gap bytes).
+  bool MaybeInRun(size_t i) const { return Digit(At(i)) || GapByte(i); }
 
   // Walks the runs that start in [from, limit) and returns where the walk
   // stopped: the end of the last run seen (which may lie past `limit`), or
@@ -58,16 +64,16 @@ struct Walker {
     const size_t n = t.size();
     size_t i = from;
     while (i < limit && i < n) {
-      if (!DigitAt(i)) {
+      if (DigitLen(i) == 0) {
         ++i;
         continue;
       }
       const size_t start = i;
       uint32_t digits = 0;
       for (;;) {
-        while (DigitAt(i)) {
+        while (const size_t len = DigitLen(i)) {
           ++digits;
-          ++i;
+          i += len;
         }
         if (const size_t gap = i < n ? GapAt(i) : 0) {
           i += gap;
@@ -81,40 +87,102 @@ struct Walker {
   }
 };
 
-// Bit i of d / s: byte 64k + i of the text is a digit / a separator.
+// Bit i of each mask: byte 64k + i of the text is an ASCII digit (d), a
+// separator (s), above 0x7F (h), and -- wide only -- 0xEF (e), 0xBC (c),
+// 0x90..0x99 (f): the bytes of the full-width digits EF BC 90..99.
 struct BlockMasks {
-  uint64_t d = 0, s = 0, h = 0;  // h: bytes above 0x7F
+  uint64_t d = 0, s = 0, h = 0, e = 0, c = 0, f = 0;
 };
 
-// The masks of the 64 bytes at p, by SSE2 compares when the separators fit
-// in four registers.
-BlockMasks Classify(const unsigned char* p, std::string_view seps, bool wide) {
-  BlockMasks m;
 #ifdef __SSE2__
-  if (seps.size() <= 4) {
-    const __m128i zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9);
-    __m128i sep[4];
-    for (size_t j = 0; j < 4; ++j) sep[j] = _mm_set1_epi8(seps[j < seps.size() ? j : 0]);
-    for (int q = 0; q < 4; ++q) {
-      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * q));
-      const __m128i y = _mm_sub_epi8(x, zero);
-      const __m128i digit = _mm_cmpeq_epi8(_mm_min_epu8(y, nine), y);  // x - '0' <= 9
-      __m128i sp = _mm_setzero_si128();
-      for (size_t j = 0; j < seps.size(); ++j) sp = _mm_or_si128(sp, _mm_cmpeq_epi8(x, sep[j]));
-      m.d |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(digit))) << (16 * q);
-      if (wide) m.h |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(x))) << (16 * q);
-      m.s |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(sp))) << (16 * q);
+uint64_t Mask16(const __m128i& m, int q) {
+  return static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(m))) << (16 * q);
+}
+#endif
+
+// Classifies 64 bytes at a time (BlockMasks) by SSE compares: the
+// separators by a shuffle lookup with SSSE3 when they are all below 0x80
+// (byte c is one when lo[c & 15] has bit c >> 4), else by compares when they
+// fit in eight registers, else byte by byte.
+class Classifier {
+ public:
+  Classifier(std::string_view seps, bool wide) : seps_(seps), wide_(wide) {
+#ifdef __SSE2__
+    alignas(16) unsigned char lo[16] = {};
+    bool table = true;
+    for (char ch : seps) {
+      const auto c = static_cast<unsigned char>(ch);
+      if (c >= 0x80) table = false;
+      else lo[c & 15] |= static_cast<unsigned char>(1u << (c >> 4));
+    }
+#ifdef __SSSE3__
+    table_ = table;
+    lo_table_ = _mm_load_si128(reinterpret_cast<const __m128i*>(lo));
+#endif
+    simd_ = table_ || seps.size() <= 8;
+    for (size_t j = 0; j < seps.size() && j < 8; ++j) sep_[j] = _mm_set1_epi8(seps[j]);
+#endif
+  }
+
+  BlockMasks operator()(const unsigned char* p) const {
+    BlockMasks m;
+#ifdef __SSE2__
+    if (simd_) {
+      const __m128i zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9);
+      for (int q = 0; q < 4; ++q) {
+        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * q));
+        const __m128i y = _mm_sub_epi8(x, zero);
+        m.d |= Mask16(_mm_cmpeq_epi8(_mm_min_epu8(y, nine), y), q);  // x - '0' <= 9
+        m.s |= Mask16(Separators(x), q);
+        if (wide_ && _mm_movemask_epi8(x) != 0) {
+          m.h |= Mask16(x, q);
+          m.e |= Mask16(_mm_cmpeq_epi8(x, _mm_set1_epi8(static_cast<char>(0xEF))), q);
+          m.c |= Mask16(_mm_cmpeq_epi8(x, _mm_set1_epi8(static_cast<char>(0xBC))), q);
+          const __m128i z = _mm_sub_epi8(x, _mm_set1_epi8(static_cast<char>(0x90)));
+          m.f |= Mask16(_mm_cmpeq_epi8(_mm_min_epu8(z, nine), z), q);
+        }
+      }
+      return m;
+    }
+#endif
+    for (int i = 0; i < 64; ++i) {
+      m.d |= static_cast<uint64_t>(Digit(p[i])) << i;
+      m.s |= static_cast<uint64_t>(!seps_.empty() && std::memchr(seps_.data(), p[i], seps_.size()) != nullptr) << i;
+      if (!wide_) continue;
+      m.h |= static_cast<uint64_t>(High(p[i])) << i;
+      m.e |= static_cast<uint64_t>(p[i] == 0xEF) << i;
+      m.c |= static_cast<uint64_t>(p[i] == 0xBC) << i;
+      m.f |= static_cast<uint64_t>(static_cast<unsigned>(p[i] - 0x90) < 10u) << i;
     }
     return m;
   }
+
+ private:
+#ifdef __SSE2__
+  // 0xFF where a byte of x is a separator.
+  __m128i Separators(__m128i x) const {
+#ifdef __SSSE3__
+    if (table_) {
+      const __m128i nibble = _mm_set1_epi8(0x0F);
+      const __m128i hi_bits = _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 0, 0, 0, 0, 0, 0, 0, 0);
+      const __m128i lo = _mm_shuffle_epi8(lo_table_, _mm_and_si128(x, nibble));
+      const __m128i hi = _mm_shuffle_epi8(hi_bits, _mm_and_si128(_mm_srli_epi16(x, 4), nibble));
+      return _mm_xor_si128(_mm_cmpeq_epi8(_mm_and_si128(lo, hi), _mm_setzero_si128()),
+                           _mm_set1_epi8(-1));
+    }
 #endif
-  for (int i = 0; i < 64; ++i) {
-    m.d |= static_cast<uint64_t>(Digit(p[i])) << i;
-    m.h |= static_cast<uint64_t>(wide && High(p[i])) << i;
-    m.s |= static_cast<uint64_t>(!seps.empty() && std::memchr(seps.data(), p[i], seps.size()) != nullptr) << i;
+    __m128i sp = _mm_setzero_si128();
+    for (size_t j = 0; j < seps_.size(); ++j) sp = _mm_or_si128(sp, _mm_cmpeq_epi8(x, sep_[j]));
+    return sp;
   }
-  return m;
-}
+  __m128i lo_table_ = _mm_setzero_si128();
+  __m128i sep_[8] = {};
+  bool table_ = false;
+  bool simd_ = false;
+#endif
+  std::string_view seps_;
+  bool wide_;
+};
 
 // Bit i set when bits i .. i + len - 1 of x are all set (len 1..32).
 uint64_t RunsAtLeast(uint64_t x, uint32_t len) {
@@ -127,65 +195,126 @@ uint64_t RunsAtLeast(uint64_t x, uint32_t len) {
   return t & (t >> (len - p));
 }
 
+// Bit i of the result: a bit of `cur` within `reach` (a power of two, <= 64)
+// positions below i, or -- a superset -- i < reach and a bit in the top
+// `reach` positions of `prev`.
+inline uint64_t DigitBefore(uint64_t prev, uint64_t cur, uint32_t reach) {
+  for (uint32_t p = 1; p < reach; p *= 2) cur |= cur << p;
+  const uint64_t low = reach >= 64 ? ~uint64_t{0} : (uint64_t{1} << reach) - 1;
+  return (cur << 1) | ((prev >> (64 - reach)) != 0 ? low : 0);
+}
+// Bit i of the result: a bit of `cur` within `reach` positions above i, or
+// i >= 64 - reach and a bit in the low `reach` positions of `next`.
+inline uint64_t DigitAfter(uint64_t cur, uint64_t next, uint32_t reach) {
+  for (uint32_t p = 1; p < reach; p *= 2) cur |= cur >> p;
+  const uint64_t high = reach >= 64 ? ~uint64_t{0} : ~((~uint64_t{0}) >> reach);
+  const uint64_t low = reach >= 64 ? ~uint64_t{0} : (uint64_t{1} << reach) - 1;
+  return (cur >> 1) | ((next & low) != 0 ? high : 0);
+}
+
 }  // namespace
 
 void FindDigitRunsReference(std::string_view text, std::string_view separators, bool wide,
-                            uint32_t min_digits, Spans* out) {
-  Walker{text, separators, wide, min_digits, out}.Walk(0, text.size());
+                            uint32_t max_gap, uint32_t min_digits, Spans* out) {
+  Walker(text, separators, wide, std::max<uint32_t>(max_gap, 1), min_digits, out).Walk(0, text.size());
 }
 
-void FindDigitRuns(std::string_view text, std::string_view separators, bool wide,
-                   uint32_t min_digits, Spans* out) {
+namespace {
+
+// FindDigitRuns for one `wide` and one reach (bit_ceil(max_gap); 0: any).
+template <bool kWide, uint32_t kReach>
+void BlockPass(std::string_view text, std::string_view separators, uint32_t max_gap,
+               uint32_t min_digits, Spans* out) {
+  constexpr bool wide = kWide;
   // A run with N digits is at least N bytes long. One pass marks the bytes
-  // in runs (64 at a time: digits, and separators between two digits) and
-  // looks for N of them in a row; only there is the text walked byte by
-  // byte, from the start of the run the stretch lies in.
-  const Walker w{text, separators, wide, min_digits, out};
+  // that may be in runs (64 at a time: digits, and gap bytes with a digit
+  // within max_gap bytes on both sides) and looks for N of them in a row;
+  // only there is the text walked byte by byte, from the start of the run
+  // the stretch lies in.
+  std::optional<Walker> walker;  // built at the first walk
+  const Classifier classify(separators, wide);
+  const uint32_t reach = kReach != 0 ? kReach : std::bit_ceil(max_gap);
   const size_t n = text.size();
   const size_t blocks = (n + 63) / 64;
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   auto load = [&](size_t k) -> BlockMasks {
     if (k >= blocks) return {};
-    if (64 * k + 64 <= n) return Classify(p + 64 * k, separators, wide);
+    if (64 * k + 64 <= n) return classify(p + 64 * k);
     unsigned char tail[64] = {};
     std::memcpy(tail, p + 64 * k, n - 64 * k);
-    BlockMasks m = Classify(tail, separators, wide);
+    BlockMasks m = classify(tail);
     const size_t valid = n - 64 * k;  // the padding is in no run
     const uint64_t keep = valid >= 64 ? ~uint64_t{0} : (uint64_t{1} << valid) - 1;
     m.d &= keep;
     m.s &= keep;
     m.h &= keep;
+    m.e &= keep;
+    m.c &= keep;
+    m.f &= keep;
     return m;
   };
-  BlockMasks prev, cur = load(0), next = load(1);
+  BlockMasks cur = load(0), next = load(1);
+  uint64_t prev_digits = 0;    // the digit bytes (full-width ones too) of the previous block
+  uint64_t prev_fw_start = 0;  // its full-width digits' first bytes
   uint32_t carry = 0;  // run bytes in a row at the end of the previous block
   size_t done = 0;     // the text before `done` is walked
   for (size_t k = 0; k < blocks; ++k) {
-    const uint64_t before = (cur.d << 1) | (prev.d >> 63);
-    const uint64_t after = (cur.d >> 1) | (next.d << 63);
-    uint64_t in_run = cur.d | (cur.s & before & after);
-    if (wide && cur.h != 0) {
-      // A superset of the wide gaps' bytes (a digit within kMaxWideGap
-      // high bytes on both sides): it only decides where to walk.
-      static_assert(kMaxWideGap == 3, "three shifts each side");
-      const uint64_t hb1 = (cur.h << 1) | (prev.h >> 63), hb2 = (cur.h << 2) | (prev.h >> 62);
-      const uint64_t ha1 = (cur.h >> 1) | (next.h << 63), ha2 = (cur.h >> 2) | (next.h << 62);
-      const uint64_t db2 = (cur.d << 2) | (prev.d >> 62), db3 = (cur.d << 3) | (prev.d >> 61);
-      const uint64_t da2 = (cur.d >> 2) | (next.d << 62), da3 = (cur.d >> 3) | (next.d << 61);
-      const uint64_t left = before | (db2 & hb1) | (db3 & hb2 & hb1);
-      const uint64_t right = after | (da2 & ha1) | (da3 & ha2 & ha1);
-      in_run |= cur.h & left & right;
+    uint64_t digits = cur.d, gaps = cur.s;
+    uint64_t fw_start = 0;
+    if (wide) {
+      gaps |= cur.h;
+      fw_start = cur.e & ((cur.c >> 1) | (next.c << 63)) & ((cur.f >> 2) | (next.f << 62));
+      digits |= fw_start | (fw_start << 1) | (fw_start << 2) | ((prev_fw_start >> 62) & 1) |
+                ((prev_fw_start >> 63) * 3);
+    }
+    // The next block's digits, a superset (its full-width digits' lead bytes
+    // are enough: they only decide where to walk).
+    const uint64_t next_digits = next.d | (wide ? next.e : 0);
+    uint64_t in_run = digits;
+    if (gaps != 0 && (digits | prev_digits | next_digits) != 0) {
+      in_run |= gaps & DigitBefore(prev_digits, digits, reach) & DigitAfter(digits, next_digits, reach);
     }
     const uint32_t lead = static_cast<uint32_t>(std::countr_one(in_run));
-    if ((carry > 0 && carry + lead >= min_digits) || RunsAtLeast(in_run, min_digits) != 0) {
-      size_t from = std::max(done, k > 0 ? 64 * (k - 1) : 0);
-      while (from > done && w.InRun(from - 1)) --from;  // back to the run's first byte
-      if (from < n) done = w.Walk(from, std::min(n, 64 * (k + 1)));
+    const uint64_t long_stretches = RunsAtLeast(in_run, min_digits);
+    const bool across = carry > 0 && carry + lead >= min_digits;
+    if (across || long_stretches != 0) {
+      // From the first long stretch of run bytes: a run with enough digits
+      // that ends before it was walked with the previous block.
+      const size_t stretch = across ? 64 * k - carry : 64 * k + std::countr_zero(long_stretches);
+      size_t from = std::max(done, stretch);
+      if (!walker) walker.emplace(text, separators, wide, max_gap, min_digits, out);
+      // Back to a byte that is in no run (the run's first byte or before).
+      while (from > done && walker->MaybeInRun(from - 1)) --from;
+      if (from < n) done = walker->Walk(from, std::min(n, 64 * (k + 1)));
     }
     carry = lead == 64 ? carry + 64 : static_cast<uint32_t>(std::countl_one(in_run));
-    prev = cur;
+    prev_digits = digits;
+    prev_fw_start = fw_start;
     cur = next;
     next = load(k + 2);
+  }
+}
+
+}  // namespace
+
+void FindDigitRuns(std::string_view text, std::string_view separators, bool wide, uint32_t max_gap,
+                   uint32_t min_digits, Spans* out) {
+  max_gap = std::clamp<uint32_t>(max_gap, 1, 64);
+  const uint32_t reach = std::bit_ceil(max_gap);
+  auto pass = [&](auto wide_tag) {
+    constexpr bool kWide = decltype(wide_tag)::value;
+    switch (reach) {
+      case 1: return BlockPass<kWide, 1>(text, separators, max_gap, min_digits, out);
+      case 2: return BlockPass<kWide, 2>(text, separators, max_gap, min_digits, out);
+      case 4: return BlockPass<kWide, 4>(text, separators, max_gap, min_digits, out);
+      case 8: return BlockPass<kWide, 8>(text, separators, max_gap, min_digits, out);
+      default: return BlockPass<kWide, 0>(text, separators, max_gap, min_digits, out);
+    }
+  };
+  if (wide) {
+    pass(std::true_type{});
+  } else {
+    pass(std::false_type{});
   }
 }
 

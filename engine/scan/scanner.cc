@@ -37,6 +37,19 @@ struct HsDatabase {
   ~HsDatabase() { hs_free_database(db); }
 };
 
+// The digits of a digit run (ASCII, and the full-width U+FF10..U+FF19:
+// EF BC 90..99), at least as many as the run holds.
+uint32_t RunDigits(std::string_view run) {
+  uint32_t n = 0;
+  for (size_t i = 0; i < run.size(); ++i) {
+    const auto c = static_cast<unsigned char>(run[i]);
+    n += (c >= '0' && c <= '9') || (c >= 0x90 && c <= 0x99 && i >= 2 &&
+                                     static_cast<unsigned char>(run[i - 1]) == 0xBC &&
+                                     static_cast<unsigned char>(run[i - 2]) == 0xEF);
+  }
+  return n;
+}
+
 // This thread's Hyperscan scratch, grown for every database it has scanned
 // with (by database serial). Freed when the thread exits.
 struct LocalScratch {
@@ -88,15 +101,21 @@ struct Scanner::Impl {
   // characters). Hyperscan's UTF-8 mode is markedly slower.
   HsDatabase ascii_block;
   uint64_t ascii_serial = internal::NextSerial();
-  // Patterns with a digit-run promise (Options::digit_runs), one database
-  // per separator set, run over the digit runs with enough digits only.
+  // Patterns with a digit-run promise (Options::digit_runs), one digit-run
+  // pass per separator set, and one database per number of digits promised
+  // (a run of 9 digits need not meet the 13-digit patterns).
   struct Gated {
     std::string separators;
     bool wide = false;  // DigitRuns::wide_separators
-    uint32_t min_digits = 32;  // the least of its patterns'
-    std::vector<int> ids;
-    HsDatabase db;
-    uint64_t serial = internal::NextSerial();
+    uint32_t max_gap = 1;  // the largest of its patterns'
+    uint32_t min_digits = 32;  // the least of its tiers'
+    struct Tier {
+      uint32_t min_digits = 0;
+      std::vector<int> ids;
+      HsDatabase db;
+      uint64_t serial = internal::NextSerial();
+    };
+    std::vector<std::unique_ptr<Tier>> tiers;
   };
   std::vector<std::unique_ptr<Gated>> gated;
   std::vector<bool> is_gated;  // per pattern
@@ -227,15 +246,25 @@ void GateDigitRuns(Scanner::Impl* impl, const std::vector<std::string>& hs_text,
       it = gated.end() - 1;
     }
     (*it)->wide = (*it)->wide || p.wide_separators;
+    (*it)->max_gap = std::max((*it)->max_gap, std::clamp<uint32_t>(p.max_gap, 1, 64));
     (*it)->min_digits = std::min((*it)->min_digits, p.min_digits);
-    (*it)->ids.push_back(static_cast<int>(i));
+    auto& tiers = (*it)->tiers;
+    auto tier = std::find_if(tiers.begin(), tiers.end(), [&](const auto& t) { return t->min_digits == p.min_digits; });
+    if (tier == tiers.end()) {
+      tiers.push_back(std::make_unique<Scanner::Impl::Gated::Tier>());
+      tiers.back()->min_digits = p.min_digits;
+      tier = tiers.end() - 1;
+    }
+    (*tier)->ids.push_back(static_cast<int>(i));
     impl->is_gated[i] = true;
   }
   if (gated.empty()) return;
   for (auto& g : gated) {
-    if (!CompileSubset(hs_text, hs_flags, g->ids, &g->db.db)) {
-      impl->is_gated.assign(n, false);
-      return;
+    for (auto& t : g->tiers) {
+      if (!CompileSubset(hs_text, hs_flags, t->ids, &t->db.db)) {
+        impl->is_gated.assign(n, false);
+        return;
+      }
     }
   }
   hs_database_t* rest_db = nullptr;
@@ -411,17 +440,25 @@ bool Scanner::Scan(std::string_view text, std::vector<int>* ids) const {
       thread_local internal::Spans runs;
       runs.clear();
       // An ASCII text has no bytes above 0x7F: wide runs are narrow runs.
-      internal::FindDigitRuns(text, g->separators, g->wide && !utf8.Ascii(), g->min_digits, &runs);
+      internal::FindDigitRuns(text, g->separators, g->wide && !utf8.Ascii(), g->max_gap,
+                              g->min_digits, &runs);
       if (runs.empty()) continue;
-      hs_scratch_t* scratch = ScratchFor(g->db.db, g->serial);
-      ok = ok && scratch != nullptr;
       // Many short runs (a table of numbers): one pass over the whole text
       // is cheaper than a call per run, and means the same.
-      if (runs.size() > 8 && runs.size() * 256 > text.size()) runs.assign(1, {0, text.size()});
-      for (size_t r = 0; ok && r < runs.size(); ++r) {
-        ok = hs_scan(g->db.db, text.data() + runs[r].first,
-                     static_cast<unsigned>(runs[r].second - runs[r].first), 0, scratch, OnMatch,
-                     ids) == HS_SUCCESS;
+      const bool whole = runs.size() > 8 && runs.size() * 256 > text.size();
+      if (whole) runs.assign(1, {0, text.size()});
+      for (const auto& t : g->tiers) {
+        hs_scratch_t* scratch = nullptr;  // on the first run with enough digits
+        for (size_t r = 0; ok && r < runs.size(); ++r) {
+          const std::string_view run = text.substr(runs[r].first, runs[r].second - runs[r].first);
+          if (!whole && t->min_digits > g->min_digits && RunDigits(run) < t->min_digits) continue;
+          if (scratch == nullptr && (scratch = ScratchFor(t->db.db, t->serial)) == nullptr) {
+            ok = false;
+            break;
+          }
+          ok = hs_scan(t->db.db, run.data(), static_cast<unsigned>(run.size()), 0, scratch, OnMatch,
+                       ids) == HS_SUCCESS;
+        }
       }
     }
     ok = ok && Confirm(m, text, ids) && m.rest.Match(text, ids);

@@ -61,8 +61,8 @@ enum class Engine : uint8_t {
 };
 
 // A promise about one pattern that lets the scanner skip most of a text:
-// every match of the pattern lies inside one digit run -- ASCII digits, two
-// digits separated by at most one byte of `separators` (say " -" for
+// every match of the pattern lies inside one digit run -- ASCII digits
+// joined by gaps of 1 to `max_gap` bytes of `separators` (say " -" for
 // "4111 1111-1111") -- and holds at least `min_digits` digits; the pattern
 // has no `^ $ \A \z` (which mean the start or end of the whole text).
 // Hyperscan then runs the pattern only over the runs with enough digits
@@ -73,9 +73,11 @@ enum class Engine : uint8_t {
 struct DigitRuns {
   uint32_t min_digits = 0;
   std::string separators;
-  // Also two digits separated by one to three bytes above 0x7F (a no-break
-  // or thin space in UTF-8: U+00A0, U+2007, U+2009, U+202F).
+  // Also bytes above 0x7F in gaps (no-break, thin, ideographic and
+  // zero-width spaces, Unicode dashes and minus signs in UTF-8), and the
+  // full-width digits U+FF10..U+FF19 as digits.
   bool wide_separators = false;
+  uint32_t max_gap = 1;  // bytes, 1..64
 };
 
 struct Options {

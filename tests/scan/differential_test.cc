@@ -36,7 +36,13 @@ const std::vector<std::string>& Atoms() {
       "<", ">", "|", "[", "]", "(", ")", "{", "}", "*", "+", "?", "$", "^", "\\", "@", ":",
       "\xC3\xA9", "\xC3\x89", "\xE2\x84\xAA", "\xC5\xBF", "\xC3\x9F", "\xCF\x83", "\xCE\xA3",
       "\xEF\xBD\x9C", "\xE2\x96\x81", "\xF0\x9F\x98\x80", "\xE4\xB8\xAD", "\xC2\xA0",
-      std::string("\0", 1)};
+      std::string("\0", 1),
+      // The card and SSN separators (stdlib/detectors.cc): en dash, non-breaking
+      // hyphen, figure dash, minus, ideographic, en and zero-width spaces,
+      // zero-width joiner, full-width hyphen and digits, " - ".
+      "\xE2\x80\x93", "\xE2\x80\x91", "\xE2\x80\x92", "\xE2\x88\x92", "\xE3\x80\x80",
+      "\xE2\x80\x82", "\xE2\x80\x8B", "\xE2\x80\x8D", "\xEF\xBC\x8D", "\xEF\xBC\x91",
+      "\xEF\xBC\x94", " - ", "\r\n"};
   return a;
 }
 
@@ -51,7 +57,17 @@ const std::vector<std::string>& Phrases() {
       "you are now in developer mode", "<|im_start|>", "<\xEF\xBD\x9C" "end\xEF\xBD\x9C>",
       "[INST]", "<</SYS>>", "### system:\n", "system: you are", "do anything now",
       "reveal your system prompt", "act as an unrestricted", "ignore\xE2\x84\xAAprevious",
-      "\xC5\xBFy\xC5\xBFtem prompt", "new system prompt", "message from the developers"};
+      "\xC5\xBFy\xC5\xBFtem prompt", "new system prompt", "message from the developers",
+      // Cards and SSNs with the wider separators, and near misses.
+      "4111\xE2\x80\x93" "1111\xE2\x80\x93" "1111\xE2\x80\x93" "1111", "4111.1111.1111.1111",
+      "4111\t1111\t1111\t1111", "4111  1111  1111  1111", "4111 - 1111 - 1111 - 1111",
+      "4111\xE3\x80\x80" "1111\xE2\x80\x82" "1111\xE2\x80\x8B" "1111", "4111 1111\n1111 1111",
+      "\xEF\xBC\x94\xEF\xBC\x91\xEF\xBC\x91\xEF\xBC\x91\xEF\xBC\x91\xEF\xBC\x91\xEF\xBC\x91"
+      "\xEF\xBC\x91\xEF\xBC\x91\xEF\xBC\x91\xEF\xBC\x91\xEF\xBC\x91\xEF\xBC\x91\xEF\xBC\x91"
+      "\xEF\xBC\x91\xEF\xBC\x91",
+      "123.45.6789", "123\xE2\x80\x93" "45\xE2\x80\x93" "6789", "123\xE2\x88\x92" "45\xE2\x88\x92" "6789",
+      "10.123.45.6789", "2024.01.15", "2.718281828459045", "4111--1111--1111--1111",
+      "4111\xE2\x80\x93\xE2\x80\x93" "1111 1111 1111", "1200\n1350\n1400\n1575"};
   return p;
 }
 
@@ -182,7 +198,7 @@ TEST(ScanDifferential, HyperscanAgreesWithRe2OnRandomPairs) {
       o.digit_runs.resize(pats.size());
       for (size_t i = 0; i < pats.size(); ++i) {
         for (const auto& d : stdlib::Detectors()) {
-          if (d.regex == pats[i]) o.digit_runs[i] = {d.run_digits, std::string(d.run_separators), d.run_wide};
+          if (d.regex == pats[i]) o.digit_runs[i] = {d.run_digits, std::string(d.run_separators), d.run_wide, d.run_max_gap};
         }
       }
     }

@@ -431,7 +431,14 @@ std::string DigitText(std::mt19937_64& r, size_t max_len) {
                                        "2026", "3.10", "192.168.0.1", "12  34", "1--2", "x9",
                                        "\xC2\xA0", "\xE2\x80\xAF", "\xE2\x80\x89",
                                        "4111\xC2\xA0" "1111\xE2\x80\x87" "1111\xE2\x80\x89" "1111",
-                                       "\xF0\x9F\x98\x80", "\x80"};
+                                       "\xF0\x9F\x98\x80", "\x80",
+                                       // en dash, ideographic and zero-width spaces,
+                                       // full-width digits and hyphen, " - ", CR LF, tab
+                                       "\xE2\x80\x93", "\xE3\x80\x80", "\xE2\x80\x8B", "\xEF\xBC\x91",
+                                       "\xEF\xBC\x99", "\xEF\xBC\x8D", "\xEF\xBC", " - ", "\r\n", "\t",
+                                       "\xEF\xBC\x94\xEF\xBC\x91\xEF\xBC\x91\xEF\xBC\x91\xE2\x80\x93"
+                                       "\xEF\xBC\x91\xEF\xBC\x91\xEF\xBC\x91\xEF\xBC\x91",
+                                       "4111 \xE2\x80\x93 1111\xE3\x80\x80" "1111\xE2\x80\x8B" "1111"};
   const size_t len = static_cast<size_t>(r() % (max_len + 1));
   std::string t;
   const unsigned dense = static_cast<unsigned>(r() % 4);  // how often a digit
@@ -448,37 +455,39 @@ std::string DigitText(std::mt19937_64& r, size_t max_len) {
 
 TEST(DigitRuns, BlockPassFindsWhatTheByteWalkFinds) {
   std::mt19937_64 r(7);
-  const std::vector<std::string> seps = {" -", ".", "", " -./", "abcde", std::string("\0-", 2)};
+  const std::vector<std::string> seps = {" -", ".", "", " -./", "abcde", std::string("\0-", 2),
+                                         "\t\n\r -.", "\t\n\r -./_Za"};
   for (int iter = 0; iter < 20000; ++iter) {
     const std::string t = DigitText(r, iter % 10 == 0 ? 2000 : 300);
     const std::string& s = seps[r() % seps.size()];
     const uint32_t n = 1 + static_cast<uint32_t>(r() % 32);
     const bool wide = r() % 2 == 0;
+    const uint32_t gap = std::vector<uint32_t>{1, 2, 3, 9, 17}[r() % 5];
     internal::Spans fast, ref;
-    internal::FindDigitRuns(t, s, wide, n, &fast);
-    internal::FindDigitRunsReference(t, s, wide, n, &ref);
-    ASSERT_EQ(fast, ref) << "min " << n << " separators `" << s << "` wide " << wide << " text `"
-                         << t << "`";
+    internal::FindDigitRuns(t, s, wide, gap, n, &fast);
+    internal::FindDigitRunsReference(t, s, wide, gap, n, &ref);
+    ASSERT_EQ(fast, ref) << "min " << n << " separators `" << s << "` wide " << wide << " gap "
+                         << gap << " text `" << t << "`";
   }
   internal::Spans got;
-  internal::FindDigitRunsReference("id 4111 1111-1111 1111, 12  34.", " -", false, 9, &got);
+  internal::FindDigitRunsReference("id 4111 1111-1111 1111, 12  34.", " -", false, 1, 9, &got);
   EXPECT_EQ(got, (internal::Spans{{2, 23}}));  // one byte of context each side
   got.clear();
-  internal::FindDigitRuns(std::string(200, '5'), "", false, 13, &got);
+  internal::FindDigitRuns(std::string(200, '5'), "", false, 1, 13, &got);
   EXPECT_EQ(got, (internal::Spans{{0, 200}}));
   // Wide: a no-break space (2 bytes) and a narrow no-break space (3 bytes)
   // join groups; four bytes above 0x7F do not.
   const std::string nbsp = "id 4111\xC2\xA0" "1111\xE2\x80\xAF" "1111 1111.";
   for (bool block : {false, true}) {
     got.clear();
-    (block ? internal::FindDigitRuns : internal::FindDigitRunsReference)(nbsp, " -", true, 16, &got);
+    (block ? internal::FindDigitRuns : internal::FindDigitRunsReference)(nbsp, " -", true, 3, 16, &got);
     EXPECT_EQ(got, (internal::Spans{{2, 26}})) << block;
     got.clear();
-    (block ? internal::FindDigitRuns : internal::FindDigitRunsReference)(nbsp, " -", false, 16, &got);
+    (block ? internal::FindDigitRuns : internal::FindDigitRunsReference)(nbsp, " -", false, 3, 16, &got);
     EXPECT_TRUE(got.empty()) << block;
     got.clear();
     (block ? internal::FindDigitRuns : internal::FindDigitRunsReference)(
-        "4111\xF0\x9F\x98\x80" "1111 1111 1111", " -", true, 16, &got);
+        "4111\xF0\x9F\x98\x80" "1111 1111 1111", " -", true, 3, 16, &got);
     EXPECT_TRUE(got.empty()) << block;
   }
 }
@@ -491,7 +500,7 @@ TEST(DigitRuns, GatedPatternsMatchLikeRe2) {
   Options o;
   for (const auto& d : stdlib::Detectors()) {
     pats.emplace_back(d.regex);
-    o.digit_runs.push_back({d.run_digits, std::string(d.run_separators), d.run_wide});
+    o.digit_runs.push_back({d.run_digits, std::string(d.run_separators), d.run_wide, d.run_max_gap});
   }
   pats.push_back("2026");  // not gated
   o.digit_runs.push_back({});

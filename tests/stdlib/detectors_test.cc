@@ -104,8 +104,140 @@ TEST(DetectorsTest, CreditCardWithNoBreakAndThinSpaces) {
   EXPECT_TRUE(Found("dlp.credit_card", "4111" + nbsp + "1111" + nbsp + "1111" + nbsp + "1112").empty());
   // Social security numbers too.
   EXPECT_EQ(Found("dlp.us_ssn", "ssn 123" + nbsp + "45" + nbsp + "6789."), Strings{"123" + nbsp + "45" + nbsp + "6789"});
-  EXPECT_EQ(Found("dlp.us_ssn", "ssn 123-45" + thin + "6789"), Strings{"123-45" + thin + "6789"});
+  // One number, one separator: a dash and a thin space do not make an SSN.
+  EXPECT_TRUE(Found("dlp.us_ssn", "ssn 123-45" + thin + "6789").empty());
   EXPECT_TRUE(Found("dlp.us_ssn", "ssn 123" + nbsp + nbsp + "45 6789").empty());
+}
+
+// The separators of text copied from word processors, PDFs, spreadsheets
+// and CJK input methods (docs/language.md, "Detectors"). Every one of these
+// was missed before; the span covers the separators, so that redaction
+// removes the whole number.
+const std::vector<std::string>& WideSeparators() {
+  static const std::vector<std::string> seps = {
+      "\xE2\x80\x93",              // U+2013 en dash (Word's auto-format)
+      "\xE2\x80\x91",              // U+2011 non-breaking hyphen
+      "\xE2\x80\x92",              // U+2012 figure dash
+      "\xE2\x80\x90",              // U+2010 hyphen
+      "\xE2\x80\x94",              // U+2014 em dash
+      "\xE2\x88\x92",              // U+2212 minus sign
+      "\xEF\xBC\x8D",              // U+FF0D full-width hyphen-minus
+      ".", "\t", "  ", " - ", " \xE2\x80\x93 ", " .",
+      "\xE3\x80\x80",              // U+3000 ideographic space
+      "\xE2\x80\x80", "\xE2\x80\x81", "\xE2\x80\x82", "\xE2\x80\x83", "\xE2\x80\x84",
+      "\xE2\x80\x85", "\xE2\x80\x86", "\xE2\x80\x88", "\xE2\x80\x8A",  // U+2000..U+200A
+      "\xE2\x81\x9F",              // U+205F medium mathematical space
+      "\xE2\x80\x8B",              // U+200B zero-width space
+      "\xE2\x80\x8C",              // U+200C zero-width non-joiner
+      "\xE2\x80\x8D",              // U+200D zero-width joiner
+      "\xE2\x81\xA0",              // U+2060 word joiner
+      "\xEF\xBB\xBF",              // U+FEFF zero-width no-break space
+      " \xE2\x80\x8B",             // a space and a zero-width space
+  };
+  return seps;
+}
+
+TEST(DetectorsTest, CreditCardWithWideSeparators) {
+  for (const std::string& sp : WideSeparators()) {
+    const std::string card = "4111" + sp + "1111" + sp + "1111" + sp + "1111";
+    EXPECT_EQ(Found("dlp.credit_card", "card " + card + " exp"), Strings{card}) << sp;
+    const std::string amex = "3782" + sp + "822463" + sp + "10005";
+    EXPECT_EQ(Found("dlp.credit_card", "amex " + amex + "!"), Strings{amex}) << sp;
+    // Luhn still decides.
+    EXPECT_TRUE(Found("dlp.credit_card", "4111" + sp + "1111" + sp + "1111" + sp + "1112").empty())
+        << sp;
+  }
+  // A newline: a number wrapped once.
+  EXPECT_EQ(Found("dlp.credit_card", "card 4111 1111\n1111 1111 exp"),
+            Strings{"4111 1111\n1111 1111"});
+  EXPECT_EQ(Found("dlp.credit_card", "card 4111-1111-1111-\r\n1111."),
+            Strings{"4111-1111-1111-\r\n1111"});
+}
+
+TEST(DetectorsTest, CreditCardInFullWidthDigits) {
+  // U+FF10..U+FF19, as typed with a CJK input method.
+  const auto fw = [](std::string_view ascii) {
+    std::string out;
+    for (char c : ascii) {
+      if (c >= '0' && c <= '9') {
+        out += "\xEF\xBC";
+        out += static_cast<char>(0x90 + (c - '0'));
+      } else {
+        out += c;
+      }
+    }
+    return out;
+  };
+  for (const char* card : {"4111111111111111", "4111 1111 1111 1111", "5555-5555-5555-4444"}) {
+    EXPECT_EQ(Found("dlp.credit_card", "カード" + fw(card) + "です"), Strings{fw(card)}) << card;
+  }
+  const std::string ideographic = "\xE3\x80\x80", fw_hyphen = "\xEF\xBC\x8D";
+  const std::string a = fw("4111") + ideographic + fw("1111") + ideographic + fw("1111") +
+                        ideographic + fw("1111");
+  EXPECT_EQ(Found("dlp.credit_card", "番号 " + a + "。"), Strings{a});
+  const std::string b = fw("4111") + fw_hyphen + fw("1111") + fw_hyphen + fw("1111") + fw_hyphen +
+                        fw("1111");
+  EXPECT_EQ(Found("dlp.credit_card", b), Strings{b});
+  // Mixed ASCII and full-width digits are one number.
+  EXPECT_EQ(Found("dlp.credit_card", "4111 " + fw("1111") + " 1111 1111"),
+            Strings{"4111 " + fw("1111") + " 1111 1111"});
+  EXPECT_TRUE(Found("dlp.credit_card", fw("4111111111111112")).empty());
+  EXPECT_EQ(Found("dlp.us_ssn", "番号" + fw("123-45-6789") + "。"), Strings{fw("123-45-6789")});
+}
+
+TEST(DetectorsTest, UsSsnWithWideSeparators) {
+  for (const std::string& sp : WideSeparators()) {
+    const std::string ssn = "123" + sp + "45" + sp + "6789";
+    EXPECT_EQ(Found("dlp.us_ssn", "ssn " + ssn + "."), Strings{ssn}) << sp;
+    // The SSA's rules still apply.
+    EXPECT_TRUE(Found("dlp.us_ssn", "ssn 666" + sp + "45" + sp + "6789").empty()) << sp;
+  }
+}
+
+// The wider separators must not turn other numbers into cards or SSNs.
+TEST(DetectorsTest, WideSeparatorsKeepOtherNumbersOut) {
+  for (const char* text : {
+           // Dates, date ranges, times.
+           "on 2024.01.15", "on 15.01.2024", "from 2024-01-15 \xE2\x80\x93 2024-01-16",
+           "2024.01.15 2024.02.15", "15.01.2024 16.01.2024 17.01.2024",
+           "at 2024-01-15\t10:30", "2024.01.15\n2024.01.16\n2024.01.17",
+           // Versions and build numbers.
+           "v123.45.6789", "release 10.123.45.6789", "1.123.45.6789", "123.45.6789.1",
+           "tollgate 2024.1.15.1234 and 3.14.159",
+           // Phone numbers and lists of them.
+           "call 415.555.2671", "415.555.2671 or 415.555.2672",
+           "+1 415 555 2671\n+1 415 555 2672",
+           // IP addresses.
+           "hosts 10.0.0.1 10.0.0.2", "192.168.100.200 192.168.100.201",
+           "10.10.10.10.10.10.10.10",
+           // Decimal numbers: e to 15 places is Luhn-valid as 16 digits.
+           "e 2.718281828459045",
+           // A column of numbers: each line is a value, not a card group.
+           "4111\n1111\n1111\n1111", "1200\n1350\n1400\n1575\n1650",
+           // Two dash-like characters are no separator; mixed separators.
+           "4111--1111--1111--1111", "4111.1111 1111.1111", "123.45-6789", "123 45\xE2\x80\x93" "6789",
+           // An SSN shape across lines or columns.
+           "123\n45\n6789", "123 45\n6789"}) {
+    EXPECT_TRUE(Found("dlp.credit_card", text).empty()) << text;
+    EXPECT_TRUE(Found("dlp.us_ssn", text).empty()) << text;
+  }
+  // The pieces that are cards on their own still are.
+  EXPECT_EQ(Found("dlp.credit_card", "4111.1111.1111.1111"), Strings{"4111.1111.1111.1111"});
+  EXPECT_EQ(Found("dlp.credit_card", "step 1.4111111111111111"), Strings{"4111111111111111"});
+  EXPECT_EQ(Found("dlp.us_ssn", "ssn 123.45.6789."), Strings{"123.45.6789"});
+}
+
+// Redaction removes the whole number, separators included.
+TEST(DetectorsTest, RedactionRemovesWideSeparatedNumbers) {
+  std::string error;
+  auto r = Redactor::Build({{"dlp.credit_card", "[CARD]"}, {"dlp.us_ssn", "[SSN]"}}, &error);
+  ASSERT_TRUE(r) << error;
+  int n = 0;
+  EXPECT_EQ(r->Apply("card 4111\xE2\x80\x93" "1111\xE2\x80\x93" "1111\xE2\x80\x93" "1111, ssn "
+                     "123\xE3\x80\x80" "45\xE3\x80\x80" "6789, amex 3782 - 822463 - 10005.",
+                     &n),
+            "card [CARD], ssn [SSN], amex [CARD].");
+  EXPECT_EQ(n, 3);
 }
 
 TEST(DetectorsTest, Email) {
