@@ -29,7 +29,7 @@ constexpr ShapedField kShapedFields[] = {
     {"provider.name", S::kBaseProvider, S::kProviderSlug, "provider.slug"},
     {"provider.slug", S::kProviderSlug, S::kProviderSlug, ""},
     {"provider.jurisdiction", S::kAssignedCountry, S::kAssignedCountry, ""},
-    {"principal.jurisdiction", S::kCountry, S::kNone, ""},
+    {"principal.jurisdiction", S::kAssignedCountry, S::kNone, ""},
     {"provider.data_collection", S::kDataCollection, S::kDataCollection, ""},
     {"endpoint.tier", S::kTier, S::kTier, ""},
     {"endpoint.quantization", S::kQuantization, S::kQuantization, ""},

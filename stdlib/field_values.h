@@ -12,7 +12,7 @@
 //   provider.name                       a base provider slug             deepseek
 //   provider.slug                       a provider slug                  azure/sweden
 //   provider.jurisdiction               an assigned ISO 3166-1 alpha-2   DE
-//   principal.jurisdiction              two upper-case letters           DE
+//   principal.jurisdiction              an assigned ISO 3166-1 alpha-2   DE
 //   provider.data_collection            allow | deny
 //   endpoint.tier                       standard | priority | flex
 //   endpoint.quantization               int4 | int8 | fp8 | ... | unknown

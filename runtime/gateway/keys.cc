@@ -9,6 +9,7 @@
 
 #include "engine/core/read_file.h"
 #include "engine/core/sha256.h"
+#include "stdlib/field_values.h"
 #include "stdlib/names.h"
 
 namespace tollgate::gateway {
@@ -226,8 +227,8 @@ bool KeyStore::Load(std::string_view json, KeyStore* out, std::string* error) {
     // found here, at load, instead of as a 400 on every request of the key.
     if (k.HasMember("jurisdiction") && !k["jurisdiction"].IsNull()) {
       const rj::Value& j = k["jurisdiction"];
-      if (!j.IsString() || !stdlib::IsCountryCode({j.GetString(), j.GetStringLength()})) {
-        *error = where + ": `jurisdiction` must be an ISO 3166-1 alpha-2 country code in upper case such as \"DE\"";
+      if (!j.IsString() || !stdlib::IsAssignedCountry({j.GetString(), j.GetStringLength()})) {
+        *error = where + ": `jurisdiction` must be an assigned ISO 3166-1 alpha-2 country code in upper case such as \"DE\"";
         return false;
       }
     }

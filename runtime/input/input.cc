@@ -725,11 +725,17 @@ class Decoder {
       if (kid->catalog != stdlib::Shape::kNone && v.kind == Kind::kString &&
           !CatalogValue(*kid, v.sv(), p))
         return false;
-      if (kid->country && v.kind == Kind::kString && !stdlib::IsCountryCode(v.sv())) {
+      // Assigned codes only: "UK", "EL" (the EU's code for Greece) and "EU"
+      // would silently skip every `principal.jurisdiction in eu` rule.
+      if (kid->country && v.kind == Kind::kString && !stdlib::IsAssignedCountry(v.sv())) {
         std::string path = p.Render();
+        const std::string_view cc = v.sv();
+        const char* hint = cc == "UK" ? " (the United Kingdom is `GB`)"
+                           : cc == "EL" ? " (Greece is `GR`)"
+                           : cc == "EU" ? " (the EU is no country)" : "";
         return Fail("input_invalid_value",
-                    "`" + path + "` must be an ISO 3166-1 alpha-2 country code in upper case such "
-                    "as `DE`, got `" + std::string(v.sv()) + "`",
+                    "`" + path + "` must be an assigned ISO 3166-1 alpha-2 country code in upper "
+                    "case such as `DE`, got `" + std::string(cc) + "`" + hint,
                     path);
       }
       rec_->slots[kid->slot] = v;

@@ -758,14 +758,19 @@ TEST(Input, EveryPartWithTextIsScanned) {
 // was then routed to US endpoints. The field is an upper-case country code.
 TEST(Input, JurisdictionIsACountryCode) {
   Decoded d;
-  for (const char* bad : {"de", "De", "Germany", "DEU", "D1"}) {
+  // Unassigned codes too: "UK", "EL" (the EU's code for Greece) and "EU"
+  // passed the shape check, so `principal.jurisdiction in eu` (which holds
+  // "GR") silently skipped a Greek user and a US endpoint served them.
+  for (const char* bad : {"de", "De", "Germany", "DEU", "D1", "UK", "EL", "EU", "XX", "ZZ"}) {
     Decode(Input("", std::string(R"(, "jurisdiction": ")") + bad + "\""), &d);
     ASSERT_FALSE(d.ok) << bad;
     EXPECT_EQ(d.err.code, "input_invalid_value") << bad;
     EXPECT_EQ(d.err.path, "principal.jurisdiction") << bad;
-    EXPECT_NE(d.err.message.find("must be an ISO 3166-1 alpha-2 country code in upper case"),
+    EXPECT_NE(d.err.message.find("must be an assigned ISO 3166-1 alpha-2 country code in upper case"),
               std::string::npos) << d.err.message;
   }
+  Decode(Input("", R"(, "jurisdiction": "EL")"), &d);
+  EXPECT_NE(d.err.message.find("Greece is `GR`"), std::string::npos) << d.err.message;
   Decode(Input("", R"(, "jurisdiction": "DE")"), &d);
   ASSERT_TRUE(d.ok) << d.err.message;
   EXPECT_EQ(Slot(d.rec, "principal.jurisdiction").sv(), "DE");
