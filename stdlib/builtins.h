@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -22,6 +23,10 @@
 
 #include "engine/core/types.h"
 #include "engine/core/value.h"
+
+namespace re2 {
+class RE2;
+}
 
 namespace tollgate::stdlib {
 
@@ -99,6 +104,18 @@ bool DetectorMatches(int id, std::string_view text);
 // a word), so the spans lie inside the candidates `matches` sees; the result
 // is non-empty exactly when `matches` is true.
 std::vector<std::pair<size_t, size_t>> FindDetectorMatches(int id, std::string_view text);
+
+// The candidate walk behind DetectorMatches, FindDetectorMatches and the
+// VM's `matches dlp.x`: RE2's leftmost non-overlapping matches of `re` (the
+// regex of detector `id`, compiled by the caller: a per-thread copy takes no
+// lock) in `text`, resuming after each one, passed to `each(begin, end)`
+// until it returns true; returns whether it did. A detector with a
+// digit-run promise is searched only inside the text's digit runs (the
+// whole text as context): the same matches, since each lies inside one run
+// (tests/scan check the promise) -- a 1 MB prompt with a few numbers costs
+// one cheap pass instead of an RE2 scan of the megabyte.
+bool WalkDetector(const re2::RE2& re, int id, std::string_view text,
+                  const std::function<bool(size_t begin, size_t end)>& each);
 
 // Validators, exposed for tests. LuhnValid: digits with optional spaces and
 // dashes, at least two digits, Luhn checksum correct. IbanValid: a known

@@ -19,6 +19,7 @@
 #include <string>
 #include <utility>
 
+#include "engine/scan/scanner.h"
 #include "stdlib/builtins.h"
 
 namespace tollgate::stdlib {
@@ -589,44 +590,62 @@ std::vector<std::string> DetectorNames() {
   return names;
 }
 
+bool WalkDetector(const RE2& re, int id, std::string_view text,
+                  const std::function<bool(size_t, size_t)>& each) {
+  const DetectorDecl& d = Detectors()[static_cast<size_t>(id)];
+  const re2::StringPiece input(text.data(), text.size());
+  re2::StringPiece m;
+  // INVARIANT: one walk for `matches`, redaction and the reference
+  // interpreter: leftmost matches, resuming after each one (validated or
+  // not); an empty match resumes one byte on.
+  auto walk = [&](size_t pos, size_t end) {
+    while (pos <= end && re.Match(input, pos, end, RE2::UNANCHORED, &m, 1)) {
+      const size_t b = static_cast<size_t>(m.data() - text.data());
+      const size_t e = b + m.size();
+      if (each(b, e)) return true;
+      pos = e > b ? e : e + 1;
+    }
+    return false;
+  };
+  if (d.run_digits == 0) return walk(0, text.size());
+  thread_local std::vector<std::pair<size_t, size_t>> spans;
+  scan::DigitRuns promise;
+  promise.min_digits = d.run_digits;
+  promise.separators = std::string(d.run_separators);
+  promise.wide_separators = d.run_wide;
+  promise.max_gap = d.run_max_gap;
+  scan::DigitRunSpans(text, promise, &spans);
+  for (auto [b, e] : spans) {
+    if (walk(b, e)) return true;
+  }
+  return false;
+}
+
 std::vector<std::pair<size_t, size_t>> FindDetectorMatches(int id, std::string_view text) {
   std::vector<std::pair<size_t, size_t>> out;
-  const RE2& re = *CompiledDetectors()[id];
   Validator validate = Detectors()[id].validate;
-  re2::StringPiece input(text.data(), text.size());
-  size_t pos = 0;
-  re2::StringPiece m;
-  while (pos <= text.size() && re.Match(input, pos, text.size(), RE2::UNANCHORED, &m, 1)) {
-    size_t begin = static_cast<size_t>(m.data() - text.data());
-    size_t end = begin + m.size();
-    std::string_view cand(m.data(), m.size());
-    if (Refiner refine = RefinerFor(validate)) {
+  const Refiner refine = RefinerFor(validate);
+  WalkDetector(*CompiledDetectors()[id], id, text, [&](size_t begin, size_t end) {
+    const std::string_view cand = text.substr(begin, end - begin);
+    if (refine) {
       for (auto [b, e] : refine(cand)) out.emplace_back(begin + b, begin + e);
     } else if (validate == nullptr || validate(cand)) {
       out.emplace_back(begin, end);
     }
-    // INVARIANT: the same walk as vm::MatchValidated and the reference
-    // interpreter: leftmost matches, resuming after each one (validated or not).
-    pos = end > begin ? end : end + 1;
-  }
+    return false;
+  });
   return out;
 }
 
 bool DetectorMatches(int id, std::string_view text) {
   const RE2& re = *CompiledDetectors()[id];
   Validator validate = Detectors()[id].validate;
-  if (validate == nullptr) {
+  if (validate == nullptr && Detectors()[id].run_digits == 0) {
     return RE2::PartialMatch(re2::StringPiece(text.data(), text.size()), re);
   }
-  re2::StringPiece input(text.data(), text.size());
-  re2::StringPiece m;
-  size_t pos = 0;
-  while (pos <= text.size() && re.Match(input, pos, text.size(), RE2::UNANCHORED, &m, 1)) {
-    if (validate(std::string_view(m.data(), m.size()))) return true;
-    size_t end = static_cast<size_t>(m.data() - text.data()) + m.size();
-    pos = m.empty() ? end + 1 : end;
-  }
-  return false;
+  return WalkDetector(re, id, text, [&](size_t b, size_t e) {
+    return validate == nullptr || validate(text.substr(b, e - b));
+  });
 }
 
 }  // namespace tollgate::stdlib

@@ -27,6 +27,11 @@ bool HaveHyperscan() {
 
 bool ValidUtf8(std::string_view text) { return internal::ValidUtf8(text); }
 
+void DigitRunSpans(std::string_view text, const DigitRuns& p, std::vector<std::pair<size_t, size_t>>* out) {
+  out->clear();
+  internal::FindDigitRuns(text, p.separators, p.wide_separators, p.max_gap, p.min_digits, out);
+}
+
 const char* DefaultEngineName() { return HaveHyperscan() ? "hyperscan" : "re2"; }
 
 #ifdef TOLLGATE_HAVE_HYPERSCAN

@@ -50,6 +50,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace tollgate::scan {
@@ -89,6 +90,15 @@ struct Options {
 
 // True when `text` is well-formed UTF-8 (the texts Hyperscan may see).
 bool ValidUtf8(std::string_view text);
+
+// The parts of `text` that hold every match of a pattern with promise `p`
+// (p.min_digits 2..32): its digit runs with at least p.min_digits digits,
+// widened by one byte on each side (the context of `\b`), in increasing
+// order, replacing *out. One cheap pass (internal/digit_runs.h). RE2 run
+// over these spans alone (with the whole text as context) finds the same
+// matches as over the whole text.
+void DigitRunSpans(std::string_view text, const DigitRuns& p,
+                   std::vector<std::pair<size_t, size_t>>* out);
 
 // True when this build links Hyperscan.
 bool HaveHyperscan();

@@ -149,7 +149,7 @@ bool ScanBit(Frame* f, uint32_t group, uint32_t pat, bool* out) {
   uint8_t& bit = s.bits[g.base + pat];
   if (bit == 2) {
     const ScanPattern& p = g.patterns[pat];
-    bit = MatchValidated(*p.confirm, stdlib::Detectors()[p.detector].validate, v.sv()) ? 1 : 0;
+    bit = MatchValidated(*p.confirm, p.detector, v.sv()) ? 1 : 0;
   }
   *out = bit == 1;
   if (f->trace && *out) TraceMatch(f, group, pat, v.sv());
@@ -358,8 +358,7 @@ L_CONTAINS:
 L_MATCH: {
   NEED(T);
   const Pattern& p = c.patterns[in.a];
-  stdlib::Validator v = p.detector >= 0 ? stdlib::Detectors()[p.detector].validate : nullptr;
-  T = Value::Bool(MatchValidated(*p.re, v, T.sv()));
+  T = Value::Bool(MatchValidated(*p.re, p.detector, T.sv()));
   DISPATCH();
 }
 L_SCAN: {

@@ -75,18 +75,15 @@ std::unique_ptr<re2::RE2> CompilePattern(std::string_view pattern, std::string* 
   return re;
 }
 
-bool MatchValidated(const re2::RE2& shared, stdlib::Validator validator, std::string_view text) {
+bool MatchValidated(const re2::RE2& shared, int detector, std::string_view text) {
   const re2::RE2& re = ThreadLocalCopy(shared);
-  re2::StringPiece input(text.data(), text.size());
-  if (validator == nullptr) return re.Match(input, 0, input.size(), RE2::UNANCHORED, nullptr, 0);
-  size_t pos = 0;
-  re2::StringPiece m;
-  while (pos <= input.size() && re.Match(input, pos, input.size(), RE2::UNANCHORED, &m, 1)) {
-    if (validator(std::string_view(m.data(), m.size()))) return true;
-    size_t end = static_cast<size_t>(m.data() - input.data()) + m.size();
-    pos = m.empty() ? end + 1 : end;
+  if (detector < 0) {
+    return re.Match(re2::StringPiece(text.data(), text.size()), 0, text.size(), RE2::UNANCHORED, nullptr, 0);
   }
-  return false;
+  const stdlib::Validator validator = stdlib::Detectors()[static_cast<size_t>(detector)].validate;
+  return stdlib::WalkDetector(re, detector, text, [&](size_t b, size_t e) {
+    return validator == nullptr || validator(text.substr(b, e - b));
+  });
 }
 
 }  // namespace tollgate::vm

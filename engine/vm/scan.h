@@ -29,11 +29,13 @@ using Scanner = scan::Scanner;
 // Defined in scan.cc so that only one place decides them.
 std::unique_ptr<re2::RE2> CompilePattern(std::string_view pattern, std::string* error);
 
-// True when `re` matches somewhere in `text` and, with a non-null
-// `validator`, some (leftmost, non-overlapping) match passes it.
-// Cost: one RE2 scan, plus one more per rejected candidate; the first call
-// per (thread, pattern) copies the RE2 object.
-bool MatchValidated(const re2::RE2& re, stdlib::Validator validator, std::string_view text);
+// True when `re` matches somewhere in `text`; for a detector (`detector` >=
+// 0, `re` compiled from its regex), when some candidate of
+// stdlib::WalkDetector passes its validator. Cost: one RE2 scan (of the
+// digit runs only, for the card and SSN detectors), plus one more per
+// rejected candidate; the first call per (thread, pattern) copies the RE2
+// object.
+bool MatchValidated(const re2::RE2& re, int detector, std::string_view text);
 
 // This thread's copy of `re` (same pattern and options): matching it takes
 // no lock shared with other threads.

@@ -450,5 +450,49 @@ TEST(DetectorsTest, RegexPlusValidatorWalkAgreesWithFindDetectorMatches) {
   }
 }
 
+// WalkDetector searches the card and SSN detectors only inside the text's
+// digit runs: it must see exactly the candidates of RE2's walk over the whole
+// text (leftmost, non-overlapping, resuming after each), on texts dense in
+// digits, separators (ASCII and Unicode) and near-misses.
+TEST(DetectorsTest, DigitRunWalkSeesTheWholeTextWalk) {
+  const char* const pieces[] = {"4111", "1111", "0", "12", "123", "45", "6789", "4", " ", "-", ".",
+                                "  ", "\t", "\n", " - ", "\xE2\x80\x93", "\xC2\xA0", "\xE2\x80\x8B",
+                                "\xEF\xBC\x94", "\xEF\xBC\x91", "a", "x9", ".5", "card ", "_", "/",
+                                "219-09-9999", "219.09.9999", "219 09 9999", "4111-1111-1111-1111"};
+  constexpr size_t kPieces = sizeof(pieces) / sizeof(pieces[0]);
+  uint64_t x = 12345;
+  auto next = [&] {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<size_t>(x >> 33);
+  };
+  for (const char* name : {"dlp.credit_card", "dlp.us_ssn"}) {
+    const int id = Id(name);
+    ASSERT_GT(Detectors()[static_cast<size_t>(id)].run_digits, 0u) << name;
+    RE2 re(re2::StringPiece(Detectors()[static_cast<size_t>(id)].regex.data(),
+                            Detectors()[static_cast<size_t>(id)].regex.size()));
+    size_t candidates = 0;
+    for (int round = 0; round < 4000; ++round) {
+      std::string text;
+      const size_t n = 1 + next() % 40;
+      for (size_t i = 0; i < n; ++i) text += pieces[next() % kPieces];
+      std::vector<std::pair<size_t, size_t>> whole, walked;
+      re2::StringPiece input(text.data(), text.size()), m;
+      size_t pos = 0;
+      while (pos <= text.size() && re.Match(input, pos, text.size(), RE2::UNANCHORED, &m, 1)) {
+        const size_t b = static_cast<size_t>(m.data() - text.data()), e = b + m.size();
+        whole.emplace_back(b, e);
+        pos = e > b ? e : e + 1;
+      }
+      WalkDetector(re, id, text, [&](size_t b, size_t e) {
+        walked.emplace_back(b, e);
+        return false;
+      });
+      ASSERT_EQ(walked, whole) << name << ": " << text;
+      candidates += whole.size();
+    }
+    EXPECT_GT(candidates, 300u) << name << ": the texts must hold candidates";
+  }
+}
+
 }  // namespace
 }  // namespace tollgate::stdlib
