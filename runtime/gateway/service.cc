@@ -581,7 +581,7 @@ bool Service::Load(std::vector<SourceText>* sources, std::shared_ptr<const Polic
       return false;
     }
     runtime::AccountsError aerr;
-    if (!runtime::Accounts::Load(text, set->accounts.get(), &aerr)) {
+    if (!runtime::Accounts::Load(text, *set->catalog, set->accounts.get(), &aerr)) {
       *error = "accounts `" + config_.accounts + "`: " + aerr.message;
       return false;
     }

@@ -359,6 +359,37 @@ TEST(KeyContext, TheDecoderChecksEachKeyAtLoad) {
   fs::remove_all(dir, ec);
 }
 
+// An accounts `ignore` entry that names no provider of the catalog would
+// ignore nothing: refused at startup and on reload (the live set stays).
+TEST(ServeAccounts, AnIgnoreNamingNoProviderIsRefusedAtStartAndOnReload) {
+  std::string t = (fs::temp_directory_path() / "tg_context_XXXXXX").string();
+  const std::string dir = mkdtemp(t.data());
+  Config cfg;
+  cfg.policy = {fs::absolute("policies/example.tg").string()};
+  cfg.catalog = fs::absolute("policies/catalog.json").string();
+  cfg.accounts = dir + "/accounts.json";
+  cfg.keys = "";
+  cfg.ledger = "";
+  cfg.audit = "";
+  const std::string refused = "accounts `" + dir + "/accounts.json`: default: field `ignore` entry "
+                              "`cheapcloud ` (default.ignore[0]) names no provider of the catalog, so it "
+                              "ignores nothing; did you mean `cheapcloud`?";
+  std::string err;
+  std::ofstream(dir + "/accounts.json") << R"({"default": {"ignore": ["cheapcloud "]}})";
+  EXPECT_FALSE(Service::Create(cfg, &err));
+  EXPECT_EQ(err, refused);
+  std::ofstream(dir + "/accounts.json") << R"({"default": {"ignore": ["cheapcloud"]}})";
+  auto svc = Service::Create(cfg, &err);
+  ASSERT_TRUE(svc) << err;
+  auto before = svc->live();
+  std::ofstream(dir + "/accounts.json") << R"({"default": {"ignore": ["cheapcloud "]}})";
+  EXPECT_FALSE(svc->ReloadFromDisk(&err));
+  EXPECT_EQ(err, refused);
+  EXPECT_EQ(svc->live(), before);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
 TEST_F(ExampleGateway, ConfidentialNeedsZdrFiresFromAHeaderAndFromAKeyDefault) {
   Start();
   Answer plain = Chat("plain", {});
