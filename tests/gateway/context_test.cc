@@ -359,6 +359,55 @@ TEST(KeyContext, TheDecoderChecksEachKeyAtLoad) {
   fs::remove_all(dir, ec);
 }
 
+// A key's context is decoded under the policy's schema, which a policy can
+// extend (`schema "x.json"`): a new live version, loaded by POST /admin/policy
+// or promoted from the shadow, that would refuse some key is itself refused,
+// as at startup, and the live version stays.
+TEST(KeyContext, APolicySwapThatWouldRefuseAKeyIsRefused) {
+  std::string t = (fs::temp_directory_path() / "tg_context_XXXXXX").string();
+  const std::string dir = mkdtemp(t.data());
+  std::ofstream(dir + "/ctx.json") << R"({"fields": [{"path": "context.project", "type": "string", "scope": "request"}]})";
+  std::ofstream(dir + "/p.tg") << "policy \"p\"\nschema \"ctx.json\"\n";
+  std::ofstream(dir + "/keys.json") << KeysJson(Entry("ok") + "," + Entry("proj", R"(, "context": {"project": "x"})"));
+  Config cfg;
+  cfg.policy = {dir + "/p.tg"};
+  cfg.catalog = fs::absolute("policies/catalog.json").string();
+  cfg.accounts = "";
+  cfg.keys = dir + "/keys.json";
+  cfg.ledger = "";
+  cfg.audit = "";
+  std::string err;
+  auto svc = Service::Create(cfg, &err);
+  ASSERT_TRUE(svc) << err;
+  const std::string live = svc->live()->version;
+  const std::string refused = "keys `" + dir + "/keys.json`: key `proj`: unknown field `context.project`";
+  const std::vector<SourceText> without = {{dir + "/p.tg", "policy \"p\"\n"}};
+
+  EXPECT_FALSE(svc->LoadSources(without, false, &err));
+  EXPECT_EQ(err, refused);
+  EXPECT_EQ(svc->live()->version, live);
+
+  ASSERT_TRUE(svc->LoadSources(without, true, &err)) << err;  // a shadow only compares
+  bool was_refused = false;
+  EXPECT_FALSE(svc->Promote(&err, &was_refused));
+  EXPECT_TRUE(was_refused);
+  EXPECT_EQ(err, refused);
+  EXPECT_EQ(svc->live()->version, live);
+  EXPECT_NE(svc->shadow(), nullptr);
+
+  // With the extension the swap goes through.
+  ASSERT_TRUE(svc->LoadSources({{dir + "/p.tg", "policy \"p2\"\nschema \"ctx.json\"\n"}}, true, &err)) << err;
+  EXPECT_TRUE(svc->Promote(&err, &was_refused)) << err;
+  EXPECT_FALSE(was_refused);
+  EXPECT_NE(svc->live()->version, live);
+  EXPECT_EQ(svc->shadow(), nullptr);
+  EXPECT_FALSE(svc->Promote(&err, &was_refused));
+  EXPECT_FALSE(was_refused);
+  EXPECT_EQ(err, "no shadow policy is loaded");
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
 // An accounts `ignore` entry that names no provider of the catalog would
 // ignore nothing: refused at startup and on reload (the live set stays).
 TEST(ServeAccounts, AnIgnoreNamingNoProviderIsRefusedAtStartAndOnReload) {
