@@ -331,6 +331,44 @@ TEST(KeyContext, APolicySwapThatWouldRefuseAKeyIsRefused) {
   testkit::RemoveDir(dir);
 }
 
+// The same over the admin API: 422 policy_invalid with the key's diagnostic.
+TEST(KeyContext, TheAdminAPIRefusesASwapThatWouldRefuseAKey) {
+  const std::string dir = testkit::MakeTempDir("context");
+  std::ofstream(dir + "/ctx.json") << R"({"fields": [{"path": "context.project", "type": "string", "scope": "request"}]})";
+  std::ofstream(dir + "/p.tg") << "policy \"p\"\nschema \"ctx.json\"\n";
+  std::ofstream(dir + "/keys.json") << KeysJson(Entry("proj", R"(, "context": {"project": "x"})"));
+  Config cfg = testkit::FilesConfig(dir + "/p.tg", fs::absolute("policies/catalog.json").string(),
+                                    dir + "/keys.json");
+  cfg.admin_token_env = "TG_TEST_CONTEXT_ADMIN_TOKEN";
+  setenv("TG_TEST_CONTEXT_ADMIN_TOKEN", "adm", 1);
+  testkit::LoopbackServer gw;
+  std::string err;
+  ASSERT_TRUE(gw.Start(cfg, &err)) << err;
+  const std::string live = gw.svc().live()->version;
+  auto admin = [&](const std::string& target, const std::string& body) {
+    return testkit::HttpCall(gw.port(), http::verb::post, target, body, {{"authorization", "Bearer adm"}});
+  };
+  const std::string diag = "key `proj`: unknown field `context.project`";
+  testkit::HttpAnswer a = admin("/admin/policy", "policy \"p\"\n");
+  EXPECT_EQ(a.status, 422) << a.body;
+  EXPECT_NE(a.body.find("\"policy_invalid\""), std::string::npos) << a.body;
+  EXPECT_NE(a.body.find(diag), std::string::npos) << a.body;
+  a = admin("/admin/policy?shadow=1", "policy \"p\"\n");
+  ASSERT_EQ(a.status, 200) << a.body;
+  a = admin("/admin/policy/promote", "");
+  EXPECT_EQ(a.status, 422) << a.body;
+  EXPECT_NE(a.body.find("\"policy_invalid\""), std::string::npos) << a.body;
+  EXPECT_NE(a.body.find(diag), std::string::npos) << a.body;
+  EXPECT_EQ(gw.svc().live()->version, live);
+  testkit::HttpCall(gw.port(), http::verb::delete_, "/admin/policy/shadow", "", {{"authorization", "Bearer adm"}});
+  a = admin("/admin/policy/promote", "");
+  EXPECT_EQ(a.status, 409) << a.body;
+  EXPECT_NE(a.body.find("\"no_shadow_policy\""), std::string::npos) << a.body;
+  gw.Stop();
+  unsetenv("TG_TEST_CONTEXT_ADMIN_TOKEN");
+  testkit::RemoveDir(dir);
+}
+
 // An accounts `ignore` entry that names no provider of the catalog would
 // ignore nothing: refused at startup and on reload (the live set stays).
 TEST(ServeAccounts, AnIgnoreNamingNoProviderIsRefusedAtStartAndOnReload) {
