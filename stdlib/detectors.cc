@@ -122,11 +122,10 @@ Gap GapBetween(std::string_view m, const Group& a, const Group& b) {
   return ReadGap(m.substr(a.end, b.begin - a.end));
 }
 
-// Luhn over the digits only (ASCII or full-width), skipping the separators.
-bool CardDigitsValid(std::string_view m) {
-  char d[19];
-  size_t digits = 0;
-  bool all_same = true;
+// The digits of `m` (ASCII or full-width; everything else skipped) as ASCII
+// into out[0..cap): their count, or cap + 1 when `m` holds more.
+size_t AsciiDigits(std::string_view m, char* out, size_t cap) {
+  size_t n = 0;
   for (size_t i = 0; i < m.size();) {
     int v = 0;
     const size_t len = DigitLen(m, i, &v);
@@ -135,11 +134,19 @@ bool CardDigitsValid(std::string_view m) {
       continue;
     }
     i += len;
-    if (digits == sizeof d) return false;
-    const char c = static_cast<char>('0' + v);
-    all_same = all_same && (digits == 0 || c == d[0]);
-    d[digits++] = c;
+    if (n == cap) return cap + 1;
+    out[n++] = static_cast<char>('0' + v);
   }
+  return n;
+}
+
+// Luhn over the digits only (ASCII or full-width), skipping the separators.
+bool CardDigitsValid(std::string_view m) {
+  char d[19];
+  const size_t digits = AsciiDigits(m, d, sizeof d);
+  if (digits > sizeof d) return false;
+  bool all_same = true;
+  for (size_t k = 1; k < digits; ++k) all_same = all_same && d[k] == d[0];
   return digits >= 13 && !all_same && LuhnValid(std::string_view(d, digits));
 }
 
@@ -237,18 +244,10 @@ bool SsnValid(std::string_view m) {
   if (a.dashes > 1 || b.dashes > 1 || a.dash != b.dash || a.line_break || b.line_break) {
     return false;
   }
-  std::string d;
-  for (size_t i = 0; i < m.size();) {
-    int v = 0;
-    const size_t len = DigitLen(m, i, &v);
-    if (len == 0) {
-      ++i;
-      continue;
-    }
-    d += static_cast<char>('0' + v);
-    i += len;
-  }
-  std::string_view area(d.data(), 3), group(d.data() + 3, 2), serial(d.data() + 5, 4);
+  char digits[9];  // the groups hold 3 + 2 + 4
+  if (AsciiDigits(m, digits, sizeof digits) != sizeof digits) return false;
+  const std::string_view d(digits, sizeof digits);
+  const std::string_view area = d.substr(0, 3), group = d.substr(3, 2), serial = d.substr(5, 4);
   if (area == "000" || area == "666" || area[0] == '9') return false;
   if (group == "00" || serial == "0000") return false;
   // Numbers published in advertising and widely misused as examples.

@@ -40,6 +40,10 @@ constexpr ShapedField kShapedFields[] = {
     {"request.model_variant", S::kVariant, S::kNone, ""},
     {"endpoint.model_variant", S::kVariant, S::kVariant, ""},
     {"request.variants", S::kVariant, S::kNone, ""},
+    {"request.provider.sort", S::kSortBy, S::kNone, ""},
+    {"request.provider.sort_partition", S::kSortPartition, S::kNone, ""},
+    {"request.provider.data_collection", S::kDataCollection, S::kNone, ""},
+    {"request.provider.quantizations", S::kQuantization, S::kNone, ""},
 };
 
 std::string Lower(std::string_view s) {
@@ -107,6 +111,8 @@ bool Fits(Shape s, std::string_view v) {
     case S::kDataCollection: return v == "allow" || v == "deny";
     case S::kTier: return v == "standard" || v == "priority" || v == "flex";
     case S::kQuantization: return IsKnownQuantization(v);
+    case S::kSortBy: return v == "price" || v == "latency" || v == "throughput";
+    case S::kSortPartition: return v == "model" || v == "none";
   }
   return true;
 }
@@ -132,7 +138,9 @@ std::string Respell(Shape s, std::string_view v) {
       break;
     case S::kDataCollection:
     case S::kTier:
-    case S::kQuantization: r = Lower(t); break;
+    case S::kQuantization:
+    case S::kSortBy:
+    case S::kSortPartition: r = Lower(t); break;
   }
   return Fits(s, r) ? r : "";
 }
@@ -157,6 +165,8 @@ std::string Describe(Shape s) {
       return "an assigned ISO 3166-1 alpha-2 country code in upper case such as `DE`";
     case S::kDataCollection: return "`allow` or `deny`";
     case S::kTier: return "`standard`, `priority` or `flex`";
+    case S::kSortBy: return "`price`, `latency` or `throughput`";
+    case S::kSortPartition: return "`model` or `none`";
     case S::kQuantization: {
       std::string out = "one of ";
       for (std::string_view q : kQuantizations) {

@@ -21,6 +21,18 @@
 //   endpoint.model_full                 a model slug, at most one variant openai/gpt-4o:free
 //   request.model_variant, endpoint.model_variant,
 //     request.variants                  a variant without the `:`        free
+//   request.provider.sort               price | latency | throughput
+//   request.provider.sort_partition     model | none
+//   request.provider.data_collection    allow | deny
+//   request.provider.quantizations      int4 | int8 | fp8 | ... | unknown
+//
+// The request.provider.* preferences (OpenRouter's) other than
+// sort_partition are not checked by the decoder but by the router: a request
+// with another value (`"sort": "cheapest"`, `"INT4"`) is refused
+// (route_invalid_preference), so a rule comparing them with one only ever
+// sees requests that are refused anyway. `order`, `only` and `ignore` have
+// no row: they hold the caller's slugs as sent, in any case (the router
+// matches them case-insensitively), so `"OpenAI"` there can match.
 //
 // Slugs are lower case (a-z 0-9 - / . _); words and quantizations too;
 // country codes upper case. Variants and model ids follow stdlib/names.h.
@@ -51,6 +63,8 @@ enum class Shape : uint8_t {
   kDataCollection,   // allow | deny
   kTier,             // standard | priority | flex
   kQuantization,     // a known quantization name
+  kSortBy,           // price | latency | throughput
+  kSortPartition,    // model | none
 };
 
 struct ShapedField {

@@ -137,6 +137,8 @@ void BuildEnv(const std::string& dir, const Ids& ids, const std::string& policy_
     if (!StoredText(dir, ids.accounts, &text, &env->error)) return;
     env->accounts = std::make_unique<runtime::Accounts>();
     runtime::AccountsError aerr;
+    // Parse only: the stored file was accepted when its decisions were made
+    // (an `ignore` entry naming no provider of its catalog then ignored nothing).
     if (!runtime::Accounts::Load(text, env->accounts.get(), &aerr)) {
       env->error = "stored accounts `" + ids.accounts + "`: " + aerr.message;
       return;

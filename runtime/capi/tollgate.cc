@@ -191,7 +191,7 @@ tollgate_status Build(const tollgate_options* options, CompileFn compile, tollga
       return Fail(message, TOLLGATE_ERR_INVALID_ARGUMENT, "accounts need a catalog");
     h->accounts = std::make_unique<runtime::Accounts>();
     runtime::AccountsError aerr;
-    if (!runtime::Accounts::Load(text, h->accounts.get(), &aerr))
+    if (!runtime::Accounts::Load(text, *h->catalog, h->accounts.get(), &aerr))
       return Fail(message, TOLLGATE_ERR_ACCOUNTS, "error[" + aerr.code + "]: " + aerr.message);
   }
   if (h->catalog) {

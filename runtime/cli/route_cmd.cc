@@ -101,7 +101,7 @@ int RunRoute(int argc, char** argv) {
   const bool has_accounts = !args.Get("--accounts").empty();
   if (has_accounts) {
     runtime::AccountsError aerr;
-    if (!runtime::Accounts::LoadFile(args.Get("--accounts"), &accounts, &aerr)) {
+    if (!runtime::Accounts::LoadFile(args.Get("--accounts"), catalog, &accounts, &aerr)) {
       std::fprintf(stderr, "error[%s]: %s\n", aerr.code.c_str(), aerr.message.c_str());
       return aerr.code == "accounts_io_error" ? kExitIo : kExitFailed;
     }

@@ -929,8 +929,9 @@ net::awaitable<bool> Server::Impl::Admin(ClientStream& stream, Request& req, con
                             (shadow ? "true" : "false") + "}");
       }
     } else if (path == "/admin/policy/promote" && req.method() == http::verb::post) {
-      ok = svc.Promote(&error);
-      fail_status = 409, fail_code = "no_shadow_policy";
+      bool refused = false;
+      co_await OffThread([&] { ok = svc.Promote(&error, &refused); });
+      if (!refused) fail_status = 409, fail_code = "no_shadow_policy";
       if (ok) res = Json(200, "{\"promoted\":\"" + svc.live()->version + "\"}");
     } else if (path == "/admin/policy/shadow" && req.method() == http::verb::delete_) {
       svc.DropShadow();

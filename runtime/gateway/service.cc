@@ -581,7 +581,7 @@ bool Service::Load(std::vector<SourceText>* sources, std::shared_ptr<const Polic
       return false;
     }
     runtime::AccountsError aerr;
-    if (!runtime::Accounts::Load(text, set->accounts.get(), &aerr)) {
+    if (!runtime::Accounts::Load(text, *set->catalog, set->accounts.get(), &aerr)) {
       *error = "accounts `" + config_.accounts + "`: " + aerr.message;
       return false;
     }
@@ -650,14 +650,30 @@ bool Service::LoadSources(std::vector<SourceText> sources, bool shadow, std::str
   std::lock_guard<std::mutex> reload(reload_mu_);
   std::shared_ptr<const PolicySet> set;
   if (!Load(&sources, &set, error)) return false;
+  // A live version must decode every key as at startup; a shadow one only
+  // compares, and is checked when promoted.
+  if (!shadow && !CheckKeys(*keys(), *set, error)) return false;
   std::lock_guard<std::mutex> lock(mu_);
   (shadow ? shadow_ : live_) = std::move(set);
   return true;
 }
 
-bool Service::Promote(std::string* error) {
+bool Service::Promote(std::string* error, bool* refused) {
+  if (refused) *refused = false;
+  // No reload between the check and the swap: the keys checked are the ones
+  // the promoted version serves.
+  std::lock_guard<std::mutex> reload(reload_mu_);
+  std::shared_ptr<const PolicySet> candidate = shadow();
+  if (!candidate) {
+    *error = "no shadow policy is loaded";
+    return false;
+  }
+  if (!CheckKeys(*keys(), *candidate, error)) {
+    if (refused) *refused = true;
+    return false;
+  }
   std::lock_guard<std::mutex> lock(mu_);
-  if (!shadow_) {
+  if (shadow_ != candidate) {  // dropped (DELETE /admin/policy/shadow) meanwhile
     *error = "no shadow policy is loaded";
     return false;
   }

@@ -156,8 +156,13 @@ class Service {
   // Loads policy source files (POST /admin/policy), checked first; with
   // `shadow` as the shadow version, else as the live one. *error holds the
   // diagnostics when refused.
+  // A live version is refused, as at startup, when some key of the keys file
+  // does not decode under its schema (CheckKeys); the live one is then unchanged.
   bool LoadSources(std::vector<SourceText> sources, bool shadow, std::string* error);
-  bool Promote(std::string* error);
+  // Makes the shadow version live. False with *error when no shadow is loaded,
+  // or (*refused set) when some key does not decode under the shadow's schema:
+  // *error is then the diagnostic and the live version is unchanged.
+  bool Promote(std::string* error, bool* refused = nullptr);
   void DropShadow();
 
   // The request pipeline (see the overview).

@@ -11,8 +11,10 @@
 
 #include "engine/core/limits.h"
 #include "engine/core/money.h"
+#include "engine/core/source.h"
 #include "runtime/router/catalog.h"
 #include "runtime/router/internal/load_file.h"
+#include "stdlib/names.h"
 
 namespace tollgate::runtime {
 
@@ -22,7 +24,9 @@ namespace rj = rapidjson;
 
 struct Ctx {
   std::string where;  // "default" or "workspace `acme`"
+  std::string path;   // JSON path of the entry: "default", "workspaces.acme"
   AccountsError* error;
+  std::vector<Accounts::ProviderEntry>* entries;  // every only / ignore entry, in file order
   bool Fail(std::string_view field, const std::string& what) {
     error->code = "accounts_invalid";
     error->message = where + ": field `" + std::string(field) + "` " + what;
@@ -56,6 +60,17 @@ bool Price(Ctx* c, const rj::Value& obj, const char* name, int64_t* out) {
   return true;
 }
 
+// Notes the entries of a provider list (already checked to be non-empty
+// strings) for CheckProviders, with their JSON paths.
+void NoteProviders(Ctx* c, const rj::Value& list, std::string_view field, bool ignore) {
+  unsigned i = 0;
+  for (const rj::Value& s : list.GetArray()) {
+    c->entries->push_back({std::string(s.GetString(), s.GetStringLength()), c->where,
+                           c->path + "." + std::string(field) + "[" + std::to_string(i++) + "]",
+                           ignore});
+  }
+}
+
 bool ParsePrefs(Ctx* c, const rj::Value& v, AccountPrefs* p) {
   if (!v.IsObject()) return c->Fail("(account)", "must be an object");
   for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
@@ -64,10 +79,12 @@ bool ParsePrefs(Ctx* c, const rj::Value& v, AccountPrefs* p) {
     if (k == "only") {
       std::vector<std::string> list;
       if (!StringList(c, x, k, &list)) return false;
+      NoteProviders(c, x, k, false);
       p->has_only = true;
       p->only.push_back(std::move(list));
     } else if (k == "ignore") {
       if (!StringList(c, x, k, &p->ignore)) return false;
+      NoteProviders(c, x, k, true);
     } else if (k == "zdr") {
       if (!x.IsBool()) return c->Fail(k, "must be true or false");
       p->zdr = x.GetBool();
@@ -142,6 +159,7 @@ void AccountPrefs::Tighten(const AccountPrefs& o) {
 bool Accounts::LoadUnguarded(std::string_view json, Accounts* out, AccountsError* error) {
   out->default_ = AccountPrefs();
   out->workspaces_.clear();
+  out->providers_.clear();
   rj::Document doc;
   if (!internal::ParseJsonText(json, &doc, &error->message)) {
     error->code = "accounts_invalid";
@@ -160,14 +178,14 @@ bool Accounts::LoadUnguarded(std::string_view json, Accounts* out, AccountsError
     }
   }
   if (auto it = doc.FindMember("default"); it != doc.MemberEnd()) {
-    Ctx c{"default", error};
+    Ctx c{"default", "default", error, &out->providers_};
     if (!ParsePrefs(&c, it->value, &out->default_)) return false;
   }
   if (auto it = doc.FindMember("workspaces"); it != doc.MemberEnd()) {
     if (!it->value.IsObject()) return fail("`workspaces` must be an object keyed by workspace");
     for (auto w = it->value.MemberBegin(); w != it->value.MemberEnd(); ++w) {
       std::string name(w->name.GetString(), w->name.GetStringLength());
-      Ctx c{"workspace `" + name + "`", error};
+      Ctx c{"workspace `" + name + "`", "workspaces." + name, error, &out->providers_};
       AccountPrefs p;
       if (!ParsePrefs(&c, w->value, &p)) return false;
       AccountPrefs eff = out->default_;
@@ -184,6 +202,7 @@ bool Accounts::Load(std::string_view json, Accounts* out, AccountsError* error) 
   } catch (const std::bad_alloc&) {
     out->default_ = AccountPrefs();
     out->workspaces_.clear();
+    out->providers_.clear();
     error->code = "accounts_too_large";
     error->message = "out of memory while loading the accounts";
     return false;
@@ -193,6 +212,54 @@ bool Accounts::Load(std::string_view json, Accounts* out, AccountsError* error) 
 bool Accounts::LoadFile(const std::string& path, Accounts* out, AccountsError* error) {
   return internal::LoadCappedFile(path, Limits{}.max_accounts_bytes, "accounts", error,
                                   [&](std::string_view text) { return Load(text, out, error); });
+}
+
+bool Accounts::CheckProviders(const Catalog& catalog, AccountsError* error) const {
+  std::vector<std::string> known;  // for "did you mean": every slug and base slug
+  for (const ProviderEntry& n : providers_) {
+    bool named = false;
+    for (const Endpoint& e : catalog.endpoints()) {
+      if (ProviderMatches(n.slug, e, n.ignore)) {
+        named = true;
+        break;
+      }
+    }
+    if (named) continue;
+    if (known.empty()) {
+      for (const Endpoint& e : catalog.endpoints()) {
+        known.push_back(e.provider);
+        known.emplace_back(stdlib::ProviderBase(e.provider));
+      }
+    }
+    const char* field = n.ignore ? "ignore" : "only";
+    std::string close = ClosestMatch(n.slug, known);
+    error->code = "accounts_invalid";
+    error->message = n.where + ": field `" + field + "` entry `" + n.slug + "` (" + n.path +
+                     ") names no provider of the catalog" +
+                     (n.ignore ? ", so it ignores nothing" : "") +
+                     (close.empty() ? "" : "; did you mean `" + close + "`?");
+    return false;
+  }
+  return true;
+}
+
+bool Accounts::Load(std::string_view json, const Catalog& catalog, Accounts* out,
+                    AccountsError* error) {
+  if (!Load(json, out, error)) return false;
+  try {
+    if (out->CheckProviders(catalog, error)) return true;
+  } catch (const std::bad_alloc&) {
+    error->code = "accounts_too_large";
+    error->message = "out of memory while loading the accounts";
+  }
+  *out = Accounts();
+  return false;
+}
+
+bool Accounts::LoadFile(const std::string& path, const Catalog& catalog, Accounts* out,
+                        AccountsError* error) {
+  return internal::LoadCappedFile(path, Limits{}.max_accounts_bytes, "accounts", error,
+                                  [&](std::string_view text) { return Load(text, catalog, out, error); });
 }
 
 const AccountPrefs& Accounts::For(std::string_view workspace) const {

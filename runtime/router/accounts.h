@@ -25,7 +25,12 @@
 //
 // Loading fails with a clear message (workspace and field) on unknown fields,
 // wrong types, bad words (`sort`, `data_collection`), unknown quantizations
-// and negative or malformed prices.
+// and negative or malformed prices. Loaded with the catalog it routes over,
+// it also fails on an `only` / `ignore` entry that names no provider of that
+// catalog by the router's rule (runtime::ProviderMatches: the slug in any
+// case, or a base slug naming its variants): `"cheapcloud "` or a misspelt
+// slug would otherwise ignore nothing. The message names the entry's JSON
+// path (`workspaces.acme.ignore[0]`) and the closest catalog slug.
 //
 // Thread safety: immutable after Load; share freely.
 #pragma once
@@ -64,10 +69,35 @@ struct AccountsError {
 // Parses "price" | "latency" | "throughput"; false on any other word.
 bool ParseSortWord(std::string_view word, vm::SortBy* out);
 
+class Catalog;
+
 class Accounts {
  public:
+  // An `only` / `ignore` entry as written, for CheckProviders.
+  struct ProviderEntry {
+    std::string slug;
+    std::string where;  // "default" | "workspace `acme`"
+    std::string path;   // JSON path: "workspaces.acme.ignore[0]"
+    bool ignore = false;
+  };
+
+  // The entry points of the CLI, `tollgate serve` and the C API: parse, then
+  // CheckProviders against `catalog`. On failure *out is empty and *error set
+  // (code accounts_invalid | accounts_io_error | accounts_too_large; LoadFile
+  // puts the path in front of the message).
+  static bool Load(std::string_view json, const Catalog& catalog, Accounts* out,
+                   AccountsError* error);
+  static bool LoadFile(const std::string& path, const Catalog& catalog, Accounts* out,
+                       AccountsError* error);
+  // Parse only, no catalog check: for replaying a stored accounts file that
+  // was accepted when it was recorded, and for tests.
   static bool Load(std::string_view json, Accounts* out, AccountsError* error);
   static bool LoadFile(const std::string& path, Accounts* out, AccountsError* error);
+
+  // False with *error (accounts_invalid) at the first `only` / `ignore` entry,
+  // in file order, that names no provider of `catalog`. Cost: O(entries *
+  // endpoints).
+  bool CheckProviders(const Catalog& catalog, AccountsError* error) const;
 
   // The effective (default-tightened) preferences of a workspace; the
   // default's when the workspace has no entry. Never null.
@@ -78,6 +108,7 @@ class Accounts {
   static bool LoadUnguarded(std::string_view json, Accounts* out, AccountsError* error);
   AccountPrefs default_;
   std::map<std::string, AccountPrefs, std::less<>> workspaces_;
+  std::vector<ProviderEntry> providers_;  // file order
 };
 
 }  // namespace tollgate::runtime

@@ -432,6 +432,25 @@ bool IsKnownQuantization(std::string_view q) { return stdlib::IsKnownQuantizatio
 
 bool IsCountryCode(std::string_view cc) { return stdlib::IsAssignedCountry(cc); }
 
+bool SameSlugText(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x | 0x20);
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y | 0x20);
+    if (x != y) return false;
+  }
+  return true;
+}
+
+bool ProviderMatches(std::string_view pattern, const Endpoint& e, bool any_tier) {
+  std::string_view p = e.provider;
+  if (SameSlugText(p, pattern)) return true;
+  if (!any_tier && e.tier != Tier::kStandard) return false;
+  return p.size() > pattern.size() && SameSlugText(p.substr(0, pattern.size()), pattern) &&
+         p[pattern.size()] == '/';
+}
+
 bool Catalog::LoadUnguarded(std::string_view json, const stdlib::Schema& schema, Catalog* out,
                    CatalogError* error) {
   out->endpoints_.clear();

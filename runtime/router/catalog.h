@@ -152,6 +152,18 @@ struct CatalogError {
 bool IsKnownQuantization(std::string_view q);
 bool IsCountryCode(std::string_view cc);
 
+// ASCII case-insensitive equality: catalog slugs are lower case, and a
+// caller's "OpenAI" in `ignore` must drop OpenAI, not nothing.
+bool SameSlugText(std::string_view a, std::string_view b);
+
+// True when provider `pattern` (an `only` / `ignore` / `order` entry of a
+// request or an account) names endpoint `e`: its slug in any case, or the
+// base slug of a standard-tier variant ("google-vertex" names
+// "google-vertex/europe"). With `any_tier` (ignore) the base slug also names
+// priority / flex endpoints ("openai" names "openai/priority").
+// Cost: O(|pattern|), no allocation.
+bool ProviderMatches(std::string_view pattern, const Endpoint& e, bool any_tier);
+
 class Catalog {
  public:
   Catalog() = default;

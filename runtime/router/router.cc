@@ -51,45 +51,20 @@ const std::vector<Value>& Items(const Value& v) {
   return kNone;
 }
 
-// ASCII case-insensitive equality: catalog slugs are lower case, and a
-// caller's "OpenAI" in `ignore` must drop OpenAI, not nothing.
-bool SameSlugText(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x | 0x20);
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y | 0x20);
-    if (x != y) return false;
-  }
-  return true;
-}
-
-// `pattern` names provider `e`: equal (in any case), or a base slug of a
-// standard-tier variant ("google-vertex" matches "google-vertex/europe").
-// With `any_tier`, the base slug also covers priority/flex endpoints
-// (ignore).
-bool SlugMatches(std::string_view pattern, const Endpoint& e, bool any_tier) {
-  std::string_view p = e.provider;
-  if (SameSlugText(p, pattern)) return true;
-  if (!any_tier && e.tier != Tier::kStandard) return false;
-  return p.size() > pattern.size() && SameSlugText(p.substr(0, pattern.size()), pattern) &&
-         p[pattern.size()] == '/';
-}
-
 template <typename List>
 bool AnyMatches(const List& patterns, const Endpoint& e, bool any_tier) {
   for (const auto& x : patterns) {
     std::string_view s;
     if constexpr (std::is_same_v<std::decay_t<decltype(x)>, Value>) s = x.sv();
     else s = x;
-    if (SlugMatches(s, e, any_tier)) return true;
+    if (ProviderMatches(s, e, any_tier)) return true;
   }
   return false;
 }
 
 uint64_t OrderRank(const std::vector<std::string_view>& order, const Endpoint& e) {
   for (size_t i = 0; i < order.size() && i < kNoOrderRank; ++i) {
-    if (SlugMatches(order[i], e, false)) return i;
+    if (ProviderMatches(order[i], e, false)) return i;
   }
   return kNoOrderRank;
 }

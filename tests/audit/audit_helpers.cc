@@ -94,7 +94,7 @@ Recorder::Recorder(AuditLog* log, std::shared_ptr<const Policy> policy,
       src.accounts_json = ReadAll(accounts_path);
       accounts_ = std::make_unique<runtime::Accounts>();
       runtime::AccountsError aerr;
-      EXPECT_TRUE(runtime::Accounts::Load(src.accounts_json, accounts_.get(), &aerr)) << aerr.message;
+      EXPECT_TRUE(runtime::Accounts::Load(src.accounts_json, *catalog_, accounts_.get(), &aerr)) << aerr.message;
     }
     std::string err;
     router_ = runtime::Router::Create(*policy_, *catalog_, accounts_.get(), {}, &err);

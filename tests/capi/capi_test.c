@@ -304,6 +304,13 @@ static void test_compile_errors(void) {
   CHECK_STATUS(tollgate_compile_file(kPolicy, &opt, &p, &msg), TOLLGATE_ERR_ACCOUNTS);
   tollgate_free(msg);
 
+  memset(&opt, 0, sizeof opt); /* an ignore entry that names no catalog provider */
+  opt.catalog_path = kCatalog;
+  opt.accounts_json = "{\"default\": {\"ignore\": [\"cheapcloud \"]}}";
+  CHECK_STATUS(tollgate_compile_file(kPolicy, &opt, &p, &msg), TOLLGATE_ERR_ACCOUNTS);
+  CHECK(p == NULL && contains(msg, "entry `cheapcloud ` (default.ignore[0]) names no provider"));
+  tollgate_free(msg);
+
   memset(&opt, 0, sizeof opt);
   opt.accounts_path = kAccounts; /* accounts without a catalog */
   CHECK_STATUS(tollgate_compile_file(kPolicy, &opt, &p, &msg), TOLLGATE_ERR_INVALID_ARGUMENT);

@@ -71,6 +71,36 @@ rule slug { require provider.slug != "Azure/Sweden" }
   EXPECT_TRUE(Has(r, "help: write `azure/sweden`")) << r;
 }
 
+// The caller's routing preferences (request.provider.*): a value outside
+// their words is refused by the router (route_invalid_preference) or the
+// decoder (sort_partition), so a comparison with one never matches a
+// request that is routed.
+TEST(Names, RequestProviderPreferencesWarn) {
+  auto c = CheckSource(std::string(R"(policy "p"
+rule by { when request.provider.sort == "pricee" deny "x" }
+rule sort_case { when (request.provider.sort ?? "") in {"Price", "latency"} deny "x" }
+rule partition { when request.provider.sort_partition == "global" deny "x" }
+rule dc { when "Deny" == request.provider.data_collection deny "x" }
+rule quant { when "INT4" in request.provider.quantizations deny "x" }
+rule quant_any { when any q in request.provider.quantizations: q == "fp3" deny "x" }
+)") + kNoFallbacks);
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_EQ(Count(r, "warning[tg_name_never_matches]"), 6u) << r;
+  EXPECT_TRUE(Has(r, "test.tg:2:41: warning[tg_name_never_matches]: `request.provider.sort` is `price`, "
+                     "`latency` or `throughput` and never equals `pricee`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `price`, `latency` or `throughput`")) << r;
+  EXPECT_TRUE(Has(r, "never equals `Price`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `price`\n")) << r;
+  EXPECT_TRUE(Has(r, "`request.provider.sort_partition` is `model` or `none` and never equals `global`")) << r;
+  EXPECT_TRUE(Has(r, "`request.provider.data_collection` is `allow` or `deny` and never equals `Deny`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `deny`")) << r;
+  EXPECT_TRUE(Has(r, "`request.provider.quantizations` is one of int4, int8, fp4, fp6, fp8, fp16, bf16, "
+                     "fp32, mxfp4, nvfp4, mxfp8, unknown and never equals `INT4`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `int4`")) << r;
+  EXPECT_TRUE(Has(r, "never equals `fp3`")) << r;
+}
+
 // The spellings the catalog and the decoder hold: no warning.
 TEST(Names, ValuesTheFieldsHoldAreQuiet) {
   auto c = CheckSource(std::string(R"(policy "p"
@@ -82,6 +112,8 @@ rule eu { when (principal.jurisdiction ?? "") in {"DE", "FR"} require provider.j
 rule slugs { require provider.slug != "azure/sweden" and provider.name != "deepseek" }
 rule absent { when (principal.jurisdiction ?? "unknown") == "unknown" deny "who?" }
 rule full { require endpoint.model_full != "openai/gpt-4o:free" }
+rule prefs { when request.provider.sort == "price" or request.provider.sort_partition == "none" or "deny" == request.provider.data_collection or "fp8" in request.provider.quantizations deny "x" }
+rule slugs_as_sent { when "OpenAI" in request.provider.ignore or "Azure" in request.provider.only or request.provider.order has "DeepSeek" deny "x" }
 )") + kNoFallbacks);
   ASSERT_TRUE(c.ok) << c.Render();
   EXPECT_EQ(c.Codes(), V{}) << c.Render();

@@ -363,6 +363,10 @@ run "route accounts" 0 "$TG" route --compact --policy "$RP" --catalog "$CAT" --a
 has "route accounts eliminated" "$OUT" '{"id":"anthropic/claude-3.5-sonnet@anthropic","provider":"anthropic","model":"anthropic/claude-3.5-sonnet","code":"pref_only","source":"account","field":"provider.only"'
 hasnt "route accounts endpoint dropped" "$OUT" '"endpoints":[{"id":"anthropic/claude-3.5-sonnet@anthropic"'
 has "route accounts kept" "$OUT" '"endpoints":[{"id":"anthropic/claude-3.5-sonnet@'
+# an `ignore` entry that names no catalog provider would ignore nothing: refused
+printf '{"default": {"ignore": ["cheapcloud "]}}' >"$TMP/acct_space.json"
+run "route accounts ignore unknown" 1 "$TG" route --compact --policy "$RP" --catalog "$CAT" --accounts "$TMP/acct_space.json" --request "$TMP/route_acct.json"
+has "route accounts ignore unknown message" "$ERR" "error[accounts_invalid]: $TMP/acct_space.json: default: field \`ignore\` entry \`cheapcloud \` (default.ignore[0]) names no provider of the catalog, so it ignores nothing; did you mean \`cheapcloud\`?"
 # exit codes: 1 invalid input / catalog, 2 usage, 3 I/O
 echo '{"principal": {"workspace": "acme-eu", "workspace": "zzz"}, "request": {"model": "m", "messages": []}}' >"$TMP/dup.json"
 run "route duplicate key" 1 "$TG" route --compact --policy "$RP" --catalog "$CAT" --request "$TMP/dup.json"

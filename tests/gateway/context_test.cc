@@ -3,45 +3,26 @@
 // the shipped policies/example.tg's context rules firing on chat requests.
 #include <gtest/gtest.h>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http.hpp>
-
 #include <filesystem>
 #include <fstream>
-#include <map>
-#include <thread>
 
 #include "engine/core/sha256.h"
-#include "runtime/audit/reader.h"
 #include "runtime/audit/replay.h"
 #include "runtime/gateway/context.h"
 #include "runtime/gateway/server.h"
 #include "runtime/gateway/service.h"
+#include "tests/gateway/gateway_helpers.h"
 
 namespace tollgate::gateway {
 namespace {
 
 namespace fs = std::filesystem;
-namespace asio = boost::asio;
 namespace http = boost::beast::http;
-
-std::string Hex(std::string_view key) {
-  const std::string d = Sha256(key);
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : d) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
-}
 
 std::string KeysJson(const std::string& entries) { return R"({"keys": [)" + entries + "]}"; }
 
 std::string Entry(const std::string& id, const std::string& extra = "") {
-  return R"({"id": ")" + id + R"(", "sha256": ")" + Hex("sk-" + id) + R"(", "workspace": "acme-batch")" +
+  return R"({"id": ")" + id + R"(", "sha256": ")" + Sha256Hex("sk-" + id) + R"(", "workspace": "acme-batch")" +
          extra + "}";
 }
 
@@ -225,11 +206,7 @@ TEST(ClientAddress, ForwardedForOnlyFromTrustedProxies) {
 
 // --- the gateway with policies/example.tg ------------------------------------
 
-struct Answer {
-  int status = 0;
-  std::string body;
-  std::map<std::string, std::string> headers;
-};
+using Answer = testkit::HttpAnswer;
 
 // `tollgate serve` over the shipped example policy and a catalog of two
 // gpt-4o-mini endpoints, one without zero data retention; the upstreams
@@ -237,8 +214,7 @@ struct Answer {
 class ExampleGateway : public ::testing::Test {
  protected:
   void Start(std::vector<std::string> trusted = {}) {
-    std::string t = (fs::temp_directory_path() / "tg_context_XXXXXX").string();
-    dir_ = mkdtemp(t.data());
+    dir_ = testkit::MakeTempDir("context");
     auto endpoint = [](const char* id, const char* provider, const char* j, bool zdr) {
       return std::string(R"({"id": ")") + id + R"(", "model": "openai/gpt-4o-mini", "provider": ")" + provider +
              R"(", "upstream": {"base_url": "http://127.0.0.1:1/v1", "auth": {"type": "none"}},
@@ -249,80 +225,37 @@ class ExampleGateway : public ::testing::Test {
              "quantization": "unknown", "supported_parameters": ["temperature"],
              "observed": {"latency_p50": 0.5, "throughput": 50, "uptime": 0.99}})";
     };
-    std::ofstream(dir_ + "/catalog.json") << "{\"endpoints\": [" << endpoint("openai/gpt-4o-mini@openai", "openai", "US", false)
-                                          << "," << endpoint("openai/gpt-4o-mini@azure-eastus", "azure/eastus", "US", true)
-                                          << "]}";
-    std::ofstream(dir_ + "/keys.json") << KeysJson(
+    testkit::WriteFile(dir_ + "/catalog.json",
+                       "{\"endpoints\": [" + endpoint("openai/gpt-4o-mini@openai", "openai", "US", false) + "," +
+                           endpoint("openai/gpt-4o-mini@azure-eastus", "azure/eastus", "US", true) + "]}");
+    testkit::WriteFile(dir_ + "/keys.json", KeysJson(
         Entry("plain") + "," + Entry("conf", R"(, "context": {"data_class": "confidential"})") + "," +
         Entry("pinned", R"(, "context": {"data_class": "confidential"}, "pin": ["data_class"])") + "," +
-        Entry("batch", R"(, "context": {"tags": ["batch"], "environment": "production"})"));
-    Config cfg;
-    cfg.listen = "127.0.0.1:0";
-    cfg.host = "127.0.0.1";
-    cfg.port = 0;
-    cfg.threads = 1;
-    cfg.policy = {fs::absolute("policies/example.tg").string()};
-    cfg.catalog = dir_ + "/catalog.json";
-    cfg.accounts = "";
-    cfg.keys = dir_ + "/keys.json";
-    cfg.ledger = "";
+        Entry("batch", R"(, "context": {"tags": ["batch"], "environment": "production"})")));
+    Config cfg = testkit::FilesConfig(fs::absolute("policies/example.tg").string(), dir_ + "/catalog.json",
+                                      dir_ + "/keys.json");
     cfg.audit = dir_ + "/audit";
-    cfg.access_log = false;
-    cfg.drain_timeout_ms = 2'000;
     cfg.upstream.max_attempts = 1;
     cfg.trusted_proxies = std::move(trusted);
     std::string err;
-    svc_ = Service::Create(cfg, &err);
-    ASSERT_TRUE(svc_) << err;
-    server_ = Server::Create(svc_.get(), &err);
-    ASSERT_TRUE(server_) << err;
-    runner_ = std::thread([this] { server_->Run(); });
+    ASSERT_TRUE(gw_.Start(std::move(cfg), &err)) << err;
   }
   void TearDown() override {
-    if (server_) server_->Stop();
-    if (runner_.joinable()) runner_.join();
-    server_.reset();
-    svc_.reset();
-    std::error_code ec;
-    if (!dir_.empty()) fs::remove_all(dir_, ec);
+    gw_.Stop();
+    testkit::RemoveDir(dir_);
   }
 
   Answer Chat(const std::string& key, const std::vector<std::pair<std::string, std::string>>& headers) {
-    asio::io_context io;
-    asio::ip::tcp::socket socket(io);
-    socket.connect({asio::ip::make_address("127.0.0.1"), server_->port()});
-    http::request<http::string_body> req{http::verb::post, "/v1/chat/completions", 11};
-    req.set(http::field::host, "127.0.0.1");
-    req.set(http::field::content_type, "application/json");
-    req.set(http::field::authorization, "Bearer sk-" + key);
-    req.set("x-tollgate-explain", "1");
-    for (const auto& [name, value] : headers) req.insert(name, value);
-    req.body() = R"({"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]})";
-    req.prepare_payload();
-    http::write(socket, req);
-    boost::beast::flat_buffer buf;
-    http::response<http::string_body> res;
-    http::read(socket, buf, res);
-    Answer a{static_cast<int>(res.result_int()), res.body(), {}};
-    for (const auto& f : res) a.headers[std::string(f.name_string())] = std::string(f.value());
-    return a;
+    std::vector<std::pair<std::string, std::string>> all = {{"authorization", "Bearer sk-" + key},
+                                                            {"x-tollgate-explain", "1"}};
+    all.insert(all.end(), headers.begin(), headers.end());
+    return testkit::HttpCall(gw_.port(), http::verb::post, "/v1/chat/completions",
+                             R"({"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]})",
+                             all);
   }
 
   // The decision record with this id (its JSON line), "" when absent.
-  std::string Record(const std::string& id) {
-    std::vector<uint64_t> seqs;
-    std::string err;
-    if (!audit::ListLogFiles(dir_ + "/audit", &seqs, &err)) return "";
-    const std::string want = "{\"kind\":\"decision\",\"id\":\"" + id + "\"";
-    for (uint64_t s : seqs) {
-      std::ifstream in(audit::LogFilePath(dir_ + "/audit", s));
-      std::string line;
-      while (std::getline(in, line)) {
-        if (line.rfind(want, 0) == 0) return line;
-      }
-    }
-    return "";
-  }
+  std::string Record(const std::string& id) { return testkit::DecisionRecord(dir_ + "/audit", id); }
 
   static bool ZdrEliminates(const Answer& a) {
     const auto it = a.headers.find("x-tollgate-explain");
@@ -332,31 +265,132 @@ class ExampleGateway : public ::testing::Test {
   }
 
   std::string dir_;
-  std::unique_ptr<Service> svc_;
-  std::unique_ptr<Server> server_;
-  std::thread runner_;
+  testkit::LoopbackServer gw_;
 };
+
+// The service config of the tests below: the shipped example policy and
+// catalog, no ledger and no audit log.
+Config ExampleConfig(const std::string& keys) {
+  return testkit::FilesConfig(fs::absolute("policies/example.tg").string(),
+                              fs::absolute("policies/catalog.json").string(), keys);
+}
 
 // A context member the schema does not have (or of the wrong type) would
 // make every request of the key a 400: the service refuses the keys file.
 TEST(KeyContext, TheDecoderChecksEachKeyAtLoad) {
-  std::string t = (fs::temp_directory_path() / "tg_context_XXXXXX").string();
-  const std::string dir = mkdtemp(t.data());
+  const std::string dir = testkit::MakeTempDir("context");
   std::ofstream(dir + "/keys.json") << KeysJson(Entry("ok") + "," + Entry("odd", R"(, "context": {"project": "x"})"));
-  Config cfg;
-  cfg.policy = {fs::absolute("policies/example.tg").string()};
-  cfg.catalog = fs::absolute("policies/catalog.json").string();
-  cfg.accounts = "";
-  cfg.keys = dir + "/keys.json";
-  cfg.ledger = "";
-  cfg.audit = "";
+  const Config cfg = ExampleConfig(dir + "/keys.json");
   std::string err;
   EXPECT_FALSE(Service::Create(cfg, &err));
   EXPECT_EQ(err, "keys `" + dir + "/keys.json`: key `odd`: unknown field `context.project`");
   std::ofstream(dir + "/keys.json") << KeysJson(Entry("ok", R"(, "context": {"data_class": "internal", "tags": ["batch"]})"));
   EXPECT_TRUE(Service::Create(cfg, &err)) << err;
-  std::error_code ec;
-  fs::remove_all(dir, ec);
+  testkit::RemoveDir(dir);
+}
+
+// A key's context is decoded under the policy's schema, which a policy can
+// extend (`schema "x.json"`): a new live version, loaded by POST /admin/policy
+// or promoted from the shadow, that would refuse some key is itself refused,
+// as at startup, and the live version stays.
+TEST(KeyContext, APolicySwapThatWouldRefuseAKeyIsRefused) {
+  const std::string dir = testkit::MakeTempDir("context");
+  std::ofstream(dir + "/ctx.json") << R"({"fields": [{"path": "context.project", "type": "string", "scope": "request"}]})";
+  std::ofstream(dir + "/p.tg") << "policy \"p\"\nschema \"ctx.json\"\n";
+  std::ofstream(dir + "/keys.json") << KeysJson(Entry("ok") + "," + Entry("proj", R"(, "context": {"project": "x"})"));
+  const Config cfg = testkit::FilesConfig(dir + "/p.tg", fs::absolute("policies/catalog.json").string(),
+                                          dir + "/keys.json");
+  std::string err;
+  auto svc = Service::Create(cfg, &err);
+  ASSERT_TRUE(svc) << err;
+  const std::string live = svc->live()->version;
+  const std::string refused = "keys `" + dir + "/keys.json`: key `proj`: unknown field `context.project`";
+  const std::vector<SourceText> without = {{dir + "/p.tg", "policy \"p\"\n"}};
+
+  EXPECT_FALSE(svc->LoadSources(without, false, &err));
+  EXPECT_EQ(err, refused);
+  EXPECT_EQ(svc->live()->version, live);
+
+  ASSERT_TRUE(svc->LoadSources(without, true, &err)) << err;  // a shadow only compares
+  bool was_refused = false;
+  EXPECT_FALSE(svc->Promote(&err, &was_refused));
+  EXPECT_TRUE(was_refused);
+  EXPECT_EQ(err, refused);
+  EXPECT_EQ(svc->live()->version, live);
+  EXPECT_NE(svc->shadow(), nullptr);
+
+  // With the extension the swap goes through.
+  ASSERT_TRUE(svc->LoadSources({{dir + "/p.tg", "policy \"p2\"\nschema \"ctx.json\"\n"}}, true, &err)) << err;
+  EXPECT_TRUE(svc->Promote(&err, &was_refused)) << err;
+  EXPECT_FALSE(was_refused);
+  EXPECT_NE(svc->live()->version, live);
+  EXPECT_EQ(svc->shadow(), nullptr);
+  EXPECT_FALSE(svc->Promote(&err, &was_refused));
+  EXPECT_FALSE(was_refused);
+  EXPECT_EQ(err, "no shadow policy is loaded");
+  testkit::RemoveDir(dir);
+}
+
+// The same over the admin API: 422 policy_invalid with the key's diagnostic.
+TEST(KeyContext, TheAdminAPIRefusesASwapThatWouldRefuseAKey) {
+  const std::string dir = testkit::MakeTempDir("context");
+  std::ofstream(dir + "/ctx.json") << R"({"fields": [{"path": "context.project", "type": "string", "scope": "request"}]})";
+  std::ofstream(dir + "/p.tg") << "policy \"p\"\nschema \"ctx.json\"\n";
+  std::ofstream(dir + "/keys.json") << KeysJson(Entry("proj", R"(, "context": {"project": "x"})"));
+  Config cfg = testkit::FilesConfig(dir + "/p.tg", fs::absolute("policies/catalog.json").string(),
+                                    dir + "/keys.json");
+  cfg.admin_token_env = "TG_TEST_CONTEXT_ADMIN_TOKEN";
+  setenv("TG_TEST_CONTEXT_ADMIN_TOKEN", "adm", 1);
+  testkit::LoopbackServer gw;
+  std::string err;
+  ASSERT_TRUE(gw.Start(cfg, &err)) << err;
+  const std::string live = gw.svc().live()->version;
+  auto admin = [&](const std::string& target, const std::string& body) {
+    return testkit::HttpCall(gw.port(), http::verb::post, target, body, {{"authorization", "Bearer adm"}});
+  };
+  const std::string diag = "key `proj`: unknown field `context.project`";
+  testkit::HttpAnswer a = admin("/admin/policy", "policy \"p\"\n");
+  EXPECT_EQ(a.status, 422) << a.body;
+  EXPECT_NE(a.body.find("\"policy_invalid\""), std::string::npos) << a.body;
+  EXPECT_NE(a.body.find(diag), std::string::npos) << a.body;
+  a = admin("/admin/policy?shadow=1", "policy \"p\"\n");
+  ASSERT_EQ(a.status, 200) << a.body;
+  a = admin("/admin/policy/promote", "");
+  EXPECT_EQ(a.status, 422) << a.body;
+  EXPECT_NE(a.body.find("\"policy_invalid\""), std::string::npos) << a.body;
+  EXPECT_NE(a.body.find(diag), std::string::npos) << a.body;
+  EXPECT_EQ(gw.svc().live()->version, live);
+  testkit::HttpCall(gw.port(), http::verb::delete_, "/admin/policy/shadow", "", {{"authorization", "Bearer adm"}});
+  a = admin("/admin/policy/promote", "");
+  EXPECT_EQ(a.status, 409) << a.body;
+  EXPECT_NE(a.body.find("\"no_shadow_policy\""), std::string::npos) << a.body;
+  gw.Stop();
+  unsetenv("TG_TEST_CONTEXT_ADMIN_TOKEN");
+  testkit::RemoveDir(dir);
+}
+
+// An accounts `ignore` entry that names no provider of the catalog would
+// ignore nothing: refused at startup and on reload (the live set stays).
+TEST(ServeAccounts, AnIgnoreNamingNoProviderIsRefusedAtStartAndOnReload) {
+  const std::string dir = testkit::MakeTempDir("context");
+  Config cfg = ExampleConfig("");
+  cfg.accounts = dir + "/accounts.json";
+  const std::string refused = "accounts `" + dir + "/accounts.json`: default: field `ignore` entry "
+                              "`cheapcloud ` (default.ignore[0]) names no provider of the catalog, so it "
+                              "ignores nothing; did you mean `cheapcloud`?";
+  std::string err;
+  std::ofstream(dir + "/accounts.json") << R"({"default": {"ignore": ["cheapcloud "]}})";
+  EXPECT_FALSE(Service::Create(cfg, &err));
+  EXPECT_EQ(err, refused);
+  std::ofstream(dir + "/accounts.json") << R"({"default": {"ignore": ["cheapcloud"]}})";
+  auto svc = Service::Create(cfg, &err);
+  ASSERT_TRUE(svc) << err;
+  auto before = svc->live();
+  std::ofstream(dir + "/accounts.json") << R"({"default": {"ignore": ["cheapcloud "]}})";
+  EXPECT_FALSE(svc->ReloadFromDisk(&err));
+  EXPECT_EQ(err, refused);
+  EXPECT_EQ(svc->live(), before);
+  testkit::RemoveDir(dir);
 }
 
 TEST_F(ExampleGateway, ConfidentialNeedsZdrFiresFromAHeaderAndFromAKeyDefault) {
@@ -415,10 +449,7 @@ TEST_F(ExampleGateway, TheRecordKeepsTheContextAndReplaysIdentically) {
   EXPECT_NE(record.find(R"("lane":"batch")"), std::string::npos) << record;
   EXPECT_NE(record.find("batch_goes_cheap"), std::string::npos) << record;
   Chat("plain", {});
-  server_->Stop();
-  runner_.join();
-  server_.reset();
-  svc_.reset();  // closes the log
+  gw_.Stop();  // closes the log
   audit::ReplayOptions o;
   o.dir = dir_ + "/audit";
   audit::ReplayReport r;

@@ -6,68 +6,36 @@
 // or being served by it when the primary fails, does not bypass it.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-
-#include "engine/core/sha256.h"
 #include "runtime/gateway/config.h"
-#include "runtime/gateway/keys.h"
 #include "runtime/gateway/service.h"
+#include "tests/gateway/gateway_helpers.h"
 
 namespace tollgate::gateway {
 namespace {
 
-namespace fs = std::filesystem;
-
 // Two models: m/a served by provider q, m/b by provider p (1 usd per million
 // tokens both ways: 1 micro-usd per token).
-std::string Endpoint(const std::string& model, const std::string& provider) {
-  return R"({"id": ")" + model + "@" + provider + R"(", "model": ")" + model + R"(", "provider": ")" +
-         provider + R"(",
-      "upstream": {"base_url": "http://127.0.0.1:9/v1", "auth": {"type": "none"}, "model": "up"},
-      "pricing": {"input_per_mtok": "1", "output_per_mtok": "1", "per_request": "0"},
-      "context_length": 100000, "max_output_tokens": 100, "jurisdiction": "US", "region": "r",
-      "zdr": false, "trains_on_data": false, "data_collection": "deny", "retention_days": 1,
-      "quantization": "unknown", "supported_parameters": [],
-      "observed": {"latency_p50": 0.5, "throughput": 50, "uptime": 0.99}})";
-}
-
 class ServedBudgets : public ::testing::Test {
  protected:
   void Load(const std::string& policy) {
-    std::string t = (fs::temp_directory_path() / "tg_served_XXXXXX").string();
-    dir_ = mkdtemp(t.data());
-    std::ofstream(dir_ + "/p.tg") << policy;
-    std::ofstream(dir_ + "/teams.json") << R"({"m/a": "team-a"})";
-    std::ofstream(dir_ + "/c.json") << "{\"endpoints\": [" << Endpoint("m/a", "q") << ", "
-                                    << Endpoint("m/b", "p") << "]}";
-    std::ofstream(dir_ + "/k.json") << R"({"keys": [{"id": "k", "sha256": ")" + Sha256Hex("sk") +
-                                           R"(", "workspace": "w"}]})";
-    cfg_.policy = {dir_ + "/p.tg"};
-    cfg_.catalog = dir_ + "/c.json";
-    cfg_.accounts = "";
-    cfg_.keys = dir_ + "/k.json";
-    cfg_.ledger = "memory:";
+    dir_ = testkit::MakeTempDir("served");
+    testkit::WriteFile(dir_ + "/p.tg", policy);
+    testkit::WriteFile(dir_ + "/teams.json", R"({"m/a": "team-a"})");
+    testkit::WriteFile(dir_ + "/c.json",
+                       testkit::CatalogJson({testkit::TestEndpoint("m/a@q", "q").Model("m/a"),
+                                             testkit::TestEndpoint("m/b@p", "p").Model("m/b")}));
+    testkit::WriteFile(dir_ + "/k.json", testkit::OneKeyJson());
+    cfg_ = testkit::DirConfig(dir_);
     cfg_.audit = "";
-    cfg_.access_log = false;
     std::string err;
     svc_ = Service::Create(cfg_, &err);
     ASSERT_TRUE(svc_) << err;
   }
   void TearDown() override {
     svc_.reset();
-    if (!dir_.empty()) fs::remove_all(dir_);
+    testkit::RemoveDir(dir_);
   }
-  std::unique_ptr<Exchange> Start(const std::string& body) {
-    auto x = std::make_unique<Exchange>();
-    x->live = svc_->live();
-    x->keys = svc_->keys();
-    x->who = x->keys->Find("sk");
-    x->body = body;
-    BuildInput(*x->who, x->body, &x->input);
-    return x;
-  }
+  std::unique_ptr<Exchange> Start(const std::string& body) { return testkit::StartExchange(*svc_, body); }
   std::string Served(const Exchange& x, size_t attempt = 0) {
     return svc_->live()->catalog->endpoint(x.s.route.endpoints[attempt].endpoint).id;
   }

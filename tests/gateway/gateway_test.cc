@@ -19,18 +19,14 @@
 #include "runtime/gateway/keys.h"
 #include "runtime/gateway/metrics.h"
 #include "runtime/gateway/service.h"
+#include "tests/gateway/gateway_helpers.h"
 
 namespace tollgate::gateway {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string TempDir() {
-  std::string t = (fs::temp_directory_path() / "tg_gateway_XXXXXX").string();
-  return mkdtemp(t.data());
-}
-
-void Write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+using testkit::WriteFile;
 
 TEST(Config, DefaultsServeTheShippedExample) {
   Config c = DefaultConfig();
@@ -44,8 +40,8 @@ TEST(Config, DefaultsServeTheShippedExample) {
 }
 
 TEST(Config, RelativePathsFollowTheConfigFile) {
-  std::string d = TempDir();
-  Write(d + "/gw.json", R"({"listen": "0.0.0.0:0", "policy": ["a.tg", "/abs/b.tg"], "catalog": "c.json",
+  std::string d = testkit::MakeTempDir("gateway");
+  WriteFile(d + "/gw.json", R"({"listen": "0.0.0.0:0", "policy": ["a.tg", "/abs/b.tg"], "catalog": "c.json",
                             "ledger": "sqlite:l.db", "audit": "", "limits": {"max_body_bytes": 100}})");
   Config c;
   std::string err;
@@ -60,7 +56,7 @@ TEST(Config, RelativePathsFollowTheConfigFile) {
 }
 
 TEST(Config, MistakesAreNamed) {
-  std::string d = TempDir();
+  std::string d = testkit::MakeTempDir("gateway");
   struct Case { const char* json; const char* want; } cases[] = {
       {R"({"listn": "x"})", "unknown member `listn`"},
       {R"({"limits": {"max_body_bytes": -1}})", "`limits.max_body_bytes` must be an integer from 1"},
@@ -77,7 +73,7 @@ TEST(Config, MistakesAreNamed) {
       {R"({"cors": {"origins": []}})", "unknown member `cors.origins`"},
   };
   for (const Case& c : cases) {
-    Write(d + "/gw.json", c.json);
+    WriteFile(d + "/gw.json", c.json);
     Config cfg;
     std::string err;
     EXPECT_FALSE(LoadConfig(d + "/gw.json", &cfg, &err)) << c.json;
@@ -86,8 +82,8 @@ TEST(Config, MistakesAreNamed) {
 }
 
 TEST(Config, CorsOriginsMatchExactlyOrAny) {
-  std::string d = TempDir();
-  Write(d + "/gw.json", R"({"cors": {"allow_origins": ["https://app.example.com", "http://localhost:5173"]}})");
+  std::string d = testkit::MakeTempDir("gateway");
+  WriteFile(d + "/gw.json", R"({"cors": {"allow_origins": ["https://app.example.com", "http://localhost:5173"]}})");
   Config c;
   std::string err;
   ASSERT_TRUE(LoadConfig(d + "/gw.json", &c, &err)) << err;
@@ -99,7 +95,7 @@ TEST(Config, CorsOriginsMatchExactlyOrAny) {
   EXPECT_EQ(c.cors.max_age_s, 600);
   Config off;
   EXPECT_FALSE(off.cors.allowed("https://app.example.com"));  // off by default
-  Write(d + "/gw.json", R"({"cors": {"allow_origins": ["*"], "max_age_s": 60}})");
+  WriteFile(d + "/gw.json", R"({"cors": {"allow_origins": ["*"], "max_age_s": 60}})");
   ASSERT_TRUE(LoadConfig(d + "/gw.json", &c, &err)) << err;
   EXPECT_TRUE(c.cors.allowed("https://anything.example"));
   EXPECT_EQ(c.cors.max_age_s, 60);
@@ -329,45 +325,18 @@ rule no {
 class Pipeline : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = TempDir();
-    Write(dir_ + "/p.tg", PipelinePolicy("0.001 usd"));
-    Write(dir_ + "/c.json", R"({"endpoints": [{"id": "m/x@a", "model": "m/x", "provider": "a",
-      "upstream": {"base_url": "http://127.0.0.1:9/v1", "auth": {"type": "none"}, "model": "x-up"},
-      "pricing": {"input_per_mtok": "1", "output_per_mtok": "1", "per_request": "0"},
-      "context_length": 100000, "max_output_tokens": 100, "jurisdiction": "US", "region": "r",
-      "zdr": false, "trains_on_data": false, "data_collection": "deny", "retention_days": 1,
-      "quantization": "unknown", "supported_parameters": [],
-      "observed": {"latency_p50": 0.5, "throughput": 50, "uptime": 0.99}},
-      {"id": "m/x@b", "model": "m/x", "provider": "b",
-      "upstream": {"base_url": "http://127.0.0.1:9/v1", "auth": {"type": "none"}, "model": "x-b"},
-      "pricing": {"input_per_mtok": "2", "output_per_mtok": "2", "per_request": "0"},
-      "context_length": 50000, "max_output_tokens": 100, "jurisdiction": "US", "region": "r",
-      "zdr": false, "trains_on_data": false, "data_collection": "deny", "retention_days": 1,
-      "quantization": "unknown", "supported_parameters": [],
-      "observed": {"latency_p50": 0.5, "throughput": 50, "uptime": 0.99}}]})");
-    Write(dir_ + "/k.json", R"({"keys": [{"id": "k", "sha256": ")" + Sha256Hex("sk") +
-                                R"(", "workspace": "w"}]})");
-    cfg_.policy = {dir_ + "/p.tg"};
-    cfg_.catalog = dir_ + "/c.json";
-    cfg_.accounts = "";
-    cfg_.keys = dir_ + "/k.json";
-    cfg_.ledger = "memory:";
-    cfg_.audit = dir_ + "/audit";
-    cfg_.audit_sync = false;
-    cfg_.access_log = false;
+    dir_ = testkit::MakeTempDir("gateway");
+    WriteFile(dir_ + "/p.tg", PipelinePolicy("0.001 usd"));
+    WriteFile(dir_ + "/c.json", testkit::CatalogJson(
+                                {testkit::TestEndpoint("m/x@a", "a").Upstream("x-up").Price("1"),
+                                 testkit::TestEndpoint("m/x@b", "b").Upstream("x-b").Price("2").ContextLength(50000)}));
+    WriteFile(dir_ + "/k.json", testkit::OneKeyJson());
+    cfg_ = testkit::DirConfig(dir_);
     std::string err;
     svc_ = Service::Create(cfg_, &err);
     ASSERT_TRUE(svc_) << err;
   }
-  std::unique_ptr<Exchange> Start(const std::string& body) {
-    auto x = std::make_unique<Exchange>();
-    x->live = svc_->live();
-    x->keys = svc_->keys();
-    x->who = x->keys->Find("sk");
-    x->body = body;
-    BuildInput(*x->who, x->body, &x->input);
-    return x;
-  }
+  std::unique_ptr<Exchange> Start(const std::string& body) { return testkit::StartExchange(*svc_, body); }
   // Loads the fixture's policy with its budget limited to `micros`.
   void SetBudget(int64_t micros) {
     std::string err;
@@ -806,7 +775,7 @@ class TierPipeline : public Pipeline {
         "zdr": false, "trains_on_data": false, "data_collection": "deny", "retention_days": 1,
         "observed": {"latency_p50": 0.5, "throughput": 50, "uptime": 0.99}})";
     };
-    Write(cfg_.catalog, "{\"endpoints\": [" + ep("m/x@std", "oa", "standard", "2", "") + ", " +
+    WriteFile(cfg_.catalog, "{\"endpoints\": [" + ep("m/x@std", "oa", "standard", "2", "") + ", " +
                             ep("m/x@flex", "oa/flex", "flex", "1", "") + ", " +
                             ep("m/x@prio", "oa/priority", "priority", "4",
                                R"(, "body": {"store": false, "metadata": {"via": "tollgate"}})") +

@@ -7,15 +7,9 @@
 #include <rapidjson/document.h>
 #include <sys/resource.h>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http.hpp>
-
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <atomic>
 #include <new>
 #include <thread>
@@ -23,6 +17,7 @@
 #include "runtime/audit/reader.h"
 #include "runtime/gateway/server.h"
 #include "runtime/gateway/service.h"
+#include "tests/gateway/gateway_helpers.h"
 
 // Fault injection (HandlerFailureIsAnswered500): once armed, the next
 // allocation of exactly g_fail_size bytes on another thread than the arming
@@ -66,13 +61,9 @@ namespace tollgate::gateway {
 namespace {
 
 namespace fs = std::filesystem;
-namespace asio = boost::asio;
 namespace http = boost::beast::http;
 
-struct Answer {
-  int status = 0;
-  std::string body;
-};
+using Answer = testkit::HttpAnswer;
 
 // A running server on 127.0.0.1 (port 0) over a small policy, the memory
 // ledger and an audit log. Without audit_sync (the default) records are
@@ -83,79 +74,27 @@ struct Answer {
 class ServerTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
-    std::string t = (fs::temp_directory_path() / "tg_server_XXXXXX").string();
-    dir_ = mkdtemp(t.data());
-    std::ofstream(dir_ + "/p.tg") << "policy \"t\"\nrule no {\n  when request.content contains \"forbidden\"\n"
-                                     "  deny 403 \"no\"\n}\n";
-    std::ofstream(dir_ + "/c.json") << R"({"endpoints": [{"id": "m/x@a", "model": "m/x", "provider": "a",
-      "upstream": {"base_url": "http://127.0.0.1:9/v1", "auth": {"type": "none"}, "model": "x-up"},
-      "pricing": {"input_per_mtok": "1", "output_per_mtok": "1", "per_request": "0"},
-      "context_length": 1000, "max_output_tokens": 100, "jurisdiction": "US", "region": "r",
-      "zdr": false, "trains_on_data": false, "data_collection": "deny", "retention_days": 1,
-      "quantization": "unknown", "supported_parameters": [],
-      "observed": {"latency_p50": 0.5, "throughput": 50, "uptime": 0.99}}]})";
-    std::ofstream(dir_ + "/k.json") << R"({"keys": []})";
-    Config cfg;
-    cfg.listen = "127.0.0.1:0";
-    cfg.host = "127.0.0.1";
-    cfg.port = 0;
-    cfg.threads = 1;
-    cfg.policy = {dir_ + "/p.tg"};
-    cfg.catalog = dir_ + "/c.json";
-    cfg.accounts = "";
-    cfg.keys = dir_ + "/k.json";
-    cfg.ledger = "memory:";
-    cfg.audit = dir_ + "/audit";
+    dir_ = testkit::MakeTempDir("server");
+    testkit::WriteFile(dir_ + "/p.tg", "policy \"t\"\nrule no {\n  when request.content contains \"forbidden\"\n"
+                                       "  deny 403 \"no\"\n}\n");
+    testkit::WriteFile(dir_ + "/c.json", testkit::CatalogJson({testkit::TestEndpoint("m/x@a", "a").Upstream("x-up").ContextLength(1000)}));
+    testkit::WriteFile(dir_ + "/k.json", R"({"keys": []})");
+    Config cfg = testkit::DirConfig(dir_);
     cfg.audit_sync = GetParam();
-    cfg.access_log = false;
-    cfg.drain_timeout_ms = 2'000;
     std::string err;
-    svc_ = Service::Create(cfg, &err);
-    ASSERT_TRUE(svc_) << err;
-    server_ = Server::Create(svc_.get(), &err);
-    ASSERT_TRUE(server_) << err;
-    runner_ = std::thread([this] { server_->Run(); });
+    ASSERT_TRUE(gw_.Start(std::move(cfg), &err)) << err;
   }
   void TearDown() override {
-    if (server_) server_->Stop();
-    if (runner_.joinable()) runner_.join();
-    server_.reset();
-    svc_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
+    gw_.Stop();
+    testkit::RemoveDir(dir_);
   }
 
   Answer Post(const std::string& path, const std::string& body, http::verb verb = http::verb::post) {
-    asio::io_context io;
-    asio::ip::tcp::socket socket(io);
-    socket.connect({asio::ip::make_address("127.0.0.1"), server_->port()});
-    http::request<http::string_body> req{verb, path, 11};
-    req.set(http::field::host, "127.0.0.1");
-    req.set(http::field::content_type, "application/json");
-    req.body() = body;
-    req.prepare_payload();
-    http::write(socket, req);
-    boost::beast::flat_buffer buf;
-    http::response<http::string_body> res;
-    http::read(socket, buf, res);
-    return {static_cast<int>(res.result_int()), res.body()};
+    return testkit::HttpCall(gw_.port(), verb, path, body);
   }
 
-  // Every decision record's line now in the audit directory, by id.
-  bool Recorded(const std::string& id) {
-    std::vector<uint64_t> seqs;
-    std::string err;
-    if (!audit::ListLogFiles(dir_ + "/audit", &seqs, &err)) return false;
-    const std::string want = "{\"kind\":\"decision\",\"id\":\"" + id + "\"";
-    for (uint64_t s : seqs) {
-      std::ifstream in(audit::LogFilePath(dir_ + "/audit", s));
-      std::string line;
-      while (std::getline(in, line)) {
-        if (line.rfind(want, 0) == 0) return true;
-      }
-    }
-    return false;
-  }
+  // Whether the decision record `id` is now in the audit directory.
+  bool Recorded(const std::string& id) { return !testkit::DecisionRecord(dir_ + "/audit", id).empty(); }
 
   static std::string DecisionId(const std::string& body) {
     rapidjson::Document d;
@@ -173,9 +112,7 @@ class ServerTest : public ::testing::TestWithParam<bool> {
   }
 
   std::string dir_;
-  std::unique_ptr<Service> svc_;
-  std::unique_ptr<Server> server_;
-  std::thread runner_;
+  testkit::LoopbackServer gw_;
 };
 
 const char kAllow[] =
@@ -226,7 +163,7 @@ TEST_P(ServerTest, DecideFailsClosedWhenTheLogCannotBeWritten) {
     EXPECT_EQ(withheld.status, 503) << withheld.body;
     EXPECT_NE(withheld.body.find(R"("code":"audit_unavailable")"), std::string::npos) << withheld.body;
     EXPECT_NE(withheld.body.find("answer is withheld"), std::string::npos) << withheld.body;
-    ASSERT_TRUE(svc_->audit()->failed());
+    ASSERT_TRUE(gw_.svc().audit()->failed());
   }
   // The log stays failed (sticky): no decision is answered that cannot be
   // recorded, allowed or denied, even with room on disk again.

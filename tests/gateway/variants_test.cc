@@ -4,72 +4,36 @@
 // (docs/routing.md, "Variants apply per entry").
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-
-#include "engine/core/sha256.h"
 #include "runtime/gateway/config.h"
-#include "runtime/gateway/keys.h"
 #include "runtime/gateway/service.h"
+#include "tests/gateway/gateway_helpers.h"
 
 namespace tollgate::gateway {
 namespace {
 
-namespace fs = std::filesystem;
-
-// One endpoint of model m/x as catalog JSON.
-std::string Endpoint(const std::string& id, const std::string& provider, const std::string& up,
-                     const std::string& price, int throughput, const std::string& tier) {
-  return R"({"id": ")" + id + R"(", "model": "m/x", "provider": ")" + provider + R"(", "tier": ")" +
-         tier + R"(",
-      "upstream": {"base_url": "http://127.0.0.1:9/v1", "auth": {"type": "none"}, "model": ")" + up +
-         R"("},
-      "pricing": {"input_per_mtok": ")" + price + R"(", "output_per_mtok": ")" + price +
-         R"(", "per_request": "0"},
-      "context_length": 100000, "max_output_tokens": 100, "jurisdiction": "US", "region": "r",
-      "zdr": false, "trains_on_data": false, "data_collection": "deny", "retention_days": 1,
-      "quantization": "unknown", "supported_parameters": [],
-      "observed": {"latency_p50": 0.5, "throughput": )" +
-         std::to_string(throughput) + R"(, "uptime": 0.99}})";
-}
-
 class GatewayVariants : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string t = (fs::temp_directory_path() / "tg_gateway_XXXXXX").string();
-    dir_ = mkdtemp(t.data());
-    std::ofstream(dir_ + "/p.tg") << "policy \"t\"\n";
-    std::ofstream(dir_ + "/c.json")
-        << "{\"endpoints\": [" << Endpoint("m/x@slow", "slowco", "x-slow", "1", 10, "standard") << ", "
-        << Endpoint("m/x@fast", "fastco", "x-fast", "3", 300, "standard") << ", "
-        << Endpoint("m/x@prio", "fastco/priority", "x-prio", "2", 200, "priority") << "]}";
-    std::ofstream(dir_ + "/k.json") << R"({"keys": [{"id": "k", "sha256": ")" + Sha256Hex("sk") +
-                                           R"(", "workspace": "w"}]})";
-    cfg_.policy = {dir_ + "/p.tg"};
-    cfg_.catalog = dir_ + "/c.json";
-    cfg_.accounts = "";
-    cfg_.keys = dir_ + "/k.json";
-    cfg_.ledger = "memory:";
-    cfg_.audit = dir_ + "/audit";
-    cfg_.audit_sync = false;
-    cfg_.access_log = false;
+    dir_ = testkit::MakeTempDir("gateway");
+    testkit::WriteFile(dir_ + "/p.tg", "policy \"t\"\n");
+    testkit::WriteFile(
+        dir_ + "/c.json",
+        testkit::CatalogJson({
+            testkit::TestEndpoint("m/x@slow", "slowco").Upstream("x-slow").Price("1").Throughput(10).Tier("standard"),
+            testkit::TestEndpoint("m/x@fast", "fastco").Upstream("x-fast").Price("3").Throughput(300).Tier("standard"),
+            testkit::TestEndpoint("m/x@prio", "fastco/priority").Upstream("x-prio").Price("2").Throughput(200).Tier("priority"),
+        }));
+    testkit::WriteFile(dir_ + "/k.json", testkit::OneKeyJson());
+    cfg_ = testkit::DirConfig(dir_);
     std::string err;
     svc_ = Service::Create(cfg_, &err);
     ASSERT_TRUE(svc_) << err;
   }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  void TearDown() override { testkit::RemoveDir(dir_); }
   // The upstream model names of the routed endpoints, in attempt order.
   std::vector<std::string> Attempts(const std::string& body) {
-    Exchange x;
-    x.live = svc_->live();
-    x.keys = svc_->keys();
-    x.who = x.keys->Find("sk");
-    x.body = body;
-    BuildInput(*x.who, x.body, &x.input);
+    std::unique_ptr<Exchange> started = testkit::StartExchange(*svc_, body);
+    Exchange& x = *started;
     svc_->Decide(&x);
     std::vector<std::string> out;
     EXPECT_TRUE(x.allowed()) << svc_->ErrorJson(x);

@@ -1,6 +1,9 @@
 // Account defaults: loading, tightening, and that no request can loosen them.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "runtime/router/accounts.h"
 #include "tests/router/router_env.h"
 
@@ -129,10 +132,67 @@ TEST(AccountsLoad, MalformedFilesGiveClearErrors) {
   }
 }
 
+// An `ignore` (or `only`) entry that names no provider of the catalog it
+// routes over would silently exclude nothing: a load error that names the
+// entry's JSON path and the closest slug.
+TEST(AccountsLoad, AProviderEntryMustNameACatalogProvider) {
+  RouteEnv env;
+  ASSERT_TRUE(env.Setup(kNoRules, Cat(), "")) << env.error;
+  struct Case { const char* json; const char* expect; } bad[] = {
+      {R"({"default": {"ignore": ["cheapco "]}})",
+       "default: field `ignore` entry `cheapco ` (default.ignore[0]) names no provider of the "
+       "catalog, so it ignores nothing; did you mean `cheapco`?"},
+      {R"({"workspaces": {"acme": {"ignore": ["frenchai", "eurocluod"]}}})",
+       "workspace `acme`: field `ignore` entry `eurocluod` (workspaces.acme.ignore[1]) names no "
+       "provider of the catalog, so it ignores nothing; did you mean `eurocloud`?"},
+      {R"({"default": {"ignore": ["openrouter"]}})",
+       "default: field `ignore` entry `openrouter` (default.ignore[0]) names no provider of the "
+       "catalog, so it ignores nothing"},
+      {R"({"workspaces": {"w": {"only": ["frenchai", "eurocloud/frankfrut"]}}})",
+       "workspace `w`: field `only` entry `eurocloud/frankfrut` (workspaces.w.only[1]) names no "
+       "provider of the catalog; did you mean `eurocloud/frankfurt`?"},
+      // A base slug names its variants, a variant only itself.
+      {R"({"default": {"ignore": ["euro"]}})", "entry `euro`"},
+  };
+  for (const auto& c : bad) {
+    runtime::Accounts a;
+    runtime::AccountsError e;
+    EXPECT_FALSE(runtime::Accounts::Load(c.json, env.catalog, &a, &e)) << c.json;
+    EXPECT_EQ(e.code, "accounts_invalid");
+    EXPECT_NE(e.message.find(c.expect), std::string::npos) << c.json << " -> " << e.message;
+    EXPECT_EQ(a.For("acme").ignore.size(), 0u) << "a refused file leaves nothing loaded";
+    // Parsed without a catalog (a stored file replayed) it still loads.
+    EXPECT_TRUE(runtime::Accounts::Load(c.json, &a, &e)) << e.message;
+  }
+  const char* good[] = {
+      R"({"default": {"ignore": ["CheapCo", "eurocloud"]}})",  // any case; a base slug
+      R"({"default": {"ignore": ["eurocloud/frankfurt"]}, "workspaces": {"w": {"only": ["eurocloud"]}}})",
+      kAccounts,
+  };
+  for (const char* json : good) {
+    runtime::Accounts a;
+    runtime::AccountsError e;
+    EXPECT_TRUE(runtime::Accounts::Load(json, env.catalog, &a, &e)) << json << " -> " << e.message;
+  }
+}
+
+TEST(AccountsLoad, TheFileNameLeadsACatalogMismatch) {
+  RouteEnv env;
+  ASSERT_TRUE(env.Setup(kNoRules, Cat(), "")) << env.error;
+  runtime::Accounts a;
+  runtime::AccountsError e;
+  // The shipped file ignores `cheapcloud`, a provider this catalog lacks.
+  EXPECT_FALSE(runtime::Accounts::LoadFile("policies/accounts.json", env.catalog, &a, &e));
+  EXPECT_EQ(e.message.rfind("policies/accounts.json: default: field `ignore` entry `cheapcloud`", 0), 0u)
+      << e.message;
+}
+
 TEST(AccountsLoad, ShippedExampleLoads) {
   runtime::Accounts a;
   runtime::AccountsError e;
-  ASSERT_TRUE(runtime::Accounts::LoadFile("policies/accounts.json", &a, &e)) << e.message;
+  RouteEnv env;
+  ASSERT_TRUE(env.Setup(kNoRules, (std::stringstream() << std::ifstream("policies/catalog.json").rdbuf()).str(), "")) << env.error;
+  ASSERT_TRUE(runtime::Accounts::LoadFile("policies/accounts.json", env.catalog, &a, &e)) << e.message;
   EXPECT_GE(a.workspace_count(), 3u);
   EXPECT_TRUE(a.For("acme-health").zdr);
   EXPECT_EQ(a.For("acme-health").ignore, (std::vector<std::string>{"cheapcloud"}));

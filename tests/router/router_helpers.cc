@@ -75,7 +75,7 @@ bool RouteEnv::Setup(const std::string& policy_src, const std::string& catalog_j
   }
   if (!accounts_json.empty()) {
     runtime::AccountsError ae;
-    if (!runtime::Accounts::Load(accounts_json, &accounts, &ae)) {
+    if (!runtime::Accounts::Load(accounts_json, catalog, &accounts, &ae)) {
       error = ae.message;
       return false;
     }
