@@ -180,8 +180,88 @@ struct ExchangeLease {
   Exchange& operator*() const { return *x; }
 };
 
+// The members whose text the completion estimate counts when an answer
+// comes without usage (docs/gateway.md, *Durability*): a message's or a
+// stream delta's `content`, `refusal` and reasoning (`reasoning_content`,
+// `reasoning`), a tool call's and a legacy function call's `arguments`, a
+// legacy completion's `text`. One list for the non-streamed answer and the
+// stream.
+bool CountedTextKey(std::string_view key) {
+  return key == "content" || key == "arguments" || key == "refusal" || key == "text" ||
+         key == "reasoning_content" || key == "reasoning";
+}
+
+// The top-level `usage` member's token counts of an upstream answer (a whole
+// answer, or one stream chunk), read with rapidjson's SAX reader: no
+// document is built for an answer of up to upstream.max_response_bytes.
+// Nothing is taken from a body that is not valid JSON.
+class UsageReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, UsageReader> {
+ public:
+  // `per_text`: bytes added for each counted string besides its own (1 for
+  // a whole answer: the boundary between its texts; 0 for stream chunks,
+  // whose strings are pieces of one text).
+  explicit UsageReader(int64_t per_text = 1) : per_text_(per_text) {}
+  int64_t prompt = -1, completion = -1;
+  // Bytes of the answer's text (CountedTextKey, outside `usage`): the
+  // estimate without usage.
+  int64_t text_bytes = 0;
+  // A top-level `choices` array with no element and a `usage` object (a
+  // stream's usage chunk).
+  bool empty_choices = false, usage_object = false;
+  bool Default() { return Value(); }
+  bool String(const char*, rapidjson::SizeType n, bool) {
+    if (!in_usage_ && CountedTextKey(key_)) text_bytes += static_cast<int64_t>(n) + per_text_;
+    return true;
+  }
+  bool Int(int v) { return Number(v); }
+  bool Uint(unsigned v) { return Number(v); }
+  bool Int64(int64_t v) { return Number(v); }
+  bool Uint64(uint64_t v) { return v <= static_cast<uint64_t>(INT64_MAX) ? Number(static_cast<int64_t>(v)) : Value(); }
+  bool Key(const char* s, rapidjson::SizeType n, bool) {
+    key_.assign(s, n);
+    if (depth_ == 1) {
+      at_usage_ = key_ == "usage";
+      at_choices_ = key_ == "choices";
+    }
+    return true;
+  }
+  bool StartObject() {
+    if (depth_ == 1 && at_usage_) usage_object = true;
+    in_usage_ = in_usage_ || (depth_ == 1 && at_usage_);
+    ++depth_;
+    return true;
+  }
+  bool EndObject(rapidjson::SizeType) {
+    if (--depth_ == 1) in_usage_ = false;
+    return true;
+  }
+  bool StartArray() { ++depth_; return true; }
+  bool EndArray(rapidjson::SizeType n) {
+    if (--depth_ == 1 && at_choices_) empty_choices = n == 0;
+    return true;
+  }
+
+ private:
+  bool Value() { return true; }
+  bool Number(int64_t v) {
+    if (in_usage_ && depth_ == 2) {
+      if (key_ == "prompt_tokens") pending_prompt_ = v;
+      else if (key_ == "completion_tokens") pending_completion_ = v;
+      prompt = pending_prompt_;
+      completion = pending_completion_;
+    }
+    return true;
+  }
+  int64_t per_text_;
+  int depth_ = 0;
+  bool at_usage_ = false, in_usage_ = false, at_choices_ = false;
+  int64_t pending_prompt_ = -1, pending_completion_ = -1;
+  std::string key_;
+};
+
 // Parses "data: {...}" lines of an SSE stream as they pass: the usage chunk
-// and the delivered text (to estimate tokens when the stream is cut).
+// and the bytes of the delivered text (UsageReader's, to estimate tokens
+// when no usage chunk came: a cut stream, a provider that sends none).
 // The gateway always asks the upstream for the usage chunk; a caller that
 // did not ask for it (stream_options.include_usage) does not get it, as
 // from OpenAI: with `drop_usage` Feed relays whole events only and leaves
@@ -193,7 +273,7 @@ struct SseTracker {
   std::string event;  // drop_usage: the bytes of the event being read
   bool usage_event = false;
   int64_t prompt = -1, completion = -1;
-  std::string text;
+  int64_t text_bytes = 0;  // of the deltas' counted text (CountedTextKey)
   bool done = false;
   // Appends to *out what goes on to the client.
   void Feed(std::string_view piece, std::string* out) {
@@ -230,87 +310,15 @@ struct SseTracker {
       done = true;
       return;
     }
-    rapidjson::Document d;
-    d.Parse<rapidjson::kParseIterativeFlag>(l.data(), l.size());
-    if (d.HasParseError() || !d.IsObject()) return;
-    auto u = d.FindMember("usage");
-    if (u != d.MemberEnd() && u->value.IsObject()) {
-      auto p = u->value.FindMember("prompt_tokens");
-      auto q = u->value.FindMember("completion_tokens");
-      if (p != u->value.MemberEnd() && p->value.IsInt64()) prompt = p->value.GetInt64();
-      if (q != u->value.MemberEnd() && q->value.IsInt64()) completion = q->value.GetInt64();
-    }
-    auto ch = d.FindMember("choices");
-    if (ch != d.MemberEnd() && ch->value.IsArray()) {
-      if (ch->value.Empty() && u != d.MemberEnd() && u->value.IsObject()) usage_event = true;
-      for (const auto& c : ch->value.GetArray()) {
-        if (!c.IsObject()) continue;
-        auto delta = c.FindMember("delta");
-        if (delta == c.MemberEnd() || !delta->value.IsObject()) continue;
-        auto content = delta->value.FindMember("content");
-        if (content != delta->value.MemberEnd() && content->value.IsString() &&
-            text.size() < (16u << 20)) {
-          text.append(content->value.GetString(), content->value.GetStringLength());
-        }
-      }
-    }
+    UsageReader h(0);
+    rapidjson::Reader reader;
+    rapidjson::MemoryStream ms(l.data(), l.size());
+    if (reader.Parse<rapidjson::kParseIterativeFlag>(ms, h).IsError()) return;
+    if (h.prompt >= 0) prompt = h.prompt;
+    if (h.completion >= 0) completion = h.completion;
+    if (h.empty_choices && h.usage_object) usage_event = true;
+    text_bytes += h.text_bytes;
   }
-};
-
-// The top-level `usage` member's token counts of an upstream answer, read
-// with rapidjson's SAX reader: no document is built for an answer of up to
-// upstream.max_response_bytes. Nothing is taken from a body that is not
-// valid JSON.
-class UsageReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, UsageReader> {
- public:
-  int64_t prompt = -1, completion = -1;
-  // Bytes of the answer's text (choices' message content, refusal, tool-call
-  // arguments, a legacy completion's text): the estimate without usage.
-  int64_t text_bytes = 0;
-  bool Default() { return Value(); }
-  bool String(const char*, rapidjson::SizeType n, bool) {
-    if (!in_usage_ &&
-        (key_ == "content" || key_ == "arguments" || key_ == "refusal" || key_ == "text")) {
-      text_bytes += static_cast<int64_t>(n) + 1;
-    }
-    return true;
-  }
-  bool Int(int v) { return Number(v); }
-  bool Uint(unsigned v) { return Number(v); }
-  bool Int64(int64_t v) { return Number(v); }
-  bool Uint64(uint64_t v) { return v <= static_cast<uint64_t>(INT64_MAX) ? Number(static_cast<int64_t>(v)) : Value(); }
-  bool Key(const char* s, rapidjson::SizeType n, bool) {
-    key_.assign(s, n);
-    if (depth_ == 1) at_usage_ = key_ == "usage";
-    return true;
-  }
-  bool StartObject() {
-    in_usage_ = in_usage_ || (depth_ == 1 && at_usage_);
-    ++depth_;
-    return true;
-  }
-  bool EndObject(rapidjson::SizeType) {
-    if (--depth_ == 1) in_usage_ = false;
-    return true;
-  }
-  bool StartArray() { ++depth_; return true; }
-  bool EndArray(rapidjson::SizeType) { --depth_; return true; }
-
- private:
-  bool Value() { return true; }
-  bool Number(int64_t v) {
-    if (in_usage_ && depth_ == 2) {
-      if (key_ == "prompt_tokens") pending_prompt_ = v;
-      else if (key_ == "completion_tokens") pending_completion_ = v;
-      prompt = pending_prompt_;
-      completion = pending_completion_;
-    }
-    return true;
-  }
-  int depth_ = 0;
-  bool at_usage_ = false, in_usage_ = false;
-  int64_t pending_prompt_ = -1, pending_completion_ = -1;
-  std::string key_;
 };
 
 void UsageOf(std::string_view body, Outcome* o) {
@@ -322,7 +330,7 @@ void UsageOf(std::string_view body, Outcome* o) {
   if (h.completion >= 0) {
     o->completion_tokens = h.completion;
   } else if (h.text_bytes > 0) {  // no usage (some local servers): estimated from the text
-    o->completion_tokens = (h.text_bytes + 3) / 4;
+    o->completion_tokens = stdlib::EstimateTokensOfBytes(static_cast<uint64_t>(h.text_bytes));
     o->usage_estimated = true;
   }
 }
@@ -1299,7 +1307,7 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   o.prompt_tokens = sse.prompt;
   o.completion_tokens = sse.completion;
   if (sse.completion < 0) {
-    o.completion_tokens = stdlib::EstimateTokens(sse.text);
+    o.completion_tokens = stdlib::EstimateTokensOfBytes(static_cast<uint64_t>(sse.text_bytes));
     o.usage_estimated = true;
   }
   if (!o.stream_complete) o.error_code = client_gone ? "client_disconnected" : "upstream_stream_cut";

@@ -3,12 +3,16 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <stdlib.h>
 
+#include <atomic>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 
 #include "engine/core/sha256.h"
 #include "runtime/audit/reader.h"
@@ -41,7 +45,7 @@ std::string CatalogJson(const std::vector<TestEndpoint>& endpoints) {
     out += R"({"id": ")" + e.id + R"(", "model": ")" + e.model + R"(", "provider": ")" + e.provider + "\"";
     if (!e.tier.empty()) out += R"(, "tier": ")" + e.tier + "\"";
     out += R"(,
-      "upstream": {"base_url": "http://127.0.0.1:9/v1", "auth": {"type": "none"}, "model": ")" +
+      "upstream": {"base_url": ")" + e.base_url + R"(", "auth": {"type": "none"}, "model": ")" +
            e.upstream_model + R"("},
       "pricing": {"input_per_mtok": ")" + e.price + R"(", "output_per_mtok": ")" + e.price +
            R"(", "per_request": "0"},
@@ -111,6 +115,94 @@ void LoopbackServer::Stop() {
 }
 
 uint16_t LoopbackServer::port() const { return server_->port(); }
+
+struct ScriptedUpstream::Impl {
+  std::string response;
+  bool hold = false;
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor{io};
+  uint16_t port = 0;
+  std::atomic<bool> stop{false};
+  std::atomic<int> requests{0};
+  std::thread acceptor_thread;
+  std::mutex mu;  // guards sockets and threads
+  std::vector<std::shared_ptr<asio::ip::tcp::socket>> sockets;
+  std::vector<std::thread> threads;
+
+  void Serve(std::shared_ptr<asio::ip::tcp::socket> s) {
+    boost::beast::flat_buffer buf;
+    boost::system::error_code ec;
+    for (;;) {
+      http::request<http::string_body> req;
+      http::read(*s, buf, req, ec);
+      if (ec) return;
+      ++requests;
+      asio::write(*s, asio::buffer(response), ec);
+      if (ec || !hold) break;
+    }
+    if (hold) {  // until the peer closes (or the destructor shuts the socket down)
+      char sink[256];
+      while (!ec) s->read_some(asio::buffer(sink), ec);
+    }
+    s->shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  }
+};
+
+ScriptedUpstream::ScriptedUpstream(std::string response, bool hold) : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.response = std::move(response);
+  m.hold = hold;
+  asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), 0);
+  m.acceptor.open(ep.protocol());
+  m.acceptor.bind(ep);
+  m.acceptor.listen();
+  m.port = m.acceptor.local_endpoint().port();
+  m.acceptor_thread = std::thread([&m] {
+    for (;;) {
+      auto s = std::make_shared<asio::ip::tcp::socket>(m.io);
+      boost::system::error_code ec;
+      m.acceptor.accept(*s, ec);
+      if (m.stop.load() || ec) return;
+      std::lock_guard<std::mutex> lock(m.mu);
+      m.sockets.push_back(s);
+      m.threads.emplace_back([&m, s] { m.Serve(s); });
+    }
+  });
+}
+
+ScriptedUpstream::~ScriptedUpstream() {
+  Impl& m = *impl_;
+  m.stop = true;
+  {  // wakes the blocking accept
+    asio::io_context io;
+    asio::ip::tcp::socket s(io);
+    boost::system::error_code ec;
+    s.connect({asio::ip::make_address("127.0.0.1"), m.port}, ec);
+  }
+  m.acceptor_thread.join();
+  std::lock_guard<std::mutex> lock(m.mu);
+  for (auto& s : m.sockets) {
+    boost::system::error_code ec;
+    s->shutdown(asio::ip::tcp::socket::shutdown_both, ec);  // wakes a held read
+  }
+  for (auto& t : m.threads) t.join();
+}
+
+std::string ScriptedUpstream::base_url() const {
+  return "http://127.0.0.1:" + std::to_string(impl_->port) + "/v1";
+}
+
+int ScriptedUpstream::requests() const { return impl_->requests.load(); }
+
+std::string SseHead() {
+  return "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+}
+
+std::string HttpChunk(const std::string& data) {
+  char size[32];
+  std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+  return size + data + "\r\n";
+}
 
 HttpAnswer HttpCall(uint16_t port, http::verb verb, const std::string& target, const std::string& body,
                     const std::vector<std::pair<std::string, std::string>>& headers) {

@@ -40,8 +40,8 @@ std::string MakeTempDir(std::string_view tag);
 void RemoveDir(const std::string& dir);
 void WriteFile(const std::string& path, const std::string& text);
 
-// One catalog endpoint. Fixed: base_url http://127.0.0.1:9/v1 (refuses
-// connections), no auth, max output 100 tokens, US, region `r`, no zdr, no
+// One catalog endpoint. Fixed unless set: base_url http://127.0.0.1:9/v1
+// (refuses connections); fixed: no auth, max output 100 tokens, US, region `r`, no zdr, no
 // training, data collection deny, 1 retention day, quantization unknown, no
 // parameters, latency 0.5 s, uptime 0.99.
 // Set what differs: TestEndpoint("m/x@a", "a").Upstream("x-up").Price("2").
@@ -54,6 +54,7 @@ struct TestEndpoint {
   TestEndpoint& ContextLength(int64_t v) { context_length = v; return *this; }
   TestEndpoint& Throughput(int v) { throughput = v; return *this; }
   TestEndpoint& Tier(std::string v) { tier = std::move(v); return *this; }
+  TestEndpoint& BaseUrl(std::string v) { base_url = std::move(v); return *this; }
 
   std::string id;
   std::string provider;
@@ -63,6 +64,7 @@ struct TestEndpoint {
   int64_t context_length = 100000;
   int throughput = 50;                // tokens per second
   std::string tier;                   // "" = not written (standard)
+  std::string base_url = "http://127.0.0.1:9/v1";
 };
 std::string CatalogJson(const std::vector<TestEndpoint>& endpoints);
 
@@ -104,6 +106,36 @@ class LoopbackServer {
   std::unique_ptr<Server> server_;
   std::thread runner_;
 };
+
+// An upstream on 127.0.0.1 (port 0) that answers every request with the
+// same raw HTTP bytes, written as given (a head and a body, chunked or not,
+// complete or cut): a provider's exact behaviour, byte for byte. After the
+// bytes the connection is closed, or with `hold` kept open (nothing more
+// sent) until the peer closes it or the upstream is destroyed.
+//
+//   ScriptedUpstream up(SseHead() + SseChunk("data: [DONE]\n\n") + kLastChunk, false);
+//   TestEndpoint("m/x@a", "a").BaseUrl(up.base_url());
+class ScriptedUpstream {
+ public:
+  ScriptedUpstream(std::string response, bool hold);
+  ScriptedUpstream(const ScriptedUpstream&) = delete;
+  ScriptedUpstream& operator=(const ScriptedUpstream&) = delete;
+  ~ScriptedUpstream();
+
+  std::string base_url() const;  // http://127.0.0.1:PORT/v1
+  int requests() const;          // requests read so far
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+// The head of a 200 chunked `text/event-stream` answer.
+std::string SseHead();
+// One HTTP chunk carrying `data`.
+std::string HttpChunk(const std::string& data);
+// The chunk that ends a chunked body.
+inline constexpr const char* kLastChunk = "0\r\n\r\n";
 
 struct HttpAnswer {
   int status = 0;

@@ -1,0 +1,148 @@
+// Streamed answers through the server on a loopback port, against an
+// upstream scripted byte for byte (testkit::ScriptedUpstream): what the
+// client receives, the decision record's `gateway` member, and /metrics.
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include <string>
+
+#include "runtime/gateway/server.h"
+#include "runtime/gateway/service.h"
+#include "tests/gateway/gateway_helpers.h"
+
+namespace tollgate::gateway {
+namespace {
+
+namespace http = boost::beast::http;
+using testkit::HttpChunk;
+using testkit::kLastChunk;
+using testkit::SseHead;
+
+// One chunk event whose first choice carries `delta` (a JSON object).
+std::string Delta(const std::string& delta, const std::string& finish = "null") {
+  return "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"up\","
+         "\"choices\":[{\"index\":0,\"delta\":" + delta + ",\"finish_reason\":" + finish + "}]}\n\n";
+}
+const char kDone[] = "data: [DONE]\n\n";
+
+class StreamTest : public ::testing::Test {
+ protected:
+  // The gateway in front of an upstream that answers every request with
+  // `response` (then closes, or with `hold` keeps the connection open).
+  void Start(const std::string& response, bool hold = false) {
+    up_ = std::make_unique<testkit::ScriptedUpstream>(response, hold);
+    dir_ = testkit::MakeTempDir("stream");
+    testkit::WriteFile(dir_ + "/p.tg", "policy \"t\"\n");
+    testkit::WriteFile(dir_ + "/c.json",
+                       testkit::CatalogJson({testkit::TestEndpoint("m/x@a", "a").BaseUrl(up_->base_url())}));
+    testkit::WriteFile(dir_ + "/k.json", testkit::OneKeyJson());
+    Config cfg = testkit::DirConfig(dir_);
+    cfg.upstream.max_attempts = 1;
+    // Long enough that an answer that waits for it is plainly late, short
+    // enough that a failing test ends.
+    cfg.upstream.idle_timeout_ms = 20'000;
+    std::string err;
+    ASSERT_TRUE(gw_.Start(std::move(cfg), &err)) << err;
+  }
+  void TearDown() override {
+    gw_.Stop();
+    up_.reset();
+    testkit::RemoveDir(dir_);
+  }
+
+  testkit::HttpAnswer Chat(const std::string& body,
+                           std::vector<std::pair<std::string, std::string>> headers = {}) {
+    headers.emplace_back("Authorization", std::string("Bearer ") + testkit::kSecret);
+    return testkit::HttpCall(gw_.port(), http::verb::post, "/v1/chat/completions", body, headers);
+  }
+  testkit::HttpAnswer Stream(std::vector<std::pair<std::string, std::string>> headers = {}) {
+    return Chat(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}], "stream": true,
+                    "max_tokens": 50})", std::move(headers));
+  }
+
+  // The `gateway` member of the answer's decision record.
+  rapidjson::Document Record(const testkit::HttpAnswer& a) {
+    rapidjson::Document d;
+    auto id = a.headers.find("x-tollgate-decision-id");
+    EXPECT_NE(id, a.headers.end()) << a.body;
+    if (id == a.headers.end()) return d;
+    const std::string line = testkit::DecisionRecord(dir_ + "/audit", id->second);
+    EXPECT_FALSE(line.empty()) << "no record " << id->second;
+    rapidjson::Document rec;
+    rec.Parse(line.data(), line.size());
+    if (rec.IsObject() && rec.HasMember("gateway")) d.CopyFrom(rec["gateway"], d.GetAllocator());
+    EXPECT_TRUE(d.IsObject()) << line;
+    return d;
+  }
+  static int64_t Int(const rapidjson::Document& g, const char* name) {
+    return g.IsObject() && g.HasMember(name) && g[name].IsInt64() ? g[name].GetInt64() : -1;
+  }
+  static std::string Str(const rapidjson::Document& g, const char* name) {
+    return g.IsObject() && g.HasMember(name) && g[name].IsString() ? g[name].GetString() : "";
+  }
+  static bool Bool(const rapidjson::Document& g, const char* name) {
+    return g.IsObject() && g.HasMember(name) && g[name].IsBool() && g[name].GetBool();
+  }
+  std::string Metrics() {
+    return testkit::HttpCall(gw_.port(), http::verb::get, "/metrics", "").body;
+  }
+
+  std::unique_ptr<testkit::ScriptedUpstream> up_;
+  std::string dir_;
+  testkit::LoopbackServer gw_;
+};
+
+// Without a usage chunk every kind of delta text is estimated, as in a
+// non-streamed answer: content, reasoning, refusal, tool-call and legacy
+// function-call arguments. 4,000 + 4 + 8 + 4 + 4 + 4 bytes = 1,006 tokens.
+std::string ToolCallDeltas() {
+  std::string s = Delta(R"({"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_1",)"
+                        R"("type":"function","function":{"name":"get_weather","arguments":""}}]})");
+  for (int i = 0; i < 10; ++i) {
+    s += Delta(R"({"tool_calls":[{"index":0,"function":{"arguments":")" + std::string(400, 'a') + "\"}}]}");
+  }
+  s += Delta(R"({"content":"abcd"})") + Delta(R"({"reasoning_content":"thinking"})") +
+       Delta(R"({"reasoning":"hmm."})") + Delta(R"({"refusal":"nope"})") +
+       Delta(R"({"function_call":{"arguments":"{\"a\""}})");
+  return s;
+}
+
+TEST_F(StreamTest, ToolCallsWithoutUsageAreEstimatedLikeANonStreamedAnswer) {
+  Start(SseHead() + HttpChunk(ToolCallDeltas()) + HttpChunk(Delta("{}", "\"tool_calls\"")) + HttpChunk(kDone) +
+        kLastChunk);
+  testkit::HttpAnswer a = Stream();
+  ASSERT_EQ(a.status, 200) << a.body;
+  rapidjson::Document g = Record(a);
+  EXPECT_TRUE(Bool(g, "stream_complete"));
+  EXPECT_TRUE(Bool(g, "usage_estimated"));
+  EXPECT_EQ(Int(g, "completion_tokens"), 1006);
+}
+
+TEST_F(StreamTest, ACutToolCallStreamIsChargedAtWhatWasDelivered) {
+  Start(SseHead() + HttpChunk(ToolCallDeltas()));  // then the connection closes
+  testkit::HttpAnswer a = Stream();
+  ASSERT_EQ(a.status, 200) << a.body;
+  rapidjson::Document g = Record(a);
+  EXPECT_FALSE(Bool(g, "stream_complete"));
+  EXPECT_EQ(Str(g, "error"), "upstream_stream_cut");
+  EXPECT_EQ(Int(g, "completion_tokens"), 1006);
+  EXPECT_NE(a.body.find(R"("code":"upstream_stream_cut")"), std::string::npos) << a.body;
+}
+
+// The non-streamed estimate counts the same members (one list for both).
+TEST_F(StreamTest, ANonStreamedAnswerWithoutUsageCountsReasoningToo) {
+  const std::string body =
+      R"({"id":"c","object":"chat.completion","created":1,"model":"up","choices":[{"index":0,"message":)"
+      R"({"role":"assistant","content":"abc","reasoning_content":")" + std::string(400, 'r') +
+      R"("},"finish_reason":"stop"}]})";
+  Start("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+        "\r\n\r\n" + body);
+  testkit::HttpAnswer a = Chat(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}]})");
+  ASSERT_EQ(a.status, 200) << a.body;
+  rapidjson::Document g = Record(a);
+  EXPECT_TRUE(Bool(g, "usage_estimated"));
+  EXPECT_EQ(Int(g, "completion_tokens"), 102);  // (3 + 1 + 400 + 1 + 3) / 4
+}
+
+}  // namespace
+}  // namespace tollgate::gateway
