@@ -274,17 +274,21 @@ struct SseTracker {
   bool usage_event = false;
   int64_t prompt = -1, completion = -1;
   int64_t text_bytes = 0;  // of the deltas' counted text (CountedTextKey)
-  bool done = false;
-  // Appends to *out what goes on to the client.
+  bool done = false;   // a `data: [DONE]` line was read: the stream is over
+  bool ended = false;  // and the blank line ending its event: Feed takes no more
+  // Appends to *out what goes on to the client: up to the end of the
+  // [DONE] event, nothing after it.
   void Feed(std::string_view piece, std::string* out) {
-    if (!drop_usage) out->append(piece);
-    for (char c : piece) {
+    size_t used = 0;
+    for (; used < piece.size() && !ended; ++used) {
+      const char c = piece[used];
       if (drop_usage) event.push_back(c);
       if (c == '\n') {
         if (line.empty() || line == "\r") {  // a blank line ends an event
           if (drop_usage && !usage_event) out->append(event);
           event.clear();
           usage_event = false;
+          ended = done;
         } else {
           Line();
         }
@@ -293,12 +297,21 @@ struct SseTracker {
         line.push_back(c);
       }
     }
+    if (!drop_usage) out->append(piece.substr(0, used));
     if (event.size() > (1u << 20)) Flush(out);  // never a usage chunk: no end in sight
   }
   // The rest of an event the stream ended in the middle of.
   void Flush(std::string* out) {
     if (!usage_event) out->append(event);
     event.clear();
+  }
+  // The stream is over (the upstream's body ended, failed, or [DONE] came):
+  // the rest of the last event, and the blank line a [DONE] event still
+  // lacks, so that the client's parser sees it whole.
+  void End(std::string* out) {
+    Flush(out);
+    if (done && !ended) out->append(line.empty() ? "\n" : "\n\n");
+    ended = ended || done;
   }
   void Line() {
     std::string_view l = line;
@@ -1277,12 +1290,14 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   // is noticed at once, not at the next chunk, and the upstream connection
   // is closed, which ends the read below.
   std::string piece, out;
-  while (!done && !client_gone) {
+  // [DONE] ends the stream at once: an upstream that keeps its body open
+  // after it (or closes it late) does not hold the client's answer back.
+  while (!done && !client_gone && !sse.ended) {
     piece.clear();
     err = co_await conn->Read(&piece, &done);
     out.clear();
     if (!piece.empty()) sse.Feed(piece, &out);
-    if (done || !err.ok()) sse.Flush(&out);
+    if (done || !err.ok() || sse.ended) sse.End(&out);
     if (!out.empty()) {
       stream.expires_after(std::chrono::milliseconds(cfg.upstream.idle_timeout_ms));
       co_await write_piece(out);
@@ -1297,8 +1312,10 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   const int64_t t1 = MonoNs();
   o.upstream_ns = t1 - up_start;
   svc.metrics().upstream.Observe(o.upstream_ns);
-  o.stream_complete = done && err.ok() && !client_gone;
-  if (o.stream_complete) {
+  // Complete: [DONE] came (whatever the connection did after it), or the
+  // body ended cleanly (an upstream that sends no [DONE]).
+  o.stream_complete = !client_gone && (sse.done || (done && err.ok()));
+  if (o.stream_complete && done && err.ok()) {  // reusable only once its body has ended
     pool.Release(std::move(conn));
   } else {
     conn.reset();

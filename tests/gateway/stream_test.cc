@@ -40,7 +40,7 @@ class StreamTest : public ::testing::Test {
     cfg.upstream.max_attempts = 1;
     // Long enough that an answer that waits for it is plainly late, short
     // enough that a failing test ends.
-    cfg.upstream.idle_timeout_ms = 20'000;
+    cfg.upstream.idle_timeout_ms = 10'000;
     std::string err;
     ASSERT_TRUE(gw_.Start(std::move(cfg), &err)) << err;
   }
@@ -142,6 +142,37 @@ TEST_F(StreamTest, ANonStreamedAnswerWithoutUsageCountsReasoningToo) {
   rapidjson::Document g = Record(a);
   EXPECT_TRUE(Bool(g, "usage_estimated"));
   EXPECT_EQ(Int(g, "completion_tokens"), 102);  // (3 + 1 + 400 + 1 + 3) / 4
+}
+
+// [DONE] ends the stream: an upstream that keeps its body open after it
+// (its last chunk late or never) does not hold the answer until the idle
+// timeout (10 s here), nor is the stream recorded as cut.
+TEST_F(StreamTest, DoneEndsTheStreamEvenIfTheUpstreamBodyStaysOpen) {
+  Start(SseHead() + HttpChunk(Delta(R"({"role":"assistant","content":"Hi"})")) +
+            HttpChunk(Delta("{}", "\"stop\"")) + HttpChunk(kDone),
+        /*hold=*/true);
+  for (int i = 0; i < 2; ++i) {  // the second: the open connection was not reused
+    testkit::HttpAnswer a = Stream();
+    ASSERT_EQ(a.status, 200) << a.body;
+    EXPECT_NE(a.body.find("data: [DONE]\n\n"), std::string::npos) << a.body;
+    EXPECT_EQ(a.body.find("upstream_stream_cut"), std::string::npos) << a.body;
+    rapidjson::Document g = Record(a);
+    EXPECT_TRUE(Bool(g, "stream_complete"));
+    EXPECT_EQ(Str(g, "error"), "");
+    EXPECT_EQ(Int(g, "completion_tokens"), 1);  // "Hi", estimated: no usage chunk
+  }
+  EXPECT_EQ(up_->requests(), 2);
+}
+
+// A [DONE] line whose blank line never comes still reaches the client as a
+// whole event.
+TEST_F(StreamTest, ADoneEventCutBeforeItsBlankLineIsCompletedForTheClient) {
+  Start(SseHead() + HttpChunk(Delta(R"({"role":"assistant","content":"Hi"})")) + HttpChunk("data: [DONE]\n"));
+  testkit::HttpAnswer a = Stream();
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.body.substr(a.body.size() - 14), "data: [DONE]\n\n") << a.body;
+  rapidjson::Document g = Record(a);
+  EXPECT_TRUE(Bool(g, "stream_complete"));
 }
 
 }  // namespace
