@@ -208,8 +208,12 @@ class UsageReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Usage
   // A top-level `choices` array with no element and a `usage` object (a
   // stream's usage chunk).
   bool empty_choices = false, usage_object = false;
+  // A top-level `error` member that is not null (a stream's error event,
+  // `data: {"error": {...}}`).
+  bool error = false;
   bool Default() { return Value(); }
   bool String(const char*, rapidjson::SizeType n, bool) {
+    if (depth_ == 1 && at_error_) error = true;
     if (!in_usage_ && CountedTextKey(key_)) text_bytes += static_cast<int64_t>(n) + per_text_;
     return true;
   }
@@ -222,11 +226,13 @@ class UsageReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Usage
     if (depth_ == 1) {
       at_usage_ = key_ == "usage";
       at_choices_ = key_ == "choices";
+      at_error_ = key_ == "error";
     }
     return true;
   }
   bool StartObject() {
     if (depth_ == 1 && at_usage_) usage_object = true;
+    if (depth_ == 1 && at_error_) error = true;
     in_usage_ = in_usage_ || (depth_ == 1 && at_usage_);
     ++depth_;
     return true;
@@ -254,7 +260,7 @@ class UsageReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Usage
   }
   int64_t per_text_;
   int depth_ = 0;
-  bool at_usage_ = false, in_usage_ = false, at_choices_ = false;
+  bool at_usage_ = false, in_usage_ = false, at_choices_ = false, at_error_ = false;
   int64_t pending_prompt_ = -1, pending_completion_ = -1;
   std::string key_;
 };
@@ -274,8 +280,9 @@ struct SseTracker {
   bool usage_event = false;
   int64_t prompt = -1, completion = -1;
   int64_t text_bytes = 0;  // of the deltas' counted text (CountedTextKey)
-  bool done = false;   // a `data: [DONE]` line was read: the stream is over
-  bool ended = false;  // and the blank line ending its event: Feed takes no more
+  bool done = false;         // a `data: [DONE]` line was read: the stream is over
+  bool error_event = false;  // an error event (`data: {"error": ...}`): so is it
+  bool ended = false;        // and the blank line ending that event: Feed takes no more
   // Appends to *out what goes on to the client: up to the end of the
   // [DONE] event, nothing after it.
   void Feed(std::string_view piece, std::string* out) {
@@ -288,7 +295,7 @@ struct SseTracker {
           if (drop_usage && !usage_event) out->append(event);
           event.clear();
           usage_event = false;
-          ended = done;
+          ended = done || error_event;
         } else {
           Line();
         }
@@ -305,13 +312,15 @@ struct SseTracker {
     if (!usage_event) out->append(event);
     event.clear();
   }
-  // The stream is over (the upstream's body ended, failed, or [DONE] came):
-  // the rest of the last event, and the blank line a [DONE] event still
-  // lacks, so that the client's parser sees it whole.
+  // The stream is over (the upstream's body ended, failed, or [DONE] or an
+  // error event came): the rest of the last event, and the blank line a
+  // [DONE] or error event still lacks, so that the client's parser sees it
+  // whole.
   void End(std::string* out) {
     Flush(out);
-    if (done && !ended) out->append(line.empty() ? "\n" : "\n\n");
-    ended = ended || done;
+    const bool last = done || error_event;
+    if (last && !ended) out->append(line.empty() ? "\n" : "\n\n");
+    ended = ended || last;
   }
   void Line() {
     std::string_view l = line;
@@ -330,6 +339,7 @@ struct SseTracker {
     if (h.prompt >= 0) prompt = h.prompt;
     if (h.completion >= 0) completion = h.completion;
     if (h.empty_choices && h.usage_object) usage_event = true;
+    if (h.error) error_event = true;
     text_bytes += h.text_bytes;
   }
 };
@@ -1219,6 +1229,9 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
       conn.reset();
       o.http_status = 502;
       o.error_code = err.ok() ? "upstream_too_large" : "upstream_failed";
+      const runtime::Endpoint& ep = x->live->catalog->endpoint(x->s.route.endpoints[x->attempt].endpoint);
+      svc.metrics().upstream_errors.Add(Label("endpoint", ep.id) + "," +
+                                        Label("kind", err.ok() ? "answer_too_large" : "answer_cut"));
       o.started = true;  // the upstream may have done the work: charged at the estimate
       o.usage_estimated = true;
       uint64_t seq = co_await Finish(x.get(), o);
@@ -1290,8 +1303,9 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   // is noticed at once, not at the next chunk, and the upstream connection
   // is closed, which ends the read below.
   std::string piece, out;
-  // [DONE] ends the stream at once: an upstream that keeps its body open
-  // after it (or closes it late) does not hold the client's answer back.
+  // [DONE] (or an error event) ends the stream at once: an upstream that
+  // keeps its body open after it (or closes it late) does not hold the
+  // client's answer back.
   while (!done && !client_gone && !sse.ended) {
     piece.clear();
     err = co_await conn->Read(&piece, &done);
@@ -1313,9 +1327,10 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   o.upstream_ns = t1 - up_start;
   svc.metrics().upstream.Observe(o.upstream_ns);
   // Complete: [DONE] came (whatever the connection did after it), or the
-  // body ended cleanly (an upstream that sends no [DONE]).
-  o.stream_complete = !client_gone && (sse.done || (done && err.ok()));
-  if (o.stream_complete && done && err.ok()) {  // reusable only once its body has ended
+  // body ended cleanly (an upstream that sends no [DONE]); never after the
+  // upstream's error event.
+  o.stream_complete = !client_gone && !sse.error_event && (sse.done || (done && err.ok()));
+  if (!client_gone && done && err.ok()) {  // reusable only once its body has ended
     pool.Release(std::move(conn));
   } else {
     conn.reset();
@@ -1327,13 +1342,22 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     o.completion_tokens = stdlib::EstimateTokensOfBytes(static_cast<uint64_t>(sse.text_bytes));
     o.usage_estimated = true;
   }
-  if (!o.stream_complete) o.error_code = client_gone ? "client_disconnected" : "upstream_stream_cut";
+  if (!o.stream_complete) {
+    o.error_code = client_gone ? "client_disconnected" : sse.error_event ? "upstream_stream_error" : "upstream_stream_cut";
+  }
+  if (!o.stream_complete && !client_gone) {  // the upstream failed part-way: counted like a failed attempt
+    const runtime::Endpoint& ep = x->live->catalog->endpoint(x->s.route.endpoints[x->attempt].endpoint);
+    svc.metrics().upstream_errors.Add(Label("endpoint", ep.id) + "," +
+                                      Label("kind", sse.error_event ? "stream_error" : "stream_cut"));
+  }
   uint64_t seq = co_await Finish(x.get(), o);
   processing_ns += MonoNs() - t1 - x->wait_ns;
   svc.metrics().processing.Observe(processing_ns);
   svc.metrics().http_requests.Add(Label("path", path) + "," + Label("status", "200"));
   if (client_gone) co_return false;
-  if (!o.stream_complete) {
+  // After the upstream's own error event (relayed as it came: the SDKs
+  // throw it) nothing is added; a cut stream gets the gateway's.
+  if (!o.stream_complete && !sse.error_event) {
     std::string ev = "data: " + OpenAIError(502, "upstream_stream_cut", "the upstream stream ended early", "", x->decision_id) + "\n\n";
     co_await write_piece(ev);
   }

@@ -127,6 +127,9 @@ TEST_F(StreamTest, ACutToolCallStreamIsChargedAtWhatWasDelivered) {
   EXPECT_EQ(Str(g, "error"), "upstream_stream_cut");
   EXPECT_EQ(Int(g, "completion_tokens"), 1006);
   EXPECT_NE(a.body.find(R"("code":"upstream_stream_cut")"), std::string::npos) << a.body;
+  // A failed upstream, as a failed attempt is.
+  EXPECT_NE(Metrics().find(R"(tollgate_upstream_errors_total{endpoint="m/x@a",kind="stream_cut"} 1)"),
+            std::string::npos);
 }
 
 // The non-streamed estimate counts the same members (one list for both).
@@ -173,6 +176,35 @@ TEST_F(StreamTest, ADoneEventCutBeforeItsBlankLineIsCompletedForTheClient) {
   EXPECT_EQ(a.body.substr(a.body.size() - 14), "data: [DONE]\n\n") << a.body;
   rapidjson::Document g = Record(a);
   EXPECT_TRUE(Bool(g, "stream_complete"));
+}
+
+// An upstream's error event ends the stream: relayed as it came (the SDKs
+// throw it), nothing added, recorded as failed and counted, even when the
+// upstream then keeps its connection open.
+TEST_F(StreamTest, AnUpstreamErrorEventIsAFailedStream) {
+  Start(SseHead() + HttpChunk(Delta(R"({"role":"assistant","content":"Hi"})")) +
+            HttpChunk(R"(data: {"error":{"message":"overloaded","type":"server_error","code":"overloaded"}})"
+                      "\n\n"),
+        /*hold=*/true);
+  testkit::HttpAnswer a = Stream();
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_NE(a.body.find(R"(data: {"error":{"message":"overloaded")"), std::string::npos) << a.body;
+  EXPECT_EQ(a.body.find("upstream_stream_cut"), std::string::npos) << a.body;
+  rapidjson::Document g = Record(a);
+  EXPECT_FALSE(Bool(g, "stream_complete"));
+  EXPECT_EQ(Str(g, "error"), "upstream_stream_error");
+  EXPECT_NE(Metrics().find(R"(tollgate_upstream_errors_total{endpoint="m/x@a",kind="stream_error"} 1)"),
+            std::string::npos);
+}
+
+// A non-streamed answer cut part-way is counted too.
+TEST_F(StreamTest, ACutNonStreamedAnswerIsCounted) {
+  Start("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"id\": \"c\", \"choices\": [");
+  testkit::HttpAnswer a = Chat(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}]})");
+  EXPECT_EQ(a.status, 502) << a.body;
+  EXPECT_NE(a.body.find(R"("code":"upstream_failed")"), std::string::npos) << a.body;
+  EXPECT_NE(Metrics().find(R"(tollgate_upstream_errors_total{endpoint="m/x@a",kind="answer_cut"} 1)"),
+            std::string::npos);
 }
 
 }  // namespace
