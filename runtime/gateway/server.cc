@@ -32,6 +32,7 @@
 #include <thread>
 
 #include "runtime/gateway/context.h"
+#include "runtime/gateway/sse.h"
 #include "runtime/gateway/upstream.h"
 #include "runtime/router/router.h"
 #include "stdlib/builtins.h"
@@ -343,6 +344,15 @@ struct SseTracker {
     text_bytes += h.text_bytes;
   }
 };
+
+// Whether a Content-Type names JSON (`application/json`, `...+json`, any
+// parameters).
+bool JsonMediaType(std::string_view type) {
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+  return beast::iequals(type, "application/json") ||
+         (type.size() > 5 && beast::iequals(type.substr(type.size() - 5), "+json"));
+}
 
 void UsageOf(std::string_view body, Outcome* o) {
   UsageReader h;
@@ -1204,7 +1214,10 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
 
   const int up_status = conn->status();
   o.upstream_status = up_status;
-  if (!x->stream || up_status != 200) {
+  // A stream request answered with a whole JSON body (a server that ignores
+  // `stream`): read as a non-streamed answer, sent on as events (sse.h).
+  const bool json_for_stream = x->stream && up_status == 200 && JsonMediaType(conn->header("content-type"));
+  if (!x->stream || up_status != 200 || json_for_stream) {
     std::string body;
     bool done = false;
     while (!done && !watch->gone) {
@@ -1249,11 +1262,42 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
       UsageOf(body, &o);
       if (o.prompt_tokens < 0 || o.completion_tokens < 0) o.usage_estimated = true;
     }
+    if (json_for_stream) {
+      std::string events;
+      const SseConversion conv = CompletionAsSse(body, x->include_usage, &events);
+      const char* kind = nullptr;
+      if (conv == SseConversion::kNotACompletion) {
+        // Nothing a streaming client could read: a 502 it throws.
+        o.http_status = 502;
+        o.error_code = "upstream_failed";
+        o.stream_complete = false;
+        kind = "answer_invalid";
+        content_type = "application/json";
+      } else {
+        if (conv == SseConversion::kError) {  // relayed as the error event it would have streamed
+          o.stream_complete = false;
+          o.error_code = "upstream_stream_error";
+          kind = "stream_error";
+        }
+        body = std::move(events);
+        content_type = "text/event-stream";
+      }
+      if (kind) {
+        const runtime::Endpoint& ep = x->live->catalog->endpoint(x->s.route.endpoints[x->attempt].endpoint);
+        svc.metrics().upstream_errors.Add(Label("endpoint", ep.id) + "," + Label("kind", kind));
+      }
+    }
     uint64_t seq = co_await Finish(x.get(), o);
+    if (o.http_status == 502) {  // now with its decision id
+      body = OpenAIError(502, "upstream_failed",
+                         "the upstream answered the streamed request with JSON that is not a chat completion", "",
+                         x->decision_id);
+    }
     processing_ns += MonoNs() - t1 - x->wait_ns;
     svc.metrics().processing.Observe(processing_ns);
-    Response res{static_cast<http::status>(up_status), req.version()};
+    Response res{static_cast<http::status>(o.http_status), req.version()};
     res.set(http::field::content_type, content_type.empty() ? "application/json" : content_type);
+    if (json_for_stream) res.set(http::field::cache_control, "no-cache");
     res.body() = std::move(body);
     // The provider's request id, as the SDKs read it (`_request_id`): what a
     // support ticket with the provider needs.

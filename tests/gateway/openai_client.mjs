@@ -32,6 +32,27 @@ for await (const c of stream) { chunks++; text += c.choices?.[0]?.delta?.content
 if (text !== "Hello from the stub.") fail("stream text: " + text);
 console.log(`  node: stream ok (${chunks} chunks)`);
 
+// An upstream that ignores `stream` and answers a whole JSON completion: the
+// gateway sends it as the events of the stream, which the SDK's iterator and
+// stream helper read (a JSON body relayed as it came would yield nothing).
+{
+  const s = await client.chat.completions.create({
+    model: "test/jsonforstream", max_tokens: 20, stream: true, stream_options: { include_usage: true },
+    messages: [{ role: "user", content: "stream please" }],
+  });
+  let t = "", usage = null;
+  for await (const c of s) { t += c.choices?.[0]?.delta?.content ?? ""; usage = c.usage ?? usage; }
+  if (t !== "Hello from the stub." || usage?.completion_tokens !== 7) fail("json for a stream: " + t + " " + JSON.stringify(usage));
+  const runner = client.beta.chat.completions.stream({
+    model: "test/jsonforstream", max_tokens: 20, messages: [{ role: "user", content: "stream please" }],
+  });
+  const final = await runner.finalChatCompletion();
+  if (final.choices[0].message.content !== "Hello from the stub." || final.choices[0].finish_reason !== "stop") {
+    fail("json for a stream, helper: " + JSON.stringify(final));
+  }
+  console.log("  node: a JSON answer to a stream reads as the stream");
+}
+
 // A policy denial surfaces as the SDK's typed error with status and code.
 try {
   await client.chat.completions.create({

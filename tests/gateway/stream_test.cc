@@ -207,5 +207,65 @@ TEST_F(StreamTest, ACutNonStreamedAnswerIsCounted) {
             std::string::npos);
 }
 
+std::string JsonAnswer(const std::string& body) {
+  return "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+// An upstream that answers a stream with a whole JSON completion: the
+// client gets that answer as the events of its stream (the SDKs read a
+// streamed request's body as events whatever its type), settled at the
+// answer's usage.
+TEST_F(StreamTest, AJsonAnswerToAStreamIsSentAsEvents) {
+  Start(JsonAnswer(
+      R"({"id":"chatcmpl-1","object":"chat.completion","created":7,"model":"up","system_fingerprint":"fp",)"
+      R"("choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_1",)"
+      R"("type":"function","function":{"name":"f","arguments":"{}"}}]},"logprobs":null,"finish_reason":"tool_calls"}],)"
+      R"("usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}})"));
+  testkit::HttpAnswer a = Chat(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}], "stream": true,
+                                   "stream_options": {"include_usage": true}})");
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.headers["Content-Type"], "text/event-stream");
+  EXPECT_EQ(a.body,
+            R"(data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":7,"model":"up",)"
+            R"("system_fingerprint":"fp","choices":[{"index":0,"delta":{"role":"assistant","content":null,)"
+            R"("tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":"{}"}}]},)"
+            R"("logprobs":null,"finish_reason":"tool_calls"}]})" "\n\n"
+            R"(data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":7,"model":"up",)"
+            R"("system_fingerprint":"fp","choices":[],"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}})"
+            "\n\ndata: [DONE]\n\n");
+  rapidjson::Document g = Record(a);
+  EXPECT_TRUE(Bool(g, "stream"));
+  EXPECT_TRUE(Bool(g, "stream_complete"));
+  EXPECT_EQ(Int(g, "completion_tokens"), 7);
+  EXPECT_FALSE(Bool(g, "usage_estimated"));
+
+  // Without include_usage: no usage chunk.
+  testkit::HttpAnswer b = Stream();
+  ASSERT_EQ(b.status, 200) << b.body;
+  EXPECT_EQ(b.body.find(R"("choices":[])"), std::string::npos) << b.body;
+  EXPECT_NE(b.body.find(R"("finish_reason":"tool_calls"}]})" "\n\ndata: [DONE]\n\n"), std::string::npos) << b.body;
+}
+
+TEST_F(StreamTest, AJsonErrorAnswerToAStreamIsAnErrorEvent) {
+  Start(JsonAnswer(R"({"error": {"message": "overloaded", "type": "server_error", "code": null}})"));
+  testkit::HttpAnswer a = Stream();
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.body, R"(data: {"error":{"message":"overloaded","type":"server_error","code":null}})" "\n\n");
+  rapidjson::Document g = Record(a);
+  EXPECT_FALSE(Bool(g, "stream_complete"));
+  EXPECT_EQ(Str(g, "error"), "upstream_stream_error");
+}
+
+TEST_F(StreamTest, JsonThatIsNoCompletionAnsweringAStreamIs502) {
+  Start(JsonAnswer(R"({"hello": "world"})"));
+  testkit::HttpAnswer a = Stream();
+  EXPECT_EQ(a.status, 502) << a.body;
+  EXPECT_NE(a.body.find(R"("code":"upstream_failed")"), std::string::npos) << a.body;
+  EXPECT_NE(a.body.find(a.headers["x-tollgate-decision-id"]), std::string::npos) << a.body;
+  EXPECT_NE(Metrics().find(R"(tollgate_upstream_errors_total{endpoint="m/x@a",kind="answer_invalid"} 1)"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace tollgate::gateway

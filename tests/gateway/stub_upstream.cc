@@ -20,6 +20,8 @@
 //                                  thinking), then the rest; a reader that leaves during
 //                                  the silence is noticed at once: /count/pause-gone
 //   /bench/...                     200 with a fixed small body (benchmarks)
+//   /jsonforstream/...             200 with the whole JSON completion of /ok, even for
+//                                  stream: true (a server that ignores `stream`)
 //   GET /last/MODE                 the last request body MODE received
 //   GET /count/MODE                how many requests MODE received
 #include <utility>
