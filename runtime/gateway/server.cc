@@ -1043,7 +1043,7 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     }
   }
   const bool explain = req.find("x-tollgate-explain") != req.end();
-  auto explain_header = [&](Response* res) {
+  auto explain_header = [&](auto* res) {  // a Response, or a stream's head
     if (explain && !x->invalid) {
       res->set("x-tollgate-explain", runtime::EliminatedJson(*x->live->catalog, x->live->policy->program(),
                                                               x->s.route, false, &x->s.request));
@@ -1323,6 +1323,7 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   head.set("x-tollgate-decision-id", x->decision_id);
   if (const std::string id = conn->header("x-request-id"); !id.empty()) head.set("x-request-id", id);
   Cors(req, &head);
+  explain_header(&head);
   head.chunked(chunked);
   head.keep_alive(chunked && req.keep_alive() && !draining.load());
   http::response_serializer<http::empty_body> sr{head};

@@ -267,5 +267,15 @@ TEST_F(StreamTest, JsonThatIsNoCompletionAnsweringAStreamIs502) {
             std::string::npos);
 }
 
+// X-Tollgate-Explain: 1 is answered on a stream's head as on any answer.
+TEST_F(StreamTest, AStreamExplainsItsRouteWhenAsked) {
+  Start(SseHead() + HttpChunk(Delta(R"({"role":"assistant","content":"Hi"})")) + HttpChunk(kDone) + kLastChunk);
+  testkit::HttpAnswer a = Stream({{"X-Tollgate-Explain", "1"}});
+  ASSERT_EQ(a.status, 200) << a.body;
+  ASSERT_EQ(a.headers.count("x-tollgate-explain"), 1u);
+  EXPECT_EQ(a.headers["x-tollgate-explain"], "[]");  // the eliminated endpoints: none
+  EXPECT_EQ(Stream().headers.count("x-tollgate-explain"), 0u);  // not asked
+}
+
 }  // namespace
 }  // namespace tollgate::gateway
