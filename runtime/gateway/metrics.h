@@ -5,7 +5,8 @@
 //   tollgate_processing_seconds                      tollgate's own time per request
 //                                                    (everything but waiting for upstream)
 //   tollgate_upstream_seconds                        request sent -> answer complete
-//   tollgate_request_seconds                         total, first byte in -> last byte out
+//   tollgate_request_seconds                         every chat request, whatever its answer:
+//                                                    handler start -> last byte out
 //   tollgate_durability_wait_seconds                 waiting for the ledger settlement and
 //                                                    the audit record to be durable
 //   tollgate_upstream_errors_total{endpoint,kind}    connect, timeout, status_429, status_5xx, ...

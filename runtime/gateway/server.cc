@@ -1006,6 +1006,14 @@ net::awaitable<bool> Server::Impl::Admin(ClientStream& stream, Request& req, con
 net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, const std::string& path) {
   ExchangeLease x;
   x->start_ns = MonoNs();
+  // tollgate_request_seconds: every chat request, whatever its answer
+  // (refusals, 400s, 502/504, 499, streams), observed as Chat returns, once
+  // the last byte went out.
+  struct ObserveTotal {
+    Histogram& h;
+    int64_t start_ns;
+    ~ObserveTotal() { h.Observe(MonoNs() - start_ns); }
+  } observe_total{svc.metrics().total, x->start_ns};
   x->path = path;
   x->live = svc.live();
   x->shadow = svc.shadow();
@@ -1305,9 +1313,7 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     Common(&res, x.get());
     explain_header(&res);
     co_await DurableOr503(x.get(), seq, &res);
-    bool keep = co_await Send(stream, res, &req, path);
-    svc.metrics().total.Observe(MonoNs() - x->start_ns);
-    co_return keep;
+    co_return co_await Send(stream, res, &req, path);
   }
 
   // Streaming: relay chunk by chunk; the decision id goes out first. An
@@ -1417,7 +1423,6 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   if (chunked) {
     co_await net::async_write(stream, http::make_chunk_last(), net::redirect_error(use_awaitable, ec));
   }
-  svc.metrics().total.Observe(MonoNs() - x->start_ns);
   // A stream the upstream cut still ended properly towards the client (the
   // error event, the last chunk): the connection stays usable. Closing it
   // after headers that said keep-alive makes a client that reuses it at

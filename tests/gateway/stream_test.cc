@@ -277,5 +277,16 @@ TEST_F(StreamTest, AStreamExplainsItsRouteWhenAsked) {
   EXPECT_EQ(Stream().headers.count("x-tollgate-explain"), 0u);  // not asked
 }
 
+// tollgate_request_seconds counts every chat request answered, not only
+// the upstream's answers.
+TEST_F(StreamTest, EveryChatRequestIsTimed) {
+  Start(SseHead() + HttpChunk(Delta(R"({"role":"assistant","content":"Hi"})")) + HttpChunk(kDone) + kLastChunk);
+  EXPECT_EQ(testkit::HttpCall(gw_.port(), http::verb::post, "/v1/chat/completions", "{}").status, 401);
+  EXPECT_EQ(Chat(R"({"model": 5})").status, 400);
+  EXPECT_EQ(Chat(R"({"model": "no/such", "messages": [{"role": "user", "content": "hi"}]})").status / 100, 4);
+  EXPECT_EQ(Stream().status, 200);
+  EXPECT_NE(Metrics().find("tollgate_request_seconds_count 4\n"), std::string::npos) << Metrics();
+}
+
 }  // namespace
 }  // namespace tollgate::gateway
