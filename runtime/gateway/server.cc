@@ -1296,7 +1296,7 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
       }
     }
     uint64_t seq = co_await Finish(x.get(), o);
-    if (o.http_status == 502) {  // now with its decision id
+    if (json_for_stream && o.http_status == 502) {  // now with its decision id
       body = OpenAIError(502, "upstream_failed",
                          "the upstream answered the streamed request with JSON that is not a chat completion", "",
                          x->decision_id);
