@@ -341,18 +341,41 @@ std::string Bearer(const Request& req) {
   return {};
 }
 
-bool QueryFlag(std::string_view target, std::string_view name) {
+// A boolean query parameter `name` of `target` into *value: absent is
+// false, a bare `name` is true, and `name=V` takes V in the usual spellings
+// (1/0, true/false, yes/no, on/off, any case). False for any other value
+// (`name=`, `name=maybe`, a percent-encoded one) or for a repeat that
+// disagrees: the caller answers 400 invalid_query, never a silent default.
+bool QueryFlag(std::string_view target, std::string_view name, bool* value) {
+  *value = false;
   size_t q = target.find('?');
-  if (q == std::string_view::npos) return false;
+  if (q == std::string_view::npos) return true;
   std::string_view qs = target.substr(q + 1);
+  bool seen = false;
   while (!qs.empty()) {
-    size_t amp = qs.find('&');
-    std::string_view kv = qs.substr(0, amp);
-    if (kv == name || kv == std::string(name) + "=1" || kv == std::string(name) + "=true") return true;
+    const size_t amp = qs.find('&');
+    const std::string_view kv = qs.substr(0, amp);
+    const size_t eq = kv.find('=');
+    if (kv.substr(0, eq) == name) {
+      bool v;
+      const std::string_view text = eq == std::string_view::npos ? "true" : kv.substr(eq + 1);
+      if (beast::iequals(text, "1") || beast::iequals(text, "true") || beast::iequals(text, "yes") ||
+          beast::iequals(text, "on")) {
+        v = true;
+      } else if (beast::iequals(text, "0") || beast::iequals(text, "false") || beast::iequals(text, "no") ||
+                 beast::iequals(text, "off")) {
+        v = false;
+      } else {
+        return false;
+      }
+      if (seen && v != *value) return false;
+      seen = true;
+      *value = v;
+    }
     if (amp == std::string_view::npos) break;
     qs.remove_prefix(amp + 1);
   }
-  return false;
+  return true;
 }
 
 }  // namespace
@@ -904,8 +927,12 @@ net::awaitable<bool> Server::Impl::Admin(ClientStream& stream, Request& req, con
     bool ok = false;
     int fail_status = 422;
     std::string fail_code = "policy_invalid";
-    if (path == "/admin/policy" && req.method() == http::verb::post) {
-      const bool shadow = QueryFlag(req.target(), "shadow");
+    bool shadow = false;
+    if (path == "/admin/policy" && req.method() == http::verb::post &&
+        !QueryFlag(req.target(), "shadow", &shadow)) {
+      fail_status = 400, fail_code = "invalid_query";
+      error = "the query parameter `shadow` takes 1/0, true/false, yes/no or on/off";
+    } else if (path == "/admin/policy" && req.method() == http::verb::post) {
       std::vector<SourceText> sources;
       rapidjson::Document d;
       std::string_view body = req.body();

