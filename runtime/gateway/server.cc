@@ -543,6 +543,14 @@ struct Server::Impl {
   static bool PostPath(std::string_view path) {
     return path == "/v1/chat/completions" || path == "/chat/completions" || path == "/v1/decide";
   }
+  // The method an admin path takes, or null for a path that is not one:
+  // such a path is labelled `(unknown)` in /metrics, as any unknown path
+  // (a label per client-chosen path would grow the metrics without bound).
+  static const char* AdminMethod(std::string_view path) {
+    if (path == "/admin/policy" || path == "/admin/policy/promote" || path == "/admin/reload") return "POST";
+    if (path == "/admin/policy/shadow") return "DELETE";
+    return nullptr;
+  }
   // A path naming one model (`/v1/models/{id}`): one metrics label for them all.
   static bool ModelPath(std::string_view path) {
     return path.rfind("/v1/models/", 0) == 0 || path.rfind("/models/", 0) == 0;
@@ -986,7 +994,8 @@ net::awaitable<bool> Server::Impl::Admin(ClientStream& stream, Request& req, con
     }
   }
   Common(&res, nullptr);
-  co_return co_await Send(stream, res, &req, path);
+  const std::string label = AdminMethod(path) ? path : std::string("(unknown)");
+  co_return co_await Send(stream, res, &req, label);
 }
 
 net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, const std::string& path) {

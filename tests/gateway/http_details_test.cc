@@ -95,5 +95,22 @@ TEST_F(HttpDetails, TheShadowFlagIsStrict) {
   }
 }
 
+// Every unknown path is one /metrics label, `(unknown)`, under /admin/ too:
+// a client without a token cannot add a series per request.
+TEST_F(HttpDetails, UnknownAdminPathsShareOneMetricsLabel) {
+  Start(Cfg());
+  for (const char* p : {"/admin/r1234", "/admin/r5678", "/admin/policy/x", "/nowhere/abc"}) {
+    Answer a = testkit::HttpCall(gw_.port(), http::verb::get, p, "");
+    EXPECT_GE(a.status, 400) << p;
+  }
+  Admin(http::verb::post, "/admin/r9999");  // with the token: 404, and still no label of its own
+  Answer m = testkit::HttpCall(gw_.port(), http::verb::get, "/metrics", "");
+  ASSERT_EQ(m.status, 200);
+  for (const char* p : {"r1234", "r5678", "/admin/policy/x", "abc", "r9999"}) {
+    EXPECT_EQ(m.body.find(p), std::string::npos) << p << " became a label:\n" << m.body;
+  }
+  EXPECT_NE(m.body.find("path=\"(unknown)\",status=\"401\"} 3"), std::string::npos) << m.body;
+}
+
 }  // namespace
 }  // namespace tollgate::gateway
