@@ -975,6 +975,9 @@ net::awaitable<bool> Server::Impl::Admin(ClientStream& stream, Request& req, con
     } else if (path == "/admin/reload" && req.method() == http::verb::post) {
       co_await OffThread([&] { ok = svc.ReloadFromDisk(&error); });
       if (ok) res = Json(200, "{\"loaded\":\"" + svc.live()->version + "\"}");
+    } else if (AdminMethod(path)) {
+      ok = false, fail_status = 405, fail_code = "method_not_allowed";
+      error = std::string(req.method_string()) + " is not allowed on `" + path + "`";
     } else {
       ok = false, fail_status = 404, fail_code = "not_found", error = "no such admin endpoint `" + path + "`";
     }
@@ -991,6 +994,8 @@ net::awaitable<bool> Server::Impl::Admin(ClientStream& stream, Request& req, con
         d.Accept(w);
         res.body() = sb.GetString();
       }
+      // RFC 9110 15.5.6: a 405 lists the methods the resource supports.
+      if (fail_status == 405) res.set(http::field::allow, AdminMethod(path));
     }
   }
   Common(&res, nullptr);

@@ -112,5 +112,48 @@ TEST_F(HttpDetails, UnknownAdminPathsShareOneMetricsLabel) {
   EXPECT_NE(m.body.find("path=\"(unknown)\",status=\"401\"} 3"), std::string::npos) << m.body;
 }
 
+// A method an endpoint does not take is 405 method_not_allowed with `Allow`
+// (docs/gateway.md, "HTTP details"), on the admin API as elsewhere; a path
+// that is no endpoint stays 404.
+TEST_F(HttpDetails, AWrongMethodIs405WithAllow) {
+  Start(Cfg());
+  struct Case {
+    http::verb verb;
+    const char* path;
+    const char* allow;
+  };
+  for (const Case& c : {Case{http::verb::get, "/admin/policy", "POST"},
+                        Case{http::verb::put, "/admin/policy", "POST"},
+                        Case{http::verb::get, "/admin/policy/promote", "POST"},
+                        Case{http::verb::post, "/admin/policy/shadow", "DELETE"},
+                        Case{http::verb::get, "/admin/policy/shadow", "DELETE"},
+                        Case{http::verb::get, "/admin/reload", "POST"},
+                        Case{http::verb::delete_, "/admin/reload", "POST"}}) {
+    Answer a = Admin(c.verb, c.path);
+    EXPECT_EQ(a.status, 405) << c.path << ": " << a.body;
+    EXPECT_EQ(Code(a), "method_not_allowed") << c.path << ": " << a.body;
+    EXPECT_EQ(a.headers["Allow"], c.allow) << c.path;
+  }
+  for (const Case& c : {Case{http::verb::get, "/v1/chat/completions", "POST"},
+                        Case{http::verb::get, "/chat/completions", "POST"},
+                        Case{http::verb::put, "/v1/decide", "POST"},
+                        Case{http::verb::post, "/v1/models", "GET, HEAD"},
+                        Case{http::verb::delete_, "/v1/models/m/x", "GET, HEAD"},
+                        Case{http::verb::post, "/healthz", "GET, HEAD"},
+                        Case{http::verb::post, "/metrics", "GET, HEAD"},
+                        Case{http::verb::options, "/v1/chat/completions", "POST"}}) {
+    Answer a = testkit::HttpCall(gw_.port(), c.verb, c.path, "");
+    EXPECT_EQ(a.status, 405) << c.path << ": " << a.body;
+    EXPECT_EQ(Code(a), "method_not_allowed") << c.path << ": " << a.body;
+    EXPECT_EQ(a.headers["Allow"], c.allow) << c.path;
+  }
+  Answer a = Admin(http::verb::get, "/admin/nothing");
+  EXPECT_EQ(a.status, 404) << a.body;
+  EXPECT_EQ(Code(a), "not_found") << a.body;
+  // Without the token the token is what is wrong, whatever the method.
+  a = testkit::HttpCall(gw_.port(), http::verb::get, "/admin/policy", "");
+  EXPECT_EQ(a.status, 401) << a.body;
+}
+
 }  // namespace
 }  // namespace tollgate::gateway
