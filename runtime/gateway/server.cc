@@ -718,6 +718,12 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
       if (status) {
         Response res = Json(status, OpenAIError(status, code, msg));
         Common(&res, nullptr);
+        // With the head read (a body over the limit, a malformed chunk) the
+        // Origin is known: a browser page can then read why it was refused.
+        // A head over the limit or not HTTP has no Origin to answer to.
+        // A Content-Length over the limit stops the parser at the end of the
+        // head, every field read.
+        if (parser.is_header_done() || ec == http::error::body_limit) Cors(parser.get(), &res);
         co_await Send(stream, res, nullptr, "(invalid)");
         // The client may still be sending the body we refused (a 10 MB
         // upload over the limit): closing with unread bytes makes the kernel

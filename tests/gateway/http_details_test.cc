@@ -28,6 +28,21 @@ using Answer = testkit::HttpAnswer;
 constexpr const char* kAdminEnv = "TG_TEST_HTTP_DETAILS_ADMIN";
 constexpr const char* kChat = R"({"model": "m/x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})";
 
+// Writes `raw` to 127.0.0.1:`port` and reads one answer.
+Answer RawCall(uint16_t port, const std::string& raw) {
+  asio::io_context io;
+  asio::ip::tcp::socket socket(io);
+  socket.connect({asio::ip::make_address("127.0.0.1"), port});
+  asio::write(socket, asio::buffer(raw));
+  boost::beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  boost::system::error_code ec;
+  http::read(socket, buf, res, ec);
+  Answer a{static_cast<int>(res.result_int()), res.body(), {}};
+  for (const auto& f : res) a.headers[std::string(f.name_string())] = std::string(f.value());
+  return a;
+}
+
 // A server over one endpoint (m/x@a, which refuses connections), the
 // one-key keys file, the admin token `adm`.
 class HttpDetails : public ::testing::Test {
@@ -153,6 +168,41 @@ TEST_F(HttpDetails, AWrongMethodIs405WithAllow) {
   // Without the token the token is what is wrong, whatever the method.
   a = testkit::HttpCall(gw_.port(), http::verb::get, "/admin/policy", "");
   EXPECT_EQ(a.status, 401) << a.body;
+}
+
+// With CORS on, an error answered while the request is read -- a body over
+// the limit (413), a malformed chunked body (400) -- carries the CORS
+// headers: the browser page can read why it was refused.
+TEST_F(HttpDetails, EarlyErrorsCarryTheCorsHeaders) {
+  Config cfg = Cfg();
+  cfg.cors.allow_origins = {"http://app.example"};
+  cfg.limits.max_body_bytes = 1024;
+  Start(std::move(cfg));
+  Answer a = testkit::HttpCall(gw_.port(), http::verb::post, "/v1/chat/completions", std::string(4096, 'x'),
+                               {{"origin", "http://app.example"}, {"authorization", "Bearer sk"}});
+  EXPECT_EQ(a.status, 413) << a.body;
+  EXPECT_EQ(Code(a), "request_too_large") << a.body;
+  EXPECT_EQ(a.headers["Access-Control-Allow-Origin"], "http://app.example");
+  EXPECT_NE(a.headers["Access-Control-Expose-Headers"].find("x-tollgate-decision-id"), std::string::npos);
+  // Chunked: the head is read, then the body overflows the limit, or is not chunked at all.
+  a = RawCall(gw_.port(), "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nOrigin: http://app.example\r\n"
+                          "Transfer-Encoding: chunked\r\n\r\n800\r\n" + std::string(0x800, 'x') + "\r\n0\r\n\r\n");
+  EXPECT_EQ(a.status, 413) << a.body;
+  EXPECT_EQ(a.headers["Access-Control-Allow-Origin"], "http://app.example");
+  a = RawCall(gw_.port(), "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nOrigin: http://app.example\r\n"
+                          "Transfer-Encoding: chunked\r\n\r\nzz\r\n");
+  EXPECT_EQ(a.status, 400) << a.body;
+  EXPECT_EQ(Code(a), "http_malformed") << a.body;
+  EXPECT_EQ(a.headers["Access-Control-Allow-Origin"], "http://app.example");
+  // Another origin, or the admin API: none.
+  a = testkit::HttpCall(gw_.port(), http::verb::post, "/v1/chat/completions", std::string(4096, 'x'),
+                        {{"origin", "http://evil.example"}});
+  EXPECT_EQ(a.status, 413);
+  EXPECT_EQ(a.headers.count("Access-Control-Allow-Origin"), 0u);
+  a = testkit::HttpCall(gw_.port(), http::verb::post, "/admin/policy", std::string(4096, 'x'),
+                        {{"origin", "http://app.example"}});
+  EXPECT_EQ(a.status, 413);
+  EXPECT_EQ(a.headers.count("Access-Control-Allow-Origin"), 0u);
 }
 
 }  // namespace
