@@ -341,6 +341,38 @@ std::string Bearer(const Request& req) {
   return {};
 }
 
+// The longest `x-tollgate-explain` value (docs/gateway.md): Node's HTTP
+// client refuses a response head over 16 KB (HPE_HEADER_OVERFLOW), and the
+// OpenAI SDK then retries a request that was answered (and billed).
+constexpr size_t kMaxExplainBytes = 8192;
+
+// `eliminated` (runtime::EliminatedJson's array) as a header value of at
+// most kMaxExplainBytes: the entries that fit, whole, in order, then
+// `{"truncated":N}` for the N left out.
+std::string CapExplain(std::string eliminated) {
+  if (eliminated.size() <= kMaxExplainBytes) return eliminated;
+  rapidjson::Document d;
+  d.Parse<rapidjson::kParseIterativeFlag>(eliminated.data(), eliminated.size());
+  if (d.HasParseError() || !d.IsArray()) return "[]";
+  const size_t n = d.Size();
+  // Room for the last entry: `,{"truncated":N}]` with N at most 20 digits.
+  constexpr size_t kMarker = 40;
+  std::string out = "[";
+  size_t kept = 0;
+  for (const auto& e : d.GetArray()) {
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    e.Accept(w);
+    if (out.size() + 1 + sb.GetSize() + kMarker > kMaxExplainBytes) break;
+    if (kept > 0) out += ',';
+    out.append(sb.GetString(), sb.GetSize());
+    ++kept;
+  }
+  if (kept > 0) out += ',';
+  out += "{\"truncated\":" + std::to_string(n - kept) + "}]";
+  return out;
+}
+
 // A boolean query parameter `name` of `target` into *value: absent is
 // false, a bare `name` is true, and `name=V` takes V in the usual spellings
 // (1/0, true/false, yes/no, on/off, any case). False for any other value
@@ -1051,8 +1083,8 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   const bool explain = req.find("x-tollgate-explain") != req.end();
   auto explain_header = [&](Response* res) {
     if (explain && !x->invalid) {
-      res->set("x-tollgate-explain", runtime::EliminatedJson(*x->live->catalog, x->live->policy->program(),
-                                                              x->s.route, false, &x->s.request));
+      res->set("x-tollgate-explain", CapExplain(runtime::EliminatedJson(*x->live->catalog, x->live->policy->program(),
+                                                                         x->s.route, false, &x->s.request)));
     }
   };
   if (!x->allowed()) {

@@ -11,6 +11,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include <rapidjson/document.h>
+
 #include <cstdlib>
 #include <set>
 #include <string>
@@ -35,9 +37,11 @@ Answer RawCall(uint16_t port, const std::string& raw) {
   socket.connect({asio::ip::make_address("127.0.0.1"), port});
   asio::write(socket, asio::buffer(raw));
   boost::beast::flat_buffer buf;
-  http::response<http::string_body> res;
+  http::response_parser<http::string_body> parser;
+  parser.header_limit(1u << 20);  // the client takes any head: the test measures it
   boost::system::error_code ec;
-  http::read(socket, buf, res, ec);
+  http::read(socket, buf, parser, ec);
+  const auto& res = parser.get();
   Answer a{static_cast<int>(res.result_int()), res.body(), {}};
   for (const auto& f : res) a.headers[std::string(f.name_string())] = std::string(f.value());
   return a;
@@ -203,6 +207,40 @@ TEST_F(HttpDetails, EarlyErrorsCarryTheCorsHeaders) {
                         {{"origin", "http://app.example"}});
   EXPECT_EQ(a.status, 413);
   EXPECT_EQ(a.headers.count("Access-Control-Allow-Origin"), 0u);
+}
+
+// The routing explanation of 119 eliminated endpoints (22 KB) would make a
+// response head Node's client refuses (16 KB): the header holds the
+// entries that fit in 8 KB, whole, then {"truncated": N}.
+TEST_F(HttpDetails, TheExplainHeaderIsCapped) {
+  std::vector<testkit::TestEndpoint> eps;
+  for (int i = 0; i < 120; ++i) eps.emplace_back("m/x@provider-number-" + std::to_string(i), "provider-number-" + std::to_string(i));
+  testkit::WriteFile(dir_ + "/c.json", testkit::CatalogJson(eps));
+  Start(Cfg());
+  const std::string body =
+      R"({"model": "m/x", "max_tokens": 5, "provider": {"only": ["provider-number-0"]}, "messages": [{"role": "user", "content": "hi"}]})";
+  const std::string raw = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk\r\n"
+                          "X-Tollgate-Explain: 1\r\nContent-Type: application/json\r\nContent-Length: " +
+                          std::to_string(body.size()) + "\r\n\r\n" + body;
+  Answer a = RawCall(gw_.port(), raw);
+  EXPECT_EQ(a.status, 502) << a.body;  // the one endpoint left refuses connections
+  const std::string& explain = a.headers["x-tollgate-explain"];
+  EXPECT_LE(explain.size(), 8192u);
+  rapidjson::Document d;
+  d.Parse(explain.data(), explain.size());
+  ASSERT_TRUE(!d.HasParseError() && d.IsArray() && d.Size() >= 2) << explain;
+  const auto& last = d[d.Size() - 1];
+  ASSERT_TRUE(last.IsObject() && last.HasMember("truncated") && last["truncated"].IsUint()) << explain;
+  EXPECT_EQ(d.Size() - 1 + last["truncated"].GetUint(), 119u);
+  EXPECT_TRUE(d[0].HasMember("id") && d[0].HasMember("code")) << explain;
+  // A short one is whole, without the marker.
+  testkit::WriteFile(dir_ + "/c.json", testkit::CatalogJson({eps[0], eps[1]}));
+  gw_.Stop();
+  Start(Cfg());
+  a = RawCall(gw_.port(), raw);
+  d.Parse(a.headers["x-tollgate-explain"].c_str());
+  ASSERT_TRUE(d.IsArray() && d.Size() == 1) << a.headers["x-tollgate-explain"];
+  EXPECT_FALSE(d[0].HasMember("truncated"));
 }
 
 }  // namespace
