@@ -25,7 +25,9 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <cstdlib>
 #include <map>
@@ -371,6 +373,22 @@ std::string CapExplain(std::string eliminated) {
   if (kept > 0) out += ',';
   out += "{\"truncated\":" + std::to_string(n - kept) + "}]";
   return out;
+}
+
+// The longest wait passed on from upstreams' `retry-after` (an hour).
+constexpr int64_t kMaxUpstreamRetryAfterS = 3600;
+
+// An upstream's `retry-after` in whole seconds (delta-seconds, RFC 9110
+// 10.2.3; a fraction, as some providers send, is rounded up); -1 when it is
+// absent or not a number (an HTTP-date is not read).
+int64_t RetryAfterSeconds(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  double s = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), s, std::chars_format::fixed);
+  if (v.empty() || ec != std::errc() || end != v.data() + v.size() || !(s >= 0)) return -1;
+  if (s >= static_cast<double>(kMaxUpstreamRetryAfterS)) return kMaxUpstreamRetryAfterS;
+  return static_cast<int64_t>(std::ceil(s));
 }
 
 // A boolean query parameter `name` of `target` into *value: absent is
@@ -1119,6 +1137,11 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   UpstreamError err;
   bool budget_refused = false;
   bool sent = false;  // a request went to some upstream
+  // What the failed attempts said, for the answer when none succeeds: every
+  // one a 429 (with the shortest `retry-after` given, -1 when none was), or
+  // every one a 401/403.
+  size_t failed_n = 0, failed_429 = 0, failed_auth = 0;
+  int64_t upstream_retry_after = -1;
   auto watch = WatchClient(stream, &conn);
   for (size_t a = 0; a < attempts && !watch->gone; ++a) {
     const int64_t t0 = MonoNs();
@@ -1178,6 +1201,13 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
       if (st == 429 || st >= 500 || st == 401 || st == 403) {
         std::string kind = st >= 500 ? std::string("status_5xx") : "status_" + std::to_string(st);
         err = {std::move(kind), "upstream answered " + std::to_string(st)};
+        if (st == 429) {
+          ++failed_429;
+          int64_t after = RetryAfterSeconds(conn->header("retry-after"));
+          if (after >= 0 && (upstream_retry_after < 0 || after < upstream_retry_after)) upstream_retry_after = after;
+        } else if (st == 401 || st == 403) {
+          ++failed_auth;
+        }
         // Drain a short error body so the connection can be reused.
         std::string junk;
         bool done = false;
@@ -1195,6 +1225,7 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     conn.reset();
     svc.metrics().upstream_errors.Add(Label("endpoint", ep.id) + "," + Label("kind", err.kind));
     any_failed = true;
+    ++failed_n;
     failed.StartObject();
     failed.Key("endpoint");
     failed.String(ep.id.data(), static_cast<rapidjson::SizeType>(ep.id.size()));
@@ -1232,6 +1263,11 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
       // `gateway` member. A fallback's own rate limit answers 429.
       o.http_status = x->admission.admitted() ? 403 : x->admission.status();
       o.error_code = x->admission.admitted() ? "budget_exceeded" : std::string(x->admission.code());
+    } else if (failed_n > 0 && failed_429 == failed_n) {
+      // Every provider is rate limiting: a 429 with their shortest wait,
+      // so that the client backs off instead of retrying at once.
+      o.http_status = 429;
+      o.error_code = "upstream_rate_limited";
     } else {
       o.http_status = err.kind == "timeout" ? 504 : 502;
       o.error_code = "upstream_unavailable";
@@ -1241,9 +1277,24 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     svc.metrics().processing.Observe(processing_ns + MonoNs() - t2 - x->wait_ns);
     Response res = budget_refused
                        ? Json(o.http_status, OpenAIError(o.http_status, o.error_code, x->admission.message, "", x->decision_id))
-                       : Json(o.http_status, OpenAIError(o.http_status, "upstream_unavailable",
-                                                         "no endpoint answered: " + failures, "", x->decision_id));
-    if (budget_refused) RetryAdvice(*x, &res);
+                       : Json(o.http_status, OpenAIError(o.http_status, o.error_code,
+                                                         (o.http_status == 429 ? "every endpoint is rate limited: "
+                                                                               : "no endpoint answered: ") + failures,
+                                                         "", x->decision_id));
+    if (budget_refused) {
+      RetryAdvice(*x, &res);
+    } else if (o.http_status == 429) {
+      if (upstream_retry_after >= 0) {
+        const int64_t after = std::min<int64_t>(upstream_retry_after, kMaxUpstreamRetryAfterS);
+        res.set(http::field::retry_after, std::to_string(after));
+        // The SDKs ignore a longer wait and retry at once: futile requests.
+        if (after >= 60) res.set("x-should-retry", "false");
+      }
+    } else if (failed_n > 0 && failed_auth == failed_n) {
+      // Every provider refused tollgate's own credentials (a wrong key in
+      // the catalog's environment): a retry gets the same answer.
+      res.set("x-should-retry", "false");
+    }
     Common(&res, x.get());
     explain_header(&res);
     co_await DurableOr503(x.get(), seq, &res);

@@ -41,7 +41,7 @@ std::string CatalogJson(const std::vector<TestEndpoint>& endpoints) {
     out += R"({"id": ")" + e.id + R"(", "model": ")" + e.model + R"(", "provider": ")" + e.provider + "\"";
     if (!e.tier.empty()) out += R"(, "tier": ")" + e.tier + "\"";
     out += R"(,
-      "upstream": {"base_url": "http://127.0.0.1:9/v1", "auth": {"type": "none"}, "model": ")" +
+      "upstream": {"base_url": ")" + e.base_url + R"(", "auth": {"type": "none"}, "model": ")" +
            e.upstream_model + R"("},
       "pricing": {"input_per_mtok": ")" + e.price + R"(", "output_per_mtok": ")" + e.price +
            R"(", "per_request": "0"},

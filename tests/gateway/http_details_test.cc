@@ -13,6 +13,7 @@
 
 #include <rapidjson/document.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <set>
 #include <string>
@@ -46,6 +47,59 @@ Answer RawCall(uint16_t port, const std::string& raw) {
   for (const auto& f : res) a.headers[std::string(f.name_string())] = std::string(f.value());
   return a;
 }
+
+// An upstream answering each request by its path's first segment, one
+// connection at a time, closing each after its answer:
+//   /s429-7/...  429 with `retry-after: 7`     /s429/...  429 without
+//   /s401/..., /s403/..., /s500/...            that status
+// Base URL of a mode: Url("s429-7").
+class CannedUpstream {
+ public:
+  CannedUpstream() : acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
+    port_ = acceptor_.local_endpoint().port();
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~CannedUpstream() {
+    stop_ = true;
+    boost::system::error_code ec;
+    asio::ip::tcp::socket wake(io_);
+    wake.connect({asio::ip::make_address("127.0.0.1"), port_}, ec);  // ends the accept
+    thread_.join();
+  }
+  std::string Url(const std::string& mode) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + "/" + mode + "/v1";
+  }
+
+ private:
+  void Serve() {
+    while (!stop_) {
+      boost::system::error_code ec;
+      asio::ip::tcp::socket s(io_);
+      acceptor_.accept(s, ec);
+      if (ec || stop_) continue;
+      boost::beast::flat_buffer buf;
+      http::request<http::string_body> req;
+      http::read(s, buf, req, ec);
+      if (ec) continue;
+      const std::string target(req.target());
+      const std::string mode = target.substr(1, target.find('/', 1) - 1);
+      const size_t dash = mode.find('-');
+      http::response<http::string_body> res{static_cast<http::status>(std::stoi(mode.substr(1, 3))), 11};
+      if (dash != std::string::npos) res.set(http::field::retry_after, mode.substr(dash + 1));
+      res.set(http::field::content_type, "application/json");
+      res.body() = R"({"error": {"message": "canned", "type": "x", "code": null}})";
+      res.keep_alive(false);
+      res.prepare_payload();
+      http::write(s, res, ec);
+      s.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    }
+  }
+  asio::io_context io_;
+  asio::ip::tcp::acceptor acceptor_;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
 
 // A server over one endpoint (m/x@a, which refuses connections), the
 // one-key keys file, the admin token `adm`.
@@ -241,6 +295,54 @@ TEST_F(HttpDetails, TheExplainHeaderIsCapped) {
   d.Parse(a.headers["x-tollgate-explain"].c_str());
   ASSERT_TRUE(d.IsArray() && d.Size() == 1) << a.headers["x-tollgate-explain"];
   EXPECT_FALSE(d[0].HasMember("truncated"));
+}
+
+// When every endpoint answers 429 the caller gets 429
+// upstream_rate_limited with the shortest retry-after the providers gave
+// (the SDKs then wait instead of retrying at once); when every endpoint
+// refuses tollgate's credentials (401/403) the 502 says not to retry.
+TEST_F(HttpDetails, EveryUpstreamRefusingIsAnsweredForTheClientsRetries) {
+  CannedUpstream up;
+  auto serve = [&](std::vector<std::string> modes) {
+    std::vector<testkit::TestEndpoint> eps;
+    for (size_t i = 0; i < modes.size(); ++i) {
+      eps.push_back(testkit::TestEndpoint("m/x@p" + std::to_string(i), "p" + std::to_string(i))
+                        .BaseUrl(up.Url(modes[i])).Price(std::to_string(i + 1)));  // tried in this order
+    }
+    testkit::WriteFile(dir_ + "/c.json", testkit::CatalogJson(eps));
+    gw_.Stop();
+    Start(Cfg());
+    return testkit::HttpCall(gw_.port(), http::verb::post, "/v1/chat/completions", kChat,
+                             {{"authorization", "Bearer sk"}});
+  };
+  Answer a = serve({"s429-20", "s429-7", "s429"});
+  EXPECT_EQ(a.status, 429) << a.body;
+  EXPECT_EQ(Code(a), "upstream_rate_limited") << a.body;
+  EXPECT_NE(a.body.find("rate_limit_error"), std::string::npos) << a.body;
+  EXPECT_EQ(a.headers["Retry-After"], "7");
+  EXPECT_EQ(a.headers.count("x-should-retry"), 0u);
+  a = serve({"s429", "s429"});  // no wait given: none passed on
+  EXPECT_EQ(a.status, 429) << a.body;
+  EXPECT_EQ(a.headers.count("Retry-After"), 0u);
+  a = serve({"s429-90"});  // longer than the SDKs wait: they would retry at once
+  EXPECT_EQ(a.status, 429) << a.body;
+  EXPECT_EQ(a.headers["Retry-After"], "90");
+  EXPECT_EQ(a.headers["x-should-retry"], "false");
+  a = serve({"s429-9999999"});
+  EXPECT_EQ(a.headers["Retry-After"], "3600");
+  a = serve({"s429-7", "s500"});  // not every one rate limited: the 502 as before
+  EXPECT_EQ(a.status, 502) << a.body;
+  EXPECT_EQ(Code(a), "upstream_unavailable") << a.body;
+  EXPECT_EQ(a.headers.count("Retry-After"), 0u);
+  EXPECT_EQ(a.headers.count("x-should-retry"), 0u);
+  a = serve({"s401", "s403"});
+  EXPECT_EQ(a.status, 502) << a.body;
+  EXPECT_EQ(Code(a), "upstream_unavailable") << a.body;
+  EXPECT_NE(a.body.find("status_401"), std::string::npos) << a.body;
+  EXPECT_EQ(a.headers["x-should-retry"], "false");
+  a = serve({"s401", "s500"});
+  EXPECT_EQ(a.status, 502) << a.body;
+  EXPECT_EQ(a.headers.count("x-should-retry"), 0u);
 }
 
 }  // namespace
