@@ -27,10 +27,12 @@
 
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <cmath>
 #include <filesystem>
 #include <cstdlib>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include "runtime/gateway/context.h"
@@ -439,6 +441,10 @@ struct Server::Impl {
   net::thread_pool blocking{2};
   DurableWaiter waiter;
   std::atomic<bool> draining{false};
+  // The drain's grace period (Config::drain_grace_ms) ends early once set.
+  std::mutex drain_mu;
+  std::condition_variable drain_cv;
+  bool grace_over = false;
   std::atomic<int64_t> in_flight{0};
   std::atomic<size_t> next_worker{0};
   bool offload_ledger = false;
@@ -692,7 +698,9 @@ struct Server::Impl {
   net::awaitable<bool> Admin(ClientStream& stream, Request& req, const std::string& path);
   net::awaitable<void> Session(tcp::socket socket);
   net::awaitable<void> Accept();
-  void StartDrain();
+  // `grace`: keep accepting for drain_grace_ms first (SIGTERM, Stop); a
+  // second call ends the grace period.
+  void StartDrain(bool grace);
 };
 
 net::awaitable<void> Server::Impl::Accept() {
@@ -848,6 +856,15 @@ net::awaitable<bool> Server::Impl::Handle(ClientStream& stream, Request& req) {
   if (method == http::verb::options && !cfg.cors.allow_origins.empty() &&
       req.find(http::field::origin) != req.end()) {
     co_return co_await Preflight(stream, req, path);
+  }
+  if (draining.load() && method == http::verb::post && PostPath(path)) {
+    // The drain's grace period: the load balancer has not yet seen /healthz
+    // go 503. A new request is refused, not started (it could outlast the
+    // drain); the SDKs retry a 503, on a new connection (this one closes),
+    // which the load balancer sends elsewhere.
+    Response res = Json(503, OpenAIError(503, "draining", "the gateway is shutting down; retry"), req.version());
+    Common(&res, nullptr);
+    co_return co_await Send(stream, res, &req, path);
   }
   if (path == "/v1/chat/completions" || path == "/chat/completions") {
     if (method == http::verb::post) co_return co_await Chat(stream, req, path);
@@ -1461,14 +1478,28 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   co_return !ec && head.keep_alive();
 }
 
-void Server::Impl::StartDrain() {
+void Server::Impl::StartDrain(bool grace) {
+  if (!grace || draining.load()) {  // SIGINT, or a second SIGTERM: no (more) grace
+    {
+      std::lock_guard<std::mutex> lock(drain_mu);
+      grace_over = true;
+    }
+    drain_cv.notify_all();
+  }
   if (draining.exchange(true)) return;
-  svc.log().info("{{\"event\":\"draining\",\"in_flight\":{}}}", in_flight.load());
-  net::post(worker0().io, [this] {
-    boost::system::error_code ec;
-    acceptor->close(ec);
-  });
-  std::thread([this] {
+  const int64_t grace_ms = grace ? cfg.drain_grace_ms : 0;
+  svc.log().info("{{\"event\":\"draining\",\"in_flight\":{},\"grace_ms\":{}}}", in_flight.load(), grace_ms);
+  std::thread([this, grace_ms] {
+    {
+      // New connections are still accepted and told `draining` (/healthz
+      // 503), so that a load balancer stops sending before the port closes.
+      std::unique_lock<std::mutex> lock(drain_mu);
+      drain_cv.wait_for(lock, std::chrono::milliseconds(grace_ms), [this] { return grace_over; });
+    }
+    net::post(worker0().io, [this] {
+      boost::system::error_code ec;
+      acceptor->close(ec);
+    });
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg.drain_timeout_ms);
     while (in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));  // drain poll, not a test wait
@@ -1480,7 +1511,7 @@ void Server::Impl::StartDrain() {
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Server::~Server() = default;
 uint16_t Server::port() const { return impl_->port; }
-void Server::Stop() { impl_->StartDrain(); }
+void Server::Stop() { impl_->StartDrain(true); }
 
 std::unique_ptr<Server> Server::Create(Service* service, std::string* error) {
   auto impl = std::make_unique<Impl>(*service);
@@ -1544,7 +1575,8 @@ int Server::Run() {
         });
         arm();
       } else {
-        m.StartDrain();
+        m.StartDrain(sig == SIGTERM);  // Ctrl-C (SIGINT) skips the grace period
+        arm();                          // a second signal ends the grace period
       }
     });
   };

@@ -345,5 +345,31 @@ TEST_F(HttpDetails, EveryUpstreamRefusingIsAnsweredForTheClientsRetries) {
   EXPECT_EQ(a.headers.count("x-should-retry"), 0u);
 }
 
+// After SIGTERM (Stop) the gateway keeps accepting for drain_grace_ms:
+// /healthz answers 503 `draining` -- the load balancer's cue, which a
+// closed port never gave -- and new chat and decide requests 503
+// `draining` with Connection: close; a second Stop ends the grace period.
+TEST_F(HttpDetails, TheDrainsGracePeriodAnswersDraining) {
+  gw_.drain_grace_ms = 600'000;  // ended by the second Stop, never waited out
+  Start(Cfg());
+  ASSERT_EQ(testkit::HttpCall(gw_.port(), http::verb::get, "/healthz", "").status, 200);
+  gw_.Drain();
+  Answer a = testkit::HttpCall(gw_.port(), http::verb::get, "/healthz", "");
+  EXPECT_EQ(a.status, 503) << a.body;
+  EXPECT_NE(a.body.find("\"status\":\"draining\""), std::string::npos) << a.body;
+  EXPECT_EQ(a.headers["Connection"], "close");
+  a = testkit::HttpCall(gw_.port(), http::verb::post, "/v1/chat/completions", kChat, {{"authorization", "Bearer sk"}});
+  EXPECT_EQ(a.status, 503) << a.body;
+  EXPECT_EQ(Code(a), "draining") << a.body;
+  EXPECT_EQ(a.headers["Connection"], "close");
+  EXPECT_EQ(a.headers.count("x-should-retry"), 0u);  // another instance will answer
+  a = testkit::HttpCall(gw_.port(), http::verb::post, "/v1/decide", R"({"principal": {}, "request": {}})");
+  EXPECT_EQ(a.status, 503) << a.body;
+  EXPECT_EQ(Code(a), "draining") << a.body;
+  a = testkit::HttpCall(gw_.port(), http::verb::get, "/metrics", "");
+  EXPECT_EQ(a.status, 200);
+  gw_.Stop();  // the second Stop: the listener closes, the server stops
+}
+
 }  // namespace
 }  // namespace tollgate::gateway
