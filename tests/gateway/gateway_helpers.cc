@@ -41,7 +41,7 @@ std::string CatalogJson(const std::vector<TestEndpoint>& endpoints) {
     out += R"({"id": ")" + e.id + R"(", "model": ")" + e.model + R"(", "provider": ")" + e.provider + "\"";
     if (!e.tier.empty()) out += R"(, "tier": ")" + e.tier + "\"";
     out += R"(,
-      "upstream": {"base_url": "http://127.0.0.1:9/v1", "auth": {"type": "none"}, "model": ")" +
+      "upstream": {"base_url": ")" + e.base_url + R"(", "auth": {"type": "none"}, "model": ")" +
            e.upstream_model + R"("},
       "pricing": {"input_per_mtok": ")" + e.price + R"(", "output_per_mtok": ")" + e.price +
            R"(", "per_request": "0"},
@@ -95,12 +95,17 @@ bool LoopbackServer::Start(Config cfg, std::string* error) {
   cfg.port = 0;
   cfg.threads = 1;
   cfg.drain_timeout_ms = 2'000;
+  cfg.drain_grace_ms = drain_grace_ms;
   svc_ = Service::Create(cfg, error);
   if (!svc_) return false;
   server_ = Server::Create(svc_.get(), error);
   if (!server_) return false;
   runner_ = std::thread([this] { server_->Run(); });
   return true;
+}
+
+void LoopbackServer::Drain() {
+  if (server_) server_->Stop();
 }
 
 void LoopbackServer::Stop() {
