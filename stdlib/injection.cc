@@ -472,28 +472,81 @@ struct Hidden {
   size_t len = 0;
   char as = 0;
 };
+bool Cont(unsigned char c) { return (c & 0xC0) == 0x80; }
+bool InRange(unsigned char c, unsigned char lo, unsigned char hi) { return c >= lo && c <= hi; }
+// The code points Unhide removes (`Hidden{len, 0}`), as UTF-8: every
+// Default_Ignorable_Code_Point (Unicode 14's list: U+00AD, U+034F, U+061C,
+// U+115F-U+1160, U+17B4-U+17B5, U+180B-U+180F, U+200B-U+200F, U+202A-U+202E,
+// U+2060-U+206F, U+3164, U+FE00-U+FE0F, U+FEFF, U+FFA0, U+FFF0-U+FFF8,
+// U+1BCA0-U+1BCA3, U+1D173-U+1D17A, U+E0000-U+E0FFF: tag characters and
+// variation selectors among them) and the combining diacritical marks
+// (U+0300-U+036F, U+1AB0-U+1AFF, U+1DC0-U+1DFF, U+20D0-U+20FF,
+// U+FE20-U+FE2F).
 Hidden HiddenAt(const unsigned char* u, size_t left) {
   switch (u[0]) {
-    case 0xC2:
+    case 0xC2:  // U+00AD
       if (left >= 2 && u[1] == 0xAD) return {2, 0};
       return {};
+    case 0xCC:  // U+0300-U+033F
+      if (left >= 2 && Cont(u[1])) return {2, 0};
+      return {};
+    case 0xCD:  // U+0340-U+036F (U+034F among them)
+      if (left >= 2 && InRange(u[1], 0x80, 0xAF)) return {2, 0};
+      return {};
     case 0xCE: case 0xCF: case 0xD0: case 0xD1: case 0xD2: case 0xD3:
-      if (left >= 2 && (u[1] & 0xC0) == 0x80) {
+      if (left >= 2 && Cont(u[1])) {
         if (char c = HomoglyphOf(u)) return {2, c};
       }
       return {};
-    case 0xE2:
-      if (left >= 3 && ((u[1] == 0x80 && u[2] >= 0x8B && u[2] <= 0x8D) || (u[1] == 0x81 && u[2] == 0xA0)))
+    case 0xD8:  // U+061C
+      if (left >= 2 && u[1] == 0x9C) return {2, 0};
+      return {};
+    case 0xE1:
+      if (left < 3 || !Cont(u[2])) return {};
+      if ((u[1] == 0x85 && (u[2] == 0x9F || u[2] == 0xA0)) ||  // U+115F-U+1160
+          (u[1] == 0x9E && (u[2] == 0xB4 || u[2] == 0xB5)) ||  // U+17B4-U+17B5
+          (u[1] == 0xA0 && InRange(u[2], 0x8B, 0x8F)) ||       // U+180B-U+180F
+          (u[1] == 0xAA && u[2] >= 0xB0) || u[1] == 0xAB ||     // U+1AB0-U+1AFF
+          u[1] == 0xB7) {                                       // U+1DC0-U+1DFF
         return {3, 0};
+      }
+      return {};
+    case 0xE2:
+      if (left < 3) return {};
+      if ((u[1] == 0x80 && (InRange(u[2], 0x8B, 0x8F) ||     // U+200B-U+200F
+                            InRange(u[2], 0xAA, 0xAE))) ||   // U+202A-U+202E
+          (u[1] == 0x81 && InRange(u[2], 0xA0, 0xAF)) ||     // U+2060-U+206F
+          (u[1] == 0x83 && InRange(u[2], 0x90, 0xBF))) {     // U+20D0-U+20FF
+        return {3, 0};
+      }
+      return {};
+    case 0xE3:  // U+3164
+      if (left >= 3 && u[1] == 0x85 && u[2] == 0xA4) return {3, 0};
       return {};
     case 0xEF:
       if (left < 3) return {};
-      if (u[1] == 0xBB && u[2] == 0xBF) return {3, 0};
+      if ((u[1] == 0xB8 && (InRange(u[2], 0x80, 0x8F) ||     // U+FE00-U+FE0F
+                            InRange(u[2], 0xA0, 0xAF))) ||   // U+FE20-U+FE2F
+          (u[1] == 0xBB && u[2] == 0xBF) ||                  // U+FEFF
+          (u[1] == 0xBE && u[2] == 0xA0) ||                  // U+FFA0
+          (u[1] == 0xBF && InRange(u[2], 0xB0, 0xB8))) {     // U+FFF0-U+FFF8
+        return {3, 0};
+      }
       // U+FF01..U+FF3F = EF BC 81..BF, U+FF40..U+FF5E = EF BD 80..9E
       if ((u[1] == 0xBC && u[2] >= 0x81 && u[2] <= 0xBF) || (u[1] == 0xBD && u[2] >= 0x80 && u[2] <= 0x9E)) {
         const unsigned cp = ((u[1] & 0x03u) << 6) + (u[2] & 0x3Fu);  // - 0xFF00
         return {3, static_cast<char>(cp + 0x20u)};
       }
+      return {};
+    case 0xF0:
+      if (left < 4 || !Cont(u[3])) return {};
+      if ((u[1] == 0x9B && u[2] == 0xB2 && InRange(u[3], 0xA0, 0xA3)) ||  // U+1BCA0-U+1BCA3
+          (u[1] == 0x9D && u[2] == 0x85 && InRange(u[3], 0xB3, 0xBA))) {  // U+1D173-U+1D17A
+        return {4, 0};
+      }
+      return {};
+    case 0xF3:  // U+E0000-U+E0FFF
+      if (left >= 4 && u[1] == 0xA0 && Cont(u[2]) && Cont(u[3])) return {4, 0};
       return {};
     default:
       return {};
@@ -501,21 +554,34 @@ Hidden HiddenAt(const unsigned char* u, size_t left) {
 }
 
 // The offset of the first byte from `i` on that can start a character
-// HiddenAt rewrites (C2, CE-D3, E2, EF), or n: ASCII, continuation bytes and
-// the lead bytes of other scripts (CJK text, say) are skipped 16 at a time.
-bool MayHide(unsigned char c) { return c == 0xC2 || c == 0xE2 || c == 0xEF || (c >= 0xCE && c <= 0xD3); }
+// HiddenAt rewrites, or n: ASCII, continuation bytes and the lead bytes of
+// other scripts (CJK text, say) are skipped 16 at a time. Lead bytes that
+// mostly start ordinary letters (D8 Arabic, E1 Vietnamese, E3 kana, F0
+// emoji, F3) count with their second byte only, so text in those scripts
+// stays on the fast path; every other candidate HiddenAt checks.
+bool MayHide(unsigned char c) {
+  return c == 0xC2 || (c >= 0xCC && c <= 0xD3) || c == 0xD8 || (c >= 0xE1 && c <= 0xE3) ||
+         c == 0xEF || c == 0xF0 || c == 0xF3;
+}
 size_t NextCandidate(const unsigned char* u, size_t i, size_t n) {
 #if defined(__SSE2__)
-  const __m128i c2 = _mm_set1_epi8(static_cast<char>(0xC2)), e2 = _mm_set1_epi8(static_cast<char>(0xE2));
-  const __m128i ef = _mm_set1_epi8(static_cast<char>(0xEF)), ce = _mm_set1_epi8(static_cast<char>(0xCE));
-  const __m128i five = _mm_set1_epi8(5);
-  for (; i + 16 <= n; i += 16) {
+  auto splat = [](int c) { return _mm_set1_epi8(static_cast<char>(c)); };
+  auto eq = [&](__m128i v, int c) { return _mm_cmpeq_epi8(v, splat(c)); };
+  auto either = [](__m128i a, __m128i b) { return _mm_or_si128(a, b); };
+  auto both = [](__m128i a, __m128i b) { return _mm_and_si128(a, b); };
+  for (; i + 17 <= n; i += 16) {  // w: the byte after each byte of v
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(u + i));
     if (_mm_movemask_epi8(v) == 0) continue;  // ASCII
-    const __m128i d = _mm_sub_epi8(v, ce);  // CE-D3 -> 0-5 (unsigned)
-    const __m128i hit = _mm_or_si128(
-        _mm_or_si128(_mm_cmpeq_epi8(v, c2), _mm_cmpeq_epi8(v, e2)),
-        _mm_or_si128(_mm_cmpeq_epi8(v, ef), _mm_cmpeq_epi8(_mm_min_epu8(d, five), d)));
+    const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(u + i + 1));
+    const __m128i d = _mm_sub_epi8(v, splat(0xCC));  // CC-D3 -> 0-7 (unsigned)
+    __m128i hit = either(either(eq(v, 0xC2), eq(v, 0xE2)),
+                         either(eq(v, 0xEF), _mm_cmpeq_epi8(_mm_min_epu8(d, splat(7)), d)));
+    hit = either(hit, either(both(eq(v, 0xD8), eq(w, 0x9C)), both(eq(v, 0xE3), eq(w, 0x85))));
+    hit = either(hit, both(eq(v, 0xF3), eq(w, 0xA0)));
+    hit = either(hit, both(eq(v, 0xF0), either(eq(w, 0x9B), eq(w, 0x9D))));
+    const __m128i e1 = either(either(either(eq(w, 0x85), eq(w, 0x9E)), either(eq(w, 0xA0), eq(w, 0xB7))),
+                              either(eq(w, 0xAA), eq(w, 0xAB)));
+    hit = either(hit, both(eq(v, 0xE1), e1));
     const int m = _mm_movemask_epi8(hit);
     if (m != 0) return i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(m)));
   }
@@ -528,14 +594,13 @@ size_t NextCandidate(const unsigned char* u, size_t i, size_t n) {
 
 // The old path: bit g set when group g matched the text or its decoded runs.
 // Characters that hide a phrase from the patterns are rewritten first:
-// format characters a reader never sees ("ig\u200bnore previous
-// instructions"): zero-width space, non-joiner and joiner (U+200B-U+200D),
-// word joiner (U+2060), BOM / zero-width no-break space (U+FEFF) and soft
-// hyphen (U+00AD) are removed; full-width ASCII (U+FF01-U+FF5E, "Ｉｇｎｏｒｅ")
-// and Cyrillic or Greek letters that look like Latin ones (kHomoglyphs,
-// "іgnоrе") become those ASCII letters. Returns `text` itself (no copy) when
-// it holds none of them; bytes that cannot start one are skipped 16 at a
-// time (NextCandidate).
+// code points a reader never sees or that only decorate a letter
+// ("ig\u200bnore previous instructions", "i\u0301gnore", tag characters,
+// variation selectors: HiddenAt) are removed; full-width ASCII
+// (U+FF01-U+FF5E, "Ｉｇｎｏｒｅ") and Cyrillic or Greek letters that look like
+// Latin ones (kHomoglyphs, "іgnоrе") become those ASCII letters. Returns
+// `text` itself (no copy) when it holds none of them; bytes that cannot start
+// one are skipped 16 at a time (NextCandidate).
 std::string_view Unhide(std::string_view text, std::string* storage) {
   const auto* u = reinterpret_cast<const unsigned char*>(text.data());
   const size_t n = text.size();
