@@ -42,11 +42,21 @@ namespace tollgate::stdlib {
 
 namespace {
 
-// One phrase: its pattern (a space stands for `\W*`, NOUNS for kNouns).
+// One phrase: its pattern (a space stands for `\W*`, NOUNS for kNouns), and
+// whether `_` separates its words too (Expand).
 struct Phrase {
   Phrase(const char* re) : re(re) {}  // NOLINT: the table's plain entries
+  Phrase(const char* re, bool underscore) : re(re), underscore(underscore) {}
   std::string_view re;
+  bool underscore = false;
 };
+
+// A phrase addressed to the model as an instruction: `_` separates its words
+// ("ignore_previous_instructions"). The other phrases name settings, modes
+// and constants that code spells in snake_case (`enable_debug_mode`,
+// `new_system_prompt`, `FORMAT_MESSAGE_FROM_SYSTEM`, `disable_content_filter`,
+// `jailbreak_prompt`, `skip_rules`) and keep needing another separator.
+Phrase U(const char* re) { return Phrase(re, true); }
 
 struct Group {
   std::string_view name;
@@ -66,12 +76,17 @@ const std::vector<Group>& Groups() {
       {"instruction_override", 800000,
        {R"(\bignore (?:all |any |every )?(?:of )?(?:the |your |my |these |those )?(?:previous|prior|above|earlier|preceding|former|original|initial|system|all) NOUNS)",
         R"(\b(?:disregard|forget|skip|abandon|discard) (?:all |any |every )?(?:of )?(?:the |your |my )?(?:previous|prior|above|earlier|preceding|original|initial|system)? ?NOUNS)",
-        R"(\bforget (?:everything|all|what) (?:you (?:were|have been) told|above|before|previously))",
-        R"(\bdo not (?:follow|obey) (?:your|the|any) (?:previous |prior |original |system )?NOUNS)",
+        // The two above with `_` separating, when the instructions are
+        // earlier ones: `skip_rules`, `ignore_system_prompt`, `ignore_all_rules`
+        // are common settings in code.
+        U(R"(\bignore (?:all |any |every )?(?:of )?(?:the |your |my |these |those )?(?:previous|prior|above|earlier|preceding|former|original|initial) NOUNS)"),
+        U(R"(\b(?:disregard|forget|skip|abandon|discard) (?:all |any |every )?(?:of )?(?:the |your |my )?(?:previous|prior|above|earlier|preceding|original|initial) NOUNS)"),
+        U(R"(\bforget (?:everything|all|what) (?:you (?:were|have been) told|above|before|previously))"),
+        U(R"(\bdo not (?:follow|obey) (?:your|the|any) (?:previous |prior |original |system )?NOUNS)"),
         R"(\b(?:override|overwrite) (?:your|the|all|any) (?:previous |prior |original )?NOUNS)",
-        R"(\b(?:ignore|disregard|forget) (?:all |everything |the )?(?:above|previous|prior)(?: text| content| message)? and (?:instead|now|just|only|say|print|tell|output|respond|write|repeat)\b)",
-        R"(\b(?:ignore|disregard) (?:all )?(?:of )?(?:your|the|these|those|any) NOUNS (?:above|before|so far|you were given|you have been given|and (?:instead|say|print|tell|output|respond))\b)",
-        R"(\b(?:ignore|disregard) (?:all )?(?:of )?your (?:instructions|programming|guidelines|rules|system prompt)\b)"}},
+        U(R"(\b(?:ignore|disregard|forget) (?:all |everything |the )?(?:above|previous|prior)(?: text| content| message)? and (?:instead|now|just|only|say|print|tell|output|respond|write|repeat)\b)"),
+        U(R"(\b(?:ignore|disregard) (?:all )?(?:of )?(?:your|the|these|those|any) NOUNS (?:above|before|so far|you were given|you have been given|and (?:instead|say|print|tell|output|respond))\b)"),
+        U(R"(\b(?:ignore|disregard) (?:all )?(?:of )?your (?:instructions|programming|guidelines|rules|system prompt)\b)")}},
       {"dev_mode", 500000,
        {R"(\b(?:enable|activate|enter|switch to|switch into|turn on|unlock) (?:the )?(?:developer|dev|admin|administrator|god|debug|maintenance|sudo|root) mode)",
         R"(\b(?:developer|admin|god|debug|sudo) mode (?:is )?(?:now )?(?:enabled|activated|on|unlocked))",
@@ -82,22 +97,22 @@ const std::vector<Group>& Groups() {
         R"(\boverride (?:the )?system (?:prompt|instructions?|message)\b)",
         R"(\b(?:message|instruction|notice|directive|update) from (?:the |your )?(?:system|developers?|administrator|admin|creators?|openai|anthropic)\b)"}},
       {"prompt_extraction", 500000,
-       {R"(\b(?:reveal|show|print|repeat|output|display|leak|dump|tell me|give me|share|expose|write out|spell out) (?:me )?(?:all )?(?:of )?your (?:(?:full|complete|entire|exact|original|initial|hidden|secret|internal) )*(?:system|initial|original|hidden|secret|internal|developer) (?:prompt|instructions?|message|rules|configuration))",
-        R"(\b(?:reveal|show|print|repeat|output|display|leak|dump|tell me|give me|share|expose|write out|spell out) (?:me )?(?:all )?(?:of )?the (?:(?:full|complete|entire|exact) )*(?:system|hidden|secret|internal|developer) (?:prompt|instructions|message))",
-        R"(\bwhat (?:is|are|was|were) (?:your (?:system|initial|original|hidden|secret)|the (?:system|hidden|secret)) (?:prompt|instructions?))",
-        R"(\brepeat (?:everything|all|the (?:text|words|content)) (?:above|before|prior))",
-        R"(\bwhat were you told (?:before|at the (?:start|beginning)))",
-        R"(\b(?:what|tell me|print|show|reveal|repeat|output)\b[^.?!\n]{0,30}\byour (?:initial|original|hidden|secret|system) (?:prompt|instructions)\b)",
-        R"(\b(?:print|reveal|show|repeat|output|display|dump|leak) (?:me )?(?:all )?your (?:instructions|prompt)\b)"}},
+       {U(R"(\b(?:reveal|show|print|repeat|output|display|leak|dump|tell me|give me|share|expose|write out|spell out) (?:me )?(?:all )?(?:of )?your (?:(?:full|complete|entire|exact|original|initial|hidden|secret|internal) )*(?:system|initial|original|hidden|secret|internal|developer) (?:prompt|instructions?|message|rules|configuration))"),
+        U(R"(\b(?:reveal|show|print|repeat|output|display|leak|dump|tell me|give me|share|expose|write out|spell out) (?:me )?(?:all )?(?:of )?the (?:(?:full|complete|entire|exact) )*(?:system|hidden|secret|internal|developer) (?:prompt|instructions|message))"),
+        U(R"(\bwhat (?:is|are|was|were) (?:your (?:system|initial|original|hidden|secret)|the (?:system|hidden|secret)) (?:prompt|instructions?))"),
+        U(R"(\brepeat (?:everything|all|the (?:text|words|content)) (?:above|before|prior))"),
+        U(R"(\bwhat were you told (?:before|at the (?:start|beginning)))"),
+        U(R"(\b(?:what|tell me|print|show|reveal|repeat|output)\b[^.?!\n]{0,30}\byour (?:initial|original|hidden|secret|system) (?:prompt|instructions)\b)"),
+        U(R"(\b(?:print|reveal|show|repeat|output|display|dump|leak) (?:me )?(?:all )?your (?:instructions|prompt)\b)")}},
       {"role_manipulation", 300000,
-       {R"(\byou are now (?:a|an|my|the|called|named|no longer)\b)",
-        R"(\byou are no longer (?:an? )?(?:ai|assistant|bound|restricted|chatgpt|claude|limited)\b)",
-        R"(\b(?:pretend|imagine) (?:that )?(?:you are|you're|to be) (?:an? )?(?:unrestricted|unfiltered|uncensored|evil|malicious|jailbroken|rogue)\b)",
-        R"(\bact as (?:an? )?(?:unrestricted|unfiltered|uncensored|evil|jailbroken|rogue)\b)",
-        R"(\bfrom now on (?:you|your) (?:are|will be|must act|new role|name is)\b)",
-        R"(\bi am (?:your|the) (?:developer|creator|administrator|admin|owner|programmer)\b)"}},
+       {U(R"(\byou are now (?:a|an|my|the|called|named|no longer)\b)"),
+        U(R"(\byou are no longer (?:an? )?(?:ai|assistant|bound|restricted|chatgpt|claude|limited)\b)"),
+        U(R"(\b(?:pretend|imagine) (?:that )?(?:you are|you're|to be) (?:an? )?(?:unrestricted|unfiltered|uncensored|evil|malicious|jailbroken|rogue)\b)"),
+        U(R"(\bact as (?:an? )?(?:unrestricted|unfiltered|uncensored|evil|jailbroken|rogue)\b)"),
+        U(R"(\bfrom now on (?:you|your) (?:are|will be|must act|new role|name is)\b)"),
+        U(R"(\bi am (?:your|the) (?:developer|creator|administrator|admin|owner|programmer)\b)")}},
       {"dan", 800000,
-       {R"(\bdo anything now\b)",
+       {U(R"(\bdo anything now\b)"),
         R"(\b(?:dan|stan|dude) (?:mode|prompt|jailbreak)\b)",
         R"(\bjailbr(?:oken|eak mode|eak prompt)\b)",
         R"(\b(?:dan|stan)\b[^.\n]{0,40}\bstands for\b)"}},
@@ -124,17 +139,29 @@ const std::vector<Group>& Groups() {
   return groups;
 }
 
-// Expands a phrase: NOUNS -> kNouns, ' ' -> "\W*".
-std::string Expand(std::string_view phrase) {
+// Expands a phrase: NOUNS -> kNouns, ' ' -> "\W*". In a phrase where `_`
+// separates words (Phrase::underscore) ' ' -> "(?:\W|_)*" and every `\b` ->
+// "(?:\b|_)": RE2's `\b` is an ASCII word boundary and `_` a word
+// character, so "x_ignore" and "ignore_" hold no boundary at the `_`; the
+// alternative takes the `_` itself as the phrase's edge, before a phrase
+// ("please_ignore ...") and after it ("... and_say_hi"). On a text without
+// `_` both expansions match the same.
+std::string Expand(const Phrase& phrase) {
+  const std::string_view p = phrase.re;
   std::string out;
-  for (size_t i = 0; i < phrase.size(); ++i) {
-    if (phrase.substr(i, 5) == "NOUNS") {
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (p.substr(i, 5) == "NOUNS") {
       out += kNouns;
       i += 4;
-    } else if (phrase[i] == ' ') {
-      out += "\\W*";
+    } else if (p[i] == ' ') {
+      // (?:\W|_), not [\W_]: the same to RE2 (it merges the two into one
+      // class), and Hyperscan takes no \W inside a caseless class.
+      out += phrase.underscore ? "(?:\\W|_)*" : "\\W*";
+    } else if (phrase.underscore && p.substr(i, 2) == "\\b") {
+      out += "(?:\\b|_)";
+      ++i;
     } else {
-      out += phrase[i];
+      out += p[i];
     }
   }
   return out;
@@ -160,7 +187,7 @@ const Matcher& GetMatcher() {
     const auto& groups = Groups();
     for (size_t g = 0; g < groups.size(); ++g) {
       for (const Phrase& phrase : groups[g].patterns) {
-        const std::string_view p = phrase.re;
+        const Phrase& p = phrase;
         std::string error;
         if (m->set->Add(Expand(p), &error) < 0) {
           // A defect in the table above; tests/stdlib compiles every pattern.
@@ -1152,7 +1179,7 @@ std::vector<std::string_view> InjectionGroups(std::string_view text) {
 std::vector<std::string> InjectionPatterns() {
   std::vector<std::string> out;
   for (const auto& g : Groups()) {
-    for (const Phrase& p : g.patterns) out.push_back(Expand(p.re));
+    for (const Phrase& p : g.patterns) out.push_back(Expand(p));
   }
   return out;
 }
