@@ -586,35 +586,59 @@ Hidden HiddenAt(const unsigned char* u, size_t left) {
 // mostly start ordinary letters (D8 Arabic, E1 Vietnamese, E3 kana, F0
 // emoji, F3) count with their second byte only, so text in those scripts
 // stays on the fast path; every other candidate HiddenAt checks.
-bool MayHide(unsigned char c) {
-  return c == 0xC2 || (c >= 0xCC && c <= 0xD3) || c == 0xD8 || (c >= 0xE1 && c <= 0xE3) ||
-         c == 0xEF || c == 0xF0 || c == 0xF3;
+bool MayHide(const unsigned char* u, size_t i, size_t n) {
+  const unsigned char c = u[i];
+  if (c < 0xC2) return false;
+  const unsigned char w = i + 1 < n ? u[i + 1] : 0;
+  switch (c) {
+    case 0xC2: case 0xCC: case 0xCD: case 0xCE: case 0xCF: case 0xD0: case 0xD1: case 0xD2:
+    case 0xD3: case 0xE2: case 0xEF:
+      return true;
+    case 0xD8: return w == 0x9C;
+    case 0xE1:
+      return w == 0x85 || w == 0x9E || w == 0xA0 || w == 0xAA || w == 0xAB || w == 0xB7;
+    case 0xE3: return w == 0x85;
+    case 0xF0: return w == 0x9B || w == 0x9D;
+    case 0xF3: return w == 0xA0;
+    default: return false;
+  }
 }
 size_t NextCandidate(const unsigned char* u, size_t i, size_t n) {
 #if defined(__SSE2__)
+  // The next few bytes one by one first: in Cyrillic or Greek text, where
+  // nearly every letter is a candidate, the next one is a byte or two away.
+  for (const size_t end = std::min(n, i + 3); i < end; ++i) {
+    if (MayHide(u, i, n)) return i;
+  }
   auto splat = [](int c) { return _mm_set1_epi8(static_cast<char>(c)); };
   auto eq = [&](__m128i v, int c) { return _mm_cmpeq_epi8(v, splat(c)); };
   auto either = [](__m128i a, __m128i b) { return _mm_or_si128(a, b); };
   auto both = [](__m128i a, __m128i b) { return _mm_and_si128(a, b); };
-  for (; i + 17 <= n; i += 16) {  // w: the byte after each byte of v
+  for (; i + 17 <= n; i += 16) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(u + i));
     if (_mm_movemask_epi8(v) == 0) continue;  // ASCII
-    const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(u + i + 1));
     const __m128i d = _mm_sub_epi8(v, splat(0xCC));  // CC-D3 -> 0-7 (unsigned)
     __m128i hit = either(either(eq(v, 0xC2), eq(v, 0xE2)),
                          either(eq(v, 0xEF), _mm_cmpeq_epi8(_mm_min_epu8(d, splat(7)), d)));
-    hit = either(hit, either(both(eq(v, 0xD8), eq(w, 0x9C)), both(eq(v, 0xE3), eq(w, 0x85))));
-    hit = either(hit, both(eq(v, 0xF3), eq(w, 0xA0)));
-    hit = either(hit, both(eq(v, 0xF0), either(eq(w, 0x9B), eq(w, 0x9D))));
-    const __m128i e1 = either(either(either(eq(w, 0x85), eq(w, 0x9E)), either(eq(w, 0xA0), eq(w, 0xB7))),
-                              either(eq(w, 0xAA), eq(w, 0xAB)));
-    hit = either(hit, both(eq(v, 0xE1), e1));
+    // The leads that count with their second byte only (w: the byte after
+    // each byte of v), looked at when the block has one.
+    const __m128i d8 = eq(v, 0xD8), e1 = eq(v, 0xE1), e3 = eq(v, 0xE3), f0 = eq(v, 0xF0),
+                  f3 = eq(v, 0xF3);
+    if (_mm_movemask_epi8(either(either(d8, e1), either(e3, either(f0, f3)))) != 0) {
+      const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(u + i + 1));
+      const __m128i w85 = eq(w, 0x85), wa0 = eq(w, 0xA0);
+      hit = either(hit, either(both(d8, eq(w, 0x9C)), both(e3, w85)));
+      hit = either(hit, either(both(f3, wa0), both(f0, either(eq(w, 0x9B), eq(w, 0x9D)))));
+      const __m128i e1w = either(either(either(w85, eq(w, 0x9E)), either(wa0, eq(w, 0xB7))),
+                                 either(eq(w, 0xAA), eq(w, 0xAB)));
+      hit = either(hit, both(e1, e1w));
+    }
     const int m = _mm_movemask_epi8(hit);
     if (m != 0) return i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(m)));
   }
 #endif
   for (; i < n; ++i) {
-    if (MayHide(u[i])) return i;
+    if (MayHide(u, i, n)) return i;
   }
   return n;
 }
