@@ -1,8 +1,10 @@
 // Prompt-injection heuristics: weighted phrase patterns in nine groups.
 //
-// The text is normalised first (letter spacing "i g n o r e" collapsed,
-// scrambled-letter variants of eight target words restored), then matched
-// case-insensitively. Long base64 and hex runs are decoded and the decoded
+// The text is normalised first (invisible and decorating code points removed
+// and look-alike letters folded: Unhide; letter spacing "i g n o r e"
+// collapsed, scrambled-letter variants of eight target words restored), then
+// matched case-insensitively; in the phrases addressed to the model `_`
+// separates words as a space does (Expand). Long base64 and hex runs are decoded and the decoded
 // text is matched as well. The score is the sum of the weights of the
 // distinct groups that matched, capped at 1.0 — integer micros, so the same
 // text always gets the same score.
