@@ -645,6 +645,8 @@ size_t NextCandidate(const unsigned char* u, size_t i, size_t n) {
   return n;
 }
 
+bool WordByte(unsigned char c) { return IsAlnum(c) || c == '_'; }
+
 // The old path: bit g set when group g matched the text or its decoded runs.
 // Characters that hide a phrase from the patterns are rewritten first:
 // code points a reader never sees or that only decorate a letter
@@ -654,7 +656,13 @@ size_t NextCandidate(const unsigned char* u, size_t i, size_t n) {
 // Latin ones (kHomoglyphs, "іgnоrе") become those ASCII letters. Returns
 // `text` itself (no copy) when it holds none of them; bytes that cannot start
 // one are skipped 16 at a time (NextCandidate).
-std::string_view Unhide(std::string_view text, std::string* storage) {
+//
+// `removed_as` (0 or ' ') is what a removed character becomes. *joined (when
+// given) is set when a removed character sat between two ASCII word
+// characters of the result: "Hello\u200bignore" reads as "Helloignore", and
+// the callers match the text with the removed characters as spaces too.
+std::string_view Unhide(std::string_view text, std::string* storage, bool* joined = nullptr,
+                        char removed_as = 0) {
   const auto* u = reinterpret_cast<const unsigned char*>(text.data());
   const size_t n = text.size();
   size_t i = NextCandidate(u, 0, n);
@@ -664,7 +672,18 @@ std::string_view Unhide(std::string_view text, std::string* storage) {
   storage->assign(text.substr(0, i));
   storage->reserve(n);
   while (i < n) {
-    if (h.as != 0) storage->push_back(h.as);
+    if (h.as != 0) {
+      storage->push_back(h.as);
+    } else {
+      if (joined != nullptr && !*joined && !storage->empty() &&
+          WordByte(static_cast<unsigned char>(storage->back())) && i + h.len < n) {
+        // The next character: an ASCII byte, or one HiddenAt folds to one.
+        const unsigned char next = u[i + h.len];
+        const char folded = next >= 0x80 ? HiddenAt(u + i + h.len, n - i - h.len).as : 0;
+        *joined = WordByte(next) || (folded != 0 && WordByte(static_cast<unsigned char>(folded)));
+      }
+      if (removed_as != 0) storage->push_back(removed_as);
+    }
     i += h.len;
     size_t j = i;
     for (;;) {  // copy up to the next rewritten character
@@ -680,7 +699,8 @@ std::string_view Unhide(std::string_view text, std::string* storage) {
 
 uint32_t MatchedGroupsReference(std::string_view input) {
   std::string unhidden;
-  const std::string_view text = Unhide(input, &unhidden);
+  bool joined = false;
+  const std::string_view text = Unhide(input, &unhidden, &joined);
   const Matcher& m = GetMatcher();
   uint32_t mask = 0;
   std::vector<int> hits;
@@ -701,9 +721,16 @@ uint32_t MatchedGroupsReference(std::string_view input) {
       }
     }
   };
-  scan(Normalize(text, &storage));
-  std::string decoded = DecodeRuns(text);
-  if (!decoded.empty()) scan(Normalize(decoded, &storage));
+  auto scan_all = [&](std::string_view t) {
+    scan(Normalize(t, &storage));
+    std::string decoded = DecodeRuns(t);
+    if (!decoded.empty()) scan(Normalize(decoded, &storage));
+  };
+  scan_all(text);
+  if (joined) {  // the removed characters as spaces too
+    std::string spaced;
+    scan_all(Unhide(input, &spaced, nullptr, ' '));
+  }
   return mask;
 }
 
@@ -1128,19 +1155,16 @@ const FastMatcher& GetFastMatcher() {
   return *fast;
 }
 
-// Bit g set when group g matched the text or its decoded runs: the same as
-// MatchedGroupsReference (tests/stdlib/injection_test.cc checks it).
-uint32_t MatchedGroups(std::string_view input) {
-  std::string unhidden;
-  const std::string_view text = Unhide(input, &unhidden);
+// The groups matched in an unhidden text or its decoded runs, or'd into
+// *mask; false when the engine failed.
+bool MatchUnhidden(std::string_view text, uint32_t* mask) {
   const FastMatcher& f = GetFastMatcher();
   const Matcher& m = GetMatcher();
   thread_local std::vector<int> ids;
-  uint32_t mask = 0;
   std::string storage;
   auto scan = [&](std::string_view s) {
     if (!f.phrases->Scan(s, &ids)) return false;
-    for (int id : ids) mask |= 1u << m.group_of[id];
+    for (int id : ids) *mask |= 1u << m.group_of[id];
     return true;
   };
 #if defined(__SSE2__)
@@ -1156,23 +1180,36 @@ uint32_t MatchedGroups(std::string_view input) {
 #else
   const InjectionTriggers trig = internal::FindInjectionTriggers(text);
 #endif
-  // INVARIANT: an engine failure never reads as "no injection": the old
-  // path (whose RE2 fallback matches pattern by pattern) answers instead.
 #if defined(__SSE2__)
   const std::string_view normalized = NormalizeAtSites(text, &storage, trig, sites);
 #else
   const std::string_view normalized = NormalizeWith(text, &storage, trig.collapse, trig.scramble);
 #endif
-  if (!scan(normalized)) {
-    return MatchedGroupsReference(input);
-  }
+  if (!scan(normalized)) return false;
   if (trig.decode) {
 #if defined(__SSE2__)
     std::string decoded = DecodeRunsAt(text, sites.decode);
 #else
     std::string decoded = DecodeRuns(text);
 #endif
-    if (!decoded.empty() && !scan(Normalize(decoded, &storage))) {
+    if (!decoded.empty() && !scan(Normalize(decoded, &storage))) return false;
+  }
+  return true;
+}
+
+// Bit g set when group g matched the text or its decoded runs: the same as
+// MatchedGroupsReference (tests/stdlib/injection_test.cc checks it).
+uint32_t MatchedGroups(std::string_view input) {
+  std::string unhidden;
+  bool joined = false;
+  const std::string_view text = Unhide(input, &unhidden, &joined);
+  uint32_t mask = 0;
+  // INVARIANT: an engine failure never reads as "no injection": the old
+  // path (whose RE2 fallback matches pattern by pattern) answers instead.
+  if (!MatchUnhidden(text, &mask)) return MatchedGroupsReference(input);
+  if (joined) {  // the removed characters as spaces too
+    std::string spaced;
+    if (!MatchUnhidden(Unhide(input, &spaced, nullptr, ' '), &mask)) {
       return MatchedGroupsReference(input);
     }
   }
