@@ -125,7 +125,9 @@ bool IbanValid(std::string_view iban);
 
 // Heuristic prompt-injection score in [0, 1] (micros, 0..1'000'000): weighted
 // RE2::Set over instruction-override, role-manipulation, prompt-extraction,
-// jailbreak and control-token phrases, after collapsing letter spacing.
+// jailbreak and control-token phrases, after removing invisible code points
+// and combining marks, folding look-alike letters and collapsing letter
+// spacing (docs/language.md).
 // Groups (from the nine: instruction_override, dev_mode, system_override,
 // prompt_extraction, role_manipulation, dan, safety_bypass, tag_spoofing,
 // control_tokens) are each counted once; score = min(1e6, sum of weights).

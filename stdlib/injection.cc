@@ -1,8 +1,10 @@
 // Prompt-injection heuristics: weighted phrase patterns in nine groups.
 //
-// The text is normalised first (letter spacing "i g n o r e" collapsed,
-// scrambled-letter variants of eight target words restored), then matched
-// case-insensitively. Long base64 and hex runs are decoded and the decoded
+// The text is normalised first (invisible and decorating code points removed
+// and look-alike letters folded: Unhide; letter spacing "i g n o r e"
+// collapsed, scrambled-letter variants of eight target words restored), then
+// matched case-insensitively; in the phrases addressed to the model `_`
+// separates words as a space does (Expand). Long base64 and hex runs are decoded and the decoded
 // text is matched as well. The score is the sum of the weights of the
 // distinct groups that matched, capped at 1.0 — integer micros, so the same
 // text always gets the same score.
@@ -42,11 +44,21 @@ namespace tollgate::stdlib {
 
 namespace {
 
-// One phrase: its pattern (a space stands for `\W*`, NOUNS for kNouns).
+// One phrase: its pattern (a space stands for `\W*`, NOUNS for kNouns), and
+// whether `_` separates its words too (Expand).
 struct Phrase {
   Phrase(const char* re) : re(re) {}  // NOLINT: the table's plain entries
+  Phrase(const char* re, bool underscore) : re(re), underscore(underscore) {}
   std::string_view re;
+  bool underscore = false;
 };
+
+// A phrase addressed to the model as an instruction: `_` separates its words
+// ("ignore_previous_instructions"). The other phrases name settings, modes
+// and constants that code spells in snake_case (`enable_debug_mode`,
+// `new_system_prompt`, `FORMAT_MESSAGE_FROM_SYSTEM`, `disable_content_filter`,
+// `jailbreak_prompt`, `skip_rules`) and keep needing another separator.
+Phrase U(const char* re) { return Phrase(re, true); }
 
 struct Group {
   std::string_view name;
@@ -66,12 +78,17 @@ const std::vector<Group>& Groups() {
       {"instruction_override", 800000,
        {R"(\bignore (?:all |any |every )?(?:of )?(?:the |your |my |these |those )?(?:previous|prior|above|earlier|preceding|former|original|initial|system|all) NOUNS)",
         R"(\b(?:disregard|forget|skip|abandon|discard) (?:all |any |every )?(?:of )?(?:the |your |my )?(?:previous|prior|above|earlier|preceding|original|initial|system)? ?NOUNS)",
-        R"(\bforget (?:everything|all|what) (?:you (?:were|have been) told|above|before|previously))",
-        R"(\bdo not (?:follow|obey) (?:your|the|any) (?:previous |prior |original |system )?NOUNS)",
+        // The two above with `_` separating, when the instructions are
+        // earlier ones: `skip_rules`, `ignore_system_prompt`, `ignore_all_rules`
+        // are common settings in code.
+        U(R"(\bignore (?:all |any |every )?(?:of )?(?:the |your |my |these |those )?(?:previous|prior|above|earlier|preceding|former|original|initial) NOUNS)"),
+        U(R"(\b(?:disregard|forget|skip|abandon|discard) (?:all |any |every )?(?:of )?(?:the |your |my )?(?:previous|prior|above|earlier|preceding|original|initial) NOUNS)"),
+        U(R"(\bforget (?:everything|all|what) (?:you (?:were|have been) told|above|before|previously))"),
+        U(R"(\bdo not (?:follow|obey) (?:your|the|any) (?:previous |prior |original |system )?NOUNS)"),
         R"(\b(?:override|overwrite) (?:your|the|all|any) (?:previous |prior |original )?NOUNS)",
-        R"(\b(?:ignore|disregard|forget) (?:all |everything |the )?(?:above|previous|prior)(?: text| content| message)? and (?:instead|now|just|only|say|print|tell|output|respond|write|repeat)\b)",
-        R"(\b(?:ignore|disregard) (?:all )?(?:of )?(?:your|the|these|those|any) NOUNS (?:above|before|so far|you were given|you have been given|and (?:instead|say|print|tell|output|respond))\b)",
-        R"(\b(?:ignore|disregard) (?:all )?(?:of )?your (?:instructions|programming|guidelines|rules|system prompt)\b)"}},
+        U(R"(\b(?:ignore|disregard|forget) (?:all |everything |the )?(?:above|previous|prior)(?: text| content| message)? and (?:instead|now|just|only|say|print|tell|output|respond|write|repeat)\b)"),
+        U(R"(\b(?:ignore|disregard) (?:all )?(?:of )?(?:your|the|these|those|any) NOUNS (?:above|before|so far|you were given|you have been given|and (?:instead|say|print|tell|output|respond))\b)"),
+        U(R"(\b(?:ignore|disregard) (?:all )?(?:of )?your (?:instructions|programming|guidelines|rules|system prompt)\b)")}},
       {"dev_mode", 500000,
        {R"(\b(?:enable|activate|enter|switch to|switch into|turn on|unlock) (?:the )?(?:developer|dev|admin|administrator|god|debug|maintenance|sudo|root) mode)",
         R"(\b(?:developer|admin|god|debug|sudo) mode (?:is )?(?:now )?(?:enabled|activated|on|unlocked))",
@@ -82,22 +99,22 @@ const std::vector<Group>& Groups() {
         R"(\boverride (?:the )?system (?:prompt|instructions?|message)\b)",
         R"(\b(?:message|instruction|notice|directive|update) from (?:the |your )?(?:system|developers?|administrator|admin|creators?|openai|anthropic)\b)"}},
       {"prompt_extraction", 500000,
-       {R"(\b(?:reveal|show|print|repeat|output|display|leak|dump|tell me|give me|share|expose|write out|spell out) (?:me )?(?:all )?(?:of )?your (?:(?:full|complete|entire|exact|original|initial|hidden|secret|internal) )*(?:system|initial|original|hidden|secret|internal|developer) (?:prompt|instructions?|message|rules|configuration))",
-        R"(\b(?:reveal|show|print|repeat|output|display|leak|dump|tell me|give me|share|expose|write out|spell out) (?:me )?(?:all )?(?:of )?the (?:(?:full|complete|entire|exact) )*(?:system|hidden|secret|internal|developer) (?:prompt|instructions|message))",
-        R"(\bwhat (?:is|are|was|were) (?:your (?:system|initial|original|hidden|secret)|the (?:system|hidden|secret)) (?:prompt|instructions?))",
-        R"(\brepeat (?:everything|all|the (?:text|words|content)) (?:above|before|prior))",
-        R"(\bwhat were you told (?:before|at the (?:start|beginning)))",
-        R"(\b(?:what|tell me|print|show|reveal|repeat|output)\b[^.?!\n]{0,30}\byour (?:initial|original|hidden|secret|system) (?:prompt|instructions)\b)",
-        R"(\b(?:print|reveal|show|repeat|output|display|dump|leak) (?:me )?(?:all )?your (?:instructions|prompt)\b)"}},
+       {U(R"(\b(?:reveal|show|print|repeat|output|display|leak|dump|tell me|give me|share|expose|write out|spell out) (?:me )?(?:all )?(?:of )?your (?:(?:full|complete|entire|exact|original|initial|hidden|secret|internal) )*(?:system|initial|original|hidden|secret|internal|developer) (?:prompt|instructions?|message|rules|configuration))"),
+        U(R"(\b(?:reveal|show|print|repeat|output|display|leak|dump|tell me|give me|share|expose|write out|spell out) (?:me )?(?:all )?(?:of )?the (?:(?:full|complete|entire|exact) )*(?:system|hidden|secret|internal|developer) (?:prompt|instructions|message))"),
+        U(R"(\bwhat (?:is|are|was|were) (?:your (?:system|initial|original|hidden|secret)|the (?:system|hidden|secret)) (?:prompt|instructions?))"),
+        U(R"(\brepeat (?:everything|all|the (?:text|words|content)) (?:above|before|prior))"),
+        U(R"(\bwhat were you told (?:before|at the (?:start|beginning)))"),
+        U(R"(\b(?:what|tell me|print|show|reveal|repeat|output)\b[^.?!\n]{0,30}\byour (?:initial|original|hidden|secret|system) (?:prompt|instructions)\b)"),
+        U(R"(\b(?:print|reveal|show|repeat|output|display|dump|leak) (?:me )?(?:all )?your (?:instructions|prompt)\b)")}},
       {"role_manipulation", 300000,
-       {R"(\byou are now (?:a|an|my|the|called|named|no longer)\b)",
-        R"(\byou are no longer (?:an? )?(?:ai|assistant|bound|restricted|chatgpt|claude|limited)\b)",
-        R"(\b(?:pretend|imagine) (?:that )?(?:you are|you're|to be) (?:an? )?(?:unrestricted|unfiltered|uncensored|evil|malicious|jailbroken|rogue)\b)",
-        R"(\bact as (?:an? )?(?:unrestricted|unfiltered|uncensored|evil|jailbroken|rogue)\b)",
-        R"(\bfrom now on (?:you|your) (?:are|will be|must act|new role|name is)\b)",
-        R"(\bi am (?:your|the) (?:developer|creator|administrator|admin|owner|programmer)\b)"}},
+       {U(R"(\byou are now (?:a|an|my|the|called|named|no longer)\b)"),
+        U(R"(\byou are no longer (?:an? )?(?:ai|assistant|bound|restricted|chatgpt|claude|limited)\b)"),
+        U(R"(\b(?:pretend|imagine) (?:that )?(?:you are|you're|to be) (?:an? )?(?:unrestricted|unfiltered|uncensored|evil|malicious|jailbroken|rogue)\b)"),
+        U(R"(\bact as (?:an? )?(?:unrestricted|unfiltered|uncensored|evil|jailbroken|rogue)\b)"),
+        U(R"(\bfrom now on (?:you|your) (?:are|will be|must act|new role|name is)\b)"),
+        U(R"(\bi am (?:your|the) (?:developer|creator|administrator|admin|owner|programmer)\b)")}},
       {"dan", 800000,
-       {R"(\bdo anything now\b)",
+       {U(R"(\bdo anything now\b)"),
         R"(\b(?:dan|stan|dude) (?:mode|prompt|jailbreak)\b)",
         R"(\bjailbr(?:oken|eak mode|eak prompt)\b)",
         R"(\b(?:dan|stan)\b[^.\n]{0,40}\bstands for\b)"}},
@@ -124,17 +141,29 @@ const std::vector<Group>& Groups() {
   return groups;
 }
 
-// Expands a phrase: NOUNS -> kNouns, ' ' -> "\W*".
-std::string Expand(std::string_view phrase) {
+// Expands a phrase: NOUNS -> kNouns, ' ' -> "\W*". In a phrase where `_`
+// separates words (Phrase::underscore) ' ' -> "(?:\W|_)*" and every `\b` ->
+// "(?:\b|_)": RE2's `\b` is an ASCII word boundary and `_` a word
+// character, so "x_ignore" and "ignore_" hold no boundary at the `_`; the
+// alternative takes the `_` itself as the phrase's edge, before a phrase
+// ("please_ignore ...") and after it ("... and_say_hi"). On a text without
+// `_` both expansions match the same.
+std::string Expand(const Phrase& phrase) {
+  const std::string_view p = phrase.re;
   std::string out;
-  for (size_t i = 0; i < phrase.size(); ++i) {
-    if (phrase.substr(i, 5) == "NOUNS") {
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (p.substr(i, 5) == "NOUNS") {
       out += kNouns;
       i += 4;
-    } else if (phrase[i] == ' ') {
-      out += "\\W*";
+    } else if (p[i] == ' ') {
+      // (?:\W|_), not [\W_]: the same to RE2 (it merges the two into one
+      // class), and Hyperscan takes no \W inside a caseless class.
+      out += phrase.underscore ? "(?:\\W|_)*" : "\\W*";
+    } else if (phrase.underscore && p.substr(i, 2) == "\\b") {
+      out += "(?:\\b|_)";
+      ++i;
     } else {
-      out += phrase[i];
+      out += p[i];
     }
   }
   return out;
@@ -160,7 +189,7 @@ const Matcher& GetMatcher() {
     const auto& groups = Groups();
     for (size_t g = 0; g < groups.size(); ++g) {
       for (const Phrase& phrase : groups[g].patterns) {
-        const std::string_view p = phrase.re;
+        const Phrase& p = phrase;
         std::string error;
         if (m->set->Add(Expand(p), &error) < 0) {
           // A defect in the table above; tests/stdlib compiles every pattern.
@@ -472,28 +501,81 @@ struct Hidden {
   size_t len = 0;
   char as = 0;
 };
+bool Cont(unsigned char c) { return (c & 0xC0) == 0x80; }
+bool InRange(unsigned char c, unsigned char lo, unsigned char hi) { return c >= lo && c <= hi; }
+// The code points Unhide removes (`Hidden{len, 0}`), as UTF-8: every
+// Default_Ignorable_Code_Point (Unicode 14's list: U+00AD, U+034F, U+061C,
+// U+115F-U+1160, U+17B4-U+17B5, U+180B-U+180F, U+200B-U+200F, U+202A-U+202E,
+// U+2060-U+206F, U+3164, U+FE00-U+FE0F, U+FEFF, U+FFA0, U+FFF0-U+FFF8,
+// U+1BCA0-U+1BCA3, U+1D173-U+1D17A, U+E0000-U+E0FFF: tag characters and
+// variation selectors among them) and the combining diacritical marks
+// (U+0300-U+036F, U+1AB0-U+1AFF, U+1DC0-U+1DFF, U+20D0-U+20FF,
+// U+FE20-U+FE2F).
 Hidden HiddenAt(const unsigned char* u, size_t left) {
   switch (u[0]) {
-    case 0xC2:
+    case 0xC2:  // U+00AD
       if (left >= 2 && u[1] == 0xAD) return {2, 0};
       return {};
+    case 0xCC:  // U+0300-U+033F
+      if (left >= 2 && Cont(u[1])) return {2, 0};
+      return {};
+    case 0xCD:  // U+0340-U+036F (U+034F among them)
+      if (left >= 2 && InRange(u[1], 0x80, 0xAF)) return {2, 0};
+      return {};
     case 0xCE: case 0xCF: case 0xD0: case 0xD1: case 0xD2: case 0xD3:
-      if (left >= 2 && (u[1] & 0xC0) == 0x80) {
+      if (left >= 2 && Cont(u[1])) {
         if (char c = HomoglyphOf(u)) return {2, c};
       }
       return {};
-    case 0xE2:
-      if (left >= 3 && ((u[1] == 0x80 && u[2] >= 0x8B && u[2] <= 0x8D) || (u[1] == 0x81 && u[2] == 0xA0)))
+    case 0xD8:  // U+061C
+      if (left >= 2 && u[1] == 0x9C) return {2, 0};
+      return {};
+    case 0xE1:
+      if (left < 3 || !Cont(u[2])) return {};
+      if ((u[1] == 0x85 && (u[2] == 0x9F || u[2] == 0xA0)) ||  // U+115F-U+1160
+          (u[1] == 0x9E && (u[2] == 0xB4 || u[2] == 0xB5)) ||  // U+17B4-U+17B5
+          (u[1] == 0xA0 && InRange(u[2], 0x8B, 0x8F)) ||       // U+180B-U+180F
+          (u[1] == 0xAA && u[2] >= 0xB0) || u[1] == 0xAB ||     // U+1AB0-U+1AFF
+          u[1] == 0xB7) {                                       // U+1DC0-U+1DFF
         return {3, 0};
+      }
+      return {};
+    case 0xE2:
+      if (left < 3) return {};
+      if ((u[1] == 0x80 && (InRange(u[2], 0x8B, 0x8F) ||     // U+200B-U+200F
+                            InRange(u[2], 0xAA, 0xAE))) ||   // U+202A-U+202E
+          (u[1] == 0x81 && InRange(u[2], 0xA0, 0xAF)) ||     // U+2060-U+206F
+          (u[1] == 0x83 && InRange(u[2], 0x90, 0xBF))) {     // U+20D0-U+20FF
+        return {3, 0};
+      }
+      return {};
+    case 0xE3:  // U+3164
+      if (left >= 3 && u[1] == 0x85 && u[2] == 0xA4) return {3, 0};
       return {};
     case 0xEF:
       if (left < 3) return {};
-      if (u[1] == 0xBB && u[2] == 0xBF) return {3, 0};
+      if ((u[1] == 0xB8 && (InRange(u[2], 0x80, 0x8F) ||     // U+FE00-U+FE0F
+                            InRange(u[2], 0xA0, 0xAF))) ||   // U+FE20-U+FE2F
+          (u[1] == 0xBB && u[2] == 0xBF) ||                  // U+FEFF
+          (u[1] == 0xBE && u[2] == 0xA0) ||                  // U+FFA0
+          (u[1] == 0xBF && InRange(u[2], 0xB0, 0xB8))) {     // U+FFF0-U+FFF8
+        return {3, 0};
+      }
       // U+FF01..U+FF3F = EF BC 81..BF, U+FF40..U+FF5E = EF BD 80..9E
       if ((u[1] == 0xBC && u[2] >= 0x81 && u[2] <= 0xBF) || (u[1] == 0xBD && u[2] >= 0x80 && u[2] <= 0x9E)) {
         const unsigned cp = ((u[1] & 0x03u) << 6) + (u[2] & 0x3Fu);  // - 0xFF00
         return {3, static_cast<char>(cp + 0x20u)};
       }
+      return {};
+    case 0xF0:
+      if (left < 4 || !Cont(u[3])) return {};
+      if ((u[1] == 0x9B && u[2] == 0xB2 && InRange(u[3], 0xA0, 0xA3)) ||  // U+1BCA0-U+1BCA3
+          (u[1] == 0x9D && u[2] == 0x85 && InRange(u[3], 0xB3, 0xBA))) {  // U+1D173-U+1D17A
+        return {4, 0};
+      }
+      return {};
+    case 0xF3:  // U+E0000-U+E0FFF
+      if (left >= 4 && u[1] == 0xA0 && Cont(u[2]) && Cont(u[3])) return {4, 0};
       return {};
     default:
       return {};
@@ -501,42 +583,86 @@ Hidden HiddenAt(const unsigned char* u, size_t left) {
 }
 
 // The offset of the first byte from `i` on that can start a character
-// HiddenAt rewrites (C2, CE-D3, E2, EF), or n: ASCII, continuation bytes and
-// the lead bytes of other scripts (CJK text, say) are skipped 16 at a time.
-bool MayHide(unsigned char c) { return c == 0xC2 || c == 0xE2 || c == 0xEF || (c >= 0xCE && c <= 0xD3); }
+// HiddenAt rewrites, or n: ASCII, continuation bytes and the lead bytes of
+// other scripts (CJK text, say) are skipped 16 at a time. Lead bytes that
+// mostly start ordinary letters (D8 Arabic, E1 Vietnamese, E3 kana, F0
+// emoji, F3) count with their second byte only, so text in those scripts
+// stays on the fast path; every other candidate HiddenAt checks.
+bool MayHide(const unsigned char* u, size_t i, size_t n) {
+  const unsigned char c = u[i];
+  if (c < 0xC2) return false;
+  const unsigned char w = i + 1 < n ? u[i + 1] : 0;
+  switch (c) {
+    case 0xC2: case 0xCC: case 0xCD: case 0xCE: case 0xCF: case 0xD0: case 0xD1: case 0xD2:
+    case 0xD3: case 0xE2: case 0xEF:
+      return true;
+    case 0xD8: return w == 0x9C;
+    case 0xE1:
+      return w == 0x85 || w == 0x9E || w == 0xA0 || w == 0xAA || w == 0xAB || w == 0xB7;
+    case 0xE3: return w == 0x85;
+    case 0xF0: return w == 0x9B || w == 0x9D;
+    case 0xF3: return w == 0xA0;
+    default: return false;
+  }
+}
 size_t NextCandidate(const unsigned char* u, size_t i, size_t n) {
 #if defined(__SSE2__)
-  const __m128i c2 = _mm_set1_epi8(static_cast<char>(0xC2)), e2 = _mm_set1_epi8(static_cast<char>(0xE2));
-  const __m128i ef = _mm_set1_epi8(static_cast<char>(0xEF)), ce = _mm_set1_epi8(static_cast<char>(0xCE));
-  const __m128i five = _mm_set1_epi8(5);
-  for (; i + 16 <= n; i += 16) {
+  // The next few bytes one by one first: in Cyrillic or Greek text, where
+  // nearly every letter is a candidate, the next one is a byte or two away.
+  for (const size_t end = std::min(n, i + 3); i < end; ++i) {
+    if (MayHide(u, i, n)) return i;
+  }
+  auto splat = [](int c) { return _mm_set1_epi8(static_cast<char>(c)); };
+  auto eq = [&](__m128i v, int c) { return _mm_cmpeq_epi8(v, splat(c)); };
+  auto either = [](__m128i a, __m128i b) { return _mm_or_si128(a, b); };
+  auto both = [](__m128i a, __m128i b) { return _mm_and_si128(a, b); };
+  for (; i + 17 <= n; i += 16) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(u + i));
     if (_mm_movemask_epi8(v) == 0) continue;  // ASCII
-    const __m128i d = _mm_sub_epi8(v, ce);  // CE-D3 -> 0-5 (unsigned)
-    const __m128i hit = _mm_or_si128(
-        _mm_or_si128(_mm_cmpeq_epi8(v, c2), _mm_cmpeq_epi8(v, e2)),
-        _mm_or_si128(_mm_cmpeq_epi8(v, ef), _mm_cmpeq_epi8(_mm_min_epu8(d, five), d)));
+    const __m128i d = _mm_sub_epi8(v, splat(0xCC));  // CC-D3 -> 0-7 (unsigned)
+    __m128i hit = either(either(eq(v, 0xC2), eq(v, 0xE2)),
+                         either(eq(v, 0xEF), _mm_cmpeq_epi8(_mm_min_epu8(d, splat(7)), d)));
+    // The leads that count with their second byte only (w: the byte after
+    // each byte of v), looked at when the block has one.
+    const __m128i d8 = eq(v, 0xD8), e1 = eq(v, 0xE1), e3 = eq(v, 0xE3), f0 = eq(v, 0xF0),
+                  f3 = eq(v, 0xF3);
+    if (_mm_movemask_epi8(either(either(d8, e1), either(e3, either(f0, f3)))) != 0) {
+      const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(u + i + 1));
+      const __m128i w85 = eq(w, 0x85), wa0 = eq(w, 0xA0);
+      hit = either(hit, either(both(d8, eq(w, 0x9C)), both(e3, w85)));
+      hit = either(hit, either(both(f3, wa0), both(f0, either(eq(w, 0x9B), eq(w, 0x9D)))));
+      const __m128i e1w = either(either(either(w85, eq(w, 0x9E)), either(wa0, eq(w, 0xB7))),
+                                 either(eq(w, 0xAA), eq(w, 0xAB)));
+      hit = either(hit, both(e1, e1w));
+    }
     const int m = _mm_movemask_epi8(hit);
     if (m != 0) return i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(m)));
   }
 #endif
   for (; i < n; ++i) {
-    if (MayHide(u[i])) return i;
+    if (MayHide(u, i, n)) return i;
   }
   return n;
 }
 
+bool WordByte(unsigned char c) { return IsAlnum(c) || c == '_'; }
+
 // The old path: bit g set when group g matched the text or its decoded runs.
 // Characters that hide a phrase from the patterns are rewritten first:
-// format characters a reader never sees ("ig\u200bnore previous
-// instructions"): zero-width space, non-joiner and joiner (U+200B-U+200D),
-// word joiner (U+2060), BOM / zero-width no-break space (U+FEFF) and soft
-// hyphen (U+00AD) are removed; full-width ASCII (U+FF01-U+FF5E, "Ｉｇｎｏｒｅ")
-// and Cyrillic or Greek letters that look like Latin ones (kHomoglyphs,
-// "іgnоrе") become those ASCII letters. Returns `text` itself (no copy) when
-// it holds none of them; bytes that cannot start one are skipped 16 at a
-// time (NextCandidate).
-std::string_view Unhide(std::string_view text, std::string* storage) {
+// code points a reader never sees or that only decorate a letter
+// ("ig\u200bnore previous instructions", "i\u0301gnore", tag characters,
+// variation selectors: HiddenAt) are removed; full-width ASCII
+// (U+FF01-U+FF5E, "Ｉｇｎｏｒｅ") and Cyrillic or Greek letters that look like
+// Latin ones (kHomoglyphs, "іgnоrе") become those ASCII letters. Returns
+// `text` itself (no copy) when it holds none of them; bytes that cannot start
+// one are skipped 16 at a time (NextCandidate).
+//
+// `removed_as` (0 or ' ') is what a removed character becomes. *joined (when
+// given) is set when a removed character sat between two ASCII word
+// characters of the result: "Hello\u200bignore" reads as "Helloignore", and
+// the callers match the text with the removed characters as spaces too.
+std::string_view Unhide(std::string_view text, std::string* storage, bool* joined = nullptr,
+                        char removed_as = 0) {
   const auto* u = reinterpret_cast<const unsigned char*>(text.data());
   const size_t n = text.size();
   size_t i = NextCandidate(u, 0, n);
@@ -546,7 +672,18 @@ std::string_view Unhide(std::string_view text, std::string* storage) {
   storage->assign(text.substr(0, i));
   storage->reserve(n);
   while (i < n) {
-    if (h.as != 0) storage->push_back(h.as);
+    if (h.as != 0) {
+      storage->push_back(h.as);
+    } else {
+      if (joined != nullptr && !*joined && !storage->empty() &&
+          WordByte(static_cast<unsigned char>(storage->back())) && i + h.len < n) {
+        // The next character: an ASCII byte, or one HiddenAt folds to one.
+        const unsigned char next = u[i + h.len];
+        const char folded = next >= 0x80 ? HiddenAt(u + i + h.len, n - i - h.len).as : 0;
+        *joined = WordByte(next) || (folded != 0 && WordByte(static_cast<unsigned char>(folded)));
+      }
+      if (removed_as != 0) storage->push_back(removed_as);
+    }
     i += h.len;
     size_t j = i;
     for (;;) {  // copy up to the next rewritten character
@@ -562,7 +699,8 @@ std::string_view Unhide(std::string_view text, std::string* storage) {
 
 uint32_t MatchedGroupsReference(std::string_view input) {
   std::string unhidden;
-  const std::string_view text = Unhide(input, &unhidden);
+  bool joined = false;
+  const std::string_view text = Unhide(input, &unhidden, &joined);
   const Matcher& m = GetMatcher();
   uint32_t mask = 0;
   std::vector<int> hits;
@@ -583,9 +721,16 @@ uint32_t MatchedGroupsReference(std::string_view input) {
       }
     }
   };
-  scan(Normalize(text, &storage));
-  std::string decoded = DecodeRuns(text);
-  if (!decoded.empty()) scan(Normalize(decoded, &storage));
+  auto scan_all = [&](std::string_view t) {
+    scan(Normalize(t, &storage));
+    std::string decoded = DecodeRuns(t);
+    if (!decoded.empty()) scan(Normalize(decoded, &storage));
+  };
+  scan_all(text);
+  if (joined) {  // the removed characters as spaces too
+    std::string spaced;
+    scan_all(Unhide(input, &spaced, nullptr, ' '));
+  }
   return mask;
 }
 
@@ -1010,19 +1155,16 @@ const FastMatcher& GetFastMatcher() {
   return *fast;
 }
 
-// Bit g set when group g matched the text or its decoded runs: the same as
-// MatchedGroupsReference (tests/stdlib/injection_test.cc checks it).
-uint32_t MatchedGroups(std::string_view input) {
-  std::string unhidden;
-  const std::string_view text = Unhide(input, &unhidden);
+// The groups matched in an unhidden text or its decoded runs, or'd into
+// *mask; false when the engine failed.
+bool MatchUnhidden(std::string_view text, uint32_t* mask) {
   const FastMatcher& f = GetFastMatcher();
   const Matcher& m = GetMatcher();
   thread_local std::vector<int> ids;
-  uint32_t mask = 0;
   std::string storage;
   auto scan = [&](std::string_view s) {
     if (!f.phrases->Scan(s, &ids)) return false;
-    for (int id : ids) mask |= 1u << m.group_of[id];
+    for (int id : ids) *mask |= 1u << m.group_of[id];
     return true;
   };
 #if defined(__SSE2__)
@@ -1038,23 +1180,36 @@ uint32_t MatchedGroups(std::string_view input) {
 #else
   const InjectionTriggers trig = internal::FindInjectionTriggers(text);
 #endif
-  // INVARIANT: an engine failure never reads as "no injection": the old
-  // path (whose RE2 fallback matches pattern by pattern) answers instead.
 #if defined(__SSE2__)
   const std::string_view normalized = NormalizeAtSites(text, &storage, trig, sites);
 #else
   const std::string_view normalized = NormalizeWith(text, &storage, trig.collapse, trig.scramble);
 #endif
-  if (!scan(normalized)) {
-    return MatchedGroupsReference(input);
-  }
+  if (!scan(normalized)) return false;
   if (trig.decode) {
 #if defined(__SSE2__)
     std::string decoded = DecodeRunsAt(text, sites.decode);
 #else
     std::string decoded = DecodeRuns(text);
 #endif
-    if (!decoded.empty() && !scan(Normalize(decoded, &storage))) {
+    if (!decoded.empty() && !scan(Normalize(decoded, &storage))) return false;
+  }
+  return true;
+}
+
+// Bit g set when group g matched the text or its decoded runs: the same as
+// MatchedGroupsReference (tests/stdlib/injection_test.cc checks it).
+uint32_t MatchedGroups(std::string_view input) {
+  std::string unhidden;
+  bool joined = false;
+  const std::string_view text = Unhide(input, &unhidden, &joined);
+  uint32_t mask = 0;
+  // INVARIANT: an engine failure never reads as "no injection": the old
+  // path (whose RE2 fallback matches pattern by pattern) answers instead.
+  if (!MatchUnhidden(text, &mask)) return MatchedGroupsReference(input);
+  if (joined) {  // the removed characters as spaces too
+    std::string spaced;
+    if (!MatchUnhidden(Unhide(input, &spaced, nullptr, ' '), &mask)) {
       return MatchedGroupsReference(input);
     }
   }
@@ -1087,7 +1242,7 @@ std::vector<std::string_view> InjectionGroups(std::string_view text) {
 std::vector<std::string> InjectionPatterns() {
   std::vector<std::string> out;
   for (const auto& g : Groups()) {
-    for (const Phrase& p : g.patterns) out.push_back(Expand(p.re));
+    for (const Phrase& p : g.patterns) out.push_back(Expand(p));
   }
   return out;
 }

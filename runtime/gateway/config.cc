@@ -129,7 +129,7 @@ bool LoadConfig(const std::string& path, Config* out, std::string* error) {
   if (!doc.IsObject()) return r.Fail("(document)", "must be a JSON object");
   if (!r.Keys(doc, "", {"listen", "threads", "policy", "schema", "catalog", "accounts", "keys",
                         "ledger", "audit", "audit_sync", "admin_token_env", "decide_token_env",
-                        "limits", "upstream", "cors", "drain_timeout_ms", "access_log",
+                        "limits", "upstream", "cors", "drain_grace_ms", "drain_timeout_ms", "access_log",
                         "trusted_proxies", "description"})) {
     return false;
   }
@@ -156,6 +156,7 @@ bool LoadConfig(const std::string& path, Config* out, std::string* error) {
       !r.Bool(doc, "audit_sync", "audit_sync", &c.audit_sync) ||
       !r.Str(doc, "admin_token_env", "admin_token_env", &c.admin_token_env) ||
       !r.Str(doc, "decide_token_env", "decide_token_env", &c.decide_token_env) ||
+      !r.Int(doc, "drain_grace_ms", "drain_grace_ms", &c.drain_grace_ms, 0, 3'600'000) ||
       !r.Int(doc, "drain_timeout_ms", "drain_timeout_ms", &c.drain_timeout_ms, 0, 3'600'000) ||
       !r.Bool(doc, "access_log", "access_log", &c.access_log)) {
     return false;

@@ -13,7 +13,7 @@
 //    "upstream": {"connect_timeout_ms": 3000, "first_byte_timeout_ms": 60000,
 //                 "idle_timeout_ms": 60000, "max_idle_per_endpoint": 64,
 //                 "max_response_bytes": 16777216, "max_attempts": 3},
-//    "drain_timeout_ms": 30000, "access_log": true, "trusted_proxies": []}
+//    "drain_grace_ms": 5000, "drain_timeout_ms": 30000, "access_log": true, "trusted_proxies": []}
 //
 // Relative paths are resolved against the config file's directory. Without a
 // config file (a bare `tollgate serve`) the defaults above apply, the shipped
@@ -87,6 +87,13 @@ struct Config {
   bool audit_sync = false;
   std::string admin_token_env = "TOLLGATE_ADMIN_TOKEN";
   std::string decide_token_env;    // when set: /v1/decide needs this bearer token
+  // SIGTERM (or Stop) starts a drain: for drain_grace_ms new connections
+  // are still accepted -- /healthz answers 503 `draining`, so that a load
+  // balancer takes the instance out, and new chat and decide requests 503
+  // `draining` with Connection: close -- then the listener closes and
+  // requests in flight get at most drain_timeout_ms more. SIGINT and a
+  // second SIGTERM (or Stop) skip what is left of the grace period.
+  int64_t drain_grace_ms = 5'000;
   int64_t drain_timeout_ms = 30'000;
   bool access_log = true;
   HttpLimits limits;

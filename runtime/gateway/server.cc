@@ -25,10 +25,14 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
+#include <charconv>
 #include <chrono>
+#include <condition_variable>
+#include <cmath>
 #include <filesystem>
 #include <cstdlib>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include "runtime/gateway/context.h"
@@ -382,18 +386,89 @@ std::string Bearer(const Request& req) {
   return {};
 }
 
-bool QueryFlag(std::string_view target, std::string_view name) {
+// The longest `x-tollgate-explain` value (docs/gateway.md): Node's HTTP
+// client refuses a response head over 16 KB (HPE_HEADER_OVERFLOW), and the
+// OpenAI SDK then retries a request that was answered (and billed).
+constexpr size_t kMaxExplainBytes = 8192;
+
+// `eliminated` (runtime::EliminatedJson's array) as a header value of at
+// most kMaxExplainBytes: the entries that fit, whole, in order, then
+// `{"truncated":N}` for the N left out.
+std::string CapExplain(std::string eliminated) {
+  if (eliminated.size() <= kMaxExplainBytes) return eliminated;
+  rapidjson::Document d;
+  d.Parse<rapidjson::kParseIterativeFlag>(eliminated.data(), eliminated.size());
+  if (d.HasParseError() || !d.IsArray()) return "[]";
+  const size_t n = d.Size();
+  // Room for the last entry: `,{"truncated":N}]` with N at most 20 digits.
+  constexpr size_t kMarker = 40;
+  std::string out = "[";
+  size_t kept = 0;
+  for (const auto& e : d.GetArray()) {
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    e.Accept(w);
+    if (out.size() + 1 + sb.GetSize() + kMarker > kMaxExplainBytes) break;
+    if (kept > 0) out += ',';
+    out.append(sb.GetString(), sb.GetSize());
+    ++kept;
+  }
+  if (kept > 0) out += ',';
+  out += "{\"truncated\":" + std::to_string(n - kept) + "}]";
+  return out;
+}
+
+// The longest wait passed on from upstreams' `retry-after` (an hour).
+constexpr int64_t kMaxUpstreamRetryAfterS = 3600;
+
+// An upstream's `retry-after` in whole seconds (delta-seconds, RFC 9110
+// 10.2.3; a fraction, as some providers send, is rounded up); -1 when it is
+// absent or not a number (an HTTP-date is not read).
+int64_t RetryAfterSeconds(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  double s = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), s, std::chars_format::fixed);
+  if (v.empty() || ec != std::errc() || end != v.data() + v.size() || !(s >= 0)) return -1;
+  if (s >= static_cast<double>(kMaxUpstreamRetryAfterS)) return kMaxUpstreamRetryAfterS;
+  return static_cast<int64_t>(std::ceil(s));
+}
+
+// A boolean query parameter `name` of `target` into *value: absent is
+// false, a bare `name` is true, and `name=V` takes V in the usual spellings
+// (1/0, true/false, yes/no, on/off, any case). False for any other value
+// (`name=`, `name=maybe`, a percent-encoded one) or for a repeat that
+// disagrees: the caller answers 400 invalid_query, never a silent default.
+bool QueryFlag(std::string_view target, std::string_view name, bool* value) {
+  *value = false;
   size_t q = target.find('?');
-  if (q == std::string_view::npos) return false;
+  if (q == std::string_view::npos) return true;
   std::string_view qs = target.substr(q + 1);
+  bool seen = false;
   while (!qs.empty()) {
-    size_t amp = qs.find('&');
-    std::string_view kv = qs.substr(0, amp);
-    if (kv == name || kv == std::string(name) + "=1" || kv == std::string(name) + "=true") return true;
+    const size_t amp = qs.find('&');
+    const std::string_view kv = qs.substr(0, amp);
+    const size_t eq = kv.find('=');
+    if (kv.substr(0, eq) == name) {
+      bool v;
+      const std::string_view text = eq == std::string_view::npos ? "true" : kv.substr(eq + 1);
+      if (beast::iequals(text, "1") || beast::iequals(text, "true") || beast::iequals(text, "yes") ||
+          beast::iequals(text, "on")) {
+        v = true;
+      } else if (beast::iequals(text, "0") || beast::iequals(text, "false") || beast::iequals(text, "no") ||
+                 beast::iequals(text, "off")) {
+        v = false;
+      } else {
+        return false;
+      }
+      if (seen && v != *value) return false;
+      seen = true;
+      *value = v;
+    }
     if (amp == std::string_view::npos) break;
     qs.remove_prefix(amp + 1);
   }
-  return false;
+  return true;
 }
 
 }  // namespace
@@ -407,6 +482,10 @@ struct Server::Impl {
   net::thread_pool blocking{2};
   DurableWaiter waiter;
   std::atomic<bool> draining{false};
+  // The drain's grace period (Config::drain_grace_ms) ends early once set.
+  std::mutex drain_mu;
+  std::condition_variable drain_cv;
+  bool grace_over = false;
   std::atomic<int64_t> in_flight{0};
   std::atomic<size_t> next_worker{0};
   bool offload_ledger = false;
@@ -561,6 +640,14 @@ struct Server::Impl {
   static bool PostPath(std::string_view path) {
     return path == "/v1/chat/completions" || path == "/chat/completions" || path == "/v1/decide";
   }
+  // The method an admin path takes, or null for a path that is not one:
+  // such a path is labelled `(unknown)` in /metrics, as any unknown path
+  // (a label per client-chosen path would grow the metrics without bound).
+  static const char* AdminMethod(std::string_view path) {
+    if (path == "/admin/policy" || path == "/admin/policy/promote" || path == "/admin/reload") return "POST";
+    if (path == "/admin/policy/shadow") return "DELETE";
+    return nullptr;
+  }
   // A path naming one model (`/v1/models/{id}`): one metrics label for them all.
   static bool ModelPath(std::string_view path) {
     return path.rfind("/v1/models/", 0) == 0 || path.rfind("/models/", 0) == 0;
@@ -652,7 +739,9 @@ struct Server::Impl {
   net::awaitable<bool> Admin(ClientStream& stream, Request& req, const std::string& path);
   net::awaitable<void> Session(tcp::socket socket);
   net::awaitable<void> Accept();
-  void StartDrain();
+  // `grace`: keep accepting for drain_grace_ms first (SIGTERM, Stop); a
+  // second call ends the grace period.
+  void StartDrain(bool grace);
 };
 
 net::awaitable<void> Server::Impl::Accept() {
@@ -728,6 +817,12 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
       if (status) {
         Response res = Json(status, OpenAIError(status, code, msg));
         Common(&res, nullptr);
+        // With the head read (a body over the limit, a malformed chunk) the
+        // Origin is known: a browser page can then read why it was refused.
+        // A head over the limit or not HTTP has no Origin to answer to.
+        // A Content-Length over the limit stops the parser at the end of the
+        // head, every field read.
+        if (parser.is_header_done() || ec == http::error::body_limit) Cors(parser.get(), &res);
         co_await Send(stream, res, nullptr, "(invalid)");
         // The client may still be sending the body we refused (a 10 MB
         // upload over the limit): closing with unread bytes makes the kernel
@@ -802,6 +897,15 @@ net::awaitable<bool> Server::Impl::Handle(ClientStream& stream, Request& req) {
   if (method == http::verb::options && !cfg.cors.allow_origins.empty() &&
       req.find(http::field::origin) != req.end()) {
     co_return co_await Preflight(stream, req, path);
+  }
+  if (draining.load() && method == http::verb::post && PostPath(path)) {
+    // The drain's grace period: the load balancer has not yet seen /healthz
+    // go 503. A new request is refused, not started (it could outlast the
+    // drain); the SDKs retry a 503, on a new connection (this one closes),
+    // which the load balancer sends elsewhere.
+    Response res = Json(503, OpenAIError(503, "draining", "the gateway is shutting down; retry"), req.version());
+    Common(&res, nullptr);
+    co_return co_await Send(stream, res, &req, path);
   }
   if (path == "/v1/chat/completions" || path == "/chat/completions") {
     if (method == http::verb::post) co_return co_await Chat(stream, req, path);
@@ -945,8 +1049,12 @@ net::awaitable<bool> Server::Impl::Admin(ClientStream& stream, Request& req, con
     bool ok = false;
     int fail_status = 422;
     std::string fail_code = "policy_invalid";
-    if (path == "/admin/policy" && req.method() == http::verb::post) {
-      const bool shadow = QueryFlag(req.target(), "shadow");
+    bool shadow = false;
+    if (path == "/admin/policy" && req.method() == http::verb::post &&
+        !QueryFlag(req.target(), "shadow", &shadow)) {
+      fail_status = 400, fail_code = "invalid_query";
+      error = "the query parameter `shadow` takes 1/0, true/false, yes/no or on/off";
+    } else if (path == "/admin/policy" && req.method() == http::verb::post) {
       std::vector<SourceText> sources;
       rapidjson::Document d;
       std::string_view body = req.body();
@@ -981,6 +1089,9 @@ net::awaitable<bool> Server::Impl::Admin(ClientStream& stream, Request& req, con
     } else if (path == "/admin/reload" && req.method() == http::verb::post) {
       co_await OffThread([&] { ok = svc.ReloadFromDisk(&error); });
       if (ok) res = Json(200, "{\"loaded\":\"" + svc.live()->version + "\"}");
+    } else if (AdminMethod(path)) {
+      ok = false, fail_status = 405, fail_code = "method_not_allowed";
+      error = std::string(req.method_string()) + " is not allowed on `" + path + "`";
     } else {
       ok = false, fail_status = 404, fail_code = "not_found", error = "no such admin endpoint `" + path + "`";
     }
@@ -997,10 +1108,13 @@ net::awaitable<bool> Server::Impl::Admin(ClientStream& stream, Request& req, con
         d.Accept(w);
         res.body() = sb.GetString();
       }
+      // RFC 9110 15.5.6: a 405 lists the methods the resource supports.
+      if (fail_status == 405) res.set(http::field::allow, AdminMethod(path));
     }
   }
   Common(&res, nullptr);
-  co_return co_await Send(stream, res, &req, path);
+  const std::string label = AdminMethod(path) ? path : std::string("(unknown)");
+  co_return co_await Send(stream, res, &req, label);
 }
 
 net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, const std::string& path) {
@@ -1053,8 +1167,8 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   const bool explain = req.find("x-tollgate-explain") != req.end();
   auto explain_header = [&](auto* res) {  // a Response, or a stream's head
     if (explain && !x->invalid) {
-      res->set("x-tollgate-explain", runtime::EliminatedJson(*x->live->catalog, x->live->policy->program(),
-                                                              x->s.route, false, &x->s.request));
+      res->set("x-tollgate-explain", CapExplain(runtime::EliminatedJson(*x->live->catalog, x->live->policy->program(),
+                                                                         x->s.route, false, &x->s.request)));
     }
   };
   if (!x->allowed()) {
@@ -1089,6 +1203,11 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   UpstreamError err;
   bool budget_refused = false;
   bool sent = false;  // a request went to some upstream
+  // What the failed attempts said, for the answer when none succeeds: every
+  // one a 429 (with the shortest `retry-after` given, -1 when none was), or
+  // every one a 401/403.
+  size_t failed_n = 0, failed_429 = 0, failed_auth = 0;
+  int64_t upstream_retry_after = -1;
   auto watch = WatchClient(stream, &conn);
   for (size_t a = 0; a < attempts && !watch->gone; ++a) {
     const int64_t t0 = MonoNs();
@@ -1148,6 +1267,13 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
       if (st == 429 || st >= 500 || st == 401 || st == 403) {
         std::string kind = st >= 500 ? std::string("status_5xx") : "status_" + std::to_string(st);
         err = {std::move(kind), "upstream answered " + std::to_string(st)};
+        if (st == 429) {
+          ++failed_429;
+          int64_t after = RetryAfterSeconds(conn->header("retry-after"));
+          if (after >= 0 && (upstream_retry_after < 0 || after < upstream_retry_after)) upstream_retry_after = after;
+        } else if (st == 401 || st == 403) {
+          ++failed_auth;
+        }
         // Drain a short error body so the connection can be reused.
         std::string junk;
         bool done = false;
@@ -1165,6 +1291,7 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     conn.reset();
     svc.metrics().upstream_errors.Add(Label("endpoint", ep.id) + "," + Label("kind", err.kind));
     any_failed = true;
+    ++failed_n;
     failed.StartObject();
     failed.Key("endpoint");
     failed.String(ep.id.data(), static_cast<rapidjson::SizeType>(ep.id.size()));
@@ -1202,6 +1329,11 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
       // `gateway` member. A fallback's own rate limit answers 429.
       o.http_status = x->admission.admitted() ? 403 : x->admission.status();
       o.error_code = x->admission.admitted() ? "budget_exceeded" : std::string(x->admission.code());
+    } else if (failed_n > 0 && failed_429 == failed_n) {
+      // Every provider is rate limiting: a 429 with their shortest wait,
+      // so that the client backs off instead of retrying at once.
+      o.http_status = 429;
+      o.error_code = "upstream_rate_limited";
     } else {
       o.http_status = err.kind == "timeout" ? 504 : 502;
       o.error_code = "upstream_unavailable";
@@ -1211,9 +1343,24 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     svc.metrics().processing.Observe(processing_ns + MonoNs() - t2 - x->wait_ns);
     Response res = budget_refused
                        ? Json(o.http_status, OpenAIError(o.http_status, o.error_code, x->admission.message, "", x->decision_id))
-                       : Json(o.http_status, OpenAIError(o.http_status, "upstream_unavailable",
-                                                         "no endpoint answered: " + failures, "", x->decision_id));
-    if (budget_refused) RetryAdvice(*x, &res);
+                       : Json(o.http_status, OpenAIError(o.http_status, o.error_code,
+                                                         (o.http_status == 429 ? "every endpoint is rate limited: "
+                                                                               : "no endpoint answered: ") + failures,
+                                                         "", x->decision_id));
+    if (budget_refused) {
+      RetryAdvice(*x, &res);
+    } else if (o.http_status == 429) {
+      if (upstream_retry_after >= 0) {
+        const int64_t after = std::min<int64_t>(upstream_retry_after, kMaxUpstreamRetryAfterS);
+        res.set(http::field::retry_after, std::to_string(after));
+        // The SDKs ignore a longer wait and retry at once: futile requests.
+        if (after >= 60) res.set("x-should-retry", "false");
+      }
+    } else if (failed_n > 0 && failed_auth == failed_n) {
+      // Every provider refused tollgate's own credentials (a wrong key in
+      // the catalog's environment): a retry gets the same answer.
+      res.set("x-should-retry", "false");
+    }
     Common(&res, x.get());
     explain_header(&res);
     co_await DurableOr503(x.get(), seq, &res);
@@ -1430,14 +1577,28 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   co_return !ec && head.keep_alive();
 }
 
-void Server::Impl::StartDrain() {
+void Server::Impl::StartDrain(bool grace) {
+  if (!grace || draining.load()) {  // SIGINT, or a second SIGTERM: no (more) grace
+    {
+      std::lock_guard<std::mutex> lock(drain_mu);
+      grace_over = true;
+    }
+    drain_cv.notify_all();
+  }
   if (draining.exchange(true)) return;
-  svc.log().info("{{\"event\":\"draining\",\"in_flight\":{}}}", in_flight.load());
-  net::post(worker0().io, [this] {
-    boost::system::error_code ec;
-    acceptor->close(ec);
-  });
-  std::thread([this] {
+  const int64_t grace_ms = grace ? cfg.drain_grace_ms : 0;
+  svc.log().info("{{\"event\":\"draining\",\"in_flight\":{},\"grace_ms\":{}}}", in_flight.load(), grace_ms);
+  std::thread([this, grace_ms] {
+    {
+      // New connections are still accepted and told `draining` (/healthz
+      // 503), so that a load balancer stops sending before the port closes.
+      std::unique_lock<std::mutex> lock(drain_mu);
+      drain_cv.wait_for(lock, std::chrono::milliseconds(grace_ms), [this] { return grace_over; });
+    }
+    net::post(worker0().io, [this] {
+      boost::system::error_code ec;
+      acceptor->close(ec);
+    });
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg.drain_timeout_ms);
     while (in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));  // drain poll, not a test wait
@@ -1449,7 +1610,7 @@ void Server::Impl::StartDrain() {
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Server::~Server() = default;
 uint16_t Server::port() const { return impl_->port; }
-void Server::Stop() { impl_->StartDrain(); }
+void Server::Stop() { impl_->StartDrain(true); }
 
 std::unique_ptr<Server> Server::Create(Service* service, std::string* error) {
   auto impl = std::make_unique<Impl>(*service);
@@ -1513,7 +1674,8 @@ int Server::Run() {
         });
         arm();
       } else {
-        m.StartDrain();
+        m.StartDrain(sig == SIGTERM);  // Ctrl-C (SIGINT) skips the grace period
+        arm();                          // a second signal ends the grace period
       }
     });
   };

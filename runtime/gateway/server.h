@@ -27,9 +27,13 @@
 //
 // ## Signals
 // SIGHUP reloads the policy, catalog, accounts and keys from disk (a version
-// with errors is refused and logged; the live one stays). SIGTERM / SIGINT
-// stop accepting, let requests in flight finish (at most drain_timeout_ms),
-// flush the audit log and the ledger, and make Run return 0.
+// with errors is refused and logged; the live one stays). SIGTERM drains:
+// for Config::drain_grace_ms new connections are still accepted, /healthz
+// answers 503 `draining` (the load balancer's cue) and new chat and decide
+// requests 503 `draining`; then the listener closes, requests in flight
+// finish (at most drain_timeout_ms more), the audit log and the ledger are
+// flushed, and Run returns 0. SIGINT, or a second SIGTERM, skips what is
+// left of the grace period.
 //
 // Thread safety: Create and Run from one thread; Stop from any.
 #pragma once
@@ -49,7 +53,7 @@ class Server {
   uint16_t port() const;
   // Serves until Stop, SIGTERM or SIGINT; returns the process exit code.
   int Run();
-  // Starts the drain (as SIGTERM does).
+  // Starts the drain (as SIGTERM does); called again, ends its grace period.
   void Stop();
 
   struct Impl;

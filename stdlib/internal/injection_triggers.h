@@ -29,9 +29,11 @@ InjectionTriggers FindInjectionTriggersSse2(std::string_view text);
 // differential test's reference; also what runs without SSE2.
 InjectionTriggers FindInjectionTriggersReference(std::string_view text);
 
-// `text` with the characters that hide a phrase rewritten (invisible format
-// characters removed, full-width ASCII and Cyrillic/Greek look-alike letters
-// as ASCII): the first step of the score, before the triggers.
+// `text` with the characters that hide a phrase rewritten (default-ignorable
+// code points such as zero-width characters, tag characters and variation
+// selectors, and combining diacritical marks removed; full-width ASCII and
+// Cyrillic/Greek look-alike letters as ASCII): the first step of the score,
+// before the triggers, on both paths.
 std::string InjectionUnhidden(std::string_view text);
 
 // The text the phrases are matched on (letter spacing collapsed, scrambled

@@ -67,7 +67,7 @@ cp "$HERE/policy.tg" "$T/policy.tg"
 cat > "$T/gw.json" <<EOF
 {"listen": "127.0.0.1:0", "threads": 2, "policy": "policy.tg", "catalog": "catalog.json",
  "accounts": "", "keys": "keys.json", "ledger": "sqlite:data/ledger.db", "audit": "data/audit",
- "admin_token_env": "TG_ADMIN", "cors": {"allow_origins": ["http://app.example"]},
+ "admin_token_env": "TG_ADMIN", "cors": {"allow_origins": ["http://app.example"]}, "drain_grace_ms": 60000,
  "limits": {"max_body_bytes": 65536, "max_header_bytes": 4096, "read_timeout_ms": 1500},
  "upstream": {"connect_timeout_ms": 5000, "first_byte_timeout_ms": 1500, "idle_timeout_ms": 3000,
               "ca_file": "cert.pem"}}
@@ -389,15 +389,23 @@ done
 wait $LOAD
 check "hot reload under load: 400 requests, all 200" sh -c "test \$(grep -c '^200$' '$T/load') = 400"
 
-# --- SIGTERM drains: a request in flight finishes, then exit 0 ---
+# --- SIGTERM drains: a grace period answering draining, a request in flight finishes, then exit 0 ---
 slowbefore=$(curl -s "http://127.0.0.1:$SP/count/slow400")
 ( post sk-main "$(msg test/slow hi)" > "$T/slow.status" ) &
 SLOW=$!
 wait_for "the slow request to reach the upstream" 10 \
   sh -c "test \$(curl -s http://127.0.0.1:$SP/count/slow400) -gt $slowbefore"
 kill -TERM "$GW_PID"
+# The grace period (drain_grace_ms): still accepting, /healthz says draining
+# (the load balancer's cue), a new chat request is refused 503 draining.
+wait_for "/healthz to say draining" 10 \
+  sh -c "curl -s -w '%{http_code}' '$URL/healthz' | grep -q '\"draining\".*503'"
+st=$(post sk-main "$(msg test/ok hi)")
+check "during the drain's grace period a new request is 503 draining, Connection: close" \
+  sh -c "test $st = 503 && grep -q '\"code\":\"draining\"' '$T/out' && grep -qi '^connection: close' '$T/hdr'"
 wait $SLOW
 check "the request in flight during SIGTERM completed" test "$(cat "$T/slow.status")" = 200
+kill -TERM "$GW_PID"  # a second SIGTERM ends the grace period
 wait "$GW_PID"; rc=$?
 check "the gateway exited 0 after draining" test "$rc" = 0
 
@@ -565,7 +573,7 @@ check "log full: every request answered 200 has its record ($(wc -l < "$T/full.i
   const have = new Set(fs.readFileSync(process.argv[2], "utf8").split("\n").filter(Boolean)
     .map(l => JSON.parse(l)).filter(r => r.kind === "decision").map(r => r.id));
   process.exit(ids.length > 5 && ids.every(id => have.has(id)) ? 0 : 1);' "$T/full.ids" "$T/full.records"
-kill -TERM $FULL_PID; wait $FULL_PID
+kill -INT $FULL_PID; wait $FULL_PID  # SIGINT: no grace period
 
 # --- the connection cap: connections above it are closed, the server serves on ---
 sed 's#"max_header_bytes": 4096#"max_header_bytes": 4096, "max_connections": 4#; s#"data/audit"#""#' "$T/gw.json" > "$T/cap.json"
@@ -579,7 +587,7 @@ check "a connection above the cap is closed at once" test "$(curl -s -o /dev/nul
 for i in 1 2 3 4; do eval "exec {fd$i}>&-"; done
 wait_for "connections to be served again" 10 sh -c "test \"\$(curl -s -o /dev/null -w '%{http_code}' http://$CAP/healthz)\" = 200"
 check "below the cap again, requests are served" test "$(curl -s -o /dev/null -w '%{http_code}' "http://$CAP/healthz")" = 200
-kill -TERM $CAP_PID; wait $CAP_PID
+kill -INT $CAP_PID; wait $CAP_PID
 
 echo "$FAILS failure(s)"
 [ "$FAILS" -eq 0 ]

@@ -99,12 +99,17 @@ bool LoopbackServer::Start(Config cfg, std::string* error) {
   cfg.port = 0;
   cfg.threads = 1;
   cfg.drain_timeout_ms = 2'000;
+  cfg.drain_grace_ms = drain_grace_ms;
   svc_ = Service::Create(cfg, error);
   if (!svc_) return false;
   server_ = Server::Create(svc_.get(), error);
   if (!server_) return false;
   runner_ = std::thread([this] { server_->Run(); });
   return true;
+}
+
+void LoopbackServer::Drain() {
+  if (server_) server_->Stop();
 }
 
 void LoopbackServer::Stop() {

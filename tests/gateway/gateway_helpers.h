@@ -40,10 +40,10 @@ std::string MakeTempDir(std::string_view tag);
 void RemoveDir(const std::string& dir);
 void WriteFile(const std::string& path, const std::string& text);
 
-// One catalog endpoint. Fixed unless set: base_url http://127.0.0.1:9/v1
-// (refuses connections); fixed: no auth, max output 100 tokens, US, region `r`, no zdr, no
+// One catalog endpoint. Fixed: no auth, max output 100 tokens, US, region `r`, no zdr, no
 // training, data collection deny, 1 retention day, quantization unknown, no
 // parameters, latency 0.5 s, uptime 0.99.
+// base_url http://127.0.0.1:9/v1 (refuses connections) unless set.
 // Set what differs: TestEndpoint("m/x@a", "a").Upstream("x-up").Price("2").
 struct TestEndpoint {
   TestEndpoint(std::string id_, std::string provider_)
@@ -64,7 +64,7 @@ struct TestEndpoint {
   int64_t context_length = 100000;
   int throughput = 50;                // tokens per second
   std::string tier;                   // "" = not written (standard)
-  std::string base_url = "http://127.0.0.1:9/v1";
+  std::string base_url = "http://127.0.0.1:9/v1";  // `upstream.base_url`
 };
 std::string CatalogJson(const std::vector<TestEndpoint>& endpoints);
 
@@ -85,7 +85,7 @@ Config FilesConfig(const std::string& policy, const std::string& catalog, const 
 std::unique_ptr<Exchange> StartExchange(Service& svc, const std::string& body);
 
 // `cfg`'s Service and a Server for it on 127.0.0.1, port 0, one I/O thread,
-// a 2 s drain, run on a thread of its own until Stop (or destruction).
+// a 2 s drain (no grace period unless drain_grace_ms is set), run on a thread of its own until Stop (or destruction).
 class LoopbackServer {
  public:
   LoopbackServer() = default;
@@ -95,8 +95,14 @@ class LoopbackServer {
 
   // False with *error when the service or the server cannot be made.
   bool Start(Config cfg, std::string* error);
+  // Starts the server's drain (Server::Stop) and returns at once.
+  void Drain();
   // Stops and joins the server, then destroys it and the service. Idempotent.
+  // After Drain, ends the drain's grace period.
   void Stop();
+  // Config::drain_grace_ms for the next Start (the config's own is ignored:
+  // a test would otherwise wait 5 s to stop).
+  int64_t drain_grace_ms = 0;
 
   Service& svc() { return *svc_; }
   uint16_t port() const;
