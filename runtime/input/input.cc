@@ -1158,12 +1158,18 @@ class Decoder {
   }
 
   // The names of the tools offered (`tools`, or the deprecated `functions`),
-  // added to what *out already holds (both members may be present). A tool's
-  // name is `function.name`, else the `name` of the member its `type` names
-  // (`{"type": "custom", "custom": {"name": ...}}`), else its own `name`
-  // (`functions` entries, Anthropic-style tools), else its `type`
-  // (`{"type": "web_search"}`); a tool with none of these is an error, so
-  // that no tool escapes a tool allowlist unnamed.
+  // added to what *out already holds (both members may be present). Every
+  // name an API may dispatch the tool by goes in (fail closed: a tool
+  // allowlist must approve each): the `name` of the member its `type`
+  // names (`function` for type "function": `{"type": "custom", "custom":
+  // {"name": ...}}`), `function.name`, the tool's own `name` (`functions`
+  // entries, Anthropic-style and Responses-style tools), and the `type` of
+  // a built-in tool (a type other than "function" and "custom") whose typed
+  // member names nothing (`{"type": "web_search"}`, `{"type": "web_search",
+  // "name": "search"}`: an API dispatching on `type` runs web_search); the
+  // type of any other tool that has no name. A tool with neither a name
+  // nor a type is an error, so that no tool escapes a tool allowlist
+  // unnamed. A bare string is a name.
   bool Tools(const JVal& v, const Node& node, const Path& p, Value* out) {
     if (!v.IsArray()) return WrongType(p, "an array", v);
     if (!CheckCount(v, p, limits_.max_list_elements)) return false;
@@ -1181,6 +1187,24 @@ class Decoder {
       if (IsStr(t)) { items.push_back(Value::StringRef(Sv(t))); continue; }
       if (!t.IsObject()) return WrongType(q, "a tool object", t);
       if (!NoDuplicates(t, &q)) return false;
+      const size_t before = items.size();
+      auto type = t.FindMember("type");
+      const bool typed = type != t.MemberEnd() && IsStr(type->value);
+      const std::string_view type_name = typed ? Sv(type->value) : std::string_view();
+      // The typed member (`custom`, `web_search`, ...; `function` is read below).
+      bool typed_named = false;
+      if (typed && type_name != "function") {
+        auto inner = t.FindMember(type->value);
+        if (inner != t.MemberEnd() && inner->value.IsObject()) {
+          Path r{&q, type_name};
+          if (!NoDuplicates(inner->value, &r)) return false;
+          auto name = inner->value.FindMember("name");
+          if (name != inner->value.MemberEnd() && IsStr(name->value)) {
+            items.push_back(Value::StringRef(Sv(name->value)));
+            typed_named = true;
+          }
+        }
+      }
       auto fn = t.FindMember("function");
       if (fn != t.MemberEnd() && fn->value.IsObject()) {
         Path r{&q, "function"};
@@ -1192,31 +1216,20 @@ class Decoder {
           return Fail("input_missing_field", "missing required field `" + s.Render() + "`", s.Render());
         if (!IsStr(name->value)) return WrongType(s, "a string", name->value);
         items.push_back(Value::StringRef(Sv(name->value)));
-        continue;
-      }
-      auto type = t.FindMember("type");
-      bool typed = type != t.MemberEnd() && IsStr(type->value);
-      if (typed) {
-        auto inner = t.FindMember(type->value);
-        if (inner != t.MemberEnd() && inner->value.IsObject()) {
-          Path r{&q, Sv(type->value)};
-          if (!NoDuplicates(inner->value, &r)) return false;
-          auto name = inner->value.FindMember("name");
-          if (name != inner->value.MemberEnd() && IsStr(name->value)) {
-            items.push_back(Value::StringRef(Sv(name->value)));
-            continue;
-          }
-        }
+        if (type_name == "function") typed_named = true;
       }
       auto name = t.FindMember("name");
       if (name != t.MemberEnd() && !name->value.IsNull()) {
         Path s{&q, "name"};
         if (!IsStr(name->value)) return WrongType(s, "a string", name->value);
         items.push_back(Value::StringRef(Sv(name->value)));
-        continue;
       }
-      if (typed) {
-        items.push_back(Value::StringRef(Sv(type->value)));
+      // A built-in tool: the API runs what its type names.
+      if (typed && !typed_named && type_name != "function" && type_name != "custom")
+        items.push_back(Value::StringRef(type_name));
+      if (items.size() > before) continue;
+      if (typed) {  // {"type": "function"}, {"type": "custom"}: named by the type
+        items.push_back(Value::StringRef(type_name));
         continue;
       }
       Path s{&q, "function"};

@@ -14,8 +14,9 @@
 //      (empty ones skipped): every message's `name`, in message order; the
 //      `prediction.content` (a string, or its parts as above); for each
 //      entry of `tools`, then of `functions`, the `description` of the tool
-//      object and then of its inner object (`function`, else the member its
-//      `type` names), each followed by the schema texts of that object's
+//      object, then of the member its `type` names (`function` for type
+//      "function"), then of its `function` member when the type names
+//      another, each followed by the schema texts of that object's
 //      `parameters`, `input_schema` and `format`; the
 //      `response_format.json_schema` `name`, `description` and the schema
 //      texts of its `schema`.
@@ -96,17 +97,19 @@ class RequestTexts {
         for (V* t = tools.Begin(); t != tools.End(); ++t) {
           if (!t->IsObject()) continue;
           Definition(*t, is_text);
-          // The inner object: `function`, else the member the type names.
-          bool inner = false;
-          Each(*t, "function", [&](V& f) {
-            if (f.IsObject()) inner = true, Definition(f, is_text);
-          });
-          if (inner) continue;
+          // The inner objects: the member the type names (type "function":
+          // `function`), then `function` when the type names another one
+          // (an API dispatching on `type` reads the first, another the
+          // second: both are read).
+          bool typed_function = false;
           Each(*t, "type", [&](V& type) {
             if (!type.IsString() || !is_text(type)) return;
-            Each(*t, std::string_view(type.GetString(), type.GetStringLength()),
-                 [&](V& f) { Definition(f, is_text); });
+            const std::string_view name(type.GetString(), type.GetStringLength());
+            if (name == "function") typed_function = true;
+            Each(*t, name, [&](V& f) { Definition(f, is_text); });
           });
+          if (!typed_function)
+            Each(*t, "function", [&](V& f) { Definition(f, is_text); });
         }
       });
     }

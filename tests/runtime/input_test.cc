@@ -712,6 +712,55 @@ TEST(Input, EveryToolShapeIsNamed) {
   EXPECT_EQ(d.err.path, "request.functions[0].name");
 }
 
+// Regression: a decoy `function` member named a custom tool after an
+// approved function (`{"type": "custom", "function": {"name": "search"},
+// "custom": {"name": "exec"}}` was {"search"}), and a built-in tool with a
+// `name` was named by it, not by the type an API dispatches on. Every
+// candidate name is in request.tools now (fail closed for allowlists).
+TEST(Input, EveryCandidateNameOfAToolIsInRequestTools) {
+  Decoded d;
+  auto names = [&](const std::string& tools) {
+    Decode(Input(R"(, "tools": )" + tools), &d);
+    EXPECT_TRUE(d.ok) << d.err.message;
+    std::vector<std::string> out;
+    const Value& v = Slot(d.rec, "request.tools");
+    if (v.kind == Kind::kSet)
+      for (const Value& x : v.set->items) out.emplace_back(x.sv());
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  using N = std::vector<std::string>;
+  EXPECT_EQ(names(R"([{"type": "custom", "function": {"name": "search"}, "custom": {"name": "exec"}}])"),
+            (N{"exec", "search"}));
+  EXPECT_EQ(names(R"([{"type": "web_search", "name": "search"}])"), (N{"search", "web_search"}));
+  EXPECT_EQ(names(R"([{"type": "bash_20250124", "name": "bash"}])"), (N{"bash", "bash_20250124"}));
+  EXPECT_EQ(names(R"([{"type": "function", "function": {"name": "f"}, "name": "g"}])"), (N{"f", "g"}));
+  EXPECT_EQ(names(R"([{"type": "function", "function": {"name": "f"}, "custom": {"name": "x"}}])"),
+            (N{"f"}));  // `custom` is not what this tool's type names
+  // Unchanged: one name for the ordinary shapes.
+  EXPECT_EQ(names(R"([{"type": "function", "function": {"name": "f"}}])"), (N{"f"}));
+  EXPECT_EQ(names(R"([{"type": "custom", "custom": {"name": "exec"}}])"), (N{"exec"}));
+  EXPECT_EQ(names(R"([{"type": "custom", "name": "exec", "input_schema": {}}])"), (N{"exec"}));
+  EXPECT_EQ(names(R"([{"type": "function", "name": "f", "parameters": {}}])"), (N{"f"}));
+  EXPECT_EQ(names(R"([{"type": "web_search_preview"}])"), (N{"web_search_preview"}));
+  EXPECT_EQ(names(R"([{"type": "mcp", "mcp": {"name": "m"}}])"), (N{"m"}));
+}
+
+// The decoy's texts: the custom tool's description was not in request.content.
+TEST(Input, EveryInnerObjectOfAToolIsText) {
+  Decoded d;
+  Decode(Input(R"(, "tools": [{"type": "custom", "function": {"name": "search", "description": "D1"},
+                                "custom": {"name": "exec", "description": "D2"}}])"),
+         &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_EQ(Slot(d.rec, "request.content").sv(), "hi\nD2\nD1");
+  Decode(Input(R"(, "tools": [{"type": "function", "function": {"name": "f", "description": "D1"},
+                                "custom": {"description": "D2"}}])"),
+         &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_EQ(Slot(d.rec, "request.content").sv(), "hi\nD1");
+}
+
 TEST(Input, LegacyAndCustomToolCallsAreScannedText) {
   Decoded d;
   Decode(Input(R"(, "messages": [
