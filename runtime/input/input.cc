@@ -88,6 +88,10 @@ struct Node {
   // catalog refuses is input_invalid_value, never a candidate no rule
   // recognises.
   stdlib::Shape catalog = stdlib::Shape::kNone;
+  // request.provider.only / order / ignore: provider slugs, lower-cased
+  // (ASCII) as the router matches them (catalog.h ProviderMatches ignores
+  // case), so that a policy sees what the router applies.
+  bool lower = false;
   bool not_parameter = false;  // a body member that is not a model parameter (kNotParameters)
   std::vector<Node> kids;
   // alias member name -> index into kids (max_completion_tokens)
@@ -226,6 +230,9 @@ void AddLeaf(Node* root, const std::string& path, int slot, const Type& type, Sp
                           path == "principal.jurisdiction") &&
                          type.is(Kind::kString);
   leaf.non_empty = path == "principal.workspace" && type.is(Kind::kString);
+  leaf.lower = (path == "request.provider.only" || path == "request.provider.order" ||
+                path == "request.provider.ignore") &&
+               (type.is(Kind::kSet) || type.is(Kind::kList)) && type.elem().is(Kind::kString);
   if (path.rfind("candidate.", 0) == 0) {
     const std::string_view f = std::string_view(path).substr(10);
     if (const stdlib::ShapedField* sf = stdlib::FindShapedField(f); sf && type.is(Kind::kString))
@@ -698,7 +705,10 @@ class Decoder {
       // honour, and the budgets' worst case must cover it.
       const bool both = !rec_->slots[kid->slot].is_null() && (alias || AliasTarget(node, kid));
       Value v;
-      if (!Leaf(m->value, *kid, p, &v)) return false;
+      lower_ = kid->lower;
+      const bool ok = Leaf(m->value, *kid, p, &v);
+      lower_ = false;
+      if (!ok) return false;
       if (kid->non_negative && v.kind == Kind::kInt && v.i < 0) {
         std::string path = p.Render();
         return Fail("input_invalid_value",
@@ -754,6 +764,18 @@ class Decoder {
       return OneVariant(v, stdlib::SplitModel(v), path);
     return Fail("input_invalid_value",
                 "`" + path + "` must be " + stdlib::Describe(kid.catalog) + ", got " + Quoted(v), path);
+  }
+
+  // `s` with A-Z lower-cased; not copied when it has none.
+  Value Lowered(std::string_view s) {
+    size_t i = 0;
+    while (i < s.size() && !(s[i] >= 'A' && s[i] <= 'Z')) ++i;
+    if (i == s.size()) return Value::StringRef(s);
+    std::string& j = s_.join;
+    j.assign(s);
+    for (; i < j.size(); ++i)
+      if (j[i] >= 'A' && j[i] <= 'Z') j[i] = static_cast<char>(j[i] | 0x20);
+    return rec_->arena.String(j);
   }
 
   // request.n out of its range (`got` is the JSON number's text).
@@ -867,7 +889,7 @@ class Decoder {
     switch (t.kind()) {
       case Kind::kString:
         if (!IsStr(v)) return WrongType(p, "a string", v);
-        *out = Value::StringRef(Sv(v));
+        *out = lower_ ? Lowered(Sv(v)) : Value::StringRef(Sv(v));
         return true;
       case Kind::kBool:
         if (!v.IsBool()) return WrongType(p, "a boolean", v);
@@ -1340,6 +1362,7 @@ class Decoder {
   const char* const buf_begin_;
   std::vector<Value> params_;
   int64_t images_ = 0;  // image parts of every message (request.input_tokens)
+  bool lower_ = false;  // strings decoded now are lower-cased (Node::lower)
 };
 
 }  // namespace

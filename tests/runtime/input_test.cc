@@ -761,6 +761,30 @@ TEST(Input, EveryInnerObjectOfAToolIsText) {
   EXPECT_EQ(Slot(d.rec, "request.content").sv(), "hi\nD1");
 }
 
+// Regression: the router matches provider.only / order / ignore in any case
+// (catalog.h ProviderMatches) but the decoder passed them as sent, so
+// `"deepseek" in request.provider.only` was false while the router applied
+// `"DeepSeek"`. They are lower-cased (ASCII) now, de-duplicated after.
+TEST(Input, ProviderSlugsAreLowerCased) {
+  Decoded d;
+  Decode(Input(R"(, "provider": {"only": ["DeepSeek", "deepseek", "Azure/Sweden"],
+                                 "order": ["OpenAI", "openai"], "ignore": ["Together"]})"),
+         &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  const Value& only = Slot(d.rec, "request.provider.only");
+  ASSERT_EQ(only.kind, Kind::kSet);
+  EXPECT_EQ(only.set->items.size(), 2u);
+  EXPECT_TRUE(SetContains(only, Value::StringRef("deepseek")));
+  EXPECT_TRUE(SetContains(only, Value::StringRef("azure/sweden")));
+  const Value& order = Slot(d.rec, "request.provider.order");
+  ASSERT_EQ(order.list->items.size(), 2u);  // a list keeps both
+  EXPECT_EQ(order.list->items[0].sv(), "openai");
+  EXPECT_EQ(order.list->items[1].sv(), "openai");
+  EXPECT_TRUE(SetContains(Slot(d.rec, "request.provider.ignore"), Value::StringRef("together")));
+  // Other strings keep their case.
+  EXPECT_EQ(Slot(d.rec, "request.model").sv(), "gpt-4o");
+}
+
 TEST(Input, LegacyAndCustomToolCallsAreScannedText) {
   Decoded d;
   Decode(Input(R"(, "messages": [
