@@ -793,6 +793,49 @@ class Decoder {
     return type == "image_url" || type == "input_image" || type == "image";
   }
 
+  // The request.input_tokens of a file or audio part (stdlib/builtins.h
+  // kFileBytesPerToken, kAudioBytesPerToken), 0 for any other part. The
+  // payload is the part's `file.file_data` (`file`), `file_data`
+  // (`input_file`), `source.data` (`document`) or `input_audio.data`.
+  static int64_t MediaTokens(const JVal& part, std::string_view type) {
+    auto str = [](const JVal& obj, const char* name) -> const JVal* {
+      if (!obj.IsObject()) return nullptr;
+      auto m = obj.FindMember(name);
+      return m != obj.MemberEnd() && m->value.IsString() ? &m->value : nullptr;
+    };
+    auto obj = [](const JVal& o, const char* name) -> const JVal* {
+      auto m = o.FindMember(name);
+      return m != o.MemberEnd() && m->value.IsObject() ? &m->value : nullptr;
+    };
+    if (type == "input_audio") {
+      const JVal* audio = obj(part, "input_audio");
+      const JVal* data = audio ? str(*audio, "data") : nullptr;
+      const uint64_t bytes = data ? stdlib::MediaPayloadBytes(Sv(*data)) : 0;
+      return std::max<int64_t>(
+          1, static_cast<int64_t>((bytes + stdlib::kAudioBytesPerToken - 1) / stdlib::kAudioBytesPerToken));
+    }
+    uint64_t bytes = 0;
+    if (type == "file") {
+      const JVal* file = obj(part, "file");
+      if (const JVal* data = file ? str(*file, "file_data") : nullptr)
+        bytes = stdlib::MediaPayloadBytes(Sv(*data));
+    } else if (type == "input_file") {
+      if (const JVal* data = str(part, "file_data")) bytes = stdlib::MediaPayloadBytes(Sv(*data));
+    } else if (type == "document") {
+      if (const JVal* source = obj(part, "source")) {
+        const JVal* kind = str(*source, "type");
+        if (const JVal* data = str(*source, "data"))
+          bytes = kind && Sv(*kind) == "text" ? data->GetStringLength()
+                                               : stdlib::MediaPayloadBytes(Sv(*data));
+      }
+    } else {
+      return 0;
+    }
+    return std::max<int64_t>(
+        stdlib::kFileMinTokens,
+        static_cast<int64_t>((bytes + stdlib::kFileBytesPerToken - 1) / stdlib::kFileBytesPerToken));
+  }
+
   // The parameter a body member stands for: max_completion_tokens is
   // max_tokens, and the deprecated `functions` / `function_call` are `tools`
   // / `tool_choice` (what endpoints list in supported_parameters).
@@ -1148,6 +1191,7 @@ class Decoder {
       // Parts without text (image_url, input_audio, file) are.
       const bool is_text = Sv(type->value) == "text";
       if (IsImagePart(Sv(type->value))) ++images_;
+      else if (!is_text) media_tokens_ += MediaTokens(part, Sv(type->value));
       const char* member = !is_text && Sv(type->value) == "refusal" ? "refusal" : "text";
       auto text = part.FindMember(member);
       Path r{&q, member};
@@ -1283,10 +1327,11 @@ class Decoder {
     if (plan_.tokens_slot >= 0) {
       // The texts, plus the member names and name / type strings of the
       // tool and response_format schemas: the model reads those too.
-      // INVARIANT: images_ <= max_messages * max_list_elements, so no overflow.
+      // INVARIANT: images_ <= max_messages * max_list_elements and
+      // media_tokens_ <= that x kFileMinTokens + the input's bytes, so no overflow.
       rec_->slots[plan_.tokens_slot] =
           Value::Int(stdlib::EstimateTokensOfBytes(content.size + schema_bytes) +
-                     images_ * stdlib::kImageTokens);
+                     images_ * stdlib::kImageTokens + media_tokens_);
     }
     if (plan_.params_slot >= 0) {
       rec_->slots[plan_.params_slot] =
@@ -1362,6 +1407,7 @@ class Decoder {
   const char* const buf_begin_;
   std::vector<Value> params_;
   int64_t images_ = 0;  // image parts of every message (request.input_tokens)
+  int64_t media_tokens_ = 0;  // file and audio parts of every message (MediaTokens)
   bool lower_ = false;  // strings decoded now are lower-cased (Node::lower)
 };
 

@@ -209,12 +209,47 @@ TEST(Input, ImagePartsCountInInputTokens) {
          &d);
   ASSERT_TRUE(d.ok) << d.err.message << " " << d.err.path;
   EXPECT_EQ(Slot(d.rec, "request.input_tokens").i,
-            stdlib::EstimateTokens("compare\nok\nand this") + 3 * stdlib::kImageTokens);
+            stdlib::EstimateTokens("compare\nok\nand this") + 3 * stdlib::kImageTokens +
+                1);  // the empty audio part: at least one token
   Decoded t;
   Decode(R"({"principal": {"workspace": "w"}, "request": {"model": "m", "messages": [
       {"role": "user", "content": [{"type": "text", "text": "compare"}]}]}})", &t);
   ASSERT_TRUE(t.ok) << t.err.message;
   EXPECT_EQ(Slot(t.rec, "request.input_tokens").i, stdlib::EstimateTokens("compare"));
+}
+
+// Regression: a file part with a 600 KB base64 PDF counted 0 tokens
+// (input_tokens 3), as did audio: a budget, max_price or context_too_small
+// never saw them. A file counts its decoded bytes / 4 (at least 1,600), an
+// audio part its decoded bytes / 64.
+TEST(Input, FileAndAudioPartsCountInInputTokens) {
+  Decoded d;
+  auto tokens = [&](const std::string& part) {
+    Decode(R"({"principal": {"workspace": "w"}, "request": {"model": "m", "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "read"}, )" + part + "]}]}}",
+           &d);
+    EXPECT_TRUE(d.ok) << d.err.message << " " << d.err.path;
+    return Slot(d.rec, "request.input_tokens").i - stdlib::EstimateTokens("read");
+  };
+  const std::string b64(800'000, 'A');  // 600,000 bytes decoded
+  EXPECT_EQ(tokens(R"({"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,)" +
+                   b64 + R"("}})"),
+            150'000);
+  EXPECT_EQ(tokens(R"({"type": "input_file", "file_data": ")" + b64 + R"("})"), 150'000);
+  EXPECT_EQ(tokens(R"({"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": ")" +
+                   b64 + R"("}})"),
+            150'000);
+  EXPECT_EQ(tokens(R"({"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": ")" +
+                   std::string(40'000, 'x') + R"("}})"),
+            10'000);
+  // A file the request does not carry (by id or URL), a small one: the minimum.
+  EXPECT_EQ(tokens(R"({"type": "file", "file": {"file_id": "file-abc"}})"), stdlib::kFileMinTokens);
+  EXPECT_EQ(tokens(R"({"type": "file", "file": {"file_data": "data:application/pdf;base64,QUJD"}})"),
+            stdlib::kFileMinTokens);
+  EXPECT_EQ(tokens(R"({"type": "input_audio", "input_audio": {"format": "mp3", "data": ")" + b64 + R"("}})"),
+            600'000 / stdlib::kAudioBytesPerToken);  // 9,375
+  EXPECT_EQ(stdlib::MediaPayloadBytes("data:text/plain,hello"), 5u);
+  EXPECT_EQ(stdlib::MediaPayloadBytes("QUJD"), 3u);
 }
 
 TEST(Input, StringsWithEscapesPointIntoTheRecord) {
