@@ -93,6 +93,9 @@ struct Node {
   // case), so that a policy sees what the router applies.
   bool lower = false;
   bool not_parameter = false;  // a body member that is not a model parameter (kNotParameters)
+  // A body member whose strings are texts of request.content (not in
+  // request_texts.h kBodyMembers: a schema extension's member).
+  bool text_member = false;
   std::vector<Node> kids;
   // alias member name -> index into kids (max_completion_tokens)
   std::vector<std::pair<std::string, int>> aliases;
@@ -341,9 +344,11 @@ std::unique_ptr<Plan> BuildPlan(const stdlib::Schema& schema) {
   // decoding does not search kNotParameters for every known member.
   for (Node& k : plan->root.kids) {
     if (!k.is_body) continue;
-    for (Node& m : k.kids)
+    for (Node& m : k.kids) {
       m.not_parameter = std::binary_search(std::begin(kNotParameters), std::end(kNotParameters),
                                            std::string_view(m.name));
+      m.text_member = !kKnownBodyMembers.Has(m.name);
+    }
   }
   return plan;
 }
@@ -681,6 +686,7 @@ class Decoder {
           !(kid ? kid->not_parameter : IsReservedBodyMember(name))) {
         params_.push_back(Value::StringRef(ParameterName(name)));
       }
+      if (node.is_body && (kid ? kid->text_member : !kKnownBodyMembers.Has(name))) unknown_ = true;
       if (!kid) {
         if (node.strict) {
           std::string path = p.Render();
@@ -1060,6 +1066,9 @@ class Decoder {
     for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
       std::string_view name = Sv(m->name);
       int idx = t.FieldIndex(name);
+      if (message && (idx < 0 || (name != "role" && name != "content" && name != "name")) &&
+          !kKnownMessageMembers.Has(name))
+        unknown_ = true;
       if (idx < 0 && message && name == "tool_calls" && !m->value.IsNull()) tool_calls = &m->value;
       if (idx < 0 && message && name == "function_call" && !m->value.IsNull())
         function_call = &m->value;
@@ -1316,7 +1325,7 @@ class Decoder {
     uint64_t schema_bytes = 0;
     if (body_ && (plan_.content_slot >= 0 || plan_.tokens_slot >= 0)) {
       RequestTexts<const JVal>& t = s_.texts;
-      t.Collect(*body_, [this](const JVal& v) { return IsStr(v); });
+      t.Collect(*body_, [this](const JVal& v) { return IsStr(v); }, unknown_);
       if (t.values().size() == 1 && t.ranges()[0].second - t.ranges()[0].first == t.joined().size())
         content = Value::StringRef(Sv(*t.values()[0]));
       else if (!t.joined().empty())
@@ -1407,6 +1416,9 @@ class Decoder {
   const char* const buf_begin_;
   std::vector<Value> params_;
   int64_t images_ = 0;  // image parts of every message (request.input_tokens)
+  // Some body or message member is one whose strings are texts
+  // (request_texts.h 3.): RequestTexts looks for them only then.
+  bool unknown_ = false;
   int64_t media_tokens_ = 0;  // file and audio parts of every message (MediaTokens)
   bool lower_ = false;  // strings decoded now are lower-cased (Node::lower)
 };
