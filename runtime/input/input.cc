@@ -773,7 +773,7 @@ class Decoder {
   }
 
   // `s` with A-Z lower-cased; not copied when it has none.
-  Value Lowered(std::string_view s) {
+  [[gnu::noinline]] Value Lowered(std::string_view s) {
     size_t i = 0;
     while (i < s.size() && !(s[i] >= 'A' && s[i] <= 'Z')) ++i;
     if (i == s.size()) return Value::StringRef(s);
@@ -803,7 +803,7 @@ class Decoder {
   // kFileBytesPerToken, kAudioBytesPerToken), 0 for any other part. The
   // payload is the part's `file.file_data` (`file`), `file_data`
   // (`input_file`), `source.data` (`document`) or `input_audio.data`.
-  static int64_t MediaTokens(const JVal& part, std::string_view type) {
+  [[gnu::noinline]] static int64_t MediaTokens(const JVal& part, std::string_view type) {
     auto str = [](const JVal& obj, const char* name) -> const JVal* {
       if (!obj.IsObject()) return nullptr;
       auto m = obj.FindMember(name);
