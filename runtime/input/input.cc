@@ -1325,7 +1325,9 @@ class Decoder {
     uint64_t schema_bytes = 0;
     if (body_ && (plan_.content_slot >= 0 || plan_.tokens_slot >= 0)) {
       RequestTexts<const JVal>& t = s_.texts;
-      t.Collect(*body_, [this](const JVal& v) { return IsStr(v); }, unknown_);
+      // unknown_ covers the messages only when they were decoded as records.
+      t.Collect(*body_, [this](const JVal& v) { return IsStr(v); },
+                unknown_ || plan_.messages_slot < 0);
       if (t.values().size() == 1 && t.ranges()[0].second - t.ranges()[0].first == t.joined().size())
         content = Value::StringRef(Sv(*t.values()[0]));
       else if (!t.joined().empty())
