@@ -626,4 +626,15 @@ int64_t EstimateTokensOfBytes(uint64_t bytes) {
   return bytes == 0 ? 0 : static_cast<int64_t>((bytes + 3) / 4);
 }
 
+uint64_t MediaPayloadBytes(std::string_view payload) {
+  if (payload.starts_with("data:")) {
+    const size_t comma = payload.find(',');
+    if (comma == std::string_view::npos) return payload.size();
+    const std::string_view header = payload.substr(0, comma);
+    payload.remove_prefix(comma + 1);
+    if (!header.ends_with(";base64")) return payload.size();
+  }
+  return (static_cast<uint64_t>(payload.size()) * 3 + 3) / 4;
+}
+
 }  // namespace tollgate::stdlib

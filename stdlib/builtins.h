@@ -173,4 +173,26 @@ int64_t EstimateTokensOfBytes(uint64_t bytes);
 // charges the provider's real usage.
 inline constexpr int64_t kImageTokens = 1600;
 
+// The tokens one file part (a document: `file`, `input_file`, an
+// Anthropic-style `document`) counts for in request.input_tokens: its
+// decoded size in bytes / kFileBytesPerToken (a document's text at the
+// usual 4 bytes a token; a PDF's page images are counted in its bytes), at
+// least kFileMinTokens (a file sent by id or URL, whose size the request
+// does not show, counts the minimum). An over- rather than an
+// under-estimate: settlement charges the provider's real usage.
+inline constexpr int64_t kFileBytesPerToken = 4;
+inline constexpr int64_t kFileMinTokens = 1600;
+// The tokens one audio part (`input_audio`) counts for: its decoded size in
+// bytes / kAudioBytesPerToken, at least 1. 64 bytes a token over-estimates
+// every common encoding: speech at the lowest common bitrate (16 kbit/s,
+// 2,000 bytes a second) at the highest common token rate (Gemini's 32
+// tokens a second; OpenAI's audio models about 10) is 62.5 bytes a token;
+// 128 kbit/s MP3 is 500, 16-bit 16 kHz WAV 1,000.
+inline constexpr int64_t kAudioBytesPerToken = 64;
+
+// The decoded size in bytes of a media payload as sent: the base64 text of
+// a `data:...;base64,` URL or of a bare base64 string is 3/4 of its length
+// (rounded up); the data of a `data:` URL without `;base64` is its length.
+uint64_t MediaPayloadBytes(std::string_view payload);
+
 }  // namespace tollgate::stdlib

@@ -44,6 +44,10 @@ constexpr ShapedField kShapedFields[] = {
     {"request.provider.sort_partition", S::kSortPartition, S::kNone, ""},
     {"request.provider.data_collection", S::kDataCollection, S::kNone, ""},
     {"request.provider.quantizations", S::kQuantization, S::kNone, ""},
+    // Lower-cased by the decoder, as the router matches them (any case).
+    {"request.provider.only", S::kProviderSlug, S::kNone, ""},
+    {"request.provider.order", S::kProviderSlug, S::kNone, ""},
+    {"request.provider.ignore", S::kProviderSlug, S::kNone, ""},
 };
 
 std::string Lower(std::string_view s) {

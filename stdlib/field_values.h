@@ -25,14 +25,16 @@
 //   request.provider.sort_partition     model | none
 //   request.provider.data_collection    allow | deny
 //   request.provider.quantizations      int4 | int8 | fp8 | ... | unknown
+//   request.provider.only, .order,      a lower-case provider slug       deepseek
+//     .ignore
 //
 // The request.provider.* preferences (OpenRouter's) other than
 // sort_partition are not checked by the decoder but by the router: a request
 // with another value (`"sort": "cheapest"`, `"INT4"`) is refused
 // (route_invalid_preference), so a rule comparing them with one only ever
-// sees requests that are refused anyway. `order`, `only` and `ignore` have
-// no row: they hold the caller's slugs as sent, in any case (the router
-// matches them case-insensitively), so `"OpenAI"` there can match.
+// sees requests that are refused anyway. `order`, `only` and `ignore` are
+// lower-cased (ASCII) by the decoder, as the router matches them in any
+// case, so `"DeepSeek"` there never matches.
 //
 // Slugs are lower case (a-z 0-9 - / . _); words and quantizations too;
 // country codes upper case. Variants and model ids follow stdlib/names.h.

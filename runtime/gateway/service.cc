@@ -484,7 +484,22 @@ bool ParseTarget(const runtime::Endpoint& e, UpstreamTarget* t, std::string* err
 // ---------------------------------------------------------------------------
 // Loading
 
-Service::Service(Config config) : config_(std::move(config)) {}
+// The limits of a decision input the gateway decodes: a chat request's is
+// the body the client sent (at most limits.max_body_bytes, else 413
+// request_too_large) wrapped with the key's principal and the context, so
+// its size limit is max_body_bytes + kMaxInputWrapperBytes (never below
+// Limits::max_input_bytes): a body within its limit is never refused for
+// the bytes the gateway adds.
+tollgate::Limits GatewayInputLimits(const Config& c) {
+  tollgate::Limits l;
+  const uint64_t wrapped = c.limits.max_body_bytes + kMaxInputWrapperBytes;
+  l.max_input_bytes = static_cast<uint32_t>(
+      std::min<uint64_t>(UINT32_MAX, std::max<uint64_t>(l.max_input_bytes, wrapped)));
+  return l;
+}
+
+Service::Service(Config config)
+    : config_(std::move(config)), input_limits_(GatewayInputLimits(config_)) {}
 
 Service::~Service() {
   if (audit_) audit_->Close();
@@ -709,14 +724,14 @@ namespace {
 // ledger when it has one). Returns false when the input does not decode.
 // `with_candidate`: a top-level `candidate` (the /v1/decide caller's chosen
 // endpoint) is checked against the requires.
-bool Evaluate(const PolicySet& set, ledger::Ledger* led, const std::string& input,
-              runtime::DecideScratch* s, runtime::BudgetPlan* plan, vm::Counters* counters,
-              std::vector<ledger::CounterView>* views, bool* planned, runtime::InputError* err,
-              bool with_candidate = false, bool* counted = nullptr) {
-  if (!runtime::DecodeInput(input, set.policy->schema(), tollgate::Limits{}, &s->request, err)) return false;
+bool Evaluate(const PolicySet& set, ledger::Ledger* led, const tollgate::Limits& limits,
+              const std::string& input, runtime::DecideScratch* s, runtime::BudgetPlan* plan,
+              vm::Counters* counters, std::vector<ledger::CounterView>* views, bool* planned,
+              runtime::InputError* err, bool with_candidate = false, bool* counted = nullptr) {
+  if (!runtime::DecodeInput(input, set.policy->schema(), limits, &s->request, err)) return false;
   s->has_candidate = false;
   if (with_candidate && runtime::MentionsCandidate(input) &&
-      !runtime::DecodeCandidate(input, set.policy->schema(), tollgate::Limits{}, &s->candidate,
+      !runtime::DecodeCandidate(input, set.policy->schema(), limits, &s->candidate,
                                 &s->has_candidate, err)) {
     return false;
   }
@@ -755,9 +770,18 @@ void Deny(vm::Decision* d, int status, std::string_view code, std::string reason
 void Service::Decide(Exchange* x) {
   const PolicySet& set = *x->live;
   bool planned = false;
-  if (!Evaluate(set, ledger_.get(), x->input, &x->s, &x->plan, &x->counters, &x->views, &planned,
+  if (!Evaluate(set, ledger_.get(), input_limits_, x->input, &x->s, &x->plan, &x->counters, &x->views, &planned,
                 &x->input_error, false, &x->counted)) {
     x->invalid = true;
+    if (x->input_error.code == "input_too_large" && x->input.size() > x->body.size()) {
+      // Say what was measured: the body the client sent, wrapped.
+      x->input_error.message =
+          "the decision input (the request body of " + std::to_string(x->body.size()) +
+          " bytes with the principal and context the gateway adds) is " +
+          std::to_string(x->input.size()) + " bytes, more than the limit of " +
+          std::to_string(input_limits_.max_input_bytes) + " (limits.max_body_bytes + " +
+          std::to_string(kMaxInputWrapperBytes) + " for the principal and context)";
+    }
     return;
   }
   x->stream = StreamRequested(x->s.request);
@@ -816,7 +840,7 @@ void Service::CompareShadow(Exchange* x) {
   JsonWriter w(sb);
   w.StartObject();
   Str(&w, "version", sh.version);
-  if (!Evaluate(sh, ledger_.get(), x->input, &s, &plan, &counters, &views, &planned, &err)) {
+  if (!Evaluate(sh, ledger_.get(), input_limits_, x->input, &s, &plan, &counters, &views, &planned, &err)) {
     Str(&w, "error", err.code);
     w.EndObject();
     x->shadow_json.assign(sb.GetString(), sb.GetSize());
@@ -872,7 +896,7 @@ std::string Service::DecideOnly(Exchange* x, uint64_t* seq) {
   *seq = 0;
   const PolicySet& set = *x->live;
   bool planned = false;
-  if (!Evaluate(set, ledger_.get(), x->input, &x->s, &x->plan, &x->counters, &x->views, &planned,
+  if (!Evaluate(set, ledger_.get(), input_limits_, x->input, &x->s, &x->plan, &x->counters, &x->views, &planned,
                 &x->input_error, /*with_candidate=*/true, &x->counted)) {
     x->invalid = true;
     return runtime::InputErrorJson(x->input_error);
@@ -1232,7 +1256,7 @@ std::string Service::ModelsJson(const Identity& who) {
     mw.EndObject();
     BuildInput(who, std::string_view(mb.GetString(), mb.GetSize()), &input);
     bool planned = false;
-    if (!Evaluate(*set, ledger_.get(), input, &s, &plan, &counters, &views, &planned, &err)) continue;
+    if (!Evaluate(*set, ledger_.get(), input_limits_, input, &s, &plan, &counters, &views, &planned, &err)) continue;
     if (s.decision.outcome == vm::Outcome::kDeny || s.route.endpoints.empty()) continue;
     w.StartObject();
     Str(&w, "id", m);

@@ -135,6 +135,12 @@ struct Exchange {
   void Reset();
 };
 
+// The bytes a chat request's decision input may hold beyond its body: the
+// key's principal and the context the gateway wraps it in
+// (GatewayInputLimits).
+inline constexpr uint64_t kMaxInputWrapperBytes = 1u << 20;
+tollgate::Limits GatewayInputLimits(const Config& c);
+
 class Service {
  public:
   // Loads keys, policy, catalog, accounts; opens the ledger and the audit
@@ -216,6 +222,7 @@ class Service {
   bool CheckKeys(const KeyStore& keys, const PolicySet& set, std::string* error) const;
 
   Config config_;
+  tollgate::Limits input_limits_;  // GatewayInputLimits(config_)
   mutable std::mutex mu_;  // guards the three pointers below
   std::shared_ptr<const PolicySet> live_, shadow_;
   std::shared_ptr<const KeyStore> keys_;

@@ -88,7 +88,14 @@ struct Node {
   // catalog refuses is input_invalid_value, never a candidate no rule
   // recognises.
   stdlib::Shape catalog = stdlib::Shape::kNone;
+  // request.provider.only / order / ignore: provider slugs, lower-cased
+  // (ASCII) as the router matches them (catalog.h ProviderMatches ignores
+  // case), so that a policy sees what the router applies.
+  bool lower = false;
   bool not_parameter = false;  // a body member that is not a model parameter (kNotParameters)
+  // A body member whose strings are texts of request.content (not in
+  // request_texts.h kBodyMembers: a schema extension's member).
+  bool text_member = false;
   std::vector<Node> kids;
   // alias member name -> index into kids (max_completion_tokens)
   std::vector<std::pair<std::string, int>> aliases;
@@ -226,6 +233,9 @@ void AddLeaf(Node* root, const std::string& path, int slot, const Type& type, Sp
                           path == "principal.jurisdiction") &&
                          type.is(Kind::kString);
   leaf.non_empty = path == "principal.workspace" && type.is(Kind::kString);
+  leaf.lower = (path == "request.provider.only" || path == "request.provider.order" ||
+                path == "request.provider.ignore") &&
+               (type.is(Kind::kSet) || type.is(Kind::kList)) && type.elem().is(Kind::kString);
   if (path.rfind("candidate.", 0) == 0) {
     const std::string_view f = std::string_view(path).substr(10);
     if (const stdlib::ShapedField* sf = stdlib::FindShapedField(f); sf && type.is(Kind::kString))
@@ -334,9 +344,11 @@ std::unique_ptr<Plan> BuildPlan(const stdlib::Schema& schema) {
   // decoding does not search kNotParameters for every known member.
   for (Node& k : plan->root.kids) {
     if (!k.is_body) continue;
-    for (Node& m : k.kids)
+    for (Node& m : k.kids) {
       m.not_parameter = std::binary_search(std::begin(kNotParameters), std::end(kNotParameters),
                                            std::string_view(m.name));
+      m.text_member = !kKnownBodyMembers.Has(m.name);
+    }
   }
   return plan;
 }
@@ -674,6 +686,7 @@ class Decoder {
           !(kid ? kid->not_parameter : IsReservedBodyMember(name))) {
         params_.push_back(Value::StringRef(ParameterName(name)));
       }
+      if (node.is_body && (kid ? kid->text_member : !kKnownBodyMembers.Has(name))) unknown_ = true;
       if (!kid) {
         if (node.strict) {
           std::string path = p.Render();
@@ -698,7 +711,10 @@ class Decoder {
       // honour, and the budgets' worst case must cover it.
       const bool both = !rec_->slots[kid->slot].is_null() && (alias || AliasTarget(node, kid));
       Value v;
-      if (!Leaf(m->value, *kid, p, &v)) return false;
+      lower_ = kid->lower;
+      const bool ok = Leaf(m->value, *kid, p, &v);
+      lower_ = false;
+      if (!ok) return false;
       if (kid->non_negative && v.kind == Kind::kInt && v.i < 0) {
         std::string path = p.Render();
         return Fail("input_invalid_value",
@@ -756,6 +772,18 @@ class Decoder {
                 "`" + path + "` must be " + stdlib::Describe(kid.catalog) + ", got " + Quoted(v), path);
   }
 
+  // `s` with A-Z lower-cased; not copied when it has none.
+  [[gnu::noinline]] Value Lowered(std::string_view s) {
+    size_t i = 0;
+    while (i < s.size() && !(s[i] >= 'A' && s[i] <= 'Z')) ++i;
+    if (i == s.size()) return Value::StringRef(s);
+    std::string& j = s_.join;
+    j.assign(s);
+    for (; i < j.size(); ++i)
+      if (j[i] >= 'A' && j[i] <= 'Z') j[i] = static_cast<char>(j[i] | 0x20);
+    return rec_->arena.String(j);
+  }
+
   // request.n out of its range (`got` is the JSON number's text).
   bool BadCount(const Path& p, std::string got) {
     std::string path = p.Render();
@@ -769,6 +797,49 @@ class Decoder {
   // Responses API's `input_image`, Anthropic-style `image`).
   static bool IsImagePart(std::string_view type) {
     return type == "image_url" || type == "input_image" || type == "image";
+  }
+
+  // The request.input_tokens of a file or audio part (stdlib/builtins.h
+  // kFileBytesPerToken, kAudioBytesPerToken), 0 for any other part. The
+  // payload is the part's `file.file_data` (`file`), `file_data`
+  // (`input_file`), `source.data` (`document`) or `input_audio.data`.
+  [[gnu::noinline]] static int64_t MediaTokens(const JVal& part, std::string_view type) {
+    auto str = [](const JVal& obj, const char* name) -> const JVal* {
+      if (!obj.IsObject()) return nullptr;
+      auto m = obj.FindMember(name);
+      return m != obj.MemberEnd() && m->value.IsString() ? &m->value : nullptr;
+    };
+    auto obj = [](const JVal& o, const char* name) -> const JVal* {
+      auto m = o.FindMember(name);
+      return m != o.MemberEnd() && m->value.IsObject() ? &m->value : nullptr;
+    };
+    if (type == "input_audio") {
+      const JVal* audio = obj(part, "input_audio");
+      const JVal* data = audio ? str(*audio, "data") : nullptr;
+      const uint64_t bytes = data ? stdlib::MediaPayloadBytes(Sv(*data)) : 0;
+      return std::max<int64_t>(
+          1, static_cast<int64_t>((bytes + stdlib::kAudioBytesPerToken - 1) / stdlib::kAudioBytesPerToken));
+    }
+    uint64_t bytes = 0;
+    if (type == "file") {
+      const JVal* file = obj(part, "file");
+      if (const JVal* data = file ? str(*file, "file_data") : nullptr)
+        bytes = stdlib::MediaPayloadBytes(Sv(*data));
+    } else if (type == "input_file") {
+      if (const JVal* data = str(part, "file_data")) bytes = stdlib::MediaPayloadBytes(Sv(*data));
+    } else if (type == "document") {
+      if (const JVal* source = obj(part, "source")) {
+        const JVal* kind = str(*source, "type");
+        if (const JVal* data = str(*source, "data"))
+          bytes = kind && Sv(*kind) == "text" ? data->GetStringLength()
+                                               : stdlib::MediaPayloadBytes(Sv(*data));
+      }
+    } else {
+      return 0;
+    }
+    return std::max<int64_t>(
+        stdlib::kFileMinTokens,
+        static_cast<int64_t>((bytes + stdlib::kFileBytesPerToken - 1) / stdlib::kFileBytesPerToken));
   }
 
   // The parameter a body member stands for: max_completion_tokens is
@@ -867,7 +938,7 @@ class Decoder {
     switch (t.kind()) {
       case Kind::kString:
         if (!IsStr(v)) return WrongType(p, "a string", v);
-        *out = Value::StringRef(Sv(v));
+        *out = lower_ ? Lowered(Sv(v)) : Value::StringRef(Sv(v));
         return true;
       case Kind::kBool:
         if (!v.IsBool()) return WrongType(p, "a boolean", v);
@@ -995,6 +1066,9 @@ class Decoder {
     for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
       std::string_view name = Sv(m->name);
       int idx = t.FieldIndex(name);
+      if (message && (idx < 0 || (name != "role" && name != "content" && name != "name")) &&
+          !kKnownMessageMembers.Has(name))
+        unknown_ = true;
       if (idx < 0 && message && name == "tool_calls" && !m->value.IsNull()) tool_calls = &m->value;
       if (idx < 0 && message && name == "function_call" && !m->value.IsNull())
         function_call = &m->value;
@@ -1126,6 +1200,7 @@ class Decoder {
       // Parts without text (image_url, input_audio, file) are.
       const bool is_text = Sv(type->value) == "text";
       if (IsImagePart(Sv(type->value))) ++images_;
+      else if (!is_text) media_tokens_ += MediaTokens(part, Sv(type->value));
       const char* member = !is_text && Sv(type->value) == "refusal" ? "refusal" : "text";
       auto text = part.FindMember(member);
       Path r{&q, member};
@@ -1158,12 +1233,18 @@ class Decoder {
   }
 
   // The names of the tools offered (`tools`, or the deprecated `functions`),
-  // added to what *out already holds (both members may be present). A tool's
-  // name is `function.name`, else the `name` of the member its `type` names
-  // (`{"type": "custom", "custom": {"name": ...}}`), else its own `name`
-  // (`functions` entries, Anthropic-style tools), else its `type`
-  // (`{"type": "web_search"}`); a tool with none of these is an error, so
-  // that no tool escapes a tool allowlist unnamed.
+  // added to what *out already holds (both members may be present). Every
+  // name an API may dispatch the tool by goes in (fail closed: a tool
+  // allowlist must approve each): the `name` of the member its `type`
+  // names (`function` for type "function": `{"type": "custom", "custom":
+  // {"name": ...}}`), `function.name`, the tool's own `name` (`functions`
+  // entries, Anthropic-style and Responses-style tools), and the `type` of
+  // a built-in tool (a type other than "function" and "custom") whose typed
+  // member names nothing (`{"type": "web_search"}`, `{"type": "web_search",
+  // "name": "search"}`: an API dispatching on `type` runs web_search); the
+  // type of any other tool that has no name. A tool with neither a name
+  // nor a type is an error, so that no tool escapes a tool allowlist
+  // unnamed. A bare string is a name.
   bool Tools(const JVal& v, const Node& node, const Path& p, Value* out) {
     if (!v.IsArray()) return WrongType(p, "an array", v);
     if (!CheckCount(v, p, limits_.max_list_elements)) return false;
@@ -1181,6 +1262,24 @@ class Decoder {
       if (IsStr(t)) { items.push_back(Value::StringRef(Sv(t))); continue; }
       if (!t.IsObject()) return WrongType(q, "a tool object", t);
       if (!NoDuplicates(t, &q)) return false;
+      const size_t before = items.size();
+      auto type = t.FindMember("type");
+      const bool typed = type != t.MemberEnd() && IsStr(type->value);
+      const std::string_view type_name = typed ? Sv(type->value) : std::string_view();
+      // The typed member (`custom`, `web_search`, ...; `function` is read below).
+      bool typed_named = false;
+      if (typed && type_name != "function") {
+        auto inner = t.FindMember(type->value);
+        if (inner != t.MemberEnd() && inner->value.IsObject()) {
+          Path r{&q, type_name};
+          if (!NoDuplicates(inner->value, &r)) return false;
+          auto name = inner->value.FindMember("name");
+          if (name != inner->value.MemberEnd() && IsStr(name->value)) {
+            items.push_back(Value::StringRef(Sv(name->value)));
+            typed_named = true;
+          }
+        }
+      }
       auto fn = t.FindMember("function");
       if (fn != t.MemberEnd() && fn->value.IsObject()) {
         Path r{&q, "function"};
@@ -1192,31 +1291,20 @@ class Decoder {
           return Fail("input_missing_field", "missing required field `" + s.Render() + "`", s.Render());
         if (!IsStr(name->value)) return WrongType(s, "a string", name->value);
         items.push_back(Value::StringRef(Sv(name->value)));
-        continue;
-      }
-      auto type = t.FindMember("type");
-      bool typed = type != t.MemberEnd() && IsStr(type->value);
-      if (typed) {
-        auto inner = t.FindMember(type->value);
-        if (inner != t.MemberEnd() && inner->value.IsObject()) {
-          Path r{&q, Sv(type->value)};
-          if (!NoDuplicates(inner->value, &r)) return false;
-          auto name = inner->value.FindMember("name");
-          if (name != inner->value.MemberEnd() && IsStr(name->value)) {
-            items.push_back(Value::StringRef(Sv(name->value)));
-            continue;
-          }
-        }
+        if (type_name == "function") typed_named = true;
       }
       auto name = t.FindMember("name");
       if (name != t.MemberEnd() && !name->value.IsNull()) {
         Path s{&q, "name"};
         if (!IsStr(name->value)) return WrongType(s, "a string", name->value);
         items.push_back(Value::StringRef(Sv(name->value)));
-        continue;
       }
-      if (typed) {
-        items.push_back(Value::StringRef(Sv(type->value)));
+      // A built-in tool: the API runs what its type names.
+      if (typed && !typed_named && type_name != "function" && type_name != "custom")
+        items.push_back(Value::StringRef(type_name));
+      if (items.size() > before) continue;
+      if (typed) {  // {"type": "function"}, {"type": "custom"}: named by the type
+        items.push_back(Value::StringRef(type_name));
         continue;
       }
       Path s{&q, "function"};
@@ -1237,7 +1325,9 @@ class Decoder {
     uint64_t schema_bytes = 0;
     if (body_ && (plan_.content_slot >= 0 || plan_.tokens_slot >= 0)) {
       RequestTexts<const JVal>& t = s_.texts;
-      t.Collect(*body_, [this](const JVal& v) { return IsStr(v); });
+      // unknown_ covers the messages only when they were decoded as records.
+      t.Collect(*body_, [this](const JVal& v) { return IsStr(v); },
+                unknown_ || plan_.messages_slot < 0);
       if (t.values().size() == 1 && t.ranges()[0].second - t.ranges()[0].first == t.joined().size())
         content = Value::StringRef(Sv(*t.values()[0]));
       else if (!t.joined().empty())
@@ -1248,10 +1338,11 @@ class Decoder {
     if (plan_.tokens_slot >= 0) {
       // The texts, plus the member names and name / type strings of the
       // tool and response_format schemas: the model reads those too.
-      // INVARIANT: images_ <= max_messages * max_list_elements, so no overflow.
+      // INVARIANT: images_ <= max_messages * max_list_elements and
+      // media_tokens_ <= that x kFileMinTokens + the input's bytes, so no overflow.
       rec_->slots[plan_.tokens_slot] =
           Value::Int(stdlib::EstimateTokensOfBytes(content.size + schema_bytes) +
-                     images_ * stdlib::kImageTokens);
+                     images_ * stdlib::kImageTokens + media_tokens_);
     }
     if (plan_.params_slot >= 0) {
       rec_->slots[plan_.params_slot] =
@@ -1327,6 +1418,11 @@ class Decoder {
   const char* const buf_begin_;
   std::vector<Value> params_;
   int64_t images_ = 0;  // image parts of every message (request.input_tokens)
+  // Some body or message member is one whose strings are texts
+  // (request_texts.h 3.): RequestTexts looks for them only then.
+  bool unknown_ = false;
+  int64_t media_tokens_ = 0;  // file and audio parts of every message (MediaTokens)
+  bool lower_ = false;  // strings decoded now are lower-cased (Node::lower)
 };
 
 }  // namespace

@@ -14,11 +14,20 @@
 //      (empty ones skipped): every message's `name`, in message order; the
 //      `prediction.content` (a string, or its parts as above); for each
 //      entry of `tools`, then of `functions`, the `description` of the tool
-//      object and then of its inner object (`function`, else the member its
-//      `type` names), each followed by the schema texts of that object's
+//      object, then of the member its `type` names (`function` for type
+//      "function"), then of its `function` member when the type names
+//      another, each followed by the schema texts of that object's
 //      `parameters`, `input_schema` and `format`; the
 //      `response_format.json_schema` `name`, `description` and the schema
 //      texts of its `schema`.
+//   3. Then, the same way, the strings of the members nobody reads as
+//      anything else, which an upstream may read (vLLM's `documents` and
+//      `chat_template`, OpenRouter's `prompt`, a message's
+//      `reasoning_content`) or log (`metadata`): for each message, in
+//      message order, every string value, at any depth and in document
+//      order, of each of its members not in kMessageMembers; then those of
+//      each top-level member of the body not in kBodyMembers. A body
+//      without such members gives the texts of 1 and 2 alone.
 // The schema texts of a value are its string values in document order
 // (arrays and nested objects included), except those under the keywords
 // that hold names or types (`type`, `required`, `format` when a string,
@@ -33,10 +42,15 @@
 //
 // Determinism: the same DOM gives the same joined text and pieces.
 // Cost: one pass over the messages and the definitions, iterative (no
-// recursion, whatever the nesting). Thread safety: an instance is not
+// recursion, whatever the nesting), plus one lookup per message and body
+// member for 3. (a byte-indexed range of a sorted list: a few length
+// compares), skipped when the caller says there is no such member. Thread safety: an instance is not
 // shared; Collect reuses its buffers.
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -54,13 +68,68 @@ inline bool IsSchemaNameKeyword(std::string_view key) {
   return false;
 }
 
+// The top-level body members whose strings are no texts of their own: those
+// read above (messages, prediction, tools, functions, response_format: their
+// texts are collected by shape), the OpenAI / OpenRouter parameters whose
+// strings are words, ids or stop sequences (`stop`, `tool_choice`, `user`,
+// ...) and the routing members the gateway strips (`plugins`, `provider`,
+// ...). Every other member's strings are texts (3. above) -- `metadata`
+// included: the model does not read it, but a secret there leaves the
+// building all the same. INVARIANT: sorted (binary search).
+inline constexpr std::string_view kBodyMembers[] = {
+    "audio", "debug", "frequency_penalty", "function_call", "functions", "include_reasoning",
+    "logit_bias", "logprobs", "max_completion_tokens", "max_tokens", "messages", "min_p",
+    "modalities", "model", "models", "n", "parallel_tool_calls", "plugins", "prediction",
+    "presence_penalty", "preset", "prompt_cache_key", "provider", "reasoning", "reasoning_effort",
+    "repetition_penalty", "response_format", "route", "safety_identifier", "seed", "service_tier",
+    "session_id", "stop", "store", "stream", "stream_options", "structured_outputs", "temperature",
+    "tool_choice", "tools", "top_a", "top_k", "top_logprobs", "top_p", "transforms", "usage",
+    "user", "verbosity", "web_search_options",
+};
+// A message's members whose strings are no texts of their own (`content`,
+// `name`, `refusal`, the calls' arguments are read above; `role`,
+// `tool_call_id` and an assistant `audio` reference are ids).
+// INVARIANT: sorted.
+inline constexpr std::string_view kMessageMembers[] = {
+    "audio", "content", "function_call", "name", "refusal", "role", "tool_call_id", "tool_calls",
+};
+static_assert(std::ranges::is_sorted(kBodyMembers) && std::ranges::is_sorted(kMessageMembers));
+// Member-name lookup in a sorted list: the names that start with the same
+// byte are contiguous, so one table of ranges per list (built at compile
+// time) leaves a few length checks per lookup.
+template <size_t N>
+struct KnownMembers {
+  const std::string_view (&names)[N];
+  uint8_t first[257] = {};  // names starting with byte c: [first[c], first[c + 1])
+  constexpr explicit KnownMembers(const std::string_view (&n)[N]) : names(n) {
+    size_t i = 0;
+    for (size_t c = 0; c < 256; ++c) {
+      first[c] = static_cast<uint8_t>(i);
+      while (i < N && static_cast<unsigned char>(names[i][0]) == c) ++i;
+    }
+    first[256] = static_cast<uint8_t>(i);
+  }
+  bool Has(std::string_view key) const {
+    if (key.empty()) return false;
+    const unsigned char c = static_cast<unsigned char>(key[0]);
+    for (size_t i = first[c]; i < first[c + 1]; ++i)
+      if (names[i].size() == key.size() && std::memcmp(names[i].data(), key.data(), key.size()) == 0)
+        return true;
+    return false;
+  }
+};
+inline constexpr KnownMembers kKnownBodyMembers{kBodyMembers};
+inline constexpr KnownMembers kKnownMessageMembers{kMessageMembers};
+
 // `V` is a rapidjson value type, const or not.
 template <class V>
 class RequestTexts {
  public:
-  // Collects the texts of the chat body `body` (see above).
+  // Collects the texts of the chat body `body` (see above). `unknown`
+  // false: the caller has checked that no member of 3. is present (the
+  // decoder, which looks at every member anyway), so 3. is skipped.
   template <class IsText>
-  void Collect(V& body, const IsText& is_text) {
+  void Collect(V& body, const IsText& is_text, bool unknown = true) {
     joined_.clear();
     ranges_.clear();
     values_.clear();
@@ -96,17 +165,19 @@ class RequestTexts {
         for (V* t = tools.Begin(); t != tools.End(); ++t) {
           if (!t->IsObject()) continue;
           Definition(*t, is_text);
-          // The inner object: `function`, else the member the type names.
-          bool inner = false;
-          Each(*t, "function", [&](V& f) {
-            if (f.IsObject()) inner = true, Definition(f, is_text);
-          });
-          if (inner) continue;
+          // The inner objects: the member the type names (type "function":
+          // `function`), then `function` when the type names another one
+          // (an API dispatching on `type` reads the first, another the
+          // second: both are read).
+          bool typed_function = false;
           Each(*t, "type", [&](V& type) {
             if (!type.IsString() || !is_text(type)) return;
-            Each(*t, std::string_view(type.GetString(), type.GetStringLength()),
-                 [&](V& f) { Definition(f, is_text); });
+            const std::string_view name(type.GetString(), type.GetStringLength());
+            if (name == "function") typed_function = true;
+            Each(*t, name, [&](V& f) { Definition(f, is_text); });
           });
+          if (!typed_function)
+            Each(*t, "function", [&](V& f) { Definition(f, is_text); });
         }
       });
     }
@@ -117,6 +188,8 @@ class RequestTexts {
         Each(js, "schema", [&](V& v) { Schema(&v, is_text); });
       });
     });
+    // 3. The members nobody reads as anything else.
+    if (unknown) Unknown(body, msgs, is_text);
   }
 
   // The texts joined, as request.content.
@@ -139,6 +212,8 @@ class RequestTexts {
     return nullptr;
   }
   static V* Object(V* v) { return v && v->IsObject() ? v : nullptr; }
+  template <class N>
+  static std::string_view Key(const N& name) { return {name.GetString(), name.GetStringLength()}; }
   // fn(value) for every member of `obj` named `name`, in order.
   template <class F>
   static void Each(V& obj, std::string_view name, const F& fn) {
@@ -217,6 +292,40 @@ class RequestTexts {
           schema_bytes_ += key.size();
           stack_.push_back({&m->value, IsSchemaNameKeyword(key)});
         }
+      }
+    }
+  }
+
+  // The strings of the members nobody reads as anything else (3. above).
+  template <class IsText>
+  void Unknown(V& body, V* msgs, const IsText& is_text) {
+    if (msgs && msgs->IsArray()) {
+      for (V* m = msgs->Begin(); m != msgs->End(); ++m) {
+        if (!m->IsObject()) continue;
+        for (auto x = m->MemberBegin(); x != m->MemberEnd(); ++x)
+          if (!kKnownMessageMembers.Has(Key(x->name))) [[unlikely]] Strings(&x->value, is_text);
+      }
+    }
+    for (auto x = body.MemberBegin(); x != body.MemberEnd(); ++x)
+      if (!kKnownBodyMembers.Has(Key(x->name))) [[unlikely]] Strings(&x->value, is_text);
+  }
+
+  // Every string value of `root` (3. above), in document order.
+  template <class IsText>
+  void Strings(V* root, const IsText& is_text) {
+    if (root->IsString()) return Extra(root, is_text);
+    if (!root->IsObject() && !root->IsArray()) return;
+    stack_.clear();
+    stack_.push_back({root, false});
+    while (!stack_.empty()) {
+      V* v = stack_.back().first;
+      stack_.pop_back();
+      if (v->IsString()) {
+        Extra(v, is_text);
+      } else if (v->IsArray()) {
+        for (V* e = v->End(); e != v->Begin();) stack_.push_back({--e, false});
+      } else if (v->IsObject()) {
+        for (auto m = v->MemberEnd(); m != v->MemberBegin();) stack_.push_back({&(--m)->value, false});
       }
     }
   }

@@ -101,6 +101,25 @@ rule quant_any { when any q in request.provider.quantizations: q == "fp3" deny "
   EXPECT_TRUE(Has(r, "never equals `fp3`")) << r;
 }
 
+// Regression: the decoder passed provider slugs as sent while the router
+// matched them in any case, so `"deepseek" in request.provider.only` missed
+// `"DeepSeek"`. The decoder lower-cases them now; an upper-case literal
+// never matches.
+TEST(Names, RequestProviderSlugsWarn) {
+  auto c = CheckSource(std::string(R"(policy "p"
+rule onl { when "DeepSeek" in request.provider.only deny "x" }
+rule ign { when request.provider.ignore has "OpenAI" deny "x" }
+rule ord { when any s in request.provider.order: s == "Azure/Sweden" deny "x" }
+)") + kNoFallbacks);
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_EQ(Count(r, "warning[tg_name_never_matches]"), 3u) << r;
+  EXPECT_TRUE(Has(r, "`request.provider.only` is a lower-case provider slug and never equals `DeepSeek`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `deepseek`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `openai`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `azure/sweden`")) << r;
+}
+
 // The spellings the catalog and the decoder hold: no warning.
 TEST(Names, ValuesTheFieldsHoldAreQuiet) {
   auto c = CheckSource(std::string(R"(policy "p"
@@ -113,7 +132,7 @@ rule slugs { require provider.slug != "azure/sweden" and provider.name != "deeps
 rule absent { when (principal.jurisdiction ?? "unknown") == "unknown" deny "who?" }
 rule full { require endpoint.model_full != "openai/gpt-4o:free" }
 rule prefs { when request.provider.sort == "price" or request.provider.sort_partition == "none" or "deny" == request.provider.data_collection or "fp8" in request.provider.quantizations deny "x" }
-rule slugs_as_sent { when "OpenAI" in request.provider.ignore or "Azure" in request.provider.only or request.provider.order has "DeepSeek" deny "x" }
+rule slugs_lower { when "openai" in request.provider.ignore or "azure/sweden" in request.provider.only or request.provider.order has "deepseek" deny "x" }
 )") + kNoFallbacks);
   ASSERT_TRUE(c.ok) << c.Render();
   EXPECT_EQ(c.Codes(), V{}) << c.Render();

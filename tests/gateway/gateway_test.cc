@@ -388,6 +388,58 @@ TEST_F(Pipeline, RedactsToolDefinitionsPredictionNamesAndResponseSchemaUpstream)
   EXPECT_FALSE(y->allowed());
 }
 
+// Members tollgate does not know but an upstream reads (vLLM's `documents`,
+// a message's `reasoning_content`) or keeps (`metadata`) are redacted in the
+// body sent upstream, and a content rule sees them.
+TEST_F(Pipeline, RedactsUnknownMembersUpstream) {
+  SetBudget(1000000);
+  auto x = Start(R"({"model": "m/x", "max_tokens": 10,
+      "messages": [{"role": "assistant", "content": "hi", "reasoning_content": "card 4111 1111 1111 1111"}],
+      "documents": [{"title": "t", "text": "customer 4111-1111-1111-1111"}], "metadata": {"c": "4111 1111 1111 1111"}})");
+  svc_->Decide(x.get());
+  ASSERT_TRUE(x->allowed()) << svc_->ErrorJson(*x);
+  std::string body, err;
+  ASSERT_TRUE(svc_->UpstreamBody(*x, 0, &body, &err)) << err;
+  EXPECT_EQ(body.find("4111"), std::string::npos) << body;
+  EXPECT_NE(body.find(R"("reasoning_content":"card [CARD]")"), std::string::npos) << body;
+  EXPECT_NE(body.find(R"("text":"customer [CARD]")"), std::string::npos) << body;
+  svc_->Finish(x.get(), Outcome{});
+  auto y = Start(R"({"model": "m/x", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}],
+      "prompt": "a forbidden prompt"})");
+  svc_->Decide(y.get());
+  EXPECT_FALSE(y->allowed());
+}
+
+// Regression: a body of exactly limits.max_body_bytes was refused 400
+// input_too_large: the principal and context the gateway wraps it in pushed
+// the decision input over Limits::max_input_bytes, and the message counted
+// bytes the client never sent.
+TEST_F(Pipeline, ABodyWithinItsLimitIsNeverTooLarge) {
+  SetBudget(1000000);
+  const std::string head = R"({"model": "m/x", "max_tokens": 1, "messages": [{"role": "user", "content": ")";
+  const std::string tail = R"("}]})";
+  const size_t limit = cfg_.limits.max_body_bytes;
+  const std::string body = head + std::string(limit - head.size() - tail.size(), 'a') + tail;
+  ASSERT_EQ(body.size(), limit);
+  auto x = Start(body);
+  ASSERT_GT(x->input.size(), tollgate::Limits{}.max_input_bytes);
+  svc_->Decide(x.get());
+  EXPECT_FALSE(x->invalid) << x->input_error.code << ": " << x->input_error.message;
+  svc_->Finish(x.get(), Outcome{});
+  // Beyond the wrapped limit (a body the server would refuse 413 first), the
+  // message says what it measured.
+  const std::string big = head + std::string(limit + kMaxInputWrapperBytes, 'a') + tail;
+  auto y = Start(big);
+  svc_->Decide(y.get());
+  ASSERT_TRUE(y->invalid);
+  EXPECT_EQ(y->input_error.code, "input_too_large");
+  EXPECT_NE(y->input_error.message.find("the request body of " + std::to_string(big.size()) + " bytes"),
+            std::string::npos)
+      << y->input_error.message;
+  EXPECT_NE(y->input_error.message.find("limits.max_body_bytes + 1048576"), std::string::npos)
+      << y->input_error.message;
+}
+
 TEST_F(Pipeline, RedactsRewritesAndStripsRoutingMembers) {
   auto x = Start(R"({"model": "m/x", "messages": [{"role": "user", "content": "card 4111 1111 1111 1111"}],
                     "max_tokens": 10, "temperature": 0.70, "seed": 12345678901234567890, "stream": true,

@@ -209,12 +209,47 @@ TEST(Input, ImagePartsCountInInputTokens) {
          &d);
   ASSERT_TRUE(d.ok) << d.err.message << " " << d.err.path;
   EXPECT_EQ(Slot(d.rec, "request.input_tokens").i,
-            stdlib::EstimateTokens("compare\nok\nand this") + 3 * stdlib::kImageTokens);
+            stdlib::EstimateTokens("compare\nok\nand this") + 3 * stdlib::kImageTokens +
+                1);  // the empty audio part: at least one token
   Decoded t;
   Decode(R"({"principal": {"workspace": "w"}, "request": {"model": "m", "messages": [
       {"role": "user", "content": [{"type": "text", "text": "compare"}]}]}})", &t);
   ASSERT_TRUE(t.ok) << t.err.message;
   EXPECT_EQ(Slot(t.rec, "request.input_tokens").i, stdlib::EstimateTokens("compare"));
+}
+
+// Regression: a file part with a 600 KB base64 PDF counted 0 tokens
+// (input_tokens 3), as did audio: a budget, max_price or context_too_small
+// never saw them. A file counts its decoded bytes / 4 (at least 1,600), an
+// audio part its decoded bytes / 64.
+TEST(Input, FileAndAudioPartsCountInInputTokens) {
+  Decoded d;
+  auto tokens = [&](const std::string& part) {
+    Decode(R"({"principal": {"workspace": "w"}, "request": {"model": "m", "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "read"}, )" + part + "]}]}}",
+           &d);
+    EXPECT_TRUE(d.ok) << d.err.message << " " << d.err.path;
+    return Slot(d.rec, "request.input_tokens").i - stdlib::EstimateTokens("read");
+  };
+  const std::string b64(800'000, 'A');  // 600,000 bytes decoded
+  EXPECT_EQ(tokens(R"({"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,)" +
+                   b64 + R"("}})"),
+            150'000);
+  EXPECT_EQ(tokens(R"({"type": "input_file", "file_data": ")" + b64 + R"("})"), 150'000);
+  EXPECT_EQ(tokens(R"({"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": ")" +
+                   b64 + R"("}})"),
+            150'000);
+  EXPECT_EQ(tokens(R"({"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": ")" +
+                   std::string(40'000, 'x') + R"("}})"),
+            10'000);
+  // A file the request does not carry (by id or URL), a small one: the minimum.
+  EXPECT_EQ(tokens(R"({"type": "file", "file": {"file_id": "file-abc"}})"), stdlib::kFileMinTokens);
+  EXPECT_EQ(tokens(R"({"type": "file", "file": {"file_data": "data:application/pdf;base64,QUJD"}})"),
+            stdlib::kFileMinTokens);
+  EXPECT_EQ(tokens(R"({"type": "input_audio", "input_audio": {"format": "mp3", "data": ")" + b64 + R"("}})"),
+            600'000 / stdlib::kAudioBytesPerToken);  // 9,375
+  EXPECT_EQ(stdlib::MediaPayloadBytes("data:text/plain,hello"), 5u);
+  EXPECT_EQ(stdlib::MediaPayloadBytes("QUJD"), 3u);
 }
 
 TEST(Input, StringsWithEscapesPointIntoTheRecord) {
@@ -710,6 +745,79 @@ TEST(Input, EveryToolShapeIsNamed) {
   ASSERT_FALSE(d.ok);
   EXPECT_EQ(d.err.code, "input_wrong_type");
   EXPECT_EQ(d.err.path, "request.functions[0].name");
+}
+
+// Regression: a decoy `function` member named a custom tool after an
+// approved function (`{"type": "custom", "function": {"name": "search"},
+// "custom": {"name": "exec"}}` was {"search"}), and a built-in tool with a
+// `name` was named by it, not by the type an API dispatches on. Every
+// candidate name is in request.tools now (fail closed for allowlists).
+TEST(Input, EveryCandidateNameOfAToolIsInRequestTools) {
+  Decoded d;
+  auto names = [&](const std::string& tools) {
+    Decode(Input(R"(, "tools": )" + tools), &d);
+    EXPECT_TRUE(d.ok) << d.err.message;
+    std::vector<std::string> out;
+    const Value& v = Slot(d.rec, "request.tools");
+    if (v.kind == Kind::kSet)
+      for (const Value& x : v.set->items) out.emplace_back(x.sv());
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  using N = std::vector<std::string>;
+  EXPECT_EQ(names(R"([{"type": "custom", "function": {"name": "search"}, "custom": {"name": "exec"}}])"),
+            (N{"exec", "search"}));
+  EXPECT_EQ(names(R"([{"type": "web_search", "name": "search"}])"), (N{"search", "web_search"}));
+  EXPECT_EQ(names(R"([{"type": "bash_20250124", "name": "bash"}])"), (N{"bash", "bash_20250124"}));
+  EXPECT_EQ(names(R"([{"type": "function", "function": {"name": "f"}, "name": "g"}])"), (N{"f", "g"}));
+  EXPECT_EQ(names(R"([{"type": "function", "function": {"name": "f"}, "custom": {"name": "x"}}])"),
+            (N{"f"}));  // `custom` is not what this tool's type names
+  // Unchanged: one name for the ordinary shapes.
+  EXPECT_EQ(names(R"([{"type": "function", "function": {"name": "f"}}])"), (N{"f"}));
+  EXPECT_EQ(names(R"([{"type": "custom", "custom": {"name": "exec"}}])"), (N{"exec"}));
+  EXPECT_EQ(names(R"([{"type": "custom", "name": "exec", "input_schema": {}}])"), (N{"exec"}));
+  EXPECT_EQ(names(R"([{"type": "function", "name": "f", "parameters": {}}])"), (N{"f"}));
+  EXPECT_EQ(names(R"([{"type": "web_search_preview"}])"), (N{"web_search_preview"}));
+  EXPECT_EQ(names(R"([{"type": "mcp", "mcp": {"name": "m"}}])"), (N{"m"}));
+}
+
+// The decoy's texts: the custom tool's description was not in request.content.
+TEST(Input, EveryInnerObjectOfAToolIsText) {
+  Decoded d;
+  Decode(Input(R"(, "tools": [{"type": "custom", "function": {"name": "search", "description": "D1"},
+                                "custom": {"name": "exec", "description": "D2"}}])"),
+         &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_EQ(Slot(d.rec, "request.content").sv(), "hi\nD2\nD1");
+  Decode(Input(R"(, "tools": [{"type": "function", "function": {"name": "f", "description": "D1"},
+                                "custom": {"description": "D2"}}])"),
+         &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_EQ(Slot(d.rec, "request.content").sv(), "hi\nD1");
+}
+
+// Regression: the router matches provider.only / order / ignore in any case
+// (catalog.h ProviderMatches) but the decoder passed them as sent, so
+// `"deepseek" in request.provider.only` was false while the router applied
+// `"DeepSeek"`. They are lower-cased (ASCII) now, de-duplicated after.
+TEST(Input, ProviderSlugsAreLowerCased) {
+  Decoded d;
+  Decode(Input(R"(, "provider": {"only": ["DeepSeek", "deepseek", "Azure/Sweden"],
+                                 "order": ["OpenAI", "openai"], "ignore": ["Together"]})"),
+         &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  const Value& only = Slot(d.rec, "request.provider.only");
+  ASSERT_EQ(only.kind, Kind::kSet);
+  EXPECT_EQ(only.set->items.size(), 2u);
+  EXPECT_TRUE(SetContains(only, Value::StringRef("deepseek")));
+  EXPECT_TRUE(SetContains(only, Value::StringRef("azure/sweden")));
+  const Value& order = Slot(d.rec, "request.provider.order");
+  ASSERT_EQ(order.list->items.size(), 2u);  // a list keeps both
+  EXPECT_EQ(order.list->items[0].sv(), "openai");
+  EXPECT_EQ(order.list->items[1].sv(), "openai");
+  EXPECT_TRUE(SetContains(Slot(d.rec, "request.provider.ignore"), Value::StringRef("together")));
+  // Other strings keep their case.
+  EXPECT_EQ(Slot(d.rec, "request.model").sv(), "gpt-4o");
 }
 
 TEST(Input, LegacyAndCustomToolCallsAreScannedText) {

@@ -209,5 +209,101 @@ test "denied by name" {
   EXPECT_EQ(r.passed, 2);
 }
 
+// Regression: members tollgate does not know but an upstream reads (vLLM's
+// `documents` and `chat_template`, OpenRouter's top-level `prompt`, a
+// message's `reasoning_content`) or keeps (`metadata`) were forwarded as sent:
+// no content rule saw them and no redaction touched them.
+TEST(RequestTexts, UnknownMembersAreTexts) {
+  auto p = Compile();
+  ASSERT_TRUE(p);
+  const std::pair<const char*, std::string> cases[] = {
+      {"vllm documents", kHi + R"(, "documents": [{"title": "t", "text": "a TopSecret memo"}])"},
+      {"chat_template", kHi + R"(, "chat_template": "{% for m in messages %}topsecret{% endfor %}")"},
+      {"openrouter prompt", kHi + R"(, "prompt": "topsecret")"},
+      {"metadata", kHi + R"(, "metadata": {"note": "topsecret"})"},
+      {"nested deep", kHi + R"(, "extra_body": {"a": [1, {"b": ["x", "topsecret"]}]})"},
+      {"reasoning_content", R"("messages": [{"role": "assistant", "content": "ok", "reasoning_content": "topsecret"}])"},
+      {"reasoning details", R"("messages": [{"role": "assistant", "content": "ok", "reasoning_details": [{"type": "reasoning.text", "text": "topsecret"}]}])"},
+  };
+  for (const auto& [what, members] : cases) {
+    SCOPED_TRACE(what);
+    vm::Decision d;
+    Decide(*p, Input(members), &d);
+    EXPECT_EQ(d.outcome, vm::Outcome::kDeny);
+    EXPECT_EQ(d.reason, "no secrets");
+  }
+  // The known parameters' strings are no texts: words, ids, stop sequences.
+  vm::Decision d;
+  Decide(*p, Input(kHi + R"(, "stop": ["topsecret"], "user": "topsecret", "tool_choice": "none",
+      "reasoning": {"effort": "high"}, "provider": {"only": ["topsecret"]}, "plugins": [{"id": "topsecret"}])"), &d);
+  EXPECT_EQ(d.outcome, vm::Outcome::kAllow);
+}
+
+// The unknown members' texts come last, in a fixed order: the messages'
+// (message order, then member order), then the body's (member order);
+// member names and numbers are no texts. input_tokens counts them.
+TEST(RequestTexts, UnknownMembersComeLastInAFixedOrder) {
+  auto p = Compile();
+  ASSERT_TRUE(p);
+  vm::Record rec;
+  ASSERT_TRUE(Decode(*p, Input(R"("zeta": "Z", "documents": [{"title": "D1", "n": 3, "ok": true}, "D2"],
+      "messages": [{"role": "user", "content": "u", "x_note": "M1"}, {"role": "assistant", "content": "a", "reasoning_content": "M2", "name": "N"}],
+      "metadata": {"k": "MD", "empty": ""}, "tools": [{"type": "function", "function": {"name": "f", "description": "T"}}])"),
+                     &rec));
+  EXPECT_EQ(Content(*p, rec), "u\na\nN\nT\nM1\nM2\nZ\nD1\nD2\nMD");
+  EXPECT_EQ(InputTokens(*p, rec), stdlib::EstimateTokens("u\na\nN\nT\nM1\nM2\nZ\nD1\nD2\nMD"));
+}
+
+// A body without unknown members gives exactly the request.content it gave
+// before: every known parameter of a typical SDK body.
+TEST(RequestTexts, KnownMembersLeaveContentAsBefore) {
+  auto p = Compile();
+  ASSERT_TRUE(p);
+  vm::Record rec;
+  ASSERT_TRUE(Decode(*p, Input(R"("messages": [{"role": "system", "content": "sys"},
+      {"role": "user", "content": [{"type": "text", "text": "q"}, {"type": "image_url", "image_url": {"url": "https://x/y.png", "detail": "high"}}], "name": "bob"},
+      {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}], "audio": {"id": "au1"}},
+      {"role": "tool", "tool_call_id": "c1", "content": "r"}],
+    "models": ["a/b"], "max_completion_tokens": 5, "n": 1, "stream": true, "stream_options": {"include_usage": true},
+    "temperature": 0.5, "top_p": 1, "top_k": 4, "min_p": 0.1, "top_a": 0, "frequency_penalty": 0, "presence_penalty": 0,
+    "repetition_penalty": 1, "seed": 1, "stop": ["END"], "logit_bias": {"50256": -100}, "logprobs": true, "top_logprobs": 2,
+    "tool_choice": {"type": "function", "function": {"name": "f"}}, "parallel_tool_calls": false,
+    "tools": [{"type": "function", "function": {"name": "f", "description": "T", "strict": true}}],
+    "response_format": {"type": "json_object"}, "user": "u-1", "service_tier": "auto", "store": false,
+    "reasoning_effort": "low", "reasoning": {"effort": "low", "exclude": true}, "include_reasoning": true,
+    "verbosity": "low", "modalities": ["text"], "audio": {"voice": "alloy", "format": "wav"},
+    "prediction": {"type": "content", "content": "P"}, "web_search_options": {"search_context_size": "low"},
+    "safety_identifier": "s", "prompt_cache_key": "k", "structured_outputs": true,
+    "provider": {"order": ["openai"], "sort": "price"}, "route": "fallback", "transforms": ["middle-out"],
+    "plugins": [{"id": "web"}], "preset": "p", "session_id": "s1", "usage": {"include": true}, "debug": {"echo_upstream_body": true})"),
+                     &rec));
+  EXPECT_EQ(Content(*p, rec), "sys\nq\n{}\nr\nbob\nP\nT");
+}
+
+// The redactor reads the same texts: an unknown member's secret is redacted
+// in the body sent upstream, and `expect redacted` sees it.
+TEST(RequestTexts, UnknownMembersAreRedacted) {
+  auto p = Compile();
+  ASSERT_TRUE(p);
+  const std::string input = Input(R"("messages": [{"role": "assistant", "content": "hi",
+      "reasoning_content": "card 4111 1111 1111 1111"}],
+    "documents": [{"text": "mail bob@example.com", "id": 7}], "metadata": {"owner": "ann@example.org"})");
+  vm::Decision d;
+  Decide(*p, input, &d);
+  ASSERT_EQ(d.redactions.size(), 2u);
+  std::string out, error;
+  ASSERT_TRUE(ApplyRedactions(input, d, p->program(), &out, &error)) << error;
+  rapidjson::Document doc;
+  ASSERT_FALSE(doc.Parse(out.c_str()).HasParseError()) << out;
+  EXPECT_STREQ(doc["messages"][0]["reasoning_content"].GetString(), "card [CARD]");
+  EXPECT_STREQ(doc["documents"][0]["text"].GetString(), "mail [EMAIL]");
+  EXPECT_EQ(doc["documents"][0]["id"].GetInt(), 7);
+  EXPECT_STREQ(doc["metadata"]["owner"].GetString(), "[EMAIL]");
+  // Redacted again, the body's request.content holds no match.
+  vm::Record rec;
+  ASSERT_TRUE(Decode(*p, R"({"principal": {"workspace": "w"}, "request": )" + out + "}", &rec));
+  EXPECT_EQ(Content(*p, rec), "hi\ncard [CARD]\nmail [EMAIL]\n[EMAIL]");
+}
+
 }  // namespace
 }  // namespace tollgate::runtime
