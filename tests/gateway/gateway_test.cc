@@ -71,6 +71,11 @@ TEST(Config, MistakesAreNamed) {
       {R"({"cors": {"allow_origins": ["app.example.com"]}})", "is not an origin"},
       {R"({"cors": {"max_age_s": -1}})", "`cors.max_age_s` must be an integer from 0"},
       {R"({"cors": {"origins": []}})", "unknown member `cors.origins`"},
+      // jq shows the last copy of a repeated member, rapidjson's FindMember the first.
+      {R"({"audit": "auditd", "audit": ""})", "duplicate top-level key `audit`"},
+      {R"({"limits": {"max_body_bytes": 1, "max_body_bytes": 2}})",
+       "duplicate key `max_body_bytes` at `limits.max_body_bytes`"},
+      {R"({"trusted_proxies": [], "trusted_prox\u0069es": ["10.0.0.0/8"]})", "duplicate top-level key `trusted_proxies`"},
   };
   for (const Case& c : cases) {
     WriteFile(d + "/gw.json", c.json);
@@ -78,6 +83,7 @@ TEST(Config, MistakesAreNamed) {
     std::string err;
     EXPECT_FALSE(LoadConfig(d + "/gw.json", &cfg, &err)) << c.json;
     EXPECT_NE(err.find(c.want), std::string::npos) << c.json << " -> " << err;
+    EXPECT_EQ(err.rfind("config `" + d + "/gw.json`: ", 0), 0u) << err;
   }
 }
 
@@ -114,6 +120,33 @@ TEST(Keys, OnlyHashesAreStoredAndEveryOtherMemberIsPrincipal) {
   EXPECT_EQ(who->principal_json,
             R"({"key_id":"k1","workspace":"acme","jurisdiction":"DE","groups":["a"],"department":"rd"})");
   EXPECT_EQ(who->principal_json.find("secret"), std::string::npos);
+}
+
+TEST(Keys, DuplicateKeysAreRefusedWithTheirPath) {
+  const std::string h = Sha256Hex("x");
+  struct Case { std::string json, want; } cases[] = {
+      {R"({"keys": [{"id": "k", "sha256": ")" + h + R"(", "workspace": "w",
+                     "context": {"data_class": "public", "data_class": "restricted"}}]})",
+       "duplicate key `data_class` at `keys[0].context.data_class`"},
+      {R"({"keys": [{"id": "k", "sha256": ")" + h + R"(", "workspace": "w", "workspace": "v"}]})",
+       "duplicate key `workspace` at `keys[0].workspace`"},
+      {R"({"keys": [{"id": "k", "sha256": ")" + h + R"(", "workspace": "w", "pin": ["tags"], "pin": []}]})",
+       "duplicate key `pin` at `keys[0].pin`"},
+      {R"({"keys": [], "keys": [{"id": "k", "sha256": ")" + h + R"(", "workspace": "w"}]})",
+       "duplicate top-level key `keys`"},
+  };
+  for (const Case& c : cases) {
+    KeyStore ks;
+    std::string err;
+    EXPECT_FALSE(KeyStore::Load(c.json, &ks, &err)) << c.json;
+    EXPECT_EQ(err, c.want) << c.json;
+  }
+  std::string d = testkit::MakeTempDir("gateway");
+  WriteFile(d + "/keys.json", cases[0].json);
+  KeyStore ks;
+  std::string err;
+  EXPECT_FALSE(KeyStore::LoadFile(d + "/keys.json", &ks, &err));
+  EXPECT_EQ(err, "keys `" + d + "/keys.json`: " + cases[0].want);
 }
 
 TEST(Keys, BadEntriesAreRefused) {
