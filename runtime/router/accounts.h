@@ -105,6 +105,8 @@ class Accounts {
   // default's when the workspace has no entry. Never null.
   const AccountPrefs& For(std::string_view workspace) const;
   size_t workspace_count() const { return workspaces_.size(); }
+  // The workspace names that have an entry, sorted.
+  std::vector<std::string_view> workspace_names() const;
 
  private:
   static bool LoadUnguarded(std::string_view json, Accounts* out, AccountsError* error);
