@@ -72,11 +72,11 @@ struct DuplicateKey {
   std::string Message() const;
 };
 
-// True, with *out, when an object anywhere in `root` (a rapidjson value)
-// names a member twice. Names are compared as decoded (`"a"` and `"\u0061"`
-// are one name). Objects are checked before their members, members in
-// document order: the result is the first duplicate a reader of the text
-// meets. Iterative (no recursion, any depth). Cost: O(members), with one
+// True, with *out, when an object anywhere in `doc` (a rapidjson Document or
+// Value) names a member twice. Names are compared as decoded (`"a"` and
+// `"\u0061"` are one name). Objects are checked before their members,
+// members in document order: the result is the first duplicate a reader of
+// the text meets. Iterative (no recursion, any depth). Cost: O(members), with one
 // hash set for objects of more than 16 members. Thread safety: pure.
 template <typename Doc>
 bool FindDuplicateKey(const Doc& doc, DuplicateKey* out) {
