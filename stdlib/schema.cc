@@ -86,6 +86,10 @@ bool Schema::AddFromJsonUnguarded(std::string_view json, std::string* error) {
     for (char& c : *error) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
     return false;
   }
+  if (DuplicateKey dup; FindDuplicateKey(doc, &dup)) {  // FindMember would read the first copy
+    *error = dup.Message();
+    return false;
+  }
   if (!doc.IsObject()) {
     *error = "a schema document must be a json object with a `fields` array";
     return false;

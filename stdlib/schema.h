@@ -63,8 +63,9 @@ class Schema {
   // integer, request-scoped `int` fields only) and `description` are optional;
   // unknown members are rejected. Paths are dotted identifiers with at least
   // two segments. Returns false with *error set (lowercase, one line) on
-  // malformed input, a bad type or scope, a duplicate path, or a path that is
-  // a prefix of another field (either way round). All or nothing: on failure
+  // malformed input, a member name repeated in an object ("duplicate key
+  // `type` at `fields[0].type`"), a bad type or scope, a duplicate path, or a
+  // path that is a prefix of another field (either way round). All or nothing: on failure
   // the schema is unchanged. New fields take the next slots of their scope.
   bool AddFromJson(std::string_view json, std::string* error);
   bool Add(FieldDef field, std::string* error);

@@ -1,4 +1,4 @@
-// FindLoneSurrogateEscape (see json_text.h).
+// FindLoneSurrogateEscape, MaskNumberAt, JSON paths (see json_text.h).
 #include "engine/core/json_text.h"
 
 #include <cstring>
@@ -60,6 +60,48 @@ size_t MaskNumberAt(char* text, size_t size, size_t at) {
   std::memset(text + at, '0', len);
   text[at + 1] = '.';
   return len;
+}
+
+std::string RenderJsonName(std::string_view name) {
+  constexpr size_t kMax = 64;
+  size_t n = name.size();
+  if (n > kMax) {
+    n = kMax;
+    while (n > 0 && (static_cast<unsigned char>(name[n]) & 0xC0) == 0x80) --n;
+  }
+  std::string out;
+  out.reserve(n + 3);
+  for (size_t i = 0; i < n; ++i) {
+    const unsigned char c = static_cast<unsigned char>(name[i]);
+    if (c < 0x20 || c == 0x7F) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\u00";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xF];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (n < name.size()) out += "...";
+  return out;
+}
+
+std::string RenderJsonPath(const std::vector<JsonPathStep>& steps) {
+  std::string out;
+  for (const JsonPathStep& s : steps) {
+    if (s.index >= 0) {
+      out += "[" + std::to_string(s.index) + "]";
+    } else {
+      if (!out.empty()) out += '.';
+      out += RenderJsonName(s.name);
+    }
+  }
+  return out;
+}
+
+std::string DuplicateKey::Message() const {
+  if (path == key) return "duplicate top-level key `" + key + "`";
+  return "duplicate key `" + key + "` at `" + path + "`";
 }
 
 }  // namespace tollgate

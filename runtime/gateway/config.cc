@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <set>
 
+#include "engine/core/json_text.h"
 #include "engine/core/read_file.h"
 #include "runtime/gateway/context.h"
 
@@ -123,6 +124,11 @@ bool LoadConfig(const std::string& path, Config* out, std::string* error) {
   if (doc.HasParseError()) {
     *error = "config `" + path + "`: invalid JSON at byte " + std::to_string(doc.GetErrorOffset()) +
              ": " + rj::GetParseError_En(doc.GetParseError());
+    return false;
+  }
+  // FindMember reads a repeated member's first copy; jq shows the last.
+  if (DuplicateKey dup; FindDuplicateKey(doc, &dup)) {
+    *error = "config `" + path + "`: " + dup.Message();
     return false;
   }
   Reader r{path, error};

@@ -24,7 +24,9 @@
 // ## Errors
 // LoadConfig returns false with a one-line *error naming the member
 // ("config `gw.json`: `limits.max_body_bytes` must be a positive integer").
-// Unknown members are errors (a typo must not silently keep a default).
+// Unknown members are errors (a typo must not silently keep a default), and
+// so is a member repeated in an object ("config `gw.json`: duplicate
+// top-level key `audit`"): jq shows its last copy, FindMember reads the first.
 //
 // Thread safety: plain data.
 #pragma once

@@ -7,6 +7,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "engine/core/json_text.h"
 #include "engine/core/read_file.h"
 #include "engine/core/sha256.h"
 #include "stdlib/field_values.h"
@@ -190,6 +191,12 @@ bool KeyStore::Load(std::string_view json, KeyStore* out, std::string* error) {
   doc.Parse(json.data(), json.size());
   if (doc.HasParseError()) {
     *error = "invalid JSON at byte " + std::to_string(doc.GetErrorOffset());
+    return false;
+  }
+  // A repeated member (`data_class` twice in a `context`) would be read as
+  // its first copy, though jq shows the last.
+  if (DuplicateKey dup; FindDuplicateKey(doc, &dup)) {
+    *error = dup.Message();
     return false;
   }
   if (!doc.IsObject() || !doc.HasMember("keys") || !doc["keys"].IsArray()) {

@@ -31,7 +31,9 @@
 //   const gateway::Identity* who = keys.Find(bearer_token);   // null: unknown key
 //   gateway::BuildInput(*who, body, &input);                  // service.h
 //
-// Errors: LoadFile fails with one line naming the entry (index and id).
+// Errors: LoadFile fails with one line naming the entry (index and id), or
+// the JSON path of a member repeated in an object ("duplicate key
+// `data_class` at `keys[0].context.data_class`").
 // Cost: Find hashes the token (SHA-256, ~0.3 us) and probes a hash map.
 // Thread safety: immutable after loading; share freely.
 #pragma once

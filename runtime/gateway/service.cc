@@ -20,6 +20,7 @@
 
 #include "engine/core/money.h"
 #include "engine/core/read_file.h"
+#include "engine/core/source.h"
 #include "engine/vm/vm.h"
 #include "runtime/audit/counters.h"
 #include "runtime/audit/internal/util.h"
@@ -642,6 +643,16 @@ bool Service::CheckKeys(const KeyStore& keys, const PolicySet& set, std::string*
   return true;
 }
 
+std::vector<std::string> UnusedAccountWorkspaces(const runtime::Accounts& accounts,
+                                                 const KeyStore& keys) {
+  std::set<std::string, std::less<>> used;
+  for (const Identity* who : keys.All()) used.insert(who->workspace);
+  std::vector<std::string> unused;
+  for (std::string_view name : accounts.workspace_names())
+    if (used.find(name) == used.end()) unused.emplace_back(name);
+  return unused;
+}
+
 bool Service::ReloadFromDisk(std::string* error) {
   std::lock_guard<std::mutex> reload(reload_mu_);
   std::shared_ptr<const KeyStore> keys;
@@ -655,10 +666,49 @@ bool Service::ReloadFromDisk(std::string* error) {
   std::shared_ptr<const PolicySet> set;
   if (!Load(nullptr, &set, error)) return false;
   if (!CheckKeys(*keys, *set, error)) return false;
+  if (!config_.keys.empty() && set->accounts) WarnUnusedWorkspaces(*set->accounts, *keys);
   std::lock_guard<std::mutex> lock(mu_);
   live_ = std::move(set);
   keys_ = std::move(keys);
   return true;
+}
+
+// One `accounts_workspace_unused` line per entry no key carries (the first
+// 16; then one line with the number left out), with the closest key
+// workspace (a case or blank slip: `W`, `w `).
+void Service::WarnUnusedWorkspaces(const runtime::Accounts& accounts, const KeyStore& keys) const {
+  constexpr size_t kMaxLines = 16;
+  constexpr size_t kMaxNameForClosest = 256;  // ClosestMatch is quadratic in the name
+  std::vector<std::string> unused = UnusedAccountWorkspaces(accounts, keys);
+  if (unused.empty()) return;
+  const size_t omitted = unused.size() > kMaxLines ? unused.size() - kMaxLines : 0;
+  unused.resize(unused.size() - omitted);
+  std::vector<std::string> known;
+  for (const Identity* who : keys.All()) known.push_back(who->workspace);
+  std::sort(known.begin(), known.end());
+  known.erase(std::unique(known.begin(), known.end()), known.end());
+  for (const std::string& name : unused) {
+    rj::StringBuffer sb;
+    rj::Writer<rj::StringBuffer> w(sb);
+    auto str = [&](std::string_view v) { w.String(v.data(), static_cast<rj::SizeType>(v.size())); };
+    w.StartObject();
+    w.Key("event");
+    str("accounts_workspace_unused");
+    w.Key("workspace");
+    str(name);
+    w.Key("accounts");
+    str(config_.accounts);
+    w.Key("keys");
+    str(config_.keys);
+    std::string close = name.size() <= kMaxNameForClosest ? ClosestMatch(name, known) : "";
+    if (!close.empty()) {
+      w.Key("closest");
+      str(close);
+    }
+    w.EndObject();
+    log_->warn("{}", std::string_view(sb.GetString(), sb.GetSize()));
+  }
+  if (omitted > 0) log_->warn("{{\"event\":\"accounts_workspace_unused\",\"omitted\":{}}}", omitted);
 }
 
 bool Service::LoadSources(std::vector<SourceText> sources, bool shadow, std::string* error) {

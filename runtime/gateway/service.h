@@ -220,6 +220,7 @@ class Service {
   // (*same). False when the per-endpoint plan fails (x->admission says why).
   bool PlanMove(Exchange* x, size_t attempt, ledger::Usage* worst, bool* same);
   bool CheckKeys(const KeyStore& keys, const PolicySet& set, std::string* error) const;
+  void WarnUnusedWorkspaces(const runtime::Accounts& accounts, const KeyStore& keys) const;
 
   Config config_;
   tollgate::Limits input_limits_;  // GatewayInputLimits(config_)
@@ -257,6 +258,14 @@ void BuildInput(const Identity& who, std::string_view context_json, std::string_
 // OpenAI's error document.
 std::string OpenAIError(int status, std::string_view code, std::string_view message,
                         std::string_view rule = {}, std::string_view decision_id = {});
+// The workspaces `accounts` has an entry for that no key of `keys` carries
+// (exact names: a key's `acme` does not use an entry `Acme` or `acme `),
+// sorted. The gateway logs each at startup and reload
+// (`accounts_workspace_unused`): not an error, since a /v1/decide input
+// names its own workspace and keys may be added later. Cost: O(keys +
+// workspaces log workspaces).
+std::vector<std::string> UnusedAccountWorkspaces(const runtime::Accounts& accounts,
+                                                 const KeyStore& keys);
 // Parses a catalog base_url into a target (auth from the environment).
 bool ParseTarget(const runtime::Endpoint& e, UpstreamTarget* out, std::string* error);
 

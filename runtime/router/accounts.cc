@@ -214,6 +214,13 @@ bool Accounts::LoadFile(const std::string& path, Accounts* out, AccountsError* e
                                   [&](std::string_view text) { return Load(text, out, error); });
 }
 
+std::vector<std::string_view> Accounts::workspace_names() const {
+  std::vector<std::string_view> names;
+  names.reserve(workspaces_.size());
+  for (const auto& [name, prefs] : workspaces_) names.emplace_back(name);
+  return names;
+}
+
 bool Accounts::CheckProviders(const Catalog& catalog, AccountsError* error) const {
   std::vector<std::string> known;  // for "did you mean": every slug and base slug
   for (const ProviderEntry& n : providers_) {

@@ -25,7 +25,9 @@
 //
 // Loading fails with a clear message (workspace and field) on unknown fields,
 // wrong types, bad words (`sort`, `data_collection`), unknown quantizations
-// and negative or malformed prices. Loaded with the catalog it routes over,
+// and negative or malformed prices, and on a member name repeated in any
+// object (two entries for one workspace, `zdr` twice), with its JSON path
+// ("duplicate key `w` at `workspaces.w`"). Loaded with the catalog it routes over,
 // it also fails on an `only` / `ignore` entry that names no provider of that
 // catalog by the router's rule (runtime::ProviderMatches: the slug in any
 // case, or a base slug naming its variants): `"cheapcloud "` or a misspelt
@@ -103,6 +105,8 @@ class Accounts {
   // default's when the workspace has no entry. Never null.
   const AccountPrefs& For(std::string_view workspace) const;
   size_t workspace_count() const { return workspaces_.size(); }
+  // The workspace names that have an entry, sorted.
+  std::vector<std::string_view> workspace_names() const;
 
  private:
   static bool LoadUnguarded(std::string_view json, Accounts* out, AccountsError* error);

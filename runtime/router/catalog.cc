@@ -183,9 +183,7 @@ bool ParseBody(Ctx* c, const rj::Value& typed, Upstream* up) {
     for (const ReservedMember& r : kReservedBody) {
       if (r.name == name) return c->Fail(path, std::string(r.why));
     }
-    for (const Upstream::BodyMember& b : up->body) {
-      if (b.name == name) return c->Fail(path, "appears twice");
-    }
+    // (A member name repeated is refused with the text: ParseJsonText.)
     if (Depth(m->value, kMaxUpstreamBodyDepth) > kMaxUpstreamBodyDepth) {
       return c->Fail(path, "nests deeper than " + std::to_string(kMaxUpstreamBodyDepth) + " levels");
     }

@@ -44,7 +44,9 @@
 // wrong types, duplicate ids, negative prices, a country that is not an
 // ISO 3166-1 alpha-2 code, an unknown quantization, inconsistent data facts
 // (zdr with retention days or training), uptime outside 0..1, an
-// `upstream.body` beyond its limits or naming a member it may not set.
+// `upstream.body` beyond its limits or naming a member it may not set. A
+// member name repeated in any object is refused first, with its JSON path
+// ("duplicate key `jurisdiction` at `endpoints[3].jurisdiction`").
 //
 // For every endpoint the catalog builds a candidate vm::Record with one slot
 // per candidate-scoped field of the schema (provider.*, endpoint.*); fields

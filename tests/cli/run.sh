@@ -259,6 +259,15 @@ has "schema eval rule" "$OUT" '"rules":["finance_only"]'
 echo '{"fields": [{"path": "principal", "type": "nope"}]}' >"$TMP/badschema.json"
 run "bad schema" 1 "$TG" check --schema "$TMP/badschema.json" "$TMP/dept.tg"
 run "missing schema" 3 "$TG" check --schema "$TMP/nope.json" "$TMP/dept.tg"
+# a member repeated in a schema file: refused (jq would read the last copy, a loader the first)
+echo '{"fields": [{"path": "principal.department", "type": "int", "type": "string", "scope": "request"}]}' >"$TMP/dupschema.json"
+run "duplicate key schema" 1 "$TG" check --schema "$TMP/dupschema.json" "$TMP/dept.tg"
+has "duplicate key schema message" "$ERR" "error: invalid schema \`$TMP/dupschema.json\`: duplicate key \`type\` at \`fields[0].type\`"
+mkdir -p "$TMP/dupext"
+cp "$TMP/dupschema.json" "$TMP/dupext/fields.json"
+sed 's/^policy "dept"$/policy "dept"\nschema "fields.json"/' "$TMP/dept.tg" >"$TMP/dupext/dept.tg"
+run "duplicate key schema extension" 1 "$TG" check "$TMP/dupext/dept.tg"
+has "duplicate key schema extension message" "$ERR" "error[tg_schema_error]: invalid schema extension \`fields.json\`: duplicate key \`type\` at \`fields[0].type\`"
 
 # --- route ---
 CAT=policies/catalog.json
@@ -376,6 +385,13 @@ run "route negative max_tokens" 1 "$TG" route --compact --policy "$RP" --catalog
 has "route negative max_tokens code" "$OUT" '"code":"input_invalid_value"'
 run "eval negative max_tokens" 1 "$TG" eval --policy "$RP" --request "$TMP/neg.json"
 has "eval negative max_tokens code" "$OUT" '"code":"input_invalid_value"'
+# a member repeated in the catalog or the accounts: refused, with its JSON path
+sed '0,/"jurisdiction": "US",/s//"jurisdiction": "DE", "jurisdiction": "US",/' "$CAT" >"$TMP/dupcat.json"
+run "route duplicate key catalog" 1 "$TG" route --compact --policy "$RP" --catalog "$TMP/dupcat.json" --request "$TMP/route_acct.json"
+has "route duplicate key catalog message" "$ERR" "error[catalog_invalid]: $TMP/dupcat.json: duplicate key \`jurisdiction\` at \`endpoints[0].jurisdiction\`"
+printf '{"workspaces": {"acme-eu": {"zdr": true}, "acme-eu": {}}}' >"$TMP/dupacct.json"
+run "route duplicate key accounts" 1 "$TG" route --compact --policy "$RP" --catalog "$CAT" --accounts "$TMP/dupacct.json" --request "$TMP/route_acct.json"
+has "route duplicate key accounts message" "$ERR" "error[accounts_invalid]: $TMP/dupacct.json: duplicate key \`acme-eu\` at \`workspaces.acme-eu\`"
 echo '{"endpoints": [{"id": "x"}]}' >"$TMP/badcat.json"
 run "route bad catalog" 1 "$TG" route --compact --policy "$RP" --catalog "$TMP/badcat.json" --request "$TMP/route_ok.json"
 has "route bad catalog code" "$ERR" "catalog_invalid"

@@ -4,12 +4,16 @@
 // whole server with curl and the openai npm client.
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "engine/core/money.h"
@@ -71,6 +75,11 @@ TEST(Config, MistakesAreNamed) {
       {R"({"cors": {"allow_origins": ["app.example.com"]}})", "is not an origin"},
       {R"({"cors": {"max_age_s": -1}})", "`cors.max_age_s` must be an integer from 0"},
       {R"({"cors": {"origins": []}})", "unknown member `cors.origins`"},
+      // jq shows the last copy of a repeated member, rapidjson's FindMember the first.
+      {R"({"audit": "auditd", "audit": ""})", "duplicate top-level key `audit`"},
+      {R"({"limits": {"max_body_bytes": 1, "max_body_bytes": 2}})",
+       "duplicate key `max_body_bytes` at `limits.max_body_bytes`"},
+      {R"({"trusted_proxies": [], "trusted_prox\u0069es": ["10.0.0.0/8"]})", "duplicate top-level key `trusted_proxies`"},
   };
   for (const Case& c : cases) {
     WriteFile(d + "/gw.json", c.json);
@@ -78,6 +87,7 @@ TEST(Config, MistakesAreNamed) {
     std::string err;
     EXPECT_FALSE(LoadConfig(d + "/gw.json", &cfg, &err)) << c.json;
     EXPECT_NE(err.find(c.want), std::string::npos) << c.json << " -> " << err;
+    EXPECT_EQ(err.rfind("config `" + d + "/gw.json`: ", 0), 0u) << err;
   }
 }
 
@@ -116,6 +126,33 @@ TEST(Keys, OnlyHashesAreStoredAndEveryOtherMemberIsPrincipal) {
   EXPECT_EQ(who->principal_json.find("secret"), std::string::npos);
 }
 
+TEST(Keys, DuplicateKeysAreRefusedWithTheirPath) {
+  const std::string h = Sha256Hex("x");
+  struct Case { std::string json, want; } cases[] = {
+      {R"({"keys": [{"id": "k", "sha256": ")" + h + R"(", "workspace": "w",
+                     "context": {"data_class": "public", "data_class": "restricted"}}]})",
+       "duplicate key `data_class` at `keys[0].context.data_class`"},
+      {R"({"keys": [{"id": "k", "sha256": ")" + h + R"(", "workspace": "w", "workspace": "v"}]})",
+       "duplicate key `workspace` at `keys[0].workspace`"},
+      {R"({"keys": [{"id": "k", "sha256": ")" + h + R"(", "workspace": "w", "pin": ["tags"], "pin": []}]})",
+       "duplicate key `pin` at `keys[0].pin`"},
+      {R"({"keys": [], "keys": [{"id": "k", "sha256": ")" + h + R"(", "workspace": "w"}]})",
+       "duplicate top-level key `keys`"},
+  };
+  for (const Case& c : cases) {
+    KeyStore ks;
+    std::string err;
+    EXPECT_FALSE(KeyStore::Load(c.json, &ks, &err)) << c.json;
+    EXPECT_EQ(err, c.want) << c.json;
+  }
+  std::string d = testkit::MakeTempDir("gateway");
+  WriteFile(d + "/keys.json", cases[0].json);
+  KeyStore ks;
+  std::string err;
+  EXPECT_FALSE(KeyStore::LoadFile(d + "/keys.json", &ks, &err));
+  EXPECT_EQ(err, "keys `" + d + "/keys.json`: " + cases[0].want);
+}
+
 TEST(Keys, BadEntriesAreRefused) {
   KeyStore ks;
   std::string err;
@@ -140,6 +177,62 @@ TEST(Keys, BadEntriesAreRefused) {
                              &ks, &err)) << err;
   EXPECT_TRUE(SecureEquals("abc", "abc"));
   EXPECT_FALSE(SecureEquals("abc", "abd"));
+}
+
+// An accounts entry that no key's workspace names applies to nobody the keys
+// let in: `W` and `w ` for a key's `w` are slips, found at startup.
+TEST(Keys, AccountWorkspacesNoKeyCarriesAreListed) {
+  const std::string h = Sha256Hex("x");
+  KeyStore ks;
+  std::string err;
+  ASSERT_TRUE(KeyStore::Load(R"({"keys": [{"id": "a", "sha256": ")" + h + R"(", "workspace": "w"},
+                                          {"id": "b", "sha256": ")" + Sha256Hex("y") + R"(", "workspace": "acme"}]})",
+                             &ks, &err)) << err;
+  runtime::Accounts accounts;
+  runtime::AccountsError aerr;
+  ASSERT_TRUE(runtime::Accounts::Load(
+      R"({"default": {"zdr": true}, "workspaces": {"w": {}, "W": {}, "w ": {}, "acme": {}, "other": {}}})",
+      &accounts, &aerr)) << aerr.message;
+  EXPECT_EQ(UnusedAccountWorkspaces(accounts, ks), (std::vector<std::string>{"W", "other", "w "}));
+  ASSERT_TRUE(runtime::Accounts::Load(R"({"default": {"zdr": true}})", &accounts, &aerr));
+  EXPECT_TRUE(UnusedAccountWorkspaces(accounts, ks).empty());
+}
+
+TEST(Keys, AccountWorkspacesNoKeyCarriesAreLoggedAtStartupAndReload) {
+  std::string d = testkit::MakeTempDir("gateway");
+  WriteFile(d + "/p.tg", "policy \"t\"\n");
+  WriteFile(d + "/c.json", testkit::CatalogJson({testkit::TestEndpoint("m/x@a", "a")}));
+  WriteFile(d + "/k.json", testkit::OneKeyJson());  // workspace `w`
+  WriteFile(d + "/a.json", R"({"workspaces": {"w": {}, "W": {"zdr": true}, "x\"y": {}}})");
+  Config cfg = testkit::DirConfig(d);
+  cfg.accounts = d + "/a.json";
+  // The service logs to the logger named "tollgate" (made when absent).
+  auto logger = spdlog::get("tollgate");
+  if (!logger) logger = spdlog::stderr_logger_mt("tollgate");
+  std::ostringstream captured;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured);
+  sink->set_pattern("%v");
+  logger->sinks().push_back(sink);
+  std::string err;
+  auto svc = Service::Create(cfg, &err);
+  ASSERT_NE(svc, nullptr) << err;
+  std::string log = captured.str();
+  EXPECT_NE(log.find(R"({"event":"accounts_workspace_unused","workspace":"W","accounts":")" + d +
+                     R"(/a.json","keys":")" + d + R"(/k.json","closest":"w"})"),
+            std::string::npos) << log;
+  EXPECT_NE(log.find(R"("workspace":"x\"y")"), std::string::npos) << log;  // escaped: one JSON line
+  EXPECT_EQ(log.find(R"("workspace":"w")"), std::string::npos) << log;
+  // SIGHUP / POST /admin/reload: checked again, with the keys of that moment.
+  WriteFile(d + "/a.json", R"({"workspaces": {"w": {"zdr": true}}})");
+  captured.str("");
+  ASSERT_TRUE(svc->ReloadFromDisk(&err)) << err;
+  EXPECT_EQ(captured.str().find("accounts_workspace_unused"), std::string::npos) << captured.str();
+  WriteFile(d + "/a.json", R"({"workspaces": {"w ": {"zdr": true}}})");
+  ASSERT_TRUE(svc->ReloadFromDisk(&err)) << err;
+  EXPECT_NE(captured.str().find(R"("workspace":"w ")"), std::string::npos) << captured.str();
+  logger->sinks().pop_back();
+  svc.reset();
+  testkit::RemoveDir(d);
 }
 
 TEST(Targets, BaseUrlsAndAuthFromTheEnvironment) {

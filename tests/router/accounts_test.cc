@@ -135,6 +135,25 @@ TEST(AccountsLoad, MalformedFilesGiveClearErrors) {
 // An `ignore` (or `only`) entry that names no provider of the catalog it
 // routes over would silently exclude nothing: a load error that names the
 // entry's JSON path and the closest slug.
+TEST(AccountsLoad, DuplicateKeysAreRefusedWithTheirPath) {
+  struct Case { const char* json; const char* want; } cases[] = {
+      {R"({"workspaces": {"w": {"zdr": true, "zdr": false}}})", "duplicate key `zdr` at `workspaces.w.zdr`"},
+      // Two entries for one workspace: the restriction of the first would vanish.
+      {R"({"workspaces": {"w": {"only": ["eurocloud"]}, "w": {}}})", "duplicate key `w` at `workspaces.w`"},
+      {R"({"default": {"max_price": {"prompt": "1", "prompt": "9"}}})",
+       "duplicate key `prompt` at `default.max_price.prompt`"},
+      {R"({"workspaces": {"w": {}}, "workspaces": {}})", "duplicate top-level key `workspaces`"},
+      {R"({"workspaces": {"w": {"sort": "price", "\u0073ort": "latency"}}})", "duplicate key `sort` at `workspaces.w.sort`"},
+  };
+  for (const Case& c : cases) {
+    runtime::Accounts a;
+    runtime::AccountsError e;
+    EXPECT_FALSE(runtime::Accounts::Load(c.json, &a, &e)) << c.json;
+    EXPECT_EQ(e.code, "accounts_invalid");
+    EXPECT_EQ(e.message, c.want) << c.json;
+  }
+}
+
 TEST(AccountsLoad, AProviderEntryMustNameACatalogProvider) {
   RouteEnv env;
   ASSERT_TRUE(env.Setup(kNoRules, Cat(), "")) << env.error;

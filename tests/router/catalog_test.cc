@@ -211,7 +211,6 @@ TEST(Catalog, UpstreamBodyMistakesAreNamed) {
       {bad(R"({"stream": true})"), "field `upstream.body.stream`"},
       {bad(R"({"stream_options": {}})"), "field `upstream.body.stream_options`"},
       {bad(R"({"": 1})"), "field `upstream.body` has a member with an empty name"},
-      {bad(R"({"a": 1, "a": 2})"), "field `upstream.body.a` appears twice"},
       {bad("{\"deep\": [" + deep + "]}"), "field `upstream.body.deep` nests deeper than 8 levels"},
       {bad(many), "field `upstream.body` has 17 members, more than 16"},
       {bad("{\"big\": \"" + std::string(runtime::kMaxUpstreamBodyBytes, 'x') + "\"}"),
@@ -234,6 +233,34 @@ TEST(Catalog, UpstreamBodyMistakesAreNamed) {
   for (int i = 1; i < runtime::kMaxUpstreamBodyDepth; ++i) deepest = "[" + deepest + "]";
   EXPECT_EQ(bad("{\"d\": [" + deepest + "]}"), "");
   EXPECT_EQ(bad("{\"big\": \"" + std::string(runtime::kMaxUpstreamBodyBytes - 2, 'x') + "\"}"), "");
+}
+
+// jq and Python keep the last copy of a repeated member, rapidjson's
+// FindMember the first: a reviewer would read another catalog than the
+// router loads. Any repeated name, at any depth, is refused with its path.
+TEST(Catalog, DuplicateKeysAreRefusedWithTheirPath) {
+  const std::string body = "{\"base_url\": \"https://x.example/v1\", \"auth\": {\"type\": \"none\"}, "
+                           "\"body\": {\"a\": 1, \"a\": 2}}";
+  const std::pair<std::string, std::string> cases[] = {
+      // (Ep writes a value as given: `"DE", "jurisdiction": "US"` repeats the member.)
+      {CatalogOf({Ep("a", "m", "p"), Ep("b", "m", "q", {{"jurisdiction", R"("DE", "jurisdiction": "US")"}})}),
+       "duplicate key `jurisdiction` at `endpoints[1].jurisdiction`"},
+      {CatalogOf({Ep("a", "m", "p", {{"input", R"("2.50", "input_per_mtok": "0.01")"}})}),
+       "duplicate key `input_per_mtok` at `endpoints[0].pricing.input_per_mtok`"},
+      // Names compare as decoded.
+      {CatalogOf({Ep("a", "m", "p", {{"zdr", R"(false, "z\u0064r": true)"}})}),
+       "duplicate key `zdr` at `endpoints[0].zdr`"},
+      {CatalogOf({Ep("a", "m", "p", {{"upstream", body}})}), "duplicate key `a` at `endpoints[0].upstream.body.a`"},
+      {R"({"endpoints": [], "endpoints": []})", "duplicate top-level key `endpoints`"},
+  };
+  for (const auto& [json, want] : cases) {
+    Catalog c;
+    CatalogError e;
+    EXPECT_FALSE(Catalog::Load(json, Std(), &c, &e)) << json;
+    EXPECT_EQ(e.code, "catalog_invalid");
+    EXPECT_EQ(e.message, want) << json;
+    EXPECT_EQ(c.size(), 0u);
+  }
 }
 
 TEST(Catalog, DuplicateIds) {

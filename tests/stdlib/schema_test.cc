@@ -215,6 +215,11 @@ INSTANTIATE_TEST_SUITE_P(
                   "bad field path"},
         BadSchema{R"({"fields": [{"path": "a-x.b", "type": "string", "scope": "request"}]})",
                   "bad field path"},
+        // A repeated member name: jq would read the last copy, FindMember the first.
+        BadSchema{R"({"fields": [{"path": "ctx.a", "type": "string", "type": "int", "scope": "request"}]})",
+                  "duplicate key `type` at `fields[0].type`"},
+        BadSchema{R"({"fields": [], "fields": [{"path": "ctx.a", "type": "string", "scope": "request"}]})",
+                  "duplicate top-level key `fields`"},
         // A later bad field rolls back the earlier good one.
         BadSchema{R"({"fields": [{"path": "ok.field", "type": "int", "scope": "request"},
                     {"path": "ok.field", "type": "int", "scope": "request"}]})",

@@ -52,8 +52,9 @@ bool LoadCappedFile(const std::string& path, size_t max_bytes, std::string_view 
 }
 
 // Numbers kept as strings (exact money), encoding validated, iterative (no
-// recursion on deep nesting). False with *message: "lone surrogate escape at
-// byte N" or "malformed JSON at byte N: <rapidjson's reason>".
+// recursion on deep nesting), no member name repeated in an object. False
+// with *message: "lone surrogate escape at byte N", "malformed JSON at byte
+// N: <rapidjson's reason>" or "duplicate key `K` at `PATH`" (json_text.h).
 inline bool ParseJsonText(std::string_view json, rapidjson::Document* doc, std::string* message) {
   if (size_t bad = FindLoneSurrogateEscape(json); bad != std::string_view::npos) {
     *message = "lone surrogate escape at byte " + std::to_string(bad);
@@ -64,6 +65,10 @@ inline bool ParseJsonText(std::string_view json, rapidjson::Document* doc, std::
   if (doc->HasParseError()) {
     *message = "malformed JSON at byte " + std::to_string(doc->GetErrorOffset()) + ": " +
                rapidjson::GetParseError_En(doc->GetParseError());
+    return false;
+  }
+  if (DuplicateKey dup; FindDuplicateKey(*doc, &dup)) {
+    *message = dup.Message();
     return false;
   }
   return true;
