@@ -120,7 +120,7 @@ bool LoadConfig(const std::string& path, Config* out, std::string* error) {
     return false;
   }
   rj::Document doc;
-  doc.Parse(text.data(), text.size());
+  doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());  // no recursion: any depth
   if (doc.HasParseError()) {
     *error = "config `" + path + "`: invalid JSON at byte " + std::to_string(doc.GetErrorOffset()) +
              ": " + rj::GetParseError_En(doc.GetParseError());

@@ -188,7 +188,7 @@ bool KeyStore::LoadFile(const std::string& path, KeyStore* out, std::string* err
 
 bool KeyStore::Load(std::string_view json, KeyStore* out, std::string* error) {
   rj::Document doc;
-  doc.Parse(json.data(), json.size());
+  doc.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());  // no recursion: any depth
   if (doc.HasParseError()) {
     *error = "invalid JSON at byte " + std::to_string(doc.GetErrorOffset());
     return false;

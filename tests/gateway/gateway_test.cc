@@ -91,6 +91,21 @@ TEST(Config, MistakesAreNamed) {
   }
 }
 
+// A file nested a million levels deep is an error, not a stack overflow:
+// both loaders parse without recursion.
+TEST(Config, DeepNestingIsAnErrorNotACrash) {
+  std::string d = testkit::MakeTempDir("gateway");
+  const std::string deep = std::string(1000000, '[') + std::string(1000000, ']');
+  WriteFile(d + "/gw.json", R"({"limits": )" + deep + "}");
+  Config cfg;
+  std::string err;
+  EXPECT_FALSE(LoadConfig(d + "/gw.json", &cfg, &err));
+  EXPECT_FALSE(err.empty());
+  KeyStore ks;
+  EXPECT_FALSE(KeyStore::Load(R"({"keys": )" + deep + "}", &ks, &err));
+  EXPECT_FALSE(err.empty());
+}
+
 TEST(Config, CorsOriginsMatchExactlyOrAny) {
   std::string d = testkit::MakeTempDir("gateway");
   WriteFile(d + "/gw.json", R"({"cors": {"allow_origins": ["https://app.example.com", "http://localhost:5173"]}})");
