@@ -44,6 +44,18 @@
 namespace tollgate::gateway {
 namespace {
 
+// ASCII case-insensitive equality. Not beast::iequals: Boost 1.74's reads one
+// byte past both strings when they differ only in case at the last byte
+// (ASan: heap-buffer-overflow on a query parameter).
+bool IEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
 namespace beast = boost::beast;
 using tcp = net::ip::tcp;
 using net::use_awaitable;
@@ -354,8 +366,8 @@ struct SseTracker {
 bool JsonMediaType(std::string_view type) {
   type = type.substr(0, type.find(';'));
   while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
-  return beast::iequals(type, "application/json") ||
-         (type.size() > 5 && beast::iequals(type.substr(type.size() - 5), "+json"));
+  return IEquals(type, "application/json") ||
+         (type.size() > 5 && IEquals(type.substr(type.size() - 5), "+json"));
 }
 
 void UsageOf(std::string_view body, Outcome* o) {
@@ -377,7 +389,7 @@ std::string Bearer(const Request& req) {
   if (it == req.end()) return {};
   std::string_view v(it->value().data(), it->value().size());
   // The scheme is case-insensitive (RFC 9110 11.1): Bearer, bearer, BEARER.
-  if (v.size() > 7 && beast::iequals(v.substr(0, 6), "bearer") && (v[6] == ' ' || v[6] == '\t')) {
+  if (v.size() > 7 && IEquals(v.substr(0, 6), "bearer") && (v[6] == ' ' || v[6] == '\t')) {
     v.remove_prefix(7);
     while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
     while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
@@ -452,11 +464,11 @@ bool QueryFlag(std::string_view target, std::string_view name, bool* value) {
     if (kv.substr(0, eq) == name) {
       bool v;
       const std::string_view text = eq == std::string_view::npos ? "true" : kv.substr(eq + 1);
-      if (beast::iequals(text, "1") || beast::iequals(text, "true") || beast::iequals(text, "yes") ||
-          beast::iequals(text, "on")) {
+      if (IEquals(text, "1") || IEquals(text, "true") || IEquals(text, "yes") ||
+          IEquals(text, "on")) {
         v = true;
-      } else if (beast::iequals(text, "0") || beast::iequals(text, "false") || beast::iequals(text, "no") ||
-                 beast::iequals(text, "off")) {
+      } else if (IEquals(text, "0") || IEquals(text, "false") || IEquals(text, "no") ||
+                 IEquals(text, "off")) {
         v = false;
       } else {
         return false;
@@ -790,7 +802,7 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
     if (!ec && !parser.is_done()) {
       // curl and others wait for `100 Continue` before sending a large body.
       auto expect = parser.get().find(http::field::expect);
-      if (expect != parser.get().end() && beast::iequals(expect->value(), "100-continue")) {
+      if (expect != parser.get().end() && IEquals(expect->value(), "100-continue")) {
         static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
         co_await net::async_write(stream, net::buffer(kContinue, sizeof kContinue - 1),
                                   net::redirect_error(use_awaitable, ec));
