@@ -29,6 +29,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cmath>
+#include <ctime>
 #include <filesystem>
 #include <cstdlib>
 #include <map>
@@ -431,19 +432,44 @@ std::string CapExplain(std::string eliminated) {
 }
 
 // The longest wait passed on from upstreams' `retry-after` (an hour).
-constexpr int64_t kMaxUpstreamRetryAfterS = 3600;
+constexpr int64_t kMaxUpstreamRetryAfterMs = 3600 * 1000;
 
-// An upstream's `retry-after` in whole seconds (delta-seconds, RFC 9110
-// 10.2.3; a fraction, as some providers send, is rounded up); -1 when it is
-// absent or not a number (an HTTP-date is not read).
-int64_t RetryAfterSeconds(std::string_view v) {
+// A non-negative decimal number of `unit` milliseconds (a fraction rounded
+// up) capped at kMaxUpstreamRetryAfterMs; -1 when `v` is not one.
+int64_t DecimalMs(std::string_view v, double unit) {
   while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
   while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  double s = 0;
-  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), s, std::chars_format::fixed);
-  if (v.empty() || ec != std::errc() || end != v.data() + v.size() || !(s >= 0)) return -1;
-  if (s >= static_cast<double>(kMaxUpstreamRetryAfterS)) return kMaxUpstreamRetryAfterS;
-  return static_cast<int64_t>(std::ceil(s));
+  double x = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x, std::chars_format::fixed);
+  if (v.empty() || ec != std::errc() || end != v.data() + v.size() || !(x >= 0)) return -1;
+  const double ms = std::ceil(x * unit);
+  if (ms >= static_cast<double>(kMaxUpstreamRetryAfterMs)) return kMaxUpstreamRetryAfterMs;
+  return static_cast<int64_t>(ms);
+}
+
+// An HTTP-date (RFC 9110 5.6.7, the IMF-fixdate form every current server
+// sends: "Sun, 06 Nov 1994 08:49:37 GMT") as Unix seconds; false otherwise.
+bool HttpDateSeconds(std::string_view v, int64_t* out) {
+  const std::string s(v);
+  std::tm tm{};
+  const char* end = ::strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (end == nullptr || *end != '\0') return false;
+  *out = static_cast<int64_t>(::timegm(&tm));
+  return true;
+}
+
+// How long an upstream's 429 asks the caller to wait, in milliseconds, from
+// the headers the OpenAI SDKs read, in their order: `retry-after-ms`, then
+// `retry-after` as delta-seconds (a fraction, as some providers send, is
+// rounded up) or as an HTTP-date (a past one is 0). -1 when there is none or
+// it does not read; at most kMaxUpstreamRetryAfterMs.
+int64_t UpstreamRetryAfterMs(std::string_view after_ms, std::string_view after, int64_t now_s) {
+  if (int64_t ms = DecimalMs(after_ms, 1); ms >= 0) return ms;
+  if (int64_t ms = DecimalMs(after, 1000); ms >= 0) return ms;
+  int64_t at = 0;
+  if (!HttpDateSeconds(after, &at)) return -1;
+  if (at <= now_s) return 0;
+  return std::min<int64_t>((at - now_s) * 1000, kMaxUpstreamRetryAfterMs);
 }
 
 // A boolean query parameter `name` of `target` into *value: absent is
@@ -646,7 +672,7 @@ struct Server::Impl {
     if (!any) h->set(http::field::vary, "Origin");
     h->set(http::field::access_control_expose_headers,
            "x-tollgate-decision-id, x-tollgate-policy-version, x-tollgate-explain, x-request-id, "
-           "retry-after, x-should-retry");
+           "retry-after, retry-after-ms, x-should-retry");
   }
   // The API paths answered to POST only (the others to GET and HEAD).
   static bool PostPath(std::string_view path) {
@@ -1216,10 +1242,10 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   bool budget_refused = false;
   bool sent = false;  // a request went to some upstream
   // What the failed attempts said, for the answer when none succeeds: every
-  // one a 429 (with the shortest `retry-after` given, -1 when none was), or
+  // one a 429 (with the shortest wait given in ms, -1 when none was), or
   // every one a 401/403.
   size_t failed_n = 0, failed_429 = 0, failed_auth = 0;
-  int64_t upstream_retry_after = -1;
+  int64_t upstream_retry_after_ms = -1;
   auto watch = WatchClient(stream, &conn);
   for (size_t a = 0; a < attempts && !watch->gone; ++a) {
     const int64_t t0 = MonoNs();
@@ -1281,8 +1307,11 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
         err = {std::move(kind), "upstream answered " + std::to_string(st)};
         if (st == 429) {
           ++failed_429;
-          int64_t after = RetryAfterSeconds(conn->header("retry-after"));
-          if (after >= 0 && (upstream_retry_after < 0 || after < upstream_retry_after)) upstream_retry_after = after;
+          const int64_t after = UpstreamRetryAfterMs(conn->header("retry-after-ms"), conn->header("retry-after"),
+                                                     static_cast<int64_t>(std::time(nullptr)));
+          if (after >= 0 && (upstream_retry_after_ms < 0 || after < upstream_retry_after_ms)) {
+            upstream_retry_after_ms = after;
+          }
         } else if (st == 401 || st == 403) {
           ++failed_auth;
         }
@@ -1362,8 +1391,11 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     if (budget_refused) {
       RetryAdvice(*x, &res);
     } else if (o.http_status == 429) {
-      if (upstream_retry_after >= 0) {
-        const int64_t after = std::min<int64_t>(upstream_retry_after, kMaxUpstreamRetryAfterS);
+      if (upstream_retry_after_ms >= 0) {
+        // Both forms: `retry-after-ms` keeps a sub-second wait (the SDKs
+        // read it first), `retry-after` in whole seconds for every other client.
+        const int64_t after = (upstream_retry_after_ms + 999) / 1000;
+        res.set("retry-after-ms", std::to_string(upstream_retry_after_ms));
         res.set(http::field::retry_after, std::to_string(after));
         // The SDKs ignore a longer wait and retry at once: futile requests.
         if (after >= 60) res.set("x-should-retry", "false");

@@ -14,6 +14,7 @@
 #include <rapidjson/document.h>
 
 #include <atomic>
+#include <ctime>
 #include <cstdlib>
 #include <set>
 #include <string>
@@ -85,7 +86,23 @@ class CannedUpstream {
       const std::string mode = target.substr(1, target.find('/', 1) - 1);
       const size_t dash = mode.find('-');
       http::response<http::string_body> res{static_cast<http::status>(std::stoi(mode.substr(1, 3))), 11};
-      if (dash != std::string::npos) res.set(http::field::retry_after, mode.substr(dash + 1));
+      // "s429-7": retry-after 7; "s429-ms1500": retry-after-ms 1500;
+      // "s429-in30": retry-after as the HTTP-date 30 s from now.
+      if (dash != std::string::npos) {
+        const std::string after = mode.substr(dash + 1);
+        if (after.rfind("ms", 0) == 0) {
+          res.set("retry-after-ms", after.substr(2));
+        } else if (after.rfind("in", 0) == 0) {
+          const std::time_t at = std::time(nullptr) + std::stoi(after.substr(2));
+          char date[64];
+          std::tm tm{};
+          ::gmtime_r(&at, &tm);
+          std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+          res.set(http::field::retry_after, date);
+        } else {
+          res.set(http::field::retry_after, after);
+        }
+      }
       res.set(http::field::content_type, "application/json");
       res.body() = R"({"error": {"message": "canned", "type": "x", "code": null}})";
       res.keep_alive(false);
@@ -330,6 +347,21 @@ TEST_F(HttpDetails, EveryUpstreamRefusingIsAnsweredForTheClientsRetries) {
   EXPECT_EQ(a.headers["x-should-retry"], "false");
   a = serve({"s429-9999999"});
   EXPECT_EQ(a.headers["Retry-After"], "3600");
+  // The other forms the SDKs read: `retry-after-ms` (first), an HTTP-date.
+  a = serve({"s429-ms1500", "s429-20"});
+  EXPECT_EQ(a.status, 429) << a.body;
+  EXPECT_EQ(a.headers["retry-after-ms"], "1500");
+  EXPECT_EQ(a.headers["Retry-After"], "2");
+  a = serve({"s429-in30"});
+  EXPECT_EQ(a.status, 429) << a.body;
+  const int after = std::stoi(a.headers["Retry-After"]);  // the clock moves
+  EXPECT_GE(after, 28);
+  EXPECT_LE(after, 30);
+  EXPECT_EQ(a.headers.count("x-should-retry"), 0u);
+  a = serve({"s429-in-30"});  // a date passed: retry now
+  EXPECT_EQ(a.headers["Retry-After"], "0");
+  a = serve({"s429-soon"});  // not a number nor a date: none passed on
+  EXPECT_EQ(a.headers.count("Retry-After"), 0u);
   a = serve({"s429-7", "s500"});  // not every one rate limited: the 502 as before
   EXPECT_EQ(a.status, 502) << a.body;
   EXPECT_EQ(Code(a), "upstream_unavailable") << a.body;
