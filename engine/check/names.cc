@@ -11,7 +11,8 @@
 // and every entry of a data document indexed by a run-time key
 // (`ws[principal.workspace].blocked_providers`). A policy that denies on the
 // requested model, or applies a require by it, without reading the fallback
-// models gets tg_fallback_unchecked.
+// models gets tg_fallback_unchecked. A membership test against a constant
+// empty collection (`request.model in {}`) gets tg_empty_collection.
 #include "engine/check/passes.h"
 #include "stdlib/field_values.h"
 #include "stdlib/names.h"
@@ -104,7 +105,10 @@ class NameChecker {
 
   void Walk(Expr& e, uint32_t depth) {
     if (ctx_.DepthExceeded(depth, e.span, &depth_reported_)) return;
-    if (e.kind == ExprKind::kBinary && e.kids.size() == 2) Compare(e);
+    if (e.kind == ExprKind::kBinary && e.kids.size() == 2) {
+      Compare(e);
+      EmptyCollection(e);
+    }
     // `any m in request.models: m == "x:free"`: the variable holds what the
     // list's elements hold; `any b in ws[k].banned: ...`: what the lists read
     // out of the document hold.
@@ -151,6 +155,33 @@ class NameChecker {
       e = e->kids[0].get();
     }
     return FieldOf(*e);
+  }
+
+  // `x in {}`, `x not in []`, `{} has x` with a constant empty collection
+  // and an `x` known only at run time: always false (always true for `not
+  // in`), whatever the request; a placeholder (`approved = {}`) left in a
+  // policy. A wholly constant comparison folds, and tg_unreachable speaks
+  // for a `when` that is always false.
+  void EmptyCollection(Expr& e) {
+    const bool has = e.op == Op::kHas;
+    if (!has && e.op != Op::kIn && e.op != Op::kNotIn) return;
+    Expr& coll = *e.kids[has ? 0 : 1];
+    Expr& item = *e.kids[has ? 1 : 0];
+    if (!IsCollection(coll) && !coll.type.is(Kind::kMap)) return;
+    std::optional<Value> c = FoldExpr(ctx_, coll);
+    if (!c || FoldExpr(ctx_, item)) return;
+    size_t n = 1;
+    if (c->kind == Kind::kSet && c->set) n = c->set->items.size();
+    else if (c->kind == Kind::kList && c->list) n = c->list->items.size();
+    else if (c->kind == Kind::kMap && c->map) n = c->map->keys.size();
+    if (n != 0) return;
+    const bool always = e.op == Op::kNotIn;
+    const char* what = c->kind == Kind::kSet ? "set" : c->kind == Kind::kList ? "list" : "map";
+    const std::string name = ChainText(coll);
+    ctx_.Warning("tg_empty_collection", e.span,
+                 std::string("this is always ") + (always ? "true" : "false") + ": " +
+                     (name.empty() ? std::string("the ") + what : "`" + name + "`") + " is empty",
+                 "list the values it should hold, or remove the condition");
   }
 
   void Compare(Expr& e) {

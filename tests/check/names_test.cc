@@ -290,6 +290,25 @@ test "t" {
                      "suffix such as `:free`), got `a/b:free:nitro`")) << r;
 }
 
+// A membership test against a constant empty collection is decided for
+// every request: `in` never holds, `not in` always does.
+TEST(Names, MembershipInAnEmptyConstantCollectionWarns) {
+  auto c = CheckSource(std::string(R"(policy "p"
+const approved = {}
+const blocked: list<string> = []
+rule a { when request.model not in approved deny 403 "not approved" }
+rule b { when principal.workspace in blocked deny 403 "blocked" }
+rule c { when request.model in {} deny 403 "never" }
+rule d { when principal.workspace in {"acme"} deny 403 "fine" }
+)") + kNoFallbacks);
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_EQ(Count(r, "warning[tg_empty_collection]"), 3u) << r;
+  EXPECT_TRUE(Has(r, "test.tg:4:15: warning[tg_empty_collection]: this is always true: `approved` is empty")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:5:15: warning[tg_empty_collection]: this is always false: `blocked` is empty")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:6:15: warning[tg_empty_collection]: this is always false: the set is empty")) << r;
+}
+
 TEST(Names, TestCandidatesWithCatalogValuesCheckClean) {
   auto c = CheckSource(R"(policy "p"
 rule r { require endpoint.quantization != "int4" }
