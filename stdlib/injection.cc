@@ -1,7 +1,7 @@
 // Prompt-injection heuristics: weighted phrase patterns in nine groups.
 //
-// The text is normalised first (invisible and decorating code points removed
-// and look-alike letters folded: Unhide; letter spacing "i g n o r e"
+// The text is normalised first (invisible and decorating code points removed,
+// accented Latin letters and look-alike letters folded: Unhide; letter spacing "i g n o r e"
 // collapsed, scrambled-letter variants of eight target words restored), then
 // matched case-insensitively; in the phrases addressed to the model `_`
 // separates words as a space does (Expand). Long base64 and hex runs are decoded and the decoded
@@ -495,6 +495,16 @@ char HomoglyphOf(const unsigned char* u) {
   return h != end && h->cp == cp ? h->as : 0;
 }
 
+// Latin letters with diacritics as their base letter: U+00C0-U+017F (Latin-1
+// Supplement letters and Latin Extended-A, the precomposed forms of "ígnöre
+// prévious"), '_' where there is none (Æ, ×, ß, Œ, ...). Indexed by code
+// point - 0xC0.
+constexpr std::string_view kAccented =
+    "AAAAAA_CEEEEIIIIDNOOOOO_OUUUUY__aaaaaa_ceeeeiiiidnooooo_ouuuuy_y"  // U+00C0-U+00FF
+    "AaAaAaCcCcCcCcDdDdEeEeEeEeEeGgGgGgGgHhHhIiIiIiIiIi__JjKk_LlLlLlL"  // U+0100-U+013F
+    "lLlNnNnNn___OoOoOo__RrRrRrSsSsSsSsTtTtTtUuUuUuUuUuUuWwYyYZzZzZzs";  // U+0140-U+017F
+static_assert(kAccented.size() == 0x180 - 0xC0);
+
 // A character Unhide rewrites, at a lead byte: its length (0: none) and what
 // it becomes (0: nothing).
 struct Hidden {
@@ -515,6 +525,12 @@ Hidden HiddenAt(const unsigned char* u, size_t left) {
   switch (u[0]) {
     case 0xC2:  // U+00AD
       if (left >= 2 && u[1] == 0xAD) return {2, 0};
+      return {};
+    case 0xC3: case 0xC4: case 0xC5:  // U+00C0-U+017F: kAccented
+      if (left >= 2 && Cont(u[1])) {
+        const size_t cp = ((u[0] & 0x1Fu) << 6) | (u[1] & 0x3Fu);
+        if (cp >= 0xC0 && kAccented[cp - 0xC0] != '_') return {2, kAccented[cp - 0xC0]};
+      }
       return {};
     case 0xCC:  // U+0300-U+033F
       if (left >= 2 && Cont(u[1])) return {2, 0};
@@ -593,8 +609,8 @@ bool MayHide(const unsigned char* u, size_t i, size_t n) {
   if (c < 0xC2) return false;
   const unsigned char w = i + 1 < n ? u[i + 1] : 0;
   switch (c) {
-    case 0xC2: case 0xCC: case 0xCD: case 0xCE: case 0xCF: case 0xD0: case 0xD1: case 0xD2:
-    case 0xD3: case 0xE2: case 0xEF:
+    case 0xC2: case 0xC3: case 0xC4: case 0xC5: case 0xCC: case 0xCD: case 0xCE: case 0xCF:
+    case 0xD0: case 0xD1: case 0xD2: case 0xD3: case 0xE2: case 0xEF:
       return true;
     case 0xD8: return w == 0x9C;
     case 0xE1:
@@ -620,7 +636,8 @@ size_t NextCandidate(const unsigned char* u, size_t i, size_t n) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(u + i));
     if (_mm_movemask_epi8(v) == 0) continue;  // ASCII
     const __m128i d = _mm_sub_epi8(v, splat(0xCC));  // CC-D3 -> 0-7 (unsigned)
-    __m128i hit = either(either(eq(v, 0xC2), eq(v, 0xE2)),
+    const __m128i l = _mm_sub_epi8(v, splat(0xC2));  // C2-C5 -> 0-3
+    __m128i hit = either(either(_mm_cmpeq_epi8(_mm_min_epu8(l, splat(3)), l), eq(v, 0xE2)),
                          either(eq(v, 0xEF), _mm_cmpeq_epi8(_mm_min_epu8(d, splat(7)), d)));
     // The leads that count with their second byte only (w: the byte after
     // each byte of v), looked at when the block has one.
@@ -652,8 +669,9 @@ bool WordByte(unsigned char c) { return IsAlnum(c) || c == '_'; }
 // code points a reader never sees or that only decorate a letter
 // ("ig\u200bnore previous instructions", "i\u0301gnore", tag characters,
 // variation selectors: HiddenAt) are removed; full-width ASCII
-// (U+FF01-U+FF5E, "Ｉｇｎｏｒｅ") and Cyrillic or Greek letters that look like
-// Latin ones (kHomoglyphs, "іgnоrе") become those ASCII letters. Returns
+// (U+FF01-U+FF5E, "Ｉｇｎｏｒｅ"), accented Latin letters (kAccented, "ìgnörè")
+// and Cyrillic or Greek letters that look like Latin ones (kHomoglyphs,
+// "іgnоrе") become those ASCII letters. Returns
 // `text` itself (no copy) when it holds none of them; bytes that cannot start
 // one are skipped 16 at a time (NextCandidate).
 //
