@@ -104,7 +104,9 @@ const std::vector<Group>& Groups() {
         U(R"(\bwhat (?:is|are|was|were) (?:your (?:system|initial|original|hidden|secret)|the (?:system|hidden|secret)) (?:prompt|instructions?))"),
         U(R"(\brepeat (?:everything|all|the (?:text|words|content)) (?:above|before|prior))"),
         U(R"(\bwhat were you told (?:before|at the (?:start|beginning)))"),
-        U(R"(\b(?:what|tell me|print|show|reveal|repeat|output)\b[^.?!\n]{0,30}\byour (?:initial|original|hidden|secret|system) (?:prompt|instructions)\b)"),
+        // `(?:_|...)`: in "what_your_system_prompt" one `_` is both
+        // boundaries, which Expand's `(?:\b|_)` cannot share.
+        U(R"(\b(?:what|tell me|print|show|reveal|repeat|output)(?:_|\b[^.?!\n]{0,30}\b)your (?:initial|original|hidden|secret|system) (?:prompt|instructions)\b)"),
         U(R"(\b(?:print|reveal|show|repeat|output|display|dump|leak) (?:me )?(?:all )?your (?:instructions|prompt)\b)")}},
       {"role_manipulation", 300000,
        {U(R"(\byou are now (?:a|an|my|the|called|named|no longer)\b)"),
