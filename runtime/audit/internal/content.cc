@@ -269,7 +269,7 @@ class Filter {
     if (Handled()) return true;
     std::string_view text(s, n);
     if (mode_ == Mode::kReplay) {
-      if (IsText()) return Done(Text(text));
+      if (IsText(text)) return Done(Text(text));
       return Done(w_->String(s, n));
     }
     switch (Classify(true, false, text)) {
@@ -287,10 +287,19 @@ class Filter {
     f.key.assign(s, n);
     if (f.key == "time" && frames_.size() == 2 && frames_[0].key == "context") f.has_time = true;
     if (mode_ == Mode::kRecord && IsCredentialName(f.key)) pending_cred_ = true;
-    // A schema's member names (a property's name) are masked, its keywords kept.
-    if (Classifying() && (f.node == allow->schema_node || f.node == allow->name_node) &&
-        !runtime::IsSchemaNameKeyword(f.key))
+    // A schema's member names (a property's name) are masked, its keywords
+    // kept; so are the member names inside an unknown member (caller text,
+    // like `metadata`'s keys). The frame then holds the masked name, so
+    // that paths (content.omitted) do not carry it either -- a credential's
+    // name (one of a fixed list) stays in content.scrubbed; the node below
+    // is the same (a masked name is no named member).
+    if (Classifying() &&
+        (f.node == allow->unknown_node ||
+         ((f.node == allow->schema_node || f.node == allow->name_node) &&
+          !runtime::IsSchemaNameKeyword(f.key)))) {
+      if (!pending_cred_) f.key.assign(std::min<size_t>(n, 64u << 20), '_');
       return Masked(n, true);
+    }
     return w_->Key(s, n);
   }
   bool EndObject(rj::SizeType) {
@@ -467,8 +476,10 @@ class Filter {
   }
   // Replay: whether the string being written was a text of the record's
   // content format (the kText rules in force for that format).
-  bool IsText() const {
-    if (frames_.size() < 3) return false;  // request.prediction.content is the shallowest
+  // A text was recorded as "": anything else there ("[removed]", a
+  // credential's value) took no length.
+  bool IsText(std::string_view s) const {
+    if (frames_.size() < 2 || !s.empty()) return false;  // request.prompt is the shallowest
     const int at = NodeHere();
     if (at < 0) return false;
     const AllowList::Node& n = allow->nodes[at];
@@ -640,6 +651,19 @@ std::shared_ptr<const AllowList> AllowList::Of(const stdlib::Schema& schema) {
       nodes[parent].members.emplace_back(std::string(shape.substr(dot + 1)), S);
     }
   }
+  // The unknown node U (format 4): every member of the body and of a
+  // message that runtime/input/request_texts.h does not know -- whose
+  // strings are texts of request.content (its 3.) -- at any depth: strings
+  // are texts, numbers and booleans replaced, member names masked.
+  {
+    const int U = static_cast<int>(nodes.size());
+    nodes.emplace_back();
+    nodes[U].rule = nodes[U].open = true;
+    nodes[U].scalar = Scalar::kText;
+    nodes[U].since = 4;
+    nodes[U].any = nodes[U].element = U;
+    list->unknown_node = U;
+  }
   std::vector<std::string> fields;
   for (const stdlib::FieldDef& f : schema.fields()) {
     if (f.scope == ast::Scope::kCandidate) {
@@ -652,6 +676,22 @@ std::shared_ptr<const AllowList> AllowList::Of(const stdlib::Schema& schema) {
   if (schema.Find("request.max_tokens") >= 0) fields.push_back("request.max_completion_tokens");
   if (schema.IsPrefix("request.provider.max_price")) fields.push_back("request.provider.max_price.image");
   for (const std::string& f : fields) nodes[walk(f, true)].field = true;
+  // Every other member of the body and of a message goes to U, except the
+  // ones request_texts.h knows (kBodyMembers, kMessageMembers): a known
+  // member no rule or field names is replaced whole, as before.
+  auto unknown_below = [&](int at, auto&& known) {
+    for (std::string_view name : known) {
+      if (nodes[at].members.end() !=
+          std::find_if(nodes[at].members.begin(), nodes[at].members.end(),
+                       [&](const auto& m) { return m.first == name; }))
+        continue;
+      const int k = kid(at, name);
+      nodes[k].rule = true;  // kOmit, closed
+    }
+    nodes[at].any = list->unknown_node;
+  };
+  unknown_below(walk("request", false), runtime::kBodyMembers);
+  unknown_below(walk("request.messages[]", false), runtime::kMessageMembers);
   return list;
 }
 
