@@ -591,6 +591,40 @@ TEST(AuditContentRetention, SchemaExtensionFieldsAreKept) {
   EXPECT_EQ(r.identical, 1u) << ReportText(r);
 }
 
+// Replay rebuilds a record's input with the allow-list of the schema it was
+// recorded with: a field a schema extension adds to the body is kept as
+// received -- an empty string included -- where the standard schema's
+// allow-list has a member tollgate does not know (a text).
+TEST(AuditContentRetention, ReplayUsesTheRecordsSchema) {
+  TempDir dir;
+  WriteAll(dir.path + "/ext.json",
+           R"({"fields": [{"path": "request.project", "type": "string", "scope": "request"}]})");
+  WriteAll(dir.path + "/p.tg",
+           "policy \"p\" retain content none\nschema \"ext.json\"\n"
+           "rule proj { when (request.project ?? \"absent\") == \"\" tag project = \"empty\" }\n"
+           "rule count { when request.input_tokens > 0 tag tokens = \"{request.input_tokens}\" }\n");
+  auto p = MustCompile(dir.path + "/p.tg");
+  ASSERT_TRUE(p);
+  std::string err;
+  auto log = AuditLog::Open(dir.path + "/audit", {}, &err);
+  ASSERT_TRUE(log) << err;
+  {
+    Recorder rec(log.get(), p, "", "");
+    vm::Decision d;
+    ASSERT_NE(rec.Decide(Input(R"("project":"","prompt":"MkPrompt a prompt of some length",)"
+                               R"("messages":[{"role":"user","content":"hi"}])"),
+                         &d).seq, 0u);
+    ASSERT_EQ(d.tags.size(), 2u);
+  }
+  ASSERT_TRUE(log->Close());
+  ReplayOptions o;
+  o.dir = dir.path + "/audit";
+  ReplayReport r;
+  ASSERT_TRUE(Replay(o, &r, &err)) << err;
+  EXPECT_EQ(r.identical, 1u) << ReportText(r) << r.first_mismatch.field << "\n" << r.first_mismatch.recorded
+                             << "\n" << r.first_mismatch.replayed;
+}
+
 // The compiled tree: rule nodes and schema fields where their paths say,
 // for the standard schema and for one with many more fields (the tree's
 // nodes move while it grows).

@@ -800,7 +800,7 @@ bool PrepareInput(std::string_view raw, ast::Retention retain, std::string_view 
 }
 
 bool RebuildInput(std::string_view recorded, const std::vector<uint64_t>* lengths, int format,
-                  std::string_view clock, std::string* out) {
+                  std::string_view clock, std::string* out, const AllowList* allow) {
   if (lengths == nullptr && clock.empty()) {
     out->assign(recorded);
     return true;
@@ -810,6 +810,7 @@ bool RebuildInput(std::string_view recorded, const std::vector<uint64_t>* length
   Filter f(&w, Filter::Mode::kReplay);
   f.lengths = lengths;
   f.format = format;
+  if (allow) f.allow = allow;
   f.clock = clock;
   rj::Reader reader;
   std::string copy(recorded);

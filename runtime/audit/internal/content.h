@@ -90,10 +90,13 @@ bool PrepareInput(std::string_view raw, ast::Retention retain, std::string_view 
 // the record's "content") puts filler text of each recorded byte length back
 // into every text of content format `format`, in document order, so that
 // token estimates and costs come out as they did; `clock` (when not empty)
-// becomes context.time unless the input has one. False when `recorded` does
-// not parse.
+// becomes context.time unless the input has one. `allow` is the allow-list
+// the record was written with (that of its schema; null: the standard
+// schema's): which strings are texts depends on it (a schema extension's
+// body field is kept, where the standard list has an unknown member's
+// text). False when `recorded` does not parse.
 bool RebuildInput(std::string_view recorded, const std::vector<uint64_t>* lengths, int format,
-                  std::string_view clock, std::string* out);
+                  std::string_view clock, std::string* out, const AllowList* allow = nullptr);
 
 // True when `name` (any case) names a credential: authorization,
 // proxy-authorization, api_key, api-key, apikey, x-api-key, password,
