@@ -227,7 +227,8 @@ bool RebuildInput(const RecordLine& line, Env& env, Rebuilt* out) {
     out->json = input;
     return true;
   }
-  if (!internal::RebuildInput(input, lengths, out->format, "", &out->rebuilt, env.Allow())) return false;
+  if (!internal::RebuildInput(input, lengths, out->format, "", &out->rebuilt, env.Allow()))
+    return false;
   out->json = out->rebuilt;
   return true;
 }

@@ -50,8 +50,13 @@ using Writer = rj::Writer<rj::StringBuffer>;
 // value becomes (a named member's rule before a `*` rule); else an object
 // on the way to a schema field is walked, and anything else is omitted.
 // Member names of a walked object are kept (the request body's are
-// request.parameters). Null stays null everywhere (it carries nothing, and
-// a null body member is not in request.parameters). AllowList::Of compiles
+// request.parameters), except inside a schema (but its keywords) and inside
+// an unknown member: masked. The members of the body and of a message that
+// runtime/input/request_texts.h does not know go to one recursive node
+// (AllowList::unknown_node, since format 4) whose strings are texts; the
+// known ones no rule names are omitted whole. Null stays null everywhere
+// (it carries nothing, and a null body member is not in
+// request.parameters). AllowList::Of compiles
 // the rules and a schema's fields into one tree, so that classifying a value
 // is one lookup below its parent's node.
 
@@ -65,9 +70,10 @@ struct Rule {
   int since = 1;                 // kText: the content format from which it is a text
 };
 
-// INVARIANT: every text the decoder scans (runtime/input/input.cc: message
-// content, text parts, a message's refusal, tool-call arguments) is a kText rule here, and every
-// ancestor of one is an open rule.
+// INVARIANT: every text the decoder scans (runtime/input/request_texts.h:
+// message content, text parts, a message's refusal, tool-call arguments,
+// ...) is a kText rule here, a schema node's text or an unknown member's
+// string, and every ancestor of one is an open rule.
 constexpr Rule kRules[] = {
     {"request.messages", Scalar::kOmit, true},
     {"request.messages[]", Scalar::kOmit, true},
