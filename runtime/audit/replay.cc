@@ -58,6 +58,14 @@ struct Env {
   std::unique_ptr<runtime::Catalog> catalog;
   std::unique_ptr<runtime::Accounts> accounts;
   std::unique_ptr<runtime::Router> router;
+  // The retention allow-list of `schema` (what its records were written
+  // with), made when a record needs it; null for the standard schema.
+  std::shared_ptr<const internal::AllowList> allow;
+  const internal::AllowList* Allow() {
+    if (schema == &stdlib::Schema::Standard()) return nullptr;
+    if (!allow) allow = internal::AllowList::Of(*schema);
+    return allow.get();
+  }
 };
 
 std::string RawString(std::string_view raw);
@@ -173,7 +181,7 @@ struct Rebuilt {
   int format = 1;  // the content format (internal/content.h)
 };
 
-bool RebuildInput(const RecordLine& line, Rebuilt* out) {
+bool RebuildInput(const RecordLine& line, Env& env, Rebuilt* out) {
   out->content_missing = false;
   out->decision = line.Raw("decision");
   out->endpoints = line.Raw("endpoints");
@@ -219,7 +227,8 @@ bool RebuildInput(const RecordLine& line, Rebuilt* out) {
     out->json = input;
     return true;
   }
-  if (!internal::RebuildInput(input, lengths, out->format, "", &out->rebuilt)) return false;
+  if (!internal::RebuildInput(input, lengths, out->format, "", &out->rebuilt, env.Allow()))
+    return false;
   out->json = out->rebuilt;
   return true;
 }
@@ -591,7 +600,7 @@ bool Replay(const ReplayOptions& o, ReplayReport* r, std::string* error) {
         fail("the record was routed but names no stored catalog");
         break;
       }
-      if (!RebuildInput(line, &input)) {
+      if (!RebuildInput(line, env, &input)) {
         if (int c = recheck()) {
           if (c == 1) continue;
           break;
@@ -876,7 +885,7 @@ bool ExplainRecord(const std::string& dir, const std::string& id, std::string* j
   }
   const bool routed = !line.Raw("endpoints").empty() && line.Raw("endpoints").front() == '[';
   Rebuilt input;
-  if (!RebuildInput(line, &input)) {
+  if (!RebuildInput(line, env, &input)) {
     *error = "the recorded input does not parse";
     return false;
   }

@@ -75,7 +75,12 @@ inline bool IsSchemaNameKeyword(std::string_view key) {
 // ...) and the routing members the gateway strips (`plugins`, `provider`,
 // ...). Every other member's strings are texts (3. above) -- `metadata`
 // included: the model does not read it, but a secret there leaves the
-// building all the same. INVARIANT: sorted (binary search).
+// building all the same. INVARIANT: sorted (binary search). The audit's
+// retention reads this list and kMessageMembers too (content format 4,
+// runtime/audit/internal/content.cc: a record's texts are the strings of the
+// members not listed): changing either changes which strings a record holds
+// as texts, so it needs a new content format, with the old lists kept for
+// replaying the records of the old one.
 inline constexpr std::string_view kBodyMembers[] = {
     "audio", "debug", "frequency_penalty", "function_call", "functions", "include_reasoning",
     "logit_bias", "logprobs", "max_completion_tokens", "max_tokens", "messages", "min_p",

@@ -12,6 +12,8 @@
 #include "runtime/audit/internal/content.h"
 #include "runtime/audit/internal/util.h"
 #include "runtime/audit/replay.h"
+#include "runtime/input/input.h"
+#include "stdlib/schema.h"
 #include "tests/differential/generate.h"
 #include "tests/audit/audit_helpers.h"
 
@@ -113,6 +115,15 @@ std::vector<Leak> Leaks() {
        R"("messages":[)" + user_hi + R"(],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"MkReqName":{"type":"string","enum":["a"]}},"required":["MkReqName"]}}}])"},
       {"schema enum", "MkEnum",
        R"("messages":[)" + user_hi + R"(],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"p":{"type":"string","enum":["MkEnum"]}}}}}])"},
+      {"schema property name over a number (an omitted path)", "MkPropNum",
+       R"("messages":[)" + user_hi + R"(],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"MkPropNum":{"type":"integer","minimum":1}}}}}])"},
+      {"unknown member's name over a number (an omitted path)", "MkNumName",
+       R"("messages":[)" + user_hi + R"(],"x_vendor":{"MkNumName":[1,true]})"},
+      {"documents", "MkDocuments",
+       R"("messages":[)" + user_hi + R"(],"documents":[{"title":"t","text":"MkDocuments"}])"},
+      {"top-level prompt", "MkTopPrompt", R"("messages":[)" + user_hi + R"(],"prompt":"MkTopPrompt")"},
+      {"reasoning_content", "MkReasoningC",
+       R"("messages":[{"role":"assistant","content":"ok","reasoning_content":"MkReasoningC"}])"},
       {"anthropic tool schema", "MkInputSchema",
        R"("messages":[)" + user_hi + R"(],"tools":[{"name":"f","description":"x","input_schema":{"type":"object","properties":{"p":{"description":"MkInputSchema"}}}}])"},
       {"prediction string", "MkPredict",
@@ -197,7 +208,10 @@ TEST(AuditContentRetention, IdentifiersAndPlaceholdersUnderNone) {
   EXPECT_DOUBLE_EQ(r["top_p"].GetDouble(), 0.5);
   EXPECT_EQ(r["seed"].GetInt(), 7);
   EXPECT_STREQ(r["user"].GetString(), "");
-  EXPECT_TRUE(r["metadata"].IsObject() && r["metadata"].ObjectEmpty());
+  // Format 4: `metadata` is not known, so its strings are texts and its
+  // member names masked.
+  EXPECT_TRUE(r["metadata"].IsObject() && r["metadata"].MemberCount() == 1);
+  EXPECT_STREQ(r["metadata"]["_"].GetString(), "");
   EXPECT_TRUE(r["stop"].IsArray() && r["stop"].Empty());
   EXPECT_EQ(r["x_num"].GetInt(), 0);
   EXPECT_STREQ(r["response_format"]["type"].GetString(), "json_schema");
@@ -230,14 +244,14 @@ TEST(AuditContentRetention, IdentifiersAndPlaceholdersUnderNone) {
   EXPECT_EQ(content["format"].GetInt(), internal::kContentFormat);
   EXPECT_FALSE(content.HasMember("hmac"));
   ASSERT_TRUE(content["lengths"].IsArray());
-  EXPECT_EQ(content["lengths"].Size(), 5u);  // "answer", "d", "ann", "hello", "{}" (document order)
+  EXPECT_EQ(content["lengths"].Size(), 6u);  // "b", "answer", "d", "ann", "hello", "{}" (document order)
   std::map<std::string, uint64_t> omitted;
   for (const auto& o : content["omitted"].GetArray()) {
     EXPECT_FALSE(o.HasMember("hmac"));
     omitted[o["path"].GetString()] = o["bytes"].GetUint64();
   }
   EXPECT_EQ(omitted["request.user"], 13u);
-  EXPECT_EQ(omitted["request.metadata"], 9u);  // {"a":"b"}
+  EXPECT_EQ(omitted.count("request.metadata"), 0u);  // walked: its "b" is a text
   EXPECT_EQ(omitted["request.x_num"], 2u);
   EXPECT_EQ(omitted.count("request.messages[0].name"), 0u);  // a text
   EXPECT_EQ(omitted["request.messages[0].content[1].image_url.url"], 15u);
@@ -247,17 +261,22 @@ TEST(AuditContentRetention, IdentifiersAndPlaceholdersUnderNone) {
 }
 
 // Under hash, each omitted value has the HMAC-SHA-256 (DIR/key) of its
-// bytes: a string's own, or an object's compact JSON.
+// bytes: a string's own, a number's text, or an object's compact JSON.
 TEST(AuditContentRetention, HashGivesTheHmacOfEachOmittedValue) {
-  Logged g = Record("hash", {Input(R"("messages":[{"role":"user","content":"hi"}],"user":"u-42","metadata":{"a":[1,"b"]})")});
+  Logged g = Record("hash", {Input(R"("messages":[{"role":"user","content":"hi"}],"user":"u-42","logit_bias":{"50256":-100},"metadata":{"a":[1,"b"]})")});
   ASSERT_TRUE(g.recorded);
   rapidjson::Document content = Member(g.bytes, "content");
   ASSERT_TRUE(content.IsObject()) << g.bytes;
   std::map<std::string, std::string> hmac;
   for (const auto& o : content["omitted"].GetArray()) hmac[o["path"].GetString()] = o["hmac"].GetString();
   EXPECT_EQ(hmac["request.user"], internal::HmacSha256Hex(g.key, "u-42"));
-  EXPECT_EQ(hmac["request.metadata"], internal::HmacSha256Hex(g.key, R"({"a":[1,"b"]})"));
+  EXPECT_EQ(hmac["request.logit_bias"], internal::HmacSha256Hex(g.key, R"({"50256":-100})"));
+  // metadata is walked (format 4): its number is omitted (under its masked
+  // member name), its string is a text.
+  EXPECT_EQ(hmac["request.metadata._[0]"], internal::HmacSha256Hex(g.key, "1"));
+  EXPECT_EQ(hmac.count("request.metadata"), 0u);
   EXPECT_EQ(content["hmac"][0].GetString(), internal::HmacSha256Hex(g.key, "hi"));
+  EXPECT_EQ(content["hmac"][1].GetString(), internal::HmacSha256Hex(g.key, "b"));
 }
 
 // A custom tool call's input, a deprecated function_call's arguments and an
@@ -297,6 +316,186 @@ TEST(AuditContentRetention, ReplayReadsEachContentFormat) {
       R"({"request":{"messages":[{"role":"assistant","content":"","tool_calls":[{"custom":{"input":""}},{"function":{"arguments":""}}]}]}})";
   ASSERT_TRUE(internal::RebuildInput(now, &three, 2, "", &out));
   EXPECT_EQ(out, R"({"request":{"messages":[{"role":"assistant","content":"_","tool_calls":[{"custom":{"input":"__"}},{"function":{"arguments":"___"}}]}]}})");
+}
+
+// A chat body whose members tollgate does not know carry most of its text:
+// vLLM's `documents` (objects in an array), OpenRouter's top-level `prompt`,
+// `metadata` (strings nested in objects and arrays, a number, a member name
+// that is itself caller text), a message's `reasoning_content` and a
+// message's unknown object. Every string of them is a text of
+// request.content and counts in request.input_tokens
+// (runtime/input/request_texts.h 3.). Each string holds a marker.
+std::string UnknownMembersInput() {
+  return Input(
+      R"("documents":[{"title":"MkDocTitle quarterly supplier contract","text":"MkDocText the supplier shall deliver the goods within thirty days of the order, write to ann@example.com"},)"
+      R"({"text":"MkDocTwo annex with the price list and the penalties for late delivery","page":3}],)"
+      R"("prompt":"MkPrompt summarise the documents above in three short bullet points please",)"
+      R"("metadata":{"MkMetaName":["MkMetaA",{"deep":"MkMetaDeep a nested note that the model never reads"}],"count":7,"ok":true},)"
+      R"("messages":[{"role":"user","content":"hi","reasoning_content":"MkReasoning the user wants a summary, start with the dates",)"
+      R"("x_extra":{"list":["MkExtraOne",{"z":"MkExtraTwo"}],"n":1.5}}])");
+}
+constexpr const char* kUnknownMarkers[] = {"MkDocTitle", "MkDocText", "ann@example.com", "MkDocTwo",
+                                           "MkPrompt",   "MkMetaName", "MkMetaA",        "MkMetaDeep",
+                                           "MkReasoning", "MkExtraOne", "MkExtraTwo"};
+// The strings of UnknownMembersInput's unknown members, in document order.
+const std::vector<std::string>& UnknownStrings() {
+  static const std::vector<std::string> s = {
+      "MkDocTitle quarterly supplier contract",
+      "MkDocText the supplier shall deliver the goods within thirty days of the order, write to ann@example.com",
+      "MkDocTwo annex with the price list and the penalties for late delivery",
+      "MkPrompt summarise the documents above in three short bullet points please",
+      "MkMetaA",
+      "MkMetaDeep a nested note that the model never reads",
+      "MkReasoning the user wants a summary, start with the dates",
+      "MkExtraOne",
+      "MkExtraTwo",
+  };
+  return s;
+}
+
+// Decodes `json` with the standard schema: request.content's length and
+// request.input_tokens.
+std::pair<size_t, int64_t> ContentAndTokens(const std::string& json) {
+  const stdlib::Schema& s = stdlib::Schema::Standard();
+  vm::Record rec;
+  runtime::InputError err;
+  EXPECT_TRUE(runtime::DecodeInput(json, s, Limits{}, &rec, &err)) << err.message << "\n" << json;
+  const auto& content = rec.slots[s.field(s.Find("request.content")).slot];
+  const auto& tokens = rec.slots[s.field(s.Find("request.input_tokens")).slot];
+  return {content.sv().size(), tokens.i};
+}
+
+// Under hash and none the unknown members' strings are texts of the record
+// (content format 4): "" in the input with their length (and HMAC, and
+// detector counts) in `content`, so that replay rebuilds filler of the same
+// length in the same place: the same request.content length, the same
+// request.input_tokens, the same decision -- here a ceiling on input tokens
+// that only those members push the request over.
+TEST(AuditContentRetention, UnknownMembersReplayWithTheirLengths) {
+  const std::string in = UnknownMembersInput();
+  const auto [content_bytes, tokens] = ContentAndTokens(in);
+  ASSERT_GT(tokens, 60);
+  ASSERT_LT(ContentAndTokens(Input(R"("messages":[{"role":"user","content":"hi"}])")).second, 60);
+  const std::string rules =
+      "rule ceiling { when request.input_tokens > 60 deny 400 \"over the token ceiling\" }\n"
+      "rule count { when request.input_tokens > 0 tag tokens = \"{request.input_tokens}\" }\n";
+  for (const char* mode : {"hash", "none"}) {
+    SCOPED_TRACE(mode);
+    Logged g = Record(mode, {in}, rules);
+    ASSERT_TRUE(g.recorded);
+    EXPECT_NE(g.bytes.find("over the token ceiling"), std::string::npos) << g.bytes;
+    EXPECT_NE(g.bytes.find("\"tokens\":\"" + std::to_string(tokens) + "\""), std::string::npos) << g.bytes;
+    for (const char* marker : kUnknownMarkers)
+      EXPECT_EQ(g.bytes.find(marker), std::string::npos) << marker << ": " << g.bytes;
+    EXPECT_EQ(g.replay.identical, 1u) << ReportText(g.replay);
+    EXPECT_EQ(g.replay.mismatched, 0u) << g.replay.first_mismatch.field << "\n"
+                                       << g.replay.first_mismatch.recorded << "\n"
+                                       << g.replay.first_mismatch.replayed;
+    EXPECT_EQ(g.replay.not_replayable, 0u);
+
+    // The content section: a length for each of those strings after the
+    // message's "hi" (document order), an HMAC of each under hash.
+    rapidjson::Document content = Member(g.bytes, "content");
+    ASSERT_TRUE(content.IsObject()) << g.bytes;
+    EXPECT_EQ(content["format"].GetInt(), 4);
+    const std::vector<std::string>& texts = UnknownStrings();
+    // Document order: the body's documents, prompt, metadata, then the messages.
+    std::vector<std::string> order = {texts[0], texts[1], texts[2], texts[3], texts[4], texts[5],
+                                      "hi",     texts[6], texts[7], texts[8]};
+    ASSERT_EQ(content["lengths"].Size(), order.size()) << g.bytes;
+    for (size_t i = 0; i < order.size(); ++i) {
+      EXPECT_EQ(content["lengths"][static_cast<rapidjson::SizeType>(i)].GetUint64(), order[i].size()) << i;
+      if (std::string(mode) == "hash")
+        EXPECT_EQ(content["hmac"][static_cast<rapidjson::SizeType>(i)].GetString(),
+                  internal::HmacSha256Hex(g.key, order[i])) << i;
+    }
+    if (std::string(mode) == "hash") {
+      ASSERT_TRUE(content["detectors"].HasMember("dlp.email")) << g.bytes;
+      EXPECT_EQ(content["detectors"]["dlp.email"].GetInt(), 1);
+    } else {
+      EXPECT_FALSE(content.HasMember("hmac"));
+    }
+    // Numbers and booleans of those members are replaced, as elsewhere.
+    std::map<std::string, uint64_t> omitted;
+    for (const auto& o : content["omitted"].GetArray()) omitted[o["path"].GetString()] = o["bytes"].GetUint64();
+    EXPECT_EQ(omitted["request.documents[1].____"], 1u) << g.bytes;  // "page": 3
+    EXPECT_EQ(omitted["request.metadata._____"], 1u);                // "count": 7
+    EXPECT_EQ(omitted["request.messages[0].x_extra._"], 3u);         // "n": 1.5
+  }
+}
+
+// Replay gives the input back with filler of each recorded length where the
+// unknown members' strings were: request.content has the length it had,
+// request.input_tokens the count.
+TEST(AuditContentRetention, UnknownMembersRebuildToTheSameLengths) {
+  const std::string in = UnknownMembersInput();
+  for (ast::Retention mode : {ast::Retention::kHash, ast::Retention::kNone}) {
+    std::string input, content;
+    ASSERT_TRUE(internal::PrepareInput(in, mode, "k", nullptr, &input, &content));
+    rapidjson::Document c;
+    c.Parse(content.c_str());
+    ASSERT_TRUE(c.IsObject() && c.HasMember("lengths")) << content;
+    std::vector<uint64_t> lengths;
+    for (const auto& n : c["lengths"].GetArray()) lengths.push_back(n.GetUint64());
+    std::string rebuilt;
+    ASSERT_TRUE(internal::RebuildInput(input, &lengths, c["format"].GetInt(), "", &rebuilt));
+    EXPECT_EQ(ContentAndTokens(rebuilt), ContentAndTokens(in)) << input << "\n" << rebuilt;
+    // Member names inside the unknown members are caller text too: masked.
+    EXPECT_EQ(input.find("MkMetaName"), std::string::npos) << input;
+    EXPECT_NE(input.find(R"("metadata":{"__________":["",{"____":""}],"_____":0,"__":false})"),
+              std::string::npos) << input;
+  }
+}
+
+// Records of content formats 1 to 3 replaced an unknown member whole (an
+// empty placeholder, no length): replay leaves those placeholders alone, so
+// such a record replays as it did (its lengths cover the other texts only).
+TEST(AuditContentRetention, OlderFormatsLeaveUnknownMembersAlone) {
+  const std::string recorded =
+      R"({"request":{"documents":[],"prompt":"","metadata":{},"messages":[{"role":"user","content":"","reasoning_content":""}]}})";
+  const std::vector<uint64_t> one = {4};
+  for (int format : {1, 2, 3}) {
+    std::string out;
+    ASSERT_TRUE(internal::RebuildInput(recorded, &one, format, "", &out));
+    EXPECT_EQ(out, R"({"request":{"documents":[],"prompt":"","metadata":{},"messages":[{"role":"user","content":"____","reasoning_content":""}]}})")
+        << format;
+  }
+  // Format 4 fills them: the prompt, then the message's content and reasoning.
+  const std::vector<uint64_t> four = {1, 2, 3};
+  std::string out;
+  ASSERT_TRUE(internal::RebuildInput(recorded, &four, 4, "", &out));
+  EXPECT_EQ(out, R"({"request":{"documents":[],"prompt":"_","metadata":{},"messages":[{"role":"user","content":"__","reasoning_content":"___"}]}})");
+}
+
+// A credential member inside a text-bearing value is "[removed]", never a
+// text of the record: replay must not spend a recorded length on it (the
+// texts after it keep their own lengths).
+TEST(AuditContentRetention, RemovedCredentialsTakeNoLength) {
+  const std::string in = Input(
+      R"("metadata":{"password":"hunter2hunter2","note":"MkAfter a note"},)"
+      R"("tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"secret":{"type":"string"}},"description":"MkSchemaAfter twelve"}}}],)"
+      R"("messages":[{"role":"user","content":"hi"}])");
+  for (ast::Retention mode : {ast::Retention::kHash, ast::Retention::kNone}) {
+    std::string input, content;
+    ASSERT_TRUE(internal::PrepareInput(in, mode, "k", nullptr, &input, &content));
+    EXPECT_EQ(input.find("hunter2"), std::string::npos);
+    rapidjson::Document c;
+    c.Parse(content.c_str());
+    std::vector<uint64_t> lengths;
+    for (const auto& n : c["lengths"].GetArray()) lengths.push_back(n.GetUint64());
+    std::string rebuilt;
+    ASSERT_TRUE(internal::RebuildInput(input, &lengths, c["format"].GetInt(), "", &rebuilt));
+    // (Member names inside metadata and a schema are masked.)
+    EXPECT_NE(rebuilt.find(R"("________":"[removed]")"), std::string::npos) << rebuilt;  // password
+    EXPECT_NE(rebuilt.find(R"("____":"______________")"), std::string::npos) << rebuilt;  // the note
+    EXPECT_NE(rebuilt.find(R"("______":"[removed]")"), std::string::npos) << rebuilt;    // secret
+    EXPECT_NE(rebuilt.find(R"("___________":"____________________")"), std::string::npos) << rebuilt;
+    EXPECT_NE(rebuilt.find(R"("content":"__")"), std::string::npos) << rebuilt;
+    // The credentials' names (a fixed list) say where they were; the other
+    // names on the way stay masked.
+    EXPECT_NE(content.find(R"("scrubbed":["request.metadata.password","request.tools[0].function.parameters.__________.secret"])"),
+              std::string::npos) << content;
+  }
 }
 
 // Generated traffic (the example policy routed over the catalog, a
@@ -392,6 +591,40 @@ TEST(AuditContentRetention, SchemaExtensionFieldsAreKept) {
   EXPECT_EQ(r.identical, 1u) << ReportText(r);
 }
 
+// Replay rebuilds a record's input with the allow-list of the schema it was
+// recorded with: a field a schema extension adds to the body is kept as
+// received -- an empty string included -- where the standard schema's
+// allow-list has a member tollgate does not know (a text).
+TEST(AuditContentRetention, ReplayUsesTheRecordsSchema) {
+  TempDir dir;
+  WriteAll(dir.path + "/ext.json",
+           R"({"fields": [{"path": "request.project", "type": "string", "scope": "request"}]})");
+  WriteAll(dir.path + "/p.tg",
+           "policy \"p\" retain content none\nschema \"ext.json\"\n"
+           "rule proj { when (request.project ?? \"absent\") == \"\" tag project = \"empty\" }\n"
+           "rule count { when request.input_tokens > 0 tag tokens = \"{request.input_tokens}\" }\n");
+  auto p = MustCompile(dir.path + "/p.tg");
+  ASSERT_TRUE(p);
+  std::string err;
+  auto log = AuditLog::Open(dir.path + "/audit", {}, &err);
+  ASSERT_TRUE(log) << err;
+  {
+    Recorder rec(log.get(), p, "", "");
+    vm::Decision d;
+    ASSERT_NE(rec.Decide(Input(R"("project":"","prompt":"MkPrompt a prompt of some length",)"
+                               R"("messages":[{"role":"user","content":"hi"}])"),
+                         &d).seq, 0u);
+    ASSERT_EQ(d.tags.size(), 2u);
+  }
+  ASSERT_TRUE(log->Close());
+  ReplayOptions o;
+  o.dir = dir.path + "/audit";
+  ReplayReport r;
+  ASSERT_TRUE(Replay(o, &r, &err)) << err;
+  EXPECT_EQ(r.identical, 1u) << ReportText(r) << r.first_mismatch.field << "\n" << r.first_mismatch.recorded
+                             << "\n" << r.first_mismatch.replayed;
+}
+
 // The compiled tree: rule nodes and schema fields where their paths say,
 // for the standard schema and for one with many more fields (the tree's
 // nodes move while it grows).
@@ -429,8 +662,22 @@ TEST(AuditContentRetention, AllowListTree) {
     ASSERT_GE(part, 0);
     EXPECT_EQ(l->nodes[l->Member(part, "text")].scalar, S::kText);
     EXPECT_EQ(l->Member(l->Member(part, "image_url"), "url"), -1);  // no node: omitted
-    EXPECT_EQ(l->Member(request, "user"), -1);
-    EXPECT_EQ(l->Member(request, "metadata"), -1);
+    // A known body member without a rule is replaced whole; an unknown one
+    // (and an unknown message member) is walked: its strings are texts.
+    const int user = l->Member(request, "user");
+    ASSERT_GE(user, 0);
+    EXPECT_TRUE(l->nodes[user].rule && !l->nodes[user].open && l->nodes[user].scalar == S::kOmit);
+    const int unknown = l->unknown_node;
+    ASSERT_GE(unknown, 0);
+    EXPECT_TRUE(l->nodes[unknown].open && l->nodes[unknown].scalar == S::kText && l->nodes[unknown].since == 4);
+    EXPECT_EQ(l->Member(request, "metadata"), unknown);
+    EXPECT_EQ(l->Member(request, "documents"), unknown);
+    EXPECT_EQ(l->Element(l->Member(unknown, "x")), unknown);
+    const int message = l->Element(l->Member(request, "messages"));
+    EXPECT_EQ(l->Member(message, "reasoning_content"), unknown);
+    EXPECT_EQ(l->nodes[l->Member(message, "audio")].scalar, S::kOmit);
+    EXPECT_NE(l->Member(message, "audio"), unknown);
+    EXPECT_EQ(l->Member(part, "x_note"), -1);  // a part's unknown member is no text
   }
   const int ext7 = bigger->Member(bigger->Member(0, "request"), "ext7");
   ASSERT_GE(ext7, 0);

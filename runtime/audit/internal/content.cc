@@ -50,8 +50,13 @@ using Writer = rj::Writer<rj::StringBuffer>;
 // value becomes (a named member's rule before a `*` rule); else an object
 // on the way to a schema field is walked, and anything else is omitted.
 // Member names of a walked object are kept (the request body's are
-// request.parameters). Null stays null everywhere (it carries nothing, and
-// a null body member is not in request.parameters). AllowList::Of compiles
+// request.parameters), except inside a schema (but its keywords) and inside
+// an unknown member: masked. The members of the body and of a message that
+// runtime/input/request_texts.h does not know go to one recursive node
+// (AllowList::unknown_node, since format 4) whose strings are texts; the
+// known ones no rule names are omitted whole. Null stays null everywhere
+// (it carries nothing, and a null body member is not in
+// request.parameters). AllowList::Of compiles
 // the rules and a schema's fields into one tree, so that classifying a value
 // is one lookup below its parent's node.
 
@@ -65,9 +70,10 @@ struct Rule {
   int since = 1;                 // kText: the content format from which it is a text
 };
 
-// INVARIANT: every text the decoder scans (runtime/input/input.cc: message
-// content, text parts, a message's refusal, tool-call arguments) is a kText rule here, and every
-// ancestor of one is an open rule.
+// INVARIANT: every text the decoder scans (runtime/input/request_texts.h:
+// message content, text parts, a message's refusal, tool-call arguments,
+// ...) is a kText rule here, a schema node's text or an unknown member's
+// string, and every ancestor of one is an open rule.
 constexpr Rule kRules[] = {
     {"request.messages", Scalar::kOmit, true},
     {"request.messages[]", Scalar::kOmit, true},
@@ -269,7 +275,7 @@ class Filter {
     if (Handled()) return true;
     std::string_view text(s, n);
     if (mode_ == Mode::kReplay) {
-      if (IsText()) return Done(Text(text));
+      if (IsText(text)) return Done(Text(text));
       return Done(w_->String(s, n));
     }
     switch (Classify(true, false, text)) {
@@ -287,10 +293,19 @@ class Filter {
     f.key.assign(s, n);
     if (f.key == "time" && frames_.size() == 2 && frames_[0].key == "context") f.has_time = true;
     if (mode_ == Mode::kRecord && IsCredentialName(f.key)) pending_cred_ = true;
-    // A schema's member names (a property's name) are masked, its keywords kept.
-    if (Classifying() && (f.node == allow->schema_node || f.node == allow->name_node) &&
-        !runtime::IsSchemaNameKeyword(f.key))
+    // A schema's member names (a property's name) are masked, its keywords
+    // kept; so are the member names inside an unknown member (caller text,
+    // like `metadata`'s keys). The frame then holds the masked name, so
+    // that paths (content.omitted) do not carry it either -- a credential's
+    // name (one of a fixed list) stays in content.scrubbed; the node below
+    // is the same (a masked name is no named member).
+    if (Classifying() &&
+        (f.node == allow->unknown_node ||
+         ((f.node == allow->schema_node || f.node == allow->name_node) &&
+          !runtime::IsSchemaNameKeyword(f.key)))) {
+      if (!pending_cred_) f.key.assign(std::min<size_t>(n, 64u << 20), '_');
       return Masked(n, true);
+    }
     return w_->Key(s, n);
   }
   bool EndObject(rj::SizeType) {
@@ -467,8 +482,10 @@ class Filter {
   }
   // Replay: whether the string being written was a text of the record's
   // content format (the kText rules in force for that format).
-  bool IsText() const {
-    if (frames_.size() < 3) return false;  // request.prediction.content is the shallowest
+  // A text was recorded as "": anything else there ("[removed]", a
+  // credential's value) took no length.
+  bool IsText(std::string_view s) const {
+    if (frames_.size() < 2 || !s.empty()) return false;  // request.prompt is the shallowest
     const int at = NodeHere();
     if (at < 0) return false;
     const AllowList::Node& n = allow->nodes[at];
@@ -640,6 +657,19 @@ std::shared_ptr<const AllowList> AllowList::Of(const stdlib::Schema& schema) {
       nodes[parent].members.emplace_back(std::string(shape.substr(dot + 1)), S);
     }
   }
+  // The unknown node U (format 4): every member of the body and of a
+  // message that runtime/input/request_texts.h does not know -- whose
+  // strings are texts of request.content (its 3.) -- at any depth: strings
+  // are texts, numbers and booleans replaced, member names masked.
+  {
+    const int U = static_cast<int>(nodes.size());
+    nodes.emplace_back();
+    nodes[U].rule = nodes[U].open = true;
+    nodes[U].scalar = Scalar::kText;
+    nodes[U].since = 4;
+    nodes[U].any = nodes[U].element = U;
+    list->unknown_node = U;
+  }
   std::vector<std::string> fields;
   for (const stdlib::FieldDef& f : schema.fields()) {
     if (f.scope == ast::Scope::kCandidate) {
@@ -652,6 +682,22 @@ std::shared_ptr<const AllowList> AllowList::Of(const stdlib::Schema& schema) {
   if (schema.Find("request.max_tokens") >= 0) fields.push_back("request.max_completion_tokens");
   if (schema.IsPrefix("request.provider.max_price")) fields.push_back("request.provider.max_price.image");
   for (const std::string& f : fields) nodes[walk(f, true)].field = true;
+  // Every other member of the body and of a message goes to U, except the
+  // ones request_texts.h knows (kBodyMembers, kMessageMembers): a known
+  // member no rule or field names is replaced whole, as before.
+  auto unknown_below = [&](int at, auto&& known) {
+    for (std::string_view name : known) {
+      if (nodes[at].members.end() !=
+          std::find_if(nodes[at].members.begin(), nodes[at].members.end(),
+                       [&](const auto& m) { return m.first == name; }))
+        continue;
+      const int k = kid(at, name);
+      nodes[k].rule = true;  // kOmit, closed
+    }
+    nodes[at].any = list->unknown_node;
+  };
+  unknown_below(walk("request", false), runtime::kBodyMembers);
+  unknown_below(walk("request.messages[]", false), runtime::kMessageMembers);
   return list;
 }
 
@@ -760,7 +806,7 @@ bool PrepareInput(std::string_view raw, ast::Retention retain, std::string_view 
 }
 
 bool RebuildInput(std::string_view recorded, const std::vector<uint64_t>* lengths, int format,
-                  std::string_view clock, std::string* out) {
+                  std::string_view clock, std::string* out, const AllowList* allow) {
   if (lengths == nullptr && clock.empty()) {
     out->assign(recorded);
     return true;
@@ -770,6 +816,7 @@ bool RebuildInput(std::string_view recorded, const std::vector<uint64_t>* length
   Filter f(&w, Filter::Mode::kReplay);
   f.lengths = lengths;
   f.format = format;
+  if (allow) f.allow = allow;
   f.clock = clock;
   rj::Reader reader;
   std::string copy(recorded);

@@ -23,8 +23,12 @@ namespace tollgate::audit::internal {
 // outside the allow-list is omitted (docs/audit.md "Retention"); 3: also a
 // message's name, the prediction's text, tool and function descriptions,
 // response_format.json_schema's name and description, and the schema texts
-// of tool parameters and the response schema (runtime/input/request_texts.h).
-inline constexpr int kContentFormat = 3;
+// of tool parameters and the response schema (runtime/input/request_texts.h);
+// 4 (the writer's): also every string, at any depth, of the body's and the
+// messages' members tollgate does not know (request_texts.h 3.: `documents`,
+// `prompt`, `metadata`, a message's `reasoning_content`, ...), which formats
+// 1-3 replaced whole; their member names are masked.
+inline constexpr int kContentFormat = 4;
 
 // The allow-list of `retain content hash|none` for one schema (docs/audit.md
 // "Retention"): a tree over member names and array elements, compiled from
@@ -56,6 +60,10 @@ struct AllowList {
   // and the values below a name keyword (`type`, `required`, ...). Member
   // names of objects at either are masked unless they are such a keyword.
   int schema_node = -1, name_node = -1;
+  // The node of every member of the body and of a message that
+  // runtime/input/request_texts.h does not know, and of all below it: its
+  // strings are texts (since format 4), its member names masked.
+  int unknown_node = -1;
 
   // The node of member `name` (or of an element) below `node`; -1 = none.
   int Member(int node, std::string_view name) const;
@@ -82,10 +90,13 @@ bool PrepareInput(std::string_view raw, ast::Retention retain, std::string_view 
 // the record's "content") puts filler text of each recorded byte length back
 // into every text of content format `format`, in document order, so that
 // token estimates and costs come out as they did; `clock` (when not empty)
-// becomes context.time unless the input has one. False when `recorded` does
-// not parse.
+// becomes context.time unless the input has one. `allow` is the allow-list
+// the record was written with (that of its schema; null: the standard
+// schema's): which strings are texts depends on it (a schema extension's
+// body field is kept, where the standard list has an unknown member's
+// text). False when `recorded` does not parse.
 bool RebuildInput(std::string_view recorded, const std::vector<uint64_t>* lengths, int format,
-                  std::string_view clock, std::string* out);
+                  std::string_view clock, std::string* out, const AllowList* allow = nullptr);
 
 // True when `name` (any case) names a credential: authorization,
 // proxy-authorization, api_key, api-key, apikey, x-api-key, password,
