@@ -832,15 +832,8 @@ inline uint64_t Behind(uint64_t cur, uint64_t prev) { return (cur << 1) | (prev 
 #endif
 
 #if defined(__SSE2__)
-// Where preprocessing changes a text: every collapse chain start (the
-// positions of hits, increasing) and every scrambled run (position, target),
-// when asked for.
-struct TriggerSites {
-  bool want_collapse = false, want_scramble = false, want_decode = false;
-  std::vector<size_t> collapse;
-  std::vector<size_t> decode;  // starts of maximal runs of >= kMinBase64Run base64 bytes
-  std::vector<std::pair<size_t, int>> scramble;
-};
+// Where preprocessing changes a text (internal/injection_triggers.h).
+using TriggerSites = internal::InjectionTriggerSites;
 
 InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites,
                                    Classifier classify = internal::BestTriggerClassifier()) {
@@ -1124,6 +1117,60 @@ InjectionTriggers FindInjectionTriggers(std::string_view t) {
 #else
   return FindInjectionTriggersReference(t);
 #endif
+}
+
+InjectionTriggers FindInjectionTriggerSites(std::string_view t, InjectionTriggerSites* sites) {
+#if defined(__SSE2__)
+  return FindTriggersSse2(t, sites);
+#else
+  return FindInjectionTriggerSitesReference(t, sites);
+#endif
+}
+
+InjectionTriggers FindInjectionTriggerSitesSse2(std::string_view t, InjectionTriggerSites* sites) {
+#if defined(__SSE2__)
+  return FindTriggersSse2(t, sites, internal::TriggerClassesSse2);
+#else
+  return FindInjectionTriggerSitesReference(t, sites);
+#endif
+}
+
+InjectionTriggers FindInjectionTriggerSitesReference(std::string_view t,
+                                                     InjectionTriggerSites* sites) {
+  static const ClassTable table;
+  const size_t n = t.size();
+  auto is = [&](size_t i, uint8_t c) {
+    return i < n && (table.c[static_cast<unsigned char>(t[i])] & c) != 0;
+  };
+  auto single = [&](size_t i) {
+    return is(i, kAlnumC) && (i == 0 || !is(i - 1, kAlnumC)) && !is(i + 1, kAlnumC);
+  };
+  // The end of the run of class c starting at i.
+  auto end = [&](size_t i, uint8_t c) {
+    while (is(i, c)) ++i;
+    return i;
+  };
+  for (size_t i = 0; i < n; ++i) {
+    if (single(i) && is(i + 1, kSpacerC) && single(i + 2) && is(i + 3, kSpacerC) &&
+        single(i + 4)) {
+      sites->collapse.push_back(i);
+    }
+    if (is(i, kB64C) && (i == 0 || !is(i - 1, kB64C)) && end(i, kB64C) - i >= kMinBase64Run) {
+      sites->decode.push_back(i);
+    }
+    if (is(i, kLetterC) && (i == 0 || !is(i - 1, kLetterC))) {
+      const size_t len = end(i, kLetterC) - i;
+      if (len == 6 || len == 8 || len == 12) {
+        const int target = RestoreTarget(t.substr(i, len));
+        if (target >= 0) sites->scramble.emplace_back(i, target);
+      }
+    }
+  }
+  InjectionTriggers out;
+  out.collapse = !sites->collapse.empty();
+  out.scramble = !sites->scramble.empty();
+  out.decode = !sites->decode.empty();
+  return out;
 }
 
 }  // namespace internal
