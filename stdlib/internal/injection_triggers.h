@@ -21,8 +21,8 @@ struct InjectionTriggers {
   bool operator==(const InjectionTriggers&) const = default;
 };
 
-// The word-parallel finder: 64 bytes per step, byte classes from AVX2
-// compares where the CPU has them (chosen at run time), else SSE2.
+// The word-parallel finder: 64 bytes per step, byte classes from AVX-512BW
+// or AVX2 compares where the CPU has them (chosen at run time), else SSE2.
 InjectionTriggers FindInjectionTriggers(std::string_view text);
 // The same with the SSE2 byte classes whatever the CPU (tests compare them).
 InjectionTriggers FindInjectionTriggersSse2(std::string_view text);
@@ -46,6 +46,10 @@ InjectionTriggers FindInjectionTriggerSites(std::string_view text, InjectionTrig
 // The same with the SSE2 byte classes whatever the CPU.
 InjectionTriggers FindInjectionTriggerSitesSse2(std::string_view text,
                                                 InjectionTriggerSites* sites);
+// The same with the byte classes of one instruction set (0: SSE2, 1: AVX2,
+// 2: AVX-512BW) into *out; false when this CPU or build lacks it.
+bool FindInjectionTriggerSitesIsa(std::string_view text, int isa, InjectionTriggerSites* sites,
+                                  InjectionTriggers* out);
 // The sites by a byte walk written from the definitions above (the
 // differential test's reference; every list is filled).
 InjectionTriggers FindInjectionTriggerSitesReference(std::string_view text,

@@ -584,29 +584,35 @@ void ExpectSitesEqualReference(const std::string& t, const std::string& what) {
   internal::InjectionTriggerSites ref;
   const auto ref_trig = internal::FindInjectionTriggerSitesReference(t, &ref);
   ASSERT_TRUE(ref_trig == internal::FindInjectionTriggersReference(t)) << what;
-  for (int sse2 = 0; sse2 < 2; ++sse2) {
+  // The product's classes, then each instruction set's the CPU has.
+  for (int isa = -1; isa < 3; ++isa) {
+    auto find = [&](internal::InjectionTriggerSites* sites, internal::InjectionTriggers* trig) {
+      if (isa < 0) {
+        *trig = internal::FindInjectionTriggerSites(t, sites);
+        return true;
+      }
+      return internal::FindInjectionTriggerSitesIsa(t, isa, sites, trig);
+    };
     internal::InjectionTriggerSites got;
     got.want_collapse = got.want_scramble = got.want_decode = true;
-    const auto trig = sse2 ? internal::FindInjectionTriggerSitesSse2(t, &got)
-                           : internal::FindInjectionTriggerSites(t, &got);
-    const std::string at = what + (sse2 ? " (SSE2)" : "");
+    internal::InjectionTriggers trig;
+    if (!find(&got, &trig)) continue;
+    const std::string at = what + " (isa " + std::to_string(isa) + ")";
     ASSERT_TRUE(trig == ref_trig) << at;
-    std::sort(got.scramble.begin(), got.scramble.end());
     ASSERT_EQ(got.collapse, ref.collapse) << at;
     ASSERT_EQ(got.scramble, ref.scramble) << at;
     ASSERT_EQ(got.decode, ref.decode) << at;
     // One list asked for: only that one is filled.
     internal::InjectionTriggerSites one;
     one.want_scramble = true;
-    if (sse2) {
-      internal::FindInjectionTriggerSitesSse2(t, &one);
-    } else {
-      internal::FindInjectionTriggerSites(t, &one);
-    }
-    std::sort(one.scramble.begin(), one.scramble.end());
+    find(&one, &trig);
+    ASSERT_TRUE(trig == ref_trig) << at;
     ASSERT_EQ(one.scramble, ref.scramble) << at;
     ASSERT_TRUE(one.collapse.empty() && one.decode.empty()) << at;
   }
+  // Without sites (stops once all three fired).
+  ASSERT_TRUE(internal::FindInjectionTriggers(t) == ref_trig) << what;
+  ASSERT_TRUE(internal::FindInjectionTriggersSse2(t) == ref_trig) << what;
 }
 
 TEST(InjectionTriggers, SitesEqualReference) {
