@@ -757,7 +757,7 @@ struct ClassTable {
 using Masks = internal::TriggerClasses;
 using internal::Classifier;
 
-// The kTargets words as the candidate check (ScrambleCheck) reads them. A
+// The kTargets words as the candidate check (MayRestore) reads them. A
 // target is known by its length and first letter (INVARIANT, checked here),
 // so a run of 6, 8 or 12 letters can be the scrambled form of one target
 // only: by_first[g][c & 31] is the target of length group g (0: 6 letters,
@@ -790,14 +790,15 @@ struct TargetTable {
 
 inline bool LetterByte(unsigned char c) { return static_cast<unsigned char>((c | 0x20) - 'a') < 26; }
 
-// The target RestoreTarget would rewrite the letter run at p to, with the
-// run known to hold exactly 6, 8 or 12 letters and 16 bytes readable at p;
-// -1 when none. Without a branch on the text but the rare one into
-// RestoreTarget: the one target of the run's length and first letter is
-// compared whole (| 0x20 lower-cases a letter); when the run is that
-// target spelled as is, or its last letter or its letter sum differs, no
-// rewrite is possible.
-int ScrambleCheck(const unsigned char* p, const TargetTable& tt) {
+// False when RestoreTarget would not rewrite the letter run at p (known to
+// hold exactly 6, 8 or 12 letters, with 16 bytes readable at p); *len: the
+// run's length. No branch on the text: the one target of the run's length
+// and first letter is compared whole (| 0x20 lower-cases a letter); when the
+// run is that target spelled as is, or its last letter or its letter sum
+// differs, no rewrite is possible. True (rare in prose): RestoreTarget
+// decides. Inlined into the finder's loop, with RestoreTarget out of line
+// (RestoreTargetCold): a call per run cost the score path about 10 % more.
+inline bool MayRestore(const unsigned char* p, const TargetTable& tt, size_t* len) {
   const int ge8 = LetterByte(p[6]), ge12 = ge8 & static_cast<int>(LetterByte(p[8]));
   const int g = ge8 + ge12;
   const int target = tt.by_first[g][p[0] & 31];
@@ -808,14 +809,16 @@ int ScrambleCheck(const unsigned char* p, const TargetTable& tt) {
       _mm_cmpeq_epi8(v, _mm_load_si128(reinterpret_cast<const __m128i*>(tt.word[target])))));
   const __m128i s = _mm_sad_epu8(v, _mm_setzero_si128());
   const auto sum = static_cast<uint32_t>(_mm_cvtsi128_si32(s) + _mm_extract_epi16(s, 4));
-  const bool maybe = static_cast<int>((same & tt.last[target]) != 0) &
-                     static_cast<int>(same != 0xFFFF) & static_cast<int>(sum == tt.sum[target]);
-  if (!maybe) return -1;  // the one branch: rarely taken in prose
-  static constexpr size_t kLen[3] = {6, 8, 12};
-  return RestoreTarget(std::string_view(reinterpret_cast<const char*>(p), kLen[g]));
+  *len = 6 + 2 * static_cast<size_t>(g) + 2 * static_cast<size_t>(ge12);
+  return (static_cast<int>((same & tt.last[target]) != 0) & static_cast<int>(same != 0xFFFF) &
+          static_cast<int>(sum == tt.sum[target])) != 0;
 }
 
-// The same near the end of the text (fewer than 16 bytes readable).
+// RestoreTarget out of line (rarely called from the finder's loop).
+__attribute__((noinline)) int RestoreTargetCold(std::string_view w) { return RestoreTarget(w); }
+
+// RestoreTarget of the run at `at` near the end of the text (fewer than 16
+// bytes readable).
 int ScrambleCheckTail(std::string_view t, size_t at) {
   size_t len = 0;
   while (at + len < t.size() && IsLetter(t[at + len])) ++len;
@@ -842,7 +845,7 @@ using TriggerSites = internal::InjectionTriggerSites;
 // starts of the letter runs of exactly 6, 8 or 12 letters (the target
 // lengths) written to a buffer, four slots unconditionally (a block holds
 // about two in prose). The buffer is checked once per chunk
-// (ScrambleCheck): one long predictable loop rather than a short one per
+// (MayRestore): one long predictable loop rather than a short one per
 // block.
 InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites,
                                    Classifier classify = internal::BestTriggerClassifier()) {
@@ -948,8 +951,13 @@ InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites,
     }
     for (size_t q = 0; q < queued && (!out.scramble || want_scramble); ++q) {
       const size_t at = batch[q];
-      const int target =
-          at + 16 <= n ? ScrambleCheck(data + at, targets) : ScrambleCheckTail(t, at);
+      int target = -1;
+      size_t len;
+      if (at + 16 > n) {
+        target = ScrambleCheckTail(t, at);
+      } else if (MayRestore(data + at, targets, &len)) {
+        target = RestoreTargetCold(t.substr(at, len));
+      }
       if (target < 0) continue;
       out.scramble = true;
       if (want_scramble) sites->scramble.emplace_back(at, target);
