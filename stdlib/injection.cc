@@ -1161,11 +1161,24 @@ InjectionTriggers FindInjectionTriggers(std::string_view t) {
 #endif
 }
 
+#if !defined(__SSE2__)
+// The reference's sites, the lists asked for only.
+InjectionTriggers SitesAsked(std::string_view t, InjectionTriggerSites* sites) {
+  InjectionTriggerSites all;
+  const InjectionTriggers out = FindInjectionTriggerSitesReference(t, &all);
+  auto append = [](auto* to, const auto& from) { to->insert(to->end(), from.begin(), from.end()); };
+  if (sites->want_collapse) append(&sites->collapse, all.collapse);
+  if (sites->want_scramble) append(&sites->scramble, all.scramble);
+  if (sites->want_decode) append(&sites->decode, all.decode);
+  return out;
+}
+#endif
+
 InjectionTriggers FindInjectionTriggerSites(std::string_view t, InjectionTriggerSites* sites) {
 #if defined(__SSE2__)
   return FindTriggersSse2(t, sites);
 #else
-  return FindInjectionTriggerSitesReference(t, sites);
+  return SitesAsked(t, sites);
 #endif
 }
 
@@ -1173,7 +1186,7 @@ InjectionTriggers FindInjectionTriggerSitesSse2(std::string_view t, InjectionTri
 #if defined(__SSE2__)
   return FindTriggersSse2(t, sites, internal::TriggerClassifier(0));
 #else
-  return FindInjectionTriggerSitesReference(t, sites);
+  return SitesAsked(t, sites);
 #endif
 }
 
@@ -1186,7 +1199,7 @@ bool FindInjectionTriggerSitesIsa(std::string_view t, int isa, InjectionTriggerS
   return true;
 #else
   if (isa != 0) return false;
-  *out = FindInjectionTriggerSitesReference(t, sites);
+  *out = SitesAsked(t, sites);
   return true;
 #endif
 }
