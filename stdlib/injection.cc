@@ -12,7 +12,8 @@
 // Speed: the phrases run on one scan::Scanner (RE2's DFA with per-thread
 // copies: on prose it beats Hyperscan for these caseless `\W*`-joined
 // phrases), and one linear pass (internal::FindInjectionTriggers, 64 bytes
-// per step with AVX2 or SSE2 compares) tells whether any preprocessing can change
+// per step with AVX-512BW, AVX2 or SSE2 compares, no branch on the text in
+// its inner loop) tells whether any preprocessing can change
 // the text: a run of three spaced single characters (collapse), a
 // scrambled target word, a base64/hex run long enough to decode. Only the
 // passes whose trigger fired run, so their results are exactly the old
