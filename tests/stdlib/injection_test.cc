@@ -536,7 +536,7 @@ TEST(InjectionTriggers, WordParallelEqualsReference) {
     const size_t n = pick(40);
     for (size_t k = 0; k < n; ++k) t += pieces[pick(pieces.size())];
     const auto fast = FindInjectionTriggers(t), ref = FindInjectionTriggersReference(t);
-    // The SSE2 byte classes give the same answer as the AVX2 ones.
+    // The SSE2 byte classes give the same answer as the widest the CPU has.
     ASSERT_TRUE(internal::FindInjectionTriggersSse2(t) == ref) << "`" << t << "` (SSE2)";
     fired[0] += ref.collapse;
     fired[1] += ref.scramble;
