@@ -12,7 +12,8 @@
 // Speed: the phrases run on one scan::Scanner (RE2's DFA with per-thread
 // copies: on prose it beats Hyperscan for these caseless `\W*`-joined
 // phrases), and one linear pass (internal::FindInjectionTriggers, 64 bytes
-// per step with AVX2 or SSE2 compares) tells whether any preprocessing can change
+// per step with AVX-512BW, AVX2 or SSE2 compares, no branch on the text in
+// its inner loop) tells whether any preprocessing can change
 // the text: a run of three spaced single characters (collapse), a
 // scrambled target word, a base64/hex run long enough to decode. Only the
 // passes whose trigger fired run, so their results are exactly the old
@@ -777,68 +778,72 @@ struct ClassTable {
 using Masks = internal::TriggerClasses;
 using internal::Classifier;
 
-// The shapes of the kTargets words: bit j of first[c],
-// last[c], of_length[n] when target j begins with letter c, ends with it
-// (either case), has n letters.
-struct TargetShape {
-  uint8_t first[256] = {}, last[256] = {}, of_length[64] = {};
-  TargetShape() {
-    static_assert(std::size(kTargets) <= 8, "one bit per target");
-    for (size_t j = 0; j < std::size(kTargets); ++j) {
-      const std::string_view w = kTargets[j];
-      const auto bit = static_cast<uint8_t>(1u << j);
-      for (char c : {w.front(), static_cast<char>(w.front() - 'a' + 'A')}) {
-        first[static_cast<unsigned char>(c)] |= bit;
+// The kTargets words as the candidate check (MayRestore) reads them. A
+// target is known by its length and first letter (INVARIANT, checked here),
+// so a run of 6, 8 or 12 letters can be the scrambled form of one target
+// only: by_first[g][c & 31] is the target of length group g (0: 6 letters,
+// 1: 8, 2: 12) beginning with letter c, or kNoTarget; word/mask: the target
+// in lower case / 0xFF over its letters, zero padded to 16 bytes; sum: the
+// sum of its letters; last: bit L - 1 (its last letter).
+constexpr int kNoTarget = static_cast<int>(std::size(kTargets));
+struct TargetTable {
+  uint8_t by_first[3][32];
+  alignas(16) uint8_t word[kNoTarget + 1][16] = {};
+  alignas(16) uint8_t mask[kNoTarget + 1][16] = {};
+  uint32_t sum[kNoTarget + 1] = {}, last[kNoTarget + 1] = {};
+  TargetTable() {
+    std::memset(by_first, kNoTarget, sizeof by_first);
+    for (int t = 0; t < kNoTarget; ++t) {
+      const std::string_view w = kTargets[t];
+      // INVARIANT: FindTriggersSse2 looks for runs of these lengths.
+      const int g = w.size() == 6 ? 0 : w.size() == 8 ? 1 : w.size() == 12 ? 2 : -1;
+      if (g < 0 || by_first[g][w.front() & 31] != kNoTarget) std::abort();  // INVARIANT above
+      by_first[g][w.front() & 31] = static_cast<uint8_t>(t);
+      for (size_t k = 0; k < w.size(); ++k) {
+        word[t][k] = static_cast<uint8_t>(w[k]);
+        mask[t][k] = 0xFF;
+        sum[t] += static_cast<uint8_t>(w[k]);
       }
-      for (char c : {w.back(), static_cast<char>(w.back() - 'a' + 'A')}) {
-        last[static_cast<unsigned char>(c)] |= bit;
-      }
-      of_length[w.size()] |= bit;  // INVARIANT: targets are shorter than 64 letters
-      // INVARIANT: FindInjectionTriggers looks for runs of these lengths.
-      if (w.size() != 6 && w.size() != 8 && w.size() != 12) std::abort();
+      last[t] = 1u << (w.size() - 1);
     }
   }
 };
 
-// True when `word` is `target` (lower case) in any case.
-bool SameLetters(std::string_view word, std::string_view target) {
-  if (word.size() != target.size()) return false;
-  for (size_t i = 0; i < word.size(); ++i) {
-    if (Lower(word[i]) != target[i]) return false;
-  }
-  return true;
+inline bool LetterByte(unsigned char c) { return static_cast<unsigned char>((c | 0x20) - 'a') < 26; }
+
+// False when RestoreTarget would not rewrite the letter run at p (known to
+// hold exactly 6, 8 or 12 letters, with 16 bytes readable at p); *len: the
+// run's length. No branch on the text: the one target of the run's length
+// and first letter is compared whole (| 0x20 lower-cases a letter); when the
+// run is that target spelled as is, or its last letter or its letter sum
+// differs, no rewrite is possible. True (rare in prose): RestoreTarget
+// decides. Inlined into the finder's loop, with RestoreTarget out of line
+// (RestoreTargetCold): a call per run cost the score path about 10 % more.
+inline bool MayRestore(const unsigned char* p, const TargetTable& tt, size_t* len) {
+  const int ge8 = LetterByte(p[6]), ge12 = ge8 & static_cast<int>(LetterByte(p[8]));
+  const int g = ge8 + ge12;
+  const int target = tt.by_first[g][p[0] & 31];
+  const __m128i v = _mm_and_si128(
+      _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), _mm_set1_epi8(0x20)),
+      _mm_load_si128(reinterpret_cast<const __m128i*>(tt.mask[target])));
+  const auto same = static_cast<uint32_t>(_mm_movemask_epi8(
+      _mm_cmpeq_epi8(v, _mm_load_si128(reinterpret_cast<const __m128i*>(tt.word[target])))));
+  const __m128i s = _mm_sad_epu8(v, _mm_setzero_si128());
+  const auto sum = static_cast<uint32_t>(_mm_cvtsi128_si32(s) + _mm_extract_epi16(s, 4));
+  *len = 6 + 2 * static_cast<size_t>(g) + 2 * static_cast<size_t>(ge12);
+  return (static_cast<int>((same & tt.last[target]) != 0) & static_cast<int>(same != 0xFFFF) &
+          static_cast<int>(sum == tt.sum[target])) != 0;
 }
 
-// kTargets as 8-byte little-endian chunks (zero padded), for SameTarget.
-struct TargetChunks {
-  uint64_t w[std::size(kTargets)][2] = {};
-  TargetChunks() {
-    for (size_t t = 0; t < std::size(kTargets); ++t) {
-      char padded[16] = {};
-      // INVARIANT: targets are at most 16 letters.
-      std::memcpy(padded, kTargets[t].data(), std::min<size_t>(16, kTargets[t].size()));
-      std::memcpy(w[t], padded, 16);
-    }
-  }
-};
+// RestoreTarget out of line (rarely called from the finder's loop).
+__attribute__((noinline)) int RestoreTargetCold(std::string_view w) { return RestoreTarget(w); }
 
-// True when the letters at p (a letter run as long as kTargets[t], with
-// `avail` bytes readable from p) spell kTargets[t] in any case: 8 bytes per
-// compare (| 0x20 lower-cases a letter).
-bool SameTarget(const unsigned char* p, size_t avail, size_t t) {
-  static const TargetChunks chunks;
-  const size_t len = kTargets[t].size();
-  if (avail < 16 || len > 16) {
-    return SameLetters(std::string_view(reinterpret_cast<const char*>(p), len), kTargets[t]);
-  }
-  for (size_t k = 0; k < len; k += 8) {
-    uint64_t a;
-    std::memcpy(&a, p + k, 8);
-    const size_t m = std::min<size_t>(8, len - k);
-    const uint64_t mask = m == 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * m)) - 1;
-    if (((a | 0x2020202020202020ULL) ^ chunks.w[t][k / 8]) & mask) return false;
-  }
-  return true;
+// RestoreTarget of the run at `at` near the end of the text (fewer than 16
+// bytes readable).
+int ScrambleCheckTail(std::string_view t, size_t at) {
+  size_t len = 0;
+  while (at + len < t.size() && IsLetter(t[at + len])) ++len;
+  return RestoreTarget(t.substr(at, len));
 }
 
 // Bit i: the class of byte i + s (0 <= s < 64) of the two words cur, next.
@@ -846,110 +851,143 @@ inline uint64_t Ahead(uint64_t cur, uint64_t next, size_t s) {
   return s == 0 ? cur : (cur >> s) | (next << (64 - s));
 }
 
-
 // Bit i: the class of byte i - 1.
 inline uint64_t Behind(uint64_t cur, uint64_t prev) { return (cur << 1) | (prev >> 63); }
 #endif
 
 #if defined(__SSE2__)
-// Where preprocessing changes a text: every collapse chain start (the
-// positions of hits, increasing) and every scrambled run (position, target),
-// when asked for.
-struct TriggerSites {
-  bool want_collapse = false, want_scramble = false, want_decode = false;
-  std::vector<size_t> collapse;
-  std::vector<size_t> decode;  // starts of maximal runs of >= kMinBase64Run base64 bytes
-  std::vector<std::pair<size_t, int>> scramble;
-};
+// Where preprocessing changes a text (internal/injection_triggers.h).
+using TriggerSites = internal::InjectionTriggerSites;
 
+// The word-parallel finder. The text is classified a chunk of 64 blocks of
+// 64 bytes at a time (bit masks, internal/injection_classes.h), then per
+// block from the masks alone and without a branch on the text: the decode
+// and collapse probes (their hits are rare: one branch for both), and the
+// starts of the letter runs of exactly 6, 8 or 12 letters (the target
+// lengths) written to a buffer, four slots unconditionally (a block holds
+// about two in prose). The buffer is checked once per chunk
+// (MayRestore): one long predictable loop rather than a short one per
+// block.
 InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites,
                                    Classifier classify = internal::BestTriggerClassifier()) {
-  static const TargetShape shape;
+  static const TargetTable targets;
   static_assert(kMinBase64Run < 64, "the run must fit in two mask words");
   InjectionTriggers out;
   const size_t n = t.size();
-  const size_t words = (n + 63) / 64;
+  const size_t words = (n + 63) / 64, full = n / 64;
   const auto* data = reinterpret_cast<const unsigned char*>(t.data());
-  auto load = [&](size_t k) -> Masks {
-    if (k >= words) return Masks{};
-    const size_t at = 64 * k;
-    if (at + 64 <= n) return classify(data + at);
-    unsigned char tail[64] = {};  // NUL has no class, as the end of the text
-    std::memcpy(tail, data + at, n - at);
-    return classify(tail);
+  constexpr size_t kChunk = 64;
+  Masks m[kChunk + 2];  // m[j]: the classes of block k0 - 1 + j
+  // The classes of blocks [first, first + count) into m[j, j + count):
+  // bytes past the end have no class (as the reference's end-of-text
+  // sentinel; NUL has none either).
+  auto fill = [&](size_t first, size_t j, size_t count) {
+    const size_t whole = first < full ? std::min(count, full - first) : 0;
+    if (whole != 0) classify(data + 64 * first, whole, m + j);
+    for (size_t q = whole; q < count; ++q) {
+      const size_t at = 64 * (first + q);
+      m[j + q] = Masks{};
+      if (at < n) {
+        unsigned char tail[64] = {};
+        std::memcpy(tail, data + at, n - at);
+        classify(tail, 1, m + j + q);
+      }
+    }
   };
-  Masks prev, cur = load(0), next = load(1);
-  for (size_t k = 0; k < words; ++k) {
-    const bool all_runs = sites != nullptr && sites->want_decode;
-    if (!out.decode || all_runs) {  // kMinBase64Run base64 bytes from here
+  const bool want_collapse = sites != nullptr && sites->want_collapse;
+  const bool want_scramble = sites != nullptr && sites->want_scramble;
+  const bool want_decode = sites != nullptr && sites->want_decode;
+  // Run starts to check: a block holds at most 10 (a run of 6 letters and
+  // the byte before it take 7 bytes) and writes 4 slots at least.
+  size_t batch[10 * kChunk + 4];
+  m[0] = Masks{};
+  fill(0, 1, kChunk + 1);
+  for (size_t k0 = 0; k0 < words; k0 += kChunk) {
+    const size_t blocks = std::min(kChunk, words - k0);
+    const bool decode = !out.decode || want_decode, collapse = !out.collapse || want_collapse;
+    const bool scramble = !out.scramble || want_scramble;
+    size_t queued = 0;
+    for (size_t j = 1; j <= blocks; ++j) {
+      const Masks& prev = m[j - 1];
+      const Masks& cur = m[j];
+      const Masks& next = m[j + 1];
+      const size_t k = k0 + j - 1;
+      // Both probes: kMinBase64Run base64 bytes from a byte (runs of at
+      // least 2, 4, 8, 16, 20 by doubling, as the letter runs below), and
+      // single, spacer, single, spacer, single.
+      static_assert(kMinBase64Run == 20, "the doubling below");
       const uint64_t x = cur.b64, xn = next.b64;
-      // A few probes first (prose fails them), then every byte of the run.
-      uint64_t run = x & Ahead(x, xn, kMinBase64Run - 1) & Ahead(x, xn, kMinBase64Run / 2);
-      for (size_t s = 1; s + 1 < kMinBase64Run && run != 0; ++s) run &= Ahead(x, xn, s);
-      out.decode = out.decode || run != 0;
-      if (all_runs) {
-        for (uint64_t h = run & ~Behind(x, prev.b64); h != 0; h &= h - 1) {
-          sites->decode.push_back(64 * k + static_cast<size_t>(std::countr_zero(h)));
-        }
+      uint64_t run = 0;
+      if (decode) {
+        const uint64_t g2 = x & Ahead(x, xn, 1), g2n = xn & (xn >> 1);
+        const uint64_t g4 = g2 & Ahead(g2, g2n, 2), g4n = g2n & (g2n >> 2);
+        const uint64_t g8 = g4 & Ahead(g4, g4n, 4), g8n = g4n & (g4n >> 4);
+        run = g8 & Ahead(g8, g8n, 8) & Ahead(g4, g4n, 16);
       }
-    }
-    if (!out.collapse || (sites != nullptr && sites->want_collapse)) {
-      // single, spacer, single, spacer, single
       const uint64_t a = cur.alnum, an = next.alnum, sp = cur.spacer, sn = next.spacer;
-      const uint64_t hit = a & ~Behind(a, prev.alnum) & Ahead(sp, sn, 1) & Ahead(a, an, 2) &
-                           Ahead(sp, sn, 3) & Ahead(a, an, 4) & ~Ahead(a, an, 5);
-      out.collapse = out.collapse || hit != 0;
-      if (sites != nullptr && sites->want_collapse) {
-        for (uint64_t h = hit; h != 0; h &= h - 1) {
-          sites->collapse.push_back(64 * k + static_cast<size_t>(std::countr_zero(h)));
+      const uint64_t hit = collapse ? a & ~Behind(a, prev.alnum) & Ahead(sp, sn, 1) &
+                                          Ahead(a, an, 2) & Ahead(sp, sn, 3) & Ahead(a, an, 4) &
+                                          ~Ahead(a, an, 5)
+                                    : 0;
+      if ((run | hit) != 0) {
+        out.decode = out.decode || run != 0;
+        if (want_decode) {
+          for (uint64_t h = run & ~Behind(x, prev.b64); h != 0; h &= h - 1) {
+            sites->decode.push_back(64 * k + static_cast<size_t>(std::countr_zero(h)));
+          }
+        }
+        out.collapse = out.collapse || hit != 0;
+        if (want_collapse) {
+          for (uint64_t h = hit; h != 0; h &= h - 1) {
+            sites->collapse.push_back(64 * k + static_cast<size_t>(std::countr_zero(h)));
+          }
+        }
+      }
+      if (scramble) {
+        const uint64_t l = cur.letter, ln = next.letter;
+        const uint64_t starts = l & ~Behind(l, prev.letter);
+        // Runs of exactly 6, 8 and 12 letters: runs of at least 2, 4, 6,
+        // 8, 12 letters by doubling (a few shifts instead of one per
+        // letter; the next word's masks only matter in their low bits,
+        // which need no third word), then not one letter more.
+        const uint64_t ge2 = l & Ahead(l, ln, 1), ge2n = ln & (ln >> 1);
+        const uint64_t ge4 = ge2 & Ahead(ge2, ge2n, 2), ge4n = ge2n & (ge2n >> 2);
+        const uint64_t ge6 = ge4 & Ahead(ge2, ge2n, 4);
+        const uint64_t ge8 = ge4 & Ahead(ge4, ge4n, 4);
+        const uint64_t ge12 = ge8 & Ahead(ge4, ge4n, 8);
+        uint64_t runs = starts & ((ge6 & ~Ahead(l, ln, 6)) | (ge8 & ~Ahead(l, ln, 8)) |
+                                  (ge12 & ~Ahead(l, ln, 12)));
+        size_t* slot = batch + queued;
+        queued += static_cast<size_t>(std::popcount(runs));
+        // The top bit keeps the count of zeros defined (no branch for an
+        // empty mask): a slot past the count.
+        for (int s = 0; s < 4; ++s) {
+          slot[s] = 64 * k + static_cast<size_t>(std::countr_zero(runs | (uint64_t{1} << 63)));
+          runs &= runs - 1;
+        }
+        for (slot += 4; runs != 0; runs &= runs - 1) {
+          *slot++ = 64 * k + static_cast<size_t>(std::countr_zero(runs));
         }
       }
     }
-    const bool all_scrambled = sites != nullptr && sites->want_scramble;
-    if (!out.scramble || all_scrambled) {
-      // Letter runs shaped like a target word: RestoreTarget decides.
-      const uint64_t l = cur.letter, ln = next.letter;
-      const uint64_t starts = l & ~Behind(l, prev.letter);
-      // Runs of exactly 6, 8 and 12 letters (the target lengths, checked
-      // in TargetShape): runs of at least 2, 4, 6, 8, 12 letters by
-      // doubling (a few shifts instead of one per letter; the next word's
-      // masks only matter in their low bits, which need no third word),
-      // then not one letter more.
-      const uint64_t ge2 = l & Ahead(l, ln, 1), ge2n = ln & (ln >> 1);
-      const uint64_t ge4 = ge2 & Ahead(ge2, ge2n, 2), ge4n = ge2n & (ge2n >> 2);
-      const uint64_t ge6 = ge4 & Ahead(ge2, ge2n, 4);
-      const uint64_t ge8 = ge4 & Ahead(ge4, ge4n, 4);
-      const uint64_t ge12 = ge8 & Ahead(ge4, ge4n, 8);
-      const uint64_t runs[3] = {starts & ge6 & ~Ahead(l, ln, 6), starts & ge8 & ~Ahead(l, ln, 8),
-                                starts & ge12 & ~Ahead(l, ln, 12)};
-      for (size_t r = 0; r < 3 && (!out.scramble || all_scrambled); ++r) {
-        const size_t len = r == 0 ? 6 : r == 1 ? 8 : 12;
-        for (uint64_t c = runs[r]; c != 0 && (!out.scramble || all_scrambled);) {
-          const size_t at = 64 * k + static_cast<size_t>(std::countr_zero(c));
-          c &= c - 1;
-          // Cheap filter: some target of this length, first and last letter.
-          const unsigned char f = static_cast<unsigned char>(t[at]);
-          const unsigned char e = static_cast<unsigned char>(t[at + len - 1]);
-          const unsigned which = shape.first[f] & shape.last[e] & shape.of_length[len];
-          if (which == 0) continue;
-          const std::string_view word = t.substr(at, len);
-          // The one target of this shape spelled as is: RestoreTarget says
-          // no. The common case in text that names these words.
-          if ((which & (which - 1)) == 0 &&
-              SameTarget(data + at, n - at, static_cast<size_t>(std::countr_zero(which)))) {
-            continue;
-          }
-          const int target = RestoreTarget(word);
-          if (target < 0) continue;
-          out.scramble = true;
-          if (all_scrambled) sites->scramble.emplace_back(at, target);
-        }
+    for (size_t q = 0; q < queued && (!out.scramble || want_scramble); ++q) {
+      const size_t at = batch[q];
+      int target = -1;
+      size_t len;
+      if (at + 16 > n) {
+        target = ScrambleCheckTail(t, at);
+      } else if (MayRestore(data + at, targets, &len)) {
+        target = RestoreTargetCold(t.substr(at, len));
       }
+      if (target < 0) continue;
+      out.scramble = true;
+      if (want_scramble) sites->scramble.emplace_back(at, target);
     }
     if (out.collapse && out.scramble && out.decode && sites == nullptr) break;
-    prev = cur;
-    cur = next;
-    next = load(k + 2);
+    if (blocks < kChunk) break;
+    m[0] = m[kChunk];
+    m[1] = m[kChunk + 1];
+    fill(k0 + kChunk + 1, 2, kChunk);
   }
   return out;
 }
@@ -1014,9 +1052,7 @@ std::string_view NormalizeAtSites(std::string_view text, std::string* storage,
   scramble.clear();
   if (trig.collapse && CollapseAt(text, sites.collapse, storage, &chains)) {
     base = *storage;
-    // The finder lists a block's runs by length: in text order here.
-    scramble.assign(sites.scramble.begin(), sites.scramble.end());
-    std::sort(scramble.begin(), scramble.end());
+    scramble.assign(sites.scramble.begin(), sites.scramble.end());  // in text order
     const size_t original = scramble.size();
     size_t c = 0, removed = 0;
     auto chain_runs = [&](const Collapsed& k) {
@@ -1132,7 +1168,7 @@ std::string InjectionNormalizedReference(std::string_view text) {
 
 InjectionTriggers FindInjectionTriggersSse2(std::string_view t) {
 #if defined(__SSE2__)
-  return FindTriggersSse2(t, nullptr, internal::TriggerClassesSse2);
+  return FindTriggersSse2(t, nullptr, internal::TriggerClassifier(0));
 #else
   return FindInjectionTriggersReference(t);
 #endif
@@ -1144,6 +1180,87 @@ InjectionTriggers FindInjectionTriggers(std::string_view t) {
 #else
   return FindInjectionTriggersReference(t);
 #endif
+}
+
+#if !defined(__SSE2__)
+// The reference's sites, the lists asked for only.
+InjectionTriggers SitesAsked(std::string_view t, InjectionTriggerSites* sites) {
+  InjectionTriggerSites all;
+  const InjectionTriggers out = FindInjectionTriggerSitesReference(t, &all);
+  auto append = [](auto* to, const auto& from) { to->insert(to->end(), from.begin(), from.end()); };
+  if (sites->want_collapse) append(&sites->collapse, all.collapse);
+  if (sites->want_scramble) append(&sites->scramble, all.scramble);
+  if (sites->want_decode) append(&sites->decode, all.decode);
+  return out;
+}
+#endif
+
+InjectionTriggers FindInjectionTriggerSites(std::string_view t, InjectionTriggerSites* sites) {
+#if defined(__SSE2__)
+  return FindTriggersSse2(t, sites);
+#else
+  return SitesAsked(t, sites);
+#endif
+}
+
+InjectionTriggers FindInjectionTriggerSitesSse2(std::string_view t, InjectionTriggerSites* sites) {
+#if defined(__SSE2__)
+  return FindTriggersSse2(t, sites, internal::TriggerClassifier(0));
+#else
+  return SitesAsked(t, sites);
+#endif
+}
+
+bool FindInjectionTriggerSitesIsa(std::string_view t, int isa, InjectionTriggerSites* sites,
+                                  InjectionTriggers* out) {
+#if defined(__SSE2__)
+  const Classifier classify = internal::TriggerClassifier(isa);
+  if (classify == nullptr) return false;
+  *out = FindTriggersSse2(t, sites, classify);
+  return true;
+#else
+  if (isa != 0) return false;
+  *out = SitesAsked(t, sites);
+  return true;
+#endif
+}
+
+InjectionTriggers FindInjectionTriggerSitesReference(std::string_view t,
+                                                     InjectionTriggerSites* sites) {
+  static const ClassTable table;
+  const size_t n = t.size();
+  auto is = [&](size_t i, uint8_t c) {
+    return i < n && (table.c[static_cast<unsigned char>(t[i])] & c) != 0;
+  };
+  auto single = [&](size_t i) {
+    return is(i, kAlnumC) && (i == 0 || !is(i - 1, kAlnumC)) && !is(i + 1, kAlnumC);
+  };
+  // The end of the run of class c starting at i.
+  auto end = [&](size_t i, uint8_t c) {
+    while (is(i, c)) ++i;
+    return i;
+  };
+  for (size_t i = 0; i < n; ++i) {
+    if (single(i) && is(i + 1, kSpacerC) && single(i + 2) && is(i + 3, kSpacerC) &&
+        single(i + 4)) {
+      sites->collapse.push_back(i);
+    }
+    if (is(i, kB64C) && (i == 0 || !is(i - 1, kB64C)) && end(i, kB64C) - i >= kMinBase64Run) {
+      sites->decode.push_back(i);
+    }
+    if (is(i, kLetterC) && (i == 0 || !is(i - 1, kLetterC))) {
+      const size_t len = end(i, kLetterC) - i;
+      if (len == 6 || len == 8 || len == 12) {
+        const int target = RestoreTarget(t.substr(i, len));
+        if (target >= 0) sites->scramble.emplace_back(i, target);
+      }
+    }
+  }
+  InjectionTriggers out;
+  out.collapse = !sites->collapse.empty();
+  out.scramble = !sites->scramble.empty();
+  out.decode = !sites->decode.empty();
+  return out;
 }
 
 }  // namespace internal

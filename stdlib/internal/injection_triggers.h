@@ -6,6 +6,8 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace tollgate::stdlib::internal {
 
@@ -19,11 +21,39 @@ struct InjectionTriggers {
   bool operator==(const InjectionTriggers&) const = default;
 };
 
-// The word-parallel finder: 64 bytes per step, byte classes from AVX2
-// compares where the CPU has them (chosen at run time), else SSE2.
+// The word-parallel finder: 64 bytes per step, byte classes from AVX-512BW
+// or AVX2 compares where the CPU has them (chosen at run time), else SSE2.
 InjectionTriggers FindInjectionTriggers(std::string_view text);
 // The same with the SSE2 byte classes whatever the CPU (tests compare them).
 InjectionTriggers FindInjectionTriggersSse2(std::string_view text);
+
+// Where preprocessing changes a text, as the same pass locates it: the lists
+// asked for (want_*), each increasing.
+struct InjectionTriggerSites {
+  bool want_collapse = false, want_scramble = false, want_decode = false;
+  // Every start of three single characters joined by single spacers (a
+  // chain of four has two): where a collapse chain can start.
+  std::vector<size_t> collapse;
+  // (start, target word index) of every letter run the scrambled-word pass
+  // rewrites, in text order.
+  std::vector<std::pair<size_t, int>> scramble;
+  // The starts of the maximal runs of at least 20 base64-alphabet bytes.
+  std::vector<size_t> decode;
+};
+
+// FindInjectionTriggers with the sites asked for in *sites (appended).
+InjectionTriggers FindInjectionTriggerSites(std::string_view text, InjectionTriggerSites* sites);
+// The same with the SSE2 byte classes whatever the CPU.
+InjectionTriggers FindInjectionTriggerSitesSse2(std::string_view text,
+                                                InjectionTriggerSites* sites);
+// The same with the byte classes of one instruction set (0: SSE2, 1: AVX2,
+// 2: AVX-512BW) into *out; false when this CPU or build lacks it.
+bool FindInjectionTriggerSitesIsa(std::string_view text, int isa, InjectionTriggerSites* sites,
+                                  InjectionTriggers* out);
+// The sites by a byte walk written from the definitions above (the
+// differential test's reference; every list is filled).
+InjectionTriggers FindInjectionTriggerSitesReference(std::string_view text,
+                                                     InjectionTriggerSites* sites);
 
 // The byte-at-a-time finder it replaced (about 3 ns per byte): the
 // differential test's reference; also what runs without SSE2.

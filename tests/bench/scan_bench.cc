@@ -246,12 +246,19 @@ BENCHMARK(BM_InjectionScoreFresh)->Unit(benchmark::kMicrosecond);
 
 // The injection score's preprocessing triggers alone: the byte-at-a-time
 // finder (0), the word-parallel one with SSE2 byte classes (1) and with the
-// classes the CPU does best (2: AVX2 here).
+// classes the CPU does best (2: AVX2 here), and that one listing every site
+// as the score does (3: collapse, scrambled-word and decode sites).
 void BM_InjectionTriggers(benchmark::State& state) {
   std::string text = Prose(static_cast<size_t>(state.range(0)), 11);
   const int64_t path = state.range(1);
+  stdlib::internal::InjectionTriggerSites sites;
+  sites.want_collapse = sites.want_scramble = sites.want_decode = true;
   for (auto _ : state) {
-    auto t = path == 2   ? stdlib::internal::FindInjectionTriggers(text)
+    sites.collapse.clear();
+    sites.scramble.clear();
+    sites.decode.clear();
+    auto t = path == 3   ? stdlib::internal::FindInjectionTriggerSites(text, &sites)
+             : path == 2 ? stdlib::internal::FindInjectionTriggers(text)
              : path == 1 ? stdlib::internal::FindInjectionTriggersSse2(text)
                          : stdlib::internal::FindInjectionTriggersReference(text);
     benchmark::DoNotOptimize(t);
@@ -259,7 +266,7 @@ void BM_InjectionTriggers(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
 }
 BENCHMARK(BM_InjectionTriggers)->ArgNames({"bytes", "path"})
-    ->ArgsProduct({{64 << 10}, {0, 1, 2}})->Unit(benchmark::kMicrosecond);
+    ->ArgsProduct({{64 << 10, 1 << 20}, {0, 1, 2, 3}})->Unit(benchmark::kMicrosecond);
 
 void Row(const char* what, double re2, double hs, const char* unit, const char* target, bool ok) {
   if (hs < 0) {

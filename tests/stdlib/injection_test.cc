@@ -596,7 +596,7 @@ TEST(InjectionTriggers, WordParallelEqualsReference) {
     const size_t n = pick(40);
     for (size_t k = 0; k < n; ++k) t += pieces[pick(pieces.size())];
     const auto fast = FindInjectionTriggers(t), ref = FindInjectionTriggersReference(t);
-    // The SSE2 byte classes give the same answer as the AVX2 ones.
+    // The SSE2 byte classes give the same answer as the widest the CPU has.
     ASSERT_TRUE(internal::FindInjectionTriggersSse2(t) == ref) << "`" << t << "` (SSE2)";
     fired[0] += ref.collapse;
     fired[1] += ref.scramble;
@@ -633,6 +633,101 @@ TEST(InjectionTriggers, WordParallelEqualsReference) {
 
 namespace tollgate::stdlib {
 namespace {
+
+// The sites the word-parallel pass locates (every collapse hit, scrambled
+// run and long base64 run, which the normalisation and the decoding use)
+// against a byte walk written from their definitions, position for
+// position: random texts over a trigger-rich alphabet, and each shape alone
+// at every offset of three 64-byte words (runs straddling a word edge, at
+// the end of the text, one byte short and one byte long).
+void ExpectSitesEqualReference(const std::string& t, const std::string& what) {
+  internal::InjectionTriggerSites ref;
+  const auto ref_trig = internal::FindInjectionTriggerSitesReference(t, &ref);
+  ASSERT_TRUE(ref_trig == internal::FindInjectionTriggersReference(t)) << what;
+  // The product's classes, then each instruction set's the CPU has.
+  for (int isa = -1; isa < 3; ++isa) {
+    auto find = [&](internal::InjectionTriggerSites* sites, internal::InjectionTriggers* trig) {
+      if (isa < 0) {
+        *trig = internal::FindInjectionTriggerSites(t, sites);
+        return true;
+      }
+      return internal::FindInjectionTriggerSitesIsa(t, isa, sites, trig);
+    };
+    internal::InjectionTriggerSites got;
+    got.want_collapse = got.want_scramble = got.want_decode = true;
+    internal::InjectionTriggers trig;
+    if (!find(&got, &trig)) continue;
+    const std::string at = what + " (isa " + std::to_string(isa) + ")";
+    ASSERT_TRUE(trig == ref_trig) << at;
+    ASSERT_EQ(got.collapse, ref.collapse) << at;
+    ASSERT_EQ(got.scramble, ref.scramble) << at;
+    ASSERT_EQ(got.decode, ref.decode) << at;
+    // One list asked for: only that one is filled.
+    internal::InjectionTriggerSites one;
+    one.want_scramble = true;
+    find(&one, &trig);
+    ASSERT_TRUE(trig == ref_trig) << at;
+    ASSERT_EQ(one.scramble, ref.scramble) << at;
+    ASSERT_TRUE(one.collapse.empty() && one.decode.empty()) << at;
+  }
+  // Without sites (stops once all three fired).
+  ASSERT_TRUE(internal::FindInjectionTriggers(t) == ref_trig) << what;
+  ASSERT_TRUE(internal::FindInjectionTriggersSse2(t) == ref_trig) << what;
+}
+
+TEST(InjectionTriggers, SitesEqualReference) {
+  std::mt19937_64 rng(17);
+  auto pick = [&](size_t n) { return static_cast<size_t>(rng() % n); };
+  const std::vector<std::string> pieces = {
+      "a", "b", "Z", "7", " ", ".", "-", "_", "*", "+", "/", "=", "\n", "\xC3\xA9", "\xFF",
+      std::string(1, '\0'), "ignore", "ingore", "IGNROE", "system", "sytsem", "SyStEm", "prompt",
+      "pomrpt", "instructions", "isntructions", "previous", "pervious", "bypass", "bpyass",
+      "override", "ovreride", "reveal", "rveeal", "routes", "policy", "please", "provider",
+      "sitcom", "pocket", "reversal", "oversize", "interactions", "ignoree", "ignor", "gateway",
+      "aWdub3JlIGFsbCBwcmV2aW91cyBpbnN0", "0123456789", std::string(19, 'Q'),
+      std::string(20, 'Q'), std::string(21, 'Q'), "i g n", "x.y.z", "1-2-3", "a_b*c", "q r s t"};
+  size_t fired[3] = {0, 0, 0};
+  const size_t texts = 6000;
+  for (size_t i = 0; i < texts; ++i) {
+    std::string t;
+    const size_t n = pick(i % 10 == 0 ? 200 : 40);
+    for (size_t k = 0; k < n; ++k) t += pieces[pick(pieces.size())];
+    internal::InjectionTriggerSites ref;
+    const auto trig = internal::FindInjectionTriggerSitesReference(t, &ref);
+    fired[0] += trig.collapse;
+    fired[1] += trig.scramble;
+    fired[2] += trig.decode;
+    ExpectSitesEqualReference(t, "`" + t + "`");
+    if (HasFatalFailure()) return;
+  }
+  for (size_t f : fired) {
+    EXPECT_GT(f, texts / 20);
+    EXPECT_LT(f, texts - texts / 20);
+  }
+  // Letter runs of 5 to 13 letters shaped like each target (first and last
+  // letter kept, the middle as is, scrambled, or cut / lengthened), base64
+  // runs of 19 to 21 bytes, spacing chains, at every offset.
+  const std::vector<std::string> probes = {
+      "ignor", "ignore", "ingore", "ignoXe", "ignorre", "ignoree", "prompt", "pormpt", "provided",
+      "pervious", "previous", "prevvious", "override", "ovreride", "bypass", "bpyass", "reveal",
+      "rveeal", "system", "sytsem", "isntructions", "instructions", "instructionss",
+      "instructons", "insturctions", "abcdefghijk", "abcdefghijklm", "Revea", "REVEALL",
+      std::string(19, 'Q'), std::string(20, 'Q'), std::string(21, 'Q'), std::string(19, '/'),
+      std::string(20, '7') + "=", "x y z", "x y", "a.b.c.d", "a.b.cd", "1-2-3-4-5", "a b  c"};
+  for (size_t at = 0; at < 200; ++at) {
+    for (const std::string& probe : probes) {
+      for (char fill : {' ', 'k', '+', '\xC3'}) {
+        std::string t(at, fill);
+        t += probe;
+        ExpectSitesEqualReference(t, "at " + std::to_string(at) + " `" + t + "` (end)");
+        t += std::string(at % 7 + 1, fill);
+        t += probe;
+        ExpectSitesEqualReference(t, "at " + std::to_string(at) + " `" + t + "`");
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+}
 
 // Normalisation at the trigger sites only against the full passes, on texts
 // where collapse chains and scrambled words are common and overlap.
