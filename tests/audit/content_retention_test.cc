@@ -405,9 +405,10 @@ TEST(AuditContentRetention, UnknownMembersReplayWithTheirLengths) {
     ASSERT_EQ(content["lengths"].Size(), order.size()) << g.bytes;
     for (size_t i = 0; i < order.size(); ++i) {
       EXPECT_EQ(content["lengths"][static_cast<rapidjson::SizeType>(i)].GetUint64(), order[i].size()) << i;
-      if (std::string(mode) == "hash")
+      if (std::string(mode) == "hash") {
         EXPECT_EQ(content["hmac"][static_cast<rapidjson::SizeType>(i)].GetString(),
                   internal::HmacSha256Hex(g.key, order[i])) << i;
+      }
     }
     if (std::string(mode) == "hash") {
       ASSERT_TRUE(content["detectors"].HasMember("dlp.email")) << g.bytes;
