@@ -33,6 +33,7 @@
 #include "engine/core/money.h"
 #include "runtime/input/candidate_names.h"
 #include "runtime/input/input_text.h"
+#include "runtime/input/insitu_reader.h"
 #include "runtime/input/request_texts.h"
 #include "runtime/router/catalog.h"
 #include "stdlib/builtins.h"
@@ -287,7 +288,7 @@ struct Scratch {
   std::unique_ptr<char[]> pool_buf{new char[kPoolBytes]};
   std::unique_ptr<char[]> stack_buf{new char[16 * 1024]};
   Pool pool{pool_buf.get(), kPoolBytes};
-  Pool stack{stack_buf.get(), 16 * 1024};
+  internal::InsituStack stack{stack_buf.get(), 16 * 1024};
   std::string join;
   RequestTexts<const JVal> texts;  // request.content's texts (request_texts.h)
   std::vector<std::string_view> names;  // duplicate-key check of large objects
@@ -1484,7 +1485,7 @@ bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& l
     guard.depth = 0;
     rj::InsituStringStream is(out->buffer.data());
     auto gen = [&](Doc& d) {
-      rj::GenericReader<rj::UTF8<>, rj::UTF8<>, Pool> reader(&s.stack);
+      internal::InsituReader reader(&s.stack);  // insitu_reader.h
       constexpr unsigned kFlags =
           rj::kParseInsituFlag | rj::kParseNumbersAsStringsFlag;  // UTF-8 checked above
       result = reader.Parse<kFlags>(is, guard);

@@ -43,22 +43,25 @@ class Scan {
   }
 
  private:
-  // The bytes looked at alone are those below 0x20 or from 0x80 on (one
-  // signed compare takes both) and backslashes. Byte() passes over the
-  // controls that are no finding (tab, newline: whitespace here, rapidjson's
-  // to refuse elsewhere).
+  // The bytes looked at alone are those below 0x20 but newlines (pretty
+  // printed JSON has many), those from 0x80 on (one signed compare takes
+  // both ranges) and backslashes. Byte() passes over the controls that are
+  // no finding (tab, CR: whitespace here, rapidjson's to refuse elsewhere).
 
 #if defined(__x86_64__)
   // 64 bytes a step; returns where it stopped (npos: invalid UTF-8).
   __attribute__((target("avx2"))) size_t Avx2Blocks(size_t i) {
-    const __m256i k20 = _mm256_set1_epi8(0x20), kbs = _mm256_set1_epi8('\\');
+    const __m256i k20 = _mm256_set1_epi8(0x20), kbs = _mm256_set1_epi8('\\'),
+                  knl = _mm256_set1_epi8('\n');
+    auto flags = [](__m256i x, __m256i k20, __m256i kbs, __m256i knl) __attribute__((target("avx2"))) {
+      const __m256i low = _mm256_andnot_si256(_mm256_cmpeq_epi8(x, knl), _mm256_cmpgt_epi8(k20, x));
+      return static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_or_si256(low, _mm256_cmpeq_epi8(x, kbs))));
+    };
     while (i + 64 <= n_) {
       const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p_ + i));
       const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p_ + i + 32));
-      const uint32_t ma = static_cast<uint32_t>(_mm256_movemask_epi8(
-          _mm256_or_si256(_mm256_cmpgt_epi8(k20, a), _mm256_cmpeq_epi8(a, kbs))));
-      const uint32_t mb = static_cast<uint32_t>(_mm256_movemask_epi8(
-          _mm256_or_si256(_mm256_cmpgt_epi8(k20, b), _mm256_cmpeq_epi8(b, kbs))));
+      const uint32_t ma = flags(a, k20, kbs, knl);
+      const uint32_t mb = flags(b, k20, kbs, knl);
       const uint64_t m = ma | static_cast<uint64_t>(mb) << 32;
       if (m == 0) {
         i += 64;
@@ -74,14 +77,16 @@ class Scan {
 #if defined(__SSE2__)
   // 32 bytes a step, as Avx2Blocks.
   size_t Sse2Blocks(size_t i) {
-    const __m128i k20 = _mm_set1_epi8(0x20), kbs = _mm_set1_epi8('\\');
+    const __m128i k20 = _mm_set1_epi8(0x20), kbs = _mm_set1_epi8('\\'), knl = _mm_set1_epi8('\n');
+    auto flags = [&](__m128i x) {
+      const __m128i low = _mm_andnot_si128(_mm_cmpeq_epi8(x, knl), _mm_cmplt_epi8(x, k20));
+      return static_cast<uint32_t>(_mm_movemask_epi8(_mm_or_si128(low, _mm_cmpeq_epi8(x, kbs))));
+    };
     while (i + 32 <= n_) {
       const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p_ + i));
       const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p_ + i + 16));
-      const uint32_t ma = static_cast<uint32_t>(
-          _mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(a, k20), _mm_cmpeq_epi8(a, kbs))));
-      const uint32_t mb = static_cast<uint32_t>(
-          _mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(b, k20), _mm_cmpeq_epi8(b, kbs))));
+      const uint32_t ma = flags(a);
+      const uint32_t mb = flags(b);
       const uint64_t m = ma | static_cast<uint64_t>(mb) << 16;
       if (m == 0) {
         i += 32;
