@@ -21,21 +21,25 @@ namespace tollgate {
 // Byte equality of two short names (field and member names) without a
 // library call: on the request path a memcmp call costs more than the
 // comparison itself. Any length is handled; long texts use memcmp.
-inline bool SameName(std::string_view a, std::string_view b) {
-  const size_t n = a.size();
-  if (n != b.size()) return false;
-  if (n > 16) return std::memcmp(a.data(), b.data(), n) == 0;
+// The bytes of two names of length n (SameName's second half).
+inline bool SameNameBytes(const char* a, const char* b, size_t n) {
+  if (n > 16) return std::memcmp(a, b, n) == 0;
   if (n >= 8) {
     uint64_t a0, b0, a1, b1;
-    std::memcpy(&a0, a.data(), 8);
-    std::memcpy(&b0, b.data(), 8);
-    std::memcpy(&a1, a.data() + n - 8, 8);
-    std::memcpy(&b1, b.data() + n - 8, 8);
+    std::memcpy(&a0, a, 8);
+    std::memcpy(&b0, b, 8);
+    std::memcpy(&a1, a + n - 8, 8);
+    std::memcpy(&b1, b + n - 8, 8);
     return a0 == b0 && a1 == b1;
   }
   for (size_t i = 0; i < n; ++i)
     if (a[i] != b[i]) return false;
   return true;
+}
+// The length test always inline: most lookups fail on it (the compiler
+// called SameName out of line in the decoder's member lookups).
+[[gnu::always_inline]] inline bool SameName(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && SameNameBytes(a.data(), b.data(), a.size());
 }
 
 enum class Kind : uint8_t {

@@ -16,6 +16,28 @@ size_t SvHash::operator()(std::string_view s) const noexcept {
   return std::hash<std::string_view>()(s);
 }
 
+namespace {
+
+// std::string_view::compare's order (bytes as unsigned char, then length),
+// as -1 / 0 / 1, without a memcmp call: set elements are short words.
+inline int StringOrder(std::string_view a, std::string_view b) {
+  const size_t n = std::min(a.size(), b.size());
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x, y;
+    std::memcpy(&x, a.data() + i, 8);
+    std::memcpy(&y, b.data() + i, 8);
+    if (x != y) return __builtin_bswap64(x) < __builtin_bswap64(y) ? -1 : 1;
+  }
+  for (; i < n; ++i) {
+    const auto x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+    if (x != y) return x < y ? -1 : 1;
+  }
+  return a.size() < b.size() ? -1 : (a.size() > b.size() ? 1 : 0);
+}
+
+}  // namespace
+
 // ---------------------------------------------------------------- Arena
 
 namespace {
@@ -44,11 +66,24 @@ Value Arena::String(std::string_view s) {
 }
 
 Value Arena::MakeSet(std::vector<Value> items) {
-  std::sort(items.begin(), items.end(),
-            [](const Value& a, const Value& b) { return Compare(a, b) < 0; });
-  items.erase(std::unique(items.begin(), items.end(),
-                          [](const Value& a, const Value& b) { return Compare(a, b) == 0; }),
-              items.end());
+  // Sets of strings (most of them) in Compare's order, without its kind checks.
+  const bool strings = std::all_of(items.begin(), items.end(),
+                                   [](const Value& v) { return v.kind == Kind::kString; });
+  if (strings) {
+    std::sort(items.begin(), items.end(),
+              [](const Value& a, const Value& b) { return StringOrder(a.sv(), b.sv()) < 0; });
+    items.erase(std::unique(items.begin(), items.end(),
+                            [](const Value& a, const Value& b) {
+                              return a.size == b.size && StringOrder(a.sv(), b.sv()) == 0;
+                            }),
+                items.end());
+  } else {
+    std::sort(items.begin(), items.end(),
+              [](const Value& a, const Value& b) { return Compare(a, b) < 0; });
+    items.erase(std::unique(items.begin(), items.end(),
+                            [](const Value& a, const Value& b) { return Compare(a, b) == 0; }),
+                items.end());
+  }
   SetObject& s = sets_.emplace_back();
   s.elem = items.empty() ? Kind::kString : items.front().kind;
   s.items = std::move(items);
@@ -228,10 +263,7 @@ int Compare(const Value& a, const Value& b) {
   switch (a.kind) {
     case Kind::kNull: return 0;
     case Kind::kBool: return Cmp3(a.b, b.b);
-    case Kind::kString: {
-      int c = a.sv().compare(b.sv());
-      return c < 0 ? -1 : (c > 0 ? 1 : 0);
-    }
+    case Kind::kString: return StringOrder(a.sv(), b.sv());
     case Kind::kSet: return CompareSeq(a.set->items, b.set->items);
     case Kind::kList: return CompareSeq(a.list->items, b.list->items);
     case Kind::kRecord: return CompareSeq(a.rec->fields, b.rec->fields);

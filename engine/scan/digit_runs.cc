@@ -13,6 +13,10 @@
 #ifdef __SSSE3__
 #include <tmmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__SSSE3__)
+#include <immintrin.h>
+#define TOLLGATE_DIGIT_RUNS_AVX2 1
+#endif
 
 namespace tollgate::scan::internal {
 
@@ -122,9 +126,16 @@ class Classifier {
     simd_ = table_ || seps.size() <= 8;
     for (size_t j = 0; j < seps.size() && j < 8; ++j) sep_[j] = _mm_set1_epi8(seps[j]);
 #endif
+#ifdef TOLLGATE_DIGIT_RUNS_AVX2
+    static const bool cpu_avx2 = __builtin_cpu_supports("avx2");
+    avx2_ = simd_ && cpu_avx2;
+#endif
   }
 
   BlockMasks operator()(const unsigned char* p) const {
+#ifdef TOLLGATE_DIGIT_RUNS_AVX2
+    if (avx2_) return Avx2(p);
+#endif
     BlockMasks m;
 #ifdef __SSE2__
     if (simd_) {
@@ -158,6 +169,48 @@ class Classifier {
   }
 
  private:
+#ifdef TOLLGATE_DIGIT_RUNS_AVX2
+  // As the SSE2 compares, 32 bytes at a time (separators: the same lookup,
+  // its tables in both 16-byte lanes, or the same compares).
+  __attribute__((target("avx2"))) BlockMasks Avx2(const unsigned char* p) const {
+    BlockMasks m;
+    auto mask = [](__m256i v, int q) __attribute__((target("avx2"))) {
+      return static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(v))) << (32 * q);
+    };
+    const __m256i zero = _mm256_set1_epi8('0'), nine = _mm256_set1_epi8(9);
+    const __m256i nibble = _mm256_set1_epi8(0x0F);
+    const __m256i hi_bits = _mm256_broadcastsi128_si256(
+        _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 0, 0, 0, 0, 0, 0, 0, 0));
+    const __m256i lo_table = _mm256_broadcastsi128_si256(lo_table_);
+    for (int q = 0; q < 2; ++q) {
+      const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32 * q));
+      const __m256i y = _mm256_sub_epi8(x, zero);
+      m.d |= mask(_mm256_cmpeq_epi8(_mm256_min_epu8(y, nine), y), q);  // x - '0' <= 9
+      __m256i sp;
+      if (table_) {
+        const __m256i lo = _mm256_shuffle_epi8(lo_table, _mm256_and_si256(x, nibble));
+        const __m256i hi =
+            _mm256_shuffle_epi8(hi_bits, _mm256_and_si256(_mm256_srli_epi16(x, 4), nibble));
+        sp = _mm256_xor_si256(_mm256_cmpeq_epi8(_mm256_and_si256(lo, hi), _mm256_setzero_si256()),
+                              _mm256_set1_epi8(-1));
+      } else {
+        sp = _mm256_setzero_si256();
+        for (size_t j = 0; j < seps_.size(); ++j)
+          sp = _mm256_or_si256(sp, _mm256_cmpeq_epi8(x, _mm256_set1_epi8(seps_[j])));
+      }
+      m.s |= mask(sp, q);
+      if (wide_ && _mm256_movemask_epi8(x) != 0) {
+        m.h |= mask(x, q);
+        m.e |= mask(_mm256_cmpeq_epi8(x, _mm256_set1_epi8(static_cast<char>(0xEF))), q);
+        m.c |= mask(_mm256_cmpeq_epi8(x, _mm256_set1_epi8(static_cast<char>(0xBC))), q);
+        const __m256i z = _mm256_sub_epi8(x, _mm256_set1_epi8(static_cast<char>(0x90)));
+        m.f |= mask(_mm256_cmpeq_epi8(_mm256_min_epu8(z, nine), z), q);
+      }
+    }
+    return m;
+  }
+  bool avx2_ = false;  // simd_ and the CPU has AVX2
+#endif
 #ifdef __SSE2__
   // 0xFF where a byte of x is a separator.
   __m128i Separators(__m128i x) const {

@@ -22,9 +22,6 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 #include <charconv>
 #include <chrono>
 #include <cstring>
@@ -35,6 +32,8 @@
 #include "engine/core/json_text.h"
 #include "engine/core/money.h"
 #include "runtime/input/candidate_names.h"
+#include "runtime/input/input_text.h"
+#include "runtime/input/insitu_reader.h"
 #include "runtime/input/request_texts.h"
 #include "runtime/router/catalog.h"
 #include "stdlib/builtins.h"
@@ -116,76 +115,6 @@ struct Plan {
   int model_slot = -1, models_slot = -1;
   int model_full_slot = -1, model_variant_slot = -1, models_full_slot = -1, variants_slot = -1;
 };
-
-// Offset of the first byte that is not well-formed UTF-8 (overlongs,
-// surrogates and code points above U+10FFFF included), or npos. Validating the
-// whole buffer up front (ASCII eight bytes at a time) lets rapidjson use its
-// SIMD string scanner, which its own per-character validation disables.
-// *control: the offset of the first raw byte 0x1A-0x1F, or npos. JSON allows
-// none anywhere, and rapidjson's SIMD string scanner (1.1) does not stop at
-// them (it tests for bytes below 0x1A), so without this check such a byte in
-// a string would be refused or not depending on where it falls.
-size_t FindInvalidUtf8(std::string_view s, size_t* control) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  size_t n = s.size(), i = 0;
-  *control = std::string_view::npos;
-  auto note = [&](size_t at) {
-    if (at < *control) *control = at;
-  };
-  while (i < n) {
-#if defined(__SSE2__)
-    // ASCII runs 32 bytes at a time: no byte has its high bit set.
-    const __m128i k1a = _mm_set1_epi8(0x1A), k5 = _mm_set1_epi8(5);
-    while (i + 32 <= n) {
-      __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
-      __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i + 16));
-      if (_mm_movemask_epi8(_mm_or_si128(a, b)) != 0) break;
-      if (*control == std::string_view::npos) {
-        // byte - 0x1A <= 5, unsigned: 0x1A-0x1F
-        __m128i ya = _mm_sub_epi8(a, k1a), yb = _mm_sub_epi8(b, k1a);
-        const unsigned m = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(ya, k5), ya))) |
-                           static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(yb, k5), yb))) << 16;
-        if (m != 0) note(i + static_cast<size_t>(__builtin_ctz(m)));
-      }
-      i += 32;
-    }
-    if (i >= n) break;  // the SIMD loop may end exactly at the end: p[n] is not ours
-#endif
-    if (i + 8 <= n) {
-      uint64_t w;
-      std::memcpy(&w, p + i, 8);
-      if ((w & 0x8080808080808080ull) == 0) {
-        // ASCII bytes b: b + 0x66 has its high bit set from 0x1A on, b + 0x60 from 0x20 on.
-        const uint64_t m = (w + 0x6666666666666666ull) & ~(w + 0x6060606060606060ull) & 0x8080808080808080ull;
-        if (m != 0) note(i + static_cast<size_t>(__builtin_ctzll(m)) / 8);
-        i += 8;
-        continue;
-      }
-    }
-    unsigned char c = p[i];
-    if (c < 0x80) {
-      if (static_cast<unsigned>(c - 0x1A) < 6u) note(i);
-      ++i;
-      continue;
-    }
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) len = 2;
-    else if (c == 0xE0) { len = 3; lo = 0xA0; }
-    else if (c == 0xED) { len = 3; hi = 0x9F; }
-    else if (c >= 0xE1 && c <= 0xEF) len = 3;
-    else if (c == 0xF0) { len = 4; lo = 0x90; }
-    else if (c >= 0xF1 && c <= 0xF3) len = 4;
-    else if (c == 0xF4) { len = 4; hi = 0x8F; }
-    else return i;
-    if (i + len > n) return i;
-    if (p[i + 1] < lo || p[i + 1] > hi) return i;
-    for (size_t k = 2; k < len; ++k)
-      if ((p[i + k] & 0xC0) != 0x80) return i;
-    i += len;
-  }
-  return std::string_view::npos;
-}
 
 const SetObject kEmptySet{};
 const ListObject kEmptyList{};
@@ -359,7 +288,7 @@ struct Scratch {
   std::unique_ptr<char[]> pool_buf{new char[kPoolBytes]};
   std::unique_ptr<char[]> stack_buf{new char[16 * 1024]};
   Pool pool{pool_buf.get(), kPoolBytes};
-  Pool stack{stack_buf.get(), 16 * 1024};
+  internal::InsituStack stack{stack_buf.get(), 16 * 1024};
   std::string join;
   RequestTexts<const JVal> texts;  // request.content's texts (request_texts.h)
   std::vector<std::string_view> names;  // duplicate-key check of large objects
@@ -1494,32 +1423,33 @@ bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& l
     err->path.clear();
     return false;
   }
-  size_t control = std::string_view::npos;
-  if (size_t bad = FindInvalidUtf8(json, &control); bad != std::string_view::npos) {
+  // UTF-8, NUL, raw control characters and lone surrogate escapes, in one
+  // pass (input_text.h); reported in this order.
+  const InputTextCheck check = CheckInputText(json);
+  if (check.invalid_utf8 != std::string_view::npos) {
     err->code = "input_invalid_utf8";
-    err->message = "invalid UTF-8 at byte " + std::to_string(bad);
+    err->message = "invalid UTF-8 at byte " + std::to_string(check.invalid_utf8);
     err->path.clear();
     return false;
   }
   // JSON text never holds a raw NUL; the in-situ parser would stop there.
-  if (const void* nul = std::memchr(json.data(), 0, json.size()); nul != nullptr) {
+  if (check.nul != std::string_view::npos) {
     err->code = "input_malformed_json";
-    err->message = "malformed JSON at byte " +
-                   std::to_string(static_cast<const char*>(nul) - json.data()) + ": NUL byte";
+    err->message = "malformed JSON at byte " + std::to_string(check.nul) + ": NUL byte";
     err->path.clear();
     return false;
   }
-  if (control != std::string_view::npos) {
+  if (check.control != std::string_view::npos) {
     err->code = "input_malformed_json";
-    err->message = "malformed JSON at byte " + std::to_string(control) +
+    err->message = "malformed JSON at byte " + std::to_string(check.control) +
                    ": raw control character (JSON text needs it escaped)";
     err->path.clear();
     return false;
   }
   // Strict UTF-8 for the decoded strings too: no lone `\uDC00` escape.
-  if (size_t bad = FindLoneSurrogateEscape(json); bad != std::string_view::npos) {
+  if (check.lone_surrogate != std::string_view::npos) {
     err->code = "input_invalid_utf8";
-    err->message = "lone surrogate escape at byte " + std::to_string(bad) +
+    err->message = "lone surrogate escape at byte " + std::to_string(check.lone_surrogate) +
                    " (not a unicode character)";
     err->path.clear();
     return false;
@@ -1555,7 +1485,7 @@ bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& l
     guard.depth = 0;
     rj::InsituStringStream is(out->buffer.data());
     auto gen = [&](Doc& d) {
-      rj::GenericReader<rj::UTF8<>, rj::UTF8<>, Pool> reader(&s.stack);
+      internal::InsituReader reader(&s.stack);  // insitu_reader.h
       constexpr unsigned kFlags =
           rj::kParseInsituFlag | rj::kParseNumbersAsStringsFlag;  // UTF-8 checked above
       result = reader.Parse<kFlags>(is, guard);

@@ -56,6 +56,8 @@
 #include <utility>
 #include <vector>
 
+#include "engine/core/types.h"  // SameName: member names compared without a memcmp call
+
 namespace tollgate::runtime {
 
 // The JSON Schema keywords whose string values are names or types (their
@@ -213,7 +215,7 @@ class RequestTexts {
   static V* Member(V& obj, std::string_view name) {
     if (!obj.IsObject()) return nullptr;
     for (auto m = obj.MemberBegin(); m != obj.MemberEnd(); ++m)
-      if (std::string_view(m->name.GetString(), m->name.GetStringLength()) == name) return &m->value;
+      if (SameName(Key(m->name), name)) return &m->value;
     return nullptr;
   }
   static V* Object(V* v) { return v && v->IsObject() ? v : nullptr; }
@@ -224,7 +226,7 @@ class RequestTexts {
   static void Each(V& obj, std::string_view name, const F& fn) {
     if (!obj.IsObject()) return;
     for (auto m = obj.MemberBegin(); m != obj.MemberEnd(); ++m)
-      if (std::string_view(m->name.GetString(), m->name.GetStringLength()) == name) fn(m->value);
+      if (SameName(Key(m->name), name)) fn(m->value);
   }
 
   template <class IsText>

@@ -1,0 +1,138 @@
+// InsituReader (runtime/input/insitu_reader.h) against rapidjson's own reader
+// on the same in-situ parse: the same events with the same strings, the same
+// error code and offset. Random documents of strings with escapes, at every
+// alignment; texts hold no raw byte 0x1A-0x1F (the decoder refuses those
+// before parsing: insitu_reader.h).
+
+// As in runtime/input/input.cc (which defines these for itself in every
+// build): the specializations of insitu_reader.h need them, and this file
+// must see the reader input.cc sees.
+#if defined(__SSE4_2__) && !defined(RAPIDJSON_SSE42)
+#define RAPIDJSON_SSE42
+#elif defined(__SSE2__) && !defined(RAPIDJSON_SSE2)
+#define RAPIDJSON_SSE2
+#endif
+#include "runtime/input/insitu_reader.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+namespace tollgate::runtime {
+namespace {
+
+namespace rj = rapidjson;
+
+// Every event, strings with their length and bytes.
+struct Events : rj::BaseReaderHandler<rj::UTF8<>, Events> {
+  std::string log;
+  bool Default() { log += "?"; return true; }
+  bool Null() { log += "n"; return true; }
+  bool Bool(bool b) { log += b ? "t" : "f"; return true; }
+  bool RawNumber(const char* s, rj::SizeType n, bool copy) {
+    log += "N" + std::to_string(n) + ":" + std::string(s, n) + (copy ? "c" : "");
+    return true;
+  }
+  bool String(const char* s, rj::SizeType n, bool copy) {
+    log += "S" + std::to_string(n) + ":" + std::string(s, n) + (copy ? "c" : "");
+    return true;
+  }
+  bool Key(const char* s, rj::SizeType n, bool copy) {
+    log += "K" + std::to_string(n) + ":" + std::string(s, n) + (copy ? "c" : "");
+    return true;
+  }
+  bool StartObject() { log += "{"; return true; }
+  bool EndObject(rj::SizeType n) { log += "}" + std::to_string(n); return true; }
+  bool StartArray() { log += "["; return true; }
+  bool EndArray(rj::SizeType n) { log += "]" + std::to_string(n); return true; }
+};
+
+constexpr unsigned kFlags = rj::kParseInsituFlag | rj::kParseNumbersAsStringsFlag;
+
+template <class Reader, class Stack>
+std::string Parse(const std::string& text, size_t shift) {
+  // The decoder's buffer: NUL-terminated with 16 bytes of slack; `shift`
+  // leading spaces move the strings across 16-byte boundaries.
+  std::string buf;
+  buf.reserve(shift + text.size() + 16);
+  buf.assign(shift, ' ');
+  buf += text;
+  Stack stack;
+  Reader reader(&stack);
+  Events h;
+  rj::InsituStringStream is(buf.data());
+  rj::ParseResult r = reader.template Parse<kFlags>(is, h);
+  return h.log + "|" + std::to_string(r.Code()) + "@" + std::to_string(r.Offset()) + "|" +
+         std::to_string(is.Tell());
+}
+
+std::string Diff(const std::string& text) {
+  for (size_t shift = 0; shift < 16; ++shift) {
+    const std::string want = Parse<rj::GenericReader<rj::UTF8<>, rj::UTF8<>, rj::CrtAllocator>,
+                                   rj::CrtAllocator>(text, shift);
+    const std::string got = Parse<internal::InsituReader, internal::InsituStack>(text, shift);
+    if (got != want) return "shift " + std::to_string(shift) + ": got " + got + "\nwant " + want;
+  }
+  return "";
+}
+
+// A string body: plain runs of every length around 16, escapes (the copy
+// path), multi-byte characters, and now and then a raw control byte, a
+// stray quote or a cut escape (errors).
+std::string Body(std::mt19937_64& rng) {
+  static const std::vector<std::string> pieces = {
+      "\\n", "\\\"", "\\\\", "\\/", "\\u0041", "\\u00e9", "\\uD83D\\uDE00", "\xC3\xA9", "\xE2\x82\xAC",
+      "\xF0\x9F\x98\x80", " ", "\\t", "x"};
+  std::string s;
+  const int parts = static_cast<int>(rng() % 6);
+  for (int k = 0; k < parts; ++k) {
+    const uint64_t r = rng();
+    if (r % 3 == 0) s += pieces[(r >> 8) % pieces.size()];
+    else s += std::string((r >> 8) % 40, static_cast<char>('a' + (r >> 16) % 26));
+  }
+  const uint64_t e = rng() % 60;
+  if (e == 0) s.insert(rng() % (s.size() + 1), 1, static_cast<char>(1 + rng() % 0x19));  // raw control
+  if (e == 1) s.insert(rng() % (s.size() + 1), "\\");  // an escape cut or invalid
+  if (e == 2) s.insert(rng() % (s.size() + 1), "\\q");
+  if (e == 3) s.insert(rng() % (s.size() + 1), "\\uZZ");
+  return s;
+}
+
+std::string Value(std::mt19937_64& rng, int depth) {
+  const uint64_t r = rng() % (depth > 3 ? 3 : 6);
+  if (r == 0) return "\"" + Body(rng) + "\"";
+  if (r == 1) return std::to_string(static_cast<int64_t>(rng() % 100000) - 500) + (rng() % 2 ? ".25e3" : "");
+  if (r == 2) return rng() % 2 ? "true" : "null";
+  if (r == 3) {
+    std::string a = "[";
+    for (int n = static_cast<int>(rng() % 4), k = 0; k < n; ++k) a += (k ? ", " : "") + Value(rng, depth + 1);
+    return a + "]";
+  }
+  std::string o = "{";
+  for (int n = static_cast<int>(rng() % 5), k = 0; k < n; ++k)
+    o += std::string(k ? ",\n  " : "") + "\"" + Body(rng) + "\": " + Value(rng, depth + 1);
+  return o + "}";
+}
+
+TEST(InsituReader, SameAsRapidjsonOnStrings) {
+  for (const std::string& t :
+       {std::string(R"("")"), std::string(R"({"a": "b"})"), std::string(R"("abc\ndef")"),
+        std::string(R"(["0123456789abcdef0123456789", "x\"y", "\\\\"])"), std::string(R"("unterminated)"),
+        std::string("\"a\x01\""), std::string(R"({"k\u00e9y": "v\uD83D\uDE00al"})")}) {
+    EXPECT_EQ(Diff(t), "") << t;
+  }
+}
+
+TEST(InsituReader, SameAsRapidjsonOnRandomDocuments) {
+  std::mt19937_64 rng(1201);
+  for (int iter = 0; iter < 20000; ++iter) {
+    std::string t = Value(rng, 0);
+    if (rng() % 50 == 0) t.resize(rng() % (t.size() + 1));  // cut: errors at the end
+    ASSERT_EQ(Diff(t), "") << t;
+  }
+}
+
+}  // namespace
+}  // namespace tollgate::runtime
