@@ -4,7 +4,8 @@
 // plan the budgets, evaluate the example policy (19 rules: data lookups,
 // DLP detectors and redaction, the injection score, residency, cost
 // ceilings), route over the example catalog, reserve, rewrite the body for
-// the upstream, settle and append the audit record. The body check (and the
+// the upstream, settle, and (Audited) append the audit record and write it
+// from the calling thread (AuditLog::Drain, as the server does). The body check (and the
 // worst-case prompt measured in it) is included, as in the server.
 #include <benchmark/benchmark.h>
 
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "runtime/gateway/service.h"
 
@@ -47,6 +49,15 @@ struct GatewayWorld {
   explicit GatewayWorld(bool audit) {
     char tmpl[] = "/tmp/tg_gateway_bench_XXXXXX";
     std::string dir = mkdtemp(tmpl);
+    // The audited run writes ~500 MB of records: removed at exit.
+    static std::vector<std::string> made;
+    if (made.empty()) {
+      std::atexit([] {
+        std::error_code ec;
+        for (const std::string& d : made) fs::remove_all(d, ec);
+      });
+    }
+    made.push_back(dir);
     gateway::Config c = gateway::DefaultConfig();
     c.policy = {WriteBenchPolicy(dir)};
     c.ledger = "memory:";
@@ -94,7 +105,14 @@ void Run(benchmark::State& state, bool audit) {
     o.started = true;
     o.prompt_tokens = 30;
     o.completion_tokens = 20;
-    benchmark::DoNotOptimize(w.svc->Finish(&x, o));
+    const uint64_t seq = w.svc->Finish(&x, o);
+    // As `tollgate serve` does with the default durability (audit_sync
+    // false): the I/O thread writes the record itself right after appending
+    // it (compose, hash, one write(2)), before the answer. Without this the
+    // records would pile up for the writer thread's periodic wake and the
+    // loop would not pay for them.
+    if (seq != 0 && w.svc->audit()) w.svc->audit()->Drain();
+    benchmark::DoNotOptimize(seq);
   }
   state.counters["denied"] = static_cast<double>(denied);
 }
