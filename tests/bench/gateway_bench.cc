@@ -54,7 +54,7 @@ struct GatewayWorld {
     if (made.empty()) {
       std::atexit([] {
         std::error_code ec;
-        for (const std::string& d : made) fs::remove_all(d, ec);
+        if (!std::getenv("TG_BENCH_KEEP")) for (const std::string& d : made) fs::remove_all(d, ec);
       });
     }
     made.push_back(dir);
