@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "engine/core/sha256.h"
+#include "stdlib/builtins.h"
+#include "runtime/audit/internal/content.h"
 #include "runtime/audit/log.h"
 #include "runtime/audit/reader.h"
 #include "tests/audit/audit_helpers.h"
@@ -120,6 +122,34 @@ TEST(AuditRecordBytes, HashRetentionKeepsLengthsAndHmacs) {
           // there" and of "end-user" (checked with Python's hmac module).
           R"(,"clock":null,"counters":null,"input":{"principal":{"workspace":"w","user":"u"},"request":{"model":"m","user":"","messages":[{"role":"user","content":""}],"max_tokens":10}},"content":{"retain":"hash","format":3,"lengths":[11],"hmac":["42bde18efd1520b656b9ceb4b1881443009f389474080cd6aeb06c312105f7cc"],"detectors":{},"omitted":[{"path":"request.user","bytes":8,"hmac":"fe26c241d387689fe7fb538165f7f0b143ae74d7c2dd5a6bb469f2712b646d06"}],"scrubbed":[]},"decision":{"outcome":"allow","status":200,"code":"ok","reason":"","rules":[]},"endpoints":null)"}},
         false);
+}
+
+// The writer runs the dlp.api_key regex over an input only when one of its
+// literals occurs (internal::MayHoldApiKey): every kind of key it finds has one.
+TEST(AuditRecordBytes, ApiKeyPrecheckPassesEveryKindOfKey) {
+  const int id = stdlib::FindDetector("dlp.api_key");
+  ASSERT_GE(id, 0);
+  // Letters and digits (the detector's validation wants both).
+  auto mixed = [](size_t n) {
+    std::string s;
+    for (size_t i = 0; i < n; ++i) s += (i % 3 == 0) ? static_cast<char>('0' + i % 10) : static_cast<char>('A' + i % 26);
+    return s;
+  };
+  const std::string a36 = mixed(36);
+  for (const std::string& key :
+       {std::string("sk-proj-abcdefghijklmnopqrstuvwxyz012345"), std::string("sk-abcdefghijklmnopqrstuvwxyz9"),
+        std::string("sk-ant-api03-abcdefghijklmnopqrstuvwxyz7"), std::string("AKIAABCDEFGH12345678"),
+        std::string("ASIAABCDEFGH12345678"), "ghp_" + a36, "gho_" + a36, "ghu_" + a36, "ghs_" + a36,
+        "ghr_" + a36, "github_pat_" + mixed(22), std::string("xoxb-1234567890abc"),
+        "AIza" + mixed(35), "sk_live_" + mixed(16), "rk_live_" + mixed(16),
+        std::string("-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9\n-----END RSA PRIVATE KEY-----")}) {
+    const std::string text = "{\"content\":\"here: " + key + " ok\"}";
+    EXPECT_TRUE(stdlib::DetectorMatches(id, text)) << key;
+    EXPECT_TRUE(internal::MayHoldApiKey(text)) << key;
+  }
+  const std::string plain = R"({"model":"gpt","messages":[{"role":"user","content":"high ghosts skip a task"}],"max_tokens":5})";
+  EXPECT_FALSE(internal::MayHoldApiKey(plain));
+  EXPECT_FALSE(stdlib::DetectorMatches(id, plain));
 }
 
 }  // namespace
