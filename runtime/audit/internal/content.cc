@@ -3,12 +3,14 @@
 #include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <re2/re2.h>
 
 #include <algorithm>
 #include <cstring>
 #include <cctype>
 #include <map>
 
+#include "engine/scan/scanner.h"
 #include "runtime/audit/internal/util.h"
 #include "runtime/input/request_texts.h"
 #include "stdlib/builtins.h"
@@ -660,15 +662,50 @@ const AllowList& AllowList::Standard() {
   return *standard;
 }
 
+namespace {
+
+// Every alternative of dlp.api_key (stdlib/detectors.cc) starts with one of
+// these literals (case-sensitive, as the regex is).
+constexpr std::string_view kApiKeyLiterals[] = {"sk-", "AKIA", "ASIA", "_live_", "AIza", "xox",
+                                                "-----BEGIN ", "github_pat_"};
+
+// The full-retention fast path's pre-check, one pass over the input
+// (Hyperscan when built with it): pattern 0 matches wherever a credential
+// stem occurs in any case (RE2's case folding: a superset of the ASCII
+// folding the exact check uses), pattern 1 wherever a dlp.api_key literal
+// does. A text neither matches needs no exact check. Null: not built
+// (every input then gets the exact checks).
+const scan::Scanner* CredentialPrecheck() {
+  static const std::unique_ptr<scan::Scanner> scanner = [] {
+    std::string stems = "(?i)(?:";
+    for (std::string_view stem : kCredentialStems) {
+      if (stems.size() > 7) stems += '|';
+      stems += RE2::QuoteMeta(re2::StringPiece(stem.data(), stem.size()));
+    }
+    stems += ')';
+    std::string keys = "gh[pousr]_";
+    for (std::string_view lit : kApiKeyLiterals) {
+      keys += '|';
+      keys += RE2::QuoteMeta(re2::StringPiece(lit.data(), lit.size()));
+    }
+    std::string error;
+    return scan::Scanner::Build({stems, keys}, {}, &error);
+  }();
+  return scanner.get();
+}
+
+}  // namespace
+
 bool MayHoldApiKey(std::string_view s) {
+  if (const scan::Scanner* pre = CredentialPrecheck()) {
+    thread_local std::vector<int> ids;
+    if (pre->Scan(s, &ids)) return std::find(ids.begin(), ids.end(), 1) != ids.end();
+  }
   auto has = [&](std::string_view lit) {
     return memmem(s.data(), s.size(), lit.data(), lit.size()) != nullptr;
   };
-  // Every alternative of dlp.api_key (stdlib/detectors.cc) starts with one
-  // of these literals (case-sensitive, as the regex is).
-  if (has("sk-") || has("AKIA") || has("ASIA") || has("_live_") || has("AIza") || has("xox") ||
-      has("-----BEGIN ") || has("github_pat_"))
-    return true;
+  for (std::string_view lit : kApiKeyLiterals)
+    if (has(lit)) return true;
   // gh[pousr]_
   for (const char* p = static_cast<const char*>(memchr(s.data(), '_', s.size())); p != nullptr;
        p = static_cast<const char*>(memchr(p + 1, '_', static_cast<size_t>(s.data() + s.size() - p - 1)))) {
@@ -691,29 +728,38 @@ bool AppendPreparedInput(std::string_view raw, ast::Retention retain, std::strin
   content->clear();
   raw = StripBom(raw);
   if (retain == ast::Retention::kFull) {
-    // One lowercase copy (reused by the thread), then a memchr-driven find
-    // per stem.
-    thread_local std::string lower;
-    lower.resize(raw.size());
-    {
-      const unsigned char* in = reinterpret_cast<const unsigned char*>(raw.data());
-      unsigned char* to = reinterpret_cast<unsigned char*>(lower.data());
-      for (size_t i = 0, n = raw.size(); i < n; ++i) {
-        const unsigned char c = in[i];
-        to[i] = static_cast<unsigned char>(c | (static_cast<unsigned char>(c - 'A') < 26 ? 0x20 : 0));
+    // A credential stem (any case) or an API key's literal somewhere? One
+    // pass; only then the exact checks below (the same answer).
+    bool stem = true, key = true;
+    if (const scan::Scanner* pre = CredentialPrecheck()) {
+      thread_local std::vector<int> ids;
+      if (pre->Scan(raw, &ids)) {
+        stem = std::find(ids.begin(), ids.end(), 0) != ids.end();
+        key = std::find(ids.begin(), ids.end(), 1) != ids.end();
       }
     }
     bool suspicious = false;
-    for (std::string_view stem : kCredentialStems)
-      if (memmem(lower.data(), lower.size(), stem.data(), stem.size()) != nullptr) {
-        suspicious = true;
-        break;
+    if (stem) {
+      // One lowercase copy (reused by the thread), then a memchr-driven
+      // find per stem.
+      thread_local std::string lower;
+      lower.resize(raw.size());
+      {
+        const unsigned char* in = reinterpret_cast<const unsigned char*>(raw.data());
+        unsigned char* to = reinterpret_cast<unsigned char*>(lower.data());
+        for (size_t i = 0, n = raw.size(); i < n; ++i) {
+          const unsigned char c = in[i];
+          to[i] = static_cast<unsigned char>(c | (static_cast<unsigned char>(c - 'A') < 26 ? 0x20 : 0));
+        }
       }
-    if (lower.capacity() > (1u << 20)) std::string().swap(lower);  // not kept for a huge input
-    // The detector's regex only where one of its literals occurs (the same
-    // answer: without them it cannot match).
-    if (!suspicious && ApiKeyDetector() >= 0 && MayHoldApiKey(raw) &&
-        stdlib::DetectorMatches(ApiKeyDetector(), raw))
+      for (std::string_view s : kCredentialStems)
+        if (memmem(lower.data(), lower.size(), s.data(), s.size()) != nullptr) {
+          suspicious = true;
+          break;
+        }
+      if (lower.capacity() > (1u << 20)) std::string().swap(lower);  // not kept for a huge input
+    }
+    if (!suspicious && key && ApiKeyDetector() >= 0 && stdlib::DetectorMatches(ApiKeyDetector(), raw))
       suspicious = true;
     if (!suspicious) {  // fast path: nothing to remove, keep the bytes
       const size_t at = out->size();
