@@ -48,20 +48,25 @@ void Histogram::Render(std::string_view name, std::string_view help, std::string
   out->append(buf);
 }
 
-std::string Label(std::string_view name, std::string_view value) {
-  std::string s(name);
-  s += "=\"";
+void AppendLabel(std::string* s, std::string_view name, std::string_view value) {
+  s->append(name);
+  *s += "=\"";
   for (char c : value) {
     if (c == '\\' || c == '"') {
-      s += '\\';
-      s += c;
+      *s += '\\';
+      *s += c;
     } else if (c == '\n') {
-      s += "\\n";
+      *s += "\\n";
     } else {
-      s += c;
+      *s += c;
     }
   }
-  s += '"';
+  *s += '"';
+}
+
+std::string Label(std::string_view name, std::string_view value) {
+  std::string s;
+  AppendLabel(&s, name, value);
   return s;
 }
 

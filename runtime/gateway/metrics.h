@@ -67,6 +67,8 @@ class CounterFamily {
 
 // `name="value"` with the value escaped for the text format.
 std::string Label(std::string_view name, std::string_view value);
+// The same, appended to *out.
+void AppendLabel(std::string* out, std::string_view name, std::string_view value);
 
 struct Metrics {
   CounterFamily http_requests;

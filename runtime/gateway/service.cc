@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <set>
 
+#include "engine/core/json_buffer.h"
 #include "engine/core/money.h"
 #include "engine/core/read_file.h"
 #include "engine/core/source.h"
@@ -233,7 +234,7 @@ const char* ErrorType(int status) {
   }
 }
 
-std::string OutcomeName(const Exchange& x) {
+std::string_view OutcomeName(const Exchange& x) {
   if (x.invalid) return "invalid";
   switch (x.s.decision.outcome) {
     case vm::Outcome::kAllow: return "allow";
@@ -1162,8 +1163,8 @@ uint64_t Service::Record(Exchange* x, const Outcome& o) {
   // The gateway part of the record.
   std::string gw;
   if (audit_ && (ep || o.http_status)) {  // only records carry it
-    rj::StringBuffer sb;
-    JsonWriter w(sb);
+    thread_local ReusedJsonWriter local;
+    JsonWriter& w = local.Begin();
     w.StartObject();
     w.Key("status");
     w.Int(o.http_status);
@@ -1199,7 +1200,7 @@ uint64_t Service::Record(Exchange* x, const Outcome& o) {
       w.RawValue(o.upstream_errors.data(), o.upstream_errors.size(), rj::kArrayType);
     }
     w.EndObject();
-    gw.assign(sb.GetString(), sb.GetSize());
+    gw = local.Take();
   }
   uint64_t seq = 0;
   if (audit_ && set.subject) {
@@ -1222,12 +1223,20 @@ uint64_t Service::Record(Exchange* x, const Outcome& o) {
   } else if (x->decision_id.empty()) {
     NewDecisionId(x);
   }
-  std::string rule = d.deny_rule != UINT32_MAX ? std::string(runtime::RuleName(program, d.deny_rule)) : "";
-  metrics_.decisions.Add(Label("outcome", OutcomeName(*x)) + "," + Label("code", d.code) + "," +
-                         Label("rule", rule));
+  const std::string_view rule = d.deny_rule != UINT32_MAX ? runtime::RuleName(program, d.deny_rule) : "";
+  {
+    thread_local std::string labels;
+    labels.clear();
+    AppendLabel(&labels, "outcome", OutcomeName(*x));
+    labels += ',';
+    AppendLabel(&labels, "code", d.code);
+    labels += ',';
+    AppendLabel(&labels, "rule", rule);
+    metrics_.decisions.Add(labels);
+  }
   if (config_.access_log) {
-    rj::StringBuffer sb;
-    JsonWriter w(sb);
+    thread_local ReusedJsonWriter local;
+    JsonWriter& w = local.Begin();
     w.StartObject();
     Str(&w, "event", "request");
     Str(&w, "decision_id", x->decision_id);
@@ -1244,7 +1253,7 @@ uint64_t Service::Record(Exchange* x, const Outcome& o) {
     w.Key("latency_us");
     w.Int64((MonoNs() - x->start_ns) / 1000);
     w.EndObject();
-    log_->info(std::string_view(sb.GetString(), sb.GetSize()));
+    log_->info(local.View());
   }
   return seq;
 }

@@ -9,6 +9,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "engine/core/json_buffer.h"
 #include "engine/core/money.h"
 
 namespace tollgate::runtime {
@@ -884,8 +885,8 @@ void ApplyRoute(const RouteResult& result, vm::Decision* d) {
 }
 
 std::string EndpointsJson(const Catalog& catalog, const RouteResult& result) {
-  rapidjson::StringBuffer sb;
-  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  thread_local ReusedJsonWriter local;  // once per request on the gateway
+  rapidjson::Writer<rapidjson::StringBuffer>& w = local.Begin();
   w.StartArray();
   for (const RoutedEndpoint& r : result.endpoints) {
     const Endpoint& e = catalog.endpoint(r.endpoint);
@@ -906,7 +907,7 @@ std::string EndpointsJson(const Catalog& catalog, const RouteResult& result) {
     w.EndObject();
   }
   w.EndArray();
-  return sb.GetString();
+  return local.Take();
 }
 
 std::string EliminatedJson(const Catalog& catalog, const vm::Program& program,
