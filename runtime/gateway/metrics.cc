@@ -75,6 +75,17 @@ void CounterFamily::Add(const std::string& labels, int64_t n) {
   values_[labels] += n;
 }
 
+void CounterFamily::Add(std::initializer_list<std::pair<std::string_view, std::string_view>> labels,
+                        int64_t n) {
+  thread_local std::string s;
+  s.clear();
+  for (const auto& [name, value] : labels) {
+    if (!s.empty()) s += ',';
+    AppendLabel(&s, name, value);
+  }
+  Add(s, n);
+}
+
 void CounterFamily::Render(std::string_view name, std::string_view help, std::string* out,
                            bool money) const {
   std::string n(name);

@@ -27,6 +27,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <string>
@@ -59,6 +60,9 @@ class Histogram {
 class CounterFamily {
  public:
   void Add(const std::string& labels, int64_t n = 1);
+  // The same with the labels as (name, value) pairs, rendered (Label) into
+  // a per-thread string: no allocation once the set exists.
+  void Add(std::initializer_list<std::pair<std::string_view, std::string_view>> labels, int64_t n = 1);
   void Render(std::string_view name, std::string_view help, std::string* out,
               bool money = false) const;
 

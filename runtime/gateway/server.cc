@@ -719,7 +719,7 @@ struct Server::Impl {
     // An answer to HEAD has the headers of GET's (Content-Length included)
     // and no body: body bytes would be read as the next answer.
     if (req && req->method() == http::verb::head) res.body().clear();
-    svc.metrics().http_requests.Add(Label("path", path) + "," + Label("status", std::to_string(res.result_int())));
+    svc.metrics().http_requests.Add({{"path", path}, {"status", std::to_string(res.result_int())}});
     boost::system::error_code ec;
     stream.expires_after(std::chrono::milliseconds(cfg.limits.read_timeout_ms));
     stream.answering = true;

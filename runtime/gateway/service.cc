@@ -1138,7 +1138,7 @@ void Service::Charge(Exchange* x, const Outcome& o, ledger::Ledger::StatusCallba
   if (o.started) {
     const int64_t tokens = AddChecked(in, out).value_or(INT64_MAX);
     for (const ledger::BudgetCharge& b : x->plan.reserve.budgets) {
-      metrics_.spend_micros.Add(Label("budget", b.budget), x->cost);
+      metrics_.spend_micros.Add({{"budget", b.budget}}, x->cost);
     }
     if (done) {
       ledger_->SettleAsync(id, {x->cost, tokens}, std::move(done));
@@ -1224,16 +1224,7 @@ uint64_t Service::Record(Exchange* x, const Outcome& o) {
     NewDecisionId(x);
   }
   const std::string_view rule = d.deny_rule != UINT32_MAX ? runtime::RuleName(program, d.deny_rule) : "";
-  {
-    thread_local std::string labels;
-    labels.clear();
-    AppendLabel(&labels, "outcome", OutcomeName(*x));
-    labels += ',';
-    AppendLabel(&labels, "code", d.code);
-    labels += ',';
-    AppendLabel(&labels, "rule", rule);
-    metrics_.decisions.Add(labels);
-  }
+  metrics_.decisions.Add({{"outcome", OutcomeName(*x)}, {"code", d.code}, {"rule", rule}});
   if (config_.access_log) {
     thread_local ReusedJsonWriter local;
     JsonWriter& w = local.Begin();
