@@ -265,11 +265,20 @@ struct AuditLog::Impl {
   }
 
   // Composes the record of `p` straight into buf (no copy of the line) and
-  // seals it.
+  // seals it. A failure part-way (an allocation) leaves buf as it was.
   void Compose(Pending& p) {
+    const size_t start = buf.size();
+    try {
+      ComposeAt(p, start);
+    } catch (...) {
+      buf.resize(start);
+      throw;
+    }
+    ++file_records;
+  }
+  void ComposeAt(Pending& p, size_t start) {
     const Entry& e = p.entry;
     std::string& line = buf;
-    const size_t start = line.size();
     line.reserve(start + 256 + (e.subject ? e.subject->header.size() : 0) + e.input.size() +
                  e.decision.size() + e.endpoints.size() + e.counters.size() + e.admission.size() +
                  e.gateway.size() + e.shadow.size() + e.clock.size());
@@ -312,7 +321,6 @@ struct AuditLog::Impl {
       line += e.shadow;
     }
     SealAt(start);
-    ++file_records;
   }
 
   // Takes what Append queued, in order. Caller holds write_mu.
