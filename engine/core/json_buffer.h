@@ -29,6 +29,24 @@ class ReusedJsonWriter {
     w_.Reset(sb_);
     return w_;
   }
+  // Writes `s` as a string (a key or a value) with the bytes rapidjson's
+  // Writer::String would write: as they are, in quotes, when no byte needs
+  // an escape (`"`, `\`, control characters) -- copied whole instead of
+  // byte by byte -- else through the writer.
+  void String(std::string_view s) {
+    bool plain = true;
+    for (unsigned char c : s) plain &= c >= 0x20 && c != '"' && c != '\\';
+    if (!plain) {
+      w_.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+      return;
+    }
+    w_.RawValue("", 0, rapidjson::kStringType);  // the separator, and counts the value
+    char* p = sb_.Push(s.size() + 2);
+    p[0] = '"';
+    for (size_t i = 0; i < s.size(); ++i) p[i + 1] = s[i];
+    p[s.size() + 1] = '"';
+  }
+
   // What was written since Begin (valid until the next Begin).
   std::string_view View() const { return {sb_.GetString(), sb_.GetSize()}; }
   std::string Take() {

@@ -891,11 +891,11 @@ std::string EndpointsJson(const Catalog& catalog, const RouteResult& result) {
   for (const RoutedEndpoint& r : result.endpoints) {
     const Endpoint& e = catalog.endpoint(r.endpoint);
     w.StartObject();
-    w.Key("id"); w.String(e.id.data(), e.id.size());
-    w.Key("provider"); w.String(e.provider.data(), e.provider.size());
-    w.Key("model"); w.String(e.model.data(), e.model.size());
+    local.String("id"); local.String(e.id);
+    local.String("provider"); local.String(e.provider);
+    local.String("model"); local.String(e.model);
     std::string c = FormatMicros(r.estimated_cost);
-    w.Key("estimated_cost"); w.String(c.data(), c.size());
+    local.String("estimated_cost"); local.String(c);
     // Which entry it serves, when that entry's variant changed the routing:
     // `m` and `m:nitro` list the same model in two partitions.
     if (r.model < result.models.size()) {
