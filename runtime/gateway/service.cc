@@ -1166,37 +1166,42 @@ uint64_t Service::Record(Exchange* x, const Outcome& o) {
     thread_local ReusedJsonWriter local;
     JsonWriter& w = local.Begin();
     w.StartObject();
-    w.Key("status");
+    local.String("status");
     w.Int(o.http_status);
-    if (!o.error_code.empty()) Str(&w, "error", o.error_code);
+    if (!o.error_code.empty()) {
+      local.String("error");
+      local.String(o.error_code);
+    }
     if (ep && (o.started || o.upstream_status)) {
-      Str(&w, "endpoint", ep->id);
-      w.Key("upstream_status");
+      local.String("endpoint");
+      local.String(ep->id);
+      local.String("upstream_status");
       w.Int(o.upstream_status);
-      w.Key("attempts");
+      local.String("attempts");
       w.Uint(static_cast<unsigned>(x->attempt + 1));
       if (o.prompt_tokens >= 0) {
-        w.Key("prompt_tokens");
+        local.String("prompt_tokens");
         w.Int64(o.prompt_tokens);
       }
       if (o.completion_tokens >= 0) {
-        w.Key("completion_tokens");
+        local.String("completion_tokens");
         w.Int64(o.completion_tokens);
       }
       if (o.usage_estimated) {
-        w.Key("usage_estimated");
+        local.String("usage_estimated");
         w.Bool(true);
       }
-      Str(&w, "cost", FormatMicros(cost));
+      local.String("cost");
+      local.String(FormatMicros(cost));
     }
     if (o.stream) {
-      w.Key("stream");
+      local.String("stream");
       w.Bool(true);
-      w.Key("stream_complete");
+      local.String("stream_complete");
       w.Bool(o.stream_complete);
     }
     if (!o.upstream_errors.empty()) {
-      w.Key("failed_attempts");
+      local.String("failed_attempts");
       w.RawValue(o.upstream_errors.data(), o.upstream_errors.size(), rj::kArrayType);
     }
     w.EndObject();
