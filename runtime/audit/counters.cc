@@ -7,6 +7,7 @@
 
 #include <charconv>
 
+#include "engine/core/json_buffer.h"
 #include "runtime/decide/budgets.h"
 #include "runtime/ledger/ledger.h"
 
@@ -226,10 +227,10 @@ void WriteAdmission(rj::Writer<rj::StringBuffer>* w, const ledger::Admission& a,
 }
 
 std::string RenderAdmission(const ledger::Admission& a) {
-  rj::StringBuffer sb;
-  rj::Writer<rj::StringBuffer> w(sb);
+  thread_local ReusedJsonWriter local;  // once per request on the gateway
+  rj::Writer<rj::StringBuffer>& w = local.Begin();
   WriteAdmission(&w, a, /*with_reason=*/true, nullptr);
-  return std::string(sb.GetString(), sb.GetSize());
+  return local.Take();
 }
 
 std::string RenderPlanFailure(const std::string& message, std::string_view stage) {

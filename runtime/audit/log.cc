@@ -40,6 +40,20 @@ struct Pending {
 };
 
 void AppendQuoted(std::string* out, std::string_view s) {
+  // What rapidjson's Writer writes for a string without a character it
+  // escapes (`"`, `\\`, control characters): the bytes in quotes.
+  bool plain = true;
+  for (char c : s)
+    if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) {
+      plain = false;
+      break;
+    }
+  if (plain) {
+    out->push_back('"');
+    out->append(s);
+    out->push_back('"');
+    return;
+  }
   rj::StringBuffer sb;
   rj::Writer<rj::StringBuffer> w(sb);
   w.String(s.data(), static_cast<rj::SizeType>(s.size()));
@@ -183,14 +197,20 @@ struct AuditLog::Impl {
     for (auto& [seq, done] : dropped) done(false);
   }
 
-  // Finishes `line` (which holds everything before the hash) and appends it to buf.
-  void Seal(std::string* line) {
-    std::string h = Sha256Hex(*line);
-    *line += ",\"hash\":\"";
-    *line += h;
-    *line += "\"}\n";
+  // Finishes the line that starts at buf[start] (buf holds everything of it
+  // before the hash): appends its hash and the line's end.
+  void SealAt(size_t start) {
+    std::string h = Sha256Hex(std::string_view(buf).substr(start));
+    buf += ",\"hash\":\"";
+    buf += h;
+    buf += "\"}\n";
     last_hash = std::move(h);
+  }
+  // Appends `line` (everything before the hash) to buf and seals it.
+  void Seal(std::string* line) {
+    const size_t start = buf.size();
     buf += *line;
+    SealAt(start);
   }
 
   bool OpenFile(uint64_t seq, bool recovered) {
@@ -244,49 +264,63 @@ struct AuditLog::Impl {
     return ok;
   }
 
-  void Compose(Pending& p, std::string* line) {
+  // Composes the record of `p` straight into buf (no copy of the line) and
+  // seals it. A failure part-way (an allocation) leaves buf as it was.
+  void Compose(Pending& p) {
+    const size_t start = buf.size();
+    try {
+      ComposeAt(p, start);
+    } catch (...) {
+      buf.resize(start);
+      throw;
+    }
+    ++file_records;
+  }
+  void ComposeAt(Pending& p, size_t start) {
     const Entry& e = p.entry;
-    line->clear();
-    *line += "{\"kind\":\"decision\",\"id\":\"";
-    *line += p.id;
-    *line += "\",\"time\":\"";
-    *line += FormatMillis(p.ms);
-    *line += "\",\"prev\":\"";
-    *line += last_hash;
-    *line += "\",";
-    *line += e.subject ? e.subject->header : std::string("\"policy\":null");
-    *line += ",\"clock\":";
-    if (e.clock.empty()) *line += "null";
-    else AppendQuoted(line, e.clock);
-    *line += ",\"counters\":";
-    *line += e.counters.empty() ? std::string_view("null") : std::string_view(e.counters);
+    std::string& line = buf;
+    line.reserve(start + 256 + (e.subject ? e.subject->header.size() : 0) + e.input.size() +
+                 e.decision.size() + e.endpoints.size() + e.counters.size() + e.admission.size() +
+                 e.gateway.size() + e.shadow.size() + e.clock.size());
+    line += "{\"kind\":\"decision\",\"id\":\"";
+    line += p.id;
+    line += "\",\"time\":\"";
+    line += FormatMillis(p.ms);
+    line += "\",\"prev\":\"";
+    line += last_hash;
+    line += "\",";
+    if (e.subject) line += e.subject->header;
+    else line += "\"policy\":null";
+    line += ",\"clock\":";
+    if (e.clock.empty()) line += "null";
+    else AppendQuoted(&line, e.clock);
+    line += ",\"counters\":";
+    line += e.counters.empty() ? std::string_view("null") : std::string_view(e.counters);
     if (!e.admission.empty()) {
-      *line += ",\"admission\":";
-      *line += e.admission;
+      line += ",\"admission\":";
+      line += e.admission;
     }
-    std::string input, content;
-    internal::PrepareInput(e.input, e.subject ? e.subject->retain : ast::Retention::kFull, hmac_key,
-                           e.subject ? e.subject->allow.get() : nullptr, &input, &content);
-    *line += ",\"input\":";
-    *line += input;
+    line += ",\"input\":";
+    internal::AppendPreparedInput(e.input, e.subject ? e.subject->retain : ast::Retention::kFull,
+                                  hmac_key, e.subject ? e.subject->allow.get() : nullptr, &line,
+                                  &content);
     if (!content.empty()) {
-      *line += ",\"content\":";
-      *line += content;
+      line += ",\"content\":";
+      line += content;
     }
-    *line += ",\"decision\":";
-    *line += e.decision.empty() ? std::string_view("null") : std::string_view(e.decision);
-    *line += ",\"endpoints\":";
-    *line += e.endpoints.empty() ? std::string_view("null") : std::string_view(e.endpoints);
+    line += ",\"decision\":";
+    line += e.decision.empty() ? std::string_view("null") : std::string_view(e.decision);
+    line += ",\"endpoints\":";
+    line += e.endpoints.empty() ? std::string_view("null") : std::string_view(e.endpoints);
     if (!e.gateway.empty()) {
-      *line += ",\"gateway\":";
-      *line += e.gateway;
+      line += ",\"gateway\":";
+      line += e.gateway;
     }
     if (!e.shadow.empty()) {
-      *line += ",\"shadow\":";
-      *line += e.shadow;
+      line += ",\"shadow\":";
+      line += e.shadow;
     }
-    Seal(line);
-    ++file_records;
+    SealAt(start);
   }
 
   // Takes what Append queued, in order. Caller holds write_mu.
@@ -311,7 +345,7 @@ struct AuditLog::Impl {
     }
     uint64_t last = 0;
     for (Pending& p : *batch) {
-      Compose(p, &line);
+      Compose(p);
       last = p.seq;
       // Large batches are written in 1 MiB pieces; one sync per batch.
       if (buf.size() >= (1u << 20)) ok = WriteOut() && ok;
@@ -376,7 +410,7 @@ struct AuditLog::Impl {
     }
   }
 
-  std::string line;  // reused by WriteBatch (under write_mu)
+  std::string content;  // reused by Compose (under write_mu)
 };
 
 AuditLog::AuditLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) { impl_->owner = this; }

@@ -86,7 +86,7 @@
 // Append on the evaluating thread: one clock read, one id, one mutex push of
 // the moved strings (RenderDecision, if used, is extra: ~0.5 us for a small
 // decision). tests/bench prints the amortized figure. Hashing, retention,
-// writing and syncing run on the writer thread.
+// writing and syncing run on the writer thread (or on a Drain caller's).
 //
 // ## Thread safety
 // AuditLog is thread-safe: Register, Append, WaitDurable, OnDurable and

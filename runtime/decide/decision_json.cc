@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "engine/core/json_buffer.h"
 #include "engine/core/json_text.h"
 #include "engine/core/money.h"
 #include "runtime/input/request_texts.h"
@@ -335,20 +336,21 @@ void WriteDecisionMembers(rj::PrettyWriter<rj::StringBuffer>* w, const vm::Decis
 
 std::string DecisionToJson(const vm::Decision& d, const vm::Program& program,
                            const DecisionJsonOptions& options) {
-  rj::StringBuffer sb;
   if (options.pretty) {
+    rj::StringBuffer sb;
     rj::PrettyWriter<rj::StringBuffer> w(sb);
     w.SetIndent(' ', 2);
     w.StartObject();
     Write(&w, d, program, options.explain);
     w.EndObject();
-  } else {
-    rj::Writer<rj::StringBuffer> w(sb);
-    w.StartObject();
-    Write(&w, d, program, options.explain);
-    w.EndObject();
+    return std::string(sb.GetString(), sb.GetSize());
   }
-  return std::string(sb.GetString(), sb.GetSize());
+  thread_local ReusedJsonWriter local;  // once per request on the gateway
+  rj::Writer<rj::StringBuffer>& w = local.Begin();
+  w.StartObject();
+  Write(&w, d, program, options.explain);
+  w.EndObject();
+  return local.Take();
 }
 
 // --- redactions ---

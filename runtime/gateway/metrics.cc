@@ -48,26 +48,42 @@ void Histogram::Render(std::string_view name, std::string_view help, std::string
   out->append(buf);
 }
 
-std::string Label(std::string_view name, std::string_view value) {
-  std::string s(name);
-  s += "=\"";
+void AppendLabel(std::string* s, std::string_view name, std::string_view value) {
+  s->append(name);
+  *s += "=\"";
   for (char c : value) {
     if (c == '\\' || c == '"') {
-      s += '\\';
-      s += c;
+      *s += '\\';
+      *s += c;
     } else if (c == '\n') {
-      s += "\\n";
+      *s += "\\n";
     } else {
-      s += c;
+      *s += c;
     }
   }
-  s += '"';
+  *s += '"';
+}
+
+std::string Label(std::string_view name, std::string_view value) {
+  std::string s;
+  AppendLabel(&s, name, value);
   return s;
 }
 
 void CounterFamily::Add(const std::string& labels, int64_t n) {
   std::lock_guard<std::mutex> lock(mu_);
   values_[labels] += n;
+}
+
+void CounterFamily::Add(std::initializer_list<std::pair<std::string_view, std::string_view>> labels,
+                        int64_t n) {
+  thread_local std::string s;
+  s.clear();
+  for (const auto& [name, value] : labels) {
+    if (!s.empty()) s += ',';
+    AppendLabel(&s, name, value);
+  }
+  Add(s, n);
 }
 
 void CounterFamily::Render(std::string_view name, std::string_view help, std::string* out,

@@ -543,17 +543,26 @@ struct Server::Impl {
     }, use_awaitable);
   }
 
+  // Without audit_sync the record is written to the OS right here, by this
+  // thread (AuditLog::Drain: compose, hash, one write(2); no hand-over to the
+  // writer thread): tollgate's own work, so inside the processing time that
+  // the callers observe after Finish. Durable then has nothing left to write.
+  uint64_t WriteRecord(uint64_t seq) {
+    if (seq != 0 && !cfg.audit_sync && svc.audit()) svc.audit()->Drain();
+    return seq;
+  }
+
   // Settles and records at once; returns once the settlement is durable
   // (awaited without blocking this thread) with the audit sequence number
   // the answer must wait for.
   net::awaitable<uint64_t> Finish(Exchange* x, const Outcome& o) {
     if (!x->reserved) {
       svc.Charge(x, o, nullptr);
-      co_return svc.Record(x, o);
+      co_return WriteRecord(svc.Record(x, o));
     }
     Pending<ledger::Status> settled(co_await net::this_coro::executor);
     svc.Charge(x, o, settled.Callback());
-    const uint64_t seq = svc.Record(x, o);
+    const uint64_t seq = WriteRecord(svc.Record(x, o));
     const int64_t t0 = MonoNs();
     ledger::Status st = co_await settled.Wait();
     x->wait_ns += MonoNs() - t0;
@@ -572,9 +581,10 @@ struct Server::Impl {
   // passed the up-front check while the log was failing lands here).
   net::awaitable<bool> Durable(Exchange* x, uint64_t seq) {
     const int64_t t0 = MonoNs();
-    // Without audit_sync a record is durable once written to the OS: write
-    // it from this thread (one write(2), no hand-over to the writer thread).
-    if (seq != 0 && !cfg.audit_sync && svc.audit()) svc.audit()->Drain();
+    // Without audit_sync a record is durable once written to the OS; Finish
+    // wrote it already (WriteRecord). Whatever is still queued (nothing, on
+    // the paths that went through Finish) is written now.
+    WriteRecord(seq);
     co_await waiter.Wait(seq);
     const int64_t waited = MonoNs() - t0;
     x->wait_ns += waited;
@@ -735,7 +745,7 @@ struct Server::Impl {
     // An answer to HEAD has the headers of GET's (Content-Length included)
     // and no body: body bytes would be read as the next answer.
     if (req && req->method() == http::verb::head) res.body().clear();
-    svc.metrics().http_requests.Add(Label("path", path) + "," + Label("status", std::to_string(res.result_int())));
+    svc.metrics().http_requests.Add({{"path", path}, {"status", std::to_string(res.result_int())}});
     boost::system::error_code ec;
     stream.expires_after(std::chrono::milliseconds(cfg.limits.read_timeout_ms));
     stream.answering = true;
@@ -1068,6 +1078,7 @@ net::awaitable<bool> Server::Impl::Decide(ClientStream& stream, Request& req, co
   } else {
     out = svc.DecideOnly(x.get(), &seq);
   }
+  WriteRecord(seq);
   svc.metrics().processing.Observe(MonoNs() - x->start_ns);
   Response res = Json(x->invalid ? 400 : 200, std::move(out), req.version());
   Common(&res, x.get());

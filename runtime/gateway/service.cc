@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <set>
 
+#include "engine/core/json_buffer.h"
 #include "engine/core/money.h"
 #include "engine/core/read_file.h"
 #include "engine/core/source.h"
@@ -233,7 +234,7 @@ const char* ErrorType(int status) {
   }
 }
 
-std::string OutcomeName(const Exchange& x) {
+std::string_view OutcomeName(const Exchange& x) {
   if (x.invalid) return "invalid";
   switch (x.s.decision.outcome) {
     case vm::Outcome::kAllow: return "allow";
@@ -1137,7 +1138,7 @@ void Service::Charge(Exchange* x, const Outcome& o, ledger::Ledger::StatusCallba
   if (o.started) {
     const int64_t tokens = AddChecked(in, out).value_or(INT64_MAX);
     for (const ledger::BudgetCharge& b : x->plan.reserve.budgets) {
-      metrics_.spend_micros.Add(Label("budget", b.budget), x->cost);
+      metrics_.spend_micros.Add({{"budget", b.budget}}, x->cost);
     }
     if (done) {
       ledger_->SettleAsync(id, {x->cost, tokens}, std::move(done));
@@ -1162,44 +1163,49 @@ uint64_t Service::Record(Exchange* x, const Outcome& o) {
   // The gateway part of the record.
   std::string gw;
   if (audit_ && (ep || o.http_status)) {  // only records carry it
-    rj::StringBuffer sb;
-    JsonWriter w(sb);
+    thread_local ReusedJsonWriter local;
+    JsonWriter& w = local.Begin();
     w.StartObject();
-    w.Key("status");
+    local.String("status");
     w.Int(o.http_status);
-    if (!o.error_code.empty()) Str(&w, "error", o.error_code);
+    if (!o.error_code.empty()) {
+      local.String("error");
+      local.String(o.error_code);
+    }
     if (ep && (o.started || o.upstream_status)) {
-      Str(&w, "endpoint", ep->id);
-      w.Key("upstream_status");
+      local.String("endpoint");
+      local.String(ep->id);
+      local.String("upstream_status");
       w.Int(o.upstream_status);
-      w.Key("attempts");
+      local.String("attempts");
       w.Uint(static_cast<unsigned>(x->attempt + 1));
       if (o.prompt_tokens >= 0) {
-        w.Key("prompt_tokens");
+        local.String("prompt_tokens");
         w.Int64(o.prompt_tokens);
       }
       if (o.completion_tokens >= 0) {
-        w.Key("completion_tokens");
+        local.String("completion_tokens");
         w.Int64(o.completion_tokens);
       }
       if (o.usage_estimated) {
-        w.Key("usage_estimated");
+        local.String("usage_estimated");
         w.Bool(true);
       }
-      Str(&w, "cost", FormatMicros(cost));
+      local.String("cost");
+      local.String(FormatMicros(cost));
     }
     if (o.stream) {
-      w.Key("stream");
+      local.String("stream");
       w.Bool(true);
-      w.Key("stream_complete");
+      local.String("stream_complete");
       w.Bool(o.stream_complete);
     }
     if (!o.upstream_errors.empty()) {
-      w.Key("failed_attempts");
+      local.String("failed_attempts");
       w.RawValue(o.upstream_errors.data(), o.upstream_errors.size(), rj::kArrayType);
     }
     w.EndObject();
-    gw.assign(sb.GetString(), sb.GetSize());
+    gw = local.Take();
   }
   uint64_t seq = 0;
   if (audit_ && set.subject) {
@@ -1222,12 +1228,11 @@ uint64_t Service::Record(Exchange* x, const Outcome& o) {
   } else if (x->decision_id.empty()) {
     NewDecisionId(x);
   }
-  std::string rule = d.deny_rule != UINT32_MAX ? std::string(runtime::RuleName(program, d.deny_rule)) : "";
-  metrics_.decisions.Add(Label("outcome", OutcomeName(*x)) + "," + Label("code", d.code) + "," +
-                         Label("rule", rule));
+  const std::string_view rule = d.deny_rule != UINT32_MAX ? runtime::RuleName(program, d.deny_rule) : "";
+  metrics_.decisions.Add({{"outcome", OutcomeName(*x)}, {"code", d.code}, {"rule", rule}});
   if (config_.access_log) {
-    rj::StringBuffer sb;
-    JsonWriter w(sb);
+    thread_local ReusedJsonWriter local;
+    JsonWriter& w = local.Begin();
     w.StartObject();
     Str(&w, "event", "request");
     Str(&w, "decision_id", x->decision_id);
@@ -1244,7 +1249,7 @@ uint64_t Service::Record(Exchange* x, const Outcome& o) {
     w.Key("latency_us");
     w.Int64((MonoNs() - x->start_ns) / 1000);
     w.EndObject();
-    log_->info(std::string_view(sb.GetString(), sb.GetSize()));
+    log_->info(local.View());
   }
   return seq;
 }

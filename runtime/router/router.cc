@@ -9,6 +9,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "engine/core/json_buffer.h"
 #include "engine/core/money.h"
 
 namespace tollgate::runtime {
@@ -884,17 +885,17 @@ void ApplyRoute(const RouteResult& result, vm::Decision* d) {
 }
 
 std::string EndpointsJson(const Catalog& catalog, const RouteResult& result) {
-  rapidjson::StringBuffer sb;
-  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  thread_local ReusedJsonWriter local;  // once per request on the gateway
+  rapidjson::Writer<rapidjson::StringBuffer>& w = local.Begin();
   w.StartArray();
   for (const RoutedEndpoint& r : result.endpoints) {
     const Endpoint& e = catalog.endpoint(r.endpoint);
     w.StartObject();
-    w.Key("id"); w.String(e.id.data(), e.id.size());
-    w.Key("provider"); w.String(e.provider.data(), e.provider.size());
-    w.Key("model"); w.String(e.model.data(), e.model.size());
+    local.String("id"); local.String(e.id);
+    local.String("provider"); local.String(e.provider);
+    local.String("model"); local.String(e.model);
     std::string c = FormatMicros(r.estimated_cost);
-    w.Key("estimated_cost"); w.String(c.data(), c.size());
+    local.String("estimated_cost"); local.String(c);
     // Which entry it serves, when that entry's variant changed the routing:
     // `m` and `m:nitro` list the same model in two partitions.
     if (r.model < result.models.size()) {
@@ -906,7 +907,7 @@ std::string EndpointsJson(const Catalog& catalog, const RouteResult& result) {
     w.EndObject();
   }
   w.EndArray();
-  return sb.GetString();
+  return local.Take();
 }
 
 std::string EliminatedJson(const Catalog& catalog, const vm::Program& program,

@@ -107,7 +107,17 @@ p50_of() {
     $0 ~ "^"h"_count"{if (f==1) t0=$2; else t=$2-t0}
     END{for(i=1;i<=n;i++) if (c[i]>=t/2) {print b[i]*1e6; exit}}' ${2:+"$2"} "$T/metrics"
 }
+# Mean of a histogram (its _sum / _count), us; with a second file, of the
+# requests between the two snapshots.
+mean_of() {
+  awk -v h="$1" -v base="${2:-}" '{f = (base != "" && FILENAME == base) ? 1 : 2}
+    $0 ~ "^"h"_sum"{if (f==1) s0=$2; else s=$2-s0}
+    $0 ~ "^"h"_count"{if (f==1) c0=$2; else c=$2-c0}
+    END{if (c > 0) printf "%.1f", s/c*1e6; else print 0}' ${2:+"$2"} "$T/metrics"
+}
 proc_p50=$(p50_of tollgate_processing_seconds)
+proc_paced_mean=$(mean_of tollgate_processing_seconds "$T/metrics.before_paced")
+dur_paced_mean=$(mean_of tollgate_durability_wait_seconds "$T/metrics.before_paced")
 proc_paced_p50=$(p50_of tollgate_processing_seconds "$T/metrics.before_paced")
 dur_p50=$(p50_of tollgate_durability_wait_seconds)
 
@@ -127,7 +137,7 @@ awk -v a="$g1_p50" -v b="$s1_p50" -v c="$g1_p99" -v d="$s1_p99" \
   'BEGIN{printf "gateway adds at 1 conn: p50 %.0f us, p99 %.0f us\n", a-b, c-d}'
 awk -v a="$rp_p50" -v b="$sp_p50" -v c="$rp_p99" -v d="$sp_p99" -v e="$r1_p50" -v f="$s1_p50" \
   'BEGIN{printf "the byte relay (floor of any proxy here) adds: p50 %.0f us, p99 %.0f us at ~5k/s; p50 %.0f us at 1 conn\n", a-b, c-d, e-f}'
-echo "tollgate's own processing per request (metrics histogram): p50 <= ${proc_p50} us (all runs), <= ${proc_paced_p50} us (the paced run)"
-echo "waiting for the settlement and the record to be durable (audit_sync=${TG_BENCH_AUDIT_SYNC:-false}): p50 <= ${dur_p50:-0} us"
+echo "tollgate's own processing per request (metrics histogram): p50 <= ${proc_p50} us (all runs), <= ${proc_paced_p50} us (the paced run; mean ${proc_paced_mean} us)"
+echo "waiting for the settlement and the record to be durable (audit_sync=${TG_BENCH_AUDIT_SYNC:-false}): p50 <= ${dur_p50:-0} us (paced run: mean ${dur_paced_mean} us)"
 echo "gateway resident memory: ${rss_full} MiB after full load, peak ${hwm} MiB"
 echo "audit records written: $(grep -c '"event":"request"' "$T/gw.log")"

@@ -408,6 +408,31 @@ TEST(Metrics, PrometheusText) {
   EXPECT_NE(text.find("tollgate_policy_info{version=\"sha256:v\",shadow=\"\"} 1"), std::string::npos);
 }
 
+// Between 10 and 15 us (where the gateway's processing lies) a 12.5 us
+// bound, so that a p50 there reads as more than "under 15 us".
+TEST(Metrics, ProcessingBucketsAroundItsTarget) {
+  Metrics m;
+  m.processing.Observe(11'000);
+  m.processing.Observe(11'000);
+  m.processing.Observe(28'000);
+  std::string text = m.Render("sha256:v", "");
+  EXPECT_NE(text.find("tollgate_processing_seconds_bucket{le=\"1e-05\"} 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("tollgate_processing_seconds_bucket{le=\"1.25e-05\"} 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("tollgate_processing_seconds_bucket{le=\"3e-05\"} 3\n"), std::string::npos) << text;
+  EXPECT_EQ(m.processing.Quantile(0.5), 12'500);
+}
+
+// Labels given as pairs render as the Label() string does.
+TEST(Metrics, LabelPairsAsLabelStrings) {
+  Metrics m;
+  m.decisions.Add({{"outcome", "deny"}, {"code", "x\"y"}, {"rule", "a\\b\n"}});
+  m.decisions.Add(Label("outcome", "deny") + "," + Label("code", "x\"y") + "," + Label("rule", "a\\b\n"));
+  std::string text = m.Render("sha256:v", "");
+  EXPECT_NE(text.find("tollgate_decisions_total{outcome=\"deny\",code=\"x\\\"y\",rule=\"a\\\\b\\n\"} 2\n"),
+            std::string::npos)
+      << text;
+}
+
 // The fixture's policy, its budget limited to `limit` (1 usd per million
 // tokens both ways at the endpoint: 1 micro-usd per token).
 std::string PipelinePolicy(const std::string& limit) {

@@ -3,12 +3,14 @@
 #include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <re2/re2.h>
 
 #include <algorithm>
 #include <cstring>
 #include <cctype>
 #include <map>
 
+#include "engine/scan/scanner.h"
 #include "runtime/audit/internal/util.h"
 #include "runtime/input/request_texts.h"
 #include "stdlib/builtins.h"
@@ -706,28 +708,115 @@ const AllowList& AllowList::Standard() {
   return *standard;
 }
 
+namespace {
+
+// Every alternative of dlp.api_key (stdlib/detectors.cc) starts with one of
+// these literals (case-sensitive, as the regex is).
+constexpr std::string_view kApiKeyLiterals[] = {"sk-", "AKIA", "ASIA", "_live_", "AIza", "xox",
+                                                "-----BEGIN ", "github_pat_"};
+
+// The full-retention fast path's pre-check, one pass over the input
+// (Hyperscan when built with it): pattern 0 matches wherever a credential
+// stem occurs in any case (RE2's case folding: a superset of the ASCII
+// folding the exact check uses), pattern 1 wherever a dlp.api_key literal
+// does. A text neither matches needs no exact check. Null: not built
+// (every input then gets the exact checks).
+const scan::Scanner* CredentialPrecheck() {
+  static const std::unique_ptr<scan::Scanner> scanner = [] {
+    std::string stems = "(?i)(?:";
+    for (std::string_view stem : kCredentialStems) {
+      if (stems.size() > 7) stems += '|';
+      stems += RE2::QuoteMeta(re2::StringPiece(stem.data(), stem.size()));
+    }
+    stems += ')';
+    std::string keys = "gh[pousr]_";
+    for (std::string_view lit : kApiKeyLiterals) {
+      keys += '|';
+      keys += RE2::QuoteMeta(re2::StringPiece(lit.data(), lit.size()));
+    }
+    std::string error;
+    return scan::Scanner::Build({stems, keys}, {}, &error);
+  }();
+  return scanner.get();
+}
+
+}  // namespace
+
+bool MayHoldApiKey(std::string_view s) {
+  if (const scan::Scanner* pre = CredentialPrecheck()) {
+    thread_local std::vector<int> ids;
+    if (pre->Scan(s, &ids)) return std::find(ids.begin(), ids.end(), 1) != ids.end();
+  }
+  auto has = [&](std::string_view lit) {
+    return memmem(s.data(), s.size(), lit.data(), lit.size()) != nullptr;
+  };
+  for (std::string_view lit : kApiKeyLiterals)
+    if (has(lit)) return true;
+  // gh[pousr]_
+  for (const char* p = static_cast<const char*>(memchr(s.data(), '_', s.size())); p != nullptr;
+       p = static_cast<const char*>(memchr(p + 1, '_', static_cast<size_t>(s.data() + s.size() - p - 1)))) {
+    const size_t i = static_cast<size_t>(p - s.data());
+    if (i >= 3 && s[i - 3] == 'g' && s[i - 2] == 'h' &&
+        (s[i - 1] == 'p' || s[i - 1] == 'o' || s[i - 1] == 'u' || s[i - 1] == 's' || s[i - 1] == 'r'))
+      return true;
+  }
+  return false;
+}
+
 bool PrepareInput(std::string_view raw, ast::Retention retain, std::string_view hmac_key,
                   const AllowList* allow, std::string* input, std::string* content) {
+  input->clear();
+  return AppendPreparedInput(raw, retain, hmac_key, allow, input, content);
+}
+
+bool AppendPreparedInput(std::string_view raw, ast::Retention retain, std::string_view hmac_key,
+                         const AllowList* allow, std::string* out, std::string* content) {
   content->clear();
   raw = StripBom(raw);
   if (retain == ast::Retention::kFull) {
-    // One lowercase copy, then a memchr-driven find per stem (~1 us per KB).
-    std::string lower(raw);
-    for (char& c : lower)
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c | 0x20);
-    bool suspicious = false;
-    for (std::string_view stem : kCredentialStems)
-      if (memmem(lower.data(), lower.size(), stem.data(), stem.size()) != nullptr) {
-        suspicious = true;
-        break;
+    // A credential stem (any case) or an API key's literal somewhere? One
+    // pass; only then the exact checks below (the same answer).
+    bool stem = true, key = true;
+    if (const scan::Scanner* pre = CredentialPrecheck()) {
+      thread_local std::vector<int> ids;
+      if (pre->Scan(raw, &ids)) {
+        stem = std::find(ids.begin(), ids.end(), 0) != ids.end();
+        key = std::find(ids.begin(), ids.end(), 1) != ids.end();
       }
-    if (!suspicious && ApiKeyDetector() >= 0 && stdlib::DetectorMatches(ApiKeyDetector(), raw))
+    }
+    bool suspicious = false;
+    if (stem) {
+      // One lowercase copy (reused by the thread), then a memchr-driven
+      // find per stem.
+      thread_local std::string lower;
+      lower.resize(raw.size());
+      {
+        const unsigned char* in = reinterpret_cast<const unsigned char*>(raw.data());
+        unsigned char* to = reinterpret_cast<unsigned char*>(lower.data());
+        for (size_t i = 0, n = raw.size(); i < n; ++i) {
+          const unsigned char c = in[i];
+          to[i] = static_cast<unsigned char>(c | (static_cast<unsigned char>(c - 'A') < 26 ? 0x20 : 0));
+        }
+      }
+      for (std::string_view s : kCredentialStems)
+        if (memmem(lower.data(), lower.size(), s.data(), s.size()) != nullptr) {
+          suspicious = true;
+          break;
+        }
+      if (lower.capacity() > (1u << 20)) std::string().swap(lower);  // not kept for a huge input
+    }
+    if (!suspicious && key && ApiKeyDetector() >= 0 && stdlib::DetectorMatches(ApiKeyDetector(), raw))
       suspicious = true;
     if (!suspicious) {  // fast path: nothing to remove, keep the bytes
-      input->assign(raw);
+      const size_t at = out->size();
+      out->append(raw);
       // Raw CR/LF can only be white space between tokens in valid JSON.
-      for (char& c : *input)
-        if (c == '\n' || c == '\r') c = ' ';
+      char* b = out->data() + at;
+      char* e = out->data() + out->size();
+      for (char c : {'\n', '\r'})
+        for (char* p = static_cast<char*>(memchr(b, c, static_cast<size_t>(e - b))); p != nullptr;
+             p = static_cast<char*>(memchr(p + 1, c, static_cast<size_t>(e - p - 1))))
+          *p = ' ';
       return true;
     }
   }
@@ -747,11 +836,11 @@ bool PrepareInput(std::string_view raw, ast::Retention retain, std::string_view 
     sb.Clear();
     w.Reset(sb);
     Str(w, "[unparsable input]");
-    input->assign(sb.GetString(), sb.GetSize());
+    out->append(sb.GetString(), sb.GetSize());
     *content = "{\"retain\":\"none\",\"unparsable\":true,\"scrubbed\":[]}";
     return false;
   }
-  input->assign(sb.GetString(), sb.GetSize());
+  out->append(sb.GetString(), sb.GetSize());
   if (retain == ast::Retention::kFull && f.scrubbed.empty()) return true;
   sb.Clear();
   w.Reset(sb);

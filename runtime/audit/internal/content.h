@@ -85,6 +85,16 @@ struct AllowList {
 // not parse (it is then stored as a JSON string and *content says so).
 bool PrepareInput(std::string_view raw, ast::Retention retain, std::string_view hmac_key,
                   const AllowList* allow, std::string* input, std::string* content);
+// The same, appending the input's JSON to *out (the record line being
+// composed) instead of replacing *input.
+bool AppendPreparedInput(std::string_view raw, ast::Retention retain, std::string_view hmac_key,
+                         const AllowList* allow, std::string* out, std::string* content);
+
+// False only when `text` cannot hold a match of the dlp.api_key detector:
+// none of the literals its alternatives start with occurs in it (sk-, AKIA,
+// ASIA, gh[pousr]_, github_pat_, xox, AIza, _live_, -----BEGIN ). A cheap
+// pre-check before the detector's regex.
+bool MayHoldApiKey(std::string_view text);
 
 // Replay: rebuilds the input to decode from a recorded one. `lengths` (from
 // the record's "content") puts filler text of each recorded byte length back
