@@ -26,6 +26,8 @@
 #include "runtime/decide/decision_json.h"
 
 namespace tollgate::audit {
+
+static_assert(Options{}.max_omitted_listed == internal::kMaxOmittedListed);
 namespace rj = rapidjson;
 using internal::FormatMillis;
 using internal::NowMillis;
@@ -266,7 +268,8 @@ struct AuditLog::Impl {
     }
     std::string input, content;
     internal::PrepareInput(e.input, e.subject ? e.subject->retain : ast::Retention::kFull, hmac_key,
-                           e.subject ? e.subject->allow.get() : nullptr, &input, &content);
+                           e.subject ? e.subject->allow.get() : nullptr, &input, &content,
+                           options.max_omitted_listed);
     *line += ",\"input\":";
     *line += input;
     if (!content.empty()) {

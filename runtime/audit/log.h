@@ -128,6 +128,10 @@ struct Options {
   // (a sustained load above the writer's rate is then paced, not buffered
   // without bound).
   size_t max_queue = 65536;
+  // Under `retain content hash|none`: the replaced values a record lists
+  // one by one in content.omitted; the rest are summed up in one
+  // content.omitted_rest (internal::kMaxOmittedListed, docs/audit.md).
+  size_t max_omitted_listed = 1000;
 };
 
 // What made a decision, rendered once: policy version (and its schema

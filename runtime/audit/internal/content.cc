@@ -219,7 +219,13 @@ class Filter {
   std::vector<uint64_t> text_lengths;
   std::vector<std::string> hmacs;
   std::map<std::string, int> detectors;
-  std::vector<Omitted> omitted;
+  std::vector<Omitted> omitted;  // the first max_listed
+  size_t max_listed = kMaxOmittedListed;
+  // The omitted values after the first max_listed: how many, their bytes,
+  // and (hash) the HMAC over each one's path and bytes, each as its length
+  // in decimal, ':', then itself.
+  uint64_t rest_count = 0, rest_bytes = 0;
+  std::unique_ptr<HmacSha256> rest_hmac;
   std::vector<std::string> scrubbed;
 
   bool Null() {
@@ -458,8 +464,22 @@ class Filter {
     return true;
   }
   void Omit(std::string_view bytes, Placeholder p) {
-    omitted.push_back({Path(), bytes.size(),
-                       retain == ast::Retention::kHash ? HmacSha256Hex(key, bytes) : std::string()});
+    if (omitted.size() < max_listed) {
+      omitted.push_back({Path(), bytes.size(),
+                         retain == ast::Retention::kHash ? HmacSha256Hex(key, bytes) : std::string()});
+    } else {
+      ++rest_count;
+      rest_bytes += bytes.size();
+      if (retain == ast::Retention::kHash) {
+        if (!rest_hmac) rest_hmac = std::make_unique<HmacSha256>(key);
+        const std::string path = Path();
+        for (std::string_view part : {std::string_view(path), bytes}) {
+          const std::string n = std::to_string(part.size()) + ":";
+          rest_hmac->Update(n);
+          rest_hmac->Update(part);
+        }
+      }
+    }
     switch (p) {
       case Placeholder::kString: w_->String(""); break;
       case Placeholder::kNumber: w_->RawValue("0", 1, rj::kNumberType); break;
@@ -707,7 +727,8 @@ const AllowList& AllowList::Standard() {
 }
 
 bool PrepareInput(std::string_view raw, ast::Retention retain, std::string_view hmac_key,
-                  const AllowList* allow, std::string* input, std::string* content) {
+                  const AllowList* allow, std::string* input, std::string* content,
+                  size_t max_listed) {
   content->clear();
   raw = StripBom(raw);
   if (retain == ast::Retention::kFull) {
@@ -736,6 +757,7 @@ bool PrepareInput(std::string_view raw, ast::Retention retain, std::string_view 
   Filter f(&w, Filter::Mode::kRecord);
   f.retain = retain;
   f.key = hmac_key;
+  f.max_listed = max_listed;
   if (allow) f.allow = allow;
   rj::Reader reader;
   rj::StringStream ss(raw.data());
@@ -795,6 +817,19 @@ bool PrepareInput(std::string_view raw, ast::Retention retain, std::string_view 
       w.EndObject();
     }
     w.EndArray();
+    if (f.rest_count > 0) {  // (only then: a record under the cap is as before)
+      w.Key("omitted_rest");
+      w.StartObject();
+      w.Key("count");
+      w.Uint64(f.rest_count);
+      w.Key("bytes");
+      w.Uint64(f.rest_bytes);
+      if (retain == ast::Retention::kHash) {
+        w.Key("hmac");
+        Str(w, f.rest_hmac->HexDigest());
+      }
+      w.EndObject();
+    }
   }
   w.Key("scrubbed");
   w.StartArray();

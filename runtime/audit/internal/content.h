@@ -30,6 +30,14 @@ namespace tollgate::audit::internal {
 // 1-3 replaced whole; their member names are masked.
 inline constexpr int kContentFormat = 4;
 
+// The omitted values a record lists one by one (`content.omitted`, docs/
+// audit.md "Retention"); the ones after them, in document order, are summed
+// up in one `content.omitted_rest` ({"count", "bytes", "hmac"}), so that a
+// record stays within a small multiple of its input (a schema with an enum
+// of 200,000 numbers would otherwise list 200,000 paths and HMACs, ~35
+// times the input). audit::Options::max_omitted_listed, docs/limits.md.
+inline constexpr size_t kMaxOmittedListed = 1000;
+
 // The allow-list of `retain content hash|none` for one schema (docs/audit.md
 // "Retention"): a tree over member names and array elements, compiled from
 // content.cc's rules (the chat body's identifiers and texts) and the
@@ -80,11 +88,13 @@ struct AllowList {
 // each text (message content, tool-call arguments) as "" with its length
 // (and, for `hash`, its HMAC-SHA-256 under `hmac_key`), every other value
 // as an empty placeholder of its JSON type with its path and size (and
-// HMAC). *input is the JSON to store; *content the "content" member's JSON
+// HMAC) -- the first `max_listed` of those one by one, the rest in one
+// summary. *input is the JSON to store; *content the "content" member's JSON
 // (empty when the record keeps the input untouched). False when `raw` does
 // not parse (it is then stored as a JSON string and *content says so).
 bool PrepareInput(std::string_view raw, ast::Retention retain, std::string_view hmac_key,
-                  const AllowList* allow, std::string* input, std::string* content);
+                  const AllowList* allow, std::string* input, std::string* content,
+                  size_t max_listed = kMaxOmittedListed);
 
 // Replay: rebuilds the input to decode from a recorded one. `lengths` (from
 // the record's "content") puts filler text of each recorded byte length back
