@@ -27,7 +27,8 @@
 
 namespace tollgate::audit {
 
-static_assert(Options{}.max_omitted_listed == internal::kMaxOmittedListed);
+static_assert(Options{}.max_listed == internal::kMaxListed &&
+              Options{}.max_listed_path_bytes == internal::kMaxListedPathBytes);
 namespace rj = rapidjson;
 using internal::FormatMillis;
 using internal::NowMillis;
@@ -269,7 +270,7 @@ struct AuditLog::Impl {
     std::string input, content;
     internal::PrepareInput(e.input, e.subject ? e.subject->retain : ast::Retention::kFull, hmac_key,
                            e.subject ? e.subject->allow.get() : nullptr, &input, &content,
-                           options.max_omitted_listed);
+                           {options.max_listed, options.max_listed_path_bytes});
     *line += ",\"input\":";
     *line += input;
     if (!content.empty()) {

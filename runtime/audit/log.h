@@ -128,10 +128,13 @@ struct Options {
   // (a sustained load above the writer's rate is then paced, not buffered
   // without bound).
   size_t max_queue = 65536;
-  // Under `retain content hash|none`: the replaced values a record lists
-  // one by one in content.omitted; the rest are summed up in one
-  // content.omitted_rest (internal::kMaxOmittedListed, docs/audit.md).
-  size_t max_omitted_listed = 1000;
+  // What a record's "content" lists one by one: at most max_listed replaced
+  // values (content.omitted), text HMACs (content.hmac) and credentials cut
+  // out (content.scrubbed), and paths until max_listed_path_bytes of them;
+  // the rest of each is summed up (content.omitted_rest, hmac_rest,
+  // scrubbed_rest; internal::kMaxListed, docs/audit.md).
+  size_t max_listed = 1000;
+  size_t max_listed_path_bytes = 64u << 10;
 };
 
 // What made a decision, rendered once: policy version (and its schema

@@ -697,7 +697,7 @@ TEST(AuditContentRetention, CredentialsStillRemoved) {
   }
 }
 
-// ---- The size of content.omitted (internal::kMaxOmittedListed) ----
+// ---- The size of content.omitted (internal::kMaxListed) ----
 
 // A request with `n` numbers (0, 1, ..., n-1) in one array: in a tool's
 // schema (an enum, request.tools[].function.parameters) or in a body member
@@ -738,10 +738,10 @@ std::string DecisionLine(const std::string& bytes) {
 
 // 200,000 numbers in a tool schema and in an unknown member, under hash and
 // none: the record line stays within twice the input and 256 KiB (the first
-// kMaxOmittedListed values listed, ~100-170 bytes each); the rest are one
+// kMaxListed values listed, ~100-170 bytes each); the rest are one
 // summary with their count, bytes and (hash) an HMAC the test recomputes;
-// the record replays as identical. Before the cap the line was ~30 times
-// the input (one path and HMAC per number).
+// the record replays as identical. Before the cap the line was ~25 times
+// the input (one path and HMAC per number: 31.9 MB for 1.29 MB).
 TEST(AuditContentRetention, ManyOmittedValuesAreSummedUpWithinABound) {
   constexpr size_t kN = 200000;
   for (bool in_schema : {true, false}) {
@@ -757,14 +757,14 @@ TEST(AuditContentRetention, ManyOmittedValuesAreSummedUpWithinABound) {
       rapidjson::Document content = Member(g.bytes, "content");
       ASSERT_TRUE(content.IsObject());
       const auto& listed = content["omitted"];
-      ASSERT_EQ(listed.Size(), internal::kMaxOmittedListed);
+      ASSERT_EQ(listed.Size(), internal::kMaxListed);
       EXPECT_EQ(std::string(listed[0]["path"].GetString()), path + "[0]");
       EXPECT_EQ(std::string(listed[999]["path"].GetString()), path + "[999]");
       EXPECT_EQ(listed[999]["bytes"].GetUint64(), 3u);
       ASSERT_TRUE(content.HasMember("omitted_rest"));
       const auto& rest = content["omitted_rest"];
-      EXPECT_EQ(rest["count"].GetUint64(), kN - internal::kMaxOmittedListed);
-      const auto [bytes, hmac] = RestOf(g.key, path, internal::kMaxOmittedListed, kN);
+      EXPECT_EQ(rest["count"].GetUint64(), kN - internal::kMaxListed);
+      const auto [bytes, hmac] = RestOf(g.key, path, internal::kMaxListed, kN);
       EXPECT_EQ(rest["bytes"].GetUint64(), bytes);
       if (std::string(mode) == "hash") {
         ASSERT_TRUE(rest.HasMember("hmac"));
@@ -777,19 +777,95 @@ TEST(AuditContentRetention, ManyOmittedValuesAreSummedUpWithinABound) {
   }
 }
 
+// `n` one-character strings in a body member tollgate does not know: each
+// is a text (format 4) with a length and, under hash, an HMAC.
+std::string ManyWords(size_t n) {
+  std::string s = R"("messages":[{"role":"user","content":"hi"}],"x_words":[)";
+  for (size_t i = 0; i < n; ++i) s += std::string(i ? "," : "") + '"' + static_cast<char>('a' + i % 26) + '"';
+  return Input(s + "]");
+}
+
+// 100,000 such strings: the text HMACs past the first kMaxListed are one
+// hmac_rest (count, and an HMAC over each text as its length, ':', itself);
+// `lengths` keeps every text (replay needs each); the line stays within
+// twice the input and 256 KiB and replays as identical. Before, each text
+// had its 67-byte HMAC: 7.2 MB for 0.4 MB of input.
+TEST(AuditContentRetention, ManyTextHmacsAreSummedUpWithinABound) {
+  constexpr size_t kN = 100000;
+  const std::string in = ManyWords(kN);
+  for (const char* mode : {"hash", "none"}) {
+    SCOPED_TRACE(mode);
+    Logged g = Record(mode, {in});
+    ASSERT_TRUE(g.recorded);
+    EXPECT_LE(DecisionLine(g.bytes).size(), 2 * in.size() + (256u << 10)) << "input " << in.size();
+    EXPECT_EQ(g.replay.identical, 1u) << ReportText(g.replay);
+    rapidjson::Document content = Member(g.bytes, "content");
+    ASSERT_TRUE(content.IsObject());
+    EXPECT_EQ(content["lengths"].Size(), kN + 1);  // "hi", then the words
+    if (std::string(mode) == "none") {
+      EXPECT_FALSE(content.HasMember("hmac"));
+      EXPECT_FALSE(content.HasMember("hmac_rest"));
+      continue;
+    }
+    ASSERT_EQ(content["hmac"].Size(), internal::kMaxListed);
+    EXPECT_EQ(content["hmac"][0].GetString(), internal::HmacSha256Hex(g.key, "hi"));
+    // The last one listed is word 998 (the 1000th text).
+    EXPECT_EQ(content["hmac"][999].GetString(), internal::HmacSha256Hex(g.key, std::string(1, 'a' + 998 % 26)));
+    ASSERT_TRUE(content.HasMember("hmac_rest"));
+    EXPECT_EQ(content["hmac_rest"]["count"].GetUint64(), kN + 1 - internal::kMaxListed);
+    std::string framed;
+    for (size_t i = internal::kMaxListed - 1; i < kN; ++i) framed += "1:" + std::string(1, 'a' + i % 26);
+    EXPECT_EQ(content["hmac_rest"]["hmac"].GetString(), internal::HmacSha256Hex(g.key, framed));
+  }
+}
+
+// A long member name repeats in the path of every value below it: the
+// paths of `omitted` and `scrubbed` are listed until kMaxListedPathBytes of
+// them (then one more path at most), the rest counted -- under full too,
+// where only the credentials are cut out. Before, 1,000 values under a
+// 20,000-byte name made 20 MB of paths in each list.
+TEST(AuditContentRetention, LongPathsAreListedUntilTheirByteLimit) {
+  const std::string name = "x_" + std::string(20000, 'n');
+  std::string values;
+  for (size_t i = 0; i < 1000; ++i) values += std::string(i ? "," : "") + R"({"password":"p","n":1})";
+  const std::string in = Input(R"("messages":[{"role":"user","content":"hi"}],")" + name + R"(":[)" + values + "]");
+  // 20,000 + 21 bytes a path: three are under 64 KiB, the fourth goes over.
+  constexpr size_t kListed = 4;
+  for (const char* mode : {"full", "hash", "none"}) {
+    SCOPED_TRACE(mode);
+    Logged g = Record(mode, {in});
+    ASSERT_TRUE(g.recorded);
+    EXPECT_LE(DecisionLine(g.bytes).size(), 3 * in.size() + (256u << 10)) << "input " << in.size();
+    EXPECT_EQ(g.replay.identical, 1u) << ReportText(g.replay);
+    rapidjson::Document content = Member(g.bytes, "content");
+    ASSERT_TRUE(content.IsObject());
+    ASSERT_EQ(content["scrubbed"].Size(), kListed);
+    EXPECT_EQ(content["scrubbed"][3].GetString(), "request." + name + "[3].password");
+    EXPECT_EQ(content["scrubbed_rest"].GetUint64(), 1000 - kListed);
+    if (std::string(mode) == "full") {
+      EXPECT_FALSE(content.HasMember("omitted"));
+      continue;
+    }
+    ASSERT_EQ(content["omitted"].Size(), kListed);
+    EXPECT_EQ(content["omitted"][3]["path"].GetString(), "request." + name + "[3]._");
+    EXPECT_EQ(content["omitted_rest"]["count"].GetUint64(), 1000 - kListed);
+    EXPECT_EQ(content["omitted_rest"]["bytes"].GetUint64(), 1000 - kListed);
+  }
+}
+
 // At the limit every omitted value is listed and there is no summary; one
 // past it, the last one is the summary's.
 TEST(AuditContentRetention, OmittedListAtAndPastItsLimit) {
   for (ast::Retention mode : {ast::Retention::kHash, ast::Retention::kNone}) {
-    for (size_t n : {internal::kMaxOmittedListed, internal::kMaxOmittedListed + 1}) {
+    for (size_t n : {internal::kMaxListed, internal::kMaxListed + 1}) {
       SCOPED_TRACE(std::to_string(n));
       std::string input, content;
       ASSERT_TRUE(internal::PrepareInput(ManyNumbers(false, n), mode, "k", nullptr, &input, &content));
       rapidjson::Document c;
       c.Parse(content.c_str());
       ASSERT_TRUE(c.IsObject()) << content;
-      EXPECT_EQ(c["omitted"].Size(), internal::kMaxOmittedListed);
-      if (n == internal::kMaxOmittedListed) {
+      EXPECT_EQ(c["omitted"].Size(), internal::kMaxListed);
+      if (n == internal::kMaxListed) {
         EXPECT_FALSE(c.HasMember("omitted_rest")) << content;
         continue;
       }
@@ -803,23 +879,32 @@ TEST(AuditContentRetention, OmittedListAtAndPastItsLimit) {
   }
 }
 
-// A record as the writer wrote it before the cap (every omitted value
-// listed, no omitted_rest: the same content format) still replays as
-// identical; replay reads `lengths` and `format`, never `omitted`.
+// A record as the writer wrote it before the cap (every omitted value and
+// text HMAC listed, no omitted_rest or hmac_rest: the same content format)
+// still replays as identical; replay reads `lengths` and `format`, never
+// `omitted` or `hmac`.
 TEST(AuditContentRetention, RecordsListingEveryOmittedValueStillReplay) {
   constexpr size_t kN = 5000;
   Options every;
-  every.max_omitted_listed = std::numeric_limits<size_t>::max();
+  every.max_listed = every.max_listed_path_bytes = std::numeric_limits<size_t>::max();
   for (const char* mode : {"hash", "none"}) {
     SCOPED_TRACE(mode);
-    Logged g = Record(mode, {ManyNumbers(true, kN)}, "", every);
+    Logged g = Record(mode, {ManyNumbers(true, kN), ManyWords(kN)}, "", every);
     ASSERT_TRUE(g.recorded);
-    rapidjson::Document content = Member(g.bytes, "content");
+    EXPECT_EQ(g.replay.identical, 2u) << ReportText(g.replay);
+    const std::string numbers = g.bytes.substr(0, g.bytes.rfind("{\"kind\":\"decision\""));
+    rapidjson::Document content = Member(numbers, "content");
     ASSERT_TRUE(content.IsObject());
     EXPECT_EQ(content["format"].GetInt(), 4);
     EXPECT_EQ(content["omitted"].Size(), kN);
     EXPECT_FALSE(content.HasMember("omitted_rest"));
-    EXPECT_EQ(g.replay.identical, 1u) << ReportText(g.replay);
+    content = Member(g.bytes, "content");
+    ASSERT_TRUE(content.IsObject());
+    EXPECT_EQ(content["lengths"].Size(), kN + 1);
+    if (std::string(mode) == "hash") {
+      EXPECT_EQ(content["hmac"].Size(), kN + 1);
+    }
+    EXPECT_FALSE(content.HasMember("hmac_rest"));
   }
 }
 
