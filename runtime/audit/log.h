@@ -46,7 +46,9 @@
 // "content" lists their byte lengths (so token estimates replay), every
 // other value becomes an empty placeholder listed in "content.omitted" with
 // its path and size; `hash` adds a keyed HMAC-SHA-256 of each (key: DIR/key,
-// made on first open) and the detectors that matched the texts.
+// made on first open) and the detectors that matched the texts. Past
+// Options::max_listed entries (or max_listed_path_bytes of paths) a list is
+// summed up in one "..._rest" member (docs/audit.md "Long lists").
 //
 // ## Durability
 // Append only queues. A writer thread takes everything queued, writes it
