@@ -26,6 +26,9 @@
 #include "runtime/decide/decision_json.h"
 
 namespace tollgate::audit {
+
+static_assert(Options{}.max_listed == internal::kMaxListed &&
+              Options{}.max_listed_path_bytes == internal::kMaxListedPathBytes);
 namespace rj = rapidjson;
 using internal::FormatMillis;
 using internal::NowMillis;
@@ -303,7 +306,7 @@ struct AuditLog::Impl {
     line += ",\"input\":";
     internal::AppendPreparedInput(e.input, e.subject ? e.subject->retain : ast::Retention::kFull,
                                   hmac_key, e.subject ? e.subject->allow.get() : nullptr, &line,
-                                  &content);
+                                  &content, {options.max_listed, options.max_listed_path_bytes});
     if (!content.empty()) {
       line += ",\"content\":";
       line += content;

@@ -46,7 +46,9 @@
 // "content" lists their byte lengths (so token estimates replay), every
 // other value becomes an empty placeholder listed in "content.omitted" with
 // its path and size; `hash` adds a keyed HMAC-SHA-256 of each (key: DIR/key,
-// made on first open) and the detectors that matched the texts.
+// made on first open) and the detectors that matched the texts. Past
+// Options::max_listed entries (or max_listed_path_bytes of paths) a list is
+// summed up in one "..._rest" member (docs/audit.md "Long lists").
 //
 // ## Durability
 // Append only queues. A writer thread takes everything queued, writes it
@@ -128,6 +130,13 @@ struct Options {
   // (a sustained load above the writer's rate is then paced, not buffered
   // without bound).
   size_t max_queue = 65536;
+  // What a record's "content" lists one by one: at most max_listed replaced
+  // values (content.omitted), text HMACs (content.hmac) and credentials cut
+  // out (content.scrubbed), and paths until max_listed_path_bytes of them;
+  // the rest of each is summed up (content.omitted_rest, hmac_rest,
+  // scrubbed_rest; internal::kMaxListed, docs/audit.md).
+  size_t max_listed = 1000;
+  size_t max_listed_path_bytes = 64u << 10;
 };
 
 // What made a decision, rendered once: policy version (and its schema

@@ -8,6 +8,7 @@
 #include <rapidjson/document.h>
 
 #include <filesystem>
+#include <limits>
 
 #include "runtime/audit/internal/content.h"
 #include "runtime/audit/internal/util.h"
@@ -31,7 +32,7 @@ struct Logged {
 // Records each input under a policy with `retention`, then replays the log
 // against its deciding version.
 Logged Record(const std::string& retention, const std::vector<std::string>& inputs,
-              const std::string& rules = "") {
+              const std::string& rules = "", const Options& options = {}) {
   TempDir dir;
   Logged out;
   const std::string policy = dir.path + "/p.tg";
@@ -45,7 +46,7 @@ Logged Record(const std::string& retention, const std::vector<std::string>& inpu
   if (!p) return out;
   std::string err;
   const std::string audit = dir.path + "/audit";
-  auto log = AuditLog::Open(audit, {}, &err);
+  auto log = AuditLog::Open(audit, options, &err);
   EXPECT_TRUE(log) << err;
   if (!log) return out;
   {
@@ -694,6 +695,239 @@ TEST(AuditContentRetention, CredentialsStillRemoved) {
     EXPECT_EQ(g.bytes.find("MkCredential"), std::string::npos) << mode;
     EXPECT_NE(g.bytes.find("\"scrubbed\":[\"request.api_key\"]"), std::string::npos) << mode << g.bytes;
   }
+}
+
+// ---- The size of content.omitted (internal::kMaxListed) ----
+
+// A request with `n` numbers (0, 1, ..., n-1) in one array: in a tool's
+// schema (an enum, request.tools[].function.parameters) or in a body member
+// tollgate does not know. Every number is an omitted value.
+// (`properties` and `enum` are masked member names inside a schema, `n` too.)
+constexpr const char* kEnumPath = "request.tools[0].function.parameters.__________._.____";
+constexpr const char* kUnknownPath = "request.x_numbers";
+std::string Numbers(size_t n) {
+  std::string s = "[";
+  for (size_t i = 0; i < n; ++i) s += (i ? "," : "") + std::to_string(i);
+  return s + "]";
+}
+std::string ManyNumbers(bool in_schema, size_t n) {
+  const std::string msg = R"("messages":[{"role":"user","content":"hi"}],)";
+  if (in_schema)
+    return Input(msg + R"("tools":[{"type":"function","function":{"name":"lookup","parameters":{"type":"object","properties":{"n":{"type":"number","enum":)" +
+                 Numbers(n) + "}}}}}]");
+  return Input(msg + R"("x_numbers":)" + Numbers(n));
+}
+// The bytes and the HMAC of content.omitted_rest for numbers `from`..n-1 at
+// `path`[i]: each value's path and text, each as its length in decimal, ':',
+// then itself (docs/audit.md).
+std::pair<uint64_t, std::string> RestOf(const std::string& key, const std::string& path, size_t from, size_t n) {
+  uint64_t bytes = 0;
+  std::string framed;
+  for (size_t i = from; i < n; ++i) {
+    const std::string p = path + "[" + std::to_string(i) + "]", v = std::to_string(i);
+    bytes += v.size();
+    framed += std::to_string(p.size()) + ":" + p + std::to_string(v.size()) + ":" + v;
+  }
+  return {bytes, internal::HmacSha256Hex(key, framed)};
+}
+
+std::string DecisionLine(const std::string& bytes) {
+  size_t at = bytes.rfind("{\"kind\":\"decision\"");
+  return at == std::string::npos ? "" : bytes.substr(at, bytes.find('\n', at) - at);
+}
+
+// 200,000 numbers in a tool schema and in an unknown member, under hash and
+// none: the record line stays within twice the input and 256 KiB (the first
+// kMaxListed values listed, ~100-170 bytes each); the rest are one
+// summary with their count, bytes and (hash) an HMAC the test recomputes;
+// the record replays as identical. Before the cap the line was ~25 times
+// the input (one path and HMAC per number: 31.9 MB for 1.29 MB).
+TEST(AuditContentRetention, ManyOmittedValuesAreSummedUpWithinABound) {
+  constexpr size_t kN = 200000;
+  for (bool in_schema : {true, false}) {
+    const std::string in = ManyNumbers(in_schema, kN);
+    const std::string path = in_schema ? kEnumPath : kUnknownPath;
+    for (const char* mode : {"hash", "none"}) {
+      SCOPED_TRACE(path + " " + mode);
+      Logged g = Record(mode, {in});
+      ASSERT_TRUE(g.recorded);
+      const std::string line = DecisionLine(g.bytes);
+      EXPECT_LE(line.size(), 2 * in.size() + (256u << 10)) << "input " << in.size();
+      EXPECT_EQ(g.replay.identical, 1u) << ReportText(g.replay);
+      rapidjson::Document content = Member(g.bytes, "content");
+      ASSERT_TRUE(content.IsObject());
+      const auto& listed = content["omitted"];
+      ASSERT_EQ(listed.Size(), internal::kMaxListed);
+      EXPECT_EQ(std::string(listed[0]["path"].GetString()), path + "[0]");
+      EXPECT_EQ(std::string(listed[999]["path"].GetString()), path + "[999]");
+      EXPECT_EQ(listed[999]["bytes"].GetUint64(), 3u);
+      ASSERT_TRUE(content.HasMember("omitted_rest"));
+      const auto& rest = content["omitted_rest"];
+      EXPECT_EQ(rest["count"].GetUint64(), kN - internal::kMaxListed);
+      const auto [bytes, hmac] = RestOf(g.key, path, internal::kMaxListed, kN);
+      EXPECT_EQ(rest["bytes"].GetUint64(), bytes);
+      if (std::string(mode) == "hash") {
+        ASSERT_TRUE(rest.HasMember("hmac"));
+        EXPECT_EQ(rest["hmac"].GetString(), hmac);
+        EXPECT_EQ(listed[999]["hmac"].GetString(), internal::HmacSha256Hex(g.key, "999"));
+      } else {
+        EXPECT_FALSE(rest.HasMember("hmac"));
+      }
+    }
+  }
+}
+
+// `n` one-character strings in a body member tollgate does not know: each
+// is a text (format 4) with a length and, under hash, an HMAC.
+std::string ManyWords(size_t n) {
+  std::string s = R"("messages":[{"role":"user","content":"hi"}],"x_words":[)";
+  for (size_t i = 0; i < n; ++i) s += std::string(i ? "," : "") + '"' + static_cast<char>('a' + i % 26) + '"';
+  return Input(s + "]");
+}
+
+// 100,000 such strings: the text HMACs past the first kMaxListed are one
+// hmac_rest (count, and an HMAC over each text as its length, ':', itself);
+// `lengths` keeps every text (replay needs each); the line stays within
+// twice the input and 256 KiB and replays as identical. Before, each text
+// had its 67-byte HMAC: 7.2 MB for 0.4 MB of input.
+TEST(AuditContentRetention, ManyTextHmacsAreSummedUpWithinABound) {
+  constexpr size_t kN = 100000;
+  const std::string in = ManyWords(kN);
+  for (const char* mode : {"hash", "none"}) {
+    SCOPED_TRACE(mode);
+    Logged g = Record(mode, {in});
+    ASSERT_TRUE(g.recorded);
+    EXPECT_LE(DecisionLine(g.bytes).size(), 2 * in.size() + (256u << 10)) << "input " << in.size();
+    EXPECT_EQ(g.replay.identical, 1u) << ReportText(g.replay);
+    rapidjson::Document content = Member(g.bytes, "content");
+    ASSERT_TRUE(content.IsObject());
+    EXPECT_EQ(content["lengths"].Size(), kN + 1);  // "hi", then the words
+    if (std::string(mode) == "none") {
+      EXPECT_FALSE(content.HasMember("hmac"));
+      EXPECT_FALSE(content.HasMember("hmac_rest"));
+      continue;
+    }
+    ASSERT_EQ(content["hmac"].Size(), internal::kMaxListed);
+    EXPECT_EQ(content["hmac"][0].GetString(), internal::HmacSha256Hex(g.key, "hi"));
+    // The last one listed is word 998 (the 1000th text).
+    EXPECT_EQ(content["hmac"][999].GetString(), internal::HmacSha256Hex(g.key, std::string(1, 'a' + 998 % 26)));
+    ASSERT_TRUE(content.HasMember("hmac_rest"));
+    EXPECT_EQ(content["hmac_rest"]["count"].GetUint64(), kN + 1 - internal::kMaxListed);
+    std::string framed;
+    for (size_t i = internal::kMaxListed - 1; i < kN; ++i) framed += "1:" + std::string(1, 'a' + i % 26);
+    EXPECT_EQ(content["hmac_rest"]["hmac"].GetString(), internal::HmacSha256Hex(g.key, framed));
+  }
+}
+
+// A long member name repeats in the path of every value below it: the
+// paths of `omitted` and `scrubbed` are listed until kMaxListedPathBytes of
+// them (then one more path at most), the rest counted -- under full too,
+// where only the credentials are cut out. Before, 1,000 values under a
+// 20,000-byte name made 20 MB of paths in each list.
+TEST(AuditContentRetention, LongPathsAreListedUntilTheirByteLimit) {
+  const std::string name = "x_" + std::string(20000, 'n');
+  std::string values;
+  for (size_t i = 0; i < 1000; ++i) values += std::string(i ? "," : "") + R"({"password":"p","n":1})";
+  const std::string in = Input(R"("messages":[{"role":"user","content":"hi"}],")" + name + R"(":[)" + values + "]");
+  // 20,000 + 21 bytes a path: three are under 64 KiB, the fourth goes over.
+  constexpr size_t kListed = 4;
+  for (const char* mode : {"full", "hash", "none"}) {
+    SCOPED_TRACE(mode);
+    Logged g = Record(mode, {in});
+    ASSERT_TRUE(g.recorded);
+    EXPECT_LE(DecisionLine(g.bytes).size(), 3 * in.size() + (256u << 10)) << "input " << in.size();
+    EXPECT_EQ(g.replay.identical, 1u) << ReportText(g.replay);
+    rapidjson::Document content = Member(g.bytes, "content");
+    ASSERT_TRUE(content.IsObject());
+    ASSERT_EQ(content["scrubbed"].Size(), kListed);
+    EXPECT_EQ(content["scrubbed"][3].GetString(), "request." + name + "[3].password");
+    EXPECT_EQ(content["scrubbed_rest"].GetUint64(), 1000 - kListed);
+    if (std::string(mode) == "full") {
+      EXPECT_FALSE(content.HasMember("omitted"));
+      continue;
+    }
+    ASSERT_EQ(content["omitted"].Size(), kListed);
+    EXPECT_EQ(content["omitted"][3]["path"].GetString(), "request." + name + "[3]._");
+    EXPECT_EQ(content["omitted_rest"]["count"].GetUint64(), 1000 - kListed);
+    EXPECT_EQ(content["omitted_rest"]["bytes"].GetUint64(), 1000 - kListed);
+  }
+}
+
+// At the limit every omitted value is listed and there is no summary; one
+// past it, the last one is the summary's.
+TEST(AuditContentRetention, OmittedListAtAndPastItsLimit) {
+  for (ast::Retention mode : {ast::Retention::kHash, ast::Retention::kNone}) {
+    for (size_t n : {internal::kMaxListed, internal::kMaxListed + 1}) {
+      SCOPED_TRACE(std::to_string(n));
+      std::string input, content;
+      ASSERT_TRUE(internal::PrepareInput(ManyNumbers(false, n), mode, "k", nullptr, &input, &content));
+      rapidjson::Document c;
+      c.Parse(content.c_str());
+      ASSERT_TRUE(c.IsObject()) << content;
+      EXPECT_EQ(c["omitted"].Size(), internal::kMaxListed);
+      if (n == internal::kMaxListed) {
+        EXPECT_FALSE(c.HasMember("omitted_rest")) << content;
+        continue;
+      }
+      ASSERT_TRUE(c.HasMember("omitted_rest")) << content.substr(content.size() - 300);
+      EXPECT_EQ(c["omitted_rest"]["count"].GetUint64(), 1u);
+      EXPECT_EQ(c["omitted_rest"]["bytes"].GetUint64(), 4u);  // "1000"
+      if (mode == ast::Retention::kHash) {
+        EXPECT_EQ(c["omitted_rest"]["hmac"].GetString(), internal::HmacSha256Hex("k", "23:request.x_numbers[1000]4:1000"));
+      }
+    }
+  }
+}
+
+// A record as the writer wrote it before the cap (every omitted value and
+// text HMAC listed, no omitted_rest or hmac_rest: the same content format)
+// still replays as identical; replay reads `lengths` and `format`, never
+// `omitted` or `hmac`.
+TEST(AuditContentRetention, RecordsListingEveryOmittedValueStillReplay) {
+  constexpr size_t kN = 5000;
+  Options every;
+  every.max_listed = every.max_listed_path_bytes = std::numeric_limits<size_t>::max();
+  for (const char* mode : {"hash", "none"}) {
+    SCOPED_TRACE(mode);
+    Logged g = Record(mode, {ManyNumbers(true, kN), ManyWords(kN)}, "", every);
+    ASSERT_TRUE(g.recorded);
+    EXPECT_EQ(g.replay.identical, 2u) << ReportText(g.replay);
+    const std::string numbers = g.bytes.substr(0, g.bytes.rfind("{\"kind\":\"decision\""));
+    rapidjson::Document content = Member(numbers, "content");
+    ASSERT_TRUE(content.IsObject());
+    EXPECT_EQ(content["format"].GetInt(), 4);
+    EXPECT_EQ(content["omitted"].Size(), kN);
+    EXPECT_FALSE(content.HasMember("omitted_rest"));
+    content = Member(g.bytes, "content");
+    ASSERT_TRUE(content.IsObject());
+    EXPECT_EQ(content["lengths"].Size(), kN + 1);
+    if (std::string(mode) == "hash") {
+      EXPECT_EQ(content["hmac"].Size(), kN + 1);
+    }
+    EXPECT_FALSE(content.HasMember("hmac_rest"));
+  }
+}
+
+// A small request's record is byte for byte what it was before the cap
+// (pinned from the writer before it): the common case does not change.
+TEST(AuditContentRetention, SmallRecordIsUnchanged) {
+  const std::string in = Input(
+      R"("messages":[{"role":"user","name":"bob","content":[{"type":"text","text":"hi there"},{"type":"image_url","image_url":{"url":"https://x.example/a.png","detail":"low"}}]}],)"
+      R"("tools":[{"type":"function","function":{"name":"lookup","description":"find","parameters":{"type":"object","properties":{"q":{"type":"string","maxLength":64,"enum":[1,2.5,"x"]}},"required":["q"]}}}],)"
+      R"("user":"u-1","logit_bias":{"50256":-100},"top_p":0.5,"metadata":{"team":"red","n":7,"ok":true})");
+  const std::string kInput =
+      R"pin({"principal":{"workspace":"w"},"request":{"model":"m","max_tokens":10,"messages":[{"role":"user","name":"","content":[{"type":"text","text":""},{"type":"image_url","image_url":{"url":"","detail":"low"}}]}],"tools":[{"type":"function","function":{"name":"lookup","description":"","parameters":{"type":"______","__________":{"_":{"type":"______","_________":0,"____":[0,0,""]}},"required":["_"]}}}],"user":"","logit_bias":{},"top_p":0.5,"metadata":{"____":"","_":0,"__":false}}})pin";
+  const std::string kHashContent =
+      R"pin({"retain":"hash","format":4,"lengths":[3,8,4,1,3],"hmac":["73662dcee4acad8d3d983bf08054fe565e2daf9ea4d9b6b02b94564ed55077e4","eaf28f58b3f258f1d75fc0d2d0f1b226f9555675d94be77a8aec7eff93eebe97","d21e10dda9eb34ec9901622eb6e01b73214a483495d9f4f9afae6728aa15e4d9","c38edc8815c8489f64738978f44008f8596345545f0baa68ef6fcf5c53e57189","6d4eac0656accc157b9ef65406e36443d29adbb27b8173b39cc6efc495c350a1"],"detectors":{},"omitted":[{"path":"request.messages[0].content[1].image_url.url","bytes":23,"hmac":"13e284c882c7e1171c22a90df7673ce7bd4f5b5148be1951d1bce84d64e585bf"},{"path":"request.tools[0].function.parameters.__________._._________","bytes":2,"hmac":"cd5d63572ff796762b329de45422ff14a5a187da198b8f99f1321313d6c8d334"},{"path":"request.tools[0].function.parameters.__________._.____[0]","bytes":1,"hmac":"0aa2054d88556d7e5df6e54b00683dae80bbd4266a5d1cbc89abacbf856ad862"},{"path":"request.tools[0].function.parameters.__________._.____[1]","bytes":3,"hmac":"9a8731329f24a2a964bdb7940eb716ff1bb34129aa54f441605d56bcf3ebab33"},{"path":"request.user","bytes":3,"hmac":"00d01e9947a7d9b071652f1faee0c6df72a8ee179ef24a1ba3322f7961270044"},{"path":"request.logit_bias","bytes":14,"hmac":"9a0872f7383fd8a45dbd13aeb7330d4a6505a02b162a90b5137e507e0c9dac05"},{"path":"request.metadata._","bytes":1,"hmac":"9c737d163bcd1315bb695b00262e3ba4487ae2670bb2b0e6b8ee7f6ad354215a"},{"path":"request.metadata.__","bytes":4,"hmac":"0694304f2e818c63ded4a0752b7e5c0150eb1dd5da6210a25fec68854ea72de0"}],"scrubbed":[]})pin";
+  const std::string kNoneContent =
+      R"pin({"retain":"none","format":4,"lengths":[3,8,4,1,3],"omitted":[{"path":"request.messages[0].content[1].image_url.url","bytes":23},{"path":"request.tools[0].function.parameters.__________._._________","bytes":2},{"path":"request.tools[0].function.parameters.__________._.____[0]","bytes":1},{"path":"request.tools[0].function.parameters.__________._.____[1]","bytes":3},{"path":"request.user","bytes":3},{"path":"request.logit_bias","bytes":14},{"path":"request.metadata._","bytes":1},{"path":"request.metadata.__","bytes":4}],"scrubbed":[]})pin";
+  std::string input, content;
+  ASSERT_TRUE(internal::PrepareInput(in, ast::Retention::kHash, "k", nullptr, &input, &content));
+  EXPECT_EQ(input, kInput);
+  EXPECT_EQ(content, kHashContent);
+  ASSERT_TRUE(internal::PrepareInput(in, ast::Retention::kNone, "k", nullptr, &input, &content));
+  EXPECT_EQ(input, kInput);
+  EXPECT_EQ(content, kNoneContent);
 }
 
 }  // namespace

@@ -219,10 +219,26 @@ class Filter {
     std::string hmac;  // `hash` only
   };
   std::vector<uint64_t> text_lengths;
-  std::vector<std::string> hmacs;
+  std::vector<std::string> hmacs;  // the first max_listed texts' (hash)
+  // The texts after those (hash): how many, and the HMAC over each one's
+  // bytes as its length in decimal, ':', then itself.
+  uint64_t hmac_rest_count = 0;
+  std::unique_ptr<HmacSha256> hmac_rest;
   std::map<std::string, int> detectors;
+  // The first entries of `omitted` and `scrubbed`, and HMACs of `hmacs`,
+  // are listed one by one: at most max_listed of each, and paths until
+  // max_path_bytes of them were listed (content.h kMaxListed).
+  size_t max_listed = kMaxListed, max_path_bytes = kMaxListedPathBytes;
   std::vector<Omitted> omitted;
+  size_t omitted_path_bytes = 0;
+  // The omitted values after the first max_listed: how many, their bytes,
+  // and (hash) the HMAC over each one's path and bytes, each as its length
+  // in decimal, ':', then itself.
+  uint64_t rest_count = 0, rest_bytes = 0;
+  std::unique_ptr<HmacSha256> rest_hmac;
   std::vector<std::string> scrubbed;
+  size_t scrubbed_path_bytes = 0;
+  uint64_t scrubbed_rest = 0;  // credentials cut out after those listed
 
   bool Null() {
     if (skip_) return true;
@@ -460,8 +476,23 @@ class Filter {
     return true;
   }
   void Omit(std::string_view bytes, Placeholder p) {
-    omitted.push_back({Path(), bytes.size(),
-                       retain == ast::Retention::kHash ? HmacSha256Hex(key, bytes) : std::string()});
+    if (omitted.size() < max_listed && omitted_path_bytes < max_path_bytes) {
+      omitted.push_back({Path(), bytes.size(),
+                         retain == ast::Retention::kHash ? HmacSha256Hex(key, bytes) : std::string()});
+      omitted_path_bytes += omitted.back().path.size();
+    } else {
+      ++rest_count;
+      rest_bytes += bytes.size();
+      if (retain == ast::Retention::kHash) {
+        if (!rest_hmac) rest_hmac = std::make_unique<HmacSha256>(key);
+        const std::string path = Path();
+        for (std::string_view part : {std::string_view(path), bytes}) {
+          const std::string n = std::to_string(part.size()) + ":";
+          rest_hmac->Update(n);
+          rest_hmac->Update(part);
+        }
+      }
+    }
     switch (p) {
       case Placeholder::kString: w_->String(""); break;
       case Placeholder::kNumber: w_->RawValue("0", 1, rj::kNumberType); break;
@@ -471,8 +502,18 @@ class Filter {
     }
   }
   void Removed() {
-    scrubbed.push_back(Path());
+    Scrubbed();
     w_->String("[removed]");
+  }
+  // A credential cut out here: its path in `scrubbed`, or counted past the
+  // listed ones.
+  void Scrubbed() {
+    if (scrubbed.size() < max_listed && scrubbed_path_bytes < max_path_bytes) {
+      scrubbed.push_back(Path());
+      scrubbed_path_bytes += scrubbed.back().size();
+    } else {
+      ++scrubbed_rest;
+    }
   }
   void Advance() {
     if (!frames_.empty() && frames_.back().array) ++frames_.back().index;
@@ -503,7 +544,14 @@ class Filter {
     }
     text_lengths.push_back(text.size());
     if (retain == ast::Retention::kHash) {
-      hmacs.push_back(HmacSha256Hex(key, text));
+      if (hmacs.size() < max_listed) {
+        hmacs.push_back(HmacSha256Hex(key, text));
+      } else {
+        ++hmac_rest_count;
+        if (!hmac_rest) hmac_rest = std::make_unique<HmacSha256>(key);
+        hmac_rest->Update(std::to_string(text.size()) + ":");
+        hmac_rest->Update(text);
+      }
       const auto& decls = stdlib::Detectors();
       for (size_t d = 0; d < decls.size(); ++d) {
         if (!stdlib::DetectorMatches(static_cast<int>(d), text)) continue;
@@ -532,7 +580,7 @@ class Filter {
       at = e;
     }
     out.append(s.substr(at));
-    scrubbed.push_back(Path());
+    Scrubbed();
     return w_->String(out.data(), static_cast<rj::SizeType>(out.size()));
   }
   std::string Path() const {
@@ -764,13 +812,15 @@ bool MayHoldApiKey(std::string_view s) {
 }
 
 bool PrepareInput(std::string_view raw, ast::Retention retain, std::string_view hmac_key,
-                  const AllowList* allow, std::string* input, std::string* content) {
+                  const AllowList* allow, std::string* input, std::string* content,
+                  const ListLimits& limits) {
   input->clear();
-  return AppendPreparedInput(raw, retain, hmac_key, allow, input, content);
+  return AppendPreparedInput(raw, retain, hmac_key, allow, input, content, limits);
 }
 
 bool AppendPreparedInput(std::string_view raw, ast::Retention retain, std::string_view hmac_key,
-                         const AllowList* allow, std::string* out, std::string* content) {
+                         const AllowList* allow, std::string* out, std::string* content,
+                         const ListLimits& limits) {
   content->clear();
   raw = StripBom(raw);
   if (retain == ast::Retention::kFull) {
@@ -825,6 +875,8 @@ bool AppendPreparedInput(std::string_view raw, ast::Retention retain, std::strin
   Filter f(&w, Filter::Mode::kRecord);
   f.retain = retain;
   f.key = hmac_key;
+  f.max_listed = limits.max_listed;
+  f.max_path_bytes = limits.max_path_bytes;
   if (allow) f.allow = allow;
   rj::Reader reader;
   rj::StringStream ss(raw.data());
@@ -841,7 +893,7 @@ bool AppendPreparedInput(std::string_view raw, ast::Retention retain, std::strin
     return false;
   }
   out->append(sb.GetString(), sb.GetSize());
-  if (retain == ast::Retention::kFull && f.scrubbed.empty()) return true;
+  if (retain == ast::Retention::kFull && f.scrubbed.empty() && f.scrubbed_rest == 0) return true;
   sb.Clear();
   w.Reset(sb);
   w.StartObject();
@@ -860,6 +912,15 @@ bool AppendPreparedInput(std::string_view raw, ast::Retention retain, std::strin
     w.StartArray();
     for (const std::string& h : f.hmacs) Str(w, h);
     w.EndArray();
+    if (f.hmac_rest_count > 0) {  // (only then: a record under the cap is as before)
+      w.Key("hmac_rest");
+      w.StartObject();
+      w.Key("count");
+      w.Uint64(f.hmac_rest_count);
+      w.Key("hmac");
+      Str(w, f.hmac_rest->HexDigest());
+      w.EndObject();
+    }
     w.Key("detectors");
     w.StartObject();
     for (const auto& [name, count] : f.detectors) {
@@ -884,6 +945,23 @@ bool AppendPreparedInput(std::string_view raw, ast::Retention retain, std::strin
       w.EndObject();
     }
     w.EndArray();
+    if (f.rest_count > 0) {  // (only then: a record under the cap is as before)
+      w.Key("omitted_rest");
+      w.StartObject();
+      w.Key("count");
+      w.Uint64(f.rest_count);
+      w.Key("bytes");
+      w.Uint64(f.rest_bytes);
+      if (retain == ast::Retention::kHash) {
+        w.Key("hmac");
+        Str(w, f.rest_hmac->HexDigest());
+      }
+      w.EndObject();
+    }
+  }
+  if (f.scrubbed_rest > 0) {  // before "scrubbed": the object ends with its `]}` (RecordSpans)
+    w.Key("scrubbed_rest");
+    w.Uint64(f.scrubbed_rest);
   }
   w.Key("scrubbed");
   w.StartArray();

@@ -30,6 +30,28 @@ namespace tollgate::audit::internal {
 // 1-3 replaced whole; their member names are masked.
 inline constexpr int kContentFormat = 4;
 
+// The entries a record lists one by one in each of `content.omitted` (the
+// replaced values), `content.hmac` (the texts' HMACs, under hash) and
+// `content.scrubbed` (the credentials cut out): at most kMaxListed of each,
+// and in `omitted` and `scrubbed` paths only until kMaxListedPathBytes of
+// them were listed (a path names the members above it, kept or masked, so
+// a long member name repeats in every path below it). The ones after them,
+// in document order, are summed up in `content.omitted_rest` ({"count",
+// "bytes", "hmac"}), `content.hmac_rest` ({"count", "hmac"}) and
+// `content.scrubbed_rest` (a count) (docs/audit.md "Retention"), so that a
+// record stays within a small multiple of its input: a schema with an enum
+// of 200,000 numbers listed 200,000 paths and HMACs, ~25 times the input;
+// 100,000 one-character strings 100,000 HMACs, ~18 times. `lengths` is
+// never cut (replay needs each; an entry is never longer than its text was
+// in the input). audit::Options::max_listed and max_listed_path_bytes,
+// docs/limits.md.
+inline constexpr size_t kMaxListed = 1000;
+inline constexpr size_t kMaxListedPathBytes = 64u << 10;
+struct ListLimits {
+  size_t max_listed = kMaxListed;
+  size_t max_path_bytes = kMaxListedPathBytes;
+};
+
 // The allow-list of `retain content hash|none` for one schema (docs/audit.md
 // "Retention"): a tree over member names and array elements, compiled from
 // content.cc's rules (the chat body's identifiers and texts) and the
@@ -80,15 +102,19 @@ struct AllowList {
 // each text (message content, tool-call arguments) as "" with its length
 // (and, for `hash`, its HMAC-SHA-256 under `hmac_key`), every other value
 // as an empty placeholder of its JSON type with its path and size (and
-// HMAC). *input is the JSON to store; *content the "content" member's JSON
-// (empty when the record keeps the input untouched). False when `raw` does
-// not parse (it is then stored as a JSON string and *content says so).
+// HMAC) -- the first of those, of the text HMACs and of the credentials
+// cut out one by one (`limits`), the rest of each summed up. *input is the
+// JSON to store; *content the "content" member's JSON (empty when the
+// record keeps the input untouched). False when `raw` does not parse (it
+// is then stored as a JSON string and *content says so).
 bool PrepareInput(std::string_view raw, ast::Retention retain, std::string_view hmac_key,
-                  const AllowList* allow, std::string* input, std::string* content);
+                  const AllowList* allow, std::string* input, std::string* content,
+                  const ListLimits& limits = {});
 // The same, appending the input's JSON to *out (the record line being
 // composed) instead of replacing *input.
 bool AppendPreparedInput(std::string_view raw, ast::Retention retain, std::string_view hmac_key,
-                         const AllowList* allow, std::string* out, std::string* content);
+                         const AllowList* allow, std::string* out, std::string* content,
+                         const ListLimits& limits = {});
 
 // False only when `text` cannot hold a match of the dlp.api_key detector:
 // none of the literals its alternatives start with occurs in it (sk-, AKIA,

@@ -6,7 +6,9 @@
 
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -45,6 +47,44 @@ std::string HmacSha256Hex(std::string_view key, std::string_view data) {
   if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
            reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &n) == nullptr)
     return {};
+  return HexOf(std::string_view(reinterpret_cast<const char*>(md), n));
+}
+
+HmacSha256::HmacSha256(std::string_view key) {
+  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  EVP_MAC_CTX* ctx = mac ? EVP_MAC_CTX_new(mac) : nullptr;
+  mac_ = mac;
+  ctx_ = ctx;
+  if (ctx == nullptr) return;
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                         OSSL_PARAM_construct_end()};
+  if (EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(key.data()), key.size(), params) != 1) {
+    EVP_MAC_CTX_free(ctx);
+    ctx_ = nullptr;
+  }
+}
+
+HmacSha256::~HmacSha256() {
+  EVP_MAC_CTX_free(static_cast<EVP_MAC_CTX*>(ctx_));
+  EVP_MAC_free(static_cast<EVP_MAC*>(mac_));
+}
+
+void HmacSha256::Update(std::string_view data) {
+  if (ctx_ != nullptr && !data.empty() &&
+      EVP_MAC_update(static_cast<EVP_MAC_CTX*>(ctx_), reinterpret_cast<const unsigned char*>(data.data()),
+                     data.size()) != 1) {
+    EVP_MAC_CTX_free(static_cast<EVP_MAC_CTX*>(ctx_));
+    ctx_ = nullptr;
+  }
+}
+
+std::string HmacSha256::HexDigest() {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  size_t n = 0;
+  if (ctx_ == nullptr || EVP_MAC_final(static_cast<EVP_MAC_CTX*>(ctx_), md, &n, sizeof md) != 1) return {};
+  EVP_MAC_CTX_free(static_cast<EVP_MAC_CTX*>(ctx_));
+  ctx_ = nullptr;
   return HexOf(std::string_view(reinterpret_cast<const char*>(md), n));
 }
 

@@ -12,6 +12,22 @@ namespace tollgate::audit::internal {
 // Lowercase hex HMAC-SHA-256 of `data` under `key`.
 std::string HmacSha256Hex(std::string_view key, std::string_view data);
 
+// The same over data given in pieces (OpenSSL's EVP_MAC): HexDigest() of
+// the Update()s equals HmacSha256Hex of their concatenation. Not copyable.
+class HmacSha256 {
+ public:
+  explicit HmacSha256(std::string_view key);
+  ~HmacSha256();
+  HmacSha256(const HmacSha256&) = delete;
+  HmacSha256& operator=(const HmacSha256&) = delete;
+  void Update(std::string_view data);
+  std::string HexDigest();  // once; "" when OpenSSL failed
+
+ private:
+  void* mac_ = nullptr;  // EVP_MAC
+  void* ctx_ = nullptr;  // EVP_MAC_CTX
+};
+
 // The hash a chain starts from (64 zeros).
 inline constexpr std::string_view kGenesis =
     "0000000000000000000000000000000000000000000000000000000000000000";
