@@ -109,6 +109,11 @@ class NameChecker {
       Compare(e);
       EmptyCollection(e);
     }
+    if (e.kids.size() == 2 && ((e.kind == ExprKind::kBinary && e.op == Op::kContains) ||
+                               (e.kind == ExprKind::kCall &&
+                                (e.name == "starts_with" || e.name == "ends_with")))) {
+      Substring(e);
+    }
     // `any m in request.models: m == "x:free"`: the variable holds what the
     // list's elements hold; `any b in ws[k].banned: ...`: what the lists read
     // out of the document hold.
@@ -182,6 +187,46 @@ class NameChecker {
                  std::string("this is always ") + (always ? "true" : "false") + ": " +
                      (name.empty() ? std::string("the ") + what : "`" + name + "`") + " is empty",
                  "list the values it should hold, or remove the condition");
+  }
+
+  // `provider.name starts_with "azure/"`, `endpoint.model ends_with
+  // ":free"`, `request.model contains ":"`: a part the field never holds
+  // (a `/` in a base provider slug, a `:` in a model id without its
+  // variant, an upper-case letter in a lower-case slug). For a list field
+  // (`request.models contains "x:free"`) the element is compared whole.
+  void Substring(Expr& e) {
+    Expr* a = e.kids[0].get();
+    std::vector<std::string_view> defaults;
+    const ShapedField* f = Side(a, &defaults);
+    if (!f) return;
+    std::vector<Known> vals;
+    Values(*e.kids[1], &vals);
+    if (IsCollection(*a)) {
+      if (e.kind == ExprKind::kBinary) Check(*f, *e.kids[1], vals, defaults);
+      return;
+    }
+    const bool slug = f->holds == Shape::kBaseProvider || f->holds == Shape::kProviderSlug;
+    for (const Known& k : vals) {
+      if (k.v.kind != Kind::kString) continue;
+      const std::string_view s = k.v.sv();
+      const bool slash = f->holds == Shape::kBaseProvider && s.find('/') != std::string_view::npos;
+      const bool colon = f->holds == Shape::kModelId && s.find(':') != std::string_view::npos;
+      const bool upper = slug && std::any_of(s.begin(), s.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+      if (!slash && !colon && !upper) continue;
+      const std::string path(f->path), full(f->full);
+      const std::string op = e.kind == ExprKind::kCall ? e.name : std::string("contains");
+      std::string why = slash   ? "is a base provider slug (no region or tier) and never holds a `/`"
+                        : colon ? "holds model ids without their variant suffix and never holds a `:`"
+                                : "is a lower-case slug and never holds an upper-case letter";
+      std::string help = upper && !slash ? "write it in lower case"
+                         : full.empty() ? "compare the field that holds the full name"
+                                        : "test `" + full + "` (`" + full + " " + op + " \"" + std::string(s) +
+                                              "\"`), which holds the full name";
+      ctx_.Warning("tg_name_never_matches", e.span,
+                   "`" + path + "` " + why + ", so `" + op + " \"" + std::string(s) + "\"` is always false",
+                   help);
+      return;  // one warning per test
+    }
   }
 
   void Compare(Expr& e) {

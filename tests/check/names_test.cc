@@ -309,6 +309,28 @@ rule d { when principal.workspace in {"acme"} deny 403 "fine" }
   EXPECT_TRUE(Has(r, "test.tg:6:15: warning[tg_empty_collection]: this is always false: the set is empty")) << r;
 }
 
+// Prefix, suffix and substring tests of name fields with a part they
+// never hold (the reviewer's "any Azure region", "any :free variant").
+TEST(Names, PartsTheFieldsNeverHoldWarn) {
+  auto c = CheckSource(std::string(R"(policy "p"
+rule no_free_endpoints { require not (endpoint.model ends_with ":free") }
+rule no_azure_regions { require not (provider.name starts_with "azure/") }
+rule free_requests { when request.model contains ":" deny 403 "x" }
+rule upper { require not (provider.slug starts_with "Azure") }
+rule fine { require not (provider.slug starts_with "azure/") and not (endpoint.model starts_with "openai/") }
+rule fine_full { when request.model_full ends_with ":free" deny 403 "y" }
+)") + kNoFallbacks);
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_EQ(Count(r, "warning[tg_name_never_matches]"), 4u) << r;
+  EXPECT_TRUE(Has(r, "test.tg:2:38: warning[tg_name_never_matches]: `endpoint.model` holds model ids without their "
+                     "variant suffix and never holds a `:`, so `ends_with \":free\"` is always false")) << r;
+  EXPECT_TRUE(Has(r, "`provider.name` is a base provider slug (no region or tier) and never holds a `/`")) << r;
+  EXPECT_TRUE(Has(r, "test `provider.slug` (`provider.slug starts_with \"azure/\"`)")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:4:27: warning[tg_name_never_matches]")) << r;
+  EXPECT_TRUE(Has(r, "is a lower-case slug and never holds an upper-case letter")) << r;
+}
+
 TEST(Names, TestCandidatesWithCatalogValuesCheckClean) {
   auto c = CheckSource(R"(policy "p"
 rule r { require endpoint.quantization != "int4" }
