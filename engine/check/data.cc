@@ -396,6 +396,9 @@ void LoadOne(Context& ctx, size_t index) {
               "check that the file is readable; paths are relative to the policy file's directory");
     return;
   }
+  // A UTF-8 byte order mark (Windows editors write one) is not part of JSON;
+  // decision inputs skip it too.
+  if (json.compare(0, 3, "\xEF\xBB\xBF") == 0) json.erase(0, 3);
   if (json.find('\0') != std::string::npos) {
     ctx.Error("tg_data_error", at, "data file `" + d.file + "` contains a NUL byte",
               "a data file is UTF-8 JSON text: remove the NUL byte or write it as \\u0000 in a string");

@@ -106,6 +106,14 @@ TEST_F(DataPass, MalformedJson) {
   EXPECT_NE(Message(Load("list<int>", deep)).find("nests deeper"), std::string::npos);
 }
 
+// A byte order mark (Windows editors write one) is skipped, as in decision inputs.
+TEST_F(DataPass, ByteOrderMarkIsSkipped) {
+  auto c = Load("map<int>", "\xEF\xBB\xBF{\"a\": 1}");
+  ASSERT_TRUE(c.ok) << c.Render();
+  EXPECT_EQ(c.policy->data[0].value.map->keys.size(), 1u);
+  EXPECT_NE(Message(Load("map<int>", "\xEF\xBB{\"a\": 1}")).find("invalid JSON"), std::string::npos);
+}
+
 TEST_F(DataPass, SizeLimit) {
   Limits limits;
   limits.max_data_document_bytes = 8;
