@@ -110,6 +110,19 @@ class TestChecker {
     for (const ast::Fixture* f : chain)
       for (const auto& b : f->given) add(b);
     for (const auto& b : t.given) add(b);
+    // request.content is derived from the messages (their texts joined) and
+    // only becomes a user message when none are given: both at once would
+    // judge a text the request does not send.
+    auto content = at.find("request.content");
+    if (content != at.end() && at.count("request.messages")) {
+      const ast::Binding& b = *t.effective[content->second];
+      ctx_.Error("tg_test_error", t.span,
+                 "test `" + t.name + "` gives both `request.messages` and `request.content`" +
+                     (b.span.line ? " (line " + std::to_string(b.span.line) + ")" : std::string()) +
+                     ": `request.content` is derived from the messages, so the rules would read a "
+                     "text the request does not send",
+                 "remove `request.content` (a fixture's too), or put that text in a message");
+    }
   }
 
   // `budget.<name>.spent: 12 usd` / `limit.<name>.used: 3` in a `given`:

@@ -161,6 +161,26 @@ TEST(Passes, EachPassReportsItsOwnMistake) {
   EXPECT_EQ(CheckSource(kAllMistakes).ErrorCodes(), steps.back().codes);
 }
 
+// request.content is derived from the messages: a test (or its fixture)
+// giving both would judge a text the request does not send.
+TEST(Passes, ATestGivingMessagesAndContentIsAnError) {
+  auto c = CheckSource(R"(policy "p"
+rule r { when request.content contains "x" deny "x" }
+fixture chat { principal.workspace: "support", request.content: "hello" }
+test "token" {
+  given chat { request.messages: [{role: "user", content: "x"}] }
+  expect deny
+}
+test "content alone" { given { request.content: "x" } expect deny }
+test "messages alone" { given { request.messages: [{role: "user", content: "x"}] } expect deny }
+)");
+  EXPECT_FALSE(c.ok);
+  EXPECT_EQ(c.ErrorCodes(), V{"tg_test_error"}) << c.Render();
+  EXPECT_NE(c.Render().find("test.tg:4:1: error[tg_test_error]: test `token` gives both `request.messages` "
+                            "and `request.content` (line 3)"),
+            std::string::npos) << c.Render();
+}
+
 TEST(Passes, WarningsDoNotFailTheCheck) {
   auto c = CheckSource(R"(policy "p"
 const unused = 1
