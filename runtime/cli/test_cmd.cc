@@ -1,5 +1,7 @@
 // `tollgate test FILE|DIR...`: run the test blocks of policy files.
 #include <cstdio>
+#include <map>
+#include <set>
 #include <string>
 
 #include "runtime/cli/commands.h"
@@ -39,6 +41,11 @@ int RunTest(int argc, char** argv) {
   if (!composed.empty()) files.push_back(composed);
   bool quiet = args.Has("--quiet");
   int passed = 0, failed = 0, broken = 0, no_tests = 0;
+  // Positional files that declare the same policy are parts of one policy
+  // (as `serve`, `eval --policy DIR` load a directory) but are tested here
+  // one by one: said once per name, on stderr.
+  std::map<std::string, std::string> first_file;  // policy name -> first file
+  std::set<std::string> warned;
   for (const std::string& f : files) {
     Loaded l;
     int rc = (f == composed ? LoadPolicy(args.GetAll("--policy"), args.Get("--schema"), &l)
@@ -48,6 +55,16 @@ int RunTest(int argc, char** argv) {
       if (rc == kExitIo) io_error = true;
       else ++broken;
       continue;
+    }
+    if (f != composed) {
+      auto [it, fresh] = first_file.emplace(l.policy->name(), f);
+      if (!fresh && warned.insert(l.policy->name()).second) {
+        std::fprintf(stderr,
+                     "warning: %s and %s both declare policy \"%s\": each file is tested on its own, "
+                     "but a gateway or `eval --policy DIR` loads them as one policy; test that with "
+                     "`tollgate test --policy DIR`\n",
+                     it->second.c_str(), f.c_str(), l.policy->name().c_str());
+      }
     }
     runtime::TestReport report = runtime::RunTests(*l.policy, Limits{});
     passed += report.passed;

@@ -231,6 +231,14 @@ has "test not exercised" "$OUT" "not exercised: unused"
 has "test summary counts" "$OUT" "1 passed, 1 failed"
 run "test dir recursion" 1 "$TG" test "$TMP/dir"
 has "test dir found file" "$OUT" "sub/failing.tg"
+# parts of one policy given one by one: tested apart, and said so
+mkdir -p "$TMP/split"
+printf 'policy "acme"\nrule a { when request.content contains "x" deny "x" }\n' >"$TMP/split/a.tg"
+printf 'policy "acme"\nrule b { when request.content contains "y" deny "y" }\n' >"$TMP/split/b.tg"
+run "test split policy" 0 "$TG" test "$TMP/split"
+has "test split policy warns" "$ERR" 'both declare policy "acme": each file is tested on its own'
+run "test separate policies" 0 "$TG" test "$TMP/split/a.tg" policies/dlp.tg
+hasnt "test separate policies: no warning" "$ERR" "both declare policy"
 run "test broken policy" 1 "$TG" test "$TMP/broken.tg"
 has "test broken reported" "$OUT" "ERROR"
 run "test missing" 3 "$TG" test "$TMP/nope.tg"
