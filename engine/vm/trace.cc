@@ -69,12 +69,13 @@ bool FindSpan(const ScanPattern& p, std::string_view text, size_t* begin, size_t
 
 std::string Summary(std::string_view path, const Value& v, const Type* type) {
   if (v.is_null()) return "null";
-  // Messages keep their records (roles, names) with each text replaced by
-  // its length.
+  // Messages keep their records with every string but the role (content,
+  // name -- a name is part of request.content and is redacted upstream too)
+  // replaced by its length.
   if (path == "request.messages" && v.kind == Kind::kList && v.list && type &&
       type->is(Kind::kList) && type->elem().is(Kind::kRecord)) {
     const Type& rt = type->elem();
-    const int content = rt.FieldIndex("content");
+    const int role = rt.FieldIndex("role");
     std::string out = "[";
     for (size_t i = 0; i < v.list->items.size(); ++i) {
       const Value& m = v.list->items[i];
@@ -88,7 +89,7 @@ std::string Summary(std::string_view path, const Value& v, const Type* type) {
         if (!first) out += ',';
         first = false;
         out += ToJson(Value::StringRef(rt.fields()[k].name)) + ':';
-        if (static_cast<int>(k) == content && x.kind == Kind::kString) {
+        if (static_cast<int>(k) != role && x.kind == Kind::kString) {
           out += "{\"length\":" + std::to_string(x.size) + '}';
         } else {
           out += ToJson(x, rt.fields()[k].type);

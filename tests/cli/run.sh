@@ -83,7 +83,7 @@ rule sys {
 TG
 printf '%s' '{"principal":{"workspace":"w"},"request":{"model":"m","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi","name":"bob"}]}}' >"$TMP/msgs.json"
 run "eval trace records" 0 "$TG" eval --policy "$TMP/msgs.tg" --request "$TMP/msgs.json" --explain --compact
-has "trace record fields" "$OUT" '"request.messages":[{"role":"system","content":{"length":8}},{"role":"user","content":{"length":2},"name":"bob"}]'
+has "trace record fields" "$OUT" '"request.messages":[{"role":"system","content":{"length":8}},{"role":"user","content":{"length":2},"name":{"length":3}}]'
 hasnt "trace record no content" "$OUT" 'be brief'
 has "trace record warning" "$OUT" '"message":"has a system message"'
 # --explain never copies raw content: the detector, the span and a masked excerpt
