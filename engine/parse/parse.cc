@@ -211,8 +211,12 @@ std::string SyntaxHelp(const antlr4::Token* tok, const std::string& expected) {
     return keyword ? Ticked(text) + " is a keyword; choose another name"
                    : "a name is letters, digits and `_`, starting with a letter";
   }
-  if (has("an effect"))
+  if (has("an effect")) {
+    if (text == "on_error" || text == "mode")
+      return Ticked(text) + " goes in the rule's header, before `{`: `rule r " + text +
+             (text == "on_error" ? " skip {" : " shadow {") + " ... }`";
     return "a rule holds `when` and effects: `deny`, `require`, `redact`, `route`, `tag` or `warn`";
+  }
   if (has("a declaration"))
     return "after the header come `const`, `data`, `rule`, `budget`, `limit` and `test` declarations";
   if (has("an expectation"))
@@ -508,7 +512,7 @@ TollgateParser::PolicyContext* RunParser(TollgateParser* parser, antlr4::CommonT
       diags->Error("tg_limit_exceeded", loc.Of(deep),
                    "expression nests deeper than " + std::to_string(limits.max_nesting_depth) +
                        " levels",
-                   "move inner parts into `const` declarations");
+                   "move inner parts into `let` bindings (or `const` declarations for constant parts)");
       return nullptr;
     }
     stream->seek(0);
