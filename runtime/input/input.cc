@@ -1131,6 +1131,12 @@ class Decoder {
       if (IsImagePart(Sv(type->value))) ++images_;
       else if (!is_text) media_tokens_ += MediaTokens(part, Sv(type->value));
       const char* member = !is_text && Sv(type->value) == "refusal" ? "refusal" : "text";
+      // Any other member that may hold text (a document's source, a
+      // tool_result's content, a tool_use's input, ...): its strings are
+      // texts of request.content (request_texts.h PartTexts).
+      if (!unknown_)
+        for (auto m = part.MemberBegin(); m != part.MemberEnd(); ++m)
+          if (!SameName(Sv(m->name), member) && !kKnownPartSkipped.Has(Sv(m->name))) unknown_ = true;
       auto text = part.FindMember(member);
       Path r{&q, member};
       if (text == part.MemberEnd() || (!is_text && text->value.IsNull())) {
