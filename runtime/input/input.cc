@@ -759,9 +759,15 @@ class Decoder {
     } else if (type == "document") {
       if (const JVal* source = obj(part, "source")) {
         const JVal* kind = str(*source, "type");
-        if (const JVal* data = str(*source, "data"))
-          bytes = kind && Sv(*kind) == "text" ? data->GetStringLength()
-                                               : stdlib::MediaPayloadBytes(Sv(*data));
+        const JVal* data = str(*source, "data");
+        if (data && kind && Sv(*kind) == "text") {
+          // Its text is a text of request.content, counted there: the part
+          // adds what the file minimum asks beyond it.
+          const int64_t text = static_cast<int64_t>(
+              (data->GetStringLength() + stdlib::kFileBytesPerToken - 1) / stdlib::kFileBytesPerToken);
+          return std::max<int64_t>(0, stdlib::kFileMinTokens - text);
+        }
+        if (data) bytes = stdlib::MediaPayloadBytes(Sv(*data));
       }
     } else {
       return 0;
