@@ -49,7 +49,10 @@
 // Cost: one pass over the messages and the definitions, iterative (no
 // recursion, whatever the nesting), plus one lookup per message and body
 // member for 3. (a byte-indexed range of a sorted list: a few length
-// compares), skipped when the caller says there is no such member. Thread safety: an instance is not
+// compares) and, for 3., one per member of each content part (PartTexts,
+// iterative too), skipped when the caller says there is no such member or
+// part member (the decoder checks each part's members against
+// kPartSkipped as it decodes them). Thread safety: an instance is not
 // shared; Collect reuses its buffers.
 #pragma once
 
@@ -112,7 +115,10 @@ inline constexpr std::string_view kMessageMembers[] = {
 // `file_id` / `file_url` / `audio_url` / `video_url` / `detail` /
 // `media_type` / `mime_type` / `source_type` of the Responses-style and
 // other media parts) and `cache_control`. Every other member's strings
-// are texts (3. above). INVARIANT: sorted.
+// are texts (3. above). INVARIANT: sorted. The audit's retention reads
+// this list, kMediaParts and kSourceSkipped's meaning too (content format 5,
+// runtime/audit/internal/content.cc): changing them needs a new content
+// format, like kBodyMembers.
 inline constexpr std::string_view kPartSkipped[] = {
     "audio_url", "cache_control", "detail", "file", "file_data", "file_id", "file_url", "id",
     "image_url", "input_audio", "media_type", "mime_type", "signature", "source_type",

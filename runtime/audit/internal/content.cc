@@ -76,8 +76,9 @@ struct Rule {
 
 // INVARIANT: every text the decoder scans (runtime/input/request_texts.h:
 // message content, text parts, a message's refusal, tool-call arguments,
-// ...) is a kText rule here, a schema node's text or an unknown member's
-// string, and every ancestor of one is an open rule.
+// ...) is a kText rule here, a schema node's text, an unknown member's
+// string or a content part's (the part nodes of AllowList::Of, format 5),
+// and every ancestor of one is an open rule.
 constexpr Rule kRules[] = {
     {"request.messages", Scalar::kOmit, true},
     {"request.messages[]", Scalar::kOmit, true},
