@@ -759,9 +759,15 @@ class Decoder {
     } else if (type == "document") {
       if (const JVal* source = obj(part, "source")) {
         const JVal* kind = str(*source, "type");
-        if (const JVal* data = str(*source, "data"))
-          bytes = kind && Sv(*kind) == "text" ? data->GetStringLength()
-                                               : stdlib::MediaPayloadBytes(Sv(*data));
+        const JVal* data = str(*source, "data");
+        if (data && kind && Sv(*kind) == "text") {
+          // Its text is a text of request.content, counted there: the part
+          // adds what the file minimum asks beyond it.
+          const int64_t text = static_cast<int64_t>(
+              (data->GetStringLength() + stdlib::kFileBytesPerToken - 1) / stdlib::kFileBytesPerToken);
+          return std::max<int64_t>(0, stdlib::kFileMinTokens - text);
+        }
+        if (data) bytes = stdlib::MediaPayloadBytes(Sv(*data));
       }
     } else {
       return 0;
@@ -1131,6 +1137,12 @@ class Decoder {
       if (IsImagePart(Sv(type->value))) ++images_;
       else if (!is_text) media_tokens_ += MediaTokens(part, Sv(type->value));
       const char* member = !is_text && Sv(type->value) == "refusal" ? "refusal" : "text";
+      // Any other member that may hold text (a document's source, a
+      // tool_result's content, a tool_use's input, ...): its strings are
+      // texts of request.content (request_texts.h PartTexts).
+      if (!unknown_)
+        for (auto m = part.MemberBegin(); m != part.MemberEnd(); ++m)
+          if (!SameName(Sv(m->name), member) && !kKnownPartSkipped.Has(Sv(m->name))) unknown_ = true;
       auto text = part.FindMember(member);
       Path r{&q, member};
       if (text == part.MemberEnd() || (!is_text && text->value.IsNull())) {

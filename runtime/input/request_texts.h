@@ -25,9 +25,14 @@
 //      `chat_template`, OpenRouter's `prompt`, a message's
 //      `reasoning_content`) or log (`metadata`): for each message, in
 //      message order, every string value, at any depth and in document
-//      order, of each of its members not in kMessageMembers; then those of
-//      each top-level member of the body not in kBodyMembers. A body
-//      without such members gives the texts of 1 and 2 alone.
+//      order, of each of its members not in kMessageMembers, and, at its
+//      `content` member's place when that is an array, the texts of its
+//      content parts that 1. does not read (PartTexts: a `document`'s text
+//      source, a `tool_result`'s content, a `tool_use`'s input, a thinking
+//      block, citations, any other member of a part but its type, ids and
+//      media payloads); then those of each top-level member of the body not
+//      in kBodyMembers. A body without such members and parts gives the
+//      texts of 1 and 2 alone.
 // The schema texts of a value are its string values in document order
 // (arrays and nested objects included), except those under the keywords
 // that hold names or types (`type`, `required`, `format` when a string,
@@ -44,7 +49,10 @@
 // Cost: one pass over the messages and the definitions, iterative (no
 // recursion, whatever the nesting), plus one lookup per message and body
 // member for 3. (a byte-indexed range of a sorted list: a few length
-// compares), skipped when the caller says there is no such member. Thread safety: an instance is not
+// compares) and, for 3., one per member of each content part (PartTexts,
+// iterative too), skipped when the caller says there is no such member or
+// part member (the decoder checks each part's members against
+// kPartSkipped as it decodes them). Thread safety: an instance is not
 // shared; Collect reuses its buffers.
 #pragma once
 
@@ -100,7 +108,32 @@ inline constexpr std::string_view kBodyMembers[] = {
 inline constexpr std::string_view kMessageMembers[] = {
     "audio", "content", "function_call", "name", "refusal", "role", "tool_call_id", "tool_calls",
 };
-static_assert(std::ranges::is_sorted(kBodyMembers) && std::ranges::is_sorted(kMessageMembers));
+// A content part's members whose strings are no texts: its `type`, ids
+// (`id`, `tool_use_id`), a thinking block's `signature` (opaque), the
+// binary payloads, references and formats of image, audio and file parts
+// (`image_url`, `input_audio`, `file`, and `image_url` / `file_data` /
+// `file_id` / `file_url` / `audio_url` / `video_url` / `detail` /
+// `media_type` / `mime_type` / `source_type` of the Responses-style and
+// other media parts) and `cache_control`. Every other member's strings
+// are texts (3. above). INVARIANT: sorted. The audit's retention reads
+// this list, kMediaParts and kSourceSkipped's meaning too (content format 5,
+// runtime/audit/internal/content.cc): changing them needs a new content
+// format, like kBodyMembers.
+inline constexpr std::string_view kPartSkipped[] = {
+    "audio_url", "cache_control", "detail", "file", "file_data", "file_id", "file_url", "id",
+    "image_url", "input_audio", "media_type", "mime_type", "signature", "source_type",
+    "tool_use_id", "type", "video_url",
+};
+// The part types whose `data` member is a media payload (LangChain-style
+// `{"type": "image", "source_type": "base64", "data": ...}`); another
+// part's `data` (a `redacted_thinking` block's) is a text.
+inline constexpr std::string_view kMediaParts[] = {"audio", "file", "image", "input_audio",
+                                                   "input_file", "input_image", "video"};
+// The `source` types of a part (`document`, `image`) that hold a binary
+// payload or a reference, not text.
+inline constexpr std::string_view kSourceSkipped[] = {"base64", "file", "url"};
+static_assert(std::ranges::is_sorted(kBodyMembers) && std::ranges::is_sorted(kMessageMembers) &&
+              std::ranges::is_sorted(kPartSkipped));
 // Member-name lookup in a sorted list: the names that start with the same
 // byte are contiguous, so one table of ranges per list (built at compile
 // time) leaves a few length checks per lookup.
@@ -127,6 +160,7 @@ struct KnownMembers {
 };
 inline constexpr KnownMembers kKnownBodyMembers{kBodyMembers};
 inline constexpr KnownMembers kKnownMessageMembers{kMessageMembers};
+inline constexpr KnownMembers kKnownPartSkipped{kPartSkipped};
 
 // `V` is a rapidjson value type, const or not.
 template <class V>
@@ -309,12 +343,90 @@ class RequestTexts {
     if (msgs && msgs->IsArray()) {
       for (V* m = msgs->Begin(); m != msgs->End(); ++m) {
         if (!m->IsObject()) continue;
-        for (auto x = m->MemberBegin(); x != m->MemberEnd(); ++x)
-          if (!kKnownMessageMembers.Has(Key(x->name))) [[unlikely]] Strings(&x->value, is_text);
+        for (auto x = m->MemberBegin(); x != m->MemberEnd(); ++x) {
+          const std::string_view name = Key(x->name);
+          if (SameName(name, "content")) {
+            if (x->value.IsArray()) PartTexts(x->value, is_text);
+          } else if (!kKnownMessageMembers.Has(name)) [[unlikely]] {
+            Strings(&x->value, is_text);
+          }
+        }
       }
     }
     for (auto x = body.MemberBegin(); x != body.MemberEnd(); ++x)
       if (!kKnownBodyMembers.Has(Key(x->name))) [[unlikely]] Strings(&x->value, is_text);
+  }
+
+  // The texts of a message's content parts besides the one 1. reads (3.
+  // above): for each part object, in part order, the strings of its members
+  // other than its type, the text 1. read (`text`, a `refusal` part's
+  // `refusal`) and kPartSkipped; a `source` by SourceTexts, a `content` as
+  // nested parts (a bare string is a text, an object a part whose `text` and
+  // `refusal` are texts too), every other member's strings at any depth.
+  enum class Walk : uint8_t { kStrings, kParts, kPart, kSource };
+  template <class IsText>
+  void PartTexts(V& parts, const IsText& is_text) {
+    for (V* part = parts.Begin(); part != parts.End(); ++part) {
+      if (!part->IsObject()) continue;
+      V* type = Member(*part, "type");
+      const bool refusal = type && type->IsString() &&
+                           std::string_view(type->GetString(), type->GetStringLength()) == "refusal";
+      walk_.clear();
+      PushPart(*part, refusal ? "refusal" : "text");
+      while (!walk_.empty()) {
+        auto [v, how] = walk_.back();
+        walk_.pop_back();
+        if (v->IsString()) {
+          Extra(v, is_text);
+        } else if (how == Walk::kPart && v->IsObject()) {
+          PushPart(*v, {});
+        } else if (how == Walk::kSource && v->IsObject()) {
+          PushSource(*v, is_text);
+        } else if (v->IsArray()) {
+          const Walk each = how == Walk::kParts ? Walk::kPart : Walk::kStrings;
+          for (V* e = v->End(); e != v->Begin();) walk_.push_back({--e, each});
+        } else if (v->IsObject()) {
+          // kStrings, and kParts on an object (a single part).
+          if (how == Walk::kParts) PushPart(*v, {});
+          else
+            for (auto m = v->MemberEnd(); m != v->MemberBegin();) walk_.push_back({&(--m)->value, how});
+        }
+      }
+    }
+  }
+  // Pushes a part's members (last first), skipping `read` (the text 1. read).
+  void PushPart(V& part, std::string_view read) {
+    bool media = false;  // a media part's `data` is its payload
+    if (V* type = Member(part, "type"); type && type->IsString()) {
+      const std::string_view t(type->GetString(), type->GetStringLength());
+      for (std::string_view m : kMediaParts) media = media || t == m;
+    }
+    for (auto m = part.MemberEnd(); m != part.MemberBegin();) {
+      --m;
+      const std::string_view name = Key(m->name);
+      if (name == read || kKnownPartSkipped.Has(name) || (media && name == "data")) continue;
+      walk_.push_back({&m->value, name == "source"    ? Walk::kSource
+                                  : name == "content" ? Walk::kParts
+                                                      : Walk::kStrings});
+    }
+  }
+  // A `source`: nothing when its type is a binary payload or a reference
+  // (kSourceSkipped: base64, url, file); else the strings of its members
+  // other than `type` and `media_type`, its `content` as nested parts
+  // (a `text` source's `data`, a `content` source's parts).
+  template <class IsText>
+  void PushSource(V& source, const IsText& is_text) {
+    if (V* type = Member(source, "type"); type && type->IsString() && is_text(*type)) {
+      const std::string_view t(type->GetString(), type->GetStringLength());
+      for (std::string_view skipped : kSourceSkipped)
+        if (t == skipped) return;
+    }
+    for (auto m = source.MemberEnd(); m != source.MemberBegin();) {
+      --m;
+      const std::string_view name = Key(m->name);
+      if (name == "type" || name == "media_type") continue;
+      walk_.push_back({&m->value, name == "content" ? Walk::kParts : Walk::kStrings});
+    }
   }
 
   // Every string value of `root` (3. above), in document order.
@@ -354,6 +466,7 @@ class RequestTexts {
   std::vector<std::pair<size_t, size_t>> ranges_;
   std::vector<V*> values_;
   std::vector<std::pair<V*, bool>> stack_;  // Schema's pending values (true: under a name keyword)
+  std::vector<std::pair<V*, Walk>> walk_;   // PartTexts' pending values
   size_t schema_bytes_ = 0;
 };
 

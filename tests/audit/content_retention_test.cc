@@ -398,7 +398,7 @@ TEST(AuditContentRetention, UnknownMembersReplayWithTheirLengths) {
     // message's "hi" (document order), an HMAC of each under hash.
     rapidjson::Document content = Member(g.bytes, "content");
     ASSERT_TRUE(content.IsObject()) << g.bytes;
-    EXPECT_EQ(content["format"].GetInt(), 4);
+    EXPECT_EQ(content["format"].GetInt(), internal::kContentFormat);
     const std::vector<std::string>& texts = UnknownStrings();
     // Document order: the body's documents, prompt, metadata, then the messages.
     std::vector<std::string> order = {texts[0], texts[1], texts[2], texts[3], texts[4], texts[5],
@@ -467,6 +467,80 @@ TEST(AuditContentRetention, OlderFormatsLeaveUnknownMembersAlone) {
   std::string out;
   ASSERT_TRUE(internal::RebuildInput(recorded, &four, 4, "", &out));
   EXPECT_EQ(out, R"({"request":{"documents":[],"prompt":"_","metadata":{},"messages":[{"role":"user","content":"__","reasoning_content":"___"}]}})");
+}
+
+// Content parts whose texts are not their `text` (an Anthropic-style text
+// document, a tool_result with nested parts and an image, a tool_use's
+// input, a thinking block with its signature, citations, a base64 document)
+// are texts of the record under hash and none (content format 5): replay
+// rebuilds the same request.content length and request.input_tokens, and
+// a decision a token ceiling takes on them replays as identical. The base64
+// payloads are texts of the record too (filler the decoder skips as it
+// skipped the payload); the types the decoder decides by are kept.
+std::string PartsInput() {
+  return Input(
+      R"("messages":[{"role":"user","content":[{"type":"text","text":"hi"},)"
+      R"({"type":"document","title":"MkPartTitle","source":{"type":"text","media_type":"text/plain","data":"MkPartDoc the supplier shall deliver the goods within thirty days of the order"}},)"
+      R"({"type":"document","source":{"type":"base64","media_type":"application/pdf","data":"JVBERi0xLjQKJcfsj6IKNSAwIG9iago8PC9MZW5ndGggNiAwIFIvRmlsdGVyIC9GbGF0ZURlY29kZT4+CnN0cmVhbQp4nCvkMlAwUDC1"}},)"
+      R"({"type":"tool_result","tool_use_id":"MkToolUseId","content":[{"type":"text","text":"MkPartResult the weather in Paris is sunny with a light breeze from the west"},)"
+      R"({"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="}}]}]},)"
+      R"({"role":"assistant","content":[{"type":"thinking","thinking":"MkPartThinking the user asked about the weather so call the tool","signature":"MkSignature"},)"
+      R"({"type":"text","text":"ok","citations":[{"type":"char_location","cited_text":"MkPartCited thirty days","document_index":0}]},)"
+      R"({"type":"tool_use","id":"t1","name":"weather","input":{"MkInputName":"MkPartInput Paris and the whole of the Ile-de-France region"}}]}])");
+}
+
+TEST(AuditContentRetention, ContentPartTextsReplayWithTheirLengths) {
+  const std::string in = PartsInput();
+  const auto [content_bytes, tokens] = ContentAndTokens(in);
+  const std::string rules =
+      "rule ceiling { when request.input_tokens > " + std::to_string(tokens - 20) +
+      " deny 400 \"over the token ceiling\" }\n"
+      "rule count { when request.input_tokens > 0 tag tokens = \"{request.input_tokens}\" }\n";
+  for (const char* mode : {"hash", "none"}) {
+    SCOPED_TRACE(mode);
+    Logged g = Record(mode, {in}, rules);
+    ASSERT_TRUE(g.recorded);
+    EXPECT_NE(g.bytes.find("over the token ceiling"), std::string::npos) << g.bytes;
+    for (const char* marker : {"MkPartTitle", "MkPartDoc", "MkPartResult", "MkPartThinking", "MkPartCited",
+                               "MkPartInput", "MkInputName", "MkSignature", "MkToolUseId", "JVBERi0", "iVBORw0"})
+      EXPECT_EQ(g.bytes.find(marker), std::string::npos) << marker << ": " << g.bytes;
+    EXPECT_EQ(g.replay.identical, 1u) << ReportText(g.replay);
+    EXPECT_EQ(g.replay.mismatched, 0u) << g.replay.first_mismatch.field << "\n"
+                                       << g.replay.first_mismatch.recorded << "\n"
+                                       << g.replay.first_mismatch.replayed;
+    rapidjson::Document content = Member(g.bytes, "content");
+    ASSERT_TRUE(content.IsObject()) << g.bytes;
+    EXPECT_EQ(content["format"].GetInt(), 5);
+
+    std::string input, prepared;
+    ASSERT_TRUE(internal::PrepareInput(in, std::string(mode) == "hash" ? ast::Retention::kHash : ast::Retention::kNone,
+                                       "k", nullptr, &input, &prepared));
+    rapidjson::Document c;
+    c.Parse(prepared.c_str());
+    std::vector<uint64_t> lengths;
+    for (const auto& n : c["lengths"].GetArray()) lengths.push_back(n.GetUint64());
+    std::string rebuilt;
+    ASSERT_TRUE(internal::RebuildInput(input, &lengths, c["format"].GetInt(), "", &rebuilt));
+    EXPECT_EQ(ContentAndTokens(rebuilt), ContentAndTokens(in)) << input << "\n" << rebuilt;
+    // The types the texts depend on are kept.
+    EXPECT_NE(input.find(R"("source":{"type":"base64","media_type":"","data":""})"), std::string::npos) << input;
+    EXPECT_NE(input.find(R"("source":{"type":"text","media_type":"","data":""})"), std::string::npos) << input;
+    EXPECT_NE(input.find(R"("type":"tool_result")"), std::string::npos) << input;
+  }
+}
+
+// A format 4 record replaced a part's other members whole: replay leaves
+// those placeholders alone (its lengths cover the other texts only).
+TEST(AuditContentRetention, OlderFormatsLeavePartMembersAlone) {
+  const std::string recorded =
+      R"({"request":{"messages":[{"role":"user","content":[{"type":"text","text":""},{"type":"","source":{},"title":"","content":""}]}]}})";
+  const std::vector<uint64_t> one = {4};
+  std::string out;
+  ASSERT_TRUE(internal::RebuildInput(recorded, &one, 4, "", &out));
+  EXPECT_EQ(out, R"({"request":{"messages":[{"role":"user","content":[{"type":"text","text":"____"},{"type":"","source":{},"title":"","content":""}]}]}})");
+  const std::vector<uint64_t> three = {1, 2, 3};
+  ASSERT_TRUE(internal::RebuildInput(recorded, &three, 5, "", &out));
+  EXPECT_EQ(out, R"({"request":{"messages":[{"role":"user","content":[{"type":"text","text":"_"},{"type":"","source":{},"title":"__","content":"___"}]}]}})");
 }
 
 // A credential member inside a text-bearing value is "[removed]", never a
@@ -679,7 +753,13 @@ TEST(AuditContentRetention, AllowListTree) {
     EXPECT_EQ(l->Member(message, "reasoning_content"), unknown);
     EXPECT_EQ(l->nodes[l->Member(message, "audio")].scalar, S::kOmit);
     EXPECT_NE(l->Member(message, "audio"), unknown);
-    EXPECT_EQ(l->Member(part, "x_note"), -1);  // a part's unknown member is no text
+    // A part's other members are walked (format 5): strings texts, names masked.
+    const int in_part = l->Member(part, "x_note");
+    ASSERT_GE(in_part, 0);
+    EXPECT_EQ(in_part, l->part_unknown_node);
+    EXPECT_TRUE(l->nodes[in_part].open && l->nodes[in_part].scalar == S::kText && l->nodes[in_part].since == 5);
+    EXPECT_EQ(l->nodes[l->Member(part, "signature")].scalar, S::kOmit);
+    EXPECT_EQ(l->nodes[l->Member(l->Member(part, "source"), "type")].scalar, S::kEnum);
   }
   const int ext7 = bigger->Member(bigger->Member(0, "request"), "ext7");
   ASSERT_GE(ext7, 0);
@@ -895,7 +975,7 @@ TEST(AuditContentRetention, RecordsListingEveryOmittedValueStillReplay) {
     const std::string numbers = g.bytes.substr(0, g.bytes.rfind("{\"kind\":\"decision\""));
     rapidjson::Document content = Member(numbers, "content");
     ASSERT_TRUE(content.IsObject());
-    EXPECT_EQ(content["format"].GetInt(), 4);
+    EXPECT_EQ(content["format"].GetInt(), internal::kContentFormat);
     EXPECT_EQ(content["omitted"].Size(), kN);
     EXPECT_FALSE(content.HasMember("omitted_rest"));
     content = Member(g.bytes, "content");
@@ -909,7 +989,8 @@ TEST(AuditContentRetention, RecordsListingEveryOmittedValueStillReplay) {
 }
 
 // A small request's record is byte for byte what it was before the cap
-// (pinned from the writer before it): the common case does not change.
+// (pinned from the writer before it; only "format" moved to 5 since):
+// the common case does not change.
 TEST(AuditContentRetention, SmallRecordIsUnchanged) {
   const std::string in = Input(
       R"("messages":[{"role":"user","name":"bob","content":[{"type":"text","text":"hi there"},{"type":"image_url","image_url":{"url":"https://x.example/a.png","detail":"low"}}]}],)"
@@ -918,9 +999,9 @@ TEST(AuditContentRetention, SmallRecordIsUnchanged) {
   const std::string kInput =
       R"pin({"principal":{"workspace":"w"},"request":{"model":"m","max_tokens":10,"messages":[{"role":"user","name":"","content":[{"type":"text","text":""},{"type":"image_url","image_url":{"url":"","detail":"low"}}]}],"tools":[{"type":"function","function":{"name":"lookup","description":"","parameters":{"type":"______","__________":{"_":{"type":"______","_________":0,"____":[0,0,""]}},"required":["_"]}}}],"user":"","logit_bias":{},"top_p":0.5,"metadata":{"____":"","_":0,"__":false}}})pin";
   const std::string kHashContent =
-      R"pin({"retain":"hash","format":4,"lengths":[3,8,4,1,3],"hmac":["73662dcee4acad8d3d983bf08054fe565e2daf9ea4d9b6b02b94564ed55077e4","eaf28f58b3f258f1d75fc0d2d0f1b226f9555675d94be77a8aec7eff93eebe97","d21e10dda9eb34ec9901622eb6e01b73214a483495d9f4f9afae6728aa15e4d9","c38edc8815c8489f64738978f44008f8596345545f0baa68ef6fcf5c53e57189","6d4eac0656accc157b9ef65406e36443d29adbb27b8173b39cc6efc495c350a1"],"detectors":{},"omitted":[{"path":"request.messages[0].content[1].image_url.url","bytes":23,"hmac":"13e284c882c7e1171c22a90df7673ce7bd4f5b5148be1951d1bce84d64e585bf"},{"path":"request.tools[0].function.parameters.__________._._________","bytes":2,"hmac":"cd5d63572ff796762b329de45422ff14a5a187da198b8f99f1321313d6c8d334"},{"path":"request.tools[0].function.parameters.__________._.____[0]","bytes":1,"hmac":"0aa2054d88556d7e5df6e54b00683dae80bbd4266a5d1cbc89abacbf856ad862"},{"path":"request.tools[0].function.parameters.__________._.____[1]","bytes":3,"hmac":"9a8731329f24a2a964bdb7940eb716ff1bb34129aa54f441605d56bcf3ebab33"},{"path":"request.user","bytes":3,"hmac":"00d01e9947a7d9b071652f1faee0c6df72a8ee179ef24a1ba3322f7961270044"},{"path":"request.logit_bias","bytes":14,"hmac":"9a0872f7383fd8a45dbd13aeb7330d4a6505a02b162a90b5137e507e0c9dac05"},{"path":"request.metadata._","bytes":1,"hmac":"9c737d163bcd1315bb695b00262e3ba4487ae2670bb2b0e6b8ee7f6ad354215a"},{"path":"request.metadata.__","bytes":4,"hmac":"0694304f2e818c63ded4a0752b7e5c0150eb1dd5da6210a25fec68854ea72de0"}],"scrubbed":[]})pin";
+      R"pin({"retain":"hash","format":5,"lengths":[3,8,4,1,3],"hmac":["73662dcee4acad8d3d983bf08054fe565e2daf9ea4d9b6b02b94564ed55077e4","eaf28f58b3f258f1d75fc0d2d0f1b226f9555675d94be77a8aec7eff93eebe97","d21e10dda9eb34ec9901622eb6e01b73214a483495d9f4f9afae6728aa15e4d9","c38edc8815c8489f64738978f44008f8596345545f0baa68ef6fcf5c53e57189","6d4eac0656accc157b9ef65406e36443d29adbb27b8173b39cc6efc495c350a1"],"detectors":{},"omitted":[{"path":"request.messages[0].content[1].image_url.url","bytes":23,"hmac":"13e284c882c7e1171c22a90df7673ce7bd4f5b5148be1951d1bce84d64e585bf"},{"path":"request.tools[0].function.parameters.__________._._________","bytes":2,"hmac":"cd5d63572ff796762b329de45422ff14a5a187da198b8f99f1321313d6c8d334"},{"path":"request.tools[0].function.parameters.__________._.____[0]","bytes":1,"hmac":"0aa2054d88556d7e5df6e54b00683dae80bbd4266a5d1cbc89abacbf856ad862"},{"path":"request.tools[0].function.parameters.__________._.____[1]","bytes":3,"hmac":"9a8731329f24a2a964bdb7940eb716ff1bb34129aa54f441605d56bcf3ebab33"},{"path":"request.user","bytes":3,"hmac":"00d01e9947a7d9b071652f1faee0c6df72a8ee179ef24a1ba3322f7961270044"},{"path":"request.logit_bias","bytes":14,"hmac":"9a0872f7383fd8a45dbd13aeb7330d4a6505a02b162a90b5137e507e0c9dac05"},{"path":"request.metadata._","bytes":1,"hmac":"9c737d163bcd1315bb695b00262e3ba4487ae2670bb2b0e6b8ee7f6ad354215a"},{"path":"request.metadata.__","bytes":4,"hmac":"0694304f2e818c63ded4a0752b7e5c0150eb1dd5da6210a25fec68854ea72de0"}],"scrubbed":[]})pin";
   const std::string kNoneContent =
-      R"pin({"retain":"none","format":4,"lengths":[3,8,4,1,3],"omitted":[{"path":"request.messages[0].content[1].image_url.url","bytes":23},{"path":"request.tools[0].function.parameters.__________._._________","bytes":2},{"path":"request.tools[0].function.parameters.__________._.____[0]","bytes":1},{"path":"request.tools[0].function.parameters.__________._.____[1]","bytes":3},{"path":"request.user","bytes":3},{"path":"request.logit_bias","bytes":14},{"path":"request.metadata._","bytes":1},{"path":"request.metadata.__","bytes":4}],"scrubbed":[]})pin";
+      R"pin({"retain":"none","format":5,"lengths":[3,8,4,1,3],"omitted":[{"path":"request.messages[0].content[1].image_url.url","bytes":23},{"path":"request.tools[0].function.parameters.__________._._________","bytes":2},{"path":"request.tools[0].function.parameters.__________._.____[0]","bytes":1},{"path":"request.tools[0].function.parameters.__________._.____[1]","bytes":3},{"path":"request.user","bytes":3},{"path":"request.logit_bias","bytes":14},{"path":"request.metadata._","bytes":1},{"path":"request.metadata.__","bytes":4}],"scrubbed":[]})pin";
   std::string input, content;
   ASSERT_TRUE(internal::PrepareInput(in, ast::Retention::kHash, "k", nullptr, &input, &content));
   EXPECT_EQ(input, kInput);

@@ -521,6 +521,28 @@ TEST_F(Pipeline, RedactsToolDefinitionsPredictionNamesAndResponseSchemaUpstream)
   EXPECT_FALSE(y->allowed());
 }
 
+// Regression: the text of a content part other than its `text` (an
+// Anthropic-style document, a tool_result) went upstream verbatim under a
+// redaction rule, and no content rule saw it.
+TEST_F(Pipeline, RedactsContentPartTextsUpstream) {
+  SetBudget(1000000);
+  auto x = Start(R"({"model": "m/x", "max_tokens": 10, "messages": [{"role": "user", "content": [
+      {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "card 4111 1111 1111 1111"}},
+      {"type": "tool_result", "tool_use_id": "t", "content": [{"type": "text", "text": "paid 4111-1111-1111-1111"}]}]}]})");
+  svc_->Decide(x.get());
+  ASSERT_TRUE(x->allowed()) << svc_->ErrorJson(*x);
+  std::string body, err;
+  ASSERT_TRUE(svc_->UpstreamBody(*x, 0, &body, &err)) << err;
+  EXPECT_EQ(body.find("4111"), std::string::npos) << body;
+  EXPECT_NE(body.find(R"("data":"card [CARD]")"), std::string::npos) << body;
+  EXPECT_NE(body.find(R"("text":"paid [CARD]")"), std::string::npos) << body;
+  svc_->Finish(x.get(), Outcome{});
+  auto y = Start(R"({"model": "m/x", "max_tokens": 10, "messages": [{"role": "user", "content": [
+      {"type": "tool_result", "tool_use_id": "t", "content": "a forbidden result"}]}]})");
+  svc_->Decide(y.get());
+  EXPECT_FALSE(y->allowed());
+}
+
 // Members tollgate does not know but an upstream reads (vLLM's `documents`,
 // a message's `reasoning_content`) or keeps (`metadata`) are redacted in the
 // body sent upstream, and a content rule sees them.

@@ -239,9 +239,16 @@ TEST(Input, FileAndAudioPartsCountInInputTokens) {
   EXPECT_EQ(tokens(R"({"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": ")" +
                    b64 + R"("}})"),
             150'000);
+  // A text document's text is a text of request.content (after a "\n"):
+  // counted there, once.
   EXPECT_EQ(tokens(R"({"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": ")" +
                    std::string(40'000, 'x') + R"("}})"),
-            10'000);
+            10'001);
+  // A small one: the file minimum all the same (its 100 tokens of text and
+  // 1,500 of the part; + 1 for the "\n" before it).
+  EXPECT_EQ(tokens(R"({"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": ")" +
+                   std::string(400, 'x') + R"("}})"),
+            stdlib::kFileMinTokens + 1);
   // A file the request does not carry (by id or URL), a small one: the minimum.
   EXPECT_EQ(tokens(R"({"type": "file", "file": {"file_id": "file-abc"}})"), stdlib::kFileMinTokens);
   EXPECT_EQ(tokens(R"({"type": "file", "file": {"file_data": "data:application/pdf;base64,QUJD"}})"),

@@ -305,5 +305,116 @@ TEST(RequestTexts, UnknownMembersAreRedacted) {
   EXPECT_EQ(Content(*p, rec), "hi\ncard [CARD]\nmail [EMAIL]\n[EMAIL]");
 }
 
+
+// Regression: only a content part's `text` (a refusal part's `refusal`) fed
+// request.content: the text of a document, a tool_result's content, a
+// tool_use's input, a thinking block, a citation -- any other string of a
+// part -- reached the model unseen by content rules and unredacted.
+constexpr const char* kSecretsPolicy = R"(policy "parts"
+rule secrets { when request.content contains "TOPSECRET" deny 422 "secret" }
+rule cards_never_leave { redact dlp.credit_card as "[CARD]" }
+)";
+
+std::string Parts(const char* role, const std::string& parts) {
+  return std::string(R"("messages": [{"role": ")") + role + R"(", "content": [)" + parts + "]}]";
+}
+
+TEST(RequestTexts, EveryTextOfAContentPartIsContent) {
+  auto p = Compile(kSecretsPolicy);
+  ASSERT_TRUE(p);
+  const std::pair<const char*, std::string> cases[] = {
+      {"text document", Parts("user", R"({"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "TOPSECRET 4111 1111 1111 1111"}})")},
+      {"content document", Parts("user", R"({"type": "document", "source": {"type": "content", "content": [{"type": "text", "text": "a TOPSECRET page"}]}})")},
+      {"content document string", Parts("user", R"({"type": "document", "source": {"type": "content", "content": "TOPSECRET"}})")},
+      {"document title", Parts("user", R"({"type": "document", "title": "TOPSECRET", "source": {"type": "url", "url": "https://x/y.pdf"}})")},
+      {"tool_result string", Parts("user", R"({"type": "tool_result", "tool_use_id": "t", "content": "TOPSECRET"})")},
+      {"tool_result parts", Parts("user", R"({"type": "tool_result", "tool_use_id": "t", "content": [{"type": "text", "text": "TOPSECRET"}]})")},
+      {"tool_use", Parts("assistant", R"({"type": "tool_use", "id": "t", "name": "f", "input": {"q": "TOPSECRET"}})")},
+      {"thinking", Parts("assistant", R"({"type": "thinking", "thinking": "TOPSECRET", "signature": "x"})")},
+      {"redacted_thinking", Parts("assistant", R"({"type": "redacted_thinking", "data": "TOPSECRET"})")},
+      {"citations", Parts("assistant", R"({"type": "text", "text": "hi", "citations": [{"type": "char_location", "cited_text": "TOPSECRET"}]})")},
+      {"search_result", Parts("user", R"({"type": "search_result", "source": "https://x", "title": "t", "content": [{"type": "text", "text": "TOPSECRET"}]})")},
+      {"extra member", Parts("user", R"({"type": "text", "text": "hi", "x_note": "TOPSECRET"})")},
+      {"unknown part type", Parts("user", R"({"type": "x_block", "body": {"deep": ["TOPSECRET"]}})")},
+      {"refusal part's text", Parts("assistant", R"({"type": "refusal", "refusal": "no", "text": "TOPSECRET"})")},
+      {"text part's refusal", Parts("assistant", R"({"type": "text", "text": "hi", "refusal": "TOPSECRET"})")},
+  };
+  for (const auto& [what, members] : cases) {
+    SCOPED_TRACE(what);
+    vm::Decision d;
+    Decide(*p, Input(members), &d);
+    EXPECT_EQ(d.outcome, vm::Outcome::kDeny);
+    EXPECT_EQ(d.reason, "secret");
+  }
+  // Binary payloads, references, ids and types are no texts.
+  const std::string binary[] = {
+      Parts("user", R"({"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "TOPSECRET"}})"),
+      Parts("user", R"({"type": "image", "source": {"type": "url", "url": "https://x/TOPSECRET.png"}})"),
+      Parts("user", R"({"type": "tool_result", "tool_use_id": "TOPSECRET", "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "TOPSECRET"}}]})"),
+      Parts("user", R"({"type": "image_url", "image_url": {"url": "data:image/png;base64,TOPSECRET"}})"),
+      Parts("user", R"({"type": "input_audio", "input_audio": {"data": "TOPSECRET", "format": "wav"}})"),
+      Parts("user", R"({"type": "file", "file": {"file_data": "data:application/pdf;base64,TOPSECRET"}})"),
+      Parts("user", R"({"type": "image", "source_type": "base64", "mime_type": "image/png", "data": "TOPSECRET"})"),
+      Parts("user", R"({"type": "text", "text": "hi", "cache_control": {"type": "TOPSECRET"}})"),
+      Parts("assistant", R"({"type": "thinking", "thinking": "hm", "signature": "TOPSECRET"})"),
+  };
+  for (const std::string& members : binary) {
+    SCOPED_TRACE(members);
+    vm::Decision d;
+    Decide(*p, Input(members), &d);
+    EXPECT_EQ(d.outcome, vm::Outcome::kAllow);
+  }
+}
+
+// The parts' texts follow the message's unknown members in member order
+// (content's place), in document order; input_tokens counts them. Parts
+// with nothing but their text leave request.content as it was.
+TEST(RequestTexts, PartTextsComeAtTheContentsPlace) {
+  auto p = Compile();
+  ASSERT_TRUE(p);
+  vm::Record rec;
+  ASSERT_TRUE(Decode(*p, Input(R"("messages": [{"role": "user", "x_before": "B", "content": [{"type": "text", "text": "t1"},
+      {"type": "document", "title": "DT", "source": {"type": "text", "media_type": "text/plain", "data": "DD"}},
+      {"type": "tool_result", "tool_use_id": "u", "content": [{"type": "text", "text": "R1"}, "R2"]}], "x_after": "A"},
+      {"role": "assistant", "content": [{"type": "tool_use", "id": "u", "name": "f", "input": {"q": "Q", "n": 1}}]}])"),
+                     &rec));
+  const char* want = "t1\n\nB\nDT\nDD\nR1\nR2\nA\nf\nQ";
+  EXPECT_EQ(Content(*p, rec), want);
+  EXPECT_EQ(InputTokens(*p, rec),
+            stdlib::EstimateTokens(want) + 1599);  // + the file minimum beyond the document's text ("DD": 1 token)
+  vm::Record plain;
+  ASSERT_TRUE(Decode(*p, Input(R"("messages": [{"role": "user", "content": [{"type": "text", "text": "a", "cache_control": {"type": "ephemeral"}},
+      {"type": "image_url", "image_url": {"url": "https://x/y.png", "detail": "high"}}, {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}]},
+      {"role": "assistant", "content": [{"type": "refusal", "refusal": "no"}]}])"),
+                     &plain));
+  EXPECT_EQ(Content(*p, plain), "a\nno");
+}
+
+// The redactor reads the same texts: a card number inside a document part
+// and a tool_result part is redacted in the body; the base64 payload is not
+// touched.
+TEST(RequestTexts, PartTextsAreRedacted) {
+  auto p = Compile(kSecretsPolicy);
+  ASSERT_TRUE(p);
+  const std::string input = Input(Parts("user", R"({"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "card 4111 1111 1111 1111"}},
+      {"type": "tool_result", "tool_use_id": "t", "content": [{"type": "text", "text": "paid with 4111-1111-1111-1111"}]},
+      {"type": "tool_result", "tool_use_id": "t2", "content": "4111 1111 1111 1111"},
+      {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "4111111111111111"}})"));
+  vm::Decision d;
+  Decide(*p, input, &d);
+  ASSERT_EQ(d.outcome, vm::Outcome::kAllow);
+  ASSERT_EQ(d.redactions.size(), 1u);
+  std::string out, error;
+  ASSERT_TRUE(ApplyRedactions(input, d, p->program(), &out, &error)) << error;
+  rapidjson::Document doc;
+  ASSERT_FALSE(doc.Parse(out.c_str()).HasParseError()) << out;
+  const auto& parts = doc["messages"][0]["content"];
+  EXPECT_STREQ(parts[0]["source"]["data"].GetString(), "card [CARD]");
+  EXPECT_STREQ(parts[0]["source"]["media_type"].GetString(), "text/plain");
+  EXPECT_STREQ(parts[1]["content"][0]["text"].GetString(), "paid with [CARD]");
+  EXPECT_STREQ(parts[2]["content"].GetString(), "[CARD]");
+  EXPECT_STREQ(parts[3]["source"]["data"].GetString(), "4111111111111111");
+}
+
 }  // namespace
 }  // namespace tollgate::runtime

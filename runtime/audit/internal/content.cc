@@ -56,7 +56,9 @@ using Writer = rj::Writer<rj::StringBuffer>;
 // an unknown member: masked. The members of the body and of a message that
 // runtime/input/request_texts.h does not know go to one recursive node
 // (AllowList::unknown_node, since format 4) whose strings are texts; the
-// known ones no rule names are omitted whole. Null stays null everywhere
+// known ones no rule names are omitted whole. A content part's members but
+// its type, text and the ones request_texts.h skips (kPartSkipped) go to
+// another (AllowList::part_unknown_node, since format 5). Null stays null everywhere
 // (it carries nothing, and a null body member is not in
 // request.parameters). AllowList::Of compiles
 // the rules and a schema's fields into one tree, so that classifying a value
@@ -74,8 +76,9 @@ struct Rule {
 
 // INVARIANT: every text the decoder scans (runtime/input/request_texts.h:
 // message content, text parts, a message's refusal, tool-call arguments,
-// ...) is a kText rule here, a schema node's text or an unknown member's
-// string, and every ancestor of one is an open rule.
+// ...) is a kText rule here, a schema node's text, an unknown member's
+// string or a content part's (the part nodes of AllowList::Of, format 5),
+// and every ancestor of one is an open rule.
 constexpr Rule kRules[] = {
     {"request.messages", Scalar::kOmit, true},
     {"request.messages[]", Scalar::kOmit, true},
@@ -83,7 +86,8 @@ constexpr Rule kRules[] = {
     {"request.messages[].content", Scalar::kText, true},
     {"request.messages[].content[]", Scalar::kText, true},  // a bare string part is text
     {"request.messages[].content[].type", Scalar::kEnum, false,
-     "text image_url input_audio file refusal input_text output_text input_image input_file image"},
+     "text image_url input_audio file refusal input_text output_text input_image input_file image "
+     "audio video document tool_use tool_result thinking redacted_thinking search_result"},
     {"request.messages[].content[].text", Scalar::kText, false},
     {"request.messages[].content[].refusal", Scalar::kText, false},
     {"request.messages[].content[].image_url", Scalar::kOmit, true},
@@ -318,7 +322,7 @@ class Filter {
     // name (one of a fixed list) stays in content.scrubbed; the node below
     // is the same (a masked name is no named member).
     if (Classifying() &&
-        (f.node == allow->unknown_node ||
+        (f.node == allow->unknown_node || f.node == allow->part_unknown_node ||
          ((f.node == allow->schema_node || f.node == allow->name_node) &&
           !runtime::IsSchemaNameKeyword(f.key)))) {
       if (!pending_cred_) f.key.assign(std::min<size_t>(n, 64u << 20), '_');
@@ -719,6 +723,50 @@ std::shared_ptr<const AllowList> AllowList::Of(const stdlib::Schema& schema) {
     nodes[U].since = 4;
     nodes[U].any = nodes[U].element = U;
     list->unknown_node = U;
+  }
+  // The content parts (format 5): every string of a part that
+  // request_texts.h reads as a text (RequestTexts::PartTexts) is a text of
+  // the record. A part's members other than its type, `text`, `refusal`,
+  // `source`, `content` and the ones it skips (runtime::kPartSkipped,
+  // omitted whole) go to the node V: strings texts at any depth, member
+  // names masked, like U but a text from format 5 only (an older record
+  // holds an empty placeholder there). A `source` (node S) keeps its type
+  // (its texts depend on it) and is otherwise V's, a base64 or URL source's
+  // payload included: a text of the record whose filler replay skips as
+  // the decoder skipped the payload; its `content` and a part's `content`
+  // (node C) are nested parts, read as the top-level ones (node P).
+  // INVARIANT: every string PartTexts reads is a text here, and every
+  // value PartTexts decides by (a part's and a source's type) is kept.
+  {
+    const int P = walk("request.messages[].content[]", false);
+    const int V = static_cast<int>(nodes.size());
+    nodes.emplace_back();
+    nodes[V].rule = nodes[V].open = true;
+    nodes[V].scalar = Scalar::kText;
+    nodes[V].since = 5;
+    nodes[V].any = nodes[V].element = V;
+    list->part_unknown_node = V;
+    for (std::string_view name : runtime::kPartSkipped) {
+      const int k = kid(P, name);
+      if (!nodes[k].rule) nodes[k].rule = true;  // kOmit, closed (unless a rule above says more)
+    }
+    const int S = kid(P, "source"), C = kid(P, "content");
+    for (int n : {S, C}) {
+      nodes[n].rule = nodes[n].open = true;
+      nodes[n].scalar = Scalar::kText;  // a bare string: a text
+      nodes[n].since = 5;
+      nodes[n].any = V;
+    }
+    const int st = kid(S, "type");
+    nodes[st].rule = true;
+    nodes[st].scalar = Scalar::kEnum;
+    nodes[st].values = "base64 url file text content";
+    nodes[kid(S, "media_type")].rule = true;  // kOmit
+    nodes[S].members.emplace_back("content", C);
+    nodes[C].element = P;  // a nested part
+    nodes[P].element = V;  // (an array in a part's place: strings)
+    nodes[P].any = V;
+    nodes[C].members = nodes[P].members;  // a single part in `content`'s place
   }
   std::vector<std::string> fields;
   for (const stdlib::FieldDef& f : schema.fields()) {

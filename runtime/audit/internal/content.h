@@ -27,8 +27,15 @@ namespace tollgate::audit::internal {
 // 4 (the writer's): also every string, at any depth, of the body's and the
 // messages' members tollgate does not know (request_texts.h 3.: `documents`,
 // `prompt`, `metadata`, a message's `reasoning_content`, ...), which formats
-// 1-3 replaced whole; their member names are masked.
-inline constexpr int kContentFormat = 4;
+// 1-3 replaced whole; their member names are masked; 5 (the writer's):
+// also every string of a content part that request_texts.h reads besides
+// its `text` (a document's text source, a tool_result's content, a
+// tool_use's input, thinking, citations, any other member but the type, ids
+// and media payloads: PartTexts), which formats 1-4 replaced whole; a
+// base64 or URL `source`'s payload is a text of the record too (replay's
+// filler is skipped as the payload was), and a part's and a source's type
+// are kept when one of the known ones.
+inline constexpr int kContentFormat = 5;
 
 // The entries a record lists one by one in each of `content.omitted` (the
 // replaced values), `content.hmac` (the texts' HMACs, under hash) and
@@ -86,6 +93,11 @@ struct AllowList {
   // runtime/input/request_texts.h does not know, and of all below it: its
   // strings are texts (since format 4), its member names masked.
   int unknown_node = -1;
+  // The node of a content part's members other than its type, `text`,
+  // `refusal`, `source`, `content` and kPartSkipped (request_texts.h
+  // PartTexts), and of all below them: strings texts (since format 5),
+  // member names masked.
+  int part_unknown_node = -1;
 
   // The node of member `name` (or of an element) below `node`; -1 = none.
   int Member(int node, std::string_view name) const;
