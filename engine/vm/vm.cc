@@ -93,10 +93,24 @@ void RequireDeny(Decision* out, uint32_t rule, std::string_view reason) {
 
 // `mode` is the rule's mode for this request: a rule with `mode shadow when
 // C` counts as enforced until C is known to hold (an error fails closed).
+// Whether `what` (Frame::null_what) is a counter path: the null came from a
+// counter the budget store could not give (Counters::unavailable).
+bool UnavailableCounter(const Code& c, const Frame& f, std::string_view code) {
+  if (!f.cnt_unavailable || code != kErrMissingField || f.null_what.empty()) return false;
+  for (const std::string& p : c.counter_paths) {
+    if (p.data() == f.null_what.data()) return true;
+  }
+  return false;
+}
+
 void RuleFailed(const Code& c, uint32_t r, Frame* f, Decision* out, ast::Mode mode) {
   out->errors.push_back(RuleError{r, f->err_code, f->err_msg});
   if (f->trace) f->trace->error = true;
   const RuleInfo& info = c.rules[r];
+  if (UnavailableCounter(c, *f, f->err_code)) {
+    out->errors.back().message += " (the budget store is unavailable: the rule is skipped)";
+    return;
+  }
   if (mode == ast::Mode::kEnforce && info.on_error == ast::OnError::kDeny &&
       out->outcome == Outcome::kAllow) {
     // Fail closed with a fixed public reason; the internal message stays in
@@ -436,6 +450,7 @@ void Evaluate(const Program& program, const Record& request, const EvalOptions& 
   if (options.counters != nullptr) {
     f.cnt = options.counters->slots.data();
     f.ncnt = static_cast<uint32_t>(options.counters->slots.size());
+    f.cnt_unavailable = options.counters->unavailable;
   }
   TraceEntry dummy;
   // The budget is per rule: each rule starts with the full
@@ -551,6 +566,7 @@ RequireResult EvalRequireOrThrow(const Program& program, uint32_t require, const
   if (options.counters != nullptr) {
     f.cnt = options.counters->slots.data();
     f.ncnt = static_cast<uint32_t>(options.counters->slots.size());
+    f.cnt_unavailable = options.counters->unavailable;
   }
   // One request is checked against many candidates: a scan of a request
   // field whose text has not changed is reused (compared byte for byte).
@@ -572,7 +588,7 @@ RequireResult EvalRequireOrThrow(const Program& program, uint32_t require, const
     res.code = kErrMissingField;
     res.message = f.null_what.empty() ? "missing value" : "missing field `" + std::string(f.null_what) + "`";
   }
-  res.pass = PassOnError(c, require);
+  res.pass = PassOnError(c, require) || UnavailableCounter(c, f, res.code);
   return res;
 }
 

@@ -63,8 +63,16 @@ namespace tollgate::vm {
 // ledger before evaluating (runtime::FillCounters). A slot left null (no
 // ledger, or the declaration does not apply) makes a rule reading it fail
 // with eval_missing_field, handled by its `on_error`.
+//
+// `unavailable`: the budget store could not be read (every slot null). A
+// rule (or require) that fails with eval_missing_field on a counter read is
+// then skipped as if it said `on_error skip` -- the counters are unknown, not
+// the policy wrong -- and the error is still listed; a real deny still
+// denies. The gateway decides separately whether the request may go on
+// (fail open, unverified) or is answered 503 budget_store_unavailable.
 struct Counters {
   std::vector<Value> slots;
+  bool unavailable = false;
 };
 
 struct EvalOptions {

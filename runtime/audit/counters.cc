@@ -101,7 +101,7 @@ std::string RenderCounters(const vm::Program& program, const vm::Counters& count
   const size_t nb = program.budgets().size(), nl = program.limits().size();
   std::string out;
   out.reserve(32 + 112 * (nb + nl));  // one allocation
-  out += "{\"budgets\":{";
+  out += counters.unavailable ? "{\"unavailable\":true,\"budgets\":{" : "{\"budgets\":{";
   bool first = true;
   for (size_t i = 0; i < nb; ++i) {
     const size_t base = static_cast<size_t>(ast::CounterSlot(nb, true, i, 0));
@@ -135,6 +135,9 @@ bool ParseCounters(const vm::Program& program, std::string_view json, vm::Counte
   if (doc.HasParseError() || !doc.IsObject()) return false;
   const size_t nb = program.budgets().size(), nl = program.limits().size();
   out->slots.assign(3 * (nb + nl), Value());
+  const rj::Value* unavailable = Member(doc, "unavailable");
+  if (unavailable != nullptr && !unavailable->IsBool()) return false;
+  out->unavailable = unavailable != nullptr && unavailable->GetBool();
   auto fill = [&](const char* group, bool budget, const char* const names[3]) {
     const rj::Value* g = Member(doc, group);
     if (g == nullptr) return true;

@@ -25,6 +25,9 @@
 // given). Money is in integer micros, so nothing is rounded. `"counters":
 // null` means the evaluation ran without counters (no ledger, or the ledger
 // could not be read): every budget.x / limit.x read as null.
+// `"counters": {"unavailable": true, "budgets": {}, "limits": {}}`: the
+// ledger has counters to give but the store could not be read
+// (vm::Counters::unavailable: rules failing on a counter read are skipped).
 //
 //   "admission": {"admitted": true, "reservation": 42}
 //   "admission": {"admitted": false, "status": 429, "code": "rate_limited",

@@ -161,11 +161,20 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
         traffic_clock.Set(at);
       }
     }
+    // A store that cannot be read: the counters are unknown (rules failing
+    // on them are skipped), and the request is answered as its admission
+    // would be -- fail closed 503 budget_store_unavailable, or fail open
+    // (docs/budgets.md, "When the store cannot be read").
+    ledger::Status read;
     if (led) {
       planned = runtime::PlanBudgets(program, rec, &plan);
-      if (planned && led->Peek(plan.reserve, &views).ok) {
-        runtime::FillCounters(program, plan, views, &counters);
+      if (planned && (!plan.reserve.budgets.empty() || !plan.reserve.limits.empty())) {
+        read = runtime::ReadCounters(led.get(), program, plan, &views, &counters);
         eopts.counters = &counters;
+        if (!read.ok && led->fail_open()) {
+          std::fprintf(stderr, "warning: line %llu: %s; rules reading its counters are skipped (fail open, unverified)\n",
+                       static_cast<unsigned long long>(lineno), read.message.c_str());
+        }
       }
     }
     vm::Evaluate(program, rec, eopts, &d);
@@ -189,7 +198,17 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
     bool have_admission = false;
     ledger::Admission adm;
     std::string admission_json;  // for the audit record
-    if (led && d.outcome == vm::Outcome::kAllow && !result.endpoints.empty()) {
+    if (!read.ok && !led->fail_open() && d.outcome == vm::Outcome::kAllow) {
+      // Fail closed: the admission could not be verified either.
+      adm = runtime::StoreUnavailable(read);
+      have_admission = true;
+      if (audit) admission_json = audit::RenderAdmission(adm);
+      d.outcome = vm::Outcome::kDeny;
+      d.status = adm.status();
+      d.code = adm.code();
+      d.reason = adm.message;
+      d.deny_rule = UINT32_MAX;
+    } else if (led && d.outcome == vm::Outcome::kAllow && !result.endpoints.empty()) {
       // Budgets and limits scoped by endpoint fields charge the primary,
       // the endpoint that serves (as the gateway's admission).
       std::string_view stage = "plan";

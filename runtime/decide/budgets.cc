@@ -174,6 +174,26 @@ void FillCounters(const vm::Program& program, const BudgetPlan& plan,
   }
 }
 
+ledger::Status ReadCounters(ledger::Ledger* ledger, const vm::Program& program, const BudgetPlan& plan,
+                            std::vector<ledger::CounterView>* views, vm::Counters* out) {
+  ledger::Status st = ledger->Peek(plan.reserve, views);
+  if (st.ok) {
+    FillCounters(program, plan, *views, out);
+    out->unavailable = false;
+  } else {
+    out->slots.clear();
+    out->unavailable = true;
+  }
+  return st;
+}
+
+ledger::Admission StoreUnavailable(const ledger::Status& read) {
+  ledger::Admission a;
+  a.verdict = ledger::Verdict::kUnavailable;
+  a.message = read.message.empty() ? "the budget store cannot be read" : read.message;
+  return a;
+}
+
 void SetWorstCase(int64_t cost_micros, int64_t tokens, BudgetPlan* plan) {
   for (ledger::BudgetCharge& b : plan->reserve.budgets) b.amount_micros = cost_micros;
   for (ledger::LimitCharge& l : plan->reserve.limits) {

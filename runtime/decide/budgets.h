@@ -114,6 +114,21 @@ int64_t CostCeil(int64_t in, int64_t out, const Endpoint& ep);
 void FillCounters(const vm::Program& program, const BudgetPlan& plan,
                   const std::vector<ledger::CounterView>& views, vm::Counters* out);
 
+// Reads the plan's counters from `ledger` into *out (Peek + FillCounters).
+// When the store cannot be read, *out has no slots and `unavailable` set
+// (rules failing on a counter read are then skipped: vm::Counters), and the
+// Peek error is returned; the caller answers as the ledger's admission
+// would (docs/budgets.md, "When the store cannot be read"): fail closed ->
+// 503 budget_store_unavailable (StoreUnavailable below) unless the policy
+// denies anyway; fail open (Ledger::fail_open) -> go on unverified.
+ledger::Status ReadCounters(ledger::Ledger* ledger, const vm::Program& program, const BudgetPlan& plan,
+                            std::vector<ledger::CounterView>* views, vm::Counters* out);
+
+// A fail-closed ledger whose counters could not be read (`read`, from
+// ReadCounters): the admission that answers the request (503
+// budget_store_unavailable, its message naming the store).
+ledger::Admission StoreUnavailable(const ledger::Status& read);
+
 // Sets every budget charge to `cost_micros` (the endpoint's worst-case cost,
 // WorstCaseUsage), every token limit to `tokens` and every request limit
 // to 1.

@@ -270,6 +270,7 @@ void Exchange::Reset() {
   cost = 0;
   shadow_json.clear();
   counted = false;
+  counters_read = ledger::Status::Ok();
   admission_json.clear();
   decision_id.clear();
   invalid = false;
@@ -774,11 +775,15 @@ namespace {
 // Evaluates and routes x->input against `set` into *s (counters from the
 // ledger when it has one). Returns false when the input does not decode.
 // `with_candidate`: a top-level `candidate` (the /v1/decide caller's chosen
-// endpoint) is checked against the requires.
+// endpoint) is checked against the requires. `read` (may be null): the
+// counters' Peek status; not ok = the store could not be read, the counters
+// are unknown (vm::Counters::unavailable) and the caller answers as the
+// ledger's admission would.
 bool Evaluate(const PolicySet& set, ledger::Ledger* led, const tollgate::Limits& limits,
               const std::string& input, runtime::DecideScratch* s, runtime::BudgetPlan* plan,
               vm::Counters* counters, std::vector<ledger::CounterView>* views, bool* planned,
-              runtime::InputError* err, bool with_candidate = false, bool* counted = nullptr) {
+              runtime::InputError* err, bool with_candidate = false, bool* counted = nullptr,
+              ledger::Status* read = nullptr) {
   if (!runtime::DecodeInput(input, set.policy->schema(), limits, &s->request, err)) return false;
   s->has_candidate = false;
   if (with_candidate && runtime::MentionsCandidate(input) &&
@@ -793,10 +798,10 @@ bool Evaluate(const PolicySet& set, ledger::Ledger* led, const tollgate::Limits&
     plan->Clear();
     *planned = runtime::PlanBudgets(program, s->request, plan);
     const bool any = !plan->reserve.budgets.empty() || !plan->reserve.limits.empty();
-    if (*planned && any &&
-        led->Peek(plan->reserve, views).ok) {
-      runtime::FillCounters(program, *plan, *views, counters);
+    if (*planned && any) {
+      ledger::Status st = runtime::ReadCounters(led, program, *plan, views, counters);
       eopts.counters = counters;
+      if (read) *read = std::move(st);
     }
   }
   if (counted) *counted = eopts.counters != nullptr;
@@ -822,7 +827,7 @@ void Service::Decide(Exchange* x) {
   const PolicySet& set = *x->live;
   bool planned = false;
   if (!Evaluate(set, ledger_.get(), input_limits_, x->input, &x->s, &x->plan, &x->counters, &x->views, &planned,
-                &x->input_error, false, &x->counted)) {
+                &x->input_error, false, &x->counted, &x->counters_read)) {
     x->invalid = true;
     if (x->input_error.code == "input_too_large" && x->input.size() > x->body.size()) {
       // Say what was measured: the body the client sent, wrapped.
@@ -838,6 +843,7 @@ void Service::Decide(Exchange* x) {
   x->stream = StreamRequested(x->s.request);
   if (x->shadow) CompareShadow(x);
   vm::Decision& d = x->s.decision;
+  if (StoreUnreadable(x)) return;
   if (d.outcome == vm::Outcome::kDeny || x->s.route.endpoints.empty() || !ledger_) return;
   const runtime::RoutedEndpoint& primary = x->s.route.endpoints[0];
   // Budgets and limits scoped by endpoint fields charge the endpoint that
@@ -877,6 +883,25 @@ void Service::Decide(Exchange* x) {
   }
   x->reserved = x->admission.reservation != 0;
   x->replan = runtime::HasEndpointBudgets(set.policy->program());
+}
+
+bool Service::StoreUnreadable(Exchange* x) {
+  if (x->counters_read.ok || !ledger_) return false;
+  vm::Decision& d = x->s.decision;
+  if (ledger_->fail_open()) {
+    // As the admission does: go on, unverified, and say so.
+    log_->warn("{{\"event\":\"ledger_fail_open\",\"message\":\"{}; rules reading its counters are "
+               "skipped (counters unknown); evaluated unverified (fail open)\"}}",
+               x->counters_read.message);
+    return false;
+  }
+  // Fail closed, as the admission would: 503, left to the client's backoff.
+  // A request the policy denies anyway keeps that answer (no admission).
+  if (d.outcome == vm::Outcome::kDeny) return false;
+  x->admission = runtime::StoreUnavailable(x->counters_read);
+  if (audit_) x->admission_json = audit::RenderAdmission(x->admission);
+  Deny(&d, x->admission.status(), x->admission.code(), x->admission.message);
+  return true;
 }
 
 void Service::CompareShadow(Exchange* x) {
@@ -948,11 +973,12 @@ std::string Service::DecideOnly(Exchange* x, uint64_t* seq) {
   const PolicySet& set = *x->live;
   bool planned = false;
   if (!Evaluate(set, ledger_.get(), input_limits_, x->input, &x->s, &x->plan, &x->counters, &x->views, &planned,
-                &x->input_error, /*with_candidate=*/true, &x->counted)) {
+                &x->input_error, /*with_candidate=*/true, &x->counted, &x->counters_read)) {
     x->invalid = true;
     return runtime::InputErrorJson(x->input_error);
   }
   if (x->shadow) CompareShadow(x);
+  StoreUnreadable(x);
   Outcome o;
   o.http_status = 200;
   *seq = Finish(x, o);

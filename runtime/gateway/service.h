@@ -127,6 +127,10 @@ struct Exchange {
   int64_t cost = 0;              // settled cost, money micros (set by Charge)
   std::string shadow_json;       // the shadow comparison, "" without a shadow policy
   bool counted = false;          // the evaluation read ledger counters
+  // The counters could not be read (the store is unreachable): the Peek
+  // error. Rules failing on a counter read were skipped (vm::Counters);
+  // Decide answers 503 budget_store_unavailable unless the ledger fails open.
+  ledger::Status counters_read;
   std::string admission_json;    // the ledger's verdict for the record, "" = none tried
   std::string decision_id;
   bool invalid = false;          // the input did not decode
@@ -216,6 +220,10 @@ class Service {
   bool Load(std::vector<SourceText>* sources, std::shared_ptr<const PolicySet>* out,
             std::string* error);
   void CompareShadow(Exchange* x);
+  // The counters could not be read (x->counters_read): fail open logs it and
+  // returns false; fail closed denies the decision 503
+  // budget_store_unavailable (unless it denies already) and returns true.
+  bool StoreUnreadable(Exchange* x);
   // MoveTo's plan for `attempt`: *worst, and whether the counters stay
   // (*same). False when the per-endpoint plan fails (x->admission says why).
   bool PlanMove(Exchange* x, size_t attempt, ledger::Usage* worst, bool* same);

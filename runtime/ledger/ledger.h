@@ -243,6 +243,11 @@ class Ledger {
   // every Async call made before it has been answered; both also wait for
   // those calls' callbacks to have run. memory: no-op.
   virtual Status Flush() { return Status::Ok(); }
+  // Whether the ledger admits unverified when its store cannot be reached
+  // (Options::fail_open; only the Redis ledger can fail to be reached).
+  // Callers that read counters (Peek) before evaluating use it to decide a
+  // failed read the same way: fail open or 503 budget_store_unavailable.
+  virtual bool fail_open() const { return false; }
 
   // The non-blocking forms (see Durability above). The defaults call the
   // blocking form and then `done` on the calling thread.

@@ -803,6 +803,8 @@ Status RedisLedger::Snapshot(std::vector<CounterView>* out) {
   return Status::Ok();
 }
 
+bool RedisLedger::fail_open() const { return impl_->options.fail_open; }
+
 Status RedisLedger::Flush() {
   impl_->WaitIoIdle();
   return Status::Ok();

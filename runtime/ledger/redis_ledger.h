@@ -75,6 +75,7 @@ class RedisLedger : public Ledger {
   int ExpireDue() override;
   // Waits until every Async call made before it has been answered.
   Status Flush() override;
+  bool fail_open() const override;
   // Non-blocking (ledger.h): queued for the ledger's I/O thread, which sends
   // everything queued as one pipeline and runs `done` with each reply.
   void ReserveAsync(const ReserveRequest& r, AdmissionCallback done) override;

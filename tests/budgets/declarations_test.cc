@@ -8,6 +8,7 @@
 
 #include "engine/engine.h"
 #include "engine/vm/vm.h"
+#include "runtime/audit/counters.h"
 #include "runtime/decide/budgets.h"
 #include "runtime/decide/prompt_bound.h"
 #include "runtime/input/input.h"
@@ -196,6 +197,64 @@ TEST(Counters, RulesReadTheCountersAsSeenByThisRequest) {
   vm::Evaluate(p, *req, {}, &d);
   ASSERT_FALSE(d.errors.empty());
   EXPECT_NE(d.errors[0].message.find("budget.ws_daily.remaining"), std::string::npos) << d.errors[0].message;
+}
+
+// A store that cannot be read (Redis refusing at 127.0.0.1:1): the counters
+// are unknown, and a rule failing on one is skipped whatever its on_error
+// (listed, never a rule_error deny); a default (`??`) applies, a real deny
+// still denies, and the record's counters say so and parse back.
+TEST(Counters, UnreadableCountersSkipTheRulesThatFailOnThem) {
+  Compiled c = CompileWithData(R"(policy "outage"
+budget ws_daily { key principal.workspace per day limit 50 usd }
+rule hard_stop { when budget.ws_daily.remaining < 1 usd deny 402 "out of budget" }
+rule defaulted { when (budget.ws_daily.remaining ?? 0 usd) < 1 usd warn "budget unknown or low" }
+rule no { when request.content contains "forbidden" deny 403 "no" }
+)");
+  ASSERT_TRUE(c.policy) << c.diagnostics.Render();
+  const vm::Program& p = c.policy->program();
+  std::string err;
+  auto led = ledger::OpenLedger("redis://127.0.0.1:1/0", {}, &err);
+  ASSERT_TRUE(led) << err;
+  EXPECT_FALSE(led->fail_open());
+  auto req = Request(
+      R"({"principal": {"workspace": "acme"}, "request": {"model": "m", "messages": [{"role": "user", "content": "hi"}]}})");
+  runtime::BudgetPlan plan;
+  ASSERT_TRUE(runtime::PlanBudgets(p, *req, &plan)) << plan.error_message;
+  std::vector<ledger::CounterView> views;
+  vm::Counters counters;
+  ledger::Status st = runtime::ReadCounters(led.get(), p, plan, &views, &counters);
+  ASSERT_FALSE(st.ok);
+  EXPECT_EQ(st.code, "budget_store_unavailable");
+  EXPECT_TRUE(counters.unavailable);
+  vm::EvalOptions o;
+  o.counters = &counters;
+  vm::Decision d;
+  vm::Evaluate(p, *req, o, &d);
+  EXPECT_EQ(d.outcome, vm::Outcome::kAllow) << d.code;
+  ASSERT_EQ(d.errors.size(), 1u);
+  EXPECT_NE(d.errors[0].message.find("budget.ws_daily.remaining"), std::string::npos) << d.errors[0].message;
+  EXPECT_NE(d.errors[0].message.find("budget store is unavailable"), std::string::npos) << d.errors[0].message;
+  EXPECT_EQ(d.warnings.size(), 1u);  // the default applied
+  ledger::Admission a = runtime::StoreUnavailable(st);
+  EXPECT_EQ(a.status(), 503);
+  EXPECT_EQ(a.code(), "budget_store_unavailable");
+  // The same counters known to be absent (no ledger): hard_stop fails closed.
+  vm::Evaluate(p, *req, {}, &d);
+  EXPECT_EQ(d.code, vm::kCodeRuleError);
+  // A real deny still denies.
+  auto forbidden = Request(
+      R"({"principal": {"workspace": "acme"}, "request": {"model": "m", "messages": [{"role": "user", "content": "forbidden"}]}})");
+  vm::Evaluate(p, *forbidden, o, &d);
+  EXPECT_EQ(d.code, vm::kCodePolicyDenied);
+  EXPECT_EQ(d.status, 403);
+  // The record: {"unavailable":true,...}, parsed back as unavailable.
+  const std::string rec = audit::RenderCounters(p, counters, &plan);
+  EXPECT_EQ(rec, R"({"unavailable":true,"budgets":{},"limits":{}})");
+  vm::Counters back;
+  ASSERT_TRUE(audit::ParseCounters(p, rec, &back));
+  EXPECT_TRUE(back.unavailable);
+  ASSERT_TRUE(audit::ParseCounters(p, R"({"budgets":{},"limits":{}})", &back));
+  EXPECT_FALSE(back.unavailable);
 }
 
 TEST(Counters, UnknownCountersGetDiagnostics) {

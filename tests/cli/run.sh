@@ -698,6 +698,25 @@ run "spend no ledger" 2 "$TG" spend
 run "route redis down fails closed" 0 "$TG" route --policy "$TMP/budgets/b.tg" \
   --catalog policies/catalog.json --requests "$TMP/traffic.jsonl" --ledger "redis://127.0.0.1:1/0"
 sed -n 1p "$OUT" >"$TMP/l1"; has "route redis down 503" "$TMP/l1" '"status":503,"code":"budget_store_unavailable"'
+# A rule reading the counters: the store's outage is answered as admission
+# answers it (fail closed 503; fail open: the rule skipped, admitted
+# unverified), never a 403 rule_error blaming the policy (docs/budgets.md).
+cat >"$TMP/budgets/bud2.tg" <<'EOF'
+policy "gw2"
+budget ws_daily { key principal.workspace per day limit 50 usd }
+rule degrade_before_deny { when budget.ws_daily.remaining < 5 usd route sort price }
+EOF
+traffic_line w1 a '' >"$TMP/b1.jsonl"
+run "route counter reader, redis down" 0 "$TG" route --policy "$TMP/budgets/bud2.tg" \
+  --catalog policies/catalog.json --requests "$TMP/b1.jsonl" --ledger "redis://127.0.0.1:1/0"
+has "route counter reader fails closed 503" "$OUT" '"status":503,"code":"budget_store_unavailable"'
+hasnt "route counter reader no rule_error" "$OUT" 'rule_error'
+run "route counter reader, redis down, fail open" 0 "$TG" route --policy "$TMP/budgets/bud2.tg" \
+  --catalog policies/catalog.json --requests "$TMP/b1.jsonl" --ledger "redis://127.0.0.1:1/0?fail_open=true"
+has "route counter reader fail open allows" "$OUT" '"outcome":"allow"'
+has "route counter reader fail open unverified" "$OUT" '"unverified":true'
+hasnt "route counter reader fail open no rule_error" "$OUT" 'rule_error'
+has "route counter reader fail open says so" "$ERR" 'rules reading its counters are skipped'
 # two `route` processes on one Redis behave as two gateway replicas: together
 # they admit exactly what the budget holds (2 requests of w1's 0.0003 usd)
 if command -v redis-server >/dev/null 2>&1; then

@@ -79,6 +79,7 @@ struct Frame {
   uint32_t ncand = 0;
   const Value* cnt = nullptr;        // vm::Counters (EvalOptions::counters)
   uint32_t ncnt = 0;
+  bool cnt_unavailable = false;      // vm::Counters::unavailable
   Scratch* s = nullptr;
   Arena* arena = nullptr;            // results of builtins and container literals
   bool arena_used = false;           // set when an instruction allocated in *arena
