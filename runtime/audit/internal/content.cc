@@ -715,15 +715,18 @@ std::shared_ptr<const AllowList> AllowList::Of(const stdlib::Schema& schema) {
   // message that runtime/input/request_texts.h does not know -- whose
   // strings are texts of request.content (its 3.) -- at any depth: strings
   // are texts, numbers and booleans replaced, member names masked.
-  {
-    const int U = static_cast<int>(nodes.size());
+  // A node whose every member and element, at any depth, is itself: its
+  // strings texts from content format `since` on.
+  auto text_node = [&](int since) {
+    const int n = static_cast<int>(nodes.size());
     nodes.emplace_back();
-    nodes[U].rule = nodes[U].open = true;
-    nodes[U].scalar = Scalar::kText;
-    nodes[U].since = 4;
-    nodes[U].any = nodes[U].element = U;
-    list->unknown_node = U;
-  }
+    nodes[n].rule = nodes[n].open = true;
+    nodes[n].scalar = Scalar::kText;
+    nodes[n].since = since;
+    nodes[n].any = nodes[n].element = n;
+    return n;
+  };
+  list->unknown_node = text_node(4);
   // The content parts (format 5): every string of a part that
   // request_texts.h reads as a text (RequestTexts::PartTexts) is a text of
   // the record. A part's members other than its type, `text`, `refusal`,
@@ -739,12 +742,7 @@ std::shared_ptr<const AllowList> AllowList::Of(const stdlib::Schema& schema) {
   // value PartTexts decides by (a part's and a source's type) is kept.
   {
     const int P = walk("request.messages[].content[]", false);
-    const int V = static_cast<int>(nodes.size());
-    nodes.emplace_back();
-    nodes[V].rule = nodes[V].open = true;
-    nodes[V].scalar = Scalar::kText;
-    nodes[V].since = 5;
-    nodes[V].any = nodes[V].element = V;
+    const int V = text_node(5);
     list->part_unknown_node = V;
     for (std::string_view name : runtime::kPartSkipped) {
       const int k = kid(P, name);
