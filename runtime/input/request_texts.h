@@ -81,11 +81,14 @@ inline bool IsSchemaNameKeyword(std::string_view key) {
 // The top-level body members whose strings are no texts of their own: those
 // read above (messages, prediction, tools, functions, response_format: their
 // texts are collected by shape), the OpenAI / OpenRouter parameters whose
-// strings are words, ids or stop sequences (`stop`, `tool_choice`, `user`,
-// ...) and the routing members the gateway strips (`plugins`, `provider`,
+// strings are words or enumerations (`tool_choice`, `service_tier`, ...)
+// and the routing members the gateway strips (`plugins`, `provider`,
 // ...). Every other member's strings are texts (3. above) -- `metadata`
 // included: the model does not read it, but a secret there leaves the
-// building all the same. INVARIANT: sorted (binary search). The audit's
+// building all the same; so are the free-form strings a caller writes and
+// the upstream receives (`user`, `stop`, `safety_identifier`,
+// `prompt_cache_key`: an e-mail address in `user` is common), listed here
+// before content format 6. INVARIANT: sorted (binary search). The audit's
 // retention reads this list and kMessageMembers too (content format 4,
 // runtime/audit/internal/content.cc: a record's texts are the strings of the
 // members not listed): changing either changes which strings a record holds
@@ -95,11 +98,11 @@ inline constexpr std::string_view kBodyMembers[] = {
     "audio", "debug", "frequency_penalty", "function_call", "functions", "include_reasoning",
     "logit_bias", "logprobs", "max_completion_tokens", "max_tokens", "messages", "min_p",
     "modalities", "model", "models", "n", "parallel_tool_calls", "plugins", "prediction",
-    "presence_penalty", "preset", "prompt_cache_key", "provider", "reasoning", "reasoning_effort",
-    "repetition_penalty", "response_format", "route", "safety_identifier", "seed", "service_tier",
-    "session_id", "stop", "store", "stream", "stream_options", "structured_outputs", "temperature",
+    "presence_penalty", "preset", "provider", "reasoning", "reasoning_effort",
+    "repetition_penalty", "response_format", "route", "seed", "service_tier",
+    "session_id", "store", "stream", "stream_options", "structured_outputs", "temperature",
     "tool_choice", "tools", "top_a", "top_k", "top_logprobs", "top_p", "transforms", "usage",
-    "user", "verbosity", "web_search_options",
+    "verbosity", "web_search_options",
 };
 // A message's members whose strings are no texts of their own (`content`,
 // `name`, `refusal`, the calls' arguments are read above; `role`,

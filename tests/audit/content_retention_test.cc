@@ -213,7 +213,8 @@ TEST(AuditContentRetention, IdentifiersAndPlaceholdersUnderNone) {
   // member names masked.
   EXPECT_TRUE(r["metadata"].IsObject() && r["metadata"].MemberCount() == 1);
   EXPECT_STREQ(r["metadata"]["_"].GetString(), "");
-  EXPECT_TRUE(r["stop"].IsArray() && r["stop"].Empty());
+  // Format 6: `stop` and `user` are the caller's free text: texts.
+  EXPECT_TRUE(r["stop"].IsArray() && r["stop"].Size() == 1 && r["stop"][0] == "");
   EXPECT_EQ(r["x_num"].GetInt(), 0);
   EXPECT_STREQ(r["response_format"]["type"].GetString(), "json_schema");
   // Format 3: the schema's name, descriptions and texts are texts; its
@@ -245,13 +246,14 @@ TEST(AuditContentRetention, IdentifiersAndPlaceholdersUnderNone) {
   EXPECT_EQ(content["format"].GetInt(), internal::kContentFormat);
   EXPECT_FALSE(content.HasMember("hmac"));
   ASSERT_TRUE(content["lengths"].IsArray());
-  EXPECT_EQ(content["lengths"].Size(), 6u);  // "b", "answer", "d", "ann", "hello", "{}" (document order)
+  // "u@example.com", "b", "x", "answer", "d", "ann", "hello", "{}" (document order)
+  EXPECT_EQ(content["lengths"].Size(), 8u);
   std::map<std::string, uint64_t> omitted;
   for (const auto& o : content["omitted"].GetArray()) {
     EXPECT_FALSE(o.HasMember("hmac"));
     omitted[o["path"].GetString()] = o["bytes"].GetUint64();
   }
-  EXPECT_EQ(omitted["request.user"], 13u);
+  EXPECT_EQ(omitted.count("request.user"), 0u);  // a text (format 6)
   EXPECT_EQ(omitted.count("request.metadata"), 0u);  // walked: its "b" is a text
   EXPECT_EQ(omitted["request.x_num"], 2u);
   EXPECT_EQ(omitted.count("request.messages[0].name"), 0u);  // a text
@@ -264,13 +266,13 @@ TEST(AuditContentRetention, IdentifiersAndPlaceholdersUnderNone) {
 // Under hash, each omitted value has the HMAC-SHA-256 (DIR/key) of its
 // bytes: a string's own, a number's text, or an object's compact JSON.
 TEST(AuditContentRetention, HashGivesTheHmacOfEachOmittedValue) {
-  Logged g = Record("hash", {Input(R"("messages":[{"role":"user","content":"hi"}],"user":"u-42","logit_bias":{"50256":-100},"metadata":{"a":[1,"b"]})")});
+  Logged g = Record("hash", {Input(R"("messages":[{"role":"user","content":"hi"}],"verbosity":"u-42","logit_bias":{"50256":-100},"metadata":{"a":[1,"b"]})")});
   ASSERT_TRUE(g.recorded);
   rapidjson::Document content = Member(g.bytes, "content");
   ASSERT_TRUE(content.IsObject()) << g.bytes;
   std::map<std::string, std::string> hmac;
   for (const auto& o : content["omitted"].GetArray()) hmac[o["path"].GetString()] = o["hmac"].GetString();
-  EXPECT_EQ(hmac["request.user"], internal::HmacSha256Hex(g.key, "u-42"));
+  EXPECT_EQ(hmac["request.verbosity"], internal::HmacSha256Hex(g.key, "u-42"));
   EXPECT_EQ(hmac["request.logit_bias"], internal::HmacSha256Hex(g.key, R"({"50256":-100})"));
   // metadata is walked (format 4): its number is omitted (under its masked
   // member name), its string is a text.
@@ -510,7 +512,7 @@ TEST(AuditContentRetention, ContentPartTextsReplayWithTheirLengths) {
                                        << g.replay.first_mismatch.replayed;
     rapidjson::Document content = Member(g.bytes, "content");
     ASSERT_TRUE(content.IsObject()) << g.bytes;
-    EXPECT_EQ(content["format"].GetInt(), 5);
+    EXPECT_EQ(content["format"].GetInt(), internal::kContentFormat);
 
     std::string input, prepared;
     ASSERT_TRUE(internal::PrepareInput(in, std::string(mode) == "hash" ? ast::Retention::kHash : ast::Retention::kNone,
@@ -541,6 +543,55 @@ TEST(AuditContentRetention, OlderFormatsLeavePartMembersAlone) {
   const std::vector<uint64_t> three = {1, 2, 3};
   ASSERT_TRUE(internal::RebuildInput(recorded, &three, 5, "", &out));
   EXPECT_EQ(out, R"({"request":{"messages":[{"role":"user","content":[{"type":"text","text":"_"},{"type":"","source":{},"title":"__","content":"___"}]}]}})");
+}
+
+// The caller's free-form parameters `user`, `stop`, `safety_identifier` and
+// `prompt_cache_key` go upstream as written: their strings are texts
+// (request.content, redacted upstream) and, under hash and none, texts of
+// the record (content format 6): replay rebuilds the same request.content
+// length and input_tokens, and the record holds none of them.
+TEST(AuditContentRetention, FreeFormParametersReplayWithTheirLengths) {
+  const std::string in = Input(
+      R"("messages":[{"role":"user","content":"hi"}],"user":"MkUser alice@example.com",)"
+      R"("stop":["MkStop one","MkStop two 4111 1111 1111 1111"],"safety_identifier":"MkSafety carol@example.com",)"
+      R"("prompt_cache_key":"MkCacheKey the tenant and the whole of its conversation thread")");
+  const auto [content_bytes, tokens] = ContentAndTokens(in);
+  ASSERT_GT(tokens, ContentAndTokens(Input(R"("messages":[{"role":"user","content":"hi"}])")).second + 20);
+  const std::string rules =
+      "rule ceiling { when request.input_tokens > " + std::to_string(tokens - 10) +
+      " deny 400 \"over the token ceiling\" }\n";
+  for (const char* mode : {"hash", "none"}) {
+    SCOPED_TRACE(mode);
+    Logged g = Record(mode, {in}, rules);
+    ASSERT_TRUE(g.recorded);
+    EXPECT_NE(g.bytes.find("over the token ceiling"), std::string::npos) << g.bytes;
+    for (const char* marker : {"MkUser", "MkStop", "MkSafety", "MkCacheKey", "alice@", "4111"})
+      EXPECT_EQ(g.bytes.find(marker), std::string::npos) << marker << ": " << g.bytes;
+    EXPECT_EQ(g.replay.identical, 1u) << ReportText(g.replay);
+    EXPECT_EQ(g.replay.mismatched, 0u) << g.replay.first_mismatch.field << "\n"
+                                       << g.replay.first_mismatch.recorded << "\n"
+                                       << g.replay.first_mismatch.replayed;
+    rapidjson::Document content = Member(g.bytes, "content");
+    ASSERT_TRUE(content.IsObject()) << g.bytes;
+    EXPECT_EQ(content["format"].GetInt(), 6);
+  }
+}
+
+// A format 5 record replaced those parameters whole (an empty placeholder,
+// no length): replay leaves them alone; format 6 fills them.
+TEST(AuditContentRetention, OlderFormatsLeaveFreeFormParametersAlone) {
+  const std::string recorded =
+      R"({"request":{"messages":[{"role":"user","content":""}],"user":"","stop":[""],"safety_identifier":"","prompt_cache_key":""}})";
+  const std::vector<uint64_t> one = {4};
+  std::string out;
+  for (int format : {4, 5}) {
+    ASSERT_TRUE(internal::RebuildInput(recorded, &one, format, "", &out));
+    EXPECT_EQ(out, R"({"request":{"messages":[{"role":"user","content":"____"}],"user":"","stop":[""],"safety_identifier":"","prompt_cache_key":""}})")
+        << format;
+  }
+  const std::vector<uint64_t> five = {1, 2, 3, 4, 5};
+  ASSERT_TRUE(internal::RebuildInput(recorded, &five, 6, "", &out));
+  EXPECT_EQ(out, R"({"request":{"messages":[{"role":"user","content":"_"}],"user":"__","stop":["___"],"safety_identifier":"____","prompt_cache_key":"_____"}})");
 }
 
 // A credential member inside a text-bearing value is "[removed]", never a
@@ -740,9 +791,16 @@ TEST(AuditContentRetention, AllowListTree) {
     EXPECT_EQ(l->Member(l->Member(part, "image_url"), "url"), -1);  // no node: omitted
     // A known body member without a rule is replaced whole; an unknown one
     // (and an unknown message member) is walked: its strings are texts.
-    const int user = l->Member(request, "user");
-    ASSERT_GE(user, 0);
-    EXPECT_TRUE(l->nodes[user].rule && !l->nodes[user].open && l->nodes[user].scalar == S::kOmit);
+    const int tier = l->Member(request, "verbosity");
+    ASSERT_GE(tier, 0);
+    EXPECT_TRUE(l->nodes[tier].rule && !l->nodes[tier].open && l->nodes[tier].scalar == S::kOmit);
+    // The caller's free-form parameters: walked, texts from format 6 on.
+    for (const char* name : {"user", "stop", "safety_identifier", "prompt_cache_key"}) {
+      const int n = l->Member(request, name);
+      ASSERT_GE(n, 0) << name;
+      EXPECT_TRUE(l->nodes[n].open && l->nodes[n].scalar == S::kText && l->nodes[n].since == 6) << name;
+      EXPECT_EQ(l->Element(n), n) << name;
+    }
     const int unknown = l->unknown_node;
     ASSERT_GE(unknown, 0);
     EXPECT_TRUE(l->nodes[unknown].open && l->nodes[unknown].scalar == S::kText && l->nodes[unknown].since == 4);
@@ -989,7 +1047,8 @@ TEST(AuditContentRetention, RecordsListingEveryOmittedValueStillReplay) {
 }
 
 // A small request's record is byte for byte what it was before the cap
-// (pinned from the writer before it; only "format" moved to 5 since):
+// (pinned from the writer before it; since, "format" moved to 6 and `user`
+// became a text: its length and HMAC joined the texts'):
 // the common case does not change.
 TEST(AuditContentRetention, SmallRecordIsUnchanged) {
   const std::string in = Input(
@@ -999,9 +1058,9 @@ TEST(AuditContentRetention, SmallRecordIsUnchanged) {
   const std::string kInput =
       R"pin({"principal":{"workspace":"w"},"request":{"model":"m","max_tokens":10,"messages":[{"role":"user","name":"","content":[{"type":"text","text":""},{"type":"image_url","image_url":{"url":"","detail":"low"}}]}],"tools":[{"type":"function","function":{"name":"lookup","description":"","parameters":{"type":"______","__________":{"_":{"type":"______","_________":0,"____":[0,0,""]}},"required":["_"]}}}],"user":"","logit_bias":{},"top_p":0.5,"metadata":{"____":"","_":0,"__":false}}})pin";
   const std::string kHashContent =
-      R"pin({"retain":"hash","format":5,"lengths":[3,8,4,1,3],"hmac":["73662dcee4acad8d3d983bf08054fe565e2daf9ea4d9b6b02b94564ed55077e4","eaf28f58b3f258f1d75fc0d2d0f1b226f9555675d94be77a8aec7eff93eebe97","d21e10dda9eb34ec9901622eb6e01b73214a483495d9f4f9afae6728aa15e4d9","c38edc8815c8489f64738978f44008f8596345545f0baa68ef6fcf5c53e57189","6d4eac0656accc157b9ef65406e36443d29adbb27b8173b39cc6efc495c350a1"],"detectors":{},"omitted":[{"path":"request.messages[0].content[1].image_url.url","bytes":23,"hmac":"13e284c882c7e1171c22a90df7673ce7bd4f5b5148be1951d1bce84d64e585bf"},{"path":"request.tools[0].function.parameters.__________._._________","bytes":2,"hmac":"cd5d63572ff796762b329de45422ff14a5a187da198b8f99f1321313d6c8d334"},{"path":"request.tools[0].function.parameters.__________._.____[0]","bytes":1,"hmac":"0aa2054d88556d7e5df6e54b00683dae80bbd4266a5d1cbc89abacbf856ad862"},{"path":"request.tools[0].function.parameters.__________._.____[1]","bytes":3,"hmac":"9a8731329f24a2a964bdb7940eb716ff1bb34129aa54f441605d56bcf3ebab33"},{"path":"request.user","bytes":3,"hmac":"00d01e9947a7d9b071652f1faee0c6df72a8ee179ef24a1ba3322f7961270044"},{"path":"request.logit_bias","bytes":14,"hmac":"9a0872f7383fd8a45dbd13aeb7330d4a6505a02b162a90b5137e507e0c9dac05"},{"path":"request.metadata._","bytes":1,"hmac":"9c737d163bcd1315bb695b00262e3ba4487ae2670bb2b0e6b8ee7f6ad354215a"},{"path":"request.metadata.__","bytes":4,"hmac":"0694304f2e818c63ded4a0752b7e5c0150eb1dd5da6210a25fec68854ea72de0"}],"scrubbed":[]})pin";
+      R"pin({"retain":"hash","format":6,"lengths":[3,8,4,1,3,3],"hmac":["73662dcee4acad8d3d983bf08054fe565e2daf9ea4d9b6b02b94564ed55077e4","eaf28f58b3f258f1d75fc0d2d0f1b226f9555675d94be77a8aec7eff93eebe97","d21e10dda9eb34ec9901622eb6e01b73214a483495d9f4f9afae6728aa15e4d9","c38edc8815c8489f64738978f44008f8596345545f0baa68ef6fcf5c53e57189","00d01e9947a7d9b071652f1faee0c6df72a8ee179ef24a1ba3322f7961270044","6d4eac0656accc157b9ef65406e36443d29adbb27b8173b39cc6efc495c350a1"],"detectors":{},"omitted":[{"path":"request.messages[0].content[1].image_url.url","bytes":23,"hmac":"13e284c882c7e1171c22a90df7673ce7bd4f5b5148be1951d1bce84d64e585bf"},{"path":"request.tools[0].function.parameters.__________._._________","bytes":2,"hmac":"cd5d63572ff796762b329de45422ff14a5a187da198b8f99f1321313d6c8d334"},{"path":"request.tools[0].function.parameters.__________._.____[0]","bytes":1,"hmac":"0aa2054d88556d7e5df6e54b00683dae80bbd4266a5d1cbc89abacbf856ad862"},{"path":"request.tools[0].function.parameters.__________._.____[1]","bytes":3,"hmac":"9a8731329f24a2a964bdb7940eb716ff1bb34129aa54f441605d56bcf3ebab33"},{"path":"request.logit_bias","bytes":14,"hmac":"9a0872f7383fd8a45dbd13aeb7330d4a6505a02b162a90b5137e507e0c9dac05"},{"path":"request.metadata._","bytes":1,"hmac":"9c737d163bcd1315bb695b00262e3ba4487ae2670bb2b0e6b8ee7f6ad354215a"},{"path":"request.metadata.__","bytes":4,"hmac":"0694304f2e818c63ded4a0752b7e5c0150eb1dd5da6210a25fec68854ea72de0"}],"scrubbed":[]})pin";
   const std::string kNoneContent =
-      R"pin({"retain":"none","format":5,"lengths":[3,8,4,1,3],"omitted":[{"path":"request.messages[0].content[1].image_url.url","bytes":23},{"path":"request.tools[0].function.parameters.__________._._________","bytes":2},{"path":"request.tools[0].function.parameters.__________._.____[0]","bytes":1},{"path":"request.tools[0].function.parameters.__________._.____[1]","bytes":3},{"path":"request.user","bytes":3},{"path":"request.logit_bias","bytes":14},{"path":"request.metadata._","bytes":1},{"path":"request.metadata.__","bytes":4}],"scrubbed":[]})pin";
+      R"pin({"retain":"none","format":6,"lengths":[3,8,4,1,3,3],"omitted":[{"path":"request.messages[0].content[1].image_url.url","bytes":23},{"path":"request.tools[0].function.parameters.__________._._________","bytes":2},{"path":"request.tools[0].function.parameters.__________._.____[0]","bytes":1},{"path":"request.tools[0].function.parameters.__________._.____[1]","bytes":3},{"path":"request.logit_bias","bytes":14},{"path":"request.metadata._","bytes":1},{"path":"request.metadata.__","bytes":4}],"scrubbed":[]})pin";
   std::string input, content;
   ASSERT_TRUE(internal::PrepareInput(in, ast::Retention::kHash, "k", nullptr, &input, &content));
   EXPECT_EQ(input, kInput);

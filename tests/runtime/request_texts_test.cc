@@ -232,9 +232,10 @@ TEST(RequestTexts, UnknownMembersAreTexts) {
     EXPECT_EQ(d.outcome, vm::Outcome::kDeny);
     EXPECT_EQ(d.reason, "no secrets");
   }
-  // The known parameters' strings are no texts: words, ids, stop sequences.
+  // The known parameters' strings are no texts: words and enumerations
+  // (`stop` and `user` are: FreeFormParametersAreRedacted).
   vm::Decision d;
-  Decide(*p, Input(kHi + R"(, "stop": ["topsecret"], "user": "topsecret", "tool_choice": "none",
+  Decide(*p, Input(kHi + R"(, "service_tier": "topsecret", "verbosity": "topsecret", "tool_choice": "none",
       "reasoning": {"effort": "high"}, "provider": {"only": ["topsecret"]}, "plugins": [{"id": "topsecret"}])"), &d);
   EXPECT_EQ(d.outcome, vm::Outcome::kAllow);
 }
@@ -277,7 +278,9 @@ TEST(RequestTexts, KnownMembersLeaveContentAsBefore) {
     "provider": {"order": ["openai"], "sort": "price"}, "route": "fallback", "transforms": ["middle-out"],
     "plugins": [{"id": "web"}], "preset": "p", "session_id": "s1", "usage": {"include": true}, "debug": {"echo_upstream_body": true})"),
                      &rec));
-  EXPECT_EQ(Content(*p, rec), "sys\nq\n{}\nr\nbob\nP\nT");
+  // `stop`, `user`, `safety_identifier` and `prompt_cache_key` are the
+  // caller's free text: texts, in member order, after the known ones.
+  EXPECT_EQ(Content(*p, rec), "sys\nq\n{}\nr\nbob\nP\nT\nEND\nu-1\ns\nk");
 }
 
 // The redactor reads the same texts: an unknown member's secret is redacted
@@ -305,6 +308,29 @@ TEST(RequestTexts, UnknownMembersAreRedacted) {
   EXPECT_EQ(Content(*p, rec), "hi\ncard [CARD]\nmail [EMAIL]\n[EMAIL]");
 }
 
+
+// Regression: the free-form parameters went upstream unredacted and unseen
+// by content rules (`"user": "alice@example.com"` is common).
+TEST(RequestTexts, FreeFormParametersAreRedacted) {
+  auto p = Compile();
+  ASSERT_TRUE(p);
+  const std::string input = Input(R"("messages": [{"role": "user", "content": "hi"}],
+    "user": "alice@example.com", "stop": ["END", "card 4111 1111 1111 1111"],
+    "safety_identifier": "carol@example.com", "prompt_cache_key": "dave@example.com", "seed": 3)");
+  vm::Decision d;
+  Decide(*p, input, &d);
+  ASSERT_EQ(d.redactions.size(), 2u);
+  std::string out, error;
+  ASSERT_TRUE(ApplyRedactions(input, d, p->program(), &out, &error)) << error;
+  rapidjson::Document doc;
+  ASSERT_FALSE(doc.Parse(out.c_str()).HasParseError()) << out;
+  EXPECT_STREQ(doc["user"].GetString(), "[EMAIL]");
+  EXPECT_STREQ(doc["stop"][0].GetString(), "END");
+  EXPECT_STREQ(doc["stop"][1].GetString(), "card [CARD]");
+  EXPECT_STREQ(doc["safety_identifier"].GetString(), "[EMAIL]");
+  EXPECT_STREQ(doc["prompt_cache_key"].GetString(), "[EMAIL]");
+  EXPECT_EQ(doc["seed"].GetInt(), 3);
+}
 
 // Regression: only a content part's `text` (a refusal part's `refusal`) fed
 // request.content: the text of a document, a tool_result's content, a

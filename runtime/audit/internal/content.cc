@@ -792,8 +792,20 @@ std::shared_ptr<const AllowList> AllowList::Of(const stdlib::Schema& schema) {
     }
     nodes[at].any = list->unknown_node;
   };
-  unknown_below(walk("request", false), runtime::kBodyMembers);
+  const int request = walk("request", false);
+  unknown_below(request, runtime::kBodyMembers);
   unknown_below(walk("request.messages[]", false), runtime::kMessageMembers);
+  // The members that became texts in format 6 (kTextsSince6): U's shape,
+  // but texts from format 6 only, so that an older record's placeholders
+  // (they were replaced whole) take no recorded length. A member a rule or
+  // a field names keeps its own node.
+  const int W = text_node(6);
+  for (std::string_view name : kTextsSince6) {
+    if (nodes[request].members.end() ==
+        std::find_if(nodes[request].members.begin(), nodes[request].members.end(),
+                     [&](const auto& m) { return m.first == name; }))
+      nodes[request].members.emplace_back(std::string(name), W);
+  }
   return list;
 }
 

@@ -34,8 +34,15 @@ namespace tollgate::audit::internal {
 // and media payloads: PartTexts), which formats 1-4 replaced whole; a
 // base64 or URL `source`'s payload is a text of the record too (replay's
 // filler is skipped as the payload was), and a part's and a source's type
-// are kept when one of the known ones.
-inline constexpr int kContentFormat = 5;
+// are kept when one of the known ones; 6 (the writer's): also every string
+// of the body's `user`, `stop`, `safety_identifier` and `prompt_cache_key`
+// (kTextsSince6), which request_texts.h read as parameters before and
+// formats 1-5 replaced whole.
+inline constexpr int kContentFormat = 6;
+// The body members whose strings are texts from content format 6 on
+// (request_texts.h knew them as parameters before: kBodyMembers).
+inline constexpr std::string_view kTextsSince6[] = {"prompt_cache_key", "safety_identifier", "stop",
+                                                    "user"};
 
 // The entries a record lists one by one in each of `content.omitted` (the
 // replaced values), `content.hmac` (the texts' HMACs, under hash) and
