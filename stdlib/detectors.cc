@@ -448,36 +448,33 @@ Spans IbanSpans(std::string_view m) {
   char chars[kMax];
   size_t end[kMax], n = 0;
   int line_breaks = 0;
-  std::string_view last_gap;  // the gap after the last character
-  for (size_t i = 0; i < m.size();) {
+  bool cut = false;  // a gap broke the rules: the characters before it are the candidate
+  for (size_t i = 0; i < m.size() && !cut;) {
     const char c = m[i];
     if (!IsDigit(c) && !IsAlpha(c)) {  // a gap (the regex's separators, invisible characters)
       size_t j = i;
       while (j < m.size() && !IsDigit(m[j]) && !IsAlpha(m[j])) ++j;
-      last_gap = m.substr(i, j - i);
-      const Gap gap = ReadGap(last_gap);
-      if (gap.dashes > 1) break;
+      const Gap gap = ReadGap(m.substr(i, j - i));
       line_breaks += gap.line_break;
-      if (line_breaks > 1) break;
+      cut = gap.dashes > 1 || line_breaks > 1;
       i = j;
       continue;
     }
     if (n == kMax) return {};
     chars[n] = c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
     end[n++] = ++i;
-    last_gap = {};
   }
   if (n < 2) return {};
   const int want = IbanLength(std::string_view(chars, 2));
   if (want < 0 || n < static_cast<size_t>(want)) return {};
   const auto w = static_cast<size_t>(want);
   if (!IbanValid(std::string_view(chars, w))) return {};
-  if (n == w && end[n - 1] == m.size()) return {{0, m.size()}};
+  if (n == w && !cut) return {{0, m.size()}};  // the regex ends at a letter or digit
   // A longer candidate: the IBAN ends before a visible gap.
   const size_t e = end[w - 1];
   size_t k = e;
   while (k < m.size() && !IsDigit(m[k]) && !IsAlpha(m[k])) ++k;
-  if (n > w && ReadGap(m.substr(e, k - e)).visible) return {{0, e}};
+  if (ReadGap(m.substr(e, k - e)).visible) return {{0, e}};
   return {};
 }
 

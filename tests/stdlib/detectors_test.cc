@@ -388,6 +388,7 @@ TEST(DetectorsTest, IbanInAnyCaseWithCardSeparators) {
             Strings{"es91-2100-0418-4502-0005-1332"});
   // The card rules: one dash-like character a gap, one line break.
   EXPECT_TRUE(Found("dlp.iban", grouped("--")).empty());
+  EXPECT_EQ(Found("dlp.iban", grouped("-") + "--AB12"), Strings{grouped("-")});
   EXPECT_TRUE(Found("dlp.iban", "DE89\n3704\n0044\n0532\n0130\n00").empty());
   // Other characters still split it; the length is the country's.
   EXPECT_TRUE(Found("dlp.iban", grouped("/")).empty());
