@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
 
@@ -32,6 +33,57 @@ bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); 
 // ---------------------------------------------------------------- validators
 
 using Spans = std::vector<std::pair<size_t, size_t>>;  // [begin, end) in the match
+
+// The invisible format characters the card, SSN, IBAN and e-mail detectors
+// read through (docs/language.md, "Invisible characters"): the soft hyphen
+// U+00AD, the zero-width space U+200B, non-joiner U+200C and joiner U+200D,
+// the left-to-right and right-to-left marks U+200E and U+200F, the word
+// joiner U+2060 and the zero-width no-break space (BOM) U+FEFF. Text copied
+// from web pages, PDFs and word processors carries them inside numbers and
+// addresses, and they show as nothing. The one definition of the set: the
+// regexes (InvisibleRegex, GapRegex) and the validators (IsInvisible) read it.
+constexpr char32_t kInvisible[] = {0xAD, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2060, 0xFEFF};
+
+bool IsInvisible(char32_t c) {
+  for (char32_t x : kInvisible) {
+    if (c == x) return true;
+  }
+  return false;
+}
+
+// The character at s[*i] (`s` is well-formed UTF-8: the regex matched it);
+// advances *i past it.
+char32_t DecodeAt(std::string_view s, size_t* i) {
+  const auto b = static_cast<unsigned char>(s[*i]);
+  const size_t len = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+  char32_t c = len == 1 ? b : b & (0xFF >> (len + 1));
+  for (size_t k = 1; k < len && *i + k < s.size(); ++k) {
+    c = (c << 6) | (static_cast<unsigned char>(s[*i + k]) & 0x3F);
+  }
+  *i += len;
+  return c;
+}
+
+// Bytes of the invisible characters starting at m[i] (0: none).
+size_t InvisibleRun(std::string_view m, size_t i) {
+  size_t k = i;
+  while (k < m.size()) {
+    size_t next = k;
+    if (!IsInvisible(DecodeAt(m, &next))) break;
+    k = next;
+  }
+  return k - i;
+}
+
+// `text` without its invisible characters.
+std::string Visible(std::string_view text) {
+  std::string r;
+  for (size_t i = 0; i < text.size();) {
+    const size_t b = i;
+    if (!IsInvisible(DecodeAt(text, &i))) r.append(text.substr(b, i - b));
+  }
+  return r;
+}
 
 // Bytes of the digit at m[i]: 1 (ASCII), 3 (full-width U+FF10..U+FF19, the
 // UTF-8 bytes EF BC 90..99), 0 (none); *value its value.
@@ -56,7 +108,9 @@ struct Group {
   size_t digits() const { return n; }
 };
 
-// Digit groups of `m`, split at any non-digit.
+// Digit groups of `m`, split at any non-digit but invisible characters: a
+// group reads through invisible characters between two of its digits
+// ("41<U+200B>11" is one group of four digits), as if they were not there.
 std::vector<Group> DigitGroups(std::string_view m) {
   std::vector<Group> g;
   for (size_t i = 0; i < m.size();) {
@@ -65,9 +119,14 @@ std::vector<Group> DigitGroups(std::string_view m) {
       continue;
     }
     size_t b = i, n = 0;
-    while (size_t len = DigitLen(m, i)) {
-      i += len;
-      ++n;
+    for (;;) {
+      while (size_t len = DigitLen(m, i)) {
+        i += len;
+        ++n;
+      }
+      const size_t skip = InvisibleRun(m, i);
+      if (skip == 0 || DigitLen(m, i + skip) == 0) break;
+      i += skip;
     }
     g.push_back({b, i, n});
   }
@@ -91,6 +150,7 @@ struct Gap {
   char32_t dash = 0;        // its dash-like character ('-', '.', U+2013...), 0 if none
   int dashes = 0;           // how many (a gap holds at most one)
   bool line_break = false;  // holds a CR or LF
+  bool visible = false;     // holds a character that is not invisible (kInvisible)
 };
 
 bool DashLike(char32_t c) {
@@ -102,24 +162,16 @@ bool DashLike(char32_t c) {
 Gap ReadGap(std::string_view gap) {
   Gap r;
   for (size_t i = 0; i < gap.size();) {
-    const auto b = static_cast<unsigned char>(gap[i]);
-    const size_t len = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
-    char32_t c = len == 1 ? b : b & (0xFF >> (len + 1));
-    for (size_t k = 1; k < len && i + k < gap.size(); ++k) {
-      c = (c << 6) | (static_cast<unsigned char>(gap[i + k]) & 0x3F);
-    }
+    const char32_t c = DecodeAt(gap, &i);
+    if (IsInvisible(c)) continue;
+    r.visible = true;
     if (DashLike(c)) {
       if (r.dash == 0) r.dash = c;
       ++r.dashes;
     }
     r.line_break = r.line_break || c == '\n' || c == '\r';
-    i += len;
   }
   return r;
-}
-
-Gap GapBetween(std::string_view m, const Group& a, const Group& b) {
-  return ReadGap(m.substr(a.end, b.begin - a.end));
 }
 
 // The digits of `m` (ASCII or full-width; everything else skipped) as ASCII
@@ -165,15 +217,20 @@ bool PlainGap(std::string_view gap) {
 // digits, so "2024-01-15 – 2024-01-16" is not a card; a window joined by
 // dots ("4111.1111.1111.1111") also has three or more groups and that one
 // separator throughout, so "3.1415..." or a list of dotted versions is not.
+// Gaps are compared without their invisible characters ("4111 <U+200B>1111"
+// has a plain gap).
 bool CardGapsValid(std::string_view m, const std::vector<Group>& g, size_t i, size_t j) {
   bool dotted = false, plain = true;
   int line_breaks = 0;
+  const auto gap_text = [&](size_t k) {
+    return Visible(m.substr(g[k].end, g[k + 1].begin - g[k].end));
+  };
   for (size_t k = i; k < j; ++k) {
     const std::string_view text = m.substr(g[k].end, g[k + 1].begin - g[k].end);
     const Gap gap = ReadGap(text);
     if (gap.dashes > 1) return false;
     dotted = dotted || gap.dash == '.';
-    plain = plain && PlainGap(text);
+    plain = plain && PlainGap(gap_text(k));
     line_breaks += gap.line_break;
   }
   if (line_breaks > 1) return false;
@@ -183,9 +240,9 @@ bool CardGapsValid(std::string_view m, const std::vector<Group>& g, size_t i, si
   }
   if (!dotted) return true;
   if (j - i < 2) return false;
-  const std::string_view first = m.substr(g[i].end, g[i + 1].begin - g[i].end);
+  const std::string first = gap_text(i);
   for (size_t k = i; k < j; ++k) {
-    if (m.substr(g[k].end, g[k + 1].begin - g[k].end) != first) return false;
+    if (gap_text(k) != first) return false;
   }
   return true;
 }
@@ -234,18 +291,42 @@ Spans CardSpans(std::string_view m) {
 
 bool CardValid(std::string_view m) { return !CardSpans(m).empty(); }
 
-// AAA-GG-SSSS: both gaps use the same separator (the same dash-like
-// character, or spaces only) and neither breaks a line, so "123-45 6789" or
-// a column "123\n45\n6789" is not one number; then the SSA's rules.
+// AAA-GG-SSSS: nine digits with a gap after the third and the fifth (a gap
+// of invisible characters only counts: "123<U+200B>45<U+200B>6789") and
+// nothing but invisible characters between the others; both gaps use the
+// same separator (the same dash-like character, or spaces only) and neither
+// breaks a line, so "123-45 6789" or a column "123\n45\n6789" is not one
+// number; then the SSA's rules.
 bool SsnValid(std::string_view m) {
-  std::vector<Group> g = DigitGroups(m);
-  if (g.size() != 3 || g[0].digits() != 3 || g[1].digits() != 2 || g[2].digits() != 4) return false;
-  const Gap a = GapBetween(m, g[0], g[1]), b = GapBetween(m, g[1], g[2]);
+  char digits[9];
+  size_t begin[9], end[9], n = 0;
+  for (size_t i = 0; i < m.size();) {
+    int v = 0;
+    const size_t len = DigitLen(m, i, &v);
+    if (len == 0) {
+      ++i;
+      continue;
+    }
+    if (n == sizeof digits) return false;
+    begin[n] = i;
+    end[n] = i + len;
+    digits[n++] = static_cast<char>('0' + v);
+    i += len;
+  }
+  if (n != sizeof digits) return false;
+  Gap a, b;
+  for (size_t k = 0; k + 1 < n; ++k) {
+    const std::string_view text = m.substr(end[k], begin[k + 1] - end[k]);
+    if (k == 2 || k == 4) {
+      if (text.empty()) return false;
+      (k == 2 ? a : b) = ReadGap(text);
+    } else if (ReadGap(text).visible) {
+      return false;
+    }
+  }
   if (a.dashes > 1 || b.dashes > 1 || a.dash != b.dash || a.line_break || b.line_break) {
     return false;
   }
-  char digits[9];  // the groups hold 3 + 2 + 4
-  if (AsciiDigits(m, digits, sizeof digits) != sizeof digits) return false;
   const std::string_view d(digits, sizeof digits);
   const std::string_view area = d.substr(0, 3), group = d.substr(3, 2), serial = d.substr(5, 4);
   if (area == "000" || area == "666" || area[0] == '9') return false;
@@ -357,22 +438,43 @@ int IbanLength(std::string_view country) {
 
 // The IBAN inside a candidate: the whole candidate, or -- when the regex also
 // took a following short word or number ("ES91 2100 0418 4502 0005 1332 OK")
-// -- the prefix with the country's length that ends right before a space.
+// -- the prefix with the country's length that ends right before a gap with
+// a visible character. The candidate's letters and digits, upper-cased and
+// without its separators and invisible characters, must have the country's
+// length and pass mod-97 (IbanValid); its gaps follow the card rules: at
+// most one dash-like character in a gap, at most one line break.
 Spans IbanSpans(std::string_view m) {
-  if (IbanValid(m)) return {{0, m.size()}};
-  if (m.size() < 2) return {};
-  int want = IbanLength(m.substr(0, 2));
-  if (want < 0) return {};
-  int chars = 0;
-  for (size_t i = 0; i < m.size(); ++i) {
-    if (m[i] == ' ') continue;
-    if (++chars == want) {
-      if (i + 1 < m.size() && m[i + 1] == ' ' && IbanValid(m.substr(0, i + 1))) {
-        return {{0, i + 1}};
-      }
-      break;
+  constexpr size_t kMax = 36;  // the regex takes 4 + 32 characters at most
+  char chars[kMax];
+  size_t end[kMax], n = 0;
+  int line_breaks = 0;
+  bool cut = false;  // a gap broke the rules: the characters before it are the candidate
+  for (size_t i = 0; i < m.size() && !cut;) {
+    const char c = m[i];
+    if (!IsDigit(c) && !IsAlpha(c)) {  // a gap (the regex's separators, invisible characters)
+      size_t j = i;
+      while (j < m.size() && !IsDigit(m[j]) && !IsAlpha(m[j])) ++j;
+      const Gap gap = ReadGap(m.substr(i, j - i));
+      line_breaks += gap.line_break;
+      cut = gap.dashes > 1 || line_breaks > 1;
+      i = j;
+      continue;
     }
+    if (n == kMax) return {};
+    chars[n] = c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
+    end[n++] = ++i;
   }
+  if (n < 2) return {};
+  const int want = IbanLength(std::string_view(chars, 2));
+  if (want < 0 || n < static_cast<size_t>(want)) return {};
+  const auto w = static_cast<size_t>(want);
+  if (!IbanValid(std::string_view(chars, w))) return {};
+  if (n == w && !cut) return {{0, m.size()}};  // the regex ends at a letter or digit
+  // A longer candidate: the IBAN ends before a visible gap.
+  const size_t e = end[w - 1];
+  size_t k = e;
+  while (k < m.size() && !IsDigit(m[k]) && !IsAlpha(m[k])) ++k;
+  if (ReadGap(m.substr(e, k - e)).visible) return {{0, e}};
   return {};
 }
 
@@ -391,43 +493,50 @@ Refiner RefinerFor(Validator v) {
 
 // ---------------------------------------------------------------- the table
 
-// The gaps that join the digit groups of a card or SSN (docs/language.md,
-// "Detectors"): one to three ASCII separators, or one non-ASCII separator
-// with at most one ASCII separator on each side; at most one of the
-// characters dash-like (the validators check that: a regex spelling it out
-// is too large for Hyperscan).
+// The gaps that join the digit groups of a card, SSN or IBAN
+// (docs/language.md, "Detectors"): one to three ASCII separators, or one
+// non-ASCII separator with at most one ASCII separator on each side; at most
+// one of the characters dash-like (the validators check that: a regex
+// spelling it out is too large for Hyperscan).
 // Spaces: ASCII space, tab, CR, LF; the no-break, typographic (U+2000 to
-// U+200A), narrow no-break, medium mathematical and ideographic spaces; the
-// zero-width space, non-joiner, joiner, word joiner and BOM. Dash-like: `-`,
-// `.`, U+2010 to U+2015 (hyphen, non-breaking hyphen, figure dash, en and em
-// dash, horizontal bar), U+2212 minus, U+FE63 small and U+FF0D full-width
+// U+200A), narrow no-break, medium mathematical and ideographic spaces; and
+// the invisible characters (kInvisible). Dash-like: `-`, `.`, U+2010 to
+// U+2015 (hyphen, non-breaking hyphen, figure dash, en and em dash,
+// horizontal bar), U+2212 minus, U+FE63 small and U+FF0D full-width
 // hyphen-minus. Non-ASCII characters are spelled as alternatives (not class
 // ranges) so that Hyperscan runs the patterns in byte mode over digit runs.
-std::string Alternatives(std::string_view ascii_class, std::initializer_list<char32_t> cps) {
+constexpr char32_t kWideSeparators[] = {
+    0xA0,   0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009,
+    0x200A, 0x2010, 0x2011, 0x2012, 0x2013, 0x2014, 0x2015, 0x202F, 0x205F, 0x2212, 0x3000,
+    0xFE63, 0xFF0D};
+
+std::string Alternatives(std::string_view ascii_class, std::initializer_list<std::span<const char32_t>> lists) {
   std::string r = "(?:";
   r += ascii_class;
-  for (char32_t c : cps) {
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "%s\\x{%X}", r.size() > 3 ? "|" : "", static_cast<unsigned>(c));
-    r += buf;
+  for (std::span<const char32_t> cps : lists) {
+    for (char32_t c : cps) {
+      char buf[16];
+      std::snprintf(buf, sizeof buf, "%s\\x{%X}", r.size() > 3 ? "|" : "", static_cast<unsigned>(c));
+      r += buf;
+    }
   }
   return r + ")";
 }
 
+// One invisible character.
+std::string InvisibleRegex() { return Alternatives("", {kInvisible}); }
+
 std::string GapRegex() {
   const std::string a = "[\\t\\n\\r .-]";
-  const std::string n =
-      Alternatives("", {0xA0,   0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006,
-                        0x2007, 0x2008, 0x2009, 0x200A, 0x200B, 0x200C, 0x200D, 0x2010,
-                        0x2011, 0x2012, 0x2013, 0x2014, 0x2015, 0x202F, 0x205F, 0x2060,
-                        0x2212, 0x3000, 0xFE63, 0xFF0D, 0xFEFF});
+  const std::string n = Alternatives("", {kWideSeparators, kInvisible});
   return "(?:" + a + "{1,3}|" + a + "?" + n + a + "?)";
 }
 
 // A full-width digit.
 std::string FullWidthDigit() {
-  return Alternatives("", {0xFF10, 0xFF11, 0xFF12, 0xFF13, 0xFF14, 0xFF15, 0xFF16, 0xFF17,
-                           0xFF18, 0xFF19});
+  static constexpr char32_t kDigits[] = {0xFF10, 0xFF11, 0xFF12, 0xFF13, 0xFF14,
+                                         0xFF15, 0xFF16, 0xFF17, 0xFF18, 0xFF19};
+  return Alternatives("", {kDigits});
 }
 
 // The first and last digit of a number: an ASCII digit at a word boundary,
@@ -443,21 +552,72 @@ std::string_view CardRegex() {
 }
 
 // A dotted neighbour group is part of the candidate ("10.123.45.6789",
-// "123.45.6789.1"), so that SsnValid sees four groups and a longer dotted
-// number is not read as an SSN.
-//   (\b(\d+\.)?\d|\Bf) digit{2} gap digit{2} gap digit{3} (\d\b(\.\d+)?|f\B)
+// "123.45.6789.1"), so that SsnValid sees more than nine digits and a longer
+// dotted number is not read as an SSN. An invisible character may stand
+// between two digits of a group (i); a gap may hold one itself, so that the
+// gaps stay within the digit-run promise (kMaxGapBytes).
+//   (\b(\d+\.)?\d|\Bf) (i? digit){2} gap digit i? digit gap digit (i? digit){2} i? (\d\b(\.\d+)?|f\B)
 std::string_view SsnRegex() {
   static const std::string r = [] {
-    const std::string g = GapRegex(), f = FullWidthDigit(), d = "(?:\\d|" + f + ")";
-    return "(?:\\b(?:\\d+\\.)?\\d|\\B" + f + ")" + d + "{2}" + g + d + "{2}" + g + d +
-           "{3}(?:\\d\\b(?:\\.\\d+)?|" + f + "\\B)";
+    const std::string g = GapRegex(), f = FullWidthDigit(), i = InvisibleRegex() + "?",
+                      d = "(?:\\d|" + f + ")", id = "(?:" + i + d + ")";
+    return "(?:\\b(?:\\d+\\.)?\\d|\\B" + f + ")" + id + "{2}" + g + d + id + g + d + id +
+           "{2}" + i + "(?:\\d\\b(?:\\.\\d+)?|" + f + "\\B)";
+  }();
+  return r;
+}
+
+// Letters and digits in groups of four joined by the card gaps, in any case;
+// an invisible character may stand before each character after the first
+// (i). The validator upper-cases and checks the length and mod-97.
+//   \b[A-Za-z] i?[A-Za-z] (i?\d){2} (gap? x (i? x){3}){2,7} (gap? x (i? x){0,3})? \b
+std::string_view IbanRegex() {
+  static const std::string r = [] {
+    const std::string g = GapRegex(), i = InvisibleRegex() + "?", x = "[A-Za-z0-9]";
+    return "\\b[A-Za-z]" + i + "[A-Za-z](?:" + i + "\\d){2}(?:" + g + "?" + x + "(?:" + i + x +
+           "){3}){2,7}(?:" + g + "?" + x + "(?:" + i + x + "){0,3})?\\b";
+  }();
+  return r;
+}
+
+// The letters of internationalised e-mail addresses (RFC 6531 local parts,
+// IDNA domain labels), as class ranges: Latin-1 letters, Latin Extended-A
+// and -B, IPA, combining diacritical marks, Greek, Cyrillic, Armenian, Hebrew,
+// Arabic and Latin Extended Additional (Vietnamese) -- the scripts that put
+// spaces between words, so that an address's edges are where its letters
+// end. Han, kana, Thai and other scripts written without spaces are left out:
+// "メールはbob@example.com" must not take the Japanese words before the
+// address (docs/language.md, "E-mail addresses").
+constexpr std::string_view kIdnLetters =
+    "\\x{C0}-\\x{D6}\\x{D8}-\\x{F6}\\x{F8}-\\x{2AF}\\x{300}-\\x{36F}\\x{370}-\\x{373}"
+    "\\x{376}-\\x{377}\\x{37B}-\\x{37D}\\x{386}\\x{388}-\\x{3FF}\\x{400}-\\x{481}"
+    "\\x{483}-\\x{52F}\\x{531}-\\x{556}\\x{561}-\\x{587}\\x{5D0}-\\x{5EA}\\x{620}-\\x{64A}"
+    "\\x{660}-\\x{669}\\x{671}-\\x{6D3}\\x{1E00}-\\x{1EFF}";
+
+// local@label(.label)*.tld: the local part's characters (RFC 5322 atext's
+// letters, digits and `._%+-`), labels of letters and digits with inner
+// hyphens, a top-level domain of two or more letters (an ASCII one ending at
+// a word boundary); an invisible character may stand between any two
+// characters (i). No `\b` before the local part: its class holds every ASCII
+// word character, so a match starts where the run of local-part characters
+// does, and a leading non-ASCII letter is not cut off ("Östen@…"); the
+// leading `[class]+` is Hyperscan's exact prefilter form (scanner.h).
+//   [l]+(i[l]+)* i?@i? label (i?\.i? label)* i?\.i? [t](i?[t])* i? ([N]|[A-Za-z]\b)
+std::string_view EmailRegex() {
+  static const std::string r = [] {
+    const std::string n(kIdnLetters), i = InvisibleRegex(), l = "[A-Za-z0-9._%+" + n + "-]",
+                      a = "[A-Za-z0-9" + n + "]", ah = "[A-Za-z0-9" + n + "-]",
+                      label = a + "(?:(?:" + ah + "|" + i + ")*" + a + ")?",
+                      t = "[A-Za-z" + n + "]", dot = i + "?\\." + i + "?";
+    return l + "+(?:" + i + l + "+)*" + i + "?@" + i + "?" + label + "(?:" + dot + label + ")*" +
+           dot + t + "(?:" + i + "?" + t + ")*" + i + "?(?:[" + n + "]|[A-Za-z]\\b)";
   }();
   return r;
 }
 
 // The digit-run promise of both (scan::DigitRuns): the ASCII gap bytes, and
 // gaps of up to five bytes (an ASCII byte, three bytes of U+2013, an ASCII
-// byte).
+// byte; an invisible character inside a group is three bytes at most).
 constexpr std::string_view kRunSeparators = "\t\n\r -.";
 constexpr uint32_t kMaxGapBytes = 5;
 
@@ -470,9 +630,10 @@ std::vector<DetectorDecl> MakeDetectors() {
        "spaces, dashes or dots (Unicode spaces, dashes and zero-width characters included), "
        "Luhn-valid",
        13, kRunSeparators, true, kMaxGapBytes},
-      {"dlp.email",
-       R"(\b[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}\b)",
-       nullptr, "e-mail addresses"},
+      {"dlp.email", EmailRegex(), nullptr,
+       "e-mail addresses, with letters of the Latin, Greek, Cyrillic, Armenian, Hebrew and "
+       "Arabic scripts in the local part and the domain (internationalised addresses); "
+       "invisible characters read through"},
       {"dlp.phone",
        // E.164 / international with separators, US national "(415) 555-2671" or
        // "415-555-2671", European national "030 1234567" / "06 12 34 56 78".
@@ -485,9 +646,10 @@ std::vector<DetectorDecl> MakeDetectors() {
        "spaces and dashes included), the same separator twice; no 000/666/9xx area, 00 group "
        "or 0000 serial",
        9, kRunSeparators, true, kMaxGapBytes},
-      {"dlp.iban", R"(\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b)",
-       IbanCandidateValid,
-       "international bank account numbers, spaces allowed, mod-97 checked"},
+      {"dlp.iban", IbanRegex(), IbanCandidateValid,
+       "international bank account numbers in any case, the groups of four optionally "
+       "separated like card numbers (spaces, dashes, dots, Unicode spaces and dashes); "
+       "invisible characters read through; country length and mod-97 checked"},
       // The whole dotted-number run, so that Ipv4Valid sees its neighbours.
       {"dlp.ipv4", R"(\b\d+(?:\.\d+){3,}\b)", Ipv4Valid,
        "IPv4 addresses (dotted quad, octets 0-255, not part of a longer dotted number)"},

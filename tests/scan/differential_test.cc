@@ -42,7 +42,11 @@ const std::vector<std::string>& Atoms() {
       // zero-width joiner, full-width hyphen and digits, " - ".
       "\xE2\x80\x93", "\xE2\x80\x91", "\xE2\x80\x92", "\xE2\x88\x92", "\xE3\x80\x80",
       "\xE2\x80\x82", "\xE2\x80\x8B", "\xE2\x80\x8D", "\xEF\xBC\x8D", "\xEF\xBC\x91",
-      "\xEF\xBC\x94", " - ", "\r\n"};
+      "\xEF\xBC\x94", " - ", "\r\n",
+      // The invisible characters the detectors read through (soft hyphen,
+      // LRM, BOM), thin and narrow no-break spaces, IBAN and e-mail letters.
+      "\xC2\xAD", "\xE2\x80\x8E", "\xEF\xBB\xBF", "\xE2\x80\x89", "\xE2\x80\xAF", "DE",
+      "de89", "3704", "\xC3\xB6", "\xD1\x80\xD1\x84", "\xE3\x81\xAF"};
   return a;
 }
 
@@ -67,7 +71,21 @@ const std::vector<std::string>& Phrases() {
       "\xEF\xBC\x91\xEF\xBC\x91",
       "123.45.6789", "123\xE2\x80\x93" "45\xE2\x80\x93" "6789", "123\xE2\x88\x92" "45\xE2\x88\x92" "6789",
       "10.123.45.6789", "2024.01.15", "2.718281828459045", "4111--1111--1111--1111",
-      "4111\xE2\x80\x93\xE2\x80\x93" "1111 1111 1111", "1200\n1350\n1400\n1575"};
+      "4111\xE2\x80\x93\xE2\x80\x93" "1111 1111 1111", "1200\n1350\n1400\n1575",
+      // The spellings of docs/language.md, "Invisible characters" and the
+      // IBAN and e-mail sections: IBANs in any case with card separators,
+      // invisible characters inside groups and addresses, IDN addresses.
+      "de89 3704 0044 0532 0130 00", "DE89-3704-0044-0532-0130-00",
+      "DE89\xC2\xA0" "3704\xC2\xA0" "0044\xC2\xA0" "0532\xC2\xA0" "0130\xC2\xA0" "00",
+      "DE89\xE2\x80\x89" "3704\xE2\x80\x89" "0044\xE2\x80\x89" "0532\xE2\x80\x89" "0130\xE2\x80\x89" "00",
+      "DE89\xE2\x80\xAF" "3704\xE2\x80\xAF" "0044\xE2\x80\xAF" "0532\xE2\x80\xAF" "0130\xE2\x80\xAF" "00",
+      "DE89  3704 0044 0532 0130 00", "DE89 37\xE2\x80\x8B" "04 0044 0532 0130 00",
+      "gb82-west-1234-5698-7654-32", "es91 2100 0418 4502 0005 1332 ok",
+      "4111\xC2\xAD" "1111\xC2\xAD" "1111\xC2\xAD" "1111", "41\xE2\x80\x8B" "11 1111 1111 1111",
+      "4111 1111 11\xE2\x81\xA0" "11 1111", "12\xEF\xBB\xBF" "3-45-6789", "123-4\xE2\x80\x8C" "5-6789",
+      "bob\xE2\x80\x8B@example.com", "j\xC3\xB6hn@b\xC3\xBC" "cher.de", "\xC3\x96sten@exempel.se",
+      "\xD0\xB8\xD0\xB2@\xD0\xBF\xD1\x80.\xD1\x80\xD1\x84", "x@y.caf\xC3\xA9",
+      "\xE3\x83\xA1\xE3\x83\xBC\xE3\x83\xAB\xE3\x81\xAF" "bob@example.com\xE3\x81\xA7"};
   return p;
 }
 

@@ -248,6 +248,36 @@ TEST(DetectorsTest, Email) {
   EXPECT_TRUE(Found("dlp.email", "@example.com").empty());
   EXPECT_TRUE(Found("dlp.email", "bob at example dot com").empty());
   EXPECT_TRUE(Found("dlp.email", "bob@-example.com").empty());
+  // `_` is a local-part character; a TLD ends at a word boundary.
+  EXPECT_EQ(Found("dlp.email", "to john_doe@example.com."), Strings{"john_doe@example.com"});
+  EXPECT_EQ(Found("dlp.email", "com2 bob@example.com2").size(), 0u);
+}
+
+// Internationalised addresses (RFC 6531 local parts, IDNA domains) and
+// invisible characters inside an address; every one was missed or cut
+// before. The span is the address as written.
+TEST(DetectorsTest, EmailInternationalAndInvisible) {
+  for (const char* address :
+       {"j\xC3\xB6hn@b\xC3\xBC" "cher.de", "\xC3\x96sten@exempel.se", "jos\xC3\xA9@correo.es",
+        "\xD0\xB8\xD0\xB2\xD0\xB0\xD0\xBD@\xD0\xBF\xD1\x80\xD0\xB8\xD0\xBC\xD0\xB5\xD1\x80."
+        "\xD1\x80\xD1\x84",                                          // иван@пример.рф
+        "\xCE\xB1\xCE\xB2@\xCE\xB3\xCE\xB4.\xCE\xB5\xCE\xBB",      // αβ@γδ.ελ
+        "nguy\xE1\xBB\x85n@vi\xE1\xBB\x87t.vn",                       // nguyễn@việt.vn
+        "bob\xE2\x80\x8B@example.com", "b\xC2\xAD" "ob@exam\xE2\x80\x8C" "ple.com",
+        "bob@example\xE2\x80\x8B.com", "bob@example.c\xE2\x81\xA0om",
+        "x@y.caf\xC3\xA9"}) {
+    EXPECT_EQ(Found("dlp.email", std::string("mail ") + address + " now"), Strings{address})
+        << address;
+    EXPECT_EQ(Found("dlp.email", std::string("(") + address + ")."), Strings{address}) << address;
+  }
+  // Scripts written without spaces are not address letters: the ASCII
+  // address in Japanese or Chinese text is found without its neighbours.
+  EXPECT_EQ(Found("dlp.email", "\xE3\x83\xA1\xE3\x83\xBC\xE3\x83\xAB\xE3\x81\xAF"
+                               "bob@example.com\xE3\x81\xA7\xE3\x81\x99"),
+            Strings{"bob@example.com"});
+  // Invisible characters are not an address by themselves.
+  EXPECT_TRUE(Found("dlp.email", "\xE2\x80\x8B@example.com").empty());
+  EXPECT_TRUE(Found("dlp.email", "bob@\xE2\x80\x8B.com").empty());
 }
 
 TEST(DetectorsTest, Phone) {
@@ -327,6 +357,97 @@ TEST(DetectorsTest, Iban) {
   // Glued without a space it is one longer token, not an IBAN.
   EXPECT_TRUE(Found("dlp.iban", "BE68539007547034ABCD").empty());
   EXPECT_TRUE(Found("dlp.iban", "BE68 5390 0754 7035 ABCD").empty());  // checksum
+}
+
+// IBANs as people write and paste them: any case, and the groups joined
+// like card numbers (docs/language.md, "Card, SSN and IBAN separators").
+// Every spelling here was missed before; the span is the IBAN as written.
+TEST(DetectorsTest, IbanInAnyCaseWithCardSeparators) {
+  const std::string nbsp = "\xC2\xA0", thin = "\xE2\x80\x89", narrow = "\xE2\x80\xAF";
+  const auto grouped = [](const std::string& sep, const std::string& prefix = "DE89") {
+    return prefix + sep + "3704" + sep + "0044" + sep + "0532" + sep + "0130" + sep + "00";
+  };
+  for (const std::string& iban :
+       {std::string("de89 3704 0044 0532 0130 00"), std::string("De89 3704 0044 0532 0130 00"),
+        grouped("-"), grouped(nbsp), grouped(thin), grouped(narrow),
+        std::string("DE89  3704 0044 0532 0130 00"), std::string("gb82 west 1234 5698 7654 32"),
+        std::string("Gb82-West-1234-5698-7654-32"), std::string("de89370400440532013000")}) {
+    EXPECT_EQ(Found("dlp.iban", "wire it to " + iban + " today"), Strings{iban}) << iban;
+    // The checksum still decides, in any case.
+    std::string bad = iban;
+    bad.back() = bad.back() == '0' ? '1' : '3';
+    EXPECT_TRUE(Found("dlp.iban", "wire it to " + bad + " today").empty()) << bad;
+  }
+  for (const std::string& sp : WideSeparators()) {
+    const std::string iban = grouped(sp);
+    EXPECT_EQ(Found("dlp.iban", "iban: " + iban + "."), Strings{iban}) << sp;
+  }
+  // A wrapped IBAN; a following short word is left out, whatever the separator.
+  EXPECT_EQ(Found("dlp.iban", "DE89 3704 0044\n0532 0130 00"), Strings{"DE89 3704 0044\n0532 0130 00"});
+  EXPECT_EQ(Found("dlp.iban", "es91-2100-0418-4502-0005-1332 ok"),
+            Strings{"es91-2100-0418-4502-0005-1332"});
+  // The card rules: one dash-like character a gap, one line break.
+  EXPECT_TRUE(Found("dlp.iban", grouped("--")).empty());
+  EXPECT_EQ(Found("dlp.iban", grouped("-") + "--AB12"), Strings{grouped("-")});
+  EXPECT_TRUE(Found("dlp.iban", "DE89\n3704\n0044\n0532\n0130\n00").empty());
+  // Other characters still split it; the length is the country's.
+  EXPECT_TRUE(Found("dlp.iban", grouped("/")).empty());
+  EXPECT_TRUE(Found("dlp.iban", "de89 3704 0044 0532 0130 0").empty());
+}
+
+// The invisible characters (soft hyphen, zero-width space/non-joiner/joiner,
+// LRM, RLM, word joiner, BOM) are read through inside the digit groups of
+// cards, SSNs and IBANs and as or beside a separator; the span covers them.
+// Every one of these was missed before.
+TEST(DetectorsTest, InvisibleCharactersAreReadThrough) {
+  const std::vector<std::string> invisible = {"\xC2\xAD",     "\xE2\x80\x8B", "\xE2\x80\x8C",
+                                              "\xE2\x80\x8D", "\xE2\x80\x8E", "\xE2\x80\x8F",
+                                              "\xE2\x81\xA0", "\xEF\xBB\xBF"};
+  for (const std::string& z : invisible) {
+    for (const std::string& card :
+         {"41" + z + "11 1111 1111 1111", "4111" + z + "1111" + z + "1111" + z + "1111",
+          "4111 1111 11" + z + "11 1111", "4111-1" + z + "111-1111-1111", "4111 " + z + "1111 1111 1111",
+          "5555" + z + "5555" + z + "5555" + z + "4444", "3782 8224" + z + "63 10005"}) {
+      EXPECT_EQ(Found("dlp.credit_card", "card " + card + " exp"), Strings{card}) << card;
+    }
+    EXPECT_TRUE(Found("dlp.credit_card", "card 41" + z + "11 1111 1111 1112").empty());
+    for (const std::string& ssn : {"12" + z + "3-45-6789", "123-4" + z + "5-6789",
+                                   "123-45-678" + z + "9", "123 45 6" + z + "789",
+                                   "123" + z + "-45-" + z + "6789"}) {
+      EXPECT_EQ(Found("dlp.us_ssn", "ssn " + ssn + "."), Strings{ssn}) << ssn;
+    }
+    EXPECT_TRUE(Found("dlp.us_ssn", "ssn 66" + z + "6-45-6789.").empty());
+    // Read through, not a separator: two groups, not three.
+    EXPECT_TRUE(Found("dlp.us_ssn", "ssn 12" + z + "3-456789.").empty());
+    for (const std::string& iban :
+         {"DE89 37" + z + "04 0044 0532 0130 00", "D" + z + "E89 3704 0044 0532 0130 00",
+          "DE89" + z + "3704" + z + "0044" + z + "0532" + z + "0130" + z + "00",
+          "de89 3704 0044 0532 0130 0" + z + "0", "DE89 3704 " + z + "0044 0532 0130 00"}) {
+      EXPECT_EQ(Found("dlp.iban", "to " + iban + " now"), Strings{iban}) << iban;
+    }
+    EXPECT_TRUE(Found("dlp.iban", "to DE89 37" + z + "04 0044 0532 0130 01 now").empty());
+  }
+  // Not at the edges: the span starts and ends at a digit.
+  EXPECT_EQ(Found("dlp.credit_card", "\xE2\x80\x8B" "4111111111111111" "\xE2\x80\x8B"),
+            Strings{"4111111111111111"});
+}
+
+// Redaction removes every spelling whole.
+TEST(DetectorsTest, RedactionRemovesIbanAndInvisibleSpellings) {
+  std::string error;
+  auto r = Redactor::Build({{"dlp.credit_card", "[CARD]"}, {"dlp.iban", "[IBAN]"},
+                            {"dlp.email", "[EMAIL]"}},
+                           &error);
+  ASSERT_TRUE(r) << error;
+  int n = 0;
+  EXPECT_EQ(r->Apply("a de89 3704 0044 0532 0130 00, b DE89-3704-0044-0532-0130-00, c "
+                     "DE89\xE2\x80\xAF" "3704\xE2\x80\xAF" "0044\xE2\x80\xAF" "0532\xE2\x80\xAF"
+                     "0130\xE2\x80\xAF" "00, d 4111\xC2\xAD" "1111\xC2\xAD" "1111\xC2\xAD" "1111, e "
+                     "41\xE2\x80\x8B" "11 1111 1111 1111, f bob\xE2\x80\x8B@example.com, g "
+                     "j\xC3\xB6hn@b\xC3\xBC" "cher.de.",
+                     &n),
+            "a [IBAN], b [IBAN], c [IBAN], d [CARD], e [CARD], f [EMAIL], g [EMAIL].");
+  EXPECT_EQ(n, 7);
 }
 
 TEST(DetectorsTest, Ipv4) {
@@ -458,7 +579,9 @@ TEST(DetectorsTest, DigitRunWalkSeesTheWholeTextWalk) {
   const char* const pieces[] = {"4111", "1111", "0", "12", "123", "45", "6789", "4", " ", "-", ".",
                                 "  ", "\t", "\n", " - ", "\xE2\x80\x93", "\xC2\xA0", "\xE2\x80\x8B",
                                 "\xEF\xBC\x94", "\xEF\xBC\x91", "a", "x9", ".5", "card ", "_", "/",
-                                "219-09-9999", "219.09.9999", "219 09 9999", "4111-1111-1111-1111"};
+                                "219-09-9999", "219.09.9999", "219 09 9999", "4111-1111-1111-1111",
+                                "\xC2\xAD", "\xEF\xBB\xBF", "\xE2\x80\x8E", " \xE2\x80\x8B ",
+                                "\xE2\x80\x89\xE2\x80\x8B", "-\xC2\xAD"};
   constexpr size_t kPieces = sizeof(pieces) / sizeof(pieces[0]);
   uint64_t x = 12345;
   auto next = [&] {
