@@ -1195,15 +1195,37 @@ void Service::Charge(Exchange* x, const Outcome& o, ledger::Ledger::StatusCallba
   // billed: an unknown prompt at the worst-case prompt (the bound the
   // reservation holds), an unknown completion (an answer cut or too large,
   // or one with neither usage nor text) at the worst-case completion.
+  // A reported usage is bounded by what the request could be billed (a
+  // provider's bug or a hostile upstream must not drain a budget): the
+  // prompt by the endpoint's context length, the completion by the
+  // reservation's completion (max_tokens x n, else the endpoint's maximum
+  // output, plus a prediction's bytes). A capped value is marked in the
+  // record and logged (Record).
   int64_t in = 0, out = 0;
+  x->usage_capped = false;
   if (ep && o.started) {
+    if (!x->prompt.measured) runtime::MeasurePrompt(x->body, runtime::PromptSource::kBody, &x->prompt);
     if (o.prompt_tokens >= 0) {
       in = o.prompt_tokens;
+      if (ep->context_length > 0 && in > ep->context_length) {
+        in = ep->context_length;
+        x->usage_capped = true;
+      }
     } else {
-      if (!x->prompt.measured) runtime::MeasurePrompt(x->body, runtime::PromptSource::kBody, &x->prompt);
       in = runtime::WorstCasePromptTokens(x->prompt, *ep);
     }
-    out = o.completion_tokens >= 0 ? o.completion_tokens : runtime::WorstCaseCompletion(x->s.request, ep);
+    const int64_t most_out = runtime::WorstCaseCompletion(x->s.request, ep);
+    if (o.completion_tokens >= 0) {
+      const int64_t bound =
+          AddChecked(most_out, static_cast<int64_t>(x->prompt.prediction_bytes)).value_or(INT64_MAX);
+      out = o.completion_tokens;
+      if (out > bound) {
+        out = bound;
+        x->usage_capped = true;
+      }
+    } else {
+      out = most_out;
+    }
     x->cost = runtime::CostCeil(in, out, *ep);
   }
   if (!x->reserved) {
@@ -1268,6 +1290,10 @@ uint64_t Service::Record(Exchange* x, const Outcome& o) {
         local.String("usage_estimated");
         w.Bool(true);
       }
+      if (x->usage_capped) {  // the reported usage above exceeded the bound: charged at the bound
+        local.String("usage_capped");
+        w.Bool(true);
+      }
       local.String("cost");
       local.String(FormatMicros(cost));
     }
@@ -1305,6 +1331,11 @@ uint64_t Service::Record(Exchange* x, const Outcome& o) {
   } else if (x->decision_id.empty()) {
     NewDecisionId(x);
   }
+  if (x->usage_capped && ep) {
+    log_->warn("{{\"event\":\"usage_capped\",\"decision_id\":\"{}\",\"endpoint\":\"{}\",\"prompt_tokens\":{},"
+               "\"completion_tokens\":{},\"cost\":\"{}\"}}",
+               x->decision_id, ep->id, o.prompt_tokens, o.completion_tokens, FormatMicros(cost));
+  }
   const std::string_view rule = d.deny_rule != UINT32_MAX ? runtime::RuleName(program, d.deny_rule) : "";
   metrics_.decisions.Add({{"outcome", OutcomeName(*x)}, {"code", d.code}, {"rule", rule}});
   if (config_.access_log) {
@@ -1321,7 +1352,7 @@ uint64_t Service::Record(Exchange* x, const Outcome& o) {
     if (!rule.empty()) Str(&w, "rule", rule);
     w.Key("status");
     w.Int(o.http_status);
-    Str(&w, "endpoint", ep && o.started ? ep->id : "");
+    Str(&w, "endpoint", ep && (o.started || o.upstream_status) ? ep->id : "");  // as the record's
     Str(&w, "cost", FormatMicros(cost));
     w.Key("latency_us");
     w.Int64((MonoNs() - x->start_ns) / 1000);

@@ -126,6 +126,7 @@ struct Exchange {
   bool replan = false;
   size_t attempt = 0;            // s.route.endpoints index in use
   int64_t cost = 0;              // settled cost, money micros (set by Charge)
+  bool usage_capped = false;     // Charge bounded the reported usage (recorded, logged)
   std::string shadow_json;       // the shadow comparison, "" without a shadow policy
   bool counted = false;          // the evaluation read ledger counters
   // The counters could not be read (the store is unreachable): the Peek
