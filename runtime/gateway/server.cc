@@ -1502,7 +1502,7 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
       svc.metrics().http_requests.Add(Label("path", path) + "," + Label("status", "499"));
       co_return false;
     }
-    if (!err.ok() || !done) {
+    if (!err.ok() || !done || body.size() > cfg.upstream.max_response_bytes) {
       conn.reset();
       o.http_status = 502;
       o.error_code = err.ok() ? "upstream_too_large" : "upstream_failed";
