@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -67,6 +68,21 @@ constexpr const char* kUsage =
     "Logs are JSON lines on stderr; the first says where it listens. SIGHUP reloads\n"
     "the policy from disk; SIGTERM drains and exits 0.\n";
 
+// Whether some file the configuration names cannot be read (missing, no
+// permission): a refused start is then an I/O error, exit 3 (docs/cli.md),
+// not the files' content.
+bool SomeFileUnreadable(const gateway::Config& c) {
+  auto unreadable = [](const std::string& path) {
+    if (path.empty()) return false;
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) return access(path.c_str(), R_OK | X_OK) != 0;
+    return access(path.c_str(), R_OK) != 0;
+  };
+  for (const std::string& p : c.policy)
+    if (unreadable(p)) return true;
+  return unreadable(c.schema) || unreadable(c.catalog) || unreadable(c.accounts) || unreadable(c.keys);
+}
+
 }  // namespace
 
 int RunServe(int argc, char** argv) {
@@ -78,7 +94,7 @@ int RunServe(int argc, char** argv) {
   std::string error;
   if (args.Has("--config") && !gateway::LoadConfig(args.Get("--config"), &config, &error)) {
     std::fprintf(stderr, "error: %s\n", error.c_str());
-    return kExitFailed;
+    return access(args.Get("--config").c_str(), R_OK) != 0 ? kExitIo : kExitFailed;
   }
   if (args.Has("--listen")) {
     config.listen = args.Get("--listen");
@@ -106,7 +122,7 @@ int RunServe(int argc, char** argv) {
   if (!svc) {
     std::fprintf(stderr, "error: %s\n", error.c_str());
     if (!error.empty() && error.back() != '\n') std::fputc('\n', stderr);
-    return kExitFailed;
+    return SomeFileUnreadable(config) ? kExitIo : kExitFailed;
   }
   auto server = gateway::Server::Create(svc.get(), &error);
   if (!server) {

@@ -229,6 +229,8 @@ class UsageReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Usage
   // A top-level `error` member that is not null (a stream's error event,
   // `data: {"error": {...}}`).
   bool error = false;
+  // A top-level `choices` array (a chat completion, or a chunk of one).
+  bool choices_array = false;
   bool Default() { return Value(); }
   bool String(const char*, rapidjson::SizeType n, bool) {
     if (depth_ == 1 && at_error_) error = true;
@@ -259,7 +261,11 @@ class UsageReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Usage
     if (--depth_ == 1) in_usage_ = false;
     return true;
   }
-  bool StartArray() { ++depth_; return true; }
+  bool StartArray() {
+    if (depth_ == 1 && at_choices_) choices_array = true;
+    ++depth_;
+    return true;
+  }
   bool EndArray(rapidjson::SizeType n) {
     if (--depth_ == 1 && at_choices_) empty_choices = n == 0;
     return true;
@@ -371,11 +377,13 @@ bool JsonMediaType(std::string_view type) {
          (type.size() > 5 && IEquals(type.substr(type.size() - 5), "+json"));
 }
 
-void UsageOf(std::string_view body, Outcome* o) {
+// Returns whether `body` is a chat completion (JSON with a top-level
+// `choices` array); nothing is taken from one that is not JSON.
+bool UsageOf(std::string_view body, Outcome* o) {
   UsageReader h;
   rapidjson::Reader reader;
   rapidjson::MemoryStream ms(body.data(), body.size());
-  if (reader.Parse<rapidjson::kParseIterativeFlag>(ms, h).IsError()) return;  // no recursion: any depth
+  if (reader.Parse<rapidjson::kParseIterativeFlag>(ms, h).IsError()) return false;  // no recursion: any depth
   if (h.prompt >= 0) o->prompt_tokens = h.prompt;
   if (h.completion >= 0) {
     o->completion_tokens = h.completion;
@@ -383,6 +391,7 @@ void UsageOf(std::string_view body, Outcome* o) {
     o->completion_tokens = stdlib::EstimateTokensOfBytes(static_cast<uint64_t>(h.text_bytes));
     o->usage_estimated = true;
   }
+  return h.choices_array;
 }
 
 std::string Bearer(const Request& req) {
@@ -631,7 +640,13 @@ struct Server::Impl {
   }
   void Common(Response* res, const Exchange* x) {
     res->set(http::field::server, "tollgate");
-    if (x && x->live) res->set("x-tollgate-policy-version", x->live->version);
+    // Every answer names the version (docs/gateway.md): an answer without a
+    // decided exchange (models, healthz, metrics, 404, 405, 401, 413) the live one.
+    if (x && x->live) {
+      res->set("x-tollgate-policy-version", x->live->version);
+    } else if (auto live = svc.live()) {
+      res->set("x-tollgate-policy-version", live->version);
+    }
     if (x && !x->decision_id.empty()) res->set("x-tollgate-decision-id", x->decision_id);
   }
   // Watches the client while the gateway waits for the upstream (connect,
@@ -935,6 +950,29 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
   stream.close();
 }
 
+// A path segment percent-decoded (RFC 3986: `%2F` is `/`; the SDKs encode
+// a model id's slash). False on a `%` not followed by two hex digits.
+static bool PercentDecode(std::string_view in, std::string* out) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  out->clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out->push_back(in[i]);
+      continue;
+    }
+    const int hi = i + 2 < in.size() ? hex(in[i + 1]) : -1, lo = hi >= 0 ? hex(in[i + 2]) : -1;
+    if (hi < 0 || lo < 0) return false;
+    out->push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return true;
+}
+
 net::awaitable<bool> Server::Impl::Handle(ClientStream& stream, Request& req) {
   std::string_view target(req.target().data(), req.target().size());
   std::string path(target.substr(0, target.find('?')));
@@ -964,8 +1002,16 @@ net::awaitable<bool> Server::Impl::Handle(ClientStream& stream, Request& req) {
     // GET /v1/models/{id} (the SDKs' models.retrieve): one model of the
     // list, or 404 model_not_found as from OpenAI. An id may hold slashes
     // (`openai/gpt-4o`): the SDKs put it in the path as it is.
+    // openai-node 5.x percent-encodes it (`openai%2Fgpt-4o`): decoded.
     const size_t base = path.rfind("/v1/models", 0) == 0 ? 10 : 7;
-    const std::string one = path.size() > base ? path.substr(base + 1) : "";
+    std::string one;
+    const bool escapes_ok = path.size() <= base || PercentDecode(std::string_view(path).substr(base + 1), &one);
+    if (method == http::verb::get && !escapes_ok) {
+      Response res = Json(400, OpenAIError(400, "invalid_path", "the model id in the path `" + path.substr(base + 1) +
+                                                                    "` has a malformed percent escape"));
+      Common(&res, nullptr);
+      co_return co_await Send(stream, res, &req, "/v1/models/{id}");
+    }
     if (method == http::verb::get) {
       auto keys = svc.keys();
       std::string token = Bearer(req);
@@ -1130,9 +1176,16 @@ net::awaitable<bool> Server::Impl::Admin(ClientStream& stream, Request& req, con
       bool refused = false;
       co_await OffThread([&] { ok = svc.Promote(&error, &refused); });
       if (!refused) fail_status = 409, fail_code = "no_shadow_policy";
-      if (ok) res = Json(200, "{\"promoted\":\"" + svc.live()->version + "\"}");
+      if (ok) {
+        const std::string version = svc.live()->version;
+        svc.log().info("{{\"event\":\"policy_promoted\",\"version\":\"{}\"}}", version);
+        res = Json(200, "{\"promoted\":\"" + version + "\"}");
+      }
     } else if (path == "/admin/policy/shadow" && req.method() == http::verb::delete_) {
+      auto dropped = svc.shadow();
       svc.DropShadow();
+      svc.log().info("{{\"event\":\"shadow_deleted\",\"version\":{}}}",
+                     dropped ? "\"" + dropped->version + "\"" : std::string("null"));
       ok = true;
       res = Json(200, "{\"shadow\":null}");
     } else if (path == "/admin/reload" && req.method() == http::verb::post) {
@@ -1280,6 +1333,7 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     up.set(http::field::content_type, "application/json");
     up.set(http::field::user_agent, "tollgate");
     if (x->stream) up.set(http::field::accept, "text/event-stream");
+    up.set(http::field::accept_encoding, "identity");  // a body the gateway can read for its usage
     if (!t.auth_header.empty()) up.set(t.auth_header, t.auth_value);
     std::string why;
     if (!svc.UpstreamBody(*x, a, &up.body(), &why)) {
@@ -1448,7 +1502,7 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
       svc.metrics().http_requests.Add(Label("path", path) + "," + Label("status", "499"));
       co_return false;
     }
-    if (!err.ok() || !done) {
+    if (!err.ok() || !done || body.size() > cfg.upstream.max_response_bytes) {
       conn.reset();
       o.http_status = 502;
       o.error_code = err.ok() ? "upstream_too_large" : "upstream_failed";
@@ -1459,6 +1513,9 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
       o.usage_estimated = true;
       uint64_t seq = co_await Finish(x.get(), o);
       Response res = Json(502, OpenAIError(502, o.error_code, "the upstream answer was cut or too large", "", x->decision_id));
+      // Too large: the same request gets the same answer, each retry charged
+      // at the worst case. A cut connection may not recur: left to the backoff.
+      if (err.ok()) res.set("x-should-retry", "false");
       Common(&res, x.get());
       co_await DurableOr503(x.get(), seq, &res);
       co_return co_await Send(stream, res, &req, path);
@@ -1468,16 +1525,39 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     pool.Release(std::move(conn));
     o.http_status = up_status;
     o.started = up_status >= 200 && up_status < 300;
+    // A non-streamed 200 that is no JSON chat completion (truncated JSON,
+    // an HTML page, events, a compressed body): nothing the SDK can read.
+    // A failed upstream call: 502, counted, charged at the worst case.
+    bool invalid = false;
     if (o.started) {
-      UsageOf(body, &o);
+      const bool completion = UsageOf(body, &o);
       if (o.prompt_tokens < 0 || o.completion_tokens < 0) o.usage_estimated = true;
+      invalid = !json_for_stream && up_status == 200 && (!completion || !JsonMediaType(content_type));
+    }
+    if (invalid) {
+      o.http_status = 502;
+      o.error_code = "upstream_failed";
+      o.prompt_tokens = o.completion_tokens = -1;  // unknown: the worst case
+      o.usage_estimated = true;
+      const runtime::Endpoint& ep = x->live->catalog->endpoint(x->s.route.endpoints[x->attempt].endpoint);
+      svc.metrics().upstream_errors.Add(Label("endpoint", ep.id) + "," + Label("kind", "answer_invalid"));
+      uint64_t seq = co_await Finish(x.get(), o);
+      Response res = Json(502, OpenAIError(502, "upstream_failed",
+                                           "the upstream answered with a body that is not a JSON chat completion", "",
+                                           x->decision_id));
+      res.set("x-should-retry", "false");  // each retry would be charged at the worst case
+      if (!upstream_id.empty()) res.set("x-request-id", upstream_id);
+      Common(&res, x.get());
+      explain_header(&res);
+      co_await DurableOr503(x.get(), seq, &res);
+      co_return co_await Send(stream, res, &req, path);
     }
     if (json_for_stream) {
       std::string events;
       const SseConversion conv = CompletionAsSse(body, x->include_usage, &events);
       const char* kind = nullptr;
       if (conv == SseConversion::kNotACompletion) {
-        // Nothing a streaming client could read: a 502 it throws.
+        // Nothing a streaming client could read: a 502 it throws (not retried: see above).
         o.http_status = 502;
         o.error_code = "upstream_failed";
         o.stream_complete = false;
@@ -1508,6 +1588,7 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     Response res{static_cast<http::status>(o.http_status), req.version()};
     res.set(http::field::content_type, content_type.empty() ? "application/json" : content_type);
     if (json_for_stream) res.set(http::field::cache_control, "no-cache");
+    if (json_for_stream && o.http_status == 502) res.set("x-should-retry", "false");
     res.body() = std::move(body);
     // The provider's request id, as the SDKs read it (`_request_id`): what a
     // support ticket with the provider needs.

@@ -541,47 +541,55 @@ std::unique_ptr<Service> Service::Create(const Config& config, std::string* erro
 }
 
 bool Service::Load(std::vector<SourceText>* sources, std::shared_ptr<const PolicySet>* out,
-                   std::string* error) {
+                   std::string* error, const PolicySet* base, const PolicySet* policy_of) {
   auto set = std::make_shared<PolicySet>();
   audit::SubjectSources subj;
-  CompileOptions opts;
-  if (!config_.schema.empty()) {
-    std::string text, why;
-    if (ReadCapped(config_.schema, tollgate::Limits{}.max_schema_bytes, &text, &why) != ReadStatus::kOk) {
-      *error = why;
-      return false;
-    }
-    auto ext = std::make_shared<stdlib::Schema>(stdlib::Schema::Standard());
-    if (!ext->AddFromJson(text, &why)) {
-      *error = "invalid schema `" + config_.schema + "`: " + why;
-      return false;
-    }
-    set->extended = ext;
-    opts.schema = ext.get();
-    subj.schema_json = std::move(text);
-  }
-  Compiled c;
-  if (sources) {
-    c = CompileSources(std::move(*sources), opts);
+  if (policy_of) {
+    set->extended = policy_of->extended;
+    set->policy = policy_of->policy;
+    subj.schema_json = policy_of->sources.schema_json;
   } else {
-    std::vector<std::string> files;
-    std::vector<std::string> errors;
-    if (!ExpandPolicyPaths(config_.policy, &files, &errors)) {
-      *error = "policy: " + errors.front();
+    CompileOptions opts;
+    if (!config_.schema.empty()) {
+      std::string text, why;
+      if (ReadCapped(config_.schema, tollgate::Limits{}.max_schema_bytes, &text, &why) != ReadStatus::kOk) {
+        *error = why;
+        return false;
+      }
+      auto ext = std::make_shared<stdlib::Schema>(stdlib::Schema::Standard());
+      if (!ext->AddFromJson(text, &why)) {
+        *error = "invalid schema `" + config_.schema + "`: " + why;
+        return false;
+      }
+      set->extended = ext;
+      opts.schema = ext.get();
+      subj.schema_json = std::move(text);
+    }
+    Compiled c;
+    if (sources) {
+      c = CompileSources(std::move(*sources), opts);
+    } else {
+      std::vector<std::string> files;
+      std::vector<std::string> errors;
+      if (!ExpandPolicyPaths(config_.policy, &files, &errors)) {
+        *error = "policy: " + errors.front();
+        return false;
+      }
+      c = CompileFiles(files, opts);
+    }
+    if (!c.policy || c.diagnostics.HasErrors()) {
+      *error = RenderDiagnostics(c.diagnostics);
+      if (error->empty()) *error = "the policy did not compile";
       return false;
     }
-    c = CompileFiles(files, opts);
+    set->policy = c.policy;
   }
-  if (!c.policy || c.diagnostics.HasErrors()) {
-    *error = RenderDiagnostics(c.diagnostics);
-    if (error->empty()) *error = "the policy did not compile";
-    return false;
-  }
-  set->policy = c.policy;
-  set->version = c.policy->version_id();
+  set->version = set->policy->version_id();
   set->catalog = std::make_unique<runtime::Catalog>();
   std::string text, why;
-  if (ReadCapped(config_.catalog, tollgate::Limits{}.max_catalog_bytes, &text, &why) != ReadStatus::kOk) {
+  if (base) {
+    text = base->sources.catalog_json;
+  } else if (ReadCapped(config_.catalog, tollgate::Limits{}.max_catalog_bytes, &text, &why) != ReadStatus::kOk) {
     *error = why;
     return false;
   }
@@ -594,7 +602,9 @@ bool Service::Load(std::vector<SourceText>* sources, std::shared_ptr<const Polic
   if (!config_.accounts.empty()) {
     set->accounts = std::make_unique<runtime::Accounts>();
     text.clear();
-    if (ReadCapped(config_.accounts, tollgate::Limits{}.max_catalog_bytes, &text, &why) != ReadStatus::kOk) {
+    if (base) {
+      text = base->sources.accounts_json;
+    } else if (ReadCapped(config_.accounts, tollgate::Limits{}.max_catalog_bytes, &text, &why) != ReadStatus::kOk) {
       *error = why;
       return false;
     }
@@ -611,7 +621,7 @@ bool Service::Load(std::vector<SourceText>* sources, std::shared_ptr<const Polic
   for (const runtime::Endpoint& e : set->catalog->endpoints()) {
     UpstreamTarget t;
     if (!ParseTarget(e, &t, error)) return false;
-    if (e.upstream.auth != runtime::AuthType::kNone && t.auth_value.empty()) {
+    if (!base && e.upstream.auth != runtime::AuthType::kNone && t.auth_value.empty()) {
       log_->warn("{{\"event\":\"upstream_key_missing\",\"endpoint\":\"{}\",\"env\":\"{}\"}}", e.id,
                  e.upstream.env);
     }
@@ -623,8 +633,39 @@ bool Service::Load(std::vector<SourceText>* sources, std::shared_ptr<const Polic
     set->subject = audit_->Register(*set->policy, subj, error);
     if (!set->subject) return false;
   }
+  set->sources = std::move(subj);
   *out = std::move(set);
   return true;
+}
+
+bool Service::Rebase(const PolicySet& set, const PolicySet& base, std::shared_ptr<const PolicySet>* out,
+                     std::string* error) {
+  return Load(nullptr, out, error, &base, &set);
+}
+
+void Service::RebaseShadow() {
+  std::shared_ptr<const PolicySet> old = shadow(), live_set = live();
+  if (!old || !live_set) return;
+  if (old->sources.catalog_json == live_set->sources.catalog_json &&
+      old->sources.accounts_json == live_set->sources.accounts_json)
+    return;
+  std::shared_ptr<const PolicySet> rebuilt;
+  std::string why;
+  if (!Rebase(*old, *live_set, &rebuilt, &why)) {
+    rj::StringBuffer sb;
+    rj::Writer<rj::StringBuffer> w(sb);
+    w.StartObject();
+    w.Key("event");
+    w.String("shadow_dropped");
+    w.Key("version");
+    w.String(old->version.c_str());
+    w.Key("message");
+    w.String(why.data(), static_cast<rj::SizeType>(why.size()));
+    w.EndObject();
+    log_->warn("{}", std::string_view(sb.GetString(), sb.GetSize()));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (shadow_ == old) shadow_ = std::move(rebuilt);  // null when it did not load: dropped
 }
 
 // Each key's principal and context decoded as the policy's decoder will:
@@ -669,9 +710,12 @@ bool Service::ReloadFromDisk(std::string* error) {
   if (!Load(nullptr, &set, error)) return false;
   if (!CheckKeys(*keys, *set, error)) return false;
   if (!config_.keys.empty() && set->accounts) WarnUnusedWorkspaces(*set->accounts, *keys);
-  std::lock_guard<std::mutex> lock(mu_);
-  live_ = std::move(set);
-  keys_ = std::move(keys);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    live_ = std::move(set);
+    keys_ = std::move(keys);
+  }
+  RebaseShadow();  // the shadow is judged against the catalog and accounts now loaded
   return true;
 }
 
@@ -716,12 +760,18 @@ void Service::WarnUnusedWorkspaces(const runtime::Accounts& accounts, const KeyS
 bool Service::LoadSources(std::vector<SourceText> sources, bool shadow, std::string* error) {
   std::lock_guard<std::mutex> reload(reload_mu_);
   std::shared_ptr<const PolicySet> set;
-  if (!Load(&sources, &set, error)) return false;
+  // A shadow is built over the live version's catalog and accounts (not the
+  // files, which may have changed since they were loaded).
+  std::shared_ptr<const PolicySet> base = shadow ? live() : nullptr;
+  if (!Load(&sources, &set, error, base.get())) return false;
   // A live version must decode every key as at startup; a shadow one only
   // compares, and is checked when promoted.
   if (!shadow && !CheckKeys(*keys(), *set, error)) return false;
-  std::lock_guard<std::mutex> lock(mu_);
-  (shadow ? shadow_ : live_) = std::move(set);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    (shadow ? shadow_ : live_) = std::move(set);
+  }
+  if (!shadow) RebaseShadow();
   return true;
 }
 
@@ -730,6 +780,7 @@ bool Service::Promote(std::string* error, bool* refused) {
   // No reload between the check and the swap: the keys checked are the ones
   // the promoted version serves.
   std::lock_guard<std::mutex> reload(reload_mu_);
+  RebaseShadow();  // over the catalog and accounts loaded now, should they differ
   std::shared_ptr<const PolicySet> candidate = shadow();
   if (!candidate) {
     *error = "no shadow policy is loaded";
@@ -1144,15 +1195,37 @@ void Service::Charge(Exchange* x, const Outcome& o, ledger::Ledger::StatusCallba
   // billed: an unknown prompt at the worst-case prompt (the bound the
   // reservation holds), an unknown completion (an answer cut or too large,
   // or one with neither usage nor text) at the worst-case completion.
+  // A reported usage is bounded by what the request could be billed (a
+  // provider's bug or a hostile upstream must not drain a budget): the
+  // prompt by the endpoint's context length, the completion by the
+  // reservation's completion (max_tokens x n, else the endpoint's maximum
+  // output, plus a prediction's bytes). A capped value is marked in the
+  // record and logged (Record).
   int64_t in = 0, out = 0;
+  x->usage_capped = false;
   if (ep && o.started) {
+    if (!x->prompt.measured) runtime::MeasurePrompt(x->body, runtime::PromptSource::kBody, &x->prompt);
     if (o.prompt_tokens >= 0) {
       in = o.prompt_tokens;
+      if (ep->context_length > 0 && in > ep->context_length) {
+        in = ep->context_length;
+        x->usage_capped = true;
+      }
     } else {
-      if (!x->prompt.measured) runtime::MeasurePrompt(x->body, runtime::PromptSource::kBody, &x->prompt);
       in = runtime::WorstCasePromptTokens(x->prompt, *ep);
     }
-    out = o.completion_tokens >= 0 ? o.completion_tokens : runtime::WorstCaseCompletion(x->s.request, ep);
+    const int64_t most_out = runtime::WorstCaseCompletion(x->s.request, ep);
+    if (o.completion_tokens >= 0) {
+      const int64_t bound =
+          AddChecked(most_out, static_cast<int64_t>(x->prompt.prediction_bytes)).value_or(INT64_MAX);
+      out = o.completion_tokens;
+      if (out > bound) {
+        out = bound;
+        x->usage_capped = true;
+      }
+    } else {
+      out = most_out;
+    }
     x->cost = runtime::CostCeil(in, out, *ep);
   }
   if (!x->reserved) {
@@ -1217,6 +1290,10 @@ uint64_t Service::Record(Exchange* x, const Outcome& o) {
         local.String("usage_estimated");
         w.Bool(true);
       }
+      if (x->usage_capped) {  // the reported usage above exceeded the bound: charged at the bound
+        local.String("usage_capped");
+        w.Bool(true);
+      }
       local.String("cost");
       local.String(FormatMicros(cost));
     }
@@ -1254,6 +1331,11 @@ uint64_t Service::Record(Exchange* x, const Outcome& o) {
   } else if (x->decision_id.empty()) {
     NewDecisionId(x);
   }
+  if (x->usage_capped && ep) {
+    log_->warn("{{\"event\":\"usage_capped\",\"decision_id\":\"{}\",\"endpoint\":\"{}\",\"prompt_tokens\":{},"
+               "\"completion_tokens\":{},\"cost\":\"{}\"}}",
+               x->decision_id, ep->id, o.prompt_tokens, o.completion_tokens, FormatMicros(cost));
+  }
   const std::string_view rule = d.deny_rule != UINT32_MAX ? runtime::RuleName(program, d.deny_rule) : "";
   metrics_.decisions.Add({{"outcome", OutcomeName(*x)}, {"code", d.code}, {"rule", rule}});
   if (config_.access_log) {
@@ -1270,7 +1352,7 @@ uint64_t Service::Record(Exchange* x, const Outcome& o) {
     if (!rule.empty()) Str(&w, "rule", rule);
     w.Key("status");
     w.Int(o.http_status);
-    Str(&w, "endpoint", ep && o.started ? ep->id : "");
+    Str(&w, "endpoint", ep && (o.started || o.upstream_status) ? ep->id : "");  // as the record's
     Str(&w, "cost", FormatMicros(cost));
     w.Key("latency_us");
     w.Int64((MonoNs() - x->start_ns) / 1000);

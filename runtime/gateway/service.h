@@ -76,6 +76,7 @@ struct PolicySet {
   std::vector<std::string> models;                 // distinct catalog models, sorted
   std::shared_ptr<const audit::Subject> subject;   // null without audit
   std::string version;                             // "sha256:..."
+  audit::SubjectSources sources;                   // the schema, catalog, accounts texts it was built from
   ~PolicySet();
 };
 
@@ -125,6 +126,7 @@ struct Exchange {
   bool replan = false;
   size_t attempt = 0;            // s.route.endpoints index in use
   int64_t cost = 0;              // settled cost, money micros (set by Charge)
+  bool usage_capped = false;     // Charge bounded the reported usage (recorded, logged)
   std::string shadow_json;       // the shadow comparison, "" without a shadow policy
   bool counted = false;          // the evaluation read ledger counters
   // The counters could not be read (the store is unreachable): the Peek
@@ -169,7 +171,8 @@ class Service {
   // A live version is refused, as at startup, when some key of the keys file
   // does not decode under its schema (CheckKeys); the live one is then unchanged.
   bool LoadSources(std::vector<SourceText> sources, bool shadow, std::string* error);
-  // Makes the shadow version live. False with *error when no shadow is loaded,
+  // Makes the shadow version live, over the catalog and accounts the live
+  // version serves (a reload since the shadow was loaded is kept). False with *error when no shadow is loaded,
   // or (*refused set) when some key does not decode under the shadow's schema:
   // *error is then the diagnostic and the live version is unchanged.
   bool Promote(std::string* error, bool* refused = nullptr);
@@ -217,8 +220,21 @@ class Service {
 
  private:
   explicit Service(Config config);
+  // `base` (may be null): take the catalog and accounts of that loaded
+  // version instead of reading the files (a shadow is judged against the
+  // catalog and accounts the live version serves).
   bool Load(std::vector<SourceText>* sources, std::shared_ptr<const PolicySet>* out,
-            std::string* error);
+            std::string* error, const PolicySet* base = nullptr,
+            const PolicySet* policy_of = nullptr);
+  // `policy_of` (may be null): reuse that version's compiled policy and
+  // schema instead of compiling.
+  // The same policy as `set` over base's catalog and accounts; caller holds reload_mu_.
+  bool Rebase(const PolicySet& set, const PolicySet& base, std::shared_ptr<const PolicySet>* out,
+              std::string* error);
+  // After the live version changed: the shadow rebuilt over its catalog and
+  // accounts (dropped, logged, when they do not load under the shadow's
+  // schema); caller holds reload_mu_.
+  void RebaseShadow();
   void CompareShadow(Exchange* x);
   // The counters could not be read (x->counters_read): fail open logs it and
   // returns false; fail closed denies the decision 503

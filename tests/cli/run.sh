@@ -34,6 +34,15 @@ done
 run "unknown flag" 2 "$TG" eval --policy "$POL" --frobnicate
 has "unknown flag message" "$ERR" "unknown flag \`--frobnicate\`"
 
+# --- serve: a file that cannot be read is exit 3 (I/O), one with errors exit 1 ---
+run "serve missing config" 3 "$TG" serve --config "$TMP/nonexistent.json"
+has "serve missing config message" "$ERR" "nonexistent.json"
+printf '{"policy": "%s/policies/example.tg", "catalog": "%s/policies/catalog.json", "accounts": "%s/policies/accounts.json", "keys": "%s/nokeys.json", "ledger": "", "audit": "", "listen": "127.0.0.1:0"}' \
+  "$PWD" "$PWD" "$PWD" "$TMP" >"$TMP/nokeys.json.cfg"
+run "serve missing keys file" 3 "$TG" serve --config "$TMP/nokeys.json.cfg"
+printf '{"listen": 5}' >"$TMP/badcfg.json"
+run "serve invalid config" 1 "$TG" serve --config "$TMP/badcfg.json"
+
 # --- check ---
 run "check policies" 0 "$TG" check policies
 hasnt "check policies no warnings" "$ERR" 'warning['

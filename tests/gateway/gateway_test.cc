@@ -1017,7 +1017,7 @@ class TierPipeline : public Pipeline {
 };
 
 TEST_F(TierPipeline, FlexEndpointAsksForFlexAndItsFallbackDoesNot) {
-  auto x = Start(R"({"model": "m/x:floor", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10,
+  auto x = Start(R"({"model": "m/x:floor", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 30,
                     "service_tier": "auto"})");
   svc_->Decide(x.get());
   ASSERT_TRUE(x->allowed()) << svc_->ErrorJson(*x);
@@ -1035,7 +1035,7 @@ TEST_F(TierPipeline, FlexEndpointAsksForFlexAndItsFallbackDoesNot) {
 }
 
 TEST_F(TierPipeline, CallersServiceTierIsRoutedAndChargedAtThatTier) {
-  const std::string msg = R"("messages": [{"role": "user", "content": "hi"}], "max_tokens": 10)";
+  const std::string msg = R"("messages": [{"role": "user", "content": "hi"}], "max_tokens": 30)";
   auto std_ = Start(R"({"model": "m/x", )" + msg + "}");
   svc_->Decide(std_.get());
   ASSERT_TRUE(std_->allowed()) << svc_->ErrorJson(*std_);
