@@ -70,6 +70,23 @@ using Response = http::response<http::string_body>;
 struct ClientStream : beast::tcp_stream {
   using beast::tcp_stream::tcp_stream;
   bool answering = false;
+  // The client's address, read once per connection (getpeername(2) is a
+  // system call; a kept-alive connection's peer never changes). Empty with
+  // peer_known when it could not be read.
+  std::string peer;
+  bool peer_read = false, peer_known = false;
+  const std::string* Peer() {
+    if (!peer_read) {
+      peer_read = true;
+      boost::system::error_code ec;
+      const tcp::endpoint ep = socket().remote_endpoint(ec);
+      if (!ec) {
+        peer = ep.address().to_string();
+        peer_known = true;
+      }
+    }
+    return peer_known ? &peer : nullptr;
+  }
 };
 
 int64_t MonoNs() {
@@ -643,17 +660,22 @@ struct Server::Impl {
   // handler touches the socket and *conn only while `active`; StopWatch
   // clears it (on this thread) before the socket or *conn can go away and
   // before the next write to the client (cancel() cancels every operation).
+  // The watch is a one-byte MSG_PEEK receive, not a wait: the reactor
+  // starts a wait with epoll_ctl(2) every time, a receive on a socket it
+  // already watches for reading with none (a peek leaves the bytes of a
+  // pipelined request where the session's next read finds them).
   struct ClientWatch {
     bool active = true, gone = false;
+    char peek = 0;
     std::unique_ptr<UpstreamConn>* conn = nullptr;
   };
   static std::shared_ptr<ClientWatch> WatchClient(beast::tcp_stream& stream, std::unique_ptr<UpstreamConn>* conn) {
     auto watch = std::make_shared<ClientWatch>();
     watch->conn = conn;
-    stream.socket().async_wait(tcp::socket::wait_read, [watch, sock = &stream.socket()](boost::system::error_code wec) {
+    stream.socket().async_receive(net::buffer(&watch->peek, 1), tcp::socket::message_peek,
+                                  [watch](boost::system::error_code wec, size_t n) {
       if (!watch->active || wec == net::error::operation_aborted) return;
-      boost::system::error_code aec;
-      if (wec || sock->available(aec) == 0 || aec) {
+      if (wec || n == 0) {  // end of stream or a reset: the client left
         watch->gone = true;
         if (*watch->conn) (*watch->conn)->Abort();
       }
@@ -774,10 +796,9 @@ struct Server::Impl {
     all("x-tollgate-environment", &h.environment);
     all("x-tollgate-tags", &h.tags);
     if (!trusted.empty()) all("x-forwarded-for", &forwarded);
-    boost::system::error_code ec;
-    const tcp::endpoint peer = stream.socket().remote_endpoint(ec);
-    const std::string ip = ec ? std::string() : ClientIp(peer.address().to_string(), forwarded, trusted);
-    return ComposeContext(who, h, ec ? nullptr : &ip, json, err);
+    const std::string* peer = stream.Peer();
+    const std::string ip = peer ? ClientIp(*peer, forwarded, trusted) : std::string();
+    return ComposeContext(who, h, peer ? &ip : nullptr, json, err);
   }
 
   // --- handlers ---
