@@ -568,21 +568,6 @@ struct Server::Impl {
     if (seq != 0 && !cfg.audit_sync && svc.audit()) svc.audit()->Drain();
     return seq;
   }
-  // WriteRecord for the requests that finish in the same turn of this
-  // thread's io_context (the upstream answers one epoll_wait returned): the
-  // coroutine first lets the handlers already queued run, then writes what
-  // is still unwritten -- its own record and those the others appended
-  // meanwhile -- with one write(2); the others find theirs written. The
-  // yield is counted as waiting (x->wait_ns), the write as the writer's
-  // processing. One connection: nothing is queued, the yield costs a post.
-  net::awaitable<uint64_t> WriteRecordInTurn(Exchange* x, uint64_t seq) {
-    if (seq == 0 || cfg.audit_sync || !svc.audit()) co_return seq;
-    const int64_t t0 = MonoNs();
-    co_await net::post(co_await net::this_coro::executor, use_awaitable);
-    x->wait_ns += MonoNs() - t0;
-    if (svc.audit()->durable_seq() < seq) svc.audit()->Drain();
-    co_return seq;
-  }
 
   // Settles and records at once; returns once the settlement is durable
   // (awaited without blocking this thread) with the audit sequence number
@@ -590,11 +575,11 @@ struct Server::Impl {
   net::awaitable<uint64_t> Finish(Exchange* x, const Outcome& o) {
     if (!x->reserved) {
       svc.Charge(x, o, nullptr);
-      co_return co_await WriteRecordInTurn(x, svc.Record(x, o));
+      co_return WriteRecord(svc.Record(x, o));
     }
     Pending<ledger::Status> settled(co_await net::this_coro::executor);
     svc.Charge(x, o, settled.Callback());
-    const uint64_t seq = co_await WriteRecordInTurn(x, svc.Record(x, o));
+    const uint64_t seq = WriteRecord(svc.Record(x, o));
     const int64_t t0 = MonoNs();
     ledger::Status st = co_await settled.Wait();
     x->wait_ns += MonoNs() - t0;
