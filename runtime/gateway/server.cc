@@ -183,6 +183,24 @@ class Pending {
   std::shared_ptr<State> state_;
 };
 
+// Writes a message to the client: what the socket takes at once with a
+// non-blocking write (an answer that fits the socket's buffer, nearly
+// always: no suspension, no timer, no trip through the event loop), the
+// rest, if any, asynchronously within `timeout_ms`. The socket is in
+// non-blocking mode, so the write never blocks the I/O thread.
+template <bool isRequest, class Body>
+net::awaitable<void> WriteNowOrLater(beast::tcp_stream& stream, http::serializer<isRequest, Body>& sr,
+                                     int64_t timeout_ms, boost::system::error_code* ec) {
+  *ec = {};
+  if (!stream.socket().non_blocking()) stream.socket().non_blocking(true, *ec);
+  if (!*ec) http::write(stream.socket(), sr, *ec);
+  if (*ec == net::error::would_block || *ec == net::error::try_again) {
+    *ec = {};
+    stream.expires_after(std::chrono::milliseconds(timeout_ms));
+    co_await http::async_write(stream, sr, net::redirect_error(use_awaitable, *ec));
+  }
+}
+
 struct Worker {
   net::io_context io{1};
   std::unique_ptr<UpstreamPool> pool;
@@ -769,9 +787,9 @@ struct Server::Impl {
     if (req && req->method() == http::verb::head) res.body().clear();
     svc.metrics().http_requests.Add({{"path", path}, {"status", std::to_string(res.result_int())}});
     boost::system::error_code ec;
-    stream.expires_after(std::chrono::milliseconds(cfg.limits.read_timeout_ms));
     stream.answering = true;
-    co_await http::async_write(stream, res, net::redirect_error(use_awaitable, ec));
+    http::response_serializer<http::string_body> sr{res};
+    co_await WriteNowOrLater(stream, sr, cfg.limits.read_timeout_ms, &ec);
     co_return !ec && res.keep_alive();
   }
   Response Json(int status, std::string body, unsigned version = 11) {
