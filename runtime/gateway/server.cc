@@ -70,6 +70,23 @@ using Response = http::response<http::string_body>;
 struct ClientStream : beast::tcp_stream {
   using beast::tcp_stream::tcp_stream;
   bool answering = false;
+  // The client's address, read once per connection (getpeername(2) is a
+  // system call; a kept-alive connection's peer never changes). Empty with
+  // peer_known when it could not be read.
+  std::string peer;
+  bool peer_read = false, peer_known = false;
+  const std::string* Peer() {
+    if (!peer_read) {
+      peer_read = true;
+      boost::system::error_code ec;
+      const tcp::endpoint ep = socket().remote_endpoint(ec);
+      if (!ec) {
+        peer = ep.address().to_string();
+        peer_known = true;
+      }
+    }
+    return peer_known ? &peer : nullptr;
+  }
 };
 
 int64_t MonoNs() {
@@ -165,6 +182,24 @@ class Pending {
   };
   std::shared_ptr<State> state_;
 };
+
+// Writes a message to the client: what the socket takes at once with a
+// non-blocking write (an answer that fits the socket's buffer, nearly
+// always: no suspension, no timer, no trip through the event loop), the
+// rest, if any, asynchronously within `timeout_ms`. The socket is in
+// non-blocking mode, so the write never blocks the I/O thread.
+template <bool isRequest, class Body>
+net::awaitable<void> WriteNowOrLater(beast::tcp_stream& stream, http::serializer<isRequest, Body>& sr,
+                                     int64_t timeout_ms, boost::system::error_code* ec) {
+  *ec = {};
+  if (!stream.socket().non_blocking()) stream.socket().non_blocking(true, *ec);
+  if (!*ec) http::write(stream.socket(), sr, *ec);
+  if (*ec == net::error::would_block || *ec == net::error::try_again) {
+    *ec = {};
+    stream.expires_after(std::chrono::milliseconds(timeout_ms));
+    co_await http::async_write(stream, sr, net::redirect_error(use_awaitable, *ec));
+  }
+}
 
 struct Worker {
   net::io_context io{1};
@@ -658,17 +693,22 @@ struct Server::Impl {
   // handler touches the socket and *conn only while `active`; StopWatch
   // clears it (on this thread) before the socket or *conn can go away and
   // before the next write to the client (cancel() cancels every operation).
+  // The watch is a one-byte MSG_PEEK receive, not a wait: the reactor
+  // starts a wait with epoll_ctl(2) every time, a receive on a socket it
+  // already watches for reading with none (a peek leaves the bytes of a
+  // pipelined request where the session's next read finds them).
   struct ClientWatch {
     bool active = true, gone = false;
+    char peek = 0;
     std::unique_ptr<UpstreamConn>* conn = nullptr;
   };
   static std::shared_ptr<ClientWatch> WatchClient(beast::tcp_stream& stream, std::unique_ptr<UpstreamConn>* conn) {
     auto watch = std::make_shared<ClientWatch>();
     watch->conn = conn;
-    stream.socket().async_wait(tcp::socket::wait_read, [watch, sock = &stream.socket()](boost::system::error_code wec) {
+    stream.socket().async_receive(net::buffer(&watch->peek, 1), tcp::socket::message_peek,
+                                  [watch](boost::system::error_code wec, size_t n) {
       if (!watch->active || wec == net::error::operation_aborted) return;
-      boost::system::error_code aec;
-      if (wec || sock->available(aec) == 0 || aec) {
+      if (wec || n == 0) {  // end of stream or a reset: the client left
         watch->gone = true;
         if (*watch->conn) (*watch->conn)->Abort();
       }
@@ -762,9 +802,9 @@ struct Server::Impl {
     if (req && req->method() == http::verb::head) res.body().clear();
     svc.metrics().http_requests.Add({{"path", path}, {"status", std::to_string(res.result_int())}});
     boost::system::error_code ec;
-    stream.expires_after(std::chrono::milliseconds(cfg.limits.read_timeout_ms));
     stream.answering = true;
-    co_await http::async_write(stream, res, net::redirect_error(use_awaitable, ec));
+    http::response_serializer<http::string_body> sr{res};
+    co_await WriteNowOrLater(stream, sr, cfg.limits.read_timeout_ms, &ec);
     co_return !ec && res.keep_alive();
   }
   Response Json(int status, std::string body, unsigned version = 11) {
@@ -789,10 +829,9 @@ struct Server::Impl {
     all("x-tollgate-environment", &h.environment);
     all("x-tollgate-tags", &h.tags);
     if (!trusted.empty()) all("x-forwarded-for", &forwarded);
-    boost::system::error_code ec;
-    const tcp::endpoint peer = stream.socket().remote_endpoint(ec);
-    const std::string ip = ec ? std::string() : ClientIp(peer.address().to_string(), forwarded, trusted);
-    return ComposeContext(who, h, ec ? nullptr : &ip, json, err);
+    const std::string* peer = stream.Peer();
+    const std::string ip = peer ? ClientIp(*peer, forwarded, trusted) : std::string();
+    return ComposeContext(who, h, peer ? &ip : nullptr, json, err);
   }
 
   // --- handlers ---

@@ -136,7 +136,17 @@ net::awaitable<UpstreamError> UpstreamConn::Send(http::request<http::string_body
   if (m.tls) {
     co_await http::async_write(*m.tls, req, net::redirect_error(use_awaitable, ec));
   } else {
-    co_await http::async_write(*m.plain, req, net::redirect_error(use_awaitable, ec));
+    // What the socket takes at once goes with a non-blocking write (the
+    // whole request, nearly always: no suspension, no timer, no trip
+    // through the event loop); the rest, if any, asynchronously.
+    http::request_serializer<http::string_body> sr{req};
+    tcp::socket& sock = m.plain->socket();
+    if (!sock.non_blocking()) sock.non_blocking(true, ec);
+    if (!ec) http::write(sock, sr, ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) {
+      ec = {};
+      co_await http::async_write(*m.plain, sr, net::redirect_error(use_awaitable, ec));
+    }
   }
   if (!ec) {
     if (m.tls) {
