@@ -356,8 +356,17 @@ class Checker {
     if (e.index < 0) return nullptr;
     const size_t d = size_t(e.index) / 3, nb = ctx_.policy->budgets.size();
     const Expr* when = nullptr;
-    if (d < nb) when = ctx_.policy->budgets[d].when.get();
-    else if (d - nb < ctx_.policy->limits.size()) when = ctx_.policy->limits[d - nb].when.get();
+    const Expr* key = nullptr;
+    if (d < nb) {
+      when = ctx_.policy->budgets[d].when.get();
+      key = ctx_.policy->budgets[d].key.get();
+    } else if (d - nb < ctx_.policy->limits.size()) {
+      when = ctx_.policy->limits[d - nb].when.get();
+      key = ctx_.policy->limits[d - nb].key.get();
+    }
+    // Charged per endpoint: rules cannot read it at all (tg_scope_error, scopes).
+    auto candidate = [](const Expr* x) { return x && x->scope == ast::Scope::kCandidate; };
+    if (candidate(when) || candidate(key)) return nullptr;
     if (when && when->folded && when->folded->kind == Kind::kBool && when->folded->b) return nullptr;
     return when;
   }
