@@ -6,10 +6,11 @@
 // reported at the let even when it is never used; Diagnostics::Sort drops the
 // repeats the copies produce.
 //
-// A let may use the lets declared above it. A quantifier variable wins over
-// a let of the same name; a use inside a quantifier whose variable has the
-// name of something the let's expression reads would silently rebind it, and
-// is an error.
+// A let may use the lets declared above it. A quantifier variable named
+// like a let is not expanded here (resolve reports it: tg_duplicate_name),
+// nor is a message or tag hole naming a variable of its rule's `when`; a use
+// inside a quantifier whose variable has the name of something the let's
+// expression reads would silently rebind it, and is an error.
 #include <algorithm>
 #include <map>
 
@@ -140,8 +141,21 @@ class Expander {
     for (auto& r : p.rules) {
       root(r.when);
       root(r.mode_when);
+      // A message or tag may name the variables of `when` (its witnesses):
+      // such a name is never a let (resolve reports one that is no witness).
+      std::vector<std::string> when_vars;
+      if (r.when) QuantifierNames(*r.when, &when_vars, 1);
       for (auto& f : r.effects) {
-        root(f.expr);
+        const bool sees_when = f.kind == ast::EffectKind::kDeny ||
+                               f.kind == ast::EffectKind::kWarn || f.kind == ast::EffectKind::kTag;
+        if (sees_when && f.expr) {
+          locals_ = when_vars;
+          added_ = 0;
+          too_big_reported_ = false;
+          Expand(f.expr, all, -1, 1);
+        } else {
+          root(f.expr);
+        }
         for (auto& h : f.hints) root(h.expr);
       }
     }
@@ -173,6 +187,12 @@ class Expander {
   }
 
  private:
+  static void QuantifierNames(const Expr& e, std::vector<std::string>* out, size_t depth) {
+    if (depth > kMaxExpandedNodes) return;
+    if (e.kind == ExprKind::kQuantifier) out->push_back(e.name);
+    for (const auto& k : e.kids) QuantifierNames(*k, out, depth + 1);
+  }
+
   Context& ctx_;
   std::map<std::string, int> index_;
   std::vector<bool> used_;

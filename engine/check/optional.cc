@@ -7,14 +7,16 @@
 //   - an optional record field (`name?: T`, not a set or list),
 //   - a map entry `m[k]` / `m.k` (the key may not be in the map) or a list
 //     element `l[i]` (the position may be out of range),
-//   - `null`, `a ?? b` when `b` may be absent, `get(m, k, d)` when `d` may.
+//   - `null`, `a ?? b` when `b` may be absent, `get(m, k, d)` when `d` may,
+//   - a counter (`budget.b.remaining`, `limit.l.used`) of a budget or limit
+//     with a `when`: it has counters only for the requests `when` matches.
 // Reading such a value where null fails at run time (every operand except
 // those of `==`/`!=`, the left of `??` and the argument of `exists`; `when`
 // and `require` conditions; budget/limit keys; the base of `.`/`[...]`;
 // elements of list/set/map literals) is tg_unguarded_optional, unless a
 // guard DOMINATES the read. Guards (flow typing over the pure expression
 // language, so a fact never goes stale):
-//   exists(x), x != null, x == <constant>     -> x is present
+//   exists(x), x != null, x == <constant>     -> x is present (x a counter too)
 //   k in m, m has k  (m a map)                -> m[k] is present
 // A fact holds on the right of `and` after a true left side, on the right of
 // `or` after a false left side (`not exists(x) or x > 1`), through `not`,
@@ -62,6 +64,7 @@ class Checker {
   std::string PathKey(const Expr& e, int depth = 0) const {
     if (depth > 256) return "";
     if (e.ref == RefKind::kField) return "f" + std::to_string(e.index);
+    if (e.ref == RefKind::kCounter) return "k" + std::to_string(e.index);
     switch (e.kind) {
       case ExprKind::kName:
         if (e.ref == RefKind::kConst) return "c" + std::to_string(e.index);
@@ -259,6 +262,7 @@ class Checker {
         return false;  // consts are folded, data documents and locals are present
       case ExprKind::kMember:
         if (e.ref == RefKind::kField) return !ctx_.schema->field(e.index).AlwaysPresent();
+        if (e.ref == RefKind::kCounter) return CounterWhen(e) != nullptr;
         if (e.ref == RefKind::kDetector || e.ref == RefKind::kNamespace) return false;
         if (e.ref == RefKind::kConst || e.ref == RefKind::kData || e.ref == RefKind::kLocal)
           return false;
@@ -344,6 +348,34 @@ class Checker {
     }
   }
 
+  // The `when` of the budget or limit whose counter `e` reads, when it has
+  // one that is not constant true: its counters are read (and present) only
+  // for the requests it matches; for the others the slot is null
+  // (vm::Counters) and an unguarded read fails with eval_missing_field.
+  const Expr* CounterWhen(const Expr& e) const {
+    if (e.index < 0) return nullptr;
+    const size_t d = size_t(e.index) / 3, nb = ctx_.policy->budgets.size();
+    const Expr* when = nullptr;
+    const Expr* key = nullptr;
+    if (d < nb) {
+      when = ctx_.policy->budgets[d].when.get();
+      key = ctx_.policy->budgets[d].key.get();
+    } else if (d - nb < ctx_.policy->limits.size()) {
+      when = ctx_.policy->limits[d - nb].when.get();
+      key = ctx_.policy->limits[d - nb].key.get();
+    }
+    // Charged per endpoint: rules cannot read it at all (tg_scope_error, scopes).
+    auto candidate = [](const Expr* x) { return x && x->scope == ast::Scope::kCandidate; };
+    if (candidate(when) || candidate(key)) return nullptr;
+    if (when && when->folded && when->folded->kind == Kind::kBool && when->folded->b) return nullptr;
+    return when;
+  }
+  std::string CounterOwner(const Expr& e) const {
+    const size_t d = size_t(e.index) / 3, nb = ctx_.policy->budgets.size();
+    return d < nb ? "budget `" + ctx_.policy->budgets[d].name + "`"
+                  : "limit `" + ctx_.policy->limits[d - nb].name + "`";
+  }
+
   // Whether field `name` of a value of type `t` may be absent.
   static bool FieldAbsent(const Type& t, std::string_view name, bool is_map_lookup) {
     if (t.is(Kind::kMap)) return is_map_lookup;
@@ -376,6 +408,17 @@ class Checker {
       why = "its default may be absent";
     } else if (IsNullLiteral(e)) {
       why = "it is null";
+    }
+    if (e.ref == RefKind::kCounter) {
+      // A default would make the rule fire (or not) for requests the budget
+      // does not count: only a guard says what the author means.
+      const std::string owner = CounterOwner(e);
+      ctx_.Error("tg_unguarded_optional", e.span,
+                 "`" + text + "` may be absent here, where a value is needed: " + owner +
+                     " applies only to the requests its `when` matches",
+                 "guard it: `exists(" + text + ") and ...` (for the other requests " + owner +
+                     " has no counters, and the read fails with eval_missing_field)");
+      return;
     }
     std::string def = DefaultFor(e.type);
     if (def.empty()) def = "DEFAULT";

@@ -20,6 +20,8 @@
 //                 endpoint.quantization, ...) is compared with a value known at
 //                 check time that it never holds (stdlib/field_values.h),
 //                 and when model bans ignore the fallback models
+//   retention     under `retain content hash|none`, no message, tag, key or
+//                 quoted error carries the request's text (tg_retained_text)
 //   tests         test blocks: rule names, binding paths and values (candidate
 //                 values as the catalog holds them), tag keys
 //
@@ -163,6 +165,7 @@ bool Regex(Context& ctx);
 bool Fold(Context& ctx);
 bool Optional(Context& ctx);
 bool Names(Context& ctx);
+bool Retention(Context& ctx);
 bool Tests(Context& ctx);
 
 struct Pass {

@@ -87,6 +87,15 @@ class Resolver {
           ctx_.Error("tg_duplicate_name", e.span,
                      "quantifier variable `" + e.name + "` uses a reserved name",
                      "`" + e.name + "` is the root of schema fields; choose another name");
+        } else if (const Span* decl = DeclarationOf(e.name)) {
+          // One name, two values: inside the quantifier the element, in a
+          // message hole (where the variable is not a witness) the const.
+          const std::string kind = DeclarationKind(e.name);
+          ctx_.ErrorWithNote("tg_duplicate_name", e.span,
+                             "quantifier variable `" + e.name + "` hides " + kind + " `" + e.name + "`",
+                             "rename the variable (or the " + kind + "): inside the quantifier `" +
+                                 e.name + "` would be the element, elsewhere in the rule the " + kind,
+                             *decl, "the " + kind + " `" + e.name + "` is declared here");
         } else if (std::find(locals_.begin() + witnesses_, locals_.end(), e.name) != locals_.end()) {
           // (A quantifier in a message or tag may reuse a witness's name: it hides it.)
           ctx_.Error("tg_duplicate_name", e.span,
@@ -260,6 +269,18 @@ class Resolver {
     return false;
   }
 
+  // The declaration span of the const, data document or let named `name`, or null.
+  const Span* DeclarationOf(const std::string& name) const {
+    const auto& p = *ctx_.policy;
+    if (auto c = consts_.find(name); c != consts_.end()) return &p.consts[c->second].span;
+    if (auto d = data_.find(name); d != data_.end()) return &p.data[d->second].span;
+    if (auto l = lets_.find(name); l != lets_.end()) return &p.lets[l->second].span;
+    return nullptr;
+  }
+  std::string DeclarationKind(const std::string& name) const {
+    return consts_.count(name) ? "const" : data_.count(name) ? "data document" : "let";
+  }
+
   // Locals, consts and data documents. Returns false when `n` is none of them.
   bool ResolvePlainName(Expr& n) {
     for (size_t i = locals_.size(); i-- > 0;) {
@@ -268,6 +289,21 @@ class Resolver {
         n.index = slots_[i];
         return true;
       }
+    }
+    // A message or tag naming a variable of its rule's `when` that is not a
+    // witness: it has no value when the rule fires, and never falls back to
+    // a const, data document or let of the same name.
+    if ((root_.role == Role::kMessage || root_.role == Role::kTag) && DeclarationOf(n.name) &&
+        QuantifiesIn(ctx_.policy->rules[root_.owner].when.get(), n.name)) {
+      ctx_.Error("tg_unknown_name", n.span,
+                 "`" + n.name + "` names the quantifier variable of `when`, which has no value when the rule fires",
+                 "a message or tag can name the variable of an `any` quantifier joined by `and` at "
+                 "the top of `when`; the " + DeclarationKind(n.name) + " `" + n.name +
+                     "` is hidden by the variable: rename one of them");
+      if (auto c = consts_.find(n.name); c != consts_.end()) ctx_.const_used[c->second] = true;
+      n.ref = RefKind::kUnresolved;
+      n.index = -2;  // reported
+      return true;
     }
     auto c = consts_.find(n.name);
     if (c != consts_.end()) {

@@ -77,7 +77,7 @@ TEST(Golden, CoversEveryCode) {
        {"tg_duplicate_name", "tg_unknown_name", "tg_unknown_field", "tg_unknown_function",
         "tg_type_error", "tg_money_mismatch", "tg_scope_error", "tg_invalid_regex", "tg_data_error",
         "tg_limit_exceeded", "tg_invalid_value", "tg_test_error", "tg_not_constant",
-        "tg_unused_const", "tg_unreachable"})
+        "tg_unused_const", "tg_unreachable", "tg_retained_text"})
     EXPECT_NE(all.find(std::string("[") + code + "]"), std::string::npos) << code;
 }
 
