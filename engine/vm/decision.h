@@ -73,6 +73,11 @@ struct RouteHints {
   int64_t max_prompt = -1;         // money micros per million prompt tokens
   int64_t max_completion = -1;     // money micros per million completion tokens
   int64_t max_request = -1;        // money micros per-request price
+  // The rule that set each cap (the first rule giving the lowest value);
+  // UINT32_MAX when the cap is absent. The router names it when the cap
+  // eliminates an endpoint.
+  uint32_t max_request_cost_rule = UINT32_MAX, max_prompt_rule = UINT32_MAX,
+           max_completion_rule = UINT32_MAX, max_request_rule = UINT32_MAX;
   std::vector<std::string_view> order;  // provider slugs
   std::vector<uint32_t> rules;     // rules that contributed
 };

@@ -41,6 +41,8 @@ void Decision::Clear() {
   redactions.clear();
   route.sort = SortBy::kNone;
   route.max_request_cost = route.max_prompt = route.max_completion = route.max_request = -1;
+  route.max_request_cost_rule = route.max_prompt_rule = route.max_completion_rule =
+      route.max_request_rule = UINT32_MAX;
   route.order.clear();
   route.rules.clear();
   tags.clear();
@@ -125,13 +127,17 @@ void RuleFailed(const Code& c, uint32_t r, Frame* f, Decision* out, ast::Mode mo
 
 void MergeRoute(const RuleCode& rc, uint32_t r, RouteHints* route) {
   if (route->sort == SortBy::kNone) route->sort = rc.sort;
-  auto lower = [](int64_t* slot, int64_t v) {
-    if (v >= 0 && (*slot < 0 || v < *slot)) *slot = v;
+  // The lowest cap wins; on a tie the first rule keeps it (and is named).
+  auto lower = [r](int64_t* slot, uint32_t* rule, int64_t v) {
+    if (v >= 0 && (*slot < 0 || v < *slot)) {
+      *slot = v;
+      *rule = r;
+    }
   };
-  lower(&route->max_request_cost, rc.max_request_cost);
-  lower(&route->max_prompt, rc.max_prompt);
-  lower(&route->max_completion, rc.max_completion);
-  lower(&route->max_request, rc.max_request);
+  lower(&route->max_request_cost, &route->max_request_cost_rule, rc.max_request_cost);
+  lower(&route->max_prompt, &route->max_prompt_rule, rc.max_prompt);
+  lower(&route->max_completion, &route->max_completion_rule, rc.max_completion);
+  lower(&route->max_request, &route->max_request_rule, rc.max_request);
   if (route->order.empty()) {
     for (const std::string& o : rc.order) route->order.emplace_back(o);
   }
@@ -282,6 +288,7 @@ struct Mark {
   size_t fired, shadow, advisory, require_refs, shadow_requires, redactions, tags, warnings,
       errors, route_order, route_rules;
   int64_t max_request_cost, max_prompt, max_completion, max_request;
+  uint32_t max_request_cost_rule, max_prompt_rule, max_completion_rule, max_request_rule;
   SortBy sort;
   Outcome outcome;
   int status;
@@ -294,7 +301,9 @@ Mark Save(const Decision& d) {
               d.shadow_requires.size(), d.redactions.size(), d.tags.size(), d.warnings.size(),
               d.errors.size(), d.route.order.size(), d.route.rules.size(),
               d.route.max_request_cost, d.route.max_prompt, d.route.max_completion,
-              d.route.max_request, d.route.sort, d.outcome, d.status, d.code, d.deny_rule};
+              d.route.max_request, d.route.max_request_cost_rule, d.route.max_prompt_rule,
+              d.route.max_completion_rule, d.route.max_request_rule, d.route.sort, d.outcome,
+              d.status, d.code, d.deny_rule};
 }
 
 // Shrinking a vector never allocates (and never throws).
@@ -315,6 +324,10 @@ void Restore(const Mark& m, Decision* d) {
   d->route.max_prompt = m.max_prompt;
   d->route.max_completion = m.max_completion;
   d->route.max_request = m.max_request;
+  d->route.max_request_cost_rule = m.max_request_cost_rule;
+  d->route.max_prompt_rule = m.max_prompt_rule;
+  d->route.max_completion_rule = m.max_completion_rule;
+  d->route.max_request_rule = m.max_request_rule;
   d->outcome = m.outcome;
   d->status = m.status;
   d->code = m.code;

@@ -25,6 +25,7 @@
 #include "runtime/cli/common.h"
 #include "runtime/decide/decide.h"
 #include "runtime/input/input.h"
+#include "runtime/router/catalog_names.h"
 #include "runtime/router/router.h"
 
 namespace tollgate::cli {
@@ -96,6 +97,12 @@ int RunRoute(int argc, char** argv) {
   if (!runtime::Catalog::LoadFile(args.Get("--catalog"), *l.schema, &catalog, &cerr)) {
     std::fprintf(stderr, "error[%s]: %s\n", cerr.code.c_str(), cerr.message.c_str());
     return cerr.code == "catalog_io_error" ? kExitIo : kExitFailed;
+  }
+  {  // names of the policy that no endpoint of the catalog holds: warnings
+    Diagnostics names;
+    runtime::WarnNamesNotInCatalog(*l.policy, catalog, args.Get("--catalog"), &names);
+    names.Sort();
+    if (!names.empty()) std::fputs(names.Render().c_str(), stderr);
   }
   runtime::Accounts accounts;
   const bool has_accounts = !args.Get("--accounts").empty();

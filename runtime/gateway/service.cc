@@ -28,6 +28,7 @@
 #include "runtime/decide/decision_json.h"
 #include "runtime/input/input.h"
 #include "runtime/ledger/open.h"
+#include "runtime/router/catalog_names.h"
 
 namespace tollgate::gateway {
 namespace {
@@ -599,6 +600,21 @@ bool Service::Load(std::vector<SourceText>* sources, std::shared_ptr<const Polic
     return false;
   }
   subj.catalog_json = std::move(text);
+  {  // names of the policy that no endpoint of the catalog holds: logged, not refused
+    Diagnostics names;
+    runtime::WarnNamesNotInCatalog(*set->policy, *set->catalog, config_.catalog, &names);
+    names.Sort();
+    for (const Diagnostic& d : names.items()) {
+      rj::StringBuffer sb;
+      JsonWriter w(sb);
+      w.StartObject();
+      Str(&w, "event", "policy_warning");
+      Str(&w, "code", d.code);
+      Str(&w, "message", RenderDiagnostic(d));
+      w.EndObject();
+      log_->warn("{}", sb.GetString());
+    }
+  }
   if (!config_.accounts.empty()) {
     set->accounts = std::make_unique<runtime::Accounts>();
     text.clear();

@@ -453,6 +453,7 @@ bool Catalog::LoadUnguarded(std::string_view json, const stdlib::Schema& schema,
                    CatalogError* error) {
   out->endpoints_.clear();
   out->records_.clear();
+  out->model_max_output_.clear();
   out->by_model_.clear();
   out->by_id_.clear();
   out->schema_ = nullptr;
@@ -521,6 +522,12 @@ bool Catalog::LoadUnguarded(std::string_view json, const stdlib::Schema& schema,
     }
     out->by_model_[e.model].push_back(i);
   }
+  out->model_max_output_.assign(out->endpoints_.size(), 0);
+  for (const auto& [model, eps] : out->by_model_) {
+    int64_t longest = 0;
+    for (uint32_t i : eps) longest = std::max(longest, out->endpoints_[i].max_output_tokens);
+    for (uint32_t i : eps) out->model_max_output_[i] = longest;
+  }
   return out->Build(schema, error);
 }
 
@@ -530,6 +537,7 @@ bool Catalog::Load(std::string_view json, const stdlib::Schema& schema, Catalog*
     return LoadUnguarded(json, schema, out, error);
   } catch (const std::bad_alloc&) {
     out->endpoints_.clear();
+    out->model_max_output_.clear();
     out->by_id_.clear();
     error->code = "catalog_too_large";
     error->message = "out of memory while loading the catalog";

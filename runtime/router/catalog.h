@@ -192,6 +192,11 @@ class Catalog {
 
   // Endpoint indices serving `model`, in catalog order; empty when none.
   const std::vector<uint32_t>& ForModel(std::string_view model) const;
+  // The longest `max_output_tokens` among the endpoints serving endpoint i's
+  // model (all tiers): the completion length the router's estimate counts
+  // for every endpoint of that model when a request has no `max_tokens`
+  // (docs/routing.md §2), so that endpoints compare on the same footing. O(1).
+  int64_t model_max_output(size_t i) const { return model_max_output_[i]; }
   // Index of the endpoint with this id, or -1.
   int Find(std::string_view id) const;
 
@@ -202,6 +207,7 @@ class Catalog {
 
   std::vector<Endpoint> endpoints_;
   std::vector<vm::Record> records_;
+  std::vector<int64_t> model_max_output_;  // per endpoint: its model's longest max output
   std::unordered_map<std::string_view, std::vector<uint32_t>, SvHash> by_model_;
   std::unordered_map<std::string_view, uint32_t, SvHash> by_id_;
   const stdlib::Schema* schema_ = nullptr;

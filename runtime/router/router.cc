@@ -97,6 +97,13 @@ int64_t WorstCaseCompletionTokens(int64_t max_tokens, int64_t n, const Endpoint&
   return MulChecked(per, std::max<int64_t>(1, n)).value_or(INT64_MAX);
 }
 
+int64_t EstimatedCompletionTokens(int64_t max_tokens, int64_t n, const Catalog& catalog,
+                                  uint32_t endpoint) {
+  const int64_t per =
+      std::max<int64_t>(0, max_tokens >= 0 ? max_tokens : catalog.model_max_output(endpoint));
+  return MulChecked(per, std::max<int64_t>(1, n)).value_or(INT64_MAX);
+}
+
 const char* ElimCodeName(ElimCode c) {
   switch (c) {
     case ElimCode::kPolicyRequire: return "policy_require";
@@ -429,7 +436,6 @@ void Router::RouteOrThrow(const vm::Decision& d, const vm::Record& request, Rout
   // --- 3. candidates and filters ---
   const bool cached = im.options.use_require_cache;
   const auto& rules = program_.rules();
-  const uint32_t policy_rule = d.route.rules.empty() ? UINT32_MAX : d.route.rules.front();
   bool policy_eliminated = false;
   const std::vector<Value>& only_items = Items(*p.only);
   const std::vector<Value>& ignore_items = Items(*p.ignore);
@@ -476,8 +482,12 @@ void Router::RouteOrThrow(const vm::Decision& d, const vm::Record& request, Rout
         if ((owner >= 0 ? owner : first) != mi) continue;
       }
       ++n_candidates;
-      const int64_t cost =
-          EstimateCost(p.input_tokens, WorstCaseCompletionTokens(p.max_tokens, p.n, ep), ep);
+      // The estimate counts the same completion length for every endpoint of
+      // the model (max_tokens, else the model's longest max output), so that
+      // the price sort and a cost cap compare per-token prices: an endpoint
+      // with a short output limit must not look cheaper for it. The budget
+      // reservation keeps the endpoint's own worst case (WorstCaseUsage).
+      const int64_t cost = EstimateCost(p.input_tokens, EstimatedCompletionTokens(p.max_tokens, p.n, catalog_, e), ep);
       Elimination el;
       el.endpoint = e;
       auto drop = [&](ElimCode c, std::string_view source, std::string_view field,
@@ -601,7 +611,11 @@ void Router::RouteOrThrow(const vm::Decision& d, const vm::Record& request, Rout
         continue;
       }
       // Max prices: request, account (pref_max_price), policy (route_max_price).
-      struct Cap { int64_t limit; int64_t value; ElimCode code; std::string_view source, field; };
+      // A policy cap names the rule that set it (the lowest value's).
+      struct Cap {
+        int64_t limit; int64_t value; ElimCode code; std::string_view source, field;
+        uint32_t rule = UINT32_MAX;
+      };
       const Cap caps[] = {
           {p.max_prompt, ep.price_input, ElimCode::kPrefMaxPrice, "request", "provider.max_price.prompt"},
           {p.max_completion, ep.price_output, ElimCode::kPrefMaxPrice, "request", "provider.max_price.completion"},
@@ -609,17 +623,24 @@ void Router::RouteOrThrow(const vm::Decision& d, const vm::Record& request, Rout
           {acct.max_prompt, ep.price_input, ElimCode::kPrefMaxPrice, "account", "provider.max_price.prompt"},
           {acct.max_completion, ep.price_output, ElimCode::kPrefMaxPrice, "account", "provider.max_price.completion"},
           {acct.max_request, ep.price_request, ElimCode::kPrefMaxPrice, "account", "provider.max_price.request"},
-          {d.route.max_prompt, ep.price_input, ElimCode::kRouteMaxPrice, "policy", "route.max_price.prompt"},
-          {d.route.max_completion, ep.price_output, ElimCode::kRouteMaxPrice, "policy", "route.max_price.completion"},
-          {d.route.max_request, ep.price_request, ElimCode::kRouteMaxPrice, "policy", "route.max_price.request"},
-          {d.route.max_request_cost, cost, ElimCode::kRouteMaxPrice, "policy", "route.max_price"},
+          {d.route.max_prompt, ep.price_input, ElimCode::kRouteMaxPrice, "policy", "route.max_price.prompt",
+           d.route.max_prompt_rule},
+          {d.route.max_completion, ep.price_output, ElimCode::kRouteMaxPrice, "policy",
+           "route.max_price.completion", d.route.max_completion_rule},
+          {d.route.max_request, ep.price_request, ElimCode::kRouteMaxPrice, "policy", "route.max_price.request",
+           d.route.max_request_rule},
+          {d.route.max_request_cost, cost, ElimCode::kRouteMaxPrice, "policy", "route.max_price",
+           d.route.max_request_cost_rule},
       };
       const Cap* hit = nullptr;
       for (const Cap& c : caps) {
         if (c.limit >= 0 && c.value > c.limit) { hit = &c; break; }
       }
       if (hit) {
-        if (hit->code == ElimCode::kRouteMaxPrice) el.rule = policy_rule;
+        if (hit->code == ElimCode::kRouteMaxPrice) {
+          el.rule = hit->rule;
+          policy_eliminated = true;  // the policy's cap: a governance decision (403)
+        }
         drop(hit->code, hit->source, hit->field, hit->value, hit->limit);
         continue;
       }
@@ -714,14 +735,14 @@ void Router::RouteOrThrow(const vm::Decision& d, const vm::Record& request, Rout
     out->reason = "no endpoint in the catalog serves " + (models.empty() ? std::string("the requested model") : models);
     return;
   }
-  // Group by (code, source, field) in first-occurrence order.
-  struct Group { ElimCode code; std::string_view source, field; size_t n; };
+  // Group by (code, source, field, rule) in first-occurrence order.
+  struct Group { ElimCode code; std::string_view source, field; uint32_t rule; size_t n; };
   std::vector<Group> groups;
   for (const Elimination& el : out->eliminated) {
     auto g = std::find_if(groups.begin(), groups.end(), [&](const Group& x) {
-      return x.code == el.code && x.source == el.source && x.field == el.field;
+      return x.code == el.code && x.source == el.source && x.field == el.field && x.rule == el.rule;
     });
-    if (g == groups.end()) groups.push_back({el.code, el.source, el.field, 1});
+    if (g == groups.end()) groups.push_back({el.code, el.source, el.field, el.rule, 1});
     else ++g->n;
   }
   out->reason = "no eligible endpoint for " + models + ": " + std::to_string(n_candidates) +
@@ -730,8 +751,14 @@ void Router::RouteOrThrow(const vm::Decision& d, const vm::Record& request, Rout
     const Group& g = groups[i];
     if (i) out->reason += "; ";
     out->reason += std::to_string(g.n) + " by ";
-    if (g.code == ElimCode::kPolicyRequire) out->reason += "rule `" + std::string(g.field) + "`";
-    else out->reason += std::string(g.source) + " `" + std::string(g.field) + "` (" + ElimCodeName(g.code) + ")";
+    if (g.code == ElimCode::kPolicyRequire) {
+      out->reason += "rule `" + std::string(g.field) + "`";
+    } else if (g.code == ElimCode::kRouteMaxPrice && g.rule < rules.size()) {
+      out->reason += "rule `" + rules[g.rule].name + "` `" + std::string(g.field) + "` (" +
+                     ElimCodeName(g.code) + ")";
+    } else {
+      out->reason += std::string(g.source) + " `" + std::string(g.field) + "` (" + ElimCodeName(g.code) + ")";
+    }
   }
   out->reason += ")";
 }

@@ -17,7 +17,8 @@
 //      (step 3), on the survivors only. The first failure is named. The
 //      candidate's
 //      `endpoint.estimated_cost` = input_tokens x input price / 1e6 +
-//      (max_tokens, else the endpoint's max output) x n x output price / 1e6 +
+//      (max_tokens, else the longest max output among the model's endpoints:
+//      the same count for all of them) x n x output price / 1e6 +
 //      per-request price (n = request.n, the completions asked for; null
 //      = 1), exact, is filled in before the predicates run. It is an
 //      estimate (input_tokens is (bytes + 3) / 4): budgets reserve an upper
@@ -50,7 +51,8 @@
 //
 // ## Failure
 // Nothing left: RouteResult::code = route_no_eligible_endpoint, status 403
-// when a policy require eliminated at least one candidate, else 404; the
+// when the policy (a require, or a route max_price cap) eliminated at least
+// one candidate, else 404; the
 // reason summarises and `eliminated` names, for every candidate, the code,
 // rule / preference and detail. An invalid preference value (sort word,
 // data_collection word, unknown quantization, request.n below 1, a
@@ -114,7 +116,8 @@ inline constexpr std::string_view kCodeRouteError = "route_error";  // out of me
 struct Elimination {
   uint32_t endpoint = 0;
   ElimCode code = ElimCode::kPolicyRequire;
-  uint32_t rule = UINT32_MAX;     // policy_require / route_max_price: the rule
+  uint32_t rule = UINT32_MAX;     // policy_require: the rule; route_max_price: the rule that
+                                  // set the cap (RouteHints::max_*_rule)
   uint32_t require = UINT32_MAX;  // policy_require: Program require index
   std::string_view source;        // "policy" | "request" | "account"
   std::string_view field;         // e.g. "provider.zdr"; the rule name for policy_require
@@ -210,6 +213,16 @@ void ApplyRoute(const RouteResult& result, vm::Decision* decision);
 // so does every cost computed from it: no cap, budget or token limit admits
 // it (fails closed). O(1).
 int64_t WorstCaseCompletionTokens(int64_t max_tokens, int64_t n, const Endpoint& ep);
+
+// The completion tokens the router's estimate (`endpoint.estimated_cost`)
+// counts for endpoint `endpoint` of `catalog`: (`max_tokens`, or, when
+// negative = absent, the longest max output among the catalog's endpoints of
+// the same model, Catalog::model_max_output) x `n` (below 1 counts as 1),
+// saturating at INT64_MAX. The same count for every endpoint of a model, so
+// estimates differ by per-token prices only; never below the endpoint's own
+// worst case (WorstCaseCompletionTokens). O(1).
+int64_t EstimatedCompletionTokens(int64_t max_tokens, int64_t n, const Catalog& catalog,
+                                  uint32_t endpoint);
 
 // One line saying why, with the values compared: the predicate text and the
 // candidate fields it read (`provider.jurisdiction in eu -- provider.jurisdiction

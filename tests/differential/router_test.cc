@@ -24,12 +24,18 @@ namespace tollgate {
 namespace {
 
 // The request-specific estimate of docs/routing.md: input tokens x input
-// price + (max_tokens, else the endpoint's max output) x output price, per
-// million, rounded half to even, + the per-request price.
-int64_t EstimatedCost(const runtime::Endpoint& e, const vm::Record& req, const stdlib::Schema& s) {
+// price + (max_tokens, else the longest max output among the catalog's
+// endpoints of the same model) x output price, per million, rounded half to
+// even, + the per-request price.
+int64_t EstimatedCost(const runtime::Catalog& catalog, const runtime::Endpoint& e,
+                      const vm::Record& req, const stdlib::Schema& s) {
   int64_t in = req.slots[s.field(s.Find("request.input_tokens")).slot].i;
   Value mt = req.slots[s.field(s.Find("request.max_tokens")).slot];
-  int64_t per = mt.is_null() ? e.max_output_tokens : mt.i;
+  int64_t longest = 0;
+  for (const runtime::Endpoint& o : catalog.endpoints()) {
+    if (o.model == e.model) longest = std::max(longest, o.max_output_tokens);
+  }
+  int64_t per = mt.is_null() ? longest : mt.i;
   // n completions, each up to `per` tokens; beyond int64 the token count
   // saturates (and so does the cost, unless output is free).
   Value nv = req.slots[s.field(s.Find("request.n")).slot];
@@ -85,7 +91,7 @@ TEST(RouterDifferential, PolicyFilteringAgreesWithReference) {
     for (const runtime::Elimination& el : res.eliminated) {
       if (el.code != runtime::ElimCode::kPolicyRequire) continue;
       vm::Record cand;
-      candidate(el.endpoint, EstimatedCost(catalog.endpoint(el.endpoint), rec, schema), &cand);
+      candidate(el.endpoint, EstimatedCost(catalog, catalog.endpoint(el.endpoint), rec, schema), &cand);
       ++checked_elim;
       ref::RequireResult r = ref::EvalRequire(policy.ast(), schema, el.require, rec, cand);
       if (r.pass && failures++ < 5)

@@ -58,12 +58,69 @@ TEST_F(RouterTest, EstimatedCostIsExact) {
   EXPECT_EQ(env.result.endpoints[0].estimated_cost, in * 25 / 10 + 10000 + 1000);
 }
 
-TEST_F(RouterTest, MaxTokensAbsentUsesEndpointMaxOutput) {
+TEST_F(RouterTest, MaxTokensAbsentUsesModelMaxOutput) {
   SetUpEnv(kNoRules, CatalogOf({Ep("e", "m", "p", {{"input", "\"0\""}, {"output", "\"1\""},
                                                    {"max_output_tokens", "2000"}})}));
   R(Input("m"));
   ASSERT_EQ(env.result.endpoints.size(), 1u);
   EXPECT_EQ(env.result.endpoints[0].estimated_cost, 2000);  // 2000 tok x 1 usd/Mtok
+}
+
+// Two endpoints of one model (the reviewer's llama-3.1-70b pair): `big` is
+// cheaper per token but may write 131072 tokens, `small` is dearer and stops
+// at 8192. Without max_tokens the estimate counts the model's longest max
+// output for both, so the endpoints compare by their per-token prices.
+std::string OutputLimits() {
+  return CatalogOf({
+      Ep("m@big", "m", "together", {{"input", "\"0.50\""}, {"output", "\"1.00\""},
+                                    {"context_length", "131072"}, {"max_output_tokens", "131072"}}),
+      Ep("m@small", "m", "fireworks", {{"input", "\"0.90\""}, {"output", "\"2.00\""},
+                                       {"context_length", "131072"}, {"max_output_tokens", "8192"}}),
+  });
+}
+
+TEST_F(RouterTest, PriceSortComparesPerTokenPricesWithoutMaxTokens) {
+  SetUpEnv(kNoRules, OutputLimits());
+  for (const char* prefs : {"", "{\"sort\": \"price\"}"}) {
+    EXPECT_EQ(R(Input("m", prefs)), (Ids{"m@big", "m@small"})) << prefs;
+    EXPECT_EQ(R(Input("m", prefs, "\"max_tokens\": 1000")), (Ids{"m@big", "m@small"})) << prefs;
+  }
+  // The policy's sort likewise.
+  SetUpEnv("policy \"p\"\nrule s { route sort price }\n", OutputLimits());
+  EXPECT_EQ(R(Input("m")), (Ids{"m@big", "m@small"}));
+  // Both estimates count 131072 output tokens (the model's longest).
+  const int slot = env.policy->schema().field(env.policy->schema().Find("request.input_tokens")).slot;
+  const int64_t in = env.request.slots[slot].i;
+  ASSERT_EQ(env.result.endpoints.size(), 2u);
+  auto half_even = [](int64_t n) {  // n / 1e6, rounded half to even
+    int64_t q = n / 1000000, r = n % 1000000;
+    return r * 2 > 1000000 || (r * 2 == 1000000 && (q & 1)) ? q + 1 : q;
+  };
+  EXPECT_EQ(env.result.endpoints[0].estimated_cost, half_even(in * 500000 + int64_t{131072} * 1000000));
+  EXPECT_EQ(env.result.endpoints[1].estimated_cost, half_even(in * 900000 + int64_t{131072} * 2000000));
+  // The budget's worst case still stops at each endpoint's own limit.
+  EXPECT_EQ(runtime::WorstCaseCompletionTokens(-1, 1, env.catalog.endpoint(1)), 8192);
+  EXPECT_EQ(runtime::EstimatedCompletionTokens(-1, 1, env.catalog, 1), 131072);
+  EXPECT_EQ(runtime::EstimatedCompletionTokens(-1, 2, env.catalog, 1), 2 * 131072);
+  EXPECT_EQ(runtime::EstimatedCompletionTokens(500, 2, env.catalog, 1), 1000);
+}
+
+// A cost cap (route max_price <money>, or a require on estimated_cost) never
+// keeps the per-token-dearer endpoint while eliminating the cheaper one.
+TEST_F(RouterTest, CostCapNeverKeepsTheDearerEndpoint) {
+  // 0.05 usd: 131072 tok x 1 usd/Mtok = 0.131 is over; 8192 x 2 = 0.016 was under.
+  SetUpEnv("policy \"p\"\nrule cap { route max_price 0.05 usd }\n", OutputLimits());
+  EXPECT_TRUE(R(Input("m")).empty());
+  EXPECT_EQ(env.CodeOf("m@big"), "route_max_price");
+  EXPECT_EQ(env.CodeOf("m@small"), "route_max_price");
+  // With max_tokens both are costed at it: the cheaper passes first.
+  EXPECT_EQ(R(Input("m", "", "\"max_tokens\": 8000")), (Ids{"m@big", "m@small"}));
+  SetUpEnv("policy \"p\"\nrule cap { route max_price 0.14 usd }\n", OutputLimits());
+  EXPECT_EQ(R(Input("m")), (Ids{"m@big"}));
+  EXPECT_EQ(env.CodeOf("m@small"), "route_max_price");
+  SetUpEnv("policy \"p\"\nrule cap { require endpoint.estimated_cost <= 0.14 usd }\n", OutputLimits());
+  EXPECT_EQ(R(Input("m")), (Ids{"m@big"}));
+  EXPECT_EQ(env.CodeOf("m@small"), "policy_require");
 }
 
 TEST_F(RouterTest, TiesBrokenByEndpointId) {
@@ -458,6 +515,48 @@ TEST_F(RouterTest, PolicyRouteMaxRequestCost) {
   SetUpEnv("policy \"p\"\nrule cap { route max_price 0.005 usd }\n", Basic());
   EXPECT_EQ(R(Input("m")), (Ids{"m@us"}));
   EXPECT_EQ(env.CodeOf("m@fr"), "route_max_price");
+}
+
+// Each cap elimination names the rule whose cap eliminated it (the one
+// that set the lowest value), not the first rule with route hints; a policy
+// cap eliminating everything is the policy's decision: 403.
+TEST_F(RouterTest, PolicyCapEliminationNamesTheCappingRule) {
+  SetUpEnv("policy \"p\"\nrule sorter { route sort latency }\n"
+           "rule loose { route max_price prompt 50 usd }\n"
+           "rule capper { route max_price prompt 0.75 usd }\n"
+           "rule capper2 { route max_price prompt 0.75 usd route max_price 0.0001 usd }\n",
+           Basic());
+  EXPECT_TRUE(R(Input("m")).empty());
+  ASSERT_EQ(env.result.eliminated.size(), 3u);
+  const auto& rules = env.policy->program().rules();
+  for (const auto& e : env.result.eliminated) {
+    const std::string id = env.catalog.endpoint(e.endpoint).id;
+    EXPECT_EQ(runtime::ElimCodeName(e.code), std::string("route_max_price")) << id;
+    ASSERT_LT(e.rule, rules.size()) << id;
+    // m@us passes the prompt cap (0.5 usd) and fails capper2's cost cap;
+    // the others fail the prompt cap, whose lowest value capper set first.
+    EXPECT_EQ(rules[e.rule].name, id == "m@us" ? "capper2" : "capper") << id;
+  }
+  EXPECT_EQ(env.result.status, 403);
+  runtime::ApplyRoute(env.result, &env.decision);
+  EXPECT_EQ(env.decision.status, 403);
+  EXPECT_EQ(env.decision.code, "route_no_eligible_endpoint");
+  EXPECT_NE(env.result.reason.find("2 by rule `capper` `route.max_price.prompt` (route_max_price)"),
+            std::string::npos) << env.result.reason;
+  EXPECT_NE(env.result.reason.find("1 by rule `capper2` `route.max_price` (route_max_price)"),
+            std::string::npos) << env.result.reason;
+  const std::string json =
+      runtime::EliminatedJson(env.catalog, env.policy->program(), env.result, false, &env.request);
+  EXPECT_EQ(json.find("\"rule\":\"sorter\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"rule\":\"capper2\""), std::string::npos) << json;
+  // A cap that leaves something: the survivors route (200), eliminated ones
+  // still name their rule.
+  SetUpEnv("policy \"p\"\nrule sorter { route sort latency }\nrule capper2 { route max_price prompt 0.75 usd }\n",
+           Basic());
+  EXPECT_EQ(R(Input("m")), (Ids{"m@us"}));
+  EXPECT_EQ(env.result.status, 200);
+  ASSERT_EQ(env.result.eliminated.size(), 2u);
+  EXPECT_EQ(env.policy->program().rules()[env.result.eliminated[0].rule].name, "capper2");
 }
 
 // request.n asks for n completions, each billed: the estimated cost counts

@@ -1,0 +1,190 @@
+// See catalog_names.h.
+#include "runtime/router/catalog_names.h"
+
+#include <algorithm>
+#include <set>
+#include <string_view>
+#include <vector>
+
+#include "engine/ast/ast.h"
+#include "stdlib/names.h"
+
+namespace tollgate::runtime {
+namespace {
+
+using ast::Expr;
+using ast::ExprKind;
+using ast::Op;
+using ast::RefKind;
+
+// The candidate fields whose values name something of the catalog.
+enum class NameField : uint8_t { kNone, kBase, kSlug, kModel };
+
+class Walker {
+ public:
+  Walker(const Policy& policy, const Catalog& catalog, const std::string& path, Diagnostics* out)
+      : policy_(policy), catalog_(catalog), path_(path), out_(out) {
+    for (const Endpoint& e : catalog.endpoints()) {
+      slugs_.insert(e.provider);
+      bases_.insert(std::string(stdlib::ProviderBase(e.provider)));
+      models_.insert(std::string(stdlib::SplitModel(e.model).id));
+    }
+  }
+
+  void Run() {
+    for (const ast::Rule& r : policy_.ast().rules) {
+      if (r.when) Walk(*r.when);
+      if (r.mode_when) Walk(*r.mode_when);
+      for (const ast::Effect& ef : r.effects) {
+        if (ef.expr) Walk(*ef.expr);
+        for (const ast::RouteHint& h : ef.hints) {
+          if (h.kind == ast::RouteHintKind::kOrder && h.expr) Order(*h.expr);
+        }
+      }
+    }
+  }
+
+ private:
+  NameField FieldOf(const Expr& e) const {
+    if (e.ref != RefKind::kField || e.index < 0) return NameField::kNone;
+    const std::string& p = policy_.schema().field(e.index).path;
+    if (p == "provider.name") return NameField::kBase;
+    if (p == "provider.slug") return NameField::kSlug;
+    if (p == "endpoint.model") return NameField::kModel;
+    return NameField::kNone;
+  }
+
+  // The constant value of `e`, when the checker folded it.
+  const Value* Constant(const Expr& e) const {
+    if (e.folded) return &*e.folded;
+    if (e.ref == RefKind::kConst && e.index >= 0 &&
+        static_cast<size_t>(e.index) < policy_.ast().consts.size()) {
+      const ast::ConstDecl& c = policy_.ast().consts[e.index];
+      if (c.expr && c.expr->folded) return &*c.expr->folded;
+    }
+    return nullptr;
+  }
+
+  static void Strings(const Value& v, bool elements, std::vector<std::string_view>* out) {
+    if (!elements) {
+      if (v.kind == Kind::kString) out->push_back(v.sv());
+      return;
+    }
+    const std::vector<Value>* items = v.kind == Kind::kSet && v.set     ? &v.set->items
+                                      : v.kind == Kind::kList && v.list ? &v.list->items
+                                                                        : nullptr;
+    if (!items) return;
+    for (const Value& x : *items)
+      if (x.kind == Kind::kString) out->push_back(x.sv());
+  }
+
+  void Walk(const Expr& e) {
+    if (e.kind == ExprKind::kBinary && e.kids.size() == 2) Compare(e);
+    for (const auto& k : e.kids)
+      if (k) Walk(*k);
+  }
+
+  void Compare(const Expr& e) {
+    const Expr& a = *e.kids[0];
+    const Expr& b = *e.kids[1];
+    NameField f = NameField::kNone;
+    const Expr* other = nullptr;
+    bool elements = false;
+    switch (e.op) {
+      case Op::kEq:
+      case Op::kNe:
+        if ((f = FieldOf(a)) != NameField::kNone) other = &b;
+        else if ((f = FieldOf(b)) != NameField::kNone) other = &a;
+        break;
+      case Op::kIn:
+      case Op::kNotIn:
+        if ((f = FieldOf(a)) != NameField::kNone) other = &b;
+        elements = true;
+        break;
+      case Op::kHas:
+        if ((f = FieldOf(b)) != NameField::kNone) other = &a;
+        elements = true;
+        break;
+      default:
+        return;
+    }
+    if (!other) return;
+    const Value* c = Constant(*other);
+    if (!c) return;
+    std::vector<std::string_view> names;
+    Strings(*c, elements, &names);
+    const std::set<std::string>& known = f == NameField::kBase   ? bases_
+                                         : f == NameField::kSlug ? slugs_
+                                                                 : models_;
+    const char* path = f == NameField::kBase   ? "provider.name"
+                       : f == NameField::kSlug ? "provider.slug"
+                                               : "endpoint.model";
+    const char* what = f == NameField::kModel ? "model" : "provider";
+    std::vector<std::string> missing;
+    for (std::string_view s : names) {
+      // "" is a neutral value; a misspelling tg_name_never_matches reports.
+      if (s.empty() || known.count(std::string(s))) continue;
+      if (std::find(missing.begin(), missing.end(), s) == missing.end()) missing.emplace_back(s);
+    }
+    Report(e.span, missing, known, std::string("`") + path + "` is compared with", what);
+  }
+
+  void Order(const Expr& e) {
+    const Value* c = Constant(e);
+    if (!c) return;
+    std::vector<std::string_view> names;
+    Strings(*c, true, &names);
+    std::vector<std::string> missing;
+    for (std::string_view s : names) {
+      bool any = false;
+      for (const Endpoint& ep : catalog_.endpoints()) {
+        if (ProviderMatches(s, ep, true)) { any = true; break; }
+      }
+      if (!any && std::find(missing.begin(), missing.end(), s) == missing.end()) missing.emplace_back(s);
+    }
+    Report(e.span, missing, slugs_, "`route order` lists", "provider");
+  }
+
+  void Report(const Span& span, const std::vector<std::string>& missing,
+              const std::set<std::string>& known, const std::string& lead, const char* what) {
+    if (missing.empty()) return;
+    std::vector<std::string> candidates(known.begin(), known.end());
+    if (std::string_view(what) == "provider") candidates.insert(candidates.end(), bases_.begin(), bases_.end());
+    std::string list, fixes;
+    for (size_t i = 0; i < missing.size(); ++i) {
+      list += (i ? ", `" : "`") + missing[i] + "`";
+      std::string near = ClosestMatch(missing[i], candidates);
+      // A name differing only by spaces or case: the closest match says so.
+      if (near.empty()) {
+        std::string t = missing[i];
+        t.erase(std::remove(t.begin(), t.end(), ' '), t.end());
+        std::transform(t.begin(), t.end(), t.begin(), [](unsigned char ch) { return std::tolower(ch); });
+        if (std::find(candidates.begin(), candidates.end(), t) != candidates.end()) near = t;
+      }
+      if (!near.empty()) fixes += std::string(fixes.empty() ? "" : ", ") + "`" + near + "` for `" + missing[i] + "`";
+    }
+    const bool many = missing.size() > 1;
+    std::string help = fixes.empty() ? std::string("name a ") + what + " of the catalog"
+                                     : "did you mean " + fixes + "?";
+    out_->Warning("tg_name_not_in_catalog", span,
+                  lead + " " + list + ", which " + (many ? "name" : "names") + " no " + what +
+                      " of the catalog `" + path_ + "`, so " + (many ? "they match" : "it matches") +
+                      " no endpoint",
+                  help);
+  }
+
+  const Policy& policy_;
+  const Catalog& catalog_;
+  const std::string& path_;
+  Diagnostics* out_;
+  std::set<std::string> slugs_, bases_, models_;
+};
+
+}  // namespace
+
+void WarnNamesNotInCatalog(const Policy& policy, const Catalog& catalog,
+                           const std::string& catalog_path, Diagnostics* out) {
+  Walker(policy, catalog, catalog_path, out).Run();
+}
+
+}  // namespace tollgate::runtime

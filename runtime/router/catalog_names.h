@@ -1,0 +1,37 @@
+// Provider and model names of a policy checked against the catalog it routes
+// over (docs/routing.md, "Names the catalog does not hold").
+//
+// A policy's names are checked for their spelling when it is compiled
+// (tg_name_never_matches: `provider.name == "Azure/Sweden"`), but a name
+// spelt right that no endpoint of the catalog holds (`"scalewai"`, `"mistral "`
+// in a `route order`, `const banned = {"deep-seek"}` with `require
+// provider.name not in banned`) matches nothing: the order orders nothing,
+// the ban bans nothing, silently. Once the catalog is known (`tollgate route`,
+// `tollgate serve` at every policy load) each such name gets a warning
+// tg_name_not_in_catalog at its place in the policy, with the closest name
+// the catalog has. Warnings only: a catalog may lack a provider for a while.
+//
+// Checked: the entries of every `route order` (named as the router matches
+// them: a slug in any case, or a base slug naming its variants and tiers),
+// and every constant compared by `==`, `!=`, `in`, `not in` or `has` with
+// `provider.name` (base slugs), `provider.slug` (full slugs) or
+// `endpoint.model` (model ids without variant). Values read through a data
+// document indexed at run time are not known here and are not checked.
+// Cost: O(names x endpoints), once per policy load.
+#pragma once
+
+#include <string>
+
+#include "engine/core/source.h"
+#include "engine/engine.h"
+#include "runtime/router/catalog.h"
+
+namespace tollgate::runtime {
+
+// Appends a tg_name_not_in_catalog warning to *out for every name of
+// `policy` that names nothing in `catalog` (loaded for the policy's schema);
+// `catalog_path` is named in the messages. Never throws but std::bad_alloc.
+void WarnNamesNotInCatalog(const Policy& policy, const Catalog& catalog,
+                           const std::string& catalog_path, Diagnostics* out);
+
+}  // namespace tollgate::runtime
