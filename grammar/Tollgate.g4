@@ -86,11 +86,13 @@ path        : name ('.' name)* ;
 expectClause
             : 'expect' 'allow'                                  # expectAllow
             | 'expect' 'deny' INT?                              # expectDeny
-            | 'expect' 'fired' IDENT (',' IDENT)*               # expectFired
+            // `expect shadow fired|rejected_by|redacts`: what a rule in shadow
+            // mode would have done (the plain forms judge what is enforced)
+            | 'expect' sh='shadow'? 'fired' IDENT (',' IDENT)*  # expectFired
             | 'expect' 'not_fired' IDENT (',' IDENT)*           # expectNotFired
-            | 'expect' 'rejected_by' IDENT (',' IDENT)*         # expectRejectedBy
+            | 'expect' sh='shadow'? 'rejected_by' IDENT (',' IDENT)* # expectRejectedBy
             | 'expect' 'accepted'                               # expectAccepted
-            | 'expect' 'redacts' STRING                         # expectRedacts
+            | 'expect' sh='shadow'? 'redacts' STRING            # expectRedacts
             | 'expect' 'tag' IDENT '=' expr                     # expectTag
             | 'expect' 'route' routeHint                        # expectRoute
             | 'expect' 'warns'                                  # expectWarns

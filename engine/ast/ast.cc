@@ -189,6 +189,7 @@ bool SameBindings(const std::vector<Binding>& a, const std::vector<Binding>& b) 
 
 bool SameExpect(const Expect& a, const Expect& b) {
   if (a.kind != b.kind || a.status != b.status || a.names != b.names || a.contains != b.contains ||
+      a.shadow != b.shadow ||
       !SameExpr(a.value.get(), b.value.get()) || a.hint.has_value() != b.hint.has_value()) {
     return false;
   }
@@ -351,6 +352,7 @@ void DumpBindings(std::string* out, const char* head, const std::vector<Binding>
 
 void DumpExpect(std::string* out, const Expect& x) {
   *out += "    (expect ";
+  if (x.shadow) *out += "shadow ";
   *out += ExpectName(x.kind);
   switch (x.kind) {
     case ExpectKind::kDeny: Put(out, " ", std::to_string(x.status)); break;

@@ -207,6 +207,8 @@ struct Expect {
   std::vector<std::string> names;  // rule names (kFired...), redaction replacement (kRedacts),
                                    // tag key, expected text (kCode, kReason, kRedacted)
   bool contains = false;           // kReason / kRedacted: substring instead of equality
+  bool shadow = false;             // `expect shadow fired|rejected_by|redacts`: the rule's
+                                   // verdict in shadow mode, not what is enforced
   std::vector<Span> name_spans;
   ExprPtr value;                   // kTag value
   std::optional<RouteHint> hint;   // kRoute

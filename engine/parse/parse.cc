@@ -164,7 +164,7 @@ std::string ExpectedText(const antlr4::misc::IntervalSet& set) {
   group({k("deny"), k("require"), k("redact"), k("route"), k("tag"), k("warn")}, {k("when")},
         "an effect");
   group({k("allow"), k("fired"), k("not_fired"), k("rejected_by"), k("accepted")},
-        {k("deny"), k("redacts"), k("tag"), k("route"), k("warns")}, "an expectation");
+        {k("deny"), k("redacts"), k("tag"), k("route"), k("warns"), k("shadow")}, "an expectation");
   if (have.count(TollgateLexer::IDENT) && have.count(k("accepted")) && have.count(k("usd"))) {
     for (auto it = have.begin(); it != have.end();) {
       it = T.IsKeyword(*it) ? have.erase(it) : std::next(it);
@@ -221,7 +221,8 @@ std::string SyntaxHelp(const antlr4::Token* tok, const std::string& expected) {
     return "after the header come `const`, `data`, `rule`, `budget`, `limit` and `test` declarations";
   if (has("an expectation"))
     return "a test expects `allow`, `deny`, `fired`, `not_fired`, `rejected_by`, `accepted`, "
-           "`redacts`, `tag`, `route` or `warns`";
+           "`redacts`, `tag`, `route` or `warns` (and `shadow fired`, `shadow rejected_by`, "
+           "`shadow redacts`)";
   if (expected == "expected `:`")
     return "write `:` before " + Ticked(text) + ": a quantifier reads `any x in list: condition`, "
            "a map entry `key: value`";

@@ -284,6 +284,7 @@ struct Evaluator {
         out->error = ierr.code + ": " + ierr.message;
         return;
       }
+      if (present) runtime::DeriveEstimatedCost(*env.schema, rec, &cand);
       if (present) vm::CheckCandidate(program, rec, cand, eo, &d);
     }
     out->endpoints.clear();
@@ -919,6 +920,7 @@ bool ExplainRecord(const std::string& dir, const std::string& id, std::string* j
       *error = "the recorded candidate no longer decodes: " + ierr.message;
       return false;
     }
+    if (present) runtime::DeriveEstimatedCost(*env.schema, request, &cand);
     if (present) vm::CheckCandidate(program, request, cand, eo, &d);
   }
   runtime::RouteResult route;

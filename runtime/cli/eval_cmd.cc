@@ -31,6 +31,7 @@
 #include "runtime/decide/decide.h"
 #include "runtime/decide/decision_json.h"
 #include "runtime/input/input.h"
+#include "runtime/router/router.h"
 
 namespace tollgate::cli {
 namespace {
@@ -74,6 +75,8 @@ bool Decide(std::string_view json, const Loaded& l, const Limits& limits, const 
   if (!runtime::DecodeInput(json, *l.schema, limits, rec, ierr)) return false;
   *has_cand = false;
   if (!runtime::DecodeCandidate(json, *l.schema, limits, cand, has_cand, ierr)) return false;
+  // endpoint.estimated_cost from the candidate's prices, as the router computes it.
+  if (*has_cand) runtime::DeriveEstimatedCost(*l.schema, *rec, cand);
   vm::Evaluate(l.policy->program(), *rec, opts, d);
   if (*has_cand) vm::CheckCandidate(l.policy->program(), *rec, *cand, opts, d);
   return true;

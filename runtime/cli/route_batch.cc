@@ -190,6 +190,7 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
         out += '\n';
         continue;
       }
+      if (has_cand) runtime::DeriveEstimatedCost(*l.schema, rec, &cand);
       if (has_cand) vm::CheckCandidate(program, rec, cand, eopts, &d);
     }
     result.Clear();

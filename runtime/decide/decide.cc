@@ -8,6 +8,7 @@
 
 #include "engine/vm/vm.h"
 #include "runtime/decide/decision_json.h"
+#include "runtime/router/router.h"
 
 namespace tollgate::runtime {
 
@@ -20,6 +21,8 @@ bool Decide(const Policy& policy, std::string_view input, const Limits& limits, 
       !DecodeCandidate(input, policy.schema(), limits, &s->candidate, &s->has_candidate, err)) {
     return false;
   }
+  // endpoint.estimated_cost from the candidate's prices, as the router computes it.
+  if (s->has_candidate) DeriveEstimatedCost(policy.schema(), s->request, &s->candidate);
   vm::EvalOptions opts;
   opts.trace = trace;
   opts.instruction_budget = limits.instruction_budget;

@@ -16,6 +16,7 @@
 #include "runtime/input/input.h"
 #include "runtime/input/request_texts.h"
 #include "runtime/ledger/open.h"
+#include "runtime/router/router.h"
 #include "stdlib/redact.h"
 
 namespace tollgate::runtime {
@@ -243,6 +244,35 @@ struct Runner {
     return In(d.fired, id) || In(d.shadow, id) || In(d.advisory, id);
   }
 
+  // The mode rule `id` fired in for this decision: "enforced", "shadow",
+  // "advisory", or "" when it did not fire.
+  std::string ModeOf(const vm::Decision& d, int id) const {
+    return In(d.fired, id) ? "enforced" : In(d.shadow, id) ? "shadow" : In(d.advisory, id) ? "advisory" : "";
+  }
+
+  // The redactions the shadow rules of `d` would have placed, as an enforced
+  // rule places them (vm::Evaluate): into out->redactions.
+  void ShadowRedactions(const vm::Decision& d, vm::Decision* out) const {
+    out->redactions.clear();
+    for (uint32_t rule : d.shadow) {
+      for (uint32_t i : prog.RuleRedactions(rule)) {
+        const vm::RedactInfo& ri = prog.redactions()[i];
+        out->redactions.push_back(vm::Redaction{rule, ri.effect, ri.display, ri.replacement});
+      }
+    }
+  }
+
+  // The runtime errors rule `id` reported ("" when none), as
+  // "code (message)"; several joined by "; ".
+  std::string ErrorsOf(const vm::Decision& d, int id) const {
+    std::string out;
+    for (const vm::RuleError& x : d.errors) {
+      if (x.rule != static_cast<uint32_t>(id)) continue;
+      out += (out.empty() ? "" : "; ") + std::string(x.code) + " (" + x.message + ")";
+    }
+    return out;
+  }
+
   void Run(const ast::TestDecl& t, TestResult* r) {
     r->name = t.name;
     r->line = t.span.line;
@@ -274,10 +304,17 @@ struct Runner {
     }
     vm::Record cand;
     if (!DecodeTestCandidate(t, &cand, r)) return;
-    // Fields every catalog endpoint has (required, derived, sets) that the
-    // block leaves out get neutral values, like required request fields.
+    // endpoint.estimated_cost, unless given, is computed as the router (and
+    // `eval`, for a decision input's candidate) computes it: from the prices
+    // the block gives and the request's tokens, before any neutral value is
+    // filled in. A block without prices leaves it null, as `eval` does -- a
+    // require reading it then errors instead of passing on a cost of 0.
+    DeriveEstimatedCost(schema, req, &cand);
+    // Fields every catalog endpoint has (required, sets) that the block
+    // leaves out get neutral values, like required request fields. Derived
+    // fields do not: the router computes them per request.
     for (const stdlib::FieldDef& f : schema.fields()) {
-      if (f.scope != ast::Scope::kCandidate || !f.AlwaysPresent()) continue;
+      if (f.scope != ast::Scope::kCandidate || !f.AlwaysPresent() || f.derived) continue;
       Value& v = cand.slots[f.slot];
       if (v.is_null()) v = NeutralValue(f.type, &cand.arena);
     }
@@ -471,37 +508,71 @@ struct Runner {
         for (const std::string& n : e.names) {
           int id = prog.FindRule(n);
           if (id < 0) { Fail(r, e, "no rule named `" + n + "`"); continue; }
-          if (Fired(d, id) != want)
-            Fail(r, e, "expected rule `" + n + (want ? "` to fire, it did not" : "` not to fire, it fired"));
+          if (Fired(d, id)) {
+            if (!want) Fail(r, e, "expected rule `" + n + "` not to fire, it fired");
+            else if (e.shadow && !In(d.shadow, id))
+              Fail(r, e, "expected rule `" + n + "` to fire in shadow mode, it fired in " +
+                             ModeOf(d, id) + " mode");
+            continue;
+          }
+          // A rule whose `when` (or mode condition) failed did not fire, but
+          // not for the reason `not_fired` states: with `on_error deny` it
+          // denied the request (rule_error). Test that with `expect code
+          // "rule_error"` or fix the rule.
+          std::string err = ErrorsOf(d, id);
+          if (!err.empty())
+            Fail(r, e, "expected rule `" + n + (want ? "` to fire" : "` not to fire") +
+                           ", its evaluation failed: " + err + " (" + Outcome(d) + ")");
+          else if (want)
+            Fail(r, e, "expected rule `" + n + "` to fire, it did not");
         }
         return;
       }
       case ast::ExpectKind::kRejectedBy: {
-        if (!t.has_candidate) { Fail(r, e, "`expect rejected_by` needs a `candidate` block"); return; }
+        // `rejected_by` judges what production does: only the requires of
+        // rules enforced for this request eliminate an endpoint. `expect
+        // shadow rejected_by` judges a shadow rule's would-be verdict (the
+        // decision's `shadow_requires`, which the router only reports).
+        const std::string form = e.shadow ? "`expect shadow rejected_by`" : "`expect rejected_by`";
+        if (!t.has_candidate) { Fail(r, e, form + " needs a `candidate` block"); return; }
+        const std::vector<vm::RequireRef>& refs = e.shadow ? d.shadow_requires : d.require_refs;
         for (const std::string& n : e.names) {
           int id = prog.FindRule(n);
           if (id < 0) { Fail(r, e, "no rule named `" + n + "`"); continue; }
           bool placed = false, rejected = false;
           std::string errors;
-          auto scan = [&](const std::vector<vm::RequireRef>& refs) {
-            for (const vm::RequireRef& q : refs) {
-              if (q.rule != static_cast<uint32_t>(id)) continue;
-              placed = true;
-              vm::RequireResult res = vm::EvalRequire(prog, q.require, req, cand, {});
-              // A predicate that errors rejects the candidate in production
-              // (fail closed) but is not the rejection the test expects.
-              if (res.error) errors += (errors.empty() ? "" : "; ") + res.message;
-              else if (!res.pass) rejected = true;
-            }
-          };
-          scan(d.require_refs);
-          scan(d.shadow_requires);
-          if (!placed)
-            Fail(r, e, "expected rule `" + n + "` to reject the candidate, but it did not fire (no requirement placed)");
-          else if (!rejected && !errors.empty())
-            Fail(r, e, "expected rule `" + n + "` to reject the candidate, but its require failed with an error: " + errors);
-          else if (!rejected)
-            Fail(r, e, "expected rule `" + n + "` to reject the candidate, but the candidate satisfies it");
+          for (const vm::RequireRef& q : refs) {
+            if (q.rule != static_cast<uint32_t>(id)) continue;
+            placed = true;
+            vm::RequireResult res = vm::EvalRequire(prog, q.require, req, cand, {});
+            // A predicate that errors rejects the candidate in production
+            // (fail closed) but is not the rejection the test expects.
+            if (res.error) errors += (errors.empty() ? "" : "; ") + res.message;
+            else if (!res.pass) rejected = true;
+          }
+          const std::string want = "expected rule `" + n + "` to reject the candidate" +
+                                   (e.shadow ? " in shadow mode" : "");
+          if (!placed) {
+            const std::string mode = ModeOf(d, id);
+            std::string err = ErrorsOf(d, id);
+            if (!err.empty())
+              Fail(r, e, want + ", but its evaluation failed: " + err);
+            else if (mode.empty())
+              Fail(r, e, want + ", but it did not fire (no requirement placed)");
+            else if (!e.shadow && mode == "shadow")
+              Fail(r, e, want + ", but it fired in shadow mode: its require is not enforced and "
+                             "production accepts the candidate (write `expect shadow rejected_by " +
+                             n + "` to test the shadow verdict)");
+            else if (e.shadow && mode == "enforced")
+              Fail(r, e, want + ", but it is enforced for this request (write `expect rejected_by " +
+                             n + "`)");
+            else
+              Fail(r, e, want + ", but it fired in " + mode + " mode: its requires are not applied");
+          } else if (!rejected && !errors.empty()) {
+            Fail(r, e, want + ", but its require failed with an error: " + errors);
+          } else if (!rejected) {
+            Fail(r, e, want + ", but the candidate satisfies it");
+          }
         }
         return;
       }
@@ -520,22 +591,42 @@ struct Runner {
       }
       case ast::ExpectKind::kRedacts: {
         // The redaction must be placed AND replace something in the content.
+        // `redacts` judges the redactions production applies (enforced
+        // rules); `expect shadow redacts` those shadow rules would apply.
         std::string want = e.names.empty() ? std::string() : e.names[0];
+        vm::Decision shadow;
+        if (e.shadow) ShadowRedactions(d, &shadow);
+        const vm::Decision& placed_by = e.shadow ? shadow : d;
+        const std::string what = std::string(e.shadow ? "a shadow-mode redaction" : "a redaction") +
+                                 " as \"" + want + "\"";
         bool placed = false;
-        for (const vm::Redaction& x : d.redactions) placed = placed || x.replacement == want;
+        for (const vm::Redaction& x : placed_by.redactions) placed = placed || x.replacement == want;
         if (placed) {
           std::string text, err;
           std::string_view before;
-          if (!Redacted(d, req, &text, &before, &err)) { Fail(r, e, err); return; }
+          if (!Redacted(placed_by, req, &text, &before, &err)) { Fail(r, e, err); return; }
           if (Count(text, want) > Count(before, want)) return;
-          Fail(r, e, "expected a redaction as \"" + want +
-                         "\", rule placed it but nothing in the content matched");
+          Fail(r, e, "expected " + what + ", rule placed it but nothing in the content matched");
           return;
         }
         std::string got;
-        for (const vm::Redaction& x : d.redactions)
+        for (const vm::Redaction& x : placed_by.redactions)
           got += (got.empty() ? "" : ", ") + std::string("\"") + std::string(x.replacement) + "\"";
-        Fail(r, e, "expected a redaction as \"" + want + "\", got " + (got.empty() ? "none" : got));
+        std::string hint;
+        if (!e.shadow) {
+          ShadowRedactions(d, &shadow);
+          for (const vm::Redaction& x : shadow.redactions)
+            if (x.replacement == want && hint.empty())
+              hint = " -- rule " + RuleDesc(x.rule) + " would redact as \"" + want +
+                     "\" but fired in shadow mode, where nothing applies (write `expect shadow redacts \"" +
+                     want + "\"` to test the shadow verdict)";
+        } else {
+          for (const vm::Redaction& x : d.redactions)
+            if (x.replacement == want && hint.empty())
+              hint = " -- rule " + RuleDesc(x.rule) + " redacts as \"" + want +
+                     "\" enforced (write `expect redacts \"" + want + "\"`)";
+        }
+        Fail(r, e, "expected " + what + ", got " + (got.empty() ? "none" : got) + hint);
         return;
       }
       case ast::ExpectKind::kTag: {

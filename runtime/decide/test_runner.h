@@ -25,8 +25,13 @@
 //
 // ## The candidate
 // `candidate` bindings fill a candidate-scope record. Unspecified fields
-// that every catalog endpoint has (required or derived in the schema; sets)
-// get neutral values ("", 0, false, empty); other unspecified fields are null. Paths are schema paths (`provider.zdr`); a bare `provider` or
+// that every catalog endpoint has (required in the schema; sets) get neutral
+// values ("", 0, false, empty); other unspecified fields are null.
+// endpoint.estimated_cost (derived), unless bound, is the router's estimate
+// from the bound prices and the request's tokens (DeriveEstimatedCost,
+// runtime/router/router.h -- as `eval` computes it for a decision input's
+// candidate), else null: never a neutral 0 that passes every cost ceiling.
+// Paths are schema paths (`provider.zdr`); a bare `provider` or
 // `endpoint` means provider.name / endpoint.id, and a bare field name is
 // looked up under provider. then endpoint. The bindings become a decision
 // input's `candidate` member, decoded by DecodeCandidate exactly as `eval`
@@ -41,13 +46,18 @@
 //
 // ## Expectations
 //   allow | deny [status] (not a `rule_error` deny) | code "c" |
-//   reason ["contains"] "r" | no_errors | fired a, b (enforced, shadow or
-//   advisory) | not_fired a, b | rejected_by r (some require of r -- enforced
-//   or shadow -- is false for the candidate; an error does not count) |
-//   accepted (every enforced require passes) | redacts "replacement" (placed
-//   AND replaced something in request.content) | redacted ["contains"] "t"
-//   (request.content after the redactions) | tag k = v |
-//   route sort|max_price|order ... | warns
+//   reason ["contains"] "r" | no_errors | fired a, b (the `when` held, in
+//   any mode) | not_fired a, b | rejected_by r (some require of r, enforced
+//   for this request, is false for the candidate; an error does not count)
+//   | accepted (every enforced require passes) | redacts "replacement" (an
+//   enforced redaction placed AND replaced something in request.content) |
+//   redacted ["contains"] "t" (request.content after the redactions) |
+//   tag k = v | route sort|max_price|order ... | warns
+//   shadow fired a | shadow rejected_by r | shadow redacts "x": the same
+//   about rules in shadow mode for this request (their would-be verdict).
+// Expectations about effects judge what production enforces; a rule whose
+// evaluation failed neither `fired` nor `not_fired` (the failure names the
+// error).
 //
 // ## Results
 // Per test: pass/fail and one readable message per failed expectation.

@@ -29,6 +29,7 @@
 #include "runtime/input/input.h"
 #include "runtime/ledger/open.h"
 #include "runtime/router/catalog_names.h"
+#include "runtime/router/router.h"
 
 namespace tollgate::gateway {
 namespace {
@@ -858,6 +859,8 @@ bool Evaluate(const PolicySet& set, ledger::Ledger* led, const tollgate::Limits&
                                 &s->has_candidate, err)) {
     return false;
   }
+  // endpoint.estimated_cost from the candidate's prices, as the router computes it.
+  if (s->has_candidate) runtime::DeriveEstimatedCost(set.policy->schema(), s->request, &s->candidate);
   const vm::Program& program = set.policy->program();
   vm::EvalOptions eopts;
   *planned = false;

@@ -203,8 +203,9 @@ std::unique_ptr<Plan> BuildCandidatePlan(const stdlib::Schema& schema) {
   plan->n_slots = schema.slot_count(ast::Scope::kCandidate);
   plan->root.strict = false;
   for (const stdlib::FieldDef& f : schema.fields()) {
-    // Derived fields (endpoint.estimated_cost) are given by the caller here:
-    // no catalog is at hand to compute them.
+    // Derived fields (endpoint.estimated_cost) may be given by the caller;
+    // when not, the deciding paths compute it from the candidate's prices
+    // after decoding (runtime::DeriveEstimatedCost, runtime/router/router.h).
     if (f.scope != ast::Scope::kCandidate) continue;
     AddLeaf(&plan->root, "candidate." + f.path, f.slot, f.type, Special::kNone);
     // Not even `required` fields are demanded: a gateway that routes itself

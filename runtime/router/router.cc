@@ -104,6 +104,47 @@ int64_t EstimatedCompletionTokens(int64_t max_tokens, int64_t n, const Catalog& 
   return MulChecked(per, std::max<int64_t>(1, n)).value_or(INT64_MAX);
 }
 
+bool DeriveEstimatedCost(const stdlib::Schema& schema, const vm::Record& request,
+                         vm::Record* candidate) {
+  auto slot_of = [&](const char* path, ast::Scope scope, const vm::Record& rec) -> const Value* {
+    int id = schema.Find(path);
+    if (id < 0 || schema.field(id).scope != scope) return nullptr;
+    size_t s = static_cast<size_t>(schema.field(id).slot);
+    return s < rec.slots.size() ? &rec.slots[s] : nullptr;
+  };
+  const int cost_id = schema.Find("endpoint.estimated_cost");
+  if (cost_id < 0 || schema.field(cost_id).scope != ast::Scope::kCandidate ||
+      !schema.field(cost_id).type.is(Kind::kMoney))
+    return false;
+  const size_t cost_slot = static_cast<size_t>(schema.field(cost_id).slot);
+  if (cost_slot >= candidate->slots.size() || !candidate->slots[cost_slot].is_null()) return false;
+  auto cand = [&](const char* path) { return slot_of(path, ast::Scope::kCandidate, *candidate); };
+  auto req = [&](const char* path) { return slot_of(path, ast::Scope::kRequest, request); };
+  const Value* in = cand("endpoint.price_input");
+  const Value* outp = cand("endpoint.price_output");
+  const Value* per_request = cand("endpoint.price_request");
+  const Value* max_out = cand("endpoint.max_output_tokens");
+  if (!in || !outp || in->kind != Kind::kMoney || outp->kind != Kind::kMoney) return false;
+  // The request's figures, read as Router::Route reads them.
+  int64_t input_tokens = 0, max_tokens = -1, n = 1;
+  if (const Value* v = req("request.input_tokens"); v && v->kind == Kind::kInt)
+    input_tokens = std::max<int64_t>(0, v->i);
+  if (const Value* v = req("request.max_tokens"); v && v->kind == Kind::kInt) max_tokens = v->i;
+  if (const Value* v = req("request.n"); v && v->kind == Kind::kInt) n = v->i;
+  // Without max_tokens the router bills the endpoint's max output: unknown
+  // here unless the candidate gives it.
+  if (max_tokens < 0 && (!max_out || max_out->kind != Kind::kInt)) return false;
+  Endpoint ep;
+  ep.price_input = in->i;
+  ep.price_output = outp->i;
+  // Optional in the catalog too (`pricing.per_request`, 0 when absent).
+  ep.price_request = per_request && per_request->kind == Kind::kMoney ? per_request->i : 0;
+  ep.max_output_tokens = max_out && max_out->kind == Kind::kInt ? max_out->i : 0;
+  candidate->slots[cost_slot] =
+      Value::Money(EstimateCost(input_tokens, WorstCaseCompletionTokens(max_tokens, n, ep), ep));
+  return true;
+}
+
 const char* ElimCodeName(ElimCode c) {
   switch (c) {
     case ElimCode::kPolicyRequire: return "policy_require";

@@ -224,6 +224,20 @@ int64_t WorstCaseCompletionTokens(int64_t max_tokens, int64_t n, const Endpoint&
 int64_t EstimatedCompletionTokens(int64_t max_tokens, int64_t n, const Catalog& catalog,
                                   uint32_t endpoint);
 
+// `endpoint.estimated_cost` of a candidate described field by field -- a
+// decision input's `candidate` (runtime::DecodeCandidate) or a test's
+// `candidate` block -- computed as the router computes it for a catalog
+// endpoint (the same function, from the candidate's `endpoint.price_input`,
+// `price_output`, `price_request` and, when the request has no max_tokens,
+// `max_output_tokens`, with `request`'s input_tokens, max_tokens and n).
+// Fills the slot and returns true only when it is null and the candidate
+// gives both per-token prices (a missing per-request price counts 0, as in
+// the catalog) and, without max_tokens, its max output; otherwise leaves the
+// candidate unchanged (a require reading the cost then errors: fail closed).
+// O(1).
+bool DeriveEstimatedCost(const stdlib::Schema& schema, const vm::Record& request,
+                         vm::Record* candidate);
+
 // One line saying why, with the values compared: the predicate text and the
 // candidate fields it read (`provider.jurisdiction in eu -- provider.jurisdiction
 // = "US"`) plus, given the routed `request`, the request fields it read

@@ -503,6 +503,51 @@ test "gpt-4o variant rejected" {
 }
 TG
 run "test cand2" 0 "$TG" test "$TMP/cand2.tg"
+# A test's candidate and `eval`'s agree on endpoint.estimated_cost: the
+# router's estimate from the prices given (100 usd here), never a neutral 0.
+cat >"$TMP/cost.tg" <<'TG'
+policy "p"
+rule cap { require endpoint.estimated_cost <= 0.50 usd }
+test "pricey endpoint" {
+  given { request.model: "openai/gpt-4o", request.max_tokens: 100000 }
+  candidate { provider.name: "openai", endpoint.price_input: 1000 usd, endpoint.price_output: 1000 usd }
+  expect rejected_by cap
+}
+test "pricey accepted" {
+  given { request.model: "openai/gpt-4o", request.max_tokens: 100000 }
+  candidate { provider.name: "openai", endpoint.price_input: 1000 usd, endpoint.price_output: 1000 usd }
+  expect accepted
+}
+TG
+run "test cost" 1 "$TG" test "$TMP/cost.tg"
+has "test cost pass" "$OUT" "PASS  pricey endpoint"
+has "test cost rejects" "$OUT" 'rule `cap` rejects it'
+printf '{"principal":{"workspace":"w"},"request":{"model":"openai/gpt-4o","max_tokens":100000,"messages":[{"role":"user","content":"hi"}]},"candidate":{"provider":{"name":"openai"},"endpoint":{"price_input":"1000","price_output":"1000"}}}\n' >"$TMP/cost.json"
+run "eval cost" 0 "$TG" eval --policy "$TMP/cost.tg" --request "$TMP/cost.json" --compact
+has "eval cost denies" "$OUT" '"require_failed"'
+hasnt "eval cost no error" "$OUT" 'eval_missing_field'
+# A shadow rule's require does not satisfy `rejected_by`; `expect shadow
+# rejected_by` asserts it (and survives fmt).
+cat >"$TMP/shadowreq.tg" <<'TG'
+policy "p"
+rule zdr mode shadow { require provider.zdr }
+test "shadow verdict" {
+  given { request.model: "m" }
+  candidate { provider.zdr: false }
+  expect shadow rejected_by zdr
+  expect accepted
+}
+test "not enforced" {
+  given { request.model: "m" }
+  candidate { provider.zdr: false }
+  expect rejected_by zdr
+}
+TG
+run "test shadow require" 1 "$TG" test "$TMP/shadowreq.tg"
+has "test shadow verdict" "$OUT" "PASS  shadow verdict"
+has "test shadow hint" "$OUT" "expect shadow rejected_by zdr"
+run "fmt shadow expect" 0 "$TG" fmt "$TMP/shadowreq.tg"
+has "fmt keeps shadow" "$TMP/shadowreq.tg" "expect shadow rejected_by zdr"
 cand_req() {
   printf '{"principal":{"workspace":"w"},"request":{"model":"m","messages":[{"role":"user","content":"hi"}]},"candidate":%s}\n' "$1" >"$TMP/c.json"
 }

@@ -43,7 +43,8 @@ test "allow" { given { request.max_tokens: 5 } expect allow expect not_fired big
 test "reject" {
   given { principal.jurisdiction: "DE", context.data_class: "confidential" }
   candidate { provider.jurisdiction: "US", provider.zdr: false }
-  expect rejected_by eu, zdr
+  expect rejected_by eu
+  expect shadow rejected_by zdr
 }
 test "accept" {
   given { principal.jurisdiction: "DE" }
