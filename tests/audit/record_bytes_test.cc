@@ -120,7 +120,7 @@ TEST(AuditRecordBytes, HashRetentionKeepsLengthsAndHmacs) {
         {{R"({"principal":{"workspace":"w","user":"u"},"request":{"model":"m","user":"end-user","messages":[{"role":"user","content":"hello there"}],"max_tokens":10}})",
           // HMAC-SHA-256 under the key "aaaa..." (64 characters): of "hello
           // there" and of "end-user" (checked with Python's hmac module).
-          R"(,"clock":null,"counters":null,"input":{"principal":{"workspace":"w","user":"u"},"request":{"model":"m","user":"","messages":[{"role":"user","content":""}],"max_tokens":10}},"content":{"retain":"hash","format":5,"lengths":[11],"hmac":["42bde18efd1520b656b9ceb4b1881443009f389474080cd6aeb06c312105f7cc"],"detectors":{},"omitted":[{"path":"request.user","bytes":8,"hmac":"fe26c241d387689fe7fb538165f7f0b143ae74d7c2dd5a6bb469f2712b646d06"}],"scrubbed":[]},"decision":{"outcome":"allow","status":200,"code":"ok","reason":"","rules":[]},"endpoints":null)"}},
+          R"(,"clock":null,"counters":null,"input":{"principal":{"workspace":"w","user":"u"},"request":{"model":"m","user":"","messages":[{"role":"user","content":""}],"max_tokens":10}},"content":{"retain":"hash","format":6,"lengths":[8,11],"hmac":["fe26c241d387689fe7fb538165f7f0b143ae74d7c2dd5a6bb469f2712b646d06","42bde18efd1520b656b9ceb4b1881443009f389474080cd6aeb06c312105f7cc"],"detectors":{},"omitted":[],"scrubbed":[]},"decision":{"outcome":"allow","status":200,"code":"ok","reason":"","rules":[]},"endpoints":null)"}},
         false);
 }
 

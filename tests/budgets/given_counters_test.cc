@@ -144,13 +144,18 @@ test "a contractor" {
   EXPECT_TRUE(Find(r, "a contractor").pass) << Failures(Find(r, "a contractor"));
 }
 
-TEST(GivenCounters, WithoutGivenCountersRulesReadingThemSeeNull) {
+// Without given counters a rule reading them errors (the counters are
+// absent, as without a ledger): `expect not_fired` must not pass on that
+// error -- the request is in fact denied with rule_error.
+TEST(GivenCounters, WithoutGivenCountersRulesReadingThemError) {
   Compiled c = CompileWithData(std::string(kPolicy) + R"(
 test "no ledger" { given { principal.workspace: "acme" } expect not_fired degrade_before_deny }
 )");
   ASSERT_TRUE(c.policy) << c.diagnostics.Render();
   runtime::TestReport r = runtime::RunTests(*c.policy, {});
-  EXPECT_TRUE(Find(r, "no ledger").pass) << Failures(Find(r, "no ledger"));
+  const runtime::TestResult& t = Find(r, "no ledger");
+  EXPECT_FALSE(t.pass);
+  EXPECT_NE(Failures(t).find("eval_missing_field"), std::string::npos) << Failures(t);
 }
 
 // A budget scoped by the endpoint that serves (`when endpoint.model == ...`)
