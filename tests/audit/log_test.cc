@@ -1,5 +1,6 @@
 // The writer: ids, concurrency and durability, credentials, the version
 // store, recovery after a crash (SIGKILL under load, 20 times).
+#include <algorithm>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -276,14 +277,20 @@ TEST(AuditCrash, SigkillUnderLoadLosesNothingAnswered) {
       _exit(0);
     }
     close(fds[1]);
-    usleep(static_cast<useconds_t>(20000 + rng.Below(60000)));
+    // The kill lands once the child has answered a random number of
+    // decisions (its two threads keep recording meanwhile), not after a
+    // fixed time: a slow machine (sanitizers, load) still gets killed
+    // mid-work, never before its first answers.
+    const auto want = static_cast<std::ptrdiff_t>(2 + rng.Below(8));
+    std::string got;
+    char buf[4096];
+    ssize_t n;
+    while (std::count(got.begin(), got.end(), '\n') < want && (n = read(fds[0], buf, sizeof buf)) > 0)
+      got.append(buf, static_cast<size_t>(n));
     kill(pid, SIGKILL);
     int status = 0;
     waitpid(pid, &status, 0);
     ASSERT_TRUE(WIFSIGNALED(status)) << "child exited with " << WEXITSTATUS(status);
-    std::string got;
-    char buf[4096];
-    ssize_t n;
     while ((n = read(fds[0], buf, sizeof buf)) > 0) got.append(buf, static_cast<size_t>(n));
     close(fds[0]);
     size_t at = 0, nl;
