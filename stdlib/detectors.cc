@@ -174,10 +174,11 @@ Gap ReadGap(std::string_view gap) {
   return r;
 }
 
-// The digits of `m` (ASCII or full-width; everything else skipped) as ASCII
-// into out[0..cap): their count, or cap + 1 when `m` holds more.
-size_t AsciiDigits(std::string_view m, char* out, size_t cap) {
-  size_t n = 0;
+// Calls visit(begin, length, value) for each digit of `m` (ASCII or
+// full-width), in order, skipping everything else; stops, returning false,
+// when visit does.
+template <class Visit>
+bool ForEachDigit(std::string_view m, Visit&& visit) {
   for (size_t i = 0; i < m.size();) {
     int v = 0;
     const size_t len = DigitLen(m, i, &v);
@@ -185,11 +186,22 @@ size_t AsciiDigits(std::string_view m, char* out, size_t cap) {
       ++i;
       continue;
     }
+    if (!visit(i, len, v)) return false;
     i += len;
-    if (n == cap) return cap + 1;
-    out[n++] = static_cast<char>('0' + v);
   }
-  return n;
+  return true;
+}
+
+// The digits of `m` (ASCII or full-width; everything else skipped) as ASCII
+// into out[0..cap): their count, or cap + 1 when `m` holds more.
+size_t AsciiDigits(std::string_view m, char* out, size_t cap) {
+  size_t n = 0;
+  const bool fits = ForEachDigit(m, [&](size_t, size_t, int v) {
+    if (n == cap) return false;
+    out[n++] = static_cast<char>('0' + v);
+    return true;
+  });
+  return fits ? n : cap + 1;
 }
 
 // Luhn over the digits only (ASCII or full-width), skipping the separators.
@@ -300,20 +312,14 @@ bool CardValid(std::string_view m) { return !CardSpans(m).empty(); }
 bool SsnValid(std::string_view m) {
   char digits[9];
   size_t begin[9], end[9], n = 0;
-  for (size_t i = 0; i < m.size();) {
-    int v = 0;
-    const size_t len = DigitLen(m, i, &v);
-    if (len == 0) {
-      ++i;
-      continue;
-    }
+  const bool fits = ForEachDigit(m, [&](size_t at, size_t len, int v) {
     if (n == sizeof digits) return false;
-    begin[n] = i;
-    end[n] = i + len;
+    begin[n] = at;
+    end[n] = at + len;
     digits[n++] = static_cast<char>('0' + v);
-    i += len;
-  }
-  if (n != sizeof digits) return false;
+    return true;
+  });
+  if (!fits || n != sizeof digits) return false;
   Gap a, b;
   for (size_t k = 0; k + 1 < n; ++k) {
     const std::string_view text = m.substr(end[k], begin[k + 1] - end[k]);
