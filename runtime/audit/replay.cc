@@ -9,6 +9,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "engine/core/sha256.h"
 #include "engine/vm/vm.h"
 #include "runtime/router/accounts.h"
 #include "runtime/audit/counters.h"
@@ -97,6 +98,13 @@ bool StoredText(const std::string& dir, const std::string& id, std::string* text
     return false;
   }
   *text = o.files[0].text;
+  // The id is the content hash: a stored document edited afterwards is not
+  // that version, and would silently change what replay recomputes.
+  if (const std::string now = "sha256:" + Sha256Hex(*text); now != id) {
+    *error = "stored " + (o.kind.empty() ? std::string("object") : o.kind) + " `" + id +
+             "` hashes to `" + now + "` (its stored files were edited)";
+    return false;
+  }
   return true;
 }
 
@@ -125,8 +133,11 @@ void BuildEnv(const std::string& dir, const Ids& ids, const std::string& policy_
     while (!env->error.empty() && env->error.back() == '\n') env->error.pop_back();
     return;
   }
-  if (policy_file.empty() && policy_version.empty() && c.policy->version_id() != ids.version) {
-    env->error = "stored version `" + ids.version + "` recompiles to `" + c.policy->version_id() +
+  // A stored policy (the record's, or the --version candidate) must still be
+  // the version its id names.
+  if (const std::string& want = policy_version.empty() ? ids.version : policy_version;
+      policy_file.empty() && c.policy->version_id() != want) {
+    env->error = "stored version `" + want + "` recompiles to `" + c.policy->version_id() +
                  "` (its stored files were edited, or another bytecode format or tollgate build)";
     return;
   }

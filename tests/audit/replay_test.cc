@@ -13,6 +13,7 @@
 #include "engine/vm/vm.h"
 #include "runtime/audit/internal/util.h"
 #include "runtime/audit/replay.h"
+#include "runtime/audit/store.h"
 #include "runtime/decide/decision_json.h"
 #include "runtime/input/input.h"
 #include "tests/audit/audit_helpers.h"
@@ -468,6 +469,59 @@ TEST(AuditReplay, ReusesTheRecordedClock) {
   ReplayReport r;
   ASSERT_TRUE(Replay(o, &r, &err)) << err;
   EXPECT_EQ(r.identical, 1u) << ReportText(r);
+}
+
+// Every stored object replay uses is checked against its id, not only the
+// policy: an edited stored catalog (or accounts file, or schema) would
+// silently change the recomputed routes and the impact report.
+TEST(AuditReplay, RefusesEditedStoredDocuments) {
+  TempDir dir;
+  std::string err;
+  const std::string audit = dir.path + "/audit";
+  {
+    auto log = AuditLog::Open(audit, {}, &err);
+    ASSERT_TRUE(log) << err;
+    Recorder rec(log.get(), MustCompile("policies/example.tg"), "policies/catalog.json",
+                 "policies/accounts.json");
+    gen::Rng rng(3);
+    for (int i = 0; i < 20; ++i) rec.Decide(ExampleInput(rng));
+    ASSERT_TRUE(log->Close());
+  }
+  std::vector<StoredObject> objs;
+  ASSERT_TRUE(ListObjects(audit, &objs, &err)) << err;
+  std::string policy_id;
+  for (const StoredObject& o : objs)
+    if (o.kind == "policy") policy_id = o.id;
+  ASSERT_FALSE(policy_id.empty());
+  for (const char* kind : {"catalog", "accounts"}) {
+    TempDir copy;
+    fs::copy(audit, copy.path, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+    StoredObject obj;
+    for (const StoredObject& o : objs)
+      if (o.kind == kind) obj = o;
+    ASSERT_FALSE(obj.id.empty()) << kind;
+    ASSERT_TRUE(LoadObject(copy.path, obj.id, false, &obj, &err)) << err;
+    ASSERT_FALSE(obj.files.empty());
+    const std::string file = copy.path + "/store/" + obj.id.substr(7) + "/files/" + obj.files[0].path;
+    WriteAll(file, ReadAll(file) + " ");  // one byte more: still valid JSON
+    for (bool impact : {false, true}) {
+      ReplayOptions o;
+      o.dir = copy.path;
+      if (impact) o.candidate_version = policy_id;
+      ReplayReport r;
+      ASSERT_TRUE(Replay(o, &r, &err)) << err;
+      EXPECT_EQ(r.failed, r.records) << kind << (impact ? " (impact)" : "");
+      ASSERT_FALSE(r.failures.empty()) << kind;
+      EXPECT_NE(r.failures[0].find("stored files were edited"), std::string::npos) << r.failures[0];
+    }
+    std::string json;
+    RecordReader in;
+    ASSERT_TRUE(in.Open(copy.path, &err));
+    RecordLine line;
+    ASSERT_TRUE(in.Next(&line));
+    EXPECT_FALSE(ExplainRecord(copy.path, std::string(line.doc["id"].GetString()), &json, &err));
+    EXPECT_NE(err.find("stored files were edited"), std::string::npos) << err;
+  }
 }
 
 }  // namespace
