@@ -72,7 +72,38 @@ bool IsDirectory(const std::string& p) {
 // ("" = take it as given).
 class Verifier {
  public:
-  explicit Verifier(VerifyReport* r) : r_(r) {}
+  // `exported`: the lines are a stretch of the chain as `audit export --json`
+  // writes it (file and seal records anywhere, checked against each other),
+  // not one log file.
+  explicit Verifier(VerifyReport* r, bool exported = false) : r_(r), export_(exported) {}
+
+  // An export: every line in order, one chain with the lines before it.
+  void Export(const std::string& path) {
+    ++r_->files;
+    std::string data, error;
+    if (!internal::ReadWholeFile(path, &data, &error)) {
+      Add(path, 0, "", "audit_missing_file", error, true);
+      return;
+    }
+    size_t pos = 0;
+    uint64_t lineno = 0;
+    bool sealed = sealed_;
+    while (pos < data.size()) {
+      size_t nl = data.find('\n', pos);
+      ++lineno;
+      if (nl == std::string::npos) {
+        Add(path, lineno, "", "audit_truncated_record",
+            "the export ends in the middle of a record (" + std::to_string(data.size() - pos) +
+                " bytes): it was truncated",
+            true);
+        break;
+      }
+      std::string_view line(data.data() + pos, nl - pos);
+      pos = nl + 1;
+      Line(path, 0, lineno, line, &sealed);
+    }
+    sealed_ = sealed;
+  }
 
   void File(const std::string& path, uint64_t seq, bool last, std::string expected,
             bool next_recovered) {
@@ -140,6 +171,26 @@ class Verifier {
       return;
     }
     const std::string kind = Str(doc, "kind"), id = Str(doc, "id"), prev = Str(doc, "prev");
+    if (export_ && kind == "file") {
+      // A file boundary inside an export: numbered on from the last one, the
+      // file before it sealed unless this one recovered from a crash; file 1
+      // chains to the genesis hash.
+      const std::string seq_text = Str(doc, "seq");
+      const bool recovered = doc.HasMember("recovered") && doc["recovered"].IsBool() && doc["recovered"].GetBool();
+      if (seq_text == "1" && expected_.empty() && !started_) expected_ = std::string(internal::kGenesis);
+      if (!file_seq_.empty() && seq_text != std::to_string(std::strtoull(file_seq_.c_str(), nullptr, 10) + 1))
+        Add(path, lineno, id, "audit_missing_file",
+            "file " + seq_text + " follows file " + file_seq_ + ": the files between them are missing", true);
+      if (started_ && !*sealed && !recovered)
+        Add(path, lineno, id, "audit_missing_seal",
+            "file " + seq_text + " starts but the file before it has no seal: records were cut off its end", true);
+      file_seq_ = seq_text;
+      *sealed = false;
+    }
+    if (!started_) {
+      started_ = true;
+      r_->first_prev = prev;
+    }
     if (stated.empty()) {
       Add(path, lineno, id, "audit_hash_mismatch", "the record has no valid \"hash\" member", true);
       expected_.clear();
@@ -155,8 +206,11 @@ class Verifier {
           "duplicated or reordered here",
           true);
     }
-    if (*sealed) Add(path, lineno, id, "audit_unexpected_record", "a record follows the file's seal", true);
-    if (lineno == 1) {
+    if (*sealed && !(export_ && kind == "file"))
+      Add(path, lineno, id, "audit_unexpected_record", "a record follows the file's seal", true);
+    if (export_) {
+      // file records were checked above
+    } else if (lineno == 1) {
       if (kind != "file")
         Add(path, lineno, id, "audit_missing_header", "the file does not start with its \"file\" record", true);
       else if (seq != 0 && Str(doc, "seq") != std::to_string(seq))
@@ -173,6 +227,7 @@ class Verifier {
       r_->last_id = id;
     }
     expected_ = std::string(stated);
+    r_->last_hash = expected_;
   }
 
   void Add(const std::string& file, uint64_t line, const std::string& id, const char* code,
@@ -181,8 +236,12 @@ class Verifier {
   }
 
   VerifyReport* r_;
+  const bool export_;
   std::string expected_;
   bool resync_ = false;
+  bool started_ = false;  // a line was seen
+  bool sealed_ = false;   // (export) the last line so far is a seal
+  std::string file_seq_;  // (export) the seq of the last file record seen
   std::unordered_set<std::string> ids_;
 };
 
@@ -241,15 +300,90 @@ size_t VerifyReport::errors() const {
                                            [](const Problem& p) { return p.error; }));
 }
 
+namespace {
+
+// The files given by name, as one chain in the order of their numbers.
+void VerifyFiles(std::vector<std::string> paths, VerifyReport* report) {
+  struct Given {
+    uint64_t seq = 0;  // 0: the name carries no number
+    std::string path;
+  };
+  std::vector<Given> files;
+  bool numbered = true;
+  for (std::string& p : paths) {
+    Given g;
+    numbered = ParseSeq(internal::BaseName(p), &g.seq) && numbered;
+    g.path = std::move(p);
+    files.push_back(std::move(g));
+  }
+  if (numbered) {
+    std::stable_sort(files.begin(), files.end(), [](const Given& a, const Given& b) { return a.seq < b.seq; });
+    files.erase(std::unique(files.begin(), files.end(),
+                            [](const Given& a, const Given& b) { return a.seq == b.seq && a.path == b.path; }),
+                files.end());
+  }
+  // The newest file of the directory each given file sits in: a file with a
+  // later one beside it is not the newest, so it must be sealed (or the next
+  // one recovered) and must not end in the middle of a record.
+  auto later_in_dir = [](const Given& g, uint64_t* next) {
+    std::vector<uint64_t> seqs;
+    std::string error;
+    if (g.seq == 0 || !ListLogFiles(internal::DirName(g.path), &seqs, &error)) return false;
+    auto it = std::upper_bound(seqs.begin(), seqs.end(), g.seq);
+    if (it == seqs.end()) return false;
+    *next = *it;
+    return true;
+  };
+  Verifier v(report);
+  for (size_t i = 0; i < files.size(); ++i) {
+    const Given& f = files[i];
+    if (i > 0 && numbered && f.seq != files[i - 1].seq + 1) {
+      for (uint64_t m = files[i - 1].seq + 1; m < f.seq; ++m)
+        report->problems.push_back({LogFilePath(internal::DirName(f.path), m), 0, "", "audit_missing_file",
+                                    "file " + std::to_string(m) + " of the chain is missing (not given)",
+                                    true});
+      v.Resync();
+    }
+    uint64_t next_seq = 0;
+    const bool later = i + 1 == files.size() && later_in_dir(f, &next_seq);
+    bool last = i + 1 == files.size() && !later;
+    bool next_recovered =
+        i + 1 < files.size() ? Verifier::Recovered(files[i + 1].path)
+                             : later && Verifier::Recovered(LogFilePath(internal::DirName(f.path), next_seq));
+    std::string expected = i == 0 && f.seq == 1 ? std::string(internal::kGenesis) : std::string();
+    v.File(f.path, f.seq, last, expected, next_recovered);
+  }
+  // What the given files cannot show.
+  const Given& first = files.front();
+  const Given& end = files.back();
+  uint64_t next_seq = 0;
+  const bool head = numbered && first.seq == 1, tail = numbered && !later_in_dir(end, &next_seq);
+  if (!head || !tail) {
+    std::string what = files.size() == 1 ? "the chain inside `" + first.path + "` only"
+                                         : "the given files only, as one chain";
+    std::string missing;
+    if (!head) missing = numbered ? "to file " + std::to_string(first.seq - 1) : "to the file before it";
+    if (!tail)
+      missing += std::string(missing.empty() ? "" : " and ") +
+                 (numbered && next_seq ? "to file " + std::to_string(next_seq) : "to the files after it");
+    report->notes.push_back("verified " + what + "; " + (!head && !tail ? "its links " : "its link ") +
+                            missing + (!head && !tail ? " were" : " was") +
+                            " not checked: run `tollgate audit verify " +
+                            (internal::DirName(first.path).empty() ? std::string(".") : internal::DirName(first.path)) +
+                            "` to check the whole chain");
+  }
+}
+
+}  // namespace
+
 void Verify(const std::vector<std::string>& paths, VerifyReport* report) {
+  std::vector<std::string> files;
   for (const std::string& path : paths) {
-    Verifier v(report);
     if (!IsDirectory(path)) {
-      uint64_t seq = 0;
-      ParseSeq(internal::BaseName(path), &seq);
-      v.File(path, seq, true, seq == 1 ? std::string(internal::kGenesis) : std::string(), false);
+      files.push_back(path);
       continue;
     }
+    Verifier v(report);
     std::vector<uint64_t> seqs;
     std::string error;
     if (!ListLogFiles(path, &seqs, &error)) {
@@ -278,6 +412,19 @@ void Verify(const std::vector<std::string>& paths, VerifyReport* report) {
       v.File(LogFilePath(path, seqs[i]), seqs[i], last, expected, next_recovered);
     }
   }
+  if (!files.empty()) VerifyFiles(std::move(files), report);
+}
+
+void VerifyExport(const std::vector<std::string>& paths, VerifyReport* report) {
+  Verifier v(report, /*exported=*/true);
+  for (const std::string& path : paths) v.Export(path);
+  report->notes.push_back(
+      "the export chains to the record with hash " +
+      (report->first_prev.empty() ? std::string("(none)") : report->first_prev) +
+      " and ends with the record with hash " +
+      (report->last_hash.empty() ? std::string("(none)") : report->last_hash) +
+      ": compare them with the log (or with the previous export's last and the next export's first) "
+      "to check that nothing was cut off at its edges");
 }
 
 std::string_view RecordLine::Raw(std::string_view key) const {
@@ -375,13 +522,16 @@ bool RecordReader::Next(RecordLine* out) {
     scanned = 0;
     ++line_;
     // Only decision records are yielded; headers and seals are skipped cheaply.
-    if (line.rfind("{\"kind\":\"file\"", 0) == 0 || line.rfind("{\"kind\":\"seal\"", 0) == 0) continue;
+    const bool structural =
+        line.rfind("{\"kind\":\"file\"", 0) == 0 || line.rfind("{\"kind\":\"seal\"", 0) == 0;
+    if (structural && !structural_) continue;
     out->file = path_;
     out->line = line_;
     out->text.assign(line);
     bool ok;
     if (with_dom_) {
-      ok = internal::TopLevelSpans(out->text, &out->members) && out->Raw("kind") == "\"decision\"";
+      ok = internal::TopLevelSpans(out->text, &out->members) &&
+           (structural || out->Raw("kind") == "\"decision\"");
       if (ok) {
         out->scratch.assign(line);
         // The document is reused: free the previous record's values, else its
@@ -392,9 +542,10 @@ bool RecordReader::Next(RecordLine* out) {
         ok = !out->doc.HasParseError() && out->doc.IsObject();
       }
     } else {
-      ok = (fast_ ? internal::RecordSpans(out->text, &out->members)
-                  : internal::TopLevelSpans(out->text, &out->members)) &&
-           out->Raw("kind") == "\"decision\"";
+      ok = structural ? internal::TopLevelSpans(out->text, &out->members)
+                      : (fast_ ? internal::RecordSpans(out->text, &out->members)
+                               : internal::TopLevelSpans(out->text, &out->members)) &&
+                            out->Raw("kind") == "\"decision\"";
     }
     if (!ok) {
       problems_.push_back({path_, line_, "", "audit_malformed_line",

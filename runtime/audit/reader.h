@@ -28,6 +28,8 @@
 // (audit_incomplete_tail), not an error -- every complete record before it
 // still verifies. Truncation of the newest file exactly at a line boundary
 // cannot be told from a log that simply ended there (docs/audit.md).
+// Log files given by name are one chain in the order of their numbers (see
+// Verify); an export (`audit export --json`) is checked by VerifyExport.
 //
 // Cost: one SHA-256 and one JSON parse per line. Thread safety: none needed
 // (each reader or report belongs to one thread).
@@ -68,14 +70,34 @@ struct VerifyReport {
   uint64_t files = 0;
   uint64_t records = 0;   // decision records that verified
   std::string last_id;    // of the last decision record seen
+  std::string first_prev; // the "prev" of the first line checked (its link outside)
+  std::string last_hash;  // the hash of the last line checked
   std::vector<Problem> problems;  // in file order; the first error is the first break
+  // What was not checked (file arguments that are not the whole chain; an
+  // export's edges): one line each, lowercase.
+  std::vector<std::string> notes;
   size_t errors() const;
 };
 
-// Verifies directories (every log file in order, as one chain) and single
-// files (their own chain; the first record's "prev" is taken as given
-// unless the file is number 1). Never stops at the first problem.
+// Verifies each directory (every log file in order, as one chain) and the
+// files given by name, together as one chain in the order of their numbers:
+// each file's header linked to the seal of the file before it, the numbers
+// without gaps (a file left out is audit_missing_file), and every file but
+// the newest of its directory sealed (or followed by one that recovered)
+// and not cut in the middle of a record. The first given file's "prev" is
+// taken as given unless it is number 1; `notes` then says that its link to
+// the file before it (and to the files after the last one given, when there
+// are some) was not checked. Never stops at the first problem.
 void Verify(const std::vector<std::string>& paths, VerifyReport* report);
+
+// Verifies exports (`tollgate audit export --json`), in the order given, as
+// one stretch of the chain: every line's hash, every "prev" the hash of the
+// line before it (across the files), file records numbered on without gaps
+// and each preceded by the previous file's seal (unless it recovered). The
+// first line's "prev" (first_prev) and the last hash (last_hash) are what
+// links the stretch to the rest of the log: `notes` names them, for
+// comparison with the log or with the neighbouring exports.
+void VerifyExport(const std::vector<std::string>& paths, VerifyReport* report);
 
 // The raw text of one top-level member's value (points into RecordLine::text).
 struct RawMember {
@@ -111,6 +133,9 @@ class RecordReader {
   // `fast_members` = false: the full SAX parse for every line (without DOM).
   bool Open(const std::string& dir, std::string* error, bool with_dom = true,
             bool fast_members = true);
+  // With `yes`, the "file" and "seal" records are yielded too (their "kind"
+  // says which), for a caller that copies the chain itself (audit export).
+  void IncludeStructural(bool yes) { structural_ = yes; }
   bool Next(RecordLine* out);
   const std::vector<Problem>& problems() const { return problems_; }
 
@@ -129,6 +154,7 @@ class RecordReader {
   bool loaded_ = false;
   bool with_dom_ = true;
   bool fast_ = true;
+  bool structural_ = false;
   std::vector<Problem> problems_;
 };
 

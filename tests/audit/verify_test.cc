@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <functional>
 
+#include "runtime/audit/internal/util.h"
 #include "runtime/audit/reader.h"
 #include "runtime/audit/replay.h"
 #include "tests/audit/audit_helpers.h"
@@ -159,6 +160,128 @@ TEST_F(AuditVerify, SingleFileArgument) {
   VerifyReport r2;
   Verify({File(1)}, &r2);
   EXPECT_GT(r2.errors(), 0u);
+}
+
+// Files given by name are one chain: a file left out, a non-newest file cut
+// at a line boundary (its seal and last record gone) or in the middle of a
+// record are breaks, not a shorter chain that verifies file by file.
+TEST_F(AuditVerify, FileArgumentsAreOneChain) {
+  ASSERT_GE(seqs_.size(), 3u);
+  VerifyReport whole;
+  Verify({File(2), File(0), File(1)}, &whole);  // sorted by number
+  EXPECT_EQ(whole.errors(), 0u) << (whole.problems.empty() ? "" : whole.problems[0].message);
+  if (seqs_.size() == 3) EXPECT_TRUE(whole.notes.empty()) << whole.notes[0];
+  EXPECT_EQ(whole.files, 3u);
+
+  VerifyReport gap;
+  Verify({File(0), File(2)}, &gap);
+  ASSERT_GT(gap.errors(), 0u);
+  EXPECT_EQ(gap.problems[0].code, "audit_missing_file");
+  EXPECT_EQ(gap.problems[0].file, File(1));
+
+  // A non-newest file alone: verified inside, with a note on what was not.
+  VerifyReport alone;
+  Verify({File(1)}, &alone);
+  EXPECT_EQ(alone.errors(), 0u);
+  ASSERT_EQ(alone.notes.size(), 1u);
+  EXPECT_NE(alone.notes[0].find("its links to file 1 and to file 3 were not checked"), std::string::npos)
+      << alone.notes[0];
+  EXPECT_NE(alone.notes[0].find("tollgate audit verify " + dir_.path + "`"), std::string::npos) << alone.notes[0];
+
+  // Its last record and seal cut off at a line boundary.
+  const std::string text = ReadAll(File(1));
+  Edit(1, [](auto& l) { l.resize(l.size() - 2); });
+  for (const auto& args : {std::vector<std::string>{File(1)}, std::vector<std::string>{File(0), File(1)}}) {
+    VerifyReport r;
+    Verify(args, &r);
+    ASSERT_GT(r.errors(), 0u) << args.size();
+    EXPECT_EQ(r.problems[0].code, "audit_missing_seal");
+  }
+  // Cut in the middle of a record: an error, not a crash's warning.
+  WriteAll(File(1), text.substr(0, text.size() - 100));
+  VerifyReport cut;
+  Verify({File(1)}, &cut);
+  ASSERT_GT(cut.errors(), 0u);
+  EXPECT_EQ(cut.problems[0].code, "audit_truncated_record");
+  EXPECT_TRUE(cut.problems[0].error);
+  // The next file still chains to the file's original last line: given
+  // together, the break shows there too.
+  VerifyReport pair;
+  Verify({File(1), File(2)}, &pair);
+  EXPECT_GT(pair.errors(), 0u);
+}
+
+// `audit export --json` writes a stretch of the chain (decisions with the file
+// and seal records between them); VerifyExport checks it.
+TEST_F(AuditVerify, ExportedStretchVerifies) {
+  // The whole log as an export would copy it (every line from the first).
+  std::string all;
+  for (size_t i = 0; i < seqs_.size(); ++i) all += ReadAll(File(i));
+  auto lines = Lines(all);
+  TempDir out;
+  const std::string path = out.path + "/export.jsonl";
+  WriteAll(path, all);
+  VerifyReport ok;
+  VerifyExport({path}, &ok);
+  EXPECT_EQ(ok.errors(), 0u) << (ok.problems.empty() ? "" : ok.problems[0].message);
+  EXPECT_EQ(ok.records, 120u);
+  EXPECT_EQ(ok.first_prev, std::string(internal::kGenesis));
+  ASSERT_EQ(ok.notes.size(), 1u);
+  EXPECT_NE(ok.notes[0].find(ok.last_hash), std::string::npos);
+
+  // A stretch from the middle, split in two abutting parts: verified as one.
+  const size_t a = 30, b = 70, c = lines.size() - 5;
+  std::vector<std::string> p1(lines.begin() + a, lines.begin() + b), p2(lines.begin() + b, lines.begin() + c);
+  WriteAll(out.path + "/p1.jsonl", Join(p1));
+  WriteAll(out.path + "/p2.jsonl", Join(p2));
+  VerifyReport parts;
+  VerifyExport({out.path + "/p1.jsonl", out.path + "/p2.jsonl"}, &parts);
+  EXPECT_EQ(parts.errors(), 0u) << (parts.problems.empty() ? "" : parts.problems[0].message);
+  // A line missing where the two parts meet is a gap.
+  WriteAll(out.path + "/p2.jsonl", Join(std::vector<std::string>(p2.begin() + 1, p2.end())));
+  VerifyReport gap;
+  VerifyExport({out.path + "/p1.jsonl", out.path + "/p2.jsonl"}, &gap);
+  ASSERT_GT(gap.errors(), 0u);
+  EXPECT_EQ(gap.problems[0].code, "audit_chain_break");
+
+  auto first_error = [&](std::vector<std::string> edited) {
+    WriteAll(path, Join(edited));
+    VerifyReport r;
+    VerifyExport({path}, &r);
+    for (const Problem& p : r.problems)
+      if (p.error) return p.code;
+    return std::string("(none)");
+  };
+  // A deleted decision, an edited byte, a deleted file record, a deleted seal.
+  auto find = [&](const char* kind, size_t from) {
+    for (size_t i = from; i < lines.size(); ++i)
+      if (lines[i].rfind(std::string("{\"kind\":\"") + kind + "\"", 0) == 0) return i;
+    return lines.size();
+  };
+  auto without = [&](size_t i) {
+    auto l = lines;
+    l.erase(l.begin() + static_cast<ptrdiff_t>(i));
+    return l;
+  };
+  EXPECT_EQ(first_error(without(find("decision", 10))), "audit_chain_break");
+  auto edited = lines;
+  size_t d = find("decision", 20);
+  edited[d].replace(edited[d].find("\"time\":\"") + 8, 1, "3");
+  EXPECT_EQ(first_error(edited), "audit_hash_mismatch");
+  size_t seal = find("seal", 0);
+  ASSERT_LT(seal + 1, lines.size());
+  EXPECT_EQ(first_error(without(seal + 1)), "audit_chain_break");  // the next file's record
+  EXPECT_EQ(first_error(without(seal)), "audit_missing_seal");
+  // Both the seal and the next header cut: the hashes no longer link.
+  auto two = without(seal);
+  two.erase(two.begin() + static_cast<ptrdiff_t>(seal));
+  EXPECT_EQ(first_error(two), "audit_chain_break");
+  // A truncated last line.
+  WriteAll(path, all.substr(0, all.size() - 10));
+  VerifyReport cut;
+  VerifyExport({path}, &cut);
+  ASSERT_GT(cut.errors(), 0u);
+  EXPECT_EQ(cut.problems.back().code, "audit_truncated_record");
 }
 
 TEST_F(AuditVerify, MalformedLinesAreReportedNotFatal) {
