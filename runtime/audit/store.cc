@@ -276,8 +276,10 @@ bool LoadObject(const std::string& dir, const std::string& id, bool with_text, S
   return true;
 }
 
-bool ListObjects(const std::string& dir, std::vector<StoredObject>* out, std::string* error) {
+bool ListObjects(const std::string& dir, std::vector<StoredObject>* out, std::string* error,
+                 std::vector<std::string>* unreadable) {
   out->clear();
+  if (unreadable != nullptr) unreadable->clear();
   DIR* d = ::opendir((dir + "/store").c_str());
   if (d == nullptr) {
     if (errno == ENOENT) return true;  // nothing stored yet
@@ -290,8 +292,13 @@ bool ListObjects(const std::string& dir, std::vector<StoredObject>* out, std::st
     StoredObject o;
     std::string err;
     if (LoadObject(dir, "sha256:" + name, false, &o, &err)) out->push_back(std::move(o));
+    else if (unreadable != nullptr)
+      unreadable->push_back(Exists(ObjectDir(dir, "sha256:" + name) + "/manifest.json")
+                                ? err
+                                : "stored object `sha256:" + name + "` has no manifest");
   }
   ::closedir(d);
+  if (unreadable != nullptr) std::sort(unreadable->begin(), unreadable->end());
   std::sort(out->begin(), out->end(), [](const StoredObject& a, const StoredObject& b) {
     return a.first_seen != b.first_seen ? a.first_seen < b.first_seen : a.id < b.id;
   });

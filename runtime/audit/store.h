@@ -59,8 +59,12 @@ bool PutDocument(const std::string& dir, const std::string& kind, const std::str
 
 bool LoadObject(const std::string& dir, const std::string& id, bool with_text, StoredObject* out,
                 std::string* error);
-// Every object, oldest first (then by id).
-bool ListObjects(const std::string& dir, std::vector<StoredObject>* out, std::string* error);
+// Every object, oldest first (then by id). An object whose manifest is
+// missing or does not parse is left out and, when `unreadable` is given, named
+// there (one message each, by id). False with *error when DIR/store exists
+// but cannot be listed (no store yet: true, nothing listed).
+bool ListObjects(const std::string& dir, std::vector<StoredObject>* out, std::string* error,
+                 std::vector<std::string>* unreadable = nullptr);
 
 // Compiles stored policy `id` against `schema`. The result's diagnostics
 // carry a tg_io_error when the object is missing.

@@ -145,5 +145,23 @@ TEST(AuditStore, AbsoluteSchemaPathIsRefusedNotHalfStored) {
   EXPECT_FALSE(fs::exists(dir.path + "/audit/store/" + p->version_id().substr(7)));
 }
 
+// A damaged object is named, not silently left out of the listing.
+TEST(AuditStore, ListNamesUnreadableManifests) {
+  TempDir dir;
+  std::string id_a, id_b, err;
+  ASSERT_TRUE(PutDocument(dir.path, "catalog", "a.json", "{\"a\": 1}", &id_a, &err)) << err;
+  ASSERT_TRUE(PutDocument(dir.path, "catalog", "b.json", "{\"b\": 2}", &id_b, &err)) << err;
+  WriteAll(dir.path + "/store/" + id_a.substr(7) + "/manifest.json", "{\"id\": ");
+  fs::remove(dir.path + "/store/" + id_b.substr(7) + "/manifest.json");
+  std::vector<StoredObject> objs;
+  std::vector<std::string> unreadable;
+  ASSERT_TRUE(ListObjects(dir.path, &objs, &err, &unreadable)) << err;
+  EXPECT_TRUE(objs.empty());
+  ASSERT_EQ(unreadable.size(), 2u);
+  std::string all = unreadable[0] + "\n" + unreadable[1];
+  EXPECT_NE(all.find("the manifest of `" + id_a + "` does not parse"), std::string::npos) << all;
+  EXPECT_NE(all.find("`" + id_b + "` has no manifest"), std::string::npos) << all;
+}
+
 }  // namespace
 }  // namespace tollgate::audit::testing
