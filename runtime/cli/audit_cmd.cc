@@ -8,7 +8,9 @@
 //   tollgate store show ID --audit DIR
 //
 // and the `--audit DIR` hook of eval and route (audit_hook.h).
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -96,14 +98,17 @@ constexpr const char* kReplayUsage =
 constexpr const char* kAuditUsage =
     "usage: tollgate audit verify DIR|FILE...\n"
     "       tollgate audit show ID --audit DIR\n"
+    "       tollgate audit verify --export FILE...\n"
     "       tollgate audit export --audit DIR [--since T] [--until T] [--json]\n\n"
     "verify   checks the hash chain of every log file; names the first broken record\n"
-    "         and why (exit 1 on any break)\n"
+    "         and why (exit 1 on any break). files given by name are checked as one\n"
+    "         chain in the order of their numbers; with --export, the output of\n"
+    "         `audit export --json` (the hashes, the links, its edges)\n"
     "show     one decision explained: the record, and the decision recomputed from\n"
     "         the stored version with every rule's trace and eliminated endpoints\n"
     "export   the records whose time is in [since, until) (RFC 3339 or YYYY-MM-DD):\n"
     "         one summary line each, or with --json the records as JSON lines\n"
-    "         (verbatim, so the hashes can be checked)\n\n"
+    "         (verbatim: a stretch of the chain that `verify --export` checks)\n\n"
     "exit codes: 0 ok, 1 a broken chain / unknown id, 2 usage error, 3 I/O error\n";
 
 constexpr const char* kStoreUsage =
@@ -133,7 +138,18 @@ std::string SummaryField(const std::string& v) {
   return plain ? v : JsonQuoted(v);
 }
 
-int Verify(const std::vector<std::string>& paths) {
+// DIR given with --audit must be a directory that can be read: anything else
+// is an I/O error (exit 3), before any lookup in it.
+int NeedAuditDir(const std::string& dir) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(dir, ec)) return kExitOk;
+  std::fprintf(stderr, "error: cannot read the audit directory `%s`: %s\n", dir.c_str(),
+               ec ? ec.message().c_str()
+                  : std::filesystem::exists(dir, ec) ? "Not a directory" : "No such file or directory");
+  return kExitIo;
+}
+
+int Verify(const std::vector<std::string>& paths, bool exported) {
   // A path that is not there at all is an I/O error (exit 3, as for replay
   // and export), not a broken chain; a directory without its files is one.
   for (const std::string& p : paths) {
@@ -145,7 +161,8 @@ int Verify(const std::vector<std::string>& paths) {
     }
   }
   audit::VerifyReport r;
-  audit::Verify(paths, &r);
+  if (exported) audit::VerifyExport(paths, &r);
+  else audit::Verify(paths, &r);
   const audit::Problem* first = nullptr;
   for (const audit::Problem& p : r.problems) {
     if (p.error && first == nullptr) first = &p;
@@ -153,6 +170,7 @@ int Verify(const std::vector<std::string>& paths) {
                 p.file.c_str(), p.line ? (":" + std::to_string(p.line)).c_str() : "",
                 p.id.empty() ? "" : (" (" + p.id + ")").c_str(), p.message.c_str());
   }
+  for (const std::string& n : r.notes) std::printf("note: %s\n", n.c_str());
   if (first != nullptr) {
     std::printf("chain broken: first at %s%s%s (%s); %llu records verified in %llu files\n",
                 first->file.c_str(), first->line ? (":" + std::to_string(first->line)).c_str() : "",
@@ -180,14 +198,47 @@ int Export(const Args& args) {
   }
   audit::RecordLine rec;
   const bool json = args.Has("--json");
+  // --json copies a stretch of the chain, so that `audit verify --export`
+  // can check it: every line from the one after the last decision before the
+  // window (the file and seal records in between included) to the last
+  // decision in the window. A decision outside the window in the middle of
+  // that stretch (the clock stepped back) is copied too: the chain has no
+  // gaps. Lines after the last decision in the window are held back until
+  // the next one in the window shows they are inside the stretch.
+  constexpr size_t kMaxHeld = 64 << 20;
+  std::string held;
+  bool started = false;
+  reader.IncludeStructural(json);
   while (reader.Next(&rec)) {
+    const bool decision = rec.Raw("kind") == "\"decision\"";
     int64_t t;
-    if (!audit::internal::ParseMillis(Str(rec.doc, "time"), &t) || t < since || t >= until) continue;
+    const bool in_window = decision && audit::internal::ParseMillis(Str(rec.doc, "time"), &t) &&
+                           t >= since && t < until;
     if (json) {
-      std::fwrite(rec.text.data(), 1, rec.text.size(), stdout);
-      std::fputc('\n', stdout);
+      if (in_window) {
+        std::fwrite(held.data(), 1, held.size(), stdout);
+        held.clear();
+        std::fwrite(rec.text.data(), 1, rec.text.size(), stdout);
+        std::fputc('\n', stdout);
+        started = true;
+        continue;
+      }
+      if (decision && !started) {  // the stretch starts after it
+        held.clear();
+        continue;
+      }
+      held.append(rec.text).push_back('\n');
+      if (started && held.size() > kMaxHeld) {
+        // The window ended long ago: a later decision in it would start a new
+        // stretch, which verify --export reports as a gap.
+        std::fprintf(stderr, "warning: more than 64 MiB of records follow the window; "
+                             "records in it after them start a new stretch of the chain\n");
+        held.clear();
+        started = false;
+      }
       continue;
     }
+    if (!in_window) continue;
     const rapidjson::Value& d = rec.doc.HasMember("decision") ? rec.doc["decision"] : rec.doc;
     std::string ws;
     if (rec.doc.HasMember("input") && rec.doc["input"].IsObject() && rec.doc["input"].HasMember("principal"))
@@ -218,6 +269,21 @@ int RunReplay(int argc, char** argv) {
   if (args.Get("--audit").empty()) return UsageError("`--audit DIR` is required", kReplayUsage);
   if (args.Has("--policy") && args.Has("--version"))
     return UsageError("give either `--policy` or `--version`, not both", kReplayUsage);
+  if (int rc = NeedAuditDir(args.Get("--audit")); rc != kExitOk) return rc;
+  // A candidate file that cannot be read is an I/O error (3), not a policy
+  // that does not compile (1).
+  if (args.Has("--policy")) {
+    const std::string& file = args.Get("--policy");
+    std::FILE* f = std::fopen(file.c_str(), "rb");
+    std::error_code ec;
+    if (f == nullptr || std::filesystem::is_directory(file, ec)) {
+      std::fprintf(stderr, "error: cannot read `%s`: %s\n", file.c_str(),
+                   f == nullptr ? std::strerror(errno) : "Is a directory");
+      if (f != nullptr) std::fclose(f);
+      return kExitIo;
+    }
+    std::fclose(f);
+  }
   audit::ReplayOptions o;
   o.dir = args.Get("--audit");
   o.candidate_file = args.Get("--policy");
@@ -242,18 +308,24 @@ int RunAudit(int argc, char** argv) {
     return kExitOk;
   }
   Args args;
-  args.Value("--audit", "DIR").Value("--since", "T").Value("--until", "T").Flag("--json");
+  args.Value("--audit", "DIR").Value("--since", "T").Value("--until", "T").Flag("--json").Flag("--export");
   if (int rc = args.Parse(argc - 1, argv + 1, kAuditUsage); rc >= 0) return rc;
   if (sub == "verify") {
     if (args.positional().empty() && !args.Has("--audit"))
       return UsageError("give the audit directories or log files to verify", kAuditUsage);
     std::vector<std::string> paths = args.positional();
+    if (args.Has("--export")) {
+      if (args.Has("--audit") || paths.empty())
+        return UsageError("give the exported files to verify: audit verify --export FILE...", kAuditUsage);
+      return Verify(paths, true);
+    }
     if (args.Has("--audit")) paths.push_back(args.Get("--audit"));
-    return Verify(paths);
+    return Verify(paths, false);
   }
   if (sub == "show") {
     if (args.positional().size() != 1 || args.Get("--audit").empty())
       return UsageError("usage: tollgate audit show ID --audit DIR", kAuditUsage);
+    if (int rc = NeedAuditDir(args.Get("--audit")); rc != kExitOk) return rc;
     std::string json, error;
     if (!audit::ExplainRecord(args.Get("--audit"), args.positional()[0], &json, &error)) {
       std::fprintf(stderr, "error: %s\n", error.c_str());
@@ -281,17 +353,23 @@ int RunStore(int argc, char** argv) {
   if (int rc = args.Parse(argc - 1, argv + 1, kStoreUsage); rc >= 0) return rc;
   if (args.Get("--audit").empty()) return UsageError("`--audit DIR` is required", kStoreUsage);
   const std::string dir = args.Get("--audit");
+  if (sub != "list" && sub != "show") return UsageError("unknown subcommand `" + sub + "`", kStoreUsage);
+  if (int rc = NeedAuditDir(dir); rc != kExitOk) return rc;
   std::string error;
   if (sub == "list") {
     std::vector<audit::StoredObject> objs;
-    if (!audit::ListObjects(dir, &objs, &error)) {
+    std::vector<std::string> unreadable;
+    if (!audit::ListObjects(dir, &objs, &error, &unreadable)) {
       std::fprintf(stderr, "error: %s\n", error.c_str());
       return kExitIo;
     }
     for (const audit::StoredObject& o : objs)
       std::printf("%s  %-8s  %-24s  %s\n", o.id.c_str(), o.kind.c_str(), o.name.c_str(),
                   o.first_seen.c_str());
-    return kExitOk;
+    // A damaged object is not silently left out: replay would fail on it.
+    for (const std::string& why : unreadable)
+      std::fprintf(stderr, "error[store_bad_manifest]: %s\n", why.c_str());
+    return unreadable.empty() ? kExitOk : kExitFailed;
   }
   if (sub == "show") {
     if (args.positional().size() != 1) return UsageError("usage: tollgate store show ID --audit DIR", kStoreUsage);

@@ -45,6 +45,24 @@ mkdir -p "$TMP/emptied"
 run "verify a directory without its files (broken)" 1 "$TG" audit verify "$TMP/emptied"
 has "verify names the missing files without :0" "$OUT" "chain broken: first at $TMP/emptied (audit_no_files)"
 
+# file arguments are one chain (each eval is a new writer: a new file)
+for i in 1 2 3; do "$TG" eval --policy "$POL" --request policies/requests/us_simple.json --audit "$TMP/a3" >/dev/null; done
+F1="$TMP/a3/decisions-000001.jsonl" F2="$TMP/a3/decisions-000002.jsonl" F3="$TMP/a3/decisions-000003.jsonl"
+run "verify files as one chain" 0 "$TG" audit verify "$F3" "$F1" "$F2"
+has "verify files as one chain: all" "$OUT" "ok: 3 records in 3 files verified"
+run "verify files: a middle file left out" 1 "$TG" audit verify "$F1" "$F3"
+has "verify files: names the missing file" "$OUT" "error[audit_missing_file]: $F2: file 2 of the chain is missing"
+run "verify one file alone" 0 "$TG" audit verify "$F2"
+has "verify one file alone says so" "$OUT" "note: verified the chain inside \`$F2\` only; its links to file 1 and to file 3 were not checked: run \`tollgate audit verify $TMP/a3\`"
+cp "$F2" "$TMP/f2.bak"
+head -n -2 "$TMP/f2.bak" >"$F2"
+run "verify a non-newest file cut at a line" 1 "$TG" audit verify "$F2"
+has "verify cut file: missing seal" "$OUT" "audit_missing_seal"
+head -c -100 "$TMP/f2.bak" >"$F2"
+run "verify a non-newest file cut mid-record" 1 "$TG" audit verify "$F2"
+has "verify cut file: truncated record" "$OUT" "error[audit_truncated_record]"
+cp "$TMP/f2.bak" "$F2"
+
 # --- replay ---
 run "replay" 0 "$TG" replay --audit "$A"
 has "replay identical" "$OUT" "0 different"
@@ -99,6 +117,48 @@ printf ' ' >>"$TMP/store_edited/store/${C#sha256:}/files/catalog.json"
 run "store show edited catalog" 1 "$TG" store show "$C" --audit "$TMP/store_edited"
 has "store show edited catalog names it" "$ERR" "error[store_mismatch]"
 run "store show catalog" 0 "$TG" store show "$C" --audit "$A"
+# replay checks every stored object it uses against its id, not only the policy
+cp -r "$A" "$TMP/cat_edited"
+sed -i 's/"input_per_mtok": *"\?[0-9.]*"\?/"input_per_mtok": 0/' "$TMP/cat_edited/store/${C#sha256:}/files/catalog.json"
+if cmp -s "$A/store/${C#sha256:}/files/catalog.json" "$TMP/cat_edited/store/${C#sha256:}/files/catalog.json"; then
+  printf ' ' >>"$TMP/cat_edited/store/${C#sha256:}/files/catalog.json"; fi
+run "replay with an edited stored catalog" 1 "$TG" replay --audit "$TMP/cat_edited"
+has "replay edited catalog names it" "$OUT" "stored files were edited"
+run "impact with an edited stored catalog" 1 "$TG" replay --audit "$TMP/cat_edited" --policy "$TMP/v2/example.tg"
+has "impact edited catalog names it" "$OUT" "stored files were edited"
+RID=$(grep -h '"catalog":"sha256:' "$A"/decisions-*.jsonl | head -1 | sed 's/^{"kind":"decision","id":"\([0-9A-Z]*\)".*/\1/')
+run "show with an edited stored catalog" 1 "$TG" audit show "$RID" --audit "$TMP/cat_edited"
+has "show edited catalog names it" "$ERR" "stored files were edited"
+# exit codes: a directory that is not there is an I/O error (3)
+run "store list of a missing directory" 3 "$TG" store list --audit "$TMP/no-such-dir"
+run "store show in a missing directory" 3 "$TG" store show "$C" --audit "$TMP/no-such-dir"
+run "audit show in a missing directory" 3 "$TG" audit show "$ID" --audit "$TMP/no-such-dir"
+run "replay with a missing candidate file" 3 "$TG" replay --audit "$A" --policy "$TMP/no-such.tg"
+cp -r "$A" "$TMP/bad_manifest"
+echo '{"id": ' >"$TMP/bad_manifest/store/${C#sha256:}/manifest.json"
+run "store list with a damaged manifest" 1 "$TG" store list --audit "$TMP/bad_manifest"
+has "store list names the damaged object" "$ERR" "error[store_bad_manifest]: the manifest of \`$C\` does not parse"
+has "store list still lists the others" "$OUT" "acme-production"
+
+# export --json is a stretch of the chain that verify --export checks
+run "export json all" 0 "$TG" audit export --audit "$TMP/a3" --json
+cp "$OUT" "$TMP/export.jsonl"
+has "export json keeps the file records" "$TMP/export.jsonl" '{"kind":"file","seq":2,'
+run "verify --export" 0 "$TG" audit verify --export "$TMP/export.jsonl"
+has "verify --export ok" "$OUT" "ok: 3 records in 1 files verified"
+has "verify --export names its edges" "$OUT" "note: the export chains to the record with hash 0000000000"
+T2=$(grep '"kind":"decision"' "$TMP/export.jsonl" | sed -n 2p | sed 's/^{"kind":"decision","id":"[0-9A-Z]*","time":"\([^"]*\)".*/\1/')
+run "export json window" 0 "$TG" audit export --audit "$TMP/a3" --json --since "$T2"
+cp "$OUT" "$TMP/export2.jsonl"
+run "verify --export of a window" 0 "$TG" audit verify --export "$TMP/export2.jsonl"
+has "verify --export of a window: 2 records" "$OUT" "ok: 2 records"
+grep -v "$(grep '"kind":"decision"' "$TMP/export2.jsonl" | head -1 | cut -c1-60)" "$TMP/export2.jsonl" >"$TMP/export3.jsonl"
+run "verify --export: a deleted record" 1 "$TG" audit verify --export "$TMP/export3.jsonl"
+has "verify --export: a deleted record breaks" "$OUT" "audit_chain_break"
+sed 's/"outcome":"allow"/"outcome":"deny"/' "$TMP/export2.jsonl" >"$TMP/export4.jsonl"
+run "verify --export: an edited record" 1 "$TG" audit verify --export "$TMP/export4.jsonl"
+has "verify --export: an edited record" "$OUT" "audit_hash_mismatch"
+run "verify --export usage" 2 "$TG" audit verify --export
 
 # --- route --requests --audit (batch), with a ledger: counters and admissions ---
 B="$TMP/batch_audit"
