@@ -35,7 +35,6 @@ using namespace tollgate;
 constexpr uint32_t kPolicyMagic = 0x54475031;     // "TGP1"
 constexpr uint32_t kEvaluatorMagic = 0x54474531;  // "TGE1"
 constexpr uint32_t kDead = 0xdeadbeef;
-constexpr size_t kMaxDocumentBytes = 64u << 20;   // schema, catalog, accounts
 
 }  // namespace
 
@@ -113,19 +112,21 @@ tollgate_status ReadFile(const char* path, size_t max, std::string* out, std::st
 
 // One optional document of tollgate_options: a path or text, not both.
 // *present says whether one was given.
-tollgate_status LoadDoc(const char* path, const char* json, const char* what, std::string* out,
-                        bool* present, std::string* error) {
+// `max`: the document's limit (engine/core/limits.h: max_schema_bytes,
+// max_catalog_bytes, max_accounts_bytes; the CLI's and the gateway's too).
+tollgate_status LoadDoc(const char* path, const char* json, const char* what, size_t max,
+                        std::string* out, bool* present, std::string* error) {
   *present = path || json;
   if (path && json) {
     *error = std::string("give either ") + what + "_path or " + what + "_json, not both";
     return TOLLGATE_ERR_INVALID_ARGUMENT;
   }
-  if (path) return ReadFile(path, kMaxDocumentBytes, out, error);
+  if (path) return ReadFile(path, max, out, error);
   if (json) {
-    size_t n = strnlen(json, kMaxDocumentBytes + 1);
-    if (n > kMaxDocumentBytes) {
-      *error = std::string(what) + " document is more than the limit of " +
-               std::to_string(kMaxDocumentBytes) + " bytes";
+    size_t n = strnlen(json, max + 1);
+    if (n > max) {
+      *error = std::string(what) + " document is more than the limit of " + std::to_string(max) +
+               " bytes";
       return TOLLGATE_ERR_TOO_LARGE;
     }
     out->assign(json, n);
@@ -154,7 +155,8 @@ tollgate_status Build(const tollgate_options* options, CompileFn compile, tollga
   bool present = false;
   tollgate_status s;
 
-  if ((s = LoadDoc(o.schema_path, o.schema_json, "schema", &text, &present, &error)))
+  if ((s = LoadDoc(o.schema_path, o.schema_json, "schema", h->limits.max_schema_bytes, &text, &present,
+                   &error)))
     return Fail(message, s, error);
   CompileOptions copts;
   copts.limits = h->limits;
@@ -176,7 +178,8 @@ tollgate_status Build(const tollgate_options* options, CompileFn compile, tollga
   h->policy = std::move(c.policy);
   h->version = h->policy->version_id();
 
-  if ((s = LoadDoc(o.catalog_path, o.catalog_json, "catalog", &text, &present, &error)))
+  if ((s = LoadDoc(o.catalog_path, o.catalog_json, "catalog", h->limits.max_catalog_bytes, &text, &present,
+                   &error)))
     return Fail(message, s, error);
   if (present) {
     h->catalog = std::make_unique<runtime::Catalog>();
@@ -184,7 +187,8 @@ tollgate_status Build(const tollgate_options* options, CompileFn compile, tollga
     if (!runtime::Catalog::Load(text, h->policy->schema(), h->catalog.get(), &cerr))
       return Fail(message, TOLLGATE_ERR_CATALOG, "error[" + cerr.code + "]: " + cerr.message);
   }
-  if ((s = LoadDoc(o.accounts_path, o.accounts_json, "accounts", &text, &present, &error)))
+  if ((s = LoadDoc(o.accounts_path, o.accounts_json, "accounts", h->limits.max_accounts_bytes, &text, &present,
+                   &error)))
     return Fail(message, s, error);
   if (present) {
     if (!h->catalog)

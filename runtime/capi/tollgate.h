@@ -46,11 +46,12 @@
  * running out of memory is TOLLGATE_ERR_NO_MEMORY.
  *
  * ## Limits
- * Policy source <= 4 MiB, decision input <= 4 MiB (TOLLGATE_ERR_INPUT with
- * code input_too_large), JSON nesting <= 32, messages <= 4096, VM
- * instructions per rule <= 1,000,000 (engine/core/limits.h). Schema,
- * catalog and accounts documents <= 64 MiB. Lengths may be
- * TOLLGATE_NUL_TERMINATED for NUL-terminated text.
+ * Policy source <= 1 MiB per file, decision input <= 4 MiB (TOLLGATE_ERR_INPUT
+ * with code input_too_large), JSON nesting <= 32, messages <= 4096, VM
+ * instructions per rule <= 1,000,000 (engine/core/limits.h). Schema
+ * <= 1 MiB, catalog <= 16 MiB, accounts <= 4 MiB (as the CLI; a larger
+ * source or document, as text or file, is TOLLGATE_ERR_TOO_LARGE). Lengths
+ * may be TOLLGATE_NUL_TERMINATED for NUL-terminated text.
  *
  * ## Thread safety
  * A tollgate_policy is immutable: any number of threads may evaluate it at

@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -125,6 +127,53 @@ TEST(CApi, OversizedSourceIsRefusedBeforeParsing) {
             TOLLGATE_ERR_TOO_LARGE);
   EXPECT_EQ(p.p, nullptr);
   EXPECT_NE(msg.str().find("limit"), std::string::npos);
+}
+
+// The schema, catalog and accounts limits are the CLI's (docs/limits.md),
+// as text and as a file: one byte over is refused, the limit itself is not.
+TEST(CApi, DocumentsOverTheirLimitsAreRefused) {
+  const tollgate::Limits lim;
+  constexpr char kSrc[] = "policy \"p\"\nrule r { deny \"no\" }\n";
+  struct Doc {
+    const char* what;
+    size_t max;
+  };
+  const std::string dir = ::testing::TempDir();
+  for (const Doc& d : {Doc{"schema", lim.max_schema_bytes}, Doc{"catalog", lim.max_catalog_bytes},
+                       Doc{"accounts", lim.max_accounts_bytes}}) {
+    // Valid JSON padded with spaces to the size: at the limit it is not
+    // refused for its size (it may fail as a document), one byte more is.
+    for (size_t size : {d.max, d.max + 1}) {
+      std::string text = "{}" + std::string(size - 2, ' ');
+      const std::string path = dir + "/capi_limit_" + d.what + ".json";
+      {
+        std::FILE* f = std::fopen(path.c_str(), "wb");
+        ASSERT_NE(f, nullptr);
+        ASSERT_EQ(std::fwrite(text.data(), 1, text.size(), f), text.size());
+        std::fclose(f);
+      }
+      for (bool as_file : {false, true}) {
+        tollgate_options o{};
+        const char* src = as_file ? path.c_str() : text.c_str();
+        if (std::string_view(d.what) == "schema") (as_file ? o.schema_path : o.schema_json) = src;
+        if (std::string_view(d.what) == "catalog") (as_file ? o.catalog_path : o.catalog_json) = src;
+        if (std::string_view(d.what) == "accounts") {
+          o.catalog_path = "policies/catalog.json";
+          (as_file ? o.accounts_path : o.accounts_json) = src;
+        }
+        PolicyPtr p;
+        Text msg;
+        tollgate_status st = tollgate_compile_source("p.tg", kSrc, sizeof kSrc - 1, &o, &p.p, msg.out());
+        if (size > d.max) {
+          EXPECT_EQ(st, TOLLGATE_ERR_TOO_LARGE) << d.what << (as_file ? " file" : " text") << ": " << msg.str();
+          EXPECT_NE(msg.str().find(std::to_string(d.max)), std::string::npos) << msg.str();
+        } else {
+          EXPECT_NE(st, TOLLGATE_ERR_TOO_LARGE) << d.what << (as_file ? " file" : " text") << ": " << msg.str();
+        }
+      }
+      std::remove(path.c_str());
+    }
+  }
 }
 
 TEST(CApi, DataDocumentsResolveAgainstTheFileDirectory) {
