@@ -163,6 +163,34 @@ bool ParseCounters(const vm::Program& program, std::string_view json, vm::Counte
   return fill("budgets", true, kBudgetFields) && fill("limits", false, kLimitFields);
 }
 
+bool RebindCounters(const vm::Program& program, const vm::Record& request, vm::Counters* counters,
+                    std::vector<std::string>* changed) {
+  runtime::BudgetPlan plan;
+  if (!runtime::PlanBudgets(program, request, &plan)) return false;
+  const size_t nb = program.budgets().size();
+  auto rebind = [&](bool budget, uint32_t decl, int64_t bound) {
+    const size_t base = static_cast<size_t>(ast::CounterSlot(nb, budget, decl, 0));
+    if (base + 3 > counters->slots.size()) return;
+    Value& remaining = counters->slots[base + 1];
+    Value& limit = counters->slots[base + 2];
+    if (limit.is_null() || limit.i == bound) return;
+    // What the ledger counted against the bound: a budget's spent plus its
+    // open reservations (limit - remaining), a limit's used.
+    const Value& used_slot = counters->slots[base];
+    int64_t used = budget ? (remaining.is_null() ? (used_slot.is_null() ? 0 : used_slot.i) : limit.i - remaining.i)
+                          : (used_slot.is_null() ? 0 : used_slot.i);
+    const int64_t left = bound > used ? bound - used : 0;
+    limit = budget ? Value::Money(bound) : Value::Int(bound);
+    if (!remaining.is_null()) remaining = budget ? Value::Money(left) : Value::Int(left);
+    changed->push_back(budget ? program.budgets()[decl].name : program.limits()[decl].name);
+  };
+  for (size_t i = 0; i < plan.budget_ids.size() && i < plan.reserve.budgets.size(); ++i)
+    rebind(true, plan.budget_ids[i], plan.reserve.budgets[i].limit_micros);
+  for (size_t i = 0; i < plan.limit_ids.size() && i < plan.reserve.limits.size(); ++i)
+    rebind(false, plan.limit_ids[i], plan.reserve.limits[i].max);
+  return true;
+}
+
 void WriteAdmission(rj::Writer<rj::StringBuffer>* w, const ledger::Admission& a, bool with_reason,
                     const runtime::BudgetPlan* reserved) {
   auto str = [&](const char* k, std::string_view v) {

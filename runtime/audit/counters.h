@@ -57,6 +57,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/vm/decision.h"
 #include "engine/vm/program.h"
@@ -80,6 +81,22 @@ std::string RenderCounters(const vm::Program& program, const vm::Counters& count
 // (matched by declaration name; a declaration the record does not name
 // reads as null). False when `json` is not such an object.
 bool ParseCounters(const vm::Program& program, std::string_view json, vm::Counters* out);
+
+// For an impact report (a candidate policy replayed on recorded counters):
+// gives the counters parsed for the candidate `program` the candidate's own
+// bounds. Each budget and limit the candidate plans for `request`
+// (runtime::PlanBudgets: `when`, key, limit; those planned per endpoint are
+// left as recorded) whose counters were recorded gets the candidate's
+// `limit` / `max`; what was used stays the record's (a budget's spent plus
+// open reservations = recorded limit - recorded remaining, a limit's used)
+// and `remaining` is max(0, new bound - used). A recorded remaining of 0
+// says only that the use reached the old bound: the new remaining is then an
+// upper bound. The names of the declarations whose bound differs from the
+// recorded one are added to *changed. Nothing else changes (the ledger's
+// verdict is the recorded one: ApplyAdmission). False when the candidate's
+// plan fails (the counters are left as recorded).
+bool RebindCounters(const vm::Program& program, const vm::Record& request, vm::Counters* counters,
+                    std::vector<std::string>* changed);
 
 // The admission object above for a reservation the ledger answered.
 std::string RenderAdmission(const ledger::Admission& admission);

@@ -260,6 +260,11 @@ bool IsContentPath(std::string_view p) {
 
 struct Evaluator {
   bool keep_text = true;  // fill Outcome::decision (else only Outcome::view)
+  // Impact mode, the candidate's run: the recorded counters get the
+  // candidate's bounds (RebindCounters); `rebound` names the declarations
+  // whose bound differed from the recorded one.
+  bool rebind = false;
+  std::vector<std::string> rebound;
   vm::Record rec, cand;
   vm::Decision d;
   vm::Counters counters;
@@ -283,6 +288,8 @@ struct Evaluator {
         out->error = "the recorded counters do not parse";
         return;
       }
+      rebound.clear();
+      if (rebind) RebindCounters(program, rec, &counters, &rebound);
       eo.counters = &counters;
     }
     vm::Evaluate(program, rec, eo, &d);
@@ -685,7 +692,10 @@ bool Replay(const ReplayOptions& o, ReplayReport* r, std::string* error) {
         fail("the record was routed but names no stored catalog");
         break;
       }
+      ev.rebind = true;
+      ev.rebound.clear();
       ev.Run(cand, input, routed, input.content_missing, &candidate_now);
+      ev.rebind = false;
       if (!candidate_now.ok) {
         if (int c = recheck()) {
           if (c == 1) continue;
@@ -707,6 +717,14 @@ bool Replay(const ReplayOptions& o, ReplayReport* r, std::string* error) {
           for (const std::string& rule : rules) ++r->not_replayable_rules[rule];
           AddExample(&r->not_replayable_examples, id_of(), o.max_examples);
           break;
+        }
+      }
+      if (!ev.rebound.empty()) {
+        ++r->rebound;
+        for (const std::string& n : ev.rebound) ++r->rebound_counters[n];
+        if (!input.admission.empty()) {  // the ledger's verdict is the recorded one
+          ++r->verdicts_kept;
+          AddExample(&r->verdicts_kept_examples, id_of(), o.max_examples);
         }
       }
       Compare(line, id_of(), candidate_now, o, r);
@@ -796,6 +814,21 @@ std::string ReportJson(const ReplayReport& r) {
     Group(w, r.impact.by_rule);
     w.Key("by_workspace");
     Group(w, r.impact.by_workspace);
+    w.Key("rebound");
+    w.Uint64(r.rebound);
+    w.Key("rebound_counters");
+    w.StartObject();
+    for (const auto& [name, n] : r.rebound_counters) {
+      w.Key(name.c_str(), static_cast<rj::SizeType>(name.size()));
+      w.Uint64(n);
+    }
+    w.EndObject();
+    w.Key("verdicts_not_recomputed");
+    w.Uint64(r.verdicts_kept);
+    w.Key("verdicts_not_recomputed_examples");
+    w.StartArray();
+    for (const std::string& e : r.verdicts_kept_examples) w.String(e.c_str());
+    w.EndArray();
   }
   w.Key("not_replayable_rules");
   w.StartObject();
@@ -861,6 +894,18 @@ std::string ReportText(const ReplayReport& r) {
     };
     groups("rule", r.impact.by_rule);
     groups("workspace", r.impact.by_workspace);
+    if (r.rebound) {
+      std::string names;
+      for (const auto& [name, n] : r.rebound_counters)
+        names += (names.empty() ? "" : ", ") + name + " " + std::to_string(n);
+      line("note: on " + std::to_string(r.rebound) + " records the candidate's budget or limit bounds differ from "
+           "the recorded ones (" + names + "): its rules read the candidate's limit and the remaining left "
+           "under it after the recorded use");
+    }
+    if (r.verdicts_kept)
+      line("warning: " + std::to_string(r.verdicts_kept) + " of them had a reservation; its verdict (admitted or "
+           "refused) is the ledger's as recorded, not recomputed under the candidate's bounds, and the spend of "
+           "later requests is not re-simulated (e.g. " + Joined(r.verdicts_kept_examples) + ")");
   }
   if (r.not_replayable) {
     std::string rules;

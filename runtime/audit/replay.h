@@ -23,6 +23,9 @@
 // allow->deny, deny->allow, status/code, route (endpoint list), redactions,
 // shadow rules. Changes are grouped by rule (the rules whose firing differs)
 // and by workspace (principal.workspace), with up to 5 example ids each.
+// The recorded ledger counters get the candidate's bounds (RebindCounters,
+// counters.h); the ledger's verdict stays the recorded one (counted in
+// `verdicts_kept` when the bounds differ).
 //
 // ## Records without their text
 // A record whose message text was not kept (retain hash/none, or a
@@ -90,6 +93,14 @@ struct ReplayReport {
   std::map<std::string, uint64_t> not_replayable_rules;    // rule -> records
   std::vector<std::string> not_replayable_examples;
   Impact impact;
+  // Impact mode: records whose counters got the candidate's bounds (its
+  // budgets' limits, its limits' max differ from the recorded ones), by
+  // declaration; of those, the ones whose ledger verdict (a reservation was
+  // tried) is kept as recorded, not recomputed (docs/audit.md).
+  uint64_t rebound = 0;
+  std::map<std::string, uint64_t> rebound_counters;
+  uint64_t verdicts_kept = 0;
+  std::vector<std::string> verdicts_kept_examples;
   std::vector<Problem> problems;  // malformed / truncated lines (skipped)
 };
 

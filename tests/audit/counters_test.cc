@@ -76,6 +76,41 @@ TEST(AuditCounters, DocumentedFormAndRoundTrip) {
   EXPECT_FALSE(ParseCounters(w.policy->program(), R"({"budgets":{"ws_daily":{"spent_micros":"x"}}})", &back));
 }
 
+// An impact report's candidate reads its own bounds over the recorded use
+// (RebindCounters): a raised budget limit and rate-limit max show through
+// budget.x.limit / remaining and limit.x.max / remaining.
+TEST(AuditCounters, CandidateReadsItsOwnBoundsOverTheRecordedUse) {
+  World w;
+  // Recorded: 8.5 usd of 10 used (1.5 left), 51 of 60 requests.
+  const std::string json = RenderCounters(w.policy->program(), w.Counters(1'500'000, 51), &w.plan);
+  std::string cand_src = kPolicy;
+  cand_src.replace(cand_src.find("limit 10 usd"), 12, "limit 20 usd");
+  cand_src.replace(cand_src.find("max 60 requests"), 15, "max 50 requests");
+  WriteAll(w.dir.path + "/c.tg", cand_src);
+  auto cand = MustCompile(w.dir.path + "/c.tg");
+  const vm::Program& p = cand->program();
+  vm::Counters c;
+  ASSERT_TRUE(ParseCounters(p, json, &c));
+  std::vector<std::string> changed;
+  ASSERT_TRUE(RebindCounters(p, w.request, &c, &changed));
+  EXPECT_EQ(changed, (std::vector<std::string>{"ws_daily", "user_rpm"}));
+  const size_t nb = p.budgets().size();
+  auto slot = [&](bool budget, size_t decl, int f) { return c.slots[ast::CounterSlot(nb, budget, decl, f)].i; };
+  EXPECT_EQ(slot(true, 0, 0), 8'500'000);   // spent: the record's
+  EXPECT_EQ(slot(true, 0, 1), 11'500'000);  // remaining: 20 - 8.5
+  EXPECT_EQ(slot(true, 0, 2), 20'000'000);  // limit: the candidate's
+  EXPECT_EQ(slot(false, 0, 0), 51);         // used: the record's
+  EXPECT_EQ(slot(false, 0, 1), 0);          // remaining: max(0, 50 - 51)
+  EXPECT_EQ(slot(false, 0, 2), 50);
+  // The same bounds: nothing changes.
+  vm::Counters same;
+  ASSERT_TRUE(ParseCounters(w.policy->program(), json, &same));
+  changed.clear();
+  ASSERT_TRUE(RebindCounters(w.policy->program(), w.request, &same, &changed));
+  EXPECT_TRUE(changed.empty());
+  EXPECT_EQ(RenderCounters(w.policy->program(), same, &w.plan), json);
+}
+
 TEST(AuditCounters, ReplayFeedsThemBackBitForBit) {
   World w;
   std::string err;

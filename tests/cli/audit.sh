@@ -207,6 +207,17 @@ for f in "$TMP"/nocounters/decisions-*.jsonl; do
 done
 run "replay without counters differs" 1 "$TG" replay --audit "$TMP/nocounters"
 has "replay without counters names a field" "$OUT" "error[audit_replay_mismatch]"
+# an impact report's candidate reads its own budget and limit bounds over the recorded use
+mkdir -p "$TMP/budgets2/data"
+sed 's/0.00025/1/' "$TMP/budgets/data/ws.json" >"$TMP/budgets2/data/ws.json"
+sed 's/max 2 requests/max 5 requests/' "$TMP/budgets/b.tg" >"$TMP/budgets2/b.tg"
+run "impact with other bounds" 0 "$TG" replay --audit "$B" --policy "$TMP/budgets2/b.tg"
+has "impact with other bounds: the rule reading remaining changes" "$OUT" "low_budget: "
+has "impact with other bounds: a note" "$OUT" "the candidate's budget or limit bounds differ from the recorded ones (user_rpm "
+has "impact with other bounds: verdicts kept" "$OUT" "warning: "
+has "impact with other bounds: verdicts kept says so" "$OUT" "not recomputed under the candidate's bounds"
+run "impact with the same bounds" 0 "$TG" replay --audit "$B" --policy "$TMP/budgets/b.tg"
+hasnt "impact with the same bounds: no note" "$OUT" "bounds differ"
 REFUSED=$(grep '"code":"budget_exceeded"' "$TMP/brecords" | head -1 | sed 's/^{"kind":"decision","id":"\([0-9A-Z]*\)".*/\1/')
 run "route batch show" 0 "$TG" audit show "$REFUSED" --audit "$B"
 has "route batch show identical" "$OUT" '"identical": true'
