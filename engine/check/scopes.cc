@@ -3,6 +3,13 @@
 // fields (`provider.*`, `endpoint.*`). A budget or limit that does is planned
 // per route endpoint (runtime::PlanEndpointBudgets): its counters are not
 // known when the rules run, so no rule may read them.
+//
+// Counters are supplied to the rules' `when`, mode conditions, tags,
+// messages and route hints only (vm::Evaluate with EvalOptions::counters).
+// A `require` predicate runs per candidate endpoint in the router, and the
+// `when`, key and limit of a budget or limit are computed to find the
+// counters in the first place: none of them ever sees a counter, so a read
+// there is tg_counter_unavailable (it would always be null and fail).
 #include "engine/check/passes.h"
 
 namespace tollgate::check {
@@ -53,6 +60,45 @@ class Scoper {
     }
   }
 
+  // A counter read where no counter is ever supplied (see the file
+  // comment). Returns true when it reported (the root is then not checked
+  // for per-endpoint counters as well: one mistake, one diagnostic).
+  bool Unavailable(const check::Root& root) {
+    const char* what = nullptr;
+    switch (root.role) {
+      case Role::kRequire: what = "a `require` predicate"; break;
+      case Role::kBudgetWhen: case Role::kLimitWhen: what = "the `when` of a budget or limit"; break;
+      case Role::kBudgetKey: case Role::kLimitKey: what = "the key of a budget or limit"; break;
+      case Role::kBudgetLimit: what = "a budget's `limit`"; break;
+      case Role::kLimitMax: what = "a limit's `max`"; break;
+      default: return false;
+    }
+    std::vector<const Expr*> reads;
+    CounterReads(*root.expr, &reads, 0);
+    for (const Expr* c : reads) {
+      const std::string text = CounterText(*c);
+      std::string help;
+      if (root.role == Role::kRequire) {
+        const std::string rule = root.owner >= 0 ? ctx_.policy->rules[root.owner].name : "r";
+        const char* bound = c->type.kind() == Kind::kMoney ? " < 6 usd" : " < 10";
+        help = "test the counter in the rule's `when` and keep the endpoint test in `require`, "
+               "e.g. `rule " + rule + " { when " +
+               text + bound + " require endpoint.price_input <= 1 usd }`";
+      } else {
+        help = "use request fields, constants or data here; to act on the counter, test it in a "
+               "rule's `when` (e.g. `rule r { when " + text + " < ... deny 402 \"...\" }`)";
+      }
+      const char* why = root.role == Role::kRequire
+                            ? "the router judges endpoints without counters"
+                            : "it is computed before any counter is read";
+      ctx_.Error("tg_counter_unavailable", c->span,
+                 std::string(what) + " may not read counter `" + text + "`: " + why +
+                     ", so the read is always null",
+                 help);
+    }
+    return !reads.empty();
+  }
+
   // A counter of a per-endpoint budget or limit is read: its key and window
   // are known only once the request is routed, after the rules ran.
   void Counters(const Expr& e, uint32_t depth = 0) {
@@ -73,6 +119,23 @@ class Scoper {
   }
 
  private:
+  static void CounterReads(const Expr& e, std::vector<const Expr*>* out, uint32_t depth) {
+    if (depth > 512) return;  // Walk reported the depth
+    if (e.ref == RefKind::kCounter && e.index >= 0) out->push_back(&e);
+    for (const auto& k : e.kids) CounterReads(*k, out, depth + 1);
+  }
+
+  // `budget.<name>.<field>` for the counter node (slot layout: ast::CounterSlot).
+  std::string CounterText(const Expr& e) const {
+    const size_t d = size_t(e.index) / 3, nb = ctx_.policy->budgets.size();
+    static const char* const kBudget[] = {"spent", "remaining", "limit"};
+    static const char* const kLimit[] = {"used", "remaining", "max"};
+    if (d < nb) return "budget." + ctx_.policy->budgets[d].name + "." + kBudget[e.index % 3];
+    if (d - nb < ctx_.policy->limits.size())
+      return "limit." + ctx_.policy->limits[d - nb].name + "." + kLimit[e.index % 3];
+    return "?";
+  }
+
   Scope Walk(Expr& e, uint32_t depth) {
     if (ctx_.DepthExceeded(depth, e.span, &depth_reported_)) return Scope::kRequest;
     Scope s = Scope::kRequest;
@@ -111,7 +174,8 @@ bool Scopes(Context& ctx) {
   s.per_endpoint.assign(ctx.policy->budgets.size() + ctx.policy->limits.size(), false);
   const std::vector<Root> roots = CollectRoots(*ctx.policy);
   for (const auto& root : roots) s.Root(root);
-  for (const auto& root : roots) s.Counters(*root.expr);
+  for (const auto& root : roots)
+    if (!s.Unavailable(root)) s.Counters(*root.expr);
   return ctx.errors == before;
 }
 
