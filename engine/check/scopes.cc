@@ -1,4 +1,5 @@
-// Pass `scopes`: Expr::scope bottom-up, and the rule that only `require`
+// Pass `scopes`: Expr::scope bottom-up (and, on the same walk, quantifiers
+// whose body never reads their variable: tg_unused_variable), and the rule that only `require`
 // and the `when` and key of a budget or limit may read candidate-scoped
 // fields (`provider.*`, `endpoint.*`). A budget or limit that does is planned
 // per route endpoint (runtime::PlanEndpointBudgets): its counters are not
@@ -29,6 +30,7 @@ class Scoper {
 
   void Root(const check::Root& root) {
     locals_.clear();
+    used_.clear();
     reads_.clear();
     depth_reported_ = false;
     Walk(*root.expr, 1);
@@ -144,7 +146,10 @@ class Scoper {
       size_t slot = e.index < 0 ? 0 : size_t(e.index);
       if (locals_.size() <= slot) locals_.resize(slot + 1, Scope::kRequest);
       locals_[slot] = s;
+      if (used_.size() <= slot) used_.resize(slot + 1, false);
+      used_[slot] = false;
       if (Walk(*e.kids[1], depth + 1) == Scope::kCandidate) s = Scope::kCandidate;
+      if (e.index >= 0 && !used_[slot]) UnusedVariable(e);
       locals_.resize(slot);
     } else if (e.ref == RefKind::kField &&
                (e.kind == ExprKind::kMember || e.kind == ExprKind::kName)) {
@@ -152,6 +157,7 @@ class Scoper {
       if (s == Scope::kCandidate) reads_.push_back(&e);
     } else if (e.kind == ExprKind::kName && e.ref == RefKind::kLocal) {
       if (e.index >= 0 && size_t(e.index) < locals_.size()) s = locals_[e.index];
+      if (e.index >= 0 && size_t(e.index) < used_.size()) used_[e.index] = true;
     } else {
       for (auto& k : e.kids)
         if (Walk(*k, depth + 1) == Scope::kCandidate) s = Scope::kCandidate;
@@ -160,8 +166,69 @@ class Scoper {
     return s;
   }
 
+  // The first field `e` reads (pre-order), or null; *unresolved is set when
+  // a name or member in it was not resolved (already reported).
+  static const Expr* FirstField(const Expr& e, bool* unresolved, uint32_t depth = 0) {
+    if (depth > 512) return nullptr;  // Walk reported the depth
+    if ((e.kind == ExprKind::kName || e.kind == ExprKind::kMember) &&
+        e.ref == RefKind::kUnresolved && e.type.kind() == Kind::kAny)
+      *unresolved = true;
+    const Expr* found = e.ref == RefKind::kField ? &e : nullptr;
+    for (const auto& k : e.kids) {
+      const Expr* f = FirstField(*k, unresolved, depth + 1);
+      if (found == nullptr) found = f;
+    }
+    return found;
+  }
+
+  // A quantifier in `e` declares `name` again (tg_duplicate_name).
+  static bool Redeclares(const Expr& e, const std::string& name, uint32_t depth) {
+    if (depth > 512) return false;
+    if (e.kind == ExprKind::kQuantifier && e.name == name) return true;
+    for (const auto& k : e.kids)
+      if (Redeclares(*k, name, depth + 1)) return true;
+    return false;
+  }
+
+  // tg_unused_variable: `any m in request.models: request.model not in
+  // approved` tests the same value for every element -- the requested model,
+  // not the fallbacks -- so it holds for all elements or none and reads as a
+  // check it is not. The help names the field the body reads instead. Quiet
+  // when the quantifier already has an error (a reserved variable name, a
+  // collection or body of unknown type, an unresolved name in the body).
+  void UnusedVariable(const Expr& q) {
+    const std::string& v = q.name;
+    bool unresolved = false;
+    const Expr* field = FirstField(*q.kids[1], &unresolved);
+    const Type& range = q.kids[0]->type;
+    if (unresolved || ctx_.IsRoot(v) || !(range.is(Kind::kList) || range.is(Kind::kSet)) ||
+        q.kids[1]->type.kind() == Kind::kAny ||
+        Redeclares(*q.kids[1], v, 0))
+      return;
+    const std::string over =
+        q.kids[0]->ref == RefKind::kField ? ctx_.schema->field(q.kids[0]->index).path : "";
+    std::string help;
+    if (field != nullptr) {
+      const std::string path = ctx_.schema->field(field->index).path;
+      if (!over.empty() && over == path + "s")
+        help = "the body tests `" + path + "`, the same value for every element of `" + over +
+               "`: did you mean `" + v + "` in place of `" + path + "`?";
+      else
+        help = "the body reads `" + path + "` but never `" + v +
+               "`, so it is the same for every element: test `" + v +
+               "` in the body, or drop the quantifier";
+    } else {
+      help = "test `" + v + "` in the body, or drop the quantifier";
+    }
+    ctx_.Error("tg_unused_variable", q.span,
+               "quantifier variable `" + v + "` is never used in its body, which is then the "
+               "same for every element",
+               help);
+  }
+
   Context& ctx_;
   std::vector<Scope> locals_;
+  std::vector<bool> used_;  // by slot: the quantifier's variable is read in its body
   std::vector<const Expr*> reads_;
   bool depth_reported_ = false;
 };
