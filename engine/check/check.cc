@@ -254,7 +254,8 @@ const std::vector<Pass>& Passes() {
       {"declarations", &Declarations}, {"lets", &Lets},     {"data", &Data},
       {"resolve", &Resolve},
       {"types", &Types},               {"scopes", &Scopes}, {"regex", &Regex},
-      {"fold", &Fold},                 {"optional", &Optional}, {"names", &Names},
+      {"fold", &Fold},                 {"optional", &Optional}, {"operands", &Operands},
+      {"names", &Names},
       {"retention", &Retention},       {"tests", &Tests},
   };
   return passes;

@@ -560,8 +560,12 @@ struct SameExpr {
 
   bool operator()(const Expr& a0, const Expr& b0, uint32_t depth = 0) const {
     if (depth > 256) return false;
-    if (b0.ref == RefKind::kLocal && b0.index == local && local >= 0)
+    // The variable stands for the field and nothing else: where `a` reads
+    // the field `b` must read the variable (`any m in request.models:
+    // request.model not in approved` tests the requested model again).
+    if (local >= 0 && (b0.ref == RefKind::kLocal && b0.index == local))
       return IsField(ctx, a0, {field});
+    if (local >= 0 && IsField(ctx, a0, {field})) return false;
     Op oa, ob;
     const Expr& a = *Negated(a0, &oa);
     const Expr& b = *Negated(b0, &ob);

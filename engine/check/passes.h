@@ -16,6 +16,9 @@
 //   fold          constant folding (Expr::folded) and tg_not_constant checks
 //   optional      reads of values that may be absent are guarded or defaulted
 //                 (tg_unguarded_optional; flow typing, see optional.cc)
+//   operands      constant operands that make an operation silently wrong: a
+//                 negative list position (tg_invalid_value), money divided by
+//                 10^4 or more (tg_money_precision, see operands.cc)
 //   names         warns when a shaped field (provider.name, request.model,
 //                 endpoint.quantization, ...) is compared with a value known at
 //                 check time that it never holds (stdlib/field_values.h),
@@ -164,6 +167,7 @@ bool Scopes(Context& ctx);
 bool Regex(Context& ctx);
 bool Fold(Context& ctx);
 bool Optional(Context& ctx);
+bool Operands(Context& ctx);
 bool Names(Context& ctx);
 bool Retention(Context& ctx);
 bool Tests(Context& ctx);

@@ -1,8 +1,16 @@
-// Pass `scopes`: Expr::scope bottom-up, and the rule that only `require`
+// Pass `scopes`: Expr::scope bottom-up (and, on the same walk, quantifiers
+// whose body never reads their variable: tg_unused_variable), and the rule that only `require`
 // and the `when` and key of a budget or limit may read candidate-scoped
 // fields (`provider.*`, `endpoint.*`). A budget or limit that does is planned
 // per route endpoint (runtime::PlanEndpointBudgets): its counters are not
 // known when the rules run, so no rule may read them.
+//
+// Counters are supplied to the rules' `when`, mode conditions, tags,
+// messages and route hints only (vm::Evaluate with EvalOptions::counters).
+// A `require` predicate runs per candidate endpoint in the router, and the
+// `when`, key and limit of a budget or limit are computed to find the
+// counters in the first place: none of them ever sees a counter, so a read
+// there is tg_counter_unavailable (it would always be null and fail).
 #include "engine/check/passes.h"
 
 namespace tollgate::check {
@@ -22,6 +30,7 @@ class Scoper {
 
   void Root(const check::Root& root) {
     locals_.clear();
+    used_.clear();
     reads_.clear();
     depth_reported_ = false;
     Walk(*root.expr, 1);
@@ -53,6 +62,45 @@ class Scoper {
     }
   }
 
+  // A counter read where no counter is ever supplied (see the file
+  // comment). Returns true when it reported (the root is then not checked
+  // for per-endpoint counters as well: one mistake, one diagnostic).
+  bool Unavailable(const check::Root& root) {
+    const char* what = nullptr;
+    switch (root.role) {
+      case Role::kRequire: what = "a `require` predicate"; break;
+      case Role::kBudgetWhen: case Role::kLimitWhen: what = "the `when` of a budget or limit"; break;
+      case Role::kBudgetKey: case Role::kLimitKey: what = "the key of a budget or limit"; break;
+      case Role::kBudgetLimit: what = "a budget's `limit`"; break;
+      case Role::kLimitMax: what = "a limit's `max`"; break;
+      default: return false;
+    }
+    std::vector<const Expr*> reads;
+    CounterReads(*root.expr, &reads, 0);
+    for (const Expr* c : reads) {
+      const std::string text = CounterText(*c);
+      std::string help;
+      if (root.role == Role::kRequire) {
+        const std::string rule = root.owner >= 0 ? ctx_.policy->rules[root.owner].name : "r";
+        const char* bound = c->type.kind() == Kind::kMoney ? " < 6 usd" : " < 10";
+        help = "test the counter in the rule's `when` and keep the endpoint test in `require`, "
+               "e.g. `rule " + rule + " { when " +
+               text + bound + " require endpoint.price_input <= 1 usd }`";
+      } else {
+        help = "use request fields, constants or data here; to act on the counter, test it in a "
+               "rule's `when` (e.g. `rule r { when " + text + " < ... deny 402 \"...\" }`)";
+      }
+      const char* why = root.role == Role::kRequire
+                            ? "the router judges endpoints without counters"
+                            : "it is computed before any counter is read";
+      ctx_.Error("tg_counter_unavailable", c->span,
+                 std::string(what) + " may not read counter `" + text + "`: " + why +
+                     ", so the read is always null",
+                 help);
+    }
+    return !reads.empty();
+  }
+
   // A counter of a per-endpoint budget or limit is read: its key and window
   // are known only once the request is routed, after the rules ran.
   void Counters(const Expr& e, uint32_t depth = 0) {
@@ -73,6 +121,23 @@ class Scoper {
   }
 
  private:
+  static void CounterReads(const Expr& e, std::vector<const Expr*>* out, uint32_t depth) {
+    if (depth > 512) return;  // Walk reported the depth
+    if (e.ref == RefKind::kCounter && e.index >= 0) out->push_back(&e);
+    for (const auto& k : e.kids) CounterReads(*k, out, depth + 1);
+  }
+
+  // `budget.<name>.<field>` for the counter node (slot layout: ast::CounterSlot).
+  std::string CounterText(const Expr& e) const {
+    const size_t d = size_t(e.index) / 3, nb = ctx_.policy->budgets.size();
+    static const char* const kBudget[] = {"spent", "remaining", "limit"};
+    static const char* const kLimit[] = {"used", "remaining", "max"};
+    if (d < nb) return "budget." + ctx_.policy->budgets[d].name + "." + kBudget[e.index % 3];
+    if (d - nb < ctx_.policy->limits.size())
+      return "limit." + ctx_.policy->limits[d - nb].name + "." + kLimit[e.index % 3];
+    return "?";
+  }
+
   Scope Walk(Expr& e, uint32_t depth) {
     if (ctx_.DepthExceeded(depth, e.span, &depth_reported_)) return Scope::kRequest;
     Scope s = Scope::kRequest;
@@ -81,7 +146,10 @@ class Scoper {
       size_t slot = e.index < 0 ? 0 : size_t(e.index);
       if (locals_.size() <= slot) locals_.resize(slot + 1, Scope::kRequest);
       locals_[slot] = s;
+      if (used_.size() <= slot) used_.resize(slot + 1, false);
+      used_[slot] = false;
       if (Walk(*e.kids[1], depth + 1) == Scope::kCandidate) s = Scope::kCandidate;
+      if (e.index >= 0 && !used_[slot]) UnusedVariable(e);
       locals_.resize(slot);
     } else if (e.ref == RefKind::kField &&
                (e.kind == ExprKind::kMember || e.kind == ExprKind::kName)) {
@@ -89,6 +157,7 @@ class Scoper {
       if (s == Scope::kCandidate) reads_.push_back(&e);
     } else if (e.kind == ExprKind::kName && e.ref == RefKind::kLocal) {
       if (e.index >= 0 && size_t(e.index) < locals_.size()) s = locals_[e.index];
+      if (e.index >= 0 && size_t(e.index) < used_.size()) used_[e.index] = true;
     } else {
       for (auto& k : e.kids)
         if (Walk(*k, depth + 1) == Scope::kCandidate) s = Scope::kCandidate;
@@ -97,8 +166,69 @@ class Scoper {
     return s;
   }
 
+  // The first field `e` reads (pre-order), or null; *unresolved is set when
+  // a name or member in it was not resolved (already reported).
+  static const Expr* FirstField(const Expr& e, bool* unresolved, uint32_t depth = 0) {
+    if (depth > 512) return nullptr;  // Walk reported the depth
+    if ((e.kind == ExprKind::kName || e.kind == ExprKind::kMember) &&
+        e.ref == RefKind::kUnresolved && e.type.kind() == Kind::kAny)
+      *unresolved = true;
+    const Expr* found = e.ref == RefKind::kField ? &e : nullptr;
+    for (const auto& k : e.kids) {
+      const Expr* f = FirstField(*k, unresolved, depth + 1);
+      if (found == nullptr) found = f;
+    }
+    return found;
+  }
+
+  // A quantifier in `e` declares `name` again (tg_duplicate_name).
+  static bool Redeclares(const Expr& e, const std::string& name, uint32_t depth) {
+    if (depth > 512) return false;
+    if (e.kind == ExprKind::kQuantifier && e.name == name) return true;
+    for (const auto& k : e.kids)
+      if (Redeclares(*k, name, depth + 1)) return true;
+    return false;
+  }
+
+  // tg_unused_variable: `any m in request.models: request.model not in
+  // approved` tests the same value for every element -- the requested model,
+  // not the fallbacks -- so it holds for all elements or none and reads as a
+  // check it is not. The help names the field the body reads instead. Quiet
+  // when the quantifier already has an error (a reserved variable name, a
+  // collection or body of unknown type, an unresolved name in the body).
+  void UnusedVariable(const Expr& q) {
+    const std::string& v = q.name;
+    bool unresolved = false;
+    const Expr* field = FirstField(*q.kids[1], &unresolved);
+    const Type& range = q.kids[0]->type;
+    if (unresolved || ctx_.IsRoot(v) || !(range.is(Kind::kList) || range.is(Kind::kSet)) ||
+        q.kids[1]->type.kind() == Kind::kAny ||
+        Redeclares(*q.kids[1], v, 0))
+      return;
+    const std::string over =
+        q.kids[0]->ref == RefKind::kField ? ctx_.schema->field(q.kids[0]->index).path : "";
+    std::string help;
+    if (field != nullptr) {
+      const std::string path = ctx_.schema->field(field->index).path;
+      if (!over.empty() && over == path + "s")
+        help = "the body tests `" + path + "`, the same value for every element of `" + over +
+               "`: did you mean `" + v + "` in place of `" + path + "`?";
+      else
+        help = "the body reads `" + path + "` but never `" + v +
+               "`, so it is the same for every element: test `" + v +
+               "` in the body, or drop the quantifier";
+    } else {
+      help = "test `" + v + "` in the body, or drop the quantifier";
+    }
+    ctx_.Error("tg_unused_variable", q.span,
+               "quantifier variable `" + v + "` is never used in its body, which is then the "
+               "same for every element",
+               help);
+  }
+
   Context& ctx_;
   std::vector<Scope> locals_;
+  std::vector<bool> used_;  // by slot: the quantifier's variable is read in its body
   std::vector<const Expr*> reads_;
   bool depth_reported_ = false;
 };
@@ -111,7 +241,8 @@ bool Scopes(Context& ctx) {
   s.per_endpoint.assign(ctx.policy->budgets.size() + ctx.policy->limits.size(), false);
   const std::vector<Root> roots = CollectRoots(*ctx.policy);
   for (const auto& root : roots) s.Root(root);
-  for (const auto& root : roots) s.Counters(*root.expr);
+  for (const auto& root : roots)
+    if (!s.Unavailable(root)) s.Counters(*root.expr);
   return ctx.errors == before;
 }
 

@@ -222,6 +222,9 @@ struct Runner {
   const Limits& limits;
   std::vector<bool> exercised;
   std::string input_json;  // the decision input of the test being run (BuildTestInput)
+  // The options the test's rules ran with (instruction budget, given
+  // counters); requires are judged with the same ones.
+  vm::EvalOptions eval;
 
   std::string RuleDesc(uint32_t id) const {
     return id < prog.rules().size() ? "`" + prog.rules()[id].name + "`" : "?";
@@ -325,10 +328,12 @@ struct Runner {
     if (!GivenCounters(t, req, &counters, r)) return;
     if (!counters.slots.empty()) opts.counters = &counters;
     vm::Evaluate(prog, req, opts, &d);
+    eval = opts;
     for (uint32_t id : d.fired) exercised[id] = true;
     for (uint32_t id : d.shadow) exercised[id] = true;
     for (uint32_t id : d.advisory) exercised[id] = true;
     for (const ast::Expect& e : t.expects) Check(t, e, d, req, cand, r);
+    eval = vm::EvalOptions{};  // points at `counters`, which ends here
   }
 
   // The counters a test gives (`budget.b.spent: 40 usd`, `limit.l.used: 3`)
@@ -483,15 +488,30 @@ struct Runner {
                          " (" + Outcome(d) + ")");
         return;
       }
-      case ast::ExpectKind::kNoErrors:
-        if (!d.errors.empty()) {
-          std::string list;
-          for (const vm::RuleError& x : d.errors)
-            list += (list.empty() ? "" : "; ") + std::string("rule ") + RuleDesc(x.rule) + ": " +
-                    std::string(x.code) + " (" + x.message + ")";
-          Fail(r, e, "expected no errors, got " + list);
+      case ast::ExpectKind::kNoErrors: {
+        // The rules' errors, and with a `candidate` block those of the
+        // requires judging it (enforced and shadow, as the router evaluates
+        // them): an erroring require is an error whether its `on_error`
+        // keeps the candidate (`skip`) or rejects it (`deny`).
+        std::string list;
+        for (const vm::RuleError& x : d.errors)
+          list += (list.empty() ? "" : "; ") + std::string("rule ") + RuleDesc(x.rule) + ": " +
+                  std::string(x.code) + " (" + x.message + ")";
+        if (t.has_candidate) {
+          for (const std::vector<vm::RequireRef>* refs : {&d.require_refs, &d.shadow_requires}) {
+            for (const vm::RequireRef& q : *refs) {
+              vm::RequireResult res = vm::EvalRequire(prog, q.require, req, cand, eval);
+              if (!res.error) continue;
+              list += (list.empty() ? "" : "; ") + std::string("the require of ") +
+                      (refs == &d.shadow_requires ? "shadow " : "") + "rule " + RuleDesc(q.rule) +
+                      " on the candidate: " + std::string(res.code) + " (" + res.message + ")" +
+                      (res.pass ? ", skipped by `on_error skip`" : ", which rejects it");
+            }
+          }
         }
+        if (!list.empty()) Fail(r, e, "expected no errors, got " + list);
         return;
+      }
       case ast::ExpectKind::kRedacted: {
         std::string want = e.names.empty() ? std::string() : e.names[0];
         std::string got, err;
@@ -544,10 +564,15 @@ struct Runner {
           for (const vm::RequireRef& q : refs) {
             if (q.rule != static_cast<uint32_t>(id)) continue;
             placed = true;
-            vm::RequireResult res = vm::EvalRequire(prog, q.require, req, cand, {});
+            vm::RequireResult res = vm::EvalRequire(prog, q.require, req, cand, eval);
             // A predicate that errors rejects the candidate in production
-            // (fail closed) but is not the rejection the test expects.
-            if (res.error) errors += (errors.empty() ? "" : "; ") + res.message;
+            // under `on_error deny` (fail closed) but is not the rejection
+            // the test expects; under `on_error skip` production keeps it.
+            if (res.error)
+              errors += (errors.empty() ? "" : "; ") + res.message +
+                        (res.pass ? " (`on_error skip` keeps the candidate)"
+                                  : " (the rule's `on_error deny` rejects the candidate for the "
+                                    "error, not by its condition)");
             else if (!res.pass) rejected = true;
           }
           const std::string want = "expected rule `" + n + "` to reject the candidate" +
@@ -579,7 +604,10 @@ struct Runner {
       case ast::ExpectKind::kAccepted: {
         if (!t.has_candidate) { Fail(r, e, "`expect accepted` needs a `candidate` block"); return; }
         for (const vm::RequireRef& q : d.require_refs) {
-          vm::RequireResult res = vm::EvalRequire(prog, q.require, req, cand, {});
+          // An erroring require rejects the candidate unless its rule says
+          // `on_error skip`, as in the router (`expect no_errors` fails on
+          // the error either way).
+          vm::RequireResult res = vm::EvalRequire(prog, q.require, req, cand, eval);
           if (!res.pass) {
             std::string text = q.require < prog.require_infos().size() ? prog.require_infos()[q.require].text : "?";
             Fail(r, e, "expected the candidate to be accepted, rule " + RuleDesc(q.rule) +
@@ -801,7 +829,7 @@ bool BuildTestInput(const ast::TestDecl& test, const stdlib::Schema& schema, std
 }
 
 TestReport RunTests(const Policy& policy, const Limits& limits) {
-  Runner runner{policy, policy.program(), policy.schema(), limits, {}, {}};
+  Runner runner{policy, policy.program(), policy.schema(), limits, {}, {}, {}};
   runner.exercised.assign(policy.program().rules().size(), false);
   TestReport report;
   for (const ast::TestDecl& t : policy.ast().tests) {

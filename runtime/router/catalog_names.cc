@@ -2,6 +2,7 @@
 #include "runtime/router/catalog_names.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <string_view>
 #include <vector>
@@ -17,8 +18,11 @@ using ast::ExprKind;
 using ast::Op;
 using ast::RefKind;
 
-// The candidate fields whose values name something of the catalog.
-enum class NameField : uint8_t { kNone, kBase, kSlug, kModel };
+// The fields whose values name something of the catalog: provider names,
+// the served model, and the requested models (a request naming a model no
+// endpoint serves is refused by the router, so a policy constant compared
+// with one matches no request that is routed).
+enum class NameField : uint8_t { kNone, kBase, kSlug, kModel, kRequestModel, kRequestModels };
 
 class Walker {
  public:
@@ -33,6 +37,7 @@ class Walker {
 
   void Run() {
     for (const ast::Rule& r : policy_.ast().rules) {
+      locals_.clear();
       if (r.when) Walk(*r.when);
       if (r.mode_when) Walk(*r.mode_when);
       for (const ast::Effect& ef : r.effects) {
@@ -46,12 +51,25 @@ class Walker {
 
  private:
   NameField FieldOf(const Expr& e) const {
+    if (e.kind == ExprKind::kName && e.ref == RefKind::kLocal && e.index >= 0) {
+      // The variable of a quantifier over the requested models is one of them.
+      auto it = locals_.find(e.index);
+      return it == locals_.end() ? NameField::kNone : it->second;
+    }
     if (e.ref != RefKind::kField || e.index < 0) return NameField::kNone;
     const std::string& p = policy_.schema().field(e.index).path;
     if (p == "provider.name") return NameField::kBase;
     if (p == "provider.slug") return NameField::kSlug;
     if (p == "endpoint.model") return NameField::kModel;
+    // `_full` spellings carry a variant (`:free`), legal there: the model id
+    // before it is what the catalog must hold (stdlib/names.h, SplitModel).
+    if (p == "request.model" || p == "request.model_full") return NameField::kRequestModel;
+    if (p == "request.models" || p == "request.models_full") return NameField::kRequestModels;
     return NameField::kNone;
+  }
+  static const char* PathOf(const Expr& e, const Policy& policy) {
+    if (e.ref == RefKind::kField && e.index >= 0) return policy.schema().field(e.index).path.c_str();
+    return nullptr;
   }
 
   // The constant value of `e`, when the checker folded it.
@@ -80,6 +98,9 @@ class Walker {
 
   void Walk(const Expr& e) {
     if (e.kind == ExprKind::kBinary && e.kids.size() == 2) Compare(e);
+    if (e.kind == ExprKind::kQuantifier && e.kids.size() == 2 && e.index >= 0 && e.kids[0] &&
+        FieldOf(*e.kids[0]) == NameField::kRequestModels)
+      locals_[e.index] = NameField::kRequestModel;
     for (const auto& k : e.kids)
       if (k) Walk(*k);
   }
@@ -90,23 +111,31 @@ class Walker {
     NameField f = NameField::kNone;
     const Expr* other = nullptr;
     bool elements = false;
+    const Expr* field = nullptr;
     switch (e.op) {
       case Op::kEq:
       case Op::kNe:
-        if ((f = FieldOf(a)) != NameField::kNone) other = &b;
-        else if ((f = FieldOf(b)) != NameField::kNone) other = &a;
+        if ((f = FieldOf(a)) != NameField::kNone) other = &b, field = &a;
+        else if ((f = FieldOf(b)) != NameField::kNone) other = &a, field = &b;
         break;
       case Op::kIn:
       case Op::kNotIn:
-        if ((f = FieldOf(a)) != NameField::kNone) other = &b;
-        elements = true;
+        if ((f = FieldOf(a)) != NameField::kNone) other = &b, field = &a, elements = true;
+        // "m" in request.models: the constant is one requested model.
+        else if (FieldOf(b) == NameField::kRequestModels) f = NameField::kRequestModel, other = &a, field = &b;
         break;
       case Op::kHas:
-        if ((f = FieldOf(b)) != NameField::kNone) other = &a;
-        elements = true;
+        if ((f = FieldOf(b)) != NameField::kNone) other = &a, field = &b, elements = true;
+        else if (FieldOf(a) == NameField::kRequestModels) f = NameField::kRequestModel, other = &b, field = &a;
         break;
       default:
         return;
+    }
+    // A list of requested models compared as a whole (`request.models ==
+    // [...]`): its elements are model names.
+    if (f == NameField::kRequestModels) {
+      f = NameField::kRequestModel;
+      elements = true;
     }
     if (!other) return;
     const Value* c = Constant(*other);
@@ -116,17 +145,23 @@ class Walker {
     const std::set<std::string>& known = f == NameField::kBase   ? bases_
                                          : f == NameField::kSlug ? slugs_
                                                                  : models_;
-    const char* path = f == NameField::kBase   ? "provider.name"
-                       : f == NameField::kSlug ? "provider.slug"
-                                               : "endpoint.model";
-    const char* what = f == NameField::kModel ? "model" : "provider";
+    const char* written = PathOf(*field, policy_);
+    if (written == nullptr) written = "request.models";  // a quantifier's variable
+    const std::string path = written;
+    const char* what = f == NameField::kBase || f == NameField::kSlug ? "provider" : "model";
     std::vector<std::string> missing;
     for (std::string_view s : names) {
       // "" is a neutral value; a misspelling tg_name_never_matches reports.
-      if (s.empty() || known.count(std::string(s))) continue;
+      if (s.empty()) continue;
+      // A requested model may carry a variant (`:free`): its id is what an
+      // endpoint serves. (On `request.model`, which never holds one,
+      // tg_name_never_matches reports the variant.)
+      const std::string_view id = f == NameField::kRequestModel ? stdlib::SplitModel(s).id : s;
+      if (id.empty() || known.count(std::string(id))) continue;
       if (std::find(missing.begin(), missing.end(), s) == missing.end()) missing.emplace_back(s);
     }
-    Report(e.span, missing, known, std::string("`") + path + "` is compared with", what);
+    Report(e.span, missing, known, "`" + path + "` is compared with", what,
+           f == NameField::kRequestModel ? "no request the catalog serves" : "no endpoint");
   }
 
   void Order(const Expr& e) {
@@ -146,7 +181,8 @@ class Walker {
   }
 
   void Report(const Span& span, const std::vector<std::string>& missing,
-              const std::set<std::string>& known, const std::string& lead, const char* what) {
+              const std::set<std::string>& known, const std::string& lead, const char* what,
+              const char* matches = "no endpoint") {
     if (missing.empty()) return;
     std::vector<std::string> candidates(known.begin(), known.end());
     if (std::string_view(what) == "provider") candidates.insert(candidates.end(), bases_.begin(), bases_.end());
@@ -168,8 +204,8 @@ class Walker {
                                      : "did you mean " + fixes + "?";
     out_->Warning("tg_name_not_in_catalog", span,
                   lead + " " + list + ", which " + (many ? "name" : "names") + " no " + what +
-                      " of the catalog `" + path_ + "`, so " + (many ? "they match" : "it matches") +
-                      " no endpoint",
+                      " of the catalog `" + path_ + "`, so " + (many ? "they match " : "it matches ") +
+                      matches,
                   help);
   }
 
@@ -178,6 +214,11 @@ class Walker {
   const std::string& path_;
   Diagnostics* out_;
   std::set<std::string> slugs_, bases_, models_;
+  // Quantifier variables (by slot) over the requested models, in the rule
+  // being walked (slots are numbered per root; a rule's roots share a
+  // `when`'s slots with its messages, and none shadows a model variable with
+  // another kind of list there).
+  std::map<int32_t, NameField> locals_;
 };
 
 }  // namespace

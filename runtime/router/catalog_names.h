@@ -14,8 +14,11 @@
 // Checked: the entries of every `route order` (named as the router matches
 // them: a slug in any case, or a base slug naming its variants and tiers),
 // and every constant compared by `==`, `!=`, `in`, `not in` or `has` with
-// `provider.name` (base slugs), `provider.slug` (full slugs) or
-// `endpoint.model` (model ids without variant). Values read through a data
+// `provider.name` (base slugs), `provider.slug` (full slugs),
+// `endpoint.model` (model ids without variant), or a requested model:
+// `request.model`, `request.model_full`, an element of `request.models` /
+// `request.models_full` (`in`, `has`, or the variable of a quantifier over
+// them) -- by its model id, so a variant (`:free`) is legal there. Values read through a data
 // document indexed at run time are not known here and are not checked.
 // Cost: O(names x endpoints), once per policy load.
 #pragma once

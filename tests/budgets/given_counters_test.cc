@@ -214,3 +214,54 @@ TEST(GivenCounters, CountersThatCannotBeGivenGetDiagnostics) {
 
 }  // namespace
 }  // namespace tollgate
+
+namespace tollgate {
+namespace {
+
+// A require is judged without counters (the router has none): a policy
+// reading one there is refused, and the working form -- the counter in the
+// rule's `when`, the endpoint test in `require` -- is tested with given
+// counters as the gateway judges it.
+TEST(GivenCounters, CounterTestsBelongInWhenNotInRequire) {
+  Compiled bad = CompileWithData(std::string(kPolicy) + R"(
+rule cheap_when_low on_error skip {
+  require endpoint.price_input <= 1 usd or budget.ws_daily.remaining >= 6 usd
+}
+)");
+  EXPECT_FALSE(bad.policy);
+  EXPECT_NE(bad.diagnostics.Render().find("error[tg_counter_unavailable]"), std::string::npos)
+      << bad.diagnostics.Render();
+
+  Compiled c = CompileWithData(std::string(kPolicy) + R"(
+rule cheap_when_low {
+  when budget.ws_daily.remaining < 6 usd
+  require endpoint.price_input <= 1 usd
+}
+test "dear endpoint once less than 6 USD is left" {
+  given { principal.workspace: "acme", budget.ws_daily.spent: 0 usd }
+  candidate { provider.name: "openai", endpoint.price_input: 2.50 usd }
+  expect rejected_by cheap_when_low
+  expect no_errors
+}
+test "cheap endpoint once less than 6 USD is left" {
+  given { principal.workspace: "acme", budget.ws_daily.spent: 0 usd }
+  candidate { provider.name: "openai", endpoint.price_input: 0.50 usd }
+  expect accepted
+  expect no_errors
+}
+test "dear endpoint with plenty left" {
+  given { principal.workspace: "big", budget.ws_daily.spent: 0 usd }
+  candidate { provider.name: "openai", endpoint.price_input: 2.50 usd }
+  expect not_fired cheap_when_low
+  expect accepted
+  expect no_errors
+}
+)");
+  ASSERT_TRUE(c.policy) << c.diagnostics.Render();
+  runtime::TestReport r = runtime::RunTests(*c.policy, {});
+  for (const runtime::TestResult& t : r.tests)
+    if (t.name.find("endpoint") != std::string::npos) EXPECT_TRUE(t.pass) << t.name << ":\n" << Failures(t);
+}
+
+}  // namespace
+}  // namespace tollgate

@@ -67,5 +67,46 @@ TEST(Counters, DiagnosticNamesTheDeclarationAndTheGuard) {
   EXPECT_EQ(out.find("??"), std::string::npos) << out;
 }
 
+// A require is judged per endpoint by the router, and a budget's or limit's
+// `when`, key and limit are computed to find the counters: no counter is
+// ever supplied there, so a read is an error (it was silently null: a
+// require with `on_error skip` was skipped, one without eliminated every
+// endpoint; a budget limit reading another budget denied every request).
+TEST(Counters, ReadsWhereNoCounterIsSuppliedAreErrors) {
+  const char* const bad[] = {
+      "rule r on_error skip { require endpoint.price_input <= 1 usd or budget.ws.remaining >= 6 usd }",
+      "rule r { require limit.rpm.used < 3 or endpoint.price_input <= 1 usd }",
+      "rule r { when request.model == \"m\" require (budget.ws.spent ?? 0 usd) < 1 usd }",
+      "budget b2 { key principal.workspace per day limit budget.ws.remaining }",
+      "budget b2 { when budget.ws.spent > 1 usd key principal.workspace per day limit 1 usd }",
+      "limit l2 { key principal.workspace per minute max limit.rpm.remaining requests }",
+      "limit l2 { when limit.rpm.used > 1 key principal.workspace per minute max 3 requests }",
+  };
+  for (const char* r : bad) {
+    auto c = CheckSource(std::string(kDecls) + r);
+    EXPECT_EQ(c.ErrorCodes(), V{"tg_counter_unavailable"}) << r << "\n" << c.Render();
+  }
+}
+
+TEST(Counters, CounterInRequireNamesTheWorkingForm) {
+  auto c = CheckSource(std::string(kDecls) +
+                       "rule cheap_when_low on_error skip {\n"
+                       "  require endpoint.price_input <= 1 usd or budget.ws.remaining >= 6 usd\n"
+                       "}\n");
+  ASSERT_EQ(c.ErrorCodes(), V{"tg_counter_unavailable"}) << c.Render();
+  const std::string out = c.Render();
+  EXPECT_NE(out.find("test.tg:7:44:"), std::string::npos) << out;
+  EXPECT_NE(out.find("may not read counter `budget.ws.remaining`"), std::string::npos) << out;
+  EXPECT_NE(out.find("`rule cheap_when_low { when budget.ws.remaining < 6 usd require "
+                     "endpoint.price_input <= 1 usd }`"),
+            std::string::npos)
+      << out;
+  // The form the help gives checks clean.
+  auto fixed = CheckSource(std::string(kDecls) +
+                           "rule cheap_when_low { when budget.ws.remaining < 6 usd "
+                           "require endpoint.price_input <= 1 usd }");
+  EXPECT_TRUE(fixed.ok) << fixed.Render();
+}
+
 }  // namespace
 }  // namespace tollgate::checktest

@@ -771,6 +771,38 @@ has "route counter reader fail open allows" "$OUT" '"outcome":"allow"'
 has "route counter reader fail open unverified" "$OUT" '"unverified":true'
 hasnt "route counter reader fail open no rule_error" "$OUT" 'rule_error'
 has "route counter reader fail open says so" "$ERR" 'rules reading its counters are skipped'
+# A require never sees counters (the router judges endpoints without them):
+# reading one there is refused at FILE:LINE:COL, and the form the help gives
+# -- the counter in `when`, the endpoint test in `require` -- works with a
+# ledger: below 6 usd left only the cheaper gpt-4o-mini endpoint stays.
+cat >"$TMP/budgets/req_counter.tg" <<'EOF'
+policy "rc"
+budget ws_daily { key principal.workspace per day limit 5 usd }
+rule cheap_when_low on_error skip {
+  require endpoint.price_input <= 0.15 usd or budget.ws_daily.remaining >= 6 usd
+}
+EOF
+run "check counter in require" 1 "$TG" check "$TMP/budgets/req_counter.tg"
+cat "$OUT" "$ERR" >"$TMP/rc_all"
+has "check counter in require: where" "$TMP/rc_all" 'req_counter.tg:4:47: error[tg_counter_unavailable]'
+has "check counter in require: help" "$TMP/rc_all" 'rule cheap_when_low { when budget.ws_daily.remaining < 6 usd require endpoint.price_input <= 1 usd }'
+cat >"$TMP/budgets/when_counter.tg" <<'EOF'
+policy "wc"
+budget ws_daily { key principal.workspace per day limit 5 usd }
+rule cheap_when_low {
+  when budget.ws_daily.remaining < 6 usd
+  require endpoint.price_input <= 0.15 usd
+}
+EOF
+run "route counter in when" 0 "$TG" route --policy "$TMP/budgets/when_counter.tg" \
+  --catalog policies/catalog.json --requests "$TMP/b1.jsonl" --ledger memory:
+has "route counter in when: cheap endpoint kept" "$OUT" '"id":"openai/gpt-4o-mini@openai"'
+hasnt "route counter in when: dearer endpoint eliminated" "$OUT" '"id":"openai/gpt-4o-mini@azure-sweden"'
+hasnt "route counter in when: no error" "$OUT" 'rule_error'
+sed 's/limit 5 usd/limit 50 usd/' "$TMP/budgets/when_counter.tg" >"$TMP/budgets/when_counter50.tg"
+run "route counter in when, plenty left" 0 "$TG" route --policy "$TMP/budgets/when_counter50.tg" \
+  --catalog policies/catalog.json --requests "$TMP/b1.jsonl" --ledger memory:
+has "route counter in when, plenty left: both endpoints" "$OUT" '"id":"openai/gpt-4o-mini@azure-sweden"'
 # two `route` processes on one Redis behave as two gateway replicas: together
 # they admit exactly what the budget holds (2 requests of w1's 0.0003 usd)
 if command -v redis-server >/dev/null 2>&1; then

@@ -1,6 +1,7 @@
 // Random policy / input / candidate generators (generate.h).
 #include "tests/differential/generate.h"
 
+#include <cctype>
 #include <string>
 #include <vector>
 
@@ -359,6 +360,25 @@ class PolicyGen {
     return r_.Pick(kRegexes);
   }
 
+  // A quantifier body reads its variable (the checker refuses one that
+  // does not, tg_unused_variable): a body that happens not to is joined
+  // with a test of the variable -- a message's role, a string's value.
+  static bool Mentions(const std::string& body, const std::string& v) {
+    auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+    for (size_t at = body.find(v); at != std::string::npos; at = body.find(v, at + 1)) {
+      const bool starts = at == 0 || !word(body[at - 1]);
+      const bool ends = at + v.size() == body.size() || !word(body[at + v.size()]);
+      if (starts && ends) return true;
+    }
+    return false;
+  }
+  std::string UsingVariable(const std::string& body, const std::string& v, bool message) {
+    if (Mentions(body, v)) return body;
+    std::string use = message ? "(" + v + ".role == " + Quote(r_.Chance(50) ? "user" : "assistant") + ")"
+                              : "(" + v + " == " + Quote(r_.Pick(kWords)) + ")";
+    return "(" + use + (r_.Chance(50) ? " and " : " or ") + body + ")";
+  }
+
   std::string Quant(int d) {
     std::string v = "q" + std::to_string(msg_locals_.size() + str_locals_.size());
     const char* q = r_.Chance(50) ? "any " : "all ";
@@ -368,12 +388,12 @@ class PolicyGen {
     // always ends; an unbounded chain of 18 quantifiers once ran for hours.
     if (r_.Chance(75)) {
       msg_locals_.push_back(v);
-      body = BoolE(d + 1);
+      body = UsingVariable(BoolE(d + 1), v, true);
       msg_locals_.pop_back();
       return "(" + std::string(q) + v + " in request.messages: (" + body + "))";
     }
     str_locals_.push_back(v);
-    body = BoolE(d + 1);
+    body = UsingVariable(BoolE(d + 1), v, false);
     str_locals_.pop_back();
     const char* list = r_.Chance(50) ? "request.models" : "request.provider.order";
     return "(" + std::string(q) + v + " in " + list + ": (" + body + "))";
@@ -395,7 +415,7 @@ class PolicyGen {
         static const char* const sets[] = {"principal.groups", "request.tools", "context.tags"};
         std::string v = "q" + std::to_string(msg_locals_.size() + str_locals_.size());
         str_locals_.push_back(v);
-        std::string body = BoolE(d + 1);
+        std::string body = UsingVariable(BoolE(d + 1), v, false);
         str_locals_.pop_back();
         return "(" + std::string(r_.Chance(50) ? "any " : "all ") + v + " in " + r_.Pick(sets) +
                ": (" + body + "))";
@@ -472,7 +492,7 @@ class PolicyGen {
       case 2: {  // an optional set reads as empty
         std::string v = "q" + std::to_string(msg_locals_.size() + str_locals_.size());
         str_locals_.push_back(v);
-        std::string body = BoolE(d + 1);
+        std::string body = UsingVariable(BoolE(d + 1), v, false);
         str_locals_.pop_back();
         x = "(" + std::string(r_.Chance(50) ? "any " : "all ") + v + " in " + t + ".tags: (" + body + "))";
         break;

@@ -299,7 +299,10 @@ TEST(Hostile, DuplicateKeysAreFoundInLinearTime) {
 
 TEST(Hostile, CostBoundSaturatesInsteadOfWrapping) {
   // Six nested quantifiers over request lists: the static bound passes 2^64.
-  std::string cond = "m.content == \"x\"";
+  // The body reads every variable (an unused one is tg_unused_variable).
+  std::string cond =
+      "m.content == \"x\" and m0.content == m1.content and m2.content == m3.content and "
+      "m4.content == \"y\"";
   for (int i = 0; i < 6; ++i) cond = "any m" + std::to_string(i) + " in request.messages: " + cond;
   // innermost uses `m`: rename the innermost variable
   cond.replace(cond.find("any m5"), 6, "any m ");

@@ -1,6 +1,6 @@
 // Names of a policy that no endpoint of the catalog holds: a route order
 // entry, a constant compared with provider.name / provider.slug /
-// endpoint.model (runtime/router/catalog_names.h).
+// endpoint.model or the requested models (runtime/router/catalog_names.h).
 #include <gtest/gtest.h>
 
 #include "runtime/router/catalog_names.h"
@@ -67,6 +67,52 @@ TEST(CatalogNames, ConstantsComparedWithProviderAndModelFieldsWarn) {
       << r;
   EXPECT_EQ(r.find("test.tg:6:"), std::string::npos) << r;
   EXPECT_EQ(r.find("`mistral`"), std::string::npos) << r;
+}
+
+// The requested models too: a ban on a model the catalog spells otherwise
+// bans nothing (a request for the catalog's spelling passes it). Before,
+// only the endpoint side was checked.
+TEST(CatalogNames, ConstantsComparedWithTheRequestedModelsWarn) {
+  const std::string r = Warnings(
+      "policy \"p\"\n"
+      "const banned_models = {\"DeepSeek/deepseek-chat\", \"deepseek/deepseek-chat \"}\n"
+      "rule no_banned_models {\n"
+      "  when request.model in banned_models or (any m in request.models: m in banned_models)\n"
+      "  deny 403 \"banned model\"\n"
+      "}\n"
+      "rule full { when request.model_full == \"mistralai/mistral-larg:free\" deny 403 \"x\" }\n"
+      "rule hs { when request.models has \"google/gemini-pro\" or \"openai/gpt-4\" in request.models_full deny 403 \"x\" }\n");
+  EXPECT_NE(r.find("test.tg:4:8: warning[tg_name_not_in_catalog]: `request.model` is compared with "
+                   "`DeepSeek/deepseek-chat`, `deepseek/deepseek-chat `, which name no model of the "
+                   "catalog `cat.json`, so they match no request the catalog serves"),
+            std::string::npos)
+      << r;
+  EXPECT_NE(r.find("did you mean `deepseek/deepseek-chat` for `DeepSeek/deepseek-chat`, "
+                   "`deepseek/deepseek-chat` for `deepseek/deepseek-chat `?"),
+            std::string::npos)
+      << r;
+  // The variable of a quantifier over request.models is a requested model.
+  EXPECT_NE(r.find("test.tg:4:68: warning[tg_name_not_in_catalog]: `request.models` is compared with"),
+            std::string::npos)
+      << r;
+  EXPECT_NE(r.find("test.tg:7:18: warning[tg_name_not_in_catalog]: `request.model_full` is compared "
+                   "with `mistralai/mistral-larg:free`"),
+            std::string::npos)
+      << r;
+  EXPECT_NE(r.find("`request.models` is compared with `google/gemini-pro`"), std::string::npos) << r;
+  EXPECT_NE(r.find("`request.models_full` is compared with `openai/gpt-4`"), std::string::npos) << r;
+}
+
+// A variant is legal on the `_full` fields (and on a fallback's full
+// spelling): the model id before it is what the catalog must hold.
+TEST(CatalogNames, RequestedModelsTheCatalogServesAreQuietWithAnyVariant) {
+  EXPECT_EQ(Warnings("policy \"p\"\n"
+                     "rule a { when request.model in {\"deepseek/deepseek-chat\", \"openai/gpt-4o\"} deny 403 \"x\" }\n"
+                     "rule b { when request.model_full == \"deepseek/deepseek-chat:free\" or "
+                     "\"openai/gpt-4o:nitro\" in request.models_full deny 403 \"x\" }\n"
+                     "rule c { when any m in request.models_full: m == \"google/gemini:floor\" deny 403 \"x\" }\n"
+                     "rule d { when any m in request.models: m != \"google/gemini\" deny 403 \"x\" }\n"),
+            "");
 }
 
 TEST(CatalogNames, NamesTheCatalogHoldsAreQuiet) {

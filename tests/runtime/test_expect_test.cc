@@ -83,6 +83,93 @@ test "rejects" {
   EXPECT_TRUE(Find(r, "rejects").pass) << Failures(Find(r, "rejects"));
 }
 
+// A require that errors on the candidate is an error for `expect no_errors`,
+// whatever its `on_error`: under `skip` the router keeps the candidate (so
+// `expect accepted` holds and `rejected_by` does not), under `deny` it
+// rejects it for the error (so `expect accepted` fails, and `rejected_by`
+// does not pass on the error either). Before, no_errors looked at the
+// rules' errors only and passed in both cases.
+TEST(TestExpect, NoErrorsCountsTheErrorsOfTheCandidatesRequires) {
+  auto p = Compile(R"(policy "retention"
+rule short_retention_skip on_error skip { when request.model == "s" require 365 / provider.retention_days > 12 }
+rule short_retention_deny { when request.model == "d" require 365 / provider.retention_days > 12 }
+rule shadowed mode shadow { when request.model == "h" require 365 / provider.retention_days > 12 }
+test "skip: accepted" {
+  given { request.model: "s" }
+  candidate { provider.name: "azure", provider.retention_days: 0 }
+  expect accepted
+}
+test "skip: no errors" {
+  given { request.model: "s" }
+  candidate { provider.name: "azure", provider.retention_days: 0 }
+  expect no_errors
+}
+test "skip: rejected_by" {
+  given { request.model: "s" }
+  candidate { provider.name: "azure", provider.retention_days: 0 }
+  expect rejected_by short_retention_skip
+}
+test "deny: accepted" {
+  given { request.model: "d" }
+  candidate { provider.name: "azure", provider.retention_days: 0 }
+  expect accepted
+}
+test "deny: no errors" {
+  given { request.model: "d" }
+  candidate { provider.name: "azure", provider.retention_days: 0 }
+  expect no_errors
+}
+test "deny: rejected_by" {
+  given { request.model: "d" }
+  candidate { provider.name: "azure", provider.retention_days: 0 }
+  expect rejected_by short_retention_deny
+}
+test "shadow: no errors" {
+  given { request.model: "h" }
+  candidate { provider.name: "azure", provider.retention_days: 0 }
+  expect no_errors
+}
+test "clean candidate" {
+  given { request.model: "d" }
+  candidate { provider.name: "azure", provider.retention_days: 30 }
+  expect accepted
+  expect no_errors
+}
+)");
+  ASSERT_TRUE(p);
+  TestReport r = RunTests(*p, Limits{});
+  EXPECT_TRUE(Find(r, "skip: accepted").pass) << Failures(Find(r, "skip: accepted"));
+  const TestResult& skip = Find(r, "skip: no errors");
+  EXPECT_FALSE(skip.pass);
+  EXPECT_NE(Failures(skip).find("expected no errors, got the require of rule `short_retention_skip` on "
+                                "the candidate: eval_arithmetic_error (division by zero), skipped by "
+                                "`on_error skip`"),
+            std::string::npos)
+      << Failures(skip);
+  const TestResult& skip_rej = Find(r, "skip: rejected_by");
+  EXPECT_FALSE(skip_rej.pass);
+  EXPECT_NE(Failures(skip_rej).find("`on_error skip` keeps the candidate"), std::string::npos)
+      << Failures(skip_rej);
+  const TestResult& deny_acc = Find(r, "deny: accepted");
+  EXPECT_FALSE(deny_acc.pass);
+  EXPECT_NE(Failures(deny_acc).find("rejects it"), std::string::npos) << Failures(deny_acc);
+  const TestResult& deny = Find(r, "deny: no errors");
+  EXPECT_FALSE(deny.pass);
+  EXPECT_NE(Failures(deny).find("rule `short_retention_deny` on the candidate: eval_arithmetic_error"),
+            std::string::npos)
+      << Failures(deny);
+  EXPECT_NE(Failures(deny).find("which rejects it"), std::string::npos) << Failures(deny);
+  const TestResult& deny_rej = Find(r, "deny: rejected_by");
+  EXPECT_FALSE(deny_rej.pass);
+  EXPECT_NE(Failures(deny_rej).find("rejects the candidate for the error"), std::string::npos)
+      << Failures(deny_rej);
+  const TestResult& shadow = Find(r, "shadow: no errors");
+  EXPECT_FALSE(shadow.pass);
+  EXPECT_NE(Failures(shadow).find("the require of shadow rule `shadowed`"), std::string::npos)
+      << Failures(shadow);
+  EXPECT_TRUE(Find(r, "clean candidate").pass) << Failures(Find(r, "clean candidate"));
+}
+
 TEST(TestExpect, RedactsFailsWhenNothingWasReplaced) {
   auto p = Compile(std::string(kPolicy) + R"(
 test "nothing" { given { request.content: "no address", request.max_tokens: 1 } expect redacts "[EMAIL]" }

@@ -1,0 +1,111 @@
+// tg_unused_variable (engine/check/scopes.cc): a quantifier whose body
+// never reads its variable tests the same value for every element, and the
+// fallback-twin recognition of tg_fallback_unchecked (engine/check/names.cc)
+// takes the variable only where it stands for `request.model`.
+#include <gtest/gtest.h>
+
+#include "tests/check/check_helpers.h"
+
+namespace tollgate::checktest {
+namespace {
+
+using V = std::vector<std::string>;
+
+size_t Count(const std::string& s, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
+  return n;
+}
+
+// The reviewer's policy: the fallback rule tests the requested model once
+// per fallback, so a banned fallback passes -- and before, it checked clean
+// and even counted as the first rule's fallback twin.
+TEST(Quantifiers, ABodyThatNeverReadsItsVariableIsAnError) {
+  auto c = CheckSource(R"(policy "f3"
+const approved = {"openai/gpt-4o", "mistralai/mistral-large"}
+rule model_not_approved {
+  when request.model not in approved
+  deny 403 "model is not approved"
+}
+rule fallback_not_approved {
+  when any m in request.models: request.model not in approved
+  deny 403 "fallback model {m} is not approved"
+}
+rule model_allowlist_one_rule {
+  when request.model not in approved or (any m in request.models: request.model not in approved)
+  deny 403 "model is not approved"
+}
+)");
+  EXPECT_FALSE(c.ok);
+  EXPECT_EQ(c.ErrorCodes(), (V{"tg_unused_variable", "tg_unused_variable"})) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_NE(r.find("test.tg:8:8: error[tg_unused_variable]: quantifier variable `m` is never used in "
+                   "its body"),
+            std::string::npos) << r;
+  EXPECT_NE(r.find("help: the body tests `request.model`, the same value for every element of "
+                   "`request.models`: did you mean `m` in place of `request.model`?"),
+            std::string::npos) << r;
+}
+
+TEST(Quantifiers, EveryQuantifierKindAndTheHelpNamesTheFieldRead) {
+  for (const char* when : {
+           "any m in request.messages: request.content contains \"x\"",
+           "all m in request.messages: request.content contains \"x\"",
+           "not (all g in principal.groups: principal.workspace == \"w\")",
+           "any m in request.models: (any n in request.models: n == \"a\")",
+           "any m in request.models: true",
+       }) {
+    auto c = CheckSource(std::string("policy \"p\"\nrule r { when ") + when + " deny 403 \"x\" }\n");
+    EXPECT_EQ(c.ErrorCodes(), V{"tg_unused_variable"}) << when << "\n" << c.Render();
+  }
+  auto c = CheckSource("policy \"p\"\nrule r { when all m in request.messages: request.content "
+                       "contains \"x\" deny 403 \"x\" }\n");
+  EXPECT_NE(c.Render().find("help: the body reads `request.content` but never `m`, so it is the "
+                            "same for every element"),
+            std::string::npos) << c.Render();
+}
+
+TEST(Quantifiers, UsedVariablesAndAlreadyReportedBodiesAreQuiet) {
+  for (const char* when : {
+           "any m in request.models: m not in {\"a\"}",
+           "all m in request.messages: m.role == \"user\" or request.model == \"x\"",
+           "any m in request.messages: (any t in split(m.content, \" \"): t == \"x\")",
+       }) {
+    auto c = CheckSource(std::string("policy \"p\"\nrule r { when ") + when + " deny 403 \"x\" }\n");
+    EXPECT_TRUE(c.ok) << when << "\n" << c.Render();
+  }
+  // A misspelt variable is one mistake: tg_unknown_name only.
+  auto c = CheckSource("policy \"p\"\nrule r { when any m in request.models: n == \"a\" deny 403 \"x\" }\n");
+  EXPECT_EQ(c.ErrorCodes(), V{"tg_unknown_name"}) << c.Render();
+}
+
+// A twin must test the fallback where the model rule tests the requested
+// model: one that reads `request.model` again beside the variable leaves the
+// fallbacks of a request for "x" unchecked, and does not silence the
+// warning.
+TEST(Quantifiers, AFallbackTwinReadsTheVariableWhereTheRuleReadsTheModel) {
+  const std::string base = R"(policy "p"
+const approved = {"a/b"}
+rule model_not_approved {
+  when request.model not in approved or request.model == "x"
+  deny 403 "model is not approved"
+}
+)";
+  auto twin = CheckSource(base + R"(rule fallback_not_approved {
+  when (any m in request.models: m not in approved or m == "x")
+  deny 403 "fallback {m} is not approved"
+}
+)");
+  auto near = CheckSource(base + R"(rule fallback_not_approved {
+  when (any m in request.models: m not in approved or request.model == "x")
+  deny 403 "fallback {m} is not approved"
+}
+)");
+  EXPECT_TRUE(twin.ok) << twin.Render();
+  EXPECT_EQ(twin.Codes(), V{}) << twin.Render();
+  EXPECT_TRUE(near.ok) << near.Render();
+  EXPECT_EQ(Count(near.Render(), "warning[tg_fallback_unchecked]"), 1u) << near.Render();
+}
+
+}  // namespace
+}  // namespace tollgate::checktest
