@@ -429,6 +429,86 @@ bool UsageOf(std::string_view body, Outcome* o) {
   return h.choices_array;
 }
 
+// What the gateway refuses in a request's head, before its body is read
+// (docs/gateway.md, "HTTP details"); false when the head is acceptable.
+// Beast itself refuses Content-Length values that differ (bad Content-Length:
+// 400 http_malformed) and reads `Transfer-Encoding: gzip, chunked` as plain
+// chunked: the codings are checked here.
+struct HeadRefusal {
+  int status = 0;
+  std::string code, message;
+};
+// The comma-separated tokens of every `name` field, lower-cased, blanks trimmed.
+std::vector<std::string> TokenList(const Request& req, http::field name) {
+  std::vector<std::string> out;
+  for (auto [it, end] = req.equal_range(name); it != end; ++it) {
+    std::string_view v(it->value().data(), it->value().size());
+    while (!v.empty()) {
+      const size_t comma = v.find(',');
+      std::string_view t = v.substr(0, comma);
+      while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+      while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+      if (!t.empty()) {
+        std::string low(t);
+        for (char& c : low) c = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+        out.push_back(std::move(low));
+      }
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  return out;
+}
+std::string JoinTokens(const std::vector<std::string>& tokens) {
+  std::string out;
+  for (const std::string& t : tokens) out += (out.empty() ? "" : ", ") + t;
+  return out;
+}
+bool RefuseHead(const Request& req, HeadRefusal* r) {
+  // RFC 9112 3.2: an HTTP/1.1 request without Host, or with more than one, is 400.
+  const size_t hosts = req.count(http::field::host);
+  if (req.version() >= 11 && hosts == 0) {
+    *r = {400, "missing_host", "an HTTP/1.1 request needs a `Host` header"};
+    return true;
+  }
+  if (hosts > 1) {
+    *r = {400, "duplicate_header", "the request has " + std::to_string(hosts) + " `Host` headers; send one"};
+    return true;
+  }
+  // Two credentials (a proxy in front may have added one): which one is
+  // meant cannot be known, and taking either may authenticate the wrong caller.
+  if (const size_t auths = req.count(http::field::authorization); auths > 1) {
+    *r = {400, "duplicate_header",
+          "the request has " + std::to_string(auths) + " `Authorization` headers; send one"};
+    return true;
+  }
+  if (req.find(http::field::transfer_encoding) != req.end()) {
+    const std::vector<std::string> te = TokenList(req, http::field::transfer_encoding);
+    // RFC 9112 6.3: chunked not last, the body's length cannot be known.
+    if (te.empty() || te.back() != "chunked") {
+      *r = {400, "http_malformed",
+            "malformed HTTP request: `Transfer-Encoding: " + JoinTokens(te) + "` does not end in `chunked`"};
+      return true;
+    }
+    // RFC 9112 6.1: a transfer coding the server does not know is 501.
+    if (te.size() > 1) {
+      *r = {501, "unsupported_transfer_encoding",
+            "the transfer coding `" + JoinTokens(std::vector<std::string>(te.begin(), te.end() - 1)) +
+                "` is not supported; send the body plain or `Transfer-Encoding: chunked`"};
+      return true;
+    }
+  }
+  // RFC 9110 15.5.16: a content coding the server does not decode is 415.
+  for (const std::string& coding : TokenList(req, http::field::content_encoding)) {
+    if (coding != "identity") {
+      *r = {415, "unsupported_content_encoding",
+            "the content encoding `" + coding + "` is not supported; send the body uncompressed"};
+      return true;
+    }
+  }
+  return false;
+}
+
 std::string Bearer(const Request& req) {
   auto it = req.find(http::field::authorization);
   if (it == req.end()) return {};
@@ -880,15 +960,23 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
     // A kept-alive connection may wait idle_timeout_ms for its next request;
     // once its first bytes are in, the whole request must arrive within
     // read_timeout_ms (slow clients).
+    // Where a timeout struck (tollgate_client_timeouts_total{stage}).
+    const char* stage = "request";
     if (buffer.size() == 0) {
+      stage = "idle";
       stream.expires_after(std::chrono::milliseconds(cfg.limits.idle_timeout_ms));
       size_t n = co_await stream.async_read_some(buffer.prepare(4096), net::redirect_error(use_awaitable, ec));
       buffer.commit(n);
+      if (!ec) stage = "request";
     }
     if (!ec) {
       stream.expires_after(std::chrono::milliseconds(cfg.limits.read_timeout_ms));
       co_await http::async_read_header(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
     }
+    // A head refused before its body is read (RefuseHead) is answered like
+    // a malformed request: the connection closes after the answer.
+    HeadRefusal refused;
+    if (!ec && RefuseHead(parser.get(), &refused)) ec = http::error::bad_value;
     if (!ec && !parser.is_done()) {
       // curl and others wait for `100 Continue` before sending a large body.
       auto expect = parser.get().find(http::field::expect);
@@ -902,16 +990,19 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
     if (ec) {
       int status = 0;
       std::string code, msg;
-      if (ec == http::error::body_limit) {
+      if (refused.status) {
+        status = refused.status, code = std::move(refused.code), msg = std::move(refused.message);
+      } else if (ec == http::error::body_limit) {
         status = 413, code = "request_too_large",
         msg = "the request body is larger than the limit of " + std::to_string(cfg.limits.max_body_bytes) + " bytes";
       } else if (ec == http::error::header_limit) {
         status = 431, code = "headers_too_large",
         msg = "the request headers are larger than the limit of " + std::to_string(cfg.limits.max_header_bytes) + " bytes";
       } else if (ec == beast::error::timeout) {
-        // A slow or idle client: the stream has closed the socket (no answer
-        // can be sent); counted, and the connection is gone.
-        svc.metrics().http_requests.Add(Label("path", "(timeout)") + "," + Label("status", "408"));
+        // A slow or idle client: the stream has closed the socket, so no
+        // answer (no 408) can be sent; counted apart from the answers, and
+        // the connection is gone.
+        svc.metrics().client_timeouts.Add({{"stage", stage}});
       } else if (ec != http::error::end_of_stream && ec != net::error::eof &&
                  ec != net::error::connection_reset && ec != net::error::operation_aborted) {
         status = 400, code = "http_malformed", msg = "malformed HTTP request: " + ec.message();
@@ -919,12 +1010,14 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
       if (status) {
         Response res = Json(status, OpenAIError(status, code, msg));
         Common(&res, nullptr);
+        // RFC 9110 12.5.3: a 415 for a content coding names the ones accepted.
+        if (status == 415) res.set(http::field::accept_encoding, "identity");
         // With the head read (a body over the limit, a malformed chunk) the
         // Origin is known: a browser page can then read why it was refused.
         // A head over the limit or not HTTP has no Origin to answer to.
         // A Content-Length over the limit stops the parser at the end of the
         // head, every field read.
-        if (parser.is_header_done() || ec == http::error::body_limit) Cors(parser.get(), &res);
+        if (parser.is_header_done() || ec == http::error::body_limit || refused.status) Cors(parser.get(), &res);
         co_await Send(stream, res, nullptr, "(invalid)");
         // The client may still be sending the body we refused (a 10 MB
         // upload over the limit): closing with unread bytes makes the kernel

@@ -1,0 +1,237 @@
+// Hardening of `tollgate serve` (docs/gateway.md, "HTTP details", the error
+// codes and /metrics): request heads refused before their body is read
+// (content and transfer codings, Host, repeated credentials), the admin
+// policy body checked strictly, read timeouts counted as what the client
+// got, /v1/decide in the request histogram, and the drain thread joined.
+// A running server on a loopback port, driven over HTTP.
+#include <gtest/gtest.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+
+#include <rapidjson/document.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "tests/gateway/gateway_helpers.h"
+
+namespace tollgate::gateway {
+namespace {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using Answer = testkit::HttpAnswer;
+
+constexpr const char* kAdminEnv = "TG_TEST_HARDENING_ADMIN";
+constexpr const char* kChat = R"({"model": "m/x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})";
+
+// Writes `raw` to 127.0.0.1:`port` and reads one answer (status 0 when
+// the server closed without one).
+Answer RawCall(uint16_t port, const std::string& raw) {
+  asio::io_context io;
+  asio::ip::tcp::socket socket(io);
+  socket.connect({asio::ip::make_address("127.0.0.1"), port});
+  asio::write(socket, asio::buffer(raw));
+  boost::beast::flat_buffer buf;
+  http::response_parser<http::string_body> parser;
+  boost::system::error_code ec;
+  http::read(socket, buf, parser, ec);
+  if (ec && !parser.is_header_done()) return {};
+  const auto& res = parser.get();
+  Answer a{static_cast<int>(res.result_int()), res.body(), {}};
+  for (const auto& f : res) a.headers[std::string(f.name_string())] = std::string(f.value());
+  return a;
+}
+
+// Sends `raw` (may be nothing) and waits for the server to close the
+// connection; returns the bytes it sent before closing.
+std::string SendAndWaitForClose(uint16_t port, const std::string& raw) {
+  asio::io_context io;
+  asio::ip::tcp::socket socket(io);
+  socket.connect({asio::ip::make_address("127.0.0.1"), port});
+  if (!raw.empty()) asio::write(socket, asio::buffer(raw));
+  std::string got;
+  boost::system::error_code ec;
+  char buf[4096];
+  while (!ec) {
+    const size_t n = socket.read_some(asio::buffer(buf), ec);
+    got.append(buf, n);
+  }
+  return got;
+}
+
+std::string Code(const Answer& a) {
+  const size_t at = a.body.find("\"code\":\"");
+  if (at == std::string::npos) return "";
+  return a.body.substr(at + 8, a.body.find('"', at + 8) - at - 8);
+}
+
+// A server over one endpoint (m/x@a, which refuses connections), the
+// one-key keys file, the admin token `adm`.
+class Hardening : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testkit::MakeTempDir("hardening");
+    testkit::WriteFile(dir_ + "/p.tg", "policy \"t\"\n");
+    testkit::WriteFile(dir_ + "/c.json", testkit::CatalogJson({testkit::TestEndpoint("m/x@a", "a")}));
+    testkit::WriteFile(dir_ + "/k.json", testkit::OneKeyJson());
+    setenv(kAdminEnv, "adm", 1);
+  }
+  void TearDown() override {
+    gw_.Stop();
+    unsetenv(kAdminEnv);
+    testkit::RemoveDir(dir_);
+  }
+  Config Cfg() {
+    Config cfg = testkit::DirConfig(dir_);
+    cfg.admin_token_env = kAdminEnv;
+    return cfg;
+  }
+  void Start(Config cfg) {
+    std::string err;
+    ASSERT_TRUE(gw_.Start(std::move(cfg), &err)) << err;
+  }
+  void Start() { Start(Cfg()); }
+  Answer Chat(const std::vector<std::pair<std::string, std::string>>& headers, const std::string& body = kChat) {
+    return testkit::HttpCall(gw_.port(), http::verb::post, "/v1/chat/completions", body, headers);
+  }
+  Answer Admin(const std::string& body) {
+    return testkit::HttpCall(gw_.port(), http::verb::post, "/admin/policy", body, {{"authorization", "Bearer adm"}});
+  }
+  std::string Metrics() { return testkit::HttpCall(gw_.port(), http::verb::get, "/metrics", "").body; }
+  // The server still answers after a refusal.
+  void ExpectUp() {
+    EXPECT_EQ(testkit::HttpCall(gw_.port(), http::verb::get, "/healthz", "").status, 200);
+  }
+
+  std::string dir_;
+  testkit::LoopbackServer gw_;
+};
+
+// A compressed request body is 415 naming the coding, with the codings
+// accepted. Before: 400 input_malformed_json (the gzip bytes read as JSON).
+TEST_F(Hardening, AContentEncodingOtherThanIdentityIs415) {
+  Start();
+  const std::string gz("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", 10);
+  for (const char* coding : {"gzip", "br", "deflate, identity", "x-custom"}) {
+    Answer a = Chat({{"authorization", "Bearer sk"}, {"content-encoding", coding}}, gz);
+    EXPECT_EQ(a.status, 415) << coding << ": " << a.body;
+    EXPECT_EQ(Code(a), "unsupported_content_encoding") << a.body;
+    const std::string first = std::string(coding).substr(0, std::string(coding).find(','));
+    EXPECT_NE(a.body.find("`" + first + "`"), std::string::npos) << a.body;
+    EXPECT_EQ(a.headers["Accept-Encoding"], "identity");
+    EXPECT_NE(a.body.find("\"type\":\"invalid_request_error\""), std::string::npos) << a.body;
+  }
+  // identity is no encoding: the request goes on (to the unreachable endpoint).
+  Answer a = Chat({{"authorization", "Bearer sk"}, {"content-encoding", "identity"}});
+  EXPECT_NE(a.status, 415) << a.body;
+  EXPECT_EQ(Code(a), "upstream_unavailable") << a.body;
+  ExpectUp();
+}
+
+// RFC 9112 6.1: a transfer coding besides chunked is 501; 6.3: one that does
+// not end in chunked is 400 (its length is unknown). Before: Beast read
+// `gzip, chunked` as plain chunked (400 input_malformed_json on the gzip
+// bytes) and `chunked, gzip` as a request without a body.
+TEST_F(Hardening, TransferCodingsOtherThanChunkedAreRefused) {
+  Start();
+  const std::string head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk\r\n";
+  const std::string chunked_body = "2\r\n{}\r\n0\r\n\r\n";
+  Answer a = RawCall(gw_.port(), head + "Transfer-Encoding: gzip, chunked\r\n\r\n" + chunked_body);
+  EXPECT_EQ(a.status, 501) << a.body;
+  EXPECT_EQ(Code(a), "unsupported_transfer_encoding") << a.body;
+  EXPECT_NE(a.body.find("`gzip`"), std::string::npos) << a.body;
+  a = RawCall(gw_.port(), head + "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked_body);
+  EXPECT_EQ(a.status, 501) << a.body;
+  a = RawCall(gw_.port(), head + "Transfer-Encoding: chunked, gzip\r\n\r\n" + chunked_body);
+  EXPECT_EQ(a.status, 400) << a.body;
+  EXPECT_EQ(Code(a), "http_malformed") << a.body;
+  a = RawCall(gw_.port(), head + "Transfer-Encoding: gzip\r\n\r\n{}");
+  EXPECT_EQ(a.status, 400) << a.body;
+  EXPECT_EQ(Code(a), "http_malformed") << a.body;
+  // Plain chunked still works: the body reaches the handler.
+  a = RawCall(gw_.port(), head + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+                              "2\r\n{}\r\n0\r\n\r\n");
+  EXPECT_EQ(a.status, 400) << a.body;
+  EXPECT_EQ(Code(a).rfind("input_", 0), 0u) << a.body;  // the decoder's refusal of `{}`
+  ExpectUp();
+}
+
+// RFC 9112 3.2: HTTP/1.1 needs Host (exactly one); HTTP/1.0 does not.
+// Before: a request without Host was answered 200.
+TEST_F(Hardening, AnHttp11RequestWithoutHostIs400) {
+  Start();
+  Answer a = RawCall(gw_.port(), "GET /healthz HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(a.status, 400) << a.body;
+  EXPECT_EQ(Code(a), "missing_host") << a.body;
+  a = RawCall(gw_.port(), "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+  EXPECT_EQ(a.status, 400) << a.body;
+  EXPECT_EQ(Code(a), "duplicate_header") << a.body;
+  a = RawCall(gw_.port(), "GET /healthz HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(a.status, 200) << a.body;
+  a = RawCall(gw_.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(a.status, 200) << a.body;
+}
+
+// Two Authorization headers are ambiguous credentials: 400. Before: the
+// first was used. Two different Content-Length values: Beast refuses them
+// (400 http_malformed), before and after.
+TEST_F(Hardening, RepeatedCredentialsAndLengthsAre400) {
+  Start();
+  Answer a = Chat({{"authorization", "Bearer sk"}, {"authorization", "Bearer other"}});
+  EXPECT_EQ(a.status, 400) << a.body;
+  EXPECT_EQ(Code(a), "duplicate_header") << a.body;
+  EXPECT_NE(a.body.find("`Authorization`"), std::string::npos) << a.body;
+  a = Chat({{"authorization", "Bearer sk"}, {"authorization", "Bearer sk"}});
+  EXPECT_EQ(a.status, 400) << a.body;
+  a = RawCall(gw_.port(), "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk\r\n"
+                          "Content-Length: 2\r\nContent-Length: 3\r\n\r\n{} ");
+  EXPECT_EQ(a.status, 400) << a.body;
+  EXPECT_EQ(Code(a), "http_malformed") << a.body;
+  a = RawCall(gw_.port(), "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk\r\n"
+                          "Content-Length: 2, 3\r\n\r\n{} ");
+  EXPECT_EQ(a.status, 400) << a.body;
+  EXPECT_EQ(Code(a), "http_malformed") << a.body;
+  ExpectUp();
+}
+
+// A read timeout closes the connection without an answer: it is counted in
+// tollgate_client_timeouts_total{stage}, not as a 408 answer. Before: each
+// was counted `tollgate_http_requests_total{path="(timeout)",status="408"}`
+// though the client got no 408 (and an idle kept-alive connection's end
+// counted as one too).
+TEST_F(Hardening, ReadTimeoutsAreCountedAsWhatTheClientGot) {
+  Config cfg = Cfg();
+  cfg.limits.read_timeout_ms = 300;
+  cfg.limits.idle_timeout_ms = 300;
+  Start(cfg);
+  // A head that never ends, then a body that never ends.
+  EXPECT_EQ(SendAndWaitForClose(gw_.port(), "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"), "");
+  EXPECT_EQ(SendAndWaitForClose(gw_.port(), "POST /v1/decide HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"),
+            "");
+  // A connection that sends nothing.
+  EXPECT_EQ(SendAndWaitForClose(gw_.port(), ""), "");
+  std::string m;
+  for (int i = 0; i < 200; ++i) {
+    m = Metrics();
+    if (m.find("tollgate_client_timeouts_total{stage=\"idle\"} 1\n") != std::string::npos &&
+        m.find("tollgate_client_timeouts_total{stage=\"request\"} 2\n") != std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_NE(m.find("tollgate_client_timeouts_total{stage=\"request\"} 2\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("tollgate_client_timeouts_total{stage=\"idle\"} 1\n"), std::string::npos) << m;
+  EXPECT_EQ(m.find("status=\"408\""), std::string::npos) << m;
+  EXPECT_EQ(m.find("(timeout)"), std::string::npos) << m;
+}
+
+}  // namespace
+}  // namespace tollgate::gateway
