@@ -2,6 +2,7 @@
 #include "runtime/gateway/server.h"
 
 #include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
@@ -630,6 +631,82 @@ bool QueryFlag(std::string_view target, std::string_view name, bool* value) {
     if (amp == std::string_view::npos) break;
     qs.remove_prefix(amp + 1);
   }
+  return true;
+}
+
+// A JSON value's kind as a message names it.
+const char* JsonKind(const rapidjson::Value& v) {
+  if (v.IsNull()) return "null";
+  if (v.IsBool()) return "a boolean";
+  if (v.IsNumber()) return "a number";
+  if (v.IsString()) return "a string";
+  if (v.IsArray()) return "an array";
+  return "an object";
+}
+
+// POST /admin/policy's body: a policy source, or (first byte, after blanks,
+// `{`) the JSON `{"files": {"PATH": "SOURCE", ...}}` whose paths anchor
+// relative `data` and `schema` paths. The JSON form is checked strictly:
+// false with *error (400 invalid_policy_body, naming the member) for
+// malformed JSON, another member than `files`, a `files` that is not a
+// non-empty object, a path that is empty or repeated, or a source that is not
+// a string. *is_json: the body is the JSON form (else *out is untouched).
+bool PolicyFilesOf(std::string_view body, bool* is_json, std::vector<SourceText>* out, std::string* error) {
+  const size_t first = body.find_first_not_of(" \t\r\n");
+  *is_json = first != std::string_view::npos && body[first] == '{';
+  if (!*is_json) return true;
+  rapidjson::Document d;
+  d.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(body.data(), body.size());
+  if (d.HasParseError()) {
+    *error = std::string("the body is not valid JSON at byte ") + std::to_string(d.GetErrorOffset()) + ": " +
+             rapidjson::GetParseError_En(d.GetParseError());
+    return false;
+  }
+  const rapidjson::Value* files = nullptr;
+  for (auto m = d.MemberBegin(); m != d.MemberEnd(); ++m) {
+    const std::string_view name(m->name.GetString(), m->name.GetStringLength());
+    if (name != "files") {
+      *error = "unknown member `" + std::string(name) + "` in the body; it takes only `files`";
+      return false;
+    }
+    if (files) {
+      *error = "the member `files` is repeated";
+      return false;
+    }
+    files = &m->value;
+  }
+  if (!files) {
+    *error = "the body has no `files` member: an object of path -> policy source";
+    return false;
+  }
+  if (!files->IsObject()) {
+    *error = std::string("`files` must be an object of path -> policy source, not ") + JsonKind(*files);
+    return false;
+  }
+  if (files->MemberCount() == 0) {
+    *error = "`files` is empty: it needs at least one path -> policy source";
+    return false;
+  }
+  std::vector<SourceText> sources;
+  for (auto m = files->MemberBegin(); m != files->MemberEnd(); ++m) {
+    const std::string path(m->name.GetString(), m->name.GetStringLength());
+    if (path.empty()) {
+      *error = "`files` has an empty path";
+      return false;
+    }
+    for (const SourceText& s : sources) {
+      if (s.path == path) {
+        *error = "`files` repeats the path `" + path + "`";
+        return false;
+      }
+    }
+    if (!m->value.IsString()) {
+      *error = "`files[\"" + path + "\"]` must be a string (the policy source), not " + JsonKind(m->value);
+      return false;
+    }
+    sources.push_back({path, std::string(m->value.GetString(), m->value.GetStringLength())});
+  }
+  *out = std::move(sources);
   return true;
 }
 
@@ -1283,21 +1360,19 @@ net::awaitable<bool> Server::Impl::Admin(ClientStream& stream, Request& req, con
       error = "the query parameter `shadow` takes 1/0, true/false, yes/no or on/off";
     } else if (path == "/admin/policy" && req.method() == http::verb::post) {
       std::vector<SourceText> sources;
-      rapidjson::Document d;
       std::string_view body = req.body();
-      if (!body.empty() && body.front() == '{' && !d.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size()).HasParseError() &&
-          d.IsObject() && d.HasMember("files") && d["files"].IsObject()) {
-        for (auto m = d["files"].MemberBegin(); m != d["files"].MemberEnd(); ++m) {
-          if (m->value.IsString()) sources.push_back({m->name.GetString(), m->value.GetString()});
-        }
-      } else {
+      bool is_json = false;
+      const bool body_ok = PolicyFilesOf(body, &is_json, &sources, &error);
+      if (!body_ok) {
+        fail_status = 400, fail_code = "invalid_policy_body";
+      } else if (!is_json) {
         // One file: named like the configured policy file, so that its
         // relative `data` and `schema` paths resolve as they do on disk.
         std::error_code fec;
         const bool one_file = cfg.policy.size() == 1 && !std::filesystem::is_directory(cfg.policy[0], fec);
         sources.push_back({one_file ? cfg.policy[0] : std::string("admin/policy.tg"), std::string(body)});
       }
-      co_await OffThread([&] { ok = svc.LoadSources(std::move(sources), shadow, &error); });
+      if (body_ok) co_await OffThread([&] { ok = svc.LoadSources(std::move(sources), shadow, &error); });
       if (ok) {
         auto set = shadow ? svc.shadow() : svc.live();
         svc.log().info("{{\"event\":\"policy_loaded\",\"version\":\"{}\",\"shadow\":{}}}", set->version, shadow);

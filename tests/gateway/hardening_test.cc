@@ -202,6 +202,45 @@ TEST_F(Hardening, RepeatedCredentialsAndLengthsAre400) {
   ExpectUp();
 }
 
+// POST /admin/policy's `{"files": ...}` form is checked strictly: 400
+// invalid_policy_body naming the member, and nothing is loaded. Before: a
+// body that did not fit was compiled as policy source (422), and unknown
+// members or non-string sources were ignored.
+TEST_F(Hardening, TheAdminFilesBodyIsCheckedStrictly) {
+  Start();
+  const std::string live = gw_.svc().live()->version;
+  const std::string p = dir_ + "/p.tg";
+  struct Case {
+    std::string body, names;
+  };
+  const Case cases[] = {
+      {R"({"files": 5})", "`files`"},
+      {R"({"files": ["policy \"x\"\n"]})", "`files`"},
+      {R"({"files": {}})", "`files`"},
+      {R"({"files": {")" + p + R"(": 5}})", "`files[\\\"" + p + "\\\"]`"},
+      {R"({"files": {")" + p + R"(": null}})", "`files[\\\"" + p + "\\\"]`"},
+      {R"({"files": {")" + p + R"(": "policy \"x\"\n"}, "shadow": true})", "`shadow`"},
+      {R"({"policy": "policy \"x\"\n"})", "`policy`"},
+      {R"({"files": {"": "policy \"x\"\n"}})", "empty path"},
+      {R"({"files": {"a.tg": "policy \"x\"\n", "a.tg": "policy \"y\"\n"}})", "`a.tg`"},
+      {R"({"files": {"a.tg": "policy)", "not valid JSON"},
+  };
+  for (const Case& c : cases) {
+    Answer a = Admin(c.body);
+    EXPECT_EQ(a.status, 400) << c.body << ": " << a.body;
+    EXPECT_EQ(Code(a), "invalid_policy_body") << c.body << ": " << a.body;
+    EXPECT_NE(a.body.find(c.names), std::string::npos) << c.body << ": " << a.body;
+    EXPECT_EQ(gw_.svc().live()->version, live) << c.body;
+  }
+  // The good shape still loads, and so does a plain policy source.
+  Answer a = Admin(R"({"files": {")" + p + R"(": "policy \"x\"\n"}})");
+  EXPECT_EQ(a.status, 200) << a.body;
+  EXPECT_NE(gw_.svc().live()->version, live);
+  a = Admin("policy \"t\"\n");
+  EXPECT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(gw_.svc().live()->version, live);
+}
+
 // A read timeout closes the connection without an answer: it is counted in
 // tollgate_client_timeouts_total{stage}, not as a 408 answer. Before: each
 // was counted `tollgate_http_requests_total{path="(timeout)",status="408"}`
