@@ -202,6 +202,15 @@ net::awaitable<void> WriteNowOrLater(beast::tcp_stream& stream, http::serializer
   }
 }
 
+// tollgate_request_seconds: every chat and decide request, whatever its
+// answer (refusals, 400s, 502/504, 499, streams), observed as the handler
+// returns, once the last byte went out.
+struct ObserveTotal {
+  Histogram& h;
+  int64_t start_ns;
+  ~ObserveTotal() { h.Observe(MonoNs() - start_ns); }
+};
+
 struct Worker {
   net::io_context io{1};
   std::unique_ptr<UpstreamPool> pool;
@@ -725,6 +734,9 @@ struct Server::Impl {
   std::mutex drain_mu;
   std::condition_variable drain_cv;
   bool grace_over = false;
+  // The drain (StartDrain), joined by Run once the I/O threads stopped, or
+  // by the destructor (a drain started without Run); guarded by drain_mu.
+  std::thread drain_thread;
   std::atomic<int64_t> in_flight{0};
   std::atomic<size_t> next_worker{0};
   bool offload_ledger = false;
@@ -732,6 +744,22 @@ struct Server::Impl {
   TrustedProxies trusted;  // config.trusted_proxies
 
   explicit Impl(Service& s) : svc(s), cfg(s.config()) {}
+  ~Impl() {
+    {
+      std::lock_guard<std::mutex> lock(drain_mu);
+      grace_over = true;
+    }
+    drain_cv.notify_all();
+    JoinDrain();
+  }
+  void JoinDrain() {
+    std::thread t;
+    {
+      std::lock_guard<std::mutex> lock(drain_mu);
+      t = std::move(drain_thread);
+    }
+    if (t.joinable()) t.join();
+  }
 
   Worker& worker0() { return *workers[0]; }
 
@@ -1296,6 +1324,8 @@ net::awaitable<bool> Server::Impl::Handle(ClientStream& stream, Request& req) {
 }
 
 net::awaitable<bool> Server::Impl::Decide(ClientStream& stream, Request& req, const std::string& path) {
+  const int64_t start_ns = MonoNs();
+  ObserveTotal observe_total{svc.metrics().total, start_ns};
   if (!cfg.decide_token_env.empty()) {
     const char* want = std::getenv(cfg.decide_token_env.c_str());
     if (!want || !*want || !SecureEquals(Bearer(req), want)) {
@@ -1314,7 +1344,7 @@ net::awaitable<bool> Server::Impl::Decide(ClientStream& stream, Request& req, co
     co_return co_await Send(stream, res, &req, path);
   }
   ExchangeLease x;
-  x->start_ns = MonoNs();
+  x->start_ns = start_ns;
   x->path = path;
   x->live = svc.live();
   x->shadow = svc.shadow();
@@ -1429,14 +1459,7 @@ net::awaitable<bool> Server::Impl::Admin(ClientStream& stream, Request& req, con
 net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, const std::string& path) {
   ExchangeLease x;
   x->start_ns = MonoNs();
-  // tollgate_request_seconds: every chat request, whatever its answer
-  // (refusals, 400s, 502/504, 499, streams), observed as Chat returns, once
-  // the last byte went out.
-  struct ObserveTotal {
-    Histogram& h;
-    int64_t start_ns;
-    ~ObserveTotal() { h.Observe(MonoNs() - start_ns); }
-  } observe_total{svc.metrics().total, x->start_ns};
+  ObserveTotal observe_total{svc.metrics().total, x->start_ns};
   x->path = path;
   x->live = svc.live();
   x->shadow = svc.shadow();
@@ -1931,7 +1954,9 @@ void Server::Impl::StartDrain(bool grace) {
   if (draining.exchange(true)) return;
   const int64_t grace_ms = grace ? cfg.drain_grace_ms : 0;
   svc.log().info("{{\"event\":\"draining\",\"in_flight\":{},\"grace_ms\":{}}}", in_flight.load(), grace_ms);
-  std::thread([this, grace_ms] {
+  // The thread takes drain_mu first: it cannot end before it is stored.
+  std::lock_guard<std::mutex> hold(drain_mu);
+  drain_thread = std::thread([this, grace_ms] {
     {
       // New connections are still accepted and told `draining` (/healthz
       // 503), so that a load balancer stops sending before the port closes.
@@ -1947,7 +1972,7 @@ void Server::Impl::StartDrain(bool grace) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));  // drain poll, not a test wait
     }
     for (auto& w : workers) w->io.stop();
-  }).detach();
+  });
 }
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -2038,6 +2063,7 @@ int Server::Run() {
     m.worker0().io.run();
   }
   for (auto& t : threads) t.join();
+  m.JoinDrain();  // it stopped the I/O threads; nothing outlives Run
   m.blocking.join();
   bool ok = true;
   if (m.svc.audit()) ok = m.svc.audit()->Close();

@@ -272,5 +272,55 @@ TEST_F(Hardening, ReadTimeoutsAreCountedAsWhatTheClientGot) {
   EXPECT_EQ(m.find("(timeout)"), std::string::npos) << m;
 }
 
+// tollgate_request_seconds holds /v1/decide requests too, whatever their
+// answer. Before: chat requests only.
+TEST_F(Hardening, DecideRequestsAreInTheRequestHistogram) {
+  Start();
+  ASSERT_NE(Metrics().find("tollgate_request_seconds_count 0\n"), std::string::npos);
+  const std::string input = R"({"principal": {"workspace": "w", "key_id": "k"}, "request": )" + std::string(kChat) + "}";
+  Answer a = testkit::HttpCall(gw_.port(), http::verb::post, "/v1/decide", input);
+  EXPECT_EQ(a.status, 200) << a.body;
+  a = testkit::HttpCall(gw_.port(), http::verb::post, "/v1/decide", "{not json");
+  EXPECT_EQ(a.status, 400) << a.body;
+  // Observed as the handler returns, right after the answer's last byte.
+  std::string m;
+  for (int i = 0; i < 200 && m.find("tollgate_request_seconds_count 2\n") == std::string::npos; ++i) {
+    m = Metrics();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_NE(m.find("tollgate_request_seconds_count 2\n"), std::string::npos) << m;
+}
+
+size_t Threads() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
+// A drain's thread is joined, never left running past the server: a
+// server stopped (Server::Stop, as SIGTERM) and destroyed before its grace
+// period ends leaves no thread behind. Before: the drain thread was
+// detached, and woke after the grace period on the freed server.
+TEST_F(Hardening, TheDrainThreadIsJoined) {
+  Config cfg = Cfg();
+  cfg.listen = "127.0.0.1:0";
+  cfg.host = "127.0.0.1";
+  cfg.port = 0;
+  cfg.threads = 1;
+  cfg.drain_grace_ms = 3'000;
+  cfg.drain_timeout_ms = 1'000;
+  std::string err;
+  auto svc = Service::Create(cfg, &err);
+  ASSERT_TRUE(svc) << err;
+  const size_t before = Threads();
+  auto server = Server::Create(svc.get(), &err);
+  ASSERT_TRUE(server) << err;
+  server->Stop();  // the drain starts: its thread waits out the grace period
+  const auto t0 = std::chrono::steady_clock::now();
+  server.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));  // the grace period was cut short
+  EXPECT_EQ(Threads(), before);
+}
+
 }  // namespace
 }  // namespace tollgate::gateway
