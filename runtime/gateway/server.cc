@@ -344,6 +344,12 @@ class UsageReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Usage
 // such as `chunk.choices[0].delta` does not expect.
 struct SseTracker {
   bool drop_usage = false;
+  // The longest line read whole (upstream.max_response_bytes): a longer
+  // one is relayed but not parsed, and the stream's completion is then
+  // unknown (`line_too_long`): charged at the worst case unless a usage
+  // chunk reports it.
+  size_t max_line = 16u << 20;
+  bool line_too_long = false;  // some data line exceeded max_line
   std::string line;
   std::string event;  // drop_usage: the bytes of the event being read
   bool usage_event = false;
@@ -365,12 +371,16 @@ struct SseTracker {
           event.clear();
           usage_event = false;
           ended = done || error_event;
+        } else if (line.size() > max_line) {
+          // Cut short when it was read: parsing the cut line would count
+          // nothing (it is not JSON), as if no text had been delivered.
+          if (line.rfind("data:", 0) == 0) line_too_long = true;
         } else {
           Line();
         }
         line.clear();
-      } else if (line.size() < (1u << 20)) {
-        line.push_back(c);
+      } else if (line.size() <= max_line) {
+        line.push_back(c);  // one byte over max_line marks the line too long
       }
     }
     if (!drop_usage) out->append(piece.substr(0, used));
@@ -1861,6 +1871,7 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   o.started = true;
   SseTracker sse;
   sse.drop_usage = !x->include_usage;
+  sse.max_line = cfg.upstream.max_response_bytes;
   bool done = false, client_gone = !!ec;
   // The client watch (WatchClient, before the attempts) goes on: a client
   // that leaves while the upstream is silent (a long first token, a pause)
@@ -1902,9 +1913,18 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   o.http_status = 200;
   o.prompt_tokens = sse.prompt;
   o.completion_tokens = sse.completion;
-  if (sse.completion < 0) {
+  o.event_too_large = sse.line_too_long;
+  if (sse.completion < 0 && sse.line_too_long) {
+    // Some text was not counted: the completion is unknown, charged at the
+    // worst case (never as the smaller estimate of the text that was).
+    o.usage_estimated = true;
+  } else if (sse.completion < 0) {
     o.completion_tokens = stdlib::EstimateTokensOfBytes(static_cast<uint64_t>(sse.text_bytes));
     o.usage_estimated = true;
+  }
+  if (sse.line_too_long) {
+    const runtime::Endpoint& ep = x->live->catalog->endpoint(x->s.route.endpoints[x->attempt].endpoint);
+    svc.metrics().upstream_errors.Add(Label("endpoint", ep.id) + "," + Label("kind", "event_too_large"));
   }
   if (!o.stream_complete) {
     o.error_code = client_gone ? "client_disconnected" : sse.error_event ? "upstream_stream_error" : "upstream_stream_cut";

@@ -1321,6 +1321,10 @@ uint64_t Service::Record(Exchange* x, const Outcome& o) {
       w.Bool(true);
       local.String("stream_complete");
       w.Bool(o.stream_complete);
+      if (o.event_too_large) {  // some text went uncounted: the completion is the worst case
+        local.String("event_too_large");
+        w.Bool(true);
+      }
     }
     if (!o.upstream_errors.empty()) {
       local.String("failed_attempts");

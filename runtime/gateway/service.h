@@ -93,6 +93,9 @@ struct Outcome {
   int64_t upstream_ns = 0;
   std::string upstream_errors;   // JSON array of failed attempts (may be empty)
   bool started = false;          // some response byte reached the client from upstream
+  // A streamed event's data line was longer than upstream.max_response_bytes:
+  // relayed, not counted (recorded as `event_too_large`).
+  bool event_too_large = false;
 };
 
 struct Exchange {
