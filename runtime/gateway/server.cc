@@ -37,6 +37,7 @@
 #include <mutex>
 #include <thread>
 
+#include "engine/core/money.h"
 #include "runtime/gateway/context.h"
 #include "runtime/gateway/sse.h"
 #include "runtime/gateway/upstream.h"
@@ -1548,15 +1549,25 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   // What the failed attempts said, for the answer when none succeeds: every
   // one a 429 (with the shortest wait given in ms, -1 when none was), or
   // every one a 401/403.
-  size_t failed_n = 0, failed_429 = 0, failed_auth = 0;
+  size_t failed_n = 0, failed_429 = 0, failed_auth = 0, failed_invalid = 0;
   int64_t upstream_retry_after_ms = -1;
+  // A whole answer (not a stream) is read inside the attempt loop: one that
+  // is no chat completion falls back to the next endpoint like a 5xx
+  // (nothing has reached the client yet). `whole`: the last attempt's body
+  // was read here (`body`, `body_done`, `read_err`); for a stream request
+  // answered with JSON, `conv` and `events` are its conversion (sse.h).
+  bool whole = false, body_done = false;
+  std::string body, events;
+  UpstreamError read_err;
+  SseConversion conv = SseConversion::kNotACompletion;
   auto watch = WatchClient(stream, &conn);
   for (size_t a = 0; a < attempts && !watch->gone; ++a) {
     const int64_t t0 = MonoNs();
+    whole = false;
     if (a > 0) {
       svc.metrics().fallbacks.fetch_add(1);
       bool moved = true;
-      if (x->reserved || x->replan) {
+      if (x->reserved || x->replan || x->rereserve) {
         Pending<bool> move(co_await net::this_coro::executor);
         svc.MoveToAsync(x.get(), a, move.Callback());
         moved = co_await move.Wait();
@@ -1630,6 +1641,53 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
         o.upstream_status = st;
       }
     }
+    // What a failed attempt that reported usage was charged (-1: nothing).
+    int64_t charged = -1;
+    Outcome billed;
+    if (err.ok() && conn->status() == 200 && (!x->stream || JsonMediaType(conn->header("content-type")))) {
+      whole = true;
+      body.clear();
+      body_done = false;
+      read_err = {};
+      while (!body_done && !watch->gone) {
+        read_err = co_await conn->Read(&body, &body_done);
+        if (!read_err.ok() || body.size() > cfg.upstream.max_response_bytes) break;
+      }
+      // A cut or too large answer, or a client gone: answered below (the
+      // upstream may have done the work: no fallback).
+      if (!watch->gone && read_err.ok() && body_done && body.size() <= cfg.upstream.max_response_bytes) {
+        Outcome probe;
+        const bool completion = UsageOf(body, &probe);
+        bool usable;
+        if (x->stream) {
+          events.clear();
+          conv = CompletionAsSse(body, x->include_usage, &events);
+          usable = conv != SseConversion::kNotACompletion;
+        } else {
+          // Truncated JSON, an HTML page, events, a compressed body: nothing the SDK can read.
+          usable = completion && JsonMediaType(conn->header("content-type"));
+        }
+        if (!usable) {
+          pool.Release(std::move(conn));  // the body was read whole: the connection is reusable
+          err = {"answer_invalid", "upstream answered 200 with a body that is not a JSON chat completion"};
+          o.upstream_status = 200;
+          ++failed_invalid;
+          // Usage the answer reported (not an estimate from its text): the
+          // provider billed the attempt, so it is charged; otherwise it costs nothing.
+          billed.prompt_tokens = probe.prompt_tokens;
+          billed.completion_tokens = probe.usage_estimated ? -1 : probe.completion_tokens;
+          if (billed.prompt_tokens >= 0 || billed.completion_tokens >= 0) {
+            Pending<ledger::Status> settled(co_await net::this_coro::executor);
+            charged = svc.ChargeFailedAttempt(x.get(), billed, settled.Callback());
+            const ledger::Status st = co_await settled.Wait();
+            if (!st.ok) {
+              svc.log().error("{{\"event\":\"ledger_settle_failed\",\"code\":\"{}\",\"message\":\"{}\"}}",
+                              st.code, st.message);
+            }
+          }
+        }
+      }
+    }
     if (err.ok()) {
       x->attempt = a;
       break;
@@ -1645,6 +1703,19 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     failed.String(err.kind.data(), static_cast<rapidjson::SizeType>(err.kind.size()));
     failed.Key("message");
     failed.String(err.message.data(), static_cast<rapidjson::SizeType>(err.message.size()));
+    if (charged >= 0) {  // the reported usage it was charged at
+      if (billed.prompt_tokens >= 0) {
+        failed.Key("prompt_tokens");
+        failed.Int64(billed.prompt_tokens);
+      }
+      if (billed.completion_tokens >= 0) {
+        failed.Key("completion_tokens");
+        failed.Int64(billed.completion_tokens);
+      }
+      failed.Key("cost");
+      const std::string cost = FormatMicros(charged);
+      failed.String(cost.data(), static_cast<rapidjson::SizeType>(cost.size()));
+    }
     failed.EndObject();
     x->attempt = a;
   }
@@ -1680,6 +1751,11 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
       // so that the client backs off instead of retrying at once.
       o.http_status = 429;
       o.error_code = "upstream_rate_limited";
+    } else if (failed_n > 0 && failed_invalid == failed_n) {
+      // Every endpoint answered, with no chat completion: what a retry
+      // would most likely get again.
+      o.http_status = 502;
+      o.error_code = "upstream_failed";
     } else {
       o.http_status = err.kind == "timeout" ? 504 : 502;
       o.error_code = "upstream_unavailable";
@@ -1691,7 +1767,9 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
                        ? Json(o.http_status, OpenAIError(o.http_status, o.error_code, x->admission.message, "", x->decision_id))
                        : Json(o.http_status, OpenAIError(o.http_status, o.error_code,
                                                          (o.http_status == 429 ? "every endpoint is rate limited: "
-                                                                               : "no endpoint answered: ") + failures,
+                                                          : failed_invalid == failed_n
+                                                              ? "no endpoint answered with a JSON chat completion: "
+                                                              : "no endpoint answered: ") + failures,
                                                          "", x->decision_id));
     if (budget_refused) {
       RetryAdvice(*x, &res);
@@ -1705,9 +1783,10 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
         // The SDKs ignore a longer wait and retry at once: futile requests.
         if (after >= 60) res.set("x-should-retry", "false");
       }
-    } else if (failed_n > 0 && failed_auth == failed_n) {
+    } else if (failed_n > 0 && (failed_auth == failed_n || failed_invalid == failed_n)) {
       // Every provider refused tollgate's own credentials (a wrong key in
-      // the catalog's environment): a retry gets the same answer.
+      // the catalog's environment), or answered what is no chat completion:
+      // a retry gets the same answer.
       res.set("x-should-retry", "false");
     }
     Common(&res, x.get());
@@ -1722,11 +1801,15 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   // `stream`): read as a non-streamed answer, sent on as events (sse.h).
   const bool json_for_stream = x->stream && up_status == 200 && JsonMediaType(conn->header("content-type"));
   if (!x->stream || up_status != 200 || json_for_stream) {
-    std::string body;
-    bool done = false;
-    while (!done && !watch->gone) {
-      err = co_await conn->Read(&body, &done);
-      if (!err.ok() || body.size() > cfg.upstream.max_response_bytes) break;
+    bool done = body_done;
+    if (whole) {  // a 200: read in the attempt loop
+      err = read_err;
+    } else {
+      body.clear();
+      while (!done && !watch->gone) {
+        err = co_await conn->Read(&body, &done);
+        if (!err.ok() || body.size() > cfg.upstream.max_response_bytes) break;
+      }
     }
     StopWatch(stream, watch.get());
     const int64_t t1 = MonoNs();
@@ -1765,70 +1848,28 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     pool.Release(std::move(conn));
     o.http_status = up_status;
     o.started = up_status >= 200 && up_status < 300;
-    // A non-streamed 200 that is no JSON chat completion (truncated JSON,
-    // an HTML page, events, a compressed body): nothing the SDK can read.
-    // A failed upstream call: 502, counted, charged at the worst case.
-    bool invalid = false;
+    // A 200 here is a chat completion (the attempt loop fell back from one
+    // that is not).
     if (o.started) {
-      const bool completion = UsageOf(body, &o);
+      UsageOf(body, &o);
       if (o.prompt_tokens < 0 || o.completion_tokens < 0) o.usage_estimated = true;
-      invalid = !json_for_stream && up_status == 200 && (!completion || !JsonMediaType(content_type));
-    }
-    if (invalid) {
-      o.http_status = 502;
-      o.error_code = "upstream_failed";
-      o.prompt_tokens = o.completion_tokens = -1;  // unknown: the worst case
-      o.usage_estimated = true;
-      const runtime::Endpoint& ep = x->live->catalog->endpoint(x->s.route.endpoints[x->attempt].endpoint);
-      svc.metrics().upstream_errors.Add(Label("endpoint", ep.id) + "," + Label("kind", "answer_invalid"));
-      uint64_t seq = co_await Finish(x.get(), o);
-      Response res = Json(502, OpenAIError(502, "upstream_failed",
-                                           "the upstream answered with a body that is not a JSON chat completion", "",
-                                           x->decision_id));
-      res.set("x-should-retry", "false");  // each retry would be charged at the worst case
-      if (!upstream_id.empty()) res.set("x-request-id", upstream_id);
-      Common(&res, x.get());
-      explain_header(&res);
-      co_await DurableOr503(x.get(), seq, &res);
-      co_return co_await Send(stream, res, &req, path);
     }
     if (json_for_stream) {
-      std::string events;
-      const SseConversion conv = CompletionAsSse(body, x->include_usage, &events);
-      const char* kind = nullptr;
-      if (conv == SseConversion::kNotACompletion) {
-        // Nothing a streaming client could read: a 502 it throws (not retried: see above).
-        o.http_status = 502;
-        o.error_code = "upstream_failed";
+      if (conv == SseConversion::kError) {  // relayed as the error event it would have streamed
         o.stream_complete = false;
-        kind = "answer_invalid";
-        content_type = "application/json";
-      } else {
-        if (conv == SseConversion::kError) {  // relayed as the error event it would have streamed
-          o.stream_complete = false;
-          o.error_code = "upstream_stream_error";
-          kind = "stream_error";
-        }
-        body = std::move(events);
-        content_type = "text/event-stream";
-      }
-      if (kind) {
+        o.error_code = "upstream_stream_error";
         const runtime::Endpoint& ep = x->live->catalog->endpoint(x->s.route.endpoints[x->attempt].endpoint);
-        svc.metrics().upstream_errors.Add(Label("endpoint", ep.id) + "," + Label("kind", kind));
+        svc.metrics().upstream_errors.Add(Label("endpoint", ep.id) + "," + Label("kind", "stream_error"));
       }
+      body = std::move(events);
+      content_type = "text/event-stream";
     }
     uint64_t seq = co_await Finish(x.get(), o);
-    if (json_for_stream && o.http_status == 502) {  // now with its decision id
-      body = OpenAIError(502, "upstream_failed",
-                         "the upstream answered the streamed request with JSON that is not a chat completion", "",
-                         x->decision_id);
-    }
     processing_ns += MonoNs() - t1 - x->wait_ns;
     svc.metrics().processing.Observe(processing_ns);
     Response res{static_cast<http::status>(o.http_status), req.version()};
     res.set(http::field::content_type, content_type.empty() ? "application/json" : content_type);
     if (json_for_stream) res.set(http::field::cache_control, "no-cache");
-    if (json_for_stream && o.http_status == 502) res.set("x-should-retry", "false");
     res.body() = std::move(body);
     // The provider's request id, as the SDKs read it (`_request_id`): what a
     // support ticket with the provider needs.

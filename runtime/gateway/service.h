@@ -128,7 +128,12 @@ struct Exchange {
   // primary charged nothing.
   bool replan = false;
   size_t attempt = 0;            // s.route.endpoints index in use
-  int64_t cost = 0;              // settled cost, money micros (set by Charge)
+  int64_t cost = 0;              // settled cost, money micros (set by Charge), failed attempts' included
+  // Failed attempts that reported usage (ChargeFailedAttempt): their cost,
+  // already settled, and whether the next attempt must reserve anew (the
+  // reservation ended with that settlement).
+  int64_t failed_cost = 0;
+  bool rereserve = false;
   bool usage_capped = false;     // Charge bounded the reported usage (recorded, logged)
   std::string shadow_json;       // the shadow comparison, "" without a shadow policy
   bool counted = false;          // the evaluation read ledger counters
@@ -203,6 +208,13 @@ class Service {
   bool MoveTo(Exchange* x, size_t attempt);
   // The same, non-blocking: `done(admitted)` once durable (any thread).
   void MoveToAsync(Exchange* x, size_t attempt, std::function<void(const bool&)> done);
+  // A failed attempt whose upstream reported usage (a 200 that is no chat
+  // completion but carries `usage`): the provider billed it, so its cost at
+  // x->attempt's endpoint (the usage bounded as Charge bounds it; an
+  // unreported prompt at the worst case) is settled now on the reservation,
+  // which ends there; the next attempt reserves anew (MoveToAsync). Returns
+  // that cost (money micros; also added to x->failed_cost). `done` as for Charge.
+  int64_t ChargeFailedAttempt(Exchange* x, const Outcome& usage, ledger::Ledger::StatusCallback done);
   // Charge + Record with the blocking ledger calls (tests, benchmarks).
   uint64_t Finish(Exchange* x, const Outcome& o);
   // Settles the real cost from the outcome's usage (or releases the

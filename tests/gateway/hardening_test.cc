@@ -291,6 +291,143 @@ TEST_F(Hardening, DecideRequestsAreInTheRequestHistogram) {
   EXPECT_NE(m.find("tollgate_request_seconds_count 2\n"), std::string::npos) << m;
 }
 
+// A non-streamed 200 that is no chat completion falls back to the next
+// endpoint like a 5xx; it costs nothing unless it reported usage. Two
+// endpoints: m/x@a (1 usd per million tokens: 1 micro per token, the
+// primary) answering `primary`, m/x@b (2 micros per token) answering
+// `fallback`; a daily budget on the workspace.
+class InvalidAnswerFallback : public ::testing::Test {
+ protected:
+  void Start(const std::string& primary, const std::string& fallback, bool stream = false) {
+    a_ = std::make_unique<testkit::ScriptedUpstream>(primary, false);
+    b_ = std::make_unique<testkit::ScriptedUpstream>(fallback, false);
+    dir_ = testkit::MakeTempDir("invalidfb");
+    testkit::WriteFile(dir_ + "/p.tg", "policy \"t\"\nbudget ws { key principal.workspace per day limit 1 usd }\n");
+    testkit::WriteFile(dir_ + "/c.json",
+                       testkit::CatalogJson({testkit::TestEndpoint("m/x@a", "a").BaseUrl(a_->base_url()),
+                                             testkit::TestEndpoint("m/x@b", "b").Price("2").BaseUrl(b_->base_url())}));
+    testkit::WriteFile(dir_ + "/k.json", testkit::OneKeyJson());
+    std::string err;
+    ASSERT_TRUE(gw_.Start(testkit::DirConfig(dir_), &err)) << err;
+    stream_ = stream;
+  }
+  void TearDown() override {
+    gw_.Stop();
+    a_.reset();
+    b_.reset();
+    testkit::RemoveDir(dir_);
+  }
+  Answer Chat() {
+    const std::string body = stream_ ? R"({"model": "m/x", "max_tokens": 5, "stream": true, "messages": [{"role": "user", "content": "hi"}]})"
+                                     : kChat;
+    return testkit::HttpCall(gw_.port(), http::verb::post, "/v1/chat/completions", body,
+                             {{"authorization", "Bearer sk"}});
+  }
+  // The answer's decision record's `gateway` member.
+  rapidjson::Document Gateway(const Answer& a) {
+    rapidjson::Document g;
+    auto id = a.headers.find("x-tollgate-decision-id");
+    EXPECT_NE(id, a.headers.end()) << a.body;
+    if (id == a.headers.end()) return g;
+    const std::string line = testkit::DecisionRecord(dir_ + "/audit", id->second);
+    rapidjson::Document rec;
+    rec.Parse(line.data(), line.size());
+    if (rec.IsObject() && rec.HasMember("gateway")) g.CopyFrom(rec["gateway"], g.GetAllocator());
+    EXPECT_TRUE(g.IsObject()) << line;
+    return g;
+  }
+  // The workspace budget's counter: spent and reserved, micros.
+  std::pair<int64_t, int64_t> Budget() {
+    std::vector<ledger::CounterView> views;
+    EXPECT_TRUE(gw_.svc().ledger()->Snapshot(&views).ok);
+    for (const ledger::CounterView& v : views) {
+      if (v.name == "ws") return {v.spent, v.reserved};
+    }
+    return {0, 0};
+  }
+  static std::string Str(const rapidjson::Value& g, const char* name) {
+    return g.IsObject() && g.HasMember(name) && g[name].IsString() ? g[name].GetString() : "";
+  }
+
+  std::unique_ptr<testkit::ScriptedUpstream> a_, b_;
+  std::string dir_;
+  testkit::LoopbackServer gw_;
+  bool stream_ = false;
+};
+
+std::string Http200(const std::string& body, const std::string& type = "application/json") {
+  return "HTTP/1.1 200 OK\r\nContent-Type: " + type + "\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
+}
+const char kCompletion[] =
+    R"({"id":"c","object":"chat.completion","created":1,"model":"up","choices":[{"index":0,)"
+    R"("message":{"role":"assistant","content":"hello"},"finish_reason":"stop"}],)"
+    R"("usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}})";
+
+// Before: 502 upstream_failed from the primary, charged at the worst case.
+TEST_F(InvalidAnswerFallback, AnHtmlPageFallsBackAndCostsNothing) {
+  Start(Http200("<html>oops</html>", "text/html"), Http200(kCompletion));
+  Answer a = Chat();
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.body, kCompletion);
+  rapidjson::Document g = Gateway(a);
+  EXPECT_EQ(Str(g, "endpoint"), "m/x@b");
+  EXPECT_EQ(Str(g, "cost"), "0.000014");  // (5 + 2) tokens at 2 micros: the fallback's alone
+  ASSERT_TRUE(g.HasMember("failed_attempts") && g["failed_attempts"].IsArray()) << a.body;
+  ASSERT_EQ(g["failed_attempts"].Size(), 1u);
+  EXPECT_EQ(Str(g["failed_attempts"][0], "endpoint"), "m/x@a");
+  EXPECT_EQ(Str(g["failed_attempts"][0], "kind"), "answer_invalid");
+  EXPECT_FALSE(g["failed_attempts"][0].HasMember("cost"));
+  EXPECT_EQ(Budget(), (std::pair<int64_t, int64_t>(14, 0)));
+  const std::string m = testkit::HttpCall(gw_.port(), http::verb::get, "/metrics", "").body;
+  EXPECT_NE(m.find(R"(tollgate_upstream_errors_total{endpoint="m/x@a",kind="answer_invalid"} 1)"), std::string::npos) << m;
+  EXPECT_NE(m.find("tollgate_fallbacks_total 1\n"), std::string::npos) << m;
+}
+
+// An answer that is no completion but reports usage was billed: charged at
+// it, and the fallback's own cost on top; nothing stays reserved.
+TEST_F(InvalidAnswerFallback, AnInvalidAnswerThatReportsUsageIsCharged) {
+  Start(Http200(R"({"object":"chat.completion","usage":{"prompt_tokens":3,"completion_tokens":4}})"),
+        Http200(kCompletion));
+  Answer a = Chat();
+  ASSERT_EQ(a.status, 200) << a.body;
+  rapidjson::Document g = Gateway(a);
+  EXPECT_EQ(Str(g, "endpoint"), "m/x@b");
+  EXPECT_EQ(Str(g, "cost"), "0.000021");  // 7 at 1 micro + 7 at 2 micros
+  ASSERT_TRUE(g.HasMember("failed_attempts") && g["failed_attempts"].IsArray());
+  EXPECT_EQ(Str(g["failed_attempts"][0], "cost"), "0.000007");
+  EXPECT_EQ(g["failed_attempts"][0]["completion_tokens"].GetInt64(), 4);
+  EXPECT_EQ(Budget(), (std::pair<int64_t, int64_t>(21, 0)));
+}
+
+// When every endpoint answers with no completion: 502 upstream_failed
+// listing the attempts, not retried; only reported usage is charged.
+TEST_F(InvalidAnswerFallback, WhenEveryAnswerIsInvalidThe502ListsThem) {
+  Start(Http200(R"({"usage":{"prompt_tokens":3,"completion_tokens":4}})"), Http200("{\"choices\": [", "application/json"));
+  Answer a = Chat();
+  EXPECT_EQ(a.status, 502) << a.body;
+  EXPECT_EQ(Code(a), "upstream_failed") << a.body;
+  EXPECT_NE(a.body.find("m/x@a"), std::string::npos) << a.body;
+  EXPECT_NE(a.body.find("m/x@b"), std::string::npos) << a.body;
+  EXPECT_EQ(a.headers["x-should-retry"], "false");
+  rapidjson::Document g = Gateway(a);
+  EXPECT_EQ(Str(g, "error"), "upstream_failed");
+  EXPECT_EQ(Str(g, "cost"), "0.000007");
+  ASSERT_TRUE(g.HasMember("failed_attempts") && g["failed_attempts"].IsArray());
+  EXPECT_EQ(g["failed_attempts"].Size(), 2u);
+  EXPECT_EQ(Budget(), (std::pair<int64_t, int64_t>(7, 0)));
+}
+
+// A stream request answered with JSON that is no completion falls back too.
+TEST_F(InvalidAnswerFallback, AStreamRequestAnsweredWithInvalidJsonFallsBack) {
+  Start(Http200(R"({"hello": "world"})"), Http200(kCompletion), true);
+  Answer a = Chat();
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_NE(a.body.find("data: [DONE]"), std::string::npos) << a.body;
+  EXPECT_EQ(Str(Gateway(a), "endpoint"), "m/x@b");
+  EXPECT_EQ(Budget(), (std::pair<int64_t, int64_t>(14, 0)));
+}
+
 size_t Threads() {
   size_t n = 0;
   for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
