@@ -1559,11 +1559,13 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   bool whole = false, body_done = false;
   std::string body, events;
   UpstreamError read_err;
+  Outcome read_usage;  // `body`'s usage (UsageOf), read once
   SseConversion conv = SseConversion::kNotACompletion;
   auto watch = WatchClient(stream, &conn);
   for (size_t a = 0; a < attempts && !watch->gone; ++a) {
     const int64_t t0 = MonoNs();
     whole = false;
+    x->attempt_charged = false;  // a new attempt (ChargeFailedAttempt sets it)
     if (a > 0) {
       svc.metrics().fallbacks.fetch_add(1);
       bool moved = true;
@@ -1656,7 +1658,8 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
       // A cut or too large answer, or a client gone: answered below (the
       // upstream may have done the work: no fallback).
       if (!watch->gone && read_err.ok() && body_done && body.size() <= cfg.upstream.max_response_bytes) {
-        Outcome probe;
+        Outcome& probe = read_usage;
+        probe = Outcome();
         const bool completion = UsageOf(body, &probe);
         bool usable;
         if (x->stream) {
@@ -1851,7 +1854,13 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     // A 200 here is a chat completion (the attempt loop fell back from one
     // that is not).
     if (o.started) {
-      UsageOf(body, &o);
+      if (whole) {
+        o.prompt_tokens = read_usage.prompt_tokens;
+        o.completion_tokens = read_usage.completion_tokens;
+        o.usage_estimated = read_usage.usage_estimated;
+      } else {
+        UsageOf(body, &o);
+      }
       if (o.prompt_tokens < 0 || o.completion_tokens < 0) o.usage_estimated = true;
     }
     if (json_for_stream) {

@@ -270,6 +270,7 @@ void Exchange::Reset() {
   replan = false;
   failed_cost = 0;
   rereserve = false;
+  attempt_charged = false;
   attempt = 0;
   cost = 0;
   shadow_json.clear();
@@ -1260,6 +1261,7 @@ int64_t Service::ChargeFailedAttempt(Exchange* x, const Outcome& usage, ledger::
   bool capped = false;
   const int64_t cost = UsageCost(x, ep, usage, &tokens, &capped);
   x->failed_cost = AddChecked(x->failed_cost, cost).value_or(INT64_MAX);
+  x->attempt_charged = true;
   if (!x->reserved) {
     done(ledger::Status::Ok());
     return cost;
@@ -1285,7 +1287,7 @@ void Service::Charge(Exchange* x, const Outcome& o, ledger::Ledger::StatusCallba
   // already (ChargeFailedAttempt): only added to the recorded cost.
   int64_t here = 0, tokens = 0;
   x->usage_capped = false;
-  if (ep && o.started) here = UsageCost(x, *ep, o, &tokens, &x->usage_capped);
+  if (ep && o.started && !x->attempt_charged) here = UsageCost(x, *ep, o, &tokens, &x->usage_capped);
   x->cost = AddChecked(here, x->failed_cost).value_or(INT64_MAX);
   if (!x->reserved) {
     if (done) done(ledger::Status::Ok());

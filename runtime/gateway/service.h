@@ -134,6 +134,9 @@ struct Exchange {
   // reservation ended with that settlement).
   int64_t failed_cost = 0;
   bool rereserve = false;
+  // The attempt in use (x->attempt) was charged so already: Charge adds
+  // nothing for it (a client that leaves before the next attempt is sent).
+  bool attempt_charged = false;
   bool usage_capped = false;     // Charge bounded the reported usage (recorded, logged)
   std::string shadow_json;       // the shadow comparison, "" without a shadow policy
   bool counted = false;          // the evaluation read ledger counters
