@@ -112,6 +112,10 @@ std::string Metrics::Render(std::string_view version, std::string_view shadow) c
                       true);
   shadow_differences.Render("tollgate_shadow_differences_total",
                             "requests the shadow policy decided differently, by kind and rule", &out);
+  client_timeouts.Render("tollgate_client_timeouts_total",
+                         "client connections closed without an answer on a read timeout, by stage (idle: "
+                         "between requests; request: a head or body that did not arrive in time)",
+                         &out);
   out.append("# HELP tollgate_fallbacks_total attempts moved to the next endpoint\n"
              "# TYPE tollgate_fallbacks_total counter\ntollgate_fallbacks_total " +
              std::to_string(fallbacks.load()) + "\n");

@@ -16,6 +16,8 @@
 //   tollgate_spend_usd_total{budget}                 settled spend charged to each budget
 //   tollgate_shadow_differences_total{kind,rule}     live vs shadow policy (outcome, status,
 //                                                    route, redactions)
+//   tollgate_client_timeouts_total{stage}            connections closed unanswered on a read
+//                                                    timeout (idle, request)
 //   tollgate_connections                             open client connections
 //   tollgate_policy_info{version,shadow}             the live (and shadow) version
 //
@@ -82,6 +84,7 @@ struct Metrics {
   CounterFamily upstream_errors;
   CounterFamily spend_micros;  // rendered as USD
   CounterFamily shadow_differences;
+  CounterFamily client_timeouts;  // stage: idle (between requests) or request (head or body)
   std::atomic<uint64_t> fallbacks{0};
   std::atomic<uint64_t> handler_errors{0};
   std::atomic<int64_t> connections{0};

@@ -2,6 +2,7 @@
 #include "runtime/gateway/server.h"
 
 #include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
@@ -36,6 +37,7 @@
 #include <mutex>
 #include <thread>
 
+#include "engine/core/money.h"
 #include "runtime/gateway/context.h"
 #include "runtime/gateway/sse.h"
 #include "runtime/gateway/upstream.h"
@@ -201,6 +203,15 @@ net::awaitable<void> WriteNowOrLater(beast::tcp_stream& stream, http::serializer
   }
 }
 
+// tollgate_request_seconds: every chat and decide request, whatever its
+// answer (refusals, 400s, 502/504, 499, streams), observed as the handler
+// returns, once the last byte went out.
+struct ObserveTotal {
+  Histogram& h;
+  int64_t start_ns;
+  ~ObserveTotal() { h.Observe(MonoNs() - start_ns); }
+};
+
 struct Worker {
   net::io_context io{1};
   std::unique_ptr<UpstreamPool> pool;
@@ -334,6 +345,12 @@ class UsageReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Usage
 // such as `chunk.choices[0].delta` does not expect.
 struct SseTracker {
   bool drop_usage = false;
+  // The longest line read whole (upstream.max_response_bytes): a longer
+  // one is relayed but not parsed, and the stream's completion is then
+  // unknown (`line_too_long`): charged at the worst case unless a usage
+  // chunk reports it.
+  size_t max_line = 16u << 20;
+  bool line_too_long = false;  // some data line exceeded max_line
   std::string line;
   std::string event;  // drop_usage: the bytes of the event being read
   bool usage_event = false;
@@ -355,12 +372,16 @@ struct SseTracker {
           event.clear();
           usage_event = false;
           ended = done || error_event;
+        } else if (line.size() > max_line) {
+          // Cut short when it was read: parsing the cut line would count
+          // nothing (it is not JSON), as if no text had been delivered.
+          if (line.rfind("data:", 0) == 0) line_too_long = true;
         } else {
           Line();
         }
         line.clear();
-      } else if (line.size() < (1u << 20)) {
-        line.push_back(c);
+      } else if (line.size() <= max_line) {
+        line.push_back(c);  // one byte over max_line marks the line too long
       }
     }
     if (!drop_usage) out->append(piece.substr(0, used));
@@ -427,6 +448,86 @@ bool UsageOf(std::string_view body, Outcome* o) {
     o->usage_estimated = true;
   }
   return h.choices_array;
+}
+
+// What the gateway refuses in a request's head, before its body is read
+// (docs/gateway.md, "HTTP details"); false when the head is acceptable.
+// Beast itself refuses Content-Length values that differ (bad Content-Length:
+// 400 http_malformed) and reads `Transfer-Encoding: gzip, chunked` as plain
+// chunked: the codings are checked here.
+struct HeadRefusal {
+  int status = 0;
+  std::string code, message;
+};
+// The comma-separated tokens of every `name` field, lower-cased, blanks trimmed.
+std::vector<std::string> TokenList(const Request& req, http::field name) {
+  std::vector<std::string> out;
+  for (auto [it, end] = req.equal_range(name); it != end; ++it) {
+    std::string_view v(it->value().data(), it->value().size());
+    while (!v.empty()) {
+      const size_t comma = v.find(',');
+      std::string_view t = v.substr(0, comma);
+      while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+      while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+      if (!t.empty()) {
+        std::string low(t);
+        for (char& c : low) c = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+        out.push_back(std::move(low));
+      }
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  return out;
+}
+std::string JoinTokens(const std::vector<std::string>& tokens) {
+  std::string out;
+  for (const std::string& t : tokens) out += (out.empty() ? "" : ", ") + t;
+  return out;
+}
+bool RefuseHead(const Request& req, HeadRefusal* r) {
+  // RFC 9112 3.2: an HTTP/1.1 request without Host, or with more than one, is 400.
+  const size_t hosts = req.count(http::field::host);
+  if (req.version() >= 11 && hosts == 0) {
+    *r = {400, "missing_host", "an HTTP/1.1 request needs a `Host` header"};
+    return true;
+  }
+  if (hosts > 1) {
+    *r = {400, "duplicate_header", "the request has " + std::to_string(hosts) + " `Host` headers; send one"};
+    return true;
+  }
+  // Two credentials (a proxy in front may have added one): which one is
+  // meant cannot be known, and taking either may authenticate the wrong caller.
+  if (const size_t auths = req.count(http::field::authorization); auths > 1) {
+    *r = {400, "duplicate_header",
+          "the request has " + std::to_string(auths) + " `Authorization` headers; send one"};
+    return true;
+  }
+  if (req.find(http::field::transfer_encoding) != req.end()) {
+    const std::vector<std::string> te = TokenList(req, http::field::transfer_encoding);
+    // RFC 9112 6.3: chunked not last, the body's length cannot be known.
+    if (te.empty() || te.back() != "chunked") {
+      *r = {400, "http_malformed",
+            "malformed HTTP request: `Transfer-Encoding: " + JoinTokens(te) + "` does not end in `chunked`"};
+      return true;
+    }
+    // RFC 9112 6.1: a transfer coding the server does not know is 501.
+    if (te.size() > 1) {
+      *r = {501, "unsupported_transfer_encoding",
+            "the transfer coding `" + JoinTokens(std::vector<std::string>(te.begin(), te.end() - 1)) +
+                "` is not supported; send the body plain or `Transfer-Encoding: chunked`"};
+      return true;
+    }
+  }
+  // RFC 9110 15.5.16: a content coding the server does not decode is 415.
+  for (const std::string& coding : TokenList(req, http::field::content_encoding)) {
+    if (coding != "identity") {
+      *r = {415, "unsupported_content_encoding",
+            "the content encoding `" + coding + "` is not supported; send the body uncompressed"};
+      return true;
+    }
+  }
+  return false;
 }
 
 std::string Bearer(const Request& req) {
@@ -553,6 +654,82 @@ bool QueryFlag(std::string_view target, std::string_view name, bool* value) {
   return true;
 }
 
+// A JSON value's kind as a message names it.
+const char* JsonKind(const rapidjson::Value& v) {
+  if (v.IsNull()) return "null";
+  if (v.IsBool()) return "a boolean";
+  if (v.IsNumber()) return "a number";
+  if (v.IsString()) return "a string";
+  if (v.IsArray()) return "an array";
+  return "an object";
+}
+
+// POST /admin/policy's body: a policy source, or (first byte, after blanks,
+// `{`) the JSON `{"files": {"PATH": "SOURCE", ...}}` whose paths anchor
+// relative `data` and `schema` paths. The JSON form is checked strictly:
+// false with *error (400 invalid_policy_body, naming the member) for
+// malformed JSON, another member than `files`, a `files` that is not a
+// non-empty object, a path that is empty or repeated, or a source that is not
+// a string. *is_json: the body is the JSON form (else *out is untouched).
+bool PolicyFilesOf(std::string_view body, bool* is_json, std::vector<SourceText>* out, std::string* error) {
+  const size_t first = body.find_first_not_of(" \t\r\n");
+  *is_json = first != std::string_view::npos && body[first] == '{';
+  if (!*is_json) return true;
+  rapidjson::Document d;
+  d.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(body.data(), body.size());
+  if (d.HasParseError()) {
+    *error = std::string("the body is not valid JSON at byte ") + std::to_string(d.GetErrorOffset()) + ": " +
+             rapidjson::GetParseError_En(d.GetParseError());
+    return false;
+  }
+  const rapidjson::Value* files = nullptr;
+  for (auto m = d.MemberBegin(); m != d.MemberEnd(); ++m) {
+    const std::string_view name(m->name.GetString(), m->name.GetStringLength());
+    if (name != "files") {
+      *error = "unknown member `" + std::string(name) + "` in the body; it takes only `files`";
+      return false;
+    }
+    if (files) {
+      *error = "the member `files` is repeated";
+      return false;
+    }
+    files = &m->value;
+  }
+  if (!files) {
+    *error = "the body has no `files` member: an object of path -> policy source";
+    return false;
+  }
+  if (!files->IsObject()) {
+    *error = std::string("`files` must be an object of path -> policy source, not ") + JsonKind(*files);
+    return false;
+  }
+  if (files->MemberCount() == 0) {
+    *error = "`files` is empty: it needs at least one path -> policy source";
+    return false;
+  }
+  std::vector<SourceText> sources;
+  for (auto m = files->MemberBegin(); m != files->MemberEnd(); ++m) {
+    const std::string path(m->name.GetString(), m->name.GetStringLength());
+    if (path.empty()) {
+      *error = "`files` has an empty path";
+      return false;
+    }
+    for (const SourceText& s : sources) {
+      if (s.path == path) {
+        *error = "`files` repeats the path `" + path + "`";
+        return false;
+      }
+    }
+    if (!m->value.IsString()) {
+      *error = "`files[\"" + path + "\"]` must be a string (the policy source), not " + JsonKind(m->value);
+      return false;
+    }
+    sources.push_back({path, std::string(m->value.GetString(), m->value.GetStringLength())});
+  }
+  *out = std::move(sources);
+  return true;
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -568,6 +745,9 @@ struct Server::Impl {
   std::mutex drain_mu;
   std::condition_variable drain_cv;
   bool grace_over = false;
+  // The drain (StartDrain), joined by Run once the I/O threads stopped, or
+  // by the destructor (a drain started without Run); guarded by drain_mu.
+  std::thread drain_thread;
   std::atomic<int64_t> in_flight{0};
   std::atomic<size_t> next_worker{0};
   bool offload_ledger = false;
@@ -575,6 +755,22 @@ struct Server::Impl {
   TrustedProxies trusted;  // config.trusted_proxies
 
   explicit Impl(Service& s) : svc(s), cfg(s.config()) {}
+  ~Impl() {
+    {
+      std::lock_guard<std::mutex> lock(drain_mu);
+      grace_over = true;
+    }
+    drain_cv.notify_all();
+    JoinDrain();
+  }
+  void JoinDrain() {
+    std::thread t;
+    {
+      std::lock_guard<std::mutex> lock(drain_mu);
+      t = std::move(drain_thread);
+    }
+    if (t.joinable()) t.join();
+  }
 
   Worker& worker0() { return *workers[0]; }
 
@@ -880,15 +1076,23 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
     // A kept-alive connection may wait idle_timeout_ms for its next request;
     // once its first bytes are in, the whole request must arrive within
     // read_timeout_ms (slow clients).
+    // Where a timeout struck (tollgate_client_timeouts_total{stage}).
+    const char* stage = "request";
     if (buffer.size() == 0) {
+      stage = "idle";
       stream.expires_after(std::chrono::milliseconds(cfg.limits.idle_timeout_ms));
       size_t n = co_await stream.async_read_some(buffer.prepare(4096), net::redirect_error(use_awaitable, ec));
       buffer.commit(n);
+      if (!ec) stage = "request";
     }
     if (!ec) {
       stream.expires_after(std::chrono::milliseconds(cfg.limits.read_timeout_ms));
       co_await http::async_read_header(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
     }
+    // A head refused before its body is read (RefuseHead) is answered like
+    // a malformed request: the connection closes after the answer.
+    HeadRefusal refused;
+    if (!ec && RefuseHead(parser.get(), &refused)) ec = http::error::bad_value;
     if (!ec && !parser.is_done()) {
       // curl and others wait for `100 Continue` before sending a large body.
       auto expect = parser.get().find(http::field::expect);
@@ -902,16 +1106,19 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
     if (ec) {
       int status = 0;
       std::string code, msg;
-      if (ec == http::error::body_limit) {
+      if (refused.status) {
+        status = refused.status, code = std::move(refused.code), msg = std::move(refused.message);
+      } else if (ec == http::error::body_limit) {
         status = 413, code = "request_too_large",
         msg = "the request body is larger than the limit of " + std::to_string(cfg.limits.max_body_bytes) + " bytes";
       } else if (ec == http::error::header_limit) {
         status = 431, code = "headers_too_large",
         msg = "the request headers are larger than the limit of " + std::to_string(cfg.limits.max_header_bytes) + " bytes";
       } else if (ec == beast::error::timeout) {
-        // A slow or idle client: the stream has closed the socket (no answer
-        // can be sent); counted, and the connection is gone.
-        svc.metrics().http_requests.Add(Label("path", "(timeout)") + "," + Label("status", "408"));
+        // A slow or idle client: the stream has closed the socket, so no
+        // answer (no 408) can be sent; counted apart from the answers, and
+        // the connection is gone.
+        svc.metrics().client_timeouts.Add({{"stage", stage}});
       } else if (ec != http::error::end_of_stream && ec != net::error::eof &&
                  ec != net::error::connection_reset && ec != net::error::operation_aborted) {
         status = 400, code = "http_malformed", msg = "malformed HTTP request: " + ec.message();
@@ -919,12 +1126,14 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
       if (status) {
         Response res = Json(status, OpenAIError(status, code, msg));
         Common(&res, nullptr);
+        // RFC 9110 12.5.3: a 415 for a content coding names the ones accepted.
+        if (status == 415) res.set(http::field::accept_encoding, "identity");
         // With the head read (a body over the limit, a malformed chunk) the
         // Origin is known: a browser page can then read why it was refused.
         // A head over the limit or not HTTP has no Origin to answer to.
         // A Content-Length over the limit stops the parser at the end of the
         // head, every field read.
-        if (parser.is_header_done() || ec == http::error::body_limit) Cors(parser.get(), &res);
+        if (parser.is_header_done() || ec == http::error::body_limit || refused.status) Cors(parser.get(), &res);
         co_await Send(stream, res, nullptr, "(invalid)");
         // The client may still be sending the body we refused (a 10 MB
         // upload over the limit): closing with unread bytes makes the kernel
@@ -1126,6 +1335,8 @@ net::awaitable<bool> Server::Impl::Handle(ClientStream& stream, Request& req) {
 }
 
 net::awaitable<bool> Server::Impl::Decide(ClientStream& stream, Request& req, const std::string& path) {
+  const int64_t start_ns = MonoNs();
+  ObserveTotal observe_total{svc.metrics().total, start_ns};
   if (!cfg.decide_token_env.empty()) {
     const char* want = std::getenv(cfg.decide_token_env.c_str());
     if (!want || !*want || !SecureEquals(Bearer(req), want)) {
@@ -1144,7 +1355,7 @@ net::awaitable<bool> Server::Impl::Decide(ClientStream& stream, Request& req, co
     co_return co_await Send(stream, res, &req, path);
   }
   ExchangeLease x;
-  x->start_ns = MonoNs();
+  x->start_ns = start_ns;
   x->path = path;
   x->live = svc.live();
   x->shadow = svc.shadow();
@@ -1190,21 +1401,19 @@ net::awaitable<bool> Server::Impl::Admin(ClientStream& stream, Request& req, con
       error = "the query parameter `shadow` takes 1/0, true/false, yes/no or on/off";
     } else if (path == "/admin/policy" && req.method() == http::verb::post) {
       std::vector<SourceText> sources;
-      rapidjson::Document d;
       std::string_view body = req.body();
-      if (!body.empty() && body.front() == '{' && !d.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size()).HasParseError() &&
-          d.IsObject() && d.HasMember("files") && d["files"].IsObject()) {
-        for (auto m = d["files"].MemberBegin(); m != d["files"].MemberEnd(); ++m) {
-          if (m->value.IsString()) sources.push_back({m->name.GetString(), m->value.GetString()});
-        }
-      } else {
+      bool is_json = false;
+      const bool body_ok = PolicyFilesOf(body, &is_json, &sources, &error);
+      if (!body_ok) {
+        fail_status = 400, fail_code = "invalid_policy_body";
+      } else if (!is_json) {
         // One file: named like the configured policy file, so that its
         // relative `data` and `schema` paths resolve as they do on disk.
         std::error_code fec;
         const bool one_file = cfg.policy.size() == 1 && !std::filesystem::is_directory(cfg.policy[0], fec);
         sources.push_back({one_file ? cfg.policy[0] : std::string("admin/policy.tg"), std::string(body)});
       }
-      co_await OffThread([&] { ok = svc.LoadSources(std::move(sources), shadow, &error); });
+      if (body_ok) co_await OffThread([&] { ok = svc.LoadSources(std::move(sources), shadow, &error); });
       if (ok) {
         auto set = shadow ? svc.shadow() : svc.live();
         svc.log().info("{{\"event\":\"policy_loaded\",\"version\":\"{}\",\"shadow\":{}}}", set->version, shadow);
@@ -1261,14 +1470,7 @@ net::awaitable<bool> Server::Impl::Admin(ClientStream& stream, Request& req, con
 net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, const std::string& path) {
   ExchangeLease x;
   x->start_ns = MonoNs();
-  // tollgate_request_seconds: every chat request, whatever its answer
-  // (refusals, 400s, 502/504, 499, streams), observed as Chat returns, once
-  // the last byte went out.
-  struct ObserveTotal {
-    Histogram& h;
-    int64_t start_ns;
-    ~ObserveTotal() { h.Observe(MonoNs() - start_ns); }
-  } observe_total{svc.metrics().total, x->start_ns};
+  ObserveTotal observe_total{svc.metrics().total, x->start_ns};
   x->path = path;
   x->live = svc.live();
   x->shadow = svc.shadow();
@@ -1347,15 +1549,27 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   // What the failed attempts said, for the answer when none succeeds: every
   // one a 429 (with the shortest wait given in ms, -1 when none was), or
   // every one a 401/403.
-  size_t failed_n = 0, failed_429 = 0, failed_auth = 0;
+  size_t failed_n = 0, failed_429 = 0, failed_auth = 0, failed_invalid = 0;
   int64_t upstream_retry_after_ms = -1;
+  // A whole answer (not a stream) is read inside the attempt loop: one that
+  // is no chat completion falls back to the next endpoint like a 5xx
+  // (nothing has reached the client yet). `whole`: the last attempt's body
+  // was read here (`body`, `body_done`, `read_err`); for a stream request
+  // answered with JSON, `conv` and `events` are its conversion (sse.h).
+  bool whole = false, body_done = false;
+  std::string body, events;
+  UpstreamError read_err;
+  Outcome read_usage;  // `body`'s usage (UsageOf), read once
+  SseConversion conv = SseConversion::kNotACompletion;
   auto watch = WatchClient(stream, &conn);
   for (size_t a = 0; a < attempts && !watch->gone; ++a) {
     const int64_t t0 = MonoNs();
+    whole = false;
+    x->attempt_charged = false;  // a new attempt (ChargeFailedAttempt sets it)
     if (a > 0) {
       svc.metrics().fallbacks.fetch_add(1);
       bool moved = true;
-      if (x->reserved || x->replan) {
+      if (x->reserved || x->replan || x->rereserve) {
         Pending<bool> move(co_await net::this_coro::executor);
         svc.MoveToAsync(x.get(), a, move.Callback());
         moved = co_await move.Wait();
@@ -1429,6 +1643,54 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
         o.upstream_status = st;
       }
     }
+    // What a failed attempt that reported usage was charged (-1: nothing).
+    int64_t charged = -1;
+    Outcome billed;
+    if (err.ok() && conn->status() == 200 && (!x->stream || JsonMediaType(conn->header("content-type")))) {
+      whole = true;
+      body.clear();
+      body_done = false;
+      read_err = {};
+      while (!body_done && !watch->gone) {
+        read_err = co_await conn->Read(&body, &body_done);
+        if (!read_err.ok() || body.size() > cfg.upstream.max_response_bytes) break;
+      }
+      // A cut or too large answer, or a client gone: answered below (the
+      // upstream may have done the work: no fallback).
+      if (!watch->gone && read_err.ok() && body_done && body.size() <= cfg.upstream.max_response_bytes) {
+        Outcome& probe = read_usage;
+        probe = Outcome();
+        const bool completion = UsageOf(body, &probe);
+        bool usable;
+        if (x->stream) {
+          events.clear();
+          conv = CompletionAsSse(body, x->include_usage, &events);
+          usable = conv != SseConversion::kNotACompletion;
+        } else {
+          // Truncated JSON, an HTML page, events, a compressed body: nothing the SDK can read.
+          usable = completion && JsonMediaType(conn->header("content-type"));
+        }
+        if (!usable) {
+          pool.Release(std::move(conn));  // the body was read whole: the connection is reusable
+          err = {"answer_invalid", "upstream answered 200 with a body that is not a JSON chat completion"};
+          o.upstream_status = 200;
+          ++failed_invalid;
+          // Usage the answer reported (not an estimate from its text): the
+          // provider billed the attempt, so it is charged; otherwise it costs nothing.
+          billed.prompt_tokens = probe.prompt_tokens;
+          billed.completion_tokens = probe.usage_estimated ? -1 : probe.completion_tokens;
+          if (billed.prompt_tokens >= 0 || billed.completion_tokens >= 0) {
+            Pending<ledger::Status> settled(co_await net::this_coro::executor);
+            charged = svc.ChargeFailedAttempt(x.get(), billed, settled.Callback());
+            const ledger::Status st = co_await settled.Wait();
+            if (!st.ok) {
+              svc.log().error("{{\"event\":\"ledger_settle_failed\",\"code\":\"{}\",\"message\":\"{}\"}}",
+                              st.code, st.message);
+            }
+          }
+        }
+      }
+    }
     if (err.ok()) {
       x->attempt = a;
       break;
@@ -1444,6 +1706,19 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     failed.String(err.kind.data(), static_cast<rapidjson::SizeType>(err.kind.size()));
     failed.Key("message");
     failed.String(err.message.data(), static_cast<rapidjson::SizeType>(err.message.size()));
+    if (charged >= 0) {  // the reported usage it was charged at
+      if (billed.prompt_tokens >= 0) {
+        failed.Key("prompt_tokens");
+        failed.Int64(billed.prompt_tokens);
+      }
+      if (billed.completion_tokens >= 0) {
+        failed.Key("completion_tokens");
+        failed.Int64(billed.completion_tokens);
+      }
+      failed.Key("cost");
+      const std::string cost = FormatMicros(charged);
+      failed.String(cost.data(), static_cast<rapidjson::SizeType>(cost.size()));
+    }
     failed.EndObject();
     x->attempt = a;
   }
@@ -1479,6 +1754,11 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
       // so that the client backs off instead of retrying at once.
       o.http_status = 429;
       o.error_code = "upstream_rate_limited";
+    } else if (failed_n > 0 && failed_invalid == failed_n) {
+      // Every endpoint answered, with no chat completion: what a retry
+      // would most likely get again.
+      o.http_status = 502;
+      o.error_code = "upstream_failed";
     } else {
       o.http_status = err.kind == "timeout" ? 504 : 502;
       o.error_code = "upstream_unavailable";
@@ -1490,7 +1770,9 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
                        ? Json(o.http_status, OpenAIError(o.http_status, o.error_code, x->admission.message, "", x->decision_id))
                        : Json(o.http_status, OpenAIError(o.http_status, o.error_code,
                                                          (o.http_status == 429 ? "every endpoint is rate limited: "
-                                                                               : "no endpoint answered: ") + failures,
+                                                          : failed_invalid == failed_n
+                                                              ? "no endpoint answered with a JSON chat completion: "
+                                                              : "no endpoint answered: ") + failures,
                                                          "", x->decision_id));
     if (budget_refused) {
       RetryAdvice(*x, &res);
@@ -1504,9 +1786,10 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
         // The SDKs ignore a longer wait and retry at once: futile requests.
         if (after >= 60) res.set("x-should-retry", "false");
       }
-    } else if (failed_n > 0 && failed_auth == failed_n) {
+    } else if (failed_n > 0 && (failed_auth == failed_n || failed_invalid == failed_n)) {
       // Every provider refused tollgate's own credentials (a wrong key in
-      // the catalog's environment): a retry gets the same answer.
+      // the catalog's environment), or answered what is no chat completion:
+      // a retry gets the same answer.
       res.set("x-should-retry", "false");
     }
     Common(&res, x.get());
@@ -1521,11 +1804,15 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   // `stream`): read as a non-streamed answer, sent on as events (sse.h).
   const bool json_for_stream = x->stream && up_status == 200 && JsonMediaType(conn->header("content-type"));
   if (!x->stream || up_status != 200 || json_for_stream) {
-    std::string body;
-    bool done = false;
-    while (!done && !watch->gone) {
-      err = co_await conn->Read(&body, &done);
-      if (!err.ok() || body.size() > cfg.upstream.max_response_bytes) break;
+    bool done = body_done;
+    if (whole) {  // a 200: read in the attempt loop
+      err = read_err;
+    } else {
+      body.clear();
+      while (!done && !watch->gone) {
+        err = co_await conn->Read(&body, &done);
+        if (!err.ok() || body.size() > cfg.upstream.max_response_bytes) break;
+      }
     }
     StopWatch(stream, watch.get());
     const int64_t t1 = MonoNs();
@@ -1564,70 +1851,34 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     pool.Release(std::move(conn));
     o.http_status = up_status;
     o.started = up_status >= 200 && up_status < 300;
-    // A non-streamed 200 that is no JSON chat completion (truncated JSON,
-    // an HTML page, events, a compressed body): nothing the SDK can read.
-    // A failed upstream call: 502, counted, charged at the worst case.
-    bool invalid = false;
+    // A 200 here is a chat completion (the attempt loop fell back from one
+    // that is not).
     if (o.started) {
-      const bool completion = UsageOf(body, &o);
+      if (whole) {
+        o.prompt_tokens = read_usage.prompt_tokens;
+        o.completion_tokens = read_usage.completion_tokens;
+        o.usage_estimated = read_usage.usage_estimated;
+      } else {
+        UsageOf(body, &o);
+      }
       if (o.prompt_tokens < 0 || o.completion_tokens < 0) o.usage_estimated = true;
-      invalid = !json_for_stream && up_status == 200 && (!completion || !JsonMediaType(content_type));
-    }
-    if (invalid) {
-      o.http_status = 502;
-      o.error_code = "upstream_failed";
-      o.prompt_tokens = o.completion_tokens = -1;  // unknown: the worst case
-      o.usage_estimated = true;
-      const runtime::Endpoint& ep = x->live->catalog->endpoint(x->s.route.endpoints[x->attempt].endpoint);
-      svc.metrics().upstream_errors.Add(Label("endpoint", ep.id) + "," + Label("kind", "answer_invalid"));
-      uint64_t seq = co_await Finish(x.get(), o);
-      Response res = Json(502, OpenAIError(502, "upstream_failed",
-                                           "the upstream answered with a body that is not a JSON chat completion", "",
-                                           x->decision_id));
-      res.set("x-should-retry", "false");  // each retry would be charged at the worst case
-      if (!upstream_id.empty()) res.set("x-request-id", upstream_id);
-      Common(&res, x.get());
-      explain_header(&res);
-      co_await DurableOr503(x.get(), seq, &res);
-      co_return co_await Send(stream, res, &req, path);
     }
     if (json_for_stream) {
-      std::string events;
-      const SseConversion conv = CompletionAsSse(body, x->include_usage, &events);
-      const char* kind = nullptr;
-      if (conv == SseConversion::kNotACompletion) {
-        // Nothing a streaming client could read: a 502 it throws (not retried: see above).
-        o.http_status = 502;
-        o.error_code = "upstream_failed";
+      if (conv == SseConversion::kError) {  // relayed as the error event it would have streamed
         o.stream_complete = false;
-        kind = "answer_invalid";
-        content_type = "application/json";
-      } else {
-        if (conv == SseConversion::kError) {  // relayed as the error event it would have streamed
-          o.stream_complete = false;
-          o.error_code = "upstream_stream_error";
-          kind = "stream_error";
-        }
-        body = std::move(events);
-        content_type = "text/event-stream";
-      }
-      if (kind) {
+        o.error_code = "upstream_stream_error";
         const runtime::Endpoint& ep = x->live->catalog->endpoint(x->s.route.endpoints[x->attempt].endpoint);
-        svc.metrics().upstream_errors.Add(Label("endpoint", ep.id) + "," + Label("kind", kind));
+        svc.metrics().upstream_errors.Add(Label("endpoint", ep.id) + "," + Label("kind", "stream_error"));
       }
+      body = std::move(events);
+      content_type = "text/event-stream";
     }
     uint64_t seq = co_await Finish(x.get(), o);
-    if (json_for_stream && o.http_status == 502) {  // now with its decision id
-      body = OpenAIError(502, "upstream_failed",
-                         "the upstream answered the streamed request with JSON that is not a chat completion", "",
-                         x->decision_id);
-    }
     processing_ns += MonoNs() - t1 - x->wait_ns;
     svc.metrics().processing.Observe(processing_ns);
     Response res{static_cast<http::status>(o.http_status), req.version()};
     res.set(http::field::content_type, content_type.empty() ? "application/json" : content_type);
     if (json_for_stream) res.set(http::field::cache_control, "no-cache");
-    if (json_for_stream && o.http_status == 502) res.set("x-should-retry", "false");
     res.body() = std::move(body);
     // The provider's request id, as the SDKs read it (`_request_id`): what a
     // support ticket with the provider needs.
@@ -1670,6 +1921,7 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   o.started = true;
   SseTracker sse;
   sse.drop_usage = !x->include_usage;
+  sse.max_line = cfg.upstream.max_response_bytes;
   bool done = false, client_gone = !!ec;
   // The client watch (WatchClient, before the attempts) goes on: a client
   // that leaves while the upstream is silent (a long first token, a pause)
@@ -1711,9 +1963,18 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   o.http_status = 200;
   o.prompt_tokens = sse.prompt;
   o.completion_tokens = sse.completion;
-  if (sse.completion < 0) {
+  o.event_too_large = sse.line_too_long;
+  if (sse.completion < 0 && sse.line_too_long) {
+    // Some text was not counted: the completion is unknown, charged at the
+    // worst case (never as the smaller estimate of the text that was).
+    o.usage_estimated = true;
+  } else if (sse.completion < 0) {
     o.completion_tokens = stdlib::EstimateTokensOfBytes(static_cast<uint64_t>(sse.text_bytes));
     o.usage_estimated = true;
+  }
+  if (sse.line_too_long) {
+    const runtime::Endpoint& ep = x->live->catalog->endpoint(x->s.route.endpoints[x->attempt].endpoint);
+    svc.metrics().upstream_errors.Add(Label("endpoint", ep.id) + "," + Label("kind", "event_too_large"));
   }
   if (!o.stream_complete) {
     o.error_code = client_gone ? "client_disconnected" : sse.error_event ? "upstream_stream_error" : "upstream_stream_cut";
@@ -1763,7 +2024,9 @@ void Server::Impl::StartDrain(bool grace) {
   if (draining.exchange(true)) return;
   const int64_t grace_ms = grace ? cfg.drain_grace_ms : 0;
   svc.log().info("{{\"event\":\"draining\",\"in_flight\":{},\"grace_ms\":{}}}", in_flight.load(), grace_ms);
-  std::thread([this, grace_ms] {
+  // The thread takes drain_mu first: it cannot end before it is stored.
+  std::lock_guard<std::mutex> hold(drain_mu);
+  drain_thread = std::thread([this, grace_ms] {
     {
       // New connections are still accepted and told `draining` (/healthz
       // 503), so that a load balancer stops sending before the port closes.
@@ -1779,7 +2042,7 @@ void Server::Impl::StartDrain(bool grace) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));  // drain poll, not a test wait
     }
     for (auto& w : workers) w->io.stop();
-  }).detach();
+  });
 }
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -1870,6 +2133,7 @@ int Server::Run() {
     m.worker0().io.run();
   }
   for (auto& t : threads) t.join();
+  m.JoinDrain();  // it stopped the I/O threads; nothing outlives Run
   m.blocking.join();
   bool ok = true;
   if (m.svc.audit()) ok = m.svc.audit()->Close();

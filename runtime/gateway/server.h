@@ -35,6 +35,10 @@
 // flushed, and Run returns 0. SIGINT, or a second SIGTERM, skips what is
 // left of the grace period.
 //
+// Run returns once every thread it or the drain started is joined; a
+// Server destroyed after Stop without Run ends the grace period and joins
+// the drain's thread first.
+//
 // Thread safety: Create and Run from one thread; Stop from any.
 #pragma once
 

@@ -268,6 +268,9 @@ void Exchange::Reset() {
   admission = {};
   reserved = false;
   replan = false;
+  failed_cost = 0;
+  rereserve = false;
+  attempt_charged = false;
   attempt = 0;
   cost = 0;
   shadow_json.clear();
@@ -1124,7 +1127,7 @@ bool Service::PlanMove(Exchange* x, size_t attempt, ledger::Usage* worst, bool* 
 
 void Service::MoveToAsync(Exchange* x, size_t attempt, std::function<void(const bool&)> done) {
   x->attempt = attempt;
-  if (!x->reserved && !x->replan) {
+  if (!x->reserved && !x->replan && !x->rereserve) {
     done(true);
     return;
   }
@@ -1135,8 +1138,10 @@ void Service::MoveToAsync(Exchange* x, size_t attempt, std::function<void(const 
     return;
   }
   // The callbacks may run on the ledger's thread; the exchange waits for
-  // `done` and is touched by nobody else meanwhile.
-  if (same) {
+  // `done` and is touched by nobody else meanwhile. After a failed attempt
+  // settled its reported usage (ChargeFailedAttempt) there is no
+  // reservation to move: the plan is reserved anew, as at admission.
+  if (same && !x->rereserve) {
     if (!x->reserved) {
       done(true);
       return;
@@ -1162,6 +1167,7 @@ void Service::MoveToAsync(Exchange* x, size_t attempt, std::function<void(const 
     });
   };
   if (!x->reserved) {
+    x->rereserve = false;
     reserve(std::move(done));
     return;
   }
@@ -1204,12 +1210,11 @@ uint64_t Service::Finish(Exchange* x, const Outcome& o) {
   return Record(x, o);
 }
 
-void Service::Charge(Exchange* x, const Outcome& o, ledger::Ledger::StatusCallback done) {
-  const PolicySet& set = *x->live;
-  x->cost = 0;
-  const bool routed = !x->s.route.endpoints.empty() && x->attempt < x->s.route.endpoints.size();
-  const runtime::Endpoint* ep =
-      routed ? &set.catalog->endpoint(x->s.route.endpoints[x->attempt].endpoint) : nullptr;
+namespace {
+
+// The cost (money micros) of `o`'s usage at `ep` and its tokens (*tokens);
+// *capped when a reported count was bounded. Charge's rules, below.
+int64_t UsageCost(Exchange* x, const runtime::Endpoint& ep, const Outcome& o, int64_t* tokens, bool* capped) {
   // Unknown usage is never charged as less than the request could be
   // billed: an unknown prompt at the worst-case prompt (the bound the
   // reservation holds), an unknown completion (an answer cut or too large,
@@ -1221,32 +1226,69 @@ void Service::Charge(Exchange* x, const Outcome& o, ledger::Ledger::StatusCallba
   // output, plus a prediction's bytes). A capped value is marked in the
   // record and logged (Record).
   int64_t in = 0, out = 0;
-  x->usage_capped = false;
-  if (ep && o.started) {
-    if (!x->prompt.measured) runtime::MeasurePrompt(x->body, runtime::PromptSource::kBody, &x->prompt);
-    if (o.prompt_tokens >= 0) {
-      in = o.prompt_tokens;
-      if (ep->context_length > 0 && in > ep->context_length) {
-        in = ep->context_length;
-        x->usage_capped = true;
-      }
-    } else {
-      in = runtime::WorstCasePromptTokens(x->prompt, *ep);
+  *capped = false;
+  if (!x->prompt.measured) runtime::MeasurePrompt(x->body, runtime::PromptSource::kBody, &x->prompt);
+  if (o.prompt_tokens >= 0) {
+    in = o.prompt_tokens;
+    if (ep.context_length > 0 && in > ep.context_length) {
+      in = ep.context_length;
+      *capped = true;
     }
-    const int64_t most_out = runtime::WorstCaseCompletion(x->s.request, ep);
-    if (o.completion_tokens >= 0) {
-      const int64_t bound =
-          AddChecked(most_out, static_cast<int64_t>(x->prompt.prediction_bytes)).value_or(INT64_MAX);
-      out = o.completion_tokens;
-      if (out > bound) {
-        out = bound;
-        x->usage_capped = true;
-      }
-    } else {
-      out = most_out;
-    }
-    x->cost = runtime::CostCeil(in, out, *ep);
+  } else {
+    in = runtime::WorstCasePromptTokens(x->prompt, ep);
   }
+  const int64_t most_out = runtime::WorstCaseCompletion(x->s.request, &ep);
+  if (o.completion_tokens >= 0) {
+    const int64_t bound =
+        AddChecked(most_out, static_cast<int64_t>(x->prompt.prediction_bytes)).value_or(INT64_MAX);
+    out = o.completion_tokens;
+    if (out > bound) {
+      out = bound;
+      *capped = true;
+    }
+  } else {
+    out = most_out;
+  }
+  *tokens = AddChecked(in, out).value_or(INT64_MAX);
+  return runtime::CostCeil(in, out, ep);
+}
+
+}  // namespace
+
+int64_t Service::ChargeFailedAttempt(Exchange* x, const Outcome& usage, ledger::Ledger::StatusCallback done) {
+  const runtime::Endpoint& ep = x->live->catalog->endpoint(x->s.route.endpoints[x->attempt].endpoint);
+  int64_t tokens = 0;
+  bool capped = false;
+  const int64_t cost = UsageCost(x, ep, usage, &tokens, &capped);
+  x->failed_cost = AddChecked(x->failed_cost, cost).value_or(INT64_MAX);
+  x->attempt_charged = true;
+  if (!x->reserved) {
+    done(ledger::Status::Ok());
+    return cost;
+  }
+  for (const ledger::BudgetCharge& b : x->plan.reserve.budgets) {
+    metrics_.spend_micros.Add({{"budget", b.budget}}, cost);
+  }
+  const uint64_t id = x->admission.reservation;
+  x->reserved = false;
+  x->admission.reservation = 0;
+  x->rereserve = true;
+  ledger_->SettleAsync(id, {cost, tokens}, std::move(done));
+  return cost;
+}
+
+void Service::Charge(Exchange* x, const Outcome& o, ledger::Ledger::StatusCallback done) {
+  const PolicySet& set = *x->live;
+  const bool routed = !x->s.route.endpoints.empty() && x->attempt < x->s.route.endpoints.size();
+  const runtime::Endpoint* ep =
+      routed ? &set.catalog->endpoint(x->s.route.endpoints[x->attempt].endpoint) : nullptr;
+  // Unknown usage is never charged as less than the request could be
+  // billed (UsageCost). Failed attempts that reported usage were settled
+  // already (ChargeFailedAttempt): only added to the recorded cost.
+  int64_t here = 0, tokens = 0;
+  x->usage_capped = false;
+  if (ep && o.started && !x->attempt_charged) here = UsageCost(x, *ep, o, &tokens, &x->usage_capped);
+  x->cost = AddChecked(here, x->failed_cost).value_or(INT64_MAX);
   if (!x->reserved) {
     if (done) done(ledger::Status::Ok());
     return;
@@ -1254,14 +1296,13 @@ void Service::Charge(Exchange* x, const Outcome& o, ledger::Ledger::StatusCallba
   x->reserved = false;
   const uint64_t id = x->admission.reservation;
   if (o.started) {
-    const int64_t tokens = AddChecked(in, out).value_or(INT64_MAX);
     for (const ledger::BudgetCharge& b : x->plan.reserve.budgets) {
-      metrics_.spend_micros.Add({{"budget", b.budget}}, x->cost);
+      metrics_.spend_micros.Add({{"budget", b.budget}}, here);
     }
     if (done) {
-      ledger_->SettleAsync(id, {x->cost, tokens}, std::move(done));
+      ledger_->SettleAsync(id, {here, tokens}, std::move(done));
     } else {
-      ledger_->Settle(id, {x->cost, tokens});
+      ledger_->Settle(id, {here, tokens});
     }
   } else if (done) {
     ledger_->ReleaseAsync(id, std::move(done));
@@ -1321,6 +1362,10 @@ uint64_t Service::Record(Exchange* x, const Outcome& o) {
       w.Bool(true);
       local.String("stream_complete");
       w.Bool(o.stream_complete);
+      if (o.event_too_large) {  // some text went uncounted: the completion is the worst case
+        local.String("event_too_large");
+        w.Bool(true);
+      }
     }
     if (!o.upstream_errors.empty()) {
       local.String("failed_attempts");

@@ -93,6 +93,9 @@ struct Outcome {
   int64_t upstream_ns = 0;
   std::string upstream_errors;   // JSON array of failed attempts (may be empty)
   bool started = false;          // some response byte reached the client from upstream
+  // A streamed event's data line was longer than upstream.max_response_bytes:
+  // relayed, not counted (recorded as `event_too_large`).
+  bool event_too_large = false;
 };
 
 struct Exchange {
@@ -125,7 +128,15 @@ struct Exchange {
   // primary charged nothing.
   bool replan = false;
   size_t attempt = 0;            // s.route.endpoints index in use
-  int64_t cost = 0;              // settled cost, money micros (set by Charge)
+  int64_t cost = 0;              // settled cost, money micros (set by Charge), failed attempts' included
+  // Failed attempts that reported usage (ChargeFailedAttempt): their cost,
+  // already settled, and whether the next attempt must reserve anew (the
+  // reservation ended with that settlement).
+  int64_t failed_cost = 0;
+  bool rereserve = false;
+  // The attempt in use (x->attempt) was charged so already: Charge adds
+  // nothing for it (a client that leaves before the next attempt is sent).
+  bool attempt_charged = false;
   bool usage_capped = false;     // Charge bounded the reported usage (recorded, logged)
   std::string shadow_json;       // the shadow comparison, "" without a shadow policy
   bool counted = false;          // the evaluation read ledger counters
@@ -200,6 +211,13 @@ class Service {
   bool MoveTo(Exchange* x, size_t attempt);
   // The same, non-blocking: `done(admitted)` once durable (any thread).
   void MoveToAsync(Exchange* x, size_t attempt, std::function<void(const bool&)> done);
+  // A failed attempt whose upstream reported usage (a 200 that is no chat
+  // completion but carries `usage`): the provider billed it, so its cost at
+  // x->attempt's endpoint (the usage bounded as Charge bounds it; an
+  // unreported prompt at the worst case) is settled now on the reservation,
+  // which ends there; the next attempt reserves anew (MoveToAsync). Returns
+  // that cost (money micros; also added to x->failed_cost). `done` as for Charge.
+  int64_t ChargeFailedAttempt(Exchange* x, const Outcome& usage, ledger::Ledger::StatusCallback done);
   // Charge + Record with the blocking ledger calls (tests, benchmarks).
   uint64_t Finish(Exchange* x, const Outcome& o);
   // Settles the real cost from the outcome's usage (or releases the

@@ -171,8 +171,13 @@ raw() {
   timeout 10 cat <&3
   exec 3<&-
 }
-st=$(post sk-main "$(msg test/ok hi)" -H 'Authorization: BEARER sk-main')
+# (Not through post(), whose own Authorization header would make two: curl
+# sends both, and two Authorization headers are 400 duplicate_header.)
+st=$(curl -s -o "$T/out" -D "$T/hdr" -w '%{http_code}' -H 'Authorization: BEARER sk-main' \
+       -H 'Content-Type: application/json' --data-binary "$(msg test/ok hi)" "$URL/v1/chat/completions")
 check "the Bearer scheme is case-insensitive" test "$st" = 200
+st=$(post sk-main "$(msg test/ok hi)" -H 'Authorization: Bearer sk-other')
+check "two Authorization headers -> 400 duplicate_header" sh -c "test $st = 400 && grep -q '\"code\":\"duplicate_header\"' '$T/out'"
 st=$(curl -s -o "$T/out" -w '%{http_code}' -H 'Authorization: Bearer sk-main' -H 'Content-Type: application/json; charset=utf-8' \
   --data-binary "$(msg test/ok hi)" "$URL/v1/chat/completions?api-version=1")
 check "a query string and a charset are accepted" test "$st" = 200

@@ -199,8 +199,10 @@ TEST_F(ReviewServer, EveryAnswerNamesThePolicyVersion) {
 }
 
 // A non-streamed 200 that is no JSON chat completion is an upstream
-// failure: 502 upstream_failed, not retried by the SDKs, counted as
-// answer_invalid, charged at the worst case. Before: relayed as a 200.
+// failure: 502 upstream_failed (here the only endpoint), not retried by the
+// SDKs, counted as answer_invalid. Before: relayed as a 200. It falls back
+// like a 5xx and costs nothing without a reported usage (hardening_test.cc);
+// before that it was charged at the worst case.
 TEST_F(ReviewServer, ANonStreamed200ThatIsNoCompletionIs502) {
   Start(Answer("<html><body>bad gateway</body></html>", "text/html"));
   testkit::HttpAnswer a = Chat(kAsk);
@@ -209,7 +211,8 @@ TEST_F(ReviewServer, ANonStreamed200ThatIsNoCompletionIs502) {
   EXPECT_EQ(Header(a, "x-should-retry"), "false");
   rapidjson::Document g = Record(a);
   EXPECT_EQ(Str(g, "error"), "upstream_failed");
-  EXPECT_TRUE(Bool(g, "usage_estimated"));
+  EXPECT_FALSE(Bool(g, "usage_estimated"));
+  EXPECT_EQ(Str(g, "cost"), "0");
   EXPECT_NE(Get("/metrics", false).body.find("kind=\"answer_invalid\""), std::string::npos);
 }
 

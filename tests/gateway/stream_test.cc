@@ -29,7 +29,7 @@ class StreamTest : public ::testing::Test {
  protected:
   // The gateway in front of an upstream that answers every request with
   // `response` (then closes, or with `hold` keeps the connection open).
-  void Start(const std::string& response, bool hold = false) {
+  void Start(const std::string& response, bool hold = false, uint64_t max_response_bytes = 16u << 20) {
     up_ = std::make_unique<testkit::ScriptedUpstream>(response, hold);
     dir_ = testkit::MakeTempDir("stream");
     testkit::WriteFile(dir_ + "/p.tg", "policy \"t\"\n");
@@ -41,6 +41,7 @@ class StreamTest : public ::testing::Test {
     // Long enough that an answer that waits for it is plainly late, short
     // enough that a failing test ends.
     cfg.upstream.idle_timeout_ms = 10'000;
+    cfg.upstream.max_response_bytes = max_response_bytes;
     std::string err;
     ASSERT_TRUE(gw_.Start(std::move(cfg), &err)) << err;
   }
@@ -116,6 +117,59 @@ TEST_F(StreamTest, ToolCallsWithoutUsageAreEstimatedLikeANonStreamedAnswer) {
   EXPECT_TRUE(Bool(g, "stream_complete"));
   EXPECT_TRUE(Bool(g, "usage_estimated"));
   EXPECT_EQ(Int(g, "completion_tokens"), 1006);
+}
+
+// An event of 1.5 MiB (one delta of 1.5 MiB of text, no usage chunk) is
+// counted like any other. Before: a data line was cut at 1 MiB, the cut line
+// did not parse, and the stream was settled at 0 completion tokens.
+TEST_F(StreamTest, ALargeEventIsCounted) {
+  const size_t n = 3u << 19;  // 1.5 MiB
+  Start(SseHead() + HttpChunk(Delta(R"({"content":")" + std::string(n, 'a') + "\"}")) + HttpChunk(kDone) +
+        kLastChunk);
+  testkit::HttpAnswer a = Stream();
+  ASSERT_EQ(a.status, 200);
+  EXPECT_GT(a.body.size(), n);  // relayed whole
+  rapidjson::Document g = Record(a);
+  EXPECT_TRUE(Bool(g, "stream_complete"));
+  EXPECT_TRUE(Bool(g, "usage_estimated"));
+  EXPECT_EQ(Int(g, "completion_tokens"), static_cast<int64_t>(n / 4));
+  EXPECT_FALSE(Bool(g, "event_too_large"));
+}
+
+// An event over upstream.max_response_bytes is relayed but not parsed: the
+// completion is unknown, so it is charged at the worst case (max_tokens 50
+// at 1 usd per million: 0.00005 besides the prompt), and the record and
+// /metrics say why. Before: counted from its text (or, over 1 MiB, as 0).
+TEST_F(StreamTest, AnEventOverTheLimitIsChargedAtTheWorstCase) {
+  const size_t n = 100'000;
+  Start(SseHead() + HttpChunk(Delta(R"({"content":")" + std::string(n, 'a') + "\"}")) + HttpChunk(kDone) +
+            kLastChunk,
+        false, 64 * 1024);
+  testkit::HttpAnswer a = Stream();
+  ASSERT_EQ(a.status, 200);
+  EXPECT_GT(a.body.size(), n);  // relayed whole
+  rapidjson::Document g = Record(a);
+  EXPECT_TRUE(Bool(g, "stream_complete"));
+  EXPECT_TRUE(Bool(g, "event_too_large"));
+  EXPECT_TRUE(Bool(g, "usage_estimated"));
+  EXPECT_EQ(Int(g, "completion_tokens"), -1);  // unknown: not in the record
+  EXPECT_NE(Metrics().find(R"(tollgate_upstream_errors_total{endpoint="m/x@a",kind="event_too_large"} 1)"),
+            std::string::npos);
+  // A usage chunk, when one comes, still says what was generated.
+  gw_.Stop();
+  up_.reset();
+  testkit::RemoveDir(dir_);
+  const std::string usage =
+      "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":7}}\n\n";
+  Start(SseHead() + HttpChunk(Delta(R"({"content":")" + std::string(n, 'a') + "\"}")) + HttpChunk(usage) +
+            HttpChunk(kDone) + kLastChunk,
+        false, 64 * 1024);
+  a = Stream();
+  ASSERT_EQ(a.status, 200);
+  g = Record(a);
+  EXPECT_TRUE(Bool(g, "event_too_large"));
+  EXPECT_EQ(Int(g, "completion_tokens"), 7);
+  EXPECT_FALSE(Bool(g, "usage_estimated"));
 }
 
 TEST_F(StreamTest, ACutToolCallStreamIsChargedAtWhatWasDelivered) {
