@@ -50,6 +50,28 @@ constexpr ShapedField kShapedFields[] = {
     {"request.provider.ignore", S::kProviderSlug, S::kNone, ""},
 };
 
+constexpr int64_t kNoEnd = INT64_MAX;
+constexpr std::string_view kCatalogFigure =
+    "the catalog holds no negative figure, and the decoder refuses one in a decision input's "
+    "`candidate`";
+// INVARIANT: every path is an int, money or decimal field of stdlib/schema.json,
+// and the decoder refuses a value outside the range (tests check both).
+constexpr FieldRange kFieldRanges[] = {
+    {"request.max_tokens", 0, kNoEnd, "the decoder refuses a negative `max_tokens`"},
+    {"request.n", 1, kNoEnd, "the decoder refuses an `n` below 1 and reads an absent one as 1"},
+    {"request.input_tokens", 0, kNoEnd, "`request.input_tokens` is an estimate of the request's size"},
+    {"provider.retention_days", 0, kNoEnd, kCatalogFigure},
+    {"endpoint.context_length", 0, kNoEnd, kCatalogFigure},
+    {"endpoint.max_output_tokens", 0, kNoEnd, kCatalogFigure},
+    {"endpoint.price_input", 0, kNoEnd, kCatalogFigure},
+    {"endpoint.price_output", 0, kNoEnd, kCatalogFigure},
+    {"endpoint.price_request", 0, kNoEnd, kCatalogFigure},
+    {"endpoint.estimated_cost", 0, kNoEnd, "`endpoint.estimated_cost` is computed from the endpoint's prices, none negative"},
+    {"endpoint.latency_p50", 0, kNoEnd, kCatalogFigure},
+    {"endpoint.throughput", 0, kNoEnd, kCatalogFigure},
+    {"endpoint.uptime", 0, kNoEnd, kCatalogFigure},
+};
+
 std::string Lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
@@ -84,6 +106,14 @@ std::span<const ShapedField> ShapedFields() { return kShapedFields; }
 
 const ShapedField* FindShapedField(std::string_view path) {
   for (const ShapedField& f : kShapedFields)
+    if (f.path == path) return &f;
+  return nullptr;
+}
+
+std::span<const FieldRange> FieldRanges() { return kFieldRanges; }
+
+const FieldRange* FindFieldRange(std::string_view path) {
+  for (const FieldRange& f : kFieldRanges)
     if (f.path == path) return &f;
   return nullptr;
 }

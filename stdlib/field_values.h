@@ -103,6 +103,41 @@ std::string Respell(Shape s, std::string_view v);
 // the catalog's errors.
 std::string Describe(Shape s);
 
+// The values a number field of the standard schema can hold, as far as
+// the decoder and the catalog enforce them: both ends included, in the
+// field's units (ints as they are, money and decimals in micros), INT64_MAX
+// as `hi` for no upper end. The checker reports a comparison with a constant
+// that can never hold over them (tg_unreachable_comparison: `request.n < 1`,
+// `endpoint.price_input < 0 usd`). The table, kFieldRanges in
+// field_values.cc, lists only what is refused elsewhere:
+//
+//   request.max_tokens      0..    the decoder refuses a negative one
+//   request.n               1..    the decoder refuses less (absent: 1)
+//   request.input_tokens    0..    derived: an estimate of the request's size
+//   provider.retention_days, endpoint.context_length, endpoint.max_output_tokens,
+//   endpoint.price_input, _output, _request, endpoint.estimated_cost,
+//   endpoint.latency_p50, endpoint.throughput, endpoint.uptime
+//                           0..    the catalog refuses a negative one, and so
+//                                  does the decoder in a decision input's
+//                                  `candidate` (the catalog's narrower bounds,
+//                                  uptime <= 1 or context_length >= 1, are not
+//                                  enforced there, so not claimed)
+//
+// Other number fields (request.temperature, the caller's max_price
+// preferences) are not checked by the decoder and have no range here.
+struct FieldRange {
+  std::string_view path;  // schema path
+  int64_t lo;
+  int64_t hi;
+  std::string_view why;   // "the decoder refuses a negative `request.max_tokens`"
+};
+
+// The range of the standard schema field `path`, or null when none is
+// enforced (a schema extension's fields never have one).
+const FieldRange* FindFieldRange(std::string_view path);
+// Every row, in table order.
+std::span<const FieldRange> FieldRanges();
+
 // The catalog's quantization names, in its order ("int4", ..., "unknown").
 bool IsKnownQuantization(std::string_view q);
 // ISO 3166-1 alpha-2 codes, officially assigned, upper case ("DE"; not "UK", "EU").

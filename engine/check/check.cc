@@ -255,7 +255,7 @@ const std::vector<Pass>& Passes() {
       {"resolve", &Resolve},
       {"types", &Types},               {"scopes", &Scopes}, {"regex", &Regex},
       {"fold", &Fold},                 {"optional", &Optional}, {"names", &Names},
-      {"retention", &Retention},       {"tests", &Tests},
+      {"ranges", &Ranges},             {"retention", &Retention}, {"tests", &Tests},
   };
   return passes;
 }
