@@ -42,6 +42,8 @@ constexpr ShapedField kShapedFields[] = {
     {"request.variants", S::kVariant, S::kNone, ""},
     {"request.provider.sort", S::kSortBy, S::kNone, ""},
     {"request.provider.sort_partition", S::kSortPartition, S::kNone, ""},
+    // Refused by the router otherwise (runtime/router/router.cc), as the sort.
+    {"request.service_tier", S::kServiceTier, S::kNone, ""},
     {"request.provider.data_collection", S::kDataCollection, S::kNone, ""},
     {"request.provider.quantizations", S::kQuantization, S::kNone, ""},
     // Lower-cased by the decoder, as the router matches them (any case).
@@ -147,6 +149,7 @@ bool Fits(Shape s, std::string_view v) {
     case S::kQuantization: return IsKnownQuantization(v);
     case S::kSortBy: return v == "price" || v == "latency" || v == "throughput";
     case S::kSortPartition: return v == "model" || v == "none";
+    case S::kServiceTier: return v == "auto" || v == "default" || v == "flex" || v == "priority";
   }
   return true;
 }
@@ -174,7 +177,8 @@ std::string Respell(Shape s, std::string_view v) {
     case S::kTier:
     case S::kQuantization:
     case S::kSortBy:
-    case S::kSortPartition: r = Lower(t); break;
+    case S::kSortPartition:
+    case S::kServiceTier: r = Lower(t); break;
   }
   return Fits(s, r) ? r : "";
 }
@@ -201,6 +205,7 @@ std::string Describe(Shape s) {
     case S::kTier: return "`standard`, `priority` or `flex`";
     case S::kSortBy: return "`price`, `latency` or `throughput`";
     case S::kSortPartition: return "`model` or `none`";
+    case S::kServiceTier: return "`auto`, `default`, `flex` or `priority`";
     case S::kQuantization: {
       std::string out = "one of ";
       for (std::string_view q : kQuantizations) {

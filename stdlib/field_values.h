@@ -23,15 +23,16 @@
 //     request.variants                  a variant without the `:`        free
 //   request.provider.sort               price | latency | throughput
 //   request.provider.sort_partition     model | none
+//   request.service_tier                auto | default | flex | priority
 //   request.provider.data_collection    allow | deny
 //   request.provider.quantizations      int4 | int8 | fp8 | ... | unknown
 //   request.provider.only, .order,      a lower-case provider slug       deepseek
 //     .ignore
 //
 // The request.provider.* preferences (OpenRouter's) other than
-// sort_partition are not checked by the decoder but by the router: a request
-// with another value (`"sort": "cheapest"`, `"INT4"`) is refused
-// (route_invalid_preference), so a rule comparing them with one only ever
+// sort_partition, and request.service_tier, are not checked by the decoder
+// but by the router: a request with another value (`"sort": "cheapest"`,
+// `"INT4"`, `"service_tier": "Flex"`) is refused (route_invalid_preference), so a rule comparing them with one only ever
 // sees requests that are refused anyway. `order`, `only` and `ignore` are
 // lower-cased (ASCII) by the decoder, as the router matches them in any
 // case, so `"DeepSeek"` there never matches.
@@ -67,6 +68,7 @@ enum class Shape : uint8_t {
   kQuantization,     // a known quantization name
   kSortBy,           // price | latency | throughput
   kSortPartition,    // model | none
+  kServiceTier,      // auto | default | flex | priority (OpenAI's service_tier)
 };
 
 struct ShapedField {
