@@ -255,7 +255,8 @@ const std::vector<Pass>& Passes() {
       {"resolve", &Resolve},
       {"types", &Types},               {"scopes", &Scopes}, {"regex", &Regex},
       {"fold", &Fold},                 {"optional", &Optional}, {"names", &Names},
-      {"ranges", &Ranges},             {"retention", &Retention}, {"tests", &Tests},
+      {"ranges", &Ranges},             {"tags", &Tags},     {"retention", &Retention},
+      {"tests", &Tests},
   };
   return passes;
 }

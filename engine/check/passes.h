@@ -25,6 +25,8 @@
 //                 stdlib/field_values.h FieldRange) with a constant that can
 //                 never hold (tg_unreachable_comparison; an error when it
 //                 makes a `when` or `require` never hold)
+//   tags          one tag key set by two rules that may fire together, or
+//                 twice by one rule: the first value is kept (tg_tag_conflict)
 //   retention     under `retain content hash|none`, no message, tag, key or
 //                 quoted error carries the request's text (tg_retained_text)
 //   tests         test blocks: rule names, binding paths and values (candidate
@@ -171,6 +173,7 @@ bool Fold(Context& ctx);
 bool Optional(Context& ctx);
 bool Names(Context& ctx);
 bool Ranges(Context& ctx);
+bool Tags(Context& ctx);
 bool Retention(Context& ctx);
 bool Tests(Context& ctx);
 
