@@ -7,8 +7,8 @@
 // (docs/language.md, *tag*). That is right when the rules never fire
 // together, and a silent loss when they do:
 //
-//   rule eu   { when provider_region == "eu" tag residency = "eu" }
-//   rule any  { tag residency = "unknown" }        # never seen: eu's wins
+//   rule eu    { when principal.workspace == "acme-eu" tag residency = "eu" }
+//   rule other { tag residency = "unknown" }   # dropped for acme-eu: eu's wins
 //
 // Rules the checker can tell apart stay quiet: the same constant value (no
 // loss), a rule whose tags never apply (shadow or advisory, with no `mode
