@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -46,6 +47,17 @@ using BuiltinFn = bool (*)(const Value* args, size_t argc, Arena& scratch, Value
 // fails with "replace result is too large".
 inline constexpr size_t kMaxBuiltinStringBytes = 16u << 20;  // 16 MiB
 
+// Every value an int or decimal result can take, both ends included, in the
+// result's units: ints as they are, decimals in micros (0..1'000'000 is 0..1).
+// kUnbounded as `hi`: no upper end. The checker reports a comparison with a
+// constant that can never hold over it (tg_unreachable_comparison:
+// `hour(t) >= 24`, `dlp.injection_score(x) >= 80`).
+struct ValueRange {
+  static constexpr int64_t kUnbounded = INT64_MAX;
+  int64_t lo = 0;
+  int64_t hi = kUnbounded;
+};
+
 struct BuiltinDecl {
   std::string_view name;           // "lower", "dlp.injection_score"
   std::vector<Type> params;        // Type() (any) accepts every type
@@ -53,6 +65,8 @@ struct BuiltinDecl {
   std::string_view description;
   Cost cost;
   BuiltinFn fn;
+  // The values the result can take, when fewer than its type's (hour: 0..23).
+  std::optional<ValueRange> range = std::nullopt;
   // When false (the default) the VM raises eval_missing_field before the call
   // if any argument is null; `exists` sets it to inspect null itself.
   bool accepts_null = false;

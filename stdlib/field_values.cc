@@ -42,12 +42,36 @@ constexpr ShapedField kShapedFields[] = {
     {"request.variants", S::kVariant, S::kNone, ""},
     {"request.provider.sort", S::kSortBy, S::kNone, ""},
     {"request.provider.sort_partition", S::kSortPartition, S::kNone, ""},
+    // Refused by the router otherwise (runtime/router/router.cc), as the sort.
+    {"request.service_tier", S::kServiceTier, S::kNone, ""},
     {"request.provider.data_collection", S::kDataCollection, S::kNone, ""},
     {"request.provider.quantizations", S::kQuantization, S::kNone, ""},
     // Lower-cased by the decoder, as the router matches them (any case).
     {"request.provider.only", S::kProviderSlug, S::kNone, ""},
     {"request.provider.order", S::kProviderSlug, S::kNone, ""},
     {"request.provider.ignore", S::kProviderSlug, S::kNone, ""},
+};
+
+constexpr int64_t kNoEnd = INT64_MAX;
+constexpr std::string_view kCatalogFigure =
+    "the catalog holds no negative figure, and the decoder refuses one in a decision input's "
+    "`candidate`";
+// INVARIANT: every path is an int, money or decimal field of stdlib/schema.json,
+// and the decoder refuses a value outside the range (tests check both).
+constexpr FieldRange kFieldRanges[] = {
+    {"request.max_tokens", 0, kNoEnd, "the decoder refuses a negative `max_tokens`"},
+    {"request.n", 1, kNoEnd, "the decoder refuses an `n` below 1 and reads an absent one as 1"},
+    {"request.input_tokens", 0, kNoEnd, "`request.input_tokens` is an estimate of the request's size"},
+    {"provider.retention_days", 0, kNoEnd, kCatalogFigure},
+    {"endpoint.context_length", 0, kNoEnd, kCatalogFigure},
+    {"endpoint.max_output_tokens", 0, kNoEnd, kCatalogFigure},
+    {"endpoint.price_input", 0, kNoEnd, kCatalogFigure},
+    {"endpoint.price_output", 0, kNoEnd, kCatalogFigure},
+    {"endpoint.price_request", 0, kNoEnd, kCatalogFigure},
+    {"endpoint.estimated_cost", 0, kNoEnd, "`endpoint.estimated_cost` is computed from the endpoint's prices, none negative"},
+    {"endpoint.latency_p50", 0, kNoEnd, kCatalogFigure},
+    {"endpoint.throughput", 0, kNoEnd, kCatalogFigure},
+    {"endpoint.uptime", 0, kNoEnd, kCatalogFigure},
 };
 
 std::string Lower(std::string_view s) {
@@ -88,6 +112,14 @@ const ShapedField* FindShapedField(std::string_view path) {
   return nullptr;
 }
 
+std::span<const FieldRange> FieldRanges() { return kFieldRanges; }
+
+const FieldRange* FindFieldRange(std::string_view path) {
+  for (const FieldRange& f : kFieldRanges)
+    if (f.path == path) return &f;
+  return nullptr;
+}
+
 bool IsKnownQuantization(std::string_view q) {
   for (std::string_view k : kQuantizations)
     if (k == q) return true;
@@ -117,6 +149,7 @@ bool Fits(Shape s, std::string_view v) {
     case S::kQuantization: return IsKnownQuantization(v);
     case S::kSortBy: return v == "price" || v == "latency" || v == "throughput";
     case S::kSortPartition: return v == "model" || v == "none";
+    case S::kServiceTier: return v == "auto" || v == "default" || v == "flex" || v == "priority";
   }
   return true;
 }
@@ -144,7 +177,8 @@ std::string Respell(Shape s, std::string_view v) {
     case S::kTier:
     case S::kQuantization:
     case S::kSortBy:
-    case S::kSortPartition: r = Lower(t); break;
+    case S::kSortPartition:
+    case S::kServiceTier: r = Lower(t); break;
   }
   return Fits(s, r) ? r : "";
 }
@@ -171,6 +205,7 @@ std::string Describe(Shape s) {
     case S::kTier: return "`standard`, `priority` or `flex`";
     case S::kSortBy: return "`price`, `latency` or `throughput`";
     case S::kSortPartition: return "`model` or `none`";
+    case S::kServiceTier: return "`auto`, `default`, `flex` or `priority`";
     case S::kQuantization: {
       std::string out = "one of ";
       for (std::string_view q : kQuantizations) {

@@ -23,15 +23,16 @@
 //     request.variants                  a variant without the `:`        free
 //   request.provider.sort               price | latency | throughput
 //   request.provider.sort_partition     model | none
+//   request.service_tier                auto | default | flex | priority
 //   request.provider.data_collection    allow | deny
 //   request.provider.quantizations      int4 | int8 | fp8 | ... | unknown
 //   request.provider.only, .order,      a lower-case provider slug       deepseek
 //     .ignore
 //
 // The request.provider.* preferences (OpenRouter's) other than
-// sort_partition are not checked by the decoder but by the router: a request
-// with another value (`"sort": "cheapest"`, `"INT4"`) is refused
-// (route_invalid_preference), so a rule comparing them with one only ever
+// sort_partition, and request.service_tier, are not checked by the decoder
+// but by the router: a request with another value (`"sort": "cheapest"`,
+// `"INT4"`, `"service_tier": "Flex"`) is refused (route_invalid_preference), so a rule comparing them with one only ever
 // sees requests that are refused anyway. `order`, `only` and `ignore` are
 // lower-cased (ASCII) by the decoder, as the router matches them in any
 // case, so `"DeepSeek"` there never matches.
@@ -67,6 +68,7 @@ enum class Shape : uint8_t {
   kQuantization,     // a known quantization name
   kSortBy,           // price | latency | throughput
   kSortPartition,    // model | none
+  kServiceTier,      // auto | default | flex | priority (OpenAI's service_tier)
 };
 
 struct ShapedField {
@@ -102,6 +104,41 @@ std::string Respell(Shape s, std::string_view v);
 // "one of int4, int8, ..."): the text after "must be" in the decoder's and
 // the catalog's errors.
 std::string Describe(Shape s);
+
+// The values a number field of the standard schema can hold, as far as
+// the decoder and the catalog enforce them: both ends included, in the
+// field's units (ints as they are, money and decimals in micros), INT64_MAX
+// as `hi` for no upper end. The checker reports a comparison with a constant
+// that can never hold over them (tg_unreachable_comparison: `request.n < 1`,
+// `endpoint.price_input < 0 usd`). The table, kFieldRanges in
+// field_values.cc, lists only what is refused elsewhere:
+//
+//   request.max_tokens      0..    the decoder refuses a negative one
+//   request.n               1..    the decoder refuses less (absent: 1)
+//   request.input_tokens    0..    derived: an estimate of the request's size
+//   provider.retention_days, endpoint.context_length, endpoint.max_output_tokens,
+//   endpoint.price_input, _output, _request, endpoint.estimated_cost,
+//   endpoint.latency_p50, endpoint.throughput, endpoint.uptime
+//                           0..    the catalog refuses a negative one, and so
+//                                  does the decoder in a decision input's
+//                                  `candidate` (the catalog's narrower bounds,
+//                                  uptime <= 1 or context_length >= 1, are not
+//                                  enforced there, so not claimed)
+//
+// Other number fields (request.temperature, the caller's max_price
+// preferences) are not checked by the decoder and have no range here.
+struct FieldRange {
+  std::string_view path;  // schema path
+  int64_t lo;
+  int64_t hi;
+  std::string_view why;   // "the decoder refuses a negative `request.max_tokens`"
+};
+
+// The range of the standard schema field `path`, or null when none is
+// enforced (a schema extension's fields never have one).
+const FieldRange* FindFieldRange(std::string_view path);
+// Every row, in table order.
+std::span<const FieldRange> FieldRanges();
 
 // The catalog's quantization names, in its order ("int4", ..., "unknown").
 bool IsKnownQuantization(std::string_view q);

@@ -255,7 +255,7 @@ const std::vector<Pass>& Passes() {
       {"resolve", &Resolve},
       {"types", &Types},               {"scopes", &Scopes}, {"regex", &Regex},
       {"fold", &Fold},                 {"optional", &Optional}, {"operands", &Operands},
-      {"names", &Names},
+      {"names", &Names},               {"ranges", &Ranges},     {"tags", &Tags},
       {"retention", &Retention},       {"tests", &Tests},
   };
   return passes;

@@ -23,6 +23,13 @@
 //                 endpoint.quantization, ...) is compared with a value known at
 //                 check time that it never holds (stdlib/field_values.h),
 //                 and when model bans ignore the fallback models
+//   ranges        a comparison of a bounded number (hour(t) 0..23,
+//                 dlp.injection_score 0..1, request.n 1..: stdlib BuiltinDecl::range,
+//                 stdlib/field_values.h FieldRange) with a constant that can
+//                 never hold (tg_unreachable_comparison; an error when it
+//                 makes a `when` or `require` never hold)
+//   tags          one tag key set by two rules that may fire together, or
+//                 twice by one rule: the first value is kept (tg_tag_conflict)
 //   retention     under `retain content hash|none`, no message, tag, key or
 //                 quoted error carries the request's text (tg_retained_text)
 //   tests         test blocks: rule names, binding paths and values (candidate
@@ -169,6 +176,8 @@ bool Fold(Context& ctx);
 bool Optional(Context& ctx);
 bool Operands(Context& ctx);
 bool Names(Context& ctx);
+bool Ranges(Context& ctx);
+bool Tags(Context& ctx);
 bool Retention(Context& ctx);
 bool Tests(Context& ctx);
 

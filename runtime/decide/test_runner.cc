@@ -627,6 +627,14 @@ struct Runner {
         const vm::Decision& placed_by = e.shadow ? shadow : d;
         const std::string what = std::string(e.shadow ? "a shadow-mode redaction" : "a redaction") +
                                  " as \"" + want + "\"";
+        // A denied request sends nothing upstream: a redaction placed on it
+        // redacts nothing, and a passing `redacts` would hide the deny.
+        if (!e.shadow && d.outcome == vm::Outcome::kDeny) {
+          Fail(r, e, "expected " + what + ", but the request was denied, " + Outcome(d) +
+                         " -- a denied request sends nothing upstream, so nothing is redacted; "
+                         "assert the deny (`expect deny`), or give a request the policy allows");
+          return;
+        }
         bool placed = false;
         for (const vm::Redaction& x : placed_by.redactions) placed = placed || x.replacement == want;
         if (placed) {

@@ -105,6 +105,24 @@ rule quant_any { when any q in request.provider.quantizations: q == "fp3" deny "
 // matched them in any case, so `"deepseek" in request.provider.only` missed
 // `"DeepSeek"`. The decoder lower-cases them now; an upper-case literal
 // never matches.
+// request.service_tier: the router refuses any word but auto, default,
+// flex and priority (route_invalid_preference), in that case; `"Flex"` or
+// `"standard"` (the catalog's tier name, not OpenAI's) never matches.
+TEST(Names, RequestServiceTierWarns) {
+  auto c = CheckSource(R"(policy "p"
+rule flex { when request.service_tier == "Flex" deny "x" }
+rule standard { when (request.service_tier ?? "auto") in {"standard", "priority"} deny "x" }
+rule ok { when (request.service_tier ?? "auto") in {"auto", "default", "flex", "priority"} deny "x" }
+)");
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_EQ(Count(r, "warning[tg_name_never_matches]"), 2u) << r;
+  EXPECT_TRUE(Has(r, "test.tg:2:42: warning[tg_name_never_matches]: `request.service_tier` is `auto`, "
+                     "`default`, `flex` or `priority` and never equals `Flex`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `flex`")) << r;
+  EXPECT_TRUE(Has(r, "never equals `standard`")) << r;
+}
+
 TEST(Names, RequestProviderSlugsWarn) {
   auto c = CheckSource(std::string(R"(policy "p"
 rule onl { when "DeepSeek" in request.provider.only deny "x" }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "stdlib/builtins.h"
+#include "stdlib/field_values.h"
 #include "stdlib/schema.h"
 
 namespace tollgate::runtime {
@@ -1080,6 +1081,66 @@ TEST(Input, MentionsCandidate) {
   EXPECT_FALSE(MentionsCandidate(big));
   big += "candidate\"";
   EXPECT_TRUE(MentionsCandidate(big));
+}
+
+// stdlib/field_values.h FieldRange: the checker judges comparisons over
+// these ranges (tg_unreachable_comparison), so the decoder must refuse
+// every value below them -- and accept the bound itself. A derived field
+// (request.input_tokens) cannot be given; the decoder computes it.
+TEST(Input, FieldRangesAreWhatTheDecoderEnforces) {
+  for (const stdlib::FieldRange& f : stdlib::FieldRanges()) {
+    const int id = S().Find(f.path);
+    ASSERT_GE(id, 0) << f.path;
+    const stdlib::FieldDef& def = S().field(id);
+    ASSERT_TRUE(def.type.is(Kind::kInt) || def.type.is(Kind::kMoney) || def.type.is(Kind::kDecimal))
+        << f.path;
+    EXPECT_EQ(f.hi, INT64_MAX) << f.path << ": an upper bound needs its own test";
+    // The number just below the range, and the range's lower end, in JSON.
+    const bool whole = def.type.is(Kind::kInt);
+    const std::string below = whole ? std::to_string(f.lo - 1) : "-0.000001";
+    const std::string at = whole ? std::to_string(f.lo) : "0";
+    ASSERT_TRUE(whole || f.lo == 0) << f.path;
+    const std::string path(f.path);
+    const std::string member = path.substr(path.find('.') + 1);
+    auto json = [&](const std::string& v) {
+      // "provider.retention_days" -> {"provider": {"retention_days": v}}
+      const std::string head = path.substr(0, path.find('.'));
+      return "{\"" + head + "\": {\"" + member + "\": " + v + "}}";
+    };
+    // A derived request field: a value given for it is not what the policy
+    // reads. (A derived candidate field, endpoint.estimated_cost, may be
+    // given in `candidate`: checked below.)
+    if (def.derived && def.scope == ast::Scope::kRequest) {
+      Decoded d;
+      Decode(Input(", \"" + member + "\": " + below), &d);
+      if (d.ok) EXPECT_GE(Slot(d.rec, f.path).i, f.lo) << f.path;
+      else EXPECT_EQ(d.err.code, "input_invalid_value") << f.path;
+      continue;
+    }
+    if (def.scope == ast::Scope::kRequest) {
+      ASSERT_EQ(path.rfind("request.", 0), 0u) << f.path;
+      Decoded bad, good;
+      Decode(Input(", \"" + member + "\": " + below), &bad);
+      EXPECT_FALSE(bad.ok) << f.path << " = " << below;
+      EXPECT_EQ(bad.err.code, "input_invalid_value") << f.path;
+      Decode(Input(", \"" + member + "\": " + at), &good);
+      EXPECT_TRUE(good.ok) << f.path << " = " << at << ": " << good.err.message;
+      continue;
+    }
+    vm::Record cand;
+    bool present = false;
+    InputError err;
+    EXPECT_FALSE(DecodeCandidate(Input("").substr(0, Input("").size() - 1) + ", \"candidate\": " +
+                                     json(below) + "}",
+                                 S(), Limits{}, &cand, &present, &err))
+        << f.path << " = " << below;
+    EXPECT_EQ(err.code, "input_invalid_value") << f.path;
+    InputError ok_err;
+    EXPECT_TRUE(DecodeCandidate(Input("").substr(0, Input("").size() - 1) + ", \"candidate\": " +
+                                    json(at) + "}",
+                                S(), Limits{}, &cand, &present, &ok_err))
+        << f.path << " = " << at << ": " << ok_err.message;
+  }
 }
 
 }  // namespace

@@ -183,6 +183,31 @@ test "something" { given { request.content: "to bob@example.com", request.max_to
   EXPECT_TRUE(Find(r, "something").pass) << Failures(Find(r, "something"));
 }
 
+// A denied request sends nothing upstream: `expect redacts` on it would
+// pass on a redaction that redacts nothing and hide the deny.
+TEST(TestExpect, RedactsFailsWhenTheRequestWasDenied) {
+  auto p = Compile(std::string(kPolicy) + R"(
+test "denied" { given { request.content: "to bob@example.com", request.max_tokens: 500 } expect redacts "[EMAIL]" }
+test "allowed" { given { request.content: "to bob@example.com", request.max_tokens: 1 } expect redacts "[EMAIL]" }
+test "denied, asserted" {
+  given { request.content: "to bob@example.com", request.max_tokens: 500 }
+  expect deny 403
+}
+)");
+  ASSERT_TRUE(p);
+  TestReport r = RunTests(*p, Limits{});
+  const TestResult& d = Find(r, "denied");
+  EXPECT_FALSE(d.pass);
+  ASSERT_EQ(d.failures.size(), 1u) << Failures(d);
+  EXPECT_NE(d.failures[0].find("expected a redaction as \"[EMAIL]\", but the request was denied, "
+                               "deny 403 (policy_denied by rule `big`: \"too big\")"),
+            std::string::npos)
+      << Failures(d);
+  EXPECT_NE(d.failures[0].find("sends nothing upstream"), std::string::npos) << Failures(d);
+  EXPECT_TRUE(Find(r, "allowed").pass) << Failures(Find(r, "allowed"));
+  EXPECT_TRUE(Find(r, "denied, asserted").pass) << Failures(Find(r, "denied, asserted"));
+}
+
 TEST(TestExpect, CodeReasonNoErrorsAndRedactedText) {
   auto p = Compile(std::string(kPolicy) + R"(
 test "pass" {

@@ -89,6 +89,11 @@ TEST(FieldValues, DescribeIsTheDecodersWording) {
             "one of int4, int8, fp4, fp6, fp8, fp16, bf16, fp32, mxfp4, nvfp4, mxfp8, unknown");
   EXPECT_EQ(Describe(Shape::kTier), "`standard`, `priority` or `flex`");
   EXPECT_EQ(Describe(Shape::kDataCollection), "`allow` or `deny`");
+  EXPECT_EQ(Describe(Shape::kServiceTier), "`auto`, `default`, `flex` or `priority`");
+  EXPECT_TRUE(Fits(Shape::kServiceTier, "default"));
+  EXPECT_FALSE(Fits(Shape::kServiceTier, "standard"));  // the catalog's name, not OpenAI's
+  EXPECT_EQ(Respell(Shape::kServiceTier, "Flex"), "flex");
+  EXPECT_NE(FindShapedField("request.service_tier"), nullptr);
   EXPECT_TRUE(IsKnownQuantization("mxfp4"));
   EXPECT_TRUE(IsAssignedCountry("ZW"));
   EXPECT_FALSE(IsAssignedCountry("EU"));

@@ -1,0 +1,361 @@
+// Pass `ranges`: a comparison of a bounded number with a constant that can
+// never hold over its bounds (tg_unreachable_comparison).
+//
+// Builtins declare the values their result can take (stdlib/builtins.h,
+// BuiltinDecl::range: hour 0..23, weekday 1..7, dlp.injection_score 0..1,
+// length 0..), and number fields of the standard schema those the decoder
+// and the catalog enforce (stdlib/field_values.h, FieldRange: request.n 1..,
+// max_tokens and prices 0..). `x ?? d` spans both x's range and d. A
+// comparison of such an expression with a constant (a literal, a const, a
+// folded expression), in either order and with any of == != < <= > >=, or a
+// membership test against a constant collection of numbers, is judged over
+// the range:
+//
+//   dlp.injection_score(request.content) >= 80   always false (0..1; help: 0.8)
+//   hour(context.time) >= 24                     always false (0..23)
+//   weekday(context.time) == 0                   always false (1..7)
+//   request.n < 1, length(request.tools) < 0     always false
+//   weekday(context.time) in {0, 6}              `0` never matches (warning)
+//   request.max_tokens >= 0                      always true (warning)
+//
+// Severity: an always-false comparison that a condition cannot do without --
+// the whole `when`, mode condition, `require` or budget/limit `when`, or a
+// conjunct of it through `and` (through `or` under `not`), with `not`
+// flipping what "false" means -- makes that condition never hold: the rule
+// never fires, the require rejects every endpoint. That is an error: the
+// policy checks clean, loads and silently never does what it says. Anywhere
+// else (one side of an `or`, a tag value, a message hole) and for an
+// always-true comparison, it is a warning: the expression still means
+// something, only less than it says.
+#include "engine/check/passes.h"
+
+#include <set>
+#include <string>
+#include <tuple>
+#include <utility>
+
+#include "engine/core/money.h"
+#include "stdlib/builtins.h"
+#include "stdlib/field_values.h"
+
+namespace tollgate::check {
+namespace {
+
+using ast::Expr;
+using ast::ExprKind;
+using ast::Op;
+using ast::RefKind;
+using Int = __int128;
+
+constexpr Int kScale = kMicros;  // ranges and constants are compared in micros
+
+// The values an expression can take: [lo, hi] in micros (hi unbounded when
+// `open`), whether only whole numbers, and what to say about it.
+struct Bounds {
+  Int lo = 0;
+  Int hi = 0;
+  bool open = false;   // no upper end
+  bool whole = false;  // an int: only multiples of kScale
+  Kind kind = Kind::kInt;
+  std::string why;     // "`weekday` is the iso day of the week, ...", a field's reason
+  bool injection = false;  // dlp.injection_score (for the N/100 help)
+};
+
+// A constant number in micros; false for anything else.
+bool Micros(const Value& v, Int* out) {
+  switch (v.kind) {
+    case Kind::kInt: *out = Int(v.i) * kScale; return true;
+    case Kind::kDecimal:
+    case Kind::kMoney: *out = v.i; return true;
+    default: return false;
+  }
+}
+
+std::string Render(Int micros, Kind kind) {
+  const int64_t v = static_cast<int64_t>(micros);
+  if (kind == Kind::kMoney) return stdlib::RenderValue(Value::Money(v));
+  if (kind == Kind::kInt) return std::to_string(static_cast<int64_t>(micros / kScale));
+  return stdlib::RenderValue(Value::Decimal(v));
+}
+
+// "from 0 to 23", "0 or more", "1 or more".
+std::string RangeText(const Bounds& b) {
+  if (b.open) return Render(b.lo, b.kind) + " or more";
+  return "from " + Render(b.lo, b.kind) + " to " + Render(b.hi, b.kind);
+}
+
+// "a value from 0 to 1", "a whole number from 0 to 23".
+std::string Within(const Bounds& b) {
+  return std::string(b.whole ? "a whole number " : "a value ") + RangeText(b);
+}
+
+Op Mirror(Op op) {
+  switch (op) {
+    case Op::kLt: return Op::kGt;
+    case Op::kLe: return Op::kGe;
+    case Op::kGt: return Op::kLt;
+    case Op::kGe: return Op::kLe;
+    default: return op;
+  }
+}
+
+// `x op c` for every x in b: always true, always false, or nullopt (either).
+std::optional<bool> Decide(Op op, const Bounds& b, Int c) {
+  const bool above = !b.open && c > b.hi;    // c beyond every value
+  const bool at_top = !b.open && c >= b.hi;  // no value above c
+  const bool never_equal = c < b.lo || above || (b.whole && c % kScale != 0);
+  switch (op) {
+    case Op::kLt:
+      if (c <= b.lo) return false;
+      if (above) return true;
+      return std::nullopt;
+    case Op::kLe:
+      if (c < b.lo) return false;
+      if (at_top) return true;
+      return std::nullopt;
+    case Op::kGt:
+      if (at_top) return false;
+      if (c < b.lo) return true;
+      return std::nullopt;
+    case Op::kGe:
+      if (above) return false;
+      if (c <= b.lo) return true;
+      return std::nullopt;
+    case Op::kEq:
+      if (never_equal) return false;
+      if (!b.open && b.lo == b.hi && c == b.lo) return true;
+      return std::nullopt;
+    case Op::kNe:
+      if (never_equal) return true;
+      if (!b.open && b.lo == b.hi && c == b.lo) return false;
+      return std::nullopt;
+    default:
+      return std::nullopt;
+  }
+}
+
+// What a condition of this role is, when it can never hold ("" when the
+// role is no condition: a warning only).
+std::string Consequence(const Context& ctx, const Root& root) {
+  const ast::Policy& p = *ctx.policy;
+  switch (root.role) {
+    case Role::kWhen: return "rule `" + p.rules[root.owner].name + "` can never fire";
+    case Role::kModeWhen:
+      return "the mode condition of rule `" + p.rules[root.owner].name + "` never holds";
+    case Role::kRequire:
+      return "a require of rule `" + p.rules[root.owner].name +
+             "` never holds, so it rejects every endpoint";
+    case Role::kBudgetWhen: return "budget `" + p.budgets[root.owner].name + "` never applies";
+    case Role::kLimitWhen: return "limit `" + p.limits[root.owner].name + "` never applies";
+    default: return "";
+  }
+}
+
+class RangeChecker {
+ public:
+  explicit RangeChecker(Context& ctx) : ctx_(ctx) {}
+
+  void Root(const check::Root& root) {
+    root_ = &root;
+    consequence_ = Consequence(ctx_, root);
+    depth_reported_ = false;
+    Walk(*root.expr, /*forced=*/!consequence_.empty(), /*positive=*/true, 1);
+  }
+
+ private:
+  // `forced`: the condition holds only if this node does (positive) or
+  // does not (!positive).
+  void Walk(Expr& e, bool forced, bool positive, uint32_t depth) {
+    if (ctx_.DepthExceeded(depth, e.span, &depth_reported_)) return;
+    if (e.kind == ExprKind::kUnary && e.op == Op::kNot && e.kids.size() == 1) {
+      Walk(*e.kids[0], forced, !positive, depth + 1);
+      return;
+    }
+    if (e.kind == ExprKind::kBinary && e.kids.size() == 2 && (e.op == Op::kAnd || e.op == Op::kOr)) {
+      // `a and b` needs both; `not (a or b)` needs neither.
+      const bool keeps = (e.op == Op::kAnd) == positive;
+      Walk(*e.kids[0], forced && keeps, positive, depth + 1);
+      Walk(*e.kids[1], forced && keeps, positive, depth + 1);
+      return;
+    }
+    if (e.kind == ExprKind::kQuantifier && e.kids.size() == 2) {
+      // `any x in xs: body` holds only if body does for some x (and `not
+      // (all x in xs: body)` only if body fails for some x).
+      Walk(*e.kids[0], false, true, depth + 1);
+      Walk(*e.kids[1], forced && e.quant_all != positive, positive, depth + 1);
+      return;
+    }
+    if (e.kind == ExprKind::kBinary && e.kids.size() == 2) {
+      switch (e.op) {
+        case Op::kEq: case Op::kNe: case Op::kLt: case Op::kLe: case Op::kGt: case Op::kGe:
+          Compare(e, forced, positive);
+          break;
+        case Op::kIn: case Op::kNotIn:
+          Member(e, forced, positive);
+          break;
+        default:
+          break;
+      }
+    }
+    for (auto& k : e.kids) Walk(*k, false, true, depth + 1);
+  }
+
+  // The bounds of `e`, when it is known only at run time and has some.
+  std::optional<Bounds> BoundsOf(Expr& e, uint32_t depth = 0) {
+    if (depth > 64 || e.type.is(Kind::kAny) || FoldExpr(ctx_, e)) return std::nullopt;
+    Bounds b;
+    b.kind = e.type.kind();
+    b.whole = b.kind == Kind::kInt;
+    if (b.kind != Kind::kInt && b.kind != Kind::kDecimal && b.kind != Kind::kMoney) return std::nullopt;
+    const Int unit = b.whole ? kScale : 1;
+    if (e.kind == ExprKind::kCall && e.index >= 0 &&
+        size_t(e.index) < stdlib::Builtins().size()) {
+      const stdlib::BuiltinDecl& d = stdlib::Builtins()[e.index];
+      if (!d.range) return std::nullopt;
+      b.lo = Int(d.range->lo) * unit;
+      b.open = d.range->hi == stdlib::ValueRange::kUnbounded;
+      b.hi = Int(d.range->hi) * unit;
+      b.why = "`" + std::string(d.name) + "` is the " + std::string(d.description);
+      b.injection = d.name == "dlp.injection_score";
+      return b;
+    }
+    if (e.ref == RefKind::kField && e.index >= 0) {
+      const stdlib::FieldRange* f = stdlib::FindFieldRange(ctx_.schema->field(e.index).path);
+      if (!f) return std::nullopt;
+      b.lo = Int(f->lo) * unit;
+      b.open = f->hi == INT64_MAX;
+      b.hi = Int(f->hi) * unit;
+      b.why = std::string(f->why);
+      return b;
+    }
+    if (e.kind == ExprKind::kBinary && e.op == Op::kCoalesce && e.kids.size() == 2) {
+      // `x ?? d`: x's range, widened to d.
+      std::optional<Bounds> x = BoundsOf(*e.kids[0], depth + 1);
+      if (!x) return std::nullopt;
+      Int d = 0;
+      std::optional<Value> dv = FoldExpr(ctx_, *e.kids[1]);
+      if (dv && Micros(*dv, &d)) {
+        x->lo = std::min(x->lo, d);
+        if (!x->open) x->hi = std::max(x->hi, d);
+        x->whole = x->whole && d % kScale == 0;
+        x->why += "; absent, it reads as " + Render(d, x->kind);
+        return x;
+      }
+      std::optional<Bounds> y = BoundsOf(*e.kids[1], depth + 1);
+      if (!y) return std::nullopt;
+      x->lo = std::min(x->lo, y->lo);
+      x->open = x->open || y->open;
+      x->hi = std::max(x->hi, y->hi);
+      x->whole = x->whole && y->whole;
+      return x;
+    }
+    return std::nullopt;
+  }
+
+  void Compare(Expr& e, bool forced, bool positive) {
+    Expr* side = e.kids[0].get();
+    Expr* other = e.kids[1].get();
+    Op op = e.op;
+    std::optional<Bounds> b = BoundsOf(*side);
+    if (!b) {
+      std::swap(side, other);
+      op = Mirror(op);
+      b = BoundsOf(*side);
+    }
+    if (!b) return;
+    std::optional<Value> cv = FoldExpr(ctx_, *other);
+    Int c = 0;
+    if (!cv || !Micros(*cv, &c)) return;
+    std::optional<bool> always = Decide(op, *b, c);
+    if (!always) return;
+    std::string help;
+    if (b->injection && c > kScale && c <= 100 * kScale)
+      help = "the score is a decimal from 0 to 1, not a percentage: write `" +
+             Render(c / 100, Kind::kDecimal) + "` for " + Render(c, cv->kind) + "%";
+    else if (*always)
+      help = b->why + ": remove the comparison, or compare with " + Within(*b);
+    else
+      help = b->why + ": compare with " + Within(*b);
+    Report(e, *side, *b, *always, forced, positive, help);
+  }
+
+  // `x in {c1, c2}` / `x not in [...]` against a constant collection.
+  void Member(Expr& e, bool forced, bool positive) {
+    std::optional<Bounds> b = BoundsOf(*e.kids[0]);
+    if (!b) return;
+    std::optional<Value> coll = FoldExpr(ctx_, *e.kids[1]);
+    if (!coll) return;
+    const std::vector<Value>* items = nullptr;
+    if (coll->kind == Kind::kSet && coll->set) items = &coll->set->items;
+    else if (coll->kind == Kind::kList && coll->list) items = &coll->list->items;
+    if (items == nullptr || items->empty()) return;  // tg_empty_collection speaks for `{}`
+    std::vector<std::string> never;
+    size_t numbers = 0;
+    for (const Value& v : *items) {
+      Int c = 0;
+      if (!Micros(v, &c)) continue;
+      ++numbers;
+      if (Decide(Op::kEq, *b, c) == std::optional<bool>(false)) never.push_back(Render(c, v.kind));
+    }
+    if (never.empty() || numbers != items->size()) return;
+    const std::string help = b->why + ": list only values " + RangeText(*b);
+    if (never.size() == items->size()) {
+      Report(e, *e.kids[0], *b, /*always=*/e.op == Op::kNotIn, forced, positive, help);
+      return;
+    }
+    std::string list;
+    for (size_t i = 0; i < never.size(); ++i)
+      list += (i == 0 ? "" : i + 1 == never.size() ? " and " : ", ") + ("`" + never[i] + "`");
+    if (!Once(e, /*error=*/false)) return;
+    ctx_.Warning("tg_unreachable_comparison", e.span,
+                 list + " never " + (never.size() == 1 ? "matches" : "match") + " `" +
+                     std::string(ctx_.Text(e.kids[0]->span)) + "`, which is " + RangeText(*b),
+                 help);
+  }
+
+  void Report(const Expr& e, const Expr& side, const Bounds& b, bool always, bool forced,
+              bool positive, const std::string& help) {
+    const std::string what = "`" + std::string(ctx_.Text(e.span)) + "` is always " +
+                             (always ? "true" : "false") + " (`" +
+                             std::string(ctx_.Text(side.span)) + "` is " + RangeText(b) + ")";
+    // The condition needs this node true (positive) or false: it never holds
+    // when the comparison is constantly the other way.
+    if (forced && always != positive) {
+      if (!Once(e, /*error=*/true)) return;
+      ctx_.Error("tg_unreachable_comparison", e.span, consequence_ + ": " + what, help);
+      return;
+    }
+    if (!Once(e, /*error=*/false)) return;
+    ctx_.Warning("tg_unreachable_comparison", e.span, what, help);
+  }
+
+  // A let's expression is expanded into every use: one report per place,
+  // an error where some use makes a condition never hold (a warning only
+  // when no use does, and before the first error).
+  bool Once(const Expr& e, bool error) {
+    const auto at = std::make_tuple(static_cast<const void*>(e.span.file), e.span.begin, e.span.end);
+    if (error) return errors_at_.insert(at).second;
+    return errors_at_.count(at) == 0 && warnings_at_.insert(at).second;
+  }
+
+  Context& ctx_;
+  const check::Root* root_ = nullptr;
+  std::string consequence_;
+  bool depth_reported_ = false;
+  std::set<std::tuple<const void*, uint32_t, uint32_t>> errors_at_, warnings_at_;
+};
+
+}  // namespace
+
+bool Ranges(Context& ctx) {
+  const int before = ctx.errors;
+  RangeChecker r(ctx);
+  for (const auto& root : CollectRoots(*ctx.policy)) {
+    // Consts fold; a let is judged where it is used (expanded there).
+    if (root.role == Role::kConst || root.role == Role::kLet) continue;
+    r.Root(root);
+  }
+  return ctx.errors == before;
+}
+
+}  // namespace tollgate::check

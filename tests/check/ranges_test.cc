@@ -1,0 +1,174 @@
+// The `ranges` pass: a comparison of a bounded number (a builtin's result,
+// a number field whose range the decoder enforces) with a constant that can
+// never hold over the range (tg_unreachable_comparison): an error when it
+// makes a `when` or `require` never hold, a warning elsewhere.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "tests/check/check_helpers.h"
+
+namespace tollgate::checktest {
+namespace {
+
+using V = std::vector<std::string>;
+
+bool Has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+size_t Count(const std::string& text, const std::string& part) {
+  size_t n = 0;
+  for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
+  return n;
+}
+
+// The reviewer's cases: each checked clean and could never fire.
+TEST(Ranges, ConditionsThatCanNeverHoldAreErrors) {
+  auto c = CheckSource(R"(policy "p"
+rule injection { when dlp.injection_score(request.content) >= 80 deny "x" }
+rule late { when hour(context.time) >= 24 deny "x" }
+rule sunday { when weekday(context.time) == 0 deny "x" }
+rule no_n { when request.n < 1 deny "x" }
+rule negative { when exists(request.max_tokens) and request.max_tokens < 0 deny "x" }
+rule tokens { when request.input_tokens < 0 deny "x" }
+rule free { require endpoint.price_input < 0 usd }
+)");
+  EXPECT_FALSE(c.ok);
+  EXPECT_EQ(c.ErrorCodes(), V(7, "tg_unreachable_comparison")) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_TRUE(Has(r, "test.tg:2:23: error[tg_unreachable_comparison]: rule `injection` can never fire: "
+                     "`dlp.injection_score(request.content) >= 80` is always false "
+                     "(`dlp.injection_score(request.content)` is from 0 to 1)")) << r;
+  EXPECT_TRUE(Has(r, "help: the score is a decimal from 0 to 1, not a percentage: write `0.8` for 80%"))
+      << r;
+  EXPECT_TRUE(Has(r, "test.tg:3:18: error[tg_unreachable_comparison]: rule `late` can never fire: "
+                     "`hour(context.time) >= 24` is always false (`hour(context.time)` is from 0 to 23)"))
+      << r;
+  EXPECT_TRUE(Has(r, "help: `hour` is the hour of the day, 0..23 (utc): compare with a whole number "
+                     "from 0 to 23")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:4:20: error[tg_unreachable_comparison]: rule `sunday` can never fire: "
+                     "`weekday(context.time) == 0` is always false (`weekday(context.time)` is from 1 to 7)"))
+      << r;
+  EXPECT_TRUE(Has(r, "1 = monday .. 7 = sunday")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:5:18: error[tg_unreachable_comparison]: rule `no_n` can never fire: "
+                     "`request.n < 1` is always false (`request.n` is 1 or more)")) << r;
+  EXPECT_TRUE(Has(r, "help: the decoder refuses an `n` below 1")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:6:53: error[tg_unreachable_comparison]: rule `negative` can never fire: "
+                     "`request.max_tokens < 0` is always false")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:7:20: error[tg_unreachable_comparison]: rule `tokens` can never fire")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:8:21: error[tg_unreachable_comparison]: a require of rule `free` never "
+                     "holds, so it rejects every endpoint: `endpoint.price_input < 0 usd` is always "
+                     "false (`endpoint.price_input` is 0.00 usd or more)")) << r;
+}
+
+// Either operand order, every operator, a constant folded from a const, a
+// default, `not` and `not (a or b)`.
+TEST(Ranges, AnyOperatorEitherOrderFoldedConstants) {
+  auto c = CheckSource(R"(policy "p"
+const threshold = 40 + 40
+const last_hour = 24
+rule a { when threshold <= dlp.injection_score(request.content) deny "x" }
+rule b { when last_hour == hour(context.time, "Europe/Berlin") deny "x" }
+rule c { when 7 < weekday(context.time) deny "x" }
+rule d { when minute(context.time) > 59 deny "x" }
+rule e { when month(context.time) <= 0 deny "x" }
+rule f { when (request.max_tokens ?? 0) < 0 deny "x" }
+rule g { when not (request.n >= 1) deny "x" }
+rule h { when not (request.model == "m" or length(request.tools) >= 0) deny "x" }
+rule i { when day(context.time) != 32 and hour(context.time) == 7.5 deny "x" }
+rule j { when any m in request.messages: length(m.content ?? "") < 0 deny "x" }
+)");
+  EXPECT_FALSE(c.ok);
+  const std::string r = c.Render();
+  // a..j each cannot fire; `day(...) != 32` is only always true (a warning).
+  EXPECT_EQ(Count(r, "error[tg_unreachable_comparison]"), 10u) << r;
+  EXPECT_EQ(Count(r, "warning[tg_unreachable_comparison]"), 1u) << r;
+  for (const char* rule : {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"})
+    EXPECT_TRUE(Has(r, std::string("rule `") + rule + "` can never fire")) << rule << "\n" << r;
+  EXPECT_TRUE(Has(r, "write `0.8` for 80%")) << r;
+  EXPECT_TRUE(Has(r, "`(request.n >= 1)` is always true")) << r;
+  EXPECT_TRUE(Has(r, "`day(context.time) != 32` is always true (`day(context.time)` is from 1 to 31)"))
+      << r;
+  EXPECT_TRUE(Has(r, "the decoder refuses a negative `max_tokens`; absent, it reads as 0")) << r;
+}
+
+// Where the comparison does not decide the condition -- one side of an
+// `or`, a tag value, an always-true test, a partly impossible set -- the
+// expression still means something: a warning, and the policy checks.
+TEST(Ranges, ElsewhereItIsAWarning) {
+  auto c = CheckSource(R"(policy "p"
+rule weekend { when weekday(context.time) in {0, 6} deny "x" }
+rule either { when request.input_tokens < 0 or principal.workspace == "w" deny "x" }
+rule tagged { tag late = hour(context.time) >= 24 }
+rule always { require endpoint.price_input >= 0 usd }
+)");
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_EQ(Count(r, "warning[tg_unreachable_comparison]"), 4u) << r;
+  EXPECT_TRUE(Has(r, "test.tg:2:21: warning[tg_unreachable_comparison]: `0` never matches "
+                     "`weekday(context.time)`, which is from 1 to 7")) << r;
+  EXPECT_TRUE(Has(r, "list only values from 1 to 7")) << r;
+  EXPECT_TRUE(Has(r, "`request.input_tokens < 0` is always false")) << r;
+  EXPECT_TRUE(Has(r, "`hour(context.time) >= 24` is always false")) << r;
+  EXPECT_TRUE(Has(r, "`endpoint.price_input >= 0 usd` is always true")) << r;
+}
+
+// Every value in the set is impossible: the membership never holds.
+TEST(Ranges, AWhollyImpossibleSetIsAnError) {
+  auto c = CheckSource(R"(policy "p"
+const closed = {0, 8}
+rule r { when weekday(context.time) in closed deny "x" }
+rule s { when weekday(context.time) not in closed deny "x" }
+)");
+  EXPECT_EQ(c.ErrorCodes(), V{"tg_unreachable_comparison"}) << c.Render();
+  EXPECT_TRUE(Has(c.Render(), "rule `r` can never fire")) << c.Render();
+  EXPECT_TRUE(Has(c.Render(), "warning[tg_unreachable_comparison]: `weekday(context.time) not in closed` "
+                              "is always true")) << c.Render();
+}
+
+// Comparisons that can hold stay quiet: inside the range, at its ends,
+// fields with no enforced range (temperature, a schema extension's), and
+// builtins with none (year, cost).
+TEST(Ranges, ReachableComparisonsAreQuiet) {
+  auto c = CheckSource(R"(policy "p"
+rule a { when dlp.injection_score(request.content) >= 0.8 deny "x" }
+rule b { when hour(context.time) >= 23 or hour(context.time) < 1 deny "x" }
+rule c { when weekday(context.time) in {6, 7} deny "x" }
+rule d { when request.n > 1 deny "x" }
+rule e { when (request.max_tokens ?? -1) < 0 deny "x" }
+rule f { when exists(request.temperature) and request.temperature < 0 deny "x" }
+rule g { when year(context.time) < 2000 deny "x" }
+rule h { when dlp.injection_score(request.content) >= 1 deny "x" }
+rule i { require endpoint.price_input <= 0 usd }
+rule j { when length(request.tools) == 0 deny "x" }
+)");
+  ASSERT_TRUE(c.ok) << c.Render();
+  EXPECT_FALSE(Has(c.Render(), "tg_unreachable_comparison")) << c.Render();
+}
+
+// A let is expanded into each use: reported once, where it is written --
+// as an error when some use makes a condition never hold, even when an
+// earlier use is only a warning.
+TEST(Ranges, ALetIsReportedOnce) {
+  auto c = CheckSource(R"(policy "p"
+let late = hour(context.time) >= 24
+rule a { when late or principal.workspace == "w" deny "x" }
+rule b { when late deny "x" }
+rule c { when late and principal.workspace == "v" deny "x" }
+)");
+  EXPECT_EQ(c.ErrorCodes(), V{"tg_unreachable_comparison"}) << c.Render();
+  EXPECT_TRUE(Has(c.Render(), "test.tg:2:12: error[tg_unreachable_comparison]: rule `b` can never fire"))
+      << c.Render();
+}
+
+TEST(Ranges, RunsAfterNames) {
+  V names;
+  for (const auto& p : check::Passes()) names.push_back(p.name);
+  auto at = std::find(names.begin(), names.end(), "ranges");
+  ASSERT_NE(at, names.end());
+  EXPECT_EQ(*(at - 1), "names");
+}
+
+}  // namespace
+}  // namespace tollgate::checktest
