@@ -107,6 +107,11 @@ size_t Readings::Read(std::string_view text) {
   // INVARIANT: levels_ does not grow below (a reading is decoded from the
   // previous one, which must not move).
   if (levels_.size() < kMaxReadings) levels_.resize(kMaxReadings);
+  // A huge text's buffers are not kept for the small ones after it (an
+  // instance is often per thread).
+  if (text.size() < (1u << 20))
+    for (Level& l : levels_)
+      if (l.text.capacity() > (8u << 20)) l = Level();
   std::string_view from = text;
   while (n_ < kMaxReadings && (n_ == 0 || MayHoldEscapes(from))) {
     if (!Decode(from, &levels_[n_])) break;

@@ -38,7 +38,8 @@
 // between escapes map one to one.
 //
 // Cost: Read is one pass per reading over the previous one (each at most as
-// long), plus one memchr; it reuses its buffers. ToText is a binary search
+// long), plus one memchr; it reuses its buffers (but drops one past 8 MiB
+// when the text is under 1 MiB). ToText is a binary search
 // per reading. Thread safety: an instance is not shared.
 #pragma once
 

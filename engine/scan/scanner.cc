@@ -443,13 +443,16 @@ namespace {
 
 // Sets *ids (empty on entry) to the ids of the patterns matching somewhere
 // in `text` itself, in increasing order. False when an engine gave up (*ids
-// then unspecified).
-bool ScanText(const Scanner::Impl& m, std::string_view text, std::vector<int>* ids) {
+// then unspecified). *backslash (when not null): whether `text` holds a
+// backslash (from the UTF-8 pass Hyperscan needs anyway, else a memchr).
+bool ScanText(const Scanner::Impl& m, std::string_view text, std::vector<int>* ids,
+              bool* backslash = nullptr) {
   bool ok = true;
 #ifdef TOLLGATE_HAVE_HYPERSCAN
   internal::Utf8Checker utf8;
   if (m.use_hs && text.size() <= std::numeric_limits<unsigned>::max() &&
       (utf8.Feed(text), utf8.Done())) {
+    if (backslash != nullptr) *backslash = utf8.Backslash();
     if (m.block.db != nullptr) {
       const bool ascii = m.ascii_block.db != nullptr && utf8.Ascii();
       const hs_database_t* db = ascii ? m.ascii_block.db : m.block.db;
@@ -490,6 +493,7 @@ bool ScanText(const Scanner::Impl& m, std::string_view text, std::vector<int>* i
     return true;
   }
 #endif
+  if (backslash != nullptr) *backslash = MayHoldEscapes(text);
   ok = m.all.Match(text, ids);
   if (!ok) return false;
   std::sort(ids->begin(), ids->end());
@@ -501,11 +505,12 @@ bool ScanText(const Scanner::Impl& m, std::string_view text, std::vector<int>* i
 bool Scanner::Scan(std::string_view text, std::vector<int>* ids) const {
   ids->clear();
   const Impl& m = *impl_;
-  if (!ScanText(m, text, ids)) {
+  bool backslash = false;
+  if (!ScanText(m, text, ids, m.any_escapes ? &backslash : nullptr)) {
     ids->clear();
     return false;
   }
-  if (!m.any_escapes || !MayHoldEscapes(text)) return true;
+  if (!backslash) return true;
   // The readings, for the patterns that read escapes and did not match yet.
   const std::vector<bool>& reads = m.options.read_escapes;
   size_t wanted = 0;

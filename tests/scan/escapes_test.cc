@@ -2,6 +2,7 @@
 // decoded, and spans of a reading mapped back to the text.
 #include "engine/scan/escapes.h"
 
+#include "engine/scan/internal/translate.h"
 #include "engine/scan/scanner.h"
 #include "stdlib/builtins.h"
 
@@ -155,6 +156,26 @@ TEST(Readings, AgreesWithRapidjsonAndNeverSplitsAnEscape) {
         ASSERT_FALSE(after.HasParseError()) << text << " [" << b << "," << e << ") -> " << replaced;
       }
     }
+  }
+}
+
+// The scanner learns whether a text holds a backslash in the UTF-8 pass it
+// makes anyway: the same answer as a memchr, at every offset and length.
+TEST(Readings, Utf8PassFindsBackslashes) {
+  std::mt19937 rng(11);
+  const std::vector<std::string> pieces = {"a", " ", "\\", "\xC3\xA9", "\xE2\x82\xAC", "0123456789abcdef",
+                                           std::string(64, 'x'), "\xF0\x9F\x98\x80"};
+  for (int round = 0; round < 5000; ++round) {
+    std::string text;
+    const size_t n = rng() % 40;
+    for (size_t k = 0; k < n; ++k) {
+      const std::string& p = pieces[rng() % pieces.size()];
+      text += p == "\\" && rng() % 3 != 0 ? std::string("y") : p;  // backslashes rare
+    }
+    internal::Utf8Checker c;
+    c.Feed(text);
+    ASSERT_TRUE(c.Done()) << text;
+    EXPECT_EQ(c.Backslash(), MayHoldEscapes(text)) << text;
   }
 }
 
