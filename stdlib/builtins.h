@@ -106,21 +106,29 @@ const std::vector<DetectorDecl>& Detectors();
 int FindDetector(std::string_view name);  // -1 when unknown
 std::vector<std::string> DetectorNames();
 
-// True when some match of detector `id` in `text` passes its validator (the
-// semantics of `text matches dlp.x`). Uses a regex compiled once per process;
-// cost: one RE2 scan, plus one more per rejected candidate. Thread-safe.
+// True when some match of detector `id` in `text`, or in one of its readings
+// (engine/scan/escapes.h: its JSON string escapes decoded), passes its
+// validator (the semantics of `text matches dlp.x`). Uses a regex compiled
+// once per process; cost: one RE2 scan, plus one more per rejected
+// candidate, and the same again per reading of a text holding a backslash.
+// Thread-safe.
 bool DetectorMatches(int id, std::string_view text);
 // Every validated match of detector `id`, as [begin, end) byte offsets into
-// `text`. The walk is RE2's leftmost non-overlapping matches, resuming after
-// each candidate whether or not it validated -- the same walk as the VM's
-// `matches`. A validated candidate may be trimmed to the part that really is
-// an instance (a card number after an extra digit group, an IBAN followed by
-// a word), so the spans lie inside the candidates `matches` sees; the result
-// is non-empty exactly when `matches` is true.
+// `text`, increasing and disjoint. The walk is RE2's leftmost
+// non-overlapping matches, resuming after each candidate whether or not it
+// validated -- the same walk as the VM's `matches`. A validated candidate
+// may be trimmed to the part that really is an instance (a card number
+// after an extra digit group, an IBAN followed by a word), so the spans lie
+// inside the candidates `matches` sees. Then the same in each reading of
+// `text` (escapes.h), each span mapped back to the whole escapes it came
+// from (`4111\u00a01111...` from its first digit to its last), and
+// overlapping spans merged. The result is non-empty exactly when `matches`
+// is true.
 std::vector<std::pair<size_t, size_t>> FindDetectorMatches(int id, std::string_view text);
 
 // The candidate walk behind DetectorMatches, FindDetectorMatches and the
-// VM's `matches dlp.x`: RE2's leftmost non-overlapping matches of `re` (the
+// VM's `matches dlp.x`, over one text (the callers walk each reading too):
+// RE2's leftmost non-overlapping matches of `re` (the
 // regex of detector `id`, compiled by the caller: a per-thread copy takes no
 // lock) in `text`, resuming after each one, passed to `each(begin, end)`
 // until it returns true; returns whether it did. A detector with a

@@ -13,6 +13,7 @@
 // replaces) always agree on whether there is a match.
 #include <re2/re2.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <initializer_list>
 #include <memory>
@@ -20,6 +21,7 @@
 #include <string>
 #include <utility>
 
+#include "engine/scan/escapes.h"
 #include "engine/scan/scanner.h"
 #include "stdlib/builtins.h"
 
@@ -788,7 +790,10 @@ bool WalkDetector(const RE2& re, int id, std::string_view text,
   return false;
 }
 
-std::vector<std::pair<size_t, size_t>> FindDetectorMatches(int id, std::string_view text) {
+namespace {
+
+// FindDetectorMatches in `text` itself (no readings).
+std::vector<std::pair<size_t, size_t>> FindInText(int id, std::string_view text) {
   std::vector<std::pair<size_t, size_t>> out;
   Validator validate = Detectors()[id].validate;
   const Refiner refine = RefinerFor(validate);
@@ -804,7 +809,8 @@ std::vector<std::pair<size_t, size_t>> FindDetectorMatches(int id, std::string_v
   return out;
 }
 
-bool DetectorMatches(int id, std::string_view text) {
+// DetectorMatches in `text` itself (no readings).
+bool MatchesText(int id, std::string_view text) {
   const RE2& re = *CompiledDetectors()[id];
   Validator validate = Detectors()[id].validate;
   if (validate == nullptr && Detectors()[id].run_digits == 0) {
@@ -813,6 +819,42 @@ bool DetectorMatches(int id, std::string_view text) {
   return WalkDetector(re, id, text, [&](size_t b, size_t e) {
     return validate == nullptr || validate(text.substr(b, e - b));
   });
+}
+
+}  // namespace
+
+// The text, then each of its readings (scan::Readings: JSON string escapes
+// decoded), their spans mapped back to the text.
+std::vector<std::pair<size_t, size_t>> FindDetectorMatches(int id, std::string_view text) {
+  std::vector<std::pair<size_t, size_t>> out = FindInText(id, text);
+  if (!scan::MayHoldEscapes(text)) return out;
+  thread_local scan::Readings readings;
+  const size_t n = readings.Read(text);
+  if (n == 0) return out;
+  for (size_t r = 0; r < n; ++r)
+    for (auto [b, e] : FindInText(id, readings.text(r))) out.push_back(readings.ToText(r, b, e));
+  // One span per overlapping group (the same instance, found in the text
+  // and in a reading, is one match).
+  std::sort(out.begin(), out.end());
+  size_t kept = 0;
+  for (const auto& s : out) {
+    if (kept > 0 && s.first < out[kept - 1].second) {
+      out[kept - 1].second = std::max(out[kept - 1].second, s.second);
+      continue;
+    }
+    out[kept++] = s;
+  }
+  out.resize(kept);
+  return out;
+}
+
+bool DetectorMatches(int id, std::string_view text) {
+  if (MatchesText(id, text)) return true;
+  if (!scan::MayHoldEscapes(text)) return false;
+  thread_local scan::Readings readings;
+  for (size_t r = 0, n = readings.Read(text); r < n; ++r)
+    if (MatchesText(id, readings.text(r))) return true;
+  return false;
 }
 
 }  // namespace tollgate::stdlib

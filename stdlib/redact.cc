@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "engine/scan/escapes.h"
 #include "stdlib/builtins.h"
 
 namespace tollgate::stdlib {
@@ -48,21 +49,39 @@ std::vector<Redactor::Span> Redactor::Find(std::string_view text) const {
     size_t rule;
   };
   std::vector<Match> spans;
+  thread_local scan::Readings readings;
+  size_t n_readings = 0;
+  bool read = false;  // readings made (the first regex rule makes them)
   for (size_t i = 0; i < rules_.size(); ++i) {
     const Compiled& c = rules_[i];
     if (c.detector >= 0) {
       for (auto [b, e] : FindDetectorMatches(c.detector, text)) spans.push_back({b, e, i});
       continue;
     }
-    re2::StringPiece input(text.data(), text.size());
-    re2::StringPiece m;
-    size_t pos = 0;
-    while (pos <= text.size() &&
-           c.regex->Match(input, pos, text.size(), RE2::UNANCHORED, &m, 1)) {
-      size_t b = static_cast<size_t>(m.data() - text.data()), e = b + m.size();
-      if (e > b) spans.push_back({b, e, i});  // empty matches redact nothing
-      pos = e > b ? e : e + 1;
+    if (!read) {
+      n_readings = readings.Read(text);
+      read = true;
     }
+    // The text, then each of its readings (JSON string escapes decoded:
+    // engine/scan/escapes.h), their matches mapped back to the text.
+    auto each = [&](std::string_view t, size_t reading) {
+      re2::StringPiece input(t.data(), t.size());
+      re2::StringPiece m;
+      size_t pos = 0;
+      while (pos <= t.size() && c.regex->Match(input, pos, t.size(), RE2::UNANCHORED, &m, 1)) {
+        size_t b = static_cast<size_t>(m.data() - t.data()), e = b + m.size();
+        if (e > b) {  // empty matches redact nothing
+          if (reading == 0) spans.push_back({b, e, i});
+          else {
+            auto [rb, re] = readings.ToText(reading - 1, b, e);
+            spans.push_back({rb, re, i});
+          }
+        }
+        pos = e > b ? e : e + 1;
+      }
+    };
+    each(text, 0);
+    for (size_t r = 0; r < n_readings; ++r) each(readings.text(r), r + 1);
   }
   std::sort(spans.begin(), spans.end(), [](const Match& a, const Match& b) {
     return a.begin != b.begin ? a.begin < b.begin : a.rule < b.rule;

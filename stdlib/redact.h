@@ -23,9 +23,16 @@
 // *replaced. Matches that only touch (one ends where the next begins) are not
 // merged.
 //
+// JSON string escapes: a rule also matches each reading of the text (the
+// text with its JSON string escapes decoded, engine/scan/escapes.h), and
+// such a match is the span of the text it was decoded from, widened to
+// whole escapes: `4111\u00a01111\u00a01111\u00a01111` is replaced whole,
+// and a JSON text stays JSON.
+//
 // Failure: Build returns null and sets *error (lowercase, one line) when a
 // regex does not compile under RE2 or a replacement is too long.
-// Cost: Apply is one RE2 scan per rule plus O(matches log matches).
+// Cost: Apply is one RE2 scan per rule plus O(matches log matches), and
+// the same per reading of a text holding a backslash.
 // Thread safety: immutable after Build; Apply is const and may run on many
 // threads at once.
 #pragma once

@@ -608,8 +608,11 @@ bool Emitter::Finish() {
     base += static_cast<uint32_t>(g.patterns.size());
     std::vector<std::string> regexes;
     std::vector<scan::DigitRuns> runs(g.patterns.size());
+    // `matches` reads JSON string escapes through; `contains` compares bytes.
+    std::vector<bool> read_escapes(g.patterns.size(), true);
     bool any_runs = false;
     for (vm::internal::ScanPattern& p : g.patterns) {
+      read_escapes[regexes.size()] = p.kind != vm::internal::ScanPattern::kLiteral;
       switch (p.kind) {
         case vm::internal::ScanPattern::kLiteral:
           regexes.push_back(RE2::QuoteMeta(p.text));
@@ -638,6 +641,7 @@ bool Emitter::Finish() {
     scan::Options so;
     so.engine = scan_engine;
     if (any_runs) so.digit_runs = std::move(runs);
+    so.read_escapes = std::move(read_escapes);
     g.scanner = vm::Scanner::Build(regexes, so, &err);
     if (!g.scanner) {
       diags_->Error("tg_limit_exceeded", Span{}, "scan of `" + g.path + "`: " + err);

@@ -5,6 +5,7 @@
 #include <limits>
 #include <utility>
 
+#include "engine/scan/escapes.h"
 #include "engine/scan/internal/digit_runs.h"
 #include "engine/scan/internal/re2_set.h"
 #include "engine/scan/internal/translate.h"
@@ -94,6 +95,7 @@ struct Scanner::Impl {
   // confirms each one Hyperscan reports. Null for the others.
   std::vector<std::unique_ptr<PerThreadSet>> confirm;
   bool any_confirm = false;
+  bool any_escapes = false;  // some pattern reads escapes (Options::read_escapes)
   bool use_hs = false;
   size_t hs_count = 0;
 #ifdef TOLLGATE_HAVE_HYPERSCAN
@@ -396,8 +398,20 @@ std::unique_ptr<Scanner> Scanner::Build(const std::vector<std::string>& patterns
     *error = "empty pattern set";
     return nullptr;
   }
+  if (!options.read_escapes.empty() && options.read_escapes.size() != patterns.size()) {
+    *error = "read_escapes names " + std::to_string(options.read_escapes.size()) + " patterns of " +
+             std::to_string(patterns.size());
+    return nullptr;
+  }
+  const bool any_escapes =
+      std::find(options.read_escapes.begin(), options.read_escapes.end(), true) != options.read_escapes.end();
+  if (any_escapes && options.streaming) {
+    *error = "a streaming scanner does not read escapes";
+    return nullptr;
+  }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  impl->any_escapes = any_escapes;
   impl->patterns = patterns;
   impl->fallback.assign(patterns.size(), "");
   std::vector<int> ids(patterns.size());
@@ -425,14 +439,20 @@ std::unique_ptr<Scanner> Scanner::Build(const std::vector<std::string>& patterns
   return std::unique_ptr<Scanner>(new Scanner(std::move(impl), patterns.size()));
 }
 
-bool Scanner::Scan(std::string_view text, std::vector<int>* ids) const {
-  ids->clear();
-  const Impl& m = *impl_;
+namespace {
+
+// Sets *ids (empty on entry) to the ids of the patterns matching somewhere
+// in `text` itself, in increasing order. False when an engine gave up (*ids
+// then unspecified). *backslash (when not null): whether `text` holds a
+// backslash (from the UTF-8 pass Hyperscan needs anyway, else a memchr).
+bool ScanText(const Scanner::Impl& m, std::string_view text, std::vector<int>* ids,
+              bool* backslash = nullptr) {
   bool ok = true;
 #ifdef TOLLGATE_HAVE_HYPERSCAN
   internal::Utf8Checker utf8;
   if (m.use_hs && text.size() <= std::numeric_limits<unsigned>::max() &&
       (utf8.Feed(text), utf8.Done())) {
+    if (backslash != nullptr) *backslash = utf8.Backslash();
     if (m.block.db != nullptr) {
       const bool ascii = m.ascii_block.db != nullptr && utf8.Ascii();
       const hs_database_t* db = ascii ? m.ascii_block.db : m.block.db;
@@ -467,21 +487,54 @@ bool Scanner::Scan(std::string_view text, std::vector<int>* ids) const {
       }
     }
     ok = ok && Confirm(m, text, ids) && m.rest.Match(text, ids);
-    if (!ok) {
-      ids->clear();
-      return false;
-    }
+    if (!ok) return false;
     std::sort(ids->begin(), ids->end());
     if (!m.gated.empty()) ids->erase(std::unique(ids->begin(), ids->end()), ids->end());
     return true;
   }
 #endif
+  if (backslash != nullptr) *backslash = MayHoldEscapes(text);
   ok = m.all.Match(text, ids);
-  if (!ok) {
+  if (!ok) return false;
+  std::sort(ids->begin(), ids->end());
+  return true;
+}
+
+}  // namespace
+
+bool Scanner::Scan(std::string_view text, std::vector<int>* ids) const {
+  ids->clear();
+  const Impl& m = *impl_;
+  bool backslash = false;
+  if (!ScanText(m, text, ids, m.any_escapes ? &backslash : nullptr)) {
     ids->clear();
     return false;
   }
-  std::sort(ids->begin(), ids->end());
+  if (!backslash) return true;
+  // The readings, for the patterns that read escapes and did not match yet.
+  const std::vector<bool>& reads = m.options.read_escapes;
+  size_t wanted = 0;
+  for (size_t i = 0, k = 0; i < reads.size(); ++i) {
+    while (k < ids->size() && (*ids)[k] < static_cast<int>(i)) ++k;
+    wanted += reads[i] && !(k < ids->size() && (*ids)[k] == static_cast<int>(i));
+  }
+  if (wanted == 0) return true;
+  thread_local Readings readings;
+  thread_local std::vector<int> more;
+  const size_t found = ids->size();
+  for (size_t r = 0, n = readings.Read(text); r < n; ++r) {
+    more.clear();
+    if (!ScanText(m, readings.text(r), &more)) {
+      ids->clear();
+      return false;
+    }
+    for (int id : more)
+      if (reads[static_cast<size_t>(id)]) ids->push_back(id);
+  }
+  if (ids->size() != found) {
+    std::sort(ids->begin(), ids->end());
+    ids->erase(std::unique(ids->begin(), ids->end()), ids->end());
+  }
   return true;
 }
 

@@ -23,6 +23,15 @@
 // an RE2::Set of all the patterns. Without Hyperscan, or with Engine::kRE2,
 // one RE2::Set runs everything.
 //
+// ## JSON string escapes
+// A pattern built with Options::read_escapes matches a text when it
+// matches the text or one of its readings (escapes.h: the text with its JSON
+// string escapes decoded, up to three levels deep), so `4111\u00a01111...`
+// is read as the card it spells. The readings are made only for a text
+// holding a backslash, and scanned by the same engines as the text (so the
+// engines agree on them as they do on any text); a text without one costs a
+// memchr more.
+//
 //   std::string err;
 //   auto s = scan::Scanner::Build({"secret", "\\d{16}"}, {}, &err);
 //   std::vector<int> ids;
@@ -86,6 +95,9 @@ struct Options {
   bool case_insensitive = false;  // every pattern (RE2 case folding rules)
   bool streaming = false;         // also compile the stream-mode database
   std::vector<DigitRuns> digit_runs;  // per pattern, or empty: no promises
+  // Per pattern, or empty: none. True: the pattern also reads the text's
+  // readings (see "JSON string escapes" above). Not with `streaming`.
+  std::vector<bool> read_escapes;
 };
 
 // True when `text` is well-formed UTF-8 (the texts Hyperscan may see).
@@ -108,13 +120,15 @@ const char* DefaultEngineName();
 class Scanner {
  public:
   // Compiles `patterns` (RE2 syntax). Returns nullptr with *error set when a
-  // pattern does not compile under RE2 or the set is empty.
+  // pattern does not compile under RE2, the set is empty, or a streaming
+  // scanner is asked to read escapes.
   static std::unique_ptr<Scanner> Build(const std::vector<std::string>& patterns,
                                         const Options& options, std::string* error);
   ~Scanner();
 
   // Replaces *ids with the ids (indices into `patterns`) of every pattern
-  // that matches somewhere in `text`, in increasing order. Returns false when
+  // that matches somewhere in `text` (or, for a pattern that reads escapes,
+  // in one of its readings), in increasing order. Returns false when
   // an engine gave up (RE2 out of DFA memory, a Hyperscan error); *ids is
   // then empty.
   bool Scan(std::string_view text, std::vector<int>* ids) const;

@@ -487,28 +487,40 @@ void Utf8Checker::Feed(std::string_view s) {
   while (ok_ && i < n) {
     if (need_ == 0) {
       // ASCII fast path, 16 bytes at a time with SSE2, then 8.
+      // Backslashes are looked for on the way (a block that breaks out is
+      // looked at again below, so marking it too is harmless).
 #ifdef __SSE2__
+      const __m128i kbs = _mm_set1_epi8('\\');
+      __m128i bs = _mm_setzero_si128();
       while (i + 64 <= n) {
         const auto* q = reinterpret_cast<const __m128i*>(b + i);
-        __m128i v = _mm_or_si128(_mm_or_si128(_mm_loadu_si128(q), _mm_loadu_si128(q + 1)),
-                                 _mm_or_si128(_mm_loadu_si128(q + 2), _mm_loadu_si128(q + 3)));
+        const __m128i a0 = _mm_loadu_si128(q), a1 = _mm_loadu_si128(q + 1), a2 = _mm_loadu_si128(q + 2),
+                      a3 = _mm_loadu_si128(q + 3);
+        bs = _mm_or_si128(bs, _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(a0, kbs), _mm_cmpeq_epi8(a1, kbs)),
+                                           _mm_or_si128(_mm_cmpeq_epi8(a2, kbs), _mm_cmpeq_epi8(a3, kbs))));
+        __m128i v = _mm_or_si128(_mm_or_si128(a0, a1), _mm_or_si128(a2, a3));
         if (_mm_movemask_epi8(v) != 0) break;
         i += 64;
       }
       while (i + 16 <= n) {
         __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i));
+        bs = _mm_or_si128(bs, _mm_cmpeq_epi8(v, kbs));
         if (_mm_movemask_epi8(v) != 0) break;
         i += 16;
       }
+      if (_mm_movemask_epi8(bs) != 0) backslash_ = true;
 #endif
       while (i + 8 <= n) {
         uint64_t w;
         std::memcpy(&w, b + i, 8);
+        const uint64_t x = w ^ 0x5C5C5C5C5C5C5C5Cull;  // a zero byte where w has '\\'
+        if ((x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull) backslash_ = true;
         if (w & 0x8080808080808080ull) break;
         i += 8;
       }
       if (i >= n) break;
       unsigned char c = b[i++];
+      if (c == '\\') backslash_ = true;
       if (c < 0x80) continue;
       ascii_ = false;
       lo_ = 0x80;

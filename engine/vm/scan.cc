@@ -5,6 +5,8 @@
 
 #include <utility>
 
+#include "engine/scan/escapes.h"
+
 namespace tollgate::vm {
 
 namespace {
@@ -77,13 +79,20 @@ std::unique_ptr<re2::RE2> CompilePattern(std::string_view pattern, std::string* 
 
 bool MatchValidated(const re2::RE2& shared, int detector, std::string_view text) {
   const re2::RE2& re = ThreadLocalCopy(shared);
-  if (detector < 0) {
-    return re.Match(re2::StringPiece(text.data(), text.size()), 0, text.size(), RE2::UNANCHORED, nullptr, 0);
-  }
-  const stdlib::Validator validator = stdlib::Detectors()[static_cast<size_t>(detector)].validate;
-  return stdlib::WalkDetector(re, detector, text, [&](size_t b, size_t e) {
-    return validator == nullptr || validator(text.substr(b, e - b));
-  });
+  const stdlib::Validator validator =
+      detector < 0 ? nullptr : stdlib::Detectors()[static_cast<size_t>(detector)].validate;
+  auto match = [&](std::string_view t) {
+    if (detector < 0) return re.Match(re2::StringPiece(t.data(), t.size()), 0, t.size(), RE2::UNANCHORED, nullptr, 0);
+    return stdlib::WalkDetector(re, detector, t, [&](size_t b, size_t e) {
+      return validator == nullptr || validator(t.substr(b, e - b));
+    });
+  };
+  if (match(text)) return true;
+  if (!scan::MayHoldEscapes(text)) return false;
+  thread_local scan::Readings readings;
+  for (size_t r = 0, n = readings.Read(text); r < n; ++r)
+    if (match(readings.text(r))) return true;
+  return false;
 }
 
 }  // namespace tollgate::vm

@@ -29,12 +29,14 @@ using Scanner = scan::Scanner;
 // Defined in scan.cc so that only one place decides them.
 std::unique_ptr<re2::RE2> CompilePattern(std::string_view pattern, std::string* error);
 
-// True when `re` matches somewhere in `text`; for a detector (`detector` >=
-// 0, `re` compiled from its regex), when some candidate of
-// stdlib::WalkDetector passes its validator. Cost: one RE2 scan (of the
-// digit runs only, for the card and SSN detectors), plus one more per
-// rejected candidate; the first call per (thread, pattern) copies the RE2
-// object.
+// True when `re` matches somewhere in `text` or in one of its readings
+// (engine/scan/escapes.h: its JSON string escapes decoded, as `matches`
+// reads a text); for a detector (`detector` >= 0, `re` compiled from its
+// regex), when some candidate of stdlib::WalkDetector there passes its
+// validator. Cost: one RE2 scan (of the digit runs only, for the card and
+// SSN detectors), plus one more per rejected candidate, and the same per
+// reading when the text holds a backslash and `re` did not match it; the
+// first call per (thread, pattern) copies the RE2 object.
 bool MatchValidated(const re2::RE2& re, int detector, std::string_view text);
 
 // This thread's copy of `re` (same pattern and options): matching it takes

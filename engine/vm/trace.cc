@@ -8,9 +8,11 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "engine/core/limits.h"
+#include "engine/scan/escapes.h"
 #include "engine/vm/scan.h"
 #include "stdlib/builtins.h"
 
@@ -52,17 +54,29 @@ bool FindSpan(const ScanPattern& p, std::string_view text, size_t* begin, size_t
   std::string err;
   std::unique_ptr<re2::RE2> re = CompilePattern(regex, &err);
   if (!re) return false;
-  re2::StringPiece input(text.data(), text.size());
-  re2::StringPiece m;
-  size_t pos = 0;
-  while (pos <= input.size() && re->Match(input, pos, input.size(), RE2::UNANCHORED, &m, 1)) {
-    const size_t b = static_cast<size_t>(m.data() - input.data());
-    if (!validate || validate(std::string_view(m.data(), m.size()))) {
-      *begin = b;
-      *end = b + m.size();
-      return true;
+  auto find = [&](std::string_view t) {
+    re2::StringPiece input(t.data(), t.size());
+    re2::StringPiece m;
+    size_t pos = 0;
+    while (pos <= input.size() && re->Match(input, pos, input.size(), RE2::UNANCHORED, &m, 1)) {
+      const size_t b = static_cast<size_t>(m.data() - input.data());
+      if (!validate || validate(std::string_view(m.data(), m.size()))) {
+        *begin = b;
+        *end = b + m.size();
+        return true;
+      }
+      pos = m.empty() ? b + 1 : b + m.size();
     }
-    pos = m.empty() ? b + 1 : b + m.size();
+    return false;
+  };
+  if (find(text)) return true;
+  // `matches` reads JSON string escapes through: the span in the text of the
+  // first reading that has a match (engine/scan/escapes.h).
+  scan::Readings readings;
+  for (size_t r = 0, n = readings.Read(text); r < n; ++r) {
+    if (!find(readings.text(r))) continue;
+    std::tie(*begin, *end) = readings.ToText(r, *begin, *end);
+    return true;
   }
   return false;
 }

@@ -32,8 +32,10 @@
 // decision's redactions, using stdlib's Redactor (ApplyJoined: a match across
 // two texts is removed from both). Tool-call arguments are redacted as text:
 // a replacement inside a JSON-encoded argument string keeps it valid JSON
-// only when the match was inside a JSON string. A leading UTF-8 byte order
-// mark is skipped.
+// only when the match was inside a JSON string. A match spelled with JSON
+// string escapes (`4111\u00a01111...`) is found in the text's reading and
+// replaced whole escapes at a time (stdlib/redact.h), so it keeps the
+// string valid too. A leading UTF-8 byte order mark is skipped.
 //
 // Thread safety: pure functions; the Program is only read.
 #pragma once

@@ -431,6 +431,30 @@ has "eval tool call redaction" "$OUT" '"pattern":"dlp.credit_card"'
 has "eval tool call redacted" "$OUT" '"arguments":"{\"card\": \"[CARD]\"}"'
 hasnt "eval tool call no card" "$OUT" '4111 1111 1111 1111'
 
+# arguments and tool results as Python's json.dumps writes them: a card with
+# no-break spaces, an address with umlauts, full-width digits as \uXXXX
+# escapes; matches reads them, the escaped spelling is replaced whole and the
+# arguments stay JSON (regression: nothing matched, the card went upstream)
+cat >"$TMP/escaped.tg" <<'TG'
+policy "escaped"
+rule cards  { when request.content matches dlp.credit_card redact dlp.credit_card as "[CARD]" }
+rule emails { when request.content matches dlp.email redact dlp.email as "[EMAIL]" }
+rule ibans  { when request.content matches dlp.iban redact dlp.iban as "[IBAN]" }
+TG
+cat >"$TMP/escaped.json" <<'EOF'
+{"principal":{"workspace":"w"},"request":{"model":"m","messages":[
+ {"role":"user","content":"charge my card"},
+ {"role":"assistant","content":null,"tool_calls":[{"id":"1","type":"function","function":{"name":"charge","arguments":"{\"card\": \"4111\\u00a01111\\u00a01111\\u00a01111\", \"email\": \"j\\u00f6hn@b\\u00fccher.de\", \"iban\": \"DE89\\u00a03704\\u00a00044\\u00a00532\\u00a00130\\u00a000\"}"}}]},
+ {"role":"tool","tool_call_id":"1","content":"{\"card\": \"\\uff14\\uff11\\uff11\\uff11\\uff11\\uff11\\uff11\\uff11\\uff11\\uff11\\uff11\\uff11\\uff11\\uff11\\uff11\\uff11\"}"}
+]}}
+EOF
+run "eval escaped card" 0 "$TG" eval --policy "$TMP/escaped.tg" --request "$TMP/escaped.json" --apply-redactions --compact
+has "escaped rules fire" "$OUT" '"rules":["cards","emails","ibans"]'
+has "escaped arguments redacted" "$OUT" '"arguments":"{\"card\": \"[CARD]\", \"email\": \"[EMAIL]\", \"iban\": \"[IBAN]\"}"'
+has "escaped tool result redacted" "$OUT" '"content":"{\"card\": \"[CARD]\"}"'
+hasnt "no escaped digit left" "$OUT" 'u00a0'
+hasnt "no escaped full-width digit left" "$OUT" 'uff1'
+
 # the deprecated `functions` / `function_call` and OpenAI custom tools are tools
 # too: a tool allowlist sees their names, DLP their arguments (regression:
 # both escaped the policy silently)

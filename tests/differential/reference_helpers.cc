@@ -109,9 +109,69 @@ const RE2& Regex(std::string_view pattern) {
   return *it->second;
 }
 
+// `text` with its JSON string escapes decoded, as docs/language.md ("JSON
+// string escapes") says, character by character; "" when none decodes.
+std::string DecodeEscapes(const std::string& text) {
+  auto hex4 = [&](size_t i) -> long {
+    if (i + 4 > text.size()) return -1;
+    const std::string h = text.substr(i, 4);
+    if (h.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) return -1;
+    return std::stol(h, nullptr, 16);
+  };
+  auto utf8 = [](unsigned long c) {
+    std::string o;
+    if (c < 0x80) return std::string(1, static_cast<char>(c));
+    if (c < 0x800) return o + static_cast<char>(0xC0 | (c >> 6)) + static_cast<char>(0x80 | (c & 0x3F));
+    if (c < 0x10000)
+      return o + static_cast<char>(0xE0 | (c >> 12)) + static_cast<char>(0x80 | ((c >> 6) & 0x3F)) +
+             static_cast<char>(0x80 | (c & 0x3F));
+    return o + static_cast<char>(0xF0 | (c >> 18)) + static_cast<char>(0x80 | ((c >> 12) & 0x3F)) +
+           static_cast<char>(0x80 | ((c >> 6) & 0x3F)) + static_cast<char>(0x80 | (c & 0x3F));
+  };
+  const std::string simple = "\"\\/bfnrt", meant = "\"\\/\b\f\n\r\t";
+  std::string out;
+  bool any = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const size_t k = i + 1 < text.size() && text[i] == '\\' ? simple.find(text[i + 1]) : std::string::npos;
+    if (k != std::string::npos) {
+      out += meant[k];
+      ++i;
+      any = true;
+      continue;
+    }
+    const long u = text[i] == '\\' && i + 1 < text.size() && text[i + 1] == 'u' ? hex4(i + 2) : -1;
+    const long lo = u >= 0xD800 && u <= 0xDBFF && text.compare(i + 6, 2, "\\u") == 0 ? hex4(i + 8) : -1;
+    if (u >= 0 && (u < 0xD800 || u > 0xDFFF)) {
+      out += utf8(static_cast<unsigned long>(u));
+      i += 5;
+      any = true;
+    } else if (lo >= 0xDC00 && lo <= 0xDFFF) {
+      out += utf8(0x10000 + ((static_cast<unsigned long>(u) - 0xD800) << 10) + (static_cast<unsigned long>(lo) - 0xDC00));
+      i += 11;
+      any = true;
+    } else {
+      out += text[i];
+    }
+  }
+  return any ? out : std::string();
+}
+
 // True when some (leftmost, non-overlapping) match of `re` in `text` passes
-// `validate` (or when any match exists and there is no validator).
+// `validate` (or when any match exists and there is no validator) -- or,
+// `matches` reading JSON string escapes through, in `text` decoded once,
+// twice or three times.
+bool MatchesOne(std::string_view text, std::string_view re, stdlib::Validator validate);
 bool MatchesPattern(std::string_view text, std::string_view re, stdlib::Validator validate) {
+  if (MatchesOne(text, re, validate)) return true;
+  std::string reading(text);
+  for (int level = 0; level < 3; ++level) {
+    reading = DecodeEscapes(reading);
+    if (reading.empty()) return false;
+    if (MatchesOne(reading, re, validate)) return true;
+  }
+  return false;
+}
+bool MatchesOne(std::string_view text, std::string_view re, stdlib::Validator validate) {
   const RE2& r = Regex(re);
   if (!validate) return RE2::PartialMatch(text, r);
   size_t pos = 0;

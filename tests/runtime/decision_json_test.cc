@@ -237,6 +237,46 @@ TEST(DecisionJson, AnAssistantRefusalIsScannedAndRedacted) {
   EXPECT_EQ(out.find("4111"), std::string::npos) << out;
 }
 
+// A tool call's arguments and a tool result are JSON texts: Python's
+// json.dumps writes a card's no-break spaces, an address's umlauts and
+// full-width digits as `\uXXXX` escapes, which the model reads as the
+// characters. `matches` reads them (the rules fire) and the redaction
+// replaces the escaped spelling whole, so the arguments stay JSON and no
+// digit of the card goes upstream. It used to find nothing.
+TEST(DecisionJson, JsonEscapedNumbersInToolTextsAreMatchedAndRedacted) {
+  Compiled c = CompileSource("x.tg", R"(policy "x"
+rule cards  { when request.content matches dlp.credit_card redact dlp.credit_card as "[CARD]" }
+rule emails { when request.content matches dlp.email redact dlp.email as "[EMAIL]" }
+rule ibans  { when request.content matches dlp.iban redact dlp.iban as "[IBAN]" }
+rule codes  { when request.content matches "code-\\d{4}" redact "code-\\d{4}" as "[CODE]" }
+)", {});
+  ASSERT_TRUE(c.policy) << c.diagnostics.Render();
+  const std::string input = R"({"principal": {"workspace": "w"}, "request": {"model": "m", "messages": [
+      {"role": "user", "content": "charge my card, pasted: {\"n\": \"5500\\u00a00000\\u00a00000\\u00a00004\"}"},
+      {"role": "assistant", "content": null, "tool_calls": [{"id": "1", "type": "function", "function": {"name": "charge",
+        "arguments": "{\"card\": \"4111\\u00a01111\\u00a01111\\u00a01111\", \"email\": \"j\\u00f6hn@b\\u00fccher.de\", \"iban\": \"DE89\\u00a03704\\u00a00044\\u00a00532\\u00a00130\\u00a000\", \"c\": \"code-\\u0031\\u0032\\u0033\\u0034\"}"}}]},
+      {"role": "tool", "tool_call_id": "1", "content": "{\"card\": \"\\uff14\\uff11\\uff11\\uff11\\uff11\\uff11\\uff11\\uff11\\uff11\\uff11\\uff11\\uff11\\uff11\\uff11\\uff11\\uff11\", \"mcp\": \"{\\\"card\\\": \\\"4111\\\\u00a01111\\\\u00a01111\\\\u00a01111\\\"}\"}"}]}})";
+  vm::Decision d;
+  const std::string decision = Eval(*c.policy, input, true, &d);
+  EXPECT_EQ(d.fired.size(), 4u) << decision;
+  ASSERT_EQ(d.redactions.size(), 4u) << decision;
+  // --explain shows where: the escaped spelling, masked.
+  EXPECT_NE(decision.find(R"("detector":"dlp.credit_card","span":)"), std::string::npos) << decision;
+  std::string out, error;
+  ASSERT_TRUE(ApplyRedactions(input, d, c.policy->program(), &out, &error)) << error;
+  rapidjson::Document doc;
+  ASSERT_FALSE(doc.Parse(out.c_str()).HasParseError()) << out;
+  const auto& m = doc["messages"];
+  EXPECT_STREQ(m[0]["content"].GetString(), R"(charge my card, pasted: {"n": "[CARD]"})");
+  const std::string args = m[1]["tool_calls"][0]["function"]["arguments"].GetString();
+  EXPECT_EQ(args, R"({"card": "[CARD]", "email": "[EMAIL]", "iban": "[IBAN]", "c": "[CODE]"})");
+  rapidjson::Document inner;
+  EXPECT_FALSE(inner.Parse(args.c_str()).HasParseError()) << args;
+  EXPECT_STREQ(m[2]["content"].GetString(), R"({"card": "[CARD]", "mcp": "{\"card\": \"[CARD]\"}"})");
+  for (std::string_view gone : {"4111", "5500", "uff14", "u00f6", "DE89", "u0031"})
+    EXPECT_EQ(out.find(gone), std::string::npos) << gone << " in " << out;
+}
+
 TEST(DecisionJson, RedactionKeepsNumberTextAndHugeNumbers) {
   auto p = Compile();
   ASSERT_TRUE(p);

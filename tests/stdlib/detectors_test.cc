@@ -450,6 +450,52 @@ TEST(DetectorsTest, RedactionRemovesIbanAndInvisibleSpellings) {
   EXPECT_EQ(n, 7);
 }
 
+// JSON string escapes are read through (engine/scan/escapes.h): a tool
+// call's arguments as Python's json.dumps writes them. The span is the
+// escaped text, from the first escape or digit to the last.
+TEST(DetectorsTest, JsonStringEscapesAreReadThrough) {
+  EXPECT_EQ(Found("dlp.credit_card", R"({"card": "4111\u00a01111\u00a01111\u00a01111"})"),
+            Strings{R"(4111\u00a01111\u00a01111\u00a01111)"});
+  EXPECT_EQ(Found("dlp.email", R"({"email": "j\u00f6hn@b\u00fccher.de"})"),
+            Strings{R"(j\u00f6hn@b\u00fccher.de)"});
+  EXPECT_EQ(Found("dlp.iban", R"({"iban": "DE89\u00a03704\u00a00044\u00a00532\u00a00130\u00a000"})"),
+            Strings{R"(DE89\u00a03704\u00a00044\u00a00532\u00a00130\u00a000)"});
+  EXPECT_EQ(Found("dlp.us_ssn", R"("ssn": "123\u002d45\u002d6789")"), Strings{R"(123\u002d45\u002d6789)"});
+  // Full-width digits, every one an escape: the span starts and ends with one.
+  const std::string wide = R"(\uff14\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11)";
+  EXPECT_EQ(Found("dlp.credit_card", R"({"card": ")" + wide + R"("})"), Strings{wide});
+  // Every digit escaped, upper-case hex, and a line break escaped as `\n`.
+  EXPECT_EQ(Found("dlp.credit_card", R"(\u0034\u0031\u0031\u0031 1111\n1111 1111!)"),
+            Strings{R"(\u0034\u0031\u0031\u0031 1111\n1111 1111)"});
+  // JSON inside a JSON string: escaped twice.
+  EXPECT_EQ(Found("dlp.credit_card", R"({"result": "{\"card\": \"4111\\u00a01111\\u00a01111\\u00a01111\"}"})"),
+            Strings{R"(4111\\u00a01111\\u00a01111\\u00a01111)"});
+  // An escape that is no JSON escape is no separator; the validators still
+  // decide (a Luhn-invalid card is no card however it is spelled).
+  EXPECT_EQ(Found("dlp.credit_card", R"(4111\x00a01111\x00a01111\x00a01111)"), Strings{});
+  EXPECT_EQ(Found("dlp.credit_card", R"(4111\u00a01111\u00a01111\u00a01112)"), Strings{});
+  // Found both as written and in the reading: one span.
+  EXPECT_EQ(Found("dlp.credit_card", R"(4111 1111 1111 1111 \n)"), Strings{"4111 1111 1111 1111"});
+  // The PEM block with literal `\n` is found whole as before.
+  const std::string pem = R"(-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----)";
+  EXPECT_EQ(Found("dlp.api_key", R"({"k": ")" + pem + R"(\n"})"), Strings{pem});
+}
+
+// Redacting the raw escaped span keeps a JSON text JSON.
+TEST(DetectorsTest, RedactionReplacesTheEscapedSpelling) {
+  std::string error;
+  auto r = Redactor::Build({{"dlp.credit_card", "[CARD]"}, {"dlp.iban", "[IBAN]"},
+                            {"dlp.email", "[EMAIL]"}, {R"(secret-\d+)", "[S]"}},
+                           &error);
+  ASSERT_TRUE(r) << error;
+  int n = 0;
+  EXPECT_EQ(r->Apply(R"({"card": "4111\u00a01111\u00a01111\u00a01111", "email": "j\u00f6hn@b\u00fccher.de", )"
+                     R"("iban": "DE89\u00a03704\u00a00044\u00a00532\u00a00130\u00a000", "s": "secret-\u0034\u0032"})",
+                     &n),
+            R"({"card": "[CARD]", "email": "[EMAIL]", "iban": "[IBAN]", "s": "[S]"})");
+  EXPECT_EQ(n, 4);
+}
+
 TEST(DetectorsTest, Ipv4) {
   EXPECT_EQ(Found("dlp.ipv4", "from 192.168.1.1 and 8.8.8.8"),
             (Strings{"192.168.1.1", "8.8.8.8"}));

@@ -74,10 +74,14 @@ class Utf8Checker {
   bool Done() const { return ok_ && need_ == 0; }
   // True while every byte fed was ASCII.
   bool Ascii() const { return ascii_; }
+  // True when some byte fed was a backslash (exact while Done(); the text
+  // may have readings, escapes.h): found in the same pass.
+  bool Backslash() const { return backslash_; }
 
  private:
   bool ok_ = true;
   bool ascii_ = true;
+  bool backslash_ = false;
   int need_ = 0;         // continuation bytes still expected
   uint8_t lo_ = 0x80, hi_ = 0xBF;  // allowed range of the next continuation byte
 };
