@@ -530,16 +530,6 @@ bool HasFallbacksTest(Context& ctx, Expr& e) {
   }
 }
 
-// The conjuncts of `e` (`a and b and c`), in order.
-void Conjuncts(const Expr& e, std::vector<const Expr*>* out, uint32_t depth = 0) {
-  if (depth < 512 && e.kind == ExprKind::kBinary && e.op == Op::kAnd && e.kids.size() == 2) {
-    Conjuncts(*e.kids[0], out, depth + 1);
-    Conjuncts(*e.kids[1], out, depth + 1);
-    return;
-  }
-  out->push_back(&e);
-}
-
 // Structural equality of two checked expressions, reading `not (x in y)` as
 // `x not in y`. Inside a fallback twin's quantifier body, the variable
 // `local` of `b` stands for the field `field` of `a` (request.model).
@@ -693,6 +683,16 @@ void FallbackUnchecked(Context& ctx) {
 }
 
 }  // namespace
+
+void Conjuncts(const ast::Expr& e, std::vector<const ast::Expr*>* out, uint32_t depth) {
+  if (depth < 512 && e.kind == ast::ExprKind::kBinary && e.op == ast::Op::kAnd &&
+      e.kids.size() == 2) {
+    Conjuncts(*e.kids[0], out, depth + 1);
+    Conjuncts(*e.kids[1], out, depth + 1);
+    return;
+  }
+  out->push_back(&e);
+}
 
 bool Names(Context& ctx) {
   NameChecker n(ctx);

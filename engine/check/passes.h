@@ -231,4 +231,7 @@ Span SubSpan(const Span& span, size_t offset, size_t len);
 // Display of a dotted chain for messages: "request.provider.zdr".
 std::string ChainText(const ast::Expr& e);
 
+// The conjuncts of `e` (`a and b and c`), in order (names.cc).
+void Conjuncts(const ast::Expr& e, std::vector<const ast::Expr*>* out, uint32_t depth = 0);
+
 }  // namespace tollgate::check

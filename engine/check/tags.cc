@@ -41,15 +41,6 @@ bool Same(const Expr& a, const Expr& b, uint32_t depth = 0) {
   return true;
 }
 
-void Conjuncts(const Expr& e, std::vector<const Expr*>* out, uint32_t depth = 0) {
-  if (depth < 512 && e.kind == ExprKind::kBinary && e.op == Op::kAnd && e.kids.size() == 2) {
-    Conjuncts(*e.kids[0], out, depth + 1);
-    Conjuncts(*e.kids[1], out, depth + 1);
-    return;
-  }
-  out->push_back(&e);
-}
-
 // A conjunct that pins an expression to constant values: `x == c`,
 // `c == x`, `x in {c1, c2}` (a constant set or list).
 struct Pin {

@@ -1,6 +1,8 @@
 // Readings: JSON string escapes decoded, spans mapped back (escapes.h).
 #include "engine/scan/escapes.h"
 
+#include "engine/core/utf8.h"
+
 #include <algorithm>
 
 namespace tollgate::scan {
@@ -23,25 +25,6 @@ long Hex4(std::string_view s, size_t i) {
     v = v * 16 + d;
   }
   return v;
-}
-
-// `cp` (a scalar value: no surrogate, at most U+10FFFF) in UTF-8.
-void AppendUtf8(std::string* out, unsigned long cp) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
 }
 
 // The escape at in[at] (a backslash): its code point and length in bytes,
@@ -92,7 +75,7 @@ bool Readings::Decode(std::string_view in, Level* out) {
     }
     out->text.append(in.data() + copied, at - copied);
     const size_t b = out->text.size();
-    AppendUtf8(&out->text, cp);
+    AppendUtf8(static_cast<uint32_t>(cp), &out->text);
     out->escapes.push_back({b, out->text.size() - b, at, len});
     i = copied = at + len;
   }

@@ -170,7 +170,9 @@ TEST_F(AuditVerify, FileArgumentsAreOneChain) {
   VerifyReport whole;
   Verify({File(2), File(0), File(1)}, &whole);  // sorted by number
   EXPECT_EQ(whole.errors(), 0u) << (whole.problems.empty() ? "" : whole.problems[0].message);
-  if (seqs_.size() == 3) EXPECT_TRUE(whole.notes.empty()) << whole.notes[0];
+  if (seqs_.size() == 3) {
+    EXPECT_TRUE(whole.notes.empty()) << whole.notes[0];
+  }
   EXPECT_EQ(whole.files, 3u);
 
   VerifyReport gap;

@@ -259,8 +259,11 @@ test "dear endpoint with plenty left" {
 )");
   ASSERT_TRUE(c.policy) << c.diagnostics.Render();
   runtime::TestReport r = runtime::RunTests(*c.policy, {});
-  for (const runtime::TestResult& t : r.tests)
-    if (t.name.find("endpoint") != std::string::npos) EXPECT_TRUE(t.pass) << t.name << ":\n" << Failures(t);
+  for (const runtime::TestResult& t : r.tests) {
+    if (t.name.find("endpoint") != std::string::npos) {
+      EXPECT_TRUE(t.pass) << t.name << ":\n" << Failures(t);
+    }
+  }
 }
 
 }  // namespace
