@@ -309,5 +309,30 @@ TEST(AuditCrash, SigkillUnderLoadLosesNothingAnswered) {
   for (const std::string& id : answered) ASSERT_TRUE(recorded.count(id)) << id << " was answered but is not recorded";
 }
 
+// A credential written with JSON escapes ("sk\u002dproj-...", a member named
+// "api\u005fkey") is the same credential once decoded: the record keeps
+// neither, though the raw bytes hold no credential literal or stem.
+TEST(AuditLog, NoRecordContainsAnEscapedCredential) {
+  TempDir dir;
+  std::string err;
+  auto log = AuditLog::Open(dir.path, {}, &err);
+  ASSERT_TRUE(log) << err;
+  Recorder rec(log.get(), MustCompile("policies/example.tg"), "", "");
+  const std::string body = "abcdefghijklmnopqrstuvwxyz012345";
+  rec.Decide(R"({"principal":{"workspace":"acme-eu","user":"u","jurisdiction":"DE"},)"
+             R"("request":{"model":"openai/gpt-4o","api\u005fkey":"opaque-value-77",)"
+             R"("messages":[{"role":"user","content":"here is my key sk\u002dproj-)" + body +
+             R"( please"}]}})");
+  ASSERT_TRUE(log->Close());
+  std::string all;
+  for (const auto& e : fs::directory_iterator(dir.path))
+    if (e.path().extension() == ".jsonl") all += ReadAll(e.path());
+  ASSERT_FALSE(all.empty());
+  EXPECT_EQ(all.find(body), std::string::npos);
+  EXPECT_EQ(all.find("opaque-value-77"), std::string::npos);
+  EXPECT_NE(all.find("[credential]"), std::string::npos);
+  EXPECT_NE(all.find("\"scrubbed\":["), std::string::npos);
+}
+
 }  // namespace
 }  // namespace tollgate::audit::testing

@@ -869,6 +869,23 @@ bool MayHoldApiKey(std::string_view s) {
   return false;
 }
 
+namespace {
+
+// Appends the input as received (raw CR/LF, which can only be white space
+// between tokens in valid JSON, as spaces: a record is one line).
+void AppendKept(std::string_view raw, std::string* out) {
+  const size_t at = out->size();
+  out->append(raw);
+  char* b = out->data() + at;
+  char* e = out->data() + out->size();
+  for (char c : {'\n', '\r'})
+    for (char* p = static_cast<char*>(memchr(b, c, static_cast<size_t>(e - b))); p != nullptr;
+         p = static_cast<char*>(memchr(p + 1, c, static_cast<size_t>(e - p - 1))))
+      *p = ' ';
+}
+
+}  // namespace
+
 bool PrepareInput(std::string_view raw, ast::Retention retain, std::string_view hmac_key,
                   const AllowList* allow, std::string* input, std::string* content,
                   const ListLimits& limits) {
@@ -881,6 +898,7 @@ bool AppendPreparedInput(std::string_view raw, ast::Retention retain, std::strin
                          const ListLimits& limits) {
   content->clear();
   raw = StripBom(raw);
+  bool escaped = false;  // kept whole unless the exact path removes something
   if (retain == ast::Retention::kFull) {
     // A credential stem (any case) or an API key's literal somewhere? One
     // pass; only then the exact checks below (the same answer).
@@ -915,17 +933,17 @@ bool AppendPreparedInput(std::string_view raw, ast::Retention retain, std::strin
     }
     if (!suspicious && key && ApiKeyDetector() >= 0 && stdlib::DetectorMatches(ApiKeyDetector(), raw))
       suspicious = true;
-    if (!suspicious) {  // fast path: nothing to remove, keep the bytes
-      const size_t at = out->size();
-      out->append(raw);
-      // Raw CR/LF can only be white space between tokens in valid JSON.
-      char* b = out->data() + at;
-      char* e = out->data() + out->size();
-      for (char c : {'\n', '\r'})
-        for (char* p = static_cast<char*>(memchr(b, c, static_cast<size_t>(e - b))); p != nullptr;
-             p = static_cast<char*>(memchr(p + 1, c, static_cast<size_t>(e - p - 1))))
-          *p = ' ';
-      return true;
+    if (!suspicious) {
+      // A `\u` escape can spell any stem or key literal ("sk\u002d...",
+      // "api\u005fkey") where the raw bytes show neither: the exact path
+      // reads the decoded names and strings, and the bytes are kept when it
+      // removes nothing. (No stem or literal holds a `/` or a character with
+      // a short escape, so `\/`, `\n`, `\"` hide nothing.)
+      escaped = memmem(raw.data(), raw.size(), "\\u", 2) != nullptr;
+      if (!escaped) {
+        AppendKept(raw, out);  // fast path: nothing to remove, keep the bytes
+        return true;
+      }
     }
   }
   rj::StringBuffer sb;
@@ -950,8 +968,15 @@ bool AppendPreparedInput(std::string_view raw, ast::Retention retain, std::strin
     *content = "{\"retain\":\"none\",\"unparsable\":true,\"scrubbed\":[]}";
     return false;
   }
+  if (retain == ast::Retention::kFull && f.scrubbed.empty() && f.scrubbed_rest == 0) {
+    if (escaped) {
+      AppendKept(raw, out);
+    } else {
+      out->append(sb.GetString(), sb.GetSize());
+    }
+    return true;
+  }
   out->append(sb.GetString(), sb.GetSize());
-  if (retain == ast::Retention::kFull && f.scrubbed.empty() && f.scrubbed_rest == 0) return true;
   sb.Clear();
   w.Reset(sb);
   w.StartObject();
