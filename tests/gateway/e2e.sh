@@ -48,6 +48,12 @@ PIDS+=($!)
 wait_for "the TLS stub's port" 10 test -s "$T/tls.port" || exit 1
 TP=$(head -1 "$T/tls.port")
 sed "s/STUB_PORT/$SP/g; s/TLS_PORT/$TP/g" "$HERE/catalog.template.json" > "$T/catalog.json"
+# The stub takes what a gateway with the default 4 MiB body limit lets
+# through (an image part of 2 MB), not only Beast's default 1 MB.
+{ printf '{"model":"ok","messages":[{"role":"user","content":"'; head -c 2000000 /dev/zero | tr '\0' a; printf '"}]}'; } > "$T/2mb.json"
+st=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data-binary @"$T/2mb.json" \
+  "http://127.0.0.1:$SP/ok/v1/chat/completions")
+check "the stub upstream answers a 2 MB request" test "$st" = 200
 
 # --- keys, config ---
 key() { printf %s "$1" | sha256sum | cut -d' ' -f1; }

@@ -106,9 +106,14 @@ void Serve(Stream& sock) {
   beast::error_code ec;
   beast::flat_buffer buf;
   for (;;) {
-    http::request<http::string_body> req;
-    http::read(sock, buf, req, ec);
+    // Beast's default body limit (1 MB) would drop the connection on a
+    // larger request, such as an image part the gateway (4 MiB by default)
+    // lets through: the upstream takes what the gateway sends.
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(64u << 20);
+    http::read(sock, buf, parser, ec);
     if (ec) break;
+    http::request<http::string_body> req = parser.release();
     std::string target(req.target());
     std::string mode = target.size() > 1 ? target.substr(1, target.find('/', 1) - 1) : "";
     http::response<http::string_body> res{http::status::ok, req.version()};
