@@ -157,10 +157,13 @@ net::awaitable<UpstreamError> UpstreamConn::Send(http::request<http::string_body
   }
   if (ec) {
     // A kept-alive connection the server closed meanwhile: nothing was
-    // received, the request can go on a fresh connection.
+    // received, the request can go on a fresh connection. Over TLS a
+    // server (or a load balancer's idle timeout) that closes the TCP
+    // connection without a close_notify reads as a truncated stream.
     if (reused_ && ec != beast::error::timeout &&
         (ec == http::error::end_of_stream || ec == net::error::eof ||
-         ec == net::error::connection_reset || ec == net::error::broken_pipe)) {
+         ec == net::error::connection_reset || ec == net::error::broken_pipe ||
+         ec == ssl::error::stream_truncated)) {
       *stale = true;
     }
     co_return Fail(ec == http::error::end_of_stream || ec == net::error::eof ? "closed" : "connect", ec);

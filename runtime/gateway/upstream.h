@@ -74,7 +74,9 @@ class UpstreamConn {
  public:
   ~UpstreamConn();
   // Writes `req` and reads the response header. On a reused connection that
-  // turns out closed, *reconnect is set (the caller acquires a fresh one).
+  // turns out closed (end of stream, reset, broken pipe, or over TLS a
+  // stream truncated without close_notify) before any byte of an answer,
+  // *stale is set (the caller acquires a fresh one).
   net::awaitable<UpstreamError> Send(http::request<http::string_body>& req, bool* stale);
   int status() const;
   std::string header(std::string_view name) const;

@@ -300,6 +300,18 @@ st=$(post sk-main "$(msg test/ok hi ',"service_tier":"scale"')"); check "service
 # --- TLS upstreams: verified certificate and host name ---
 st=$(post sk-main "$(msg test/tls hi)"); check "https upstream with a trusted certificate" test "$st" = 200
 st=$(post sk-main "$(msg test/tlsbad hi)"); check "a certificate for another name is refused (falls back)" test "$st" = 200
+# A kept-alive TLS connection the upstream closed while idle without a
+# close_notify (a load balancer's idle timeout) reads as a truncated stream
+# when reused: the request goes on a new connection, not to a 502. (Two
+# first requests: client connections alternate between the two I/O
+# threads, each with its own upstream pool.)
+closed=$(curl -sk "https://localhost:$TP/count/idleclose-closed")
+st=$(post sk-main "$(msg test/tlsidle hi)")$(post sk-main "$(msg test/tlsidle hi)")
+wait_for "the TLS upstream to close the idle connections" 5 \
+  sh -c "test \$(curl -sk 'https://localhost:$TP/count/idleclose-closed') -ge $((closed + 2))"
+st2=$(post sk-main "$(msg test/tlsidle again)")
+check "a TLS connection the upstream closed while idle is not reused for a 502 ($st then $st2)" \
+  sh -c "test $st = 200200 && test $st2 = 200"
 curl -s "$URL/metrics" > "$T/metrics"
 check "the refused certificate counted as a tls error" grep -q 'tollgate_upstream_errors_total{endpoint="test/tlsbad@a",kind="tls"}' "$T/metrics" ||
   grep 'tollgate_upstream_errors_total' "$T/metrics"

@@ -22,6 +22,10 @@
 //   /bench/...                     200 with a fixed small body (benchmarks)
 //   /jsonforstream/...             200 with the whole JSON completion of /ok, even for
 //                                  stream: true (a server that ignores `stream`)
+//   /idleclose/...                 as /ok (not streamed), then a connection left idle for
+//                                  300 ms is closed at the TCP level: over TLS without a
+//                                  close_notify (a load balancer's idle timeout); counted
+//                                  under /count/idleclose-closed
 //   GET /last/MODE                 the last request body MODE received
 //   GET /count/MODE                how many requests MODE received
 #include <utility>
@@ -226,6 +230,15 @@ void Serve(Stream& sock) {
     res.prepare_payload();
     http::write(sock, res, ec);
     if (ec || !res.keep_alive()) break;
+    if (mode == "idleclose" && buf.size() == 0) {
+      pollfd p{beast::get_lowest_layer(sock).native_handle(), POLLIN, 0};
+      if (::poll(&p, 1, 300) == 0) {
+        beast::get_lowest_layer(sock).close(ec);  // no TLS shutdown: the peer reads a truncated stream
+        std::lock_guard<std::mutex> lock(mu);
+        ++counts["idleclose-closed"];
+        return;
+      }
+    }
   }
   beast::get_lowest_layer(sock).shutdown(tcp::socket::shutdown_both, ec);
 }
