@@ -434,6 +434,44 @@ size_t Threads() {
   return n;
 }
 
+// A pooled upstream connection idle for longer than
+// upstream.pool_idle_timeout_ms is closed, not reused: a NAT or load
+// balancer may have dropped it without a FIN or a reset (AWS's NAT gateway
+// after 350 s, Azure's load balancer after 4 min), and a request sent on it
+// would wait out first_byte_timeout_ms (60 s by default) before failing.
+// The scripted upstream stays silent after one answer per connection, as
+// such a connection does. Before: the second request waited the whole
+// first-byte timeout and was answered 504.
+TEST(UpstreamPool, AConnectionIdleTooLongIsNotReused) {
+  testkit::ScriptedUpstream up(Http200(kCompletion), /*hold=*/true);
+  up.OneAnswerPerConnection();
+  const std::string dir = testkit::MakeTempDir("poolidle");
+  testkit::WriteFile(dir + "/p.tg", "policy \"t\"\n");
+  testkit::WriteFile(dir + "/c.json", testkit::CatalogJson({testkit::TestEndpoint("m/x@a", "a").BaseUrl(up.base_url())}));
+  testkit::WriteFile(dir + "/k.json", testkit::OneKeyJson());
+  Config cfg = testkit::DirConfig(dir);
+  cfg.upstream.max_attempts = 1;
+  cfg.upstream.first_byte_timeout_ms = 3'000;
+  cfg.upstream.pool_idle_timeout_ms = 1;
+  testkit::LoopbackServer gw;
+  std::string err;
+  ASSERT_TRUE(gw.Start(std::move(cfg), &err)) << err;
+  auto chat = [&] {
+    return testkit::HttpCall(gw.port(), http::verb::post, "/v1/chat/completions", kChat, {{"authorization", "Bearer sk"}});
+  };
+  EXPECT_EQ(chat().status, 200);
+  // The behaviour under test is idle time: the pooled connection outlives
+  // its 1 ms.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const auto t0 = std::chrono::steady_clock::now();
+  Answer a = chat();
+  EXPECT_EQ(a.status, 200) << a.body;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2'000));
+  EXPECT_EQ(up.connections(), 2);
+  gw.Stop();
+  testkit::RemoveDir(dir);
+}
+
 // A drain's thread is joined, never left running past the server: a
 // server stopped (Server::Stop, as SIGTERM) and destroyed before its grace
 // period ends leaves no thread behind. Before: the drain thread was
