@@ -1619,6 +1619,7 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
         break;
       }
     }
+    x->attempt = a;  // (MoveToAsync sets it too, when there is a reservation to move)
     const runtime::Endpoint& ep = x->live->catalog->endpoint(x->s.route.endpoints[a].endpoint);
     const UpstreamTarget& t = x->live->targets[x->s.route.endpoints[a].endpoint];
     Request up{http::verb::post, t.path_prefix + "/chat/completions", 11};
@@ -1735,6 +1736,23 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
       x->attempt = a;
       break;
     }
+    if (err.kind == "timeout" && conn) {
+      // No answer head within first_byte_timeout_ms, on a connection that
+      // took the request: the provider may well be generating it (a long
+      // non-streamed answer sends its head with the whole answer) and bill
+      // it, read or not. Charged at its worst case, as a request whose
+      // client left is (docs/gateway.md, *Durability*): spend is never lost;
+      // the next attempt reserves its own worst case anew.
+      conn.reset();  // stops the generation where closing does
+      billed = Outcome();  // no usage: the worst case
+      Pending<ledger::Status> settled(co_await net::this_coro::executor);
+      charged = svc.ChargeFailedAttempt(x.get(), billed, settled.Callback());
+      const ledger::Status st = co_await settled.Wait();
+      if (!st.ok) {
+        svc.log().error("{{\"event\":\"ledger_settle_failed\",\"code\":\"{}\",\"message\":\"{}\"}}",
+                        st.code, st.message);
+      }
+    }
     conn.reset();
     svc.metrics().upstream_errors.Add(Label("endpoint", ep.id) + "," + Label("kind", err.kind));
     any_failed = true;
@@ -1754,6 +1772,10 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
       if (billed.completion_tokens >= 0) {
         failed.Key("completion_tokens");
         failed.Int64(billed.completion_tokens);
+      }
+      if (billed.prompt_tokens < 0 && billed.completion_tokens < 0) {  // a timeout: the worst case
+        failed.Key("usage_estimated");
+        failed.Bool(true);
       }
       failed.Key("cost");
       const std::string cost = FormatMicros(charged);
