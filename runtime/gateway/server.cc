@@ -1622,7 +1622,7 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     x->attempt = a;  // (MoveToAsync sets it too, when there is a reservation to move)
     const runtime::Endpoint& ep = x->live->catalog->endpoint(x->s.route.endpoints[a].endpoint);
     const UpstreamTarget& t = x->live->targets[x->s.route.endpoints[a].endpoint];
-    Request up{http::verb::post, t.path_prefix + "/chat/completions", 11};
+    Request up{http::verb::post, t.path_prefix + "/chat/completions" + t.query, 11};
     up.set(http::field::host, t.host_header);
     up.set(http::field::content_type, "application/json");
     up.set(http::field::user_agent, "tollgate");

@@ -332,6 +332,11 @@ check "a stream cut after the first token is not retried elsewhere" \
   test "$(curl -s "http://127.0.0.1:$SP/count/ok")" = "$okcount"
 check "the client sees the partial stream" body_has 'Hello'
 
+# An Azure OpenAI deployment's base_url carries `?api-version=`: the query
+# follows the path the gateway appends, as the SDKs send it.
+st=$(post sk-main "$(msg test/azure hi)")
+check "a base_url with a query: the upstream got the path, then the query ($(curl -s "http://127.0.0.1:$SP/lasttarget/azure"))" \
+  sh -c "test $st = 200 && test \"\$(curl -s 'http://127.0.0.1:$SP/lasttarget/azure')\" = '/azure/openai/deployments/d1/chat/completions?api-version=2024-10-21'"
 st=$(post sk-main "$(msg test/nousage hi)")
 check "an answer without usage is relayed" sh -c "test $st = 200 && grep -q 'Hello from the stub' '$T/out'"
 

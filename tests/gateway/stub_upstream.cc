@@ -27,6 +27,7 @@
 //                                  close_notify (a load balancer's idle timeout); counted
 //                                  under /count/idleclose-closed
 //   GET /last/MODE                 the last request body MODE received
+//   GET /lasttarget/MODE           the last request target (path and query) MODE received
 //   GET /count/MODE                how many requests MODE received
 #include <utility>
 
@@ -55,6 +56,7 @@ namespace {
 
 std::mutex mu;
 std::map<std::string, std::string> last_body;
+std::map<std::string, std::string> last_target;
 std::map<std::string, long> counts;
 
 const char* kCompletion =
@@ -124,10 +126,10 @@ void Serve(Stream& sock) {
     res.set(http::field::content_type, "application/json");
     res.set("x-request-id", "req_stub_" + mode);  // a provider's request id
     res.keep_alive(req.keep_alive());
-    if (req.method() == http::verb::get && (mode == "last" || mode == "count")) {
+    if (req.method() == http::verb::get && (mode == "last" || mode == "count" || mode == "lasttarget")) {
       std::string which = target.substr(mode.size() + 2);
       std::lock_guard<std::mutex> lock(mu);
-      res.body() = mode == "last" ? last_body[which] : std::to_string(counts[which]);
+      res.body() = mode == "last" ? last_body[which] : mode == "lasttarget" ? last_target[which] : std::to_string(counts[which]);
       res.prepare_payload();
       http::write(sock, res, ec);
       if (ec) break;
@@ -136,6 +138,7 @@ void Serve(Stream& sock) {
     {
       std::lock_guard<std::mutex> lock(mu);
       last_body[mode] = req.body();
+      last_target[mode] = target;
       ++counts[mode];
     }
     const std::string model = ModelOf(req.body());
