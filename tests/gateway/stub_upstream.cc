@@ -13,6 +13,8 @@
 //   /fail500/..., /fail429/...     500 / 429 with an OpenAI error body
 //   /slowN/...                     waits N ms before answering (timeouts)
 //   /cut/...                       stream: 2 chunks, then the connection is dropped
+//   /cutmid/...                    stream: 1 chunk and half of the next event, then the
+//                                  connection is dropped (a reset part-way through a write)
 //   /drip/...                      stream: 40 content chunks 50 ms apart (2 s), then the
 //                                  usage chunk (when asked) and [DONE]; a reader that
 //                                  goes away part-way is counted under /count/drip-gone
@@ -189,6 +191,16 @@ void Serve(Stream& sock) {
         ++counts["pause-nostream-gone"];
         break;
       }
+    }
+    if (mode == "cutmid" && stream) {
+      StartStream(sock, req, mode, false, ec);
+      const std::string whole = Chunk(model, "[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hello\"},\"finish_reason\":null}]");
+      const std::string next = Chunk(model, "[{\"index\":0,\"delta\":{\"content\":\" from the stub.\"},\"finish_reason\":null}]");
+      const std::string bytes = whole + next.substr(0, next.size() / 2);
+      net::write(sock, http::make_chunk(net::buffer(bytes)), ec);
+      beast::get_lowest_layer(sock).shutdown(tcp::socket::shutdown_both, ec);
+      beast::get_lowest_layer(sock).close(ec);
+      return;
     }
     if (mode == "fail500" || mode == "fail429") {
       res.result(mode == "fail500" ? 500 : 429);
