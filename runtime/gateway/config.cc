@@ -226,8 +226,8 @@ bool LoadConfig(const std::string& path, Config* out, std::string* error) {
     UpstreamOptions& u = c.upstream;
     if (!v.IsObject()) return r.Fail("upstream", "must be an object");
     if (!r.Keys(v, "upstream.", {"connect_timeout_ms", "first_byte_timeout_ms", "idle_timeout_ms",
-                                 "max_idle_per_endpoint", "max_response_bytes", "max_attempts",
-                                 "ca_file"}) ||
+                                 "max_idle_per_endpoint", "pool_idle_timeout_ms", "max_response_bytes",
+                                 "max_attempts", "ca_file"}) ||
         !r.Str(v, "ca_file", "upstream.ca_file", &u.ca_file) ||
         !r.Int(v, "connect_timeout_ms", "upstream.connect_timeout_ms", &u.connect_timeout_ms, 1,
                600'000) ||
@@ -237,6 +237,8 @@ bool LoadConfig(const std::string& path, Config* out, std::string* error) {
                3'600'000) ||
         !r.Int(v, "max_idle_per_endpoint", "upstream.max_idle_per_endpoint",
                &u.max_idle_per_endpoint, 0, 100'000) ||
+        !r.Int(v, "pool_idle_timeout_ms", "upstream.pool_idle_timeout_ms", &u.pool_idle_timeout_ms, 1,
+               3'600'000) ||
         !r.Int(v, "max_response_bytes", "upstream.max_response_bytes", &u.max_response_bytes, 1024,
                int64_t{1} << 32) ||
         !r.Int(v, "max_attempts", "upstream.max_attempts", &u.max_attempts, 1, 16)) {

@@ -12,6 +12,7 @@
 //                 "read_timeout_ms": 15000, "max_connections": 4096},
 //    "upstream": {"connect_timeout_ms": 3000, "first_byte_timeout_ms": 60000,
 //                 "idle_timeout_ms": 60000, "max_idle_per_endpoint": 64,
+//                 "pool_idle_timeout_ms": 60000,
 //                 "max_response_bytes": 16777216, "max_attempts": 3},
 //    "drain_grace_ms": 5000, "drain_timeout_ms": 30000, "access_log": true, "trusted_proxies": []}
 //
@@ -51,6 +52,10 @@ struct UpstreamOptions {
   int64_t first_byte_timeout_ms = 60'000;  // request sent -> response headers
   int64_t idle_timeout_ms = 60'000;        // between two reads of the body / stream
   uint32_t max_idle_per_endpoint = 64;     // pooled keep-alive connections per host
+  // How long a pooled connection may sit idle before it is closed instead of
+  // reused: a NAT or load balancer may have dropped it without a word, and
+  // a request sent on it would wait out first_byte_timeout_ms.
+  int64_t pool_idle_timeout_ms = 60'000;
   uint64_t max_response_bytes = 16u << 20; // a non-streamed upstream answer
   uint32_t max_attempts = 3;               // endpoints tried (primary + fallbacks)
   std::string ca_file;                     // extra trusted CAs (PEM), besides the system's

@@ -342,7 +342,10 @@ class UsageReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Usage
 // did not ask for it (stream_options.include_usage) does not get it, as
 // from OpenAI: with `drop_usage` Feed relays whole events only and leaves
 // out the usage-only one (`choices: []` and a `usage` object), which code
-// such as `chunk.choices[0].delta` does not expect.
+// such as `chunk.choices[0].delta` does not expect. Without it Feed relays
+// whole lines. Either way a line the upstream tears (its connection cut
+// part-way) never reaches the client: glued to the error event that
+// follows, it would make one event no SDK can parse.
 struct SseTracker {
   bool drop_usage = false;
   // The longest line read whole (upstream.max_response_bytes): a longer
@@ -353,12 +356,17 @@ struct SseTracker {
   bool line_too_long = false;  // some data line exceeded max_line
   std::string line;
   std::string event;  // drop_usage: the bytes of the event being read
+  std::string held;   // otherwise: the bytes of the line being read
   bool usage_event = false;
   int64_t prompt = -1, completion = -1;
   int64_t text_bytes = 0;  // of the deltas' counted text (CountedTextKey)
   bool done = false;         // a `data: [DONE]` line was read: the stream is over
   bool error_event = false;  // an error event (`data: {"error": ...}`): so is it
   bool ended = false;        // and the blank line ending that event: Feed takes no more
+  // Where the bytes relayed so far end: between events, inside an event
+  // (after a whole line), or inside a line.
+  enum class At { kEventStart, kLineStart, kMidLine };
+  At at = At::kEventStart;
   // Appends to *out what goes on to the client: up to the end of the
   // [DONE] event, nothing after it.
   void Feed(std::string_view piece, std::string* out) {
@@ -368,7 +376,7 @@ struct SseTracker {
       if (drop_usage) event.push_back(c);
       if (c == '\n') {
         if (line.empty() || line == "\r") {  // a blank line ends an event
-          if (drop_usage && !usage_event) out->append(event);
+          if (drop_usage && !usage_event) Relay(event, out);
           event.clear();
           usage_event = false;
           ended = done || error_event;
@@ -384,23 +392,55 @@ struct SseTracker {
         line.push_back(c);  // one byte over max_line marks the line too long
       }
     }
-    if (!drop_usage) out->append(piece.substr(0, used));
-    if (event.size() > (1u << 20)) Flush(out);  // never a usage chunk: no end in sight
-  }
-  // The rest of an event the stream ended in the middle of.
-  void Flush(std::string* out) {
-    if (!usage_event) out->append(event);
-    event.clear();
+    if (!drop_usage) {  // whole lines on, the rest held
+      const std::string_view read = piece.substr(0, used);
+      const size_t nl = read.rfind('\n');
+      if (nl == std::string_view::npos) {
+        held.append(read);
+      } else {
+        held.append(read.substr(0, nl + 1));
+        Relay(held, out);
+        held.assign(read.substr(nl + 1));
+      }
+    }
+    // No end in sight (never a usage chunk): what was read goes on.
+    std::string& pending = drop_usage ? event : held;
+    if (pending.size() > (1u << 20)) {
+      Relay(pending, out);
+      pending.clear();
+    }
   }
   // The stream is over (the upstream's body ended, failed, or [DONE] or an
-  // error event came): the rest of the last event, and the blank line a
-  // [DONE] or error event still lacks, so that the client's parser sees it
-  // whole.
-  void End(std::string* out) {
-    Flush(out);
-    const bool last = done || error_event;
-    if (last && !ended) out->append(line.empty() ? "\n" : "\n\n");
-    ended = ended || last;
+  // error event came; `clean`: its body ended without an error): the rest
+  // of the last event -- not its unfinished line when the upstream was cut,
+  // which would be torn JSON -- then the line ending and blank line the
+  // client still lacks, so that its parser reads every event it got whole
+  // and the gateway's error event, if one follows, apart.
+  void End(std::string* out, bool clean) {
+    std::string_view rest = drop_usage ? event : held;
+    if (drop_usage && usage_event) rest = {};
+    if (!clean && !done && !error_event) rest = rest.substr(0, rest.rfind('\n') + 1);  // npos + 1: nothing
+    Relay(rest, out);
+    event.clear();
+    held.clear();
+    if (!ended && at != At::kEventStart) out->append(at == At::kMidLine ? "\n\n" : "\n");
+    at = At::kEventStart;
+    ended = ended || done || error_event;
+  }
+  // Appends `bytes` to *out and notes where they leave the client's parser.
+  void Relay(std::string_view bytes, std::string* out) {
+    if (bytes.empty()) return;
+    out->append(bytes);
+    if (bytes.back() != '\n') {
+      at = At::kMidLine;
+      return;
+    }
+    // The line the final '\n' ends: blank ends the event.
+    const size_t prev = bytes.size() >= 2 ? bytes.rfind('\n', bytes.size() - 2) : std::string_view::npos;
+    std::string_view last = bytes.substr(prev == std::string_view::npos ? 0 : prev + 1);
+    last.remove_suffix(1);
+    const bool blank = (last.empty() || last == "\r") && (prev != std::string_view::npos || at != At::kMidLine);
+    at = blank ? At::kEventStart : At::kLineStart;
   }
   void Line() {
     std::string_view l = line;
@@ -1579,9 +1619,10 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
         break;
       }
     }
+    x->attempt = a;  // (MoveToAsync sets it too, when there is a reservation to move)
     const runtime::Endpoint& ep = x->live->catalog->endpoint(x->s.route.endpoints[a].endpoint);
     const UpstreamTarget& t = x->live->targets[x->s.route.endpoints[a].endpoint];
-    Request up{http::verb::post, t.path_prefix + "/chat/completions", 11};
+    Request up{http::verb::post, t.path_prefix + "/chat/completions" + t.query, 11};
     up.set(http::field::host, t.host_header);
     up.set(http::field::content_type, "application/json");
     up.set(http::field::user_agent, "tollgate");
@@ -1695,6 +1736,23 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
       x->attempt = a;
       break;
     }
+    if (err.kind == "timeout" && conn) {
+      // No answer head within first_byte_timeout_ms, on a connection that
+      // took the request: the provider may well be generating it (a long
+      // non-streamed answer sends its head with the whole answer) and bill
+      // it, read or not. Charged at its worst case, as a request whose
+      // client left is (docs/gateway.md, *Durability*): spend is never lost;
+      // the next attempt reserves its own worst case anew.
+      conn.reset();  // stops the generation where closing does
+      billed = Outcome();  // no usage: the worst case
+      Pending<ledger::Status> settled(co_await net::this_coro::executor);
+      charged = svc.ChargeFailedAttempt(x.get(), billed, settled.Callback());
+      const ledger::Status st = co_await settled.Wait();
+      if (!st.ok) {
+        svc.log().error("{{\"event\":\"ledger_settle_failed\",\"code\":\"{}\",\"message\":\"{}\"}}",
+                        st.code, st.message);
+      }
+    }
     conn.reset();
     svc.metrics().upstream_errors.Add(Label("endpoint", ep.id) + "," + Label("kind", err.kind));
     any_failed = true;
@@ -1714,6 +1772,10 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
       if (billed.completion_tokens >= 0) {
         failed.Key("completion_tokens");
         failed.Int64(billed.completion_tokens);
+      }
+      if (billed.prompt_tokens < 0 && billed.completion_tokens < 0) {  // a timeout: the worst case
+        failed.Key("usage_estimated");
+        failed.Bool(true);
       }
       failed.Key("cost");
       const std::string cost = FormatMicros(charged);
@@ -1936,7 +1998,7 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     err = co_await conn->Read(&piece, &done);
     out.clear();
     if (!piece.empty()) sse.Feed(piece, &out);
-    if (done || !err.ok() || sse.ended) sse.End(&out);
+    if (done || !err.ok() || sse.ended) sse.End(&out, err.ok());
     if (!out.empty()) {
       stream.expires_after(std::chrono::milliseconds(cfg.upstream.idle_timeout_ms));
       co_await write_piece(out);

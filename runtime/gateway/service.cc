@@ -452,6 +452,13 @@ bool ParseTarget(const runtime::Endpoint& e, UpstreamTarget* t, std::string* err
     *error = "endpoint `" + e.id + "`: base_url must start with http:// or https://";
     return false;
   }
+  // A query (Azure OpenAI's `?api-version=...`) goes after the path the
+  // gateway appends, as the SDKs put it; a fragment is never sent.
+  url = url.substr(0, url.find('#'));
+  if (const size_t q = url.find('?'); q != std::string_view::npos) {
+    t->query = std::string(url.substr(q));
+    url = url.substr(0, q);
+  }
   size_t slash = url.find('/');
   std::string_view hostport = url.substr(0, slash);
   t->path_prefix = slash == std::string_view::npos ? "" : std::string(url.substr(slash));

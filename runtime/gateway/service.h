@@ -60,6 +60,7 @@ struct UpstreamTarget {
   bool tls = false;
   std::string host, port;   // port as text ("443")
   std::string path_prefix;  // e.g. "/v1" (no trailing slash)
+  std::string query;        // the base_url's query with its `?` ("?api-version=2024-10-21"), or ""
   std::string host_header;  // "host[:port]"
   std::string auth_header;  // header name ("authorization", "api-key", ...), "" = none
   std::string auth_value;   // "Bearer sk-..." / the key (from the environment; never logged)

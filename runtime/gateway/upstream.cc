@@ -30,6 +30,11 @@ using net::use_awaitable;
 
 std::chrono::milliseconds Ms(int64_t ms) { return std::chrono::milliseconds(ms); }
 
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 UpstreamError Fail(std::string kind, const boost::system::error_code& ec) {
   if (ec == beast::error::timeout) kind = "timeout";
   return {std::move(kind), ec.message()};
@@ -68,13 +73,19 @@ UpstreamPool::~UpstreamPool() = default;
 net::awaitable<std::unique_ptr<UpstreamConn>> UpstreamPool::Acquire(const UpstreamTarget& t,
                                                                      UpstreamError* err) {
   {
+    std::vector<std::unique_ptr<UpstreamConn>> expired;  // closed outside the lock
     std::lock_guard<std::mutex> lock(mu_);
     auto it = idle_.find(t.pool_key);
     if (it != idle_.end() && !it->second.empty()) {
-      std::unique_ptr<UpstreamConn> c = std::move(it->second.back());
-      it->second.pop_back();
-      c->reused_ = true;
-      co_return c;
+      // INVARIANT: the vector is in Release order; the newest is last.
+      if (SteadyMs() - it->second.back()->idle_since_ms_ > options_.pool_idle_timeout_ms) {
+        expired.swap(it->second);  // the newest is too old: so is every other
+      } else {
+        std::unique_ptr<UpstreamConn> c = std::move(it->second.back());
+        it->second.pop_back();
+        c->reused_ = true;
+        co_return c;
+      }
     }
   }
   auto impl = std::make_unique<UpstreamConn::Impl>();
@@ -119,6 +130,7 @@ net::awaitable<std::unique_ptr<UpstreamConn>> UpstreamPool::Acquire(const Upstre
 void UpstreamPool::Release(std::unique_ptr<UpstreamConn> conn) {
   if (!conn || !conn->impl_->complete || !conn->impl_->keep_alive) return;
   conn->impl_->lowest().expires_never();
+  conn->idle_since_ms_ = SteadyMs();
   std::lock_guard<std::mutex> lock(mu_);
   auto& v = idle_[conn->pool_key_];
   if (v.size() < options_.max_idle_per_endpoint) v.push_back(std::move(conn));
@@ -157,10 +169,13 @@ net::awaitable<UpstreamError> UpstreamConn::Send(http::request<http::string_body
   }
   if (ec) {
     // A kept-alive connection the server closed meanwhile: nothing was
-    // received, the request can go on a fresh connection.
+    // received, the request can go on a fresh connection. Over TLS a
+    // server (or a load balancer's idle timeout) that closes the TCP
+    // connection without a close_notify reads as a truncated stream.
     if (reused_ && ec != beast::error::timeout &&
         (ec == http::error::end_of_stream || ec == net::error::eof ||
-         ec == net::error::connection_reset || ec == net::error::broken_pipe)) {
+         ec == net::error::connection_reset || ec == net::error::broken_pipe ||
+         ec == ssl::error::stream_truncated)) {
       *stale = true;
     }
     co_return Fail(ec == http::error::end_of_stream || ec == net::error::eof ? "closed" : "connect", ec);

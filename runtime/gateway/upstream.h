@@ -14,7 +14,10 @@
 // Timeouts (UpstreamOptions): connect (resolve + TCP + TLS), first byte
 // (request written -> response header read), idle (between two body reads).
 // A pooled connection that the server closed while idle is detected on
-// Send and replaced once by a fresh one (nothing was received yet).
+// Send and replaced once by a fresh one (nothing was received yet); one
+// idle for longer than pool_idle_timeout_ms is closed, not reused (a NAT
+// or load balancer may have dropped it silently: nothing would detect it
+// but the first-byte timeout).
 //
 // Thread safety: the pool is thread-safe; a connection is used by one
 // coroutine at a time. Cost: one pooled connection reuse is a mutex and a
@@ -74,7 +77,9 @@ class UpstreamConn {
  public:
   ~UpstreamConn();
   // Writes `req` and reads the response header. On a reused connection that
-  // turns out closed, *reconnect is set (the caller acquires a fresh one).
+  // turns out closed (end of stream, reset, broken pipe, or over TLS a
+  // stream truncated without close_notify) before any byte of an answer,
+  // *stale is set (the caller acquires a fresh one).
   net::awaitable<UpstreamError> Send(http::request<http::string_body>& req, bool* stale);
   int status() const;
   std::string header(std::string_view name) const;
@@ -93,6 +98,7 @@ class UpstreamConn {
   explicit UpstreamConn(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
   bool reused_ = false;
+  int64_t idle_since_ms_ = 0;  // steady clock, when Release pooled it
   std::string pool_key_;
 };
 

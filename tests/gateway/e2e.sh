@@ -48,6 +48,12 @@ PIDS+=($!)
 wait_for "the TLS stub's port" 10 test -s "$T/tls.port" || exit 1
 TP=$(head -1 "$T/tls.port")
 sed "s/STUB_PORT/$SP/g; s/TLS_PORT/$TP/g" "$HERE/catalog.template.json" > "$T/catalog.json"
+# The stub takes what a gateway with the default 4 MiB body limit lets
+# through (an image part of 2 MB), not only Beast's default 1 MB.
+{ printf '{"model":"ok","messages":[{"role":"user","content":"'; head -c 2000000 /dev/zero | tr '\0' a; printf '"}]}'; } > "$T/2mb.json"
+st=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data-binary @"$T/2mb.json" \
+  "http://127.0.0.1:$SP/ok/v1/chat/completions")
+check "the stub upstream answers a 2 MB request" test "$st" = 200
 
 # --- keys, config ---
 key() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
@@ -294,6 +300,18 @@ st=$(post sk-main "$(msg test/ok hi ',"service_tier":"scale"')"); check "service
 # --- TLS upstreams: verified certificate and host name ---
 st=$(post sk-main "$(msg test/tls hi)"); check "https upstream with a trusted certificate" test "$st" = 200
 st=$(post sk-main "$(msg test/tlsbad hi)"); check "a certificate for another name is refused (falls back)" test "$st" = 200
+# A kept-alive TLS connection the upstream closed while idle without a
+# close_notify (a load balancer's idle timeout) reads as a truncated stream
+# when reused: the request goes on a new connection, not to a 502. (Two
+# first requests: client connections alternate between the two I/O
+# threads, each with its own upstream pool.)
+closed=$(curl -sk "https://localhost:$TP/count/idleclose-closed")
+st=$(post sk-main "$(msg test/tlsidle hi)")$(post sk-main "$(msg test/tlsidle hi)")
+wait_for "the TLS upstream to close the idle connections" 5 \
+  sh -c "test \$(curl -sk 'https://localhost:$TP/count/idleclose-closed') -ge $((closed + 2))"
+st2=$(post sk-main "$(msg test/tlsidle again)")
+check "a TLS connection the upstream closed while idle is not reused for a 502 ($st then $st2)" \
+  sh -c "test $st = 200200 && test $st2 = 200"
 curl -s "$URL/metrics" > "$T/metrics"
 check "the refused certificate counted as a tls error" grep -q 'tollgate_upstream_errors_total{endpoint="test/tlsbad@a",kind="tls"}' "$T/metrics" ||
   grep 'tollgate_upstream_errors_total' "$T/metrics"
@@ -314,6 +332,11 @@ check "a stream cut after the first token is not retried elsewhere" \
   test "$(curl -s "http://127.0.0.1:$SP/count/ok")" = "$okcount"
 check "the client sees the partial stream" body_has 'Hello'
 
+# An Azure OpenAI deployment's base_url carries `?api-version=`: the query
+# follows the path the gateway appends, as the SDKs send it.
+st=$(post sk-main "$(msg test/azure hi)")
+check "a base_url with a query: the upstream got the path, then the query ($(curl -s "http://127.0.0.1:$SP/lasttarget/azure"))" \
+  sh -c "test $st = 200 && test \"\$(curl -s 'http://127.0.0.1:$SP/lasttarget/azure')\" = '/azure/openai/deployments/d1/chat/completions?api-version=2024-10-21'"
 st=$(post sk-main "$(msg test/nousage hi)")
 check "an answer without usage is relayed" sh -c "test $st = 200 && grep -q 'Hello from the stub' '$T/out'"
 

@@ -129,6 +129,8 @@ struct ScriptedUpstream::Impl {
   uint16_t port = 0;
   std::atomic<bool> stop{false};
   std::atomic<int> requests{0};
+  std::atomic<int> connections{0};
+  std::atomic<bool> one_answer{false};
   std::thread acceptor_thread;
   std::mutex mu;  // guards sockets and threads
   std::vector<std::shared_ptr<asio::ip::tcp::socket>> sockets;
@@ -143,6 +145,10 @@ struct ScriptedUpstream::Impl {
       if (ec) return;
       ++requests;
       asio::write(*s, asio::buffer(response), ec);
+      if (!ec && one_answer.load()) {  // silent from now on, until the peer closes
+        char sink[256];
+        while (!ec) s->read_some(asio::buffer(sink), ec);
+      }
       if (ec || !hold) break;
     }
     if (hold) {  // until the peer closes (or the destructor shuts the socket down)
@@ -168,6 +174,7 @@ ScriptedUpstream::ScriptedUpstream(std::string response, bool hold) : impl_(std:
       boost::system::error_code ec;
       m.acceptor.accept(*s, ec);
       if (m.stop.load() || ec) return;
+      ++m.connections;
       std::lock_guard<std::mutex> lock(m.mu);
       m.sockets.push_back(s);
       m.threads.emplace_back([&m, s] { m.Serve(s); });
@@ -198,6 +205,8 @@ std::string ScriptedUpstream::base_url() const {
 }
 
 int ScriptedUpstream::requests() const { return impl_->requests.load(); }
+int ScriptedUpstream::connections() const { return impl_->connections.load(); }
+void ScriptedUpstream::OneAnswerPerConnection() { impl_->one_answer = true; }
 
 std::string SseHead() {
   return "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";

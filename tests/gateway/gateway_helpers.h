@@ -130,6 +130,10 @@ class ScriptedUpstream {
 
   std::string base_url() const;  // http://127.0.0.1:PORT/v1
   int requests() const;          // requests read so far
+  int connections() const;       // connections accepted so far
+  // From now on each connection answers its first request only; a later
+  // request on it gets nothing (a connection a NAT dropped silently).
+  void OneAnswerPerConnection();
 
   struct Impl;
 

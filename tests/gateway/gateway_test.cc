@@ -280,6 +280,20 @@ TEST(Targets, BaseUrlsAndAuthFromTheEnvironment) {
   e.upstream.base_url = "http://host:notaport/v1";
   UpstreamTarget t3;
   EXPECT_FALSE(ParseTarget(e, &t3, &err));
+  // Azure OpenAI's deployments need `?api-version=`: the query goes after
+  // the path the gateway appends (before: inside it, a path Azure answers 404).
+  e.upstream.base_url = "https://acme.openai.azure.com/openai/deployments/gpt-4o/?api-version=2024-10-21#x";
+  UpstreamTarget t4;
+  ASSERT_TRUE(ParseTarget(e, &t4, &err)) << err;
+  EXPECT_EQ(t4.host, "acme.openai.azure.com");
+  EXPECT_EQ(t4.path_prefix, "/openai/deployments/gpt-4o");
+  EXPECT_EQ(t4.query, "?api-version=2024-10-21");
+  e.upstream.base_url = "http://127.0.0.1:8000?k=v";
+  UpstreamTarget t5;
+  ASSERT_TRUE(ParseTarget(e, &t5, &err)) << err;
+  EXPECT_EQ(t5.port, "8000");
+  EXPECT_EQ(t5.path_prefix, "");
+  EXPECT_EQ(t5.query, "?k=v");
 }
 
 TEST(Errors, OpenAIShape) {

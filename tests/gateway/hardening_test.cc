@@ -298,8 +298,11 @@ TEST_F(Hardening, DecideRequestsAreInTheRequestHistogram) {
 // `fallback`; a daily budget on the workspace.
 class InvalidAnswerFallback : public ::testing::Test {
  protected:
-  void Start(const std::string& primary, const std::string& fallback, bool stream = false) {
-    a_ = std::make_unique<testkit::ScriptedUpstream>(primary, false);
+  // `first_byte_ms` > 0: upstream.first_byte_timeout_ms, and the primary
+  // reads the request and never answers.
+  void Start(const std::string& primary, const std::string& fallback, bool stream = false, int64_t first_byte_ms = 0) {
+    a_ = std::make_unique<testkit::ScriptedUpstream>(primary, first_byte_ms > 0);
+    if (first_byte_ms > 0) a_->OneAnswerPerConnection();
     b_ = std::make_unique<testkit::ScriptedUpstream>(fallback, false);
     dir_ = testkit::MakeTempDir("invalidfb");
     testkit::WriteFile(dir_ + "/p.tg", "policy \"t\"\nbudget ws { key principal.workspace per day limit 1 usd }\n");
@@ -308,7 +311,9 @@ class InvalidAnswerFallback : public ::testing::Test {
                                              testkit::TestEndpoint("m/x@b", "b").Price("2").BaseUrl(b_->base_url())}));
     testkit::WriteFile(dir_ + "/k.json", testkit::OneKeyJson());
     std::string err;
-    ASSERT_TRUE(gw_.Start(testkit::DirConfig(dir_), &err)) << err;
+    Config cfg = testkit::DirConfig(dir_);
+    if (first_byte_ms > 0) cfg.upstream.first_byte_timeout_ms = first_byte_ms;
+    ASSERT_TRUE(gw_.Start(std::move(cfg), &err)) << err;
     stream_ = stream;
   }
   void TearDown() override {
@@ -428,10 +433,74 @@ TEST_F(InvalidAnswerFallback, AStreamRequestAnsweredWithInvalidJsonFallsBack) {
   EXPECT_EQ(Budget(), (std::pair<int64_t, int64_t>(14, 0)));
 }
 
+// An attempt that timed out waiting for the answer's head had reached the
+// upstream, which may be generating it (a long non-streamed answer sends
+// its head with the whole answer) and bill it: charged at its worst case,
+// like a request whose client left, and the fallback's cost on top. Before:
+// the timed-out attempt cost nothing, and the provider's bill for it was
+// missing from the budget.
+TEST_F(InvalidAnswerFallback, AnAttemptThatTimedOutIsChargedAtItsWorstCase) {
+  Start("", Http200(kCompletion), false, /*first_byte_ms=*/300);  // the primary never answers
+  Answer a = Chat();
+  ASSERT_EQ(a.status, 200) << a.body;
+  rapidjson::Document g = Gateway(a);
+  EXPECT_EQ(Str(g, "endpoint"), "m/x@b");
+  ASSERT_TRUE(g.HasMember("failed_attempts") && g["failed_attempts"].IsArray() && g["failed_attempts"].Size() == 1)
+      << Str(g, "cost");
+  const rapidjson::Value& f = g["failed_attempts"][0];
+  EXPECT_EQ(Str(f, "kind"), "timeout");
+  EXPECT_TRUE(f.HasMember("usage_estimated") && f["usage_estimated"].IsTrue());
+  // The worst case at m/x@a (1 micro a token): the prompt's bound plus max_tokens 5.
+  const double failed = std::atof(Str(f, "cost").c_str()), total = std::atof(Str(g, "cost").c_str());
+  EXPECT_GT(failed, 0.000005);
+  EXPECT_NEAR(total, failed + 0.000014, 1e-9);  // b's 7 tokens at 2 micros
+  const auto [spent, reserved] = Budget();
+  EXPECT_EQ(spent, static_cast<int64_t>(total * 1e6 + 0.5));
+  EXPECT_EQ(reserved, 0);
+}
+
 size_t Threads() {
   size_t n = 0;
   for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
   return n;
+}
+
+// A pooled upstream connection idle for longer than
+// upstream.pool_idle_timeout_ms is closed, not reused: a NAT or load
+// balancer may have dropped it without a FIN or a reset (AWS's NAT gateway
+// after 350 s, Azure's load balancer after 4 min), and a request sent on it
+// would wait out first_byte_timeout_ms (60 s by default) before failing.
+// The scripted upstream stays silent after one answer per connection, as
+// such a connection does. Before: the second request waited the whole
+// first-byte timeout and was answered 504.
+TEST(UpstreamPool, AConnectionIdleTooLongIsNotReused) {
+  testkit::ScriptedUpstream up(Http200(kCompletion), /*hold=*/true);
+  up.OneAnswerPerConnection();
+  const std::string dir = testkit::MakeTempDir("poolidle");
+  testkit::WriteFile(dir + "/p.tg", "policy \"t\"\n");
+  testkit::WriteFile(dir + "/c.json", testkit::CatalogJson({testkit::TestEndpoint("m/x@a", "a").BaseUrl(up.base_url())}));
+  testkit::WriteFile(dir + "/k.json", testkit::OneKeyJson());
+  Config cfg = testkit::DirConfig(dir);
+  cfg.upstream.max_attempts = 1;
+  cfg.upstream.first_byte_timeout_ms = 3'000;
+  cfg.upstream.pool_idle_timeout_ms = 1;
+  testkit::LoopbackServer gw;
+  std::string err;
+  ASSERT_TRUE(gw.Start(std::move(cfg), &err)) << err;
+  auto chat = [&] {
+    return testkit::HttpCall(gw.port(), http::verb::post, "/v1/chat/completions", kChat, {{"authorization", "Bearer sk"}});
+  };
+  EXPECT_EQ(chat().status, 200);
+  // The behaviour under test is idle time: the pooled connection outlives
+  // its 1 ms.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const auto t0 = std::chrono::steady_clock::now();
+  Answer a = chat();
+  EXPECT_EQ(a.status, 200) << a.body;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2'000));
+  EXPECT_EQ(up.connections(), 2);
+  gw.Stop();
+  testkit::RemoveDir(dir);
 }
 
 // A drain's thread is joined, never left running past the server: a

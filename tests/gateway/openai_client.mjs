@@ -137,6 +137,24 @@ for (let i = 0; i < 5; i++) {
   await client.chat.completions.create({ model: "test/ok", messages: [{ role: "user", content: "after the cut" }] });
 }
 console.log("  node: a cut stream throws upstream_stream_cut; the next request on the connection succeeds");
+// The same when the upstream dies in the middle of an event: the torn event
+// is not relayed, so the SDK still reads the gateway's error event (glued
+// to the torn JSON it threw a SyntaxError), with and without include_usage.
+for (const extra of [{}, { stream_options: { include_usage: true } }]) {
+  let text = "";
+  try {
+    const s = await client.chat.completions.create({
+      model: "test/cutmid", stream: true, messages: [{ role: "user", content: "cut me mid-event" }], ...extra,
+    });
+    for await (const c of s) text += c.choices?.[0]?.delta?.content ?? "";
+    fail("cut mid-event: no error");
+  } catch (e) {
+    if (!(e instanceof OpenAI.APIError) || e.code !== "upstream_stream_cut" || text !== "Hello") {
+      fail(`cut mid-event: ${e.constructor.name} ${e.code} ${e.message} after ${JSON.stringify(text)}`);
+    }
+  }
+}
+console.log("  node: a stream cut inside an event throws upstream_stream_cut after the whole chunks");
 
 // The request shapes of tool-using and multimodal applications.
 const tools = [{ type: "function", function: { name: "get_weather", description: "weather",

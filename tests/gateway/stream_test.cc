@@ -5,6 +5,7 @@
 #include <rapidjson/document.h>
 
 #include <string>
+#include <vector>
 
 #include "runtime/gateway/server.h"
 #include "runtime/gateway/service.h"
@@ -184,6 +185,82 @@ TEST_F(StreamTest, ACutToolCallStreamIsChargedAtWhatWasDelivered) {
   // A failed upstream, as a failed attempt is.
   EXPECT_NE(Metrics().find(R"(tollgate_upstream_errors_total{endpoint="m/x@a",kind="stream_cut"} 1)"),
             std::string::npos);
+}
+
+// The events a client's SSE parser reads from `body` (blank-line separated,
+// `data:` lines joined by "\n", comments and other fields left out), as
+// the SDKs read them; `rest`: bytes after the last blank line.
+std::vector<std::string> SseData(const std::string& body, std::string* rest) {
+  std::vector<std::string> events;
+  std::string data;
+  bool any = false;
+  size_t at = 0;
+  for (size_t nl; (nl = body.find('\n', at)) != std::string::npos; at = nl + 1) {
+    std::string line = body.substr(at, nl - at);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) {
+      if (any) events.push_back(data);
+      data.clear();
+      any = false;
+    } else if (line.rfind("data:", 0) == 0) {
+      std::string v = line.substr(5);
+      if (!v.empty() && v[0] == ' ') v.erase(0, 1);
+      data += (any ? "\n" : "") + v;
+      any = true;
+    }
+  }
+  *rest = body.substr(at);
+  return events;
+}
+
+// An upstream that dies in the middle of an event (a connection reset
+// part-way through a chunk): the client must not get the torn event glued
+// to the gateway's error event, which no SDK can parse (openai-node throws
+// a SyntaxError instead of the APIError upstream_stream_cut). Every event
+// the client reads is JSON, the last one the gateway's error; with and
+// without the caller's include_usage (two relay paths).
+TEST_F(StreamTest, AStreamCutInsideAnEventEndsWithAParsableErrorEvent) {
+  const std::string torn = Delta(R"({"content":" there, how are you"})");
+  Start(SseHead() + HttpChunk(Delta(R"({"role":"assistant","content":"Hi"})")) +
+        HttpChunk(torn.substr(0, 60)));  // then the connection closes
+  for (const bool usage : {false, true}) {
+    testkit::HttpAnswer a = Chat(std::string(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}],
+                                                 "stream": true, "max_tokens": 50)") +
+                                 (usage ? R"(, "stream_options": {"include_usage": true}})" : "}"));
+    ASSERT_EQ(a.status, 200) << a.body;
+    std::string rest;
+    const std::vector<std::string> events = SseData(a.body, &rest);
+    EXPECT_EQ(rest, "") << a.body;
+    ASSERT_EQ(events.size(), 2u) << a.body;
+    for (const std::string& e : events) {
+      rapidjson::Document d;
+      d.Parse(e.data(), e.size());
+      EXPECT_FALSE(d.HasParseError()) << "usage " << usage << ": not JSON: " << e;
+    }
+    EXPECT_NE(events.back().find(R"("code":"upstream_stream_cut")"), std::string::npos) << a.body;
+    rapidjson::Document g = Record(a);
+    EXPECT_FALSE(Bool(g, "stream_complete"));
+    EXPECT_EQ(Str(g, "error"), "upstream_stream_cut");
+  }
+}
+
+// Cut after a whole data line but before its blank line: that event is
+// whole, so it reaches the client as an event of its own, then the error.
+TEST_F(StreamTest, AStreamCutBeforeAnEventsBlankLineDeliversTheEvent) {
+  std::string last = Delta(R"({"content":" there"})");
+  last.pop_back();  // "data: {...}\n": the blank line never comes
+  Start(SseHead() + HttpChunk(Delta(R"({"role":"assistant","content":"Hi"})")) + HttpChunk(last));
+  for (const bool usage : {false, true}) {
+    testkit::HttpAnswer a = Chat(std::string(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}],
+                                                 "stream": true, "max_tokens": 50)") +
+                                 (usage ? R"(, "stream_options": {"include_usage": true}})" : "}"));
+    ASSERT_EQ(a.status, 200) << a.body;
+    std::string rest;
+    const std::vector<std::string> events = SseData(a.body, &rest);
+    ASSERT_EQ(events.size(), 3u) << a.body;
+    EXPECT_NE(events[1].find(R"("content":" there")"), std::string::npos) << a.body;
+    EXPECT_NE(events[2].find(R"("code":"upstream_stream_cut")"), std::string::npos) << a.body;
+  }
 }
 
 // The non-streamed estimate counts the same members (one list for both).

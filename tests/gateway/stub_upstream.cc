@@ -13,6 +13,8 @@
 //   /fail500/..., /fail429/...     500 / 429 with an OpenAI error body
 //   /slowN/...                     waits N ms before answering (timeouts)
 //   /cut/...                       stream: 2 chunks, then the connection is dropped
+//   /cutmid/...                    stream: 1 chunk and half of the next event, then the
+//                                  connection is dropped (a reset part-way through a write)
 //   /drip/...                      stream: 40 content chunks 50 ms apart (2 s), then the
 //                                  usage chunk (when asked) and [DONE]; a reader that
 //                                  goes away part-way is counted under /count/drip-gone
@@ -22,7 +24,12 @@
 //   /bench/...                     200 with a fixed small body (benchmarks)
 //   /jsonforstream/...             200 with the whole JSON completion of /ok, even for
 //                                  stream: true (a server that ignores `stream`)
+//   /idleclose/...                 as /ok (not streamed), then a connection left idle for
+//                                  300 ms is closed at the TCP level: over TLS without a
+//                                  close_notify (a load balancer's idle timeout); counted
+//                                  under /count/idleclose-closed
 //   GET /last/MODE                 the last request body MODE received
+//   GET /lasttarget/MODE           the last request target (path and query) MODE received
 //   GET /count/MODE                how many requests MODE received
 #include <utility>
 
@@ -51,6 +58,7 @@ namespace {
 
 std::mutex mu;
 std::map<std::string, std::string> last_body;
+std::map<std::string, std::string> last_target;
 std::map<std::string, long> counts;
 
 const char* kCompletion =
@@ -106,19 +114,24 @@ void Serve(Stream& sock) {
   beast::error_code ec;
   beast::flat_buffer buf;
   for (;;) {
-    http::request<http::string_body> req;
-    http::read(sock, buf, req, ec);
+    // Beast's default body limit (1 MB) would drop the connection on a
+    // larger request, such as an image part the gateway (4 MiB by default)
+    // lets through: the upstream takes what the gateway sends.
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(64u << 20);
+    http::read(sock, buf, parser, ec);
     if (ec) break;
+    http::request<http::string_body> req = parser.release();
     std::string target(req.target());
     std::string mode = target.size() > 1 ? target.substr(1, target.find('/', 1) - 1) : "";
     http::response<http::string_body> res{http::status::ok, req.version()};
     res.set(http::field::content_type, "application/json");
     res.set("x-request-id", "req_stub_" + mode);  // a provider's request id
     res.keep_alive(req.keep_alive());
-    if (req.method() == http::verb::get && (mode == "last" || mode == "count")) {
+    if (req.method() == http::verb::get && (mode == "last" || mode == "count" || mode == "lasttarget")) {
       std::string which = target.substr(mode.size() + 2);
       std::lock_guard<std::mutex> lock(mu);
-      res.body() = mode == "last" ? last_body[which] : std::to_string(counts[which]);
+      res.body() = mode == "last" ? last_body[which] : mode == "lasttarget" ? last_target[which] : std::to_string(counts[which]);
       res.prepare_payload();
       http::write(sock, res, ec);
       if (ec) break;
@@ -127,6 +140,7 @@ void Serve(Stream& sock) {
     {
       std::lock_guard<std::mutex> lock(mu);
       last_body[mode] = req.body();
+      last_target[mode] = target;
       ++counts[mode];
     }
     const std::string model = ModelOf(req.body());
@@ -178,6 +192,16 @@ void Serve(Stream& sock) {
         break;
       }
     }
+    if (mode == "cutmid" && stream) {
+      StartStream(sock, req, mode, false, ec);
+      const std::string whole = Chunk(model, "[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hello\"},\"finish_reason\":null}]");
+      const std::string next = Chunk(model, "[{\"index\":0,\"delta\":{\"content\":\" from the stub.\"},\"finish_reason\":null}]");
+      const std::string bytes = whole + next.substr(0, next.size() / 2);
+      net::write(sock, http::make_chunk(net::buffer(bytes)), ec);
+      beast::get_lowest_layer(sock).shutdown(tcp::socket::shutdown_both, ec);
+      beast::get_lowest_layer(sock).close(ec);
+      return;
+    }
     if (mode == "fail500" || mode == "fail429") {
       res.result(mode == "fail500" ? 500 : 429);
       res.body() = "{\"error\":{\"message\":\"stub failure\",\"type\":\"server_error\",\"code\":null}}";
@@ -221,6 +245,15 @@ void Serve(Stream& sock) {
     res.prepare_payload();
     http::write(sock, res, ec);
     if (ec || !res.keep_alive()) break;
+    if (mode == "idleclose" && buf.size() == 0) {
+      pollfd p{beast::get_lowest_layer(sock).native_handle(), POLLIN, 0};
+      if (::poll(&p, 1, 300) == 0) {
+        beast::get_lowest_layer(sock).close(ec);  // no TLS shutdown: the peer reads a truncated stream
+        std::lock_guard<std::mutex> lock(mu);
+        ++counts["idleclose-closed"];
+        return;
+      }
+    }
   }
   beast::get_lowest_layer(sock).shutdown(tcp::socket::shutdown_both, ec);
 }
