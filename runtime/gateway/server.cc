@@ -1547,7 +1547,17 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
       svc.Decide(x.get());
     }
   }
-  const bool explain = req.find("x-tollgate-explain") != req.end();
+  // `x-tollgate-explain`: 1, true, yes or on (any case) ask for the routing
+  // explanation; 0, false, no, off or anything else do not.
+  const bool explain = [&] {
+    const auto it = req.find("x-tollgate-explain");
+    if (it == req.end()) return false;
+    const std::string_view v(it->value().data(), it->value().size());
+    for (std::string_view yes : {"1", "true", "yes", "on"}) {
+      if (boost::beast::iequals(v, yes)) return true;
+    }
+    return false;
+  }();
   auto explain_header = [&](auto* res) {  // a Response, or a stream's head
     if (explain && !x->invalid) {
       res->set("x-tollgate-explain", CapExplain(runtime::EliminatedJson(*x->live->catalog, x->live->policy->program(),

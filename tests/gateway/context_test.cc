@@ -436,6 +436,20 @@ TEST_F(ExampleGateway, BadHeadersAre400) {
   }
 }
 
+// `X-Tollgate-Explain: 0` (or false, no, off) asks for no explanation; 1,
+// true, yes or on ask for one.
+TEST_F(ExampleGateway, ExplainHeaderValueIsRead) {
+  Start();
+  for (const auto& [value, want] : std::vector<std::pair<std::string, bool>>{
+           {"1", true}, {"true", true}, {"Yes", true}, {"on", true},
+           {"0", false}, {"false", false}, {"No", false}, {"off", false}}) {
+    Answer a = testkit::HttpCall(gw_.port(), http::verb::post, "/v1/chat/completions",
+                                 R"({"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]})",
+                                 {{"authorization", "Bearer sk-plain"}, {"x-tollgate-explain", value}});
+    EXPECT_EQ(a.headers.count("x-tollgate-explain") == 1, want) << value;
+  }
+}
+
 TEST_F(ExampleGateway, TheRecordKeepsTheContextAndReplaysIdentically) {
   Start();
   Answer a = Chat("batch", {{"x-tollgate-data-class", "confidential"}, {"x-tollgate-tags", "nightly"},
