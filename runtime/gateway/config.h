@@ -49,8 +49,11 @@ struct HttpLimits {
 
 struct UpstreamOptions {
   int64_t connect_timeout_ms = 3'000;
-  int64_t first_byte_timeout_ms = 60'000;  // request sent -> response headers
-  int64_t idle_timeout_ms = 60'000;        // between two reads of the body / stream
+  // request sent -> response headers: a non-streamed answer's head comes
+  // with the whole answer, which a reasoning model may take minutes to
+  // write (the OpenAI SDKs wait 10 minutes)
+  int64_t first_byte_timeout_ms = 600'000;
+  int64_t idle_timeout_ms = 300'000;       // between two reads of the body / stream
   uint32_t max_idle_per_endpoint = 64;     // pooled keep-alive connections per host
   // How long a pooled connection may sit idle before it is closed instead of
   // reused: a NAT or load balancer may have dropped it without a word, and

@@ -469,7 +469,7 @@ size_t Threads() {
 // upstream.pool_idle_timeout_ms is closed, not reused: a NAT or load
 // balancer may have dropped it without a FIN or a reset (AWS's NAT gateway
 // after 350 s, Azure's load balancer after 4 min), and a request sent on it
-// would wait out first_byte_timeout_ms (60 s by default) before failing.
+// would wait out first_byte_timeout_ms (10 minutes by default) before failing.
 // The scripted upstream stays silent after one answer per connection, as
 // such a connection does. Before: the second request waited the whole
 // first-byte timeout and was answered 504.
