@@ -1,6 +1,8 @@
 // The values of the enumerated and shaped fields (see field_values.h).
 #include "stdlib/field_values.h"
 
+#include "engine/core/money.h"
+
 #include "stdlib/names.h"
 
 namespace tollgate::stdlib {
@@ -71,7 +73,12 @@ constexpr FieldRange kFieldRanges[] = {
     {"endpoint.estimated_cost", 0, kNoEnd, "`endpoint.estimated_cost` is computed from the endpoint's prices, none negative"},
     {"endpoint.latency_p50", 0, kNoEnd, kCatalogFigure},
     {"endpoint.throughput", 0, kNoEnd, kCatalogFigure},
-    {"endpoint.uptime", 0, kNoEnd, kCatalogFigure},
+    // A fraction, as the catalog's `observed.uptime` (0.999 is 99.9%): a
+    // policy comparing it with a percentage (`>= 99.5`) rejects every
+    // endpoint of a real catalog.
+    {"endpoint.uptime", 0, kMicros,
+     "`endpoint.uptime` is a fraction from 0 to 1, as the catalog's `observed.uptime` (0.999 is "
+     "99.9%); the catalog and the decoder refuse anything else"},
 };
 
 std::string Lower(std::string_view s) {

@@ -118,12 +118,14 @@ std::string Describe(Shape s);
 //   request.input_tokens    0..    derived: an estimate of the request's size
 //   provider.retention_days, endpoint.context_length, endpoint.max_output_tokens,
 //   endpoint.price_input, _output, _request, endpoint.estimated_cost,
-//   endpoint.latency_p50, endpoint.throughput, endpoint.uptime
+//   endpoint.latency_p50, endpoint.throughput
 //                           0..    the catalog refuses a negative one, and so
 //                                  does the decoder in a decision input's
-//                                  `candidate` (the catalog's narrower bounds,
-//                                  uptime <= 1 or context_length >= 1, are not
-//                                  enforced there, so not claimed)
+//                                  `candidate` (the catalog's narrower bound
+//                                  context_length >= 1 is not enforced there,
+//                                  so not claimed)
+//   endpoint.uptime         0..1   a fraction (0.999 is 99.9%): the catalog
+//                                  and the candidate decoder refuse more
 //
 // Other number fields (request.temperature, the caller's max_price
 // preferences) are not checked by the decoder and have no range here.
