@@ -30,6 +30,8 @@
 //                 makes a `when` or `require` never hold)
 //   tags          one tag key set by two rules that may fire together, or
 //                 twice by one rule: the first value is kept (tg_tag_conflict)
+//   route_hints   a `sort` or `order` given differently by two rules that may
+//                 fire together: the first is kept (tg_route_conflict)
 //   retention     under `retain content hash|none`, no message, tag, key or
 //                 quoted error carries the request's text (tg_retained_text)
 //   tests         test blocks: rule names, binding paths and values (candidate
@@ -178,6 +180,7 @@ bool Operands(Context& ctx);
 bool Names(Context& ctx);
 bool Ranges(Context& ctx);
 bool Tags(Context& ctx);
+bool RouteHints(Context& ctx);
 bool Retention(Context& ctx);
 bool Tests(Context& ctx);
 
