@@ -13,7 +13,9 @@
 //   types         a type for every expression (+ overloads, effect/decl rules)
 //   scopes        Expr::scope bottom-up; `when`, tags and keys read request fields only
 //   regex         every constant pattern compiles under RE2
-//   fold          constant folding (Expr::folded) and tg_not_constant checks
+//   fold          constant folding (Expr::folded) and tg_not_constant checks;
+//                 constant builtin arguments validated (an unknown time zone),
+//                 a zone that reads as another clock (tg_misleading_time_zone)
 //   optional      reads of values that may be absent are guarded or defaulted
 //                 (tg_unguarded_optional; flow typing, see optional.cc)
 //   operands      constant operands that make an operation silently wrong: a
