@@ -52,6 +52,10 @@ constexpr ShapedField kShapedFields[] = {
     {"request.provider.only", S::kProviderSlug, S::kNone, ""},
     {"request.provider.order", S::kProviderSlug, S::kNone, ""},
     {"request.provider.ignore", S::kProviderSlug, S::kNone, ""},
+    // Lower-cased by the decoder: labels from callers, headers and keys.
+    {"context.data_class", S::kLowerText, S::kNone, ""},
+    {"context.environment", S::kLowerText, S::kNone, ""},
+    {"context.tags", S::kLowerText, S::kNone, ""},
 };
 
 constexpr int64_t kNoEnd = INT64_MAX;
@@ -157,6 +161,10 @@ bool Fits(Shape s, std::string_view v) {
     case S::kSortBy: return v == "price" || v == "latency" || v == "throughput";
     case S::kSortPartition: return v == "model" || v == "none";
     case S::kServiceTier: return v == "auto" || v == "default" || v == "flex" || v == "priority";
+    case S::kLowerText:
+      for (char c : v)
+        if (c >= 'A' && c <= 'Z') return false;
+      return true;
   }
   return true;
 }
@@ -186,6 +194,7 @@ std::string Respell(Shape s, std::string_view v) {
     case S::kSortBy:
     case S::kSortPartition:
     case S::kServiceTier: r = Lower(t); break;
+    case S::kLowerText: return Lower(v);  // as the decoder reads it: spaces kept
   }
   return Fits(s, r) ? r : "";
 }
@@ -213,6 +222,7 @@ std::string Describe(Shape s) {
     case S::kSortBy: return "`price`, `latency` or `throughput`";
     case S::kSortPartition: return "`model` or `none`";
     case S::kServiceTier: return "`auto`, `default`, `flex` or `priority`";
+    case S::kLowerText: return "lower case (the decoder lower-cases its ASCII letters)";
     case S::kQuantization: {
       std::string out = "one of ";
       for (std::string_view q : kQuantizations) {

@@ -1173,5 +1173,24 @@ TEST(Input, CandidateUptimeIsAFraction) {
   }
 }
 
+// context.data_class, environment and tags are labels a policy compares
+// with lower-case constants (`context.data_class in {"confidential"}`); a
+// caller's `Confidential` (a header, a key's default, a /v1/decide input)
+// reached no such rule, and a confidential request went to an endpoint that
+// keeps data. They are lower-cased (ASCII), tags de-duplicated after.
+TEST(Input, ContextLabelsAreLowerCased) {
+  Decoded d;
+  Decode(Input("", "", R"({"data_class": "Confidential", "environment": "PRODUCTION",
+                          "tags": ["Batch", "batch", "Nightly-Run", "ünïcode"]})"), &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_EQ(Slot(d.rec, "context.data_class").sv(), "confidential");
+  EXPECT_EQ(Slot(d.rec, "context.environment").sv(), "production");
+  const Value& tags = Slot(d.rec, "context.tags");
+  ASSERT_EQ(tags.kind, Kind::kSet);
+  std::vector<std::string> got;
+  for (const Value& t : tags.set->items) got.emplace_back(t.sv());
+  EXPECT_EQ(got, (std::vector<std::string>{"batch", "nightly-run", "ünïcode"}));
+}
+
 }  // namespace
-}  // namespace tollgate::runtime
+}  // namespace tollgate::runtime\n
