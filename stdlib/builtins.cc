@@ -608,6 +608,47 @@ const cctz::time_zone* FindZone(std::string_view name) {
 
 bool KnownTimeZone(std::string_view name) { return FindZone(name) != nullptr; }
 
+std::string MisleadingTimeZone(std::string_view name, std::string* help) {
+  constexpr std::string_view kEtc = "Etc/GMT";
+  if (name.substr(0, kEtc.size()) == kEtc && name.size() > kEtc.size() + 1 &&
+      (name[kEtc.size()] == '+' || name[kEtc.size()] == '-')) {
+    const std::string_view digits = name.substr(kEtc.size() + 1);
+    int hours = 0;
+    for (char c : digits) {
+      if (c < '0' || c > '9' || hours > 99) return "";
+      hours = hours * 10 + (c - '0');
+    }
+    if (hours == 0) return "";  // Etc/GMT+0 and Etc/GMT-0 are UTC
+    const bool west = name[kEtc.size()] == '+';
+    char offset[16], meant[16];
+    std::snprintf(offset, sizeof offset, "UTC%c%02d:00", west ? '-' : '+', hours);
+    std::snprintf(meant, sizeof meant, "UTC%c%02d:00", west ? '+' : '-', hours);
+    const std::string other = std::string(kEtc) + (west ? "-" : "+") + std::string(digits);
+    *help = "for " + std::string(meant) + " all year write `" + other +
+            "`; for the time of a place write its zone, such as `Europe/Berlin` or "
+            "`America/New_York`, which also follows its daylight saving time";
+    return "`" + std::string(name) + "` is " + offset + ", not " + meant +
+           ": the Etc/GMT zones are named with the POSIX sign, west of Greenwich positive";
+  }
+  struct Fixed {
+    std::string_view name, offset, place, zone, fixed;
+  };
+  static constexpr Fixed kFixed[] = {
+      {"EST", "UTC-05:00", "New York", "America/New_York", "America/Panama"},
+      {"MST", "UTC-07:00", "Denver", "America/Denver", "America/Phoenix"},
+  };
+  for (const Fixed& f : kFixed) {
+    if (name != f.name) continue;
+    *help = "for the time in " + std::string(f.place) + " write `" + std::string(f.zone) +
+            "` (it follows daylight saving time); for " + std::string(f.offset) +
+            " all year write `" + std::string(f.fixed) + "`";
+    return "`" + std::string(name) + "` is " + std::string(f.offset) +
+           " all year, without daylight saving time: " + std::string(f.place) +
+           " is an hour later in summer";
+  }
+  return "";
+}
+
 namespace {
 
 bool Civil(const Value& t, const Value& tz, cctz::civil_second* cs, std::string* error) {

@@ -182,6 +182,15 @@ std::string RenderValue(const Value& v);
 // as "Europe/Berlin", or "UTC"). Thread-safe; cached per thread.
 bool KnownTimeZone(std::string_view name);
 
+// What a known zone name means when it is not what it reads as, for the
+// checker's tg_misleading_time_zone (empty when the name means what it
+// says), with the names to write instead in *help:
+//   "Etc/GMT+1"  UTC-01:00 all year (POSIX signs: west of Greenwich positive)
+//   "EST", "MST" UTC-05:00 / UTC-07:00 all year, no daylight saving time,
+//                while New York and Denver move an hour in summer
+// Pure; O(length of the name).
+std::string MisleadingTimeZone(std::string_view name, std::string* help);
+
 // A rough token estimate: (bytes + 3) / 4, so 0 for empty text and at least
 // 1 otherwise.
 int64_t EstimateTokens(std::string_view text);

@@ -1,6 +1,8 @@
 // The values of the enumerated and shaped fields (see field_values.h).
 #include "stdlib/field_values.h"
 
+#include "engine/core/money.h"
+
 #include "stdlib/names.h"
 
 namespace tollgate::stdlib {
@@ -50,6 +52,10 @@ constexpr ShapedField kShapedFields[] = {
     {"request.provider.only", S::kProviderSlug, S::kNone, ""},
     {"request.provider.order", S::kProviderSlug, S::kNone, ""},
     {"request.provider.ignore", S::kProviderSlug, S::kNone, ""},
+    // Lower-cased by the decoder: labels from callers, headers and keys.
+    {"context.data_class", S::kLowerText, S::kNone, ""},
+    {"context.environment", S::kLowerText, S::kNone, ""},
+    {"context.tags", S::kLowerText, S::kNone, ""},
 };
 
 constexpr int64_t kNoEnd = INT64_MAX;
@@ -71,7 +77,12 @@ constexpr FieldRange kFieldRanges[] = {
     {"endpoint.estimated_cost", 0, kNoEnd, "`endpoint.estimated_cost` is computed from the endpoint's prices, none negative"},
     {"endpoint.latency_p50", 0, kNoEnd, kCatalogFigure},
     {"endpoint.throughput", 0, kNoEnd, kCatalogFigure},
-    {"endpoint.uptime", 0, kNoEnd, kCatalogFigure},
+    // A fraction, as the catalog's `observed.uptime` (0.999 is 99.9%): a
+    // policy comparing it with a percentage (`>= 99.5`) rejects every
+    // endpoint of a real catalog.
+    {"endpoint.uptime", 0, kMicros,
+     "`endpoint.uptime` is a fraction from 0 to 1, as the catalog's `observed.uptime` (0.999 is "
+     "99.9%); the catalog and the decoder refuse anything else"},
 };
 
 std::string Lower(std::string_view s) {
@@ -150,6 +161,10 @@ bool Fits(Shape s, std::string_view v) {
     case S::kSortBy: return v == "price" || v == "latency" || v == "throughput";
     case S::kSortPartition: return v == "model" || v == "none";
     case S::kServiceTier: return v == "auto" || v == "default" || v == "flex" || v == "priority";
+    case S::kLowerText:
+      for (char c : v)
+        if (c >= 'A' && c <= 'Z') return false;
+      return true;
   }
   return true;
 }
@@ -179,6 +194,7 @@ std::string Respell(Shape s, std::string_view v) {
     case S::kSortBy:
     case S::kSortPartition:
     case S::kServiceTier: r = Lower(t); break;
+    case S::kLowerText: return Lower(v);  // as the decoder reads it: spaces kept
   }
   return Fits(s, r) ? r : "";
 }
@@ -206,6 +222,7 @@ std::string Describe(Shape s) {
     case S::kSortBy: return "`price`, `latency` or `throughput`";
     case S::kSortPartition: return "`model` or `none`";
     case S::kServiceTier: return "`auto`, `default`, `flex` or `priority`";
+    case S::kLowerText: return "lower case (the decoder lower-cases its ASCII letters)";
     case S::kQuantization: {
       std::string out = "one of ";
       for (std::string_view q : kQuantizations) {

@@ -28,6 +28,8 @@
 //   request.provider.quantizations      int4 | int8 | fp8 | ... | unknown
 //   request.provider.only, .order,      a lower-case provider slug       deepseek
 //     .ignore
+//   context.data_class, .environment,   lower-case text                  confidential
+//     .tags
 //
 // The request.provider.* preferences (OpenRouter's) other than
 // sort_partition, and request.service_tier, are not checked by the decoder
@@ -35,7 +37,10 @@
 // `"INT4"`, `"service_tier": "Flex"`) is refused (route_invalid_preference), so a rule comparing them with one only ever
 // sees requests that are refused anyway. `order`, `only` and `ignore` are
 // lower-cased (ASCII) by the decoder, as the router matches them in any
-// case, so `"DeepSeek"` there never matches.
+// case, so `"DeepSeek"` there never matches. `context.data_class`,
+// `environment` and `tags` are labels the decoder lower-cases too (a caller's
+// `x-tollgate-data-class: Confidential` is the `confidential` a ZDR rule
+// tests), so `"Confidential"` there never matches either.
 //
 // Slugs are lower case (a-z 0-9 - / . _); words and quantizations too;
 // country codes upper case. Variants and model ids follow stdlib/names.h.
@@ -69,6 +74,7 @@ enum class Shape : uint8_t {
   kSortBy,           // price | latency | throughput
   kSortPartition,    // model | none
   kServiceTier,      // auto | default | flex | priority (OpenAI's service_tier)
+  kLowerText,        // any text without an upper-case ASCII letter (lower-cased labels)
 };
 
 struct ShapedField {
@@ -118,12 +124,14 @@ std::string Describe(Shape s);
 //   request.input_tokens    0..    derived: an estimate of the request's size
 //   provider.retention_days, endpoint.context_length, endpoint.max_output_tokens,
 //   endpoint.price_input, _output, _request, endpoint.estimated_cost,
-//   endpoint.latency_p50, endpoint.throughput, endpoint.uptime
+//   endpoint.latency_p50, endpoint.throughput
 //                           0..    the catalog refuses a negative one, and so
 //                                  does the decoder in a decision input's
-//                                  `candidate` (the catalog's narrower bounds,
-//                                  uptime <= 1 or context_length >= 1, are not
-//                                  enforced there, so not claimed)
+//                                  `candidate` (the catalog's narrower bound
+//                                  context_length >= 1 is not enforced there,
+//                                  so not claimed)
+//   endpoint.uptime         0..1   a fraction (0.999 is 99.9%): the catalog
+//                                  and the candidate decoder refuse more
 //
 // Other number fields (request.temperature, the caller's max_price
 // preferences) are not checked by the decoder and have no range here.

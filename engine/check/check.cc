@@ -256,7 +256,7 @@ const std::vector<Pass>& Passes() {
       {"types", &Types},               {"scopes", &Scopes}, {"regex", &Regex},
       {"fold", &Fold},                 {"optional", &Optional}, {"operands", &Operands},
       {"names", &Names},               {"ranges", &Ranges},     {"tags", &Tags},
-      {"retention", &Retention},       {"tests", &Tests},
+      {"route_hints", &RouteHints},    {"retention", &Retention},       {"tests", &Tests},
   };
   return passes;
 }

@@ -324,6 +324,13 @@ void WalkAll(Context& ctx, Expr& e, uint32_t depth, bool* reported) {
                   "time zones are IANA names of the system database, such as \"Europe/Berlin\", "
                   "\"America/New_York\" or \"UTC\"");
         ctx.fold_memo[&e] = FS::kFailed;  // the call is not folded (and not reported) again
+      } else if (i == 1 && e.kids[i]->folded && e.kids[i]->folded->kind == Kind::kString) {
+        // A zone the database knows whose name reads as another offset
+        // (`Etc/GMT+1` is UTC-01:00; `EST` never moves to summer time): the
+        // hours a business-hours rule reads are off by one or more.
+        std::string help;
+        std::string what = stdlib::MisleadingTimeZone(e.kids[i]->folded->sv(), &help);
+        if (!what.empty()) ctx.Warning("tg_misleading_time_zone", e.kids[i]->span, what, help);
       }
     }
   }

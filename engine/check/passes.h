@@ -13,7 +13,9 @@
 //   types         a type for every expression (+ overloads, effect/decl rules)
 //   scopes        Expr::scope bottom-up; `when`, tags and keys read request fields only
 //   regex         every constant pattern compiles under RE2
-//   fold          constant folding (Expr::folded) and tg_not_constant checks
+//   fold          constant folding (Expr::folded) and tg_not_constant checks;
+//                 constant builtin arguments validated (an unknown time zone),
+//                 a zone that reads as another clock (tg_misleading_time_zone)
 //   optional      reads of values that may be absent are guarded or defaulted
 //                 (tg_unguarded_optional; flow typing, see optional.cc)
 //   operands      constant operands that make an operation silently wrong: a
@@ -30,6 +32,8 @@
 //                 makes a `when` or `require` never hold)
 //   tags          one tag key set by two rules that may fire together, or
 //                 twice by one rule: the first value is kept (tg_tag_conflict)
+//   route_hints   a `sort` or `order` given differently by two rules that may
+//                 fire together: the first is kept (tg_route_conflict)
 //   retention     under `retain content hash|none`, no message, tag, key or
 //                 quoted error carries the request's text (tg_retained_text)
 //   tests         test blocks: rule names, binding paths and values (candidate
@@ -178,6 +182,7 @@ bool Operands(Context& ctx);
 bool Names(Context& ctx);
 bool Ranges(Context& ctx);
 bool Tags(Context& ctx);
+bool RouteHints(Context& ctx);
 bool Retention(Context& ctx);
 bool Tests(Context& ctx);
 

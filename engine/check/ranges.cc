@@ -12,6 +12,7 @@
 // the range:
 //
 //   dlp.injection_score(request.content) >= 80   always false (0..1; help: 0.8)
+//   require endpoint.uptime >= 99.5              always false (0..1; help: 0.995)
 //   hour(context.time) >= 24                     always false (0..23)
 //   weekday(context.time) == 0                   always false (1..7)
 //   request.n < 1, length(request.tools) < 0     always false
@@ -58,7 +59,9 @@ struct Bounds {
   bool whole = false;  // an int: only multiples of kScale
   Kind kind = Kind::kInt;
   std::string why;     // "`weekday` is the iso day of the week, ...", a field's reason
-  bool injection = false;  // dlp.injection_score (for the N/100 help)
+  // A fraction from 0 to 1 (dlp.injection_score, endpoint.uptime): its name,
+  // for the N/100 help when compared with a percentage; empty otherwise.
+  std::string fraction;
 };
 
 // A constant number in micros; false for anything else.
@@ -216,7 +219,7 @@ class RangeChecker {
       b.open = d.range->hi == stdlib::ValueRange::kUnbounded;
       b.hi = Int(d.range->hi) * unit;
       b.why = "`" + std::string(d.name) + "` is the " + std::string(d.description);
-      b.injection = d.name == "dlp.injection_score";
+      if (d.name == "dlp.injection_score") b.fraction = "the score";
       return b;
     }
     if (e.ref == RefKind::kField && e.index >= 0) {
@@ -226,6 +229,8 @@ class RangeChecker {
       b.open = f->hi == INT64_MAX;
       b.hi = Int(f->hi) * unit;
       b.why = std::string(f->why);
+      if (b.kind == Kind::kDecimal && f->lo == 0 && f->hi == kScale)
+        b.fraction = "`" + std::string(f->path) + "`";
       return b;
     }
     if (e.kind == ExprKind::kBinary && e.op == Op::kCoalesce && e.kids.size() == 2) {
@@ -269,8 +274,8 @@ class RangeChecker {
     std::optional<bool> always = Decide(op, *b, c);
     if (!always) return;
     std::string help;
-    if (b->injection && c > kScale && c <= 100 * kScale)
-      help = "the score is a decimal from 0 to 1, not a percentage: write `" +
+    if (!b->fraction.empty() && c > kScale && c <= 100 * kScale)
+      help = b->fraction + " is a decimal from 0 to 1, not a percentage: write `" +
              Render(c / 100, Kind::kDecimal) + "` for " + Render(c, cv->kind) + "%";
     else if (*always)
       help = b->why + ": remove the comparison, or compare with " + Within(*b);

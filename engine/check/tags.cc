@@ -1,5 +1,7 @@
 // Pass `tags`: one tag key set by two rules (or twice by one rule) that may
-// fire for the same request (tg_tag_conflict).
+// fire for the same request (tg_tag_conflict). Pass `route_hints`: the same
+// for the route hints kept once per decision, `sort` and `order`
+// (tg_route_conflict).
 //
 // A decision holds one value per tag key: the first rule, in rule order
 // (declaration order; the files of a policy in the order given), whose tag
@@ -17,10 +19,22 @@
 // common constant), or `c` against `not c`. Anything else may fire together:
 // a warning, as the rules may still be exclusive in a way the checker does
 // not see (by data, by the request).
+//
+// Route hints merge the same way for `sort` and `order`: the first rule in
+// rule order that gives one decides it, a later one is dropped
+// (docs/language.md, *route*; compile.cc keeps the first of a rule too):
+//
+//   rule batch       { when context.tags has "batch" route sort price }
+//   rule interactive { when context.tags has "interactive" route sort latency }
+//
+// sorts a request tagged both by price. `max_price` caps are not judged: all
+// apply and the lowest wins, which is what each rule asks for.
 #include "engine/check/passes.h"
 
 #include <string>
 #include <vector>
+
+#include "stdlib/builtins.h"
 
 namespace tollgate::check {
 namespace {
@@ -112,7 +126,64 @@ std::string Where(const Span& s) {
          std::to_string(s.col);
 }
 
+// A hint's value for comparison: the sort word, or the order's folded list
+// rendered; "" when unknown (not checked: another pass reports it).
+std::string HintValue(const ast::RouteHint& h) {
+  if (h.kind == ast::RouteHintKind::kSort) return h.word;
+  if (h.expr && h.expr->folded && h.expr->folded->kind == Kind::kList)
+    return stdlib::RenderValue(*h.expr->folded);
+  return "";
+}
+
 }  // namespace
+
+bool RouteHints(Context& ctx) {
+  ast::Policy& p = *ctx.policy;
+  struct Given {
+    size_t rule;
+    const ast::RouteHint* hint;
+    std::string value;
+  };
+  for (ast::RouteHintKind kind : {ast::RouteHintKind::kSort, ast::RouteHintKind::kOrder}) {
+    std::vector<Given> given;  // every applicable hint of this kind, in rule order
+    for (size_t i = 0; i < p.rules.size(); ++i) {
+      if (!Applies(p.rules[i])) continue;
+      for (const ast::Effect& e : p.rules[i].effects) {
+        if (e.kind != ast::EffectKind::kRoute) continue;
+        for (const ast::RouteHint& h : e.hints)
+          if (h.kind == kind) {
+            std::string v = HintValue(h);
+            if (!v.empty()) given.push_back({i, &h, std::move(v)});
+          }
+      }
+    }
+    const char* what = kind == ast::RouteHintKind::kSort ? "sort" : "order";
+    for (size_t j = 0; j < given.size(); ++j) {
+      const ast::Rule& later = p.rules[given[j].rule];
+      for (size_t i = 0; i < j; ++i) {
+        if (given[i].value == given[j].value) continue;
+        const ast::Rule& earlier = p.rules[given[i].rule];
+        const bool self = &earlier == &later;
+        if (!self && Exclusive(ctx, earlier.when.get(), later.when.get())) continue;
+        const std::string first = std::string(what) + " " + given[i].value;
+        const std::string by = self ? "the rule gives `" + first + "` earlier (" +
+                                          Where(given[i].hint->span) + ")"
+                                    : "rule `" + earlier.name + "` gives `" + first + "` first (" +
+                                          Where(given[i].hint->span) + ")";
+        ctx.Warning("tg_route_conflict", given[j].hint->span,
+                    "`" + std::string(what) + " " + given[j].value + "` of rule `" + later.name +
+                        "` is dropped whenever " + (self ? "the rule fires: " : "both rules fire: ") +
+                        by,
+                    std::string("a decision keeps one `") + what +
+                        "`, the first in rule order; give it in one rule, or make the rules' "
+                        "conditions exclude each other (`x == \"a\"` and `x == \"b\"`, or `c` "
+                        "and `not c`)");
+        break;  // one warning per hint
+      }
+    }
+  }
+  return true;  // warnings only
+}
 
 bool Tags(Context& ctx) {
   ast::Policy& p = *ctx.policy;

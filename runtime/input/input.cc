@@ -68,6 +68,10 @@ struct Node {
   Type type;
   Special special = Special::kNone;
   bool non_negative = false;  // request.max_tokens: a negative value is input_invalid_value
+  // The upper end of a candidate figure (stdlib/field_values.h FieldRange:
+  // endpoint.uptime is a fraction, at most 1 as in the catalog), in micros;
+  // the field's range (for the message), or null for none.
+  const stdlib::FieldRange* upper = nullptr;
   // request.n (the number of completions): an integer of at least 1; 0, a
   // negative, a fraction or an integer beyond int64 is input_invalid_value
   // (every completion is billed: n scales the worst-case cost).
@@ -165,6 +169,14 @@ void AddLeaf(Node* root, const std::string& path, int slot, const Type& type, Sp
   leaf.lower = (path == "request.provider.only" || path == "request.provider.order" ||
                 path == "request.provider.ignore") &&
                (type.is(Kind::kSet) || type.is(Kind::kList)) && type.elem().is(Kind::kString);
+  // context.data_class, environment and tags: labels a policy compares with
+  // its constants; lower-cased (ASCII) so that `Confidential` from a header or
+  // a key is the `confidential` a ZDR rule tests (stdlib/field_values.h).
+  leaf.lower = leaf.lower ||
+               ((path == "context.data_class" || path == "context.environment") &&
+                type.is(Kind::kString)) ||
+               (path == "context.tags" && (type.is(Kind::kSet) || type.is(Kind::kList)) &&
+                type.elem().is(Kind::kString));
   if (path.rfind("candidate.", 0) == 0) {
     const std::string_view f = std::string_view(path).substr(10);
     if (const stdlib::ShapedField* sf = stdlib::FindShapedField(f); sf && type.is(Kind::kString))
@@ -172,6 +184,9 @@ void AddLeaf(Node* root, const std::string& path, int slot, const Type& type, Sp
     // Prices, sizes, figures: the catalog holds none below zero.
     leaf.non_negative =
         type.is(Kind::kInt) || type.is(Kind::kMoney) || type.is(Kind::kDecimal);
+    if (const stdlib::FieldRange* r = stdlib::FindFieldRange(f);
+        r && r->hi != INT64_MAX && type.is(Kind::kDecimal))
+      leaf.upper = r;
   }
   at->kids.push_back(std::move(leaf));
 }
@@ -654,6 +669,14 @@ class Decoder {
         std::string path = p.Render();
         return Fail("input_invalid_value",
                     "`" + path + "` must not be negative, got " + std::string(Clip(Sv(m->value), 40)),
+                    path);
+      }
+      if (kid->upper && v.kind == Kind::kDecimal && v.i > kid->upper->hi) {
+        std::string path = p.Render();
+        return Fail("input_invalid_value",
+                    "`" + path + "` must be at most " +
+                        stdlib::RenderValue(Value::Decimal(kid->upper->hi)) + ", got " +
+                        std::string(Clip(Sv(m->value), 40)) + ": " + std::string(kid->upper->why),
                     path);
       }
       if (kid->count && v.kind == Kind::kInt && v.i < 1) return BadCount(p, std::to_string(v.i));

@@ -364,5 +364,28 @@ test "t" {
   EXPECT_EQ(c.Codes(), V{}) << c.Render();
 }
 
+// The decoder lower-cases context.data_class, environment and tags: a rule
+// comparing them with an upper-case constant never matches.
+TEST(Names, ContextLabelsAreLowerCase) {
+  auto c = CheckSource(R"(policy "p"
+const protected_classes = {"Confidential", "restricted"}
+rule zdr { when exists(context.data_class) and context.data_class in protected_classes require provider.zdr }
+rule prod { when context.environment == "Production" require provider.zdr }
+rule batch { when context.tags has "Batch" route sort price }
+rule fine { when context.data_class == "confidential" or "nightly" in context.tags require provider.zdr }
+)");
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  size_t n = 0;
+  for (const auto& d : c.diags.items()) n += d.code == "tg_name_never_matches";
+  EXPECT_EQ(n, 3u) << r;
+  EXPECT_NE(r.find("test.tg:3:70: warning[tg_name_never_matches]: `context.data_class` is lower case "
+                   "(the decoder lower-cases its ASCII letters) and never equals `Confidential`"),
+            std::string::npos) << r;
+  EXPECT_NE(r.find("write `confidential`"), std::string::npos) << r;
+  EXPECT_NE(r.find("`context.environment` is lower case"), std::string::npos) << r;
+  EXPECT_NE(r.find("`context.tags` is lower case"), std::string::npos) << r;
+}
+
 }  // namespace
-}  // namespace tollgate::checktest
+}  // namespace tollgate::checktest\n

@@ -62,6 +62,31 @@ rule free { require endpoint.price_input < 0 usd }
                      "false (`endpoint.price_input` is 0.00 usd or more)")) << r;
 }
 
+// endpoint.uptime is a fraction (the catalog's observed.uptime, 0..1): a
+// require written with a percentage rejects every endpoint of a real
+// catalog. Before, the range claimed only "0 or more" and the policy checked
+// clean (and its tests passed with candidates holding 99.9).
+TEST(Ranges, UptimeIsAFractionNotAPercentage) {
+  auto c = CheckSource(R"(policy "p"
+rule reliable { when context.environment == "production" require endpoint.uptime >= 99.5 }
+rule flaky { require endpoint.uptime < 0.95 or endpoint.uptime <= 2 }
+)");
+  EXPECT_FALSE(c.ok);
+  EXPECT_EQ(c.ErrorCodes(), V(1, "tg_unreachable_comparison")) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_TRUE(Has(r, "test.tg:2:66: error[tg_unreachable_comparison]: a require of rule `reliable` never "
+                     "holds, so it rejects every endpoint: `endpoint.uptime >= 99.5` is always false "
+                     "(`endpoint.uptime` is from 0 to 1)")) << r;
+  EXPECT_TRUE(Has(r, "help: `endpoint.uptime` is a decimal from 0 to 1, not a percentage: write "
+                     "`0.995` for 99.5%")) << r;
+  // One side of an `or`, always true: a warning.
+  EXPECT_TRUE(Has(r, "test.tg:3:48: warning[tg_unreachable_comparison]")) << r;
+  auto ok = CheckSource(R"(policy "p"
+rule reliable { require endpoint.uptime >= 0.995 }
+)");
+  EXPECT_TRUE(ok.ok) << ok.Render();
+}
+
 // Either operand order, every operator, a constant folded from a const, a
 // default, `not` and `not (a or b)`.
 TEST(Ranges, AnyOperatorEitherOrderFoldedConstants) {

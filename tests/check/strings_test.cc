@@ -107,5 +107,43 @@ TEST(TimeZones, AConstantZoneMustExist) {
   EXPECT_EQ(Only(t), "tg_invalid_value");
 }
 
+// Zone names the database knows that read as another offset: a Berlin
+// business-hours rule written with `Etc/GMT+1` reads UTC-01:00 (two hours
+// off), and one for New York written with `EST` is an hour off all summer.
+// Both checked clean and decided by the wrong clock (tg_misleading_time_zone).
+TEST(TimeZones, ZonesThatReadAsAnotherOffsetWarn) {
+  Checked c = CheckSource(
+      "policy \"t\"\nconst office = \"Etc/GMT+1\"\n"
+      "rule berlin_hours { when hour(context.time, office) < 9 or weekday(context.time, office) >= 6 "
+      "deny \"closed\" }\n"
+      "rule ny_hours { when hour(context.time, \"EST\") >= 17 deny \"closed\" }\n"
+      "rule denver { tag d = date(context.time, \"MST\") }\n");
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_NE(r.find("test.tg:3:45: warning[tg_misleading_time_zone]: `Etc/GMT+1` is UTC-01:00, not "
+                   "UTC+01:00: the Etc/GMT zones are named with the POSIX sign, west of Greenwich "
+                   "positive"), std::string::npos) << r;
+  EXPECT_NE(r.find("help: for UTC+01:00 all year write `Etc/GMT-1`; for the time of a place write its "
+                   "zone, such as `Europe/Berlin`"), std::string::npos) << r;
+  EXPECT_NE(r.find("test.tg:3:82: warning[tg_misleading_time_zone]"), std::string::npos) << r;
+  EXPECT_NE(r.find("test.tg:4:41: warning[tg_misleading_time_zone]: `EST` is UTC-05:00 all year, "
+                   "without daylight saving time: New York is an hour later in summer"),
+            std::string::npos) << r;
+  EXPECT_NE(r.find("help: for the time in New York write `America/New_York`"), std::string::npos) << r;
+  EXPECT_NE(r.find("`MST` is UTC-07:00 all year"), std::string::npos) << r;
+  size_t n = 0;
+  for (const auto& d : c.diags.items()) n += d.code == "tg_misleading_time_zone";
+  EXPECT_EQ(n, 4u) << r;
+  // Names that mean what they say.
+  Checked ok = CheckSource(
+      "policy \"t\"\n"
+      "rule a { when hour(context.time, \"Europe/Berlin\") < 9 deny \"x\" }\n"
+      "rule b { when hour(context.time, \"America/New_York\") < 9 deny \"x\" }\n"
+      "rule c { when hour(context.time, \"Etc/GMT-0\") < 9 or hour(context.time, \"UTC\") < 8 deny \"x\" }\n"
+      "rule d { when hour(context.time, \"EST5EDT\") < 9 or hour(context.time, \"America/Panama\") < 8 deny \"x\" }\n");
+  EXPECT_TRUE(ok.ok) << ok.Render();
+  EXPECT_EQ(ok.Render().find("tg_misleading_time_zone"), std::string::npos) << ok.Render();
+}
+
 }  // namespace
 }  // namespace tollgate::checktest

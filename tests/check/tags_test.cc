@@ -70,5 +70,51 @@ rule c mode shadow when request.n > 2 { tag k = 3 }
       << r;
 }
 
+// The `route_hints` pass: a decision keeps one `sort` and one `order`, the
+// first in rule order; a later rule's is dropped whenever both fire. The
+// policy below checked clean, and a request tagged both `batch` and
+// `interactive` was sorted by price, not latency, without a word
+// (tg_route_conflict).
+TEST(RouteHints, SortAndOrderOfRulesThatMayFireTogetherWarn) {
+  auto c = CheckSource(R"(policy "p"
+rule batch_cheap { when context.tags has "batch" route sort price }
+rule interactive_fast { when "interactive" in context.tags route sort latency, order ["groq", "together"] }
+rule eu_order { when exists(principal.jurisdiction) and principal.jurisdiction == "DE" route order ["scaleway", "nebius"] }
+)");
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_EQ(Count(r, "warning[tg_route_conflict]"), 2u) << r;
+  EXPECT_TRUE(Has(r, "test.tg:3:66: warning[tg_route_conflict]: `sort latency` of rule `interactive_fast` "
+                     "is dropped whenever both rules fire: rule `batch_cheap` gives `sort price` first "
+                     "(test.tg:2:56)")) << r;
+  EXPECT_TRUE(Has(r, "help: a decision keeps one `sort`, the first in rule order")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:4:94: warning[tg_route_conflict]: `order [\"scaleway\", \"nebius\"]` of "
+                     "rule `eu_order` is dropped whenever both rules fire: rule `interactive_fast` gives "
+                     "`order [\"groq\", \"together\"]` first (test.tg:3:80)")) << r;
+  auto twice = CheckSource(R"(policy "p"
+rule twice { when request.n > 1 route sort price, sort throughput }
+)");
+  ASSERT_TRUE(twice.ok) << twice.Render();
+  EXPECT_TRUE(Has(twice.Render(), "test.tg:2:51: warning[tg_route_conflict]: `sort throughput` of rule `twice` is dropped whenever the rule fires: the rule "
+                     "gives `sort price` earlier (test.tg:2:39)")) << twice.Render();
+}
+
+// Exclusive conditions, equal hints, shadow and advisory rules (their hints
+// never apply) and max_price caps (all apply, the lowest wins) are quiet.
+TEST(RouteHints, ExclusiveEqualShadowAndCapsAreQuiet) {
+  auto c = CheckSource(R"(policy "p"
+rule a { when principal.workspace == "acme-batch" route sort price, max_price 1 usd }
+rule b { when principal.workspace == "acme-live" route sort latency, max_price 2 usd }
+rule c { when request.stream ?? false route order ["groq"] }
+rule d { when not (request.stream ?? false) route order ["together"] }
+rule e { when principal.workspace == "acme-batch" and request.n > 1 route sort price }
+rule f mode shadow { route sort throughput }
+rule g mode advisory { route order ["x"] warn "w" }
+rule h { route max_price 0.5 usd }
+)");
+  ASSERT_TRUE(c.ok) << c.Render();
+  EXPECT_FALSE(Has(c.Render(), "tg_route_conflict")) << c.Render();
+}
+
 }  // namespace
 }  // namespace tollgate::checktest

@@ -164,6 +164,14 @@ void AddLeaf(Node* root, const std::string& path, int slot, const Type& type, Sp
   leaf.lower = (path == "request.provider.only" || path == "request.provider.order" ||
                 path == "request.provider.ignore") &&
                (type.is(Kind::kSet) || type.is(Kind::kList)) && type.elem().is(Kind::kString);
+  // context.data_class, environment and tags: labels a policy compares with
+  // its constants; lower-cased (ASCII) so that `Confidential` from a header or
+  // a key is the `confidential` a ZDR rule tests (stdlib/field_values.h).
+  leaf.lower = leaf.lower ||
+               ((path == "context.data_class" || path == "context.environment") &&
+                type.is(Kind::kString)) ||
+               (path == "context.tags" && (type.is(Kind::kSet) || type.is(Kind::kList)) &&
+                type.elem().is(Kind::kString));
   if (path.rfind("candidate.", 0) == 0) {
     const std::string_view f = std::string_view(path).substr(10);
     if (const stdlib::ShapedField* sf = stdlib::FindShapedField(f); sf && type.is(Kind::kString))

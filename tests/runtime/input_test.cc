@@ -1094,7 +1094,8 @@ TEST(Input, FieldRangesAreWhatTheDecoderEnforces) {
     const stdlib::FieldDef& def = S().field(id);
     ASSERT_TRUE(def.type.is(Kind::kInt) || def.type.is(Kind::kMoney) || def.type.is(Kind::kDecimal))
         << f.path;
-    EXPECT_EQ(f.hi, INT64_MAX) << f.path << ": an upper bound needs its own test";
+    // An upper bound has its own test (endpoint.uptime: CandidateUptimeIsAFraction).
+    EXPECT_TRUE(f.hi == INT64_MAX || f.path == "endpoint.uptime") << f.path;
     // The number just below the range, and the range's lower end, in JSON.
     const bool whole = def.type.is(Kind::kInt);
     const std::string below = whole ? std::to_string(f.lo - 1) : "-0.000001";
@@ -1143,5 +1144,53 @@ TEST(Input, FieldRangesAreWhatTheDecoderEnforces) {
   }
 }
 
+// endpoint.uptime is a fraction in the catalog (observed.uptime, 0..1), so
+// a decision input's or a test's `candidate` with 99.9 -- an uptime written
+// as a percentage -- is an endpoint that cannot exist: refused, as the
+// catalog refuses it. Accepted, a policy `require endpoint.uptime >= 99.5`
+// passed its tests with such candidates and rejected every real endpoint.
+TEST(Input, CandidateUptimeIsAFraction) {
+  auto decode = [](const std::string& v, InputError* err) {
+    vm::Record cand;
+    bool present = false;
+    return DecodeCandidate(Input("").substr(0, Input("").size() - 1) +
+                               ", \"candidate\": {\"endpoint\": {\"uptime\": " + v + "}}}",
+                           S(), Limits{}, &cand, &present, err);
+  };
+  InputError err;
+  EXPECT_FALSE(decode("99.9", &err));
+  EXPECT_EQ(err.code, "input_invalid_value");
+  EXPECT_EQ(err.path, "candidate.endpoint.uptime");
+  EXPECT_NE(err.message.find("`candidate.endpoint.uptime` must be at most 1, got 99.9"), std::string::npos)
+      << err.message;
+  EXPECT_NE(err.message.find("fraction from 0 to 1"), std::string::npos) << err.message;
+  InputError over;
+  EXPECT_FALSE(decode("1.000001", &over));
+  EXPECT_EQ(over.code, "input_invalid_value");
+  for (const char* ok : {"1", "1.0", "0.999", "0"}) {
+    InputError e;
+    EXPECT_TRUE(decode(ok, &e)) << ok << ": " << e.message;
+  }
+}
+
+// context.data_class, environment and tags are labels a policy compares
+// with lower-case constants (`context.data_class in {"confidential"}`); a
+// caller's `Confidential` (a header, a key's default, a /v1/decide input)
+// reached no such rule, and a confidential request went to an endpoint that
+// keeps data. They are lower-cased (ASCII), tags de-duplicated after.
+TEST(Input, ContextLabelsAreLowerCased) {
+  Decoded d;
+  Decode(Input("", "", R"({"data_class": "Confidential", "environment": "PRODUCTION",
+                          "tags": ["Batch", "batch", "Nightly-Run", "ünïcode"]})"), &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_EQ(Slot(d.rec, "context.data_class").sv(), "confidential");
+  EXPECT_EQ(Slot(d.rec, "context.environment").sv(), "production");
+  const Value& tags = Slot(d.rec, "context.tags");
+  ASSERT_EQ(tags.kind, Kind::kSet);
+  std::vector<std::string> got;
+  for (const Value& t : tags.set->items) got.emplace_back(t.sv());
+  EXPECT_EQ(got, (std::vector<std::string>{"batch", "nightly-run", "ünïcode"}));
+}
+
 }  // namespace
-}  // namespace tollgate::runtime
+}  // namespace tollgate::runtime\n

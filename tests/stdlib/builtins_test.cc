@@ -351,6 +351,28 @@ TEST_F(BuiltinsTest, CivilTimeInAZone) {
   EXPECT_EQ(Int("minute", {kT, kS}, {Value::Time(-1), S("UTC")}), 59);
 }
 
+// Etc/GMT+N is west of Greenwich (UTC-N), and EST/MST never move to summer
+// time: the hours they give are not the ones their names suggest.
+TEST_F(BuiltinsTest, MisleadingZonesAreNamed) {
+  const Value summer = Time("2026-07-01T12:00:00Z");
+  EXPECT_EQ(Int("hour", {kT, kS}, {summer, S("Etc/GMT+1")}), 11);        // not 13
+  EXPECT_EQ(Int("hour", {kT, kS}, {summer, S("Europe/Berlin")}), 14);
+  EXPECT_EQ(Int("hour", {kT, kS}, {summer, S("EST")}), 7);               // New York: 8
+  EXPECT_EQ(Int("hour", {kT, kS}, {summer, S("America/New_York")}), 8);
+  std::string help;
+  EXPECT_EQ(MisleadingTimeZone("Etc/GMT+1", &help),
+            "`Etc/GMT+1` is UTC-01:00, not UTC+01:00: the Etc/GMT zones are named with the POSIX "
+            "sign, west of Greenwich positive");
+  EXPECT_NE(help.find("write `Etc/GMT-1`"), std::string::npos) << help;
+  EXPECT_NE(MisleadingTimeZone("Etc/GMT-14", &help).find("is UTC+14:00, not UTC-14:00"), std::string::npos);
+  EXPECT_NE(MisleadingTimeZone("EST", &help).find("UTC-05:00 all year"), std::string::npos);
+  EXPECT_NE(help.find("`America/New_York`"), std::string::npos) << help;
+  EXPECT_NE(MisleadingTimeZone("MST", &help).find("Denver"), std::string::npos);
+  for (const char* fine : {"Etc/GMT+0", "Etc/GMT-0", "Etc/GMT", "Etc/UTC", "UTC", "Europe/Berlin",
+                           "EST5EDT", "America/Panama", "HST", "CET", "Etc/GMT+x", "Etc/GMT+"})
+    EXPECT_EQ(MisleadingTimeZone(fine, &help), "") << fine;
+}
+
 TEST_F(BuiltinsTest, UnknownZonesFail) {
   Result r = Call("hour", {kT, kS}, {Time("2026-01-01T00:00:00Z"), S("mars/olympus")});
   EXPECT_FALSE(r.ok);

@@ -35,7 +35,15 @@ TEST(FieldValues, EveryRowIsAStringFieldOfTheStandardSchema) {
                         "principal.jurisdiction", "provider.jurisdiction", "provider.name",
                         "provider.slug", "request.model", "request.models", "endpoint.model"})
     EXPECT_NE(FindShapedField(p), nullptr) << p;
-  EXPECT_EQ(FindShapedField("context.data_class"), nullptr);
+  // Labels the decoder lower-cases: `Confidential` is never what they hold.
+  ASSERT_NE(FindShapedField("context.data_class"), nullptr);
+  EXPECT_EQ(FindShapedField("context.data_class")->holds, Shape::kLowerText);
+  EXPECT_EQ(FindShapedField("context.tags")->holds, Shape::kLowerText);
+  EXPECT_EQ(FindShapedField("context.environment")->holds, Shape::kLowerText);
+  EXPECT_EQ(FindShapedField("context.ip"), nullptr);
+  EXPECT_FALSE(Fits(Shape::kLowerText, "Confidential"));
+  EXPECT_TRUE(Fits(Shape::kLowerText, "pii-high ünicode"));
+  EXPECT_EQ(Respell(Shape::kLowerText, "Confidential"), "confidential");
 }
 
 TEST(FieldValues, FitsAsTheCatalogAndDecoderDo) {
