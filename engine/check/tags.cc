@@ -4,7 +4,7 @@
 // (tg_route_conflict).
 //
 // A decision holds one value per tag key: the first rule, in rule order
-// (declaration order; the files of a policy in the order given), whose tag
+// (declaration order; the files of a policy in canonical order, sorted by path), whose tag
 // applies sets it, and every later value for that key is dropped
 // (docs/language.md, *tag*). That is right when the rules never fire
 // together, and a silent loss when they do:
