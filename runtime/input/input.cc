@@ -425,29 +425,6 @@ const JVal* Member(const JVal& obj, std::string_view name) {
   return nullptr;
 }
 
-// A hash of a member name in [0, 256): equal names, equal buckets. Reads
-// the name's own bytes only (its length, first and last bytes).
-inline unsigned NameBucket(std::string_view s) {
-  const size_t n = s.size();
-  const char* p = s.data();
-  uint64_t a = 0, b = 0;
-  if (n >= 8) {
-    std::memcpy(&a, p, 8);
-    std::memcpy(&b, p + n - 8, 8);
-  } else if (n >= 4) {
-    uint32_t x, y;
-    std::memcpy(&x, p, 4);
-    std::memcpy(&y, p + n - 4, 4);
-    a = x;
-    b = y;
-  } else if (n > 0) {
-    a = static_cast<unsigned char>(p[0]);
-    b = static_cast<unsigned char>(p[n / 2]) | static_cast<unsigned>(static_cast<unsigned char>(p[n - 1])) << 8;
-  }
-  const uint64_t h = (a * 0x9E3779B97F4A7C15ULL) ^ (b * 0xC2B2AE3D27D4EB4FULL) ^ n;
-  return static_cast<unsigned>((h * 0xFF51AFD7ED558CCDULL) >> 56);
-}
-
 // 10^k for k = 0..19.
 constexpr std::array<__int128, 20> kPow10 = [] {
   std::array<__int128, 20> p{};
@@ -627,18 +604,6 @@ class Decoder {
     if (n < 2) return true;
     auto b = obj.MemberBegin();
     if (n <= 16) {
-      // Names in distinct buckets of a 256-bit table are distinct: the
-      // usual case, one hash per name; a shared bucket (about one object
-      // in six of ten members) is settled by comparing the names.
-      uint64_t seen[4] = {};
-      bool shared = false;
-      for (auto m = b; m != obj.MemberEnd(); ++m) {
-        const unsigned h = NameBucket(Sv(m->name));
-        const uint64_t bit = uint64_t{1} << (h & 63);
-        shared |= (seen[h >> 6] & bit) != 0;
-        seen[h >> 6] |= bit;
-      }
-      if (!shared) return true;
       for (rj::SizeType i = 1; i < n; ++i)
         for (rj::SizeType j = 0; j < i; ++j) {
           const auto& x = (b + i)->name;
