@@ -1530,7 +1530,9 @@ bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& l
     parsed.emplace(&s.pool, 1024, &s.stack);
     guard.doc = &*parsed;
     guard.depth = 0;
-    rj::InsituStringStream is(out->buffer.data());
+    // Long strings are scanned 64 bytes a step up to the end of the
+    // buffer's allocation (capacity() bytes and the NUL; insitu_reader.h).
+    internal::InsituStream is(out->buffer.data(), out->buffer.data() + out->buffer.capacity());
     auto gen = [&](Doc& d) {
       internal::InsituReader reader(&s.stack);  // insitu_reader.h
       constexpr unsigned kFlags =
