@@ -1,6 +1,9 @@
 // The values of the enumerated and shaped fields (see field_values.h).
 #include "stdlib/field_values.h"
 
+#include <array>
+#include <cstdint>
+
 #include "engine/core/money.h"
 
 #include "stdlib/names.h"
@@ -137,11 +140,18 @@ bool IsKnownQuantization(std::string_view q) {
   return false;
 }
 
+// kCountries as a table: bit (b - 'A') of entry a - 'A' is set for code
+// "ab" (the decoder checks principal.jurisdiction of every input).
+constexpr std::array<uint32_t, 26> kCountryBits = [] {
+  std::array<uint32_t, 26> bits{};
+  for (size_t i = 0; i + 1 < kCountries.size(); i += 3)
+    bits[kCountries[i] - 'A'] |= uint32_t{1} << (kCountries[i + 1] - 'A');
+  return bits;
+}();
+
 bool IsAssignedCountry(std::string_view cc) {
   if (!IsCountryCode(cc)) return false;
-  for (size_t i = 0; i + 1 < kCountries.size(); i += 3)
-    if (kCountries[i] == cc[0] && kCountries[i + 1] == cc[1]) return true;
-  return false;
+  return (kCountryBits[cc[0] - 'A'] >> (cc[1] - 'A')) & 1;
 }
 
 bool Fits(Shape s, std::string_view v) {

@@ -1,6 +1,7 @@
 // The rapidjson reader the decision-input decoder parses with (in situ,
-// runtime/input/input.cc): rapidjson's GenericReader, with its two in-situ
-// string scanning helpers replaced for this reader type only.
+// runtime/input/input.cc): rapidjson's GenericReader, with its in-situ
+// string scanning helpers replaced for this reader type only, and a stream
+// type of its own (InsituStream) whose whitespace skipping is inline.
 //
 // rapidjson 1.1's helpers (reader.h SkipUnescapedString,
 // ScanCopyUnescapedString for InsituStringStream) walk each string byte by
@@ -13,13 +14,23 @@
 // and the reader then handles that byte as before: the parse, its values
 // and its errors (code and offset) are rapidjson's.
 //
+// With an InsituStream that says where its buffer's readable bytes end,
+// long strings (a prompt) go 64 bytes a step (AVX2, chosen at run time)
+// once their first 16 bytes hold no stop: a step is taken only when all of
+// its 64 bytes are readable and none is a stop, and the 16-byte steps go
+// on from the first step that holds one, so they still find it. Its
+// whitespace is skipped by an inline loop (rapidjson's SIMD skip for
+// InsituStringStream is a call per token, for the one space usual between
+// tokens). rapidjson::InsituStringStream (the frozen reference decoder,
+// tests) keeps 16-byte steps and rapidjson's whitespace skip.
+//
 // INVARIANT (the caller's): the text is NUL-terminated and at least 15
 // readable bytes follow the NUL (Record::buffer is reserved with 16 bytes
 // of slack), since a 16-byte load may start at any byte up to the NUL.
 //
 // The specializations are for GenericReader<UTF8<>, UTF8<>, InsituStack>
-// only: InsituStack is a type of this header, so no other reader in the
-// program is affected (and no translation unit sees two definitions).
+// and InsituStream only: both are types of this header, so no other reader
+// in the program is affected (and no translation unit sees two definitions).
 #pragma once
 
 #include <rapidjson/allocators.h>
@@ -27,6 +38,9 @@
 
 #if defined(RAPIDJSON_SSE2) || defined(RAPIDJSON_SSE42)
 #include <emmintrin.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #endif
 
 namespace tollgate::runtime::internal {
@@ -38,7 +52,34 @@ struct InsituStack : rapidjson::MemoryPoolAllocator<rapidjson::CrtAllocator> {
 
 using InsituReader = rapidjson::GenericReader<rapidjson::UTF8<>, rapidjson::UTF8<>, InsituStack>;
 
+// The decoder's stream: rapidjson's in-situ stream over `src`, plus one
+// past the last byte of its buffer that may be loaded (at or after the
+// NUL + 16; null: 16-byte steps only).
+struct InsituStream : rapidjson::InsituStringStream {
+  explicit InsituStream(char* src, const char* readable = nullptr)
+      : rapidjson::InsituStringStream(src), readable_end(readable) {}
+  const char* readable_end;
+};
+
 }  // namespace tollgate::runtime::internal
+
+namespace rapidjson {
+
+// Copied by value inside the reader's loops, as InsituStringStream is.
+template <>
+struct StreamTraits<tollgate::runtime::internal::InsituStream> {
+  enum { copyOptimization = 1 };
+};
+
+// JSON whitespace (space, tab, CR, LF), a byte at a time, inline.
+template <>
+inline void SkipWhitespace(tollgate::runtime::internal::InsituStream& is) {
+  char* p = is.src_;
+  while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t') ++p;
+  is.src_ = p;
+}
+
+}  // namespace rapidjson
 
 #if defined(RAPIDJSON_SSE2) || defined(RAPIDJSON_SSE42)
 namespace rapidjson {
@@ -53,46 +94,119 @@ inline unsigned StopMask(const char* p) {
   const __m128i control = _mm_cmpeq_epi8(_mm_max_epu8(s, x1f), x1f);  // s <= 0x1F
   return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)));
 }
-}  // namespace tollgate_insitu
 
-// Nothing unescaped yet: the string stays where it is; skips to the first
-// byte to look at.
-template <>
-inline void tollgate::runtime::internal::InsituReader::SkipUnescapedString(InsituStringStream& is) {
-  char* p = is.src_;
+#if defined(__x86_64__)
+// (__builtin_cpu_init first: this may run before libgcc's constructor.)
+inline const bool kWideSteps = (__builtin_cpu_init(), __builtin_cpu_supports("avx2"));
+
+// Whether none of the 64 bytes at p is `"`, `\` or below 0x20.
+__attribute__((target("avx2"))) inline bool Clean64(const char* p) {
+  const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+  const __m256i quote = _mm256_set1_epi8('"'), backslash = _mm256_set1_epi8('\\');
+  const __m256i x1f = _mm256_set1_epi8(0x1F);
+  auto stops = [&](__m256i s) __attribute__((target("avx2"))) {
+    return _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(s, quote), _mm256_cmpeq_epi8(s, backslash)),
+                           _mm256_cmpeq_epi8(_mm256_max_epu8(s, x1f), x1f));
+  };
+  return _mm256_testz_si256(_mm256_or_si256(stops(a), stops(b)), _mm256_set1_epi8(-1)) != 0;
+}
+
+// Past the whole 64-byte steps from p that hold no stop and end at or
+// before `end`; returns where the first other step starts.
+[[gnu::noinline]] __attribute__((target("avx2"))) inline char* SkipClean64(char* p, const char* end) {
+  while (end - p >= 64 && Clean64(p)) p += 64;
+  return p;
+}
+
+// The same, moving each clean step down from *p to *q (*q < *p: a step is
+// read whole before its store, which ends before the next step).
+[[gnu::noinline]] __attribute__((target("avx2"))) inline void CopyClean64(char** p, char** q,
+                                                                           const char* end) {
+  char* s = *p;
+  char* d = *q;
+  while (end - s >= 64 && Clean64(s)) {
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s));
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 32));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(d), a);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + 32), b);
+    s += 64;
+    d += 64;
+  }
+  *p = s;
+  *q = d;
+}
+#endif
+
+// Nothing unescaped yet (*src == *dst): the string stays where it is; skips
+// to the first byte to look at. `end`: as InsituStream::readable_end.
+inline void Skip(char** src, char** dst, const char* end) {
+  char* p = *src;
+  if (const unsigned m = StopMask(p); m != 0) {
+    *src = *dst = p + __builtin_ctz(m);
+    return;
+  }
+  p += 16;
+#if defined(__x86_64__)
+  if (end && kWideSteps) p = SkipClean64(p, end);
+#else
+  (void)end;
+#endif
   for (;; p += 16) {
-    if (const unsigned m = tollgate_insitu::StopMask(p); m != 0) {
+    if (const unsigned m = StopMask(p); m != 0) {
       p += __builtin_ctz(m);
       break;
     }
   }
-  is.src_ = is.dst_ = p;
+  *src = *dst = p;
 }
 
-// After an escape: the bytes move down (dst_ < src_) up to the first byte
+// After an escape: the bytes move down (*dst < *src) up to the first byte
 // to look at. A whole 16-byte step is stored at once (its bytes are already
 // read, and the store ends before the next step's); a partial one bytewise,
 // as it may overlap the unread text.
-template <>
-inline void tollgate::runtime::internal::InsituReader::ScanCopyUnescapedString(InsituStringStream& is,
-                                                                               InsituStringStream& os) {
-  (void)os;
-  if (is.src_ == is.dst_) {
-    SkipUnescapedString(is);
-    return;
-  }
-  char* p = is.src_;
-  char* q = is.dst_;
+inline void ScanCopy(char** src, char** dst, const char* end) {
+  if (*src == *dst) return Skip(src, dst, end);
+  char* p = *src;
+  char* q = *dst;
+#if defined(__x86_64__)
+  if (end && kWideSteps) CopyClean64(&p, &q, end);
+#else
+  (void)end;
+#endif
   for (;; p += 16, q += 16) {
     const __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    if (const unsigned m = tollgate_insitu::StopMask(p); m != 0) {
-      for (const char* end = p + __builtin_ctz(m); p != end;) *q++ = *p++;
+    if (const unsigned m = StopMask(p); m != 0) {
+      for (const char* stop = p + __builtin_ctz(m); p != stop;) *q++ = *p++;
       break;
     }
     _mm_storeu_si128(reinterpret_cast<__m128i*>(q), s);
   }
-  is.src_ = p;
-  is.dst_ = q;
+  *src = p;
+  *dst = q;
+}
+}  // namespace tollgate_insitu
+
+template <>
+inline void tollgate::runtime::internal::InsituReader::SkipUnescapedString(InsituStringStream& is) {
+  tollgate_insitu::Skip(&is.src_, &is.dst_, nullptr);
+}
+
+template <>
+inline void tollgate::runtime::internal::InsituReader::ScanCopyUnescapedString(InsituStringStream& is,
+                                                                               InsituStringStream& os) {
+  (void)os;
+  tollgate_insitu::ScanCopy(&is.src_, &is.dst_, nullptr);
+}
+
+// The decoder's stream (reader.h picks the member template for it, whose
+// primary is a no-op: this specialization is what scans its strings).
+template <>
+template <>
+inline void tollgate::runtime::internal::InsituReader::ScanCopyUnescapedString(
+    tollgate::runtime::internal::InsituStream& is, tollgate::runtime::internal::InsituStream& os) {
+  (void)os;
+  tollgate_insitu::ScanCopy(&is.src_, &is.dst_, is.readable_end);
 }
 
 }  // namespace rapidjson

@@ -203,7 +203,7 @@ class RequestTexts {
         }
       });
     });
-    for (const char* list : {"tools", "functions"}) {
+    for (std::string_view list : {std::string_view("tools"), std::string_view("functions")}) {
       Each(body, list, [&](V& tools) {
         if (!tools.IsArray()) return;
         for (V* t = tools.Begin(); t != tools.End(); ++t) {
@@ -310,7 +310,8 @@ class RequestTexts {
   template <class IsText>
   void Definition(V& obj, const IsText& is_text) {
     Each(obj, "description", [&](V& v) { Extra(&v, is_text); });
-    for (const char* s : {"parameters", "input_schema", "format"})
+    for (std::string_view s : {std::string_view("parameters"), std::string_view("input_schema"),
+                               std::string_view("format")})
       Each(obj, s, [&](V& v) { Schema(&v, is_text); });
   }
 

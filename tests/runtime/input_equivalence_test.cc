@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -125,6 +126,14 @@ struct Run {
 };
 
 // Decodes `json` both ways and reports the first difference ("" when none).
+// How often the reference gave each error code (and "ok"): printed, so that
+// a change of the corpus or the mutations that stops exercising an error
+// shows.
+std::map<std::string, int>& Outcomes() {
+  static std::map<std::string, int> m;
+  return m;
+}
+
 std::string Compare(const std::string& json, const stdlib::Schema& schema, const Limits& limits,
                     bool candidate, bool* ok) {
   Run now, ref;
@@ -138,6 +147,7 @@ std::string Compare(const std::string& json, const stdlib::Schema& schema, const
     ref.ok = testing::DecodeInputReference(json, schema, limits, options, &ref.rec, &ref.err);
   }
   *ok = ref.ok;
+  ++Outcomes()[ref.ok ? "ok" : ref.err.code];
   if (now.ok != ref.ok)
     return std::string("result ") + (now.ok ? "ok" : now.err.code + " " + now.err.message) +
            " vs reference " + (ref.ok ? "ok" : ref.err.code + " " + ref.err.message);
@@ -247,6 +257,43 @@ TEST(InputEquivalence, GeneratedAndMutated) {
   }
   std::printf("%d decodings of generated and mutated documents agree (%d without error)\n",
               checked, decoded);
+  for (const auto& [code, n] : Outcomes()) std::printf("  %s: %d\n", code.c_str(), n);
+}
+
+// Objects of 0 to 24 members (both sides of NoDuplicates' 16), names from a
+// small pool so that some repeat (at any two positions), in each object the
+// decoder reads: the top level, principal, the body, provider, a message, a
+// tool, a content part.
+TEST(InputEquivalence, DuplicateMembers) {
+  static const char* const kNames[] = {
+      "a", "b", "ab", "ba", "abc", "abcd", "abce", "abcdefg", "abcdefgh", "abcdefgi", "bbcdefgh",
+      "abcdefghi", "abcdefghijklmnopq", "abcdefghijklmnopr", "x_abcdefghijklmnop", "role",
+      "name", "user", "zdr", "sort", "n", "seed", "stream", "metadata", "\u0061", "a\u0000"};
+  gen::Rng rng(7);
+  auto members = [&](int max) {
+    std::string out;
+    const int k = static_cast<int>(rng.Below(static_cast<uint64_t>(max) + 1));
+    for (int i = 0; i < k; ++i) {
+      out += std::string(", \"") + rng.Pick(kNames) + "\": ";
+      out += rng.Chance(70) ? "null" : rng.Chance(50) ? "\"v\"" : "1";
+    }
+    return out;
+  };
+  int checked = 0, decoded = 0;
+  for (int i = 0; i < 4000; ++i) {
+    const int max = rng.Chance(50) ? 6 : 24;
+    const std::string d =
+        R"({"principal": {"workspace": "acme")" + members(max) +
+        R"(}, "request": {"model": "gpt-4o", "messages": [{"role": "user", "content": [{"type": "text", "text": "hi")" +
+        members(max) + R"(}])" + members(max) +
+        R"(}], "tools": [{"type": "function", "function": {"name": "f")" + members(max) + R"(})" +
+        members(max) + R"(}], "provider": {"zdr": true)" + members(max) + R"(})" + members(max) +
+        R"(}, "context": {"data_class": "internal"})" + members(max) + "}";
+    ExpectSame(d, &checked, &decoded);
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+  std::printf("%d decodings of objects with repeated names agree (%d without error)\n", checked,
+              decoded);
 }
 
 }  // namespace

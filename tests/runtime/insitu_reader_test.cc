@@ -52,7 +52,7 @@ struct Events : rj::BaseReaderHandler<rj::UTF8<>, Events> {
 constexpr unsigned kFlags = rj::kParseInsituFlag | rj::kParseNumbersAsStringsFlag;
 
 template <class Reader, class Stack>
-std::string Parse(const std::string& text, size_t shift) {
+std::string Parse(const std::string& text, size_t shift, bool wide = false) {
   // The decoder's buffer: NUL-terminated with 16 bytes of slack; `shift`
   // leading spaces move the strings across 16-byte boundaries.
   std::string buf;
@@ -62,18 +62,30 @@ std::string Parse(const std::string& text, size_t shift) {
   Stack stack;
   Reader reader(&stack);
   Events h;
-  rj::InsituStringStream is(buf.data());
-  rj::ParseResult r = reader.template Parse<kFlags>(is, h);
+  rj::ParseResult r;
+  size_t end;
+  if (wide) {  // the decoder's stream: 64-byte steps up to the end of the allocation
+    internal::InsituStream is(buf.data(), buf.data() + buf.capacity());
+    r = reader.template Parse<kFlags>(is, h);
+    end = is.Tell();
+  } else {
+    rj::InsituStringStream is(buf.data());
+    r = reader.template Parse<kFlags>(is, h);
+    end = is.Tell();
+  }
   return h.log + "|" + std::to_string(r.Code()) + "@" + std::to_string(r.Offset()) + "|" +
-         std::to_string(is.Tell());
+         std::to_string(end);
 }
 
 std::string Diff(const std::string& text) {
   for (size_t shift = 0; shift < 16; ++shift) {
     const std::string want = Parse<rj::GenericReader<rj::UTF8<>, rj::UTF8<>, rj::CrtAllocator>,
                                    rj::CrtAllocator>(text, shift);
-    const std::string got = Parse<internal::InsituReader, internal::InsituStack>(text, shift);
-    if (got != want) return "shift " + std::to_string(shift) + ": got " + got + "\nwant " + want;
+    for (const bool wide : {false, true}) {
+      const std::string got = Parse<internal::InsituReader, internal::InsituStack>(text, shift, wide);
+      if (got != want)
+        return "shift " + std::to_string(shift) + (wide ? " (wide)" : "") + ": got " + got + "\nwant " + want;
+    }
   }
   return "";
 }
@@ -90,6 +102,7 @@ std::string Body(std::mt19937_64& rng) {
   for (int k = 0; k < parts; ++k) {
     const uint64_t r = rng();
     if (r % 3 == 0) s += pieces[(r >> 8) % pieces.size()];
+    else if (r % 7 == 1) s += std::string(40 + (r >> 8) % 260, static_cast<char>('a' + (r >> 16) % 26));  // 64-byte steps
     else s += std::string((r >> 8) % 40, static_cast<char>('a' + (r >> 16) % 26));
   }
   const uint64_t e = rng() % 60;

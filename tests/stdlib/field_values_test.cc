@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "stdlib/schema.h"
 
 namespace tollgate::stdlib {
@@ -105,6 +107,24 @@ TEST(FieldValues, DescribeIsTheDecodersWording) {
   EXPECT_TRUE(IsKnownQuantization("mxfp4"));
   EXPECT_TRUE(IsAssignedCountry("ZW"));
   EXPECT_FALSE(IsAssignedCountry("EU"));
+}
+
+// Every two upper-case letters: the 249 officially assigned codes, each
+// first and last letter reached (the table's edges), nothing else.
+TEST(FieldValues, AssignedCountriesExactly) {
+  int assigned = 0;
+  std::string cc = "AA";
+  for (char a = 'A'; a <= 'Z'; ++a)
+    for (char b = 'A'; b <= 'Z'; ++b) {
+      cc[0] = a;
+      cc[1] = b;
+      assigned += IsAssignedCountry(cc);
+    }
+  EXPECT_EQ(assigned, 249);
+  for (const char* yes : {"AD", "AZ", "DE", "GB", "GR", "US", "ZA", "ZW"})
+    EXPECT_TRUE(IsAssignedCountry(yes)) << yes;
+  for (const char* no : {"AA", "UK", "EL", "EU", "ZZ", "XK", "de", "D", "DEU", "D1", "[A", "A["})
+    EXPECT_FALSE(IsAssignedCountry(no)) << no;
 }
 
 }  // namespace
