@@ -31,7 +31,9 @@
 #include <iterator>
 #include <cstdio>
 #include <cstdlib>
+#include <set>
 #include <string>
+#include <tuple>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -1292,6 +1294,401 @@ const FastMatcher& GetFastMatcher() {
   return *fast;
 }
 
+#if defined(__SSE2__)
+// ---------------------------------------------------------------------------
+// The word-head prefilter (MatchPhrases). Every phrase but the few that
+// begin with punctuation or a line start ("word-led" ones) starts at a word
+// start -- an ASCII letter or digit at the text's start or after a byte that
+// is not one: `\b` before a word character, or the `_` of `(?:\b|_)` -- with
+// its first word w1, then a run of non-word bytes (possibly empty: glued
+// words), then its second word w2. Heads() derives the (w1, w2) pairs from
+// each phrase's source mechanically (HeadsOf: every way through its
+// alternatives, options and repeats, up to two words; `\b` read as nothing,
+// `'` and `_` as separators, and anything else -- a class, a bounded gap --
+// as "any second word"). A word start whose text does not begin with some
+// head's w1, then (after the non-alphanumeric bytes) its w2, cannot start
+// a match of that phrase: a superset test, so skipping it is exact. A start
+// that passes is confirmed by RE2 anchored there (and one byte earlier when
+// that byte is `_`), with the whole text as context for `\b`. The phrases
+// that are not word-led run on a scan::Scanner of their own (Hyperscan:
+// they begin with rare bytes) over the whole text.
+//
+// Caseless RE2 also matches U+017F (long s) for s and U+212A (Kelvin sign)
+// for k, which the byte compares here do not: a text holding either runs on
+// the full scan instead (tests/stdlib check that no other non-ASCII code
+// point folds to an ASCII letter).
+
+// One phrase's first word and the second words that may follow it; `any`:
+// any second word (or none).
+struct Head {
+  std::string w1;
+  std::vector<std::string> w2;
+  bool any = false;
+  int phrase = 0;
+};
+
+// The item kinds of a phrase's source as HeadsOf reads it.
+struct Item {
+  enum Kind { kChar, kSep, kGroup, kOther, kNothing } kind = kNothing;
+  char c = 0;
+  char quant = 0;  // 0, '?', '*'
+  std::vector<std::vector<Item>> alts;
+};
+
+// Parses p[*i..] up to `)` or `|` at this depth.
+std::vector<Item> ParseSeq(std::string_view p, size_t* i);
+
+Item ParseAtom(std::string_view p, size_t* i) {
+  Item it;
+  const char c = p[*i];
+  if (p.substr(*i, 3) == "(?:") {
+    *i += 3;
+    it.kind = Item::kGroup;
+    for (;;) {
+      it.alts.push_back(ParseSeq(p, i));
+      if (*i >= p.size()) break;
+      if (p[*i] == '|') {
+        ++*i;
+        continue;
+      }
+      ++*i;  // ')'
+      break;
+    }
+  } else if (p.substr(*i, 2) == "\\b") {
+    *i += 2;
+    it.kind = Item::kNothing;
+  } else if (IsAlnum(static_cast<unsigned char>(c))) {
+    ++*i;
+    it.kind = Item::kChar;
+    it.c = Lower(c);
+  } else if (c == ' ' || c == '\'' || c == '_') {
+    ++*i;
+    it.kind = Item::kSep;
+  } else {
+    ++*i;
+    it.kind = Item::kOther;
+  }
+  if (*i < p.size() && (p[*i] == '?' || p[*i] == '*')) {
+    if (it.kind == Item::kOther) return it;  // (the quantifier is part of "other")
+    it.quant = p[(*i)++];
+    if (*i < p.size() && p[*i] == '?') ++*i;  // lazy: the same set
+  } else if (*i < p.size() && (p[*i] == '+' || p[*i] == '{')) {
+    it.kind = Item::kOther;
+  }
+  return it;
+}
+
+std::vector<Item> ParseSeq(std::string_view p, size_t* i) {
+  std::vector<Item> seq;
+  while (*i < p.size() && p[*i] != ')' && p[*i] != '|') seq.push_back(ParseAtom(p, i));
+  return seq;
+}
+
+// A way into a phrase: the words read so far (at most two), whether the
+// last one is closed by a separator, and whether it stopped (two words
+// read, or an item HeadsOf does not follow).
+struct Way {
+  std::vector<std::string> words;
+  bool after_sep = false;
+  bool stopped = false;
+  bool any = false;  // stopped on an item it does not follow
+  bool operator<(const Way& o) const {
+    return std::tie(words, after_sep, stopped, any) <
+           std::tie(o.words, o.after_sep, o.stopped, o.any);
+  }
+};
+
+std::set<Way> Step(const std::vector<Item>& seq, std::set<Way> ways);
+
+std::set<Way> StepItem(const Item& it, const std::set<Way>& ways) {
+  std::set<Way> out;
+  auto once = [&](const std::set<Way>& in) {
+    std::set<Way> r;
+    for (const Way& w0 : in) {
+      if (w0.stopped) {
+        r.insert(w0);
+        continue;
+      }
+      if (it.kind == Item::kGroup) {
+        for (const auto& alt : it.alts) {
+          std::set<Way> one = Step(alt, {w0});
+          r.insert(one.begin(), one.end());
+        }
+        continue;
+      }
+      Way w = w0;
+      switch (it.kind) {
+        case Item::kChar:
+          if (w.words.empty() || w.after_sep) {
+            if (w.words.size() == 2) {
+              w.stopped = true;
+            } else {
+              w.words.emplace_back(1, it.c);
+              w.after_sep = false;
+            }
+          } else {
+            w.words.back().push_back(it.c);
+          }
+          break;
+        case Item::kSep:
+          if (!w.words.empty()) w.after_sep = true;
+          break;
+        case Item::kOther:
+          w.stopped = true;
+          w.any = true;
+          break;
+        default:
+          break;
+      }
+      r.insert(w);
+    }
+    return r;
+  };
+  if (it.quant == 0) return once(ways);
+  out = ways;  // '?' and '*': zero times
+  std::set<Way> frontier = ways;
+  while (!frontier.empty()) {
+    std::set<Way> next;
+    for (const Way& w : once(frontier)) {
+      if (out.insert(w).second) next.insert(w);
+    }
+    if (it.quant == '?') break;
+    frontier = std::move(next);
+  }
+  return out;
+}
+
+std::set<Way> Step(const std::vector<Item>& seq, std::set<Way> ways) {
+  for (const Item& it : seq) ways = StepItem(it, ways);
+  return ways;
+}
+
+// The heads of one phrase source; false when it is not word-led (some way
+// into it meets another item before its first word).
+bool HeadsOf(std::string_view source, int phrase, std::vector<Head>* out) {
+  std::string p;
+  for (size_t i = 0; i < source.size(); ++i) {
+    if (source.substr(i, 5) == "NOUNS") {
+      p += kNouns;
+      i += 4;
+    } else {
+      p += source[i];
+    }
+  }
+  size_t i = 0;
+  const std::vector<Item> seq = ParseSeq(p, &i);
+  if (i != p.size()) return false;
+  std::set<Way> ways = Step(seq, {Way{}});
+  std::vector<Head> heads;
+  for (const Way& w : ways) {
+    if (w.words.empty()) return false;  // no first word, or not before other items
+    auto h = std::find_if(heads.begin(), heads.end(), [&](const Head& x) { return x.w1 == w.words[0]; });
+    if (h == heads.end()) {
+      heads.push_back(Head{w.words[0], {}, false, phrase});
+      h = heads.end() - 1;
+    }
+    if (w.words.size() < 2) {
+      h->any = true;  // the phrase may end (or stop being followed) after w1
+    } else {
+      h->w2.push_back(w.words[1]);
+    }
+  }
+  // A way that met another item inside w1 stopped with a shorter w1; that
+  // prefix stands for w1 then, which the compare below allows (prefix test).
+  for (Head& h : heads) {
+    std::sort(h.w2.begin(), h.w2.end());
+    h.w2.erase(std::unique(h.w2.begin(), h.w2.end()), h.w2.end());
+    out->push_back(std::move(h));
+  }
+  return true;
+}
+
+// The 3-gram class of a byte: a-z (either case) 0-25, 0-9 26-35, else 36.
+constexpr int kGramClasses = 37;
+inline int GramClass(unsigned char c) {
+  const unsigned char l = c | 0x20;
+  if (l >= 'a' && l <= 'z') return l - 'a';
+  if (c >= '0' && c <= '9') return 26 + (c - '0');
+  return 36;
+}
+
+struct HeadIndex {
+  std::vector<Head> heads;                // by first byte's class
+  std::vector<uint16_t> bucket;           // heads of class c: [bucket[c], bucket[c + 1])
+  std::vector<uint64_t> gram;             // bit: some head may start with this 3-gram
+  std::vector<int> word_led;              // phrase -> index into `confirm`, or -1
+  std::vector<std::string> confirm;       // the word-led phrases' expanded patterns
+  std::vector<int> confirm_phrase;        // confirm index -> phrase
+  std::vector<bool> underscore;           // per confirm index
+  std::vector<int> rest_phrase;           // rest scanner id -> phrase
+  std::unique_ptr<scan::Scanner> rest;    // the phrases that are not word-led
+};
+
+void SetGram(HeadIndex* x, int a, int b, int c) {
+  auto bit = [&](int a1, int b1, int c1) {
+    const size_t k = (static_cast<size_t>(a1) * kGramClasses + b1) * kGramClasses + c1;
+    x->gram[k / 64] |= uint64_t{1} << (k % 64);
+  };
+  for (int a1 = 0; a1 < kGramClasses; ++a1) {
+    if (a >= 0 && a1 != a) continue;
+    for (int b1 = 0; b1 < kGramClasses; ++b1) {
+      if (b >= 0 && b1 != b) continue;
+      for (int c1 = 0; c1 < kGramClasses; ++c1) {
+        if (c < 0 || c1 == c) bit(a1, b1, c1);
+      }
+    }
+  }
+}
+
+// The 3-grams a match of head h may start with: w1, then non-alphanumeric
+// bytes (class 36) or w2 glued on. -1: any class.
+void HeadGrams(HeadIndex* x, const Head& h) {
+  auto cls = [](char c) { return GramClass(static_cast<unsigned char>(c)); };
+  const std::string& w = h.w1;
+  if (w.size() >= 3) return SetGram(x, cls(w[0]), cls(w[1]), cls(w[2]));
+  std::vector<std::string> nexts = h.w2;
+  if (h.any) nexts = {""};
+  for (const std::string& w2 : nexts) {
+    if (w.size() == 2) {
+      SetGram(x, cls(w[0]), cls(w[1]), 36);
+      SetGram(x, cls(w[0]), cls(w[1]), w2.empty() ? -1 : cls(w2[0]));
+    } else {
+      SetGram(x, cls(w[0]), 36, -1);
+      SetGram(x, cls(w[0]), w2.empty() ? -1 : cls(w2[0]), w2.size() < 2 ? -1 : cls(w2[1]));
+    }
+  }
+}
+
+const HeadIndex& GetHeadIndex() {
+  static const HeadIndex* index = [] {
+    auto* x = new HeadIndex;
+    x->gram.assign((kGramClasses * kGramClasses * kGramClasses + 63) / 64, 0);
+    std::vector<std::string> rest;
+    int phrase = 0;
+    for (const Group& g : Groups()) {
+      for (const Phrase& p : g.patterns) {
+        std::vector<Head> heads;
+        const bool led = p.re.substr(0, 2) == "\\b" && p.re.find("(?") == p.re.find("(?:") &&
+                         HeadsOf(p.re, phrase, &heads);
+        if (led) {
+          x->word_led.push_back(static_cast<int>(x->confirm.size()));
+          x->confirm.push_back(Expand(p));
+          x->confirm_phrase.push_back(phrase);
+          x->underscore.push_back(p.underscore);
+          for (Head& h : heads) x->heads.push_back(std::move(h));
+        } else {
+          x->word_led.push_back(-1);
+          rest.push_back(Expand(p));
+          x->rest_phrase.push_back(phrase);
+        }
+        ++phrase;
+      }
+    }
+    std::stable_sort(x->heads.begin(), x->heads.end(), [](const Head& a, const Head& b) {
+      return GramClass(static_cast<unsigned char>(a.w1[0])) < GramClass(static_cast<unsigned char>(b.w1[0]));
+    });
+    x->bucket.assign(kGramClasses + 1, 0);
+    for (const Head& h : x->heads) ++x->bucket[GramClass(static_cast<unsigned char>(h.w1[0])) + 1];
+    for (int c = 0; c < kGramClasses; ++c) x->bucket[c + 1] += x->bucket[c];
+    for (const Head& h : x->heads) HeadGrams(x, h);
+    std::string error;
+    scan::Options ci;
+    ci.case_insensitive = true;
+    x->rest = scan::Scanner::Build(rest, ci, &error);
+    if (!x->rest) {
+      std::fprintf(stderr, "tollgate: injection scanner: %s\n", error.c_str());
+      std::abort();
+    }
+    return x;
+  }();
+  return *index;
+}
+
+// True when head h may start at q (the byte compares of the comment above).
+inline bool HeadAt(const unsigned char* u, size_t n, size_t q, const Head& h) {
+  const size_t l1 = h.w1.size();
+  if (n - q < l1) return false;
+  for (size_t k = 0; k < l1; ++k) {
+    if (Lower(static_cast<char>(u[q + k])) != h.w1[k]) return false;
+  }
+  if (h.any) return true;
+  size_t r = q + l1;
+  while (r < n && !IsAlnum(u[r])) ++r;
+  for (const std::string& w2 : h.w2) {
+    if (n - r < w2.size()) continue;
+    size_t k = 0;
+    while (k < w2.size() && Lower(static_cast<char>(u[r + k])) == w2[k]) ++k;
+    if (k == w2.size()) return true;
+  }
+  return false;
+}
+
+// The groups of the phrases matching `t`, or'd into *mask (the word-head
+// prefilter above); false when it cannot answer (a long s or Kelvin sign in
+// the text, an engine failure): the caller scans in full.
+bool MatchPhrases(std::string_view t, uint32_t* mask) {
+  if (t.find("\xE2\x84\xAA") != std::string_view::npos ||
+      t.find("\xC5\xBF") != std::string_view::npos) {
+    return false;
+  }
+  const HeadIndex& x = GetHeadIndex();
+  const Matcher& m = GetMatcher();
+  thread_local std::vector<int> ids;
+  if (!x.rest->Scan(t, &ids)) return false;
+  for (int id : ids) *mask |= 1u << m.group_of[x.rest_phrase[id]];
+  // This thread's copies of the confirming patterns.
+  thread_local std::vector<std::unique_ptr<RE2>> local;
+  if (local.size() != x.confirm.size()) {
+    RE2::Options opt;
+    opt.set_case_sensitive(false);
+    opt.set_log_errors(false);
+    local.clear();
+    for (const std::string& re : x.confirm) local.push_back(std::make_unique<RE2>(re, opt));
+  }
+  const auto* u = reinterpret_cast<const unsigned char*>(t.data());
+  const size_t n = t.size();
+  static const internal::Classifier classify = internal::BestTriggerClassifier();
+  internal::TriggerClasses cls;
+  alignas(64) unsigned char tail[64];
+  uint64_t carry = 0;  // bit 0: the byte before the block is alphanumeric
+  for (size_t b = 0; b < n; b += 64) {
+    const unsigned char* block = u + b;
+    if (n - b < 64) {
+      std::memset(tail, 0, sizeof tail);
+      std::memcpy(tail, u + b, n - b);
+      block = tail;
+    }
+    classify(block, 1, &cls);
+    uint64_t starts = cls.alnum & ~((cls.alnum << 1) | carry);
+    carry = cls.alnum >> 63;
+    while (starts != 0) {
+      const size_t q = b + static_cast<size_t>(std::countr_zero(starts));
+      starts &= starts - 1;
+      const int a = GramClass(u[q]);
+      const int b1 = q + 1 < n ? GramClass(u[q + 1]) : 36;
+      const int c1 = q + 2 < n ? GramClass(u[q + 2]) : 36;
+      const size_t k = (static_cast<size_t>(a) * kGramClasses + b1) * kGramClasses + c1;
+      if ((x.gram[k / 64] >> (k % 64) & 1) == 0) continue;
+      for (size_t i = x.bucket[a]; i < x.bucket[a + 1]; ++i) {
+        const Head& h = x.heads[i];
+        const int g = m.group_of[h.phrase];
+        if ((*mask >> g & 1) != 0 || !HeadAt(u, n, q, h)) continue;
+        const int c = x.word_led[h.phrase];
+        const RE2& re = *local[c];
+        if (re.Match(t, q, n, RE2::ANCHOR_START, nullptr, 0) ||
+            (x.underscore[c] && q > 0 && u[q - 1] == '_' &&
+             re.Match(t, q - 1, n, RE2::ANCHOR_START, nullptr, 0))) {
+          *mask |= 1u << g;
+        }
+      }
+    }
+  }
+  return true;
+}
+#else
+bool MatchPhrases(std::string_view, uint32_t*) { return false; }
+#endif
+
 // The groups matched in an unhidden text or its decoded runs, or'd into
 // *mask; false when the engine failed.
 bool MatchUnhidden(std::string_view text, uint32_t* mask) {
@@ -1300,6 +1697,7 @@ bool MatchUnhidden(std::string_view text, uint32_t* mask) {
   thread_local std::vector<int> ids;
   std::string storage;
   auto scan = [&](std::string_view s) {
+    if (MatchPhrases(s, mask)) return true;
     if (!f.phrases->Scan(s, &ids)) return false;
     for (int id : ids) *mask |= 1u << m.group_of[id];
     return true;
