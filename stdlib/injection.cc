@@ -39,6 +39,7 @@
 
 #include "stdlib/builtins.h"
 #include "stdlib/internal/injection_classes.h"
+#include "stdlib/internal/injection_prefilter.h"
 #include "stdlib/internal/injection_triggers.h"
 
 namespace tollgate::stdlib {
@@ -1269,7 +1270,30 @@ namespace {
 
 struct FastMatcher {
   std::unique_ptr<scan::Scanner> phrases;  // case-insensitive, ids = pattern index
+  // Null when this build has no Hyperscan: every byte runs through `phrases`.
+  std::unique_ptr<internal::PhrasePrefilter> prefilter;
 };
+
+// The phrases as the prefilter reads them.
+std::vector<internal::PrefilterPhrase> PrefilterPhrases() {
+  std::vector<internal::PrefilterPhrase> out;
+  const auto& groups = Groups();
+  for (size_t g = 0; g < groups.size(); ++g) {
+    for (const Phrase& p : groups[g].patterns) {
+      std::string source;
+      for (size_t i = 0; i < p.re.size(); ++i) {
+        if (p.re.substr(i, 5) == "NOUNS") {
+          source += kNouns;
+          i += 4;
+        } else {
+          source += p.re[i];
+        }
+      }
+      out.push_back(internal::PrefilterPhrase{std::move(source), Expand(p), static_cast<int>(g)});
+    }
+  }
+  return out;
+}
 
 const FastMatcher& GetFastMatcher() {
   static const FastMatcher* fast = [] {
@@ -1287,6 +1311,10 @@ const FastMatcher& GetFastMatcher() {
       std::fprintf(stderr, "tollgate: injection scanner: %s\n", error.c_str());
       std::abort();
     }
+    // Null without Hyperscan (or should Hyperscan refuse the literals on
+    // this CPU): the scan above then reads every byte, with the same
+    // results. tests/stdlib checks that this build has it.
+    if (scan::HaveHyperscan()) f->prefilter = internal::PhrasePrefilter::Build(PrefilterPhrases(), &error);
     return f;
   }();
   return *fast;
@@ -1300,6 +1328,7 @@ bool MatchUnhidden(std::string_view text, uint32_t* mask) {
   thread_local std::vector<int> ids;
   std::string storage;
   auto scan = [&](std::string_view s) {
+    if (f.prefilter != nullptr && f.prefilter->Match(s, mask)) return true;
     if (!f.phrases->Scan(s, &ids)) return false;
     for (int id : ids) *mask |= 1u << m.group_of[id];
     return true;
@@ -1385,6 +1414,11 @@ std::vector<std::string> InjectionPatterns() {
 }
 
 void PrepareInjectionScore() { GetFastMatcher(); }
+
+namespace internal {
+std::vector<PrefilterPhrase> InjectionPrefilterPhrases() { return PrefilterPhrases(); }
+const PhrasePrefilter* InjectionPrefilter() { return GetFastMatcher().prefilter.get(); }
+}  // namespace internal
 
 
 int64_t InjectionScoreMicrosReference(std::string_view text) {
