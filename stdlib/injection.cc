@@ -6,19 +6,29 @@
 // matched case-insensitively; in the phrases addressed to the model `_`
 // separates words as a space does (Expand). Long base64 and hex runs are decoded and the decoded
 // text is matched as well. The score is the sum of the weights of the
-// distinct groups that matched, capped at 1.0 — integer micros, so the same
+// distinct groups that matched, capped at 1.0 -- integer micros, so the same
 // text always gets the same score.
 //
-// Speed: the phrases run on one scan::Scanner (RE2's DFA with per-thread
-// copies: on prose it beats Hyperscan for these caseless `\W*`-joined
-// phrases), and one linear pass (internal::FindInjectionTriggers, 64 bytes
+// Speed: one linear pass (internal::FindInjectionTriggers, 64 bytes
 // per step with AVX-512BW, AVX2 or SSE2 compares, no branch on the text in
 // its inner loop) tells whether any preprocessing can change
 // the text: a run of three spaced single characters (collapse), a
 // scrambled target word, a base64/hex run long enough to decode. Only the
 // passes whose trigger fired run, so their results are exactly the old
-// passes' results. MatchedGroupsReference keeps
-// the old path (RE2::Set, every pass) as the differential baseline.
+// passes' results. The phrases then run through the key-word prefilter
+// (internal/injection_prefilter.h, stdlib/injection_prefilter.cc): one
+// Hyperscan literal pass finds each phrase's key words (chosen from the
+// phrase's own source: a slot every match goes through), a hit whose
+// neighbouring partner word is missing is dropped by a compare, and RE2
+// confirms each group over windows around the remaining hits that provably
+// hold every match through them (letter/digit budgets from the phrase's
+// source, the whole text as context). So RE2 reads a few KB of a 64 KB
+// prompt instead of all of it. A text the prefilter declines (U+017F or
+// U+212A in it, which RE2 folds to s and k; too many key hits; windows
+// covering it twice over) and every text in a build without Hyperscan run
+// on one scan::Scanner (RE2's DFA with per-thread copies) over every byte,
+// as before. MatchedGroupsReference keeps the old path (RE2::Set, every
+// pass) as the differential baseline.
 #include <re2/re2.h>
 #include <re2/set.h>
 
@@ -39,6 +49,7 @@
 
 #include "stdlib/builtins.h"
 #include "stdlib/internal/injection_classes.h"
+#include "stdlib/internal/injection_prefilter.h"
 #include "stdlib/internal/injection_triggers.h"
 
 namespace tollgate::stdlib {
@@ -1269,7 +1280,30 @@ namespace {
 
 struct FastMatcher {
   std::unique_ptr<scan::Scanner> phrases;  // case-insensitive, ids = pattern index
+  // Null when this build has no Hyperscan: every byte runs through `phrases`.
+  std::unique_ptr<internal::PhrasePrefilter> prefilter;
 };
+
+// The phrases as the prefilter reads them.
+std::vector<internal::PrefilterPhrase> PrefilterPhrases() {
+  std::vector<internal::PrefilterPhrase> out;
+  const auto& groups = Groups();
+  for (size_t g = 0; g < groups.size(); ++g) {
+    for (const Phrase& p : groups[g].patterns) {
+      std::string source;
+      for (size_t i = 0; i < p.re.size(); ++i) {
+        if (p.re.substr(i, 5) == "NOUNS") {
+          source += kNouns;
+          i += 4;
+        } else {
+          source += p.re[i];
+        }
+      }
+      out.push_back(internal::PrefilterPhrase{std::move(source), Expand(p), static_cast<int>(g)});
+    }
+  }
+  return out;
+}
 
 const FastMatcher& GetFastMatcher() {
   static const FastMatcher* fast = [] {
@@ -1287,6 +1321,10 @@ const FastMatcher& GetFastMatcher() {
       std::fprintf(stderr, "tollgate: injection scanner: %s\n", error.c_str());
       std::abort();
     }
+    // Null without Hyperscan (or should Hyperscan refuse the literals on
+    // this CPU): the scan above then reads every byte, with the same
+    // results. tests/stdlib checks that this build has it.
+    if (scan::HaveHyperscan()) f->prefilter = internal::PhrasePrefilter::Build(PrefilterPhrases(), &error);
     return f;
   }();
   return *fast;
@@ -1298,8 +1336,17 @@ bool MatchUnhidden(std::string_view text, uint32_t* mask) {
   const FastMatcher& f = GetFastMatcher();
   const Matcher& m = GetMatcher();
   thread_local std::vector<int> ids;
-  std::string storage;
+  // The normalised copy: this thread's buffer, reused (a fresh 1 MB string
+  // per call cost a page fault per 4 KB), dropped past 8 MiB.
+  thread_local std::string storage;
+  struct Trim {
+    std::string& s;
+    ~Trim() {
+      if (s.capacity() > (size_t{8} << 20)) std::string().swap(s);
+    }
+  } trim{storage};
   auto scan = [&](std::string_view s) {
+    if (f.prefilter != nullptr && f.prefilter->Match(s, mask)) return true;
     if (!f.phrases->Scan(s, &ids)) return false;
     for (int id : ids) *mask |= 1u << m.group_of[id];
     return true;
@@ -1385,6 +1432,11 @@ std::vector<std::string> InjectionPatterns() {
 }
 
 void PrepareInjectionScore() { GetFastMatcher(); }
+
+namespace internal {
+std::vector<PrefilterPhrase> InjectionPrefilterPhrases() { return PrefilterPhrases(); }
+const PhrasePrefilter* InjectionPrefilter() { return GetFastMatcher().prefilter.get(); }
+}  // namespace internal
 
 
 int64_t InjectionScoreMicrosReference(std::string_view text) {

@@ -643,4 +643,89 @@ bool Scanner::Stream::Finish(std::vector<int>* ids) {
   return true;
 }
 
+
+// LiteralScanner (scanner.h).
+struct LiteralScanner::Impl {
+#ifdef TOLLGATE_HAVE_HYPERSCAN
+  HsDatabase db;
+  uint64_t serial = internal::NextSerial();
+#endif
+};
+
+LiteralScanner::LiteralScanner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+LiteralScanner::~LiteralScanner() = default;
+
+std::unique_ptr<LiteralScanner> LiteralScanner::Build(const std::vector<std::string>& literals,
+                                                      bool caseless, std::string* error) {
+#ifdef TOLLGATE_HAVE_HYPERSCAN
+  if (literals.empty()) {
+    *error = "no literals";
+    return nullptr;
+  }
+  // Each literal as a pattern of \xHH escapes: no byte has a meaning.
+  std::vector<std::string> text;
+  std::vector<const char*> exprs;
+  std::vector<unsigned> flags, ids;
+  for (size_t i = 0; i < literals.size(); ++i) {
+    if (literals[i].empty()) {
+      *error = "empty literal";
+      return nullptr;
+    }
+    std::string p;
+    for (unsigned char c : literals[i]) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      p += "\\x";
+      p += kHex[c >> 4];
+      p += kHex[c & 15];
+    }
+    text.push_back(std::move(p));
+  }
+  for (size_t i = 0; i < text.size(); ++i) {
+    exprs.push_back(text[i].c_str());
+    flags.push_back(caseless ? HS_FLAG_CASELESS : 0);
+    ids.push_back(static_cast<unsigned>(i));
+  }
+  auto impl = std::make_unique<Impl>();
+  hs_compile_error_t* err = nullptr;
+  if (hs_compile_multi(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(exprs.size()),
+                       HS_MODE_BLOCK, nullptr, &impl->db.db, &err) != HS_SUCCESS) {
+    *error = std::string("hyperscan: ") + (err != nullptr && err->message != nullptr ? err->message : "error");
+    hs_free_compile_error(err);
+    return nullptr;
+  }
+  return std::unique_ptr<LiteralScanner>(new LiteralScanner(std::move(impl)));
+#else
+  (void)literals;
+  (void)caseless;
+  *error = "built without hyperscan";
+  return nullptr;
+#endif
+}
+
+bool LiteralScanner::Scan(std::string_view text, size_t max_hits, std::vector<Hit>* hits) const {
+  hits->clear();
+#ifdef TOLLGATE_HAVE_HYPERSCAN
+  if (text.size() > std::numeric_limits<unsigned>::max()) return false;
+  hs_scratch_t* scratch = ScratchFor(impl_->db.db, impl_->serial);
+  if (scratch == nullptr) return false;
+  struct Ctx {
+    std::vector<Hit>* hits;
+    size_t max;
+  } ctx{hits, max_hits};
+  auto on = [](unsigned int id, unsigned long long, unsigned long long to, unsigned int,
+               void* p) -> int {
+    auto* c = static_cast<Ctx*>(p);
+    if (c->hits->size() >= c->max) return 1;  // too many: stop
+    c->hits->push_back(Hit{id, static_cast<uint32_t>(to)});
+    return 0;
+  };
+  return hs_scan(impl_->db.db, text.data(), static_cast<unsigned>(text.size()), 0, scratch, on,
+                 &ctx) == HS_SUCCESS;
+#else
+  (void)text;
+  (void)max_hits;
+  return false;
+#endif
+}
+
 }  // namespace tollgate::scan

@@ -171,4 +171,35 @@ class Scanner {
   size_t size_;
 };
 
+// Where literal strings occur: one Hyperscan literal database (byte mode,
+// every occurrence reported). The stdlib's injection score uses it to find
+// the key words of its phrases (stdlib/internal/injection_prefilter.h).
+// Thread-safe as Scanner is (per-thread Hyperscan scratch).
+class LiteralScanner {
+ public:
+  // Null (with *error) when this build has no Hyperscan or Hyperscan
+  // refuses the set. `caseless`: ASCII letters match either case (and only
+  // ASCII ones: U+212A does not match k).
+  static std::unique_ptr<LiteralScanner> Build(const std::vector<std::string>& literals,
+                                               bool caseless, std::string* error);
+  ~LiteralScanner();
+
+  // One occurrence: literals[id] ends at byte offset `end`.
+  struct Hit {
+    uint32_t id;
+    uint32_t end;
+  };
+  // Replaces *hits with every occurrence of every literal in `text`, in no
+  // particular order. False (hits then partial) on a Hyperscan error, a
+  // text of 4 GiB or more, or when there are more than `max_hits`. One
+  // Hyperscan pass; allocates only when *hits must grow.
+  bool Scan(std::string_view text, size_t max_hits, std::vector<Hit>* hits) const;
+
+  struct Impl;
+
+ private:
+  explicit LiteralScanner(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
 }  // namespace tollgate::scan
