@@ -32,6 +32,7 @@
 #include <re2/re2.h>
 #include <re2/set.h>
 
+#include "engine/scan/escapes.h"
 #include "engine/scan/scanner.h"
 
 #include <algorithm>
@@ -729,7 +730,7 @@ std::string_view Unhide(std::string_view text, std::string* storage, bool* joine
   return *storage;
 }
 
-uint32_t MatchedGroupsReference(std::string_view input) {
+uint32_t MatchedGroupsReferenceOne(std::string_view input) {
   std::string unhidden;
   bool joined = false;
   const std::string_view text = Unhide(input, &unhidden, &joined);
@@ -1382,22 +1383,49 @@ bool MatchUnhidden(std::string_view text, uint32_t* mask) {
 }
 
 // Bit g set when group g matched the text or its decoded runs: the same as
-// MatchedGroupsReference (tests/stdlib/injection_test.cc checks it).
-uint32_t MatchedGroups(std::string_view input) {
+// MatchedGroupsReferenceOne (tests/stdlib/injection_test.cc checks it).
+uint32_t MatchedGroupsOne(std::string_view input) {
   std::string unhidden;
   bool joined = false;
   const std::string_view text = Unhide(input, &unhidden, &joined);
   uint32_t mask = 0;
   // INVARIANT: an engine failure never reads as "no injection": the old
   // path (whose RE2 fallback matches pattern by pattern) answers instead.
-  if (!MatchUnhidden(text, &mask)) return MatchedGroupsReference(input);
+  if (!MatchUnhidden(text, &mask)) return MatchedGroupsReferenceOne(input);
   if (joined) {  // the removed characters as spaces too
     std::string spaced;
     if (!MatchUnhidden(Unhide(input, &spaced, nullptr, ' '), &mask)) {
-      return MatchedGroupsReference(input);
+      return MatchedGroupsReferenceOne(input);
     }
   }
   return mask;
+}
+
+}  // namespace
+
+namespace {
+
+// The groups matched in the text or in any of its readings (its JSON
+// string escapes decoded, up to scan::kMaxReadings levels:
+// engine/scan/escapes.h): a tool result or tool call's arguments that are
+// JSON text spell `Ignore\nprevious\ninstructions` with escapes the model
+// reads as line breaks. `one` matches one text. A text without a backslash
+// (one memchr) is matched once, as before.
+template <typename One>
+uint32_t ReadThrough(std::string_view input, One one) {
+  uint32_t mask = one(input);
+  if (!scan::MayHoldEscapes(input)) return mask;
+  const uint32_t all = (1u << Groups().size()) - 1;
+  thread_local scan::Readings readings;  // its buffers are reused
+  const size_t n = readings.Read(input);
+  for (size_t i = 0; i < n && mask != all; ++i) mask |= one(readings.text(i));
+  return mask;
+}
+
+uint32_t MatchedGroups(std::string_view input) { return ReadThrough(input, MatchedGroupsOne); }
+
+uint32_t MatchedGroupsReference(std::string_view input) {
+  return ReadThrough(input, MatchedGroupsReferenceOne);
 }
 
 }  // namespace
