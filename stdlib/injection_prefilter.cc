@@ -566,23 +566,28 @@ size_t WalkRight(std::string_view t, size_t i, int budget) {
 }
 
 // The leftmost place a repeat of `words` (each followed by non-alphanumeric
-// bytes) ending at `p` can start.
+// bytes) ending at `p` can start. Every word ending where the walk stands
+// is followed (one may be a suffix of another: from `ab`, `xab` reads as
+// `x`+`ab` or as `xa`+`b`), each start once.
 size_t StarWalk(std::string_view t, size_t p, const std::vector<std::string>& words) {
   thread_local std::vector<size_t> todo;
+  thread_local std::vector<size_t> seen;
   todo.assign(1, p);
+  seen.assign(1, p);
   size_t least = p;
-  size_t steps = 0;
   while (!todo.empty()) {
     size_t q = todo.back();
     todo.pop_back();
     while (q > 0 && !Alnum(static_cast<unsigned char>(t[q - 1]))) --q;
     for (const std::string& w : words) {
-      if (q >= w.size() && EqualAt(t, q - w.size(), w) && q - w.size() < least) {
-        least = q - w.size();
-        todo.push_back(least);
-      }
+      if (q < w.size() || !EqualAt(t, q - w.size(), w)) continue;
+      const size_t start = q - w.size();
+      if (std::find(seen.begin(), seen.end(), start) != seen.end()) continue;
+      if (seen.size() > 256) return 0;  // pathological (a linear search each): from the text's start
+      seen.push_back(start);
+      todo.push_back(start);
+      least = std::min(least, start);
     }
-    if (++steps > 4096) return 0;  // pathological: from the text's start
   }
   return least;
 }

@@ -387,5 +387,25 @@ TEST_F(PrefilterTest, DroppingAKeyIsNoticed) {
   }
 }
 
+// A word repeat left of the key is walked back through every word that ends
+// where the walk stands, not only the one reaching furthest left: with the
+// repeat's words `ab`, `b` and `xa`, "xabzebrakey" matches only from its
+// start (xa, b), which the walk through `ab` alone misses.
+TEST_F(PrefilterTest, WordRepeatWalksEveryBranch) {
+  std::vector<PrefilterPhrase> one = {
+      PrefilterPhrase{R"(\b(?:(?:ab|b|xa) )*zebrakey word)", R"(\b(?:(?:ab|b|xa)\W*)*zebrakey\W*word)", 0}};
+  const Oracle oracle(one);
+  std::string error;
+  auto prefilter = PhrasePrefilter::Build(one, &error);
+  ASSERT_NE(prefilter, nullptr) << error;
+  ASSERT_TRUE(prefilter->plans()[0].star);
+  for (const std::string t : {"xabzebrakey word", "q xabzebrakey word", "q xa b zebrakey word",
+                              "xab zebrakey word", "qxabzebrakey word"}) {
+    uint32_t mask = 0;
+    ASSERT_TRUE(prefilter->Match(t, &mask)) << t;
+    EXPECT_EQ(mask, oracle.Groups(t)) << t;
+  }
+}
+
 }  // namespace
 }  // namespace tollgate::stdlib
