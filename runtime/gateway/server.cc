@@ -1696,6 +1696,7 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     }
     // What a failed attempt that reported usage was charged (-1: nothing).
     int64_t charged = -1;
+    bool charge = false;  // a failed attempt is charged (the provider billed it)
     Outcome billed;
     if (err.ok() && conn->status() == 200 && (!x->stream || JsonMediaType(conn->header("content-type")))) {
       whole = true;
@@ -1730,15 +1731,7 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
           // provider billed the attempt, so it is charged; otherwise it costs nothing.
           billed.prompt_tokens = probe.prompt_tokens;
           billed.completion_tokens = probe.usage_estimated ? -1 : probe.completion_tokens;
-          if (billed.prompt_tokens >= 0 || billed.completion_tokens >= 0) {
-            Pending<ledger::Status> settled(co_await net::this_coro::executor);
-            charged = svc.ChargeFailedAttempt(x.get(), billed, settled.Callback());
-            const ledger::Status st = co_await settled.Wait();
-            if (!st.ok) {
-              svc.log().error("{{\"event\":\"ledger_settle_failed\",\"code\":\"{}\",\"message\":\"{}\"}}",
-                              st.code, st.message);
-            }
-          }
+          charge = billed.prompt_tokens >= 0 || billed.completion_tokens >= 0;
         }
       }
     }
@@ -1755,6 +1748,9 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
       // the next attempt reserves its own worst case anew.
       conn.reset();  // stops the generation where closing does
       billed = Outcome();  // no usage: the worst case
+      charge = true;
+    }
+    if (charge) {  // a failed attempt the provider billed (above)
       Pending<ledger::Status> settled(co_await net::this_coro::executor);
       charged = svc.ChargeFailedAttempt(x.get(), billed, settled.Callback());
       const ledger::Status st = co_await settled.Wait();
