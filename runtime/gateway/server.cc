@@ -1535,7 +1535,7 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   }
   x->body = std::move(req.body());
   std::string context;
-  if (!CheckRequestBody(&x->body, &x->include_usage, &x->input_error, &x->prompt)) {
+  if (!CheckRequestBody(&x->body, &x->include_usage, &x->input_error, &x->prompt, x->live->catalog.get())) {
     x->invalid = true;  // answered 400 below, like the decoder's refusals
   } else if (!RequestContext(stream, req, *x->who, &context, &x->input_error)) {
     x->invalid = true;  // a refused x-tollgate-* header: the same 400

@@ -24,6 +24,7 @@
 #include "engine/core/source.h"
 #include "engine/vm/vm.h"
 #include "runtime/audit/counters.h"
+#include "stdlib/names.h"
 #include "runtime/audit/internal/util.h"
 #include "runtime/decide/decision_json.h"
 #include "runtime/input/input.h"
@@ -287,10 +288,20 @@ namespace {
 // stream_options.include_usage, and feeds the prompt meter when there is one.
 class BodyCheck : public rj::BaseReaderHandler<rj::UTF8<>, BodyCheck> {
  public:
-  explicit BodyCheck(runtime::PromptMeter* meter) : meter_(meter) {}
+  // A model name's bytes in the body: [begin, begin + size), between quotes.
+  struct Span {
+    size_t begin, size;
+  };
+  // `is` (when not null) is the stream being parsed: the top-level `model`
+  // string and the strings of the top-level `models` array that are written
+  // without escapes are noted in `names`.
+  BodyCheck(runtime::PromptMeter* meter, const rj::MemoryStream* is) : meter_(meter), is_(is) {}
   bool include_usage = false;
+  std::vector<Span> names;
   bool Default() {
     at_usage_ = false;
+    at_model_ = false;
+    if (is_) after_ = is_->Tell();
     return true;
   }
   bool Null() {
@@ -308,13 +319,19 @@ class BodyCheck : public rj::BaseReaderHandler<rj::UTF8<>, BodyCheck> {
   }
   bool String(const char* s, rj::SizeType n, bool) {
     if (meter_) meter_->String(std::string_view(s, n));
+    if (is_ && ((depth_ == 1 && at_model_) || (depth_ == 2 && in_models_))) Note(n);
     return Default();
   }
   bool Key(const char* s, rj::SizeType n, bool) {
     std::string_view k(s, n);
     if (meter_) meter_->Key(k);
-    if (depth_ == 1) at_options_ = k == "stream_options";
+    if (depth_ == 1) {
+      at_options_ = k == "stream_options";
+      at_model_ = k == "model";
+      at_models_ = k == "models";
+    }
     at_usage_ = depth_ == 2 && in_options_ && k == "include_usage";
+    if (is_) after_ = is_->Tell();
     return true;
   }
   bool StartObject() {
@@ -330,25 +347,58 @@ class BodyCheck : public rj::BaseReaderHandler<rj::UTF8<>, BodyCheck> {
   }
   bool StartArray() {
     if (meter_) meter_->StartArray();
+    if (depth_ == 1) in_models_ = at_models_;
     ++depth_;
     return Default();
   }
   bool EndArray(rj::SizeType n) {
     if (meter_) meter_->EndArray(n);
-    --depth_;
+    if (--depth_ <= 1) in_models_ = false;
     return Default();
   }
 
  private:
+  // The string just read (n bytes decoded) ends at the stream's position;
+  // it was written without escapes when its opening quote is the first
+  // byte after the previous token that is not a separator (`:`, `,`, `[`,
+  // whitespace) and exactly n bytes precede the closing quote.
+  void Note(size_t n) {
+    const char* text = is_->begin_;
+    const size_t close = is_->Tell() - 1;
+    size_t q = after_;
+    auto separator = [](char c) {
+      return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ':' || c == ',' || c == '[';
+    };
+    while (q < close && separator(text[q])) ++q;
+    if (text[q] == '"' && q + 1 + n == close) names.push_back({q + 1, n});
+  }
+
   runtime::PromptMeter* meter_;
+  const rj::MemoryStream* is_;
+  size_t after_ = 0;  // the stream's position after the previous token
   int depth_ = 0;
   bool at_options_ = false, in_options_ = false, at_usage_ = false;
+  bool at_model_ = false, at_models_ = false, in_models_ = false;
 };
+
+// Replaces each noted bare model name that names one catalog model
+// (CheckRequestBody); back to front, so that earlier spans stay valid.
+void ResolveBareModels(const runtime::Catalog& catalog, const std::vector<BodyCheck::Span>& names,
+                       std::string* body) {
+  for (auto it = names.rbegin(); it != names.rend(); ++it) {
+    const stdlib::ModelName m = stdlib::SplitModel(std::string_view(*body).substr(it->begin, it->size));
+    const std::string_view id = catalog.BareModel(m.id);
+    if (id.empty()) continue;
+    std::string full(id);
+    if (!m.variant.empty()) full.append(":").append(m.variant);
+    body->replace(it->begin, it->size, full);
+  }
+}
 
 }  // namespace
 
 bool CheckRequestBody(std::string* body, bool* include_usage, runtime::InputError* err,
-                      runtime::PromptShape* prompt) {
+                      runtime::PromptShape* prompt, const runtime::Catalog* catalog) {
   *include_usage = false;
   if (prompt) *prompt = runtime::PromptShape{};
   if (body->size() >= 3 && std::string_view(*body).substr(0, 3) == "\xEF\xBB\xBF") body->erase(0, 3);
@@ -364,17 +414,18 @@ bool CheckRequestBody(std::string* body, bool* include_usage, runtime::InputErro
                                             ": NUL byte");
   }
   runtime::PromptMeter meter(runtime::PromptSource::kBody);
-  BodyCheck h(prompt ? &meter : nullptr);
   rj::Reader reader;
   // Iterative: no recursion however deep the body nests (the decoder bounds
   // the depth); a MemoryStream: rapidjson's byte loop, which refuses every
   // raw control byte in a string.
   rj::MemoryStream is(body->data(), body->size());
+  BodyCheck h(prompt ? &meter : nullptr, catalog ? &is : nullptr);
   constexpr unsigned kFlags = rj::kParseIterativeFlag | rj::kParseNumbersAsStringsFlag | rj::kParseValidateEncodingFlag;
   rj::ParseResult r = reader.Parse<kFlags>(is, h);
   if (!r.IsError()) {
     *include_usage = h.include_usage;
     if (prompt) *prompt = meter.shape();
+    if (catalog) ResolveBareModels(*catalog, h.names, body);
     return true;
   }
   const size_t off = r.Offset();

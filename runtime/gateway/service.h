@@ -287,10 +287,15 @@ class Service {
 // which no upstream accepts either). *include_usage: the body asks for the
 // stream's usage chunk (`stream_options.include_usage: true`). *prompt (when
 // not null): the body's worst-case prompt shape, measured in the same pass
-// (runtime::PromptMeter). Cost: one SAX pass over the body, no allocation
-// but the parser's stack.
+// (runtime::PromptMeter). *catalog (when not null): a bare model name in
+// `model` or `models` that names exactly one catalog model
+// (runtime::Catalog::BareModel: `gpt-4o` for `openai/gpt-4o`, `gpt-4o:nitro`
+// for `openai/gpt-4o:nitro`) is replaced in the body by that model's id, so
+// that the policy, the router and the record all see the catalog's name
+// (docs/gateway.md, "Model names"). Cost: one SAX pass over the body, no
+// allocation but the parser's stack and a rename's.
 bool CheckRequestBody(std::string* body, bool* include_usage, runtime::InputError* err,
-                      runtime::PromptShape* prompt = nullptr);
+                      runtime::PromptShape* prompt = nullptr, const runtime::Catalog* catalog = nullptr);
 // Builds the decision input {"principal": ..., "request": BODY, "context": ...}
 // with the key's context defaults (who.context_json; no `context` without).
 void BuildInput(const Identity& who, std::string_view body, std::string* out);

@@ -456,6 +456,7 @@ bool Catalog::LoadUnguarded(std::string_view json, const stdlib::Schema& schema,
   out->model_max_output_.clear();
   out->by_model_.clear();
   out->by_id_.clear();
+  out->by_bare_.clear();
   out->schema_ = nullptr;
   out->cost_slot_ = -1;
 
@@ -524,6 +525,10 @@ bool Catalog::LoadUnguarded(std::string_view json, const stdlib::Schema& schema,
   }
   out->model_max_output_.assign(out->endpoints_.size(), 0);
   for (const auto& [model, eps] : out->by_model_) {
+    if (const size_t slash = model.find('/'); slash != std::string_view::npos) {
+      auto [at, fresh] = out->by_bare_.emplace(model.substr(slash + 1), model);
+      if (!fresh) at->second = {};  // two authors' models share the name
+    }
     int64_t longest = 0;
     for (uint32_t i : eps) longest = std::max(longest, out->endpoints_[i].max_output_tokens);
     for (uint32_t i : eps) out->model_max_output_[i] = longest;
@@ -538,7 +543,9 @@ bool Catalog::Load(std::string_view json, const stdlib::Schema& schema, Catalog*
   } catch (const std::bad_alloc&) {
     out->endpoints_.clear();
     out->model_max_output_.clear();
+    out->by_model_.clear();
     out->by_id_.clear();
+    out->by_bare_.clear();
     error->code = "catalog_too_large";
     error->message = "out of memory while loading the catalog";
     return false;
@@ -698,6 +705,12 @@ const std::vector<uint32_t>& Catalog::ForModel(std::string_view model) const {
   static const std::vector<uint32_t> kEmpty;
   auto it = by_model_.find(model);
   return it == by_model_.end() ? kEmpty : it->second;
+}
+
+std::string_view Catalog::BareModel(std::string_view bare) const {
+  if (bare.find('/') != std::string_view::npos || by_model_.count(bare) != 0) return {};
+  auto it = by_bare_.find(bare);
+  return it == by_bare_.end() ? std::string_view() : it->second;
 }
 
 int Catalog::Find(std::string_view id) const {

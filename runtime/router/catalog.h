@@ -199,6 +199,12 @@ class Catalog {
   int64_t model_max_output(size_t i) const { return model_max_output_[i]; }
   // Index of the endpoint with this id, or -1.
   int Find(std::string_view id) const;
+  // The catalog model a bare model id names, as an application written for
+  // one provider sends it (`gpt-4o` for the catalog's `openai/gpt-4o`): the
+  // one model whose id after its first `/` is `bare`. "" when `bare` holds a
+  // `/`, is itself a model of the catalog, or names no model or several
+  // (`gpt-4o` with both `openai/gpt-4o` and `azure/gpt-4o`). O(1).
+  std::string_view BareModel(std::string_view bare) const;
 
  private:
   static bool LoadUnguarded(std::string_view json, const stdlib::Schema& schema, Catalog* out,
@@ -210,6 +216,8 @@ class Catalog {
   std::vector<int64_t> model_max_output_;  // per endpoint: its model's longest max output
   std::unordered_map<std::string_view, std::vector<uint32_t>, SvHash> by_model_;
   std::unordered_map<std::string_view, uint32_t, SvHash> by_id_;
+  // model id after its first `/` -> the model id; "" when several share it
+  std::unordered_map<std::string_view, std::string_view, SvHash> by_bare_;
   const stdlib::Schema* schema_ = nullptr;
   int cost_slot_ = -1;
 };

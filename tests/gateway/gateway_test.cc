@@ -368,6 +368,51 @@ TEST(RequestBody, IncludeUsageIsTheCallersStreamOption) {
   EXPECT_FALSE(usage(R"({"stream_options":{"include_usage":"true"}})"));
 }
 
+// An application written for one provider names its model bare (`gpt-4o`):
+// the body check rewrites such a name to the catalog's one model of that
+// name, in `model` and in the `models` fallbacks, so that the policy sees
+// the id its rules name. Before, the name reached the decoder as sent: the
+// router found no endpoint, and a rule on `openai/gpt-4o` never saw it.
+TEST(RequestBody, BareModelNamesAreTheCatalogsModel) {
+  const stdlib::Schema& schema = stdlib::Schema::Standard();
+  runtime::Catalog catalog;
+  runtime::CatalogError cerr;
+  ASSERT_TRUE(runtime::Catalog::Load(
+      testkit::CatalogJson({testkit::TestEndpoint("a/x@p", "p").Model("a/x"),
+                            testkit::TestEndpoint("a/x@q", "q").Model("a/x"),
+                            testkit::TestEndpoint("b/y@p", "p").Model("b/y"),
+                            testkit::TestEndpoint("c/z@p", "p").Model("c/z"),
+                            testkit::TestEndpoint("d/z@p", "p").Model("d/z"),
+                            testkit::TestEndpoint("w@p", "p").Model("w"),
+                            testkit::TestEndpoint("e/w@p", "p").Model("e/w")}),
+      schema, &catalog, &cerr))
+      << cerr.message;
+  auto check = [&](std::string body) {
+    bool usage = false;
+    runtime::InputError err;
+    EXPECT_TRUE(CheckRequestBody(&body, &usage, &err, nullptr, &catalog)) << err.message;
+    return body;
+  };
+  EXPECT_EQ(check(R"({"model":"x","messages":[]})"), R"({"model":"a/x","messages":[]})");
+  EXPECT_EQ(check(R"({"model" : "x:nitro", "models": [ "y",  "a/x", "nope", "y:free"]})"),
+            R"({"model" : "a/x:nitro", "models": [ "b/y",  "a/x", "nope", "b/y:free"]})");
+  // Left as sent: two authors' `z`; `w`, a catalog model itself; a name
+  // with a slash; an escaped name (`x` as a JSON escape); a `model` member
+  // that is not the request's; a `models` that is not the top-level list.
+  for (const std::string body :
+       {R"({"model":"z"})", R"({"model":"w"})", R"({"model":"q/x"})", R"({"model":"\u0078"})",
+        R"({"metadata":{"model":"x"},"messages":[{"role":"user","content":"x","model":"x"}]})",
+        R"({"metadata":{"models":["x"]},"models":[["x"],{"model":"x"}]})", R"({"model":["x"]})"}) {
+    EXPECT_EQ(check(body), body);
+  }
+  // Without a catalog (the body check of /v1/decide), nothing is renamed.
+  std::string body = R"({"model":"x"})";
+  bool usage = false;
+  runtime::InputError err;
+  EXPECT_TRUE(CheckRequestBody(&body, &usage, &err));
+  EXPECT_EQ(body, R"({"model":"x"})");
+}
+
 // The body check measures the worst-case prompt in its own pass: the same
 // shape as measuring the body alone.
 TEST(RequestBody, MeasuresTheWorstCasePromptInTheSamePass) {

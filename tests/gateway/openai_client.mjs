@@ -16,6 +16,14 @@ if (r.choices?.[0]?.message?.content !== "Hello from the stub.") fail("chat cont
 if (r.usage?.completion_tokens !== 7) fail("usage: " + JSON.stringify(r.usage));
 console.log("  node: chat ok");
 
+// A bare model name, as an application written for one provider sends it:
+// the catalog's one model of that name (`test/ok`).
+const bare = await client.chat.completions.create({
+  model: "ok", max_tokens: 20, messages: [{ role: "user", content: "hello from node" }],
+});
+if (bare.choices?.[0]?.message?.content !== "Hello from the stub.") fail("bare model name: " + JSON.stringify(bare));
+console.log("  node: bare model name");
+
 // With the raw response: the decision headers.
 const { response } = await client.chat.completions
   .create({ model: "test/ok", max_tokens: 20, messages: [{ role: "user", content: "hi" }] })
