@@ -43,6 +43,7 @@
 #include "runtime/gateway/upstream.h"
 #include "runtime/router/router.h"
 #include "stdlib/builtins.h"
+#include "stdlib/names.h"
 
 namespace tollgate::gateway {
 namespace {
@@ -1315,6 +1316,14 @@ net::awaitable<bool> Server::Impl::Handle(ClientStream& stream, Request& req) {
                                                                  : "the API key is not known"))
                           : Json(200, std::move(models));
       if (who && !one.empty()) {
+        // A bare name is the catalog's one model of that name, as in a chat
+        // request (docs/gateway.md, "Model names").
+        if (auto live = svc.live(); live && live->catalog) {
+          const stdlib::ModelName m = stdlib::SplitModel(one);
+          if (const std::string_view id = live->catalog->BareModel(m.id); !id.empty()) {
+            one = std::string(id) + (m.variant.empty() ? "" : ":" + std::string(m.variant));
+          }
+        }
         rapidjson::Document d;
         d.Parse(res.body().data(), res.body().size());
         std::string found;

@@ -88,7 +88,9 @@ try {
 } catch (e) {
   if (!(e instanceof OpenAI.NotFoundError) || e.code !== "model_not_found") fail("retrieve unknown: " + e);
 }
-console.log("  node: models.retrieve (and 404 model_not_found)");
+const bareModel = await client.models.retrieve("ok");
+if (bareModel.id !== "test/ok") fail("models.retrieve of a bare name: " + JSON.stringify(bareModel));
+console.log("  node: models.retrieve (a bare name too, and 404 model_not_found)");
 
 // --- what real applications send and expect ---
 
