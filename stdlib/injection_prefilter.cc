@@ -9,6 +9,7 @@
 #include <set>
 
 #include "engine/scan/scanner.h"
+#include "stdlib/internal/injection_short_keys.h"
 
 namespace tollgate::stdlib::internal {
 
@@ -616,7 +617,11 @@ struct PhrasePrefilter::Impl {
   std::vector<std::string> literals;        // Hyperscan's, fold literals last
   std::vector<std::vector<Entry>> entries;  // per literal
   size_t fold_first = 0;                    // literals from here: U+212A, U+017F
+  // The literals of four bytes or more (Hyperscan's, null when none;
+  // hs_id: its ids -> literals) and the shorter ones (short_keys).
   std::unique_ptr<scan::LiteralScanner> scanner;
+  std::vector<uint32_t> hs_id;
+  ShortLiteralFinder short_keys;
   uint64_t serial = next_serial++;
 };
 
@@ -624,6 +629,14 @@ PhrasePrefilter::PhrasePrefilter(std::unique_ptr<Impl> impl) : impl_(std::move(i
 PhrasePrefilter::~PhrasePrefilter() = default;
 
 const std::vector<PrefilterPlan>& PhrasePrefilter::plans() const { return impl_->public_plans; }
+
+std::vector<std::string> PhrasePrefilter::hyperscan_literals() const {
+  std::vector<std::string> out;
+  for (uint32_t id : impl_->hs_id) out.push_back(impl_->literals[id]);
+  return out;
+}
+
+std::vector<std::string> PhrasePrefilter::literals() const { return impl_->literals; }
 
 std::unique_ptr<PhrasePrefilter> PhrasePrefilter::Build(const std::vector<PrefilterPhrase>& phrases,
                                                         std::string* error,
@@ -694,8 +707,23 @@ std::unique_ptr<PhrasePrefilter> PhrasePrefilter::Build(const std::vector<Prefil
   impl->fold_first = impl->literals.size();
   impl->literals.push_back("\xE2\x84\xAA");  // U+212A KELVIN SIGN: k to RE2
   impl->literals.push_back("\xC5\xBF");      // U+017F LATIN SMALL LETTER LONG S: s to RE2
-  impl->scanner = scan::LiteralScanner::Build(impl->literals, /*caseless=*/true, error);
-  if (!impl->scanner) return nullptr;
+  // The literals shorter than four bytes slow Hyperscan's whole pass down
+  // (internal/injection_short_keys.h): with AVX-512 VBMI they are found
+  // apart, by table lookups; without it the SIMD compares cost more than
+  // they save, and Hyperscan keeps them.
+  std::vector<std::string> long_literals;
+  const bool split = ShortLiteralFinder::HaveIsa(2);
+  for (size_t i = 0; i < impl->literals.size(); ++i) {
+    const std::string& lit = impl->literals[i];
+    if (!split || lit.size() >= 4 || !impl->short_keys.Add(lit, static_cast<uint32_t>(i))) {
+      long_literals.push_back(lit);
+      impl->hs_id.push_back(static_cast<uint32_t>(i));
+    }
+  }
+  if (!long_literals.empty()) {
+    impl->scanner = scan::LiteralScanner::Build(long_literals, /*caseless=*/true, error);
+    if (!impl->scanner) return nullptr;
+  }
   return std::unique_ptr<PhrasePrefilter>(new PhrasePrefilter(std::move(impl)));
 }
 
@@ -703,7 +731,13 @@ bool PhrasePrefilter::Match(std::string_view text, uint32_t* mask) const {
   const Impl& m = *impl_;
   thread_local std::vector<scan::LiteralScanner::Hit> hits;
   // Prose holds about one key per 100 bytes; far more: scan in full.
-  if (!m.scanner->Scan(text, text.size() / 16 + 256, &hits)) return false;
+  const size_t max_hits = text.size() / 16 + 256;
+  hits.clear();
+  if (m.scanner != nullptr) {
+    if (!m.scanner->Scan(text, max_hits, &hits)) return false;
+    for (auto& h : hits) h.id = m.hs_id[h.id];
+  }
+  if (!m.short_keys.Find(text, max_hits, &hits)) return false;
   struct Window {
     uint32_t group, start, end;
   };

@@ -71,6 +71,12 @@ class PhrasePrefilter {
   bool Match(std::string_view text, uint32_t* mask) const;
 
   const std::vector<PrefilterPlan>& plans() const;
+  // Every literal looked for (the keys, then U+212A and U+017F), and those
+  // of them Hyperscan looks for: four bytes or longer; the shorter ones
+  // (`you`, `##`, the two fold characters) go to a ShortLiteralFinder
+  // (internal/injection_short_keys.h).
+  std::vector<std::string> literals() const;
+  std::vector<std::string> hyperscan_literals() const;
 
   struct Impl;
 
