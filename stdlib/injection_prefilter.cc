@@ -6,7 +6,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <set>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "engine/scan/scanner.h"
 #include "stdlib/internal/injection_short_keys.h"
@@ -542,7 +547,7 @@ bool PartnerLeft(std::string_view t, size_t s, const Plan& p) {
   return false;
 }
 
-size_t WalkLeft(std::string_view t, size_t i, int budget) {
+size_t WalkLeftScalar(std::string_view t, size_t i, int budget) {
   int count = 0;
   while (i > 0) {
     if (Alnum(static_cast<unsigned char>(t[i - 1]))) {
@@ -554,7 +559,7 @@ size_t WalkLeft(std::string_view t, size_t i, int budget) {
   return i;
 }
 
-size_t WalkRight(std::string_view t, size_t i, int budget) {
+size_t WalkRightScalar(std::string_view t, size_t i, int budget) {
   int count = 0;
   while (i < t.size()) {
     if (Alnum(static_cast<unsigned char>(t[i]))) {
@@ -564,6 +569,62 @@ size_t WalkRight(std::string_view t, size_t i, int budget) {
     ++i;
   }
   return i;
+}
+
+#if defined(__SSE2__)
+// Bit k: p[k] is an ASCII letter or digit (16 bytes).
+unsigned AlnumBits(const char* p) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  auto in = [](__m128i x, char lo, char span) {  // lo <= x <= lo + span, unsigned
+    const __m128i d = _mm_sub_epi8(x, _mm_set1_epi8(lo));
+    return _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(span)), d);
+  };
+  const __m128i letter = in(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 25);
+  return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(letter, in(v, '0', 9))));
+}
+#endif
+
+// WalkLeftScalar 16 bytes a step: the same result.
+size_t WalkLeft(std::string_view t, size_t i, int budget) {
+#if defined(__SSE2__)
+  int count = 0;
+  while (i >= 16) {
+    unsigned m = AlnumBits(t.data() + i - 16);
+    const int c = std::popcount(m);
+    if (count + c <= budget) {
+      count += c;
+      i -= 16;
+      continue;
+    }
+    // The (budget - count + 1)-th letter or digit from the top stops the walk.
+    for (int k = count; k < budget; ++k) m &= ~(0x80000000u >> std::countl_zero(m));
+    return i - 16 + static_cast<size_t>(31 - std::countl_zero(m)) + 1;
+  }
+  return WalkLeftScalar(t.substr(0, i), i, budget - count);
+#else
+  return WalkLeftScalar(t, i, budget);
+#endif
+}
+
+// WalkRightScalar 16 bytes a step: the same result.
+size_t WalkRight(std::string_view t, size_t i, int budget) {
+#if defined(__SSE2__)
+  int count = 0;
+  while (i + 16 <= t.size()) {
+    unsigned m = AlnumBits(t.data() + i);
+    const int c = std::popcount(m);
+    if (count + c <= budget) {
+      count += c;
+      i += 16;
+      continue;
+    }
+    for (int k = count; k < budget; ++k) m &= m - 1;
+    return i + static_cast<size_t>(std::countr_zero(m));
+  }
+  return WalkRightScalar(t, i, budget - count);
+#else
+  return WalkRightScalar(t, i, budget);
+#endif
 }
 
 // The leftmost place a repeat of `words` (each followed by non-alphanumeric
@@ -797,6 +858,11 @@ bool PhrasePrefilter::Match(std::string_view text, uint32_t* mask) const {
     }
   }
   return true;
+}
+
+size_t PrefilterWalk(std::string_view text, size_t at, int budget, bool left, bool scalar) {
+  if (scalar) return left ? WalkLeftScalar(text, at, budget) : WalkRightScalar(text, at, budget);
+  return left ? WalkLeft(text, at, budget) : WalkRight(text, at, budget);
 }
 
 }  // namespace tollgate::stdlib::internal

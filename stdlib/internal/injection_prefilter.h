@@ -85,6 +85,11 @@ class PhrasePrefilter {
   std::unique_ptr<Impl> impl_;
 };
 
+// A window's edge (tests): from `at`, left or right past at most `budget`
+// ASCII letters and digits (and any other bytes), to just before the next
+// one; `scalar` byte by byte, else 16 bytes a step (the prefilter's).
+size_t PrefilterWalk(std::string_view text, size_t at, int budget, bool left, bool scalar);
+
 // The injection score's phrases (stdlib/injection.cc) and its prefilter
 // (null when built without Hyperscan).
 std::vector<PrefilterPhrase> InjectionPrefilterPhrases();

@@ -522,3 +522,37 @@ TEST_F(PrefilterTest, ShortKeysAreLookedForApartFromHyperscan) {
 
 }  // namespace
 }  // namespace tollgate::stdlib
+
+namespace tollgate::stdlib {
+namespace {
+
+// The windows' edges 16 bytes a step against the byte walk: every start,
+// budget and direction over texts of letters, digits and other bytes
+// (runs of each, so that steps land on and off them).
+TEST(PrefilterWalkTest, SixteenBytesAStepEqualsTheByteWalk) {
+  Rng rng(5);
+  const std::string alnum = "aZz09Ab", other = " .\n_\xC3\xA9@[`{/:";
+  size_t checked = 0;
+  for (int rep = 0; rep < 300; ++rep) {
+    std::string t;
+    const size_t len = rng() % 200;
+    while (t.size() < len) {
+      const std::string& from = rng() % 2 ? alnum : other;
+      for (size_t k = rng() % 20; k > 0 && t.size() < len; --k) t += from[rng() % from.size()];
+    }
+    for (size_t at = 0; at <= t.size(); ++at) {
+      for (int budget : {0, 1, 2, 5, 15, 16, 17, 31, 40, 80}) {
+        for (bool left : {false, true}) {
+          ASSERT_EQ(internal::PrefilterWalk(t, at, budget, left, false),
+                    internal::PrefilterWalk(t, at, budget, left, true))
+              << "`" << t << "` at " << at << " budget " << budget << (left ? " left" : " right");
+          ++checked;
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 100000u);
+}
+
+}  // namespace
+}  // namespace tollgate::stdlib
