@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <cstdint>
 #include <set>
 
 #if defined(__SSE2__)
@@ -794,6 +795,7 @@ bool PhrasePrefilter::Match(std::string_view text, uint32_t* mask) const {
   // Prose holds about one key per 100 bytes; far more: scan in full.
   const size_t max_hits = text.size() / 16 + 256;
   hits.clear();
+  if (text.size() > UINT32_MAX) return false;  // hits and windows hold 32-bit offsets
   if (m.scanner != nullptr) {
     if (!m.scanner->Scan(text, max_hits, &hits)) return false;
     for (auto& h : hits) h.id = m.hs_id[h.id];

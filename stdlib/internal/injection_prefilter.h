@@ -1,7 +1,9 @@
 // Internal to stdlib: the key-word prefilter of dlp.injection_score's
 // phrases (stdlib/injection.cc). Instead of walking RE2's DFA over every byte,
 // one Hyperscan literal pass (scan::LiteralScanner) finds each phrase's key
-// words; a key hit whose partner word (the phrase's neighbouring word, when
+// words (those of four bytes or more; the shorter ones, which slow
+// Hyperscan's whole pass down, a ShortLiteralFinder finds with AVX-512 VBMI
+// table lookups: internal/injection_short_keys.h); a key hit whose partner word (the phrase's neighbouring word, when
 // only non-alphanumeric bytes can separate the two) is not there is dropped
 // by two short compares; RE2 then confirms each phrase over a window around
 // its remaining hits that provably holds every match through that hit.

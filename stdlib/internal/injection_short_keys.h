@@ -5,12 +5,16 @@
 // the bench prose, 0.50 -> 0.35 over English docs, with the six keys of two
 // and three letters and the two fold literals left out), and such keys (`you`,
 // `act`, `dan`, `##`) hit often in prose. The few literals of one to three
-// bytes are found here instead: per literal, one compare per byte of it over
-// 64 (AVX-512BW) or 16 (SSE2) positions at a time, the masks and'ed; no
-// branch on the text but one per block that holds a hit. With AVX-512 VBMI
-// (the shipped prefilter uses the finder only then, else Hyperscan keeps
-// them): one table lookup per byte and offset finds all of up to eight
-// literals at once.
+// bytes (up to eight) are found here instead. With AVX-512 VBMI, 64 starts
+// at a time: for each of the three offsets one 256-entry table lookup per
+// byte (two vpermi2b, the byte's top bit picking) gives the literals that
+// accept that byte there (bit q: literal q; both cases of a letter; every
+// byte past a literal's end), the three and'ed: bit q at start j exactly
+// when literal q occurs there; one branch per block, taken only when the
+// block holds a hit. Without VBMI the SSE2 loop (one compare per byte of
+// each literal, 16 starts at a time) is tested but not used: it cost more
+// than it saved, and the shipped prefilter then leaves the short literals
+// in Hyperscan's set.
 #pragma once
 
 #include <cstddef>
