@@ -18,7 +18,8 @@
 // passes' results. The phrases then run through the key-word prefilter
 // (internal/injection_prefilter.h, stdlib/injection_prefilter.cc): one
 // Hyperscan literal pass finds each phrase's key words (chosen from the
-// phrase's own source: a slot every match goes through), a hit whose
+// phrase's own source: a slot every match goes through; keys shorter than
+// four bytes by AVX-512 VBMI table lookups instead), a hit whose
 // neighbouring partner word is missing is dropped by a compare, and RE2
 // confirms each group over windows around the remaining hits that provably
 // hold every match through them (letter/digit budgets from the phrase's
@@ -1385,7 +1386,19 @@ bool MatchUnhidden(std::string_view text, uint32_t* mask) {
 // Bit g set when group g matched the text or its decoded runs: the same as
 // MatchedGroupsReferenceOne (tests/stdlib/injection_test.cc checks it).
 uint32_t MatchedGroupsOne(std::string_view input) {
-  std::string unhidden;
+  // The unhidden copies: this thread's buffers, reused as the normalised
+  // copy is (a fresh 1 MB string per call can pay a page fault per 4 KB:
+  // over 1 MB of this repository's docs and code that copy alone once cost
+  // about three times the rest of the score), dropped past 8 MiB.
+  thread_local std::string unhidden;
+  thread_local std::string spaced;
+  struct Trim {
+    ~Trim() {
+      for (std::string* s : {&unhidden, &spaced}) {
+        if (s->capacity() > (size_t{8} << 20)) std::string().swap(*s);
+      }
+    }
+  } trim;
   bool joined = false;
   const std::string_view text = Unhide(input, &unhidden, &joined);
   uint32_t mask = 0;
@@ -1393,7 +1406,6 @@ uint32_t MatchedGroupsOne(std::string_view input) {
   // path (whose RE2 fallback matches pattern by pattern) answers instead.
   if (!MatchUnhidden(text, &mask)) return MatchedGroupsReferenceOne(input);
   if (joined) {  // the removed characters as spaces too
-    std::string spaced;
     if (!MatchUnhidden(Unhide(input, &spaced, nullptr, ' '), &mask)) {
       return MatchedGroupsReferenceOne(input);
     }

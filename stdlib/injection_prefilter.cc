@@ -6,9 +6,16 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
+#include <cstdint>
 #include <set>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "engine/scan/scanner.h"
+#include "stdlib/internal/injection_short_keys.h"
 
 namespace tollgate::stdlib::internal {
 
@@ -541,7 +548,7 @@ bool PartnerLeft(std::string_view t, size_t s, const Plan& p) {
   return false;
 }
 
-size_t WalkLeft(std::string_view t, size_t i, int budget) {
+size_t WalkLeftScalar(std::string_view t, size_t i, int budget) {
   int count = 0;
   while (i > 0) {
     if (Alnum(static_cast<unsigned char>(t[i - 1]))) {
@@ -553,7 +560,7 @@ size_t WalkLeft(std::string_view t, size_t i, int budget) {
   return i;
 }
 
-size_t WalkRight(std::string_view t, size_t i, int budget) {
+size_t WalkRightScalar(std::string_view t, size_t i, int budget) {
   int count = 0;
   while (i < t.size()) {
     if (Alnum(static_cast<unsigned char>(t[i]))) {
@@ -563,6 +570,62 @@ size_t WalkRight(std::string_view t, size_t i, int budget) {
     ++i;
   }
   return i;
+}
+
+#if defined(__SSE2__)
+// Bit k: p[k] is an ASCII letter or digit (16 bytes).
+unsigned AlnumBits(const char* p) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  auto in = [](__m128i x, char lo, char span) {  // lo <= x <= lo + span, unsigned
+    const __m128i d = _mm_sub_epi8(x, _mm_set1_epi8(lo));
+    return _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(span)), d);
+  };
+  const __m128i letter = in(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 25);
+  return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(letter, in(v, '0', 9))));
+}
+#endif
+
+// WalkLeftScalar 16 bytes a step: the same result.
+size_t WalkLeft(std::string_view t, size_t i, int budget) {
+#if defined(__SSE2__)
+  int count = 0;
+  while (i >= 16) {
+    unsigned m = AlnumBits(t.data() + i - 16);
+    const int c = std::popcount(m);
+    if (count + c <= budget) {
+      count += c;
+      i -= 16;
+      continue;
+    }
+    // The (budget - count + 1)-th letter or digit from the top stops the walk.
+    for (int k = count; k < budget; ++k) m &= ~(0x80000000u >> std::countl_zero(m));
+    return i - 16 + static_cast<size_t>(31 - std::countl_zero(m)) + 1;
+  }
+  return WalkLeftScalar(t.substr(0, i), i, budget - count);
+#else
+  return WalkLeftScalar(t, i, budget);
+#endif
+}
+
+// WalkRightScalar 16 bytes a step: the same result.
+size_t WalkRight(std::string_view t, size_t i, int budget) {
+#if defined(__SSE2__)
+  int count = 0;
+  while (i + 16 <= t.size()) {
+    unsigned m = AlnumBits(t.data() + i);
+    const int c = std::popcount(m);
+    if (count + c <= budget) {
+      count += c;
+      i += 16;
+      continue;
+    }
+    for (int k = count; k < budget; ++k) m &= m - 1;
+    return i + static_cast<size_t>(std::countr_zero(m));
+  }
+  return WalkRightScalar(t, i, budget - count);
+#else
+  return WalkRightScalar(t, i, budget);
+#endif
 }
 
 // The leftmost place a repeat of `words` (each followed by non-alphanumeric
@@ -616,7 +679,11 @@ struct PhrasePrefilter::Impl {
   std::vector<std::string> literals;        // Hyperscan's, fold literals last
   std::vector<std::vector<Entry>> entries;  // per literal
   size_t fold_first = 0;                    // literals from here: U+212A, U+017F
+  // The literals of four bytes or more (Hyperscan's, null when none;
+  // hs_id: its ids -> literals) and the shorter ones (short_keys).
   std::unique_ptr<scan::LiteralScanner> scanner;
+  std::vector<uint32_t> hs_id;
+  ShortLiteralFinder short_keys;
   uint64_t serial = next_serial++;
 };
 
@@ -624,6 +691,14 @@ PhrasePrefilter::PhrasePrefilter(std::unique_ptr<Impl> impl) : impl_(std::move(i
 PhrasePrefilter::~PhrasePrefilter() = default;
 
 const std::vector<PrefilterPlan>& PhrasePrefilter::plans() const { return impl_->public_plans; }
+
+std::vector<std::string> PhrasePrefilter::hyperscan_literals() const {
+  std::vector<std::string> out;
+  for (uint32_t id : impl_->hs_id) out.push_back(impl_->literals[id]);
+  return out;
+}
+
+std::vector<std::string> PhrasePrefilter::literals() const { return impl_->literals; }
 
 std::unique_ptr<PhrasePrefilter> PhrasePrefilter::Build(const std::vector<PrefilterPhrase>& phrases,
                                                         std::string* error,
@@ -694,8 +769,23 @@ std::unique_ptr<PhrasePrefilter> PhrasePrefilter::Build(const std::vector<Prefil
   impl->fold_first = impl->literals.size();
   impl->literals.push_back("\xE2\x84\xAA");  // U+212A KELVIN SIGN: k to RE2
   impl->literals.push_back("\xC5\xBF");      // U+017F LATIN SMALL LETTER LONG S: s to RE2
-  impl->scanner = scan::LiteralScanner::Build(impl->literals, /*caseless=*/true, error);
-  if (!impl->scanner) return nullptr;
+  // The literals shorter than four bytes slow Hyperscan's whole pass down
+  // (internal/injection_short_keys.h): with AVX-512 VBMI they are found
+  // apart, by table lookups; without it the SIMD compares cost more than
+  // they save, and Hyperscan keeps them.
+  std::vector<std::string> long_literals;
+  const bool split = ShortLiteralFinder::HaveIsa(2);
+  for (size_t i = 0; i < impl->literals.size(); ++i) {
+    const std::string& lit = impl->literals[i];
+    if (!split || lit.size() >= 4 || !impl->short_keys.Add(lit, static_cast<uint32_t>(i))) {
+      long_literals.push_back(lit);
+      impl->hs_id.push_back(static_cast<uint32_t>(i));
+    }
+  }
+  if (!long_literals.empty()) {
+    impl->scanner = scan::LiteralScanner::Build(long_literals, /*caseless=*/true, error);
+    if (!impl->scanner) return nullptr;
+  }
   return std::unique_ptr<PhrasePrefilter>(new PhrasePrefilter(std::move(impl)));
 }
 
@@ -703,7 +793,14 @@ bool PhrasePrefilter::Match(std::string_view text, uint32_t* mask) const {
   const Impl& m = *impl_;
   thread_local std::vector<scan::LiteralScanner::Hit> hits;
   // Prose holds about one key per 100 bytes; far more: scan in full.
-  if (!m.scanner->Scan(text, text.size() / 16 + 256, &hits)) return false;
+  const size_t max_hits = text.size() / 16 + 256;
+  hits.clear();
+  if (text.size() > UINT32_MAX) return false;  // hits and windows hold 32-bit offsets
+  if (m.scanner != nullptr) {
+    if (!m.scanner->Scan(text, max_hits, &hits)) return false;
+    for (auto& h : hits) h.id = m.hs_id[h.id];
+  }
+  if (!m.short_keys.Find(text, max_hits, &hits)) return false;
   struct Window {
     uint32_t group, start, end;
   };
@@ -763,6 +860,11 @@ bool PhrasePrefilter::Match(std::string_view text, uint32_t* mask) const {
     }
   }
   return true;
+}
+
+size_t PrefilterWalk(std::string_view text, size_t at, int budget, bool left, bool scalar) {
+  if (scalar) return left ? WalkLeftScalar(text, at, budget) : WalkRightScalar(text, at, budget);
+  return left ? WalkLeft(text, at, budget) : WalkRight(text, at, budget);
 }
 
 }  // namespace tollgate::stdlib::internal

@@ -1,7 +1,9 @@
 // Internal to stdlib: the key-word prefilter of dlp.injection_score's
 // phrases (stdlib/injection.cc). Instead of walking RE2's DFA over every byte,
 // one Hyperscan literal pass (scan::LiteralScanner) finds each phrase's key
-// words; a key hit whose partner word (the phrase's neighbouring word, when
+// words (those of four bytes or more; the shorter ones, which slow
+// Hyperscan's whole pass down, a ShortLiteralFinder finds with AVX-512 VBMI
+// table lookups: internal/injection_short_keys.h); a key hit whose partner word (the phrase's neighbouring word, when
 // only non-alphanumeric bytes can separate the two) is not there is dropped
 // by two short compares; RE2 then confirms each phrase over a window around
 // its remaining hits that provably holds every match through that hit.
@@ -71,6 +73,12 @@ class PhrasePrefilter {
   bool Match(std::string_view text, uint32_t* mask) const;
 
   const std::vector<PrefilterPlan>& plans() const;
+  // Every literal looked for (the keys, then U+212A and U+017F), and those
+  // of them Hyperscan looks for: four bytes or longer; the shorter ones
+  // (`you`, `##`, the two fold characters) go to a ShortLiteralFinder
+  // (internal/injection_short_keys.h).
+  std::vector<std::string> literals() const;
+  std::vector<std::string> hyperscan_literals() const;
 
   struct Impl;
 
@@ -78,6 +86,11 @@ class PhrasePrefilter {
   explicit PhrasePrefilter(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// A window's edge (tests): from `at`, left or right past at most `budget`
+// ASCII letters and digits (and any other bytes), to just before the next
+// one; `scalar` byte by byte, else 16 bytes a step (the prefilter's).
+size_t PrefilterWalk(std::string_view text, size_t at, int budget, bool left, bool scalar);
 
 // The injection score's phrases (stdlib/injection.cc) and its prefilter
 // (null when built without Hyperscan).

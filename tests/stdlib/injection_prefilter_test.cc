@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 #include <re2/re2.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <random>
@@ -17,6 +19,7 @@
 #include "engine/scan/scanner.h"
 #include "stdlib/builtins.h"
 #include "stdlib/internal/injection_prefilter.h"
+#include "stdlib/internal/injection_short_keys.h"
 
 namespace tollgate::stdlib {
 namespace {
@@ -405,6 +408,150 @@ TEST_F(PrefilterTest, WordRepeatWalksEveryBranch) {
     ASSERT_TRUE(prefilter->Match(t, &mask)) << t;
     EXPECT_EQ(mask, oracle.Groups(t)) << t;
   }
+}
+
+}  // namespace
+}  // namespace tollgate::stdlib
+
+namespace tollgate::stdlib {
+namespace {
+
+using internal::ShortLiteralFinder;
+using Hit = scan::LiteralScanner::Hit;
+
+// Every (id, end) where one of `lits` occurs in `t`, ASCII letters either
+// case: the byte-by-byte meaning the finder's SIMD loops must keep.
+std::vector<std::pair<uint32_t, uint32_t>> NaiveHits(const std::vector<std::string>& lits, std::string_view t) {
+  auto low = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; };
+  std::vector<std::pair<uint32_t, uint32_t>> out;
+  for (size_t q = 0; q < lits.size(); ++q) {
+    for (size_t i = 0; i + lits[q].size() <= t.size(); ++i) {
+      bool eq = true;
+      for (size_t k = 0; k < lits[q].size(); ++k) eq = eq && low(t[i + k]) == low(lits[q][k]);
+      if (eq) out.emplace_back(static_cast<uint32_t>(q + 100), static_cast<uint32_t>(i + lits[q].size()));
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// The finder on every instruction set this CPU runs (byte by byte, SSE2,
+// AVX-512 VBMI) against NaiveHits: random texts of the literals' bytes in
+// both cases, their neighbours in ASCII (`@` and `[` around the letters,
+// 0x03 and 0x23 for `#`) and the fold characters' UTF-8 bytes, of every
+// length around the 16- and 64-byte blocks.
+TEST(ShortLiteralFinderTest, EveryIsaFindsWhatTheByteCompareFinds) {
+  const std::vector<std::string> lits = {"you", "act", "dan", "dev", "god", "##",
+                                         "\xE2\x84\xAA", "\xC5\xBF"};
+  ShortLiteralFinder finder;
+  for (size_t q = 0; q < lits.size(); ++q) ASSERT_TRUE(finder.Add(lits[q], static_cast<uint32_t>(q + 100)));
+  EXPECT_FALSE(finder.Add("x", 1)) << "a ninth literal";
+  ShortLiteralFinder empty;
+  EXPECT_FALSE(empty.Add("", 1));
+  EXPECT_FALSE(empty.Add("abcd", 1));
+  const std::string alphabet = "youYOUactACTdanDANdevDEVgodGOD##@[`{\x03#\xE2\x84\xAA\xC5\xBF\xA0 \n_.";
+  Rng rng(11);
+  size_t checked = 0;
+  for (int isa = 0; isa <= 2; ++isa) {
+    if (!ShortLiteralFinder::HaveIsa(isa)) continue;
+    for (size_t len = 0; len < 300; ++len) {
+      for (int rep = 0; rep < 20; ++rep) {
+        std::string t;
+        for (size_t i = 0; i < len; ++i) t += alphabet[rng() % alphabet.size()];
+        std::vector<Hit> hits = {Hit{7, 7}};  // appended to, not replaced
+        ASSERT_TRUE(finder.Find(t, SIZE_MAX, &hits, isa));
+        ASSERT_EQ(hits.front().id, 7u);
+        std::vector<std::pair<uint32_t, uint32_t>> got;
+        for (size_t h = 1; h < hits.size(); ++h) got.emplace_back(hits[h].id, hits[h].end);
+        std::sort(got.begin(), got.end());
+        ASSERT_EQ(got, NaiveHits(lits, t)) << "isa " << isa << " `" << t << "`";
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GE(checked, 2u * 300 * 20);
+}
+
+// Past max_hits the finder stops and says so, on every instruction set.
+TEST(ShortLiteralFinderTest, TooManyHitsAreRefused) {
+  ShortLiteralFinder finder;
+  ASSERT_TRUE(finder.Add("you", 1));
+  std::string t;
+  for (int i = 0; i < 100; ++i) t += "you ";
+  for (int isa = 0; isa <= 2; ++isa) {
+    if (!ShortLiteralFinder::HaveIsa(isa)) continue;
+    std::vector<Hit> hits;
+    EXPECT_TRUE(finder.Find(t, 100, &hits, isa)) << isa;
+    EXPECT_EQ(hits.size(), 100u);
+    hits.clear();
+    EXPECT_FALSE(finder.Find(t, 99, &hits, isa)) << isa;
+    EXPECT_LE(hits.size(), 99u);
+  }
+}
+
+// With AVX-512 VBMI the literals shorter than four bytes are not in
+// Hyperscan's set (they slow its whole pass down) but in the short finder;
+// every literal is looked for by one of the two.
+TEST_F(PrefilterTest, ShortKeysAreLookedForApartFromHyperscan) {
+  const PhrasePrefilter& pf = *internal::InjectionPrefilter();
+  const std::vector<std::string> all = pf.literals(), hs = pf.hyperscan_literals();
+  std::set<std::string> shorter;
+  for (const std::string& l : all) {
+    if (l.size() < 4) shorter.insert(l);
+  }
+  ASSERT_TRUE(shorter.count("you") && shorter.count("##") && shorter.count("\xC5\xBF"));
+  if (!ShortLiteralFinder::HaveIsa(2)) {
+    EXPECT_EQ(hs, all) << "without AVX-512 VBMI Hyperscan keeps every literal";
+    return;
+  }
+  for (const std::string& l : hs) EXPECT_GE(l.size(), 4u) << l;
+  EXPECT_EQ(hs.size() + shorter.size(), all.size());
+  // The phrases keyed by them still match, at a text's start and end and
+  // across the 64-byte blocks.
+  for (size_t pad = 0; pad < 130; ++pad) {
+    for (const char* phrase : {"you are now a", "act as an evil", "DAN mode", "## system",
+                               "i am your dev", "god mode is on"}) {
+      const std::string t = std::string(pad, '.') + phrase;
+      EXPECT_EQ(InjectionScoreMicros(t), InjectionScoreMicrosReference(t)) << t;
+      EXPECT_EQ(InjectionScoreMicros(t + std::string(pad, ' ')),
+                InjectionScoreMicrosReference(t + std::string(pad, ' ')))
+          << t;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tollgate::stdlib
+
+namespace tollgate::stdlib {
+namespace {
+
+// The windows' edges 16 bytes a step against the byte walk: every start,
+// budget and direction over texts of letters, digits and other bytes
+// (runs of each, so that steps land on and off them).
+TEST(PrefilterWalkTest, SixteenBytesAStepEqualsTheByteWalk) {
+  Rng rng(5);
+  const std::string alnum = "aZz09Ab", other = " .\n_\xC3\xA9@[`{/:";
+  size_t checked = 0;
+  for (int rep = 0; rep < 300; ++rep) {
+    std::string t;
+    const size_t len = rng() % 200;
+    while (t.size() < len) {
+      const std::string& from = rng() % 2 ? alnum : other;
+      for (size_t k = rng() % 20; k > 0 && t.size() < len; --k) t += from[rng() % from.size()];
+    }
+    for (size_t at = 0; at <= t.size(); ++at) {
+      for (int budget : {0, 1, 2, 5, 15, 16, 17, 31, 40, 80}) {
+        for (bool left : {false, true}) {
+          ASSERT_EQ(internal::PrefilterWalk(t, at, budget, left, false),
+                    internal::PrefilterWalk(t, at, budget, left, true))
+              << "`" << t << "` at " << at << " budget " << budget << (left ? " left" : " right");
+          ++checked;
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 100000u);
 }
 
 }  // namespace
