@@ -514,6 +514,17 @@ struct Runner {
       }
       case ast::ExpectKind::kRedacted: {
         std::string want = e.names.empty() ? std::string() : e.names[0];
+        // As for `redacts`: a denied request sends nothing upstream, so there
+        // is no redacted content to judge -- comparing the content as given
+        // (or with redactions nothing applies) would pass and hide the deny.
+        if (d.outcome == vm::Outcome::kDeny) {
+          Fail(r, e, std::string("expected the redacted content ") +
+                         (e.contains ? "to contain" : "to be") + " \"" + want +
+                         "\", but the request was denied, " + Outcome(d) +
+                         " -- a denied request sends nothing upstream, so nothing is redacted; "
+                         "assert the deny (`expect deny`), or give a request the policy allows");
+          return;
+        }
         std::string got, err;
         if (!Redacted(d, req, &got, nullptr, &err)) { Fail(r, e, err); return; }
         bool ok = e.contains ? got.find(want) != std::string::npos : got == want;

@@ -51,8 +51,8 @@
 //   for this request, is false for the candidate; an error does not count)
 //   | accepted (every enforced require passes) | redacts "replacement" (an
 //   enforced redaction placed AND replaced something in request.content) |
-//   redacted ["contains"] "t" (request.content after the redactions) |
-//   tag k = v | route sort|max_price|order ... | warns
+//   redacted ["contains"] "t" (request.content after the redactions; fails
+//   on a denied request, which sends nothing upstream) | tag k = v | route sort|max_price|order ... | warns
 //   shadow fired a | shadow rejected_by r | shadow redacts "x": the same
 //   about rules in shadow mode for this request (their would-be verdict).
 // Expectations about effects judge what production enforces; a rule whose
