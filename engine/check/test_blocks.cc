@@ -1,5 +1,6 @@
 // Pass `tests`: `test` blocks name real rules, bind real fields of the right
-// scope to constant values of the right type, and expect tags that rules set.
+// scope to constant values of the right type, and expect tags that rules set
+// (`expect tag k = null`, no value for `k`, only of a key some rule sets).
 // A `given` may also set ledger counters: `budget.<name>.spent` (money) and
 // `limit.<name>.used` (int) of declared budgets and limits.
 //
@@ -256,6 +257,10 @@ class TestChecker {
                    "; a decision input's candidate with this value is refused (input_invalid_value)");
   }
 
+  static bool IsNullLiteral(const Expr& e) {
+    return e.kind == ExprKind::kLiteral && e.value.kind == Kind::kNull;
+  }
+
   int CandidateShorthand(const std::string& path) const {
     auto cand = [&](const std::string& p) {
       int id = ctx_.schema->Find(p);
@@ -294,7 +299,21 @@ class TestChecker {
         }
         return;
       case ast::ExpectKind::kTag:
-        if (!x.names.empty() && !tags_.count(x.names[0])) {
+        if (!x.names.empty() && !tags_.count(x.names[0]) && x.value && IsNullLiteral(*x.value)) {
+          // `= null` holds when the decision has no value for the key: for a
+          // key no rule sets it always holds, whatever the policy does (a
+          // misspelt key would pass silently).
+          std::vector<std::string> keys(tags_.begin(), tags_.end());
+          std::string m = ClosestMatch(x.names[0], keys);
+          ctx_.Error("tg_test_error", !x.name_spans.empty() ? x.name_spans[0] : x.span,
+                     "no rule sets tag `" + x.names[0] + "`, so `expect tag " + x.names[0] +
+                         " = null` always holds",
+                     m.empty() ? "expect a tag some rule sets" : "did you mean `" + m + "`?");
+        } else if (!x.names.empty() && x.value && IsNullLiteral(*x.value)) {
+          // `expect tag k = null`: the decision has no value for `k` (no rule
+          // set it, or the first to set it tagged an absent value). Any tag
+          // type may be null, so there is no type to check.
+        } else if (!x.names.empty() && !tags_.count(x.names[0])) {
           std::vector<std::string> keys(tags_.begin(), tags_.end());
           std::string m = ClosestMatch(x.names[0], keys);
           ctx_.Warning("tg_test_error", !x.name_spans.empty() ? x.name_spans[0] : x.span,

@@ -679,6 +679,20 @@ struct Runner {
       case ast::ExpectKind::kTag: {
         std::string key = e.names.empty() ? std::string() : e.names[0];
         if (!e.value || !e.value->folded) { Fail(r, e, "tag value is not a constant"); return; }
+        // `expect tag k = null`: the decision has no value for `k` -- no rule
+        // set it, or the first to set it tagged an absent value (the
+        // decision's `tags` holds `"k": null`). The first tag of a key is the
+        // one kept, as in the decision.
+        if (e.value->folded->is_null()) {
+          for (const vm::Tag& tg : d.tags) {
+            if (tg.key != key) continue;
+            if (!tg.value.is_null())
+              Fail(r, e, "expected tag `" + key + "` to be absent or null, rule " + RuleDesc(tg.rule) +
+                             " set it to " + ToDisplay(tg.value));
+            return;
+          }
+          return;
+        }
         for (const vm::Tag& tg : d.tags) {
           if (tg.key != key) continue;
           if (Equal(tg.value, *e.value->folded) || ToJson(tg.value) == ToJson(*e.value->folded)) return;

@@ -52,7 +52,9 @@
 //   | accepted (every enforced require passes) | redacts "replacement" (an
 //   enforced redaction placed AND replaced something in request.content) |
 //   redacted ["contains"] "t" (request.content after the redactions; fails
-//   on a denied request, which sends nothing upstream) | tag k = v | route sort|max_price|order ... | warns
+//   on a denied request, which sends nothing upstream) | tag k = v (`= null`:
+//   no rule set k, or the first to set it tagged an absent value) |
+//   route sort|max_price|order ... | warns
 //   shadow fired a | shadow rejected_by r | shadow redacts "x": the same
 //   about rules in shadow mode for this request (their would-be verdict).
 // Expectations about effects judge what production enforces; a rule whose

@@ -240,5 +240,46 @@ test "int4 refused" { given {} candidate { endpoint.quantization: "INT4" } expec
       << c.diagnostics.Render();
 }
 
+// `expect tag k = null`: the decision has no value for `k` -- no rule set
+// it, or the first to set it tagged an absent value (`"k": null` in the
+// decision's `tags`). Before, the checker refused it (tg_test_error: "the
+// expected value is `null`"), so a test could not say a tag stays unset.
+TEST(TestRunner, ExpectTagNullMeansNoValue) {
+  auto p = Compile(R"(policy "n"
+rule who { when request.model == "a" tag user = principal.user }
+rule first { when request.model == "b" tag user = principal.user }
+rule second { when request.model == "b" tag user = "fallback" }
+test "absent value tagged" { given { request.model: "a" } expect tag user = null expect fired who }
+test "no rule set it" { given { request.model: "c" } expect tag user = null }
+test "the first tag is kept" { given { request.model: "b" } expect tag user = null }
+test "set" { given { request.model: "a", principal.user: "ann" } expect tag user = null }
+test "set, expected" { given { request.model: "a", principal.user: "ann" } expect tag user = "ann" }
+)");
+  ASSERT_TRUE(p);
+  TestReport r = RunTests(*p, {});
+  for (const char* name : {"absent value tagged", "no rule set it", "the first tag is kept", "set, expected"})
+    EXPECT_TRUE(Find(r, name).pass) << name << ": "
+                                    << (Find(r, name).failures.empty() ? "" : Find(r, name).failures[0]);
+  const TestResult& set = Find(r, "set");
+  EXPECT_FALSE(set.pass);
+  ASSERT_EQ(set.failures.size(), 1u);
+  EXPECT_EQ(set.failures[0], "line 8: expected tag `user` to be absent or null, rule `who` set it to \"ann\"");
+}
+
+// `= null` of a key no rule sets always holds: an error, not a test that
+// passes whatever the policy does (a misspelt key).
+TEST(TestRunner, ExpectTagNullOfAnUnsetKeyIsAnError) {
+  Compiled c = CompileSource("t.tg", R"(policy "n"
+rule who { tag user = principal.user }
+test "typo" { given {} expect tag usr = null }
+)", {});
+  EXPECT_FALSE(c.policy);
+  EXPECT_NE(c.diagnostics.Render().find("t.tg:3:35: error[tg_test_error]: no rule sets tag `usr`, so "
+                                        "`expect tag usr = null` always holds"),
+            std::string::npos)
+      << c.diagnostics.Render();
+  EXPECT_NE(c.diagnostics.Render().find("did you mean `user`?"), std::string::npos) << c.diagnostics.Render();
+}
+
 }  // namespace
 }  // namespace tollgate::runtime
