@@ -37,7 +37,8 @@
 //   retention     under `retain content hash|none`, no message, tag, key or
 //                 quoted error carries the request's text (tg_retained_text)
 //   tests         test blocks: rule names, binding paths and values (candidate
-//                 values as the catalog holds them), tag keys
+//                 values as the catalog holds them, numbers within the ranges
+//                 of stdlib/field_values.h), tag keys
 //
 // Annotations follow docs/architecture.md ("Checker -> compiler"). The inner
 // kNamespace nodes of a field or detector chain are never evaluated and keep

@@ -4,6 +4,10 @@
 // A `given` may also set ledger counters: `budget.<name>.spent` (money) and
 // `limit.<name>.used` (int) of declared budgets and limits.
 //
+// A number a binding gives outside the range the decoder and the catalog
+// enforce (stdlib/field_values.h FieldRange: a negative price, `request.n:
+// 0`, `endpoint.uptime: 99.5`) is tg_invalid_value at the value.
+//
 // After this pass every binding value has `type` = the field's type and
 // `folded` = the value converted to it (map literals become records, ints
 // become decimals, RFC 3339 strings become times), ready for the test runner.
@@ -12,6 +16,8 @@
 #include <set>
 
 #include "engine/check/passes.h"
+#include "engine/core/money.h"
+#include "stdlib/builtins.h"
 #include "stdlib/field_values.h"
 
 namespace tollgate::check {
@@ -236,7 +242,37 @@ class TestChecker {
     }
     v.folded = out;
     v.type = f.type;
+    if (RangeValue(f, v)) return;
     if (!request) CandidateValue(f, v);
+  }
+
+  // A number outside the range the decoder and the catalog enforce
+  // (stdlib/field_values.h FieldRange): a negative price, `request.n: 0`, an
+  // uptime written as a percentage (`99.5`). A test with one judges a
+  // request or an endpoint that cannot exist -- and `require endpoint.uptime
+  // >= 99.5` would pass it. True when reported.
+  bool RangeValue(const stdlib::FieldDef& f, const Expr& v) {
+    if (!v.folded || stdlib::Schema::Standard().Find(f.path) < 0) return false;
+    const stdlib::FieldRange* range = stdlib::FindFieldRange(f.path);
+    const Value& x = *v.folded;
+    if (!range || (x.kind != Kind::kInt && x.kind != Kind::kDecimal && x.kind != Kind::kMoney))
+      return false;
+    if (x.i >= range->lo && x.i <= range->hi) return false;
+    auto bound = [&](int64_t n) { return stdlib::RenderValue(Value::Scalar(x.kind, n)); };
+    const std::string what = x.i > range->hi    ? "must be at most " + bound(range->hi)
+                             : range->lo == 0 ? std::string("must not be negative")
+                                              : "must be at least " + bound(range->lo);
+    std::string help = std::string(range->why);
+    if (x.kind == Kind::kDecimal && range->lo == 0 && range->hi == kMicros && x.i <= 100 * kMicros)
+      help = "`" + f.path + "` is a fraction from 0 to 1, not a percentage: write `" +
+             stdlib::RenderValue(Value::Decimal(x.i / 100)) + "` for " + stdlib::RenderValue(x) + "%";
+    ctx_.Error("tg_invalid_value", v.span,
+               "`" + f.path + "` " + what + ", got `" + std::string(ctx_.Text(v.span)) + "`",
+               help + (f.scope == ast::Scope::kCandidate && help.find("decoder") == std::string::npos
+                           ? "; a decision input's candidate with this value is refused "
+                             "(input_invalid_value)"
+                           : std::string()));
+    return true;
   }
 
   // A candidate value the catalog never holds, and the decoder refuses in a

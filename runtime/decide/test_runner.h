@@ -36,9 +36,10 @@
 // looked up under provider. then endpoint. The bindings become a decision
 // input's `candidate` member, decoded by DecodeCandidate exactly as `eval`
 // decodes one: values the catalog never holds are refused (the checker
-// already reports most as tg_invalid_value, stdlib/field_values.h), and
-// anything else the decoder refuses (a negative price, names that
-// disagree) fails the test with the binding's FILE:LINE:COL. Names are
+// already reports most as tg_invalid_value, stdlib/field_values.h: names,
+// and numbers out of range such as a negative price), and anything else
+// the decoder refuses (names that disagree) fails the test with the
+// binding's FILE:LINE:COL. Names are
 // completed as the catalog does (runtime/input/candidate_names.h): a full
 // slug bound to provider.name sets provider.name to its base and
 // provider.slug to the slug; endpoint.model is split into endpoint.model /
