@@ -16,6 +16,8 @@
 //   fold          constant folding (Expr::folded) and tg_not_constant checks;
 //                 constant builtin arguments validated (an unknown time zone),
 //                 a zone that reads as another clock (tg_misleading_time_zone)
+//   zones         a condition whose calendar calls on one time read UTC and
+//                 another zone (tg_mixed_time_zones, see zones.cc)
 //   optional      reads of values that may be absent are guarded or defaulted
 //                 (tg_unguarded_optional; flow typing, see optional.cc)
 //   operands      constant operands that make an operation silently wrong: a
@@ -178,6 +180,7 @@ bool Types(Context& ctx);
 bool Scopes(Context& ctx);
 bool Regex(Context& ctx);
 bool Fold(Context& ctx);
+bool Zones(Context& ctx);
 bool Optional(Context& ctx);
 bool Operands(Context& ctx);
 bool Names(Context& ctx);
