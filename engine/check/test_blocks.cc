@@ -266,6 +266,9 @@ class TestChecker {
     if (x.kind == Kind::kDecimal && range->lo == 0 && range->hi == kMicros && x.i <= 100 * kMicros)
       help = "`" + f.path + "` is a fraction from 0 to 1, not a percentage: write `" +
              stdlib::RenderValue(Value::Decimal(x.i / 100)) + "` for " + stdlib::RenderValue(x) + "%";
+    else if (range->seconds && x.i > range->hi && x.i / 1000 <= range->hi)
+      help = "`" + f.path + "` is in seconds, not milliseconds: write `" +
+             stdlib::RenderValue(Value::Decimal(x.i / 1000)) + "` for " + stdlib::RenderValue(x) + " ms";
     ctx_.Error("tg_invalid_value", v.span,
                "`" + f.path + "` " + what + ", got `" + std::string(ctx_.Text(v.span)) + "`",
                help + (f.scope == ast::Scope::kCandidate && help.find("decoder") == std::string::npos

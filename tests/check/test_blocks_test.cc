@@ -45,12 +45,27 @@ test "fixture" { given big { } expect allow }
       << r;
 }
 
+// A candidate latency written in milliseconds (the catalog's is seconds,
+// at most 3600).
+TEST(TestBlockValues, LatencyInMillisecondsIsReported) {
+  auto c = CheckSource(R"(policy "r"
+rule fast { require endpoint.latency_p50 < 2 }
+test "ms" { given {} candidate { endpoint.latency_p50: 4500 } expect rejected_by fast }
+)");
+  EXPECT_FALSE(c.ok);
+  const std::string r = c.Render();
+  EXPECT_TRUE(Has(r, "test.tg:3:56: error[tg_invalid_value]: `endpoint.latency_p50` must be at most 3600, "
+                     "got `4500`")) << r;
+  EXPECT_TRUE(Has(r, "help: `endpoint.latency_p50` is in seconds, not milliseconds: write `4.5` for 4500 ms"))
+      << r;
+}
+
 TEST(TestBlockValues, TheRangesEndsAreFine) {
   auto c = CheckSource(R"(policy "r"
 rule reliable { require endpoint.uptime >= 0.995 }
 test "ends" {
   given { request.n: 1, request.max_tokens: 0, request.input_tokens: 0, request.temperature: -1 }
-  candidate { endpoint.uptime: 1, endpoint.price_input: 0 usd, endpoint.latency_p50: 0 }
+  candidate { endpoint.uptime: 1, endpoint.price_input: 0 usd, endpoint.latency_p50: 3600 }
   expect accepted
 }
 test "zero uptime" { given {} candidate { endpoint.uptime: 0 } expect rejected_by reliable }
