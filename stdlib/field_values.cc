@@ -78,7 +78,13 @@ constexpr FieldRange kFieldRanges[] = {
     {"endpoint.price_output", 0, kNoEnd, kCatalogFigure},
     {"endpoint.price_request", 0, kNoEnd, kCatalogFigure},
     {"endpoint.estimated_cost", 0, kNoEnd, "`endpoint.estimated_cost` is computed from the endpoint's prices, none negative"},
-    {"endpoint.latency_p50", 0, kNoEnd, kCatalogFigure},
+    // Seconds, as the catalog's `observed.latency_p50` (at most an hour
+    // there): `require endpoint.latency_p50 < 5000` meant milliseconds and
+    // keeps every endpoint.
+    {"endpoint.latency_p50", 0, 3600 * kMicros,
+     "`endpoint.latency_p50` is the observed median latency in seconds, at most 3600 (an hour) as "
+     "the catalog's `observed.latency_p50`; the catalog and the decoder refuse anything else",
+     /*seconds=*/true},
     {"endpoint.throughput", 0, kNoEnd, kCatalogFigure},
     // A fraction, as the catalog's `observed.uptime` (0.999 is 99.9%): a
     // policy comparing it with a percentage (`>= 99.5`) rejects every

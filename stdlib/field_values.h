@@ -124,22 +124,31 @@ std::string Describe(Shape s);
 //   request.input_tokens    0..    derived: an estimate of the request's size
 //   provider.retention_days, endpoint.context_length, endpoint.max_output_tokens,
 //   endpoint.price_input, _output, _request, endpoint.estimated_cost,
-//   endpoint.latency_p50, endpoint.throughput
+//   endpoint.throughput
 //                           0..    the catalog refuses a negative one, and so
 //                                  does the decoder in a decision input's
-//                                  `candidate` (the catalog's narrower bound
-//                                  context_length >= 1 is not enforced there,
-//                                  so not claimed)
+//                                  `candidate` (the catalog's narrower bounds,
+//                                  context_length >= 1 or throughput <= 10^6,
+//                                  are not enforced there, so not claimed)
 //   endpoint.uptime         0..1   a fraction (0.999 is 99.9%): the catalog
 //                                  and the candidate decoder refuse more
+//   endpoint.latency_p50    0..3600  seconds (an hour at most, as in the
+//                                  catalog): the candidate decoder refuses
+//                                  more; `< 5000` is milliseconds misread
 //
 // Other number fields (request.temperature, the caller's max_price
-// preferences) are not checked by the decoder and have no range here.
+// preferences) are not checked by the decoder and have no range here:
+// temperature is 0..2 for OpenAI but 0..1 for Anthropic and unbounded for
+// some OpenAI-compatible servers, so the gateway passes any value on, and a
+// rule guarding it (`request.temperature > 2`) does see requests above 2.
 struct FieldRange {
   std::string_view path;  // schema path
   int64_t lo;
   int64_t hi;
   std::string_view why;   // "the decoder refuses a negative `request.max_tokens`"
+  // A figure in seconds (endpoint.latency_p50): a number above `hi` that
+  // fits as milliseconds gets the help "write `0.5` for 500 ms".
+  bool seconds = false;
 };
 
 // The range of the standard schema field `path`, or null when none is

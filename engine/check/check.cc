@@ -254,7 +254,8 @@ const std::vector<Pass>& Passes() {
       {"declarations", &Declarations}, {"lets", &Lets},     {"data", &Data},
       {"resolve", &Resolve},
       {"types", &Types},               {"scopes", &Scopes}, {"regex", &Regex},
-      {"fold", &Fold},                 {"optional", &Optional}, {"operands", &Operands},
+      {"fold", &Fold},                 {"zones", &Zones},       {"optional", &Optional},
+      {"operands", &Operands},
       {"names", &Names},               {"ranges", &Ranges},     {"tags", &Tags},
       {"route_hints", &RouteHints},    {"retention", &Retention},       {"tests", &Tests},
   };

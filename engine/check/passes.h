@@ -16,6 +16,8 @@
 //   fold          constant folding (Expr::folded) and tg_not_constant checks;
 //                 constant builtin arguments validated (an unknown time zone),
 //                 a zone that reads as another clock (tg_misleading_time_zone)
+//   zones         a condition whose calendar calls on one time read UTC and
+//                 another zone (tg_mixed_time_zones, see zones.cc)
 //   optional      reads of values that may be absent are guarded or defaulted
 //                 (tg_unguarded_optional; flow typing, see optional.cc)
 //   operands      constant operands that make an operation silently wrong: a
@@ -37,7 +39,8 @@
 //   retention     under `retain content hash|none`, no message, tag, key or
 //                 quoted error carries the request's text (tg_retained_text)
 //   tests         test blocks: rule names, binding paths and values (candidate
-//                 values as the catalog holds them), tag keys
+//                 values as the catalog holds them, numbers within the ranges
+//                 of stdlib/field_values.h), tag keys
 //
 // Annotations follow docs/architecture.md ("Checker -> compiler"). The inner
 // kNamespace nodes of a field or detector chain are never evaluated and keep
@@ -177,6 +180,7 @@ bool Types(Context& ctx);
 bool Scopes(Context& ctx);
 bool Regex(Context& ctx);
 bool Fold(Context& ctx);
+bool Zones(Context& ctx);
 bool Optional(Context& ctx);
 bool Operands(Context& ctx);
 bool Names(Context& ctx);

@@ -13,6 +13,7 @@
 //
 //   dlp.injection_score(request.content) >= 80   always false (0..1; help: 0.8)
 //   require endpoint.uptime >= 99.5              always false (0..1; help: 0.995)
+//   require endpoint.latency_p50 < 5000          always true (0..3600 s; help: 5)
 //   hour(context.time) >= 24                     always false (0..23)
 //   weekday(context.time) == 0                   always false (1..7)
 //   request.n < 1, length(request.tools) < 0     always false
@@ -62,6 +63,9 @@ struct Bounds {
   // A fraction from 0 to 1 (dlp.injection_score, endpoint.uptime): its name,
   // for the N/100 help when compared with a percentage; empty otherwise.
   std::string fraction;
+  // A figure in seconds (endpoint.latency_p50): its name, for the "N ms"
+  // help when compared with milliseconds; empty otherwise.
+  std::string seconds;
 };
 
 // A constant number in micros; false for anything else.
@@ -231,6 +235,7 @@ class RangeChecker {
       b.why = std::string(f->why);
       if (b.kind == Kind::kDecimal && f->lo == 0 && f->hi == kScale)
         b.fraction = "`" + std::string(f->path) + "`";
+      if (f->seconds) b.seconds = "`" + std::string(f->path) + "`";
       return b;
     }
     if (e.kind == ExprKind::kBinary && e.op == Op::kCoalesce && e.kids.size() == 2) {
@@ -277,6 +282,9 @@ class RangeChecker {
     if (!b->fraction.empty() && c > kScale && c <= 100 * kScale)
       help = b->fraction + " is a decimal from 0 to 1, not a percentage: write `" +
              Render(c / 100, Kind::kDecimal) + "` for " + Render(c, cv->kind) + "%";
+    else if (!b->seconds.empty() && !b->open && c > b->hi && c / 1000 <= b->hi)
+      help = b->seconds + " is in seconds, not milliseconds: write `" +
+             Render(c / 1000, Kind::kDecimal) + "` for " + Render(c, cv->kind) + " ms";
     else if (*always)
       help = b->why + ": remove the comparison, or compare with " + Within(*b);
     else

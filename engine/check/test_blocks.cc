@@ -1,7 +1,12 @@
 // Pass `tests`: `test` blocks name real rules, bind real fields of the right
-// scope to constant values of the right type, and expect tags that rules set.
+// scope to constant values of the right type, and expect tags that rules set
+// (`expect tag k = null`, no value for `k`, only of a key some rule sets).
 // A `given` may also set ledger counters: `budget.<name>.spent` (money) and
 // `limit.<name>.used` (int) of declared budgets and limits.
+//
+// A number a binding gives outside the range the decoder and the catalog
+// enforce (stdlib/field_values.h FieldRange: a negative price, `request.n:
+// 0`, `endpoint.uptime: 99.5`) is tg_invalid_value at the value.
 //
 // After this pass every binding value has `type` = the field's type and
 // `folded` = the value converted to it (map literals become records, ints
@@ -11,6 +16,8 @@
 #include <set>
 
 #include "engine/check/passes.h"
+#include "engine/core/money.h"
+#include "stdlib/builtins.h"
 #include "stdlib/field_values.h"
 
 namespace tollgate::check {
@@ -235,7 +242,40 @@ class TestChecker {
     }
     v.folded = out;
     v.type = f.type;
+    if (RangeValue(f, v)) return;
     if (!request) CandidateValue(f, v);
+  }
+
+  // A number outside the range the decoder and the catalog enforce
+  // (stdlib/field_values.h FieldRange): a negative price, `request.n: 0`, an
+  // uptime written as a percentage (`99.5`). A test with one judges a
+  // request or an endpoint that cannot exist -- and `require endpoint.uptime
+  // >= 99.5` would pass it. True when reported.
+  bool RangeValue(const stdlib::FieldDef& f, const Expr& v) {
+    if (!v.folded || stdlib::Schema::Standard().Find(f.path) < 0) return false;
+    const stdlib::FieldRange* range = stdlib::FindFieldRange(f.path);
+    const Value& x = *v.folded;
+    if (!range || (x.kind != Kind::kInt && x.kind != Kind::kDecimal && x.kind != Kind::kMoney))
+      return false;
+    if (x.i >= range->lo && x.i <= range->hi) return false;
+    auto bound = [&](int64_t n) { return stdlib::RenderValue(Value::Scalar(x.kind, n)); };
+    const std::string what = x.i > range->hi    ? "must be at most " + bound(range->hi)
+                             : range->lo == 0 ? std::string("must not be negative")
+                                              : "must be at least " + bound(range->lo);
+    std::string help = std::string(range->why);
+    if (x.kind == Kind::kDecimal && range->lo == 0 && range->hi == kMicros && x.i <= 100 * kMicros)
+      help = "`" + f.path + "` is a fraction from 0 to 1, not a percentage: write `" +
+             stdlib::RenderValue(Value::Decimal(x.i / 100)) + "` for " + stdlib::RenderValue(x) + "%";
+    else if (range->seconds && x.i > range->hi && x.i / 1000 <= range->hi)
+      help = "`" + f.path + "` is in seconds, not milliseconds: write `" +
+             stdlib::RenderValue(Value::Decimal(x.i / 1000)) + "` for " + stdlib::RenderValue(x) + " ms";
+    ctx_.Error("tg_invalid_value", v.span,
+               "`" + f.path + "` " + what + ", got `" + std::string(ctx_.Text(v.span)) + "`",
+               help + (f.scope == ast::Scope::kCandidate && help.find("decoder") == std::string::npos
+                           ? "; a decision input's candidate with this value is refused "
+                             "(input_invalid_value)"
+                           : std::string()));
+    return true;
   }
 
   // A candidate value the catalog never holds, and the decoder refuses in a
@@ -254,6 +294,10 @@ class TestChecker {
                (fix.empty() ? std::string("give a value the catalog holds")
                             : "write `" + fix + "`, as the catalog does") +
                    "; a decision input's candidate with this value is refused (input_invalid_value)");
+  }
+
+  static bool IsNullLiteral(const Expr& e) {
+    return e.kind == ExprKind::kLiteral && e.value.kind == Kind::kNull;
   }
 
   int CandidateShorthand(const std::string& path) const {
@@ -294,7 +338,21 @@ class TestChecker {
         }
         return;
       case ast::ExpectKind::kTag:
-        if (!x.names.empty() && !tags_.count(x.names[0])) {
+        if (!x.names.empty() && !tags_.count(x.names[0]) && x.value && IsNullLiteral(*x.value)) {
+          // `= null` holds when the decision has no value for the key: for a
+          // key no rule sets it always holds, whatever the policy does (a
+          // misspelt key would pass silently).
+          std::vector<std::string> keys(tags_.begin(), tags_.end());
+          std::string m = ClosestMatch(x.names[0], keys);
+          ctx_.Error("tg_test_error", !x.name_spans.empty() ? x.name_spans[0] : x.span,
+                     "no rule sets tag `" + x.names[0] + "`, so `expect tag " + x.names[0] +
+                         " = null` always holds",
+                     m.empty() ? "expect a tag some rule sets" : "did you mean `" + m + "`?");
+        } else if (!x.names.empty() && x.value && IsNullLiteral(*x.value)) {
+          // `expect tag k = null`: the decision has no value for `k` (no rule
+          // set it, or the first to set it tagged an absent value). Any tag
+          // type may be null, so there is no type to check.
+        } else if (!x.names.empty() && !tags_.count(x.names[0])) {
           std::vector<std::string> keys(tags_.begin(), tags_.end());
           std::string m = ClosestMatch(x.names[0], keys);
           ctx_.Warning("tg_test_error", !x.name_spans.empty() ? x.name_spans[0] : x.span,

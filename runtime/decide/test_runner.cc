@@ -514,6 +514,17 @@ struct Runner {
       }
       case ast::ExpectKind::kRedacted: {
         std::string want = e.names.empty() ? std::string() : e.names[0];
+        // As for `redacts`: a denied request sends nothing upstream, so there
+        // is no redacted content to judge -- comparing the content as given
+        // (or with redactions nothing applies) would pass and hide the deny.
+        if (d.outcome == vm::Outcome::kDeny) {
+          Fail(r, e, std::string("expected the redacted content ") +
+                         (e.contains ? "to contain" : "to be") + " \"" + want +
+                         "\", but the request was denied, " + Outcome(d) +
+                         " -- a denied request sends nothing upstream, so nothing is redacted; "
+                         "assert the deny (`expect deny`), or give a request the policy allows");
+          return;
+        }
         std::string got, err;
         if (!Redacted(d, req, &got, nullptr, &err)) { Fail(r, e, err); return; }
         bool ok = e.contains ? got.find(want) != std::string::npos : got == want;
@@ -668,6 +679,20 @@ struct Runner {
       case ast::ExpectKind::kTag: {
         std::string key = e.names.empty() ? std::string() : e.names[0];
         if (!e.value || !e.value->folded) { Fail(r, e, "tag value is not a constant"); return; }
+        // `expect tag k = null`: the decision has no value for `k` -- no rule
+        // set it, or the first to set it tagged an absent value (the
+        // decision's `tags` holds `"k": null`). The first tag of a key is the
+        // one kept, as in the decision.
+        if (e.value->folded->is_null()) {
+          for (const vm::Tag& tg : d.tags) {
+            if (tg.key != key) continue;
+            if (!tg.value.is_null())
+              Fail(r, e, "expected tag `" + key + "` to be absent or null, rule " + RuleDesc(tg.rule) +
+                             " set it to " + ToDisplay(tg.value));
+            return;
+          }
+          return;
+        }
         for (const vm::Tag& tg : d.tags) {
           if (tg.key != key) continue;
           if (Equal(tg.value, *e.value->folded) || ToJson(tg.value) == ToJson(*e.value->folded)) return;

@@ -36,9 +36,10 @@
 // looked up under provider. then endpoint. The bindings become a decision
 // input's `candidate` member, decoded by DecodeCandidate exactly as `eval`
 // decodes one: values the catalog never holds are refused (the checker
-// already reports most as tg_invalid_value, stdlib/field_values.h), and
-// anything else the decoder refuses (a negative price, names that
-// disagree) fails the test with the binding's FILE:LINE:COL. Names are
+// already reports most as tg_invalid_value, stdlib/field_values.h: names,
+// and numbers out of range such as a negative price), and anything else
+// the decoder refuses (names that disagree) fails the test with the
+// binding's FILE:LINE:COL. Names are
 // completed as the catalog does (runtime/input/candidate_names.h): a full
 // slug bound to provider.name sets provider.name to its base and
 // provider.slug to the slug; endpoint.model is split into endpoint.model /
@@ -51,8 +52,10 @@
 //   for this request, is false for the candidate; an error does not count)
 //   | accepted (every enforced require passes) | redacts "replacement" (an
 //   enforced redaction placed AND replaced something in request.content) |
-//   redacted ["contains"] "t" (request.content after the redactions) |
-//   tag k = v | route sort|max_price|order ... | warns
+//   redacted ["contains"] "t" (request.content after the redactions; fails
+//   on a denied request, which sends nothing upstream) | tag k = v (`= null`:
+//   no rule set k, or the first to set it tagged an absent value) |
+//   route sort|max_price|order ... | warns
 //   shadow fired a | shadow rejected_by r | shadow redacts "x": the same
 //   about rules in shadow mode for this request (their would-be verdict).
 // Expectations about effects judge what production enforces; a rule whose

@@ -70,7 +70,8 @@ struct Node {
   Special special = Special::kNone;
   bool non_negative = false;  // request.max_tokens: a negative value is input_invalid_value
   // The upper end of a candidate figure (stdlib/field_values.h FieldRange:
-  // endpoint.uptime is a fraction, at most 1 as in the catalog), in micros;
+  // endpoint.uptime is a fraction, at most 1, endpoint.latency_p50 at most
+  // 3600 seconds, as in the catalog), in micros;
   // the field's range (for the message), or null for none.
   const stdlib::FieldRange* upper = nullptr;
   // request.n (the number of completions): an integer of at least 1; 0, a

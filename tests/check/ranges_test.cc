@@ -87,6 +87,35 @@ rule reliable { require endpoint.uptime >= 0.995 }
   EXPECT_TRUE(ok.ok) << ok.Render();
 }
 
+// endpoint.latency_p50 is in seconds, at most an hour (the catalog's
+// observed.latency_p50, which the candidate decoder now bounds too): a
+// comparison written in milliseconds is always false or always true. Before,
+// the range was "0 or more" and `require endpoint.latency_p50 > 5000`
+// checked clean and rejected every endpoint.
+TEST(Ranges, LatencyIsInSecondsAtMostAnHour) {
+  auto c = CheckSource(R"(policy "p"
+rule slow_only { require endpoint.latency_p50 > 5000 }
+rule fast { require endpoint.latency_p50 < 5000 }
+)");
+  EXPECT_FALSE(c.ok);
+  EXPECT_EQ(c.ErrorCodes(), V(1, "tg_unreachable_comparison")) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_TRUE(Has(r, "test.tg:2:26: error[tg_unreachable_comparison]: a require of rule `slow_only` never "
+                     "holds, so it rejects every endpoint: `endpoint.latency_p50 > 5000` is always false "
+                     "(`endpoint.latency_p50` is from 0 to 3600)")) << r;
+  EXPECT_TRUE(Has(r, "help: `endpoint.latency_p50` is in seconds, not milliseconds: write `5` for 5000 ms"))
+      << r;
+  // Always true: a warning (the require keeps every endpoint).
+  EXPECT_TRUE(Has(r, "test.tg:3:21: warning[tg_unreachable_comparison]: `endpoint.latency_p50 < 5000` is "
+                     "always true")) << r;
+  auto ok = CheckSource(R"(policy "p"
+rule fast { require endpoint.latency_p50 < 2.5 }
+rule patient { require endpoint.latency_p50 <= 600 }
+)");
+  EXPECT_TRUE(ok.ok) << ok.Render();
+  EXPECT_EQ(ok.Render().find("tg_unreachable_comparison"), std::string::npos) << ok.Render();
+}
+
 // Either operand order, every operator, a constant folded from a const, a
 // default, `not` and `not (a or b)`.
 TEST(Ranges, AnyOperatorEitherOrderFoldedConstants) {

@@ -1094,8 +1094,10 @@ TEST(Input, FieldRangesAreWhatTheDecoderEnforces) {
     const stdlib::FieldDef& def = S().field(id);
     ASSERT_TRUE(def.type.is(Kind::kInt) || def.type.is(Kind::kMoney) || def.type.is(Kind::kDecimal))
         << f.path;
-    // An upper bound has its own test (endpoint.uptime: CandidateUptimeIsAFraction).
-    EXPECT_TRUE(f.hi == INT64_MAX || f.path == "endpoint.uptime") << f.path;
+    // An upper bound has its own test (endpoint.uptime: CandidateUptimeIsAFraction,
+    // endpoint.latency_p50: CandidateLatencyIsAtMostAnHour).
+    EXPECT_TRUE(f.hi == INT64_MAX || f.path == "endpoint.uptime" || f.path == "endpoint.latency_p50")
+        << f.path;
     // The number just below the range, and the range's lower end, in JSON.
     const bool whole = def.type.is(Kind::kInt);
     const std::string below = whole ? std::to_string(f.lo - 1) : "-0.000001";
@@ -1192,5 +1194,34 @@ TEST(Input, ContextLabelsAreLowerCased) {
   EXPECT_EQ(got, (std::vector<std::string>{"batch", "nightly-run", "ünïcode"}));
 }
 
+// endpoint.latency_p50 is in seconds, at most an hour in the catalog
+// (observed.latency_p50 <= 3600): a candidate giving 5000 -- a latency
+// written in milliseconds -- is refused as the catalog refuses it, so the
+// checker may claim the bound (`require endpoint.latency_p50 < 5000` is
+// always true). Before, the decoder took any non-negative latency.
+TEST(Input, CandidateLatencyIsAtMostAnHour) {
+  auto decode = [](const std::string& v, InputError* err) {
+    vm::Record cand;
+    bool present = false;
+    return DecodeCandidate(Input("").substr(0, Input("").size() - 1) +
+                               ", \"candidate\": {\"endpoint\": {\"latency_p50\": " + v + "}}}",
+                           S(), Limits{}, &cand, &present, err);
+  };
+  InputError err;
+  EXPECT_FALSE(decode("5000", &err));
+  EXPECT_EQ(err.code, "input_invalid_value");
+  EXPECT_EQ(err.path, "candidate.endpoint.latency_p50");
+  EXPECT_NE(err.message.find("`candidate.endpoint.latency_p50` must be at most 3600, got 5000"),
+            std::string::npos)
+      << err.message;
+  EXPECT_NE(err.message.find("in seconds"), std::string::npos) << err.message;
+  InputError over;
+  EXPECT_FALSE(decode("3600.000001", &over));
+  for (const char* ok : {"3600", "0.42", "0"}) {
+    InputError e;
+    EXPECT_TRUE(decode(ok, &e)) << ok << ": " << e.message;
+  }
+}
+
 }  // namespace
-}  // namespace tollgate::runtime\n
+}  // namespace tollgate::runtime

@@ -216,8 +216,6 @@ test "pass" {
   expect reason "too big"
   expect reason contains "big"
   expect no_errors
-  expect redacted "mail [EMAIL]"
-  expect redacted contains "[EMAIL]"
 }
 test "fail" {
   given { request.content: "mail ann@example.org" }
@@ -225,6 +223,14 @@ test "fail" {
   expect reason "too big"
   expect reason contains "small"
   expect no_errors
+}
+test "redacted: pass" {
+  given { request.max_tokens: 1, request.content: "mail ann@example.org" }
+  expect redacted "mail [EMAIL]"
+  expect redacted contains "[EMAIL]"
+}
+test "redacted: fail" {
+  given { request.max_tokens: 1, request.content: "mail ann@example.org" }
   expect redacted "mail ann@example.org"
   expect redacted contains "ann@"
 }
@@ -234,14 +240,63 @@ test "fail" {
   EXPECT_TRUE(Find(r, "pass").pass) << Failures(Find(r, "pass"));
   const TestResult& f = Find(r, "fail");
   EXPECT_FALSE(f.pass);
-  ASSERT_EQ(f.failures.size(), 6u) << Failures(f);
+  ASSERT_EQ(f.failures.size(), 4u) << Failures(f);
   EXPECT_NE(f.failures[0].find("expected code \"policy_denied\""), std::string::npos);
   EXPECT_NE(f.failures[1].find("expected the reason to be \"too big\""), std::string::npos);
   EXPECT_NE(f.failures[2].find("to contain \"small\""), std::string::npos);
   EXPECT_NE(f.failures[3].find("expected no errors, got rule `big`: eval_arithmetic_error"), std::string::npos)
       << f.failures[3];
-  EXPECT_NE(f.failures[4].find("got \"mail [EMAIL]\""), std::string::npos) << f.failures[4];
-  EXPECT_NE(f.failures[5].find("to contain \"ann@\""), std::string::npos);
+  EXPECT_TRUE(Find(r, "redacted: pass").pass) << Failures(Find(r, "redacted: pass"));
+  const TestResult& rf = Find(r, "redacted: fail");
+  EXPECT_FALSE(rf.pass);
+  ASSERT_EQ(rf.failures.size(), 2u) << Failures(rf);
+  EXPECT_NE(rf.failures[0].find("got \"mail [EMAIL]\""), std::string::npos) << rf.failures[0];
+  EXPECT_NE(rf.failures[1].find("to contain \"ann@\""), std::string::npos);
+}
+
+// `expect redacted` on a denied request: nothing is sent upstream, so there
+// is no redacted content. Before, the expectation compared the content the
+// redactions would have produced (or the content as given, when no
+// redaction was placed) and passed, hiding the deny -- a policy whose
+// redaction rule also denied looked as if it redacted and let the request
+// through.
+TEST(TestExpect, RedactedFailsWhenTheRequestWasDenied) {
+  auto p = Compile(std::string(kPolicy) + R"(
+test "denied: redacted" {
+  given { request.content: "to bob@example.com", request.max_tokens: 500 }
+  expect redacted "to [EMAIL]"
+}
+test "denied: as given" {
+  given { request.content: "no address", request.max_tokens: 500 }
+  expect redacted contains "no address"
+}
+test "error deny" {
+  given { request.content: "to bob@example.com" }
+  expect redacted contains "[EMAIL]"
+}
+test "allowed" {
+  given { request.content: "to bob@example.com", request.max_tokens: 1 }
+  expect redacted "to [EMAIL]"
+}
+)");
+  ASSERT_TRUE(p);
+  TestReport r = RunTests(*p, Limits{});
+  for (const char* name : {"denied: redacted", "denied: as given", "error deny"}) {
+    const TestResult& d = Find(r, name);
+    EXPECT_FALSE(d.pass) << name;
+    ASSERT_EQ(d.failures.size(), 1u) << name << ": " << Failures(d);
+    EXPECT_NE(d.failures[0].find("but the request was denied, deny 403"), std::string::npos)
+        << Failures(d);
+    EXPECT_NE(d.failures[0].find("sends nothing upstream"), std::string::npos) << Failures(d);
+  }
+  EXPECT_NE(Find(r, "denied: redacted").failures[0].find(
+                "expected the redacted content to be \"to [EMAIL]\", but the request was denied, "
+                "deny 403 (policy_denied by rule `big`: \"too big\")"),
+            std::string::npos)
+      << Failures(Find(r, "denied: redacted"));
+  EXPECT_NE(Find(r, "error deny").failures[0].find("rule_error"), std::string::npos)
+      << Failures(Find(r, "error deny"));
+  EXPECT_TRUE(Find(r, "allowed").pass) << Failures(Find(r, "allowed"));
 }
 
 // `expect redacted` sees what goes upstream: a match across a message

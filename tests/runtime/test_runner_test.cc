@@ -189,16 +189,15 @@ test "neutral candidate" { given {} candidate { provider.name: "p" } expect acce
 }
 
 // A test's candidate is decoded as a decision input's `candidate` member
-// (DecodeCandidate): what the decoder refuses -- a negative price, names
+// (DecodeCandidate): what the decoder refuses beyond single values -- names
 // that disagree -- fails the test at the value's file:line:col instead of
-// judging an endpoint no decision input may name.
+// judging an endpoint no decision input may name. (A single value out of
+// range, a negative price, is the checker's tg_invalid_value:
+// ImpossibleCandidateValuesDoNotCompile.)
 TEST(TestRunner, CandidatesTheDecoderRefusesFailAtTheirBinding) {
   auto p = Compile(R"(policy "d"
 rule cheap { require endpoint.price_input < 5 usd }
 rule nobed { require provider.name != "amazon-bedrock" }
-test "negative price" { given {}
-  candidate { endpoint.price_input: -1 usd }
-  expect accepted }
 test "names disagree" { given {}
   candidate { provider.name: "openai", provider.slug: "amazon-bedrock/us-east-1" }
   expect accepted }
@@ -208,17 +207,11 @@ test "fine" { given {}
 )");
   ASSERT_TRUE(p);
   TestReport r = RunTests(*p, {});
-  ASSERT_EQ(r.tests.size(), 3u);
-  const TestResult& neg = Find(r, "negative price");
-  EXPECT_FALSE(neg.pass);
-  ASSERT_EQ(neg.failures.size(), 1u);
-  EXPECT_EQ(neg.failures[0],
-            "t.tg:5:37: the candidate is not one a decision input may name: "
-            "`candidate.endpoint.price_input` must not be negative, got -1 (input_invalid_value)");
+  ASSERT_EQ(r.tests.size(), 2u);
   const TestResult& names = Find(r, "names disagree");
   EXPECT_FALSE(names.pass);
   ASSERT_EQ(names.failures.size(), 1u);
-  EXPECT_NE(names.failures[0].find("t.tg:8:55: the candidate is not one a decision input may name: "
+  EXPECT_NE(names.failures[0].find("t.tg:5:55: the candidate is not one a decision input may name: "
                                    "`candidate.provider.slug` `amazon-bedrock/us-east-1` is not a slug of"),
             std::string::npos)
       << names.failures[0];
@@ -233,11 +226,57 @@ TEST(TestRunner, ImpossibleCandidateValuesDoNotCompile) {
   Compiled c = CompileSource("t.tg", R"(policy "q"
 rule no_low_precision { require endpoint.quantization not in {"fp4", "int4"} }
 test "int4 refused" { given {} candidate { endpoint.quantization: "INT4" } expect rejected_by no_low_precision }
+test "negative price" { given {} candidate { endpoint.price_input: -1 usd } expect accepted }
 )", {});
   EXPECT_FALSE(c.policy);
   EXPECT_NE(c.diagnostics.Render().find("t.tg:3:67: error[tg_invalid_value]: `endpoint.quantization` must be one of"),
             std::string::npos)
       << c.diagnostics.Render();
+  EXPECT_NE(c.diagnostics.Render().find("t.tg:4:68: error[tg_invalid_value]: `endpoint.price_input` must not "
+                                        "be negative, got `-1 usd`"),
+            std::string::npos)
+      << c.diagnostics.Render();
+}
+
+// `expect tag k = null`: the decision has no value for `k` -- no rule set
+// it, or the first to set it tagged an absent value (`"k": null` in the
+// decision's `tags`). Before, the checker refused it (tg_test_error: "the
+// expected value is `null`"), so a test could not say a tag stays unset.
+TEST(TestRunner, ExpectTagNullMeansNoValue) {
+  auto p = Compile(R"(policy "n"
+rule who { when request.model == "a" tag user = principal.user }
+rule first { when request.model == "b" tag user = principal.user }
+rule second { when request.model == "b" tag user = "fallback" }
+test "absent value tagged" { given { request.model: "a" } expect tag user = null expect fired who }
+test "no rule set it" { given { request.model: "c" } expect tag user = null }
+test "the first tag is kept" { given { request.model: "b" } expect tag user = null }
+test "set" { given { request.model: "a", principal.user: "ann" } expect tag user = null }
+test "set, expected" { given { request.model: "a", principal.user: "ann" } expect tag user = "ann" }
+)");
+  ASSERT_TRUE(p);
+  TestReport r = RunTests(*p, {});
+  for (const char* name : {"absent value tagged", "no rule set it", "the first tag is kept", "set, expected"})
+    EXPECT_TRUE(Find(r, name).pass) << name << ": "
+                                    << (Find(r, name).failures.empty() ? "" : Find(r, name).failures[0]);
+  const TestResult& set = Find(r, "set");
+  EXPECT_FALSE(set.pass);
+  ASSERT_EQ(set.failures.size(), 1u);
+  EXPECT_EQ(set.failures[0], "line 8: expected tag `user` to be absent or null, rule `who` set it to \"ann\"");
+}
+
+// `= null` of a key no rule sets always holds: an error, not a test that
+// passes whatever the policy does (a misspelt key).
+TEST(TestRunner, ExpectTagNullOfAnUnsetKeyIsAnError) {
+  Compiled c = CompileSource("t.tg", R"(policy "n"
+rule who { tag user = principal.user }
+test "typo" { given {} expect tag usr = null }
+)", {});
+  EXPECT_FALSE(c.policy);
+  EXPECT_NE(c.diagnostics.Render().find("t.tg:3:35: error[tg_test_error]: no rule sets tag `usr`, so "
+                                        "`expect tag usr = null` always holds"),
+            std::string::npos)
+      << c.diagnostics.Render();
+  EXPECT_NE(c.diagnostics.Render().find("did you mean `user`?"), std::string::npos) << c.diagnostics.Render();
 }
 
 }  // namespace
