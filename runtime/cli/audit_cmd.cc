@@ -295,8 +295,20 @@ int RunReplay(int argc, char** argv) {
     return error.rfind("cannot list", 0) == 0 ? kExitIo : kExitFailed;
   }
   std::string out = args.Has("--json") ? audit::ReportJson(r) : audit::ReportText(r);
+  // A line that is not a decision record (a damaged one) or a log file that
+  // cannot be read was skipped: its decisions were not replayed, so the
+  // answer is not "all identical". (A crash's incomplete last record is not
+  // a decision anyone was answered about: a warning only.)
+  size_t skipped = 0;
+  for (const audit::Problem& p : r.problems)
+    skipped += p.code == "audit_malformed_line" || p.code == "audit_missing_file";
+  if (skipped && !args.Has("--json"))
+    out += "error[audit_replay_failed]: " + std::to_string(skipped) +
+           (skipped == 1 ? " line or file of the log could not be read as a decision record and was"
+                         : " lines or files of the log could not be read as decision records and were") +
+           " not replayed: run `tollgate audit verify " + o.dir + "`\n";
   std::fwrite(out.data(), 1, out.size(), stdout);
-  if (r.failed) return kExitFailed;
+  if (r.failed || skipped) return kExitFailed;
   return !r.impact_mode && r.mismatched ? kExitFailed : kExitOk;
 }
 

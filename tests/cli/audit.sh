@@ -74,6 +74,14 @@ run "replay impact" 0 "$TG" replay --audit "$A" --policy "$TMP/v2/example.tg"
 has "impact allow_to_deny" "$OUT" "allow_to_deny"
 has "impact by rule" "$OUT" "huge_max_tokens"
 has "impact by workspace" "$OUT" "by workspace:"
+# a damaged decision line cannot be replayed: skipped with a warning, and exit 1
+cp -r "$A" "$TMP/damaged"
+DF=$(ls "$TMP"/damaged/decisions-*.jsonl | head -1)
+sed -i '2s/,"endpoints":/"endpoints":/' "$DF"
+run "replay with a damaged decision line" 1 "$TG" replay --audit "$TMP/damaged"
+has "replay damaged: warning" "$OUT" "warning[audit_malformed_line]: $DF:2"
+has "replay damaged: says it was not replayed" "$OUT" "error[audit_replay_failed]: 1 line or file of the log could not be read as a decision record and was not replayed"
+run "impact with a damaged decision line" 1 "$TG" replay --audit "$TMP/damaged" --policy "$TMP/v2/example.tg"
 run "replay both" 2 "$TG" replay --audit "$A" --policy "$POL" --version sha256:00
 run "replay unknown version" 1 "$TG" replay --audit "$A" --version "sha256:$(printf '0%.0s' $(seq 64))"
 
