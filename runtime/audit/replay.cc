@@ -692,9 +692,16 @@ bool Replay(const ReplayOptions& o, ReplayReport* r, std::string* error) {
         fail("the record was routed but names no stored catalog");
         break;
       }
+      // A record that names a catalog was decided by a caller that routes
+      // (the gateway, `route`). The gateway writes a policy's deny with
+      // "endpoints":null (it never routed it): a candidate that allows the
+      // request is routed as that caller would route it, so that an allow
+      // no endpoint can serve is reported as the deny it would be.
+      const std::string_view catalog = line.Raw("catalog");
+      const bool cand_routed = routed || (!catalog.empty() && catalog.front() == '"' && cand.router);
       ev.rebind = true;
       ev.rebound.clear();
-      ev.Run(cand, input, routed, input.content_missing, &candidate_now);
+      ev.Run(cand, input, cand_routed, input.content_missing, &candidate_now);
       ev.rebind = false;
       if (!candidate_now.ok) {
         if (int c = recheck()) {

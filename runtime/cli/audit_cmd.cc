@@ -295,8 +295,20 @@ int RunReplay(int argc, char** argv) {
     return error.rfind("cannot list", 0) == 0 ? kExitIo : kExitFailed;
   }
   std::string out = args.Has("--json") ? audit::ReportJson(r) : audit::ReportText(r);
+  // A line that is not a decision record (a damaged one) or a log file that
+  // cannot be read was skipped: its decisions were not replayed, so the
+  // answer is not "all identical". (A crash's incomplete last record is not
+  // a decision anyone was answered about: a warning only.)
+  size_t skipped = 0;
+  for (const audit::Problem& p : r.problems)
+    skipped += p.code == "audit_malformed_line" || p.code == "audit_missing_file";
+  if (skipped && !args.Has("--json"))
+    out += "error[audit_replay_failed]: " + std::to_string(skipped) +
+           (skipped == 1 ? " line or file of the log could not be read as a decision record and was"
+                         : " lines or files of the log could not be read as decision records and were") +
+           " not replayed: run `tollgate audit verify " + o.dir + "`\n";
   std::fwrite(out.data(), 1, out.size(), stdout);
-  if (r.failed) return kExitFailed;
+  if (r.failed || skipped) return kExitFailed;
   return !r.impact_mode && r.mismatched ? kExitFailed : kExitOk;
 }
 
@@ -390,8 +402,36 @@ int RunStore(int argc, char** argv) {
     std::string now;
     if (o.kind == "policy") {
       Compiled c = audit::CompileStored(dir, o.id, stdlib::Schema::Standard());
+      // A policy decided with a `--schema` extension compiles only with it:
+      // that schema is stored beside it (its own `schema` object). One that
+      // compiles with no stored schema was edited (or the files damaged).
+      bool with_schema = false;
+      if (!c.policy) {
+        std::vector<audit::StoredObject> objs;
+        std::string ignored;
+        audit::ListObjects(dir, &objs, &ignored, nullptr);
+        for (const audit::StoredObject& s : objs) {
+          audit::StoredObject so;
+          if (s.kind != "schema" || !audit::LoadObject(dir, s.id, true, &so, &ignored) || so.files.size() != 1)
+            continue;
+          stdlib::Schema ext = stdlib::Schema::Standard();
+          if (!ext.AddFromJson(so.files[0].text, &ignored)) continue;
+          Compiled with = audit::CompileStored(dir, o.id, ext);
+          if (with.policy) {
+            now = with.policy->version_id();
+            with_schema = true;
+            break;
+          }
+        }
+        if (!with_schema) {
+          std::string why = c.diagnostics.Render();
+          while (!why.empty() && why.back() == '\n') why.pop_back();
+          std::fprintf(stderr, "error[store_mismatch]: the stored files of `%s` do not compile (with the standard schema or any schema stored beside it): they were edited after they were stored\n%s\n",
+                       o.id.c_str(), why.c_str());
+          return kExitFailed;
+        }
+      }
       if (c.policy) now = c.policy->version_id();
-      else std::fprintf(stderr, "note: not checked against its id: it does not compile with the standard schema alone (a `--schema` extension?)\n");
     } else if (o.files.size() == 1) {
       now = "sha256:" + Sha256Hex(o.files[0].text);
     }

@@ -314,6 +314,68 @@ TEST(AuditReplay, ImpactCountsReasonTagAndOtherChanges) {
   EXPECT_EQ(r.impact.by_rule.at("(same rules fired)").count, 3u);
 }
 
+// The gateway records a policy's deny with `"endpoints":null` (it never
+// routed it) but names the catalog it routes with. A candidate that allows
+// such a request is routed as the gateway would route it: a request no
+// endpoint can serve is a deny (404 route_no_eligible_endpoint), not an
+// allow; one that can is an allow with a new route.
+TEST(AuditReplay, ImpactRoutesADenyTheGatewayRecordedUnrouted) {
+  TempDir dir;
+  const std::string v1 = dir.path + "/v1/p.tg", v2 = dir.path + "/v2/p.tg";
+  fs::create_directories(dir.path + "/v1");
+  fs::create_directories(dir.path + "/v2");
+  WriteAll(v1, "policy \"p\"\n"
+               "rule big { when (request.max_tokens ?? 0) > 1000 deny 400 \"too big\" }\n");
+  WriteAll(v2, "policy \"p\"\n"
+               "rule big { when (request.max_tokens ?? 0) > 100000 deny 400 \"too big\" }\n");
+  auto p1 = MustCompile(v1);
+  ASSERT_TRUE(p1);
+  std::string err;
+  const std::string audit = dir.path + "/audit";
+  auto log = AuditLog::Open(audit, {}, &err);
+  ASSERT_TRUE(log) << err;
+  SubjectSources src;
+  src.catalog_json = ReadAll("policies/catalog.json");
+  auto subject = log->Register(*p1, src, &err);
+  ASSERT_TRUE(subject) << err;
+  auto record = [&](int max_tokens) {
+    const std::string in = R"({"principal":{"workspace":"w"},"request":{"model":"openai/gpt-4o-mini","max_tokens":)" +
+                           std::to_string(max_tokens) + R"(,"messages":[{"role":"user","content":"hi"}]}})";
+    vm::Record rec;
+    runtime::InputError ierr;
+    ASSERT_TRUE(runtime::DecodeInput(in, p1->schema(), Limits{}, &rec, &ierr)) << ierr.message;
+    vm::Decision d;
+    vm::Evaluate(p1->program(), rec, {}, &d);
+    ASSERT_EQ(d.outcome, vm::Outcome::kDeny);
+    Entry e;
+    e.subject = subject;
+    e.input = in;
+    e.decision = RenderDecision(d, p1->program());
+    if (d.time && d.time_from_clock) e.clock = FormatRfc3339(*d.time);
+    // e.endpoints left empty: "endpoints":null, as the gateway writes a policy's deny
+    ASSERT_NE(log->Append(std::move(e)).seq, 0u);
+  };
+  record(5000);   // v2 allows it: gpt-4o-mini serves 5,000 output tokens
+  record(20000);  // v2 allows it, but no endpoint serves 20,000 output tokens (16,384 at most)
+  ASSERT_TRUE(log->Close());
+  {  // the records replay as recorded
+    ReplayOptions o;
+    o.dir = audit;
+    ReplayReport r;
+    ASSERT_TRUE(Replay(o, &r, &err)) << err;
+    EXPECT_EQ(r.identical, 2u);
+  }
+  ReplayOptions o;
+  o.dir = audit;
+  o.candidate_file = v2;
+  ReplayReport r;
+  ASSERT_TRUE(Replay(o, &r, &err)) << err;
+  EXPECT_EQ(r.failed, 0u) << (r.failures.empty() ? "" : r.failures[0]);
+  EXPECT_EQ(r.impact.changed, 2u);
+  std::map<std::string, uint64_t> want{{"deny_to_allow", 1}, {"route", 1}, {"status_code", 1}};
+  EXPECT_EQ(r.impact.kinds, want);
+}
+
 TEST(AuditReplay, HashRetentionKeepsNoTextAndNeverGuesses) {
   TempDir dir;
   const std::string policy = dir.path + "/p.tg";

@@ -74,6 +74,14 @@ run "replay impact" 0 "$TG" replay --audit "$A" --policy "$TMP/v2/example.tg"
 has "impact allow_to_deny" "$OUT" "allow_to_deny"
 has "impact by rule" "$OUT" "huge_max_tokens"
 has "impact by workspace" "$OUT" "by workspace:"
+# a damaged decision line cannot be replayed: skipped with a warning, and exit 1
+cp -r "$A" "$TMP/damaged"
+DF=$(ls "$TMP"/damaged/decisions-*.jsonl | head -1)
+sed -i '2s/,"endpoints":/"endpoints":/' "$DF"
+run "replay with a damaged decision line" 1 "$TG" replay --audit "$TMP/damaged"
+has "replay damaged: warning" "$OUT" "warning[audit_malformed_line]: $DF:2"
+has "replay damaged: says it was not replayed" "$OUT" "error[audit_replay_failed]: 1 line or file of the log could not be read as a decision record and was not replayed"
+run "impact with a damaged decision line" 1 "$TG" replay --audit "$TMP/damaged" --policy "$TMP/v2/example.tg"
 run "replay both" 2 "$TG" replay --audit "$A" --policy "$POL" --version sha256:00
 run "replay unknown version" 1 "$TG" replay --audit "$A" --version "sha256:$(printf '0%.0s' $(seq 64))"
 
@@ -112,6 +120,25 @@ cp -r "$A" "$TMP/store_edited"
 sed -i 's/workspace is suspended/workspace IS suspended/' "$TMP/store_edited/store/${V#sha256:}/files/example.tg"
 run "store show edited policy" 1 "$TG" store show "$V" --audit "$TMP/store_edited"
 has "store show edited names it" "$ERR" "error[store_mismatch]"
+# an edit that leaves the stored policy not compiling is an edit too, not a
+# version that needs a `--schema` extension (no schema is stored beside it)
+cp -r "$A" "$TMP/store_broken"
+sed -i 's/deny 402 "workspace is suspended"/deny 402 "workspace is suspended/' "$TMP/store_broken/store/${V#sha256:}/files/example.tg"
+run "store show a stored policy edited so it no longer compiles" 1 "$TG" store show "$V" --audit "$TMP/store_broken"
+has "store show broken names it" "$ERR" "error[store_mismatch]"
+has "store show broken says why" "$ERR" "unterminated string"
+hasnt "store show broken: no --schema excuse" "$ERR" "not checked against its id"
+# a version decided with a --schema extension is checked with the schema stored beside it
+printf '{"fields":[{"path":"request.cost_center","type":"string","scope":"request"}]}' >"$TMP/ext_cc.json"
+printf 'policy "s"\nrule cc { when request.cost_center == "x" deny 403 "no" }\n' >"$TMP/ext_p.tg"
+printf '{"principal":{"workspace":"w"},"request":{"model":"m","cost_center":"x","messages":[]}}' >"$TMP/ext_in.json"
+"$TG" eval --policy "$TMP/ext_p.tg" --schema "$TMP/ext_cc.json" --request "$TMP/ext_in.json" --audit "$TMP/ext_a" >/dev/null
+SV=$("$TG" store list --audit "$TMP/ext_a" | grep ' policy ' | cut -d' ' -f1)
+run "store show a --schema version" 0 "$TG" store show "$SV" --audit "$TMP/ext_a"
+hasnt "store show a --schema version is checked" "$ERR" "not checked"
+sed -i 's/"no"/"nope"/' "$TMP/ext_a/store/${SV#sha256:}/files/ext_p.tg"
+run "store show an edited --schema version" 1 "$TG" store show "$SV" --audit "$TMP/ext_a"
+has "store show an edited --schema version names it" "$ERR" "error[store_mismatch]"
 C=$("$TG" store list --audit "$A" | grep ' catalog ' | head -1 | cut -d' ' -f1)
 printf ' ' >>"$TMP/store_edited/store/${C#sha256:}/files/catalog.json"
 run "store show edited catalog" 1 "$TG" store show "$C" --audit "$TMP/store_edited"
