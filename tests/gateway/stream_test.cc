@@ -61,6 +61,13 @@ class StreamTest : public ::testing::Test {
     return Chat(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}], "stream": true,
                     "max_tokens": 50})", std::move(headers));
   }
+  // Stream() with the caller's `stream_options.include_usage` (two relay
+  // paths) when `include_usage`.
+  testkit::HttpAnswer StreamAskingUsage(bool include_usage) {
+    return Chat(std::string(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}],
+                               "stream": true, "max_tokens": 50)") +
+                (include_usage ? R"(, "stream_options": {"include_usage": true}})" : "}"));
+  }
 
   // The `gateway` member of the answer's decision record.
   rapidjson::Document Record(const testkit::HttpAnswer& a) {
@@ -224,9 +231,7 @@ TEST_F(StreamTest, AStreamCutInsideAnEventEndsWithAParsableErrorEvent) {
   Start(SseHead() + HttpChunk(Delta(R"({"role":"assistant","content":"Hi"})")) +
         HttpChunk(torn.substr(0, 60)));  // then the connection closes
   for (const bool usage : {false, true}) {
-    testkit::HttpAnswer a = Chat(std::string(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}],
-                                                 "stream": true, "max_tokens": 50)") +
-                                 (usage ? R"(, "stream_options": {"include_usage": true}})" : "}"));
+    testkit::HttpAnswer a = StreamAskingUsage(usage);
     ASSERT_EQ(a.status, 200) << a.body;
     std::string rest;
     const std::vector<std::string> events = SseData(a.body, &rest);
@@ -251,9 +256,7 @@ TEST_F(StreamTest, AStreamCutBeforeAnEventsBlankLineDeliversTheEvent) {
   last.pop_back();  // "data: {...}\n": the blank line never comes
   Start(SseHead() + HttpChunk(Delta(R"({"role":"assistant","content":"Hi"})")) + HttpChunk(last));
   for (const bool usage : {false, true}) {
-    testkit::HttpAnswer a = Chat(std::string(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}],
-                                                 "stream": true, "max_tokens": 50)") +
-                                 (usage ? R"(, "stream_options": {"include_usage": true}})" : "}"));
+    testkit::HttpAnswer a = StreamAskingUsage(usage);
     ASSERT_EQ(a.status, 200) << a.body;
     std::string rest;
     const std::vector<std::string> events = SseData(a.body, &rest);
