@@ -232,6 +232,21 @@ if (e503.headers["x-should-retry"] !== "false") fail("503 policy deny: x-should-
 if ((await metric(overloaded)) !== before + 1 || Date.now() - t0 > 400) fail("503 policy deny was retried");
 console.log("  node: 400/401/402/403/404/413/502/503 as typed errors; a policy 503 is not retried");
 
+// The deprecated functions API as older clients and LangChain still send it:
+// an assistant `function_call` with null content, then the `function`
+// message with the result, whose content may be null too.
+{
+  const functions = [{ name: "get_weather", parameters: { type: "object", properties: {} } }];
+  for (const result of [null, "sunny"]) {
+    const r = await client.chat.completions.create({ model: "test/ok", functions, messages: [
+      { role: "user", content: "weather?" },
+      { role: "assistant", content: null, function_call: { name: "get_weather", arguments: "{}" } },
+      { role: "function", name: "get_weather", content: result }] });
+    if (r.choices?.[0]?.message?.content !== "Hello from the stub.") fail("function message: " + JSON.stringify(r));
+  }
+  console.log("  node: function messages with null content (and assistant function_call) answered");
+}
+
 // A stream the caller abandons part-way (stream.controller.abort()): the
 // gateway stops reading the upstream, and serves on.
 {
