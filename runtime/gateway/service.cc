@@ -430,7 +430,8 @@ std::string OpenAIError(int status, std::string_view code, std::string_view mess
   w.Key("error");
   w.StartObject();
   Str(&w, "message", message);
-  Str(&w, "type", ErrorType(status));
+  // OpenAI's model_not_found is an invalid_request_error, not a not_found_error.
+  Str(&w, "type", code == vm::kCodeModelNotFound ? "invalid_request_error" : ErrorType(status));
   Str(&w, "code", code);
   w.Key("param");
   w.Null();

@@ -232,6 +232,23 @@ if (e503.headers["x-should-retry"] !== "false") fail("503 policy deny: x-should-
 if ((await metric(overloaded)) !== before + 1 || Date.now() - t0 > 400) fail("503 policy deny was retried");
 console.log("  node: 400/401/402/403/404/413/502/503 as typed errors; a policy 503 is not retried");
 
+// A model the catalog does not know is OpenAI's 404 model_not_found, which
+// the SDK throws as NotFoundError (streamed or not); a known model the policy
+// routes nowhere (the EU key's `eu_stays_in_eu` against test/tier's US-only
+// endpoints) stays the policy's 403, naming the rule.
+for (const stream of [false, true]) {
+  const e = await expectError(`unknown model (stream ${stream})`, chat(client, "hi", { model: "no/such-model", stream }),
+    OpenAI.NotFoundError, 404, "model_not_found", "invalid_request_error");
+  if (e.param !== null || !e.message.includes("`no/such-model` does not exist")) fail("unknown model: " + e.message + " " + e.param);
+}
+{
+  const eu = new OpenAI({ baseURL, apiKey: "sk-eu", maxRetries: 0 });
+  const e = await expectError("policy routes nowhere", chat(eu, "hi", { model: "test/tier" }),
+    OpenAI.PermissionDeniedError, 403, "route_no_eligible_endpoint", "permission_error");
+  if (!e.message.includes("rule `eu_stays_in_eu`")) fail("policy routes nowhere: " + e.message);
+}
+console.log("  node: unknown model -> NotFoundError model_not_found; a policy-eliminated model stays 403");
+
 // The deprecated functions API as older clients and LangChain still send it:
 // an assistant `function_call` with null content, then the `function`
 // message with the result, whose content may be null too.
