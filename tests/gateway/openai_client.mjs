@@ -249,6 +249,20 @@ for (const stream of [false, true]) {
 }
 console.log("  node: unknown model -> NotFoundError model_not_found; a policy-eliminated model stays 403");
 
+// OpenAI's `param` names the body member an input error concerns (the SDK's
+// error.param), an index as a member of its own.
+for (const [what, extra, param] of [
+  ["messages not a list", { messages: "hi" }, "messages"],
+  ["content a number", { messages: [{ role: "user", content: 5 }] }, "messages.[0].content"],
+  ["temperature a string", { temperature: "hot" }, "temperature"],
+  ["model a number", { model: 5 }, "model"],
+]) {
+  const e = await expectError(what, chat(client, "hi", extra), OpenAI.BadRequestError, 400, "input_wrong_type",
+    "invalid_request_error");
+  if (e.param !== param) fail(`${what}: param ${JSON.stringify(e.param)}, not ${param}`);
+}
+console.log("  node: input errors carry param (messages, messages.[0].content, temperature, model)");
+
 // The deprecated functions API as older clients and LangChain still send it:
 // an assistant `function_call` with null content, then the `function`
 // message with the result, whose content may be null too.

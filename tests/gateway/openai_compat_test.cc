@@ -1,9 +1,10 @@
 // What OpenAI clients read in the gateway's answers (docs/gateway.md, "Status
 // codes and error codes"): an unknown model is OpenAI's 404 model_not_found
 // in chat completions and in /v1/decide alike, while a known model the policy
-// routed nowhere stays the policy's deny. A running server on a loopback
-// port, driven over HTTP (tests/gateway/openai_client.mjs checks the same
-// through openai-node).
+// routed nowhere stays the policy's deny; an input error names the body
+// member in `param`, as OpenAI does. A running server on a loopback port,
+// driven over HTTP (tests/gateway/openai_client.mjs checks the same through
+// openai-node).
 #include <gtest/gtest.h>
 
 #include <rapidjson/document.h>
@@ -136,6 +137,35 @@ TEST_F(OpenAICompat, DecideGivesTheSameCodes) {
     EXPECT_EQ(dec["status"].GetInt(), c.status) << c.model;
     EXPECT_EQ(std::string(dec["code"].GetString()), c.code) << c.model;
   }
+}
+
+// OpenAI's `param`: the body member an input error concerns, an index as a
+// member of its own (`messages.[0].content`); null when no member is at
+// fault. Before: always null.
+TEST_F(OpenAICompat, AnInputErrorNamesTheMemberInParam) {
+  const struct { const char* body; const char* param; } cases[] = {
+      {R"({"model": 5, "messages": []})", "model"},
+      {R"({"model": "m/x", "messages": "hi"})", "messages"},
+      {R"({"model": "m/x", "messages": [{"role": "user", "content": 5}]})", "messages.[0].content"},
+      {R"({"model": "m/x", "messages": [{"role": "user", "content": "a"}, {"role": 7, "content": "b"}]})",
+       "messages.[1].role"},
+      {R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}], "temperature": "hot"})", "temperature"},
+      {R"({"model": "m/x"})", "messages"},
+      {R"({"model": "m/x", "messages": [)", "(null)"},  // malformed JSON: no member
+  };
+  for (const auto& c : cases) {
+    const Answer a = Chat(c.body);
+    EXPECT_EQ(a.status, 400) << c.body << " -> " << a.body;
+    const Error e = ErrorOf(a);
+    EXPECT_EQ(e.type, "invalid_request_error") << a.body;
+    EXPECT_EQ(e.param, c.param) << c.body << " -> " << a.body;
+  }
+  // A refused context header concerns no body member.
+  const Answer a = testkit::HttpCall(gw_.port(), http::verb::post, "/v1/chat/completions", Body("m/x"),
+                                     {{"Authorization", std::string("Bearer ") + testkit::kSecret},
+                                      {"x-tollgate-tags", "a,,b"}});
+  EXPECT_EQ(a.status, 400) << a.body;
+  EXPECT_EQ(ErrorOf(a).param, "(null)") << a.body;
 }
 
 }  // namespace
