@@ -1,15 +1,17 @@
 // What OpenAI clients read in the gateway's answers (docs/gateway.md, "Status
-// codes and error codes"): an unknown model is OpenAI's 404 model_not_found
-// in chat completions and in /v1/decide alike, while a known model the policy
-// routed nowhere stays the policy's deny; an input error names the body
-// member in `param`, as OpenAI does. A running server on a loopback port,
-// driven over HTTP (tests/gateway/openai_client.mjs checks the same through
-// openai-node).
+// codes and error codes", /metrics): an unknown model is OpenAI's 404
+// model_not_found in chat completions and in /v1/decide alike, while a known
+// model the policy routed nowhere stays the policy's deny; an input error
+// names the body member in `param`, as OpenAI does; tollgate_request_seconds
+// is labelled by route. A running server on a loopback port, driven over HTTP
+// (tests/gateway/openai_client.mjs checks the same through openai-node).
 #include <gtest/gtest.h>
 
 #include <rapidjson/document.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "tests/gateway/gateway_helpers.h"
 
@@ -166,6 +168,45 @@ TEST_F(OpenAICompat, AnInputErrorNamesTheMemberInParam) {
                                       {"x-tollgate-tags", "a,,b"}});
   EXPECT_EQ(a.status, 400) << a.body;
   EXPECT_EQ(ErrorOf(a).param, "(null)") << a.body;
+}
+
+// tollgate_request_seconds has one series per route (a fixed set: an alias
+// counts under its route, every model id under /v1/models/{id}; other paths
+// are not timed). Before: one series, chat and decide together.
+TEST_F(OpenAICompat, RequestSecondsIsLabelledByRoute) {
+  Chat(Body("no/such-model"));
+  testkit::HttpCall(gw_.port(), http::verb::post, "/chat/completions", Body("no/such-model"),
+                    {{"Authorization", std::string("Bearer ") + testkit::kSecret}});
+  Decide("m/x");
+  const std::vector<std::pair<std::string, std::string>> auth = {
+      {"Authorization", std::string("Bearer ") + testkit::kSecret}};
+  EXPECT_EQ(testkit::HttpCall(gw_.port(), http::verb::get, "/v1/models", "", auth).status, 200);
+  EXPECT_EQ(testkit::HttpCall(gw_.port(), http::verb::get, "/v1/models/m/x", "", auth).status, 200);
+  EXPECT_EQ(testkit::HttpCall(gw_.port(), http::verb::get, "/models/no%2Fsuch", "", auth).status, 404);
+  EXPECT_EQ(testkit::HttpCall(gw_.port(), http::verb::get, "/v1/models/%zz", "", auth).status, 400);
+  EXPECT_EQ(testkit::HttpCall(gw_.port(), http::verb::get, "/nowhere", "").status, 404);
+  const std::vector<std::string> want = {
+      "tollgate_request_seconds_count{path=\"/v1/chat/completions\"} 2\n",
+      "tollgate_request_seconds_count{path=\"/v1/decide\"} 1\n",
+      "tollgate_request_seconds_count{path=\"/v1/models\"} 1\n",
+      "tollgate_request_seconds_count{path=\"/v1/models/{id}\"} 3\n",
+  };
+  // Observed as each handler returns, right after its answer's last byte.
+  std::string m;
+  auto all = [&] {
+    for (const std::string& w : want) {
+      if (m.find(w) == std::string::npos) return false;
+    }
+    return true;
+  };
+  for (int i = 0; i < 200 && !all(); ++i) {
+    m = Metrics();
+    if (!all()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  for (const std::string& w : want) EXPECT_NE(m.find(w), std::string::npos) << w << m;
+  EXPECT_NE(m.find("tollgate_request_seconds_bucket{path=\"/v1/decide\",le=\"+Inf\"} 1\n"), std::string::npos) << m;
+  EXPECT_EQ(m.find("path=\"/nowhere\"} "), std::string::npos) << m;
+  EXPECT_EQ(m.find("# TYPE tollgate_request_seconds histogram"), m.rfind("# TYPE tollgate_request_seconds histogram"));
 }
 
 }  // namespace
