@@ -45,6 +45,16 @@ Error ErrorOf(const Answer& a) {
   return e;
 }
 
+// The answer's status and its error's code and type; the error.
+Error ExpectError(const Answer& a, int status, const std::string& code, const std::string& type) {
+  EXPECT_EQ(a.status, status) << a.body;
+  const Error e = ErrorOf(a);
+  EXPECT_TRUE(e.ok) << a.body;
+  EXPECT_EQ(e.code, code) << a.body;
+  EXPECT_EQ(e.type, type) << a.body;
+  return e;
+}
+
 // m/x served by provider a; m/y only by b, which the policy's require
 // excludes; m/z only by c, which the workspace's account excludes (`only`).
 class OpenAICompat : public ::testing::Test {
@@ -94,32 +104,21 @@ class OpenAICompat : public ::testing::Test {
 // Before: 404 route_no_eligible_endpoint, type not_found_error, for both.
 TEST_F(OpenAICompat, AModelTheCatalogDoesNotKnowIsModelNotFound) {
   const Answer a = Chat(Body("no/such-model"));
-  EXPECT_EQ(a.status, 404) << a.body;
-  const Error e = ErrorOf(a);
-  ASSERT_TRUE(e.ok) << a.body;
-  EXPECT_EQ(e.code, "model_not_found");
-  EXPECT_EQ(e.type, "invalid_request_error");
+  const Error e = ExpectError(a, 404, "model_not_found", "invalid_request_error");
   EXPECT_EQ(e.param, "(null)");
   EXPECT_EQ(e.message, "the model `no/such-model` does not exist or you do not have access to it");
   EXPECT_EQ(a.headers.count("x-tollgate-decision-id"), 1u);
 }
 
 TEST_F(OpenAICompat, AModelTheAccountExcludesIsModelNotFound) {
-  const Answer a = Chat(Body("m/z"));
-  EXPECT_EQ(a.status, 404) << a.body;
-  const Error e = ErrorOf(a);
-  EXPECT_EQ(e.code, "model_not_found") << a.body;
-  EXPECT_EQ(e.type, "invalid_request_error") << a.body;
+  ExpectError(Chat(Body("m/z")), 404, "model_not_found", "invalid_request_error");
 }
 
 // A known model whose endpoints the policy eliminated: the policy's deny,
 // naming the rule, not a model that does not exist.
 TEST_F(OpenAICompat, AModelThePolicyRoutesNowhereStaysAPolicyDeny) {
   const Answer a = Chat(Body("m/y"));
-  EXPECT_EQ(a.status, 403) << a.body;
-  const Error e = ErrorOf(a);
-  EXPECT_EQ(e.code, "route_no_eligible_endpoint") << a.body;
-  EXPECT_EQ(e.type, "permission_error") << a.body;
+  const Error e = ExpectError(a, 403, "route_no_eligible_endpoint", "permission_error");
   EXPECT_NE(e.message.find("by rule `not_b`"), std::string::npos) << a.body;
   EXPECT_EQ(Chat(Body("m/x")).status / 100, 5);  // m/x is routed (its upstream refuses connections)
 }
