@@ -34,6 +34,9 @@ inline constexpr std::string_view kCodeOk = "ok";
 inline constexpr std::string_view kCodePolicyDenied = "policy_denied";
 inline constexpr std::string_view kCodeRuleError = "rule_error";
 inline constexpr std::string_view kCodeNoEndpoint = "route_no_eligible_endpoint";
+// No endpoint of the catalog serves the model asked for, or the caller's
+// account excludes every one: OpenAI's code for a model a key cannot use (404).
+inline constexpr std::string_view kCodeModelNotFound = "model_not_found";
 // The endpoint the caller chose (a decision input's `candidate`) fails a require.
 inline constexpr std::string_view kCodeRequireFailed = "require_failed";
 // The public reason of a rule_error deny; the internal message is only in

@@ -167,7 +167,9 @@ TOLLGATE_API tollgate_status tollgate_eval(tollgate_evaluator *evaluator,
 
 /* Like tollgate_eval, then routes over the policy's catalog: the document
  * adds "endpoints" (primary first); nothing eligible turns the decision into
- * a deny (route_no_eligible_endpoint). TOLLGATE_ERR_NO_CATALOG when the
+ * a deny (route_no_eligible_endpoint; model_not_found, status 404, when no
+ * catalog endpoint serves the model or the account excludes every one:
+ * docs/routing.md section 7). TOLLGATE_ERR_NO_CATALOG when the
  * policy was compiled without one. Cost: tollgate_eval plus routing (linear
  * in the endpoints serving the requested models). */
 TOLLGATE_API tollgate_status tollgate_route(tollgate_evaluator *evaluator,

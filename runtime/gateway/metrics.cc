@@ -27,25 +27,33 @@ int64_t Histogram::Quantile(double q) const {
 }
 
 void Histogram::Render(std::string_view name, std::string_view help, std::string* out) const {
-  char buf[160];
   std::string n(name);
   out->append("# HELP " + n + " " + std::string(help) + "\n# TYPE " + n + " histogram\n");
+  RenderSeries(name, "", out);
+}
+
+void Histogram::RenderSeries(std::string_view name, std::string_view labels, std::string* out) const {
+  char buf[64];
+  // `{labels}` for _sum and _count; `labels,` before a bucket's `le`.
+  const std::string n(name), set = labels.empty() ? "" : "{" + std::string(labels) + "}",
+                             lead = labels.empty() ? "" : std::string(labels) + ",";
   uint64_t cum = 0;
   for (size_t i = 0; i < buckets_.size(); ++i) {
     cum += buckets_[i].load(std::memory_order_relaxed);
+    out->append(n + "_bucket{" + lead + "le=\"");
     if (i < kBoundsNs.size()) {
-      std::snprintf(buf, sizeof buf, "%s_bucket{le=\"%g\"} %llu\n", n.c_str(),
-                    static_cast<double>(kBoundsNs[i]) / 1e9, static_cast<unsigned long long>(cum));
+      std::snprintf(buf, sizeof buf, "%g", static_cast<double>(kBoundsNs[i]) / 1e9);
+      out->append(buf);
     } else {
-      std::snprintf(buf, sizeof buf, "%s_bucket{le=\"+Inf\"} %llu\n", n.c_str(),
-                    static_cast<unsigned long long>(cum));
+      out->append("+Inf");
     }
+    std::snprintf(buf, sizeof buf, "\"} %llu\n", static_cast<unsigned long long>(cum));
     out->append(buf);
   }
-  std::snprintf(buf, sizeof buf, "%s_sum %.9f\n%s_count %llu\n", n.c_str(),
-                static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9, n.c_str(),
-                static_cast<unsigned long long>(count_.load(std::memory_order_relaxed)));
-  out->append(buf);
+  std::snprintf(buf, sizeof buf, " %.9f\n", static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9);
+  out->append(n + "_sum" + set + buf);
+  std::snprintf(buf, sizeof buf, " %llu\n", static_cast<unsigned long long>(count_.load(std::memory_order_relaxed)));
+  out->append(n + "_count" + set + buf);
 }
 
 void AppendLabel(std::string* s, std::string_view name, std::string_view value) {
@@ -132,7 +140,11 @@ std::string Metrics::Render(std::string_view version, std::string_view shadow) c
   processing.Render("tollgate_processing_seconds",
                     "tollgate's own processing per request (all but waiting for the upstream)", &out);
   upstream.Render("tollgate_upstream_seconds", "upstream time per request (sent to complete)", &out);
-  total.Render("tollgate_request_seconds", "total time per request", &out);
+  out.append("# HELP tollgate_request_seconds total time per request, by route (handler start to last "
+             "byte out)\n# TYPE tollgate_request_seconds histogram\n");
+  for (size_t r = 0; r < total.size(); ++r) {
+    total[r].RenderSeries("tollgate_request_seconds", Label("path", kRouteNames[r]), &out);
+  }
   durability.Render("tollgate_durability_wait_seconds",
                     "time an answer waited for its settlement and decision record to be durable", &out);
   return out;

@@ -5,8 +5,9 @@
 //   tollgate_processing_seconds                      tollgate's own time per request
 //                                                    (everything but waiting for upstream)
 //   tollgate_upstream_seconds                        request sent -> answer complete
-//   tollgate_request_seconds                         every chat request, whatever its answer:
-//                                                    handler start -> last byte out
+//   tollgate_request_seconds{path}                   every chat, decide and models request,
+//                                                    whatever its answer: handler start ->
+//                                                    last byte out (path: a Route's name)
 //   tollgate_durability_wait_seconds                 waiting for the ledger settlement and
 //                                                    the audit record to be durable
 //   tollgate_upstream_errors_total{endpoint,kind}    connect, timeout, status_429, status_5xx, ...
@@ -49,6 +50,9 @@ class Histogram {
       30'000'000'000, 60'000'000'000};
   void Observe(int64_t ns);
   void Render(std::string_view name, std::string_view help, std::string* out) const;
+  // The series alone (no HELP / TYPE lines), each line labelled with
+  // `labels` (`path="/v1/decide"`) before `le`; "" = no labels.
+  void RenderSeries(std::string_view name, std::string_view labels, std::string* out) const;
   // Approximate quantile (upper bound of the bucket), ns; 0 when empty.
   int64_t Quantile(double q) const;
 
@@ -78,6 +82,14 @@ std::string Label(std::string_view name, std::string_view value);
 // The same, appended to *out.
 void AppendLabel(std::string* out, std::string_view name, std::string_view value);
 
+// The routes whose requests tollgate_request_seconds times, each its own
+// series labelled `path` with the route's name: a fixed set, so no
+// client-chosen string becomes a label (an alias such as `/chat/completions`
+// counts under its canonical name; every model id under `/v1/models/{id}`).
+enum class Route : uint8_t { kChat, kDecide, kModels, kModel };
+inline constexpr std::array<std::string_view, 4> kRouteNames = {
+    "/v1/chat/completions", "/v1/decide", "/v1/models", "/v1/models/{id}"};
+
 struct Metrics {
   CounterFamily http_requests;
   CounterFamily decisions;
@@ -88,7 +100,10 @@ struct Metrics {
   std::atomic<uint64_t> fallbacks{0};
   std::atomic<uint64_t> handler_errors{0};
   std::atomic<int64_t> connections{0};
-  Histogram processing, upstream, total, durability;
+  Histogram processing, upstream, durability;
+  std::array<Histogram, kRouteNames.size()> total;  // by Route
+
+  Histogram& request_seconds(Route r) { return total[static_cast<size_t>(r)]; }
 
   // The whole exposition; `version` and `shadow` label tollgate_policy_info.
   std::string Render(std::string_view version, std::string_view shadow) const;

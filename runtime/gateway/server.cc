@@ -204,9 +204,9 @@ net::awaitable<void> WriteNowOrLater(beast::tcp_stream& stream, http::serializer
   }
 }
 
-// tollgate_request_seconds: every chat and decide request, whatever its
-// answer (refusals, 400s, 502/504, 499, streams), observed as the handler
-// returns, once the last byte went out.
+// tollgate_request_seconds{path}: every chat, decide and models request,
+// whatever its answer (refusals, 400s, 502/504, 499, streams), observed as
+// the handler returns, once the last byte went out.
 struct ObserveTotal {
   Histogram& h;
   int64_t start_ns;
@@ -1295,13 +1295,15 @@ net::awaitable<bool> Server::Impl::Handle(ClientStream& stream, Request& req) {
     const size_t base = path.rfind("/v1/models", 0) == 0 ? 10 : 7;
     std::string one;
     const bool escapes_ok = path.size() <= base || PercentDecode(std::string_view(path).substr(base + 1), &one);
-    if (method == http::verb::get && !escapes_ok) {
-      Response res = Json(400, OpenAIError(400, "invalid_path", "the model id in the path `" + path.substr(base + 1) +
-                                                                    "` has a malformed percent escape"));
-      Common(&res, nullptr);
-      co_return co_await Send(stream, res, &req, "/v1/models/{id}");
-    }
     if (method == http::verb::get) {
+      ObserveTotal observe_total{svc.metrics().request_seconds(path.size() > base ? Route::kModel : Route::kModels),
+                                 MonoNs()};
+      if (!escapes_ok) {
+        Response res = Json(400, OpenAIError(400, "invalid_path", "the model id in the path `" + path.substr(base + 1) +
+                                                                      "` has a malformed percent escape"));
+        Common(&res, nullptr);
+        co_return co_await Send(stream, res, &req, "/v1/models/{id}");
+      }
       auto keys = svc.keys();
       std::string token = Bearer(req);
       const Identity* who = token.empty() ? nullptr : keys->Find(token);
@@ -1385,7 +1387,7 @@ net::awaitable<bool> Server::Impl::Handle(ClientStream& stream, Request& req) {
 
 net::awaitable<bool> Server::Impl::Decide(ClientStream& stream, Request& req, const std::string& path) {
   const int64_t start_ns = MonoNs();
-  ObserveTotal observe_total{svc.metrics().total, start_ns};
+  ObserveTotal observe_total{svc.metrics().request_seconds(Route::kDecide), start_ns};
   if (!cfg.decide_token_env.empty()) {
     const char* want = std::getenv(cfg.decide_token_env.c_str());
     if (!want || !*want || !SecureEquals(Bearer(req), want)) {
@@ -1519,7 +1521,7 @@ net::awaitable<bool> Server::Impl::Admin(ClientStream& stream, Request& req, con
 net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, const std::string& path) {
   ExchangeLease x;
   x->start_ns = MonoNs();
-  ObserveTotal observe_total{svc.metrics().total, x->start_ns};
+  ObserveTotal observe_total{svc.metrics().request_seconds(Route::kChat), x->start_ns};
   x->path = path;
   x->live = svc.live();
   x->shadow = svc.shadow();

@@ -473,18 +473,37 @@ void BuildInput(const Identity& who, std::string_view context_json, std::string_
   out->append("}");
 }
 
+std::string OpenAIParam(std::string_view path) {
+  constexpr std::string_view kRequest = "request.";
+  if (path.substr(0, kRequest.size()) != kRequest) return {};
+  path.remove_prefix(kRequest.size());
+  std::string out;
+  out.reserve(path.size() + 4);
+  for (char c : path) {
+    // OpenAI writes an index as a member of its own: `messages.[0].content`.
+    if (c == '[' && !out.empty()) out += '.';
+    out += c;
+  }
+  return out;
+}
+
 std::string OpenAIError(int status, std::string_view code, std::string_view message,
-                        std::string_view rule, std::string_view decision_id) {
+                        std::string_view rule, std::string_view decision_id, std::string_view param) {
   rj::StringBuffer sb;
   JsonWriter w(sb);
   w.StartObject();
   w.Key("error");
   w.StartObject();
   Str(&w, "message", message);
-  Str(&w, "type", ErrorType(status));
+  // OpenAI's model_not_found is an invalid_request_error, not a not_found_error.
+  Str(&w, "type", code == vm::kCodeModelNotFound ? "invalid_request_error" : ErrorType(status));
   Str(&w, "code", code);
   w.Key("param");
-  w.Null();
+  if (param.empty()) {
+    w.Null();
+  } else {
+    w.String(param.data(), static_cast<rj::SizeType>(param.size()));
+  }
   if (!rule.empty()) Str(&w, "rule", rule);
   if (!decision_id.empty()) Str(&w, "decision_id", decision_id);
   w.EndObject();
@@ -1504,7 +1523,7 @@ std::string Service::ErrorJson(const Exchange& x) const {
   if (x.invalid) {
     std::string msg = x.input_error.message;
     if (!x.input_error.path.empty()) msg += " (at `" + x.input_error.path + "`)";
-    return OpenAIError(400, x.input_error.code, msg);
+    return OpenAIError(400, x.input_error.code, msg, {}, {}, OpenAIParam(x.input_error.path));
   }
   const vm::Decision& d = x.s.decision;
   std::string rule;

@@ -303,9 +303,19 @@ void BuildInput(const Identity& who, std::string_view body, std::string* out);
 // none): what a chat request decides on, and what its record keeps.
 void BuildInput(const Identity& who, std::string_view context_json, std::string_view body,
                 std::string* out);
-// OpenAI's error document.
+// OpenAI's error document. `param`: the body member the error concerns, as
+// OpenAIParam writes it ("" = null). Its type is ErrorType's for the status
+// (401 authentication_error, 403 permission_error, 404 not_found_error, 429
+// rate_limit_error, 5xx api_error, else invalid_request_error), except that
+// model_not_found is an invalid_request_error, as OpenAI sends it.
 std::string OpenAIError(int status, std::string_view code, std::string_view message,
-                        std::string_view rule = {}, std::string_view decision_id = {});
+                        std::string_view rule = {}, std::string_view decision_id = {},
+                        std::string_view param = {});
+// OpenAI's `param` for a decision-input path: the body member under
+// `request.`, an index written as its own member (`request.messages[0].content`
+// -> `messages.[0].content`, as OpenAI writes it); "" for any other path
+// (`context.*`, `principal.*`, the whole body). Cost: one copy of the path.
+std::string OpenAIParam(std::string_view path);
 // The workspaces `accounts` has an entry for that no key of `keys` carries
 // (exact names: a key's `acme` does not use an entry `Acme` or `acme `),
 // sorted. The gateway logs each at startup and reload

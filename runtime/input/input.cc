@@ -1052,9 +1052,11 @@ class Decoder {
     const JVal* tool_calls = nullptr;
     const JVal* function_call = nullptr;  // the deprecated single call
     const JVal* refusal = nullptr;        // an assistant message's refusal text
+    bool content_given = false;           // a `content` member, null included
     for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
       std::string_view name = Sv(m->name);
       int idx = t.FieldIndex(name);
+      if (idx >= 0 && idx == content) content_given = true;
       if (message && (idx < 0 || (!SameName(name, "role") && !SameName(name, "content") &&
                                   !SameName(name, "name"))) &&
           !kKnownMessageMembers.Has(name))
@@ -1072,8 +1074,12 @@ class Decoder {
       }
       if (!Typed(m->value, fields[idx].type, q, &vals[idx])) return false;
     }
+    // OpenAI's message types: an assistant's content may be null or absent
+    // (tool calls, a function call, a refusal); a deprecated `function`
+    // message's is required but may be null (a function that returned
+    // nothing, as older clients and LangChain send it). Both read as "".
     if (content >= 0 && vals[content].is_null() && role >= 0 && vals[role].kind == Kind::kString &&
-        vals[role].sv() == "assistant")
+        (vals[role].sv() == "assistant" || (vals[role].sv() == "function" && content_given)))
       vals[content] = Value::StringRef(std::string_view("", 0));
     if ((tool_calls || function_call || refusal) && content >= 0 &&
         !ToolCallText(tool_calls, function_call, refusal, p, &vals[content]))

@@ -772,6 +772,20 @@ void Router::RouteOrThrow(const vm::Decision& d, const vm::Record& request, Rout
   out->status = policy_eliminated ? 403 : 404;
   std::string models;
   for (int i = 0; i < p.n_models; ++i) models += (i ? ", `" : "`") + std::string(p.models[i].slug) + "`";
+  // No model asked for that the catalog serves, or every candidate dropped
+  // by the caller's account (its only / ignore / zdr / ... filters): to this
+  // caller the model does not exist, as OpenAI says of a model a key may not
+  // use (model_not_found). A policy elimination stays the policy's deny (403,
+  // above); the request's own preferences stay route_no_eligible_endpoint.
+  const bool by_account_only =
+      n_candidates > 0 && std::all_of(out->eliminated.begin(), out->eliminated.end(),
+                                       [](const Elimination& el) { return el.source == "account"; });
+  if (p.n_models > 0 && !policy_eliminated && (n_candidates == 0 || by_account_only)) {
+    out->code = vm::kCodeModelNotFound;
+    out->reason = p.n_models == 1 ? "the model " + models + " does not exist or you do not have access to it"
+                                  : "the models " + models + " do not exist or you do not have access to them";
+    return;
+  }
   if (n_candidates == 0) {
     out->reason = "no endpoint in the catalog serves " + (models.empty() ? std::string("the requested model") : models);
     return;

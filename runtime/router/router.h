@@ -54,7 +54,10 @@
 // when the policy (a require, or a route max_price cap) eliminated at least
 // one candidate, else 404; the
 // reason summarises and `eliminated` names, for every candidate, the code,
-// rule / preference and detail. An invalid preference value (sort word,
+// rule / preference and detail. Without a policy elimination, when no
+// catalog endpoint serves any model asked for or the account eliminated
+// every candidate: code model_not_found (vm::kCodeModelNotFound), status
+// 404, reason "the model `x` does not exist or you do not have access to it". An invalid preference value (sort word,
 // data_collection word, unknown quantization, request.n below 1, a
 // service_tier other than auto / default / flex / priority): code
 // route_invalid_preference, status 400. A decision that already denies is not routed (kNotRouted).

@@ -223,6 +223,26 @@ static void test_outcomes(const tollgate_policy *p) {
   }
 }
 
+/* A model no endpoint of the catalog serves: 404 model_not_found, the code
+ * the gateway's chat completions and /v1/decide give (docs/routing.md
+ * section 7). Before: route_no_eligible_endpoint. */
+static void test_model_not_found(const tollgate_policy *p) {
+  static const char in[] =
+      "{\"principal\": {\"workspace\": \"acme-batch\", \"user\": \"u-7\", \"jurisdiction\": \"US\"},"
+      " \"request\": {\"model\": \"nobody/no-such-model\", \"max_tokens\": 20,"
+      " \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]},"
+      " \"context\": {\"time\": \"2026-11-25T15:30:00Z\", \"data_class\": \"public\"}}";
+  tollgate_evaluator *ev = tollgate_evaluator_new();
+  char *out = NULL, *err = NULL;
+  if (!ev) { ++failures; return; }
+  CHECK_STATUS(tollgate_route(ev, p, in, sizeof in - 1, 0, &out, &err), TOLLGATE_OK);
+  CHECK(out && contains(out, "{\"outcome\":\"deny\",\"status\":404,\"code\":\"model_not_found\""));
+  CHECK(out && contains(out, "the model `nobody/no-such-model` does not exist or you do not have access to it"));
+  tollgate_free(out);
+  tollgate_free(err);
+  tollgate_evaluator_free(ev);
+}
+
 static void test_flags(tollgate_policy *p) {
   tollgate_evaluator *ev = tollgate_evaluator_new();
   const struct request *r = find("card_redaction.json");
@@ -577,6 +597,7 @@ int main(int argc, char **argv) {
 
   test_matches_cli(argc > 1 ? argv[1] : NULL, p);
   test_outcomes(p);
+  test_model_not_found(p);
   test_flags(p);
   test_compile_errors();
   test_source_and_schema();

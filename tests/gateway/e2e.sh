@@ -122,8 +122,9 @@ st=$(post sk-main '{"model": 5}'); check "wrong type -> 400" test "$st" = 400
 check "wrong type names the field" body_has '"code":"input_wrong_type"'
 st=$(post sk-main '{"model": "test/ok", "messages": ['); check "malformed JSON -> 400" test "$st" = 400
 check "malformed JSON code" body_has '"code":"input_malformed_json"'
-st=$(post sk-main "$(msg no/such-model hi)"); check "unknown model -> 4xx" test "${st:0:1}" = 4
-check "unknown model has a stable code" body_has '"code":"route_'
+st=$(post sk-main "$(msg no/such-model hi)"); check "unknown model -> 404" test "$st" = 404
+check "unknown model: OpenAI's model_not_found" \
+  sh -c "grep -q '\"code\":\"model_not_found\"' '$T/out' && grep -q '\"type\":\"invalid_request_error\"' '$T/out'"
 # The decision context (docs/gateway.md): a key's pinned data class cannot
 # be lowered by a header; a malformed context header is refused.
 st=$(post sk-pinned "$(msg test/ok hi)" -H 'x-tollgate-data-class: public')

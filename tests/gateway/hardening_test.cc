@@ -276,7 +276,7 @@ TEST_F(Hardening, ReadTimeoutsAreCountedAsWhatTheClientGot) {
 // answer. Before: chat requests only.
 TEST_F(Hardening, DecideRequestsAreInTheRequestHistogram) {
   Start();
-  ASSERT_NE(Metrics().find("tollgate_request_seconds_count 0\n"), std::string::npos);
+  ASSERT_NE(Metrics().find("tollgate_request_seconds_count{path=\"/v1/decide\"} 0\n"), std::string::npos);
   const std::string input = R"({"principal": {"workspace": "w", "key_id": "k"}, "request": )" + std::string(kChat) + "}";
   Answer a = testkit::HttpCall(gw_.port(), http::verb::post, "/v1/decide", input);
   EXPECT_EQ(a.status, 200) << a.body;
@@ -284,11 +284,12 @@ TEST_F(Hardening, DecideRequestsAreInTheRequestHistogram) {
   EXPECT_EQ(a.status, 400) << a.body;
   // Observed as the handler returns, right after the answer's last byte.
   std::string m;
-  for (int i = 0; i < 200 && m.find("tollgate_request_seconds_count 2\n") == std::string::npos; ++i) {
+  const std::string want = "tollgate_request_seconds_count{path=\"/v1/decide\"} 2\n";
+  for (int i = 0; i < 200 && m.find(want) == std::string::npos; ++i) {
     m = Metrics();
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  EXPECT_NE(m.find("tollgate_request_seconds_count 2\n"), std::string::npos) << m;
+  EXPECT_NE(m.find(want), std::string::npos) << m;
 }
 
 // A non-streamed 200 that is no chat completion falls back to the next

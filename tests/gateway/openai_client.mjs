@@ -242,6 +242,52 @@ if (e503.headers["x-should-retry"] !== "false") fail("503 policy deny: x-should-
 if ((await metric(overloaded)) !== before + 1 || Date.now() - t0 > 400) fail("503 policy deny was retried");
 console.log("  node: 400/401/402/403/404/413/502/503 as typed errors; a policy 503 is not retried");
 
+// A model the catalog does not know is OpenAI's 404 model_not_found, which
+// the SDK throws as NotFoundError (streamed or not); a known model the policy
+// routes nowhere (the EU key's `eu_stays_in_eu` against test/tier's US-only
+// endpoints) stays the policy's 403, naming the rule.
+for (const stream of [false, true]) {
+  const e = await expectError(`unknown model (stream ${stream})`, chat(client, "hi", { model: "no/such-model", stream }),
+    OpenAI.NotFoundError, 404, "model_not_found", "invalid_request_error");
+  if (e.param !== null || !e.message.includes("`no/such-model` does not exist")) fail("unknown model: " + e.message + " " + e.param);
+}
+{
+  const eu = new OpenAI({ baseURL, apiKey: "sk-eu", maxRetries: 0 });
+  const e = await expectError("policy routes nowhere", chat(eu, "hi", { model: "test/tier" }),
+    OpenAI.PermissionDeniedError, 403, "route_no_eligible_endpoint", "permission_error");
+  if (!e.message.includes("rule `eu_stays_in_eu`")) fail("policy routes nowhere: " + e.message);
+}
+console.log("  node: unknown model -> NotFoundError model_not_found; a policy-eliminated model stays 403");
+
+// OpenAI's `param` names the body member an input error concerns (the SDK's
+// error.param), an index as a member of its own.
+for (const [what, extra, param] of [
+  ["messages not a list", { messages: "hi" }, "messages"],
+  ["content a number", { messages: [{ role: "user", content: 5 }] }, "messages.[0].content"],
+  ["temperature a string", { temperature: "hot" }, "temperature"],
+  ["model a number", { model: 5 }, "model"],
+]) {
+  const e = await expectError(what, chat(client, "hi", extra), OpenAI.BadRequestError, 400, "input_wrong_type",
+    "invalid_request_error");
+  if (e.param !== param) fail(`${what}: param ${JSON.stringify(e.param)}, not ${param}`);
+}
+console.log("  node: input errors carry param (messages, messages.[0].content, temperature, model)");
+
+// The deprecated functions API as older clients and LangChain still send it:
+// an assistant `function_call` with null content, then the `function`
+// message with the result, whose content may be null too.
+{
+  const functions = [{ name: "get_weather", parameters: { type: "object", properties: {} } }];
+  for (const result of [null, "sunny"]) {
+    const r = await client.chat.completions.create({ model: "test/ok", functions, messages: [
+      { role: "user", content: "weather?" },
+      { role: "assistant", content: null, function_call: { name: "get_weather", arguments: "{}" } },
+      { role: "function", name: "get_weather", content: result }] });
+    if (r.choices?.[0]?.message?.content !== "Hello from the stub.") fail("function message: " + JSON.stringify(r));
+  }
+  console.log("  node: function messages with null content (and assistant function_call) answered");
+}
+
 // A stream the caller abandons part-way (stream.controller.abort()): the
 // gateway stops reading the upstream, and serves on.
 {

@@ -61,6 +61,13 @@ class StreamTest : public ::testing::Test {
     return Chat(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}], "stream": true,
                     "max_tokens": 50})", std::move(headers));
   }
+  // Stream() with the caller's `stream_options.include_usage` (two relay
+  // paths) when `include_usage`.
+  testkit::HttpAnswer StreamAskingUsage(bool include_usage) {
+    return Chat(std::string(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}],
+                               "stream": true, "max_tokens": 50)") +
+                (include_usage ? R"(, "stream_options": {"include_usage": true}})" : "}"));
+  }
 
   // The `gateway` member of the answer's decision record.
   rapidjson::Document Record(const testkit::HttpAnswer& a) {
@@ -224,9 +231,7 @@ TEST_F(StreamTest, AStreamCutInsideAnEventEndsWithAParsableErrorEvent) {
   Start(SseHead() + HttpChunk(Delta(R"({"role":"assistant","content":"Hi"})")) +
         HttpChunk(torn.substr(0, 60)));  // then the connection closes
   for (const bool usage : {false, true}) {
-    testkit::HttpAnswer a = Chat(std::string(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}],
-                                                 "stream": true, "max_tokens": 50)") +
-                                 (usage ? R"(, "stream_options": {"include_usage": true}})" : "}"));
+    testkit::HttpAnswer a = StreamAskingUsage(usage);
     ASSERT_EQ(a.status, 200) << a.body;
     std::string rest;
     const std::vector<std::string> events = SseData(a.body, &rest);
@@ -251,9 +256,7 @@ TEST_F(StreamTest, AStreamCutBeforeAnEventsBlankLineDeliversTheEvent) {
   last.pop_back();  // "data: {...}\n": the blank line never comes
   Start(SseHead() + HttpChunk(Delta(R"({"role":"assistant","content":"Hi"})")) + HttpChunk(last));
   for (const bool usage : {false, true}) {
-    testkit::HttpAnswer a = Chat(std::string(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}],
-                                                 "stream": true, "max_tokens": 50)") +
-                                 (usage ? R"(, "stream_options": {"include_usage": true}})" : "}"));
+    testkit::HttpAnswer a = StreamAskingUsage(usage);
     ASSERT_EQ(a.status, 200) << a.body;
     std::string rest;
     const std::vector<std::string> events = SseData(a.body, &rest);
@@ -419,8 +422,9 @@ TEST_F(StreamTest, EveryChatRequestIsTimed) {
   // Observed as the handler returns, just after its last byte went out: the
   // client may read it first. Asked again (no wait) until it shows, or fail.
   std::string m;
-  for (int i = 0; i < 1000 && m.find("tollgate_request_seconds_count 4\n") == std::string::npos; ++i) m = Metrics();
-  EXPECT_NE(m.find("tollgate_request_seconds_count 4\n"), std::string::npos) << m;
+  const std::string want = "tollgate_request_seconds_count{path=\"/v1/chat/completions\"} 4\n";
+  for (int i = 0; i < 1000 && m.find(want) == std::string::npos; ++i) m = Metrics();
+  EXPECT_NE(m.find(want), std::string::npos) << m;
 }
 
 }  // namespace

@@ -147,13 +147,50 @@ TEST_F(RouterTest, PartitionNoneSortsAcrossFallbackModels) {
             (Ids{"b1", "a2", "a1"}));
 }
 
-TEST_F(RouterTest, UnknownModelIs404) {
+// OpenAI's code for a model that does not exist (docs/routing.md section 7).
+// Before: route_no_eligible_endpoint, "no endpoint in the catalog serves".
+TEST_F(RouterTest, UnknownModelIsModelNotFound) {
   SetUpEnv(kNoRules, Basic());
   EXPECT_TRUE(R(Input("nosuch")).empty());
   EXPECT_EQ(env.result.outcome, runtime::RouteResult::Outcome::kNoEndpoint);
   EXPECT_EQ(env.result.status, 404);
+  EXPECT_EQ(env.result.code, "model_not_found");
+  EXPECT_EQ(env.result.reason, "the model `nosuch` does not exist or you do not have access to it");
+  runtime::ApplyRoute(env.result, &env.decision);
+  EXPECT_EQ(env.decision.code, vm::kCodeModelNotFound);
+  EXPECT_EQ(env.decision.status, 404);
+  // Several models asked for, none served.
+  EXPECT_TRUE(R(Input("nosuch", "", "\"models\": [\"other\"]")).empty());
+  EXPECT_EQ(env.result.code, "model_not_found");
+  EXPECT_EQ(env.result.reason, "the models `nosuch`, `other` do not exist or you do not have access to them");
+  // An unknown fallback beside a served model changes nothing.
+  EXPECT_EQ(R(Input("m", "", "\"models\": [\"nosuch\"]")).size(), 3u);
+}
+
+// A model the caller's account excludes whole is, to that caller, a model
+// that does not exist; the request's own preferences are not.
+TEST_F(RouterTest, AModelTheAccountExcludesIsModelNotFound) {
+  SetUpEnv(kNoRules, Basic(), R"({"workspaces": {"acme": {"only": ["frenchai"], "zdr": true}}})");
+  EXPECT_TRUE(R(Input("m")).empty());
+  EXPECT_EQ(env.result.status, 404);
+  EXPECT_EQ(env.result.code, "model_not_found");
+  EXPECT_EQ(env.result.eliminated.size(), 3u);  // still explained
+  // Another workspace's request is routed.
+  EXPECT_EQ(R(Input("m", "", "", "other")).size(), 3u);
+  // The request's own filter first: its preference, not the account, left nothing.
+  EXPECT_TRUE(R(Input("m", "{\"only\": [\"cheapco\"]}")).empty());
   EXPECT_EQ(env.result.code, "route_no_eligible_endpoint");
-  EXPECT_NE(env.result.reason.find("no endpoint in the catalog serves `nosuch`"), std::string::npos);
+  EXPECT_EQ(env.result.status, 404);
+}
+
+// With a policy elimination among them, it stays the policy's deny.
+TEST_F(RouterTest, APolicyEliminationIsNeverModelNotFound) {
+  SetUpEnv("policy \"p\"\nrule no_us { require provider.jurisdiction != \"US\" }\n", Basic(),
+           R"({"workspaces": {"acme": {"only": ["cheapco"]}}})");
+  EXPECT_TRUE(R(Input("m")).empty());
+  EXPECT_EQ(env.result.status, 403);
+  EXPECT_EQ(env.result.code, "route_no_eligible_endpoint");
+  EXPECT_NE(env.result.reason.find("1 by rule `no_us`"), std::string::npos) << env.result.reason;
 }
 
 TEST_F(RouterTest, PolicyRequireEliminatesAndIsNamed) {

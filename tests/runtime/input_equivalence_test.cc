@@ -199,7 +199,7 @@ std::string Mutate(gen::Rng& rng, std::string s) {
       "\"", "\\", "{", "}", "[", "]", ",", ":", "null", "true", "0", "-1", "1e400", "-1e400",
       "1.0000005", "2e3", "9223372036854775808", "\"\\u00e9\"", "\"\\uDC00\"", "\"\\uD800\"",
       "\"\\n\"", "\xC3\x28", "\xED\xA0\x80", std::string(1, '\0'), "\x1B", "\t",
-      "\"x\": 1", "\"role\": \"assistant\"", "\"content\": null", "\"content\": [{\"type\": \"text\", \"text\": \"t\"}]",
+      "\"x\": 1", "\"role\": \"assistant\"", "\"role\": \"function\"", "\"content\": null", "\"content\": [{\"type\": \"text\", \"text\": \"t\"}]",
       "\"type\": \"function\"", "\"name\": \"n\"", "\"max_completion_tokens\": 5", "\"tools\": []",
       "\"functions\": [{\"name\": \"f\"}]", "\"provider\": {\"sort\": {\"by\": \"price\"}}",
       "\"metadata\": {\"k\": \"secret\"}", "\"candidate\": {}", "\"n\": 0", "\"model\": \"a/b:free\"",

@@ -1005,9 +1005,11 @@ class Decoder {
     const JVal* tool_calls = nullptr;
     const JVal* function_call = nullptr;  // the deprecated single call
     const JVal* refusal = nullptr;        // an assistant message's refusal text
+    bool content_given = false;           // a `content` member, null included
     for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
       std::string_view name = Sv(m->name);
       int idx = t.FieldIndex(name);
+      if (idx >= 0 && idx == content) content_given = true;
       if (message && (idx < 0 || (name != "role" && name != "content" && name != "name")) &&
           !kKnownMessageMembers.Has(name))
         unknown_ = true;
@@ -1024,7 +1026,7 @@ class Decoder {
       if (!Typed(m->value, fields[idx].type, q, &vals[idx])) return false;
     }
     if (content >= 0 && vals[content].is_null() && role >= 0 && vals[role].kind == Kind::kString &&
-        vals[role].sv() == "assistant")
+        (vals[role].sv() == "assistant" || (vals[role].sv() == "function" && content_given)))
       vals[content] = Value::StringRef(std::string_view("", 0));
     if ((tool_calls || function_call || refusal) && content >= 0 &&
         !ToolCallText(tool_calls, function_call, refusal, p, &vals[content]))

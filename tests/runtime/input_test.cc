@@ -195,6 +195,29 @@ TEST(Input, MessagesContentPartsAndToolCalls) {
             stdlib::EstimateTokens("be nice\nlook\nat this\n\n42\nbob") + stdlib::kImageTokens);
 }
 
+// What OpenAI accepts and older clients (LangChain) send: a deprecated
+// `function` message with null content (a function that returned nothing),
+// and an assistant's null or absent content beside `function_call` or
+// `tool_calls`. Each reads as "". Before: the function message was
+// input_missing_field.
+TEST(Input, NullContentOfFunctionAndAssistantMessages) {
+  Decoded d;
+  Decode(R"({"principal": {"workspace": "w"}, "request": {"model": "m", "messages": [
+      {"role": "user", "content": "weather?"},
+      {"role": "assistant", "content": null, "function_call": {"name": "get_weather", "arguments": "{}"}},
+      {"role": "function", "name": "get_weather", "content": null},
+      {"role": "assistant", "tool_calls": [{"id": "1", "type": "function",
+                                             "function": {"name": "f", "arguments": "x"}}]},
+      {"role": "tool", "tool_call_id": "1", "content": "42"}]}})",
+         &d);
+  ASSERT_TRUE(d.ok) << d.err.message << " " << d.err.path;
+  const auto& items = Slot(d.rec, "request.messages").list->items;
+  ASSERT_EQ(items.size(), 5u);
+  EXPECT_EQ(items[1].rec->fields[1].sv(), "{}");
+  EXPECT_EQ(items[2].rec->fields[1].sv(), "");
+  EXPECT_EQ(items[3].rec->fields[1].sv(), "x");
+}
+
 // An image request is admitted at its images' tokens too, not its text alone
 // (a budget reserved for "look" would be overshot by the images).
 TEST(Input, ImagePartsCountInInputTokens) {
@@ -294,6 +317,9 @@ TEST(Input, ErrorCodes) {
       {"message role", Input(R"(, "messages": [{"role": 1, "content": "x"}])"), "input_wrong_type", "request.messages[0].role"},
       {"message content part", Input(R"(, "messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}])"), "input_wrong_type", "request.messages[0].content[0].text"},
       {"user null content", Input(R"(, "messages": [{"role": "user", "content": null}])"), "input_missing_field", "request.messages[0].content"},
+      // A function message's content is required, though it may be null (OpenAI's type).
+      {"function without content", Input(R"(, "messages": [{"role": "function", "name": "f"}])"), "input_missing_field", "request.messages[0].content"},
+      {"tool null content", Input(R"(, "messages": [{"role": "tool", "tool_call_id": "1", "content": null}])"), "input_missing_field", "request.messages[0].content"},
       {"missing role", Input(R"(, "messages": [{"content": "x"}])"), "input_missing_field", "request.messages[0].role"},
       {"missing workspace", R"({"principal": {}, "request": {"model": "m", "messages": []}})", "input_missing_field", "principal.workspace"},
       {"missing model", R"({"principal": {"workspace": "w"}, "request": {"messages": []}})", "input_missing_field", "request.model"},
