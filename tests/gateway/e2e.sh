@@ -420,7 +420,10 @@ check "hot reload under load: 400 requests, all 200" sh -c "test \$(grep -c '^20
 
 # --- SIGTERM drains: a grace period answering draining, a request in flight finishes, then exit 0 ---
 slowbefore=$(curl -s "http://127.0.0.1:$SP/count/slow400")
-( post sk-main "$(msg test/slow hi)" > "$T/slow.status" ) &
+# Its own answer files: it ends while the requests below run, and writing
+# their $T/out and $T/hdr raced with their checks.
+mkdir -p "$T/slow"
+( T=$T/slow; post sk-main "$(msg test/slow hi)" > "$T/status" ) &
 SLOW=$!
 wait_for "the slow request to reach the upstream" 10 \
   sh -c "test \$(curl -s http://127.0.0.1:$SP/count/slow400) -gt $slowbefore"
@@ -433,7 +436,7 @@ st=$(post sk-main "$(msg test/ok hi)")
 check "during the drain's grace period a new request is 503 draining, Connection: close" \
   sh -c "test $st = 503 && grep -q '\"code\":\"draining\"' '$T/out' && grep -qi '^connection: close' '$T/hdr'"
 wait $SLOW
-check "the request in flight during SIGTERM completed" test "$(cat "$T/slow.status")" = 200
+check "the request in flight during SIGTERM completed" test "$(cat "$T/slow/status")" = 200
 kill -TERM "$GW_PID"  # a second SIGTERM ends the grace period
 wait "$GW_PID"; rc=$?
 check "the gateway exited 0 after draining" test "$rc" = 0
