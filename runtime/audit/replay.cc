@@ -917,7 +917,8 @@ std::string ReportText(const ReplayReport& r) {
   if (r.not_replayable) {
     std::string rules;
     for (const auto& [rule, n] : r.not_replayable_rules) rules += (rules.empty() ? "" : ", ") + rule + " " + std::to_string(n);
-    line("not replayable (message text not retained; read by: " + rules + "), e.g. " +
+    line("not replayable (message text not kept whole in the record -- `retain content hash` or `none`, or a "
+         "credential cut out of it; read by: " + rules + "), e.g. " +
          Joined(r.not_replayable_examples));
   }
   for (const std::string& f : r.failures) line("error[audit_replay_failed]: " + f);
@@ -1025,7 +1026,9 @@ bool ExplainRecord(const std::string& dir, const std::string& id, std::string* j
     w.Key("not_replayable");
     w.StartObject();
     w.Key("reason");
-    w.String("message text not retained: the rules below read it and were evaluated on filler of the recorded length");
+    w.String("message text not kept whole in the record (`retain content hash` or `none`, or a credential cut "
+             "out of it): the rules below read it and were evaluated on what the record kept (filler of the "
+             "recorded length, or the text with its credentials cut out)");
     w.Key("rules");
     w.StartArray();
     for (const std::string& rule : content_rules) w.String(rule.c_str(), static_cast<rj::SizeType>(rule.size()));

@@ -74,6 +74,10 @@ TEST(AuditReplay, GeneratedTrafficReplaysIdentically) {
   EXPECT_EQ(r.identical + r.not_replayable, recorded);
   EXPECT_LT(r.not_replayable, recorded / 5);
   EXPECT_TRUE(r.problems.empty());
+  // The report says why under full retention: a credential was cut out
+  // (it used to say only "message text not retained", which full keeps).
+  ASSERT_GT(r.not_replayable, 0u);
+  EXPECT_NE(ReportText(r).find("or a credential cut out of it"), std::string::npos) << ReportText(r);
 }
 
 TEST(AuditReplay, DetectsADifferentDecision) {
