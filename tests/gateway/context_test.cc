@@ -147,6 +147,17 @@ TEST_F(Compose, APinnedValueCannotChange) {
   EXPECT_EQ(e.path, "context.environment");
 }
 
+// The decoder lower-cases data_class and tags, so a header that differs from
+// the pinned value only in case is the same value, not a refusal.
+TEST_F(Compose, APinnedValueIsComparedAsThePolicyReadsIt) {
+  ContextHeaders h;
+  h.data_class = {"Confidential"};
+  h.tags = {"BATCH"};
+  EXPECT_EQ(Ok("sk-pinned", h), R"({"data_class":"Confidential","tags":["batch"]})");
+  h.data_class = {"Public"};
+  EXPECT_EQ(Refused("sk-pinned", h).code, "context_pinned");
+}
+
 TEST_F(Compose, BadHeaderValuesAreRefused) {
   struct Case {
     ContextHeaders h;
