@@ -137,28 +137,6 @@ std::string Quote(std::string_view s) {
   return out + "\"";
 }
 
-bool ParseDurationText(std::string_view t, int64_t* ms) {
-  size_t i = 0;
-  while (i < t.size() && isdigit(static_cast<unsigned char>(t[i]))) ++i;
-  if (i == 0) return false;
-  int64_t n = 0;
-  auto r = std::from_chars(t.data(), t.data() + i, n);
-  if (r.ec != std::errc()) return false;
-  std::string_view unit = t.substr(i);
-  int64_t mul = 0;
-  if (unit == "ms") mul = 1;
-  else if (unit == "s") mul = 1000;
-  else if (unit == "m") mul = 60'000;
-  else if (unit == "h") mul = 3'600'000;
-  else if (unit == "d") mul = 86'400'000;
-  else if (unit == "w") mul = 604'800'000;
-  else return false;
-  auto v = MulChecked(n, mul);
-  if (!v) return false;
-  *ms = *v;
-  return true;
-}
-
 // Converts one JSON tree against a shape. Reports the first mismatch only.
 class Converter {
  public:
@@ -205,9 +183,11 @@ class Converter {
         return true;
       case Kind::kDuration: {
         int64_t ms = 0;
-        if (n.t == JNode::kString && ParseDurationText(n.s, &ms)) {
-          *out = Value::Duration(ms);
-          return true;
+        if (n.t == JNode::kString) {
+          if (auto d = ParseDuration(n.s)) {
+            *out = Value::Duration(*d);
+            return true;
+          }
         }
         if (n.t == JNode::kNumber) {
           auto r = std::from_chars(n.s.data(), n.s.data() + n.s.size(), ms);
