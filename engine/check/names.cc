@@ -5,7 +5,10 @@
 // and the decoder check values with). So `provider.name == "azure/sweden"`,
 // `request.model in {"openai/gpt-4o:free"}`, `endpoint.quantization ==
 // "INT4"`, `"Free" in request.variants` or `principal.jurisdiction in
-// {"de"}` is always false: a warning (tg_name_never_matches) lists the
+// {"de"}` is always false -- and so are set algebra with such values
+// (`intersection(context.tags, {"Batch"})`) and a prefix or substring test
+// the field never holds (`context.environment starts_with "Prod"`): a
+// warning (tg_name_never_matches) lists the
 // impossible values and the spelling meant, or the field that holds the full
 // name. The values are those known at check time: constants, data documents,
 // and every entry of a data document indexed by a run-time key
@@ -114,6 +117,10 @@ class NameChecker {
                                 (e.name == "starts_with" || e.name == "ends_with")))) {
       Substring(e);
     }
+    if (e.kind == ExprKind::kCall && e.kids.size() == 2 &&
+        (e.name == "intersection" || e.name == "difference" || e.name == "is_subset")) {
+      SetAlgebra(e);
+    }
     // `any m in request.models: m == "x:free"`: the variable holds what the
     // list's elements hold; `any b in ws[k].banned: ...`: what the lists read
     // out of the document hold.
@@ -189,6 +196,44 @@ class NameChecker {
                  "list the values it should hold, or remove the condition");
   }
 
+  // `intersection(context.tags, {"Batch"})`, `is_subset({"Confidential"},
+  // context.tags)`, `difference(request.provider.only, {"Azure"})`: set
+  // algebra of a shaped set field with values it never holds. Those values
+  // are never in the intersection, always in the difference, and make a
+  // subset test fail -- as `"Batch" in context.tags` is always false.
+  void SetAlgebra(Expr& e) {
+    for (size_t i = 0; i < 2; ++i) {
+      Expr* side = e.kids[i].get();
+      std::vector<std::string_view> defaults;
+      const ShapedField* f = Side(side, &defaults);
+      if (!f || !IsCollection(*side)) continue;
+      Expr& other = *e.kids[1 - i];
+      std::vector<Known> vals;
+      Elements(other, &vals);
+      Check(*f, other, vals, defaults);
+      return;
+    }
+  }
+
+  // The shapes whose values never hold an upper-case ASCII letter.
+  static bool LowerCaseOnly(Shape s) {
+    switch (s) {
+      case Shape::kBaseProvider:
+      case Shape::kProviderSlug:
+      case Shape::kVariant:
+      case Shape::kDataCollection:
+      case Shape::kTier:
+      case Shape::kQuantization:
+      case Shape::kSortBy:
+      case Shape::kSortPartition:
+      case Shape::kServiceTier:
+      case Shape::kLowerText:
+        return true;
+      default:
+        return false;
+    }
+  }
+
   // `provider.name starts_with "azure/"`, `endpoint.model ends_with
   // ":free"`, `request.model contains ":"`: a part the field never holds
   // (a `/` in a base provider slug, a `:` in a model id without its
@@ -206,18 +251,21 @@ class NameChecker {
       return;
     }
     const bool slug = f->holds == Shape::kBaseProvider || f->holds == Shape::kProviderSlug;
+    const bool lower_only = LowerCaseOnly(f->holds);
     for (const Known& k : vals) {
       if (k.v.kind != Kind::kString) continue;
       const std::string_view s = k.v.sv();
       const bool slash = f->holds == Shape::kBaseProvider && s.find('/') != std::string_view::npos;
       const bool colon = f->holds == Shape::kModelId && s.find(':') != std::string_view::npos;
-      const bool upper = slug && std::any_of(s.begin(), s.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+      const bool upper =
+          lower_only && std::any_of(s.begin(), s.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
       if (!slash && !colon && !upper) continue;
       const std::string path(f->path), full(f->full);
       const std::string op = e.kind == ExprKind::kCall ? e.name : std::string("contains");
       std::string why = slash   ? "is a base provider slug (no region or tier) and never holds a `/`"
                         : colon ? "holds model ids without their variant suffix and never holds a `:`"
-                                : "is a lower-case slug and never holds an upper-case letter";
+                        : slug  ? "is a lower-case slug and never holds an upper-case letter"
+                                : "is " + stdlib::Describe(f->holds) + " and never holds an upper-case letter";
       std::string help = upper && !slash ? "write it in lower case"
                          : full.empty() ? "compare the field that holds the full name"
                                         : "test `" + full + "` (`" + full + " " + op + " \"" + std::string(s) +

@@ -387,5 +387,37 @@ rule fine { when context.data_class == "confidential" or "nightly" in context.ta
   EXPECT_NE(r.find("`context.tags` is lower case"), std::string::npos) << r;
 }
 
+// The same labels through set algebra and prefix/substring tests: each of
+// these rules checked clean and never fired (`intersection` of the lower-cased
+// tags with {"Batch"} is always empty; `is_subset({"Confidential"}, tags)`
+// always false; `starts_with "Prod"` never holds). Before, only `==`, `in`
+// and `has` were judged, and substring tests only of provider slugs.
+TEST(Names, LabelsThroughSetAlgebraAndSubstrings) {
+  auto c = CheckSource(R"(policy "p"
+rule cheap { when length(intersection(context.tags, {"Batch", "nightly"})) > 0 route sort price }
+rule conf { when is_subset({"Confidential"}, context.tags) require provider.zdr }
+rule left { when length(difference({"Batch"}, context.tags)) == 0 route sort price }
+rule only { when length(intersection(request.provider.only, {"Azure"})) > 0 require provider.zdr }
+rule prod { when exists(context.environment) and context.environment starts_with "Prod" require provider.zdr }
+rule pii { when (context.data_class ?? "") contains "PII" require provider.zdr }
+rule team { when any t in context.tags: t starts_with "Team-" require provider.zdr }
+rule fine { when length(intersection(context.tags, {"batch"})) > 0 and context.tags has "x"
+            and (context.environment ?? "") starts_with "prod" require provider.zdr }
+)");
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_EQ(Count(r, "warning[tg_name_never_matches]"), 7u) << r;
+  EXPECT_TRUE(Has(r, "test.tg:2:53: warning[tg_name_never_matches]: `context.tags` is lower case (the decoder "
+                     "lower-cases its ASCII letters) and never equals `Batch`")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:3:28: warning[tg_name_never_matches]")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:4:36: warning[tg_name_never_matches]")) << r;
+  EXPECT_TRUE(Has(r, "`request.provider.only` is a lower-case provider slug and never equals `Azure`")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:6:50: warning[tg_name_never_matches]: `context.environment` is lower case (the "
+                     "decoder lower-cases its ASCII letters) and never holds an upper-case letter, so "
+                     "`starts_with \"Prod\"` is always false")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:7:17: warning[tg_name_never_matches]")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:8:41: warning[tg_name_never_matches]")) << r;
+}
+
 }  // namespace
 }  // namespace tollgate::checktest\n
