@@ -121,6 +121,7 @@ class NameChecker {
         (e.name == "intersection" || e.name == "difference" || e.name == "is_subset")) {
       SetAlgebra(e);
     }
+    if (e.kids.size() == 2) CaseMapped(e);
     // `any m in request.models: m == "x:free"`: the variable holds what the
     // list's elements hold; `any b in ws[k].banned: ...`: what the lists read
     // out of the document hold.
@@ -213,6 +214,75 @@ class NameChecker {
       Check(*f, other, vals, defaults);
       return;
     }
+  }
+
+  // `lower(request.content) contains "Ignore previous"`, `lower(g) ==
+  // "Admins"`, `upper(x) starts_with "acme"`: `lower` leaves no upper-case
+  // ASCII letter (`upper` no lower-case one), so a constant holding one
+  // never matches -- the rule checked clean and never fired. `==`, `!=`,
+  // `in`, `not in` with the mapped string on either side of an equality and
+  // as the tested string of `contains`, `starts_with`, `ends_with`.
+  void CaseMapped(Expr& e) {
+    auto mapped = [](const Expr& x) -> char {
+      return x.kind == ExprKind::kCall && x.kids.size() == 1 && (x.name == "lower" || x.name == "upper")
+                 ? x.name[0]
+                 : 0;
+    };
+    Expr* call = nullptr;
+    Expr* other = nullptr;
+    bool elements = false;
+    std::string op;
+    if (e.kind == ExprKind::kBinary) {
+      switch (e.op) {
+        case Op::kEq:
+        case Op::kNe:
+          if (mapped(*e.kids[0])) call = e.kids[0].get(), other = e.kids[1].get();
+          else if (mapped(*e.kids[1])) call = e.kids[1].get(), other = e.kids[0].get();
+          op = e.op == Op::kEq ? "==" : "!=";
+          break;
+        case Op::kIn:
+        case Op::kNotIn:
+          if (mapped(*e.kids[0])) call = e.kids[0].get(), other = e.kids[1].get(), elements = true;
+          op = e.op == Op::kIn ? "in" : "not in";
+          break;
+        case Op::kContains:
+          if (mapped(*e.kids[0])) call = e.kids[0].get(), other = e.kids[1].get();
+          op = "contains";
+          break;
+        default:
+          break;
+      }
+    } else if (e.kind == ExprKind::kCall && (e.name == "starts_with" || e.name == "ends_with" ||
+                                             e.name == "contains")) {
+      if (mapped(*e.kids[0])) call = e.kids[0].get(), other = e.kids[1].get();
+      op = e.name;
+    }
+    if (!call || !call->type.is(Kind::kString) || FoldExpr(ctx_, *call)) return;
+    const bool lower = mapped(*call) == 'l';
+    std::vector<Known> vals;
+    elements ? Elements(*other, &vals) : Values(*other, &vals);
+    Named bad;
+    std::vector<std::string> fixes;
+    std::unordered_set<std::string_view> seen;
+    for (const Known& k : vals) {
+      if (k.v.kind != Kind::kString) continue;
+      const std::string_view s = k.v.sv();
+      const bool never = std::any_of(s.begin(), s.end(), [&](char c) {
+        return lower ? (c >= 'A' && c <= 'Z') : (c >= 'a' && c <= 'z');
+      });
+      if (!never || !seen.insert(s).second) continue;
+      bad.Add(s, k.where);
+      std::string fix(s);
+      for (char& c : fix)
+        if (lower ? (c >= 'A' && c <= 'Z') : (c >= 'a' && c <= 'z')) c = static_cast<char>(c ^ 0x20);
+      AddOnce(&fixes, "`" + fix + "`");
+    }
+    if (bad.empty()) return;
+    const std::string fn = lower ? "lower" : "upper";
+    ctx_.Warning("tg_name_never_matches", other->span,
+                 "`" + fn + "(...)` holds no " + (lower ? "upper" : "lower") + "-case ASCII letter, so `" + op +
+                     "` with " + bad.Text() + " never holds",
+                 "write " + ListText(fixes, "and") + ", or compare without `" + fn + "`");
   }
 
   // The shapes whose values never hold an upper-case ASCII letter.

@@ -419,5 +419,34 @@ rule fine { when length(intersection(context.tags, {"batch"})) > 0 and context.t
   EXPECT_TRUE(Has(r, "test.tg:8:41: warning[tg_name_never_matches]")) << r;
 }
 
+// `lower(...)` holds no upper-case ASCII letter (`upper(...)` no lower-case
+// one): a security team's `lower(request.content) contains "Ignore previous
+// instructions"` checked clean and never fired, for any prompt.
+TEST(Names, CaseMappedStringsComparedWithTheOtherCaseWarn) {
+  auto c = CheckSource(R"(policy "p"
+const phrases = ["Ignore previous instructions", "reveal your prompt"]
+rule inj { when any p in phrases: lower(request.content) contains p deny 403 "injection" }
+rule dan { when lower(request.content) contains "DAN mode" deny 403 "dan" }
+rule grp { when any g in principal.groups: lower(g) == "Admins" tag admin = true }
+rule usr { when lower(principal.user ?? "") in {"Alice", "bob"} tag vip = true }
+rule up { when upper(principal.workspace) starts_with "acme" tag a = true }
+rule fine { when lower(request.content) contains "dan mode" or upper(principal.workspace) == "ACME-1"
+            or lower(principal.workspace) != "acme" tag f = true }
+)");
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_EQ(Count(r, "warning[tg_name_never_matches]"), 5u) << r;
+  EXPECT_TRUE(Has(r, "test.tg:3:67: warning[tg_name_never_matches]: `lower(...)` holds no upper-case ASCII "
+                     "letter, so `contains` with `Ignore previous instructions` never holds")) << r;
+  EXPECT_TRUE(Has(r, "write `ignore previous instructions`, or compare without `lower`")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:4:49: warning[tg_name_never_matches]")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:5:56: warning[tg_name_never_matches]: `lower(...)` holds no upper-case ASCII "
+                     "letter, so `==` with `Admins` never holds")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:6:48: warning[tg_name_never_matches]: `lower(...)` holds no upper-case ASCII "
+                     "letter, so `in` with `Alice` never holds")) << r;
+  EXPECT_TRUE(Has(r, "`upper(...)` holds no lower-case ASCII letter, so `starts_with` with `acme` never holds"))
+      << r;
+}
+
 }  // namespace
 }  // namespace tollgate::checktest\n
