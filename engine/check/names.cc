@@ -122,10 +122,12 @@ class NameChecker {
       SetAlgebra(e);
     }
     if (e.kids.size() == 2) CaseMapped(e);
+    if (e.kind == ExprKind::kBinary && e.kids.size() == 2) SystemRole(e);
     // `any m in request.models: m == "x:free"`: the variable holds what the
     // list's elements hold; `any b in ws[k].banned: ...`: what the lists read
     // out of the document hold.
     if (e.kind == ExprKind::kQuantifier && e.kids.size() == 2 && e.index >= 0) {
+      if (IsMessages(*e.kids[0])) message_locals_.push_back(e.index);
       if (const ShapedField* f = FieldOf(*e.kids[0])) {
         local_fields_.emplace_back(e.index, f);
       } else {
@@ -138,6 +140,7 @@ class NameChecker {
   }
   void Reset() {
     depth_reported_ = false;
+    message_locals_.clear();
     local_fields_.clear();  // slots are numbered per root
     local_values_.clear();
   }
@@ -283,6 +286,48 @@ class NameChecker {
                  "`" + fn + "(...)` holds no " + (lower ? "upper" : "lower") + "-case ASCII letter, so `" + op +
                      "` with " + bad.Text() + " never holds",
                  "write " + ListText(fixes, "and") + ", or compare without `" + fn + "`");
+  }
+
+  bool IsMessages(const Expr& e) const {
+    return e.ref == RefKind::kField && e.index >= 0 && ctx_.schema->field(e.index).path == "request.messages";
+  }
+  // `m.role` of a message: `m` a quantifier variable over request.messages,
+  // or `request.messages[i]`.
+  bool IsMessageRole(const Expr& e) const {
+    if (e.kind != ExprKind::kMember || e.name != "role" || e.kids.size() != 1) return false;
+    const Expr& base = *e.kids[0];
+    if (base.kind == ExprKind::kName && base.ref == RefKind::kLocal)
+      return std::find(message_locals_.begin(), message_locals_.end(), base.index) != message_locals_.end();
+    return base.kind == ExprKind::kIndex && base.kids.size() == 2 && IsMessages(*base.kids[0]);
+  }
+
+  // `m.role == "system"`, `m.role in {"system"}`: OpenAI's chat API takes the
+  // system prompt as a `developer` message too (the role its newer models
+  // use in place of `system`), so a rule on the system prompt that names
+  // only `system` -- no custom system prompts, a required notice, secrets in
+  // the instructions -- misses every request sending it as `developer`.
+  void SystemRole(Expr& e) {
+    if (e.op != Op::kEq && e.op != Op::kNe && e.op != Op::kIn && e.op != Op::kNotIn) return;
+    Expr* other = nullptr;
+    bool elements = false;
+    if (IsMessageRole(*e.kids[0])) other = e.kids[1].get(), elements = e.op == Op::kIn || e.op == Op::kNotIn;
+    else if (IsMessageRole(*e.kids[1]) && (e.op == Op::kEq || e.op == Op::kNe)) other = e.kids[0].get();
+    if (!other) return;
+    std::vector<Known> vals;
+    elements ? Elements(*other, &vals) : Values(*other, &vals);
+    bool system = false, developer = false;
+    for (const Known& k : vals) {
+      if (k.v.kind != Kind::kString) continue;
+      system = system || k.v.sv() == "system";
+      developer = developer || k.v.sv() == "developer";
+    }
+    if (!system || developer) return;
+    ctx_.Warning("tg_system_role_only", other->span,
+                 "this tests the role `system` but not `developer`: OpenAI's API takes the system prompt as a "
+                 "`developer` message too (its newer models' name for it), so such requests pass this test "
+                 "as if they had no system prompt",
+                 std::string("test both: `m.role ") + (e.op == Op::kNe || e.op == Op::kNotIn ? "not in" : "in") +
+                     " {\"system\", \"developer\"}`");
   }
 
   // The shapes whose values never hold an upper-case ASCII letter.
@@ -551,6 +596,7 @@ class NameChecker {
   Context& ctx_;
   bool depth_reported_ = false;
   std::vector<std::pair<int32_t, const ShapedField*>> local_fields_;  // quantifier slot -> field
+  std::vector<int32_t> message_locals_;  // quantifier slots over request.messages
   std::vector<std::pair<int32_t, std::vector<Known>>> local_values_;  // quantifier slot -> elements
 };
 

@@ -448,5 +448,29 @@ rule fine { when lower(request.content) contains "dan mode" or upper(principal.w
       << r;
 }
 
+// OpenAI's API takes the system prompt as a `developer` message too: a rule
+// on the system prompt naming only `system` checked clean and passed every
+// request that sent its instructions as `developer`.
+TEST(Names, SystemRoleWithoutDeveloperWarns) {
+  auto c = CheckSource(R"(policy "p"
+rule no_custom_prompts { when any m in request.messages: m.role == "system" deny 403 "no custom system prompts" }
+rule notice { when not (any m in request.messages: m.role in {"system"} and m.content contains "ACME-NOTICE")
+              deny 403 "the system prompt must carry the notice" }
+rule first { when exists(request.messages[0]) and request.messages[0].role != "system" tag bare = true }
+rule fine { when any m in request.messages: m.role in {"system", "developer"} and m.content contains "x"
+            deny 403 "x" }
+rule user { when any m in request.messages: m.role == "user" and m.content contains "y" deny 403 "y" }
+)");
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_EQ(Count(r, "warning[tg_system_role_only]"), 3u) << r;
+  EXPECT_TRUE(Has(r, "test.tg:2:68: warning[tg_system_role_only]: this tests the role `system` but not "
+                     "`developer`")) << r;
+  EXPECT_TRUE(Has(r, "test both: `m.role in {\"system\", \"developer\"}`")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:3:62: warning[tg_system_role_only]")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:5:79: warning[tg_system_role_only]")) << r;
+  EXPECT_TRUE(Has(r, "test both: `m.role not in {\"system\", \"developer\"}`")) << r;
+}
+
 }  // namespace
 }  // namespace tollgate::checktest\n
