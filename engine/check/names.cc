@@ -15,7 +15,9 @@
 // (`ws[principal.workspace].blocked_providers`). A policy that denies on the
 // requested model, or applies a require by it, without reading the fallback
 // models gets tg_fallback_unchecked. A membership test against a constant
-// empty collection (`request.model in {}`) gets tg_empty_collection.
+// empty collection (`request.model in {}`) gets tg_empty_collection; a
+// message role tested for `system` and not `developer` gets
+// tg_system_role_only.
 #include "engine/check/passes.h"
 #include "stdlib/field_values.h"
 #include "stdlib/names.h"
