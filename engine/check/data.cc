@@ -192,6 +192,7 @@ class Converter {
         if (n.t == JNode::kNumber) {
           auto r = std::from_chars(n.s.data(), n.s.data() + n.s.size(), ms);
           if (r.ec == std::errc() && r.ptr == n.s.data() + n.s.size()) {
+            if (ms != 0) UnitlessDuration(path, n.s, ms);
             *out = Value::Duration(ms);
             return true;
           }
@@ -299,9 +300,25 @@ class Converter {
     return false;
   }
 
+  // A bare number is milliseconds: `"max_age": 3600` written for an hour is
+  // 3.6 seconds, and a rule comparing it with `1h` checks clean. Warned
+  // once per document (tg_duration_unit), at the first such value.
+  void UnitlessDuration(const std::string& path, const std::string& text, int64_t ms) {
+    if (unit_warned_) return;
+    unit_warned_ = true;
+    std::string seconds;
+    if (ms > -INT64_MAX / 1000 && ms < INT64_MAX / 1000) seconds = " (" + FormatMicros(ms * 1000) + " s)";
+    ctx_.Warning("tg_duration_unit", at_,
+                 "data `" + decl_.name + "` in `" + decl_.file + "`: at `" + path + "`: the duration `" + text +
+                     "` has no unit and is read as milliseconds" + seconds,
+                 "write its unit in the document: `\"" + text + "ms\"`, or `\"" + text +
+                     "s\"` if seconds were meant (`\"30s\"`, `\"5m\"`, `\"1h\"`, `\"90d\"`)");
+  }
+
   Context& ctx_;
   const ast::DataDecl& decl_;
   Span at_;
+  bool unit_warned_ = false;
 };
 
 bool ContainsAny(const Type& t) {
