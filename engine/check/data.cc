@@ -137,28 +137,6 @@ std::string Quote(std::string_view s) {
   return out + "\"";
 }
 
-bool ParseDurationText(std::string_view t, int64_t* ms) {
-  size_t i = 0;
-  while (i < t.size() && isdigit(static_cast<unsigned char>(t[i]))) ++i;
-  if (i == 0) return false;
-  int64_t n = 0;
-  auto r = std::from_chars(t.data(), t.data() + i, n);
-  if (r.ec != std::errc()) return false;
-  std::string_view unit = t.substr(i);
-  int64_t mul = 0;
-  if (unit == "ms") mul = 1;
-  else if (unit == "s") mul = 1000;
-  else if (unit == "m") mul = 60'000;
-  else if (unit == "h") mul = 3'600'000;
-  else if (unit == "d") mul = 86'400'000;
-  else if (unit == "w") mul = 604'800'000;
-  else return false;
-  auto v = MulChecked(n, mul);
-  if (!v) return false;
-  *ms = *v;
-  return true;
-}
-
 // Converts one JSON tree against a shape. Reports the first mismatch only.
 class Converter {
  public:
@@ -205,13 +183,16 @@ class Converter {
         return true;
       case Kind::kDuration: {
         int64_t ms = 0;
-        if (n.t == JNode::kString && ParseDurationText(n.s, &ms)) {
-          *out = Value::Duration(ms);
-          return true;
+        if (n.t == JNode::kString) {
+          if (auto d = ParseDuration(n.s)) {
+            *out = Value::Duration(*d);
+            return true;
+          }
         }
         if (n.t == JNode::kNumber) {
           auto r = std::from_chars(n.s.data(), n.s.data() + n.s.size(), ms);
           if (r.ec == std::errc() && r.ptr == n.s.data() + n.s.size()) {
+            if (ms != 0) UnitlessDuration(path, n.s, ms);
             *out = Value::Duration(ms);
             return true;
           }
@@ -319,9 +300,25 @@ class Converter {
     return false;
   }
 
+  // A bare number is milliseconds: `"max_age": 3600` written for an hour is
+  // 3.6 seconds, and a rule comparing it with `1h` checks clean. Warned
+  // once per document (tg_duration_unit), at the first such value.
+  void UnitlessDuration(const std::string& path, const std::string& text, int64_t ms) {
+    if (unit_warned_) return;
+    unit_warned_ = true;
+    std::string seconds;
+    if (ms > -INT64_MAX / 1000 && ms < INT64_MAX / 1000) seconds = " (" + FormatMicros(ms * 1000) + " s)";
+    ctx_.Warning("tg_duration_unit", at_,
+                 "data `" + decl_.name + "` in `" + decl_.file + "`: at `" + path + "`: the duration `" + text +
+                     "` has no unit and is read as milliseconds" + seconds,
+                 "write its unit in the document: `\"" + text + "ms\"`, or `\"" + text +
+                     "s\"` if seconds were meant (`\"30s\"`, `\"5m\"`, `\"1h\"`, `\"90d\"`)");
+  }
+
   Context& ctx_;
   const ast::DataDecl& decl_;
   Span at_;
+  bool unit_warned_ = false;
 };
 
 bool ContainsAny(const Type& t) {

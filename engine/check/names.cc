@@ -5,14 +5,19 @@
 // and the decoder check values with). So `provider.name == "azure/sweden"`,
 // `request.model in {"openai/gpt-4o:free"}`, `endpoint.quantization ==
 // "INT4"`, `"Free" in request.variants` or `principal.jurisdiction in
-// {"de"}` is always false: a warning (tg_name_never_matches) lists the
+// {"de"}` is always false -- and so are set algebra with such values
+// (`intersection(context.tags, {"Batch"})`) and a prefix or substring test
+// the field never holds (`context.environment starts_with "Prod"`): a
+// warning (tg_name_never_matches) lists the
 // impossible values and the spelling meant, or the field that holds the full
 // name. The values are those known at check time: constants, data documents,
 // and every entry of a data document indexed by a run-time key
 // (`ws[principal.workspace].blocked_providers`). A policy that denies on the
 // requested model, or applies a require by it, without reading the fallback
 // models gets tg_fallback_unchecked. A membership test against a constant
-// empty collection (`request.model in {}`) gets tg_empty_collection.
+// empty collection (`request.model in {}`) gets tg_empty_collection; a
+// message role tested for `system` and not `developer` gets
+// tg_system_role_only.
 #include "engine/check/passes.h"
 #include "stdlib/field_values.h"
 #include "stdlib/names.h"
@@ -114,10 +119,17 @@ class NameChecker {
                                 (e.name == "starts_with" || e.name == "ends_with")))) {
       Substring(e);
     }
+    if (e.kind == ExprKind::kCall && e.kids.size() == 2 &&
+        (e.name == "intersection" || e.name == "difference" || e.name == "is_subset")) {
+      SetAlgebra(e);
+    }
+    if (e.kids.size() == 2) CaseMapped(e);
+    if (e.kind == ExprKind::kBinary && e.kids.size() == 2) SystemRole(e);
     // `any m in request.models: m == "x:free"`: the variable holds what the
     // list's elements hold; `any b in ws[k].banned: ...`: what the lists read
     // out of the document hold.
     if (e.kind == ExprKind::kQuantifier && e.kids.size() == 2 && e.index >= 0) {
+      if (IsMessages(*e.kids[0])) message_locals_.push_back(e.index);
       if (const ShapedField* f = FieldOf(*e.kids[0])) {
         local_fields_.emplace_back(e.index, f);
       } else {
@@ -130,6 +142,7 @@ class NameChecker {
   }
   void Reset() {
     depth_reported_ = false;
+    message_locals_.clear();
     local_fields_.clear();  // slots are numbered per root
     local_values_.clear();
   }
@@ -189,6 +202,155 @@ class NameChecker {
                  "list the values it should hold, or remove the condition");
   }
 
+  // `intersection(context.tags, {"Batch"})`, `is_subset({"Confidential"},
+  // context.tags)`, `difference(request.provider.only, {"Azure"})`: set
+  // algebra of a shaped set field with values it never holds. Those values
+  // are never in the intersection, always in the difference, and make a
+  // subset test fail -- as `"Batch" in context.tags` is always false.
+  void SetAlgebra(Expr& e) {
+    for (size_t i = 0; i < 2; ++i) {
+      Expr* side = e.kids[i].get();
+      std::vector<std::string_view> defaults;
+      const ShapedField* f = Side(side, &defaults);
+      if (!f || !IsCollection(*side)) continue;
+      Expr& other = *e.kids[1 - i];
+      std::vector<Known> vals;
+      Elements(other, &vals);
+      Check(*f, other, vals, defaults);
+      return;
+    }
+  }
+
+  // `lower(request.content) contains "Ignore previous"`, `lower(g) ==
+  // "Admins"`, `upper(x) starts_with "acme"`: `lower` leaves no upper-case
+  // ASCII letter (`upper` no lower-case one), so a constant holding one
+  // never matches -- the rule checked clean and never fired. `==`, `!=`,
+  // `in`, `not in` with the mapped string on either side of an equality and
+  // as the tested string of `contains`, `starts_with`, `ends_with`.
+  void CaseMapped(Expr& e) {
+    auto mapped = [](const Expr& x) -> char {
+      return x.kind == ExprKind::kCall && x.kids.size() == 1 && (x.name == "lower" || x.name == "upper")
+                 ? x.name[0]
+                 : 0;
+    };
+    Expr* call = nullptr;
+    Expr* other = nullptr;
+    bool elements = false;
+    std::string op;
+    if (e.kind == ExprKind::kBinary) {
+      switch (e.op) {
+        case Op::kEq:
+        case Op::kNe:
+          if (mapped(*e.kids[0])) call = e.kids[0].get(), other = e.kids[1].get();
+          else if (mapped(*e.kids[1])) call = e.kids[1].get(), other = e.kids[0].get();
+          op = e.op == Op::kEq ? "==" : "!=";
+          break;
+        case Op::kIn:
+        case Op::kNotIn:
+          if (mapped(*e.kids[0])) call = e.kids[0].get(), other = e.kids[1].get(), elements = true;
+          op = e.op == Op::kIn ? "in" : "not in";
+          break;
+        case Op::kContains:
+          if (mapped(*e.kids[0])) call = e.kids[0].get(), other = e.kids[1].get();
+          op = "contains";
+          break;
+        default:
+          break;
+      }
+    } else if (e.kind == ExprKind::kCall && (e.name == "starts_with" || e.name == "ends_with" ||
+                                             e.name == "contains")) {
+      if (mapped(*e.kids[0])) call = e.kids[0].get(), other = e.kids[1].get();
+      op = e.name;
+    }
+    if (!call || !call->type.is(Kind::kString) || FoldExpr(ctx_, *call)) return;
+    const bool lower = mapped(*call) == 'l';
+    std::vector<Known> vals;
+    elements ? Elements(*other, &vals) : Values(*other, &vals);
+    Named bad;
+    std::vector<std::string> fixes;
+    std::unordered_set<std::string_view> seen;
+    for (const Known& k : vals) {
+      if (k.v.kind != Kind::kString) continue;
+      const std::string_view s = k.v.sv();
+      const bool never = std::any_of(s.begin(), s.end(), [&](char c) {
+        return lower ? (c >= 'A' && c <= 'Z') : (c >= 'a' && c <= 'z');
+      });
+      if (!never || !seen.insert(s).second) continue;
+      bad.Add(s, k.where);
+      std::string fix(s);
+      for (char& c : fix)
+        if (lower ? (c >= 'A' && c <= 'Z') : (c >= 'a' && c <= 'z')) c = static_cast<char>(c ^ 0x20);
+      AddOnce(&fixes, "`" + fix + "`");
+    }
+    if (bad.empty()) return;
+    const std::string fn = lower ? "lower" : "upper";
+    ctx_.Warning("tg_name_never_matches", other->span,
+                 "`" + fn + "(...)` holds no " + (lower ? "upper" : "lower") + "-case ASCII letter, so `" + op +
+                     "` with " + bad.Text() + " never holds",
+                 "write " + ListText(fixes, "and") + ", or compare without `" + fn + "`");
+  }
+
+  bool IsMessages(const Expr& e) const {
+    return e.ref == RefKind::kField && e.index >= 0 && ctx_.schema->field(e.index).path == "request.messages";
+  }
+  // `m.role` of a message: `m` a quantifier variable over request.messages,
+  // or `request.messages[i]`.
+  bool IsMessageRole(const Expr& e) const {
+    if (e.kind != ExprKind::kMember || e.name != "role" || e.kids.size() != 1) return false;
+    const Expr& base = *e.kids[0];
+    if (base.kind == ExprKind::kName && base.ref == RefKind::kLocal)
+      return std::find(message_locals_.begin(), message_locals_.end(), base.index) != message_locals_.end();
+    return base.kind == ExprKind::kIndex && base.kids.size() == 2 && IsMessages(*base.kids[0]);
+  }
+
+  // `m.role == "system"`, `m.role in {"system"}`: OpenAI's chat API takes the
+  // system prompt as a `developer` message too (the role its newer models
+  // use in place of `system`), so a rule on the system prompt that names
+  // only `system` -- no custom system prompts, a required notice, secrets in
+  // the instructions -- misses every request sending it as `developer`.
+  void SystemRole(Expr& e) {
+    if (e.op != Op::kEq && e.op != Op::kNe && e.op != Op::kIn && e.op != Op::kNotIn) return;
+    Expr* other = nullptr;
+    bool elements = false;
+    if (IsMessageRole(*e.kids[0])) other = e.kids[1].get(), elements = e.op == Op::kIn || e.op == Op::kNotIn;
+    else if (IsMessageRole(*e.kids[1]) && (e.op == Op::kEq || e.op == Op::kNe)) other = e.kids[0].get();
+    if (!other) return;
+    std::vector<Known> vals;
+    elements ? Elements(*other, &vals) : Values(*other, &vals);
+    bool system = false, developer = false;
+    for (const Known& k : vals) {
+      if (k.v.kind != Kind::kString) continue;
+      system = system || k.v.sv() == "system";
+      developer = developer || k.v.sv() == "developer";
+    }
+    if (!system || developer) return;
+    ctx_.Warning("tg_system_role_only", other->span,
+                 "this tests the role `system` but not `developer`: OpenAI's API takes the system prompt as a "
+                 "`developer` message too (its newer models' name for it), so such requests pass this test "
+                 "as if they had no system prompt",
+                 std::string("test both: `m.role ") + (e.op == Op::kNe || e.op == Op::kNotIn ? "not in" : "in") +
+                     " {\"system\", \"developer\"}`");
+  }
+
+  // The shapes whose values never hold an upper-case ASCII letter.
+  static bool LowerCaseOnly(Shape s) {
+    switch (s) {
+      case Shape::kBaseProvider:
+      case Shape::kProviderSlug:
+      case Shape::kVariant:
+      case Shape::kDataCollection:
+      case Shape::kTier:
+      case Shape::kQuantization:
+      case Shape::kSortBy:
+      case Shape::kSortPartition:
+      case Shape::kServiceTier:
+      case Shape::kLowerText:
+        return true;
+      default:
+        return false;
+    }
+  }
+
   // `provider.name starts_with "azure/"`, `endpoint.model ends_with
   // ":free"`, `request.model contains ":"`: a part the field never holds
   // (a `/` in a base provider slug, a `:` in a model id without its
@@ -206,18 +368,21 @@ class NameChecker {
       return;
     }
     const bool slug = f->holds == Shape::kBaseProvider || f->holds == Shape::kProviderSlug;
+    const bool lower_only = LowerCaseOnly(f->holds);
     for (const Known& k : vals) {
       if (k.v.kind != Kind::kString) continue;
       const std::string_view s = k.v.sv();
       const bool slash = f->holds == Shape::kBaseProvider && s.find('/') != std::string_view::npos;
       const bool colon = f->holds == Shape::kModelId && s.find(':') != std::string_view::npos;
-      const bool upper = slug && std::any_of(s.begin(), s.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+      const bool upper =
+          lower_only && std::any_of(s.begin(), s.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
       if (!slash && !colon && !upper) continue;
       const std::string path(f->path), full(f->full);
       const std::string op = e.kind == ExprKind::kCall ? e.name : std::string("contains");
       std::string why = slash   ? "is a base provider slug (no region or tier) and never holds a `/`"
                         : colon ? "holds model ids without their variant suffix and never holds a `:`"
-                                : "is a lower-case slug and never holds an upper-case letter";
+                        : slug  ? "is a lower-case slug and never holds an upper-case letter"
+                                : "is " + stdlib::Describe(f->holds) + " and never holds an upper-case letter";
       std::string help = upper && !slash ? "write it in lower case"
                          : full.empty() ? "compare the field that holds the full name"
                                         : "test `" + full + "` (`" + full + " " + op + " \"" + std::string(s) +
@@ -433,6 +598,7 @@ class NameChecker {
   Context& ctx_;
   bool depth_reported_ = false;
   std::vector<std::pair<int32_t, const ShapedField*>> local_fields_;  // quantifier slot -> field
+  std::vector<int32_t> message_locals_;  // quantifier slots over request.messages
   std::vector<std::pair<int32_t, std::vector<Known>>> local_values_;  // quantifier slot -> elements
 };
 

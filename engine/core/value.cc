@@ -4,8 +4,10 @@
 #include "engine/core/civil.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <new>
 
 #include "engine/core/money.h"
@@ -595,6 +597,26 @@ bool Lit(std::string_view t, size_t* pos, char c) {
 }
 
 }  // namespace
+
+std::optional<int64_t> ParseDuration(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+  if (i == 0) return std::nullopt;
+  int64_t n = 0;
+  auto r = std::from_chars(text.data(), text.data() + i, n);
+  if (r.ec != std::errc() || r.ptr != text.data() + i) return std::nullopt;
+  const std::string_view unit = text.substr(i);
+  int64_t mul;
+  if (unit == "ms") mul = 1;
+  else if (unit == "s") mul = 1000;
+  else if (unit == "m") mul = 60'000;
+  else if (unit == "h") mul = 3'600'000;
+  else if (unit == "d") mul = 86'400'000;
+  else if (unit == "w") mul = 604'800'000;
+  else return std::nullopt;
+  if (n > std::numeric_limits<int64_t>::max() / mul) return std::nullopt;
+  return n * mul;
+}
 
 bool ParseRfc3339(std::string_view t, int64_t* unix_ms) {
   size_t p = 0;

@@ -20,6 +20,7 @@
 #include <cstring>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -187,5 +188,11 @@ inline int64_t AsMicros(const Value& v) {
 // RFC 3339 (UTC "Z" or numeric offset) <-> Unix ms.
 bool ParseRfc3339(std::string_view text, int64_t* unix_ms);
 std::string FormatRfc3339(int64_t unix_ms);
+
+// A duration written as the language writes it: digits and one unit of ms,
+// s, m, h, d, w ("90000ms", "90s"; a day is 24 h). The decision JSON renders
+// a duration "<n>ms"; data documents and decision inputs take this form (or
+// integer milliseconds) back. nullopt when malformed or past int64 ms.
+std::optional<int64_t> ParseDuration(std::string_view text);
 
 }  // namespace tollgate

@@ -1,6 +1,7 @@
 #include "engine/parse/text.h"
 
 #include "engine/core/utf8.h"
+#include "engine/core/value.h"
 
 #include <algorithm>
 #include <limits>
@@ -163,23 +164,7 @@ std::optional<int64_t> ParseInt(std::string_view digits) {
   return v;
 }
 
-std::optional<int64_t> ParseDurationMs(std::string_view text) {
-  size_t i = 0;
-  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
-  auto n = ParseInt(text.substr(0, i));
-  if (!n) return std::nullopt;
-  std::string_view unit = text.substr(i);
-  int64_t mult;
-  if (unit == "ms") mult = 1;
-  else if (unit == "s") mult = 1000;
-  else if (unit == "m") mult = 60'000;
-  else if (unit == "h") mult = 3'600'000;
-  else if (unit == "d") mult = 86'400'000;
-  else if (unit == "w") mult = 604'800'000;
-  else return std::nullopt;
-  if (*n > std::numeric_limits<int64_t>::max() / mult) return std::nullopt;
-  return *n * mult;
-}
+std::optional<int64_t> ParseDurationMs(std::string_view text) { return ParseDuration(text); }
 
 std::string Ticked(std::string_view text) {
   constexpr size_t kMax = 32;

@@ -695,9 +695,17 @@ struct Runner {
         }
         for (const vm::Tag& tg : d.tags) {
           if (tg.key != key) continue;
-          if (Equal(tg.value, *e.value->folded) || ToJson(tg.value) == ToJson(*e.value->folded)) return;
+          // Values, not their JSON texts: a decimal 2.5, a money 2.50 usd
+          // and a string "2.5" all render `"2.5"`, and a rule's tag of one
+          // type is not the other (ints and decimals compare by value).
+          if (Equal(tg.value, *e.value->folded)) return;
+          auto number = [](Kind k) { return k == Kind::kInt || k == Kind::kDecimal; };
+          const Kind got = tg.value.kind, want = e.value->folded->kind;
           Fail(r, e, "expected tag `" + key + "` = " + ToDisplay(*e.value->folded) + ", got " +
-                         ToDisplay(tg.value));
+                         ToDisplay(tg.value) +
+                         (got != want && !(number(got) && number(want))
+                              ? std::string(" (a ") + KindName(got) + ", not a " + KindName(want) + ")"
+                              : std::string()));
           return;
         }
         Fail(r, e, "expected tag `" + key + "`, no rule set it");

@@ -22,7 +22,10 @@ using ast::RefKind;
 // the served model, and the requested models (a request naming a model no
 // endpoint serves is refused by the router, so a policy constant compared
 // with one matches no request that is routed).
-enum class NameField : uint8_t { kNone, kBase, kSlug, kModel, kRequestModel, kRequestModels };
+// Regions and endpoint ids are free text in the catalog: a region written
+// another way (`"US-East-1"`, `"westeurope"` where the catalog says
+// `"eastus2"`) is known only against it.
+enum class NameField : uint8_t { kNone, kBase, kSlug, kModel, kRequestModel, kRequestModels, kRegion, kEndpointId };
 
 class Walker {
  public:
@@ -32,6 +35,8 @@ class Walker {
       slugs_.insert(e.provider);
       bases_.insert(std::string(stdlib::ProviderBase(e.provider)));
       models_.insert(std::string(stdlib::SplitModel(e.model).id));
+      regions_.insert(e.region);
+      ids_.insert(e.id);
     }
   }
 
@@ -61,6 +66,8 @@ class Walker {
     if (p == "provider.name") return NameField::kBase;
     if (p == "provider.slug") return NameField::kSlug;
     if (p == "endpoint.model") return NameField::kModel;
+    if (p == "provider.region") return NameField::kRegion;
+    if (p == "endpoint.id") return NameField::kEndpointId;
     // `_full` spellings carry a variant (`:free`), legal there: the model id
     // before it is what the catalog must hold (stdlib/names.h, SplitModel).
     if (p == "request.model" || p == "request.model_full") return NameField::kRequestModel;
@@ -142,13 +149,18 @@ class Walker {
     if (!c) return;
     std::vector<std::string_view> names;
     Strings(*c, elements, &names);
-    const std::set<std::string>& known = f == NameField::kBase   ? bases_
-                                         : f == NameField::kSlug ? slugs_
-                                                                 : models_;
+    const std::set<std::string>& known = f == NameField::kBase         ? bases_
+                                         : f == NameField::kSlug       ? slugs_
+                                         : f == NameField::kRegion     ? regions_
+                                         : f == NameField::kEndpointId ? ids_
+                                                                       : models_;
     const char* written = PathOf(*field, policy_);
     if (written == nullptr) written = "request.models";  // a quantifier's variable
     const std::string path = written;
-    const char* what = f == NameField::kBase || f == NameField::kSlug ? "provider" : "model";
+    const char* what = f == NameField::kBase || f == NameField::kSlug ? "provider"
+                       : f == NameField::kRegion                      ? "region"
+                       : f == NameField::kEndpointId                  ? "endpoint"
+                                                                      : "model";
     std::vector<std::string> missing;
     for (std::string_view s : names) {
       // "" is a neutral value; a misspelling tg_name_never_matches reports.
@@ -213,7 +225,7 @@ class Walker {
   const Catalog& catalog_;
   const std::string& path_;
   Diagnostics* out_;
-  std::set<std::string> slugs_, bases_, models_;
+  std::set<std::string> slugs_, bases_, models_, regions_, ids_;
   // Quantifier variables (by slot) over the requested models, in the rule
   // being walked (slots are numbered per root; a rule's roots share a
   // `when`'s slots with its messages, and none shadows a model variable with

@@ -15,7 +15,8 @@
 // them: a slug in any case, or a base slug naming its variants and tiers),
 // and every constant compared by `==`, `!=`, `in`, `not in` or `has` with
 // `provider.name` (base slugs), `provider.slug` (full slugs),
-// `endpoint.model` (model ids without variant), or a requested model:
+// `endpoint.model` (model ids without variant), `provider.region` and
+// `endpoint.id` (free text, as the catalog writes them), or a requested model:
 // `request.model`, `request.model_full`, an element of `request.models` /
 // `request.models_full` (`in`, `has`, or the variable of a quantifier over
 // them) -- by its model id, so a variant (`:free`) is legal there. Values read through a data

@@ -89,6 +89,27 @@ TEST_F(DataPass, DurationsTimesAndSets) {
   EXPECT_NE(Message(bad).find("expected an RFC 3339 time"), std::string::npos);
 }
 
+// A duration without its unit is milliseconds: a data document's
+// `"max_age": 3600`, written for an hour, was 3.6 s, silently (a rule
+// comparing it with `1h` checked clean). Warned once per document, with the
+// value's path; a written unit and 0 are quiet.
+TEST_F(DataPass, DurationsWithoutAUnitWarn) {
+  auto c = Load("map<{max_age: duration}>", R"({"a": {"max_age": 3600}, "b": {"max_age": 7200}})");
+  ASSERT_TRUE(c.ok) << c.Render();
+  EXPECT_EQ(c.policy->data[0].value.map->values[0].rec->fields[0].i, 3600);
+  ASSERT_EQ(c.diags.items().size(), 1u) << c.Render();
+  EXPECT_EQ(c.diags.items()[0].code, "tg_duration_unit");
+  EXPECT_EQ(c.diags.items()[0].message,
+            "data `d` in `d.json`: at `$.a.max_age`: the duration `3600` has no unit and is read as "
+            "milliseconds (3.6 s)");
+  EXPECT_EQ(c.diags.items()[0].help,
+            "write its unit in the document: `\"3600ms\"`, or `\"3600s\"` if seconds were meant (`\"30s\"`, "
+            "`\"5m\"`, `\"1h\"`, `\"90d\"`)");
+  auto quiet = Load("map<{max_age: duration}>", R"({"a": {"max_age": "1h"}, "b": {"max_age": 0}})");
+  ASSERT_TRUE(quiet.ok) << quiet.Render();
+  EXPECT_TRUE(quiet.diags.items().empty()) << quiet.Render();
+}
+
 TEST_F(DataPass, CanonicalJsonIsSortedAndCompact) {
   auto c = Load("map<int>", "{ \"b\" : 1,\n \"a\" : 2 }");
   ASSERT_TRUE(c.ok) << c.Render();

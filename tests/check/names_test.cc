@@ -387,5 +387,90 @@ rule fine { when context.data_class == "confidential" or "nightly" in context.ta
   EXPECT_NE(r.find("`context.tags` is lower case"), std::string::npos) << r;
 }
 
+// The same labels through set algebra and prefix/substring tests: each of
+// these rules checked clean and never fired (`intersection` of the lower-cased
+// tags with {"Batch"} is always empty; `is_subset({"Confidential"}, tags)`
+// always false; `starts_with "Prod"` never holds). Before, only `==`, `in`
+// and `has` were judged, and substring tests only of provider slugs.
+TEST(Names, LabelsThroughSetAlgebraAndSubstrings) {
+  auto c = CheckSource(R"(policy "p"
+rule cheap { when length(intersection(context.tags, {"Batch", "nightly"})) > 0 route sort price }
+rule conf { when is_subset({"Confidential"}, context.tags) require provider.zdr }
+rule left { when length(difference({"Batch"}, context.tags)) == 0 route sort price }
+rule only { when length(intersection(request.provider.only, {"Azure"})) > 0 require provider.zdr }
+rule prod { when exists(context.environment) and context.environment starts_with "Prod" require provider.zdr }
+rule pii { when (context.data_class ?? "") contains "PII" require provider.zdr }
+rule team { when any t in context.tags: t starts_with "Team-" require provider.zdr }
+rule fine { when length(intersection(context.tags, {"batch"})) > 0 and context.tags has "x"
+            and (context.environment ?? "") starts_with "prod" require provider.zdr }
+)");
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_EQ(Count(r, "warning[tg_name_never_matches]"), 7u) << r;
+  EXPECT_TRUE(Has(r, "test.tg:2:53: warning[tg_name_never_matches]: `context.tags` is lower case (the decoder "
+                     "lower-cases its ASCII letters) and never equals `Batch`")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:3:28: warning[tg_name_never_matches]")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:4:36: warning[tg_name_never_matches]")) << r;
+  EXPECT_TRUE(Has(r, "`request.provider.only` is a lower-case provider slug and never equals `Azure`")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:6:50: warning[tg_name_never_matches]: `context.environment` is lower case (the "
+                     "decoder lower-cases its ASCII letters) and never holds an upper-case letter, so "
+                     "`starts_with \"Prod\"` is always false")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:7:17: warning[tg_name_never_matches]")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:8:41: warning[tg_name_never_matches]")) << r;
+}
+
+// `lower(...)` holds no upper-case ASCII letter (`upper(...)` no lower-case
+// one): a security team's `lower(request.content) contains "Ignore previous
+// instructions"` checked clean and never fired, for any prompt.
+TEST(Names, CaseMappedStringsComparedWithTheOtherCaseWarn) {
+  auto c = CheckSource(R"(policy "p"
+const phrases = ["Ignore previous instructions", "reveal your prompt"]
+rule inj { when any p in phrases: lower(request.content) contains p deny 403 "injection" }
+rule dan { when lower(request.content) contains "DAN mode" deny 403 "dan" }
+rule grp { when any g in principal.groups: lower(g) == "Admins" tag admin = true }
+rule usr { when lower(principal.user ?? "") in {"Alice", "bob"} tag vip = true }
+rule up { when upper(principal.workspace) starts_with "acme" tag a = true }
+rule fine { when lower(request.content) contains "dan mode" or upper(principal.workspace) == "ACME-1"
+            or lower(principal.workspace) != "acme" tag f = true }
+)");
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_EQ(Count(r, "warning[tg_name_never_matches]"), 5u) << r;
+  EXPECT_TRUE(Has(r, "test.tg:3:67: warning[tg_name_never_matches]: `lower(...)` holds no upper-case ASCII "
+                     "letter, so `contains` with `Ignore previous instructions` never holds")) << r;
+  EXPECT_TRUE(Has(r, "write `ignore previous instructions`, or compare without `lower`")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:4:49: warning[tg_name_never_matches]")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:5:56: warning[tg_name_never_matches]: `lower(...)` holds no upper-case ASCII "
+                     "letter, so `==` with `Admins` never holds")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:6:48: warning[tg_name_never_matches]: `lower(...)` holds no upper-case ASCII "
+                     "letter, so `in` with `Alice` never holds")) << r;
+  EXPECT_TRUE(Has(r, "`upper(...)` holds no lower-case ASCII letter, so `starts_with` with `acme` never holds"))
+      << r;
+}
+
+// OpenAI's API takes the system prompt as a `developer` message too: a rule
+// on the system prompt naming only `system` checked clean and passed every
+// request that sent its instructions as `developer`.
+TEST(Names, SystemRoleWithoutDeveloperWarns) {
+  auto c = CheckSource(R"(policy "p"
+rule no_custom_prompts { when any m in request.messages: m.role == "system" deny 403 "no custom system prompts" }
+rule notice { when not (any m in request.messages: m.role in {"system"} and m.content contains "ACME-NOTICE")
+              deny 403 "the system prompt must carry the notice" }
+rule first { when exists(request.messages[0]) and request.messages[0].role != "system" tag bare = true }
+rule fine { when any m in request.messages: m.role in {"system", "developer"} and m.content contains "x"
+            deny 403 "x" }
+rule user { when any m in request.messages: m.role == "user" and m.content contains "y" deny 403 "y" }
+)");
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_EQ(Count(r, "warning[tg_system_role_only]"), 3u) << r;
+  EXPECT_TRUE(Has(r, "test.tg:2:68: warning[tg_system_role_only]: this tests the role `system` but not "
+                     "`developer`")) << r;
+  EXPECT_TRUE(Has(r, "test both: `m.role in {\"system\", \"developer\"}`")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:3:62: warning[tg_system_role_only]")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:5:79: warning[tg_system_role_only]")) << r;
+  EXPECT_TRUE(Has(r, "test both: `m.role not in {\"system\", \"developer\"}`")) << r;
+}
+
 }  // namespace
 }  // namespace tollgate::checktest\n

@@ -123,5 +123,27 @@ TEST(CatalogNames, NamesTheCatalogHoldsAreQuiet) {
             "");
 }
 
+// Regions are free text in the catalog: an EU-residency or US-exclusion rule
+// naming a region the catalog writes otherwise (`US-East`, `westeurope`)
+// bans or admits nothing, silently -- `require provider.region not in
+// {"US-East"}` kept every us-east endpoint. So do endpoint ids.
+TEST(CatalogNames, RegionsAndEndpointIdsTheCatalogDoesNotHoldWarn) {
+  const std::string r = Warnings(
+      "policy \"p\"\n"
+      "rule no_us { require provider.region not in {\"US-East\", \"us-west\"} }\n"
+      "rule pin { require endpoint.id != \"m@mistrall\" }\n"
+      "rule fine { require provider.region != \"us-east\" or endpoint.id == \"m@mistral\" }\n");
+  EXPECT_NE(r.find("test.tg:2:22: warning[tg_name_not_in_catalog]: `provider.region` is compared with "
+                   "`US-East`, `us-west`, which name no region of the catalog `cat.json`, so they match no "
+                   "endpoint"),
+            std::string::npos)
+      << r;
+  EXPECT_NE(r.find("`us-east` for `US-East`"), std::string::npos) << r;
+  EXPECT_NE(r.find("test.tg:3:20: warning[tg_name_not_in_catalog]: `endpoint.id` is compared with `m@mistrall`"),
+            std::string::npos)
+      << r;
+  EXPECT_EQ(r.find("test.tg:4:"), std::string::npos) << r;
+}
+
 }  // namespace
 }  // namespace tollgate::testing

@@ -504,7 +504,7 @@ const char* Want(const Type& t) {
     case Kind::kString: return "a string";
     case Kind::kBool: return "a boolean";
     case Kind::kInt: return "an integer";
-    case Kind::kDuration: return "an integer (milliseconds)";
+    case Kind::kDuration: return "an integer (milliseconds) or a duration such as \"90s\"";
     case Kind::kDecimal: case Kind::kMoney: return "a number";
     case Kind::kTime: return "an RFC 3339 time string";
     case Kind::kSet: case Kind::kList: return "an array";
@@ -888,6 +888,12 @@ class Decoder {
         return true;
       case Kind::kInt:
       case Kind::kDuration: {
+        if (t.is(Kind::kDuration) && IsStr(v)) {  // "90000ms", "90s" (changed with the decoder)
+          auto ms = ParseDuration(Sv(v));
+          if (!ms) return WrongType(p, Want(t), v);
+          *out = Value::Duration(*ms);
+          return true;
+        }
         if (!IsNumberText(v)) return WrongType(p, Want(t), v);
         int64_t x;
         switch (IntegralFromText(Sv(v), &x)) {

@@ -476,6 +476,33 @@ TEST(Input, ExtendedSchema) {
   EXPECT_EQ(d.err.code, "input_unknown_field");
 }
 
+// A duration field takes back the decision JSON's form of a duration
+// ("90000ms", as a duration tag renders) and the language's ("90s"), beside
+// integer milliseconds; before, only the integer was accepted, so a tag fed
+// back into a decision input was input_wrong_type.
+TEST(Input, DurationTakesTheDecisionsFormBack) {
+  stdlib::Schema s = S();
+  std::string error;
+  ASSERT_TRUE(s.AddFromJson(R"({"fields": [
+      {"path": "context.session_age", "type": "duration", "scope": "request"}]})",
+                            &error))
+      << error;
+  Decoded d;
+  for (const auto& [text, ms] : std::vector<std::pair<std::string, int64_t>>{
+           {"90000", 90000}, {"\"90000ms\"", 90000}, {"\"90s\"", 90000}, {"\"2h\"", 7200000}}) {
+    Decode(Input("", "", R"({"session_age": )" + text + "}"), &d, {}, s);
+    ASSERT_TRUE(d.ok) << text << ": " << d.err.message;
+    EXPECT_EQ(Slot(d.rec, "context.session_age", s).kind, Kind::kDuration) << text;
+    EXPECT_EQ(Slot(d.rec, "context.session_age", s).i, ms) << text;
+  }
+  for (const char* text : {"\"90\"", "\"1.5s\"", "\"90 s\"", "\"-5s\"", "\"99999999999999999999ms\""}) {
+    Decode(Input("", "", std::string(R"({"session_age": )") + text + "}"), &d, {}, s);
+    EXPECT_FALSE(d.ok) << text;
+    EXPECT_EQ(d.err.code, "input_wrong_type") << text;
+    EXPECT_EQ(d.err.path, "context.session_age") << text;
+  }
+}
+
 TEST(Input, RecordIsReusable) {
   vm::Record rec;
   InputError err;

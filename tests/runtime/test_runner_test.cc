@@ -279,5 +279,33 @@ test "typo" { given {} expect tag usr = null }
   EXPECT_NE(c.diagnostics.Render().find("did you mean `user`?"), std::string::npos) << c.diagnostics.Render();
 }
 
+// `expect tag` compares values, not their JSON texts: a decimal 2.5 and the
+// string "2.5" both render `"2.5"`, and a duration of 90 s rendered
+// `"90000ms"`, so a test expecting the number passed on a rule that tagged
+// the string (two rules setting one key to different types check clean).
+TEST(TestRunner, ExpectTagDoesNotMatchAcrossTypes) {
+  auto p = Compile(R"(policy "x"
+rule text { when principal.workspace == "acme" tag level = "2.5" }
+rule number { when principal.workspace == "beta" tag level = 2.5 }
+rule span { when principal.workspace == "gamma" tag window = 90s }
+rule span_text { when principal.workspace == "delta" tag window = "90000ms" }
+test "string is not the decimal" { given { principal.workspace: "acme" } expect tag level = 2.5 }
+test "decimal is not the string" { given { principal.workspace: "beta" } expect tag level = "2.5" }
+test "string is not the duration" { given { principal.workspace: "delta" } expect tag window = 90s }
+test "decimal" { given { principal.workspace: "beta" } expect tag level = 2.5 }
+test "duration" { given { principal.workspace: "gamma" } expect tag window = 90000ms }
+)");
+  ASSERT_TRUE(p);
+  TestReport r = RunTests(*p, {});
+  for (const char* name : {"decimal", "duration"})
+    EXPECT_TRUE(Find(r, name).pass) << name;
+  const TestResult& a = Find(r, "string is not the decimal");
+  EXPECT_FALSE(a.pass);
+  ASSERT_EQ(a.failures.size(), 1u);
+  EXPECT_EQ(a.failures[0], "line 6: expected tag `level` = 2.5, got \"2.5\" (a string, not a decimal)");
+  EXPECT_FALSE(Find(r, "decimal is not the string").pass);
+  EXPECT_FALSE(Find(r, "string is not the duration").pass);
+}
+
 }  // namespace
 }  // namespace tollgate::runtime
