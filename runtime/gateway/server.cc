@@ -330,8 +330,11 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
     if (!ec && RefuseHead(parser.get(), &refused)) ec = http::error::bad_value;
     if (!ec && !parser.is_done()) {
       // curl and others wait for `100 Continue` before sending a large body.
+      // Not an HTTP/1.0 client (RFC 9110 10.1.1: the expectation is
+      // ignored): it knows no interim answers and reads the 100 as the answer.
       auto expect = parser.get().find(http::field::expect);
-      if (expect != parser.get().end() && IEquals(expect->value(), "100-continue")) {
+      if (expect != parser.get().end() && parser.get().version() >= 11 &&
+          IEquals(expect->value(), "100-continue")) {
         static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
         co_await net::async_write(stream, net::buffer(kContinue, sizeof kContinue - 1),
                                   net::redirect_error(use_awaitable, ec));
