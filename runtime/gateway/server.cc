@@ -178,6 +178,17 @@ void Server::Impl::Common(Response* res, const Exchange* x) {
   if (x && !x->decision_id.empty()) res->set("x-tollgate-decision-id", x->decision_id);
 }
 
+// A decision that cannot be recorded is not made (docs/gateway.md): chat
+// and decide requests are refused while the audit log is failing.
+Response Server::Impl::AuditUnavailable(const Request& req, const Exchange* x) {
+  Response res = Json(503, OpenAIError(503, "audit_unavailable",
+                                       "the decision log cannot be written; requests are refused"),
+                      req.version());
+  res.set("x-should-retry", "false");
+  Common(&res, x);
+  return res;
+}
+
 // CORS (docs/gateway.md): on an answer to a browser's cross-origin
 // request from an allowed origin, the headers that let the page read it.
 // Never for the admin API.
@@ -581,12 +592,7 @@ net::awaitable<bool> Server::Impl::Decide(ClientStream& stream, Request& req, co
     }
   }
   if (svc.audit() && svc.audit()->failed()) {
-    // A decision that cannot be recorded is not made (as for Chat).
-    Response res = Json(503, OpenAIError(503, "audit_unavailable",
-                                         "the decision log cannot be written; requests are refused"),
-                        req.version());
-    res.set("x-should-retry", "false");
-    Common(&res, nullptr);
+    Response res = AuditUnavailable(req, nullptr);
     co_return co_await Send(stream, res, &req, path);
   }
   ExchangeLease x;

@@ -164,12 +164,7 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     co_return co_await Send(stream, res, &req, path);
   }
   if (svc.audit() && svc.audit()->failed()) {
-    // A decision that cannot be recorded is not made (docs/gateway.md).
-    Response res = Json(503, OpenAIError(503, "audit_unavailable",
-                                         "the decision log cannot be written; requests are refused"),
-                        req.version());
-    res.set("x-should-retry", "false");
-    Common(&res, x.get());
+    Response res = AuditUnavailable(req, x.get());
     co_return co_await Send(stream, res, &req, path);
   }
   x->body = std::move(req.body());

@@ -308,6 +308,8 @@ struct Server::Impl {
   // under `path`; true when the connection stays open.
   net::awaitable<bool> Send(ClientStream& stream, Response& res, const Request* req, const std::string& path);
   Response Json(int status, std::string body, unsigned version = 11);
+  // 503 audit_unavailable for a chat or decide request while the log fails.
+  Response AuditUnavailable(const Request& req, const Exchange* x);
   static bool PostPath(std::string_view path);
   static const char* AdminMethod(std::string_view path);
   static bool ModelPath(std::string_view path);
