@@ -693,8 +693,8 @@ bool Replay(const ReplayOptions& o, ReplayReport* r, std::string* error) {
         break;
       }
       // A record that names a catalog was decided by a caller that routes
-      // (the gateway, `route`). The gateway writes a policy's deny with
-      // "endpoints":null (it never routed it): a candidate that allows the
+      // (the gateway, `route`). Both write a policy's deny with
+      // "endpoints":null (it was never routed): a candidate that allows the
       // request is routed as that caller would route it, so that an allow
       // no endpoint can serve is reported as the deny it would be.
       const std::string_view catalog = line.Raw("catalog");

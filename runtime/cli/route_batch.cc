@@ -262,8 +262,11 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
     if (audit) {
       // Everything the decision read: the input, the counters as seen, the
       // clock, the ledger's verdict (runtime/audit/counters.h).
+      // Not routed (a policy's deny): `"endpoints": null`, as the gateway records it.
+      const bool routed = result.outcome != runtime::RouteResult::Outcome::kNotRouted;
       std::string id = hook->Record(
-          std::string(text), audit::RenderDecision(d, program), endpoints, AuditHook::ClockOf(d),
+          std::string(text), audit::RenderDecision(d, program), routed ? endpoints : std::string(),
+          AuditHook::ClockOf(d),
           eopts.counters ? audit::RenderCounters(program, counters, &plan) : std::string(),
           std::move(admission_json));
       w.Key("decision_id");

@@ -158,7 +158,10 @@ int RunRoute(int argc, char** argv) {
       runtime::ApplyRoute(plain_route, &plain);
       recorded = audit::RenderDecision(plain, l.policy->program());
     }
-    decision_id = hook.Record(input, std::move(recorded), runtime::EndpointsJson(catalog, s.route),
+    // A decision that was not routed (a policy's deny) records
+    // `"endpoints": null`, as the gateway's does (docs/audit.md).
+    const bool routed = s.route.outcome != runtime::RouteResult::Outcome::kNotRouted;
+    decision_id = hook.Record(input, std::move(recorded), routed ? runtime::EndpointsJson(catalog, s.route) : "",
                               AuditHook::ClockOf(s.decision));
     if (!hook.Commit()) return kExitIo;
   }

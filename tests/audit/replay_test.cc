@@ -28,6 +28,27 @@ Options Fast() {
   return o;
 }
 
+// The policy in `policy_file` compiled into *policy, and a new audit log
+// opened in `audit` into *log (call with ASSERT_NO_FATAL_FAILURE).
+void CompileAndOpen(const std::string& policy_file, const std::string& audit,
+                    std::shared_ptr<const Policy>* policy, std::unique_ptr<AuditLog>* log) {
+  *policy = MustCompile(policy_file);
+  ASSERT_TRUE(*policy);
+  std::string err;
+  *log = AuditLog::Open(audit, {}, &err);
+  ASSERT_TRUE(*log) << err;
+}
+
+// Replays the log in `dir` into *r, against `candidate_file` unless it is
+// empty (call with ASSERT_NO_FATAL_FAILURE).
+void ReplayLog(const std::string& dir, const std::string& candidate_file, ReplayReport* r) {
+  ReplayOptions o;
+  o.dir = dir;
+  o.candidate_file = candidate_file;
+  std::string err;
+  ASSERT_TRUE(Replay(o, r, &err)) << err;
+}
+
 TEST(AuditReplay, GeneratedTrafficReplaysIdentically) {
   TempDir dir;
   std::string err;
@@ -62,10 +83,8 @@ TEST(AuditReplay, GeneratedTrafficReplaysIdentically) {
   // Replay must not read the working tree: move the random policies away.
   for (uint64_t seed = 1; seed <= 6; ++seed) fs::remove(dir.path + "/random" + std::to_string(seed) + ".tg");
 
-  ReplayOptions o;
-  o.dir = dir.path;
   ReplayReport r;
-  ASSERT_TRUE(Replay(o, &r, &err)) << err;
+  ASSERT_NO_FATAL_FAILURE(ReplayLog(dir.path, "", &r));
   EXPECT_EQ(r.records, recorded);
   EXPECT_EQ(r.mismatched, 0u) << r.first_mismatch.id << " " << r.first_mismatch.field << "\n"
                               << r.first_mismatch.recorded << "\n" << r.first_mismatch.replayed;
@@ -109,10 +128,8 @@ TEST(AuditReplay, DetectsADifferentDecision) {
   e.decision = RenderDecision(d, rec.policy().program());
   Ticket bad = log2->Append(std::move(e));
   ASSERT_TRUE(log2->Close());
-  ReplayOptions o;
-  o.dir = dir.path;
   ReplayReport r;
-  ASSERT_TRUE(Replay(o, &r, &err)) << err;
+  ASSERT_NO_FATAL_FAILURE(ReplayLog(dir.path, "", &r));
   EXPECT_EQ(r.mismatched, 1u);
   EXPECT_EQ(r.first_mismatch.id, bad.id);
   EXPECT_EQ(r.first_mismatch.field, "decision.reason");
@@ -242,11 +259,8 @@ TEST(AuditReplay, ImpactEqualsDirectEvaluationOfTheNewVersion) {
   ASSERT_GT(want.kinds["route"], 10u);
   ASSERT_GT(want.kinds["rules"], 10u);  // huge_max_tokens fires behind an earlier deny
 
-  ReplayOptions o;
-  o.dir = audit;
-  o.candidate_file = dir.path + "/v2/example.tg";
   ReplayReport r;
-  ASSERT_TRUE(Replay(o, &r, &err)) << err;
+  ASSERT_NO_FATAL_FAILURE(ReplayLog(audit, dir.path + "/v2/example.tg", &r));
   EXPECT_EQ(r.failed, 0u);
   EXPECT_EQ(r.not_replayable, not_replayable_candidates);
   EXPECT_EQ(r.impact.changed, want.changed);
@@ -284,12 +298,11 @@ TEST(AuditReplay, ImpactCountsReasonTagAndOtherChanges) {
            "rule team { when principal.workspace == \"w1\" tag team = \"b\" }\n"
            "rule seen mode advisory { when principal.workspace == \"w2\" warn \"w2 was seen\" }\n"
            "rule late mode advisory { when principal.workspace == \"w3\" warn \"w3 seen\" }\n");
-  auto p1 = MustCompile(v1);
-  ASSERT_TRUE(p1);
-  std::string err;
   const std::string audit = dir.path + "/audit";
-  auto log = AuditLog::Open(audit, {}, &err);
-  ASSERT_TRUE(log) << err;
+  std::shared_ptr<const Policy> p1;
+  std::unique_ptr<AuditLog> log;
+  ASSERT_NO_FATAL_FAILURE(CompileAndOpen(v1, audit, &p1, &log));
+  std::string err;
   {
     Recorder rec(log.get(), p1, "", "");
     auto in = [](const char* ws, int max_tokens) {
@@ -303,11 +316,8 @@ TEST(AuditReplay, ImpactCountsReasonTagAndOtherChanges) {
     rec.Decide(in("w0", 10));    // unchanged
   }
   ASSERT_TRUE(log->Close());
-  ReplayOptions o;
-  o.dir = audit;
-  o.candidate_file = v2;
   ReplayReport r;
-  ASSERT_TRUE(Replay(o, &r, &err)) << err;
+  ASSERT_NO_FATAL_FAILURE(ReplayLog(audit, v2, &r));
   EXPECT_EQ(r.failed, 0u);
   EXPECT_EQ(r.identical, 1u);
   EXPECT_EQ(r.impact.changed, 4u);
@@ -332,12 +342,11 @@ TEST(AuditReplay, ImpactRoutesADenyTheGatewayRecordedUnrouted) {
                "rule big { when (request.max_tokens ?? 0) > 1000 deny 400 \"too big\" }\n");
   WriteAll(v2, "policy \"p\"\n"
                "rule big { when (request.max_tokens ?? 0) > 100000 deny 400 \"too big\" }\n");
-  auto p1 = MustCompile(v1);
-  ASSERT_TRUE(p1);
-  std::string err;
   const std::string audit = dir.path + "/audit";
-  auto log = AuditLog::Open(audit, {}, &err);
-  ASSERT_TRUE(log) << err;
+  std::shared_ptr<const Policy> p1;
+  std::unique_ptr<AuditLog> log;
+  ASSERT_NO_FATAL_FAILURE(CompileAndOpen(v1, audit, &p1, &log));
+  std::string err;
   SubjectSources src;
   src.catalog_json = ReadAll("policies/catalog.json");
   auto subject = log->Register(*p1, src, &err);
@@ -363,17 +372,12 @@ TEST(AuditReplay, ImpactRoutesADenyTheGatewayRecordedUnrouted) {
   record(20000);  // v2 allows it, but no endpoint serves 20,000 output tokens (16,384 at most)
   ASSERT_TRUE(log->Close());
   {  // the records replay as recorded
-    ReplayOptions o;
-    o.dir = audit;
     ReplayReport r;
-    ASSERT_TRUE(Replay(o, &r, &err)) << err;
+    ASSERT_NO_FATAL_FAILURE(ReplayLog(audit, "", &r));
     EXPECT_EQ(r.identical, 2u);
   }
-  ReplayOptions o;
-  o.dir = audit;
-  o.candidate_file = v2;
   ReplayReport r;
-  ASSERT_TRUE(Replay(o, &r, &err)) << err;
+  ASSERT_NO_FATAL_FAILURE(ReplayLog(audit, v2, &r));
   EXPECT_EQ(r.failed, 0u) << (r.failures.empty() ? "" : r.failures[0]);
   EXPECT_EQ(r.impact.changed, 2u);
   std::map<std::string, uint64_t> want{{"deny_to_allow", 1}, {"route", 1}, {"status_code", 1}};
@@ -388,13 +392,12 @@ TEST(AuditReplay, HashRetentionKeepsNoTextAndNeverGuesses) {
            "rule cards { when request.content matches dlp.credit_card deny 403 \"card\" }\n"
            "rule big { when (request.max_tokens ?? 0) > 1000 deny 400 \"too big\" }\n"
            "rule costly { when request.input_tokens > 5 tag size = \"large\" }\n");
-  auto p = MustCompile(policy);
-  ASSERT_TRUE(p);
+  const std::string audit = dir.path + "/audit";
+  std::shared_ptr<const Policy> p;
+  std::unique_ptr<AuditLog> log;
+  ASSERT_NO_FATAL_FAILURE(CompileAndOpen(policy, audit, &p, &log));
   EXPECT_EQ(p->ast().retain, ast::Retention::kHash);
   std::string err;
-  const std::string audit = dir.path + "/audit";
-  auto log = AuditLog::Open(audit, {}, &err);
-  ASSERT_TRUE(log) << err;
   Recorder rec(log.get(), p, "", "");
   const std::string secret_text = "my card is 4111 1111 1111 1111 thanks";
   Ticket card = rec.Decide(R"({"principal":{"workspace":"w"},"request":{"model":"m","max_tokens":10,"messages":[{"role":"user","content":")" +
@@ -411,10 +414,8 @@ TEST(AuditReplay, HashRetentionKeepsNoTextAndNeverGuesses) {
   while (!key.empty() && (key.back() == '\n' || key.back() == ' ')) key.pop_back();
   EXPECT_NE(all.find(internal::HmacSha256Hex(key, secret_text)), std::string::npos);
 
-  ReplayOptions o;
-  o.dir = audit;
   ReplayReport r;
-  ASSERT_TRUE(Replay(o, &r, &err)) << err;
+  ASSERT_NO_FATAL_FAILURE(ReplayLog(audit, "", &r));
   EXPECT_EQ(r.records, 2u);
   EXPECT_EQ(r.mismatched, 0u);
   // Both read the text through `cards` (request.content): not replayable.
@@ -440,12 +441,11 @@ TEST(AuditReplay, HashRetentionCoversEveryKindOfTextPart) {
            "policy \"parts\" retain content hash\n"
            "rule big { when (request.max_tokens ?? 0) > 1000 deny 400 \"too big\" }\n"
            "rule costly { when request.input_tokens > 5 tag size = \"large\" }\n");
-  auto p = MustCompile(policy);
-  ASSERT_TRUE(p);
-  std::string err;
   const std::string audit = dir.path + "/audit";
-  auto log = AuditLog::Open(audit, {}, &err);
-  ASSERT_TRUE(log) << err;
+  std::shared_ptr<const Policy> p;
+  std::unique_ptr<AuditLog> log;
+  ASSERT_NO_FATAL_FAILURE(CompileAndOpen(policy, audit, &p, &log));
+  std::string err;
   {
     Recorder rec(log.get(), p, "", "");
     rec.Decide(R"({"principal":{"workspace":"w"},"request":{"model":"m","max_tokens":10,"messages":[)"
@@ -458,10 +458,8 @@ TEST(AuditReplay, HashRetentionCoversEveryKindOfTextPart) {
     if (e.path().extension() == ".jsonl") all += ReadAll(e.path());
   EXPECT_EQ(all.find("SECRET"), std::string::npos) << all;
   EXPECT_NE(all.find("\"lengths\":[11,12,14]"), std::string::npos) << all;
-  ReplayOptions o;
-  o.dir = audit;
   ReplayReport r;
-  ASSERT_TRUE(Replay(o, &r, &err)) << err;
+  ASSERT_NO_FATAL_FAILURE(ReplayLog(audit, "", &r));
   EXPECT_EQ(r.records, 1u);
   EXPECT_EQ(r.identical, 1u) << r.first_mismatch.field << "\n" << r.first_mismatch.recorded << "\n"
                              << r.first_mismatch.replayed;
@@ -484,10 +482,8 @@ TEST(AuditReplay, NoneRetentionReplaysRulesThatDoNotReadText) {
     rec.Decide(R"({"principal":{"workspace":"w"},"request":{"model":"m","max_tokens":)" + std::to_string(tokens) +
                R"(,"messages":[{"role":"user","content":"a question long enough for some tokens"}]}})");
   ASSERT_TRUE(log->Close());
-  ReplayOptions o;
-  o.dir = dir.path + "/audit";
   ReplayReport r;
-  ASSERT_TRUE(Replay(o, &r, &err)) << err;
+  ASSERT_NO_FATAL_FAILURE(ReplayLog(dir.path + "/audit", "", &r));
   // input_tokens replays from the recorded text lengths.
   EXPECT_EQ(r.identical, 2u);
   EXPECT_EQ(r.not_replayable, 0u);
@@ -530,10 +526,8 @@ TEST(AuditReplay, ReusesTheRecordedClock) {
   e.decision = RenderDecision(d, p->program());
   log->Append(std::move(e));
   ASSERT_TRUE(log->Close());
-  ReplayOptions o;
-  o.dir = dir.path + "/audit";
   ReplayReport r;
-  ASSERT_TRUE(Replay(o, &r, &err)) << err;
+  ASSERT_NO_FATAL_FAILURE(ReplayLog(dir.path + "/audit", "", &r));
   EXPECT_EQ(r.identical, 1u) << ReportText(r);
 }
 

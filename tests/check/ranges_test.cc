@@ -23,9 +23,19 @@ size_t Count(const std::string& text, const std::string& part) {
   return n;
 }
 
+// `source` checks with `errors` tg_unreachable_comparison errors and no
+// other, and its rendered diagnostics hold each of `wants`.
+void ExpectUnreachable(const char* source, size_t errors, std::initializer_list<const char*> wants) {
+  auto c = CheckSource(source);
+  EXPECT_FALSE(c.ok);
+  EXPECT_EQ(c.ErrorCodes(), V(errors, "tg_unreachable_comparison")) << c.Render();
+  const std::string r = c.Render();
+  for (const char* want : wants) EXPECT_TRUE(Has(r, want)) << "`" << want << "` is not in:\n" << r;
+}
+
 // The reviewer's cases: each checked clean and could never fire.
 TEST(Ranges, ConditionsThatCanNeverHoldAreErrors) {
-  auto c = CheckSource(R"(policy "p"
+  ExpectUnreachable(R"(policy "p"
 rule injection { when dlp.injection_score(request.content) >= 80 deny "x" }
 rule late { when hour(context.time) >= 24 deny "x" }
 rule sunday { when weekday(context.time) == 0 deny "x" }
@@ -33,33 +43,28 @@ rule no_n { when request.n < 1 deny "x" }
 rule negative { when exists(request.max_tokens) and request.max_tokens < 0 deny "x" }
 rule tokens { when request.input_tokens < 0 deny "x" }
 rule free { require endpoint.price_input < 0 usd }
-)");
-  EXPECT_FALSE(c.ok);
-  EXPECT_EQ(c.ErrorCodes(), V(7, "tg_unreachable_comparison")) << c.Render();
-  const std::string r = c.Render();
-  EXPECT_TRUE(Has(r, "test.tg:2:23: error[tg_unreachable_comparison]: rule `injection` can never fire: "
-                     "`dlp.injection_score(request.content) >= 80` is always false "
-                     "(`dlp.injection_score(request.content)` is from 0 to 1)")) << r;
-  EXPECT_TRUE(Has(r, "help: the score is a decimal from 0 to 1, not a percentage: write `0.8` for 80%"))
-      << r;
-  EXPECT_TRUE(Has(r, "test.tg:3:18: error[tg_unreachable_comparison]: rule `late` can never fire: "
-                     "`hour(context.time) >= 24` is always false (`hour(context.time)` is from 0 to 23)"))
-      << r;
-  EXPECT_TRUE(Has(r, "help: `hour` is the hour of the day, 0..23 (utc): compare with a whole number "
-                     "from 0 to 23")) << r;
-  EXPECT_TRUE(Has(r, "test.tg:4:20: error[tg_unreachable_comparison]: rule `sunday` can never fire: "
-                     "`weekday(context.time) == 0` is always false (`weekday(context.time)` is from 1 to 7)"))
-      << r;
-  EXPECT_TRUE(Has(r, "1 = monday .. 7 = sunday")) << r;
-  EXPECT_TRUE(Has(r, "test.tg:5:18: error[tg_unreachable_comparison]: rule `no_n` can never fire: "
-                     "`request.n < 1` is always false (`request.n` is 1 or more)")) << r;
-  EXPECT_TRUE(Has(r, "help: the decoder refuses an `n` below 1")) << r;
-  EXPECT_TRUE(Has(r, "test.tg:6:53: error[tg_unreachable_comparison]: rule `negative` can never fire: "
-                     "`request.max_tokens < 0` is always false")) << r;
-  EXPECT_TRUE(Has(r, "test.tg:7:20: error[tg_unreachable_comparison]: rule `tokens` can never fire")) << r;
-  EXPECT_TRUE(Has(r, "test.tg:8:21: error[tg_unreachable_comparison]: a require of rule `free` never "
-                     "holds, so it rejects every endpoint: `endpoint.price_input < 0 usd` is always "
-                     "false (`endpoint.price_input` is 0.00 usd or more)")) << r;
+)", 7, {
+      "test.tg:2:23: error[tg_unreachable_comparison]: rule `injection` can never fire: "
+      "`dlp.injection_score(request.content) >= 80` is always false "
+      "(`dlp.injection_score(request.content)` is from 0 to 1)",
+      "help: the score is a decimal from 0 to 1, not a percentage: write `0.8` for 80%",
+      "test.tg:3:18: error[tg_unreachable_comparison]: rule `late` can never fire: "
+      "`hour(context.time) >= 24` is always false (`hour(context.time)` is from 0 to 23)",
+      "help: `hour` is the hour of the day, 0..23 (utc): compare with a whole number "
+      "from 0 to 23",
+      "test.tg:4:20: error[tg_unreachable_comparison]: rule `sunday` can never fire: "
+      "`weekday(context.time) == 0` is always false (`weekday(context.time)` is from 1 to 7)",
+      "1 = monday .. 7 = sunday",
+      "test.tg:5:18: error[tg_unreachable_comparison]: rule `no_n` can never fire: "
+      "`request.n < 1` is always false (`request.n` is 1 or more)",
+      "help: the decoder refuses an `n` below 1",
+      "test.tg:6:53: error[tg_unreachable_comparison]: rule `negative` can never fire: "
+      "`request.max_tokens < 0` is always false",
+      "test.tg:7:20: error[tg_unreachable_comparison]: rule `tokens` can never fire",
+      "test.tg:8:21: error[tg_unreachable_comparison]: a require of rule `free` never "
+      "holds, so it rejects every endpoint: `endpoint.price_input < 0 usd` is always "
+      "false (`endpoint.price_input` is 0.00 usd or more)",
+  });
 }
 
 // endpoint.uptime is a fraction (the catalog's observed.uptime, 0..1): a
@@ -67,20 +72,18 @@ rule free { require endpoint.price_input < 0 usd }
 // catalog. Before, the range claimed only "0 or more" and the policy checked
 // clean (and its tests passed with candidates holding 99.9).
 TEST(Ranges, UptimeIsAFractionNotAPercentage) {
-  auto c = CheckSource(R"(policy "p"
+  ExpectUnreachable(R"(policy "p"
 rule reliable { when context.environment == "production" require endpoint.uptime >= 99.5 }
 rule flaky { require endpoint.uptime < 0.95 or endpoint.uptime <= 2 }
-)");
-  EXPECT_FALSE(c.ok);
-  EXPECT_EQ(c.ErrorCodes(), V(1, "tg_unreachable_comparison")) << c.Render();
-  const std::string r = c.Render();
-  EXPECT_TRUE(Has(r, "test.tg:2:66: error[tg_unreachable_comparison]: a require of rule `reliable` never "
-                     "holds, so it rejects every endpoint: `endpoint.uptime >= 99.5` is always false "
-                     "(`endpoint.uptime` is from 0 to 1)")) << r;
-  EXPECT_TRUE(Has(r, "help: `endpoint.uptime` is a decimal from 0 to 1, not a percentage: write "
-                     "`0.995` for 99.5%")) << r;
-  // One side of an `or`, always true: a warning.
-  EXPECT_TRUE(Has(r, "test.tg:3:48: warning[tg_unreachable_comparison]")) << r;
+)", 1, {
+      "test.tg:2:66: error[tg_unreachable_comparison]: a require of rule `reliable` never "
+      "holds, so it rejects every endpoint: `endpoint.uptime >= 99.5` is always false "
+      "(`endpoint.uptime` is from 0 to 1)",
+      "help: `endpoint.uptime` is a decimal from 0 to 1, not a percentage: write "
+      "`0.995` for 99.5%",
+      // One side of an `or`, always true: a warning.
+      "test.tg:3:48: warning[tg_unreachable_comparison]",
+  });
   auto ok = CheckSource(R"(policy "p"
 rule reliable { require endpoint.uptime >= 0.995 }
 )");
@@ -93,21 +96,18 @@ rule reliable { require endpoint.uptime >= 0.995 }
 // the range was "0 or more" and `require endpoint.latency_p50 > 5000`
 // checked clean and rejected every endpoint.
 TEST(Ranges, LatencyIsInSecondsAtMostAnHour) {
-  auto c = CheckSource(R"(policy "p"
+  ExpectUnreachable(R"(policy "p"
 rule slow_only { require endpoint.latency_p50 > 5000 }
 rule fast { require endpoint.latency_p50 < 5000 }
-)");
-  EXPECT_FALSE(c.ok);
-  EXPECT_EQ(c.ErrorCodes(), V(1, "tg_unreachable_comparison")) << c.Render();
-  const std::string r = c.Render();
-  EXPECT_TRUE(Has(r, "test.tg:2:26: error[tg_unreachable_comparison]: a require of rule `slow_only` never "
-                     "holds, so it rejects every endpoint: `endpoint.latency_p50 > 5000` is always false "
-                     "(`endpoint.latency_p50` is from 0 to 3600)")) << r;
-  EXPECT_TRUE(Has(r, "help: `endpoint.latency_p50` is in seconds, not milliseconds: write `5` for 5000 ms"))
-      << r;
-  // Always true: a warning (the require keeps every endpoint).
-  EXPECT_TRUE(Has(r, "test.tg:3:21: warning[tg_unreachable_comparison]: `endpoint.latency_p50 < 5000` is "
-                     "always true")) << r;
+)", 1, {
+      "test.tg:2:26: error[tg_unreachable_comparison]: a require of rule `slow_only` never "
+      "holds, so it rejects every endpoint: `endpoint.latency_p50 > 5000` is always false "
+      "(`endpoint.latency_p50` is from 0 to 3600)",
+      "help: `endpoint.latency_p50` is in seconds, not milliseconds: write `5` for 5000 ms",
+      // Always true: a warning (the require keeps every endpoint).
+      "test.tg:3:21: warning[tg_unreachable_comparison]: `endpoint.latency_p50 < 5000` is "
+      "always true",
+  });
   auto ok = CheckSource(R"(policy "p"
 rule fast { require endpoint.latency_p50 < 2.5 }
 rule patient { require endpoint.latency_p50 <= 600 }
@@ -178,7 +178,7 @@ rule s { when weekday(context.time) not in closed deny "x" }
   EXPECT_EQ(c.ErrorCodes(), V{"tg_unreachable_comparison"}) << c.Render();
   EXPECT_TRUE(Has(c.Render(), "rule `r` can never fire")) << c.Render();
   EXPECT_TRUE(Has(c.Render(), "warning[tg_unreachable_comparison]: `weekday(context.time) not in closed` "
-                              "is always true")) << c.Render();
+            "is always true")) << c.Render();
 }
 
 // Comparisons that can hold stay quiet: inside the range, at its ends,

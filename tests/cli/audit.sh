@@ -28,6 +28,17 @@ for r in us_simple eu_confidential no_eligible_endpoint secret_leak; do
     --request "policies/requests/$r.json" --audit "$A" --compact
 done
 has "route decision_id" "$OUT" '"decision_id":"'
+# A policy's deny is not routed: its record says `"endpoints":null` (docs/audit.md),
+# as the gateway's does, though the answer lists no endpoints (`[]`).
+has "route deny answer endpoints" "$OUT" '"endpoints":[]'
+DENY_ID=$(sed 's/.*"decision_id":"\([0-9A-Z]*\)".*/\1/' "$OUT")
+grep -h "\"id\":\"$DENY_ID\"" "$A"/decisions-*.jsonl >"$TMP/deny_record"
+has "route deny record: not routed" "$TMP/deny_record" '"endpoints":null'
+run "route batch deny --audit" 0 "$TG" route --policy "$POL" --catalog "$CAT" --accounts "$ACC" \
+  --requests <(tr -d '\n' <policies/requests/secret_leak.json; echo) --audit "$TMP/deny_batch"
+has "route batch deny answer endpoints" "$OUT" '"endpoints":[]'
+cat "$TMP"/deny_batch/decisions-*.jsonl >"$TMP/deny_batch_records"
+has "route batch deny record: not routed" "$TMP/deny_batch_records" '"endpoints":null'
 hasnt "no api key on disk" <(cat "$A"/decisions-*.jsonl) 'sk-proj-'
 
 # --- verify ---

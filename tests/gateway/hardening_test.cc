@@ -180,6 +180,23 @@ TEST_F(Hardening, AnHttp11RequestWithoutHostIs400) {
   EXPECT_EQ(a.status, 200) << a.body;
 }
 
+// RFC 9110 10.1.1: `Expect: 100-continue` from an HTTP/1.0 client is
+// ignored; an HTTP/1.1 client gets the interim `100 Continue`. Before, the
+// HTTP/1.0 client got `HTTP/1.1 100 Continue` too, which it reads as the
+// answer (it knows no interim answers).
+TEST_F(Hardening, HundredContinueOnlyForHttp11) {
+  Start();
+  const std::string body = "{}";
+  const std::string head = "POST /healthz HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n";
+  std::string got = SendAndWaitForClose(gw_.port(), head + body);
+  EXPECT_EQ(got.rfind("HTTP/1.1 405 ", 0), 0u) << got;  // the answer first (a server names its own version)
+  EXPECT_EQ(got.find(" 100 Continue"), std::string::npos) << got;
+  got = SendAndWaitForClose(gw_.port(), "POST /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                        "Expect: 100-continue\r\nContent-Length: 2\r\n\r\n" + body);
+  EXPECT_EQ(got.rfind("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 405 ", 0), 0u) << got;
+}
+
 // Two Authorization headers are ambiguous credentials: 400. Before: the
 // first was used. Two different Content-Length values: Beast refuses them
 // (400 http_malformed), before and after.

@@ -1199,33 +1199,49 @@ TEST(Input, FieldRangesAreWhatTheDecoderEnforces) {
   }
 }
 
+// A candidate endpoint's field with a bound the catalog sets: `too_big` is
+// refused with `message` and `hint` in the error, as is `just_over`; the
+// `ok` values are taken.
+struct EndpointBound {
+  const char* field;  // under candidate.endpoint
+  const char* too_big;
+  const char* message;
+  const char* hint;
+  const char* just_over;
+  std::vector<const char*> ok;
+};
+void ExpectEndpointBound(const EndpointBound& b) {
+  SCOPED_TRACE(b.field);
+  auto decode = [&](const std::string& v, InputError* err) {
+    vm::Record cand;
+    bool present = false;
+    return DecodeCandidate(Input("").substr(0, Input("").size() - 1) + ", \"candidate\": {\"endpoint\": {\"" +
+                               b.field + "\": " + v + "}}}",
+                           S(), Limits{}, &cand, &present, err);
+  };
+  InputError err;
+  EXPECT_FALSE(decode(b.too_big, &err));
+  EXPECT_EQ(err.code, "input_invalid_value");
+  EXPECT_EQ(err.path, std::string("candidate.endpoint.") + b.field);
+  EXPECT_NE(err.message.find(b.message), std::string::npos) << err.message;
+  EXPECT_NE(err.message.find(b.hint), std::string::npos) << err.message;
+  InputError over;
+  EXPECT_FALSE(decode(b.just_over, &over));
+  EXPECT_EQ(over.code, "input_invalid_value");
+  for (const char* ok : b.ok) {
+    InputError e;
+    EXPECT_TRUE(decode(ok, &e)) << ok << ": " << e.message;
+  }
+}
+
 // endpoint.uptime is a fraction in the catalog (observed.uptime, 0..1), so
 // a decision input's or a test's `candidate` with 99.9 -- an uptime written
 // as a percentage -- is an endpoint that cannot exist: refused, as the
 // catalog refuses it. Accepted, a policy `require endpoint.uptime >= 99.5`
 // passed its tests with such candidates and rejected every real endpoint.
 TEST(Input, CandidateUptimeIsAFraction) {
-  auto decode = [](const std::string& v, InputError* err) {
-    vm::Record cand;
-    bool present = false;
-    return DecodeCandidate(Input("").substr(0, Input("").size() - 1) +
-                               ", \"candidate\": {\"endpoint\": {\"uptime\": " + v + "}}}",
-                           S(), Limits{}, &cand, &present, err);
-  };
-  InputError err;
-  EXPECT_FALSE(decode("99.9", &err));
-  EXPECT_EQ(err.code, "input_invalid_value");
-  EXPECT_EQ(err.path, "candidate.endpoint.uptime");
-  EXPECT_NE(err.message.find("`candidate.endpoint.uptime` must be at most 1, got 99.9"), std::string::npos)
-      << err.message;
-  EXPECT_NE(err.message.find("fraction from 0 to 1"), std::string::npos) << err.message;
-  InputError over;
-  EXPECT_FALSE(decode("1.000001", &over));
-  EXPECT_EQ(over.code, "input_invalid_value");
-  for (const char* ok : {"1", "1.0", "0.999", "0"}) {
-    InputError e;
-    EXPECT_TRUE(decode(ok, &e)) << ok << ": " << e.message;
-  }
+  ExpectEndpointBound({"uptime", "99.9", "`candidate.endpoint.uptime` must be at most 1, got 99.9",
+                       "fraction from 0 to 1", "1.000001", {"1", "1.0", "0.999", "0"}});
 }
 
 // context.data_class, environment and tags are labels a policy compares
@@ -1253,27 +1269,8 @@ TEST(Input, ContextLabelsAreLowerCased) {
 // checker may claim the bound (`require endpoint.latency_p50 < 5000` is
 // always true). Before, the decoder took any non-negative latency.
 TEST(Input, CandidateLatencyIsAtMostAnHour) {
-  auto decode = [](const std::string& v, InputError* err) {
-    vm::Record cand;
-    bool present = false;
-    return DecodeCandidate(Input("").substr(0, Input("").size() - 1) +
-                               ", \"candidate\": {\"endpoint\": {\"latency_p50\": " + v + "}}}",
-                           S(), Limits{}, &cand, &present, err);
-  };
-  InputError err;
-  EXPECT_FALSE(decode("5000", &err));
-  EXPECT_EQ(err.code, "input_invalid_value");
-  EXPECT_EQ(err.path, "candidate.endpoint.latency_p50");
-  EXPECT_NE(err.message.find("`candidate.endpoint.latency_p50` must be at most 3600, got 5000"),
-            std::string::npos)
-      << err.message;
-  EXPECT_NE(err.message.find("in seconds"), std::string::npos) << err.message;
-  InputError over;
-  EXPECT_FALSE(decode("3600.000001", &over));
-  for (const char* ok : {"3600", "0.42", "0"}) {
-    InputError e;
-    EXPECT_TRUE(decode(ok, &e)) << ok << ": " << e.message;
-  }
+  ExpectEndpointBound({"latency_p50", "5000", "`candidate.endpoint.latency_p50` must be at most 3600, got 5000",
+                       "in seconds", "3600.000001", {"3600", "0.42", "0"}});
 }
 
 }  // namespace
