@@ -128,12 +128,18 @@ class Classifier {
 #endif
 #ifdef TOLLGATE_DIGIT_RUNS_AVX2
     static const bool cpu_avx2 = __builtin_cpu_supports("avx2");
+    static const bool cpu_avx512 =
+        __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
     avx2_ = simd_ && cpu_avx2;
+    // The lookup in one 64-byte register; the compares' masks are the bit
+    // masks themselves (no movemask and shift per 16 or 32 bytes).
+    avx512_ = table_ && cpu_avx512;
 #endif
   }
 
   BlockMasks operator()(const unsigned char* p) const {
 #ifdef TOLLGATE_DIGIT_RUNS_AVX2
+    if (avx512_) return Avx512(p);
     if (avx2_) return Avx2(p);
 #endif
     BlockMasks m;
@@ -210,6 +216,30 @@ class Classifier {
     return m;
   }
   bool avx2_ = false;  // simd_ and the CPU has AVX2
+
+  // As Avx2, 64 bytes at once with AVX-512BW (the separator table only).
+  __attribute__((target("avx512f,avx512bw"))) BlockMasks Avx512(const unsigned char* p) const {
+    BlockMasks m;
+    const __m512i x = _mm512_loadu_si512(p);
+    const __m512i nibble = _mm512_set1_epi8(0x0F);
+    m.d = _mm512_cmplt_epu8_mask(_mm512_sub_epi8(x, _mm512_set1_epi8('0')), _mm512_set1_epi8(10));
+    const __m512i hi_bits = _mm512_broadcast_i32x4(
+        _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 0, 0, 0, 0, 0, 0, 0, 0));
+    const __m512i lo = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(lo_table_), _mm512_and_si512(x, nibble));
+    const __m512i hi = _mm512_shuffle_epi8(hi_bits, _mm512_and_si512(_mm512_srli_epi16(x, 4), nibble));
+    m.s = _mm512_test_epi8_mask(lo, hi);
+    if (wide_) {
+      m.h = _mm512_movepi8_mask(x);
+      if (m.h != 0) {
+        m.e = _mm512_cmpeq_epi8_mask(x, _mm512_set1_epi8(static_cast<char>(0xEF)));
+        m.c = _mm512_cmpeq_epi8_mask(x, _mm512_set1_epi8(static_cast<char>(0xBC)));
+        m.f = _mm512_cmplt_epu8_mask(_mm512_sub_epi8(x, _mm512_set1_epi8(static_cast<char>(0x90))),
+                                     _mm512_set1_epi8(10));
+      }
+    }
+    return m;
+  }
+  bool avx512_ = false;  // table_ and the CPU has AVX-512BW
 #endif
 #ifdef __SSE2__
   // 0xFF where a byte of x is a separator.
