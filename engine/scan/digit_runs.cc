@@ -110,7 +110,9 @@ uint64_t Mask16(const __m128i& m, int q) {
 // fit in eight registers, else byte by byte.
 class Classifier {
  public:
-  Classifier(std::string_view seps, bool wide) : seps_(seps), wide_(wide) {
+  // isa: the widest instructions to use (DigitRunsIsa).
+  Classifier(std::string_view seps, bool wide, int isa = kDigitRunsBest) : seps_(seps), wide_(wide) {
+    (void)isa;  // no choice without SSE2
 #ifdef __SSE2__
     alignas(16) unsigned char lo[16] = {};
     bool table = true;
@@ -130,10 +132,10 @@ class Classifier {
     static const bool cpu_avx2 = __builtin_cpu_supports("avx2");
     static const bool cpu_avx512 =
         __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
-    avx2_ = simd_ && cpu_avx2;
+    avx2_ = simd_ && cpu_avx2 && isa >= kDigitRunsAvx2;
     // The lookup in one 64-byte register; the compares' masks are the bit
     // masks themselves (no movemask and shift per 16 or 32 bytes).
-    avx512_ = table_ && cpu_avx512;
+    avx512_ = table_ && cpu_avx512 && isa >= kDigitRunsBest;
 #endif
   }
 
@@ -307,7 +309,7 @@ namespace {
 // FindDigitRuns for one `wide` and one reach (bit_ceil(max_gap); 0: any).
 template <bool kWide, uint32_t kReach>
 void BlockPass(std::string_view text, std::string_view separators, uint32_t max_gap,
-               uint32_t min_digits, Spans* out) {
+               uint32_t min_digits, int isa, Spans* out) {
   constexpr bool wide = kWide;
   // A run with N digits is at least N bytes long. One pass marks the bytes
   // that may be in runs (64 at a time: digits, and gap bytes with a digit
@@ -315,7 +317,7 @@ void BlockPass(std::string_view text, std::string_view separators, uint32_t max_
   // only there is the text walked byte by byte, from the start of the run
   // the stretch lies in.
   std::optional<Walker> walker;  // built at the first walk
-  const Classifier classify(separators, wide);
+  const Classifier classify(separators, wide, isa);
   const uint32_t reach = kReach != 0 ? kReach : std::bit_ceil(max_gap);
   const size_t n = text.size();
   const size_t blocks = (n + 63) / 64;
@@ -382,16 +384,21 @@ void BlockPass(std::string_view text, std::string_view separators, uint32_t max_
 
 void FindDigitRuns(std::string_view text, std::string_view separators, bool wide, uint32_t max_gap,
                    uint32_t min_digits, Spans* out) {
+  FindDigitRunsIsa(text, separators, wide, max_gap, min_digits, kDigitRunsBest, out);
+}
+
+void FindDigitRunsIsa(std::string_view text, std::string_view separators, bool wide,
+                      uint32_t max_gap, uint32_t min_digits, int isa, Spans* out) {
   max_gap = std::clamp<uint32_t>(max_gap, 1, 64);
   const uint32_t reach = std::bit_ceil(max_gap);
   auto pass = [&](auto wide_tag) {
     constexpr bool kWide = decltype(wide_tag)::value;
     switch (reach) {
-      case 1: return BlockPass<kWide, 1>(text, separators, max_gap, min_digits, out);
-      case 2: return BlockPass<kWide, 2>(text, separators, max_gap, min_digits, out);
-      case 4: return BlockPass<kWide, 4>(text, separators, max_gap, min_digits, out);
-      case 8: return BlockPass<kWide, 8>(text, separators, max_gap, min_digits, out);
-      default: return BlockPass<kWide, 0>(text, separators, max_gap, min_digits, out);
+      case 1: return BlockPass<kWide, 1>(text, separators, max_gap, min_digits, isa, out);
+      case 2: return BlockPass<kWide, 2>(text, separators, max_gap, min_digits, isa, out);
+      case 4: return BlockPass<kWide, 4>(text, separators, max_gap, min_digits, isa, out);
+      case 8: return BlockPass<kWide, 8>(text, separators, max_gap, min_digits, isa, out);
+      default: return BlockPass<kWide, 0>(text, separators, max_gap, min_digits, isa, out);
     }
   };
   if (wide) {

@@ -468,6 +468,13 @@ TEST(DigitRuns, BlockPassFindsWhatTheByteWalkFinds) {
     internal::FindDigitRunsReference(t, s, wide, gap, n, &ref);
     ASSERT_EQ(fast, ref) << "min " << n << " separators `" << s << "` wide " << wide << " gap "
                          << gap << " text `" << t << "`";
+    // Each narrower classifier too (the CPU's best is AVX-512BW here).
+    for (int isa : {internal::kDigitRunsSse, internal::kDigitRunsAvx2}) {
+      fast.clear();
+      internal::FindDigitRunsIsa(t, s, wide, gap, n, isa, &fast);
+      ASSERT_EQ(fast, ref) << "isa " << isa << " min " << n << " separators `" << s << "` wide "
+                           << wide << " gap " << gap << " text `" << t << "`";
+    }
   }
   internal::Spans got;
   internal::FindDigitRunsReference("id 4111 1111-1111 1111, 12  34.", " -", false, 1, 9, &got);
