@@ -29,6 +29,10 @@ namespace re2 {
 class RE2;
 }
 
+namespace tollgate::scan {
+struct FoundDigitRuns;
+}  // namespace tollgate::scan
+
 namespace tollgate::stdlib {
 
 enum class Cost : uint8_t {
@@ -135,9 +139,12 @@ std::vector<std::pair<size_t, size_t>> FindDetectorMatches(int id, std::string_v
 // digit-run promise is searched only inside the text's digit runs (the
 // whole text as context): the same matches, since each lies inside one run
 // (tests/scan check the promise) -- a 1 MB prompt with a few numbers costs
-// one cheap pass instead of an RE2 scan of the megabyte.
+// one cheap pass instead of an RE2 scan of the megabyte. `runs`, when not
+// null: the runs a scan of this very text found (scan::FoundDigitRuns),
+// reused instead of that pass where their promise fits.
 bool WalkDetector(const re2::RE2& re, int id, std::string_view text,
-                  const std::function<bool(size_t begin, size_t end)>& each);
+                  const std::function<bool(size_t begin, size_t end)>& each,
+                  const scan::FoundDigitRuns* runs = nullptr);
 
 // Validators, exposed for tests. LuhnValid: digits with optional spaces and
 // dashes, at least two digits, Luhn checksum correct. IbanValid: a known

@@ -760,7 +760,7 @@ std::vector<std::string> DetectorNames() {
 }
 
 bool WalkDetector(const RE2& re, int id, std::string_view text,
-                  const std::function<bool(size_t, size_t)>& each) {
+                  const std::function<bool(size_t, size_t)>& each, const scan::FoundDigitRuns* runs) {
   const DetectorDecl& d = Detectors()[static_cast<size_t>(id)];
   const re2::StringPiece input(text.data(), text.size());
   re2::StringPiece m;
@@ -783,7 +783,7 @@ bool WalkDetector(const RE2& re, int id, std::string_view text,
   promise.separators = std::string(d.run_separators);
   promise.wide_separators = d.run_wide;
   promise.max_gap = d.run_max_gap;
-  scan::DigitRunSpans(text, promise, &spans);
+  scan::DigitRunSpans(text, promise, runs, &spans);
   for (auto [b, e] : spans) {
     if (walk(b, e)) return true;
   }

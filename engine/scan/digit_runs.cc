@@ -110,7 +110,9 @@ uint64_t Mask16(const __m128i& m, int q) {
 // fit in eight registers, else byte by byte.
 class Classifier {
  public:
-  Classifier(std::string_view seps, bool wide) : seps_(seps), wide_(wide) {
+  // isa: the widest instructions to use (DigitRunsIsa).
+  Classifier(std::string_view seps, bool wide, int isa = kDigitRunsBest) : seps_(seps), wide_(wide) {
+    (void)isa;  // no choice without SSE2
 #ifdef __SSE2__
     alignas(16) unsigned char lo[16] = {};
     bool table = true;
@@ -128,12 +130,18 @@ class Classifier {
 #endif
 #ifdef TOLLGATE_DIGIT_RUNS_AVX2
     static const bool cpu_avx2 = __builtin_cpu_supports("avx2");
-    avx2_ = simd_ && cpu_avx2;
+    static const bool cpu_avx512 =
+        __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+    avx2_ = simd_ && cpu_avx2 && isa >= kDigitRunsAvx2;
+    // The lookup in one 64-byte register; the compares' masks are the bit
+    // masks themselves (no movemask and shift per 16 or 32 bytes).
+    avx512_ = table_ && cpu_avx512 && isa >= kDigitRunsBest;
 #endif
   }
 
   BlockMasks operator()(const unsigned char* p) const {
 #ifdef TOLLGATE_DIGIT_RUNS_AVX2
+    if (avx512_) return Avx512(p);
     if (avx2_) return Avx2(p);
 #endif
     BlockMasks m;
@@ -210,6 +218,30 @@ class Classifier {
     return m;
   }
   bool avx2_ = false;  // simd_ and the CPU has AVX2
+
+  // As Avx2, 64 bytes at once with AVX-512BW (the separator table only).
+  __attribute__((target("avx512f,avx512bw"))) BlockMasks Avx512(const unsigned char* p) const {
+    BlockMasks m;
+    const __m512i x = _mm512_loadu_si512(p);
+    const __m512i nibble = _mm512_set1_epi8(0x0F);
+    m.d = _mm512_cmplt_epu8_mask(_mm512_sub_epi8(x, _mm512_set1_epi8('0')), _mm512_set1_epi8(10));
+    const __m512i hi_bits = _mm512_broadcast_i32x4(
+        _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 0, 0, 0, 0, 0, 0, 0, 0));
+    const __m512i lo = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(lo_table_), _mm512_and_si512(x, nibble));
+    const __m512i hi = _mm512_shuffle_epi8(hi_bits, _mm512_and_si512(_mm512_srli_epi16(x, 4), nibble));
+    m.s = _mm512_test_epi8_mask(lo, hi);
+    if (wide_) {
+      m.h = _mm512_movepi8_mask(x);
+      if (m.h != 0) {
+        m.e = _mm512_cmpeq_epi8_mask(x, _mm512_set1_epi8(static_cast<char>(0xEF)));
+        m.c = _mm512_cmpeq_epi8_mask(x, _mm512_set1_epi8(static_cast<char>(0xBC)));
+        m.f = _mm512_cmplt_epu8_mask(_mm512_sub_epi8(x, _mm512_set1_epi8(static_cast<char>(0x90))),
+                                     _mm512_set1_epi8(10));
+      }
+    }
+    return m;
+  }
+  bool avx512_ = false;  // table_ and the CPU has AVX-512BW
 #endif
 #ifdef __SSE2__
   // 0xFF where a byte of x is a separator.
@@ -277,7 +309,7 @@ namespace {
 // FindDigitRuns for one `wide` and one reach (bit_ceil(max_gap); 0: any).
 template <bool kWide, uint32_t kReach>
 void BlockPass(std::string_view text, std::string_view separators, uint32_t max_gap,
-               uint32_t min_digits, Spans* out) {
+               uint32_t min_digits, int isa, Spans* out) {
   constexpr bool wide = kWide;
   // A run with N digits is at least N bytes long. One pass marks the bytes
   // that may be in runs (64 at a time: digits, and gap bytes with a digit
@@ -285,7 +317,7 @@ void BlockPass(std::string_view text, std::string_view separators, uint32_t max_
   // only there is the text walked byte by byte, from the start of the run
   // the stretch lies in.
   std::optional<Walker> walker;  // built at the first walk
-  const Classifier classify(separators, wide);
+  const Classifier classify(separators, wide, isa);
   const uint32_t reach = kReach != 0 ? kReach : std::bit_ceil(max_gap);
   const size_t n = text.size();
   const size_t blocks = (n + 63) / 64;
@@ -352,16 +384,21 @@ void BlockPass(std::string_view text, std::string_view separators, uint32_t max_
 
 void FindDigitRuns(std::string_view text, std::string_view separators, bool wide, uint32_t max_gap,
                    uint32_t min_digits, Spans* out) {
+  FindDigitRunsIsa(text, separators, wide, max_gap, min_digits, kDigitRunsBest, out);
+}
+
+void FindDigitRunsIsa(std::string_view text, std::string_view separators, bool wide,
+                      uint32_t max_gap, uint32_t min_digits, int isa, Spans* out) {
   max_gap = std::clamp<uint32_t>(max_gap, 1, 64);
   const uint32_t reach = std::bit_ceil(max_gap);
   auto pass = [&](auto wide_tag) {
     constexpr bool kWide = decltype(wide_tag)::value;
     switch (reach) {
-      case 1: return BlockPass<kWide, 1>(text, separators, max_gap, min_digits, out);
-      case 2: return BlockPass<kWide, 2>(text, separators, max_gap, min_digits, out);
-      case 4: return BlockPass<kWide, 4>(text, separators, max_gap, min_digits, out);
-      case 8: return BlockPass<kWide, 8>(text, separators, max_gap, min_digits, out);
-      default: return BlockPass<kWide, 0>(text, separators, max_gap, min_digits, out);
+      case 1: return BlockPass<kWide, 1>(text, separators, max_gap, min_digits, isa, out);
+      case 2: return BlockPass<kWide, 2>(text, separators, max_gap, min_digits, isa, out);
+      case 4: return BlockPass<kWide, 4>(text, separators, max_gap, min_digits, isa, out);
+      case 8: return BlockPass<kWide, 8>(text, separators, max_gap, min_digits, isa, out);
+      default: return BlockPass<kWide, 0>(text, separators, max_gap, min_digits, isa, out);
     }
   };
   if (wide) {

@@ -33,18 +33,13 @@ void DigitRunSpans(std::string_view text, const DigitRuns& p, std::vector<std::p
   internal::FindDigitRuns(text, p.separators, p.wide_separators, p.max_gap, p.min_digits, out);
 }
 
-const char* DefaultEngineName() { return HaveHyperscan() ? "hyperscan" : "re2"; }
-
-#ifdef TOLLGATE_HAVE_HYPERSCAN
 namespace {
 
-struct HsDatabase {
-  hs_database_t* db = nullptr;
-  ~HsDatabase() { hs_free_database(db); }
-};
-
 // The digits of a digit run (ASCII, and the full-width U+FF10..U+FF19:
-// EF BC 90..99), at least as many as the run holds.
+// EF BC 90..99), at least as many as the run holds
+// (exactly as many: in a run a byte 0x90..0x99 after EF BC is a
+// full-width digit's last byte; a superset would still be exact, every
+// match lying in a run with enough digits).
 uint32_t RunDigits(std::string_view run) {
   uint32_t n = 0;
   for (size_t i = 0; i < run.size(); ++i) {
@@ -55,6 +50,50 @@ uint32_t RunDigits(std::string_view run) {
   }
   return n;
 }
+
+}  // namespace
+
+void DigitRunSpans(std::string_view text, const DigitRuns& p, const FoundDigitRuns* found,
+                   std::vector<std::pair<size_t, size_t>>* out) {
+  if (found != nullptr && found->count != 0 && found->text.data() == text.data() &&
+      found->text.size() == text.size()) {
+    std::string seps = p.separators;
+    std::sort(seps.begin(), seps.end());
+    seps.erase(std::unique(seps.begin(), seps.end()), seps.end());
+    const uint32_t max_gap = std::clamp<uint32_t>(p.max_gap, 1, 64);
+    for (size_t i = 0; i < found->count; ++i) {
+      const FoundDigitRuns::Set& s = found->sets[i];
+      // A run is maximal whatever the digits asked for: the runs with
+      // fewer digits than this promise asks are dropped, the rest are the
+      // same runs (digits counted as FindDigitRuns counts them).
+      if (s.promise.separators != seps || s.promise.max_gap != max_gap ||
+          (s.promise.wide_separators != p.wide_separators && !s.ascii) ||
+          s.promise.min_digits > p.min_digits) {
+        continue;
+      }
+      out->clear();
+      for (const auto& span : s.spans) {
+        if (s.promise.min_digits == p.min_digits ||
+            RunDigits(text.substr(span.first, span.second - span.first)) >= p.min_digits) {
+          out->push_back(span);
+        }
+      }
+      return;
+    }
+  }
+  DigitRunSpans(text, p, out);
+}
+
+const char* DefaultEngineName() { return HaveHyperscan() ? "hyperscan" : "re2"; }
+
+#ifdef TOLLGATE_HAVE_HYPERSCAN
+namespace {
+
+struct HsDatabase {
+  hs_database_t* db = nullptr;
+  ~HsDatabase() { hs_free_database(db); }
+};
+
 
 // This thread's Hyperscan scratch, grown for every database it has scanned
 // with (by database serial). Freed when the thread exits.
@@ -446,7 +485,7 @@ namespace {
 // then unspecified). *backslash (when not null): whether `text` holds a
 // backslash (from the UTF-8 pass Hyperscan needs anyway, else a memchr).
 bool ScanText(const Scanner::Impl& m, std::string_view text, std::vector<int>* ids,
-              bool* backslash = nullptr) {
+              bool* backslash = nullptr, FoundDigitRuns* found = nullptr) {
   bool ok = true;
 #ifdef TOLLGATE_HAVE_HYPERSCAN
   internal::Utf8Checker utf8;
@@ -467,6 +506,17 @@ bool ScanText(const Scanner::Impl& m, std::string_view text, std::vector<int>* i
       // An ASCII text has no bytes above 0x7F: wide runs are narrow runs.
       internal::FindDigitRuns(text, g->separators, g->wide && !utf8.Ascii(), g->max_gap,
                               g->min_digits, &runs);
+      if (found != nullptr) {
+        if (found->count == 0) found->text = text;
+        if (found->sets.size() <= found->count) found->sets.emplace_back();
+        FoundDigitRuns::Set& set = found->sets[found->count++];
+        set.promise.separators = g->separators;
+        set.promise.wide_separators = g->wide;
+        set.promise.max_gap = g->max_gap;
+        set.promise.min_digits = g->min_digits;
+        set.ascii = utf8.Ascii();
+        set.spans.assign(runs.begin(), runs.end());
+      }
       if (runs.empty()) continue;
       // Many short runs (a table of numbers): one pass over the whole text
       // is cheaper than a call per run, and means the same.
@@ -503,11 +553,17 @@ bool ScanText(const Scanner::Impl& m, std::string_view text, std::vector<int>* i
 }  // namespace
 
 bool Scanner::Scan(std::string_view text, std::vector<int>* ids) const {
+  return Scan(text, ids, nullptr);
+}
+
+bool Scanner::Scan(std::string_view text, std::vector<int>* ids, FoundDigitRuns* runs) const {
   ids->clear();
+  if (runs != nullptr) runs->clear();
   const Impl& m = *impl_;
   bool backslash = false;
-  if (!ScanText(m, text, ids, m.any_escapes ? &backslash : nullptr)) {
+  if (!ScanText(m, text, ids, m.any_escapes ? &backslash : nullptr, runs)) {
     ids->clear();
+    if (runs != nullptr) runs->clear();
     return false;
   }
   if (!backslash) return true;

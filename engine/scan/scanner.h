@@ -112,6 +112,34 @@ bool ValidUtf8(std::string_view text);
 void DigitRunSpans(std::string_view text, const DigitRuns& p,
                    std::vector<std::pair<size_t, size_t>>* out);
 
+// The digit runs a Scanner::Scan found in its text (not its readings), per
+// separator set of its patterns' promises: what DigitRunSpans computes
+// again for the card and SSN validators, kept so that they need not make a
+// second pass over a long text. Valid while that text is alive and
+// unchanged (a caller keeps it for one evaluation). clear() keeps the
+// buffers.
+struct FoundDigitRuns {
+  struct Set {
+    DigitRuns promise;  // separators sorted, max_gap 1..64
+    bool ascii = false;  // the text is all ASCII: wide and narrow runs are the same
+    std::vector<std::pair<size_t, size_t>> spans;  // as DigitRunSpans gives them
+  };
+  std::string_view text;  // the text scanned (data and size), or empty: none
+  std::vector<Set> sets;  // [0, count)
+  size_t count = 0;
+  void clear() {
+    text = {};
+    count = 0;
+  }
+};
+
+// DigitRunSpans(text, p, out), taking the runs from *found when it holds
+// them for this very text (same data and size) with the same separators,
+// max_gap and width and no more digits required: those runs filtered by
+// their digits. The same spans either way (tests/scan/digit_runs_test.cc).
+void DigitRunSpans(std::string_view text, const DigitRuns& p, const FoundDigitRuns* found,
+                   std::vector<std::pair<size_t, size_t>>* out);
+
 // True when this build links Hyperscan.
 bool HaveHyperscan();
 // "hyperscan" or "re2": what Engine::kDefault means in this build.
@@ -132,6 +160,10 @@ class Scanner {
   // an engine gave up (RE2 out of DFA memory, a Hyperscan error); *ids is
   // then empty.
   bool Scan(std::string_view text, std::vector<int>* ids) const;
+  // The same, also replacing *runs with the digit runs the scan found in
+  // `text` (FoundDigitRuns above; none when it found them by no pass of its
+  // own: the RE2 engine, a text that is not UTF-8, no digit-run promises).
+  bool Scan(std::string_view text, std::vector<int>* ids, FoundDigitRuns* runs) const;
 
   size_t size() const { return size_; }
   // True when texts that are all ASCII run on a byte-mode copy of the

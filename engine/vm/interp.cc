@@ -121,9 +121,10 @@ bool ScanBit(Frame* f, uint32_t group, uint32_t pat, bool* out) {
     bool cached = f->reuse_scans && s.cache_serial == c.serial && group < s.cache_ok.size() &&
                   s.cache_ok[group] && s.cache_text[group] == v.sv();
     if (!cached) {
-      if (!g.scanner->Scan(v.sv(), &s.ids)) {
+      if (!g.scanner->Scan(v.sv(), &s.ids, &s.runs[group])) {
         return Fail(f, kErrBuiltin, "pattern scan of `" + g.path + "` ran out of memory");
       }
+      s.runs_epoch[group] = s.epoch;
       std::memset(s.bits.data() + g.base, 0, g.patterns.size());
       for (int id : s.ids) s.bits[g.base + id] = g.patterns[id].confirm ? 2 : 1;
       if (f->reuse_scans) {
@@ -149,7 +150,10 @@ bool ScanBit(Frame* f, uint32_t group, uint32_t pat, bool* out) {
   uint8_t& bit = s.bits[g.base + pat];
   if (bit == 2) {
     const ScanPattern& p = g.patterns[pat];
-    bit = MatchValidated(*p.confirm, p.detector, v.sv()) ? 1 : 0;
+    // The runs are of this text: the record's strings do not change
+    // during an evaluation.
+    const scan::FoundDigitRuns* runs = s.runs_epoch[group] == s.epoch ? &s.runs[group] : nullptr;
+    bit = MatchValidated(*p.confirm, p.detector, v.sv(), runs) ? 1 : 0;
   }
   *out = bit == 1;
   if (f->trace && *out) TraceMatch(f, group, pat, v.sv());
@@ -192,6 +196,10 @@ Scratch& ThreadScratch() {
 void BeginEvaluation(const Code& c, Scratch* s) {
   ++s->epoch;
   if (s->group_epoch.size() < c.groups.size()) s->group_epoch.resize(c.groups.size(), 0);
+  if (s->runs.size() < c.groups.size()) {
+    s->runs.resize(c.groups.size());
+    s->runs_epoch.resize(c.groups.size(), 0);
+  }
   if (s->bits.size() < c.scan_bits) s->bits.resize(c.scan_bits);
   if (s->stack.size() < c.max_depth + 1) s->stack.resize(c.max_depth + 1);
   if (s->locals.size() < c.max_locals) s->locals.resize(c.max_locals);

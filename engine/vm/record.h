@@ -22,6 +22,9 @@ struct Record {
   std::vector<Value> slots;
   Arena arena;
   std::string buffer;  // scratch the decoder may parse in place
+  // request.content when the decoder joined several long texts: its joined
+  // buffer, swapped in rather than copied (runtime/input/input.cc Derive).
+  std::string content;
 
   // The request's instant (the schema's first clock field, `context.time`)
   // as the decoder settled it: from the input, or from the evaluating clock
@@ -37,6 +40,7 @@ struct Record {
     slots.clear();
     arena.Reset();
     buffer.clear();
+    content.clear();
     time.reset();
     clock_ms.reset();
   }

@@ -77,21 +77,23 @@ std::unique_ptr<re2::RE2> CompilePattern(std::string_view pattern, std::string* 
   return re;
 }
 
-bool MatchValidated(const re2::RE2& shared, int detector, std::string_view text) {
+bool MatchValidated(const re2::RE2& shared, int detector, std::string_view text,
+                    const scan::FoundDigitRuns* runs) {
   const re2::RE2& re = ThreadLocalCopy(shared);
   const stdlib::Validator validator =
       detector < 0 ? nullptr : stdlib::Detectors()[static_cast<size_t>(detector)].validate;
-  auto match = [&](std::string_view t) {
+  auto match = [&](std::string_view t, const scan::FoundDigitRuns* found) {
     if (detector < 0) return re.Match(re2::StringPiece(t.data(), t.size()), 0, t.size(), RE2::UNANCHORED, nullptr, 0);
-    return stdlib::WalkDetector(re, detector, t, [&](size_t b, size_t e) {
-      return validator == nullptr || validator(t.substr(b, e - b));
-    });
+    return stdlib::WalkDetector(
+        re, detector, t,
+        [&](size_t b, size_t e) { return validator == nullptr || validator(t.substr(b, e - b)); },
+        found);
   };
-  if (match(text)) return true;
+  if (match(text, runs)) return true;
   if (!scan::MayHoldEscapes(text)) return false;
   thread_local scan::Readings readings;
   for (size_t r = 0, n = readings.Read(text); r < n; ++r)
-    if (match(readings.text(r))) return true;
+    if (match(readings.text(r), nullptr)) return true;
   return false;
 }
 

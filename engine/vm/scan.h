@@ -37,7 +37,10 @@ std::unique_ptr<re2::RE2> CompilePattern(std::string_view pattern, std::string* 
 // SSN detectors), plus one more per rejected candidate, and the same per
 // reading when the text holds a backslash and `re` did not match it; the
 // first call per (thread, pattern) copies the RE2 object.
-bool MatchValidated(const re2::RE2& re, int detector, std::string_view text);
+// `runs`, when not null: the digit runs a scan of this very text found
+// (Scanner::Scan), which the walk then need not find again.
+bool MatchValidated(const re2::RE2& re, int detector, std::string_view text,
+                    const scan::FoundDigitRuns* runs = nullptr);
 
 // This thread's copy of `re` (same pattern and options): matching it takes
 // no lock shared with other threads.

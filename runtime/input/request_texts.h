@@ -238,6 +238,9 @@ class RequestTexts {
 
   // The texts joined, as request.content.
   const std::string& joined() const { return joined_; }
+  // Swaps joined() with *other (the decoder hands a long one to the record
+  // instead of copying it); ranges() and values() then describe *other.
+  void SwapJoined(std::string* other) { joined_.swap(*other); }
   // Each text's [begin, end) in joined(), increasing and disjoint; the
   // bytes between them are separators.
   const std::vector<std::pair<size_t, size_t>>& ranges() const { return ranges_; }

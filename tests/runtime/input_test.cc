@@ -200,6 +200,37 @@ TEST(Input, MessagesContentPartsAndToolCalls) {
 // and an assistant's null or absent content beside `function_call` or
 // `tool_calls`. Each reads as "". Before: the function message was
 // input_missing_field.
+// A long request.content joined from several texts is the record's own
+// buffer (runtime/input/input.cc Derive: swapped in, not copied into the
+// arena), and records decoded in turn on one thread keep their own texts.
+TEST(Input, LongJoinedContentIsTheRecordsOwnBuffer) {
+  auto input = [](char fill) {
+    return Input(std::string(R"(, "messages": [{"role": "system", "content": "be nice"},
+                 {"role": "user", "content": ")") + std::string(5000, fill) + R"("}])");
+  };
+  Decoded a, b;
+  Decode(input('a'), &a);
+  ASSERT_TRUE(a.ok) << a.err.message;
+  const std::string want_a = "be nice\n" + std::string(5000, 'a');
+  EXPECT_EQ(Slot(a.rec, "request.content").sv(), want_a);
+  EXPECT_EQ(Slot(a.rec, "request.content").str, a.rec.content.data());
+  Decode(input('b'), &b);
+  ASSERT_TRUE(b.ok) << b.err.message;
+  EXPECT_EQ(Slot(b.rec, "request.content").sv(), "be nice\n" + std::string(5000, 'b'));
+  EXPECT_EQ(Slot(a.rec, "request.content").sv(), want_a);  // still its own
+  Decode(input('c'), &a);  // the first record again
+  ASSERT_TRUE(a.ok) << a.err.message;
+  EXPECT_EQ(Slot(a.rec, "request.content").sv(), "be nice\n" + std::string(5000, 'c'));
+  EXPECT_EQ(Slot(b.rec, "request.content").sv(), "be nice\n" + std::string(5000, 'b'));
+  // A short joined text is copied into the arena as before.
+  Decoded c;
+  Decode(Input(R"(, "messages": [{"role": "system", "content": "be nice"},
+                 {"role": "user", "content": "hi"}])"), &c);
+  ASSERT_TRUE(c.ok) << c.err.message;
+  EXPECT_EQ(Slot(c.rec, "request.content").sv(), "be nice\nhi");
+  EXPECT_TRUE(c.rec.content.empty());
+}
+
 TEST(Input, NullContentOfFunctionAndAssistantMessages) {
   Decoded d;
   Decode(R"({"principal": {"workspace": "w"}, "request": {"model": "m", "messages": [

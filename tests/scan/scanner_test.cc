@@ -468,6 +468,13 @@ TEST(DigitRuns, BlockPassFindsWhatTheByteWalkFinds) {
     internal::FindDigitRunsReference(t, s, wide, gap, n, &ref);
     ASSERT_EQ(fast, ref) << "min " << n << " separators `" << s << "` wide " << wide << " gap "
                          << gap << " text `" << t << "`";
+    // Each narrower classifier too (the CPU's best is AVX-512BW here).
+    for (int isa : {internal::kDigitRunsSse, internal::kDigitRunsAvx2}) {
+      fast.clear();
+      internal::FindDigitRunsIsa(t, s, wide, gap, n, isa, &fast);
+      ASSERT_EQ(fast, ref) << "isa " << isa << " min " << n << " separators `" << s << "` wide "
+                           << wide << " gap " << gap << " text `" << t << "`";
+    }
   }
   internal::Spans got;
   internal::FindDigitRunsReference("id 4111 1111-1111 1111, 12  34.", " -", false, 1, 9, &got);
@@ -537,6 +544,84 @@ TEST(DigitRuns, GatedPatternsMatchLikeRe2) {
   EXPECT_EQ(Ids(*s, "x123-45-6789"), Reference(pats, "x123-45-6789"));
   EXPECT_EQ(Ids(*s, "a4111 1111 1111 1111"), Reference(pats, "a4111 1111 1111 1111"));
   EXPECT_EQ(Ids(*s, "4111 1111 1111 1111_"), Reference(pats, "4111 1111 1111 1111_"));
+}
+
+// The runs a scan found (Scanner::Scan's FoundDigitRuns) serve the
+// validators' walk: for every promise DigitRunSpans gives the spans its own
+// pass gives, whether it takes them from the scan (same separators, gap and
+// width, no more digits than the scan's least: filtered by digits) or not.
+TEST(DigitRuns, FoundRunsGiveTheSpansOfTheirOwnPass) {
+  if (!HaveHyperscan()) GTEST_SKIP() << "built without Hyperscan";
+  std::vector<std::string> pats;
+  Options o;
+  for (const auto& d : stdlib::Detectors()) {
+    pats.emplace_back(d.regex);
+    o.digit_runs.push_back({d.run_digits, std::string(d.run_separators), d.run_wide, d.run_max_gap});
+  }
+  auto s = Must(pats, o);
+  const int card = stdlib::FindDetector("dlp.credit_card");
+  const int ssn = stdlib::FindDetector("dlp.us_ssn");
+  ASSERT_GE(card, 0);
+  ASSERT_GE(ssn, 0);
+  const auto& cd = stdlib::Detectors()[static_cast<size_t>(card)];
+  const auto& sd = stdlib::Detectors()[static_cast<size_t>(ssn)];
+  ASSERT_LT(sd.run_digits, cd.run_digits);  // the scan's runs are the SSN's: the card's filter them
+  const std::string seps(cd.run_separators);
+  std::string reversed(seps.rbegin(), seps.rend());
+  const std::vector<DigitRuns> promises = {
+      {cd.run_digits, seps, cd.run_wide, cd.run_max_gap},
+      {sd.run_digits, seps, sd.run_wide, sd.run_max_gap},
+      {sd.run_digits, reversed, true, cd.run_max_gap},        // the same set, another order
+      {11, seps, true, cd.run_max_gap},                       // between the tiers
+      {cd.run_digits, seps, false, cd.run_max_gap},           // narrow: only on ASCII texts
+      {sd.run_digits - 1, seps, true, cd.run_max_gap},        // fewer digits than the scan's
+      {cd.run_digits, seps, true, cd.run_max_gap - 2},        // another gap
+      {cd.run_digits, " -", true, cd.run_max_gap},            // other separators
+  };
+  std::mt19937_64 r(23);
+  FoundDigitRuns found;
+  std::vector<int> ids;
+  size_t reused = 0;
+  for (int iter = 0; iter < 4000; ++iter) {
+    const std::string t = DigitText(r, iter % 5 == 0 ? 3000 : 400);
+    ASSERT_TRUE(s->Scan(t, &ids, &found));
+    if (ValidUtf8(t)) {
+      ASSERT_EQ(found.count, 1u) << "one separator set";
+      ASSERT_EQ(found.text.data(), t.data());
+    }
+    for (const DigitRuns& p : promises) {
+      std::vector<std::pair<size_t, size_t>> via_scan = {{7, 7}}, own = {{9, 9}};
+      DigitRunSpans(t, p, &found, &via_scan);
+      DigitRunSpans(t, p, &own);
+      ASSERT_EQ(via_scan, own) << "min " << p.min_digits << " wide " << p.wide_separators
+                               << " gap " << p.max_gap << " separators `" << p.separators
+                               << "` text `" << t << "`";
+      reused += found.count != 0;
+    }
+    // Another text of the same size at another address: its own pass.
+    std::string other = t;
+    for (char& c : other) c = c == '5' ? '6' : c;
+    std::vector<std::pair<size_t, size_t>> a, b;
+    DigitRunSpans(other, promises[0], &found, &a);
+    DigitRunSpans(other, promises[0], &b);
+    ASSERT_EQ(a, b);
+  }
+  EXPECT_GT(reused, 1000u);
+  // The validators through the VM's path: the same decisions with the
+  // scan's runs as with their own pass.
+  const std::string text = "id 4111 1111 1111 1111 and 123-45-6789, 4111-1111-1111-1112";
+  ASSERT_TRUE(s->Scan(text, &ids, &found));
+  ASSERT_EQ(found.count, 1u);
+  EXPECT_EQ(found.sets[0].spans.size(), 3u);
+  for (int id : {card, ssn}) {
+    std::vector<std::pair<size_t, size_t>> seen, want;
+    const re2::RE2 re(std::string(stdlib::Detectors()[static_cast<size_t>(id)].regex));
+    stdlib::WalkDetector(re, id, text, [&](size_t b, size_t e) { seen.emplace_back(b, e); return false; },
+                         &found);
+    stdlib::WalkDetector(re, id, text, [&](size_t b, size_t e) { want.emplace_back(b, e); return false; });
+    EXPECT_EQ(seen, want);
+    EXPECT_FALSE(want.empty());
+  }
 }
 
 }  // namespace

@@ -30,6 +30,13 @@ using Spans = std::vector<std::pair<size_t, size_t>>;
 void FindDigitRuns(std::string_view text, std::string_view separators, bool wide, uint32_t max_gap,
                    uint32_t min_digits, Spans* out);
 
+// The same with at most the instructions `isa` names (tests: each
+// classifier the CPU has against the byte walk): kDigitRunsSse (SSE2 and
+// SSSE3 compares), kDigitRunsAvx2, kDigitRunsBest (AVX-512BW where the CPU
+// has it, what FindDigitRuns uses).
+inline constexpr int kDigitRunsSse = 0, kDigitRunsAvx2 = 1, kDigitRunsBest = 2;
+void FindDigitRunsIsa(std::string_view text, std::string_view separators, bool wide,
+                      uint32_t max_gap, uint32_t min_digits, int isa, Spans* out);
 // The same, by a plain byte walk (the reference for tests).
 void FindDigitRunsReference(std::string_view text, std::string_view separators, bool wide,
                             uint32_t max_gap, uint32_t min_digits, Spans* out);

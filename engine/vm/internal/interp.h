@@ -18,6 +18,11 @@ struct Scratch {
   uint64_t epoch = 0;                 // bumped per evaluation
   std::vector<uint64_t> group_epoch;  // scan group g is valid when == epoch
   std::vector<uint8_t> bits;          // per scan pattern: 0 no, 1 yes, 2 yes-unvalidated
+  // Per scan group: the digit runs its scan found in the field's text this
+  // evaluation (valid when runs_epoch[g] == epoch; not after a scan reused
+  // from cache_text), for the card and SSN validators (MatchValidated).
+  std::vector<scan::FoundDigitRuns> runs;
+  std::vector<uint64_t> runs_epoch;
   std::vector<int> ids;
   std::vector<Value> stack;
   std::vector<Value> locals;
