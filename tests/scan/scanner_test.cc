@@ -499,16 +499,21 @@ TEST(DigitRuns, BlockPassFindsWhatTheByteWalkFinds) {
   }
 }
 
+// The stdlib detectors' patterns, each with the digit-run promise it makes.
+void AddDetectors(std::vector<std::string>* pats, Options* o) {
+  for (const auto& d : stdlib::Detectors()) {
+    pats->emplace_back(d.regex);
+    o->digit_runs.push_back({d.run_digits, std::string(d.run_separators), d.run_wide, d.run_max_gap});
+  }
+}
+
 // The detectors that promise digit runs (card, SSN) run on them, and find
 // exactly what RE2 finds -- on long texts where the runs cross blocks.
 TEST(DigitRuns, GatedPatternsMatchLikeRe2) {
   if (!HaveHyperscan()) GTEST_SKIP() << "built without Hyperscan";
   std::vector<std::string> pats;
   Options o;
-  for (const auto& d : stdlib::Detectors()) {
-    pats.emplace_back(d.regex);
-    o.digit_runs.push_back({d.run_digits, std::string(d.run_separators), d.run_wide, d.run_max_gap});
-  }
+  AddDetectors(&pats, &o);
   pats.push_back("2026");  // not gated
   o.digit_runs.push_back({});
   pats.push_back("\\d{3}-\\d{3}");  // a promise Hyperscan can keep: gated too
@@ -554,10 +559,7 @@ TEST(DigitRuns, FoundRunsGiveTheSpansOfTheirOwnPass) {
   if (!HaveHyperscan()) GTEST_SKIP() << "built without Hyperscan";
   std::vector<std::string> pats;
   Options o;
-  for (const auto& d : stdlib::Detectors()) {
-    pats.emplace_back(d.regex);
-    o.digit_runs.push_back({d.run_digits, std::string(d.run_separators), d.run_wide, d.run_max_gap});
-  }
+  AddDetectors(&pats, &o);
   auto s = Must(pats, o);
   const int card = stdlib::FindDetector("dlp.credit_card");
   const int ssn = stdlib::FindDetector("dlp.us_ssn");
