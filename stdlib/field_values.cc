@@ -85,7 +85,12 @@ constexpr FieldRange kFieldRanges[] = {
      "`endpoint.latency_p50` is the observed median latency in seconds, at most 3600 (an hour) as "
      "the catalog's `observed.latency_p50`; the catalog and the decoder refuse anything else",
      /*seconds=*/true},
-    {"endpoint.throughput", 0, kNoEnd, kCatalogFigure},
+    // Tokens per second, as the catalog's `observed.throughput` (at most a
+    // million there): `require endpoint.throughput > 5000000` rejects every
+    // endpoint of a real catalog.
+    {"endpoint.throughput", 0, 1000000 * kMicros,
+     "`endpoint.throughput` is the observed median output in tokens per second, at most 1000000 as "
+     "the catalog's `observed.throughput`; the catalog and the decoder refuse anything else"},
     // A fraction, as the catalog's `observed.uptime` (0.999 is 99.9%): a
     // policy comparing it with a percentage (`>= 99.5`) rejects every
     // endpoint of a real catalog.

@@ -116,6 +116,25 @@ rule patient { require endpoint.latency_p50 <= 600 }
   EXPECT_EQ(ok.Render().find("tg_unreachable_comparison"), std::string::npos) << ok.Render();
 }
 
+// endpoint.throughput is at most 10^6 tokens per second (the catalog's
+// observed.throughput, bounded by the candidate decoder too). Before, its
+// range was "0 or more" and `require endpoint.throughput > 2000000` checked
+// clean and rejected every endpoint.
+TEST(Ranges, ThroughputIsAtMostTheCatalogs) {
+  ExpectUnreachable(R"(policy "p"
+rule fastest { require endpoint.throughput > 2000000 }
+)", 1, {
+      "test.tg:2:24: error[tg_unreachable_comparison]: a require of rule `fastest` never "
+      "holds, so it rejects every endpoint: `endpoint.throughput > 2000000` is always false "
+      "(`endpoint.throughput` is from 0 to 1000000)",
+  });
+  auto ok = CheckSource(R"(policy "p"
+rule quick { require endpoint.throughput >= 50 }
+)");
+  EXPECT_TRUE(ok.ok) << ok.Render();
+  EXPECT_EQ(ok.Render().find("tg_unreachable_comparison"), std::string::npos) << ok.Render();
+}
+
 // Either operand order, every operator, a constant folded from a const, a
 // default, `not` and `not (a or b)`.
 TEST(Ranges, AnyOperatorEitherOrderFoldedConstants) {

@@ -1179,8 +1179,10 @@ TEST(Input, FieldRangesAreWhatTheDecoderEnforces) {
     ASSERT_TRUE(def.type.is(Kind::kInt) || def.type.is(Kind::kMoney) || def.type.is(Kind::kDecimal))
         << f.path;
     // An upper bound has its own test (endpoint.uptime: CandidateUptimeIsAFraction,
-    // endpoint.latency_p50: CandidateLatencyIsAtMostAnHour).
-    EXPECT_TRUE(f.hi == INT64_MAX || f.path == "endpoint.uptime" || f.path == "endpoint.latency_p50")
+    // endpoint.latency_p50: CandidateLatencyIsAtMostAnHour, endpoint.throughput:
+    // CandidateThroughputIsAtMostTheCatalogs).
+    EXPECT_TRUE(f.hi == INT64_MAX || f.path == "endpoint.uptime" || f.path == "endpoint.latency_p50" ||
+                f.path == "endpoint.throughput")
         << f.path;
     // The number just below the range, and the range's lower end, in JSON.
     const bool whole = def.type.is(Kind::kInt);
@@ -1299,6 +1301,14 @@ TEST(Input, ContextLabelsAreLowerCased) {
 // written in milliseconds -- is refused as the catalog refuses it, so the
 // checker may claim the bound (`require endpoint.latency_p50 < 5000` is
 // always true). Before, the decoder took any non-negative latency.
+// endpoint.throughput: tokens per second, at most 10^6 in the catalog
+// (observed.throughput), so the checker may claim the bound; before, the
+// decoder took any non-negative throughput.
+TEST(Input, CandidateThroughputIsAtMostTheCatalogs) {
+  ExpectEndpointBound({"throughput", "2000000", "`candidate.endpoint.throughput` must be at most 1000000, got 2000000",
+                       "tokens per second", "1000000.000001", {"1000000", "85.5", "0"}});
+}
+
 TEST(Input, CandidateLatencyIsAtMostAnHour) {
   ExpectEndpointBound({"latency_p50", "5000", "`candidate.endpoint.latency_p50` must be at most 3600, got 5000",
                        "in seconds", "3600.000001", {"3600", "0.42", "0"}});
