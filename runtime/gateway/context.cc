@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "engine/scan/scanner.h"
+#include "runtime/gateway/internal/http_text.h"
 
 namespace tollgate::gateway {
 namespace {
@@ -124,27 +125,22 @@ bool ComposeContext(const Identity& who, const ContextHeaders& h, const std::str
   }
   // The decoder lower-cases these members (ASCII), so `Confidential` in a
   // header is the key's `confidential`: compared as the policy will see them.
-  auto same = [](std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-             auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-             return lower(x) == lower(y);
-           });
-  };
+  using internal::IEquals;
   auto pinned = [&](const char* member, const char* header, const std::optional<std::string>& kept) {
     return Fail(err, "context_pinned", std::string("context.") + member,
                 std::string("the API key pins `context.") + member + "` to " +
                     (kept ? "`" + Shown(*kept) + "`" : std::string("no value")) + "; `" + header +
                     "` cannot change it");
   };
-  if (data_class && key.pin_data_class && (!key.data_class || !same(*key.data_class, *data_class))) {
+  if (data_class && key.pin_data_class && (!key.data_class || !IEquals(*key.data_class, *data_class))) {
     return pinned("data_class", "x-tollgate-data-class", key.data_class);
   }
-  if (environment && key.pin_environment && (!key.environment || !same(*key.environment, *environment))) {
+  if (environment && key.pin_environment && (!key.environment || !IEquals(*key.environment, *environment))) {
     return pinned("environment", "x-tollgate-environment", key.environment);
   }
   std::vector<std::string_view> more;
   for (std::string_view t : tags) {
-    if (std::any_of(key.tags.begin(), key.tags.end(), [&](const std::string& k) { return same(k, t); })) {
+    if (std::any_of(key.tags.begin(), key.tags.end(), [&](const std::string& k) { return IEquals(k, t); })) {
       continue;  // the key's already
     }
     if (key.pin_tags) {
