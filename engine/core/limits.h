@@ -40,7 +40,11 @@ struct Limits {
 
   // --- decision input ---
   uint32_t max_input_bytes = 4u << 20;        // 4 MiB per decision input
-  uint32_t max_input_depth = 32;              // JSON nesting depth
+  // JSON nesting depth. 128: the JSON schemas of tools and structured
+  // outputs nest deeply (OpenAI allows 10 levels of objects; as Pydantic and
+  // zod write an optional list of the next level, that is 5 JSON levels per
+  // schema level, ~56 in the decision input), and 32 refused them.
+  uint32_t max_input_depth = 128;
   uint32_t max_messages = 4096;               // entries of request.messages
   uint32_t max_list_elements = 4096;          // entries of any other list
 

@@ -193,6 +193,25 @@ for (const [name, body] of Object.entries(shapes)) {
 }
 console.log(`  node: ${Object.keys(shapes).length} request shapes (tools, tool results, parts, parameters) answered`);
 
+// Structured outputs and strict tools at the nesting OpenAI allows (10
+// levels of objects), written as Pydantic and zod write them: each level an
+// optional list of the next (`anyOf` with null, `items`). That is 5 JSON
+// levels per schema level, ~56 in the decision input: the body must not be
+// refused as nesting too deeply (the decoder's limit was once 32 levels).
+{
+  const level = (k) => k === 0 ? { type: "string" } : {
+    type: "object", additionalProperties: false, required: ["name", "children"],
+    properties: { name: { type: "string" }, children: { anyOf: [{ type: "array", items: level(k - 1) }, { type: "null" }] } },
+  };
+  const schema = level(10);
+  const r1 = await client.chat.completions.create({ model: "test/ok", messages: [{ role: "user", content: "a tree" }],
+    response_format: { type: "json_schema", json_schema: { name: "tree", strict: true, schema } } });
+  const r2 = await client.chat.completions.create({ model: "test/ok", messages: [{ role: "user", content: "a tree" }],
+    tools: [{ type: "function", function: { name: "make_tree", strict: true, parameters: schema } }] });
+  for (const r of [r1, r2]) if (r.choices?.[0]?.message?.content !== "Hello from the stub.") fail("deep schema: " + JSON.stringify(r));
+  console.log("  node: a 10-level structured-output schema and tool parameters answered");
+}
+
 // The decision headers on every answer, read through withResponse.
 {
   const { data, response } = await client.chat.completions

@@ -169,6 +169,40 @@ TEST_F(OpenAICompat, AnInputErrorNamesTheMemberInParam) {
   EXPECT_EQ(ErrorOf(a).param, "(null)") << a.body;
 }
 
+// A JSON schema at the nesting OpenAI allows for structured outputs (10
+// levels of objects), written as Pydantic and zod write an optional list of
+// the next level (`anyOf` with null, `items`): 5 JSON levels per schema
+// level, ~56 in the decision input. Before: 400 input_too_deep (the
+// decoder's limit was 32 levels), for chat completions and /v1/decide.
+std::string NestedSchema(int levels) {
+  if (levels == 0) return R"({"type": "string"})";
+  return R"({"type": "object", "additionalProperties": false, "required": ["name", "children"],
+             "properties": {"name": {"type": "string"},
+                            "children": {"anyOf": [{"type": "array", "items": )" +
+         NestedSchema(levels - 1) + R"(}, {"type": "null"}]}}})";
+}
+
+TEST_F(OpenAICompat, SchemasAsDeepAsOpenAIAllowsAreNotTooDeep) {
+  const std::string schema = NestedSchema(10);
+  const std::string bodies[] = {
+      R"({"model": "m/x", "max_tokens": 5, "messages": [{"role": "user", "content": "a tree"}],
+          "response_format": {"type": "json_schema", "json_schema": {"name": "tree", "strict": true, "schema": )" +
+          schema + "}}}",
+      R"({"model": "m/x", "max_tokens": 5, "messages": [{"role": "user", "content": "a tree"}],
+          "tools": [{"type": "function", "function": {"name": "make_tree", "strict": true, "parameters": )" +
+          schema + "}}]}",
+  };
+  for (const std::string& body : bodies) {
+    const Answer a = Chat(body);
+    // Decided and routed: m/x's upstream refuses connections (502), not a 400.
+    EXPECT_EQ(a.status / 100, 5) << a.body;
+    EXPECT_EQ(ErrorOf(a).code, "upstream_unavailable") << a.body;
+    const Answer d = testkit::HttpCall(gw_.port(), http::verb::post, "/v1/decide",
+                                       R"({"principal": {"workspace": "w", "key_id": "k"}, "request": )" + body + "}");
+    EXPECT_EQ(d.status, 200) << d.body;
+  }
+}
+
 // tollgate_request_seconds has one series per route (a fixed set: an alias
 // counts under its route, every model id under /v1/models/{id}; other paths
 // are not timed). Before: one series, chat and decide together.
