@@ -609,7 +609,7 @@ net::awaitable<bool> Server::Impl::Decide(ClientStream& stream, Request& req, co
     // does not read, but the decision record embeds the input, and a record
     // no JSON reader can parse breaks the log's verification.
     x->invalid = true;
-    out = runtime::InputErrorJson(x->input_error);
+    out = DecideInputErrorJson(x->input_error);
   } else if (offload_ledger) {
     co_await OffThread([&] { out = svc.DecideOnly(x.get(), &seq); });
   } else {

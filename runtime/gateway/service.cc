@@ -473,18 +473,26 @@ void BuildInput(const Identity& who, std::string_view context_json, std::string_
   out->append("}");
 }
 
-std::string OpenAIParam(std::string_view path) {
-  constexpr std::string_view kRequest = "request.";
-  if (path.substr(0, kRequest.size()) != kRequest) return {};
-  path.remove_prefix(kRequest.size());
+namespace {
+
+// A decoder path as OpenAI writes a `param`: an index as a member of its
+// own (`messages[0].content` -> `messages.[0].content`).
+std::string OpenAIPath(std::string_view path) {
   std::string out;
   out.reserve(path.size() + 4);
   for (char c : path) {
-    // OpenAI writes an index as a member of its own: `messages.[0].content`.
     if (c == '[' && !out.empty()) out += '.';
     out += c;
   }
   return out;
+}
+
+}  // namespace
+
+std::string OpenAIParam(std::string_view path) {
+  constexpr std::string_view kRequest = "request.";
+  if (path.substr(0, kRequest.size()) != kRequest) return {};
+  return OpenAIPath(path.substr(kRequest.size()));
 }
 
 std::string OpenAIError(int status, std::string_view code, std::string_view message,
@@ -506,6 +514,28 @@ std::string OpenAIError(int status, std::string_view code, std::string_view mess
   }
   if (!rule.empty()) Str(&w, "rule", rule);
   if (!decision_id.empty()) Str(&w, "decision_id", decision_id);
+  w.EndObject();
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+std::string DecideInputErrorJson(const runtime::InputError& e) {
+  rj::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartObject();
+  w.Key("error");
+  w.StartObject();
+  Str(&w, "message", e.message);
+  Str(&w, "type", ErrorType(400));
+  Str(&w, "code", e.code);
+  w.Key("param");
+  if (e.path.empty()) {
+    w.Null();
+  } else {
+    const std::string param = OpenAIPath(e.path);
+    w.String(param.data(), static_cast<rj::SizeType>(param.size()));
+  }
+  Str(&w, "path", e.path);  // the decoder's (tollgate eval, the C API)
   w.EndObject();
   w.EndObject();
   return std::string(sb.GetString(), sb.GetSize());
@@ -1125,7 +1155,7 @@ std::string Service::DecideOnly(Exchange* x, uint64_t* seq) {
   if (!Evaluate(set, ledger_.get(), input_limits_, x->input, &x->s, &x->plan, &x->counters, &x->views, &planned,
                 &x->input_error, /*with_candidate=*/true, &x->counted, &x->counters_read)) {
     x->invalid = true;
-    return runtime::InputErrorJson(x->input_error);
+    return DecideInputErrorJson(x->input_error);
   }
   if (x->shadow) CompareShadow(x);
   StoreUnreadable(x);

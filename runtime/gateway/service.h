@@ -311,6 +311,10 @@ void BuildInput(const Identity& who, std::string_view context_json, std::string_
 std::string OpenAIError(int status, std::string_view code, std::string_view message,
                         std::string_view rule = {}, std::string_view decision_id = {},
                         std::string_view param = {});
+// A /v1/decide input error in OpenAI's shape (type invalid_request_error,
+// code, message, `param`: the input path as OpenAI writes one, null when
+// none), with the decoder's own `path` kept, as `tollgate eval` writes it.
+std::string DecideInputErrorJson(const runtime::InputError& e);
 // OpenAI's `param` for a decision-input path: the body member under
 // `request.`, an index written as its own member (`request.messages[0].content`
 // -> `messages.[0].content`, as OpenAI writes it); "" for any other path

@@ -353,6 +353,9 @@ check "/v1/decide checks the caller's candidate endpoint (require_failed)" \
   sh -c "test $st = 200 && grep -q '\"code\":\"require_failed\"' '$T/out'"
 st=$(curl -s -o "$T/out" -w '%{http_code}' --data-binary '{"principal":{}}' "$URL/v1/decide")
 check "/v1/decide with an invalid input -> 400" test "$st" = 400
+st=$(curl -s -o "$T/out" -w '%{http_code}' --data-binary '{"principal":{},"request":{"model":"test/ok","messages":[]}}' "$URL/v1/decide")
+check "/v1/decide's input error is in OpenAI's shape, param and path naming the member" \
+  sh -c "test $st = 400 && grep -q '\"type\":\"invalid_request_error\",\"code\":\"input_missing_field\",\"param\":\"principal.workspace\",\"path\":\"principal.workspace\"' '$T/out'"
 # A number beyond double range would be embedded in the decision record,
 # which then no JSON reader parses ("audit log verifies" below).
 st=$(curl -s -o "$T/out" -w '%{http_code}' --data-binary \

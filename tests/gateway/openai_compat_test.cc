@@ -203,6 +203,34 @@ TEST_F(OpenAICompat, SchemasAsDeepAsOpenAIAllowsAreNotTooDeep) {
   }
 }
 
+// /v1/decide's input errors are in OpenAI's shape like every other error
+// (type, code, message, param), with the decoder's `path` kept. Before:
+// {"error": {"code", "message", "path"}}, no type.
+TEST_F(OpenAICompat, DecideInputErrorsAreInOpenAIsShape) {
+  const struct { const char* body; const char* code; const char* path; } cases[] = {
+      {R"({"principal": {}, "request": {"model": "m/x", "messages": []}})", "input_missing_field",
+       "principal.workspace"},
+      {R"({"principal": {"workspace": "w"}, "request": {"model": "m/x", "messages": [{"role": "user", "content": 5}]}})",
+       "input_wrong_type", "request.messages[0].content"},
+      {R"({"principal": {"workspace": "w"}, "request": {"model": "m/x", "messages": [], "top_k": 1e400}})",
+       "input_invalid_value", ""},  // the body check names no member
+      {R"({"principal": )", "input_malformed_json", ""},
+  };
+  for (const auto& c : cases) {
+    const Answer a = testkit::HttpCall(gw_.port(), http::verb::post, "/v1/decide", c.body);
+    const Error e = ExpectError(a, 400, c.code, "invalid_request_error");
+    EXPECT_NE(e.message, "(absent)") << a.body;
+    // param: the path in OpenAI's writing (an index as a member of its own).
+    std::string param = c.path;
+    if (const size_t i = param.find('['); i != std::string::npos) param.insert(i, ".");
+    EXPECT_EQ(e.param, param.empty() ? "(null)" : param) << a.body;
+    rapidjson::Document d;
+    d.Parse(a.body.data(), a.body.size());
+    ASSERT_TRUE(d.IsObject() && d["error"].HasMember("path")) << a.body;
+    EXPECT_EQ(std::string(d["error"]["path"].GetString()), c.path) << a.body;
+  }
+}
+
 // tollgate_request_seconds has one series per route (a fixed set: an alias
 // counts under its route, every model id under /v1/models/{id}; other paths
 // are not timed). Before: one series, chat and decide together.
