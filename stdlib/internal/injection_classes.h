@@ -41,7 +41,7 @@ Classifier BestTriggerClassifier();
 // base64 bytes in a row, `hit` the starts of single, spacer, single, spacer,
 // single, `runs` the starts of the letter runs of exactly 6, 8 or 12 letters
 // (FindTriggersSse2 says how each is computed; this computes the same eight
-// blocks at a time). Null when the CPU lacks AVX-512F.
+// blocks at a time). Null when the CPU lacks AVX-512F or AVX-512BW.
 using TriggerBlocks = void (*)(const TriggerClassRows& rows, size_t first, size_t count,
                                uint64_t* run, uint64_t* hit, uint64_t* runs);
 TriggerBlocks TriggerBlocksAvx512();
