@@ -644,6 +644,8 @@ size_t NextCandidate(const unsigned char* u, size_t i, size_t n) {
   for (const size_t end = std::min(n, i + 3); i < end; ++i) {
     if (MayHide(u, i, n)) return i;
   }
+  // Whole ASCII blocks (no byte of a candidate, >= 0xC2) 64 bytes a step.
+  i = internal::SkipAsciiBlocks(u, i, n);
   auto splat = [](int c) { return _mm_set1_epi8(static_cast<char>(c)); };
   auto eq = [&](__m128i v, int c) { return _mm_cmpeq_epi8(v, splat(c)); };
   auto either = [](__m128i a, __m128i b) { return _mm_or_si128(a, b); };
@@ -788,7 +790,8 @@ struct ClassTable {
 // The word-parallel trigger finder. Bit i of a mask word k stands for byte
 // 64 * k + i of the text; bytes past the end have no class (as the
 // reference's end-of-text sentinel).
-using Masks = internal::TriggerClasses;
+using internal::TriggerBlocks;
+using internal::TriggerClassRows;
 using internal::Classifier;
 
 // The kTargets words as the candidate check (MayRestore) reads them. A
@@ -881,8 +884,15 @@ using TriggerSites = internal::InjectionTriggerSites;
 // about two in prose). The buffer is checked once per chunk
 // (MayRestore): one long predictable loop rather than a short one per
 // block.
+// The eight-block kernel this CPU has (null: the per-block shifts below).
+TriggerBlocks BestTriggerBlocks() {
+  static const TriggerBlocks best = internal::TriggerBlocksAvx512();
+  return best;
+}
+
 InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites,
-                                   Classifier classify = internal::BestTriggerClassifier()) {
+                                   Classifier classify = internal::BestTriggerClassifier(),
+                                   TriggerBlocks kernel = BestTriggerBlocks()) {
   static const TargetTable targets;
   static_assert(kMinBase64Run < 64, "the run must fit in two mask words");
   InjectionTriggers out;
@@ -890,20 +900,34 @@ InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites,
   const size_t words = (n + 63) / 64, full = n / 64;
   const auto* data = reinterpret_cast<const unsigned char*>(t.data());
   constexpr size_t kChunk = 64;
-  Masks m[kChunk + 2];  // m[j]: the classes of block k0 - 1 + j
-  // The classes of blocks [first, first + count) into m[j, j + count):
+  static_assert(kChunk % 8 == 0, "the kernel takes eight blocks at a time");
+  // Row j: the classes of block k0 - 1 + j (one array per class, so that
+  // eight neighbouring blocks are one load for the kernel). Zeroed once:
+  // the kernel may read the rows past a short last chunk (their results are
+  // not used).
+  uint64_t alnum[kChunk + 2] = {}, letter[kChunk + 2] = {}, b64[kChunk + 2] = {},
+           spacer[kChunk + 2] = {};
+  const TriggerClassRows m{alnum, letter, b64, spacer};
+  auto clear = [&](size_t j) { alnum[j] = letter[j] = b64[j] = spacer[j] = 0; };
+  auto move = [&](size_t to, size_t from) {
+    alnum[to] = alnum[from];
+    letter[to] = letter[from];
+    b64[to] = b64[from];
+    spacer[to] = spacer[from];
+  };
+  // The classes of blocks [first, first + count) into rows [j, j + count):
   // bytes past the end have no class (as the reference's end-of-text
   // sentinel; NUL has none either).
   auto fill = [&](size_t first, size_t j, size_t count) {
     const size_t whole = first < full ? std::min(count, full - first) : 0;
-    if (whole != 0) classify(data + 64 * first, whole, m + j);
+    if (whole != 0) classify(data + 64 * first, whole, m, j);
     for (size_t q = whole; q < count; ++q) {
       const size_t at = 64 * (first + q);
-      m[j + q] = Masks{};
+      clear(j + q);
       if (at < n) {
         unsigned char tail[64] = {};
         std::memcpy(tail, data + at, n - at);
-        classify(tail, 1, m + j + q);
+        classify(tail, 1, m, j + q);
       }
     }
   };
@@ -913,39 +937,48 @@ InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites,
   // Run starts to check: a block holds at most 10 (a run of 6 letters and
   // the byte before it take 7 bytes) and writes 4 slots at least.
   size_t batch[10 * kChunk + 4];
-  m[0] = Masks{};
+  // The kernel's words for the chunk's blocks: [j - 1] for row j.
+  uint64_t k_run[kChunk], k_hit[kChunk], k_runs[kChunk];
+  clear(0);
   fill(0, 1, kChunk + 1);
   for (size_t k0 = 0; k0 < words; k0 += kChunk) {
     const size_t blocks = std::min(kChunk, words - k0);
     const bool decode = !out.decode || want_decode, collapse = !out.collapse || want_collapse;
     const bool scramble = !out.scramble || want_scramble;
+    if (kernel != nullptr) kernel(m, 1, (blocks + 7) / 8 * 8, k_run, k_hit, k_runs);
     size_t queued = 0;
     for (size_t j = 1; j <= blocks; ++j) {
-      const Masks& prev = m[j - 1];
-      const Masks& cur = m[j];
-      const Masks& next = m[j + 1];
       const size_t k = k0 + j - 1;
       // Both probes: kMinBase64Run base64 bytes from a byte (runs of at
       // least 2, 4, 8, 16, 20 by doubling, as the letter runs below), and
       // single, spacer, single, spacer, single.
       static_assert(kMinBase64Run == 20, "the doubling below");
-      const uint64_t x = cur.b64, xn = next.b64;
+      const uint64_t x = b64[j], xn = b64[j + 1];
       uint64_t run = 0;
       if (decode) {
-        const uint64_t g2 = x & Ahead(x, xn, 1), g2n = xn & (xn >> 1);
-        const uint64_t g4 = g2 & Ahead(g2, g2n, 2), g4n = g2n & (g2n >> 2);
-        const uint64_t g8 = g4 & Ahead(g4, g4n, 4), g8n = g4n & (g4n >> 4);
-        run = g8 & Ahead(g8, g8n, 8) & Ahead(g4, g4n, 16);
+        if (kernel != nullptr) {
+          run = k_run[j - 1];
+        } else {
+          const uint64_t g2 = x & Ahead(x, xn, 1), g2n = xn & (xn >> 1);
+          const uint64_t g4 = g2 & Ahead(g2, g2n, 2), g4n = g2n & (g2n >> 2);
+          const uint64_t g8 = g4 & Ahead(g4, g4n, 4), g8n = g4n & (g4n >> 4);
+          run = g8 & Ahead(g8, g8n, 8) & Ahead(g4, g4n, 16);
+        }
       }
-      const uint64_t a = cur.alnum, an = next.alnum, sp = cur.spacer, sn = next.spacer;
-      const uint64_t hit = collapse ? a & ~Behind(a, prev.alnum) & Ahead(sp, sn, 1) &
-                                          Ahead(a, an, 2) & Ahead(sp, sn, 3) & Ahead(a, an, 4) &
-                                          ~Ahead(a, an, 5)
-                                    : 0;
+      uint64_t hit = 0;
+      if (collapse) {
+        if (kernel != nullptr) {
+          hit = k_hit[j - 1];
+        } else {
+          const uint64_t a = alnum[j], an = alnum[j + 1], sp = spacer[j], sn = spacer[j + 1];
+          hit = a & ~Behind(a, alnum[j - 1]) & Ahead(sp, sn, 1) & Ahead(a, an, 2) &
+                Ahead(sp, sn, 3) & Ahead(a, an, 4) & ~Ahead(a, an, 5);
+        }
+      }
       if ((run | hit) != 0) {
         out.decode = out.decode || run != 0;
         if (want_decode) {
-          for (uint64_t h = run & ~Behind(x, prev.b64); h != 0; h &= h - 1) {
+          for (uint64_t h = run & ~Behind(x, b64[j - 1]); h != 0; h &= h - 1) {
             sites->decode.push_back(64 * k + static_cast<size_t>(std::countr_zero(h)));
           }
         }
@@ -956,20 +989,25 @@ InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites,
           }
         }
       }
-      if (scramble) {
-        const uint64_t l = cur.letter, ln = next.letter;
-        const uint64_t starts = l & ~Behind(l, prev.letter);
-        // Runs of exactly 6, 8 and 12 letters: runs of at least 2, 4, 6,
-        // 8, 12 letters by doubling (a few shifts instead of one per
-        // letter; the next word's masks only matter in their low bits,
-        // which need no third word), then not one letter more.
-        const uint64_t ge2 = l & Ahead(l, ln, 1), ge2n = ln & (ln >> 1);
-        const uint64_t ge4 = ge2 & Ahead(ge2, ge2n, 2), ge4n = ge2n & (ge2n >> 2);
-        const uint64_t ge6 = ge4 & Ahead(ge2, ge2n, 4);
-        const uint64_t ge8 = ge4 & Ahead(ge4, ge4n, 4);
-        const uint64_t ge12 = ge8 & Ahead(ge4, ge4n, 8);
-        uint64_t runs = starts & ((ge6 & ~Ahead(l, ln, 6)) | (ge8 & ~Ahead(l, ln, 8)) |
-                                  (ge12 & ~Ahead(l, ln, 12)));
+    if (scramble) {
+        uint64_t runs;
+        if (kernel != nullptr) {
+          runs = k_runs[j - 1];
+        } else {
+          const uint64_t l = letter[j], ln = letter[j + 1];
+          const uint64_t starts = l & ~Behind(l, letter[j - 1]);
+          // Runs of exactly 6, 8 and 12 letters: runs of at least 2, 4, 6,
+          // 8, 12 letters by doubling (a few shifts instead of one per
+          // letter; the next word's masks only matter in their low bits,
+          // which need no third word), then not one letter more.
+          const uint64_t ge2 = l & Ahead(l, ln, 1), ge2n = ln & (ln >> 1);
+          const uint64_t ge4 = ge2 & Ahead(ge2, ge2n, 2), ge4n = ge2n & (ge2n >> 2);
+          const uint64_t ge6 = ge4 & Ahead(ge2, ge2n, 4);
+          const uint64_t ge8 = ge4 & Ahead(ge4, ge4n, 4);
+          const uint64_t ge12 = ge8 & Ahead(ge4, ge4n, 8);
+          runs = starts & ((ge6 & ~Ahead(l, ln, 6)) | (ge8 & ~Ahead(l, ln, 8)) |
+                           (ge12 & ~Ahead(l, ln, 12)));
+        }
         size_t* slot = batch + queued;
         queued += static_cast<size_t>(std::popcount(runs));
         // The top bit keeps the count of zeros defined (no branch for an
@@ -998,8 +1036,8 @@ InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites,
     }
     if (out.collapse && out.scramble && out.decode && sites == nullptr) break;
     if (blocks < kChunk) break;
-    m[0] = m[kChunk];
-    m[1] = m[kChunk + 1];
+    move(0, kChunk);
+    move(1, kChunk + 1);
     fill(k0 + kChunk + 1, 2, kChunk);
   }
   return out;
@@ -1181,7 +1219,7 @@ std::string InjectionNormalizedReference(std::string_view text) {
 
 InjectionTriggers FindInjectionTriggersSse2(std::string_view t) {
 #if defined(__SSE2__)
-  return FindTriggersSse2(t, nullptr, internal::TriggerClassifier(0));
+  return FindTriggersSse2(t, nullptr, internal::TriggerClassifier(0), nullptr);
 #else
   return FindInjectionTriggersReference(t);
 #endif
@@ -1218,7 +1256,7 @@ InjectionTriggers FindInjectionTriggerSites(std::string_view t, InjectionTrigger
 
 InjectionTriggers FindInjectionTriggerSitesSse2(std::string_view t, InjectionTriggerSites* sites) {
 #if defined(__SSE2__)
-  return FindTriggersSse2(t, sites, internal::TriggerClassifier(0));
+  return FindTriggersSse2(t, sites, internal::TriggerClassifier(0), nullptr);
 #else
   return SitesAsked(t, sites);
 #endif
@@ -1227,9 +1265,14 @@ InjectionTriggers FindInjectionTriggerSitesSse2(std::string_view t, InjectionTri
 bool FindInjectionTriggerSitesIsa(std::string_view t, int isa, InjectionTriggerSites* sites,
                                   InjectionTriggers* out) {
 #if defined(__SSE2__)
+  if (isa == 3) {  // the widest classes and the eight-block kernel
+    if (BestTriggerBlocks() == nullptr) return false;
+    *out = FindTriggersSse2(t, sites, internal::BestTriggerClassifier(), BestTriggerBlocks());
+    return true;
+  }
   const Classifier classify = internal::TriggerClassifier(isa);
   if (classify == nullptr) return false;
-  *out = FindTriggersSse2(t, sites, classify);
+  *out = FindTriggersSse2(t, sites, classify, nullptr);
   return true;
 #else
   if (isa != 0) return false;

@@ -297,6 +297,63 @@ inline uint64_t DigitAfter(uint64_t cur, uint64_t next, uint32_t reach) {
   return (cur >> 1) | ((next & low) != 0 ? high : 0);
 }
 
+
+#ifdef TOLLGATE_DIGIT_RUNS_AVX2
+// BlockPass's per-block words for narrow runs, eight blocks at a time with
+// AVX-512F (block k in lane k % 8): for blocks first .. first + count - 1
+// (a multiple of 8) of rows d (digits) and s (separators), row j holding
+// block j with its neighbours in rows j - 1 and j + 1, in_run[j - first]
+// (digits | gaps with a digit within `reach` bytes on both sides, as
+// DigitBefore / DigitAfter) and long_stretches[j - first] (RunsAtLeast of
+// it). The same words as the scalar formulas below.
+#pragma GCC diagnostic push
+// GCC 12: the unmasked shift intrinsics pass _mm512_undefined_epi32() as an
+// unused merge source (a false positive).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+__attribute__((target("avx512f"))) void NarrowBlocks512(const uint64_t* d, const uint64_t* s,
+                                                        size_t first, size_t count, uint32_t reach,
+                                                        uint32_t min_digits, uint64_t* in_run,
+                                                        uint64_t* long_stretches) {
+  const __m512i zero = _mm512_setzero_si512();
+  const __m512i low = _mm512_set1_epi64(
+      static_cast<long long>(reach >= 64 ? ~uint64_t{0} : (uint64_t{1} << reach) - 1));
+  const __m512i high = _mm512_set1_epi64(
+      static_cast<long long>(reach >= 64 ? ~uint64_t{0} : ~((~uint64_t{0}) >> reach)));
+  auto by = [](uint32_t c) { return _mm_cvtsi32_si128(static_cast<int>(c)); };
+  for (size_t q = 0; q < count; q += 8) {
+    const size_t j = first + q;
+    const __m512i cur = _mm512_loadu_si512(d + j), prev = _mm512_loadu_si512(d + j - 1);
+    const __m512i next = _mm512_loadu_si512(d + j + 1), gaps = _mm512_loadu_si512(s + j);
+    __m512i up = cur, down = cur;
+    for (uint32_t p = 1; p < reach; p *= 2) {
+      up = _mm512_or_si512(up, _mm512_sll_epi64(up, by(p)));
+      down = _mm512_or_si512(down, _mm512_srl_epi64(down, by(p)));
+    }
+    // DigitBefore: (up << 1) | (the top `reach` bits of prev ? low : 0).
+    const __mmask8 prev_near = _mm512_test_epi64_mask(_mm512_srl_epi64(prev, by(64 - reach)),
+                                                      _mm512_set1_epi64(-1));
+    const __m512i before = _mm512_or_si512(_mm512_slli_epi64(up, 1),
+                                           _mm512_mask_mov_epi64(zero, prev_near, low));
+    // DigitAfter: (down >> 1) | (the low `reach` bits of next ? high : 0).
+    const __mmask8 next_near = _mm512_test_epi64_mask(next, low);
+    const __m512i after = _mm512_or_si512(_mm512_srli_epi64(down, 1),
+                                          _mm512_mask_mov_epi64(zero, next_near, high));
+    const __m512i run =
+        _mm512_or_si512(cur, _mm512_and_si512(gaps, _mm512_and_si512(before, after)));
+    _mm512_storeu_si512(in_run + q, run);
+    // RunsAtLeast(run, min_digits).
+    __m512i t = run;
+    uint32_t p = 1;
+    while (p * 2 <= min_digits) {
+      t = _mm512_and_si512(t, _mm512_srl_epi64(t, by(p)));
+      p *= 2;
+    }
+    _mm512_storeu_si512(long_stretches + q,
+                        _mm512_and_si512(t, _mm512_srl_epi64(t, by(min_digits - p))));
+  }
+}
+#pragma GCC diagnostic pop
+#endif
 }  // namespace
 
 void FindDigitRunsReference(std::string_view text, std::string_view separators, bool wide,
@@ -338,6 +395,47 @@ void BlockPass(std::string_view text, std::string_view separators, uint32_t max_
     m.f &= keep;
     return m;
   };
+#ifdef TOLLGATE_DIGIT_RUNS_AVX2
+  // Narrow runs with AVX-512: the classes of 64 blocks at a time into rows,
+  // then in_run and its long stretches eight blocks at a time
+  // (NarrowBlocks512); the walk below is the same.
+  static const bool cpu_avx512 = __builtin_cpu_supports("avx512f");
+  if (!wide && isa >= kDigitRunsBest && cpu_avx512) {
+    constexpr size_t kChunk = 64;
+    uint64_t d[kChunk + 2] = {}, s[kChunk + 2] = {};
+    uint64_t in_runs[kChunk] = {}, longs[kChunk] = {};
+    uint32_t carry = 0;
+    size_t done = 0;
+    for (size_t c0 = 0; c0 < blocks; c0 += kChunk) {
+      const size_t count = std::min(kChunk, blocks - c0);
+      for (size_t j = 0; j < count + 2; ++j) {  // row j: block c0 - 1 + j
+        if (c0 + j == 0) {
+          d[j] = s[j] = 0;
+          continue;
+        }
+        const BlockMasks m = load(c0 + j - 1);
+        d[j] = m.d;
+        s[j] = m.s;
+      }
+      NarrowBlocks512(d, s, 1, (count + 7) / 8 * 8, reach, min_digits, in_runs, longs);
+      for (size_t q = 0; q < count; ++q) {
+        const size_t k = c0 + q;
+        const uint64_t in_run = in_runs[q];
+        const uint32_t lead = static_cast<uint32_t>(std::countr_one(in_run));
+        const bool across = carry > 0 && carry + lead >= min_digits;
+        if (across || longs[q] != 0) {
+          const size_t stretch = across ? 64 * k - carry : 64 * k + std::countr_zero(longs[q]);
+          size_t from = std::max(done, stretch);
+          if (!walker) walker.emplace(text, separators, wide, max_gap, min_digits, out);
+          while (from > done && walker->MaybeInRun(from - 1)) --from;
+          if (from < n) done = walker->Walk(from, std::min(n, 64 * (k + 1)));
+        }
+        carry = lead == 64 ? carry + 64 : static_cast<uint32_t>(std::countl_one(in_run));
+      }
+    }
+    return;
+  }
+#endif
   BlockMasks cur = load(0), next = load(1);
   uint64_t prev_digits = 0;    // the digit bytes (full-width ones too) of the previous block
   uint64_t prev_fw_start = 0;  // its full-width digits' first bytes

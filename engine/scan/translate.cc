@@ -10,6 +10,9 @@
 #include <cstring>
 #ifdef __SSE2__
 #include <emmintrin.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 #endif
 
 namespace tollgate::scan::internal {
@@ -481,14 +484,40 @@ bool NoCaseFolding(uint32_t cp) {
   return false;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+namespace {
+// The ASCII fast path 64 bytes in one AVX-512BW register: from i, the first
+// 64-byte block holding a byte >= 0x80 (or fewer than 64 bytes left);
+// *backslash set when a block passed over, or that one, holds a backslash.
+__attribute__((target("avx512f,avx512bw"))) size_t AsciiBlocks512(const unsigned char* b, size_t i,
+                                                                  size_t n, bool* backslash) {
+  const __m512i kbs = _mm512_set1_epi8('\\');
+  uint64_t bs = 0;
+  for (; i + 64 <= n; i += 64) {
+    const __m512i v = _mm512_loadu_si512(b + i);
+    bs |= _mm512_cmpeq_epi8_mask(v, kbs);
+    if (_mm512_movepi8_mask(v) != 0) break;
+  }
+  if (bs != 0) *backslash = true;
+  return i;
+}
+}  // namespace
+#endif
+
 void Utf8Checker::Feed(std::string_view s) {
   const auto* b = reinterpret_cast<const unsigned char*>(s.data());
   size_t n = s.size(), i = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+#endif
   while (ok_ && i < n) {
     if (need_ == 0) {
-      // ASCII fast path, 16 bytes at a time with SSE2, then 8.
-      // Backslashes are looked for on the way (a block that breaks out is
-      // looked at again below, so marking it too is harmless).
+      // ASCII fast path, 64 bytes at a time with AVX-512BW, 16 with SSE2,
+      // then 8. Backslashes are looked for on the way (a block that breaks
+      // out is looked at again below, so marking it too is harmless).
+#if defined(__x86_64__) && defined(__GNUC__)
+      if (avx512) i = AsciiBlocks512(b, i, n, &backslash_);
+#endif
 #ifdef __SSE2__
       const __m128i kbs = _mm_set1_epi8('\\');
       __m128i bs = _mm_setzero_si128();

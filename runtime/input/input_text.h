@@ -22,7 +22,7 @@
 // gives: nul the first 0x00, control the first 0x1A-0x1F byte, lone_surrogate
 // FindLoneSurrogateEscape(json).
 //
-// Cost: one pass, 64 bytes per step (AVX2, chosen at run time) or 32 (SSE2),
+// Cost: one pass, 64 bytes per step (AVX-512BW or AVX2, chosen at run time) or 32 (SSE2),
 // with no branch taken per step unless the step holds a byte >= 0x80, below
 // 0x20 but a newline (tabs, CRs included) or a backslash; each such byte is
 // then looked at alone. Thread safety: pure.
@@ -40,9 +40,10 @@ struct InputTextCheck {
   size_t lone_surrogate = std::string_view::npos;
 };
 
-// How many bytes a step takes: kBest (what the CPU offers), kSse2 (32
-// bytes), kBytes (one). The same results; the others are for tests.
-enum class InputTextSteps { kBest, kSse2, kBytes };
+// How many bytes a step takes: kBest (what the CPU offers: AVX-512BW or
+// AVX2, 64 bytes), kAvx2 (64 bytes where the CPU has AVX2, else as kSse2),
+// kSse2 (32 bytes), kBytes (one). The same results; the others are for tests.
+enum class InputTextSteps { kBest, kAvx2, kSse2, kBytes };
 
 InputTextCheck CheckInputText(std::string_view json, InputTextSteps steps = InputTextSteps::kBest);
 

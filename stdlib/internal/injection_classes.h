@@ -3,7 +3,8 @@
 // bit i of each mask stands for byte i of the block. SSE2 compares, or AVX2
 // or AVX-512BW compares where the CPU has them (chosen once at run time);
 // all give the same masks (tests/stdlib/injection_test.cc runs the pass with
-// each the CPU has).
+// each the CPU has). With AVX-512 the pass's per-block shifts and ands run
+// for eight blocks at once too (TriggerBlocksAvx512).
 #pragma once
 
 #include <cstddef>
@@ -11,21 +12,43 @@
 
 namespace tollgate::stdlib::internal {
 
-struct TriggerClasses {
-  uint64_t alnum = 0, letter = 0, b64 = 0, spacer = 0;
+// The classes of a run of blocks, one array per class (row[k]: block k), so
+// that eight neighbouring blocks are one vector load.
+struct TriggerClassRows {
+  uint64_t* alnum;
+  uint64_t* letter;
+  uint64_t* b64;
+  uint64_t* spacer;
 };
 
-// The classes of the `blocks` 64-byte blocks from `p`, into out[0, blocks).
-using Classifier = void (*)(const unsigned char* p, size_t blocks, TriggerClasses* out);
+// The classes of the `blocks` 64-byte blocks from `p`, into rows [at, at + blocks).
+using Classifier = void (*)(const unsigned char* p, size_t blocks, const TriggerClassRows& out,
+                            size_t at);
 
 #if defined(__SSE2__)
 // With SSE2 compares.
-void TriggerClassesSse2(const unsigned char* p, size_t blocks, TriggerClasses* out);
+void TriggerClassesSse2(const unsigned char* p, size_t blocks, const TriggerClassRows& out,
+                        size_t at);
 // The classifier of one instruction set (0: SSE2, 1: AVX2, 2: AVX-512BW), or
 // nullptr when this CPU or build lacks it.
 Classifier TriggerClassifier(int isa);
 // The widest this CPU has.
 Classifier BestTriggerClassifier();
+
+// The per-block words of the trigger pass for `count` blocks (a multiple of
+// 8), block j read from rows[j] with its neighbours rows[j - 1] and
+// rows[j + 1] (j = first .. first + count - 1): `run` the starts of 20
+// base64 bytes in a row, `hit` the starts of single, spacer, single, spacer,
+// single, `runs` the starts of the letter runs of exactly 6, 8 or 12 letters
+// (FindTriggersSse2 says how each is computed; this computes the same eight
+// blocks at a time). Null when the CPU lacks AVX-512F or AVX-512BW.
+using TriggerBlocks = void (*)(const TriggerClassRows& rows, size_t first, size_t count,
+                               uint64_t* run, uint64_t* hit, uint64_t* runs);
+TriggerBlocks TriggerBlocksAvx512();
+
+// The first i' >= i, stepping 64 bytes at a time, with fewer than 64 bytes
+// left or a byte >= 0x80 among u[i', i' + 64): every byte skipped is ASCII.
+size_t SkipAsciiBlocks(const unsigned char* u, size_t i, size_t n);
 #endif
 
 }  // namespace tollgate::stdlib::internal

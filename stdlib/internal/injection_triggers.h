@@ -43,11 +43,13 @@ struct InjectionTriggerSites {
 
 // FindInjectionTriggers with the sites asked for in *sites (appended).
 InjectionTriggers FindInjectionTriggerSites(std::string_view text, InjectionTriggerSites* sites);
-// The same with the SSE2 byte classes whatever the CPU.
+// The same with the SSE2 byte classes and per-block shifts whatever the CPU.
 InjectionTriggers FindInjectionTriggerSitesSse2(std::string_view text,
                                                 InjectionTriggerSites* sites);
 // The same with the byte classes of one instruction set (0: SSE2, 1: AVX2,
-// 2: AVX-512BW) into *out; false when this CPU or build lacks it.
+// 2: AVX-512BW) and the per-block shifts, or (3) the widest classes and the
+// eight-block AVX-512 kernel (what FindInjectionTriggerSites uses where the
+// CPU has it), into *out; false when this CPU or build lacks it.
 bool FindInjectionTriggerSitesIsa(std::string_view text, int isa, InjectionTriggerSites* sites,
                                   InjectionTriggers* out);
 // The sites by a byte walk written from the definitions above (the

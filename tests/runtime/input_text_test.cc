@@ -92,7 +92,7 @@ size_t RefInvalidUtf8(std::string_view s, size_t* control) {
 // returns a description of the first difference, or "".
 std::string Diff(const std::string& s, InputTextSteps steps);
 std::string Diff(const std::string& s) {
-  for (InputTextSteps steps : {InputTextSteps::kSse2, InputTextSteps::kBytes})
+  for (InputTextSteps steps : {InputTextSteps::kAvx2, InputTextSteps::kSse2, InputTextSteps::kBytes})
     if (std::string d = Diff(s, steps); !d.empty()) return d;
   return Diff(s, InputTextSteps::kBest);
 }
@@ -102,8 +102,10 @@ std::string Diff(const std::string& s, InputTextSteps steps) {
   size_t control = npos;
   const size_t bad = RefInvalidUtf8(s, &control);
   auto show = [](size_t v) { return v == npos ? std::string("npos") : std::to_string(v); };
-  const std::string how = steps == InputTextSteps::kBest ? "best: "
-                          : steps == InputTextSteps::kSse2 ? "sse2: " : "bytes: ";
+  const std::string how = steps == InputTextSteps::kBest   ? "best: "
+                          : steps == InputTextSteps::kAvx2 ? "avx2: "
+                          : steps == InputTextSteps::kSse2 ? "sse2: "
+                                                           : "bytes: ";
   if (got.invalid_utf8 != bad)
     return how + "invalid_utf8 " + show(got.invalid_utf8) + " want " + show(bad);
   if (bad != npos) return "";  // the others are unspecified then

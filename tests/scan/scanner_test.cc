@@ -213,6 +213,29 @@ TEST(Utf8, ValidatesLikeTheStandard) {
   EXPECT_TRUE(c.Done());
 }
 
+// The checker's block fast paths (64 bytes with AVX-512BW, 16 with SSE2, 8)
+// against the same checker fed one byte at a time: long ASCII runs with a
+// backslash, a non-ASCII character or an invalid byte at every offset.
+TEST(Utf8, BlockFastPathsEqualByteByByte) {
+  std::mt19937 rng(5);
+  const std::vector<std::string> odd = {"\\", "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80",
+                                        "\xC3", "\x80", "\xED\xA0\x80", "\xFF"};
+  for (size_t len : {63, 64, 65, 200, 300, 700}) {
+    for (size_t at = 0; at <= len; ++at) {
+      std::string text(len, 'a');
+      const std::string& o = odd[rng() % odd.size()];
+      text.insert(at, o);
+      if (rng() % 3 == 0) text.insert(rng() % text.size(), odd[rng() % odd.size()]);
+      internal::Utf8Checker whole, bytes;
+      whole.Feed(text);
+      for (char c : text) bytes.Feed(std::string_view(&c, 1));
+      ASSERT_EQ(whole.Done(), bytes.Done()) << len << " " << at;
+      ASSERT_EQ(whole.Ascii(), bytes.Ascii()) << len << " " << at;
+      if (bytes.Done()) ASSERT_EQ(whole.Backslash(), bytes.Backslash()) << len << " " << at;
+    }
+  }
+}
+
 TEST(Scanner, DefaultEngineIsHyperscanWhenBuiltWithIt) {
   auto s = Must({"secret", "\\d{16}"});
   if (HaveHyperscan()) {
@@ -457,18 +480,21 @@ TEST(DigitRuns, BlockPassFindsWhatTheByteWalkFinds) {
   std::mt19937_64 r(7);
   const std::vector<std::string> seps = {" -", ".", "", " -./", "abcde", std::string("\0-", 2),
                                          "\t\n\r -.", "\t\n\r -./_Za"};
+  // Texts past 64 blocks (4 KB) cross the AVX-512 pass's chunks of 64
+  // blocks; gap 5 is the detectors'.
   for (int iter = 0; iter < 20000; ++iter) {
-    const std::string t = DigitText(r, iter % 10 == 0 ? 2000 : 300);
+    const std::string t = DigitText(r, iter % 100 == 0 ? 12000 : iter % 10 == 0 ? 2000 : 300);
     const std::string& s = seps[r() % seps.size()];
     const uint32_t n = 1 + static_cast<uint32_t>(r() % 32);
     const bool wide = r() % 2 == 0;
-    const uint32_t gap = std::vector<uint32_t>{1, 2, 3, 9, 17}[r() % 5];
+    const uint32_t gap = std::vector<uint32_t>{1, 2, 3, 5, 9, 17, 40, 64}[r() % 8];
     internal::Spans fast, ref;
     internal::FindDigitRuns(t, s, wide, gap, n, &fast);
     internal::FindDigitRunsReference(t, s, wide, gap, n, &ref);
     ASSERT_EQ(fast, ref) << "min " << n << " separators `" << s << "` wide " << wide << " gap "
                          << gap << " text `" << t << "`";
-    // Each narrower classifier too (the CPU's best is AVX-512BW here).
+    // Each narrower classifier too (the CPU's best is AVX-512BW here, with
+    // narrow runs found eight blocks at a time; the others a block at a time).
     for (int isa : {internal::kDigitRunsSse, internal::kDigitRunsAvx2}) {
       fast.clear();
       internal::FindDigitRunsIsa(t, s, wide, gap, n, isa, &fast);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "stdlib/builtins.h"
+#include "stdlib/internal/injection_classes.h"
 #include "stdlib/internal/injection_triggers.h"
 
 namespace tollgate::stdlib {
@@ -592,14 +593,44 @@ TEST(InjectionUnhide, EqualsTheCharacterByCharacterReference) {
         std::string("\xE2\x83"), std::string("\xEF\xB8"), std::string("\xD8")}) {
     EXPECT_EQ(internal::InjectionUnhidden(broken), broken);
   }
-  // At the end of a 16-byte block, and in the scalar tail.
-  for (size_t at = 0; at < 40; ++at) {
+  // At the end of a 16-byte block, and in the scalar tail; past whole ASCII
+  // blocks skipped 64 and 256 bytes a step (internal::SkipAsciiBlocks).
+  for (size_t at = 0; at < 600; at += at < 40 ? 1 : 7) {
     const std::string pad(at, 'x');
     EXPECT_EQ(internal::InjectionUnhidden(pad + "\U000E0020y" + pad), pad + "y" + pad) << at;
     EXPECT_EQ(internal::InjectionUnhidden(pad + "\u0301" + pad), pad + pad) << at;
     EXPECT_EQ(internal::InjectionUnhidden(pad + "\u3164"), pad) << at;
   }
 }
+
+#if defined(__SSE2__)
+// Unhide's skip over whole ASCII blocks against a byte walk: a byte >= 0x80
+// (or none) at every offset of five 64-byte blocks, from several starts.
+TEST(InjectionUnhide, SkipAsciiBlocksEqualsTheByteWalk) {
+  auto walk = [](const std::string& t, size_t i) {
+    while (i + 64 <= t.size() &&
+           std::none_of(t.begin() + static_cast<long>(i), t.begin() + static_cast<long>(i + 64),
+                        [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) {
+      i += 64;
+    }
+    return i;
+  };
+  for (size_t n : {0, 1, 63, 64, 65, 255, 256, 257, 320, 600}) {
+    for (size_t high = 0; high <= n; ++high) {  // high == n: an all-ASCII text
+      for (unsigned char c : {0x80, 0xC3, 0xFF}) {
+        std::string t(n, 'a');
+        if (high < n) t[high] = static_cast<char>(c);
+        for (size_t from : {0, 1, 3, 64, 100}) {
+          if (from > n) continue;
+          const auto* u = reinterpret_cast<const unsigned char*>(t.data());
+          ASSERT_EQ(internal::SkipAsciiBlocks(u, from, n), walk(t, from))
+              << "n " << n << " high " << high << " from " << from;
+        }
+      }
+    }
+  }
+}
+#endif
 
 TEST(InjectionTriggers, WordParallelEqualsReference) {
   using internal::FindInjectionTriggers;
@@ -667,8 +698,9 @@ void ExpectSitesEqualReference(const std::string& t, const std::string& what) {
   internal::InjectionTriggerSites ref;
   const auto ref_trig = internal::FindInjectionTriggerSitesReference(t, &ref);
   ASSERT_TRUE(ref_trig == internal::FindInjectionTriggersReference(t)) << what;
-  // The product's classes, then each instruction set's the CPU has.
-  for (int isa = -1; isa < 3; ++isa) {
+  // The product's classes, then each instruction set's the CPU has (3: the
+  // eight-block AVX-512 kernel).
+  for (int isa = -1; isa < 4; ++isa) {
     auto find = [&](internal::InjectionTriggerSites* sites, internal::InjectionTriggers* trig) {
       if (isa < 0) {
         *trig = internal::FindInjectionTriggerSites(t, sites);
