@@ -185,6 +185,7 @@ bool Optional(Context& ctx);
 bool Operands(Context& ctx);
 bool Names(Context& ctx);
 bool Ranges(Context& ctx);
+bool Contradictions(Context& ctx);
 bool Tags(Context& ctx);
 bool RouteHints(Context& ctx);
 bool Retention(Context& ctx);
@@ -239,6 +240,11 @@ Span SubSpan(const Span& span, size_t offset, size_t len);
 
 // Display of a dotted chain for messages: "request.provider.zdr".
 std::string ChainText(const ast::Expr& e);
+
+// Structural equality of two checked expressions: the same operators,
+// names, references (a quantifier variable by its slot) and literals
+// (tags.cc).
+bool SameExpr(const ast::Expr& a, const ast::Expr& b, uint32_t depth = 0);
 
 // The conjuncts of `e` (`a and b and c`), in order (names.cc).
 void Conjuncts(const ast::Expr& e, std::vector<const ast::Expr*>* out, uint32_t depth = 0);
