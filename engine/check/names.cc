@@ -124,6 +124,7 @@ class NameChecker {
       SetAlgebra(e);
     }
     if (e.kids.size() == 2) CaseMapped(e);
+    if (e.kind == ExprKind::kBinary && e.kids.size() == 2) DateShaped(e);
     if (e.kind == ExprKind::kBinary && e.kids.size() == 2) SystemRole(e);
     // `any m in request.models: m == "x:free"`: the variable holds what the
     // list's elements hold; `any b in ws[k].banned: ...`: what the lists read
@@ -288,6 +289,57 @@ class NameChecker {
                  "`" + fn + "(...)` holds no " + (lower ? "upper" : "lower") + "-case ASCII letter, so `" + op +
                      "` with " + bad.Text() + " never holds",
                  "write " + ListText(fixes, "and") + ", or compare without `" + fn + "`");
+  }
+
+  // `date(context.time) in {"2027-1-1", "24.12.2026"}`: `date(...)` is
+  // always `yyyy-mm-dd` (zero-padded, a real calendar day), so a constant
+  // written otherwise never equals it -- a holiday list or a launch day that
+  // silently never matches -- and orders against it by the wrong characters
+  // (`date(t) >= "2026-1-5"` holds from 2026-02-01 on). `==`, `!=`, `in`,
+  // `not in`, `<`, `<=`, `>`, `>=` with the date on either side (of an
+  // equality or ordering); constants, consts and data documents.
+  void DateShaped(Expr& e) {
+    auto is_date = [this](const Expr& x) {
+      return x.kind == ExprKind::kCall && x.name == "date" && !x.kids.empty() &&
+             x.type.is(Kind::kString) && !FoldExpr(ctx_, const_cast<Expr&>(x));
+    };
+    Expr* other = nullptr;
+    bool elements = false;
+    switch (e.op) {
+      case Op::kEq: case Op::kNe: case Op::kLt: case Op::kLe: case Op::kGt: case Op::kGe:
+        if (is_date(*e.kids[0])) other = e.kids[1].get();
+        else if (is_date(*e.kids[1])) other = e.kids[0].get();
+        break;
+      case Op::kIn: case Op::kNotIn:
+        if (is_date(*e.kids[0])) other = e.kids[1].get(), elements = true;
+        break;
+      default:
+        break;
+    }
+    if (!other) return;
+    std::vector<Known> vals;
+    elements ? Elements(*other, &vals) : Values(*other, &vals);
+    Named bad;
+    std::vector<std::string> fixes;
+    std::unordered_set<std::string_view> seen;
+    for (const Known& k : vals) {
+      if (k.v.kind != Kind::kString) continue;
+      const std::string_view s = k.v.sv();
+      if (stdlib::IsIsoDate(s) || !seen.insert(s).second) continue;
+      bad.Add(s, k.where);
+      const std::string fix = stdlib::IsoDateOf(s);
+      if (!fix.empty()) AddOnce(&fixes, "`" + fix + "`");
+    }
+    if (bad.empty()) return;
+    const std::string op = e.op == Op::kIn ? "in" : e.op == Op::kNotIn ? "not in" : OpText(e.op);
+    const bool ordered = e.op == Op::kLt || e.op == Op::kLe || e.op == Op::kGt || e.op == Op::kGe;
+    ctx_.Warning("tg_name_never_matches", other->span,
+                 "`date(...)` is a calendar day written `yyyy-mm-dd` (`2026-12-25`), so `" + op + "` with " +
+                     bad.Text() +
+                     (ordered ? " compares the wrong characters"
+                              : e.op == Op::kNe || e.op == Op::kNotIn ? " always holds" : " never holds"),
+                 fixes.empty() ? std::string("write each date as `yyyy-mm-dd`, zero-padded (`2027-01-01`)")
+                               : "write " + ListText(fixes, "and") + " (`yyyy-mm-dd`, zero-padded)");
   }
 
   bool IsMessages(const Expr& e) const {

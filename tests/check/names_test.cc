@@ -472,5 +472,36 @@ rule user { when any m in request.messages: m.role == "user" and m.content conta
   EXPECT_TRUE(Has(r, "test both: `m.role not in {\"system\", \"developer\"}`")) << r;
 }
 
+// `date(...)` is always `yyyy-mm-dd`: a holiday list written `2027-1-1` or
+// `24.12.2026`, or a day that does not exist, never matched and checked clean.
+TEST(Names, DatesNotWrittenYyyyMmDdWarn) {
+  auto c = CheckSource(R"(policy "p"
+const office = "Europe/Berlin"
+const holidays = {"2026-12-25", "2027-1-1", "24.12.2026"}
+rule hol { when date(context.time, office) in holidays deny "holiday" }
+rule launch { when date(context.time) >= "2026/12/01" deny "not yet" }
+rule leap { when "2026-02-29" == date(context.time) deny "x" }
+rule us { when date(context.time) != "12/25/2026" deny "x" }
+rule ok { when date(context.time, office) in {"2026-12-25", "2028-02-29"} or date(context.time, office) < "2027-01-01" deny "ok" }
+)");
+  EXPECT_TRUE(c.ok) << c.Render();  // warnings
+  const std::string r = c.Render();
+  EXPECT_TRUE(Has(r, "test.tg:4:47: warning[tg_name_never_matches]: `date(...)` is a calendar day written "
+                     "`yyyy-mm-dd` (`2026-12-25`), so `in` with `2027-1-1` or `24.12.2026` never holds"))
+      << r;
+  EXPECT_TRUE(Has(r, "help: write `2027-01-01` and `2026-12-24` (`yyyy-mm-dd`, zero-padded)")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:5:42: warning[tg_name_never_matches]: `date(...)` is a calendar day written "
+                     "`yyyy-mm-dd` (`2026-12-25`), so `>=` with `2026/12/01` compares the wrong characters"))
+      << r;
+  EXPECT_TRUE(Has(r, "test.tg:6:18: warning[tg_name_never_matches]: `date(...)` is a calendar day written "
+                     "`yyyy-mm-dd` (`2026-12-25`), so `==` with `2026-02-29` never holds")) << r;
+  EXPECT_TRUE(Has(r, "help: write each date as `yyyy-mm-dd`, zero-padded (`2027-01-01`)")) << r;
+  EXPECT_TRUE(Has(r, "help: write `2026-12-01` (`yyyy-mm-dd`, zero-padded)")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:7:38: warning[tg_name_never_matches]: `date(...)` is a calendar day written "
+                     "`yyyy-mm-dd` (`2026-12-25`), so `!=` with `12/25/2026` always holds"))
+      << r;
+  EXPECT_EQ(Count(r, "tg_name_never_matches"), 4u) << r;
+}
+
 }  // namespace
 }  // namespace tollgate::checktest\n
