@@ -126,6 +126,7 @@ class NameChecker {
     if (e.kids.size() == 2) CaseMapped(e);
     if (e.kind == ExprKind::kBinary && e.kids.size() == 2) DateShaped(e);
     if (e.kind == ExprKind::kBinary && e.kids.size() == 2) SystemRole(e);
+    if (e.kind == ExprKind::kBinary && e.kids.size() == 2) RoleCase(e);
     // `any m in request.models: m == "x:free"`: the variable holds what the
     // list's elements hold; `any b in ws[k].banned: ...`: what the lists read
     // out of the document hold.
@@ -382,6 +383,40 @@ class NameChecker {
                  "as if they had no system prompt",
                  std::string("test both: `m.role ") + (e.op == Op::kNe || e.op == Op::kNotIn ? "not in" : "in") +
                      " {\"system\", \"developer\"}`");
+  }
+
+  // `m.role == "User"`, `m.role in {"System", "developer"}`: the decoder
+  // refuses a role with an upper-case letter (input_invalid_value, as
+  // OpenAI's API does), so such a constant never matches a message.
+  void RoleCase(Expr& e) {
+    if (e.op != Op::kEq && e.op != Op::kNe && e.op != Op::kIn && e.op != Op::kNotIn) return;
+    Expr* other = nullptr;
+    bool elements = false;
+    if (IsMessageRole(*e.kids[0])) other = e.kids[1].get(), elements = e.op == Op::kIn || e.op == Op::kNotIn;
+    else if (IsMessageRole(*e.kids[1]) && (e.op == Op::kEq || e.op == Op::kNe)) other = e.kids[0].get();
+    if (!other) return;
+    std::vector<Known> vals;
+    elements ? Elements(*other, &vals) : Values(*other, &vals);
+    Named bad;
+    std::vector<std::string> fixes;
+    std::unordered_set<std::string_view> seen;
+    for (const Known& k : vals) {
+      if (k.v.kind != Kind::kString) continue;
+      const std::string_view r = k.v.sv();
+      if (std::none_of(r.begin(), r.end(), [](char c) { return c >= 'A' && c <= 'Z'; }) ||
+          !seen.insert(r).second)
+        continue;
+      bad.Add(r, k.where);
+      std::string fix(r);
+      for (char& c : fix)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      AddOnce(&fixes, "`" + fix + "`");
+    }
+    if (bad.empty()) return;
+    ctx_.Warning("tg_name_never_matches", other->span,
+                 "a message's role is lower case (the decoder refuses another case, as OpenAI's API does), so " +
+                     bad.Text() + " never matches",
+                 "write " + ListText(fixes, "and"));
   }
 
   // The shapes whose values never hold an upper-case ASCII letter.

@@ -503,5 +503,24 @@ rule ok { when date(context.time, office) in {"2026-12-25", "2028-02-29"} or dat
   EXPECT_EQ(Count(r, "tg_name_never_matches"), 4u) << r;
 }
 
+// The decoder refuses a role with an upper-case letter, so `m.role == "User"`
+// never matched and checked clean.
+TEST(Names, UpperCaseMessageRolesWarn) {
+  auto c = CheckSource(R"(policy "p"
+rule a { when any m in request.messages: m.role == "User" and m.content matches dlp.credit_card deny "card" }
+rule b { when exists(request.messages[0]) and request.messages[0].role in {"System", "developer"} deny "x" }
+rule ok { when any m in request.messages: m.role in {"user", "tool"} and m.content contains "Secret" deny "ok" }
+)");
+  EXPECT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_TRUE(Has(r, "test.tg:2:52: warning[tg_name_never_matches]: a message's role is lower case (the decoder "
+                     "refuses another case, as OpenAI's API does), so `User` never matches"))
+      << r;
+  EXPECT_TRUE(Has(r, "help: write `user`")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:3:75: warning[tg_name_never_matches]")) << r;
+  EXPECT_TRUE(Has(r, "help: write `system`")) << r;
+  EXPECT_EQ(Count(r, "tg_name_never_matches"), 2u) << r;
+}
+
 }  // namespace
 }  // namespace tollgate::checktest\n
