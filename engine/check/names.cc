@@ -19,6 +19,7 @@
 // message role tested for `system` and not `developer` gets
 // tg_system_role_only.
 #include "engine/check/passes.h"
+#include "stdlib/builtins.h"
 #include "stdlib/field_values.h"
 #include "stdlib/names.h"
 
@@ -142,6 +143,30 @@ class NameChecker {
     }
     for (auto& k : e.kids) Walk(*k, depth + 1);
   }
+  // A budget's `limit` or a limit's `max` read out of a data document by a
+  // run-time key (`teams[principal.workspace].monthly`): an entry below zero
+  // makes every request that budget counts for its key fail with
+  // rule_error (403) at admission, though each entry loaded fine.
+  void NegativeLimit(const Root& root) {
+    if ((root.role != Role::kBudgetLimit && root.role != Role::kLimitMax) || FoldExpr(ctx_, *root.expr)) return;
+    std::vector<Known> vals;
+    Values(*root.expr, &vals);
+    const ast::Policy& p = *ctx_.policy;
+    for (const Known& k : vals) {
+      if ((k.v.kind != Kind::kMoney && k.v.kind != Kind::kInt) || k.v.i >= 0) continue;
+      const std::string what = root.role == Role::kBudgetLimit
+                                   ? "the limit of budget `" + p.budgets[root.owner].name + "`"
+                                   : "the `max` of limit `" + p.limits[root.owner].name + "`";
+      ctx_.Error("tg_invalid_value", root.expr->span,
+                 what + " is `" + stdlib::RenderValue(k.v) + "`" +
+                     (k.where.empty() ? std::string() : " for `" + k.where + "`") +
+                     ": a limit is zero or more, so every request it counts there fails with `rule_error` (403)",
+                 k.where.empty() ? "give a value of zero or more"
+                                 : "change the value at `" + k.where + "` in the data document to zero or more");
+      return;  // one report per declaration
+    }
+  }
+
   void Reset() {
     depth_reported_ = false;
     message_locals_.clear();
@@ -948,13 +973,15 @@ void Conjuncts(const ast::Expr& e, std::vector<const ast::Expr*>* out, uint32_t 
 }
 
 bool Names(Context& ctx) {
+  const int before = ctx.errors;
   NameChecker n(ctx);
   for (const auto& root : CollectRoots(*ctx.policy)) {
     n.Reset();
     n.Walk(*root.expr, 1);
+    n.NegativeLimit(root);
   }
   FallbackUnchecked(ctx);
-  return true;  // warnings only
+  return ctx.errors == before;  // warnings, and negative limits read out of data
 }
 
 }  // namespace tollgate::check
