@@ -269,5 +269,19 @@ rule ok2 { route max_price request 0.0005 usd, max_price prompt 0.01 usd }
   EXPECT_EQ(Count(r, "tg_price_per_token"), 6u) << r;
 }
 
+// `endpoint.latency_p50` is seconds: compared with a duration literal it was
+// a type error whose help listed what `<=` orders, not the number to write.
+TEST(Ranges, LatencyInSecondsAgainstADurationSaysTheNumber) {
+  auto c = CheckSource(R"(policy "p"
+rule slow { require endpoint.latency_p50 <= 500ms }
+rule slow2 { require 2s > endpoint.latency_p50 }
+)");
+  EXPECT_FALSE(c.ok);
+  const std::string r = c.Render();
+  EXPECT_TRUE(Has(r, "test.tg:2:21: error[tg_type_error]: `<=` cannot order `decimal` and `duration`")) << r;
+  EXPECT_TRUE(Has(r, "help: `endpoint.latency_p50` is a number of seconds, not a duration: write `0.5` for 500ms")) << r;
+  EXPECT_TRUE(Has(r, "help: `endpoint.latency_p50` is a number of seconds, not a duration: write `2` for 2s")) << r;
+}
+
 }  // namespace
 }  // namespace tollgate::checktest
