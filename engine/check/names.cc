@@ -146,7 +146,9 @@ class NameChecker {
   // A budget's `limit` or a limit's `max` read out of a data document by a
   // run-time key (`teams[principal.workspace].monthly`): an entry below zero
   // makes every request that budget counts for its key fail with
-  // rule_error (403) at admission, though each entry loaded fine.
+  // rule_error (403) at admission, though each entry loaded fine. A warning
+  // (tg_negative_limit): the fail-closed denial is what such data means at
+  // run time, and the policy may be loaded to show it.
   void NegativeLimit(const Root& root) {
     if ((root.role != Role::kBudgetLimit && root.role != Role::kLimitMax) || FoldExpr(ctx_, *root.expr)) return;
     std::vector<Known> vals;
@@ -157,7 +159,7 @@ class NameChecker {
       const std::string what = root.role == Role::kBudgetLimit
                                    ? "the limit of budget `" + p.budgets[root.owner].name + "`"
                                    : "the `max` of limit `" + p.limits[root.owner].name + "`";
-      ctx_.Error("tg_invalid_value", root.expr->span,
+      ctx_.Warning("tg_negative_limit", root.expr->span,
                  what + " is `" + stdlib::RenderValue(k.v) + "`" +
                      (k.where.empty() ? std::string() : " for `" + k.where + "`") +
                      ": a limit is zero or more, so every request it counts there fails with `rule_error` (403)",
@@ -981,7 +983,7 @@ bool Names(Context& ctx) {
     n.NegativeLimit(root);
   }
   FallbackUnchecked(ctx);
-  return ctx.errors == before;  // warnings, and negative limits read out of data
+  return ctx.errors == before;  // warnings only
 }
 
 }  // namespace tollgate::check
