@@ -3,6 +3,8 @@
 
 #include <array>
 #include <cstdint>
+#include <cstdio>
+#include <string>
 
 #include "engine/core/money.h"
 
@@ -253,6 +255,59 @@ std::string Describe(Shape s) {
       return out;
     }
   }
+  return "";
+}
+
+namespace {
+
+bool Leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+bool ValidDay(int y, int m, int d) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (y < 1 || y > 9999 || m < 1 || m > 12 || d < 1) return false;
+  return d <= kDays[m - 1] + (m == 2 && Leap(y) ? 1 : 0);
+}
+
+// The numbers of `s` split at `sep`: three runs of 1..4 digits.
+bool Parts(std::string_view s, char sep, int out[3], size_t widths[3]) {
+  size_t n = 0, i = 0;
+  while (n < 3) {
+    size_t j = i;
+    int v = 0;
+    while (j < s.size() && s[j] >= '0' && s[j] <= '9' && j - i < 4) v = v * 10 + (s[j++] - '0');
+    if (j == i) return false;
+    out[n] = v;
+    widths[n++] = j - i;
+    if (n == 3) return j == s.size();
+    if (j >= s.size() || s[j] != sep) return false;
+    i = j + 1;
+  }
+  return false;
+}
+
+std::string Iso(int y, int m, int d) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, m, d);
+  return buf;
+}
+
+}  // namespace
+
+bool IsIsoDate(std::string_view s) {
+  int v[3];
+  size_t w[3];
+  return s.size() == 10 && Parts(s, '-', v, w) && w[0] == 4 && w[1] == 2 && w[2] == 2 &&
+         ValidDay(v[0], v[1], v[2]);
+}
+
+std::string IsoDateOf(std::string_view s) {
+  int v[3];
+  size_t w[3];
+  for (char sep : {'-', '/'})
+    if (Parts(s, sep, v, w) && w[0] == 4 && w[1] <= 2 && w[2] <= 2 && ValidDay(v[0], v[1], v[2]))
+      return Iso(v[0], v[1], v[2]);
+  if (Parts(s, '.', v, w) && w[0] <= 2 && w[1] <= 2 && w[2] == 4 && ValidDay(v[2], v[1], v[0]))
+    return Iso(v[2], v[1], v[0]);
   return "";
 }
 

@@ -162,4 +162,12 @@ bool IsKnownQuantization(std::string_view q);
 // ISO 3166-1 alpha-2 codes, officially assigned, upper case ("DE"; not "UK", "EU").
 bool IsAssignedCountry(std::string_view cc);
 
+// What `date(t)` / `date(t, zone)` returns: a calendar day `yyyy-mm-dd`,
+// zero-padded, that exists (2026-02-29 does not; the year 0001..9999).
+bool IsIsoDate(std::string_view s);
+// The `yyyy-mm-dd` spelling of a day written `yyyy-m-d`, `yyyy/mm/dd` or
+// `dd.mm.yyyy` (one or two digits for day and month); "" when `s` is not
+// one of those or names no day (so `12/25/2026`, ambiguous, gets none).
+std::string IsoDateOf(std::string_view s);
+
 }  // namespace tollgate::stdlib

@@ -256,7 +256,8 @@ const std::vector<Pass>& Passes() {
       {"types", &Types},               {"scopes", &Scopes}, {"regex", &Regex},
       {"fold", &Fold},                 {"zones", &Zones},       {"optional", &Optional},
       {"operands", &Operands},
-      {"names", &Names},               {"ranges", &Ranges},     {"tags", &Tags},
+      {"names", &Names},               {"ranges", &Ranges},     {"contradictions", &Contradictions},
+      {"tags", &Tags},
       {"route_hints", &RouteHints},    {"retention", &Retention},       {"tests", &Tests},
   };
   return passes;

@@ -19,6 +19,7 @@
 // message role tested for `system` and not `developer` gets
 // tg_system_role_only.
 #include "engine/check/passes.h"
+#include "stdlib/builtins.h"
 #include "stdlib/field_values.h"
 #include "stdlib/names.h"
 
@@ -124,7 +125,9 @@ class NameChecker {
       SetAlgebra(e);
     }
     if (e.kids.size() == 2) CaseMapped(e);
+    if (e.kind == ExprKind::kBinary && e.kids.size() == 2) DateShaped(e);
     if (e.kind == ExprKind::kBinary && e.kids.size() == 2) SystemRole(e);
+    if (e.kind == ExprKind::kBinary && e.kids.size() == 2) RoleCase(e);
     // `any m in request.models: m == "x:free"`: the variable holds what the
     // list's elements hold; `any b in ws[k].banned: ...`: what the lists read
     // out of the document hold.
@@ -140,6 +143,32 @@ class NameChecker {
     }
     for (auto& k : e.kids) Walk(*k, depth + 1);
   }
+  // A budget's `limit` or a limit's `max` read out of a data document by a
+  // run-time key (`teams[principal.workspace].monthly`): an entry below zero
+  // makes every request that budget counts for its key fail with
+  // rule_error (403) at admission, though each entry loaded fine. A warning
+  // (tg_negative_limit): the fail-closed denial is what such data means at
+  // run time, and the policy may be loaded to show it.
+  void NegativeLimit(const Root& root) {
+    if ((root.role != Role::kBudgetLimit && root.role != Role::kLimitMax) || FoldExpr(ctx_, *root.expr)) return;
+    std::vector<Known> vals;
+    Values(*root.expr, &vals);
+    const ast::Policy& p = *ctx_.policy;
+    for (const Known& k : vals) {
+      if ((k.v.kind != Kind::kMoney && k.v.kind != Kind::kInt) || k.v.i >= 0) continue;
+      const std::string what = root.role == Role::kBudgetLimit
+                                   ? "the limit of budget `" + p.budgets[root.owner].name + "`"
+                                   : "the `max` of limit `" + p.limits[root.owner].name + "`";
+      ctx_.Warning("tg_negative_limit", root.expr->span,
+                 what + " is `" + stdlib::RenderValue(k.v) + "`" +
+                     (k.where.empty() ? std::string() : " for `" + k.where + "`") +
+                     ": a limit is zero or more, so every request it counts there fails with `rule_error` (403)",
+                 k.where.empty() ? "give a value of zero or more"
+                                 : "change the value at `" + k.where + "` in the data document to zero or more");
+      return;  // one report per declaration
+    }
+  }
+
   void Reset() {
     depth_reported_ = false;
     message_locals_.clear();
@@ -290,6 +319,57 @@ class NameChecker {
                  "write " + ListText(fixes, "and") + ", or compare without `" + fn + "`");
   }
 
+  // `date(context.time) in {"2027-1-1", "24.12.2026"}`: `date(...)` is
+  // always `yyyy-mm-dd` (zero-padded, a real calendar day), so a constant
+  // written otherwise never equals it -- a holiday list or a launch day that
+  // silently never matches -- and orders against it by the wrong characters
+  // (`date(t) >= "2026-1-5"` holds from 2026-02-01 on). `==`, `!=`, `in`,
+  // `not in`, `<`, `<=`, `>`, `>=` with the date on either side (of an
+  // equality or ordering); constants, consts and data documents.
+  void DateShaped(Expr& e) {
+    auto is_date = [this](const Expr& x) {
+      return x.kind == ExprKind::kCall && x.name == "date" && !x.kids.empty() &&
+             x.type.is(Kind::kString) && !FoldExpr(ctx_, const_cast<Expr&>(x));
+    };
+    Expr* other = nullptr;
+    bool elements = false;
+    switch (e.op) {
+      case Op::kEq: case Op::kNe: case Op::kLt: case Op::kLe: case Op::kGt: case Op::kGe:
+        if (is_date(*e.kids[0])) other = e.kids[1].get();
+        else if (is_date(*e.kids[1])) other = e.kids[0].get();
+        break;
+      case Op::kIn: case Op::kNotIn:
+        if (is_date(*e.kids[0])) other = e.kids[1].get(), elements = true;
+        break;
+      default:
+        break;
+    }
+    if (!other) return;
+    std::vector<Known> vals;
+    elements ? Elements(*other, &vals) : Values(*other, &vals);
+    Named bad;
+    std::vector<std::string> fixes;
+    std::unordered_set<std::string_view> seen;
+    for (const Known& k : vals) {
+      if (k.v.kind != Kind::kString) continue;
+      const std::string_view s = k.v.sv();
+      if (stdlib::IsIsoDate(s) || !seen.insert(s).second) continue;
+      bad.Add(s, k.where);
+      const std::string fix = stdlib::IsoDateOf(s);
+      if (!fix.empty()) AddOnce(&fixes, "`" + fix + "`");
+    }
+    if (bad.empty()) return;
+    const std::string op = e.op == Op::kIn ? "in" : e.op == Op::kNotIn ? "not in" : OpText(e.op);
+    const bool ordered = e.op == Op::kLt || e.op == Op::kLe || e.op == Op::kGt || e.op == Op::kGe;
+    ctx_.Warning("tg_name_never_matches", other->span,
+                 "`date(...)` is a calendar day written `yyyy-mm-dd` (`2026-12-25`), so `" + op + "` with " +
+                     bad.Text() +
+                     (ordered ? " compares the wrong characters"
+                              : e.op == Op::kNe || e.op == Op::kNotIn ? " always holds" : " never holds"),
+                 fixes.empty() ? std::string("write each date as `yyyy-mm-dd`, zero-padded (`2027-01-01`)")
+                               : "write " + ListText(fixes, "and") + " (`yyyy-mm-dd`, zero-padded)");
+  }
+
   bool IsMessages(const Expr& e) const {
     return e.ref == RefKind::kField && e.index >= 0 && ctx_.schema->field(e.index).path == "request.messages";
   }
@@ -330,6 +410,40 @@ class NameChecker {
                  "as if they had no system prompt",
                  std::string("test both: `m.role ") + (e.op == Op::kNe || e.op == Op::kNotIn ? "not in" : "in") +
                      " {\"system\", \"developer\"}`");
+  }
+
+  // `m.role == "User"`, `m.role in {"System", "developer"}`: the decoder
+  // refuses a role with an upper-case letter (input_invalid_value, as
+  // OpenAI's API does), so such a constant never matches a message.
+  void RoleCase(Expr& e) {
+    if (e.op != Op::kEq && e.op != Op::kNe && e.op != Op::kIn && e.op != Op::kNotIn) return;
+    Expr* other = nullptr;
+    bool elements = false;
+    if (IsMessageRole(*e.kids[0])) other = e.kids[1].get(), elements = e.op == Op::kIn || e.op == Op::kNotIn;
+    else if (IsMessageRole(*e.kids[1]) && (e.op == Op::kEq || e.op == Op::kNe)) other = e.kids[0].get();
+    if (!other) return;
+    std::vector<Known> vals;
+    elements ? Elements(*other, &vals) : Values(*other, &vals);
+    Named bad;
+    std::vector<std::string> fixes;
+    std::unordered_set<std::string_view> seen;
+    for (const Known& k : vals) {
+      if (k.v.kind != Kind::kString) continue;
+      const std::string_view r = k.v.sv();
+      if (std::none_of(r.begin(), r.end(), [](char c) { return c >= 'A' && c <= 'Z'; }) ||
+          !seen.insert(r).second)
+        continue;
+      bad.Add(r, k.where);
+      std::string fix(r);
+      for (char& c : fix)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      AddOnce(&fixes, "`" + fix + "`");
+    }
+    if (bad.empty()) return;
+    ctx_.Warning("tg_name_never_matches", other->span,
+                 "a message's role is lower case (the decoder refuses another case, as OpenAI's API does), so " +
+                     bad.Text() + " never matches",
+                 "write " + ListText(fixes, "and"));
   }
 
   // The shapes whose values never hold an upper-case ASCII letter.
@@ -861,13 +975,15 @@ void Conjuncts(const ast::Expr& e, std::vector<const ast::Expr*>* out, uint32_t 
 }
 
 bool Names(Context& ctx) {
+  const int before = ctx.errors;
   NameChecker n(ctx);
   for (const auto& root : CollectRoots(*ctx.policy)) {
     n.Reset();
     n.Walk(*root.expr, 1);
+    n.NegativeLimit(root);
   }
   FallbackUnchecked(ctx);
-  return true;  // warnings only
+  return ctx.errors == before;  // warnings only
 }
 
 }  // namespace tollgate::check

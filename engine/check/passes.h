@@ -12,7 +12,8 @@
 //   resolve       names, field chains, detectors and builtin callees -> Expr::ref/index
 //   types         a type for every expression (+ overloads, effect/decl rules)
 //   scopes        Expr::scope bottom-up; `when`, tags and keys read request fields only
-//   regex         every constant pattern compiles under RE2
+//   regex         every constant pattern compiles under RE2; `^` / `$` on the
+//                 joined request.content (tg_joined_text_anchor)
 //   fold          constant folding (Expr::folded) and tg_not_constant checks;
 //                 constant builtin arguments validated (an unknown time zone),
 //                 a zone that reads as another clock (tg_misleading_time_zone)
@@ -26,12 +27,17 @@
 //   names         warns when a shaped field (provider.name, request.model,
 //                 endpoint.quantization, ...) is compared with a value known at
 //                 check time that it never holds (stdlib/field_values.h),
-//                 and when model bans ignore the fallback models
+//                 and when model bans ignore the fallback models; `date(...)`
+//                 against a day not written yyyy-mm-dd, an upper-case message
+//                 role, a negative budget limit read out of a data document
 //   ranges        a comparison of a bounded number (hour(t) 0..23,
 //                 dlp.injection_score 0..1, request.n 1..: stdlib BuiltinDecl::range,
 //                 stdlib/field_values.h FieldRange) with a constant that can
 //                 never hold (tg_unreachable_comparison; an error when it
-//                 makes a `when` or `require` never hold)
+//                 makes a `when` or `require` never hold); a per-token price
+//                 against a per-million one (tg_price_per_token)
+//   contradictions  conjuncts a condition needs that no value satisfies
+//                 together (`hour(t) > 22 and hour(t) < 6`: tg_contradiction)
 //   tags          one tag key set by two rules that may fire together, or
 //                 twice by one rule: the first value is kept (tg_tag_conflict)
 //   route_hints   a `sort` or `order` given differently by two rules that may
@@ -40,7 +46,7 @@
 //                 quoted error carries the request's text (tg_retained_text)
 //   tests         test blocks: rule names, binding paths and values (candidate
 //                 values as the catalog holds them, numbers within the ranges
-//                 of stdlib/field_values.h), tag keys
+//                 of stdlib/field_values.h), tag keys, `expect code` codes
 //
 // Annotations follow docs/architecture.md ("Checker -> compiler"). The inner
 // kNamespace nodes of a field or detector chain are never evaluated and keep
@@ -185,6 +191,7 @@ bool Optional(Context& ctx);
 bool Operands(Context& ctx);
 bool Names(Context& ctx);
 bool Ranges(Context& ctx);
+bool Contradictions(Context& ctx);
 bool Tags(Context& ctx);
 bool RouteHints(Context& ctx);
 bool Retention(Context& ctx);
@@ -239,6 +246,11 @@ Span SubSpan(const Span& span, size_t offset, size_t len);
 
 // Display of a dotted chain for messages: "request.provider.zdr".
 std::string ChainText(const ast::Expr& e);
+
+// Structural equality of two checked expressions: the same operators,
+// names, references (a quantifier variable by its slot) and literals
+// (tags.cc).
+bool SameExpr(const ast::Expr& a, const ast::Expr& b, uint32_t depth = 0);
 
 // The conjuncts of `e` (`a and b and c`), in order (names.cc).
 void Conjuncts(const ast::Expr& e, std::vector<const ast::Expr*>* out, uint32_t depth = 0);

@@ -158,6 +158,25 @@ std::string Consequence(const Context& ctx, const Root& root) {
   }
 }
 
+// A price per million tokens: the catalog's, the caller's cap, `cost`'s.
+bool PerMillionTokens(std::string_view path) {
+  return path == "endpoint.price_input" || path == "endpoint.price_output" ||
+         path == "request.provider.max_price.prompt" || path == "request.provider.max_price.completion";
+}
+
+// A money constant under 0.001 usd and above 0: no model is priced there per
+// million tokens (the cheapest cost cents), but a price per token is (OpenRouter's
+// API and most price lists write `0.000005` for 5 usd per million).
+bool PerTokenSized(const Value& v) { return v.kind == Kind::kMoney && v.i > 0 && v.i < 1000; }
+
+void WarnPerToken(Context& ctx, const Span& at, const Value& v, const std::string& what) {
+  ctx.Warning("tg_price_per_token", at,
+              what + " is usd per million tokens, and `" + stdlib::RenderValue(v) +
+                  "` per million is below any model's price: it reads as a price per token",
+              "write `" + stdlib::RenderValue(Value::Money(v.i * 1000000)) + "` (per million tokens) for " +
+                  stdlib::RenderValue(v) + " per token");
+}
+
 class RangeChecker {
  public:
   explicit RangeChecker(Context& ctx) : ctx_(ctx) {}
@@ -191,6 +210,11 @@ class RangeChecker {
       Walk(*e.kids[0], false, true, depth + 1);
       Walk(*e.kids[1], forced && e.quant_all != positive, positive, depth + 1);
       return;
+    }
+    if (e.kind == ExprKind::kCall && e.name == "cost" && e.kids.size() == 2) {
+      std::optional<Value> price = FoldExpr(ctx_, *e.kids[1]);
+      if (price && PerTokenSized(*price) && !FoldExpr(ctx_, e))
+        WarnPerToken(ctx_, e.kids[1]->span, *price, "the price of `cost(tokens, price)`");
     }
     if (e.kind == ExprKind::kBinary && e.kids.size() == 2) {
       switch (e.op) {
@@ -263,6 +287,7 @@ class RangeChecker {
   }
 
   void Compare(Expr& e, bool forced, bool positive) {
+    PerToken(e);
     Expr* side = e.kids[0].get();
     Expr* other = e.kids[1].get();
     Op op = e.op;
@@ -290,6 +315,20 @@ class RangeChecker {
     else
       help = b->why + ": compare with " + Within(*b);
     Report(e, *side, *b, *always, forced, positive, help);
+  }
+
+  // `endpoint.price_input <= 0.000005 usd`: a price per million tokens
+  // compared with a per-token price (tg_price_per_token).
+  void PerToken(Expr& e) {
+    for (int i = 0; i < 2; ++i) {
+      const Expr& field = *e.kids[i];
+      if (field.ref != RefKind::kField || field.index < 0) continue;
+      const std::string& path = ctx_.schema->field(field.index).path;
+      if (!PerMillionTokens(path)) continue;
+      std::optional<Value> v = FoldExpr(ctx_, *e.kids[1 - i]);
+      if (v && PerTokenSized(*v)) WarnPerToken(ctx_, e.kids[1 - i]->span, *v, "`" + path + "`");
+      return;
+    }
   }
 
   // `x in {c1, c2}` / `x not in [...]` against a constant collection.
@@ -362,6 +401,17 @@ class RangeChecker {
 
 bool Ranges(Context& ctx) {
   const int before = ctx.errors;
+  // `route max_price prompt|completion P` caps a price per million tokens.
+  for (auto& rule : ctx.policy->rules)
+    for (auto& effect : rule.effects)
+      for (auto& h : effect.hints) {
+        if (h.kind != ast::RouteHintKind::kMaxPrice || !h.expr ||
+            (h.word != "prompt" && h.word != "completion"))
+          continue;
+        std::optional<Value> v = FoldExpr(ctx, *h.expr);
+        if (v && PerTokenSized(*v))
+          WarnPerToken(ctx, h.expr->span, *v, "`max_price " + h.word + "`");
+      }
   RangeChecker r(ctx);
   for (const auto& root : CollectRoots(*ctx.policy)) {
     // Consts fold; a let is judged where it is used (expanded there).

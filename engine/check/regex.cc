@@ -28,8 +28,10 @@ class RegexChecker {
  private:
   void Walk(Expr& e, uint32_t depth) {
     if (ctx_.DepthExceeded(depth, e.span, &depth_reported_)) return;
-    if (e.kind == ExprKind::kBinary && e.op == ast::Op::kMatches && e.kids.size() == 2)
+    if (e.kind == ExprKind::kBinary && e.op == ast::Op::kMatches && e.kids.size() == 2) {
       Pattern(*e.kids[1], "the pattern of `matches`");
+      JoinedAnchor(*e.kids[0], *e.kids[1]);
+    }
     for (auto& k : e.kids) Walk(*k, depth + 1);
   }
 
@@ -61,6 +63,69 @@ class RegexChecker {
     if (re.ProgramSize() > int(ctx_.options.limits.max_regex_program_size)) TooLarge(p, pattern);
   }
 
+  // `request.content matches "^/admin"`: request.content is every text of
+  // the request joined with "\n", and RE2's `^` / `$` (without the `m` flag)
+  // anchor at the start / end of that whole text -- the first message's start
+  // (usually the system prompt's), the last text's end -- so a command or a
+  // marker in any other message passes unseen.
+  void JoinedAnchor(const Expr& subject, Expr& p) {
+    if (subject.ref != RefKind::kField || subject.index < 0 ||
+        ctx_.schema->field(subject.index).path != "request.content" || p.ref == RefKind::kDetector)
+      return;
+    auto v = FoldExpr(ctx_, p);
+    if (!v || v->kind != Kind::kString) return;
+    const char anchor = TextAnchor(v->sv());
+    if (anchor == 0 || !anchored_.insert(std::string(v->sv())).second) return;
+    const std::string pattern(v->sv());
+    ctx_.Warning("tg_joined_text_anchor", p.span,
+                 "`" + std::string(1, anchor) + "` in `" + pattern + "` anchors at the " +
+                     (anchor == '^' ? "start" : "end") +
+                     " of `request.content`, every text of the request joined with newlines, so it sees only the " +
+                     (anchor == '^' ? "start of the first message (often the system prompt)"
+                                    : "end of the last text"),
+                 "write `(?m)` first for every line (`(?m)" + pattern +
+                     "`), or test each message: `any m in request.messages: m.content matches \"" + pattern +
+                     "\"`");
+  }
+
+  // `^` or `$` outside a character class and not escaped, in a pattern
+  // without the multi-line flag; 0 when none.
+  static char TextAnchor(std::string_view re) {
+    bool in_class = false;
+    char found = 0;
+    for (size_t i = 0; i < re.size(); ++i) {
+      const char c = re[i];
+      if (c == '\\') {
+        ++i;  // an escaped character (\A and \z are explicit)
+        continue;
+      }
+      if (in_class) {
+        if (c == ']') in_class = false;
+        continue;
+      }
+      if (c == '[') {
+        in_class = true;
+        if (i + 1 < re.size() && re[i + 1] == '^') ++i;
+        if (i + 1 < re.size() && re[i + 1] == ']') ++i;  // `[]` and `[^]` start with a literal `]`
+        continue;
+      }
+      if (c == '(' && i + 1 < re.size() && re[i + 1] == '?') {
+        // A flag group `(?flags)` / `(?flags:...)`: `m` before any `-` turns
+        // the multi-line mode on.
+        for (size_t j = i + 2; j < re.size() && re[j] != ')' && re[j] != ':' && re[j] != '-'; ++j)
+          if (re[j] == 'm') return 0;
+        continue;
+      }
+      if ((c == '^' || c == '$') && found == 0) {
+        // `(^|\n)`, `(\s|$)`: the author joined the anchor with a line
+        // break or another edge, as the joined text needs.
+        const char before = i > 0 ? re[i - 1] : 0, after = i + 1 < re.size() ? re[i + 1] : 0;
+        if (!((before == '(' && after == '|') || (before == '|' && after == ')'))) found = c;
+      }
+    }
+    return found;
+  }
+
   void TooLarge(const Expr& p, const std::string& pattern) {
     ctx_.Error("tg_limit_exceeded", p.span,
                "regular expression `" + pattern + "` is too large (limit " +
@@ -70,6 +135,7 @@ class RegexChecker {
 
   Context& ctx_;
   std::set<std::string> checked_;
+  std::set<std::string> anchored_;
   bool depth_reported_ = false;
 };
 

@@ -37,23 +37,24 @@
 #include "stdlib/builtins.h"
 
 namespace tollgate::check {
-namespace {
 
 using ast::Expr;
 using ast::ExprKind;
 using ast::Op;
 
-// Structural equality of two checked expressions.
-bool Same(const Expr& a, const Expr& b, uint32_t depth = 0) {
+// Structural equality of two checked expressions (passes.h).
+bool SameExpr(const Expr& a, const Expr& b, uint32_t depth) {
   if (depth > 256) return false;
   if (a.kind != b.kind || a.op != b.op || a.name != b.name || a.quant_all != b.quant_all ||
       a.ref != b.ref || a.index != b.index || a.keys != b.keys || a.kids.size() != b.kids.size())
     return false;
   if (a.kind == ExprKind::kLiteral && !Equal(a.value, b.value)) return false;
   for (size_t i = 0; i < a.kids.size(); ++i)
-    if (!Same(*a.kids[i], *b.kids[i], depth + 1)) return false;
+    if (!SameExpr(*a.kids[i], *b.kids[i], depth + 1)) return false;
   return true;
 }
+
+namespace {
 
 // A conjunct that pins an expression to constant values: `x == c`,
 // `c == x`, `x in {c1, c2}` (a constant set or list).
@@ -94,7 +95,7 @@ bool Disjoint(const std::vector<Value>& a, const std::vector<Value>& b) {
 }
 
 bool Negation(const Expr& a, const Expr& b) {
-  return a.kind == ExprKind::kUnary && a.op == Op::kNot && a.kids.size() == 1 && Same(*a.kids[0], b);
+  return a.kind == ExprKind::kUnary && a.op == Op::kNot && a.kids.size() == 1 && SameExpr(*a.kids[0], b);
 }
 
 // True when the two conditions (null: always) never hold together, by a
@@ -110,7 +111,7 @@ bool Exclusive(Context& ctx, const Expr* a, const Expr* b) {
     for (const Expr* y : cb) {
       if (Negation(*x, *y) || Negation(*y, *x)) return true;
       Pin py;
-      if (pinned && PinOf(ctx, *y, &py) && Same(*px.x, *py.x) && Disjoint(px.values, py.values))
+      if (pinned && PinOf(ctx, *y, &py) && SameExpr(*px.x, *py.x) && Disjoint(px.values, py.values))
         return true;
     }
   }

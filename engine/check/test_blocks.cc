@@ -372,9 +372,38 @@ class TestChecker {
                        "expect a `" + tag_types_[x.names[0]][0].ToString() + "` value, as the rule tags it");
         }
         return;
+      case ast::ExpectKind::kCode:
+        if (!x.names.empty()) Code(x.names[0], x.span);
+        return;
       default:
         return;
     }
+  }
+
+  // `expect code "..."` judges the request's decision before routing and
+  // without a ledger, so its code is one of three (engine/vm/decision.h);
+  // any other can never hold. The admission codes read as the budget's own
+  // deny, which a test does not run: its failure said "got allow" where the
+  // gateway denies.
+  void Code(const std::string& code, const Span& at) {
+    static const std::vector<std::string> kTestCodes = {"ok", "policy_denied", "rule_error"};
+    if (std::find(kTestCodes.begin(), kTestCodes.end(), code) != kTestCodes.end()) return;
+    std::string help;
+    if (code == "budget_exceeded" || code == "rate_limited" || code == "budget_store_unavailable") {
+      help = "a test evaluates the policy with the counters it gives (`budget.<name>.spent`, "
+             "`limit.<name>.used`) but admits nothing against a ledger, as the gateway and "
+             "`tollgate route --ledger` do: expect what a rule reading the counter does (`expect fired r`), "
+             "or replay traffic with `tollgate route --requests FILE --ledger memory:`";
+    } else if (code == "require_failed" || code == "route_no_eligible_endpoint" || code == "model_not_found") {
+      help = "a test judges the request before an endpoint is chosen: judge a candidate with "
+             "`expect rejected_by r` or `expect accepted`";
+    } else {
+      std::string m = ClosestMatch(code, kTestCodes);
+      help = m.empty() ? "a test's decision code is `ok`, `policy_denied` or `rule_error`"
+                       : "did you mean `" + m + "`?";
+    }
+    ctx_.Error("tg_test_error", at,
+               "a test's decision never has code `" + code + "`, so this expectation can never hold", help);
   }
 
   Context& ctx_;

@@ -223,6 +223,11 @@ std::string SyntaxHelp(const antlr4::Token* tok, const std::string& expected) {
     return "a test expects `allow`, `deny`, `fired`, `not_fired`, `rejected_by`, `accepted`, "
            "`redacts`, `tag`, `route` or `warns` (and `shadow fired`, `shadow rejected_by`, "
            "`shadow redacts`)";
+  if (expected == "expected a duration or a name")
+    // Only a budget's or limit's window expects exactly these (`per 1M`, `per 30 days`).
+    return "a window is `minute`, `hour`, `day`, `week`, `month`, `lifetime` or a duration written "
+           "without a space: a number and one of `ms`, `s`, `m` (minutes), `h`, `d`, `w` (`per 10m`, "
+           "`per 30d`); a calendar month is `per month`";
   if (expected == "expected `:`")
     return "write `:` before " + Ticked(text) + ": a quantifier reads `any x in list: condition`, "
            "a map entry `key: value`";

@@ -152,7 +152,7 @@ std::vector<Leak> Leaks() {
        R"("messages":[{"role":"user","content":[{"type":"text","text":"hi","x_note":"MkPartExtra"}]}])"},
       {"unknown part type", "MkPartType",
        R"("messages":[{"role":"user","content":[{"type":"MkPartType","text":"hi"}]}])"},
-      {"unknown role", "MkRole", R"("messages":[{"role":"MkRole","content":"hi"}])"},
+      {"unknown role", "mkrole", R"("messages":[{"role":"mkrole","content":"hi"}])"},  // roles are lower case (the decoder refuses others)
       {"tool_choice enum outside the list", "MkChoice",
        R"("messages":[)" + user_hi + R"(],"tool_choice":"MkChoice")"},
   };

@@ -152,5 +152,30 @@ rule r { when d.x deny "x" })", opts);
   EXPECT_EQ(c.diags.items()[0].span.col, 13u);  // points at the file name
 }
 
+// A budget limit or limit max read out of a data document by a run-time key:
+// a negative entry loaded fine, checked clean, and every request of that key
+// was denied with rule_error at admission. A warning names the entry.
+TEST(Data, NegativeLimitsReadOutOfADocumentWarn) {
+  auto c = CheckSource(R"(policy "p"
+data teams from "team_limits.json": map<{monthly: money, rpm: int}>
+budget team_month { when principal.workspace in teams key principal.workspace per month limit teams[principal.workspace].monthly }
+limit team_rpm { when principal.workspace in teams key principal.workspace per minute max teams[principal.workspace].rpm requests }
+limit fine { key principal.workspace per minute max get(teams, principal.workspace, {monthly: 1 usd, rpm: 10}).rpm ?? 5 requests }
+)");
+  EXPECT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_NE(r.find("test.tg:3:95: warning[tg_negative_limit]: the limit of budget `team_month` is `-1.00 usd` for "
+                   "`teams[\"ops\"].monthly`: a limit is zero or more, so every request it counts there fails "
+                   "with `rule_error` (403)"),
+            std::string::npos)
+      << r;
+  EXPECT_NE(r.find("help: change the value at `teams[\"ops\"].monthly` in the data document to zero or more"),
+            std::string::npos)
+      << r;
+  EXPECT_NE(r.find("warning[tg_negative_limit]: the `max` of limit `team_rpm` is `-5` for `teams[\"qa\"].rpm`"),
+            std::string::npos)
+      << r;
+}
+
 }  // namespace
 }  // namespace tollgate::checktest

@@ -472,5 +472,55 @@ rule user { when any m in request.messages: m.role == "user" and m.content conta
   EXPECT_TRUE(Has(r, "test both: `m.role not in {\"system\", \"developer\"}`")) << r;
 }
 
+// `date(...)` is always `yyyy-mm-dd`: a holiday list written `2027-1-1` or
+// `24.12.2026`, or a day that does not exist, never matched and checked clean.
+TEST(Names, DatesNotWrittenYyyyMmDdWarn) {
+  auto c = CheckSource(R"(policy "p"
+const office = "Europe/Berlin"
+const holidays = {"2026-12-25", "2027-1-1", "24.12.2026"}
+rule hol { when date(context.time, office) in holidays deny "holiday" }
+rule launch { when date(context.time) >= "2026/12/01" deny "not yet" }
+rule leap { when "2026-02-29" == date(context.time) deny "x" }
+rule us { when date(context.time) != "12/25/2026" deny "x" }
+rule ok { when date(context.time, office) in {"2026-12-25", "2028-02-29"} or date(context.time, office) < "2027-01-01" deny "ok" }
+)");
+  EXPECT_TRUE(c.ok) << c.Render();  // warnings
+  const std::string r = c.Render();
+  EXPECT_TRUE(Has(r, "test.tg:4:47: warning[tg_name_never_matches]: `date(...)` is a calendar day written "
+                     "`yyyy-mm-dd` (`2026-12-25`), so `in` with `2027-1-1` or `24.12.2026` never holds"))
+      << r;
+  EXPECT_TRUE(Has(r, "help: write `2027-01-01` and `2026-12-24` (`yyyy-mm-dd`, zero-padded)")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:5:42: warning[tg_name_never_matches]: `date(...)` is a calendar day written "
+                     "`yyyy-mm-dd` (`2026-12-25`), so `>=` with `2026/12/01` compares the wrong characters"))
+      << r;
+  EXPECT_TRUE(Has(r, "test.tg:6:18: warning[tg_name_never_matches]: `date(...)` is a calendar day written "
+                     "`yyyy-mm-dd` (`2026-12-25`), so `==` with `2026-02-29` never holds")) << r;
+  EXPECT_TRUE(Has(r, "help: write each date as `yyyy-mm-dd`, zero-padded (`2027-01-01`)")) << r;
+  EXPECT_TRUE(Has(r, "help: write `2026-12-01` (`yyyy-mm-dd`, zero-padded)")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:7:38: warning[tg_name_never_matches]: `date(...)` is a calendar day written "
+                     "`yyyy-mm-dd` (`2026-12-25`), so `!=` with `12/25/2026` always holds"))
+      << r;
+  EXPECT_EQ(Count(r, "tg_name_never_matches"), 4u) << r;
+}
+
+// The decoder refuses a role with an upper-case letter, so `m.role == "User"`
+// never matched and checked clean.
+TEST(Names, UpperCaseMessageRolesWarn) {
+  auto c = CheckSource(R"(policy "p"
+rule a { when any m in request.messages: m.role == "User" and m.content matches dlp.credit_card deny "card" }
+rule b { when exists(request.messages[0]) and request.messages[0].role in {"System", "developer"} deny "x" }
+rule ok { when any m in request.messages: m.role in {"user", "tool"} and m.content contains "Secret" deny "ok" }
+)");
+  EXPECT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_TRUE(Has(r, "test.tg:2:52: warning[tg_name_never_matches]: a message's role is lower case (the decoder "
+                     "refuses another case, as OpenAI's API does), so `User` never matches"))
+      << r;
+  EXPECT_TRUE(Has(r, "help: write `user`")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:3:75: warning[tg_name_never_matches]")) << r;
+  EXPECT_TRUE(Has(r, "help: write `system`")) << r;
+  EXPECT_EQ(Count(r, "tg_name_never_matches"), 2u) << r;
+}
+
 }  // namespace
 }  // namespace tollgate::checktest\n

@@ -26,7 +26,7 @@ test "t" { given {} expect fired nope }
 TEST(Passes, OrderAndNames) {
   V names;
   for (const auto& p : check::Passes()) names.push_back(p.name);
-  EXPECT_EQ(names, (V{"declarations", "lets", "data", "resolve", "types", "scopes", "regex", "fold", "zones", "optional", "operands", "names", "ranges", "tags", "route_hints", "retention", "tests"}));
+  EXPECT_EQ(names, (V{"declarations", "lets", "data", "resolve", "types", "scopes", "regex", "fold", "zones", "optional", "operands", "names", "ranges", "contradictions", "tags", "route_hints", "retention", "tests"}));
 }
 
 // Policies see canonical model ids and base provider slugs, so a constant

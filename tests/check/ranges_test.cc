@@ -243,5 +243,45 @@ TEST(Ranges, RunsAfterNames) {
   EXPECT_EQ(*(at - 1), "names");
 }
 
+// Prices per million tokens compared with a per-token price (OpenRouter's API
+// and most price lists write `0.000005` for 5 usd per million): the require
+// rejected every priced endpoint, the cap capped everything, and checked clean.
+TEST(Ranges, PerTokenPricesAgainstPerMillionFieldsWarn) {
+  auto c = CheckSource(R"(policy "p"
+rule cheap { when principal.groups has "interns" require endpoint.price_input <= 0.000005 usd and 0.000015 usd >= endpoint.price_output }
+rule cap { route max_price prompt 0.000003 usd, max_price completion 0.000012 usd }
+rule est { when cost(request.input_tokens, 0.000005 usd) > 1 usd deny "x" }
+rule pref { when exists(request.provider.max_price.prompt) and request.provider.max_price.prompt > 0.00001 usd deny "x" }
+rule ok { require endpoint.price_input <= 5 usd and endpoint.price_output > 0 usd and endpoint.price_request <= 0.0001 usd }
+rule ok2 { route max_price request 0.0005 usd, max_price prompt 0.01 usd }
+)");
+  EXPECT_TRUE(c.ok) << c.Render();  // warnings
+  const std::string r = c.Render();
+  EXPECT_TRUE(Has(r, "test.tg:2:82: warning[tg_price_per_token]: `endpoint.price_input` is usd per million tokens, "
+                     "and `0.000005 usd` per million is below any model's price: it reads as a price per token"))
+      << r;
+  EXPECT_TRUE(Has(r, "help: write `5.00 usd` (per million tokens) for 0.000005 usd per token")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:2:99: warning[tg_price_per_token]: `endpoint.price_output`")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:3:35: warning[tg_price_per_token]: `max_price prompt` is usd per million tokens")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:3:70: warning[tg_price_per_token]: `max_price completion`")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:4:44: warning[tg_price_per_token]: the price of `cost(tokens, price)`")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:5:100: warning[tg_price_per_token]: `request.provider.max_price.prompt`")) << r;
+  EXPECT_EQ(Count(r, "tg_price_per_token"), 6u) << r;
+}
+
+// `endpoint.latency_p50` is seconds: compared with a duration literal it was
+// a type error whose help listed what `<=` orders, not the number to write.
+TEST(Ranges, LatencyInSecondsAgainstADurationSaysTheNumber) {
+  auto c = CheckSource(R"(policy "p"
+rule slow { require endpoint.latency_p50 <= 500ms }
+rule slow2 { require 2s > endpoint.latency_p50 }
+)");
+  EXPECT_FALSE(c.ok);
+  const std::string r = c.Render();
+  EXPECT_TRUE(Has(r, "test.tg:2:21: error[tg_type_error]: `<=` cannot order `decimal` and `duration`")) << r;
+  EXPECT_TRUE(Has(r, "help: `endpoint.latency_p50` is a number of seconds, not a duration: write `0.5` for 500ms")) << r;
+  EXPECT_TRUE(Has(r, "help: `endpoint.latency_p50` is a number of seconds, not a duration: write `2` for 2s")) << r;
+}
+
 }  // namespace
 }  // namespace tollgate::checktest

@@ -73,5 +73,34 @@ test "zero uptime" { given {} candidate { endpoint.uptime: 0 } expect rejected_b
   EXPECT_TRUE(c.ok) << c.Render();
 }
 
+// A test's decision is taken before routing and admits nothing against a
+// ledger: `expect code "budget_exceeded"` failed with "got allow" where the
+// gateway denies, and a misspelt code could never hold.
+TEST(TestBlocks, ExpectCodeATestNeverHasIsAnError) {
+  auto c = CheckSource(R"(policy "p"
+budget ws { key principal.workspace per month limit 100 usd }
+rule r { when principal.workspace == "x" deny "x" }
+test "over budget" {
+  given { principal.workspace: "ml", budget.ws.spent: 100 usd }
+  expect code "budget_exceeded"
+}
+test "typo" { given { principal.workspace: "x" } expect code "policy_deny" }
+test "routed" { given {} expect code "require_failed" }
+test "fine" { given { principal.workspace: "x" } expect code "policy_denied" expect code "policy_denied" }
+test "fine2" { given {} expect code "ok" }
+)");
+  EXPECT_FALSE(c.ok);
+  const std::string r = c.Render();
+  EXPECT_TRUE(Has(r, "test.tg:6:3: error[tg_test_error]: a test's decision never has code `budget_exceeded`, "
+                     "so this expectation can never hold"))
+      << r;
+  EXPECT_TRUE(Has(r, "but admits nothing against a ledger, as the gateway and `tollgate route --ledger` do")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:8:50: error[tg_test_error]: a test's decision never has code `policy_deny`")) << r;
+  EXPECT_TRUE(Has(r, "help: did you mean `policy_denied`?")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:9:26: error[tg_test_error]: a test's decision never has code `require_failed`")) << r;
+  EXPECT_TRUE(Has(r, "judge a candidate with `expect rejected_by r` or `expect accepted`")) << r;
+  EXPECT_EQ(c.Codes(), (V{"tg_test_error", "tg_test_error", "tg_test_error"})) << r;
+}
+
 }  // namespace
 }  // namespace tollgate::checktest

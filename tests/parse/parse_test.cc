@@ -237,6 +237,22 @@ TEST(ParseDecl, ValueErrors) {
             "tg_invalid_value tg_invalid_value");
 }
 
+// `0.0000025 usd` is a price per token as OpenRouter's API writes it: still
+// an error (money is exact to micro-dollars), with the per-million amount
+// tollgate's prices use in the help. A plain decimal keeps the short help.
+TEST(ParseLiteral, PerTokenPriceHelpWritesThePerMillionAmount) {
+  Parsed p = ParseText("policy \"t\"\nrule r { require endpoint.price_input <= 0.0000025 usd }\n");
+  ASSERT_EQ(p.diags.items().size(), 1u) << p.diags.Render();
+  EXPECT_EQ(p.diags.items()[0].code, "tg_invalid_value");
+  EXPECT_NE(p.diags.items()[0].help.find("`2.5 usd` for 0.0000025 usd per token"), std::string::npos)
+      << p.diags.items()[0].help;
+  Parsed q = ParseText("policy \"t\"\nconst a = 0.00000012 usd\nconst b = 0.1234567\n");
+  ASSERT_EQ(q.diags.items().size(), 2u) << q.diags.Render();
+  EXPECT_NE(q.diags.items()[0].help.find("`0.12 usd` for 0.00000012 usd per token"), std::string::npos)
+      << q.diags.items()[0].help;
+  EXPECT_EQ(q.diags.items()[1].help, "decimals and money are exact to 6 places (micro-units)");
+}
+
 TEST(ParseDecl, Types) {
   auto type_of = [](const std::string& t) {
     Parsed p = ParseText("policy \"t\" const a: " + t + " = 1");

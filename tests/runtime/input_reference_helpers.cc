@@ -1034,6 +1034,24 @@ class Decoder {
     if (content >= 0 && vals[content].is_null() && role >= 0 && vals[role].kind == Kind::kString &&
         (vals[role].sv() == "assistant" || (vals[role].sv() == "function" && content_given)))
       vals[content] = Value::StringRef(std::string_view("", 0));
+    // A role with an upper-case letter (`User`, `SYSTEM`): OpenAI's and
+    // Anthropic's APIs refuse it, while a compatible server may read it as
+    // `user` -- and a rule testing `m.role == "user"` would pass the message
+    // unscanned. Refused, as a lower-case country code is.
+    if (role >= 0 && vals[role].kind == Kind::kString) {
+      const std::string_view r = vals[role].sv();
+      if (std::any_of(r.begin(), r.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
+        Path q{&p, "role"};
+        std::string path = q.Render();
+        std::string want(r);
+        for (char& c : want)
+          if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        return Fail("input_invalid_value",
+                    "`" + path + "` must be lower case, as OpenAI's API takes it: write `" + want +
+                        "`, got `" + std::string(r) + "`",
+                    path);
+      }
+    }
     if ((tool_calls || function_call || refusal) && content >= 0 &&
         !ToolCallText(tool_calls, function_call, refusal, p, &vals[content]))
       return false;

@@ -352,6 +352,10 @@ TEST(Input, ErrorCodes) {
       {"function without content", Input(R"(, "messages": [{"role": "function", "name": "f"}])"), "input_missing_field", "request.messages[0].content"},
       {"tool null content", Input(R"(, "messages": [{"role": "tool", "tool_call_id": "1", "content": null}])"), "input_missing_field", "request.messages[0].content"},
       {"missing role", Input(R"(, "messages": [{"content": "x"}])"), "input_missing_field", "request.messages[0].role"},
+      // OpenAI refuses `User`; a compatible server may read it as `user`, and a
+      // rule testing m.role == "user" would not scan it.
+      {"upper-case role", Input(R"(, "messages": [{"role": "system", "content": "s"}, {"role": "User", "content": "4111 1111 1111 1111"}])"), "input_invalid_value", "request.messages[1].role"},
+      {"upper-case assistant role", Input(R"(, "messages": [{"role": "ASSISTANT", "content": null}])"), "input_invalid_value", "request.messages[0].role"},
       {"missing workspace", R"({"principal": {}, "request": {"model": "m", "messages": []}})", "input_missing_field", "principal.workspace"},
       {"missing model", R"({"principal": {"workspace": "w"}, "request": {"messages": []}})", "input_missing_field", "request.model"},
       {"missing messages", R"({"principal": {"workspace": "w"}, "request": {"model": "m"}})", "input_missing_field", "request.messages"},

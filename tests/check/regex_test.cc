@@ -1,0 +1,59 @@
+// The `regex` pass's tg_joined_text_anchor: `^` / `$` in a pattern matched
+// against request.content, which joins every text of the request with "\n".
+// Before, `request.content matches "^/admin"` checked clean and saw only the
+// start of the first message: a user's /admin after a system prompt passed.
+#include <gtest/gtest.h>
+
+#include "tests/check/check_helpers.h"
+
+namespace tollgate::checktest {
+namespace {
+
+bool Has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+size_t Count(const Checked& c, const std::string& code) {
+  size_t n = 0;
+  for (const auto& d : c.diags.items()) n += d.code == code;
+  return n;
+}
+
+TEST(RegexAnchors, AnchorsOnTheJoinedContentWarn) {
+  auto c = CheckSource(R"(policy "p"
+const marker = "SECRET$"
+rule admin { when request.content matches "^/admin" deny "no admin commands" }
+rule secret { when request.content matches marker deny "x" }
+rule again { when request.content matches "^/admin" and request.model == "m" deny "y" }
+rule alt { when request.content matches "(?i)^ignore|^disregard" deny "z" }
+)");
+  EXPECT_TRUE(c.ok) << c.Render();  // warnings
+  const std::string r = c.Render();
+  EXPECT_TRUE(Has(r, "test.tg:3:43: warning[tg_joined_text_anchor]: `^` in `^/admin` anchors at the start of "
+                     "`request.content`, every text of the request joined with newlines, so it sees only the "
+                     "start of the first message (often the system prompt)"))
+      << r;
+  EXPECT_TRUE(Has(r, "help: write `(?m)` first for every line (`(?m)^/admin`), or test each message: "
+                     "`any m in request.messages: m.content matches \"^/admin\"`"))
+      << r;
+  EXPECT_TRUE(Has(r, "test.tg:4:44: warning[tg_joined_text_anchor]: `$` in `SECRET$` anchors at the end")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:6:41: warning[tg_joined_text_anchor]: `^` in `(?i)^ignore|^disregard`")) << r;
+  EXPECT_EQ(Count(c, "tg_joined_text_anchor"), 3u) << r;  // one per distinct pattern
+}
+
+TEST(RegexAnchors, MultiLineClassesEscapesAndMessagesAreQuiet) {
+  auto c = CheckSource(R"tg(policy "p"
+rule m { when request.content matches "(?m)^/admin" deny "a" }
+rule im { when request.content matches "(?im)^ignore" deny "b" }
+rule cls { when request.content matches "[^a-z]secret[$]" deny "c" }
+rule esc { when request.content matches "\\^\\$ price" deny "d" }
+rule text { when request.content matches "\\A/admin" deny "e" }
+rule each { when any m in request.messages: m.content matches "^/admin" deny "f" }
+rule off { when request.content matches "(?-m)x" deny "g" }
+rule edge { when request.content matches "(?i)(^|\\n)ignore(\\s|$)" deny "h" }
+)tg");
+  EXPECT_EQ(Count(c, "tg_joined_text_anchor"), 0u) << c.Render();
+}
+
+}  // namespace
+}  // namespace tollgate::checktest
