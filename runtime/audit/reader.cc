@@ -201,9 +201,14 @@ class Verifier {
       Add(path, lineno, id, "audit_hash_mismatch",
           "the record's bytes do not match its hash: it was edited", true);
     } else if (!expected_.empty() && prev != expected_) {
+      // A file's header chains to the last record of the file before it;
+      // when it does not, what is missing is usually that file's end.
       Add(path, lineno, id, "audit_chain_break",
-          "\"prev\" is not the hash of the record before it: a record was deleted, inserted, "
-          "duplicated or reordered here",
+          !export_ && lineno == 1 && kind == "file"
+              ? "\"prev\" is not the hash of the last record of the file before it: records were "
+                "cut off the end of the file before it, or a file was replaced"
+              : "\"prev\" is not the hash of the record before it: a record was deleted, inserted, "
+                "duplicated or reordered here",
           true);
     }
     if (*sealed && !(export_ && kind == "file"))

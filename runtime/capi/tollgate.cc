@@ -237,7 +237,7 @@ tollgate_status Run(tollgate_evaluator* ev, const tollgate_policy* p, const char
     if (!ValidPolicy(p))
       return Fail(error, TOLLGATE_ERR_INVALID_ARGUMENT, "policy is null or not a policy");
     if (!input) return Fail(error, TOLLGATE_ERR_INVALID_ARGUMENT, "input is null");
-    const unsigned known = TOLLGATE_EXPLAIN | TOLLGATE_PRETTY | (route ? 0 : TOLLGATE_APPLY_REDACTIONS);
+    const unsigned known = TOLLGATE_EXPLAIN | TOLLGATE_PRETTY | TOLLGATE_APPLY_REDACTIONS;
     if (flags & ~known) return Fail(error, TOLLGATE_ERR_INVALID_ARGUMENT, "unknown flag");
     if (route && !p->router)
       return Fail(error, TOLLGATE_ERR_NO_CATALOG, "the policy was compiled without a catalog");
@@ -257,17 +257,15 @@ tollgate_status Run(tollgate_evaluator* ev, const tollgate_policy* p, const char
     runtime::RenderOptions ro;
     ro.explain = explain;
     ro.pretty = flags & TOLLGATE_PRETTY;
-    std::string out;
-    if (route) {
-      out = runtime::RenderRoute(*p->policy, *p->router, s, ro);
-    } else if (flags & TOLLGATE_APPLY_REDACTIONS) {
-      std::string redacted, rerr;
+    std::string redacted;
+    if (flags & TOLLGATE_APPLY_REDACTIONS) {
+      std::string rerr;
       if (!runtime::ApplyRedactions(text, s.decision, p->policy->program(), &redacted, &rerr))
         return Fail(error, TOLLGATE_ERR_INPUT, "cannot apply redactions: " + rerr);
-      out = runtime::RenderEval(*p->policy, s.decision, ro, &redacted);
-    } else {
-      out = runtime::RenderEval(*p->policy, s.decision, ro, nullptr);
     }
+    const std::string* with = flags & TOLLGATE_APPLY_REDACTIONS ? &redacted : nullptr;
+    const std::string out = route ? runtime::RenderRoute(*p->policy, *p->router, s, ro, with)
+                                  : runtime::RenderEval(*p->policy, s.decision, ro, with);
     if (!(*decision_json = Dup(out))) return TOLLGATE_ERR_NO_MEMORY;
     return TOLLGATE_OK;
   });

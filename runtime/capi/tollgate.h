@@ -47,7 +47,7 @@
  *
  * ## Limits
  * Policy source <= 1 MiB per file, decision input <= 4 MiB (TOLLGATE_ERR_INPUT
- * with code input_too_large), JSON nesting <= 32, messages <= 4096, VM
+ * with code input_too_large), JSON nesting <= 128, messages <= 4096, VM
  * instructions per rule <= 1,000,000 (engine/core/limits.h). Schema
  * <= 1 MiB, catalog <= 16 MiB, accounts <= 4 MiB (as the CLI; a larger
  * source or document, as text or file, is TOLLGATE_ERR_TOO_LARGE). Lengths
@@ -101,7 +101,7 @@ typedef enum tollgate_status {
 /* Flags of tollgate_eval / tollgate_route (bitwise or). */
 #define TOLLGATE_EXPLAIN 1u          /* add "trace" (route: also "eliminated", "shadow_eliminated") */
 #define TOLLGATE_PRETTY 2u           /* indent with two spaces (default: one line) */
-#define TOLLGATE_APPLY_REDACTIONS 4u /* eval only: add "redacted_request" */
+#define TOLLGATE_APPLY_REDACTIONS 4u /* add "redacted_request" (eval and route) */
 
 /* Opaque handles. */
 typedef struct tollgate_policy tollgate_policy;

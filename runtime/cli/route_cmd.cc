@@ -2,7 +2,7 @@
 // endpoints from a model catalog (runtime/router/router.h). See docs/routing.md.
 //
 //   tollgate route --policy FILE --catalog FILE [--accounts FILE]
-//                  [--request FILE|-] [--schema FILE] [--explain] [--compact]
+//                  [--request FILE|-] [--schema FILE] [--explain] [--apply-redactions] [--compact]
 //   tollgate route --policy FILE --catalog FILE --requests FILE.jsonl [--ledger URL]
 //                  [--audit DIR]
 //
@@ -24,6 +24,7 @@
 #include "runtime/cli/route_batch.h"
 #include "runtime/cli/common.h"
 #include "runtime/decide/decide.h"
+#include "runtime/decide/decision_json.h"
 #include "runtime/input/input.h"
 #include "runtime/router/catalog_names.h"
 #include "runtime/router/router.h"
@@ -34,7 +35,7 @@ namespace {
 constexpr const char* kRouteUsage =
     "usage: tollgate route --policy FILE --catalog FILE [--accounts FILE]\n"
     "                      [--request FILE|-] [--schema FILE] [--explain] [--compact]\n"
-    "                      [--audit DIR]\n"
+    "                      [--apply-redactions] [--audit DIR]\n"
     "       tollgate route --policy FILE --catalog FILE --requests FILE.jsonl\n"
     "                      [--ledger URL] [--accounts FILE] [--schema FILE] [--audit DIR]\n\n"
     "evaluates the decision input (default: stdin) against the policy, then orders the\n"
@@ -42,7 +43,9 @@ constexpr const char* kRouteUsage =
     "preferences (tightened by the workspace's account defaults). prints the decision\n"
     "as JSON, indented, in the shape `tollgate eval` prints, with \"endpoints\" added;\n"
     "--explain adds \"eliminated\" (why each endpoint was dropped, with the values\n"
-    "compared) and the rule trace; --compact prints one line. see docs/routing.md.\n"
+    "compared) and the rule trace; --compact prints one line; --apply-redactions adds\n"
+    "\"redacted_request\" (the request with the decision's redactions applied, as\n"
+    "`tollgate eval` prints it). see docs/routing.md.\n"
     "--audit DIR records the decision and the endpoints chosen in the audit log DIR\n"
     "(docs/audit.md) and adds \"decision_id\". --policy may be given more than once,\n"
     "or name a directory: the files are combined into one policy.\n\n"
@@ -63,6 +66,7 @@ int RunRoute(int argc, char** argv) {
   Args args;
   args.Flag("--explain")
       .Flag("--compact")
+      .Flag("--apply-redactions")
       .Value("--policy", "FILE")
       .Value("--catalog", "FILE")
       .Value("--accounts", "FILE")
@@ -84,6 +88,9 @@ int RunRoute(int argc, char** argv) {
   }
   if (args.Has("--ledger") && !args.Has("--requests")) {
     return UsageError("`--ledger` needs `--requests`", kRouteUsage);
+  }
+  if (args.Has("--requests") && args.Has("--apply-redactions")) {
+    return UsageError("`--apply-redactions` works with `--request` only", kRouteUsage);
   }
   if (args.Has("--requests") && explain) {
     return UsageError("`--explain` works with `--request` only", kRouteUsage);
@@ -170,7 +177,16 @@ int RunRoute(int argc, char** argv) {
   ro.explain = explain;
   ro.pretty = !args.Has("--compact");
   ro.decision_id = decision_id;
-  std::string out = runtime::RenderRoute(*l.policy, *router, s, ro);
+  std::string redacted;
+  if (args.Has("--apply-redactions")) {
+    std::string error;
+    if (!runtime::ApplyRedactions(input, s.decision, l.policy->program(), &redacted, &error)) {
+      std::fprintf(stderr, "error: cannot apply redactions: %s\n", error.c_str());
+      return kExitFailed;
+    }
+  }
+  std::string out = runtime::RenderRoute(*l.policy, *router, s, ro,
+                                         args.Has("--apply-redactions") ? &redacted : nullptr);
   std::fwrite(out.data(), 1, out.size(), stdout);
   std::fputc('\n', stdout);
   return kExitOk;

@@ -86,7 +86,7 @@ std::string RenderEval(const Policy& policy, const vm::Decision& d, const Render
 }
 
 std::string RenderRoute(const Policy& policy, const Router& router, const DecideScratch& s,
-                        const RenderOptions& o) {
+                        const RenderOptions& o, const std::string* redacted_request) {
   const Catalog& catalog = router.catalog();
   return Render(o.pretty, [&](auto& w) {
     Begin(w, o);
@@ -96,6 +96,10 @@ std::string RenderRoute(const Policy& policy, const Router& router, const Decide
       Member(w, "eliminated", EliminatedJson(catalog, policy.program(), s.route, false, &s.request));
       Member(w, "shadow_eliminated",
              EliminatedJson(catalog, policy.program(), s.route, true, &s.request));
+    }
+    if (redacted_request) {
+      w.Key("redacted_request");
+      w.RawValue(redacted_request->data(), redacted_request->size(), rapidjson::kObjectType);
     }
     w.EndObject();
   });

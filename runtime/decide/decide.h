@@ -62,8 +62,9 @@ std::string RenderEval(const Policy& policy, const vm::Decision& d, const Render
                        const std::string* redacted_request);
 
 // The document `tollgate route` prints: the decision members plus
-// "endpoints" and, with explain, "eliminated" and "shadow_eliminated".
+// "endpoints" and, with explain, "eliminated" and "shadow_eliminated";
+// `redacted_request`, when not null, is added last as in RenderEval.
 std::string RenderRoute(const Policy& policy, const Router& router, const DecideScratch& s,
-                        const RenderOptions& o);
+                        const RenderOptions& o, const std::string* redacted_request = nullptr);
 
 }  // namespace tollgate::runtime

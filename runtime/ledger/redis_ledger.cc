@@ -127,9 +127,19 @@ struct RedisLedger::Impl {
     return true;
   }
 
+  // The context's error as one line. A read that timed out is an I/O
+  // error whose text is the socket's EAGAIN ("Resource temporarily
+  // unavailable"): said as what it is, a server that did not answer.
+  std::string ContextError() const {
+    const std::string text(ctx->errstr);
+    if (ctx->err == REDIS_ERR_IO && (text == std::strerror(EAGAIN) || text == std::strerror(EWOULDBLOCK)))
+      return "no reply within " + std::to_string(options.redis_timeout_ms) + " ms (timeout)";
+    return text;
+  }
+
   bool Broken(const redisReply* r) {
     last_error = r != nullptr && r->type == REDIS_REPLY_ERROR ? std::string(r->str, r->len)
-                 : ctx != nullptr && ctx->err ? std::string(ctx->errstr)
+                 : ctx != nullptr && ctx->err ? ContextError()
                                               : std::string("connection lost");
     Disconnect();
     return false;

@@ -139,6 +139,59 @@ TEST_F(AuditVerify, TruncatedNewestFileIsAnIncompleteTail) {
   EXPECT_FALSE(r.problems[0].error);  // what a crash leaves; every complete record verifies
 }
 
+// A file a crash left without its seal is followed by a `recovered` file
+// chained to its last complete record. Records cut off the end of the
+// crashed file (at a line boundary: nothing there says so) break the chain
+// at the next file's header; the message says that records were cut off the
+// end of the file before it, not that one was reordered.
+TEST(AuditVerifyRecovered, RecordsCutOffTheEndOfACrashedFileAreNamedAsSuch) {
+  TempDir dir;
+  std::string err;
+  auto log = AuditLog::Open(dir.path, {}, &err);
+  ASSERT_TRUE(log) << err;
+  {
+    Recorder rec(log.get(), MustCompile("policies/example.tg"), "", "");
+    gen::Rng rng(9);
+    for (int i = 0; i < 8; ++i) rec.Decide(ExampleInput(rng));
+    log->WaitDurable(8);
+  }
+  ASSERT_TRUE(log->Close());
+  log.reset();
+  std::vector<uint64_t> seqs;
+  ASSERT_TRUE(ListLogFiles(dir.path, &seqs, &err));
+  ASSERT_EQ(seqs.size(), 1u);
+  const std::string first = LogFilePath(dir.path, seqs[0]);
+  auto lines = Lines(ReadAll(first));
+  ASSERT_NE(lines.back().find("\"kind\":\"seal\""), std::string::npos);
+  lines.pop_back();  // the crash: no seal
+  WriteAll(first, Join(lines));
+  log = AuditLog::Open(dir.path, {}, &err);  // a new writer recovers
+  ASSERT_TRUE(log) << err;
+  {
+    Recorder rec(log.get(), MustCompile("policies/example.tg"), "", "");
+    gen::Rng rng(10);
+    for (int i = 0; i < 3; ++i) rec.Decide(ExampleInput(rng));
+    log->WaitDurable(3);
+  }
+  ASSERT_TRUE(log->Close());
+  VerifyReport ok;
+  Verify({dir.path}, &ok);
+  ASSERT_EQ(ok.errors(), 0u) << (ok.problems.empty() ? "" : ok.problems[0].message);
+  ASSERT_NE(ReadAll(LogFilePath(dir.path, seqs[0] + 1)).find("\"recovered\":true"), std::string::npos);
+
+  lines.resize(lines.size() - 3);  // three records cut off the crashed file
+  WriteAll(first, Join(lines));
+  VerifyReport r;
+  Verify({dir.path}, &r);
+  ASSERT_GT(r.errors(), 0u);
+  const Problem& p = r.problems[0];
+  EXPECT_EQ(p.code, "audit_chain_break");
+  EXPECT_EQ(p.file, LogFilePath(dir.path, seqs[0] + 1));
+  EXPECT_EQ(p.line, 1u);
+  EXPECT_NE(p.message.find("records were cut off the end of the file before it"), std::string::npos)
+      << p.message;
+}
+
 TEST_F(AuditVerify, MissingFile) {
   fs::remove(File(1));
   Problem p = FirstError();

@@ -69,6 +69,16 @@ run "eval card redacted" 0 "$TG" eval --policy "$POL" --request "$REQ/card_redac
 has "redacted request" "$OUT" '"redacted_request":{'
 has "redacted card" "$OUT" 'Her card was [CARD]'
 hasnt "card number gone" "$OUT" '4111 1111 1111 1111'
+# route --apply-redactions: the endpoints and the redacted body a gateway forwards, in one decision
+run "route card redacted" 0 "$TG" route --policy "$POL" --catalog policies/catalog.json \
+  --accounts policies/accounts.json --request "$REQ/card_redaction.json" --apply-redactions --compact
+has "route redacted: endpoints" "$OUT" '"endpoints":[{"id":'
+has "route redacted: redacted request" "$OUT" '"redacted_request":{'
+has "route redacted: card replaced" "$OUT" 'Her card was [CARD]'
+hasnt "route redacted: card number gone" "$OUT" '4111 1111 1111 1111'
+run "route --requests --apply-redactions" 2 "$TG" route --policy "$POL" --catalog policies/catalog.json \
+  --requests "$REQ/batch.jsonl" --apply-redactions
+has "route --requests --apply-redactions message" "$ERR" '`--apply-redactions` works with `--request` only'
 run "eval stdin" 0 "$TG" eval --policy "$POL" --compact <"$REQ/huge_max_tokens.json"
 has "huge deny" "$OUT" '"outcome":"deny","status":400,"code":"policy_denied"'
 has "huge rule" "$OUT" '"huge_max_tokens"'

@@ -1,5 +1,8 @@
 // The Redis ledger when the server is down or goes away: fail closed (503)
 // by default, fail open only when asked (and reported); it reconnects.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -60,6 +63,35 @@ TEST(RedisLedger, AsyncCallsAnswerUnavailableWhenTheServerIsDown) {
   EXPECT_EQ(settled.code, "budget_store_unavailable");
   EXPECT_EQ(released.code, "budget_store_unavailable");
   EXPECT_EQ(moved.code(), kCodeStoreUnavailable);
+}
+
+// A server that accepts the connection and never answers (a hung or
+// SIGSTOPped redis-server): the 503 says that no reply came in time, not
+// the socket's EAGAIN text ("Resource temporarily unavailable").
+TEST(RedisLedger, AServerThatNeverAnswersIsATimeoutInTheMessage) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(::listen(fd, 16), 0);  // the kernel completes the handshakes; nobody reads
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  Options o;
+  o.redis_timeout_ms = 100;
+  std::string err;
+  auto l = OpenLedger("redis://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/0", o, &err);
+  ASSERT_TRUE(l) << err;
+  Admission a = l->Reserve(OneBudget("b", "k", kDay, 100, 1));
+  EXPECT_EQ(a.status(), 503);
+  EXPECT_EQ(a.code(), "budget_store_unavailable");
+  EXPECT_NE(a.message.find("is unreachable: no reply within 100 ms"), std::string::npos) << a.message;
+  std::vector<CounterView> v;
+  Status s = l->Peek(OneBudget("b", "k", kDay, 100, 1), &v);
+  EXPECT_FALSE(s.ok);
+  EXPECT_NE(s.message.find("no reply within 100 ms"), std::string::npos) << s.message;
+  ::close(fd);
 }
 
 TEST(RedisLedger, FailOpenAdmitsUnverifiedAndReportsIt) {
