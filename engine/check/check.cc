@@ -34,6 +34,20 @@ const char* RoleName(Role r) {
   return "?";
 }
 
+std::string NeverHolds(const ast::Policy& p, const Root& root) {
+  switch (root.role) {
+    case Role::kWhen: return "rule `" + p.rules[root.owner].name + "` can never fire";
+    case Role::kModeWhen:
+      return "the mode condition of rule `" + p.rules[root.owner].name + "` never holds";
+    case Role::kRequire:
+      return "a require of rule `" + p.rules[root.owner].name +
+             "` never holds, so it rejects every endpoint";
+    case Role::kBudgetWhen: return "budget `" + p.budgets[root.owner].name + "` never applies";
+    case Role::kLimitWhen: return "limit `" + p.limits[root.owner].name + "` never applies";
+    default: return "";
+  }
+}
+
 static void AddHints(std::vector<Root>* out, std::vector<ast::RouteHint>& hints, bool expect,
                      int owner) {
   for (auto& h : hints) {

@@ -186,26 +186,12 @@ bool Satisfiable(const std::vector<const Atom*>& atoms, bool whole) {
   return true;
 }
 
-std::string Consequence(const ast::Policy& p, const Root& root) {
-  switch (root.role) {
-    case Role::kWhen: return "rule `" + p.rules[root.owner].name + "` can never fire";
-    case Role::kModeWhen:
-      return "the mode condition of rule `" + p.rules[root.owner].name + "` never holds";
-    case Role::kRequire:
-      return "a require of rule `" + p.rules[root.owner].name +
-             "` never holds, so it rejects every endpoint";
-    case Role::kBudgetWhen: return "budget `" + p.budgets[root.owner].name + "` never applies";
-    case Role::kLimitWhen: return "limit `" + p.limits[root.owner].name + "` never applies";
-    default: return "";
-  }
-}
-
 class ContradictionChecker {
  public:
   explicit ContradictionChecker(Context& ctx) : ctx_(ctx) {}
 
   void Root(const check::Root& root) {
-    consequence_ = Consequence(*ctx_.policy, root);
+    consequence_ = NeverHolds(*ctx_.policy, root);
     if (consequence_.empty()) return;
     atoms_.clear();
     parents_ = {0};

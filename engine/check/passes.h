@@ -106,6 +106,12 @@ struct Root {
   int owner;  // index of the declaration that holds it (see Role)
 };
 
+// What it means that a condition of this root can never hold ("rule `r`
+// can never fire", "budget `b` never applies", ...); "" when the role is no
+// condition (a const, a tag value...): the ranges and contradictions passes
+// report an error only where this is not empty.
+std::string NeverHolds(const ast::Policy& p, const Root& root);
+
 // Every top-level expression of the policy in a stable order: consts first
 // (declaration order), then lets, rules, budgets, limits, fixtures and tests
 // (fixture bindings have role kGiven, owner -1). Null

@@ -141,23 +141,6 @@ std::optional<bool> Decide(Op op, const Bounds& b, Int c) {
   }
 }
 
-// What a condition of this role is, when it can never hold ("" when the
-// role is no condition: a warning only).
-std::string Consequence(const Context& ctx, const Root& root) {
-  const ast::Policy& p = *ctx.policy;
-  switch (root.role) {
-    case Role::kWhen: return "rule `" + p.rules[root.owner].name + "` can never fire";
-    case Role::kModeWhen:
-      return "the mode condition of rule `" + p.rules[root.owner].name + "` never holds";
-    case Role::kRequire:
-      return "a require of rule `" + p.rules[root.owner].name +
-             "` never holds, so it rejects every endpoint";
-    case Role::kBudgetWhen: return "budget `" + p.budgets[root.owner].name + "` never applies";
-    case Role::kLimitWhen: return "limit `" + p.limits[root.owner].name + "` never applies";
-    default: return "";
-  }
-}
-
 // A price per million tokens: the catalog's, the caller's cap, `cost`'s.
 bool PerMillionTokens(std::string_view path) {
   return path == "endpoint.price_input" || path == "endpoint.price_output" ||
@@ -183,7 +166,7 @@ class RangeChecker {
 
   void Root(const check::Root& root) {
     root_ = &root;
-    consequence_ = Consequence(ctx_, root);
+    consequence_ = NeverHolds(*ctx_.policy, root);
     depth_reported_ = false;
     Walk(*root.expr, /*forced=*/!consequence_.empty(), /*positive=*/true, 1);
   }
