@@ -1588,6 +1588,13 @@ bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& l
     out->buffer.assign(json.data(), json.size());
     for (size_t i = 0; i < n_huge; ++i)
       MaskNumberAt(out->buffer.data(), out->buffer.size(), huge[i].offset);
+    // The 64-byte string steps (insitu_reader.h) may load up to 63 bytes
+    // past the NUL; the step holding the NUL stops whatever they are, but
+    // they are zeroed so that no load reads bytes never written (valgrind).
+    {
+      std::string& b = out->buffer;  // capacity() + 1 bytes allocated
+      std::memset(b.data() + b.size() + 1, 0, std::min<size_t>(63, b.capacity() - b.size()));
+    }
     parsed.reset();
     s.pool.Clear();
     s.stack.Clear();
