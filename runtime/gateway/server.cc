@@ -560,12 +560,40 @@ net::awaitable<bool> Server::Impl::Models(ClientStream& stream, Request& req, co
 
 net::awaitable<bool> Server::Impl::Healthz(ClientStream& stream, Request& req, const std::string& path) {
     auto live = svc.live();
+    // The budget store, read now: an empty Peek is a round trip to Redis
+    // (bounded by its timeout) and nothing for SQLite or memory, off the
+    // I/O thread. A store that cannot be reached leaves the gateway up but
+    // "degraded" (200: the replicas share the store, so a load balancer
+    // draining them all would refuse the requests no budget reads too).
+    ledger::Status store = ledger::Status::Ok();
+    if (ledger::Ledger* led = svc.ledger()) {
+      co_await OffThread([&] {
+        std::vector<ledger::CounterView> none;
+        store = led->Peek(ledger::ReserveRequest{}, &none);
+      });
+    }
     const char* state = draining.load()                               ? "draining"
                         : svc.audit() && svc.audit()->failed()        ? "audit_failed"
+                        : !store.ok && !svc.ledger()->fail_open()     ? "degraded"
                                                                       : "ok";
-    Response res = Json(std::string_view(state) == "ok" ? 200 : 503,
-                        std::string("{\"status\":\"") + state + "\",\"policy_version\":\"" +
-                            live->version + "\"}");
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    w.StartObject();
+    w.Key("status");
+    w.String(state);
+    w.Key("policy_version");
+    w.String(live->version.c_str(), static_cast<rapidjson::SizeType>(live->version.size()));
+    if (svc.ledger()) {
+      w.Key("ledger");
+      w.String(store.ok ? "ok" : "unavailable");
+      if (!store.ok) {
+        w.Key("ledger_error");
+        w.String(store.message.c_str(), static_cast<rapidjson::SizeType>(store.message.size()));
+      }
+    }
+    w.EndObject();
+    const std::string_view st(state);
+    Response res = Json(st == "ok" || st == "degraded" ? 200 : 503, std::string(sb.GetString(), sb.GetSize()));
     Common(&res, nullptr);
     co_return co_await Send(stream, res, &req, path);
 }

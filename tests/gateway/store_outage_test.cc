@@ -139,5 +139,35 @@ TEST_F(StoreOutage, DecideAnswersTheSameWay) {
   EXPECT_TRUE(Has(Record(a), R"("unavailable":true)"));
 }
 
+// /healthz reads the store now: unreachable and failing closed, the gateway
+// is up but "degraded" (200, the store's error named); failing open it is
+// "ok" with the store still reported; an embedded ledger is "ok".
+TEST_F(StoreOutage, HealthzReportsTheStore) {
+  Start("redis://127.0.0.1:1/0");
+  Answer a = testkit::HttpCall(gw_.port(), http::verb::get, "/healthz", "");
+  EXPECT_EQ(a.status, 200) << a.body;
+  EXPECT_TRUE(Has(a.body, R"("status":"degraded")")) << a.body;
+  EXPECT_TRUE(Has(a.body, R"("ledger":"unavailable","ledger_error":"budget store )")) << a.body;
+  EXPECT_TRUE(Has(a.body, "127.0.0.1:1")) << a.body;
+  gw_.Stop();
+  testkit::RemoveDir(dir_);
+  Start("redis://127.0.0.1:1/0?fail_open=true");
+  a = testkit::HttpCall(gw_.port(), http::verb::get, "/healthz", "");
+  EXPECT_EQ(a.status, 200) << a.body;
+  EXPECT_TRUE(Has(a.body, R"("status":"ok")")) << a.body;
+  EXPECT_TRUE(Has(a.body, R"("ledger":"unavailable")")) << a.body;
+  gw_.Stop();
+  testkit::RemoveDir(dir_);
+  const std::string db_dir = testkit::MakeTempDir("outage_sqlite");
+  Start("sqlite:" + db_dir + "/l.db");
+  a = testkit::HttpCall(gw_.port(), http::verb::get, "/healthz", "");
+  EXPECT_EQ(a.status, 200) << a.body;
+  EXPECT_TRUE(Has(a.body, R"("status":"ok")")) << a.body;
+  EXPECT_TRUE(Has(a.body, R"("ledger":"ok")")) << a.body;
+  EXPECT_FALSE(Has(a.body, "ledger_error")) << a.body;
+  gw_.Stop();
+  testkit::RemoveDir(db_dir);
+}
+
 }  // namespace
 }  // namespace tollgate::gateway
