@@ -396,17 +396,25 @@ class NameChecker {
     return base.kind == ExprKind::kIndex && base.kids.size() == 2 && IsMessages(*base.kids[0]);
   }
 
+  // What `e` compares a message's role with: the other side of `m.role ==
+  // x` / `x == m.role` (or `!=`), the collection of `m.role in xs` (or `not
+  // in`; then *elements); null for anything else.
+  Expr* ComparedWithRole(Expr& e, bool* elements) const {
+    if (e.op != Op::kEq && e.op != Op::kNe && e.op != Op::kIn && e.op != Op::kNotIn) return nullptr;
+    *elements = e.op == Op::kIn || e.op == Op::kNotIn;
+    if (IsMessageRole(*e.kids[0])) return e.kids[1].get();
+    if (IsMessageRole(*e.kids[1]) && !*elements) return e.kids[0].get();
+    return nullptr;
+  }
+
   // `m.role == "system"`, `m.role in {"system"}`: OpenAI's chat API takes the
   // system prompt as a `developer` message too (the role its newer models
   // use in place of `system`), so a rule on the system prompt that names
   // only `system` -- no custom system prompts, a required notice, secrets in
   // the instructions -- misses every request sending it as `developer`.
   void SystemRole(Expr& e) {
-    if (e.op != Op::kEq && e.op != Op::kNe && e.op != Op::kIn && e.op != Op::kNotIn) return;
-    Expr* other = nullptr;
     bool elements = false;
-    if (IsMessageRole(*e.kids[0])) other = e.kids[1].get(), elements = e.op == Op::kIn || e.op == Op::kNotIn;
-    else if (IsMessageRole(*e.kids[1]) && (e.op == Op::kEq || e.op == Op::kNe)) other = e.kids[0].get();
+    Expr* other = ComparedWithRole(e, &elements);
     if (!other) return;
     std::vector<Known> vals;
     elements ? Elements(*other, &vals) : Values(*other, &vals);
@@ -429,11 +437,8 @@ class NameChecker {
   // refuses a role with an upper-case letter (input_invalid_value, as
   // OpenAI's API does), so such a constant never matches a message.
   void RoleCase(Expr& e) {
-    if (e.op != Op::kEq && e.op != Op::kNe && e.op != Op::kIn && e.op != Op::kNotIn) return;
-    Expr* other = nullptr;
     bool elements = false;
-    if (IsMessageRole(*e.kids[0])) other = e.kids[1].get(), elements = e.op == Op::kIn || e.op == Op::kNotIn;
-    else if (IsMessageRole(*e.kids[1]) && (e.op == Op::kEq || e.op == Op::kNe)) other = e.kids[0].get();
+    Expr* other = ComparedWithRole(e, &elements);
     if (!other) return;
     auto upper = [](char c) { return c >= 'A' && c <= 'Z'; };
     NeverMatches(
