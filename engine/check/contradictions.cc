@@ -69,16 +69,6 @@ Op Negate(Op op) {
   }
 }
 
-Op Mirror(Op op) {
-  switch (op) {
-    case Op::kLt: return Op::kGt;
-    case Op::kLe: return Op::kGe;
-    case Op::kGt: return Op::kLt;
-    case Op::kGe: return Op::kLe;
-    default: return op;
-  }
-}
-
 // A value on an ordered scale: numbers in micros, durations and times in
 // milliseconds (each only against its own kind: the checker typed both sides).
 bool Ordinal(const Value& v, Int* out) {

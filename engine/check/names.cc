@@ -90,6 +90,12 @@ struct Named {
   }
 };
 
+// A warning's message and help line.
+struct Said {
+  std::string message;
+  std::string help;
+};
+
 // How the message says what a field of shape `s` holds.
 std::string Holds(Shape s, bool assigned_only) {
   switch (s) {
@@ -250,6 +256,31 @@ class NameChecker {
     }
   }
 
+  // Warns tg_name_never_matches at `other` when a string it may hold (known
+  // at check time; each element when `elements`) is one `bad` says it never
+  // matches: every such value once, and once each spelling that would match,
+  // fix(value) ("" when there is none). say(the values as Named::Text
+  // lists them, the fixes ticked) gives the message and the help.
+  template <class Bad, class Fix, class Say>
+  void NeverMatches(Expr& other, bool elements, Bad bad, Fix fix, Say say) {
+    std::vector<Known> vals;
+    elements ? Elements(other, &vals) : Values(other, &vals);
+    Named named;
+    std::vector<std::string> fixes;
+    std::unordered_set<std::string_view> seen;
+    for (const Known& k : vals) {
+      if (k.v.kind != Kind::kString) continue;
+      const std::string_view s = k.v.sv();
+      if (!bad(s) || !seen.insert(s).second) continue;
+      named.Add(s, k.where);
+      const std::string f = fix(s);
+      if (!f.empty()) AddOnce(&fixes, "`" + f + "`");
+    }
+    if (named.empty()) return;
+    Said said = say(named.Text(), fixes);
+    ctx_.Warning("tg_name_never_matches", other.span, std::move(said.message), std::move(said.help));
+  }
+
   // `lower(request.content) contains "Ignore previous"`, `lower(g) ==
   // "Admins"`, `upper(x) starts_with "acme"`: `lower` leaves no upper-case
   // ASCII letter (`upper` no lower-case one), so a constant holding one
@@ -293,30 +324,23 @@ class NameChecker {
     }
     if (!call || !call->type.is(Kind::kString) || FoldExpr(ctx_, *call)) return;
     const bool lower = mapped(*call) == 'l';
-    std::vector<Known> vals;
-    elements ? Elements(*other, &vals) : Values(*other, &vals);
-    Named bad;
-    std::vector<std::string> fixes;
-    std::unordered_set<std::string_view> seen;
-    for (const Known& k : vals) {
-      if (k.v.kind != Kind::kString) continue;
-      const std::string_view s = k.v.sv();
-      const bool never = std::any_of(s.begin(), s.end(), [&](char c) {
-        return lower ? (c >= 'A' && c <= 'Z') : (c >= 'a' && c <= 'z');
-      });
-      if (!never || !seen.insert(s).second) continue;
-      bad.Add(s, k.where);
-      std::string fix(s);
-      for (char& c : fix)
-        if (lower ? (c >= 'A' && c <= 'Z') : (c >= 'a' && c <= 'z')) c = static_cast<char>(c ^ 0x20);
-      AddOnce(&fixes, "`" + fix + "`");
-    }
-    if (bad.empty()) return;
+    // A letter of the case the call's result never holds.
+    auto unmapped = [lower](char c) { return lower ? (c >= 'A' && c <= 'Z') : (c >= 'a' && c <= 'z'); };
     const std::string fn = lower ? "lower" : "upper";
-    ctx_.Warning("tg_name_never_matches", other->span,
-                 "`" + fn + "(...)` holds no " + (lower ? "upper" : "lower") + "-case ASCII letter, so `" + op +
-                     "` with " + bad.Text() + " never holds",
-                 "write " + ListText(fixes, "and") + ", or compare without `" + fn + "`");
+    NeverMatches(
+        *other, elements,
+        [&](std::string_view s) { return std::any_of(s.begin(), s.end(), unmapped); },
+        [&](std::string_view s) {
+          std::string fix(s);
+          for (char& c : fix)
+            if (unmapped(c)) c = static_cast<char>(c ^ 0x20);
+          return fix;
+        },
+        [&](const std::string& bad, const std::vector<std::string>& fixes) {
+          return Said{"`" + fn + "(...)` holds no " + (lower ? "upper" : "lower") + "-case ASCII letter, so `" +
+                          op + "` with " + bad + " never holds",
+                      "write " + ListText(fixes, "and") + ", or compare without `" + fn + "`"};
+        });
   }
 
   // `date(context.time) in {"2027-1-1", "24.12.2026"}`: `date(...)` is
@@ -345,29 +369,18 @@ class NameChecker {
         break;
     }
     if (!other) return;
-    std::vector<Known> vals;
-    elements ? Elements(*other, &vals) : Values(*other, &vals);
-    Named bad;
-    std::vector<std::string> fixes;
-    std::unordered_set<std::string_view> seen;
-    for (const Known& k : vals) {
-      if (k.v.kind != Kind::kString) continue;
-      const std::string_view s = k.v.sv();
-      if (stdlib::IsIsoDate(s) || !seen.insert(s).second) continue;
-      bad.Add(s, k.where);
-      const std::string fix = stdlib::IsoDateOf(s);
-      if (!fix.empty()) AddOnce(&fixes, "`" + fix + "`");
-    }
-    if (bad.empty()) return;
     const std::string op = e.op == Op::kIn ? "in" : e.op == Op::kNotIn ? "not in" : OpText(e.op);
     const bool ordered = e.op == Op::kLt || e.op == Op::kLe || e.op == Op::kGt || e.op == Op::kGe;
-    ctx_.Warning("tg_name_never_matches", other->span,
-                 "`date(...)` is a calendar day written `yyyy-mm-dd` (`2026-12-25`), so `" + op + "` with " +
-                     bad.Text() +
-                     (ordered ? " compares the wrong characters"
-                              : e.op == Op::kNe || e.op == Op::kNotIn ? " always holds" : " never holds"),
-                 fixes.empty() ? std::string("write each date as `yyyy-mm-dd`, zero-padded (`2027-01-01`)")
-                               : "write " + ListText(fixes, "and") + " (`yyyy-mm-dd`, zero-padded)");
+    NeverMatches(
+        *other, elements, [](std::string_view s) { return !stdlib::IsIsoDate(s); }, stdlib::IsoDateOf,
+        [&](const std::string& bad, const std::vector<std::string>& fixes) {
+          return Said{"`date(...)` is a calendar day written `yyyy-mm-dd` (`2026-12-25`), so `" + op + "` with " +
+                          bad +
+                          (ordered ? " compares the wrong characters"
+                                   : e.op == Op::kNe || e.op == Op::kNotIn ? " always holds" : " never holds"),
+                      fixes.empty() ? std::string("write each date as `yyyy-mm-dd`, zero-padded (`2027-01-01`)")
+                                    : "write " + ListText(fixes, "and") + " (`yyyy-mm-dd`, zero-padded)"};
+        });
   }
 
   bool IsMessages(const Expr& e) const {
@@ -383,17 +396,25 @@ class NameChecker {
     return base.kind == ExprKind::kIndex && base.kids.size() == 2 && IsMessages(*base.kids[0]);
   }
 
+  // What `e` compares a message's role with: the other side of `m.role ==
+  // x` / `x == m.role` (or `!=`), the collection of `m.role in xs` (or `not
+  // in`; then *elements); null for anything else.
+  Expr* ComparedWithRole(Expr& e, bool* elements) const {
+    if (e.op != Op::kEq && e.op != Op::kNe && e.op != Op::kIn && e.op != Op::kNotIn) return nullptr;
+    *elements = e.op == Op::kIn || e.op == Op::kNotIn;
+    if (IsMessageRole(*e.kids[0])) return e.kids[1].get();
+    if (IsMessageRole(*e.kids[1]) && !*elements) return e.kids[0].get();
+    return nullptr;
+  }
+
   // `m.role == "system"`, `m.role in {"system"}`: OpenAI's chat API takes the
   // system prompt as a `developer` message too (the role its newer models
   // use in place of `system`), so a rule on the system prompt that names
   // only `system` -- no custom system prompts, a required notice, secrets in
   // the instructions -- misses every request sending it as `developer`.
   void SystemRole(Expr& e) {
-    if (e.op != Op::kEq && e.op != Op::kNe && e.op != Op::kIn && e.op != Op::kNotIn) return;
-    Expr* other = nullptr;
     bool elements = false;
-    if (IsMessageRole(*e.kids[0])) other = e.kids[1].get(), elements = e.op == Op::kIn || e.op == Op::kNotIn;
-    else if (IsMessageRole(*e.kids[1]) && (e.op == Op::kEq || e.op == Op::kNe)) other = e.kids[0].get();
+    Expr* other = ComparedWithRole(e, &elements);
     if (!other) return;
     std::vector<Known> vals;
     elements ? Elements(*other, &vals) : Values(*other, &vals);
@@ -416,34 +437,23 @@ class NameChecker {
   // refuses a role with an upper-case letter (input_invalid_value, as
   // OpenAI's API does), so such a constant never matches a message.
   void RoleCase(Expr& e) {
-    if (e.op != Op::kEq && e.op != Op::kNe && e.op != Op::kIn && e.op != Op::kNotIn) return;
-    Expr* other = nullptr;
     bool elements = false;
-    if (IsMessageRole(*e.kids[0])) other = e.kids[1].get(), elements = e.op == Op::kIn || e.op == Op::kNotIn;
-    else if (IsMessageRole(*e.kids[1]) && (e.op == Op::kEq || e.op == Op::kNe)) other = e.kids[0].get();
+    Expr* other = ComparedWithRole(e, &elements);
     if (!other) return;
-    std::vector<Known> vals;
-    elements ? Elements(*other, &vals) : Values(*other, &vals);
-    Named bad;
-    std::vector<std::string> fixes;
-    std::unordered_set<std::string_view> seen;
-    for (const Known& k : vals) {
-      if (k.v.kind != Kind::kString) continue;
-      const std::string_view r = k.v.sv();
-      if (std::none_of(r.begin(), r.end(), [](char c) { return c >= 'A' && c <= 'Z'; }) ||
-          !seen.insert(r).second)
-        continue;
-      bad.Add(r, k.where);
-      std::string fix(r);
-      for (char& c : fix)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-      AddOnce(&fixes, "`" + fix + "`");
-    }
-    if (bad.empty()) return;
-    ctx_.Warning("tg_name_never_matches", other->span,
-                 "a message's role is lower case (the decoder refuses another case, as OpenAI's API does), so " +
-                     bad.Text() + " never matches",
-                 "write " + ListText(fixes, "and"));
+    auto upper = [](char c) { return c >= 'A' && c <= 'Z'; };
+    NeverMatches(
+        *other, elements, [&](std::string_view r) { return std::any_of(r.begin(), r.end(), upper); },
+        [&](std::string_view r) {
+          std::string fix(r);
+          for (char& c : fix)
+            if (upper(c)) c = static_cast<char>(c - 'A' + 'a');
+          return fix;
+        },
+        [](const std::string& bad, const std::vector<std::string>& fixes) {
+          return Said{"a message's role is lower case (the decoder refuses another case, as OpenAI's API does), "
+                      "so " + bad + " never matches",
+                      "write " + ListText(fixes, "and")};
+        });
   }
 
   // The shapes whose values never hold an upper-case ASCII letter.

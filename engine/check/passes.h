@@ -112,6 +112,18 @@ struct Root {
 // report an error only where this is not empty.
 std::string NeverHolds(const ast::Policy& p, const Root& root);
 
+// The comparison with its sides swapped: `c < x` is `x > c` (< and >, <= and
+// >= trade places; ==, != and the rest are their own mirror).
+inline ast::Op Mirror(ast::Op op) {
+  switch (op) {
+    case ast::Op::kLt: return ast::Op::kGt;
+    case ast::Op::kLe: return ast::Op::kGe;
+    case ast::Op::kGt: return ast::Op::kLt;
+    case ast::Op::kGe: return ast::Op::kLe;
+    default: return op;
+  }
+}
+
 // Every top-level expression of the policy in a stable order: consts first
 // (declaration order), then lets, rules, budgets, limits, fixtures and tests
 // (fixture bindings have role kGiven, owner -1). Null

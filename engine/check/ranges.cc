@@ -96,16 +96,6 @@ std::string Within(const Bounds& b) {
   return std::string(b.whole ? "a whole number " : "a value ") + RangeText(b);
 }
 
-Op Mirror(Op op) {
-  switch (op) {
-    case Op::kLt: return Op::kGt;
-    case Op::kLe: return Op::kGe;
-    case Op::kGt: return Op::kLt;
-    case Op::kGe: return Op::kLe;
-    default: return op;
-  }
-}
-
 // `x op c` for every x in b: always true, always false, or nullopt (either).
 std::optional<bool> Decide(Op op, const Bounds& b, Int c) {
   const bool above = !b.open && c > b.hi;    // c beyond every value

@@ -190,6 +190,9 @@ std::string ExpectedText(const antlr4::misc::IntervalSet& set) {
   return s;
 }
 
+// What a duration literal is, for help lines.
+constexpr const char* kDurationUnits = "a number and one of `ms`, `s`, `m` (minutes), `h`, `d`, `w`";
+
 // The help line of a syntax error: what may appear at this point.
 std::string SyntaxHelp(const antlr4::Token* tok, const std::string& expected) {
   const std::string text = tok->getType() == antlr4::Token::EOF ? "" : tok->getText();
@@ -225,9 +228,9 @@ std::string SyntaxHelp(const antlr4::Token* tok, const std::string& expected) {
            "`shadow redacts`)";
   if (expected == "expected a duration or a name")
     // Only a budget's or limit's window expects exactly these (`per 1M`, `per 30 days`).
-    return "a window is `minute`, `hour`, `day`, `week`, `month`, `lifetime` or a duration written "
-           "without a space: a number and one of `ms`, `s`, `m` (minutes), `h`, `d`, `w` (`per 10m`, "
-           "`per 30d`); a calendar month is `per month`";
+    return std::string("a window is `minute`, `hour`, `day`, `week`, `month`, `lifetime` or a duration "
+                       "written without a space: ") +
+           kDurationUnits + " (`per 10m`, `per 30d`); a calendar month is `per month`";
   if (expected == "expected `:`")
     return "write `:` before " + Ticked(text) + ": a quantifier reads `any x in list: condition`, "
            "a map entry `key: value`";
@@ -390,12 +393,82 @@ void ReportExpectWord(const std::vector<antlr4::Token*>& toks, size_t i, SyntaxR
               close.empty() ? help : "did you mean `" + close + "`?");
 }
 
+// The duration unit a word written after a number means (`min` -> `m`,
+// `hours` -> `h`), "month" for a month, "" for none.
+std::string UnitMeant(std::string word) {
+  for (char& c : word) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  static const std::vector<std::pair<std::vector<std::string>, std::string>> kUnits = {
+      {{"mo", "mos", "mon", "mons", "mth", "mths", "month", "months"}, "month"},
+      {{"msec", "msecs", "millis", "millisecond", "milliseconds"}, "ms"},
+      {{"sec", "secs", "second", "seconds"}, "s"},
+      {{"min", "mins", "minute", "minutes"}, "m"},
+      {{"hr", "hrs", "hour", "hours"}, "h"},
+      {{"day", "days"}, "d"},
+      {{"wk", "wks", "week", "weeks"}, "w"},
+  };
+  for (const auto& [words, unit] : kUnits)
+    if (std::find(words.begin(), words.end(), word) != words.end()) return unit;
+  return "";
+}
+
+// `per 1mo`, `5mins`, `2days`: a duration whose unit runs on into a word.
+// The lexer takes the longest duration (`1m`) and then a name (`o`), so the
+// parser would complain about the name ("unexpected `o`"); this reports what
+// was written, `1mo`, at all of it. A word that completes a unit (`o` of
+// `mo`) is hidden from the parser; another (`1mlimit`: a missing space?)
+// stays, and the parser's complaint about it is not repeated. A month has
+// no fixed length, so it is no duration unit: a window of a calendar month
+// is `per month`, a fixed length a number of days.
+bool ReportGluedUnit(const std::vector<antlr4::Token*>& toks, size_t i, const Locator& loc,
+                     SyntaxReporter* rep) {
+  antlr4::Token* t = toks[i];
+  if (i + 1 >= toks.size()) return false;
+  antlr4::Token* word = toks[i + 1];
+  const std::string w = word->getText();
+  if (word->getChannel() != antlr4::Token::DEFAULT_CHANNEL ||
+      word->getStartIndex() != t->getStopIndex() + 1 ||
+      (word->getType() != TollgateLexer::IDENT && !Types().IsKeyword(word->getType())) || w.empty() ||
+      !((w[0] >= 'a' && w[0] <= 'z') || (w[0] >= 'A' && w[0] <= 'Z')))
+    return false;
+  const std::string dur = t->getText();
+  const size_t digits = dur.find_first_not_of("0123456789");
+  const std::string number = dur.substr(0, digits), unit = UnitMeant(dur.substr(digits) + w);
+  if (unit.empty()) {
+    rep->Shadow(i + 1);
+  } else if (auto* h = dynamic_cast<antlr4::WritableToken*>(word)) {
+    h->setChannel(antlr4::Token::HIDDEN_CHANNEL);
+  }
+  size_t p = i;
+  while (p > 0 && toks[p - 1]->getChannel() != antlr4::Token::DEFAULT_CHANNEL) --p;
+  const bool window = p > 0 && toks[p - 1]->getType() == Types().Of("per");
+  const std::string units = std::string("a duration is ") + kDurationUnits;
+  std::string message = Ticked(dur + w) + " is not a duration", help;
+  if (unit == "month") {
+    // N months as days for the example: 30 each (what a `per month` limit counts).
+    const std::string days = number.size() <= 6 ? std::to_string(std::stoul(number) * 30) + "d" : "30d";
+    message += ": a month is not a fixed length of time";
+    help = window ? "a calendar month is `per month`; a fixed window is a number of days (`per " + days + "`)"
+                  : "write a number of days (`" + days + "`): " + units;
+  } else if (!unit.empty()) {
+    help = "write " + Ticked(number + unit) + ": " + units;
+  } else {
+    help = units + " (`10m`, `30d`); put a space after " + Ticked(dur) + " if " + Ticked(w) +
+           " is the next word";
+  }
+  rep->Report(t, loc.Of(t, word), message, help);
+  return true;
+}
+
 void ReportLexErrors(const std::vector<antlr4::Token*>& toks, const Locator& loc,
                      SyntaxReporter* rep, Diagnostics* diags) {
   for (size_t i = 0; i < toks.size(); ++i) {
     antlr4::Token* t = toks[i];
     size_t type = t->getType();
     if (type == TollgateLexer::IDENT) ReportExpectWord(toks, i, rep);
+    if (type == TollgateLexer::DURATION && ReportGluedUnit(toks, i, loc, rep)) {
+      ++i;  // the word: hidden, or its complaint shadowed
+      continue;
+    }
     if (type == TollgateLexer::STRING) CheckEscapes(t, loc, diags);
     if (!IsHiddenError(type)) continue;
     for (size_t n = i + 1; n < toks.size(); ++n) {

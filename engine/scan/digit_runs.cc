@@ -225,9 +225,16 @@ class Classifier {
     const __m512i x = _mm512_loadu_si512(p);
     const __m512i nibble = _mm512_set1_epi8(0x0F);
     m.d = _mm512_cmplt_epu8_mask(_mm512_sub_epi8(x, _mm512_set1_epi8('0')), _mm512_set1_epi8(10));
-    const __m512i hi_bits = _mm512_broadcast_i32x4(
-        _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 0, 0, 0, 0, 0, 0, 0, 0));
-    const __m512i lo = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(lo_table_), _mm512_and_si512(x, nibble));
+    // The 16-byte tables in all four lanes. A zero-masked broadcast that
+    // keeps every lane is the plain broadcast (the same vbroadcasti32x4); it
+    // only hands the builtin a zero instead of _mm512_undefined_epi32() for
+    // the lanes it would replace, which GCC 12 reports as a use of an
+    // uninitialized value (GCC bug 105593).
+    constexpr __mmask16 kAll = 0xFFFF;
+    const __m512i hi_bits = _mm512_maskz_broadcast_i32x4(
+        kAll, _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 0, 0, 0, 0, 0, 0, 0, 0));
+    const __m512i lo =
+        _mm512_shuffle_epi8(_mm512_maskz_broadcast_i32x4(kAll, lo_table_), _mm512_and_si512(x, nibble));
     const __m512i hi = _mm512_shuffle_epi8(hi_bits, _mm512_and_si512(_mm512_srli_epi16(x, 4), nibble));
     m.s = _mm512_test_epi8_mask(lo, hi);
     if (wide_) {

@@ -65,4 +65,20 @@ const ast::Expr* FindByText(const ast::Expr& root, const std::string& text) {
   return nullptr;
 }
 
+bool Has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+size_t Count(const std::string& text, const std::string& part) {
+  size_t n = 0;
+  for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
+  return n;
+}
+
+size_t Count(const Checked& c, const std::string& code) {
+  size_t n = 0;
+  for (const auto& d : c.diags.items()) n += d.code == code;
+  return n;
+}
+
 }  // namespace tollgate::checktest

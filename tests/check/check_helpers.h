@@ -39,4 +39,11 @@ const ast::Expr& EffectExpr(const ast::Policy& p, size_t rule, size_t effect = 0
 // (or `(text)`).
 const ast::Expr* FindByText(const ast::Expr& root, const std::string& text);
 
+// Whether `text` (a rendering) holds `part`.
+bool Has(const std::string& text, const std::string& part);
+// How many times `part` occurs in `text` (overlapping occurrences count).
+size_t Count(const std::string& text, const std::string& part);
+// How many diagnostics of `c` have the code `code`.
+size_t Count(const Checked& c, const std::string& code);
+
 }  // namespace tollgate::checktest

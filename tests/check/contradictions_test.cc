@@ -9,16 +9,6 @@
 namespace tollgate::checktest {
 namespace {
 
-size_t Count(const Checked& c, const std::string& code) {
-  size_t n = 0;
-  for (const auto& d : c.diags.items()) n += d.code == code;
-  return n;
-}
-
-bool Has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 TEST(Contradictions, ConjunctsNoValueSatisfiesAreErrors) {
   auto c = CheckSource(R"(policy "c"
 const office = "Europe/Berlin"

@@ -19,12 +19,6 @@ rule gpt4o_stays_in_eu {
 }
 )";
 
-size_t Count(const std::string& s, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
-  return n;
-}
-
 // A require chosen by the requested model leaves a fallback's endpoints
 // unconstrained: `models: ["openai/gpt-4o"]` is served from the US.
 TEST(Fallback, RequireByTheRequestedModelWarns) {

@@ -14,16 +14,6 @@ using V = std::vector<std::string>;
 // Silences tg_fallback_unchecked for rules on the requested model.
 constexpr const char* kNoFallbacks = "rule no_fallbacks { when length(request.models) > 0 deny 400 \"x\" }\n";
 
-bool Has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-size_t Count(const std::string& text, const std::string& part) {
-  size_t n = 0;
-  for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
-  return n;
-}
-
 // The reviewer's cases: each checked clean, and each comparison is always
 // false (or always true) against every catalog endpoint and request.
 TEST(Names, EveryEnumeratedOrShapedFieldWarns) {

@@ -11,12 +11,6 @@ namespace {
 
 using V = std::vector<std::string>;
 
-size_t Count(const std::string& s, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
-  return n;
-}
-
 // The reviewer's policy: the fallback rule tests the requested model once
 // per fallback, so a banned fallback passes -- and before, it checked clean
 // and even counted as the first rule's fallback twin.

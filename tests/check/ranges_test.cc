@@ -13,16 +13,6 @@ namespace {
 
 using V = std::vector<std::string>;
 
-bool Has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-size_t Count(const std::string& text, const std::string& part) {
-  size_t n = 0;
-  for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
-  return n;
-}
-
 // `source` checks with `errors` tg_unreachable_comparison errors and no
 // other, and its rendered diagnostics hold each of `wants`.
 void ExpectUnreachable(const char* source, size_t errors, std::initializer_list<const char*> wants) {

@@ -8,16 +8,6 @@
 namespace tollgate::checktest {
 namespace {
 
-bool Has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-size_t Count(const std::string& text, const std::string& part) {
-  size_t n = 0;
-  for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
-  return n;
-}
-
 TEST(Tags, TwoRulesThatMayFireTogetherWarn) {
   auto c = CheckSource(R"(policy "p"
 rule eu { when principal.workspace == "acme-eu" tag residency = "eu" }

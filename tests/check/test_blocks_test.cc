@@ -12,10 +12,6 @@ namespace {
 
 using V = std::vector<std::string>;
 
-bool Has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 TEST(TestBlockValues, OutOfRangeNumbersAreReportedAtTheValue) {
   auto c = CheckSource(R"(policy "r"
 rule reliable { require endpoint.uptime >= 0.995 }
