@@ -286,7 +286,7 @@ bool Parts(std::string_view s, char sep, int out[3], size_t widths[3]) {
 }
 
 std::string Iso(int y, int m, int d) {
-  char buf[16];
+  char buf[40];  // any three ints fit (GCC's -Wformat-truncation counts their widest)
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, m, d);
   return buf;
 }

@@ -231,7 +231,9 @@ TEST(Utf8, BlockFastPathsEqualByteByByte) {
       for (char c : text) bytes.Feed(std::string_view(&c, 1));
       ASSERT_EQ(whole.Done(), bytes.Done()) << len << " " << at;
       ASSERT_EQ(whole.Ascii(), bytes.Ascii()) << len << " " << at;
-      if (bytes.Done()) ASSERT_EQ(whole.Backslash(), bytes.Backslash()) << len << " " << at;
+      if (bytes.Done()) {
+        ASSERT_EQ(whole.Backslash(), bytes.Backslash()) << len << " " << at;
+      }
     }
   }
 }
