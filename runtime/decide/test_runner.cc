@@ -276,6 +276,30 @@ struct Runner {
     return out;
   }
 
+  // The enforced rules that could deny (a `deny` effect; enforced, or
+  // shadow/advisory only `when` a condition holds) whose evaluation failed
+  // and so did not fire: with `on_error skip` the request went on as if they
+  // had not matched. "" when none; else "the deny rule `r`, whose
+  // evaluation failed: code (message)", several joined by "; ".
+  std::string SkippedDenies(const vm::Decision& d) const {
+    std::string out;
+    for (size_t id = 0; id < prog.rules().size(); ++id) {
+      if (Fired(d, static_cast<int>(id))) continue;
+      std::string err = ErrorsOf(d, static_cast<int>(id));
+      if (err.empty()) continue;
+      const ast::Rule* rule = nullptr;
+      for (const ast::Rule& x : policy.ast().rules)
+        if (x.name == prog.rules()[id].name) rule = &x;
+      if (!rule || (rule->mode != ast::Mode::kEnforce && !rule->mode_when)) continue;
+      bool denies = false;
+      for (const ast::Effect& eff : rule->effects) denies |= eff.kind == ast::EffectKind::kDeny;
+      if (!denies) continue;
+      out += (out.empty() ? "" : "; ") + std::string("the deny rule ") +
+             RuleDesc(static_cast<uint32_t>(id)) + ", whose evaluation failed: " + err;
+    }
+    return out;
+  }
+
   void Run(const ast::TestDecl& t, TestResult* r) {
     r->name = t.name;
     r->line = t.span.line;
@@ -459,9 +483,24 @@ struct Runner {
   void Check(const ast::TestDecl& t, const ast::Expect& e, const vm::Decision& d,
              const vm::Record& req, const vm::Record& cand, TestResult* r) {
     switch (e.kind) {
-      case ast::ExpectKind::kAllow:
-        if (d.outcome != vm::Outcome::kAllow) Fail(r, e, "expected allow, got " + Outcome(d));
+      case ast::ExpectKind::kAllow: {
+        if (d.outcome != vm::Outcome::kAllow) {
+          Fail(r, e, "expected allow, got " + Outcome(d));
+          return;
+        }
+        // An allow that only an `on_error skip` made is not the allow a test
+        // expects: the rule that could deny never decided (no counters given,
+        // a division by zero), and the test would pass for the wrong reason.
+        // `expect code "ok"` tests the fail-open allow.
+        std::string skipped = SkippedDenies(d);
+        if (!skipped.empty())
+          Fail(r, e, "expected allow: the request was allowed only because `on_error skip` "
+                         "skipped " + skipped + " -- an allow for the wrong reason; give the request (or the "
+                         "`budget.<name>.spent` / `limit.<name>.used` counters) the rule "
+                         "needs to decide, or use `expect code \"ok\"` if the fail-open "
+                         "allow is intended");
         return;
+      }
       case ast::ExpectKind::kDeny:
         // A deny caused by a rule's error is not the deny a test expects: it
         // would pass for the wrong reason. `expect code "rule_error"` tests it.
