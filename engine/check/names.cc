@@ -24,6 +24,7 @@
 #include "stdlib/names.h"
 
 #include <algorithm>
+#include <functional>
 #include <initializer_list>
 #include <string_view>
 #include <utility>
@@ -884,6 +885,25 @@ bool FallbackTwin(const Context& ctx, const ast::Rule& a, const ast::Rule& b) {
   return true;
 }
 
+// The string constant `request.model_variant` (the node `variant`) is
+// compared with by `==` or `!=` in the rule's `when`, for the help of
+// tg_fallback_unchecked; "v" when there is none.
+std::string ComparedVariant(Context& ctx, const ast::Rule& r, const Expr* variant) {
+  std::string out = "v";
+  std::function<void(const Expr&, uint32_t)> walk = [&](const Expr& e, uint32_t depth) {
+    if (depth > 512 || out != "v") return;
+    if (e.kind == ExprKind::kBinary && (e.op == Op::kEq || e.op == Op::kNe) && e.kids.size() == 2)
+      for (int i = 0; i < 2; ++i)
+        if (e.kids[i].get() == variant) {
+          std::optional<Value> v = FoldExpr(ctx, *e.kids[1 - i]);
+          if (v && v->kind == Kind::kString) out = std::string(v->sv());
+        }
+    for (const auto& k : e.kids) walk(*k, depth + 1);
+  };
+  if (r.when) walk(*r.when, 0);
+  return out;
+}
+
 // tg_fallback_unchecked, judged per rule. `request.model` is only the first
 // model of a request: the router also serves the fallbacks of
 // `request.models` when it fails (docs/routing.md). An enforced rule that
@@ -926,8 +946,12 @@ void FallbackUnchecked(Context& ctx) {
              "e.g. `require endpoint.model != \"m\" or ...`";
     if (denies || !reqs) {
       if (!help.empty()) help += "; ";
-      help += "also test the fallbacks, e.g. `when request.model not in approved or "
-              "(any m in request.models: m not in approved)`";
+      if (IsField(ctx, *model, {"request.model_variant"}))
+        help += "test `request.variants` -- every variant `model` and the `models` entries "
+                "name -- instead: `\"" + ComparedVariant(ctx, r, model) + "\" in request.variants`";
+      else
+        help += "also test the fallbacks, e.g. `when request.model not in approved or "
+                "(any m in request.models: m not in approved)`";
     }
     ctx.Warning("tg_fallback_unchecked", model->span,
                 "rule `" + r.name + "` " + what + " by the requested model only, but the "

@@ -264,5 +264,34 @@ rule busy { when limit.b.used > 3 deny 429 "busy" }
       << counters.Render();
 }
 
+
+// A deny by the requested model's variant (`:nitro` costs more, `:free`
+// trains on prompts) is bypassed by `models: ["m:nitro"]` too; the help names
+// `request.variants` (the variants of `model` and every `models` entry), not
+// a model allowlist, which would not express the rule.
+TEST(Fallback, AVariantDenyIsToldToReadRequestVariants) {
+  auto c = CheckSource(R"(policy "p"
+rule nitro_needs_group {
+  when request.model_variant == "nitro" and "latency-critical" not in principal.groups
+  deny 403 "nitro requires the latency-critical group"
+}
+)");
+  EXPECT_TRUE(c.ok) << c.Render();
+  EXPECT_EQ(c.Codes(), V{"tg_fallback_unchecked"}) << c.Render();
+  std::string r = c.Render();
+  EXPECT_NE(r.find("help: test `request.variants` -- every variant `model` and the `models` "
+                   "entries name -- instead: `\"nitro\" in request.variants`"),
+            std::string::npos) << r;
+  EXPECT_EQ(r.find("not in approved"), std::string::npos) << r;
+  // The rule written so passes.
+  auto fixed = CheckSource(R"(policy "p"
+rule nitro_needs_group {
+  when "nitro" in request.variants and "latency-critical" not in principal.groups
+  deny 403 "nitro requires the latency-critical group"
+}
+)");
+  EXPECT_EQ(fixed.Codes(), V{}) << fixed.Render();
+}
+
 }  // namespace
 }  // namespace tollgate::checktest
