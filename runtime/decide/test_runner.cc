@@ -6,6 +6,7 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 
 #include "engine/core/money.h"
@@ -300,6 +301,60 @@ struct Runner {
     return out;
   }
 
+  // The required request fields a test may leave out get the runner's
+  // values (DefaultJson): "test" and "test-model" are no one's, so a rule
+  // reading them (a workspace registry, a model allowlist) denies them. When
+  // the decision's deny came from such a rule's condition and the test
+  // neither gives the field nor names the rule (`expect fired r`, `expect
+  // reason`), an `expect deny` would hold whatever the rule under test did:
+  // returns "rule `r`, whose condition reads `f`, which the test does not
+  // give (the runner's default `v`)", else "".
+  std::string DefaultedDeny(const ast::TestDecl& t, const vm::Decision& d) const {
+    if (d.outcome != vm::Outcome::kDeny || d.code != vm::kCodePolicyDenied ||
+        d.deny_rule >= prog.rules().size())
+      return "";
+    const std::string& name = prog.rules()[d.deny_rule].name;
+    for (const ast::Expect& e : t.expects) {
+      if (e.kind == ast::ExpectKind::kReason) return "";
+      if (e.kind == ast::ExpectKind::kFired && !e.shadow &&
+          std::find(e.names.begin(), e.names.end(), name) != e.names.end())
+        return "";
+    }
+    const ast::Rule* rule = nullptr;
+    for (const ast::Rule& x : policy.ast().rules)
+      if (x.name == name) rule = &x;
+    if (!rule) return "";
+    bool gives_workspace = false, gives_model = false;
+    for (const ast::Binding* b : Given(t)) {
+      const std::string path = Join(b->path);
+      gives_workspace |= path == "principal.workspace";
+      gives_model |= path == "request.model" || path == "request.model_full";
+    }
+    std::string found;
+    std::function<void(const ast::Expr&, uint32_t)> walk = [&](const ast::Expr& e, uint32_t depth) {
+      if (!found.empty() || depth > 512) return;
+      if (e.ref == ast::RefKind::kField && e.index >= 0) {
+        const std::string& path = schema.field(e.index).path;
+        if (path == "principal.workspace" && !gives_workspace) found = path + "`, which the test does not give (the runner's default `\"test\"`)";
+        if ((path == "request.model" || path == "request.model_full") && !gives_model)
+          found = path + "`, which the test does not give (the runner's default `\"test-model\"`)";
+      }
+      for (const auto& k : e.kids) walk(*k, depth + 1);
+    };
+    for (const ast::Expr* e : {rule->when.get(), rule->mode_when.get()})
+      if (e) walk(*e, 0);
+    return found.empty() ? "" : "rule `" + name + "`, whose condition reads `" + found;
+  }
+
+  void FailDefaultedDeny(const ast::TestDecl& t, const ast::Expect& e, const vm::Decision& d, TestResult* r) {
+    std::string why = DefaultedDeny(t, d);
+    if (why.empty()) return;
+    Fail(r, e, "the request was denied by " + why + " -- a deny for the wrong reason, which holds "
+                   "whatever the rule under test does; give the field in `given` (or a fixture), "
+                   "or name the rule the test is about: `expect fired " + prog.rules()[d.deny_rule].name +
+                   "` or `expect reason \"...\"`");
+  }
+
   void Run(const ast::TestDecl& t, TestResult* r) {
     r->name = t.name;
     r->line = t.span.line;
@@ -512,10 +567,14 @@ struct Runner {
                    (d.code == vm::kCodeRuleError
                         ? " -- a deny caused by an error; use `expect code \"rule_error\"` if that is intended"
                         : ""));
+        else
+          FailDefaultedDeny(t, e, d, r);
         return;
       case ast::ExpectKind::kCode:
         if (!e.names.empty() && d.code != e.names[0])
           Fail(r, e, "expected code \"" + e.names[0] + "\", got " + Outcome(d));
+        else if (!e.names.empty() && e.names[0] == vm::kCodePolicyDenied)
+          FailDefaultedDeny(t, e, d, r);
         return;
       case ast::ExpectKind::kReason: {
         std::string want = e.names.empty() ? std::string() : e.names[0];

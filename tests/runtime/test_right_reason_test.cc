@@ -362,5 +362,66 @@ test "tag rule failed" { given { request.max_tokens: 0 } expect allow }
   EXPECT_TRUE(Find(r, "tag rule failed").pass) << Failures(Find(r, "tag rule failed"));
 }
 
+
+// --- 5. a deny that only the runner's default values made ---
+
+// A test that leaves `principal.workspace` out runs as workspace "test"
+// (and `request.model` as "test-model"): a registry rule denies that
+// workspace, so every `expect deny` of the policy held whatever the rule
+// under test did -- a test of the allowed case written `expect deny` passed.
+TEST(TestRightReason, DenyFailsWhenTheDenyingRuleReadTheRunnersDefault) {
+  auto p = Compile(R"(policy "t10"
+const registered = {"acme", "beta"}
+const approved = {"openai/gpt-4o"}
+rule unknown_workspace {
+  when principal.workspace not in registered
+  deny 403 "workspace is not registered"
+}
+rule unapproved_model {
+  when principal.workspace in registered and request.model not in approved
+  deny 403 "model not approved"
+}
+rule no_free {
+  when "free" in request.variants
+  deny 403 "free variants train on prompts"
+}
+test "free denied, workspace left out" {
+  given { request.model: "meta/llama:free" }
+  expect deny 403
+}
+test "free denied" {
+  given { principal.workspace: "acme", request.model: "openai/gpt-4o:free" }
+  expect deny 403
+}
+test "model left out" { given { principal.workspace: "acme" } expect deny }
+test "registry tested on purpose" {
+  given { request.model: "openai/gpt-4o" }
+  expect deny
+  expect fired unknown_workspace
+}
+test "reason named" {
+  given { request.model: "openai/gpt-4o" }
+  expect deny
+  expect reason "workspace is not registered"
+}
+test "code" { given { request.model: "meta/llama:free" } expect code "policy_denied" }
+)");
+  ASSERT_TRUE(p);
+  TestReport r = RunTests(*p, Limits{});
+  const TestResult& w = Find(r, "free denied, workspace left out");
+  EXPECT_FALSE(w.pass);
+  EXPECT_TRUE(Has(w, "denied by rule `unknown_workspace`, whose condition reads `principal.workspace`, "
+                     "which the test does not give (the runner's default `\"test\"`)")) << Failures(w);
+  EXPECT_TRUE(Find(r, "free denied").pass) << Failures(Find(r, "free denied"));
+  const TestResult& m = Find(r, "model left out");
+  EXPECT_FALSE(m.pass);
+  EXPECT_TRUE(Has(m, "rule `unapproved_model`, whose condition reads `request.model`")) << Failures(m);
+  EXPECT_TRUE(Find(r, "registry tested on purpose").pass) << Failures(Find(r, "registry tested on purpose"));
+  EXPECT_TRUE(Find(r, "reason named").pass) << Failures(Find(r, "reason named"));
+  const TestResult& c = Find(r, "code");
+  EXPECT_FALSE(c.pass);
+  EXPECT_TRUE(Has(c, "`unknown_workspace`")) << Failures(c);
+}
+
 }  // namespace
 }  // namespace tollgate::runtime
