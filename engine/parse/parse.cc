@@ -217,6 +217,14 @@ std::string SyntaxHelp(const antlr4::Token* tok, const std::string& expected) {
   const std::string text = tok->getType() == antlr4::Token::EOF ? "" : tok->getText();
   if (text == "=") return "use `==` to compare values";
   if (std::string h = MoneyWordHelp(text); !h.empty()) return h;
+  // `max 1M tokens`, `max 10k requests`: the suffix was read as the unit.
+  if (text == "tokens" || text == "requests")
+    return "a limit reads `max N requests` or `max N tokens`, the number written in full right "
+           "before the unit: `max 1000000 tokens` for 1M (no `k` or `M` suffix, no `_` or `,` "
+           "between digits)";
+  if (text.size() > 1 && text[0] == '_' &&
+      std::all_of(text.begin() + 1, text.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return "write numbers without separators: `1000`, not `1_000`";
   const bool keyword = !text.empty() && Types().IsKeyword(tok->getType());
   auto has = [&](const char* w) { return expected.find(w) != std::string::npos; };
   if (tok->getType() == antlr4::Token::EOF) {
