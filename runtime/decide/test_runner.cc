@@ -357,6 +357,7 @@ struct Runner {
 
   void Run(const ast::TestDecl& t, TestResult* r) {
     r->name = t.name;
+    r->file = t.span.file ? t.span.file->path : "";
     r->line = t.span.line;
     std::string json, error;
     if (!BuildTestInput(t, schema, &json, &error)) {
