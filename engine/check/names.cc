@@ -24,6 +24,7 @@
 #include "stdlib/names.h"
 
 #include <algorithm>
+#include <functional>
 #include <initializer_list>
 #include <string_view>
 #include <utility>
@@ -894,6 +895,25 @@ bool FallbackTwin(const Context& ctx, const ast::Rule& a, const ast::Rule& b) {
   return true;
 }
 
+// The string constant `request.model_variant` (the node `variant`) is
+// compared with by `==` or `!=` in the rule's `when`, for the help of
+// tg_fallback_unchecked; "v" when there is none.
+std::string ComparedVariant(Context& ctx, const ast::Rule& r, const Expr* variant) {
+  std::string out = "v";
+  std::function<void(const Expr&, uint32_t)> walk = [&](const Expr& e, uint32_t depth) {
+    if (depth > 512 || out != "v") return;
+    if (e.kind == ExprKind::kBinary && (e.op == Op::kEq || e.op == Op::kNe) && e.kids.size() == 2)
+      for (int i = 0; i < 2; ++i)
+        if (e.kids[i].get() == variant) {
+          std::optional<Value> v = FoldExpr(ctx, *e.kids[1 - i]);
+          if (v && v->kind == Kind::kString) out = std::string(v->sv());
+        }
+    for (const auto& k : e.kids) walk(*k, depth + 1);
+  };
+  if (r.when) walk(*r.when, 0);
+  return out;
+}
+
 // tg_fallback_unchecked, judged per rule. `request.model` is only the first
 // model of a request: the router also serves the fallbacks of
 // `request.models` when it fails (docs/routing.md). An enforced rule that
@@ -936,8 +956,12 @@ void FallbackUnchecked(Context& ctx) {
              "e.g. `require endpoint.model != \"m\" or ...`";
     if (denies || !reqs) {
       if (!help.empty()) help += "; ";
-      help += "also test the fallbacks, e.g. `when request.model not in approved or "
-              "(any m in request.models: m not in approved)`";
+      if (IsField(ctx, *model, {"request.model_variant"}))
+        help += "test `request.variants` -- every variant `model` and the `models` entries "
+                "name -- instead: `\"" + ComparedVariant(ctx, r, model) + "\" in request.variants`";
+      else
+        help += "also test the fallbacks, e.g. `when request.model not in approved or "
+                "(any m in request.models: m not in approved)`";
     }
     ctx.Warning("tg_fallback_unchecked", model->span,
                 "rule `" + r.name + "` " + what + " by the requested model only, but the "
@@ -984,6 +1008,81 @@ void Conjuncts(const ast::Expr& e, std::vector<const ast::Expr*>* out, uint32_t 
   out->push_back(&e);
 }
 
+// tg_variant_bypass, judged per rule. OpenRouter's vocabulary asks for a
+// tier or a sort two ways: the body (`service_tier`, `provider.sort`) and the
+// model suffix -- `:nitro` admits priority endpoints and sorts by
+// throughput, `:floor` admits flex ones and sorts by price -- or a tier slug
+// in `order` / `only` (docs/routing.md §4). An enforced rule that denies or
+// requires by `request.service_tier` == "priority" / "flex", or by
+// `request.provider.sort` == "throughput" / "price", and reads neither the
+// variants nor `endpoint.tier`, is bypassed by the other spelling.
+void VariantBypass(Context& ctx) {
+  if (ctx.errors > 0) return;
+  for (ast::Rule& r : ctx.policy->rules) {
+    if (r.mode != ast::Mode::kEnforce && !r.mode_when) continue;
+    const bool denies = Has(r, ast::EffectKind::kDeny);
+    if ((!denies && !Has(r, ast::EffectKind::kRequire)) || !r.when) continue;
+    if (FindInRule(ctx, r, {"request.variants", "request.model_variant", "request.model_full",
+                            "request.models_full", "endpoint.tier"}))
+      continue;
+    // The first comparison (== or in) of a field with constants naming what
+    // a variant also gives; `via` the variant, `what` the value.
+    const Expr* at = nullptr;
+    std::string field, what, via;
+    std::function<void(Expr&, uint32_t)> walk = [&](Expr& e, uint32_t depth) {
+      if (at || depth > 512) return;
+      if (e.kind == ExprKind::kBinary && (e.op == Op::kEq || e.op == Op::kIn) && e.kids.size() == 2) {
+        for (int i = 0; i < 2 && !at; ++i) {
+          // `(request.provider.sort ?? "") in {...}`: the field defaulted.
+          Expr* side = e.kids[i].get();
+          if (side->kind == ExprKind::kBinary && side->op == Op::kCoalesce && !side->kids.empty())
+            side = side->kids[0].get();
+          const bool tier = IsField(ctx, *side, {"request.service_tier"});
+          const bool sort = IsField(ctx, *side, {"request.provider.sort"});
+          if (!tier && !sort) continue;
+          std::optional<Value> v = FoldExpr(ctx, *e.kids[1 - i]);
+          if (!v) continue;
+          std::vector<std::string_view> words;
+          if (v->kind == Kind::kString) words.push_back(v->sv());
+          if (v->kind == Kind::kSet && v->set)
+            for (const Value& x : v->set->items)
+              if (x.kind == Kind::kString) words.push_back(x.sv());
+          for (std::string_view w : words) {
+            if (tier && (w == "priority" || w == "flex")) {
+              what = std::string(w), via = w == "priority" ? "nitro" : "floor";
+            } else if (sort && (w == "throughput" || w == "price")) {
+              what = std::string(w), via = w == "throughput" ? "nitro" : "floor";
+            } else {
+              continue;
+            }
+            at = side;
+            field = tier ? "request.service_tier" : "request.provider.sort";
+            break;
+          }
+        }
+      }
+      for (auto& k : e.kids) walk(*k, depth + 1);
+    };
+    walk(*r.when, 0);
+    if (!at) continue;
+    const std::string verb = denies ? "denies" : "applies its require";
+    if (field == "request.service_tier") {
+      ctx.Warning("tg_variant_bypass", at->span,
+                  "rule `" + r.name + "` " + verb + " by `" + field + "`, but a request reaches `" + what +
+                      "` endpoints without asking so: a `:" + via + "` model, or a `" + what +
+                      "` slug in `provider.order` / `only`",
+                  "judge the endpoint served: `require endpoint.tier != \"" + what + "\"`");
+    } else {
+      ctx.Warning("tg_variant_bypass", at->span,
+                  "rule `" + r.name + "` " + verb + " by `" + field + "`, but a `:" + via +
+                      "` model sorts by " + what + " without it",
+                  "also test the variant: `" + field + " == \"" + what + "\" or \"" + via +
+                      "\" in request.variants` (`request.variants` holds the variants of `model` and "
+                      "every `models` entry)");
+    }
+  }
+}
+
 bool Names(Context& ctx) {
   const int before = ctx.errors;
   NameChecker n(ctx);
@@ -993,6 +1092,7 @@ bool Names(Context& ctx) {
     n.NegativeLimit(root);
   }
   FallbackUnchecked(ctx);
+  VariantBypass(ctx);
   return ctx.errors == before;  // warnings only
 }
 

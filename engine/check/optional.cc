@@ -12,7 +12,7 @@
 //     with a `when`: it has counters only for the requests `when` matches.
 // Reading such a value where null fails at run time (every operand except
 // those of `==`/`!=`, the left of `??` and the argument of `exists`; `when`
-// and `require` conditions; budget/limit keys; the base of `.`/`[...]`;
+// and `require` conditions; budget/limit `when`s and keys; the base of `.`/`[...]`;
 // elements of list/set/map literals) is tg_unguarded_optional, unless a
 // guard DOMINATES the read. Guards (flow typing over the pure expression
 // language, so a fact never goes stale):
@@ -20,7 +20,8 @@
 //   k in m, m has k  (m a map)                -> m[k] is present
 // A fact holds on the right of `and` after a true left side, on the right of
 // `or` after a false left side (`not exists(x) or x > 1`), through `not`,
-// and in every effect of a rule after its `when`. Facts are keyed by the
+// in every effect of a rule after its `when`, and in a budget's or limit's
+// key after its `when` (whose reads are checked as a rule's). Facts are keyed by the
 // access path's structure (field id, const/data/local slot, member names and
 // constant or path keys), never by source text. Facts inside a quantifier
 // body never leave it. Anything else: the read must be guarded or defaulted.
@@ -241,16 +242,27 @@ class Checker {
     }
   }
 
-  // A budget or limit key has no condition to guard it: only a default helps.
-  void CheckKey(const Expr* e) {
-    if (!e) return;
-    guardable_ = false;
-    if (e->kind == ExprKind::kList) {  // a composite key: every part is needed
-      for (const auto& k : e->kids) Need(*k, Facts(), 2);
-    } else if (e->type.is(Kind::kString)) {  // a wrong type is reported already
-      Need(*e, Facts(), 1);
+  // A budget or limit: its `when` is read for every request (a read that
+  // fails denies the request with rule_error at admission, so it is checked
+  // as a rule's `when` is), and its key only for the requests the `when`
+  // admits (vm::EvalDeclaration), so the `when`'s guards hold in the key:
+  // `when exists(principal.user) key principal.user`. A key part that is
+  // still unguarded gets both fixes in its help: the guard in the `when`, or
+  // a default -- which puts every request without the value on one counter.
+  void CheckDeclaration(const Expr* when, const Expr* e) {
+    Facts after_when;
+    if (when) {
+      Need(*when, Facts(), 1);
+      TrueFacts(*when, &after_when);
     }
-    guardable_ = true;
+    if (!e) return;
+    in_key_ = true;
+    if (e->kind == ExprKind::kList) {  // a composite key: every part is needed
+      for (const auto& k : e->kids) Need(*k, after_when, 2);
+    } else if (e->type.is(Kind::kString)) {  // a wrong type is reported already
+      Need(*e, after_when, 1);
+    }
+    in_key_ = false;
   }
 
  private:
@@ -427,10 +439,20 @@ class Checker {
       std::string m(ctx_.Text(map->span));
       std::string k = key ? std::string(ctx_.Text(key->span)) : "\"" + e.name + "\"";
       help = "give a default: `get(" + m + ", " + k + ", " + def + ")` or `" + text + " ?? " + def + "`";
-      if (guardable_) help = "guard it: `" + k + " in " + m + " and ...`, or " + help;
+      if (in_key_)
+        help = "guard it in the declaration's `when`: `when " + k + " in " + m +
+               "` (it then counts only those requests), or " + help +
+               " (every request without it then shares that one counter)";
+      else
+        help = "guard it: `" + k + " in " + m + " and ...`, or " + help;
     } else {
       help = "give a default: `" + text + " ?? " + def + "`";
-      if (guardable_) help = "guard it: `exists(" + text + ") and ...`, or " + help;
+      if (in_key_)
+        help = "guard it in the declaration's `when`: `when exists(" + text +
+               ")` (it then counts only those requests), or " + help +
+               " (every request without it then shares that one counter)";
+      else
+        help = "guard it: `exists(" + text + ") and ...`, or " + help;
     }
     ctx_.Error("tg_unguarded_optional", e.span,
                "`" + text + "` may be absent here, where a value is needed: " + why, help);
@@ -452,7 +474,7 @@ class Checker {
 
   Context& ctx_;
   std::set<const Expr*> reported_;
-  bool guardable_ = true;
+  bool in_key_ = false;  // checking a budget's or limit's key (CheckDeclaration)
 };
 
 }  // namespace
@@ -461,8 +483,8 @@ bool Optional(Context& ctx) {
   int before = ctx.errors;
   Checker c(ctx);
   for (const ast::Rule& r : ctx.policy->rules) c.CheckRule(r);
-  for (const ast::BudgetDecl& b : ctx.policy->budgets) c.CheckKey(b.key.get());
-  for (const ast::LimitDecl& l : ctx.policy->limits) c.CheckKey(l.key.get());
+  for (const ast::BudgetDecl& b : ctx.policy->budgets) c.CheckDeclaration(b.when.get(), b.key.get());
+  for (const ast::LimitDecl& l : ctx.policy->limits) c.CheckDeclaration(l.when.get(), l.key.get());
   return ctx.errors == before;
 }
 

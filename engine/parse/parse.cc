@@ -193,10 +193,41 @@ std::string ExpectedText(const antlr4::misc::IntervalSet& set) {
 // What a duration literal is, for help lines.
 constexpr const char* kDurationUnits = "a number and one of `ms`, `s`, `m` (minutes), `h`, `d`, `w`";
 
+// Money is US dollars only, written `100 usd` (lower case, after the
+// number). A currency or money unit where the parser wanted something else
+// -- `100 eur`, `100 USD`, `250 cents`, `10000 micros` -- gets the spelling
+// tollgate reads instead of "write `}` here"; "" for any other word.
+std::string MoneyWordHelp(const std::string& text) {
+  std::string w;
+  for (char c : text) w += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  const std::string money = "money is US dollars, written with a lower-case `usd` after the number "
+                            "(`100 usd`, `0.50 usd`)";
+  if (w == "usd" || w == "dollar" || w == "dollars") return money;
+  if (w == "cent" || w == "cents") return money + "; write cents as a fraction: `2.50 usd` for 250 cents";
+  if (w == "micros" || w == "microdollars" || w == "micro_usd")
+    return money + "; micro-dollars are the sixth decimal: `0.000001 usd` is one";
+  static const char* kCurrencies[] = {"eur", "euro", "euros", "gbp", "chf", "jpy", "cad", "aud",
+                                      "cny", "inr", "sek", "nok", "dkk", "pln", "usdc", "usdt"};
+  for (const char* c : kCurrencies)
+    if (w == c)
+      return money + "; there is no other currency: convert the amount to usd (ledgers, catalog "
+                     "prices and budgets all count US micro-dollars)";
+  return "";
+}
+
 // The help line of a syntax error: what may appear at this point.
 std::string SyntaxHelp(const antlr4::Token* tok, const std::string& expected) {
   const std::string text = tok->getType() == antlr4::Token::EOF ? "" : tok->getText();
   if (text == "=") return "use `==` to compare values";
+  if (std::string h = MoneyWordHelp(text); !h.empty()) return h;
+  // `max 1M tokens`, `max 10k requests`: the suffix was read as the unit.
+  if (text == "tokens" || text == "requests")
+    return "a limit reads `max N requests` or `max N tokens`, the number written in full right "
+           "before the unit: `max 1000000 tokens` for 1M (no `k` or `M` suffix, no `_` or `,` "
+           "between digits)";
+  if (text.size() > 1 && text[0] == '_' &&
+      std::all_of(text.begin() + 1, text.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return "write numbers without separators: `1000`, not `1_000`";
   const bool keyword = !text.empty() && Types().IsKeyword(tok->getType());
   auto has = [&](const char* w) { return expected.find(w) != std::string::npos; };
   if (tok->getType() == antlr4::Token::EOF) {
@@ -351,6 +382,9 @@ std::string HelpFor(const std::string& bad) {
   if (bad == "!") return "use `not`, or `!=` to compare";
   if (bad == ";") return "clauses need no separator: start each on its own line";
   if (bad[0] == '\'') return "strings use double quotes: \"...\"";
+  if (bad == "$" || bad == "\u20ac" || bad == "\u00a3")
+    return "money is US dollars, written with a lower-case `usd` after the number (`5 usd`, "
+           "`0.50 usd`), never a currency sign";
   return "remove it: outside strings and comments a policy uses letters, digits, `_` and the "
          "operators of the language";
 }

@@ -77,6 +77,14 @@ int RunTest(int argc, char** argv) {
         if (!quiet) std::printf("  PASS  %s\n", t.name.c_str());
         continue;
       }
+      // A policy of several files: name the test's file, as a diagnostic
+      // does (`b.tg:4`), and its expectations' lines in it.
+      if (f == composed && !t.file.empty()) {
+        std::printf("  FAIL  %s (%s:%u)\n", t.name.c_str(), t.file.c_str(), t.line);
+        for (const std::string& why : t.failures)
+          std::printf("        %s\n", (why.starts_with("line ") ? t.file + ":" + why.substr(5) : why).c_str());
+        continue;
+      }
       std::printf("  FAIL  %s (line %u)\n", t.name.c_str(), t.line);
       for (const std::string& why : t.failures) std::printf("        %s\n", why.c_str());
     }

@@ -6,6 +6,7 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 
 #include "engine/core/money.h"
@@ -276,8 +277,87 @@ struct Runner {
     return out;
   }
 
+  // The enforced rules that could deny (a `deny` effect; enforced, or
+  // shadow/advisory only `when` a condition holds) whose evaluation failed
+  // and so did not fire: with `on_error skip` the request went on as if they
+  // had not matched. "" when none; else "the deny rule `r`, whose
+  // evaluation failed: code (message)", several joined by "; ".
+  std::string SkippedDenies(const vm::Decision& d) const {
+    std::string out;
+    for (size_t id = 0; id < prog.rules().size(); ++id) {
+      if (Fired(d, static_cast<int>(id))) continue;
+      std::string err = ErrorsOf(d, static_cast<int>(id));
+      if (err.empty()) continue;
+      const ast::Rule* rule = nullptr;
+      for (const ast::Rule& x : policy.ast().rules)
+        if (x.name == prog.rules()[id].name) rule = &x;
+      if (!rule || (rule->mode != ast::Mode::kEnforce && !rule->mode_when)) continue;
+      bool denies = false;
+      for (const ast::Effect& eff : rule->effects) denies |= eff.kind == ast::EffectKind::kDeny;
+      if (!denies) continue;
+      out += (out.empty() ? "" : "; ") + std::string("the deny rule ") +
+             RuleDesc(static_cast<uint32_t>(id)) + ", whose evaluation failed: " + err;
+    }
+    return out;
+  }
+
+  // The required request fields a test may leave out get the runner's
+  // values (DefaultJson): "test" and "test-model" are no one's, so a rule
+  // reading them (a workspace registry, a model allowlist) denies them. When
+  // the decision's deny came from such a rule's condition and the test
+  // neither gives the field nor names the rule (`expect fired r`, `expect
+  // reason`), an `expect deny` would hold whatever the rule under test did:
+  // returns "rule `r`, whose condition reads `f`, which the test does not
+  // give (the runner's default `v`)", else "".
+  std::string DefaultedDeny(const ast::TestDecl& t, const vm::Decision& d) const {
+    if (d.outcome != vm::Outcome::kDeny || d.code != vm::kCodePolicyDenied ||
+        d.deny_rule >= prog.rules().size())
+      return "";
+    const std::string& name = prog.rules()[d.deny_rule].name;
+    for (const ast::Expect& e : t.expects) {
+      if (e.kind == ast::ExpectKind::kReason) return "";
+      if (e.kind == ast::ExpectKind::kFired && !e.shadow &&
+          std::find(e.names.begin(), e.names.end(), name) != e.names.end())
+        return "";
+    }
+    const ast::Rule* rule = nullptr;
+    for (const ast::Rule& x : policy.ast().rules)
+      if (x.name == name) rule = &x;
+    if (!rule) return "";
+    bool gives_workspace = false, gives_model = false;
+    for (const ast::Binding* b : Given(t)) {
+      const std::string path = Join(b->path);
+      gives_workspace |= path == "principal.workspace";
+      gives_model |= path == "request.model" || path == "request.model_full";
+    }
+    std::string found;
+    std::function<void(const ast::Expr&, uint32_t)> walk = [&](const ast::Expr& e, uint32_t depth) {
+      if (!found.empty() || depth > 512) return;
+      if (e.ref == ast::RefKind::kField && e.index >= 0) {
+        const std::string& path = schema.field(e.index).path;
+        if (path == "principal.workspace" && !gives_workspace) found = path + "`, which the test does not give (the runner's default `\"test\"`)";
+        if ((path == "request.model" || path == "request.model_full") && !gives_model)
+          found = path + "`, which the test does not give (the runner's default `\"test-model\"`)";
+      }
+      for (const auto& k : e.kids) walk(*k, depth + 1);
+    };
+    for (const ast::Expr* e : {rule->when.get(), rule->mode_when.get()})
+      if (e) walk(*e, 0);
+    return found.empty() ? "" : "rule `" + name + "`, whose condition reads `" + found;
+  }
+
+  void FailDefaultedDeny(const ast::TestDecl& t, const ast::Expect& e, const vm::Decision& d, TestResult* r) {
+    std::string why = DefaultedDeny(t, d);
+    if (why.empty()) return;
+    Fail(r, e, "the request was denied by " + why + " -- a deny for the wrong reason, which holds "
+                   "whatever the rule under test does; give the field in `given` (or a fixture), "
+                   "or name the rule the test is about: `expect fired " + prog.rules()[d.deny_rule].name +
+                   "` or `expect reason \"...\"`");
+  }
+
   void Run(const ast::TestDecl& t, TestResult* r) {
     r->name = t.name;
+    r->file = t.span.file ? t.span.file->path : "";
     r->line = t.span.line;
     std::string json, error;
     if (!BuildTestInput(t, schema, &json, &error)) {
@@ -459,9 +539,24 @@ struct Runner {
   void Check(const ast::TestDecl& t, const ast::Expect& e, const vm::Decision& d,
              const vm::Record& req, const vm::Record& cand, TestResult* r) {
     switch (e.kind) {
-      case ast::ExpectKind::kAllow:
-        if (d.outcome != vm::Outcome::kAllow) Fail(r, e, "expected allow, got " + Outcome(d));
+      case ast::ExpectKind::kAllow: {
+        if (d.outcome != vm::Outcome::kAllow) {
+          Fail(r, e, "expected allow, got " + Outcome(d));
+          return;
+        }
+        // An allow that only an `on_error skip` made is not the allow a test
+        // expects: the rule that could deny never decided (no counters given,
+        // a division by zero), and the test would pass for the wrong reason.
+        // `expect code "ok"` tests the fail-open allow.
+        std::string skipped = SkippedDenies(d);
+        if (!skipped.empty())
+          Fail(r, e, "expected allow: the request was allowed only because `on_error skip` "
+                         "skipped " + skipped + " -- an allow for the wrong reason; give the request (or the "
+                         "`budget.<name>.spent` / `limit.<name>.used` counters) the rule "
+                         "needs to decide, or use `expect code \"ok\"` if the fail-open "
+                         "allow is intended");
         return;
+      }
       case ast::ExpectKind::kDeny:
         // A deny caused by a rule's error is not the deny a test expects: it
         // would pass for the wrong reason. `expect code "rule_error"` tests it.
@@ -473,10 +568,14 @@ struct Runner {
                    (d.code == vm::kCodeRuleError
                         ? " -- a deny caused by an error; use `expect code \"rule_error\"` if that is intended"
                         : ""));
+        else
+          FailDefaultedDeny(t, e, d, r);
         return;
       case ast::ExpectKind::kCode:
         if (!e.names.empty() && d.code != e.names[0])
           Fail(r, e, "expected code \"" + e.names[0] + "\", got " + Outcome(d));
+        else if (!e.names.empty() && e.names[0] == vm::kCodePolicyDenied)
+          FailDefaultedDeny(t, e, d, r);
         return;
       case ast::ExpectKind::kReason: {
         std::string want = e.names.empty() ? std::string() : e.names[0];

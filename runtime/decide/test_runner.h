@@ -83,6 +83,7 @@ inline constexpr int64_t kTestClockMs = 1767268800000;  // 2026-01-01T12:00:00Z
 
 struct TestResult {
   std::string name;
+  std::string file;  // the file the test is in (a policy may be several files)
   uint32_t line = 0;
   bool pass = false;
   std::vector<std::string> failures;  // one per failed expectation (or setup error)

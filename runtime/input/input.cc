@@ -660,6 +660,10 @@ class Decoder {
       if (node.is_body && !m->value.IsNull() &&
           !(kid ? kid->not_parameter : IsReservedBodyMember(name))) {
         params_.push_back(Value::StringRef(ParameterName(name)));
+        // A json_schema response format asks for structured outputs, which
+        // endpoints list apart from JSON mode (`response_format`).
+        if (SameName(name, "response_format") && JsonSchemaFormat(m->value))
+          params_.push_back(Value::StringRef("structured_outputs"));
       }
       if (node.is_body && (kid ? kid->text_member : !kKnownBodyMembers.Has(name))) unknown_ = true;
       if (!kid) {
@@ -829,6 +833,15 @@ class Decoder {
     return std::max<int64_t>(
         stdlib::kFileMinTokens,
         static_cast<int64_t>((bytes + stdlib::kFileBytesPerToken - 1) / stdlib::kFileBytesPerToken));
+  }
+
+  // `{"type": "json_schema", ...}`: a response format that needs the
+  // endpoint's `structured_outputs` (OpenRouter's supported_parameters).
+  static bool JsonSchemaFormat(const JVal& v) {
+    if (!v.IsObject()) return false;
+    for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m)
+      if (Sv(m->name) == "type" && m->value.IsString() && Sv(m->value) == "json_schema") return true;
+    return false;
   }
 
   // The parameter a body member stands for: max_completion_tokens is

@@ -174,6 +174,50 @@ class Walker {
     }
     Report(e.span, missing, known, "`" + path + "` is compared with", what,
            f == NameField::kRequestModel ? "no request the catalog serves" : "no endpoint");
+    if (f == NameField::kModel || f == NameField::kRequestModel) Snapshots(e.span, path, names);
+  }
+
+  // `openai/gpt-4o-2024-08-06` is a dated snapshot of `openai/gpt-4o`: the
+  // alias followed by `-` and a date (yyyy-mm-dd, yyyymmdd, or OpenAI's
+  // older mmdd).
+  static bool IsSnapshotOf(std::string_view model, std::string_view alias) {
+    if (model.size() <= alias.size() + 1 || !model.starts_with(alias) || model[alias.size()] != '-')
+      return false;
+    std::string_view date = model.substr(alias.size() + 1);
+    auto digits = [](std::string_view t) {
+      return !t.empty() && std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; });
+    };
+    if (date.size() == 10 && date[4] == '-' && date[7] == '-')
+      return digits(date.substr(0, 4)) && digits(date.substr(5, 2)) && digits(date.substr(8, 2));
+    return (date.size() == 8 || date.size() == 4) && digits(date);
+  }
+
+  // A model id compared with a field whose catalog also serves its dated
+  // snapshots that the constants do not name: a ban or an allowlist of the
+  // alias does not cover them (a request naming one is another model).
+  void Snapshots(const Span& span, const std::string& path, const std::vector<std::string_view>& names) {
+    std::set<std::string_view> named;
+    for (std::string_view s : names) named.insert(stdlib::SplitModel(s).id);
+    for (std::string_view alias : named) {
+      if (alias.empty() || !models_.count(std::string(alias))) continue;
+      std::vector<std::string> snaps;
+      for (const std::string& m : models_)
+        if (IsSnapshotOf(m, alias) && !named.count(m)) snaps.push_back(m);
+      if (snaps.empty()) continue;
+      std::string list, quoted;
+      for (size_t i = 0; i < snaps.size() && i < 5; ++i) {
+        list += (i ? ", `" : "`") + snaps[i] + "`";
+        quoted += (i ? ", \"" : "\"") + snaps[i] + "\"";
+      }
+      if (snaps.size() > 5) list += " and " + std::to_string(snaps.size() - 5) + " more";
+      out_->Warning("tg_model_snapshot_not_named", span,
+                    "`" + path + "` is compared with `" + std::string(alias) +
+                        "`, but not with its dated snapshots " + list + ", which the catalog `" +
+                        path_ + "` serves as other models",
+                    "a request or endpoint of a snapshot does not match `" + std::string(alias) +
+                        "`: if the rule is about every version of the model, name them too (" +
+                        quoted + ")");
+    }
   }
 
   void Order(const Expr& e) {

@@ -21,6 +21,10 @@
 // `request.models_full` (`in`, `has`, or the variable of a quantifier over
 // them) -- by its model id, so a variant (`:free`) is legal there. Values read through a data
 // document indexed at run time are not known here and are not checked.
+// A model id compared so (with `endpoint.model` or a requested model) whose
+// dated snapshots the catalog serves (`openai/gpt-4o-2024-08-06` for
+// `openai/gpt-4o`) and the constants do not name gets the warning
+// tg_model_snapshot_not_named: a ban of the alias lets the snapshots through.
 // Cost: O(names x endpoints), once per policy load.
 #pragma once
 
@@ -33,7 +37,9 @@
 namespace tollgate::runtime {
 
 // Appends a tg_name_not_in_catalog warning to *out for every name of
-// `policy` that names nothing in `catalog` (loaded for the policy's schema);
+// `policy` that names nothing in `catalog` (loaded for the policy's schema),
+// and a tg_model_snapshot_not_named one for every model id whose dated
+// snapshots the catalog serves unnamed;
 // `catalog_path` is named in the messages. Never throws but std::bad_alloc.
 void WarnNamesNotInCatalog(const Policy& policy, const Catalog& catalog,
                            const std::string& catalog_path, Diagnostics* out);

@@ -258,5 +258,72 @@ rule busy { when limit.b.used > 3 deny 429 "busy" }
       << counters.Render();
 }
 
+
+// A deny by the requested model's variant (`:nitro` costs more, `:free`
+// trains on prompts) is bypassed by `models: ["m:nitro"]` too; the help names
+// `request.variants` (the variants of `model` and every `models` entry), not
+// a model allowlist, which would not express the rule.
+TEST(Fallback, AVariantDenyIsToldToReadRequestVariants) {
+  auto c = CheckSource(R"(policy "p"
+rule nitro_needs_group {
+  when request.model_variant == "nitro" and "latency-critical" not in principal.groups
+  deny 403 "nitro requires the latency-critical group"
+}
+)");
+  EXPECT_TRUE(c.ok) << c.Render();
+  EXPECT_EQ(c.Codes(), V{"tg_fallback_unchecked"}) << c.Render();
+  std::string r = c.Render();
+  EXPECT_NE(r.find("help: test `request.variants` -- every variant `model` and the `models` "
+                   "entries name -- instead: `\"nitro\" in request.variants`"),
+            std::string::npos) << r;
+  EXPECT_EQ(r.find("not in approved"), std::string::npos) << r;
+  // The rule written so passes.
+  auto fixed = CheckSource(R"(policy "p"
+rule nitro_needs_group {
+  when "nitro" in request.variants and "latency-critical" not in principal.groups
+  deny 403 "nitro requires the latency-critical group"
+}
+)");
+  EXPECT_EQ(fixed.Codes(), V{}) << fixed.Render();
+}
+
+
+// OpenRouter's vocabulary has two ways to ask for a tier or a sort: the
+// body's `service_tier` / `provider.sort`, and the model suffix (`:nitro`:
+// priority endpoints, by throughput; `:floor`: flex endpoints, by price) or a
+// tier slug in `order`/`only`. A deny by the first alone checked clean and
+// `openai/gpt-4o:nitro` reached the priority tier it meant to forbid.
+TEST(Fallback, TierAndSortDeniesTheVariantsBypassWarn) {
+  auto c = CheckSource(R"(policy "p"
+rule no_priority {
+  when request.service_tier == "priority" and not ("latency-critical" in principal.groups)
+  deny 403 "the priority tier is for latency-critical teams"
+}
+rule no_speed_sort {
+  when (request.provider.sort ?? "") in {"throughput", "latency"}
+  deny 403 "sorting by speed costs more"
+}
+rule no_flex_fine {
+  when request.service_tier == "flex" or "floor" in request.variants
+  deny 403 "no flex"
+}
+rule tier_served { require endpoint.tier != "priority" }
+rule auto_fine { when request.service_tier == "auto" warn "auto" }
+)");
+  EXPECT_TRUE(c.ok) << c.Render();
+  EXPECT_EQ(c.Codes(), (V{"tg_variant_bypass", "tg_variant_bypass"})) << c.Render();
+  std::string r = c.Render();
+  EXPECT_NE(r.find("test.tg:3:8: warning[tg_variant_bypass]: rule `no_priority` denies by "
+                   "`request.service_tier`, but a request reaches `priority` endpoints without "
+                   "asking so: a `:nitro` model, or a `priority` slug in `provider.order` / `only`"),
+            std::string::npos) << r;
+  EXPECT_NE(r.find("help: judge the endpoint served: `require endpoint.tier != \"priority\"`"),
+            std::string::npos) << r;
+  EXPECT_NE(r.find("test.tg:7:9: warning[tg_variant_bypass]: rule `no_speed_sort` denies by "
+                   "`request.provider.sort`, but a `:nitro` model sorts by throughput without it"),
+            std::string::npos) << r;
+  EXPECT_NE(r.find("\"nitro\" in request.variants"), std::string::npos) << r;
+}
+
 }  // namespace
 }  // namespace tollgate::checktest

@@ -139,7 +139,7 @@ rule eu { when (principal.jurisdiction ?? "") in {"DE", "FR"} require provider.j
 rule slugs { require provider.slug != "azure/sweden" and provider.name != "deepseek" }
 rule absent { when (principal.jurisdiction ?? "unknown") == "unknown" deny "who?" }
 rule full { require endpoint.model_full != "openai/gpt-4o:free" }
-rule prefs { when request.provider.sort == "price" or request.provider.sort_partition == "none" or "deny" == request.provider.data_collection or "fp8" in request.provider.quantizations deny "x" }
+rule prefs { when request.provider.sort == "price" or "floor" in request.variants or request.provider.sort_partition == "none" or "deny" == request.provider.data_collection or "fp8" in request.provider.quantizations deny "x" }
 rule slugs_lower { when "openai" in request.provider.ignore or "azure/sweden" in request.provider.only or request.provider.order has "deepseek" deny "x" }
 )") + kNoFallbacks);
   ASSERT_TRUE(c.ok) << c.Render();

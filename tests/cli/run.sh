@@ -636,6 +636,13 @@ cat >"$TMP/acme/req.json" <<'EOF'
 EOF
 run "compose test dir" 0 "$TG" test --policy "$TMP/acme"
 has "compose test pass" "$OUT" "2 passed, 0 failed"
+# a failing test of a policy made of files names the file it is in, not only a line
+mkdir -p "$TMP/acme2"
+printf 'policy "m"\nrule no_free {\n  when "free" in request.variants\n  deny 403 "no free"\n}\n' >"$TMP/acme2/a.tg"
+printf 'policy "m"\n\n\ntest "free is denied" {\n  given { request.model: "x/y:free" }\n  expect allow\n}\n' >"$TMP/acme2/b.tg"
+run "compose test failing" 1 "$TG" test --policy "$TMP/acme2/a.tg" --policy "$TMP/acme2/b.tg"
+has "compose test failure names its file" "$OUT" "  FAIL  free is denied ($TMP/acme2/b.tg:4)"
+has "compose test expectation names its file" "$OUT" "$TMP/acme2/b.tg:6: expected allow"
 run "compose check files" 0 "$TG" check --policy "$TMP/acme/legal.tg" --policy "$TMP/acme/finance.tg"
 run "compose eval dir" 0 "$TG" eval --policy "$TMP/acme" --request "$TMP/acme/req.json" --compact
 has "compose eval candidate deny" "$OUT" '"code":"require_failed"'

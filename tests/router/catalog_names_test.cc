@@ -145,5 +145,40 @@ TEST(CatalogNames, RegionsAndEndpointIdsTheCatalogDoesNotHoldWarn) {
   EXPECT_EQ(r.find("test.tg:4:"), std::string::npos) << r;
 }
 
+
+// A ban or allowlist written with a model's alias names one id: the
+// catalog's dated snapshots of it (`openai/gpt-4o-2024-08-06`,
+// `anthropic/claude-3-5-sonnet-20241022`) are other ids, and a request
+// naming one passed `request.model in banned` -- checked clean.
+TEST(CatalogNames, DatedSnapshotsAConstantDoesNotNameWarn) {
+  RouteEnv env;
+  ASSERT_TRUE(env.Setup("policy \"p\"\n"
+                        "const banned = {\"openai/gpt-4o\"}\n"
+                        "rule ban { when request.model in banned or (any m in request.models: m in banned) deny 403 \"no\" }\n"
+                        "rule served { require endpoint.model != \"anthropic/claude-3-5-sonnet\" }\n"
+                        "rule all_named { require endpoint.model not in {\"openai/gpt-4o-mini\", \"openai/gpt-4o-mini-2024-07-18\"} }\n",
+                        CatalogOf({
+                            Ep("a@openai", "openai/gpt-4o", "openai"),
+                            Ep("b@openai", "openai/gpt-4o-2024-08-06", "openai"),
+                            Ep("c@openai", "openai/gpt-4o-2024-05-13", "openai"),
+                            Ep("d@openai", "openai/gpt-4o-mini", "openai"),
+                            Ep("e@openai", "openai/gpt-4o-mini-2024-07-18", "openai"),
+                            Ep("f@anthropic", "anthropic/claude-3-5-sonnet", "anthropic"),
+                            Ep("g@anthropic", "anthropic/claude-3-5-sonnet-20241022", "anthropic"),
+                        })))
+      << env.error;
+  Diagnostics d;
+  runtime::WarnNamesNotInCatalog(*env.policy, env.catalog, "cat.json", &d);
+  d.Sort();
+  const std::string r = d.Render();
+  EXPECT_NE(r.find("test.tg:3:17: warning[tg_model_snapshot_not_named]: `request.model` is compared with "
+                   "`openai/gpt-4o`, but not with its dated snapshots `openai/gpt-4o-2024-05-13`, "
+                   "`openai/gpt-4o-2024-08-06`, which the catalog `cat.json` serves as other models"),
+            std::string::npos) << r;
+  EXPECT_NE(r.find("`anthropic/claude-3-5-sonnet-20241022`"), std::string::npos) << r;
+  // gpt-4o-mini is no snapshot of gpt-4o, and a list naming every snapshot is quiet.
+  EXPECT_EQ(r.find("mini"), std::string::npos) << r;
+}
+
 }  // namespace
 }  // namespace tollgate::testing

@@ -142,6 +142,25 @@ TEST(Input, DecimalRounding) {
   }
 }
 
+// A `json_schema` response format needs structured outputs, which endpoints
+// list apart from `response_format` (JSON mode): OpenRouter's
+// require_parameters keeps only endpoints listing `structured_outputs` for it.
+// Without it, a strict-schema request went to endpoints with JSON mode only.
+TEST(Input, JsonSchemaResponseFormatNeedsStructuredOutputs) {
+  Decoded d;
+  Decode(Input(R"(, "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}})"), &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  EXPECT_TRUE(SetContains(Slot(d.rec, "request.parameters"), Value::StringRef("response_format")));
+  EXPECT_TRUE(SetContains(Slot(d.rec, "request.parameters"), Value::StringRef("structured_outputs")));
+  for (const char* other : {R"(, "response_format": {"type": "json_object"})",
+                            R"(, "response_format": {"type": "text"})",
+                            R"(, "response_format": null)"}) {
+    Decode(Input(other), &d);
+    ASSERT_TRUE(d.ok) << other << ": " << d.err.message;
+    EXPECT_FALSE(SetContains(Slot(d.rec, "request.parameters"), Value::StringRef("structured_outputs"))) << other;
+  }
+}
+
 TEST(Input, Aliases) {
   Decoded d;
   Decode(Input(R"(, "max_completion_tokens": 77)"), &d);

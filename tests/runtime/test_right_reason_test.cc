@@ -5,7 +5,9 @@
 //      cost ceiling -- and a decision input's candidate (`eval`) agrees;
 //   2. a rule whose evaluation failed did not "not fire" (nor "fire");
 //   3. `rejected_by` and `redacts` judge what production enforces; a shadow
-//      rule's verdict is asserted with `expect shadow ...`.
+//      rule's verdict is asserted with `expect shadow ...`;
+//   4. `allow` does not hold when an enforced deny rule failed and
+//      `on_error skip` let the request through (`expect code "ok"` does).
 #include <gtest/gtest.h>
 
 #include <string>
@@ -290,6 +292,135 @@ test "others: enforced" {
   EXPECT_TRUE(Find(r, "pilot: shadow").pass) << Failures(Find(r, "pilot: shadow"));
   EXPECT_FALSE(Find(r, "pilot: not enforced").pass);
   EXPECT_TRUE(Find(r, "others: enforced").pass) << Failures(Find(r, "others: enforced"));
+}
+
+// --- 4. an allow that only an on_error skip made ---
+
+// A deny rule whose `when` failed under `on_error skip` lets the request
+// through: `expect allow` held although the rule never decided (no counters
+// given, a division by zero), and the test read as "plenty left: allowed".
+TEST(TestRightReason, AllowFailsWhenASkippedDenyRuleErrored) {
+  auto p = Compile(R"(policy "t8"
+budget team { key principal.workspace per month limit 1000 usd }
+rule low_budget on_error skip {
+  when budget.team.remaining < 10 usd
+  deny 402 "team budget nearly exhausted"
+}
+rule ratio on_error skip {
+  when request.input_tokens / (request.max_tokens ?? 0) > 100
+  deny 400 "prompt far longer than the answer"
+}
+rule tagger on_error skip {
+  when 10 / (request.max_tokens ?? 0) > 1
+  tag short = true
+}
+test "no counters" { given { principal.workspace: "a", request.max_tokens: 1 } expect allow }
+test "counters given" {
+  given { principal.workspace: "a", request.max_tokens: 1, budget.team.spent: 5 usd }
+  expect allow
+}
+test "division by zero" { given { principal.workspace: "a", budget.team.spent: 5 usd } expect allow }
+test "fail-open on purpose" {
+  given { principal.workspace: "a", budget.team.spent: 5 usd }
+  expect code "ok"
+}
+test "only a tag rule failed" {
+  given { principal.workspace: "a", request.max_tokens: 0, budget.team.spent: 5 usd }
+  expect code "ok"
+}
+)");
+  ASSERT_TRUE(p);
+  TestReport r = RunTests(*p, Limits{});
+  const TestResult& nc = Find(r, "no counters");
+  EXPECT_FALSE(nc.pass);
+  EXPECT_TRUE(Has(nc, "skipped the deny rule `low_budget`, whose evaluation failed")) << Failures(nc);
+  EXPECT_TRUE(Has(nc, "eval_missing_field")) << Failures(nc);
+  EXPECT_TRUE(Has(nc, "`expect code \"ok\"`")) << Failures(nc);
+  EXPECT_TRUE(Find(r, "counters given").pass) << Failures(Find(r, "counters given"));
+  const TestResult& dz = Find(r, "division by zero");
+  EXPECT_FALSE(dz.pass);
+  EXPECT_TRUE(Has(dz, "the deny rule `ratio`")) << Failures(dz);
+  EXPECT_TRUE(Has(dz, "eval_arithmetic_error")) << Failures(dz);
+  EXPECT_TRUE(Find(r, "fail-open on purpose").pass) << Failures(Find(r, "fail-open on purpose"));
+  EXPECT_TRUE(Find(r, "only a tag rule failed").pass) << Failures(Find(r, "only a tag rule failed"));
+}
+
+TEST(TestRightReason, AllowStillHoldsWhenOnlyANonDenyRuleErrored) {
+  auto p = Compile(R"(policy "t9"
+rule tagger on_error skip {
+  when 10 / (request.max_tokens ?? 0) > 1
+  tag short = true
+}
+rule shadowed mode shadow on_error skip {
+  when 10 / (request.max_tokens ?? 0) > 1
+  deny 400 "x"
+}
+test "tag rule failed" { given { request.max_tokens: 0 } expect allow }
+)");
+  ASSERT_TRUE(p);
+  TestReport r = RunTests(*p, Limits{});
+  EXPECT_TRUE(Find(r, "tag rule failed").pass) << Failures(Find(r, "tag rule failed"));
+}
+
+
+// --- 5. a deny that only the runner's default values made ---
+
+// A test that leaves `principal.workspace` out runs as workspace "test"
+// (and `request.model` as "test-model"): a registry rule denies that
+// workspace, so every `expect deny` of the policy held whatever the rule
+// under test did -- a test of the allowed case written `expect deny` passed.
+TEST(TestRightReason, DenyFailsWhenTheDenyingRuleReadTheRunnersDefault) {
+  auto p = Compile(R"(policy "t10"
+const registered = {"acme", "beta"}
+const approved = {"openai/gpt-4o"}
+rule unknown_workspace {
+  when principal.workspace not in registered
+  deny 403 "workspace is not registered"
+}
+rule unapproved_model {
+  when principal.workspace in registered and request.model not in approved
+  deny 403 "model not approved"
+}
+rule no_free {
+  when "free" in request.variants
+  deny 403 "free variants train on prompts"
+}
+test "free denied, workspace left out" {
+  given { request.model: "meta/llama:free" }
+  expect deny 403
+}
+test "free denied" {
+  given { principal.workspace: "acme", request.model: "openai/gpt-4o:free" }
+  expect deny 403
+}
+test "model left out" { given { principal.workspace: "acme" } expect deny }
+test "registry tested on purpose" {
+  given { request.model: "openai/gpt-4o" }
+  expect deny
+  expect fired unknown_workspace
+}
+test "reason named" {
+  given { request.model: "openai/gpt-4o" }
+  expect deny
+  expect reason "workspace is not registered"
+}
+test "code" { given { request.model: "meta/llama:free" } expect code "policy_denied" }
+)");
+  ASSERT_TRUE(p);
+  TestReport r = RunTests(*p, Limits{});
+  const TestResult& w = Find(r, "free denied, workspace left out");
+  EXPECT_FALSE(w.pass);
+  EXPECT_TRUE(Has(w, "denied by rule `unknown_workspace`, whose condition reads `principal.workspace`, "
+                     "which the test does not give (the runner's default `\"test\"`)")) << Failures(w);
+  EXPECT_TRUE(Find(r, "free denied").pass) << Failures(Find(r, "free denied"));
+  const TestResult& m = Find(r, "model left out");
+  EXPECT_FALSE(m.pass);
+  EXPECT_TRUE(Has(m, "rule `unapproved_model`, whose condition reads `request.model`")) << Failures(m);
+  EXPECT_TRUE(Find(r, "registry tested on purpose").pass) << Failures(Find(r, "registry tested on purpose"));
+  EXPECT_TRUE(Find(r, "reason named").pass) << Failures(Find(r, "reason named"));
+  const TestResult& c = Find(r, "code");
+  EXPECT_FALSE(c.pass);
+  EXPECT_TRUE(Has(c, "`unknown_workspace`")) << Failures(c);
 }
 
 }  // namespace
