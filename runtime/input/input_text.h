@@ -24,8 +24,9 @@
 //
 // Cost: one pass, 64 bytes per step (AVX-512BW or AVX2, chosen at run time) or 32 (SSE2),
 // with no branch taken per step unless the step holds a byte >= 0x80, below
-// 0x20 but a newline (tabs, CRs included) or a backslash; each such byte is
-// then looked at alone. Thread safety: pure.
+// 0x20 but a newline (tabs, CRs included) or a backslash (with AVX-512BW:
+// a backslash before `u` or a backslash, or at the step's end); each such
+// byte is then looked at alone. Thread safety: pure.
 #pragma once
 
 #include <cstddef>
