@@ -46,6 +46,10 @@ struct InputTextCheck {
 // kSse2 (32 bytes), kBytes (one). The same results; the others are for tests.
 enum class InputTextSteps { kBest, kAvx2, kSse2, kBytes };
 
-InputTextCheck CheckInputText(std::string_view json, InputTextSteps steps = InputTextSteps::kBest);
+// `copy` (null: none): also copies the text to copy[0, json.size()) in the
+// same pass (the decoder's padded buffer: one read of the text instead of
+// two), unless invalid UTF-8 stops the scan (the copy is then partial).
+InputTextCheck CheckInputText(std::string_view json, InputTextSteps steps = InputTextSteps::kBest,
+                              char* copy = nullptr);
 
 }  // namespace tollgate::runtime
