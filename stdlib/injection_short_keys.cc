@@ -144,7 +144,12 @@ TG_VBMI inline __m512i Lookup(const __m512i* t, __m512i v) {
 // The AVX-512 VBMI loop, out of the class so that it alone is compiled for
 // it: per block of 64 starts, the and of the three offsets' lookups holds
 // bit q at start j exactly when literal q occurs there (a literal of fewer
-// than three bytes accepts every byte past its end); one branch per block.
+// than three bytes accepts every byte past its end). No branch on the text
+// per block: the first two starts that hold a hit are queued whatever the
+// block holds (an empty slot has no literal bits and is overwritten next;
+// prose has a short key in about one block of four, which made a branch
+// per block mispredict), a third or more takes a branch; the queue is
+// turned into hits, in start order as before, when it fills and at the end.
 // Returns where it stopped.
 TG_VBMI size_t VbmiBlocks(const uint8_t* p, size_t n, const uint8_t (*tables)[256],
                           const uint8_t* lens, const uint32_t* ids, size_t max_hits,
@@ -155,27 +160,54 @@ TG_VBMI size_t VbmiBlocks(const uint8_t* p, size_t n, const uint8_t (*tables)[25
   for (size_t k = 0; k < kLen; ++k) {
     for (size_t h = 0; h < 4; ++h) t[k][h] = _mm512_loadu_si512(tables[k] + 64 * h);
   }
+  // Queued starts: the end offset base (start) and the literals there.
+  constexpr size_t kFlushAt = 256;
+  struct Start {
+    uint32_t at;
+    uint32_t lits;
+  };
+  Start queue[kFlushAt + 64];
+  size_t queued = 0;
+  auto flush = [&]() {
+    for (size_t e = 0; e < queued; ++e) {
+      for (unsigned b = queue[e].lits; b != 0; b &= b - 1) {
+        const auto q = static_cast<size_t>(std::countr_zero(b));
+        if (hits->size() >= max_hits) return false;
+        hits->push_back(Hit{ids[q], queue[e].at + lens[q]});
+      }
+    }
+    queued = 0;
+    return true;
+  };
   size_t i = 0;
   for (; i + 64 + kLen - 1 <= n; i += 64) {
     const __m512i r = _mm512_and_si512(
         _mm512_and_si512(Lookup(t[0], _mm512_loadu_si512(p + i)), Lookup(t[1], _mm512_loadu_si512(p + i + 1))),
         Lookup(t[2], _mm512_loadu_si512(p + i + 2)));
-    uint64_t at = _mm512_test_epi8_mask(r, r);
-    if (at == 0) continue;
+    const uint64_t at = _mm512_test_epi8_mask(r, r);
     alignas(64) uint8_t bits[64];
     _mm512_store_si512(bits, r);
-    for (; at != 0; at &= at - 1) {
-      const auto j = static_cast<size_t>(std::countr_zero(at));
-      for (unsigned b = bits[j]; b != 0; b &= b - 1) {
-        const auto q = static_cast<size_t>(std::countr_zero(b));
-        if (hits->size() >= max_hits) {
-          *full = true;
-          return i;
-        }
-        hits->push_back(Hit{ids[q], static_cast<uint32_t>(i + j + lens[q])});
-      }
+    // With `at` empty both slots read byte 63, which is 0 then; with one
+    // start the second slot is masked to no literal.
+    const uint64_t at2 = at & (at - 1);
+    const auto j0 = static_cast<uint32_t>(std::countr_zero(at | uint64_t{1} << 63));
+    const auto j1 = static_cast<uint32_t>(std::countr_zero(at2 | uint64_t{1} << 63));
+    const uint32_t b0 = bits[j0];
+    const uint32_t b1 = bits[j1] & (at2 != 0 ? 0xFFu : 0u);
+    queue[queued] = Start{static_cast<uint32_t>(i) + j0, b0};
+    queued += b0 != 0;
+    queue[queued] = Start{static_cast<uint32_t>(i) + j1, b1};
+    queued += b1 != 0;
+    for (uint64_t more = at2 & (at2 - 1); more != 0; more &= more - 1) {
+      const auto j = static_cast<uint32_t>(std::countr_zero(more));
+      queue[queued++] = Start{static_cast<uint32_t>(i) + j, bits[j]};
+    }
+    if (queued >= kFlushAt && !flush()) {
+      *full = true;
+      return i;
     }
   }
+  if (!flush()) *full = true;
   return i;
 }
 #undef TG_VBMI

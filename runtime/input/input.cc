@@ -1537,7 +1537,12 @@ bool CandidateNames(const stdlib::Schema& schema, vm::Record* rec, InputError* e
 bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& limits,
             const DecodeOptions& options, bool candidate, vm::Record* out, bool* present,
             InputError* err) {
+  // The padded buffer keeps its size through Clear: the check's pass below
+  // overwrites it whole, and sizing an empty string would zero it first (a
+  // megabyte prompt's buffer was written twice).
+  std::string keep = std::move(out->buffer);
   out->Clear();
+  out->buffer = std::move(keep);
   // A UTF-8 byte order mark (Windows editors write one) is not part of JSON.
   if (json.size() >= 3 && json.substr(0, 3) == "\xEF\xBB\xBF") json.remove_prefix(3);
   if (json.size() > limits.max_input_bytes) {
@@ -1548,8 +1553,13 @@ bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& l
     return false;
   }
   // UTF-8, NUL, raw control characters and lone surrogate escapes, in one
-  // pass (input_text.h); reported in this order.
-  const InputTextCheck check = CheckInputText(json);
+  // pass (input_text.h) that also copies the text into the padded buffer;
+  // reported in this order.
+  // INVARIANT: 16 bytes of slack after the text: rapidjson's SIMD scanner
+  // reads whole aligned 16-byte blocks.
+  out->buffer.reserve(json.size() + 16);
+  out->buffer.resize(json.size());
+  const InputTextCheck check = CheckInputText(json, InputTextSteps::kBest, out->buffer.data());
   if (check.invalid_utf8 != std::string_view::npos) {
     err->code = "input_invalid_utf8";
     err->message = "invalid UTF-8 at byte " + std::to_string(check.invalid_utf8);
@@ -1581,9 +1591,6 @@ bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& l
   Scratch& s = GetScratch();
   const Plan& plan = s.PlanFor(schema, candidate);
   out->slots.assign(plan.n_slots, Value::Null());
-  // INVARIANT: 16 bytes of slack after the text: rapidjson's SIMD scanner
-  // reads whole aligned 16-byte blocks.
-  out->buffer.reserve(json.size() + 16);
 
   // Numbers beyond double range (MaskNumberAt, json_text.h): each is parsed
   // as a same-length placeholder and its text put back afterwards, so in a
@@ -1597,8 +1604,8 @@ bool Decode(std::string_view json, const stdlib::Schema& schema, const Limits& l
   DepthGuard guard{nullptr, limits.max_input_depth};
   rj::ParseResult result;
   size_t end = 0;
-  for (;;) {
-    out->buffer.assign(json.data(), json.size());
+  for (bool copied = true;; copied = false) {
+    if (!copied) out->buffer.assign(json.data(), json.size());  // a huge number's retry
     for (size_t i = 0; i < n_huge; ++i)
       MaskNumberAt(out->buffer.data(), out->buffer.size(), huge[i].offset);
     // The 64-byte string steps (insitu_reader.h) may load up to 63 bytes

@@ -24,8 +24,9 @@
 //
 // Cost: one pass, 64 bytes per step (AVX-512BW or AVX2, chosen at run time) or 32 (SSE2),
 // with no branch taken per step unless the step holds a byte >= 0x80, below
-// 0x20 but a newline (tabs, CRs included) or a backslash; each such byte is
-// then looked at alone. Thread safety: pure.
+// 0x20 but a newline (tabs, CRs included) or a backslash (with AVX-512BW:
+// a backslash before `u` or a backslash, or at the step's end); each such
+// byte is then looked at alone. Thread safety: pure.
 #pragma once
 
 #include <cstddef>
@@ -45,6 +46,10 @@ struct InputTextCheck {
 // kSse2 (32 bytes), kBytes (one). The same results; the others are for tests.
 enum class InputTextSteps { kBest, kAvx2, kSse2, kBytes };
 
-InputTextCheck CheckInputText(std::string_view json, InputTextSteps steps = InputTextSteps::kBest);
+// `copy` (null: none): also copies the text to copy[0, json.size()) in the
+// same pass (the decoder's padded buffer: one read of the text instead of
+// two), unless invalid UTF-8 stops the scan (the copy is then partial).
+InputTextCheck CheckInputText(std::string_view json, InputTextSteps steps = InputTextSteps::kBest,
+                              char* copy = nullptr);
 
 }  // namespace tollgate::runtime

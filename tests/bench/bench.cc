@@ -93,6 +93,14 @@ BENCHMARK(BM_Decode1KB);
 void BM_DecodeGovernance2KB(benchmark::State& state) { DecodeLoop(state, GovernanceInput(2)); }
 BENCHMARK(BM_DecodeGovernance2KB);
 
+// Decoding alone of the example policy's input (tests/bench/inputs.h
+// ExampleInput: a 64 KB or 1 MB prompt with a JSON escape every ~150
+// bytes): the decoder's share of BM_ExamplePolicy.
+void BM_DecodeExample(benchmark::State& state) {
+  DecodeLoop(state, ExampleInput(static_cast<size_t>(state.range(0))));
+}
+BENCHMARK(BM_DecodeExample)->ArgName("bytes")->Arg(64 << 10)->Arg(1 << 20)->Unit(benchmark::kMicrosecond);
+
 // Policy scan and bare RE2::Set scan alternate inside one loop, so both see
 // the same machine state; counters give each mean and their ratio.
 void BM_ScanPolicyVsRE2Set(benchmark::State& state) {

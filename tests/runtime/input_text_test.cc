@@ -116,6 +116,15 @@ std::string Diff(const std::string& s, InputTextSteps steps) {
   const size_t lone = FindLoneSurrogateEscape(s);
   if (got.lone_surrogate != lone)
     return how + "lone_surrogate " + show(got.lone_surrogate) + " want " + show(lone);
+  // With a copy (the decoder's padded buffer): the same findings, and the
+  // copy is the text (every byte written: the buffer starts as 0xEE).
+  std::string copy(s.size() + 64, '\xEE');
+  const InputTextCheck with = CheckInputText(s, steps, copy.data());
+  if (with.invalid_utf8 != got.invalid_utf8 || with.nul != got.nul || with.control != got.control ||
+      with.lone_surrogate != got.lone_surrogate)
+    return how + "findings differ with a copy";
+  if (copy.compare(0, s.size(), s) != 0) return how + "the copy differs from the text";
+  if (copy.find_first_not_of('\xEE', s.size()) != std::string::npos) return how + "the copy wrote past the text";
   return "";
 }
 

@@ -52,7 +52,7 @@ struct Events : rj::BaseReaderHandler<rj::UTF8<>, Events> {
 constexpr unsigned kFlags = rj::kParseInsituFlag | rj::kParseNumbersAsStringsFlag;
 
 template <class Reader, class Stack>
-std::string Parse(const std::string& text, size_t shift, bool wide = false) {
+std::string Parse(const std::string& text, size_t shift, int wide = 0) {
   // The decoder's buffer: NUL-terminated with 16 bytes of slack; `shift`
   // leading spaces move the strings across 16-byte boundaries.
   std::string buf;
@@ -64,8 +64,10 @@ std::string Parse(const std::string& text, size_t shift, bool wide = false) {
   Events h;
   rj::ParseResult r;
   size_t end;
-  if (wide) {  // the decoder's stream: 64-byte steps up to the end of the allocation
-    internal::InsituStream is(buf.data(), buf.data() + buf.capacity());
+  if (wide != 0) {  // the decoder's stream: 64-byte steps up to the end of the allocation
+    // (1: AVX2 steps while clean; 2: AVX-512 steps to the stop, where the CPU has it)
+    internal::InsituStream is(buf.data(), buf.data() + buf.capacity(),
+                              wide == 1 ? internal::InsituSteps::kWide64 : internal::InsituSteps::kToStop64);
     r = reader.template Parse<kFlags>(is, h);
     end = is.Tell();
   } else {
@@ -81,10 +83,11 @@ std::string Diff(const std::string& text) {
   for (size_t shift = 0; shift < 16; ++shift) {
     const std::string want = Parse<rj::GenericReader<rj::UTF8<>, rj::UTF8<>, rj::CrtAllocator>,
                                    rj::CrtAllocator>(text, shift);
-    for (const bool wide : {false, true}) {
+    for (const int wide : {0, 1, 2}) {
       const std::string got = Parse<internal::InsituReader, internal::InsituStack>(text, shift, wide);
       if (got != want)
-        return "shift " + std::to_string(shift) + (wide ? " (wide)" : "") + ": got " + got + "\nwant " + want;
+        return "shift " + std::to_string(shift) + (wide == 1 ? " (wide)" : wide == 2 ? " (to stop)" : "") +
+               ": got " + got + "\nwant " + want;
     }
   }
   return "";
@@ -144,6 +147,32 @@ TEST(InsituReader, SameAsRapidjsonOnRandomDocuments) {
     std::string t = Value(rng, 0);
     if (rng() % 50 == 0) t.resize(rng() % (t.size() + 1));  // cut: errors at the end
     ASSERT_EQ(Diff(t), "") << t;
+  }
+}
+
+// Long strings where the 64-byte steps matter: after 0 to 70 escapes (the
+// bytes then move down by that many: the copy path), a stop (an escape, a
+// closing quote, a raw control byte, a cut text) at every offset of the
+// two 64-byte steps that follow, with and without the bytes after it
+// (where a store past the stop would overwrite unread text).
+TEST(InsituReader, SameAsRapidjsonAroundEveryStepOffset) {
+  for (const int escapes : {0, 1, 2, 15, 16, 17, 63, 64, 70}) {
+    for (size_t at = 0; at < 140; ++at) {
+      for (const char* stop : {"\\n", "\"", "\x01", "\\u00e9", ""}) {
+        std::string body;
+        for (int e = 0; e < escapes; ++e) body += "\\t";
+        std::string run(at, 'a');
+        for (size_t k = 0; k < run.size(); ++k) run[k] = static_cast<char>('a' + k % 26);
+        body += run + stop;
+        std::string tail(90, 'z');
+        for (size_t k = 0; k < tail.size(); k += 7) tail[k] = static_cast<char>('A' + k % 26);
+        for (const bool more : {false, true}) {
+          const std::string t = "[\"" + body + (more ? tail + "\\/" + tail : "") + (*stop == '"' ? "" : "\"") +
+                                (*stop == '"' ? ", \"after\"]" : "]");
+          ASSERT_EQ(Diff(t), "") << "escapes " << escapes << " at " << at << " stop " << stop;
+        }
+      }
+    }
   }
 }
 

@@ -489,6 +489,44 @@ TEST(ShortLiteralFinderTest, TooManyHitsAreRefused) {
   }
 }
 
+// Long texts, where the AVX-512 finder queues the starts of many blocks
+// before it writes their hits (every 256 queued starts and at the end):
+// dense and sparse hits, the same hits as the byte compare; and max_hits reached before, at and after a queue's flush.
+TEST(ShortLiteralFinderTest, LongTextsAndTheHitLimitAcrossFlushes) {
+  const std::vector<std::string> lits = {"you", "act", "dan", "dev", "god", "##",
+                                         "\xE2\x84\xAA", "\xC5\xBF"};
+  ShortLiteralFinder finder;
+  for (size_t q = 0; q < lits.size(); ++q) ASSERT_TRUE(finder.Add(lits[q], static_cast<uint32_t>(q + 100)));
+  Rng rng(12);
+  for (int isa = 0; isa <= 2; ++isa) {
+    if (!ShortLiteralFinder::HaveIsa(isa)) continue;
+    for (const int density : {2, 8, 40, 400}) {
+      for (const size_t len : {size_t{4096}, size_t{20000}, size_t{65536 + 5}}) {
+        std::string t;
+        while (t.size() < len) {
+          if (rng() % static_cast<uint64_t>(density) == 0) t += lits[rng() % lits.size()];
+          else t += "tuvwxyz .,"[rng() % 10];
+        }
+        std::vector<Hit> hits;
+        ASSERT_TRUE(finder.Find(t, SIZE_MAX, &hits, isa));
+        std::vector<std::pair<uint32_t, uint32_t>> got;
+        for (const Hit& h : hits) got.emplace_back(h.id, h.end);
+        const auto want = NaiveHits(lits, t);
+        std::vector<std::pair<uint32_t, uint32_t>> sorted = got;
+        std::sort(sorted.begin(), sorted.end());
+        ASSERT_EQ(sorted, want) << "isa " << isa << " density " << density << " len " << len;
+        for (const size_t limit : {want.size() - 1, want.size(), size_t{255}, size_t{256}, size_t{257}}) {
+          if (limit > want.size()) continue;
+          std::vector<Hit> part;
+          EXPECT_EQ(finder.Find(t, limit, &part, isa), limit >= want.size())
+              << "isa " << isa << " limit " << limit << " of " << want.size();
+          EXPECT_LE(part.size(), limit);
+        }
+      }
+    }
+  }
+}
+
 // With AVX-512 VBMI the literals shorter than four bytes are not in
 // Hyperscan's set (they slow its whole pass down) but in the short finder;
 // every literal is looked for by one of the two.
