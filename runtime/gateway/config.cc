@@ -249,15 +249,27 @@ bool LoadConfig(const std::string& path, Config* out, std::string* error) {
     *error = "config `" + path + "`: " + *error;
     return false;
   }
-  fs::path base = fs::path(path).parent_path();
-  for (std::string& p : c.policy) p = Resolve(base, p);
+  // A path the file writes is relative to the file; a member it leaves out
+  // is what `tollgate serve` without --config uses (the shipped files,
+  // state under the working directory): a config that sets only `listen`
+  // serves the same example as no config, wherever the file lives.
+  const fs::path base = fs::path(path).parent_path();
+  const Config defaults = DefaultConfig();
+  auto written = [&doc](const char* member) { return doc.HasMember(member); };
+  if (written("policy")) {
+    for (std::string& p : c.policy) p = Resolve(base, p);
+  } else {
+    c.policy = defaults.policy;
+  }
   c.schema = Resolve(base, c.schema);
-  c.catalog = Resolve(base, c.catalog);
-  c.accounts = Resolve(base, c.accounts);
-  c.keys = Resolve(base, c.keys);
-  c.audit = Resolve(base, c.audit);
+  c.catalog = written("catalog") ? Resolve(base, c.catalog) : defaults.catalog;
+  c.accounts = written("accounts") ? Resolve(base, c.accounts) : defaults.accounts;
+  c.keys = written("keys") ? Resolve(base, c.keys) : defaults.keys;
+  if (written("audit")) c.audit = Resolve(base, c.audit);
   c.upstream.ca_file = Resolve(base, c.upstream.ca_file);
-  if (c.ledger.rfind("sqlite:", 0) == 0) c.ledger = "sqlite:" + Resolve(base, c.ledger.substr(7));
+  if (written("ledger") && c.ledger.rfind("sqlite:", 0) == 0) {
+    c.ledger = "sqlite:" + Resolve(base, c.ledger.substr(7));
+  }
   *out = std::move(c);
   return true;
 }

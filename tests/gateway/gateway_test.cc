@@ -59,6 +59,33 @@ TEST(Config, RelativePathsFollowTheConfigFile) {
   EXPECT_EQ(c.limits.max_body_bytes, 100u);
 }
 
+// Members the file leaves out are the defaults of a bare `tollgate serve`
+// (the shipped example, state under the working directory), not paths
+// next to the config file: a config in /etc that sets only `listen` and
+// `ledger` used to fail on `/etc/.../policies/keys.json`.
+TEST(Config, MembersLeftOutAreTheDefaultsNotPathsNextToTheFile) {
+  std::string d = testkit::MakeTempDir("gateway");
+  WriteFile(d + "/gw.json", R"({"listen": "127.0.0.1:0", "ledger": "memory:"})");
+  Config c;
+  std::string err;
+  ASSERT_TRUE(LoadConfig(d + "/gw.json", &c, &err)) << err;
+  const Config defaults = DefaultConfig();
+  EXPECT_EQ(c.policy, defaults.policy);
+  EXPECT_EQ(c.catalog, defaults.catalog);
+  EXPECT_EQ(c.accounts, defaults.accounts);
+  EXPECT_EQ(c.keys, defaults.keys);
+  EXPECT_EQ(c.audit, defaults.audit);
+  EXPECT_EQ(c.ledger, "memory:");
+  EXPECT_TRUE(fs::exists(c.keys)) << c.keys;
+  EXPECT_TRUE(fs::exists(c.catalog)) << c.catalog;
+  EXPECT_TRUE(fs::exists(c.policy[0])) << c.policy[0];
+  // A default sqlite ledger stays where the bare command puts it.
+  WriteFile(d + "/gw.json", R"({"listen": "127.0.0.1:0"})");
+  ASSERT_TRUE(LoadConfig(d + "/gw.json", &c, &err)) << err;
+  EXPECT_EQ(c.ledger, defaults.ledger);
+  testkit::RemoveDir(d);
+}
+
 TEST(Config, MistakesAreNamed) {
   std::string d = testkit::MakeTempDir("gateway");
   struct Case { const char* json; const char* want; } cases[] = {
