@@ -333,7 +333,9 @@ class RangeChecker {
   // rule_error -- where the author meant a comparison
   // (tg_division_by_zero).
   void Divisor(const Expr& e) {
-    if (root_ == nullptr || (root_->role != Role::kWhen && root_->role != Role::kRequire)) return;
+    if (root_ == nullptr ||
+        (root_->role != Role::kWhen && root_->role != Role::kModeWhen && root_->role != Role::kRequire))
+      return;
     const ast::Rule& rule = ctx_.policy->rules[root_->owner];
     if (rule.on_error != ast::OnError::kDeny) return;
     Expr& d = *e.kids[1];
@@ -341,6 +343,9 @@ class RangeChecker {
     if (!b || b->lo > 0 || (!b->open && b->hi < 0)) return;
     for (const Expr* g : nonzero_)
       if (SameExpr(*g, d)) return;
+    // A let expanded into several rules: one warning at its text.
+    if (!divisions_at_.insert(std::make_tuple(static_cast<const void*>(d.span.file), d.span.begin, d.span.end)).second)
+      return;
     const std::string text = "`" + std::string(ctx_.Text(d.span)) + "`";
     const std::string whole = std::string(ctx_.Text(root_->expr->span));
     const bool require = root_->role == Role::kRequire;
@@ -433,6 +438,7 @@ class RangeChecker {
   bool depth_reported_ = false;
   std::set<std::tuple<const void*, uint32_t, uint32_t>> errors_at_, warnings_at_;
   std::vector<const Expr*> nonzero_;  // divisors guarded where the walk is
+  std::set<std::tuple<const void*, uint32_t, uint32_t>> divisions_at_;
 };
 
 }  // namespace

@@ -3,9 +3,12 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <set>
 #include <string_view>
 #include <vector>
+
+#include <re2/re2.h>
 
 #include "engine/ast/ast.h"
 #include "stdlib/names.h"
@@ -107,7 +110,7 @@ class Walker {
     if (e.kind == ExprKind::kBinary && e.kids.size() == 2) Compare(e);
     if (e.kids.size() == 2 && e.kids[0] && e.kids[1] &&
         ((e.kind == ExprKind::kCall && (e.name == "starts_with" || e.name == "ends_with")) ||
-         (e.kind == ExprKind::kBinary && e.op == Op::kContains)))
+         (e.kind == ExprKind::kBinary && (e.op == Op::kContains || e.op == Op::kMatches))))
       RegionPart(e);
     if (e.kind == ExprKind::kQuantifier && e.kids.size() == 2 && e.index >= 0 && e.kids[0] &&
         FieldOf(*e.kids[0]) == NameField::kRequestModels)
@@ -181,7 +184,7 @@ class Walker {
     if (f == NameField::kModel || f == NameField::kRequestModel) Snapshots(e.span, path, names);
   }
 
-  // `provider.region starts_with "eu-"` (or ends_with, contains): a region
+  // `provider.region starts_with "eu-"` (or ends_with, contains, matches): a region
   // name is its cloud's own -- AWS's `eu-west-2` is London, Scaleway's Paris
   // is `fr-par`, Azure's `swedencentral` --, so a part of one picks endpoints
   // by each cloud's naming, not by country. Warned when it holds for no
@@ -194,8 +197,14 @@ class Walker {
     const Value* c = Constant(*e.kids[1]);
     if (!c || c->kind != Kind::kString || c->sv().empty()) return;
     const std::string part(c->sv());
-    const std::string op = e.kind == ExprKind::kCall ? e.name : "contains";
+    const std::string op = e.kind == ExprKind::kCall ? e.name : e.op == Op::kMatches ? "matches" : "contains";
+    std::unique_ptr<re2::RE2> re;
+    if (op == "matches") {
+      re = std::make_unique<re2::RE2>(part, re2::RE2::Quiet);
+      if (!re->ok()) return;
+    }
     auto holds = [&](const std::string& region) {
+      if (re) return re2::RE2::PartialMatch(region, *re);
       if (op == "starts_with") return region.starts_with(part);
       if (op == "ends_with") return region.ends_with(part);
       return region.find(part) != std::string::npos;

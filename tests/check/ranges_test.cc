@@ -282,6 +282,7 @@ TEST(Ranges, DivisionByANumberThatMayBeZeroWarns) {
   auto c = CheckSource(R"(policy "p"
 rule short_retention { require 365 / provider.retention_days > 12 }
 rule cheap { when 1000 % (request.max_tokens ?? 0) > 1 deny "x" }
+rule trial mode shadow when 1000 / (request.max_tokens ?? 0) > 1 { deny "y" }
 )");
   const std::string r = c.Render();
   EXPECT_TRUE(c.ok) << r;
@@ -294,6 +295,9 @@ rule cheap { when 1000 % (request.max_tokens ?? 0) > 1 deny "x" }
                      "or compare without dividing")) << r;
   EXPECT_TRUE(Has(r, "test.tg:3:")) << r;
   EXPECT_TRUE(Has(r, "and rule `cheap` fails closed, so it denies such requests with rule_error")) << r;
+  // A mode condition that fails denies with rule_error too.
+  EXPECT_TRUE(Has(r, "test.tg:4:")) << r;
+  EXPECT_TRUE(Has(r, "and rule `trial` fails closed, so it denies such requests with rule_error")) << r;
 }
 
 TEST(Ranges, GuardedOrSkippedOrNonZeroDivisionsDoNotWarn) {

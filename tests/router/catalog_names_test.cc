@@ -217,7 +217,8 @@ TEST(CatalogNames, RegionPrefixSplittingACountryWarns) {
       "policy \"p\"\n"
       "rule eu { require provider.region starts_with \"eu-\" }\n"
       "rule us { when principal.workspace == \"x\" require provider.region contains \"us\" }\n"
-      "rule fr { when principal.workspace == \"y\" require not (provider.region ends_with \"-3\") }\n");
+      "rule fr { when principal.workspace == \"y\" require not (provider.region ends_with \"-3\") }\n"
+      "rule re { when principal.workspace == \"z\" require provider.region matches \"^(eu|europe)-\" }\n");
   EXPECT_NE(r.find("test.tg:2:19: warning[tg_region_not_jurisdiction]: `provider.region starts_with "
                    "\"eu-\"` holds for endpoints in DE, FR, GB, but tells endpoints of one country "
                    "apart: it holds for `mistral` (FR, region `eu-west-3`) and not for `scaleway` "
@@ -228,6 +229,9 @@ TEST(CatalogNames, RegionPrefixSplittingACountryWarns) {
   // US: openai's `us` and azure's `eastus2` both hold `us`; nothing split.
   EXPECT_EQ(r.find("test.tg:3:"), std::string::npos) << r;
   EXPECT_NE(r.find("test.tg:4:"), std::string::npos) << r;
+  EXPECT_NE(r.find("`provider.region matches \"^(eu|europe)-\"` holds for endpoints in DE, FR, GB, NL"),
+            std::string::npos)
+      << r;
 }
 
 TEST(CatalogNames, RegionPrefixMatchingNoRegionWarns) {
