@@ -174,7 +174,12 @@ class RangeChecker {
       // `a and b` needs both; `not (a or b)` needs neither.
       const bool keeps = (e.op == Op::kAnd) == positive;
       Walk(*e.kids[0], forced && keeps, positive, depth + 1);
+      // `b` runs only when `a` did not decide: `x > 0 and 1 / x > 2`,
+      // `x == 0 or 1 / x > 2` guard the division.
+      const size_t guards = nonzero_.size();
+      NonZeroAfter(*e.kids[0], e.op == Op::kAnd, 0);
       Walk(*e.kids[1], forced && keeps, positive, depth + 1);
+      nonzero_.resize(guards);
       return;
     }
     if (e.kind == ExprKind::kQuantifier && e.kids.size() == 2) {
@@ -189,6 +194,8 @@ class RangeChecker {
       if (price && PerTokenSized(*price) && !FoldExpr(ctx_, e))
         WarnPerToken(ctx_, e.kids[1]->span, *price, "the price of `cost(tokens, price)`");
     }
+    if (e.kind == ExprKind::kBinary && e.kids.size() == 2 && (e.op == Op::kDiv || e.op == Op::kMod))
+      Divisor(e);
     if (e.kind == ExprKind::kBinary && e.kids.size() == 2) {
       switch (e.op) {
         case Op::kEq: case Op::kNe: case Op::kLt: case Op::kLe: case Op::kGt: case Op::kGe:
@@ -290,6 +297,68 @@ class RangeChecker {
     Report(e, *side, *b, *always, forced, positive, help);
   }
 
+  // The expressions `a` proves non-zero when the other side of `a and b`
+  // (`and_side`) or `a or b` runs: `x > 0`, `x >= 1`, `x != 0` and `x == 0`,
+  // `x <= 0`, `x < 1` (either operand order), through nested and / or.
+  void NonZeroAfter(Expr& a, bool and_side, uint32_t depth) {
+    if (depth > 64) return;
+    if (a.kind == ExprKind::kBinary && a.kids.size() == 2 &&
+        a.op == (and_side ? Op::kAnd : Op::kOr)) {
+      NonZeroAfter(*a.kids[0], and_side, depth + 1);
+      NonZeroAfter(*a.kids[1], and_side, depth + 1);
+      return;
+    }
+    if (a.kind != ExprKind::kBinary || a.kids.size() != 2) return;
+    for (int i = 0; i < 2; ++i) {
+      Expr& side = *a.kids[i];
+      std::optional<Value> cv = FoldExpr(ctx_, *a.kids[1 - i]);
+      Int c = 0;
+      if (!cv || !Micros(*cv, &c) || FoldExpr(ctx_, side)) continue;
+      const Op op = i == 0 ? a.op : Mirror(a.op);
+      // and: b runs when a holds; or: when it does not (x <= c is x > c).
+      const bool nonzero = and_side ? (op == Op::kGt && c >= 0) || (op == Op::kGe && c > 0) ||
+                                          (op == Op::kNe && c == 0) || (op == Op::kLt && c <= 0) ||
+                                          (op == Op::kLe && c < 0)
+                                    : (op == Op::kLe && c >= 0) || (op == Op::kLt && c > 0) ||
+                                          (op == Op::kEq && c == 0) || (op == Op::kGe && c <= 0) ||
+                                          (op == Op::kGt && c < 0);
+      if (nonzero) nonzero_.push_back(&side);
+    }
+  }
+
+  // `365 / provider.retention_days`: a divisor whose range holds 0 (a ZDR
+  // endpoint's retention, a free endpoint's price, `max_tokens ?? 0`) makes
+  // the division fail for it, and an on_error deny rule (the default) fails
+  // closed -- a require rejects the endpoint, a `when` denies with
+  // rule_error -- where the author meant a comparison
+  // (tg_division_by_zero).
+  void Divisor(const Expr& e) {
+    if (root_ == nullptr ||
+        (root_->role != Role::kWhen && root_->role != Role::kModeWhen && root_->role != Role::kRequire))
+      return;
+    const ast::Rule& rule = ctx_.policy->rules[root_->owner];
+    if (rule.on_error != ast::OnError::kDeny) return;
+    Expr& d = *e.kids[1];
+    std::optional<Bounds> b = BoundsOf(d);
+    if (!b || b->lo > 0 || (!b->open && b->hi < 0)) return;
+    for (const Expr* g : nonzero_)
+      if (SameExpr(*g, d)) return;
+    // A let expanded into several rules: one warning at its text.
+    if (!divisions_at_.insert(std::make_tuple(static_cast<const void*>(d.span.file), d.span.begin, d.span.end)).second)
+      return;
+    const std::string text = "`" + std::string(ctx_.Text(d.span)) + "`";
+    const std::string whole = std::string(ctx_.Text(root_->expr->span));
+    const bool require = root_->role == Role::kRequire;
+    const std::string what = require ? "a require of rule `" + rule.name + "` fails closed, so it rejects such endpoints"
+                                     : "rule `" + rule.name + "` fails closed, so it denies such requests with rule_error";
+    ctx_.Warning("tg_division_by_zero", d.span,
+                 text + " may be 0 (it is " + RangeText(*b) + "): the division fails for it with "
+                 "eval_arithmetic_error, and " + what,
+                 "test it first -- `" + std::string(ctx_.Text(d.span)) + " > 0 and " + whole + "`, or `" + std::string(ctx_.Text(d.span)) +
+                     " == 0 or ...` -- or compare without dividing; `on_error skip` treats the "
+                     "rule as not fired (or keeps the endpoint) instead");
+  }
+
   // `endpoint.price_input <= 0.000005 usd`: a price per million tokens
   // compared with a per-token price (tg_price_per_token).
   void PerToken(Expr& e) {
@@ -368,6 +437,8 @@ class RangeChecker {
   std::string consequence_;
   bool depth_reported_ = false;
   std::set<std::tuple<const void*, uint32_t, uint32_t>> errors_at_, warnings_at_;
+  std::vector<const Expr*> nonzero_;  // divisors guarded where the walk is
+  std::set<std::tuple<const void*, uint32_t, uint32_t>> divisions_at_;
 };
 
 }  // namespace

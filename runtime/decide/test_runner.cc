@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <functional>
 #include <memory>
+#include <set>
 
 #include "engine/core/money.h"
 #include "engine/vm/vm.h"
@@ -355,6 +356,37 @@ struct Runner {
                    "` or `expect reason \"...\"`");
   }
 
+  // The candidate fields require `require` reads that the test's `candidate`
+  // block does not give (they read as a neutral value: `""`, false, 0, an
+  // empty set), named with the predicate: "require `P` does, which reads `f`
+  // that the `candidate` block does not give (a neutral `v`)", else "".
+  // Names the block completes count as given (`provider.name` and
+  // `provider.slug`; `endpoint.model` and its `_full` / `_variant`);
+  // `endpoint.estimated_cost` is computed or null, never neutral.
+  std::string DefaultedCandidateFields(const ast::TestDecl& t, uint32_t require) const {
+    if (require >= prog.require_infos().size()) return "";
+    const vm::RequireInfo& info = prog.require_infos()[require];
+    std::set<std::string> given;
+    for (const ast::Binding& b : t.candidate) {
+      int id = FindCandidateField(schema, b.path);
+      if (id < 0) continue;
+      const std::string& path = schema.field(id).path;
+      given.insert(path);
+      if (path == "provider.name" || path == "provider.slug") given.insert({"provider.name", "provider.slug"});
+      if (path.starts_with("endpoint.model"))
+        given.insert({"endpoint.model", "endpoint.model_full", "endpoint.model_variant"});
+    }
+    for (int slot : info.candidate_slots) {
+      int fid = schema.FieldOfSlot(ast::Scope::kCandidate, slot);
+      if (fid < 0) continue;
+      const stdlib::FieldDef& f = schema.field(fid);
+      if (!f.required || f.path == "endpoint.estimated_cost" || given.count(f.path)) continue;
+      return "require `" + info.text + "` does, which reads `" + f.path +
+             "` that the `candidate` block does not give (a neutral `" + DefaultJson(f) + "`)";
+    }
+    return "";
+  }
+
   void Run(const ast::TestDecl& t, TestResult* r) {
     r->name = t.name;
     r->file = t.span.file ? t.span.file->path : "";
@@ -670,7 +702,7 @@ struct Runner {
           int id = prog.FindRule(n);
           if (id < 0) { Fail(r, e, "no rule named `" + n + "`"); continue; }
           bool placed = false, rejected = false;
-          std::string errors;
+          std::string errors, defaulted;
           for (const vm::RequireRef& q : refs) {
             if (q.rule != static_cast<uint32_t>(id)) continue;
             placed = true;
@@ -683,7 +715,13 @@ struct Runner {
                         (res.pass ? " (`on_error skip` keeps the candidate)"
                                   : " (the rule's `on_error deny` rejects the candidate for the "
                                     "error, not by its condition)");
-            else if (!res.pass) rejected = true;
+            else if (!res.pass) {
+              // A rejection by a require reading a field the block leaves
+              // at its neutral value holds whatever the rule lists.
+              std::string d = DefaultedCandidateFields(t, q.require);
+              if (d.empty()) rejected = true;
+              else if (defaulted.empty()) defaulted = d;
+            }
           }
           const std::string want = "expected rule `" + n + "` to reject the candidate" +
                                    (e.shadow ? " in shadow mode" : "");
@@ -703,6 +741,9 @@ struct Runner {
                              n + "`)");
             else
               Fail(r, e, want + ", but it fired in " + mode + " mode: its requires are not applied");
+          } else if (!rejected && !defaulted.empty()) {
+            Fail(r, e, want + ", but only its " + defaulted + " -- a rejection for the wrong "
+                           "reason, which holds whatever the rule allows; give the field in `candidate`");
           } else if (!rejected && !errors.empty()) {
             Fail(r, e, want + ", but its require failed with an error: " + errors);
           } else if (!rejected) {

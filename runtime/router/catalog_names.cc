@@ -3,9 +3,12 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <set>
 #include <string_view>
 #include <vector>
+
+#include <re2/re2.h>
 
 #include "engine/ast/ast.h"
 #include "stdlib/names.h"
@@ -105,6 +108,10 @@ class Walker {
 
   void Walk(const Expr& e) {
     if (e.kind == ExprKind::kBinary && e.kids.size() == 2) Compare(e);
+    if (e.kids.size() == 2 && e.kids[0] && e.kids[1] &&
+        ((e.kind == ExprKind::kCall && (e.name == "starts_with" || e.name == "ends_with")) ||
+         (e.kind == ExprKind::kBinary && (e.op == Op::kContains || e.op == Op::kMatches))))
+      RegionPart(e);
     if (e.kind == ExprKind::kQuantifier && e.kids.size() == 2 && e.index >= 0 && e.kids[0] &&
         FieldOf(*e.kids[0]) == NameField::kRequestModels)
       locals_[e.index] = NameField::kRequestModel;
@@ -175,6 +182,71 @@ class Walker {
     Report(e.span, missing, known, "`" + path + "` is compared with", what,
            f == NameField::kRequestModel ? "no request the catalog serves" : "no endpoint");
     if (f == NameField::kModel || f == NameField::kRequestModel) Snapshots(e.span, path, names);
+  }
+
+  // `provider.region starts_with "eu-"` (or ends_with, contains, matches): a region
+  // name is its cloud's own -- AWS's `eu-west-2` is London, Scaleway's Paris
+  // is `fr-par`, Azure's `swedencentral` --, so a part of one picks endpoints
+  // by each cloud's naming, not by country. Warned when it holds for no
+  // region of the catalog (tg_name_not_in_catalog), or when it holds for an
+  // endpoint of a country and not for another endpoint of that same country
+  // (tg_region_not_jurisdiction): residency written so keeps or drops
+  // endpoints by their cloud, silently.
+  void RegionPart(const Expr& e) {
+    if (FieldOf(*e.kids[0]) != NameField::kRegion) return;
+    const Value* c = Constant(*e.kids[1]);
+    if (!c || c->kind != Kind::kString || c->sv().empty()) return;
+    const std::string part(c->sv());
+    const std::string op = e.kind == ExprKind::kCall ? e.name : e.op == Op::kMatches ? "matches" : "contains";
+    std::unique_ptr<re2::RE2> re;
+    if (op == "matches") {
+      re = std::make_unique<re2::RE2>(part, re2::RE2::Quiet);
+      if (!re->ok()) return;
+    }
+    auto holds = [&](const std::string& region) {
+      if (re) return re2::RE2::PartialMatch(region, *re);
+      if (op == "starts_with") return region.starts_with(part);
+      if (op == "ends_with") return region.ends_with(part);
+      return region.find(part) != std::string::npos;
+    };
+    const std::string text = "`provider.region " + op + " \"" + part + "\"`";
+    std::set<std::string> countries;
+    const Endpoint* in = nullptr;
+    const Endpoint* out = nullptr;
+    for (const Endpoint& a : catalog_.endpoints()) {
+      if (!holds(a.region)) continue;
+      countries.insert(a.jurisdiction);
+      if (out) continue;
+      for (const Endpoint& b : catalog_.endpoints()) {
+        if (b.jurisdiction == a.jurisdiction && !holds(b.region)) {
+          in = &a, out = &b;
+          break;
+        }
+      }
+    }
+    if (countries.empty()) {
+      out_->Warning("tg_name_not_in_catalog", e.span,
+                    text + " holds for no region of the catalog `" + path_ + "`, so it matches no endpoint",
+                    "the catalog writes regions as each cloud names them (`" + *regions_.begin() +
+                        "`, ...); to keep data in some countries, test `provider.jurisdiction`");
+      return;
+    }
+    if (!in) return;
+    std::string list, set;
+    for (const std::string& j : countries) {
+      list += (list.empty() ? "" : ", ") + j;
+      set += (set.empty() ? "\"" : ", \"") + j + "\"";
+    }
+    out_->Warning("tg_region_not_jurisdiction", e.span,
+                  text + " holds for endpoints in " + list +
+                      ", but tells endpoints of one country apart: it holds for `" + in->provider + "` (" +
+                      in->jurisdiction + ", region `" + in->region + "`) and not for `" + out->provider +
+                      "` (" + out->jurisdiction + ", region `" + out->region + "`) in the catalog `" +
+                      path_ + "`",
+                  "a region is named by its cloud, not by its country (AWS's `eu-west-2` is London, "
+                  "GB): to keep data in some countries test `provider.jurisdiction` -- "
+                  "`provider.jurisdiction in {" + set + "}` names the countries this test holds for; "
+                  "keep those meant");
   }
 
   // `openai/gpt-4o-2024-08-06` is a dated snapshot of `openai/gpt-4o`: the

@@ -25,7 +25,15 @@
 // dated snapshots the catalog serves (`openai/gpt-4o-2024-08-06` for
 // `openai/gpt-4o`) and the constants do not name gets the warning
 // tg_model_snapshot_not_named: a ban of the alias lets the snapshots through.
-// Cost: O(names x endpoints), once per policy load.
+// `provider.region starts_with` / `ends_with` / `contains` a constant (or
+// `matches` a pattern) is
+// warned when it holds for no region (tg_name_not_in_catalog), or when it
+// holds for an endpoint of a country and not for another endpoint of the same
+// country (tg_region_not_jurisdiction): region names are each cloud's own
+// (`eu-west-2` is London, `fr-par` Paris), so residency written so keeps or
+// drops endpoints by their cloud; the help writes `provider.jurisdiction in`.
+// Cost: O(names x endpoints), once per policy load (a region part:
+// O(endpoints^2), the catalog's size).
 #pragma once
 
 #include <string>

@@ -64,7 +64,7 @@ TEST(Operands, MoneyDividedBeforeItIsUsedWarns) {
                           "require endpoint.price_input / 1000 < 1 usd",
                           "require endpoint.price_input / 2 < 1 usd",
                           "require endpoint.price_input * 0.001 < 1 usd",
-                          "require endpoint.price_input / endpoint.price_output < 2"}) {
+                          "require endpoint.price_output > 0 usd and endpoint.price_input / endpoint.price_output < 2"}) {
     auto q = CheckSource(Rule(req));
     EXPECT_TRUE(q.ok) << req << "\n" << q.Render();
     EXPECT_EQ(q.Codes(), V{}) << req << "\n" << q.Render();

@@ -273,5 +273,46 @@ rule slow2 { require 2s > endpoint.latency_p50 }
   EXPECT_TRUE(Has(r, "help: `endpoint.latency_p50` is a number of seconds, not a duration: write `2` for 2s")) << r;
 }
 
+// A division by a number whose range holds 0 (a ZDR endpoint's
+// provider.retention_days, a free endpoint's price, max_tokens 0) errors for
+// it, and an on_error deny rule fails closed: `require 365 /
+// provider.retention_days > 12` (retention under a month) eliminated every
+// zero-retention endpoint, the ones it meant most, and checked clean.
+TEST(Ranges, DivisionByANumberThatMayBeZeroWarns) {
+  auto c = CheckSource(R"(policy "p"
+rule short_retention { require 365 / provider.retention_days > 12 }
+rule cheap { when 1000 % (request.max_tokens ?? 0) > 1 deny "x" }
+rule trial mode shadow when 1000 / (request.max_tokens ?? 0) > 1 { deny "y" }
+)");
+  const std::string r = c.Render();
+  EXPECT_TRUE(c.ok) << r;
+  EXPECT_TRUE(Has(r, "test.tg:2:38: warning[tg_division_by_zero]: `provider.retention_days` may be 0 "
+                     "(it is 0 or more): the division fails for it with "
+                     "eval_arithmetic_error, and a require of rule `short_retention` fails closed, "
+                     "so it rejects such endpoints")) << r;
+  EXPECT_TRUE(Has(r, "help: test it first -- `provider.retention_days > 0 and 365 / "
+                     "provider.retention_days > 12`, or `provider.retention_days == 0 or ...` -- "
+                     "or compare without dividing")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:3:")) << r;
+  EXPECT_TRUE(Has(r, "and rule `cheap` fails closed, so it denies such requests with rule_error")) << r;
+  // A mode condition that fails denies with rule_error too.
+  EXPECT_TRUE(Has(r, "test.tg:4:")) << r;
+  EXPECT_TRUE(Has(r, "and rule `trial` fails closed, so it denies such requests with rule_error")) << r;
+}
+
+TEST(Ranges, GuardedOrSkippedOrNonZeroDivisionsDoNotWarn) {
+  auto c = CheckSource(R"(policy "p"
+rule a { require provider.retention_days > 0 and 365 / provider.retention_days > 12 }
+rule b { require provider.retention_days == 0 or 365 / provider.retention_days > 12 }
+rule c on_error skip { require 365 / provider.retention_days > 12 }
+rule d { when 100 / request.n > 1 deny "x" }
+rule e { when 100 / 4 > request.n deny "x" }
+rule f { require endpoint.price_input >= 0.01 usd and not (1 usd / endpoint.price_input > 50) }
+)");
+  const std::string r = c.Render();
+  EXPECT_TRUE(c.ok) << r;
+  EXPECT_FALSE(Has(r, "tg_division_by_zero")) << r;
+}
+
 }  // namespace
 }  // namespace tollgate::checktest

@@ -180,5 +180,71 @@ TEST(CatalogNames, DatedSnapshotsAConstantDoesNotNameWarn) {
   EXPECT_EQ(r.find("mini"), std::string::npos) << r;
 }
 
+
+// Residency written as a region prefix: cloud region names are each cloud's
+// own (AWS's eu-west-2 is London; Scaleway's Paris is fr-par), so a prefix
+// keeps some endpoints of a country and drops others, and keeps countries
+// the author did not mean. Before, `require provider.region starts_with
+// "eu-"` checked clean against such a catalog.
+std::string RegionCatalog() {
+  auto at = [](const char* j, const char* r) {
+    return std::map<std::string, std::string>{{"jurisdiction", std::string("\"") + j + "\""},
+                                              {"region", std::string("\"") + r + "\""}};
+  };
+  return CatalogOf({
+      Ep("m@mistral", "mistralai/mistral-large", "mistral", at("FR", "eu-west-3")),
+      Ep("m@scaleway", "mistralai/mistral-large", "scaleway", at("FR", "fr-par")),
+      Ep("c@bedrock-uk", "anthropic/claude", "amazon-bedrock/eu-west-2", at("GB", "eu-west-2")),
+      Ep("c@bedrock-de", "anthropic/claude", "amazon-bedrock/eu-central-1", at("DE", "eu-central-1")),
+      Ep("g@vertex", "google/gemini", "google-vertex/europe", at("NL", "europe-west4")),
+      Ep("o@openai", "openai/gpt-4o", "openai", at("US", "us")),
+      Ep("o@azure", "openai/gpt-4o", "azure/eastus", at("US", "eastus2")),
+  });
+}
+
+std::string RegionWarnings(const std::string& policy) {
+  RouteEnv env;
+  EXPECT_TRUE(env.Setup(policy, RegionCatalog())) << env.error;
+  if (!env.policy) return "";
+  Diagnostics d;
+  runtime::WarnNamesNotInCatalog(*env.policy, env.catalog, "cat.json", &d);
+  d.Sort();
+  return d.Render();
+}
+
+TEST(CatalogNames, RegionPrefixSplittingACountryWarns) {
+  const std::string r = RegionWarnings(
+      "policy \"p\"\n"
+      "rule eu { require provider.region starts_with \"eu-\" }\n"
+      "rule us { when principal.workspace == \"x\" require provider.region contains \"us\" }\n"
+      "rule fr { when principal.workspace == \"y\" require not (provider.region ends_with \"-3\") }\n"
+      "rule re { when principal.workspace == \"z\" require provider.region matches \"^(eu|europe)-\" }\n");
+  EXPECT_NE(r.find("test.tg:2:19: warning[tg_region_not_jurisdiction]: `provider.region starts_with "
+                   "\"eu-\"` holds for endpoints in DE, FR, GB, but tells endpoints of one country "
+                   "apart: it holds for `mistral` (FR, region `eu-west-3`) and not for `scaleway` "
+                   "(FR, region `fr-par`)"),
+            std::string::npos)
+      << r;
+  EXPECT_NE(r.find("provider.jurisdiction in {\"DE\", \"FR\", \"GB\"}"), std::string::npos) << r;
+  // US: openai's `us` and azure's `eastus2` both hold `us`; nothing split.
+  EXPECT_EQ(r.find("test.tg:3:"), std::string::npos) << r;
+  EXPECT_NE(r.find("test.tg:4:"), std::string::npos) << r;
+  EXPECT_NE(r.find("`provider.region matches \"^(eu|europe)-\"` holds for endpoints in DE, FR, GB, NL"),
+            std::string::npos)
+      << r;
+}
+
+TEST(CatalogNames, RegionPrefixMatchingNoRegionWarns) {
+  const std::string r = RegionWarnings(
+      "policy \"p\"\n"
+      "rule eu { require provider.region starts_with \"EU\" }\n"
+      "rule ok { require provider.region starts_with \"eu-central\" or provider.jurisdiction == \"NL\" }\n");
+  EXPECT_NE(r.find("test.tg:2:19: warning[tg_name_not_in_catalog]: `provider.region starts_with "
+                   "\"EU\"` holds for no region of the catalog `cat.json`, so it matches no endpoint"),
+            std::string::npos)
+      << r;
+  EXPECT_EQ(r.find("test.tg:3:"), std::string::npos) << r;
+}
+
 }  // namespace
 }  // namespace tollgate::testing

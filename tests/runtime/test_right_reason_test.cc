@@ -423,5 +423,52 @@ test "code" { given { request.model: "meta/llama:free" } expect code "policy_den
   EXPECT_TRUE(Has(c, "`unknown_workspace`")) << Failures(c);
 }
 
+// 6. `expect rejected_by` by a require reading a candidate field the
+// `candidate` block leaves out: the field reads as a neutral value (`""`,
+// false, 0), which a residency allowlist rejects whatever it lists -- "a UK
+// endpoint is rejected" with `candidate { provider.name:
+// "amazon-bedrock/eu-west-2" }` passed with GB in the allowlist. Before, it
+// passed.
+TEST(TestRightReason, RejectedByADefaultedCandidateFieldFails) {
+  auto p = Compile(R"(policy "eu"
+const eu = {"DE", "FR", "GB", "IE"}
+rule eu_only { require provider.jurisdiction in eu }
+rule zdr { when context.data_class == "confidential" require provider.zdr }
+test "uk rejected, jurisdiction left out" {
+  given { request.model: "anthropic/claude" }
+  candidate { provider.name: "amazon-bedrock/eu-west-2" }
+  expect rejected_by eu_only
+}
+test "us rejected" {
+  given { request.model: "openai/gpt-4o" }
+  candidate { provider.name: "openai", provider.jurisdiction: "US" }
+  expect rejected_by eu_only
+}
+test "confidential needs zdr, zdr left out" {
+  given { context.data_class: "confidential" }
+  candidate { provider.name: "mistral", provider.jurisdiction: "FR" }
+  expect rejected_by zdr
+}
+test "confidential needs zdr" {
+  given { context.data_class: "confidential" }
+  candidate { provider.name: "mistral", provider.jurisdiction: "FR", provider.zdr: false }
+  expect rejected_by zdr
+}
+)");
+  ASSERT_TRUE(p);
+  TestReport r = RunTests(*p, Limits{});
+  const TestResult& uk = Find(r, "uk rejected, jurisdiction left out");
+  EXPECT_FALSE(uk.pass);
+  EXPECT_TRUE(Has(uk, "expected rule `eu_only` to reject the candidate, but only its require "
+                      "`provider.jurisdiction in eu` does, which reads `provider.jurisdiction` that the "
+                      "`candidate` block does not give (a neutral `\"\"`)")) << Failures(uk);
+  EXPECT_TRUE(Find(r, "us rejected").pass) << Failures(Find(r, "us rejected"));
+  const TestResult& z = Find(r, "confidential needs zdr, zdr left out");
+  EXPECT_FALSE(z.pass);
+  EXPECT_TRUE(Has(z, "reads `provider.zdr` that the `candidate` block does not give (a neutral `false`)"))
+      << Failures(z);
+  EXPECT_TRUE(Find(r, "confidential needs zdr").pass) << Failures(Find(r, "confidential needs zdr"));
+}
+
 }  // namespace
 }  // namespace tollgate::runtime
