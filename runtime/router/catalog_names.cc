@@ -227,8 +227,9 @@ class Walker {
     if (countries.empty()) {
       out_->Warning("tg_name_not_in_catalog", e.span,
                     text + " holds for no region of the catalog `" + path_ + "`, so it matches no endpoint",
-                    "the catalog writes regions as each cloud names them (`" + *regions_.begin() +
-                        "`, ...); to keep data in some countries, test `provider.jurisdiction`");
+                    "the catalog writes regions as each cloud names them" +
+                        (regions_.empty() ? std::string() : " (`" + *regions_.begin() + "`, ...)") +
+                        "; to keep data in some countries, test `provider.jurisdiction`");
       return;
     }
     if (!in) return;

@@ -212,6 +212,24 @@ std::string RegionWarnings(const std::string& policy) {
   return d.Render();
 }
 
+// A catalog with no endpoint has no region to show as an example: the
+// warning says so without one (it read the first of an empty set: "error:
+// out of memory" from `tollgate route`).
+TEST(CatalogNames, RegionPartAgainstAnEmptyCatalogWarnsWithoutAnExample) {
+  RouteEnv env;
+  ASSERT_TRUE(env.Setup("policy \"p\"\nrule eu { require provider.region starts_with \"eu-\" }\n",
+                        CatalogOf({})))
+      << env.error;
+  Diagnostics d;
+  runtime::WarnNamesNotInCatalog(*env.policy, env.catalog, "cat.json", &d);
+  const std::string r = d.Render();
+  EXPECT_NE(r.find("warning[tg_name_not_in_catalog]: `provider.region starts_with \"eu-\"` holds for no "
+                   "region of the catalog `cat.json`"),
+            std::string::npos)
+      << r;
+  EXPECT_NE(r.find("the catalog writes regions as each cloud names them; to keep data"), std::string::npos) << r;
+}
+
 TEST(CatalogNames, RegionPrefixSplittingACountryWarns) {
   const std::string r = RegionWarnings(
       "policy \"p\"\n"
