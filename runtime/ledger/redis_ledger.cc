@@ -805,6 +805,10 @@ Status RedisLedger::Snapshot(std::vector<CounterView>* out) {
       limits[i]->spent = sum - limits[i]->reserved;
       limits[i]->remaining = std::max<int64_t>(0, limits[i]->limit - sum);
     }
+    // A limit with nothing left in its window is not listed (as State::Snapshot).
+    std::erase_if(*out, [](const CounterView& v) {
+      return v.kind == CounterView::Kind::kLimit && v.spent == 0 && v.reserved == 0;
+    });
   }
   std::sort(out->begin(), out->end(), [](const CounterView& a, const CounterView& b) {
     return std::tie(a.kind, a.name, a.key, a.window, a.window_start_ms) <

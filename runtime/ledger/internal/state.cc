@@ -455,6 +455,9 @@ void State::Snapshot(std::vector<CounterView>* out) {
   for (const auto& [k, c] : counters_) out->push_back(ViewOf(*c));
   for (const auto& [k, l] : logs_) {
     Prune(l.get(), now);
+    // A limit with nothing in its window is not listed (as a budget of a past
+    // window; every store and SqliteLedger::ReadSnapshot agree).
+    if (l->sum == 0 && l->reserved == 0) continue;
     out->push_back(ViewOf(*l, now));
   }
   std::sort(out->begin(), out->end(), [](const CounterView& a, const CounterView& b) {
