@@ -174,6 +174,11 @@ std::vector<std::string> InjectionPatterns();
 // Compiles the injection score's scanners now (policy load) rather than on
 // the first call; about 2 s with Hyperscan, once per process.
 void PrepareInjectionScore();
+// Builds this thread's copies of what the builtins match with -- the
+// injection score's scanners (`injection_score`: PrepareInjectionScore
+// first) and the detectors' RE2s (`detectors`) -- so that a worker thread's
+// first request compiles nothing (vm::WarmThread).
+void WarmThread(bool injection_score, bool detectors);
 // The score by the pre-Hyperscan path (RE2::Set, every preprocessing pass):
 // the differential baseline of tests and benchmarks.
 int64_t InjectionScoreMicrosReference(std::string_view text);

@@ -24,6 +24,7 @@
 #include "engine/scan/escapes.h"
 #include "engine/scan/scanner.h"
 #include "stdlib/builtins.h"
+#include "stdlib/internal/injection_prefilter.h"
 
 namespace tollgate::stdlib {
 
@@ -688,6 +689,7 @@ std::vector<DetectorDecl> MakeDetectors() {
 // detectors once, on its first use (a few milliseconds).
 const std::vector<std::unique_ptr<RE2>>& CompiledDetectors() {
   thread_local const std::vector<std::unique_ptr<RE2>> compiled = [] {
+    scan::CountThreadLocalBuild();
     std::vector<std::unique_ptr<RE2>> v;
     RE2::Options opt;
     opt.set_log_errors(false);
@@ -855,6 +857,11 @@ bool DetectorMatches(int id, std::string_view text) {
   for (size_t r = 0, n = readings.Read(text); r < n; ++r)
     if (MatchesText(id, readings.text(r))) return true;
   return false;
+}
+
+void WarmThread(bool injection_score, bool detectors) {
+  if (injection_score) internal::WarmInjectionScoreThread();
+  if (detectors) CompiledDetectors();
 }
 
 }  // namespace tollgate::stdlib

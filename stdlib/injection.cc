@@ -1514,9 +1514,19 @@ std::vector<std::string> InjectionPatterns() {
   return out;
 }
 
-void PrepareInjectionScore() { GetFastMatcher(); }
+void PrepareInjectionScore() {
+  GetFastMatcher();
+  GetMatcher();  // its pattern -> group table is read by every score
+}
 
 namespace internal {
+void WarmInjectionScoreThread() {
+  PrepareInjectionScore();
+  const FastMatcher& f = GetFastMatcher();
+  f.phrases->WarmThread();
+  if (f.prefilter != nullptr) f.prefilter->WarmThread();
+}
+
 std::vector<PrefilterPhrase> InjectionPrefilterPhrases() { return PrefilterPhrases(); }
 const PhrasePrefilter* InjectionPrefilter() { return GetFastMatcher().prefilter.get(); }
 }  // namespace internal

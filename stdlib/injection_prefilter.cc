@@ -789,6 +789,33 @@ std::unique_ptr<PhrasePrefilter> PhrasePrefilter::Build(const std::vector<Prefil
   return std::unique_ptr<PhrasePrefilter>(new PhrasePrefilter(std::move(impl)));
 }
 
+namespace {
+// This thread's copies of the groups' RE2s (no lock shared with other
+// threads on their DFA caches), made on first use or by WarmThread.
+const std::vector<std::unique_ptr<RE2>>& LocalGroupRes(const PhrasePrefilter::Impl& m) {
+  struct Local {
+    uint64_t serial = 0;
+    std::vector<std::unique_ptr<RE2>> re;
+  };
+  thread_local Local local;
+  if (local.serial != m.serial) {
+    RE2::Options opt;
+    opt.set_case_sensitive(false);
+    opt.set_log_errors(false);
+    local.re.clear();
+    for (const std::string& p : m.group_patterns) local.re.push_back(std::make_unique<RE2>(p, opt));
+    local.serial = m.serial;
+    scan::CountThreadLocalBuild();
+  }
+  return local.re;
+}
+}  // namespace
+
+void PhrasePrefilter::WarmThread() const {
+  LocalGroupRes(*impl_);
+  if (impl_->scanner != nullptr) impl_->scanner->WarmThread();
+}
+
 bool PhrasePrefilter::Match(std::string_view text, uint32_t* mask) const {
   const Impl& m = *impl_;
   thread_local std::vector<scan::LiteralScanner::Hit> hits;
@@ -828,21 +855,7 @@ bool PhrasePrefilter::Match(std::string_view text, uint32_t* mask) const {
   std::sort(windows.begin(), windows.end(), [](const Window& a, const Window& b) {
     return a.group != b.group ? a.group < b.group : a.start < b.start;
   });
-  // This thread's copies of the groups' RE2s (no lock shared with other
-  // threads on their DFA caches).
-  struct Local {
-    uint64_t serial = 0;
-    std::vector<std::unique_ptr<RE2>> re;
-  };
-  thread_local Local local;
-  if (local.serial != m.serial) {
-    RE2::Options opt;
-    opt.set_case_sensitive(false);
-    opt.set_log_errors(false);
-    local.re.clear();
-    for (const std::string& p : m.group_patterns) local.re.push_back(std::make_unique<RE2>(p, opt));
-    local.serial = m.serial;
-  }
+  const std::vector<std::unique_ptr<RE2>>& group_res = LocalGroupRes(m);
   size_t total = 0;
   for (size_t i = 0; i < windows.size();) {
     Window w = windows[i++];
@@ -852,7 +865,7 @@ bool PhrasePrefilter::Match(std::string_view text, uint32_t* mask) const {
     if ((*mask >> w.group & 1) != 0) continue;
     total += w.end - w.start;
     if (total > 2 * text.size() + 4096) return false;  // windows cover the text: scan in full
-    const RE2& re = *local.re[w.group];
+    const RE2& re = *group_res[w.group];
     if (!re.ok()) return false;
     if (re.Match(re2::StringPiece(text.data(), text.size()), w.start, w.end, RE2::UNANCHORED,
                  nullptr, 0)) {

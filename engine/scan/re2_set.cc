@@ -32,6 +32,20 @@ thread_local LocalSets tls_sets;
 
 }  // namespace
 
+namespace {
+thread_local uint64_t tls_builds = 0;
+}  // namespace
+
+uint64_t ThreadLocalBuildCount() { return tls_builds; }
+
+}  // namespace tollgate::scan::internal
+
+namespace tollgate::scan {
+void CountThreadLocalBuild() { ++internal::tls_builds; }
+}  // namespace tollgate::scan
+
+namespace tollgate::scan::internal {
+
 uint64_t NextSerial() {
   static std::atomic<uint64_t> next{1};
   return next.fetch_add(1, std::memory_order_relaxed);
@@ -86,6 +100,7 @@ const re2::RE2::Set& PerThreadSet::Local() const {
   } else {
     // Another thread owns first_: compile this thread's own copy (once).
     std::unique_ptr<re2::RE2::Set> own = Make();
+    CountThreadLocalBuild();
     // INVARIANT: the patterns compiled in Build, so they compile again.
     set = own ? own.get() : first_.get();
     if (own) t.owned.emplace_back(serial_, std::move(own));

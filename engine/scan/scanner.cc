@@ -86,6 +86,8 @@ void DigitRunSpans(std::string_view text, const DigitRuns& p, const FoundDigitRu
 
 const char* DefaultEngineName() { return HaveHyperscan() ? "hyperscan" : "re2"; }
 
+uint64_t ThreadLocalBuilds() { return internal::ThreadLocalBuildCount(); }
+
 #ifdef TOLLGATE_HAVE_HYPERSCAN
 namespace {
 
@@ -111,6 +113,7 @@ hs_scratch_t* ScratchFor(const hs_database_t* db, uint64_t serial) {
     if (s == serial) return t.scratch;
   }
   if (hs_alloc_scratch(db, &t.scratch) != HS_SUCCESS) return nullptr;
+  CountThreadLocalBuild();
   if (t.sized.size() >= LocalScratch::kMaxSized) t.sized.clear();
   t.sized.push_back(serial);
   return t.scratch;
@@ -699,6 +702,23 @@ bool Scanner::Stream::Finish(std::vector<int>* ids) {
   return true;
 }
 
+void Scanner::WarmThread() const {
+  const Impl& m = *impl_;
+  m.all.WarmThread();
+  m.rest.WarmThread();
+  for (const auto& c : m.confirm)
+    if (c) c->WarmThread();
+#ifdef TOLLGATE_HAVE_HYPERSCAN
+  auto scratch = [](const HsDatabase& d, uint64_t serial) {
+    if (d.db != nullptr) ScratchFor(d.db, serial);
+  };
+  scratch(m.block, m.block_serial);
+  scratch(m.ascii_block, m.ascii_serial);
+  scratch(m.stream, m.stream_serial);
+  for (const auto& g : m.gated)
+    for (const auto& t : g->tiers) scratch(t->db, t->serial);
+#endif
+}
 
 // LiteralScanner (scanner.h).
 struct LiteralScanner::Impl {
@@ -707,6 +727,12 @@ struct LiteralScanner::Impl {
   uint64_t serial = internal::NextSerial();
 #endif
 };
+
+void LiteralScanner::WarmThread() const {
+#ifdef TOLLGATE_HAVE_HYPERSCAN
+  if (impl_->db.db != nullptr) ScratchFor(impl_->db.db, impl_->serial);
+#endif
+}
 
 LiteralScanner::LiteralScanner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 LiteralScanner::~LiteralScanner() = default;

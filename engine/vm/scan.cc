@@ -6,6 +6,8 @@
 #include <utility>
 
 #include "engine/scan/escapes.h"
+#include "engine/vm/internal/code.h"
+#include "engine/vm/vm.h"
 
 namespace tollgate::vm {
 
@@ -56,6 +58,7 @@ const re2::RE2& ThreadLocalCopy(const re2::RE2& re) {
     if (t.entries[i].key == &re) {
       if (!Same(*t.entries[i].copy, re)) {
         t.entries[i].copy = std::make_unique<re2::RE2>(re.pattern(), re.options());
+        scan::CountThreadLocalBuild();
       }
       t.last = i;
       return *t.entries[i].copy;
@@ -63,6 +66,7 @@ const re2::RE2& ThreadLocalCopy(const re2::RE2& re) {
   }
   if (t.entries.size() >= LocalCopies::kMax) t.entries.clear();
   t.entries.push_back({&re, std::make_unique<re2::RE2>(re.pattern(), re.options())});
+  scan::CountThreadLocalBuild();
   t.last = t.entries.size() - 1;
   return *t.entries.back().copy;
 }
@@ -95,6 +99,33 @@ bool MatchValidated(const re2::RE2& shared, int detector, std::string_view text,
   for (size_t r = 0, n = readings.Read(text); r < n; ++r)
     if (match(readings.text(r), nullptr)) return true;
   return false;
+}
+
+void WarmThread(const Program& program) {
+  const internal::Code& code = program.code();
+  bool detectors = false;
+  for (const internal::Pattern& p : code.patterns) {
+    if (p.re) ThreadLocalCopy(*p.re);
+    detectors = detectors || p.detector >= 0;
+  }
+  for (const internal::ScanGroup& g : code.groups) {
+    if (g.scanner) g.scanner->WarmThread();
+    for (const internal::ScanPattern& p : g.patterns) {
+      if (p.confirm) ThreadLocalCopy(*p.confirm);
+      detectors = detectors || p.detector >= 0;
+    }
+  }
+  for (const RedactInfo& r : code.redactions) detectors = detectors || r.detector >= 0;
+  bool injection_score = false;
+  const std::vector<stdlib::BuiltinDecl>& builtins = stdlib::Builtins();
+  for (const internal::Instr& in : code.code) {
+    if (in.op() == internal::Op::kCALL && in.a < builtins.size() &&
+        builtins[in.a].name == "dlp.injection_score") {
+      injection_score = true;
+      break;
+    }
+  }
+  stdlib::WarmThread(injection_score, detectors);
 }
 
 }  // namespace tollgate::vm

@@ -143,6 +143,15 @@ struct DeclarationValue {
 bool EvalDeclaration(const Program& program, KeyKind kind, uint32_t index, const Record& request,
                      DeclarationValue* out, RuleError* err, const Record* candidate = nullptr);
 
+// Builds this thread's copies of everything `program` matches with -- its
+// scan groups' scanners (RE2 sets, Hyperscan scratch), its single patterns,
+// the detectors' and the injection score's matchers when it uses them -- so
+// that the thread's first evaluation compiles nothing. Evaluation builds
+// them on first use anyway (each thread has its own: no shared lock); a
+// server calls this on every worker thread when it loads a policy, to keep
+// that cost (milliseconds per thread) off the first requests.
+void WarmThread(const Program& program);
+
 // Human-readable bytecode listing (`tollgate disasm`): constants, scan
 // groups, rule index, then each rule's entry points with source lines.
 std::string Disassemble(const Program& program);

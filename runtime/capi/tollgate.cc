@@ -16,6 +16,7 @@
 #include <system_error>
 
 #include "engine/engine.h"
+#include "engine/vm/vm.h"
 #include "runtime/router/accounts.h"
 #include "runtime/router/catalog.h"
 #include "runtime/decide/decide.h"
@@ -346,6 +347,16 @@ const char* tollgate_policy_name(const tollgate_policy* policy) {
 
 const char* tollgate_policy_version(const tollgate_policy* policy) {
   return ValidPolicy(policy) ? policy->version.c_str() : nullptr;
+}
+
+void tollgate_warm_thread(const tollgate_policy* policy) {
+  if (!ValidPolicy(policy)) return;
+  try {
+    vm::WarmThread(policy->policy->program());
+    runtime::WarmDecoderThread(policy->policy->schema());
+  } catch (...) {
+    // Out of memory: the first evaluation builds them instead.
+  }
 }
 
 tollgate_evaluator* tollgate_evaluator_new(void) {

@@ -155,6 +155,14 @@ TOLLGATE_API const char *tollgate_policy_version(const tollgate_policy *policy);
 TOLLGATE_API tollgate_evaluator *tollgate_evaluator_new(void);
 TOLLGATE_API void tollgate_evaluator_free(tollgate_evaluator *evaluator);
 
+/* Builds the calling thread's copies of what evaluating `policy` matches
+ * with (its patterns' RE2 sets, Hyperscan scratch, the detectors and the
+ * injection score) and its input decoding plan. Each thread otherwise
+ * builds them on its first evaluation of the policy (no lock is shared
+ * between threads), a few milliseconds for a policy with content rules;
+ * a server calls this on each worker thread when it loads a policy. */
+TOLLGATE_API void tollgate_warm_thread(const tollgate_policy *policy);
+
 /* Decodes the decision input `input` (JSON, `input_len` bytes), evaluates
  * it and sets *decision_json to the decision document. `error` may be NULL.
  * A deny is TOLLGATE_OK. Cost: ~1-2 us per KB to decode, then the rules

@@ -714,6 +714,8 @@ net::awaitable<bool> Server::Impl::Admin(ClientStream& stream, Request& req, con
     } else {
       ok = false, fail_status = 404, fail_code = "not_found", error = "no such admin endpoint `" + path + "`";
     }
+    // Every POST above that succeeded changed the live or shadow policy.
+    if (ok && req.method() == http::verb::post) WarmWorkers();
     if (!ok) {
       res = Json(fail_status, OpenAIError(fail_status, fail_code,
                                           fail_code == "policy_invalid" ? "the policy was refused; the live version is unchanged" : error));
@@ -820,6 +822,10 @@ std::unique_ptr<Server> Server::Create(Service* service, std::string* error) {
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
+void Server::Impl::WarmWorkers() {
+  for (auto& w : workers) net::post(w->io, [this] { svc.WarmThread(); });
+}
+
 int Server::Run() {
   Impl& m = *impl_;
   m.signals = std::make_unique<net::signal_set>(m.worker0().io, SIGHUP, SIGTERM, SIGINT);
@@ -830,6 +836,7 @@ int Server::Run() {
         net::post(m.blocking, [&] {
           std::string error;
           if (m.svc.ReloadFromDisk(&error)) {
+            m.WarmWorkers();
             m.svc.log().info("{{\"event\":\"policy_reloaded\",\"version\":\"{}\"}}", m.svc.live()->version);
           } else {
             m.svc.log().error("{{\"event\":\"policy_reload_refused\",\"error\":{}}}",
@@ -844,6 +851,7 @@ int Server::Run() {
     });
   };
   arm();
+  m.WarmWorkers();  // each thread's first task, before any request
   net::co_spawn(m.worker0().io, m.Accept(), net::detached);
   std::vector<std::thread> threads;
   for (size_t i = 1; i < m.workers.size(); ++i) {

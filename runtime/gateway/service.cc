@@ -932,6 +932,14 @@ void Service::DropShadow() {
   shadow_.reset();
 }
 
+void Service::WarmThread() const {
+  for (const std::shared_ptr<const PolicySet>& set : {live(), shadow()}) {
+    if (!set) continue;
+    vm::WarmThread(set->policy->program());
+    runtime::WarmDecoderThread(set->policy->schema());
+  }
+}
+
 std::shared_ptr<const PolicySet> Service::live() const {
   std::lock_guard<std::mutex> lock(mu_);
   return live_;

@@ -1738,6 +1738,12 @@ bool DecodeCandidate(std::string_view json, const stdlib::Schema& schema, const 
   return DecodeGuarded(json, schema, limits, DecodeOptions{}, true, out, present, err);
 }
 
+void WarmDecoderThread(const stdlib::Schema& schema) {
+  Scratch& s = GetScratch();
+  s.PlanFor(schema);
+  s.PlanFor(schema, /*candidate=*/true);
+}
+
 bool MentionsCandidate(std::string_view json) {
   static constexpr std::string_view kKey = "\"candidate\"";
   return ::memmem(json.data(), json.size(), kKey.data(), kKey.size()) != nullptr;

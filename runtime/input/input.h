@@ -137,6 +137,11 @@ bool DecodeCandidate(std::string_view json, const stdlib::Schema& schema, const 
 // where std::string_view::find stops at every quote of the document.
 bool MentionsCandidate(std::string_view json);
 
+// Builds this thread's decoding plans for `schema` (the request's and the
+// `candidate` member's) now; the first DecodeInput of a thread would
+// otherwise (vm::WarmThread says why a server does this).
+void WarmDecoderThread(const stdlib::Schema& schema);
+
 // Renders an InputError as {"error": {"code", "message", "path"}} (one line).
 std::string InputErrorJson(const InputError& err);
 

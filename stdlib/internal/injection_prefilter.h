@@ -71,6 +71,8 @@ class PhrasePrefilter {
   // match, and the caller scans in full. No lock; allocates only when a
   // thread's buffers grow (and on its first call).
   bool Match(std::string_view text, uint32_t* mask) const;
+  // Builds this thread's copies (its group RE2s, Hyperscan scratch) now.
+  void WarmThread() const;
 
   const std::vector<PrefilterPlan>& plans() const;
   // Every literal looked for (the keys, then U+212A and U+017F), and those
@@ -96,5 +98,9 @@ size_t PrefilterWalk(std::string_view text, size_t at, int budget, bool left, bo
 // (null when built without Hyperscan).
 std::vector<PrefilterPhrase> InjectionPrefilterPhrases();
 const PhrasePrefilter* InjectionPrefilter();
+
+// This thread's copies of the injection score's scanners, now
+// (stdlib::WarmThread; defined in stdlib/injection.cc).
+void WarmInjectionScoreThread();
 
 }  // namespace tollgate::stdlib::internal

@@ -12,6 +12,11 @@
 #include <re2/re2.h>
 #include <re2/set.h>
 
+namespace tollgate::scan {
+// Counts one per-thread build on this thread (ThreadLocalBuilds, scanner.h).
+void CountThreadLocalBuild();
+}  // namespace tollgate::scan
+
 namespace tollgate::scan::internal {
 
 class PerThreadSet {
@@ -26,6 +31,10 @@ class PerThreadSet {
   // Appends the ids of the patterns matching somewhere in `text` (unsorted).
   // Returns false when RE2 ran out of DFA memory.
   bool Match(std::string_view text, std::vector<int>* out) const;
+  // Makes this thread's copy now (Scanner::WarmThread).
+  void WarmThread() const {
+    if (!ids_.empty()) Local();
+  }
 
  private:
   const re2::RE2::Set& Local() const;
@@ -40,5 +49,8 @@ class PerThreadSet {
 
 // Process-unique serial numbers (per-thread caches key on them).
 uint64_t NextSerial();
+
+// Per-thread builds made on this thread (scan::ThreadLocalBuilds).
+uint64_t ThreadLocalBuildCount();
 
 }  // namespace tollgate::scan::internal

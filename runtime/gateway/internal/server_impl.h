@@ -355,6 +355,10 @@ struct Server::Impl {
   // `grace`: keep accepting for drain_grace_ms first (SIGTERM, Stop); a
   // second call ends the grace period.
   void StartDrain(bool grace);
+  // Has every I/O thread build its copies of what the policies now loaded
+  // match with (Service::WarmThread), as its next task: after a policy
+  // change, so that no request pays for it.
+  void WarmWorkers();
 };
 
 }  // namespace tollgate::gateway
