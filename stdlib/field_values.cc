@@ -101,6 +101,20 @@ constexpr FieldRange kFieldRanges[] = {
      "99.9%); the catalog and the decoder refuse anything else"},
 };
 
+// INVARIANT: every path is an optional request field of stdlib/schema.json
+// of type bool (is_bool) or string, and the router (or the gateway, for
+// `stream`) treats the field's absence as this value (tests check the types).
+constexpr AbsentMeaning kAbsentMeanings[] = {
+    {"request.stream", "false", true, "does not stream"},
+    {"request.service_tier", "auto", false, "is routed to the tier its model suffix says, as `auto`"},
+    {"request.provider.allow_fallbacks", "true", true, "lets the router try other providers"},
+    {"request.provider.require_parameters", "false", true,
+     "keeps endpoints that ignore some of its parameters"},
+    {"request.provider.zdr", "false", true, "asks for no zero-data-retention endpoint"},
+    {"request.provider.data_collection", "allow", false,
+     "lets the router use endpoints that collect data"},
+};
+
 std::string Lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
@@ -145,6 +159,16 @@ const FieldRange* FindFieldRange(std::string_view path) {
   for (const FieldRange& f : kFieldRanges)
     if (f.path == path) return &f;
   return nullptr;
+}
+
+const AbsentMeaning* FindAbsentMeaning(std::string_view path) {
+  for (const AbsentMeaning& m : kAbsentMeanings)
+    if (m.path == path) return &m;
+  return nullptr;
+}
+
+std::string AbsentLiteral(const AbsentMeaning& m) {
+  return m.is_bool ? std::string(m.value) : "\"" + std::string(m.value) + "\"";
 }
 
 bool IsKnownQuantization(std::string_view q) {

@@ -157,6 +157,38 @@ const FieldRange* FindFieldRange(std::string_view path);
 // Every row, in table order.
 std::span<const FieldRange> FieldRanges();
 
+// What a request that leaves an optional field out asks for, where the
+// gateway gives that a meaning: OpenAI's API streams only when `stream` is
+// true, OpenRouter's router allows fallbacks unless `allow_fallbacks` is
+// false, and so on (the router reads these fields so: runtime/router). Such
+// a field compared with that very value (`request.stream == false`) or
+// defaulted to another (`request.provider.allow_fallbacks ?? false`) reads
+// a request that leaves it out unlike one that sends what it means: the
+// checker warns (tg_absent_means_default) and its help for an unguarded read
+// writes this value as the default. The table, kAbsentMeanings in
+// field_values.cc:
+//
+//   request.stream                       false    no streaming
+//   request.service_tier                 "auto"   the tier the model suffix says
+//   request.provider.allow_fallbacks     true     other providers after `order`
+//   request.provider.require_parameters  false
+//   request.provider.zdr                 false    (an account may still demand it)
+//   request.provider.data_collection     "allow"  (an account may still deny it)
+//
+// request.temperature is not listed: its default is the upstream's (1 for
+// OpenAI, other values elsewhere), not the gateway's.
+struct AbsentMeaning {
+  std::string_view path;   // schema path of an optional bool or string field
+  std::string_view value;  // what absence means: `true` / `false`, or the string
+  bool is_bool;
+  std::string_view what;   // "does not stream"
+};
+// The row of the schema field `path`, or null when absence means nothing
+// the gateway defines (a schema extension's fields never have one).
+const AbsentMeaning* FindAbsentMeaning(std::string_view path);
+// The value as a policy writes it: `false`, `"allow"`.
+std::string AbsentLiteral(const AbsentMeaning& m);
+
 // The catalog's quantization names, in its order ("int4", ..., "unknown").
 bool IsKnownQuantization(std::string_view q);
 // ISO 3166-1 alpha-2 codes, officially assigned, upper case ("DE"; not "UK", "EU").
