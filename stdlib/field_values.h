@@ -30,6 +30,8 @@
 //     .ignore
 //   context.data_class, .environment,   lower-case text                  confidential
 //     .tags
+//   request.parameters                  a body member that is a model    temperature
+//                                       parameter, as endpoints list it
 //
 // The request.provider.* preferences (OpenRouter's) other than
 // sort_partition, and request.service_tier, are not checked by the decoder
@@ -75,6 +77,7 @@ enum class Shape : uint8_t {
   kSortPartition,    // model | none
   kServiceTier,      // auto | default | flex | priority (OpenAI's service_tier)
   kLowerText,        // any text without an upper-case ASCII letter (lower-cased labels)
+  kParameterName,    // a body member as request.parameters names it (ParameterAlias, IsNotParameter)
 };
 
 struct ShapedField {
@@ -188,6 +191,24 @@ struct AbsentMeaning {
 const AbsentMeaning* FindAbsentMeaning(std::string_view path);
 // The value as a policy writes it: `false`, `"allow"`.
 std::string AbsentLiteral(const AbsentMeaning& m);
+
+// request.parameters: the names of the body's model parameters, as
+// endpoints list them in `supported_parameters` (what require_parameters
+// compares). The decoder writes an alias under the parameter it stands for
+// and leaves out the members that are no model parameter, so a policy
+// comparing request.parameters with one of those never matches
+// (`"functions" in request.parameters`: Shape::kParameterName).
+//
+// The parameter the body member `member` stands for: `max_tokens` for
+// `max_completion_tokens`, `tools` for the deprecated `functions`,
+// `tool_choice` for `function_call`; "" for any other member.
+std::string_view ParameterAlias(std::string_view member);
+// True for a body member that is a transport, routing or metadata option,
+// never a model parameter: `debug`, `messages`, `metadata`, `model`,
+// `models`, `plugins`, `preset`, `provider`, `route`, `service_tier`,
+// `session_id`, `store`, `stream`, `stream_options`, `transforms`, `usage`,
+// `user`. Cost: O(log n).
+bool IsNotParameter(std::string_view member);
 
 // The catalog's quantization names, in its order ("int4", ..., "unknown").
 bool IsKnownQuantization(std::string_view q);

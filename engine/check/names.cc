@@ -108,6 +108,10 @@ std::string Holds(Shape s, bool assigned_only) {
                            : "is an upper-case ISO 3166-1 alpha-2 country code";
     case Shape::kVariant: return "holds a variant suffix without its `:` (`free`, `nitro`, ...)";
     case Shape::kModelSlug: return "holds model slugs with at most one variant suffix";
+    case Shape::kParameterName:
+      return "holds the body's model parameters as endpoints list them (`max_completion_tokens` "
+             "as `max_tokens`, `functions` as `tools`, `function_call` as `tool_choice`; no "
+             "transport or routing member)";
     default: return "is " + stdlib::Describe(s);
   }
 }

@@ -512,5 +512,37 @@ rule ok { when any m in request.messages: m.role in {"user", "tool"} and m.conte
   EXPECT_EQ(Count(r, "tg_name_never_matches"), 2u) << r;
 }
 
+// request.parameters holds the model parameters of the body as the router
+// matches them against supported_parameters: `max_completion_tokens` is
+// `max_tokens`, the deprecated `functions` / `function_call` are `tools` /
+// `tool_choice`, and transport or routing members (`stream`, `user`,
+// `service_tier`, ...) are never in it. `when "functions" in
+// request.parameters deny` checked clean and passed every legacy
+// function-calling client.
+TEST(Names, RequestParametersNeverHoldAliasesOrTransportMembers) {
+  auto c = CheckSource(R"(policy "p"
+rule legacy { when "functions" in request.parameters deny 400 "the functions API is retired" }
+rule o1 { when request.parameters has "max_completion_tokens" deny 400 "x" }
+rule forced { when any p in request.parameters: p == "function_call" deny 400 "x" }
+rule streams { when "stream" in request.parameters deny 400 "x" }
+rule tier { when length(intersection(request.parameters, {"service_tier", "user"})) > 0 deny 400 "x" }
+rule ok { when "tools" in request.parameters or "max_tokens" in request.parameters or "n" in request.parameters deny 400 "x" }
+rule ok2 { when request.parameters has "tool_choice" or "response_format" in request.parameters deny 400 "x" }
+)");
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_EQ(Count(r, "warning[tg_name_never_matches]"), 5u) << r;
+  EXPECT_TRUE(Has(r, "test.tg:2:20: warning[tg_name_never_matches]: `request.parameters` holds the body's "
+                     "model parameters as endpoints list them")) << r;
+  EXPECT_TRUE(Has(r, "and never equals `functions`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `tools`")) << r;
+  EXPECT_TRUE(Has(r, "never equals `max_completion_tokens`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `max_tokens`")) << r;
+  EXPECT_TRUE(Has(r, "never equals `function_call`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `tool_choice`")) << r;
+  EXPECT_TRUE(Has(r, "never equals `stream`")) << r;
+  EXPECT_TRUE(Has(r, "never equals `service_tier` or `user`")) << r;
+}
+
 }  // namespace
-}  // namespace tollgate::checktest\n
+}  // namespace tollgate::checktest
