@@ -544,5 +544,29 @@ rule ok2 { when request.parameters has "tool_choice" or "response_format" in req
   EXPECT_TRUE(Has(r, "never equals `service_tier` or `user`")) << r;
 }
 
+// A raw invisible character or non-ASCII space in a string constant -- a
+// zero-width space or a no-break space pasted with a group name from a chat
+// or a web page -- is not seen in the policy text, and the constant never
+// equals what a request carries: `"legal<U+200B>" in principal.groups`
+// checked clean and never fired. Written as an escape (`\u200b`) it is meant.
+TEST(Names, InvisibleCharactersInStringsWarn) {
+  auto c = CheckSource("policy \"p\"\n"
+                       "const cleared = {\"legal\xe2\x80\x8b\", \"finance\"}\n"
+                       "rule r { when length(intersection(principal.groups, cleared)) == 0 deny \"x\" }\n"
+                       "rule s { when context.data_class == \"confidential\xc2\xa0\" deny \"y\" }\n"
+                       "rule t { when any x in request.tools: x == \"sh\xc2\xad" "ell\" deny \"z\" }\n"
+                       "rule ok { when \"legal\\u200b\" in principal.groups deny \"emoji \xe2\x9d\xa4\xef\xb8\x8f and caf\xc3\xa9\" }\n"
+                       "rule ok2 { when request.content contains \"caf\xc3\xa9\" deny \"\xe2\x80\x8b in a message is not compared\" }\n");
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_EQ(Count(r, "warning[tg_invisible_character]"), 3u) << r;
+  EXPECT_TRUE(Has(r, "test.tg:2:18: warning[tg_invisible_character]: the string `legal\\u200b` holds "
+                     "U+200B (zero width space), which the policy text does not show: it equals only a "
+                     "value holding the same character")) << r;
+  EXPECT_TRUE(Has(r, "help: delete it, or write it as the escape `\\u200b` if it is meant")) << r;
+  EXPECT_TRUE(Has(r, "U+00A0 (no-break space)")) << r;
+  EXPECT_TRUE(Has(r, "U+00AD (soft hyphen)")) << r;
+}
+
 }  // namespace
 }  // namespace tollgate::checktest
