@@ -1,6 +1,7 @@
 // The values of the enumerated and shaped fields (see field_values.h).
 #include "stdlib/field_values.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstdio>
@@ -61,6 +62,18 @@ constexpr ShapedField kShapedFields[] = {
     {"context.data_class", S::kLowerText, S::kNone, ""},
     {"context.environment", S::kLowerText, S::kNone, ""},
     {"context.tags", S::kLowerText, S::kNone, ""},
+    // Written by the decoder under the parameter's name (ParameterAlias),
+    // transport members left out (IsNotParameter).
+    {"request.parameters", S::kParameterName, S::kNone, ""},
+};
+
+// Body members that are transport or routing options, not model parameters:
+// they never go into request.parameters (require_parameters ignores them).
+// INVARIANT: sorted (binary search).
+constexpr std::string_view kNotParameters[] = {
+    "debug", "messages", "metadata", "model", "models", "plugins", "preset", "provider",
+    "route", "service_tier", "session_id", "store", "stream", "stream_options", "transforms",
+    "usage", "user",
 };
 
 constexpr int64_t kNoEnd = INT64_MAX;
@@ -99,6 +112,20 @@ constexpr FieldRange kFieldRanges[] = {
     {"endpoint.uptime", 0, kMicros,
      "`endpoint.uptime` is a fraction from 0 to 1, as the catalog's `observed.uptime` (0.999 is "
      "99.9%); the catalog and the decoder refuse anything else"},
+};
+
+// INVARIANT: every path is an optional request field of stdlib/schema.json
+// of type bool (is_bool) or string, and the router (or the gateway, for
+// `stream`) treats the field's absence as this value (tests check the types).
+constexpr AbsentMeaning kAbsentMeanings[] = {
+    {"request.stream", "false", true, "does not stream"},
+    {"request.service_tier", "auto", false, "is routed to the tier its model suffix says, as `auto`"},
+    {"request.provider.allow_fallbacks", "true", true, "lets the router try other providers"},
+    {"request.provider.require_parameters", "false", true,
+     "keeps endpoints that ignore some of its parameters"},
+    {"request.provider.zdr", "false", true, "asks for no zero-data-retention endpoint"},
+    {"request.provider.data_collection", "allow", false,
+     "lets the router use endpoints that collect data"},
 };
 
 std::string Lower(std::string_view s) {
@@ -147,6 +174,27 @@ const FieldRange* FindFieldRange(std::string_view path) {
   return nullptr;
 }
 
+const AbsentMeaning* FindAbsentMeaning(std::string_view path) {
+  for (const AbsentMeaning& m : kAbsentMeanings)
+    if (m.path == path) return &m;
+  return nullptr;
+}
+
+std::string AbsentLiteral(const AbsentMeaning& m) {
+  return m.is_bool ? std::string(m.value) : "\"" + std::string(m.value) + "\"";
+}
+
+std::string_view ParameterAlias(std::string_view member) {
+  if (member == "max_completion_tokens") return "max_tokens";
+  if (member == "functions") return "tools";
+  if (member == "function_call") return "tool_choice";
+  return "";
+}
+
+bool IsNotParameter(std::string_view member) {
+  return std::binary_search(std::begin(kNotParameters), std::end(kNotParameters), member);
+}
+
 bool IsKnownQuantization(std::string_view q) {
   for (std::string_view k : kQuantizations)
     if (k == q) return true;
@@ -188,6 +236,7 @@ bool Fits(Shape s, std::string_view v) {
       for (char c : v)
         if (c >= 'A' && c <= 'Z') return false;
       return true;
+    case S::kParameterName: return ParameterAlias(v).empty() && !IsNotParameter(v);
   }
   return true;
 }
@@ -218,6 +267,7 @@ std::string Respell(Shape s, std::string_view v) {
     case S::kSortPartition:
     case S::kServiceTier: r = Lower(t); break;
     case S::kLowerText: return Lower(v);  // as the decoder reads it: spaces kept
+    case S::kParameterName: return std::string(ParameterAlias(v));  // "" for a transport member
   }
   return Fits(s, r) ? r : "";
 }
@@ -246,6 +296,10 @@ std::string Describe(Shape s) {
     case S::kSortPartition: return "`model` or `none`";
     case S::kServiceTier: return "`auto`, `default`, `flex` or `priority`";
     case S::kLowerText: return "lower case (the decoder lower-cases its ASCII letters)";
+    case S::kParameterName:
+      return "a model parameter of the body such as `temperature` or `tools`; a transport or "
+             "routing member (`stream`, `service_tier`, `user`, `metadata`, ...) is never one: read "
+             "`request.stream` or `request.service_tier` instead";
     case S::kQuantization: {
       std::string out = "one of ";
       for (std::string_view q : kQuantizations) {

@@ -30,6 +30,8 @@
 //     .ignore
 //   context.data_class, .environment,   lower-case text                  confidential
 //     .tags
+//   request.parameters                  a body member that is a model    temperature
+//                                       parameter, as endpoints list it
 //
 // The request.provider.* preferences (OpenRouter's) other than
 // sort_partition, and request.service_tier, are not checked by the decoder
@@ -75,6 +77,7 @@ enum class Shape : uint8_t {
   kSortPartition,    // model | none
   kServiceTier,      // auto | default | flex | priority (OpenAI's service_tier)
   kLowerText,        // any text without an upper-case ASCII letter (lower-cased labels)
+  kParameterName,    // a body member as request.parameters names it (ParameterAlias, IsNotParameter)
 };
 
 struct ShapedField {
@@ -156,6 +159,56 @@ struct FieldRange {
 const FieldRange* FindFieldRange(std::string_view path);
 // Every row, in table order.
 std::span<const FieldRange> FieldRanges();
+
+// What a request that leaves an optional field out asks for, where the
+// gateway gives that a meaning: OpenAI's API streams only when `stream` is
+// true, OpenRouter's router allows fallbacks unless `allow_fallbacks` is
+// false, and so on (the router reads these fields so: runtime/router). Such
+// a field compared with that very value (`request.stream == false`) or
+// defaulted to another (`request.provider.allow_fallbacks ?? false`) reads
+// a request that leaves it out unlike one that sends what it means: the
+// checker warns (tg_absent_means_default) and its help for an unguarded read
+// writes this value as the default. The table, kAbsentMeanings in
+// field_values.cc:
+//
+//   request.stream                       false    no streaming
+//   request.service_tier                 "auto"   the tier the model suffix says
+//   request.provider.allow_fallbacks     true     other providers after `order`
+//   request.provider.require_parameters  false
+//   request.provider.zdr                 false    (an account may still demand it)
+//   request.provider.data_collection     "allow"  (an account may still deny it)
+//
+// request.temperature is not listed: its default is the upstream's (1 for
+// OpenAI, other values elsewhere), not the gateway's.
+struct AbsentMeaning {
+  std::string_view path;   // schema path of an optional bool or string field
+  std::string_view value;  // what absence means: `true` / `false`, or the string
+  bool is_bool;
+  std::string_view what;   // "does not stream"
+};
+// The row of the schema field `path`, or null when absence means nothing
+// the gateway defines (a schema extension's fields never have one).
+const AbsentMeaning* FindAbsentMeaning(std::string_view path);
+// The value as a policy writes it: `false`, `"allow"`.
+std::string AbsentLiteral(const AbsentMeaning& m);
+
+// request.parameters: the names of the body's model parameters, as
+// endpoints list them in `supported_parameters` (what require_parameters
+// compares). The decoder writes an alias under the parameter it stands for
+// and leaves out the members that are no model parameter, so a policy
+// comparing request.parameters with one of those never matches
+// (`"functions" in request.parameters`: Shape::kParameterName).
+//
+// The parameter the body member `member` stands for: `max_tokens` for
+// `max_completion_tokens`, `tools` for the deprecated `functions`,
+// `tool_choice` for `function_call`; "" for any other member.
+std::string_view ParameterAlias(std::string_view member);
+// True for a body member that is a transport, routing or metadata option,
+// never a model parameter: `debug`, `messages`, `metadata`, `model`,
+// `models`, `plugins`, `preset`, `provider`, `route`, `service_tier`,
+// `session_id`, `store`, `stream`, `stream_options`, `transforms`, `usage`,
+// `user`. Cost: O(log n).
+bool IsNotParameter(std::string_view member);
 
 // The catalog's quantization names, in its order ("int4", ..., "unknown").
 bool IsKnownQuantization(std::string_view q);

@@ -24,8 +24,11 @@
 #include "stdlib/names.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cstdio>
 #include <functional>
 #include <initializer_list>
+#include <set>
 #include <string_view>
 #include <utility>
 #include <unordered_set>
@@ -108,6 +111,10 @@ std::string Holds(Shape s, bool assigned_only) {
                            : "is an upper-case ISO 3166-1 alpha-2 country code";
     case Shape::kVariant: return "holds a variant suffix without its `:` (`free`, `nitro`, ...)";
     case Shape::kModelSlug: return "holds model slugs with at most one variant suffix";
+    case Shape::kParameterName:
+      return "holds the body's model parameters as endpoints list them (`max_completion_tokens` "
+             "as `max_tokens`, `functions` as `tools`, `function_call` as `tool_choice`; no "
+             "transport or routing member)";
     default: return "is " + stdlib::Describe(s);
   }
 }
@@ -1083,13 +1090,90 @@ void VariantBypass(Context& ctx) {
   }
 }
 
+// The name of a code point a policy's string should not hold raw: a
+// default-ignorable one (zero width, joiners, marks, bidi controls, BOM,
+// soft hyphen) or a space other than U+0020; nullptr for any other. Not
+// judged: variation selectors and U+200D, which emoji sequences hold.
+const char* InvisibleName(uint32_t cp) {
+  switch (cp) {
+    case 0x00A0: return "no-break space";
+    case 0x00AD: return "soft hyphen";
+    case 0x034F: return "combining grapheme joiner";
+    case 0x061C: return "arabic letter mark";
+    case 0x1680: return "ogham space mark";
+    case 0x180E: return "mongolian vowel separator";
+    case 0x200B: return "zero width space";
+    case 0x200C: return "zero width non-joiner";
+    case 0x200E: return "left-to-right mark";
+    case 0x200F: return "right-to-left mark";
+    case 0x2028: return "line separator";
+    case 0x2029: return "paragraph separator";
+    case 0x202F: return "narrow no-break space";
+    case 0x205F: return "medium mathematical space";
+    case 0x2060: return "word joiner";
+    case 0x3000: return "ideographic space";
+    case 0x3164: return "hangul filler";
+    case 0xFEFF: return "zero width no-break space";
+    default: break;
+  }
+  if (cp >= 0x2000 && cp <= 0x200A) return "space";
+  if (cp >= 0x202A && cp <= 0x202E) return "bidirectional formatting character";
+  if (cp >= 0x2061 && cp <= 0x206F) return "invisible formatting character";
+  if (cp >= 0xE0000 && cp <= 0xE007F) return "tag character";
+  return nullptr;
+}
+
+// Warns once per string literal whose source text holds a raw invisible
+// character (InvisibleName): `"legal<U+200B>"` reads as `legal` in every
+// editor and review, and equals only a value holding the same character.
+// The source is read, not the value, so an escape (`\u200b`) is taken as
+// meant. Messages are not compared with anything and are not judged.
+void InvisibleCharacters(Context& ctx, const Expr& e, std::set<std::pair<const void*, uint32_t>>* seen,
+                         uint32_t depth) {
+  if (depth > 512) return;
+  for (const auto& k : e.kids) InvisibleCharacters(ctx, *k, seen, depth + 1);
+  if (e.kind != ExprKind::kLiteral || e.value.kind != Kind::kString) return;
+  const std::string_view text = ctx.Text(e.span);
+  for (size_t i = 0; i < text.size();) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    size_t len = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 1;
+    if (i + len > text.size()) break;
+    uint32_t cp = len == 1 ? b : b & (0x7F >> len);
+    for (size_t j = 1; j < len; ++j) cp = (cp << 6) | (static_cast<unsigned char>(text[i + j]) & 0x3F);
+    const char* name = InvisibleName(cp);
+    if (!name) {
+      i += len;
+      continue;
+    }
+    if (!seen->insert({e.span.file, e.span.begin}).second) return;
+    char hex[16];
+    std::snprintf(hex, sizeof hex, cp > 0xFFFF ? "%06X" : "%04X", unsigned(cp));
+    std::string esc = hex;
+    for (char& c : esc) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    esc = cp > 0xFFFF ? "U+" + std::string(hex) : "\\u" + esc;
+    // The string as it reads, the character shown as its escape.
+    std::string shown(text.substr(1, text.size() >= 2 ? text.size() - 2 : 0));
+    const size_t at = i >= 1 ? i - 1 : 0;
+    if (at <= shown.size()) shown.replace(at, len, esc);
+    ctx.Warning("tg_invisible_character", e.span,
+                "the string `" + shown + "` holds U+" + hex + " (" + name +
+                    "), which the policy text does not show: it equals only a value holding the "
+                    "same character",
+                cp > 0xFFFF ? std::string("delete it")
+                            : "delete it, or write it as the escape `" + esc + "` if it is meant");
+    return;
+  }
+}
+
 bool Names(Context& ctx) {
   const int before = ctx.errors;
   NameChecker n(ctx);
+  std::set<std::pair<const void*, uint32_t>> invisible_seen;
   for (const auto& root : CollectRoots(*ctx.policy)) {
     n.Reset();
     n.Walk(*root.expr, 1);
     n.NegativeLimit(root);
+    if (root.role != Role::kMessage) InvisibleCharacters(ctx, *root.expr, &invisible_seen, 1);
   }
   FallbackUnchecked(ctx);
   VariantBypass(ctx);

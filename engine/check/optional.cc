@@ -27,11 +27,24 @@
 // body never leave it. Anything else: the read must be guarded or defaulted.
 //
 // Test blocks and consts are not checked (they are constants).
+//
+// ABSENCE THAT MEANS A VALUE. Some optional fields are absent with a
+// meaning the gateway defines (stdlib/field_values.h AbsentMeaning): a
+// request without `stream` does not stream, one without
+// `provider.allow_fallbacks` allows fallbacks. Unguarded, such a field
+// compared (`==`, `!=`) with that very value, or defaulted (`??`) to
+// another value it can hold, reads a request that leaves it out unlike one
+// that sends what it means: `when request.stream == false deny` passes
+// every client that omits `stream`. tg_absent_means_default (a warning)
+// writes the comparison that counts absence as its meaning; a guard
+// (`exists(x) and x == false`) says only an explicit value is meant. The
+// help of tg_unguarded_optional offers that value as the default.
 #include <algorithm>
 #include <set>
 
 #include "engine/check/passes.h"
 #include "stdlib/builtins.h"
+#include "stdlib/field_values.h"
 
 namespace tollgate::check {
 namespace {
@@ -334,10 +347,12 @@ class Checker {
     switch (e.op) {
       case Op::kEq:
       case Op::kNe:
+        if (!CompareWithMeaning(e, a, b, facts)) CompareWithMeaning(e, b, a, facts);
         Visit(a, facts, depth + 1);
         Visit(b, facts, depth + 1);
         return false;
       case Op::kCoalesce:
+        DefaultAgainstMeaning(e, a, b, facts);
         Visit(a, facts, depth + 1);
         return Visit(b, facts, depth + 1);
       case Op::kAnd:
@@ -358,6 +373,64 @@ class Checker {
         Need(b, facts, depth + 1);
         return false;
     }
+  }
+
+  // The absence meaning of `x` when it is an unguarded field that has one.
+  const stdlib::AbsentMeaning* Meaning(const Expr& x, const Facts& facts) const {
+    if (x.ref != RefKind::kField || x.index < 0) return nullptr;
+    const stdlib::AbsentMeaning* m = stdlib::FindAbsentMeaning(ctx_.schema->field(x.index).path);
+    if (!m || facts.count(PathKey(x))) return nullptr;
+    return m;
+  }
+  static bool IsValue(const Value& v, const stdlib::AbsentMeaning& m) {
+    if (m.is_bool) return v.kind == Kind::kBool && (v.b ? "true" : "false") == m.value;
+    return v.kind == Kind::kString && v.sv() == m.value;
+  }
+  bool Once(const Expr& e) { return warned_.insert({e.span.file, e.span.begin}).second; }
+
+  // `field == D` / `field != D`, D what the field's absence means: a request
+  // without the field is read unlike one that sends D. Reports once; true
+  // when `field` is such a field (so the mirrored call is not needed).
+  bool CompareWithMeaning(const Expr& e, const Expr& field, const Expr& other, const Facts& facts) {
+    const stdlib::AbsentMeaning* m = Meaning(field, facts);
+    if (!m || !other.folded || !IsValue(*other.folded, *m) || !Once(e)) return m != nullptr;
+    const std::string path = ChainText(field), d = stdlib::AbsentLiteral(*m);
+    const bool eq = e.op == Op::kEq;
+    std::string fix;
+    if (m->is_bool) {
+      fix = path + (eq ? " != " : " == ") + (m->value == "true" ? "false" : "true");
+    } else {
+      fix = "(" + path + " ?? " + d + ")" + (eq ? " == " : " != ") + d;
+    }
+    ctx_.Warning("tg_absent_means_default", e.span,
+                 "`" + std::string(ctx_.Text(e.span)) + (eq ? "` does not hold" : "` holds") +
+                     " for a request without `" + path + "`, which means `" + d +
+                     "` (such a request " + std::string(m->what) + ")",
+                 "write `" + fix + "` to count a request that leaves it out as `" + d +
+                     "`, or guard it, `exists(" + path +
+                     ") and ...`, if only a request that sends it is meant");
+    return true;
+  }
+
+  // `field ?? d`, d a value the field can hold other than what its absence
+  // means: a request without the field is read as asking for d.
+  void DefaultAgainstMeaning(const Expr& e, const Expr& field, const Expr& d, const Facts& facts) {
+    const stdlib::AbsentMeaning* m = Meaning(field, facts);
+    if (!m || !d.folded || d.folded->is_null() || IsValue(*d.folded, *m)) return;
+    if (m->is_bool != (d.folded->kind == Kind::kBool)) return;
+    if (!m->is_bool) {
+      const stdlib::ShapedField* shape = stdlib::FindShapedField(m->path);
+      if (d.folded->kind != Kind::kString ||
+          (shape && !stdlib::Fits(shape->holds, d.folded->sv())))
+        return;  // "" and the like: a value no request sends, taken as "none"
+    }
+    if (!Once(e)) return;
+    const std::string path = ChainText(field), lit = stdlib::AbsentLiteral(*m);
+    ctx_.Warning("tg_absent_means_default", e.span,
+                 "`" + std::string(ctx_.Text(e.span)) + "` reads a request without `" + path +
+                     "` as `" + std::string(ctx_.Text(d.span)) + "`, but absent it means `" + lit +
+                     "` (such a request " + std::string(m->what) + ")",
+                 "write `" + path + " ?? " + lit + "`");
   }
 
   // The `when` of the budget or limit whose counter `e` reads, when it has
@@ -433,6 +506,12 @@ class Checker {
       return;
     }
     std::string def = DefaultFor(e.type);
+    if (e.ref == RefKind::kField && e.index >= 0) {
+      // What a request without the field asks for, where that is defined:
+      // `allow_fallbacks ?? false` would read it as pinned.
+      if (const auto* m = stdlib::FindAbsentMeaning(ctx_.schema->field(e.index).path))
+        def = stdlib::AbsentLiteral(*m);
+    }
     if (def.empty()) def = "DEFAULT";
     std::string help;
     if (map) {
@@ -474,6 +553,7 @@ class Checker {
 
   Context& ctx_;
   std::set<const Expr*> reported_;
+  std::set<std::pair<const void*, uint32_t>> warned_;  // tg_absent_means_default, by position
   bool in_key_ = false;  // checking a budget's or limit's key (CheckDeclaration)
 };
 

@@ -97,7 +97,7 @@ struct Node {
   // (ASCII) as the router matches them (catalog.h ProviderMatches ignores
   // case), so that a policy sees what the router applies.
   bool lower = false;
-  bool not_parameter = false;  // a body member that is not a model parameter (kNotParameters)
+  bool not_parameter = false;  // a body member that is not a model parameter (stdlib::IsNotParameter)
   // A body member whose strings are texts of request.content (not in
   // request_texts.h kBodyMembers: a schema extension's member).
   bool text_member = false;
@@ -216,13 +216,6 @@ Special SpecialFor(const std::string& path, const Type& t) {
   return Special::kNone;
 }
 
-// Body members that are transport or routing options, not model parameters:
-// they never go into request.parameters (require_parameters ignores them).
-constexpr std::string_view kNotParameters[] = {
-    "debug", "messages", "metadata", "model", "models", "plugins", "preset", "provider",
-    "route", "service_tier", "session_id", "store", "stream", "stream_options", "transforms",
-    "usage", "user",
-};
 
 // The plan of the top-level `candidate` member (candidate-scope fields under
 // "candidate."): its root tolerates the request members, its objects are strict.
@@ -299,12 +292,11 @@ std::unique_ptr<Plan> BuildPlan(const stdlib::Schema& schema) {
     }
   }
   // Body members that are not model parameters are marked once here, so
-  // decoding does not search kNotParameters for every known member.
+  // decoding does not search the list (stdlib::IsNotParameter) for every known member.
   for (Node& k : plan->root.kids) {
     if (!k.is_body) continue;
     for (Node& m : k.kids) {
-      m.not_parameter = std::binary_search(std::begin(kNotParameters), std::end(kNotParameters),
-                                           std::string_view(m.name));
+      m.not_parameter = stdlib::IsNotParameter(m.name);
       m.text_member = !kKnownBodyMembers.Has(m.name);
     }
   }
@@ -848,15 +840,12 @@ class Decoder {
   // max_tokens, and the deprecated `functions` / `function_call` are `tools`
   // / `tool_choice` (what endpoints list in supported_parameters).
   static std::string_view ParameterName(std::string_view name) {
-    if (SameName(name, "max_completion_tokens")) return "max_tokens";
-    if (SameName(name, "functions")) return "tools";
-    if (SameName(name, "function_call")) return "tool_choice";
-    return name;
+    std::string_view alias = stdlib::ParameterAlias(name);
+    return alias.empty() ? name : alias;
   }
 
   static bool IsReservedBodyMember(std::string_view n) {
-    // INVARIANT: kNotParameters is sorted.
-    return std::binary_search(std::begin(kNotParameters), std::end(kNotParameters), n);
+    return stdlib::IsNotParameter(n);
   }
 
   bool Leaf(const JVal& v, const Node& node, const Path& p, Value* out) {

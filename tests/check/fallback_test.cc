@@ -308,7 +308,7 @@ rule no_flex_fine {
   deny 403 "no flex"
 }
 rule tier_served { require endpoint.tier != "priority" }
-rule auto_fine { when request.service_tier == "auto" warn "auto" }
+rule auto_fine { when (request.service_tier ?? "auto") == "auto" warn "auto" }
 )");
   EXPECT_TRUE(c.ok) << c.Render();
   EXPECT_EQ(c.Codes(), (V{"tg_variant_bypass", "tg_variant_bypass"})) << c.Render();

@@ -512,5 +512,61 @@ rule ok { when any m in request.messages: m.role in {"user", "tool"} and m.conte
   EXPECT_EQ(Count(r, "tg_name_never_matches"), 2u) << r;
 }
 
+// request.parameters holds the model parameters of the body as the router
+// matches them against supported_parameters: `max_completion_tokens` is
+// `max_tokens`, the deprecated `functions` / `function_call` are `tools` /
+// `tool_choice`, and transport or routing members (`stream`, `user`,
+// `service_tier`, ...) are never in it. `when "functions" in
+// request.parameters deny` checked clean and passed every legacy
+// function-calling client.
+TEST(Names, RequestParametersNeverHoldAliasesOrTransportMembers) {
+  auto c = CheckSource(R"(policy "p"
+rule legacy { when "functions" in request.parameters deny 400 "the functions API is retired" }
+rule o1 { when request.parameters has "max_completion_tokens" deny 400 "x" }
+rule forced { when any p in request.parameters: p == "function_call" deny 400 "x" }
+rule streams { when "stream" in request.parameters deny 400 "x" }
+rule tier { when length(intersection(request.parameters, {"service_tier", "user"})) > 0 deny 400 "x" }
+rule ok { when "tools" in request.parameters or "max_tokens" in request.parameters or "n" in request.parameters deny 400 "x" }
+rule ok2 { when request.parameters has "tool_choice" or "response_format" in request.parameters deny 400 "x" }
+)");
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_EQ(Count(r, "warning[tg_name_never_matches]"), 5u) << r;
+  EXPECT_TRUE(Has(r, "test.tg:2:20: warning[tg_name_never_matches]: `request.parameters` holds the body's "
+                     "model parameters as endpoints list them")) << r;
+  EXPECT_TRUE(Has(r, "and never equals `functions`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `tools`")) << r;
+  EXPECT_TRUE(Has(r, "never equals `max_completion_tokens`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `max_tokens`")) << r;
+  EXPECT_TRUE(Has(r, "never equals `function_call`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `tool_choice`")) << r;
+  EXPECT_TRUE(Has(r, "never equals `stream`")) << r;
+  EXPECT_TRUE(Has(r, "never equals `service_tier` or `user`")) << r;
+}
+
+// A raw invisible character or non-ASCII space in a string constant -- a
+// zero-width space or a no-break space pasted with a group name from a chat
+// or a web page -- is not seen in the policy text, and the constant never
+// equals what a request carries: `"legal<U+200B>" in principal.groups`
+// checked clean and never fired. Written as an escape (`\u200b`) it is meant.
+TEST(Names, InvisibleCharactersInStringsWarn) {
+  auto c = CheckSource("policy \"p\"\n"
+                       "const cleared = {\"legal\xe2\x80\x8b\", \"finance\"}\n"
+                       "rule r { when length(intersection(principal.groups, cleared)) == 0 deny \"x\" }\n"
+                       "rule s { when context.data_class == \"confidential\xc2\xa0\" deny \"y\" }\n"
+                       "rule t { when any x in request.tools: x == \"sh\xc2\xad" "ell\" deny \"z\" }\n"
+                       "rule ok { when \"legal\\u200b\" in principal.groups deny \"emoji \xe2\x9d\xa4\xef\xb8\x8f and caf\xc3\xa9\" }\n"
+                       "rule ok2 { when request.content contains \"caf\xc3\xa9\" deny \"\xe2\x80\x8b in a message is not compared\" }\n");
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_EQ(Count(r, "warning[tg_invisible_character]"), 3u) << r;
+  EXPECT_TRUE(Has(r, "test.tg:2:18: warning[tg_invisible_character]: the string `legal\\u200b` holds "
+                     "U+200B (zero width space), which the policy text does not show: it equals only a "
+                     "value holding the same character")) << r;
+  EXPECT_TRUE(Has(r, "help: delete it, or write it as the escape `\\u200b` if it is meant")) << r;
+  EXPECT_TRUE(Has(r, "U+00A0 (no-break space)")) << r;
+  EXPECT_TRUE(Has(r, "U+00AD (soft hyphen)")) << r;
+}
+
 }  // namespace
-}  // namespace tollgate::checktest\n
+}  // namespace tollgate::checktest

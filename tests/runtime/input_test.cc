@@ -827,6 +827,34 @@ TEST(Input, ToolCallArgumentsAreScannedText) {
   EXPECT_EQ(Slot(d.rec, "request.content").sv(), "calling\n{}");
 }
 
+// The checker warns a policy comparing request.parameters with a name it
+// never holds (stdlib::Fits(Shape::kParameterName), tg_name_never_matches):
+// the table must say what the decoder does. A body sending every alias and
+// every transport member yields only names that fit, each alias under the
+// parameter it stands for.
+TEST(Input, ParametersHoldOnlyWhatTheCheckerSaysTheyHold) {
+  Decoded d;
+  Decode(Input(R"(, "functions": [{"name": "shell"}], "function_call": "auto",
+                  "max_completion_tokens": 5, "stream": true, "stream_options": {"include_usage": true},
+                  "user": "u", "metadata": {"a": "b"}, "service_tier": "auto", "store": false,
+                  "session_id": "s", "usage": {"include": true}, "transforms": [], "route": "fallback",
+                  "debug": {"echo_upstream_body": false}, "plugins": [], "preset": "p",
+                  "models": ["openai/gpt-4o"], "provider": {"sort": "price"}, "top_p": 0.5)"),
+         &d);
+  ASSERT_TRUE(d.ok) << d.err.message;
+  const Value& params = Slot(d.rec, "request.parameters");
+  ASSERT_EQ(params.kind, Kind::kSet);
+  for (const Value& p : params.set->items)
+    EXPECT_TRUE(stdlib::Fits(stdlib::Shape::kParameterName, p.sv())) << p.sv();
+  for (const char* alias : {"functions", "function_call", "max_completion_tokens"}) {
+    EXPECT_FALSE(stdlib::Fits(stdlib::Shape::kParameterName, alias)) << alias;
+    EXPECT_TRUE(SetContains(params, Value::StringRef(stdlib::ParameterAlias(alias)))) << alias;
+  }
+  for (const char* member : {"stream", "user", "metadata", "service_tier", "model", "messages"})
+    EXPECT_FALSE(stdlib::Fits(stdlib::Shape::kParameterName, member)) << member;
+  EXPECT_TRUE(SetContains(params, Value::StringRef("top_p")));
+}
+
 // Regression: a tool offered through the deprecated `functions` member, an
 // OpenAI custom tool or an Anthropic-style tool escaped a tool allowlist
 // (`any t in request.tools: t not in approved`), and the arguments of a
