@@ -196,7 +196,7 @@ void Server::Impl::Cors(const Request& req, http::fields* h) const {
   if (cfg.cors.allow_origins.empty()) return;
   auto origin = req.find(http::field::origin);
   if (origin == req.end()) return;
-  std::string_view target(req.target().data(), req.target().size());
+  const std::string_view target = OriginForm(std::string_view(req.target().data(), req.target().size()));
   if (target.rfind("/admin/", 0) == 0) return;
   const std::string_view o(origin->value().data(), origin->value().size());
   if (!cfg.cors.allowed(o)) return;
@@ -448,7 +448,8 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
 }
 
 net::awaitable<bool> Server::Impl::Handle(ClientStream& stream, Request& req) {
-  std::string_view target(req.target().data(), req.target().size());
+  // The absolute form (`http://host:port/v1/models`) names its path.
+  const std::string_view target = OriginForm(std::string_view(req.target().data(), req.target().size()));
   std::string path(target.substr(0, target.find('?')));
   // One trailing slash names the same endpoint (`/v1/models/`).
   if (path.size() > 1 && path.back() == '/') path.pop_back();

@@ -245,6 +245,41 @@ TEST_F(HttpDetails, AWrongMethodIs405WithAllow) {
   EXPECT_EQ(a.status, 401) << a.body;
 }
 
+// A request target in absolute form (`GET http://host/v1/models HTTP/1.1`,
+// what a client configured with the gateway as its HTTP proxy sends) names
+// the same endpoint as its path: RFC 9112 3.2.2, a server MUST accept it.
+// Before: 404 "no such endpoint `http://127.0.0.1:PORT/v1/models`".
+TEST_F(HttpDetails, AnAbsoluteFormTargetNamesItsPath) {
+  Config cfg = Cfg();
+  cfg.cors.allow_origins = {"http://app.example"};
+  Start(std::move(cfg));
+  const std::string host = "127.0.0.1:" + std::to_string(gw_.port());
+  const std::string key = std::string("Authorization: Bearer ") + testkit::kSecret + "\r\n";
+  Answer a = RawCall(gw_.port(), "GET http://" + host + "/v1/models/m/x HTTP/1.1\r\nHost: " + host + "\r\n" + key +
+                                     "Connection: close\r\n\r\n");
+  EXPECT_EQ(a.status, 200) << a.body;
+  EXPECT_NE(a.body.find("\"id\":\"m/x\""), std::string::npos) << a.body;
+  a = RawCall(gw_.port(), "GET HTTP://" + host + "/healthz?x=1 HTTP/1.1\r\nHost: " + host +
+                              "\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(a.status, 200) << a.body;
+  a = RawCall(gw_.port(), "POST https://" + host + "/v1/chat/completions HTTP/1.1\r\nHost: " + host + "\r\n" + key +
+                              "Content-Length: 2\r\nConnection: close\r\n\r\n{}");
+  EXPECT_EQ(a.status, 400) << a.body;  // the chat endpoint's refusal of the body, not a 404
+  EXPECT_EQ(Code(a), "input_missing_field") << a.body;
+  a = RawCall(gw_.port(), "GET http://" + host + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(a.status, 404) << a.body;  // the empty path is `/`
+  EXPECT_NE(a.body.find("no such endpoint `/`"), std::string::npos) << a.body;
+  // The admin API never answers cross-origin requests, in either form.
+  const std::string origin = "Origin: http://app.example\r\n";
+  a = RawCall(gw_.port(), "GET http://" + host + "/healthz HTTP/1.1\r\nHost: " + host + "\r\n" + origin +
+                              "Connection: close\r\n\r\n");
+  EXPECT_EQ(a.headers["Access-Control-Allow-Origin"], "http://app.example");
+  a = RawCall(gw_.port(), "POST http://" + host + "/admin/reload HTTP/1.1\r\nHost: " + host + "\r\n" + origin +
+                              "Authorization: Bearer adm\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.headers.count("Access-Control-Allow-Origin"), 0u);
+}
+
 // With CORS on, an error answered while the request is read -- a body over
 // the limit (413), a malformed chunked body (400) -- carries the CORS
 // headers: the browser page can read why it was refused.
