@@ -267,6 +267,9 @@ net::awaitable<bool> Server::Impl::Preflight(ClientStream& stream, Request& req,
 net::awaitable<bool> Server::Impl::Send(ClientStream& stream, Response& res, const Request* req,
                           const std::string& path) {
   if (req && res.result() != http::status::no_content) Cors(*req, &res);
+  // The request's version: an HTTP/1.0 client's kept-alive connection is
+  // then answered `Connection: keep-alive` (an HTTP/1.1 answer says nothing).
+  if (req) res.version(req->version());
   if (req) res.keep_alive(req->keep_alive() && !draining.load());
   else res.keep_alive(false);
   res.prepare_payload();

@@ -280,6 +280,27 @@ TEST_F(HttpDetails, AnAbsoluteFormTargetNamesItsPath) {
   EXPECT_EQ(a.headers.count("Access-Control-Allow-Origin"), 0u);
 }
 
+// An HTTP/1.0 client asking for keep-alive learns that the connection stays
+// open on every endpoint: `Connection: keep-alive` in an HTTP/1.0 answer, as
+// the chat endpoint always did. Before: /healthz, /metrics, /v1/models and
+// the 404 and 405 answers came as HTTP/1.1 without it, so an HTTP/1.0
+// client (ApacheBench -k) waited for the close that never came.
+TEST_F(HttpDetails, AnHttp10KeepAliveRequestIsToldTheConnectionStaysOpen) {
+  Start(Cfg());
+  const std::string key = std::string("Authorization: Bearer ") + testkit::kSecret + "\r\n";
+  for (const char* line : {"GET /healthz", "GET /metrics", "GET /v1/models", "GET /v1/nothing",
+                           "POST /healthz"}) {
+    Answer a = RawCall(gw_.port(), std::string(line) + " HTTP/1.0\r\nConnection: keep-alive\r\n" + key +
+                                       "Content-Length: 0\r\n\r\n");
+    EXPECT_NE(a.status, 0) << line;
+    EXPECT_EQ(a.headers["Connection"], "keep-alive") << line;
+  }
+  // Without keep-alive an HTTP/1.0 connection closes after its answer.
+  Answer a = RawCall(gw_.port(), "GET /healthz HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(a.status, 200);
+  EXPECT_EQ(a.headers.count("Connection") ? a.headers["Connection"] : "close", "close");
+}
+
 // With CORS on, an error answered while the request is read -- a body over
 // the limit (413), a malformed chunked body (400) -- carries the CORS
 // headers: the browser page can read why it was refused.
