@@ -342,6 +342,7 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
     // a malformed request: the connection closes after the answer.
     HeadRefusal refused;
     if (!ec && RefuseHead(parser.get(), &refused)) ec = http::error::bad_value;
+    bool unknown_caller = false;  // answered 401 without its body, then the connection closes
     if (!ec && !parser.is_done()) {
       // curl and others wait for `100 Continue` before sending a large body.
       // Not an HTTP/1.0 client (RFC 9110 10.1.1: the expectation is
@@ -349,11 +350,18 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
       auto expect = parser.get().find(http::field::expect);
       if (expect != parser.get().end() && parser.get().version() >= 11 &&
           IEquals(expect->value(), "100-continue")) {
+        // A chat request without a known key is answered 401 now, instead
+        // of asking for a body (up to max_body_bytes) only to refuse it.
+        unknown_caller = UnknownChatCaller(parser.get());
         static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        co_await net::async_write(stream, net::buffer(kContinue, sizeof kContinue - 1),
-                                  net::redirect_error(use_awaitable, ec));
+        if (!unknown_caller) {
+          co_await net::async_write(stream, net::buffer(kContinue, sizeof kContinue - 1),
+                                    net::redirect_error(use_awaitable, ec));
+        }
       }
-      if (!ec) co_await http::async_read(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
+      if (!ec && !unknown_caller) {
+        co_await http::async_read(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
+      }
     }
     if (ec) {
       int status = 0;
@@ -393,17 +401,12 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
         // then reports a connection error instead of reading the answer.
         // So close our side for writing and read the rest away first, for
         // at most read_timeout_ms (nginx's lingering close).
-        boost::system::error_code lec;
-        stream.socket().shutdown(tcp::socket::shutdown_send, lec);
-        stream.expires_after(std::chrono::milliseconds(cfg.limits.read_timeout_ms));
-        // Only ever written; one read at a time per thread (the reactor
-        // performs a read on its own thread).
-        thread_local char sink[16384];
-        while (!lec) co_await stream.async_read_some(net::buffer(sink), net::redirect_error(use_awaitable, lec));
+        co_await LingeringClose(stream);
       }
       break;
     }
     Request req = parser.release();
+    if (unknown_caller) req.keep_alive(false);  // the body it announced was never read
     in_flight.fetch_add(1);
     bool keep = false;
     bool failed = false;
@@ -444,10 +447,37 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
       keep = false;
     }
     in_flight.fetch_sub(1);
+    if (unknown_caller) {
+      // The client may send its body anyway (RFC 9110 10.1.1 lets it, after
+      // a wait): read it away before closing, as after a 413, so that it
+      // reads the 401 instead of a connection reset.
+      co_await LingeringClose(stream);
+      co_return;
+    }
     if (!keep || draining.load()) break;
   }
   stream.socket().shutdown(tcp::socket::shutdown_both, ec);
   stream.close();
+}
+
+net::awaitable<void> Server::Impl::LingeringClose(ClientStream& stream) {
+  boost::system::error_code lec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, lec);
+  stream.expires_after(std::chrono::milliseconds(cfg.limits.read_timeout_ms));
+  // Only ever written; one read at a time per thread (the reactor
+  // performs a read on its own thread).
+  thread_local char sink[16384];
+  while (!lec) co_await stream.async_read_some(net::buffer(sink), net::redirect_error(use_awaitable, lec));
+}
+
+bool Server::Impl::UnknownChatCaller(const Request& head) const {
+  if (head.method() != http::verb::post) return false;
+  const std::string_view target = OriginForm(std::string_view(head.target().data(), head.target().size()));
+  std::string_view path = target.substr(0, target.find('?'));
+  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  if (path != "/v1/chat/completions" && path != "/chat/completions") return false;
+  const std::string token = Bearer(head);
+  return token.empty() || !svc.keys()->Find(token);
 }
 
 net::awaitable<bool> Server::Impl::Handle(ClientStream& stream, Request& req) {

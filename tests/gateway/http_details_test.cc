@@ -301,6 +301,30 @@ TEST_F(HttpDetails, AnHttp10KeepAliveRequestIsToldTheConnectionStaysOpen) {
   EXPECT_EQ(a.headers.count("Connection") ? a.headers["Connection"] : "close", "close");
 }
 
+// `Expect: 100-continue` on a chat request without a known key is answered
+// 401 at once, without the 100 (curl then sends no body; a client that sends
+// it anyway has it read away, and reads the 401), and the connection closes.
+// A known key still gets its 100. Before: 100 Continue, the whole body
+// uploaded (up to max_body_bytes), then the 401.
+TEST_F(HttpDetails, AnExpectContinueChatWithoutAKnownKeyIs401BeforeTheBody) {
+  Start(Cfg());
+  const std::string head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                           "Content-Length: 100000\r\n";
+  Answer a = RawCall(gw_.port(), head + "Authorization: Bearer not-a-key\r\n\r\n");
+  EXPECT_EQ(a.status, 401) << a.body;
+  EXPECT_EQ(Code(a), "invalid_api_key") << a.body;
+  EXPECT_EQ(a.headers["Connection"], "close");
+  a = RawCall(gw_.port(), head + "\r\n");
+  EXPECT_EQ(a.status, 401) << a.body;
+  EXPECT_EQ(Code(a), "missing_api_key") << a.body;
+  a = RawCall(gw_.port(), head + "Authorization: Bearer " + testkit::kSecret + "\r\n\r\n");
+  EXPECT_EQ(a.status, 100);
+  // A client that sends its body anyway reads the 401, not a reset.
+  const std::string body(100000, 'a');
+  a = RawCall(gw_.port(), head + "Authorization: Bearer not-a-key\r\n\r\n" + body);
+  EXPECT_EQ(a.status, 401) << a.body;
+}
+
 // With CORS on, an error answered while the request is read -- a body over
 // the limit (413), a malformed chunked body (400) -- carries the CORS
 // headers: the browser page can read why it was refused.
