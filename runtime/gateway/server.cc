@@ -270,6 +270,8 @@ net::awaitable<bool> Server::Impl::Send(ClientStream& stream, Response& res, con
   // The request's version: an HTTP/1.0 client's kept-alive connection is
   // then answered `Connection: keep-alive` (an HTTP/1.1 answer says nothing).
   if (req) res.version(req->version());
+  // RFC 9110 11.6.1: a 401 names the scheme the credentials take.
+  if (res.result() == http::status::unauthorized) res.set(http::field::www_authenticate, "Bearer");
   if (req) res.keep_alive(req->keep_alive() && !draining.load());
   else res.keep_alive(false);
   res.prepare_payload();

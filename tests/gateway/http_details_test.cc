@@ -325,6 +325,20 @@ TEST_F(HttpDetails, AnExpectContinueChatWithoutAKnownKeyIs401BeforeTheBody) {
   EXPECT_EQ(a.status, 401) << a.body;
 }
 
+// Every 401 names the scheme it wants: `WWW-Authenticate: Bearer` (RFC 9110
+// 11.6.1: a 401 MUST carry it). Before: none.
+TEST_F(HttpDetails, A401NamesTheBearerScheme) {
+  Start(Cfg());
+  EXPECT_EQ(testkit::HttpCall(gw_.port(), http::verb::post, "/v1/chat/completions", kChat).headers["WWW-Authenticate"],
+            "Bearer");
+  Answer a = testkit::HttpCall(gw_.port(), http::verb::get, "/v1/models", "", {{"authorization", "Bearer nope"}});
+  EXPECT_EQ(a.status, 401);
+  EXPECT_EQ(a.headers["WWW-Authenticate"], "Bearer");
+  a = testkit::HttpCall(gw_.port(), http::verb::post, "/admin/reload", "");
+  EXPECT_EQ(a.status, 401);
+  EXPECT_EQ(a.headers["WWW-Authenticate"], "Bearer");
+}
+
 // With CORS on, an error answered while the request is read -- a body over
 // the limit (413), a malformed chunked body (400) -- carries the CORS
 // headers: the browser page can read why it was refused.
