@@ -267,13 +267,16 @@ net::awaitable<bool> Server::Impl::Preflight(ClientStream& stream, Request& req,
 net::awaitable<bool> Server::Impl::Send(ClientStream& stream, Response& res, const Request* req,
                           const std::string& path) {
   if (req && res.result() != http::status::no_content) Cors(*req, &res);
-  // The request's version: an HTTP/1.0 client's kept-alive connection is
-  // then answered `Connection: keep-alive` (an HTTP/1.1 answer says nothing).
-  if (req) res.version(req->version());
   // RFC 9110 11.6.1: a 401 names the scheme the credentials take.
   if (res.result() == http::status::unauthorized) res.set(http::field::www_authenticate, "Bearer");
   if (req) res.keep_alive(req->keep_alive() && !draining.load());
   else res.keep_alive(false);
+  // An HTTP/1.0 client that asked for keep-alive is told the connection is
+  // kept: an HTTP/1.1 answer (a server names its own version, RFC 9110 2.5)
+  // implies it, which such a client does not know, and it waits for a close.
+  if (req && req->version() < 11 && res.version() >= 11 && res.keep_alive()) {
+    res.set(http::field::connection, "keep-alive");
+  }
   res.prepare_payload();
   // An answer to HEAD has the headers of GET's (Content-Length included)
   // and no body: body bytes would be read as the next answer.
