@@ -196,7 +196,7 @@ void Server::Impl::Cors(const Request& req, http::fields* h) const {
   if (cfg.cors.allow_origins.empty()) return;
   auto origin = req.find(http::field::origin);
   if (origin == req.end()) return;
-  std::string_view target(req.target().data(), req.target().size());
+  const std::string_view target = OriginForm(std::string_view(req.target().data(), req.target().size()));
   if (target.rfind("/admin/", 0) == 0) return;
   const std::string_view o(origin->value().data(), origin->value().size());
   if (!cfg.cors.allowed(o)) return;
@@ -267,8 +267,16 @@ net::awaitable<bool> Server::Impl::Preflight(ClientStream& stream, Request& req,
 net::awaitable<bool> Server::Impl::Send(ClientStream& stream, Response& res, const Request* req,
                           const std::string& path) {
   if (req && res.result() != http::status::no_content) Cors(*req, &res);
+  // RFC 9110 11.6.1: a 401 names the scheme the credentials take.
+  if (res.result() == http::status::unauthorized) res.set(http::field::www_authenticate, "Bearer");
   if (req) res.keep_alive(req->keep_alive() && !draining.load());
   else res.keep_alive(false);
+  // An HTTP/1.0 client that asked for keep-alive is told the connection is
+  // kept: an HTTP/1.1 answer (a server names its own version, RFC 9110 2.5)
+  // implies it, which such a client does not know, and it waits for a close.
+  if (req && req->version() < 11 && res.version() >= 11 && res.keep_alive()) {
+    res.set(http::field::connection, "keep-alive");
+  }
   res.prepare_payload();
   // An answer to HEAD has the headers of GET's (Content-Length included)
   // and no body: body bytes would be read as the next answer.
@@ -339,6 +347,7 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
     // a malformed request: the connection closes after the answer.
     HeadRefusal refused;
     if (!ec && RefuseHead(parser.get(), &refused)) ec = http::error::bad_value;
+    bool unknown_caller = false;  // answered 401 without its body, then the connection closes
     if (!ec && !parser.is_done()) {
       // curl and others wait for `100 Continue` before sending a large body.
       // Not an HTTP/1.0 client (RFC 9110 10.1.1: the expectation is
@@ -346,11 +355,18 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
       auto expect = parser.get().find(http::field::expect);
       if (expect != parser.get().end() && parser.get().version() >= 11 &&
           IEquals(expect->value(), "100-continue")) {
+        // A chat request without a known key is answered 401 now, instead
+        // of asking for a body (up to max_body_bytes) only to refuse it.
+        unknown_caller = UnknownChatCaller(parser.get());
         static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        co_await net::async_write(stream, net::buffer(kContinue, sizeof kContinue - 1),
-                                  net::redirect_error(use_awaitable, ec));
+        if (!unknown_caller) {
+          co_await net::async_write(stream, net::buffer(kContinue, sizeof kContinue - 1),
+                                    net::redirect_error(use_awaitable, ec));
+        }
       }
-      if (!ec) co_await http::async_read(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
+      if (!ec && !unknown_caller) {
+        co_await http::async_read(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
+      }
     }
     if (ec) {
       int status = 0;
@@ -390,17 +406,12 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
         // then reports a connection error instead of reading the answer.
         // So close our side for writing and read the rest away first, for
         // at most read_timeout_ms (nginx's lingering close).
-        boost::system::error_code lec;
-        stream.socket().shutdown(tcp::socket::shutdown_send, lec);
-        stream.expires_after(std::chrono::milliseconds(cfg.limits.read_timeout_ms));
-        // Only ever written; one read at a time per thread (the reactor
-        // performs a read on its own thread).
-        thread_local char sink[16384];
-        while (!lec) co_await stream.async_read_some(net::buffer(sink), net::redirect_error(use_awaitable, lec));
+        co_await LingeringClose(stream);
       }
       break;
     }
     Request req = parser.release();
+    if (unknown_caller) req.keep_alive(false);  // the body it announced was never read
     in_flight.fetch_add(1);
     bool keep = false;
     bool failed = false;
@@ -441,14 +452,42 @@ net::awaitable<void> Server::Impl::Session(tcp::socket socket) {
       keep = false;
     }
     in_flight.fetch_sub(1);
+    if (unknown_caller) {
+      // The client may send its body anyway (RFC 9110 10.1.1 lets it, after
+      // a wait): read it away before closing, as after a 413, so that it
+      // reads the 401 instead of a connection reset.
+      co_await LingeringClose(stream);
+      co_return;
+    }
     if (!keep || draining.load()) break;
   }
   stream.socket().shutdown(tcp::socket::shutdown_both, ec);
   stream.close();
 }
 
+net::awaitable<void> Server::Impl::LingeringClose(ClientStream& stream) {
+  boost::system::error_code lec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, lec);
+  stream.expires_after(std::chrono::milliseconds(cfg.limits.read_timeout_ms));
+  // Only ever written; one read at a time per thread (the reactor
+  // performs a read on its own thread).
+  thread_local char sink[16384];
+  while (!lec) co_await stream.async_read_some(net::buffer(sink), net::redirect_error(use_awaitable, lec));
+}
+
+bool Server::Impl::UnknownChatCaller(const Request& head) const {
+  if (head.method() != http::verb::post) return false;
+  const std::string_view target = OriginForm(std::string_view(head.target().data(), head.target().size()));
+  std::string_view path = target.substr(0, target.find('?'));
+  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  if (path != "/v1/chat/completions" && path != "/chat/completions") return false;
+  const std::string token = Bearer(head);
+  return token.empty() || !svc.keys()->Find(token);
+}
+
 net::awaitable<bool> Server::Impl::Handle(ClientStream& stream, Request& req) {
-  std::string_view target(req.target().data(), req.target().size());
+  // The absolute form (`http://host:port/v1/models`) names its path.
+  const std::string_view target = OriginForm(std::string_view(req.target().data(), req.target().size()));
   std::string path(target.substr(0, target.find('?')));
   // One trailing slash names the same endpoint (`/v1/models/`).
   if (path.size() > 1 && path.back() == '/') path.pop_back();
@@ -513,6 +552,7 @@ net::awaitable<bool> Server::Impl::Models(ClientStream& stream, Request& req, co
       Response res = Json(400, OpenAIError(400, "invalid_path", "the model id in the path `" + path.substr(base + 1) +
                                                                     "` has a malformed percent escape"));
       Common(&res, nullptr);
+      svc.LogRefused("/v1/models/{id}", nullptr, "invalid", "invalid_path", 400, observe_total.start_ns);
       co_return co_await Send(stream, res, &req, "/v1/models/{id}");
     }
     auto keys = svc.keys();
@@ -555,6 +595,10 @@ net::awaitable<bool> Server::Impl::Models(ClientStream& stream, Request& req, co
     Common(&res, nullptr);
     // A named label: GCC 12 frees a conditional's temporary twice across co_await.
     const std::string label = one.empty() ? path : std::string("/v1/models/{id}");
+    if (!who) {
+      svc.LogRefused(label, nullptr, "unauthenticated", token.empty() ? "missing_api_key" : "invalid_api_key", 401,
+                     observe_total.start_ns);
+    }
     co_return co_await Send(stream, res, &req, label);
 }
 
@@ -616,11 +660,13 @@ net::awaitable<bool> Server::Impl::Decide(ClientStream& stream, Request& req, co
     if (!want || !*want || !SecureEquals(Bearer(req), want)) {
       Response res = Json(401, OpenAIError(401, "invalid_api_key", "/v1/decide needs the decide token"));
       Common(&res, nullptr);
+      svc.LogRefused(path, nullptr, "unauthenticated", "invalid_api_key", 401, start_ns);
       co_return co_await Send(stream, res, &req, path);
     }
   }
   if (svc.audit() && svc.audit()->failed()) {
     Response res = AuditUnavailable(req, nullptr);
+    svc.LogRefused(path, nullptr, "refused", "audit_unavailable", 503, start_ns);
     co_return co_await Send(stream, res, &req, path);
   }
   ExchangeLease x;
@@ -645,6 +691,7 @@ net::awaitable<bool> Server::Impl::Decide(ClientStream& stream, Request& req, co
   }
   WriteRecord(seq);
   svc.metrics().processing.Observe(MonoNs() - x->start_ns);
+  if (x->invalid) svc.LogRefused(path, nullptr, "invalid", x->input_error.code, 400, x->start_ns);
   Response res = Json(x->invalid ? 400 : 200, std::move(out), req.version());
   Common(&res, x.get());
   co_await DurableOr503(x.get(), seq, &res);  // the decision is recorded before it is answered

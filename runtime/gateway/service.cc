@@ -1541,6 +1541,26 @@ uint64_t Service::Record(Exchange* x, const Outcome& o) {
   return seq;
 }
 
+void Service::LogRefused(std::string_view path, const Identity* who, std::string_view outcome,
+                         std::string_view code, int status, int64_t start_ns) {
+  if (!config_.access_log) return;
+  thread_local ReusedJsonWriter local;
+  JsonWriter& w = local.Begin();
+  w.StartObject();
+  Str(&w, "event", "request");
+  Str(&w, "path", path);
+  Str(&w, "workspace", who ? who->workspace : "");
+  Str(&w, "key_id", who ? who->id : "");
+  Str(&w, "outcome", outcome);
+  Str(&w, "code", code);
+  w.Key("status");
+  w.Int(status);
+  w.Key("latency_us");
+  w.Int64((MonoNs() - start_ns) / 1000);
+  w.EndObject();
+  log_->info(local.View());
+}
+
 void Service::NewDecisionId(Exchange* x) {
   if (audit_) {
     x->decision_id = audit_->NewId();

@@ -457,7 +457,7 @@ check "the drain and stop are logged" sh -c "grep -q '\"event\":\"draining\"' '$
 check "audit log verifies" "$TG" audit verify "$T/data/audit"
 "$TG" audit export --audit "$T/data/audit" --json > "$T/records" 2>/dev/null
 nrec=$(grep -c '"kind":"decision"' "$T/records")
-ndec=$(grep -c '"event":"request"' "$T/gw.log")
+ndec=$(grep -c '"event":"request","decision_id"' "$T/gw.log")  # refused ones (401, 400) have none
 check "one decision record per decided request ($nrec records, $ndec decisions logged)" test "$nrec" = "$ndec"
 check "records carry the gateway outcome" grep -q '"gateway":{"status":200' "$T/records"
 check "records carry the decision context (key pin, header tags, client address)" \

@@ -245,6 +245,100 @@ TEST_F(HttpDetails, AWrongMethodIs405WithAllow) {
   EXPECT_EQ(a.status, 401) << a.body;
 }
 
+// A request target in absolute form (`GET http://host/v1/models HTTP/1.1`,
+// what a client configured with the gateway as its HTTP proxy sends) names
+// the same endpoint as its path: RFC 9112 3.2.2, a server MUST accept it.
+// Before: 404 "no such endpoint `http://127.0.0.1:PORT/v1/models`".
+TEST_F(HttpDetails, AnAbsoluteFormTargetNamesItsPath) {
+  Config cfg = Cfg();
+  cfg.cors.allow_origins = {"http://app.example"};
+  Start(std::move(cfg));
+  const std::string host = "127.0.0.1:" + std::to_string(gw_.port());
+  const std::string key = std::string("Authorization: Bearer ") + testkit::kSecret + "\r\n";
+  Answer a = RawCall(gw_.port(), "GET http://" + host + "/v1/models/m/x HTTP/1.1\r\nHost: " + host + "\r\n" + key +
+                                     "Connection: close\r\n\r\n");
+  EXPECT_EQ(a.status, 200) << a.body;
+  EXPECT_NE(a.body.find("\"id\":\"m/x\""), std::string::npos) << a.body;
+  a = RawCall(gw_.port(), "GET HTTP://" + host + "/healthz?x=1 HTTP/1.1\r\nHost: " + host +
+                              "\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(a.status, 200) << a.body;
+  a = RawCall(gw_.port(), "POST https://" + host + "/v1/chat/completions HTTP/1.1\r\nHost: " + host + "\r\n" + key +
+                              "Content-Length: 2\r\nConnection: close\r\n\r\n{}");
+  EXPECT_EQ(a.status, 400) << a.body;  // the chat endpoint's refusal of the body, not a 404
+  EXPECT_EQ(Code(a), "input_missing_field") << a.body;
+  a = RawCall(gw_.port(), "GET http://" + host + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(a.status, 404) << a.body;  // the empty path is `/`
+  EXPECT_NE(a.body.find("no such endpoint `/`"), std::string::npos) << a.body;
+  // The admin API never answers cross-origin requests, in either form.
+  const std::string origin = "Origin: http://app.example\r\n";
+  a = RawCall(gw_.port(), "GET http://" + host + "/healthz HTTP/1.1\r\nHost: " + host + "\r\n" + origin +
+                              "Connection: close\r\n\r\n");
+  EXPECT_EQ(a.headers["Access-Control-Allow-Origin"], "http://app.example");
+  a = RawCall(gw_.port(), "POST http://" + host + "/admin/reload HTTP/1.1\r\nHost: " + host + "\r\n" + origin +
+                              "Authorization: Bearer adm\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.headers.count("Access-Control-Allow-Origin"), 0u);
+}
+
+// An HTTP/1.0 client asking for keep-alive learns that the connection stays
+// open on every endpoint: `Connection: keep-alive` in an HTTP/1.0 answer, as
+// the chat endpoint always did. Before: /healthz, /metrics, /v1/models and
+// the 404 and 405 answers came as HTTP/1.1 without it, so an HTTP/1.0
+// client (ApacheBench -k) waited for the close that never came.
+TEST_F(HttpDetails, AnHttp10KeepAliveRequestIsToldTheConnectionStaysOpen) {
+  Start(Cfg());
+  const std::string key = std::string("Authorization: Bearer ") + testkit::kSecret + "\r\n";
+  for (const char* line : {"GET /healthz", "GET /metrics", "GET /v1/models", "GET /v1/nothing",
+                           "POST /healthz"}) {
+    Answer a = RawCall(gw_.port(), std::string(line) + " HTTP/1.0\r\nConnection: keep-alive\r\n" + key +
+                                       "Content-Length: 0\r\n\r\n");
+    EXPECT_NE(a.status, 0) << line;
+    EXPECT_EQ(a.headers["Connection"], "keep-alive") << line;
+  }
+  // Without keep-alive an HTTP/1.0 connection closes after its answer.
+  Answer a = RawCall(gw_.port(), "GET /healthz HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(a.status, 200);
+  EXPECT_EQ(a.headers.count("Connection") ? a.headers["Connection"] : "close", "close");
+}
+
+// `Expect: 100-continue` on a chat request without a known key is answered
+// 401 at once, without the 100 (curl then sends no body; a client that sends
+// it anyway has it read away, and reads the 401), and the connection closes.
+// A known key still gets its 100. Before: 100 Continue, the whole body
+// uploaded (up to max_body_bytes), then the 401.
+TEST_F(HttpDetails, AnExpectContinueChatWithoutAKnownKeyIs401BeforeTheBody) {
+  Start(Cfg());
+  const std::string head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                           "Content-Length: 100000\r\n";
+  Answer a = RawCall(gw_.port(), head + "Authorization: Bearer not-a-key\r\n\r\n");
+  EXPECT_EQ(a.status, 401) << a.body;
+  EXPECT_EQ(Code(a), "invalid_api_key") << a.body;
+  EXPECT_EQ(a.headers["Connection"], "close");
+  a = RawCall(gw_.port(), head + "\r\n");
+  EXPECT_EQ(a.status, 401) << a.body;
+  EXPECT_EQ(Code(a), "missing_api_key") << a.body;
+  a = RawCall(gw_.port(), head + "Authorization: Bearer " + testkit::kSecret + "\r\n\r\n");
+  EXPECT_EQ(a.status, 100);
+  // A client that sends its body anyway reads the 401, not a reset.
+  const std::string body(100000, 'a');
+  a = RawCall(gw_.port(), head + "Authorization: Bearer not-a-key\r\n\r\n" + body);
+  EXPECT_EQ(a.status, 401) << a.body;
+}
+
+// Every 401 names the scheme it wants: `WWW-Authenticate: Bearer` (RFC 9110
+// 11.6.1: a 401 MUST carry it). Before: none.
+TEST_F(HttpDetails, A401NamesTheBearerScheme) {
+  Start(Cfg());
+  EXPECT_EQ(testkit::HttpCall(gw_.port(), http::verb::post, "/v1/chat/completions", kChat).headers["WWW-Authenticate"],
+            "Bearer");
+  Answer a = testkit::HttpCall(gw_.port(), http::verb::get, "/v1/models", "", {{"authorization", "Bearer nope"}});
+  EXPECT_EQ(a.status, 401);
+  EXPECT_EQ(a.headers["WWW-Authenticate"], "Bearer");
+  a = testkit::HttpCall(gw_.port(), http::verb::post, "/admin/reload", "");
+  EXPECT_EQ(a.status, 401);
+  EXPECT_EQ(a.headers["WWW-Authenticate"], "Bearer");
+}
+
 // With CORS on, an error answered while the request is read -- a body over
 // the limit (413), a malformed chunked body (400) -- carries the CORS
 // headers: the browser page can read why it was refused.

@@ -293,5 +293,53 @@ TEST_F(ReviewServer, PromoteAndDeleteOfTheShadowAreLogged) {
   EXPECT_NE(Log().find("\"event\":\"shadow_deleted\""), std::string::npos) << Log();
 }
 
+// A request refused before any decision -- no key, an unknown key, a body
+// that is not one JSON value or that the decoder refuses -- still gets its
+// access line (no decision id: nothing was decided or recorded), so failed
+// authentication and a client's malformed requests show in the log, not
+// only in /metrics. Before: no line at all.
+TEST_F(ReviewServer, ARequestRefusedBeforeItsDecisionHasAnAccessLine) {
+  Start(Answer(kCompletion));
+  auto lines_with = [&](const std::string& what) {
+    std::vector<std::string> found;
+    std::istringstream in(Log());
+    for (std::string l; std::getline(in, l);) {
+      if (l.find("\"event\":\"request\"") != std::string::npos && l.find(what) != std::string::npos) found.push_back(l);
+    }
+    return found;
+  };
+  testkit::HttpAnswer a = testkit::HttpCall(gw_.port(), http::verb::post, "/v1/chat/completions", kAsk,
+                                            {{"Authorization", "Bearer not-a-key"}});
+  ASSERT_EQ(a.status, 401) << a.body;
+  auto l = lines_with("\"code\":\"invalid_api_key\"");
+  ASSERT_EQ(l.size(), 1u) << Log();
+  EXPECT_NE(l[0].find("\"path\":\"/v1/chat/completions\""), std::string::npos) << l[0];
+  EXPECT_NE(l[0].find("\"status\":401"), std::string::npos) << l[0];
+  EXPECT_NE(l[0].find("\"key_id\":\"\""), std::string::npos) << l[0];
+  EXPECT_EQ(l[0].find("decision_id"), std::string::npos) << l[0];
+  EXPECT_EQ(l[0].find("not-a-key"), std::string::npos) << l[0];  // no key is ever logged
+
+  ASSERT_EQ(testkit::HttpCall(gw_.port(), http::verb::post, "/v1/chat/completions", kAsk, {}).status, 401);
+  EXPECT_EQ(lines_with("\"code\":\"missing_api_key\"").size(), 1u) << Log();
+
+  a = Chat(R"({"model": "m/x", "messages": )");
+  ASSERT_EQ(a.status, 400) << a.body;
+  l = lines_with("\"code\":\"input_malformed_json\"");
+  ASSERT_EQ(l.size(), 1u) << Log();
+  EXPECT_NE(l[0].find("\"key_id\":\"k\""), std::string::npos) << l[0];
+  EXPECT_NE(l[0].find("\"status\":400"), std::string::npos) << l[0];
+
+  a = testkit::HttpCall(gw_.port(), http::verb::post, "/v1/decide", R"({"request": {}})", {});
+  ASSERT_EQ(a.status, 400) << a.body;
+  l = lines_with("\"path\":\"/v1/decide\"");
+  ASSERT_EQ(l.size(), 1u) << Log();
+  EXPECT_NE(l[0].find("\"status\":400"), std::string::npos) << l[0];
+
+  ASSERT_EQ(Get("/v1/models", false).status, 401);
+  l = lines_with("\"path\":\"/v1/models\"");
+  ASSERT_EQ(l.size(), 1u) << Log();
+  EXPECT_NE(l[0].find("\"code\":\"missing_api_key\""), std::string::npos) << l[0];
+}
+
 }  // namespace
 }  // namespace tollgate::gateway

@@ -83,6 +83,17 @@ int64_t UpstreamRetryAfterMs(std::string_view after_ms, std::string_view after, 
   return std::min<int64_t>((at - now_s) * 1000, kMaxUpstreamRetryAfterMs);
 }
 
+std::string_view OriginForm(std::string_view target) {
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (target.size() < scheme.size() || !IEquals(target.substr(0, scheme.size()), scheme)) continue;
+    const size_t slash = target.find_first_of("/?", scheme.size());
+    if (slash == std::string_view::npos) return "/";
+    if (target[slash] == '?') return "/";  // no path; the query is not read by any endpoint with this one
+    return target.substr(slash);
+  }
+  return target;
+}
+
 bool QueryFlag(std::string_view target, std::string_view name, bool* value) {
   *value = false;
   size_t q = target.find('?');

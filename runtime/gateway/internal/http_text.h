@@ -63,6 +63,13 @@ bool QueryFlag(std::string_view target, std::string_view name, bool* value);
 // a string. *is_json: the body is the JSON form (else *out is untouched).
 bool PolicyFilesOf(std::string_view body, bool* is_json, std::vector<SourceText>* out, std::string* error);
 
+// A request target in origin form (`/v1/models?x`): an absolute-form one
+// (`http://host:port/v1/models?x`, any case of `http`/`https`, what a client
+// taking the gateway for its proxy sends; RFC 9112 3.2.2: a server MUST
+// accept it) without its scheme and authority, `/` when it names no path;
+// any other target as it is. A view into `target`, or a static `/`.
+std::string_view OriginForm(std::string_view target);
+
 // A path segment percent-decoded (RFC 3986: `%2F` is `/`; the SDKs encode
 // a model id's slash). False on a `%` not followed by two hex digits.
 bool PercentDecode(std::string_view in, std::string* out);

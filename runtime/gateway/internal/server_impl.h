@@ -311,6 +311,12 @@ struct Server::Impl {
   // 503 audit_unavailable for a chat or decide request while the log fails.
   Response AuditUnavailable(const Request& req, const Exchange* x);
   static bool PostPath(std::string_view path);
+  // A POST to the chat endpoint whose bearer key is missing or unknown: its
+  // `Expect: 100-continue` is answered 401 before the body is sent.
+  bool UnknownChatCaller(const Request& head) const;
+  // After an answer that left part of the request unread: shut the sending
+  // side, read away what the client still sends (at most read_timeout_ms).
+  net::awaitable<void> LingeringClose(ClientStream& stream);
   static const char* AdminMethod(std::string_view path);
   static bool ModelPath(std::string_view path);
 
