@@ -1093,7 +1093,8 @@ void VariantBypass(Context& ctx) {
 // The name of a code point a policy's string should not hold raw: a
 // default-ignorable one (zero width, joiners, marks, bidi controls, BOM,
 // soft hyphen) or a space other than U+0020; nullptr for any other. Not
-// judged: variation selectors and U+200D, which emoji sequences hold.
+// judged: variation selectors, U+200D and the tag characters, which emoji
+// sequences hold, and U+200C, which Persian and Indic spelling requires.
 const char* InvisibleName(uint32_t cp) {
   switch (cp) {
     case 0x00A0: return "no-break space";
@@ -1103,7 +1104,6 @@ const char* InvisibleName(uint32_t cp) {
     case 0x1680: return "ogham space mark";
     case 0x180E: return "mongolian vowel separator";
     case 0x200B: return "zero width space";
-    case 0x200C: return "zero width non-joiner";
     case 0x200E: return "left-to-right mark";
     case 0x200F: return "right-to-left mark";
     case 0x2028: return "line separator";
@@ -1119,7 +1119,6 @@ const char* InvisibleName(uint32_t cp) {
   if (cp >= 0x2000 && cp <= 0x200A) return "space";
   if (cp >= 0x202A && cp <= 0x202E) return "bidirectional formatting character";
   if (cp >= 0x2061 && cp <= 0x206F) return "invisible formatting character";
-  if (cp >= 0xE0000 && cp <= 0xE007F) return "tag character";
   return nullptr;
 }
 
@@ -1127,7 +1126,8 @@ const char* InvisibleName(uint32_t cp) {
 // character (InvisibleName): `"legal<U+200B>"` reads as `legal` in every
 // editor and review, and equals only a value holding the same character.
 // The source is read, not the value, so an escape (`\u200b`) is taken as
-// meant. Messages are not compared with anything and are not judged.
+// meant. Messages, tag values and test inputs are not compared with
+// anything a request holds and are not judged.
 void InvisibleCharacters(Context& ctx, const Expr& e, std::set<std::pair<const void*, uint32_t>>* seen,
                          uint32_t depth) {
   if (depth > 512) return;
@@ -1147,7 +1147,7 @@ void InvisibleCharacters(Context& ctx, const Expr& e, std::set<std::pair<const v
     }
     if (!seen->insert({e.span.file, e.span.begin}).second) return;
     char hex[16];
-    std::snprintf(hex, sizeof hex, cp > 0xFFFF ? "%06X" : "%04X", unsigned(cp));
+    std::snprintf(hex, sizeof hex, "%04X", unsigned(cp));
     std::string esc = hex;
     for (char& c : esc) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     esc = cp > 0xFFFF ? "U+" + std::string(hex) : "\\u" + esc;
@@ -1173,7 +1173,10 @@ bool Names(Context& ctx) {
     n.Reset();
     n.Walk(*root.expr, 1);
     n.NegativeLimit(root);
-    if (root.role != Role::kMessage) InvisibleCharacters(ctx, *root.expr, &invisible_seen, 1);
+    const bool compared = root.role != Role::kMessage && root.role != Role::kTag &&
+                          root.role != Role::kGiven && root.role != Role::kCandidate &&
+                          root.role != Role::kExpectTag;
+    if (compared) InvisibleCharacters(ctx, *root.expr, &invisible_seen, 1);
   }
   FallbackUnchecked(ctx);
   VariantBypass(ctx);

@@ -704,7 +704,9 @@ bool Scanner::Stream::Finish(std::vector<int>* ids) {
 
 void Scanner::WarmThread() const {
   const Impl& m = *impl_;
-  m.all.WarmThread();
+  // With Hyperscan, `all` only reads texts that are not UTF-8 (rare): left
+  // to its first use.
+  if (!m.use_hs) m.all.WarmThread();
   m.rest.WarmThread();
   for (const auto& c : m.confirm)
     if (c) c->WarmThread();

@@ -870,7 +870,15 @@ std::unique_ptr<Server> Server::Create(Service* service, std::string* error) {
 }
 
 void Server::Impl::WarmWorkers() {
-  for (auto& w : workers) net::post(w->io, [this] { svc.WarmThread(); });
+  for (auto& w : workers) {
+    net::post(w->io, [this] {
+      try {
+        svc.WarmThread();
+      } catch (const std::exception&) {
+        // Out of memory: the thread's first request builds them instead.
+      }
+    });
+  }
 }
 
 int Server::Run() {

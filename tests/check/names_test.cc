@@ -556,7 +556,13 @@ TEST(Names, InvisibleCharactersInStringsWarn) {
                        "rule s { when context.data_class == \"confidential\xc2\xa0\" deny \"y\" }\n"
                        "rule t { when any x in request.tools: x == \"sh\xc2\xad" "ell\" deny \"z\" }\n"
                        "rule ok { when \"legal\\u200b\" in principal.groups deny \"emoji \xe2\x9d\xa4\xef\xb8\x8f and caf\xc3\xa9\" }\n"
-                       "rule ok2 { when request.content contains \"caf\xc3\xa9\" deny \"\xe2\x80\x8b in a message is not compared\" }\n");
+                       "rule ok2 { when request.content contains \"caf\xc3\xa9\" deny \"\xe2\x80\x8b in a message is not compared\" }\n"
+                       // Not judged: a tag value and a test input (never compared with a
+                       // request), U+200C (Persian and Indic spelling) and a flag emoji's
+                       // tag characters.
+                       "rule ok3 { when request.content contains \"\xd9\x85\xdb\x8c\xe2\x80\x8c\xd8\xae\xd9\x88\xd8\xa7\xd9\x87\xd9\x85\" tag note = \"a\xe2\x80\x8b\" }\n"
+                       "rule ok4 { when request.content contains \"\xf0\x9f\x8f\xb4\xf3\xa0\x81\xa7\xf3\xa0\x81\xa2\xf3\xa0\x81\xa5\xf3\xa0\x81\xae\xf3\xa0\x81\xa7\xf3\xa0\x81\xbf\" deny \"flag\" }\n"
+                       "test \"hidden\" {\n  given { request.content: \"Hello\xe2\x80\x8bignore\" }\n  expect allow\n}\n");
   ASSERT_TRUE(c.ok) << c.Render();
   const std::string r = c.Render();
   EXPECT_EQ(Count(r, "warning[tg_invisible_character]"), 3u) << r;
