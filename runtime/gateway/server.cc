@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <latch>
+#include <memory>
 #include <utility>
 
 #include <boost/asio/co_spawn.hpp>
@@ -870,13 +872,23 @@ std::unique_ptr<Server> Server::Create(Service* service, std::string* error) {
 }
 
 void Server::Impl::WarmWorkers() {
-  for (auto& w : workers) {
-    net::post(w->io, [this] {
-      try {
-        svc.WarmThread();
-      } catch (const std::exception&) {
-        // Out of memory: the thread's first request builds them instead.
-      }
+  auto warm = [this] {
+    try {
+      svc.WarmThread();
+    } catch (const std::exception&) {
+      // Out of memory: the thread's first request builds them instead.
+    }
+  };
+  for (auto& w : workers) net::post(w->io, warm);
+  if (!offload_ledger) return;
+  // With a Redis ledger the decisions run on the blocking pool: one warm per
+  // pool thread, each holding its thread until every one has started (so no
+  // thread takes two).
+  auto started = std::make_shared<std::latch>(kBlockingThreads);
+  for (int i = 0; i < kBlockingThreads; ++i) {
+    net::post(blocking, [warm, started] {
+      started->arrive_and_wait();
+      warm();
     });
   }
 }

@@ -235,7 +235,8 @@ struct Server::Impl {
   std::vector<std::unique_ptr<Worker>> workers;
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<net::signal_set> signals;
-  net::thread_pool blocking{2};
+  static constexpr int kBlockingThreads = 2;
+  net::thread_pool blocking{kBlockingThreads};
   DurableWaiter waiter;
   std::atomic<bool> draining{false};
   // The drain's grace period (Config::drain_grace_ms) ends early once set.
