@@ -1,6 +1,8 @@
 // PerThreadSet (internal/re2_set.h).
 #include "engine/scan/internal/re2_set.h"
 
+#include "engine/scan/scanner.h"
+
 #include <re2/re2.h>
 #include <re2/set.h>
 
@@ -31,20 +33,6 @@ struct LocalSets {
 thread_local LocalSets tls_sets;
 
 }  // namespace
-
-namespace {
-thread_local uint64_t tls_builds = 0;
-}  // namespace
-
-uint64_t ThreadLocalBuildCount() { return tls_builds; }
-
-}  // namespace tollgate::scan::internal
-
-namespace tollgate::scan {
-void CountThreadLocalBuild() { ++internal::tls_builds; }
-}  // namespace tollgate::scan
-
-namespace tollgate::scan::internal {
 
 uint64_t NextSerial() {
   static std::atomic<uint64_t> next{1};

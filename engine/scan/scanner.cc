@@ -86,7 +86,12 @@ void DigitRunSpans(std::string_view text, const DigitRuns& p, const FoundDigitRu
 
 const char* DefaultEngineName() { return HaveHyperscan() ? "hyperscan" : "re2"; }
 
-uint64_t ThreadLocalBuilds() { return internal::ThreadLocalBuildCount(); }
+namespace {
+thread_local uint64_t tls_builds = 0;
+}  // namespace
+
+uint64_t ThreadLocalBuilds() { return tls_builds; }
+void CountThreadLocalBuild() { ++tls_builds; }
 
 #ifdef TOLLGATE_HAVE_HYPERSCAN
 namespace {

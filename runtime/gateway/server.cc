@@ -479,20 +479,16 @@ net::awaitable<void> Server::Impl::LingeringClose(ClientStream& stream) {
 
 bool Server::Impl::UnknownChatCaller(const Request& head) const {
   if (head.method() != http::verb::post) return false;
-  const std::string_view target = OriginForm(std::string_view(head.target().data(), head.target().size()));
-  std::string_view path = target.substr(0, target.find('?'));
-  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  const std::string_view path = EndpointPath(std::string_view(head.target().data(), head.target().size()));
   if (path != "/v1/chat/completions" && path != "/chat/completions") return false;
   const std::string token = Bearer(head);
   return token.empty() || !svc.keys()->Find(token);
 }
 
 net::awaitable<bool> Server::Impl::Handle(ClientStream& stream, Request& req) {
-  // The absolute form (`http://host:port/v1/models`) names its path.
-  const std::string_view target = OriginForm(std::string_view(req.target().data(), req.target().size()));
-  std::string path(target.substr(0, target.find('?')));
-  // One trailing slash names the same endpoint (`/v1/models/`).
-  if (path.size() > 1 && path.back() == '/') path.pop_back();
+  // The absolute form (`http://host:port/v1/models`) names its path; one
+  // trailing slash names the same endpoint (`/v1/models/`).
+  const std::string path(EndpointPath(std::string_view(req.target().data(), req.target().size())));
   // HEAD is GET without the body (Send leaves it out).
   const auto method = req.method() == http::verb::head ? http::verb::get : req.method();
   if (method == http::verb::options && !cfg.cors.allow_origins.empty() &&

@@ -216,7 +216,6 @@ Special SpecialFor(const std::string& path, const Type& t) {
   return Special::kNone;
 }
 
-
 // The plan of the top-level `candidate` member (candidate-scope fields under
 // "candidate."): its root tolerates the request members, its objects are strict.
 std::unique_ptr<Plan> BuildCandidatePlan(const stdlib::Schema& schema) {
@@ -545,7 +544,6 @@ const char* Want(const Type& t) {
   }
 }
 
-
 class Decoder {
  public:
   // `buf_begin` is the start of Record::buffer.
@@ -650,7 +648,7 @@ class Decoder {
       bool alias = false;
       const Node* kid = FindKid(node, name, &alias);
       if (node.is_body && !m->value.IsNull() &&
-          !(kid ? kid->not_parameter : IsReservedBodyMember(name))) {
+          !(kid ? kid->not_parameter : stdlib::IsNotParameter(name))) {
         params_.push_back(Value::StringRef(ParameterName(name)));
         // A json_schema response format asks for structured outputs, which
         // endpoints list apart from JSON mode (`response_format`).
@@ -842,10 +840,6 @@ class Decoder {
   static std::string_view ParameterName(std::string_view name) {
     std::string_view alias = stdlib::ParameterAlias(name);
     return alias.empty() ? name : alias;
-  }
-
-  static bool IsReservedBodyMember(std::string_view n) {
-    return stdlib::IsNotParameter(n);
   }
 
   bool Leaf(const JVal& v, const Node& node, const Path& p, Value* out) {

@@ -12,11 +12,6 @@
 #include <re2/re2.h>
 #include <re2/set.h>
 
-namespace tollgate::scan {
-// Counts one per-thread build on this thread (ThreadLocalBuilds, scanner.h).
-void CountThreadLocalBuild();
-}  // namespace tollgate::scan
-
 namespace tollgate::scan::internal {
 
 class PerThreadSet {
@@ -49,8 +44,5 @@ class PerThreadSet {
 
 // Process-unique serial numbers (per-thread caches key on them).
 uint64_t NextSerial();
-
-// Per-thread builds made on this thread (scan::ThreadLocalBuilds).
-uint64_t ThreadLocalBuildCount();
 
 }  // namespace tollgate::scan::internal

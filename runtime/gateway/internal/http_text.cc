@@ -94,6 +94,13 @@ std::string_view OriginForm(std::string_view target) {
   return target;
 }
 
+std::string_view EndpointPath(std::string_view target) {
+  std::string_view path = OriginForm(target);
+  path = path.substr(0, path.find('?'));
+  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  return path;
+}
+
 bool QueryFlag(std::string_view target, std::string_view name, bool* value) {
   *value = false;
   size_t q = target.find('?');

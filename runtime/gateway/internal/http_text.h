@@ -70,6 +70,10 @@ bool PolicyFilesOf(std::string_view body, bool* is_json, std::vector<SourceText>
 // any other target as it is. A view into `target`, or a static `/`.
 std::string_view OriginForm(std::string_view target);
 
+// The endpoint a request target names: its origin form's path, without the
+// query and without one trailing slash (`/v1/models/` is `/v1/models`).
+std::string_view EndpointPath(std::string_view target);
+
 // A path segment percent-decoded (RFC 3986: `%2F` is `/`; the SDKs encode
 // a model id's slash). False on a `%` not followed by two hex digits.
 bool PercentDecode(std::string_view in, std::string* out);
