@@ -6,6 +6,7 @@
 #include <re2/re2.h>
 #include <re2/set.h>
 
+#include <cstddef>
 #include <utility>
 
 namespace tollgate::scan::internal {
@@ -23,10 +24,11 @@ RE2::Options SetOptions(bool caseless) {
   return o;
 }
 
-// This thread's copies, by PerThreadSet serial. Bounded: when it grows past
-// kMaxSets (sets of programs long gone), it is emptied and refilled on demand.
+// This thread's copies, by PerThreadSet serial, oldest first. Bounded: at
+// kMaxLocalSets the older half goes (most likely sets of programs long gone); the
+// newer half, which holds those just warmed for the live policy version
+// (Scanner::WarmThread), stays.
 struct LocalSets {
-  static constexpr size_t kMaxSets = 64;
   std::vector<std::pair<uint64_t, std::unique_ptr<re2::RE2::Set>>> owned;
   std::vector<std::pair<uint64_t, const re2::RE2::Set*>> index;
 };
@@ -77,9 +79,15 @@ const re2::RE2::Set& PerThreadSet::Local() const {
   for (const auto& [serial, set] : t.index) {
     if (serial == serial_) return *set;
   }
-  if (t.index.size() >= LocalSets::kMaxSets) {
-    t.index.clear();
-    t.owned.clear();
+  if (t.index.size() >= kMaxLocalSets) {
+    const size_t drop = t.index.size() / 2;
+    auto dropped = [&](uint64_t serial) {
+      for (size_t i = 0; i < drop; ++i)
+        if (t.index[i].first == serial) return true;
+      return false;
+    };
+    std::erase_if(t.owned, [&](const auto& e) { return dropped(e.first); });
+    t.index.erase(t.index.begin(), t.index.begin() + static_cast<std::ptrdiff_t>(drop));
   }
   const re2::RE2::Set* set = nullptr;
   bool expected = false;

@@ -23,10 +23,9 @@ RE2::Options PatternOptions() {
 // Per-thread copies of shared RE2 objects, keyed by address. An address may
 // be reused by a later pattern once a program is freed, so a hit also checks
 // that the pattern and case sensitivity are the same -- then the copy means
-// the same thing whatever object it was made from. Bounded: emptied when it
-// grows past kMax entries.
+// the same thing whatever object it was made from. Oldest first; bounded: at
+// kMaxLocalCopies entries the older half goes (the newer, just warmed, stays).
 struct LocalCopies {
-  static constexpr size_t kMax = 256;
   struct Entry {
     const re2::RE2* key;
     std::unique_ptr<re2::RE2> copy;
@@ -64,7 +63,8 @@ const re2::RE2& ThreadLocalCopy(const re2::RE2& re) {
       return *t.entries[i].copy;
     }
   }
-  if (t.entries.size() >= LocalCopies::kMax) t.entries.clear();
+  if (t.entries.size() >= kMaxLocalCopies)
+    t.entries.erase(t.entries.begin(), t.entries.begin() + kMaxLocalCopies / 2);
   t.entries.push_back({&re, std::make_unique<re2::RE2>(re.pattern(), re.options())});
   scan::CountThreadLocalBuild();
   t.last = t.entries.size() - 1;

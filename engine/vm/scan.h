@@ -43,7 +43,9 @@ bool MatchValidated(const re2::RE2& re, int detector, std::string_view text,
                     const scan::FoundDigitRuns* runs = nullptr);
 
 // This thread's copy of `re` (same pattern and options): matching it takes
-// no lock shared with other threads.
+// no lock shared with other threads. A thread keeps kMaxLocalCopies of
+// them; at that many the older half goes.
+inline constexpr size_t kMaxLocalCopies = 256;
 const re2::RE2& ThreadLocalCopy(const re2::RE2& re);
 
 }  // namespace tollgate::vm

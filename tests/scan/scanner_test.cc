@@ -8,8 +8,10 @@
 #include <thread>
 #include <vector>
 
+#include "engine/scan/internal/re2_set.h"
 #include "engine/scan/internal/translate.h"
 #include "engine/scan/scanner.h"
+#include "engine/vm/scan.h"
 #include "stdlib/builtins.h"
 
 namespace tollgate::scan {
@@ -652,6 +654,45 @@ TEST(DigitRuns, FoundRunsGiveTheSpansOfTheirOwnPass) {
     EXPECT_EQ(seen, want);
     EXPECT_FALSE(want.empty());
   }
+}
+
+// A thread's caches of per-thread copies are bounded. Filled past the
+// bound, they keep the newer half: the sets and patterns just warmed for the
+// live policy version are not built again on the request path.
+TEST(PerThreadCaches, AFullCacheKeepsItsNewerHalf) {
+  const size_t n = internal::kMaxLocalSets + 1;
+  std::vector<std::unique_ptr<internal::PerThreadSet>> sets;
+  for (size_t i = 0; i < n; ++i) {
+    sets.push_back(std::make_unique<internal::PerThreadSet>());
+    std::string error;
+    ASSERT_TRUE(sets.back()->Build({"word" + std::to_string(i) + "x"}, {0}, false, &error)) << error;
+    sets.back()->WarmThread();  // this thread takes each set's own compiled copy
+  }
+  std::vector<std::unique_ptr<RE2>> res;
+  for (size_t i = 0; i < vm::kMaxLocalCopies + 1; ++i)
+    res.push_back(std::make_unique<RE2>("w" + std::to_string(i) + "y"));
+  uint64_t rebuilt_sets = 0, rebuilt_copies = 0;
+  std::thread other([&] {
+    for (const auto& s : sets) s->WarmThread();  // builds its copies; the last evicts
+    const uint64_t before = ThreadLocalBuilds();
+    std::vector<int> hits;
+    for (size_t i = n / 2; i < n; ++i) {
+      hits.clear();
+      ASSERT_TRUE(sets[i]->Match("a word" + std::to_string(i) + "x", &hits));
+      EXPECT_EQ(hits, std::vector<int>{0});
+    }
+    rebuilt_sets = ThreadLocalBuilds() - before;
+    for (const auto& re : res) vm::ThreadLocalCopy(*re);
+    const uint64_t before_copies = ThreadLocalBuilds();
+    for (size_t i = res.size() / 2; i < res.size(); ++i) {
+      const RE2& copy = vm::ThreadLocalCopy(*res[i]);
+      EXPECT_EQ(copy.pattern(), res[i]->pattern());
+    }
+    rebuilt_copies = ThreadLocalBuilds() - before_copies;
+  });
+  other.join();
+  EXPECT_EQ(rebuilt_sets, 0u);
+  EXPECT_EQ(rebuilt_copies, 0u);
 }
 
 }  // namespace

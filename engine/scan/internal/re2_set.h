@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -13,6 +14,10 @@
 #include <re2/set.h>
 
 namespace tollgate::scan::internal {
+
+// How many sets' copies a thread keeps (PerThreadSet::Local); at this many
+// the older half goes.
+inline constexpr size_t kMaxLocalSets = 64;
 
 class PerThreadSet {
  public:
