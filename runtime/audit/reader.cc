@@ -123,6 +123,15 @@ class Verifier {
       size_t nl = data.find('\n', pos);
       ++lineno;
       if (nl == std::string::npos) {  // cut short: a crash or a truncation
+        if (sealed) {
+          // The writer closed the file in order: no crash leaves bytes
+          // after its seal.
+          Add(path, lineno, "", "audit_unexpected_record",
+              "the file goes on after its seal (" + std::to_string(data.size() - pos) +
+                  " bytes without a newline): they were added after the writer closed it",
+              true);
+          break;
+        }
         bool crash = last || next_recovered;
         Add(path, lineno, "", crash ? "audit_incomplete_tail" : "audit_truncated_record",
             crash ? "the last record is incomplete (" + std::to_string(data.size() - pos) +

@@ -139,6 +139,27 @@ TEST_F(AuditVerify, TruncatedNewestFileIsAnIncompleteTail) {
   EXPECT_FALSE(r.problems[0].error);  // what a crash leaves; every complete record verifies
 }
 
+// A sealed file was closed in order: no crash leaves a partial record after
+// its seal, so bytes there were added afterwards -- an error, not a crash's
+// incomplete tail. Before: a seal followed by bytes without a newline (the
+// newest file, or one whose next file recovered) verified with a warning
+// and exit 0.
+TEST_F(AuditVerify, BytesAfterTheNewestFilesSealAreAnError) {
+  const std::string text = ReadAll(File(seqs_.size() - 1));
+  ASSERT_NE(Lines(text).back().find("\"kind\":\"seal\""), std::string::npos);
+  WriteAll(File(seqs_.size() - 1), text + "{\"kind\":\"decision\",\"id\":\"01M8");
+  VerifyReport r;
+  Verify({dir_.path}, &r);
+  ASSERT_FALSE(r.problems.empty());
+  EXPECT_EQ(r.problems[0].code, "audit_unexpected_record");
+  EXPECT_TRUE(r.problems[0].error);
+  EXPECT_EQ(r.problems[0].file, File(seqs_.size() - 1));
+  // The same bytes written in the files given by name.
+  VerifyReport named;
+  Verify({File(seqs_.size() - 1)}, &named);
+  EXPECT_GT(named.errors(), 0u);
+}
+
 // A file a crash left without its seal is followed by a `recovered` file
 // chained to its last complete record. Records cut off the end of the
 // crashed file (at a line boundary: nothing there says so) break the chain
