@@ -408,6 +408,15 @@ void Verify(const std::vector<std::string>& paths, VerifyReport* report) {
       report->problems.push_back({path, 0, "", "audit_no_files", "no decision files in `" + path + "`", true});
       continue;
     }
+    if (seqs.front() == 0) {
+      // The writer numbers its files from 1: a file 0 was put there (a copy
+      // of another file, say). It is no part of the chain.
+      report->problems.push_back({LogFilePath(path, 0), 0, "", "audit_unexpected_record",
+                                  "a log file numbered 0: the writer numbers its files from 1, so it was added",
+                                  true});
+      seqs.erase(seqs.begin());
+      if (seqs.empty()) continue;
+    }
     if (seqs.front() != 1)
       report->problems.push_back({LogFilePath(path, 1), 0, "", "audit_missing_file",
                                   "the chain's first files (up to number " +

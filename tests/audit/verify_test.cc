@@ -160,6 +160,23 @@ TEST_F(AuditVerify, BytesAfterTheNewestFilesSealAreAnError) {
   EXPECT_GT(named.errors(), 0u);
 }
 
+// A log file numbered 0 (a copy of file 1 put beside it) is named as an
+// added file. Before: the message said the chain's first files "up to
+// number 18446744073709551615" were missing (1 subtracted from 0), and
+// file 0 was verified as the head of the chain.
+TEST_F(AuditVerify, AFileNumberedZeroIsNamedAsAdded) {
+  const std::string zero = LogFilePath(dir_.path, 0);
+  WriteAll(zero, ReadAll(File(0)));
+  VerifyReport r;
+  Verify({dir_.path}, &r);
+  ASSERT_FALSE(r.problems.empty());
+  EXPECT_EQ(r.problems[0].code, "audit_unexpected_record");
+  EXPECT_EQ(r.problems[0].file, zero);
+  EXPECT_EQ(r.errors(), 1u) << r.problems.back().message;  // the chain from file 1 on verifies
+  for (const auto& p : r.problems) EXPECT_EQ(p.message.find("18446744073709551615"), std::string::npos) << p.message;
+  EXPECT_EQ(r.records, 120u);
+}
+
 // A file a crash left without its seal is followed by a `recovered` file
 // chained to its last complete record. Records cut off the end of the
 // crashed file (at a line boundary: nothing there says so) break the chain
