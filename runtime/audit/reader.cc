@@ -159,7 +159,7 @@ class Verifier {
     size_t nl = data.find('\n');
     std::string first = data.substr(0, nl);
     rj::Document d;
-    d.Parse(first.c_str(), first.size());
+    d.Parse<rj::kParseIterativeFlag>(first.c_str(), first.size());
     return !d.HasParseError() && d.IsObject() && d.HasMember("recovered") &&
            d["recovered"].IsBool() && d["recovered"].GetBool();
   }
@@ -171,7 +171,7 @@ class Verifier {
             bool* sealed) {
     std::string copy(line);
     rj::Document doc;
-    doc.Parse<rj::kParseNumbersAsStringsFlag>(copy.c_str(), copy.size());
+    doc.Parse<rj::kParseIterativeFlag | rj::kParseNumbersAsStringsFlag>(copy.c_str(), copy.size());
     std::string_view stated = StatedHash(line);
     if (doc.HasParseError() || !doc.IsObject()) {
       Add(path, lineno, "", "audit_malformed_line",
@@ -561,7 +561,7 @@ bool RecordReader::Next(RecordLine* out) {
         // pool keeps every record read so far (memory grew with the log).
         out->doc.SetNull();
         out->doc.GetAllocator().Clear();
-        out->doc.ParseInsitu<rj::kParseNumbersAsStringsFlag>(out->scratch.data());
+        out->doc.ParseInsitu<rj::kParseIterativeFlag | rj::kParseNumbersAsStringsFlag>(out->scratch.data());
         ok = !out->doc.HasParseError() && out->doc.IsObject();
       }
     } else {

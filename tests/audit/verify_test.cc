@@ -404,6 +404,43 @@ TEST_F(AuditVerify, MalformedLinesAreReportedNotFatal) {
   EXPECT_EQ(rep.problems.size(), 2u);
 }
 
+// A line nested a million levels deep -- an edited file; the writer never
+// writes one (the decoder bounds an input at 128 levels) -- is a malformed
+// line for verify, the reader (audit export, show) and replay alike, never
+// a stack overflow. Before: each of them crashed (SIGSEGV) in rapidjson's
+// recursive parse. Both shapes: bare brackets, and a record whose input
+// holds them (parsed past its first members).
+TEST_F(AuditVerify, ADeeplyNestedLineIsMalformedNotACrash) {
+  const std::string deep = std::string(1'000'000, '[') + std::string(1'000'000, ']');
+  Edit(1, [&](auto& l) {
+    l.insert(l.begin() + 2, deep);
+    l.insert(l.begin() + 4, "{\"kind\":\"decision\",\"id\":\"01M8DEEP\",\"input\":" + deep + ",\"hash\":\"00\"}");
+  });
+  VerifyReport r;
+  Verify({dir_.path}, &r);
+  ASSERT_GT(r.errors(), 0u);
+  EXPECT_EQ(r.problems[0].code, "audit_malformed_line");
+  for (bool dom : {true, false}) {
+    RecordReader in;
+    std::string err;
+    ASSERT_TRUE(in.Open(dir_.path, &err, dom));
+    RecordLine line;
+    uint64_t n = 0;
+    while (in.Next(&line)) ++n;
+    EXPECT_EQ(n, 120u);
+    EXPECT_EQ(in.problems().size(), 2u);
+  }
+  ReplayOptions o;
+  o.dir = dir_.path;
+  ReplayReport rep;
+  std::string err;
+  ASSERT_TRUE(Replay(o, &rep, &err)) << err;
+  EXPECT_EQ(rep.records, 120u);
+  EXPECT_EQ(rep.mismatched, 0u);
+  EXPECT_EQ(rep.failed, 0u) << (rep.failures.empty() ? "" : rep.failures[0]);
+  EXPECT_EQ(rep.problems.size(), 2u);
+}
+
 // Reading with the DOM (audit export, audit show) holds one record's document
 // at a time: the reused document's pool does not keep every record read
 // before (it grew with the whole log: ~470 MB for a 390 MB log).
