@@ -131,7 +131,7 @@ std::string RenderCounters(const vm::Program& program, const vm::Counters& count
 
 bool ParseCounters(const vm::Program& program, std::string_view json, vm::Counters* out) {
   rj::Document doc;
-  doc.Parse(json.data(), json.size());
+  doc.Parse<rj::kParseIterativeFlag>(json.data(), json.size());
   if (doc.HasParseError() || !doc.IsObject()) return false;
   const size_t nb = program.budgets().size(), nl = program.limits().size();
   out->slots.assign(3 * (nb + nl), Value());
@@ -286,7 +286,7 @@ bool ApplyAdmission(const vm::Program& program, const vm::Record& request, std::
                     vm::Decision* d, std::string* storage) {
   if (json.empty() || json == "null") return true;
   rj::Document doc;
-  doc.Parse(json.data(), json.size());
+  doc.Parse<rj::kParseIterativeFlag>(json.data(), json.size());
   if (doc.HasParseError() || !doc.IsObject()) return false;
   const rj::Value* admitted = Member(doc, "admitted");
   if (admitted == nullptr || !admitted->IsBool()) return false;

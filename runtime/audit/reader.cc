@@ -123,6 +123,15 @@ class Verifier {
       size_t nl = data.find('\n', pos);
       ++lineno;
       if (nl == std::string::npos) {  // cut short: a crash or a truncation
+        if (sealed) {
+          // The writer closed the file in order: no crash leaves bytes
+          // after its seal.
+          Add(path, lineno, "", "audit_unexpected_record",
+              "the file goes on after its seal (" + std::to_string(data.size() - pos) +
+                  " bytes without a newline): they were added after the writer closed it",
+              true);
+          break;
+        }
         bool crash = last || next_recovered;
         Add(path, lineno, "", crash ? "audit_incomplete_tail" : "audit_truncated_record",
             crash ? "the last record is incomplete (" + std::to_string(data.size() - pos) +
@@ -150,7 +159,7 @@ class Verifier {
     size_t nl = data.find('\n');
     std::string first = data.substr(0, nl);
     rj::Document d;
-    d.Parse(first.c_str(), first.size());
+    d.Parse<rj::kParseIterativeFlag>(first.c_str(), first.size());
     return !d.HasParseError() && d.IsObject() && d.HasMember("recovered") &&
            d["recovered"].IsBool() && d["recovered"].GetBool();
   }
@@ -162,7 +171,7 @@ class Verifier {
             bool* sealed) {
     std::string copy(line);
     rj::Document doc;
-    doc.Parse<rj::kParseNumbersAsStringsFlag>(copy.c_str(), copy.size());
+    doc.Parse<rj::kParseIterativeFlag | rj::kParseNumbersAsStringsFlag>(copy.c_str(), copy.size());
     std::string_view stated = StatedHash(line);
     if (doc.HasParseError() || !doc.IsObject()) {
       Add(path, lineno, "", "audit_malformed_line",
@@ -399,6 +408,15 @@ void Verify(const std::vector<std::string>& paths, VerifyReport* report) {
       report->problems.push_back({path, 0, "", "audit_no_files", "no decision files in `" + path + "`", true});
       continue;
     }
+    if (seqs.front() == 0) {
+      // The writer numbers its files from 1: a file 0 was put there (a copy
+      // of another file, say). It is no part of the chain.
+      report->problems.push_back({LogFilePath(path, 0), 0, "", "audit_unexpected_record",
+                                  "a log file numbered 0: the writer numbers its files from 1, so it was added",
+                                  true});
+      seqs.erase(seqs.begin());
+      if (seqs.empty()) continue;
+    }
     if (seqs.front() != 1)
       report->problems.push_back({LogFilePath(path, 1), 0, "", "audit_missing_file",
                                   "the chain's first files (up to number " +
@@ -543,7 +561,7 @@ bool RecordReader::Next(RecordLine* out) {
         // pool keeps every record read so far (memory grew with the log).
         out->doc.SetNull();
         out->doc.GetAllocator().Clear();
-        out->doc.ParseInsitu<rj::kParseNumbersAsStringsFlag>(out->scratch.data());
+        out->doc.ParseInsitu<rj::kParseIterativeFlag | rj::kParseNumbersAsStringsFlag>(out->scratch.data());
         ok = !out->doc.HasParseError() && out->doc.IsObject();
       }
     } else {

@@ -80,7 +80,7 @@ Ids RecordIds(const RecordLine& line) {
   Ids ids;
   rj::Document p;
   std::string copy(line.Raw("policy"));
-  p.Parse(copy.c_str(), copy.size());
+  p.Parse<rj::kParseIterativeFlag>(copy.c_str(), copy.size());
   if (!p.HasParseError()) {
     ids.version = Str(p, "version");
     ids.schema = Str(p, "schema");
@@ -173,7 +173,7 @@ std::string RawString(std::string_view raw) {
   if (raw.find('\\') == std::string_view::npos) return std::string(raw.substr(1, raw.size() - 2));
   rj::Document d;
   std::string copy(raw);
-  d.Parse(copy.c_str(), copy.size());
+  d.Parse<rj::kParseIterativeFlag>(copy.c_str(), copy.size());
   return !d.HasParseError() && d.IsString() ? std::string(d.GetString(), d.GetStringLength()) : std::string();
 }
 
@@ -224,7 +224,7 @@ bool RebuildInput(const RecordLine& line, Env& env, Rebuilt* out) {
     out->lengths.clear();
     rj::Document c;
     std::string copy(content);
-    c.Parse<rj::kParseNumbersAsStringsFlag>(copy.c_str(), copy.size());
+    c.Parse<rj::kParseIterativeFlag | rj::kParseNumbersAsStringsFlag>(copy.c_str(), copy.size());
     if (const rj::Value* l = c.HasParseError() ? nullptr : Member(c, "lengths"); l && l->IsArray()) {
       for (const auto& n : l->GetArray())
         out->lengths.push_back(n.IsString() ? std::strtoull(n.GetString(), nullptr, 10) : 0);
@@ -428,12 +428,12 @@ void Compare(const RecordLine& line, const std::string& id, const Outcome& now,
   {
     std::string part = "{\"decision\":" + std::string(line.Raw("decision")) + ",\"endpoints\":" +
                        std::string(line.Raw("endpoints")) + ",\"input\":" + std::string(line.Raw("input")) + "}";
-    rec.Parse<rj::kParseNumbersAsStringsFlag>(part.c_str(), part.size());
+    rec.Parse<rj::kParseIterativeFlag | rj::kParseNumbersAsStringsFlag>(part.c_str(), part.size());
     if (rec.HasParseError()) rec.SetObject();
   }
   const rj::Value* old_d = Member(rec, "decision");
   rj::Document new_d;
-  new_d.Parse<rj::kParseNumbersAsStringsFlag>(now.decision.c_str(), now.decision.size());
+  new_d.Parse<rj::kParseIterativeFlag | rj::kParseNumbersAsStringsFlag>(now.decision.c_str(), now.decision.size());
   if (old_d == nullptr || !old_d->IsObject() || new_d.HasParseError() || !new_d.IsObject()) {
     ++r->failed;
     if (r->failures.size() < 10) r->failures.push_back(id + ": the recorded decision is missing");
@@ -452,7 +452,7 @@ void Compare(const RecordLine& line, const std::string& id, const Outcome& now,
   if (old_endpoints != now.endpoints) {
     // Compare endpoint ids in order (costs follow the catalog, not the policy).
     rj::Document ne;
-    ne.Parse<rj::kParseNumbersAsStringsFlag>(now.endpoints.c_str(), now.endpoints.size());
+    ne.Parse<rj::kParseIterativeFlag | rj::kParseNumbersAsStringsFlag>(now.endpoints.c_str(), now.endpoints.size());
     std::vector<std::string> a, b;
     if (old_e && old_e->IsArray())
       for (const auto& e : old_e->GetArray()) a.push_back(Str(e, "id"));
@@ -660,14 +660,14 @@ bool Replay(const ReplayOptions& o, ReplayReport* r, std::string* error) {
         rj::Document a, b;
         std::string ra = "{\"decision\":" + std::string(recorded_decision) + ",\"endpoints\":" +
                          (routed ? std::string(recorded_endpoints) : "null") + "}";
-        a.Parse<rj::kParseNumbersAsStringsFlag>(ra.c_str(), ra.size());
+        a.Parse<rj::kParseIterativeFlag | rj::kParseNumbersAsStringsFlag>(ra.c_str(), ra.size());
         ++r->mismatched;
         if (r->mismatched == 1) {
           Mismatch& m = r->first_mismatch;
           m.id = id_of();
           std::string rb = "{\"decision\":" + std::string(recorded_now.view) + ",\"endpoints\":" +
                            (routed ? recorded_now.endpoints : "null") + "}";
-          b.Parse<rj::kParseNumbersAsStringsFlag>(rb.c_str(), rb.size());
+          b.Parse<rj::kParseIterativeFlag | rj::kParseNumbersAsStringsFlag>(rb.c_str(), rb.size());
           std::string path;
           if (!a.HasParseError() && !b.HasParseError() &&
               FirstDifference(a, b, &path, &m.recorded, &m.replayed))
@@ -1042,7 +1042,7 @@ bool ExplainRecord(const std::string& dir, const std::string& id, std::string* j
   {
     std::string t = runtime::DecisionToJson(traced, program, {true, false});
     rj::Document td;
-    td.Parse(t.c_str(), t.size());
+    td.Parse<rj::kParseIterativeFlag>(t.c_str(), t.size());
     if (!td.HasParseError() && td.HasMember("trace")) td["trace"].Accept(w);
     else w.Null();
   }
@@ -1057,7 +1057,7 @@ bool ExplainRecord(const std::string& dir, const std::string& id, std::string* j
   w.EndObject();
   // Pretty-print for people.
   rj::Document out;
-  out.Parse<rj::kParseFullPrecisionFlag>(sb.GetString(), sb.GetSize());
+  out.Parse<rj::kParseIterativeFlag | rj::kParseFullPrecisionFlag>(sb.GetString(), sb.GetSize());
   rj::StringBuffer pb;
   rj::PrettyWriter<rj::StringBuffer> pw(pb);
   pw.SetIndent(' ', 2);

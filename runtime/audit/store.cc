@@ -246,7 +246,7 @@ bool LoadObject(const std::string& dir, const std::string& id, bool with_text, S
     return false;
   }
   rj::Document doc;
-  doc.Parse(text.c_str(), text.size());
+  doc.Parse<rj::kParseIterativeFlag>(text.c_str(), text.size());
   if (doc.HasParseError() || !doc.IsObject()) {
     *error = "the manifest of `" + id + "` does not parse";
     return false;

@@ -814,6 +814,17 @@ void Server::Impl::StartDrain(bool grace) {
     while (in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));  // drain poll, not a test wait
     }
+    if (in_flight.load() > 0) {
+      // Requests still waiting for or relaying an upstream answer are ended
+      // (StopInFlight): each settles, writes its record and answers before
+      // the I/O threads stop, within kStopInFlightMs.
+      svc.log().warn("{{\"event\":\"drain_timeout\",\"in_flight\":{}}}", in_flight.load());
+      StopInFlight();
+      const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(kStopInFlightMs);
+      while (in_flight.load() > 0 && std::chrono::steady_clock::now() < end) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));  // drain poll, not a test wait
+      }
+    }
     for (auto& w : workers) w->io.stop();
   });
 }

@@ -126,6 +126,51 @@ void Server::Impl::StopWatch(beast::tcp_stream& stream, ClientWatch* watch) {
   stream.socket().cancel(ec);  // the wait, if it is still pending
 }
 
+Server::Impl::WatchListing::WatchListing(Impl* i, ClientWatch* watch, net::any_io_executor ex) : impl(i), w(watch) {
+  std::lock_guard<std::mutex> lock(impl->watches_mu);
+  if (impl->stopping_in_flight) {
+    StopWatched(w);  // the drain ended before this request reached its upstream
+  } else {
+    impl->watches.emplace(w, std::move(ex));
+  }
+}
+
+Server::Impl::WatchListing::~WatchListing() {
+  std::lock_guard<std::mutex> lock(impl->watches_mu);
+  impl->watches.erase(w);
+}
+
+void Server::Impl::StopWatched(ClientWatch* w) {
+  if (!w->active || w->gone) return;
+  w->stopped = w->gone = true;
+  if (*w->conn) (*w->conn)->Abort();
+}
+
+void Server::Impl::StopInFlight() {
+  std::lock_guard<std::mutex> lock(watches_mu);
+  stopping_in_flight = true;
+  for (const auto& [w, ex] : watches) {
+    // On the request's own thread; the watch may be gone by then.
+    net::post(ex, [this, w = w] {
+      std::lock_guard<std::mutex> held(watches_mu);
+      if (watches.count(w)) StopWatched(w);
+    });
+  }
+}
+
+net::awaitable<bool> Server::Impl::AnswerStopped(ClientStream& stream, Request& req, Exchange* x, Outcome& o,
+                                                 const std::string& path, const char* message) {
+  o.http_status = 503;
+  o.error_code = "gateway_stopped";
+  uint64_t seq = co_await Finish(x, o);
+  Response res = Json(503, OpenAIError(503, "gateway_stopped", message, "", x->decision_id), req.version());
+  Common(&res, x);
+  Cors(req, &res);  // (Send adds it only with a request; this one closes the connection)
+  co_await DurableOr503(x, seq, &res);
+  co_await Send(stream, res, nullptr, path);
+  co_return false;
+}
+
 // The chat request's decision context (context.h): the key's defaults,
 // the x-tollgate-* headers, the client's address. False with *err (400).
 bool Server::Impl::RequestContext(ClientStream& stream, const Request& req, const Identity& who, std::string* json,
@@ -253,6 +298,7 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   Outcome read_usage;  // `body`'s usage (UsageOf), read once
   SseConversion conv = SseConversion::kNotACompletion;
   auto watch = WatchClient(stream, &conn);
+  WatchListing listed(this, watch.get(), co_await net::this_coro::executor);
   for (size_t a = 0; a < attempts && !watch->gone; ++a) {
     const int64_t t0 = MonoNs();
     whole = false;
@@ -441,6 +487,10 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     StopWatch(stream, watch.get());
     o.started = sent;
     o.usage_estimated = sent;
+    if (watch->stopped) {
+      co_return co_await AnswerStopped(stream, req, x.get(), o, path,
+                                       "the gateway stopped before the upstream answered");
+    }
     o.http_status = 499;  // nginx's "client closed request", for the record and metrics
     o.error_code = "client_disconnected";
     const int64_t t2 = MonoNs();
@@ -527,6 +577,13 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     const int64_t t1 = MonoNs();
     o.upstream_ns = t1 - up_start;
     svc.metrics().upstream.Observe(o.upstream_ns);
+    if (watch->gone && watch->stopped) {  // the drain's end closed the upstream call
+      conn.reset();
+      o.started = true;  // charged at the worst case: the upstream did (some of) the work
+      o.usage_estimated = true;
+      co_return co_await AnswerStopped(stream, req, x.get(), o, path,
+                                       "the gateway stopped before the upstream answered");
+    }
     if (watch->gone) {  // the client left while the upstream answered
       conn.reset();
       o.http_status = 499;
@@ -657,6 +714,9 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   StopWatch(stream, watch.get());
   ec = {};
   if (watch->gone) client_gone = true;
+  // The drain's end closed the upstream call: the client is still there
+  // (unless a write to it failed too) and is told so below.
+  const bool stopped = watch->stopped;
   const int64_t t1 = MonoNs();
   o.upstream_ns = t1 - up_start;
   svc.metrics().upstream.Observe(o.upstream_ns);
@@ -686,7 +746,10 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     svc.metrics().upstream_errors.Add(Label("endpoint", ep.id) + "," + Label("kind", "event_too_large"));
   }
   if (!o.stream_complete) {
-    o.error_code = client_gone ? "client_disconnected" : sse.error_event ? "upstream_stream_error" : "upstream_stream_cut";
+    o.error_code = stopped       ? "gateway_stopped"
+                   : client_gone ? "client_disconnected"
+                   : sse.error_event ? "upstream_stream_error"
+                                     : "upstream_stream_cut";
   }
   if (!o.stream_complete && !client_gone) {  // the upstream failed part-way: counted like a failed attempt
     const runtime::Endpoint& ep = x->live->catalog->endpoint(x->s.route.endpoints[x->attempt].endpoint);
@@ -697,10 +760,14 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   processing_ns += MonoNs() - t1 - x->wait_ns;
   svc.metrics().processing.Observe(processing_ns);
   svc.metrics().http_requests.Add(Label("path", path) + "," + Label("status", "200"));
-  if (client_gone) co_return false;
+  if (client_gone && !stopped) co_return false;
   // After the upstream's own error event (relayed as it came: the SDKs
   // throw it) nothing is added; a cut stream gets the gateway's.
-  if (!o.stream_complete && !sse.error_event) {
+  if (stopped) {
+    std::string ev = "data: " + OpenAIError(503, "gateway_stopped", "the gateway stopped before the stream ended", "",
+                                            x->decision_id) + "\n\n";
+    co_await write_piece(ev);
+  } else if (!o.stream_complete && !sse.error_event) {
     std::string ev = "data: " + OpenAIError(502, "upstream_stream_cut", "the upstream stream ended early", "", x->decision_id) + "\n\n";
     co_await write_piece(ev);
   }
@@ -719,7 +786,7 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   // error event, the last chunk): the connection stays usable. Closing it
   // after headers that said keep-alive makes a client that reuses it at
   // once (Node's agent) fail its next request with a hang-up.
-  co_return !ec && head.keep_alive();
+  co_return !ec && head.keep_alive() && !stopped;
 }
 
 }  // namespace tollgate::gateway

@@ -139,6 +139,44 @@ TEST_F(AuditVerify, TruncatedNewestFileIsAnIncompleteTail) {
   EXPECT_FALSE(r.problems[0].error);  // what a crash leaves; every complete record verifies
 }
 
+// A sealed file was closed in order: no crash leaves a partial record after
+// its seal, so bytes there were added afterwards -- an error, not a crash's
+// incomplete tail. Before: a seal followed by bytes without a newline (the
+// newest file, or one whose next file recovered) verified with a warning
+// and exit 0.
+TEST_F(AuditVerify, BytesAfterTheNewestFilesSealAreAnError) {
+  const std::string text = ReadAll(File(seqs_.size() - 1));
+  ASSERT_NE(Lines(text).back().find("\"kind\":\"seal\""), std::string::npos);
+  WriteAll(File(seqs_.size() - 1), text + "{\"kind\":\"decision\",\"id\":\"01M8");
+  VerifyReport r;
+  Verify({dir_.path}, &r);
+  ASSERT_FALSE(r.problems.empty());
+  EXPECT_EQ(r.problems[0].code, "audit_unexpected_record");
+  EXPECT_TRUE(r.problems[0].error);
+  EXPECT_EQ(r.problems[0].file, File(seqs_.size() - 1));
+  // The same bytes written in the files given by name.
+  VerifyReport named;
+  Verify({File(seqs_.size() - 1)}, &named);
+  EXPECT_GT(named.errors(), 0u);
+}
+
+// A log file numbered 0 (a copy of file 1 put beside it) is named as an
+// added file. Before: the message said the chain's first files "up to
+// number 18446744073709551615" were missing (1 subtracted from 0), and
+// file 0 was verified as the head of the chain.
+TEST_F(AuditVerify, AFileNumberedZeroIsNamedAsAdded) {
+  const std::string zero = LogFilePath(dir_.path, 0);
+  WriteAll(zero, ReadAll(File(0)));
+  VerifyReport r;
+  Verify({dir_.path}, &r);
+  ASSERT_FALSE(r.problems.empty());
+  EXPECT_EQ(r.problems[0].code, "audit_unexpected_record");
+  EXPECT_EQ(r.problems[0].file, zero);
+  EXPECT_EQ(r.errors(), 1u) << r.problems.back().message;  // the chain from file 1 on verifies
+  for (const auto& p : r.problems) EXPECT_EQ(p.message.find("18446744073709551615"), std::string::npos) << p.message;
+  EXPECT_EQ(r.records, 120u);
+}
+
 // A file a crash left without its seal is followed by a `recovered` file
 // chained to its last complete record. Records cut off the end of the
 // crashed file (at a line boundary: nothing there says so) break the chain
@@ -363,6 +401,43 @@ TEST_F(AuditVerify, MalformedLinesAreReportedNotFatal) {
   ASSERT_TRUE(Replay(o, &rep, &err)) << err;
   EXPECT_EQ(rep.records, 120u);
   EXPECT_EQ(rep.mismatched, 0u);
+  EXPECT_EQ(rep.problems.size(), 2u);
+}
+
+// A line nested a million levels deep -- an edited file; the writer never
+// writes one (the decoder bounds an input at 128 levels) -- is a malformed
+// line for verify, the reader (audit export, show) and replay alike, never
+// a stack overflow. Before: each of them crashed (SIGSEGV) in rapidjson's
+// recursive parse. Both shapes: bare brackets, and a record whose input
+// holds them (parsed past its first members).
+TEST_F(AuditVerify, ADeeplyNestedLineIsMalformedNotACrash) {
+  const std::string deep = std::string(1'000'000, '[') + std::string(1'000'000, ']');
+  Edit(1, [&](auto& l) {
+    l.insert(l.begin() + 2, deep);
+    l.insert(l.begin() + 4, "{\"kind\":\"decision\",\"id\":\"01M8DEEP\",\"input\":" + deep + ",\"hash\":\"00\"}");
+  });
+  VerifyReport r;
+  Verify({dir_.path}, &r);
+  ASSERT_GT(r.errors(), 0u);
+  EXPECT_EQ(r.problems[0].code, "audit_malformed_line");
+  for (bool dom : {true, false}) {
+    RecordReader in;
+    std::string err;
+    ASSERT_TRUE(in.Open(dir_.path, &err, dom));
+    RecordLine line;
+    uint64_t n = 0;
+    while (in.Next(&line)) ++n;
+    EXPECT_EQ(n, 120u);
+    EXPECT_EQ(in.problems().size(), 2u);
+  }
+  ReplayOptions o;
+  o.dir = dir_.path;
+  ReplayReport rep;
+  std::string err;
+  ASSERT_TRUE(Replay(o, &rep, &err)) << err;
+  EXPECT_EQ(rep.records, 120u);
+  EXPECT_EQ(rep.mismatched, 0u);
+  EXPECT_EQ(rep.failed, 0u) << (rep.failures.empty() ? "" : rep.failures[0]);
   EXPECT_EQ(rep.problems.size(), 2u);
 }
 

@@ -98,7 +98,7 @@ bool LoopbackServer::Start(Config cfg, std::string* error) {
   cfg.host = "127.0.0.1";
   cfg.port = 0;
   cfg.threads = 1;
-  cfg.drain_timeout_ms = 2'000;
+  cfg.drain_timeout_ms = drain_timeout_ms;
   cfg.drain_grace_ms = drain_grace_ms;
   svc_ = Service::Create(cfg, error);
   if (!svc_) return false;

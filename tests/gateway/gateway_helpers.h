@@ -85,7 +85,7 @@ Config FilesConfig(const std::string& policy, const std::string& catalog, const 
 std::unique_ptr<Exchange> StartExchange(Service& svc, const std::string& body);
 
 // `cfg`'s Service and a Server for it on 127.0.0.1, port 0, one I/O thread,
-// a 2 s drain (no grace period unless drain_grace_ms is set), run on a thread of its own until Stop (or destruction).
+// a 2 s drain (drain_timeout_ms; no grace period unless drain_grace_ms is set), run on a thread of its own until Stop (or destruction).
 class LoopbackServer {
  public:
   LoopbackServer() = default;
@@ -103,6 +103,8 @@ class LoopbackServer {
   // Config::drain_grace_ms for the next Start (the config's own is ignored:
   // a test would otherwise wait 5 s to stop).
   int64_t drain_grace_ms = 0;
+  // Config::drain_timeout_ms for the next Start (likewise).
+  int64_t drain_timeout_ms = 2'000;
 
   Service& svc() { return *svc_; }
   uint16_t port() const;

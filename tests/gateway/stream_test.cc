@@ -4,8 +4,16 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+
+#include <chrono>
+#include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "runtime/audit/reader.h"
 
 #include "runtime/gateway/server.h"
 #include "runtime/gateway/service.h"
@@ -425,6 +433,112 @@ TEST_F(StreamTest, EveryChatRequestIsTimed) {
   const std::string want = "tollgate_request_seconds_count{path=\"/v1/chat/completions\"} 4\n";
   for (int i = 0; i < 1000 && m.find(want) == std::string::npos; ++i) m = Metrics();
   EXPECT_NE(m.find(want), std::string::npos) << m;
+}
+
+// The end of a drain (SIGTERM, then drain_timeout_ms) with requests still
+// in flight: each is ended -- its upstream call closed -- settled and
+// recorded before the gateway stops, and its client is told why. Before:
+// the I/O threads were stopped under them, so a decision whose stream had
+// already reached the client (its decision id in the head) had no record,
+// no settlement and no access line.
+class DrainEndTest : public StreamTest {
+ protected:
+  // Sends `body` on a raw connection and reads until `until` arrived (or the
+  // connection ended); returns what was read.
+  std::string Open(const std::string& body, const std::string& until) {
+    socket_.connect({boost::asio::ip::make_address("127.0.0.1"), gw_.port()});
+    const std::string raw = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                            std::string(testkit::kSecret) + "\r\nContent-Type: application/json\r\nContent-Length: " +
+                            std::to_string(body.size()) + "\r\n\r\n" + body;
+    boost::asio::write(socket_, boost::asio::buffer(raw));
+    std::string got;
+    while (got.find(until) == std::string::npos && Read(&got)) {
+    }
+    return got;
+  }
+  // Appends what the server sends next; false at the end of the connection.
+  bool Read(std::string* got) {
+    char buf[4096];
+    boost::system::error_code ec;
+    const size_t n = socket_.read_some(boost::asio::buffer(buf), ec);
+    got->append(buf, n);
+    return !ec;
+  }
+  std::string ReadToEnd() {
+    std::string got;
+    while (Read(&got)) {
+    }
+    return got;
+  }
+  // Every decision record of the log.
+  std::vector<std::string> Records() {
+    std::vector<uint64_t> seqs;
+    std::string err;
+    std::vector<std::string> out;
+    if (!audit::ListLogFiles(dir_ + "/audit", &seqs, &err)) return out;
+    for (uint64_t s : seqs) {
+      std::ifstream in(audit::LogFilePath(dir_ + "/audit", s));
+      std::string line;
+      while (std::getline(in, line)) {
+        if (line.rfind("{\"kind\":\"decision\"", 0) == 0) out.push_back(line);
+      }
+    }
+    return out;
+  }
+  static rapidjson::Document Gateway(const std::string& record) {
+    rapidjson::Document rec, d;
+    rec.Parse(record.data(), record.size());
+    if (rec.IsObject() && rec.HasMember("gateway")) d.CopyFrom(rec["gateway"], d.GetAllocator());
+    return d;
+  }
+
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::socket socket_{io_};
+};
+
+TEST_F(DrainEndTest, AStreamStillRunningIsRecordedSettledAndToldWhy) {
+  gw_.drain_timeout_ms = 50;
+  Start(SseHead() + HttpChunk(Delta(R"({"content":"abcdefgh"})")), /*hold=*/true);  // never ends
+  std::string got = Open(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}], "stream": true,
+                             "max_tokens": 50})", "abcdefgh");
+  ASSERT_NE(got.find("abcdefgh"), std::string::npos) << got;
+  const size_t at = got.find("x-tollgate-decision-id: ");
+  ASSERT_NE(at, std::string::npos) << got;
+  const std::string id = got.substr(at + 24, 26);
+  gw_.Stop();  // the drain: no grace, 50 ms for the stream, which never ends
+  got += ReadToEnd();
+  EXPECT_NE(got.find("\"code\":\"gateway_stopped\""), std::string::npos) << got;
+  const std::vector<std::string> records = Records();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_NE(records[0].find(id), std::string::npos) << records[0];
+  rapidjson::Document g = Gateway(records[0]);
+  EXPECT_EQ(Int(g, "status"), 200) << records[0];
+  EXPECT_TRUE(Bool(g, "stream")) << records[0];
+  EXPECT_FALSE(Bool(g, "stream_complete")) << records[0];
+  EXPECT_EQ(Str(g, "error"), "gateway_stopped") << records[0];
+  EXPECT_EQ(Int(g, "completion_tokens"), 2) << records[0];  // the 8 bytes delivered, estimated
+}
+
+TEST_F(DrainEndTest, ANonStreamedRequestStillWaitingIsRecordedAndAnswered503) {
+  gw_.drain_timeout_ms = 50;
+  Start("", /*hold=*/true);  // reads the request, never answers
+  std::thread client([&] {
+    std::string got = Open(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 50})",
+                           "\r\n\r\n");
+    got += ReadToEnd();
+    EXPECT_EQ(got.rfind("HTTP/1.1 503", 0), 0u) << got;
+    EXPECT_NE(got.find("\"code\":\"gateway_stopped\""), std::string::npos) << got;
+  });
+  // Polls a condition (the upstream has the request), not a fixed wait.
+  while (up_->requests() < 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  gw_.Stop();
+  client.join();
+  const std::vector<std::string> records = Records();
+  ASSERT_EQ(records.size(), 1u);
+  rapidjson::Document g = Gateway(records[0]);
+  EXPECT_EQ(Int(g, "status"), 503) << records[0];
+  EXPECT_EQ(Str(g, "error"), "gateway_stopped") << records[0];
+  EXPECT_TRUE(Bool(g, "usage_estimated")) << records[0];  // the upstream had the request: its worst case
 }
 
 }  // namespace

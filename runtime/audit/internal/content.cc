@@ -1071,7 +1071,7 @@ bool RebuildInput(std::string_view recorded, const std::vector<uint64_t>* length
   rj::Reader reader;
   std::string copy(recorded);
   rj::StringStream ss(copy.c_str());
-  if (!reader.Parse<rj::kParseNumbersAsStringsFlag>(ss, f)) return false;
+  if (!reader.Parse<rj::kParseIterativeFlag | rj::kParseNumbersAsStringsFlag>(ss, f)) return false;
   out->assign(sb.GetString(), sb.GetSize());
   return true;
 }

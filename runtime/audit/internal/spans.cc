@@ -26,6 +26,14 @@ namespace tollgate::audit::internal {
 namespace rj = rapidjson;
 namespace {
 
+// The deepest nesting a record line may have for the SAX passes below, which
+// use rapidjson's recursive descent (its iterative parser reports other
+// stream offsets, which the spans are made of): far above any record the
+// writer writes (an input is at most Limits::max_input_depth, 128 levels by
+// default, two levels down), and shallow enough that the descent cannot run
+// out of stack. A deeper line was edited: it is malformed.
+constexpr int kMaxLineDepth = 4096;
+
 struct SpanHandler : rj::BaseReaderHandler<rj::UTF8<>, SpanHandler> {
   rj::InsituStringStream* is = nullptr;
   std::string_view line;
@@ -71,6 +79,7 @@ struct SpanHandler : rj::BaseReaderHandler<rj::UTF8<>, SpanHandler> {
     return true;
   }
   bool Open() {
+    if (depth >= kMaxLineDepth) return false;  // an edited line: refused before the stack runs out
     if (depth == 1) start = is->Tell() - 1;
     ++depth;
     return true;
@@ -100,7 +109,13 @@ struct PrefixHandler : SpanHandler {
   }
 };
 
-struct Skip : rj::BaseReaderHandler<rj::UTF8<>, Skip> {};
+struct Skip : rj::BaseReaderHandler<rj::UTF8<>, Skip> {
+  int depth = 0;
+  bool StartObject() { return ++depth <= kMaxLineDepth; }
+  bool StartArray() { return ++depth <= kMaxLineDepth; }
+  bool EndObject(rj::SizeType) { return --depth, true; }
+  bool EndArray(rj::SizeType) { return --depth, true; }
+};
 
 // Whether line[begin, end) is exactly one JSON value (rapidjson, on a copy).
 bool OneValue(std::string_view line, size_t begin, size_t end) {

@@ -230,12 +230,24 @@ struct Server::Impl {
   using Worker = internal::Worker;
   using DurableWaiter = internal::DurableWaiter;
 
+  struct ClientWatch;
   Service& svc;
   const Config& cfg;
+  // The watches of the chat requests waiting for or relaying an upstream
+  // answer, with the executor of each one's thread, and whether the drain's
+  // end stopped them all (StopInFlight); guarded by watches_mu. Declared
+  // before `workers`: a request's coroutine destroyed with its worker's
+  // io_context still takes its watch off the list.
+  std::mutex watches_mu;
+  std::map<ClientWatch*, net::any_io_executor> watches;
+  bool stopping_in_flight = false;
   std::vector<std::unique_ptr<Worker>> workers;
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<net::signal_set> signals;
   static constexpr int kBlockingThreads = 2;
+  // After drain_timeout_ms, how long the requests StopInFlight ended have to
+  // settle, be recorded and answered before the I/O threads stop.
+  static constexpr int kStopInFlightMs = 2'000;
   net::thread_pool blocking{kBlockingThreads};
   DurableWaiter waiter;
   std::atomic<bool> draining{false};
@@ -336,14 +348,39 @@ struct Server::Impl {
   // starts a wait with epoll_ctl(2) every time, a receive on a socket it
   // already watches for reading with none (a peek leaves the bytes of a
   // pipelined request where the session's next read finds them).
+  // `stopped`: the end of a drain ended the request (StopInFlight): `gone`
+  // is set too, so every wait ends as for a client that left, but the
+  // client is still there and is told `gateway_stopped`.
   struct ClientWatch {
-    bool active = true, gone = false;
+    bool active = true, gone = false, stopped = false;
     char peek = 0;
     std::unique_ptr<UpstreamConn>* conn = nullptr;
   };
   static std::shared_ptr<ClientWatch> WatchClient(boost::beast::tcp_stream& stream,
                                                   std::unique_ptr<UpstreamConn>* conn);
   static void StopWatch(boost::beast::tcp_stream& stream, ClientWatch* watch);
+  // Lists a chat request's watch in `watches` for as long as it lives (one
+  // that starts after StopInFlight is stopped at once).
+  struct WatchListing {
+    WatchListing(Impl* impl, ClientWatch* w, net::any_io_executor ex);
+    ~WatchListing();
+    WatchListing(const WatchListing&) = delete;
+    WatchListing& operator=(const WatchListing&) = delete;
+    Impl* impl;
+    ClientWatch* w;
+  };
+  // The drain's end (drain_timeout_ms passed with requests in flight): on
+  // each listed watch's thread, closes its upstream call and marks it
+  // `stopped`, so that each request settles, writes its record and answers
+  // 503 `gateway_stopped` (a stream: a final error event) before the I/O
+  // threads stop. Called on the drain thread.
+  void StopInFlight();
+  // (on the watch's thread, with watches_mu held)
+  static void StopWatched(ClientWatch* w);
+  // A non-streamed request StopInFlight ended: recorded and answered 503
+  // `gateway_stopped`; the connection is closed after the answer.
+  net::awaitable<bool> AnswerStopped(ClientStream& stream, Request& req, Exchange* x, Outcome& o,
+                                     const std::string& path, const char* message);
   bool RequestContext(ClientStream& stream, const Request& req, const Identity& who, std::string* json,
                       runtime::InputError* err) const;
 
