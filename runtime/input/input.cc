@@ -104,6 +104,30 @@ struct Node {
   std::vector<Node> kids;
   // alias member name -> index into kids (max_completion_tokens)
   std::vector<std::pair<std::string, int>> aliases;
+  // The member names this object reads, kids then aliases (an entry's
+  // position: kids index, or kids.size() + aliases index), grouped by
+  // length so that a lookup compares only names of the member's length.
+  // Built once the plan is complete (IndexNames): the views point into
+  // `name` and `aliases`.
+  struct Names {
+    static constexpr size_t kGroups = 33;  // lengths 0..31; longer names share the last group
+    struct Entry { std::string_view name; uint32_t pos; };
+    std::vector<Entry> entries;  // by group
+    std::array<uint32_t, kGroups + 1> start{};  // group g: entries [start[g], start[g + 1])
+    static size_t Group(size_t length) { return std::min(length, kGroups - 1); }
+    // The position of `name`, -1 when the object does not read it.
+    int Find(std::string_view name) const {
+      const size_t g = Group(name.size());
+      for (uint32_t i = start[g]; i < start[g + 1]; ++i)
+        if (SameName(entries[i].name, name)) return static_cast<int>(entries[i].pos);
+      return -1;
+    }
+  } names;
+  // request.messages: the message record's field names (position: index
+  // in Type::fields()), so that a message's members are not looked up in
+  // the type field by field.
+  Names fields;
+  int content_field = -1, role_field = -1;  // their positions in `fields`
 };
 
 struct Plan {
@@ -142,6 +166,36 @@ Value EmptyOf(Kind k) {
   if (k == Kind::kSet) v.set = &kEmptySet;
   else v.list = &kEmptyList;
   return v;
+}
+
+// The index of `all` (an entry's position: its index in `all`); the first
+// of two equal names is found.
+Node::Names MakeNames(const std::vector<std::string_view>& all) {
+  Node::Names x;
+  for (size_t i = 0; i < all.size(); ++i) x.entries.push_back({all[i], static_cast<uint32_t>(i)});
+  std::stable_sort(x.entries.begin(), x.entries.end(), [](const auto& a, const auto& b) {
+    return Node::Names::Group(a.name.size()) < Node::Names::Group(b.name.size());
+  });
+  for (const auto& e : x.entries) ++x.start[Node::Names::Group(e.name.size()) + 1];
+  for (size_t g = 1; g < x.start.size(); ++g) x.start[g] += x.start[g - 1];
+  return x;
+}
+
+// Fills Node::names (and a messages leaf's Node::fields) of `n` and the
+// nodes under it.
+void IndexNames(Node* n) {
+  std::vector<std::string_view> all;
+  for (const Node& k : n->kids) all.push_back(k.name);
+  for (const auto& a : n->aliases) all.push_back(a.first);
+  n->names = MakeNames(all);
+  if (n->special == Special::kMessages) {
+    all.clear();
+    for (const RecordField& f : n->type.elem().fields()) all.push_back(f.name);
+    n->fields = MakeNames(all);
+    n->content_field = n->fields.Find("content");
+    n->role_field = n->fields.Find("role");
+  }
+  for (Node& k : n->kids) IndexNames(&k);
 }
 
 Node* FindOrAddObject(Node* parent, std::string_view name) {
@@ -234,6 +288,7 @@ std::unique_ptr<Plan> BuildCandidatePlan(const stdlib::Schema& schema) {
     if (f.type.is(Kind::kSet) || f.type.is(Kind::kList))
       plan->empties.emplace_back(f.slot, f.type.kind());
   }
+  IndexNames(&plan->root);
   return plan;
 }
 
@@ -299,6 +354,7 @@ std::unique_ptr<Plan> BuildPlan(const stdlib::Schema& schema) {
       m.text_member = !kKnownBodyMembers.Has(m.name);
     }
   }
+  IndexNames(&plan->root);
   return plan;
 }
 
@@ -626,12 +682,44 @@ class Decoder {
     return d == names.end() || Duplicate(*d, parent);
   }
 
-  const Node* FindKid(const Node& n, std::string_view name, bool* alias) const {
-    for (const Node& k : n.kids)
-      if (SameName(k.name, name)) return &k;
-    for (const auto& [a, idx] : n.aliases)
-      if (SameName(a, name)) { *alias = true; return &n.kids[idx]; }
-    return nullptr;
+  // The kid at Node::names position `pos` (-1: none); *alias is set when
+  // the position is an alias's.
+  static const Node* KidAt(const Node& n, int pos, bool* alias) {
+    if (pos < 0) return nullptr;
+    const size_t i = static_cast<size_t>(pos);
+    if (i < n.kids.size()) return &n.kids[i];
+    *alias = true;
+    return &n.kids[n.aliases[i - n.kids.size()].second];
+  }
+
+  // Objects of at most this many members are looked up once (Distinct).
+  static constexpr rj::SizeType kResolved = 64;
+
+  // Sets pos[i] to the Node::names position of `obj`'s member i (-1: one
+  // the node does not read) and returns whether no name occurs twice: a
+  // known name as a position seen before (a bit of `seen`), an unknown one
+  // by comparing it with the other unknown names. Needs at most kResolved
+  // members and at most 64 names in `node`.
+  static bool Distinct(const JVal& obj, const Node& node, int* pos) {
+    uint64_t seen = 0;
+    rj::SizeType unknown[kResolved];
+    rj::SizeType n_unknown = 0;
+    rj::SizeType i = 0;
+    bool distinct = true;
+    for (auto m = obj.MemberBegin(); m != obj.MemberEnd(); ++m, ++i) {
+      const std::string_view name = Sv(m->name);
+      pos[i] = node.names.Find(name);
+      if (pos[i] >= 0) {
+        const uint64_t bit = uint64_t{1} << pos[i];
+        distinct = distinct && !(seen & bit);
+        seen |= bit;
+        continue;
+      }
+      for (rj::SizeType u = 0; u < n_unknown && distinct; ++u)
+        distinct = !SameName(Sv((obj.MemberBegin() + unknown[u])->name), name);
+      unknown[n_unknown++] = i;
+    }
+    return distinct;
   }
 
   static bool AliasTarget(const Node& n, const Node* kid) {
@@ -641,12 +729,20 @@ class Decoder {
   }
 
   bool Object(const JVal& obj, const Node& node, const Path* parent) {
-    if (!NoDuplicates(obj, parent)) return false;
-    for (auto m = obj.MemberBegin(); m != obj.MemberEnd(); ++m) {
+    // Each member's kid is looked up once, for the duplicate check and the
+    // walk; a duplicate is reported by NoDuplicates (its message and path).
+    // Larger objects: NoDuplicates, then a lookup per member.
+    int pos[kResolved];
+    const bool resolved = obj.MemberCount() <= kResolved && node.names.entries.size() <= 64;
+    if (resolved ? !Distinct(obj, node, pos) && !NoDuplicates(obj, parent)
+                 : !NoDuplicates(obj, parent))
+      return false;
+    rj::SizeType i = 0;
+    for (auto m = obj.MemberBegin(); m != obj.MemberEnd(); ++m, ++i) {
       std::string_view name = Sv(m->name);
       Path p{parent, name};
       bool alias = false;
-      const Node* kid = FindKid(node, name, &alias);
+      const Node* kid = KidAt(node, resolved ? pos[i] : node.names.Find(name), &alias);
       if (node.is_body && !m->value.IsNull() &&
           !(kid ? kid->not_parameter : stdlib::IsNotParameter(name))) {
         params_.push_back(Value::StringRef(ParameterName(name)));
@@ -1027,7 +1123,7 @@ class Decoder {
         *out = rec_->arena.MakeMap(std::move(entries));
         return true;
       }
-      case Kind::kRecord: return Record(v, t, p, false, out);
+      case Kind::kRecord: return Record(v, t, p, nullptr, out);
       default:
         return WrongType(p, "a supported value", v);
     }
@@ -1045,21 +1141,24 @@ class Decoder {
            (v.GetString() == buf_begin_ || v.GetString()[-1] != '"');
   }
 
-  bool Record(const JVal& v, const Type& t, const Path& p, bool message, Value* out) {
+  // `messages`: the request.messages node when `v` is one of its messages
+  // (`t` is its element type), else null.
+  bool Record(const JVal& v, const Type& t, const Path& p, const Node* messages, Value* out) {
     if (!v.IsObject()) return WrongType(p, "an object", v);
     if (!NoDuplicates(v, &p)) return false;
+    const bool message = messages != nullptr;
     const auto& fields = t.fields();
     std::vector<Value> vals = rec_->arena.TakeVector();
     vals.resize(fields.size());
-    int content = message ? t.FieldIndex("content") : -1;
-    int role = message ? t.FieldIndex("role") : -1;
+    int content = message ? messages->content_field : -1;
+    int role = message ? messages->role_field : -1;
     const JVal* tool_calls = nullptr;
     const JVal* function_call = nullptr;  // the deprecated single call
     const JVal* refusal = nullptr;        // an assistant message's refusal text
     bool content_given = false;           // a `content` member, null included
     for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
       std::string_view name = Sv(m->name);
-      int idx = t.FieldIndex(name);
+      int idx = message ? messages->fields.Find(name) : t.FieldIndex(name);
       if (idx >= 0 && idx == content) content_given = true;
       if (message && (idx < 0 || (!SameName(name, "role") && !SameName(name, "content") &&
                                   !SameName(name, "name"))) &&
@@ -1253,7 +1352,7 @@ class Decoder {
     items.resize(v.Size());
     for (rj::SizeType i = 0; i < v.Size(); ++i) {
       Path q{&p, {}, static_cast<int64_t>(i)};
-      if (!Record(v[i], node.type.elem(), q, true, &items[i])) return false;
+      if (!Record(v[i], node.type.elem(), q, &node, &items[i])) return false;
     }
     *out = rec_->arena.MakeList(std::move(items));
     return true;

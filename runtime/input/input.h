@@ -69,8 +69,10 @@
 // ## Cost and memory
 // The JSON is copied once into Record::buffer and parsed in place; string
 // values point into that buffer, so a Record must not be copied (its Values
-// would point into the original). A 1 KB input decodes in about 1-2 us; the
-// per-schema decoding plan is built once and cached.
+// would point into the original). A 1 KB input decodes in about 2.2 us
+// (BM_Decode1KB, CPU time on a shared 2-core machine); the per-schema
+// decoding plan, with each object's member names indexed, is built once and
+// cached.
 //
 // ## Thread safety
 // DecodeInput is reentrant (per-thread scratch); a Record is written by one

@@ -393,6 +393,12 @@ TEST(Input, ErrorCodes) {
       {"dup body key", Input(R"(, "model": "other")"), "input_duplicate_key", "request.model"},
       {"dup body parameter", Input(R"(, "seed": 1, "seed": 2)"), "input_duplicate_key", "request.seed"},
       {"dup provider key", Input(R"(, "provider": {"zdr": true, "zdr": false})"), "input_duplicate_key", "request.provider.zdr"},
+      // Duplicates are found before any member is read: an earlier bad member
+      // does not hide them (the lookup-once walk keeps NoDuplicates' order).
+      {"dup after wrong type", Input("", R"(, "user": 5, "groups": [], "user": "u2")"), "input_duplicate_key", "principal.user"},
+      {"dup after unknown", Input("", R"(, "user": "u1", "department": "x", "user": "u2")"), "input_duplicate_key", "principal.user"},
+      {"dup unknown after known", Input(R"(, "top_p": 1, "seed": 1, "top_p": 2)"), "input_duplicate_key", "request.top_p"},
+      {"dup alias", Input(R"(, "max_completion_tokens": 1, "max_completion_tokens": 2)"), "input_duplicate_key", "request.max_completion_tokens"},
       {"dup message key", Input(R"(, "messages": [{"role": "user", "content": "a", "content": "b"}])"), "input_duplicate_key", "request.messages[0].content"},
       {"dup tool call key", Input(R"(, "messages": [{"role": "assistant", "tool_calls": [{"function": {"arguments": "a", "arguments": "b"}}]}])"), "input_duplicate_key", "request.messages[0].tool_calls[0].function.arguments"},
       // A tool allowlist reads the first name; a provider's JSON parser the last.
@@ -767,6 +773,15 @@ TEST(Input, DuplicateKeyNeverLastWins) {
   ASSERT_FALSE(d.ok);
   EXPECT_EQ(d.err.code, "input_duplicate_key");
   EXPECT_EQ(d.err.path, "request.x17");
+  // more members than the decoder looks up at once (64), a known one twice
+  std::string more;
+  for (int i = 0; i < 70; ++i) more += ", \"y" + std::to_string(i) + "\": 1";
+  Decode(Input(more + R"(, "stream": true, "temperature": 1, "stream": false)"), &d);
+  ASSERT_FALSE(d.ok);
+  EXPECT_EQ(d.err.code, "input_duplicate_key");
+  EXPECT_EQ(d.err.path, "request.stream");
+  Decode(Input(more + R"(, "stream": true)"), &d);
+  EXPECT_TRUE(d.ok) << d.err.message;
   Decode(Input(many), &d);
   EXPECT_TRUE(d.ok) << d.err.message;
 }
