@@ -165,6 +165,12 @@ bool IbanValid(std::string_view iban);
 // Cost: two linear scans of the text (phrases, preprocessing triggers), plus
 // the preprocessing passes and a rescan only when a trigger fires.
 int64_t InjectionScoreMicros(std::string_view text);
+// The ASCII letter a Cyrillic or Greek letter looks like (U+0430 `а` is 'a',
+// U+03BF `ο` is 'o'; 47 of them, docs/language.md), or 0 for any other code
+// point. The injection score reads them as that letter; the checker warns on
+// one among Latin letters of a string constant (tg_look_alike_letter).
+// Cost: a binary search of a constant table.
+char LatinLookAlike(uint32_t cp);
 // Names of the groups that matched, in the order above (for explanations).
 std::vector<std::string_view> InjectionGroups(std::string_view text);
 std::vector<std::string> InjectionGroupNames();

@@ -504,11 +504,7 @@ constexpr Homoglyph kHomoglyphs[] = {
 
 // The ASCII letter the two-byte character u[0] u[1] stands for, or 0.
 char HomoglyphOf(const unsigned char* u) {
-  const auto cp = static_cast<uint16_t>(((u[0] & 0x1Fu) << 6) | (u[1] & 0x3Fu));
-  const auto* end = std::end(kHomoglyphs);
-  const auto* h = std::lower_bound(std::begin(kHomoglyphs), end, cp,
-                                   [](const Homoglyph& g, uint16_t c) { return g.cp < c; });
-  return h != end && h->cp == cp ? h->as : 0;
+  return LatinLookAlike(((u[0] & 0x1Fu) << 6) | (u[1] & 0x3Fu));
 }
 
 // Latin letters with diacritics as their base letter: U+00C0-U+017F (Latin-1
@@ -1137,6 +1133,13 @@ std::string_view NormalizeAtSites(std::string_view text, std::string* storage,
 #endif
 
 }  // namespace
+
+char LatinLookAlike(uint32_t cp) {
+  const auto* end = std::end(kHomoglyphs);
+  const auto* h = std::lower_bound(std::begin(kHomoglyphs), end, cp,
+                                   [](const Homoglyph& g, uint32_t c) { return g.cp < c; });
+  return h != end && h->cp == cp ? h->as : 0;
+}
 
 namespace internal {
 

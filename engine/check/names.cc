@@ -1165,10 +1165,63 @@ void InvisibleCharacters(Context& ctx, const Expr& e, std::set<std::pair<const v
   }
 }
 
+// Warns once per string literal whose source text holds a raw Cyrillic or
+// Greek letter that looks like a Latin one (stdlib::LatinLookAlike) among
+// ASCII letters, and no other letter of those scripts: `"leg<U+0430>l"` reads
+// as `legal` in every editor and review, and equals only a value spelled
+// with the same letter. A letter of those scripts that looks like no Latin
+// one (`п`, `л`, `ί`) marks text written in them, which is meant; so is an
+// escape (`\u0430`), as for InvisibleCharacters.
+void LookAlikeLetters(Context& ctx, const Expr& e, std::set<std::pair<const void*, uint32_t>>* seen,
+                      uint32_t depth) {
+  if (depth > 512) return;
+  for (const auto& k : e.kids) LookAlikeLetters(ctx, *k, seen, depth + 1);
+  if (e.kind != ExprKind::kLiteral || e.value.kind != Kind::kString) return;
+  const std::string_view text = ctx.Text(e.span);
+  if (text.size() < 2) return;
+  const std::string_view inner = text.substr(1, text.size() - 2);
+  bool latin = false;
+  uint32_t first = 0;
+  std::string shown, meant;
+  for (size_t i = 0; i < inner.size();) {
+    const auto b = static_cast<unsigned char>(inner[i]);
+    size_t len = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 1;
+    if (i + len > inner.size()) len = inner.size() - i;
+    uint32_t cp = len == 1 ? b : b & (0x7F >> len);
+    for (size_t j = 1; j < len; ++j) cp = (cp << 6) | (static_cast<unsigned char>(inner[i + j]) & 0x3F);
+    const std::string_view raw = inner.substr(i, len);
+    i += len;
+    if (std::isalpha(b) && len == 1) latin = true;
+    const bool script = (cp >= 0x0370 && cp <= 0x052F) || (cp >= 0x1F00 && cp <= 0x1FFF);
+    const char as = script ? stdlib::LatinLookAlike(cp) : 0;
+    if (script && !as) return;  // text in Cyrillic or Greek
+    if (!as) {
+      shown += raw;
+      meant += raw;
+      continue;
+    }
+    if (!first) first = cp;
+    char hex[16];
+    std::snprintf(hex, sizeof hex, "\\u%04x", unsigned(cp));
+    shown += hex;
+    meant += as;
+  }
+  if (!latin || !first || !seen->insert({e.span.file, e.span.begin}).second) return;
+  char code[16], esc[16];
+  std::snprintf(code, sizeof code, "U+%04X", unsigned(first));
+  std::snprintf(esc, sizeof esc, "\\u%04x", unsigned(first));
+  ctx.Warning("tg_look_alike_letter", e.span,
+              "the string `" + shown + "` holds the " + (first < 0x0400 ? "Greek" : "Cyrillic") +
+                  " letter " + code + " among Latin ones: it looks like `" +
+                  std::string(1, stdlib::LatinLookAlike(first)) +
+                  "`, but the string equals only a value spelled with the same letter",
+              "write `" + meant + "`, or the escape `" + esc + "` if the letter is meant");
+}
+
 bool Names(Context& ctx) {
   const int before = ctx.errors;
   NameChecker n(ctx);
-  std::set<std::pair<const void*, uint32_t>> invisible_seen;
+  std::set<std::pair<const void*, uint32_t>> invisible_seen, look_alike_seen;
   for (const auto& root : CollectRoots(*ctx.policy)) {
     n.Reset();
     n.Walk(*root.expr, 1);
@@ -1177,6 +1230,7 @@ bool Names(Context& ctx) {
                           root.role != Role::kGiven && root.role != Role::kCandidate &&
                           root.role != Role::kExpectTag;
     if (compared) InvisibleCharacters(ctx, *root.expr, &invisible_seen, 1);
+    if (compared) LookAlikeLetters(ctx, *root.expr, &look_alike_seen, 1);
   }
   FallbackUnchecked(ctx);
   VariantBypass(ctx);

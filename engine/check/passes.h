@@ -30,7 +30,9 @@
 //                 and when model bans ignore the fallback models; `date(...)`
 //                 against a day not written yyyy-mm-dd, an upper-case message
 //                 role, a negative budget limit read out of a data document,
-//                 a raw invisible character in a string (tg_invisible_character)
+//                 a raw invisible character in a string (tg_invisible_character),
+//                 a Cyrillic or Greek look-alike among Latin letters
+//                 (tg_look_alike_letter)
 //   ranges        a comparison of a bounded number (hour(t) 0..23,
 //                 dlp.injection_score 0..1, request.n 1..: stdlib BuiltinDecl::range,
 //                 stdlib/field_values.h FieldRange) with a constant that can

@@ -574,5 +574,36 @@ TEST(Names, InvisibleCharactersInStringsWarn) {
   EXPECT_TRUE(Has(r, "U+00AD (soft hyphen)")) << r;
 }
 
+// A Cyrillic or Greek letter that looks like a Latin one, among Latin letters
+// of a string constant -- a Cyrillic `а` (U+0430) in "legаl", a Cyrillic `о`
+// in "openai/о1", pasted from a document or typed on a Russian layout -- reads
+// as the Latin word in every editor and review, and the constant never equals
+// what a request carries: `"legаl" in principal.groups` checked clean, its
+// test (written with the same letter) passed, and every member of `legal` was
+// denied. Text in those scripts (a word with letters that look like no Latin
+// one), an escape, messages and test inputs are not judged.
+TEST(Names, LookAlikeLettersAmongLatinOnesWarn) {
+  auto c = CheckSource(std::string("policy \"p\"\n"
+                       "const cleared = {\"leg\xd0\xb0l\", \"finance\"}\n"
+                       "rule r { when length(intersection(principal.groups, cleared)) == 0 deny \"x\" }\n"
+                       "rule s { when request.model == \"openai/\xd0\xbe" "1\" or \"openai/\xd0\xbe" "1\" in request.models deny \"y\" }\n"
+                       "rule t { when context.data_class == \"c\xce\xbfnfidential\" deny \"z\" }\n"
+                       // Russian and Greek words, Russian next to Latin, an escape: meant.
+                       "rule ok { when request.content contains \"\xd0\xbf\xd0\xb0\xd1\x80\xd0\xbe\xd0\xbb\xd1\x8c\" or request.content contains \"API-\xd0\xba\xd0\xbb\xd1\x8e\xd1\x87\" deny \"\xd0\xb0 \xd0\xb0\" }\n"
+                       "rule ok2 { when request.content contains \"\xce\xba\xce\xbb\xce\xb5\xce\xb9\xce\xb4\xce\xaf\" or \"leg\\u0430l\" in principal.groups deny \"x\" tag t = \"leg\xd0\xb0l\" }\n"
+                       "test \"legal\" {\n  given { principal.groups: {\"leg\xd0\xb0l\"} }\n  expect not_fired r\n}\n") +
+                       kNoFallbacks);
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_EQ(Count(r, "warning[tg_look_alike_letter]"), 4u) << r;
+  EXPECT_TRUE(Has(r, "test.tg:2:18: warning[tg_look_alike_letter]: the string `leg\\u0430l` holds the "
+                     "Cyrillic letter U+0430 among Latin ones: it looks like `a`, but the string equals "
+                     "only a value spelled with the same letter")) << r;
+  EXPECT_TRUE(Has(r, "help: write `legal`, or the escape `\\u0430` if the letter is meant")) << r;
+  EXPECT_TRUE(Has(r, "the string `openai/\\u043e1` holds the Cyrillic letter U+043E")) << r;
+  EXPECT_TRUE(Has(r, "help: write `openai/o1`")) << r;
+  EXPECT_TRUE(Has(r, "the string `c\\u03bfnfidential` holds the Greek letter U+03BF")) << r;
+}
+
 }  // namespace
 }  // namespace tollgate::checktest
