@@ -46,6 +46,7 @@ class Walker {
   void Run() {
     for (const ast::Rule& r : policy_.ast().rules) {
       locals_.clear();
+      full_locals_.clear();
       if (r.when) Walk(*r.when);
       if (r.mode_when) Walk(*r.mode_when);
       for (const ast::Effect& ef : r.effects) {
@@ -111,10 +112,13 @@ class Walker {
     if (e.kids.size() == 2 && e.kids[0] && e.kids[1] &&
         ((e.kind == ExprKind::kCall && (e.name == "starts_with" || e.name == "ends_with")) ||
          (e.kind == ExprKind::kBinary && (e.op == Op::kContains || e.op == Op::kMatches))))
-      RegionPart(e);
+      RegionPart(e), ModelPart(e);
     if (e.kind == ExprKind::kQuantifier && e.kids.size() == 2 && e.index >= 0 && e.kids[0] &&
-        FieldOf(*e.kids[0]) == NameField::kRequestModels)
+        FieldOf(*e.kids[0]) == NameField::kRequestModels) {
       locals_[e.index] = NameField::kRequestModel;
+      const char* over = PathOf(*e.kids[0], policy_);
+      if (over && std::string_view(over).ends_with("_full")) full_locals_.insert(e.index);
+    }
     for (const auto& k : e.kids)
       if (k) Walk(*k);
   }
@@ -250,6 +254,65 @@ class Walker {
                   "keep those meant");
   }
 
+  // `request.model starts_with "gpt-4"` (or ends_with, contains, matches; of
+  // `endpoint.model` or a requested model too): the catalog names models
+  // `author/name`, and the gateway rewrites a bare `gpt-4o` a client sends to
+  // `openai/gpt-4o` before the policy reads it (docs/gateway.md, "Model
+  // names"), so a part written as the bare name holds for no request served.
+  // Warned when it holds for no model id of the catalog. A part holding `:`
+  // (a variant, never in a model id) is tg_name_never_matches'; of a `_full`
+  // field only a prefix is judged (a suffix or a part may be the variant's).
+  void ModelPart(const Expr& e) {
+    const Expr& f = *e.kids[0];
+    const NameField field = FieldOf(f);
+    if (field != NameField::kModel && field != NameField::kRequestModel) return;
+    const Value* c = Constant(*e.kids[1]);
+    if (!c || c->kind != Kind::kString || c->sv().empty()) return;
+    const std::string part(c->sv());
+    const std::string op = e.kind == ExprKind::kCall ? e.name : e.op == Op::kMatches ? "matches" : "contains";
+    const bool full_local = f.ref == RefKind::kLocal && full_locals_.count(f.index) != 0;
+    const char* written = PathOf(f, policy_);
+    // A quantifier's variable is one of the requested models.
+    const std::string path = written ? written : full_local ? "request.models_full" : "request.models";
+    const bool full = path.ends_with("_full");
+    if ((full && op != "starts_with") || (op != "matches" && part.find(':') != std::string::npos)) return;
+    std::unique_ptr<re2::RE2> re;
+    if (op == "matches") {
+      re = std::make_unique<re2::RE2>(part, re2::RE2::Quiet);
+      if (!re->ok()) return;
+    }
+    auto holds = [&](std::string_view model) {
+      if (re) return re2::RE2::PartialMatch(model, *re);
+      if (op == "starts_with") return model.starts_with(part);
+      if (op == "ends_with") return model.ends_with(part);
+      return model.find(part) != std::string::npos;
+    };
+    if (std::any_of(models_.begin(), models_.end(), [&](const std::string& m) { return holds(m); })) return;
+    // The same part of the name after the author: write it with the author.
+    std::set<std::string> authors;
+    if (op == "starts_with" && part.find('/') == std::string::npos) {
+      for (const std::string& m : models_) {
+        const size_t slash = m.find('/');
+        if (slash != std::string::npos && std::string_view(m).substr(slash + 1).starts_with(part))
+          authors.insert(m.substr(0, slash));
+      }
+    }
+    std::string help = "the catalog names models `author/name`, and the gateway rewrites a bare name a "
+                       "client sends to that id";
+    if (authors.empty()) {
+      help += models_.empty() ? std::string() : " (`" + *models_.begin() + "`, ...)";
+    } else {
+      std::string list;
+      for (const std::string& a : authors) list += (list.empty() ? "`\"" : "` or `\"") + a + "/" + part + "\"";
+      help += ": write " + list + "`";
+    }
+    out_->Warning("tg_name_not_in_catalog", e.span,
+                  "`" + path + " " + op + " \"" + part + "\"` holds for no model of the catalog `" + path_ +
+                      "`, so it matches " +
+                      (field == NameField::kModel ? "no endpoint" : "no request the catalog serves"),
+                  help);
+  }
+
   // `openai/gpt-4o-2024-08-06` is a dated snapshot of `openai/gpt-4o`: the
   // alias followed by `-` and a date (yyyy-mm-dd, yyyymmdd, or OpenAI's
   // older mmdd).
@@ -348,6 +411,7 @@ class Walker {
   // `when`'s slots with its messages, and none shadows a model variable with
   // another kind of list there).
   std::map<int32_t, NameField> locals_;
+  std::set<int32_t> full_locals_;  // those over `request.models_full`
 };
 
 }  // namespace

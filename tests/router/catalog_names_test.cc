@@ -264,5 +264,39 @@ TEST(CatalogNames, RegionPrefixMatchingNoRegionWarns) {
   EXPECT_EQ(r.find("test.tg:3:"), std::string::npos) << r;
 }
 
+// A model id is `author/name` in the catalog, and the gateway rewrites the
+// bare `gpt-4o` a client sends to `openai/gpt-4o` before the policy reads it
+// (docs/gateway.md, "Model names"): `request.model starts_with "gpt-4"`
+// checked clean, its test (given `request.model: "gpt-4o"`) passed, and it
+// never held for a request the gateway served. A part of a model id that no
+// catalog model holds is warned, with the author-qualified spelling.
+TEST(CatalogNames, ModelPartMatchingNoModelWarns) {
+  const std::string r = Warnings(
+      "policy \"p\"\n"
+      "rule gpt4 { when request.model starts_with \"gpt-4\" or (any m in request.models: m starts_with \"gpt-4\") deny \"x\" }\n"
+      "rule ds { when request.model contains \"DeepSeek\" or request.model ends_with \"-large\" deny \"y\" }\n"
+      "rule ep { require not (endpoint.model matches \"^claude-\") }\n"
+      "rule ok { when request.model starts_with \"openai/\" or request.model contains \"mistral\" or "
+      "request.model_full starts_with \"google/gemini\" deny \"z\" }\n");
+  EXPECT_NE(r.find("test.tg:2:18: warning[tg_name_not_in_catalog]: `request.model starts_with \"gpt-4\"` "
+                   "holds for no model of the catalog `cat.json`, so it matches no request the catalog serves"),
+            std::string::npos)
+      << r;
+  EXPECT_NE(r.find("help: the catalog names models `author/name`, and the gateway rewrites a bare name a "
+                   "client sends to that id: write `\"openai/gpt-4\"`"),
+            std::string::npos)
+      << r;
+  EXPECT_NE(r.find("test.tg:2:81: warning[tg_name_not_in_catalog]: `request.models starts_with \"gpt-4\"`"),
+            std::string::npos)
+      << r;
+  EXPECT_NE(r.find("`request.model contains \"DeepSeek\"` holds for no model"), std::string::npos) << r;
+  EXPECT_EQ(r.find("ends_with \"-large\"` holds"), std::string::npos) << r;
+  EXPECT_NE(r.find("test.tg:4:23: warning[tg_name_not_in_catalog]: `endpoint.model matches \"^claude-\"` "
+                   "holds for no model of the catalog `cat.json`, so it matches no endpoint"),
+            std::string::npos)
+      << r;
+  EXPECT_EQ(r.find("test.tg:5:"), std::string::npos) << r;
+}
+
 }  // namespace
 }  // namespace tollgate::testing
