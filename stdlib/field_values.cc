@@ -258,7 +258,10 @@ std::string Respell(Shape s, std::string_view v) {
     case S::kCountry:
     case S::kAssignedCountry:
       r = Upper(t);
-      if (r == "UK") r = "GB";  // the one common code that is not ISO's
+      // The common codes that are not ISO's: the UK's, and the EU's for
+      // Greece (VAT numbers, Eurostat).
+      if (r == "UK") r = "GB";
+      if (r == "EL") r = "GR";
       break;
     case S::kDataCollection:
     case S::kTier:

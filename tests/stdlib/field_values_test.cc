@@ -89,6 +89,10 @@ TEST(FieldValues, RespellNamesTheValueMeant) {
   EXPECT_EQ(Respell(Shape::kVariant, ":Nitro"), "nitro");
   EXPECT_EQ(Respell(Shape::kCountry, "de"), "DE");
   EXPECT_EQ(Respell(Shape::kAssignedCountry, "uk"), "GB");
+  // The EU writes Greece `EL` (VAT numbers, Eurostat): an EU member list
+  // copied from it names Greece so, and the help said `EL` had no spelling.
+  EXPECT_EQ(Respell(Shape::kAssignedCountry, "EL"), "GR");
+  EXPECT_EQ(Respell(Shape::kCountry, "el"), "GR");
   EXPECT_EQ(Respell(Shape::kAssignedCountry, "Germany"), "");
   EXPECT_EQ(Respell(Shape::kProviderSlug, "Azure/EastUS"), "azure/eastus");
   EXPECT_EQ(Respell(Shape::kModelId, "openai/gpt-4o:free"), "openai/gpt-4o");
