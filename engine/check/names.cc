@@ -1218,10 +1218,101 @@ void LookAlikeLetters(Context& ctx, const Expr& e, std::set<std::pair<const void
               "write `" + meant + "`, or the escape `" + esc + "` if the letter is meant");
 }
 
+// A string with a space or tab at either end compared with a field that
+// holds names as sent (principal.groups, request.tools, the workspace, a
+// label): a name pasted from a spreadsheet cell with its padding
+// (`{"legal ", "finance"}`) never equals the name. Fields with a shape other
+// than lower-case text are tg_name_never_matches' (their Respell trims);
+// `request.content` is text, not a name; a blank string is taken as meant.
+class PaddedNames {
+ public:
+  explicit PaddedNames(Context& ctx) : ctx_(ctx) {}
+
+  void Walk(Expr& e, uint32_t depth) {
+    if (depth > 512) return;
+    if (e.kind == ExprKind::kQuantifier && e.kids.size() == 2 && e.index >= 0 && e.kids[0]) {
+      if (const char* p = NamePath(*e.kids[0])) locals_.emplace_back(e.index, p);
+    }
+    if (e.kids.size() == 2 && e.kids[0] && e.kids[1]) {
+      const bool compare = e.kind == ExprKind::kBinary &&
+                           (e.op == Op::kEq || e.op == Op::kNe || e.op == Op::kIn ||
+                            e.op == Op::kNotIn || e.op == Op::kHas);
+      const bool algebra = e.kind == ExprKind::kCall &&
+                           (e.name == "intersection" || e.name == "difference" || e.name == "is_subset");
+      if (compare || algebra) {
+        for (int i = 0; i < 2; ++i) {
+          const char* path = NamePath(*e.kids[i]);
+          if (path && Judge(path, *e.kids[1 - i])) break;
+        }
+      }
+    }
+    for (auto& k : e.kids)
+      if (k) Walk(*k, depth + 1);
+  }
+  void Reset() { locals_.clear(); }  // slots are numbered per root
+
+ private:
+  // The schema path of a names field `e` reads (through `x ?? default`), or
+  // of the collection a quantifier variable runs over; null for any other.
+  const char* NamePath(const Expr& e0) const {
+    const Expr* e = &e0;
+    for (int guard = 0; guard < 64 && e->kind == ExprKind::kBinary && e->op == Op::kCoalesce && !e->kids.empty();
+         ++guard)
+      e = e->kids[0].get();
+    if (e->ref == RefKind::kLocal) {
+      for (const auto& [slot, path] : locals_)
+        if (slot == e->index) return path;
+      return nullptr;
+    }
+    if (e->ref != RefKind::kField || e->index < 0) return nullptr;
+    const std::string& path = ctx_.schema->field(e->index).path;
+    if (path == "request.content") return nullptr;
+    const stdlib::ShapedField* f = stdlib::FindShapedField(path);
+    if (f && f->holds != Shape::kNone && f->holds != Shape::kLowerText) return nullptr;
+    return path.c_str();
+  }
+
+  // Warns when `other` folds to a string, or a set or list of them, one of
+  // which is padded; true when it folds.
+  bool Judge(const char* path, Expr& other) {
+    std::optional<Value> v = FoldExpr(ctx_, other);
+    if (!v) return false;
+    std::vector<std::string_view> words;
+    if (v->kind == Kind::kString) words.push_back(v->sv());
+    const std::vector<Value>* items = v->kind == Kind::kSet && v->set     ? &v->set->items
+                                      : v->kind == Kind::kList && v->list ? &v->list->items
+                                                                          : nullptr;
+    if (items)
+      for (const Value& x : *items)
+        if (x.kind == Kind::kString) words.push_back(x.sv());
+    auto blank = [](char c) { return c == ' ' || c == '\t'; };
+    for (std::string_view w : words) {
+      size_t b = 0, n = w.size();
+      while (b < n && blank(w[b])) ++b;
+      while (n > b && blank(w[n - 1])) --n;
+      if (b == n || (b == 0 && n == w.size())) continue;  // blank, or not padded
+      const char edge = b > 0 ? w[0] : w.back();
+      std::string shown;
+      for (char c : w) shown += c == '\t' ? std::string("\\t") : std::string(1, c);
+      ctx_.Warning("tg_padded_name", other.span,
+                   "`" + shown + "` " + (b > 0 ? "starts" : "ends") + " with a " +
+                       (edge == '\t' ? "tab" : "space") + ", but `" + path +
+                       "` holds names as sent: it never equals `" + std::string(w.substr(b, n - b)) + "`",
+                   "write `" + std::string(w.substr(b, n - b)) + "`");
+      break;
+    }
+    return true;
+  }
+
+  Context& ctx_;
+  std::vector<std::pair<int32_t, const char*>> locals_;
+};
+
 bool Names(Context& ctx) {
   const int before = ctx.errors;
   NameChecker n(ctx);
   std::set<std::pair<const void*, uint32_t>> invisible_seen, look_alike_seen;
+  PaddedNames padded(ctx);
   for (const auto& root : CollectRoots(*ctx.policy)) {
     n.Reset();
     n.Walk(*root.expr, 1);
@@ -1231,6 +1322,8 @@ bool Names(Context& ctx) {
                           root.role != Role::kExpectTag;
     if (compared) InvisibleCharacters(ctx, *root.expr, &invisible_seen, 1);
     if (compared) LookAlikeLetters(ctx, *root.expr, &look_alike_seen, 1);
+    padded.Reset();
+    padded.Walk(*root.expr, 1);
   }
   FallbackUnchecked(ctx);
   VariantBypass(ctx);

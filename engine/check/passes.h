@@ -32,7 +32,8 @@
 //                 role, a negative budget limit read out of a data document,
 //                 a raw invisible character in a string (tg_invisible_character),
 //                 a Cyrillic or Greek look-alike among Latin letters
-//                 (tg_look_alike_letter)
+//                 (tg_look_alike_letter), a name with a space at an end
+//                 compared with an untrimmed names field (tg_padded_name)
 //   ranges        a comparison of a bounded number (hour(t) 0..23,
 //                 dlp.injection_score 0..1, request.n 1..: stdlib BuiltinDecl::range,
 //                 stdlib/field_values.h FieldRange) with a constant that can

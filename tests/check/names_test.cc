@@ -605,5 +605,30 @@ TEST(Names, LookAlikeLettersAmongLatinOnesWarn) {
   EXPECT_TRUE(Has(r, "the string `c\\u03bfnfidential` holds the Greek letter U+03BF")) << r;
 }
 
+// A space at either end of a name compared with a field that holds names as
+// sent -- a group, a tool, the workspace, a label -- pasted from a spreadsheet
+// cell: `{"legal ", "finance"}` checked clean and `legal` never matched it,
+// nor did `context.environment == "production "` (labels are lower-cased,
+// not trimmed). Fields with a shape (slugs, codes) are tg_name_never_matches';
+// text (`request.content`), `contains` and a blank string are not judged.
+TEST(Names, SpaceAtAnEndOfANameWarns) {
+  auto c = CheckSource("policy \"p\"\n"
+                       "const cleared = {\"legal \", \"finance\"}\n"
+                       "rule r { when length(intersection(principal.groups, cleared)) == 0 deny \"x\" }\n"
+                       "rule s { when principal.workspace == \" acme-eu\" or context.environment == \"production \" deny \"y\" }\n"
+                       "rule t { when any x in request.tools: x in {\"shell\\t\", \"exec\"} deny \"z\" }\n"
+                       "rule ok { when request.content contains \" ssn \" or request.content == \"hi \" or principal.user != \" \" deny \"w\" }\n"
+                       "rule ok2 { require provider.name != \"openai \" }\n");
+  ASSERT_TRUE(c.ok) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_EQ(Count(r, "warning[tg_padded_name]"), 4u) << r;
+  EXPECT_TRUE(Has(r, "test.tg:3:53: warning[tg_padded_name]: `legal ` ends with a space, but "
+                     "`principal.groups` holds names as sent: it never equals `legal`")) << r;
+  EXPECT_TRUE(Has(r, "help: write `legal`")) << r;
+  EXPECT_TRUE(Has(r, "` acme-eu` starts with a space, but `principal.workspace` holds names as sent")) << r;
+  EXPECT_TRUE(Has(r, "`production ` ends with a space, but `context.environment` holds")) << r;
+  EXPECT_TRUE(Has(r, "`shell\\t` ends with a tab, but `request.tools` holds")) << r;
+}
+
 }  // namespace
 }  // namespace tollgate::checktest
