@@ -471,7 +471,18 @@ bool RecordReader::Open(const std::string& dir, std::string* error, bool with_do
   file_ = 0;
   loaded_ = false;
   CloseFile();
-  return ListLogFiles(dir, &seqs_, error);
+  after_seal_ = false;
+  if (!ListLogFiles(dir, &seqs_, error)) return false;
+  if (!seqs_.empty() && seqs_.front() == 0) {
+    // The writer numbers its files from 1: a file 0 was put there (a copy of
+    // another, say) and is no part of the chain (as for Verify).
+    problems_.push_back({LogFilePath(dir, 0), 0, "", "audit_unexpected_record",
+                         "a log file numbered 0: the writer numbers its files from 1, so it was added; "
+                         "it was not read",
+                         true});
+    seqs_.erase(seqs_.begin());
+  }
+  return true;
 }
 
 bool RecordReader::LoadFile() {
@@ -485,6 +496,7 @@ bool RecordReader::LoadFile() {
       pos_ = end_ = 0;
       eof_ = false;
       line_ = 0;
+      after_seal_ = false;
       loaded_ = true;
       return true;
     }
@@ -530,8 +542,17 @@ bool RecordReader::Next(RecordLine* out) {
       if (!eof_ && Refill()) continue;
       if (pos_ < end_) {
         ++line_;
-        problems_.push_back({path_, line_, "", "audit_incomplete_tail",
-                             "an incomplete record (no newline) was skipped", false});
+        // A crash leaves a partial last record; after a seal, the writer had
+        // closed the file in order: the bytes were added (as for Verify).
+        if (after_seal_) {
+          problems_.push_back({path_, line_, "", "audit_unexpected_record",
+                               "the file goes on after its seal (" + std::to_string(end_ - pos_) +
+                                   " bytes without a newline): they were added after the writer closed it",
+                               true});
+        } else {
+          problems_.push_back({path_, line_, "", "audit_incomplete_tail",
+                               "an incomplete record (no newline) was skipped", false});
+        }
       }
       CloseFile();
       loaded_ = false;
@@ -547,6 +568,7 @@ bool RecordReader::Next(RecordLine* out) {
     // Only decision records are yielded; headers and seals are skipped cheaply.
     const bool structural =
         line.rfind("{\"kind\":\"file\"", 0) == 0 || line.rfind("{\"kind\":\"seal\"", 0) == 0;
+    after_seal_ = structural && line[9] == 's';
     if (structural && !structural_) continue;
     out->file = path_;
     out->line = line_;

@@ -119,7 +119,8 @@ struct RecordLine {
 };
 
 // Streams the decision records of a directory in chain order. Lines that do
-// not parse or are cut short become problems() and are skipped. Files are
+// not parse or are cut short become problems() and are skipped, and so does
+// a file numbered 0 (no part of the chain: audit_unexpected_record). Files are
 // read in 1 MiB chunks into one reused buffer (never whole).
 class RecordReader {
  public:
@@ -155,6 +156,7 @@ class RecordReader {
   bool with_dom_ = true;
   bool fast_ = true;
   bool structural_ = false;
+  bool after_seal_ = false;  // the last whole line of the current file is its seal
   std::vector<Problem> problems_;
 };
 

@@ -295,13 +295,15 @@ int RunReplay(int argc, char** argv) {
     return error.rfind("cannot list", 0) == 0 ? kExitIo : kExitFailed;
   }
   std::string out = args.Has("--json") ? audit::ReportJson(r) : audit::ReportText(r);
-  // A line that is not a decision record (a damaged one) or a log file that
-  // cannot be read was skipped: its decisions were not replayed, so the
+  // A line that is not a decision record (a damaged one), a log file that
+  // cannot be read, or bytes that are no part of the chain (a file numbered
+  // 0, a partial line after a seal) were skipped: not replayed, so the
   // answer is not "all identical". (A crash's incomplete last record is not
   // a decision anyone was answered about: a warning only.)
   size_t skipped = 0;
   for (const audit::Problem& p : r.problems)
-    skipped += p.code == "audit_malformed_line" || p.code == "audit_missing_file";
+    skipped += p.code == "audit_malformed_line" || p.code == "audit_missing_file" ||
+               p.code == "audit_unexpected_record";
   if (skipped && !args.Has("--json"))
     out += "error[audit_replay_failed]: " + std::to_string(skipped) +
            (skipped == 1 ? " line or file of the log could not be read as a decision record and was"

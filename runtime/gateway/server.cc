@@ -596,6 +596,11 @@ net::awaitable<bool> Server::Impl::Models(ClientStream& stream, Request& req, co
     if (!who) {
       svc.LogRefused(label, nullptr, "unauthenticated", token.empty() ? "missing_api_key" : "invalid_api_key", 401,
                      observe_total.start_ns);
+    } else {
+      // Answered (the list, the model, or 404 for one this caller may not
+      // use): nothing is decided, but the line says who asked.
+      svc.LogRefused(label, who, "answered", res.result_int() == 200 ? "ok" : "model_not_found", res.result_int(),
+                     observe_total.start_ns);
     }
     co_return co_await Send(stream, res, &req, label);
 }

@@ -177,6 +177,46 @@ TEST_F(AuditVerify, AFileNumberedZeroIsNamedAsAdded) {
   EXPECT_EQ(r.records, 120u);
 }
 
+// The reader (replay, audit export, show) skips a file numbered 0 and names
+// it as verify does. Before: it read it as the chain's first file, so a
+// copy of file 1 there counted file 1's records twice.
+TEST_F(AuditVerify, TheReaderSkipsAFileNumberedZero) {
+  const std::string zero = LogFilePath(dir_.path, 0);
+  WriteAll(zero, ReadAll(File(0)));
+  RecordReader in;
+  std::string err;
+  ASSERT_TRUE(in.Open(dir_.path, &err)) << err;
+  RecordLine line;
+  uint64_t n = 0;
+  while (in.Next(&line)) ++n;
+  EXPECT_EQ(n, 120u);
+  ASSERT_EQ(in.problems().size(), 1u);
+  EXPECT_EQ(in.problems()[0].code, "audit_unexpected_record");
+  EXPECT_EQ(in.problems()[0].file, zero);
+  EXPECT_TRUE(in.problems()[0].error);
+}
+
+// For the reader too, bytes without a newline after a file's seal were
+// added after the writer closed the file: audit_unexpected_record, an
+// error, as for verify. Before: the warning audit_incomplete_tail (a
+// crash's), and replay exited 0.
+TEST_F(AuditVerify, TheReaderNamesBytesAfterASeal) {
+  const std::string text = ReadAll(File(0));
+  ASSERT_NE(Lines(text).back().find("\"kind\":\"seal\""), std::string::npos);
+  WriteAll(File(0), text + "{\"kind\":\"decision\",\"id\":\"01M8");
+  RecordReader in;
+  std::string err;
+  ASSERT_TRUE(in.Open(dir_.path, &err)) << err;
+  RecordLine line;
+  uint64_t n = 0;
+  while (in.Next(&line)) ++n;
+  EXPECT_EQ(n, 120u);
+  ASSERT_EQ(in.problems().size(), 1u);
+  EXPECT_EQ(in.problems()[0].code, "audit_unexpected_record");
+  EXPECT_EQ(in.problems()[0].file, File(0));
+  EXPECT_TRUE(in.problems()[0].error);
+}
+
 // A file a crash left without its seal is followed by a `recovered` file
 // chained to its last complete record. Records cut off the end of the
 // crashed file (at a line boundary: nothing there says so) break the chain

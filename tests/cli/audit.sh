@@ -93,6 +93,33 @@ run "replay with a damaged decision line" 1 "$TG" replay --audit "$TMP/damaged"
 has "replay damaged: warning" "$OUT" "warning[audit_malformed_line]: $DF:2"
 has "replay damaged: says it was not replayed" "$OUT" "error[audit_replay_failed]: 1 line or file of the log could not be read as a decision record and was not replayed"
 run "impact with a damaged decision line" 1 "$TG" replay --audit "$TMP/damaged" --policy "$TMP/v2/example.tg"
+# A log file numbered 0 (a copy of file 1 put beside it) is no part of the
+# chain (verify names it as added): replay and export skip it and name it,
+# and replay exits 1. Before: its records were read too, so replay and
+# export counted file 1's records twice, exit 0.
+"$TG" replay --audit "$A" >"$TMP/replay_clean"
+N_REPLAYED=$(grep -o '^replayed [0-9]* records' "$TMP/replay_clean")
+cp -r "$A" "$TMP/stray"
+cp "$TMP/stray/decisions-000001.jsonl" "$TMP/stray/decisions-000000.jsonl"
+run "replay with a stray file 0" 1 "$TG" replay --audit "$TMP/stray"
+has "replay stray file 0: named" "$OUT" "warning[audit_unexpected_record]: $TMP/stray/decisions-000000.jsonl"
+has "replay stray file 0: its records not replayed" "$OUT" "$N_REPLAYED against"
+"$TG" audit export --audit "$A" >"$TMP/export_clean"
+run "export with a stray file 0" 0 "$TG" audit export --audit "$TMP/stray"
+lines "export stray file 0: each decision once" "$OUT" "$(wc -l <"$TMP/export_clean")"
+has "export stray file 0: named" "$ERR" "warning[audit_unexpected_record]: $TMP/stray/decisions-000000.jsonl"
+# Bytes without a newline after the newest file's seal were added after
+# the writer closed it (no crash leaves them; verify's error
+# audit_unexpected_record): replay says so and exits 1. Before: the
+# warning audit_incomplete_tail, exit 0.
+cp -r "$A" "$TMP/afterseal"
+LAST=$(ls "$TMP"/afterseal/decisions-*.jsonl | tail -1)
+"$TG" eval --policy "$POL" --request policies/requests/us_simple.json --audit "$TMP/afterseal" >/dev/null
+tail -1 "$LAST" | grep -q '"kind":"seal"' || bad "the file before the newest ends with its seal"
+printf '{"kind":"decision","id":"01M8' >>"$LAST"
+run "replay with bytes after a seal" 1 "$TG" replay --audit "$TMP/afterseal"
+has "replay bytes after a seal: named" "$OUT" "warning[audit_unexpected_record]: $LAST"
+hasnt "replay bytes after a seal: not a crash's tail" "$OUT" "audit_incomplete_tail"
 run "replay both" 2 "$TG" replay --audit "$A" --policy "$POL" --version sha256:00
 run "replay unknown version" 1 "$TG" replay --audit "$A" --version "sha256:$(printf '0%.0s' $(seq 64))"
 

@@ -341,5 +341,39 @@ TEST_F(ReviewServer, ARequestRefusedBeforeItsDecisionHasAnAccessLine) {
   EXPECT_NE(l[0].find("\"code\":\"missing_api_key\""), std::string::npos) << l[0];
 }
 
+// A models request that is answered -- the list, one model, or 404 for a
+// model this caller may not use -- has its access line like a refused one
+// (outcome `answered`, no decision id: nothing is decided or recorded), so
+// the log shows who listed or looked up models. Before: only a refused
+// models request (401, 400 `invalid_path`) left a line.
+TEST_F(ReviewServer, AnAnsweredModelsRequestHasAnAccessLine) {
+  Start(Answer(kCompletion));
+  auto lines_with = [&](const std::string& what) {
+    std::vector<std::string> found;
+    std::istringstream in(Log());
+    for (std::string l; std::getline(in, l);) {
+      if (l.find("\"event\":\"request\"") != std::string::npos && l.find(what) != std::string::npos) found.push_back(l);
+    }
+    return found;
+  };
+  ASSERT_EQ(Get("/v1/models").status, 200);
+  auto l = lines_with("\"path\":\"/v1/models\"");
+  ASSERT_EQ(l.size(), 1u) << Log();
+  EXPECT_NE(l[0].find("\"key_id\":\"k\""), std::string::npos) << l[0];
+  EXPECT_NE(l[0].find("\"outcome\":\"answered\""), std::string::npos) << l[0];
+  EXPECT_NE(l[0].find("\"code\":\"ok\""), std::string::npos) << l[0];
+  EXPECT_NE(l[0].find("\"status\":200"), std::string::npos) << l[0];
+  EXPECT_EQ(l[0].find("decision_id"), std::string::npos) << l[0];
+
+  ASSERT_EQ(Get("/v1/models/m/x").status, 200);
+  ASSERT_EQ(Get("/v1/models/no/such").status, 404);
+  l = lines_with("\"path\":\"/v1/models/{id}\"");
+  ASSERT_EQ(l.size(), 2u) << Log();
+  EXPECT_NE(l[0].find("\"status\":200"), std::string::npos) << l[0];
+  EXPECT_NE(l[1].find("\"code\":\"model_not_found\""), std::string::npos) << l[1];
+  EXPECT_NE(l[1].find("\"status\":404"), std::string::npos) << l[1];
+  EXPECT_NE(l[1].find("\"outcome\":\"answered\""), std::string::npos) << l[1];
+}
+
 }  // namespace
 }  // namespace tollgate::gateway
