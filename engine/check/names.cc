@@ -19,6 +19,7 @@
 // message role tested for `system` and not `developer` gets
 // tg_system_role_only.
 #include "engine/check/passes.h"
+#include "engine/core/utf8.h"
 #include "stdlib/builtins.h"
 #include "stdlib/field_values.h"
 #include "stdlib/names.h"
@@ -1134,17 +1135,11 @@ void InvisibleCharacters(Context& ctx, const Expr& e, std::set<std::pair<const v
   for (const auto& k : e.kids) InvisibleCharacters(ctx, *k, seen, depth + 1);
   if (e.kind != ExprKind::kLiteral || e.value.kind != Kind::kString) return;
   const std::string_view text = ctx.Text(e.span);
-  for (size_t i = 0; i < text.size();) {
-    const auto b = static_cast<unsigned char>(text[i]);
-    size_t len = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 1;
-    if (i + len > text.size()) break;
-    uint32_t cp = len == 1 ? b : b & (0x7F >> len);
-    for (size_t j = 1; j < len; ++j) cp = (cp << 6) | (static_cast<unsigned char>(text[i + j]) & 0x3F);
+  for (size_t i = 0, len = 0; i < text.size();) {
+    const size_t start = i;
+    const uint32_t cp = NextUtf8(text, &i, &len);
     const char* name = InvisibleName(cp);
-    if (!name) {
-      i += len;
-      continue;
-    }
+    if (!name) continue;
     if (!seen->insert({e.span.file, e.span.begin}).second) return;
     char hex[16];
     std::snprintf(hex, sizeof hex, "%04X", unsigned(cp));
@@ -1153,7 +1148,7 @@ void InvisibleCharacters(Context& ctx, const Expr& e, std::set<std::pair<const v
     esc = cp > 0xFFFF ? "U+" + std::string(hex) : "\\u" + esc;
     // The string as it reads, the character shown as its escape.
     std::string shown(text.substr(1, text.size() >= 2 ? text.size() - 2 : 0));
-    const size_t at = i >= 1 ? i - 1 : 0;
+    const size_t at = start >= 1 ? start - 1 : 0;
     if (at <= shown.size()) shown.replace(at, len, esc);
     ctx.Warning("tg_invisible_character", e.span,
                 "the string `" + shown + "` holds U+" + hex + " (" + name +
@@ -1183,15 +1178,11 @@ void LookAlikeLetters(Context& ctx, const Expr& e, std::set<std::pair<const void
   bool latin = false;
   uint32_t first = 0;
   std::string shown, meant;
-  for (size_t i = 0; i < inner.size();) {
-    const auto b = static_cast<unsigned char>(inner[i]);
-    size_t len = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 1;
-    if (i + len > inner.size()) len = inner.size() - i;
-    uint32_t cp = len == 1 ? b : b & (0x7F >> len);
-    for (size_t j = 1; j < len; ++j) cp = (cp << 6) | (static_cast<unsigned char>(inner[i + j]) & 0x3F);
-    const std::string_view raw = inner.substr(i, len);
-    i += len;
-    if (std::isalpha(b) && len == 1) latin = true;
+  for (size_t i = 0, len = 0; i < inner.size();) {
+    const size_t at = i;
+    const uint32_t cp = NextUtf8(inner, &i, &len);
+    const std::string_view raw = inner.substr(at, len);
+    if (len == 1 && std::isalpha(static_cast<unsigned char>(cp))) latin = true;
     const bool script = (cp >= 0x0370 && cp <= 0x052F) || (cp >= 0x1F00 && cp <= 0x1FFF);
     const char as = script ? stdlib::LatinLookAlike(cp) : 0;
     if (script && !as) return;  // text in Cyrillic or Greek
