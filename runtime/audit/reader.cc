@@ -22,6 +22,28 @@ namespace {
 constexpr std::string_view kHashKey = ",\"hash\":\"";
 constexpr size_t kSuffix = 9 + 64 + 2;  // ,"hash":" + hex + "}
 
+// Bytes without a newline after a file's seal: the writer closed the file
+// in order, and no crash leaves bytes after its seal, so they were added.
+Problem AfterSeal(const std::string& path, uint64_t line, size_t bytes) {
+  return {path, line, "", "audit_unexpected_record",
+          "the file goes on after its seal (" + std::to_string(bytes) +
+              " bytes without a newline): they were added after the writer closed it",
+          true};
+}
+
+// Drops a file numbered 0 from `seqs` (ascending) with its problem: the
+// writer numbers its files from 1, so a file 0 (a copy of another, say) was
+// put there and is no part of the chain.
+void DropFileZero(const std::string& dir, std::vector<uint64_t>* seqs, std::vector<Problem>* problems,
+                  std::string_view note) {
+  if (seqs->empty() || seqs->front() != 0) return;
+  problems->push_back({LogFilePath(dir, 0), 0, "", "audit_unexpected_record",
+                       "a log file numbered 0: the writer numbers its files from 1, so it was added" +
+                           std::string(note),
+                       true});
+  seqs->erase(seqs->begin());
+}
+
 bool IsHex64(std::string_view s) {
   if (s.size() != 64) return false;
   for (char c : s)
@@ -124,12 +146,7 @@ class Verifier {
       ++lineno;
       if (nl == std::string::npos) {  // cut short: a crash or a truncation
         if (sealed) {
-          // The writer closed the file in order: no crash leaves bytes
-          // after its seal.
-          Add(path, lineno, "", "audit_unexpected_record",
-              "the file goes on after its seal (" + std::to_string(data.size() - pos) +
-                  " bytes without a newline): they were added after the writer closed it",
-              true);
+          r_->problems.push_back(AfterSeal(path, lineno, data.size() - pos));
           break;
         }
         bool crash = last || next_recovered;
@@ -408,15 +425,8 @@ void Verify(const std::vector<std::string>& paths, VerifyReport* report) {
       report->problems.push_back({path, 0, "", "audit_no_files", "no decision files in `" + path + "`", true});
       continue;
     }
-    if (seqs.front() == 0) {
-      // The writer numbers its files from 1: a file 0 was put there (a copy
-      // of another file, say). It is no part of the chain.
-      report->problems.push_back({LogFilePath(path, 0), 0, "", "audit_unexpected_record",
-                                  "a log file numbered 0: the writer numbers its files from 1, so it was added",
-                                  true});
-      seqs.erase(seqs.begin());
-      if (seqs.empty()) continue;
-    }
+    DropFileZero(path, &seqs, &report->problems, "");
+    if (seqs.empty()) continue;
     if (seqs.front() != 1)
       report->problems.push_back({LogFilePath(path, 1), 0, "", "audit_missing_file",
                                   "the chain's first files (up to number " +
@@ -473,15 +483,7 @@ bool RecordReader::Open(const std::string& dir, std::string* error, bool with_do
   CloseFile();
   after_seal_ = false;
   if (!ListLogFiles(dir, &seqs_, error)) return false;
-  if (!seqs_.empty() && seqs_.front() == 0) {
-    // The writer numbers its files from 1: a file 0 was put there (a copy of
-    // another, say) and is no part of the chain (as for Verify).
-    problems_.push_back({LogFilePath(dir, 0), 0, "", "audit_unexpected_record",
-                         "a log file numbered 0: the writer numbers its files from 1, so it was added; "
-                         "it was not read",
-                         true});
-    seqs_.erase(seqs_.begin());
-  }
+  DropFileZero(dir, &seqs_, &problems_, "; it was not read");
   return true;
 }
 
@@ -545,10 +547,7 @@ bool RecordReader::Next(RecordLine* out) {
         // A crash leaves a partial last record; after a seal, the writer had
         // closed the file in order: the bytes were added (as for Verify).
         if (after_seal_) {
-          problems_.push_back({path_, line_, "", "audit_unexpected_record",
-                               "the file goes on after its seal (" + std::to_string(end_ - pos_) +
-                                   " bytes without a newline): they were added after the writer closed it",
-                               true});
+          problems_.push_back(AfterSeal(path_, line_, end_ - pos_));
         } else {
           problems_.push_back({path_, line_, "", "audit_incomplete_tail",
                                "an incomplete record (no newline) was skipped", false});
@@ -566,9 +565,9 @@ bool RecordReader::Next(RecordLine* out) {
     scanned = 0;
     ++line_;
     // Only decision records are yielded; headers and seals are skipped cheaply.
-    const bool structural =
-        line.rfind("{\"kind\":\"file\"", 0) == 0 || line.rfind("{\"kind\":\"seal\"", 0) == 0;
-    after_seal_ = structural && line[9] == 's';
+    const bool seal = line.rfind("{\"kind\":\"seal\"", 0) == 0;
+    const bool structural = seal || line.rfind("{\"kind\":\"file\"", 0) == 0;
+    after_seal_ = seal;
     if (structural && !structural_) continue;
     out->file = path_;
     out->line = line_;

@@ -550,7 +550,7 @@ net::awaitable<bool> Server::Impl::Models(ClientStream& stream, Request& req, co
       Response res = Json(400, OpenAIError(400, "invalid_path", "the model id in the path `" + path.substr(base + 1) +
                                                                     "` has a malformed percent escape"));
       Common(&res, nullptr);
-      svc.LogRefused("/v1/models/{id}", nullptr, "invalid", "invalid_path", 400, observe_total.start_ns);
+      svc.LogWithoutDecision("/v1/models/{id}", nullptr, "invalid", "invalid_path", 400, observe_total.start_ns);
       co_return co_await Send(stream, res, &req, "/v1/models/{id}");
     }
     auto keys = svc.keys();
@@ -594,12 +594,12 @@ net::awaitable<bool> Server::Impl::Models(ClientStream& stream, Request& req, co
     // A named label: GCC 12 frees a conditional's temporary twice across co_await.
     const std::string label = one.empty() ? path : std::string("/v1/models/{id}");
     if (!who) {
-      svc.LogRefused(label, nullptr, "unauthenticated", token.empty() ? "missing_api_key" : "invalid_api_key", 401,
+      svc.LogWithoutDecision(label, nullptr, "unauthenticated", token.empty() ? "missing_api_key" : "invalid_api_key", 401,
                      observe_total.start_ns);
     } else {
       // Answered (the list, the model, or 404 for one this caller may not
       // use): nothing is decided, but the line says who asked.
-      svc.LogRefused(label, who, "answered", res.result_int() == 200 ? "ok" : "model_not_found", res.result_int(),
+      svc.LogWithoutDecision(label, who, "answered", res.result_int() == 200 ? "ok" : "model_not_found", res.result_int(),
                      observe_total.start_ns);
     }
     co_return co_await Send(stream, res, &req, label);
@@ -663,13 +663,13 @@ net::awaitable<bool> Server::Impl::Decide(ClientStream& stream, Request& req, co
     if (!want || !*want || !SecureEquals(Bearer(req), want)) {
       Response res = Json(401, OpenAIError(401, "invalid_api_key", "/v1/decide needs the decide token"));
       Common(&res, nullptr);
-      svc.LogRefused(path, nullptr, "unauthenticated", "invalid_api_key", 401, start_ns);
+      svc.LogWithoutDecision(path, nullptr, "unauthenticated", "invalid_api_key", 401, start_ns);
       co_return co_await Send(stream, res, &req, path);
     }
   }
   if (svc.audit() && svc.audit()->failed()) {
     Response res = AuditUnavailable(req, nullptr);
-    svc.LogRefused(path, nullptr, "refused", "audit_unavailable", 503, start_ns);
+    svc.LogWithoutDecision(path, nullptr, "refused", "audit_unavailable", 503, start_ns);
     co_return co_await Send(stream, res, &req, path);
   }
   ExchangeLease x;
@@ -694,7 +694,7 @@ net::awaitable<bool> Server::Impl::Decide(ClientStream& stream, Request& req, co
   }
   WriteRecord(seq);
   svc.metrics().processing.Observe(MonoNs() - x->start_ns);
-  if (x->invalid) svc.LogRefused(path, nullptr, "invalid", x->input_error.code, 400, x->start_ns);
+  if (x->invalid) svc.LogWithoutDecision(path, nullptr, "invalid", x->input_error.code, 400, x->start_ns);
   Response res = Json(x->invalid ? 400 : 200, std::move(out), req.version());
   Common(&res, x.get());
   co_await DurableOr503(x.get(), seq, &res);  // the decision is recorded before it is answered

@@ -206,13 +206,13 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
                                          token.empty() ? "an API key is required (Authorization: Bearer KEY)"
                                                        : "the API key is not known"), req.version());
     Common(&res, x.get());
-    svc.LogRefused(path, nullptr, "unauthenticated", token.empty() ? "missing_api_key" : "invalid_api_key", 401,
+    svc.LogWithoutDecision(path, nullptr, "unauthenticated", token.empty() ? "missing_api_key" : "invalid_api_key", 401,
                    x->start_ns);
     co_return co_await Send(stream, res, &req, path);
   }
   if (svc.audit() && svc.audit()->failed()) {
     Response res = AuditUnavailable(req, x.get());
-    svc.LogRefused(path, x->who, "refused", "audit_unavailable", 503, x->start_ns);
+    svc.LogWithoutDecision(path, x->who, "refused", "audit_unavailable", 503, x->start_ns);
     co_return co_await Send(stream, res, &req, path);
   }
   x->body = std::move(req.body());
@@ -254,7 +254,7 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     if (x->invalid) {
       svc.metrics().decisions.Add(Label("outcome", "invalid") + "," + Label("code", x->input_error.code) + "," +
                                   Label("rule", ""));
-      svc.LogRefused(path, x->who, "invalid", x->input_error.code, 400, x->start_ns);
+      svc.LogWithoutDecision(path, x->who, "invalid", x->input_error.code, 400, x->start_ns);
     }
     svc.metrics().processing.Observe(MonoNs() - x->start_ns - x->wait_ns);
     Response res = Json(o.http_status, svc.ErrorJson(*x), req.version());

@@ -1541,7 +1541,7 @@ uint64_t Service::Record(Exchange* x, const Outcome& o) {
   return seq;
 }
 
-void Service::LogRefused(std::string_view path, const Identity* who, std::string_view outcome,
+void Service::LogWithoutDecision(std::string_view path, const Identity* who, std::string_view outcome,
                          std::string_view code, int status, int64_t start_ns) {
   if (!config_.access_log) return;
   thread_local ReusedJsonWriter local;

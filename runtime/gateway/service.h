@@ -239,10 +239,10 @@ class Service {
   // The access line of a request answered before any decision (401, a 400
   // refusal of its body or headers, 503 audit_unavailable) or without one
   // (`/v1/models`): `outcome` (`unauthenticated`, `invalid`, `refused`,
-  // `answered`), the code and status, the
-  // key's workspace and id when one was known, no decision id (nothing was
-  // decided or recorded). Nothing when the access log is off. Thread-safe.
-  void LogRefused(std::string_view path, const Identity* who, std::string_view outcome, std::string_view code,
+  // `answered`), the code and status, the key's workspace and id when one
+  // was known, no decision id (nothing was decided or recorded). Nothing
+  // when the access log is off. Thread-safe.
+  void LogWithoutDecision(std::string_view path, const Identity* who, std::string_view outcome, std::string_view code,
                   int status, int64_t start_ns);
   // An input or policy refusal rendered in OpenAI's error shape.
   std::string ErrorJson(const Exchange& x) const;

@@ -734,9 +734,7 @@ class Decoder {
     // Larger objects: NoDuplicates, then a lookup per member.
     int pos[kResolved];
     const bool resolved = obj.MemberCount() <= kResolved && node.names.entries.size() <= 64;
-    if (resolved ? !Distinct(obj, node, pos) && !NoDuplicates(obj, parent)
-                 : !NoDuplicates(obj, parent))
-      return false;
+    if (!(resolved && Distinct(obj, node, pos)) && !NoDuplicates(obj, parent)) return false;
     rj::SizeType i = 0;
     for (auto m = obj.MemberBegin(); m != obj.MemberEnd(); ++m, ++i) {
       std::string_view name = Sv(m->name);
