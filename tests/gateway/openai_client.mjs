@@ -51,7 +51,7 @@ console.log(`  node: stream ok (${chunks} chunks)`);
   let t = "", usage = null;
   for await (const c of s) { t += c.choices?.[0]?.delta?.content ?? ""; usage = c.usage ?? usage; }
   if (t !== "Hello from the stub." || usage?.completion_tokens !== 7) fail("json for a stream: " + t + " " + JSON.stringify(usage));
-  const runner = client.beta.chat.completions.stream({
+  const runner = (client.chat.completions.stream ? client.chat.completions : client.beta.chat.completions).stream({
     model: "test/jsonforstream", max_tokens: 20, messages: [{ role: "user", content: "stream please" }],
   });
   const final = await runner.finalChatCompletion();
@@ -121,7 +121,7 @@ console.log("  node: models.retrieve (a bare name too, and 404 model_not_found)"
 // The SDK's stream helper accumulates the final completion (it needs the
 // first delta's role, and the usage chunk when asked for).
 {
-  const runner = client.beta.chat.completions.stream({
+  const runner = (client.chat.completions.stream ? client.chat.completions : client.beta.chat.completions).stream({
     model: "test/ok", stream_options: { include_usage: true }, messages: [{ role: "user", content: "hi" }],
   });
   const final = await runner.finalChatCompletion();
@@ -257,7 +257,8 @@ const before = await metric(overloaded);
 const retrying = new OpenAI({ baseURL, apiKey });  // maxRetries: 2
 const t0 = Date.now();
 const e503 = await expectError("503 policy deny", chat(retrying, "busy please"), OpenAI.InternalServerError, 503, "policy_denied");
-if (e503.headers["x-should-retry"] !== "false") fail("503 policy deny: x-should-retry " + e503.headers["x-should-retry"]);
+const header = (e, k) => (typeof e.headers?.get === "function" ? e.headers.get(k) : e.headers?.[k]);
+if (header(e503, "x-should-retry") !== "false") fail("503 policy deny: x-should-retry " + header(e503, "x-should-retry"));
 if ((await metric(overloaded)) !== before + 1 || Date.now() - t0 > 400) fail("503 policy deny was retried");
 console.log("  node: 400/401/402/403/404/413/502/503 as typed errors; a policy 503 is not retried");
 
