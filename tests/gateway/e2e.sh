@@ -263,6 +263,19 @@ st=$(post sk-main "$(msg test/ok 'card 4111\u00a01111\u202f1111\u20091111 ok')")
 check "a card with no-break spaces is allowed" test "$st" = 200
 curl -s "http://127.0.0.1:$SP/last/ok" > "$T/last"
 check "the upstream saw [CARD] for the no-break-spaced number" sh -c "grep -q 'card \[CARD\] ok' '$T/last' && ! grep -q '4111' '$T/last'"
+# A tool call's arguments are JSON in a string: a card written there as a
+# JSON number is redacted to a JSON string, so the arguments still parse;
+# a message's `name` gets a placeholder OpenAI's name pattern accepts.
+st=$(post sk-main '{"model":"test/ok","max_tokens":20,"messages":[{"role":"user","content":"hi","name":"4111111111111111"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"pay","arguments":"{\"card\": 4111111111111111, \"n\": [1, 4111111111111111]}"}}]},{"role":"tool","tool_call_id":"c1","content":"ok"}]}')
+check "a request with a card in a tool call's arguments is allowed" test "$st" = 200
+curl -s "http://127.0.0.1:$SP/last/ok" > "$T/last"
+check "the redacted arguments still parse as JSON, the card a JSON string" node -e '
+  const b = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const a = JSON.parse(b.messages[1].tool_calls[0].function.arguments);
+  process.exit(a.card === "[CARD]" && !JSON.stringify(b).includes("4111") ? 0 : 1);' "$T/last"
+check "a redacted message name matches OpenAI's name pattern" node -e '
+  const b = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  process.exit(/^[a-zA-Z0-9_-]{1,64}$/.test(b.messages[0].name) && b.messages[0].name.includes("REDACTED") ? 0 : 1);' "$T/last"
 
 # --- fallbacks ---
 before=$(curl -s "http://127.0.0.1:$SP/count/fail500")
