@@ -246,6 +246,14 @@ check "another origin's request gets no CORS header" sh -c "test $st = 200 && ! 
 st=$(curl -s -o "$T/out" -w '%{http_code}' -X OPTIONS -H 'Origin: http://app.example' \
   -H 'Access-Control-Request-Method: POST' "$URL/admin/policy")
 check "the admin API takes no cross-origin requests" test "$st" = 403
+# OPTIONS without a browser's Origin and `OPTIONS *` name the methods (until 2026-12-02: 405
+# and 404 "no such endpoint `*`"); the asterisk form is for OPTIONS only.
+st=$(curl -s -o "$T/out" -D "$T/hdr" -w '%{http_code}' -X OPTIONS "$URL/v1/chat/completions")
+check "OPTIONS on the chat path answers 204 with Allow" sh -c "test $st = 204 && grep -qi '^allow: POST, OPTIONS' '$T/hdr'"
+st=$(curl -s -o "$T/out" -D "$T/hdr" -w '%{http_code}' -X OPTIONS --request-target '*' -H 'Origin: http://app.example' "$URL/")
+check "OPTIONS * answers 204 with the server's methods" sh -c "test $st = 204 && grep -qi '^allow: GET, HEAD, POST, DELETE, OPTIONS' '$T/hdr'"
+st=$(curl -s -o "$T/out" -w '%{http_code}' --request-target '*' "$URL/")
+check "GET * is 400 http_malformed" sh -c "test $st = 400 && grep -q http_malformed '$T/out'"
 
 # --- routing: EU user stays on EU endpoints; explanation on request ---
 st=$(post sk-eu "$(msg test/ok hi)" -H 'X-Tollgate-Explain: 1')
