@@ -366,6 +366,15 @@ run "eval bare model name without a catalog" 0 "$TG" eval --compact --policy "$T
 has "eval without a catalog: the name as given" "$OUT" '"outcome":"allow"'
 has "eval without a catalog: the warning says so" "$ERR" 'warning: the request names the model `gpt-4o` without its author'
 has "eval without a catalog: the help names --catalog" "$ERR" 'give `--catalog FILE` to decide as the gateway does'
+# Policy test blocks alike: `tollgate test --catalog` reads a bare name as the gateway does;
+# without a catalog the name is tested as given, and a warning says so.
+cat "$TMP/bare.tg" >"$TMP/bare_test.tg"
+printf 'test "a bare name is the catalog model" {\n  given { request.model: "gpt-4o" }\n  expect deny 403\n}\n' >>"$TMP/bare_test.tg"
+run "test --catalog bare model name" 0 "$TG" test --catalog "$CAT" "$TMP/bare_test.tg"
+has "test --catalog bare model name: passes" "$OUT" "1 passed, 0 failed"
+hasnt "test --catalog: no warning" "$ERR" 'without its author'
+run "test bare model name without a catalog" 1 "$TG" test "$TMP/bare_test.tg"
+has "test without a catalog: the warning says so" "$ERR" 'names the model `gpt-4o` without its author'
 # n completions: the estimated cost (and a route max_price cap) counts every one
 printf 'policy "ncap"\nrule cap { route max_price 0.015 usd }\n' >"$TMP/ncap.tg"
 for n in 1 3; do
