@@ -2,6 +2,7 @@
 // longest match (see redact.h).
 #include "stdlib/redact.h"
 
+#include <rapidjson/document.h>
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
@@ -189,10 +190,36 @@ std::string JsonEscaped(std::string_view s) {
   return std::string(sb.GetString() + 1, sb.GetSize() - 2);
 }
 
+std::string RewriteJson(const Redactor& r, std::string_view text, const std::vector<Redactor::Span>& spans,
+                        const std::vector<JsonToken>& tokens, int depth);
+
+// JSON in a string of a JSON text (`{"text": "{\"card\": 4111...}"}`, as an
+// MCP tool result wraps it): the string's content redacted as the JSON text
+// it holds, written JSON-escaped again, in *out. False when the content is no
+// JSON object or array, at the depth readings stop (engine/scan/escapes.h),
+// or when a match of the content as written would survive the rewrite (a
+// pattern matching an escape's spelling): then the caller redacts the
+// content as written.
+bool RewriteNested(const Redactor& r, std::string_view content, int depth, std::string* out) {
+  constexpr int kMaxDepth = 3;
+  if (depth >= kMaxDepth || std::memchr(content.data(), '\\', content.size()) == nullptr) return false;
+  std::string quoted;
+  quoted.reserve(content.size() + 2);
+  quoted.append("\"").append(content).append("\"");
+  rj::Document d;
+  d.Parse(quoted.data(), quoted.size());
+  if (d.HasParseError() || !d.IsString()) return false;
+  const std::string_view decoded(d.GetString(), d.GetStringLength());
+  std::vector<JsonToken> tokens;
+  if (!ReadJsonTokens(decoded, &tokens)) return false;
+  *out = JsonEscaped(RewriteJson(r, decoded, r.Find(decoded), tokens, depth + 1));
+  return r.Find(*out).empty();
+}
+
 // A JSON text with `spans` replaced so that it stays JSON (redact.h, "JSON
-// texts").
-std::string RewriteJson(std::string_view text, const std::vector<Redactor::Span>& spans,
-                        const std::vector<JsonToken>& tokens) {
+// texts"); `depth`: how many strings the text is nested in.
+std::string RewriteJson(const Redactor& r, std::string_view text, const std::vector<Redactor::Span>& spans,
+                        const std::vector<JsonToken>& tokens, int depth) {
   struct Edit {
     size_t begin, end;
     std::string with;
@@ -219,6 +246,11 @@ std::string RewriteJson(std::string_view text, const std::vector<Redactor::Span>
       first = false;
       if (!tok.string) {
         add(tok.begin, tok.end, "\"" + JsonEscaped(with) + "\"");
+        continue;
+      }
+      if (std::string nested; (edits.empty() || edits.back().end <= tok.begin) &&
+                              RewriteNested(r, text.substr(tok.begin, tok.end - tok.begin), depth, &nested)) {
+        add(tok.begin, tok.end, std::move(nested));  // the whole string, once
         continue;
       }
       // Whole escapes only (a pattern may match inside `\u00e9`).
@@ -272,7 +304,8 @@ std::string NamePlaceholder(std::string_view replacement) {
 }
 
 // `text` with `spans` replaced as a piece of `kind` is written.
-std::string RewritePiece(std::string_view text, std::vector<Redactor::Span> spans, Redactor::Piece kind) {
+std::string RewritePiece(const Redactor& r, std::string_view text, std::vector<Redactor::Span> spans,
+                         Redactor::Piece kind) {
   if (spans.empty()) return std::string(text);
   if (kind == Redactor::Piece::kName) {
     std::vector<std::string> names;
@@ -282,7 +315,7 @@ std::string RewritePiece(std::string_view text, std::vector<Redactor::Span> span
     return Rewrite(text, spans);
   }
   std::vector<JsonToken> tokens;
-  if (ReadJsonTokens(text, &tokens)) return RewriteJson(text, spans, tokens);
+  if (ReadJsonTokens(text, &tokens)) return RewriteJson(r, text, spans, tokens, 0);
   return Rewrite(text, spans);
 }
 
@@ -291,7 +324,7 @@ std::string RewritePiece(std::string_view text, std::vector<Redactor::Span> span
 std::string Redactor::Apply(std::string_view text, int* replaced) const {
   std::vector<Span> spans = Find(text);
   if (replaced) *replaced = static_cast<int>(spans.size());
-  return RewritePiece(text, std::move(spans), Piece::kText);
+  return RewritePiece(*this, text, std::move(spans), Piece::kText);
 }
 
 std::vector<std::string> Redactor::ApplyJoined(std::string_view joined,
@@ -339,7 +372,7 @@ std::vector<std::string> Redactor::ApplyJoined(std::string_view joined,
       }
       merged.push_back(s);
     }
-    out[p] = RewritePiece(text, std::move(merged), p < kinds.size() ? kinds[p] : Piece::kText);
+    out[p] = RewritePiece(*this, text, std::move(merged), p < kinds.size() ? kinds[p] : Piece::kText);
   }
   if (replaced) *replaced = count;
   return out;

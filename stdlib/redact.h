@@ -36,7 +36,12 @@
 // string (`{"card": 4111111111111111}` gives `{"card": "[CARD]"}`); the
 // structure between tokens (`{`, `:`, `,`, whitespace, quotes) is kept. A
 // span over several tokens leaves its replacement in the first and empties
-// its part of the others, as a match across pieces does (ApplyJoined).
+// its part of the others, as a match across pieces does (ApplyJoined). A
+// string whose content is itself a JSON object or array (JSON in JSON, as
+// an MCP tool result wraps it; as deep as readings go) is redacted as that
+// JSON text and written escaped again (other escapes in it may then be
+// spelled differently), unless a match of its content as written would
+// survive that: then it is redacted as written.
 //
 // Failure: Build returns null and sets *error (lowercase, one line) when a
 // regex does not compile under RE2 or a replacement is too long.

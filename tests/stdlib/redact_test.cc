@@ -185,6 +185,11 @@ TEST(RedactTest, AJsonTextStaysJson) {
   // A match inside an escape takes the whole escape.
   auto e = MustBuild({{"00e9", "[E]"}});
   EXPECT_EQ(e->Apply(R"({"a": "caf\u00e9"})", nullptr), R"({"a": "caf[E]"})");
+  // JSON in a string of the JSON (an MCP tool result's `text`) stays JSON
+  // too, at every depth a reading reaches: the string is written again
+  // from its redacted content.
+  EXPECT_EQ(r->Apply(R"({"text": "{\"card\": 4111111111111111, \"n\": \"{\\\"c\\\": 4111111111111111}\"}"})", nullptr),
+            R"({"text": "{\"card\": \"[CARD]\", \"n\": \"{\\\"c\\\": \\\"[CARD]\\\"}\"}"})");
 }
 
 // Regression: a message's `name` redacted to `[CARD]` made OpenAI answer
