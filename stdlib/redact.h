@@ -26,8 +26,22 @@
 // JSON string escapes: a rule also matches each reading of the text (the
 // text with its JSON string escapes decoded, engine/scan/escapes.h), and
 // such a match is the span of the text it was decoded from, widened to
-// whole escapes: `4111\u00a01111\u00a01111\u00a01111` is replaced whole,
-// and a JSON text stays JSON.
+// whole escapes: `4111\u00a01111\u00a01111\u00a01111` is replaced whole.
+//
+// JSON texts: a text that is a JSON object or array (a tool call's
+// arguments, a tool's JSON result, JSON a user pasted) stays valid JSON.
+// A span's part inside a string is widened to whole escapes and its
+// replacement written JSON-escaped; a number or literal (`true`, `false`,
+// `null`) a span touches is replaced whole by the replacement as a JSON
+// string (`{"card": 4111111111111111}` gives `{"card": "[CARD]"}`); the
+// structure between tokens (`{`, `:`, `,`, whitespace, quotes) is kept. A
+// span over several tokens leaves its replacement in the first and empties
+// its part of the others, as a match across pieces does (ApplyJoined). A
+// string whose content is itself a JSON object or array (JSON in JSON, as
+// an MCP tool result wraps it; as deep as readings go) is redacted as that
+// JSON text and written escaped again (other escapes in it may then be
+// spelled differently), unless a match of its content as written would
+// survive that: then it is redacted as written.
 //
 // Failure: Build returns null and sets *error (lowercase, one line) when a
 // regex does not compile under RE2 or a replacement is too long.
@@ -37,6 +51,7 @@
 // threads at once.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -75,6 +90,16 @@ class Redactor {
   // The spans Apply replaces, in increasing order, disjoint.
   std::vector<Span> Find(std::string_view text) const;
 
+  // What a piece of a joined text is (ApplyJoined). kText: a text, or a
+  // JSON text when it is a JSON object or array (see Apply). kName: a
+  // name an upstream checks against ^[a-zA-Z0-9_-]{1,64}$ (a message's
+  // `name`, OpenAI's json_schema `name`): each replaced span, a crossing
+  // match's part included, becomes the replacement's letters, digits, `_`
+  // and `-` (runs of other characters one `_`), prefixed `REDACTED_`
+  // unless they start with "redacted" in any case, at most 64 bytes, and
+  // `REDACTED` when nothing is left: "[CARD]" gives `REDACTED_CARD`.
+  enum class Piece : uint8_t { kText, kName };
+
   // A text made of pieces -- a request's message texts, content parts and
   // tool-call arguments, which request.content joins with "\n" -- redacted
   // piece by piece: each piece as Apply redacts it alone, and each match of
@@ -83,11 +108,12 @@ class Redactor {
   // keeps its replacement, the others lose the matched bytes. So nothing a
   // rule `matches` in request.content survives in any piece. `pieces` are
   // disjoint [begin, end) ranges of `joined`, increasing; the bytes between
-  // them are separators. Returns the redacted pieces; *replaced (may be
-  // null) = spans replaced (a crossing match counts once).
+  // them are separators. `kinds`: each piece's Piece (empty: all kText).
+  // Returns the redacted pieces; *replaced (may be null) = spans replaced
+  // (a crossing match counts once).
   std::vector<std::string> ApplyJoined(std::string_view joined,
                                        const std::vector<std::pair<size_t, size_t>>& pieces,
-                                       int* replaced) const;
+                                       int* replaced, const std::vector<Piece>& kinds = {}) const;
   size_t size() const { return rules_.size(); }
 
  private:

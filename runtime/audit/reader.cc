@@ -31,6 +31,15 @@ Problem AfterSeal(const std::string& path, uint64_t line, size_t bytes) {
           true};
 }
 
+// A whole line after a file's seal: added after the writer closed the file,
+// as verify says; the reader does not read it.
+Problem LineAfterSeal(const std::string& path, uint64_t line) {
+  return {path, line, "", "audit_unexpected_record",
+          "a record follows the file's seal: it was added after the writer closed the file; it "
+          "was not read",
+          true};
+}
+
 // Drops a file numbered 0 from `seqs` (ascending) with its problem: the
 // writer numbers its files from 1, so a file 0 (a copy of another, say) was
 // put there and is no part of the chain.
@@ -564,6 +573,10 @@ bool RecordReader::Next(RecordLine* out) {
     pos_ = at + 1;
     scanned = 0;
     ++line_;
+    if (after_seal_) {  // and so is every line after it
+      problems_.push_back(LineAfterSeal(path_, line_));
+      continue;
+    }
     // Only decision records are yielded; headers and seals are skipped cheaply.
     const bool seal = line.rfind("{\"kind\":\"seal\"", 0) == 0;
     const bool structural = seal || line.rfind("{\"kind\":\"file\"", 0) == 0;

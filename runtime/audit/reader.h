@@ -119,8 +119,9 @@ struct RecordLine {
 };
 
 // Streams the decision records of a directory in chain order. Lines that do
-// not parse or are cut short become problems() and are skipped, and so does
-// a file numbered 0 (no part of the chain: audit_unexpected_record). Files are
+// not parse or are cut short become problems() and are skipped, and so do a
+// file numbered 0 and every line or byte after a file's seal (no part of the
+// chain: audit_unexpected_record, as verify says). Files are
 // read in 1 MiB chunks into one reused buffer (never whole).
 class RecordReader {
  public:

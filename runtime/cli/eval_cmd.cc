@@ -31,6 +31,8 @@
 #include "runtime/decide/decide.h"
 #include "runtime/decide/decision_json.h"
 #include "runtime/input/input.h"
+#include "runtime/router/bare_models.h"
+#include "runtime/router/catalog.h"
 #include "runtime/router/router.h"
 
 namespace tollgate::cli {
@@ -39,7 +41,7 @@ namespace {
 constexpr const char* kEvalUsage =
     "usage: tollgate eval --policy FILE [--request FILE|-] [--explain] [--apply-redactions]\n"
     "       tollgate eval --policy FILE --requests FILE.jsonl|- [--explain]\n"
-    "       (either form takes --audit DIR)\n\n"
+    "       (either form takes --catalog FILE and --audit DIR)\n\n"
     "evaluates decision inputs (docs/decision-input.md) against the policy and prints\n"
     "each decision as JSON: outcome, status, code, reason, rules, shadow, advisory,\n"
     "requires, redactions, route, tags, warnings, errors, policy.\n\n"
@@ -48,6 +50,11 @@ constexpr const char* kEvalUsage =
     "                      directory (every *.tg below it), the files are\n"
     "                      combined into one policy with one version id\n"
     "  --schema FILE       extend the standard decision-input schema with FILE\n"
+    "  --catalog FILE      the gateway's model catalog: a bare model name\n"
+    "                      (`gpt-4o`) that names one catalog model is read as\n"
+    "                      that model (`openai/gpt-4o`), as `tollgate serve`\n"
+    "                      reads it; without it such a name is decided as given\n"
+    "                      and a warning says so\n"
     "  --request FILE|-    one decision input (default: standard input)\n"
     "  --requests FILE|-   JSON lines, one decision input per line; prints one\n"
     "                      compact decision (or error) line per input line;\n"
@@ -64,6 +71,32 @@ constexpr const char* kEvalUsage =
     "input (batch: some line was invalid), 2 usage error, 3 I/O error\n";
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+// A bare model name (`gpt-4o`) is the catalog's model of that name, as the
+// gateway reads it (docs/gateway.md, "Model names"): rewritten with
+// --catalog (runtime::ResolveBareModelsInInput, the gateway's rewrite);
+// without one the input is decided as given, and a warning says so, once.
+class BareModels {
+ public:
+  explicit BareModels(const runtime::Catalog* catalog) : catalog_(catalog) {}
+  void Resolve(std::string* input) {
+    if (catalog_) return runtime::ResolveBareModelsInInput(*catalog_, input);
+    if (warned_) return;
+    const std::vector<std::string> names = runtime::BareModelNamesInInput(*input);
+    if (names.empty()) return;
+    warned_ = true;
+    std::fprintf(stderr,
+                 "warning: the request names the model `%s` without its author: `tollgate serve` "
+                 "reads it as the catalog's one model of that name (`author/%s`), this decides on "
+                 "the name as given\n  = help: give `--catalog FILE` to decide as the gateway does "
+                 "(docs/gateway.md, \"Model names\")\n",
+                 names[0].c_str(), names[0].c_str());
+  }
+
+ private:
+  const runtime::Catalog* catalog_;
+  bool warned_ = false;
+};
 
 // Decodes and evaluates one decision input; a `candidate` member (the
 // endpoint the caller chose) is then checked against the placed requires
@@ -94,9 +127,10 @@ std::string AuditedDecision(const Loaded& l, const vm::Record& rec, const vm::Re
   return audit::RenderDecision(plain, l.policy->program());
 }
 
-int EvalOne(const Args& args, const Loaded& l, AuditHook& hook) {
+int EvalOne(const Args& args, const Loaded& l, BareModels& bare, AuditHook& hook) {
   std::string json, error;
   if (int rc = ReadDecisionInput(args, &json); rc != 0) return rc;
+  bare.Resolve(&json);
   vm::Record rec, cand;
   runtime::InputError ierr;
   vm::Decision d;
@@ -189,7 +223,7 @@ bool IsBlank(std::string_view s) {
   return true;
 }
 
-int EvalBatch(const Args& args, const Loaded& l, AuditHook& hook) {
+int EvalBatch(const Args& args, const Loaded& l, BareModels& bare, AuditHook& hook) {
   const std::string& path = args.Get("--requests");
   int fd = path == "-" ? 0 : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -236,6 +270,7 @@ int EvalBatch(const Args& args, const Loaded& l, AuditHook& hook) {
                      " bytes, more than the limit of " + std::to_string(limits.max_input_bytes);
       ierr.path.clear();
     } else {
+      bare.Resolve(&text);
       ok = Decide(text, l, limits, opts, &rec, &cand, &has_cand, &d, &ierr);
     }
     if (ok) {
@@ -281,7 +316,7 @@ int RunEval(int argc, char** argv) {
   Args args;
   args.Value("--policy", "FILE").Value("--schema", "FILE").Value("--request", "FILE")
       .Value("--requests", "FILE").Flag("--explain").Flag("--apply-redactions").Flag("--compact")
-      .Value("--audit", "DIR");
+      .Value("--audit", "DIR").Value("--catalog", "FILE");
   if (int rc = args.Parse(argc, argv, kEvalUsage); rc >= 0) return rc;
   if (!args.positional().empty())
     return UsageError("unexpected argument `" + args.positional()[0] + "`", kEvalUsage);
@@ -292,12 +327,21 @@ int RunEval(int argc, char** argv) {
     return UsageError("`--apply-redactions` works with a single `--request`", kEvalUsage);
   Loaded l;
   if (int rc = LoadPolicy(args.GetAll("--policy"), args.Get("--schema"), &l); rc != kExitOk) return rc;
+  runtime::Catalog catalog;
+  if (args.Has("--catalog")) {
+    runtime::CatalogError cerr;
+    if (!runtime::Catalog::LoadFile(args.Get("--catalog"), *l.schema, &catalog, &cerr)) {
+      std::fprintf(stderr, "error[%s]: %s\n", cerr.code.c_str(), cerr.message.c_str());
+      return cerr.code == "catalog_io_error" ? kExitIo : kExitFailed;
+    }
+  }
+  BareModels bare(args.Has("--catalog") ? &catalog : nullptr);
   AuditHook hook;
   if (args.Has("--audit")) {
     if (int rc = hook.Open(args.Get("--audit"), *l.policy, args.Get("--schema"), "", ""); rc)
       return rc;
   }
-  return args.Has("--requests") ? EvalBatch(args, l, hook) : EvalOne(args, l, hook);
+  return args.Has("--requests") ? EvalBatch(args, l, bare, hook) : EvalOne(args, l, bare, hook);
 }
 
 }  // namespace tollgate::cli

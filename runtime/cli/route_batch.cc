@@ -23,6 +23,7 @@
 #include "runtime/decide/prompt_bound.h"
 #include "runtime/input/input.h"
 #include "runtime/ledger/open.h"
+#include "runtime/router/bare_models.h"
 #include "runtime/router/router.h"
 
 namespace tollgate::cli {
@@ -112,6 +113,7 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
   };
   bool any_bad = false;
   uint64_t lineno = 0, late_lines = 0;
+  std::string line;  // the current line, bare model names resolved
   size_t pos = 0;
   while (pos < input.size() && !audit_failed) {
     size_t nl = input.find('\n', pos);
@@ -120,6 +122,11 @@ int RouteBatch(const std::string& path, const std::string& ledger_url, const Loa
     pos = nl + 1;
     ++lineno;
     if (text.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    // A bare model name is the catalog's model of that name, as the gateway
+    // reads it (docs/gateway.md, "Model names").
+    line.assign(text);
+    runtime::ResolveBareModelsInInput(catalog, &line);
+    text = line;
     sb.Clear();
     Writer w(sb);
     w.StartObject();

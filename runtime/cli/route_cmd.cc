@@ -26,6 +26,7 @@
 #include "runtime/decide/decide.h"
 #include "runtime/decide/decision_json.h"
 #include "runtime/input/input.h"
+#include "runtime/router/bare_models.h"
 #include "runtime/router/catalog_names.h"
 #include "runtime/router/router.h"
 
@@ -45,7 +46,9 @@ constexpr const char* kRouteUsage =
     "--explain adds \"eliminated\" (why each endpoint was dropped, with the values\n"
     "compared) and the rule trace; --compact prints one line; --apply-redactions adds\n"
     "\"redacted_request\" (the request with the decision's redactions applied, as\n"
-    "`tollgate eval` prints it). see docs/routing.md.\n"
+    "`tollgate eval` prints it). a bare model name (`gpt-4o`) that names one catalog\n"
+    "model is read as that model (`openai/gpt-4o`), as `tollgate serve` reads it.\n"
+    "see docs/routing.md.\n"
     "--audit DIR records the decision and the endpoints chosen in the audit log DIR\n"
     "(docs/audit.md) and adds \"decision_id\". --policy may be given more than once,\n"
     "or name a directory: the files are combined into one policy.\n\n"
@@ -135,6 +138,9 @@ int RunRoute(int argc, char** argv) {
 
   std::string input;
   if (int rc = ReadDecisionInput(args, &input); rc != 0) return rc;
+  // A bare model name is the catalog's model of that name, as the gateway
+  // reads it (docs/gateway.md, "Model names").
+  runtime::ResolveBareModelsInInput(catalog, &input);
   std::string rerr;
   auto router = runtime::Router::Create(*l.policy, catalog, has_accounts ? &accounts : nullptr,
                                         {}, &rerr);

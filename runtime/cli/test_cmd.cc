@@ -7,13 +7,14 @@
 #include "runtime/cli/commands.h"
 #include "runtime/cli/common.h"
 #include "runtime/decide/test_runner.h"
+#include "runtime/router/catalog.h"
 
 namespace tollgate::cli {
 namespace {
 
 constexpr const char* kTestUsage =
-    "usage: tollgate test [--schema FILE] [--quiet] FILE|DIR...\n"
-    "       tollgate test [--schema FILE] --policy FILE|DIR [--policy ...]\n\n"
+    "usage: tollgate test [--schema FILE] [--catalog FILE] [--quiet] FILE|DIR...\n"
+    "       tollgate test [--schema FILE] [--catalog FILE] --policy FILE|DIR [--policy ...]\n\n"
     "compiles each policy file (directories: every *.tg below them) and runs its\n"
     "`test` blocks. prints PASS or FAIL per test (with the reason of each failed\n"
     "expectation), the rules that no test made fire, and a summary.\n\n"
@@ -21,6 +22,10 @@ constexpr const char* kTestUsage =
     "  --schema FILE  extend the standard decision-input schema with FILE\n"
     "  --policy P     (repeatable) run the tests of the named files and\n"
     "                 directories compiled as ONE policy\n"
+    "  --catalog FILE the gateway's model catalog: a bare model name a test gives\n"
+    "                 (`gpt-4o`) is read as the catalog's model of that name\n"
+    "                 (`openai/gpt-4o`), as `tollgate serve` reads it; without it\n"
+    "                 such a name is tested as given and a warning says so\n"
     "  --quiet        print only failures and the summary\n\n"
     "exit codes: 0 all tests passed, 1 a test failed or a file has errors,\n"
     "2 usage error, 3 I/O error\n";
@@ -29,7 +34,7 @@ constexpr const char* kTestUsage =
 
 int RunTest(int argc, char** argv) {
   Args args;
-  args.Value("--schema", "FILE").Value("--policy", "FILE").Flag("--quiet");
+  args.Value("--schema", "FILE").Value("--policy", "FILE").Value("--catalog", "FILE").Flag("--quiet");
   if (int rc = args.Parse(argc, argv, kTestUsage); rc >= 0) return rc;
   if (args.positional().empty() && !args.Has("--policy"))
     return UsageError("no policy files given", kTestUsage);
@@ -46,6 +51,7 @@ int RunTest(int argc, char** argv) {
   // one by one: said once per name, on stderr.
   std::map<std::string, std::string> first_file;  // policy name -> first file
   std::set<std::string> warned;
+  bool warned_bare = false;
   for (const std::string& f : files) {
     Loaded l;
     int rc = (f == composed ? LoadPolicy(args.GetAll("--policy"), args.Get("--schema"), &l)
@@ -66,7 +72,25 @@ int RunTest(int argc, char** argv) {
                      it->second.c_str(), f.c_str(), l.policy->name().c_str());
       }
     }
-    runtime::TestReport report = runtime::RunTests(*l.policy, Limits{});
+    runtime::Catalog catalog;
+    if (args.Has("--catalog")) {
+      runtime::CatalogError cerr;
+      if (!runtime::Catalog::LoadFile(args.Get("--catalog"), *l.schema, &catalog, &cerr)) {
+        std::fprintf(stderr, "error[%s]: %s\n", cerr.code.c_str(), cerr.message.c_str());
+        return cerr.code == "catalog_io_error" ? kExitIo : kExitFailed;
+      }
+    }
+    runtime::TestReport report = runtime::RunTests(*l.policy, Limits{}, args.Has("--catalog") ? &catalog : nullptr);
+    if (!report.bare_models.empty() && !warned_bare) {
+      warned_bare = true;
+      const char* name = report.bare_models[0].c_str();
+      std::fprintf(stderr,
+                   "warning: a test of %s names the model `%s` without its author: `tollgate serve` "
+                   "reads it as the catalog's one model of that name (`author/%s`), the test on the "
+                   "name as given\n  = help: give `--catalog FILE` to test as the gateway decides "
+                   "(docs/gateway.md, \"Model names\")\n",
+                   f.c_str(), name, name);
+    }
     passed += report.passed;
     failed += report.failed;
     if (report.tests.empty()) ++no_tests;

@@ -433,7 +433,26 @@ bool ApplyRedactions(std::string_view input_json, const vm::Decision& d,
       const char* s = v.GetString();  // a number's text follows no quote
       return !(s >= begin && s < end && (s == begin || s[-1] != '"'));
     });
-    std::vector<std::string> out_texts = redactor->ApplyJoined(texts.joined(), texts.ranges(), nullptr);
+    // The names an upstream checks against ^[a-zA-Z0-9_-]{1,64}$ -- each
+    // message's `name`, the response schema's -- get name-safe
+    // placeholders (stdlib::Redactor::Piece::kName).
+    std::vector<const rj::Value*> names;
+    auto note_names = [&](const rj::Value& object) {
+      if (!object.IsObject()) return;
+      for (const auto& m : object.GetObject())
+        if (m.name == "name") names.push_back(&m.value);
+    };
+    if (auto msgs = body->FindMember("messages"); msgs != body->MemberEnd() && msgs->value.IsArray())
+      for (const rj::Value& m : msgs->value.GetArray()) note_names(m);
+    if (auto rf = body->FindMember("response_format"); rf != body->MemberEnd() && rf->value.IsObject())
+      if (auto js = rf->value.FindMember("json_schema"); js != rf->value.MemberEnd()) note_names(js->value);
+    std::sort(names.begin(), names.end(), std::less<const rj::Value*>());
+    std::vector<stdlib::Redactor::Piece> kinds(texts.values().size(), stdlib::Redactor::Piece::kText);
+    for (size_t i = 0; i < kinds.size(); ++i)
+      if (std::binary_search(names.begin(), names.end(), texts.values()[i], std::less<const rj::Value*>()))
+        kinds[i] = stdlib::Redactor::Piece::kName;
+    std::vector<std::string> out_texts =
+        redactor->ApplyJoined(texts.joined(), texts.ranges(), nullptr, kinds);
     for (size_t i = 0; i < out_texts.size(); ++i) {
       const auto [b, e] = texts.ranges()[i];
       if (std::string_view(out_texts[i]) != std::string_view(texts.joined()).substr(b, e - b))

@@ -30,12 +30,14 @@
 // refusals, tool-call arguments, message names, the prediction, tool
 // descriptions and parameter-schema texts, the response schema's) with the
 // decision's redactions, using stdlib's Redactor (ApplyJoined: a match across
-// two texts is removed from both). Tool-call arguments are redacted as text:
-// a replacement inside a JSON-encoded argument string keeps it valid JSON
-// only when the match was inside a JSON string. A match spelled with JSON
-// string escapes (`4111\u00a01111...`) is found in the text's reading and
-// replaced whole escapes at a time (stdlib/redact.h), so it keeps the
-// string valid too. A leading UTF-8 byte order mark is skipped.
+// two texts is removed from both). A text that is a JSON object or array
+// (tool-call arguments) stays valid JSON: a redacted number or literal
+// becomes a JSON string (stdlib/redact.h, "JSON texts"); a match spelled
+// with JSON string escapes (`4111\u00a01111...`) is replaced whole escapes
+// at a time. A message's `name` and the response schema's `name` get
+// name-safe placeholders (`REDACTED_CARD`: stdlib::Redactor::Piece::kName),
+// as OpenAI refuses any other name. A leading UTF-8 byte order mark is
+// skipped.
 //
 // Thread safety: pure functions; the Program is only read.
 #pragma once

@@ -18,6 +18,7 @@
 #include "runtime/input/input.h"
 #include "runtime/input/request_texts.h"
 #include "runtime/ledger/open.h"
+#include "runtime/router/bare_models.h"
 #include "runtime/router/router.h"
 #include "stdlib/redact.h"
 
@@ -222,7 +223,9 @@ struct Runner {
   const vm::Program& prog;
   const stdlib::Schema& schema;
   const Limits& limits;
+  const Catalog* catalog;  // bare model names are resolved with it (may be null)
   std::vector<bool> exercised;
+  std::vector<std::string> bare_models;  // without a catalog: the bare names tests gave
   std::string input_json;  // the decision input of the test being run (BuildTestInput)
   // The options the test's rules ran with (instruction budget, given
   // counters); requires are judged with the same ones.
@@ -395,6 +398,27 @@ struct Runner {
     if (!BuildTestInput(t, schema, &json, &error)) {
       r->failures.push_back(error);
       return;
+    }
+    // A bare model name is the catalog's model of that name, as the gateway
+    // reads it (runtime/router/bare_models.h).
+    // The runner's neutral `test-model` is no name to resolve or warn of:
+    // only a test that gives the model is looked at.
+    const std::vector<const ast::Binding*> given = Given(t);
+    auto gives = [&](std::string_view member) {
+      return std::any_of(given.begin(), given.end(), [&](const ast::Binding* b) {
+        return b->path.size() == 2 && b->path[0] == "request" && b->path[1] == member;
+      });
+    };
+    const bool gives_model = gives("model");
+    if (gives_model || gives("models")) {
+      if (catalog) {
+        ResolveBareModelsInInput(*catalog, &json);
+      } else {
+        for (std::string& n : BareModelNamesInInput(json))
+          if ((gives_model || n != "test-model") &&
+              std::find(bare_models.begin(), bare_models.end(), n) == bare_models.end())
+            bare_models.push_back(std::move(n));
+      }
     }
     input_json = json;
     vm::Record req;
@@ -1009,8 +1033,8 @@ bool BuildTestInput(const ast::TestDecl& test, const stdlib::Schema& schema, std
   return true;
 }
 
-TestReport RunTests(const Policy& policy, const Limits& limits) {
-  Runner runner{policy, policy.program(), policy.schema(), limits, {}, {}, {}};
+TestReport RunTests(const Policy& policy, const Limits& limits, const Catalog* catalog) {
+  Runner runner{policy, policy.program(), policy.schema(), limits, catalog, {}, {}, {}, {}};
   runner.exercised.assign(policy.program().rules().size(), false);
   TestReport report;
   for (const ast::TestDecl& t : policy.ast().tests) {
@@ -1022,6 +1046,7 @@ TestReport RunTests(const Policy& policy, const Limits& limits) {
   }
   for (size_t i = 0; i < runner.exercised.size(); ++i)
     if (!runner.exercised[i]) report.unexercised.push_back(policy.program().rules()[i].name);
+  report.bare_models = std::move(runner.bare_models);
   return report;
 }
 

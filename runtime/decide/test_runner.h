@@ -75,6 +75,7 @@
 
 #include "engine/core/limits.h"
 #include "engine/engine.h"
+#include "runtime/router/catalog.h"
 
 namespace tollgate::runtime {
 
@@ -92,13 +93,18 @@ struct TestResult {
 struct TestReport {
   std::vector<TestResult> tests;
   std::vector<std::string> unexercised;  // rule names, in rule order
+  // Without a catalog: the bare model names (`gpt-4o`) the tests gave, which
+  // the gateway would read as the catalog's (`openai/gpt-4o`), each once.
+  std::vector<std::string> bare_models;
   int passed = 0;
   int failed = 0;
 };
 
 // Runs every test block of `policy` (which must be a compiled policy: tests
-// read the checker's folded values).
-TestReport RunTests(const Policy& policy, const Limits& limits);
+// read the checker's folded values). `catalog` (may be null): a bare model
+// name a test gives (`request.model: "gpt-4o"`) is read as the catalog's
+// model of that name, as the gateway reads it (runtime/router/bare_models.h).
+TestReport RunTests(const Policy& policy, const Limits& limits, const Catalog* catalog = nullptr);
 
 // Builds the decision-input JSON of one test's `given` bindings (defaults
 // included). Returns false with *error set when a binding is not constant.

@@ -491,6 +491,17 @@ net::awaitable<bool> Server::Impl::Handle(ClientStream& stream, Request& req) {
   const std::string path(EndpointPath(std::string_view(req.target().data(), req.target().size())));
   // HEAD is GET without the body (Send leaves it out).
   const auto method = req.method() == http::verb::head ? http::verb::get : req.method();
+  if (std::string_view(req.target().data(), req.target().size()) == "*") {
+    // The asterisk form names the server itself, for OPTIONS only (RFC 9110
+    // 9.3.7, RFC 9112 3.2.4): the methods the server takes.
+    Response res = method == http::verb::options
+                       ? Response{http::status::no_content, req.version()}
+                       : Json(400, OpenAIError(400, "http_malformed",
+                                               "the request target `*` is for OPTIONS only"));
+    if (method == http::verb::options) res.set(http::field::allow, "GET, HEAD, POST, DELETE, OPTIONS");
+    Common(&res, nullptr);
+    co_return co_await Send(stream, res, &req, method == http::verb::options ? "*" : "(invalid)");
+  }
   if (method == http::verb::options && !cfg.cors.allow_origins.empty() &&
       req.find(http::field::origin) != req.end()) {
     co_return co_await Preflight(stream, req, path);
@@ -522,13 +533,23 @@ net::awaitable<bool> Server::Impl::Handle(ClientStream& stream, Request& req) {
     Common(&res, nullptr);
     co_return co_await Send(stream, res, &req, "(unknown)");
   }
+  // One metrics label for every model id (no label per client-chosen path).
+  const std::string label = ModelPath(path) ? std::string("/v1/models/{id}") : path;
+  const char* allow = PostPath(path) ? "POST, OPTIONS" : "GET, HEAD, OPTIONS";
+  if (method == http::verb::options) {
+    // RFC 9110 9.3.7: OPTIONS asks what the resource takes. A browser's
+    // preflight while CORS is off gets no Access-Control-* header, so the
+    // browser refuses the cross-origin call and says so.
+    Response res{http::status::no_content, req.version()};
+    res.set(http::field::allow, allow);
+    Common(&res, nullptr);
+    co_return co_await Send(stream, res, &req, label);
+  }
   Response res = Json(405, OpenAIError(405, "method_not_allowed",
                                        std::string(req.method_string()) + " is not allowed on `" + path + "`"));
   // RFC 9110 15.5.6: a 405 lists the methods the resource supports.
-  res.set(http::field::allow, PostPath(path) ? "POST" : "GET, HEAD");
+  res.set(http::field::allow, allow);
   Common(&res, nullptr);
-  // One metrics label for every model id (no label per client-chosen path).
-  const std::string label = ModelPath(path) ? std::string("/v1/models/{id}") : path;
   co_return co_await Send(stream, res, &req, label);
 }
 

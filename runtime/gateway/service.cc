@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <set>
 
 #include "engine/core/json_buffer.h"
@@ -29,6 +30,7 @@
 #include "runtime/decide/decision_json.h"
 #include "runtime/input/input.h"
 #include "runtime/ledger/open.h"
+#include "runtime/router/bare_models.h"
 #include "runtime/router/catalog_names.h"
 #include "runtime/router/router.h"
 
@@ -285,115 +287,83 @@ void Exchange::Reset() {
 namespace {
 
 // CheckRequestBody's SAX handler: accepts every value, notes
-// stream_options.include_usage, and feeds the prompt meter when there is one.
+// stream_options.include_usage, feeds the prompt meter when there is one,
+// and notes the model names a catalog may rewrite (runtime::ModelNameSpans).
 class BodyCheck : public rj::BaseReaderHandler<rj::UTF8<>, BodyCheck> {
  public:
-  // A model name's bytes in the body: [begin, begin + size), between quotes.
-  struct Span {
-    size_t begin, size;
-  };
   // `is` (when not null) is the stream being parsed: the top-level `model`
   // string and the strings of the top-level `models` array that are written
-  // without escapes are noted in `names`.
-  BodyCheck(runtime::PromptMeter* meter, const rj::MemoryStream* is) : meter_(meter), is_(is) {}
+  // without escapes are noted in names()->spans.
+  BodyCheck(runtime::PromptMeter* meter, const rj::MemoryStream* is) : meter_(meter) {
+    if (is) names_.emplace(*is, runtime::ModelNameSpans::Where::kChatBody);
+  }
   bool include_usage = false;
-  std::vector<Span> names;
+  runtime::ModelNameSpans* names() { return names_ ? &*names_ : nullptr; }
   bool Default() {
     at_usage_ = false;
-    at_model_ = false;
-    if (is_) after_ = is_->Tell();
     return true;
   }
   bool Null() {
     if (meter_) meter_->Null();
+    if (names_) names_->Null();
     return Default();
   }
   bool Bool(bool b) {
     if (meter_) meter_->Bool(b);
+    if (names_) names_->Bool();
     if (at_usage_ && b) include_usage = true;
     return Default();
   }
   bool RawNumber(const char*, rj::SizeType n, bool) {
     if (meter_) meter_->Number(n);
+    if (names_) names_->RawNumber();
     return Default();
   }
   bool String(const char* s, rj::SizeType n, bool) {
     if (meter_) meter_->String(std::string_view(s, n));
-    if (is_ && ((depth_ == 1 && at_model_) || (depth_ == 2 && in_models_))) Note(n);
+    if (names_) names_->String(n);
     return Default();
   }
   bool Key(const char* s, rj::SizeType n, bool) {
     std::string_view k(s, n);
     if (meter_) meter_->Key(k);
-    if (depth_ == 1) {
-      at_options_ = k == "stream_options";
-      at_model_ = k == "model";
-      at_models_ = k == "models";
-    }
+    if (names_) names_->Key(k);
+    if (depth_ == 1) at_options_ = k == "stream_options";
     at_usage_ = depth_ == 2 && in_options_ && k == "include_usage";
-    if (is_) after_ = is_->Tell();
     return true;
   }
   bool StartObject() {
     if (meter_) meter_->StartObject();
+    if (names_) names_->StartObject();
     if (depth_ == 1) in_options_ = at_options_;
     ++depth_;
     return Default();
   }
   bool EndObject(rj::SizeType n) {
     if (meter_) meter_->EndObject(n);
+    if (names_) names_->EndObject();
     if (--depth_ <= 1) in_options_ = false;
     return Default();
   }
   bool StartArray() {
     if (meter_) meter_->StartArray();
-    if (depth_ == 1) in_models_ = at_models_;
+    if (names_) names_->StartArray();
     ++depth_;
     return Default();
   }
   bool EndArray(rj::SizeType n) {
     if (meter_) meter_->EndArray(n);
-    if (--depth_ <= 1) in_models_ = false;
+    if (names_) names_->EndArray();
+    --depth_;
     return Default();
   }
 
  private:
-  // The string just read (n bytes decoded) ends at the stream's position;
-  // it was written without escapes when its opening quote is the first
-  // byte after the previous token that is not a separator (`:`, `,`, `[`,
-  // whitespace) and exactly n bytes precede the closing quote.
-  void Note(size_t n) {
-    const char* text = is_->begin_;
-    const size_t close = is_->Tell() - 1;
-    size_t q = after_;
-    auto separator = [](char c) {
-      return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ':' || c == ',' || c == '[';
-    };
-    while (q < close && separator(text[q])) ++q;
-    if (text[q] == '"' && q + 1 + n == close) names.push_back({q + 1, n});
-  }
-
   runtime::PromptMeter* meter_;
-  const rj::MemoryStream* is_;
-  size_t after_ = 0;  // the stream's position after the previous token
+  std::optional<runtime::ModelNameSpans> names_;
   int depth_ = 0;
   bool at_options_ = false, in_options_ = false, at_usage_ = false;
-  bool at_model_ = false, at_models_ = false, in_models_ = false;
 };
-
-// Replaces each noted bare model name that names one catalog model
-// (CheckRequestBody); back to front, so that earlier spans stay valid.
-void ResolveBareModels(const runtime::Catalog& catalog, const std::vector<BodyCheck::Span>& names,
-                       std::string* body) {
-  for (auto it = names.rbegin(); it != names.rend(); ++it) {
-    const stdlib::ModelName m = stdlib::SplitModel(std::string_view(*body).substr(it->begin, it->size));
-    const std::string_view id = catalog.BareModel(m.id);
-    if (id.empty()) continue;
-    std::string full(id);
-    if (!m.variant.empty()) full.append(":").append(m.variant);
-    body->replace(it->begin, it->size, full);
-  }
-}
 
 }  // namespace
 
@@ -425,7 +395,7 @@ bool CheckRequestBody(std::string* body, bool* include_usage, runtime::InputErro
   if (!r.IsError()) {
     *include_usage = h.include_usage;
     if (prompt) *prompt = meter.shape();
-    if (catalog) ResolveBareModels(*catalog, h.names, body);
+    if (catalog) runtime::ResolveBareModels(*catalog, h.names()->spans, body);
     return true;
   }
   const size_t off = r.Offset();

@@ -2,6 +2,7 @@
 // truncated lines are reported, never fatal.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 
@@ -214,6 +215,34 @@ TEST_F(AuditVerify, TheReaderNamesBytesAfterASeal) {
   ASSERT_EQ(in.problems().size(), 1u);
   EXPECT_EQ(in.problems()[0].code, "audit_unexpected_record");
   EXPECT_EQ(in.problems()[0].file, File(0));
+  EXPECT_TRUE(in.problems()[0].error);
+}
+
+// Regression: a whole record after a file's seal (verify's error
+// audit_unexpected_record) was read by the reader, so replay replayed it
+// and export listed it, exit 0. It is now skipped and named, as bytes
+// without a newline there are.
+TEST_F(AuditVerify, TheReaderSkipsARecordAfterASeal) {
+  const std::string text = ReadAll(File(0));
+  const std::vector<std::string> lines = Lines(text);
+  ASSERT_NE(lines.back().find("\"kind\":\"seal\""), std::string::npos);
+  // A copy of the file's second line (its first decision) after the seal.
+  WriteAll(File(0), text + lines[1] + "\n");
+  VerifyReport r;
+  Verify({dir_.path}, &r);
+  EXPECT_TRUE(std::any_of(r.problems.begin(), r.problems.end(),
+                          [](const Problem& p) { return p.code == "audit_unexpected_record"; }));
+  RecordReader in;
+  std::string err;
+  ASSERT_TRUE(in.Open(dir_.path, &err)) << err;
+  RecordLine line;
+  uint64_t n = 0;
+  while (in.Next(&line)) ++n;
+  EXPECT_EQ(n, 120u);
+  ASSERT_EQ(in.problems().size(), 1u);
+  EXPECT_EQ(in.problems()[0].code, "audit_unexpected_record");
+  EXPECT_EQ(in.problems()[0].file, File(0));
+  EXPECT_EQ(in.problems()[0].line, lines.size() + 1);
   EXPECT_TRUE(in.problems()[0].error);
 }
 

@@ -120,6 +120,23 @@ printf '{"kind":"decision","id":"01M8' >>"$LAST"
 run "replay with bytes after a seal" 1 "$TG" replay --audit "$TMP/afterseal"
 has "replay bytes after a seal: named" "$OUT" "warning[audit_unexpected_record]: $LAST"
 hasnt "replay bytes after a seal: not a crash's tail" "$OUT" "audit_incomplete_tail"
+# Regression: a whole decision record after a file's seal (verify's error
+# audit_unexpected_record) was replayed and exported, exit 0. Now it is
+# named and not read: replay exits 1, export leaves it out.
+cp -r "$A" "$TMP/lineafterseal"
+LAST=$(ls "$TMP"/lineafterseal/decisions-*.jsonl | tail -1)
+"$TG" eval --policy "$POL" --request policies/requests/us_simple.json --audit "$TMP/lineafterseal" >/dev/null
+tail -1 "$LAST" | grep -q '"kind":"seal"' || bad "the file before the newest ends with its seal"
+"$TG" audit export --audit "$TMP/lineafterseal" >"$TMP/export_sealed"
+grep '"kind":"decision"' "$LAST" | head -1 >>"$LAST"
+run "verify with a record after a seal" 1 "$TG" audit verify "$TMP/lineafterseal"
+has "verify record after a seal: named" "$OUT" "audit_unexpected_record"
+run "replay with a record after a seal" 1 "$TG" replay --audit "$TMP/lineafterseal"
+has "replay record after a seal: named" "$OUT" "warning[audit_unexpected_record]: $LAST"
+has "replay record after a seal: not replayed" "$OUT" "error[audit_replay_failed]"
+run "export with a record after a seal" 0 "$TG" audit export --audit "$TMP/lineafterseal"
+lines "export record after a seal: left out" "$OUT" "$(wc -l <"$TMP/export_sealed")"
+has "export record after a seal: named" "$ERR" "warning[audit_unexpected_record]: $LAST"
 run "replay both" 2 "$TG" replay --audit "$A" --policy "$POL" --version sha256:00
 run "replay unknown version" 1 "$TG" replay --audit "$A" --version "sha256:$(printf '0%.0s' $(seq 64))"
 

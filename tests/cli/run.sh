@@ -344,6 +344,37 @@ run "route nitro fallback" 0 "$TG" route --compact --explain --policy "$TMP/none
 has "route nitro fallback plain first" "$OUT" '"endpoints":[{"id":"openai/gpt-4o@azure-eastus",'
 has "route nitro fallback priority last" "$OUT" '{"id":"openai/gpt-4o@openai-priority","provider":"openai/priority","model":"openai/gpt-4o","estimated_cost":"0.278532","requested":"openai/gpt-4o:nitro"}]'
 has "route nitro fallback flex" "$OUT" '"id":"openai/gpt-4o@openai-flex","provider":"openai/flex","model":"openai/gpt-4o","code":"tier_not_selected"'
+# Regression: a bare model name is the catalog's one model of that name, as the gateway reads
+# it (docs/gateway.md, "Model names"); route and eval --catalog decided on the bare name, so a
+# rule on `openai/gpt-4o` held through the gateway and not here.
+printf 'policy "bare"\nrule no_gpt4o {\n  when request.model == "openai/gpt-4o"\n  deny 403 "no gpt-4o"\n}\n' >"$TMP/bare.tg"
+echo '{"principal": {"workspace": "acme"}, "request": {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}}' >"$TMP/bare.json"
+run "route bare model name" 0 "$TG" route --compact --policy "$TMP/bare.tg" --catalog "$CAT" --request "$TMP/bare.json"
+has "route bare model name: the rule on the catalog's name holds" "$OUT" '"outcome":"deny","status":403,"code":"policy_denied"'
+run "route --requests bare model name" 0 "$TG" route --policy "$TMP/bare.tg" --catalog "$CAT" --requests "$TMP/bare.json"
+has "route --requests bare model name: the rule holds" "$OUT" '"rules":["no_gpt4o"]'
+sed 's/"model": "gpt-4o"/"model": "gpt-4o-mini", "models": ["gpt-4o:nitro"]/' "$TMP/bare.json" >"$TMP/bare_mini.json"
+run "route bare fallback names" 0 "$TG" route --compact --explain --policy "$TMP/bare.tg" --catalog "$CAT" --request "$TMP/bare_mini.json"
+has "route bare fallback: the primary resolved" "$OUT" '"endpoints":[{"id":"openai/gpt-4o-mini@'
+has "route bare fallback: resolved, the variant kept" "$OUT" '"requested":"openai/gpt-4o:nitro"'
+run "eval --catalog bare model name" 0 "$TG" eval --compact --policy "$TMP/bare.tg" --catalog "$CAT" --request "$TMP/bare.json"
+has "eval --catalog bare model name: the rule holds" "$OUT" '"code":"policy_denied"'
+hasnt "eval --catalog: no warning" "$ERR" 'without its author'
+run "eval --requests --catalog bare model name" 0 "$TG" eval --policy "$TMP/bare.tg" --catalog "$CAT" --requests "$TMP/bare.json"
+has "eval --requests --catalog: the rule holds" "$OUT" '"code":"policy_denied"'
+run "eval bare model name without a catalog" 0 "$TG" eval --compact --policy "$TMP/bare.tg" --request "$TMP/bare.json"
+has "eval without a catalog: the name as given" "$OUT" '"outcome":"allow"'
+has "eval without a catalog: the warning says so" "$ERR" 'warning: the request names the model `gpt-4o` without its author'
+has "eval without a catalog: the help names --catalog" "$ERR" 'give `--catalog FILE` to decide as the gateway does'
+# Policy test blocks alike: `tollgate test --catalog` reads a bare name as the gateway does;
+# without a catalog the name is tested as given, and a warning says so.
+cat "$TMP/bare.tg" >"$TMP/bare_test.tg"
+printf 'test "a bare name is the catalog model" {\n  given { request.model: "gpt-4o" }\n  expect deny 403\n}\n' >>"$TMP/bare_test.tg"
+run "test --catalog bare model name" 0 "$TG" test --catalog "$CAT" "$TMP/bare_test.tg"
+has "test --catalog bare model name: passes" "$OUT" "1 passed, 0 failed"
+hasnt "test --catalog: no warning" "$ERR" 'without its author'
+run "test bare model name without a catalog" 1 "$TG" test "$TMP/bare_test.tg"
+has "test without a catalog: the warning says so" "$ERR" 'names the model `gpt-4o` without its author'
 # n completions: the estimated cost (and a route max_price cap) counts every one
 printf 'policy "ncap"\nrule cap { route max_price 0.015 usd }\n' >"$TMP/ncap.tg"
 for n in 1 3; do

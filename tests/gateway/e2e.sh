@@ -246,6 +246,14 @@ check "another origin's request gets no CORS header" sh -c "test $st = 200 && ! 
 st=$(curl -s -o "$T/out" -w '%{http_code}' -X OPTIONS -H 'Origin: http://app.example' \
   -H 'Access-Control-Request-Method: POST' "$URL/admin/policy")
 check "the admin API takes no cross-origin requests" test "$st" = 403
+# OPTIONS without a browser's Origin and `OPTIONS *` name the methods (until 2026-12-02: 405
+# and 404 "no such endpoint `*`"); the asterisk form is for OPTIONS only.
+st=$(curl -s -o "$T/out" -D "$T/hdr" -w '%{http_code}' -X OPTIONS "$URL/v1/chat/completions")
+check "OPTIONS on the chat path answers 204 with Allow" sh -c "test $st = 204 && grep -qi '^allow: POST, OPTIONS' '$T/hdr'"
+st=$(curl -s -o "$T/out" -D "$T/hdr" -w '%{http_code}' -X OPTIONS --request-target '*' -H 'Origin: http://app.example' "$URL/")
+check "OPTIONS * answers 204 with the server's methods" sh -c "test $st = 204 && grep -qi '^allow: GET, HEAD, POST, DELETE, OPTIONS' '$T/hdr'"
+st=$(curl -s -o "$T/out" -w '%{http_code}' --request-target '*' "$URL/")
+check "GET * is 400 http_malformed" sh -c "test $st = 400 && grep -q http_malformed '$T/out'"
 
 # --- routing: EU user stays on EU endpoints; explanation on request ---
 st=$(post sk-eu "$(msg test/ok hi)" -H 'X-Tollgate-Explain: 1')
@@ -263,6 +271,19 @@ st=$(post sk-main "$(msg test/ok 'card 4111\u00a01111\u202f1111\u20091111 ok')")
 check "a card with no-break spaces is allowed" test "$st" = 200
 curl -s "http://127.0.0.1:$SP/last/ok" > "$T/last"
 check "the upstream saw [CARD] for the no-break-spaced number" sh -c "grep -q 'card \[CARD\] ok' '$T/last' && ! grep -q '4111' '$T/last'"
+# A tool call's arguments are JSON in a string: a card written there as a
+# JSON number is redacted to a JSON string, so the arguments still parse;
+# a message's `name` gets a placeholder OpenAI's name pattern accepts.
+st=$(post sk-main '{"model":"test/ok","max_tokens":20,"messages":[{"role":"user","content":"hi","name":"4111111111111111"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"pay","arguments":"{\"card\": 4111111111111111, \"n\": [1, 4111111111111111]}"}}]},{"role":"tool","tool_call_id":"c1","content":"ok"}]}')
+check "a request with a card in a tool call's arguments is allowed" test "$st" = 200
+curl -s "http://127.0.0.1:$SP/last/ok" > "$T/last"
+check "the redacted arguments still parse as JSON, the card a JSON string" node -e '
+  const b = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const a = JSON.parse(b.messages[1].tool_calls[0].function.arguments);
+  process.exit(a.card === "[CARD]" && !JSON.stringify(b).includes("4111") ? 0 : 1);' "$T/last"
+check "a redacted message name matches OpenAI's name pattern" node -e '
+  const b = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  process.exit(/^[a-zA-Z0-9_-]{1,64}$/.test(b.messages[0].name) && b.messages[0].name.includes("REDACTED") ? 0 : 1);' "$T/last"
 
 # --- fallbacks ---
 before=$(curl -s "http://127.0.0.1:$SP/count/fail500")

@@ -224,14 +224,13 @@ TEST_F(HttpDetails, AWrongMethodIs405WithAllow) {
     EXPECT_EQ(Code(a), "method_not_allowed") << c.path << ": " << a.body;
     EXPECT_EQ(a.headers["Allow"], c.allow) << c.path;
   }
-  for (const Case& c : {Case{http::verb::get, "/v1/chat/completions", "POST"},
-                        Case{http::verb::get, "/chat/completions", "POST"},
-                        Case{http::verb::put, "/v1/decide", "POST"},
-                        Case{http::verb::post, "/v1/models", "GET, HEAD"},
-                        Case{http::verb::delete_, "/v1/models/m/x", "GET, HEAD"},
-                        Case{http::verb::post, "/healthz", "GET, HEAD"},
-                        Case{http::verb::post, "/metrics", "GET, HEAD"},
-                        Case{http::verb::options, "/v1/chat/completions", "POST"}}) {
+  for (const Case& c : {Case{http::verb::get, "/v1/chat/completions", "POST, OPTIONS"},
+                        Case{http::verb::get, "/chat/completions", "POST, OPTIONS"},
+                        Case{http::verb::put, "/v1/decide", "POST, OPTIONS"},
+                        Case{http::verb::post, "/v1/models", "GET, HEAD, OPTIONS"},
+                        Case{http::verb::delete_, "/v1/models/m/x", "GET, HEAD, OPTIONS"},
+                        Case{http::verb::post, "/healthz", "GET, HEAD, OPTIONS"},
+                        Case{http::verb::post, "/metrics", "GET, HEAD, OPTIONS"}}) {
     Answer a = testkit::HttpCall(gw_.port(), c.verb, c.path, "");
     EXPECT_EQ(a.status, 405) << c.path << ": " << a.body;
     EXPECT_EQ(Code(a), "method_not_allowed") << c.path << ": " << a.body;
@@ -243,6 +242,37 @@ TEST_F(HttpDetails, AWrongMethodIs405WithAllow) {
   // Without the token the token is what is wrong, whatever the method.
   a = testkit::HttpCall(gw_.port(), http::verb::get, "/admin/policy", "");
   EXPECT_EQ(a.status, 401) << a.body;
+}
+
+// Regression: OPTIONS on an API path was 405 (its `Allow: POST` not
+// listing the OPTIONS a CORS preflight is answered to) and `OPTIONS *` 404
+// "no such endpoint `*`". OPTIONS on an API path is 204 with the methods in
+// `Allow` (RFC 9110 9.3.7); with CORS off a browser's preflight gets no
+// Access-Control-* header, so the browser refuses the cross-origin call (a
+// 405 told it only that the preflight failed); `OPTIONS *` names the
+// server's methods; the asterisk form with another method is 400
+// (RFC 9112 3.2.4).
+TEST_F(HttpDetails, OptionsAnswersTheMethods) {
+  Start(Cfg());
+  for (const auto& [path, allow] : {std::pair{"/v1/chat/completions", "POST, OPTIONS"},
+                                    std::pair{"/v1/decide", "POST, OPTIONS"},
+                                    std::pair{"/v1/models", "GET, HEAD, OPTIONS"},
+                                    std::pair{"/v1/models/m/x", "GET, HEAD, OPTIONS"},
+                                    std::pair{"/healthz", "GET, HEAD, OPTIONS"}}) {
+    Answer a = testkit::HttpCall(gw_.port(), http::verb::options, path, "",
+                                 {{"origin", "http://app.example"}, {"access-control-request-method", "POST"}});
+    EXPECT_EQ(a.status, 204) << path << ": " << a.body;
+    EXPECT_EQ(a.headers["Allow"], allow) << path;
+    EXPECT_EQ(a.headers.count("Access-Control-Allow-Origin"), 0u) << path;
+  }
+  Answer a = testkit::HttpCall(gw_.port(), http::verb::options, "*", "");
+  EXPECT_EQ(a.status, 204) << a.body;
+  EXPECT_EQ(a.headers["Allow"], "GET, HEAD, POST, DELETE, OPTIONS");
+  a = testkit::HttpCall(gw_.port(), http::verb::get, "*", "");
+  EXPECT_EQ(a.status, 400) << a.body;
+  EXPECT_EQ(Code(a), "http_malformed") << a.body;
+  a = testkit::HttpCall(gw_.port(), http::verb::options, "/nothing", "");
+  EXPECT_EQ(a.status, 404) << a.body;
 }
 
 // A request target in absolute form (`GET http://host/v1/models HTTP/1.1`,

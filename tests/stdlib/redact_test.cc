@@ -163,5 +163,50 @@ TEST(RedactTest, ApplyJoinedRemovesMatchesAcrossPieces) {
   EXPECT_EQ(n, 1);
 }
 
+// Regression: a card written as a JSON number in a JSON text (a tool call's
+// arguments) became `{"card": [CARD]}`, which no longer parses. A text that
+// is a JSON object or array stays one: a redacted number or literal becomes
+// a JSON string, a replacement inside a string is escaped, a match across
+// tokens leaves the structure alone.
+TEST(RedactTest, AJsonTextStaysJson) {
+  auto r = MustBuild({{"dlp.credit_card", "[CARD]"}});
+  int n = 0;
+  EXPECT_EQ(r->Apply(R"({"card": 4111111111111111})", &n), R"({"card": "[CARD]"})");
+  EXPECT_EQ(n, 1);
+  EXPECT_EQ(r->Apply(R"([-4111111111111111.0, "4111 1111 1111 1111"])", nullptr), R"(["[CARD]", "[CARD]"])");
+  // Not a JSON object or array: text, redacted as text.
+  EXPECT_EQ(r->Apply("4111111111111111", nullptr), "[CARD]");
+  EXPECT_EQ(r->Apply(R"({"card": 4111111111111111)", nullptr), R"({"card": [CARD])");
+  // Any replacement, any pattern: a literal matched, a quote in the
+  // replacement, a match across a member's name and value.
+  auto q = MustBuild({{"true|\\d{3}", "\"x\""}, {"key\": \"v", "[K]"}});
+  EXPECT_EQ(q->Apply(R"({"a": true, "b": 12345, "c": "n 123", "key": "value"})", nullptr),
+            R"({"a": "\"x\"", "b": "\"x\"", "c": "n \"x\"", "[K]": "alue"})");
+  // A match inside an escape takes the whole escape.
+  auto e = MustBuild({{"00e9", "[E]"}});
+  EXPECT_EQ(e->Apply(R"({"a": "caf\u00e9"})", nullptr), R"({"a": "caf[E]"})");
+  // JSON in a string of the JSON (an MCP tool result's `text`) stays JSON
+  // too, at every depth a reading reaches: the string is written again
+  // from its redacted content.
+  EXPECT_EQ(r->Apply(R"({"text": "{\"card\": 4111111111111111, \"n\": \"{\\\"c\\\": 4111111111111111}\"}"})", nullptr),
+            R"({"text": "{\"card\": \"[CARD]\", \"n\": \"{\\\"c\\\": \\\"[CARD]\\\"}\"}"})");
+}
+
+// Regression: a message's `name` redacted to `[CARD]` made OpenAI answer
+// 400 (a name matches ^[a-zA-Z0-9_-]+$). A name piece gets a placeholder
+// made of those characters.
+TEST(RedactTest, ANamePieceGetsANameSafePlaceholder) {
+  auto r = MustBuild({{"dlp.credit_card", "[CARD]"}, {"secret", "<redacted secret>"}, {"zz", "!!"},
+                      {"x\\s+y", "[XY]"}});
+  const std::string joined = "card 4111 1111 1111 1111\n4111-1111-1111-1111 secret zz x\ny";
+  using P = Redactor::Piece;
+  std::vector<std::string> out =
+      r->ApplyJoined(joined, {{0, 24}, {25, 56}, {57, 58}}, nullptr, {P::kText, P::kName, P::kName});
+  // A crossing match's part in a later name, which would leave it empty, is
+  // a placeholder too.
+  EXPECT_EQ(out, (std::vector<std::string>{"card [CARD]", "REDACTED_CARD redacted_secret REDACTED REDACTED_XY",
+                                           "REDACTED"}));
+}
+
 }  // namespace
 }  // namespace tollgate::stdlib
