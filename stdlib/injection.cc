@@ -876,8 +876,10 @@ using TriggerSites = internal::InjectionTriggerSites;
 // block from the masks alone and without a branch on the text: the decode
 // and collapse probes (their hits are rare: one branch for both), and the
 // starts of the letter runs of exactly 6, 8 or 12 letters (the target
-// lengths) written to a buffer, four slots unconditionally (a block holds
-// about two in prose). The buffer is checked once per chunk
+// lengths) -- with AVX-512 VBMI only those whose first and last letters are
+// a target's of that length (the pairs row) -- written to a buffer, four
+// slots unconditionally (a block holds about two in prose without the
+// pairs). The buffer is checked once per chunk
 // (MayRestore): one long predictable loop rather than a short one per
 // block.
 // The eight-block kernel this CPU has (null: the per-block shifts below).
@@ -902,28 +904,29 @@ InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites,
   // the kernel may read the rows past a short last chunk (their results are
   // not used).
   uint64_t alnum[kChunk + 2] = {}, letter[kChunk + 2] = {}, b64[kChunk + 2] = {},
-           spacer[kChunk + 2] = {};
-  const TriggerClassRows m{alnum, letter, b64, spacer};
-  auto clear = [&](size_t j) { alnum[j] = letter[j] = b64[j] = spacer[j] = 0; };
+           spacer[kChunk + 2] = {}, pairs[kChunk + 2] = {};
+  const TriggerClassRows m{alnum, letter, b64, spacer, pairs};
+  auto clear = [&](size_t j) { alnum[j] = letter[j] = b64[j] = spacer[j] = pairs[j] = 0; };
   auto move = [&](size_t to, size_t from) {
     alnum[to] = alnum[from];
     letter[to] = letter[from];
     b64[to] = b64[from];
     spacer[to] = spacer[from];
+    pairs[to] = pairs[from];
   };
   // The classes of blocks [first, first + count) into rows [j, j + count):
   // bytes past the end have no class (as the reference's end-of-text
   // sentinel; NUL has none either).
   auto fill = [&](size_t first, size_t j, size_t count) {
     const size_t whole = first < full ? std::min(count, full - first) : 0;
-    if (whole != 0) classify(data + 64 * first, whole, m, j);
+    if (whole != 0) classify(data + 64 * first, whole, m, j, data + n);
     for (size_t q = whole; q < count; ++q) {
       const size_t at = 64 * (first + q);
       clear(j + q);
       if (at < n) {
         unsigned char tail[64] = {};
         std::memcpy(tail, data + at, n - at);
-        classify(tail, 1, m, j + q);
+        classify(tail, 1, m, j + q, tail + (n - at));
       }
     }
   };
@@ -1001,8 +1004,8 @@ InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites,
           const uint64_t ge6 = ge4 & Ahead(ge2, ge2n, 4);
           const uint64_t ge8 = ge4 & Ahead(ge4, ge4n, 4);
           const uint64_t ge12 = ge8 & Ahead(ge4, ge4n, 8);
-          runs = starts & ((ge6 & ~Ahead(l, ln, 6)) | (ge8 & ~Ahead(l, ln, 8)) |
-                           (ge12 & ~Ahead(l, ln, 12)));
+          runs = starts & pairs[j] &
+                 ((ge6 & ~Ahead(l, ln, 6)) | (ge8 & ~Ahead(l, ln, 8)) | (ge12 & ~Ahead(l, ln, 12)));
         }
         size_t* slot = batch + queued;
         queued += static_cast<size_t>(std::popcount(runs));
@@ -1143,6 +1146,23 @@ char LatinLookAlike(uint32_t cp) {
 
 namespace internal {
 
+const TriggerPairTables& InjectionTriggerPairTables() {
+  static const TriggerPairTables tables = [] {
+    TriggerPairTables t{};
+    static_assert(std::size(kTargets) <= 8, "one bit per target in a byte");
+    for (size_t k = 0; k < std::size(kTargets); ++k) {
+      const std::string_view w = kTargets[k];
+      const auto bit = static_cast<uint8_t>(1u << k);
+      for (char c : {w.front(), static_cast<char>(w.front() - 'a' + 'A')}) t.first[c & 63] |= bit;
+      for (char c : {w.back(), static_cast<char>(w.back() - 'a' + 'A')}) t.last[c & 63] |= bit;
+      // INVARIANT: the targets are 6, 8 or 12 letters (TargetTable checks it).
+      (w.size() == 6 ? t.len6 : w.size() == 8 ? t.len8 : t.len12) |= bit;
+    }
+    return t;
+  }();
+  return tables;
+}
+
 std::string InjectionUnhidden(std::string_view text) {
   std::string storage;
   return std::string(Unhide(text, &storage));
@@ -1268,12 +1288,14 @@ InjectionTriggers FindInjectionTriggerSitesSse2(std::string_view t, InjectionTri
 bool FindInjectionTriggerSitesIsa(std::string_view t, int isa, InjectionTriggerSites* sites,
                                   InjectionTriggers* out) {
 #if defined(__SSE2__)
-  if (isa == 3) {  // the widest classes and the eight-block kernel
-    if (BestTriggerBlocks() == nullptr) return false;
-    *out = FindTriggersSse2(t, sites, internal::BestTriggerClassifier(), BestTriggerBlocks());
+  if (isa == 3 || isa == 5) {  // the eight-block kernel: the widest classes, or AVX-512BW's
+    const Classifier classify =
+        isa == 3 ? internal::BestTriggerClassifier() : internal::TriggerClassifier(2);
+    if (BestTriggerBlocks() == nullptr || classify == nullptr) return false;
+    *out = FindTriggersSse2(t, sites, classify, BestTriggerBlocks());
     return true;
   }
-  const Classifier classify = internal::TriggerClassifier(isa);
+  const Classifier classify = internal::TriggerClassifier(isa == 4 ? 3 : isa);
   if (classify == nullptr) return false;
   *out = FindTriggersSse2(t, sites, classify, nullptr);
   return true;

@@ -1,9 +1,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <random>
 #include <vector>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 #include "stdlib/builtins.h"
 #include "stdlib/internal/injection_classes.h"
@@ -698,9 +704,10 @@ void ExpectSitesEqualReference(const std::string& t, const std::string& what) {
   internal::InjectionTriggerSites ref;
   const auto ref_trig = internal::FindInjectionTriggerSitesReference(t, &ref);
   ASSERT_TRUE(ref_trig == internal::FindInjectionTriggersReference(t)) << what;
-  // The product's classes, then each instruction set's the CPU has (3: the
-  // eight-block AVX-512 kernel).
-  for (int isa = -1; isa < 4; ++isa) {
+  // The product's classes, then each instruction set's the CPU has (4: with
+  // the VBMI first/last-letter pairs; 3 and 5: the eight-block AVX-512
+  // kernel, with the widest classes and with AVX-512BW's).
+  for (int isa = -1; isa < 6; ++isa) {
     auto find = [&](internal::InjectionTriggerSites* sites, internal::InjectionTriggers* trig) {
       if (isa < 0) {
         *trig = internal::FindInjectionTriggerSites(t, sites);
@@ -783,6 +790,39 @@ TEST(InjectionTriggers, SitesEqualReference) {
     }
   }
 }
+
+#if defined(__linux__)
+// The VBMI classes read up to 11 bytes past a block for the first/last-letter
+// pairs: never past the text. Texts that end where an unreadable page
+// begins, every length up to 300 (the last block whole or not), with a
+// scrambled target at their end; every instruction set the CPU has.
+TEST(InjectionTriggers, NothingPastTheTextIsRead) {
+  const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  void* mem = mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  auto* base = static_cast<char*>(mem);
+  ASSERT_EQ(mprotect(base + page, page, PROT_NONE), 0);
+  for (size_t n = 1; n <= 300; ++n) {
+    std::string t;
+    while (t.size() < n) t += "bpyass ignroe ";
+    t.resize(n);
+    char* at = base + page - n;
+    std::memcpy(at, t.data(), n);
+    const std::string_view text(at, n);
+    internal::InjectionTriggerSites ref;
+    const auto ref_trig = internal::FindInjectionTriggerSitesReference(t, &ref);
+    for (int isa = 0; isa < 6; ++isa) {
+      internal::InjectionTriggerSites got;
+      got.want_scramble = true;
+      internal::InjectionTriggers trig;
+      if (!internal::FindInjectionTriggerSitesIsa(text, isa, &got, &trig)) continue;
+      ASSERT_TRUE(trig == ref_trig) << n << " isa " << isa;
+      ASSERT_EQ(got.scramble, ref.scramble) << n << " isa " << isa;
+    }
+  }
+  munmap(mem, 2 * page);
+}
+#endif
 
 // Normalisation at the trigger sites only against the full passes, on texts
 // where collapse chains and scrambled words are common and overlap.
