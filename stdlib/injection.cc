@@ -905,7 +905,8 @@ InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites,
   // not used).
   uint64_t alnum[kChunk + 2] = {}, letter[kChunk + 2] = {}, b64[kChunk + 2] = {},
            spacer[kChunk + 2] = {}, pairs[kChunk + 2] = {};
-  const TriggerClassRows m{alnum, letter, b64, spacer, pairs};
+  uint64_t backslash = 0;
+  const TriggerClassRows m{alnum, letter, b64, spacer, pairs, &backslash};
   auto clear = [&](size_t j) { alnum[j] = letter[j] = b64[j] = spacer[j] = pairs[j] = 0; };
   auto move = [&](size_t to, size_t from) {
     alnum[to] = alnum[from];
@@ -1039,6 +1040,8 @@ InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites,
     move(1, kChunk + 1);
     fill(k0 + kChunk + 1, 2, kChunk);
   }
+  // With sites every block was classified (without, the loop may stop early).
+  if (sites != nullptr) sites->backslash = backslash != 0;
   return out;
 }
 
@@ -1265,6 +1268,7 @@ InjectionTriggers SitesAsked(std::string_view t, InjectionTriggerSites* sites) {
   if (sites->want_collapse) append(&sites->collapse, all.collapse);
   if (sites->want_scramble) append(&sites->scramble, all.scramble);
   if (sites->want_decode) append(&sites->decode, all.decode);
+  sites->backslash = all.backslash;
   return out;
 }
 #endif
@@ -1337,6 +1341,7 @@ InjectionTriggers FindInjectionTriggerSitesReference(std::string_view t,
       }
     }
   }
+  sites->backslash = t.find('\\') != std::string_view::npos;
   InjectionTriggers out;
   out.collapse = !sites->collapse.empty();
   out.scramble = !sites->scramble.empty();
@@ -1401,8 +1406,10 @@ const FastMatcher& GetFastMatcher() {
 }
 
 // The groups matched in an unhidden text or its decoded runs, or'd into
-// *mask; false when the engine failed.
-bool MatchUnhidden(std::string_view text, uint32_t* mask) {
+// *mask; false when the engine failed. *backslash (when not null): whether
+// the text holds a backslash, from the trigger pass (set before any engine
+// runs).
+bool MatchUnhidden(std::string_view text, uint32_t* mask, bool* backslash = nullptr) {
   const FastMatcher& f = GetFastMatcher();
   const Matcher& m = GetMatcher();
   thread_local std::vector<int> ids;
@@ -1431,8 +1438,10 @@ bool MatchUnhidden(std::string_view text, uint32_t* mask) {
   sites.scramble.clear();
   sites.decode.clear();
   const InjectionTriggers trig = FindTriggersSse2(text, &sites);
+  if (backslash != nullptr) *backslash = sites.backslash;
 #else
   const InjectionTriggers trig = internal::FindInjectionTriggers(text);
+  if (backslash != nullptr) *backslash = scan::MayHoldEscapes(text);
 #endif
 #if defined(__SSE2__)
   const std::string_view normalized = NormalizeAtSites(text, &storage, trig, sites);
@@ -1453,7 +1462,11 @@ bool MatchUnhidden(std::string_view text, uint32_t* mask) {
 
 // Bit g set when group g matched the text or its decoded runs: the same as
 // MatchedGroupsReferenceOne (tests/stdlib/injection_test.cc checks it).
-uint32_t MatchedGroupsOne(std::string_view input) {
+// *backslash: true when the input may hold JSON string escapes -- whenever
+// it holds a backslash (the unhidden text's, from the trigger pass: Unhide
+// only removes or rewrites non-ASCII characters, so it keeps every
+// backslash; one it made itself would cost a reading of nothing).
+uint32_t MatchedGroupsOne(std::string_view input, bool* backslash) {
   // The unhidden copies: this thread's buffers, reused as the normalised
   // copy is (a fresh 1 MB string per call can pay a page fault per 4 KB:
   // over 1 MB of this repository's docs and code that copy alone once cost
@@ -1472,11 +1485,13 @@ uint32_t MatchedGroupsOne(std::string_view input) {
   uint32_t mask = 0;
   // INVARIANT: an engine failure never reads as "no injection": the old
   // path (whose RE2 fallback matches pattern by pattern) answers instead.
-  if (!MatchUnhidden(text, &mask)) return MatchedGroupsReferenceOne(input);
+  auto fallback = [&] {
+    *backslash = scan::MayHoldEscapes(input);
+    return MatchedGroupsReferenceOne(input);
+  };
+  if (!MatchUnhidden(text, &mask, backslash)) return fallback();
   if (joined) {  // the removed characters as spaces too
-    if (!MatchUnhidden(Unhide(input, &spaced, nullptr, ' '), &mask)) {
-      return MatchedGroupsReferenceOne(input);
-    }
+    if (!MatchUnhidden(Unhide(input, &spaced, nullptr, ' '), &mask)) return fallback();
   }
   return mask;
 }
@@ -1489,23 +1504,28 @@ namespace {
 // string escapes decoded, up to scan::kMaxReadings levels:
 // engine/scan/escapes.h): a tool result or tool call's arguments that are
 // JSON text spell `Ignore\nprevious\ninstructions` with escapes the model
-// reads as line breaks. `one` matches one text. A text without a backslash
-// (one memchr) is matched once, as before.
+// reads as line breaks. `one(text, &backslash)` matches one text and says
+// whether it may hold escapes. A text without a backslash is matched once,
+// as before.
 template <typename One>
 uint32_t ReadThrough(std::string_view input, One one) {
-  uint32_t mask = one(input);
-  if (!scan::MayHoldEscapes(input)) return mask;
+  bool backslash = false;
+  uint32_t mask = one(input, &backslash);
+  if (!backslash) return mask;
   const uint32_t all = (1u << Groups().size()) - 1;
   thread_local scan::Readings readings;  // its buffers are reused
   const size_t n = readings.Read(input);
-  for (size_t i = 0; i < n && mask != all; ++i) mask |= one(readings.text(i));
+  for (size_t i = 0; i < n && mask != all; ++i) mask |= one(readings.text(i), &backslash);
   return mask;
 }
 
 uint32_t MatchedGroups(std::string_view input) { return ReadThrough(input, MatchedGroupsOne); }
 
 uint32_t MatchedGroupsReference(std::string_view input) {
-  return ReadThrough(input, MatchedGroupsReferenceOne);
+  return ReadThrough(input, [](std::string_view t, bool* backslash) {
+    *backslash = scan::MayHoldEscapes(t);  // the reference asks a memchr
+    return MatchedGroupsReferenceOne(t);
+  });
 }
 
 }  // namespace

@@ -31,6 +31,7 @@ void TriggerClassesSse2(const unsigned char* p, size_t blocks, const TriggerClas
     return _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(static_cast<char>(lo - 1))),
                          _mm_cmplt_epi8(v, _mm_set1_epi8(static_cast<char>(hi + 1))));
   };
+  uint64_t backslash = 0;
   for (size_t b = 0; b < blocks; ++b, p += 64) {
     uint64_t alnum_bits = 0, letter_bits = 0, b64_bits = 0, spacer_bits = 0;
     for (int q = 0; q < 4; ++q) {
@@ -52,9 +53,11 @@ void TriggerClassesSse2(const unsigned char* p, size_t blocks, const TriggerClas
       letter_bits |= bits(letter);
       b64_bits |= bits(b64);
       spacer_bits |= bits(spacer);
+      backslash |= bits(eq(v, '\\'));
     }
     Store(out, at + b, alnum_bits, letter_bits, b64_bits, spacer_bits);
   }
+  *out.backslash |= backslash;
 }
 #endif
 
@@ -78,6 +81,7 @@ __attribute__((target("avx2"))) inline uint64_t Bits(__m256i x, int shift) {
 __attribute__((target("avx2"))) void TriggerClassesAvx2(const unsigned char* p, size_t blocks,
                                                         const TriggerClassRows& out, size_t at,
                                                         const unsigned char* /*end*/) {
+  uint64_t backslash = 0;
   for (size_t b = 0; b < blocks; ++b, p += 64) {
     uint64_t alnum_bits = 0, letter_bits = 0, b64_bits = 0, spacer_bits = 0;
     for (int h = 0; h < 2; ++h) {
@@ -93,9 +97,11 @@ __attribute__((target("avx2"))) void TriggerClassesAvx2(const unsigned char* p, 
       letter_bits |= Bits(letter, 32 * h);
       b64_bits |= Bits(b64, 32 * h);
       spacer_bits |= Bits(spacer, 32 * h);
+      backslash |= Bits(Eq(v, '\\'), 32 * h);
     }
     Store(out, at + b, alnum_bits, letter_bits, b64_bits, spacer_bits);
   }
+  *out.backslash |= backslash;
 }
 
 #define TG_AVX512 __attribute__((target("avx512f,avx512bw")))
@@ -104,11 +110,10 @@ TG_AVX512 inline uint64_t Eq512(__m512i v, char c) {
   return static_cast<uint64_t>(_mm512_cmpeq_epi8_mask(v, Splat512(c)));
 }
 
-// The same with AVX-512BW: one 64-byte vector per block, compares straight
-// into 64-bit masks.
-// The classes of one 64-byte vector (all but pairs).
+// The classes of one 64-byte vector (all but pairs), by AVX-512BW compares
+// straight into 64-bit masks.
 struct Classes512 {
-  uint64_t alnum, letter, b64, spacer;
+  uint64_t alnum, letter, b64, spacer, backslash;
 };
 TG_AVX512 inline Classes512 Classify512(__m512i v) {
   // (v | 0x20) - 'a' <= 25 unsigned exactly for letters; v - '0' <= 9 for digits.
@@ -118,15 +123,19 @@ TG_AVX512 inline Classes512 Classify512(__m512i v) {
   const uint64_t dash = Eq512(v, '-'), under = Eq512(v, '_');
   const uint64_t alnum = letter | digit;
   return {alnum, letter, alnum | Eq512(v, '+') | Eq512(v, '/') | dash | under,
-          Eq512(v, ' ') | Eq512(v, '.') | dash | under | Eq512(v, '*')};
+          Eq512(v, ' ') | Eq512(v, '.') | dash | under | Eq512(v, '*'), Eq512(v, '\\')};
 }
 
+// TriggerClassesSse2 with AVX-512BW compares: one 64-byte vector per block.
 TG_AVX512 void TriggerClassesAvx512(const unsigned char* p, size_t blocks, const TriggerClassRows& out,
                                     size_t at, const unsigned char* /*end*/) {
+  uint64_t backslash = 0;
   for (size_t b = 0; b < blocks; ++b, p += 64) {
     const Classes512 c = Classify512(_mm512_loadu_si512(p));
     Store(out, at + b, c.alnum, c.letter, c.b64, c.spacer);
+    backslash |= c.backslash;
   }
+  *out.backslash |= backslash;
 }
 
 // The same with the pairs row, by AVX-512 VBMI byte lookups: per byte, the
@@ -154,6 +163,7 @@ TG_VBMI void TriggerClassesVbmi(const unsigned char* p, size_t blocks, const Tri
   const __m512i len6 = _mm512_set1_epi8(static_cast<char>(t.len6));
   const __m512i len8 = _mm512_set1_epi8(static_cast<char>(t.len8));
   const __m512i len12 = _mm512_set1_epi8(static_cast<char>(t.len12));
+  uint64_t backslash = 0;
   for (size_t b = 0; b < blocks; ++b, p += 64) {
     const __m512i v = _mm512_loadu_si512(p);
     const Classes512 c = Classify512(v);
@@ -165,7 +175,9 @@ TG_VBMI void TriggerClassesVbmi(const unsigned char* p, size_t blocks, const Tri
                                                          _mm512_and_si512(l11, len12)));
     const uint64_t pairs = _mm512_test_epi8_mask(_mm512_permutexvar_epi8(v, first), ends);
     Store(out, at + b, c.alnum, c.letter, c.b64, c.spacer, pairs);
+    backslash |= c.backslash;
   }
+  *out.backslash |= backslash;
 }
 #undef TG_VBMI
 #pragma GCC diagnostic pop

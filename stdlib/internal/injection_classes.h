@@ -28,6 +28,9 @@ struct TriggerClassRows {
   // run of exactly 6, 8 or 12 letters, where it keeps every run the
   // scrambled-word check could accept.
   uint64_t* pairs;
+  // Or'd into by every classifier: a block's backslash bytes (nonzero when
+  // some block classified holds one).
+  uint64_t* backslash;
 };
 
 // The classes of the `blocks` 64-byte blocks from `p`, into rows [at, at + blocks).

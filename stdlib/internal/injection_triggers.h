@@ -39,6 +39,9 @@ struct InjectionTriggerSites {
   std::vector<std::pair<size_t, int>> scramble;
   // The starts of the maximal runs of at least 20 base64-alphabet bytes.
   std::vector<size_t> decode;
+  // Whether the text holds a backslash (whatever was asked): the score then
+  // reads its JSON string escapes (scan::MayHoldEscapes, from the same pass).
+  bool backslash = false;
 };
 
 // FindInjectionTriggers with the sites asked for in *sites (appended).

@@ -724,6 +724,7 @@ void ExpectSitesEqualReference(const std::string& t, const std::string& what) {
     ASSERT_EQ(got.collapse, ref.collapse) << at;
     ASSERT_EQ(got.scramble, ref.scramble) << at;
     ASSERT_EQ(got.decode, ref.decode) << at;
+    ASSERT_EQ(got.backslash, ref.backslash) << at;
     // One list asked for: only that one is filled.
     internal::InjectionTriggerSites one;
     one.want_scramble = true;
@@ -731,6 +732,7 @@ void ExpectSitesEqualReference(const std::string& t, const std::string& what) {
     ASSERT_TRUE(trig == ref_trig) << at;
     ASSERT_EQ(one.scramble, ref.scramble) << at;
     ASSERT_TRUE(one.collapse.empty() && one.decode.empty()) << at;
+    ASSERT_EQ(one.backslash, ref.backslash) << at;
   }
   // Without sites (stops once all three fired).
   ASSERT_TRUE(internal::FindInjectionTriggers(t) == ref_trig) << what;
@@ -747,7 +749,8 @@ TEST(InjectionTriggers, SitesEqualReference) {
       "override", "ovreride", "reveal", "rveeal", "routes", "policy", "please", "provider",
       "sitcom", "pocket", "reversal", "oversize", "interactions", "ignoree", "ignor", "gateway",
       "aWdub3JlIGFsbCBwcmV2aW91cyBpbnN0", "0123456789", std::string(19, 'Q'),
-      std::string(20, 'Q'), std::string(21, 'Q'), "i g n", "x.y.z", "1-2-3", "a_b*c", "q r s t"};
+      std::string(20, 'Q'), std::string(21, 'Q'), "i g n", "x.y.z", "1-2-3", "a_b*c", "q r s t",
+      "\\n", "\\"};
   size_t fired[3] = {0, 0, 0};
   const size_t texts = 6000;
   for (size_t i = 0; i < texts; ++i) {
@@ -775,7 +778,8 @@ TEST(InjectionTriggers, SitesEqualReference) {
       "rveeal", "system", "sytsem", "isntructions", "instructions", "instructionss",
       "instructons", "insturctions", "abcdefghijk", "abcdefghijklm", "Revea", "REVEALL",
       std::string(19, 'Q'), std::string(20, 'Q'), std::string(21, 'Q'), std::string(19, '/'),
-      std::string(20, '7') + "=", "x y z", "x y", "a.b.c.d", "a.b.cd", "1-2-3-4-5", "a b  c"};
+      std::string(20, '7') + "=", "x y z", "x y", "a.b.c.d", "a.b.cd", "1-2-3-4-5", "a b  c",
+      "\\", "ig\\nore"};
   for (size_t at = 0; at < 200; ++at) {
     for (const std::string& probe : probes) {
       for (char fill : {' ', 'k', '+', '\xC3'}) {
