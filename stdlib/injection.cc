@@ -876,8 +876,10 @@ using TriggerSites = internal::InjectionTriggerSites;
 // block from the masks alone and without a branch on the text: the decode
 // and collapse probes (their hits are rare: one branch for both), and the
 // starts of the letter runs of exactly 6, 8 or 12 letters (the target
-// lengths) written to a buffer, four slots unconditionally (a block holds
-// about two in prose). The buffer is checked once per chunk
+// lengths) -- with AVX-512 VBMI only those whose first and last letters are
+// a target's of that length (the pairs row) -- written to a buffer, four
+// slots unconditionally (a block holds about two in prose without the
+// pairs). The buffer is checked once per chunk
 // (MayRestore): one long predictable loop rather than a short one per
 // block.
 // The eight-block kernel this CPU has (null: the per-block shifts below).
@@ -902,28 +904,30 @@ InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites,
   // the kernel may read the rows past a short last chunk (their results are
   // not used).
   uint64_t alnum[kChunk + 2] = {}, letter[kChunk + 2] = {}, b64[kChunk + 2] = {},
-           spacer[kChunk + 2] = {};
-  const TriggerClassRows m{alnum, letter, b64, spacer};
-  auto clear = [&](size_t j) { alnum[j] = letter[j] = b64[j] = spacer[j] = 0; };
+           spacer[kChunk + 2] = {}, pairs[kChunk + 2] = {};
+  uint64_t backslash = 0;
+  const TriggerClassRows m{alnum, letter, b64, spacer, pairs, &backslash};
+  auto clear = [&](size_t j) { alnum[j] = letter[j] = b64[j] = spacer[j] = pairs[j] = 0; };
   auto move = [&](size_t to, size_t from) {
     alnum[to] = alnum[from];
     letter[to] = letter[from];
     b64[to] = b64[from];
     spacer[to] = spacer[from];
+    pairs[to] = pairs[from];
   };
   // The classes of blocks [first, first + count) into rows [j, j + count):
   // bytes past the end have no class (as the reference's end-of-text
   // sentinel; NUL has none either).
   auto fill = [&](size_t first, size_t j, size_t count) {
     const size_t whole = first < full ? std::min(count, full - first) : 0;
-    if (whole != 0) classify(data + 64 * first, whole, m, j);
+    if (whole != 0) classify(data + 64 * first, whole, m, j, data + n);
     for (size_t q = whole; q < count; ++q) {
       const size_t at = 64 * (first + q);
       clear(j + q);
       if (at < n) {
         unsigned char tail[64] = {};
         std::memcpy(tail, data + at, n - at);
-        classify(tail, 1, m, j + q);
+        classify(tail, 1, m, j + q, tail + (n - at));
       }
     }
   };
@@ -1001,8 +1005,8 @@ InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites,
           const uint64_t ge6 = ge4 & Ahead(ge2, ge2n, 4);
           const uint64_t ge8 = ge4 & Ahead(ge4, ge4n, 4);
           const uint64_t ge12 = ge8 & Ahead(ge4, ge4n, 8);
-          runs = starts & ((ge6 & ~Ahead(l, ln, 6)) | (ge8 & ~Ahead(l, ln, 8)) |
-                           (ge12 & ~Ahead(l, ln, 12)));
+          runs = starts & pairs[j] &
+                 ((ge6 & ~Ahead(l, ln, 6)) | (ge8 & ~Ahead(l, ln, 8)) | (ge12 & ~Ahead(l, ln, 12)));
         }
         size_t* slot = batch + queued;
         queued += static_cast<size_t>(std::popcount(runs));
@@ -1036,6 +1040,8 @@ InjectionTriggers FindTriggersSse2(std::string_view t, TriggerSites* sites,
     move(1, kChunk + 1);
     fill(k0 + kChunk + 1, 2, kChunk);
   }
+  // With sites every block was classified (without, the loop may stop early).
+  if (sites != nullptr) sites->backslash = backslash != 0;
   return out;
 }
 
@@ -1143,6 +1149,23 @@ char LatinLookAlike(uint32_t cp) {
 
 namespace internal {
 
+const TriggerPairTables& InjectionTriggerPairTables() {
+  static const TriggerPairTables tables = [] {
+    TriggerPairTables t{};
+    static_assert(std::size(kTargets) <= 8, "one bit per target in a byte");
+    for (size_t k = 0; k < std::size(kTargets); ++k) {
+      const std::string_view w = kTargets[k];
+      const auto bit = static_cast<uint8_t>(1u << k);
+      for (char c : {w.front(), static_cast<char>(w.front() - 'a' + 'A')}) t.first[c & 63] |= bit;
+      for (char c : {w.back(), static_cast<char>(w.back() - 'a' + 'A')}) t.last[c & 63] |= bit;
+      // INVARIANT: the targets are 6, 8 or 12 letters (TargetTable checks it).
+      (w.size() == 6 ? t.len6 : w.size() == 8 ? t.len8 : t.len12) |= bit;
+    }
+    return t;
+  }();
+  return tables;
+}
+
 std::string InjectionUnhidden(std::string_view text) {
   std::string storage;
   return std::string(Unhide(text, &storage));
@@ -1245,6 +1268,7 @@ InjectionTriggers SitesAsked(std::string_view t, InjectionTriggerSites* sites) {
   if (sites->want_collapse) append(&sites->collapse, all.collapse);
   if (sites->want_scramble) append(&sites->scramble, all.scramble);
   if (sites->want_decode) append(&sites->decode, all.decode);
+  sites->backslash = all.backslash;
   return out;
 }
 #endif
@@ -1268,12 +1292,14 @@ InjectionTriggers FindInjectionTriggerSitesSse2(std::string_view t, InjectionTri
 bool FindInjectionTriggerSitesIsa(std::string_view t, int isa, InjectionTriggerSites* sites,
                                   InjectionTriggers* out) {
 #if defined(__SSE2__)
-  if (isa == 3) {  // the widest classes and the eight-block kernel
-    if (BestTriggerBlocks() == nullptr) return false;
-    *out = FindTriggersSse2(t, sites, internal::BestTriggerClassifier(), BestTriggerBlocks());
+  if (isa == 3 || isa == 5) {  // the eight-block kernel: the widest classes, or AVX-512BW's
+    const Classifier classify =
+        isa == 3 ? internal::BestTriggerClassifier() : internal::TriggerClassifier(2);
+    if (BestTriggerBlocks() == nullptr || classify == nullptr) return false;
+    *out = FindTriggersSse2(t, sites, classify, BestTriggerBlocks());
     return true;
   }
-  const Classifier classify = internal::TriggerClassifier(isa);
+  const Classifier classify = internal::TriggerClassifier(isa == 4 ? 3 : isa);
   if (classify == nullptr) return false;
   *out = FindTriggersSse2(t, sites, classify, nullptr);
   return true;
@@ -1315,6 +1341,7 @@ InjectionTriggers FindInjectionTriggerSitesReference(std::string_view t,
       }
     }
   }
+  sites->backslash = t.find('\\') != std::string_view::npos;
   InjectionTriggers out;
   out.collapse = !sites->collapse.empty();
   out.scramble = !sites->scramble.empty();
@@ -1379,8 +1406,10 @@ const FastMatcher& GetFastMatcher() {
 }
 
 // The groups matched in an unhidden text or its decoded runs, or'd into
-// *mask; false when the engine failed.
-bool MatchUnhidden(std::string_view text, uint32_t* mask) {
+// *mask; false when the engine failed. *backslash (when not null): whether
+// the text holds a backslash, from the trigger pass (set before any engine
+// runs).
+bool MatchUnhidden(std::string_view text, uint32_t* mask, bool* backslash = nullptr) {
   const FastMatcher& f = GetFastMatcher();
   const Matcher& m = GetMatcher();
   thread_local std::vector<int> ids;
@@ -1409,8 +1438,10 @@ bool MatchUnhidden(std::string_view text, uint32_t* mask) {
   sites.scramble.clear();
   sites.decode.clear();
   const InjectionTriggers trig = FindTriggersSse2(text, &sites);
+  if (backslash != nullptr) *backslash = sites.backslash;
 #else
   const InjectionTriggers trig = internal::FindInjectionTriggers(text);
+  if (backslash != nullptr) *backslash = scan::MayHoldEscapes(text);
 #endif
 #if defined(__SSE2__)
   const std::string_view normalized = NormalizeAtSites(text, &storage, trig, sites);
@@ -1431,7 +1462,11 @@ bool MatchUnhidden(std::string_view text, uint32_t* mask) {
 
 // Bit g set when group g matched the text or its decoded runs: the same as
 // MatchedGroupsReferenceOne (tests/stdlib/injection_test.cc checks it).
-uint32_t MatchedGroupsOne(std::string_view input) {
+// *backslash: true when the input may hold JSON string escapes -- whenever
+// it holds a backslash (the unhidden text's, from the trigger pass: Unhide
+// only removes or rewrites non-ASCII characters, so it keeps every
+// backslash; one it made itself would cost a reading of nothing).
+uint32_t MatchedGroupsOne(std::string_view input, bool* backslash) {
   // The unhidden copies: this thread's buffers, reused as the normalised
   // copy is (a fresh 1 MB string per call can pay a page fault per 4 KB:
   // over 1 MB of this repository's docs and code that copy alone once cost
@@ -1450,11 +1485,13 @@ uint32_t MatchedGroupsOne(std::string_view input) {
   uint32_t mask = 0;
   // INVARIANT: an engine failure never reads as "no injection": the old
   // path (whose RE2 fallback matches pattern by pattern) answers instead.
-  if (!MatchUnhidden(text, &mask)) return MatchedGroupsReferenceOne(input);
+  auto fallback = [&] {
+    *backslash = scan::MayHoldEscapes(input);
+    return MatchedGroupsReferenceOne(input);
+  };
+  if (!MatchUnhidden(text, &mask, backslash)) return fallback();
   if (joined) {  // the removed characters as spaces too
-    if (!MatchUnhidden(Unhide(input, &spaced, nullptr, ' '), &mask)) {
-      return MatchedGroupsReferenceOne(input);
-    }
+    if (!MatchUnhidden(Unhide(input, &spaced, nullptr, ' '), &mask)) return fallback();
   }
   return mask;
 }
@@ -1467,23 +1504,28 @@ namespace {
 // string escapes decoded, up to scan::kMaxReadings levels:
 // engine/scan/escapes.h): a tool result or tool call's arguments that are
 // JSON text spell `Ignore\nprevious\ninstructions` with escapes the model
-// reads as line breaks. `one` matches one text. A text without a backslash
-// (one memchr) is matched once, as before.
+// reads as line breaks. `one(text, &backslash)` matches one text and says
+// whether it may hold escapes. A text without a backslash is matched once,
+// as before.
 template <typename One>
 uint32_t ReadThrough(std::string_view input, One one) {
-  uint32_t mask = one(input);
-  if (!scan::MayHoldEscapes(input)) return mask;
+  bool backslash = false;
+  uint32_t mask = one(input, &backslash);
+  if (!backslash) return mask;
   const uint32_t all = (1u << Groups().size()) - 1;
   thread_local scan::Readings readings;  // its buffers are reused
   const size_t n = readings.Read(input);
-  for (size_t i = 0; i < n && mask != all; ++i) mask |= one(readings.text(i));
+  for (size_t i = 0; i < n && mask != all; ++i) mask |= one(readings.text(i), &backslash);
   return mask;
 }
 
 uint32_t MatchedGroups(std::string_view input) { return ReadThrough(input, MatchedGroupsOne); }
 
 uint32_t MatchedGroupsReference(std::string_view input) {
-  return ReadThrough(input, MatchedGroupsReferenceOne);
+  return ReadThrough(input, [](std::string_view t, bool* backslash) {
+    *backslash = scan::MayHoldEscapes(t);  // the reference asks a memchr
+    return MatchedGroupsReferenceOne(t);
+  });
 }
 
 }  // namespace

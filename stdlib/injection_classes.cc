@@ -13,23 +13,25 @@ namespace tollgate::stdlib::internal {
 
 namespace {
 inline void Store(const TriggerClassRows& out, size_t k, uint64_t alnum, uint64_t letter,
-                  uint64_t b64, uint64_t spacer) {
+                  uint64_t b64, uint64_t spacer, uint64_t pairs = ~uint64_t{0}) {
   out.alnum[k] = alnum;
   out.letter[k] = letter;
   out.b64[k] = b64;
   out.spacer[k] = spacer;
+  out.pairs[k] = pairs;
 }
 }  // namespace
 
 #if defined(__SSE2__)
 void TriggerClassesSse2(const unsigned char* p, size_t blocks, const TriggerClassRows& out,
-                        size_t at) {
+                        size_t at, const unsigned char* /*end*/) {
   auto eq = [](__m128i v, char c) { return _mm_cmpeq_epi8(v, _mm_set1_epi8(c)); };
   // lo <= v <= hi for ASCII bounds; bytes >= 0x80 compare as negative: never.
   auto in = [](__m128i v, char lo, char hi) {
     return _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(static_cast<char>(lo - 1))),
                          _mm_cmplt_epi8(v, _mm_set1_epi8(static_cast<char>(hi + 1))));
   };
+  uint64_t backslash = 0;
   for (size_t b = 0; b < blocks; ++b, p += 64) {
     uint64_t alnum_bits = 0, letter_bits = 0, b64_bits = 0, spacer_bits = 0;
     for (int q = 0; q < 4; ++q) {
@@ -51,9 +53,11 @@ void TriggerClassesSse2(const unsigned char* p, size_t blocks, const TriggerClas
       letter_bits |= bits(letter);
       b64_bits |= bits(b64);
       spacer_bits |= bits(spacer);
+      backslash |= bits(eq(v, '\\'));
     }
     Store(out, at + b, alnum_bits, letter_bits, b64_bits, spacer_bits);
   }
+  *out.backslash |= backslash;
 }
 #endif
 
@@ -75,7 +79,9 @@ __attribute__((target("avx2"))) inline uint64_t Bits(__m256i x, int shift) {
 
 // TriggerClassesSse2 with AVX2 compares, 32 bytes at a time.
 __attribute__((target("avx2"))) void TriggerClassesAvx2(const unsigned char* p, size_t blocks,
-                                                        const TriggerClassRows& out, size_t at) {
+                                                        const TriggerClassRows& out, size_t at,
+                                                        const unsigned char* /*end*/) {
+  uint64_t backslash = 0;
   for (size_t b = 0; b < blocks; ++b, p += 64) {
     uint64_t alnum_bits = 0, letter_bits = 0, b64_bits = 0, spacer_bits = 0;
     for (int h = 0; h < 2; ++h) {
@@ -91,9 +97,11 @@ __attribute__((target("avx2"))) void TriggerClassesAvx2(const unsigned char* p, 
       letter_bits |= Bits(letter, 32 * h);
       b64_bits |= Bits(b64, 32 * h);
       spacer_bits |= Bits(spacer, 32 * h);
+      backslash |= Bits(Eq(v, '\\'), 32 * h);
     }
     Store(out, at + b, alnum_bits, letter_bits, b64_bits, spacer_bits);
   }
+  *out.backslash |= backslash;
 }
 
 #define TG_AVX512 __attribute__((target("avx512f,avx512bw")))
@@ -102,23 +110,77 @@ TG_AVX512 inline uint64_t Eq512(__m512i v, char c) {
   return static_cast<uint64_t>(_mm512_cmpeq_epi8_mask(v, Splat512(c)));
 }
 
-// The same with AVX-512BW: one 64-byte vector per block, compares straight
-// into 64-bit masks.
+// The classes of one 64-byte vector (all but pairs), by AVX-512BW compares
+// straight into 64-bit masks.
+struct Classes512 {
+  uint64_t alnum, letter, b64, spacer, backslash;
+};
+TG_AVX512 inline Classes512 Classify512(__m512i v) {
+  // (v | 0x20) - 'a' <= 25 unsigned exactly for letters; v - '0' <= 9 for digits.
+  const __m512i lower = _mm512_or_si512(v, Splat512(0x20));
+  const uint64_t letter = _mm512_cmple_epu8_mask(_mm512_sub_epi8(lower, Splat512('a')), Splat512(25));
+  const uint64_t digit = _mm512_cmple_epu8_mask(_mm512_sub_epi8(v, Splat512('0')), Splat512(9));
+  const uint64_t dash = Eq512(v, '-'), under = Eq512(v, '_');
+  const uint64_t alnum = letter | digit;
+  return {alnum, letter, alnum | Eq512(v, '+') | Eq512(v, '/') | dash | under,
+          Eq512(v, ' ') | Eq512(v, '.') | dash | under | Eq512(v, '*'), Eq512(v, '\\')};
+}
+
+// TriggerClassesSse2 with AVX-512BW compares: one 64-byte vector per block.
 TG_AVX512 void TriggerClassesAvx512(const unsigned char* p, size_t blocks, const TriggerClassRows& out,
-                                    size_t at) {
+                                    size_t at, const unsigned char* /*end*/) {
+  uint64_t backslash = 0;
+  for (size_t b = 0; b < blocks; ++b, p += 64) {
+    const Classes512 c = Classify512(_mm512_loadu_si512(p));
+    Store(out, at + b, c.alnum, c.letter, c.b64, c.spacer);
+    backslash |= c.backslash;
+  }
+  *out.backslash |= backslash;
+}
+
+// The same with the pairs row, by AVX-512 VBMI byte lookups: per byte, the
+// targets whose first letter it is (first[byte & 63]), and for the bytes 5,
+// 7 and 11 further on the targets of 6, 8 and 12 letters whose last letter
+// that is; bit i of pairs: some target in both. The lookup reads only the
+// low six bits, so a byte that is no letter may look like one: the row is
+// only read at letter runs, whose letters it reads right. The bytes past a
+// block are loaded masked at `end` (nothing past it is read: a byte there
+// counts as zero, no letter).
+// (GCC 12: the unmasked permute intrinsics pass _mm512_undefined_epi32() as
+// an unused merge source, the same false positive as below.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#define TG_VBMI __attribute__((target("avx512f,avx512bw,avx512vbmi")))
+TG_VBMI inline __m512i LoadUpTo(const unsigned char* q, const unsigned char* end) {
+  if (q + 64 <= end) return _mm512_loadu_si512(q);
+  const auto left = static_cast<size_t>(end > q ? end - q : 0);
+  return _mm512_maskz_loadu_epi8(left >= 64 ? ~__mmask64{0} : (__mmask64{1} << left) - 1, q);
+}
+TG_VBMI void TriggerClassesVbmi(const unsigned char* p, size_t blocks, const TriggerClassRows& out,
+                                size_t at, const unsigned char* end) {
+  const TriggerPairTables& t = InjectionTriggerPairTables();
+  const __m512i first = _mm512_load_si512(t.first), last = _mm512_load_si512(t.last);
+  const __m512i len6 = _mm512_set1_epi8(static_cast<char>(t.len6));
+  const __m512i len8 = _mm512_set1_epi8(static_cast<char>(t.len8));
+  const __m512i len12 = _mm512_set1_epi8(static_cast<char>(t.len12));
+  uint64_t backslash = 0;
   for (size_t b = 0; b < blocks; ++b, p += 64) {
     const __m512i v = _mm512_loadu_si512(p);
-    // (v | 0x20) - 'a' <= 25 unsigned exactly for letters; v - '0' <= 9 for digits.
-    const __m512i lower = _mm512_or_si512(v, Splat512(0x20));
-    const uint64_t letter =
-        _mm512_cmple_epu8_mask(_mm512_sub_epi8(lower, Splat512('a')), Splat512(25));
-    const uint64_t digit = _mm512_cmple_epu8_mask(_mm512_sub_epi8(v, Splat512('0')), Splat512(9));
-    const uint64_t dash = Eq512(v, '-'), under = Eq512(v, '_');
-    const uint64_t alnum = letter | digit;
-    Store(out, at + b, alnum, letter, alnum | Eq512(v, '+') | Eq512(v, '/') | dash | under,
-          Eq512(v, ' ') | Eq512(v, '.') | dash | under | Eq512(v, '*'));
+    const Classes512 c = Classify512(v);
+    const __m512i l5 = _mm512_permutexvar_epi8(LoadUpTo(p + 5, end), last);
+    const __m512i l7 = _mm512_permutexvar_epi8(LoadUpTo(p + 7, end), last);
+    const __m512i l11 = _mm512_permutexvar_epi8(LoadUpTo(p + 11, end), last);
+    const __m512i ends = _mm512_or_si512(_mm512_and_si512(l5, len6),
+                                         _mm512_or_si512(_mm512_and_si512(l7, len8),
+                                                         _mm512_and_si512(l11, len12)));
+    const uint64_t pairs = _mm512_test_epi8_mask(_mm512_permutexvar_epi8(v, first), ends);
+    Store(out, at + b, c.alnum, c.letter, c.b64, c.spacer, pairs);
+    backslash |= c.backslash;
   }
+  *out.backslash |= backslash;
 }
+#undef TG_VBMI
+#pragma GCC diagnostic pop
 
 // GCC 12 warns that the shift and and-not intrinsics read an uninitialised
 // vector: their unmasked forms pass _mm512_undefined_epi32() as the unused
@@ -168,7 +230,7 @@ TG_AVX512 void TriggerBlocks512(const TriggerClassRows& r, size_t first, size_t 
     const __m512i exact = _mm512_or_si512(
         _mm512_or_si512(but(ge6, Ahead8<6>(l, ln)), but(ge8, Ahead8<8>(l, ln))),
         but(ge12, Ahead8<12>(l, ln)));
-    _mm512_storeu_si512(runs_out + q, both(starts, exact));
+    _mm512_storeu_si512(runs_out + q, both(both(starts, exact), Load8(r.pairs + j)));
   }
 }
 
@@ -202,6 +264,11 @@ Classifier TriggerClassifier(int isa) {
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
                  ? TriggerClassesAvx512
                  : nullptr;
+    case 3:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                     __builtin_cpu_supports("avx512vbmi")
+                 ? TriggerClassesVbmi
+                 : nullptr;
 #endif
     default:
       return nullptr;
@@ -210,7 +277,7 @@ Classifier TriggerClassifier(int isa) {
 
 Classifier BestTriggerClassifier() {
   static const Classifier best = [] {
-    for (int isa = 2; isa > 0; --isa) {
+    for (int isa = 3; isa > 0; --isa) {
       if (Classifier c = TriggerClassifier(isa)) return c;
     }
     return TriggerClassifier(0);

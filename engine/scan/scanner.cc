@@ -53,6 +53,14 @@ uint32_t RunDigits(std::string_view run) {
 
 }  // namespace
 
+bool HoldsBackslash(std::string_view text, const FoundDigitRuns* found) {
+  if (found != nullptr && found->backslash_known && found->text.data() == text.data() &&
+      found->text.size() == text.size()) {
+    return found->backslash;
+  }
+  return MayHoldEscapes(text);
+}
+
 void DigitRunSpans(std::string_view text, const DigitRuns& p, const FoundDigitRuns* found,
                    std::vector<std::pair<size_t, size_t>>* out) {
   if (found != nullptr && found->count != 0 && found->text.data() == text.data() &&
@@ -500,6 +508,11 @@ bool ScanText(const Scanner::Impl& m, std::string_view text, std::vector<int>* i
   if (m.use_hs && text.size() <= std::numeric_limits<unsigned>::max() &&
       (utf8.Feed(text), utf8.Done())) {
     if (backslash != nullptr) *backslash = utf8.Backslash();
+    if (found != nullptr) {
+      found->text = text;
+      found->backslash_known = true;
+      found->backslash = utf8.Backslash();
+    }
     if (m.block.db != nullptr) {
       const bool ascii = m.ascii_block.db != nullptr && utf8.Ascii();
       const hs_database_t* db = ascii ? m.ascii_block.db : m.block.db;
@@ -515,7 +528,6 @@ bool ScanText(const Scanner::Impl& m, std::string_view text, std::vector<int>* i
       internal::FindDigitRuns(text, g->separators, g->wide && !utf8.Ascii(), g->max_gap,
                               g->min_digits, &runs);
       if (found != nullptr) {
-        if (found->count == 0) found->text = text;
         if (found->sets.size() <= found->count) found->sets.emplace_back();
         FoundDigitRuns::Set& set = found->sets[found->count++];
         set.promise.separators = g->separators;

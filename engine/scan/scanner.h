@@ -115,7 +115,9 @@ void DigitRunSpans(std::string_view text, const DigitRuns& p,
 // The digit runs a Scanner::Scan found in its text (not its readings), per
 // separator set of its patterns' promises: what DigitRunSpans computes
 // again for the card and SSN validators, kept so that they need not make a
-// second pass over a long text. Valid while that text is alive and
+// second pass over a long text; and whether the text holds a backslash
+// (MayHoldEscapes), which the scan's UTF-8 pass learns for free and the
+// validators ask before reading escapes. Valid while that text is alive and
 // unchanged (a caller keeps it for one evaluation). clear() keeps the
 // buffers.
 struct FoundDigitRuns {
@@ -127,11 +129,18 @@ struct FoundDigitRuns {
   std::string_view text;  // the text scanned (data and size), or empty: none
   std::vector<Set> sets;  // [0, count)
   size_t count = 0;
+  bool backslash_known = false;  // backslash says whether `text` holds one
+  bool backslash = false;
   void clear() {
     text = {};
     count = 0;
+    backslash_known = false;
   }
 };
+
+// MayHoldEscapes(text), taken from *found when it knows it for this very
+// text (same data and size).
+bool HoldsBackslash(std::string_view text, const FoundDigitRuns* found);
 
 // DigitRunSpans(text, p, out), taking the runs from *found when it holds
 // them for this very text (same data and size) with the same separators,

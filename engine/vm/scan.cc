@@ -94,7 +94,7 @@ bool MatchValidated(const re2::RE2& shared, int detector, std::string_view text,
         found);
   };
   if (match(text, runs)) return true;
-  if (!scan::MayHoldEscapes(text)) return false;
+  if (!scan::HoldsBackslash(text, runs)) return false;
   thread_local scan::Readings readings;
   for (size_t r = 0, n = readings.Read(text); r < n; ++r)
     if (match(readings.text(r), nullptr)) return true;

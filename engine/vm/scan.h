@@ -38,7 +38,8 @@ std::unique_ptr<re2::RE2> CompilePattern(std::string_view pattern, std::string* 
 // reading when the text holds a backslash and `re` did not match it; the
 // first call per (thread, pattern) copies the RE2 object.
 // `runs`, when not null: the digit runs a scan of this very text found
-// (Scanner::Scan), which the walk then need not find again.
+// (Scanner::Scan), which the walk then need not find again, and whether the
+// text holds a backslash (no memchr over it then).
 bool MatchValidated(const re2::RE2& re, int detector, std::string_view text,
                     const scan::FoundDigitRuns* runs = nullptr);
 

@@ -4,7 +4,9 @@
 // or AVX-512BW compares where the CPU has them (chosen once at run time);
 // all give the same masks (tests/stdlib/injection_test.cc runs the pass with
 // each the CPU has). With AVX-512 the pass's per-block shifts and ands run
-// for eight blocks at once too (TriggerBlocksAvx512).
+// for eight blocks at once too (TriggerBlocksAvx512). With AVX-512 VBMI the
+// classes also say where a letter run's first and last letters can be a
+// scrambled target's (`pairs`), so that the pass checks only those runs.
 #pragma once
 
 #include <cstddef>
@@ -19,18 +21,42 @@ struct TriggerClassRows {
   uint64_t* letter;
   uint64_t* b64;
   uint64_t* spacer;
+  // Bit i set unless it is known that no target word of L letters (L = 6, 8
+  // or 12: stdlib/injection.cc kTargets) has the byte at i as its first
+  // letter and the byte at i + L - 1 as its last (either case): all ones
+  // from the classifiers without VBMI. Only read at the start of a letter
+  // run of exactly 6, 8 or 12 letters, where it keeps every run the
+  // scrambled-word check could accept.
+  uint64_t* pairs;
+  // Or'd into by every classifier: a block's backslash bytes (nonzero when
+  // some block classified holds one).
+  uint64_t* backslash;
 };
 
 // The classes of the `blocks` 64-byte blocks from `p`, into rows [at, at + blocks).
+// Bytes from `end` on (end >= p + 64 * blocks) are not read; the pairs row
+// reads up to 11 bytes past a block, and counts those as no letter.
 using Classifier = void (*)(const unsigned char* p, size_t blocks, const TriggerClassRows& out,
-                            size_t at);
+                            size_t at, const unsigned char* end);
+
+// The first and last letters of the target words, for the pairs row: bit t
+// of first[c & 63] / last[c & 63] for an ASCII letter c (either case) when
+// it is target t's first / last letter; len6 / len8 / len12: the bits of the
+// targets of that length (stdlib/injection.cc builds it from kTargets).
+struct TriggerPairTables {
+  alignas(64) uint8_t first[64];
+  alignas(64) uint8_t last[64];
+  uint8_t len6, len8, len12;
+};
+const TriggerPairTables& InjectionTriggerPairTables();
 
 #if defined(__SSE2__)
 // With SSE2 compares.
 void TriggerClassesSse2(const unsigned char* p, size_t blocks, const TriggerClassRows& out,
-                        size_t at);
-// The classifier of one instruction set (0: SSE2, 1: AVX2, 2: AVX-512BW), or
-// nullptr when this CPU or build lacks it.
+                        size_t at, const unsigned char* end);
+// The classifier of one instruction set (0: SSE2, 1: AVX2, 2: AVX-512BW, 3:
+// AVX-512 VBMI, the only one that computes the pairs row), or nullptr when
+// this CPU or build lacks it.
 Classifier TriggerClassifier(int isa);
 // The widest this CPU has.
 Classifier BestTriggerClassifier();

@@ -39,6 +39,9 @@ struct InjectionTriggerSites {
   std::vector<std::pair<size_t, int>> scramble;
   // The starts of the maximal runs of at least 20 base64-alphabet bytes.
   std::vector<size_t> decode;
+  // Whether the text holds a backslash (whatever was asked): the score then
+  // reads its JSON string escapes (scan::MayHoldEscapes, from the same pass).
+  bool backslash = false;
 };
 
 // FindInjectionTriggers with the sites asked for in *sites (appended).
@@ -47,9 +50,11 @@ InjectionTriggers FindInjectionTriggerSites(std::string_view text, InjectionTrig
 InjectionTriggers FindInjectionTriggerSitesSse2(std::string_view text,
                                                 InjectionTriggerSites* sites);
 // The same with the byte classes of one instruction set (0: SSE2, 1: AVX2,
-// 2: AVX-512BW) and the per-block shifts, or (3) the widest classes and the
-// eight-block AVX-512 kernel (what FindInjectionTriggerSites uses where the
-// CPU has it), into *out; false when this CPU or build lacks it.
+// 2: AVX-512BW, 4: AVX-512 VBMI, with the first/last-letter pairs) and the
+// per-block shifts, or with the eight-block AVX-512 kernel and (3) the
+// widest classes (what FindInjectionTriggerSites uses where the CPU has
+// them) or (5) the AVX-512BW ones, into *out; false when this CPU or build
+// lacks it.
 bool FindInjectionTriggerSitesIsa(std::string_view text, int isa, InjectionTriggerSites* sites,
                                   InjectionTriggers* out);
 // The sites by a byte walk written from the definitions above (the

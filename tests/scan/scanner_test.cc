@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 #include <re2/re2.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "engine/scan/escapes.h"
 #include "engine/scan/internal/re2_set.h"
 #include "engine/scan/internal/translate.h"
 #include "engine/scan/scanner.h"
@@ -653,6 +655,58 @@ TEST(DigitRuns, FoundRunsGiveTheSpansOfTheirOwnPass) {
     stdlib::WalkDetector(re, id, text, [&](size_t b, size_t e) { want.emplace_back(b, e); return false; });
     EXPECT_EQ(seen, want);
     EXPECT_FALSE(want.empty());
+  }
+}
+
+// The scan says whether its text holds a backslash (from its UTF-8 pass),
+// and the validators take that instead of a memchr of their own: the same
+// answer as MayHoldEscapes for a backslash (or none) at every offset of
+// texts up to 300 bytes, ASCII or not (the checker's 64-byte steps); for
+// another text (same size, another address) the question is asked again;
+// and a card number and an SSN found only through JSON string escapes are
+// still found through the VM's path with the scan's runs.
+TEST(DigitRuns, FoundRunsSayWhetherTheTextHoldsABackslash) {
+  if (!HaveHyperscan()) GTEST_SKIP() << "built without Hyperscan";
+  std::vector<std::string> pats;
+  Options o;
+  AddDetectors(&pats, &o);
+  o.read_escapes.assign(pats.size(), true);  // as a policy's `matches` do
+  auto s = Must(pats, o);
+  FoundDigitRuns found;
+  std::vector<int> ids;
+  for (size_t n : {0, 1, 63, 64, 65, 130, 300}) {
+    for (const std::string fill : {"a", "\xC3\xA9"}) {
+      for (size_t at = 0; at <= n; ++at) {  // at == n: no backslash
+        // `at` bytes of fill, the backslash, fill up to n: whole characters
+        // (an odd gap is an `a`), so the text stays well-formed.
+        auto run = [&](size_t len) {
+          std::string r;
+          while (r.size() + fill.size() <= len) r += fill;
+          return r + std::string(len - r.size(), 'a');
+        };
+        const std::string t = at < n ? run(at) + "\\" + run(n - at - 1) : run(n);
+        ASSERT_TRUE(ValidUtf8(t));
+        ASSERT_TRUE(s->Scan(t, &ids, &found));
+        ASSERT_TRUE(found.backslash_known) << n << " " << at;
+        ASSERT_EQ(found.backslash, MayHoldEscapes(t)) << n << " " << at;
+        ASSERT_EQ(HoldsBackslash(t, &found), MayHoldEscapes(t));
+        std::string other = t;
+        for (char& c : other) c = c == '\\' ? 'x' : '\\';
+        ASSERT_EQ(HoldsBackslash(other, &found), MayHoldEscapes(other)) << n << " " << at;
+      }
+    }
+  }
+  const int card = stdlib::FindDetector("dlp.credit_card");
+  const int ssn = stdlib::FindDetector("dlp.us_ssn");
+  const std::string text = R"(args {\"card\": \"4111\u00201111\u00201111\u00201111\", )"
+                           R"(\"ssn\": \"123\u002d45\u002d6789\"})";
+  ASSERT_TRUE(s->Scan(text, &ids, &found));
+  ASSERT_TRUE(found.backslash_known && found.backslash);
+  for (int id : {card, ssn}) {
+    ASSERT_TRUE(std::find(ids.begin(), ids.end(), id) != ids.end()) << id;
+    const re2::RE2 re(std::string(stdlib::Detectors()[static_cast<size_t>(id)].regex));
+    EXPECT_TRUE(vm::MatchValidated(re, id, text, &found)) << id;
+    EXPECT_TRUE(vm::MatchValidated(re, id, text)) << id;
   }
 }
 

@@ -1,9 +1,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <random>
 #include <vector>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 #include "stdlib/builtins.h"
 #include "stdlib/internal/injection_classes.h"
@@ -698,9 +704,10 @@ void ExpectSitesEqualReference(const std::string& t, const std::string& what) {
   internal::InjectionTriggerSites ref;
   const auto ref_trig = internal::FindInjectionTriggerSitesReference(t, &ref);
   ASSERT_TRUE(ref_trig == internal::FindInjectionTriggersReference(t)) << what;
-  // The product's classes, then each instruction set's the CPU has (3: the
-  // eight-block AVX-512 kernel).
-  for (int isa = -1; isa < 4; ++isa) {
+  // The product's classes, then each instruction set's the CPU has (4: with
+  // the VBMI first/last-letter pairs; 3 and 5: the eight-block AVX-512
+  // kernel, with the widest classes and with AVX-512BW's).
+  for (int isa = -1; isa < 6; ++isa) {
     auto find = [&](internal::InjectionTriggerSites* sites, internal::InjectionTriggers* trig) {
       if (isa < 0) {
         *trig = internal::FindInjectionTriggerSites(t, sites);
@@ -717,6 +724,7 @@ void ExpectSitesEqualReference(const std::string& t, const std::string& what) {
     ASSERT_EQ(got.collapse, ref.collapse) << at;
     ASSERT_EQ(got.scramble, ref.scramble) << at;
     ASSERT_EQ(got.decode, ref.decode) << at;
+    ASSERT_EQ(got.backslash, ref.backslash) << at;
     // One list asked for: only that one is filled.
     internal::InjectionTriggerSites one;
     one.want_scramble = true;
@@ -724,6 +732,7 @@ void ExpectSitesEqualReference(const std::string& t, const std::string& what) {
     ASSERT_TRUE(trig == ref_trig) << at;
     ASSERT_EQ(one.scramble, ref.scramble) << at;
     ASSERT_TRUE(one.collapse.empty() && one.decode.empty()) << at;
+    ASSERT_EQ(one.backslash, ref.backslash) << at;
   }
   // Without sites (stops once all three fired).
   ASSERT_TRUE(internal::FindInjectionTriggers(t) == ref_trig) << what;
@@ -740,7 +749,8 @@ TEST(InjectionTriggers, SitesEqualReference) {
       "override", "ovreride", "reveal", "rveeal", "routes", "policy", "please", "provider",
       "sitcom", "pocket", "reversal", "oversize", "interactions", "ignoree", "ignor", "gateway",
       "aWdub3JlIGFsbCBwcmV2aW91cyBpbnN0", "0123456789", std::string(19, 'Q'),
-      std::string(20, 'Q'), std::string(21, 'Q'), "i g n", "x.y.z", "1-2-3", "a_b*c", "q r s t"};
+      std::string(20, 'Q'), std::string(21, 'Q'), "i g n", "x.y.z", "1-2-3", "a_b*c", "q r s t",
+      "\\n", "\\"};
   size_t fired[3] = {0, 0, 0};
   const size_t texts = 6000;
   for (size_t i = 0; i < texts; ++i) {
@@ -768,7 +778,8 @@ TEST(InjectionTriggers, SitesEqualReference) {
       "rveeal", "system", "sytsem", "isntructions", "instructions", "instructionss",
       "instructons", "insturctions", "abcdefghijk", "abcdefghijklm", "Revea", "REVEALL",
       std::string(19, 'Q'), std::string(20, 'Q'), std::string(21, 'Q'), std::string(19, '/'),
-      std::string(20, '7') + "=", "x y z", "x y", "a.b.c.d", "a.b.cd", "1-2-3-4-5", "a b  c"};
+      std::string(20, '7') + "=", "x y z", "x y", "a.b.c.d", "a.b.cd", "1-2-3-4-5", "a b  c",
+      "\\", "ig\\nore"};
   for (size_t at = 0; at < 200; ++at) {
     for (const std::string& probe : probes) {
       for (char fill : {' ', 'k', '+', '\xC3'}) {
@@ -783,6 +794,39 @@ TEST(InjectionTriggers, SitesEqualReference) {
     }
   }
 }
+
+#if defined(__linux__)
+// The VBMI classes read up to 11 bytes past a block for the first/last-letter
+// pairs: never past the text. Texts that end where an unreadable page
+// begins, every length up to 300 (the last block whole or not), with a
+// scrambled target at their end; every instruction set the CPU has.
+TEST(InjectionTriggers, NothingPastTheTextIsRead) {
+  const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  void* mem = mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  auto* base = static_cast<char*>(mem);
+  ASSERT_EQ(mprotect(base + page, page, PROT_NONE), 0);
+  for (size_t n = 1; n <= 300; ++n) {
+    std::string t;
+    while (t.size() < n) t += "bpyass ignroe ";
+    t.resize(n);
+    char* at = base + page - n;
+    std::memcpy(at, t.data(), n);
+    const std::string_view text(at, n);
+    internal::InjectionTriggerSites ref;
+    const auto ref_trig = internal::FindInjectionTriggerSitesReference(t, &ref);
+    for (int isa = 0; isa < 6; ++isa) {
+      internal::InjectionTriggerSites got;
+      got.want_scramble = true;
+      internal::InjectionTriggers trig;
+      if (!internal::FindInjectionTriggerSitesIsa(text, isa, &got, &trig)) continue;
+      ASSERT_TRUE(trig == ref_trig) << n << " isa " << isa;
+      ASSERT_EQ(got.scramble, ref.scramble) << n << " isa " << isa;
+    }
+  }
+  munmap(mem, 2 * page);
+}
+#endif
 
 // Normalisation at the trigger sites only against the full passes, on texts
 // where collapse chains and scrambled words are common and overlap.
