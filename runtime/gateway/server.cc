@@ -702,7 +702,10 @@ net::awaitable<bool> Server::Impl::Decide(ClientStream& stream, Request& req, co
   std::string out;
   uint64_t seq = 0;
   bool unused;
-  if (!CheckRequestBody(&x->input, &unused, &x->input_error)) {
+  // A bare model name is read as a chat request's is (docs/gateway.md,
+  // "Model names"), so /v1/decide answers what the chat request gets.
+  if (!CheckRequestBody(&x->input, &unused, &x->input_error, nullptr, x->live->catalog.get(),
+                        runtime::ModelNameSpans::Where::kDecisionInput)) {
     // The decoder would accept a number beyond double range in a member it
     // does not read, but the decision record embeds the input, and a record
     // no JSON reader can parse breaks the log's verification.

@@ -294,8 +294,9 @@ class BodyCheck : public rj::BaseReaderHandler<rj::UTF8<>, BodyCheck> {
   // `is` (when not null) is the stream being parsed: the top-level `model`
   // string and the strings of the top-level `models` array that are written
   // without escapes are noted in names()->spans.
-  BodyCheck(runtime::PromptMeter* meter, const rj::MemoryStream* is) : meter_(meter) {
-    if (is) names_.emplace(*is, runtime::ModelNameSpans::Where::kChatBody);
+  BodyCheck(runtime::PromptMeter* meter, const rj::MemoryStream* is, runtime::ModelNameSpans::Where where)
+      : meter_(meter) {
+    if (is) names_.emplace(*is, where);
   }
   bool include_usage = false;
   runtime::ModelNameSpans* names() { return names_ ? &*names_ : nullptr; }
@@ -368,7 +369,8 @@ class BodyCheck : public rj::BaseReaderHandler<rj::UTF8<>, BodyCheck> {
 }  // namespace
 
 bool CheckRequestBody(std::string* body, bool* include_usage, runtime::InputError* err,
-                      runtime::PromptShape* prompt, const runtime::Catalog* catalog) {
+                      runtime::PromptShape* prompt, const runtime::Catalog* catalog,
+                      runtime::ModelNameSpans::Where where) {
   *include_usage = false;
   if (prompt) *prompt = runtime::PromptShape{};
   if (body->size() >= 3 && std::string_view(*body).substr(0, 3) == "\xEF\xBB\xBF") body->erase(0, 3);
@@ -389,7 +391,7 @@ bool CheckRequestBody(std::string* body, bool* include_usage, runtime::InputErro
   // the depth); a MemoryStream: rapidjson's byte loop, which refuses every
   // raw control byte in a string.
   rj::MemoryStream is(body->data(), body->size());
-  BodyCheck h(prompt ? &meter : nullptr, catalog ? &is : nullptr);
+  BodyCheck h(prompt ? &meter : nullptr, catalog ? &is : nullptr, where);
   constexpr unsigned kFlags = rj::kParseIterativeFlag | rj::kParseNumbersAsStringsFlag | rj::kParseValidateEncodingFlag;
   rj::ParseResult r = reader.Parse<kFlags>(is, h);
   if (!r.IsError()) {

@@ -43,6 +43,7 @@
 #include "runtime/audit/log.h"
 #include "runtime/decide/budgets.h"
 #include "runtime/decide/prompt_bound.h"
+#include "runtime/router/bare_models.h"
 #include "runtime/router/catalog.h"
 #include "runtime/decide/decide.h"
 #include "runtime/gateway/config.h"
@@ -305,10 +306,12 @@ class Service {
 // (runtime::Catalog::BareModel: `gpt-4o` for `openai/gpt-4o`, `gpt-4o:nitro`
 // for `openai/gpt-4o:nitro`) is replaced in the body by that model's id, so
 // that the policy, the router and the record all see the catalog's name
-// (docs/gateway.md, "Model names"). Cost: one SAX pass over the body, no
-// allocation but the parser's stack and a rename's.
+// (docs/gateway.md, "Model names"). `where`: `body` is a chat body, or a
+// decision input (/v1/decide) whose `request` member is one. Cost: one SAX
+// pass over the body, no allocation but the parser's stack and a rename's.
 bool CheckRequestBody(std::string* body, bool* include_usage, runtime::InputError* err,
-                      runtime::PromptShape* prompt = nullptr, const runtime::Catalog* catalog = nullptr);
+                      runtime::PromptShape* prompt = nullptr, const runtime::Catalog* catalog = nullptr,
+                      runtime::ModelNameSpans::Where where = runtime::ModelNameSpans::Where::kChatBody);
 // Builds the decision input {"principal": ..., "request": BODY, "context": ...}
 // with the key's context defaults (who.context_json; no `context` without).
 void BuildInput(const Identity& who, std::string_view body, std::string* out);

@@ -140,6 +140,22 @@ TEST_F(OpenAICompat, DecideGivesTheSameCodes) {
   }
 }
 
+// A bare model name (`y` for the catalog's one `m/y`) reaches the policy and
+// the router as the catalog's id through /v1/decide, as through a chat
+// request and `tollgate route`. Before: /v1/decide took it as given and
+// answered 404 model_not_found where the chat request got the policy's deny.
+TEST_F(OpenAICompat, DecideReadsABareModelNameAsTheChatRequestDoes) {
+  ExpectError(Chat(Body("y")), 403, "route_no_eligible_endpoint", "permission_error");
+  rapidjson::Document d = Decide("y");
+  ASSERT_TRUE(d.IsObject() && d.HasMember("code"));
+  EXPECT_EQ(d["status"].GetInt(), 403);
+  EXPECT_EQ(std::string(d["code"].GetString()), "route_no_eligible_endpoint");
+  // A name the catalog does not hold is still model_not_found.
+  rapidjson::Document unknown = Decide("no-such-model");
+  ASSERT_TRUE(unknown.IsObject() && unknown.HasMember("code"));
+  EXPECT_EQ(std::string(unknown["code"].GetString()), "model_not_found");
+}
+
 // OpenAI's `param`: the body member an input error concerns, an index as a
 // member of its own (`messages.[0].content`); null when no member is at
 // fault. Before: always null.
