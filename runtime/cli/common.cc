@@ -156,6 +156,13 @@ int LoadPolicy(const std::string& path, const std::string& schema_path, Loaded* 
   return LoadPolicy(std::vector<std::string>{path}, schema_path, out);
 }
 
+int LoadCatalog(const std::string& path, const stdlib::Schema& schema, runtime::Catalog* out) {
+  runtime::CatalogError cerr;
+  if (runtime::Catalog::LoadFile(path, schema, out, &cerr)) return kExitOk;
+  std::fprintf(stderr, "error[%s]: %s\n", cerr.code.c_str(), cerr.message.c_str());
+  return cerr.code == "catalog_io_error" ? kExitIo : kExitFailed;
+}
+
 int LoadPolicy(const std::vector<std::string>& paths, const std::string& schema_path, Loaded* out) {
   std::vector<std::string> files;
   if (paths.size() == 1) {

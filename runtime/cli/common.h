@@ -19,6 +19,7 @@
 
 #include "engine/core/read_file.h"
 #include "engine/engine.h"
+#include "runtime/router/catalog.h"
 #include "stdlib/schema.h"
 
 namespace tollgate::cli {
@@ -92,6 +93,10 @@ int LoadPolicy(const std::string& path, const std::string& schema_path, Loaded* 
 // policy (engine.h CompileFiles): what `--policy` given more than once, or
 // naming a directory, means for every command.
 int LoadPolicy(const std::vector<std::string>& paths, const std::string& schema_path, Loaded* out);
+
+// Loads the catalog at `path` for `schema`. Errors go to stderr; returns 0,
+// kExitIo (the file cannot be read) or kExitFailed (an invalid catalog).
+int LoadCatalog(const std::string& path, const stdlib::Schema& schema, runtime::Catalog* out);
 
 // Expands files and directories (recursively, *.tg only, sorted) into files.
 // A path that does not exist, or a directory without *.tg files, is reported

@@ -329,11 +329,7 @@ int RunEval(int argc, char** argv) {
   if (int rc = LoadPolicy(args.GetAll("--policy"), args.Get("--schema"), &l); rc != kExitOk) return rc;
   runtime::Catalog catalog;
   if (args.Has("--catalog")) {
-    runtime::CatalogError cerr;
-    if (!runtime::Catalog::LoadFile(args.Get("--catalog"), *l.schema, &catalog, &cerr)) {
-      std::fprintf(stderr, "error[%s]: %s\n", cerr.code.c_str(), cerr.message.c_str());
-      return cerr.code == "catalog_io_error" ? kExitIo : kExitFailed;
-    }
+    if (int rc = LoadCatalog(args.Get("--catalog"), *l.schema, &catalog); rc != kExitOk) return rc;
   }
   BareModels bare(args.Has("--catalog") ? &catalog : nullptr);
   AuditHook hook;

@@ -103,11 +103,7 @@ int RunRoute(int argc, char** argv) {
   if (int rc = LoadPolicy(args.GetAll("--policy"), args.Get("--schema"), &l); rc) return rc;
 
   runtime::Catalog catalog;
-  runtime::CatalogError cerr;
-  if (!runtime::Catalog::LoadFile(args.Get("--catalog"), *l.schema, &catalog, &cerr)) {
-    std::fprintf(stderr, "error[%s]: %s\n", cerr.code.c_str(), cerr.message.c_str());
-    return cerr.code == "catalog_io_error" ? kExitIo : kExitFailed;
-  }
+  if (int rc = LoadCatalog(args.Get("--catalog"), *l.schema, &catalog); rc != kExitOk) return rc;
   {  // names of the policy that no endpoint of the catalog holds: warnings
     Diagnostics names;
     runtime::WarnNamesNotInCatalog(*l.policy, catalog, args.Get("--catalog"), &names);

@@ -74,11 +74,7 @@ int RunTest(int argc, char** argv) {
     }
     runtime::Catalog catalog;
     if (args.Has("--catalog")) {
-      runtime::CatalogError cerr;
-      if (!runtime::Catalog::LoadFile(args.Get("--catalog"), *l.schema, &catalog, &cerr)) {
-        std::fprintf(stderr, "error[%s]: %s\n", cerr.code.c_str(), cerr.message.c_str());
-        return cerr.code == "catalog_io_error" ? kExitIo : kExitFailed;
-      }
+      if (int rc = LoadCatalog(args.Get("--catalog"), *l.schema, &catalog); rc != kExitOk) return rc;
     }
     runtime::TestReport report = runtime::RunTests(*l.policy, Limits{}, args.Has("--catalog") ? &catalog : nullptr);
     if (!report.bare_models.empty() && !warned_bare) {
