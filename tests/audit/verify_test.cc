@@ -57,6 +57,17 @@ class AuditVerify : public ::testing::Test {
     ASSERT_EQ(r.records, 120u);
   }
   std::string File(size_t i) { return LogFilePath(dir_.path, seqs_[i]); }
+  // Reads the log through `in` (opened here; `with_dom` as RecordReader::Open):
+  // how many records it gives; 0 when it does not open.
+  uint64_t ReadEvery(RecordReader* in, bool with_dom = true) {
+    std::string err;
+    EXPECT_TRUE(in->Open(dir_.path, &err, with_dom)) << err;
+    if (!err.empty()) return 0;
+    RecordLine line;
+    uint64_t n = 0;
+    while (in->Next(&line)) ++n;
+    return n;
+  }
   void Edit(size_t i, const std::function<void(std::vector<std::string>&)>& fn) {
     auto lines = Lines(ReadAll(File(i)));
     fn(lines);
@@ -185,12 +196,7 @@ TEST_F(AuditVerify, TheReaderSkipsAFileNumberedZero) {
   const std::string zero = LogFilePath(dir_.path, 0);
   WriteAll(zero, ReadAll(File(0)));
   RecordReader in;
-  std::string err;
-  ASSERT_TRUE(in.Open(dir_.path, &err)) << err;
-  RecordLine line;
-  uint64_t n = 0;
-  while (in.Next(&line)) ++n;
-  EXPECT_EQ(n, 120u);
+  EXPECT_EQ(ReadEvery(&in), 120u);
   ASSERT_EQ(in.problems().size(), 1u);
   EXPECT_EQ(in.problems()[0].code, "audit_unexpected_record");
   EXPECT_EQ(in.problems()[0].file, zero);
@@ -206,12 +212,7 @@ TEST_F(AuditVerify, TheReaderNamesBytesAfterASeal) {
   ASSERT_NE(Lines(text).back().find("\"kind\":\"seal\""), std::string::npos);
   WriteAll(File(0), text + "{\"kind\":\"decision\",\"id\":\"01M8");
   RecordReader in;
-  std::string err;
-  ASSERT_TRUE(in.Open(dir_.path, &err)) << err;
-  RecordLine line;
-  uint64_t n = 0;
-  while (in.Next(&line)) ++n;
-  EXPECT_EQ(n, 120u);
+  EXPECT_EQ(ReadEvery(&in), 120u);
   ASSERT_EQ(in.problems().size(), 1u);
   EXPECT_EQ(in.problems()[0].code, "audit_unexpected_record");
   EXPECT_EQ(in.problems()[0].file, File(0));
@@ -233,12 +234,7 @@ TEST_F(AuditVerify, TheReaderSkipsARecordAfterASeal) {
   EXPECT_TRUE(std::any_of(r.problems.begin(), r.problems.end(),
                           [](const Problem& p) { return p.code == "audit_unexpected_record"; }));
   RecordReader in;
-  std::string err;
-  ASSERT_TRUE(in.Open(dir_.path, &err)) << err;
-  RecordLine line;
-  uint64_t n = 0;
-  while (in.Next(&line)) ++n;
-  EXPECT_EQ(n, 120u);
+  EXPECT_EQ(ReadEvery(&in), 120u);
   ASSERT_EQ(in.problems().size(), 1u);
   EXPECT_EQ(in.problems()[0].code, "audit_unexpected_record");
   EXPECT_EQ(in.problems()[0].file, File(0));
@@ -457,16 +453,12 @@ TEST_F(AuditVerify, MalformedLinesAreReportedNotFatal) {
   EXPECT_EQ(r.problems[0].code, "audit_malformed_line");
   // Reading and replaying go on past them.
   RecordReader in;
-  std::string err;
-  ASSERT_TRUE(in.Open(dir_.path, &err));
-  RecordLine line;
-  uint64_t n = 0;
-  while (in.Next(&line)) ++n;
-  EXPECT_EQ(n, 120u);
+  EXPECT_EQ(ReadEvery(&in), 120u);
   EXPECT_EQ(in.problems().size(), 2u);
   ReplayOptions o;
   o.dir = dir_.path;
   ReplayReport rep;
+  std::string err;
   ASSERT_TRUE(Replay(o, &rep, &err)) << err;
   EXPECT_EQ(rep.records, 120u);
   EXPECT_EQ(rep.mismatched, 0u);
@@ -491,12 +483,7 @@ TEST_F(AuditVerify, ADeeplyNestedLineIsMalformedNotACrash) {
   EXPECT_EQ(r.problems[0].code, "audit_malformed_line");
   for (bool dom : {true, false}) {
     RecordReader in;
-    std::string err;
-    ASSERT_TRUE(in.Open(dir_.path, &err, dom));
-    RecordLine line;
-    uint64_t n = 0;
-    while (in.Next(&line)) ++n;
-    EXPECT_EQ(n, 120u);
+    EXPECT_EQ(ReadEvery(&in, dom), 120u);
     EXPECT_EQ(in.problems().size(), 2u);
   }
   ReplayOptions o;
