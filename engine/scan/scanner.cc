@@ -2,7 +2,10 @@
 #include "engine/scan/scanner.h"
 
 #include <algorithm>
+#include <atomic>
+#include <functional>
 #include <limits>
+#include <thread>
 #include <utility>
 
 #include "engine/scan/escapes.h"
@@ -17,6 +20,33 @@
 namespace tollgate::scan {
 
 using internal::PerThreadSet;
+
+namespace {
+std::atomic<unsigned> compile_threads{0};  // SetCompileThreads
+std::atomic<uint64_t> hs_compiles{0};      // HyperscanCompiles
+}  // namespace
+
+uint64_t HyperscanCompiles() { return hs_compiles.load(); }
+
+void SetCompileThreads(unsigned threads) { compile_threads = threads; }
+
+int internal::HyperscanMinWidth(const std::string& hs_pattern, bool utf8, bool caseless) {
+#ifdef TOLLGATE_HAVE_HYPERSCAN
+  hs_expr_info_t* info = nullptr;
+  hs_compile_error_t* err = nullptr;
+  const unsigned flags = (utf8 ? HS_FLAG_UTF8 : 0) | (caseless ? HS_FLAG_CASELESS : 0) | HS_FLAG_SINGLEMATCH;
+  if (hs_expression_info(hs_pattern.c_str(), flags, &info, &err) != HS_SUCCESS) {
+    hs_free_compile_error(err);
+    return -1;
+  }
+  const int width = static_cast<int>(info->min_width);
+  free(info);
+  return width;
+#else
+  (void)hs_pattern, (void)utf8, (void)caseless;
+  return -1;
+#endif
+}
 
 bool HaveHyperscan() {
 #ifdef TOLLGATE_HAVE_HYPERSCAN
@@ -108,6 +138,14 @@ struct HsDatabase {
   hs_database_t* db = nullptr;
   ~HsDatabase() { hs_free_database(db); }
 };
+
+// hs_compile_multi, counted (HyperscanCompiles).
+hs_error_t CompileMulti(const char* const* exprs, const unsigned* flags, const unsigned* ids,
+                        unsigned count, unsigned mode, const hs_platform_info_t* platform,
+                        hs_database_t** db, hs_compile_error_t** err) {
+  ++hs_compiles;
+  return hs_compile_multi(exprs, flags, ids, count, mode, platform, db, err);
+}
 
 
 // This thread's Hyperscan scratch, grown for every database it has scanned
@@ -203,9 +241,8 @@ bool CompileHs(Scanner::Impl* impl, const std::vector<std::string>& hs_text,
     }
     if (exprs.empty()) return true;
     hs_compile_error_t* err = nullptr;
-    if (hs_compile_multi(exprs.data(), flags.data(), ids.data(),
-                         static_cast<unsigned>(exprs.size()), mode, nullptr, db,
-                         &err) == HS_SUCCESS) {
+    if (CompileMulti(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(exprs.size()),
+                     mode, nullptr, db, &err) == HS_SUCCESS) {
       return true;
     }
     std::string msg = err != nullptr && err->message != nullptr ? err->message : "error";
@@ -228,9 +265,10 @@ bool CompileHs(Scanner::Impl* impl, const std::vector<std::string>& hs_text,
 // UTF-8 mode and has one, else empty.
 bool HsForm(const std::string& pattern, bool case_insensitive, std::string* text, unsigned* flags,
             std::string* reason, std::string* ascii_text) {
-  bool caseless = false, ascii = false;
+  bool caseless = false, ascii = false, nonempty = false;
   ascii_text->clear();
-  if (!internal::TranslateForHyperscan(pattern, case_insensitive, text, reason, &caseless, &ascii)) {
+  if (!internal::TranslateForHyperscan(pattern, case_insensitive, text, reason, &caseless, &ascii,
+                                       &nonempty)) {
     return false;
   }
   std::string why;
@@ -238,6 +276,10 @@ bool HsForm(const std::string& pattern, bool case_insensitive, std::string* text
   // Texts reach Hyperscan only when they are well-formed UTF-8, where an
   // ASCII-only pattern means the same byte by byte.
   *flags = (ascii ? 0 : HS_FLAG_UTF8) | HS_FLAG_SINGLEMATCH | (caseless ? HS_FLAG_CASELESS : 0);
+  // Hyperscan's own analysis (a tenth of a policy's load) only when the
+  // translation could not tell: a pattern Hyperscan cannot parse then fails
+  // its database's compile, and the step-by-step build moves it to RE2.
+  if (nonempty) return true;
   hs_expr_info_t* info = nullptr;
   hs_compile_error_t* err = nullptr;
   if (hs_expression_info(text->c_str(), *flags, &info, &err) != HS_SUCCESS) {
@@ -263,42 +305,51 @@ bool CompileSubset(const std::vector<std::string>& hs_text, const std::vector<un
     hs_ids.push_back(static_cast<unsigned>(i));
   }
   hs_compile_error_t* err = nullptr;
-  if (hs_compile_multi(exprs.data(), flags.data(), hs_ids.data(), static_cast<unsigned>(exprs.size()),
-                       HS_MODE_BLOCK, nullptr, db, &err) == HS_SUCCESS) {
+  if (CompileMulti(exprs.data(), flags.data(), hs_ids.data(), static_cast<unsigned>(exprs.size()),
+                   HS_MODE_BLOCK, nullptr, db, &err) == HS_SUCCESS) {
     return true;
   }
   hs_free_compile_error(err);
   return false;
 }
 
-// Moves the patterns with a usable digit-run promise (Options::digit_runs)
-// out of the block database into one database per separator set. Usable:
-// Hyperscan runs the pattern exactly (no RE2 confirmation) in byte mode
-// (the runs' context bytes need not be whole UTF-8 characters), with 2 to 32
-// digits promised. Leaves everything as it was if a database fails to build.
-void GateDigitRuns(Scanner::Impl* impl, const std::vector<std::string>& hs_text,
-                   const std::vector<unsigned>& hs_flags) {
-  const auto& promises = impl->options.digit_runs;
-  const size_t n = impl->patterns.size();
-  if (promises.size() != n) return;
-  impl->is_gated.assign(n, false);
+// Which Hyperscan patterns (not fallen back) go to the digit-run databases:
+// those with a usable digit-run promise (Options::digit_runs), one set of
+// databases per separator set. Usable: Hyperscan runs the pattern exactly
+// (no RE2 confirmation) in byte mode (the runs' context bytes need not be
+// whole UTF-8 characters), with 2 to 32 digits promised. The others stay in
+// the block database (`rest`).
+struct DigitRunPlan {
   std::vector<std::unique_ptr<Scanner::Impl::Gated>> gated;
+  std::vector<bool> is_gated;  // per pattern
   std::vector<int> rest;
+};
+
+DigitRunPlan PlanDigitRuns(const Scanner::Impl& impl, const std::vector<unsigned>& hs_flags) {
+  const auto& promises = impl.options.digit_runs;
+  const size_t n = impl.patterns.size();
+  DigitRunPlan plan;
+  plan.is_gated.assign(n, false);
   for (size_t i = 0; i < n; ++i) {
-    if (!impl->fallback[i].empty()) continue;
+    if (!impl.fallback[i].empty()) continue;
+    if (promises.size() != n) {
+      plan.rest.push_back(static_cast<int>(i));
+      continue;
+    }
     const DigitRuns& p = promises[i];
     std::string seps = p.separators;
     std::sort(seps.begin(), seps.end());
     seps.erase(std::unique(seps.begin(), seps.end()), seps.end());
-    const bool usable = p.min_digits >= 2 && p.min_digits <= 32 && impl->confirm[i] == nullptr &&
+    const bool usable = p.min_digits >= 2 && p.min_digits <= 32 && impl.confirm[i] == nullptr &&
                         (hs_flags[i] & HS_FLAG_UTF8) == 0 &&
                         std::none_of(seps.begin(), seps.end(), [](char c) {
                           return (c >= '0' && c <= '9') || static_cast<unsigned char>(c) >= 0x80;
                         });
     if (!usable) {
-      rest.push_back(static_cast<int>(i));
+      plan.rest.push_back(static_cast<int>(i));
       continue;
     }
+    auto& gated = plan.gated;
     // One pass per separator set: wide runs hold the narrow ones, so a
     // group with a wide promise runs wide for all its patterns.
     auto it = std::find_if(gated.begin(), gated.end(), [&](const auto& g) { return g->separators == seps; });
@@ -318,58 +369,133 @@ void GateDigitRuns(Scanner::Impl* impl, const std::vector<std::string>& hs_text,
       tier = tiers.end() - 1;
     }
     (*tier)->ids.push_back(static_cast<int>(i));
-    impl->is_gated[i] = true;
+    plan.is_gated[i] = true;
   }
-  if (gated.empty()) return;
-  for (auto& g : gated) {
+  return plan;
+}
+
+// Moves the planned digit-run patterns (PlanDigitRuns) out of the block
+// database into their own databases. Leaves everything as it was if a
+// database fails to build.
+void GateDigitRuns(Scanner::Impl* impl, const std::vector<std::string>& hs_text,
+                   const std::vector<unsigned>& hs_flags) {
+  DigitRunPlan plan = PlanDigitRuns(*impl, hs_flags);
+  if (plan.gated.empty()) return;
+  for (auto& g : plan.gated) {
     for (auto& t : g->tiers) {
-      if (!CompileSubset(hs_text, hs_flags, t->ids, &t->db.db)) {
-        impl->is_gated.assign(n, false);
-        return;
-      }
+      if (!CompileSubset(hs_text, hs_flags, t->ids, &t->db.db)) return;
     }
   }
   hs_database_t* rest_db = nullptr;
-  if (!rest.empty() && !CompileSubset(hs_text, hs_flags, rest, &rest_db)) {
-    impl->is_gated.assign(n, false);
-    return;
-  }
+  if (!plan.rest.empty() && !CompileSubset(hs_text, hs_flags, plan.rest, &rest_db)) return;
   hs_free_database(impl->block.db);
   impl->block.db = rest_db;  // null when every Hyperscan pattern is gated
   impl->block_serial = internal::NextSerial();
-  impl->gated = std::move(gated);
+  impl->gated = std::move(plan.gated);
+  impl->is_gated = std::move(plan.is_gated);
 }
 
-// Builds Impl::ascii_block from the block database's patterns (neither
-// fallen back nor gated), when one of them runs in UTF-8 mode and every one
-// has a byte-mode form for ASCII texts (ascii_text[i], or its own text when
-// it already runs in byte mode).
-void BuildAsciiBlock(Scanner::Impl* impl, const std::vector<std::string>& hs_text,
-                     const std::vector<unsigned>& hs_flags, const std::vector<std::string>& ascii_text) {
-  if (impl->block.db == nullptr) return;
-  std::vector<std::string> text;
-  std::vector<unsigned> flags;
-  std::vector<int> ids;
+// The block database's patterns (`ids`) in their byte-mode forms for ASCII
+// texts (ascii_text[i], or its own text when it already runs in byte
+// mode): false when none of them needs UTF-8 mode or one has no such form.
+bool AsciiForms(const std::vector<std::string>& hs_text, const std::vector<unsigned>& hs_flags,
+                const std::vector<std::string>& ascii_text, const std::vector<int>& ids,
+                std::vector<std::string>* text, std::vector<unsigned>* flags) {
   bool any_utf8 = false;
-  for (size_t i = 0; i < hs_text.size(); ++i) {
-    if (!impl->fallback[i].empty() || (i < impl->is_gated.size() && impl->is_gated[i])) continue;
-    if ((hs_flags[i] & HS_FLAG_UTF8) != 0) {
-      if (ascii_text[i].empty()) return;
-      any_utf8 = true;
-    }
-    ids.push_back(static_cast<int>(i));
-  }
-  if (!any_utf8) return;
-  text.resize(hs_text.size());
-  flags.resize(hs_text.size());
+  text->assign(hs_text.size(), "");
+  flags->assign(hs_text.size(), 0);
   for (int i : ids) {
     const auto k = static_cast<size_t>(i);
     const bool utf8 = (hs_flags[k] & HS_FLAG_UTF8) != 0;
-    text[k] = utf8 ? ascii_text[k] : hs_text[k];
-    flags[k] = hs_flags[k] & ~static_cast<unsigned>(HS_FLAG_UTF8);
+    if (utf8 && ascii_text[k].empty()) return false;
+    any_utf8 = any_utf8 || utf8;
+    (*text)[k] = utf8 ? ascii_text[k] : hs_text[k];
+    (*flags)[k] = hs_flags[k] & ~static_cast<unsigned>(HS_FLAG_UTF8);
   }
+  return any_utf8;
+}
+
+// Builds Impl::ascii_block (AsciiForms) from the block database's
+// patterns (neither fallen back nor gated).
+void BuildAsciiBlock(Scanner::Impl* impl, const std::vector<std::string>& hs_text,
+                     const std::vector<unsigned>& hs_flags, const std::vector<std::string>& ascii_text) {
+  if (impl->block.db == nullptr) return;
+  std::vector<int> ids;
+  for (size_t i = 0; i < hs_text.size(); ++i) {
+    if (!impl->fallback[i].empty() || (i < impl->is_gated.size() && impl->is_gated[i])) continue;
+    ids.push_back(static_cast<int>(i));
+  }
+  std::vector<std::string> text;
+  std::vector<unsigned> flags;
+  if (!AsciiForms(hs_text, hs_flags, ascii_text, ids, &text, &flags)) return;
   hs_database_t* db = nullptr;
   if (CompileSubset(text, flags, ids, &db)) impl->ascii_block.db = db;
+}
+
+// Runs the jobs on up to SetCompileThreads threads: a scanner's databases
+// are independent, and Hyperscan's compiler keeps no shared state.
+void RunConcurrently(std::vector<std::function<void()>>& jobs) {
+  const unsigned want = compile_threads.load();
+  const unsigned machine = std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
+  const size_t threads = std::min<size_t>(jobs.size(), want == 0 ? machine : want);
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t j; (j = next.fetch_add(1)) < jobs.size();) jobs[j]();
+  };
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (std::thread& t : pool) t.join();
+}
+
+// The block-mode databases built at once, each compiled once and all
+// concurrently: the digit-run tiers, the block database (without them) and
+// its ASCII-text form. False, with nothing changed, when one of them does
+// not compile (a pattern Hyperscan refuses: the step-by-step build moves it
+// to RE2) or there is nothing to compile.
+bool BuildBlockDatabases(Scanner::Impl* impl, const std::vector<std::string>& hs_text,
+                         const std::vector<unsigned>& hs_flags, const std::vector<std::string>& ascii_text) {
+  DigitRunPlan plan = PlanDigitRuns(*impl, hs_flags);
+  std::vector<std::string> atext;
+  std::vector<unsigned> aflags;
+  const bool want_ascii =
+      !plan.rest.empty() && AsciiForms(hs_text, hs_flags, ascii_text, plan.rest, &atext, &aflags);
+  HsDatabase rest_db, ascii_db;
+  std::vector<std::function<void()>> jobs;
+  std::atomic<bool> failed{false};
+  auto job = [&](const std::vector<std::string>& text, const std::vector<unsigned>& flags,
+                 const std::vector<int>& ids, hs_database_t** db) {
+    jobs.emplace_back([&text, &flags, &ids, db, &failed] {
+      if (!CompileSubset(text, flags, ids, db)) failed = true;
+    });
+  };
+  if (!plan.rest.empty()) job(hs_text, hs_flags, plan.rest, &rest_db.db);
+  if (want_ascii) job(atext, aflags, plan.rest, &ascii_db.db);
+  for (auto& g : plan.gated) {
+    for (auto& t : g->tiers) job(hs_text, hs_flags, t->ids, &t->db.db);
+  }
+  if (jobs.empty()) return false;
+  RunConcurrently(jobs);
+  if (failed) return false;
+  std::swap(impl->block.db, rest_db.db);  // null when every Hyperscan pattern is gated
+  std::swap(impl->ascii_block.db, ascii_db.db);
+  impl->block_serial = internal::NextSerial();
+  impl->ascii_serial = internal::NextSerial();
+  if (!plan.gated.empty()) {
+    impl->gated = std::move(plan.gated);
+    impl->is_gated = std::move(plan.is_gated);
+  }
+  impl->use_hs = true;
+  return true;
+}
+
+// Drops the RE2 confirmations of the patterns RE2 runs whole.
+void ResetUnusedConfirms(Scanner::Impl* impl) {
+  impl->any_confirm = false;
+  for (size_t i = 0; i < impl->confirm.size(); ++i) {
+    if (!impl->fallback[i].empty()) impl->confirm[i].reset();
+    impl->any_confirm = impl->any_confirm || impl->confirm[i] != nullptr;
+  }
 }
 
 void BuildHyperscan(Scanner::Impl* impl) {
@@ -399,6 +525,13 @@ void BuildHyperscan(Scanner::Impl* impl) {
       impl->fallback[i] = reason;
     }
   }
+  // Step by step (a pattern Hyperscan refuses moves to RE2 and the rest is
+  // compiled again; the stream database must run the same patterns) only
+  // when building every block database at once did not do.
+  if (!impl->options.streaming && BuildBlockDatabases(impl, hs_text, hs_flags, ascii_text)) {
+    ResetUnusedConfirms(impl);
+    return;
+  }
   CompileHs(impl, hs_text, hs_flags, HS_MODE_BLOCK, &impl->block.db);
   if (impl->options.streaming) {
     size_t before = std::count_if(impl->fallback.begin(), impl->fallback.end(),
@@ -415,11 +548,7 @@ void BuildHyperscan(Scanner::Impl* impl) {
   impl->use_hs = impl->block.db != nullptr;
   if (impl->use_hs) GateDigitRuns(impl, hs_text, hs_flags);
   if (impl->use_hs) BuildAsciiBlock(impl, hs_text, hs_flags, ascii_text);
-  impl->any_confirm = false;
-  for (size_t i = 0; i < n; ++i) {
-    if (!impl->fallback[i].empty()) impl->confirm[i].reset();  // RE2 runs it whole
-    impl->any_confirm = impl->any_confirm || impl->confirm[i] != nullptr;
-  }
+  ResetUnusedConfirms(impl);
 }
 
 // Drops from *ids the prefiltered patterns RE2 does not confirm on `text`.
@@ -788,8 +917,8 @@ std::unique_ptr<LiteralScanner> LiteralScanner::Build(const std::vector<std::str
   }
   auto impl = std::make_unique<Impl>();
   hs_compile_error_t* err = nullptr;
-  if (hs_compile_multi(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(exprs.size()),
-                       HS_MODE_BLOCK, nullptr, &impl->db.db, &err) != HS_SUCCESS) {
+  if (CompileMulti(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(exprs.size()),
+                   HS_MODE_BLOCK, nullptr, &impl->db.db, &err) != HS_SUCCESS) {
     *error = std::string("hyperscan: ") + (err != nullptr && err->message != nullptr ? err->message : "error");
     hs_free_compile_error(err);
     return nullptr;

@@ -100,6 +100,12 @@ struct Options {
   std::vector<bool> read_escapes;
 };
 
+// How many threads a scanner's build may compile its Hyperscan databases on
+// (they are independent): 0, the default, is one per hardware thread, at
+// most 8; 1 compiles them one after the other on the calling thread.
+// Process-wide; a build reads it once.
+void SetCompileThreads(unsigned threads);
+
 // True when `text` is well-formed UTF-8 (the texts Hyperscan may see).
 bool ValidUtf8(std::string_view text);
 
@@ -160,6 +166,9 @@ const char* DefaultEngineName();
 uint64_t ThreadLocalBuilds();
 // Called by each per-thread cache when it builds (counted above).
 void CountThreadLocalBuild();
+// How many Hyperscan databases this process has compiled (every attempt,
+// failed ones too). For tests of policy load.
+uint64_t HyperscanCompiles();
 
 class Scanner {
  public:

@@ -76,6 +76,28 @@ struct Translator {
   // Emit such characters as their UTF-8 bytes (the byte-mode form; see
   // Translate).
   bool byte_literals = false;
+  // Width: a token consuming a character (a character, a class, `.`) at the
+  // top level (outside groups) and not under a quantifier allowing zero
+  // makes every match at least one character wide, unless a top-level `|`
+  // offers another branch. Groups are not looked into (so the answer is
+  // "maybe empty" more often than needed, never less).
+  int depth = 0;
+  bool top_alternation = false;
+  bool pending = false;       // the last token consumes, at the top level
+  bool must_consume = false;  // a consuming top-level token without a zero quantifier
+
+  // Before each token. A quantifier applies to the token before it: one
+  // allowing zero (`*`, `?`, `{0...}`; also a lazy `?`) drops it, another
+  // keeps it pending; any other token settles it.
+  void Settle(bool quantifier, bool zero) {
+    if (quantifier) {
+      pending = pending && !zero;
+      return;
+    }
+    must_consume = must_consume || pending;
+    pending = false;
+  }
+  void Consumed(bool consumed) { pending = consumed && depth == 0; }
 
   bool Refuse(std::string why) {
     *reason = std::move(why);
@@ -326,10 +348,13 @@ struct Translator {
         continue;
       }
       if (p.substr(i) == kMultiEnd) {
+        Settle(false, false);
         *out += "(?:\\n|\\z)";
         i += kMultiEnd.size();
         continue;
       }
+      const bool repeat = c == '{' && Repeats();
+      Settle(c == '*' || c == '+' || c == '?' || repeat, c == '*' || c == '?' || (repeat && ZeroRepeat()));
       switch (c) {
         case '\\': {
           ++i;
@@ -342,12 +367,15 @@ struct Translator {
           } else {
             *out += set;
           }
+          Consumed(a != kAssert);
           break;
         }
         case '[':
           if (!Class()) return false;
+          Consumed(true);
           break;
         case '(':
+          ++depth;
           if (i + 1 < p.size() && p[i + 1] == '?') {
             if (p.substr(i, 3) == "(?:") {
               *out += "(?:";
@@ -376,20 +404,48 @@ struct Translator {
           } else {
             *out += "\\x{7b}";
             ++i;
+            Consumed(true);
           }
           break;
         }
         case ')': case '|': case '*': case '+': case '?': case '.': case '^':
           if (c == '.') ascii = false;
+          if (c == ')') --depth;
+          if (c == '|' && depth == 0) top_alternation = true;
           *out += c;
           ++i;
+          if (c != '*' && c != '+' && c != '?') Consumed(c == '.');
           break;
         default: {
           uint32_t cp = DecodeAt(p, &i);
           if (!OutsideLit(cp)) return false;
+          Consumed(true);
         }
       }
     }
+    Settle(false, false);
+    return true;
+  }
+
+  // p[i] is `{`: whether it opens a repeat (see Repeat; else it is a
+  // literal), and whether that repeat's minimum is zero.
+  bool Repeats() const { return RepeatAt(nullptr); }
+  bool ZeroRepeat() const {
+    bool zero = false;
+    return RepeatAt(&zero) && zero;
+  }
+  bool RepeatAt(bool* zero) const {
+    size_t k = i + 1;
+    const size_t d0 = k;
+    bool all_zero = true;
+    for (; k < p.size() && IsDigit(p[k]); ++k) all_zero = all_zero && p[k] == '0';
+    if (k == d0) return false;
+    if (k < p.size() && p[k] == ',') {
+      ++k;
+      while (k < p.size() && IsDigit(p[k])) ++k;
+    }
+    if (k >= p.size() || p[k] != '}') return false;
+    if (zero != nullptr) *zero = all_zero;
     return true;
   }
 };
@@ -398,7 +454,8 @@ struct Translator {
 // applies it to everything after it, which is the whole pattern -- the same
 // as compiling it case-insensitively) and *caseless_out says so.
 bool Translate(std::string_view re2_pattern, bool caseless, bool strip_caseless, bool ascii_text,
-               std::string* out, std::string* reason, bool* caseless_out, bool* ascii_out) {
+               std::string* out, std::string* reason, bool* caseless_out, bool* ascii_out,
+               bool* nonempty_out = nullptr) {
   out->clear();
   if (!ValidUtf8(re2_pattern)) {
     *reason = "pattern is not UTF-8";
@@ -422,15 +479,17 @@ bool Translate(std::string_view re2_pattern, bool caseless, bool strip_caseless,
     ok = bytes.Run();
   }
   if (ascii_out != nullptr) *ascii_out = ok && t.ascii;
+  if (nonempty_out != nullptr) *nonempty_out = ok && t.must_consume && !t.top_alternation;
   return ok;
 }
 
 }  // namespace
 
 bool TranslateForHyperscan(std::string_view re2_pattern, bool caseless, std::string* out,
-                           std::string* reason, bool* caseless_out, bool* ascii_out) {
+                           std::string* reason, bool* caseless_out, bool* ascii_out,
+                           bool* nonempty_out) {
   return Translate(re2_pattern, caseless, caseless_out != nullptr, false, out, reason, caseless_out,
-                   ascii_out);
+                   ascii_out, nonempty_out);
 }
 
 bool TranslateForAsciiText(std::string_view re2_pattern, bool caseless, std::string* out,

@@ -13,6 +13,7 @@
 #include <hs/hs.h>
 #endif
 
+#include <chrono>
 #include <ctime>
 #include <map>
 #include <mutex>
@@ -180,18 +181,28 @@ void BM_Scan12(benchmark::State& state) {
 }
 BENCHMARK(BM_Scan12);
 
-// Policy load (parse, check, compile, scanner build) with n content patterns.
+// Policy load (parse, check, compile, scanner build) with n content
+// patterns, by the wall clock (a scanner compiles its Hyperscan databases
+// concurrently: scan::SetCompileThreads), its Hyperscan databases compiled
+// on as many threads as the machine has (threads:0) or on one (threads:1).
 void BM_LoadPatterns(benchmark::State& state) {
   int n = static_cast<int>(state.range(0));
   scan::Engine e = EngineArg(state.range(1));
   std::string src = PatternsPolicy(n);
+  scan::SetCompileThreads(static_cast<unsigned>(state.range(2)));
+  double wall_ms = 0;
   for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
     auto p = Build("patterns.tg", src, e);
     benchmark::DoNotOptimize(p.get());
+    wall_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   }
+  scan::SetCompileThreads(0);
+  state.counters["wall_ms"] = wall_ms / static_cast<double>(state.iterations());
 }
-BENCHMARK(BM_LoadPatterns)->ArgNames({"n", "hs"})->ArgsProduct({{10, 100, 1000}, {0, 1}})
-    ->Unit(benchmark::kMillisecond)->Iterations(2);
+BENCHMARK(BM_LoadPatterns)->ArgNames({"n", "hs", "threads"})
+    ->ArgsProduct({{10, 100, 1000}, {0, 1}, {0}})->Args({1000, 1, 1})
+    ->Unit(benchmark::kMillisecond)->Iterations(2)->UseRealTime();
 
 // policies/example.tg (injection score, detectors, ~20 rules), decode + evaluate.
 // Path 0: the RE2 scan engine; 1: Hyperscan (the default).
@@ -305,15 +316,18 @@ void PrintScanFigures(const std::function<double(const std::string&)>& cpu,
   double ratio = counter("BM_Scan12:ratio_hs");
   std::printf("  %-46s %12.2f x   target <= 1.2     %s\n", "  ratio policy / bare hyperscan", ratio,
               ratio > 0 && ratio <= 1.2 ? "ok" : "MISSED");
+  auto load = [&](int n, int hs, int threads) {
+    return counter("BM_LoadPatterns/n:" + std::to_string(n) + "/hs:" + std::to_string(hs) +
+                   "/threads:" + std::to_string(threads) + "/iterations:2/real_time:wall_ms");
+  };
   for (int n : {10, 100, 1000}) {
-    auto name = [&](int hs) {
-      return "BM_LoadPatterns/n:" + std::to_string(n) + "/hs:" + std::to_string(hs) +
-             "/iterations:2";
-    };
-    std::string what = "load a policy with " + std::to_string(n) + " patterns";
-    double h = cpu(name(1)) / 1e6;
-    Row(what.c_str(), cpu(name(0)) / 1e6, h, "ms", n == 1000 ? "<= 1000" : "", n != 1000 || h <= 1000);
+    std::string what = "load a policy with " + std::to_string(n) + " patterns (wall)";
+    double h = load(n, 1, 0);
+    Row(what.c_str(), load(n, 0, 0), h, "ms", n == 1000 ? "<= 1000" : "", n != 1000 || h <= 1000);
   }
+  const double one = load(1000, 1, 1);
+  std::printf("  %-46s %31.1f ms  target <= 1000     %s\n", "  the same, Hyperscan compiling on one thread",
+              one, one > 0 && one <= 1000 ? "ok" : "MISSED");
   for (int bytes : {64 << 10, 1 << 20}) {
     auto name = [&](int path) {
       return "BM_ExamplePolicy/bytes:" + std::to_string(bytes) + "/path:" + std::to_string(path);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "engine/scan/escapes.h"
+#include "engine/scan/internal/translate.h"
 #include "engine/scan/scanner.h"
 #include "stdlib/builtins.h"
 
@@ -194,6 +195,33 @@ const Pool& Fixed() {
 size_t Pairs() {
   const char* env = std::getenv("TOLLGATE_SCAN_DIFF_PAIRS");
   return env != nullptr ? std::strtoull(env, nullptr, 10) : 5000;
+}
+
+// The translation's "no match is empty" (the scanner then skips Hyperscan's
+// own analysis at load) is never said of a pattern Hyperscan finds can
+// match the empty string, and is said of most that cannot.
+TEST(ScanDifferential, TranslationSaysNonEmptyOnlyWhenHyperscanAgrees) {
+  if (!HaveHyperscan()) GTEST_SKIP() << "built without Hyperscan";
+  Rng rng(20261202);
+  size_t said = 0, cannot_be_empty = 0, wrong = 0;
+  for (size_t k = 0; k < 20000; ++k) {
+    const std::string p = RandomRegex(rng);
+    std::string out, why;
+    bool caseless = false, ascii = false, nonempty = false;
+    if (!internal::TranslateForHyperscan(p, Pick(rng, 4) == 0, &out, &why, &caseless, &ascii, &nonempty)) {
+      continue;
+    }
+    const int width = internal::HyperscanMinWidth(out, !ascii, caseless);
+    if (width < 0) continue;
+    cannot_be_empty += width > 0;
+    said += nonempty;
+    if (nonempty && width == 0) {
+      ++wrong;
+      ADD_FAILURE() << "said non-empty, Hyperscan's minimum width is 0: " << p << " -> " << out;
+    }
+  }
+  EXPECT_EQ(wrong, 0u);
+  EXPECT_GT(said, cannot_be_empty / 2) << "the translation should know most of them";
 }
 
 TEST(ScanDifferential, HyperscanAgreesWithRe2OnRandomPairs) {

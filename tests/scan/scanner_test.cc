@@ -68,6 +68,25 @@ TEST(Translate, RewritesTheConstructsThatDiffer) {
   EXPECT_EQ(out, "(?:x)[^\\w\\x{17f}\\x{212a}]");
 }
 
+// Which patterns the translation knows never to match the empty string
+// (the scanner then skips Hyperscan's own analysis of them at load).
+TEST(Translate, SaysNonEmptyOnlyForATopLevelTokenThatMustConsume) {
+  auto nonempty = [](const char* p) {
+    std::string out, why;
+    bool caseless = false, ascii = false, yes = false;
+    EXPECT_TRUE(internal::TranslateForHyperscan(p, false, &out, &why, &caseless, &ascii, &yes)) << p << why;
+    return yes;
+  };
+  for (const char* p : {"abc", "a*b", "a?b{2}", "\\d+", "[ab]", ".", "\\bfoo\\b", "(?m:^)a",
+                        "a(?:b|c)*", "(?:x|y)z", "a{,2}", "(?i)k", "\\x41?\\x42"}) {
+    EXPECT_TRUE(nonempty(p)) << p;
+  }
+  for (const char* p : {"a*", "a?", "a{0,3}", "a{00}", "\\b", "^", "$", "^$", "a|b", "(ab)",
+                        "(?:a)", "a+?", "a*?\\b", "(?m:^)", "(?m:$)", "\\b|x", "(?:a|)"}) {
+    EXPECT_FALSE(nonempty(p)) << p;
+  }
+}
+
 // Which patterns may run without Hyperscan's UTF-8 mode.
 TEST(Translate, AsciiOnlyPatternsSkipUtf8Mode) {
   using internal::TranslateForHyperscan;
@@ -541,6 +560,37 @@ void AddDetectors(std::vector<std::string>* pats, Options* o) {
 
 // The detectors that promise digit runs (card, SSN) run on them, and find
 // exactly what RE2 finds -- on long texts where the runs cross blocks.
+// A scanner compiles each of its Hyperscan databases once: the digit-run
+// tier, the block database without it and that one's ASCII-text form
+// (before, the block database was first compiled with the gated patterns
+// too, then again without them). A pattern Hyperscan refuses only when
+// compiling still moves to RE2 alone.
+TEST(DigitRuns, EachDatabaseCompilesOnce) {
+  if (!HaveHyperscan()) GTEST_SKIP() << "built without Hyperscan";
+  const std::vector<std::string> pats = {"\\d{3}-\\d{3}", "plain", "(?i)kilo"};
+  Options o;
+  o.digit_runs = {{6, "-"}, {}, {}};
+  const uint64_t before = HyperscanCompiles();
+  auto s = Must(pats, o);
+  EXPECT_EQ(HyperscanCompiles() - before, 3u);
+  EXPECT_EQ(s->PatternEngine(0), "hyperscan (digit runs)");
+  EXPECT_EQ(s->PatternEngine(1), "hyperscan");
+  EXPECT_TRUE(s->ascii_database());
+  for (const char* t : {"123-456 plain", "KILO", "kilo \xE2\x84\xAA", "12-3456"}) {
+    EXPECT_EQ(Ids(*s, t), Reference(pats, t)) << t;
+  }
+  // Hyperscan reads this pattern but will not compile it ("too large").
+  const std::vector<std::string> big = {"plain", "[^a]{1000}b[^c]{1000}", "\\d{3}-\\d{3}"};
+  Options ob;
+  ob.digit_runs = {{}, {}, {6, "-"}};
+  auto b = Must(big, ob);
+  EXPECT_EQ(b->PatternEngine(0), "hyperscan");
+  EXPECT_EQ(b->PatternEngine(1).rfind("re2 (hyperscan: ", 0), 0u) << b->PatternEngine(1);
+  EXPECT_EQ(b->PatternEngine(2), "hyperscan (digit runs)");
+  const std::string t = "plain " + std::string(1000, 'x') + "b" + std::string(1000, 'y') + " 123-456";
+  EXPECT_EQ(Ids(*b, t), Reference(big, t));
+}
+
 TEST(DigitRuns, GatedPatternsMatchLikeRe2) {
   if (!HaveHyperscan()) GTEST_SKIP() << "built without Hyperscan";
   std::vector<std::string> pats;

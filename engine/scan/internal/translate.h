@@ -31,9 +31,17 @@ namespace tollgate::scan::internal {
 // except non-ASCII characters outside classes, which *out then spells as
 // their UTF-8 bytes (`\x{a0}` as `(?:\x{c2}\x{a0})`: a character's encoding
 // matches only at a character boundary).
+// *nonempty_out (optional) is set when no match of the pattern can be
+// empty, by a token it must consume outside any group (no top-level `|`);
+// unset, the pattern may or may not match the empty string.
 bool TranslateForHyperscan(std::string_view re2_pattern, bool caseless, std::string* out,
                            std::string* reason, bool* caseless_out = nullptr,
-                           bool* ascii_out = nullptr);
+                           bool* ascii_out = nullptr, bool* nonempty_out = nullptr);
+
+// Hyperscan's own minimum match width of a translated pattern (what the
+// scanner asks when the translation cannot tell), or -1 without Hyperscan
+// or when Hyperscan cannot read it. For tests of *nonempty_out.
+int HyperscanMinWidth(const std::string& hs_pattern, bool utf8, bool caseless);
 
 // The byte-mode Hyperscan form of `re2_pattern` for texts that are all
 // ASCII (compile it without HS_FLAG_UTF8; the caller knows whether the
