@@ -3,9 +3,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
 #include <functional>
 #include <limits>
+#include <mutex>
+#include <string>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 
 #include "engine/scan/escapes.h"
@@ -139,12 +145,84 @@ struct HsDatabase {
   ~HsDatabase() { hs_free_database(db); }
 };
 
-// hs_compile_multi, counted (HyperscanCompiles).
+// The databases this process has compiled, serialized, by what they were
+// compiled from (expressions, flags, ids, mode): compiling the same again
+// (a policy reloaded, its next version, the detectors every policy with
+// content rules shares, each version in a replayed log) copies the database
+// instead. Hyperscan compiles the same input to the same database on one
+// host. Bounded: past kMaxBytes the oldest entries go.
+class CompiledCache {
+ public:
+  static constexpr size_t kMaxBytes = size_t{64} << 20;
+
+  static std::string Key(const char* const* exprs, const unsigned* flags, const unsigned* ids,
+                         unsigned count, unsigned mode) {
+    std::string key = std::to_string(mode);
+    for (unsigned i = 0; i < count; ++i) {
+      const size_t len = std::strlen(exprs[i]);
+      key += '|' + std::to_string(ids[i]) + ',' + std::to_string(flags[i]) + ',' + std::to_string(len) + ':';
+      key.append(exprs[i], len);
+    }
+    return key;
+  }
+
+  // A fresh copy of the database compiled from `key`, or false.
+  bool Get(const std::string& key, hs_database_t** db) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = bytes_.find(key);
+    return it != bytes_.end() &&
+           hs_deserialize_database(it->second.data(), it->second.size(), db) == HS_SUCCESS;
+  }
+
+  void Put(const std::string& key, const hs_database_t* db) {
+    char* bytes = nullptr;
+    size_t size = 0;
+    if (hs_serialize_database(db, &bytes, &size) != HS_SUCCESS) return;
+    std::string copy(bytes, size);
+    free(bytes);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (key.size() + size > kMaxBytes || bytes_.count(key) != 0) return;
+    while (total_ + key.size() + size > kMaxBytes && !order_.empty()) {
+      auto it = bytes_.find(order_.front());
+      total_ -= it->first.size() + it->second.size();
+      bytes_.erase(it);
+      order_.pop_front();
+    }
+    total_ += key.size() + size;
+    order_.push_back(key);
+    bytes_.emplace(key, std::move(copy));
+  }
+
+  void Clear() {
+    std::lock_guard<std::mutex> lock(mu_);
+    bytes_.clear();
+    order_.clear();
+    total_ = 0;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<std::string, std::string> bytes_;
+  std::deque<std::string> order_;  // keys, oldest first
+  size_t total_ = 0;               // bytes of keys and databases
+};
+
+CompiledCache& Compiled() {
+  static CompiledCache* cache = new CompiledCache;  // never destroyed: compiles may run at exit
+  return *cache;
+}
+
+// hs_compile_multi (block or stream mode, for this host), or a copy of the
+// database the same input compiled to before (CompiledCache). Compiles are
+// counted (HyperscanCompiles).
 hs_error_t CompileMulti(const char* const* exprs, const unsigned* flags, const unsigned* ids,
-                        unsigned count, unsigned mode, const hs_platform_info_t* platform,
-                        hs_database_t** db, hs_compile_error_t** err) {
+                        unsigned count, unsigned mode, hs_database_t** db, hs_compile_error_t** err) {
+  const std::string key = CompiledCache::Key(exprs, flags, ids, count, mode);
+  if (Compiled().Get(key, db)) return HS_SUCCESS;
   ++hs_compiles;
-  return hs_compile_multi(exprs, flags, ids, count, mode, platform, db, err);
+  const hs_error_t rc = hs_compile_multi(exprs, flags, ids, count, mode, nullptr, db, err);
+  if (rc == HS_SUCCESS) Compiled().Put(key, *db);
+  return rc;
 }
 
 
@@ -242,7 +320,7 @@ bool CompileHs(Scanner::Impl* impl, const std::vector<std::string>& hs_text,
     if (exprs.empty()) return true;
     hs_compile_error_t* err = nullptr;
     if (CompileMulti(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(exprs.size()),
-                     mode, nullptr, db, &err) == HS_SUCCESS) {
+                     mode, db, &err) == HS_SUCCESS) {
       return true;
     }
     std::string msg = err != nullptr && err->message != nullptr ? err->message : "error";
@@ -306,7 +384,7 @@ bool CompileSubset(const std::vector<std::string>& hs_text, const std::vector<un
   }
   hs_compile_error_t* err = nullptr;
   if (CompileMulti(exprs.data(), flags.data(), hs_ids.data(), static_cast<unsigned>(exprs.size()),
-                   HS_MODE_BLOCK, nullptr, db, &err) == HS_SUCCESS) {
+                   HS_MODE_BLOCK, db, &err) == HS_SUCCESS) {
     return true;
   }
   hs_free_compile_error(err);
@@ -572,6 +650,12 @@ bool Confirm(const Scanner::Impl& m, std::string_view text, std::vector<int>* id
 #endif
 
 }  // namespace
+
+void ClearCompiledDatabases() {
+#ifdef TOLLGATE_HAVE_HYPERSCAN
+  Compiled().Clear();
+#endif
+}
 
 Scanner::Scanner(std::unique_ptr<Impl> impl, size_t size) : impl_(std::move(impl)), size_(size) {}
 Scanner::~Scanner() = default;
@@ -918,7 +1002,7 @@ std::unique_ptr<LiteralScanner> LiteralScanner::Build(const std::vector<std::str
   auto impl = std::make_unique<Impl>();
   hs_compile_error_t* err = nullptr;
   if (CompileMulti(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(exprs.size()),
-                   HS_MODE_BLOCK, nullptr, &impl->db.db, &err) != HS_SUCCESS) {
+                   HS_MODE_BLOCK, &impl->db.db, &err) != HS_SUCCESS) {
     *error = std::string("hyperscan: ") + (err != nullptr && err->message != nullptr ? err->message : "error");
     hs_free_compile_error(err);
     return nullptr;

@@ -167,8 +167,14 @@ uint64_t ThreadLocalBuilds();
 // Called by each per-thread cache when it builds (counted above).
 void CountThreadLocalBuild();
 // How many Hyperscan databases this process has compiled (every attempt,
-// failed ones too). For tests of policy load.
+// failed ones too; not the copies below). For tests of policy load.
 uint64_t HyperscanCompiles();
+// A database compiled from the same patterns, flags and mode as one this
+// process compiled before is a copy of that one (a policy reloaded, its
+// next version, the stdlib detectors every content policy shares, each
+// version in a replayed log): at most 64 MiB are kept, oldest out first.
+// Empties that store (benchmarks of a cold load, tests counting compiles).
+void ClearCompiledDatabases();
 
 class Scanner {
  public:

@@ -570,6 +570,7 @@ TEST(DigitRuns, EachDatabaseCompilesOnce) {
   const std::vector<std::string> pats = {"\\d{3}-\\d{3}", "plain", "(?i)kilo"};
   Options o;
   o.digit_runs = {{6, "-"}, {}, {}};
+  ClearCompiledDatabases();
   const uint64_t before = HyperscanCompiles();
   auto s = Must(pats, o);
   EXPECT_EQ(HyperscanCompiles() - before, 3u);
@@ -589,6 +590,35 @@ TEST(DigitRuns, EachDatabaseCompilesOnce) {
   EXPECT_EQ(b->PatternEngine(2), "hyperscan (digit runs)");
   const std::string t = "plain " + std::string(1000, 'x') + "b" + std::string(1000, 'y') + " 123-456";
   EXPECT_EQ(Ids(*b, t), Reference(big, t));
+}
+
+// The same patterns compiled again (a policy reloaded) reuse the databases
+// compiled before, and scan the same; emptied, the store compiles again.
+TEST(DigitRuns, TheSamePatternsReuseTheirDatabases) {
+  if (!HaveHyperscan()) GTEST_SKIP() << "built without Hyperscan";
+  const std::vector<std::string> pats = {"\\d{3}-\\d{3}", "plain", "(?i)kilo"};
+  Options o;
+  o.digit_runs = {{6, "-"}, {}, {}};
+  ClearCompiledDatabases();
+  auto first = Must(pats, o);
+  const uint64_t before = HyperscanCompiles();
+  auto again = Must(pats, o);
+  EXPECT_EQ(HyperscanCompiles(), before);
+  Options other = o;
+  other.case_insensitive = true;
+  auto caseless = Must(pats, other);  // other flags: compiled
+  EXPECT_GT(HyperscanCompiles(), before);
+  for (const char* t : {"123-456 plain", "KILO", "kilo \xE2\x84\xAA", "12-3456", "PLAIN"}) {
+    EXPECT_EQ(Ids(*again, t), Ids(*first, t)) << t;
+    EXPECT_EQ(Ids(*again, t), Reference(pats, t)) << t;
+  }
+  EXPECT_EQ(Ids(*caseless, "PLAIN"), std::vector<int>{1});
+  first.reset();  // a copy outlives the scanner it was copied for
+  EXPECT_EQ(Ids(*again, "123-456"), std::vector<int>{0});
+  ClearCompiledDatabases();
+  const uint64_t cleared = HyperscanCompiles();
+  auto cold = Must(pats, o);
+  EXPECT_EQ(HyperscanCompiles() - cleared, 3u);
 }
 
 TEST(DigitRuns, GatedPatternsMatchLikeRe2) {
