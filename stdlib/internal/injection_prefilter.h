@@ -94,6 +94,14 @@ class PhrasePrefilter {
 // one; `scalar` byte by byte, else 16 bytes a step (the prefilter's).
 size_t PrefilterWalk(std::string_view text, size_t at, int budget, bool left, bool scalar);
 
+// A key's partner check (tests): whether one of `partners` (lower case)
+// ends where the non-alphanumeric run before `at` starts (`left`) or starts
+// where the run from `at` on ends (or, for a word with punctuation at that
+// end, anywhere in the run), by byte compares; *may: what the prefilter's
+// filter in front of that check says (false: surely not).
+bool PrefilterPartnerFilter(std::string_view text, size_t at, const std::vector<std::string>& partners,
+                            bool left, bool* may);
+
 // The injection score's phrases (stdlib/injection.cc) and its prefilter
 // (null when built without Hyperscan).
 std::vector<PrefilterPhrase> InjectionPrefilterPhrases();
