@@ -628,6 +628,114 @@ size_t WalkRight(std::string_view t, size_t i, int budget) {
 #endif
 }
 
+// What a key hit's neighbouring word must begin with (on the right; end
+// with, on the left) for some partner of the key's entries on that side:
+// a filter in front of PartnerRight / PartnerLeft. Those byte compares
+// stop at the first differing byte and cost a mispredicted branch or two
+// per entry and hit on prose the branch predictor has not seen (a key's
+// neighbour is any word); the filter asks one bit, so a hit whose
+// neighbour is no partner (most, in prose) skips its entries without a
+// branch on the text. A superset by construction: each partner word sets
+// the bit of its first (last) three bytes, every byte value where the word
+// is shorter, and a word with punctuation where the check reads first may
+// lie anywhere in the run between the two, so any of its first (last)
+// bytes in the run passes.
+struct PartnerFilter {
+  std::vector<uint64_t> bits;  // kFilterBits, by FilterHash; empty: no partner on this side
+  std::string punct;           // the read-first bytes of words with punctuation there
+};
+
+constexpr uint32_t kFilterLog = 13;
+
+// Three bytes (their low five bits: a letter's case does not matter) to
+// kFilterLog bits.
+uint32_t FilterHash(unsigned char a, unsigned char b, unsigned char c) {
+  const uint32_t x = (uint32_t{a} & 31u) << 10 | (uint32_t{b} & 31u) << 5 | (uint32_t{c} & 31u);
+  return (x * 0x9E3779B1u) >> (32 - kFilterLog);
+}
+
+void AddToFilter(const std::string& w, bool left, PartnerFilter* f) {
+  if (f->bits.empty()) f->bits.assign((size_t{1} << kFilterLog) / 64, 0);
+  const unsigned char first = static_cast<unsigned char>(left ? w.back() : w.front());
+  if (!Alnum(first)) {
+    if (f->punct.find(static_cast<char>(first)) == std::string::npos) f->punct += static_cast<char>(first);
+    return;
+  }
+  // The word's bytes in reading order (from the start on the right, from
+  // the end on the left), lowered; a position past the word: any byte.
+  auto choices = [&](size_t k) {
+    std::vector<unsigned> out;
+    if (k < w.size()) {
+      out.push_back(static_cast<unsigned char>(left ? w[w.size() - 1 - k] : w[k]));
+    } else {
+      for (unsigned v = 0; v < 32; ++v) out.push_back(v);
+    }
+    return out;
+  };
+  for (unsigned a : choices(0)) {
+    for (unsigned b : choices(1)) {
+      for (unsigned c : choices(2)) {
+        // On the left the bytes hash in text order: t[l-3], t[l-2], t[l-1].
+        const uint32_t h = left ? FilterHash(static_cast<unsigned char>(c), static_cast<unsigned char>(b),
+                                             static_cast<unsigned char>(a))
+                                : FilterHash(static_cast<unsigned char>(a), static_cast<unsigned char>(b),
+                                             static_cast<unsigned char>(c));
+        f->bits[h / 64] |= uint64_t{1} << (h % 64);
+      }
+    }
+  }
+}
+
+bool FilterHas(const PartnerFilter& f, uint32_t h) { return (f.bits[h / 64] >> (h % 64) & 1) != 0; }
+
+#if defined(__SSE2__)
+// Whether one of `bytes` is among the 16 at p where `run` has a bit.
+bool AnyByteIn(const char* p, unsigned run, const std::string& bytes) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  unsigned found = 0;
+  for (char c : bytes) found |= static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(c))));
+  return (found & run) != 0;
+}
+#endif
+
+// False only when no partner in `f` can start where the non-alphanumeric
+// run from `e` on ends (nor, with punctuation, in it).
+bool MayPartnerRight(std::string_view t, size_t e, const PartnerFilter& f) {
+  if (f.bits.empty()) return false;
+#if defined(__SSE2__)
+  if (t.size() >= 32 && e <= t.size() - 32) {
+    const unsigned m = AlnumBits(t.data() + e);
+    if (m != 0) {  // else a run of 16 bytes or more: the byte compares decide
+      const size_t r = e + static_cast<size_t>(std::countr_zero(m));
+      const auto* u = reinterpret_cast<const unsigned char*>(t.data());
+      bool may = FilterHas(f, FilterHash(u[r], u[r + 1], u[r + 2]));
+      if (!f.punct.empty()) may |= AnyByteIn(t.data() + e, (m - 1) & ~m, f.punct);
+      return may;
+    }
+  }
+#endif
+  return true;
+}
+
+// The same for a partner ending where the run before `s` starts.
+bool MayPartnerLeft(std::string_view t, size_t s, const PartnerFilter& f) {
+  if (f.bits.empty()) return false;
+#if defined(__SSE2__)
+  if (s >= 32 && s <= t.size()) {
+    const unsigned m = AlnumBits(t.data() + s - 16);
+    if (m != 0) {
+      const int last = 31 - std::countl_zero(m);  // the run's last letter or digit
+      const size_t l = s - 16 + static_cast<size_t>(last) + 1;
+      const auto* u = reinterpret_cast<const unsigned char*>(t.data());
+      bool may = FilterHas(f, FilterHash(u[l - 3], u[l - 2], u[l - 1]));
+      if (!f.punct.empty()) may |= AnyByteIn(t.data() + s - 16, 0xFFFEu << last & 0xFFFFu, f.punct);
+      return may;
+    }
+  }
+#endif
+  return true;
+}
+
 // The leftmost place a repeat of `words` (each followed by non-alphanumeric
 // bytes) ending at `p` can start. Every word ending where the walk stands
 // is followed (one may be a suffix of another: from `ab`, `xab` reads as
@@ -678,6 +786,14 @@ struct PhrasePrefilter::Impl {
   std::vector<std::string> group_patterns;  // per group: its phrases' alternation, for RE2
   std::vector<std::string> literals;        // Hyperscan's, fold literals last
   std::vector<std::vector<Entry>> entries;  // per literal
+  // Per literal: its size, whether some entry has no partner (every hit
+  // then walks its entries), and its entries' partners as filters.
+  struct Key {
+    uint32_t size = 0;
+    bool partnerless = false;
+    PartnerFilter right, left;
+  };
+  std::vector<Key> keys;
   size_t fold_first = 0;                    // literals from here: U+212A, U+017F
   // The literals of four bytes or more (Hyperscan's, null when none;
   // hs_id: its ids -> literals) and the shorter ones (short_keys).
@@ -766,6 +882,17 @@ std::unique_ptr<PhrasePrefilter> PhrasePrefilter::Build(const std::vector<Prefil
       IndexPartners(&e.partner);
     }
   }
+  impl->keys.resize(impl->entries.size());
+  for (size_t i = 0; i < impl->entries.size(); ++i) {
+    Impl::Key& key = impl->keys[i];
+    key.size = static_cast<uint32_t>(impl->literals[i].size());
+    for (const Entry& e : impl->entries[i]) {
+      key.partnerless = key.partnerless || e.partner.partners.empty();
+      for (const std::string& w : e.partner.partners) {
+        AddToFilter(w, e.partner.partner_left, e.partner.partner_left ? &key.left : &key.right);
+      }
+    }
+  }
   impl->fold_first = impl->literals.size();
   impl->literals.push_back("\xE2\x84\xAA");  // U+212A KELVIN SIGN: k to RE2
   impl->literals.push_back("\xC5\xBF");      // U+017F LATIN SMALL LETTER LONG S: s to RE2
@@ -835,7 +962,11 @@ bool PhrasePrefilter::Match(std::string_view text, uint32_t* mask) const {
   windows.clear();
   for (const auto& h : hits) {
     if (h.id >= m.fold_first) return false;
-    const size_t s = h.end - m.literals[h.id].size();
+    const Impl::Key& key = m.keys[h.id];
+    const size_t s = h.end - key.size;
+    if (!key.partnerless && !MayPartnerRight(text, h.end, key.right) && !MayPartnerLeft(text, s, key.left)) {
+      continue;  // no entry's partner is next to this hit
+    }
     for (const Entry& e : m.entries[h.id]) {
       if ((*mask >> e.group & 1) != 0) continue;
       const Plan& p = e.partner;
@@ -873,6 +1004,18 @@ bool PhrasePrefilter::Match(std::string_view text, uint32_t* mask) const {
     }
   }
   return true;
+}
+
+bool PrefilterPartnerFilter(std::string_view text, size_t at, const std::vector<std::string>& partners,
+                            bool left, bool* may) {
+  Plan p;
+  p.partners = partners;
+  p.partner_left = left;
+  IndexPartners(&p);
+  PartnerFilter f;
+  for (const std::string& w : partners) AddToFilter(w, left, &f);
+  *may = left ? MayPartnerLeft(text, at, f) : MayPartnerRight(text, at, f);
+  return left ? PartnerLeft(text, at, p) : PartnerRight(text, at, p);
 }
 
 size_t PrefilterWalk(std::string_view text, size_t at, int budget, bool left, bool scalar) {

@@ -5,7 +5,8 @@
 // Hyperscan's whole pass down, a ShortLiteralFinder finds with AVX-512 VBMI
 // table lookups: internal/injection_short_keys.h); a key hit whose partner word (the phrase's neighbouring word, when
 // only non-alphanumeric bytes can separate the two) is not there is dropped
-// by two short compares; RE2 then confirms each phrase over a window around
+// by one bit of a filter of its neighbour's first three bytes (else by two
+// short compares); RE2 then confirms each phrase over a window around
 // its remaining hits that provably holds every match through that hit.
 //
 // ## Why this is exact
@@ -17,7 +18,8 @@
 // something that holds any). The key slot is a slot every match goes
 // through: a match holds one of its first words where that slot's part
 // starts, so Hyperscan reports it. The partner check reads only what a match
-// must hold next to it. The window around a key starting at s reaches left
+// must hold next to it, and the filter in front of it drops a hit only when
+// no partner word's first (last) three bytes can be next to it. The window around a key starting at s reaches left
 // past at most L letters or digits (L: the units before the key slot) and
 // right past at most R (the key slot and the units after it), skipping any
 // number of other bytes; every match through that key lies inside, and RE2
@@ -93,6 +95,14 @@ class PhrasePrefilter {
 // ASCII letters and digits (and any other bytes), to just before the next
 // one; `scalar` byte by byte, else 16 bytes a step (the prefilter's).
 size_t PrefilterWalk(std::string_view text, size_t at, int budget, bool left, bool scalar);
+
+// A key's partner check (tests): whether one of `partners` (lower case)
+// ends where the non-alphanumeric run before `at` starts (`left`) or starts
+// where the run from `at` on ends (or, for a word with punctuation at that
+// end, anywhere in the run), by byte compares; *may: what the prefilter's
+// filter in front of that check says (false: surely not).
+bool PrefilterPartnerFilter(std::string_view text, size_t at, const std::vector<std::string>& partners,
+                            bool left, bool* may);
 
 // The injection score's phrases (stdlib/injection.cc) and its prefilter
 // (null when built without Hyperscan).

@@ -594,3 +594,101 @@ TEST(PrefilterWalkTest, SixteenBytesAStepEqualsTheByteWalk) {
 
 }  // namespace
 }  // namespace tollgate::stdlib
+
+namespace tollgate::stdlib {
+namespace {
+
+// The filter in front of the partner check never drops a hit whose partner
+// is there: at every position of random texts made of partner words (any
+// case, glued or apart, runs of 1 to 40 other bytes, punctuation-led words
+// anywhere in a run), for the real plans' partner sets and random ones on
+// both sides. And it does drop most positions without one.
+TEST(PrefilterPartnerFilterTest, NeverDropsAPartnerThatIsThere) {
+  Rng rng(11);
+  std::vector<std::vector<std::string>> sets;
+  if (scan::HaveHyperscan()) {
+    PrepareInjectionScore();
+    for (const auto& plan : internal::InjectionPrefilter()->plans()) {
+      if (!plan.partners.empty()) sets.push_back(plan.partners);
+    }
+  }
+  const std::string letters = "abcdehiost09";
+  for (int k = 0; k < 40; ++k) {
+    std::vector<std::string> set;
+    for (size_t n = 1 + rng() % 12; n > 0; --n) {
+      std::string w;
+      for (size_t len = 1 + rng() % 16; len > 0; --len) w += letters[rng() % letters.size()];
+      if (rng() % 6 == 0) w.insert(rng() % 2 ? w.begin() : w.end(), ":<>#/-"[rng() % 6]);
+      set.push_back(w);
+    }
+    sets.push_back(set);
+  }
+  static const char* const kRuns[] = {" ", ". ", "\n", ", ", "  ", " -- ", "\xC2\xA0", ":", " : ", "<", ">"};
+  size_t there = 0, filtered = 0, absent = 0;
+  for (int rep = 0; rep < 150; ++rep) {
+    const std::vector<std::string>& set = sets[rng() % sets.size()];
+    std::string t;
+    const size_t len = 32 + rng() % 300;
+    while (t.size() < len) {
+      std::string w = rng() % 3 == 0 ? set[rng() % set.size()] : std::string(1 + rng() % 9, letters[rng() % letters.size()]);
+      for (char& c : w) {
+        if (rng() % 3 == 0 && c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
+      }
+      t += w;
+      if (rng() % 8 != 0) t += rng() % 10 == 0 ? std::string(1 + rng() % 40, ' ') : kRuns[rng() % std::size(kRuns)];
+    }
+    for (size_t at = 0; at <= t.size(); ++at) {
+      for (bool left : {false, true}) {
+        bool may = true;
+        const bool is = internal::PrefilterPartnerFilter(t, at, set, left, &may);
+        ASSERT_TRUE(may || !is) << "`" << t << "` at " << at << (left ? " left" : " right");
+        there += is;
+        absent += !is;
+        filtered += !may;
+      }
+    }
+  }
+  EXPECT_GT(there, 2000u);
+  EXPECT_GT(filtered, absent / 2) << "the filter drops too little to be worth its bits";
+}
+
+// Long texts (up to 130 KB): prose dense with key words and their partners
+// (many hits, windows that overlap), with phrase samples planted at random
+// places; the prefilter gives RE2's groups.
+TEST_F(PrefilterTest, LongTextsDenseWithKeysEqualRe2) {
+  const auto phrases = internal::InjectionPrefilterPhrases();
+  const Oracle oracle(phrases);
+  const PhrasePrefilter& pf = *internal::InjectionPrefilter();
+  std::vector<std::string> words = {"the", "gateway", "routes", "request", "policy", "rules", "about", "cost",
+                                    "you", "are", "system", "ignore", "please", "write", "code", "for", "me",
+                                    "in", "2026", "3.10", "is", "that", "this", "we", "our", "it", "will"};
+  for (const auto& plan : pf.plans()) {
+    words.insert(words.end(), plan.keys.begin(), plan.keys.end());
+    words.insert(words.end(), plan.partners.begin(), plan.partners.end());
+  }
+  static const char* const kSeps[] = {" ", " ", " ", ". ", "\n", ", ", "  ", ": ", "_", " -- "};
+  Rng rng(23);
+  size_t declined = 0, differ = 0, planted_groups = 0;
+  for (int rep = 0; rep < 24 && differ < 5; ++rep) {
+    const size_t len = rep < 6 ? (70u << 10) + rng() % (60u << 10) : 32 + rng() % (8u << 10);
+    std::string t;
+    while (t.size() < len) {
+      // Mostly prose; the phrases' own words one time in four.
+      std::string w = rng() % 4 == 0 ? words[27 + rng() % (words.size() - 27)] : words[rng() % 27];
+      if (rng() % 5 == 0 && !w.empty() && w[0] >= 'a' && w[0] <= 'z') w[0] = static_cast<char>(w[0] - 32);
+      t += w;
+      t += kSeps[rng() % std::size(kSeps)];
+      if (rng() % 400 == 0) {
+        const PrefilterPhrase& p = phrases[rng() % phrases.size()];
+        t += Sampler(p.source, Underscore(p), &rng).Sample() + " ";
+        ++planted_groups;
+      }
+    }
+    differ += !Agrees(pf, oracle, t, &declined);
+  }
+  EXPECT_GT(planted_groups, 100u);
+  EXPECT_LT(declined, 3u);
+}
+
+}  // namespace
+}  // namespace tollgate::stdlib
