@@ -565,12 +565,23 @@ void AddDetectors(std::vector<std::string>* pats, Options* o) {
 // (before, the block database was first compiled with the gated patterns
 // too, then again without them). A pattern Hyperscan refuses only when
 // compiling still moves to RE2 alone.
+// Three patterns, the first gated on digit runs, with the process's store
+// of compiled databases emptied: each of its databases compiles (or is
+// reused) in the tests below.
+struct GatedTrio {
+  std::vector<std::string> pats = {"\\d{3}-\\d{3}", "plain", "(?i)kilo"};
+  Options o;
+  GatedTrio() {
+    o.digit_runs = {{6, "-"}, {}, {}};
+    ClearCompiledDatabases();
+  }
+};
+
 TEST(DigitRuns, EachDatabaseCompilesOnce) {
   if (!HaveHyperscan()) GTEST_SKIP() << "built without Hyperscan";
-  const std::vector<std::string> pats = {"\\d{3}-\\d{3}", "plain", "(?i)kilo"};
-  Options o;
-  o.digit_runs = {{6, "-"}, {}, {}};
-  ClearCompiledDatabases();
+  const GatedTrio g;
+  const std::vector<std::string>& pats = g.pats;
+  const Options& o = g.o;
   const uint64_t before = HyperscanCompiles();
   auto s = Must(pats, o);
   EXPECT_EQ(HyperscanCompiles() - before, 3u);
@@ -596,10 +607,9 @@ TEST(DigitRuns, EachDatabaseCompilesOnce) {
 // compiled before, and scan the same; emptied, the store compiles again.
 TEST(DigitRuns, TheSamePatternsReuseTheirDatabases) {
   if (!HaveHyperscan()) GTEST_SKIP() << "built without Hyperscan";
-  const std::vector<std::string> pats = {"\\d{3}-\\d{3}", "plain", "(?i)kilo"};
-  Options o;
-  o.digit_runs = {{6, "-"}, {}, {}};
-  ClearCompiledDatabases();
+  const GatedTrio g;
+  const std::vector<std::string>& pats = g.pats;
+  const Options& o = g.o;
   auto first = Must(pats, o);
   const uint64_t before = HyperscanCompiles();
   auto again = Must(pats, o);
