@@ -18,6 +18,7 @@
 #include "engine/engine.h"
 #include "engine/vm/vm.h"
 #include "runtime/router/accounts.h"
+#include "runtime/router/bare_models.h"
 #include "runtime/router/catalog.h"
 #include "runtime/decide/decide.h"
 #include "runtime/decide/decision_json.h"
@@ -56,6 +57,7 @@ struct tollgate_policy {
 struct tollgate_evaluator {
   uint32_t magic = kEvaluatorMagic;
   runtime::DecideScratch scratch;
+  std::string input;  // the input with bare model names resolved (Run)
 };
 
 namespace {
@@ -249,6 +251,15 @@ tollgate_status Run(tollgate_evaluator* ev, const tollgate_policy* p, const char
       ierr.message = "decision input is more than the limit of " +
                      std::to_string(p->limits.max_input_bytes) + " bytes";
       return Fail(error, TOLLGATE_ERR_INPUT, runtime::InputErrorJson(ierr));
+    }
+    // With a catalog, a bare model name (`gpt-4o`) that names one catalog
+    // model is rewritten to its id before anything reads the input, as the
+    // gateway and `tollgate eval --catalog` / `tollgate route` do
+    // (runtime/router/bare_models.h): the same input decides alike in all.
+    if (p->catalog) {
+      ev->input.assign(text);
+      runtime::ResolveBareModelsInInput(*p->catalog, &ev->input);
+      text = ev->input;
     }
     const bool explain = flags & TOLLGATE_EXPLAIN;
     runtime::DecideScratch& s = ev->scratch;

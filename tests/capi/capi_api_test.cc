@@ -108,6 +108,46 @@ rule eu { when principal.jurisdiction == "DE" require provider.jurisdiction in {
   EXPECT_EQ(tollgate_eval(ev.e, p.p, bad.data(), bad.size(), 0, out.out(), err.out()), TOLLGATE_ERR_INPUT);
 }
 
+// With a catalog, a bare model name that names one catalog model is the
+// catalog's id before the policy or the router reads it, as in the gateway
+// and `tollgate eval --catalog` / `tollgate route`; without one it is left
+// as sent. Before, the C API decided `gpt-4o` as an unknown model.
+TEST(CApi, BareModelNamesResolveThroughTheCatalog) {
+  constexpr char kSrc[] = R"(policy "bare"
+rule only_4o { when request.model != "openai/gpt-4o" deny 403 "not gpt-4o" }
+)";
+  PolicyPtr with, without;
+  Text msg, out, full_out, err;
+  tollgate_options opt{};
+  opt.catalog_path = "policies/catalog.json";
+  ASSERT_EQ(tollgate_compile_source("bare.tg", kSrc, sizeof kSrc - 1, &opt, &with.p, msg.out()),
+            TOLLGATE_OK)
+      << msg.str();
+  ASSERT_EQ(tollgate_compile_source("bare.tg", kSrc, sizeof kSrc - 1, nullptr, &without.p, msg.out()),
+            TOLLGATE_OK)
+      << msg.str();
+  auto input = [](const char* model) {
+    return std::string(R"({"principal": {"workspace": "w"}, "request": {"model": ")") + model +
+           R"(", "messages": [{"role": "user", "content": "hi"}]},
+               "context": {"time": "2026-01-01T12:00:00Z"}})";
+  };
+  const std::string bare = input("gpt-4o"), full = input("openai/gpt-4o");
+  EvaluatorPtr ev;
+  ASSERT_EQ(tollgate_eval(ev.e, with.p, bare.data(), bare.size(), 0, out.out(), err.out()), TOLLGATE_OK)
+      << err.str();
+  EXPECT_NE(out.str().find(R"("outcome":"allow")"), std::string::npos) << out.str();
+  ASSERT_EQ(tollgate_route(ev.e, with.p, bare.data(), bare.size(), 0, out.out(), err.out()), TOLLGATE_OK)
+      << err.str();
+  ASSERT_EQ(tollgate_route(ev.e, with.p, full.data(), full.size(), 0, full_out.out(), err.out()),
+            TOLLGATE_OK)
+      << err.str();
+  EXPECT_NE(out.str().find(R"("endpoints":[{"id":"openai/gpt-4o@)"), std::string::npos) << out.str();
+  EXPECT_EQ(out.str(), full_out.str());
+  ASSERT_EQ(tollgate_eval(ev.e, without.p, bare.data(), bare.size(), 0, out.out(), err.out()), TOLLGATE_OK)
+      << err.str();
+  EXPECT_NE(out.str().find(R"("outcome":"deny")"), std::string::npos) << out.str();
+}
+
 TEST(CApi, WarningsComeBackOnSuccess) {
   // An unused constant is a warning (tg_unused_const), not an error.
   constexpr char kWarn[] = "policy \"w\"\nconst unused = 3\nrule r { deny \"no\" }\n";
