@@ -68,6 +68,12 @@ struct Translator {
   // folds only to ASCII): on well-formed UTF-8 such a pattern means the same
   // byte by byte, so it can skip Hyperscan's UTF-8 mode (faster).
   bool ascii = true;
+  // Some atom needs UTF-8 mode for more than the case variants of k, s and
+  // \w (U+212A, U+017F): a non-ASCII class member, `.`, a negated class,
+  // `\W \D \S`. Without it the UTF-8 form only adds those two characters'
+  // encodings, and the byte-mode form for ASCII texts gains little.
+  bool wide = false;
+  void Wide() { ascii = false; wide = true; }
   // A non-ASCII character outside a class was seen. It alone needs no UTF-8
   // mode: on well-formed UTF-8 its encoding matches only at a character
   // boundary, so its bytes in sequence mean the same (never under case
@@ -107,7 +113,7 @@ struct Translator {
   // Caseless patterns: a non-ASCII character must have no case variants
   // (RE2 folds Unicode case; refusing keeps us clear of table differences).
   bool CheckCase(uint32_t lo, uint32_t hi) {
-    if (hi >= 0x80) ascii = false;
+    if (hi >= 0x80) Wide();
     // k/K and s/S fold to U+212A and U+017F: caseless, they are not ASCII-only.
     for (uint32_t c : {'K', 'S', 'k', 's'}) {
       if (caseless && lo <= c && c <= hi) ascii = false;
@@ -158,7 +164,7 @@ struct Translator {
     switch (c) {
       case 'd': case 'D':
         *set = std::string("\\") + c;
-        if (c == 'D') ascii = false;
+        if (c == 'D') Wide();
         return kSet;
       // RE2 folds \w under case folding (adding U+017F and U+212A, which
       // fold to s and k) and negates after folding; spell that out.
@@ -167,7 +173,7 @@ struct Translator {
         *set = !caseless || ascii_text ? "\\w" : in_class ? "\\w\\x{17f}\\x{212a}" : "[\\w\\x{17f}\\x{212a}]";
         return kSet;
       case 'W':
-        ascii = false;
+        Wide();
         if (!caseless || ascii_text) {
           *set = "\\W";
         } else if (in_class) {
@@ -181,7 +187,7 @@ struct Translator {
         *set = in_class ? "\\x{9}\\x{a}\\x{c}\\x{d}\\x{20}" : "[\\x{9}\\x{a}\\x{c}\\x{d}\\x{20}]";
         return kSet;
       case 'S':
-        ascii = false;
+        Wide();
         if (in_class) {
           Refuse("\\S inside a class");
           return kFail;
@@ -237,10 +243,11 @@ struct Translator {
 
   // A character outside a class: checked, then emitted (Lit).
   bool OutsideLit(uint32_t cp) {
-    const bool was_ascii = ascii;
+    const bool was_ascii = ascii, was_wide = wide;
     if (!CheckCase(cp, cp)) return false;
     if (cp >= 0x80) {
       ascii = was_ascii;  // the bytes in sequence will do (literal_non_ascii)
+      wide = was_wide;
       literal_non_ascii = true;
     }
     *out += Lit(cp);
@@ -255,7 +262,7 @@ struct Translator {
     bool negated = false;
     *out += '[';
     if (i < p.size() && p[i] == '^') {
-      ascii = false;  // a negated class matches non-ASCII characters
+      Wide();  // a negated class matches non-ASCII characters
       negated = true;
       *out += '^';
       ++i;
@@ -409,7 +416,7 @@ struct Translator {
           break;
         }
         case ')': case '|': case '*': case '+': case '?': case '.': case '^':
-          if (c == '.') ascii = false;
+          if (c == '.') Wide();
           if (c == ')') --depth;
           if (c == '|' && depth == 0) top_alternation = true;
           *out += c;
@@ -455,7 +462,7 @@ struct Translator {
 // as compiling it case-insensitively) and *caseless_out says so.
 bool Translate(std::string_view re2_pattern, bool caseless, bool strip_caseless, bool ascii_text,
                std::string* out, std::string* reason, bool* caseless_out, bool* ascii_out,
-               bool* nonempty_out = nullptr) {
+               bool* nonempty_out = nullptr, bool* fold_only_out = nullptr) {
   out->clear();
   if (!ValidUtf8(re2_pattern)) {
     *reason = "pattern is not UTF-8";
@@ -480,6 +487,7 @@ bool Translate(std::string_view re2_pattern, bool caseless, bool strip_caseless,
   }
   if (ascii_out != nullptr) *ascii_out = ok && t.ascii;
   if (nonempty_out != nullptr) *nonempty_out = ok && t.must_consume && !t.top_alternation;
+  if (fold_only_out != nullptr) *fold_only_out = ok && !t.ascii && !t.wide;
   return ok;
 }
 
@@ -487,9 +495,9 @@ bool Translate(std::string_view re2_pattern, bool caseless, bool strip_caseless,
 
 bool TranslateForHyperscan(std::string_view re2_pattern, bool caseless, std::string* out,
                            std::string* reason, bool* caseless_out, bool* ascii_out,
-                           bool* nonempty_out) {
+                           bool* nonempty_out, bool* fold_only_out) {
   return Translate(re2_pattern, caseless, caseless_out != nullptr, false, out, reason, caseless_out,
-                   ascii_out, nonempty_out);
+                   ascii_out, nonempty_out, fold_only_out);
 }
 
 bool TranslateForAsciiText(std::string_view re2_pattern, bool caseless, std::string* out,

@@ -120,6 +120,31 @@ TEST(Translate, AsciiOnlyPatternsSkipUtf8Mode) {
   EXPECT_EQ(out, "\\x{e9}.");
 }
 
+// Which patterns need UTF-8 mode only for the case variants of k, s and
+// \w (U+212A, U+017F): their byte-mode form for ASCII texts differs by
+// those alone. Anything else that needs UTF-8 mode is not fold-only.
+TEST(Translate, SaysFoldOnlyWhenCaseVariantsAloneNeedUtf8) {
+  using internal::TranslateForHyperscan;
+  std::string out, why;
+  auto fold_only = [&](const char* p, bool caseless) {
+    bool ci = false, a = false, ne = false, f = true;
+    EXPECT_TRUE(TranslateForHyperscan(p, caseless, &out, &why, &ci, &a, &ne, &f)) << p << ": " << why;
+    EXPECT_FALSE(a && f) << p;  // a byte-mode pattern is never fold-only
+    return f;
+  };
+  EXPECT_TRUE(fold_only("(?i)secret", false));
+  EXPECT_TRUE(fold_only("(?i)codename 7 [a-z]+", false));
+  EXPECT_TRUE(fold_only("\\w+ key", true));
+  EXPECT_FALSE(fold_only("(?i)confidential", false));  // byte mode
+  EXPECT_FALSE(fold_only("plain", false));
+  EXPECT_FALSE(fold_only("(?i)s.", false));          // `.`
+  EXPECT_FALSE(fold_only("(?i)s[^x]", false));       // a negated class
+  EXPECT_FALSE(fold_only("(?i)s\\W", false));
+  EXPECT_FALSE(fold_only("(?i)s\\D", false));
+  EXPECT_FALSE(fold_only("s\\S", false));
+  EXPECT_FALSE(fold_only("s[\\x{2010}-\\x{2015}]", true));  // a non-ASCII class member
+}
+
 // The byte-mode form for ASCII texts: the folds to U+017F and U+212A drop
 // out, a non-ASCII character becomes one byte above 0x7F (never in an ASCII
 // text) and leaves its class.
@@ -175,6 +200,39 @@ TEST(Scanner, AsciiTextsUseTheByteModeDatabase) {
   EXPECT_EQ(ids, (std::vector<int>{1, 3}));
   // Nothing needing UTF-8 mode: no copy needed.
   EXPECT_FALSE(Scanner::Build({"secret", "[a-c]+"}, o, &err)->ascii_database());
+}
+
+// A large set whose patterns need UTF-8 mode only for case variants gets
+// no byte-mode copy (it would double the compile and scan no faster); a
+// small one does, and so does a large one with a pattern that needs UTF-8
+// mode for more. Each answers as RE2 on ASCII texts and on U+017F / U+212A.
+TEST(Scanner, LargeFoldOnlySetsKeepOneDatabase) {
+  if (!HaveHyperscan()) GTEST_SKIP() << "built without Hyperscan";
+  auto patterns = [](size_t n) {
+    std::vector<std::string> p;
+    for (size_t i = 0; i < n; ++i) p.push_back("(?i)codename " + std::to_string(i) + " [a-z]+");
+    return p;
+  };
+  Options o;
+  o.engine = Engine::kHyperscan;
+  std::string err;
+  auto small = Scanner::Build(patterns(64), o, &err);
+  ASSERT_NE(small, nullptr) << err;
+  EXPECT_TRUE(small->ascii_database());
+  const std::vector<std::string> large_pats = patterns(65);
+  auto large = Scanner::Build(large_pats, o, &err);
+  ASSERT_NE(large, nullptr) << err;
+  EXPECT_FALSE(large->ascii_database());
+  std::vector<std::string> wide_pats = large_pats;
+  wide_pats.push_back("a.b");
+  auto wide = Scanner::Build(wide_pats, o, &err);
+  ASSERT_NE(wide, nullptr) << err;
+  EXPECT_TRUE(wide->ascii_database());
+  for (const char* t : {"CODENAME 64 ALPHA and codename 3 beta", "codename 64 \xC5\xBFun",
+                        "codename 12 \xE2\x84\xAAilo", "codename 7", "a-b codename 1 x"}) {
+    EXPECT_EQ(Ids(*large, t), Reference(large_pats, t)) << t;
+    EXPECT_EQ(Ids(*wide, t), Reference(wide_pats, t)) << t;
+  }
 }
 
 TEST(Translate, RefusesWhatItCannotProveEquivalent) {

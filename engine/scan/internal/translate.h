@@ -34,9 +34,14 @@ namespace tollgate::scan::internal {
 // *nonempty_out (optional) is set when no match of the pattern can be
 // empty, by a token it must consume outside any group (no top-level `|`);
 // unset, the pattern may or may not match the empty string.
+// *fold_only_out (optional) is set when the pattern needs UTF-8 mode only
+// for the non-ASCII case variants of k, s and `\w` (U+212A, U+017F) under
+// case folding: its byte-mode form for ASCII texts then differs from the
+// UTF-8 form by those two characters alone.
 bool TranslateForHyperscan(std::string_view re2_pattern, bool caseless, std::string* out,
                            std::string* reason, bool* caseless_out = nullptr,
-                           bool* ascii_out = nullptr, bool* nonempty_out = nullptr);
+                           bool* ascii_out = nullptr, bool* nonempty_out = nullptr,
+                           bool* fold_only_out = nullptr);
 
 // Hyperscan's own minimum match width of a translated pattern (what the
 // scanner asks when the translation cannot tell), or -1 without Hyperscan
