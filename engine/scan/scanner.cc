@@ -493,12 +493,12 @@ void GateDigitRuns(Scanner::Impl* impl, const std::vector<std::string>& hs_text,
 constexpr size_t kFoldOnlyAsciiFormMax = 64;
 
 // The block database's patterns (`ids`) in their byte-mode forms for ASCII
-// texts (ascii[i].text, or its own text when it already runs in byte
+// texts (ascii_forms[i].text, or its own text when it already runs in byte
 // mode): false when none of them needs UTF-8 mode, one has no such form, or
 // the set is larger than kFoldOnlyAsciiFormMax and needs UTF-8 mode only
 // for case variants.
 bool AsciiForms(const std::vector<std::string>& hs_text, const std::vector<unsigned>& hs_flags,
-                const std::vector<AsciiForm>& ascii, const std::vector<int>& ids,
+                const std::vector<AsciiForm>& ascii_forms, const std::vector<int>& ids,
                 std::vector<std::string>* text, std::vector<unsigned>* flags) {
   bool any_utf8 = false, any_wide = false;
   text->assign(hs_text.size(), "");
@@ -506,10 +506,10 @@ bool AsciiForms(const std::vector<std::string>& hs_text, const std::vector<unsig
   for (int i : ids) {
     const auto k = static_cast<size_t>(i);
     const bool utf8 = (hs_flags[k] & HS_FLAG_UTF8) != 0;
-    if (utf8 && ascii[k].text.empty()) return false;
+    if (utf8 && ascii_forms[k].text.empty()) return false;
     any_utf8 = any_utf8 || utf8;
-    any_wide = any_wide || (utf8 && !ascii[k].fold_only);
-    (*text)[k] = utf8 ? ascii[k].text : hs_text[k];
+    any_wide = any_wide || (utf8 && !ascii_forms[k].fold_only);
+    (*text)[k] = utf8 ? ascii_forms[k].text : hs_text[k];
     (*flags)[k] = hs_flags[k] & ~static_cast<unsigned>(HS_FLAG_UTF8);
   }
   return any_utf8 && (any_wide || ids.size() <= kFoldOnlyAsciiFormMax);
@@ -518,7 +518,7 @@ bool AsciiForms(const std::vector<std::string>& hs_text, const std::vector<unsig
 // Builds Impl::ascii_block (AsciiForms) from the block database's
 // patterns (neither fallen back nor gated).
 void BuildAsciiBlock(Scanner::Impl* impl, const std::vector<std::string>& hs_text,
-                     const std::vector<unsigned>& hs_flags, const std::vector<AsciiForm>& ascii_text) {
+                     const std::vector<unsigned>& hs_flags, const std::vector<AsciiForm>& ascii_forms) {
   if (impl->block.db == nullptr) return;
   std::vector<int> ids;
   for (size_t i = 0; i < hs_text.size(); ++i) {
@@ -527,7 +527,7 @@ void BuildAsciiBlock(Scanner::Impl* impl, const std::vector<std::string>& hs_tex
   }
   std::vector<std::string> text;
   std::vector<unsigned> flags;
-  if (!AsciiForms(hs_text, hs_flags, ascii_text, ids, &text, &flags)) return;
+  if (!AsciiForms(hs_text, hs_flags, ascii_forms, ids, &text, &flags)) return;
   hs_database_t* db = nullptr;
   if (CompileSubset(text, flags, ids, &db)) impl->ascii_block.db = db;
 }
@@ -554,12 +554,12 @@ void RunConcurrently(std::vector<std::function<void()>>& jobs) {
 // not compile (a pattern Hyperscan refuses: the step-by-step build moves it
 // to RE2) or there is nothing to compile.
 bool BuildBlockDatabases(Scanner::Impl* impl, const std::vector<std::string>& hs_text,
-                         const std::vector<unsigned>& hs_flags, const std::vector<AsciiForm>& ascii_text) {
+                         const std::vector<unsigned>& hs_flags, const std::vector<AsciiForm>& ascii_forms) {
   DigitRunPlan plan = PlanDigitRuns(*impl, hs_flags);
   std::vector<std::string> atext;
   std::vector<unsigned> aflags;
   const bool want_ascii =
-      !plan.rest.empty() && AsciiForms(hs_text, hs_flags, ascii_text, plan.rest, &atext, &aflags);
+      !plan.rest.empty() && AsciiForms(hs_text, hs_flags, ascii_forms, plan.rest, &atext, &aflags);
   HsDatabase rest_db, ascii_db;
   std::vector<std::function<void()>> jobs;
   std::atomic<bool> failed{false};
@@ -601,7 +601,7 @@ void ResetUnusedConfirms(Scanner::Impl* impl) {
 void BuildHyperscan(Scanner::Impl* impl) {
   const size_t n = impl->patterns.size();
   std::vector<std::string> hs_text(n);
-  std::vector<AsciiForm> ascii_text(n);
+  std::vector<AsciiForm> ascii_forms(n);
   std::vector<unsigned> hs_flags(n, 0);
   impl->confirm.resize(n);
   for (size_t i = 0; i < n; ++i) {
@@ -610,7 +610,7 @@ void BuildHyperscan(Scanner::Impl* impl) {
     // A cheaper form first (a superset: RE2 confirms its hits), else the pattern.
     if (internal::PrefilterForm(impl->patterns[i], &pre, &exact) &&
         HsForm(pre, impl->options.case_insensitive, &hs_text[i], &hs_flags[i], &reason,
-               &ascii_text[i])) {
+               &ascii_forms[i])) {
       if (exact) continue;  // the same meaning: nothing to confirm
       auto set = std::make_unique<PerThreadSet>();
       std::string error;
@@ -622,14 +622,14 @@ void BuildHyperscan(Scanner::Impl* impl) {
       }
     }
     if (!HsForm(impl->patterns[i], impl->options.case_insensitive, &hs_text[i], &hs_flags[i],
-                &reason, &ascii_text[i])) {
+                &reason, &ascii_forms[i])) {
       impl->fallback[i] = reason;
     }
   }
   // Step by step (a pattern Hyperscan refuses moves to RE2 and the rest is
   // compiled again; the stream database must run the same patterns) only
   // when building every block database at once did not do.
-  if (!impl->options.streaming && BuildBlockDatabases(impl, hs_text, hs_flags, ascii_text)) {
+  if (!impl->options.streaming && BuildBlockDatabases(impl, hs_text, hs_flags, ascii_forms)) {
     ResetUnusedConfirms(impl);
     return;
   }
@@ -648,7 +648,7 @@ void BuildHyperscan(Scanner::Impl* impl) {
   }
   impl->use_hs = impl->block.db != nullptr;
   if (impl->use_hs) GateDigitRuns(impl, hs_text, hs_flags);
-  if (impl->use_hs) BuildAsciiBlock(impl, hs_text, hs_flags, ascii_text);
+  if (impl->use_hs) BuildAsciiBlock(impl, hs_text, hs_flags, ascii_forms);
   ResetUnusedConfirms(impl);
 }
 

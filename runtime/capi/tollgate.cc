@@ -228,6 +228,26 @@ tollgate_status Guard(char** message, Fn fn) {
   }
 }
 
+// Whether the decoded request names a model by a bare name the catalog
+// resolves (`gpt-4o` for `openai/gpt-4o`; the decoder has split off any
+// variant): request.model or an entry of request.models.
+bool NamesBareModel(const runtime::Catalog& catalog, const stdlib::Schema& schema,
+                    const vm::Record& request) {
+  auto slot = [&](std::string_view path) -> const Value* {
+    const int id = schema.Find(path);
+    if (id < 0) return nullptr;
+    const int k = schema.field(id).slot;
+    return k >= 0 && static_cast<size_t>(k) < request.slots.size() ? &request.slots[k] : nullptr;
+  };
+  auto bare = [&](const Value& v) { return v.kind == Kind::kString && !catalog.BareModel(v.sv()).empty(); };
+  if (const Value* m = slot("request.model"); m && bare(*m)) return true;
+  if (const Value* ms = slot("request.models"); ms && ms->kind == Kind::kList && ms->list) {
+    for (const Value& v : ms->list->items)
+      if (bare(v)) return true;
+  }
+  return false;
+}
+
 tollgate_status Run(tollgate_evaluator* ev, const tollgate_policy* p, const char* input,
                     size_t input_len, unsigned flags, bool route, char** decision_json,
                     char** error) {
@@ -252,20 +272,26 @@ tollgate_status Run(tollgate_evaluator* ev, const tollgate_policy* p, const char
                      std::to_string(p->limits.max_input_bytes) + " bytes";
       return Fail(error, TOLLGATE_ERR_INPUT, runtime::InputErrorJson(ierr));
     }
-    // With a catalog, a bare model name (`gpt-4o`) that names one catalog
-    // model is rewritten to its id before anything reads the input, as the
-    // gateway and `tollgate eval --catalog` / `tollgate route` do
-    // (runtime/router/bare_models.h): the same input decides alike in all.
-    if (p->catalog) {
-      ev->input.assign(text);
-      runtime::ResolveBareModelsInInput(*p->catalog, &ev->input);
-      text = ev->input;
-    }
     const bool explain = flags & TOLLGATE_EXPLAIN;
     runtime::DecideScratch& s = ev->scratch;
-    if (!runtime::Decide(*p->policy, text, p->limits, explain, route ? p->router.get() : nullptr,
-                         &s, &ierr))
-      return Fail(error, TOLLGATE_ERR_INPUT, runtime::InputErrorJson(ierr));
+    const runtime::Router* router = route ? p->router.get() : nullptr;
+    bool decided = runtime::Decide(*p->policy, text, p->limits, explain, router, &s, &ierr);
+    // With a catalog, a bare model name (`gpt-4o`) that names one catalog
+    // model is read as its id, as the gateway and `tollgate eval --catalog` /
+    // `tollgate route` read it (runtime/router/bare_models.h): the input is
+    // rewritten and decided again. Asked of the decoded request, so an input
+    // without one pays nothing (a rewrite first cost every call a parse and
+    // a copy); an invalid one is decoded again from the rewritten text, so
+    // that its error is the CLI's.
+    if (p->catalog && (!decided || NamesBareModel(*p->catalog, p->policy->schema(), s.request))) {
+      ev->input.assign(text);
+      runtime::ResolveBareModelsInInput(*p->catalog, &ev->input);
+      if (ev->input != text) {
+        text = ev->input;
+        decided = runtime::Decide(*p->policy, text, p->limits, explain, router, &s, &ierr);
+      }
+    }
+    if (!decided) return Fail(error, TOLLGATE_ERR_INPUT, runtime::InputErrorJson(ierr));
     runtime::RenderOptions ro;
     ro.explain = explain;
     ro.pretty = flags & TOLLGATE_PRETTY;

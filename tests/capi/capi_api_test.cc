@@ -115,6 +115,7 @@ rule eu { when principal.jurisdiction == "DE" require provider.jurisdiction in {
 TEST(CApi, BareModelNamesResolveThroughTheCatalog) {
   constexpr char kSrc[] = R"(policy "bare"
 rule only_4o { when request.model != "openai/gpt-4o" deny 403 "not gpt-4o" }
+rule mini_fallback { when any m in request.models: m == "openai/gpt-4o-mini" deny 409 "mini fallback" }
 )";
   PolicyPtr with, without;
   Text msg, out, full_out, err;
@@ -145,7 +146,22 @@ rule only_4o { when request.model != "openai/gpt-4o" deny 403 "not gpt-4o" }
   EXPECT_EQ(out.str(), full_out.str());
   ASSERT_EQ(tollgate_eval(ev.e, without.p, bare.data(), bare.size(), 0, out.out(), err.out()), TOLLGATE_OK)
       << err.str();
-  EXPECT_NE(out.str().find(R"("outcome":"deny")"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find(R"("outcome":"deny","status":403,"code":"policy_denied","reason":"not gpt-4o")"),
+            std::string::npos)
+      << out.str();
+  // A bare entry of request.models too (the model itself named in full).
+  std::string fallback = full;
+  fallback.insert(fallback.find(R"("messages")"), R"("models": ["gpt-4o-mini"], )");
+  ASSERT_EQ(tollgate_eval(ev.e, with.p, fallback.data(), fallback.size(), 0, out.out(), err.out()),
+            TOLLGATE_OK)
+      << err.str();
+  EXPECT_NE(out.str().find(R"("outcome":"deny","status":409,"code":"policy_denied","reason":"mini fallback")"),
+            std::string::npos)
+      << out.str();
+  // The same evaluator decides a plain input after a rewritten one as before.
+  ASSERT_EQ(tollgate_eval(ev.e, with.p, full.data(), full.size(), 0, out.out(), err.out()), TOLLGATE_OK)
+      << err.str();
+  EXPECT_NE(out.str().find(R"("outcome":"allow")"), std::string::npos) << out.str();
 }
 
 TEST(CApi, WarningsComeBackOnSuccess) {
