@@ -15,6 +15,7 @@
 #endif
 
 #include "engine/scan/scanner.h"
+#include "stdlib/internal/injection_long_keys.h"
 #include "stdlib/internal/injection_short_keys.h"
 
 namespace tollgate::stdlib::internal {
@@ -795,11 +796,13 @@ struct PhrasePrefilter::Impl {
   };
   std::vector<Key> keys;
   size_t fold_first = 0;                    // literals from here: U+212A, U+017F
-  // The literals of four bytes or more (Hyperscan's, null when none;
-  // hs_id: its ids -> literals) and the shorter ones (short_keys).
+  // With AVX-512 VBMI the literals shorter than four bytes (short_keys)
+  // and the others (long_keys); without it, or for those the finders do not
+  // take, Hyperscan's (null when none; hs_id: its ids -> literals).
   std::unique_ptr<scan::LiteralScanner> scanner;
   std::vector<uint32_t> hs_id;
   ShortLiteralFinder short_keys;
+  LongLiteralFinder long_keys;
   uint64_t serial = next_serial++;
 };
 
@@ -815,6 +818,12 @@ std::vector<std::string> PhrasePrefilter::hyperscan_literals() const {
 }
 
 std::vector<std::string> PhrasePrefilter::literals() const { return impl_->literals; }
+
+std::vector<std::string> PhrasePrefilter::long_key_literals() const {
+  std::vector<std::string> out;
+  for (const auto& bucket : impl_->long_keys.Buckets()) out.insert(out.end(), bucket.begin(), bucket.end());
+  return out;
+}
 
 std::unique_ptr<PhrasePrefilter> PhrasePrefilter::Build(const std::vector<PrefilterPhrase>& phrases,
                                                         std::string* error,
@@ -896,19 +905,23 @@ std::unique_ptr<PhrasePrefilter> PhrasePrefilter::Build(const std::vector<Prefil
   impl->fold_first = impl->literals.size();
   impl->literals.push_back("\xE2\x84\xAA");  // U+212A KELVIN SIGN: k to RE2
   impl->literals.push_back("\xC5\xBF");      // U+017F LATIN SMALL LETTER LONG S: s to RE2
-  // The literals shorter than four bytes slow Hyperscan's whole pass down
-  // (internal/injection_short_keys.h): with AVX-512 VBMI they are found
-  // apart, by table lookups; without it the SIMD compares cost more than
-  // they save, and Hyperscan keeps them.
+  // Hyperscan's literal matcher is slow on these caseless letter words in
+  // prose (0.33 ns per byte) and slower still with literals shorter than
+  // four bytes in its set: with AVX-512 VBMI both kinds are found apart, by
+  // table lookups (internal/injection_short_keys.h, injection_long_keys.h);
+  // without it those SIMD loops cost more than they save, and Hyperscan
+  // keeps every literal.
   std::vector<std::string> long_literals;
-  const bool split = ShortLiteralFinder::HaveIsa(2);
+  const bool split = ShortLiteralFinder::HaveIsa(2) && LongLiteralFinder::HaveIsa(2);
   for (size_t i = 0; i < impl->literals.size(); ++i) {
     const std::string& lit = impl->literals[i];
-    if (!split || lit.size() >= 4 || !impl->short_keys.Add(lit, static_cast<uint32_t>(i))) {
+    const auto id = static_cast<uint32_t>(i);
+    if (!split || !(lit.size() < 4 ? impl->short_keys.Add(lit, id) : impl->long_keys.Add(lit, id))) {
       long_literals.push_back(lit);
-      impl->hs_id.push_back(static_cast<uint32_t>(i));
+      impl->hs_id.push_back(id);
     }
   }
+  impl->long_keys.Seal();
   if (!long_literals.empty()) {
     impl->scanner = scan::LiteralScanner::Build(long_literals, /*caseless=*/true, error);
     if (!impl->scanner) return nullptr;
@@ -954,7 +967,7 @@ bool PhrasePrefilter::Match(std::string_view text, uint32_t* mask) const {
     if (!m.scanner->Scan(text, max_hits, &hits)) return false;
     for (auto& h : hits) h.id = m.hs_id[h.id];
   }
-  if (!m.short_keys.Find(text, max_hits, &hits)) return false;
+  if (!m.short_keys.Find(text, max_hits, &hits) || !m.long_keys.Find(text, max_hits, &hits)) return false;
   struct Window {
     uint32_t group, start, end;
   };

@@ -1,9 +1,10 @@
 // Internal to stdlib: the key-word prefilter of dlp.injection_score's
 // phrases (stdlib/injection.cc). Instead of walking RE2's DFA over every byte,
-// one Hyperscan literal pass (scan::LiteralScanner) finds each phrase's key
-// words (those of four bytes or more; the shorter ones, which slow
-// Hyperscan's whole pass down, a ShortLiteralFinder finds with AVX-512 VBMI
-// table lookups: internal/injection_short_keys.h); a key hit whose partner word (the phrase's neighbouring word, when
+// a literal pass finds each phrase's key words: with AVX-512 VBMI two table
+// lookup finders (the keys shorter than four bytes: ShortLiteralFinder,
+// internal/injection_short_keys.h; the others: LongLiteralFinder,
+// internal/injection_long_keys.h), else one Hyperscan literal database
+// (scan::LiteralScanner); a key hit whose partner word (the phrase's neighbouring word, when
 // only non-alphanumeric bytes can separate the two) is not there is dropped
 // by one bit of a filter of its neighbour's first three bytes (else by two
 // short compares); RE2 then confirms each phrase over a window around
@@ -77,12 +78,16 @@ class PhrasePrefilter {
   void WarmThread() const;
 
   const std::vector<PrefilterPlan>& plans() const;
-  // Every literal looked for (the keys, then U+212A and U+017F), and those
-  // of them Hyperscan looks for: four bytes or longer; the shorter ones
-  // (`you`, `##`, the two fold characters) go to a ShortLiteralFinder
-  // (internal/injection_short_keys.h).
+  // Every literal looked for (the keys, then U+212A and U+017F), those of
+  // them Hyperscan looks for, and those a LongLiteralFinder looks for (four
+  // bytes or longer; internal/injection_long_keys.h, in its buckets' order;
+  // lower case). With AVX-512 VBMI the finders take every literal: the
+  // shorter ones (`you`, `##`, the two fold characters) a
+  // ShortLiteralFinder (internal/injection_short_keys.h), the others the
+  // long one, and Hyperscan none; without it Hyperscan all.
   std::vector<std::string> literals() const;
   std::vector<std::string> hyperscan_literals() const;
+  std::vector<std::string> long_key_literals() const;
 
   struct Impl;
 

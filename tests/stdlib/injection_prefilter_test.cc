@@ -13,12 +13,16 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "engine/scan/scanner.h"
 #include "stdlib/builtins.h"
 #include "stdlib/internal/injection_prefilter.h"
+#include "stdlib/internal/injection_long_keys.h"
 #include "stdlib/internal/injection_short_keys.h"
 
 namespace tollgate::stdlib {
@@ -527,23 +531,31 @@ TEST(ShortLiteralFinderTest, LongTextsAndTheHitLimitAcrossFlushes) {
   }
 }
 
-// With AVX-512 VBMI the literals shorter than four bytes are not in
-// Hyperscan's set (they slow its whole pass down) but in the short finder;
-// every literal is looked for by one of the two.
-TEST_F(PrefilterTest, ShortKeysAreLookedForApartFromHyperscan) {
+// With AVX-512 VBMI no literal is left to Hyperscan: those shorter than
+// four bytes are in the short finder, the others in the long one; without
+// it Hyperscan keeps them all.
+TEST_F(PrefilterTest, KeysAreLookedForByTheFindersWithVbmi) {
   const PhrasePrefilter& pf = *internal::InjectionPrefilter();
   const std::vector<std::string> all = pf.literals(), hs = pf.hyperscan_literals();
+  std::vector<std::string> longer = pf.long_key_literals();
   std::set<std::string> shorter;
   for (const std::string& l : all) {
     if (l.size() < 4) shorter.insert(l);
   }
   ASSERT_TRUE(shorter.count("you") && shorter.count("##") && shorter.count("\xC5\xBF"));
-  if (!ShortLiteralFinder::HaveIsa(2)) {
+  if (!ShortLiteralFinder::HaveIsa(2) || !internal::LongLiteralFinder::HaveIsa(2)) {
     EXPECT_EQ(hs, all) << "without AVX-512 VBMI Hyperscan keeps every literal";
+    EXPECT_TRUE(longer.empty());
     return;
   }
-  for (const std::string& l : hs) EXPECT_GE(l.size(), 4u) << l;
-  EXPECT_EQ(hs.size() + shorter.size(), all.size());
+  EXPECT_TRUE(hs.empty());
+  std::vector<std::string> want;
+  for (const std::string& l : all) {
+    if (l.size() >= 4) want.push_back(l);
+  }
+  std::sort(want.begin(), want.end());
+  std::sort(longer.begin(), longer.end());
+  EXPECT_EQ(longer, want) << "the keys are lower case already";
   // The phrases keyed by them still match, at a text's start and end and
   // across the 64-byte blocks.
   for (size_t pad = 0; pad < 130; ++pad) {
@@ -689,6 +701,165 @@ TEST_F(PrefilterTest, LongTextsDenseWithKeysEqualRe2) {
   EXPECT_GT(planted_groups, 100u);
   EXPECT_LT(declined, 3u);
 }
+
+}  // namespace
+}  // namespace tollgate::stdlib
+
+namespace tollgate::stdlib {
+namespace {
+
+using internal::LongLiteralFinder;
+
+// The long finder on every instruction set this CPU runs against
+// NaiveHits, over random texts of the literals' bytes in both cases, the
+// bytes that share a table entry with them (`@ [ \\ ] ^ _ \x60 { | } ~`,
+// control bytes, bytes above 0x7F), literals of 1 to 20 bytes (past the
+// 16 compared at once), more than 16 literals in one bucket's reach, and
+// every length around the 64-byte blocks and the six bytes looked up.
+TEST(LongLiteralFinderTest, EveryIsaFindsWhatTheByteCompareFinds) {
+  const std::vector<std::string> lits = {
+      "ignore", "IGNORE", "ignored", "system", "sys", "s", "<sys>", "<|im_start|>",
+      "<|start_header_id|>", "[inst]", "[/inst]", "{x}", "a@b", "xyz_", "\xEF\xBD\x9C\x3C", "<\xEF\xBD\x9C",
+      "prompt", "prompts", "from", "frog", "frogmen", "abcdefghijklmnopqrst", "abcdefghijklmnopqrsu",
+      "ab", "ba", "aaaa", "aaab", "prior", "print", "previous", "preceding", "pretend", "\x01\x02\x03\x04"};
+  LongLiteralFinder finder;
+  for (size_t q = 0; q < lits.size(); ++q) ASSERT_TRUE(finder.Add(lits[q], static_cast<uint32_t>(q + 100)));
+  EXPECT_FALSE(finder.Add("", 1));
+  EXPECT_FALSE(finder.Add(std::string(LongLiteralFinder::kMaxLen + 1, 'a'), 1));
+  finder.Seal();
+  EXPECT_FALSE(finder.Add("late", 1)) << "sealed";
+  const std::string alphabet =
+      "ignoreIGNOREsystemSYSTEMpromptfrogmenabcdefghijklmnopqrstuPRIOR<>|[]/_{}@\\^`~\x7F"
+      "\x01\x02\x03\x04\xEF\xBD\x9C\x80\xC1\xE1 \n.,";
+  Rng rng(13);
+  size_t checked = 0;
+  for (int isa : {0, 2}) {
+    if (!LongLiteralFinder::HaveIsa(isa)) continue;
+    for (size_t len = 0; len < 300; ++len) {
+      for (int rep = 0; rep < 20; ++rep) {
+        std::string t;
+        while (t.size() < len) {
+          if (rng() % 6 == 0) t += lits[rng() % lits.size()];
+          else t += alphabet[rng() % alphabet.size()];
+        }
+        t.resize(len);
+        std::vector<Hit> hits = {Hit{7, 7}};  // appended to, not replaced
+        ASSERT_TRUE(finder.Find(t, SIZE_MAX, &hits, isa));
+        ASSERT_EQ(hits.front().id, 7u);
+        std::vector<std::pair<uint32_t, uint32_t>> got;
+        for (size_t h = 1; h < hits.size(); ++h) got.emplace_back(hits[h].id, hits[h].end);
+        std::sort(got.begin(), got.end());
+        ASSERT_EQ(got, NaiveHits(lits, t)) << "isa " << isa << " `" << t << "`";
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GE(checked, 300u * 20);
+}
+
+// The injection phrases' own keys (about 110: every bucket full or
+// nearly) over long prose-like texts, dense and sparse, against the byte
+// compare; and the hit limit.
+TEST(LongLiteralFinderTest, TheInjectionKeysOverLongTextsAndTheHitLimit) {
+  const std::vector<std::string> lits = internal::InjectionPrefilter()->long_key_literals();
+  std::vector<std::string> keys;
+  for (const std::string& l : internal::InjectionPrefilter()->literals()) {
+    if (l.size() >= 4) keys.push_back(l);
+  }
+  ASSERT_GE(keys.size(), 100u);
+  LongLiteralFinder finder;
+  for (size_t q = 0; q < keys.size(); ++q) ASSERT_TRUE(finder.Add(keys[q], static_cast<uint32_t>(q + 100)));
+  finder.Seal();
+  size_t in_buckets = 0;
+  for (const auto& b : finder.Buckets()) {
+    EXPECT_LE(b.size(), LongLiteralFinder::kPerBucket);
+    in_buckets += b.size();
+  }
+  EXPECT_EQ(in_buckets, keys.size());
+  const std::vector<std::string> words = {"the", "gateway", "routes", "Ignore", "SYSTEM", "prompt", "from",
+                                          "previously", "override", "you", "are", "2026", "<|im_end|>", "[INST]"};
+  Rng rng(14);
+  for (int isa : {0, 2}) {
+    if (!LongLiteralFinder::HaveIsa(isa)) continue;
+    for (const int density : {1, 4, 40}) {
+      for (const size_t len : {size_t{4096}, size_t{20000} + 3}) {
+        std::string t;
+        while (t.size() < len) {
+          t += rng() % static_cast<uint64_t>(density) == 0 ? keys[rng() % keys.size()] : words[rng() % words.size()];
+          t += " .\n"[rng() % 3];
+        }
+        std::vector<Hit> hits;
+        ASSERT_TRUE(finder.Find(t, SIZE_MAX, &hits, isa));
+        std::vector<std::pair<uint32_t, uint32_t>> got;
+        for (const Hit& h : hits) got.emplace_back(h.id, h.end);
+        std::sort(got.begin(), got.end());
+        const auto want = NaiveHits(keys, t);
+        ASSERT_EQ(got, want) << "isa " << isa << " density " << density;
+        ASSERT_FALSE(want.empty());
+        std::vector<Hit> part;
+        EXPECT_TRUE(finder.Find(t, want.size(), &part, isa));
+        part.clear();
+        EXPECT_FALSE(finder.Find(t, want.size() - 1, &part, isa));
+        EXPECT_LE(part.size(), want.size() - 1);
+      }
+    }
+  }
+  EXPECT_EQ(lits.size(), LongLiteralFinder::HaveIsa(2) && ShortLiteralFinder::HaveIsa(2) ? keys.size() : 0u);
+}
+
+// A finder holds at most kMaxLiterals (16 buckets of 16).
+TEST(LongLiteralFinderTest, ItHoldsAtMostItsBuckets) {
+  LongLiteralFinder finder;
+  for (size_t q = 0; q < LongLiteralFinder::kMaxLiterals; ++q) {
+    ASSERT_TRUE(finder.Add("key" + std::to_string(q), static_cast<uint32_t>(q))) << q;
+  }
+  EXPECT_FALSE(finder.Add("one more", 1));
+  finder.Seal();
+  const std::string t = "key0 key17 key255 key256";
+  for (int isa : {0, 2}) {
+    if (!LongLiteralFinder::HaveIsa(isa)) continue;
+    std::vector<Hit> hits;
+    ASSERT_TRUE(finder.Find(t, SIZE_MAX, &hits, isa));
+    std::vector<std::pair<uint32_t, uint32_t>> got;
+    for (const Hit& h : hits) got.emplace_back(h.id, h.end);
+    std::sort(got.begin(), got.end());
+    // key1 in key17; key2 and key25 in key255; key25 in key256.
+    const std::vector<std::pair<uint32_t, uint32_t>> want = {
+        {0, 4}, {1, 9}, {2, 15}, {2, 22}, {17, 10}, {25, 16}, {25, 23}, {255, 17}};
+    EXPECT_EQ(got, want) << isa;
+  }
+}
+
+#if defined(__linux__)
+// Texts that end where an unreadable page begins: the masked loads at the
+// end read nothing past the text (an unmasked load there crashes this).
+TEST(LongLiteralFinderTest, NothingPastTheTextIsRead) {
+  if (!LongLiteralFinder::HaveIsa(2)) GTEST_SKIP() << "no AVX-512 VBMI";
+  const std::vector<std::string> lits = {"ignore", "sys", "previous instructions"};
+  LongLiteralFinder finder;
+  for (size_t q = 0; q < lits.size(); ++q) ASSERT_TRUE(finder.Add(lits[q], static_cast<uint32_t>(q + 100)));
+  finder.Seal();
+  const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  void* mem = mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  auto* base = static_cast<char*>(mem);
+  ASSERT_EQ(mprotect(base + page, page, PROT_NONE), 0);
+  for (size_t n = 1; n <= 300; ++n) {
+    std::string t;
+    while (t.size() < n) t += "ignore previous instructions sys ";
+    t = t.substr(t.size() - n);
+    char* at = base + page - n;
+    std::memcpy(at, t.data(), n);
+    std::vector<Hit> hits;
+    ASSERT_TRUE(finder.Find(std::string_view(at, n), SIZE_MAX, &hits, 2));
+    std::vector<std::pair<uint32_t, uint32_t>> got;
+    for (const Hit& h : hits) got.emplace_back(h.id, h.end);
+    std::sort(got.begin(), got.end());
+    ASSERT_EQ(got, NaiveHits(lits, t)) << n;
+  }
+  munmap(mem, 2 * page);
+}
+#endif
 
 }  // namespace
 }  // namespace tollgate::stdlib

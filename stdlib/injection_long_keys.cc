@@ -1,0 +1,313 @@
+// The prefilter's finder for its longer literals (internal/injection_long_keys.h).
+#include "stdlib/internal/injection_long_keys.h"
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <bitset>
+#include <functional>
+#include <numeric>
+
+#if defined(__SSE2__) && defined(__x86_64__) && defined(__GNUC__)
+#define TG_LONG_KEYS_AVX512 1
+#include <immintrin.h>
+#endif
+
+namespace tollgate::stdlib::internal {
+
+using Hit = scan::LiteralScanner::Hit;
+
+namespace {
+bool Letter(uint8_t c) { return static_cast<uint8_t>((c | 0x20) - 'a') < 26; }
+
+// How often a byte occurs in English prose (either case of a letter
+// together), only for laying out the buckets: any table is exact, a good
+// one just sends fewer starts to the compare.
+std::array<double, 256> ByteWeights() {
+  static const double letters[26] = {8.2, 1.5, 2.8, 4.3, 12.7, 2.2, 2.0, 6.1, 7.0, 0.15, 0.8, 4.0, 2.4,
+                                     6.7, 7.5, 1.9, 0.1, 6.0, 6.3, 9.1, 2.8, 1.0, 2.4, 0.15, 2.0, 0.07};
+  std::array<double, 256> w{};
+  w.fill(0.0002);
+  for (int c = 0; c < 26; ++c) w['a' + c] = w['A' + c] = letters[c] / 100 * 0.78 / 2;
+  w[' '] = 0.16;
+  for (int c = '0'; c <= '9'; ++c) w[c] = 0.001;
+  for (char c : {'.', ',', '\n', '-', '\'', '"'}) w[static_cast<uint8_t>(c)] = 0.004;
+  return w;
+}
+
+using ByteSet = std::bitset<256>;
+
+// A byte's entry in the 64-entry tables: the low five bits, and bit 6 moved
+// to bit 5, so both cases of a letter share an entry (0x21..0x3A) that no
+// other ASCII byte but @ [ \ ] ^ _ ` { | } ~ DEL reaches.
+uint8_t Index6(uint8_t c) { return static_cast<uint8_t>((c & 0x1F) | ((c & 0x40) >> 1)); }
+
+// The bytes a literal accepts at offset k (< 16): every byte past its end.
+ByteSet Accepts(const uint8_t* want, const uint8_t* fold, size_t len, size_t k) {
+  ByteSet s;
+  if (k >= len) return s.set();
+  s.set(want[k]);
+  if (fold[k] != 0) s.set(want[k] & ~0x20u);
+  return s;
+}
+}  // namespace
+
+bool LongLiteralFinder::Add(std::string_view literal, uint32_t id) {
+  if (literal.empty() || literal.size() > kMaxLen || sealed_ || lits_.size() >= kMaxLiterals) return false;
+  Lit l;
+  l.id = id;
+  l.len = static_cast<uint32_t>(literal.size());
+  for (size_t k = 0; k < literal.size(); ++k) {
+    const auto c = static_cast<uint8_t>(literal[k]);
+    const uint8_t f = Letter(c) ? 0x20 : 0;
+    if (k < 16) {
+      l.fold[k] = f;
+      l.want[k] = static_cast<uint8_t>(c | f);
+    } else {
+      l.rest_fold.push_back(static_cast<char>(f));
+      l.rest_want.push_back(static_cast<char>(c | f));
+    }
+  }
+  lits_.push_back(std::move(l));
+  return true;
+}
+
+void LongLiteralFinder::Seal() {
+  if (sealed_) return;
+  sealed_ = true;
+  const std::array<double, 256> weight = ByteWeights();
+  auto probability = [&](const ByteSet& s) {
+    double p = 0;
+    for (size_t c = 0; c < 256; ++c) p += s[c] ? weight[c] : 0;
+    return std::min(p, 1.0);
+  };
+  struct Bucket {
+    ByteSet accepts[kOffsets];
+    size_t count = 0;
+    // How many starts reach the compare, times the literals compared there.
+    double Cost(const std::function<double(const ByteSet&)>& prob) const {
+      if (count == 0) return 0;
+      double p = 1;
+      for (const ByteSet& s : accepts) p *= prob(s);
+      return p * static_cast<double>(count);
+    }
+  };
+  // Least selective literals first (each then takes the bucket it costs
+  // least in; the first ones get buckets of their own).
+  std::vector<double> own(lits_.size());
+  std::vector<size_t> order(lits_.size());
+  std::iota(order.begin(), order.end(), 0);
+  for (size_t q = 0; q < lits_.size(); ++q) {
+    double p = 1;
+    for (size_t k = 0; k < kOffsets; ++k) p *= probability(Accepts(lits_[q].want, lits_[q].fold, lits_[q].len, k));
+    own[q] = p;
+  }
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return own[a] > own[b]; });
+  const std::function<double(const ByteSet&)> prob = probability;
+  Bucket buckets[kBuckets];
+  std::vector<size_t> bucket_of(lits_.size());
+  for (size_t q : order) {
+    size_t best = kBuckets;
+    double best_delta = 0;
+    for (size_t b = 0; b < kBuckets; ++b) {
+      if (buckets[b].count == kPerBucket) continue;
+      Bucket t = buckets[b];
+      for (size_t k = 0; k < kOffsets; ++k) t.accepts[k] |= Accepts(lits_[q].want, lits_[q].fold, lits_[q].len, k);
+      ++t.count;
+      const double delta = t.Cost(prob) - buckets[b].Cost(prob);
+      if (best == kBuckets || delta < best_delta) {
+        best = b;
+        best_delta = delta;
+      }
+    }
+    for (size_t k = 0; k < kOffsets; ++k) {
+      buckets[best].accepts[k] |= Accepts(lits_[q].want, lits_[q].fold, lits_[q].len, k);
+    }
+    ++buckets[best].count;
+    bucket_of[q] = best;
+  }
+  // The literals in bucket order, the tables by bucket.
+  std::vector<Lit> sorted;
+  for (size_t b = 0; b < kBuckets; ++b) {
+    bucket_first_[b] = static_cast<uint32_t>(sorted.size());
+    for (size_t q = 0; q < lits_.size(); ++q) {
+      if (bucket_of[q] != b) continue;
+      const Lit& l = lits_[q];
+      const size_t lane = sorted.size() - bucket_first_[b];
+      for (size_t k = 0; k < 4; ++k) {
+        const uint32_t want = k < l.len ? l.want[k] : 0xFF, fold = k < l.len ? l.fold[k] : 0xFF;
+        heads_[b].want[lane] |= want << (8 * k);
+        heads_[b].fold[lane] |= fold << (8 * k);
+      }
+      sorted.push_back(l);
+    }
+    for (size_t k = 0; k < kOffsets; ++k) {
+      for (size_t c = 0; c < 256; ++c) {
+        if (buckets[b].accepts[k][c]) {
+          tables_[b / 8][k][Index6(static_cast<uint8_t>(c))] |= static_cast<uint8_t>(1u << (b % 8));
+        }
+      }
+    }
+  }
+  bucket_first_[kBuckets] = static_cast<uint32_t>(sorted.size());
+  lits_ = std::move(sorted);
+}
+
+std::vector<std::vector<std::string>> LongLiteralFinder::Buckets() const {
+  std::vector<std::vector<std::string>> out(kBuckets);
+  for (size_t b = 0; b < kBuckets; ++b) {
+    for (size_t i = bucket_first_[b]; i < bucket_first_[b + 1]; ++i) {
+      const Lit& l = lits_[i];
+      std::string w(reinterpret_cast<const char*>(l.want), std::min<size_t>(l.len, 16));
+      out[b].push_back(w + l.rest_want);
+    }
+  }
+  return out;
+}
+
+bool LongLiteralFinder::HaveIsa(int isa) {
+  switch (isa) {
+    case 0:
+      return true;
+#if defined(TG_LONG_KEYS_AVX512)
+    case 2:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vbmi");
+#endif
+    default:
+      return false;
+  }
+}
+
+bool LongLiteralFinder::Equal(const Lit& l, const uint8_t* p) const {
+  for (size_t k = 0; k < l.len; ++k) {
+    const uint8_t want = k < 16 ? l.want[k] : static_cast<uint8_t>(l.rest_want[k - 16]);
+    const uint8_t fold = k < 16 ? l.fold[k] : static_cast<uint8_t>(l.rest_fold[k - 16]);
+    if ((p[k] | fold) != want) return false;
+  }
+  return true;
+}
+
+bool LongLiteralFinder::Find(std::string_view text, size_t max_hits, std::vector<Hit>* hits,
+                             int isa) const {
+  static const int best = HaveIsa(2) ? 2 : 0;
+  if (isa < 0) isa = best;
+  if (lits_.empty()) return true;
+  if (!sealed_ || text.size() > UINT32_MAX) return false;
+  return isa == 2 ? FindAvx512(text, max_hits, hits) : FindScalar(text, max_hits, hits);
+}
+
+bool LongLiteralFinder::FindScalar(std::string_view text, size_t max_hits, std::vector<Hit>* hits) const {
+  const auto* p = reinterpret_cast<const uint8_t*>(text.data());
+  const size_t n = text.size();
+  for (size_t i = 0; i < n; ++i) {
+    for (const Lit& l : lits_) {
+      if (n - i < l.len || !Equal(l, p + i)) continue;
+      if (hits->size() >= max_hits) return false;
+      hits->push_back(Hit{l.id, static_cast<uint32_t>(i + l.len)});
+    }
+  }
+  return true;
+}
+
+#if defined(TG_LONG_KEYS_AVX512)
+namespace {
+#define TG_VBMI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi")))
+
+// The AVX-512 VBMI loop, out of the class so that it alone is compiled for
+// it. Per block of 64 starts: per offset k the bytes p[start + k] (bytes
+// past the text read as 0: masked loads touch nothing beyond it), their
+// 6-bit indexes, one vpermb per group of eight buckets; the and over the
+// offsets holds the buckets that may start there. Such a start's
+// literals of those buckets are compared, 16 bytes at once.
+// `on_hit(lit, at)` takes a hit; false stops the walk (too many hits).
+// GCC 12's intrinsic headers leave the undefined vector of the unmasked
+// forms "maybe uninitialized" (a false alarm, as in injection_classes.cc).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+template <typename Lit, typename Heads, typename Rest, typename OnHit>
+TG_VBMI bool VbmiFind(const uint8_t* p, size_t n, const uint8_t (*tables)[LongLiteralFinder::kOffsets][64],
+                      const Heads* heads, const Lit* lits, const uint32_t* first, Rest&& rest_equal,
+                      OnHit&& on_hit) {
+  constexpr size_t kOff = LongLiteralFinder::kOffsets;
+  __m512i t[2][kOff];
+  for (size_t g = 0; g < 2; ++g) {
+    for (size_t k = 0; k < kOff; ++k) t[g][k] = _mm512_loadu_si512(tables[g][k]);
+  }
+  const __m512i low5 = _mm512_set1_epi8(0x1F), bit6 = _mm512_set1_epi8(0x40);
+  for (size_t i = 0; i < n; i += 64) {
+    const bool whole = i + 64 + kOff - 1 <= n;
+    __m512i a0 = _mm512_set1_epi8(-1), a1 = a0;
+#pragma GCC unroll 8
+    for (size_t k = 0; k < kOff; ++k) {
+      __m512i v;
+      if (whole) {
+        v = _mm512_loadu_si512(p + i + k);
+      } else {
+        const size_t left = i + k < n ? n - i - k : 0;
+        const __mmask64 m = left >= 64 ? ~__mmask64{0} : (__mmask64{1} << left) - 1;
+        v = _mm512_maskz_loadu_epi8(m, p + i + k);
+      }
+      // Index6: (v & 0x1F) | (v & 0x40) >> 1 (the 16-bit shift moves no
+      // other set bit across bytes), as one ternary-logic op: (a & b) | c.
+      const __m512i s = _mm512_srli_epi16(_mm512_and_si512(v, bit6), 1);
+      const __m512i idx = _mm512_ternarylogic_epi32(v, low5, s, 0xEA);
+      a0 = _mm512_and_si512(a0, _mm512_permutexvar_epi8(idx, t[0][k]));
+      a1 = _mm512_and_si512(a1, _mm512_permutexvar_epi8(idx, t[1][k]));
+    }
+    const __m512i any = _mm512_or_si512(a0, a1);
+    uint64_t cand = _mm512_test_epi8_mask(any, any);
+    if (n - i < 64) cand &= (uint64_t{1} << (n - i)) - 1;
+    if (cand == 0) continue;
+    alignas(64) uint8_t b0[64], b1[64];
+    _mm512_store_si512(b0, a0);
+    _mm512_store_si512(b1, a1);
+    for (; cand != 0; cand &= cand - 1) {
+      const auto j = static_cast<size_t>(std::countr_zero(cand));
+      const size_t at = i + j;
+      const size_t left = n - at;
+      const __mmask16 in = left >= 16 ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << left) - 1);
+      const __m128i text = _mm_maskz_loadu_epi8(in, p + at);
+      const __m512i head = _mm512_broadcastd_epi32(text);
+      for (unsigned bs = b0[j] | unsigned{b1[j]} << 8; bs != 0; bs &= bs - 1) {
+        const auto b = static_cast<size_t>(std::countr_zero(bs));
+        // The bucket's literals whose first four bytes are here, at once.
+        const __m512i folded = _mm512_or_si512(head, _mm512_load_si512(heads[b].fold));
+        const unsigned lanes = (1u << (first[b + 1] - first[b])) - 1;  // at most 16 literals
+        for (unsigned m = _mm512_cmpeq_epi32_mask(folded, _mm512_load_si512(heads[b].want)) & lanes; m != 0;
+             m &= m - 1) {
+          const Lit& l = lits[first[b] + static_cast<uint32_t>(std::countr_zero(m))];
+          if (left < l.len) continue;
+          const __m128i f = _mm_or_si128(text, _mm_load_si128(reinterpret_cast<const __m128i*>(l.fold)));
+          const auto eq = static_cast<uint32_t>(
+              _mm_cmpeq_epi8_mask(f, _mm_load_si128(reinterpret_cast<const __m128i*>(l.want))));
+          const uint32_t need = l.len >= 16 ? 0xFFFFu : (1u << l.len) - 1;
+          if ((eq & need) != need || (l.len > 16 && !rest_equal(l, p + at))) continue;
+          if (!on_hit(l, at)) return false;
+        }
+      }
+    }
+  }
+  return true;
+}
+#pragma GCC diagnostic pop
+#undef TG_VBMI
+}  // namespace
+#endif
+
+bool LongLiteralFinder::FindAvx512(std::string_view text, size_t max_hits, std::vector<Hit>* hits) const {
+#if defined(TG_LONG_KEYS_AVX512)
+  return VbmiFind(
+      reinterpret_cast<const uint8_t*>(text.data()), text.size(), tables_, heads_, lits_.data(), bucket_first_,
+      [this](const Lit& l, const uint8_t* at) { return Equal(l, at); },
+      [&](const Lit& l, size_t at) {
+        if (hits->size() >= max_hits) return false;
+        hits->push_back(Hit{l.id, static_cast<uint32_t>(at + l.len)});
+        return true;
+      });
+#else
+  return FindScalar(text, max_hits, hits);
+#endif
+}
+
+}  // namespace tollgate::stdlib::internal
