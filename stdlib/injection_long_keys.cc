@@ -225,19 +225,33 @@ namespace {
 // forms "maybe uninitialized" (a false alarm, as in injection_classes.cc).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-template <typename Lit, typename Heads, typename Rest, typename OnHit>
+// Appends buf[0, n) to *hits (out of the loop below: a call there would make
+// the compiler save the lookup tables' registers around every start).
+__attribute__((noinline, cold)) void Flush(const Hit* buf, size_t n, std::vector<Hit>* hits) {
+  hits->insert(hits->end(), buf, buf + n);
+}
+
+template <typename Lit, typename Heads>
 TG_VBMI bool VbmiFind(const uint8_t* p, size_t n, const uint8_t (*tables)[LongLiteralFinder::kOffsets][64],
-                      const Heads* heads, const Lit* lits, const uint32_t* first, Rest&& rest_equal,
-                      OnHit&& on_hit) {
+                      const Heads* heads, const Lit* lits, const uint32_t* first, size_t max_hits,
+                      std::vector<Hit>* hits) {
   constexpr size_t kOff = LongLiteralFinder::kOffsets;
   __m512i t[2][kOff];
   for (size_t g = 0; g < 2; ++g) {
     for (size_t k = 0; k < kOff; ++k) t[g][k] = _mm512_loadu_si512(tables[g][k]);
   }
   const __m512i low5 = _mm512_set1_epi8(0x1F), bit6 = _mm512_set1_epi8(0x40);
-  for (size_t i = 0; i < n; i += 64) {
-    const bool whole = i + 64 + kOff - 1 <= n;
-    __m512i a0 = _mm512_set1_epi8(-1), a1 = a0;
+  // Hits go to a local buffer first, written out when it fills and at the end.
+  constexpr size_t kBuf = 256;
+  Hit buf[kBuf];
+  size_t nbuf = 0;
+  size_t room = max_hits > hits->size() ? max_hits - hits->size() : 0;
+  // One block of 64 starts from i: the buckets that may start at each (a0:
+  // buckets 0-7, a1: 8-15). `whole`: all its bytes are in the text, else
+  // those past it read as 0 (masked loads touch nothing beyond it).
+  auto block = [&](size_t i, bool whole, __m512i* a0, __m512i* a1) TG_VBMI {
+    *a0 = _mm512_set1_epi8(-1);
+    *a1 = *a0;
 #pragma GCC unroll 8
     for (size_t k = 0; k < kOff; ++k) {
       __m512i v;
@@ -252,13 +266,12 @@ TG_VBMI bool VbmiFind(const uint8_t* p, size_t n, const uint8_t (*tables)[LongLi
       // other set bit across bytes), as one ternary-logic op: (a & b) | c.
       const __m512i s = _mm512_srli_epi16(_mm512_and_si512(v, bit6), 1);
       const __m512i idx = _mm512_ternarylogic_epi32(v, low5, s, 0xEA);
-      a0 = _mm512_and_si512(a0, _mm512_permutexvar_epi8(idx, t[0][k]));
-      a1 = _mm512_and_si512(a1, _mm512_permutexvar_epi8(idx, t[1][k]));
+      *a0 = _mm512_and_si512(*a0, _mm512_permutexvar_epi8(idx, t[0][k]));
+      *a1 = _mm512_and_si512(*a1, _mm512_permutexvar_epi8(idx, t[1][k]));
     }
-    const __m512i any = _mm512_or_si512(a0, a1);
-    uint64_t cand = _mm512_test_epi8_mask(any, any);
-    if (n - i < 64) cand &= (uint64_t{1} << (n - i)) - 1;
-    if (cand == 0) continue;
+  };
+  // The starts of block i that some bucket accepts: their literals compared.
+  auto starts = [&](size_t i, uint64_t cand, __m512i a0, __m512i a1) TG_VBMI {
     alignas(64) uint8_t b0[64], b1[64];
     _mm512_store_si512(b0, a0);
     _mm512_store_si512(b1, a1);
@@ -282,13 +295,44 @@ TG_VBMI bool VbmiFind(const uint8_t* p, size_t n, const uint8_t (*tables)[LongLi
           const auto eq = static_cast<uint32_t>(
               _mm_cmpeq_epi8_mask(f, _mm_load_si128(reinterpret_cast<const __m128i*>(l.want))));
           const uint32_t need = l.len >= 16 ? 0xFFFFu : (1u << l.len) - 1;
-          if ((eq & need) != need || (l.len > 16 && !rest_equal(l, p + at))) continue;
-          if (!on_hit(l, at)) return false;
+          if ((eq & need) != need) continue;
+          bool rest = true;
+          for (size_t k = 16; rest && k < l.len; ++k) {
+            rest = static_cast<uint8_t>(p[at + k] | static_cast<uint8_t>(l.rest_fold[k - 16])) ==
+                   static_cast<uint8_t>(l.rest_want[k - 16]);
+          }
+          if (!rest) continue;
+          if (room == 0) return false;
+          --room;
+          buf[nbuf++] = Hit{l.id, static_cast<uint32_t>(at + l.len)};
+          if (nbuf == kBuf) {
+            Flush(buf, nbuf, hits);
+            nbuf = 0;
+          }
         }
       }
     }
+    return true;
+  };
+  size_t i = 0;
+  bool ok = true;
+  for (; ok && i + 64 + kOff - 1 <= n; i += 64) {
+    __m512i a0, a1;
+    block(i, true, &a0, &a1);
+    const __m512i any = _mm512_or_si512(a0, a1);
+    const uint64_t cand = _mm512_test_epi8_mask(any, any);
+    if (cand != 0) ok = starts(i, cand, a0, a1);
   }
-  return true;
+  for (; ok && i < n; i += 64) {
+    __m512i a0, a1;
+    block(i, false, &a0, &a1);
+    const __m512i any = _mm512_or_si512(a0, a1);
+    uint64_t cand = _mm512_test_epi8_mask(any, any);
+    if (n - i < 64) cand &= (uint64_t{1} << (n - i)) - 1;
+    if (cand != 0) ok = starts(i, cand, a0, a1);
+  }
+  Flush(buf, nbuf, hits);
+  return ok;
 }
 #pragma GCC diagnostic pop
 #undef TG_VBMI
@@ -297,14 +341,8 @@ TG_VBMI bool VbmiFind(const uint8_t* p, size_t n, const uint8_t (*tables)[LongLi
 
 bool LongLiteralFinder::FindAvx512(std::string_view text, size_t max_hits, std::vector<Hit>* hits) const {
 #if defined(TG_LONG_KEYS_AVX512)
-  return VbmiFind(
-      reinterpret_cast<const uint8_t*>(text.data()), text.size(), tables_, heads_, lits_.data(), bucket_first_,
-      [this](const Lit& l, const uint8_t* at) { return Equal(l, at); },
-      [&](const Lit& l, size_t at) {
-        if (hits->size() >= max_hits) return false;
-        hits->push_back(Hit{l.id, static_cast<uint32_t>(at + l.len)});
-        return true;
-      });
+  return VbmiFind(reinterpret_cast<const uint8_t*>(text.data()), text.size(), tables_, heads_, lits_.data(),
+                  bucket_first_, max_hits, hits);
 #else
   return FindScalar(text, max_hits, hits);
 #endif
