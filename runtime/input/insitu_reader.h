@@ -65,9 +65,11 @@ using InsituReader = rapidjson::GenericReader<rapidjson::UTF8<>, rapidjson::UTF8
 // kWide64 (AVX2: 64-byte steps while a step holds no stop, then 16-byte
 // steps to the stop), kToStop64 (AVX-512BW: 64-byte steps up to and
 // including the one that holds the stop, whose bytes before it are stored
-// with one masked store), kBest (the widest the CPU has). The same parse;
-// the others are for tests and benchmarks.
-enum class InsituSteps { kBest, kWide64, kToStop64 };
+// with one masked store), kUnescape64 (AVX-512 VBMI2: once the bytes move,
+// the 64-byte steps also unescape one-character escapes -- `\n`, `\"`...
+// -- themselves, see CopyUnescape64), kBest (the widest the CPU has). The
+// same parse; the others are for tests and benchmarks.
+enum class InsituSteps { kBest, kWide64, kToStop64, kUnescape64 };
 
 struct InsituStream : rapidjson::InsituStringStream {
   explicit InsituStream(char* src, const char* readable = nullptr, InsituSteps steps = InsituSteps::kBest)
@@ -205,6 +207,59 @@ __attribute__((target("avx512f,avx512bw"))) inline uint64_t StopMask64(__m512i x
   *q = d;
   return false;
 }
+inline const bool kUnescapeSteps = (__builtin_cpu_init(), kToStopSteps && __builtin_cpu_supports("avx512vbmi") &&
+                                                               __builtin_cpu_supports("avx512vbmi2"));
+
+// CopyToStop64's move, unescaping as it goes. In a step whose stops are
+// all backslashes of one-character escapes (`\"` `\\` `\/` `\b` `\f` `\n`
+// `\r` `\t`, rapidjson's escape table; no two backslashes in a row, no
+// unescaped quote, no byte below 0x20), each escaped character becomes its
+// byte and the backslashes are dropped (one vpcompressb): the 64 bytes are
+// stored at once and the next step follows, so a prompt's `\n` escapes
+// (one every line) cost no loop exit each. Any other step is taken as CopyToStop64
+// takes it: its bytes up to the first stop are stored and the reader
+// handles that stop (*p, *q there; true). False when the readable steps hold
+// no stop (*p, *q: where the 16-byte steps go on). The bytes written are
+// exactly those of rapidjson's reader over the same string.
+[[gnu::noinline]] __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vbmi2"))) inline bool CopyUnescape64(
+    char** p, char** q, const char* end) {
+  // Byte c < 0x80: what `\c` unescapes to, 0 when that is no one-character escape.
+  alignas(64) static constexpr char kEscape[128] = {
+      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+      0, 0, '"', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '/', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '\\', 0, 0, 0,
+      0, 0, '\b', 0, 0, 0, '\f', 0, 0, 0, 0, 0, 0, 0, '\n', 0, 0, 0, '\r', 0, '\t', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  const __m512i t0 = _mm512_load_si512(kEscape), t1 = _mm512_load_si512(kEscape + 64);
+  char* s = *p;
+  char* d = *q;
+  while (end - s >= 64) {
+    const __m512i x = _mm512_loadu_si512(s);
+    const uint64_t bs = _mm512_cmpeq_epi8_mask(x, _mm512_set1_epi8('\\'));
+    const uint64_t quote = _mm512_cmpeq_epi8_mask(x, _mm512_set1_epi8('"'));
+    const uint64_t control = _mm512_cmplt_epu8_mask(x, _mm512_set1_epi8(0x20));
+    const uint64_t escaped = bs << 1;  // the characters after the backslashes
+    const __m512i value = _mm512_maskz_permutex2var_epi8(~_mm512_movepi8_mask(x), t0, x, t1);
+    const uint64_t simple = _mm512_test_epi8_mask(value, value);
+    // (A backslash as the step's last byte goes the reader's way too: the
+    // next step then always starts 64 bytes on, so no load waits for this
+    // step's masks.)
+    if ((bs & (escaped | uint64_t{1} << 63)) != 0 || (quote & ~escaped) != 0 || control != 0 ||
+        (escaped & ~simple) != 0) {
+      const unsigned k = static_cast<unsigned>(__builtin_ctzll(bs | quote | control));
+      _mm512_mask_storeu_epi8(d, (uint64_t{1} << k) - 1, x);
+      *p = s + k;
+      *q = d + k;
+      return true;
+    }
+    // Stored whole (d < s: these bytes are read; the compressed ones lead).
+    _mm512_storeu_si512(d, _mm512_maskz_compress_epi8(~bs, _mm512_mask_mov_epi8(x, escaped, value)));
+    d += 64 - __builtin_popcountll(bs);
+    s += 64;
+  }
+  *p = s;
+  *q = d;
+  return false;
+}
 #endif
 
 // Nothing unescaped yet (*src == *dst): the string stays where it is; skips
@@ -251,7 +306,13 @@ inline void ScanCopy(char** src, char** dst, const char* end,
   char* p = *src;
   char* q = *dst;
 #if defined(__x86_64__)
-  if (end && kToStopSteps && steps != InsituSteps::kWide64) {
+  if (end && kUnescapeSteps && (steps == InsituSteps::kBest || steps == InsituSteps::kUnescape64)) {
+    if (CopyUnescape64(&p, &q, end)) {
+      *src = p;
+      *dst = q;
+      return;
+    }
+  } else if (end && kToStopSteps && steps != InsituSteps::kWide64) {
     if (CopyToStop64(&p, &q, end)) {
       *src = p;
       *dst = q;

@@ -65,9 +65,12 @@ std::string Parse(const std::string& text, size_t shift, int wide = 0) {
   rj::ParseResult r;
   size_t end;
   if (wide != 0) {  // the decoder's stream: 64-byte steps up to the end of the allocation
-    // (1: AVX2 steps while clean; 2: AVX-512 steps to the stop, where the CPU has it)
+    // (1: AVX2 steps while clean; 2: AVX-512 steps to the stop; 3: AVX-512
+    // VBMI2 steps unescaping as they go -- each where the CPU has it)
     internal::InsituStream is(buf.data(), buf.data() + buf.capacity(),
-                              wide == 1 ? internal::InsituSteps::kWide64 : internal::InsituSteps::kToStop64);
+                              wide == 1   ? internal::InsituSteps::kWide64
+                              : wide == 2 ? internal::InsituSteps::kToStop64
+                                          : internal::InsituSteps::kUnescape64);
     r = reader.template Parse<kFlags>(is, h);
     end = is.Tell();
   } else {
@@ -83,10 +86,11 @@ std::string Diff(const std::string& text) {
   for (size_t shift = 0; shift < 16; ++shift) {
     const std::string want = Parse<rj::GenericReader<rj::UTF8<>, rj::UTF8<>, rj::CrtAllocator>,
                                    rj::CrtAllocator>(text, shift);
-    for (const int wide : {0, 1, 2}) {
+    for (const int wide : {0, 1, 2, 3}) {
       const std::string got = Parse<internal::InsituReader, internal::InsituStack>(text, shift, wide);
       if (got != want)
-        return "shift " + std::to_string(shift) + (wide == 1 ? " (wide)" : wide == 2 ? " (to stop)" : "") +
+        return "shift " + std::to_string(shift) +
+               (wide == 1 ? " (wide)" : wide == 2 ? " (to stop)" : wide == 3 ? " (unescaping)" : "") +
                ": got " + got + "\nwant " + want;
     }
   }
@@ -173,6 +177,33 @@ TEST(InsituReader, SameAsRapidjsonAroundEveryStepOffset) {
         }
       }
     }
+  }
+}
+
+// Long strings dense with escapes, where the unescaping steps take most
+// steps whole: every one-character escape, escaped backslashes and quotes
+// (a step holding two backslashes in a row goes the reader's way), `\u`
+// escapes, multi-byte characters, and a backslash as a step's last byte
+// (the pieces' lengths vary, so escapes fall at every offset of the steps);
+// now and then an invalid escape or a raw control byte (errors).
+TEST(InsituReader, SameAsRapidjsonOnLongStringsDenseWithEscapes) {
+  static const std::vector<std::string> pieces = {
+      "\\n", "\\t", "\\r", "\\b", "\\f", "\\/", "\\\"", "\\\\", "\\u00e9", "\\uD83D\\uDE00",
+      "\xC3\xA9", "\xE2\x82\xAC", " ", "x", "ab", "abcdefg", "0123456789abcdefghij", "\\n\\n"};
+  std::mt19937_64 rng(1202);
+  for (int iter = 0; iter < 3000; ++iter) {
+    std::string body;
+    const size_t len = 60 + rng() % 600;
+    while (body.size() < len) {
+      const uint64_t r = rng();
+      body += r % 4 == 0 ? std::string((r >> 8) % 70, static_cast<char>('a' + (r >> 16) % 26))
+                         : pieces[(r >> 8) % pieces.size()];
+    }
+    const uint64_t e = rng() % 40;
+    if (e == 0) body.insert(rng() % (body.size() + 1), "\\q");
+    if (e == 1) body.insert(rng() % (body.size() + 1), 1, static_cast<char>(1 + rng() % 0x19));
+    const std::string t = "{\"a\": \"\\n" + body + "\", \"b\": [\"" + body + "\"]}";
+    ASSERT_EQ(Diff(t), "") << t;
   }
 }
 
