@@ -271,48 +271,82 @@ TG_VBMI bool VbmiFind(const uint8_t* p, size_t n, const uint8_t (*tables)[LongLi
     }
   };
   // The starts of block i that some bucket accepts: their literals compared.
-  auto starts = [&](size_t i, uint64_t cand, __m512i a0, __m512i a1) TG_VBMI {
-    alignas(64) uint8_t b0[64], b1[64];
-    _mm512_store_si512(b0, a0);
-    _mm512_store_si512(b1, a1);
-    for (; cand != 0; cand &= cand - 1) {
-      const auto j = static_cast<size_t>(std::countr_zero(cand));
-      const size_t at = i + j;
-      const size_t left = n - at;
-      const __mmask16 in = left >= 16 ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << left) - 1);
-      const __m128i text = _mm_maskz_loadu_epi8(in, p + at);
-      const __m512i head = _mm512_broadcastd_epi32(text);
-      for (unsigned bs = b0[j] | unsigned{b1[j]} << 8; bs != 0; bs &= bs - 1) {
-        const auto b = static_cast<size_t>(std::countr_zero(bs));
-        // The bucket's literals whose first four bytes are here, at once.
-        const __m512i folded = _mm512_or_si512(head, _mm512_load_si512(heads[b].fold));
-        const unsigned lanes = (1u << (first[b + 1] - first[b])) - 1;  // at most 16 literals
-        for (unsigned m = _mm512_cmpeq_epi32_mask(folded, _mm512_load_si512(heads[b].want)) & lanes; m != 0;
-             m &= m - 1) {
-          const Lit& l = lits[first[b] + static_cast<uint32_t>(std::countr_zero(m))];
-          if (left < l.len) continue;
-          const __m128i f = _mm_or_si128(text, _mm_load_si128(reinterpret_cast<const __m128i*>(l.fold)));
-          const auto eq = static_cast<uint32_t>(
-              _mm_cmpeq_epi8_mask(f, _mm_load_si128(reinterpret_cast<const __m128i*>(l.want))));
-          const uint32_t need = l.len >= 16 ? 0xFFFFu : (1u << l.len) - 1;
-          if ((eq & need) != need) continue;
-          bool rest = true;
-          for (size_t k = 16; rest && k < l.len; ++k) {
-            rest = static_cast<uint8_t>(p[at + k] | static_cast<uint8_t>(l.rest_fold[k - 16])) ==
-                   static_cast<uint8_t>(l.rest_want[k - 16]);
-          }
-          if (!rest) continue;
-          if (room == 0) return false;
-          --room;
-          buf[nbuf++] = Hit{l.id, static_cast<uint32_t>(at + l.len)};
-          if (nbuf == kBuf) {
-            Flush(buf, nbuf, hits);
-            nbuf = 0;
-          }
+  // One start `at` that buckets `bs` accept: their literals compared.
+  auto start = [&](size_t at, unsigned bs) TG_VBMI {
+    const size_t left = n - at;
+    const __mmask16 in = left >= 16 ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << left) - 1);
+    const __m128i text = _mm_maskz_loadu_epi8(in, p + at);
+    const __m512i head = _mm512_broadcastd_epi32(text);
+    for (; bs != 0; bs &= bs - 1) {
+      const auto b = static_cast<size_t>(std::countr_zero(bs));
+      // The bucket's literals whose first four bytes are here, at once.
+      const __m512i folded = _mm512_or_si512(head, _mm512_load_si512(heads[b].fold));
+      const unsigned lanes = (1u << (first[b + 1] - first[b])) - 1;  // at most 16 literals
+      for (unsigned m = _mm512_cmpeq_epi32_mask(folded, _mm512_load_si512(heads[b].want)) & lanes; m != 0;
+           m &= m - 1) {
+        const Lit& l = lits[first[b] + static_cast<uint32_t>(std::countr_zero(m))];
+        if (left < l.len) continue;
+        const __m128i f = _mm_or_si128(text, _mm_load_si128(reinterpret_cast<const __m128i*>(l.fold)));
+        const auto eq = static_cast<uint32_t>(
+            _mm_cmpeq_epi8_mask(f, _mm_load_si128(reinterpret_cast<const __m128i*>(l.want))));
+        const uint32_t need = l.len >= 16 ? 0xFFFFu : (1u << l.len) - 1;
+        if ((eq & need) != need) continue;
+        bool rest = true;
+        for (size_t k = 16; rest && k < l.len; ++k) {
+          rest = static_cast<uint8_t>(p[at + k] | static_cast<uint8_t>(l.rest_fold[k - 16])) ==
+                 static_cast<uint8_t>(l.rest_want[k - 16]);
+        }
+        if (!rest) continue;
+        if (room == 0) return false;
+        --room;
+        buf[nbuf++] = Hit{l.id, static_cast<uint32_t>(at + l.len)};
+        if (nbuf == kBuf) {
+          Flush(buf, nbuf, hits);
+          nbuf = 0;
         }
       }
     }
     return true;
+  };
+  // The starts some bucket accepts, queued: a block's first two without a
+  // branch on the text (a slot with no bucket is overwritten next; about
+  // half the blocks of prose hold a start, which made a branch per block
+  // mispredict), a third or more with one; compared when the queue fills
+  // and at the end.
+  struct Queued {
+    uint32_t at;
+    uint32_t buckets;
+  };
+  constexpr size_t kQueue = 256;
+  Queued queue[kQueue + 64];
+  size_t queued = 0;
+  auto drain = [&]() TG_VBMI {
+    for (size_t e = 0; e < queued; ++e) {
+      if (!start(queue[e].at, queue[e].buckets)) return false;
+    }
+    queued = 0;
+    return true;
+  };
+  auto enqueue = [&](size_t i, uint64_t cand, __m512i a0, __m512i a1) TG_VBMI {
+    alignas(64) uint8_t b0[64], b1[64];
+    _mm512_store_si512(b0, a0);
+    _mm512_store_si512(b1, a1);
+    // With cand empty both slots read byte 63, which is 0 in both then;
+    // with one start the second slot is masked to no bucket.
+    const uint64_t cand2 = cand & (cand - 1);
+    const auto j0 = static_cast<uint32_t>(std::countr_zero(cand | uint64_t{1} << 63));
+    const auto j1 = static_cast<uint32_t>(std::countr_zero(cand2 | uint64_t{1} << 63));
+    const uint32_t s0 = b0[j0] | uint32_t{b1[j0]} << 8;
+    const uint32_t s1 = (b0[j1] | uint32_t{b1[j1]} << 8) & (cand2 != 0 ? 0xFFFFu : 0u);
+    queue[queued] = Queued{static_cast<uint32_t>(i) + j0, s0};
+    queued += s0 != 0;
+    queue[queued] = Queued{static_cast<uint32_t>(i) + j1, s1};
+    queued += s1 != 0;
+    for (uint64_t more = cand2 & (cand2 - 1); more != 0; more &= more - 1) {
+      const auto j = static_cast<uint32_t>(std::countr_zero(more));
+      queue[queued++] = Queued{static_cast<uint32_t>(i) + j, b0[j] | uint32_t{b1[j]} << 8};
+    }
+    return queued < kQueue || drain();
   };
   size_t i = 0;
   bool ok = true;
@@ -320,8 +354,7 @@ TG_VBMI bool VbmiFind(const uint8_t* p, size_t n, const uint8_t (*tables)[LongLi
     __m512i a0, a1;
     block(i, true, &a0, &a1);
     const __m512i any = _mm512_or_si512(a0, a1);
-    const uint64_t cand = _mm512_test_epi8_mask(any, any);
-    if (cand != 0) ok = starts(i, cand, a0, a1);
+    ok = enqueue(i, _mm512_test_epi8_mask(any, any), a0, a1);
   }
   for (; ok && i < n; i += 64) {
     __m512i a0, a1;
@@ -329,8 +362,9 @@ TG_VBMI bool VbmiFind(const uint8_t* p, size_t n, const uint8_t (*tables)[LongLi
     const __m512i any = _mm512_or_si512(a0, a1);
     uint64_t cand = _mm512_test_epi8_mask(any, any);
     if (n - i < 64) cand &= (uint64_t{1} << (n - i)) - 1;
-    if (cand != 0) ok = starts(i, cand, a0, a1);
+    ok = enqueue(i, cand, a0, a1);
   }
+  ok = ok && drain();
   Flush(buf, nbuf, hits);
   return ok;
 }
