@@ -5,7 +5,6 @@
 #include <array>
 #include <bit>
 #include <bitset>
-#include <functional>
 #include <numeric>
 
 #if defined(__SSE2__) && defined(__x86_64__) && defined(__GNUC__)
@@ -76,53 +75,62 @@ void LongLiteralFinder::Seal() {
   if (sealed_) return;
   sealed_ = true;
   const std::array<double, 256> weight = ByteWeights();
-  auto probability = [&](const ByteSet& s) {
-    double p = 0;
-    for (size_t c = 0; c < 256; ++c) p += s[c] ? weight[c] : 0;
-    return std::min(p, 1.0);
-  };
+  // A bucket: the bytes it accepts at each offset, how likely a byte of
+  // prose is one of them, and its literals.
   struct Bucket {
     ByteSet accepts[kOffsets];
+    double p[kOffsets] = {};
     size_t count = 0;
+    // What adding the bytes of `add` (per offset) makes of each p.
+    void With(const ByteSet* add, const std::array<double, 256>& w, double* out) const {
+      for (size_t k = 0; k < kOffsets; ++k) {
+        if (add[k].all()) {
+          out[k] = 1;
+          continue;
+        }
+        out[k] = p[k];
+        for (size_t c = 0; c < 256; ++c) out[k] += add[k][c] && !accepts[k][c] ? w[c] : 0;
+        out[k] = std::min(out[k], 1.0);
+      }
+    }
     // How many starts reach the compare, times the literals compared there.
-    double Cost(const std::function<double(const ByteSet&)>& prob) const {
-      if (count == 0) return 0;
-      double p = 1;
-      for (const ByteSet& s : accepts) p *= prob(s);
-      return p * static_cast<double>(count);
+    static double Cost(const double* p, size_t count) {
+      double x = static_cast<double>(count);
+      for (size_t k = 0; k < kOffsets; ++k) x *= p[k];
+      return count == 0 ? 0 : x;
     }
   };
+  std::vector<std::array<ByteSet, kOffsets>> adds(lits_.size());
+  std::vector<double> own(lits_.size());
+  for (size_t q = 0; q < lits_.size(); ++q) {
+    for (size_t k = 0; k < kOffsets; ++k) adds[q][k] = Accepts(lits_[q].want, lits_[q].fold, lits_[q].len, k);
+    double p[kOffsets];
+    Bucket().With(adds[q].data(), weight, p);
+    own[q] = Bucket::Cost(p, 1);
+  }
   // Least selective literals first (each then takes the bucket it costs
   // least in; the first ones get buckets of their own).
-  std::vector<double> own(lits_.size());
   std::vector<size_t> order(lits_.size());
   std::iota(order.begin(), order.end(), 0);
-  for (size_t q = 0; q < lits_.size(); ++q) {
-    double p = 1;
-    for (size_t k = 0; k < kOffsets; ++k) p *= probability(Accepts(lits_[q].want, lits_[q].fold, lits_[q].len, k));
-    own[q] = p;
-  }
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return own[a] > own[b]; });
-  const std::function<double(const ByteSet&)> prob = probability;
   Bucket buckets[kBuckets];
   std::vector<size_t> bucket_of(lits_.size());
   for (size_t q : order) {
     size_t best = kBuckets;
-    double best_delta = 0;
+    double best_delta = 0, best_p[kOffsets] = {};
     for (size_t b = 0; b < kBuckets; ++b) {
       if (buckets[b].count == kPerBucket) continue;
-      Bucket t = buckets[b];
-      for (size_t k = 0; k < kOffsets; ++k) t.accepts[k] |= Accepts(lits_[q].want, lits_[q].fold, lits_[q].len, k);
-      ++t.count;
-      const double delta = t.Cost(prob) - buckets[b].Cost(prob);
+      double p[kOffsets];
+      buckets[b].With(adds[q].data(), weight, p);
+      const double delta = Bucket::Cost(p, buckets[b].count + 1) - Bucket::Cost(buckets[b].p, buckets[b].count);
       if (best == kBuckets || delta < best_delta) {
         best = b;
         best_delta = delta;
+        std::copy(p, p + kOffsets, best_p);
       }
     }
-    for (size_t k = 0; k < kOffsets; ++k) {
-      buckets[best].accepts[k] |= Accepts(lits_[q].want, lits_[q].fold, lits_[q].len, k);
-    }
+    for (size_t k = 0; k < kOffsets; ++k) buckets[best].accepts[k] |= adds[q][k];
+    std::copy(best_p, best_p + kOffsets, buckets[best].p);
     ++buckets[best].count;
     bucket_of[q] = best;
   }

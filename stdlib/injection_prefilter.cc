@@ -911,19 +911,19 @@ std::unique_ptr<PhrasePrefilter> PhrasePrefilter::Build(const std::vector<Prefil
   // table lookups (internal/injection_short_keys.h, injection_long_keys.h);
   // without it those SIMD loops cost more than they save, and Hyperscan
   // keeps every literal.
-  std::vector<std::string> long_literals;
+  std::vector<std::string> hs_literals;
   const bool split = ShortLiteralFinder::HaveIsa(2) && LongLiteralFinder::HaveIsa(2);
   for (size_t i = 0; i < impl->literals.size(); ++i) {
     const std::string& lit = impl->literals[i];
     const auto id = static_cast<uint32_t>(i);
     if (!split || !(lit.size() < 4 ? impl->short_keys.Add(lit, id) : impl->long_keys.Add(lit, id))) {
-      long_literals.push_back(lit);
+      hs_literals.push_back(lit);
       impl->hs_id.push_back(id);
     }
   }
   impl->long_keys.Seal();
-  if (!long_literals.empty()) {
-    impl->scanner = scan::LiteralScanner::Build(long_literals, /*caseless=*/true, error);
+  if (!hs_literals.empty()) {
+    impl->scanner = scan::LiteralScanner::Build(hs_literals, /*caseless=*/true, error);
     if (!impl->scanner) return nullptr;
   }
   return std::unique_ptr<PhrasePrefilter>(new PhrasePrefilter(std::move(impl)));

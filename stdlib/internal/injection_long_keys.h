@@ -2,23 +2,29 @@
 // four bytes or more (stdlib/injection_prefilter.cc), in place of a
 // Hyperscan literal database. Hyperscan runs the injection phrases' ~110
 // caseless key words with its FDR matcher at about 0.33 ns per byte of
-// prose (0.44 over a megabyte, where the text no longer sits in the L2
-// cache): letters-only literals in letter-dense text defeat its hashing,
+// the bench prose (0.44-0.48 over a megabyte the branch predictor has not
+// seen): letters-only literals in letter-dense text defeat its hashing,
 // and the pass was the largest single cost of the example policy.
 //
-// Here the literals are put into 16 buckets and, with AVX-512 VBMI, 64
-// starts are tested at a time: for each of the first kOffsets bytes of a
-// start, one 256-entry table lookup (two vpermi2b, the byte's top bit
-// picking) per group of eight buckets gives the buckets that accept that
-// byte there (bit b: some literal of bucket b has that byte, in either
-// case for a letter, at that offset, or is shorter than it); the lookups
-// and'ed give the buckets whose literals may start there. The literals of
-// a surviving bucket are compared whole at that start, so the hits are
-// exactly the occurrences. Buckets are filled greedily so that each
-// accepts few bytes at each offset (by English letter frequencies): on
-// prose about one start in 2,000 reaches a compare.
+// Here the literals are put into 16 buckets of at most 16 and, with
+// AVX-512 VBMI, 64 starts are tested at a time: for each of the first
+// kOffsets bytes of a start, one 64-entry table lookup (vpermb on a 6-bit
+// index of the byte, Index6 in the .cc: both cases of a letter share an
+// entry) per group of eight buckets gives the buckets that accept that
+// byte there (bit b: some literal of bucket b has that byte, or one
+// sharing its entry, at that offset, or is shorter than it); the lookups
+// and'ed give the buckets whose literals may start there. Such a start
+// compares the first four bytes of all its bucket's literals at once (one
+// 16-lane compare), then the literals whose four match, 16 bytes at once,
+// so the hits are exactly the occurrences. Buckets are filled greedily so
+// that each accepts few bytes at each offset (by English letter
+// frequencies). A block's first two such starts are queued without a
+// branch on the text and compared 256 at a time. On the bench prose about
+// one start in 100 reaches the compare, two in three of them hits
+// (`ignore`, `system`); over a megabyte the pass costs about 0.16-0.18 ns
+// per byte (docs/architecture.md, "Key words without Hyperscan").
 //
-// Without AVX-512 VBMI the finder is not used (the caller keeps
+// Without AVX-512 VBMI (and VL) the finder is not used (the caller keeps
 // Hyperscan); the byte-by-byte compare is the reference the tests hold
 // the lookups to.
 #pragma once
