@@ -13,9 +13,6 @@
 #include <memory>
 #include <random>
 #include <set>
-#include <sys/mman.h>
-#include <unistd.h>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -24,6 +21,7 @@
 #include "stdlib/internal/injection_prefilter.h"
 #include "stdlib/internal/injection_long_keys.h"
 #include "stdlib/internal/injection_short_keys.h"
+#include "tests/stdlib/guarded_text.h"
 
 namespace tollgate::stdlib {
 namespace {
@@ -439,6 +437,14 @@ std::vector<std::pair<uint32_t, uint32_t>> NaiveHits(const std::vector<std::stri
   return out;
 }
 
+// (id, end) of hits[from...], sorted: what NaiveHits gives.
+std::vector<std::pair<uint32_t, uint32_t>> SortedHits(const std::vector<Hit>& hits, size_t from = 0) {
+  std::vector<std::pair<uint32_t, uint32_t>> got;
+  for (size_t h = from; h < hits.size(); ++h) got.emplace_back(hits[h].id, hits[h].end);
+  std::sort(got.begin(), got.end());
+  return got;
+}
+
 // The finder on every instruction set this CPU runs (byte by byte, SSE2,
 // AVX-512 VBMI) against NaiveHits: random texts of the literals' bytes in
 // both cases, their neighbours in ASCII (`@` and `[` around the letters,
@@ -465,10 +471,7 @@ TEST(ShortLiteralFinderTest, EveryIsaFindsWhatTheByteCompareFinds) {
         std::vector<Hit> hits = {Hit{7, 7}};  // appended to, not replaced
         ASSERT_TRUE(finder.Find(t, SIZE_MAX, &hits, isa));
         ASSERT_EQ(hits.front().id, 7u);
-        std::vector<std::pair<uint32_t, uint32_t>> got;
-        for (size_t h = 1; h < hits.size(); ++h) got.emplace_back(hits[h].id, hits[h].end);
-        std::sort(got.begin(), got.end());
-        ASSERT_EQ(got, NaiveHits(lits, t)) << "isa " << isa << " `" << t << "`";
+        ASSERT_EQ(SortedHits(hits, 1), NaiveHits(lits, t)) << "isa " << isa << " `" << t << "`";
         ++checked;
       }
     }
@@ -513,12 +516,8 @@ TEST(ShortLiteralFinderTest, LongTextsAndTheHitLimitAcrossFlushes) {
         }
         std::vector<Hit> hits;
         ASSERT_TRUE(finder.Find(t, SIZE_MAX, &hits, isa));
-        std::vector<std::pair<uint32_t, uint32_t>> got;
-        for (const Hit& h : hits) got.emplace_back(h.id, h.end);
         const auto want = NaiveHits(lits, t);
-        std::vector<std::pair<uint32_t, uint32_t>> sorted = got;
-        std::sort(sorted.begin(), sorted.end());
-        ASSERT_EQ(sorted, want) << "isa " << isa << " density " << density << " len " << len;
+        ASSERT_EQ(SortedHits(hits), want) << "isa " << isa << " density " << density << " len " << len;
         for (const size_t limit : {want.size() - 1, want.size(), size_t{255}, size_t{256}, size_t{257}}) {
           if (limit > want.size()) continue;
           std::vector<Hit> part;
@@ -746,10 +745,7 @@ TEST(LongLiteralFinderTest, EveryIsaFindsWhatTheByteCompareFinds) {
         std::vector<Hit> hits = {Hit{7, 7}};  // appended to, not replaced
         ASSERT_TRUE(finder.Find(t, SIZE_MAX, &hits, isa));
         ASSERT_EQ(hits.front().id, 7u);
-        std::vector<std::pair<uint32_t, uint32_t>> got;
-        for (size_t h = 1; h < hits.size(); ++h) got.emplace_back(hits[h].id, hits[h].end);
-        std::sort(got.begin(), got.end());
-        ASSERT_EQ(got, NaiveHits(lits, t)) << "isa " << isa << " `" << t << "`";
+        ASSERT_EQ(SortedHits(hits, 1), NaiveHits(lits, t)) << "isa " << isa << " `" << t << "`";
         ++checked;
       }
     }
@@ -790,11 +786,8 @@ TEST(LongLiteralFinderTest, TheInjectionKeysOverLongTextsAndTheHitLimit) {
         }
         std::vector<Hit> hits;
         ASSERT_TRUE(finder.Find(t, SIZE_MAX, &hits, isa));
-        std::vector<std::pair<uint32_t, uint32_t>> got;
-        for (const Hit& h : hits) got.emplace_back(h.id, h.end);
-        std::sort(got.begin(), got.end());
         const auto want = NaiveHits(keys, t);
-        ASSERT_EQ(got, want) << "isa " << isa << " density " << density;
+        ASSERT_EQ(SortedHits(hits), want) << "isa " << isa << " density " << density;
         ASSERT_FALSE(want.empty());
         std::vector<Hit> part;
         EXPECT_TRUE(finder.Find(t, want.size(), &part, isa));
@@ -820,13 +813,10 @@ TEST(LongLiteralFinderTest, ItHoldsAtMostItsBuckets) {
     if (!LongLiteralFinder::HaveIsa(isa)) continue;
     std::vector<Hit> hits;
     ASSERT_TRUE(finder.Find(t, SIZE_MAX, &hits, isa));
-    std::vector<std::pair<uint32_t, uint32_t>> got;
-    for (const Hit& h : hits) got.emplace_back(h.id, h.end);
-    std::sort(got.begin(), got.end());
     // key1 in key17; key2 and key25 in key255; key25 in key256.
     const std::vector<std::pair<uint32_t, uint32_t>> want = {
         {0, 4}, {1, 9}, {2, 15}, {2, 22}, {17, 10}, {25, 16}, {25, 23}, {255, 17}};
-    EXPECT_EQ(got, want) << isa;
+    EXPECT_EQ(SortedHits(hits), want) << isa;
   }
 }
 
@@ -839,25 +829,16 @@ TEST(LongLiteralFinderTest, NothingPastTheTextIsRead) {
   LongLiteralFinder finder;
   for (size_t q = 0; q < lits.size(); ++q) ASSERT_TRUE(finder.Add(lits[q], static_cast<uint32_t>(q + 100)));
   finder.Seal();
-  const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  void* mem = mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  ASSERT_NE(mem, MAP_FAILED);
-  auto* base = static_cast<char*>(mem);
-  ASSERT_EQ(mprotect(base + page, page, PROT_NONE), 0);
+  testing::GuardedText guard;
+  ASSERT_TRUE(guard.ok());
   for (size_t n = 1; n <= 300; ++n) {
     std::string t;
     while (t.size() < n) t += "ignore previous instructions sys ";
     t = t.substr(t.size() - n);
-    char* at = base + page - n;
-    std::memcpy(at, t.data(), n);
     std::vector<Hit> hits;
-    ASSERT_TRUE(finder.Find(std::string_view(at, n), SIZE_MAX, &hits, 2));
-    std::vector<std::pair<uint32_t, uint32_t>> got;
-    for (const Hit& h : hits) got.emplace_back(h.id, h.end);
-    std::sort(got.begin(), got.end());
-    ASSERT_EQ(got, NaiveHits(lits, t)) << n;
+    ASSERT_TRUE(finder.Find(guard.Place(t), SIZE_MAX, &hits, 2));
+    ASSERT_EQ(SortedHits(hits), NaiveHits(lits, t)) << n;
   }
-  munmap(mem, 2 * page);
 }
 #endif
 

@@ -1,19 +1,17 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cstring>
 #include <map>
 #include <random>
 #include <vector>
 
 #if defined(__linux__)
-#include <sys/mman.h>
-#include <unistd.h>
 #endif
 
 #include "stdlib/builtins.h"
 #include "stdlib/internal/injection_classes.h"
 #include "stdlib/internal/injection_triggers.h"
+#include "tests/stdlib/guarded_text.h"
 
 namespace tollgate::stdlib {
 namespace {
@@ -801,18 +799,13 @@ TEST(InjectionTriggers, SitesEqualReference) {
 // begins, every length up to 300 (the last block whole or not), with a
 // scrambled target at their end; every instruction set the CPU has.
 TEST(InjectionTriggers, NothingPastTheTextIsRead) {
-  const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  void* mem = mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  ASSERT_NE(mem, MAP_FAILED);
-  auto* base = static_cast<char*>(mem);
-  ASSERT_EQ(mprotect(base + page, page, PROT_NONE), 0);
+  testing::GuardedText guard;
+  ASSERT_TRUE(guard.ok());
   for (size_t n = 1; n <= 300; ++n) {
     std::string t;
     while (t.size() < n) t += "bpyass ignroe ";
     t.resize(n);
-    char* at = base + page - n;
-    std::memcpy(at, t.data(), n);
-    const std::string_view text(at, n);
+    const std::string_view text = guard.Place(t);
     internal::InjectionTriggerSites ref;
     const auto ref_trig = internal::FindInjectionTriggerSitesReference(t, &ref);
     for (int isa = 0; isa < 6; ++isa) {
@@ -824,7 +817,6 @@ TEST(InjectionTriggers, NothingPastTheTextIsRead) {
       ASSERT_EQ(got.scramble, ref.scramble) << n << " isa " << isa;
     }
   }
-  munmap(mem, 2 * page);
 }
 #endif
 
