@@ -827,7 +827,7 @@ std::vector<std::string> PhrasePrefilter::long_key_literals() const {
 
 std::unique_ptr<PhrasePrefilter> PhrasePrefilter::Build(const std::vector<PrefilterPhrase>& phrases,
                                                         std::string* error,
-                                                        std::string_view drop_key) {
+                                                        std::string_view drop_key, bool finders) {
   auto impl = std::make_unique<Impl>();
   for (const PrefilterPhrase& ph : phrases) {
     std::vector<Node> seq;
@@ -912,7 +912,7 @@ std::unique_ptr<PhrasePrefilter> PhrasePrefilter::Build(const std::vector<Prefil
   // without it those SIMD loops cost more than they save, and Hyperscan
   // keeps every literal.
   std::vector<std::string> hs_literals;
-  const bool split = ShortLiteralFinder::HaveIsa(2) && LongLiteralFinder::HaveIsa(2);
+  const bool split = finders && ShortLiteralFinder::HaveIsa(2) && LongLiteralFinder::HaveIsa(2);
   for (size_t i = 0; i < impl->literals.size(); ++i) {
     const std::string& lit = impl->literals[i];
     const auto id = static_cast<uint32_t>(i);

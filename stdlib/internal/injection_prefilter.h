@@ -63,9 +63,11 @@ class PhrasePrefilter {
   // not available (the caller then scans every byte, as before).
   // `drop_key` (tests only): a literal left out of every key set, which
   // makes the prefilter miss phrases (the tests show they notice).
+  // `finders` false (tests only): Hyperscan looks for every literal even
+  // where the CPU runs the table-lookup finders.
   static std::unique_ptr<PhrasePrefilter> Build(const std::vector<PrefilterPhrase>& phrases,
                                                 std::string* error,
-                                                std::string_view drop_key = {});
+                                                std::string_view drop_key = {}, bool finders = true);
   ~PhrasePrefilter();
 
   // Or's into *mask the group bit of every phrase matching `text`. False
