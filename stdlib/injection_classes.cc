@@ -149,7 +149,9 @@ TG_AVX512 void TriggerClassesAvx512(const unsigned char* p, size_t blocks, const
 // (GCC 12: the unmasked permute intrinsics pass _mm512_undefined_epi32() as
 // an unused merge source, the same false positive as below.)
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // (clang has no such warning)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #define TG_VBMI __attribute__((target("avx512f,avx512bw,avx512vbmi")))
 TG_VBMI inline __m512i LoadUpTo(const unsigned char* q, const unsigned char* end) {
   if (q + 64 <= end) return _mm512_loadu_si512(q);
@@ -186,7 +188,9 @@ TG_VBMI void TriggerClassesVbmi(const unsigned char* p, size_t blocks, const Tri
 // vector: their unmasked forms pass _mm512_undefined_epi32() as the unused
 // merge source (a false positive; nothing reads it).
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // (clang has no such warning)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 // TriggerBlocks for eight blocks at a time: FindTriggersSse2's shifts and
 // ands (stdlib/injection.cc) on eight 64-bit lanes, block j in lane j.
 TG_AVX512 inline __m512i Load8(const uint64_t* p) { return _mm512_loadu_si512(p); }

@@ -222,23 +222,26 @@ bool LongLiteralFinder::FindScalar(std::string_view text, size_t max_hits, std::
 namespace {
 #define TG_VBMI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi")))
 
-// The AVX-512 VBMI loop, out of the class so that it alone is compiled for
-// it. Per block of 64 starts: per offset k the bytes p[start + k] (bytes
-// past the text read as 0: masked loads touch nothing beyond it), their
-// 6-bit indexes, one vpermb per group of eight buckets; the and over the
-// offsets holds the buckets that may start there. Such a start's
-// literals of those buckets are compared, 16 bytes at once.
-// `on_hit(lit, at)` takes a hit; false stops the walk (too many hits).
 // GCC 12's intrinsic headers leave the undefined vector of the unmasked
 // forms "maybe uninitialized" (a false alarm, as in injection_classes.cc).
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // (clang has no such warning)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 // Appends buf[0, n) to *hits (out of the loop below: a call there would make
 // the compiler save the lookup tables' registers around every start).
 __attribute__((noinline, cold)) void Flush(const Hit* buf, size_t n, std::vector<Hit>* hits) {
   hits->insert(hits->end(), buf, buf + n);
 }
 
+// The AVX-512 VBMI loop, out of the class so that it alone is compiled for
+// it. Per block of 64 starts: per offset k the bytes p[start + k] (bytes
+// past the text read as 0: masked loads touch nothing beyond it), their
+// 6-bit indexes, one vpermb per group of eight buckets; the and over the
+// offsets holds the buckets that may start there. Such starts are queued
+// and their buckets' literals compared (`start` below). Appends the hits to
+// *hits; false when there would be more than max_hits (*hits then holds at
+// most max_hits).
 template <typename Lit, typename Heads>
 TG_VBMI bool VbmiFind(const uint8_t* p, size_t n, const uint8_t (*tables)[LongLiteralFinder::kOffsets][64],
                       const Heads* heads, const Lit* lits, const uint32_t* first, size_t max_hits,

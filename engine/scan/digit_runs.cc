@@ -316,7 +316,9 @@ inline uint64_t DigitAfter(uint64_t cur, uint64_t next, uint32_t reach) {
 #pragma GCC diagnostic push
 // GCC 12: the unmasked shift intrinsics pass _mm512_undefined_epi32() as an
 // unused merge source (a false positive).
+#if !defined(__clang__)  // (clang has no such warning)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 __attribute__((target("avx512f"))) void NarrowBlocks512(const uint64_t* d, const uint64_t* s,
                                                         size_t first, size_t count, uint32_t reach,
                                                         uint32_t min_digits, uint64_t* in_run,
