@@ -41,6 +41,18 @@ using ByteSet = std::bitset<256>;
 // other ASCII byte but @ [ \ ] ^ _ ` { | } ~ DEL reaches.
 uint8_t Index6(uint8_t c) { return static_cast<uint8_t>((c & 0x1F) | ((c & 0x40) >> 1)); }
 
+// Whether literal l's bytes from `from` on occur at p + from (the caller
+// has checked that it fits): its first 16 bytes, then the rest.
+template <typename Lit>
+bool EqualFrom(const Lit& l, const uint8_t* p, size_t from) {
+  for (size_t k = from; k < l.len; ++k) {
+    const uint8_t want = k < 16 ? l.want[k] : static_cast<uint8_t>(l.rest_want[k - 16]);
+    const uint8_t fold = k < 16 ? l.fold[k] : static_cast<uint8_t>(l.rest_fold[k - 16]);
+    if ((p[k] | fold) != want) return false;
+  }
+  return true;
+}
+
 // The bytes a literal accepts at offset k (< 16): every byte past its end.
 ByteSet Accepts(const uint8_t* want, const uint8_t* fold, size_t len, size_t k) {
   ByteSet s;
@@ -187,15 +199,6 @@ bool LongLiteralFinder::HaveIsa(int isa) {
   }
 }
 
-bool LongLiteralFinder::Equal(const Lit& l, const uint8_t* p) const {
-  for (size_t k = 0; k < l.len; ++k) {
-    const uint8_t want = k < 16 ? l.want[k] : static_cast<uint8_t>(l.rest_want[k - 16]);
-    const uint8_t fold = k < 16 ? l.fold[k] : static_cast<uint8_t>(l.rest_fold[k - 16]);
-    if ((p[k] | fold) != want) return false;
-  }
-  return true;
-}
-
 bool LongLiteralFinder::Find(std::string_view text, size_t max_hits, std::vector<Hit>* hits,
                              int isa) const {
   static const int best = HaveIsa(2) ? 2 : 0;
@@ -210,7 +213,7 @@ bool LongLiteralFinder::FindScalar(std::string_view text, size_t max_hits, std::
   const size_t n = text.size();
   for (size_t i = 0; i < n; ++i) {
     for (const Lit& l : lits_) {
-      if (n - i < l.len || !Equal(l, p + i)) continue;
+      if (n - i < l.len || !EqualFrom(l, p + i, 0)) continue;
       if (hits->size() >= max_hits) return false;
       hits->push_back(Hit{l.id, static_cast<uint32_t>(i + l.len)});
     }
@@ -301,13 +304,7 @@ TG_VBMI bool VbmiFind(const uint8_t* p, size_t n, const uint8_t (*tables)[LongLi
         const auto eq = static_cast<uint32_t>(
             _mm_cmpeq_epi8_mask(f, _mm_load_si128(reinterpret_cast<const __m128i*>(l.want))));
         const uint32_t need = l.len >= 16 ? 0xFFFFu : (1u << l.len) - 1;
-        if ((eq & need) != need) continue;
-        bool rest = true;
-        for (size_t k = 16; rest && k < l.len; ++k) {
-          rest = static_cast<uint8_t>(p[at + k] | static_cast<uint8_t>(l.rest_fold[k - 16])) ==
-                 static_cast<uint8_t>(l.rest_want[k - 16]);
-        }
-        if (!rest) continue;
+        if ((eq & need) != need || (l.len > 16 && !EqualFrom(l, p + at, 16))) continue;
         if (room == 0) return false;
         --room;
         buf[nbuf++] = Hit{l.id, static_cast<uint32_t>(at + l.len)};

@@ -78,7 +78,6 @@ class LongLiteralFinder {
     uint32_t len = 0;
     std::string rest_want, rest_fold;  // bytes 16.. of a longer literal
   };
-  bool Equal(const Lit& l, const uint8_t* p) const;  // l at p (the caller checked it fits)
   std::vector<Lit> lits_;  // by bucket once sealed
   // Bucket b: lits_[bucket_first_[b] .. bucket_first_[b + 1]).
   uint32_t bucket_first_[kBuckets + 1] = {};
