@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
 #include "engine/check/passes.h"
@@ -411,7 +412,13 @@ void LoadOne(Context& ctx, size_t index) {
   Builder b;
   b.max_depth = ctx.options.limits.max_nesting_depth + 1;
   rapidjson::Reader reader;
-  rapidjson::StringStream ss(json.c_str());
+  // A MemoryStream, bounded by the text's size: rapidjson 1.1's UTF-8
+  // validation takes a multi-byte character's continuation bytes without
+  // looking for the end, so a NUL-terminated StringStream is read up to
+  // three bytes past its terminator when the text ends inside a character
+  // (fuzz_loaders found it); at a MemoryStream's end Take() gives 0 and the
+  // character is refused.
+  rapidjson::MemoryStream ss(json.data(), json.size());
   constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag |
                               rapidjson::kParseValidateEncodingFlag;
   rapidjson::ParseResult ok = reader.Parse<kFlags>(ss, b);

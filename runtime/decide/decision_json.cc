@@ -389,6 +389,12 @@ bool ApplyRedactions(std::string_view input_json, const vm::Decision& d,
   std::string text;
   rj::Document doc;
   size_t huge[kMaxHugeNumbers], lengths[kMaxHugeNumbers], n_huge = 0;
+  // Room for three bytes past the terminator: the in-situ stream is
+  // NUL-terminated, and rapidjson 1.1's UTF-8 validation takes up to three
+  // continuation bytes of a character without looking for the end (a text
+  // that ends inside one); they are read, never used, and stay inside the
+  // buffer.
+  text.reserve(input_json.size() + 4);
   for (;;) {
     text.assign(input_json.data(), input_json.size());
     for (size_t i = 0; i < n_huge; ++i) MaskNumberAt(text.data(), text.size(), huge[i]);

@@ -142,6 +142,19 @@ TEST_F(DataPass, SizeLimit) {
   EXPECT_EQ(c.ErrorCodes(), std::vector<std::string>{"tg_limit_exceeded"});
 }
 
+// A document that ends inside a multi-byte character (a lead byte of four,
+// nothing after it) is refused as malformed, at that byte; the parse reads
+// nothing past the text (the fuzz corpus's truncated_utf8_at_end.bin runs it
+// under ASan, where the NUL-terminated stream read past its end).
+TEST_F(DataPass, DocumentEndingInsideACharacterIsMalformed) {
+  for (const std::string& json : {std::string("{\"a\": \"x\xF3"), std::string("[\"\xE2\x82"),
+                                  std::string("\"\xF0")}) {
+    auto c = Load("map<string>", json);
+    EXPECT_EQ(c.ErrorCodes(), std::vector<std::string>{"tg_data_error"}) << c.Render();
+    EXPECT_NE(Message(c).find("encoding"), std::string::npos) << Message(c);
+  }
+}
+
 TEST_F(DataPass, MissingFileIsOneError) {
   check::CheckOptions opts;
   opts.base_dir = dir_.string();
