@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "engine/compile/emitter.h"
 #include "stdlib/builtins.h"
@@ -208,12 +209,66 @@ uint64_t Emitter::Field(const ast::Expr& e) {
   return 1;
 }
 
+namespace {
+
+// `lower(request.content) contains "internal use only"` as a pattern on the
+// field itself: `[iI][nN]...`. lower() maps the ASCII letters and keeps every
+// byte in place, so the lowered text holds the constant exactly where the
+// text holds it with each letter in either case -- and nothing else matches
+// (no Unicode case folding: `(?i)k` would match the Kelvin sign, which
+// lower() keeps). upper() likewise. Null when the constant has a letter of
+// the case the call never leaves (it never matches: the generic path, and
+// the checker's tg_name_never_matches), is empty, or is no valid pattern text.
+std::optional<std::string> CaseMappedLiteral(const ast::Expr& call, std::string_view k) {
+  const bool lower = call.name == "lower";
+  if (k.empty()) return std::nullopt;
+  std::string out, run;
+  auto flush = [&] {
+    out += RE2::QuoteMeta(run);
+    run.clear();
+  };
+  for (char c : k) {
+    const bool is_lower = c >= 'a' && c <= 'z', is_upper = c >= 'A' && c <= 'Z';
+    if (!is_lower && !is_upper) {
+      run.push_back(c);
+      continue;
+    }
+    if (lower ? is_upper : is_lower) return std::nullopt;
+    flush();
+    out += {'[', c, static_cast<char>(c ^ 0x20), ']'};
+  }
+  flush();
+  RE2::Options opts;
+  opts.set_log_errors(false);
+  if (!RE2(out, opts).ok()) return std::nullopt;  // not valid UTF-8
+  return out;
+}
+
+// The field whose mapped text `e` tests: X of `lower(X)` / `upper(X)`.
+const ast::Expr* CaseMappedArgument(const ast::Expr& e) {
+  if (e.kind != ast::ExprKind::kCall || e.kids.size() != 1 || e.folded) return nullptr;
+  return e.name == "lower" || e.name == "upper" ? e.kids[0].get() : nullptr;
+}
+
+}  // namespace
+
 uint64_t Emitter::Matches(const ast::Expr& e, bool literal) {
-  const ast::Expr& lhs = *e.kids[0];
+  const ast::Expr* lhs_p = e.kids[0].get();
   const ast::Expr& rhs = *e.kids[1];
   int detector = -1;
   std::string text;
   uint32_t line = e.span.line;
+  // `lower(request.content) contains "..."`: the field's scan (no lowered
+  // copy of a long prompt), as a pattern that ignores ASCII case.
+  if (const ast::Expr* arg = CaseMappedArgument(*lhs_p);
+      literal && arg && IsRequestStringField(*arg) && rhs.folded && rhs.folded->kind == Kind::kString) {
+    if (std::optional<std::string> pattern = CaseMappedLiteral(*lhs_p, rhs.folded->sv())) {
+      literal = false;
+      text = std::move(*pattern);
+      lhs_p = arg;
+    }
+  }
+  const ast::Expr& lhs = *lhs_p;
   if (literal) {
     if (!(rhs.folded && rhs.folded->kind == Kind::kString) || !IsRequestStringField(lhs)) {
       uint64_t c = Expr(lhs);  // emission order: left, then right
@@ -222,7 +277,7 @@ uint64_t Emitter::Matches(const ast::Expr& e, bool literal) {
       return SatAdd(c, 1);
     }
     text = std::string(rhs.folded->sv());
-  } else if (!PatternOf(rhs, &detector, &text)) {
+  } else if (text.empty() && !PatternOf(rhs, &detector, &text)) {
     Fail(rhs.span, "right side of `matches` is not a constant pattern");
     return 0;
   }

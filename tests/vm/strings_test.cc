@@ -3,7 +3,10 @@
 // zones, and the tg_cost_bound of quantifiers over constant data.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "engine/core/value.h"
+#include "engine/vm/vm.h"
 #include "tests/vm/vm_helpers.h"
 
 namespace tollgate::vmtest {
@@ -203,6 +206,98 @@ TEST(CostBound, TheHelpNamesTheLoopAndItsBound) {
       CompileOptions{});
   ASSERT_TRUE(small.policy) << small.diagnostics.Render();
   for (const Diagnostic& d : small.diagnostics.items()) EXPECT_NE(d.code, "tg_cost_bound") << d.message;
+}
+
+
+// `lower(request.content) contains "..."` is compiled to the field's scan
+// with a pattern that takes each ASCII letter in either case (emit_expr.cc
+// CaseMappedLiteral): no lowered copy of the prompt, and the decisions of
+// lowering and searching.
+using vm::Outcome;
+
+Outcome Of(const Policy& p, const std::string& text) {
+  return Eval(p, *Request().Str("request.content", text).Take())->outcome;
+}
+
+TEST(CaseMappedContains, IsTheFieldsScanAndIgnoresAsciiCaseOnly) {
+  auto p = Compile(
+      "rule r { when lower(request.content) contains \"internal use only\" deny 403 \"x\" }\n"
+      "rule k { when upper(request.content) contains \"KELVIN.\" deny 403 \"k\" }\n");
+  const std::string listing = vm::Disassemble(p->program());
+  EXPECT_NE(listing.find("SCAN"), std::string::npos) << listing;
+  EXPECT_EQ(listing.find("CALL"), std::string::npos) << listing;
+  for (const char* text : {"internal use only", "INTERNAL USE ONLY", "see: Internal Use Only!", "iNtErNaL uSe OnLy"})
+    EXPECT_EQ(Of(*p, text), Outcome::kDeny) << text;
+  for (const char* text : {"internal  use only", "internal-use only", "", "kelvin"})
+    EXPECT_EQ(Of(*p, text), Outcome::kAllow) << text;
+  EXPECT_EQ(Of(*p, "Kelvin."), Outcome::kDeny);
+  // `.` is the character, not any character; the Kelvin sign (U+212A) is
+  // no `K` to upper(), though Unicode case folding would take it for one.
+  EXPECT_EQ(Of(*p, "kelvinX"), Outcome::kAllow);
+  EXPECT_EQ(Of(*p, "\xE2\x84\xAA" "elvin."), Outcome::kAllow);
+}
+
+// A constant with a letter lower() never leaves, or an empty one, keeps
+// the generic instructions (and their decisions: never, always).
+TEST(CaseMappedContains, ConstantsItCannotMatchStayGeneric) {
+  auto p = Compile("rule r { when lower(request.content) contains \"Internal\" deny 403 \"x\" }\n");
+  EXPECT_NE(vm::Disassemble(p->program()).find("CALL"), std::string::npos);
+  EXPECT_EQ(Of(*p, "Internal"), Outcome::kAllow);
+  auto empty = Compile("rule r { when lower(request.content) contains \"\" deny 403 \"x\" }\n");
+  EXPECT_EQ(Of(*empty, "anything"), Outcome::kDeny);
+}
+
+// Against lowering and searching (`request.content + ""` is no field, so it
+// takes the generic instructions): random constants over letters, regex
+// metacharacters and multi-byte characters, random texts over the same
+// and the other case.
+// A policy string literal holding `s`.
+std::string SourceLiteral(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+TEST(CaseMappedContains, SameDecisionsAsLoweringAndSearching) {
+  std::mt19937 rng(20261203);
+  const std::vector<std::string> lowers = {"a", "b", "k", "s", ".", " ", "*", "\xC3\xA9", "(", "\\", "1"};
+  auto pick = [&](const std::vector<std::string>& from, size_t n) {
+    std::string out;
+    for (size_t i = 0; i < n; ++i) out += from[rng() % from.size()];
+    return out;
+  };
+  std::vector<std::string> text_parts = lowers;
+  for (const char* t : {"A", "B", "K", "S", "\xC3\x89", "\xE2\x84\xAA", "\xC5\xBF"}) text_parts.push_back(t);
+  std::vector<std::string> upper_parts;
+  for (const std::string& x : lowers) {
+    std::string u = x;
+    for (char& c : u)
+      if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
+    upper_parts.push_back(u);
+  }
+  int denied = 0, pairs = 0;
+  for (int round = 0; round < 40; ++round) {
+    const bool lower = round % 2 == 0;
+    const std::string k = pick(lower ? lowers : upper_parts, 1 + rng() % 4);
+    const std::string fn = lower ? "lower" : "upper";
+    const std::string lit = SourceLiteral(k);
+    auto fast = Compile("rule r { when " + fn + "(request.content) contains " + lit + " deny 403 \"x\" }\n");
+    auto slow = Compile("rule r { when " + fn + "(request.content + \"\") contains " + lit + " deny 403 \"x\" }\n");
+    ASSERT_NE(vm::Disassemble(fast->program()).find("SCAN"), std::string::npos) << k;
+    for (int t = 0; t < 60; ++t) {
+      const std::string text = pick(text_parts, rng() % 12) + (t % 3 == 0 ? k : "") + pick(text_parts, rng() % 6);
+      const Outcome want = Of(*slow, text);
+      ASSERT_EQ(Of(*fast, text), want) << fn << " constant `" << k << "` text `" << text << "`";
+      denied += want == Outcome::kDeny;
+      ++pairs;
+    }
+  }
+  // Both outcomes were reached often (a scan that never or always matches fails above).
+  EXPECT_GT(denied, pairs / 5);
+  EXPECT_LT(denied, pairs * 4 / 5);
 }
 
 }  // namespace
