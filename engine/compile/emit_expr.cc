@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "engine/compile/emitter.h"
+#include "engine/vm/scan.h"
 #include "stdlib/builtins.h"
 
 namespace tollgate::compile::internal {
@@ -211,37 +212,18 @@ uint64_t Emitter::Field(const ast::Expr& e) {
 
 namespace {
 
-// `lower(request.content) contains "internal use only"` as a pattern on the
-// field itself: `[iI][nN]...`. lower() maps the ASCII letters and keeps every
-// byte in place, so the lowered text holds the constant exactly where the
-// text holds it with each letter in either case -- and nothing else matches
-// (no Unicode case folding: `(?i)k` would match the Kelvin sign, which
-// lower() keeps). upper() likewise. Null when the constant has a letter of
-// the case the call never leaves (it never matches: the generic path, and
-// the checker's tg_name_never_matches), is empty, or is no valid pattern text.
-std::optional<std::string> CaseMappedLiteral(const ast::Expr& call, std::string_view k) {
-  const bool lower = call.name == "lower";
-  if (k.empty()) return std::nullopt;
-  std::string out, run;
-  auto flush = [&] {
-    out += RE2::QuoteMeta(run);
-    run.clear();
-  };
-  for (char c : k) {
-    const bool is_lower = c >= 'a' && c <= 'z', is_upper = c >= 'A' && c <= 'Z';
-    if (!is_lower && !is_upper) {
-      run.push_back(c);
-      continue;
-    }
-    if (lower ? is_upper : is_lower) return std::nullopt;
-    flush();
-    out += {'[', c, static_cast<char>(c ^ 0x20), ']'};
-  }
-  flush();
+// Whether `lower(f) contains k` (upper(): `mapper` 'u') can be f's scan
+// with the pattern vm::CaselessPattern(k): not when `k` has a letter of the
+// case the call never leaves (it never matches: the generic path, and the
+// checker's tg_name_never_matches), is empty, or makes no valid pattern
+// (not UTF-8).
+bool CaselessScans(char mapper, std::string_view k) {
+  if (k.empty()) return false;
+  for (char c : k)
+    if (mapper == 'l' ? (c >= 'A' && c <= 'Z') : (c >= 'a' && c <= 'z')) return false;
   RE2::Options opts;
   opts.set_log_errors(false);
-  if (!RE2(out, opts).ok()) return std::nullopt;  // not valid UTF-8
-  return out;
+  return RE2(vm::CaselessPattern(k), opts).ok();
 }
 
 // The field whose mapped text `e` tests: X of `lower(X)` / `upper(X)`.
@@ -259,14 +241,13 @@ uint64_t Emitter::Matches(const ast::Expr& e, bool literal) {
   std::string text;
   uint32_t line = e.span.line;
   // `lower(request.content) contains "..."`: the field's scan (no lowered
-  // copy of a long prompt), as a pattern that ignores ASCII case.
+  // copy of a long prompt), with a pattern that ignores ASCII case.
+  bool caseless = false;
   if (const ast::Expr* arg = CaseMappedArgument(*lhs_p);
-      literal && arg && IsRequestStringField(*arg) && rhs.folded && rhs.folded->kind == Kind::kString) {
-    if (std::optional<std::string> pattern = CaseMappedLiteral(*lhs_p, rhs.folded->sv())) {
-      literal = false;
-      text = std::move(*pattern);
-      lhs_p = arg;
-    }
+      literal && arg && IsRequestStringField(*arg) && rhs.folded && rhs.folded->kind == Kind::kString &&
+      CaselessScans(lhs_p->name[0], rhs.folded->sv())) {
+    caseless = true;
+    lhs_p = arg;
   }
   const ast::Expr& lhs = *lhs_p;
   if (literal) {
@@ -277,16 +258,17 @@ uint64_t Emitter::Matches(const ast::Expr& e, bool literal) {
       return SatAdd(c, 1);
     }
     text = std::string(rhs.folded->sv());
-  } else if (text.empty() && !PatternOf(rhs, &detector, &text)) {
+  } else if (!PatternOf(rhs, &detector, &text)) {
     Fail(rhs.span, "right side of `matches` is not a constant pattern");
     return 0;
   }
   if (IsRequestStringField(lhs)) {
     uint32_t slot = static_cast<uint32_t>(schema_.field(lhs.index).slot);
     request_read.insert(static_cast<int>(slot));
-    int kind = literal ? vm::internal::ScanPattern::kLiteral
-                       : detector >= 0 ? vm::internal::ScanPattern::kDetector
-                                       : vm::internal::ScanPattern::kRegex;
+    int kind = caseless  ? vm::internal::ScanPattern::kCaseless
+               : literal ? vm::internal::ScanPattern::kLiteral
+               : detector >= 0 ? vm::internal::ScanPattern::kDetector
+                               : vm::internal::ScanPattern::kRegex;
     uint32_t pat = ScanPattern(slot, kind, detector, text);
     Emit(Op::kSCAN, group_of_slot_[slot], pat, line);
     return 1;
@@ -667,10 +649,14 @@ bool Emitter::Finish() {
     std::vector<bool> read_escapes(g.patterns.size(), true);
     bool any_runs = false;
     for (vm::internal::ScanPattern& p : g.patterns) {
-      read_escapes[regexes.size()] = p.kind != vm::internal::ScanPattern::kLiteral;
+      read_escapes[regexes.size()] =
+          p.kind != vm::internal::ScanPattern::kLiteral && p.kind != vm::internal::ScanPattern::kCaseless;
       switch (p.kind) {
         case vm::internal::ScanPattern::kLiteral:
           regexes.push_back(RE2::QuoteMeta(p.text));
+          break;
+        case vm::internal::ScanPattern::kCaseless:
+          regexes.push_back(vm::CaselessPattern(p.text));
           break;
         case vm::internal::ScanPattern::kRegex:
           regexes.push_back(p.text);

@@ -150,7 +150,7 @@ std::string Disassemble(const Program& program) {
                                          " of " + std::to_string(sg.patterns.size()) +
                                          (sg.scanner->ascii_database() ? ", byte mode for ASCII texts" : "")
                                    : std::string()));
-      static const char* kKinds[] = {"regex", "detector", "literal"};
+      static const char* kKinds[] = {"regex", "detector", "literal", "caseless"};
       for (size_t i = 0; i < sg.patterns.size(); ++i) {
         const ScanPattern& p = sg.patterns[i];
         line("    " + std::to_string(i) + "  " + kKinds[p.kind] + " " + p.text +

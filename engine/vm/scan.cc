@@ -81,6 +81,24 @@ std::unique_ptr<re2::RE2> CompilePattern(std::string_view pattern, std::string* 
   return re;
 }
 
+std::string CaselessPattern(std::string_view constant) {
+  std::string out, run;
+  auto flush = [&] {
+    out += RE2::QuoteMeta(run);
+    run.clear();
+  };
+  for (char c : constant) {
+    if ((c | 0x20) < 'a' || (c | 0x20) > 'z') {
+      run.push_back(c);
+      continue;
+    }
+    flush();
+    out += {'[', c, static_cast<char>(c ^ 0x20), ']'};
+  }
+  flush();
+  return out;
+}
+
 bool MatchValidated(const re2::RE2& shared, int detector, std::string_view text,
                     const scan::FoundDigitRuns* runs) {
   const re2::RE2& re = ThreadLocalCopy(shared);

@@ -29,6 +29,14 @@ using Scanner = scan::Scanner;
 // Defined in scan.cc so that only one place decides them.
 std::unique_ptr<re2::RE2> CompilePattern(std::string_view pattern, std::string* error);
 
+// The pattern of a constant compared with lower()/upper() of a field
+// (`lower(request.content) contains "k"`, ScanPattern::kCaseless): each
+// ASCII letter of `constant` in either case (`[kK]`), every other byte
+// quoted -- exactly where the mapped text holds `constant`, since lower()
+// and upper() map ASCII letters only and keep every byte in place (no
+// Unicode case folding: `(?i)k` would also take the Kelvin sign).
+std::string CaselessPattern(std::string_view constant);
+
 // True when `re` matches somewhere in `text` or in one of its readings
 // (engine/scan/escapes.h: its JSON string escapes decoded, as `matches`
 // reads a text); for a detector (`detector` >= 0, `re` compiled from its

@@ -44,7 +44,7 @@ bool FindSpan(const ScanPattern& p, std::string_view text, size_t* begin, size_t
     *end = at + p.text.size();
     return true;
   }
-  std::string regex = p.text;
+  std::string regex = p.kind == ScanPattern::kCaseless ? CaselessPattern(p.text) : p.text;
   stdlib::Validator validate = nullptr;
   if (p.detector >= 0) {
     const stdlib::DetectorDecl& d = stdlib::Detectors()[p.detector];
@@ -70,6 +70,7 @@ bool FindSpan(const ScanPattern& p, std::string_view text, size_t* begin, size_t
     return false;
   };
   if (find(text)) return true;
+  if (p.kind == ScanPattern::kCaseless) return false;  // bytes, as `contains`
   // `matches` reads JSON string escapes through: the span in the text of the
   // first reading that has a match (engine/scan/escapes.h).
   scan::Readings readings;

@@ -115,7 +115,7 @@ void BM_DecodeFloorGovernance2KB(benchmark::State& state) {
 BENCHMARK(BM_DecodeFloorGovernance2KB);
 
 // Case-insensitive phrase rules over a 64 KB prompt: `lower(request.content)
-// contains "..."` as the field's scan (emit_expr.cc CaseMappedLiteral;
+// contains "..."` as the field's scan (a kCaseless scan pattern;
 // path 1) against the generic instructions, lowering a copy of the prompt
 // and searching it per rule (`request.content + ""` is no field; path 0).
 void BM_CaseMappedContains(benchmark::State& state) {

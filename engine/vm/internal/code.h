@@ -89,8 +89,11 @@ struct Pattern {
 
 // One pattern of a scan group.
 struct ScanPattern {
-  enum Kind : uint8_t { kRegex, kDetector, kLiteral } kind = kRegex;
-  std::string text;             // regex / literal as written, or detector name
+  // kCaseless: `lower(f) contains "k"` / `upper(f) contains "K"`, the
+  // constant's letters in either case (vm::CaselessPattern), bytes compared
+  // as `contains` compares them (no JSON escapes read through).
+  enum Kind : uint8_t { kRegex, kDetector, kLiteral, kCaseless } kind = kRegex;
+  std::string text;             // regex / literal / caseless constant as written, or detector name
   int detector = -1;
   std::unique_ptr<re2::RE2> confirm;  // detectors with a validator: finds the matches to validate
 };
