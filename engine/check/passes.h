@@ -12,6 +12,7 @@
 //   resolve       names, field chains, detectors and builtin callees -> Expr::ref/index
 //   types         a type for every expression (+ overloads, effect/decl rules)
 //   scopes        Expr::scope bottom-up; `when`, tags and keys read request fields only
+//                 (and quantifier bodies: tg_unused_variable, tg_quantifier_extends)
 //   regex         every constant pattern compiles under RE2; `^` / `$` on the
 //                 joined request.content (tg_joined_text_anchor)
 //   fold          constant folding (Expr::folded) and tg_not_constant checks;
