@@ -23,6 +23,7 @@
 //   optional      reads of values that may be absent are guarded or defaulted
 //                 (tg_unguarded_optional; flow typing, see optional.cc)
 //   operands      constant operands that make an operation silently wrong: a
+//                 default `x ?? 0 + y` read as `x ?? (0 + y)` (tg_default_precedence), a
 //                 negative list position (tg_invalid_value), money divided by
 //                 10^4 or more (tg_money_precision, see operands.cc)
 //   names         warns when a shaped field (provider.name, request.model,
