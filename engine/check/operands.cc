@@ -11,7 +11,14 @@
 //     million tokens of 0.15 usd divided by 1000000 is 0. The multiply-first
 //     form (`endpoint.price_input * request.input_tokens / 1000000`: the
 //     dividend already multiplied by a value known only per request) rounds
-//     once, at the end, and is not warned; `cost(tokens, price)` is exact.
+//     once, at the end, and is not warned; `cost(tokens, price)` is exact;
+//   - a default that starts with a constant and goes on with arithmetic on a
+//     value known per request (`request.max_tokens ?? 0 + request.input_tokens`,
+//     tg_default_precedence, a warning): `??` binds looser than `+ - * / %`,
+//     so that is `request.max_tokens ?? (0 + request.input_tokens)`, and the
+//     tokens of the prompt are added only when `max_tokens` is absent. Nobody
+//     writes a default as `0 + x`: `(x ?? 0) + y` was meant.
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -68,6 +75,8 @@ class OperandChecker {
     if (e.kind == ExprKind::kBinary && e.kids.size() == 2 && e.type.is(Kind::kMoney) &&
         (e.op == Op::kDiv || e.op == Op::kMul))
       LossyMoney(e);
+    if (e.kind == ExprKind::kBinary && e.op == Op::kCoalesce && e.kids.size() == 2)
+      DefaultPrecedence(e);
     for (auto& k : e.kids) Walk(*k, depth + 1);
   }
 
@@ -116,6 +125,43 @@ class OperandChecker {
                  "for a price per million tokens use `cost(tokens, price)` -- exact, rounded once "
                  "(`cost(request.input_tokens, endpoint.price_input)`) -- or multiply before "
                  "dividing (`endpoint.price_input * request.input_tokens / 1000000`)");
+  }
+
+  static bool Arithmetic(const Expr& e) {
+    return e.kind == ExprKind::kBinary && e.kids.size() == 2 &&
+           (e.op == Op::kAdd || e.op == Op::kSub || e.op == Op::kMul || e.op == Op::kDiv ||
+            e.op == Op::kMod);
+  }
+
+  static bool Inside(const Span& s, const Span& outer) {
+    return s.file != nullptr && s.file == outer.file && s.begin >= outer.begin && s.end <= outer.end;
+  }
+
+  // `x ?? c OP y ...` written without parentheses (a parenthesised node
+  // spans its parentheses: engine/parse/build_ast.inc), `c` constant and the
+  // default as a whole not: the arithmetic was meant on `x ?? c`.
+  void DefaultPrecedence(Expr& e) {
+    Expr& d = *e.kids[1];
+    if (!Arithmetic(d) || !Inside(d.span, e.span) || d.type.kind() == Kind::kAny) return;
+    // The leftmost operand of the default's arithmetic, as written.
+    Expr* first = &d;
+    while (Arithmetic(*first) && Inside(first->kids[0]->span, first->span) &&
+           first->span.begin == first->kids[0]->span.begin)
+      first = first->kids[0].get();
+    if (first == &d || !Inside(first->span, d.span) || first->span.begin != d.span.begin) return;
+    if (!FoldExpr(ctx_, *first) || FoldExpr(ctx_, d)) return;
+    const std::string x(ctx_.Text(e.kids[0]->span));
+    const std::string c(ctx_.Text(first->span));
+    const std::string text(ctx_.Text(d.span));
+    std::string rest = text.substr(std::min(text.size(), size_t(first->span.end - d.span.begin)));
+    while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t' || rest.front() == '\n'))
+      rest.erase(0, 1);
+    ctx_.Warning("tg_default_precedence", d.span,
+                 "`??` binds looser than `" + std::string(ast::OpText(d.op)) + "`: this is `" + x +
+                     " ?? (" + text + ")`, so `" + rest + "` applies only when `" + x +
+                     "` is absent",
+                 "write `(" + x + " ?? " + c + ") " + rest + "`; if the whole default is meant, "
+                     "write it in parentheses: `" + x + " ?? (" + text + ")`");
   }
 
   Context& ctx_;

@@ -12,6 +12,7 @@
 //   resolve       names, field chains, detectors and builtin callees -> Expr::ref/index
 //   types         a type for every expression (+ overloads, effect/decl rules)
 //   scopes        Expr::scope bottom-up; `when`, tags and keys read request fields only
+//                 (and quantifier bodies: tg_unused_variable, tg_quantifier_extends)
 //   regex         every constant pattern compiles under RE2; `^` / `$` on the
 //                 joined request.content (tg_joined_text_anchor)
 //   fold          constant folding (Expr::folded) and tg_not_constant checks;
@@ -22,6 +23,7 @@
 //   optional      reads of values that may be absent are guarded or defaulted
 //                 (tg_unguarded_optional; flow typing, see optional.cc)
 //   operands      constant operands that make an operation silently wrong: a
+//                 default `x ?? 0 + y` read as `x ?? (0 + y)` (tg_default_precedence), a
 //                 negative list position (tg_invalid_value), money divided by
 //                 10^4 or more (tg_money_precision, see operands.cc)
 //   names         warns when a shaped field (provider.name, request.model,

@@ -66,6 +66,11 @@ struct Bounds {
   // A figure in seconds (endpoint.latency_p50): its name, for the "N ms"
   // help when compared with milliseconds; empty otherwise.
   std::string seconds;
+  // `budget.b.spent / budget.b.limit` (`limit.l.used / limit.l.max`): the
+  // share of the limit used, 1 at the limit -- above it only once a limit is
+  // lowered within its window, so it has no upper bound here, but a whole
+  // percentage compared with it (80) is warned. Its text; empty otherwise.
+  std::string share;
 };
 
 // A constant number in micros; false for anything else.
@@ -242,6 +247,30 @@ class RangeChecker {
       if (f->seconds) b.seconds = "`" + std::string(f->path) + "`";
       return b;
     }
+    if (e.kind == ExprKind::kBinary && e.op == Op::kDiv && e.kids.size() == 2 &&
+        e.kids[0]->ref == RefKind::kCounter && e.kids[1]->ref == RefKind::kCounter &&
+        e.kids[0]->index >= 0 && e.kids[1]->index >= 0 &&
+        e.kids[0]->index / 3 == e.kids[1]->index / 3 && e.kids[1]->index % 3 == 2 &&
+        e.kids[0]->index % 3 != 2) {
+      // A counter over its own declaration's limit (ast::CounterSlot: 0
+      // spent / used, 1 remaining, 2 limit / max). `remaining` is never below
+      // 0 nor above the limit (docs/language.md, Budgets and limits), so the
+      // share left is a fraction; the share used is 1 at the limit.
+      const std::string part(ctx_.Text(e.kids[0]->span)), whole(ctx_.Text(e.kids[1]->span));
+      b.kind = Kind::kDecimal;
+      b.whole = false;
+      b.lo = 0;
+      if (e.kids[0]->index % 3 == 1) {
+        b.hi = kScale;
+        b.why = "`" + part + "` is never below 0 nor above `" + whole + "`";
+        b.fraction = "the share left, `" + std::string(ctx_.Text(e.span)) + "`,";
+      } else {
+        b.open = true;
+        b.why = "`" + part + "` is 0 or more";
+        b.share = std::string(ctx_.Text(e.span));
+      }
+      return b;
+    }
     if (e.kind == ExprKind::kBinary && e.op == Op::kCoalesce && e.kids.size() == 2) {
       // `x ?? d`: x's range, widened to d.
       std::optional<Bounds> x = BoundsOf(*e.kids[0], depth + 1);
@@ -282,7 +311,17 @@ class RangeChecker {
     Int c = 0;
     if (!cv || !Micros(*cv, &c)) return;
     std::optional<bool> always = Decide(op, *b, c);
-    if (!always) return;
+    if (!always) {
+      if (!b->share.empty() && c >= 2 * kScale && c <= 100 * kScale && c % kScale == 0 &&
+          Once(e, /*error=*/false))
+        ctx_.Warning("tg_unreachable_comparison", e.span,
+                     "`" + std::string(ctx_.Text(e.span)) + "` compares the share of the limit "
+                     "used (1 at the limit) with " + Render(c, cv->kind) + ": " + Render(c, cv->kind) +
+                     " times the limit, which admission does not let it reach",
+                     "`" + b->share + "` is a decimal, 1 at the limit, not a percentage: write `" +
+                         Render(c / 100, Kind::kDecimal) + "` for " + Render(c, cv->kind) + "%");
+      return;
+    }
     std::string help;
     if (!b->fraction.empty() && c > kScale && c <= 100 * kScale)
       help = b->fraction + " is a decimal from 0 to 1, not a percentage: write `" +

@@ -32,6 +32,9 @@ class RegexChecker {
       Pattern(*e.kids[1], "the pattern of `matches`");
       JoinedAnchor(*e.kids[0], *e.kids[1]);
     }
+    if (e.kind == ExprKind::kCall && (e.name == "starts_with" || e.name == "ends_with") &&
+        e.kids.size() == 2)
+      JoinedEdge(e);
     for (auto& k : e.kids) Walk(*k, depth + 1);
   }
 
@@ -86,6 +89,40 @@ class RegexChecker {
                  "write `(?m)` first for every line (`(?m)" + pattern +
                      "`), or test each message: `any m in request.messages: m.content matches \"" + pattern +
                      "\"`");
+  }
+
+  // `request.content starts_with "/admin"` (or `ends_with`, also through
+  // `lower`, `upper`, `trim`): the joined text starts with the first
+  // message's text -- usually the system prompt -- and ends with the last
+  // text, so the test is the one `matches "^/admin"` makes, and a user's
+  // `/admin` passes. As for `^`, the help tests each message.
+  void JoinedEdge(Expr& call) {
+    const Expr* subject = call.kids[0].get();
+    while (subject->kind == ExprKind::kCall && subject->kids.size() == 1 &&
+           (subject->name == "lower" || subject->name == "upper" || subject->name == "trim"))
+      subject = subject->kids[0].get();
+    if (subject->ref != RefKind::kField || subject->index < 0 ||
+        ctx_.schema->field(subject->index).path != "request.content")
+      return;
+    auto v = FoldExpr(ctx_, *call.kids[1]);
+    if (!v || v->kind != Kind::kString || v->sv().empty()) return;
+    const bool start = call.name == "starts_with";
+    std::string lit = "\"";
+    for (char c : v->sv()) lit += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
+    lit += '"';
+    // The subject as written, with the message's text for the joined one.
+    std::string each(ctx_.Text(call.kids[0]->span));
+    const size_t at = each.find("request.content");
+    if (at == std::string::npos) each = "m.content";
+    else each.replace(at, std::string("request.content").size(), "m.content");
+    ctx_.Warning("tg_joined_text_anchor", call.span,
+                 "`" + call.name + "` tests the " + (start ? "start" : "end") +
+                     " of `request.content`, every text of the request joined with newlines, so it "
+                     "sees only the " +
+                     (start ? "start of the first message (often the system prompt)"
+                            : "end of the last text"),
+                 "test each message: `any m in request.messages: " + each + " " + call.name + " " +
+                     lit + "`");
   }
 
   // `^` or `$` outside a character class and not escaped, in a pattern

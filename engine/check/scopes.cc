@@ -1,5 +1,7 @@
 // Pass `scopes`: Expr::scope bottom-up (and, on the same walk, quantifiers
-// whose body never reads their variable: tg_unused_variable), and the rule that only `require`
+// whose body never reads their variable: tg_unused_variable, or whose body
+// took in an `or` / `and` operand that does not read it:
+// tg_quantifier_extends), and the rule that only `require`
 // and the `when` and key of a budget or limit may read candidate-scoped
 // fields (`provider.*`, `endpoint.*`). A budget or limit that does is planned
 // per route endpoint (runtime::PlanEndpointBudgets): its counters are not
@@ -150,6 +152,7 @@ class Scoper {
       used_[slot] = false;
       if (Walk(*e.kids[1], depth + 1) == Scope::kCandidate) s = Scope::kCandidate;
       if (e.index >= 0 && !used_[slot]) UnusedVariable(e);
+      else if (e.index >= 0) AbsorbedOperand(e);
       locals_.resize(slot);
     } else if (e.ref == RefKind::kField &&
                (e.kind == ExprKind::kMember || e.kind == ExprKind::kName)) {
@@ -224,6 +227,93 @@ class Scoper {
                "quantifier variable `" + v + "` is never used in its body, which is then the "
                "same for every element",
                help);
+  }
+
+  static bool Inside(const Span& s, const Span& outer) {
+    return s.file == outer.file && s.begin >= outer.begin && s.end <= outer.end;
+  }
+
+  // Whether `e` reads the quantifier variable of `slot`.
+  static bool ReadsLocal(const Expr& e, int slot, uint32_t depth = 0) {
+    if (depth > 512) return false;  // Walk reported the depth
+    if (e.kind == ExprKind::kName && e.ref == RefKind::kLocal && e.index == slot) return true;
+    for (const auto& k : e.kids)
+      if (k && ReadsLocal(*k, slot, depth + 1)) return true;
+    return false;
+  }
+
+  // `e` is written in parentheses of its own: a parenthesised node spans
+  // its parentheses (engine/parse/build_ast.inc), its operands do not. (An
+  // operand that is a let's copy spans the let's text, elsewhere.)
+  static bool Parenthesised(const Expr& e) {
+    if (e.kids.size() != 2 || !e.kids[0] || !e.kids[1]) return false;
+    const Span& l = e.kids[0]->span;
+    const Span& r = e.kids[1]->span;
+    return (Inside(l, e.span) && e.span.begin < l.begin) || (Inside(r, e.span) && e.span.end > r.end);
+  }
+
+  // The operands of a chain of `op` written without parentheses, in order.
+  static void Chain(const Expr& e, ast::Op op, std::vector<const Expr*>* out, uint32_t depth) {
+    if (depth < 512 && e.kind == ExprKind::kBinary && e.op == op && !Parenthesised(e)) {
+      Chain(*e.kids[0], op, out, depth + 1);
+      Chain(*e.kids[1], op, out, depth + 1);
+    } else {
+      out->push_back(&e);
+    }
+  }
+
+  // tg_quantifier_extends: the body of a quantifier extends as far right as
+  // possible, so `any t in request.tools: t == "shell" or principal.workspace
+  // == "ops"` holds the `or` in the body. An operand that does not read the
+  // variable is then tested only when the collection has an element: a
+  // request from `ops` with no tools is not denied. (`any x: P(x) or Q` is
+  // `(any x: P(x)) or (Q and L is not empty)`; `all x: P(x) and Q` is
+  // `(all x: P(x)) and (Q or L is empty)`. The other two, `and` under `any`
+  // and `or` under `all`, mean the same inside and outside.) A body written
+  // in parentheses of its own says the operand is meant there.
+  void AbsorbedOperand(const Expr& q) {
+    const Expr& body = *q.kids[1];
+    const ast::Op op = q.quant_all ? ast::Op::kAnd : ast::Op::kOr;
+    if (body.kind != ExprKind::kBinary || body.op != op || Parenthesised(body) ||
+        body.type.kind() == Kind::kAny || q.kids[0]->type.kind() == Kind::kAny)
+      return;
+    std::vector<const Expr*> operands;
+    Chain(body, op, &operands, 0);
+    std::vector<const Expr*> kept, moved;
+    for (const Expr* o : operands) {
+      if (o->type.kind() == Kind::kAny) return;  // already reported
+      if (o->kind != ExprKind::kLiteral) (ReadsLocal(*o, q.index) ? kept : moved).push_back(o);
+    }
+    if (kept.empty() || moved.empty()) return;
+    const char* word = q.quant_all ? " and " : " or ";
+    auto join = [&](const std::vector<const Expr*>& v) {
+      std::string s;
+      for (const Expr* o : v) s += (s.empty() ? "" : word) + std::string(ctx_.Text(o->span));
+      return s;
+    };
+    const std::string v = q.name;
+    const std::string over(ctx_.Text(q.kids[0]->span));
+    const Expr& first = *moved.front();
+    bool written = Inside(body.span, q.span);
+    for (const Expr* o : operands) written = written && Inside(o->span, body.span);
+    const std::string quant = std::string(q.quant_all ? "all " : "any ") + v + " in " + over;
+    const std::string when = q.quant_all ? "when `" + over + "` is not empty"
+                                         : "when `" + over + "` has an element";
+    std::string message = "`" + std::string(ctx_.Text(first.span)) + "` is inside the body of `" +
+                          quant + "` but does not read `" + v + "`: " +
+                          (q.quant_all ? "when `" + over + "` is empty the `all` holds without it"
+                                       : "it counts only " + when);
+    std::string help;
+    if (written && !over.empty())
+      help = "end the quantifier before it: `(" + quant + ": " + join(kept) + ")" + word +
+             join(moved) + "`; if it is meant only " + when +
+             ", write the body in parentheses: `" + quant + ": (" +
+             std::string(ctx_.Text(body.span)) + ")`";
+    else
+      help = "the body of a quantifier extends as far right as possible: parenthesise the "
+             "quantifier to end it before this operand, or the body to keep it there";
+    ctx_.Warning("tg_quantifier_extends", Inside(first.span, q.span) ? first.span : q.span,
+                 std::move(message), std::move(help));
   }
 
   Context& ctx_;

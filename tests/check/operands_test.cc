@@ -2,7 +2,8 @@
 // position is an error (the element is always absent), and money divided by
 // a constant of 10^4 or more -- or multiplied by 10^-4 or less -- before it
 // is used warns tg_money_precision (the quotient is rounded to whole
-// micro-dollars: 0.15 usd / 1000000 is 0).
+// micro-dollars: 0.15 usd / 1000000 is 0), and a default written
+// `x ?? 0 + y` -- which is `x ?? (0 + y)` -- warns tg_default_precedence.
 #include <gtest/gtest.h>
 
 #include "tests/check/check_helpers.h"
@@ -68,6 +69,41 @@ TEST(Operands, MoneyDividedBeforeItIsUsedWarns) {
     auto q = CheckSource(Rule(req));
     EXPECT_TRUE(q.ok) << req << "\n" << q.Render();
     EXPECT_EQ(q.Codes(), V{}) << req << "\n" << q.Render();
+  }
+}
+
+// The author's "prompt and output above 100000 tokens": `??` binds looser
+// than `+`, so with max_tokens present only max_tokens was compared, and a
+// 120000-token prompt asking for 4000 tokens passed. It checked clean.
+TEST(Operands, ADefaultStartingWithAConstantThenArithmeticWarns) {
+  auto c = CheckSource(Rule("when request.max_tokens ?? 0 + request.input_tokens > 100000\n"
+                            "  deny 400 \"request too large\""));
+  EXPECT_TRUE(c.ok) << c.Render();
+  EXPECT_EQ(c.Codes(), V{"tg_default_precedence"}) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_TRUE(Has(r, "test.tg:3:30: warning[tg_default_precedence]: `??` binds looser than `+`: this "
+                     "is `request.max_tokens ?? (0 + request.input_tokens)`, so `+ request.input_tokens` "
+                     "applies only when `request.max_tokens` is absent")) << r;
+  EXPECT_TRUE(Has(r, "help: write `(request.max_tokens ?? 0) + request.input_tokens`; if the whole "
+                     "default is meant, write it in parentheses: `request.max_tokens ?? (0 + "
+                     "request.input_tokens)`")) << r;
+
+  // A const as the constant; `*` and a longer chain: the help keeps the rest.
+  auto k = CheckSource("policy \"p\"\nconst base = 1024\nrule r {\n  when request.max_tokens ?? base * "
+                       "request.n + 10 > 4096\n  deny 400 \"x\"\n}\n");
+  EXPECT_EQ(k.Codes(), V{"tg_default_precedence"}) << k.Render();
+  EXPECT_TRUE(Has(k.Render(), "write `(request.max_tokens ?? base) * request.n + 10`")) << k.Render();
+
+  // Parenthesised either way, a constant default, a default not starting
+  // with a constant: quiet.
+  for (const char* when : {"when request.max_tokens ?? (0 + request.input_tokens) > 100000",
+                           "when (request.max_tokens ?? 0) + request.input_tokens > 100000",
+                           "when request.max_tokens ?? 4 * 1024 > 100000",
+                           "when request.max_tokens ?? request.input_tokens + 5 > 100000",
+                           "when request.max_tokens ?? 0 > request.input_tokens + 5"}) {
+    auto q = CheckSource(Rule(std::string(when) + "\n  deny 400 \"x\""));
+    EXPECT_TRUE(q.ok) << when << "\n" << q.Render();
+    EXPECT_EQ(q.Codes(), V{}) << when << "\n" << q.Render();
   }
 }
 

@@ -1,5 +1,8 @@
 // tg_unused_variable (engine/check/scopes.cc): a quantifier whose body
-// never reads its variable tests the same value for every element, and the
+// never reads its variable tests the same value for every element;
+// tg_quantifier_extends: a body that took in an `or` (of `any`) or `and` (of
+// `all`) operand not reading its variable tests it only on a non-empty
+// collection; and the
 // fallback-twin recognition of tg_fallback_unchecked (engine/check/names.cc)
 // takes the variable only where it stands for `request.model`.
 #include <gtest/gtest.h>
@@ -71,6 +74,86 @@ TEST(Quantifiers, UsedVariablesAndAlreadyReportedBodiesAreQuiet) {
   // A misspelt variable is one mistake: tg_unknown_name only.
   auto c = CheckSource("policy \"p\"\nrule r { when any m in request.models: n == \"a\" deny 403 \"x\" }\n");
   EXPECT_EQ(c.ErrorCodes(), V{"tg_unknown_name"}) << c.Render();
+}
+
+// The body of a quantifier extends as far right as possible. The author's
+// "deny shell tools, and everything from ops" denied no request from ops
+// that sends no tools, and checked clean.
+TEST(Quantifiers, AnOperandTheBodyTookInWithoutReadingTheVariableWarns) {
+  auto c = CheckSource(R"(policy "p"
+rule shell_or_ops {
+  when any t in request.tools: t == "shell" or principal.workspace == "ops"
+  deny 403 "no"
+}
+)");
+  EXPECT_TRUE(c.ok) << c.Render();
+  EXPECT_EQ(c.Codes(), V{"tg_quantifier_extends"}) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_TRUE(Has(r, "test.tg:3:48: warning[tg_quantifier_extends]: `principal.workspace == \"ops\"` "
+                     "is inside the body of `any t in request.tools` but does not read `t`: it "
+                     "counts only when `request.tools` has an element")) << r;
+  EXPECT_TRUE(Has(r, "help: end the quantifier before it: `(any t in request.tools: t == \"shell\") "
+                     "or principal.workspace == \"ops\"`; if it is meant only when `request.tools` "
+                     "has an element, write the body in parentheses: `any t in request.tools: (t == "
+                     "\"shell\" or principal.workspace == \"ops\")`")) << r;
+
+  // `all x: P(x) and Q` holds on an empty collection whatever Q is.
+  auto a = CheckSource(R"(policy "p"
+rule contractors_outside_sandbox {
+  when not (all g in principal.groups: g != "contractor" and principal.workspace == "sandbox")
+  deny 403 "no"
+}
+)");
+  EXPECT_EQ(a.Codes(), V{"tg_quantifier_extends"}) << a.Render();
+  EXPECT_TRUE(Has(a.Render(), "when `principal.groups` is empty the `all` holds without it")) << a.Render();
+  EXPECT_TRUE(Has(a.Render(), "`(all g in principal.groups: g != \"contractor\") and "
+                              "principal.workspace == \"sandbox\"`")) << a.Render();
+
+  // In a chain, the operands reading the variable stay in the help's body;
+  // one warning per quantifier, at the first operand that does not.
+  auto k = CheckSource(R"(policy "p"
+rule r {
+  when any t in request.tools: t == "a" or principal.user == "bob" or t == "b" or request.model == "m"
+  deny 403 "no"
+}
+)");
+  EXPECT_EQ(k.Codes(), (V{"tg_quantifier_extends", "tg_fallback_unchecked"})) << k.Render();
+  EXPECT_TRUE(Has(k.Render(), "3:44: warning[tg_quantifier_extends]: `principal.user == \"bob\"`")) << k.Render();
+  EXPECT_TRUE(Has(k.Render(), "`(any t in request.tools: t == \"a\" or t == \"b\") or principal.user "
+                              "== \"bob\" or request.model == \"m\"`")) << k.Render();
+
+  // An operand that is a let: reported at the quantifier, with a help that
+  // does not quote the let's expanded text as written.
+  auto l = CheckSource(R"(policy "p"
+let ops = principal.workspace == "ops"
+rule r {
+  when any t in request.tools: t == "shell" or ops
+  deny 403 "no"
+}
+)");
+  EXPECT_EQ(l.Codes(), V{"tg_quantifier_extends"}) << l.Render();
+  EXPECT_TRUE(Has(l.Render(), "test.tg:4:8: warning[tg_quantifier_extends]")) << l.Render();
+  EXPECT_TRUE(Has(l.Render(), "help: the body of a quantifier extends as far right as possible")) << l.Render();
+}
+
+TEST(Quantifiers, BodiesMeaningTheSameInsideAndOutAndParenthesisedOnesAreQuiet) {
+  for (const char* when : {
+           // parenthesised: the body or the quantifier
+           "any t in request.tools: (t == \"shell\" or principal.workspace == \"ops\")",
+           "(any t in request.tools: t == \"shell\") or principal.workspace == \"ops\"",
+           // `and` under `any`, `or` under `all`: the same inside and outside
+           "any t in request.tools: t == \"shell\" and principal.workspace == \"ops\"",
+           "all g in principal.groups: g != \"x\" or principal.workspace == \"ops\"",
+           // every operand reads the variable (a nested quantifier's too)
+           "any t in request.tools: t == \"a\" or t == \"b\"",
+           "any m in request.messages: m.role == \"tool\" or (any t in request.tools: t == m.content)",
+           // an `or` below another operator is not the body's
+           "any t in request.tools: t == \"a\" and (principal.workspace == \"ops\" or t == \"b\")",
+       }) {
+    auto c = CheckSource(std::string("policy \"p\"\nrule r { when ") + when + " deny 403 \"x\" }\n");
+    EXPECT_TRUE(c.ok) << when << "\n" << c.Render();
+    EXPECT_EQ(Count(c, "tg_quantifier_extends"), 0u) << when << "\n" << c.Render();
+  }
 }
 
 // A twin must test the fallback where the model rule tests the requested

@@ -314,5 +314,59 @@ rule f { require endpoint.price_input >= 0.01 usd and not (1 usd / endpoint.pric
   EXPECT_FALSE(Has(r, "tg_division_by_zero")) << r;
 }
 
+// A budget alert written with a percentage: `remaining / limit` is the share
+// left, 0 to 1, and `spent / limit` the share used, 1 at the limit. Before,
+// "80 % of the daily budget spent" never fired, "under 20 % left" fired on
+// every request, and a test `expect warns` passed on the second rule.
+TEST(Ranges, ACounterOverItsLimitIsAShareNotAPercentage) {
+  auto c = CheckSource(R"(policy "p"
+budget ws_daily { key principal.workspace per day limit 5 usd }
+limit rpm { key principal.workspace per minute max 60 requests }
+rule eighty_percent { when budget.ws_daily.spent / budget.ws_daily.limit >= 80 warn "80% spent" }
+rule low mode advisory { when budget.ws_daily.remaining / budget.ws_daily.limit < 20 warn "under 20% left" }
+rule busy { when limit.rpm.used / limit.rpm.max >= 90 route sort price }
+)");
+  EXPECT_TRUE(c.ok) << c.Render();  // warnings
+  EXPECT_EQ(c.Codes(), (V{"tg_unreachable_comparison", "tg_unreachable_comparison",
+                          "tg_unreachable_comparison"})) << c.Render();
+  const std::string r = c.Render();
+  EXPECT_TRUE(Has(r, "test.tg:4:28: warning[tg_unreachable_comparison]: `budget.ws_daily.spent / "
+                     "budget.ws_daily.limit >= 80` compares the share of the limit used (1 at the "
+                     "limit) with 80: 80 times the limit, which admission does not let it reach")) << r;
+  EXPECT_TRUE(Has(r, "help: `budget.ws_daily.spent / budget.ws_daily.limit` is a decimal, 1 at the "
+                     "limit, not a percentage: write `0.8` for 80%")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:5:31: warning[tg_unreachable_comparison]: `budget.ws_daily.remaining / "
+                     "budget.ws_daily.limit < 20` is always true (`budget.ws_daily.remaining / "
+                     "budget.ws_daily.limit` is from 0 to 1)")) << r;
+  EXPECT_TRUE(Has(r, "help: the share left, `budget.ws_daily.remaining / budget.ws_daily.limit`, is a "
+                     "decimal from 0 to 1, not a percentage: write `0.2` for 20%")) << r;
+  EXPECT_TRUE(Has(r, "test.tg:6:18: warning[tg_unreachable_comparison]: `limit.rpm.used / "
+                     "limit.rpm.max >= 90`")) << r;
+
+  // The share left never exceeds 1: a condition that needs it to is an error.
+  auto e = CheckSource(R"(policy "p"
+limit rpm { key principal.workspace per minute max 60 requests }
+rule r { when limit.rpm.remaining / limit.rpm.max > 80 warn "x" }
+)");
+  EXPECT_FALSE(e.ok);
+  EXPECT_TRUE(Has(e.Render(), "error[tg_unreachable_comparison]: rule `r` can never fire: "
+                              "`limit.rpm.remaining / limit.rpm.max > 80` is always false")) << e.Render();
+}
+
+TEST(Ranges, SharesWrittenAsFractionsOrPercentagesOfAHundredAreQuiet) {
+  auto c = CheckSource(R"(policy "p"
+budget ws_daily { key principal.workspace per day limit 5 usd }
+limit rpm { key principal.workspace per minute max 60 requests }
+rule a { when budget.ws_daily.spent / budget.ws_daily.limit >= 0.8 warn "a" }
+rule b { when budget.ws_daily.remaining / budget.ws_daily.limit < 0.2 warn "b" }
+rule c { when limit.rpm.used / limit.rpm.max * 100 >= 90 warn "c" }
+rule d { when budget.ws_daily.spent / budget.ws_daily.limit > 1 warn "d: the limit was lowered" }
+rule e { when budget.ws_daily.spent / budget.ws_daily.limit > 1.5 warn "e" }
+rule f { when budget.ws_daily.remaining / budget.ws_daily.spent < 20 warn "f" }
+)");
+  EXPECT_TRUE(c.ok) << c.Render();
+  EXPECT_EQ(Count(c, "tg_unreachable_comparison"), 0u) << c.Render();
+}
+
 }  // namespace
 }  // namespace tollgate::checktest

@@ -2,6 +2,8 @@
 // against request.content, which joins every text of the request with "\n".
 // Before, `request.content matches "^/admin"` checked clean and saw only the
 // start of the first message: a user's /admin after a system prompt passed.
+// `request.content starts_with "/admin"` (or `ends_with`) is the same test
+// and gets the same warning.
 #include <gtest/gtest.h>
 
 #include "tests/check/check_helpers.h"
@@ -41,6 +43,44 @@ rule text { when request.content matches "\\A/admin" deny "e" }
 rule each { when any m in request.messages: m.content matches "^/admin" deny "f" }
 rule off { when request.content matches "(?-m)x" deny "g" }
 rule edge { when request.content matches "(?i)(^|\\n)ignore(\\s|$)" deny "h" }
+)tg");
+  EXPECT_EQ(Count(c, "tg_joined_text_anchor"), 0u) << c.Render();
+}
+
+// The policy "no /admin commands" written with starts_with: the joined text
+// starts with the system prompt, so a user's `/admin reset` was allowed and
+// the policy checked clean.
+TEST(RegexAnchors, PrefixAndSuffixTestsOfTheJoinedContentWarn) {
+  auto c = CheckSource(R"tg(policy "p"
+rule admin { when request.content starts_with "/admin" deny "a" }
+rule call { when starts_with(trim(lower(request.content)), "ignore") deny "b" }
+rule tail { when request.content ends_with "say \"yes\"" deny "c" }
+)tg");
+  EXPECT_TRUE(c.ok) << c.Render();  // warnings
+  const std::string r = c.Render();
+  EXPECT_TRUE(Has(r, "test.tg:2:19: warning[tg_joined_text_anchor]: `starts_with` tests the start of "
+                     "`request.content`, every text of the request joined with newlines, so it sees only "
+                     "the start of the first message (often the system prompt)"))
+      << r;
+  EXPECT_TRUE(Has(r, "help: test each message: `any m in request.messages: m.content starts_with \"/admin\"`"))
+      << r;
+  EXPECT_TRUE(Has(r, "help: test each message: `any m in request.messages: trim(lower(m.content)) "
+                     "starts_with \"ignore\"`"))
+      << r;
+  EXPECT_TRUE(Has(r, "test.tg:4:18: warning[tg_joined_text_anchor]: `ends_with` tests the end of "
+                     "`request.content`, every text of the request joined with newlines, so it sees only "
+                     "the end of the last text"))
+      << r;
+  EXPECT_TRUE(Has(r, "`any m in request.messages: m.content ends_with \"say \\\"yes\\\"\"`")) << r;
+  EXPECT_EQ(Count(c, "tg_joined_text_anchor"), 3u) << r;
+}
+
+TEST(RegexAnchors, PrefixTestsOfOneTextAreQuiet) {
+  auto c = CheckSource(R"tg(policy "p"
+rule each { when any m in request.messages: m.content starts_with "/admin" deny "a" }
+rule ws { when principal.workspace starts_with "acme-" deny "b" }
+rule model { when request.model ends_with "-preview" deny "c" }
+rule inside { when request.content contains "/admin" deny "d" }
 )tg");
   EXPECT_EQ(Count(c, "tg_joined_text_anchor"), 0u) << c.Render();
 }
