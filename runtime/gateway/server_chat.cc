@@ -297,6 +297,12 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   UpstreamError read_err;
   Outcome read_usage;  // `body`'s usage (UsageOf), read once
   SseConversion conv = SseConversion::kNotACompletion;
+  // A stream's bytes up to its first whole `data:` line, read in the attempt
+  // loop before the client gets any byte (`first_done`, `first_err`: how the
+  // read ended); the relay sends them first.
+  std::string first;
+  bool first_done = false, primed = false;
+  UpstreamError first_err;
   auto watch = WatchClient(stream, &conn);
   WatchListing listed(this, watch.get(), co_await net::this_coro::executor);
   for (size_t a = 0; a < attempts && !watch->gone; ++a) {
@@ -421,6 +427,40 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
           charge = billed.prompt_tokens >= 0 || billed.completion_tokens >= 0;
         }
       }
+    }
+    if (err.ok() && x->stream && !whole && conn->status() == 200) {
+      // A stream is committed to at its first data line, not at its head:
+      // one that ends or is cut before any, or opens with an error event (a
+      // provider failing after its 200), has sent the client nothing and
+      // falls back like a 5xx.
+      first.clear();
+      first_done = false;
+      first_err = {};
+      SseTracker probe;
+      std::string relayed;  // (the probe's output: unused)
+      while (!first_done && !watch->gone && !probe.data_line && first.size() <= (1u << 20)) {
+        const size_t had = first.size();
+        first_err = co_await conn->Read(&first, &first_done);
+        probe.Feed(std::string_view(first).substr(had), &relayed);
+        if (!first_err.ok()) break;
+      }
+      primed = true;
+      // A client that left meanwhile: the relay below records the stream
+      // as abandoned, charged at what was delivered, as it did before.
+      if (watch->gone) {
+      } else if (probe.chunks == 0 && !probe.done && !first_err.ok()) {
+        // Cut before its first event: charged as such a stream was (the
+        // prompt; nothing was delivered), as the provider may bill it.
+        err = {"stream_cut", "the upstream stream ended early, before its first event"};
+        billed.completion_tokens = 0;
+        charge = true;
+      } else if (probe.chunks == 0 && (first_done || probe.done)) {  // ended, or [DONE], with no chunk
+        err = {"stream_empty", "upstream answered 200 with a stream without events"};
+        if (first_done) pool.Release(std::move(conn));
+      } else if (probe.error_event && probe.text_bytes == 0) {
+        err = {"stream_error", "upstream answered 200, then an error event before any text"};
+      }
+      if (!err.ok()) o.upstream_status = 200;
     }
     if (err.ok()) {
       x->attempt = a;
@@ -699,7 +739,14 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   // client's answer back.
   while (!done && !client_gone && !sse.ended) {
     piece.clear();
-    err = co_await conn->Read(&piece, &done);
+    if (primed) {  // the first event, read in the attempt loop
+      primed = false;
+      piece = std::move(first);
+      done = first_done;
+      err = first_err;
+    } else {
+      err = co_await conn->Read(&piece, &done);
+    }
     out.clear();
     if (!piece.empty()) sse.Feed(piece, &out);
     if (done || !err.ok() || sse.ended) sse.End(&out, err.ok());
