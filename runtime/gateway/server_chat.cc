@@ -432,13 +432,15 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
       // A stream is committed to at its first data line, not at its head:
       // one that ends or is cut before any, or opens with an error event (a
       // provider failing after its 200), has sent the client nothing and
-      // falls back like a 5xx.
+      // falls back like a 5xx. A comment line commits it too: a provider's
+      // keep-alives while its model thinks go on to the client (and keep
+      // its load balancer's idle timeout from cutting the stream).
       first.clear();
       first_done = false;
       first_err = {};
       SseTracker probe;
       std::string relayed;  // (the probe's output: unused)
-      while (!first_done && !watch->gone && !probe.data_line && first.size() <= (1u << 20)) {
+      while (!first_done && !watch->gone && !probe.data_line && !probe.comment_line && first.size() <= (1u << 20)) {
         const size_t had = first.size();
         first_err = co_await conn->Read(&first, &first_done);
         probe.Feed(std::string_view(first).substr(had), &relayed);
@@ -448,13 +450,13 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
       // A client that left meanwhile: the relay below records the stream
       // as abandoned, charged at what was delivered, as it did before.
       if (watch->gone) {
-      } else if (probe.chunks == 0 && !probe.done && !first_err.ok()) {
+      } else if (probe.chunks == 0 && !probe.done && !probe.comment_line && !first_err.ok()) {
         // Cut before its first event: charged as such a stream was (the
         // prompt; nothing was delivered), as the provider may bill it.
         err = {"stream_cut", "the upstream stream ended early, before its first event"};
         billed.completion_tokens = 0;
         charge = true;
-      } else if (probe.chunks == 0 && (first_done || probe.done)) {  // ended, or [DONE], with no chunk
+      } else if (probe.chunks == 0 && !probe.comment_line && (first_done || probe.done)) {  // ended, or [DONE]
         err = {"stream_empty", "upstream answered 200 with a stream without events"};
         if (first_done) pool.Release(std::move(conn));
       } else if (probe.error_event && probe.text_bytes == 0) {

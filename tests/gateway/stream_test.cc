@@ -493,8 +493,20 @@ TEST_F(StreamFallbackTest, AStreamOfOnlyDoneFallsBack) {
 }
 
 TEST_F(StreamFallbackTest, AStreamCutBeforeItsFirstEventFallsBack) {
-  StartTwo(SseHead() + HttpChunk(": keep-alive\n\n"), false);  // then the connection closes
+  StartTwo(SseHead(), false);  // then the connection closes
   ExpectFallback("stream_cut");
+}
+
+// A provider's keep-alive comment while its model thinks commits the stream
+// (it goes on to the client, keeping idle timeouts on its way at bay): a
+// cut after it is the client's cut stream, as before.
+TEST_F(StreamFallbackTest, AKeepAliveCommentCommitsTheStream) {
+  StartTwo(SseHead() + HttpChunk(": PROCESSING\n\n"), false);  // then the connection closes
+  testkit::HttpAnswer a = Stream();
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_NE(a.body.find(": PROCESSING"), std::string::npos) << a.body;
+  EXPECT_NE(a.body.find("upstream_stream_cut"), std::string::npos) << a.body;
+  EXPECT_EQ(second_->requests(), 0);
 }
 
 TEST_F(StreamFallbackTest, AStreamOpeningWithAnErrorEventFallsBack) {

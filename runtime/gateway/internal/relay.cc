@@ -178,6 +178,7 @@ void SseTracker::Relay(std::string_view bytes, std::string* out) {
 void SseTracker::Line() {
   std::string_view l = line;
   if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+  if (!l.empty() && l.front() == ':') comment_line = true;
   if (l.rfind("data:", 0) != 0) return;
   l.remove_prefix(5);
   data_line = true;
