@@ -448,8 +448,10 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
       }
       primed = true;
       // A client that left meanwhile: the relay below records the stream
-      // as abandoned, charged at what was delivered, as it did before.
-      if (watch->gone) {
+      // as abandoned, charged at what was delivered, as it did before. The
+      // last endpoint's stream is relayed as it came (its error event is
+      // the provider's word to the client, more use than a 502 listing it).
+      if (watch->gone || a + 1 >= attempts) {
       } else if (probe.chunks == 0 && !probe.done && !probe.comment_line && !first_err.ok()) {
         // Cut before its first event: charged as such a stream was (the
         // prompt; nothing was delivered), as the provider may bill it.

@@ -497,6 +497,18 @@ TEST_F(StreamFallbackTest, AStreamCutBeforeItsFirstEventFallsBack) {
   ExpectFallback("stream_cut");
 }
 
+// With no endpoint left to try, the stream is relayed as it came: the
+// provider's error event reaches the client (the SDKs throw its message).
+TEST_F(StreamTest, TheLastEndpointsErrorEventIsRelayed) {
+  Start(SseHead() + HttpChunk(R"(data: {"error":{"message":"flagged by moderation","type":"invalid_request_error"}})"
+                              "\n\n"),
+        /*hold=*/true);
+  testkit::HttpAnswer a = Stream();
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_NE(a.body.find("flagged by moderation"), std::string::npos) << a.body;
+  EXPECT_EQ(Str(Record(a), "error"), "upstream_stream_error");
+}
+
 // A provider's keep-alive comment while its model thinks commits the stream
 // (it goes on to the client, keeping idle timeouts on its way at bay): a
 // cut after it is the client's cut stream, as before.
