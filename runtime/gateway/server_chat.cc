@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <optional>
 #include <string>
 
 #include <boost/asio/redirect_error.hpp>
@@ -26,6 +27,28 @@
 namespace tollgate::gateway {
 
 using namespace internal;
+
+namespace {
+
+// How long a stream's head waits for the upstream's first line (the
+// fallback window, docs/gateway.md): failures before the first chunk come
+// at once, and a model that thinks longer must not keep the client's head
+// back (an SDK's timeout covers the wait for the head, then retries).
+constexpr int kStreamCommitWaitMs = 1000;
+
+// A stream's head to the client, and its write when it went out while the
+// first line was still awaited (`started`; `done` and `ec` once written,
+// which cancels `wake`).
+struct StreamHead {
+  explicit StreamHead(const net::any_io_executor& ex) : timer(ex), wake(ex) {}
+  http::response<http::empty_body> head;
+  std::optional<http::response_serializer<http::empty_body>> sr;
+  net::steady_timer timer, wake;
+  bool started = false, done = false, cancelled = false;
+  boost::system::error_code ec;
+};
+
+}  // namespace
 
 // Settles and records at once; returns once the settlement is durable
 // (awaited without blocking this thread) with the audit sequence number
@@ -303,6 +326,23 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   std::string first;
   bool first_done = false, primed = false;
   UpstreamError first_err;
+  auto sh = std::make_shared<StreamHead>(co_await net::this_coro::executor);
+  // The stream's head (once the upstream that answers is known).
+  auto fill_head = [&](http::response<http::empty_body>* head) {
+    if (x->decision_id.empty()) svc.NewDecisionId(x.get());
+    const bool chunked = req.version() >= 11;
+    *head = http::response<http::empty_body>{http::status::ok, req.version()};
+    head->set(http::field::server, "tollgate");
+    head->set(http::field::content_type, "text/event-stream");
+    head->set(http::field::cache_control, "no-cache");
+    head->set("x-tollgate-policy-version", x->live->version);
+    head->set("x-tollgate-decision-id", x->decision_id);
+    if (const std::string id = conn->header("x-request-id"); !id.empty()) head->set("x-request-id", id);
+    Cors(req, head);
+    explain_header(head);
+    head->chunked(chunked);
+    head->keep_alive(chunked && req.keep_alive() && !draining.load());
+  };
   auto watch = WatchClient(stream, &conn);
   WatchListing listed(this, watch.get(), co_await net::this_coro::executor);
   for (size_t a = 0; a < attempts && !watch->gone; ++a) {
@@ -440,18 +480,43 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
       first_err = {};
       SseTracker probe;
       std::string relayed;  // (the probe's output: unused)
+      // Past kStreamCommitWaitMs the head goes out anyway (and the stream
+      // is committed to): written by the timer's handler while the read
+      // below waits (another socket; this thread's loop runs both).
+      sh->cancelled = false;
+      sh->timer.expires_after(std::chrono::milliseconds(kStreamCommitWaitMs));
+      sh->timer.async_wait([&, sh](boost::system::error_code tec) {
+        if (tec || sh->cancelled) return;
+        sh->started = true;
+        fill_head(&sh->head);
+        sh->sr.emplace(sh->head);
+        stream.expires_after(std::chrono::milliseconds(cfg.upstream.idle_timeout_ms));
+        stream.answering = true;
+        http::async_write_header(stream, *sh->sr, [sh](boost::system::error_code wec, size_t) {
+          sh->ec = wec;
+          sh->done = true;
+          sh->wake.cancel();
+        });
+      });
       while (!first_done && !watch->gone && !probe.data_line && !probe.comment_line && first.size() <= (1u << 20)) {
         const size_t had = first.size();
         first_err = co_await conn->Read(&first, &first_done);
         probe.Feed(std::string_view(first).substr(had), &relayed);
         if (!first_err.ok()) break;
       }
+      sh->cancelled = true;
+      sh->timer.cancel();
+      while (sh->started && !sh->done) {
+        sh->wake.expires_after(std::chrono::hours(1));
+        boost::system::error_code wec;
+        co_await sh->wake.async_wait(net::redirect_error(use_awaitable, wec));
+      }
       primed = true;
       // A client that left meanwhile: the relay below records the stream
       // as abandoned, charged at what was delivered, as it did before. The
       // last endpoint's stream is relayed as it came (its error event is
       // the provider's word to the client, more use than a 502 listing it).
-      if (watch->gone || a + 1 >= attempts) {
+      if (watch->gone || a + 1 >= attempts || sh->started) {
       } else if (probe.chunks == 0 && !probe.done && !probe.comment_line && !first_err.ok()) {
         // Cut before its first event: charged as such a stream was (the
         // prompt; nothing was delivered), as the provider may bill it.
@@ -702,20 +767,8 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   // Streaming: relay chunk by chunk; the decision id goes out first. An
   // HTTP/1.0 client cannot read chunked encoding: its stream is the raw
   // bytes, ended by closing the connection.
-  svc.NewDecisionId(x.get());
   const bool chunked = req.version() >= 11;
-  http::response<http::empty_body> head{http::status::ok, req.version()};
-  head.set(http::field::server, "tollgate");
-  head.set(http::field::content_type, "text/event-stream");
-  head.set(http::field::cache_control, "no-cache");
-  head.set("x-tollgate-policy-version", x->live->version);
-  head.set("x-tollgate-decision-id", x->decision_id);
-  if (const std::string id = conn->header("x-request-id"); !id.empty()) head.set("x-request-id", id);
-  Cors(req, &head);
-  explain_header(&head);
-  head.chunked(chunked);
-  head.keep_alive(chunked && req.keep_alive() && !draining.load());
-  http::response_serializer<http::empty_body> sr{head};
+  const http::response<http::empty_body>& head = sh->head;
   boost::system::error_code ec;
   auto write_piece = [&](std::string_view piece) -> net::awaitable<void> {
     if (chunked) {
@@ -725,9 +778,15 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
       co_await net::async_write(stream, net::buffer(piece.data(), piece.size()), net::redirect_error(use_awaitable, ec));
     }
   };
-  stream.expires_after(std::chrono::milliseconds(cfg.upstream.idle_timeout_ms));
-  stream.answering = true;
-  co_await http::async_write_header(stream, sr, net::redirect_error(use_awaitable, ec));
+  if (sh->started) {  // the head went out while the first line was awaited
+    ec = sh->ec;
+  } else {
+    fill_head(&sh->head);
+    sh->sr.emplace(sh->head);
+    stream.expires_after(std::chrono::milliseconds(cfg.upstream.idle_timeout_ms));
+    stream.answering = true;
+    co_await http::async_write_header(stream, *sh->sr, net::redirect_error(use_awaitable, ec));
+  }
   o.started = true;
   SseTracker sse;
   sse.drop_usage = !x->include_usage;

@@ -636,6 +636,21 @@ TEST_F(DrainEndTest, AStreamStillRunningIsRecordedSettledAndToldWhy) {
   EXPECT_EQ(Int(g, "completion_tokens"), 2) << records[0];  // the 8 bytes delivered, estimated
 }
 
+// The head of a stream whose model thinks before its first chunk is not held
+// back past the fallback window (1 s): the SDKs' timeout covers the wait for
+// the head (and then retries the request). The upstream here sends its head
+// and nothing more; the gateway's upstream idle timeout is 10 s.
+TEST_F(DrainEndTest, AStreamsHeadIsNotHeldBackByASilentUpstream) {
+  Start(SseHead(), /*hold=*/true);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string got = Open(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}], "stream": true,
+                             "max_tokens": 50})", "\r\n\r\n");
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(got.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << got;
+  EXPECT_NE(got.find("x-tollgate-decision-id: "), std::string::npos) << got;
+  EXPECT_LT(waited, std::chrono::seconds(5)) << got;
+}
+
 TEST_F(DrainEndTest, ANonStreamedRequestStillWaitingIsRecordedAndAnswered503) {
   gw_.drain_timeout_ms = 50;
   Start("", /*hold=*/true);  // reads the request, never answers
