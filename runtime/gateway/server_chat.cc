@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <optional>
 #include <string>
 
 #include <boost/asio/redirect_error.hpp>
@@ -26,6 +27,28 @@
 namespace tollgate::gateway {
 
 using namespace internal;
+
+namespace {
+
+// How long a stream's head waits for the upstream's first line (the
+// fallback window, docs/gateway.md): failures before the first chunk come
+// at once, and a model that thinks longer must not keep the client's head
+// back (an SDK's timeout covers the wait for the head, then retries).
+constexpr int kStreamCommitWaitMs = 1000;
+
+// A stream's head to the client, and its write when it went out while the
+// first line was still awaited (`started`; `done` and `ec` once written,
+// which cancels `wake`).
+struct StreamHead {
+  explicit StreamHead(const net::any_io_executor& ex) : timer(ex), wake(ex) {}
+  http::response<http::empty_body> head;
+  std::optional<http::response_serializer<http::empty_body>> sr;
+  net::steady_timer timer, wake;
+  bool started = false, done = false, cancelled = false;
+  boost::system::error_code ec;
+};
+
+}  // namespace
 
 // Settles and records at once; returns once the settlement is durable
 // (awaited without blocking this thread) with the audit sequence number
@@ -297,6 +320,29 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   UpstreamError read_err;
   Outcome read_usage;  // `body`'s usage (UsageOf), read once
   SseConversion conv = SseConversion::kNotACompletion;
+  // A stream's bytes up to its first whole `data:` line, read in the attempt
+  // loop before the client gets any byte (`first_done`, `first_err`: how the
+  // read ended); the relay sends them first.
+  std::string first;
+  bool first_done = false, primed = false;
+  UpstreamError first_err;
+  auto sh = std::make_shared<StreamHead>(co_await net::this_coro::executor);
+  // The stream's head (once the upstream that answers is known).
+  auto fill_head = [&](http::response<http::empty_body>* head) {
+    if (x->decision_id.empty()) svc.NewDecisionId(x.get());
+    const bool chunked = req.version() >= 11;
+    *head = http::response<http::empty_body>{http::status::ok, req.version()};
+    head->set(http::field::server, "tollgate");
+    head->set(http::field::content_type, "text/event-stream");
+    head->set(http::field::cache_control, "no-cache");
+    head->set("x-tollgate-policy-version", x->live->version);
+    head->set("x-tollgate-decision-id", x->decision_id);
+    if (const std::string id = conn->header("x-request-id"); !id.empty()) head->set("x-request-id", id);
+    Cors(req, head);
+    explain_header(head);
+    head->chunked(chunked);
+    head->keep_alive(chunked && req.keep_alive() && !draining.load());
+  };
   auto watch = WatchClient(stream, &conn);
   WatchListing listed(this, watch.get(), co_await net::this_coro::executor);
   for (size_t a = 0; a < attempts && !watch->gone; ++a) {
@@ -421,6 +467,69 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
           charge = billed.prompt_tokens >= 0 || billed.completion_tokens >= 0;
         }
       }
+    }
+    if (err.ok() && x->stream && !whole && conn->status() == 200) {
+      // A stream is committed to at its first data line, not at its head:
+      // one that ends or is cut before any, or opens with an error event (a
+      // provider failing after its 200), has sent the client nothing and
+      // falls back like a 5xx. A comment line commits it too: a provider's
+      // keep-alives while its model thinks go on to the client (and keep
+      // its load balancer's idle timeout from cutting the stream).
+      first.clear();
+      first_done = false;
+      first_err = {};
+      SseTracker probe;
+      std::string relayed;  // (the probe's output: unused)
+      // Past kStreamCommitWaitMs the head goes out anyway (and the stream
+      // is committed to): written by the timer's handler while the read
+      // below waits (another socket; this thread's loop runs both).
+      sh->cancelled = false;
+      sh->timer.expires_after(std::chrono::milliseconds(kStreamCommitWaitMs));
+      sh->timer.async_wait([&, sh](boost::system::error_code tec) {
+        if (tec || sh->cancelled) return;
+        sh->started = true;
+        fill_head(&sh->head);
+        sh->sr.emplace(sh->head);
+        stream.expires_after(std::chrono::milliseconds(cfg.upstream.idle_timeout_ms));
+        stream.answering = true;
+        http::async_write_header(stream, *sh->sr, [sh](boost::system::error_code wec, size_t) {
+          sh->ec = wec;
+          sh->done = true;
+          sh->wake.cancel();
+        });
+      });
+      while (!first_done && !watch->gone && !probe.data_line && !probe.comment_line && first.size() <= (1u << 20)) {
+        const size_t had = first.size();
+        first_err = co_await conn->Read(&first, &first_done);
+        probe.Feed(std::string_view(first).substr(had), &relayed);
+        if (!first_err.ok()) break;
+      }
+      sh->cancelled = true;
+      sh->timer.cancel();
+      while (sh->started && !sh->done) {
+        sh->wake.expires_after(std::chrono::hours(1));
+        boost::system::error_code wec;
+        co_await sh->wake.async_wait(net::redirect_error(use_awaitable, wec));
+      }
+      primed = true;
+      // A client that left meanwhile: the relay below records the stream
+      // as abandoned, charged at what was delivered, as it did before. The
+      // last endpoint's stream is relayed as it came (its error event is
+      // the provider's word to the client, more use than a 502 listing it).
+      if (watch->gone || a + 1 >= attempts || sh->started) {
+      } else if (probe.chunks == 0 && !probe.done && !probe.comment_line && !first_err.ok()) {
+        // Cut before its first event: charged as such a stream was (the
+        // prompt; nothing was delivered), as the provider may bill it.
+        err = {"stream_cut", "the upstream stream ended early, before its first event"};
+        billed.completion_tokens = 0;
+        charge = true;
+      } else if (probe.chunks == 0 && !probe.comment_line && (first_done || probe.done)) {  // ended, or [DONE]
+        err = {"stream_empty", "upstream answered 200 with a stream without events"};
+        if (first_done) pool.Release(std::move(conn));
+      } else if (probe.error_event && probe.text_bytes == 0) {
+        err = {"stream_error", "upstream answered 200, then an error event before any text"};
+      }
+      if (!err.ok()) o.upstream_status = 200;
     }
     if (err.ok()) {
       x->attempt = a;
@@ -658,20 +767,8 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   // Streaming: relay chunk by chunk; the decision id goes out first. An
   // HTTP/1.0 client cannot read chunked encoding: its stream is the raw
   // bytes, ended by closing the connection.
-  svc.NewDecisionId(x.get());
   const bool chunked = req.version() >= 11;
-  http::response<http::empty_body> head{http::status::ok, req.version()};
-  head.set(http::field::server, "tollgate");
-  head.set(http::field::content_type, "text/event-stream");
-  head.set(http::field::cache_control, "no-cache");
-  head.set("x-tollgate-policy-version", x->live->version);
-  head.set("x-tollgate-decision-id", x->decision_id);
-  if (const std::string id = conn->header("x-request-id"); !id.empty()) head.set("x-request-id", id);
-  Cors(req, &head);
-  explain_header(&head);
-  head.chunked(chunked);
-  head.keep_alive(chunked && req.keep_alive() && !draining.load());
-  http::response_serializer<http::empty_body> sr{head};
+  const http::response<http::empty_body>& head = sh->head;
   boost::system::error_code ec;
   auto write_piece = [&](std::string_view piece) -> net::awaitable<void> {
     if (chunked) {
@@ -681,9 +778,15 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
       co_await net::async_write(stream, net::buffer(piece.data(), piece.size()), net::redirect_error(use_awaitable, ec));
     }
   };
-  stream.expires_after(std::chrono::milliseconds(cfg.upstream.idle_timeout_ms));
-  stream.answering = true;
-  co_await http::async_write_header(stream, sr, net::redirect_error(use_awaitable, ec));
+  if (sh->started) {  // the head went out while the first line was awaited
+    ec = sh->ec;
+  } else {
+    fill_head(&sh->head);
+    sh->sr.emplace(sh->head);
+    stream.expires_after(std::chrono::milliseconds(cfg.upstream.idle_timeout_ms));
+    stream.answering = true;
+    co_await http::async_write_header(stream, *sh->sr, net::redirect_error(use_awaitable, ec));
+  }
   o.started = true;
   SseTracker sse;
   sse.drop_usage = !x->include_usage;
@@ -699,7 +802,14 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
   // client's answer back.
   while (!done && !client_gone && !sse.ended) {
     piece.clear();
-    err = co_await conn->Read(&piece, &done);
+    if (primed) {  // the first event, read in the attempt loop
+      primed = false;
+      piece = std::move(first);
+      done = first_done;
+      err = first_err;
+    } else {
+      err = co_await conn->Read(&piece, &done);
+    }
     out.clear();
     if (!piece.empty()) sse.Feed(piece, &out);
     if (done || !err.ok() || sse.ended) sse.End(&out, err.ok());

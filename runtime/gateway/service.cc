@@ -20,6 +20,7 @@
 #include <set>
 
 #include "engine/core/json_buffer.h"
+#include "engine/core/json_text.h"
 #include "engine/core/money.h"
 #include "engine/core/read_file.h"
 #include "engine/core/source.h"
@@ -394,7 +395,16 @@ bool CheckRequestBody(std::string* body, bool* include_usage, runtime::InputErro
   BodyCheck h(prompt ? &meter : nullptr, catalog ? &is : nullptr, where);
   constexpr unsigned kFlags = rj::kParseIterativeFlag | rj::kParseNumbersAsStringsFlag | rj::kParseValidateEncodingFlag;
   rj::ParseResult r = reader.Parse<kFlags>(is, h);
+  // Half of a UTF-16 pair alone (`"\ud83d"`: JSON.stringify of a string
+  // cut mid-emoji) is no character. A lone low half passes rapidjson and
+  // was refused by the decoder at its offset in the wrapped input; both
+  // halves are refused here, at the body's offset, with one code.
+  auto lone_surrogate = [&](size_t at) {
+    return fail("input_invalid_utf8",
+                "lone surrogate escape at byte " + std::to_string(at) + " (not a unicode character)");
+  };
   if (!r.IsError()) {
+    if (const size_t at = FindLoneSurrogateEscape(*body); at != std::string_view::npos) return lone_surrogate(at);
     *include_usage = h.include_usage;
     if (prompt) *prompt = meter.shape();
     if (catalog) runtime::ResolveBareModels(*catalog, h.names()->spans, body);
@@ -405,6 +415,8 @@ bool CheckRequestBody(std::string* body, bool* include_usage, runtime::InputErro
   switch (r.Code()) {
     case rj::kParseErrorStringInvalidEncoding:
       return fail("input_invalid_utf8", "invalid UTF-8 at byte " + std::to_string(off));
+    case rj::kParseErrorStringUnicodeSurrogateInvalid:  // a high half without its low one
+      return lone_surrogate(off);
     case rj::kParseErrorNumberTooBig:
       return fail("input_invalid_value", "number at byte " + std::to_string(off) +
                                              " is out of range (beyond 1.8e308)");

@@ -353,6 +353,16 @@ TEST(RequestBody, OneJsonValueOrAnErrorWithBodyOffsets) {
       {std::string("{\"model\":\"a\0\"}", 14), "input_malformed_json", "malformed JSON at byte 11: NUL byte"},
       {"{\"model\":\"a\xff\"}", "input_invalid_utf8", "invalid UTF-8 at byte 11"},
       {R"({"model":"m","top_k":1e400})", "input_invalid_value", "number at byte 21 is out of range (beyond 1.8e308)"},
+      // Half of an emoji, as JSON.stringify writes a string an app cut
+      // mid-character (`text.slice(0, n)`): either half alone, the same
+      // code, at the escape's offset in the body (a lone low half was
+      // reported at its offset in the wrapped decision input).
+      {R"({"model":"m","content":"cut \ud83d"})", "input_invalid_utf8",
+       "lone surrogate escape at byte 28 (not a unicode character)"},
+      {R"({"model":"m","content":"cut \ude00"})", "input_invalid_utf8",
+       "lone surrogate escape at byte 28 (not a unicode character)"},
+      {R"({"model":"m","content":"\ud83d\u0041"})", "input_invalid_utf8",
+       "lone surrogate escape at byte 24 (not a unicode character)"},
   };
   for (const Case& c : cases) {
     std::string body = c.body;
@@ -368,6 +378,7 @@ TEST(RequestBody, OneJsonValueOrAnErrorWithBodyOffsets) {
   // without recursion (the decoder bounds the depth).
   std::string deep = "{\"x\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
   for (std::string body : {std::string("[1]"), std::string(" {\"a\": 1e300}\r\n"), deep,
+                           std::string(R"({"content":"\ud83d\ude00 \\ude00"})"),
                            std::string("\xEF\xBB\xBF{\"model\":\"m\"}")}) {
     bool usage = true;
     runtime::InputError err;

@@ -61,6 +61,22 @@ console.log(`  node: stream ok (${chunks} chunks)`);
   console.log("  node: a JSON answer to a stream reads as the stream");
 }
 
+// A provider that answers 200, then fails before its first chunk (an error
+// event first): nothing reached the client, so the next endpoint answers
+// the stream. Before, the SDK threw the provider's error (or, from an empty
+// stream, "stream ended without producing a ChatCompletionMessage").
+{
+  const before = Number(await (await fetch(`${stubURL}/count/streamfail`)).text());
+  const runner = (client.chat.completions.stream ? client.chat.completions : client.beta.chat.completions).stream({
+    model: "test/streamfail", max_tokens: 20, messages: [{ role: "user", content: "stream please" }],
+  });
+  const final = await runner.finalChatCompletion();
+  if (final.choices[0].message.content !== "Hello from the stub.") fail("stream fallback: " + JSON.stringify(final));
+  const after = Number(await (await fetch(`${stubURL}/count/streamfail`)).text());
+  if (after !== before + 1) fail(`stream fallback: the failing endpoint was asked ${after - before} times`);
+  console.log("  node: a stream failing before its first chunk falls back");
+}
+
 // A policy denial surfaces as the SDK's typed error with status and code.
 try {
   await client.chat.completions.create({

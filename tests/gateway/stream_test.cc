@@ -435,6 +435,123 @@ TEST_F(StreamTest, EveryChatRequestIsTimed) {
   EXPECT_NE(m.find(want), std::string::npos) << m;
 }
 
+// A stream is committed to at its first data line, not at its 200 head: a
+// primary that then ends with no event, is cut before one, sends only
+// [DONE], or opens with an error event has sent the client nothing, so the
+// next endpoint answers (before: the client got that empty or failed
+// stream, and the fallback that would have served it was never tried).
+class StreamFallbackTest : public StreamTest {
+ protected:
+  void StartTwo(const std::string& primary, bool hold) {
+    up_ = std::make_unique<testkit::ScriptedUpstream>(primary, hold);
+    second_ = std::make_unique<testkit::ScriptedUpstream>(
+        SseHead() + HttpChunk(Delta(R"({"role":"assistant","content":"from b"})", "\"stop\"")) + HttpChunk(kDone) +
+            kLastChunk,
+        false);
+    dir_ = testkit::MakeTempDir("streamfb");
+    testkit::WriteFile(dir_ + "/p.tg", "policy \"t\"\n");
+    testkit::WriteFile(dir_ + "/c.json",
+                       testkit::CatalogJson({testkit::TestEndpoint("m/x@a", "a").Price("1").BaseUrl(up_->base_url()),
+                                             testkit::TestEndpoint("m/x@b", "b").Price("2").BaseUrl(second_->base_url())}));
+    testkit::WriteFile(dir_ + "/k.json", testkit::OneKeyJson());
+    Config cfg = testkit::DirConfig(dir_);
+    cfg.upstream.idle_timeout_ms = 10'000;
+    std::string err;
+    ASSERT_TRUE(gw_.Start(std::move(cfg), &err)) << err;
+  }
+  void TearDown() override {
+    StreamTest::TearDown();
+    second_.reset();
+  }
+  // The stream request falls back to m/x@b, whose answer the client reads
+  // whole; the failed attempt is recorded with `kind` and counted.
+  void ExpectFallback(const std::string& kind) {
+    testkit::HttpAnswer a = Stream();
+    ASSERT_EQ(a.status, 200) << a.body;
+    EXPECT_NE(a.body.find("from b"), std::string::npos) << a.body;
+    EXPECT_NE(a.body.find("[DONE]"), std::string::npos) << a.body;
+    EXPECT_EQ(a.body.find("error"), std::string::npos) << a.body;
+    rapidjson::Document g = Record(a);
+    EXPECT_EQ(Str(g, "endpoint"), "m/x@b");
+    EXPECT_TRUE(Bool(g, "stream_complete"));
+    EXPECT_EQ(up_->requests(), 1);
+    EXPECT_EQ(second_->requests(), 1);
+    EXPECT_NE(Metrics().find("tollgate_upstream_errors_total{endpoint=\"m/x@a\",kind=\"" + kind + "\"} 1"),
+              std::string::npos) << kind;
+  }
+  std::unique_ptr<testkit::ScriptedUpstream> second_;
+};
+
+TEST_F(StreamFallbackTest, AStreamThatEndsWithoutAnEventFallsBack) {
+  StartTwo(SseHead() + kLastChunk, false);
+  ExpectFallback("stream_empty");
+}
+
+TEST_F(StreamFallbackTest, AStreamOfOnlyDoneFallsBack) {
+  StartTwo(SseHead() + HttpChunk(kDone) + kLastChunk, false);
+  ExpectFallback("stream_empty");
+}
+
+TEST_F(StreamFallbackTest, AStreamCutBeforeItsFirstEventFallsBack) {
+  StartTwo(SseHead(), false);  // then the connection closes
+  ExpectFallback("stream_cut");
+}
+
+// With no endpoint left to try, the stream is relayed as it came: the
+// provider's error event reaches the client (the SDKs throw its message).
+TEST_F(StreamTest, TheLastEndpointsErrorEventIsRelayed) {
+  Start(SseHead() + HttpChunk(R"(data: {"error":{"message":"flagged by moderation","type":"invalid_request_error"}})"
+                              "\n\n"),
+        /*hold=*/true);
+  testkit::HttpAnswer a = Stream();
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_NE(a.body.find("flagged by moderation"), std::string::npos) << a.body;
+  EXPECT_EQ(Str(Record(a), "error"), "upstream_stream_error");
+}
+
+// A provider's keep-alive comment while its model thinks commits the stream
+// (it goes on to the client, keeping idle timeouts on its way at bay): a
+// cut after it is the client's cut stream, as before.
+TEST_F(StreamFallbackTest, AKeepAliveCommentCommitsTheStream) {
+  StartTwo(SseHead() + HttpChunk(": PROCESSING\n\n"), false);  // then the connection closes
+  testkit::HttpAnswer a = Stream();
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_NE(a.body.find(": PROCESSING"), std::string::npos) << a.body;
+  EXPECT_NE(a.body.find("upstream_stream_cut"), std::string::npos) << a.body;
+  EXPECT_EQ(second_->requests(), 0);
+}
+
+TEST_F(StreamFallbackTest, AStreamOpeningWithAnErrorEventFallsBack) {
+  StartTwo(SseHead() + HttpChunk(R"(data: {"error":{"message":"The server had an error","type":"server_error"}})"
+                                 "\n\n"),
+           /*hold=*/true);
+  ExpectFallback("stream_error");
+}
+
+// A whole short answer in one read (its chunk, then [DONE]) is no empty stream.
+TEST_F(StreamFallbackTest, AShortAnswerInOneReadIsRelayed) {
+  StartTwo(SseHead() + HttpChunk(Delta(R"({"role":"assistant","content":""})", "\"stop\"") + kDone) + kLastChunk,
+           false);
+  testkit::HttpAnswer a = Stream();
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_NE(a.body.find("[DONE]"), std::string::npos) << a.body;
+  EXPECT_EQ(Str(Record(a), "endpoint"), "m/x@a");
+  EXPECT_EQ(second_->requests(), 0);
+}
+
+// Once a data line with text came, the stream is the client's: a later
+// error is relayed as before, with no fallback.
+TEST_F(StreamFallbackTest, AnErrorAfterTheFirstTextDoesNotFallBack) {
+  StartTwo(SseHead() + HttpChunk(Delta(R"({"role":"assistant","content":"Hi"})")) +
+               HttpChunk(R"(data: {"error":{"message":"overloaded","type":"server_error"}})" "\n\n"),
+           /*hold=*/true);
+  testkit::HttpAnswer a = Stream();
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_NE(a.body.find("overloaded"), std::string::npos) << a.body;
+  EXPECT_EQ(a.body.find("from b"), std::string::npos) << a.body;
+  EXPECT_EQ(second_->requests(), 0);
+}
+
 // The end of a drain (SIGTERM, then drain_timeout_ms) with requests still
 // in flight: each is ended -- its upstream call closed -- settled and
 // recorded before the gateway stops, and its client is told why. Before:
@@ -517,6 +634,21 @@ TEST_F(DrainEndTest, AStreamStillRunningIsRecordedSettledAndToldWhy) {
   EXPECT_FALSE(Bool(g, "stream_complete")) << records[0];
   EXPECT_EQ(Str(g, "error"), "gateway_stopped") << records[0];
   EXPECT_EQ(Int(g, "completion_tokens"), 2) << records[0];  // the 8 bytes delivered, estimated
+}
+
+// The head of a stream whose model thinks before its first chunk is not held
+// back past the fallback window (1 s): the SDKs' timeout covers the wait for
+// the head (and then retries the request). The upstream here sends its head
+// and nothing more; the gateway's upstream idle timeout is 10 s.
+TEST_F(DrainEndTest, AStreamsHeadIsNotHeldBackByASilentUpstream) {
+  Start(SseHead(), /*hold=*/true);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string got = Open(R"({"model": "m/x", "messages": [{"role": "user", "content": "hi"}], "stream": true,
+                             "max_tokens": 50})", "\r\n\r\n");
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(got.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << got;
+  EXPECT_NE(got.find("x-tollgate-decision-id: "), std::string::npos) << got;
+  EXPECT_LT(waited, std::chrono::seconds(5)) << got;
 }
 
 TEST_F(DrainEndTest, ANonStreamedRequestStillWaitingIsRecordedAndAnswered503) {

@@ -21,6 +21,8 @@
 //   /pause/...                     stream: one chunk, then 2.5 s of silence (a provider
 //                                  thinking), then the rest; a reader that leaves during
 //                                  the silence is noticed at once: /count/pause-gone
+//   /streamfail/...                stream: 200, then an error event as its first event (a
+//                                  provider failing after its head), then the end of the body
 //   /bench/...                     200 with a fixed small body (benchmarks)
 //   /jsonforstream/...             200 with the whole JSON completion of /ok, even for
 //                                  stream: true (a server that ignores `stream`)
@@ -191,6 +193,15 @@ void Serve(Stream& sock) {
         ++counts["pause-nostream-gone"];
         break;
       }
+    }
+    if (mode == "streamfail" && stream) {
+      const auto head = StartStream(sock, req, mode, req.keep_alive(), ec);
+      const std::string ev = "data: {\"error\":{\"message\":\"The server had an error while processing your request.\","
+                             "\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n";
+      net::write(sock, http::make_chunk(net::buffer(ev)), ec);
+      net::write(sock, http::make_chunk_last(), ec);
+      if (ec || !head.keep_alive()) break;
+      continue;
     }
     if (mode == "cutmid" && stream) {
       StartStream(sock, req, mode, false, ec);

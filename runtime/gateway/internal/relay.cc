@@ -117,7 +117,10 @@ void SseTracker::Feed(std::string_view piece, std::string* out) {
       } else if (line.size() > max_line) {
         // Cut short when it was read: parsing the cut line would count
         // nothing (it is not JSON), as if no text had been delivered.
-        if (line.rfind("data:", 0) == 0) line_too_long = true;
+        if (line.rfind("data:", 0) == 0) {
+          line_too_long = data_line = true;
+          ++chunks;
+        }
       } else {
         Line();
       }
@@ -175,13 +178,16 @@ void SseTracker::Relay(std::string_view bytes, std::string* out) {
 void SseTracker::Line() {
   std::string_view l = line;
   if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+  if (!l.empty() && l.front() == ':') comment_line = true;
   if (l.rfind("data:", 0) != 0) return;
   l.remove_prefix(5);
+  data_line = true;
   while (!l.empty() && l.front() == ' ') l.remove_prefix(1);
   if (l == "[DONE]") {
     done = true;
     return;
   }
+  ++chunks;
   UsageReader h(0);
   rapidjson::Reader reader;
   rapidjson::MemoryStream ms(l.data(), l.size());

@@ -44,6 +44,9 @@ struct SseTracker {
   bool done = false;         // a `data: [DONE]` line was read: the stream is over
   bool error_event = false;  // an error event (`data: {"error": ...}`): so is it
   bool ended = false;        // and the blank line ending that event: Feed takes no more
+  bool data_line = false;    // a whole `data:` line was read (or one over max_line)
+  int64_t chunks = 0;        // such lines other than [DONE]
+  bool comment_line = false; // a whole comment line (`: OPENROUTER PROCESSING`, a keep-alive)
   // Where the bytes relayed so far end: between events, inside an event
   // (after a whole line), or inside a line.
   enum class At { kEventStart, kLineStart, kMidLine };
