@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <latch>
 #include <memory>
@@ -54,6 +55,17 @@ std::string Bearer(const Request& req) {
     return std::string(v);
   }
   return {};
+}
+
+const std::string& DateNow() {
+  thread_local int64_t at = -1;
+  thread_local std::string text;
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  if (now != at) {
+    at = now;
+    text = HttpDate(now);
+  }
+  return text;
 }
 
 namespace {
@@ -269,6 +281,7 @@ net::awaitable<bool> Server::Impl::Preflight(ClientStream& stream, Request& req,
 net::awaitable<bool> Server::Impl::Send(ClientStream& stream, Response& res, const Request* req,
                           const std::string& path) {
   if (req && res.result() != http::status::no_content) Cors(*req, &res);
+  res.set(http::field::date, DateNow());  // RFC 9110 6.6.1: every answer of a server with a clock
   // RFC 9110 11.6.1: a 401 names the scheme the credentials take.
   if (res.result() == http::status::unauthorized) res.set(http::field::www_authenticate, "Bearer");
   if (req) res.keep_alive(req->keep_alive() && !draining.load());

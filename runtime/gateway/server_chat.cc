@@ -333,6 +333,7 @@ net::awaitable<bool> Server::Impl::Chat(ClientStream& stream, Request& req, cons
     const bool chunked = req.version() >= 11;
     *head = http::response<http::empty_body>{http::status::ok, req.version()};
     head->set(http::field::server, "tollgate");
+    head->set(http::field::date, DateNow());
     head->set(http::field::content_type, "text/event-stream");
     head->set(http::field::cache_control, "no-cache");
     head->set("x-tollgate-policy-version", x->live->version);

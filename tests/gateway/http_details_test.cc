@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 
+#include "runtime/gateway/internal/http_text.h"
 #include "tests/gateway/gateway_helpers.h"
 
 namespace tollgate::gateway {
@@ -367,6 +368,32 @@ TEST_F(HttpDetails, A401NamesTheBearerScheme) {
   a = testkit::HttpCall(gw_.port(), http::verb::post, "/admin/reload", "");
   EXPECT_EQ(a.status, 401);
   EXPECT_EQ(a.headers["WWW-Authenticate"], "Bearer");
+}
+
+// Every answer carries `Date` (RFC 9110 6.6.1: an origin server with a
+// clock sends it), in the IMF-fixdate form, the second it was answered.
+// Before: none.
+TEST(HttpDate, IsTheImfFixdateForm) {
+  EXPECT_EQ(internal::HttpDate(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+  EXPECT_EQ(internal::HttpDate(951782400), "Tue, 29 Feb 2000 00:00:00 GMT");
+  EXPECT_EQ(internal::HttpDate(1796297569), "Thu, 03 Dec 2026 11:32:49 GMT");
+}
+
+TEST_F(HttpDetails, EveryAnswerIsDated) {
+  Start(Cfg());
+  auto dated = [](const Answer& a, int64_t before, int64_t after) {
+    for (int64_t t = before; t <= after; ++t)
+      if (a.headers.at("Date") == internal::HttpDate(t)) return true;
+    return false;
+  };
+  for (const auto& [verb, target] : {std::pair{http::verb::get, "/healthz"}, std::pair{http::verb::get, "/nope"},
+                                     std::pair{http::verb::post, "/v1/chat/completions"}}) {
+    const int64_t before = std::time(nullptr);
+    Answer a = testkit::HttpCall(gw_.port(), verb, target, verb == http::verb::post ? kChat : "");
+    const int64_t after = std::time(nullptr);
+    ASSERT_EQ(a.headers.count("Date"), 1u) << target;
+    EXPECT_TRUE(dated(a, before, after)) << target << ": " << a.headers["Date"];
+  }
 }
 
 // With CORS on, an error answered while the request is read -- a body over

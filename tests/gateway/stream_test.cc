@@ -129,6 +129,7 @@ TEST_F(StreamTest, ToolCallsWithoutUsageAreEstimatedLikeANonStreamedAnswer) {
         kLastChunk);
   testkit::HttpAnswer a = Stream();
   ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.headers.count("Date"), 1u);  // a stream's head is dated as every answer is
   rapidjson::Document g = Record(a);
   EXPECT_TRUE(Bool(g, "stream_complete"));
   EXPECT_TRUE(Bool(g, "usage_estimated"));

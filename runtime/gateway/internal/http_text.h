@@ -47,6 +47,12 @@ constexpr int64_t kMaxUpstreamRetryAfterMs = 3600 * 1000;
 // it does not read; at most kMaxUpstreamRetryAfterMs.
 int64_t UpstreamRetryAfterMs(std::string_view after_ms, std::string_view after, int64_t now_s);
 
+// `unix_s` as an HTTP-date in its IMF-fixdate form (RFC 9110 5.6.7, `Thu,
+// 03 Dec 2026 11:42:49 GMT`: English names whatever the locale), the value
+// of the `Date` header an origin server sends on every answer (RFC 9110
+// 6.6.1).
+std::string HttpDate(int64_t unix_s);
+
 // A boolean query parameter `name` of `target` into *value: absent is
 // false, a bare `name` is true, and `name=V` takes V in the usual spellings
 // (1/0, true/false, yes/no, on/off, any case). False for any other value

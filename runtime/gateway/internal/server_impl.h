@@ -220,6 +220,10 @@ struct ExchangeLease {
 // empty when there is none.
 std::string Bearer(const Request& req);
 
+// The `Date` header's value now (HttpDate), formatted at most once a
+// second per thread.
+const std::string& DateNow();
+
 }  // namespace internal
 
 struct Server::Impl {
