@@ -497,10 +497,14 @@ void Router::RouteOrThrow(const vm::Decision& d, const vm::Record& request, Rout
   }
   size_t n_candidates = 0;
   // A service-tier endpoint named by its exact slug in `only` or `order`
-  // is eligible whatever the variant.
+  // is eligible whatever the variant. Both orders count: a policy's `route
+  // order` replaces the request's for ordering only, so it must not take
+  // away a tier the caller chose by its slug (with allow_fallbacks:false the
+  // request's order is also the one that filters).
   auto slug_chosen = [&](const Endpoint& ep) {
     for (const Value& o : only_items) if (SameSlugText(o.sv(), ep.provider)) return true;
-    for (std::string_view o : *p.order) if (SameSlugText(o, ep.provider)) return true;
+    for (std::string_view o : out->request_order) if (SameSlugText(o, ep.provider)) return true;
+    for (std::string_view o : d.route.order) if (SameSlugText(o, ep.provider)) return true;
     return false;
   };
   for (int mi = 0; mi < p.n_models; ++mi) {

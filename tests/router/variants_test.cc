@@ -169,6 +169,22 @@ TEST_F(VariantsTest, PolicyRequireSeesEachEndpointOnce) {
   EXPECT_EQ(env.Eliminated(), (Ids{"flex:tier_not_selected", "prio:policy_require"}));
 }
 
+// A policy's `route order` replaces the request's `order` for ordering only:
+// a tier endpoint the caller chose by its exact slug in `order` stays
+// eligible. Before, the policy's order was the only one read for tier
+// admission, so `prio` was dropped (tier_not_selected) and, with
+// allow_fallbacks:false (which filters by the request's order), nothing was left.
+TEST_F(VariantsTest, RequestOrderTierSlugSurvivesPolicyRouteOrder) {
+  SetUpEnv("policy \"p\"\nrule prefer_azure { route order [\"azure\"] }\n", Tiers());
+  EXPECT_EQ(R(Input("m", R"({"order": ["openai/priority"]})")), (Ids{"az", "oa", "prio", "fast"}));
+  EXPECT_EQ(env.CodeOf("flex"), "tier_not_selected");
+  EXPECT_EQ(R(Input("m", R"({"order": ["openai/priority"], "allow_fallbacks": false})")),
+            (Ids{"prio"}));
+  // The policy's order still admits a tier it names.
+  SetUpEnv("policy \"p\"\nrule prefer_prio { route order [\"openai/priority\"] }\n", Tiers());
+  EXPECT_EQ(R(Input("m")), (Ids{"prio", "az", "oa", "fast"}));
+}
+
 // Account sorts replace the request's sort and the variants' sorts alike
 // (docs/routing.md, section 3), but tier admission stays per entry.
 TEST_F(VariantsTest, AccountSortWithPerEntryVariants) {
