@@ -358,9 +358,28 @@ void VerifyFiles(std::vector<std::string> paths, VerifyReport* report) {
   }
   if (numbered) {
     std::stable_sort(files.begin(), files.end(), [](const Given& a, const Given& b) { return a.seq < b.seq; });
-    files.erase(std::unique(files.begin(), files.end(),
-                            [](const Given& a, const Given& b) { return a.seq == b.seq && a.path == b.path; }),
-                files.end());
+    // INVARIANT: after this, the numbers are strictly ascending. A number
+    // given twice is one file named twice (same bytes: read once) or files
+    // of two logs (an error: one chain has one file of each number; reading
+    // both as a gap would take the second's "prev" as given).
+    std::vector<Given> distinct;
+    for (Given& g : files) {
+      if (!distinct.empty() && distinct.back().seq == g.seq) {
+        std::string a, b, error;
+        if (g.path == distinct.back().path ||
+            (internal::ReadWholeFile(distinct.back().path, &a, &error) &&
+             internal::ReadWholeFile(g.path, &b, &error) && a == b))
+          continue;
+        report->problems.push_back(
+            {g.path, 0, "", "audit_chain_break",
+             "file " + std::to_string(g.seq) + " is given twice, as `" + distinct.back().path + "` and as `" +
+                 g.path + "`, with other contents: they are files of two logs, not one chain; this one was not read",
+             true});
+        continue;
+      }
+      distinct.push_back(std::move(g));
+    }
+    files = std::move(distinct);
   }
   // The newest file of the directory each given file sits in: a file with a
   // later one beside it is not the newest, so it must be sealed (or the next

@@ -369,6 +369,43 @@ TEST_F(AuditVerify, FileArgumentsAreOneChain) {
   EXPECT_GT(pair.errors(), 0u);
 }
 
+// A number given twice: the same file named twice (or a byte-identical copy)
+// is read once; files of another log with that number are a break, not a
+// gap after which the second file's "prev" is taken as given (until
+// 2026-12-03 `verify a/decisions-000002.jsonl b/decisions-000002.jsonl`
+// passed for two different logs).
+TEST_F(AuditVerify, AFileNumberGivenTwiceIsOneFileOrABreak) {
+  TempDir other;
+  const std::string copy = other.path + "/decisions-000002.jsonl";
+  WriteAll(copy, ReadAll(File(1)));
+  VerifyReport same;
+  Verify({File(1), copy, dir_.path + "/./" + fs::path(File(1)).filename().string()}, &same);
+  EXPECT_EQ(same.errors(), 0u) << (same.problems.empty() ? "" : same.problems[0].message);
+  EXPECT_EQ(same.files, 1u);
+
+  // File 2 of another log (two writers, one after the other).
+  TempDir fresh;
+  for (int run = 0; run < 2; ++run) {
+    std::string err;
+    auto log = AuditLog::Open(fresh.path, Options{}, &err);
+    ASSERT_TRUE(log) << err;
+    Recorder rec(log.get(), MustCompile("policies/example.tg"), "", "");
+    gen::Rng rng(6);
+    rec.Decide(ExampleInput(rng));
+    ASSERT_TRUE(log->Close());
+  }
+  VerifyReport alone;
+  Verify({LogFilePath(fresh.path, 2)}, &alone);
+  ASSERT_EQ(alone.errors(), 0u);
+  fs::copy_file(LogFilePath(fresh.path, 2), copy, fs::copy_options::overwrite_existing);
+  VerifyReport spliced;
+  Verify({File(1), copy}, &spliced);
+  ASSERT_GT(spliced.errors(), 0u);
+  EXPECT_EQ(spliced.problems[0].code, "audit_chain_break");
+  EXPECT_EQ(spliced.problems[0].file, copy);
+  EXPECT_NE(spliced.problems[0].message.find("given twice"), std::string::npos) << spliced.problems[0].message;
+}
+
 // `audit export --json` writes a stretch of the chain (decisions with the file
 // and seal records between them); VerifyExport checks it.
 TEST_F(AuditVerify, ExportedStretchVerifies) {
