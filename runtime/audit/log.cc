@@ -424,14 +424,30 @@ const std::string& AuditLog::dir() const { return impl_->dir; }
 
 std::unique_ptr<AuditLog> AuditLog::Open(const std::string& dir, const Options& options,
                                          std::string* error) {
+  // An empty path would put the log, its key and its store in `/` (every
+  // file is DIR + "/name"); an existing file would fail later, as an
+  // unreadable key.
+  if (dir.empty()) {
+    *error = "the audit directory is an empty path";
+    return nullptr;
+  }
   if (!internal::MakeDirs(dir, error)) return nullptr;
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    *error = "the audit directory `" + dir + "` is not a directory";
+    return nullptr;
+  }
   auto impl = std::make_unique<Impl>();
   impl->dir = dir;
   impl->options = options;
   if (!LoadOrMakeKey(dir, &impl->hmac_key, error)) return nullptr;
   // One writer per directory: an advisory lock held for the log's lifetime.
   impl->lock_fd = ::open((dir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-  if (impl->lock_fd < 0 || ::flock(impl->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+  if (impl->lock_fd < 0) {
+    *error = "cannot open `" + dir + "/lock`: " + std::strerror(errno);
+    return nullptr;
+  }
+  if (::flock(impl->lock_fd, LOCK_EX | LOCK_NB) != 0) {
     *error = "the audit directory `" + dir + "` is in use by another writer";
     return nullptr;
   }

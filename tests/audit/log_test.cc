@@ -238,6 +238,22 @@ TEST(AuditLog, SecondWriterIsRefused) {
 // A child records under load from two threads and reports each decision id
 // on a pipe once it is durable; the parent kills it with SIGKILL at a random
 // moment. Repeated 20 times on one directory: each restart recovers.
+// A path that is a file is named as such (it failed as "cannot read the audit
+// key `FILE/key`"); an empty path is refused (every file is DIR + "/name": it
+// put the key, the lock, the log and the store in `/`).
+TEST(AuditLog, OpenRefusesAFileAndAnEmptyPath) {
+  TempDir dir;
+  const std::string file = dir.path + "/decisions.jsonl";
+  WriteAll(file, "x\n");
+  std::string err;
+  EXPECT_EQ(AuditLog::Open(file, {}, &err), nullptr);
+  EXPECT_EQ(err, "the audit directory `" + file + "` is not a directory");
+  EXPECT_EQ(ReadAll(file), "x\n");
+  err.clear();
+  EXPECT_EQ(AuditLog::Open("", {}, &err), nullptr);
+  EXPECT_EQ(err, "the audit directory is an empty path");
+}
+
 TEST(AuditCrash, SigkillUnderLoadLosesNothingAnswered) {
   TempDir dir;
   auto policy = MustCompile("policies/example.tg");
