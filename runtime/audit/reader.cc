@@ -512,6 +512,21 @@ bool RecordReader::Open(const std::string& dir, std::string* error, bool with_do
   after_seal_ = false;
   if (!ListLogFiles(dir, &seqs_, error)) return false;
   DropFileZero(dir, &seqs_, &problems_, "; it was not read");
+  // Files missing from the numbering hold records no one can read: named, as
+  // verify names them (replay and export then say that records were left out).
+  if (!seqs_.empty() && seqs_.front() != 1)
+    problems_.push_back({LogFilePath(dir, 1), 0, "", "audit_missing_file",
+                         "the chain's first files (up to number " + std::to_string(seqs_.front() - 1) +
+                             ") are missing",
+                         true});
+  for (size_t i = 1; i < seqs_.size(); ++i)
+    if (seqs_[i] != seqs_[i - 1] + 1)
+      problems_.push_back({LogFilePath(dir, seqs_[i - 1] + 1), 0, "", "audit_missing_file",
+                           seqs_[i] == seqs_[i - 1] + 2
+                               ? "file " + std::to_string(seqs_[i - 1] + 1) + " of the chain is missing"
+                               : "files " + std::to_string(seqs_[i - 1] + 1) + " to " +
+                                     std::to_string(seqs_[i] - 1) + " of the chain are missing",
+                           true});
   return true;
 }
 

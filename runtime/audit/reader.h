@@ -121,7 +121,9 @@ struct RecordLine {
 // Streams the decision records of a directory in chain order. Lines that do
 // not parse or are cut short become problems() and are skipped, and so do a
 // file numbered 0 and every line or byte after a file's seal (no part of the
-// chain: audit_unexpected_record, as verify says). Files are
+// chain: audit_unexpected_record, as verify says); a gap in the files'
+// numbers, or a first file other than 1, is an audit_missing_file problem
+// (the records read are those of the files that are there). Files are
 // read in 1 MiB chunks into one reused buffer (never whole).
 class RecordReader {
  public:

@@ -203,6 +203,35 @@ TEST_F(AuditVerify, TheReaderSkipsAFileNumberedZero) {
   EXPECT_TRUE(in.problems()[0].error);
 }
 
+// A file missing from the numbering (or the first files) is named by the
+// reader, as verify names it: replay and export said nothing and replay
+// exited 0 with that file's decisions left out (until 2026-12-03).
+TEST_F(AuditVerify, TheReaderNamesAMissingFile) {
+  const std::string gone = File(1);
+  fs::remove(gone);
+  RecordReader in;
+  EXPECT_LT(ReadEvery(&in), 120u);
+  ASSERT_EQ(in.problems().size(), 1u);
+  EXPECT_EQ(in.problems()[0].code, "audit_missing_file");
+  EXPECT_EQ(in.problems()[0].file, gone);
+  EXPECT_EQ(in.problems()[0].message, "file " + std::to_string(seqs_[1]) + " of the chain is missing");
+
+  ReplayOptions o;
+  o.dir = dir_.path;
+  ReplayReport rep;
+  std::string err;
+  ASSERT_TRUE(Replay(o, &rep, &err)) << err;
+  EXPECT_TRUE(std::any_of(rep.problems.begin(), rep.problems.end(),
+                          [](const Problem& p) { return p.code == "audit_missing_file"; }));
+
+  fs::remove(File(0));
+  RecordReader head;
+  ReadEvery(&head);
+  ASSERT_EQ(head.problems().size(), 1u);
+  EXPECT_EQ(head.problems()[0].code, "audit_missing_file");
+  EXPECT_EQ(head.problems()[0].file, LogFilePath(dir_.path, 1));
+}
+
 // For the reader too, bytes without a newline after a file's seal were
 // added after the writer closed the file: audit_unexpected_record, an
 // error, as for verify. Before: the warning audit_incomplete_tail (a
