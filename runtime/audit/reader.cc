@@ -82,6 +82,12 @@ bool ParseSeq(const std::string& name, uint64_t* seq) {
     if (c < '0' || c > '9') return false;
     v = v * 10 + static_cast<uint64_t>(c - '0');
   }
+  // Only the name the writer gives file v (LogFilePath): `decisions-2.jsonl`
+  // or `decisions-0000002.jsonl` beside `decisions-000002.jsonl` would be a
+  // second file 2, and the one path LogFilePath builds was read twice.
+  char canonical[40];
+  std::snprintf(canonical, sizeof canonical, "decisions-%06llu.jsonl", static_cast<unsigned long long>(v));
+  if (name != canonical) return false;
   *seq = v;
   return true;
 }

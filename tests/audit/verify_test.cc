@@ -232,6 +232,27 @@ TEST_F(AuditVerify, TheReaderNamesAMissingFile) {
   EXPECT_EQ(head.problems()[0].file, LogFilePath(dir_.path, 1));
 }
 
+// Only the writer's names are log files: a copy of file 2 named
+// `decisions-2.jsonl` (or with seven digits) was listed as a second file 2,
+// so verify read `decisions-000002.jsonl` twice and reported file 3 missing
+// and every id of file 2 twice, and replay replayed file 2 twice (until
+// 2026-12-03). Such a file is not read, as `decisions-000002.jsonl.bak` is not.
+TEST_F(AuditVerify, OnlyTheWritersNamesAreLogFiles) {
+  WriteAll(dir_.path + "/decisions-2.jsonl", ReadAll(File(1)));
+  WriteAll(dir_.path + "/decisions-0000001.jsonl", ReadAll(File(0)));
+  std::vector<uint64_t> seqs;
+  std::string err;
+  ASSERT_TRUE(ListLogFiles(dir_.path, &seqs, &err)) << err;
+  EXPECT_EQ(seqs, seqs_);
+  VerifyReport r;
+  Verify({dir_.path}, &r);
+  EXPECT_EQ(r.errors(), 0u) << (r.problems.empty() ? "" : r.problems[0].message);
+  EXPECT_EQ(r.records, 120u);
+  RecordReader in;
+  EXPECT_EQ(ReadEvery(&in), 120u);
+  EXPECT_TRUE(in.problems().empty()) << in.problems()[0].message;
+}
+
 // For the reader too, bytes without a newline after a file's seal were
 // added after the writer closed the file: audit_unexpected_record, an
 // error, as for verify. Before: the warning audit_incomplete_tail (a
