@@ -347,6 +347,16 @@ tollgate_status tollgate_compile_file(const char* path, const tollgate_options* 
     if (!out) return Fail(message, TOLLGATE_ERR_INVALID_ARGUMENT, "out is null");
     if (!path) return Fail(message, TOLLGATE_ERR_INVALID_ARGUMENT, "path is null");
     std::string p(path);
+    // The engine reports a file over the limit as a policy diagnostic
+    // (tg_limit_exceeded, TOLLGATE_ERR_POLICY); this API's contract is
+    // TOLLGATE_ERR_TOO_LARGE, as for source text and the documents. The
+    // engine's read stays capped (a file that grows, or is not a regular file).
+    const size_t max = Limits{}.max_source_bytes;
+    std::error_code ec;
+    if (const uintmax_t size = std::filesystem::file_size(p, ec); !ec && size > max)
+      return Fail(message, TOLLGATE_ERR_TOO_LARGE,
+                  "`" + p + "` is " + std::to_string(size) + " bytes, more than the limit of " +
+                      std::to_string(max));
     return Build(options, [&](const CompileOptions& o) { return CompileFile(p, o); }, out,
                  message);
   });

@@ -186,6 +186,35 @@ TEST(CApi, OversizedSourceIsRefusedBeforeParsing) {
   EXPECT_NE(msg.str().find("limit"), std::string::npos);
 }
 
+// A policy file over the limit is TOLLGATE_ERR_TOO_LARGE, as source text is
+// (tollgate.h, "Limits"); it was TOLLGATE_ERR_POLICY. At the limit it compiles.
+TEST(CApi, OversizedPolicyFileIsTooLarge) {
+  const size_t max = tollgate::Limits{}.max_source_bytes;
+  const std::string path = ::testing::TempDir() + "/capi_limit_policy.tg";
+  const std::string head = "policy \"p\"\n#";
+  for (size_t size : {max, max + 1}) {
+    std::string text = head + std::string(size - head.size() - 1, '-') + "\n";
+    ASSERT_EQ(text.size(), size);
+    {
+      std::FILE* f = std::fopen(path.c_str(), "wb");
+      ASSERT_NE(f, nullptr);
+      ASSERT_EQ(std::fwrite(text.data(), 1, text.size(), f), text.size());
+      std::fclose(f);
+    }
+    PolicyPtr p;
+    Text msg;
+    const tollgate_status st = tollgate_compile_file(path.c_str(), nullptr, &p.p, msg.out());
+    if (size > max) {
+      EXPECT_EQ(st, TOLLGATE_ERR_TOO_LARGE) << msg.str();
+      EXPECT_EQ(p.p, nullptr);
+      EXPECT_NE(msg.str().find(std::to_string(max)), std::string::npos) << msg.str();
+    } else {
+      EXPECT_EQ(st, TOLLGATE_OK) << msg.str();
+    }
+  }
+  std::remove(path.c_str());
+}
+
 // The schema, catalog and accounts limits are the CLI's (docs/limits.md),
 // as text and as a file: one byte over is refused, the limit itself is not.
 TEST(CApi, DocumentsOverTheirLimitsAreRefused) {
