@@ -77,6 +77,14 @@ tollgate_status Fail(char** slot, tollgate_status status, std::string_view text)
   return status;
 }
 
+// The stages below this API report memory running out as data, not as an
+// exception: a tg_limit_exceeded diagnostic, catalog_too_large,
+// accounts_too_large, a schema or router error, input_too_large -- each
+// with a message that starts "out of memory while". Here it is
+// TOLLGATE_ERR_NO_MEMORY (tollgate.h), not a status that blames the
+// caller's policy, documents or input.
+bool OutOfMemory(std::string_view message) { return message.starts_with("out of memory while"); }
+
 bool ValidPolicy(const tollgate_policy* p) { return p && p->magic == kPolicyMagic; }
 bool ValidEvaluator(const tollgate_evaluator* e) { return e && e->magic == kEvaluatorMagic; }
 
@@ -166,7 +174,8 @@ tollgate_status Build(const tollgate_options* options, CompileFn compile, tollga
   if (present) {
     h->schema = std::make_unique<stdlib::Schema>(stdlib::Schema::Standard());
     if (!h->schema->AddFromJson(text, &error))
-      return Fail(message, TOLLGATE_ERR_SCHEMA, "invalid schema: " + error);
+      return Fail(message, OutOfMemory(error) ? TOLLGATE_ERR_NO_MEMORY : TOLLGATE_ERR_SCHEMA,
+                  "invalid schema: " + error);
     copts.schema = h->schema.get();
   }
 
@@ -174,8 +183,13 @@ tollgate_status Build(const tollgate_options* options, CompileFn compile, tollga
   std::string rendered = c.diagnostics.Render();
   if (!c.policy) {
     tollgate_status st = TOLLGATE_ERR_POLICY;
-    for (const Diagnostic& d : c.diagnostics.items())
+    for (const Diagnostic& d : c.diagnostics.items()) {
+      if (d.code == "tg_limit_exceeded" && OutOfMemory(d.message)) {
+        st = TOLLGATE_ERR_NO_MEMORY;
+        break;
+      }
       if (d.code == "tg_io_error") st = TOLLGATE_ERR_IO;
+    }
     return Fail(message, st, rendered);
   }
   h->policy = std::move(c.policy);
@@ -188,7 +202,8 @@ tollgate_status Build(const tollgate_options* options, CompileFn compile, tollga
     h->catalog = std::make_unique<runtime::Catalog>();
     runtime::CatalogError cerr;
     if (!runtime::Catalog::Load(text, h->policy->schema(), h->catalog.get(), &cerr))
-      return Fail(message, TOLLGATE_ERR_CATALOG, "error[" + cerr.code + "]: " + cerr.message);
+      return Fail(message, OutOfMemory(cerr.message) ? TOLLGATE_ERR_NO_MEMORY : TOLLGATE_ERR_CATALOG,
+                  "error[" + cerr.code + "]: " + cerr.message);
   }
   if ((s = LoadDoc(o.accounts_path, o.accounts_json, "accounts", h->limits.max_accounts_bytes, &text, &present,
                    &error)))
@@ -199,11 +214,13 @@ tollgate_status Build(const tollgate_options* options, CompileFn compile, tollga
     h->accounts = std::make_unique<runtime::Accounts>();
     runtime::AccountsError aerr;
     if (!runtime::Accounts::Load(text, *h->catalog, h->accounts.get(), &aerr))
-      return Fail(message, TOLLGATE_ERR_ACCOUNTS, "error[" + aerr.code + "]: " + aerr.message);
+      return Fail(message, OutOfMemory(aerr.message) ? TOLLGATE_ERR_NO_MEMORY : TOLLGATE_ERR_ACCOUNTS,
+                  "error[" + aerr.code + "]: " + aerr.message);
   }
   if (h->catalog) {
     h->router = runtime::Router::Create(*h->policy, *h->catalog, h->accounts.get(), {}, &error);
-    if (!h->router) return Fail(message, TOLLGATE_ERR_CATALOG, error);
+    if (!h->router)
+      return Fail(message, OutOfMemory(error) ? TOLLGATE_ERR_NO_MEMORY : TOLLGATE_ERR_CATALOG, error);
   }
 
   if (message) {
@@ -291,7 +308,9 @@ tollgate_status Run(tollgate_evaluator* ev, const tollgate_policy* p, const char
         decided = runtime::Decide(*p->policy, text, p->limits, explain, router, &s, &ierr);
       }
     }
-    if (!decided) return Fail(error, TOLLGATE_ERR_INPUT, runtime::InputErrorJson(ierr));
+    if (!decided)
+      return Fail(error, OutOfMemory(ierr.message) ? TOLLGATE_ERR_NO_MEMORY : TOLLGATE_ERR_INPUT,
+                  runtime::InputErrorJson(ierr));
     runtime::RenderOptions ro;
     ro.explain = explain;
     ro.pretty = flags & TOLLGATE_PRETTY;
