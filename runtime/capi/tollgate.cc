@@ -2,19 +2,17 @@
 // try/catch fence: no exception crosses into C.
 #include "runtime/capi/tollgate.h"
 
-#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <new>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <system_error>
 
+#include "engine/core/read_file.h"
 #include "engine/engine.h"
 #include "engine/vm/vm.h"
 #include "runtime/router/accounts.h"
@@ -88,37 +86,19 @@ bool OutOfMemory(std::string_view message) { return message.starts_with("out of 
 bool ValidPolicy(const tollgate_policy* p) { return p && p->magic == kPolicyMagic; }
 bool ValidEvaluator(const tollgate_evaluator* e) { return e && e->magic == kEvaluatorMagic; }
 
-// Reads a file of at most `max` bytes. Returns TOLLGATE_OK or an error with
+// Reads a file of at most `max` bytes, as the CLI reads its documents
+// (engine/core/read_file.h: capped while reading, so a FIFO or a file in
+// /proc reads too; lowercase messages). Returns TOLLGATE_OK or an error with
 // *error set.
 tollgate_status ReadFile(const char* path, size_t max, std::string* out, std::string* error) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    *error = std::string("cannot read `") + path + "`: it is a directory";
-    return TOLLGATE_ERR_IO;
+  // ReadCapped reads standard input for "-"; a library reads the file.
+  const std::string p = std::string_view(path) == "-" ? "./-" : path;
+  switch (ReadCapped(p, max, out, error)) {
+    case ReadStatus::kOk: return TOLLGATE_OK;
+    case ReadStatus::kTooLarge: return TOLLGATE_ERR_TOO_LARGE;
+    case ReadStatus::kError: break;
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *error = std::string("cannot read `") + path + "`: " + std::strerror(errno);
-    return TOLLGATE_ERR_IO;
-  }
-  in.seekg(0, std::ios::end);
-  std::streamoff size = in.tellg();
-  if (size < 0) {
-    *error = std::string("cannot read `") + path + "`";
-    return TOLLGATE_ERR_IO;
-  }
-  if (static_cast<uint64_t>(size) > max) {
-    *error = std::string("`") + path + "` is " + std::to_string(size) +
-             " bytes, more than the limit of " + std::to_string(max);
-    return TOLLGATE_ERR_TOO_LARGE;
-  }
-  in.seekg(0, std::ios::beg);
-  out->resize(static_cast<size_t>(size));
-  if (size > 0 && !in.read(out->data(), size)) {
-    *error = std::string("cannot read `") + path + "`";
-    return TOLLGATE_ERR_IO;
-  }
-  return TOLLGATE_OK;
+  return TOLLGATE_ERR_IO;
 }
 
 // One optional document of tollgate_options: a path or text, not both.
@@ -374,8 +354,7 @@ tollgate_status tollgate_compile_file(const char* path, const tollgate_options* 
     std::error_code ec;
     if (const uintmax_t size = std::filesystem::file_size(p, ec); !ec && size > max)
       return Fail(message, TOLLGATE_ERR_TOO_LARGE,
-                  "`" + p + "` is " + std::to_string(size) + " bytes, more than the limit of " +
-                      std::to_string(max));
+                  "`" + p + "` is larger than the limit of " + std::to_string(max) + " bytes");
     return Build(options, [&](const CompileOptions& o) { return CompileFile(p, o); }, out,
                  message);
   });

@@ -3,8 +3,12 @@
 // shared decide path (runtime/decide/decide.h) with DecisionToJson.
 #include "runtime/capi/tollgate.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -213,6 +217,49 @@ TEST(CApi, OversizedPolicyFileIsTooLarge) {
     }
   }
   std::remove(path.c_str());
+}
+
+// Documents are read as the CLI reads them (engine/core/read_file.h): a FIFO
+// (`catalog_path` = a pipe, as `--catalog <(...)`) reads to its end; the C
+// API used to measure the file with seek/tell and refused it ("cannot read
+// `x`", no reason). A missing file's message is the CLI's, lowercase.
+TEST(CApi, DocumentPathsReadAsTheCliReadsThem) {
+  std::signal(SIGPIPE, SIG_IGN);  // the writer must not die if the reader gives up
+  std::string catalog;
+  {
+    std::FILE* f = std::fopen("policies/catalog.json", "rb");
+    ASSERT_NE(f, nullptr);
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) catalog.append(buf, n);
+    std::fclose(f);
+  }
+  const std::string fifo = ::testing::TempDir() + "/capi_catalog.fifo";
+  std::remove(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::thread writer([&] {
+    const int fd = ::open(fifo.c_str(), O_WRONLY);  // until the compile opens it
+    if (fd < 0) return;
+    for (size_t at = 0; at < catalog.size();) {
+      const ssize_t n = ::write(fd, catalog.data() + at, catalog.size() - at);
+      if (n <= 0) break;
+      at += static_cast<size_t>(n);
+    }
+    ::close(fd);
+  });
+  tollgate_options o{};
+  o.catalog_path = fifo.c_str();
+  PolicyPtr p;
+  Text msg;
+  // kA compiles, so the catalog is opened and the writer returns.
+  EXPECT_EQ(tollgate_compile_source("a.tg", kA, sizeof kA - 1, &o, &p.p, msg.out()), TOLLGATE_OK)
+      << msg.str();
+  writer.join();
+  std::remove(fifo.c_str());
+
+  PolicyPtr q;
+  o.catalog_path = "policies/no-such-catalog.json";
+  EXPECT_EQ(tollgate_compile_source("a.tg", kA, sizeof kA - 1, &o, &q.p, msg.out()), TOLLGATE_ERR_IO);
+  EXPECT_EQ(msg.str(), "cannot read `policies/no-such-catalog.json`: no such file or directory");
 }
 
 // The schema, catalog and accounts limits are the CLI's (docs/limits.md),
