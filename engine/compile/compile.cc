@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <new>
 
 #include "engine/compile/emitter.h"
 #include "engine/vm/vm.h"
@@ -474,6 +475,12 @@ std::unique_ptr<vm::Program> Compile(const ast::Policy& policy, const stdlib::Sc
     std::fputs(vm::Disassemble(*program).c_str(), stderr);
 #endif
     return program;
+  } catch (const std::bad_alloc&) {
+    // Memory running out is not a bug in tollgate (tg_internal_error): the
+    // same diagnostic as the parser's and CompileSources'.
+    diags->Error("tg_limit_exceeded", Span{}, "out of memory while compiling the policy",
+                 "split the policy into smaller files");
+    return nullptr;
   } catch (const std::exception& e) {
     diags->Error("tg_internal_error", policy.name_span, std::string("compile failed: ") + e.what());
     return nullptr;

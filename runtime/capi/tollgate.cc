@@ -2,19 +2,17 @@
 // try/catch fence: no exception crosses into C.
 #include "runtime/capi/tollgate.h"
 
-#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <new>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <system_error>
 
+#include "engine/core/read_file.h"
 #include "engine/engine.h"
 #include "engine/vm/vm.h"
 #include "runtime/router/accounts.h"
@@ -77,40 +75,30 @@ tollgate_status Fail(char** slot, tollgate_status status, std::string_view text)
   return status;
 }
 
+// The stages below this API report memory running out as data, not as an
+// exception: a tg_limit_exceeded diagnostic, catalog_too_large,
+// accounts_too_large, a schema or router error, input_too_large -- each
+// with a message that starts "out of memory while". Here it is
+// TOLLGATE_ERR_NO_MEMORY (tollgate.h), not a status that blames the
+// caller's policy, documents or input.
+bool OutOfMemory(std::string_view message) { return message.starts_with("out of memory while"); }
+
 bool ValidPolicy(const tollgate_policy* p) { return p && p->magic == kPolicyMagic; }
 bool ValidEvaluator(const tollgate_evaluator* e) { return e && e->magic == kEvaluatorMagic; }
 
-// Reads a file of at most `max` bytes. Returns TOLLGATE_OK or an error with
+// Reads a file of at most `max` bytes, as the CLI reads its documents
+// (engine/core/read_file.h: capped while reading, so a FIFO or a file in
+// /proc reads too; lowercase messages). Returns TOLLGATE_OK or an error with
 // *error set.
 tollgate_status ReadFile(const char* path, size_t max, std::string* out, std::string* error) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    *error = std::string("cannot read `") + path + "`: it is a directory";
-    return TOLLGATE_ERR_IO;
+  // ReadCapped reads standard input for "-"; a library reads the file.
+  const std::string p = std::string_view(path) == "-" ? "./-" : path;
+  switch (ReadCapped(p, max, out, error)) {
+    case ReadStatus::kOk: return TOLLGATE_OK;
+    case ReadStatus::kTooLarge: return TOLLGATE_ERR_TOO_LARGE;
+    case ReadStatus::kError: break;
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *error = std::string("cannot read `") + path + "`: " + std::strerror(errno);
-    return TOLLGATE_ERR_IO;
-  }
-  in.seekg(0, std::ios::end);
-  std::streamoff size = in.tellg();
-  if (size < 0) {
-    *error = std::string("cannot read `") + path + "`";
-    return TOLLGATE_ERR_IO;
-  }
-  if (static_cast<uint64_t>(size) > max) {
-    *error = std::string("`") + path + "` is " + std::to_string(size) +
-             " bytes, more than the limit of " + std::to_string(max);
-    return TOLLGATE_ERR_TOO_LARGE;
-  }
-  in.seekg(0, std::ios::beg);
-  out->resize(static_cast<size_t>(size));
-  if (size > 0 && !in.read(out->data(), size)) {
-    *error = std::string("cannot read `") + path + "`";
-    return TOLLGATE_ERR_IO;
-  }
-  return TOLLGATE_OK;
+  return TOLLGATE_ERR_IO;
 }
 
 // One optional document of tollgate_options: a path or text, not both.
@@ -166,7 +154,8 @@ tollgate_status Build(const tollgate_options* options, CompileFn compile, tollga
   if (present) {
     h->schema = std::make_unique<stdlib::Schema>(stdlib::Schema::Standard());
     if (!h->schema->AddFromJson(text, &error))
-      return Fail(message, TOLLGATE_ERR_SCHEMA, "invalid schema: " + error);
+      return Fail(message, OutOfMemory(error) ? TOLLGATE_ERR_NO_MEMORY : TOLLGATE_ERR_SCHEMA,
+                  "invalid schema: " + error);
     copts.schema = h->schema.get();
   }
 
@@ -174,8 +163,13 @@ tollgate_status Build(const tollgate_options* options, CompileFn compile, tollga
   std::string rendered = c.diagnostics.Render();
   if (!c.policy) {
     tollgate_status st = TOLLGATE_ERR_POLICY;
-    for (const Diagnostic& d : c.diagnostics.items())
+    for (const Diagnostic& d : c.diagnostics.items()) {
+      if (d.code == "tg_limit_exceeded" && OutOfMemory(d.message)) {
+        st = TOLLGATE_ERR_NO_MEMORY;
+        break;
+      }
       if (d.code == "tg_io_error") st = TOLLGATE_ERR_IO;
+    }
     return Fail(message, st, rendered);
   }
   h->policy = std::move(c.policy);
@@ -188,7 +182,8 @@ tollgate_status Build(const tollgate_options* options, CompileFn compile, tollga
     h->catalog = std::make_unique<runtime::Catalog>();
     runtime::CatalogError cerr;
     if (!runtime::Catalog::Load(text, h->policy->schema(), h->catalog.get(), &cerr))
-      return Fail(message, TOLLGATE_ERR_CATALOG, "error[" + cerr.code + "]: " + cerr.message);
+      return Fail(message, OutOfMemory(cerr.message) ? TOLLGATE_ERR_NO_MEMORY : TOLLGATE_ERR_CATALOG,
+                  "error[" + cerr.code + "]: " + cerr.message);
   }
   if ((s = LoadDoc(o.accounts_path, o.accounts_json, "accounts", h->limits.max_accounts_bytes, &text, &present,
                    &error)))
@@ -199,11 +194,13 @@ tollgate_status Build(const tollgate_options* options, CompileFn compile, tollga
     h->accounts = std::make_unique<runtime::Accounts>();
     runtime::AccountsError aerr;
     if (!runtime::Accounts::Load(text, *h->catalog, h->accounts.get(), &aerr))
-      return Fail(message, TOLLGATE_ERR_ACCOUNTS, "error[" + aerr.code + "]: " + aerr.message);
+      return Fail(message, OutOfMemory(aerr.message) ? TOLLGATE_ERR_NO_MEMORY : TOLLGATE_ERR_ACCOUNTS,
+                  "error[" + aerr.code + "]: " + aerr.message);
   }
   if (h->catalog) {
     h->router = runtime::Router::Create(*h->policy, *h->catalog, h->accounts.get(), {}, &error);
-    if (!h->router) return Fail(message, TOLLGATE_ERR_CATALOG, error);
+    if (!h->router)
+      return Fail(message, OutOfMemory(error) ? TOLLGATE_ERR_NO_MEMORY : TOLLGATE_ERR_CATALOG, error);
   }
 
   if (message) {
@@ -291,7 +288,9 @@ tollgate_status Run(tollgate_evaluator* ev, const tollgate_policy* p, const char
         decided = runtime::Decide(*p->policy, text, p->limits, explain, router, &s, &ierr);
       }
     }
-    if (!decided) return Fail(error, TOLLGATE_ERR_INPUT, runtime::InputErrorJson(ierr));
+    if (!decided)
+      return Fail(error, OutOfMemory(ierr.message) ? TOLLGATE_ERR_NO_MEMORY : TOLLGATE_ERR_INPUT,
+                  runtime::InputErrorJson(ierr));
     runtime::RenderOptions ro;
     ro.explain = explain;
     ro.pretty = flags & TOLLGATE_PRETTY;
@@ -347,6 +346,15 @@ tollgate_status tollgate_compile_file(const char* path, const tollgate_options* 
     if (!out) return Fail(message, TOLLGATE_ERR_INVALID_ARGUMENT, "out is null");
     if (!path) return Fail(message, TOLLGATE_ERR_INVALID_ARGUMENT, "path is null");
     std::string p(path);
+    // The engine reports a file over the limit as a policy diagnostic
+    // (tg_limit_exceeded, TOLLGATE_ERR_POLICY); this API's contract is
+    // TOLLGATE_ERR_TOO_LARGE, as for source text and the documents. The
+    // engine's read stays capped (a file that grows, or is not a regular file).
+    const size_t max = Limits{}.max_source_bytes;
+    std::error_code ec;
+    if (const uintmax_t size = std::filesystem::file_size(p, ec); !ec && size > max)
+      return Fail(message, TOLLGATE_ERR_TOO_LARGE,
+                  "`" + p + "` is larger than the limit of " + std::to_string(max) + " bytes");
     return Build(options, [&](const CompileOptions& o) { return CompileFile(p, o); }, out,
                  message);
   });

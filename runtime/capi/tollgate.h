@@ -43,7 +43,9 @@
  * the JSON {"error": {"code", "message", "path"}} with the stable codes of
  * docs/decision-input.md, anything else one line of text. On failure every
  * other out-parameter is set to NULL. No C++ exception ever leaves this API;
- * running out of memory is TOLLGATE_ERR_NO_MEMORY.
+ * running out of memory while compiling or decoding the input is
+ * TOLLGATE_ERR_NO_MEMORY (message: "out of memory while ..." or NULL); while
+ * evaluating or routing it is a rule or route error inside the decision.
  *
  * ## Limits
  * Policy source <= 1 MiB per file, decision input <= 4 MiB (TOLLGATE_ERR_INPUT

@@ -3,8 +3,12 @@
 // shared decide path (runtime/decide/decide.h) with DecisionToJson.
 #include "runtime/capi/tollgate.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -184,6 +188,78 @@ TEST(CApi, OversizedSourceIsRefusedBeforeParsing) {
             TOLLGATE_ERR_TOO_LARGE);
   EXPECT_EQ(p.p, nullptr);
   EXPECT_NE(msg.str().find("limit"), std::string::npos);
+}
+
+// A policy file over the limit is TOLLGATE_ERR_TOO_LARGE, as source text is
+// (tollgate.h, "Limits"); it was TOLLGATE_ERR_POLICY. At the limit it compiles.
+TEST(CApi, OversizedPolicyFileIsTooLarge) {
+  const size_t max = tollgate::Limits{}.max_source_bytes;
+  const std::string path = ::testing::TempDir() + "/capi_limit_policy.tg";
+  const std::string head = "policy \"p\"\n#";
+  for (size_t size : {max, max + 1}) {
+    std::string text = head + std::string(size - head.size() - 1, '-') + "\n";
+    ASSERT_EQ(text.size(), size);
+    {
+      std::FILE* f = std::fopen(path.c_str(), "wb");
+      ASSERT_NE(f, nullptr);
+      ASSERT_EQ(std::fwrite(text.data(), 1, text.size(), f), text.size());
+      std::fclose(f);
+    }
+    PolicyPtr p;
+    Text msg;
+    const tollgate_status st = tollgate_compile_file(path.c_str(), nullptr, &p.p, msg.out());
+    if (size > max) {
+      EXPECT_EQ(st, TOLLGATE_ERR_TOO_LARGE) << msg.str();
+      EXPECT_EQ(p.p, nullptr);
+      EXPECT_NE(msg.str().find(std::to_string(max)), std::string::npos) << msg.str();
+    } else {
+      EXPECT_EQ(st, TOLLGATE_OK) << msg.str();
+    }
+  }
+  std::remove(path.c_str());
+}
+
+// Documents are read as the CLI reads them (engine/core/read_file.h): a FIFO
+// (`catalog_path` = a pipe, as `--catalog <(...)`) reads to its end; the C
+// API used to measure the file with seek/tell and refused it ("cannot read
+// `x`", no reason). A missing file's message is the CLI's, lowercase.
+TEST(CApi, DocumentPathsReadAsTheCliReadsThem) {
+  std::signal(SIGPIPE, SIG_IGN);  // the writer must not die if the reader gives up
+  std::string catalog;
+  {
+    std::FILE* f = std::fopen("policies/catalog.json", "rb");
+    ASSERT_NE(f, nullptr);
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) catalog.append(buf, n);
+    std::fclose(f);
+  }
+  const std::string fifo = ::testing::TempDir() + "/capi_catalog.fifo";
+  std::remove(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::thread writer([&] {
+    const int fd = ::open(fifo.c_str(), O_WRONLY);  // until the compile opens it
+    if (fd < 0) return;
+    for (size_t at = 0; at < catalog.size();) {
+      const ssize_t n = ::write(fd, catalog.data() + at, catalog.size() - at);
+      if (n <= 0) break;
+      at += static_cast<size_t>(n);
+    }
+    ::close(fd);
+  });
+  tollgate_options o{};
+  o.catalog_path = fifo.c_str();
+  PolicyPtr p;
+  Text msg;
+  // kA compiles, so the catalog is opened and the writer returns.
+  EXPECT_EQ(tollgate_compile_source("a.tg", kA, sizeof kA - 1, &o, &p.p, msg.out()), TOLLGATE_OK)
+      << msg.str();
+  writer.join();
+  std::remove(fifo.c_str());
+
+  PolicyPtr q;
+  o.catalog_path = "policies/no-such-catalog.json";
+  EXPECT_EQ(tollgate_compile_source("a.tg", kA, sizeof kA - 1, &o, &q.p, msg.out()), TOLLGATE_ERR_IO);
+  EXPECT_EQ(msg.str(), "cannot read `policies/no-such-catalog.json`: no such file or directory");
 }
 
 // The schema, catalog and accounts limits are the CLI's (docs/limits.md),
