@@ -15,48 +15,11 @@
 #include <string>
 
 #include "runtime/capi/tollgate.h"
+#include "tests/alloc_failure_injection.h"
 
 namespace {
-// < 0: off; otherwise the number of allocations left before one fails.
-std::atomic<long> g_countdown{-1};
-std::atomic<long> g_count{0};
-}  // namespace
-
-void* operator new(std::size_t n) {
-  g_count.fetch_add(1, std::memory_order_relaxed);
-  long left = g_countdown.load(std::memory_order_relaxed);
-  if (left >= 0) {
-    if (left == 0) {
-      g_countdown.store(-1, std::memory_order_relaxed);  // fail once, then let the handler work
-      throw std::bad_alloc();
-    }
-    g_countdown.store(left - 1, std::memory_order_relaxed);
-  }
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) { return operator new(n); }
-// The nothrow forms too: otherwise the sanitizer's own nothrow new would pair
-// with the free() below.
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  try {
-    return operator new(n);
-  } catch (...) {
-    return nullptr;
-  }
-}
-void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return operator new(n, t); }
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-#pragma GCC diagnostic pop
-
-namespace {
+std::atomic<long>& g_countdown = tollgate::testing::alloc_countdown;
+std::atomic<long>& g_count = tollgate::testing::alloc_count;
 
 constexpr char kSource[] = R"(policy "oom"
 const eu = {"DE", "FR"}
