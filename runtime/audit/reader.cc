@@ -517,6 +517,11 @@ bool RecordReader::Open(const std::string& dir, std::string* error, bool with_do
   CloseFile();
   after_seal_ = false;
   if (!ListLogFiles(dir, &seqs_, error)) return false;
+  // The writer makes file 1 when it opens a log: a directory without any
+  // is no log (a mistyped path, a deleted log), not one with no decisions
+  // -- named, as verify names it, where replay said "replayed 0 records".
+  if (seqs_.empty())
+    problems_.push_back({dir, 0, "", "audit_no_files", "no decision files in `" + dir + "`", true});
   DropFileZero(dir, &seqs_, &problems_, "; it was not read");
   // Files missing from the numbering hold records no one can read: named, as
   // verify names them (replay and export then say that records were left out).

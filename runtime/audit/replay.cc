@@ -885,7 +885,7 @@ std::string ReportText(const ReplayReport& r) {
     }
   } else {
     line("impact of " + r.candidate + " on " + std::to_string(r.records) + " recorded decisions: " +
-         std::to_string(r.impact.changed) + " change, " + std::to_string(r.identical) +
+         std::to_string(r.impact.changed) + " changed, " + std::to_string(r.identical) +
          " unchanged, " + std::to_string(r.not_replayable) + " not replayable, " +
          std::to_string(r.failed) + " failed");
     for (const auto& [k, n] : r.impact.kinds)

@@ -8,6 +8,7 @@
 //   tollgate store show ID --audit DIR
 //
 // and the `--audit DIR` hook of eval and route (audit_hook.h).
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -309,8 +310,14 @@ int RunReplay(int argc, char** argv) {
            (skipped == 1 ? " line or file of the log could not be read as a decision record and was"
                          : " lines or files of the log could not be read as decision records and were") +
            " not replayed: run `tollgate audit verify " + o.dir + "`\n";
+  // No decision file at all: no log (a log has its file 1 from the start).
+  const bool no_log = std::any_of(r.problems.begin(), r.problems.end(),
+                                  [](const audit::Problem& p) { return p.code == "audit_no_files"; });
+  if (no_log && !args.Has("--json"))
+    out += "error[audit_replay_failed]: `" + o.dir + "` holds no decision files (a log has " +
+           "decisions-000001.jsonl from its start): nothing was replayed\n";
   std::fwrite(out.data(), 1, out.size(), stdout);
-  if (r.failed || skipped) return kExitFailed;
+  if (r.failed || skipped || no_log) return kExitFailed;
   return !r.impact_mode && r.mismatched ? kExitFailed : kExitOk;
 }
 

@@ -232,6 +232,29 @@ TEST_F(AuditVerify, TheReaderNamesAMissingFile) {
   EXPECT_EQ(head.problems()[0].file, LogFilePath(dir_.path, 1));
 }
 
+// A directory without decision files is no log: replay and export name it
+// (audit_no_files, as verify does) instead of "replayed 0 records", exit 0
+// (until 2026-12-03). A log that has recorded nothing yet has its file 1.
+TEST(AuditReader, ADirectoryWithoutDecisionFilesIsNamed) {
+  const std::string empty = ::testing::TempDir() + "/tg_audit_no_files";
+  fs::remove_all(empty);
+  fs::create_directories(empty);
+  RecordReader in;
+  std::string err;
+  ASSERT_TRUE(in.Open(empty, &err)) << err;
+  RecordLine line;
+  EXPECT_FALSE(in.Next(&line));
+  ASSERT_EQ(in.problems().size(), 1u);
+  EXPECT_EQ(in.problems()[0].code, "audit_no_files");
+  ReplayOptions o;
+  o.dir = empty;
+  ReplayReport rep;
+  ASSERT_TRUE(Replay(o, &rep, &err)) << err;
+  ASSERT_EQ(rep.problems.size(), 1u);
+  EXPECT_EQ(rep.problems[0].code, "audit_no_files");
+  fs::remove_all(empty);
+}
+
 // Only the writer's names are log files: a copy of file 2 named
 // `decisions-2.jsonl` (or with seven digits) was listed as a second file 2,
 // so verify read `decisions-000002.jsonl` twice and reported file 3 missing

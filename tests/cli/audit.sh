@@ -85,6 +85,13 @@ run "replay impact" 0 "$TG" replay --audit "$A" --policy "$TMP/v2/example.tg"
 has "impact allow_to_deny" "$OUT" "allow_to_deny"
 has "impact by rule" "$OUT" "huge_max_tokens"
 has "impact by workspace" "$OUT" "by workspace:"
+has "impact summary" "$OUT" " changed, "
+# a directory without decision files is no log (a mistyped path): named, exit
+# 1. Before: "replayed 0 records", exit 0.
+mkdir -p "$TMP/nolog"
+run "replay of a directory without a log" 1 "$TG" replay --audit "$TMP/nolog"
+has "replay without a log: named" "$OUT" "warning[audit_no_files]"
+has "replay without a log: says so" "$OUT" "holds no decision files"
 # a damaged decision line cannot be replayed: skipped with a warning, and exit 1
 cp -r "$A" "$TMP/damaged"
 DF=$(ls "$TMP"/damaged/decisions-*.jsonl | head -1)
