@@ -252,6 +252,9 @@ class Verifier {
                 "duplicated or reordered here",
           true);
     }
+    if (kind != "file" && kind != "seal" && kind != "decision")
+      Add(path, lineno, id, "audit_unexpected_record",
+          "a record of kind `" + kind + "`: the writer writes only `file`, `seal` and `decision` records", true);
     if (*sealed && !(export_ && kind == "file"))
       Add(path, lineno, id, "audit_unexpected_record", "a record follows the file's seal", true);
     if (export_) {

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 
+#include "engine/core/sha256.h"
 #include "runtime/audit/internal/util.h"
 #include "runtime/audit/reader.h"
 #include "runtime/audit/replay.h"
@@ -85,6 +86,38 @@ class AuditVerify : public ::testing::Test {
   TempDir dir_;
   std::vector<uint64_t> seqs_;
 };
+
+// Recomputes the hashes of lines[from..], each "prev" the hash of the line
+// before it: what a script that rewrites the chain after an edit does.
+void Rechain(std::vector<std::string>& lines, size_t from) {
+  constexpr size_t kSuffix = 9 + 64 + 2;  // ,"hash":"<hex>"}
+  for (size_t i = from; i < lines.size(); ++i) {
+    std::string& l = lines[i];
+    if (i > from) {
+      const size_t at = l.find("\"prev\":\"");
+      ASSERT_NE(at, std::string::npos) << l;
+      l.replace(at + 8, 64, lines[i - 1].substr(lines[i - 1].size() - 66, 64));
+    }
+    const size_t body = l.size() - kSuffix;
+    l.replace(body + 9, 64, Sha256Hex(l.substr(0, body)));
+  }
+}
+
+// The writer writes `file`, `seal` and `decision` records only: a record of
+// another kind (its chain rewritten) is named by verify, as replay refuses
+// it. Before: verify said ok (until 2026-12-03).
+TEST_F(AuditVerify, ARecordOfAnUnknownKindIsNamed) {
+  Edit(seqs_.size() - 1, [](std::vector<std::string>& lines) {
+    size_t i = lines.size() - 1;
+    while (i > 0 && lines[i].rfind("{\"kind\":\"decision\"", 0) != 0) --i;
+    ASSERT_GT(i, 0u);
+    lines[i].replace(0, std::string("{\"kind\":\"decision\"").size(), "{\"kind\":\"decisionX\"");
+    Rechain(lines, i);
+  });
+  const Problem p = FirstError();
+  EXPECT_EQ(p.code, "audit_unexpected_record");
+  EXPECT_NE(p.message.find("`decisionX`"), std::string::npos) << p.message;
+}
 
 TEST_F(AuditVerify, EditedByte) {
   std::string text = ReadAll(File(1));
