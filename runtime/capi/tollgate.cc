@@ -373,7 +373,7 @@ tollgate_status tollgate_compile_source(const char* name, const char* source, si
     if (!TextOf(source, source_len, max, &text))
       return Fail(message, TOLLGATE_ERR_TOO_LARGE,
                   "policy source is more than the limit of " + std::to_string(max) + " bytes");
-    std::string n = name ? name : "<source>";
+    std::string n = name && *name ? name : "<source>";  // "": diagnostics would start `:1:`
     return Build(options,
                  [&](const CompileOptions& o) { return CompileSource(n, std::string(text), o); },
                  out, message);

@@ -137,7 +137,7 @@ TOLLGATE_API tollgate_status tollgate_compile_file(const char *path,
                                                    const tollgate_options *options,
                                                    tollgate_policy **out, char **message);
 
-/* Same for source text; `name` (may be NULL: "<source>") is the file name
+/* Same for source text; `name` (NULL or "": "<source>") is the file name
  * used in diagnostics and the base for data documents. */
 TOLLGATE_API tollgate_status tollgate_compile_source(const char *name, const char *source,
                                                      size_t source_len,

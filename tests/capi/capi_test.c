@@ -333,6 +333,11 @@ static void test_compile_errors(void) {
                TOLLGATE_ERR_POLICY);
   CHECK(contains(msg, "<source>:1:"));
   tollgate_free(msg);
+  /* the same with an empty name (diagnostics started with `:1:`) */
+  CHECK_STATUS(tollgate_compile_source("", "rule {", TOLLGATE_NUL_TERMINATED, NULL, &p, &msg),
+               TOLLGATE_ERR_POLICY);
+  CHECK(contains(msg, "<source>:1:"));
+  tollgate_free(msg);
 
   CHECK_STATUS(tollgate_compile_file("policies/does-not-exist.tg", NULL, &p, &msg),
                TOLLGATE_ERR_IO);
