@@ -215,8 +215,12 @@ TEST(CostBound, TheHelpNamesTheLoopAndItsBound) {
 // lowering and searching.
 using vm::Outcome;
 
+// The outcome, which must come from the rule's test and not from an error
+// (a rule's error denies too: on_error deny).
 Outcome Of(const Policy& p, const std::string& text) {
-  return Eval(p, *Request().Str("request.content", text).Take())->outcome;
+  auto d = Eval(p, *Request().Str("request.content", text).Take());
+  EXPECT_TRUE(d->errors.empty()) << text;
+  return d->outcome;
 }
 
 TEST(CaseMappedContains, IsTheFieldsScanAndIgnoresAsciiCaseOnly) {
